@@ -1,0 +1,2 @@
+//! Criterion benchmarks of the SMTP engine.
+fn main() {}

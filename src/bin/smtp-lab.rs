@@ -1,0 +1,11 @@
+//! The native `smtp-lab` command (serve, send, ...). A thin shell over `smtp_lab::native`.
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
+    smtp_lab::native::cli::main()
+}
+
+// The command line needs sockets and files; on wasm this binary is an empty shell so that
+// `cargo build --target wasm32-unknown-unknown` builds every target.
+#[cfg(target_arch = "wasm32")]
+fn main() {}

@@ -1,0 +1,4 @@
+//! The native command line: the same engines on real TCP sockets, files and the terminal.
+//! Not built for wasm.
+
+pub mod cli;

@@ -1,0 +1,380 @@
+//! SMTP replies (RFC 5321 4.2): a three-digit code, an optional enhanced status code
+//! (RFC 3463, RFC 2034) and one or more lines of text; their wire form, and an incremental
+//! reader that turns a server's bytes back into replies.
+//!
+//! This module does not decide which reply to send; the sessions do.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Longest reply line we accept from a peer, CRLF included. RFC 5321 4.5.3.1.5 sets 512 as the
+/// minimum a client must take; real servers send longer lines, so we allow more and stop only
+/// at a size that can only be garbage.
+pub const REPLY_LINE_MAX_OCTETS: usize = 4096;
+
+/// Most lines we accept in one multi-line reply (an EHLO reply has one per extension).
+pub const REPLY_LINES_MAX: usize = 128;
+
+/// An enhanced status code `class.subject.detail` (RFC 3463 2). The class always equals the
+/// first digit of the reply code it is sent with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EnhancedStatus {
+    pub class: u8,
+    pub subject: u16,
+    pub detail: u16,
+}
+
+impl EnhancedStatus {
+    pub const fn new(class: u8, subject: u16, detail: u16) -> Self {
+        EnhancedStatus {
+            class,
+            subject,
+            detail,
+        }
+    }
+
+    /// Parses `c.s.d` at the start of `text` (RFC 3463 2: class is 2, 4 or 5; subject and
+    /// detail are 1 to 3 digits). Returns the code and the rest of the text after one space.
+    pub fn parse_prefix(text: &str) -> Option<(EnhancedStatus, &str)> {
+        let end = text.find(' ').unwrap_or(text.len());
+        let mut parts = text[..end].split('.');
+        let class = parts.next()?;
+        let subject = parts.next()?;
+        let detail = parts.next()?;
+        if parts.next().is_some() {
+            return None;
+        }
+        let digits = |s: &str, max: usize| {
+            !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(class, 1) || !digits(subject, 3) || !digits(detail, 3) {
+            return None;
+        }
+        let class: u8 = class.parse().ok()?;
+        if !matches!(class, 2 | 4 | 5) {
+            return None;
+        }
+        let status = EnhancedStatus::new(class, subject.parse().ok()?, detail.parse().ok()?);
+        let rest = text[end..].strip_prefix(' ').unwrap_or(&text[end..]);
+        Some((status, rest))
+    }
+}
+
+impl fmt::Display for EnhancedStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// What a reply code says about the command it answers (RFC 5321 4.2.1, first digit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplyClass {
+    /// 2yz: the command was accepted.
+    Success,
+    /// 3yz: go on (354 after DATA, 334 during AUTH).
+    Intermediate,
+    /// 4yz: not now; the same command may work later.
+    TransientFailure,
+    /// 5yz: no, and the same command will fail again.
+    PermanentFailure,
+}
+
+/// One SMTP reply. `lines` holds the text of each line without the code, the separator or the
+/// enhanced status code; there is always at least one line (possibly empty).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub code: u16,
+    pub enhanced: Option<EnhancedStatus>,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// A one-line reply. `enhanced` must have the same class as `code`.
+    pub fn new(code: u16, enhanced: Option<EnhancedStatus>, text: impl Into<String>) -> Self {
+        debug_assert!((200..600).contains(&code), "reply code out of range");
+        debug_assert!(
+            enhanced.is_none_or(|e| u16::from(e.class) == code / 100),
+            "enhanced status class must equal the reply's first digit (RFC 3463 2)"
+        );
+        Reply {
+            code,
+            enhanced,
+            lines: vec![text.into()],
+        }
+    }
+
+    /// A multi-line reply; the first line comes first on the wire.
+    pub fn multiline(code: u16, enhanced: Option<EnhancedStatus>, lines: Vec<String>) -> Self {
+        debug_assert!(!lines.is_empty(), "a reply has at least one line");
+        Reply {
+            code,
+            enhanced,
+            lines,
+        }
+    }
+
+    pub fn class(&self) -> ReplyClass {
+        match self.code / 100 {
+            2 => ReplyClass::Success,
+            3 => ReplyClass::Intermediate,
+            4 => ReplyClass::TransientFailure,
+            _ => ReplyClass::PermanentFailure,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.class() == ReplyClass::Success
+    }
+
+    pub fn is_transient(&self) -> bool {
+        self.class() == ReplyClass::TransientFailure
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.class() == ReplyClass::PermanentFailure
+    }
+
+    /// The whole text, lines joined by a space (for one-line summaries).
+    pub fn text(&self) -> String {
+        self.lines.join(" ")
+    }
+
+    /// The wire form: `NNN-text` on every line but the last, `NNN text` on the last, each ended
+    /// by CRLF (RFC 5321 4.2.1). The enhanced code, when there is one, starts every line
+    /// (RFC 2034 4). Line text never contains CR or LF: they are replaced by spaces so a reply
+    /// can never be split into two by its text.
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.len() + 16).sum());
+        self.write_wire(&mut out);
+        out
+    }
+
+    /// Appends the wire form to `out` (see [`Reply::to_wire`]).
+    pub fn write_wire(&self, out: &mut Vec<u8>) {
+        let last = self.lines.len().saturating_sub(1);
+        for (index, line) in self.lines.iter().enumerate() {
+            let separator = if index == last { ' ' } else { '-' };
+            let mut text = String::new();
+            if let Some(enhanced) = self.enhanced {
+                text.push_str(&enhanced.to_string());
+                if !line.is_empty() {
+                    text.push(' ');
+                }
+            }
+            text.push_str(line);
+            out.extend_from_slice(format!("{}{}", self.code, separator).as_bytes());
+            out.extend(
+                text.bytes()
+                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            );
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&String::from_utf8_lossy(&self.to_wire()))
+    }
+}
+
+/// Why a peer's reply bytes could not be read as an SMTP reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplyError {
+    /// The line does not start with three digits followed by a space, a hyphen or the end.
+    Malformed { line: String },
+    /// The lines of one multi-line reply carry different codes (RFC 5321 4.2.1).
+    MixedCodes { first: u16, other: u16 },
+    /// A line longer than [`REPLY_LINE_MAX_OCTETS`].
+    LineTooLong,
+    /// More than [`REPLY_LINES_MAX`] lines in one reply.
+    TooManyLines,
+}
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::Malformed { line } => write!(f, "not an SMTP reply line: {line:?}"),
+            ReplyError::MixedCodes { first, other } => {
+                write!(f, "multi-line reply mixes codes {first} and {other}")
+            }
+            ReplyError::LineTooLong => {
+                write!(f, "reply line longer than {REPLY_LINE_MAX_OCTETS} octets")
+            }
+            ReplyError::TooManyLines => write!(f, "reply with more than {REPLY_LINES_MAX} lines"),
+        }
+    }
+}
+
+impl std::error::Error for ReplyError {}
+
+/// Reads replies from a server's byte stream, whatever way the bytes are split.
+///
+/// Lines end with CRLF. A bare LF is also taken as a line end here: the client is lenient in
+/// what it reads (RFC 5321 4.5.3.1 robustness), but strict in what it sends.
+#[derive(Clone, Debug, Default)]
+pub struct ReplyReader {
+    buffer: Vec<u8>,
+    pending: Option<Reply>,
+}
+
+impl ReplyReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds bytes received from the server.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// True when bytes are waiting that do not yet form a whole reply.
+    pub fn has_partial(&self) -> bool {
+        !self.buffer.is_empty() || self.pending.is_some()
+    }
+
+    /// The next whole reply, if the bytes so far hold one. An error consumes the offending
+    /// line, so the caller may go on reading (it will usually close the session instead).
+    pub fn next_reply(&mut self) -> Option<Result<Reply, ReplyError>> {
+        loop {
+            let Some(newline) = self.buffer.iter().position(|&b| b == b'\n') else {
+                if self.buffer.len() > REPLY_LINE_MAX_OCTETS {
+                    self.buffer.clear();
+                    self.pending = None;
+                    return Some(Err(ReplyError::LineTooLong));
+                }
+                return None;
+            };
+            let mut line: Vec<u8> = self.buffer.drain(..=newline).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            if line.len() > REPLY_LINE_MAX_OCTETS {
+                self.pending = None;
+                return Some(Err(ReplyError::LineTooLong));
+            }
+            let line = String::from_utf8_lossy(&line).into_owned();
+            let (code, last, text) = match split_reply_line(&line) {
+                Some(parts) => parts,
+                None => {
+                    self.pending = None;
+                    return Some(Err(ReplyError::Malformed { line }));
+                }
+            };
+            let (enhanced, text) = match EnhancedStatus::parse_prefix(text) {
+                Some((status, rest)) if u16::from(status.class) == code / 100 => {
+                    (Some(status), rest)
+                }
+                _ => (None, text),
+            };
+            let reply = match self.pending.take() {
+                None => Reply {
+                    code,
+                    enhanced,
+                    lines: vec![text.to_string()],
+                },
+                Some(mut reply) => {
+                    if reply.code != code {
+                        return Some(Err(ReplyError::MixedCodes {
+                            first: reply.code,
+                            other: code,
+                        }));
+                    }
+                    if reply.lines.len() >= REPLY_LINES_MAX {
+                        return Some(Err(ReplyError::TooManyLines));
+                    }
+                    reply.lines.push(text.to_string());
+                    reply
+                }
+            };
+            if last {
+                return Some(Ok(reply));
+            }
+            self.pending = Some(reply);
+        }
+    }
+}
+
+/// Splits `NNN-text`, `NNN text` or `NNN` into (code, is_last_line, text).
+fn split_reply_line(line: &str) -> Option<(u16, bool, &str)> {
+    let bytes = line.as_bytes();
+    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // RFC 5321 4.2: the first digit is 2 to 5; the second 0 to 5.
+    if !(b'2'..=b'5').contains(&bytes[0]) || bytes[1] > b'5' {
+        return None;
+    }
+    let code: u16 = line[..3].parse().ok()?;
+    match bytes.get(3) {
+        None => Some((code, true, "")),
+        Some(b' ') => Some((code, true, &line[4..])),
+        Some(b'-') => Some((code, false, &line[4..])),
+        Some(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_form_of_multiline_reply_with_enhanced_code() {
+        let reply = Reply::multiline(
+            250,
+            None,
+            vec![
+                "mx.example.org".into(),
+                "PIPELINING".into(),
+                "SIZE 1000".into(),
+            ],
+        );
+        assert_eq!(
+            reply.to_wire(),
+            b"250-mx.example.org\r\n250-PIPELINING\r\n250 SIZE 1000\r\n"
+        );
+        let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such user");
+        assert_eq!(reply.to_wire(), b"550 5.1.1 No such user\r\n");
+    }
+
+    #[test]
+    fn reader_handles_split_bytes_and_empty_last_line() {
+        let mut reader = ReplyReader::new();
+        reader.push(b"250-sink.example\r\n250-PIPE");
+        assert!(reader.next_reply().is_none());
+        reader.push(b"LINING\r\n250 \r\n354 go on\r\n");
+        let first = reader.next_reply().unwrap().unwrap();
+        assert_eq!(first.code, 250);
+        assert_eq!(first.lines, vec!["sink.example", "PIPELINING", ""]);
+        let second = reader.next_reply().unwrap().unwrap();
+        assert_eq!(second.code, 354);
+        assert!(reader.next_reply().is_none());
+    }
+
+    #[test]
+    fn reader_rejects_garbage_and_mixed_codes() {
+        let mut reader = ReplyReader::new();
+        reader.push(b"hello\r\n250-a\r\n251 b\r\n");
+        assert!(matches!(
+            reader.next_reply(),
+            Some(Err(ReplyError::Malformed { .. }))
+        ));
+        assert!(matches!(
+            reader.next_reply(),
+            Some(Err(ReplyError::MixedCodes { .. }))
+        ));
+    }
+
+    #[test]
+    fn enhanced_code_parsed_only_when_class_matches() {
+        let mut reader = ReplyReader::new();
+        reader.push(b"550 5.7.1 Relay denied\r\n250 4.0.0 odd\r\n");
+        let relay = reader.next_reply().unwrap().unwrap();
+        assert_eq!(relay.enhanced, Some(EnhancedStatus::new(5, 7, 1)));
+        assert_eq!(relay.lines, vec!["Relay denied"]);
+        let odd = reader.next_reply().unwrap().unwrap();
+        assert_eq!(odd.enhanced, None);
+        assert_eq!(odd.lines, vec!["4.0.0 odd"]);
+    }
+}

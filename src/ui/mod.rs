@@ -1,0 +1,2 @@
+//! The browser app (wasm only).
+pub fn mount() {}
