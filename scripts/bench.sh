@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Prints SMTP Lab's figures: sizes of the release build, engine benchmarks, loopback throughput.
+# Called by `make bench` after scripts/ensure-tools.sh. Figures are printed, never asserted.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+export PATH="$root/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "release build (trunk)"
+trunk build --release >/dev/null
+
+step "sizes of the release build (bytes)"
+printf '%-36s %10s %10s %10s\n' file raw gzip-9 brotli
+total_raw=0 total_gzip=0 total_brotli=0
+# Everything a first visit downloads: the page, its styles, the JS glue, the wasm, the icon.
+while IFS= read -r file; do
+    raw=$(stat -c %s "$file")
+    gz=$(gzip -9 -c "$file" | wc -c)
+    br=$(brotli -c -q 11 "$file" | wc -c)
+    printf '%-36s %10d %10d %10d\n' "${file#dist/}" "$raw" "$gz" "$br"
+    total_raw=$((total_raw + raw)) total_gzip=$((total_gzip + gz)) total_brotli=$((total_brotli + br))
+done < <(find dist -type f | sort)
+printf '%-36s %10d %10d %10d\n' "first load (all of dist/)" "$total_raw" "$total_gzip" "$total_brotli"
+
+if [ -f benches/smtp_engine.rs ] && grep -q criterion_group benches/smtp_engine.rs; then
+    step "SMTP engine benchmarks (criterion)"
+    cargo bench --locked --bench smtp_engine -- --noplot 2>&1 | grep -Ev "^(Benchmarking|Gnuplot|Warning)"
+fi
+
+if [ -x scripts/throughput.sh ]; then
+    step "loopback throughput of smtp-lab serve"
+    scripts/throughput.sh
+fi

@@ -1,0 +1,143 @@
+// End-to-end tests: serve the release build (dist/) on a loopback port, open it in headless
+// Chromium as a student would, check what renders, and save screenshots under target/e2e/.
+// Any console error or uncaught exception fails the test it happened in.
+// Prints one line per test and a closing "e2e: N passed, N failed" line; exits 1 on failure.
+import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { serveStatic } from './static-server.mjs';
+import { launchChromium } from './browser.mjs';
+
+const DIST = process.env.DIST_DIR || 'dist';
+const SHOTS = 'target/e2e';
+
+if (!existsSync(`${DIST}/index.html`)) {
+  console.error(`e2e: ${DIST}/index.html is missing; run \`trunk build --release\` first`);
+  process.exit(1);
+}
+await mkdir(SHOTS, { recursive: true });
+
+const server = await serveStatic(DIST);
+const browser = await launchChromium();
+const results = [];
+
+/** Opens the app in a fresh context and returns the page and the errors seen so far. */
+async function openApp(contextOptions) {
+  const context = await browser.newContext(contextOptions);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+  page.on('requestfailed', (request) => errors.push(`request failed: ${request.url()}`));
+  // Sum of layout shifts, as Lighthouse's CLS counts them, from the very first paint.
+  await page.addInitScript(() => {
+    window.__layoutShift = 0;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        if (!entry.hadRecentInput) window.__layoutShift += entry.value;
+      }
+    }).observe({ type: 'layout-shift', buffered: true });
+  });
+  await page.goto(server.url, { waitUntil: 'load' });
+  // The controls exist only once the Yew app has mounted.
+  await page.waitForSelector('.controls button', { timeout: 20000 });
+  return { context, page, errors };
+}
+
+async function test(name, body) {
+  try {
+    await body();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}\n     ${String(error?.stack || error).split('\n').join('\n     ')}`);
+  }
+}
+
+async function checkShell(page) {
+  assert.match(await page.title(), /SMTP Lab/);
+  assert.equal(await page.textContent('h1'), 'SMTP Lab');
+  const description = await page.getAttribute('meta[name="description"]', 'content');
+  assert.ok(description && description.length > 40, 'meta description present');
+  assert.ok(await page.$('link[rel="icon"]'), 'favicon link present');
+  for (const region of ['topology', 'conversation', 'details', 'controls']) {
+    const box = await page.locator(`.region-${region}`).boundingBox();
+    assert.ok(box && box.width > 100 && box.height > 40, `region ${region} is visible: ${JSON.stringify(box)}`);
+  }
+  assert.ok(await page.locator('svg.topology').isVisible(), 'topology diagram visible');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
+  const shift = await page.evaluate(() => window.__layoutShift);
+  assert.ok(shift < 0.05, `no layout shift when the app mounts (CLS ${shift})`);
+}
+
+const sizes = [
+  { name: 'desktop', viewport: { width: 1280, height: 800 } },
+  { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
+  { name: 'narrow', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
+];
+
+for (const size of sizes) {
+  await test(`shell renders without errors at ${size.name} size (${size.viewport.width}x${size.viewport.height})`, async () => {
+    const { context, page, errors } = await openApp({
+      viewport: size.viewport,
+      isMobile: size.isMobile,
+      hasTouch: size.hasTouch,
+      colorScheme: 'light',
+    });
+    try {
+      await checkShell(page);
+      if (size.name === 'phone') {
+        // On a phone the controls come right after the topology, within reach.
+        const topology = await page.locator('.region-topology').boundingBox();
+        const controls = await page.locator('.region-controls').boundingBox();
+        assert.ok(controls.y > topology.y && controls.y < topology.y + topology.height + 40, 'controls under the topology');
+      }
+      await page.screenshot({ path: `${SHOTS}/${size.name}.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+await test('dark theme follows prefers-color-scheme', async () => {
+  const background = async (colorScheme) => {
+    const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 }, colorScheme });
+    try {
+      const color = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+      if (colorScheme === 'dark') await page.screenshot({ path: `${SHOTS}/desktop-dark.png` });
+      assert.deepEqual(errors, []);
+      return color;
+    } finally {
+      await context.close();
+    }
+  };
+  const light = await background('light');
+  const dark = await background('dark');
+  assert.notEqual(light, dark, 'dark and light backgrounds differ');
+  const luminance = (rgb) => rgb.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0);
+  assert.ok(luminance(dark) < luminance(light), `dark is darker: ${dark} vs ${light}`);
+});
+
+await test('page shows the product and its purpose before the wasm loads', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, javaScriptEnabled: false });
+  const page = await context.newPage();
+  try {
+    await page.goto(server.url);
+    assert.equal(await page.textContent('h1'), 'SMTP Lab');
+    assert.match(await page.textContent('.masthead-tagline'), /SMTP command/);
+    assert.ok(await page.locator('.region-topology').isVisible());
+  } finally {
+    await context.close();
+  }
+});
+
+await browser.close();
+await server.close();
+const failed = results.filter((r) => !r.ok).length;
+console.log(`e2e: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,102 @@
+//! Browser tests: Yew components mounted in a real headless Chromium and checked in the DOM.
+//! Run with `cargo test --target wasm32-unknown-unknown --test web` (see Makefile).
+#![cfg(target_arch = "wasm32")]
+
+use smtp_lab::ui::player::{Player, PlayerAction};
+use smtp_lab::ui::App;
+use wasm_bindgen_test::*;
+use web_sys::Element;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Mounts the app into a fresh element in the page and renders it synchronously.
+async fn mount_app() -> Element {
+    let document = gloo::utils::document();
+    let root = document
+        .create_element("main")
+        .expect("creating an element works");
+    document
+        .body()
+        .expect("the test page has a body")
+        .append_child(&root)
+        .expect("appending to body works");
+    yew::Renderer::<App>::with_root(root.clone()).render();
+    yew::scheduler::flush().await;
+    root
+}
+
+#[wasm_bindgen_test]
+async fn app_renders_the_four_regions() {
+    let root = mount_app().await;
+    let titles: Vec<String> = (0..)
+        .map_while(|index| {
+            root.query_selector_all(".region-title")
+                .ok()?
+                .item(index)
+                .and_then(|node| node.text_content())
+        })
+        .collect();
+    assert_eq!(titles, ["Topology", "Conversation", "Details"]);
+    for region in ["topology", "conversation", "details", "controls"] {
+        let selector = format!(".region-{region}");
+        assert!(
+            root.query_selector(&selector).unwrap().is_some(),
+            "region {region} is missing"
+        );
+    }
+    let svg = root
+        .query_selector("svg.topology")
+        .unwrap()
+        .expect("topology diagram");
+    let labels = svg.text_content().unwrap_or_default();
+    for host in [
+        "Alice",
+        "mail.sender",
+        "DNS",
+        "mx.receiver",
+        "Bob",
+        "POP3 :110",
+    ] {
+        assert!(labels.contains(host), "diagram lacks {host}: {labels}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn controls_are_disabled_without_a_trace() {
+    let root = mount_app().await;
+    let buttons = root.query_selector_all(".controls button").unwrap();
+    assert_eq!(buttons.length(), 6);
+    for index in 0..buttons.length() {
+        let button = buttons.item(index).unwrap();
+        let element: &Element = wasm_bindgen::JsCast::unchecked_ref(&button);
+        assert!(
+            element.has_attribute("disabled"),
+            "button {index} should be disabled"
+        );
+    }
+    let position = root.query_selector(".controls-position").unwrap().unwrap();
+    assert_eq!(position.text_content().unwrap(), "No scenario loaded");
+}
+
+#[wasm_bindgen_test]
+fn player_never_leaves_the_trace() {
+    let mut player = Player::new(3);
+    player = player.apply(PlayerAction::StepBack);
+    assert_eq!(player.cursor, 0);
+    for _ in 0..5 {
+        player = player.apply(PlayerAction::StepForward);
+    }
+    assert_eq!(player.cursor, 3);
+    assert!(player.at_end());
+    // Playing from the end starts over; ticks stop at the end.
+    player = player.apply(PlayerAction::TogglePlay);
+    assert!(player.playing);
+    assert_eq!(player.cursor, 0);
+    for _ in 0..10 {
+        player = player.apply(PlayerAction::Tick);
+    }
+    assert_eq!(player.cursor, 3);
+    assert!(!player.playing);
+    // An empty trace cannot play.
+    assert!(!Player::new(0).apply(PlayerAction::TogglePlay).playing);
+}
