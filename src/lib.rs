@@ -4,6 +4,7 @@
 //! around it, `ui` (wasm only) reads what the layers below produce and never drives protocol
 //! logic itself, and `native` (not on wasm) puts the same engines on real TCP sockets.
 
+pub mod mail;
 pub mod smtp;
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -4,4 +4,6 @@
 //! matters, the time) in and give bytes and events out, so the same code runs in the browser's
 //! simulation, in tests, and behind a real TCP port.
 
+pub mod client;
+pub mod dot;
 pub mod reply;

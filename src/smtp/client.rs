@@ -1,0 +1,1473 @@
+//! The client side of an SMTP session (RFC 5321 3 and 4, with PIPELINING RFC 2920, SIZE
+//! RFC 1870, 8BITMIME RFC 6152, SMTPUTF8 RFC 6531 and AUTH PLAIN RFC 4954) as a sans-I/O
+//! engine: server bytes and the time go in, command bytes, events and the next deadline come
+//! out, and at the end an outcome says what happened to each recipient.
+//!
+//! It is not a queue, a resolver or a socket: it delivers one message over one connection that
+//! someone else opened, and it never retries later, reads a clock or blocks. It does not speak
+//! STARTTLS or CHUNKING (BDAT), and does not convert 8-bit messages to 7-bit.
+//!
+//! ```text
+//!  connect ──► ExpectGreeting ──220──► ExpectEhloReply ──250──┬───────────────┐
+//!                                        │ 500/501/502/504    │ credentials   │
+//!                                        ▼                    ▼               │
+//!                                  ExpectHeloReply ──250──► ExpectAuthReply   │
+//!                                        │                    │ 235           │
+//!                                        └────────────────────┴──────┬────────┘
+//!                                                                    ▼
+//!        ┌──────────────── 250 (more recipients) ───────────── ExpectMailReply
+//!        │                                                           │ 250 (pipelined: MAIL
+//!        │              ExpectRsetReply ◄── none accepted,           ▼  and RCPTs in one batch)
+//!        │                   │ 250        more to send ──── ExpectRcptReplies
+//!        │                   └────────────► MAIL again               │ some accepted
+//!        │                                                           ▼
+//!        │                                                   ExpectDataGoAhead
+//!        │                                                           │ 354: the dot-stuffed data
+//!        └────────────────────────────────────────────────── ExpectDataReply
+//!                                                                    │ nothing left to send
+//!                                                                    ▼
+//!                             Finished ◄──221/close/timeout── ExpectQuitReply
+//! ```
+//!
+//! Every other transition ends the session: a 421 at any point closes at once, a 4yz or 5yz
+//! that refuses the session or the message sends QUIT, and a malformed reply, a reply of the
+//! wrong class, a timeout or a closed connection close at once. Recipients without a final
+//! answer then fail temporarily: the message was not delivered to them.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::dot;
+use super::reply::{EnhancedStatus, Reply, ReplyError, ReplyReader};
+use crate::mail::base64;
+
+/// Most forward paths one session accepts from its caller.
+pub const FORWARD_PATHS_MAX: usize = 1000;
+
+/// Longest path, angle brackets included (RFC 5321 4.5.3.1.3).
+pub const PATH_MAX_OCTETS: usize = 256;
+
+/// Longest domain, and so longest EHLO argument (RFC 5321 4.5.3.1.2).
+pub const HELO_NAME_MAX_OCTETS: usize = 255;
+
+/// Largest message the session accepts from its caller.
+pub const MESSAGE_MAX_OCTETS: usize = 64 * 1024 * 1024;
+
+/// Longest command line, CRLF included (RFC 5321 4.5.3.1.4).
+pub const COMMAND_LINE_MAX_OCTETS: usize = 512;
+
+/// Longest user name or password in SASL PLAIN (RFC 4616 2).
+pub const SASL_PLAIN_FIELD_MAX_OCTETS: usize = 255;
+
+/// Most AUTH mechanisms and unknown keywords kept from one EHLO reply.
+const EXTENSION_WORDS_MAX: usize = 64;
+
+/// RFC 5321 4.5.3.2: how long to wait for each reply. The values are the RFC's minimums.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientTimeouts {
+    /// The 220 greeting (4.5.3.2.1: 5 minutes).
+    pub greeting_ms: u64,
+    /// The reply to MAIL (4.5.3.2.2: 5 minutes).
+    pub mail_ms: u64,
+    /// The reply to each RCPT (4.5.3.2.3: 5 minutes).
+    pub rcpt_ms: u64,
+    /// The 354 after DATA (4.5.3.2.4: 2 minutes).
+    pub data_initiation_ms: u64,
+    /// Each send of a block of data (4.5.3.2.5: 3 minutes). Only the transport sees each send,
+    /// so the session does not use it; a driver writing to a socket applies it to each write.
+    pub data_block_ms: u64,
+    /// The reply after the final ".CRLF" (4.5.3.2.6: 10 minutes).
+    pub data_termination_ms: u64,
+    /// EHLO, HELO, AUTH, RSET and QUIT, for which the RFC names no value.
+    pub other_command_ms: u64,
+}
+
+impl Default for ClientTimeouts {
+    fn default() -> Self {
+        const MINUTE_MS: u64 = 60_000;
+        ClientTimeouts {
+            greeting_ms: 5 * MINUTE_MS,
+            mail_ms: 5 * MINUTE_MS,
+            rcpt_ms: 5 * MINUTE_MS,
+            data_initiation_ms: 2 * MINUTE_MS,
+            data_block_ms: 3 * MINUTE_MS,
+            data_termination_ms: 10 * MINUTE_MS,
+            other_command_ms: 5 * MINUTE_MS,
+        }
+    }
+}
+
+/// How the client behaves, independent of which message it sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientConfig {
+    /// The client's own name, sent with EHLO/HELO (RFC 5321 4.1.1.1).
+    pub helo_name: String,
+    /// User name and password for AUTH PLAIN (RFC 4954, RFC 4616), for submission (RFC 6409).
+    /// When set, the session fails rather than send without authenticating.
+    pub credentials: Option<(String, String)>,
+    /// Batch MAIL and all RCPTs in one write when the server advertises PIPELINING (RFC 2920).
+    pub prefer_pipelining: bool,
+    pub timeouts: ClientTimeouts,
+    /// Most RCPTs in one mail transaction; more recipients go in further transactions. RFC 5321
+    /// 4.5.3.1.8 obliges servers to take at least 100.
+    pub recipients_per_transaction_max: usize,
+    /// Most mail transactions in one session (452 "too many recipients" starts another).
+    pub transactions_max: usize,
+}
+
+impl ClientConfig {
+    /// The defaults: no credentials, pipelining when offered, RFC timeouts, 100 recipients per
+    /// transaction, 100 transactions.
+    pub fn new(helo_name: impl Into<String>) -> Self {
+        ClientConfig {
+            helo_name: helo_name.into(),
+            credentials: None,
+            prefer_pipelining: true,
+            timeouts: ClientTimeouts::default(),
+            recipients_per_transaction_max: 100,
+            transactions_max: 100,
+        }
+    }
+}
+
+/// The SMTP envelope (RFC 5321 2.3.1): where bounces go and who receives the message. It is not
+/// the message's From/To/Cc header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The address for `MAIL FROM:<...>`, without angle brackets; empty for a bounce
+    /// (RFC 5321 4.5.5: `MAIL FROM:<>`).
+    pub reverse_path: String,
+    /// The addresses for `RCPT TO:<...>`, without angle brackets, in order.
+    pub forward_paths: Vec<String>,
+}
+
+/// Why a session could not be set up: a mistake of the calling code, not of the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientSetupError {
+    InvalidHeloName { helo_name: String },
+    NoForwardPaths,
+    TooManyForwardPaths { count: usize, max: usize },
+    InvalidPath { path: String, reason: &'static str },
+    MessageTooLarge { octets: usize, max: usize },
+    InvalidCredentials { reason: &'static str },
+    InvalidLimit { name: &'static str },
+}
+
+impl fmt::Display for ClientSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientSetupError::InvalidHeloName { helo_name } => {
+                write!(f, "not a usable EHLO name: {helo_name:?}")
+            }
+            ClientSetupError::NoForwardPaths => write!(f, "the envelope has no recipients"),
+            ClientSetupError::TooManyForwardPaths { count, max } => {
+                write!(
+                    f,
+                    "{count} recipients, more than the {max} one session takes"
+                )
+            }
+            ClientSetupError::InvalidPath { path, reason } => {
+                write!(f, "unusable address {path:?}: {reason}")
+            }
+            ClientSetupError::MessageTooLarge { octets, max } => {
+                write!(f, "message of {octets} octets, more than {max}")
+            }
+            ClientSetupError::InvalidCredentials { reason } => {
+                write!(f, "unusable credentials: {reason}")
+            }
+            ClientSetupError::InvalidLimit { name } => write!(f, "{name} must be at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for ClientSetupError {}
+
+/// What the client waits for next; the session's state as shown to people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ClientStateKind {
+    ExpectGreeting,
+    ExpectEhloReply,
+    ExpectHeloReply,
+    ExpectAuthReply,
+    ExpectMailReply,
+    ExpectRcptReplies,
+    ExpectRsetReply,
+    /// The 354 that allows the message to be sent.
+    ExpectDataGoAhead,
+    /// The reply after the message's final ".CRLF".
+    ExpectDataReply,
+    ExpectQuitReply,
+    Finished,
+}
+
+impl ClientStateKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ClientStateKind::ExpectGreeting => "ExpectGreeting",
+            ClientStateKind::ExpectEhloReply => "ExpectEhloReply",
+            ClientStateKind::ExpectHeloReply => "ExpectHeloReply",
+            ClientStateKind::ExpectAuthReply => "ExpectAuthReply",
+            ClientStateKind::ExpectMailReply => "ExpectMailReply",
+            ClientStateKind::ExpectRcptReplies => "ExpectRcptReplies",
+            ClientStateKind::ExpectRsetReply => "ExpectRsetReply",
+            ClientStateKind::ExpectDataGoAhead => "ExpectDataGoAhead",
+            ClientStateKind::ExpectDataReply => "ExpectDataReply",
+            ClientStateKind::ExpectQuitReply => "ExpectQuitReply",
+            ClientStateKind::Finished => "Finished",
+        }
+    }
+}
+
+impl fmt::Display for ClientStateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The service extensions a server listed in its EHLO reply (RFC 5321 4.1.1.1, 2.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerExtensions {
+    pub pipelining: bool,
+    /// `SIZE n` (RFC 1870): `Some(0)` when advertised without a fixed limit.
+    pub size: Option<u64>,
+    pub eight_bit_mime: bool,
+    pub smtputf8: bool,
+    pub enhanced_status_codes: bool,
+    /// AUTH mechanisms in upper case (RFC 4954 3).
+    pub auth_mechanisms: Vec<String>,
+    pub chunking: bool,
+    pub starttls: bool,
+    pub dsn: bool,
+    /// Any other keyword lines, as sent.
+    pub others: Vec<String>,
+}
+
+impl ServerExtensions {
+    /// Reads the keywords of a 250 reply to EHLO. The first line is the server's name and
+    /// greeting; each following line is `keyword [params]` (RFC 5321 4.1.1.1). Empty lines (as
+    /// in Postfix's smtp-sink, which ends with `250 `) are skipped.
+    pub fn from_ehlo_reply(reply: &Reply) -> Self {
+        let mut extensions = ServerExtensions::default();
+        for line in reply.lines.iter().skip(1) {
+            let mut words = line.split_ascii_whitespace();
+            let Some(first) = words.next() else { continue };
+            // `AUTH=PLAIN LOGIN` is the pre-RFC 4954 form that some servers still add.
+            let (keyword, first_param) = match first.split_once('=') {
+                Some((keyword, param)) => (keyword, Some(param)),
+                None => (first, None),
+            };
+            let params: Vec<&str> = first_param
+                .into_iter()
+                .filter(|param| !param.is_empty())
+                .chain(words)
+                .collect();
+            match keyword.to_ascii_uppercase().as_str() {
+                "PIPELINING" => extensions.pipelining = true,
+                "SIZE" => {
+                    // RFC 1870 4: no number, or 0, means no fixed limit.
+                    let limit = params.first().and_then(|n| n.parse().ok()).unwrap_or(0);
+                    extensions.size = Some(limit);
+                }
+                "8BITMIME" => extensions.eight_bit_mime = true,
+                "SMTPUTF8" => extensions.smtputf8 = true,
+                "ENHANCEDSTATUSCODES" => extensions.enhanced_status_codes = true,
+                "CHUNKING" => extensions.chunking = true,
+                "STARTTLS" => extensions.starttls = true,
+                "DSN" => extensions.dsn = true,
+                "AUTH" => {
+                    for mechanism in params {
+                        let mechanism = mechanism.to_ascii_uppercase();
+                        if extensions.auth_mechanisms.len() < EXTENSION_WORDS_MAX
+                            && !extensions.auth_mechanisms.contains(&mechanism)
+                        {
+                            extensions.auth_mechanisms.push(mechanism);
+                        }
+                    }
+                }
+                _ => {
+                    if extensions.others.len() < EXTENSION_WORDS_MAX {
+                        extensions.others.push(line.clone());
+                    }
+                }
+            }
+        }
+        extensions
+    }
+
+    pub fn offers_auth(&self, mechanism: &str) -> bool {
+        self.auth_mechanisms
+            .iter()
+            .any(|offered| offered.eq_ignore_ascii_case(mechanism))
+    }
+}
+
+/// Who wrote a reply in an outcome: the server, or this client when it refused to send
+/// something the server could not take (for example a non-ASCII address without SMTPUTF8) or
+/// when the session broke (timeout, closed connection, garbage).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplyOrigin {
+    Server,
+    Client,
+}
+
+/// What happened to one recipient.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RecipientStatus {
+    /// The server took responsibility for the message (RFC 5321 6.1); the reply is the one
+    /// after the final ".CRLF".
+    Accepted(Reply),
+    /// Not delivered now; a 4yz (or a broken session): try again later (RFC 5321 4.5.4.1).
+    TemporaryFailure(Reply),
+    /// Not delivered, and trying again will not help; a 5yz: the sender gets a bounce.
+    PermanentFailure(Reply),
+}
+
+impl RecipientStatus {
+    pub fn reply(&self) -> &Reply {
+        match self {
+            RecipientStatus::Accepted(reply)
+            | RecipientStatus::TemporaryFailure(reply)
+            | RecipientStatus::PermanentFailure(reply) => reply,
+        }
+    }
+
+    pub fn is_accepted(&self) -> bool {
+        matches!(self, RecipientStatus::Accepted(_))
+    }
+}
+
+/// The result for one forward path.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientOutcome {
+    pub forward_path: String,
+    pub status: RecipientStatus,
+    pub reply_origin: ReplyOrigin,
+}
+
+/// What a finished session achieved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionOutcome {
+    /// One entry per forward path of the envelope, in the envelope's order.
+    pub recipients: Vec<RecipientOutcome>,
+    /// The server's reply after each message sent with DATA that it accepted, in order (more
+    /// than one when a 452 split the recipients over several mail transactions).
+    pub data_replies: Vec<Reply>,
+    /// What the server advertised, if it got as far as answering EHLO.
+    pub extensions: Option<ServerExtensions>,
+    /// How many mail transactions were started (MAIL commands sent).
+    pub mail_transactions: usize,
+}
+
+impl SessionOutcome {
+    /// The reply to the last accepted message.
+    pub fn final_data_reply(&self) -> Option<&Reply> {
+        self.data_replies.last()
+    }
+
+    pub fn all_accepted(&self) -> bool {
+        self.recipients.iter().all(|r| r.status.is_accepted())
+    }
+
+    pub fn recipient(&self, forward_path: &str) -> Option<&RecipientOutcome> {
+        self.recipients
+            .iter()
+            .find(|r| r.forward_path == forward_path)
+    }
+}
+
+/// Something that happened in the session, in order, for traces and people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientEvent {
+    /// A command line was handed out through `poll_output`, without its CRLF. The AUTH
+    /// credentials are shown as `<credentials>`.
+    CommandSent {
+        line: String,
+    },
+    /// The dot-stuffed message was handed out through `poll_output`.
+    DataSent {
+        octets: usize,
+    },
+    ReplyReceived {
+        reply: Reply,
+    },
+    /// The server's bytes could not be read as a reply; the session ends.
+    MalformedReply {
+        error: ReplyError,
+    },
+    ExtensionsLearned {
+        extensions: ServerExtensions,
+    },
+    StateChanged {
+        from: ClientStateKind,
+        to: ClientStateKind,
+    },
+    /// A RCPT was accepted; delivery still depends on the DATA reply.
+    RecipientAccepted {
+        forward_path: String,
+        reply: Reply,
+    },
+    /// The recipient will not get the message in this session.
+    RecipientRefused {
+        forward_path: String,
+        reply: Reply,
+        reply_origin: ReplyOrigin,
+    },
+    /// Refused with 452 "too many recipients" after others were accepted: it goes in the next
+    /// mail transaction (RFC 5321 4.5.3.1.10).
+    RecipientDeferred {
+        forward_path: String,
+        reply: Reply,
+    },
+    /// The server took responsibility for the message for these recipients.
+    MessageAccepted {
+        forward_paths: Vec<String>,
+        reply: Reply,
+    },
+    TimedOut {
+        state: ClientStateKind,
+    },
+    PeerClosed,
+    Finished,
+}
+
+/// A command whose reply is still due, oldest first (RFC 2920 3.1: replies come in order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Awaited {
+    Greeting,
+    Ehlo,
+    Helo,
+    Auth(AuthStep),
+    Mail,
+    Rcpt(usize),
+    Rset,
+    Data,
+    Payload,
+    Quit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AuthStep {
+    /// `AUTH PLAIN <initial response>` sent.
+    InitialResponseSent,
+    /// `AUTH PLAIN` alone sent, because the line with the response would be too long.
+    AwaitingChallenge,
+    /// The response sent after a 334.
+    ResponseSent,
+    /// `*` sent to cancel (RFC 4954 4) after a challenge PLAIN has no answer for.
+    Cancelled,
+}
+
+/// One mail transaction (RFC 5321 3.3): MAIL, RCPTs, DATA. Recipients are indices into the
+/// envelope's forward paths.
+#[derive(Clone, Debug, Default)]
+struct MailTransaction {
+    forward_paths: Vec<usize>,
+    rcpts_sent: usize,
+    pipelined: bool,
+    mail_refused: bool,
+    accepted: Vec<usize>,
+    deferred: Vec<usize>,
+    /// After a "too many recipients" reply, further RCPTs would get the same.
+    stop_sending_rcpts: bool,
+}
+
+/// The client side of one SMTP session delivering one message. See the module doc.
+#[derive(Clone, Debug)]
+pub struct ClientSession {
+    config: ClientConfig,
+    envelope: Envelope,
+    /// The DATA payload, built once (RFC 5321 4.5.2).
+    payload: Vec<u8>,
+    /// RFC 1870 3: the size declared with SIZE=.
+    declared_size: usize,
+    message_has_8bit: bool,
+    reader: ReplyReader,
+    awaiting: VecDeque<Awaited>,
+    extensions: Option<ServerExtensions>,
+    transaction: Option<MailTransaction>,
+    /// Recipients not yet tried in any transaction.
+    untried: VecDeque<usize>,
+    results: Vec<Option<(RecipientStatus, ReplyOrigin)>>,
+    data_replies: Vec<Reply>,
+    mail_transactions: usize,
+    output: VecDeque<Vec<u8>>,
+    events: VecDeque<ClientEvent>,
+    deadline_ms: Option<u64>,
+    finished: bool,
+    outcome: Option<SessionOutcome>,
+}
+
+impl ClientSession {
+    /// A session that will deliver `message` (the RFC 5322 message, any line endings) to the
+    /// envelope's forward paths. It starts waiting for the greeting; call
+    /// [`ClientSession::handle_connected`] when the connection is up to start the greeting
+    /// timer.
+    pub fn new(
+        config: ClientConfig,
+        envelope: Envelope,
+        message: Vec<u8>,
+    ) -> Result<ClientSession, ClientSetupError> {
+        check_helo_name(&config.helo_name)?;
+        if config.recipients_per_transaction_max == 0 {
+            return Err(ClientSetupError::InvalidLimit {
+                name: "recipients_per_transaction_max",
+            });
+        }
+        if config.transactions_max == 0 {
+            return Err(ClientSetupError::InvalidLimit {
+                name: "transactions_max",
+            });
+        }
+        if let Some((user, password)) = &config.credentials {
+            if user.is_empty() || user.len() > SASL_PLAIN_FIELD_MAX_OCTETS {
+                return Err(ClientSetupError::InvalidCredentials {
+                    reason: "the user name must be 1 to 255 octets",
+                });
+            }
+            if password.len() > SASL_PLAIN_FIELD_MAX_OCTETS {
+                return Err(ClientSetupError::InvalidCredentials {
+                    reason: "the password must be at most 255 octets",
+                });
+            }
+            // RFC 4616 2: NUL separates the fields, so it cannot be inside one.
+            if user.contains('\0') || password.contains('\0') {
+                return Err(ClientSetupError::InvalidCredentials {
+                    reason: "NUL is not allowed in SASL PLAIN fields",
+                });
+            }
+        }
+        if envelope.forward_paths.is_empty() {
+            return Err(ClientSetupError::NoForwardPaths);
+        }
+        if envelope.forward_paths.len() > FORWARD_PATHS_MAX {
+            return Err(ClientSetupError::TooManyForwardPaths {
+                count: envelope.forward_paths.len(),
+                max: FORWARD_PATHS_MAX,
+            });
+        }
+        check_path(&envelope.reverse_path, true)?;
+        for forward_path in &envelope.forward_paths {
+            check_path(forward_path, false)?;
+        }
+        if message.len() > MESSAGE_MAX_OCTETS {
+            return Err(ClientSetupError::MessageTooLarge {
+                octets: message.len(),
+                max: MESSAGE_MAX_OCTETS,
+            });
+        }
+        let payload = dot::dot_stuff(&message);
+        let recipient_count = envelope.forward_paths.len();
+        Ok(ClientSession {
+            declared_size: dot::declared_size(&message),
+            message_has_8bit: dot::has_8bit(&message),
+            payload,
+            config,
+            envelope,
+            reader: ReplyReader::new(),
+            awaiting: VecDeque::from([Awaited::Greeting]),
+            extensions: None,
+            transaction: None,
+            untried: (0..recipient_count).collect(),
+            results: vec![None; recipient_count],
+            data_replies: Vec::new(),
+            mail_transactions: 0,
+            output: VecDeque::new(),
+            events: VecDeque::new(),
+            deadline_ms: None,
+            finished: false,
+            outcome: None,
+        })
+    }
+
+    /// The connection is up: the greeting timer starts now (RFC 5321 4.5.3.2.1).
+    pub fn handle_connected(&mut self, now_ms: u64) {
+        if self.awaiting.front() == Some(&Awaited::Greeting) {
+            self.deadline_ms = Some(now_ms.saturating_add(self.config.timeouts.greeting_ms));
+        }
+    }
+
+    /// Bytes received from the server, in any split.
+    pub fn handle_input(&mut self, bytes: &[u8], now_ms: u64) {
+        if self.finished {
+            return;
+        }
+        self.reader.push(bytes);
+        while !self.finished {
+            let Some(next) = self.reader.next_reply() else {
+                break;
+            };
+            let before = self.state();
+            match next {
+                Ok(reply) => self.handle_reply(reply, now_ms),
+                Err(error) => {
+                    let text = format!("unreadable reply from the server: {error}");
+                    self.events.push_back(ClientEvent::MalformedReply { error });
+                    self.abort_on_protocol_error(&text);
+                }
+            }
+            self.note_state_change(before);
+        }
+    }
+
+    /// The server closed the connection (or it broke). Whatever was not yet accepted after
+    /// DATA was not delivered.
+    pub fn handle_peer_closed(&mut self) {
+        if self.finished {
+            return;
+        }
+        let before = self.state();
+        self.events.push_back(ClientEvent::PeerClosed);
+        if self.awaiting.front() != Some(&Awaited::Quit) {
+            let reply = local_reply(
+                451,
+                (4, 4, 2),
+                format!("connection closed by the server in state {before}"),
+            );
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+        }
+        self.close();
+        self.note_state_change(before);
+    }
+
+    /// When [`ClientSession::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.deadline_ms
+    }
+
+    /// The time has come (or passed): if the awaited reply is overdue, the session ends
+    /// (RFC 5321 4.5.3.2). Calling it early does nothing.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.finished {
+            return;
+        }
+        let Some(deadline_ms) = self.deadline_ms else {
+            return;
+        };
+        if now_ms < deadline_ms {
+            return;
+        }
+        let before = self.state();
+        self.events
+            .push_back(ClientEvent::TimedOut { state: before });
+        if self.awaiting.front() != Some(&Awaited::Quit) {
+            let reply = local_reply(
+                451,
+                (4, 4, 2),
+                format!("no reply from the server in state {before} (RFC 5321 4.5.3.2)"),
+            );
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+        }
+        self.close();
+        self.note_state_change(before);
+    }
+
+    /// The next bytes to send to the server. A pipelined batch comes out as one piece.
+    pub fn poll_output(&mut self) -> Option<Vec<u8>> {
+        self.output.pop_front()
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn state(&self) -> ClientStateKind {
+        if self.finished {
+            return ClientStateKind::Finished;
+        }
+        match self.awaiting.front() {
+            Some(Awaited::Greeting) => ClientStateKind::ExpectGreeting,
+            Some(Awaited::Ehlo) => ClientStateKind::ExpectEhloReply,
+            Some(Awaited::Helo) => ClientStateKind::ExpectHeloReply,
+            Some(Awaited::Auth(_)) => ClientStateKind::ExpectAuthReply,
+            Some(Awaited::Mail) => ClientStateKind::ExpectMailReply,
+            Some(Awaited::Rcpt(_)) => ClientStateKind::ExpectRcptReplies,
+            Some(Awaited::Rset) => ClientStateKind::ExpectRsetReply,
+            Some(Awaited::Data) => ClientStateKind::ExpectDataGoAhead,
+            Some(Awaited::Payload) => ClientStateKind::ExpectDataReply,
+            Some(Awaited::Quit) => ClientStateKind::ExpectQuitReply,
+            None => {
+                debug_assert!(false, "an open session always awaits a reply");
+                ClientStateKind::Finished
+            }
+        }
+    }
+
+    /// True once the session is over: the caller closes the connection after sending what
+    /// `poll_output` still holds.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The result, once the session is finished.
+    pub fn outcome(&self) -> Option<&SessionOutcome> {
+        self.outcome.as_ref()
+    }
+
+    /// What the server advertised in its EHLO reply, once known.
+    pub fn extensions(&self) -> Option<&ServerExtensions> {
+        self.extensions.as_ref()
+    }
+
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    // ----- replies -----
+
+    fn handle_reply(&mut self, reply: Reply, now_ms: u64) {
+        self.events.push_back(ClientEvent::ReplyReceived {
+            reply: reply.clone(),
+        });
+        let Some(awaited) = self.awaiting.pop_front() else {
+            debug_assert!(false, "replies are read only while the session is open");
+            return;
+        };
+        // RFC 5321 3.8: 421 may answer any command; the server is closing the channel.
+        if reply.code == 421 && awaited != Awaited::Quit {
+            self.fail_undecided(&reply, ReplyOrigin::Server);
+            self.close();
+            return;
+        }
+        // RFC 5321 4.2.1: the client acts on the reply code, first by its first digit.
+        let first_digit = reply.code / 100;
+        match awaited {
+            Awaited::Greeting => match first_digit {
+                2 => self.send_ehlo(),
+                3 => self.abort_on_unexpected(&reply, "the greeting"),
+                // RFC 5321 3.1: after a 554 greeting the client sends QUIT.
+                _ => self.refuse_session(&reply),
+            },
+            Awaited::Ehlo => match reply.code {
+                200..=299 => {
+                    let extensions = ServerExtensions::from_ehlo_reply(&reply);
+                    self.events.push_back(ClientEvent::ExtensionsLearned {
+                        extensions: extensions.clone(),
+                    });
+                    self.extensions = Some(extensions);
+                    self.after_hello();
+                }
+                // RFC 5321 3.2: a server that does not know EHLO answers "command not
+                // recognized" (500, or 502); RFC 821-era servers also said 501 or 504 for
+                // verbs they did not know. HELO costs one round trip; failing costs the
+                // delivery. 550 and other 5yz are a refusal, not ignorance: no fallback.
+                500 | 501 | 502 | 504 => self.send_command("HELO", Awaited::Helo),
+                300..=399 => self.abort_on_unexpected(&reply, "EHLO"),
+                _ => self.refuse_session(&reply),
+            },
+            Awaited::Helo => match first_digit {
+                2 => {
+                    self.extensions = Some(ServerExtensions::default());
+                    self.after_hello();
+                }
+                3 => self.abort_on_unexpected(&reply, "HELO"),
+                _ => self.refuse_session(&reply),
+            },
+            Awaited::Auth(step) => self.handle_auth_reply(step, &reply),
+            Awaited::Mail => self.handle_mail_reply(&reply),
+            Awaited::Rcpt(index) => self.handle_rcpt_reply(index, &reply),
+            Awaited::Rset => match first_digit {
+                2 => self.start_mail_transaction(),
+                3 => self.abort_on_unexpected(&reply, "RSET"),
+                _ => self.refuse_session(&reply),
+            },
+            Awaited::Data => match first_digit {
+                3 => self.send_payload(),
+                // A 2yz to DATA would mean the server took an empty message or is confused.
+                2 => self.abort_on_unexpected(&reply, "DATA"),
+                _ => self.refuse_message(&reply),
+            },
+            Awaited::Payload => match first_digit {
+                2 => self.message_accepted(reply),
+                3 => self.abort_on_unexpected(&reply, "the end of data"),
+                _ => self.refuse_message(&reply),
+            },
+            // RFC 5321 4.1.1.10: the server answers 221 and closes; any answer ends it.
+            Awaited::Quit => self.close(),
+        }
+        if !self.finished {
+            self.deadline_ms = self
+                .awaiting
+                .front()
+                .map(|&next| now_ms.saturating_add(self.timeout_for(next)));
+        }
+    }
+
+    fn handle_auth_reply(&mut self, step: AuthStep, reply: &Reply) {
+        match (reply.code / 100, step) {
+            (2, AuthStep::Cancelled) => self.abort_on_unexpected(reply, "the AUTH cancel"),
+            (2, _) => self.start_mail_transaction(),
+            (3, AuthStep::AwaitingChallenge) => {
+                // RFC 4954 4: the response goes on its own line after an empty challenge.
+                let response = self.sasl_plain_response();
+                self.send_line(
+                    response,
+                    "<credentials>".into(),
+                    Awaited::Auth(AuthStep::ResponseSent),
+                );
+            }
+            (3, _) => {
+                // PLAIN has a single message; a further challenge cannot be answered.
+                self.send_line("*".into(), "*".into(), Awaited::Auth(AuthStep::Cancelled));
+            }
+            (4, _) | (5, _) => self.refuse_session(reply),
+            _ => self.abort_on_unexpected(reply, "AUTH"),
+        }
+    }
+
+    fn handle_mail_reply(&mut self, reply: &Reply) {
+        let Some(transaction) = self.transaction.as_mut() else {
+            debug_assert!(false, "MAIL is only sent inside a transaction");
+            return;
+        };
+        match reply.code / 100 {
+            2 => {
+                if !transaction.pipelined {
+                    self.send_next_rcpt_or_finish();
+                }
+            }
+            3 => self.abort_on_unexpected(reply, "MAIL"),
+            _ => {
+                // The reverse-path or the message itself is refused: every recipient still
+                // waiting would get the same answer (RFC 5321 4.3.2: 451, 452, 550, 552, 553).
+                transaction.mail_refused = true;
+                self.fail_undecided(reply, ReplyOrigin::Server);
+                if self.awaiting.is_empty() {
+                    self.send_quit();
+                }
+                // With pipelining the RCPT replies (likely 503) are still read before QUIT.
+            }
+        }
+    }
+
+    fn handle_rcpt_reply(&mut self, index: usize, reply: &Reply) {
+        let Some(transaction) = self.transaction.as_mut() else {
+            debug_assert!(false, "RCPT is only sent inside a transaction");
+            return;
+        };
+        if transaction.mail_refused {
+            // The recipients already failed with the MAIL reply.
+            if self.awaiting.is_empty() {
+                self.send_quit();
+            }
+            return;
+        }
+        let forward_path = self.envelope.forward_paths[index].clone();
+        // RFC 5321 4.5.3.1.10: 452 is the code for "too many recipients"; RFC 821 said 552,
+        // which the client should take as temporary. After an accepted recipient it can only
+        // mean the limit: the rest go in the next transaction.
+        let too_many_recipients = reply.code == 452
+            || (reply.code == 552
+                && reply
+                    .enhanced
+                    .is_none_or(|status| status == EnhancedStatus::new(5, 5, 3)));
+        match reply.code / 100 {
+            2 => {
+                transaction.accepted.push(index);
+                self.events.push_back(ClientEvent::RecipientAccepted {
+                    forward_path,
+                    reply: reply.clone(),
+                });
+            }
+            3 => {
+                self.abort_on_unexpected(reply, "RCPT");
+                return;
+            }
+            _ if too_many_recipients && !transaction.accepted.is_empty() => {
+                transaction.deferred.push(index);
+                transaction.stop_sending_rcpts = true;
+                self.events.push_back(ClientEvent::RecipientDeferred {
+                    forward_path,
+                    reply: reply.clone(),
+                });
+            }
+            _ => self.decide(index, reply.clone(), ReplyOrigin::Server),
+        }
+        if self.awaiting.is_empty() {
+            self.send_next_rcpt_or_finish();
+        }
+    }
+
+    fn message_accepted(&mut self, reply: Reply) {
+        let Some(transaction) = self.transaction.take() else {
+            debug_assert!(false, "data is only sent inside a transaction");
+            return;
+        };
+        for &index in &transaction.accepted {
+            self.results[index] = Some((
+                RecipientStatus::Accepted(reply.clone()),
+                ReplyOrigin::Server,
+            ));
+        }
+        self.events.push_back(ClientEvent::MessageAccepted {
+            forward_paths: transaction
+                .accepted
+                .iter()
+                .map(|&index| self.envelope.forward_paths[index].clone())
+                .collect(),
+            reply: reply.clone(),
+        });
+        self.data_replies.push(reply);
+        // The deferred recipients go first, in their envelope order, into the next transaction.
+        for &index in transaction.deferred.iter().rev() {
+            self.untried.push_front(index);
+        }
+        // A completed transaction leaves the server ready for MAIL (RFC 5321 4.1.1.4).
+        self.start_mail_transaction();
+    }
+
+    // ----- commands -----
+
+    fn send_ehlo(&mut self) {
+        self.send_command("EHLO", Awaited::Ehlo);
+    }
+
+    fn after_hello(&mut self) {
+        if self.config.credentials.is_some() {
+            self.start_auth();
+        } else {
+            self.start_mail_transaction();
+        }
+    }
+
+    fn start_auth(&mut self) {
+        let offers_plain = self
+            .extensions
+            .as_ref()
+            .is_some_and(|extensions| extensions.offers_auth("PLAIN"));
+        if !offers_plain {
+            // Sending without authenticating would be refused or, worse, relayed differently.
+            let advertised = self
+                .extensions
+                .as_ref()
+                .map(|extensions| extensions.auth_mechanisms.join(" "))
+                .unwrap_or_default();
+            let text = if advertised.is_empty() {
+                "credentials are configured but the server does not advertise AUTH".to_string()
+            } else {
+                format!("the server offers AUTH {advertised} but not PLAIN")
+            };
+            // RFC 4954 4: 504 5.5.4 is the server's word for an unsupported mechanism.
+            let reply = local_reply(504, (5, 5, 4), text);
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+            self.send_quit();
+            return;
+        }
+        let response = self.sasl_plain_response();
+        let line = format!("AUTH PLAIN {response}");
+        if line.len() + 2 <= COMMAND_LINE_MAX_OCTETS {
+            self.send_line(
+                line,
+                "AUTH PLAIN <credentials>".into(),
+                Awaited::Auth(AuthStep::InitialResponseSent),
+            );
+        } else {
+            // RFC 4954 4: no initial response when it would make the line too long.
+            self.send_line(
+                "AUTH PLAIN".into(),
+                "AUTH PLAIN".into(),
+                Awaited::Auth(AuthStep::AwaitingChallenge),
+            );
+        }
+    }
+
+    /// RFC 4616 2: authzid (empty), NUL, authcid, NUL, password, in base64 (RFC 4954 4).
+    fn sasl_plain_response(&self) -> String {
+        let (user, password) = self.config.credentials.clone().unwrap_or_default();
+        let mut message = Vec::with_capacity(user.len() + password.len() + 2);
+        message.push(0);
+        message.extend_from_slice(user.as_bytes());
+        message.push(0);
+        message.extend_from_slice(password.as_bytes());
+        base64::encode(&message)
+    }
+
+    /// Starts a mail transaction for the next untried recipients, or QUITs when none are left.
+    fn start_mail_transaction(&mut self) {
+        self.transaction = None;
+        if self.untried.is_empty() {
+            self.send_quit();
+            return;
+        }
+        if self.mail_transactions >= self.config.transactions_max {
+            let reply = local_reply(
+                451,
+                (4, 5, 3),
+                format!(
+                    "{} mail transactions in one session; the rest waits for another session",
+                    self.config.transactions_max
+                ),
+            );
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+            self.send_quit();
+            return;
+        }
+        let extensions = self.extensions.clone().unwrap_or_default();
+        // RFC 1870 6.1: a message larger than the advertised limit is not sent.
+        if let Some(limit) = extensions.size {
+            if limit > 0 && self.declared_size as u64 > limit {
+                let reply = local_reply(
+                    552,
+                    (5, 3, 4),
+                    format!(
+                        "message of {} octets exceeds the server's limit of {limit} (RFC 1870)",
+                        self.declared_size
+                    ),
+                );
+                self.fail_undecided(&reply, ReplyOrigin::Client);
+                self.send_quit();
+                return;
+            }
+        }
+        // RFC 6152 3: 8-bit data only to a server that advertised 8BITMIME. This client
+        // does not downgrade to 7-bit; the message composer produces 7-bit MIME instead.
+        if self.message_has_8bit && !extensions.eight_bit_mime {
+            let reply = local_reply(
+                554,
+                (5, 6, 3),
+                "message has 8-bit data and the server does not advertise 8BITMIME \
+                 (RFC 6152); conversion to 7-bit is not supported",
+            );
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+            self.send_quit();
+            return;
+        }
+        // RFC 6531 3.4: non-ASCII addresses only with SMTPUTF8.
+        if !extensions.smtputf8 && !self.envelope.reverse_path.is_ascii() {
+            let reply = local_reply(
+                553,
+                (5, 6, 7),
+                "non-ASCII reverse-path and the server does not advertise SMTPUTF8 (RFC 6531)",
+            );
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+            self.send_quit();
+            return;
+        }
+        let mut transaction = MailTransaction::default();
+        while transaction.forward_paths.len() < self.config.recipients_per_transaction_max {
+            let Some(index) = self.untried.pop_front() else {
+                break;
+            };
+            if !extensions.smtputf8 && !self.envelope.forward_paths[index].is_ascii() {
+                let reply = local_reply(
+                    553,
+                    (5, 6, 7),
+                    "non-ASCII forward-path and the server does not advertise SMTPUTF8 \
+                     (RFC 6531)",
+                );
+                self.decide(index, reply, ReplyOrigin::Client);
+                continue;
+            }
+            transaction.forward_paths.push(index);
+        }
+        if transaction.forward_paths.is_empty() {
+            // Every remaining recipient failed locally.
+            self.send_quit();
+            return;
+        }
+        let needs_smtputf8 = !self.envelope.reverse_path.is_ascii()
+            || transaction
+                .forward_paths
+                .iter()
+                .any(|&index| !self.envelope.forward_paths[index].is_ascii());
+        let mut mail = format!("MAIL FROM:<{}>", self.envelope.reverse_path);
+        if extensions.size.is_some() {
+            mail.push_str(&format!(" SIZE={}", self.declared_size));
+        }
+        if self.message_has_8bit {
+            mail.push_str(" BODY=8BITMIME");
+        }
+        if needs_smtputf8 {
+            mail.push_str(" SMTPUTF8");
+        }
+        transaction.pipelined = extensions.pipelining && self.config.prefer_pipelining;
+        self.mail_transactions += 1;
+        if transaction.pipelined {
+            // RFC 2920 3.1: MAIL and RCPT may be grouped; DATA waits for their replies so
+            // that the message is never sent when no recipient was accepted.
+            let mut batch = Vec::new();
+            self.queue_line(&mut batch, mail.clone(), mail, Awaited::Mail);
+            for &index in &transaction.forward_paths {
+                let line = format!("RCPT TO:<{}>", self.envelope.forward_paths[index]);
+                self.queue_line(&mut batch, line.clone(), line, Awaited::Rcpt(index));
+            }
+            transaction.rcpts_sent = transaction.forward_paths.len();
+            self.output.push_back(batch);
+        } else {
+            self.send_line(mail.clone(), mail, Awaited::Mail);
+        }
+        self.transaction = Some(transaction);
+    }
+
+    /// Without pipelining, one RCPT at a time; once all RCPT replies are in, DATA if someone
+    /// was accepted, else RSET for the next transaction or QUIT.
+    fn send_next_rcpt_or_finish(&mut self) {
+        let Some(transaction) = self.transaction.as_mut() else {
+            debug_assert!(false, "RCPT is only sent inside a transaction");
+            return;
+        };
+        if transaction.rcpts_sent < transaction.forward_paths.len() {
+            if !transaction.stop_sending_rcpts {
+                let index = transaction.forward_paths[transaction.rcpts_sent];
+                transaction.rcpts_sent += 1;
+                let line = format!("RCPT TO:<{}>", self.envelope.forward_paths[index]);
+                self.send_line(line.clone(), line, Awaited::Rcpt(index));
+                return;
+            }
+            let unsent: Vec<usize> = transaction.forward_paths[transaction.rcpts_sent..].to_vec();
+            transaction.rcpts_sent = transaction.forward_paths.len();
+            transaction.deferred.extend(unsent);
+        }
+        if !transaction.accepted.is_empty() {
+            self.send_command_line("DATA", Awaited::Data);
+            return;
+        }
+        debug_assert!(
+            transaction.deferred.is_empty(),
+            "recipients are deferred only after an accepted one"
+        );
+        self.transaction = None;
+        if self.untried.is_empty() {
+            self.send_quit();
+        } else {
+            // RFC 5321 4.1.1.5: the server still holds the open transaction; RSET ends it.
+            self.send_command_line("RSET", Awaited::Rset);
+        }
+    }
+
+    fn send_payload(&mut self) {
+        debug_assert!(!dot::has_bare_line_break(&self.payload));
+        let payload = self.payload.clone();
+        self.events.push_back(ClientEvent::DataSent {
+            octets: payload.len(),
+        });
+        self.output.push_back(payload);
+        self.awaiting.push_back(Awaited::Payload);
+    }
+
+    fn send_quit(&mut self) {
+        self.transaction = None;
+        self.send_command_line("QUIT", Awaited::Quit);
+    }
+
+    /// `verb helo_name`.
+    fn send_command(&mut self, verb: &str, awaited: Awaited) {
+        let line = format!("{verb} {}", self.config.helo_name);
+        self.send_line(line.clone(), line, awaited);
+    }
+
+    fn send_command_line(&mut self, line: &str, awaited: Awaited) {
+        self.send_line(line.to_string(), line.to_string(), awaited);
+    }
+
+    fn send_line(&mut self, line: String, shown: String, awaited: Awaited) {
+        let mut bytes = Vec::new();
+        self.queue_line(&mut bytes, line, shown, awaited);
+        self.output.push_back(bytes);
+    }
+
+    fn queue_line(&mut self, out: &mut Vec<u8>, line: String, shown: String, awaited: Awaited) {
+        debug_assert!(
+            !line.contains(['\r', '\n']),
+            "command lines are checked for line breaks at setup"
+        );
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        self.awaiting.push_back(awaited);
+        self.events
+            .push_back(ClientEvent::CommandSent { line: shown });
+    }
+
+    // ----- endings -----
+
+    /// The server refused the session (greeting, EHLO, AUTH, RSET): every recipient still
+    /// waiting fails by the reply's class, and the client says QUIT (RFC 5321 3.1, 4.1.1.10).
+    fn refuse_session(&mut self, reply: &Reply) {
+        self.fail_undecided(reply, ReplyOrigin::Server);
+        self.send_quit();
+    }
+
+    /// The server refused the message (after DATA, or after the data): the same message would
+    /// be refused for every other recipient too.
+    fn refuse_message(&mut self, reply: &Reply) {
+        self.fail_undecided(reply, ReplyOrigin::Server);
+        self.send_quit();
+    }
+
+    /// A well-formed reply that makes no sense here (RFC 5321 4.2.1): the two sides no longer
+    /// agree on the state, so the session ends without another command.
+    fn abort_on_unexpected(&mut self, reply: &Reply, answering: &str) {
+        let text = format!("unexpected reply {} to {answering}", reply.code);
+        self.abort_on_protocol_error(&text);
+    }
+
+    fn abort_on_protocol_error(&mut self, text: &str) {
+        let reply = local_reply(451, (4, 5, 0), text);
+        self.fail_undecided(&reply, ReplyOrigin::Client);
+        self.close();
+    }
+
+    /// Every recipient without a final status gets one from `reply`: 5yz permanent, anything
+    /// else temporary (the message was not delivered to them).
+    fn fail_undecided(&mut self, reply: &Reply, origin: ReplyOrigin) {
+        for index in 0..self.results.len() {
+            if self.results[index].is_none() {
+                self.decide(index, reply.clone(), origin);
+            }
+        }
+        self.untried.clear();
+    }
+
+    fn decide(&mut self, index: usize, reply: Reply, origin: ReplyOrigin) {
+        debug_assert!(self.results[index].is_none(), "a recipient is decided once");
+        // Only a reply after the data delivers (see `message_accepted`); anything decided
+        // here is a failure, permanent only when the server (or this client) said 5yz.
+        let status = if reply.is_permanent() {
+            RecipientStatus::PermanentFailure(reply.clone())
+        } else {
+            RecipientStatus::TemporaryFailure(reply.clone())
+        };
+        self.events.push_back(ClientEvent::RecipientRefused {
+            forward_path: self.envelope.forward_paths[index].clone(),
+            reply,
+            reply_origin: origin,
+        });
+        self.results[index] = Some((status, origin));
+    }
+
+    fn close(&mut self) {
+        if self.finished {
+            return;
+        }
+        let reply = local_reply(451, (4, 4, 2), "session ended before delivery");
+        self.fail_undecided(&reply, ReplyOrigin::Client);
+        self.awaiting.clear();
+        self.transaction = None;
+        self.deadline_ms = None;
+        self.finished = true;
+        let recipients = self
+            .results
+            .iter()
+            .zip(&self.envelope.forward_paths)
+            .filter_map(|(result, forward_path)| {
+                let (status, reply_origin) = result.clone()?;
+                Some(RecipientOutcome {
+                    forward_path: forward_path.clone(),
+                    status,
+                    reply_origin,
+                })
+            })
+            .collect::<Vec<_>>();
+        debug_assert_eq!(recipients.len(), self.envelope.forward_paths.len());
+        self.outcome = Some(SessionOutcome {
+            recipients,
+            data_replies: self.data_replies.clone(),
+            extensions: self.extensions.clone(),
+            mail_transactions: self.mail_transactions,
+        });
+    }
+
+    fn note_state_change(&mut self, before: ClientStateKind) {
+        let after = self.state();
+        if after != before {
+            self.events.push_back(ClientEvent::StateChanged {
+                from: before,
+                to: after,
+            });
+        }
+        if self.finished && after != before {
+            self.events.push_back(ClientEvent::Finished);
+        }
+    }
+
+    fn timeout_for(&self, awaited: Awaited) -> u64 {
+        let timeouts = &self.config.timeouts;
+        match awaited {
+            Awaited::Greeting => timeouts.greeting_ms,
+            Awaited::Mail => timeouts.mail_ms,
+            Awaited::Rcpt(_) => timeouts.rcpt_ms,
+            Awaited::Data => timeouts.data_initiation_ms,
+            Awaited::Payload => timeouts.data_termination_ms,
+            Awaited::Ehlo | Awaited::Helo | Awaited::Auth(_) | Awaited::Rset | Awaited::Quit => {
+                timeouts.other_command_ms
+            }
+        }
+    }
+}
+
+/// A reply made by this client to record why it did not send something, or why the session
+/// broke. `enhanced` is (class, subject, detail) and its class matches the code.
+fn local_reply(code: u16, enhanced: (u8, u16, u16), text: impl Into<String>) -> Reply {
+    let (class, subject, detail) = enhanced;
+    Reply::new(
+        code,
+        Some(EnhancedStatus::new(class, subject, detail)),
+        text,
+    )
+}
+
+fn check_helo_name(helo_name: &str) -> Result<(), ClientSetupError> {
+    let usable = !helo_name.is_empty()
+        && helo_name.len() <= HELO_NAME_MAX_OCTETS
+        && helo_name
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control());
+    if usable {
+        Ok(())
+    } else {
+        Err(ClientSetupError::InvalidHeloName {
+            helo_name: helo_name.to_string(),
+        })
+    }
+}
+
+/// Addresses go between angle brackets on a command line; anything that could end the line
+/// or the brackets early would let the address inject commands.
+fn check_path(path: &str, is_reverse_path: bool) -> Result<(), ClientSetupError> {
+    let invalid = |reason| {
+        Err(ClientSetupError::InvalidPath {
+            path: path.to_string(),
+            reason,
+        })
+    };
+    if path.is_empty() && !is_reverse_path {
+        return invalid("a forward-path cannot be empty (RFC 5321 4.1.1.3)");
+    }
+    if path.len() + 2 > PATH_MAX_OCTETS {
+        return invalid("longer than 256 octets with its brackets (RFC 5321 4.5.3.1.3)");
+    }
+    if path.chars().any(|c| c.is_control() || c == '<' || c == '>') {
+        return invalid("control characters and angle brackets are not allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(message: &[u8]) -> ClientSession {
+        ClientSession::new(
+            ClientConfig::new("client.example"),
+            Envelope {
+                reverse_path: "a@x.example".into(),
+                forward_paths: vec!["b@y.example".into()],
+            },
+            message.to_vec(),
+        )
+        .expect("valid setup")
+    }
+
+    fn drain_output(session: &mut ClientSession) -> String {
+        let mut all = Vec::new();
+        while let Some(bytes) = session.poll_output() {
+            all.extend(bytes);
+        }
+        String::from_utf8(all).expect("ascii")
+    }
+
+    #[test]
+    fn setup_rejects_injection_and_empty_envelopes() {
+        let config = ClientConfig::new("client.example");
+        let bad = Envelope {
+            reverse_path: "a@x\r\nRCPT TO:<evil@x>".into(),
+            forward_paths: vec!["b@y".into()],
+        };
+        assert!(matches!(
+            ClientSession::new(config.clone(), bad, Vec::new()),
+            Err(ClientSetupError::InvalidPath { .. })
+        ));
+        let empty = Envelope {
+            reverse_path: String::new(),
+            forward_paths: Vec::new(),
+        };
+        assert_eq!(
+            ClientSession::new(config, empty, Vec::new()).unwrap_err(),
+            ClientSetupError::NoForwardPaths
+        );
+        let mut with_space = ClientConfig::new("two words");
+        with_space.prefer_pipelining = false;
+        assert!(ClientSession::new(
+            with_space,
+            Envelope {
+                reverse_path: String::new(),
+                forward_paths: vec!["b@y".into()]
+            },
+            Vec::new()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn happy_path_with_pipelining() {
+        let mut client = session(b"Subject: t\r\n\r\nhi\r\n");
+        client.handle_connected(0);
+        assert_eq!(client.poll_timeout(), Some(300_000));
+        client.handle_input(b"220 mx ESMTP\r\n", 1);
+        assert_eq!(drain_output(&mut client), "EHLO client.example\r\n");
+        client.handle_input(b"250-mx\r\n250-PIPELINING\r\n250 SIZE 1000\r\n", 2);
+        assert_eq!(
+            drain_output(&mut client),
+            "MAIL FROM:<a@x.example> SIZE=18\r\nRCPT TO:<b@y.example>\r\n"
+        );
+        client.handle_input(b"250 ok\r\n250 ok\r\n", 3);
+        assert_eq!(drain_output(&mut client), "DATA\r\n");
+        assert_eq!(client.poll_timeout(), Some(3 + 120_000));
+        client.handle_input(b"354 go\r\n", 4);
+        assert_eq!(drain_output(&mut client), "Subject: t\r\n\r\nhi\r\n.\r\n");
+        client.handle_input(b"250 2.0.0 queued\r\n", 5);
+        assert_eq!(drain_output(&mut client), "QUIT\r\n");
+        client.handle_input(b"221 bye\r\n", 6);
+        assert!(client.is_finished());
+        let outcome = client.outcome().expect("finished");
+        assert!(outcome.all_accepted());
+        assert_eq!(outcome.final_data_reply().map(|r| r.code), Some(250));
+        let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
+        assert_eq!(events.last(), Some(&ClientEvent::Finished));
+    }
+
+    #[test]
+    fn timeout_fails_recipients_temporarily() {
+        let mut client = session(b"x");
+        client.handle_connected(1000);
+        client.handle_timeout(1000 + 299_999);
+        assert!(!client.is_finished());
+        client.handle_timeout(1000 + 300_000);
+        let outcome = client.outcome().expect("finished");
+        assert!(matches!(
+            outcome.recipients[0].status,
+            RecipientStatus::TemporaryFailure(_)
+        ));
+        assert_eq!(outcome.recipients[0].reply_origin, ReplyOrigin::Client);
+    }
+
+    #[test]
+    fn ehlo_keywords_parsed() {
+        let reply = Reply::multiline(
+            250,
+            None,
+            vec![
+                "mx greets you".into(),
+                "pipelining".into(),
+                "SIZE 10240000".into(),
+                "AUTH PLAIN login".into(),
+                "AUTH=CRAM-MD5".into(),
+                "8BITMIME".into(),
+                "XFOO bar".into(),
+                "".into(),
+            ],
+        );
+        let extensions = ServerExtensions::from_ehlo_reply(&reply);
+        assert!(extensions.pipelining);
+        assert_eq!(extensions.size, Some(10_240_000));
+        assert_eq!(
+            extensions.auth_mechanisms,
+            vec!["PLAIN", "LOGIN", "CRAM-MD5"]
+        );
+        assert!(extensions.eight_bit_mime);
+        assert!(!extensions.smtputf8);
+        assert_eq!(extensions.others, vec!["XFOO bar"]);
+    }
+}

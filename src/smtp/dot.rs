@@ -1,0 +1,140 @@
+//! SMTP data transparency (RFC 5321 4.5.2): turning a message into the bytes sent after a
+//! 354 reply, and back.
+//!
+//! This module does not parse or check the message itself (headers, MIME, line lengths); it
+//! only makes sure the bytes on the wire end lines with CRLF, cannot end the data early, and do
+//! end it properly.
+
+/// The line that ends the mail data (RFC 5321 4.1.1.4): a "." alone on a line.
+pub const END_OF_DATA: &[u8] = b".\r\n";
+
+/// Rewrites every line ending to CRLF and makes sure the message ends with CRLF.
+///
+/// A bare LF or a bare CR each become CRLF (RFC 5321 2.3.8: only CRLF ends a line). Sending a
+/// bare LF or CR would let a lenient server see a line end where a strict one sees none: the
+/// root of SMTP smuggling (CVE-2023-51764 and friends). An empty message stays empty.
+pub fn normalize_line_endings(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 2);
+    let mut index = 0;
+    while index < message.len() {
+        match message[index] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                // A CR followed by LF is one line end, not two.
+                if message.get(index + 1) == Some(&b'\n') {
+                    index += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            byte => out.push(byte),
+        }
+        index += 1;
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// The message size a client declares with `SIZE=n` (RFC 1870 3, item 5): octets of the
+/// message with CRLF line endings, without the doubled dots and without the final ".CRLF".
+pub fn declared_size(message: &[u8]) -> usize {
+    normalize_line_endings(message).len()
+}
+
+/// The DATA payload for `message` (RFC 5321 4.5.2): every line ending made CRLF, a leading "."
+/// doubled on every line, a final CRLF added when missing, and the ".CRLF" terminator appended.
+///
+/// The result never contains a bare CR or LF, and never contains CRLF "." CRLF anywhere but at
+/// its very end, so no receiver can see the data end early.
+pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
+    let normalized = normalize_line_endings(message);
+    let mut out = Vec::with_capacity(normalized.len() + normalized.len() / 64 + 8);
+    let mut at_line_start = true;
+    for &byte in &normalized {
+        if at_line_start && byte == b'.' {
+            out.push(b'.');
+        }
+        out.push(byte);
+        at_line_start = byte == b'\n';
+    }
+    debug_assert!(out.is_empty() || out.ends_with(b"\r\n"));
+    out.extend_from_slice(END_OF_DATA);
+    out
+}
+
+/// The inverse of [`dot_stuff`] for a message whose lines already end in CRLF: removes one
+/// leading "." from every line that has one, and stops at the ".CRLF" line that ends the data
+/// (RFC 5321 4.5.2, receiver side). Anything after the end line is ignored; without an end
+/// line, the whole input is taken as data.
+pub fn dot_unstuff(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len());
+    let mut rest = data;
+    while !rest.is_empty() {
+        let line_len = rest
+            .windows(2)
+            .position(|pair| pair == b"\r\n")
+            .map_or(rest.len(), |position| position + 2);
+        let (line, after) = rest.split_at(line_len);
+        if line == END_OF_DATA {
+            break;
+        }
+        out.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+        rest = after;
+    }
+    out
+}
+
+/// True when `bytes` holds an octet above 127, which needs `BODY=8BITMIME` (RFC 6152) or an
+/// encoding before it may be sent.
+pub fn has_8bit(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&byte| byte >= 0x80)
+}
+
+/// True when `bytes` holds a CR not followed by LF, or an LF not preceded by CR.
+pub fn has_bare_line_break(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(index, &byte)| match byte {
+        b'\r' => bytes.get(index + 1) != Some(&b'\n'),
+        b'\n' => index == 0 || bytes[index - 1] != b'\r',
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_line_breaks_become_crlf() {
+        assert_eq!(
+            normalize_line_endings(b"a\nb\rc\r\nd"),
+            b"a\r\nb\r\nc\r\nd\r\n"
+        );
+        assert_eq!(normalize_line_endings(b"a\r\r\n"), b"a\r\n\r\n");
+        assert_eq!(normalize_line_endings(b""), b"");
+        assert!(!has_bare_line_break(&normalize_line_endings(b"\n\r\n\r\r")));
+    }
+
+    #[test]
+    fn leading_dots_are_doubled_and_data_terminated() {
+        assert_eq!(dot_stuff(b".a\r\nb.\r\n.\r\n"), b"..a\r\nb.\r\n..\r\n.\r\n");
+        assert_eq!(dot_stuff(b"no end"), b"no end\r\n.\r\n");
+        assert_eq!(dot_stuff(b""), b".\r\n");
+        // The smuggling sequence LF "." LF can only come out as harmless stuffed lines.
+        assert_eq!(dot_stuff(b"x\n.\ny"), b"x\r\n..\r\ny\r\n.\r\n");
+    }
+
+    #[test]
+    fn unstuff_reverses_stuff() {
+        let message = b"..x\r\n.\r\nplain\r\n";
+        assert_eq!(dot_unstuff(&dot_stuff(message)), message);
+        assert_eq!(dot_unstuff(b".\r\n"), b"");
+        assert_eq!(declared_size(b".a\nb"), 7);
+    }
+
+    #[test]
+    fn eight_bit_detection() {
+        assert!(!has_8bit(b"plain ascii\r\n"));
+        assert!(has_8bit("caf\u{e9}".as_bytes()));
+    }
+}
