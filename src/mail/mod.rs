@@ -2,3 +2,4 @@
 //! encodings they use. This module knows nothing of how messages travel; `smtp` does that.
 
 pub mod base64;
+pub mod date;

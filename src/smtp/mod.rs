@@ -7,3 +7,4 @@
 pub mod client;
 pub mod dot;
 pub mod reply;
+pub mod trace;

@@ -1,0 +1,330 @@
+//! Trace header fields (RFC 5321 4.4): the `Received:` line each SMTP server prepends when it
+//! accepts a message, and the `Return-Path:` added at final delivery; plus counting `Received:`
+//! lines for loop detection (RFC 5321 6.3).
+//!
+//! This module only writes and counts these header fields; it does not decide when a server
+//! adds them, and it does not parse the rest of a message.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::mail::date;
+
+/// Folded lines are kept to this length where the parts allow (RFC 5322 2.1.1).
+pub const LINE_PREFERRED_MAX: usize = 78;
+
+/// Longest name or id copied into a trace field; longer ones are cut.
+const TOKEN_MAX_OCTETS: usize = 255;
+
+/// RFC 5321 6.3: a message with this many `Received:` fields is looping.
+pub const RECEIVED_LOOP_THRESHOLD: usize = 100;
+
+/// The `with` protocol (RFC 3848 and RFC 6531 3.7.3 registry of "Mail Transmission Types").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum WithProtocol {
+    /// HELO: plain SMTP.
+    Smtp,
+    /// EHLO.
+    Esmtp,
+    /// EHLO with AUTH.
+    Esmtpa,
+    /// EHLO with STARTTLS.
+    Esmtps,
+    /// EHLO with STARTTLS and AUTH.
+    Esmtpsa,
+    /// EHLO with SMTPUTF8 used for the transaction.
+    Utf8Smtp,
+    Utf8Smtpa,
+    Utf8Smtps,
+    Utf8Smtpsa,
+}
+
+impl WithProtocol {
+    /// The protocol for a session: `extended` when EHLO (not HELO) was used, `tls` after
+    /// STARTTLS, `authenticated` after a successful AUTH, `smtputf8` when the transaction used
+    /// the SMTPUTF8 parameter (which needs EHLO).
+    pub fn for_session(extended: bool, tls: bool, authenticated: bool, smtputf8: bool) -> Self {
+        match (extended || smtputf8, smtputf8, tls, authenticated) {
+            (false, _, _, _) => WithProtocol::Smtp,
+            (true, false, false, false) => WithProtocol::Esmtp,
+            (true, false, false, true) => WithProtocol::Esmtpa,
+            (true, false, true, false) => WithProtocol::Esmtps,
+            (true, false, true, true) => WithProtocol::Esmtpsa,
+            (true, true, false, false) => WithProtocol::Utf8Smtp,
+            (true, true, false, true) => WithProtocol::Utf8Smtpa,
+            (true, true, true, false) => WithProtocol::Utf8Smtps,
+            (true, true, true, true) => WithProtocol::Utf8Smtpsa,
+        }
+    }
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            WithProtocol::Smtp => "SMTP",
+            WithProtocol::Esmtp => "ESMTP",
+            WithProtocol::Esmtpa => "ESMTPA",
+            WithProtocol::Esmtps => "ESMTPS",
+            WithProtocol::Esmtpsa => "ESMTPSA",
+            WithProtocol::Utf8Smtp => "UTF8SMTP",
+            WithProtocol::Utf8Smtpa => "UTF8SMTPA",
+            WithProtocol::Utf8Smtps => "UTF8SMTPS",
+            WithProtocol::Utf8Smtpsa => "UTF8SMTPSA",
+        }
+    }
+}
+
+/// What a server knows when it accepts a message, for its `Received:` field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedFields {
+    /// The name the client gave with EHLO/HELO (as sent; it is sanitised here).
+    pub helo_name: String,
+    /// The client's name from reverse DNS, if known.
+    pub peer_name: Option<String>,
+    /// The client's IP address.
+    pub peer_address: IpAddr,
+    /// This server's name.
+    pub by_host: String,
+    pub with: WithProtocol,
+    /// The server's id for the message (its queue id), if any.
+    pub id: Option<String>,
+    /// The forward path, given only when the message has a single recipient: listing several
+    /// would disclose Bcc recipients (RFC 5321 7.2).
+    pub for_path: Option<String>,
+    pub date_unix_s: i64,
+    pub utc_offset_min: i32,
+}
+
+/// The address literal for an IP (RFC 5321 4.1.3): `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
+pub fn address_literal(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => format!("[{v4}]"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("[{v4}]"),
+            None => format!("[IPv6:{v6}]"),
+        },
+    }
+}
+
+/// The whole `Received:` field, folded, with its final CRLF (RFC 5321 4.4):
+///
+/// ```text
+/// Received: from client.example (client.example [192.0.2.1])
+///     by mx.example.net with ESMTP id 4F2A1
+///     for <bob@example.net>; Thu, 1 Jan 1970 00:00:00 +0000
+/// ```
+///
+/// (folded lines start with a TAB). Names the client chose are reduced to domain characters,
+/// so they cannot add header lines or comments of their own.
+pub fn received_header(fields: &ReceivedFields) -> String {
+    let literal = address_literal(fields.peer_address);
+    let tcp_info = match &fields.peer_name {
+        Some(name) => format!("({} {literal})", domain_token(name)),
+        None => format!("({literal})"),
+    };
+    // (clause, starts a new line) in RFC 5321 4.4 order: From, By, With, ID, For.
+    let mut clauses: Vec<(String, bool)> = vec![
+        (
+            format!("from {} {tcp_info}", domain_token(&fields.helo_name)),
+            false,
+        ),
+        (format!("by {}", domain_token(&fields.by_host)), true),
+        (format!("with {}", fields.with.keyword()), false),
+    ];
+    if let Some(id) = &fields.id {
+        clauses.push((format!("id {}", atom_token(id)), false));
+    }
+    if let Some(path) = &fields.for_path {
+        clauses.push((format!("for <{}>", path_token(path)), true));
+    }
+    if let Some((last, _)) = clauses.last_mut() {
+        last.push(';');
+    }
+    clauses.push((
+        date::rfc5322_date(fields.date_unix_s, fields.utc_offset_min),
+        false,
+    ));
+
+    let mut out = String::from("Received:");
+    let mut line_len = out.len();
+    for (index, (clause, new_line)) in clauses.iter().enumerate() {
+        let fits = line_len + 1 + clause.len() <= LINE_PREFERRED_MAX;
+        if index > 0 && (*new_line || !fits) {
+            out.push_str("\r\n\t");
+            line_len = 1;
+        } else {
+            out.push(' ');
+            line_len += 1;
+        }
+        out.push_str(clause);
+        line_len += clause.len();
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// `Return-Path: <reverse-path>` with its CRLF (RFC 5321 4.4); `<>` for a bounce.
+pub fn return_path_header(reverse_path: &str) -> String {
+    format!("Return-Path: <{}>\r\n", path_token(reverse_path))
+}
+
+/// How many `Received:` fields the header section of `message` holds (RFC 5321 6.3 loop
+/// detection). Stops at the empty line that ends the header section.
+pub fn count_received_headers(message: &[u8]) -> usize {
+    message
+        .split(|&byte| byte == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .take_while(|line| !line.is_empty())
+        .filter(|line| line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"received:"))
+        .count()
+}
+
+/// Keeps letters, digits and the characters of domains and address literals; anything else
+/// (spaces, parentheses, ";", line breaks) becomes "_". Non-ASCII letters stay, for UTF-8
+/// domain names under SMTPUTF8 (RFC 6531 3.7.3).
+fn domain_token(text: &str) -> String {
+    sanitize(text, |c| {
+        c.is_ascii_alphanumeric()
+            || matches!(c, '-' | '.' | '[' | ']' | ':' | '_')
+            || (!c.is_ascii() && c.is_alphanumeric())
+    })
+}
+
+/// An RFC 5322 atom (atext) for the id clause.
+fn atom_token(text: &str) -> String {
+    sanitize(text, |c| {
+        c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
+    })
+}
+
+/// A path between angle brackets: no brackets, no controls, no spaces.
+fn path_token(text: &str) -> String {
+    if text.is_empty() {
+        return String::new();
+    }
+    sanitize(text, |c| {
+        !c.is_control() && !c.is_whitespace() && c != '<' && c != '>'
+    })
+}
+
+fn sanitize(text: &str, allowed: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len().min(TOKEN_MAX_OCTETS));
+    for c in text.chars() {
+        let c = if allowed(c) { c } else { '_' };
+        if out.len() + c.len_utf8() > TOKEN_MAX_OCTETS {
+            break;
+        }
+        out.push(c);
+    }
+    if out.is_empty() {
+        out.push_str("unknown");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn fields() -> ReceivedFields {
+        ReceivedFields {
+            helo_name: "client.example".into(),
+            peer_name: Some("client.example".into()),
+            peer_address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            by_host: "mx.example.net".into(),
+            with: WithProtocol::Esmtp,
+            id: Some("4F2A1".into()),
+            for_path: Some("bob@example.net".into()),
+            date_unix_s: 0,
+            utc_offset_min: 0,
+        }
+    }
+
+    #[test]
+    fn received_has_the_rfc_5321_clauses_in_order() {
+        assert_eq!(
+            received_header(&fields()),
+            "Received: from client.example (client.example [192.0.2.1])\r\n\
+             \tby mx.example.net with ESMTP id 4F2A1\r\n\
+             \tfor <bob@example.net>; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
+        );
+    }
+
+    #[test]
+    fn minimal_received_and_ipv6() {
+        let mut minimal = fields();
+        minimal.peer_name = None;
+        minimal.peer_address = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        minimal.id = None;
+        minimal.for_path = None;
+        minimal.with = WithProtocol::Smtp;
+        assert_eq!(
+            received_header(&minimal),
+            "Received: from client.example ([IPv6:2001:db8::1])\r\n\
+             \tby mx.example.net with SMTP; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
+        );
+    }
+
+    #[test]
+    fn hostile_names_cannot_inject_lines() {
+        let mut hostile = fields();
+        hostile.helo_name = "evil\r\nX-Injected: yes (".into();
+        hostile.id = Some("a b;c".into());
+        hostile.for_path = Some("x>\r\n<y".into());
+        let header = received_header(&hostile);
+        assert!(!header.contains("\r\nX-Injected"));
+        assert!(header.contains("from evil__X-Injected:_yes__ ("));
+        assert!(header.contains("id a_b_c"));
+        assert!(header.contains("for <x____y>;"));
+        // Every line but the first is a continuation.
+        for line in header.trim_end().split("\r\n").skip(1) {
+            assert!(line.starts_with('\t'));
+        }
+    }
+
+    #[test]
+    fn lines_stay_within_78_when_parts_allow() {
+        let mut long = fields();
+        long.by_host = "a-rather-long-mail-exchanger-name.mail.example.net".into();
+        long.id = Some("0123456789ABCDEF0123".into());
+        for line in received_header(&long).trim_end().split("\r\n") {
+            assert!(line.len() <= LINE_PREFERRED_MAX, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn protocol_keywords_follow_rfc_3848_and_6531() {
+        assert_eq!(
+            WithProtocol::for_session(false, false, false, false).keyword(),
+            "SMTP"
+        );
+        assert_eq!(
+            WithProtocol::for_session(true, false, true, false).keyword(),
+            "ESMTPA"
+        );
+        assert_eq!(
+            WithProtocol::for_session(true, true, true, false).keyword(),
+            "ESMTPSA"
+        );
+        assert_eq!(
+            WithProtocol::for_session(true, false, false, true).keyword(),
+            "UTF8SMTP"
+        );
+        assert_eq!(
+            address_literal("::ffff:192.0.2.7".parse().unwrap()),
+            "[192.0.2.7]"
+        );
+    }
+
+    #[test]
+    fn return_path_and_loop_count() {
+        assert_eq!(return_path_header(""), "Return-Path: <>\r\n");
+        assert_eq!(
+            return_path_header("alice@example.org"),
+            "Return-Path: <alice@example.org>\r\n"
+        );
+        let message =
+            b"Received: a\r\n\tcontinued\r\nRECEIVED: b\r\nSubject: x\r\n\r\nReceived: body\r\n";
+        assert_eq!(count_received_headers(message), 2);
+    }
+}
