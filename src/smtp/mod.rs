@@ -4,7 +4,14 @@
 //! matters, the time) in and give bytes and events out, so the same code runs in the browser's
 //! simulation, in tests, and behind a real TCP port.
 
+pub mod address;
 pub mod client;
+pub mod command;
+pub mod data_in;
 pub mod dot;
+pub mod explain;
+pub mod policy;
 pub mod reply;
+pub mod sasl;
+pub mod server;
 pub mod trace;

@@ -1,0 +1,771 @@
+//! SMTP envelope addresses (RFC 5321 4.1.2 and 4.1.3): mailboxes, domains, address literals,
+//! reverse-paths and forward-paths, their parsing from command arguments, and their wire form.
+//!
+//! This module does not decide whether an address is acceptable to a server (that is the
+//! policy's job) nor whether non-ASCII addresses are allowed in a given mail transaction (the
+//! session checks that against the SMTPUTF8 parameter, RFC 6531 3.5). It parses UTF-8 in local
+//! parts and domain labels so that the session can tell "not allowed here" from "not an address".
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// Longest local part, in octets (RFC 5321 4.5.3.1.1).
+pub const LOCAL_PART_MAX_OCTETS: usize = 64;
+/// Longest domain, in octets (RFC 5321 4.5.3.1.2).
+pub const DOMAIN_MAX_OCTETS: usize = 255;
+/// Longest reverse-path or forward-path, punctuation included (RFC 5321 4.5.3.1.3).
+pub const PATH_MAX_OCTETS: usize = 256;
+/// Longest label of a domain name (RFC 1035 2.3.4).
+pub const LABEL_MAX_OCTETS: usize = 63;
+
+/// An address literal (RFC 5321 4.1.3): `[192.0.2.1]`, `[IPv6:2001:db8::1]` or a
+/// `[tag:content]` general literal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum AddressLiteral {
+    Ipv4(Ipv4Addr),
+    Ipv6(Ipv6Addr),
+    General { tag: String, content: String },
+}
+
+impl fmt::Display for AddressLiteral {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressLiteral::Ipv4(ip) => write!(f, "[{ip}]"),
+            AddressLiteral::Ipv6(ip) => write!(f, "[IPv6:{ip}]"),
+            AddressLiteral::General { tag, content } => write!(f, "[{tag}:{content}]"),
+        }
+    }
+}
+
+/// The part of a mailbox after the "@": a domain name or an address literal.
+///
+/// Domain names compare and hash without regard to ASCII case (RFC 5321 2.4); the spelling
+/// the peer used is kept for display.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Domain {
+    Name(String),
+    Literal(AddressLiteral),
+}
+
+impl Domain {
+    /// Parses a whole string as a domain name or an address literal.
+    pub fn parse(text: &str) -> Result<Domain, AddressError> {
+        let mut cursor = Cursor::new(text);
+        let domain = cursor.domain_or_literal()?;
+        if !cursor.at_end() {
+            return Err(AddressError::Syntax(
+                "unexpected characters after the domain",
+            ));
+        }
+        Ok(domain)
+    }
+
+    /// The domain name folded to ASCII lower case, or the literal's wire form; use it as a
+    /// lookup key.
+    pub fn key(&self) -> String {
+        match self {
+            Domain::Name(name) => name.to_ascii_lowercase(),
+            Domain::Literal(literal) => literal.to_string(),
+        }
+    }
+
+    /// True when the domain name is pure ASCII (address literals always are).
+    pub fn is_ascii(&self) -> bool {
+        match self {
+            Domain::Name(name) => name.is_ascii(),
+            Domain::Literal(_) => true,
+        }
+    }
+}
+
+impl PartialEq for Domain {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Domain::Name(a), Domain::Name(b)) => a.eq_ignore_ascii_case(b),
+            (Domain::Literal(a), Domain::Literal(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Domain {}
+
+impl Hash for Domain {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl fmt::Display for Domain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Domain::Name(name) => f.write_str(name),
+            Domain::Literal(literal) => literal.fmt(f),
+        }
+    }
+}
+
+/// A mailbox `local-part@domain` (RFC 5321 4.1.2).
+///
+/// `local_part` holds the local part's meaning: a quoted local part is stored without its
+/// quotes and backslashes, and [`fmt::Display`] quotes it again when it is not a dot-string.
+/// Its case is preserved and significant (RFC 5321 2.4).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub local_part: String,
+    pub domain: Domain,
+}
+
+impl Mailbox {
+    /// Parses `local-part@domain` with no angle brackets.
+    pub fn parse(text: &str) -> Result<Mailbox, AddressError> {
+        let mut cursor = Cursor::new(text);
+        let mailbox = cursor.mailbox()?;
+        if !cursor.at_end() {
+            return Err(AddressError::Syntax(
+                "unexpected characters after the mailbox",
+            ));
+        }
+        Ok(mailbox)
+    }
+
+    /// True when neither the local part nor the domain has a non-ASCII character.
+    pub fn is_ascii(&self) -> bool {
+        self.local_part.is_ascii() && self.domain.is_ascii()
+    }
+
+    /// The local part as it goes on the wire: as is when it is a dot-string, else quoted.
+    pub fn local_part_wire(&self) -> String {
+        if is_dot_string(&self.local_part) {
+            self.local_part.clone()
+        } else {
+            let mut quoted = String::with_capacity(self.local_part.len() + 2);
+            quoted.push('"');
+            for c in self.local_part.chars() {
+                if c == '"' || c == '\\' {
+                    quoted.push('\\');
+                }
+                quoted.push(c);
+            }
+            quoted.push('"');
+            quoted
+        }
+    }
+}
+
+impl fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.local_part_wire(), self.domain)
+    }
+}
+
+/// The argument of MAIL FROM (RFC 5321 4.1.1.2): a mailbox, or `<>` for messages that must
+/// never cause a bounce (the null reverse-path, RFC 5321 4.5.5).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReversePath {
+    Null,
+    Mailbox(Mailbox),
+}
+
+impl ReversePath {
+    pub fn mailbox(&self) -> Option<&Mailbox> {
+        match self {
+            ReversePath::Null => None,
+            ReversePath::Mailbox(mailbox) => Some(mailbox),
+        }
+    }
+
+    pub fn is_ascii(&self) -> bool {
+        self.mailbox().is_none_or(Mailbox::is_ascii)
+    }
+}
+
+impl fmt::Display for ReversePath {
+    /// The wire form with angle brackets: `<>` or `<user@example.org>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReversePath::Null => f.write_str("<>"),
+            ReversePath::Mailbox(mailbox) => write!(f, "<{mailbox}>"),
+        }
+    }
+}
+
+/// The argument of RCPT TO (RFC 5321 4.1.1.3): a mailbox, or the special `<Postmaster>` with
+/// no domain, which every server must accept.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ForwardPath {
+    /// `<Postmaster>` with no domain; `spelling` keeps the case the client used.
+    Postmaster {
+        spelling: String,
+    },
+    Mailbox(Mailbox),
+}
+
+impl ForwardPath {
+    pub fn mailbox(&self) -> Option<&Mailbox> {
+        match self {
+            ForwardPath::Postmaster { .. } => None,
+            ForwardPath::Mailbox(mailbox) => Some(mailbox),
+        }
+    }
+
+    pub fn is_ascii(&self) -> bool {
+        self.mailbox().is_none_or(Mailbox::is_ascii)
+    }
+}
+
+impl fmt::Display for ForwardPath {
+    /// The wire form with angle brackets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForwardPath::Postmaster { spelling } => write!(f, "<{spelling}>"),
+            ForwardPath::Mailbox(mailbox) => write!(f, "<{mailbox}>"),
+        }
+    }
+}
+
+/// Why a string is not a valid path, mailbox or domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AddressError {
+    /// The path does not start with "<" (RFC 5321 4.1.2 `Path`).
+    MissingAngleBrackets,
+    /// `<>` where a mailbox is required (RFC 5321 4.1.1.3: RCPT takes no null path).
+    NullPathNotAllowed,
+    LocalPartTooLong {
+        octets: usize,
+    },
+    DomainTooLong {
+        octets: usize,
+    },
+    LabelTooLong {
+        octets: usize,
+    },
+    PathTooLong {
+        octets: usize,
+    },
+    /// Any other break of the grammar; the text says what was expected.
+    Syntax(&'static str),
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressError::MissingAngleBrackets => f.write_str("the path must be in angle brackets"),
+            AddressError::NullPathNotAllowed => f.write_str("the null path <> is not allowed here"),
+            AddressError::LocalPartTooLong { octets } => write!(
+                f,
+                "local part of {octets} octets (at most {LOCAL_PART_MAX_OCTETS})"
+            ),
+            AddressError::DomainTooLong { octets } => {
+                write!(f, "domain of {octets} octets (at most {DOMAIN_MAX_OCTETS})")
+            }
+            AddressError::LabelTooLong { octets } => write!(
+                f,
+                "domain label of {octets} octets (at most {LABEL_MAX_OCTETS})"
+            ),
+            AddressError::PathTooLong { octets } => {
+                write!(f, "path of {octets} octets (at most {PATH_MAX_OCTETS})")
+            }
+            AddressError::Syntax(what) => f.write_str(what),
+        }
+    }
+}
+
+impl std::error::Error for AddressError {}
+
+/// Parses a reverse-path at the start of `text` (`<>` or `<[A-d-l:]mailbox>`) and returns it
+/// with the rest of the text after the closing ">".
+pub fn parse_reverse_path(text: &str) -> Result<(ReversePath, &str), AddressError> {
+    let mut cursor = Cursor::new(text);
+    let path = match cursor.path(true)? {
+        None => ReversePath::Null,
+        Some(mailbox) => ReversePath::Mailbox(mailbox),
+    };
+    Ok((path, cursor.rest()))
+}
+
+/// Parses a forward-path at the start of `text` (`<Postmaster>` or `<[A-d-l:]mailbox>`) and
+/// returns it with the rest of the text after the closing ">".
+pub fn parse_forward_path(text: &str) -> Result<(ForwardPath, &str), AddressError> {
+    // RFC 5321 4.1.1.3: "<Postmaster>" with no domain, in any case.
+    if let Some(inner) = text.strip_prefix('<') {
+        if let Some(end) = inner.find('>') {
+            if inner[..end].eq_ignore_ascii_case("postmaster") {
+                return Ok((
+                    ForwardPath::Postmaster {
+                        spelling: inner[..end].to_string(),
+                    },
+                    &inner[end + 1..],
+                ));
+            }
+        }
+    }
+    let mut cursor = Cursor::new(text);
+    match cursor.path(false)? {
+        None => Err(AddressError::NullPathNotAllowed),
+        Some(mailbox) => Ok((ForwardPath::Mailbox(mailbox), cursor.rest())),
+    }
+}
+
+/// RFC 5322 3.2.3 atext, plus any non-ASCII octet (RFC 6531 3.3 extends atext with UTF-8).
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80
+}
+
+/// True when `s` can go on the wire unquoted (RFC 5321 4.1.2 `Dot-string`).
+fn is_dot_string(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|atom| !atom.is_empty() && atom.bytes().all(is_atext))
+}
+
+/// A byte cursor over a UTF-8 string. It only ever stops at ASCII delimiters, so every slice
+/// it takes falls on a character boundary.
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(text: &'a str) -> Self {
+        Cursor { text, pos: 0 }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.text.len()
+    }
+
+    fn rest(&self) -> &'a str {
+        &self.text[self.pos..]
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// `Path = "<" [ A-d-l ":" ] Mailbox ">"`, or `<>` when `null_allowed`. Returns None for
+    /// the null path.
+    fn path(&mut self, null_allowed: bool) -> Result<Option<Mailbox>, AddressError> {
+        let start = self.pos;
+        if !self.eat(b'<') {
+            return Err(AddressError::MissingAngleBrackets);
+        }
+        if self.eat(b'>') {
+            return if null_allowed {
+                Ok(None)
+            } else {
+                Err(AddressError::NullPathNotAllowed)
+            };
+        }
+        // RFC 5321 4.1.1.3 and appendix C: a source route is accepted and ignored.
+        if self.peek() == Some(b'@') {
+            loop {
+                if !self.eat(b'@') {
+                    return Err(AddressError::Syntax("bad source route"));
+                }
+                self.domain_name()?;
+                if self.eat(b',') {
+                    continue;
+                }
+                if self.eat(b':') {
+                    break;
+                }
+                return Err(AddressError::Syntax("bad source route"));
+            }
+        }
+        let mailbox = self.mailbox()?;
+        if !self.eat(b'>') {
+            return Err(AddressError::Syntax("expected \">\" after the mailbox"));
+        }
+        let octets = self.pos - start;
+        if octets > PATH_MAX_OCTETS {
+            return Err(AddressError::PathTooLong { octets });
+        }
+        Ok(Some(mailbox))
+    }
+
+    /// `Mailbox = Local-part "@" ( Domain / address-literal )`.
+    fn mailbox(&mut self) -> Result<Mailbox, AddressError> {
+        let start = self.pos;
+        let local_part = if self.peek() == Some(b'"') {
+            self.quoted_string()?
+        } else {
+            self.dot_string()?
+        };
+        let octets = self.pos - start;
+        if octets > LOCAL_PART_MAX_OCTETS {
+            return Err(AddressError::LocalPartTooLong { octets });
+        }
+        if !self.eat(b'@') {
+            return Err(AddressError::Syntax("expected \"@\" and a domain"));
+        }
+        let domain = self.domain_or_literal()?;
+        Ok(Mailbox { local_part, domain })
+    }
+
+    /// `Dot-string = Atom *("." Atom)`.
+    fn dot_string(&mut self) -> Result<String, AddressError> {
+        let start = self.pos;
+        loop {
+            let atom_start = self.pos;
+            while self.peek().is_some_and(is_atext) {
+                self.pos += 1;
+            }
+            if self.pos == atom_start {
+                return Err(AddressError::Syntax(
+                    "bad local part (empty atom, or a character that needs quoting)",
+                ));
+            }
+            if !self.eat(b'.') {
+                break;
+            }
+        }
+        Ok(self.text[start..self.pos].to_string())
+    }
+
+    /// `Quoted-string = DQUOTE *QcontentSMTP DQUOTE`, returned without quoting.
+    fn quoted_string(&mut self) -> Result<String, AddressError> {
+        debug_assert_eq!(self.peek(), Some(b'"'));
+        self.pos += 1;
+        let mut value = String::new();
+        let mut run_start = self.pos;
+        loop {
+            match self.peek() {
+                None => return Err(AddressError::Syntax("unterminated quoted local part")),
+                Some(b'"') => {
+                    value.push_str(&self.text[run_start..self.pos]);
+                    self.pos += 1;
+                    return Ok(value);
+                }
+                Some(b'\\') => {
+                    value.push_str(&self.text[run_start..self.pos]);
+                    // quoted-pairSMTP = "\" %d32-126
+                    match self.text.as_bytes().get(self.pos + 1) {
+                        Some(&b) if (32..=126).contains(&b) => {
+                            value.push(char::from(b));
+                            self.pos += 2;
+                            run_start = self.pos;
+                        }
+                        _ => return Err(AddressError::Syntax("bad quoted pair in local part")),
+                    }
+                }
+                // qtextSMTP = %d32-33 / %d35-91 / %d93-126, plus UTF-8 (RFC 6531 3.3).
+                Some(b) if (32..=126).contains(&b) || b >= 0x80 => self.pos += 1,
+                Some(_) => {
+                    return Err(AddressError::Syntax(
+                        "control character in quoted local part",
+                    ))
+                }
+            }
+        }
+    }
+
+    fn domain_or_literal(&mut self) -> Result<Domain, AddressError> {
+        if self.peek() == Some(b'[') {
+            Ok(Domain::Literal(self.address_literal()?))
+        } else {
+            Ok(Domain::Name(self.domain_name()?))
+        }
+    }
+
+    /// `Domain = sub-domain *("." sub-domain)`; `sub-domain = Let-dig [Ldh-str]`. Non-ASCII
+    /// octets count as letters so that U-labels parse (RFC 6531 3.3).
+    fn domain_name(&mut self) -> Result<String, AddressError> {
+        let start = self.pos;
+        loop {
+            let label_start = self.pos;
+            while self
+                .peek()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80)
+            {
+                self.pos += 1;
+            }
+            let label = &self.text.as_bytes()[label_start..self.pos];
+            if label.is_empty() {
+                return Err(AddressError::Syntax("bad domain (empty label)"));
+            }
+            if label[0] == b'-' || label[label.len() - 1] == b'-' {
+                return Err(AddressError::Syntax(
+                    "bad domain (a label starts or ends with \"-\")",
+                ));
+            }
+            if label.len() > LABEL_MAX_OCTETS {
+                return Err(AddressError::LabelTooLong {
+                    octets: label.len(),
+                });
+            }
+            if !self.eat(b'.') {
+                break;
+            }
+        }
+        let octets = self.pos - start;
+        if octets > DOMAIN_MAX_OCTETS {
+            return Err(AddressError::DomainTooLong { octets });
+        }
+        Ok(self.text[start..self.pos].to_string())
+    }
+
+    /// `address-literal = "[" ( IPv4 / "IPv6:" IPv6 / tag ":" 1*dcontent ) "]"`.
+    fn address_literal(&mut self) -> Result<AddressLiteral, AddressError> {
+        debug_assert_eq!(self.peek(), Some(b'['));
+        self.pos += 1;
+        let rest = self.rest();
+        let Some(end) = rest.find(']') else {
+            return Err(AddressError::Syntax("unterminated address literal"));
+        };
+        let inner = &rest[..end];
+        self.pos += end + 1;
+        if let Some(ip) = parse_ipv4(inner) {
+            return Ok(AddressLiteral::Ipv4(ip));
+        }
+        let Some((tag, content)) = inner.split_once(':') else {
+            return Err(AddressError::Syntax("bad IPv4 address literal"));
+        };
+        if tag.eq_ignore_ascii_case("IPv6") {
+            return content
+                .parse::<Ipv6Addr>()
+                .map(AddressLiteral::Ipv6)
+                .map_err(|_| AddressError::Syntax("bad IPv6 address literal"));
+        }
+        // General-address-literal: Standardized-tag is an Ldh-str; dcontent = %d33-90 / %d94-126.
+        let tag_ok = !tag.is_empty()
+            && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !tag.ends_with('-');
+        let content_ok = !content.is_empty()
+            && content
+                .bytes()
+                .all(|b| (33..=90).contains(&b) || (94..=126).contains(&b));
+        if !tag_ok || !content_ok {
+            return Err(AddressError::Syntax("bad address literal"));
+        }
+        Ok(AddressLiteral::General {
+            tag: tag.to_string(),
+            content: content.to_string(),
+        })
+    }
+}
+
+/// `IPv4-address-literal = Snum 3("." Snum)`, Snum being 1 to 3 digits worth 0 to 255.
+fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = text.split('.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *octet = part.parse::<u16>().ok()?.try_into().ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverse_paths_known_answers() {
+        let good: &[(&str, &str, &str)] = &[
+            // (input, Display of the path, rest)
+            ("<>", "<>", ""),
+            ("<a@b.example>", "<a@b.example>", ""),
+            (
+                "<John.Doe@Example.ORG> SIZE=10",
+                "<John.Doe@Example.ORG>",
+                " SIZE=10",
+            ),
+            (
+                "<@relay.example,@r2.example:u@c.example>",
+                "<u@c.example>",
+                "",
+            ),
+            (
+                "<\"john doe\"@example.org>",
+                "<\"john doe\"@example.org>",
+                "",
+            ),
+            ("<\"john\"@example.org>", "<john@example.org>", ""),
+            ("<\"a\\\"b\"@example.org>", "<\"a\\\"b\"@example.org>", ""),
+            ("<user@[192.0.2.1]>", "<user@[192.0.2.1]>", ""),
+            ("<user@[IPv6:2001:db8::1]>", "<user@[IPv6:2001:db8::1]>", ""),
+            ("<user@[ipv6:::1]>", "<user@[IPv6:::1]>", ""),
+            ("<user@[x-tag:abc]>", "<user@[x-tag:abc]>", ""),
+            (
+                "<!#$%&'*+-/=?^_`{|}~@x.example>",
+                "<!#$%&'*+-/=?^_`{|}~@x.example>",
+                "",
+            ),
+            (
+                "<δοκιμή@παράδειγμα.δοκιμή>",
+                "<δοκιμή@παράδειγμα.δοκιμή>",
+                "",
+            ),
+            ("<a@localhost>", "<a@localhost>", ""),
+            ("<\"a>b\"@x.example> X", "<\"a>b\"@x.example>", " X"),
+        ];
+        for (input, display, rest) in good {
+            let (path, tail) =
+                parse_reverse_path(input).unwrap_or_else(|e| panic!("{input:?} should parse: {e}"));
+            assert_eq!(path.to_string(), *display, "display of {input:?}");
+            assert_eq!(tail, *rest, "rest of {input:?}");
+        }
+    }
+
+    #[test]
+    fn bad_paths_known_answers() {
+        let long_local = format!("<{}@x.example>", "a".repeat(65));
+        let long_label = format!("<a@{}.example>", "b".repeat(64));
+        let long_domain = format!("<a@{}example>", "abcdefghi.".repeat(26));
+        let long_path = format!("<{}@{}example>", "a".repeat(60), "abcdefghi.".repeat(20));
+        let bad: Vec<(&str, AddressError)> = vec![
+            ("a@b.example", AddressError::MissingAngleBrackets),
+            ("", AddressError::MissingAngleBrackets),
+            (
+                "<a@b.example",
+                AddressError::Syntax("expected \">\" after the mailbox"),
+            ),
+            ("<a>", AddressError::Syntax("expected \"@\" and a domain")),
+            ("<a@>", AddressError::Syntax("bad domain (empty label)")),
+            ("<a@b..c>", AddressError::Syntax("bad domain (empty label)")),
+            ("<a@b.c.>", AddressError::Syntax("bad domain (empty label)")),
+            (
+                "<a@-b.c>",
+                AddressError::Syntax("bad domain (a label starts or ends with \"-\")"),
+            ),
+            (
+                "<a..b@c>",
+                AddressError::Syntax(
+                    "bad local part (empty atom, or a character that needs quoting)",
+                ),
+            ),
+            (
+                "<.a@c>",
+                AddressError::Syntax(
+                    "bad local part (empty atom, or a character that needs quoting)",
+                ),
+            ),
+            (
+                "<a b@c>",
+                AddressError::Syntax("expected \"@\" and a domain"),
+            ),
+            (
+                "<\"ab@c>",
+                AddressError::Syntax("unterminated quoted local part"),
+            ),
+            (
+                "<a@[1.2.3]>",
+                AddressError::Syntax("bad IPv4 address literal"),
+            ),
+            (
+                "<a@[256.1.1.1]>",
+                AddressError::Syntax("bad IPv4 address literal"),
+            ),
+            (
+                "<a@[IPv6:zz]>",
+                AddressError::Syntax("bad IPv6 address literal"),
+            ),
+            (
+                "<a@[1.2.3.4>",
+                AddressError::Syntax("unterminated address literal"),
+            ),
+            (
+                "<@a.example:>",
+                AddressError::Syntax(
+                    "bad local part (empty atom, or a character that needs quoting)",
+                ),
+            ),
+            ("<@a.example>", AddressError::Syntax("bad source route")),
+            (
+                long_local.as_str(),
+                AddressError::LocalPartTooLong { octets: 65 },
+            ),
+            (
+                long_label.as_str(),
+                AddressError::LabelTooLong { octets: 64 },
+            ),
+            (
+                long_domain.as_str(),
+                AddressError::DomainTooLong { octets: 267 },
+            ),
+            (
+                long_path.as_str(),
+                AddressError::PathTooLong { octets: 270 },
+            ),
+        ];
+        for (input, expected) in bad {
+            assert_eq!(
+                parse_reverse_path(input).map(|(p, _)| p),
+                Err(expected),
+                "input {input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn forward_paths_known_answers() {
+        let (path, rest) = parse_forward_path("<Postmaster>").unwrap();
+        assert!(matches!(path, ForwardPath::Postmaster { .. }));
+        assert_eq!(rest, "");
+        let (path, _) = parse_forward_path("<pOsTmAsTeR>").unwrap();
+        assert_eq!(path.to_string(), "<pOsTmAsTeR>");
+        let (path, _) = parse_forward_path("<postmaster@example.org>").unwrap();
+        assert!(matches!(path, ForwardPath::Mailbox(_)));
+        assert_eq!(
+            parse_forward_path("<>"),
+            Err(AddressError::NullPathNotAllowed)
+        );
+        assert_eq!(
+            parse_forward_path("bob@example.org"),
+            Err(AddressError::MissingAngleBrackets)
+        );
+    }
+
+    #[test]
+    fn case_rules() {
+        let a = Mailbox::parse("Alice@EXAMPLE.org").unwrap();
+        let b = Mailbox::parse("Alice@example.ORG").unwrap();
+        let c = Mailbox::parse("alice@example.org").unwrap();
+        assert_eq!(a, b, "domains compare without case");
+        assert_ne!(a, c, "local parts keep their case");
+        assert_eq!(a.local_part, "Alice");
+        assert_eq!(a.to_string(), "Alice@EXAMPLE.org", "spelling preserved");
+        assert_eq!(a.domain.key(), "example.org");
+    }
+
+    #[test]
+    fn ascii_detection() {
+        assert!(Mailbox::parse("a@b.example").unwrap().is_ascii());
+        assert!(!Mailbox::parse("ü@b.example").unwrap().is_ascii());
+        assert!(!Mailbox::parse("a@bü.example").unwrap().is_ascii());
+        assert!(ReversePath::Null.is_ascii());
+    }
+
+    #[test]
+    fn domains_and_literals() {
+        assert!(Domain::parse("mail.example.org").is_ok());
+        assert!(Domain::parse("[127.0.0.1]").is_ok());
+        assert!(Domain::parse("[001.002.003.004]").is_ok());
+        assert!(Domain::parse("bad_host").is_err());
+        assert!(Domain::parse("").is_err());
+        assert_eq!(
+            Domain::parse("[IPv6:::ffff:192.0.2.1]")
+                .unwrap()
+                .to_string(),
+            "[IPv6:::ffff:192.0.2.1]"
+        );
+    }
+}

@@ -1,0 +1,714 @@
+//! SMTP commands (RFC 5321 4.1.1, with AUTH from RFC 4954 and BDAT from RFC 3030): parsing a
+//! command line a client sent, and the wire form of a command.
+//!
+//! This module only knows the grammar. Whether a command is allowed now, and which reply it
+//! earns, is the server session's business; a syntax error here carries the 500/501 reply the
+//! grammar calls for, with the reason.
+
+use super::address::{
+    parse_forward_path, parse_reverse_path, AddressError, Domain, ForwardPath, ReversePath,
+};
+use super::reply::{EnhancedStatus, Reply};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The command verbs this engine recognises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Verb {
+    Ehlo,
+    Helo,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat,
+    Rset,
+    Noop,
+    Quit,
+    Vrfy,
+    Expn,
+    Help,
+    Auth,
+    Starttls,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Ehlo => "EHLO",
+            Verb::Helo => "HELO",
+            Verb::Mail => "MAIL",
+            Verb::Rcpt => "RCPT",
+            Verb::Data => "DATA",
+            Verb::Bdat => "BDAT",
+            Verb::Rset => "RSET",
+            Verb::Noop => "NOOP",
+            Verb::Quit => "QUIT",
+            Verb::Vrfy => "VRFY",
+            Verb::Expn => "EXPN",
+            Verb::Help => "HELP",
+            Verb::Auth => "AUTH",
+            Verb::Starttls => "STARTTLS",
+        }
+    }
+
+    /// Recognises a verb without regard to case (RFC 5321 2.4).
+    pub fn parse(word: &str) -> Option<Verb> {
+        const ALL: [Verb; 14] = [
+            Verb::Ehlo,
+            Verb::Helo,
+            Verb::Mail,
+            Verb::Rcpt,
+            Verb::Data,
+            Verb::Bdat,
+            Verb::Rset,
+            Verb::Noop,
+            Verb::Quit,
+            Verb::Vrfy,
+            Verb::Expn,
+            Verb::Help,
+            Verb::Auth,
+            Verb::Starttls,
+        ];
+        ALL.into_iter()
+            .find(|verb| verb.as_str().eq_ignore_ascii_case(word))
+    }
+}
+
+impl fmt::Display for Verb {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One ESMTP parameter of MAIL or RCPT (RFC 5321 4.1.2 `esmtp-param`): a keyword, and an
+/// optional value after "=". Keywords are case-insensitive; the spelling sent is kept.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EsmtpParam {
+    pub keyword: String,
+    pub value: Option<String>,
+}
+
+impl EsmtpParam {
+    pub fn is(&self, keyword: &str) -> bool {
+        self.keyword.eq_ignore_ascii_case(keyword)
+    }
+}
+
+impl fmt::Display for EsmtpParam {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value {
+            None => f.write_str(&self.keyword),
+            Some(value) => write!(f, "{}={}", self.keyword, value),
+        }
+    }
+}
+
+/// A parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// EHLO with the client's domain or address literal, as sent.
+    Ehlo {
+        domain: String,
+    },
+    Helo {
+        domain: String,
+    },
+    Mail {
+        reverse_path: ReversePath,
+        params: Vec<EsmtpParam>,
+    },
+    Rcpt {
+        forward_path: ForwardPath,
+        params: Vec<EsmtpParam>,
+    },
+    Data,
+    /// RFC 3030 2: `BDAT chunk-size [LAST]`.
+    Bdat {
+        size: u64,
+        last: bool,
+    },
+    Rset,
+    /// RFC 5321 4.1.1.9: NOOP may carry a string, which is ignored.
+    Noop {
+        text: Option<String>,
+    },
+    Quit,
+    Vrfy {
+        query: String,
+    },
+    Expn {
+        query: String,
+    },
+    Help {
+        topic: Option<String>,
+    },
+    /// RFC 4954 4: `AUTH mechanism [initial-response]`.
+    Auth {
+        mechanism: String,
+        initial_response: Option<String>,
+    },
+    Starttls,
+}
+
+impl Command {
+    pub fn verb(&self) -> Verb {
+        match self {
+            Command::Ehlo { .. } => Verb::Ehlo,
+            Command::Helo { .. } => Verb::Helo,
+            Command::Mail { .. } => Verb::Mail,
+            Command::Rcpt { .. } => Verb::Rcpt,
+            Command::Data => Verb::Data,
+            Command::Bdat { .. } => Verb::Bdat,
+            Command::Rset => Verb::Rset,
+            Command::Noop { .. } => Verb::Noop,
+            Command::Quit => Verb::Quit,
+            Command::Vrfy { .. } => Verb::Vrfy,
+            Command::Expn { .. } => Verb::Expn,
+            Command::Help { .. } => Verb::Help,
+            Command::Auth { .. } => Verb::Auth,
+            Command::Starttls => Verb::Starttls,
+        }
+    }
+}
+
+impl fmt::Display for Command {
+    /// The wire form without the CRLF.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let params = |f: &mut fmt::Formatter<'_>, params: &[EsmtpParam]| {
+            params.iter().try_for_each(|p| write!(f, " {p}"))
+        };
+        match self {
+            Command::Ehlo { domain } => write!(f, "EHLO {domain}"),
+            Command::Helo { domain } => write!(f, "HELO {domain}"),
+            Command::Mail {
+                reverse_path,
+                params: p,
+            } => {
+                write!(f, "MAIL FROM:{reverse_path}")?;
+                params(f, p)
+            }
+            Command::Rcpt {
+                forward_path,
+                params: p,
+            } => {
+                write!(f, "RCPT TO:{forward_path}")?;
+                params(f, p)
+            }
+            Command::Data => f.write_str("DATA"),
+            Command::Bdat { size, last } => {
+                write!(f, "BDAT {size}{}", if *last { " LAST" } else { "" })
+            }
+            Command::Rset => f.write_str("RSET"),
+            Command::Noop { text: None } => f.write_str("NOOP"),
+            Command::Noop { text: Some(text) } => write!(f, "NOOP {text}"),
+            Command::Quit => f.write_str("QUIT"),
+            Command::Vrfy { query } => write!(f, "VRFY {query}"),
+            Command::Expn { query } => write!(f, "EXPN {query}"),
+            Command::Help { topic: None } => f.write_str("HELP"),
+            Command::Help { topic: Some(topic) } => write!(f, "HELP {topic}"),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => match initial_response {
+                None => write!(f, "AUTH {mechanism}"),
+                Some(response) => write!(f, "AUTH {mechanism} {response}"),
+            },
+            Command::Starttls => f.write_str("STARTTLS"),
+        }
+    }
+}
+
+/// A command line that breaks the grammar, with the reply it earns and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandError {
+    /// The verb, when it was recognised.
+    pub verb: Option<Verb>,
+    pub code: u16,
+    pub enhanced: EnhancedStatus,
+    pub text: String,
+    pub why: String,
+    pub rfc: &'static str,
+}
+
+impl CommandError {
+    fn unrecognized(word: &str) -> Self {
+        CommandError {
+            verb: None,
+            code: 500,
+            enhanced: EnhancedStatus::new(5, 5, 1),
+            text: "Command unrecognized".into(),
+            why: format!(
+                "\"{}\" is not a command this server knows",
+                truncate_for_display(word, 40)
+            ),
+            rfc: "RFC 5321 4.2.4",
+        }
+    }
+
+    fn syntax(
+        verb: Verb,
+        enhanced: EnhancedStatus,
+        text: impl Into<String>,
+        why: impl Into<String>,
+        rfc: &'static str,
+    ) -> Self {
+        CommandError {
+            verb: Some(verb),
+            code: 501,
+            enhanced,
+            text: text.into(),
+            why: why.into(),
+            rfc,
+        }
+    }
+
+    /// The reply. Replies to HELO and EHLO carry no enhanced status code (RFC 2034 3).
+    pub fn reply(&self) -> Reply {
+        let enhanced = match self.verb {
+            Some(Verb::Ehlo | Verb::Helo) => None,
+            _ => Some(self.enhanced),
+        };
+        Reply::new(self.code, enhanced, self.text.clone())
+    }
+}
+
+const SYNTAX: EnhancedStatus = EnhancedStatus::new(5, 5, 2);
+const BAD_ARGS: EnhancedStatus = EnhancedStatus::new(5, 5, 4);
+const BAD_SENDER: EnhancedStatus = EnhancedStatus::new(5, 1, 7);
+const BAD_RECIPIENT: EnhancedStatus = EnhancedStatus::new(5, 1, 3);
+
+/// Longest ESMTP parameter list we parse on one MAIL or RCPT; a longer one cannot fit a
+/// 512-octet line anyway.
+const PARAMS_MAX: usize = 32;
+
+fn truncate_for_display(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        text.to_string()
+    } else {
+        let mut short: String = text.chars().take(max_chars).collect();
+        short.push_str("...");
+        short
+    }
+}
+
+/// Parses one command line, given without its CRLF.
+///
+/// Trailing spaces and tabs are ignored (RFC 5321 4.1.1: receivers SHOULD tolerate trailing
+/// white space). The verb is matched without regard to case (RFC 5321 2.4).
+pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
+    let end = line
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    let line = &line[..end];
+    let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    let word = String::from_utf8_lossy(&line[..verb_end]);
+    let Some(verb) = Verb::parse(&word) else {
+        return Err(CommandError::unrecognized(&word));
+    };
+    // RFC 5321 4.1.1: one SP between the verb and its arguments.
+    let args = line.get(verb_end + 1..).unwrap_or(&[]);
+    let args = match std::str::from_utf8(args) {
+        Ok(args) => args,
+        Err(_) => {
+            return Err(CommandError::syntax(
+                verb,
+                SYNTAX,
+                "Invalid UTF-8 in command arguments",
+                "the arguments are not valid UTF-8; SMTP commands are ASCII, or UTF-8 with \
+                 SMTPUTF8",
+                "RFC 6531 3.3",
+            ))
+        }
+    };
+    if let Some(bad) = args.bytes().find(|b| b.is_ascii_control() && *b != b'\t') {
+        return Err(CommandError::syntax(
+            verb,
+            SYNTAX,
+            "Control character in command",
+            format!("the arguments contain the control octet 0x{bad:02X}"),
+            "RFC 5321 4.1.2",
+        ));
+    }
+    let has_args = verb_end < line.len();
+    match verb {
+        Verb::Ehlo | Verb::Helo => parse_hello(verb, args),
+        Verb::Mail => parse_mail(args),
+        Verb::Rcpt => parse_rcpt(args),
+        Verb::Data | Verb::Rset | Verb::Quit | Verb::Starttls => {
+            if has_args {
+                return Err(CommandError::syntax(
+                    verb,
+                    BAD_ARGS,
+                    format!("Syntax: {verb} takes no arguments"),
+                    format!("{verb} was sent with an argument, and its grammar has none"),
+                    "RFC 5321 4.1.1",
+                ));
+            }
+            Ok(match verb {
+                Verb::Data => Command::Data,
+                Verb::Rset => Command::Rset,
+                Verb::Quit => Command::Quit,
+                _ => Command::Starttls,
+            })
+        }
+        Verb::Noop => Ok(Command::Noop {
+            text: has_args.then(|| args.to_string()),
+        }),
+        Verb::Help => Ok(Command::Help {
+            topic: has_args.then(|| args.to_string()),
+        }),
+        Verb::Vrfy | Verb::Expn => {
+            if args.trim().is_empty() {
+                return Err(CommandError::syntax(
+                    verb,
+                    BAD_ARGS,
+                    format!("Syntax: {verb} <string>"),
+                    format!("{verb} needs a user name or mailbox to look up"),
+                    "RFC 5321 4.1.1.6",
+                ));
+            }
+            let query = args.to_string();
+            Ok(if verb == Verb::Vrfy {
+                Command::Vrfy { query }
+            } else {
+                Command::Expn { query }
+            })
+        }
+        Verb::Bdat => parse_bdat(args),
+        Verb::Auth => parse_auth(args),
+    }
+}
+
+fn parse_hello(verb: Verb, args: &str) -> Result<Command, CommandError> {
+    let usage = format!("Syntax: {verb} hostname");
+    if args.is_empty() {
+        return Err(CommandError::syntax(
+            verb,
+            BAD_ARGS,
+            usage,
+            format!("{verb} needs the client's domain name or address literal"),
+            "RFC 5321 4.1.1.1",
+        ));
+    }
+    if let Err(error) = Domain::parse(args) {
+        return Err(CommandError::syntax(
+            verb,
+            BAD_ARGS,
+            usage,
+            format!(
+                "\"{}\" is not a domain name or address literal ({error}); Postfix accepts \
+                 any word here by default, this server follows the RFC grammar",
+                truncate_for_display(args, 60)
+            ),
+            "RFC 5321 4.1.1.1",
+        ));
+    }
+    let domain = args.to_string();
+    Ok(if verb == Verb::Ehlo {
+        Command::Ehlo { domain }
+    } else {
+        Command::Helo { domain }
+    })
+}
+
+/// Strips `prefix` (e.g. "FROM:") without regard to case, then any spaces: RFC 5321 4.1.1.2
+/// allows none, but many clients send `MAIL FROM: <a@b>` and every common server takes it.
+fn strip_keyword<'a>(args: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = args.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    Some(args[prefix.len()..].trim_start_matches(' '))
+}
+
+fn address_error(verb: Verb, error: &AddressError) -> CommandError {
+    let enhanced = if verb == Verb::Mail {
+        BAD_SENDER
+    } else {
+        BAD_RECIPIENT
+    };
+    let (text, why, rfc) = match error {
+        AddressError::MissingAngleBrackets => (
+            "Syntax: angle brackets required around the address".to_string(),
+            "the path must be written <local-part@domain>; aiosmtpd, Postfix and Exim all \
+             accept a bare address here, but the RFC grammar requires the brackets"
+                .to_string(),
+            "RFC 5321 4.1.2",
+        ),
+        AddressError::NullPathNotAllowed => (
+            "Syntax: null path <> not allowed in RCPT TO".to_string(),
+            "<> is only a reverse-path (MAIL FROM:<>), it cannot be a recipient".to_string(),
+            "RFC 5321 4.1.1.3",
+        ),
+        AddressError::LocalPartTooLong { .. }
+        | AddressError::DomainTooLong { .. }
+        | AddressError::LabelTooLong { .. }
+        | AddressError::PathTooLong { .. } => (
+            "Path too long".to_string(),
+            format!("{error}: over the RFC's size limit"),
+            "RFC 5321 4.5.3.1",
+        ),
+        AddressError::Syntax(_) => (
+            "Bad address syntax".to_string(),
+            format!(
+                "{error}; Postfix and Exim also answer 501 here, aiosmtpd accepts the \
+                 address"
+            ),
+            "RFC 5321 4.1.2",
+        ),
+    };
+    CommandError::syntax(verb, enhanced, text, why, rfc)
+}
+
+fn parse_mail(args: &str) -> Result<Command, CommandError> {
+    let Some(rest) = strip_keyword(args, "FROM:") else {
+        return Err(CommandError::syntax(
+            Verb::Mail,
+            BAD_ARGS,
+            "Syntax: MAIL FROM:<address>",
+            "MAIL must be followed by FROM: and a reverse-path",
+            "RFC 5321 4.1.1.2",
+        ));
+    };
+    let (reverse_path, rest) =
+        parse_reverse_path(rest).map_err(|e| address_error(Verb::Mail, &e))?;
+    let params = parse_params(Verb::Mail, rest)?;
+    Ok(Command::Mail {
+        reverse_path,
+        params,
+    })
+}
+
+fn parse_rcpt(args: &str) -> Result<Command, CommandError> {
+    let Some(rest) = strip_keyword(args, "TO:") else {
+        return Err(CommandError::syntax(
+            Verb::Rcpt,
+            BAD_ARGS,
+            "Syntax: RCPT TO:<address>",
+            "RCPT must be followed by TO: and a forward-path",
+            "RFC 5321 4.1.1.3",
+        ));
+    };
+    let (forward_path, rest) =
+        parse_forward_path(rest).map_err(|e| address_error(Verb::Rcpt, &e))?;
+    let params = parse_params(Verb::Rcpt, rest)?;
+    Ok(Command::Rcpt {
+        forward_path,
+        params,
+    })
+}
+
+/// `[SP Mail-parameters]`: `esmtp-keyword ["=" esmtp-value]` separated by single spaces.
+fn parse_params(verb: Verb, rest: &str) -> Result<Vec<EsmtpParam>, CommandError> {
+    if rest.is_empty() {
+        return Ok(Vec::new());
+    }
+    let bad = |why: String| {
+        CommandError::syntax(
+            verb,
+            BAD_ARGS,
+            "Syntax error in parameters",
+            why,
+            "RFC 5321 4.1.2",
+        )
+    };
+    let Some(rest) = rest.strip_prefix(' ') else {
+        return Err(bad(
+            "the path must be followed by a space or the end of the line".into(),
+        ));
+    };
+    let mut params = Vec::new();
+    for word in rest.split(' ').filter(|w| !w.is_empty()) {
+        if params.len() >= PARAMS_MAX {
+            return Err(bad(format!("more than {PARAMS_MAX} parameters")));
+        }
+        let (keyword, value) = match word.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (word, None),
+        };
+        // esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+        let keyword_ok = keyword
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+            && keyword
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !keyword_ok {
+            return Err(bad(format!(
+                "\"{}\" is not a parameter keyword",
+                truncate_for_display(keyword, 40)
+            )));
+        }
+        // esmtp-value = 1*(%d33-60 / %d62-126), UTF-8 allowed by RFC 6531 3.3.
+        if let Some(value) = value {
+            if value.is_empty() || value.bytes().any(|b| b == b'=' || b < 33 || b == 127) {
+                return Err(bad(format!("bad value for parameter {keyword}")));
+            }
+        }
+        params.push(EsmtpParam {
+            keyword: keyword.to_string(),
+            value: value.map(str::to_string),
+        });
+    }
+    Ok(params)
+}
+
+fn parse_bdat(args: &str) -> Result<Command, CommandError> {
+    let usage = "Syntax: BDAT chunk-size [LAST]";
+    let mut words = args.split(' ');
+    let size = words.next().unwrap_or("");
+    let last = words.next();
+    if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) || words.next().is_some() {
+        return Err(CommandError::syntax(
+            Verb::Bdat,
+            BAD_ARGS,
+            usage,
+            "BDAT takes a decimal octet count and optionally LAST; without a count the \
+             server cannot know how many octets follow, so they will be read as commands",
+            "RFC 3030 2",
+        ));
+    }
+    let Ok(size) = size.parse::<u64>() else {
+        return Err(CommandError::syntax(
+            Verb::Bdat,
+            BAD_ARGS,
+            usage,
+            "the chunk size does not fit in 64 bits",
+            "RFC 3030 2",
+        ));
+    };
+    let last = match last {
+        None => false,
+        Some(word) if word.eq_ignore_ascii_case("LAST") => true,
+        Some(_) => {
+            return Err(CommandError::syntax(
+                Verb::Bdat,
+                BAD_ARGS,
+                usage,
+                "the only word allowed after the chunk size is LAST",
+                "RFC 3030 2",
+            ))
+        }
+    };
+    Ok(Command::Bdat { size, last })
+}
+
+fn parse_auth(args: &str) -> Result<Command, CommandError> {
+    let mut words = args.split(' ');
+    let mechanism = words.next().unwrap_or("");
+    let initial_response = words.next();
+    if mechanism.is_empty() || words.next().is_some() {
+        return Err(CommandError::syntax(
+            Verb::Auth,
+            BAD_ARGS,
+            "Syntax: AUTH mechanism [initial-response]",
+            "AUTH takes a SASL mechanism name and optionally an initial response",
+            "RFC 4954 4",
+        ));
+    }
+    Ok(Command::Auth {
+        mechanism: mechanism.to_string(),
+        initial_response: initial_response.map(str::to_string),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(line: &str) -> Command {
+        parse_command(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: {e:?}"))
+    }
+
+    fn err(line: &str) -> (u16, String) {
+        let e = parse_command(line.as_bytes()).expect_err(line);
+        (e.code, e.enhanced.to_string())
+    }
+
+    #[test]
+    fn commands_known_answers() {
+        let cases: &[(&str, &str)] = &[
+            ("ehlo client.example", "EHLO client.example"),
+            ("HELO [192.0.2.1]", "HELO [192.0.2.1]"),
+            ("mail from:<a@b.example>", "MAIL FROM:<a@b.example>"),
+            ("MAIL FROM: <a@b.example>", "MAIL FROM:<a@b.example>"),
+            (
+                "MAIL FROM:<> SIZE=100 body=8BITMIME",
+                "MAIL FROM:<> SIZE=100 body=8BITMIME",
+            ),
+            ("RCPT TO:<Postmaster>", "RCPT TO:<Postmaster>"),
+            ("rcpt to:<b@c.example>  ", "RCPT TO:<b@c.example>"),
+            ("DATA", "DATA"),
+            ("data  ", "DATA"),
+            ("BDAT 100 last", "BDAT 100 LAST"),
+            ("BDAT 0", "BDAT 0"),
+            ("NOOP hello there", "NOOP hello there"),
+            ("HELP", "HELP"),
+            ("VRFY alice", "VRFY alice"),
+            (
+                "AUTH PLAIN AGFsaWNlAHNlY3JldA==",
+                "AUTH PLAIN AGFsaWNlAHNlY3JldA==",
+            ),
+            ("auth login", "AUTH login"),
+            ("QuIt", "QUIT"),
+        ];
+        for (line, wire) in cases {
+            assert_eq!(ok(line).to_string(), *wire, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn errors_known_answers() {
+        let cases: &[(&str, u16, &str)] = &[
+            ("FOO", 500, "5.5.1"),
+            ("", 500, "5.5.1"),
+            ("MAILFROM:<a@b>", 500, "5.5.1"),
+            ("HELO", 501, "5.5.4"),
+            ("EHLO bad_name", 501, "5.5.4"),
+            ("MAIL FROM:a@b.example", 501, "5.1.7"),
+            ("MAIL TO:<a@b.example>", 501, "5.5.4"),
+            ("RCPT TO:<>", 501, "5.1.3"),
+            ("RCPT TO:<a b@c>", 501, "5.1.3"),
+            ("DATA x", 501, "5.5.4"),
+            ("RSET x", 501, "5.5.4"),
+            ("QUIT now", 501, "5.5.4"),
+            ("MAIL FROM:<a@b.example>SIZE=1", 501, "5.5.4"),
+            ("MAIL FROM:<a@b.example> =1", 501, "5.5.4"),
+            ("MAIL FROM:<a@b.example> SIZE=", 501, "5.5.4"),
+            ("BDAT", 501, "5.5.4"),
+            ("BDAT x", 501, "5.5.4"),
+            ("BDAT 1 FIRST", 501, "5.5.4"),
+            ("BDAT 99999999999999999999999", 501, "5.5.4"),
+            ("VRFY", 501, "5.5.4"),
+            ("AUTH", 501, "5.5.4"),
+            ("NOOP \u{1}", 501, "5.5.2"),
+        ];
+        for (line, code, enhanced) in cases {
+            assert_eq!(err(line), (*code, enhanced.to_string()), "{line:?}");
+        }
+        assert_eq!(
+            parse_command(b"MAIL FROM:<\xff@b>").unwrap_err().enhanced,
+            SYNTAX
+        );
+    }
+
+    #[test]
+    fn params_keep_spelling() {
+        let Command::Mail { params, .. } = ok("MAIL FROM:<a@b.example> size=10 SMTPUTF8") else {
+            panic!("not MAIL");
+        };
+        assert_eq!(params.len(), 2);
+        assert!(params[0].is("SIZE"));
+        assert_eq!(params[0].keyword, "size");
+        assert_eq!(params[0].value.as_deref(), Some("10"));
+        assert_eq!(params[1].value, None);
+    }
+
+    #[test]
+    fn hello_replies_carry_no_enhanced_code() {
+        let error = parse_command(b"EHLO").unwrap_err();
+        assert_eq!(error.reply().to_wire(), b"501 Syntax: EHLO hostname\r\n");
+    }
+}

@@ -1,0 +1,168 @@
+//! Explanations of SMTP replies for students: what a reply code and an enhanced status code
+//! mean (RFC 5321 4.2.2 and 4.2.3, RFC 3463 and the IANA registry of RFC 5248), and the record
+//! a session attaches to every reply it sends saying why it sent it.
+//!
+//! This module does not choose replies; sessions do, and they write the `why`.
+
+use super::reply::{EnhancedStatus, Reply};
+use serde::{Deserialize, Serialize};
+
+/// Why a reply was sent: the meaning of its codes, the reason in this situation, and the RFC
+/// section the rule comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    /// What the reply code (and enhanced status code) mean in general.
+    pub meaning: String,
+    /// Why this server sent it here; where real servers commonly differ, what they do.
+    pub why: String,
+    /// Where the rule is written, e.g. "RFC 5321 4.1.4".
+    pub rfc: String,
+}
+
+impl Explanation {
+    /// An explanation of `reply` with its meaning taken from the table.
+    pub fn for_reply(reply: &Reply, why: impl Into<String>, rfc: impl Into<String>) -> Self {
+        Explanation {
+            meaning: meaning(reply.code, reply.enhanced),
+            why: why.into(),
+            rfc: rfc.into(),
+        }
+    }
+}
+
+/// The meaning of a three-digit reply code (RFC 5321 4.2.2, 4.2.3; RFC 4954 for 334, 235, 530,
+/// 535; RFC 7504 for 521; RFC 6531 for 553 with 5.6.7).
+pub fn code_meaning(code: u16) -> &'static str {
+    match code {
+        211 => "System status or help reply",
+        214 => "Help message",
+        220 => "Service ready",
+        221 => "Service closing transmission channel",
+        235 => "Authentication succeeded",
+        250 => "Requested mail action okay, completed",
+        251 => "User not local; will forward",
+        252 => "Cannot VRFY user, but will accept message and attempt delivery",
+        334 => "Authentication challenge: send the next (base64) response",
+        354 => "Start mail input; end with <CRLF>.<CRLF>",
+        421 => "Service not available, closing transmission channel",
+        450 => "Requested mail action not taken: mailbox unavailable (temporary)",
+        451 => "Requested action aborted: local error in processing (temporary)",
+        452 => "Requested action not taken: insufficient system storage (temporary)",
+        455 => "Server unable to accommodate parameters",
+        500 => "Syntax error, command unrecognized (or line too long)",
+        501 => "Syntax error in parameters or arguments",
+        502 => "Command not implemented",
+        503 => "Bad sequence of commands",
+        504 => "Command parameter not implemented",
+        521 => "Server does not accept mail",
+        530 => "Authentication required",
+        535 => "Authentication credentials invalid",
+        550 => "Requested action not taken: mailbox unavailable or refused by policy",
+        551 => "User not local",
+        552 => "Requested mail action aborted: exceeded storage allocation",
+        553 => "Requested action not taken: mailbox name not allowed",
+        554 => "Transaction failed (or, on connection, no SMTP service here)",
+        555 => "MAIL FROM/RCPT TO parameters not recognized or not implemented",
+        _ => match code / 100 {
+            2 => "Success",
+            3 => "Intermediate: go on",
+            4 => "Transient failure: try again later",
+            _ => "Permanent failure: do not retry as is",
+        },
+    }
+}
+
+/// The meaning of an enhanced status code's subject and detail (RFC 3463 3, RFC 5248
+/// registry; 5.6.7 from RFC 6531, 5.7.8 from RFC 4954, 5.1.10 from RFC 7505).
+pub fn enhanced_meaning(status: EnhancedStatus) -> &'static str {
+    match (status.subject, status.detail) {
+        (0, 0) => "Other undefined status",
+        (1, 0) => "Other address status",
+        (1, 1) => "Bad destination mailbox address (no such user)",
+        (1, 2) => "Bad destination system address",
+        (1, 3) => "Bad destination mailbox address syntax",
+        (1, 5) => "Destination address valid",
+        (1, 6) => "Destination mailbox has moved",
+        (1, 7) => "Bad sender's mailbox address syntax",
+        (1, 8) => "Bad sender's system address",
+        (1, 10) => "Recipient address has null MX",
+        (2, 0) => "Other or undefined mailbox status",
+        (2, 1) => "Mailbox disabled, not accepting messages",
+        (2, 2) => "Mailbox full",
+        (2, 3) => "Message length exceeds administrative limit",
+        (3, 0) => "Other or undefined mail system status",
+        (3, 1) => "Mail system full",
+        (3, 4) => "Message too big for system",
+        (4, 2) => "Bad connection",
+        (4, 6) => "Routing loop detected",
+        (4, 7) => "Delivery time expired",
+        (5, 0) => "Other or undefined protocol status",
+        (5, 1) => "Invalid command",
+        (5, 2) => "Syntax error",
+        (5, 3) => "Too many recipients",
+        (5, 4) => "Invalid command arguments",
+        (5, 5) => "Wrong protocol version",
+        (5, 6) => "Authentication exchange line is too long",
+        (6, 0) => "Other or undefined media error",
+        (6, 3) => "Conversion required but not supported",
+        (6, 7) => "Non-ASCII addresses not permitted for that sender/recipient",
+        (7, 0) => "Other or undefined security status",
+        (7, 1) => "Delivery not authorized, message refused",
+        (7, 8) => "Authentication credentials invalid",
+        (7, 9) => "Authentication mechanism is too weak",
+        (7, 11) => "Encryption required for requested authentication mechanism",
+        _ => match status.subject {
+            0 => "Other or undefined status",
+            1 => "Addressing status",
+            2 => "Mailbox status",
+            3 => "Mail system status",
+            4 => "Network and routing status",
+            5 => "Mail delivery protocol status",
+            6 => "Message content or media status",
+            7 => "Security or policy status",
+            _ => "Unregistered status",
+        },
+    }
+}
+
+/// The meaning of a reply: the code's, followed by the enhanced code's when there is one.
+pub fn meaning(code: u16, enhanced: Option<EnhancedStatus>) -> String {
+    let class = match code / 100 {
+        2 => "success",
+        3 => "intermediate",
+        4 => "temporary failure",
+        _ => "permanent failure",
+    };
+    match enhanced {
+        None => format!("{code}: {} ({class})", code_meaning(code)),
+        Some(status) => format!(
+            "{code}: {} ({class}); {status}: {}",
+            code_meaning(code),
+            enhanced_meaning(status)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meanings_known_answers() {
+        assert_eq!(
+            meaning(550, Some(EnhancedStatus::new(5, 1, 1))),
+            "550: Requested action not taken: mailbox unavailable or refused by policy \
+             (permanent failure); 5.1.1: Bad destination mailbox address (no such user)"
+        );
+        assert_eq!(meaning(220, None), "220: Service ready (success)");
+        assert_eq!(
+            enhanced_meaning(EnhancedStatus::new(4, 7, 1)),
+            "Delivery not authorized, message refused"
+        );
+        assert_eq!(code_meaning(299), "Success");
+        assert_eq!(
+            enhanced_meaning(EnhancedStatus::new(5, 9, 99)),
+            "Unregistered status"
+        );
+    }
+}

@@ -1,0 +1,712 @@
+//! Server policy: the decisions about peers, senders, recipients, credentials and content that
+//! differ between one mail server and the next, behind one trait, so that the simulator, the
+//! tests and the command line run the same session engine with different rules.
+//!
+//! This module does not parse or sequence anything: the session calls a policy only with
+//! commands that are already valid and in order, and sends the reply the policy decides on.
+
+use super::address::{Domain, ForwardPath, Mailbox, ReversePath};
+use super::reply::{EnhancedStatus, Reply};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+/// Who is connected: the peer's IP address as text (`192.0.2.1`, `2001:db8::1`) and port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub ip: String,
+    pub port: Option<u16>,
+}
+
+impl PeerInfo {
+    pub fn new(ip: impl Into<String>, port: Option<u16>) -> Self {
+        PeerInfo {
+            ip: ip.into(),
+            port,
+        }
+    }
+
+    /// The address literal for trace headers (RFC 5321 4.1.3, 4.4): `[192.0.2.1]`,
+    /// `[IPv6:2001:db8::1]`; anything that is not an IP address is bracketed as is.
+    pub fn address_literal(&self) -> String {
+        if self.ip.parse::<std::net::Ipv6Addr>().is_ok() {
+            format!("[IPv6:{}]", self.ip)
+        } else {
+            format!("[{}]", self.ip)
+        }
+    }
+}
+
+/// What the session knows when it asks the policy.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionInfo<'a> {
+    pub peer: &'a PeerInfo,
+    /// The EHLO/HELO name, once given.
+    pub helo_name: Option<&'a str>,
+    /// The authenticated identity (RFC 4954), if any.
+    pub authenticated_as: Option<&'a str>,
+    /// The caller's clock, in milliseconds.
+    pub now_ms: u64,
+}
+
+/// The envelope of the mail transaction a decision is about.
+#[derive(Clone, Copy, Debug)]
+pub struct TransactionInfo<'a> {
+    pub reverse_path: &'a ReversePath,
+    /// SIZE declared on MAIL (RFC 1870), if any.
+    pub declared_size: Option<u64>,
+    /// Recipients accepted so far.
+    pub forward_paths: &'a [ForwardPath],
+}
+
+/// A policy decision: accept with the session's usual success reply, or send this reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Decision {
+    Accept {
+        why: String,
+    },
+    /// Send exactly `reply` (usually a 4xx or 5xx refusal; a 2xx counts as acceptance).
+    Respond {
+        reply: Reply,
+        why: String,
+        rfc: String,
+    },
+}
+
+impl Decision {
+    pub fn accept(why: impl Into<String>) -> Self {
+        Decision::Accept { why: why.into() }
+    }
+
+    /// A one-line reply with an enhanced status code `(class, subject, detail)`.
+    pub fn respond(
+        code: u16,
+        enhanced: (u8, u16, u16),
+        text: impl Into<String>,
+        why: impl Into<String>,
+        rfc: impl Into<String>,
+    ) -> Self {
+        let (class, subject, detail) = enhanced;
+        Decision::Respond {
+            reply: Reply::new(
+                code,
+                Some(EnhancedStatus::new(class, subject, detail)),
+                text,
+            ),
+            why: why.into(),
+            rfc: rfc.into(),
+        }
+    }
+
+    pub fn is_accept(&self) -> bool {
+        match self {
+            Decision::Accept { .. } => true,
+            Decision::Respond { reply, .. } => reply.is_success(),
+        }
+    }
+}
+
+/// The rules of one mail server. Every method has a default that accepts (or, for
+/// authentication, refuses), so a policy overrides only what it cares about.
+///
+/// `RCPT TO:<Postmaster>` never reaches the policy: RFC 5321 4.5.1 requires every server to
+/// accept it.
+pub trait Policy {
+    /// Whether to serve this peer at all. A refusal is sent instead of the 220 greeting
+    /// (RFC 5321 3.1: 554, then only QUIT is answered with anything but 503).
+    fn check_connect(&mut self, session: &SessionInfo<'_>) -> Decision {
+        let _ = session;
+        Decision::accept("this server serves every peer")
+    }
+
+    /// Whether MAIL needs a prior successful AUTH (RFC 6409 4.3 on a submission port):
+    /// if so, MAIL gets 530 5.7.0 until the client authenticates.
+    fn auth_required(&self, session: &SessionInfo<'_>) -> bool {
+        let _ = session;
+        false
+    }
+
+    /// MAIL FROM, after the syntax, sequence and size checks passed.
+    fn check_mail(
+        &mut self,
+        session: &SessionInfo<'_>,
+        reverse_path: &ReversePath,
+        declared_size: Option<u64>,
+    ) -> Decision {
+        let _ = (session, reverse_path, declared_size);
+        Decision::accept("this server accepts any sender")
+    }
+
+    /// RCPT TO with a mailbox, after the syntax, sequence and recipient-limit checks passed.
+    fn check_rcpt(
+        &mut self,
+        session: &SessionInfo<'_>,
+        transaction: &TransactionInfo<'_>,
+        forward_path: &Mailbox,
+    ) -> Decision;
+
+    /// VRFY (RFC 5321 3.5.3). The default gives 252: it neither confirms nor denies, which
+    /// is what nearly every real server does so as not to help address harvesters.
+    fn check_vrfy(&mut self, session: &SessionInfo<'_>, query: &str) -> Decision {
+        let _ = (session, query);
+        Decision::respond(
+            252,
+            (2, 0, 0),
+            "Cannot VRFY user, but will accept message and attempt delivery",
+            "this server does not confirm or deny addresses (VRFY would help harvesters), so \
+             it answers 252 as RFC 5321 3.5.3 allows; Postfix does the same, Exim answers \
+             501 before EHLO",
+            "RFC 5321 3.5.3",
+        )
+    }
+
+    /// Checks credentials from AUTH PLAIN or LOGIN (RFC 4954, RFC 4616). `authzid` is the
+    /// identity to act as, when the client asked for one different from `authcid`.
+    fn authenticate(
+        &mut self,
+        session: &SessionInfo<'_>,
+        authzid: Option<&str>,
+        authcid: &str,
+        password: &str,
+    ) -> bool {
+        let _ = (session, authzid, authcid, password);
+        false
+    }
+
+    /// The whole message after the end of data (a content filter). Runs before the message
+    /// is handed over for storage.
+    fn check_data(
+        &mut self,
+        session: &SessionInfo<'_>,
+        transaction: &TransactionInfo<'_>,
+        data: &[u8],
+    ) -> Decision {
+        let _ = (session, transaction, data);
+        Decision::accept("this server does not filter message content")
+    }
+}
+
+/// A policy shared between sessions by mutable reference.
+impl<P: Policy + ?Sized> Policy for &mut P {
+    fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
+        (**self).check_connect(s)
+    }
+    fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
+        (**self).auth_required(s)
+    }
+    fn check_mail(&mut self, s: &SessionInfo<'_>, r: &ReversePath, z: Option<u64>) -> Decision {
+        (**self).check_mail(s, r, z)
+    }
+    fn check_rcpt(
+        &mut self,
+        s: &SessionInfo<'_>,
+        t: &TransactionInfo<'_>,
+        f: &Mailbox,
+    ) -> Decision {
+        (**self).check_rcpt(s, t, f)
+    }
+    fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
+        (**self).check_vrfy(s, q)
+    }
+    fn authenticate(&mut self, s: &SessionInfo<'_>, z: Option<&str>, c: &str, p: &str) -> bool {
+        (**self).authenticate(s, z, c, p)
+    }
+    fn check_data(&mut self, s: &SessionInfo<'_>, t: &TransactionInfo<'_>, d: &[u8]) -> Decision {
+        (**self).check_data(s, t, d)
+    }
+}
+
+impl<P: Policy + ?Sized> Policy for Box<P> {
+    fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
+        (**self).check_connect(s)
+    }
+    fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
+        (**self).auth_required(s)
+    }
+    fn check_mail(&mut self, s: &SessionInfo<'_>, r: &ReversePath, z: Option<u64>) -> Decision {
+        (**self).check_mail(s, r, z)
+    }
+    fn check_rcpt(
+        &mut self,
+        s: &SessionInfo<'_>,
+        t: &TransactionInfo<'_>,
+        f: &Mailbox,
+    ) -> Decision {
+        (**self).check_rcpt(s, t, f)
+    }
+    fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
+        (**self).check_vrfy(s, q)
+    }
+    fn authenticate(&mut self, s: &SessionInfo<'_>, z: Option<&str>, c: &str, p: &str) -> bool {
+        (**self).authenticate(s, z, c, p)
+    }
+    fn check_data(&mut self, s: &SessionInfo<'_>, t: &TransactionInfo<'_>, d: &[u8]) -> Decision {
+        (**self).check_data(s, t, d)
+    }
+}
+
+/// A policy shared by the sessions of one single-threaded simulation.
+impl<P: Policy> Policy for Rc<RefCell<P>> {
+    fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
+        self.borrow_mut().check_connect(s)
+    }
+    fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
+        self.borrow().auth_required(s)
+    }
+    fn check_mail(&mut self, s: &SessionInfo<'_>, r: &ReversePath, z: Option<u64>) -> Decision {
+        self.borrow_mut().check_mail(s, r, z)
+    }
+    fn check_rcpt(
+        &mut self,
+        s: &SessionInfo<'_>,
+        t: &TransactionInfo<'_>,
+        f: &Mailbox,
+    ) -> Decision {
+        self.borrow_mut().check_rcpt(s, t, f)
+    }
+    fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
+        self.borrow_mut().check_vrfy(s, q)
+    }
+    fn authenticate(&mut self, s: &SessionInfo<'_>, z: Option<&str>, c: &str, p: &str) -> bool {
+        self.borrow_mut().authenticate(s, z, c, p)
+    }
+    fn check_data(&mut self, s: &SessionInfo<'_>, t: &TransactionInfo<'_>, d: &[u8]) -> Decision {
+        self.borrow_mut().check_data(s, t, d)
+    }
+}
+
+/// A policy shared by the sessions of a threaded server (the command line's `serve`). A
+/// poisoned lock still holds a usable policy (its state is a few sets and maps), so it is
+/// used rather than turned into a panic.
+impl<P: Policy> Policy for Arc<Mutex<P>> {
+    fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
+        lock(self).check_connect(s)
+    }
+    fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
+        lock(self).auth_required(s)
+    }
+    fn check_mail(&mut self, s: &SessionInfo<'_>, r: &ReversePath, z: Option<u64>) -> Decision {
+        lock(self).check_mail(s, r, z)
+    }
+    fn check_rcpt(
+        &mut self,
+        s: &SessionInfo<'_>,
+        t: &TransactionInfo<'_>,
+        f: &Mailbox,
+    ) -> Decision {
+        lock(self).check_rcpt(s, t, f)
+    }
+    fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
+        lock(self).check_vrfy(s, q)
+    }
+    fn authenticate(&mut self, s: &SessionInfo<'_>, z: Option<&str>, c: &str, p: &str) -> bool {
+        lock(self).authenticate(s, z, c, p)
+    }
+    fn check_data(&mut self, s: &SessionInfo<'_>, t: &TransactionInfo<'_>, d: &[u8]) -> Decision {
+        lock(self).check_data(s, t, d)
+    }
+}
+
+fn lock<P>(mutex: &Mutex<P>) -> std::sync::MutexGuard<'_, P> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Most greylist entries kept; the oldest is forgotten first when full.
+pub const GREYLIST_ENTRIES_MAX: usize = 10_000;
+
+/// A ready policy for a small mail server: a set of local domains, optionally a list of
+/// mailboxes, relaying on or off, full mailboxes, greylisting and a user table.
+///
+/// Local parts are matched without regard to case (as Postfix and Exim do by default); the
+/// envelope keeps the case the client sent.
+#[derive(Clone, Debug, Default)]
+pub struct StaticPolicy {
+    local_domains: BTreeSet<String>,
+    /// `None`: every local part at a local domain exists.
+    mailboxes: Option<BTreeSet<String>>,
+    relay_allowed: bool,
+    full_mailboxes: BTreeSet<String>,
+    mailbox_full_permanent: bool,
+    greylist_delay_ms: Option<u64>,
+    /// (peer ip, reverse-path, forward-path) -> first seen, in the caller's milliseconds.
+    greylist_seen: BTreeMap<(String, String, String), u64>,
+    users: BTreeMap<String, String>,
+    auth_required: bool,
+    refused_peers: BTreeSet<String>,
+    vrfy_reveals: bool,
+}
+
+impl StaticPolicy {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a domain this server takes mail for (case-insensitive).
+    pub fn local_domain(mut self, domain: &str) -> Self {
+        self.local_domains.insert(domain.to_ascii_lowercase());
+        self
+    }
+
+    /// Adds an existing mailbox `local@domain`. Once any is added, other local parts at the
+    /// local domains are unknown users (550 5.1.1); the domain is added as local too.
+    pub fn mailbox(mut self, address: &str) -> Self {
+        let key = address.to_lowercase();
+        if let Some((_, domain)) = key.rsplit_once('@') {
+            self.local_domains.insert(domain.to_string());
+        }
+        self.mailboxes.get_or_insert_with(BTreeSet::new).insert(key);
+        self
+    }
+
+    /// Whether mail for other domains is relayed for unauthenticated clients (an open relay
+    /// when true; fine on loopback, never on the Internet).
+    pub fn relay_allowed(mut self, allowed: bool) -> Self {
+        self.relay_allowed = allowed;
+        self
+    }
+
+    /// Marks a mailbox as full.
+    pub fn full_mailbox(mut self, address: &str) -> Self {
+        self.full_mailboxes.insert(address.to_lowercase());
+        self
+    }
+
+    /// Whether a full mailbox is refused with 552 5.2.2 (permanent) rather than 452 4.2.2.
+    pub fn mailbox_full_permanent(mut self, permanent: bool) -> Self {
+        self.mailbox_full_permanent = permanent;
+        self
+    }
+
+    /// Greylists local recipients: the first attempt of each (peer, sender, recipient)
+    /// triplet is refused with 451 4.7.1, and retries after `delay_ms` are accepted.
+    pub fn greylist(mut self, delay_ms: u64) -> Self {
+        self.greylist_delay_ms = Some(delay_ms);
+        self
+    }
+
+    /// Adds a user who may authenticate.
+    pub fn user(mut self, name: &str, password: &str) -> Self {
+        self.users.insert(name.to_string(), password.to_string());
+        self
+    }
+
+    /// Requires AUTH before MAIL (a submission server, RFC 6409).
+    pub fn auth_required(mut self, required: bool) -> Self {
+        self.auth_required = required;
+        self
+    }
+
+    /// Refuses connections from this peer IP with 554 5.7.1.
+    pub fn refuse_peer(mut self, ip: &str) -> Self {
+        self.refused_peers.insert(ip.to_string());
+        self
+    }
+
+    /// Whether VRFY tells whether a mailbox exists (250/550) instead of answering 252.
+    pub fn vrfy_reveals(mut self, reveals: bool) -> Self {
+        self.vrfy_reveals = reveals;
+        self
+    }
+
+    fn is_local(&self, domain: &Domain) -> bool {
+        self.local_domains.contains(&domain.key())
+    }
+
+    fn mailbox_key(mailbox: &Mailbox) -> String {
+        format!(
+            "{}@{}",
+            mailbox.local_part.to_lowercase(),
+            mailbox.domain.key()
+        )
+    }
+
+    fn mailbox_exists(&self, mailbox: &Mailbox) -> bool {
+        mailbox.local_part.eq_ignore_ascii_case("postmaster")
+            || self
+                .mailboxes
+                .as_ref()
+                .is_none_or(|set| set.contains(&Self::mailbox_key(mailbox)))
+    }
+}
+
+impl Policy for StaticPolicy {
+    fn check_connect(&mut self, session: &SessionInfo<'_>) -> Decision {
+        if self.refused_peers.contains(&session.peer.ip) {
+            return Decision::respond(
+                554,
+                (5, 7, 1),
+                "No SMTP service here",
+                format!(
+                    "this server's policy refuses connections from {}; RFC 5321 3.1 lets a \
+                     server answer 554 instead of 220 and then wait for QUIT",
+                    session.peer.ip
+                ),
+                "RFC 5321 3.1",
+            );
+        }
+        Decision::accept("this peer is not on the refused list")
+    }
+
+    fn auth_required(&self, _session: &SessionInfo<'_>) -> bool {
+        self.auth_required
+    }
+
+    fn check_rcpt(
+        &mut self,
+        session: &SessionInfo<'_>,
+        transaction: &TransactionInfo<'_>,
+        forward_path: &Mailbox,
+    ) -> Decision {
+        if !self.is_local(&forward_path.domain) {
+            if let Some(user) = session.authenticated_as {
+                return Decision::accept(format!(
+                    "{} is not a local domain, but the client authenticated as {user}, so \
+                     the server will relay it",
+                    forward_path.domain
+                ));
+            }
+            if self.relay_allowed {
+                return Decision::accept(format!(
+                    "{} is not a local domain; this server is configured to relay for \
+                     anyone (an open relay: fine on loopback, abused within hours on the \
+                     Internet)",
+                    forward_path.domain
+                ));
+            }
+            return Decision::respond(
+                550,
+                (5, 7, 1),
+                "Relay access denied",
+                format!(
+                    "{} is not a domain this server receives mail for, and the client is \
+                     not authenticated, so relaying is refused; Postfix answers 554 5.7.1 \
+                     here by default, Exim 550",
+                    forward_path.domain
+                ),
+                "RFC 5321 3.6.2",
+            );
+        }
+        if !self.mailbox_exists(forward_path) {
+            return Decision::respond(
+                550,
+                (5, 1, 1),
+                "User unknown",
+                format!(
+                    "{} is a local domain but has no mailbox \"{}\"",
+                    forward_path.domain, forward_path.local_part
+                ),
+                "RFC 5321 3.3",
+            );
+        }
+        if self
+            .full_mailboxes
+            .contains(&Self::mailbox_key(forward_path))
+        {
+            return if self.mailbox_full_permanent {
+                Decision::respond(
+                    552,
+                    (5, 2, 2),
+                    "Mailbox full",
+                    "the mailbox is over its quota and this server reports that as \
+                     permanent; RFC 5321 4.5.3.1.10 notes that clients should treat 552 on \
+                     RCPT as temporary (452) anyway",
+                    "RFC 3463 3.3 (X.2.2)",
+                )
+            } else {
+                Decision::respond(
+                    452,
+                    (4, 2, 2),
+                    "Mailbox full, try again later",
+                    "the mailbox is over its quota; a temporary reply lets the sender retry \
+                     once the owner makes room",
+                    "RFC 3463 3.3 (X.2.2)",
+                )
+            };
+        }
+        if let Some(delay_ms) = self.greylist_delay_ms {
+            if session.authenticated_as.is_none() {
+                let triplet = (
+                    session.peer.ip.clone(),
+                    transaction.reverse_path.to_string(),
+                    Self::mailbox_key(forward_path),
+                );
+                let first_seen_ms = match self.greylist_seen.get(&triplet) {
+                    Some(&first) => first,
+                    None => {
+                        if self.greylist_seen.len() >= GREYLIST_ENTRIES_MAX {
+                            let oldest = self
+                                .greylist_seen
+                                .iter()
+                                .min_by_key(|(_, &t)| t)
+                                .map(|(k, _)| k.clone());
+                            if let Some(oldest) = oldest {
+                                self.greylist_seen.remove(&oldest);
+                            }
+                        }
+                        self.greylist_seen.insert(triplet, session.now_ms);
+                        session.now_ms
+                    }
+                };
+                let ready_ms = first_seen_ms.saturating_add(delay_ms);
+                if session.now_ms < ready_ms {
+                    return Decision::respond(
+                        451,
+                        (4, 7, 1),
+                        "Greylisted, please try again later",
+                        format!(
+                            "first attempt for this (client, sender, recipient); a real MTA \
+                             queues and retries, spamware often does not. Retry after \
+                             {} s more",
+                            (ready_ms - session.now_ms).div_ceil(1000)
+                        ),
+                        "RFC 6647 2",
+                    );
+                }
+            }
+        }
+        Decision::accept(format!(
+            "{} is a local mailbox of this server",
+            forward_path
+        ))
+    }
+
+    fn check_vrfy(&mut self, session: &SessionInfo<'_>, query: &str) -> Decision {
+        if !self.vrfy_reveals {
+            let _ = session;
+            return Decision::respond(
+                252,
+                (2, 0, 0),
+                "Cannot VRFY user, but will accept message and attempt delivery",
+                "this server does not confirm or deny addresses (VRFY would help \
+                 harvesters), so it answers 252 as RFC 5321 3.5.3 allows; Postfix does the \
+                 same, Exim answers 501 before EHLO",
+                "RFC 5321 3.5.3",
+            );
+        }
+        let query = query.trim().trim_start_matches('<').trim_end_matches('>');
+        let found = match Mailbox::parse(query) {
+            Ok(mailbox) => self.is_local(&mailbox.domain) && self.mailbox_exists(&mailbox),
+            Err(_) => self.local_domains.iter().any(|d| {
+                Mailbox::parse(&format!("{query}@{d}")).is_ok_and(|m| self.mailbox_exists(&m))
+            }),
+        };
+        if found {
+            Decision::respond(
+                250,
+                (2, 1, 5),
+                query.to_string(),
+                "this server is configured to reveal whether mailboxes exist",
+                "RFC 5321 3.5.3",
+            )
+        } else {
+            Decision::respond(
+                550,
+                (5, 1, 1),
+                "User unknown",
+                "this server is configured to reveal whether mailboxes exist, and this one \
+                 does not",
+                "RFC 5321 3.5.3",
+            )
+        }
+    }
+
+    fn authenticate(
+        &mut self,
+        _session: &SessionInfo<'_>,
+        authzid: Option<&str>,
+        authcid: &str,
+        password: &str,
+    ) -> bool {
+        // RFC 4616 2: acting as someone else needs a rule this simple policy does not have.
+        if authzid.is_some_and(|z| z != authcid) {
+            return false;
+        }
+        self.users.get(authcid).is_some_and(|p| p == password)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rcpt(policy: &mut StaticPolicy, to: &str, auth: Option<&str>, now_ms: u64) -> Decision {
+        let peer = PeerInfo::new("192.0.2.1", None);
+        let session = SessionInfo {
+            peer: &peer,
+            helo_name: Some("client.example"),
+            authenticated_as: auth,
+            now_ms,
+        };
+        let reverse_path = ReversePath::Null;
+        let transaction = TransactionInfo {
+            reverse_path: &reverse_path,
+            declared_size: None,
+            forward_paths: &[],
+        };
+        policy.check_rcpt(&session, &transaction, &Mailbox::parse(to).unwrap())
+    }
+
+    fn code(decision: &Decision) -> u16 {
+        match decision {
+            Decision::Accept { .. } => 250,
+            Decision::Respond { reply, .. } => reply.code,
+        }
+    }
+
+    #[test]
+    fn static_policy_decisions() {
+        let mut policy = StaticPolicy::new()
+            .mailbox("alice@example.org")
+            .full_mailbox("bob@example.org")
+            .mailbox("bob@example.org");
+        assert_eq!(code(&rcpt(&mut policy, "alice@example.org", None, 0)), 250);
+        assert_eq!(code(&rcpt(&mut policy, "ALICE@EXAMPLE.ORG", None, 0)), 250);
+        assert_eq!(code(&rcpt(&mut policy, "carol@example.org", None, 0)), 550);
+        assert_eq!(
+            code(&rcpt(&mut policy, "postmaster@example.org", None, 0)),
+            250
+        );
+        assert_eq!(code(&rcpt(&mut policy, "bob@example.org", None, 0)), 452);
+        assert_eq!(
+            code(&rcpt(&mut policy, "x@elsewhere.example", None, 0)),
+            550
+        );
+        assert_eq!(
+            code(&rcpt(&mut policy, "x@elsewhere.example", Some("alice"), 0)),
+            250
+        );
+    }
+
+    #[test]
+    fn greylisting_lets_retries_through() {
+        let mut policy = StaticPolicy::new()
+            .local_domain("example.org")
+            .greylist(60_000);
+        assert_eq!(code(&rcpt(&mut policy, "a@example.org", None, 1_000)), 451);
+        assert_eq!(code(&rcpt(&mut policy, "a@example.org", None, 30_000)), 451);
+        assert_eq!(code(&rcpt(&mut policy, "a@example.org", None, 61_000)), 250);
+        assert_eq!(code(&rcpt(&mut policy, "b@example.org", None, 61_000)), 451);
+    }
+
+    #[test]
+    fn credentials() {
+        let mut policy = StaticPolicy::new().user("alice", "secret");
+        let peer = PeerInfo::new("::1", Some(25));
+        assert_eq!(peer.address_literal(), "[IPv6:::1]");
+        let session = SessionInfo {
+            peer: &peer,
+            helo_name: None,
+            authenticated_as: None,
+            now_ms: 0,
+        };
+        assert!(policy.authenticate(&session, None, "alice", "secret"));
+        assert!(policy.authenticate(&session, Some("alice"), "alice", "secret"));
+        assert!(!policy.authenticate(&session, Some("bob"), "alice", "secret"));
+        assert!(!policy.authenticate(&session, None, "alice", "wrong"));
+        assert!(!policy.authenticate(&session, None, "mallory", ""));
+    }
+}

@@ -1,0 +1,180 @@
+//! The server's half of SMTP AUTH (RFC 4954) for the PLAIN (RFC 4616) and LOGIN mechanisms:
+//! base64 (RFC 4648 4) and the decoding of the client's responses.
+//!
+//! This module does not check credentials (the policy does) nor sequence the exchange (the
+//! session does).
+
+/// Longest decoded SASL response we accept; RFC 4616 2 allows 255 octets for each of the
+/// three PLAIN fields.
+pub const RESPONSE_MAX_OCTETS: usize = 1024;
+
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Encodes bytes as base64 with padding (RFC 4648 4).
+pub fn base64_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Decodes strict base64 with padding (RFC 4648 4); None on any other character, wrong
+/// padding or a length that is not a multiple of four.
+pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if bytes.len() % 4 != 0 {
+        return None;
+    }
+    let value = |c: u8| ALPHABET.iter().position(|&a| a == c).map(|v| v as u32);
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    let quads = bytes.len() / 4;
+    for (index, quad) in bytes.chunks(4).enumerate() {
+        let padding = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        if padding > 2 || (padding > 0 && index + 1 != quads) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &c in &quad[..4 - padding] {
+            n = (n << 6) | value(c)?;
+        }
+        n <<= 6 * padding as u32;
+        let decoded = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&decoded[..3 - padding]);
+    }
+    Some(out)
+}
+
+/// The SASL mechanisms this server offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mechanism {
+    Plain,
+    Login,
+}
+
+impl Mechanism {
+    pub fn parse(name: &str) -> Option<Mechanism> {
+        if name.eq_ignore_ascii_case("PLAIN") {
+            Some(Mechanism::Plain)
+        } else if name.eq_ignore_ascii_case("LOGIN") {
+            Some(Mechanism::Login)
+        } else {
+            None
+        }
+    }
+}
+
+/// Credentials from a PLAIN response: `[authzid] NUL authcid NUL passwd` (RFC 4616 2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlainCredentials {
+    pub authzid: Option<String>,
+    pub authcid: String,
+    pub password: String,
+}
+
+/// Why a client's response could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseError {
+    NotBase64,
+    TooLong,
+    /// Not `authzid NUL authcid NUL passwd`, or not UTF-8.
+    Malformed,
+}
+
+impl ResponseError {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ResponseError::NotBase64 => "the response is not valid base64",
+            ResponseError::TooLong => "the decoded response is too long",
+            ResponseError::Malformed => {
+                "the decoded response is not \"authzid NUL authcid NUL password\" in UTF-8"
+            }
+        }
+    }
+}
+
+/// Decodes one base64 response line; `=` stands for an empty response (RFC 4954 4).
+pub fn decode_response(line: &str) -> Result<Vec<u8>, ResponseError> {
+    if line == "=" {
+        return Ok(Vec::new());
+    }
+    if line.len() > RESPONSE_MAX_OCTETS * 4 / 3 + 4 {
+        return Err(ResponseError::TooLong);
+    }
+    base64_decode(line).ok_or(ResponseError::NotBase64)
+}
+
+/// Decodes a PLAIN response (already base64-decoded).
+pub fn parse_plain(decoded: &[u8]) -> Result<PlainCredentials, ResponseError> {
+    let text = std::str::from_utf8(decoded).map_err(|_| ResponseError::Malformed)?;
+    let mut fields = text.split('\0');
+    let (Some(authzid), Some(authcid), Some(password), None) =
+        (fields.next(), fields.next(), fields.next(), fields.next())
+    else {
+        return Err(ResponseError::Malformed);
+    };
+    if authcid.is_empty() {
+        return Err(ResponseError::Malformed);
+    }
+    Ok(PlainCredentials {
+        authzid: (!authzid.is_empty()).then(|| authzid.to_string()),
+        authcid: authcid.to_string(),
+        password: password.to_string(),
+    })
+}
+
+/// Decodes a LOGIN username or password (already base64-decoded).
+pub fn parse_login_field(decoded: &[u8]) -> Result<String, ResponseError> {
+    String::from_utf8(decoded.to_vec()).map_err(|_| ResponseError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_known_answers() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", ""),
+            (b"f", "Zg=="),
+            (b"fo", "Zm8="),
+            (b"foo", "Zm9v"),
+            (b"foob", "Zm9vYg=="),
+            (b"\0alice\0secret", "AGFsaWNlAHNlY3JldA=="),
+            (b"Username:", "VXNlcm5hbWU6"),
+            (b"Password:", "UGFzc3dvcmQ6"),
+        ];
+        for (raw, encoded) in cases {
+            assert_eq!(base64_encode(raw), *encoded);
+            assert_eq!(base64_decode(encoded).as_deref(), Some(*raw));
+        }
+        for bad in ["Zg=", "Zg==Zg==", "Z===", "Zm9v!", "Zm 9"] {
+            assert_eq!(base64_decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn plain_fields() {
+        let creds = parse_plain(b"\0alice\0secret").unwrap();
+        assert_eq!(creds.authzid, None);
+        assert_eq!(creds.authcid, "alice");
+        assert_eq!(creds.password, "secret");
+        let creds = parse_plain(b"bob\0alice\0secret").unwrap();
+        assert_eq!(creds.authzid.as_deref(), Some("bob"));
+        assert_eq!(parse_plain(b"alice\0secret"), Err(ResponseError::Malformed));
+        assert_eq!(parse_plain(b"\0\0secret"), Err(ResponseError::Malformed));
+        assert_eq!(decode_response("="), Ok(Vec::new()));
+    }
+}

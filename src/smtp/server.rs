@@ -1,0 +1,2203 @@
+//! The server side of an SMTP session (RFC 5321, with PIPELINING, SIZE, 8BITMIME, SMTPUTF8,
+//! ENHANCEDSTATUSCODES, CHUNKING and AUTH) as a sans-I/O state machine: bytes and the time go
+//! in through `handle_*`, bytes to send, events and the next deadline come out through
+//! `poll_*`.
+//!
+//! This module does not read sockets or clocks, does not store messages and does not decide
+//! who may send to whom: the driver moves the bytes, stores each received message and then
+//! calls [`ServerSession::message_stored`], and a [`Policy`] makes the decisions.
+//!
+//! ```text
+//!            greeting 220                   554 from policy on connect
+//!                 |                                  |
+//!                 v                                  v
+//!           ExpectHelo --EHLO/HELO--> ExpectMail   ExpectQuit --QUIT--> Closed
+//!                                     |  ^  ^  \
+//!                             AUTH    |  |  |   `--AUTH--> ExpectAuthResponse --235/535/501--'
+//!                                MAIL |  |  | RSET, EHLO, end of data (any reply), BDAT refused
+//!                                     v  |  |
+//!                              ExpectRcpt   |
+//!                                 | RCPT 250|
+//!                                 v         |
+//!                         ExpectRcptOrData -+-DATA 354--> ReceivingData --.CRLF--.
+//!                                 |                                               |
+//!                                 `-BDAT n--> ReceivingBdat <--BDAT n-- ExpectBdat |
+//!                                              |  (n octets read)    ^         |
+//!                                              |---------------------'         |
+//!                                              `--LAST--> AwaitingStorage <----'
+//!                                                           | message_stored: 250 / 451
+//!                                                           v
+//!                                                        ExpectMail
+//! ```
+//!
+//! QUIT from any state where commands are read, timeouts, too many errors and the peer closing
+//! lead to Closed. All other transitions are errors: the command gets 503 and the state stays.
+
+use super::address::{ForwardPath, Mailbox, ReversePath};
+use super::command::{parse_command, Command, EsmtpParam};
+use super::data_in::{BareKind, BareLineEnding, DataReader, Framing};
+use super::explain::Explanation;
+use super::policy::{Decision, PeerInfo, Policy, SessionInfo, TransactionInfo};
+use super::reply::{EnhancedStatus, Reply};
+use super::sasl::{self, Mechanism};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fmt;
+
+/// The settings of one server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    /// The name in the greeting, the EHLO reply and the QUIT reply.
+    pub hostname: String,
+    /// Text after the hostname in the 220 greeting.
+    pub greeting_text: String,
+    /// Largest message accepted, advertised as `SIZE n` (RFC 1870).
+    pub message_size_max_octets: u64,
+    /// Most accepted recipients per mail transaction; RFC 5321 4.5.3.1.8 requires at least
+    /// 100. Beyond it: 452 4.5.3 (RFC 5321 4.5.3.1.10).
+    pub recipients_max: usize,
+    /// Protocol errors (500-504, 555) after which the session answers 421 and closes.
+    pub errors_max: u32,
+    /// Failed AUTH attempts after which the session answers 421 and closes.
+    pub auth_failures_max: u32,
+    /// Idle time after which the session answers 421 4.4.2 and closes; RFC 5321 4.5.3.2.7
+    /// asks for at least 5 minutes.
+    pub idle_timeout_ms: u64,
+    pub bare_line_ending: BareLineEnding,
+    /// Whether AUTH PLAIN and LOGIN are offered (a submission server, RFC 6409, RFC 4954).
+    pub auth_enabled: bool,
+    /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4: 512).
+    pub command_line_max_octets: usize,
+    /// Longest AUTH command or response line, CRLF included (RFC 4954 4: 12288).
+    pub auth_line_max_octets: usize,
+    /// More `Received:` header fields than this means a mail loop (RFC 5321 6.3).
+    pub received_headers_max: usize,
+    /// Most input bytes buffered while a message is being stored.
+    pub pending_input_max_octets: usize,
+}
+
+impl ServerConfig {
+    pub fn new(hostname: impl Into<String>) -> Self {
+        ServerConfig {
+            hostname: hostname.into(),
+            greeting_text: "ESMTP SMTP Lab".into(),
+            message_size_max_octets: 10 * 1024 * 1024,
+            recipients_max: 100,
+            errors_max: 10,
+            auth_failures_max: 3,
+            idle_timeout_ms: 300_000,
+            bare_line_ending: BareLineEnding::Reject,
+            auth_enabled: false,
+            command_line_max_octets: 512,
+            auth_line_max_octets: 12_288,
+            received_headers_max: 100,
+            pending_input_max_octets: 1024 * 1024,
+        }
+    }
+}
+
+/// The session's state, named after what it expects next, for display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ServerStateKind {
+    /// Greeting sent; EHLO or HELO expected.
+    ExpectHelo,
+    /// Greeted; MAIL (or AUTH) expected.
+    ExpectMail,
+    /// MAIL accepted; RCPT expected (no recipient accepted yet).
+    ExpectRcpt,
+    /// At least one recipient accepted; more RCPT, DATA or BDAT expected.
+    ExpectRcptOrData,
+    /// After 354: message data up to `<CRLF>.<CRLF>`.
+    ReceivingData,
+    /// After BDAT n: the n octets of the chunk.
+    ReceivingBdat,
+    /// A BDAT chunk without LAST was accepted: the next BDAT expected.
+    ExpectBdat,
+    /// The message was handed to the driver; the reply waits until it is stored.
+    AwaitingStorage,
+    /// AUTH sent a 334 challenge; a base64 response line expected.
+    ExpectAuthResponse,
+    /// The connection was refused (554 greeting); only QUIT is answered with 221.
+    ExpectQuit,
+    Closed,
+}
+
+impl fmt::Display for ServerStateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// The BODY parameter of MAIL (RFC 6152).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BodyType {
+    /// No BODY parameter, or BODY=7BIT.
+    SevenBit,
+    EightBitMime,
+}
+
+/// The WITH protocol of a Received header field (RFC 3848, RFC 6531 3.7.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    Smtp,
+    Esmtp,
+    Esmtpa,
+    Utf8Smtp,
+    Utf8Smtpa,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Smtp => "SMTP",
+            Protocol::Esmtp => "ESMTP",
+            Protocol::Esmtpa => "ESMTPA",
+            Protocol::Utf8Smtp => "UTF8SMTP",
+            Protocol::Utf8Smtpa => "UTF8SMTPA",
+        }
+    }
+}
+
+/// The envelope of a received message: everything a Received header field, a Return-Path and
+/// delivery need.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub reverse_path: ReversePath,
+    /// Accepted recipients, in the order they were accepted.
+    pub forward_paths: Vec<ForwardPath>,
+    /// MAIL parameters as sent.
+    pub mail_params: Vec<EsmtpParam>,
+    pub helo_name: String,
+    pub peer: PeerInfo,
+    pub protocol: Protocol,
+    pub body: BodyType,
+    pub smtputf8: bool,
+    /// SIZE declared on MAIL, if any.
+    pub declared_size: Option<u64>,
+    pub authenticated_as: Option<String>,
+    /// Whether the content came through BDAT rather than DATA.
+    pub chunked: bool,
+    /// The caller's time when the end of data arrived.
+    pub received_at_ms: u64,
+}
+
+/// A message received at the end of DATA or BDAT LAST, not yet acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceivedMessage {
+    pub envelope: Envelope,
+    /// The content, dot-unstuffed, as the client meant it.
+    pub data: Vec<u8>,
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloseReason {
+    Quit,
+    Timeout,
+    TooManyErrors,
+    TooManyAuthFailures,
+    PeerClosed,
+    InputOverflow,
+}
+
+/// What happened in the session, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerEvent {
+    /// A command line (or AUTH response) arrived, without its line end. A line longer than
+    /// the limit is cut at the limit.
+    CommandReceived {
+        line: Vec<u8>,
+    },
+    ReplySent {
+        reply: Reply,
+        explanation: Explanation,
+    },
+    StateChanged {
+        from: ServerStateKind,
+        to: ServerStateKind,
+    },
+    Authenticated {
+        identity: String,
+    },
+    /// The driver must store the message and then call [`ServerSession::message_stored`].
+    MessageReceived {
+        message: ReceivedMessage,
+    },
+    Closed {
+        reason: CloseReason,
+    },
+}
+
+/// The driver's answer about storing a received message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StorageOutcome {
+    Stored { queue_id: Option<String> },
+    Failed { reason: String },
+}
+
+/// Misuse of the session API by the driver (peer misbehaviour is never an error value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionError {
+    /// `message_stored` was called with no message waiting.
+    NoMessageAwaitingStorage,
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("message_stored called with no message awaiting storage")
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// A list with at least one element: the recipients of a transaction that may send DATA.
+#[derive(Clone, Debug)]
+struct NonEmpty<T> {
+    first: T,
+    rest: Vec<T>,
+}
+
+impl<T: Clone> NonEmpty<T> {
+    fn new(first: T) -> Self {
+        NonEmpty {
+            first,
+            rest: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        1 + self.rest.len()
+    }
+
+    fn push(&mut self, item: T) {
+        self.rest.push(item);
+    }
+
+    fn to_vec(&self) -> Vec<T> {
+        let mut all = Vec::with_capacity(self.len());
+        all.push(self.first.clone());
+        all.extend(self.rest.iter().cloned());
+        all
+    }
+}
+
+/// A mail transaction begun by an accepted MAIL (RFC 5321 3.3).
+#[derive(Clone, Debug)]
+struct MailTransaction {
+    reverse_path: ReversePath,
+    params: Vec<EsmtpParam>,
+    declared_size: Option<u64>,
+    body: BodyType,
+    smtputf8: bool,
+    /// RCPT commands refused so far, to tell "no valid recipients" (554) from "no RCPT yet"
+    /// (503) at DATA.
+    rcpt_refused: u32,
+}
+
+#[derive(Clone, Debug)]
+enum AuthStep {
+    PlainResponse,
+    LoginUsername,
+    LoginPassword { username: String },
+}
+
+/// Where the octets of a BDAT chunk go.
+#[derive(Debug)]
+enum BdatTarget {
+    Message {
+        mail: MailTransaction,
+        forward_paths: NonEmpty<ForwardPath>,
+        reader: DataReader,
+    },
+    /// The chunk is refused, but its octets must still be read (RFC 3030 2); then `reply` is
+    /// sent and the session goes to `after`.
+    Discard {
+        reply: Reply,
+        why: String,
+        rfc: &'static str,
+        after: Box<State>,
+    },
+}
+
+#[derive(Debug)]
+enum State {
+    ExpectHelo,
+    ExpectMail,
+    ExpectRcpt {
+        mail: MailTransaction,
+    },
+    ExpectRcptOrData {
+        mail: MailTransaction,
+        forward_paths: NonEmpty<ForwardPath>,
+    },
+    ReceivingData {
+        mail: MailTransaction,
+        forward_paths: NonEmpty<ForwardPath>,
+        reader: DataReader,
+    },
+    ReceivingBdat {
+        remaining_octets: u64,
+        last: bool,
+        target: BdatTarget,
+    },
+    ExpectBdat {
+        mail: MailTransaction,
+        forward_paths: NonEmpty<ForwardPath>,
+        reader: DataReader,
+    },
+    AwaitingStorage {
+        /// Remarks for the final reply's explanation (e.g. over-long lines).
+        note: String,
+    },
+    ExpectAuthResponse {
+        step: AuthStep,
+    },
+    ExpectQuit,
+    Closed,
+}
+
+impl State {
+    fn kind(&self) -> ServerStateKind {
+        match self {
+            State::ExpectHelo => ServerStateKind::ExpectHelo,
+            State::ExpectMail => ServerStateKind::ExpectMail,
+            State::ExpectRcpt { .. } => ServerStateKind::ExpectRcpt,
+            State::ExpectRcptOrData { .. } => ServerStateKind::ExpectRcptOrData,
+            State::ReceivingData { .. } => ServerStateKind::ReceivingData,
+            State::ReceivingBdat { .. } => ServerStateKind::ReceivingBdat,
+            State::ExpectBdat { .. } => ServerStateKind::ExpectBdat,
+            State::AwaitingStorage { .. } => ServerStateKind::AwaitingStorage,
+            State::ExpectAuthResponse { .. } => ServerStateKind::ExpectAuthResponse,
+            State::ExpectQuit => ServerStateKind::ExpectQuit,
+            State::Closed => ServerStateKind::Closed,
+        }
+    }
+
+    fn in_transaction(&self) -> bool {
+        matches!(
+            self,
+            State::ExpectRcpt { .. } | State::ExpectRcptOrData { .. } | State::ExpectBdat { .. }
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Greeted {
+    name: String,
+    esmtp: bool,
+}
+
+/// How a command line ended.
+enum LineScan {
+    /// A line ended by CRLF (or, when normalising, by a bare CR or LF): content range and
+    /// octets consumed.
+    Line {
+        end: usize,
+        consumed: usize,
+    },
+    /// A bare CR or LF in a command line, refused: content range (with the bare octet) and
+    /// octets consumed.
+    Bare {
+        kind: BareKind,
+        end: usize,
+        consumed: usize,
+    },
+    Incomplete,
+}
+
+const OK: EnhancedStatus = EnhancedStatus::new(2, 0, 0);
+const SEQUENCE: EnhancedStatus = EnhancedStatus::new(5, 5, 1);
+const BAD_ARGS: EnhancedStatus = EnhancedStatus::new(5, 5, 4);
+const SYNTAX: EnhancedStatus = EnhancedStatus::new(5, 5, 2);
+
+fn reply(code: u16, enhanced: EnhancedStatus, text: impl Into<String>) -> Reply {
+    Reply::new(code, Some(enhanced), text)
+}
+
+/// One SMTP server session, from the greeting to the close.
+pub struct ServerSession<P: Policy> {
+    config: ServerConfig,
+    policy: P,
+    peer: PeerInfo,
+    state: State,
+    greeted: Option<Greeted>,
+    authenticated_as: Option<String>,
+    /// Bytes received and not yet processed.
+    input: Vec<u8>,
+    /// The first octets of a command line that is over the limit and being skipped.
+    long_line: Option<Vec<u8>>,
+    output: Vec<u8>,
+    events: VecDeque<ServerEvent>,
+    errors: u32,
+    auth_failures: u32,
+    now_ms: u64,
+    last_activity_ms: u64,
+    /// A MessageReceived event is waiting for `message_stored`.
+    storage_pending: bool,
+    /// Input arrived beyond `pending_input_max_octets` while waiting for storage.
+    input_overflowed: bool,
+}
+
+impl<P: Policy> ServerSession<P> {
+    /// Starts a session for a new connection at `now_ms`: the greeting (or the policy's
+    /// refusal) is ready in [`ServerSession::poll_output`].
+    pub fn new(config: ServerConfig, policy: P, peer: PeerInfo, now_ms: u64) -> Self {
+        let mut session = ServerSession {
+            config,
+            policy,
+            peer,
+            state: State::ExpectHelo,
+            greeted: None,
+            authenticated_as: None,
+            input: Vec::new(),
+            long_line: None,
+            output: Vec::new(),
+            events: VecDeque::new(),
+            errors: 0,
+            auth_failures: 0,
+            now_ms,
+            last_activity_ms: now_ms,
+            storage_pending: false,
+            input_overflowed: false,
+        };
+        let info = SessionInfo {
+            peer: &session.peer,
+            helo_name: None,
+            authenticated_as: None,
+            now_ms,
+        };
+        match session.policy.check_connect(&info) {
+            Decision::Respond { reply, why, rfc } if !reply.is_success() => {
+                session.send(reply, why, &rfc);
+                session.state = State::ExpectQuit;
+                session.events.push_back(ServerEvent::StateChanged {
+                    from: ServerStateKind::ExpectHelo,
+                    to: ServerStateKind::ExpectQuit,
+                });
+            }
+            _ => {
+                // RFC 5321 4.2 and RFC 2034 3: the greeting carries no enhanced code.
+                let greeting = Reply::new(
+                    220,
+                    None,
+                    format!(
+                        "{} {}",
+                        session.config.hostname, session.config.greeting_text
+                    ),
+                );
+                session.send(
+                    greeting,
+                    "a new connection is greeted with 220 and the server's name; the client \
+                     must wait for it before sending EHLO",
+                    "RFC 5321 4.3.1",
+                );
+            }
+        }
+        session
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    pub fn peer(&self) -> &PeerInfo {
+        &self.peer
+    }
+
+    pub fn state(&self) -> ServerStateKind {
+        self.state.kind()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// The identity the client authenticated as, if any.
+    pub fn authenticated_as(&self) -> Option<&str> {
+        self.authenticated_as.as_deref()
+    }
+
+    /// Bytes received from the peer at `now_ms`.
+    pub fn handle_input(&mut self, bytes: &[u8], now_ms: u64) {
+        if self.is_closed() {
+            return;
+        }
+        self.now_ms = now_ms;
+        self.last_activity_ms = now_ms;
+        let room = self
+            .config
+            .pending_input_max_octets
+            .saturating_sub(self.input.len());
+        if bytes.len() > room && matches!(self.state, State::AwaitingStorage { .. }) {
+            // Replies must stay in order, so nothing can be answered before the storage
+            // result; the excess is dropped and the session closes after that reply.
+            self.input.extend_from_slice(&bytes[..room]);
+            self.input_overflowed = true;
+            return;
+        }
+        self.input.extend_from_slice(bytes);
+        self.process();
+    }
+
+    /// The peer closed its side of the connection.
+    pub fn handle_peer_closed(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        self.input.clear();
+        self.close(CloseReason::PeerClosed);
+    }
+
+    /// When [`ServerSession::handle_timeout`] should next be called. None while closed or
+    /// while a message is being stored (the client is waiting for us, not the reverse).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        match self.state {
+            State::Closed | State::AwaitingStorage { .. } => None,
+            _ => Some(
+                self.last_activity_ms
+                    .saturating_add(self.config.idle_timeout_ms),
+            ),
+        }
+    }
+
+    /// The caller's clock reached `now_ms`: closes an idle session with 421 4.4.2.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+        let Some(deadline) = self.poll_timeout() else {
+            return;
+        };
+        if now_ms < deadline {
+            return;
+        }
+        let lost = match self.state {
+            State::ReceivingData { .. }
+            | State::ReceivingBdat { .. }
+            | State::ExpectBdat { .. } => " The message being received is discarded.",
+            _ => "",
+        };
+        self.send(
+            reply(
+                421,
+                EnhancedStatus::new(4, 4, 2),
+                format!("{} Error: timeout exceeded", self.config.hostname),
+            ),
+            format!(
+                "nothing arrived for {} s; RFC 5321 4.5.3.2.7 asks servers to wait at least \
+                 5 minutes, then they may close with 421.{lost}",
+                self.config.idle_timeout_ms / 1000
+            ),
+            "RFC 5321 4.5.3.2.7",
+        );
+        self.input.clear();
+        self.close(CloseReason::Timeout);
+    }
+
+    /// Bytes to send to the peer, all that are ready.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<Vec<u8>> {
+        if self.output.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.output))
+        }
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
+        self.events.pop_front()
+    }
+
+    /// The driver stored (or failed to store) the message of the last `MessageReceived`: the
+    /// reply to DATA or BDAT LAST goes out now (RFC 5321 4.1.1.4, 6.1: 250 means the server
+    /// took responsibility), and input that arrived meanwhile is processed.
+    pub fn message_stored(
+        &mut self,
+        outcome: StorageOutcome,
+        now_ms: u64,
+    ) -> Result<(), SessionError> {
+        if !self.storage_pending {
+            return Err(SessionError::NoMessageAwaitingStorage);
+        }
+        self.storage_pending = false;
+        let from = self.state.kind();
+        let State::AwaitingStorage { note } = std::mem::replace(&mut self.state, State::Closed)
+        else {
+            // The peer closed or timed out while the message was being stored: there is
+            // nobody to answer. A client that saw no 250 will send the message again.
+            debug_assert!(self.is_closed(), "storage pending outside AwaitingStorage");
+            self.state = State::Closed;
+            return Ok(());
+        };
+        self.now_ms = now_ms;
+        self.last_activity_ms = now_ms;
+        match outcome {
+            StorageOutcome::Stored { queue_id } => {
+                let text = match &queue_id {
+                    Some(id) => format!("OK: queued as {id}"),
+                    None => "OK: message accepted".to_string(),
+                };
+                self.send(
+                    reply(250, OK, text),
+                    format!(
+                        "the message is stored, so the server now owns it and answers 250; \
+                         it sent nothing until the storage finished, because a 250 for a \
+                         message that is then lost breaks RFC 5321 6.1.{note}"
+                    ),
+                    "RFC 5321 4.1.1.4, 6.1",
+                );
+            }
+            StorageOutcome::Failed { reason } => {
+                self.send(
+                    reply(
+                        451,
+                        EnhancedStatus::new(4, 3, 0),
+                        "Requested action aborted: local error in processing",
+                    ),
+                    format!(
+                        "the message could not be stored ({reason}); a temporary failure \
+                         makes the client keep it and retry later, so nothing is lost"
+                    ),
+                    "RFC 5321 4.2.2, 6.1",
+                );
+            }
+        }
+        self.enter(from, State::ExpectMail);
+        if self.input_overflowed {
+            self.send(
+                reply(
+                    421,
+                    EnhancedStatus::new(4, 7, 0),
+                    "Too much pipelined input",
+                ),
+                format!(
+                    "more than {} octets arrived while the message was being stored; they \
+                     cannot be answered in order, so the session closes",
+                    self.config.pending_input_max_octets
+                ),
+                "RFC 5321 3.8",
+            );
+            self.input.clear();
+            self.close(CloseReason::InputOverflow);
+            return Ok(());
+        }
+        self.process();
+        Ok(())
+    }
+
+    // ----- output helpers -------------------------------------------------------------
+
+    fn send(&mut self, reply: Reply, why: impl Into<String>, rfc: &str) {
+        if matches!(reply.code, 500..=504 | 555) {
+            self.errors = self.errors.saturating_add(1);
+        }
+        reply.write_wire(&mut self.output);
+        let explanation = Explanation::for_reply(&reply, why, rfc);
+        self.events
+            .push_back(ServerEvent::ReplySent { reply, explanation });
+    }
+
+    fn enter(&mut self, from: ServerStateKind, state: State) {
+        let to = state.kind();
+        self.state = state;
+        if from != to {
+            self.events
+                .push_back(ServerEvent::StateChanged { from, to });
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        let from = self.state.kind();
+        self.enter(from, State::Closed);
+        self.events.push_back(ServerEvent::Closed { reason });
+    }
+
+    /// The state to go to when a transaction ends or is reset.
+    fn idle_state(&self) -> State {
+        if self.greeted.is_some() {
+            State::ExpectMail
+        } else {
+            State::ExpectHelo
+        }
+    }
+
+    // ----- input processing ------------------------------------------------------------
+
+    fn process(&mut self) {
+        let input = std::mem::take(&mut self.input);
+        let mut pos = 0;
+        loop {
+            match &mut self.state {
+                State::Closed => {
+                    pos = input.len();
+                    break;
+                }
+                State::AwaitingStorage { .. } => break,
+                State::ReceivingData { reader, .. } => {
+                    pos += reader.feed(&input[pos..]);
+                    if reader.ended() {
+                        self.finish_data();
+                    } else {
+                        debug_assert_eq!(pos, input.len(), "data reader stops only at the end");
+                        break;
+                    }
+                }
+                State::ReceivingBdat {
+                    remaining_octets,
+                    target,
+                    ..
+                } => {
+                    let available = (input.len() - pos) as u64;
+                    let take = (*remaining_octets).min(available);
+                    // `take` is at most `available`, which came from a usize.
+                    let end = pos + take as usize;
+                    if let BdatTarget::Message { reader, .. } = target {
+                        reader.feed(&input[pos..end]);
+                    }
+                    pos = end;
+                    *remaining_octets -= take;
+                    if *remaining_octets == 0 {
+                        self.finish_chunk();
+                    } else {
+                        break;
+                    }
+                }
+                _ => match self.scan_line(&input[pos..]) {
+                    LineScan::Incomplete => {
+                        let waiting = input.len() - pos;
+                        let limit = self.line_limit(&input[pos..]);
+                        // A CR at the very end may be the start of the CRLF that ends the
+                        // line, so it is kept when the rest is dropped.
+                        let trailing_cr = usize::from(input[pos..].last() == Some(&b'\r'));
+                        if self.long_line.is_some() {
+                            pos = input.len() - trailing_cr;
+                        } else if waiting - trailing_cr + 2 > limit {
+                            self.long_line = Some(input[pos..pos + limit.min(waiting)].to_vec());
+                            pos = input.len() - trailing_cr;
+                        }
+                        break;
+                    }
+                    LineScan::Line { end, consumed } => {
+                        let line = &input[pos..pos + end];
+                        pos += consumed;
+                        if let Some(head) = self.long_line.take() {
+                            self.line_too_long(head);
+                        } else if end + 2 > self.line_limit(line) {
+                            let limit = self.line_limit(line);
+                            self.line_too_long(line[..limit.min(end)].to_vec());
+                        } else {
+                            self.handle_line(line.to_vec());
+                        }
+                    }
+                    LineScan::Bare {
+                        kind,
+                        end,
+                        consumed,
+                    } => {
+                        let line = input[pos..pos + end].to_vec();
+                        pos += consumed;
+                        if let Some(head) = self.long_line.take() {
+                            self.line_too_long(head);
+                        } else {
+                            self.bare_in_command(kind, line);
+                        }
+                    }
+                },
+            }
+            if self.errors >= self.config.errors_max && !self.is_closed() {
+                self.send(
+                    reply(
+                        421,
+                        EnhancedStatus::new(4, 7, 0),
+                        "Too many errors, closing connection",
+                    ),
+                    format!(
+                        "{} protocol errors in one session; a client this confused is \
+                         closed rather than answered forever (Postfix closes after 20 by \
+                         default)",
+                        self.errors
+                    ),
+                    "RFC 5321 3.8",
+                );
+                self.close(CloseReason::TooManyErrors);
+            }
+        }
+        let mut rest = input;
+        rest.drain(..pos);
+        self.input = rest;
+    }
+
+    /// The longest line allowed for what `line` starts with, CRLF included.
+    fn line_limit(&self, line: &[u8]) -> usize {
+        let auth = matches!(self.state, State::ExpectAuthResponse { .. })
+            || line
+                .get(..5)
+                .is_some_and(|head| head.eq_ignore_ascii_case(b"AUTH "));
+        if auth {
+            self.config.auth_line_max_octets
+        } else {
+            self.config.command_line_max_octets
+        }
+    }
+
+    /// Finds the end of the command line at the start of `bytes`. Only CRLF ends a line
+    /// (RFC 5321 2.3.8); when skipping an over-long line in reject mode, bare CR and LF are
+    /// skipped with it.
+    fn scan_line(&self, bytes: &[u8]) -> LineScan {
+        let normalize = self.config.bare_line_ending == BareLineEnding::Normalize;
+        let mut from = 0;
+        loop {
+            let Some(offset) = bytes[from..].iter().position(|&b| b == b'\r' || b == b'\n') else {
+                return LineScan::Incomplete;
+            };
+            let i = from + offset;
+            let kind = if bytes[i] == b'\n' {
+                BareKind::Lf
+            } else {
+                match bytes.get(i + 1) {
+                    None => return LineScan::Incomplete,
+                    Some(b'\n') => {
+                        return LineScan::Line {
+                            end: i,
+                            consumed: i + 2,
+                        }
+                    }
+                    Some(_) => BareKind::Cr,
+                }
+            };
+            if normalize {
+                return LineScan::Line {
+                    end: i,
+                    consumed: i + 1,
+                };
+            }
+            if self.long_line.is_some() {
+                from = i + 1;
+                continue;
+            }
+            return LineScan::Bare {
+                kind,
+                end: i + 1,
+                consumed: i + 1,
+            };
+        }
+    }
+
+    fn line_too_long(&mut self, head: Vec<u8>) {
+        self.events
+            .push_back(ServerEvent::CommandReceived { line: head });
+        let limit = self.config.command_line_max_octets;
+        self.send(
+            reply(500, SYNTAX, "Line too long"),
+            format!(
+                "the command line is longer than {limit} octets including CRLF \
+                 (RFC 5321 4.5.3.1.4); it is skipped up to its CRLF. aiosmtpd also answers \
+                 500, while Postfix and Exim accept much longer command lines"
+            ),
+            "RFC 5321 4.5.3.1.4",
+        );
+        if matches!(self.state, State::ExpectAuthResponse { .. }) {
+            let from = self.state.kind();
+            let idle = self.idle_state();
+            self.enter(from, idle);
+        }
+    }
+
+    fn bare_in_command(&mut self, kind: BareKind, line: Vec<u8>) {
+        self.events.push_back(ServerEvent::CommandReceived { line });
+        let name = match kind {
+            BareKind::Lf => "<LF>",
+            BareKind::Cr => "<CR>",
+        };
+        self.send(
+            reply(
+                500,
+                SYNTAX,
+                format!("Bare {name} in command line; end lines with <CR><LF>"),
+            ),
+            format!(
+                "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so this \
+                 was not a command; the text up to the {name} is refused so a client like \
+                 `nc` that sends bare LF sees an answer. Postfix with \
+                 smtpd_forbid_bare_newline=reject answers 521 and disconnects"
+            ),
+            "RFC 5321 2.3.8",
+        );
+        if matches!(self.state, State::ExpectAuthResponse { .. }) {
+            let from = self.state.kind();
+            let idle = self.idle_state();
+            self.enter(from, idle);
+        }
+    }
+
+    fn handle_line(&mut self, line: Vec<u8>) {
+        self.events
+            .push_back(ServerEvent::CommandReceived { line: line.clone() });
+        if let State::ExpectAuthResponse { .. } = self.state {
+            self.auth_response(&line);
+            return;
+        }
+        let command = match parse_command(&line) {
+            Ok(command) => command,
+            Err(error) => {
+                if matches!(self.state, State::ExpectQuit) {
+                    self.refused_session();
+                } else {
+                    self.send(error.reply(), error.why.clone(), error.rfc);
+                }
+                return;
+            }
+        };
+        if matches!(self.state, State::ExpectQuit) {
+            match command {
+                Command::Quit => self.quit(),
+                Command::Bdat { size, last } => {
+                    let from = self.state.kind();
+                    self.enter(
+                        from,
+                        State::ReceivingBdat {
+                            remaining_octets: size,
+                            last,
+                            target: BdatTarget::Discard {
+                                reply: reply(503, SEQUENCE, "Only QUIT is accepted now"),
+                                why: "this server refused the connection at the greeting; \
+                                      the chunk's octets were read and dropped"
+                                    .into(),
+                                rfc: "RFC 5321 3.1, RFC 3030 2",
+                                after: Box::new(State::ExpectQuit),
+                            },
+                        },
+                    );
+                }
+                _ => self.refused_session(),
+            }
+            return;
+        }
+        match command {
+            Command::Ehlo { domain } => self.hello(domain, true),
+            Command::Helo { domain } => self.hello(domain, false),
+            Command::Mail {
+                reverse_path,
+                params,
+            } => self.mail(reverse_path, params),
+            Command::Rcpt {
+                forward_path,
+                params,
+            } => self.rcpt(forward_path, params),
+            Command::Data => self.data(),
+            Command::Bdat { size, last } => self.bdat(size, last),
+            Command::Rset => self.rset(),
+            Command::Noop { .. } => self.send(
+                reply(250, OK, "OK"),
+                "NOOP does nothing and always succeeds; any argument is ignored",
+                "RFC 5321 4.1.1.9",
+            ),
+            Command::Quit => self.quit(),
+            Command::Vrfy { query } => self.vrfy(&query),
+            Command::Expn { .. } => self.send(
+                reply(502, SEQUENCE, "EXPN not implemented"),
+                "this server does not expand mailing lists (EXPN would reveal their members); \
+                 RFC 5321 3.5.2 allows that, and EXPN is not advertised",
+                "RFC 5321 3.5.2",
+            ),
+            Command::Help { .. } => self.help(),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(&mechanism, initial_response.as_deref()),
+            Command::Starttls => self.send(
+                reply(502, SEQUENCE, "STARTTLS not implemented"),
+                "this teaching server has no TLS; STARTTLS is not advertised in the EHLO \
+                 reply, and an unadvertised command may be answered 502",
+                "RFC 3207 4, RFC 5321 4.2.4",
+            ),
+        }
+    }
+
+    fn refused_session(&mut self) {
+        self.send(
+            reply(503, SEQUENCE, "Only QUIT is accepted now"),
+            "this server refused the connection at the greeting (554); RFC 5321 3.1 says it \
+             must then wait for QUIT and answer everything else with 503",
+            "RFC 5321 3.1",
+        );
+    }
+
+    // ----- commands --------------------------------------------------------------------
+
+    fn hello(&mut self, name: String, esmtp: bool) {
+        let from = self.state.kind();
+        let reset = self.state.in_transaction();
+        self.greeted = Some(Greeted {
+            name: name.clone(),
+            esmtp,
+        });
+        let host = self.config.hostname.clone();
+        let reset_note = if reset {
+            " It came in the middle of a mail transaction, which is reset as if by RSET \
+             (RFC 5321 4.1.4)."
+        } else {
+            ""
+        };
+        // RFC 2034 3: no enhanced status codes on the replies to EHLO and HELO.
+        if esmtp {
+            let mut lines = vec![format!("{host} greets {name}")];
+            lines.push("PIPELINING".into());
+            lines.push(format!("SIZE {}", self.config.message_size_max_octets));
+            lines.push("8BITMIME".into());
+            lines.push("SMTPUTF8".into());
+            lines.push("ENHANCEDSTATUSCODES".into());
+            lines.push("CHUNKING".into());
+            if self.config.auth_enabled {
+                lines.push("AUTH PLAIN LOGIN".into());
+            }
+            self.send(
+                Reply::multiline(250, None, lines),
+                format!(
+                    "EHLO starts an ESMTP session: the first line names the server, each \
+                     further line is an extension the client may use (RFC 5321 4.1.1.1). \
+                     Only extensions this server really implements are listed.{reset_note}"
+                ),
+                "RFC 5321 4.1.1.1",
+            );
+        } else {
+            self.send(
+                Reply::new(250, None, format!("{host} greets {name}")),
+                format!(
+                    "HELO starts a plain SMTP session with no extensions; the client should \
+                     use EHLO to learn them.{reset_note}"
+                ),
+                "RFC 5321 4.1.1.1",
+            );
+        }
+        self.enter(from, State::ExpectMail);
+    }
+
+    fn mail(&mut self, reverse_path: ReversePath, params: Vec<EsmtpParam>) {
+        let Some(greeted) = self.greeted.clone() else {
+            self.send(
+                reply(503, SEQUENCE, "Send EHLO or HELO first"),
+                "a mail transaction can only start after EHLO or HELO (RFC 5321 4.1.4); \
+                 aiosmtpd and Exim answer 503 too, Postfix accepts MAIL before EHLO in its \
+                 default configuration",
+                "RFC 5321 4.1.4",
+            );
+            return;
+        };
+        match self.state {
+            State::ExpectMail => {}
+            State::ExpectRcpt { .. }
+            | State::ExpectRcptOrData { .. }
+            | State::ExpectBdat { .. } => {
+                self.send(
+                    reply(503, SEQUENCE, "Nested MAIL command"),
+                    "a mail transaction is already open; send RSET first to start another. \
+                     The open transaction is unchanged",
+                    "RFC 5321 4.1.4",
+                );
+                return;
+            }
+            _ => {
+                debug_assert!(false, "MAIL handled in state {:?}", self.state.kind());
+                return;
+            }
+        }
+        if self.policy.auth_required(&session_info(
+            &self.peer,
+            &self.greeted,
+            &self.authenticated_as,
+            self.now_ms,
+        )) && self.authenticated_as.is_none()
+        {
+            self.send(
+                reply(530, EnhancedStatus::new(5, 7, 0), "Authentication required"),
+                "this is a submission server: clients must AUTH before MAIL",
+                "RFC 4954 6, RFC 6409 4.3",
+            );
+            return;
+        }
+        let mut declared_size = None;
+        let mut body = BodyType::SevenBit;
+        let mut smtputf8 = false;
+        let mut seen: Vec<String> = Vec::new();
+        for param in &params {
+            let keyword = param.keyword.to_ascii_uppercase();
+            if seen.contains(&keyword) {
+                self.send(
+                    reply(501, BAD_ARGS, format!("Duplicate {keyword} parameter")),
+                    format!("the {keyword} parameter was given twice"),
+                    "RFC 5321 4.1.2",
+                );
+                return;
+            }
+            seen.push(keyword.clone());
+            if !greeted.esmtp {
+                self.send(
+                    reply(555, BAD_ARGS, format!("{keyword} parameter needs EHLO")),
+                    "the session began with HELO, which enables no extensions, so MAIL \
+                     parameters cannot be used",
+                    "RFC 5321 4.1.1.11",
+                );
+                return;
+            }
+            let value = param.value.as_deref();
+            match (keyword.as_str(), value) {
+                ("SIZE", Some(v))
+                    if !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    let size: u64 = v.parse().unwrap_or(u64::MAX);
+                    declared_size = Some(size);
+                }
+                ("SIZE", _) => {
+                    self.send(
+                        reply(501, BAD_ARGS, "Bad SIZE parameter"),
+                        "SIZE takes the message size as a decimal number of octets",
+                        "RFC 1870 6",
+                    );
+                    return;
+                }
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("7BIT") => body = BodyType::SevenBit,
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("8BITMIME") => {
+                    body = BodyType::EightBitMime;
+                }
+                ("BODY", Some(v)) if v.eq_ignore_ascii_case("BINARYMIME") => {
+                    self.send(
+                        reply(504, BAD_ARGS, "BODY=BINARYMIME not implemented"),
+                        "BINARYMIME (RFC 3030 3) is not advertised by this server; only \
+                         7BIT and 8BITMIME are",
+                        "RFC 3030 3",
+                    );
+                    return;
+                }
+                ("BODY", _) => {
+                    self.send(
+                        reply(501, BAD_ARGS, "Bad BODY parameter"),
+                        "BODY takes 7BIT or 8BITMIME",
+                        "RFC 6152 2",
+                    );
+                    return;
+                }
+                ("SMTPUTF8", None) => smtputf8 = true,
+                ("SMTPUTF8", Some(_)) => {
+                    self.send(
+                        reply(501, BAD_ARGS, "SMTPUTF8 takes no value"),
+                        "the SMTPUTF8 parameter has no value",
+                        "RFC 6531 3.4",
+                    );
+                    return;
+                }
+                // RFC 4954 5: AUTH=<mailbox> or AUTH=<> names who submitted the message; a
+                // server that does not trust the client ignores it.
+                ("AUTH", Some(_)) => {}
+                ("RET" | "ENVID", _) => {
+                    self.send(
+                        reply(555, BAD_ARGS, format!("{keyword} parameter not supported")),
+                        format!(
+                            "{keyword} belongs to the DSN extension (RFC 3461), which this \
+                             server does not advertise"
+                        ),
+                        "RFC 5321 4.1.1.11, RFC 3461",
+                    );
+                    return;
+                }
+                _ => {
+                    self.send(
+                        reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}")),
+                        format!(
+                            "{keyword} is not a parameter of any extension this server \
+                             advertised. Postfix also answers 555 5.5.4, Exim answers 501"
+                        ),
+                        "RFC 5321 4.1.1.11",
+                    );
+                    return;
+                }
+            }
+        }
+        if let Some(size) = declared_size {
+            if size > self.config.message_size_max_octets {
+                self.send(
+                    reply(
+                        552,
+                        EnhancedStatus::new(5, 3, 4),
+                        "Message size exceeds fixed limit",
+                    ),
+                    format!(
+                        "the client declared SIZE={size}, over this server's limit of {} \
+                         octets (advertised as SIZE in the EHLO reply), so it is refused \
+                         before any data is sent",
+                        self.config.message_size_max_octets
+                    ),
+                    "RFC 1870 6",
+                );
+                return;
+            }
+        }
+        if !smtputf8 && !reverse_path.is_ascii() {
+            self.non_ascii_refused("sender");
+            return;
+        }
+        let decision = self.policy.check_mail(
+            &session_info(
+                &self.peer,
+                &self.greeted,
+                &self.authenticated_as,
+                self.now_ms,
+            ),
+            &reverse_path,
+            declared_size,
+        );
+        match decision {
+            Decision::Respond { reply, why, rfc } if !reply.is_success() => {
+                self.send(reply, why, &rfc);
+            }
+            decision => {
+                let null_note = if reverse_path == ReversePath::Null {
+                    " The null reverse-path <> marks a message (usually a bounce) that must \
+                     never cause another bounce (RFC 5321 4.5.5)."
+                } else {
+                    ""
+                };
+                match decision {
+                    Decision::Respond { reply, why, rfc } => self.send(reply, why, &rfc),
+                    Decision::Accept { why } => self.send(
+                        reply(
+                            250,
+                            EnhancedStatus::new(2, 1, 0),
+                            format!("Sender {reverse_path} OK"),
+                        ),
+                        format!("MAIL starts a mail transaction: {why}.{null_note}"),
+                        "RFC 5321 4.1.1.2",
+                    ),
+                }
+                let from = self.state.kind();
+                self.enter(
+                    from,
+                    State::ExpectRcpt {
+                        mail: MailTransaction {
+                            reverse_path,
+                            params,
+                            declared_size,
+                            body,
+                            smtputf8,
+                            rcpt_refused: 0,
+                        },
+                    },
+                );
+            }
+        }
+    }
+
+    fn non_ascii_refused(&mut self, role: &str) {
+        self.send(
+            reply(
+                553,
+                EnhancedStatus::new(5, 6, 7),
+                "Non-ASCII address requires SMTPUTF8",
+            ),
+            format!(
+                "the {role} address has non-ASCII characters, but MAIL did not carry the \
+                 SMTPUTF8 parameter"
+            ),
+            "RFC 6531 3.5",
+        );
+    }
+
+    fn rcpt(&mut self, forward_path: ForwardPath, params: Vec<EsmtpParam>) {
+        let from = self.state.kind();
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let (mut mail, forward_paths) = match state {
+            State::ExpectRcpt { mail } => (mail, None),
+            State::ExpectRcptOrData {
+                mail,
+                forward_paths,
+            } => (mail, Some(forward_paths)),
+            State::ExpectBdat { .. } => {
+                self.state = state;
+                self.send(
+                    reply(503, SEQUENCE, "RCPT not allowed after BDAT"),
+                    "message data has begun with BDAT, so the recipient list is closed",
+                    "RFC 3030 3",
+                );
+                return;
+            }
+            other => {
+                self.state = other;
+                self.send(
+                    reply(503, SEQUENCE, "Need MAIL before RCPT"),
+                    "RCPT adds a recipient to a mail transaction, and none was started with \
+                     MAIL",
+                    "RFC 5321 4.1.4",
+                );
+                return;
+            }
+        };
+        let outcome = self.check_rcpt(&mut mail, forward_paths.as_ref(), &forward_path, &params);
+        let next = match (outcome, forward_paths) {
+            (true, None) => State::ExpectRcptOrData {
+                mail,
+                forward_paths: NonEmpty::new(forward_path),
+            },
+            (true, Some(mut paths)) => {
+                paths.push(forward_path);
+                State::ExpectRcptOrData {
+                    mail,
+                    forward_paths: paths,
+                }
+            }
+            (false, None) => State::ExpectRcpt { mail },
+            (false, Some(paths)) => State::ExpectRcptOrData {
+                mail,
+                forward_paths: paths,
+            },
+        };
+        self.enter(from, next);
+    }
+
+    /// Checks one RCPT and sends its reply; true when the recipient was accepted.
+    fn check_rcpt(
+        &mut self,
+        mail: &mut MailTransaction,
+        accepted: Option<&NonEmpty<ForwardPath>>,
+        forward_path: &ForwardPath,
+        params: &[EsmtpParam],
+    ) -> bool {
+        if let Some(param) = params.first() {
+            let keyword = param.keyword.to_ascii_uppercase();
+            let dsn = matches!(keyword.as_str(), "NOTIFY" | "ORCPT");
+            self.send(
+                reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}")),
+                if dsn {
+                    format!(
+                        "{keyword} belongs to the DSN extension (RFC 3461), which this server \
+                         does not advertise"
+                    )
+                } else {
+                    format!(
+                        "{keyword} is not a RCPT parameter of any extension this server \
+                         advertised. Postfix also answers 555 5.5.4, Exim answers 501"
+                    )
+                },
+                "RFC 5321 4.1.1.11",
+            );
+            return false;
+        }
+        let count = accepted.map_or(0, NonEmpty::len);
+        if count >= self.config.recipients_max {
+            self.send(
+                reply(452, EnhancedStatus::new(4, 5, 3), "Too many recipients"),
+                format!(
+                    "this transaction already has {count} recipients, the server's limit; \
+                     452 (not 5xx) tells the client to send the rest in another \
+                     transaction. Postfix and Exim do the same; aiosmtpd has no limit"
+                ),
+                "RFC 5321 4.5.3.1.10",
+            );
+            return false;
+        }
+        if !mail.smtputf8 && !forward_path.is_ascii() {
+            mail.rcpt_refused = mail.rcpt_refused.saturating_add(1);
+            self.non_ascii_refused("recipient");
+            return false;
+        }
+        let Some(mailbox) = forward_path.mailbox() else {
+            self.send(
+                reply(
+                    250,
+                    EnhancedStatus::new(2, 1, 5),
+                    format!("Recipient {forward_path} OK"),
+                ),
+                "every server must accept mail for <Postmaster> with no domain, whatever its \
+                 policy, so that problems can always be reported",
+                "RFC 5321 4.5.1",
+            );
+            return true;
+        };
+        let mailbox: Mailbox = mailbox.clone();
+        let all = accepted.map(NonEmpty::to_vec).unwrap_or_default();
+        let transaction = TransactionInfo {
+            reverse_path: &mail.reverse_path,
+            declared_size: mail.declared_size,
+            forward_paths: &all,
+        };
+        let info = SessionInfo {
+            peer: &self.peer,
+            helo_name: self.greeted.as_ref().map(|g| g.name.as_str()),
+            authenticated_as: self.authenticated_as.as_deref(),
+            now_ms: self.now_ms,
+        };
+        let decision = self.policy.check_rcpt(&info, &transaction, &mailbox);
+        match decision {
+            Decision::Accept { why } => {
+                self.send(
+                    reply(
+                        250,
+                        EnhancedStatus::new(2, 1, 5),
+                        format!("Recipient {forward_path} OK"),
+                    ),
+                    why,
+                    "RFC 5321 4.1.1.3",
+                );
+                true
+            }
+            Decision::Respond { reply, why, rfc } => {
+                let accepted = reply.is_success();
+                if !accepted {
+                    mail.rcpt_refused = mail.rcpt_refused.saturating_add(1);
+                }
+                self.send(reply, why, &rfc);
+                accepted
+            }
+        }
+    }
+
+    fn data(&mut self) {
+        let from = self.state.kind();
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        match state {
+            State::ExpectRcptOrData {
+                mail,
+                forward_paths,
+            } => {
+                self.send(
+                    Reply::new(354, None, "End data with <CR><LF>.<CR><LF>"),
+                    format!(
+                        "{} recipient(s) accepted, so the server is ready for the message; \
+                         it ends at a line holding only \".\", and lines starting with \".\" \
+                         arrive with an extra dot (RFC 5321 4.5.2)",
+                        forward_paths.len()
+                    ),
+                    "RFC 5321 4.1.1.4",
+                );
+                let reader = DataReader::new(
+                    Framing::Dot,
+                    self.config.bare_line_ending,
+                    self.config.message_size_max_octets,
+                );
+                self.enter(
+                    from,
+                    State::ReceivingData {
+                        mail,
+                        forward_paths,
+                        reader,
+                    },
+                );
+            }
+            State::ExpectRcpt { mail } if mail.rcpt_refused > 0 => {
+                self.state = State::ExpectRcpt { mail };
+                self.send(
+                    reply(554, SEQUENCE, "No valid recipients"),
+                    "every RCPT in this transaction was refused, so there is nobody to \
+                     deliver to; the server must not answer 354. Postfix answers the same, \
+                     some servers use 503",
+                    "RFC 5321 3.3, 4.1.1.4",
+                );
+            }
+            State::ExpectBdat { .. } => {
+                self.state = state;
+                self.send(
+                    reply(503, SEQUENCE, "DATA not allowed in a BDAT transaction"),
+                    "this transaction's data has begun with BDAT; DATA and BDAT cannot be \
+                     mixed, and the client must RSET",
+                    "RFC 3030 3",
+                );
+            }
+            other => {
+                let need = if matches!(other, State::ExpectRcpt { .. }) {
+                    "Need RCPT before DATA"
+                } else {
+                    "Need MAIL and RCPT before DATA"
+                };
+                self.state = other;
+                self.send(
+                    reply(503, SEQUENCE, need),
+                    "DATA is only accepted once a mail transaction has at least one accepted \
+                     recipient; the state is unchanged",
+                    "RFC 5321 4.1.4",
+                );
+            }
+        }
+    }
+
+    fn bdat(&mut self, size: u64, last: bool) {
+        let from = self.state.kind();
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let discard =
+            |reply: Reply, why: String, rfc: &'static str, after: State| BdatTarget::Discard {
+                reply,
+                why,
+                rfc,
+                after: Box::new(after),
+            };
+        let target = match state {
+            State::ExpectRcptOrData {
+                mail,
+                forward_paths,
+            } => {
+                let reader = DataReader::new(
+                    Framing::Chunked,
+                    self.config.bare_line_ending,
+                    self.config.message_size_max_octets,
+                );
+                self.bdat_target(mail, forward_paths, reader, size)
+            }
+            State::ExpectBdat {
+                mail,
+                forward_paths,
+                reader,
+            } => self.bdat_target(mail, forward_paths, reader, size),
+            State::ExpectRcpt { mail } => {
+                let (text, why) = if mail.rcpt_refused > 0 {
+                    (
+                        "No valid recipients",
+                        "every RCPT in this transaction was refused; the chunk's octets were \
+                         read and dropped",
+                    )
+                } else {
+                    (
+                        "Need RCPT before BDAT",
+                        "no recipient has been accepted yet; the chunk's octets were read and \
+                         dropped, as a server must always read exactly the announced octets",
+                    )
+                };
+                let code = if mail.rcpt_refused > 0 { 554 } else { 503 };
+                discard(
+                    reply(code, SEQUENCE, text),
+                    why.into(),
+                    "RFC 3030 2",
+                    State::ExpectRcpt { mail },
+                )
+            }
+            other => discard(
+                reply(503, SEQUENCE, "Need MAIL and RCPT before BDAT"),
+                "BDAT carries message data, and there is no mail transaction with a recipient; \
+                 the chunk's octets were read and dropped, as a server must always read \
+                 exactly the announced octets"
+                    .into(),
+                "RFC 3030 2",
+                other,
+            ),
+        };
+        self.enter(
+            from,
+            State::ReceivingBdat {
+                remaining_octets: size,
+                last,
+                target,
+            },
+        );
+    }
+
+    fn bdat_target(
+        &self,
+        mail: MailTransaction,
+        forward_paths: NonEmpty<ForwardPath>,
+        reader: DataReader,
+        size: u64,
+    ) -> BdatTarget {
+        let total = reader.octets().saturating_add(size);
+        if total > self.config.message_size_max_octets {
+            return BdatTarget::Discard {
+                reply: reply(
+                    552,
+                    EnhancedStatus::new(5, 3, 4),
+                    "Message size exceeds fixed limit",
+                ),
+                why: format!(
+                    "with this chunk the message would be {total} octets, over the limit of \
+                     {}; the chunk was read and dropped and the transaction is over (a client \
+                     must send no more BDAT after a failure)",
+                    self.config.message_size_max_octets
+                ),
+                rfc: "RFC 3030 2, RFC 1870 6",
+                after: Box::new(State::ExpectMail),
+            };
+        }
+        BdatTarget::Message {
+            mail,
+            forward_paths,
+            reader,
+        }
+    }
+
+    /// All octets of a BDAT chunk were read.
+    fn finish_chunk(&mut self) {
+        let from = self.state.kind();
+        let State::ReceivingBdat { last, target, .. } =
+            std::mem::replace(&mut self.state, State::Closed)
+        else {
+            debug_assert!(false, "finish_chunk outside ReceivingBdat");
+            return;
+        };
+        match target {
+            BdatTarget::Discard {
+                reply,
+                why,
+                rfc,
+                after,
+            } => {
+                self.send(reply, why, rfc);
+                self.enter(from, *after);
+            }
+            BdatTarget::Message {
+                mail,
+                forward_paths,
+                mut reader,
+            } => {
+                if last {
+                    reader.finish_chunked();
+                }
+                if reader.bare().is_some() && self.config.bare_line_ending == BareLineEnding::Reject
+                {
+                    self.refuse_bare(&reader, "BDAT");
+                    self.enter(from, State::ExpectMail);
+                    return;
+                }
+                if last {
+                    self.end_of_message(from, mail, forward_paths, reader, true);
+                } else {
+                    self.send(
+                        reply(250, OK, format!("{} octets received", reader.octets())),
+                        "the chunk was read; more chunks may follow until BDAT ... LAST",
+                        "RFC 3030 2",
+                    );
+                    self.enter(
+                        from,
+                        State::ExpectBdat {
+                            mail,
+                            forward_paths,
+                            reader,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// `<CRLF>.<CRLF>` was read.
+    fn finish_data(&mut self) {
+        let from = self.state.kind();
+        let State::ReceivingData {
+            mail,
+            forward_paths,
+            reader,
+        } = std::mem::replace(&mut self.state, State::Closed)
+        else {
+            debug_assert!(false, "finish_data outside ReceivingData");
+            return;
+        };
+        if reader.bare().is_some() && self.config.bare_line_ending == BareLineEnding::Reject {
+            self.refuse_bare(&reader, "DATA");
+            self.enter(from, State::ExpectMail);
+            return;
+        }
+        self.end_of_message(from, mail, forward_paths, reader, false);
+    }
+
+    fn refuse_bare(&mut self, reader: &DataReader, verb: &str) {
+        let (kind, offset) = reader.bare().unwrap_or((BareKind::Lf, 0));
+        let name = match kind {
+            BareKind::Lf => "<LF>",
+            BareKind::Cr => "<CR>",
+        };
+        self.send(
+            reply(
+                550,
+                SYNTAX,
+                format!("Message refused: bare {name} in message data"),
+            ),
+            format!(
+                "the {verb} content has a {name} not paired with CR LF (first at octet \
+                 {offset}). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
+                 <LF>.<CR><LF> or <LF>.<LF> as the end of data could be made to deliver a \
+                 second, forged message (SMTP smuggling, CVE-2023-51764). The data was read \
+                 to the real end and refused, as Postfix's smtpd_forbid_bare_newline=reject \
+                 does"
+            ),
+            "RFC 5321 2.3.8, 4.1.1.4",
+        );
+    }
+
+    fn end_of_message(
+        &mut self,
+        from: ServerStateKind,
+        mail: MailTransaction,
+        forward_paths: NonEmpty<ForwardPath>,
+        reader: DataReader,
+        chunked: bool,
+    ) {
+        if reader.over_size() {
+            self.send(
+                reply(
+                    552,
+                    EnhancedStatus::new(5, 3, 4),
+                    "Message size exceeds fixed limit",
+                ),
+                format!(
+                    "the message has {} octets, over this server's limit of {} (advertised \
+                     as SIZE); the data was read to its end and then refused",
+                    reader.octets(),
+                    self.config.message_size_max_octets
+                ),
+                "RFC 5321 4.5.3.1.9, RFC 1870 6",
+            );
+            self.enter(from, State::ExpectMail);
+            return;
+        }
+        let longest = reader.longest_line_octets();
+        let data = reader.into_data();
+        let hops = count_received_headers(&data);
+        if hops > self.config.received_headers_max {
+            self.send(
+                reply(
+                    554,
+                    EnhancedStatus::new(5, 4, 6),
+                    "Too many hops, mail loop detected",
+                ),
+                format!(
+                    "the message already has {hops} Received: header fields, more than {}; it \
+                     is most likely circling between servers. Postfix answers \
+                     554 5.4.0 \"too many hops\" at 50",
+                    self.config.received_headers_max
+                ),
+                "RFC 5321 6.3",
+            );
+            self.enter(from, State::ExpectMail);
+            return;
+        }
+        let forward_paths = forward_paths.to_vec();
+        let decision = {
+            let transaction = TransactionInfo {
+                reverse_path: &mail.reverse_path,
+                declared_size: mail.declared_size,
+                forward_paths: &forward_paths,
+            };
+            let info = SessionInfo {
+                peer: &self.peer,
+                helo_name: self.greeted.as_ref().map(|g| g.name.as_str()),
+                authenticated_as: self.authenticated_as.as_deref(),
+                now_ms: self.now_ms,
+            };
+            self.policy.check_data(&info, &transaction, &data)
+        };
+        if let Decision::Respond { reply, why, rfc } = decision {
+            if !reply.is_success() {
+                self.send(reply, why, &rfc);
+                self.enter(from, State::ExpectMail);
+                return;
+            }
+        }
+        let mut note = String::new();
+        if longest > 1000 {
+            note = format!(
+                " The data had a line of {longest} octets, over the 1000 (CRLF included) \
+                 of RFC 5321 4.5.3.1.6; this server accepts it as Postfix and Exim do \
+                 (aiosmtpd answers 500), but a stricter server further on may refuse it."
+            );
+        }
+        let greeted = self.greeted.clone().unwrap_or(Greeted {
+            name: String::new(),
+            esmtp: false,
+        });
+        debug_assert!(
+            !greeted.name.is_empty(),
+            "a transaction needs EHLO/HELO first"
+        );
+        let authenticated = self.authenticated_as.is_some();
+        let protocol = match (greeted.esmtp, mail.smtputf8, authenticated) {
+            (false, _, _) => Protocol::Smtp,
+            (true, true, true) => Protocol::Utf8Smtpa,
+            (true, true, false) => Protocol::Utf8Smtp,
+            (true, false, true) => Protocol::Esmtpa,
+            (true, false, false) => Protocol::Esmtp,
+        };
+        let message = ReceivedMessage {
+            envelope: Envelope {
+                reverse_path: mail.reverse_path,
+                forward_paths,
+                mail_params: mail.params,
+                helo_name: greeted.name,
+                peer: self.peer.clone(),
+                protocol,
+                body: mail.body,
+                smtputf8: mail.smtputf8,
+                declared_size: mail.declared_size,
+                authenticated_as: self.authenticated_as.clone(),
+                chunked,
+                received_at_ms: self.now_ms,
+            },
+            data,
+        };
+        self.storage_pending = true;
+        self.enter(from, State::AwaitingStorage { note });
+        self.events
+            .push_back(ServerEvent::MessageReceived { message });
+    }
+
+    fn rset(&mut self) {
+        let from = self.state.kind();
+        let had = self.state.in_transaction();
+        self.send(
+            reply(250, OK, "OK"),
+            if had {
+                "RSET abandons the mail transaction (sender, recipients, data); the session \
+                 and its EHLO stay"
+            } else {
+                "RSET with no transaction open does nothing but succeed"
+            },
+            "RFC 5321 4.1.1.5",
+        );
+        let idle = self.idle_state();
+        self.enter(from, idle);
+    }
+
+    fn quit(&mut self) {
+        let dropped = if self.state.in_transaction() {
+            " The open mail transaction is abandoned."
+        } else {
+            ""
+        };
+        self.send(
+            reply(
+                221,
+                OK,
+                format!("{} closing connection", self.config.hostname),
+            ),
+            format!(
+                "QUIT ends the session: the server answers 221 and closes the connection.{dropped}"
+            ),
+            "RFC 5321 4.1.1.10",
+        );
+        self.close(CloseReason::Quit);
+    }
+
+    fn vrfy(&mut self, query: &str) {
+        let decision = self.policy.check_vrfy(
+            &session_info(
+                &self.peer,
+                &self.greeted,
+                &self.authenticated_as,
+                self.now_ms,
+            ),
+            query,
+        );
+        match decision {
+            Decision::Respond { reply, why, rfc } => self.send(reply, why, &rfc),
+            Decision::Accept { why } => self.send(
+                reply(
+                    252,
+                    OK,
+                    "Cannot VRFY user, but will accept message and attempt delivery",
+                ),
+                why,
+                "RFC 5321 3.5.3",
+            ),
+        }
+    }
+
+    fn help(&mut self) {
+        let mut commands =
+            String::from("Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+        if self.config.auth_enabled {
+            commands.push_str(" AUTH");
+        }
+        self.send(
+            reply(214, OK, commands),
+            "HELP lists the commands this server implements (not advertised in EHLO, but \
+             RFC 5321 4.1.1.8 makes it available to humans at the keyboard)",
+            "RFC 5321 4.1.1.8",
+        );
+    }
+
+    // ----- AUTH (RFC 4954) -------------------------------------------------------------
+
+    fn auth(&mut self, mechanism: &str, initial_response: Option<&str>) {
+        if !self.config.auth_enabled {
+            self.send(
+                reply(502, SEQUENCE, "AUTH not available"),
+                "authentication is not enabled on this server and AUTH is not advertised in \
+                 its EHLO reply",
+                "RFC 4954 3",
+            );
+            return;
+        }
+        if !self.greeted.as_ref().is_some_and(|g| g.esmtp) {
+            self.send(
+                reply(503, SEQUENCE, "Send EHLO first"),
+                "AUTH is an ESMTP extension; it is only available after EHLO",
+                "RFC 4954 4",
+            );
+            return;
+        }
+        if self.authenticated_as.is_some() {
+            self.send(
+                reply(503, SEQUENCE, "Already authenticated"),
+                "a client may authenticate only once per session",
+                "RFC 4954 4",
+            );
+            return;
+        }
+        if self.state.in_transaction() {
+            self.send(
+                reply(503, SEQUENCE, "AUTH not allowed during a mail transaction"),
+                "AUTH must come before MAIL",
+                "RFC 4954 4",
+            );
+            return;
+        }
+        let Some(mechanism) = Mechanism::parse(mechanism) else {
+            self.send(
+                reply(504, BAD_ARGS, "Unrecognized authentication mechanism"),
+                format!(
+                    "this server offers PLAIN and LOGIN, not {}",
+                    mechanism.to_ascii_uppercase()
+                ),
+                "RFC 4954 4",
+            );
+            return;
+        };
+        let from = self.state.kind();
+        match (mechanism, initial_response) {
+            (Mechanism::Plain, Some(response)) => self.auth_plain(response),
+            (Mechanism::Plain, None) => {
+                self.send(
+                    Reply::new(334, None, ""),
+                    "AUTH PLAIN came without an initial response, so the server sends an \
+                     empty challenge and waits for base64(authzid NUL user NUL password)",
+                    "RFC 4954 4, RFC 4616 2",
+                );
+                self.enter(
+                    from,
+                    State::ExpectAuthResponse {
+                        step: AuthStep::PlainResponse,
+                    },
+                );
+            }
+            (Mechanism::Login, Some(response)) => {
+                if response == "*" {
+                    self.auth_cancelled();
+                    return;
+                }
+                match sasl::decode_response(response).and_then(|b| sasl::parse_login_field(&b)) {
+                    Ok(username) => self.login_ask_password(from, username),
+                    Err(error) => self.auth_undecodable(error),
+                }
+            }
+            (Mechanism::Login, None) => {
+                self.send(
+                    Reply::new(334, None, sasl::base64_encode(b"Username:")),
+                    "LOGIN asks for the user name, in base64 (VXNlcm5hbWU6 is \"Username:\")",
+                    "RFC 4954 4",
+                );
+                self.enter(
+                    from,
+                    State::ExpectAuthResponse {
+                        step: AuthStep::LoginUsername,
+                    },
+                );
+            }
+        }
+    }
+
+    fn login_ask_password(&mut self, from: ServerStateKind, username: String) {
+        self.send(
+            Reply::new(334, None, sasl::base64_encode(b"Password:")),
+            "LOGIN asks for the password, in base64 (UGFzc3dvcmQ6 is \"Password:\")",
+            "RFC 4954 4",
+        );
+        self.enter(
+            from,
+            State::ExpectAuthResponse {
+                step: AuthStep::LoginPassword { username },
+            },
+        );
+    }
+
+    fn auth_response(&mut self, line: &[u8]) {
+        let State::ExpectAuthResponse { step } = &self.state else {
+            debug_assert!(false, "auth_response outside ExpectAuthResponse");
+            return;
+        };
+        let step = step.clone();
+        let line = String::from_utf8_lossy(line);
+        let line = line.trim_end_matches([' ', '\t']);
+        if line == "*" {
+            self.auth_cancelled();
+            return;
+        }
+        match step {
+            AuthStep::PlainResponse => self.auth_plain(line),
+            AuthStep::LoginUsername => {
+                match sasl::decode_response(line).and_then(|b| sasl::parse_login_field(&b)) {
+                    Ok(username) => {
+                        let from = self.state.kind();
+                        self.login_ask_password(from, username);
+                    }
+                    Err(error) => self.auth_undecodable(error),
+                }
+            }
+            AuthStep::LoginPassword { username } => {
+                match sasl::decode_response(line).and_then(|b| sasl::parse_login_field(&b)) {
+                    Ok(password) => self.auth_verify(None, &username, &password),
+                    Err(error) => self.auth_undecodable(error),
+                }
+            }
+        }
+    }
+
+    fn auth_plain(&mut self, response: &str) {
+        if response == "*" {
+            self.auth_cancelled();
+            return;
+        }
+        match sasl::decode_response(response).and_then(|b| sasl::parse_plain(&b)) {
+            Ok(creds) => {
+                self.auth_verify(creds.authzid.as_deref(), &creds.authcid, &creds.password)
+            }
+            Err(error) => self.auth_undecodable(error),
+        }
+    }
+
+    /// Ends an exchange: back to ExpectMail (AUTH only starts there).
+    fn auth_done(&mut self) {
+        let from = self.state.kind();
+        self.enter(from, State::ExpectMail);
+    }
+
+    fn auth_cancelled(&mut self) {
+        self.send(
+            reply(
+                501,
+                EnhancedStatus::new(5, 0, 0),
+                "Authentication cancelled",
+            ),
+            "the client answered the challenge with \"*\", which cancels the exchange",
+            "RFC 4954 4",
+        );
+        self.auth_done();
+    }
+
+    fn auth_undecodable(&mut self, error: sasl::ResponseError) {
+        self.send(
+            reply(501, SYNTAX, "Cannot decode response"),
+            format!("{}; the exchange is abandoned", error.describe()),
+            "RFC 4954 4",
+        );
+        self.auth_done();
+        self.auth_failed_count();
+    }
+
+    fn auth_verify(&mut self, authzid: Option<&str>, authcid: &str, password: &str) {
+        let info = SessionInfo {
+            peer: &self.peer,
+            helo_name: self.greeted.as_ref().map(|g| g.name.as_str()),
+            authenticated_as: None,
+            now_ms: self.now_ms,
+        };
+        if self.policy.authenticate(&info, authzid, authcid, password) {
+            let identity = authzid.unwrap_or(authcid).to_string();
+            self.send(
+                reply(
+                    235,
+                    EnhancedStatus::new(2, 7, 0),
+                    "Authentication successful",
+                ),
+                format!(
+                    "the credentials for \"{authcid}\" are valid. (Real servers offer PLAIN \
+                     and LOGIN only after STARTTLS, since the password travels in clear \
+                     base64; this teaching server has no TLS.)"
+                ),
+                "RFC 4954 4, 6",
+            );
+            self.authenticated_as = Some(identity.clone());
+            self.events
+                .push_back(ServerEvent::Authenticated { identity });
+            self.auth_done();
+        } else {
+            self.send(
+                reply(
+                    535,
+                    EnhancedStatus::new(5, 7, 8),
+                    "Authentication credentials invalid",
+                ),
+                format!(
+                    "the user name \"{authcid}\" or its password is wrong (the server does \
+                     not say which, to not help guessing)"
+                ),
+                "RFC 4954 6",
+            );
+            self.auth_done();
+            self.auth_failed_count();
+        }
+    }
+
+    fn auth_failed_count(&mut self) {
+        self.auth_failures = self.auth_failures.saturating_add(1);
+        if self.auth_failures >= self.config.auth_failures_max {
+            self.send(
+                reply(
+                    421,
+                    EnhancedStatus::new(4, 7, 0),
+                    "Too many failed authentication attempts",
+                ),
+                format!(
+                    "{} failed AUTH attempts; closing slows down password guessing",
+                    self.auth_failures
+                ),
+                "RFC 4954 4",
+            );
+            self.close(CloseReason::TooManyAuthFailures);
+        }
+    }
+}
+
+/// What the policy is told about the session (a free function so that the policy can be
+/// borrowed mutably at the same time as the other fields).
+fn session_info<'a>(
+    peer: &'a PeerInfo,
+    greeted: &'a Option<Greeted>,
+    authenticated_as: &'a Option<String>,
+    now_ms: u64,
+) -> SessionInfo<'a> {
+    SessionInfo {
+        peer,
+        helo_name: greeted.as_ref().map(|g| g.name.as_str()),
+        authenticated_as: authenticated_as.as_deref(),
+        now_ms,
+    }
+}
+
+/// Counts `Received:` header fields in the header section of a message (RFC 5321 6.3).
+fn count_received_headers(data: &[u8]) -> usize {
+    let mut count = 0;
+    for line in data.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let name_end = line.iter().position(|&b| b == b':');
+        if let Some(end) = name_end {
+            let name = line[..end].trim_ascii_end();
+            if name.eq_ignore_ascii_case(b"Received") {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn received_headers_are_counted_in_the_header_section_only() {
+        let data = b"Received: a\r\nreceived : b\r\n\tfolded\r\nSubject: x\r\n\r\nReceived: c\r\n";
+        assert_eq!(count_received_headers(data), 2);
+        assert_eq!(count_received_headers(b""), 0);
+    }
+}
