@@ -1,5 +1,6 @@
 //! E-mail messages (RFC 5322, MIME RFC 2045-2049): composing them, dating them, and the
-//! encodings they use. This module knows nothing of how messages travel; `smtp` does that.
+//! encodings they use. This module does not send messages or hold sessions; `smtp` does that.
 
 pub mod base64;
+pub mod compose;
 pub mod date;

@@ -1,0 +1,1036 @@
+//! Composing an RFC 5322 message with MIME (RFC 2045-2049): header fields, a text body, and
+//! attachments of any media type, as the bytes a client hands to DATA.
+//!
+//! It is not a parser and not a sender: it does not read messages back, does not touch the
+//! SMTP envelope (Bcc recipients are returned for the envelope, never written into the header),
+//! and uses nothing but its input, so the same request always gives the same bytes.
+//!
+//! Choices: the output is always 7-bit (non-ASCII text goes as quoted-printable, non-ASCII
+//! header text as RFC 2047 encoded words, attachments as base64), so it can be sent to any
+//! server, with or without 8BITMIME. Only non-ASCII addresses (RFC 6532) make it 8-bit.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{base64, date};
+
+/// RFC 5322 2.1.1: lines should be at most 78 characters, must be at most 998.
+pub const LINE_PREFERRED_MAX: usize = 78;
+pub const LINE_MAX: usize = 998;
+
+/// RFC 2045 6.7 and 6.8: encoded lines are at most 76 characters.
+pub const ENCODED_LINE_MAX: usize = 76;
+
+/// Limits on one request.
+pub const ADDRESSES_MAX: usize = 1000;
+pub const ATTACHMENTS_MAX: usize = 100;
+pub const ATTACHMENTS_MAX_OCTETS: usize = 32 * 1024 * 1024;
+pub const BODY_MAX_OCTETS: usize = 8 * 1024 * 1024;
+pub const SUBJECT_MAX_CHARS: usize = 1000;
+pub const FILENAME_MAX_OCTETS: usize = 255;
+
+/// A file attached to the message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's name; any directory part is dropped.
+    pub filename: String,
+    /// The media type (`image/png`); guessed from the file name when `None` or unusable.
+    pub content_type: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Everything a message is made from. Addresses are `user@example.org` or
+/// `Display Name <user@example.org>`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComposeRequest {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    /// Envelope-only recipients (RFC 5322 3.6.3): never written into the header.
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub body_text: String,
+    pub attachments: Vec<Attachment>,
+    /// The `Date:` time, seconds since 1970-01-01T00:00:00Z.
+    pub date_unix_s: i64,
+    pub utc_offset_min: i32,
+    /// A token unique to this message (the caller's job), the left side of the Message-ID.
+    pub message_id_token: String,
+    /// The host name for the right side of the Message-ID.
+    pub hostname: String,
+}
+
+impl ComposeRequest {
+    /// The reverse-path for the envelope: the From address.
+    pub fn reverse_path(&self) -> Result<String, ComposeError> {
+        Ok(parse_mailbox("From", &self.from)?.address)
+    }
+
+    /// The forward paths for the envelope: To, Cc and Bcc addresses, in that order, each once.
+    pub fn forward_paths(&self) -> Result<Vec<String>, ComposeError> {
+        let mut paths: Vec<String> = Vec::new();
+        for (field, list) in [("To", &self.to), ("Cc", &self.cc), ("Bcc", &self.bcc)] {
+            for text in list.iter() {
+                let address = parse_mailbox(field, text)?.address;
+                if !paths.contains(&address) {
+                    paths.push(address);
+                }
+            }
+        }
+        Ok(paths)
+    }
+}
+
+/// Why a request cannot become a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ComposeError {
+    InvalidAddress {
+        field: &'static str,
+        value: String,
+    },
+    TooManyAddresses {
+        count: usize,
+        max: usize,
+    },
+    TooManyAttachments {
+        count: usize,
+        max: usize,
+    },
+    TooLarge {
+        what: &'static str,
+        octets: usize,
+        max: usize,
+    },
+}
+
+impl fmt::Display for ComposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComposeError::InvalidAddress { field, value } => {
+                write!(f, "{field}: not an address: {value:?}")
+            }
+            ComposeError::TooManyAddresses { count, max } => {
+                write!(f, "{count} addresses, more than {max}")
+            }
+            ComposeError::TooManyAttachments { count, max } => {
+                write!(f, "{count} attachments, more than {max}")
+            }
+            ComposeError::TooLarge { what, octets, max } => {
+                write!(f, "{what} of {octets} octets, more than {max}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ComposeError {}
+
+/// A display name and an address (RFC 5322 3.4 `name-addr` / `addr-spec`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub display_name: Option<String>,
+    pub address: String,
+}
+
+/// Reads `user@example.org`, `<user@example.org>` or `Name <user@example.org>` (the name may
+/// be quoted). The address must have one "@" with something on both sides and no spaces,
+/// controls, brackets, commas, semicolons or quotes (quoted local parts are not supported).
+pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, ComposeError> {
+    let invalid = || ComposeError::InvalidAddress {
+        field,
+        value: text.to_string(),
+    };
+    let text = text.trim();
+    let (display_name, address) = match (text.rfind('<'), text.ends_with('>')) {
+        (Some(open), true) => {
+            let name = text[..open].trim();
+            let name = name
+                .strip_prefix('"')
+                .and_then(|n| n.strip_suffix('"'))
+                .unwrap_or(name);
+            let name = name.replace("\\\"", "\"").replace("\\\\", "\\");
+            let name = (!name.is_empty()).then_some(name);
+            (name, &text[open + 1..text.len() - 1])
+        }
+        (None, false) => (None, text),
+        _ => return Err(invalid()),
+    };
+    let usable = address.split('@').count() == 2
+        && !address.starts_with('@')
+        && !address.ends_with('@')
+        && address.len() <= 254
+        && !address
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c));
+    if !usable {
+        return Err(invalid());
+    }
+    if let Some(name) = &display_name {
+        if name.chars().any(char::is_control) {
+            return Err(invalid());
+        }
+    }
+    Ok(Mailbox {
+        display_name,
+        address: address.to_string(),
+    })
+}
+
+/// The media type for a file name, from its extension (case-insensitive).
+pub fn media_type_for_filename(filename: &str) -> &'static str {
+    let extension = filename
+        .rsplit_once('.')
+        .map(|(_, extension)| extension.to_ascii_lowercase())
+        .unwrap_or_default();
+    match extension.as_str() {
+        "txt" => "text/plain",
+        "html" | "htm" => "text/html",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        "pdf" => "application/pdf",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
+        "ogg" => "audio/ogg",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "zip" => "application/zip",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The message, CRLF line endings throughout, ready for [`crate::smtp::dot::dot_stuff`].
+pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
+    let address_count = request.to.len() + request.cc.len() + request.bcc.len();
+    if address_count > ADDRESSES_MAX {
+        return Err(ComposeError::TooManyAddresses {
+            count: address_count,
+            max: ADDRESSES_MAX,
+        });
+    }
+    if request.attachments.len() > ATTACHMENTS_MAX {
+        return Err(ComposeError::TooManyAttachments {
+            count: request.attachments.len(),
+            max: ATTACHMENTS_MAX,
+        });
+    }
+    let attachment_octets: usize = request.attachments.iter().map(|a| a.bytes.len()).sum();
+    if attachment_octets > ATTACHMENTS_MAX_OCTETS {
+        return Err(ComposeError::TooLarge {
+            what: "attachments",
+            octets: attachment_octets,
+            max: ATTACHMENTS_MAX_OCTETS,
+        });
+    }
+    if request.body_text.len() > BODY_MAX_OCTETS {
+        return Err(ComposeError::TooLarge {
+            what: "body text",
+            octets: request.body_text.len(),
+            max: BODY_MAX_OCTETS,
+        });
+    }
+    // Bcc addresses are checked, then left out (RFC 5322 3.6.3).
+    for bcc in &request.bcc {
+        parse_mailbox("Bcc", bcc)?;
+    }
+
+    let mut header = String::new();
+    header.push_str(&format!(
+        "Date: {}\r\n",
+        date::rfc5322_date(request.date_unix_s, request.utc_offset_min)
+    ));
+    let from = parse_mailbox("From", &request.from)?;
+    header.push_str(&address_field("From", &[from])?);
+    let to = parse_list("To", &request.to)?;
+    let cc = parse_list("Cc", &request.cc)?;
+    if to.is_empty() && cc.is_empty() {
+        // RFC 5322 A.1.3: a message for Bcc recipients only names an empty group.
+        header.push_str("To: undisclosed-recipients:;\r\n");
+    } else if !to.is_empty() {
+        header.push_str(&address_field("To", &to)?);
+    }
+    if !cc.is_empty() {
+        header.push_str(&address_field("Cc", &cc)?);
+    }
+    header.push_str(&subject_field(&request.subject));
+    header.push_str(&format!(
+        "Message-ID: <{}@{}>\r\n",
+        id_left(&request.message_id_token),
+        id_right(&request.hostname)
+    ));
+    header.push_str("MIME-Version: 1.0\r\n");
+
+    let (text_headers, text_body) = text_part(&request.body_text);
+    let mut message = header.into_bytes();
+    if request.attachments.is_empty() {
+        message.extend_from_slice(text_headers.as_bytes());
+        message.extend_from_slice(b"\r\n");
+        message.extend_from_slice(&text_body);
+        return Ok(message);
+    }
+
+    let mut parts: Vec<Vec<u8>> = Vec::with_capacity(request.attachments.len() + 1);
+    let mut text = text_headers.into_bytes();
+    text.extend_from_slice(b"\r\n");
+    text.extend_from_slice(&text_body);
+    parts.push(text);
+    for attachment in &request.attachments {
+        parts.push(attachment_part(attachment));
+    }
+    let boundary = choose_boundary(request, &parts);
+    message.extend_from_slice(
+        format!("Content-Type: multipart/mixed;\r\n boundary=\"{boundary}\"\r\n\r\n").as_bytes(),
+    );
+    // RFC 2046 5.1.1: the preamble is for readers without MIME.
+    message.extend_from_slice(b"This is a multi-part message in MIME format.\r\n");
+    for part in &parts {
+        message.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+        // Each part ends with CRLF; the CRLF before the next delimiter belongs to the
+        // delimiter (RFC 2046 5.1.1), so the part's own last line break is dropped.
+        message.extend_from_slice(part.strip_suffix(b"\r\n").unwrap_or(part));
+    }
+    message.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    Ok(message)
+}
+
+fn parse_list(field: &'static str, list: &[String]) -> Result<Vec<Mailbox>, ComposeError> {
+    list.iter().map(|text| parse_mailbox(field, text)).collect()
+}
+
+/// `Field: a, b, c` folded after commas to stay within 78 characters where possible.
+fn address_field(field: &str, mailboxes: &[Mailbox]) -> Result<String, ComposeError> {
+    let items: Vec<String> = mailboxes.iter().map(mailbox_text).collect();
+    let mut out = format!("{field}:");
+    let mut line_len = out.len();
+    for (index, item) in items.iter().enumerate() {
+        let separator = if index + 1 < items.len() { "," } else { "" };
+        let needed = 1 + item.len() + separator.len();
+        if index > 0 && line_len + needed > LINE_PREFERRED_MAX {
+            out.push_str("\r\n");
+            line_len = 0;
+        }
+        out.push(' ');
+        out.push_str(item);
+        out.push_str(separator);
+        line_len += needed;
+    }
+    out.push_str("\r\n");
+    Ok(out)
+}
+
+/// A mailbox as header text: the display name as atoms, a quoted string, or encoded words
+/// (RFC 2047 5(3): allowed in a phrase) when it is not ASCII.
+fn mailbox_text(mailbox: &Mailbox) -> String {
+    let Some(name) = &mailbox.display_name else {
+        return mailbox.address.clone();
+    };
+    let name_text = if !name.is_ascii() || name.contains("=?") {
+        encoded_words(name, 0).join(" ")
+    } else if name
+        .chars()
+        .all(|c| c == ' ' || c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c))
+    {
+        name.clone()
+    } else {
+        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+    };
+    format!("{name_text} <{}>", mailbox.address)
+}
+
+/// `Subject:` as ASCII folded at spaces, or as RFC 2047 encoded words when the text is not
+/// plain ASCII or holds something that looks like an encoded word.
+fn subject_field(subject: &str) -> String {
+    let cleaned: String = subject
+        .chars()
+        .take(SUBJECT_MAX_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let plain = cleaned.is_ascii()
+        && !cleaned.contains("=?")
+        && cleaned
+            .split(' ')
+            .all(|word| word.len() < LINE_PREFERRED_MAX - 10);
+    if plain {
+        let mut out = String::from("Subject:");
+        let mut line_len = out.len();
+        for (index, word) in cleaned.split(' ').enumerate() {
+            if index > 0 && line_len + 1 + word.len() > LINE_PREFERRED_MAX {
+                // Folding: CRLF before the space (RFC 5322 2.2.3); the space stays.
+                out.push_str("\r\n");
+                line_len = 0;
+            }
+            out.push(' ');
+            out.push_str(word);
+            line_len += 1 + word.len();
+        }
+        out.push_str("\r\n");
+        return out;
+    }
+    let words = encoded_words(&cleaned, "Subject: ".len());
+    format!("Subject: {}\r\n", words.join("\r\n "))
+}
+
+/// RFC 2047 `=?UTF-8?B?...?=` words, each at most 75 characters and splitting only between
+/// characters (RFC 2047 5), sized so that each line, with `first_line_prefix` on the first,
+/// stays within 78.
+fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
+    // 42 octets are 56 base64 characters; with "=?UTF-8?B?" and "?=" a word is 68, and 68
+    // plus "Subject: " is 77.
+    debug_assert!(first_line_prefix <= 10);
+    const CHUNK_OCTETS_MAX: usize = 42;
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > CHUNK_OCTETS_MAX {
+            words.push(format!("=?UTF-8?B?{}?=", base64::encode(chunk.as_bytes())));
+            chunk.clear();
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() || words.is_empty() {
+        words.push(format!("=?UTF-8?B?{}?=", base64::encode(chunk.as_bytes())));
+    }
+    words
+}
+
+/// The text part's header lines (each with CRLF) and its encoded body. ASCII text with short
+/// lines goes as 7bit; anything else as quoted-printable, which keeps the message 7-bit.
+fn text_part(body_text: &str) -> (String, Vec<u8>) {
+    let normalized = crate::smtp::dot::normalize_line_endings(body_text.as_bytes());
+    let seven_bit = normalized.is_ascii()
+        && normalized
+            .split(|&b| b == b'\n')
+            .all(|line| line.len() <= LINE_MAX)
+        && !normalized
+            .iter()
+            .any(|&b| b == 0 || (b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t')));
+    let content_type = "Content-Type: text/plain; charset=utf-8\r\n";
+    if seven_bit {
+        (
+            format!("{content_type}Content-Transfer-Encoding: 7bit\r\n"),
+            normalized,
+        )
+    } else {
+        (
+            format!("{content_type}Content-Transfer-Encoding: quoted-printable\r\n"),
+            quoted_printable(&normalized),
+        )
+    }
+}
+
+/// Quoted-printable (RFC 2045 6.7) of CRLF-separated text: line breaks stay hard breaks, lines
+/// longer than 76 get soft breaks ("=" at the end), and "=", controls, 8-bit octets and
+/// whitespace at the end of a line become `=XX`.
+pub fn quoted_printable(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 2 + 8);
+    let ends_with_break = text.ends_with(b"\r\n");
+    let body = text.strip_suffix(b"\r\n").unwrap_or(text);
+    let lines: Vec<&[u8]> = if body.is_empty() && ends_with_break {
+        vec![&[][..]]
+    } else if body.is_empty() {
+        Vec::new()
+    } else {
+        split_crlf(body)
+    };
+    for (index, line) in lines.iter().enumerate() {
+        let mut line_len = 0;
+        for (position, &byte) in line.iter().enumerate() {
+            let is_last = position + 1 == line.len();
+            let literal = match byte {
+                b'=' => false,
+                b' ' | b'\t' => !is_last,
+                33..=126 => true,
+                _ => false,
+            };
+            let width = if literal { 1 } else { 3 };
+            // Leave room for the "=" of a soft break unless this is the line's last octet.
+            let limit = if is_last {
+                ENCODED_LINE_MAX
+            } else {
+                ENCODED_LINE_MAX - 1
+            };
+            if line_len + width > limit {
+                out.extend_from_slice(b"=\r\n");
+                line_len = 0;
+            }
+            if literal {
+                out.push(byte);
+            } else {
+                out.extend_from_slice(format!("={byte:02X}").as_bytes());
+            }
+            line_len += width;
+        }
+        if index + 1 < lines.len() || ends_with_break {
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out
+}
+
+fn split_crlf(text: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let mut index = 0;
+    while index + 1 < text.len() {
+        if &text[index..index + 2] == b"\r\n" {
+            lines.push(&text[start..index]);
+            index += 2;
+            start = index;
+        } else {
+            index += 1;
+        }
+    }
+    lines.push(&text[start..]);
+    lines
+}
+
+/// One attachment: its headers and its base64 body in lines of 76 (RFC 2045 6.8).
+fn attachment_part(attachment: &Attachment) -> Vec<u8> {
+    let filename = clean_filename(&attachment.filename);
+    let media_type = attachment
+        .content_type
+        .as_deref()
+        .and_then(valid_media_type)
+        .unwrap_or_else(|| media_type_for_filename(&filename).to_string());
+    let name_param = |param: &str| {
+        if filename.is_ascii() {
+            format!(
+                "{param}=\"{}\"",
+                filename.replace('\\', "\\\\").replace('"', "\\\"")
+            )
+        } else {
+            // RFC 2231 4: charset, empty language, percent-encoded octets.
+            let encoded: String = filename
+                .bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                        char::from(b).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect();
+            format!("{param}*=utf-8''{encoded}")
+        }
+    };
+    let mut part = format!(
+        "Content-Type: {media_type};\r\n {}\r\nContent-Disposition: attachment;\r\n {}\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+        name_param("name"),
+        name_param("filename")
+    )
+    .into_bytes();
+    let encoded = base64::encode(&attachment.bytes);
+    for line in encoded.as_bytes().chunks(ENCODED_LINE_MAX) {
+        part.extend_from_slice(line);
+        part.extend_from_slice(b"\r\n");
+    }
+    part
+}
+
+/// The last path component, without controls, cut to 255 octets; "attachment" if empty.
+fn clean_filename(filename: &str) -> String {
+    let base = filename.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut out = String::new();
+    for c in base.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > FILENAME_MAX_OCTETS {
+            break;
+        }
+        out.push(c);
+    }
+    if out.trim().is_empty() {
+        "attachment".to_string()
+    } else {
+        out
+    }
+}
+
+/// `type/subtype` made of RFC 2045 5.1 token characters, lowercased; parameters are dropped.
+fn valid_media_type(text: &str) -> Option<String> {
+    let essence = text.split(';').next()?.trim();
+    let (kind, subtype) = essence.split_once('/')?;
+    let is_token = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    };
+    (is_token(kind) && is_token(subtype)).then(|| essence.to_ascii_lowercase())
+}
+
+/// A boundary that depends only on the request (no randomness), checked against every part.
+/// "=_" cannot occur in base64 or quoted-printable output, so a clash is only possible with
+/// 7bit text, and then a counter changes the boundary.
+fn choose_boundary(request: &ComposeRequest, parts: &[Vec<u8>]) -> String {
+    let mut hash = Fnv1a::new();
+    hash.write(request.message_id_token.as_bytes());
+    hash.write(request.subject.as_bytes());
+    hash.write(&request.date_unix_s.to_le_bytes());
+    for part in parts {
+        hash.write(&(part.len() as u64).to_le_bytes());
+        hash.write(part);
+    }
+    let seed = hash.finish();
+    for attempt in 0u64.. {
+        let boundary = format!("=_smtp-lab_{:016x}", seed.wrapping_add(attempt));
+        let delimiter = format!("--{boundary}");
+        if !parts
+            .iter()
+            .any(|part| contains(part, delimiter.as_bytes()))
+        {
+            return boundary;
+        }
+    }
+    unreachable!("the parts are finite, so some boundary does not occur in them")
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// FNV-1a, 64 bits: a small, stable hash (the standard library's hashers may change).
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 ^= u64::from(byte);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The Message-ID's left side: dot-atom text (RFC 5322 3.6.4); other characters become "_".
+fn id_left(token: &str) -> String {
+    let cleaned: String = token
+        .chars()
+        .take(128)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_matches('.').replace("..", "._");
+    if cleaned.is_empty() {
+        "message".to_string()
+    } else {
+        cleaned
+    }
+}
+
+/// The Message-ID's right side: a host name of letters, digits, "-" and ".".
+fn id_right(hostname: &str) -> String {
+    let cleaned: String = hostname
+        .chars()
+        .take(253)
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .collect();
+    let labels: Vec<&str> = cleaned
+        .split('.')
+        .filter(|label| !label.is_empty())
+        .collect();
+    let cleaned = labels.join(".");
+    if cleaned.is_empty() {
+        "localhost".to_string()
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> ComposeRequest {
+        ComposeRequest {
+            from: "Alice Example <alice@example.org>".into(),
+            to: vec!["bob@example.net".into(), "Carol <carol@example.net>".into()],
+            cc: vec!["\"Dave, the boss\" <dave@example.com>".into()],
+            bcc: vec!["secret@example.com".into()],
+            subject: "Lunch on Friday?".into(),
+            body_text: "Hi all,\nshall we?\n.\n".into(),
+            attachments: Vec::new(),
+            date_unix_s: 1_700_000_000,
+            utc_offset_min: 60,
+            message_id_token: "20231114.abc123".into(),
+            hostname: "client.example.org".into(),
+        }
+    }
+
+    /// A parsed message: unfolded header fields (name, value) and the body.
+    struct Parsed {
+        fields: Vec<(String, String)>,
+        body: Vec<u8>,
+    }
+
+    impl Parsed {
+        fn field(&self, name: &str) -> Option<&str> {
+            self.fields
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    fn parse(message: &[u8]) -> Parsed {
+        let split = message
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a header section ends with an empty line");
+        let header = std::str::from_utf8(&message[..split + 2]).expect("7-bit header");
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for line in header.split("\r\n").filter(|l| !l.is_empty()) {
+            assert!(
+                line.len() <= LINE_PREFERRED_MAX,
+                "long header line {line:?}"
+            );
+            if line.starts_with([' ', '\t']) {
+                fields
+                    .last_mut()
+                    .expect("continuation after a field")
+                    .1
+                    .push_str(line);
+            } else {
+                let (name, value) = line.split_once(':').expect("field name");
+                fields.push((name.to_string(), value.trim_start().to_string()));
+            }
+        }
+        Parsed {
+            fields,
+            body: message[split + 4..].to_vec(),
+        }
+    }
+
+    fn assert_crlf_only(message: &[u8]) {
+        assert!(!crate::smtp::dot::has_bare_line_break(message));
+        assert!(message.ends_with(b"\r\n"));
+    }
+
+    fn decode_quoted_printable(text: &[u8]) -> Vec<u8> {
+        let text = std::str::from_utf8(text).expect("quoted-printable is ASCII");
+        let mut out = Vec::new();
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        for (index, line) in lines.iter().enumerate() {
+            assert!(line.len() <= ENCODED_LINE_MAX, "long QP line {line:?}");
+            let (content, soft) = match line.strip_suffix('=') {
+                Some(content) => (content, true),
+                None => (*line, false),
+            };
+            let bytes = content.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'=' {
+                    let hex = &content[i + 1..i + 3];
+                    out.push(u8::from_str_radix(hex, 16).expect("hex"));
+                    i += 3;
+                } else {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+            if !soft && index + 1 < lines.len() {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn simple_message_has_the_required_fields_and_no_bcc() {
+        let message = compose(&request()).unwrap();
+        assert_crlf_only(&message);
+        let parsed = parse(&message);
+        assert_eq!(
+            parsed.field("Date"),
+            Some("Tue, 14 Nov 2023 23:13:20 +0100")
+        );
+        assert_eq!(
+            parsed.field("From"),
+            Some("Alice Example <alice@example.org>")
+        );
+        assert_eq!(
+            parsed.field("To"),
+            Some("bob@example.net, Carol <carol@example.net>")
+        );
+        assert_eq!(
+            parsed.field("Cc"),
+            Some("\"Dave, the boss\" <dave@example.com>")
+        );
+        assert_eq!(parsed.field("Bcc"), None);
+        assert!(!contains(&message, b"secret@example.com"));
+        assert_eq!(parsed.field("Subject"), Some("Lunch on Friday?"));
+        assert_eq!(
+            parsed.field("Message-ID"),
+            Some("<20231114.abc123@client.example.org>")
+        );
+        assert_eq!(parsed.field("MIME-Version"), Some("1.0"));
+        assert_eq!(parsed.field("Content-Transfer-Encoding"), Some("7bit"));
+        assert_eq!(parsed.body, b"Hi all,\r\nshall we?\r\n.\r\n");
+    }
+
+    #[test]
+    fn envelope_includes_bcc_once() {
+        let mut req = request();
+        req.bcc.push("bob@example.net".into());
+        assert_eq!(req.reverse_path().unwrap(), "alice@example.org");
+        assert_eq!(
+            req.forward_paths().unwrap(),
+            vec![
+                "bob@example.net",
+                "carol@example.net",
+                "dave@example.com",
+                "secret@example.com"
+            ]
+        );
+    }
+
+    #[test]
+    fn bcc_only_names_an_empty_group() {
+        let mut req = request();
+        req.to.clear();
+        req.cc.clear();
+        let parsed = parse(&compose(&req).unwrap());
+        assert_eq!(parsed.field("To"), Some("undisclosed-recipients:;"));
+    }
+
+    #[test]
+    fn non_ascii_subject_and_body_stay_7_bit() {
+        let mut req = request();
+        req.subject = "Grüße aus Köln – ein sehr langer Betreff, der gefaltet werden muss, \
+                       damit keine Zeile zu lang wird"
+            .into();
+        req.from = "Jürgen Müller <juergen@example.de>".into();
+        req.body_text = format!("Grüße!\n{}\ntrailing space \n", "é".repeat(100));
+        let message = compose(&req).unwrap();
+        assert!(!crate::smtp::dot::has_8bit(&message));
+        assert_crlf_only(&message);
+        let parsed = parse(&message);
+        let subject = parsed.field("Subject").unwrap();
+        let decoded: Vec<u8> = subject
+            .split_whitespace()
+            .flat_map(|word| {
+                assert!(word.len() <= 75, "encoded word too long: {word}");
+                let inner = word
+                    .strip_prefix("=?UTF-8?B?")
+                    .and_then(|w| w.strip_suffix("?="))
+                    .expect("an encoded word");
+                base64::decode(inner).expect("base64")
+            })
+            .collect();
+        assert_eq!(String::from_utf8(decoded).unwrap(), req.subject);
+        assert!(parsed.field("From").unwrap().starts_with("=?UTF-8?B?"));
+        assert!(parsed
+            .field("From")
+            .unwrap()
+            .ends_with(" <juergen@example.de>"));
+        assert_eq!(
+            parsed.field("Content-Transfer-Encoding"),
+            Some("quoted-printable")
+        );
+        let body = decode_quoted_printable(&parsed.body);
+        assert_eq!(
+            body,
+            crate::smtp::dot::normalize_line_endings(req.body_text.as_bytes())
+        );
+    }
+
+    #[test]
+    fn quoted_printable_known_answers() {
+        assert_eq!(quoted_printable(b"a=b\r\n"), b"a=3Db\r\n");
+        assert_eq!(quoted_printable(b"end \r\nx\t"), b"end=20\r\nx=09");
+        assert_eq!(quoted_printable("é\r\n".as_bytes()), b"=C3=A9\r\n");
+        let long = quoted_printable(&[b'a'; 200]);
+        for line in long.split(|&b| b == b'\n') {
+            assert!(line.len() <= ENCODED_LINE_MAX + 1);
+        }
+        assert_eq!(decode_quoted_printable(&long), vec![b'a'; 200]);
+    }
+
+    #[test]
+    fn attachments_become_base64_parts_with_a_boundary_not_in_the_content() {
+        let mut req = request();
+        let png: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+        req.attachments = vec![
+            Attachment {
+                filename: "/home/alice/cat.PNG".into(),
+                content_type: None,
+                bytes: png.clone(),
+            },
+            Attachment {
+                filename: "song.ogg".into(),
+                content_type: Some("audio/x-custom; rate=1".into()),
+                bytes: b"OggS".to_vec(),
+            },
+            Attachment {
+                filename: "résumé.pdf".into(),
+                content_type: Some("bad type\r\nX: y".into()),
+                bytes: Vec::new(),
+            },
+            Attachment {
+                filename: "data.bin".into(),
+                content_type: None,
+                bytes: vec![0; 10],
+            },
+        ];
+        let message = compose(&req).unwrap();
+        assert_crlf_only(&message);
+        assert!(!crate::smtp::dot::has_8bit(&message));
+        let parsed = parse(&message);
+        let content_type = parsed.field("Content-Type").unwrap();
+        let boundary = content_type
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix('"'))
+            .expect("a quoted boundary");
+        assert!(content_type.starts_with("multipart/mixed;"));
+        assert!(boundary.len() <= 70, "RFC 2046 5.1.1");
+        let body = std::str::from_utf8(&parsed.body).unwrap();
+        let delimiter = format!("\r\n--{boundary}");
+        let closing = format!("{delimiter}--\r\n");
+        assert!(body.ends_with(&closing));
+        let inner = &body[..body.len() - closing.len()];
+        let mut pieces = inner.split(delimiter.as_str());
+        let preamble = pieces.next().unwrap();
+        assert!(!preamble.contains(boundary));
+        let parts: Vec<Parsed> = pieces
+            .map(|piece| {
+                let piece = piece
+                    .strip_prefix("\r\n")
+                    .expect("CRLF after the delimiter");
+                let mut bytes = piece.as_bytes().to_vec();
+                bytes.extend_from_slice(b"\r\n");
+                parse(&bytes)
+            })
+            .collect();
+        assert_eq!(parts.len(), 5);
+        assert_eq!(
+            parts[0].field("Content-Type"),
+            Some("text/plain; charset=utf-8")
+        );
+        let expected = [
+            ("image/png; name=\"cat.PNG\"", png.as_slice()),
+            ("audio/x-custom; name=\"song.ogg\"", b"OggS".as_slice()),
+            (
+                "application/pdf; name*=utf-8''r%C3%A9sum%C3%A9.pdf",
+                b"".as_slice(),
+            ),
+            (
+                "application/octet-stream; name=\"data.bin\"",
+                [0u8; 10].as_slice(),
+            ),
+        ];
+        for (part, (content_type, bytes)) in parts[1..].iter().zip(expected) {
+            assert_eq!(part.field("Content-Type"), Some(content_type));
+            assert_eq!(part.field("Content-Transfer-Encoding"), Some("base64"));
+            assert!(part
+                .field("Content-Disposition")
+                .unwrap()
+                .starts_with("attachment;"));
+            let text = std::str::from_utf8(&part.body).unwrap();
+            for line in text.split("\r\n") {
+                assert!(line.len() <= ENCODED_LINE_MAX, "base64 line too long");
+            }
+            assert_eq!(base64::decode(text).unwrap(), bytes);
+        }
+        // The same request gives the same bytes.
+        assert_eq!(compose(&req).unwrap(), message);
+    }
+
+    #[test]
+    fn boundary_avoids_text_that_contains_it() {
+        let mut req = request();
+        req.attachments = vec![Attachment {
+            filename: "a.txt".into(),
+            content_type: None,
+            bytes: b"x".to_vec(),
+        }];
+        let first = compose(&req).unwrap();
+        let parsed = parse(&first);
+        let boundary = parsed
+            .field("Content-Type")
+            .unwrap()
+            .split('"')
+            .nth(1)
+            .unwrap()
+            .to_string();
+        // Put that very delimiter into the body text: a different boundary must be chosen.
+        req.body_text = format!("--{boundary}\n");
+        let second = compose(&req).unwrap();
+        let parsed = parse(&second);
+        let new_boundary = parsed
+            .field("Content-Type")
+            .unwrap()
+            .split('"')
+            .nth(1)
+            .unwrap();
+        let body = std::str::from_utf8(&parsed.body).unwrap();
+        assert_eq!(body.matches(&format!("--{new_boundary}")).count(), 3);
+    }
+
+    #[test]
+    fn media_types_from_extensions() {
+        let cases = [
+            ("a.txt", "text/plain"),
+            ("a.HTML", "text/html"),
+            ("a.htm", "text/html"),
+            ("a.png", "image/png"),
+            ("a.jpeg", "image/jpeg"),
+            ("a.JPG", "image/jpeg"),
+            ("a.gif", "image/gif"),
+            ("a.svg", "image/svg+xml"),
+            ("a.pdf", "application/pdf"),
+            ("a.mp3", "audio/mpeg"),
+            ("a.wav", "audio/wav"),
+            ("a.ogg", "audio/ogg"),
+            ("a.mp4", "video/mp4"),
+            ("a.webm", "video/webm"),
+            ("a.zip", "application/zip"),
+            ("a.tar.gz", "application/octet-stream"),
+            ("noextension", "application/octet-stream"),
+        ];
+        for (name, media_type) in cases {
+            assert_eq!(media_type_for_filename(name), media_type, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_addresses_are_refused_and_headers_cannot_be_injected() {
+        let mut req = request();
+        req.to = vec!["bob@example.net\r\nBcc: x@y".into()];
+        assert!(matches!(
+            compose(&req),
+            Err(ComposeError::InvalidAddress { field: "To", .. })
+        ));
+        for bad in ["", "no-at-sign", "a@b@c", "@x", "x@", "a b@c", "<a@b"] {
+            assert!(parse_mailbox("To", bad).is_err(), "{bad:?}");
+        }
+        let mut req = request();
+        req.subject = "hi\r\nBcc: evil@example.com".into();
+        let parsed = parse(&compose(&req).unwrap());
+        assert_eq!(parsed.field("Bcc"), None);
+        assert_eq!(parsed.field("Subject"), Some("hi  Bcc: evil@example.com"));
+    }
+
+    #[test]
+    fn long_address_lists_fold_within_78() {
+        let mut req = request();
+        req.to = (0..30).map(|i| format!("person{i}@example.net")).collect();
+        let message = compose(&req).unwrap();
+        let parsed = parse(&message);
+        assert_eq!(parsed.field("To").unwrap().matches('@').count(), 30);
+    }
+}
