@@ -1,0 +1,230 @@
+//! Property tests for the client side: data transparency (dot-stuffing) and the client
+//! session's indifference to how the server's bytes are split, and its robustness to garbage.
+
+use proptest::prelude::*;
+
+use smtp_lab::smtp::client::{ClientConfig, ClientEvent, ClientSession, Envelope, SessionOutcome};
+use smtp_lab::smtp::dot::{dot_stuff, dot_unstuff, has_bare_line_break, normalize_line_endings};
+
+/// Messages made of lines that already end in CRLF, rich in dots, CRs and LFs.
+fn crlf_message() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop::collection::vec(
+        prop_oneof![
+            Just(b'.'),
+            Just(b'a'),
+            Just(b' '),
+            Just(0xc3u8),
+            any::<u8>().prop_filter("no line breaks inside a line", |b| {
+                *b != b'\r' && *b != b'\n'
+            }),
+        ],
+        0..20,
+    );
+    prop::collection::vec(line, 0..12).prop_map(|lines| {
+        let mut message = Vec::new();
+        for line in lines {
+            message.extend(line);
+            message.extend_from_slice(b"\r\n");
+        }
+        message
+    })
+}
+
+/// Any bytes, with line breaks and dots made frequent.
+fn raw_message() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            Just(b'.'),
+            Just(b'\r'),
+            Just(b'\n'),
+            Just(b'x'),
+            any::<u8>()
+        ],
+        0..200,
+    )
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+proptest! {
+    #[test]
+    fn unstuff_inverts_stuff_on_crlf_messages(message in crlf_message()) {
+        prop_assert_eq!(dot_unstuff(&dot_stuff(&message)), message);
+    }
+
+    #[test]
+    fn unstuff_of_stuff_is_the_normalised_message(message in raw_message()) {
+        prop_assert_eq!(
+            dot_unstuff(&dot_stuff(&message)),
+            normalize_line_endings(&message)
+        );
+    }
+
+    #[test]
+    fn stuffed_data_never_ends_early_and_has_no_bare_line_breaks(message in raw_message()) {
+        let data = dot_stuff(&message);
+        prop_assert!(!has_bare_line_break(&data));
+        prop_assert!(data.ends_with(b"\r\n.\r\n") || data == b".\r\n");
+        // The end-of-data sequence occurs only at the very end (RFC 5321 4.1.1.4).
+        let first_end = find(&data, b"\r\n.\r\n");
+        if data.len() >= 5 {
+            prop_assert_eq!(first_end, Some(data.len() - 5));
+        }
+        // Nor can the data start with the end line, unless the message is empty.
+        if data.starts_with(b".\r\n") {
+            prop_assert!(normalize_line_endings(&message).is_empty());
+        }
+    }
+}
+
+/// Replies a server might send, good and bad, including the special cases the client handles
+/// (421, 452, fallbacks, multi-line EHLO with an empty last line).
+const REPLIES: &[&str] = &[
+    "220 mx.example ESMTP\r\n",
+    "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250-8BITMIME\r\n250 \r\n",
+    "250-mx.example\r\n250 AUTH PLAIN\r\n",
+    "250 2.1.0 Ok\r\n",
+    "250 Ok\r\n",
+    "251 will forward\r\n",
+    "354 go ahead\r\n",
+    "421 4.3.2 closing\r\n",
+    "450 4.7.1 greylisted\r\n",
+    "452 4.5.3 too many recipients\r\n",
+    "500 what\r\n",
+    "502 no\r\n",
+    "503 bad sequence\r\n",
+    "550 5.1.1 unknown\r\n",
+    "552 5.3.4 too big\r\n",
+    "554 no service\r\n",
+    "221 bye\r\n",
+    "235 2.7.0 ok\r\n",
+    "334 \r\n",
+    "535 5.7.8 bad credentials\r\n",
+];
+
+fn session(pipelining: bool, credentials: bool, message: &[u8]) -> ClientSession {
+    let mut config = ClientConfig::new("client.example");
+    config.prefer_pipelining = pipelining;
+    config.recipients_per_transaction_max = 2;
+    if credentials {
+        config.credentials = Some(("alice".into(), "secret".into()));
+    }
+    let envelope = Envelope {
+        reverse_path: "alice@example.org".into(),
+        forward_paths: vec![
+            "a@example.net".into(),
+            "b@example.net".into(),
+            "c@example.net".into(),
+            "jürgen@example.de".into(),
+        ],
+    };
+    let mut session = ClientSession::new(config, envelope, message.to_vec()).expect("valid setup");
+    session.handle_connected(0);
+    session
+}
+
+/// Everything observable: the bytes sent, the events, the outcome.
+fn observe(session: &mut ClientSession, sent: &mut Vec<u8>, events: &mut Vec<ClientEvent>) {
+    while let Some(bytes) = session.poll_output() {
+        sent.extend(bytes);
+    }
+    while let Some(event) = session.poll_event() {
+        events.push(event);
+    }
+}
+
+fn run_split(
+    pipelining: bool,
+    credentials: bool,
+    input: &[u8],
+    cuts: &[usize],
+) -> (Vec<u8>, Vec<ClientEvent>, Option<SessionOutcome>) {
+    let mut client = session(pipelining, credentials, b"Subject: x\r\n\r\n.dot\r\n");
+    let mut sent = Vec::new();
+    let mut events = Vec::new();
+    let mut start = 0;
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+    points.push(input.len());
+    points.sort_unstable();
+    for point in points {
+        client.handle_input(&input[start..point], 10);
+        observe(&mut client, &mut sent, &mut events);
+        start = point;
+    }
+    client.handle_peer_closed();
+    observe(&mut client, &mut sent, &mut events);
+    (sent, events, client.outcome().cloned())
+}
+
+fn check_invariants(sent: &[u8], outcome: Option<&SessionOutcome>) -> Result<(), TestCaseError> {
+    prop_assert!(
+        !has_bare_line_break(sent),
+        "the client sent a bare CR or LF"
+    );
+    let outcome = outcome.expect("finished after the peer closed");
+    prop_assert_eq!(outcome.recipients.len(), 4);
+    // Without SMTPUTF8 nothing non-ASCII may be sent.
+    let utf8_offered = outcome.extensions.as_ref().is_some_and(|e| e.smtputf8);
+    if !utf8_offered {
+        prop_assert!(find(sent, "jürgen".as_bytes()).is_none());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn splitting_server_bytes_anywhere_changes_nothing(
+        script in prop::collection::vec(0..REPLIES.len(), 0..16),
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+        pipelining in any::<bool>(),
+        credentials in any::<bool>(),
+    ) {
+        let input: Vec<u8> = script.iter().flat_map(|&i| REPLIES[i].bytes()).collect();
+        let whole = run_split(pipelining, credentials, &input, &[]);
+        let split = run_split(pipelining, credentials, &input, &cuts);
+        check_invariants(&whole.0, whole.2.as_ref())?;
+        prop_assert_eq!(&whole, &split);
+        // One byte at a time, too.
+        let every_byte: Vec<usize> = (0..input.len()).collect();
+        let bytewise = run_split(pipelining, credentials, &input, &every_byte);
+        prop_assert_eq!(&whole, &bytewise);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        prefix in prop::collection::vec(0..REPLIES.len(), 0..6),
+        chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..8),
+        timeout_at in prop::option::of(0u64..1_000_000),
+        pipelining in any::<bool>(),
+        message in raw_message(),
+    ) {
+        let mut client = session(pipelining, false, &message);
+        let mut sent = Vec::new();
+        let mut events = Vec::new();
+        for &index in &prefix {
+            client.handle_input(REPLIES[index].as_bytes(), 1);
+            observe(&mut client, &mut sent, &mut events);
+        }
+        for chunk in &chunks {
+            client.handle_input(chunk, 2);
+            observe(&mut client, &mut sent, &mut events);
+        }
+        if let Some(now) = timeout_at {
+            client.handle_timeout(now);
+            observe(&mut client, &mut sent, &mut events);
+        }
+        client.handle_peer_closed();
+        observe(&mut client, &mut sent, &mut events);
+        check_invariants(&sent, client.outcome())?;
+        prop_assert!(client.is_finished());
+        prop_assert_eq!(events.last(), Some(&ClientEvent::Finished));
+        prop_assert_eq!(
+            events.iter().filter(|e| **e == ClientEvent::Finished).count(),
+            1
+        );
+    }
+}
