@@ -34,7 +34,7 @@
 //! lead to Closed. All other transitions are errors: the command gets 503 and the state stays.
 
 use super::address::{ForwardPath, Mailbox, ReversePath};
-use super::command::{parse_command, Command, EsmtpParam};
+use super::command::{parse_command, Command, EsmtpParam, Verb};
 use super::data_in::{BareKind, BareLineEnding, DataReader, Framing};
 use super::explain::Explanation;
 use super::policy::{Decision, PeerInfo, Policy, SessionInfo, TransactionInfo};
@@ -947,7 +947,14 @@ impl<P: Policy> ServerSession<P> {
             Err(error) => {
                 if matches!(self.state, State::ExpectQuit) {
                     self.refused_session();
-                } else {
+                    return;
+                }
+                let in_sequence = match error.verb {
+                    Some(Verb::Mail) => self.mail_in_sequence(),
+                    Some(Verb::Rcpt) => self.rcpt_in_sequence(),
+                    _ => true,
+                };
+                if in_sequence {
                     self.send(error.reply(), error.why.clone(), error.rfc);
                 }
                 return;
@@ -1078,8 +1085,11 @@ impl<P: Policy> ServerSession<P> {
         self.enter(from, State::ExpectMail);
     }
 
-    fn mail(&mut self, reverse_path: ReversePath, params: Vec<EsmtpParam>) {
-        let Some(greeted) = self.greeted.clone() else {
+    /// Answers 503 and returns false when MAIL is out of sequence. Sequence is checked before
+    /// the arguments' syntax, as Postfix does: "need EHLO first" helps more than a syntax
+    /// error about an address that could not have been used anyway.
+    fn mail_in_sequence(&mut self) -> bool {
+        if self.greeted.is_none() {
             self.send(
                 reply(503, SEQUENCE, "Send EHLO or HELO first"),
                 "a mail transaction can only start after EHLO or HELO (RFC 5321 4.1.4); \
@@ -1087,26 +1097,57 @@ impl<P: Policy> ServerSession<P> {
                  default configuration",
                 "RFC 5321 4.1.4",
             );
-            return;
-        };
+            return false;
+        }
+        if self.state.in_transaction() {
+            self.send(
+                reply(503, SEQUENCE, "Nested MAIL command"),
+                "a mail transaction is already open; send RSET first to start another. \
+                 The open transaction is unchanged",
+                "RFC 5321 4.1.4",
+            );
+            return false;
+        }
+        debug_assert!(
+            matches!(self.state, State::ExpectMail),
+            "MAIL read in {:?}",
+            self.state.kind()
+        );
+        true
+    }
+
+    /// Answers 503 and returns false when RCPT is out of sequence.
+    fn rcpt_in_sequence(&mut self) -> bool {
         match self.state {
-            State::ExpectMail => {}
-            State::ExpectRcpt { .. }
-            | State::ExpectRcptOrData { .. }
-            | State::ExpectBdat { .. } => {
+            State::ExpectRcpt { .. } | State::ExpectRcptOrData { .. } => true,
+            State::ExpectBdat { .. } => {
                 self.send(
-                    reply(503, SEQUENCE, "Nested MAIL command"),
-                    "a mail transaction is already open; send RSET first to start another. \
-                     The open transaction is unchanged",
-                    "RFC 5321 4.1.4",
+                    reply(503, SEQUENCE, "RCPT not allowed after BDAT"),
+                    "message data has begun with BDAT, so the recipient list is closed",
+                    "RFC 3030 3",
                 );
-                return;
+                false
             }
             _ => {
-                debug_assert!(false, "MAIL handled in state {:?}", self.state.kind());
-                return;
+                self.send(
+                    reply(503, SEQUENCE, "Need MAIL before RCPT"),
+                    "RCPT adds a recipient to a mail transaction, and none was started with \
+                     MAIL",
+                    "RFC 5321 4.1.4",
+                );
+                false
             }
         }
+    }
+
+    fn mail(&mut self, reverse_path: ReversePath, params: Vec<EsmtpParam>) {
+        if !self.mail_in_sequence() {
+            return;
+        }
+        let Some(greeted) = self.greeted.clone() else {
+            debug_assert!(false, "mail_in_sequence checked the greeting");
+            return;
+        };
         if self.policy.auth_required(&session_info(
             &self.peer,
             &self.greeted,
@@ -1308,6 +1349,9 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn rcpt(&mut self, forward_path: ForwardPath, params: Vec<EsmtpParam>) {
+        if !self.rcpt_in_sequence() {
+            return;
+        }
         let from = self.state.kind();
         let state = std::mem::replace(&mut self.state, State::Closed);
         let (mut mail, forward_paths) = match state {
@@ -1316,23 +1360,13 @@ impl<P: Policy> ServerSession<P> {
                 mail,
                 forward_paths,
             } => (mail, Some(forward_paths)),
-            State::ExpectBdat { .. } => {
-                self.state = state;
-                self.send(
-                    reply(503, SEQUENCE, "RCPT not allowed after BDAT"),
-                    "message data has begun with BDAT, so the recipient list is closed",
-                    "RFC 3030 3",
-                );
-                return;
-            }
             other => {
-                self.state = other;
-                self.send(
-                    reply(503, SEQUENCE, "Need MAIL before RCPT"),
-                    "RCPT adds a recipient to a mail transaction, and none was started with \
-                     MAIL",
-                    "RFC 5321 4.1.4",
+                debug_assert!(
+                    false,
+                    "rcpt_in_sequence let RCPT through in {:?}",
+                    other.kind()
                 );
+                self.state = other;
                 return;
             }
         };
