@@ -336,6 +336,8 @@ enum State {
         reader: DataReader,
     },
     ReceivingBdat {
+        /// The chunk size announced by BDAT.
+        size: u64,
         remaining_octets: u64,
         last: bool,
         target: BdatTarget,
@@ -968,6 +970,7 @@ impl<P: Policy> ServerSession<P> {
                     self.enter(
                         from,
                         State::ReceivingBdat {
+                            size,
                             remaining_octets: size,
                             last,
                             target: BdatTarget::Discard {
@@ -1619,6 +1622,7 @@ impl<P: Policy> ServerSession<P> {
         self.enter(
             from,
             State::ReceivingBdat {
+                size,
                 remaining_octets: size,
                 last,
                 target,
@@ -1661,8 +1665,9 @@ impl<P: Policy> ServerSession<P> {
     /// All octets of a BDAT chunk were read.
     fn finish_chunk(&mut self) {
         let from = self.state.kind();
-        let State::ReceivingBdat { last, target, .. } =
-            std::mem::replace(&mut self.state, State::Closed)
+        let State::ReceivingBdat {
+            size, last, target, ..
+        } = std::mem::replace(&mut self.state, State::Closed)
         else {
             debug_assert!(false, "finish_chunk outside ReceivingBdat");
             return;
@@ -1695,7 +1700,7 @@ impl<P: Policy> ServerSession<P> {
                     self.end_of_message(from, mail, forward_paths, reader, true);
                 } else {
                     self.send(
-                        reply(250, OK, format!("{} octets received", reader.octets())),
+                        reply(250, OK, format!("{size} octets received")),
                         "the chunk was read; more chunks may follow until BDAT ... LAST",
                         "RFC 3030 2",
                     );
