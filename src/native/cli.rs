@@ -1,18 +1,140 @@
 //! Argument parsing and dispatch for the `smtp-lab` command.
 
-use clap::{Parser, Subcommand};
+use super::{send, serve};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// SMTP Lab: watch e-mail travel, and talk real SMTP with the same engines.
+/// SMTP Lab: the engines the simulator animates, on real TCP ports.
 #[derive(Debug, Parser)]
-#[command(name = "smtp-lab", version, about)]
+#[command(name = "smtp-lab", version, about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Run an SMTP server for one local domain that stores mail in Maildirs and relays nothing.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
+    /// Compose a message and deliver it to an SMTP server, showing the whole conversation.
+    #[command(after_help = SEND_EXAMPLES)]
+    Send(SendArgs),
+}
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  smtp-lab serve --listen 127.0.0.1:2525 --domain example.org \\
+      --mailbox alice@example.org --mailbox bob@example.org --maildir ./mail
+  swaks --server 127.0.0.1:2525 --from eve@elsewhere.test --to bob@example.org
+
+Each accepted message is written, with Return-Path: and Received: added, to
+DIR/<local-part>/new/ (Maildir), and only then acknowledged with 250.
+Mail for other domains is refused (550 5.7.1 relay denied).";
+
+const SEND_EXAMPLES: &str = "\
+Examples:
+  echo 'Hello Bob' | smtp-lab send --server 127.0.0.1:2525 \\
+      --from alice@example.org --to bob@example.org --subject 'Hi'
+  smtp-lab send --server 127.0.0.1:2525 --from alice@example.org \\
+      --to bob@example.org --cc carol@example.org --body-file note.txt --attach photo.png
+
+Exit status: 0 when every recipient was accepted, 1 when any was refused or the
+session failed, 2 for usage errors.";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BareLineEndingArg {
+    /// Refuse a message with a bare CR or LF (550 5.5.2), as Postfix does with
+    /// smtpd_forbid_bare_newline = reject.
+    Reject,
+    /// Store a bare CR or LF as CRLF.
+    Normalize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:2525")]
+    pub listen: SocketAddr,
+    /// The local domain this server receives mail for (repeatable).
+    #[arg(long = "domain", required = true)]
+    pub domains: Vec<String>,
+    /// A mailbox that exists, as local-part@domain (repeatable). postmaster always exists.
+    #[arg(long = "mailbox")]
+    pub mailboxes: Vec<String>,
+    /// Where the Maildirs are written: DIR/<local-part>/{tmp,new,cur}.
+    #[arg(long, default_value = "maildir")]
+    pub maildir: PathBuf,
+    /// Largest message accepted, in octets (advertised with SIZE).
+    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    pub max_size: usize,
+    /// Most recipients in one mail transaction; more get 452 4.5.3.
+    #[arg(long, default_value_t = 100)]
+    pub max_recipients: usize,
+    /// What to do with a bare CR or LF in a message.
+    #[arg(long, value_enum, default_value_t = BareLineEndingArg::Reject)]
+    pub bare_lf: BareLineEndingArg,
+    /// The name this server gives itself in its greeting and Received: headers.
+    #[arg(long, default_value = "smtp-lab.localhost")]
+    pub hostname: String,
+    /// Most sessions at once; further connections get 421 and are closed.
+    #[arg(long, default_value_t = 256)]
+    pub max_sessions: usize,
+    /// Seconds a session may stay silent before the server closes it (421 4.4.2).
+    #[arg(long, default_value_t = 300)]
+    pub idle_timeout: u64,
+    /// Offer AUTH PLAIN/LOGIN and require it before MAIL (submission, RFC 6409): USER:PASSWORD
+    /// (repeatable).
+    #[arg(long = "user")]
+    pub users: Vec<String>,
+    /// Print only a line per session and per message instead of whole transcripts.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The SMTP server, HOST:PORT.
+    #[arg(long)]
+    pub server: String,
+    /// The sender: the From: header and the envelope's MAIL FROM.
+    #[arg(long)]
+    pub from: String,
+    /// A recipient in To: and the envelope (repeatable).
+    #[arg(long = "to", required = true)]
+    pub to: Vec<String>,
+    /// A recipient in Cc: and the envelope (repeatable).
+    #[arg(long = "cc")]
+    pub cc: Vec<String>,
+    /// A recipient in the envelope only (repeatable).
+    #[arg(long = "bcc")]
+    pub bcc: Vec<String>,
+    #[arg(long, default_value = "")]
+    pub subject: String,
+    /// The body text; without it the body is read from standard input.
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    /// A file to attach (repeatable); its media type comes from its extension.
+    #[arg(long = "attach")]
+    pub attach: Vec<PathBuf>,
+    /// The name sent with EHLO/HELO.
+    #[arg(long, default_value = "smtp-lab.localhost")]
+    pub helo: String,
+    /// Authenticate with AUTH PLAIN as USER:PASSWORD (submission).
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// Wait for each reply even when the server offers PIPELINING.
+    #[arg(long)]
+    pub no_pipelining: bool,
+}
+
+/// Splits `USER:PASSWORD`.
+fn split_credentials(text: &str) -> Option<(String, String)> {
+    let (user, password) = text.split_once(':')?;
+    (!user.is_empty()).then(|| (user.to_string(), password.to_string()))
+}
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> ExitCode {
@@ -27,5 +149,55 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    match cli.command {}
+    match cli.command {
+        Command::Serve(args) => {
+            let mut users = Vec::new();
+            for text in &args.users {
+                match split_credentials(text) {
+                    Some(pair) => users.push(pair),
+                    None => {
+                        eprintln!("smtp-lab serve: --user takes USER:PASSWORD, not {text:?}");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            serve::run(serve::ServeOptions {
+                listen: args.listen,
+                domains: args.domains,
+                mailboxes: args.mailboxes,
+                maildir: args.maildir,
+                max_size: args.max_size,
+                max_recipients: args.max_recipients,
+                normalize_bare_line_endings: args.bare_lf == BareLineEndingArg::Normalize,
+                hostname: args.hostname,
+                max_sessions: args.max_sessions,
+                idle_timeout_s: args.idle_timeout,
+                users,
+                quiet: args.quiet,
+            })
+        }
+        Command::Send(args) => {
+            let auth = match args.auth.as_deref().map(split_credentials) {
+                None => None,
+                Some(Some(pair)) => Some(pair),
+                Some(None) => {
+                    eprintln!("smtp-lab send: --auth takes USER:PASSWORD");
+                    return ExitCode::from(2);
+                }
+            };
+            send::run(send::SendOptions {
+                server: args.server,
+                from: args.from,
+                to: args.to,
+                cc: args.cc,
+                bcc: args.bcc,
+                subject: args.subject,
+                body_file: args.body_file,
+                attach: args.attach,
+                helo: args.helo,
+                auth,
+                no_pipelining: args.no_pipelining,
+            })
+        }
+    }
 }

@@ -2,3 +2,7 @@
 //! Not built for wasm.
 
 pub mod cli;
+pub mod maildir;
+pub mod send;
+pub mod serve;
+pub mod transcript;

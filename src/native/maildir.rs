@@ -1,0 +1,141 @@
+//! Maildir storage (the format of qmail, Postfix, Dovecot): one file per message, written to
+//! `tmp/` and renamed into `new/`, so a reader or a crash never sees half a message.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// A tree of Maildirs: `root/<mailbox>/{tmp,new,cur}`.
+#[derive(Debug)]
+pub struct MaildirStore {
+    root: PathBuf,
+    hostname: String,
+    deliveries: AtomicU64,
+}
+
+impl MaildirStore {
+    pub fn new(root: impl Into<PathBuf>, hostname: &str) -> MaildirStore {
+        MaildirStore {
+            root: root.into(),
+            // The host name is part of every file name: keep it to safe characters.
+            hostname: hostname
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect(),
+            deliveries: AtomicU64::new(0),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of a mailbox, named after its local part with unsafe characters escaped.
+    pub fn mailbox_dir(&self, mailbox: &str) -> PathBuf {
+        self.root.join(folder_name(mailbox))
+    }
+
+    /// Stores `message` in `mailbox` and returns the path of the new file. The message is on
+    /// disk (synced) when this returns `Ok`; only then may the server answer 250.
+    pub fn deliver(&self, mailbox: &str, message: &[u8]) -> io::Result<PathBuf> {
+        let dir = self.mailbox_dir(mailbox);
+        for sub in ["tmp", "new", "cur"] {
+            fs::create_dir_all(dir.join(sub))?;
+        }
+        let name = self.unique_name();
+        let tmp_path = dir.join("tmp").join(&name);
+        let new_path = dir.join("new").join(&name);
+        let written = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp_path)?;
+            file.write_all(message)?;
+            file.sync_all()?;
+            fs::rename(&tmp_path, &new_path)?;
+            // The rename is durable once the directory itself is synced.
+            File::open(dir.join("new"))?.sync_all()
+        })();
+        if let Err(error) = written {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(error);
+        }
+        Ok(new_path)
+    }
+
+    /// `seconds.MmicrosPpidQn.host`, unique per process and delivery (the Maildir convention).
+    fn unique_name(&self) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let delivery = self.deliveries.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "{}.M{}P{}Q{}.{}",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id(),
+            delivery,
+            self.hostname
+        )
+    }
+}
+
+/// A local part as a directory name: letters, digits and `+-_=` stay, `.` stays unless it
+/// leads; everything else (including `/`) becomes `%XX` of its UTF-8 bytes.
+pub fn folder_name(local_part: &str) -> String {
+    let mut name = String::with_capacity(local_part.len());
+    for (index, byte) in local_part.bytes().enumerate() {
+        let keep = byte.is_ascii_alphanumeric()
+            || matches!(byte, b'+' | b'-' | b'_' | b'=')
+            || (byte == b'.' && index > 0);
+        if keep {
+            name.push(byte as char);
+        } else {
+            name.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    if name.is_empty() {
+        name.push_str("%00");
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_names_cannot_escape_the_root() {
+        assert_eq!(folder_name("bob"), "bob");
+        assert_eq!(folder_name("first.last+tag"), "first.last+tag");
+        assert_eq!(folder_name(".."), "%2E.");
+        assert_eq!(folder_name("a/b"), "a%2Fb");
+        assert_eq!(folder_name("\"x y\""), "%22x%20y%22");
+        assert_eq!(folder_name("jos\u{e9}"), "jos%C3%A9");
+    }
+
+    #[test]
+    fn delivery_lands_in_new_and_leaves_tmp_empty() {
+        let root = std::env::temp_dir().join(format!("smtp-lab-maildir-{}", std::process::id()));
+        let store = MaildirStore::new(&root, "test host");
+        let first = store.deliver("bob", b"Subject: 1\r\n\r\none\r\n").unwrap();
+        let second = store.deliver("bob", b"Subject: 2\r\n\r\ntwo\r\n").unwrap();
+        assert_ne!(first, second);
+        assert_eq!(fs::read(&first).unwrap(), b"Subject: 1\r\n\r\none\r\n");
+        assert!(first.starts_with(root.join("bob").join("new")));
+        assert_eq!(
+            fs::read_dir(root.join("bob").join("tmp")).unwrap().count(),
+            0
+        );
+        assert!(root.join("bob").join("cur").is_dir());
+        fs::remove_dir_all(&root).unwrap();
+    }
+}

@@ -1,0 +1,285 @@
+//! `smtp-lab send`: composes a message and delivers it over a real TCP connection with the
+//! engine's client session, printing the transcript and what happened to each recipient.
+
+use super::transcript::{print_data, print_line, print_reply};
+use crate::mail::compose::{compose, Attachment, ComposeRequest};
+use crate::smtp::client::{
+    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, SessionOutcome,
+};
+use crate::smtp::dot::dot_stuff;
+use crate::smtp::explain::meaning;
+use std::io::{self, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long to wait for the TCP connection itself.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Largest body or attachment file read from disk.
+const INPUT_FILE_MAX_OCTETS: u64 = 32 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct SendOptions {
+    pub server: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub body_file: Option<PathBuf>,
+    pub attach: Vec<PathBuf>,
+    pub helo: String,
+    pub auth: Option<(String, String)>,
+    pub no_pipelining: bool,
+}
+
+/// Exit status: every recipient accepted.
+const EXIT_ALL_ACCEPTED: u8 = 0;
+/// Exit status: a recipient was refused, or the session failed.
+const EXIT_NOT_ALL_ACCEPTED: u8 = 1;
+/// Exit status: the command line or its input files are wrong.
+const EXIT_USAGE: u8 = 2;
+
+pub fn run(options: SendOptions) -> ExitCode {
+    let message = match build_message(&options) {
+        Ok(message) => message,
+        Err(error) => {
+            eprintln!("smtp-lab send: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let envelope = Envelope {
+        reverse_path: options.from.clone(),
+        forward_paths: options
+            .to
+            .iter()
+            .chain(&options.cc)
+            .chain(&options.bcc)
+            .cloned()
+            .collect(),
+    };
+    let mut config = ClientConfig::new(options.helo.clone());
+    config.credentials = options.auth.clone();
+    config.prefer_pipelining = !options.no_pipelining;
+    // The session sends exactly this; the transcript shows it when the session sends it.
+    let payload = dot_stuff(&message);
+    let session = match ClientSession::new(config, envelope, message) {
+        Ok(session) => session,
+        Err(error) => {
+            eprintln!("smtp-lab send: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let stream = match connect(&options.server) {
+        Ok(stream) => stream,
+        Err(error) => {
+            eprintln!(
+                "smtp-lab send: cannot connect to {}: {error}",
+                options.server
+            );
+            return ExitCode::from(EXIT_NOT_ALL_ACCEPTED);
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let outcome = drive(session, stream, &payload, &mut out);
+    print_outcome(&mut out, &outcome);
+    if outcome.all_accepted() {
+        ExitCode::from(EXIT_ALL_ACCEPTED)
+    } else {
+        ExitCode::from(EXIT_NOT_ALL_ACCEPTED)
+    }
+}
+
+fn read_limited(path: &PathBuf) -> Result<Vec<u8>, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    file.take(INPUT_FILE_MAX_OCTETS + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > INPUT_FILE_MAX_OCTETS {
+        return Err(format!(
+            "{} is larger than {INPUT_FILE_MAX_OCTETS} octets",
+            path.display()
+        ));
+    }
+    Ok(bytes)
+}
+
+fn build_message(options: &SendOptions) -> Result<Vec<u8>, String> {
+    let body = match &options.body_file {
+        Some(path) => read_limited(path)?,
+        None => {
+            let mut bytes = Vec::new();
+            io::stdin()
+                .take(INPUT_FILE_MAX_OCTETS + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| format!("cannot read the body from standard input: {e}"))?;
+            bytes
+        }
+    };
+    let body_text = String::from_utf8(body).map_err(|_| {
+        "the body is not UTF-8 text (send binary content with --attach)".to_string()
+    })?;
+    let mut attachments = Vec::new();
+    for path in &options.attach {
+        let filename = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "attachment".to_string());
+        attachments.push(Attachment {
+            filename,
+            content_type: None,
+            bytes: read_limited(path)?,
+        });
+    }
+    // The native command line may read the clock; the composer below it does not.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let request = ComposeRequest {
+        from: options.from.clone(),
+        to: options.to.clone(),
+        cc: options.cc.clone(),
+        bcc: options.bcc.clone(),
+        subject: options.subject.clone(),
+        body_text,
+        attachments,
+        date_unix_s: now.as_secs() as i64,
+        utc_offset_min: 0,
+        message_id_token: format!("{}.{}", now.as_nanos(), std::process::id()),
+        hostname: options.helo.clone(),
+    };
+    compose(&request).map_err(|error| error.to_string())
+}
+
+fn connect(server: &str) -> io::Result<TcpStream> {
+    let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+    for address in server.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(error) => last_error = error,
+        }
+    }
+    Err(last_error)
+}
+
+/// Runs the session over the stream until it finishes, printing the transcript.
+pub fn drive(
+    mut session: ClientSession,
+    mut stream: TcpStream,
+    payload: &[u8],
+    out: &mut impl Write,
+) -> SessionOutcome {
+    let start = Instant::now();
+    let now_ms = || start.elapsed().as_millis() as u64;
+    let _ = stream.set_nodelay(true);
+    session.handle_connected(now_ms());
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        while let Some(bytes) = session.poll_output() {
+            if stream.write_all(&bytes).is_err() {
+                session.handle_peer_closed();
+                break;
+            }
+        }
+        while let Some(event) = session.poll_event() {
+            print_event(out, &event, payload);
+        }
+        if session.is_finished() {
+            break;
+        }
+        let wait_ms = session
+            .poll_timeout()
+            .map(|deadline| deadline.saturating_sub(now_ms()).max(1))
+            .unwrap_or(60_000);
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(wait_ms)));
+        match stream.read(&mut buffer) {
+            Ok(0) => session.handle_peer_closed(),
+            Ok(read) => session.handle_input(&buffer[..read], now_ms()),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                session.handle_timeout(now_ms())
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => session.handle_peer_closed(),
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    while let Some(event) = session.poll_event() {
+        print_event(out, &event, payload);
+    }
+    session
+        .outcome()
+        .cloned()
+        .expect("a finished client session always has an outcome")
+}
+
+fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8]) {
+    match event {
+        ClientEvent::CommandSent { line } => print_line(out, None, "C:", line),
+        ClientEvent::DataSent { .. } => print_data(out, None, "C:", payload),
+        ClientEvent::ReplyReceived { reply } => {
+            print_reply(out, None, reply);
+            print_line(out, None, "#", &meaning(reply.code, reply.enhanced));
+        }
+        ClientEvent::MalformedReply { error } => {
+            print_line(out, None, "#", &format!("unreadable reply: {error}"))
+        }
+        ClientEvent::RecipientRefused {
+            forward_path,
+            reply,
+            ..
+        } => print_line(
+            out,
+            None,
+            "#",
+            &format!(
+                "<{forward_path}> refused: {}{} {}",
+                reply.code,
+                reply.enhanced.map(|e| format!(" {e}")).unwrap_or_default(),
+                reply.text()
+            ),
+        ),
+        ClientEvent::RecipientDeferred { forward_path, .. } => print_line(
+            out,
+            None,
+            "#",
+            &format!("<{forward_path}> too many recipients: goes in the next transaction"),
+        ),
+        ClientEvent::TimedOut { state } => {
+            print_line(out, None, "#", &format!("timed out waiting in {state}"))
+        }
+        ClientEvent::PeerClosed => print_line(out, None, "#", "the server closed the connection"),
+        _ => {}
+    }
+}
+
+fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
+    let _ = writeln!(out, "Result:");
+    for recipient in &outcome.recipients {
+        let (word, reply) = match &recipient.status {
+            RecipientStatus::Accepted(reply) => ("accepted", reply),
+            RecipientStatus::TemporaryFailure(reply) => ("temporary failure", reply),
+            RecipientStatus::PermanentFailure(reply) => ("permanent failure", reply),
+        };
+        let enhanced = reply
+            .enhanced
+            .map(|code| format!(" {code}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  <{}> {word}: {}{enhanced} {}",
+            recipient.forward_path,
+            reply.code,
+            reply.text()
+        );
+    }
+}

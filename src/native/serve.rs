@@ -1,0 +1,381 @@
+//! `smtp-lab serve`: the engine's server session on a real TCP port, one thread per session,
+//! storing each accepted message in a Maildir before it answers 250.
+
+use super::maildir::MaildirStore;
+use super::transcript::{print_line, print_reply};
+use crate::smtp::address::ForwardPath;
+use crate::smtp::data_in::BareLineEnding;
+use crate::smtp::policy::{PeerInfo, StaticPolicy};
+use crate::smtp::server::{
+    Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
+};
+use crate::smtp::trace::{received_header, return_path_header, ReceivedFields, WithProtocol};
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub domains: Vec<String>,
+    pub mailboxes: Vec<String>,
+    pub maildir: PathBuf,
+    pub max_size: usize,
+    pub max_recipients: usize,
+    pub normalize_bare_line_endings: bool,
+    pub hostname: String,
+    pub max_sessions: usize,
+    pub idle_timeout_s: u64,
+    pub users: Vec<(String, String)>,
+    pub quiet: bool,
+}
+
+/// Everything the session threads share.
+struct Shared {
+    config: ServerConfig,
+    policy: Arc<Mutex<StaticPolicy>>,
+    store: MaildirStore,
+    /// Configured mailboxes by lower-cased local part, so that `Bob@` and `bob@` land in the
+    /// same Maildir (the policy matches local parts without regard to case).
+    mailbox_names: Vec<String>,
+    sessions_open: AtomicUsize,
+    sessions_started: AtomicU64,
+    messages_stored: AtomicU64,
+    max_sessions: usize,
+    quiet: bool,
+    /// When the server started: sessions measure their time from here.
+    started: Instant,
+}
+
+pub fn run(options: ServeOptions) -> ExitCode {
+    for mailbox in &options.mailboxes {
+        if !mailbox.contains('@') {
+            eprintln!("smtp-lab serve: --mailbox takes local-part@domain, not {mailbox:?}");
+            return ExitCode::from(2);
+        }
+    }
+    let listener = match TcpListener::bind(options.listen) {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!(
+                "smtp-lab serve: cannot listen on {}: {error}",
+                options.listen
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let address = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| options.listen.to_string());
+    let shared = Arc::new(build_shared(&options));
+    println!(
+        "smtp-lab serve: listening on {address} for {} (Maildirs under {})",
+        options.domains.join(", "),
+        shared.store.root().display()
+    );
+    let _ = io::stdout().flush();
+    for connection in listener.incoming() {
+        let stream = match connection {
+            Ok(stream) => stream,
+            // A connection that failed before we took it (reset, out of descriptors): go on.
+            Err(error) => {
+                eprintln!("smtp-lab serve: accept failed: {error}");
+                thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        if shared.sessions_open.fetch_add(1, Ordering::SeqCst) >= shared.max_sessions {
+            shared.sessions_open.fetch_sub(1, Ordering::SeqCst);
+            refuse_busy(stream);
+            continue;
+        }
+        let spawned = thread::Builder::new()
+            .name("smtp-session".into())
+            .spawn(move || {
+                serve_session(&shared, stream);
+                shared.sessions_open.fetch_sub(1, Ordering::SeqCst);
+            });
+        if let Err(error) = spawned {
+            eprintln!("smtp-lab serve: cannot start a session thread: {error}");
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn build_shared(options: &ServeOptions) -> Shared {
+    let mut config = ServerConfig::new(options.hostname.clone());
+    config.message_size_max_octets = options.max_size as u64;
+    config.recipients_max = options.max_recipients;
+    config.idle_timeout_ms = options.idle_timeout_s.saturating_mul(1000);
+    config.bare_line_ending = if options.normalize_bare_line_endings {
+        BareLineEnding::Normalize
+    } else {
+        BareLineEnding::Reject
+    };
+    config.auth_enabled = !options.users.is_empty();
+
+    let mut policy = StaticPolicy::new();
+    for domain in &options.domains {
+        policy = policy.local_domain(domain);
+    }
+    if !options.mailboxes.is_empty() {
+        for mailbox in &options.mailboxes {
+            policy = policy.mailbox(mailbox);
+        }
+        // RFC 5321 4.5.1: postmaster@domain must be accepted for every domain served.
+        for domain in &options.domains {
+            policy = policy.mailbox(&format!("postmaster@{domain}"));
+        }
+    }
+    for (user, password) in &options.users {
+        policy = policy.user(user, password);
+    }
+    policy = policy.auth_required(!options.users.is_empty());
+
+    let mailbox_names = options
+        .mailboxes
+        .iter()
+        .filter_map(|m| m.rsplit_once('@').map(|(local, _)| local.to_string()))
+        .collect();
+    Shared {
+        config,
+        policy: Arc::new(Mutex::new(policy)),
+        store: MaildirStore::new(&options.maildir, &options.hostname),
+        mailbox_names,
+        sessions_open: AtomicUsize::new(0),
+        sessions_started: AtomicU64::new(0),
+        messages_stored: AtomicU64::new(0),
+        max_sessions: options.max_sessions.max(1),
+        quiet: options.quiet,
+        started: Instant::now(),
+    }
+}
+
+/// Too many sessions: say so (RFC 5321 3.8, 421) and close, without a session.
+fn refuse_busy(mut stream: TcpStream) {
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.write_all(b"421 4.3.2 Too many sessions, try again later\r\n");
+}
+
+fn serve_session(shared: &Shared, mut stream: TcpStream) {
+    let tag = shared.sessions_started.fetch_add(1, Ordering::SeqCst) + 1;
+    let peer = stream
+        .peer_addr()
+        .map(|a| PeerInfo::new(a.ip().to_string(), Some(a.port())))
+        .unwrap_or_else(|_| PeerInfo::new("0.0.0.0", None));
+    let now_ms = || shared.started.elapsed().as_millis() as u64;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(60)));
+    say(
+        shared,
+        tag,
+        "#",
+        &format!("connection from {}", peer.address_literal()),
+    );
+    let mut session = ServerSession::new(
+        shared.config.clone(),
+        Arc::clone(&shared.policy),
+        peer,
+        now_ms(),
+    );
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        // Events first: a received message must be stored before its reply can exist.
+        while let Some(event) = session.poll_event() {
+            print_event(shared, tag, &event);
+            if let ServerEvent::MessageReceived { message } = &event {
+                let outcome = store_message(shared, tag, message);
+                // Cannot fail: a MessageReceived event always leaves a message awaiting storage.
+                let _ = session.message_stored(outcome, now_ms());
+            }
+        }
+        let mut write_failed = false;
+        while let Some(bytes) = session.poll_output() {
+            if stream.write_all(&bytes).is_err() {
+                write_failed = true;
+                break;
+            }
+        }
+        if write_failed {
+            session.handle_peer_closed();
+            continue;
+        }
+        if session.is_closed() {
+            break;
+        }
+        let wait_ms = session
+            .poll_timeout()
+            .map(|deadline| deadline.saturating_sub(now_ms()).max(1))
+            .unwrap_or(60_000);
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(wait_ms)));
+        match stream.read(&mut buffer) {
+            Ok(0) => session.handle_peer_closed(),
+            Ok(read) => session.handle_input(&buffer[..read], now_ms()),
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                session.handle_timeout(now_ms())
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => session.handle_peer_closed(),
+        }
+    }
+    while let Some(event) = session.poll_event() {
+        print_event(shared, tag, &event);
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+fn say(shared: &Shared, tag: u64, prefix: &str, text: &str) {
+    if shared.quiet && prefix != "#" {
+        return;
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    print_line(&mut out, Some(tag), prefix, text);
+}
+
+fn print_event(shared: &Shared, tag: u64, event: &ServerEvent) {
+    if shared.quiet {
+        if let ServerEvent::Closed { reason } = event {
+            say(shared, tag, "#", &format!("closed ({reason:?})"));
+        }
+        return;
+    }
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match event {
+        ServerEvent::CommandReceived { line } => {
+            print_line(&mut out, Some(tag), "C:", &String::from_utf8_lossy(line))
+        }
+        ServerEvent::ReplySent { reply, explanation } => {
+            print_reply(&mut out, Some(tag), reply);
+            if !reply.is_success() {
+                print_line(&mut out, Some(tag), "#", &explanation.why);
+            }
+        }
+        ServerEvent::MessageReceived { message } => print_line(
+            &mut out,
+            Some(tag),
+            "#",
+            &format!(
+                "message of {} octets from {} for {}",
+                message.data.len(),
+                message.envelope.reverse_path,
+                message
+                    .envelope
+                    .forward_paths
+                    .iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+        ServerEvent::Closed { reason } => {
+            print_line(&mut out, Some(tag), "#", &format!("closed ({reason:?})"))
+        }
+        _ => {}
+    }
+}
+
+/// The Maildir a forward path is delivered to.
+fn mailbox_for(shared: &Shared, forward_path: &ForwardPath) -> String {
+    match forward_path {
+        ForwardPath::Postmaster { .. } => "postmaster".to_string(),
+        ForwardPath::Mailbox(mailbox) => shared
+            .mailbox_names
+            .iter()
+            .find(|name| name.to_lowercase() == mailbox.local_part.to_lowercase())
+            .cloned()
+            .unwrap_or_else(|| mailbox.local_part.clone()),
+    }
+}
+
+/// Writes one copy per recipient, each with its own `Return-Path:` and `Received:` (RFC 5321
+/// 4.4). On any failure the copies already written are removed and the client is told 451,
+/// so that its retry does not deliver twice.
+fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> StorageOutcome {
+    let envelope = &message.envelope;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let queue_id = format!("{:X}{:04X}", now.as_secs(), tag & 0xffff);
+    let peer_address: IpAddr = envelope
+        .peer
+        .ip
+        .parse()
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let authenticated = envelope.authenticated_as.is_some();
+    let with = WithProtocol::for_session(
+        envelope.protocol != Protocol::Smtp,
+        false,
+        authenticated,
+        envelope.smtputf8,
+    );
+    let reverse_path = envelope
+        .reverse_path
+        .mailbox()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    let single_recipient = envelope.forward_paths.len() == 1;
+    let mut written = Vec::new();
+    for forward_path in &envelope.forward_paths {
+        let received = received_header(&ReceivedFields {
+            helo_name: envelope.helo_name.clone(),
+            peer_name: None,
+            peer_address,
+            by_host: shared.config.hostname.clone(),
+            with,
+            id: Some(queue_id.clone()),
+            for_path: single_recipient.then(|| {
+                forward_path
+                    .mailbox()
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "postmaster".to_string())
+            }),
+            date_unix_s: now.as_secs() as i64,
+            utc_offset_min: 0,
+        });
+        let mut content = Vec::with_capacity(message.data.len() + 512);
+        content.extend_from_slice(return_path_header(&reverse_path).as_bytes());
+        content.extend_from_slice(received.as_bytes());
+        content.extend_from_slice(&message.data);
+        match shared
+            .store
+            .deliver(&mailbox_for(shared, forward_path), &content)
+        {
+            Ok(path) => written.push(path),
+            Err(error) => {
+                for path in &written {
+                    let _ = std::fs::remove_file(path);
+                }
+                say(
+                    shared,
+                    tag,
+                    "#",
+                    &format!("cannot store the message for {forward_path}: {error}"),
+                );
+                return StorageOutcome::Failed {
+                    reason: format!("cannot store the message: {error}"),
+                };
+            }
+        }
+    }
+    shared.messages_stored.fetch_add(1, Ordering::Relaxed);
+    for path in &written {
+        say(shared, tag, "#", &format!("stored {}", path.display()));
+    }
+    StorageOutcome::Stored {
+        queue_id: Some(queue_id),
+    }
+}

@@ -1,0 +1,86 @@
+//! How the command line prints a session: client lines `C:`, server lines `S:` (as swaks does),
+//! and notes about what they mean on lines starting with `#`.
+
+use crate::smtp::reply::Reply;
+use std::io::Write;
+
+/// Most lines of message data printed in a transcript; the rest is summarised in one line.
+pub const DATA_LINES_SHOWN_MAX: usize = 24;
+
+/// Prints one transcript line, with an optional session tag (`[3] C: ...`). Write errors on
+/// stdout (a closed pipe) are ignored: the transcript is a courtesy, the session goes on.
+pub fn print_line(out: &mut impl Write, tag: Option<u64>, prefix: &str, text: &str) {
+    let printable = printable(text);
+    let _ = match tag {
+        Some(tag) => writeln!(out, "[{tag}] {prefix} {printable}"),
+        None => writeln!(out, "{prefix} {printable}"),
+    };
+}
+
+/// Prints each line of a reply as it was on the wire.
+pub fn print_reply(out: &mut impl Write, tag: Option<u64>, reply: &Reply) {
+    let wire = reply.to_wire();
+    for line in String::from_utf8_lossy(&wire).split_terminator("\r\n") {
+        print_line(out, tag, "S:", line);
+    }
+}
+
+/// Prints the data of a message (already dot-stuffed, ending in CRLF.CRLF), cut after
+/// [`DATA_LINES_SHOWN_MAX`] lines.
+pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    let shown = lines.len().min(DATA_LINES_SHOWN_MAX);
+    for line in &lines[..shown] {
+        print_line(out, tag, prefix, line);
+    }
+    if lines.len() > shown {
+        let hidden = lines.len() - shown;
+        print_line(
+            out,
+            tag,
+            "#",
+            &format!(
+                "... {hidden} more lines of data, {} octets in all",
+                data.len()
+            ),
+        );
+    }
+}
+
+/// Shows control characters (a bare CR or LF, a NUL) as escapes so that a transcript line is
+/// always one line, and a smuggling attempt is visible as what it is.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push('\t'),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("a\nb\rc\0"), "a\\nb\\rc\\x00");
+    }
+
+    #[test]
+    fn long_data_is_cut() {
+        let data: String = (0..40).map(|i| format!("line {i}\r\n")).collect();
+        let mut out = Vec::new();
+        print_data(&mut out, Some(1), "C:", data.as_bytes());
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), DATA_LINES_SHOWN_MAX + 1);
+        assert!(text.starts_with("[1] C: line 0\n"));
+        assert!(text.contains("16 more lines"));
+    }
+}

@@ -1,0 +1,717 @@
+//! Interop tests: `smtp-lab serve` and `smtp-lab send` against real SMTP software on loopback
+//! ports: swaks, Python's smtplib, aiosmtpd, Postfix's smtp-sink and a private Postfix.
+//!
+//! The peers are installed by `scripts/ensure-tools.sh test` (run by `make test`). A missing
+//! peer fails the test with a message saying how to install it; nothing is skipped.
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SMTP_LAB: &str = env!("CARGO_BIN_EXE_smtp-lab");
+
+/// How long a test waits for a peer to start or a message to arrive.
+const WAIT: Duration = Duration::from_secs(30);
+
+fn scratch_dir(name: &str) -> PathBuf {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "interop-{name}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("the target tmp dir is writable");
+    dir
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("binding an ephemeral loopback port works")
+        .port()
+}
+
+fn require_tool(program: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{program} is not installed: run `make test` (scripts/ensure-tools.sh test installs it)"
+    );
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed when the test ends, however it ends.
+struct Running {
+    child: Child,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `smtp-lab serve` on a free port, with its transcript collected in the background.
+struct LabServer {
+    _process: Running,
+    port: u16,
+    maildir: PathBuf,
+    transcript: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl LabServer {
+    fn start(extra: &[&str]) -> LabServer {
+        let maildir = scratch_dir("maildir");
+        let mut child = Command::new(SMTP_LAB)
+            .args(["serve", "--listen", "127.0.0.1:0", "--maildir"])
+            .arg(&maildir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("smtp-lab starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines
+            .next()
+            .expect("smtp-lab serve prints where it listens")
+            .expect("its output is UTF-8");
+        let port: u16 = first
+            .split("listening on 127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+        let transcript = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&transcript);
+        thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let mut text = sink.lock().unwrap_or_else(|e| e.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        LabServer {
+            _process: Running { child },
+            port,
+            maildir,
+            transcript,
+        }
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn transcript(&self) -> String {
+        self.transcript
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The messages in a mailbox's `new/`, waiting until there are `count` of them.
+    fn wait_for_messages(&self, mailbox: &str, count: usize) -> Vec<String> {
+        wait_for_maildir(&self.maildir.join(mailbox).join("new"), count)
+    }
+}
+
+fn wait_for_maildir(new_dir: &Path, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut files: Vec<PathBuf> = fs::read_dir(new_dir)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        if files.len() >= count {
+            files.sort();
+            return files
+                .iter()
+                .map(|path| {
+                    String::from_utf8_lossy(&fs::read(path).expect("a delivered file is readable"))
+                        .into_owned()
+                })
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} holds {} messages, expected {count}",
+            new_dir.display(),
+            files.len()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("the peer program runs");
+    output
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+// ----- real clients sending to smtp-lab serve -----
+
+#[test]
+fn swaks_delivers_to_serve_without_pipelining() {
+    require_tool("swaks");
+    let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    let output = run(Command::new("swaks").args([
+        "--server",
+        &server.address(),
+        "--from",
+        "alice@example.net",
+        "--to",
+        "bob@example.org",
+        "--helo",
+        "client.example.net",
+        "--header",
+        "Subject: plain swaks",
+        "--body",
+        "Hello from swaks\n.starts with a dot",
+    ]));
+    assert!(output.status.success(), "swaks failed:\n{}", text(&output));
+    let messages = server.wait_for_messages("bob", 1);
+    let message = &messages[0];
+    assert!(message.starts_with("Return-Path: <alice@example.net>\r\nReceived: from client.example.net ([127.0.0.1])\r\n"), "{message}");
+    assert!(message.contains("with ESMTP id "), "{message}");
+    assert!(message.contains("for <bob@example.org>; "), "{message}");
+    assert!(message.contains("Subject: plain swaks\r\n"), "{message}");
+    // Dot-unstuffed: the line is stored with one dot, as the author wrote it.
+    assert!(message.contains("\r\n.starts with a dot\r\n"), "{message}");
+    assert!(!message.contains("..starts"), "{message}");
+    assert!(server
+        .transcript()
+        .contains("C: MAIL FROM:<alice@example.net>"));
+}
+
+#[test]
+fn swaks_pipelining_with_attachment_and_refused_recipient() {
+    require_tool("swaks");
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--mailbox",
+        "carol@example.org",
+    ]);
+    let dir = scratch_dir("attach");
+    let attachment = dir.join("photo.png");
+    let png: Vec<u8> = (0u8..=255).cycle().take(3000).collect();
+    fs::write(&attachment, &png).unwrap();
+    let output = run(Command::new("swaks").args([
+        "--pipeline",
+        "--server",
+        &server.address(),
+        "--from",
+        "alice@example.net",
+        "--to",
+        "bob@example.org,nobody@example.org,carol@example.org",
+        "--attach-type",
+        "image/png",
+        "--attach",
+        &format!("@{}", attachment.display()),
+    ]));
+    // swaks reports the refused recipient but goes on with the others.
+    let transcript = text(&output);
+    assert!(transcript.contains("550 5.1.1"), "{transcript}");
+    assert!(transcript.contains("250 2.0.0"), "{transcript}");
+    let bob = server.wait_for_messages("bob", 1);
+    let carol = server.wait_for_messages("carol", 1);
+    assert!(!server.maildir.join("nobody").exists());
+    for message in [&bob[0], &carol[0]] {
+        assert!(message.contains("Content-Type: image/png"), "{message}");
+        // Two recipients: no "for" clause that would reveal the other one (RFC 5321 7.2).
+        assert!(!message.contains("\tfor <"), "{message}");
+    }
+    // The attachment arrives intact: decode its base64 part.
+    let part = bob[0]
+        .split("Content-Type: image/png")
+        .nth(1)
+        .expect("the image part is there");
+    let body = part.split("\r\n\r\n").nth(1).unwrap();
+    let encoded: String = body
+        .lines()
+        .take_while(|line| !line.starts_with("--"))
+        .collect::<Vec<_>>()
+        .concat();
+    assert_eq!(
+        smtp_lab::mail::base64::decode(encoded.trim()).expect("valid base64"),
+        png
+    );
+}
+
+fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/py-venv/bin/python");
+    assert!(
+        venv.exists(),
+        "{} is missing: run `make test` (scripts/ensure-tools.sh test creates it)",
+        venv.display()
+    );
+    venv
+}
+
+#[test]
+fn python_smtplib_sends_smtputf8_and_8bitmime() {
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--mailbox",
+        "josé@example.org",
+    ]);
+    let script = r#"
+import smtplib, sys
+port = int(sys.argv[1])
+with smtplib.SMTP("127.0.0.1", port) as smtp:
+    smtp.ehlo("python.example.net")
+    assert smtp.has_extn("smtputf8") and smtp.has_extn("8bitmime"), smtp.esmtp_features
+    # SMTPUTF8: a UTF-8 reverse path and forward path (RFC 6531).
+    message = "From: rené@example.net\r\nTo: josé@example.org\r\nSubject: ünïcödé\r\n\r\nGrüße\r\n".encode()
+    refused = smtp.sendmail("rené@example.net", ["josé@example.org"], message,
+                            mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+    assert refused == {}, refused
+    # 8BITMIME without SMTPUTF8: ASCII addresses, 8-bit body.
+    message = "From: a@example.net\r\nTo: bob@example.org\r\nSubject: 8bit\r\n\r\nna\u00efve caf\u00e9\r\n".encode()
+    refused = smtp.sendmail("a@example.net", ["bob@example.org"], message, mail_options=["BODY=8BITMIME"])
+    assert refused == {}, refused
+    # A UTF-8 address without SMTPUTF8 is refused: 553 5.6.7 (RFC 6531 3.5).
+    smtp.rset()
+    smtp.send("MAIL FROM:<rené@example.net>\r\n".encode())
+    code, text = smtp.getreply()
+    print("MAIL-WITHOUT-SMTPUTF8", code, text.decode())
+print("python done")
+"#;
+    let output = run(Command::new(python()).args(["-c", script, &server.port.to_string()]));
+    let out = text(&output);
+    assert!(output.status.success(), "python failed:\n{out}");
+    assert!(out.contains("MAIL-WITHOUT-SMTPUTF8 553 5.6.7"), "{out}");
+    let jose = server.wait_for_messages("jos%C3%A9", 1);
+    assert!(
+        jose[0].contains("Return-Path: <rené@example.net>"),
+        "{}",
+        jose[0]
+    );
+    assert!(jose[0].contains("with UTF8SMTP"), "{}", jose[0]);
+    assert!(jose[0].contains("Grüße"), "{}", jose[0]);
+    let bob = server.wait_for_messages("bob", 1);
+    assert!(bob[0].contains("naïve café"), "{}", bob[0]);
+}
+
+#[test]
+fn serve_handles_many_concurrent_python_clients() {
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--quiet",
+    ]);
+    let script = r#"
+import smtplib, sys, threading
+port = int(sys.argv[1])
+errors = []
+def send(n):
+    try:
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail("a@example.net", ["bob@example.org"],
+                          f"Subject: {n}\r\n\r\nmessage {n}\r\n".encode())
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=send, args=(n,)) for n in range(40)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("errors", errors)
+sys.exit(1 if errors else 0)
+"#;
+    let output = run(Command::new(python()).args(["-c", script, &server.port.to_string()]));
+    assert!(output.status.success(), "{}", text(&output));
+    let messages = server.wait_for_messages("bob", 40);
+    let mut numbers: Vec<u32> = messages
+        .iter()
+        .filter_map(|m| m.split("\r\n\r\nmessage ").nth(1))
+        .filter_map(|rest| rest.trim().parse().ok())
+        .collect();
+    numbers.sort();
+    assert_eq!(numbers, (0..40).collect::<Vec<_>>());
+}
+
+/// A raw client on a socket: what real servers get from broken or hostile peers.
+fn raw_exchange(port: u16, input: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("serve accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(input).unwrap();
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+#[test]
+fn serve_refuses_smuggling_and_survives_garbage_and_drops() {
+    let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    // A smuggling attempt: <LF>.<CR><LF> inside the data, then a second "message".
+    let smuggle = b"EHLO evil.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n\
+Subject: one\r\n\r\nfirst\n.\r\nMAIL FROM:<admin@example.org>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: spoofed\r\n\r\nsecond\r\n.\r\nQUIT\r\n";
+    let replies = raw_exchange(server.port, smuggle);
+    assert!(replies.contains("550 5.5.2"), "{replies}");
+    assert!(!replies.contains("2.0.0 OK: queued"), "{replies}");
+    // Random bytes: answered, never fatal for the server.
+    let garbage: Vec<u8> = (0..4000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let _ = raw_exchange(server.port, &garbage);
+    // A client that drops in the middle of DATA: nothing is stored.
+    let _ = raw_exchange(
+        server.port,
+        b"EHLO x\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: cut\r\n\r\nhalf a mess",
+    );
+    // The server still works, and only a whole message was ever stored.
+    let replies = raw_exchange(
+        server.port,
+        b"EHLO ok\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: whole\r\n\r\nfine\r\n.\r\nQUIT\r\n",
+    );
+    assert!(replies.contains("250 2.0.0"), "{replies}");
+    let messages = server.wait_for_messages("bob", 1);
+    thread::sleep(Duration::from_millis(200));
+    let messages_now = server.wait_for_messages("bob", 1);
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages_now.len(), 1, "{messages_now:?}");
+    assert!(messages[0].contains("Subject: whole"));
+}
+
+// ----- smtp-lab send to real servers -----
+
+fn lab_send(args: &[&str], body: &str) -> Output {
+    let mut child = Command::new(SMTP_LAB)
+        .arg("send")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("smtp-lab starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(body.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn send_delivers_to_aiosmtpd() {
+    let port = free_port();
+    let dir = scratch_dir("aiosmtpd");
+    let log = fs::File::create(dir.join("aiosmtpd.log")).unwrap();
+    let _server = Running {
+        child: Command::new(python())
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-c",
+                "envelope_logger.EnvelopeLogger",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env(
+                "PYTHONPATH",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop"),
+            )
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("aiosmtpd starts"),
+    };
+    wait_for_port(port);
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.net",
+            "--cc",
+            "carol@example.net",
+            "--bcc",
+            "dave@example.net",
+            "--subject",
+            "to aiosmtpd",
+        ],
+        "Hello aiosmtpd\n.dot line\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("<dave@example.net> accepted"), "{out}");
+    let deadline = Instant::now() + WAIT;
+    let logged = loop {
+        let logged = fs::read_to_string(dir.join("aiosmtpd.log")).unwrap_or_default();
+        if logged.contains("END MESSAGE") || Instant::now() > deadline {
+            break logged;
+        }
+        thread::sleep(Duration::from_millis(100));
+    };
+    assert!(logged.contains("Subject: to aiosmtpd"), "{logged}");
+    assert!(logged.contains(".dot line"), "{logged}");
+    assert!(logged.contains("MAIL FROM: alice@example.org"), "{logged}");
+    for recipient in ["bob", "carol", "dave"] {
+        assert!(
+            logged.contains(&format!("RCPT TO: {recipient}@example.net")),
+            "{logged}"
+        );
+    }
+    // Bcc is in the envelope only.
+    assert!(!logged.contains("dave@example.net>"), "{logged}");
+    assert!(!logged.contains("Bcc:"), "{logged}");
+}
+
+fn smtp_sink(extra: &[&str]) -> (Running, u16) {
+    require_tool("smtp-sink");
+    let port = free_port();
+    let child = Command::new("smtp-sink")
+        .args(extra)
+        .args(["-u", "nobody", "-c", &format!("127.0.0.1:{port}"), "10"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("smtp-sink starts");
+    wait_for_port(port);
+    (Running { child }, port)
+}
+
+#[test]
+fn send_to_smtp_sink_accepts_and_honours_rejections() {
+    let (_sink, port) = smtp_sink(&[]);
+    let server = format!("127.0.0.1:{port}");
+    let base = [
+        "--server",
+        &server,
+        "--from",
+        "a@example.org",
+        "--to",
+        "b@example.net",
+    ];
+    // smtp-sink ends its EHLO reply with an empty "250 " line.
+    let output = lab_send(&base, "hi\n");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(text(&output).contains("<b@example.net> accepted"));
+
+    let (_hard, port) = smtp_sink(&["-f", "RCPT"]);
+    let server = format!("127.0.0.1:{port}");
+    let output = lab_send(
+        &[
+            "--server",
+            &server,
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.net",
+        ],
+        "hi\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("<b@example.net> permanent failure: 5"),
+        "{out}"
+    );
+    // No recipient accepted: no DATA.
+    assert!(!out.contains("C: DATA"), "{out}");
+
+    let (_soft, port) = smtp_sink(&["-r", "RCPT"]);
+    let server = format!("127.0.0.1:{port}");
+    let output = lab_send(
+        &[
+            "--server",
+            &server,
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.net",
+        ],
+        "hi\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("<b@example.net> temporary failure: 4"),
+        "{out}"
+    );
+}
+
+#[test]
+fn send_reports_connection_refused_and_usage_errors() {
+    let port = free_port();
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.net",
+        ],
+        "hi\n",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("cannot connect"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    let output = lab_send(&["--from", "a@example.org"], "");
+    assert_eq!(output.status.code(), Some(2));
+}
+
+// ----- a private Postfix, as a real client and a real server -----
+
+struct Postfix {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postfix {
+    /// Starts a private Postfix: it takes mail for postfix.test into Maildirs and relays
+    /// relay.test to `relay_port`.
+    fn start(relay_port: u16) -> Postfix {
+        require_tool("postfix");
+        let dir = scratch_dir("postfix");
+        let port = free_port();
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/postfix-instance.sh");
+        let output = run(Command::new(script)
+            .arg("start")
+            .arg(&dir)
+            .arg(port.to_string())
+            .arg(relay_port.to_string()));
+        assert!(
+            output.status.success(),
+            "postfix did not start:\n{}",
+            text(&output)
+        );
+        wait_for_port(port);
+        Postfix { dir, port }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/postfix-instance.sh");
+        let _ = Command::new(script).arg("stop").arg(&self.dir).output();
+    }
+}
+
+#[test]
+fn postfix_relays_into_serve_and_send_delivers_to_postfix() {
+    let server = LabServer::start(&["--domain", "relay.test", "--mailbox", "bob@relay.test"]);
+    let postfix = Postfix::start(server.port);
+
+    // Postfix as a real SMTP client: it relays a message for relay.test to smtp-lab serve.
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{}", postfix.port),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@relay.test",
+            "--subject",
+            "through postfix",
+        ],
+        "relayed by Postfix\n",
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        text(&output),
+        postfix.log()
+    );
+    let relayed = server.wait_for_messages("bob", 1);
+    let message = &relayed[0];
+    assert!(
+        message.starts_with("Return-Path: <alice@example.org>\r\n"),
+        "{message}"
+    );
+    // Two Received fields: ours on top (from Postfix), then Postfix's own.
+    assert!(
+        message.contains("Received: from postfix.smtp-lab.test ([127.0.0.1])"),
+        "{message}"
+    );
+    assert!(message.matches("Received: ").count() >= 2, "{message}");
+    assert!(message.contains("Subject: through postfix"), "{message}");
+    assert!(server
+        .transcript()
+        .contains("C: EHLO postfix.smtp-lab.test"));
+
+    // smtp-lab send to Postfix as the final server: read the message back from its Maildir.
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{}", postfix.port),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "carol@postfix.test",
+            "--to",
+            "nobody@postfix.test",
+            "--subject",
+            "to postfix",
+        ],
+        "Hello Carol\n.dot\n",
+    );
+    let out = text(&output);
+    // nobody@postfix.test is unknown to Postfix: refused at RCPT, the rest delivered.
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("<carol@postfix.test> accepted"), "{out}");
+    assert!(
+        out.contains("<nobody@postfix.test> permanent failure: 550 5.1.1"),
+        "{out}"
+    );
+    let delivered = wait_for_maildir(&postfix.dir.join("mail/carol/new"), 1);
+    let message = &delivered[0];
+    assert!(message.contains("Subject: to postfix"), "{message}");
+    assert!(
+        message.contains("\n.dot\n") || message.contains("\r\n.dot\r\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains("Return-Path: <alice@example.org>"),
+        "{message}"
+    );
+}
