@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for a bounded time (libFuzzer through cargo-fuzz on the nightly
+# toolchain). Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]. A crash fails the run and leaves
+# its input under fuzz/artifacts/.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+seconds="${1:-60}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "[fuzz] installing the nightly toolchain"
+    rustup toolchain install nightly --profile minimal
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "[fuzz] installing cargo-fuzz"
+    cargo install cargo-fuzz --locked
+fi
+
+for target in $(cargo +nightly fuzz list); do
+    printf '\n==> fuzz %s for %ss\n' "$target" "$seconds"
+    mkdir -p "fuzz/corpus/$target"
+    set +e
+    cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" -max_len=4096 \
+        >"fuzz/$target.log" 2>&1
+    status=$?
+    set -e
+    grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs|==[0-9]+==|SUMMARY|Test unit written)' "fuzz/$target.log" || true
+    if [ "$status" -ne 0 ]; then
+        echo "[fuzz] $target FAILED (see fuzz/artifacts/$target/)"
+        exit "$status"
+    fi
+done
+echo "[fuzz] every target ran ${seconds}s without a crash"
