@@ -831,6 +831,12 @@ impl<P: Policy> ServerSession<P> {
         }
         let mut rest = input;
         rest.drain(..pos);
+        if rest.len() > self.config.pending_input_max_octets {
+            // Only possible while awaiting storage: everywhere else input is consumed.
+            debug_assert!(matches!(self.state, State::AwaitingStorage { .. }));
+            rest.truncate(self.config.pending_input_max_octets);
+            self.input_overflowed = true;
+        }
         self.input = rest;
     }
 
