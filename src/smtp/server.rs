@@ -769,47 +769,58 @@ impl<P: Policy> ServerSession<P> {
                         break;
                     }
                 }
-                _ => match self.scan_line(&input[pos..]) {
-                    LineScan::Incomplete => {
-                        let waiting = input.len() - pos;
-                        let limit = self.line_limit(&input[pos..]);
-                        // A CR at the very end may be the start of the CRLF that ends the
-                        // line, so it is kept when the rest is dropped.
-                        let trailing_cr = usize::from(input[pos..].last() == Some(&b'\r'));
-                        if self.long_line.is_some() {
-                            pos = input.len() - trailing_cr;
-                        } else if waiting - trailing_cr + 2 > limit {
-                            self.long_line = Some(input[pos..pos + limit.min(waiting)].to_vec());
-                            pos = input.len() - trailing_cr;
-                        }
-                        break;
-                    }
-                    LineScan::Line { end, consumed } => {
-                        let line = &input[pos..pos + end];
-                        pos += consumed;
-                        if let Some(head) = self.long_line.take() {
-                            self.line_too_long(head);
-                        } else if end + 2 > self.line_limit(line) {
-                            let limit = self.line_limit(line);
-                            self.line_too_long(line[..limit.min(end)].to_vec());
-                        } else {
-                            self.handle_line(line.to_vec());
+                _ => {
+                    let rest = &input[pos..];
+                    if self.long_line.is_none() {
+                        // The text before the first CR or LF already exceeds the limit: skip
+                        // the line from here, whatever way the bytes were split (RFC 5321
+                        // 4.5.3.1.4). The event shows the octets a line may hold.
+                        let limit = self.line_limit(rest);
+                        let content = rest
+                            .iter()
+                            .position(|&b| b == b'\r' || b == b'\n')
+                            .unwrap_or(rest.len());
+                        if content + 2 > limit {
+                            let head = limit.saturating_sub(2);
+                            self.long_line = Some(rest[..head].to_vec());
+                            pos += head;
+                            continue;
                         }
                     }
-                    LineScan::Bare {
-                        kind,
-                        end,
-                        consumed,
-                    } => {
-                        let line = input[pos..pos + end].to_vec();
-                        pos += consumed;
-                        if let Some(head) = self.long_line.take() {
-                            self.line_too_long(head);
-                        } else {
-                            self.bare_in_command(kind, line);
+                    match self.scan_line(rest) {
+                        LineScan::Incomplete => {
+                            if self.long_line.is_some() {
+                                // A CR at the very end may be the start of the CRLF that ends the
+                                // line, so it is kept when the rest is dropped.
+                                let trailing_cr = usize::from(rest.last() == Some(&b'\r'));
+                                pos = input.len() - trailing_cr;
+                            }
+                            break;
+                        }
+                        LineScan::Line { end, consumed } => {
+                            let line = &input[pos..pos + end];
+                            pos += consumed;
+                            if let Some(head) = self.long_line.take() {
+                                self.line_too_long(head);
+                            } else {
+                                self.handle_line(line.to_vec());
+                            }
+                        }
+                        LineScan::Bare {
+                            kind,
+                            end,
+                            consumed,
+                        } => {
+                            let line = input[pos..pos + end].to_vec();
+                            pos += consumed;
+                            if let Some(head) = self.long_line.take() {
+                                self.line_too_long(head);
+                            } else {
+                                self.bare_in_command(kind, line);
+                            }
                         }
                     }
-                },
+                }
             }
             if self.errors >= self.config.errors_max && !self.is_closed() {
                 self.send(
