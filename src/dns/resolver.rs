@@ -1,0 +1,593 @@
+//! MX resolution for mail (RFC 5321 5.1, RFC 7505): from a recipient's domain to an ordered
+//! list of hosts and their addresses, or to the reason there is none, with every DNS exchange
+//! recorded as question, answer and wire bytes.
+//!
+//! This is not a general stub resolver and it has no cache. It is sans-I/O and deterministic:
+//! the time and a random source are passed in, message ids come from a counter the caller
+//! owns, and the same world, domain, time and random stream always give the same resolution.
+
+use super::name::{DomainName, NameError};
+use super::wire;
+use super::world::{Answer, DnsWorld, Outcome, Question};
+use super::zone::{RecordData, RecordType};
+use super::MX_EXCHANGES_MAX;
+use crate::smtp::reply::EnhancedStatus;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+
+/// The random numbers the resolver needs to order MX hosts of equal preference
+/// (RFC 5321 5.1: "randomize them to spread the load"). The simulation passes its own seeded
+/// PRNG; the resolver never draws randomness of its own.
+///
+/// Any `FnMut() -> u64` closure is a `RandomSource`, so `&mut || prng.next_u64()` works.
+pub trait RandomSource {
+    /// The next 64 uniformly distributed bits.
+    fn next_u64(&mut self) -> u64;
+}
+
+impl<F: FnMut() -> u64> RandomSource for F {
+    fn next_u64(&mut self) -> u64 {
+        self()
+    }
+}
+
+/// A number in `0..bound` from one draw, by multiply-high (Lemire): no loop, so the number of
+/// draws is always known, and the bias for the small bounds used here is below 2^-58.
+fn index_below<R: RandomSource + ?Sized>(rng: &mut R, bound: usize) -> usize {
+    debug_assert!(bound > 0, "callers pass the length of a non-empty group");
+    let bound = bound.max(1) as u128;
+    ((u128::from(rng.next_u64()) * bound) >> 64) as usize
+}
+
+/// Shuffles each run of equal preference in a list already sorted by preference, with
+/// Fisher-Yates from the back: a run of `k` hosts takes exactly `k - 1` draws, runs are
+/// shuffled in preference order, and a list without ties takes no draws at all.
+pub fn shuffle_equal_preferences<R: RandomSource + ?Sized>(targets: &mut [MxTarget], rng: &mut R) {
+    let mut start = 0;
+    while start < targets.len() {
+        let preference = targets[start].preference;
+        let end = start
+            + targets[start..]
+                .iter()
+                .take_while(|t| t.preference == preference)
+                .count();
+        let run = &mut targets[start..end];
+        for i in (1..run.len()).rev() {
+            let j = index_below(rng, i + 1);
+            run.swap(i, j);
+        }
+        start = end;
+    }
+}
+
+/// One host to try, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MxTarget {
+    pub exchange: DomainName,
+    pub preference: u16,
+    /// The host's addresses: A records first, then AAAA, each in answer order.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// What a mail server does with the recipient's domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MxOutcome {
+    /// MX records: hosts with at least one address, lower preference first, equal preferences
+    /// in random order (RFC 5321 5.1).
+    Targets(Vec<MxTarget>),
+    /// No MX records: the domain itself, preference 0, because it has addresses
+    /// (RFC 5321 5.1 "implicit MX").
+    ImplicitMx(MxTarget),
+    /// A single `MX 0 .`: the domain accepts no mail; do not connect (RFC 7505 4.1).
+    NullMx,
+    /// The domain does not exist: permanent.
+    NxDomain,
+    /// The domain exists but names no host with an address: MX hosts all without addresses,
+    /// or no MX and no address of its own (RFC 5321 5.1: "MUST be reported as an error").
+    NoAddresses,
+    /// This host is the most preferred MX (or the implicit MX), so after dropping its own
+    /// level nothing is left: sending would loop (RFC 5321 5.1).
+    LoopsBackToMe { local_name: DomainName },
+    /// SERVFAIL or no answer for the domain, or for every usable MX host: queue and retry.
+    TemporaryFailure { reason: Outcome },
+    /// The domain is not a valid name.
+    InvalidDomain { error: NameError },
+}
+
+/// How a resolution that yields no host ends the delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MxFailure {
+    /// True: bounce now. False: keep queued and retry (RFC 5321 4.5.4.1).
+    pub permanent: bool,
+    pub status: EnhancedStatus,
+    pub text: &'static str,
+}
+
+impl MxOutcome {
+    /// The hosts to try, in order; empty for every failure.
+    pub fn targets(&self) -> &[MxTarget] {
+        match self {
+            MxOutcome::Targets(targets) => targets,
+            MxOutcome::ImplicitMx(target) => std::slice::from_ref(target),
+            _ => &[],
+        }
+    }
+
+    /// The failure to report, or `None` when there are hosts to try. Statuses are from
+    /// RFC 3463 and RFC 7505.
+    pub fn failure(&self) -> Option<MxFailure> {
+        let (permanent, status, text) = match self {
+            MxOutcome::Targets(_) | MxOutcome::ImplicitMx(_) => return None,
+            MxOutcome::NullMx => (
+                true,
+                EnhancedStatus::new(5, 1, 10),
+                "Recipient address has null MX",
+            ),
+            MxOutcome::NxDomain | MxOutcome::InvalidDomain { .. } => (
+                true,
+                EnhancedStatus::new(5, 1, 2),
+                "Host or domain name not found",
+            ),
+            MxOutcome::NoAddresses => (
+                true,
+                EnhancedStatus::new(5, 4, 4),
+                "Unable to route: no mail host with an address",
+            ),
+            MxOutcome::LoopsBackToMe { .. } => (
+                true,
+                EnhancedStatus::new(5, 4, 6),
+                "Mail for this domain loops back to myself",
+            ),
+            MxOutcome::TemporaryFailure { .. } => (
+                false,
+                EnhancedStatus::new(4, 4, 3),
+                "Temporary DNS failure; will retry",
+            ),
+        };
+        Some(MxFailure {
+            permanent,
+            status,
+            text,
+        })
+    }
+}
+
+/// A remark about a step of the resolution, for the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MxNote {
+    /// The mail domain is an alias; its canonical name is used (RFC 5321 5.1).
+    MailDomainIsAlias {
+        alias: DomainName,
+        canonical: DomainName,
+    },
+    /// An MX exchange is an alias: followed, though RFC 2181 10.3 says it must not be.
+    ExchangeIsAlias {
+        exchange: DomainName,
+        canonical: DomainName,
+    },
+    /// An MX host with no address (NXDOMAIN or no A/AAAA): skipped.
+    ExchangeWithoutAddress {
+        exchange: DomainName,
+        preference: u16,
+    },
+    /// An MX host whose address lookups failed temporarily: skipped this time.
+    ExchangeLookupFailed {
+        exchange: DomainName,
+        preference: u16,
+        qtype: RecordType,
+        outcome: Outcome,
+    },
+    /// One address lookup of a host failed temporarily but the other gave addresses.
+    AddressLookupPartlyFailed {
+        exchange: DomainName,
+        qtype: RecordType,
+        outcome: Outcome,
+    },
+    /// A `.` exchange next to other MX records: not a null MX, and not a host (RFC 7505 3).
+    NullMxAmongOtherMx { preference: u16 },
+    /// A lone `MX n .` with `n` not 0, still taken as a null MX (RFC 7505 3).
+    NullMxPreferenceNotZero { preference: u16 },
+    /// This host found itself in the list and dropped its level and all less preferred ones
+    /// (RFC 5321 5.1).
+    DroppedOwnLevel {
+        local_name: DomainName,
+        preference: u16,
+        dropped: Vec<DomainName>,
+    },
+    /// More MX records than are looked up; the least preferred were ignored.
+    TooManyExchanges { used: usize, ignored: usize },
+}
+
+impl fmt::Display for MxNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MxNote::MailDomainIsAlias { alias, canonical } => write!(
+                f,
+                "{alias} is an alias of {canonical}; using {canonical} (RFC 5321 5.1)"
+            ),
+            MxNote::ExchangeIsAlias {
+                exchange,
+                canonical,
+            } => write!(
+                f,
+                "MX host {exchange} is an alias of {canonical}; followed, but an MX must name a \
+                 host, not an alias (RFC 2181 10.3)"
+            ),
+            MxNote::ExchangeWithoutAddress {
+                exchange,
+                preference,
+            } => write!(
+                f,
+                "MX {preference} {exchange} has no A or AAAA record; skipped"
+            ),
+            MxNote::ExchangeLookupFailed {
+                exchange,
+                preference,
+                qtype,
+                outcome,
+            } => write!(
+                f,
+                "MX {preference} {exchange}: {qtype} lookup {outcome}; skipped for now"
+            ),
+            MxNote::AddressLookupPartlyFailed {
+                exchange,
+                qtype,
+                outcome,
+            } => write!(
+                f,
+                "{exchange}: {qtype} lookup {outcome}; using the other addresses"
+            ),
+            MxNote::NullMxAmongOtherMx { preference } => write!(
+                f,
+                "MX {preference} . next to other MX records is not a null MX and names no \
+                 host; ignored (RFC 7505 3)"
+            ),
+            MxNote::NullMxPreferenceNotZero { preference } => write!(
+                f,
+                "MX {preference} .: a null MX should have preference 0; taken as null MX \
+                 (RFC 7505 3)"
+            ),
+            MxNote::DroppedOwnLevel {
+                local_name,
+                preference,
+                dropped,
+            } => {
+                write!(
+                    f,
+                    "this host is {local_name} at preference {preference}; dropped that level \
+                     and above (RFC 5321 5.1):"
+                )?;
+                for name in dropped {
+                    write!(f, " {name}")?;
+                }
+                Ok(())
+            }
+            MxNote::TooManyExchanges { used, ignored } => {
+                write!(f, "{used} MX hosts used, {ignored} less preferred ignored")
+            }
+        }
+    }
+}
+
+/// One question and its answer, as values and as wire bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DnsExchange {
+    pub message_id: u16,
+    pub question: Question,
+    pub answer: Answer,
+    /// The query message (RFC 1035 4).
+    pub query_wire: Vec<u8>,
+    /// The response message; `None` when the question timed out.
+    pub response_wire: Option<Vec<u8>>,
+}
+
+/// The result of resolving one mail domain.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MxResolution {
+    /// The domain as asked.
+    pub domain: String,
+    pub outcome: MxOutcome,
+    /// Every DNS question asked, in order.
+    pub exchanges: Vec<DnsExchange>,
+    pub notes: Vec<MxNote>,
+}
+
+/// A mail server's resolver: who it is (for RFC 5321 5.1's self check) and its message-id
+/// counter. It holds no cache and no world; the world is passed to each call.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MxResolver {
+    /// Names by which this host may appear as an MX exchange.
+    pub local_host_names: Vec<DomainName>,
+    /// The id of the next query; incremented (wrapping) for each one.
+    pub next_message_id: u16,
+}
+
+impl MxResolver {
+    pub fn new(local_host_names: Vec<DomainName>, first_message_id: u16) -> MxResolver {
+        MxResolver {
+            local_host_names,
+            next_message_id: first_message_id,
+        }
+    }
+
+    /// Resolves `domain` (the part after `@`, final dot optional) at `now_ms`.
+    ///
+    /// Steps (RFC 5321 5.1): ask MX (CNAMEs at the domain are followed). NXDOMAIN is
+    /// permanent, SERVFAIL or no answer temporary. A single `MX 0 .` is a null MX (RFC 7505).
+    /// MX records: sort by preference, drop this host's level and above if it is listed, put
+    /// equal preferences in random order, look up A then AAAA for each host and skip hosts
+    /// without addresses; never fall back to the domain's own addresses. No MX records: the
+    /// domain's own addresses are the implicit MX at preference 0.
+    pub fn resolve_mx<R: RandomSource + ?Sized>(
+        &mut self,
+        world: &DnsWorld,
+        domain: &str,
+        now_ms: u64,
+        rng: &mut R,
+    ) -> MxResolution {
+        let mut run = Run {
+            resolver: self,
+            world,
+            now_ms,
+            exchanges: Vec::new(),
+            notes: Vec::new(),
+        };
+        let outcome = match DomainName::parse(domain) {
+            Ok(name) => run.resolve(&name, rng),
+            Err(error) => MxOutcome::InvalidDomain { error },
+        };
+        MxResolution {
+            domain: domain.to_owned(),
+            outcome,
+            exchanges: run.exchanges,
+            notes: run.notes,
+        }
+    }
+}
+
+/// One resolution in progress.
+struct Run<'a> {
+    resolver: &'a mut MxResolver,
+    world: &'a DnsWorld,
+    now_ms: u64,
+    exchanges: Vec<DnsExchange>,
+    notes: Vec<MxNote>,
+}
+
+/// The addresses of one host, or why there are none.
+enum HostAddresses {
+    Found(Vec<IpAddr>),
+    None,
+    Failed { qtype: RecordType, outcome: Outcome },
+}
+
+impl Run<'_> {
+    fn ask(&mut self, name: &DomainName, qtype: RecordType) -> Answer {
+        let message_id = self.resolver.next_message_id;
+        self.resolver.next_message_id = message_id.wrapping_add(1);
+        let answer = self.world.query(name, qtype, self.now_ms);
+        let query_wire = wire::encode_query(message_id, &answer.question).unwrap_or_else(|e| {
+            debug_assert!(false, "checked names always encode: {e}");
+            Vec::new()
+        });
+        let response_wire = wire::encode_response(message_id, &answer).unwrap_or_else(|e| {
+            debug_assert!(false, "checked names always encode: {e}");
+            Some(Vec::new())
+        });
+        self.exchanges.push(DnsExchange {
+            message_id,
+            question: answer.question.clone(),
+            answer: answer.clone(),
+            query_wire,
+            response_wire,
+        });
+        answer
+    }
+
+    fn local_name(&self, name: &DomainName) -> Option<DomainName> {
+        self.resolver
+            .local_host_names
+            .iter()
+            .find(|local| *local == name)
+            .cloned()
+    }
+
+    fn resolve<R: RandomSource + ?Sized>(&mut self, domain: &DomainName, rng: &mut R) -> MxOutcome {
+        let answer = self.ask(domain, RecordType::Mx);
+        match answer.outcome {
+            Outcome::NoError => {}
+            Outcome::NxDomain => return MxOutcome::NxDomain,
+            reason @ (Outcome::ServFail | Outcome::TimedOut) => {
+                return MxOutcome::TemporaryFailure { reason }
+            }
+        }
+        let canonical = answer.canonical_name();
+        if canonical != *domain {
+            self.notes.push(MxNote::MailDomainIsAlias {
+                alias: domain.clone(),
+                canonical: canonical.clone(),
+            });
+        }
+        let mx: Vec<(u16, DomainName)> = answer
+            .records_of_type(RecordType::Mx)
+            .filter_map(|r| match &r.data {
+                RecordData::Mx {
+                    preference,
+                    exchange,
+                } => DomainName::parse(exchange).ok().map(|e| (*preference, e)),
+                _ => None,
+            })
+            .collect();
+        if mx.is_empty() {
+            return self.implicit_mx(&canonical);
+        }
+        if let [(preference, exchange)] = mx.as_slice() {
+            if exchange.is_root() {
+                if *preference != 0 {
+                    self.notes.push(MxNote::NullMxPreferenceNotZero {
+                        preference: *preference,
+                    });
+                }
+                return MxOutcome::NullMx;
+            }
+        }
+        self.explicit_mx(mx, rng)
+    }
+
+    fn implicit_mx(&mut self, canonical: &DomainName) -> MxOutcome {
+        if let Some(local_name) = self.local_name(canonical) {
+            return MxOutcome::LoopsBackToMe { local_name };
+        }
+        match self.addresses(canonical) {
+            HostAddresses::Found(addresses) => MxOutcome::ImplicitMx(MxTarget {
+                exchange: canonical.clone(),
+                preference: 0,
+                addresses,
+            }),
+            HostAddresses::None => MxOutcome::NoAddresses,
+            HostAddresses::Failed { outcome, .. } => {
+                MxOutcome::TemporaryFailure { reason: outcome }
+            }
+        }
+    }
+
+    fn explicit_mx<R: RandomSource + ?Sized>(
+        &mut self,
+        mx: Vec<(u16, DomainName)>,
+        rng: &mut R,
+    ) -> MxOutcome {
+        let mut candidates: Vec<MxTarget> = Vec::new();
+        for (preference, exchange) in mx {
+            if exchange.is_root() {
+                self.notes.push(MxNote::NullMxAmongOtherMx { preference });
+                continue;
+            }
+            candidates.push(MxTarget {
+                exchange,
+                preference,
+                addresses: Vec::new(),
+            });
+        }
+        // Stable, so hosts of equal preference keep answer order before the shuffle and the
+        // result depends only on the data and the random stream.
+        candidates.sort_by_key(|t| t.preference);
+
+        // RFC 5321 5.1: a relay that is itself in the list must only hand the mail to hosts
+        // more preferred than itself, or mail would go round in circles.
+        let own = candidates
+            .iter()
+            .find_map(|t| self.local_name(&t.exchange).map(|n| (t.preference, n)));
+        if let Some((own_preference, local_name)) = own {
+            let dropped: Vec<DomainName> = candidates
+                .iter()
+                .filter(|t| t.preference >= own_preference)
+                .map(|t| t.exchange.clone())
+                .collect();
+            candidates.retain(|t| t.preference < own_preference);
+            self.notes.push(MxNote::DroppedOwnLevel {
+                local_name: local_name.clone(),
+                preference: own_preference,
+                dropped,
+            });
+            if candidates.is_empty() {
+                return MxOutcome::LoopsBackToMe { local_name };
+            }
+        }
+
+        shuffle_equal_preferences(&mut candidates, rng);
+        if candidates.len() > MX_EXCHANGES_MAX {
+            self.notes.push(MxNote::TooManyExchanges {
+                used: MX_EXCHANGES_MAX,
+                ignored: candidates.len() - MX_EXCHANGES_MAX,
+            });
+            candidates.truncate(MX_EXCHANGES_MAX);
+        }
+
+        let mut targets = Vec::new();
+        let mut temporary_failure: Option<Outcome> = None;
+        for mut candidate in candidates {
+            match self.addresses(&candidate.exchange) {
+                HostAddresses::Found(addresses) => {
+                    candidate.addresses = addresses;
+                    targets.push(candidate);
+                }
+                HostAddresses::None => self.notes.push(MxNote::ExchangeWithoutAddress {
+                    exchange: candidate.exchange,
+                    preference: candidate.preference,
+                }),
+                HostAddresses::Failed { qtype, outcome } => {
+                    temporary_failure.get_or_insert(outcome);
+                    self.notes.push(MxNote::ExchangeLookupFailed {
+                        exchange: candidate.exchange,
+                        preference: candidate.preference,
+                        qtype,
+                        outcome,
+                    });
+                }
+            }
+        }
+        if !targets.is_empty() {
+            MxOutcome::Targets(targets)
+        } else if let Some(reason) = temporary_failure {
+            // A host that may have an address once its DNS is back is worth waiting for.
+            MxOutcome::TemporaryFailure { reason }
+        } else {
+            MxOutcome::NoAddresses
+        }
+    }
+
+    /// A then AAAA for `host`. Both are always asked, so the trace shows both.
+    fn addresses(&mut self, host: &DomainName) -> HostAddresses {
+        let mut addresses = Vec::new();
+        let mut failure: Option<(RecordType, Outcome)> = None;
+        let mut alias_noted = false;
+        for qtype in [RecordType::A, RecordType::Aaaa] {
+            let answer = self.ask(host, qtype);
+            if answer.outcome.is_temporary_failure() {
+                failure.get_or_insert((qtype, answer.outcome));
+                continue;
+            }
+            let canonical = answer.canonical_name();
+            if canonical != *host && !alias_noted {
+                alias_noted = true;
+                self.notes.push(MxNote::ExchangeIsAlias {
+                    exchange: host.clone(),
+                    canonical,
+                });
+            }
+            addresses.extend(answer.answers.iter().filter_map(|r| match r.data {
+                RecordData::A(a) if qtype == RecordType::A => Some(IpAddr::V4(a)),
+                RecordData::Aaaa(a) if qtype == RecordType::Aaaa => Some(IpAddr::V6(a)),
+                _ => None,
+            }));
+        }
+        match (addresses.is_empty(), failure) {
+            (false, None) => HostAddresses::Found(addresses),
+            (false, Some((qtype, outcome))) => {
+                self.notes.push(MxNote::AddressLookupPartlyFailed {
+                    exchange: host.clone(),
+                    qtype,
+                    outcome,
+                });
+                HostAddresses::Found(addresses)
+            }
+            (true, None) => HostAddresses::None,
+            (true, Some((qtype, outcome))) => HostAddresses::Failed { qtype, outcome },
+        }
+    }
+}
+
+/// Resolves `domain` once with a fresh [`MxResolver`]: a shorthand for tests and one-off
+/// lookups. A simulation keeps one `MxResolver` per mail server so message ids keep counting.
+pub fn resolve_mx<R: RandomSource + ?Sized>(
+    world: &DnsWorld,
+    domain: &str,
+    now_ms: u64,
+    local_host_names: &[DomainName],
+    first_message_id: u16,
+    rng: &mut R,
+) -> MxResolution {
+    MxResolver::new(local_host_names.to_vec(), first_message_id)
+        .resolve_mx(world, domain, now_ms, rng)
+}

@@ -1,0 +1,547 @@
+//! MX resolution for mail (RFC 5321 5.1, RFC 7505) against small simulated worlds.
+
+#![cfg(not(target_arch = "wasm32"))]
+
+mod dns_common;
+
+use dns_common::*;
+use smtp_lab::dns::{
+    resolve_mx, DnsWorld, DomainFault, Fault, MxNote, MxOutcome, MxResolution, MxResolver, Outcome,
+    RecordType,
+};
+use smtp_lab::smtp::reply::EnhancedStatus;
+use std::net::IpAddr;
+
+fn resolve(world: &DnsWorld, domain: &str) -> MxResolution {
+    resolve_with(world, domain, 0, &[], 1)
+}
+
+fn resolve_with(
+    world: &DnsWorld,
+    domain: &str,
+    now_ms: u64,
+    local: &[&str],
+    seed: u64,
+) -> MxResolution {
+    let mut prng = SplitMix64(seed);
+    let local: Vec<_> = local.iter().map(|n| name(n)).collect();
+    resolve_mx(world, domain, now_ms, &local, 100, &mut || prng.next_u64())
+}
+
+fn exchanges(resolution: &MxResolution) -> Vec<(String, u16)> {
+    resolution
+        .outcome
+        .targets()
+        .iter()
+        .map(|t| (t.exchange.to_string(), t.preference))
+        .collect()
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn example_org() -> DnsWorld {
+    world(vec![
+        zone(
+            "example.org",
+            vec![
+                mx("@", 20, "mx2.example.org"),
+                mx("@", 10, "mx1.example.org"),
+                mx("@", 30, "backup.example.net"),
+                a("mx1.example.org", "192.0.2.10"),
+                aaaa("mx1.example.org", "2001:db8::10"),
+                a("mx2.example.org", "192.0.2.20"),
+                a("@", "192.0.2.99"),
+            ],
+        ),
+        zone(
+            "example.net",
+            vec![a("backup.example.net", "198.51.100.30")],
+        ),
+    ])
+}
+
+#[test]
+fn mx_hosts_come_in_preference_order_with_their_addresses() {
+    let r = resolve(&example_org(), "example.org");
+    assert_eq!(
+        exchanges(&r),
+        [
+            ("mx1.example.org.".to_owned(), 10),
+            ("mx2.example.org.".to_owned(), 20),
+            ("backup.example.net.".to_owned(), 30)
+        ]
+    );
+    let targets = r.outcome.targets();
+    assert_eq!(targets[0].addresses, [ip("192.0.2.10"), ip("2001:db8::10")]);
+    assert_eq!(targets[1].addresses, [ip("192.0.2.20")]);
+    assert_eq!(targets[2].addresses, [ip("198.51.100.30")]);
+    assert!(r.outcome.failure().is_none());
+    // One MX question, then A and AAAA for each of the three hosts.
+    let asked: Vec<_> = r
+        .exchanges
+        .iter()
+        .map(|e| (e.question.name.to_string(), e.question.qtype))
+        .collect();
+    assert_eq!(asked[0], ("example.org.".to_owned(), RecordType::Mx));
+    assert_eq!(asked.len(), 7);
+    assert_eq!(
+        r.exchanges.iter().map(|e| e.message_id).collect::<Vec<_>>(),
+        (100..107).collect::<Vec<u16>>()
+    );
+}
+
+#[test]
+fn the_domain_is_case_insensitive_and_the_final_dot_optional() {
+    let world = example_org();
+    let a = resolve(&world, "Example.ORG.");
+    let b = resolve(&world, "example.org");
+    assert_eq!(a.outcome, b.outcome);
+    assert_eq!(a.domain, "Example.ORG.");
+}
+
+fn tied_world() -> DnsWorld {
+    let hosts = ["a", "b", "c", "d", "e"];
+    let mut records = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let host = format!("{host}.example.org");
+        records.push(mx("@", 10, &host));
+        records.push(a(&host, &format!("192.0.2.{}", i + 1)));
+    }
+    records.push(mx("@", 5, "first.example.org"));
+    records.push(a("first.example.org", "192.0.2.100"));
+    records.push(mx("@", 50, "last.example.org"));
+    records.push(a("last.example.org", "192.0.2.200"));
+    world(vec![zone("example.org", records)])
+}
+
+#[test]
+fn equal_preferences_are_shuffled_by_the_seed_only() {
+    let world = tied_world();
+    let order = |seed| exchanges(&resolve_with(&world, "example.org", 0, &[], seed));
+    let first = order(7);
+    assert_eq!(first, order(7), "same seed, same order");
+    assert_eq!(first[0], ("first.example.org.".to_owned(), 5));
+    assert_eq!(first[6], ("last.example.org.".to_owned(), 50));
+    let mut distinct = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let o = order(seed);
+        assert_eq!(o[0].1, 5);
+        assert!(o[1..6].iter().all(|(_, p)| *p == 10));
+        assert_eq!(o[6].1, 50);
+        distinct.insert(o);
+    }
+    assert!(
+        distinct.len() > 10,
+        "40 seeds gave only {} orders",
+        distinct.len()
+    );
+}
+
+#[test]
+fn a_list_without_ties_draws_no_random_numbers() {
+    let mut draws = 0;
+    let r = resolve_mx(&example_org(), "example.org", 0, &[], 1, &mut || {
+        draws += 1;
+        0
+    });
+    assert_eq!(exchanges(&r).len(), 3);
+    assert_eq!(draws, 0);
+    let mut draws = 0;
+    resolve_mx(&tied_world(), "example.org", 0, &[], 1, &mut || {
+        draws += 1;
+        0
+    });
+    assert_eq!(draws, 4, "a run of five takes four draws");
+}
+
+#[test]
+fn no_mx_means_implicit_mx_on_the_domain_itself() {
+    let world = world(vec![zone(
+        "example.com",
+        vec![a("@", "203.0.113.5"), aaaa("@", "2001:db8::5")],
+    )]);
+    let r = resolve(&world, "example.com");
+    let MxOutcome::ImplicitMx(target) = &r.outcome else {
+        panic!("expected implicit MX, got {:?}", r.outcome);
+    };
+    assert_eq!(target.exchange, name("example.com"));
+    assert_eq!(target.preference, 0);
+    assert_eq!(target.addresses, [ip("203.0.113.5"), ip("2001:db8::5")]);
+    assert_eq!(r.outcome.targets().len(), 1);
+    assert_eq!(r.exchanges[0].answer.outcome, Outcome::NoError);
+    assert!(r.exchanges[0].answer.answers.is_empty(), "NODATA for MX");
+}
+
+#[test]
+fn no_mx_and_no_address_is_a_permanent_error() {
+    let world = world(vec![zone(
+        "example.com",
+        vec![a("www.example.com", "203.0.113.5")],
+    )]);
+    let r = resolve(&world, "example.com");
+    assert_eq!(r.outcome, MxOutcome::NoAddresses);
+    let failure = r.outcome.failure().unwrap();
+    assert!(failure.permanent);
+    assert_eq!(failure.status, EnhancedStatus::new(5, 4, 4));
+}
+
+#[test]
+fn null_mx_fails_permanently_with_5_1_10() {
+    let world = world(vec![zone(
+        "nomail.example",
+        vec![mx("@", 0, "."), a("@", "192.0.2.1")],
+    )]);
+    let r = resolve(&world, "nomail.example");
+    assert_eq!(r.outcome, MxOutcome::NullMx);
+    let failure = r.outcome.failure().unwrap();
+    assert!(failure.permanent);
+    assert_eq!(failure.status, EnhancedStatus::new(5, 1, 10));
+    assert_eq!(r.exchanges.len(), 1, "no address lookups after a null MX");
+}
+
+#[test]
+fn nxdomain_is_permanent_5_1_2() {
+    let r = resolve(&example_org(), "no-such-domain.example");
+    assert_eq!(r.outcome, MxOutcome::NxDomain);
+    let failure = r.outcome.failure().unwrap();
+    assert!(failure.permanent);
+    assert_eq!(failure.status, EnhancedStatus::new(5, 1, 2));
+    assert_eq!(failure.text, "Host or domain name not found");
+    // Also a name that does not exist inside an existing zone.
+    let r = resolve(&example_org(), "nope.example.org");
+    assert_eq!(r.outcome, MxOutcome::NxDomain);
+}
+
+#[test]
+fn servfail_is_temporary_then_success_after_the_fault_ends() {
+    let mut world = example_org();
+    world.faults.push(DomainFault {
+        domain: "example.org".to_owned(),
+        fault: Fault::ServFail,
+        from_ms: None,
+        until_ms: Some(60_000),
+    });
+    let early = resolve_with(&world, "example.org", 59_999, &[], 1);
+    assert_eq!(
+        early.outcome,
+        MxOutcome::TemporaryFailure {
+            reason: Outcome::ServFail
+        }
+    );
+    let failure = early.outcome.failure().unwrap();
+    assert!(!failure.permanent);
+    assert_eq!(failure.status, EnhancedStatus::new(4, 4, 3));
+    assert!(early.exchanges[0].response_wire.is_some());
+
+    let later = resolve_with(&world, "example.org", 60_000, &[], 1);
+    assert_eq!(exchanges(&later).len(), 3);
+}
+
+#[test]
+fn timeout_is_temporary_and_has_no_response_message() {
+    let mut world = example_org();
+    world.faults.push(DomainFault {
+        domain: "example.org".to_owned(),
+        fault: Fault::Timeout,
+        from_ms: Some(1_000),
+        until_ms: None,
+    });
+    assert_eq!(
+        exchanges(&resolve_with(&world, "example.org", 999, &[], 1)).len(),
+        3
+    );
+    let r = resolve_with(&world, "example.org", 1_000, &[], 1);
+    assert_eq!(
+        r.outcome,
+        MxOutcome::TemporaryFailure {
+            reason: Outcome::TimedOut
+        }
+    );
+    assert!(r.exchanges[0].response_wire.is_none());
+    assert!(!r.exchanges[0].query_wire.is_empty());
+}
+
+#[test]
+fn never_falls_back_to_the_domains_address_when_mx_exist() {
+    // The only MX host has no address; the domain itself has one. RFC 5321 5.1: no fallback.
+    let world = world(vec![zone(
+        "example.org",
+        vec![mx("@", 10, "mx.example.org"), a("@", "192.0.2.1")],
+    )]);
+    let r = resolve(&world, "example.org");
+    assert_eq!(r.outcome, MxOutcome::NoAddresses);
+    assert!(r
+        .exchanges
+        .iter()
+        .all(|e| !(e.question.name == name("example.org") && e.question.qtype == RecordType::A)));
+}
+
+#[test]
+fn an_mx_host_without_address_is_skipped_with_a_note() {
+    let world = world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "broken.example.org"),
+            mx("@", 20, "mx2.example.org"),
+            a("mx2.example.org", "192.0.2.20"),
+        ],
+    )]);
+    let r = resolve(&world, "example.org");
+    assert_eq!(exchanges(&r), [("mx2.example.org.".to_owned(), 20)]);
+    assert!(r.notes.contains(&MxNote::ExchangeWithoutAddress {
+        exchange: name("broken.example.org"),
+        preference: 10
+    }));
+    assert!(r.notes[0].to_string().contains("skipped"));
+}
+
+#[test]
+fn an_mx_host_whose_dns_fails_makes_the_whole_lookup_temporary_when_nothing_else_works() {
+    let mut world = world(vec![
+        zone("example.org", vec![mx("@", 10, "mx.example.net")]),
+        zone("example.net", vec![a("mx.example.net", "192.0.2.7")]),
+    ]);
+    world.faults.push(DomainFault {
+        domain: "example.net".to_owned(),
+        fault: Fault::ServFail,
+        from_ms: None,
+        until_ms: Some(10),
+    });
+    let r = resolve_with(&world, "example.org", 0, &[], 1);
+    assert_eq!(
+        r.outcome,
+        MxOutcome::TemporaryFailure {
+            reason: Outcome::ServFail
+        }
+    );
+    let r = resolve_with(&world, "example.org", 10, &[], 1);
+    assert_eq!(exchanges(&r), [("mx.example.net.".to_owned(), 10)]);
+}
+
+#[test]
+fn a_cname_at_the_mail_domain_is_followed() {
+    let world = world(vec![
+        zone("alias.example", vec![cname("@", "real.example.org")]),
+        zone(
+            "example.org",
+            vec![
+                mx("real.example.org", 10, "mx.example.org"),
+                a("mx.example.org", "192.0.2.10"),
+            ],
+        ),
+    ]);
+    let r = resolve(&world, "alias.example");
+    assert_eq!(exchanges(&r), [("mx.example.org.".to_owned(), 10)]);
+    assert!(r.notes.contains(&MxNote::MailDomainIsAlias {
+        alias: name("alias.example"),
+        canonical: name("real.example.org"),
+    }));
+    // The CNAME and the MX come back in one answer.
+    let types: Vec<_> = r.exchanges[0]
+        .answer
+        .answers
+        .iter()
+        .map(|r| r.data.record_type())
+        .collect();
+    assert_eq!(types, [RecordType::Cname, RecordType::Mx]);
+}
+
+#[test]
+fn implicit_mx_through_a_cname_uses_the_canonical_name() {
+    let world = world(vec![zone(
+        "example.org",
+        vec![
+            cname("mail.example.org", "host.example.org"),
+            a("host.example.org", "192.0.2.8"),
+        ],
+    )]);
+    let r = resolve(&world, "mail.example.org");
+    let MxOutcome::ImplicitMx(target) = &r.outcome else {
+        panic!("{:?}", r.outcome)
+    };
+    assert_eq!(target.exchange, name("host.example.org"));
+    assert_eq!(target.addresses, [ip("192.0.2.8")]);
+}
+
+#[test]
+fn an_mx_host_that_is_an_alias_is_followed_with_a_note() {
+    let world = world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "mail.example.org"),
+            cname("mail.example.org", "host.example.org"),
+            a("host.example.org", "192.0.2.8"),
+        ],
+    )]);
+    let r = resolve(&world, "example.org");
+    assert_eq!(exchanges(&r), [("mail.example.org.".to_owned(), 10)]);
+    assert_eq!(r.outcome.targets()[0].addresses, [ip("192.0.2.8")]);
+    assert!(matches!(r.notes[0], MxNote::ExchangeIsAlias { .. }));
+    assert!(r.notes[0].to_string().contains("RFC 2181 10.3"));
+}
+
+#[test]
+fn a_cname_loop_is_a_temporary_failure_and_terminates() {
+    let world = world(vec![zone(
+        "example.org",
+        vec![
+            cname("a.example.org", "b.example.org"),
+            cname("b.example.org", "c.example.org"),
+            cname("c.example.org", "a.example.org"),
+        ],
+    )]);
+    let r = resolve(&world, "a.example.org");
+    assert_eq!(
+        r.outcome,
+        MxOutcome::TemporaryFailure {
+            reason: Outcome::ServFail
+        }
+    );
+    assert!(matches!(
+        r.exchanges[0].answer.problem,
+        Some(smtp_lab::dns::LookupProblem::CnameLoop { .. })
+    ));
+    assert_eq!(r.exchanges[0].answer.answers.len(), 3);
+}
+
+#[test]
+fn a_long_cname_chain_is_cut() {
+    let mut records = Vec::new();
+    for i in 0..20 {
+        records.push(cname(
+            &format!("h{i}.example.org"),
+            &format!("h{}.example.org", i + 1),
+        ));
+    }
+    records.push(a("h20.example.org", "192.0.2.1"));
+    let world = world(vec![zone("example.org", records)]);
+    let answer = world.query(&name("h0.example.org"), RecordType::A, 0);
+    assert_eq!(answer.outcome, Outcome::ServFail);
+    assert!(answer.answers.len() <= smtp_lab::dns::CNAME_CHAIN_MAX + 1);
+    let short = world.query(&name("h15.example.org"), RecordType::A, 0);
+    assert_eq!(short.outcome, Outcome::NoError);
+    assert_eq!(short.answers.len(), 6);
+}
+
+#[test]
+fn a_relay_drops_its_own_level_and_less_preferred_hosts() {
+    let world = world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "primary.example.org"),
+            mx("@", 20, "relay.example.org"),
+            mx("@", 20, "other-relay.example.org"),
+            mx("@", 30, "tertiary.example.org"),
+            a("primary.example.org", "192.0.2.1"),
+            a("relay.example.org", "192.0.2.2"),
+            a("other-relay.example.org", "192.0.2.3"),
+            a("tertiary.example.org", "192.0.2.4"),
+        ],
+    )]);
+    let r = resolve_with(&world, "example.org", 0, &["relay.example.org"], 1);
+    assert_eq!(exchanges(&r), [("primary.example.org.".to_owned(), 10)]);
+    let MxNote::DroppedOwnLevel {
+        preference,
+        dropped,
+        ..
+    } = &r.notes[0]
+    else {
+        panic!("{:?}", r.notes)
+    };
+    assert_eq!(*preference, 20);
+    assert_eq!(dropped.len(), 3);
+
+    let r = resolve_with(&world, "example.org", 0, &["PRIMARY.example.org."], 1);
+    assert_eq!(
+        r.outcome,
+        MxOutcome::LoopsBackToMe {
+            local_name: name("primary.example.org")
+        }
+    );
+    let failure = r.outcome.failure().unwrap();
+    assert_eq!(failure.status, EnhancedStatus::new(5, 4, 6));
+}
+
+#[test]
+fn the_resolver_counts_message_ids_across_calls() {
+    let world = example_org();
+    let mut resolver = MxResolver::new(vec![], u16::MAX - 2);
+    let mut prng = SplitMix64(3);
+    let first = resolver.resolve_mx(&world, "example.org", 0, &mut || prng.next_u64());
+    let second = resolver.resolve_mx(&world, "example.org", 0, &mut || prng.next_u64());
+    let ids: Vec<u16> = first
+        .exchanges
+        .iter()
+        .chain(&second.exchanges)
+        .map(|e| e.message_id)
+        .collect();
+    assert_eq!(&ids[..4], &[u16::MAX - 2, u16::MAX - 1, u16::MAX, 0]);
+    assert_eq!(ids.len(), 14);
+    assert_eq!(resolver.next_message_id, 11);
+}
+
+#[test]
+fn an_invalid_domain_is_refused_without_a_question() {
+    let r = resolve(&example_org(), "exa mple.org");
+    assert!(matches!(r.outcome, MxOutcome::InvalidDomain { .. }));
+    assert!(r.exchanges.is_empty());
+    assert!(r.outcome.failure().unwrap().permanent);
+}
+
+#[test]
+fn a_null_mx_among_other_mx_is_ignored_not_obeyed() {
+    // Invalid by RFC 7505 3 (validation says so), but the resolver must still do something.
+    let world = DnsWorld::new(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 0, "."),
+            mx("@", 10, "mx.example.org"),
+            a("mx.example.org", "192.0.2.1"),
+        ],
+    )]);
+    assert!(!world.validate().is_empty());
+    let r = resolve(&world, "example.org");
+    assert_eq!(exchanges(&r), [("mx.example.org.".to_owned(), 10)]);
+    assert!(r
+        .notes
+        .contains(&MxNote::NullMxAmongOtherMx { preference: 0 }));
+}
+
+#[test]
+fn a_world_can_be_read_from_a_scenario_file() {
+    let json = r#"{
+        "zones": [{
+            "origin": "example.org",
+            "records": [
+                {"name": "@", "data": {"MX": {"preference": 10, "exchange": "mx1.example.org"}}},
+                {"name": "mx1.example.org", "ttl_s": 300, "data": {"A": "192.0.2.10"}},
+                {"name": "mx1.example.org", "data": {"AAAA": "2001:db8::10"}},
+                {"name": "www.example.org", "data": {"CNAME": "example.org"}}
+            ]
+        }],
+        "faults": [{"domain": "example.org", "fault": "ServFail", "until_ms": 5000}]
+    }"#;
+    let world: DnsWorld = serde_json::from_str(json).unwrap();
+    assert!(world.validate().is_empty());
+    assert_eq!(world.zones[0].records[0].ttl_s, 3600);
+    assert!(matches!(
+        resolve_with(&world, "example.org", 0, &[], 1).outcome,
+        MxOutcome::TemporaryFailure { .. }
+    ));
+    assert_eq!(
+        exchanges(&resolve_with(&world, "example.org", 5000, &[], 1)),
+        [("mx1.example.org.".to_owned(), 10)]
+    );
+    let back: DnsWorld = serde_json::from_str(&serde_json::to_string(&world).unwrap()).unwrap();
+    assert_eq!(back, world);
+}
+
+#[test]
+fn the_same_inputs_give_the_same_resolution_and_bytes() {
+    let world = tied_world();
+    let a = resolve_with(&world, "example.org", 0, &[], 42);
+    let b = resolve_with(&world, "example.org", 0, &[], 42);
+    assert_eq!(a, b);
+}
