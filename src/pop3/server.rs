@@ -1,0 +1,1102 @@
+//! The server side of a POP3 session (RFC 1939, CAPA and response codes from RFC 2449, RFC 3206)
+//! as a sans-I/O engine: the client's bytes and the time go in, response bytes, events and the
+//! next deadline come out.
+//!
+//! It is not a socket, a mail store or a lock manager: a [`MaildropStore`] checks the user's
+//! password and hands over the maildrop at login, and when the session ends with QUIT the
+//! session emits [`Pop3ServerEvent::MaildropUpdated`] listing the messages the driver must
+//! remove. It does not speak APOP (answered -ERR and not offered in the greeting), AUTH or STLS.
+//!
+//! ```text
+//!            greeting
+//!               │
+//!               ▼        USER                PASS ok (maildrop locked)
+//!   ┌──────► ExpectUser ──────► ExpectPass ──────────────────────► Transaction
+//!   │           │                  │   │                              │  │
+//!   │  PASS bad │ QUIT             │   │ QUIT                    QUIT │  │ peer closed,
+//!   └───────────┼──────────────────┘   │                              ▼  │ idle timeout
+//!               │                      │                           Update│
+//!               ▼                      ▼                              │  │
+//!             Closed ◄─────────────────┴──────────────────────────────┘◄─┘
+//! ```
+//!
+//! AUTHORIZATION (RFC 1939 4) is ExpectUser and ExpectPass; TRANSACTION (RFC 1939 5) is
+//! Transaction; UPDATE (RFC 1939 6) is entered only by QUIT from Transaction, and only there are
+//! messages deleted. A closed connection, a timeout or too many errors go straight to Closed
+//! and delete nothing. All other commands in a state get -ERR and change nothing.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::maildrop::{is_valid_uid, Maildrop, MaildropStore, OpenError};
+use super::wire::{self, CommandLine, CommandReader};
+
+/// RFC 1939 3: the inactivity autologout timer "MUST be of at least 10 minutes' duration".
+pub const IDLE_TIMEOUT_MS_MIN: u64 = 10 * 60 * 1000;
+
+/// How the server behaves; the defaults are safe for a server facing the Internet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pop3ServerConfig {
+    /// The name in the greeting and the sign-off.
+    pub hostname: String,
+    /// Close the connection after this long without a command (RFC 1939 3). Values below
+    /// [`IDLE_TIMEOUT_MS_MIN`] break the RFC; they are allowed so a simulation can show it.
+    pub idle_timeout_ms: u64,
+    /// Wrong passwords before the server gives up and closes (RFC 1939 13 asks servers to
+    /// make password guessing costly).
+    pub auth_failures_max: u32,
+    /// Commands in one session; more is a client in a loop.
+    pub commands_max: u32,
+    /// Largest maildrop one session serves, in messages and in octets.
+    pub maildrop_messages_max: usize,
+    pub maildrop_octets_max: usize,
+    /// The text of the `IMPLEMENTATION` capability (RFC 2449 6.9); none is sent when `None`.
+    pub implementation: Option<String>,
+}
+
+impl Pop3ServerConfig {
+    pub fn new(hostname: impl Into<String>) -> Self {
+        Pop3ServerConfig {
+            hostname: hostname.into(),
+            idle_timeout_ms: IDLE_TIMEOUT_MS_MIN,
+            auth_failures_max: 3,
+            commands_max: 100_000,
+            maildrop_messages_max: 100_000,
+            maildrop_octets_max: 1 << 30,
+            implementation: None,
+        }
+    }
+}
+
+/// What the server expects next; the session's state as shown to people. [`Pop3State::rfc_state`]
+/// gives the RFC 1939 name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Pop3State {
+    /// AUTHORIZATION, waiting for USER (or CAPA, QUIT).
+    ExpectUser,
+    /// AUTHORIZATION, USER given, waiting for PASS.
+    ExpectPass,
+    /// TRANSACTION: the maildrop is locked and the client works on it.
+    Transaction,
+    /// UPDATE: the deletions are being made after QUIT; the session closes right after.
+    Update,
+    Closed,
+}
+
+impl Pop3State {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pop3State::ExpectUser => "ExpectUser",
+            Pop3State::ExpectPass => "ExpectPass",
+            Pop3State::Transaction => "Transaction",
+            Pop3State::Update => "Update",
+            Pop3State::Closed => "Closed",
+        }
+    }
+
+    /// The state's name in RFC 1939 (AUTHORIZATION, TRANSACTION, UPDATE), or "CLOSED".
+    pub fn rfc_state(self) -> &'static str {
+        match self {
+            Pop3State::ExpectUser | Pop3State::ExpectPass => "AUTHORIZATION",
+            Pop3State::Transaction => "TRANSACTION",
+            Pop3State::Update => "UPDATE",
+            Pop3State::Closed => "CLOSED",
+        }
+    }
+}
+
+impl fmt::Display for Pop3State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why the session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloseReason {
+    /// The client sent QUIT (with an UPDATE when it came in the TRANSACTION state).
+    Quit,
+    /// The client closed the connection, or it broke; nothing was deleted.
+    PeerClosed,
+    /// No command for `idle_timeout_ms` (RFC 1939 3); nothing was deleted.
+    IdleTimeout,
+    TooManyAuthFailures,
+    TooManyCommands,
+}
+
+/// Something that happened in the session, in order, for traces and people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pop3ServerEvent {
+    /// A command line arrived, without its CRLF. The argument of PASS is masked; control
+    /// characters are shown escaped (`\n`, `\x00`).
+    CommandReceived {
+        line: String,
+    },
+    /// A response was handed out through `poll_output`. `first_line` is its status line
+    /// without CRLF (the lines of a multi-line response follow it on the wire, not here).
+    ReplySent {
+        ok: bool,
+        first_line: String,
+        /// Why the server answered this way.
+        explanation: String,
+        /// Where the rule is written, e.g. "RFC 1939 5".
+        rfc: String,
+    },
+    StateChanged {
+        from: Pop3State,
+        to: Pop3State,
+    },
+    /// PASS was refused.
+    LoginRefused {
+        user: String,
+        error: OpenError,
+    },
+    /// The store gave the maildrop; the session holds it until it closes (RFC 1939 8).
+    MaildropLocked {
+        user: String,
+        messages: usize,
+        octets: usize,
+    },
+    /// The UPDATE state (RFC 1939 6): the driver must remove these messages from the store.
+    /// Sent once, on QUIT from TRANSACTION, possibly with an empty list.
+    MaildropUpdated {
+        user: String,
+        deleted_uids: Vec<String>,
+    },
+    /// The session is over; the driver closes the connection after sending what
+    /// `poll_output` still holds, and releases the maildrop's lock.
+    Closed {
+        reason: CloseReason,
+    },
+}
+
+/// One message as the session serves it: canonical bytes (CRLF line ends) and its mark.
+#[derive(Clone, Debug)]
+struct SessionMessage {
+    uid: String,
+    bytes: Vec<u8>,
+    deleted: bool,
+}
+
+/// The TRANSACTION state's data: the locked maildrop. Message numbers are indices plus one,
+/// and never change during the session (RFC 1939 5).
+#[derive(Clone, Debug)]
+struct Transaction {
+    user: String,
+    messages: Vec<SessionMessage>,
+}
+
+impl Transaction {
+    /// Messages not marked as deleted, and their octets (what STAT and RSET report).
+    fn totals(&self) -> (usize, usize) {
+        self.messages
+            .iter()
+            .filter(|message| !message.deleted)
+            .fold((0, 0), |(count, octets), message| {
+                (count + 1, octets + message.bytes.len())
+            })
+    }
+
+    fn stat(&self, arguments: &[&str]) -> Response {
+        if let Some(refusal) = no_arguments("STAT", arguments) {
+            return refusal;
+        }
+        let (count, octets) = self.totals();
+        Response::ok(
+            format!("{count} {octets}"),
+            "STAT gives the number of messages and their size in octets, not counting \
+             messages marked as deleted.",
+            "RFC 1939 5",
+        )
+    }
+
+    fn list(&self, arguments: &[&str]) -> Response {
+        let transaction = self;
+        match arguments {
+            [] => {
+                let (count, octets) = transaction.totals();
+                let mut body = String::new();
+                for (index, message) in transaction.messages.iter().enumerate() {
+                    if !message.deleted {
+                        body.push_str(&format!("{} {}\r\n", index + 1, message.bytes.len()));
+                    }
+                }
+                Response::ok(
+                    format!("{count} message{} ({octets} octets)", plural(count)),
+                    "LIST without an argument gives a scan listing: one line per message not \
+                     marked as deleted, with its number and exact size in octets, then a \
+                     line holding only \".\".",
+                    "RFC 1939 5",
+                )
+                .with_body(body.into_bytes())
+            }
+            [number] => match self.message_ref(number) {
+                MessageRef::Found(index) => Response::ok(
+                    format!("{} {}", index + 1, transaction.messages[index].bytes.len()),
+                    "LIST with a message number gives that message's scan listing on one \
+                     line.",
+                    "RFC 1939 5",
+                ),
+                MessageRef::Refused(refusal) => refusal,
+            },
+            _ => too_many_arguments("LIST", "at most one argument"),
+        }
+    }
+
+    fn retr(&self, arguments: &[&str]) -> Response {
+        let [number] = arguments else {
+            return wrong_arguments("RETR", "one argument, a message number");
+        };
+        match self.message_ref(number) {
+            MessageRef::Found(index) => {
+                let message = &self.messages[index];
+                Response::ok(
+                    format!("{} octets", message.bytes.len()),
+                    "The message follows, dot-stuffed: every line starting with \".\" gets \
+                     another \".\" in front, and a line holding only \".\" ends it. RETR does \
+                     not delete the message; only DELE then QUIT do.",
+                    "RFC 1939 7",
+                )
+                .with_body(message.bytes.clone())
+            }
+            MessageRef::Refused(refusal) => refusal,
+        }
+    }
+
+    fn dele(&mut self, arguments: &[&str]) -> Response {
+        let [number] = arguments else {
+            return wrong_arguments("DELE", "one argument, a message number");
+        };
+        match self.message_ref(number) {
+            MessageRef::Found(index) => {
+                self.messages[index].deleted = true;
+                Response::ok(
+                    format!("message {} deleted", index + 1),
+                    "The message is only marked as deleted: it is removed in the UPDATE state \
+                     after QUIT, and RSET or a dropped connection keeps it.",
+                    "RFC 1939 5",
+                )
+            }
+            MessageRef::Refused(refusal) => refusal,
+        }
+    }
+
+    fn rset(&mut self, arguments: &[&str]) -> Response {
+        if let Some(refusal) = no_arguments("RSET", arguments) {
+            return refusal;
+        }
+        let transaction = self;
+        for message in &mut transaction.messages {
+            message.deleted = false;
+        }
+        let (count, octets) = transaction.totals();
+        Response::ok(
+            format!(
+                "maildrop has {count} message{} ({octets} octets)",
+                plural(count)
+            ),
+            "RSET unmarks every message marked as deleted in this session.",
+            "RFC 1939 5",
+        )
+    }
+
+    fn top(&self, arguments: &[&str]) -> Response {
+        let [number, lines] = arguments else {
+            return wrong_arguments("TOP", "two arguments, a message number and a line count");
+        };
+        let Some(lines) = parse_number(lines) else {
+            return Response::err(
+                "invalid number of lines",
+                "TOP msg n: n is a non-negative number of body lines.",
+                "RFC 1939 7",
+            );
+        };
+        match self.message_ref(number) {
+            MessageRef::Found(index) => {
+                let message = &self.messages[index];
+                Response::ok(
+                    "top of message follows",
+                    format!(
+                        "TOP sends the header, the blank line after it and the first {lines} \
+                         line{} of the body, dot-stuffed like RETR.",
+                        plural_u64(lines)
+                    ),
+                    "RFC 1939 7",
+                )
+                .with_body(wire::top_of(&message.bytes, lines).to_vec())
+            }
+            MessageRef::Refused(refusal) => refusal,
+        }
+    }
+
+    fn uidl(&self, arguments: &[&str]) -> Response {
+        let transaction = self;
+        match arguments {
+            [] => {
+                let mut body = String::new();
+                for (index, message) in transaction.messages.iter().enumerate() {
+                    if !message.deleted {
+                        body.push_str(&format!("{} {}\r\n", index + 1, message.uid));
+                    }
+                }
+                Response::ok(
+                    "unique-id listing follows",
+                    "UIDL gives each message's unique-id, which stays the same across \
+                     sessions (unlike message numbers), so a client that keeps mail on the \
+                     server knows which messages it already has.",
+                    "RFC 1939 7",
+                )
+                .with_body(body.into_bytes())
+            }
+            [number] => match self.message_ref(number) {
+                MessageRef::Found(index) => Response::ok(
+                    format!("{} {}", index + 1, transaction.messages[index].uid),
+                    "UIDL with a message number gives that message's unique-id.",
+                    "RFC 1939 7",
+                ),
+                MessageRef::Refused(refusal) => refusal,
+            },
+            _ => too_many_arguments("UIDL", "at most one argument"),
+        }
+    }
+
+    /// Resolves a message-number argument: a number from 1 to the count, not marked as
+    /// deleted (RFC 1939 5: such a message "may not be referenced").
+    fn message_ref(&self, argument: &str) -> MessageRef {
+        let transaction = self;
+        let count = transaction.messages.len();
+        let Some(number) = parse_number(argument) else {
+            return MessageRef::Refused(Response::err(
+                "invalid message number",
+                "A message number is a decimal number, starting at 1.",
+                "RFC 1939 3",
+            ));
+        };
+        let index = match usize::try_from(number) {
+            Ok(number) if (1..=count).contains(&number) => number - 1,
+            _ => {
+                return MessageRef::Refused(Response::err(
+                    format!(
+                        "no such message, only {count} message{} in maildrop",
+                        plural(count)
+                    ),
+                    "Message numbers go from 1 to the number of messages at login.",
+                    "RFC 1939 5",
+                ))
+            }
+        };
+        if transaction.messages[index].deleted {
+            return MessageRef::Refused(Response::err(
+                format!("message {number} already deleted"),
+                "A message marked as deleted cannot be referenced again in this session \
+                 (RSET unmarks it).",
+                "RFC 1939 5",
+            ));
+        }
+        MessageRef::Found(index)
+    }
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    ExpectUser,
+    ExpectPass { user: String },
+    Transaction(Box<Transaction>),
+    Closed,
+}
+
+impl State {
+    fn kind(&self) -> Pop3State {
+        match self {
+            State::ExpectUser => Pop3State::ExpectUser,
+            State::ExpectPass { .. } => Pop3State::ExpectPass,
+            State::Transaction(_) => Pop3State::Transaction,
+            State::Closed => Pop3State::Closed,
+        }
+    }
+}
+
+/// A response under construction: the status line, an optional multi-line body, and why.
+struct Response {
+    ok: bool,
+    text: String,
+    body: Option<Vec<u8>>,
+    explanation: String,
+    rfc: &'static str,
+}
+
+impl Response {
+    fn ok(text: impl Into<String>, explanation: impl Into<String>, rfc: &'static str) -> Self {
+        Response {
+            ok: true,
+            text: text.into(),
+            body: None,
+            explanation: explanation.into(),
+            rfc,
+        }
+    }
+
+    fn err(text: impl Into<String>, explanation: impl Into<String>, rfc: &'static str) -> Self {
+        Response {
+            ok: false,
+            ..Response::ok(text, explanation, rfc)
+        }
+    }
+
+    /// A multi-line response; `body` holds CRLF-ended lines, not yet dot-stuffed.
+    fn with_body(mut self, body: Vec<u8>) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+/// What a message-number argument refers to.
+enum MessageRef {
+    Found(usize),
+    Refused(Response),
+}
+
+/// The server side of one POP3 session. See the module doc.
+#[derive(Debug)]
+pub struct Pop3Server<S: MaildropStore> {
+    config: Pop3ServerConfig,
+    store: S,
+    state: State,
+    reader: CommandReader,
+    auth_failures: u32,
+    commands: u32,
+    deadline_ms: Option<u64>,
+    output: VecDeque<Vec<u8>>,
+    events: VecDeque<Pop3ServerEvent>,
+}
+
+impl<S: MaildropStore> Pop3Server<S> {
+    /// A session on a connection that just opened at `now_ms`: the greeting is ready in
+    /// `poll_output` and the idle timer runs.
+    pub fn new(config: Pop3ServerConfig, store: S, now_ms: u64) -> Self {
+        let mut server = Pop3Server {
+            deadline_ms: Some(now_ms.saturating_add(config.idle_timeout_ms)),
+            config,
+            store,
+            state: State::ExpectUser,
+            reader: CommandReader::new(),
+            auth_failures: 0,
+            commands: 0,
+            output: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        // RFC 1939 4: no timestamp in the greeting, because APOP is not offered.
+        let greeting = Response::ok(
+            format!("{} POP3 server ready", server.config.hostname),
+            "The server greets the client; the session is now in the AUTHORIZATION state \
+             and expects USER.",
+            "RFC 1939 4",
+        );
+        server.send(greeting);
+        server
+    }
+
+    pub fn config(&self) -> &Pop3ServerConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The store, for the driver to apply a `MaildropUpdated` event or release a lock.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    pub fn state(&self) -> Pop3State {
+        self.state.kind()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// The user whose maildrop this session holds, in the TRANSACTION state.
+    pub fn user(&self) -> Option<&str> {
+        match &self.state {
+            State::Transaction(transaction) => Some(&transaction.user),
+            _ => None,
+        }
+    }
+
+    /// Bytes received from the client at `now_ms`, in any split. Whole command lines are
+    /// answered in order (RFC 2449 6.6: a client may pipeline).
+    pub fn handle_input(&mut self, bytes: &[u8], now_ms: u64) {
+        if self.is_closed() {
+            return;
+        }
+        self.deadline_ms = Some(now_ms.saturating_add(self.config.idle_timeout_ms));
+        self.reader.push(bytes);
+        while !self.is_closed() {
+            let Some(line) = self.reader.next_line() else {
+                break;
+            };
+            self.commands = self.commands.saturating_add(1);
+            let response = match line {
+                CommandLine::Line(line) => {
+                    self.events.push_back(Pop3ServerEvent::CommandReceived {
+                        line: display_command(&line),
+                    });
+                    if self.commands > self.config.commands_max {
+                        self.close_after(
+                            Response::err(
+                                "too many commands, closing",
+                                format!(
+                                    "This server takes at most {} commands per session; \
+                                     nothing is deleted.",
+                                    self.config.commands_max
+                                ),
+                                "RFC 1939 3",
+                            ),
+                            CloseReason::TooManyCommands,
+                        );
+                        break;
+                    }
+                    self.handle_command(&line)
+                }
+                CommandLine::TooLong { octets } => {
+                    self.events.push_back(Pop3ServerEvent::CommandReceived {
+                        line: format!("<a line of {octets} octets>"),
+                    });
+                    Some(Response::err(
+                        "line too long",
+                        format!(
+                            "A command line may be at most {} octets with its CRLF; this one \
+                             had {octets}. The line is ignored.",
+                            wire::COMMAND_LINE_MAX_OCTETS
+                        ),
+                        "RFC 2449 4",
+                    ))
+                }
+            };
+            if let Some(response) = response {
+                self.send(response);
+            }
+        }
+    }
+
+    /// The client closed the connection, or it broke. RFC 1939 6: without QUIT there is no
+    /// UPDATE state, so messages marked as deleted stay in the maildrop.
+    pub fn handle_peer_closed(&mut self) {
+        if !self.is_closed() {
+            self.close(CloseReason::PeerClosed);
+        }
+    }
+
+    /// When [`Pop3Server::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.deadline_ms
+    }
+
+    /// The time has come (or passed): after `idle_timeout_ms` without a command the server
+    /// closes the connection, without a response and without entering UPDATE (RFC 1939 3).
+    /// Calling it early does nothing.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.is_closed() || self.deadline_ms.is_none_or(|deadline| now_ms < deadline) {
+            return;
+        }
+        self.close(CloseReason::IdleTimeout);
+    }
+
+    /// The next bytes to send to the client: one whole response per call.
+    pub fn poll_output(&mut self) -> Option<Vec<u8>> {
+        self.output.pop_front()
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Pop3ServerEvent> {
+        self.events.pop_front()
+    }
+
+    // ----- commands -----
+
+    /// The response to one command line, or `None` when the command closed the session and
+    /// already sent its response.
+    fn handle_command(&mut self, line: &[u8]) -> Option<Response> {
+        // RFC 1939 3: keywords and arguments are printable ASCII. A CR or LF inside a line is
+        // one that did not end it: a lenient server would have seen two commands here.
+        if line.iter().any(|&byte| byte < 0x20 || byte == 0x7f) {
+            return Some(Response::err(
+                "command line contains a control character",
+                "Only CRLF ends a command line; a bare CR or LF (or another control \
+                 character) inside it makes the whole line invalid. Servers that took a bare \
+                 LF as a line end would have seen more than one command here.",
+                "RFC 1939 3",
+            ));
+        }
+        let Ok(line) = std::str::from_utf8(line) else {
+            return Some(Response::err(
+                "command line is not ASCII",
+                "Keywords and arguments are printable ASCII; this line is not even UTF-8.",
+                "RFC 1939 3",
+            ));
+        };
+        let (keyword, rest) = match line.split_once(' ') {
+            Some((keyword, rest)) => (keyword, Some(rest)),
+            None => (line, None),
+        };
+        let keyword = keyword.to_ascii_uppercase();
+        // RFC 1939 3: printable ASCII. Only a password may hold other UTF-8, since users
+        // choose passwords in their own language.
+        let ascii_needed = match rest {
+            Some(_) if keyword == "PASS" => keyword.as_str(),
+            _ => line,
+        };
+        if !ascii_needed.is_ascii() {
+            return Some(Response::err(
+                "command line is not ASCII",
+                "Keywords and arguments are printable ASCII; only the password may be other \
+                 UTF-8 text.",
+                "RFC 1939 3",
+            ));
+        }
+        // RFC 1939 7: PASS has exactly one argument, which may contain spaces.
+        let arguments: Vec<&str> = match rest {
+            Some(rest) if keyword != "PASS" => rest.split(' ').collect(),
+            Some(rest) => vec![rest],
+            None => Vec::new(),
+        };
+        if arguments.iter().any(|argument| argument.is_empty()) {
+            return Some(Response::err(
+                "syntax error: arguments are separated by one space",
+                "Keywords and arguments are each separated by a single SPACE; an empty \
+                 argument (two spaces, or a space at the end) is a syntax error.",
+                "RFC 1939 3",
+            ));
+        }
+        let state = self.state.kind();
+        if let State::Transaction(transaction) = &mut self.state {
+            let response = match keyword.as_str() {
+                "STAT" => Some(transaction.stat(&arguments)),
+                "LIST" => Some(transaction.list(&arguments)),
+                "RETR" => Some(transaction.retr(&arguments)),
+                "DELE" => Some(transaction.dele(&arguments)),
+                "NOOP" => Some(no_arguments("NOOP", &arguments).unwrap_or_else(|| {
+                    Response::ok(
+                        "",
+                        "NOOP does nothing but get a positive response.",
+                        "RFC 1939 5",
+                    )
+                })),
+                "RSET" => Some(transaction.rset(&arguments)),
+                "TOP" => Some(transaction.top(&arguments)),
+                "UIDL" => Some(transaction.uidl(&arguments)),
+                _ => None,
+            };
+            if response.is_some() {
+                return response;
+            }
+        }
+        match (keyword.as_str(), state) {
+            ("CAPA", Pop3State::ExpectUser | Pop3State::ExpectPass | Pop3State::Transaction) => {
+                Some(self.capa(&arguments))
+            }
+            ("QUIT", _) => self.quit(&arguments),
+            ("USER", Pop3State::ExpectUser) => Some(self.user_command(&arguments)),
+            ("USER", Pop3State::ExpectPass) => Some(Response::err(
+                "USER already given, send PASS",
+                "After a successful USER the client sends PASS (or QUIT); USER may only come \
+                 again after a failed USER or PASS.",
+                "RFC 1939 7",
+            )),
+            ("PASS", Pop3State::ExpectPass) => self.pass(&arguments),
+            ("PASS", Pop3State::ExpectUser) => Some(Response::err(
+                "send USER first",
+                "PASS is only valid right after a successful USER command.",
+                "RFC 1939 7",
+            )),
+            ("APOP", Pop3State::ExpectUser | Pop3State::ExpectPass) => Some(Response::err(
+                "APOP not supported",
+                "APOP is optional. This server does not offer it (its greeting has no \
+                 <timestamp>), so the client must use USER and PASS.",
+                "RFC 1939 7",
+            )),
+            (
+                "USER" | "PASS" | "APOP" | "STAT" | "LIST" | "RETR" | "DELE" | "NOOP" | "RSET"
+                | "TOP" | "UIDL",
+                _,
+            ) => Some(Response::err(
+                format!("{keyword} not valid in the {} state", state.rfc_state()),
+                format!(
+                    "Each command is valid only in some states; {keyword} is not valid in the \
+                     {} state. The session is unchanged.",
+                    state.rfc_state()
+                ),
+                if state == Pop3State::Transaction {
+                    "RFC 1939 5"
+                } else {
+                    "RFC 1939 4"
+                },
+            )),
+            _ => Some(Response::err(
+                "unknown command",
+                "The server does not know this keyword. Keywords are case-insensitive, three \
+                 or four characters long.",
+                "RFC 1939 3",
+            )),
+        }
+    }
+
+    fn capa(&self, arguments: &[&str]) -> Response {
+        if let Some(refusal) = no_arguments("CAPA", arguments) {
+            return refusal;
+        }
+        // RFC 2449 5: capabilities of the AUTHORIZATION state are listed in both states.
+        let mut body = String::from("USER\r\nTOP\r\nUIDL\r\nPIPELINING\r\nRESP-CODES\r\n");
+        body.push_str("AUTH-RESP-CODE\r\n");
+        if let Some(implementation) = &self.config.implementation {
+            body.push_str(&format!("IMPLEMENTATION {}\r\n", one_line(implementation)));
+        }
+        Response::ok(
+            "Capability list follows",
+            "CAPA lists what this server supports beyond RFC 1939's required commands: \
+             USER/PASS login, TOP, UIDL, pipelined commands, and [response codes] in -ERR \
+             lines (RFC 3206 adds AUTH-RESP-CODE).",
+            "RFC 2449 5",
+        )
+        .with_body(body.into_bytes())
+    }
+
+    fn quit(&mut self, arguments: &[&str]) -> Option<Response> {
+        if let Some(refusal) = no_arguments("QUIT", arguments) {
+            return Some(refusal);
+        }
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        match state {
+            State::Transaction(transaction) => {
+                // RFC 1939 6: the UPDATE state removes the messages marked as deleted.
+                self.events.push_back(Pop3ServerEvent::StateChanged {
+                    from: Pop3State::Transaction,
+                    to: Pop3State::Update,
+                });
+                let deleted_uids: Vec<String> = transaction
+                    .messages
+                    .iter()
+                    .filter(|message| message.deleted)
+                    .map(|message| message.uid.clone())
+                    .collect();
+                let deleted = deleted_uids.len();
+                self.events.push_back(Pop3ServerEvent::MaildropUpdated {
+                    user: transaction.user.clone(),
+                    deleted_uids,
+                });
+                let (left, _) = transaction.totals();
+                let summary = if left == 0 {
+                    "maildrop empty".to_string()
+                } else {
+                    format!("{left} message{} left", plural(left))
+                };
+                self.send(Response::ok(
+                    format!(
+                        "{} POP3 server signing off ({summary})",
+                        self.config.hostname
+                    ),
+                    format!(
+                        "QUIT in the TRANSACTION state enters UPDATE: the {deleted} message{} \
+                         marked with DELE {} now removed, the lock is released and the \
+                         connection closes.",
+                        plural(deleted),
+                        if deleted == 1 { "is" } else { "are" }
+                    ),
+                    "RFC 1939 6",
+                ));
+                self.enter_closed(Pop3State::Update, CloseReason::Quit);
+            }
+            other => {
+                let from = other.kind();
+                self.send(Response::ok(
+                    format!("{} POP3 server signing off", self.config.hostname),
+                    "QUIT in the AUTHORIZATION state closes the connection without entering \
+                     UPDATE: no maildrop was locked, nothing changes.",
+                    "RFC 1939 4",
+                ));
+                self.enter_closed(from, CloseReason::Quit);
+            }
+        }
+        None
+    }
+
+    fn user_command(&mut self, arguments: &[&str]) -> Response {
+        let [name] = arguments else {
+            return Response::err(
+                "USER takes one argument, the mailbox name",
+                "USER name: exactly one argument.",
+                "RFC 1939 7",
+            );
+        };
+        // RFC 1939 7 allows -ERR for an unknown mailbox here; answering +OK to every name and
+        // refusing only at PASS tells an attacker nothing about which names exist.
+        let response = Response::ok(
+            format!("send PASS for {name}"),
+            "The server takes the name and waits for the password. It does not say yet \
+             whether the mailbox exists, so user names cannot be probed.",
+            "RFC 1939 7",
+        );
+        self.enter(State::ExpectPass {
+            user: (*name).to_string(),
+        });
+        response
+    }
+
+    fn pass(&mut self, arguments: &[&str]) -> Option<Response> {
+        let [password] = arguments else {
+            return Some(Response::err(
+                "PASS takes one argument, the password",
+                "PASS string: exactly one argument, which may contain spaces.",
+                "RFC 1939 7",
+            ));
+        };
+        let State::ExpectPass { user } = &self.state else {
+            debug_assert!(false, "PASS is only dispatched in ExpectPass");
+            return None;
+        };
+        let user = user.clone();
+        let refusal = match self.store.open(&user, password) {
+            Ok(maildrop) => match self.check_maildrop(maildrop) {
+                Ok(messages) => return Some(self.lock_maildrop(user, messages)),
+                Err(reason) => OpenError::TemporarilyUnavailable { reason },
+            },
+            Err(error) => error,
+        };
+        self.events.push_back(Pop3ServerEvent::LoginRefused {
+            user,
+            error: refusal.clone(),
+        });
+        // RFC 1939 7: after -ERR to PASS the session stays in AUTHORIZATION, back at USER.
+        self.enter(State::ExpectUser);
+        let response = match refusal {
+            OpenError::BadCredentials => {
+                self.auth_failures += 1;
+                Response::err(
+                    "[AUTH] invalid user name or password",
+                    "The user name or the password is wrong (the server does not say which). \
+                     The [AUTH] code tells the client that retrying with the same credentials \
+                     will fail again. The client may start over with USER.",
+                    "RFC 3206 4",
+                )
+            }
+            OpenError::InUse => Response::err(
+                "[IN-USE] maildrop already locked",
+                "Another session holds this maildrop's exclusive lock; two sessions must not \
+                 change the same maildrop at once. Try again later.",
+                "RFC 2449 8.1.2",
+            ),
+            OpenError::TemporarilyUnavailable { reason } => Response::err(
+                format!("[SYS/TEMP] maildrop unavailable: {}", one_line(&reason)),
+                "The credentials were right but the maildrop cannot be served now.",
+                "RFC 3206 4",
+            ),
+        };
+        if self.auth_failures >= self.config.auth_failures_max {
+            let mut response = response;
+            response.text.push_str(", too many failures, closing");
+            response.explanation.push_str(&format!(
+                " After {} wrong passwords the server closes the connection, to slow down \
+                 password guessing.",
+                self.auth_failures
+            ));
+            self.close_after(response, CloseReason::TooManyAuthFailures);
+            return None;
+        }
+        Some(response)
+    }
+
+    /// Checks what the store gave against the RFC's and this server's limits, and puts each
+    /// message in the form it is sent in.
+    fn check_maildrop(&self, maildrop: Maildrop) -> Result<Vec<SessionMessage>, String> {
+        if maildrop.messages.len() > self.config.maildrop_messages_max {
+            return Err(format!(
+                "more than {} messages",
+                self.config.maildrop_messages_max
+            ));
+        }
+        let mut octets = 0usize;
+        let mut messages: Vec<SessionMessage> = Vec::with_capacity(maildrop.messages.len());
+        for (index, message) in maildrop.messages.into_iter().enumerate() {
+            if !is_valid_uid(&message.uid) {
+                return Err(format!("message {} has an invalid unique-id", index + 1));
+            }
+            if messages.iter().any(|other| other.uid == message.uid) {
+                return Err(format!("message {} repeats a unique-id", index + 1));
+            }
+            let bytes = wire::canonical_message(&message.bytes);
+            octets = octets.saturating_add(bytes.len());
+            if octets > self.config.maildrop_octets_max {
+                return Err(format!(
+                    "more than {} octets",
+                    self.config.maildrop_octets_max
+                ));
+            }
+            messages.push(SessionMessage {
+                uid: message.uid,
+                bytes,
+                deleted: false,
+            });
+        }
+        Ok(messages)
+    }
+
+    fn lock_maildrop(&mut self, user: String, messages: Vec<SessionMessage>) -> Response {
+        let transaction = Transaction { user, messages };
+        let (count, octets) = transaction.totals();
+        self.events.push_back(Pop3ServerEvent::MaildropLocked {
+            user: transaction.user.clone(),
+            messages: count,
+            octets,
+        });
+        self.enter(State::Transaction(Box::new(transaction)));
+        Response::ok(
+            format!(
+                "maildrop has {count} message{} ({octets} octets)",
+                plural(count)
+            ),
+            "The password is right: the server locks the maildrop, numbers its messages from \
+             1 and enters the TRANSACTION state.",
+            "RFC 1939 7",
+        )
+    }
+
+    // ----- state and output -----
+
+    fn send(&mut self, response: Response) {
+        let indicator = if response.ok { "+OK" } else { "-ERR" };
+        let first_line = if response.text.is_empty() {
+            indicator.to_string()
+        } else {
+            format!("{indicator} {}", one_line(&response.text))
+        };
+        let mut bytes = Vec::with_capacity(
+            first_line.len() + 2 + response.body.as_ref().map_or(0, |body| body.len() + 16),
+        );
+        bytes.extend_from_slice(first_line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        if let Some(body) = &response.body {
+            wire::write_dot_stuffed(&mut bytes, body);
+        }
+        self.output.push_back(bytes);
+        self.events.push_back(Pop3ServerEvent::ReplySent {
+            ok: response.ok,
+            first_line,
+            explanation: response.explanation,
+            rfc: response.rfc.to_string(),
+        });
+    }
+
+    fn enter(&mut self, state: State) {
+        let from = self.state.kind();
+        self.state = state;
+        let to = self.state.kind();
+        if from != to {
+            self.events
+                .push_back(Pop3ServerEvent::StateChanged { from, to });
+        }
+    }
+
+    /// Sends `response`, then closes without UPDATE.
+    fn close_after(&mut self, response: Response, reason: CloseReason) {
+        self.send(response);
+        self.close(reason);
+    }
+
+    /// Closes without UPDATE: nothing marked as deleted is removed (RFC 1939 6).
+    fn close(&mut self, reason: CloseReason) {
+        let from = self.state.kind();
+        self.state = State::Closed;
+        self.enter_closed(from, reason);
+    }
+
+    fn enter_closed(&mut self, from: Pop3State, reason: CloseReason) {
+        debug_assert!(matches!(self.state, State::Closed));
+        self.deadline_ms = None;
+        if from != Pop3State::Closed {
+            self.events.push_back(Pop3ServerEvent::StateChanged {
+                from,
+                to: Pop3State::Closed,
+            });
+        }
+        self.events.push_back(Pop3ServerEvent::Closed { reason });
+    }
+}
+
+fn no_arguments(keyword: &str, arguments: &[&str]) -> Option<Response> {
+    if arguments.is_empty() {
+        None
+    } else {
+        Some(too_many_arguments(keyword, "no arguments"))
+    }
+}
+
+fn too_many_arguments(keyword: &str, allowed: &str) -> Response {
+    wrong_arguments(keyword, allowed)
+}
+
+fn wrong_arguments(keyword: &str, wanted: &str) -> Response {
+    Response::err(
+        format!("{keyword} takes {wanted}"),
+        format!("Wrong number of arguments: {keyword} takes {wanted}."),
+        "RFC 1939 3",
+    )
+}
+
+/// A decimal number of at most 10 digits (no sign, no spaces); longer numbers cannot name a
+/// message and would overflow.
+fn parse_number(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn plural_u64(count: u64) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Text that goes on one response line: CR and LF become spaces, so that no text can split a
+/// response in two.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// A command line for people: control characters escaped, PASS's argument masked.
+fn display_command(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let text = match text.split_once(' ') {
+        Some((keyword, _)) if keyword.eq_ignore_ascii_case("PASS") => {
+            format!("{keyword} ********")
+        }
+        _ => text.into_owned(),
+    };
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

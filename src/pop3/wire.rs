@@ -1,0 +1,325 @@
+//! The bytes of POP3 on the wire (RFC 1939 3): command lines ended by CRLF, status lines that
+//! start with `+OK` or `-ERR`, and multi-line responses that are dot-stuffed and end with a
+//! line holding only ".". Readers here take bytes in any split and give whole lines.
+//!
+//! This module does not know which command is allowed when, or which response is multi-line:
+//! the sessions do.
+
+/// Longest command line a server takes, CRLF included (RFC 2449 4: 255 octets, raised from
+/// RFC 1939's 4-character keyword plus a 40-character argument).
+pub const COMMAND_LINE_MAX_OCTETS: usize = 255;
+
+/// Longest status line a server may send, CRLF included (RFC 2449 4). The client's reader is
+/// more lenient; see [`RESPONSE_LINE_MAX_OCTETS`].
+pub const STATUS_LINE_MAX_OCTETS: usize = 512;
+
+/// Longest line a client takes in a response. Message lines may be up to 998 octets plus CRLF
+/// (RFC 5322 2.1.1), and real mail breaks even that; only garbage is longer than this.
+pub const RESPONSE_LINE_MAX_OCTETS: usize = 64 * 1024;
+
+/// The line that ends a multi-line response (RFC 1939 3).
+pub const TERMINATION_LINE: &[u8] = b".\r\n";
+
+/// The message as the server sends it: every line ending made CRLF (a bare LF or a bare CR
+/// each become CRLF) and a final CRLF added when missing, so that the terminating "." is
+/// always on a line of its own. Its length is the size LIST and STAT report (RFC 1939 5:
+/// "the exact size of the message in octets", which for a server with another local line
+/// ending means counting CRLF).
+pub fn canonical_message(message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 2);
+    let mut index = 0;
+    while index < message.len() {
+        match message[index] {
+            b'\r' => {
+                out.extend_from_slice(b"\r\n");
+                if message.get(index + 1) == Some(&b'\n') {
+                    index += 1;
+                }
+            }
+            b'\n' => out.extend_from_slice(b"\r\n"),
+            byte => out.push(byte),
+        }
+        index += 1;
+    }
+    if !out.is_empty() && !out.ends_with(b"\r\n") {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Appends `lines` (CRLF-ended, as [`canonical_message`] makes them) dot-stuffed: every line
+/// that starts with "." gets another "." in front (RFC 1939 3), so that no line of the content
+/// can be the terminating ".". Then appends the termination line.
+pub fn write_dot_stuffed(out: &mut Vec<u8>, lines: &[u8]) {
+    debug_assert!(
+        lines.is_empty() || lines.ends_with(b"\r\n"),
+        "multi-line content is CRLF-ended"
+    );
+    let mut at_line_start = true;
+    for &byte in lines {
+        if at_line_start && byte == b'.' {
+            out.push(b'.');
+        }
+        out.push(byte);
+        at_line_start = byte == b'\n';
+    }
+    out.extend_from_slice(TERMINATION_LINE);
+}
+
+/// The part of a canonical message that `TOP msg n` sends (RFC 1939 7): the header, the blank
+/// line after it, and the first `body_lines` lines of the body. A message without a blank line
+/// is all header.
+pub fn top_of(message: &[u8], body_lines: u64) -> &[u8] {
+    let header_end = if message.starts_with(b"\r\n") {
+        Some(2)
+    } else {
+        message
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .map(|position| position + 4)
+    };
+    let Some(mut end) = header_end else {
+        return message;
+    };
+    let mut remaining = body_lines;
+    while remaining > 0 && end < message.len() {
+        match message[end..].windows(2).position(|pair| pair == b"\r\n") {
+            Some(position) => end += position + 2,
+            None => end = message.len(),
+        }
+        remaining -= 1;
+    }
+    &message[..end]
+}
+
+/// What a server's [`CommandReader`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandLine {
+    /// A whole line, without its CRLF. It may still hold a bare CR or LF: only CRLF ends a
+    /// line, and the session refuses lines with control characters in them.
+    Line(Vec<u8>),
+    /// A line longer than [`COMMAND_LINE_MAX_OCTETS`]; its bytes up to and including the CRLF
+    /// that ended it were thrown away.
+    TooLong { octets: usize },
+}
+
+/// Splits a client's bytes into command lines at CRLF, whatever way the bytes are split, and
+/// never keeps more than one line's worth of them.
+#[derive(Clone, Debug, Default)]
+pub struct CommandReader {
+    buffer: Vec<u8>,
+    /// Octets of an over-long line thrown away so far (0 when not discarding).
+    discarded_octets: usize,
+}
+
+impl CommandReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds bytes from the client. Call [`CommandReader::next_line`] until it gives `None`
+    /// after each push: the reader keeps at most one line's worth of bytes, so when it is full
+    /// it starts discarding.
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// True when bytes of an unfinished line are waiting.
+    pub fn has_partial(&self) -> bool {
+        !self.buffer.is_empty() || self.discarded_octets > 0
+    }
+
+    pub fn next_line(&mut self) -> Option<CommandLine> {
+        let content_max = COMMAND_LINE_MAX_OCTETS - 2;
+        match self.buffer.windows(2).position(|pair| pair == b"\r\n") {
+            Some(position) => {
+                let mut line: Vec<u8> = self.buffer.drain(..position + 2).collect();
+                line.truncate(position);
+                let octets = self.discarded_octets + position + 2;
+                if self.discarded_octets > 0 || position > content_max {
+                    self.discarded_octets = 0;
+                    return Some(CommandLine::TooLong { octets });
+                }
+                Some(CommandLine::Line(line))
+            }
+            None => {
+                // Without a CRLF yet, a buffer longer than the longest content plus a pending
+                // CR can only become a too-long line: keep counting, not keeping. A final CR
+                // is kept, as it may be the start of the CRLF that ends the line.
+                if self.buffer.len() > content_max + 1 {
+                    let keep_cr = self.buffer.last() == Some(&b'\r');
+                    let dropped = self.buffer.len() - usize::from(keep_cr);
+                    self.discarded_octets = self.discarded_octets.saturating_add(dropped);
+                    self.buffer.clear();
+                    if keep_cr {
+                        self.buffer.push(b'\r');
+                    }
+                }
+                None
+            }
+        }
+    }
+}
+
+/// What a client's [`ResponseReader`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResponseLine {
+    /// A line, without its line ending; `crlf` says whether it ended with CRLF (true) or a
+    /// bare LF (false).
+    Line { content: Vec<u8>, crlf: bool },
+    /// A line longer than [`RESPONSE_LINE_MAX_OCTETS`]: the server is not speaking POP3.
+    TooLong,
+}
+
+/// Splits a server's bytes into lines, whatever way the bytes are split. Lines end with CRLF;
+/// a bare LF is also taken as a line end here, because the client is lenient in what it reads
+/// (RFC 1939 is silent; RFC 1123 1.2.2 robustness), but strict in what it sends.
+#[derive(Clone, Debug, Default)]
+pub struct ResponseReader {
+    buffer: Vec<u8>,
+    /// Where to resume looking for LF, so that a long line arriving byte by byte is scanned
+    /// once, not once per byte.
+    scanned: usize,
+}
+
+impl ResponseReader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+    }
+
+    /// True when bytes of an unfinished line are waiting.
+    pub fn has_partial(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+
+    pub fn next_line(&mut self) -> Option<ResponseLine> {
+        match self.buffer[self.scanned..].iter().position(|&b| b == b'\n') {
+            Some(offset) => {
+                let newline = self.scanned + offset;
+                self.scanned = 0;
+                let mut content: Vec<u8> = self.buffer.drain(..=newline).collect();
+                content.pop();
+                let crlf = content.last() == Some(&b'\r');
+                if crlf {
+                    content.pop();
+                }
+                if content.len() + 2 > RESPONSE_LINE_MAX_OCTETS {
+                    return Some(ResponseLine::TooLong);
+                }
+                Some(ResponseLine::Line { content, crlf })
+            }
+            None => {
+                self.scanned = self.buffer.len();
+                if self.buffer.len() > RESPONSE_LINE_MAX_OCTETS {
+                    self.buffer.clear();
+                    self.scanned = 0;
+                    return Some(ResponseLine::TooLong);
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(reader: &mut CommandReader) -> Vec<CommandLine> {
+        std::iter::from_fn(|| reader.next_line()).collect()
+    }
+
+    #[test]
+    fn canonical_form_makes_every_line_end_crlf() {
+        assert_eq!(canonical_message(b"a\nb\rc\r\nd"), b"a\r\nb\r\nc\r\nd\r\n");
+        assert_eq!(canonical_message(b""), b"");
+    }
+
+    #[test]
+    fn dot_stuffing_doubles_leading_dots_only() {
+        let mut out = Vec::new();
+        write_dot_stuffed(&mut out, b".a\r\nb.c\r\n.\r\n");
+        assert_eq!(out, b"..a\r\nb.c\r\n..\r\n.\r\n");
+    }
+
+    #[test]
+    fn top_sends_header_blank_line_and_body_lines() {
+        let message = b"A: 1\r\nB: 2\r\n\r\none\r\ntwo\r\nthree\r\n";
+        assert_eq!(top_of(message, 0), b"A: 1\r\nB: 2\r\n\r\n");
+        assert_eq!(top_of(message, 2), b"A: 1\r\nB: 2\r\n\r\none\r\ntwo\r\n");
+        assert_eq!(top_of(message, 10), &message[..]);
+        assert_eq!(top_of(b"A: 1\r\n", 3), b"A: 1\r\n");
+        assert_eq!(top_of(b"\r\nbody\r\n", 0), b"\r\n");
+    }
+
+    #[test]
+    fn command_reader_needs_crlf_and_limits_length() {
+        let mut reader = CommandReader::new();
+        reader.push(b"NOOP\nSTAT\r");
+        assert!(lines(&mut reader).is_empty());
+        reader.push(b"\nQUIT\r\n");
+        assert_eq!(
+            lines(&mut reader),
+            vec![
+                CommandLine::Line(b"NOOP\nSTAT".to_vec()),
+                CommandLine::Line(b"QUIT".to_vec())
+            ]
+        );
+        let long = vec![b'x'; 300];
+        for byte in &long {
+            reader.push(&[*byte]);
+            assert!(lines(&mut reader).is_empty());
+        }
+        reader.push(b"\r");
+        reader.push(b"\nNOOP\r\n");
+        assert_eq!(
+            lines(&mut reader),
+            vec![
+                CommandLine::TooLong { octets: 302 },
+                CommandLine::Line(b"NOOP".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn command_reader_limit_is_exact() {
+        let mut reader = CommandReader::new();
+        let mut exact = vec![b'x'; COMMAND_LINE_MAX_OCTETS - 2];
+        exact.extend_from_slice(b"\r\n");
+        reader.push(&exact);
+        assert!(matches!(reader.next_line(), Some(CommandLine::Line(_))));
+        let mut over = vec![b'x'; COMMAND_LINE_MAX_OCTETS - 1];
+        over.extend_from_slice(b"\r\n");
+        reader.push(&over);
+        assert!(matches!(
+            reader.next_line(),
+            Some(CommandLine::TooLong { octets: 256 })
+        ));
+    }
+
+    #[test]
+    fn response_reader_takes_crlf_and_bare_lf() {
+        let mut reader = ResponseReader::new();
+        reader.push(b"+OK a\r\n.\nx");
+        assert_eq!(
+            reader.next_line(),
+            Some(ResponseLine::Line {
+                content: b"+OK a".to_vec(),
+                crlf: true
+            })
+        );
+        assert_eq!(
+            reader.next_line(),
+            Some(ResponseLine::Line {
+                content: b".".to_vec(),
+                crlf: false
+            })
+        );
+        assert_eq!(reader.next_line(), None);
+        assert!(reader.has_partial());
+    }
+}
