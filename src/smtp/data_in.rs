@@ -135,7 +135,8 @@ impl DataReader {
     }
 
     fn keeping(&self) -> bool {
-        !self.over_size() && !(self.bare.is_some() && self.bare_policy == BareLineEnding::Reject)
+        let refusing = self.bare.is_some() && self.bare_policy == BareLineEnding::Reject;
+        !self.over_size() && !refusing
     }
 
     fn emit(&mut self, bytes: &[u8]) {

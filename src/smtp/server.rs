@@ -301,14 +301,19 @@ enum AuthStep {
     LoginPassword { username: String },
 }
 
+/// A mail transaction whose content arrives in BDAT chunks.
+#[derive(Debug)]
+struct ChunkedMessage {
+    mail: MailTransaction,
+    forward_paths: NonEmpty<ForwardPath>,
+    reader: DataReader,
+}
+
 /// Where the octets of a BDAT chunk go.
 #[derive(Debug)]
 enum BdatTarget {
-    Message {
-        mail: MailTransaction,
-        forward_paths: NonEmpty<ForwardPath>,
-        reader: DataReader,
-    },
+    /// Boxed: it is much larger than `Discard`, and a session holds one at most.
+    Message(Box<ChunkedMessage>),
     /// The chunk is refused, but its octets must still be read (RFC 3030 2); then `reply` is
     /// sent and the session goes to `after`.
     Discard {
@@ -758,8 +763,8 @@ impl<P: Policy> ServerSession<P> {
                     let take = (*remaining_octets).min(available);
                     // `take` is at most `available`, which came from a usize.
                     let end = pos + take as usize;
-                    if let BdatTarget::Message { reader, .. } = target {
-                        reader.feed(&input[pos..end]);
+                    if let BdatTarget::Message(message) = target {
+                        message.reader.feed(&input[pos..end]);
                     }
                     pos = end;
                     *remaining_octets -= take;
@@ -1672,11 +1677,11 @@ impl<P: Policy> ServerSession<P> {
                 after: Box::new(State::ExpectMail),
             };
         }
-        BdatTarget::Message {
+        BdatTarget::Message(Box::new(ChunkedMessage {
             mail,
             forward_paths,
             reader,
-        }
+        }))
     }
 
     /// All octets of a BDAT chunk were read.
@@ -1699,11 +1704,12 @@ impl<P: Policy> ServerSession<P> {
                 self.send(reply, why, rfc);
                 self.enter(from, *after);
             }
-            BdatTarget::Message {
-                mail,
-                forward_paths,
-                mut reader,
-            } => {
+            BdatTarget::Message(message) => {
+                let ChunkedMessage {
+                    mail,
+                    forward_paths,
+                    mut reader,
+                } = *message;
                 if last {
                     reader.finish_chunked();
                 }
