@@ -1,0 +1,753 @@
+//! The client side of a POP3 session (RFC 1939): the recipient's user agent downloading its
+//! maildrop, as a sans-I/O engine. Server bytes and the time go in; command bytes, events and
+//! the next deadline come out, and at the end an outcome says which messages were retrieved.
+//!
+//! It logs in with USER and PASS, asks STAT, LIST and (optionally) UIDL, then RETRs every
+//! listed message, marks each retrieved one with DELE unless told to keep mail on the server,
+//! and ends with QUIT, which is what makes the deletions happen (RFC 1939 6). It sends one
+//! command at a time, never pipelines, and does not speak APOP, AUTH, STLS or TOP.
+//!
+//! ```text
+//!  connect ──► ExpectGreeting ──+OK──► ExpectUserReply ──+OK──► ExpectPassReply ──+OK──┐
+//!                  │ -ERR                  │ -ERR                   │ -ERR              │
+//!                  ▼                       └───────► QUIT ◄─────────┘                   ▼
+//!               Finished                                                     ExpectStatReply
+//!                  ▲                                                                │ +OK
+//!                  │                 ┌───── for each listed message ──────┐         ▼
+//!                  │                 ▼                                    │  ExpectListReply
+//!           ExpectQuitReply ◄── ExpectRetrReply ──+OK──► ExpectDeleReply ─┘         │ +OK
+//!                  ▲  none left         ▲                                           ▼
+//!                  │                    └──────────────────────────────── ExpectUidlReply
+//! ```
+//!
+//! A -ERR to STAT or LIST sends QUIT; a -ERR to RETR or DELE is recorded and the client goes
+//! on with the next message; a -ERR to UIDL means no unique-ids. A malformed response, a
+//! timeout or a closed connection end the session at once, and then nothing marked with DELE
+//! is deleted (RFC 1939 6).
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::maildrop::is_valid_uid;
+use super::wire::{ResponseLine, ResponseReader, COMMAND_LINE_MAX_OCTETS};
+
+/// RFC 1939 3 sets at least 10 minutes for the server's idle timer; a client waiting as long
+/// for a response never gives up before the server would.
+pub const RESPONSE_TIMEOUT_MS_DEFAULT: u64 = 10 * 60 * 1000;
+
+/// How the client behaves.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pop3ClientConfig {
+    pub user: String,
+    pub password: String,
+    /// DELE each message once it has been retrieved (the classic "download and delete"). When
+    /// false the mail stays on the server.
+    pub delete_after_retrieve: bool,
+    /// Ask UIDL for unique-ids (RFC 1939 7); a server without UIDL answers -ERR, and then the
+    /// messages have none.
+    pub ask_unique_ids: bool,
+    pub response_timeout_ms: u64,
+    /// Most messages retrieved in one session; the rest wait for the next one.
+    pub messages_max: usize,
+    /// Largest message accepted; a larger one ends the session.
+    pub message_octets_max: usize,
+}
+
+impl Pop3ClientConfig {
+    /// Download and delete, with UIDL, the default timeout and limits.
+    pub fn new(user: impl Into<String>, password: impl Into<String>) -> Self {
+        Pop3ClientConfig {
+            user: user.into(),
+            password: password.into(),
+            delete_after_retrieve: true,
+            ask_unique_ids: true,
+            response_timeout_ms: RESPONSE_TIMEOUT_MS_DEFAULT,
+            messages_max: 10_000,
+            message_octets_max: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// Why a session could not be set up: a mistake of the calling code, not of the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pop3ClientSetupError {
+    /// USER takes one argument of printable ASCII without spaces (RFC 1939 3).
+    InvalidUser,
+    /// The password must be printable ASCII or UTF-8 without control characters.
+    InvalidPassword,
+    /// The USER or PASS line would be longer than 255 octets (RFC 2449 4).
+    LineTooLong,
+    InvalidLimit {
+        name: &'static str,
+    },
+}
+
+impl fmt::Display for Pop3ClientSetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pop3ClientSetupError::InvalidUser => {
+                f.write_str("the user name must be printable ASCII without spaces")
+            }
+            Pop3ClientSetupError::InvalidPassword => {
+                f.write_str("the password must not contain control characters")
+            }
+            Pop3ClientSetupError::LineTooLong => {
+                f.write_str("the USER or PASS line would exceed 255 octets")
+            }
+            Pop3ClientSetupError::InvalidLimit { name } => write!(f, "{name} must be at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for Pop3ClientSetupError {}
+
+/// What the client waits for next; the session's state as shown to people.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Pop3ClientState {
+    ExpectGreeting,
+    ExpectUserReply,
+    ExpectPassReply,
+    ExpectStatReply,
+    ExpectListReply,
+    ExpectUidlReply,
+    ExpectRetrReply,
+    ExpectDeleReply,
+    ExpectQuitReply,
+    Finished,
+}
+
+impl Pop3ClientState {
+    pub fn name(self) -> &'static str {
+        match self {
+            Pop3ClientState::ExpectGreeting => "ExpectGreeting",
+            Pop3ClientState::ExpectUserReply => "ExpectUserReply",
+            Pop3ClientState::ExpectPassReply => "ExpectPassReply",
+            Pop3ClientState::ExpectStatReply => "ExpectStatReply",
+            Pop3ClientState::ExpectListReply => "ExpectListReply",
+            Pop3ClientState::ExpectUidlReply => "ExpectUidlReply",
+            Pop3ClientState::ExpectRetrReply => "ExpectRetrReply",
+            Pop3ClientState::ExpectDeleReply => "ExpectDeleReply",
+            Pop3ClientState::ExpectQuitReply => "ExpectQuitReply",
+            Pop3ClientState::Finished => "Finished",
+        }
+    }
+}
+
+impl fmt::Display for Pop3ClientState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One message downloaded with RETR.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetrievedMessage {
+    /// The message number in this session (RFC 1939 5); not stable across sessions.
+    pub number: u32,
+    /// The unique-id from UIDL, stable across sessions, when the server gave one.
+    pub uid: Option<String>,
+    /// The message, dot-unstuffed, with the line endings the server sent (CRLF).
+    pub bytes: Vec<u8>,
+}
+
+/// How the session ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pop3SessionResult {
+    /// Every listed message (up to `messages_max`) was tried and QUIT was answered. Single
+    /// messages may still have failed: see [`Pop3ClientOutcome::errors`].
+    Completed,
+    /// The server answered -ERR to the greeting, STAT or LIST.
+    Refused {
+        command: String,
+        response: String,
+    },
+    /// USER or PASS got -ERR (with `[AUTH]`, `[IN-USE]` or `[SYS/TEMP]` when the server uses
+    /// RFC 2449/3206 response codes, which tell a wrong password from a busy maildrop).
+    AuthenticationFailed {
+        response: String,
+    },
+    /// The connection closed before QUIT was answered.
+    ConnectionClosed {
+        state: Pop3ClientState,
+    },
+    TimedOut {
+        state: Pop3ClientState,
+    },
+    /// The server's bytes were not POP3.
+    ProtocolError {
+        reason: String,
+    },
+}
+
+/// What a finished session achieved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pop3ClientOutcome {
+    pub result: Pop3SessionResult,
+    /// The messages downloaded, in the order they were retrieved.
+    pub retrieved: Vec<RetrievedMessage>,
+    /// Message numbers the server accepted DELE for.
+    pub marked_for_deletion: Vec<u32>,
+    /// True when QUIT got +OK after at least one DELE: the server removed those messages in
+    /// its UPDATE state (RFC 1939 6). Without it nothing was removed.
+    pub deletions_committed: bool,
+    /// What STAT said: (messages, octets).
+    pub maildrop_size: Option<(u64, u64)>,
+    /// The -ERR responses the session went past (RETR or DELE of one message, QUIT's
+    /// "some deleted messages not removed").
+    pub errors: Vec<String>,
+}
+
+impl Pop3ClientOutcome {
+    pub fn is_completed(&self) -> bool {
+        self.result == Pop3SessionResult::Completed
+    }
+}
+
+/// Something that happened in the session, in order, for traces and people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Pop3ClientEvent {
+    /// A command line was handed out through `poll_output`, without its CRLF; the password
+    /// is masked.
+    CommandSent {
+        line: String,
+    },
+    /// A whole response arrived: its status line, and for a multi-line response the number
+    /// of lines before the terminating ".".
+    ResponseReceived {
+        ok: bool,
+        first_line: String,
+        body_lines: Option<usize>,
+    },
+    MessageRetrieved {
+        number: u32,
+        uid: Option<String>,
+        bytes: Vec<u8>,
+    },
+    StateChanged {
+        from: Pop3ClientState,
+        to: Pop3ClientState,
+    },
+    /// The server's bytes could not be read as POP3; the session ends.
+    MalformedResponse {
+        reason: String,
+    },
+    TimedOut {
+        state: Pop3ClientState,
+    },
+    PeerClosed,
+    Finished {
+        result: Pop3SessionResult,
+    },
+}
+
+/// The command whose response is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Awaited {
+    Greeting,
+    User,
+    Pass,
+    Stat,
+    List,
+    Uidl,
+    /// RETR of the message at this index of the scan listing.
+    Retr(usize),
+    Dele(usize),
+    Quit,
+}
+
+impl Awaited {
+    fn state(self) -> Pop3ClientState {
+        match self {
+            Awaited::Greeting => Pop3ClientState::ExpectGreeting,
+            Awaited::User => Pop3ClientState::ExpectUserReply,
+            Awaited::Pass => Pop3ClientState::ExpectPassReply,
+            Awaited::Stat => Pop3ClientState::ExpectStatReply,
+            Awaited::List => Pop3ClientState::ExpectListReply,
+            Awaited::Uidl => Pop3ClientState::ExpectUidlReply,
+            Awaited::Retr(_) => Pop3ClientState::ExpectRetrReply,
+            Awaited::Dele(_) => Pop3ClientState::ExpectDeleReply,
+            Awaited::Quit => Pop3ClientState::ExpectQuitReply,
+        }
+    }
+
+    /// True when a +OK to this command is followed by dot-stuffed lines (RFC 1939 3).
+    fn is_multi_line(self) -> bool {
+        matches!(self, Awaited::List | Awaited::Uidl | Awaited::Retr(_))
+    }
+}
+
+/// A multi-line response being read: its status line and the lines so far, dot-unstuffed.
+#[derive(Clone, Debug)]
+struct MultiLine {
+    first_line: String,
+    body: Vec<u8>,
+    lines: usize,
+}
+
+/// One line of the scan listing: a message the client will retrieve.
+#[derive(Clone, Debug)]
+struct Listed {
+    number: u32,
+    uid: Option<String>,
+}
+
+/// The client side of one POP3 session. See the module doc.
+#[derive(Clone, Debug)]
+pub struct Pop3Client {
+    config: Pop3ClientConfig,
+    reader: ResponseReader,
+    awaiting: Option<Awaited>,
+    multi_line: Option<MultiLine>,
+    listed: Vec<Listed>,
+    retrieved: Vec<RetrievedMessage>,
+    marked_for_deletion: Vec<u32>,
+    maildrop_size: Option<(u64, u64)>,
+    errors: Vec<String>,
+    /// Set when the session failed but still sends QUIT politely before ending.
+    pending_result: Option<Pop3SessionResult>,
+    deadline_ms: Option<u64>,
+    output: VecDeque<Vec<u8>>,
+    events: VecDeque<Pop3ClientEvent>,
+    outcome: Option<Pop3ClientOutcome>,
+}
+
+impl Pop3Client {
+    /// A session that waits for the server's greeting. Call [`Pop3Client::handle_connected`]
+    /// when the connection is up to start the timer.
+    pub fn new(config: Pop3ClientConfig) -> Result<Pop3Client, Pop3ClientSetupError> {
+        let user_ok = !config.user.is_empty()
+            && config
+                .user
+                .bytes()
+                .all(|byte| (0x21..=0x7e).contains(&byte));
+        if !user_ok {
+            return Err(Pop3ClientSetupError::InvalidUser);
+        }
+        if config.password.is_empty() || config.password.chars().any(char::is_control) {
+            return Err(Pop3ClientSetupError::InvalidPassword);
+        }
+        if "USER ".len() + config.user.len() + 2 > COMMAND_LINE_MAX_OCTETS
+            || "PASS ".len() + config.password.len() + 2 > COMMAND_LINE_MAX_OCTETS
+        {
+            return Err(Pop3ClientSetupError::LineTooLong);
+        }
+        if config.messages_max == 0 {
+            return Err(Pop3ClientSetupError::InvalidLimit {
+                name: "messages_max",
+            });
+        }
+        Ok(Pop3Client {
+            config,
+            reader: ResponseReader::new(),
+            awaiting: Some(Awaited::Greeting),
+            multi_line: None,
+            listed: Vec::new(),
+            retrieved: Vec::new(),
+            marked_for_deletion: Vec::new(),
+            maildrop_size: None,
+            errors: Vec::new(),
+            pending_result: None,
+            deadline_ms: None,
+            output: VecDeque::new(),
+            events: VecDeque::new(),
+            outcome: None,
+        })
+    }
+
+    /// The connection is up: the wait for the greeting starts now.
+    pub fn handle_connected(&mut self, now_ms: u64) {
+        if self.awaiting == Some(Awaited::Greeting) {
+            self.deadline_ms = Some(now_ms.saturating_add(self.config.response_timeout_ms));
+        }
+    }
+
+    /// Bytes received from the server, in any split.
+    pub fn handle_input(&mut self, bytes: &[u8], now_ms: u64) {
+        if self.is_finished() {
+            return;
+        }
+        self.reader.push(bytes);
+        while !self.is_finished() {
+            let Some(line) = self.reader.next_line() else {
+                break;
+            };
+            let before = self.state();
+            match line {
+                ResponseLine::Line { content, crlf } => self.handle_line(content, crlf, now_ms),
+                ResponseLine::TooLong => self.protocol_error("a response line is far too long"),
+            }
+            self.note_state_change(before);
+        }
+    }
+
+    /// The server closed the connection (or it broke). If QUIT was not answered, nothing
+    /// marked with DELE was deleted (RFC 1939 6).
+    pub fn handle_peer_closed(&mut self) {
+        if self.is_finished() {
+            return;
+        }
+        let before = self.state();
+        self.events.push_back(Pop3ClientEvent::PeerClosed);
+        self.finish(Pop3SessionResult::ConnectionClosed { state: before });
+        self.note_state_change(before);
+    }
+
+    /// When [`Pop3Client::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.deadline_ms
+    }
+
+    /// The time has come (or passed): if the awaited response is overdue, the session ends.
+    /// Calling it early does nothing.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        if self.is_finished() || self.deadline_ms.is_none_or(|deadline| now_ms < deadline) {
+            return;
+        }
+        let before = self.state();
+        self.events
+            .push_back(Pop3ClientEvent::TimedOut { state: before });
+        self.finish(Pop3SessionResult::TimedOut { state: before });
+        self.note_state_change(before);
+    }
+
+    /// The next bytes to send to the server: one command line per call.
+    pub fn poll_output(&mut self) -> Option<Vec<u8>> {
+        self.output.pop_front()
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Pop3ClientEvent> {
+        self.events.pop_front()
+    }
+
+    pub fn state(&self) -> Pop3ClientState {
+        self.awaiting
+            .map_or(Pop3ClientState::Finished, Awaited::state)
+    }
+
+    /// True once the session is over: the caller closes the connection after sending what
+    /// `poll_output` still holds.
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// The result, once the session is finished.
+    pub fn outcome(&self) -> Option<&Pop3ClientOutcome> {
+        self.outcome.as_ref()
+    }
+
+    pub fn config(&self) -> &Pop3ClientConfig {
+        &self.config
+    }
+
+    // ----- responses -----
+
+    fn handle_line(&mut self, content: Vec<u8>, crlf: bool, now_ms: u64) {
+        let Some(awaited) = self.awaiting else {
+            return;
+        };
+        if let Some(multi_line) = self.multi_line.as_mut() {
+            // RFC 1939 3: a line holding only "." ends the response; otherwise a leading "."
+            // was added by the server and is taken off.
+            if content == b"." {
+                let Some(multi_line) = self.multi_line.take() else {
+                    return;
+                };
+                self.events.push_back(Pop3ClientEvent::ResponseReceived {
+                    ok: true,
+                    first_line: multi_line.first_line,
+                    body_lines: Some(multi_line.lines),
+                });
+                self.handle_multi_line(awaited, multi_line.body, now_ms);
+                return;
+            }
+            let unstuffed = content.strip_prefix(b".").unwrap_or(&content);
+            multi_line.lines += 1;
+            multi_line.body.extend_from_slice(unstuffed);
+            multi_line
+                .body
+                .extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
+            let limit = match awaited {
+                Awaited::Retr(_) => self.config.message_octets_max,
+                // A listing line is short; allow a generous 100 octets per message.
+                _ => self.config.messages_max.saturating_mul(100).max(64 * 1024),
+            };
+            if multi_line.body.len() > limit {
+                self.protocol_error("a multi-line response is larger than this client takes");
+            }
+            return;
+        }
+        let first_line = String::from_utf8_lossy(&content).into_owned();
+        let ok = match status_of(&content) {
+            Some(ok) => ok,
+            None => {
+                self.protocol_error(&format!(
+                    "the response {first_line:?} starts with neither +OK nor -ERR"
+                ));
+                return;
+            }
+        };
+        if ok && awaited.is_multi_line() {
+            self.multi_line = Some(MultiLine {
+                first_line,
+                body: Vec::new(),
+                lines: 0,
+            });
+            return;
+        }
+        self.events.push_back(Pop3ClientEvent::ResponseReceived {
+            ok,
+            first_line: first_line.clone(),
+            body_lines: None,
+        });
+        self.handle_status(awaited, ok, first_line, now_ms);
+    }
+
+    /// A single-line response (or a -ERR to a command that may have a multi-line one).
+    fn handle_status(&mut self, awaited: Awaited, ok: bool, first_line: String, now_ms: u64) {
+        match (awaited, ok) {
+            (Awaited::Greeting, true) => {
+                let line = format!("USER {}", self.config.user);
+                self.send(line.clone(), line, Awaited::User, now_ms);
+            }
+            (Awaited::Greeting, false) => self.finish(Pop3SessionResult::Refused {
+                command: "greeting".into(),
+                response: first_line,
+            }),
+            (Awaited::User, true) => {
+                let line = format!("PASS {}", self.config.password);
+                self.send(line, "PASS ********".into(), Awaited::Pass, now_ms);
+            }
+            (Awaited::Pass, true) => self.send_command("STAT", Awaited::Stat, now_ms),
+            (Awaited::User | Awaited::Pass, false) => {
+                self.send_quit(now_ms);
+                self.pending_result = Some(Pop3SessionResult::AuthenticationFailed {
+                    response: first_line,
+                });
+            }
+            (Awaited::Stat, true) => {
+                // RFC 1939 5: "+OK nn mm"; anything after the two numbers is not ours to read.
+                let mut words = first_line.split(' ').skip(1);
+                let count = words.next().and_then(|word| word.parse::<u64>().ok());
+                let octets = words.next().and_then(|word| word.parse::<u64>().ok());
+                match (count, octets) {
+                    (Some(count), Some(octets)) => {
+                        self.maildrop_size = Some((count, octets));
+                        self.send_command("LIST", Awaited::List, now_ms);
+                    }
+                    _ => self.protocol_error("the STAT response is not \"+OK nn mm\""),
+                }
+            }
+            (Awaited::Stat | Awaited::List, false) => {
+                let command = if awaited == Awaited::Stat {
+                    "STAT"
+                } else {
+                    "LIST"
+                };
+                self.send_quit(now_ms);
+                self.pending_result = Some(Pop3SessionResult::Refused {
+                    command: command.into(),
+                    response: first_line,
+                });
+            }
+            // A server without UIDL (it is optional): the messages have no unique-ids.
+            (Awaited::Uidl, false) => self.retrieve_next(0, now_ms),
+            (Awaited::Retr(index), false) => {
+                self.errors
+                    .push(format!("RETR {}: {first_line}", self.listed[index].number));
+                self.retrieve_next(index + 1, now_ms);
+            }
+            (Awaited::Dele(index), ok) => {
+                let number = self.listed[index].number;
+                if ok {
+                    self.marked_for_deletion.push(number);
+                } else {
+                    self.errors.push(format!("DELE {number}: {first_line}"));
+                }
+                self.retrieve_next(index + 1, now_ms);
+            }
+            (Awaited::Quit, ok) => {
+                if !ok {
+                    // RFC 1939 6: "-ERR some deleted messages not removed".
+                    self.errors.push(format!("QUIT: {first_line}"));
+                }
+                let committed = ok && !self.marked_for_deletion.is_empty();
+                let result = self
+                    .pending_result
+                    .take()
+                    .unwrap_or(Pop3SessionResult::Completed);
+                self.finish(result);
+                if let Some(outcome) = self.outcome.as_mut() {
+                    outcome.deletions_committed = committed;
+                }
+            }
+            (Awaited::List | Awaited::Uidl | Awaited::Retr(_), true) => {
+                debug_assert!(false, "a +OK to a multi-line command is read as multi-line");
+            }
+        }
+    }
+
+    fn handle_multi_line(&mut self, awaited: Awaited, body: Vec<u8>, now_ms: u64) {
+        match awaited {
+            Awaited::List => {
+                let text = String::from_utf8_lossy(&body);
+                for line in text.lines() {
+                    // RFC 1939 5: "msg size"; more may follow, separated by a space.
+                    let mut words = line.split(' ');
+                    let number = words.next().and_then(|word| word.parse::<u32>().ok());
+                    let size = words.next().and_then(|word| word.parse::<u64>().ok());
+                    let (Some(number), Some(_)) = (number, size) else {
+                        self.protocol_error(&format!(
+                            "the scan listing line {line:?} is not \"msg size\""
+                        ));
+                        return;
+                    };
+                    if number == 0 || self.listed.iter().any(|listed| listed.number == number) {
+                        self.protocol_error(&format!(
+                            "the scan listing line {line:?} repeats or misnumbers a message"
+                        ));
+                        return;
+                    }
+                    if self.listed.len() < self.config.messages_max {
+                        self.listed.push(Listed { number, uid: None });
+                    }
+                }
+                if self.config.ask_unique_ids && !self.listed.is_empty() {
+                    self.send_command("UIDL", Awaited::Uidl, now_ms);
+                } else {
+                    self.retrieve_next(0, now_ms);
+                }
+            }
+            Awaited::Uidl => {
+                let text = String::from_utf8_lossy(&body);
+                for line in text.lines() {
+                    let mut words = line.split(' ');
+                    let number = words.next().and_then(|word| word.parse::<u32>().ok());
+                    let uid = words.next().filter(|uid| is_valid_uid(uid));
+                    let (Some(number), Some(uid)) = (number, uid) else {
+                        self.protocol_error(&format!(
+                            "the unique-id listing line {line:?} is not \"msg unique-id\""
+                        ));
+                        return;
+                    };
+                    if let Some(listed) = self.listed.iter_mut().find(|l| l.number == number) {
+                        listed.uid = Some(uid.to_string());
+                    }
+                }
+                self.retrieve_next(0, now_ms);
+            }
+            Awaited::Retr(index) => {
+                let Listed { number, uid } = self.listed[index].clone();
+                self.events.push_back(Pop3ClientEvent::MessageRetrieved {
+                    number,
+                    uid: uid.clone(),
+                    bytes: body.clone(),
+                });
+                self.retrieved.push(RetrievedMessage {
+                    number,
+                    uid,
+                    bytes: body,
+                });
+                if self.config.delete_after_retrieve {
+                    self.send_command(&format!("DELE {number}"), Awaited::Dele(index), now_ms);
+                } else {
+                    self.retrieve_next(index + 1, now_ms);
+                }
+            }
+            _ => debug_assert!(false, "only LIST, UIDL and RETR are read as multi-line"),
+        }
+    }
+
+    // ----- commands -----
+
+    /// RETRs the listed message at `index`, or QUITs when none is left.
+    fn retrieve_next(&mut self, index: usize, now_ms: u64) {
+        match self.listed.get(index) {
+            Some(listed) => {
+                let line = format!("RETR {}", listed.number);
+                self.send_command(&line, Awaited::Retr(index), now_ms);
+            }
+            None => self.send_quit(now_ms),
+        }
+    }
+
+    fn send_quit(&mut self, now_ms: u64) {
+        self.send_command("QUIT", Awaited::Quit, now_ms);
+    }
+
+    fn send_command(&mut self, line: &str, awaited: Awaited, now_ms: u64) {
+        self.send(line.to_string(), line.to_string(), awaited, now_ms);
+    }
+
+    fn send(&mut self, line: String, shown: String, awaited: Awaited, now_ms: u64) {
+        debug_assert!(line.len() + 2 <= COMMAND_LINE_MAX_OCTETS);
+        let mut bytes = line.into_bytes();
+        bytes.extend_from_slice(b"\r\n");
+        self.output.push_back(bytes);
+        self.events
+            .push_back(Pop3ClientEvent::CommandSent { line: shown });
+        self.awaiting = Some(awaited);
+        self.deadline_ms = Some(now_ms.saturating_add(self.config.response_timeout_ms));
+    }
+
+    // ----- ending -----
+
+    /// The server is not speaking POP3: close at once. Without an answered QUIT nothing is
+    /// deleted, so this is always safe.
+    fn protocol_error(&mut self, reason: &str) {
+        self.events.push_back(Pop3ClientEvent::MalformedResponse {
+            reason: reason.to_string(),
+        });
+        self.finish(Pop3SessionResult::ProtocolError {
+            reason: reason.to_string(),
+        });
+    }
+
+    fn finish(&mut self, result: Pop3SessionResult) {
+        if self.outcome.is_some() {
+            return;
+        }
+        // An earlier refusal (bad password, -ERR to LIST) is what the session is about; the
+        // way the connection ended after it matters less.
+        let result = self.pending_result.take().unwrap_or(result);
+        self.awaiting = None;
+        self.multi_line = None;
+        self.deadline_ms = None;
+        self.events.push_back(Pop3ClientEvent::Finished {
+            result: result.clone(),
+        });
+        self.outcome = Some(Pop3ClientOutcome {
+            result,
+            retrieved: std::mem::take(&mut self.retrieved),
+            marked_for_deletion: self.marked_for_deletion.clone(),
+            deletions_committed: false,
+            maildrop_size: self.maildrop_size,
+            errors: std::mem::take(&mut self.errors),
+        });
+    }
+
+    fn note_state_change(&mut self, before: Pop3ClientState) {
+        let after = self.state();
+        if before != after {
+            self.events.push_back(Pop3ClientEvent::StateChanged {
+                from: before,
+                to: after,
+            });
+        }
+    }
+}
+
+/// `Some(true)` for `+OK`, `Some(false)` for `-ERR` (each alone or followed by a space),
+/// `None` for anything else (RFC 1939 3: status indicators are upper case).
+fn status_of(line: &[u8]) -> Option<bool> {
+    let followed_by_space_or_end = |rest: &[u8]| rest.is_empty() || rest.first() == Some(&b' ');
+    if let Some(rest) = line.strip_prefix(b"+OK") {
+        return followed_by_space_or_end(rest).then_some(true);
+    }
+    if let Some(rest) = line.strip_prefix(b"-ERR") {
+        return followed_by_space_or_end(rest).then_some(false);
+    }
+    None
+}
