@@ -77,14 +77,14 @@ fn our_type(qtype: rr::RecordType) -> Result<RecordType, WireError> {
     })
 }
 
-/// SOA timers are unsigned in RFC 1035 3.3.13 but signed in hickory-proto; values above
-/// `i32::MAX` are clamped (RFC 2181 8 caps TTL-like values there anyway).
+/// SOA timers are unsigned 32-bit fields (RFC 1035 3.3.13) that hickory-proto holds as `i32`;
+/// the bits are carried over unchanged, so every value survives the round trip.
 fn timer(seconds: u32) -> i32 {
-    i32::try_from(seconds).unwrap_or(i32::MAX)
+    i32::from_be_bytes(seconds.to_be_bytes())
 }
 
 fn untimer(seconds: i32) -> u32 {
-    u32::try_from(seconds).unwrap_or(0)
+    u32::from_be_bytes(seconds.to_be_bytes())
 }
 
 /// One of our records as a hickory-proto record. Names must be valid.

@@ -371,13 +371,18 @@ impl DnsWorld {
                 current = target;
                 continue;
             }
-            answer.answers.extend(
-                at_name
-                    .iter()
-                    .filter(|r| r.data.record_type() == qtype)
-                    .take(ANSWER_RECORDS_MAX)
-                    .map(|r| (*r).clone()),
-            );
+            // An RRset holds each record once (RFC 2181 5): a duplicate in the data (which
+            // validation reports) is answered once.
+            let mut rrset: Vec<Record> = Vec::new();
+            for record in at_name.iter().filter(|r| r.data.record_type() == qtype) {
+                if rrset.len() == ANSWER_RECORDS_MAX {
+                    break;
+                }
+                if !rrset.iter().any(|r| r.data == record.data) {
+                    rrset.push((*record).clone());
+                }
+            }
+            answer.answers.extend(rrset);
             if answer.records_of_type(qtype).next().is_none() {
                 answer.authority = soa();
             }

@@ -557,10 +557,19 @@ impl Zone {
                 .unwrap_or_else(|| with_final_dot(&self.origin))
         );
         for record in &self.records {
-            let shown = origin
-                .as_ref()
-                .and_then(|o| canonical_record(record, o).ok())
-                .unwrap_or_else(|| record.clone());
+            let shown = match &origin {
+                Some(origin) => Record {
+                    name: resolve_name(&record.name, origin)
+                        .map(String::from)
+                        .unwrap_or_else(|_| record.name.clone()),
+                    ttl_s: record.ttl_s,
+                    data: record
+                        .data
+                        .canonical(origin)
+                        .unwrap_or_else(|_| record.data.clone()),
+                },
+                None => record.clone(),
+            };
             text.push_str(&shown.to_zone_line());
             text.push('\n');
         }
