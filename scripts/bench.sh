@@ -24,12 +24,8 @@ while IFS= read -r file; do
 done < <(find dist -type f | sort)
 printf '%-36s %10d %10d %10d\n' "first load (all of dist/)" "$total_raw" "$total_gzip" "$total_brotli"
 
-if [ -f benches/smtp_engine.rs ] && grep -q criterion_group benches/smtp_engine.rs; then
-    step "SMTP engine benchmarks (criterion)"
-    cargo bench --locked --bench smtp_engine -- --noplot 2>&1 | grep -Ev "^(Benchmarking|Gnuplot|Warning)"
-fi
+step "SMTP engine benchmarks (criterion)"
+cargo bench --locked --bench smtp_engine -- --noplot 2>&1 | grep -Ev "^(Benchmarking|Gnuplot|Warning|$)"
 
-if [ -x scripts/throughput.sh ]; then
-    step "loopback throughput of smtp-lab serve"
-    scripts/throughput.sh
-fi
+step "loopback throughput of smtp-lab serve"
+cargo bench --locked --bench loopback

@@ -163,8 +163,7 @@ fn wait_for_maildir(new_dir: &Path, count: usize) -> Vec<String> {
 }
 
 fn run(command: &mut Command) -> Output {
-    let output = command.output().expect("the peer program runs");
-    output
+    command.output().expect("the peer program runs")
 }
 
 fn text(output: &Output) -> String {

@@ -7,7 +7,8 @@ use crate::smtp::address::ForwardPath;
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::policy::{PeerInfo, StaticPolicy};
 use crate::smtp::server::{
-    Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
+    Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, ServerStateKind,
+    StorageOutcome,
 };
 use crate::smtp::trace::{received_header, return_path_header, ReceivedFields, WithProtocol};
 use std::io::{self, Read, Write};
@@ -186,10 +187,11 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         now_ms(),
     );
     let mut buffer = vec![0u8; 16 * 1024];
+    let mut in_auth_exchange = false;
     loop {
         // Events first: a received message must be stored before its reply can exist.
         while let Some(event) = session.poll_event() {
-            print_event(shared, tag, &event);
+            print_event(shared, tag, &event, &mut in_auth_exchange);
             if let ServerEvent::MessageReceived { message } = &event {
                 let outcome = store_message(shared, tag, message);
                 // Cannot fail: a MessageReceived event always leaves a message awaiting storage.
@@ -231,7 +233,7 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         }
     }
     while let Some(event) = session.poll_event() {
-        print_event(shared, tag, &event);
+        print_event(shared, tag, &event, &mut in_auth_exchange);
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
@@ -245,7 +247,27 @@ fn say(shared: &Shared, tag: u64, prefix: &str, text: &str) {
     print_line(&mut out, Some(tag), prefix, text);
 }
 
-fn print_event(shared: &Shared, tag: u64, event: &ServerEvent) {
+/// A command line as the transcript shows it: AUTH credentials (the initial response of
+/// `AUTH PLAIN ...` and every line sent during the exchange) are masked, since base64 is not
+/// encryption.
+fn shown_command(line: &[u8], in_auth_exchange: bool) -> String {
+    let text = String::from_utf8_lossy(line);
+    if in_auth_exchange {
+        return "<credentials>".to_string();
+    }
+    let mut words = text.split_whitespace();
+    match (words.next(), words.next(), words.next()) {
+        (Some(verb), Some(mechanism), Some(_)) if verb.eq_ignore_ascii_case("AUTH") => {
+            format!("{verb} {mechanism} <credentials>")
+        }
+        _ => text.into_owned(),
+    }
+}
+
+fn print_event(shared: &Shared, tag: u64, event: &ServerEvent, in_auth_exchange: &mut bool) {
+    if let ServerEvent::StateChanged { to, .. } = event {
+        *in_auth_exchange = *to == ServerStateKind::ExpectAuthResponse;
+    }
     if shared.quiet {
         if let ServerEvent::Closed { reason } = event {
             say(shared, tag, "#", &format!("closed ({reason:?})"));
@@ -255,9 +277,12 @@ fn print_event(shared: &Shared, tag: u64, event: &ServerEvent) {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match event {
-        ServerEvent::CommandReceived { line } => {
-            print_line(&mut out, Some(tag), "C:", &String::from_utf8_lossy(line))
-        }
+        ServerEvent::CommandReceived { line } => print_line(
+            &mut out,
+            Some(tag),
+            "C:",
+            &shown_command(line, *in_auth_exchange),
+        ),
         ServerEvent::ReplySent { reply, explanation } => {
             print_reply(&mut out, Some(tag), reply);
             if !reply.is_success() {
@@ -377,5 +402,25 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
     }
     StorageOutcome::Stored {
         queue_id: Some(queue_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_command;
+
+    #[test]
+    fn credentials_never_reach_the_transcript() {
+        assert_eq!(
+            shown_command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==", false),
+            "AUTH PLAIN <credentials>"
+        );
+        assert_eq!(
+            shown_command(b"auth login YWxpY2U=", false),
+            "auth login <credentials>"
+        );
+        assert_eq!(shown_command(b"AUTH LOGIN", false), "AUTH LOGIN");
+        assert_eq!(shown_command(b"c2VjcmV0", true), "<credentials>");
+        assert_eq!(shown_command(b"MAIL FROM:<a@b>", false), "MAIL FROM:<a@b>");
     }
 }
