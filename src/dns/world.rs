@@ -90,7 +90,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Why an answer is a failure when no fault was set: the data itself is broken.
+/// Why an answer is a failure: a fault set by the scenario, or broken CNAME data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LookupProblem {
     /// An active fault on `domain` (the name asked or one it is below).
