@@ -866,7 +866,27 @@ impl<S: MaildropStore> Pop3Server<S> {
         let refusal = match self.store.open(&user, password) {
             Ok(maildrop) => match self.check_maildrop(maildrop) {
                 Ok(messages) => return Some(self.lock_maildrop(user, messages)),
-                Err(reason) => OpenError::TemporarilyUnavailable { reason },
+                Err(reason) => {
+                    // The store's data breaks the RFC or this server's limits: retrying will
+                    // not help until someone fixes the maildrop.
+                    self.events.push_back(Pop3ServerEvent::LoginRefused {
+                        user,
+                        error: OpenError::TemporarilyUnavailable {
+                            reason: reason.clone(),
+                        },
+                    });
+                    self.enter(State::ExpectUser);
+                    return Some(Response::err(
+                        format!(
+                            "[SYS/PERM] maildrop cannot be served: {}",
+                            one_line(&reason)
+                        ),
+                        "The credentials were right, but this maildrop cannot be served as it \
+                         is (a unique-id breaks RFC 1939 7, or it is larger than this server's \
+                         limits). The [SYS/PERM] code tells the client not to retry as is.",
+                        "RFC 3206 4",
+                    ));
+                }
             },
             Err(error) => error,
         };
@@ -884,7 +904,7 @@ impl<S: MaildropStore> Pop3Server<S> {
                     "The user name or the password is wrong (the server does not say which). \
                      The [AUTH] code tells the client that retrying with the same credentials \
                      will fail again. The client may start over with USER.",
-                    "RFC 3206 4",
+                    "RFC 3206 5",
                 )
             }
             OpenError::InUse => Response::err(
@@ -1099,4 +1119,87 @@ fn display_command(line: &[u8]) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pop3::maildrop::{InMemoryStore, StoredMessage};
+
+    fn server() -> Pop3Server<InMemoryStore> {
+        let mut store = InMemoryStore::new();
+        store.add_user("alice", "secret");
+        store.deliver("alice", StoredMessage::new("a1", "Subject: x\r\n\r\ny\r\n"));
+        Pop3Server::new(Pop3ServerConfig::new("pop.example.org"), store, 0)
+    }
+
+    #[test]
+    fn events_tell_the_whole_story_and_mask_the_password() {
+        let mut server = server();
+        server.handle_input(b"USER alice\r\nPASS secret\r\nDELE 1\r\nQUIT\r\n", 0);
+        let events: Vec<Pop3ServerEvent> = std::iter::from_fn(|| server.poll_event()).collect();
+        let commands: Vec<&str> = events
+            .iter()
+            .filter_map(|event| match event {
+                Pop3ServerEvent::CommandReceived { line } => Some(line.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            commands,
+            vec!["USER alice", "PASS ********", "DELE 1", "QUIT"]
+        );
+        let states: Vec<(Pop3State, Pop3State)> = events
+            .iter()
+            .filter_map(|event| match event {
+                Pop3ServerEvent::StateChanged { from, to } => Some((*from, *to)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (Pop3State::ExpectUser, Pop3State::ExpectPass),
+                (Pop3State::ExpectPass, Pop3State::Transaction),
+                (Pop3State::Transaction, Pop3State::Update),
+                (Pop3State::Update, Pop3State::Closed),
+            ]
+        );
+        assert!(events.contains(&Pop3ServerEvent::MaildropLocked {
+            user: "alice".into(),
+            messages: 1,
+            octets: 17,
+        }));
+        assert!(events.contains(&Pop3ServerEvent::MaildropUpdated {
+            user: "alice".into(),
+            deleted_uids: vec!["a1".into()],
+        }));
+        assert_eq!(
+            events.last(),
+            Some(&Pop3ServerEvent::Closed {
+                reason: CloseReason::Quit
+            })
+        );
+        let replies = events
+            .iter()
+            .filter(|event| matches!(event, Pop3ServerEvent::ReplySent { rfc, .. } if rfc.starts_with("RFC ")))
+            .count();
+        assert_eq!(
+            replies, 5,
+            "the greeting and four responses, each with its RFC section"
+        );
+    }
+
+    #[test]
+    fn idle_timer_is_ten_minutes_by_default_and_closes_silently() {
+        let mut server = server();
+        assert_eq!(server.poll_timeout(), Some(IDLE_TIMEOUT_MS_MIN));
+        server.handle_input(b"NO", 1_000);
+        assert_eq!(server.poll_timeout(), Some(1_000 + IDLE_TIMEOUT_MS_MIN));
+        let _ = std::iter::from_fn(|| server.poll_output()).count();
+        server.handle_timeout(1_000 + IDLE_TIMEOUT_MS_MIN);
+        assert_eq!(server.state(), Pop3State::Closed);
+        assert_eq!(server.poll_output(), None);
+        assert_eq!(server.poll_timeout(), None);
+    }
 }
