@@ -4,7 +4,9 @@
 //! around it, `ui` (wasm only) reads what the layers below produce and never drives protocol
 //! logic itself, and `native` (not on wasm) puts the same engines on real TCP sockets.
 
+pub mod dns;
 pub mod mail;
+pub mod pop3;
 pub mod smtp;
 
 #[cfg(not(target_arch = "wasm32"))]
