@@ -206,6 +206,17 @@ impl Runner {
                 self.peer = PeerInfo::new(value, Some(50000));
                 policy
             }
+            "without" => {
+                let offered = &mut self.config.extensions;
+                match value {
+                    "PIPELINING" => offered.pipelining = false,
+                    "8BITMIME" => offered.eight_bit_mime = false,
+                    "SMTPUTF8" => offered.smtputf8 = false,
+                    "CHUNKING" => offered.chunking = false,
+                    other => return Err(format!("unknown extension {other:?}")),
+                }
+                policy
+            }
             other => return Err(format!("unknown @ key {other:?}")),
         };
         *self.policy.borrow_mut() = policy;

@@ -66,6 +66,9 @@ pub struct ServerConfig {
     pub bare_line_ending: BareLineEnding,
     /// Whether AUTH PLAIN and LOGIN are offered (a submission server, RFC 6409, RFC 4954).
     pub auth_enabled: bool,
+    /// Which optional extensions EHLO advertises, so that a simulated world can hold older
+    /// servers too. An extension that is not advertised is not honoured either (RFC 5321 2.2.1).
+    pub extensions: ServerExtensionSet,
     /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4: 512).
     pub command_line_max_octets: usize,
     /// Longest AUTH command or response line, CRLF included (RFC 4954 4: 12288).
@@ -88,10 +91,37 @@ impl ServerConfig {
             idle_timeout_ms: 300_000,
             bare_line_ending: BareLineEnding::Reject,
             auth_enabled: false,
+            extensions: ServerExtensionSet::default(),
             command_line_max_octets: 512,
             auth_line_max_octets: 12_288,
             received_headers_max: 100,
             pending_input_max_octets: 1024 * 1024,
+        }
+    }
+}
+
+/// The optional ESMTP extensions a server offers. ENHANCEDSTATUSCODES and SIZE are always
+/// offered: every reply of this server carries enhanced codes, and it always has a size limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerExtensionSet {
+    /// RFC 2920.
+    pub pipelining: bool,
+    /// RFC 6152.
+    pub eight_bit_mime: bool,
+    /// RFC 6531.
+    pub smtputf8: bool,
+    /// RFC 3030 (BDAT).
+    pub chunking: bool,
+}
+
+impl Default for ServerExtensionSet {
+    fn default() -> Self {
+        ServerExtensionSet {
+            pipelining: true,
+            eight_bit_mime: true,
+            smtputf8: true,
+            chunking: true,
         }
     }
 }
@@ -1022,6 +1052,14 @@ impl<P: Policy> ServerSession<P> {
                 params,
             } => self.rcpt(forward_path, params),
             Command::Data => self.data(),
+            // Without CHUNKING advertised, BDAT is just an unknown verb, and the octets that
+            // follow it are read as commands, as a server without RFC 3030 would.
+            Command::Bdat { .. } if !self.config.extensions.chunking => self.send(
+                reply(500, SEQUENCE, "Command unrecognized: BDAT"),
+                "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does \
+                 not offer",
+                "RFC 5321 4.2.4",
+            ),
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => self.rset(),
             Command::Noop { .. } => self.send(
@@ -1078,13 +1116,22 @@ impl<P: Policy> ServerSession<P> {
         };
         // RFC 2034 3: no enhanced status codes on the replies to EHLO and HELO.
         if esmtp {
+            let offered = self.config.extensions;
             let mut lines = vec![format!("{host} greets {name}")];
-            lines.push("PIPELINING".into());
+            if offered.pipelining {
+                lines.push("PIPELINING".into());
+            }
             lines.push(format!("SIZE {}", self.config.message_size_max_octets));
-            lines.push("8BITMIME".into());
-            lines.push("SMTPUTF8".into());
+            if offered.eight_bit_mime {
+                lines.push("8BITMIME".into());
+            }
+            if offered.smtputf8 {
+                lines.push("SMTPUTF8".into());
+            }
             lines.push("ENHANCEDSTATUSCODES".into());
-            lines.push("CHUNKING".into());
+            if offered.chunking {
+                lines.push("CHUNKING".into());
+            }
             if self.config.auth_enabled {
                 lines.push("AUTH PLAIN LOGIN".into());
             }
@@ -1224,6 +1271,19 @@ impl<P: Policy> ServerSession<P> {
                         reply(501, BAD_ARGS, "Bad SIZE parameter"),
                         "SIZE takes the message size as a decimal number of octets",
                         "RFC 1870 6",
+                    );
+                    return;
+                }
+                ("BODY" | "SMTPUTF8", _)
+                    if (keyword == "BODY" && !self.config.extensions.eight_bit_mime)
+                        || (keyword == "SMTPUTF8" && !self.config.extensions.smtputf8) =>
+                {
+                    self.send(
+                        reply(555, BAD_ARGS, format!("{keyword} parameter not supported")),
+                        "this server did not advertise the extension that defines this \
+                         parameter, so it does not accept it; a client must not use a \
+                         parameter the server did not offer",
+                        "RFC 5321 4.1.1.11",
                     );
                     return;
                 }
