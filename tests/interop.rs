@@ -408,6 +408,39 @@ Subject: one\r\n\r\nfirst\n.\r\nMAIL FROM:<admin@example.org>\r\nRCPT TO:<bob@ex
     assert!(messages[0].contains("Subject: whole"));
 }
 
+#[test]
+fn serve_delivers_one_copy_per_mailbox_however_often_it_is_named() {
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--mailbox",
+        "alice@example.org",
+    ]);
+    let replies = raw_exchange(
+        server.port,
+        b"EHLO dup.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+RCPT TO:<Bob@Example.ORG>\r\nRCPT TO:<\"bob\"@example.org>\r\nRCPT TO:<bob@example.org>\r\n\
+RCPT TO:<alice@example.org>\r\nRCPT TO:<POSTMASTER@example.org>\r\nRCPT TO:<postmaster>\r\n\
+DATA\r\nSubject: once\r\n\r\nhello\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(replies.matches("250 2.1.5").count(), 7, "{replies}");
+    assert!(replies.contains("250 2.0.0 OK"), "{replies}");
+    let bob = server.wait_for_messages("bob", 1);
+    let alice = server.wait_for_messages("alice", 1);
+    let postmaster = server.wait_for_messages("postmaster", 1);
+    thread::sleep(Duration::from_millis(200));
+    for (name, first) in [("bob", bob), ("alice", alice), ("postmaster", postmaster)] {
+        let now = server.wait_for_messages(name, 1);
+        assert_eq!(now.len(), 1, "{name}: {now:?}");
+        assert_eq!(first.len(), 1);
+        assert_eq!(now[0].matches("Return-Path:").count(), 1, "{}", now[0]);
+        assert!(now[0].contains("Subject: once"));
+    }
+    assert!(!server.maildir.join("POSTMASTER").exists());
+}
+
 // ----- smtp-lab send to real servers -----
 
 fn lab_send(args: &[&str], body: &str) -> Output {

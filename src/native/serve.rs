@@ -7,7 +7,7 @@ use crate::smtp::address::ForwardPath;
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::policy::{PeerInfo, StaticPolicy};
 use crate::smtp::server::{
-    Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, ServerStateKind,
+    Envelope, Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, ServerStateKind,
     StorageOutcome,
 };
 use crate::smtp::trace::{received_header, return_path_header, ReceivedFields, WithProtocol};
@@ -317,6 +317,11 @@ fn print_event(shared: &Shared, tag: u64, event: &ServerEvent, in_auth_exchange:
 fn mailbox_for(shared: &Shared, forward_path: &ForwardPath) -> String {
     match forward_path {
         ForwardPath::Postmaster { .. } => "postmaster".to_string(),
+        // RFC 5321 4.5.1: "Postmaster" is case-insensitive, so <POSTMASTER@example.org> and
+        // <postmaster@example.org> share one Maildir.
+        ForwardPath::Mailbox(mailbox) if mailbox.local_part.eq_ignore_ascii_case("postmaster") => {
+            "postmaster".to_string()
+        }
         ForwardPath::Mailbox(mailbox) => shared
             .mailbox_names
             .iter()
@@ -324,6 +329,21 @@ fn mailbox_for(shared: &Shared, forward_path: &ForwardPath) -> String {
             .cloned()
             .unwrap_or_else(|| mailbox.local_part.clone()),
     }
+}
+
+/// The Maildirs a message goes to, each once, with the first forward path that named it.
+/// A client may name one mailbox several times (`<bob@example.org>`, `<Bob@example.org>`,
+/// `<"bob"@example.org>`, a source route): the mailbox still gets one copy, as with Postfix's
+/// duplicate elimination; RFC 5321 3.3 makes each RCPT name a recipient, not a copy.
+fn deliveries<'a>(shared: &Shared, envelope: &'a Envelope) -> Vec<(String, &'a ForwardPath)> {
+    let mut targets: Vec<(String, &ForwardPath)> = Vec::new();
+    for forward_path in &envelope.forward_paths {
+        let name = mailbox_for(shared, forward_path);
+        if !targets.iter().any(|(seen, _)| *seen == name) {
+            targets.push((name, forward_path));
+        }
+    }
+    targets
 }
 
 /// Writes one copy per recipient, each with its own `Return-Path:` and `Received:` (RFC 5321
@@ -352,9 +372,10 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         .mailbox()
         .map(|m| m.to_string())
         .unwrap_or_default();
-    let single_recipient = envelope.forward_paths.len() == 1;
+    let targets = deliveries(shared, envelope);
+    let single_recipient = targets.len() == 1;
     let mut written = Vec::new();
-    for forward_path in &envelope.forward_paths {
+    for (mailbox, forward_path) in targets {
         let received = received_header(&ReceivedFields {
             helo_name: envelope.helo_name.clone(),
             peer_name: None,
@@ -375,10 +396,7 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         content.extend_from_slice(return_path_header(&reverse_path).as_bytes());
         content.extend_from_slice(received.as_bytes());
         content.extend_from_slice(&message.data);
-        match shared
-            .store
-            .deliver(&mailbox_for(shared, forward_path), &content)
-        {
+        match shared.store.deliver(&mailbox, &content) {
             Ok(path) => written.push(path),
             Err(error) => {
                 for path in &written {
