@@ -452,12 +452,12 @@ fn lab_send(args: &[&str], body: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("smtp-lab starts");
-    child
+    // A usage error may end the process before it reads its standard input.
+    let _ = child
         .stdin
         .take()
         .expect("stdin is piped")
-        .write_all(body.as_bytes())
-        .unwrap();
+        .write_all(body.as_bytes());
     child.wait_with_output().unwrap()
 }
 
@@ -623,6 +623,96 @@ fn send_reports_connection_refused_and_usage_errors() {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     let output = lab_send(&["--from", "a@example.org"], "");
     assert_eq!(output.status.code(), Some(2));
+    // A malformed --server is a usage error too: one line, exit 2, nothing sent.
+    for server in [
+        "127.0.0.1",
+        "127.0.0.1:99999",
+        "127.0.0.1:0",
+        ":25",
+        "::1:25",
+        "[nonsense]:25",
+        "127.0.0.1:smtp",
+    ] {
+        let output = lab_send(
+            &[
+                "--server",
+                server,
+                "--from",
+                "a@example.org",
+                "--to",
+                "b@example.net",
+            ],
+            "hi\n",
+        );
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{server}: {err}");
+        assert!(err.contains("--server takes HOST:PORT"), "{server}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+    }
+}
+
+/// A scripted server for one connection: sends `greeting`, then answers each command line
+/// with the next of `replies`; after them it closes, mid-conversation if the client goes on.
+fn scripted_server(greeting: &'static str, replies: &'static [&'static str]) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let _ = writer.write_all(greeting.as_bytes());
+        for reply in replies {
+            let mut line = Vec::new();
+            if reader.read_until(b'\n', &mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let _ = writer.write_all(reply.as_bytes());
+        }
+        // Give the client time to send what follows, then drop the connection.
+        thread::sleep(Duration::from_millis(100));
+    });
+    port
+}
+
+#[test]
+fn send_gives_one_line_errors_for_421_and_dropped_connections() {
+    let cases: [(&str, &'static str, &'static [&'static str], &str); 3] = [
+        ("421 greeting", "421 4.3.2 busy\r\n", &[], "421 4.3.2 busy"),
+        ("closed before the greeting", "", &[], "connection closed"),
+        (
+            "closed after 354",
+            "220 s.example\r\n",
+            &[
+                "250 s.example\r\n",
+                "250 ok\r\n",
+                "250 ok\r\n",
+                "354 go\r\n",
+            ],
+            "connection closed",
+        ),
+    ];
+    for (name, greeting, replies, expected) in cases {
+        let port = scripted_server(greeting, replies);
+        let output = lab_send(
+            &[
+                "--server",
+                &format!("127.0.0.1:{port}"),
+                "--from",
+                "a@example.org",
+                "--to",
+                "b@example.net",
+                "--no-pipelining",
+            ],
+            "hi\n",
+        );
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {}", text(&output));
+        assert_eq!(err.lines().count(), 1, "{name}: one line: {err}");
+        assert!(err.contains(expected), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
 }
 
 // ----- a private Postfix, as a real client and a real server -----

@@ -43,6 +43,12 @@ const EXIT_NOT_ALL_ACCEPTED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 pub fn run(options: SendOptions) -> ExitCode {
+    // A malformed --server is a usage error (exit 2), found before the body is read from
+    // standard input; only a well-formed address that cannot be reached is a failure (exit 1).
+    if let Err(error) = check_server(&options.server) {
+        eprintln!("smtp-lab send: {error}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let message = match build_message(&options) {
         Ok(message) => message,
         Err(error) => {
@@ -86,11 +92,44 @@ pub fn run(options: SendOptions) -> ExitCode {
     let mut out = stdout.lock();
     let outcome = drive(session, stream, &payload, &mut out);
     print_outcome(&mut out, &outcome);
+    drop(out);
     if outcome.all_accepted() {
         ExitCode::from(EXIT_ALL_ACCEPTED)
     } else {
+        // The transcript on stdout says what happened; stderr gets one line for scripts and
+        // people who only look there (a 421 greeting, a dropped connection, a refusal).
+        eprintln!("smtp-lab send: {}", failure_summary(&outcome));
         ExitCode::from(EXIT_NOT_ALL_ACCEPTED)
     }
+}
+
+/// One line about the recipients that did not get the message, naming the first of them.
+fn failure_summary(outcome: &SessionOutcome) -> String {
+    let failed: Vec<_> = outcome
+        .recipients
+        .iter()
+        .filter(|r| !r.status.is_accepted())
+        .collect();
+    let Some(first) = failed.first() else {
+        return "every recipient was accepted".to_string();
+    };
+    let reply = first.status.reply();
+    let kind = match first.status {
+        RecipientStatus::TemporaryFailure(_) => "temporary failure",
+        _ => "permanent failure",
+    };
+    let enhanced = reply
+        .enhanced
+        .map(|code| format!(" {code}"))
+        .unwrap_or_default();
+    let text = reply.text().replace(['\r', '\n'], " ");
+    format!(
+        "{} of {} recipient(s) not accepted; <{}> {kind}: {}{enhanced} {text}",
+        failed.len(),
+        outcome.recipients.len(),
+        first.forward_path,
+        reply.code,
+    )
 }
 
 fn read_limited(path: &PathBuf) -> Result<Vec<u8>, String> {
@@ -154,6 +193,33 @@ fn build_message(options: &SendOptions) -> Result<Vec<u8>, String> {
         hostname: options.helo.clone(),
     };
     compose(&request).map_err(|error| error.to_string())
+}
+
+/// Checks that `server` is `HOST:PORT` (`[IPv6]:PORT` for an IPv6 address) with a port from
+/// 1 to 65535, without resolving the host.
+fn check_server(server: &str) -> Result<(), String> {
+    let usage = |why: &str| format!("--server takes HOST:PORT, not {server:?} ({why})");
+    let Some((host, port)) = server.rsplit_once(':') else {
+        return Err(usage("no port"));
+    };
+    let host = match host.strip_prefix('[') {
+        Some(inner) => inner
+            .strip_suffix(']')
+            .filter(|v6| v6.parse::<std::net::Ipv6Addr>().is_ok())
+            .ok_or_else(|| usage("bad IPv6 address"))?,
+        None if host.contains(':') => return Err(usage("put an IPv6 address in brackets")),
+        None => host,
+    };
+    if host.is_empty() {
+        return Err(usage("no host"));
+    }
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(usage("spaces in the host"));
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port != 0 => Ok(()),
+        _ => Err(usage("the port is a number from 1 to 65535")),
+    }
 }
 
 fn connect(server: &str) -> io::Result<TcpStream> {
