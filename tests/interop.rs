@@ -441,6 +441,33 @@ DATA\r\nSubject: once\r\n\r\nhello\r\n.\r\nQUIT\r\n",
     assert!(!server.maildir.join("POSTMASTER").exists());
 }
 
+#[test]
+fn serve_gives_each_message_of_a_session_its_own_queue_id() {
+    let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    let one = "MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: m\r\n\r\nx\r\n.\r\n";
+    let replies = raw_exchange(
+        server.port,
+        format!("EHLO ids.example\r\n{one}{one}{one}QUIT\r\n").as_bytes(),
+    );
+    let ids: Vec<&str> = replies
+        .lines()
+        .filter_map(|line| line.strip_prefix("250 2.0.0 OK: queued as "))
+        .collect();
+    assert_eq!(ids.len(), 3, "{replies}");
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{replies}");
+    let messages = server.wait_for_messages("bob", 3);
+    for id in ids {
+        let holding = messages
+            .iter()
+            .filter(|m| m.contains(&format!(" id {id}")))
+            .count();
+        assert_eq!(holding, 1, "{id}: {messages:?}");
+    }
+}
+
 // ----- smtp-lab send to real servers -----
 
 fn lab_send(args: &[&str], body: &str) -> Output {

@@ -47,6 +47,8 @@ struct Shared {
     sessions_open: AtomicUsize,
     sessions_started: AtomicU64,
     messages_stored: AtomicU64,
+    /// Messages received so far, stored or not: the sequence number in each queue id.
+    messages_received: AtomicU64,
     max_sessions: usize,
     quiet: bool,
     /// When the server started: sessions measure their time from here.
@@ -153,6 +155,7 @@ fn build_shared(options: &ServeOptions) -> Shared {
         sessions_open: AtomicUsize::new(0),
         sessions_started: AtomicU64::new(0),
         messages_stored: AtomicU64::new(0),
+        messages_received: AtomicU64::new(0),
         max_sessions: options.max_sessions.max(1),
         quiet: options.quiet,
         started: Instant::now(),
@@ -354,7 +357,10 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let queue_id = format!("{:X}{:04X}", now.as_secs(), tag & 0xffff);
+    // One id per message, never per session: a session may carry many messages in the same
+    // second, and the id in `Received:` and in the 250 reply must tell them apart.
+    let sequence = shared.messages_received.fetch_add(1, Ordering::Relaxed) + 1;
+    let queue_id = format!("{:X}{sequence:06X}", now.as_secs());
     let peer_address: IpAddr = envelope
         .peer
         .ip
