@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod mail;
 pub mod pop3;
+pub mod sim;
 pub mod smtp;
 
 #[cfg(not(target_arch = "wasm32"))]

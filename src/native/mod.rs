@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod maildir;
+pub mod run;
 pub mod send;
 pub mod serve;
 pub mod transcript;

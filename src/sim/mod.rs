@@ -1,0 +1,15 @@
+//! The simulated mail world: scenarios, a deterministic event-driven run of user agents,
+//! mail servers, DNS, the MDA and POP3 with the real protocol engines, and the trace it
+//! records. No wall clock, no sockets: time is simulated and one seeded generator is the only
+//! randomness.
+
+pub mod library;
+pub mod rng;
+pub mod scenario;
+pub mod trace;
+pub mod view;
+pub mod world;
+
+pub use scenario::{Scenario, ScenarioError, ScenarioErrors};
+pub use trace::{Event, Fate, Trace, TraceEvent};
+pub use world::{run, RunResult};

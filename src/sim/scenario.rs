@@ -1,0 +1,546 @@
+//! Scenarios: a JSON description of a mail world (DNS, hosts, their policies and faults,
+//! mailboxes) and of the messages sent in it, with validation that says what is wrong and where.
+//!
+//! This module only describes and checks; `world` runs a scenario.
+
+use crate::dns::DnsWorld;
+use crate::smtp::server::ServerExtensionSet;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::net::IpAddr;
+
+/// Largest scenario file accepted, in octets.
+pub const SCENARIO_MAX_OCTETS: usize = 4 * 1024 * 1024;
+/// Most hosts, messages, recipients per message and fetches in one scenario.
+pub const HOSTS_MAX: usize = 256;
+pub const MESSAGES_MAX: usize = 20_000;
+pub const RECIPIENTS_MAX: usize = 1_000;
+pub const FETCHES_MAX: usize = 1_000;
+/// Largest generated attachment, in octets.
+pub const ATTACHMENT_MAX_OCTETS: usize = 8 * 1024 * 1024;
+
+/// 2026-09-01 08:00:00 UTC: the default wall-clock time at which a simulation starts.
+pub const DEFAULT_START_UNIX_S: i64 = 1_788_249_600;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short identifier, used on the command line (`smtp-lab run NAME`).
+    pub name: String,
+    pub title: String,
+    /// What the scenario teaches, for the student (a few sentences).
+    #[serde(default)]
+    pub teaching: String,
+    /// The seed used when none is given on the command line.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// The simulated wall clock at time 0 (Unix seconds, UTC), for Date and Received fields.
+    #[serde(default = "default_start")]
+    pub start_unix_s: i64,
+    /// One-way latency of every link, unless a host's fault slows it.
+    #[serde(default = "default_latency")]
+    pub latency_ms: u64,
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    pub dns: DnsWorld,
+    pub hosts: Vec<HostSpec>,
+    pub messages: Vec<MessageSpec>,
+    /// Recipients reading their mail over POP3.
+    #[serde(default)]
+    pub fetches: Vec<FetchSpec>,
+    /// Scripted SMTP clients that send fixed bytes (misbehaving or hostile peers).
+    #[serde(default)]
+    pub raw_sessions: Vec<RawSessionSpec>,
+    /// The simulation stops at this time even if retries are still queued.
+    #[serde(default = "default_run_until")]
+    pub run_until_s: u64,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+fn default_start() -> i64 {
+    DEFAULT_START_UNIX_S
+}
+fn default_latency() -> u64 {
+    20
+}
+fn default_run_until() -> u64 {
+    7 * 24 * 3600
+}
+
+/// When a queued message is tried again (RFC 5321 4.5.4.1): the first retry after
+/// `first_retry_s`, each later wait twice the one before up to `max_interval_s`, and a bounce
+/// once the message has been queued for `give_up_s`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryPolicy {
+    pub first_retry_s: u64,
+    pub max_interval_s: u64,
+    pub give_up_s: u64,
+    /// Send the sender a "delayed" notice (RFC 3464 Action: delayed) once the message has
+    /// waited this long; none when absent.
+    pub delay_notice_s: Option<u64>,
+    /// How long a client waits for a TCP connection before trying the next MX.
+    pub connect_timeout_s: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first_retry_s: 30 * 60,
+            max_interval_s: 4 * 3600,
+            give_up_s: 5 * 24 * 3600,
+            delay_notice_s: None,
+            connect_timeout_s: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// The host's name: its greeting, its Received fields, the MX targets that point to it.
+    pub name: String,
+    /// Its IP address; DNS A/AAAA records point here.
+    pub address: IpAddr,
+    /// Domains whose mailboxes live on this host (final delivery through its MDA).
+    #[serde(default)]
+    pub local_domains: Vec<String>,
+    #[serde(default)]
+    pub mailboxes: Vec<MailboxSpec>,
+    /// Domains this host accepts mail for without knowing the mailboxes, and passes on (an
+    /// MX in front of an internal mail store).
+    #[serde(default)]
+    pub relay_domains: Vec<String>,
+    /// Where mail for a domain goes instead of its MX (a smart host or an internal route).
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+    /// A message submission agent on port 587 (RFC 6409): these users may authenticate and
+    /// then send to any domain.
+    #[serde(default)]
+    pub submission_users: Vec<UserSpec>,
+    /// Greylisting (451 4.7.1) for this long after the first attempt.
+    #[serde(default)]
+    pub greylist_s: Option<u64>,
+    #[serde(default = "default_max_size")]
+    pub max_size_octets: u64,
+    #[serde(default = "default_max_recipients")]
+    pub max_recipients: usize,
+    #[serde(default)]
+    pub extensions: ServerExtensionSet,
+    /// What the server does with a bare CR or LF in a message.
+    #[serde(default)]
+    pub bare_line_ending: BareLineEndingSpec,
+    /// Whether this host's SMTP client pipelines when the server offers it.
+    #[serde(default = "default_true")]
+    pub client_pipelining: bool,
+    #[serde(default)]
+    pub faults: Vec<HostFault>,
+}
+
+fn default_max_size() -> u64 {
+    10 * 1024 * 1024
+}
+fn default_max_recipients() -> usize {
+    100
+}
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BareLineEndingSpec {
+    #[default]
+    Reject,
+    Normalize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailboxSpec {
+    pub address: String,
+    /// For POP3.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The mailbox refuses messages that would take it over this size.
+    #[serde(default)]
+    pub quota_octets: Option<u64>,
+    /// Octets already used at the start (to make a mailbox full).
+    #[serde(default)]
+    pub used_octets: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    pub domain: String,
+    /// A host name from `hosts`.
+    pub host: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    pub user: String,
+    pub password: String,
+}
+
+/// Something wrong with a host, as data: from `from_s` until `until_s` (for ever when absent).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFault {
+    pub kind: FaultKind,
+    #[serde(default)]
+    pub from_s: u64,
+    #[serde(default)]
+    pub until_s: Option<u64>,
+}
+
+impl HostFault {
+    pub fn active_at(&self, now_ms: u64) -> bool {
+        let from_ms = self.from_s.saturating_mul(1000);
+        now_ms >= from_ms
+            && self
+                .until_s
+                .is_none_or(|until| now_ms < until.saturating_mul(1000))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum FaultKind {
+    /// Nothing listens: connections are refused at once.
+    Down,
+    /// The host does not answer at all: connections time out.
+    NoAnswer,
+    /// The connection breaks as soon as message data starts to arrive.
+    DropInData,
+    /// Every link to and from this host takes this much longer, each way.
+    Slow { extra_latency_ms: u64 },
+}
+
+/// A message a user agent composes and submits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSpec {
+    pub from: String,
+    #[serde(default)]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    pub bcc: Vec<String>,
+    #[serde(default)]
+    pub subject: String,
+    #[serde(default)]
+    pub body: String,
+    #[serde(default)]
+    pub attachments: Vec<AttachmentSpec>,
+    /// The host the user agent submits to.
+    pub submit_to: String,
+    /// 587 (submission with AUTH) or 25.
+    #[serde(default = "default_submission_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub auth: Option<UserSpec>,
+    #[serde(default)]
+    pub at_s: u64,
+    /// The exact message instead of a composed one (escapes are not interpreted: JSON
+    /// strings can hold CR and LF), for cases like SMTP smuggling.
+    #[serde(default)]
+    pub raw: Option<String>,
+    /// Whether the user agent pipelines when offered.
+    #[serde(default = "default_true")]
+    pub pipelining: bool,
+}
+
+fn default_submission_port() -> u16 {
+    587
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSpec {
+    pub filename: String,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// Generated content of this size (deterministic bytes), or `text` below.
+    #[serde(default)]
+    pub size_octets: Option<usize>,
+    #[serde(default)]
+    pub text: Option<String>,
+}
+
+/// A user agent reading a mailbox over POP3 (RFC 1939).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FetchSpec {
+    pub mailbox: String,
+    /// The host holding the mailbox.
+    pub host: String,
+    pub at_s: u64,
+    /// Delete the messages after retrieving them (the POP3 default).
+    #[serde(default = "default_true")]
+    pub delete: bool,
+    /// The password to use; the mailbox's own when absent.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// A client that connects and, after the greeting, writes `bytes` exactly as given (CR and
+/// LF included), whatever the server answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessionSpec {
+    /// The actor's name in the trace.
+    pub client: String,
+    pub address: IpAddr,
+    /// A host name from `hosts`.
+    pub server: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub at_s: u64,
+    pub bytes: String,
+}
+
+fn default_smtp_port() -> u16 {
+    25
+}
+
+/// One problem in a scenario: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScenarioError {
+    /// A path into the document, like `hosts[2].routes[0].host`.
+    pub at: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.problem)
+        } else {
+            write!(f, "{}: {}", self.at, self.problem)
+        }
+    }
+}
+
+/// Every problem found, so that a student fixes them all at once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioErrors(pub Vec<ScenarioError>);
+
+impl fmt::Display for ScenarioErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ScenarioErrors {}
+
+impl Scenario {
+    /// Parses and validates a scenario from JSON text.
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioErrors> {
+        if text.len() > SCENARIO_MAX_OCTETS {
+            return Err(ScenarioErrors(vec![ScenarioError {
+                at: String::new(),
+                problem: format!("the scenario is larger than {SCENARIO_MAX_OCTETS} octets"),
+            }]));
+        }
+        let scenario: Scenario = serde_json::from_str(text).map_err(|error| {
+            ScenarioErrors(vec![ScenarioError {
+                at: format!("line {}, column {}", error.line(), error.column()),
+                problem: format!("not a valid scenario: {error}"),
+            }])
+        })?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Checks what JSON parsing cannot: references between parts, addresses, limits.
+    pub fn validate(&self) -> Result<(), ScenarioErrors> {
+        let mut errors = Vec::new();
+        let mut error = |at: String, problem: String| errors.push(ScenarioError { at, problem });
+        if self.name.trim().is_empty() {
+            error("name".into(), "the scenario needs a name".into());
+        }
+        for problem in self.dns.validate() {
+            error("dns".into(), problem.to_string());
+        }
+        if self.hosts.is_empty() {
+            error("hosts".into(), "the world needs at least one host".into());
+        }
+        if self.hosts.len() > HOSTS_MAX {
+            error("hosts".into(), format!("more than {HOSTS_MAX} hosts"));
+        }
+        if self.messages.len() > MESSAGES_MAX {
+            error(
+                "messages".into(),
+                format!("more than {MESSAGES_MAX} messages"),
+            );
+        }
+        if self.fetches.len() > FETCHES_MAX {
+            error("fetches".into(), format!("more than {FETCHES_MAX} fetches"));
+        }
+        if self.retry.first_retry_s == 0 || self.retry.max_interval_s == 0 {
+            error(
+                "retry".into(),
+                "retry intervals must be at least one second".into(),
+            );
+        }
+        let mut names = BTreeSet::new();
+        let mut addresses = BTreeSet::new();
+        let mut mailbox_addresses = BTreeSet::new();
+        for (index, host) in self.hosts.iter().enumerate() {
+            let at = format!("hosts[{index}]");
+            if !is_host_name(&host.name) {
+                error(
+                    format!("{at}.name"),
+                    format!("{:?} is not a host name", host.name),
+                );
+            }
+            if !names.insert(host.name.to_ascii_lowercase()) {
+                error(
+                    format!("{at}.name"),
+                    format!("two hosts are named {}", host.name),
+                );
+            }
+            if !addresses.insert(host.address) {
+                error(
+                    format!("{at}.address"),
+                    format!("two hosts have the address {}", host.address),
+                );
+            }
+            for (m, mailbox) in host.mailboxes.iter().enumerate() {
+                if !mailbox_addresses.insert(mailbox.address.to_lowercase()) {
+                    error(
+                        format!("{at}.mailboxes[{m}].address"),
+                        format!(
+                            "the mailbox {} is defined twice; a mailbox lives on one host",
+                            mailbox.address
+                        ),
+                    );
+                }
+                match mailbox.address.rsplit_once('@') {
+                    Some((local, domain))
+                        if !local.is_empty()
+                            && host
+                                .local_domains
+                                .iter()
+                                .any(|d| d.eq_ignore_ascii_case(domain)) => {}
+                    _ => error(
+                        format!("{at}.mailboxes[{m}].address"),
+                        format!(
+                            "{:?} must be local-part@domain with a domain from local_domains",
+                            mailbox.address
+                        ),
+                    ),
+                }
+            }
+            if host.max_recipients == 0 {
+                error(format!("{at}.max_recipients"), "must be at least 1".into());
+            }
+        }
+        for (index, host) in self.hosts.iter().enumerate() {
+            for (r, route) in host.routes.iter().enumerate() {
+                if !names.contains(&route.host.to_ascii_lowercase()) {
+                    error(
+                        format!("hosts[{index}].routes[{r}].host"),
+                        format!("no host is named {:?}", route.host),
+                    );
+                }
+            }
+        }
+        for (index, message) in self.messages.iter().enumerate() {
+            let at = format!("messages[{index}]");
+            if !names.contains(&message.submit_to.to_ascii_lowercase()) {
+                error(
+                    format!("{at}.submit_to"),
+                    format!("no host is named {:?}", message.submit_to),
+                );
+            }
+            let recipients = message.to.len() + message.cc.len() + message.bcc.len();
+            if recipients == 0 {
+                error(at.clone(), "a message needs at least one recipient".into());
+            }
+            if recipients > RECIPIENTS_MAX {
+                error(at.clone(), format!("more than {RECIPIENTS_MAX} recipients"));
+            }
+            for (a, attachment) in message.attachments.iter().enumerate() {
+                if attachment.size_octets.unwrap_or(0) > ATTACHMENT_MAX_OCTETS {
+                    error(
+                        format!("{at}.attachments[{a}].size_octets"),
+                        format!("larger than {ATTACHMENT_MAX_OCTETS}"),
+                    );
+                }
+            }
+        }
+        for (index, raw) in self.raw_sessions.iter().enumerate() {
+            if !names.contains(&raw.server.to_ascii_lowercase()) {
+                error(
+                    format!("raw_sessions[{index}].server"),
+                    format!("no host is named {:?}", raw.server),
+                );
+            }
+        }
+        for (index, fetch) in self.fetches.iter().enumerate() {
+            let at = format!("fetches[{index}]");
+            match self
+                .hosts
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(&fetch.host))
+            {
+                None => error(
+                    format!("{at}.host"),
+                    format!("no host is named {:?}", fetch.host),
+                ),
+                Some(host) => {
+                    let mailbox = host
+                        .mailboxes
+                        .iter()
+                        .find(|m| m.address.eq_ignore_ascii_case(&fetch.mailbox));
+                    match mailbox {
+                        None => error(
+                            format!("{at}.mailbox"),
+                            format!("{} has no mailbox {:?}", host.name, fetch.mailbox),
+                        ),
+                        Some(m) if m.password.is_none() && fetch.password.is_none() => error(
+                            format!("{at}.mailbox"),
+                            "the mailbox has no password to log in with".into(),
+                        ),
+                        Some(_) => {}
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioErrors(errors))
+        }
+    }
+}
+
+/// Letters, digits, hyphens and dots, labels of 1 to 63 octets (RFC 1123 2.1).
+fn is_host_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}

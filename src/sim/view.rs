@@ -1,0 +1,227 @@
+//! The state of the world at any position of a trace (sessions, queues, mailboxes, clock),
+//! derived from the trace alone, so that the UI can jump anywhere and step back without
+//! running anything again. Checkpoints every [`CHECKPOINT_EVERY`] events keep a jump cheap.
+
+use super::trace::{ConnId, EntryId, Event, Protocol, Trace, TraceEvent};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Events between two stored views.
+pub const CHECKPOINT_EVERY: usize = 256;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    pub client: String,
+    pub server: String,
+    pub port: u16,
+    pub protocol: Option<Protocol>,
+    pub client_state: String,
+    pub server_state: String,
+    pub open: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntryView {
+    pub message: String,
+    pub domain: String,
+    pub recipients: Vec<String>,
+    pub attempts: u32,
+    pub next_attempt_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxItem {
+    pub uid: String,
+    pub message: String,
+    pub octets: usize,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorldView {
+    /// How many events have been applied (the cursor).
+    pub position: usize,
+    pub time_ms: u64,
+    pub connections: BTreeMap<ConnId, ConnectionView>,
+    pub queues: BTreeMap<String, BTreeMap<EntryId, QueueEntryView>>,
+    pub mailboxes: BTreeMap<String, Vec<MailboxItem>>,
+}
+
+impl WorldView {
+    /// The state after one more event.
+    pub fn apply(&mut self, event: &TraceEvent) {
+        self.position += 1;
+        self.time_ms = event.time_ms;
+        match &event.event {
+            Event::ConnectionAttempted {
+                conn,
+                client,
+                server,
+                port,
+                protocol,
+                ..
+            } => {
+                self.connections.insert(
+                    *conn,
+                    ConnectionView {
+                        client: client.clone(),
+                        server: server.clone(),
+                        port: *port,
+                        protocol: Some(*protocol),
+                        client_state: "Connecting".into(),
+                        server_state: String::new(),
+                        open: false,
+                    },
+                );
+            }
+            Event::ConnectionOpened { conn } => {
+                if let Some(c) = self.connections.get_mut(conn) {
+                    c.open = true;
+                }
+            }
+            Event::ConnectionRefused { conn, .. }
+            | Event::ConnectionTimedOut { conn }
+            | Event::ConnectionDropped { conn, .. } => {
+                if let Some(c) = self.connections.get_mut(conn) {
+                    c.open = false;
+                    c.client_state = "Failed".into();
+                }
+            }
+            Event::ConnectionClosed { conn, .. } => {
+                if let Some(c) = self.connections.get_mut(conn) {
+                    c.open = false;
+                }
+            }
+            Event::ClientState { conn, to, .. } => {
+                if let Some(c) = self.connections.get_mut(conn) {
+                    c.client_state = to.clone();
+                }
+            }
+            Event::ServerState { conn, to, .. } => {
+                if let Some(c) = self.connections.get_mut(conn) {
+                    c.server_state = to.clone();
+                }
+            }
+            Event::Queued {
+                host,
+                entry,
+                message,
+                domain,
+                recipients,
+            } => {
+                self.queues.entry(host.clone()).or_default().insert(
+                    *entry,
+                    QueueEntryView {
+                        message: message.clone(),
+                        domain: domain.clone(),
+                        recipients: recipients.clone(),
+                        attempts: 0,
+                        next_attempt_ms: Some(event.time_ms),
+                    },
+                );
+            }
+            Event::AttemptStarted {
+                host,
+                entry,
+                attempt,
+            } => {
+                if let Some(e) = self.entry(host, *entry) {
+                    e.attempts = *attempt;
+                    e.next_attempt_ms = None;
+                }
+            }
+            Event::RetryScheduled {
+                host,
+                entry,
+                at_ms,
+                recipients,
+            } => {
+                if let Some(e) = self.entry(host, *entry) {
+                    e.next_attempt_ms = Some(*at_ms);
+                    e.recipients = recipients.clone();
+                }
+            }
+            Event::Dequeued { host, entry } => {
+                if let Some(queue) = self.queues.get_mut(host) {
+                    queue.remove(entry);
+                }
+            }
+            Event::Delivered {
+                mailbox,
+                message,
+                uid,
+                octets,
+                ..
+            } => self
+                .mailboxes
+                .entry(mailbox.clone())
+                .or_default()
+                .push(MailboxItem {
+                    uid: uid.clone(),
+                    message: message.clone(),
+                    octets: *octets,
+                }),
+            Event::MailboxUpdated {
+                mailbox, deleted, ..
+            } => {
+                if let Some(items) = self
+                    .mailboxes
+                    .iter_mut()
+                    .find(|(name, _)| name.eq_ignore_ascii_case(mailbox))
+                    .map(|(_, items)| items)
+                {
+                    items.retain(|item| !deleted.contains(&item.uid));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn entry(&mut self, host: &str, entry: EntryId) -> Option<&mut QueueEntryView> {
+        self.queues.get_mut(host)?.get_mut(&entry)
+    }
+}
+
+/// Cheap views of a trace at any cursor.
+#[derive(Clone, Debug)]
+pub struct TraceViewer {
+    trace: Trace,
+    /// `checkpoints[k]` is the view after `k * CHECKPOINT_EVERY` events.
+    checkpoints: Vec<WorldView>,
+}
+
+impl TraceViewer {
+    pub fn new(trace: Trace) -> TraceViewer {
+        let mut checkpoints = vec![WorldView::default()];
+        let mut view = WorldView::default();
+        for (index, event) in trace.events.iter().enumerate() {
+            view.apply(event);
+            if (index + 1) % CHECKPOINT_EVERY == 0 {
+                checkpoints.push(view.clone());
+            }
+        }
+        TraceViewer { trace, checkpoints }
+    }
+
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    pub fn len(&self) -> usize {
+        self.trace.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.trace.events.is_empty()
+    }
+
+    /// The world after the first `cursor` events (clamped to the trace).
+    pub fn view_at(&self, cursor: usize) -> WorldView {
+        let cursor = cursor.min(self.trace.events.len());
+        let checkpoint = cursor / CHECKPOINT_EVERY;
+        let mut view = self.checkpoints[checkpoint].clone();
+        for event in &self.trace.events[checkpoint * CHECKPOINT_EVERY..cursor] {
+            view.apply(event);
+        }
+        view
+    }
+}

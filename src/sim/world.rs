@@ -1,0 +1,2223 @@
+//! The simulated mail world: user agents, submission and relay servers with their queues, DNS,
+//! the MDA and POP3, all driven by one event queue in simulated time, with every step written
+//! to the trace.
+//!
+//! Time jumps from event to event; one seeded generator is the only randomness, and every
+//! collection is ordered, so a scenario and a seed always give the same trace. The protocol
+//! engines are the same sans-I/O sessions that `smtp-lab serve` and `send` put on real sockets.
+
+use super::rng::SimRng;
+use super::scenario::{BareLineEndingSpec, FaultKind, FetchSpec, HostSpec, MessageSpec, Scenario};
+use super::trace::{
+    ConnId, Direction, EntryId, Event, Fate, Protocol, Trace, TraceEvent, WireBytes,
+};
+use crate::dns::{DomainName, MxOutcome, MxResolver};
+use crate::mail::compose::{compose, Attachment, ComposeRequest};
+use crate::mail::dsn::{
+    build_dsn, Action as DsnAction, DsnRequest, RecipientReport, ReturnContent,
+};
+use crate::pop3::client::{Pop3Client, Pop3ClientConfig, Pop3ClientEvent};
+use crate::pop3::maildrop::{Maildrop, MaildropStore, OpenError, StoredMessage};
+use crate::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
+use crate::smtp::address::{ForwardPath, Mailbox, ReversePath};
+use crate::smtp::client::{
+    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, SessionOutcome,
+};
+use crate::smtp::data_in::BareLineEnding;
+use crate::smtp::policy::{Decision, PeerInfo, Policy, SessionInfo, TransactionInfo};
+use crate::smtp::reply::{EnhancedStatus, Reply};
+use crate::smtp::server::{
+    ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
+};
+use crate::smtp::trace::{received_header, ReceivedFields, WithProtocol};
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::net::IpAddr;
+use std::rc::Rc;
+
+/// Most events one run may record; a run that reaches it stops with what it has.
+pub const TRACE_EVENTS_MAX: usize = 20_000_000;
+/// Most simulation steps (scheduled actions) in one run.
+pub const STEPS_MAX: u64 = 50_000_000;
+
+/// What a run produced.
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub trace: Trace,
+    /// (message, recipient, fate), in the order the messages were created.
+    pub outcomes: Vec<(String, String, Fate)>,
+    pub conservation_problems: Vec<String>,
+}
+
+/// Runs a (validated) scenario with a seed.
+pub fn run(scenario: &Scenario, seed: u64) -> RunResult {
+    let mut world = World::new(scenario, seed);
+    world.run();
+    world.finish()
+}
+
+// ----- shared state: mailboxes -----
+
+#[derive(Clone, Debug)]
+struct StoredMail {
+    uid: String,
+    bytes: Rc<Vec<u8>>,
+}
+
+#[derive(Clone, Debug)]
+struct MailboxState {
+    address: String,
+    host: usize,
+    password: Option<String>,
+    quota_octets: Option<u64>,
+    used_octets: u64,
+    messages: Vec<StoredMail>,
+    next_uid: u32,
+}
+
+#[derive(Debug, Default)]
+struct MailStore {
+    /// By lower-cased address.
+    mailboxes: BTreeMap<String, MailboxState>,
+}
+
+type SharedStore = Rc<RefCell<MailStore>>;
+
+/// (client address, reverse-path, recipient) -> when first seen: a host's greylisting memory.
+type Greylist = Rc<RefCell<BTreeMap<(String, String, String), u64>>>;
+
+// ----- the servers' policy -----
+
+/// The rules a simulated host's SMTP server follows, read from its scenario entry; mailbox
+/// fullness comes from the live mail store.
+struct SimPolicy {
+    host: usize,
+    local_domains: Rc<BTreeSet<String>>,
+    relay_domains: Rc<BTreeSet<String>>,
+    users: Rc<BTreeMap<String, String>>,
+    submission: bool,
+    greylist_delay_ms: Option<u64>,
+    greylist_seen: Greylist,
+    store: SharedStore,
+}
+
+impl Policy for SimPolicy {
+    fn auth_required(&self, _session: &SessionInfo<'_>) -> bool {
+        self.submission
+    }
+
+    fn authenticate(
+        &mut self,
+        _session: &SessionInfo<'_>,
+        _authzid: Option<&str>,
+        authcid: &str,
+        password: &str,
+    ) -> bool {
+        self.users.get(authcid).is_some_and(|p| p == password)
+    }
+
+    fn check_rcpt(
+        &mut self,
+        session: &SessionInfo<'_>,
+        transaction: &TransactionInfo<'_>,
+        forward_path: &Mailbox,
+    ) -> Decision {
+        let domain = forward_path.domain.key();
+        let address = format!("{}@{}", forward_path.local_part, domain).to_lowercase();
+        if self.local_domains.contains(&domain) {
+            let store = self.store.borrow();
+            let Some(mailbox) = store
+                .mailboxes
+                .get(&address)
+                .filter(|m| m.host == self.host)
+            else {
+                return Decision::respond(
+                    550,
+                    (5, 1, 1),
+                    "User unknown",
+                    format!(
+                        "{domain} is delivered on this host, and it has no mailbox \"{}\"; \
+                         refusing at RCPT means the sending server, not this one, tells the \
+                         sender",
+                        forward_path.local_part
+                    ),
+                    "RFC 5321 3.3, RFC 3463 3.2 (X.1.1)",
+                );
+            };
+            if mailbox
+                .quota_octets
+                .is_some_and(|quota| mailbox.used_octets >= quota)
+            {
+                return Decision::respond(
+                    452,
+                    (4, 2, 2),
+                    "Mailbox full, try again later",
+                    "the mailbox is at its quota; a temporary reply lets the sender retry \
+                     once the owner makes room",
+                    "RFC 5321 4.5.3.1.10, RFC 3463 3.3 (X.2.2)",
+                );
+            }
+        } else if !self.relay_domains.contains(&domain) && session.authenticated_as.is_none() {
+            return Decision::respond(
+                550,
+                (5, 7, 1),
+                "Relay access denied",
+                format!(
+                    "{domain} is not a domain this server receives mail for, and the client \
+                     did not authenticate, so it will not relay it (an open relay would carry \
+                     anybody's spam)"
+                ),
+                "RFC 5321 3.6.2, RFC 3463 3.8 (X.7.1)",
+            );
+        }
+        if let Some(delay_ms) = self.greylist_delay_ms {
+            if session.authenticated_as.is_none() {
+                let triplet = (
+                    session.peer.ip.clone(),
+                    transaction.reverse_path.to_string(),
+                    address.clone(),
+                );
+                let mut seen = self.greylist_seen.borrow_mut();
+                let first_ms = *seen.entry(triplet).or_insert(session.now_ms);
+                if session.now_ms < first_ms.saturating_add(delay_ms) {
+                    return Decision::respond(
+                        451,
+                        (4, 7, 1),
+                        "Greylisted, please try again later",
+                        format!(
+                            "greylisting: this server has not seen this (client, sender, \
+                             recipient) before, so it asks to retry after {} s; a real MTA \
+                             retries, most spam software does not",
+                            delay_ms / 1000
+                        ),
+                        "RFC 6647, RFC 5321 4.5.4.1",
+                    );
+                }
+            }
+        }
+        Decision::accept(format!(
+            "{address} is a mailbox or a domain this server handles"
+        ))
+    }
+}
+
+/// POP3's view of the simulated mail store.
+struct SimMaildrop {
+    host: usize,
+    store: SharedStore,
+}
+
+impl MaildropStore for SimMaildrop {
+    fn open(&mut self, user: &str, password: &str) -> Result<Maildrop, OpenError> {
+        let store = self.store.borrow();
+        let mailbox = store
+            .mailboxes
+            .get(&user.to_lowercase())
+            .filter(|m| m.host == self.host && m.password.as_deref() == Some(password))
+            .ok_or(OpenError::BadCredentials)?;
+        Ok(Maildrop::new(
+            mailbox
+                .messages
+                .iter()
+                .map(|m| StoredMessage::new(m.uid.clone(), m.bytes.as_ref().clone()))
+                .collect(),
+        ))
+    }
+}
+
+// ----- hosts, queues, connections -----
+
+#[derive(Clone, Debug)]
+struct Target {
+    name: String,
+    address: IpAddr,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    message: String,
+    reverse_path: String,
+    domain: String,
+    recipients: Vec<String>,
+    data: Rc<Vec<u8>>,
+    queued_at_ms: u64,
+    attempts: u32,
+    targets: Vec<Target>,
+    target_index: usize,
+    in_flight: bool,
+    delay_notice_sent: bool,
+    /// The last temporary reply, for a give-up bounce.
+    last_reply: Option<Reply>,
+    last_remote: Option<String>,
+}
+
+struct Host {
+    spec: HostSpec,
+    local_domains: Rc<BTreeSet<String>>,
+    relay_domains: Rc<BTreeSet<String>>,
+    users: Rc<BTreeMap<String, String>>,
+    greylist_seen: Greylist,
+    resolver: MxResolver,
+    queue: BTreeMap<EntryId, Entry>,
+    next_queue_id: u32,
+}
+
+impl Host {
+    fn fault(&self, now_ms: u64, wanted: impl Fn(&FaultKind) -> bool) -> bool {
+        self.spec
+            .faults
+            .iter()
+            .any(|f| wanted(&f.kind) && f.active_at(now_ms))
+    }
+
+    fn extra_latency_ms(&self, now_ms: u64) -> u64 {
+        self.spec
+            .faults
+            .iter()
+            .filter(|f| f.active_at(now_ms))
+            .map(|f| match f.kind {
+                FaultKind::Slow { extra_latency_ms } => extra_latency_ms,
+                _ => 0,
+            })
+            .sum()
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Purpose {
+    Submission {
+        message: String,
+    },
+    Relay {
+        host: usize,
+        entry: EntryId,
+    },
+    Fetch {
+        mailbox: String,
+    },
+    /// A scripted client: whatever the server accepts from it is labelled with `label`.
+    Raw {
+        label: String,
+    },
+}
+
+/// The client end of an SMTP connection: the engine, or a scripted peer that writes fixed
+/// bytes (a misbehaving client, such as a smuggling attempt).
+enum SmtpClient {
+    Engine(Box<ClientSession>),
+    Raw(RawClient),
+}
+
+/// Sends its bytes once the greeting has arrived, then waits for the server to close.
+struct RawClient {
+    pending: Option<Vec<u8>>,
+    output: Option<Vec<u8>>,
+    finished: bool,
+}
+
+impl SmtpClient {
+    fn handle_connected(&mut self, now_ms: u64) {
+        if let SmtpClient::Engine(client) = self {
+            client.handle_connected(now_ms);
+        }
+    }
+    fn handle_input(&mut self, bytes: &[u8], now_ms: u64) {
+        match self {
+            SmtpClient::Engine(client) => client.handle_input(bytes, now_ms),
+            SmtpClient::Raw(raw) => {
+                if !bytes.is_empty() {
+                    if let Some(pending) = raw.pending.take() {
+                        raw.output = Some(pending);
+                    }
+                }
+            }
+        }
+    }
+    fn handle_peer_closed(&mut self) {
+        match self {
+            SmtpClient::Engine(client) => client.handle_peer_closed(),
+            SmtpClient::Raw(raw) => raw.finished = true,
+        }
+    }
+    fn handle_timeout(&mut self, now_ms: u64) {
+        if let SmtpClient::Engine(client) = self {
+            client.handle_timeout(now_ms);
+        }
+    }
+    fn poll_output(&mut self) -> Option<Vec<u8>> {
+        match self {
+            SmtpClient::Engine(client) => client.poll_output(),
+            SmtpClient::Raw(raw) => raw.output.take(),
+        }
+    }
+    fn poll_event(&mut self) -> Option<ClientEvent> {
+        match self {
+            SmtpClient::Engine(client) => client.poll_event(),
+            SmtpClient::Raw(_) => None,
+        }
+    }
+    fn poll_timeout(&self) -> Option<u64> {
+        match self {
+            SmtpClient::Engine(client) => client.poll_timeout(),
+            SmtpClient::Raw(_) => None,
+        }
+    }
+    fn is_finished(&self) -> bool {
+        match self {
+            SmtpClient::Engine(client) => client.is_finished(),
+            SmtpClient::Raw(raw) => raw.finished,
+        }
+    }
+}
+
+enum Sessions {
+    Smtp {
+        client: Box<SmtpClient>,
+        server: Option<Box<ServerSession<SimPolicy>>>,
+    },
+    Pop3 {
+        client: Box<Pop3Client>,
+        server: Option<Box<Pop3Server<SimMaildrop>>>,
+    },
+}
+
+struct Conn {
+    client_name: String,
+    client_address: IpAddr,
+    server: usize,
+    port: u16,
+    latency_ms: u64,
+    sessions: Sessions,
+    purpose: Purpose,
+    client_closed: bool,
+    server_closed: bool,
+    /// Broken by a fault: bytes in flight are lost.
+    dropped: bool,
+    /// The message a server-side session is receiving, for its trace label.
+    message: String,
+    client_timer_ms: Option<u64>,
+    server_timer_ms: Option<u64>,
+    /// The SMTP server session's state, to mask AUTH lines and spot DATA.
+    server_in_data: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Side {
+    Client,
+    Server,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Action {
+    Submit(usize),
+    Fetch(usize),
+    RawSession(usize),
+    ServerAccept(ConnId),
+    ClientConnected(ConnId),
+    ClientRefused(ConnId, String),
+    ClientConnectTimeout(ConnId),
+    Arrive(ConnId, Side, Vec<u8>),
+    PeerClosed(ConnId, Side),
+    Timer(ConnId, Side),
+    QueueRun(usize, EntryId),
+}
+
+struct World<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    now_ms: u64,
+    sequence: u64,
+    agenda: BinaryHeap<Reverse<(u64, u64, Action)>>,
+    rng: SimRng,
+    events: Vec<TraceEvent>,
+    hosts: Vec<Host>,
+    host_by_name: BTreeMap<String, usize>,
+    host_by_address: BTreeMap<IpAddr, usize>,
+    store: SharedStore,
+    conns: BTreeMap<ConnId, Conn>,
+    next_conn: ConnId,
+    next_entry: EntryId,
+    next_notice: u32,
+    /// Every (message, recipient) that must end with exactly one fate, in creation order.
+    tracked: Vec<(String, String)>,
+    fates: BTreeMap<(String, String), Fate>,
+    problems: Vec<String>,
+    truncated: bool,
+}
+
+fn domain_of(address: &str) -> String {
+    address
+        .rsplit_once('@')
+        .map(|(_, d)| d.to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+fn reply_text(reply: &Reply) -> String {
+    match reply.enhanced {
+        Some(enhanced) => format!("{} {enhanced} {}", reply.code, reply.text()),
+        None => format!("{} {}", reply.code, reply.text()),
+    }
+}
+
+fn status_of(reply: &Reply) -> EnhancedStatus {
+    reply.enhanced.unwrap_or(EnhancedStatus::new(
+        (reply.code / 100).clamp(2, 5) as u8,
+        0,
+        0,
+    ))
+}
+
+impl<'a> World<'a> {
+    fn new(scenario: &'a Scenario, seed: u64) -> World<'a> {
+        let store: SharedStore = Rc::default();
+        let mut hosts = Vec::new();
+        let mut host_by_name = BTreeMap::new();
+        let mut host_by_address = BTreeMap::new();
+        for (index, spec) in scenario.hosts.iter().enumerate() {
+            host_by_name.insert(spec.name.to_ascii_lowercase(), index);
+            host_by_address.insert(spec.address, index);
+            for mailbox in &spec.mailboxes {
+                store.borrow_mut().mailboxes.insert(
+                    mailbox.address.to_lowercase(),
+                    MailboxState {
+                        address: mailbox.address.clone(),
+                        host: index,
+                        password: mailbox.password.clone(),
+                        quota_octets: mailbox.quota_octets,
+                        used_octets: mailbox.used_octets,
+                        messages: Vec::new(),
+                        next_uid: 1,
+                    },
+                );
+            }
+            let local_names = DomainName::parse(&spec.name).into_iter().collect();
+            hosts.push(Host {
+                local_domains: Rc::new(
+                    spec.local_domains
+                        .iter()
+                        .map(|d| d.to_ascii_lowercase())
+                        .collect(),
+                ),
+                relay_domains: Rc::new(
+                    spec.relay_domains
+                        .iter()
+                        .chain(spec.routes.iter().map(|r| &r.domain))
+                        .map(|d| d.to_ascii_lowercase())
+                        .collect(),
+                ),
+                users: Rc::new(
+                    spec.submission_users
+                        .iter()
+                        .map(|u| (u.user.clone(), u.password.clone()))
+                        .collect(),
+                ),
+                greylist_seen: Rc::default(),
+                // Each host's query ids start somewhere different, as real resolvers' do.
+                resolver: MxResolver::new(local_names, (index as u16).wrapping_mul(4099) ^ 0x1d3),
+                queue: BTreeMap::new(),
+                next_queue_id: 1,
+                spec: spec.clone(),
+            });
+        }
+        let mut world = World {
+            scenario,
+            seed,
+            now_ms: 0,
+            sequence: 0,
+            agenda: BinaryHeap::new(),
+            rng: SimRng::new(seed),
+            events: Vec::new(),
+            hosts,
+            host_by_name,
+            host_by_address,
+            store,
+            conns: BTreeMap::new(),
+            next_conn: 1,
+            next_entry: 1,
+            next_notice: 1,
+            tracked: Vec::new(),
+            fates: BTreeMap::new(),
+            problems: Vec::new(),
+            truncated: false,
+        };
+        world.record(Event::Started {
+            scenario: scenario.name.clone(),
+            seed,
+        });
+        for (index, message) in scenario.messages.iter().enumerate() {
+            world.schedule_at(message.at_s.saturating_mul(1000), Action::Submit(index));
+        }
+        for (index, fetch) in scenario.fetches.iter().enumerate() {
+            world.schedule_at(fetch.at_s.saturating_mul(1000), Action::Fetch(index));
+        }
+        for (index, raw) in scenario.raw_sessions.iter().enumerate() {
+            world.schedule_at(raw.at_s.saturating_mul(1000), Action::RawSession(index));
+        }
+        world
+    }
+
+    fn record(&mut self, event: Event) {
+        if self.events.len() >= TRACE_EVENTS_MAX {
+            self.truncated = true;
+            return;
+        }
+        self.events.push(TraceEvent {
+            time_ms: self.now_ms,
+            event,
+        });
+    }
+
+    fn schedule_at(&mut self, time_ms: u64, action: Action) {
+        self.sequence += 1;
+        self.agenda
+            .push(Reverse((time_ms.max(self.now_ms), self.sequence, action)));
+    }
+
+    fn schedule_in(&mut self, delay_ms: u64, action: Action) {
+        self.schedule_at(self.now_ms.saturating_add(delay_ms), action);
+    }
+
+    fn run(&mut self) {
+        let end_ms = self.scenario.run_until_s.saturating_mul(1000);
+        let mut steps = 0u64;
+        while let Some(Reverse((time_ms, _, action))) = self.agenda.pop() {
+            if time_ms > end_ms || steps >= STEPS_MAX || self.truncated {
+                break;
+            }
+            steps += 1;
+            // Timers and bytes for a connection that has ended change nothing; skipping them
+            // keeps the clock at the last thing that happened.
+            let stale = match &action {
+                Action::Arrive(conn, ..)
+                | Action::PeerClosed(conn, _)
+                | Action::Timer(conn, _)
+                | Action::ServerAccept(conn)
+                | Action::ClientConnected(conn) => !self.conns.contains_key(conn),
+                _ => false,
+            };
+            if stale {
+                continue;
+            }
+            debug_assert!(time_ms >= self.now_ms, "time never goes backwards");
+            self.now_ms = time_ms;
+            self.step(action);
+        }
+    }
+
+    fn step(&mut self, action: Action) {
+        match action {
+            Action::Submit(index) => self.submit(index),
+            Action::Fetch(index) => self.fetch(index),
+            Action::RawSession(index) => self.raw_session(index),
+            Action::ServerAccept(conn) => self.server_accept(conn),
+            Action::ClientConnected(conn) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    match &mut c.sessions {
+                        Sessions::Smtp { client, .. } => client.handle_connected(self.now_ms),
+                        Sessions::Pop3 { client, .. } => client.handle_connected(self.now_ms),
+                    }
+                    self.record(Event::ConnectionOpened { conn });
+                    self.pump(conn);
+                }
+            }
+            Action::ClientRefused(conn, reason) => {
+                self.record(Event::ConnectionRefused {
+                    conn,
+                    reason: reason.clone(),
+                });
+                self.connection_failed(conn, &reason);
+            }
+            Action::ClientConnectTimeout(conn) => {
+                self.record(Event::ConnectionTimedOut { conn });
+                self.connection_failed(conn, "no answer (connection timed out)");
+            }
+            Action::Arrive(conn, side, bytes) => self.arrive(conn, side, bytes),
+            Action::PeerClosed(conn, side) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    match (&mut c.sessions, side) {
+                        (Sessions::Smtp { client, .. }, Side::Client) => {
+                            client.handle_peer_closed()
+                        }
+                        (
+                            Sessions::Smtp {
+                                server: Some(s), ..
+                            },
+                            Side::Server,
+                        ) => s.handle_peer_closed(),
+                        (Sessions::Pop3 { client, .. }, Side::Client) => {
+                            client.handle_peer_closed()
+                        }
+                        (
+                            Sessions::Pop3 {
+                                server: Some(s), ..
+                            },
+                            Side::Server,
+                        ) => s.handle_peer_closed(),
+                        _ => {}
+                    }
+                    self.pump(conn);
+                }
+            }
+            Action::Timer(conn, side) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    let now = self.now_ms;
+                    match (&mut c.sessions, side) {
+                        (Sessions::Smtp { client, .. }, Side::Client) => client.handle_timeout(now),
+                        (
+                            Sessions::Smtp {
+                                server: Some(s), ..
+                            },
+                            Side::Server,
+                        ) => s.handle_timeout(now),
+                        (Sessions::Pop3 { client, .. }, Side::Client) => client.handle_timeout(now),
+                        (
+                            Sessions::Pop3 {
+                                server: Some(s), ..
+                            },
+                            Side::Server,
+                        ) => s.handle_timeout(now),
+                        _ => {}
+                    }
+                    match side {
+                        Side::Client => c.client_timer_ms = None,
+                        Side::Server => c.server_timer_ms = None,
+                    }
+                    self.pump(conn);
+                }
+            }
+            Action::QueueRun(host, entry) => self.queue_run(host, entry),
+        }
+    }
+
+    // ----- fates -----
+
+    fn track(&mut self, message: &str, recipient: &str) {
+        self.tracked
+            .push((message.to_string(), recipient.to_string()));
+    }
+
+    fn set_fate(&mut self, message: &str, recipient: &str, fate: Fate) {
+        let key = (message.to_string(), recipient.to_string());
+        if let Some(previous) = self.fates.get(&key) {
+            if !matches!(previous, Fate::Queued { .. }) {
+                self.problems.push(format!(
+                    "{message} <{recipient}> was {} and then {}",
+                    previous.word(),
+                    fate.word()
+                ));
+            }
+        }
+        self.fates.insert(key, fate);
+    }
+
+    // ----- user agents -----
+
+    fn submit(&mut self, index: usize) {
+        let spec: &MessageSpec = &self.scenario.messages[index];
+        let label = format!("m{}", index + 1);
+        let ua = format!("ua:{}", spec.from);
+        let forward_paths: Vec<String> = spec
+            .to
+            .iter()
+            .chain(&spec.cc)
+            .chain(&spec.bcc)
+            .cloned()
+            .collect();
+        let bytes = match &spec.raw {
+            Some(raw) => raw.clone().into_bytes(),
+            None => {
+                let attachments = spec
+                    .attachments
+                    .iter()
+                    .map(|a| Attachment {
+                        filename: a.filename.clone(),
+                        content_type: a.content_type.clone(),
+                        bytes: match (&a.text, a.size_octets) {
+                            (Some(text), _) => text.clone().into_bytes(),
+                            (None, size) => generated_content(size.unwrap_or(1024), index),
+                        },
+                    })
+                    .collect();
+                let request = ComposeRequest {
+                    from: spec.from.clone(),
+                    to: spec.to.clone(),
+                    cc: spec.cc.clone(),
+                    bcc: spec.bcc.clone(),
+                    subject: spec.subject.clone(),
+                    body_text: spec.body.clone(),
+                    attachments,
+                    date_unix_s: self.scenario.start_unix_s + (self.now_ms / 1000) as i64,
+                    utc_offset_min: 0,
+                    message_id_token: format!("{label}.{}", self.seed),
+                    hostname: domain_of(&spec.from),
+                };
+                match compose(&request) {
+                    Ok(bytes) => bytes,
+                    Err(error) => {
+                        for recipient in &forward_paths {
+                            self.track(&label, recipient);
+                            self.set_fate(
+                                &label,
+                                recipient,
+                                Fate::RefusedAtSubmission {
+                                    status: format!("the user agent could not compose it: {error}"),
+                                },
+                            );
+                        }
+                        return;
+                    }
+                }
+            }
+        };
+        for recipient in &forward_paths {
+            self.track(&label, recipient);
+        }
+        self.record(Event::MessageComposed {
+            message: label.clone(),
+            ua: ua.clone(),
+            reverse_path: spec.from.clone(),
+            forward_paths: forward_paths.clone(),
+            octets: bytes.len(),
+        });
+        let mut config = ClientConfig::new(format!("client.{}", domain_of(&spec.from)));
+        config.credentials = spec
+            .auth
+            .as_ref()
+            .map(|a| (a.user.clone(), a.password.clone()));
+        config.prefer_pipelining = spec.pipelining;
+        let envelope = Envelope {
+            reverse_path: spec.from.clone(),
+            forward_paths: forward_paths.clone(),
+        };
+        let client = match ClientSession::new(config, envelope, bytes) {
+            Ok(client) => client,
+            Err(error) => {
+                for recipient in &forward_paths {
+                    self.set_fate(
+                        &label,
+                        recipient,
+                        Fate::RefusedAtSubmission {
+                            status: format!("the user agent refused to send it: {error}"),
+                        },
+                    );
+                }
+                return;
+            }
+        };
+        let server = self.host_by_name[&spec.submit_to.to_ascii_lowercase()];
+        let client_address = IpAddr::from([198, 51, 100, (index % 200) as u8 + 1]);
+        self.open_connection(
+            ua,
+            client_address,
+            server,
+            spec.port,
+            Sessions::Smtp {
+                client: Box::new(SmtpClient::Engine(Box::new(client))),
+                server: None,
+            },
+            Purpose::Submission { message: label },
+        );
+    }
+
+    fn fetch(&mut self, index: usize) {
+        let spec: &FetchSpec = &self.scenario.fetches[index];
+        let host = self.host_by_name[&spec.host.to_ascii_lowercase()];
+        let password = spec.password.clone().unwrap_or_else(|| {
+            self.store
+                .borrow()
+                .mailboxes
+                .get(&spec.mailbox.to_lowercase())
+                .and_then(|m| m.password.clone())
+                .unwrap_or_default()
+        });
+        let mut config = Pop3ClientConfig::new(spec.mailbox.clone(), password);
+        config.delete_after_retrieve = spec.delete;
+        let client = match Pop3Client::new(config) {
+            Ok(client) => client,
+            Err(error) => {
+                self.record(Event::DeliveryRefused {
+                    host: spec.host.clone(),
+                    mailbox: spec.mailbox.clone(),
+                    reason: format!("the POP3 client could not start: {error}"),
+                });
+                return;
+            }
+        };
+        self.open_connection(
+            format!("ua:{}", spec.mailbox),
+            IpAddr::from([198, 51, 100, 200 + (index % 50) as u8]),
+            host,
+            110,
+            Sessions::Pop3 {
+                client: Box::new(client),
+                server: None,
+            },
+            Purpose::Fetch {
+                mailbox: spec.mailbox.clone(),
+            },
+        );
+    }
+
+    fn raw_session(&mut self, index: usize) {
+        let spec = &self.scenario.raw_sessions[index];
+        let server = self.host_by_name[&spec.server.to_ascii_lowercase()];
+        let client = RawClient {
+            pending: Some(spec.bytes.clone().into_bytes()),
+            output: None,
+            finished: false,
+        };
+        self.open_connection(
+            spec.client.clone(),
+            spec.address,
+            server,
+            spec.port,
+            Sessions::Smtp {
+                client: Box::new(SmtpClient::Raw(client)),
+                server: None,
+            },
+            Purpose::Raw {
+                label: format!("r{}", index + 1),
+            },
+        );
+    }
+
+    // ----- connections -----
+
+    fn open_connection(
+        &mut self,
+        client_name: String,
+        client_address: IpAddr,
+        server: usize,
+        port: u16,
+        sessions: Sessions,
+        purpose: Purpose,
+    ) -> ConnId {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let host = &self.hosts[server];
+        let latency_ms = self.scenario.latency_ms + host.extra_latency_ms(self.now_ms);
+        let protocol = match sessions {
+            Sessions::Smtp { .. } => Protocol::Smtp,
+            Sessions::Pop3 { .. } => Protocol::Pop3,
+        };
+        let down = host.fault(self.now_ms, |k| *k == FaultKind::Down);
+        let silent = host.fault(self.now_ms, |k| *k == FaultKind::NoAnswer);
+        let attempted = Event::ConnectionAttempted {
+            conn,
+            client: client_name.clone(),
+            server: host.spec.name.clone(),
+            address: host.spec.address.to_string(),
+            port,
+            protocol,
+        };
+        self.record(attempted);
+        self.conns.insert(
+            conn,
+            Conn {
+                client_name,
+                client_address,
+                server,
+                port,
+                latency_ms,
+                sessions,
+                purpose,
+                client_closed: false,
+                server_closed: false,
+                dropped: false,
+                message: String::new(),
+                client_timer_ms: None,
+                server_timer_ms: None,
+                server_in_data: false,
+            },
+        );
+        if silent {
+            let timeout_ms = self.scenario.retry.connect_timeout_s.saturating_mul(1000);
+            self.schedule_in(timeout_ms, Action::ClientConnectTimeout(conn));
+        } else if down {
+            self.schedule_in(
+                2 * latency_ms,
+                Action::ClientRefused(conn, "connection refused (the host is down)".into()),
+            );
+        } else {
+            self.schedule_in(latency_ms, Action::ServerAccept(conn));
+            self.schedule_in(2 * latency_ms, Action::ClientConnected(conn));
+        }
+        conn
+    }
+
+    fn server_accept(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let host = &self.hosts[c.server];
+        let peer = PeerInfo::new(
+            c.client_address.to_string(),
+            Some(40000 + (conn % 20000) as u16),
+        );
+        match &mut c.sessions {
+            Sessions::Smtp { server, .. } => {
+                let submission = c.port == 587 && !host.users.is_empty();
+                let mut config = ServerConfig::new(host.spec.name.clone());
+                config.message_size_max_octets = host.spec.max_size_octets;
+                config.recipients_max = host.spec.max_recipients;
+                config.extensions = host.spec.extensions;
+                config.auth_enabled = submission;
+                config.bare_line_ending = match host.spec.bare_line_ending {
+                    BareLineEndingSpec::Reject => BareLineEnding::Reject,
+                    BareLineEndingSpec::Normalize => BareLineEnding::Normalize,
+                };
+                let policy = SimPolicy {
+                    host: c.server,
+                    local_domains: Rc::clone(&host.local_domains),
+                    relay_domains: Rc::clone(&host.relay_domains),
+                    users: Rc::clone(&host.users),
+                    submission,
+                    greylist_delay_ms: host.spec.greylist_s.map(|s| s * 1000),
+                    greylist_seen: Rc::clone(&host.greylist_seen),
+                    store: Rc::clone(&self.store),
+                };
+                *server = Some(Box::new(ServerSession::new(
+                    config,
+                    policy,
+                    peer,
+                    self.now_ms,
+                )));
+            }
+            Sessions::Pop3 { server, .. } => {
+                let store = SimMaildrop {
+                    host: c.server,
+                    store: Rc::clone(&self.store),
+                };
+                *server = Some(Box::new(Pop3Server::new(
+                    Pop3ServerConfig::new(host.spec.name.clone()),
+                    store,
+                    self.now_ms,
+                )));
+            }
+        }
+        self.pump(conn);
+    }
+
+    fn arrive(&mut self, conn: ConnId, side: Side, bytes: Vec<u8>) {
+        let now = self.now_ms;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.dropped {
+            return;
+        }
+        // A host that breaks connections during DATA does so when the message starts to arrive.
+        if side == Side::Server
+            && c.server_in_data
+            && self.hosts[c.server].fault(now, |k| *k == FaultKind::DropInData)
+        {
+            c.dropped = true;
+            c.server_closed = true;
+            if let Sessions::Smtp {
+                server: Some(s), ..
+            } = &mut c.sessions
+            {
+                s.handle_peer_closed();
+            }
+            let latency = c.latency_ms;
+            self.record(Event::ConnectionDropped {
+                conn,
+                reason: "the link broke while the message was being sent".into(),
+            });
+            self.schedule_in(latency, Action::PeerClosed(conn, Side::Client));
+            self.pump(conn);
+            return;
+        }
+        match (&mut c.sessions, side) {
+            (Sessions::Smtp { client, .. }, Side::Client) => client.handle_input(&bytes, now),
+            (
+                Sessions::Smtp {
+                    server: Some(s), ..
+                },
+                Side::Server,
+            ) => s.handle_input(&bytes, now),
+            (Sessions::Pop3 { client, .. }, Side::Client) => client.handle_input(&bytes, now),
+            (
+                Sessions::Pop3 {
+                    server: Some(s), ..
+                },
+                Side::Server,
+            ) => s.handle_input(&bytes, now),
+            _ => {}
+        }
+        self.pump(conn);
+    }
+
+    /// Moves everything the two sessions of a connection produced: events into the trace,
+    /// bytes onto the link, closes to the other side, timers into the agenda.
+    fn pump(&mut self, conn: ConnId) {
+        loop {
+            let mut progressed = false;
+            progressed |= self.pump_server(conn);
+            progressed |= self.pump_client(conn);
+            if !progressed {
+                break;
+            }
+        }
+        self.after_pump(conn);
+    }
+
+    fn pump_server(&mut self, conn: ConnId) -> bool {
+        let mut progressed = false;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return progressed;
+            };
+            let latency = c.latency_ms;
+            enum Out {
+                Event(Box<ServerEvent>),
+                Pop3(Pop3ServerEvent),
+                Bytes(Vec<u8>),
+            }
+            let next = match &mut c.sessions {
+                Sessions::Smtp {
+                    server: Some(s), ..
+                } => s
+                    .poll_event()
+                    .map(|e| Out::Event(Box::new(e)))
+                    .or_else(|| s.poll_output().map(Out::Bytes)),
+                Sessions::Pop3 {
+                    server: Some(s), ..
+                } => s
+                    .poll_event()
+                    .map(Out::Pop3)
+                    .or_else(|| s.poll_output().map(Out::Bytes)),
+                _ => None,
+            };
+            let Some(next) = next else {
+                return progressed;
+            };
+            progressed = true;
+            match next {
+                Out::Bytes(bytes) => {
+                    if !c.dropped {
+                        self.record(Event::Transmitted {
+                            conn,
+                            direction: Direction::ServerToClient,
+                            bytes: WireBytes::from_bytes(&bytes),
+                        });
+                        self.schedule_in(latency, Action::Arrive(conn, Side::Client, bytes));
+                    }
+                }
+                Out::Event(event) => self.server_event(conn, *event),
+                Out::Pop3(event) => self.pop3_server_event(conn, event),
+            }
+        }
+    }
+
+    fn server_event(&mut self, conn: ConnId, event: ServerEvent) {
+        match event {
+            ServerEvent::ReplySent { reply, explanation } => self.record(Event::ReplyExplained {
+                conn,
+                code: reply.code,
+                enhanced: reply.enhanced.map(|e| e.to_string()),
+                meaning: explanation.meaning,
+                why: explanation.why,
+                rfc: explanation.rfc,
+            }),
+            ServerEvent::StateChanged { from, to } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.server_in_data = matches!(
+                        to,
+                        crate::smtp::server::ServerStateKind::ReceivingData
+                            | crate::smtp::server::ServerStateKind::ReceivingBdat
+                    );
+                }
+                self.record(Event::ServerState {
+                    conn,
+                    from: from.to_string(),
+                    to: to.to_string(),
+                });
+            }
+            ServerEvent::MessageReceived { message } => {
+                let outcome = self.accept_message(conn, &message);
+                if let Some(Sessions::Smtp {
+                    server: Some(s), ..
+                }) = self.conns.get_mut(&conn).map(|c| &mut c.sessions)
+                {
+                    // Cannot fail: a MessageReceived event always leaves a message awaiting
+                    // storage.
+                    let _ = s.message_stored(outcome, self.now_ms);
+                }
+            }
+            ServerEvent::Closed { .. } => {}
+            ServerEvent::CommandReceived { .. } | ServerEvent::Authenticated { .. } => {}
+        }
+    }
+
+    fn pop3_server_event(&mut self, conn: ConnId, event: Pop3ServerEvent) {
+        match event {
+            Pop3ServerEvent::ReplySent {
+                ok,
+                first_line,
+                explanation,
+                rfc,
+            } => self.record(Event::ReplyExplained {
+                conn,
+                code: if ok { 200 } else { 500 },
+                enhanced: None,
+                meaning: first_line,
+                why: explanation,
+                rfc,
+            }),
+            Pop3ServerEvent::StateChanged { from, to } => self.record(Event::ServerState {
+                conn,
+                from: from.to_string(),
+                to: to.to_string(),
+            }),
+            Pop3ServerEvent::MaildropUpdated { user, deleted_uids } => {
+                let host_name = self
+                    .conns
+                    .get(&conn)
+                    .map(|c| self.hosts[c.server].spec.name.clone())
+                    .unwrap_or_default();
+                let mut store = self.store.borrow_mut();
+                if let Some(mailbox) = store.mailboxes.get_mut(&user.to_lowercase()) {
+                    mailbox.messages.retain(|m| {
+                        let gone = deleted_uids.contains(&m.uid);
+                        if gone {
+                            mailbox.used_octets =
+                                mailbox.used_octets.saturating_sub(m.bytes.len() as u64);
+                        }
+                        !gone
+                    });
+                }
+                drop(store);
+                self.record(Event::MailboxUpdated {
+                    host: host_name,
+                    mailbox: user,
+                    deleted: deleted_uids,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn pump_client(&mut self, conn: ConnId) -> bool {
+        let mut progressed = false;
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return progressed;
+            };
+            let latency = c.latency_ms;
+            enum Out {
+                Smtp(ClientEvent),
+                Pop3(Pop3ClientEvent),
+                Bytes(Vec<u8>),
+            }
+            let next = match &mut c.sessions {
+                Sessions::Smtp { client, .. } => client
+                    .poll_event()
+                    .map(Out::Smtp)
+                    .or_else(|| client.poll_output().map(Out::Bytes)),
+                Sessions::Pop3 { client, .. } => client
+                    .poll_event()
+                    .map(Out::Pop3)
+                    .or_else(|| client.poll_output().map(Out::Bytes)),
+            };
+            let Some(next) = next else {
+                return progressed;
+            };
+            progressed = true;
+            match next {
+                Out::Bytes(bytes) => {
+                    if !c.dropped && !c.server_closed {
+                        self.record(Event::Transmitted {
+                            conn,
+                            direction: Direction::ClientToServer,
+                            bytes: WireBytes::from_bytes(&bytes),
+                        });
+                        self.schedule_in(latency, Action::Arrive(conn, Side::Server, bytes));
+                    }
+                }
+                Out::Smtp(ClientEvent::StateChanged { from, to }) => {
+                    self.record(Event::ClientState {
+                        conn,
+                        from: from.to_string(),
+                        to: to.to_string(),
+                    })
+                }
+                Out::Pop3(Pop3ClientEvent::StateChanged { from, to }) => {
+                    self.record(Event::ClientState {
+                        conn,
+                        from: from.to_string(),
+                        to: to.to_string(),
+                    })
+                }
+                Out::Pop3(Pop3ClientEvent::MessageRetrieved { uid, bytes, .. }) => {
+                    let mailbox = match &c.purpose {
+                        Purpose::Fetch { mailbox } => mailbox.clone(),
+                        _ => String::new(),
+                    };
+                    self.record(Event::MessageRetrieved {
+                        conn,
+                        mailbox,
+                        uid,
+                        octets: bytes.len(),
+                    });
+                }
+                Out::Smtp(_) | Out::Pop3(_) => {}
+            }
+        }
+    }
+
+    /// Closes, timers and the end of a connection.
+    fn after_pump(&mut self, conn: ConnId) {
+        let now = self.now_ms;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let latency = c.latency_ms;
+        let (client_done, server_done, client_deadline, server_deadline) = match &c.sessions {
+            Sessions::Smtp { client, server } => (
+                client.is_finished(),
+                server.as_ref().is_some_and(|s| s.is_closed()),
+                client.poll_timeout(),
+                server.as_ref().and_then(|s| s.poll_timeout()),
+            ),
+            Sessions::Pop3 { client, server } => (
+                client.is_finished(),
+                server.as_ref().is_some_and(|s| s.is_closed()),
+                client.poll_timeout(),
+                server.as_ref().and_then(|s| s.poll_timeout()),
+            ),
+        };
+        let mut actions = Vec::new();
+        let mut closed_by = Vec::new();
+        if client_done && !c.client_closed {
+            c.client_closed = true;
+            closed_by.push(c.client_name.clone());
+            actions.push((latency, Action::PeerClosed(conn, Side::Server)));
+        }
+        if server_done && !c.server_closed {
+            c.server_closed = true;
+            closed_by.push(self.hosts[c.server].spec.name.clone());
+            actions.push((latency, Action::PeerClosed(conn, Side::Client)));
+        }
+        if !c.client_closed {
+            if let Some(deadline) = client_deadline {
+                if c.client_timer_ms != Some(deadline) {
+                    c.client_timer_ms = Some(deadline);
+                    actions.push((
+                        deadline.saturating_sub(now),
+                        Action::Timer(conn, Side::Client),
+                    ));
+                }
+            }
+        }
+        if !c.server_closed {
+            if let Some(deadline) = server_deadline {
+                if c.server_timer_ms != Some(deadline) {
+                    c.server_timer_ms = Some(deadline);
+                    actions.push((
+                        deadline.saturating_sub(now),
+                        Action::Timer(conn, Side::Server),
+                    ));
+                }
+            }
+        }
+        let finished = c.client_closed && (c.server_closed || c.dropped) && client_done;
+        for by in closed_by {
+            self.record(Event::ConnectionClosed { conn, by });
+        }
+        for (delay, action) in actions {
+            self.schedule_in(delay, action);
+        }
+        if finished {
+            if let Some(c) = self.conns.remove(&conn) {
+                self.connection_finished(conn, c);
+            }
+        }
+    }
+
+    fn connection_failed(&mut self, conn: ConnId, reason: &str) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        let reply = Reply::new(
+            451,
+            Some(EnhancedStatus::new(4, 4, 1)),
+            format!("{}: {reason}", self.hosts[c.server].spec.name),
+        );
+        match c.purpose {
+            Purpose::Submission { message } => {
+                let recipients = match &c.sessions {
+                    Sessions::Smtp { client, .. } => match client.as_ref() {
+                        SmtpClient::Engine(engine) => engine.envelope().forward_paths.clone(),
+                        SmtpClient::Raw(_) => Vec::new(),
+                    },
+                    Sessions::Pop3 { .. } => Vec::new(),
+                };
+                for recipient in recipients {
+                    self.set_fate(
+                        &message,
+                        &recipient,
+                        Fate::RefusedAtSubmission {
+                            status: format!(
+                                "4.4.1 the submission server cannot be reached: {reason}"
+                            ),
+                        },
+                    );
+                }
+            }
+            Purpose::Relay { host, entry } => {
+                let remote = self.hosts[c.server].spec.name.clone();
+                self.try_next_target(host, entry, reply, remote);
+            }
+            Purpose::Fetch { .. } | Purpose::Raw { .. } => {}
+        }
+    }
+
+    fn connection_finished(&mut self, _conn: ConnId, c: Conn) {
+        let Sessions::Smtp { client, .. } = c.sessions else {
+            return;
+        };
+        let SmtpClient::Engine(client) = *client else {
+            return;
+        };
+        let client = *client;
+        let Some(outcome) = client.outcome().cloned() else {
+            return;
+        };
+        match c.purpose {
+            Purpose::Submission { message } => {
+                for recipient in &outcome.recipients {
+                    match &recipient.status {
+                        RecipientStatus::Accepted(_) => {}
+                        RecipientStatus::TemporaryFailure(reply)
+                        | RecipientStatus::PermanentFailure(reply) => self.set_fate(
+                            &message,
+                            &recipient.forward_path,
+                            Fate::RefusedAtSubmission {
+                                status: reply_text(reply),
+                            },
+                        ),
+                    }
+                }
+            }
+            Purpose::Relay { host, entry } => {
+                let remote = self.hosts[c.server].spec.name.clone();
+                self.relay_finished(host, entry, &outcome, remote);
+            }
+            Purpose::Fetch { .. } | Purpose::Raw { .. } => {}
+        }
+    }
+
+    // ----- receiving: Received, MDA, queue -----
+
+    fn accept_message(&mut self, conn: ConnId, received: &ReceivedMessage) -> StorageOutcome {
+        let Some(c) = self.conns.get(&conn) else {
+            return StorageOutcome::Failed {
+                reason: "connection gone".into(),
+            };
+        };
+        let host_index = c.server;
+        let message = match &c.purpose {
+            Purpose::Submission { message } => message.clone(),
+            Purpose::Relay { host, entry } => self.hosts[*host]
+                .queue
+                .get(entry)
+                .map(|e| e.message.clone())
+                .unwrap_or_else(|| "?".into()),
+            Purpose::Fetch { .. } => String::new(),
+            Purpose::Raw { label } => label.clone(),
+        };
+        let envelope = &received.envelope;
+        let host = &mut self.hosts[host_index];
+        let queue_id = format!("{:X}{:05X}", host_index + 10, host.next_queue_id);
+        host.next_queue_id += 1;
+        let host_name = host.spec.name.clone();
+        let forward_paths: Vec<String> = envelope
+            .forward_paths
+            .iter()
+            .map(|p| match p {
+                ForwardPath::Postmaster { .. } => format!(
+                    "postmaster@{}",
+                    host.spec.local_domains.first().cloned().unwrap_or_default()
+                ),
+                ForwardPath::Mailbox(mailbox) => mailbox.to_string(),
+            })
+            .collect();
+        let with = WithProtocol::for_session(
+            envelope.protocol != crate::smtp::server::Protocol::Smtp,
+            false,
+            envelope.authenticated_as.is_some(),
+            envelope.smtputf8,
+        );
+        let header = received_header(&ReceivedFields {
+            helo_name: envelope.helo_name.clone(),
+            peer_name: None,
+            peer_address: envelope.peer.ip.parse().unwrap_or(c.client_address),
+            by_host: host_name.clone(),
+            with,
+            id: Some(queue_id.clone()),
+            for_path: (forward_paths.len() == 1).then(|| forward_paths[0].clone()),
+            date_unix_s: self.scenario.start_unix_s + (self.now_ms / 1000) as i64,
+            utc_offset_min: 0,
+        });
+        let mut data = Vec::with_capacity(header.len() + received.data.len());
+        data.extend_from_slice(header.as_bytes());
+        data.extend_from_slice(&received.data);
+        let data = Rc::new(data);
+        let reverse_path = match &envelope.reverse_path {
+            ReversePath::Null => String::new(),
+            ReversePath::Mailbox(mailbox) => mailbox.to_string(),
+        };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.message = message.clone();
+        }
+        self.record(Event::MessageAccepted {
+            host: host_name,
+            conn,
+            message: message.clone(),
+            reverse_path: reverse_path.clone(),
+            forward_paths: forward_paths.clone(),
+        });
+        self.take_message(host_index, &message, &reverse_path, &forward_paths, data);
+        StorageOutcome::Stored {
+            queue_id: Some(queue_id),
+        }
+    }
+
+    /// A host now owns a message: local recipients go to the MDA, the others into the queue,
+    /// one entry per destination domain.
+    fn take_message(
+        &mut self,
+        host: usize,
+        message: &str,
+        reverse_path: &str,
+        recipients: &[String],
+        data: Rc<Vec<u8>>,
+    ) {
+        let mut remote: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for recipient in recipients {
+            let domain = domain_of(recipient);
+            if self.hosts[host].local_domains.contains(&domain) {
+                self.deliver_locally(host, message, reverse_path, recipient, &data);
+            } else {
+                remote.entry(domain).or_default().push(recipient.clone());
+            }
+        }
+        for (domain, recipients) in remote {
+            let entry = self.next_entry;
+            self.next_entry += 1;
+            let host_name = self.hosts[host].spec.name.clone();
+            for recipient in &recipients {
+                self.set_fate(
+                    message,
+                    recipient,
+                    Fate::Queued {
+                        host: host_name.clone(),
+                    },
+                );
+            }
+            self.record(Event::Queued {
+                host: host_name,
+                entry,
+                message: message.to_string(),
+                domain: domain.clone(),
+                recipients: recipients.clone(),
+            });
+            self.hosts[host].queue.insert(
+                entry,
+                Entry {
+                    message: message.to_string(),
+                    reverse_path: reverse_path.to_string(),
+                    domain,
+                    recipients,
+                    data: Rc::clone(&data),
+                    queued_at_ms: self.now_ms,
+                    attempts: 0,
+                    targets: Vec::new(),
+                    target_index: 0,
+                    in_flight: false,
+                    delay_notice_sent: false,
+                    last_reply: None,
+                    last_remote: None,
+                },
+            );
+            self.schedule_in(0, Action::QueueRun(host, entry));
+        }
+    }
+
+    /// The MDA: final delivery adds Return-Path (RFC 5321 4.4) and Delivered-To, and refuses
+    /// a message that would take the mailbox over its quota.
+    fn deliver_locally(
+        &mut self,
+        host: usize,
+        message: &str,
+        reverse_path: &str,
+        recipient: &str,
+        data: &Rc<Vec<u8>>,
+    ) {
+        let host_name = self.hosts[host].spec.name.clone();
+        let mut bytes = Vec::with_capacity(data.len() + 128);
+        bytes.extend_from_slice(format!("Return-Path: <{reverse_path}>\r\n").as_bytes());
+        bytes.extend_from_slice(format!("Delivered-To: {recipient}\r\n").as_bytes());
+        bytes.extend_from_slice(data);
+        let mut store = self.store.borrow_mut();
+        let Some(mailbox) = store
+            .mailboxes
+            .get_mut(&recipient.to_lowercase())
+            .filter(|m| m.host == host)
+        else {
+            drop(store);
+            self.record(Event::DeliveryRefused {
+                host: host_name,
+                mailbox: recipient.to_string(),
+                reason: "no such mailbox".into(),
+            });
+            let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such mailbox");
+            self.bounce(
+                host,
+                message,
+                reverse_path,
+                vec![(recipient.to_string(), reply)],
+                data,
+                None,
+            );
+            return;
+        };
+        let size = bytes.len() as u64;
+        if mailbox
+            .quota_octets
+            .is_some_and(|quota| mailbox.used_octets + size > quota)
+        {
+            let reason = format!(
+                "over quota: {} + {size} > {} octets",
+                mailbox.used_octets,
+                mailbox.quota_octets.unwrap_or_default()
+            );
+            drop(store);
+            self.record(Event::DeliveryRefused {
+                host: host_name,
+                mailbox: recipient.to_string(),
+                reason,
+            });
+            let reply = Reply::new(
+                552,
+                Some(EnhancedStatus::new(5, 2, 2)),
+                "Mailbox full: quota exceeded",
+            );
+            self.bounce(
+                host,
+                message,
+                reverse_path,
+                vec![(recipient.to_string(), reply)],
+                data,
+                None,
+            );
+            return;
+        }
+        let uid = format!("{}.{}", message, mailbox.next_uid);
+        mailbox.next_uid += 1;
+        mailbox.used_octets += size;
+        let address = mailbox.address.clone();
+        mailbox.messages.push(StoredMail {
+            uid: uid.clone(),
+            bytes: Rc::new(bytes),
+        });
+        drop(store);
+        self.record(Event::Delivered {
+            host: host_name.clone(),
+            mailbox: address.clone(),
+            message: message.to_string(),
+            uid,
+            octets: size as usize,
+        });
+        self.set_fate(
+            message,
+            recipient,
+            Fate::Delivered {
+                host: host_name,
+                mailbox: address,
+            },
+        );
+    }
+
+    // ----- sending: MX, connections, retries, bounces -----
+
+    fn queue_run(&mut self, host: usize, entry_id: EntryId) {
+        let now = self.now_ms;
+        let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
+            return;
+        };
+        if entry.in_flight {
+            return;
+        }
+        entry.attempts += 1;
+        entry.in_flight = true;
+        let attempt = entry.attempts;
+        let domain = entry.domain.clone();
+        let host_name = self.hosts[host].spec.name.clone();
+        self.record(Event::AttemptStarted {
+            host: host_name.clone(),
+            entry: entry_id,
+            attempt,
+        });
+        // A route overrides DNS: the mail goes to that host directly.
+        let route = self.hosts[host]
+            .spec
+            .routes
+            .iter()
+            .find(|r| r.domain.eq_ignore_ascii_case(&domain))
+            .map(|r| r.host.to_ascii_lowercase());
+        let targets = if let Some(route) = route {
+            let index = self.host_by_name[&route];
+            let target = Target {
+                name: self.hosts[index].spec.name.clone(),
+                address: self.hosts[index].spec.address,
+            };
+            self.record(Event::MxResolved {
+                host: host_name.clone(),
+                domain: domain.clone(),
+                result: "configured route, no DNS lookup".into(),
+                targets: vec![format!("{} [{}]", target.name, target.address)],
+            });
+            vec![target]
+        } else {
+            let rng = &mut self.rng;
+            let mut draw = || rng.next_u64();
+            let resolution =
+                self.hosts[host]
+                    .resolver
+                    .resolve_mx(&self.scenario.dns, &domain, now, &mut draw);
+            for exchange in &resolution.exchanges {
+                self.record(Event::DnsQuery {
+                    host: host_name.clone(),
+                    id: exchange.message_id,
+                    question: exchange.question.to_string(),
+                    wire: exchange.query_wire.clone(),
+                });
+                self.record(Event::DnsResponse {
+                    host: host_name.clone(),
+                    id: exchange.message_id,
+                    outcome: exchange.answer.outcome.to_string(),
+                    records: exchange
+                        .answer
+                        .answers
+                        .iter()
+                        .map(|r| r.to_zone_line())
+                        .collect(),
+                    wire: exchange.response_wire.clone(),
+                });
+            }
+            let targets: Vec<Target> = resolution
+                .outcome
+                .targets()
+                .iter()
+                .flat_map(|t| {
+                    t.addresses.iter().map(move |address| Target {
+                        name: t.exchange.without_final_dot().to_string(),
+                        address: *address,
+                    })
+                })
+                .collect();
+            let result = match &resolution.outcome {
+                MxOutcome::Targets(_) => "MX records, by preference".to_string(),
+                MxOutcome::ImplicitMx(_) => {
+                    "no MX records: the domain itself is the implicit MX".to_string()
+                }
+                other => match other.failure() {
+                    Some(failure) => format!("{} ({})", failure.text, failure.status),
+                    None => format!("{other:?}"),
+                },
+            };
+            self.record(Event::MxResolved {
+                host: host_name.clone(),
+                domain: domain.clone(),
+                result,
+                targets: targets
+                    .iter()
+                    .map(|t| format!("{} [{}]", t.name, t.address))
+                    .collect(),
+            });
+            if let Some(failure) = resolution.outcome.failure() {
+                let reply = Reply::new(
+                    if failure.permanent { 550 } else { 451 },
+                    Some(failure.status),
+                    format!("{domain}: {}", failure.text),
+                );
+                if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+                    entry.in_flight = false;
+                }
+                if failure.permanent {
+                    self.fail_entry(host, entry_id, &reply, None);
+                } else {
+                    self.defer_entry(host, entry_id, reply, None);
+                }
+                return;
+            }
+            targets
+        };
+        if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+            entry.targets = targets;
+            entry.target_index = 0;
+        }
+        self.connect_to_target(host, entry_id);
+    }
+
+    fn connect_to_target(&mut self, host: usize, entry_id: EntryId) {
+        let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
+            return;
+        };
+        let Some(target) = entry.targets.get(entry.target_index).cloned() else {
+            let reply = entry.last_reply.clone().unwrap_or_else(|| {
+                Reply::new(
+                    451,
+                    Some(EnhancedStatus::new(4, 4, 1)),
+                    "No MX host answered",
+                )
+            });
+            let remote = entry.last_remote.clone();
+            if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+                entry.in_flight = false;
+            }
+            self.defer_entry(host, entry_id, reply, remote);
+            return;
+        };
+        let mut config = ClientConfig::new(self.hosts[host].spec.name.clone());
+        config.prefer_pipelining = self.hosts[host].spec.client_pipelining;
+        let envelope = Envelope {
+            reverse_path: entry.reverse_path.clone(),
+            forward_paths: entry.recipients.clone(),
+        };
+        let data = entry.data.as_ref().clone();
+        let client = match ClientSession::new(config, envelope, data) {
+            Ok(client) => client,
+            Err(error) => {
+                let reply = Reply::new(
+                    554,
+                    Some(EnhancedStatus::new(5, 6, 0)),
+                    format!("cannot send this message: {error}"),
+                );
+                if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+                    entry.in_flight = false;
+                }
+                self.fail_entry(host, entry_id, &reply, None);
+                return;
+            }
+        };
+        let client_name = self.hosts[host].spec.name.clone();
+        let client_address = self.hosts[host].spec.address;
+        match self.host_by_address.get(&target.address).copied() {
+            Some(server) => {
+                self.open_connection(
+                    client_name,
+                    client_address,
+                    server,
+                    25,
+                    Sessions::Smtp {
+                        client: Box::new(SmtpClient::Engine(Box::new(client))),
+                        server: None,
+                    },
+                    Purpose::Relay {
+                        host,
+                        entry: entry_id,
+                    },
+                );
+            }
+            None => {
+                // An address where no simulated host lives never answers.
+                let reply = Reply::new(
+                    451,
+                    Some(EnhancedStatus::new(4, 4, 1)),
+                    format!("{} [{}]: no answer", target.name, target.address),
+                );
+                self.try_next_target(host, entry_id, reply, target.name);
+            }
+        }
+    }
+
+    fn try_next_target(&mut self, host: usize, entry_id: EntryId, reply: Reply, remote: String) {
+        let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
+            return;
+        };
+        entry.last_reply = Some(reply);
+        entry.last_remote = Some(remote);
+        entry.target_index += 1;
+        self.connect_to_target(host, entry_id);
+    }
+
+    fn relay_finished(
+        &mut self,
+        host: usize,
+        entry_id: EntryId,
+        outcome: &SessionOutcome,
+        remote: String,
+    ) {
+        let host_name = self.hosts[host].spec.name.clone();
+        // A session that never got as far as MAIL failed as a connection: try the next MX.
+        let connection_failed = outcome.mail_transactions == 0
+            && outcome.recipients.iter().all(|r| !r.status.is_accepted());
+        if connection_failed {
+            let reply = outcome
+                .recipients
+                .first()
+                .map(|r| r.status.reply().clone())
+                .unwrap_or_else(|| {
+                    Reply::new(451, Some(EnhancedStatus::new(4, 4, 2)), "session failed")
+                });
+            let permanent = reply.is_permanent();
+            if !permanent {
+                self.try_next_target(host, entry_id, reply, remote);
+                return;
+            }
+        }
+        let mut failed = Vec::new();
+        let mut deferred = Vec::new();
+        let mut last_temporary = None;
+        for recipient in &outcome.recipients {
+            let (result, reply) = match &recipient.status {
+                RecipientStatus::Accepted(reply) => ("accepted", reply),
+                RecipientStatus::TemporaryFailure(reply) => {
+                    deferred.push(recipient.forward_path.clone());
+                    last_temporary = Some(reply.clone());
+                    ("temporary failure", reply)
+                }
+                RecipientStatus::PermanentFailure(reply) => {
+                    failed.push((recipient.forward_path.clone(), reply.clone()));
+                    ("permanent failure", reply)
+                }
+            };
+            self.record(Event::RecipientResult {
+                host: host_name.clone(),
+                entry: entry_id,
+                recipient: recipient.forward_path.clone(),
+                result: result.into(),
+                reply: reply_text(reply),
+            });
+        }
+        let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
+            return;
+        };
+        entry.in_flight = false;
+        entry
+            .recipients
+            .retain(|r| deferred.contains(r) || failed.iter().any(|(f, _)| f == r));
+        if !failed.is_empty() {
+            let (message, reverse_path, data) = (
+                entry.message.clone(),
+                entry.reverse_path.clone(),
+                Rc::clone(&entry.data),
+            );
+            entry
+                .recipients
+                .retain(|r| !failed.iter().any(|(f, _)| f == r));
+            self.bounce(
+                host,
+                &message,
+                &reverse_path,
+                failed,
+                &data,
+                Some(remote.clone()),
+            );
+        }
+        match last_temporary {
+            Some(reply) => self.defer_entry(host, entry_id, reply, Some(remote)),
+            None => self.dequeue(host, entry_id),
+        }
+    }
+
+    fn dequeue(&mut self, host: usize, entry_id: EntryId) {
+        if self.hosts[host].queue.remove(&entry_id).is_some() {
+            let host_name = self.hosts[host].spec.name.clone();
+            self.record(Event::Dequeued {
+                host: host_name,
+                entry: entry_id,
+            });
+        }
+    }
+
+    /// Temporary failure: retry later, or give up and bounce once the message is too old
+    /// (RFC 5321 4.5.4.1).
+    fn defer_entry(
+        &mut self,
+        host: usize,
+        entry_id: EntryId,
+        reply: Reply,
+        remote: Option<String>,
+    ) {
+        let retry = self.scenario.retry.clone();
+        let now = self.now_ms;
+        let host_name = self.hosts[host].spec.name.clone();
+        let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
+            return;
+        };
+        entry.last_reply = Some(reply.clone());
+        entry.last_remote = remote.clone();
+        let age_ms = now - entry.queued_at_ms;
+        if age_ms >= retry.give_up_s.saturating_mul(1000) {
+            let recipients = entry.recipients.clone();
+            self.record(Event::GaveUp {
+                host: host_name,
+                entry: entry_id,
+                recipients,
+            });
+            // RFC 3463 3.5: X.4.7, delivery time expired; a persistent transient failure.
+            let expired = Reply::new(
+                451,
+                Some(EnhancedStatus::new(4, 4, 7)),
+                format!("delivery time expired; last error: {}", reply_text(&reply)),
+            );
+            self.fail_entry(host, entry_id, &expired, remote);
+            return;
+        }
+        // Waits double from the first retry interval up to the maximum.
+        let shift = entry.attempts.saturating_sub(1).min(20);
+        let wait_s = retry
+            .first_retry_s
+            .saturating_mul(1u64 << shift)
+            .min(retry.max_interval_s.max(retry.first_retry_s));
+        let at_ms = now.saturating_add(wait_s.saturating_mul(1000));
+        let recipients = entry.recipients.clone();
+        let notice_due = retry
+            .delay_notice_s
+            .is_some_and(|s| age_ms >= s.saturating_mul(1000))
+            && !entry.delay_notice_sent
+            && !entry.reverse_path.is_empty();
+        if notice_due {
+            entry.delay_notice_sent = true;
+        }
+        let (message, reverse_path, data) = (
+            entry.message.clone(),
+            entry.reverse_path.clone(),
+            Rc::clone(&entry.data),
+        );
+        self.record(Event::RetryScheduled {
+            host: host_name,
+            entry: entry_id,
+            at_ms,
+            recipients: recipients.clone(),
+        });
+        self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
+        if notice_due {
+            let will_retry_until_ms =
+                self.hosts[host].queue[&entry_id].queued_at_ms + retry.give_up_s * 1000;
+            self.notify(
+                host,
+                &message,
+                &reverse_path,
+                recipients.into_iter().map(|r| (r, reply.clone())).collect(),
+                &data,
+                remote,
+                DsnAction::Delayed,
+                Some(will_retry_until_ms),
+            );
+        }
+    }
+
+    fn fail_entry(
+        &mut self,
+        host: usize,
+        entry_id: EntryId,
+        reply: &Reply,
+        remote: Option<String>,
+    ) {
+        let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
+            return;
+        };
+        let failed = entry
+            .recipients
+            .iter()
+            .map(|r| (r.clone(), reply.clone()))
+            .collect();
+        let (message, reverse_path, data) = (
+            entry.message.clone(),
+            entry.reverse_path.clone(),
+            Rc::clone(&entry.data),
+        );
+        self.dequeue(host, entry_id);
+        self.bounce(host, &message, &reverse_path, failed, &data, remote);
+    }
+
+    fn bounce(
+        &mut self,
+        host: usize,
+        message: &str,
+        reverse_path: &str,
+        failed: Vec<(String, Reply)>,
+        data: &Rc<Vec<u8>>,
+        remote: Option<String>,
+    ) {
+        let host_name = self.hosts[host].spec.name.clone();
+        if reverse_path.is_empty() {
+            // RFC 5321 4.5.5: a message with a null reverse-path is never bounced.
+            for (recipient, reply) in &failed {
+                self.set_fate(
+                    message,
+                    recipient,
+                    Fate::Discarded {
+                        host: host_name.clone(),
+                        status: reply_text(reply),
+                    },
+                );
+            }
+            self.record(Event::BounceDiscarded {
+                host: host_name,
+                message: message.to_string(),
+                recipients: failed.into_iter().map(|(r, _)| r).collect(),
+            });
+            return;
+        }
+        for (recipient, reply) in &failed {
+            self.set_fate(
+                message,
+                recipient,
+                Fate::Bounced {
+                    host: host_name.clone(),
+                    status: reply_text(reply),
+                },
+            );
+        }
+        self.notify(
+            host,
+            message,
+            reverse_path,
+            failed,
+            data,
+            remote,
+            DsnAction::Failed,
+            None,
+        );
+    }
+
+    /// Sends a delivery status notification (RFC 3464) from this host to the original
+    /// sender, with the null reverse-path, through the normal paths (MDA or queue).
+    #[allow(clippy::too_many_arguments)]
+    fn notify(
+        &mut self,
+        host: usize,
+        message: &str,
+        reverse_path: &str,
+        recipients: Vec<(String, Reply)>,
+        data: &Rc<Vec<u8>>,
+        remote: Option<String>,
+        action: DsnAction,
+        will_retry_until_ms: Option<u64>,
+    ) {
+        let host_name = self.hosts[host].spec.name.clone();
+        let number = self.next_notice;
+        self.next_notice += 1;
+        let label = match action {
+            DsnAction::Delayed => format!("d{number}"),
+            _ => format!("b{number}"),
+        };
+        let now_s = self.scenario.start_unix_s + (self.now_ms / 1000) as i64;
+        let request = DsnRequest {
+            reporting_mta: host_name.clone(),
+            postmaster_address: format!("MAILER-DAEMON@{host_name}"),
+            envelope_sender: reverse_path.to_string(),
+            original_message: data.as_ref().clone(),
+            return_content: ReturnContent::Headers,
+            arrival_date_unix_s: now_s,
+            date_unix_s: now_s,
+            utc_offset_min: 0,
+            message_id_token: format!("{label}.{}", self.seed),
+            envelope_id: None,
+            recipients: recipients
+                .iter()
+                .map(|(recipient, reply)| RecipientReport {
+                    final_recipient: recipient.clone(),
+                    original_recipient: None,
+                    action,
+                    status: status_of(reply),
+                    remote_mta: remote.clone(),
+                    diagnostic: Some(reply.clone()),
+                    last_attempt_date_unix_s: now_s,
+                    will_retry_until_unix_s: will_retry_until_ms
+                        .map(|ms| self.scenario.start_unix_s + (ms / 1000) as i64),
+                })
+                .collect(),
+        };
+        let bytes = build_dsn(&request);
+        self.record(Event::BounceCreated {
+            host: host_name,
+            about: message.to_string(),
+            bounce: label.clone(),
+            to: reverse_path.to_string(),
+            recipients: recipients.into_iter().map(|(r, _)| r).collect(),
+            action: match action {
+                DsnAction::Delayed => "delayed".into(),
+                _ => "failed".into(),
+            },
+        });
+        self.track(&label, reverse_path);
+        self.take_message(
+            host,
+            &label,
+            "",
+            &[reverse_path.to_string()],
+            Rc::new(bytes),
+        );
+    }
+
+    // ----- the end -----
+
+    fn finish(mut self) -> RunResult {
+        let mut outcomes = Vec::new();
+        let tracked = std::mem::take(&mut self.tracked);
+        let mut seen = BTreeSet::new();
+        for (message, recipient) in &tracked {
+            if !seen.insert((message.clone(), recipient.clone())) {
+                // The same address twice in one envelope is one recipient.
+                continue;
+            }
+            let fate = match self.fates.get(&(message.clone(), recipient.clone())) {
+                Some(fate) => fate.clone(),
+                None => {
+                    self.problems
+                        .push(format!("{message} <{recipient}> has no fate: it was lost"));
+                    continue;
+                }
+            };
+            self.record(Event::Outcome {
+                message: message.clone(),
+                recipient: recipient.clone(),
+                fate: fate.clone(),
+            });
+            outcomes.push((message.clone(), recipient.clone(), fate));
+        }
+        for key in self.fates.keys() {
+            if !seen.contains(key) {
+                self.problems.push(format!(
+                    "{} <{}> has a fate but was never sent",
+                    key.0, key.1
+                ));
+            }
+        }
+        if self.truncated {
+            self.problems.push(format!(
+                "the trace reached {TRACE_EVENTS_MAX} events and was cut"
+            ));
+        }
+        let problems = self.problems.clone();
+        self.record(Event::ConservationChecked {
+            ok: problems.is_empty(),
+            problems: problems.clone(),
+        });
+        RunResult {
+            trace: Trace {
+                scenario: self.scenario.name.clone(),
+                seed: self.seed,
+                start_unix_s: self.scenario.start_unix_s,
+                events: self.events,
+            },
+            outcomes,
+            conservation_problems: problems,
+        }
+    }
+}
+
+/// Deterministic attachment content: a repeating pattern that differs per message.
+fn generated_content(size: usize, salt: usize) -> Vec<u8> {
+    (0..size)
+        .map(|i| (i.wrapping_mul(31).wrapping_add(salt * 7) % 251) as u8)
+        .collect()
+}
