@@ -1239,8 +1239,9 @@ impl<P: Policy> ServerSession<P> {
         let mut smtputf8 = false;
         let mut seen: Vec<String> = Vec::new();
         for param in &params {
-            let keyword = param.keyword.to_ascii_uppercase();
-            if seen.contains(&keyword) {
+            let keyword = shown_keyword(&param.keyword);
+            let keyword_full = param.keyword.to_ascii_uppercase();
+            if seen.contains(&keyword_full) {
                 self.send(
                     reply(501, BAD_ARGS, format!("Duplicate {keyword} parameter")),
                     format!("the {keyword} parameter was given twice"),
@@ -1248,7 +1249,7 @@ impl<P: Policy> ServerSession<P> {
                 );
                 return;
             }
-            seen.push(keyword.clone());
+            seen.push(keyword_full);
             if !greeted.esmtp {
                 self.send(
                     reply(555, BAD_ARGS, format!("{keyword} parameter needs EHLO")),
@@ -1486,7 +1487,7 @@ impl<P: Policy> ServerSession<P> {
         params: &[EsmtpParam],
     ) -> bool {
         if let Some(param) = params.first() {
-            let keyword = param.keyword.to_ascii_uppercase();
+            let keyword = shown_keyword(&param.keyword);
             let dsn = matches!(keyword.as_str(), "NOTIFY" | "ORCPT");
             self.send(
                 reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}")),
@@ -2291,6 +2292,25 @@ fn session_info<'a>(
         authenticated_as: authenticated_as.as_deref(),
         now_ms,
     }
+}
+
+/// Longest parameter keyword echoed in a reply. The grammar puts no limit on
+/// `esmtp-keyword` (RFC 5321 4.1.2), but a reply line holds at most 512 octets with its code
+/// and CRLF (RFC 5321 4.5.3.1.5), and a keyword that long is not one anybody implements.
+const KEYWORD_SHOWN_MAX_CHARS: usize = 64;
+
+/// A MAIL/RCPT parameter keyword as replies name it: upper case, cut to
+/// [`KEYWORD_SHOWN_MAX_CHARS`] with "..." so that no reply line can outgrow 512 octets.
+fn shown_keyword(keyword: &str) -> String {
+    let mut shown: String = keyword
+        .chars()
+        .take(KEYWORD_SHOWN_MAX_CHARS)
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if keyword.chars().count() > KEYWORD_SHOWN_MAX_CHARS {
+        shown.push_str("...");
+    }
+    shown
 }
 
 /// Counts `Received:` header fields in the header section of a message (RFC 5321 6.3).
