@@ -48,6 +48,8 @@ pub struct RunResult {
     /// (message, recipient, fate), in the order the messages were created.
     pub outcomes: Vec<(String, String, Fate)>,
     pub conservation_problems: Vec<String>,
+    /// What each mailbox holds at the end: address -> (uid, message bytes), in arrival order.
+    pub mailboxes: BTreeMap<String, Vec<(String, Vec<u8>)>>,
 }
 
 /// Runs a (validated) scenario with a seed.
@@ -2202,7 +2204,23 @@ impl<'a> World<'a> {
             ok: problems.is_empty(),
             problems: problems.clone(),
         });
+        let mailboxes = self
+            .store
+            .borrow()
+            .mailboxes
+            .values()
+            .map(|m| {
+                (
+                    m.address.clone(),
+                    m.messages
+                        .iter()
+                        .map(|stored| (stored.uid.clone(), stored.bytes.as_ref().clone()))
+                        .collect(),
+                )
+            })
+            .collect();
         RunResult {
+            mailboxes,
             trace: Trace {
                 scenario: self.scenario.name.clone(),
                 seed: self.seed,
