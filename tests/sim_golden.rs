@@ -1,0 +1,207 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Golden traces: every built-in scenario, run with its own seed, gives exactly the text trace
+//! in `tests/golden/<scenario>.txt`; and runs are deterministic.
+//!
+//! `UPDATE_GOLDEN=1 cargo test --test sim_golden` rewrites the files. A missing golden file is
+//! written too, but the test then fails when `CI=true`, so CI never passes without one.
+
+mod sim_common;
+
+use serde_json::json;
+use sim_common::{a, mx, relay_targets, run_json, sender_host, sender_zone, store_host};
+use smtp_lab::sim::trace::describe_fate;
+use smtp_lab::sim::{library, run, RunResult, Scenario};
+use std::path::PathBuf;
+
+fn builtin() -> Vec<Scenario> {
+    library::builtin()
+        .into_iter()
+        .map(|entry| entry.unwrap_or_else(|(file, errors)| panic!("{file}: {errors}")))
+        .collect()
+}
+
+/// The text trace followed by one line per recipient's fate, as `smtp-lab run` prints them.
+fn golden_text(result: &RunResult) -> String {
+    let mut text = result.trace.to_text();
+    text.push_str("\nOutcome:\n");
+    for (message, recipient, fate) in &result.outcomes {
+        text.push_str(&format!(
+            "  {message} <{recipient}>: {}\n",
+            describe_fate(fate)
+        ));
+    }
+    text
+}
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// The first line where two texts differ, both versions, with a little context.
+fn first_difference(expected: &str, actual: &str) -> String {
+    let expected_lines: Vec<&str> = expected.lines().collect();
+    let actual_lines: Vec<&str> = actual.lines().collect();
+    let index = expected_lines
+        .iter()
+        .zip(&actual_lines)
+        .position(|(e, a)| e != a)
+        .unwrap_or(expected_lines.len().min(actual_lines.len()));
+    let mut out = format!("first difference at line {}:\n", index + 1);
+    for line in &expected_lines[index.saturating_sub(3)..index] {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out.push_str(&format!(
+        "  - {}\n  + {}\n",
+        expected_lines
+            .get(index)
+            .copied()
+            .unwrap_or("<end of golden file>"),
+        actual_lines.get(index).copied().unwrap_or("<end of trace>")
+    ));
+    out.push_str(&format!(
+        "({} lines expected, {} produced)",
+        expected_lines.len(),
+        actual_lines.len()
+    ));
+    out
+}
+
+#[test]
+fn every_builtin_scenario_matches_its_golden_trace() {
+    let update = std::env::var("UPDATE_GOLDEN").is_ok_and(|v| !v.is_empty() && v != "0");
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    let dir = golden_dir();
+    std::fs::create_dir_all(&dir).expect("create tests/golden");
+    let mut failures = Vec::new();
+    let mut created = Vec::new();
+    for scenario in builtin() {
+        let result = run(&scenario, scenario.seed);
+        let text = golden_text(&result);
+        let path = dir.join(format!("{}.txt", scenario.name));
+        match std::fs::read_to_string(&path) {
+            Ok(expected) if !update => {
+                if expected != text {
+                    failures.push(format!(
+                        "{}: the trace differs from {}\n{}",
+                        scenario.name,
+                        path.display(),
+                        first_difference(&expected, &text)
+                    ));
+                }
+            }
+            existing => {
+                if existing.is_err() {
+                    created.push(scenario.name.clone());
+                }
+                std::fs::write(&path, &text).expect("write the golden file");
+            }
+        }
+    }
+    if ci && !created.is_empty() {
+        failures.push(format!(
+            "golden files were missing and had to be created (commit them): {}",
+            created.join(", ")
+        ));
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n(run with UPDATE_GOLDEN=1 to accept the new traces)",
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn no_golden_file_is_left_without_its_scenario() {
+    let names: Vec<String> = builtin().into_iter().map(|s| s.name).collect();
+    let Ok(entries) = std::fs::read_dir(golden_dir()) else {
+        return;
+    };
+    for entry in entries {
+        let name = entry.expect("read tests/golden").file_name();
+        let name = name.to_string_lossy();
+        if let Some(stem) = name.strip_suffix(".txt") {
+            assert!(
+                names.iter().any(|n| n == stem),
+                "tests/golden/{name} belongs to no built-in scenario"
+            );
+        }
+    }
+}
+
+#[test]
+fn first_difference_names_the_line() {
+    let report = first_difference("a\nb\nc\n", "a\nB\nc\n");
+    assert!(report.starts_with("first difference at line 2"), "{report}");
+    assert!(report.contains("  - b\n  + B\n"), "{report}");
+    let report = first_difference("a\n", "a\nb\n");
+    assert!(report.contains("<end of golden file>"), "{report}");
+}
+
+#[test]
+fn every_builtin_scenario_gives_the_same_json_trace_twice() {
+    for scenario in builtin() {
+        for seed in [scenario.seed, 7, 123_456_789] {
+            let first = serde_json::to_string(&run(&scenario, seed).trace).expect("json");
+            let second = serde_json::to_string(&run(&scenario, seed).trace).expect("json");
+            assert!(
+                first == second,
+                "{} with seed {seed} gave two different traces",
+                scenario.name
+            );
+        }
+    }
+}
+
+/// receiver.test has two MX of preference 10, both down: the sender tries both, in an order
+/// drawn from the seed.
+fn equal_preference_world(seed: u64) -> serde_json::Value {
+    let down = json!([{"kind": {"type": "down"}}]);
+    let mut mx_a = store_host(
+        "mx-a.receiver.test",
+        "192.0.2.21",
+        "receiver.test",
+        &["bob"],
+    );
+    mx_a["faults"] = down.clone();
+    let mut mx_b = json!({"name": "mx-b.receiver.test", "address": "192.0.2.22",
+        "relay_domains": ["receiver.test"]});
+    mx_b["faults"] = down;
+    json!({
+        "name": "equal-preference",
+        "title": "Two MX of equal preference",
+        "seed": seed,
+        "run_until_s": 60,
+        "dns": {"zones": [
+            sender_zone(),
+            {"origin": "receiver.test", "records": [
+                mx("receiver.test", 10, "mx-a.receiver.test"),
+                mx("receiver.test", 10, "mx-b.receiver.test"),
+                a("mx-a.receiver.test", "192.0.2.21"),
+                a("mx-b.receiver.test", "192.0.2.22"),
+            ]},
+        ]},
+        "hosts": [sender_host(), mx_a, mx_b],
+        "messages": [sim_common::message(&["bob@receiver.test"])],
+    })
+}
+
+#[test]
+fn equal_preference_mx_order_depends_on_the_seed_only() {
+    let mut orders = std::collections::BTreeSet::new();
+    for seed in 1..=24u64 {
+        let order = relay_targets(&run_json(&equal_preference_world(seed)), "mail.sender.test");
+        assert_eq!(order.len(), 2, "seed {seed}: both MX are tried: {order:?}");
+        assert_ne!(order[0], order[1], "seed {seed}: {order:?}");
+        let again = relay_targets(&run_json(&equal_preference_world(seed)), "mail.sender.test");
+        assert_eq!(
+            order, again,
+            "seed {seed}: the same seed gives the same order"
+        );
+        orders.insert(order);
+    }
+    assert_eq!(
+        orders.len(),
+        2,
+        "both orders appear over 24 seeds: {orders:?}"
+    );
+}
