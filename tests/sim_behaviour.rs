@@ -1,0 +1,835 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The mail world's behaviour, judged by the RFCs: MX selection (RFC 5321 5.1, RFC 7505),
+//! retries (RFC 5321 4.5.4.1), bounces (RFC 3464, RFC 5321 4.5.5), trace fields at delivery
+//! (RFC 5321 4.4), recipient limits, pipelining (RFC 2920), smuggling, POP3 (RFC 1939), and the
+//! trace viewer.
+
+mod sim_common;
+
+use mail_parser::{MessageParser, MimeHeaders, PartType};
+use serde_json::{json, Value};
+use sim_common::*;
+use smtp_lab::sim::trace::Direction;
+use smtp_lab::sim::view::{TraceViewer, WorldView};
+use smtp_lab::sim::{library, run, Event, Fate, RunResult};
+
+fn builtin(name: &str) -> RunResult {
+    let scenario = library::find(name).unwrap_or_else(|| panic!("no built-in {name}"));
+    let result = run(&scenario, scenario.seed);
+    assert!(result.conservation_problems.is_empty());
+    result
+}
+
+/// A built-in scenario without its POP3 fetches, so that the mailboxes keep what arrived.
+fn builtin_unread(name: &str) -> RunResult {
+    let mut scenario = library::find(name).unwrap_or_else(|| panic!("no built-in {name}"));
+    scenario.fetches.clear();
+    let result = run(&scenario, scenario.seed);
+    assert!(result.conservation_problems.is_empty());
+    result
+}
+
+fn count(result: &RunResult, wanted: impl Fn(&Event) -> bool) -> usize {
+    events(result).filter(|e| wanted(&e.event)).count()
+}
+
+/// The time of every `RetryScheduled` and the time it schedules, for one host.
+fn retries(result: &RunResult, host: &str) -> Vec<(u64, u64)> {
+    events(result)
+        .filter_map(|e| match &e.event {
+            Event::RetryScheduled { host: h, at_ms, .. } if h == host => Some((e.time_ms, *at_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn attempt_times(result: &RunResult, host: &str) -> Vec<u64> {
+    events(result)
+        .filter_map(|e| match &e.event {
+            Event::AttemptStarted { host: h, .. } if h == host => Some(e.time_ms),
+            _ => None,
+        })
+        .collect()
+}
+
+fn gave_up_times(result: &RunResult, host: &str) -> Vec<u64> {
+    events(result)
+        .filter_map(|e| match &e.event {
+            Event::GaveUp { host: h, .. } if h == host => Some(e.time_ms),
+            _ => None,
+        })
+        .collect()
+}
+
+fn queued_time(result: &RunResult, host: &str) -> u64 {
+    events(result)
+        .find_map(|e| match &e.event {
+            Event::Queued { host: h, .. } if h == host => Some(e.time_ms),
+            _ => None,
+        })
+        .expect("the message was queued")
+}
+
+fn fault(kind: &str, until_s: Option<u64>) -> Value {
+    match until_s {
+        Some(until) => json!({"kind": {"type": kind}, "until_s": until}),
+        None => json!({"kind": {"type": kind}}),
+    }
+}
+
+// ----- MX selection (RFC 5321 5.1, RFC 7505) -----
+
+/// Three MX listed out of order; the two best are down for an hour.
+fn three_mx_world() -> Value {
+    let mut world = basic_world("three-mx");
+    world["dns"]["zones"][1] = json!({"origin": "receiver.test", "records": [
+        mx("receiver.test", 30, "mx3.receiver.test"),
+        mx("receiver.test", 10, "mx1.receiver.test"),
+        mx("receiver.test", 20, "mx2.receiver.test"),
+        a("mx1.receiver.test", "192.0.2.21"),
+        a("mx2.receiver.test", "192.0.2.22"),
+        a("mx3.receiver.test", "192.0.2.23"),
+    ]});
+    let mut mx1 = store_host("mx1.receiver.test", "192.0.2.21", "receiver.test", &["bob"]);
+    mx1["faults"] = json!([fault("down", Some(3600))]);
+    let mx2 = json!({"name": "mx2.receiver.test", "address": "192.0.2.22",
+        "relay_domains": ["receiver.test"], "faults": [fault("no_answer", Some(3600))]});
+    let mx3 = json!({"name": "mx3.receiver.test", "address": "192.0.2.23",
+        "relay_domains": ["receiver.test"]});
+    world["hosts"] = json!([sender_host(), mx1, mx2, mx3]);
+    world
+}
+
+#[test]
+fn mx_are_tried_by_preference_and_the_next_is_used_when_one_fails() {
+    let result = run_json(&three_mx_world());
+    let targets = relay_targets(&result, "mail.sender.test");
+    assert_eq!(
+        targets,
+        [
+            "mx1.receiver.test",
+            "mx2.receiver.test",
+            "mx3.receiver.test"
+        ],
+        "lowest preference first, then the next when one is down or silent"
+    );
+    // mx1 refused, mx2 timed out after the connect timeout, mx3 took the message.
+    assert!(count(&result, |e| matches!(e, Event::ConnectionRefused { .. })) >= 1);
+    assert!(count(&result, |e| matches!(e, Event::ConnectionTimedOut { .. })) >= 1);
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::MessageAccepted { host, message, .. }
+            if host == "mx3.receiver.test" && message == "m1")));
+    // mx3 is in the list itself: it drops its own preference and above (RFC 5321 5.1), so
+    // it only ever tries mx1 and mx2, and delivers once mx1 is back.
+    let backup_targets = relay_targets(&result, "mx3.receiver.test");
+    assert!(!backup_targets.is_empty());
+    assert!(
+        backup_targets
+            .iter()
+            .all(|t| t == "mx1.receiver.test" || t == "mx2.receiver.test"),
+        "{backup_targets:?}"
+    );
+    assert_eq!(
+        fate(&result, "m1", "bob@receiver.test"),
+        &Fate::Delivered {
+            host: "mx1.receiver.test".into(),
+            mailbox: "bob@receiver.test".into()
+        }
+    );
+}
+
+#[test]
+fn the_secondary_is_used_when_the_primary_is_down() {
+    let result = builtin("primary-mx-down");
+    let targets = relay_targets(&result, "mail.sender.test");
+    assert_eq!(targets, ["mx1.receiver.test", "mx2.receiver.test"]);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if host == "mx1.receiver.test"
+    ));
+}
+
+#[test]
+fn no_fallback_to_the_address_record_when_mx_records_exist() {
+    let mut world = basic_world("no-a-fallback");
+    world["run_until_s"] = json!(7200);
+    // receiver.test has an MX (down for good) and also an A record of a host that would take
+    // the message: it must never be tried.
+    world["dns"]["zones"][1]["records"]
+        .as_array_mut()
+        .unwrap()
+        .push(a("receiver.test", "192.0.2.30"));
+    world["hosts"] = json!([
+        sender_host(),
+        {"name": "mx.receiver.test", "address": "192.0.2.20", "relay_domains": ["receiver.test"],
+         "faults": [fault("down", None)]},
+        store_host("receiver.test", "192.0.2.30", "receiver.test", &["bob"]),
+    ]);
+    let result = run_json(&world);
+    let targets = relay_targets(&result, "mail.sender.test");
+    assert!(
+        targets.len() >= 2,
+        "several attempts in two hours: {targets:?}"
+    );
+    assert!(
+        targets.iter().all(|t| t == "mx.receiver.test"),
+        "only the MX is tried: {targets:?}"
+    );
+    assert!(mailbox(&result, "bob@receiver.test").is_empty());
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Queued { .. }
+    ));
+}
+
+#[test]
+fn a_domain_without_mx_records_is_its_own_implicit_mx() {
+    let mut world = basic_world("implicit-mx");
+    world["dns"]["zones"][1] = json!({"origin": "receiver.test", "records": [
+        a("receiver.test", "192.0.2.20"),
+    ]});
+    world["hosts"][1] = store_host("receiver.test", "192.0.2.20", "receiver.test", &["bob"]);
+    let result = run_json(&world);
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::MxResolved { host, result, .. }
+            if host == "mail.sender.test" && result.contains("implicit MX"))));
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test"),
+        ["receiver.test"]
+    );
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if host == "receiver.test"
+    ));
+}
+
+#[test]
+fn null_mx_bounces_with_5_1_10_without_connecting() {
+    let result = builtin_unread("null-mx");
+    assert!(relay_targets(&result, "mail.sender.test").is_empty());
+    match fate(&result, "m1", "info@nomail.test") {
+        Fate::Bounced { status, .. } => assert!(status.contains(" 5.1.10 "), "{status}"),
+        other => panic!("{other:?}"),
+    }
+    let bounce = only_bounce(&result, "alice@sender.test");
+    let groups = delivery_status(&bounce);
+    assert_eq!(field(&groups[1], "Status"), Some("5.1.10"));
+    assert_eq!(
+        count(&result, |e| matches!(e, Event::RetryScheduled { .. })),
+        0
+    );
+}
+
+#[test]
+fn nxdomain_bounces_with_5_1_2_without_retry() {
+    let result = builtin_unread("unknown-domain");
+    match fate(&result, "m1", "bob@nosuchdomain.test") {
+        Fate::Bounced { status, .. } => assert!(status.contains(" 5.1.2 "), "{status}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        count(&result, |e| matches!(e, Event::RetryScheduled { .. })),
+        0
+    );
+    assert_eq!(attempt_times(&result, "mail.sender.test").len(), 1);
+    assert!(relay_targets(&result, "mail.sender.test").is_empty());
+    let bounce = only_bounce(&result, "alice@sender.test");
+    assert_eq!(field(&delivery_status(&bounce)[1], "Status"), Some("5.1.2"));
+}
+
+#[test]
+fn servfail_is_retried_then_delivered() {
+    let result = builtin_unread("dns-servfail-then-success");
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::DnsResponse { outcome, .. } if outcome.contains("SERVFAIL"))));
+    let retries = retries(&result, "mail.sender.test");
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    let (failed_at, retry_at) = retries[0];
+    assert_eq!(
+        retry_at - failed_at,
+        30 * 60 * 1000,
+        "first retry after 30 minutes"
+    );
+    assert_eq!(attempt_times(&result, "mail.sender.test")[1], retry_at);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    assert!(only_bounce_count(&result, "alice@sender.test") == 0);
+}
+
+// ----- retries (RFC 5321 4.5.4.1) -----
+
+#[test]
+fn the_default_schedule_waits_30_minutes_then_doubles_to_4_hours_and_gives_up_after_5_days() {
+    let result = builtin("server-down-for-good");
+    let host = "mail.sender.test";
+    let queued = queued_time(&result, host);
+    let retries = retries(&result, host);
+    let waits: Vec<u64> = retries.iter().map(|(t, at)| (at - t) / 1000).collect();
+    assert_eq!(
+        &waits[..5],
+        &[1800, 3600, 7200, 14_400, 14_400],
+        "{waits:?}"
+    );
+    assert!(waits.iter().all(|w| *w >= 1800 && *w <= 14_400));
+    // Every scheduled retry happens at its time.
+    let attempts = attempt_times(&result, host);
+    for (_, at) in &retries {
+        assert!(attempts.contains(at), "an attempt at {at}");
+    }
+    let gave_up = gave_up_times(&result, host);
+    assert_eq!(gave_up.len(), 1);
+    let five_days = 5 * 24 * 3600 * 1000;
+    assert!(gave_up[0] - queued >= five_days, "not before 5 days");
+    let last_retry_scheduled = retries.last().unwrap().0;
+    assert!(
+        last_retry_scheduled - queued < five_days,
+        "no retry scheduled once 5 days have passed"
+    );
+    assert!(gave_up[0] - queued < five_days + 4 * 3600 * 1000);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.contains("4.4.7"), "{status}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_retry_schedule_is_configurable() {
+    let mut world = basic_world("custom-retry");
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 3000, "give_up_s": 14_400});
+    world["hosts"][1]["faults"] = json!([fault("down", None)]);
+    let result = run_json(&world);
+    let host = "mail.sender.test";
+    let queued = queued_time(&result, host);
+    let waits: Vec<u64> = retries(&result, host)
+        .iter()
+        .map(|(t, at)| (at - t) / 1000)
+        .collect();
+    // 600, 1200, 2400, then the maximum of 3000 until the give-up age of 4 hours.
+    assert_eq!(&waits[..4], &[600, 1200, 2400, 3000], "{waits:?}");
+    assert!(waits[3..].iter().all(|w| *w == 3000), "{waits:?}");
+    let gave_up = gave_up_times(&result, host);
+    assert_eq!(gave_up.len(), 1);
+    assert!(gave_up[0] - queued >= 14_400_000);
+    assert!(gave_up[0] - queued < 14_400_000 + 3_000_000 + 60_000);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Bounced { .. }
+    ));
+    let bounce = only_bounce(&result, "alice@sender.test");
+    let groups = delivery_status(&bounce);
+    assert_eq!(field(&groups[1], "Action"), Some("failed"));
+}
+
+#[test]
+fn greylisting_is_passed_on_retry() {
+    let result = builtin("greylisting");
+    let results: Vec<(String, String)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::RecipientResult { result, reply, .. } => Some((result.clone(), reply.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results[0].0, "temporary failure");
+    assert!(results[0].1.starts_with("451 4.7.1"), "{results:?}");
+    assert_eq!(results[1].0, "accepted");
+    let retries = retries(&result, "mail.sender.test");
+    assert_eq!(retries.len(), 1);
+    assert_eq!(retries[0].1 - retries[0].0, 1_800_000);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
+// ----- bounces (RFC 3464, RFC 5321 4.5.5) -----
+
+fn only_bounce_count(result: &RunResult, address: &str) -> usize {
+    mailbox(result, address).len()
+}
+
+fn only_bounce(result: &RunResult, address: &str) -> Vec<u8> {
+    let messages = mailbox(result, address);
+    assert_eq!(messages.len(), 1, "one notice in {address}'s mailbox");
+    messages[0].to_vec()
+}
+
+/// The message/delivery-status part's field groups (per-message, then per-recipient), with
+/// lowercased names and unfolded values.
+fn delivery_status(bounce: &[u8]) -> Vec<Vec<(String, String)>> {
+    let message = MessageParser::default().parse(bounce).expect("parses");
+    let PartType::Multipart(ids) = &message.parts[0].body else {
+        panic!("the bounce is multipart");
+    };
+    let part = ids
+        .iter()
+        .map(|&id| &message.parts[id as usize])
+        .find(|p| {
+            p.content_type().is_some_and(|c| {
+                c.ctype().eq_ignore_ascii_case("message")
+                    && c.subtype()
+                        .is_some_and(|s| s.eq_ignore_ascii_case("delivery-status"))
+            })
+        })
+        .expect("a message/delivery-status part");
+    let body = &message.raw_message()[part.offset_body as usize..part.offset_end as usize];
+    let text = std::str::from_utf8(body).expect("ASCII");
+    let mut groups: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for line in text.split("\r\n") {
+        if line.is_empty() {
+            if !groups.last().unwrap().is_empty() {
+                groups.push(Vec::new());
+            }
+        } else if line.starts_with([' ', '\t']) {
+            groups
+                .last_mut()
+                .unwrap()
+                .last_mut()
+                .unwrap()
+                .1
+                .push_str(line);
+        } else {
+            let (name, value) = line.split_once(':').expect("name: value");
+            groups
+                .last_mut()
+                .unwrap()
+                .push((name.to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    groups.retain(|g| !g.is_empty());
+    groups
+}
+
+fn field<'a>(group: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    group
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[test]
+fn a_bounce_is_a_delivery_status_report_with_a_null_reverse_path() {
+    let result = builtin_unread("unknown-user");
+    assert!(matches!(
+        fate(&result, "m1", "nobody@receiver.test"),
+        Fate::Bounced { .. }
+    ));
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    let bounce = only_bounce(&result, "alice@sender.test");
+    assert!(
+        bounce.starts_with(b"Return-Path: <>\r\n"),
+        "delivered with the null reverse-path"
+    );
+    let message = MessageParser::default().parse(&bounce).expect("parses");
+    let content_type = message.content_type().expect("Content-Type");
+    assert!(content_type.ctype().eq_ignore_ascii_case("multipart"));
+    assert_eq!(content_type.subtype(), Some("report"));
+    assert_eq!(
+        content_type.attribute("report-type"),
+        Some("delivery-status")
+    );
+    let to = message
+        .to()
+        .and_then(|t| t.first())
+        .and_then(|a| a.address());
+    assert_eq!(to, Some("alice@sender.test"));
+
+    let groups = delivery_status(&bounce);
+    assert_eq!(
+        groups.len(),
+        2,
+        "one per-message group, one recipient: {groups:?}"
+    );
+    assert_eq!(
+        field(&groups[0], "Reporting-MTA"),
+        Some("dns; mail.sender.test")
+    );
+    let recipient = &groups[1];
+    assert_eq!(
+        field(recipient, "Final-Recipient"),
+        Some("rfc822; nobody@receiver.test")
+    );
+    assert_eq!(field(recipient, "Action"), Some("failed"));
+    assert_eq!(field(recipient, "Status"), Some("5.1.1"));
+    let diagnostic = field(recipient, "Diagnostic-Code").expect("Diagnostic-Code");
+    assert!(
+        diagnostic.starts_with("smtp; 550 5.1.1"),
+        "the remote server's reply: {diagnostic}"
+    );
+    assert_eq!(
+        field(recipient, "Remote-MTA"),
+        Some("dns; mx.receiver.test")
+    );
+    // The bounce itself went out with MAIL FROM:<>.
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::BounceCreated { about, to, action, .. }
+            if about == "m1" && to == "alice@sender.test" && action == "failed")));
+}
+
+#[test]
+fn a_relay_that_accepted_then_failed_sends_the_bounce_with_mail_from_null() {
+    let result = builtin_unread("unknown-user-after-relay");
+    let bounce = only_bounce(&result, "alice@sender.test");
+    assert!(bounce.starts_with(b"Return-Path: <>\r\n"));
+    let groups = delivery_status(&bounce);
+    assert_eq!(field(&groups[1], "Action"), Some("failed"));
+    assert_eq!(field(&groups[1], "Status"), Some("5.1.1"));
+    // It crossed the network from the relay with the null reverse-path.
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::MessageAccepted { message, reverse_path, .. }
+            if message.starts_with('b') && reverse_path.is_empty())));
+    let sent_null = events(&result).any(|e| match &e.event {
+        Event::Transmitted {
+            direction: Direction::ClientToServer,
+            bytes,
+            ..
+        } => String::from_utf8_lossy(bytes.as_bytes()).contains("MAIL FROM:<>"),
+        _ => false,
+    });
+    assert!(sent_null, "MAIL FROM:<> on the wire");
+}
+
+#[test]
+fn a_bounce_that_cannot_be_delivered_is_discarded_not_bounced() {
+    // alice@gone.test sends through the submission server; the recipient is unknown, and the
+    // bounce to gone.test finds no such domain: the bounce is discarded (RFC 5321 4.5.5).
+    let mut world = basic_world("bounce-of-bounce");
+    world["messages"][0]["from"] = json!("alice@gone.test");
+    world["messages"][0]["to"] = json!(["nobody@receiver.test"]);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "nobody@receiver.test"),
+        Fate::Bounced { .. }
+    ));
+    match fate(&result, "b1", "alice@gone.test") {
+        Fate::Discarded { status, .. } => assert!(status.contains("5.1.2"), "{status}"),
+        other => panic!("the bounce is discarded: {other:?}"),
+    }
+    assert_eq!(
+        count(&result, |e| matches!(e, Event::BounceCreated { .. })),
+        1,
+        "never a bounce about a bounce"
+    );
+    assert_eq!(
+        count(&result, |e| matches!(e, Event::BounceDiscarded { .. })),
+        1
+    );
+    assert_eq!(result.outcomes.len(), 2, "{:?}", result.outcomes);
+    assert!(result.mailboxes.values().all(|m| m.is_empty()));
+}
+
+// ----- header fields at delivery (RFC 5321 4.4, RFC 5322) -----
+
+fn delivered_message(world: &Value, address: &str) -> (RunResult, Vec<u8>) {
+    let result = run_json(world);
+    let messages = mailbox(&result, address);
+    assert_eq!(messages.len(), 1, "one message in {address}");
+    let bytes = messages[0].to_vec();
+    (result, bytes)
+}
+
+#[test]
+fn a_delivered_message_has_one_return_path_then_delivered_to_then_one_received_per_hop() {
+    let (_, bytes) = delivered_message(&basic_world("headers"), "bob@receiver.test");
+    let fields = header_fields(&bytes);
+    assert_eq!(
+        fields[0],
+        ("Return-Path".into(), "<alice@sender.test>".into())
+    );
+    assert_eq!(
+        fields
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Return-Path"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        fields[1],
+        ("Delivered-To".into(), "bob@receiver.test".into())
+    );
+    let received: Vec<&str> = fields
+        .iter()
+        .filter(|(n, _)| n == "Received")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(received.len(), 2, "UA->MSA and MSA->MX: {received:?}");
+    // The newest first: the MX's, from the MSA, then the MSA's, from the UA with AUTH.
+    assert!(
+        received[0].starts_with("from mail.sender.test ([192.0.2.10])"),
+        "{}",
+        received[0]
+    );
+    assert!(
+        received[0].contains(" by mx.receiver.test with ESMTP "),
+        "{}",
+        received[0]
+    );
+    assert!(
+        received[1].contains(" by mail.sender.test with ESMTPA "),
+        "{}",
+        received[1]
+    );
+    for value in &received {
+        let date = value.rsplit_once(';').expect("; date-time").1.trim();
+        assert!(date.ends_with("+0000") && date.contains(" 2026 "), "{date}");
+    }
+    // Trace fields come before the message's own header.
+    let first_own = fields.iter().position(|(n, _)| n == "Date").unwrap();
+    assert!(fields[..first_own]
+        .iter()
+        .all(|(n, _)| ["Return-Path", "Delivered-To", "Received"].contains(&n.as_str())));
+}
+
+#[test]
+fn bcc_recipients_get_the_message_but_no_bcc_field_goes_out() {
+    let mut scenario = library::find("to-cc-bcc").unwrap();
+    scenario.fetches.clear();
+    let result = run(&scenario, scenario.seed);
+    let bcc = &scenario.messages[0].bcc;
+    assert!(!bcc.is_empty());
+    for recipient in scenario.messages[0]
+        .to
+        .iter()
+        .chain(&scenario.messages[0].cc)
+        .chain(bcc)
+    {
+        let messages = mailbox(&result, recipient);
+        assert_eq!(messages.len(), 1, "{recipient} got the message");
+        let fields = header_fields(messages[0]);
+        assert!(
+            !fields.iter().any(|(n, _)| n.eq_ignore_ascii_case("Bcc")),
+            "{recipient}: {fields:?}"
+        );
+        assert!(fields.iter().any(|(n, _)| n == "To"));
+        assert!(fields.iter().any(|(n, _)| n == "Cc"));
+    }
+    // Nothing on any wire carries a Bcc field.
+    for e in events(&result) {
+        if let Event::Transmitted { bytes, .. } = &e.event {
+            let text = String::from_utf8_lossy(bytes.as_bytes()).to_ascii_lowercase();
+            assert!(!text.contains("\r\nbcc:") && !text.starts_with("bcc:"));
+        }
+    }
+}
+
+// ----- recipient limits, pipelining, smuggling -----
+
+#[test]
+fn too_many_recipients_gets_452_and_a_second_transaction() {
+    let result = builtin("too-many-recipients");
+    let relay = attempts(&result)
+        .into_iter()
+        .find(|(_, _, client, _, port)| client == "mail.sender.test" && *port == 25)
+        .expect("a relay connection")
+        .1;
+    let wire = transmissions(&result, relay);
+    let client_text: String = wire
+        .iter()
+        .filter(|(d, _)| *d == Direction::ClientToServer)
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    let server_text: String = wire
+        .iter()
+        .filter(|(d, _)| *d == Direction::ServerToClient)
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert_eq!(
+        client_text.matches("MAIL FROM:").count(),
+        2,
+        "two transactions"
+    );
+    assert!(
+        server_text.contains("452 4.5.3"),
+        "452, not 5xx (RFC 5321 4.5.3.1.10)"
+    );
+    assert!(!server_text.lines().any(|l| l.starts_with("55")));
+    for user in 1..=5 {
+        let address = format!("user{user}@receiver.test");
+        assert!(matches!(
+            fate(&result, "m1", &address),
+            Fate::Delivered { .. }
+        ));
+        assert_eq!(mailbox(&result, &address).len(), 1);
+    }
+    // The second transaction carries only the two recipients refused with 452.
+    let second = client_text.split("MAIL FROM:").nth(2).unwrap();
+    assert_eq!(second.matches("RCPT TO:").count(), 2, "{second}");
+    assert!(second.contains("<user4@receiver.test>") && second.contains("<user5@receiver.test>"));
+}
+
+/// Commands the client sends after the EHLO reply and before the next server reply.
+fn commands_before_first_reply_after_ehlo(result: &RunResult, conn: u32) -> usize {
+    let wire = transmissions(result, conn);
+    let ehlo_reply = wire
+        .iter()
+        .position(|(d, b)| {
+            *d == Direction::ServerToClient
+                && String::from_utf8_lossy(b)
+                    .lines()
+                    .any(|l| l.starts_with("250 "))
+                && String::from_utf8_lossy(b).starts_with("250-")
+        })
+        .expect("an EHLO reply");
+    wire[ehlo_reply + 1..]
+        .iter()
+        .take_while(|(d, _)| *d == Direction::ClientToServer)
+        .map(|(_, b)| b.split(|&c| c == b'\n').filter(|l| !l.is_empty()).count())
+        .sum()
+}
+
+#[test]
+fn pipelining_batches_commands_only_when_the_server_offers_it() {
+    let result = builtin("pipelining");
+    let conns = attempts(&result);
+    let to = |server: &str| {
+        conns
+            .iter()
+            .find(|(_, _, c, s, _)| c == "mail.sender.test" && s == server)
+            .unwrap()
+            .1
+    };
+    let batched = commands_before_first_reply_after_ehlo(&result, to("mx.receiver.test"));
+    let single = commands_before_first_reply_after_ehlo(&result, to("mx.other.test"));
+    assert!(batched >= 3, "MAIL and two RCPT in one batch: {batched}");
+    assert_eq!(single, 1, "one command, then wait for its reply");
+    for recipient in [
+        "bob@receiver.test",
+        "carol@receiver.test",
+        "dave@other.test",
+    ] {
+        assert!(matches!(
+            fate(&result, "m1", recipient),
+            Fate::Delivered { .. }
+        ));
+    }
+}
+
+#[test]
+fn a_smuggling_attempt_is_refused_and_nothing_is_delivered() {
+    let result = builtin("smtp-smuggling");
+    assert_eq!(
+        count(&result, |e| matches!(e, Event::MessageAccepted { .. })),
+        0
+    );
+    assert_eq!(count(&result, |e| matches!(e, Event::Delivered { .. })), 0);
+    assert!(result.mailboxes.values().all(|m| m.is_empty()));
+    let refused = events(&result).any(|e| match &e.event {
+        Event::Transmitted {
+            direction: Direction::ServerToClient,
+            bytes,
+            ..
+        } => String::from_utf8_lossy(bytes.as_bytes()).contains("550 5.5.2"),
+        _ => false,
+    });
+    assert!(refused, "550 5.5.2 for the bare LF");
+}
+
+// ----- POP3 (RFC 1939) -----
+
+#[test]
+fn pop3_retrieval_with_delete_empties_the_mailbox() {
+    let result = builtin("basic-delivery");
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::MessageRetrieved { mailbox, .. } if mailbox == "bob@receiver.test")));
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::MailboxUpdated { deleted, .. } if deleted.len() == 1)));
+    assert!(mailbox(&result, "bob@receiver.test").is_empty());
+    let client_commands: String = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::Transmitted {
+                conn: 3,
+                direction: Direction::ClientToServer,
+                bytes,
+            } => Some(String::from_utf8_lossy(bytes.as_bytes()).into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert!(client_commands.contains("RETR 1\r\n"));
+    assert!(client_commands.contains("DELE 1\r\n"));
+    assert!(client_commands.ends_with("QUIT\r\n"));
+}
+
+#[test]
+fn pop3_retrieval_without_delete_keeps_the_message() {
+    let mut scenario = library::find("basic-delivery").unwrap();
+    scenario.fetches[0].delete = false;
+    let result = run(&scenario, scenario.seed);
+    assert!(result.conservation_problems.is_empty());
+    assert!(events(&result).any(|e| matches!(&e.event, Event::MessageRetrieved { .. })));
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    assert!(!events(&result).any(|e| matches!(&e.event,
+        Event::MailboxUpdated { deleted, .. } if !deleted.is_empty())));
+    let sent_dele = events(&result).any(|e| match &e.event {
+        Event::Transmitted {
+            direction: Direction::ClientToServer,
+            bytes,
+            ..
+        } => String::from_utf8_lossy(bytes.as_bytes()).contains("DELE"),
+        _ => false,
+    });
+    assert!(!sent_dele);
+}
+
+// ----- the viewer -----
+
+fn check_view(result: &RunResult) {
+    let viewer = TraceViewer::new(result.trace.clone());
+    let mut folded = WorldView::default();
+    assert_eq!(viewer.view_at(0), folded);
+    for (k, event) in result.trace.events.iter().enumerate() {
+        folded.apply(event);
+        assert_eq!(viewer.view_at(k + 1), folded, "view at {}", k + 1);
+    }
+    // Past the end is the end.
+    assert_eq!(viewer.view_at(result.trace.events.len() + 10), folded);
+    // Mailboxes at the end match the run's.
+    for (address, items) in &result.mailboxes {
+        let uids: Vec<&str> = items.iter().map(|(uid, _)| uid.as_str()).collect();
+        let seen: Vec<&str> = folded
+            .mailboxes
+            .iter()
+            .find(|(a, _)| a.eq_ignore_ascii_case(address))
+            .map(|(_, items)| items.iter().map(|i| i.uid.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(seen, uids, "mailbox {address}");
+    }
+    // Queues at the end hold exactly what is still queued.
+    let mut queued: Vec<(String, String)> = result
+        .outcomes
+        .iter()
+        .filter_map(|(m, _, f)| match f {
+            Fate::Queued { host } => Some((host.clone(), m.clone())),
+            _ => None,
+        })
+        .collect();
+    queued.dedup();
+    let mut in_view: Vec<(String, String)> = folded
+        .queues
+        .iter()
+        .flat_map(|(host, entries)| entries.values().map(|e| (host.clone(), e.message.clone())))
+        .collect();
+    in_view.sort();
+    queued.sort();
+    assert_eq!(in_view, queued);
+    assert_eq!(folded.time_ms, result.trace.events.last().unwrap().time_ms);
+    assert!(folded.connections.values().all(|c| !c.open));
+}
+
+#[test]
+fn the_view_at_any_position_is_the_fold_of_the_events_before_it() {
+    for name in [
+        "basic-delivery",
+        "server-down-for-good",
+        "mailbox-full",
+        "primary-mx-down",
+        "to-cc-bcc",
+    ] {
+        check_view(&builtin(name));
+    }
+    check_view(&run_json(&three_mx_world()));
+}
