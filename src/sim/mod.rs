@@ -5,6 +5,7 @@
 
 pub mod library;
 pub mod rng;
+pub mod scale;
 pub mod scenario;
 pub mod trace;
 pub mod view;
