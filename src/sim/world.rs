@@ -1498,7 +1498,12 @@ impl<'a> World<'a> {
         data: Rc<Vec<u8>>,
     ) {
         let mut remote: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut seen = BTreeSet::new();
         for recipient in recipients {
+            // The same address twice in one envelope is one recipient: one copy, one fate.
+            if !seen.insert(recipient.as_str()) {
+                continue;
+            }
             let domain = domain_of(recipient);
             if self.hosts[host].local_domains.contains(&domain) {
                 self.deliver_locally(host, message, reverse_path, recipient, &data);
