@@ -24,6 +24,12 @@ while IFS= read -r file; do
 done < <(find dist -type f | sort)
 printf '%-36s %10d %10d %10d\n' "first load (all of dist/)" "$total_raw" "$total_gzip" "$total_brotli"
 
+step "S10k simulation in the browser (wasm, headless Chromium)"
+node tests/e2e/bench-s10k.mjs
+
+step "S10k simulation natively"
+cargo bench --locked --bench sim_scale
+
 step "SMTP engine benchmarks (criterion)"
 cargo bench --locked --bench smtp_engine -- --noplot 2>&1 | grep -Ev "^(Benchmarking|Gnuplot|Warning|$)"
 

@@ -2,6 +2,7 @@
 //! the layers below produce; they never drive protocol logic themselves.
 
 mod app;
+mod bench;
 mod controls;
 pub mod player;
 mod topology;
@@ -15,6 +16,14 @@ pub const ROOT_ID: &str = "lab";
 /// regions shown while the wasm loaded. Falls back to `<body>` if the element is missing.
 pub fn mount() {
     let document = gloo::utils::document();
+    let search = gloo::utils::window()
+        .location()
+        .search()
+        .unwrap_or_default();
+    if search.contains("bench=s10k") {
+        bench::run_s10k(&document);
+        return;
+    }
     match document.get_element_by_id(ROOT_ID) {
         Some(root) => {
             root.set_inner_html("");

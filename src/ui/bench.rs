@@ -1,0 +1,41 @@
+//! The in-page benchmark (`?bench=s10k`): runs the S10k scenario in the browser's wasm and
+//! writes the time and memory figures into the page, where `make bench` reads them.
+
+use crate::sim::{run, scale::s10k};
+use wasm_bindgen::JsCast;
+use web_sys::Document;
+
+pub fn run_s10k(document: &Document) {
+    let performance = gloo::utils::window().performance();
+    let now = || performance.as_ref().map(|p| p.now()).unwrap_or(0.0);
+    let scenario = s10k();
+    let start = now();
+    let result = run(&scenario, scenario.seed);
+    let elapsed_ms = now() - start;
+    let memory_octets = wasm_bindgen::memory()
+        .dyn_into::<js_sys::WebAssembly::Memory>()
+        .map(|memory| {
+            memory
+                .buffer()
+                .dyn_into::<js_sys::ArrayBuffer>()
+                .map(|buffer| buffer.byte_length())
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    let text =
+        format!(
+        "S10k in wasm: {elapsed_ms:.0} ms, {} trace events, wasm memory {:.1} MB, conservation {}",
+        result.trace.events.len(),
+        f64::from(memory_octets) / 1e6,
+        if result.conservation_problems.is_empty() { "holds" } else { "VIOLATED" }
+    );
+    if let Some(root) = document.get_element_by_id(super::ROOT_ID) {
+        root.set_inner_html("");
+        if let Ok(output) = document.create_element("output") {
+            output.set_id("bench-result");
+            let _ = output.set_attribute("data-ms", &format!("{elapsed_ms:.1}"));
+            output.set_text_content(Some(&text));
+            let _ = root.append_child(&output);
+        }
+    }
+}

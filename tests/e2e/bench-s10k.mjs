@@ -1,0 +1,22 @@
+// Measures the S10k simulation in the browser: serves dist/, opens the page with ?bench=s10k
+// (the app then runs S10k in wasm and writes the figures into the page) and prints them.
+import { serveStatic } from './static-server.mjs';
+import { launchChromium } from './browser.mjs';
+
+const server = await serveStatic(process.env.DIST_DIR || 'dist');
+const browser = await launchChromium();
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.goto(`${server.url}?bench=s10k`);
+  const output = await page.waitForSelector('#bench-result', { timeout: 300000 });
+  console.log(`summary: ${await output.textContent()}`);
+  if (errors.length) {
+    console.error(`errors in the page: ${errors.join('; ')}`);
+    process.exitCode = 1;
+  }
+} finally {
+  await browser.close();
+  await server.close();
+}
