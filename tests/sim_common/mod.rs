@@ -112,7 +112,13 @@ pub fn attempts(result: &RunResult) -> Vec<(u64, u32, String, String, u16)> {
                 server,
                 port,
                 ..
-            } => Some((e.time_ms, *conn, client.clone(), server.clone(), *port)),
+            } => Some((
+                e.time_ms,
+                *conn,
+                client.to_string(),
+                server.to_string(),
+                *port,
+            )),
             _ => None,
         })
         .collect()

@@ -1,0 +1,347 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Scenario files: the built-in library validates, and a broken scenario gives errors that
+//! say where the problem is, never a panic; `smtp-lab run` and `smtp-lab scenarios` on the
+//! command line.
+
+mod sim_common;
+
+use serde_json::{json, Value};
+use sim_common::{basic_world, store_host};
+use smtp_lab::sim::{library, Scenario, ScenarioErrors};
+use std::process::Command;
+
+fn errors_of(value: &Value) -> ScenarioErrors {
+    match Scenario::from_json(&value.to_string()) {
+        Ok(_) => panic!("the scenario should be refused:\n{value:#}"),
+        Err(errors) => errors,
+    }
+}
+
+/// The scenario is refused with an error at `at` whose text contains `problem`.
+fn assert_error(value: &Value, at: &str, problem: &str) {
+    let errors = errors_of(value);
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.at == at && e.problem.contains(problem)),
+        "expected an error at {at:?} containing {problem:?}, got:\n{errors}"
+    );
+}
+
+fn world() -> Value {
+    let mut world = basic_world("validation");
+    world["fetches"] = json!([{"mailbox": "bob@receiver.test", "host": "mx.receiver.test",
+                               "at_s": 600}]);
+    world
+}
+
+#[test]
+fn every_builtin_scenario_validates_and_has_a_title_and_teaching_text() {
+    let all = library::builtin();
+    assert!(all.len() >= 20);
+    let mut names = std::collections::BTreeSet::new();
+    for entry in all {
+        let scenario = entry.unwrap_or_else(|(file, errors)| panic!("{file}:\n{errors}"));
+        assert!(scenario.validate().is_ok());
+        assert!(!scenario.title.trim().is_empty(), "{}", scenario.name);
+        assert!(!scenario.teaching.trim().is_empty(), "{}", scenario.name);
+        assert!(
+            names.insert(scenario.name.clone()),
+            "{} twice",
+            scenario.name
+        );
+        assert_eq!(library::find(&scenario.name), Some(scenario.clone()));
+        // A scenario survives a JSON round trip.
+        let text = serde_json::to_string(&scenario).unwrap();
+        assert_eq!(Scenario::from_json(&text).unwrap(), scenario);
+    }
+    assert_eq!(library::find("no-such-scenario"), None);
+}
+
+#[test]
+fn the_test_world_itself_is_valid() {
+    Scenario::from_json(&world().to_string()).expect("valid");
+}
+
+#[test]
+fn text_that_is_not_json_is_refused_with_its_line_and_column() {
+    for text in [
+        "",
+        "{",
+        "not json",
+        "{\"name\": \"x\",\n  \"hosts\": [}",
+        "[]",
+        "null",
+    ] {
+        let errors = Scenario::from_json(text).expect_err(text);
+        assert_eq!(errors.0.len(), 1);
+        assert!(errors.0[0].at.starts_with("line "), "{text:?}: {errors}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_refused_by_name() {
+    let mut top = world();
+    top["colour"] = json!("blue");
+    let mut host = world();
+    host["hosts"][1]["greylisting"] = json!(300);
+    let mut message = world();
+    message["messages"][0]["reply_to"] = json!("x@y.test");
+    let mut retry = world();
+    retry["retry"] = json!({"first_retry": 10});
+    let mut fault = world();
+    fault["hosts"][1]["faults"] = json!([{"kind": {"type": "down"}, "until": 5}]);
+    for (value, field) in [
+        (top, "colour"),
+        (host, "greylisting"),
+        (message, "reply_to"),
+        (retry, "first_retry"),
+        (fault, "until"),
+    ] {
+        let errors = errors_of(&value);
+        let text = errors.to_string();
+        assert!(text.contains(&format!("unknown field `{field}`")), "{text}");
+        assert!(errors.0[0].at.starts_with("line "), "{text}");
+    }
+}
+
+#[test]
+fn wrong_types_and_missing_fields_are_refused() {
+    let mut port = world();
+    port["messages"][0]["port"] = json!(70_000);
+    let mut address = world();
+    address["hosts"][0]["address"] = json!("not an address");
+    let mut missing = world();
+    missing["hosts"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("address");
+    let mut kind = world();
+    kind["hosts"][1]["faults"] = json!([{"kind": {"type": "on_fire"}}]);
+    for value in [port, address, missing, kind] {
+        let errors = errors_of(&value);
+        assert!(errors.0[0].at.starts_with("line "), "{errors}");
+    }
+}
+
+#[test]
+fn references_to_missing_hosts_are_refused_where_they_are() {
+    let mut route = world();
+    route["hosts"][0]["routes"] = json!([{"domain": "receiver.test", "host": "ghost.test"}]);
+    assert_error(&route, "hosts[0].routes[0].host", "ghost.test");
+
+    let mut submit = world();
+    submit["messages"][0]["submit_to"] = json!("ghost.test");
+    assert_error(&submit, "messages[0].submit_to", "ghost.test");
+
+    let mut fetch = world();
+    fetch["fetches"][0]["host"] = json!("ghost.test");
+    assert_error(&fetch, "fetches[0].host", "ghost.test");
+
+    let mut mailbox = world();
+    mailbox["fetches"][0]["mailbox"] = json!("nobody@receiver.test");
+    assert_error(&mailbox, "fetches[0].mailbox", "nobody@receiver.test");
+
+    let mut raw = world();
+    raw["raw_sessions"] = json!([{"client": "mallory", "address": "203.0.113.66",
+                                  "server": "ghost.test", "bytes": "QUIT\r\n"}]);
+    assert_error(&raw, "raw_sessions[0].server", "ghost.test");
+}
+
+#[test]
+fn duplicates_are_refused() {
+    let mut name = world();
+    name["hosts"][1]["name"] = json!("MAIL.sender.test");
+    assert_error(&name, "hosts[1].name", "two hosts are named");
+
+    let mut address = world();
+    address["hosts"][1]["address"] = json!("192.0.2.10");
+    assert_error(&address, "hosts[1].address", "192.0.2.10");
+
+    let mut mailbox = world();
+    let mut other = store_host("mx2.receiver.test", "192.0.2.22", "receiver.test", &["bob"]);
+    other["mailboxes"][0]["address"] = json!("Bob@receiver.test");
+    mailbox["hosts"].as_array_mut().unwrap().push(other);
+    assert_error(&mailbox, "hosts[2].mailboxes[0].address", "defined twice");
+}
+
+#[test]
+fn a_mailbox_outside_the_hosts_local_domains_is_refused() {
+    let mut value = world();
+    value["hosts"][1]["mailboxes"][1]["address"] = json!("carol@elsewhere.test");
+    assert_error(&value, "hosts[1].mailboxes[1].address", "local_domains");
+    let mut no_local_part = world();
+    no_local_part["hosts"][1]["mailboxes"][0]["address"] = json!("receiver.test");
+    assert_error(
+        &no_local_part,
+        "hosts[1].mailboxes[0].address",
+        "local_domains",
+    );
+}
+
+#[test]
+fn a_fetch_without_a_password_is_refused() {
+    let mut value = world();
+    value["hosts"][1]["mailboxes"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("password");
+    assert_error(&value, "fetches[0].mailbox", "password");
+    // With a password in the fetch itself it is fine.
+    value["fetches"][0]["password"] = json!("bob-pw");
+    Scenario::from_json(&value.to_string()).expect("valid");
+}
+
+#[test]
+fn invalid_dns_data_is_refused() {
+    let mut exchange = world();
+    exchange["dns"]["zones"][1]["records"][0]["data"]["MX"]["exchange"] = json!("bad..name");
+    assert_error(&exchange, "dns", "");
+    let text = errors_of(&exchange).to_string();
+    assert!(text.contains("receiver.test"), "the zone is named: {text}");
+
+    let mut origin = world();
+    origin["dns"]["zones"][1]["origin"] = json!("-bad-.test");
+    assert_error(&origin, "dns", "");
+
+    let mut duplicate = world();
+    duplicate["dns"]["zones"][1]["origin"] = json!("sender.test");
+    assert_error(&duplicate, "dns", "");
+
+    let mut fault = world();
+    fault["dns"]["faults"] = json!([{"domain": "bad..test", "fault": "ServFail"}]);
+    assert_error(&fault, "dns", "");
+
+    // A malformed address in an A record is a JSON-level error with its position.
+    let mut a_record = world();
+    a_record["dns"]["zones"][1]["records"][1]["data"]["A"] = json!("999.0.2.20");
+    assert!(errors_of(&a_record).0[0].at.starts_with("line "));
+}
+
+#[test]
+fn other_problems_are_refused_where_they_are() {
+    let mut no_recipient = world();
+    no_recipient["messages"][0]["to"] = json!([]);
+    assert_error(&no_recipient, "messages[0]", "at least one recipient");
+
+    let mut host_name = world();
+    host_name["hosts"][1]["name"] = json!("mx receiver");
+    assert_error(&host_name, "hosts[1].name", "not a host name");
+
+    let mut no_hosts = world();
+    no_hosts["hosts"] = json!([]);
+    let errors = errors_of(&no_hosts);
+    assert!(errors.0.iter().any(|e| e.at == "hosts"), "{errors}");
+
+    let mut retry = world();
+    retry["retry"] = json!({"first_retry_s": 0});
+    assert_error(&retry, "retry", "at least one second");
+
+    let mut limit = world();
+    limit["hosts"][1]["max_recipients"] = json!(0);
+    assert_error(&limit, "hosts[1].max_recipients", "at least 1");
+
+    let mut name = world();
+    name["name"] = json!("  ");
+    assert_error(&name, "name", "needs a name");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let mut value = world();
+    value["messages"][0]["submit_to"] = json!("ghost.test");
+    value["fetches"][0]["host"] = json!("ghost.test");
+    value["hosts"][1]["address"] = json!("192.0.2.10");
+    let errors = errors_of(&value);
+    assert!(errors.0.len() >= 3, "{errors}");
+    assert_eq!(errors.to_string().lines().count(), errors.0.len());
+}
+
+#[test]
+fn no_prefix_of_a_scenario_file_panics() {
+    let (_, text) = library::SCENARIO_FILES[0];
+    // Every cut before the closing brace leaves something that is not a scenario.
+    for end in (0..text.trim_end().len()).filter(|&i| text.is_char_boundary(i)) {
+        let result = Scenario::from_json(&text[..end]);
+        assert!(
+            result.is_err(),
+            "a prefix of {end} octets is not a scenario"
+        );
+    }
+    assert!(Scenario::from_json(text).is_ok());
+}
+
+// ----- the command line -----
+
+fn smtp_lab(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_smtp-lab"))
+        .args(args)
+        .output()
+        .expect("run smtp-lab")
+}
+
+#[test]
+fn run_on_a_broken_file_exits_2_with_the_error_on_stderr() {
+    let dir = std::env::temp_dir().join(format!("sim-scenarios-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut value = world();
+    value["messages"][0]["submit_to"] = json!("ghost.test");
+    let broken = dir.join("broken.json");
+    std::fs::write(&broken, value.to_string()).unwrap();
+    let not_json = dir.join("not-json.json");
+    std::fs::write(&not_json, "{ this is not json").unwrap();
+    for (path, expected) in [
+        (&broken, "messages[0].submit_to"),
+        (&not_json, "line 1, column"),
+    ] {
+        let output = smtp_lab(&["run", path.to_str().unwrap()]);
+        assert_eq!(output.status.code(), Some(2), "{}", path.display());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(output.stdout.is_empty());
+    }
+    let output = smtp_lab(&["run", "no-such-scenario-or-file"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!output.stderr.is_empty());
+    // A valid file runs.
+    let valid = dir.join("valid.json");
+    std::fs::write(&valid, world().to_string()).unwrap();
+    let output = smtp_lab(&["run", valid.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("conservation holds"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_with_format_json_prints_the_trace_as_json() {
+    let output = smtp_lab(&["run", "basic-delivery", "--seed", "5", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let document: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(document["trace"]["scenario"], "basic-delivery");
+    assert_eq!(document["trace"]["seed"], 5);
+    assert!(document["trace"]["events"].as_array().unwrap().len() > 50);
+    assert_eq!(document["outcomes"][0]["recipient"], "bob@receiver.test");
+    assert_eq!(document["outcomes"][0]["fate"]["fate"], "delivered");
+    assert_eq!(document["conservation_problems"], json!([]));
+    // It is the trace the library produces.
+    let scenario = library::find("basic-delivery").unwrap();
+    let trace = smtp_lab::sim::run(&scenario, 5).trace;
+    assert_eq!(document["trace"], serde_json::to_value(&trace).unwrap());
+}
+
+#[test]
+fn scenarios_lists_the_library() {
+    let output = smtp_lab(&["scenarios"]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 20, "{stdout}");
+    for entry in library::builtin() {
+        let scenario = entry.unwrap();
+        assert!(names.contains(&scenario.name.as_str()), "{}", scenario.name);
+    }
+}
