@@ -2,7 +2,14 @@
 //! The UI and the command line only read it; nothing here runs the world.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt::Write as _;
+use std::rc::Rc;
+
+/// A name that recurs in many events (a host, a state): shared or static, not copied.
+pub type Name = Rc<str>;
+/// A session state's name: always one of the engines' static names when recorded.
+pub type StateName = Cow<'static, str>;
 
 pub type ConnId = u32;
 pub type EntryId = u32;
@@ -82,15 +89,15 @@ pub enum Event {
     },
     MessageComposed {
         message: String,
-        ua: String,
+        ua: Name,
         reverse_path: String,
         forward_paths: Vec<String>,
         octets: usize,
     },
     ConnectionAttempted {
         conn: ConnId,
-        client: String,
-        server: String,
+        client: Name,
+        server: Name,
         address: String,
         port: u16,
         protocol: Protocol,
@@ -112,7 +119,7 @@ pub enum Event {
     },
     ConnectionClosed {
         conn: ConnId,
-        by: String,
+        by: Name,
     },
     /// Bytes sent on a connection, exactly as written.
     Transmitted {
@@ -125,96 +132,96 @@ pub enum Event {
         conn: ConnId,
         code: u16,
         enhanced: Option<String>,
-        meaning: String,
-        why: String,
-        rfc: String,
+        meaning: Name,
+        why: Name,
+        rfc: Name,
     },
     ClientState {
         conn: ConnId,
-        from: String,
-        to: String,
+        from: StateName,
+        to: StateName,
     },
     ServerState {
         conn: ConnId,
-        from: String,
-        to: String,
+        from: StateName,
+        to: StateName,
     },
     DnsQuery {
-        host: String,
+        host: Name,
         id: u16,
         question: String,
         wire: Vec<u8>,
     },
     DnsResponse {
-        host: String,
+        host: Name,
         id: u16,
         outcome: String,
         records: Vec<String>,
         wire: Option<Vec<u8>>,
     },
     MxResolved {
-        host: String,
+        host: Name,
         domain: String,
         result: String,
         targets: Vec<String>,
     },
     /// A server took responsibility for a message (its 250 after the data).
     MessageAccepted {
-        host: String,
+        host: Name,
         conn: ConnId,
         message: String,
         reverse_path: String,
         forward_paths: Vec<String>,
     },
     Queued {
-        host: String,
+        host: Name,
         entry: EntryId,
         message: String,
         domain: String,
         recipients: Vec<String>,
     },
     AttemptStarted {
-        host: String,
+        host: Name,
         entry: EntryId,
         attempt: u32,
     },
     RecipientResult {
-        host: String,
+        host: Name,
         entry: EntryId,
         recipient: String,
         result: String,
         reply: String,
     },
     RetryScheduled {
-        host: String,
+        host: Name,
         entry: EntryId,
         at_ms: u64,
         recipients: Vec<String>,
     },
     /// Nothing is left to do for a queue entry.
     Dequeued {
-        host: String,
+        host: Name,
         entry: EntryId,
     },
     GaveUp {
-        host: String,
+        host: Name,
         entry: EntryId,
         recipients: Vec<String>,
     },
     Delivered {
-        host: String,
+        host: Name,
         mailbox: String,
         message: String,
         uid: String,
         octets: usize,
     },
     DeliveryRefused {
-        host: String,
+        host: Name,
         mailbox: String,
         reason: String,
     },
     BounceCreated {
-        host: String,
+        host: Name,
         about: String,
         bounce: String,
         to: String,
@@ -222,7 +229,7 @@ pub enum Event {
         action: String,
     },
     BounceDiscarded {
-        host: String,
+        host: Name,
         message: String,
         recipients: Vec<String>,
     },
@@ -233,7 +240,7 @@ pub enum Event {
         octets: usize,
     },
     MailboxUpdated {
-        host: String,
+        host: Name,
         mailbox: String,
         deleted: Vec<String>,
     },
@@ -298,7 +305,7 @@ impl Trace {
     /// then the actor, then what happened. Stable across runs, for golden files and diffs.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let mut conns: std::collections::BTreeMap<ConnId, (String, String)> = Default::default();
+        let mut conns: std::collections::BTreeMap<ConnId, (Name, Name)> = Default::default();
         for TraceEvent { time_ms, event } in &self.events {
             let time = format_time(*time_ms);
             let mut line = |actor: &str, text: String| {
@@ -570,11 +577,11 @@ impl Trace {
     }
 }
 
-fn conn_client(
-    conns: &std::collections::BTreeMap<ConnId, (String, String)>,
-    conn: ConnId,
-) -> String {
-    conns.get(&conn).map(|c| c.0.clone()).unwrap_or_default()
+fn conn_client(conns: &std::collections::BTreeMap<ConnId, (Name, Name)>, conn: ConnId) -> Name {
+    conns
+        .get(&conn)
+        .map(|c| Rc::clone(&c.0))
+        .unwrap_or_else(|| Name::from(""))
 }
 
 pub fn describe_fate(fate: &Fate) -> String {

@@ -63,8 +63,8 @@ impl WorldView {
                 self.connections.insert(
                     *conn,
                     ConnectionView {
-                        client: client.clone(),
-                        server: server.clone(),
+                        client: client.to_string(),
+                        server: server.to_string(),
                         port: *port,
                         protocol: Some(*protocol),
                         client_state: "Connecting".into(),
@@ -93,12 +93,12 @@ impl WorldView {
             }
             Event::ClientState { conn, to, .. } => {
                 if let Some(c) = self.connections.get_mut(conn) {
-                    c.client_state = to.clone();
+                    c.client_state = to.to_string();
                 }
             }
             Event::ServerState { conn, to, .. } => {
                 if let Some(c) = self.connections.get_mut(conn) {
-                    c.server_state = to.clone();
+                    c.server_state = to.to_string();
                 }
             }
             Event::Queued {
@@ -108,7 +108,7 @@ impl WorldView {
                 domain,
                 recipients,
             } => {
-                self.queues.entry(host.clone()).or_default().insert(
+                self.queues.entry(host.to_string()).or_default().insert(
                     *entry,
                     QueueEntryView {
                         message: message.clone(),
@@ -141,7 +141,7 @@ impl WorldView {
                 }
             }
             Event::Dequeued { host, entry } => {
-                if let Some(queue) = self.queues.get_mut(host) {
+                if let Some(queue) = self.queues.get_mut(host.as_ref()) {
                     queue.remove(entry);
                 }
             }

@@ -9,7 +9,7 @@
 use super::rng::SimRng;
 use super::scenario::{BareLineEndingSpec, FaultKind, FetchSpec, HostSpec, MessageSpec, Scenario};
 use super::trace::{
-    ConnId, Direction, EntryId, Event, Fate, Protocol, Trace, TraceEvent, WireBytes,
+    ConnId, Direction, EntryId, Event, Fate, Name, Protocol, Trace, TraceEvent, WireBytes,
 };
 use crate::dns::{DomainName, MxOutcome, MxResolver};
 use crate::mail::compose::{compose, Attachment, ComposeRequest};
@@ -256,6 +256,8 @@ struct Entry {
 
 struct Host {
     spec: HostSpec,
+    /// The host's name, shared by every event about it.
+    name: Name,
     local_domains: Rc<BTreeSet<String>>,
     relay_domains: Rc<BTreeSet<String>>,
     users: Rc<BTreeMap<String, String>>,
@@ -385,7 +387,7 @@ enum Sessions {
 }
 
 struct Conn {
-    client_name: String,
+    client_name: Name,
     client_address: IpAddr,
     server: usize,
     port: u16,
@@ -425,8 +427,27 @@ enum Action {
     QueueRun(usize, EntryId),
 }
 
+/// One shared copy of each explanation text: most replies repeat the same few sentences, and
+/// a large run records hundreds of thousands of them.
+#[derive(Default)]
+struct Interner {
+    texts: std::collections::HashMap<String, Name>,
+}
+
+impl Interner {
+    fn intern(&mut self, text: String) -> Name {
+        if let Some(name) = self.texts.get(&text) {
+            return Rc::clone(name);
+        }
+        let name = Name::from(text.as_str());
+        self.texts.insert(text, Rc::clone(&name));
+        name
+    }
+}
+
 struct World<'a> {
     scenario: &'a Scenario,
+    interner: Interner,
     seed: u64,
     now_ms: u64,
     sequence: u64,
@@ -519,11 +540,13 @@ impl<'a> World<'a> {
                 resolver: MxResolver::new(local_names, (index as u16).wrapping_mul(4099) ^ 0x1d3),
                 queue: BTreeMap::new(),
                 next_queue_id: 1,
+                name: Name::from(spec.name.as_str()),
                 spec: spec.clone(),
             });
         }
         let mut world = World {
             scenario,
+            interner: Interner::default(),
             seed,
             now_ms: 0,
             sequence: 0,
@@ -718,7 +741,7 @@ impl<'a> World<'a> {
     fn submit(&mut self, index: usize) {
         let spec: &MessageSpec = &self.scenario.messages[index];
         let label = format!("m{}", index + 1);
-        let ua = format!("ua:{}", spec.from);
+        let ua = Name::from(format!("ua:{}", spec.from));
         let forward_paths: Vec<String> = spec
             .to
             .iter()
@@ -839,7 +862,7 @@ impl<'a> World<'a> {
             Ok(client) => client,
             Err(error) => {
                 self.record(Event::DeliveryRefused {
-                    host: spec.host.clone(),
+                    host: Name::from(spec.host.as_str()),
                     mailbox: spec.mailbox.clone(),
                     reason: format!("the POP3 client could not start: {error}"),
                 });
@@ -847,7 +870,7 @@ impl<'a> World<'a> {
             }
         };
         self.open_connection(
-            format!("ua:{}", spec.mailbox),
+            Name::from(format!("ua:{}", spec.mailbox)),
             IpAddr::from([198, 51, 100, 200 + (index % 50) as u8]),
             host,
             110,
@@ -870,7 +893,7 @@ impl<'a> World<'a> {
             finished: false,
         };
         self.open_connection(
-            spec.client.clone(),
+            Name::from(spec.client.as_str()),
             spec.address,
             server,
             spec.port,
@@ -888,7 +911,7 @@ impl<'a> World<'a> {
 
     fn open_connection(
         &mut self,
-        client_name: String,
+        client_name: Name,
         client_address: IpAddr,
         server: usize,
         port: u16,
@@ -908,7 +931,7 @@ impl<'a> World<'a> {
         let attempted = Event::ConnectionAttempted {
             conn,
             client: client_name.clone(),
-            server: host.spec.name.clone(),
+            server: Rc::clone(&host.name),
             address: host.spec.address.to_string(),
             port,
             protocol,
@@ -1115,14 +1138,17 @@ impl<'a> World<'a> {
 
     fn server_event(&mut self, conn: ConnId, event: ServerEvent) {
         match event {
-            ServerEvent::ReplySent { reply, explanation } => self.record(Event::ReplyExplained {
-                conn,
-                code: reply.code,
-                enhanced: reply.enhanced.map(|e| e.to_string()),
-                meaning: explanation.meaning,
-                why: explanation.why,
-                rfc: explanation.rfc,
-            }),
+            ServerEvent::ReplySent { reply, explanation } => {
+                let event = Event::ReplyExplained {
+                    conn,
+                    code: reply.code,
+                    enhanced: reply.enhanced.map(|e| e.to_string()),
+                    meaning: self.interner.intern(explanation.meaning),
+                    why: self.interner.intern(explanation.why),
+                    rfc: self.interner.intern(explanation.rfc),
+                };
+                self.record(event)
+            }
             ServerEvent::StateChanged { from, to } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.server_in_data = matches!(
@@ -1133,8 +1159,8 @@ impl<'a> World<'a> {
                 }
                 self.record(Event::ServerState {
                     conn,
-                    from: from.to_string(),
-                    to: to.to_string(),
+                    from: from.name().into(),
+                    to: to.name().into(),
                 });
             }
             ServerEvent::MessageReceived { message } => {
@@ -1160,24 +1186,27 @@ impl<'a> World<'a> {
                 first_line,
                 explanation,
                 rfc,
-            } => self.record(Event::ReplyExplained {
-                conn,
-                code: if ok { 200 } else { 500 },
-                enhanced: None,
-                meaning: first_line,
-                why: explanation,
-                rfc,
-            }),
+            } => {
+                let event = Event::ReplyExplained {
+                    conn,
+                    code: if ok { 200 } else { 500 },
+                    enhanced: None,
+                    meaning: self.interner.intern(first_line),
+                    why: self.interner.intern(explanation),
+                    rfc: self.interner.intern(rfc),
+                };
+                self.record(event)
+            }
             Pop3ServerEvent::StateChanged { from, to } => self.record(Event::ServerState {
                 conn,
-                from: from.to_string(),
-                to: to.to_string(),
+                from: from.name().into(),
+                to: to.name().into(),
             }),
             Pop3ServerEvent::MaildropUpdated { user, deleted_uids } => {
                 let host_name = self
                     .conns
                     .get(&conn)
-                    .map(|c| self.hosts[c.server].spec.name.clone())
+                    .map(|c| Rc::clone(&self.hosts[c.server].name))
                     .unwrap_or_default();
                 let mut store = self.store.borrow_mut();
                 if let Some(mailbox) = store.mailboxes.get_mut(&user.to_lowercase()) {
@@ -1241,15 +1270,15 @@ impl<'a> World<'a> {
                 Out::Smtp(ClientEvent::StateChanged { from, to }) => {
                     self.record(Event::ClientState {
                         conn,
-                        from: from.to_string(),
-                        to: to.to_string(),
+                        from: from.name().into(),
+                        to: to.name().into(),
                     })
                 }
                 Out::Pop3(Pop3ClientEvent::StateChanged { from, to }) => {
                     self.record(Event::ClientState {
                         conn,
-                        from: from.to_string(),
-                        to: to.to_string(),
+                        from: from.name().into(),
+                        to: to.name().into(),
                     })
                 }
                 Out::Pop3(Pop3ClientEvent::MessageRetrieved { uid, bytes, .. }) => {
@@ -1299,7 +1328,7 @@ impl<'a> World<'a> {
         }
         if server_done && !c.server_closed {
             c.server_closed = true;
-            closed_by.push(self.hosts[c.server].spec.name.clone());
+            closed_by.push(Rc::clone(&self.hosts[c.server].name));
             actions.push((latency, Action::PeerClosed(conn, Side::Client)));
         }
         if !c.client_closed {
@@ -1434,7 +1463,7 @@ impl<'a> World<'a> {
         let host = &mut self.hosts[host_index];
         let queue_id = format!("{:X}{:05X}", host_index + 10, host.next_queue_id);
         host.next_queue_id += 1;
-        let host_name = host.spec.name.clone();
+        let host_name = Rc::clone(&host.name);
         let forward_paths: Vec<String> = envelope
             .forward_paths
             .iter()
@@ -1456,7 +1485,7 @@ impl<'a> World<'a> {
             helo_name: envelope.helo_name.clone(),
             peer_name: None,
             peer_address: envelope.peer.ip.parse().unwrap_or(c.client_address),
-            by_host: host_name.clone(),
+            by_host: host_name.to_string(),
             with,
             id: Some(queue_id.clone()),
             for_path: (forward_paths.len() == 1).then(|| forward_paths[0].clone()),
@@ -1514,13 +1543,13 @@ impl<'a> World<'a> {
         for (domain, recipients) in remote {
             let entry = self.next_entry;
             self.next_entry += 1;
-            let host_name = self.hosts[host].spec.name.clone();
+            let host_name = Rc::clone(&self.hosts[host].name);
             for recipient in &recipients {
                 self.set_fate(
                     message,
                     recipient,
                     Fate::Queued {
-                        host: host_name.clone(),
+                        host: host_name.to_string(),
                     },
                 );
             }
@@ -1563,7 +1592,7 @@ impl<'a> World<'a> {
         recipient: &str,
         data: &Rc<Vec<u8>>,
     ) {
-        let host_name = self.hosts[host].spec.name.clone();
+        let host_name = Rc::clone(&self.hosts[host].name);
         let mut bytes = Vec::with_capacity(data.len() + 128);
         bytes.extend_from_slice(format!("Return-Path: <{reverse_path}>\r\n").as_bytes());
         bytes.extend_from_slice(format!("Delivered-To: {recipient}\r\n").as_bytes());
@@ -1642,7 +1671,7 @@ impl<'a> World<'a> {
             message,
             recipient,
             Fate::Delivered {
-                host: host_name,
+                host: host_name.to_string(),
                 mailbox: address,
             },
         );
@@ -1662,7 +1691,7 @@ impl<'a> World<'a> {
         entry.in_flight = true;
         let attempt = entry.attempts;
         let domain = entry.domain.clone();
-        let host_name = self.hosts[host].spec.name.clone();
+        let host_name = Rc::clone(&self.hosts[host].name);
         self.record(Event::AttemptStarted {
             host: host_name.clone(),
             entry: entry_id,
@@ -1811,7 +1840,7 @@ impl<'a> World<'a> {
                 return;
             }
         };
-        let client_name = self.hosts[host].spec.name.clone();
+        let client_name = Rc::clone(&self.hosts[host].name);
         let client_address = self.hosts[host].spec.address;
         match self.host_by_address.get(&target.address).copied() {
             Some(server) => {
@@ -1859,7 +1888,7 @@ impl<'a> World<'a> {
         outcome: &SessionOutcome,
         remote: String,
     ) {
-        let host_name = self.hosts[host].spec.name.clone();
+        let host_name = Rc::clone(&self.hosts[host].name);
         // A session that never got as far as MAIL failed as a connection: try the next MX.
         let connection_failed = outcome.mail_transactions == 0
             && outcome.recipients.iter().all(|r| !r.status.is_accepted());
@@ -1934,7 +1963,7 @@ impl<'a> World<'a> {
 
     fn dequeue(&mut self, host: usize, entry_id: EntryId) {
         if self.hosts[host].queue.remove(&entry_id).is_some() {
-            let host_name = self.hosts[host].spec.name.clone();
+            let host_name = Rc::clone(&self.hosts[host].name);
             self.record(Event::Dequeued {
                 host: host_name,
                 entry: entry_id,
@@ -1953,7 +1982,7 @@ impl<'a> World<'a> {
     ) {
         let retry = self.scenario.retry.clone();
         let now = self.now_ms;
-        let host_name = self.hosts[host].spec.name.clone();
+        let host_name = Rc::clone(&self.hosts[host].name);
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
@@ -2053,7 +2082,7 @@ impl<'a> World<'a> {
         data: &Rc<Vec<u8>>,
         remote: Option<String>,
     ) {
-        let host_name = self.hosts[host].spec.name.clone();
+        let host_name = Rc::clone(&self.hosts[host].name);
         if reverse_path.is_empty() {
             // RFC 5321 4.5.5: a message with a null reverse-path is never bounced.
             for (recipient, reply) in &failed {
@@ -2061,7 +2090,7 @@ impl<'a> World<'a> {
                     message,
                     recipient,
                     Fate::Discarded {
-                        host: host_name.clone(),
+                        host: host_name.to_string(),
                         status: reply_text(reply),
                     },
                 );
@@ -2078,7 +2107,7 @@ impl<'a> World<'a> {
                 message,
                 recipient,
                 Fate::Bounced {
-                    host: host_name.clone(),
+                    host: host_name.to_string(),
                     status: reply_text(reply),
                 },
             );
@@ -2109,7 +2138,7 @@ impl<'a> World<'a> {
         action: DsnAction,
         will_retry_until_ms: Option<u64>,
     ) {
-        let host_name = self.hosts[host].spec.name.clone();
+        let host_name = Rc::clone(&self.hosts[host].name);
         let number = self.next_notice;
         self.next_notice += 1;
         let label = match action {
@@ -2118,7 +2147,7 @@ impl<'a> World<'a> {
         };
         let now_s = self.scenario.start_unix_s + (self.now_ms / 1000) as i64;
         let request = DsnRequest {
-            reporting_mta: host_name.clone(),
+            reporting_mta: host_name.to_string(),
             postmaster_address: format!("MAILER-DAEMON@{host_name}"),
             envelope_sender: reverse_path.to_string(),
             original_message: data.as_ref().clone(),

@@ -152,9 +152,28 @@ pub enum ServerStateKind {
     Closed,
 }
 
+impl ServerStateKind {
+    /// The state's name, as displayed.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerStateKind::ExpectHelo => "ExpectHelo",
+            ServerStateKind::ExpectMail => "ExpectMail",
+            ServerStateKind::ExpectRcpt => "ExpectRcpt",
+            ServerStateKind::ExpectRcptOrData => "ExpectRcptOrData",
+            ServerStateKind::ReceivingData => "ReceivingData",
+            ServerStateKind::ReceivingBdat => "ReceivingBdat",
+            ServerStateKind::ExpectBdat => "ExpectBdat",
+            ServerStateKind::AwaitingStorage => "AwaitingStorage",
+            ServerStateKind::ExpectAuthResponse => "ExpectAuthResponse",
+            ServerStateKind::ExpectQuit => "ExpectQuit",
+            ServerStateKind::Closed => "Closed",
+        }
+    }
+}
+
 impl fmt::Display for ServerStateKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        f.write_str(self.name())
     }
 }
 
