@@ -1,5 +1,6 @@
 //! Property tests for the client side: data transparency (dot-stuffing) and the client
 //! session's indifference to how the server's bytes are split, and its robustness to garbage.
+#![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
 

@@ -34,6 +34,7 @@
 //!
 //! All `@` lines come first. When the session has finished, every recipient must have an `R:`
 //! line somewhere in the file.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,7 @@
 //! Property tests of the server session: splitting the input anywhere changes nothing, no
 //! input makes it panic, a refused line does not put it out of step, and dot-stuffed data
 //! comes out as it went in.
+#![cfg(not(target_arch = "wasm32"))]
 
 use proptest::prelude::*;
 use smtp_lab::smtp::data_in::BareLineEnding;

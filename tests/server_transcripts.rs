@@ -43,6 +43,7 @@
 //!
 //! Every reply the session sends must also appear, equal, in a ReplySent event with a
 //! non-empty explanation; the runner checks that for every transcript.
+#![cfg(not(target_arch = "wasm32"))]
 
 use smtp_lab::smtp::data_in::BareLineEnding;
 use smtp_lab::smtp::policy::{PeerInfo, StaticPolicy};
