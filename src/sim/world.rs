@@ -2011,7 +2011,14 @@ impl<'a> World<'a> {
             .first_retry_s
             .saturating_mul(1u64 << shift)
             .min(retry.max_interval_s.max(retry.first_retry_s));
-        let at_ms = now.saturating_add(wait_s.saturating_mul(1000));
+        // The last attempt happens when the give-up time is reached, not a whole interval
+        // later: the sender hears of the failure after `give_up_s`, as configured.
+        let give_up_at_ms = entry
+            .queued_at_ms
+            .saturating_add(retry.give_up_s.saturating_mul(1000));
+        let at_ms = now
+            .saturating_add(wait_s.saturating_mul(1000))
+            .min(give_up_at_ms);
         let recipients = entry.recipients.clone();
         let notice_due = retry
             .delay_notice_s
