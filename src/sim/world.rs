@@ -435,12 +435,12 @@ struct Interner {
 }
 
 impl Interner {
-    fn intern(&mut self, text: String) -> Name {
-        if let Some(name) = self.texts.get(&text) {
+    fn intern(&mut self, text: &str) -> Name {
+        if let Some(name) = self.texts.get(text) {
             return Rc::clone(name);
         }
-        let name = Name::from(text.as_str());
-        self.texts.insert(text, Rc::clone(&name));
+        let name = Name::from(text);
+        self.texts.insert(text.to_string(), Rc::clone(&name));
         name
     }
 }
@@ -1143,9 +1143,9 @@ impl<'a> World<'a> {
                     conn,
                     code: reply.code,
                     enhanced: reply.enhanced.map(|e| e.to_string()),
-                    meaning: self.interner.intern(explanation.meaning),
-                    why: self.interner.intern(explanation.why),
-                    rfc: self.interner.intern(explanation.rfc),
+                    meaning: explanation.meaning,
+                    why: self.interner.intern(&explanation.why),
+                    rfc: self.interner.intern(&explanation.rfc),
                 };
                 self.record(event)
             }
@@ -1191,9 +1191,9 @@ impl<'a> World<'a> {
                     conn,
                     code: if ok { 200 } else { 500 },
                     enhanced: None,
-                    meaning: self.interner.intern(first_line),
-                    why: self.interner.intern(explanation),
-                    rfc: self.interner.intern(rfc),
+                    meaning: self.interner.intern(&first_line),
+                    why: self.interner.intern(&explanation),
+                    rfc: self.interner.intern(&rfc),
                 };
                 self.record(event)
             }

@@ -6,28 +6,66 @@
 
 use super::reply::{EnhancedStatus, Reply};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// Why a reply was sent: the meaning of its codes, the reason in this situation, and the RFC
 /// section the rule comes from.
+///
+/// The texts are shared or static where they can be: a busy server explains the same few
+/// replies over and over, and a simulation records every explanation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Explanation {
     /// What the reply code (and enhanced status code) mean in general.
-    pub meaning: String,
+    pub meaning: Rc<str>,
     /// Why this server sent it here; where real servers commonly differ, what they do.
-    pub why: String,
+    pub why: Cow<'static, str>,
     /// Where the rule is written, e.g. "RFC 5321 4.1.4".
-    pub rfc: String,
+    pub rfc: Cow<'static, str>,
 }
 
 impl Explanation {
     /// An explanation of `reply` with its meaning taken from the table.
-    pub fn for_reply(reply: &Reply, why: impl Into<String>, rfc: impl Into<String>) -> Self {
+    pub fn for_reply(
+        reply: &Reply,
+        why: impl Into<Cow<'static, str>>,
+        rfc: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Explanation {
-            meaning: meaning(reply.code, reply.enhanced),
+            meaning: shared_meaning(reply.code, reply.enhanced),
             why: why.into(),
             rfc: rfc.into(),
         }
     }
+}
+
+/// Most distinct meanings remembered; a reply beyond them gets its meaning written afresh.
+const MEANINGS_REMEMBERED_MAX: usize = 1024;
+
+/// Meanings by (code, enhanced status).
+type MeaningCache = RefCell<BTreeMap<(u16, Option<EnhancedStatus>), Rc<str>>>;
+
+thread_local! {
+    /// Meanings already written, by (code, enhanced status). The set of replies a server
+    /// sends is small, so this stays small; it only saves formatting the same text again.
+    static MEANINGS: MeaningCache = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// [`meaning`], shared between all replies with the same codes.
+pub fn shared_meaning(code: u16, enhanced: Option<EnhancedStatus>) -> Rc<str> {
+    MEANINGS.with(|cache| {
+        if let Some(text) = cache.borrow().get(&(code, enhanced)) {
+            return Rc::clone(text);
+        }
+        let text: Rc<str> = Rc::from(meaning(code, enhanced));
+        let mut cache = cache.borrow_mut();
+        if cache.len() < MEANINGS_REMEMBERED_MAX {
+            cache.insert((code, enhanced), Rc::clone(&text));
+        }
+        text
+    })
 }
 
 /// The meaning of a three-digit reply code (RFC 5321 4.2.2, 4.2.3; RFC 4954 for 334, 235, 530,

@@ -17,7 +17,7 @@ pub const REPLY_LINES_MAX: usize = 128;
 
 /// An enhanced status code `class.subject.detail` (RFC 3463 2). The class always equals the
 /// first digit of the reply code it is sent with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct EnhancedStatus {
     pub class: u8,
     pub subject: u16,
@@ -153,18 +153,20 @@ impl Reply {
     pub fn write_wire(&self, out: &mut Vec<u8>) {
         let last = self.lines.len().saturating_sub(1);
         for (index, line) in self.lines.iter().enumerate() {
-            let separator = if index == last { ' ' } else { '-' };
-            let mut text = String::new();
+            push_decimal(out, u32::from(self.code));
+            out.push(if index == last { b' ' } else { b'-' });
             if let Some(enhanced) = self.enhanced {
-                text.push_str(&enhanced.to_string());
+                push_decimal(out, u32::from(enhanced.class));
+                out.push(b'.');
+                push_decimal(out, u32::from(enhanced.subject));
+                out.push(b'.');
+                push_decimal(out, u32::from(enhanced.detail));
                 if !line.is_empty() {
-                    text.push(' ');
+                    out.push(b' ');
                 }
             }
-            text.push_str(line);
-            out.extend_from_slice(format!("{}{}", self.code, separator).as_bytes());
             out.extend(
-                text.bytes()
+                line.bytes()
                     .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
             );
             out.extend_from_slice(b"\r\n");
@@ -294,6 +296,22 @@ impl ReplyReader {
             self.pending = Some(reply);
         }
     }
+}
+
+/// Appends `value` in decimal, without the formatting machinery (replies are written often).
+fn push_decimal(out: &mut Vec<u8>, value: u32) {
+    let mut digits = [0u8; 10];
+    let mut rest = value;
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[start..]);
 }
 
 /// Splits `NNN-text`, `NNN text` or `NNN` into (code, is_last_line, text).

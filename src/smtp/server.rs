@@ -524,7 +524,7 @@ impl<P: Policy> ServerSession<P> {
         };
         match session.policy.check_connect(&info) {
             Decision::Respond { reply, why, rfc } if !reply.is_success() => {
-                session.send(reply, why, &rfc);
+                session.send(reply, why, rfc);
                 session.state = State::ExpectQuit;
                 session.events.push_back(ServerEvent::StateChanged {
                     from: ServerStateKind::ExpectHelo,
@@ -748,7 +748,12 @@ impl<P: Policy> ServerSession<P> {
 
     // ----- output helpers -------------------------------------------------------------
 
-    fn send(&mut self, reply: Reply, why: impl Into<String>, rfc: &str) {
+    fn send(
+        &mut self,
+        reply: Reply,
+        why: impl Into<std::borrow::Cow<'static, str>>,
+        rfc: impl Into<std::borrow::Cow<'static, str>>,
+    ) {
         if matches!(reply.code, 500..=504 | 555) {
             self.errors = self.errors.saturating_add(1);
         }
@@ -1399,7 +1404,7 @@ impl<P: Policy> ServerSession<P> {
         );
         match decision {
             Decision::Respond { reply, why, rfc } if !reply.is_success() => {
-                self.send(reply, why, &rfc);
+                self.send(reply, why, rfc);
             }
             decision => {
                 let null_note = if reverse_path == ReversePath::Null {
@@ -1409,7 +1414,7 @@ impl<P: Policy> ServerSession<P> {
                     ""
                 };
                 match decision {
-                    Decision::Respond { reply, why, rfc } => self.send(reply, why, &rfc),
+                    Decision::Respond { reply, why, rfc } => self.send(reply, why, rfc),
                     Decision::Accept { why } => self.send(
                         reply(
                             250,
@@ -1588,7 +1593,7 @@ impl<P: Policy> ServerSession<P> {
                 if !accepted {
                     mail.rcpt_refused = mail.rcpt_refused.saturating_add(1);
                 }
-                self.send(reply, why, &rfc);
+                self.send(reply, why, rfc);
                 accepted
             }
         }
@@ -1928,7 +1933,7 @@ impl<P: Policy> ServerSession<P> {
         };
         if let Decision::Respond { reply, why, rfc } = decision {
             if !reply.is_success() {
-                self.send(reply, why, &rfc);
+                self.send(reply, why, rfc);
                 self.enter(from, State::ExpectMail);
                 return;
             }
@@ -2028,7 +2033,7 @@ impl<P: Policy> ServerSession<P> {
             query,
         );
         match decision {
-            Decision::Respond { reply, why, rfc } => self.send(reply, why, &rfc),
+            Decision::Respond { reply, why, rfc } => self.send(reply, why, rfc),
             Decision::Accept { why } => self.send(
                 reply(
                     252,
