@@ -304,276 +304,289 @@ impl Trace {
     /// One line per event (a transmission gives one line per protocol line): simulated time,
     /// then the actor, then what happened. Stable across runs, for golden files and diffs.
     pub fn to_text(&self) -> String {
+        let mut renderer = TextRenderer::default();
         let mut out = String::new();
-        let mut conns: std::collections::BTreeMap<ConnId, (Name, Name)> = Default::default();
-        for TraceEvent { time_ms, event } in &self.events {
-            let time = format_time(*time_ms);
-            let mut line = |actor: &str, text: String| {
-                let _ = writeln!(out, "{time}  {actor:<22} {text}");
-            };
-            match event {
-                Event::Started { scenario, seed } => {
-                    line("sim", format!("scenario {scenario}, seed {seed}"))
-                }
-                Event::MessageComposed {
-                    message,
-                    ua,
-                    reverse_path,
-                    forward_paths,
-                    octets,
-                } => line(
-                    ua,
-                    format!(
-                        "composed {message}: MAIL FROM:<{reverse_path}> RCPT TO:{} ({octets} octets)",
-                        forward_paths
-                            .iter()
-                            .map(|p| format!("<{p}>"))
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    ),
-                ),
-                Event::ConnectionAttempted {
-                    conn,
-                    client,
-                    server,
-                    address,
-                    port,
-                    protocol,
-                } => {
-                    conns.insert(*conn, (client.clone(), server.clone()));
-                    line(
-                        client,
-                        format!(
-                            "#{conn} connect to {server} [{address}]:{port} ({})",
-                            match protocol {
-                                Protocol::Smtp => "SMTP",
-                                Protocol::Pop3 => "POP3",
-                            }
-                        ),
-                    )
-                }
-                Event::ConnectionOpened { conn } => {
-                    line(&conn_client(&conns, *conn), format!("#{conn} connected"))
-                }
-                Event::ConnectionRefused { conn, reason } => line(
-                    &conn_client(&conns, *conn),
-                    format!("#{conn} connection refused: {reason}"),
-                ),
-                Event::ConnectionTimedOut { conn } => line(
-                    &conn_client(&conns, *conn),
-                    format!("#{conn} connection timed out"),
-                ),
-                Event::ConnectionDropped { conn, reason } => line(
-                    &conn_client(&conns, *conn),
-                    format!("#{conn} connection dropped: {reason}"),
-                ),
-                Event::ConnectionClosed { conn, by } => {
-                    line(by, format!("#{conn} closed the connection"))
-                }
-                Event::Transmitted {
-                    conn,
-                    direction,
-                    bytes,
-                } => {
-                    let (client, server) = conns.get(conn).cloned().unwrap_or_default();
-                    let (actor, prefix) = match direction {
-                        Direction::ClientToServer => (client, "C:"),
-                        Direction::ServerToClient => (server, "S:"),
-                    };
-                    let raw = bytes.as_bytes();
-                    let lines: Vec<&[u8]> = raw
-                        .split_inclusive(|&b| b == b'\n')
-                        .filter(|l| !l.is_empty())
-                        .collect();
-                    let shown = lines.len().min(DATA_LINES_SHOWN);
-                    for piece in &lines[..shown] {
-                        let body = piece.strip_suffix(b"\r\n").unwrap_or(piece);
-                        line(&actor, format!("#{conn} {prefix} {}", escaped(body)));
-                    }
-                    if lines.len() > shown {
-                        line(
-                            &actor,
-                            format!(
-                                "#{conn} {prefix} ... {} more lines, {} octets in all",
-                                lines.len() - shown,
-                                raw.len()
-                            ),
-                        );
-                    }
-                }
-                Event::ReplyExplained { .. } => {}
-                Event::ClientState { conn, from, to } => line(
-                    &conn_client(&conns, *conn),
-                    format!("#{conn} client {from} -> {to}"),
-                ),
-                Event::ServerState { conn, from, to } => line(
-                    &conns.get(conn).map(|c| c.1.clone()).unwrap_or_default(),
-                    format!("#{conn} server {from} -> {to}"),
-                ),
-                Event::DnsQuery {
-                    host, id, question, ..
-                } => line(host, format!("DNS query id {id}: {question}")),
-                Event::DnsResponse {
-                    host,
-                    id,
-                    outcome,
-                    records,
-                    ..
-                } => {
-                    line(host, format!("DNS answer id {id}: {outcome}"));
-                    for record in records {
-                        line(host, format!("  {record}"));
-                    }
-                }
-                Event::MxResolved {
-                    host,
-                    domain,
-                    result,
-                    targets,
-                } => line(
-                    host,
-                    format!("MX for {domain}: {result} [{}]", targets.join(", ")),
-                ),
-                Event::MessageAccepted {
-                    host,
-                    conn,
-                    message,
-                    reverse_path,
-                    forward_paths,
-                } => line(
-                    host,
-                    format!(
-                        "#{conn} accepted {message} from <{reverse_path}> for {}",
-                        forward_paths.join(", ")
-                    ),
-                ),
-                Event::Queued {
-                    host,
-                    entry,
-                    message,
-                    domain,
-                    recipients,
-                } => line(
-                    host,
-                    format!(
-                        "queued q{entry} ({message}) for {domain}: {}",
-                        recipients.join(", ")
-                    ),
-                ),
-                Event::AttemptStarted {
-                    host,
-                    entry,
-                    attempt,
-                } => line(host, format!("q{entry} delivery attempt {attempt}")),
-                Event::RecipientResult {
-                    host,
-                    entry,
-                    recipient,
-                    result,
-                    reply,
-                } => line(host, format!("q{entry} <{recipient}> {result}: {reply}")),
-                Event::RetryScheduled {
-                    host,
-                    entry,
-                    at_ms,
-                    recipients,
-                } => line(
-                    host,
-                    format!(
-                        "q{entry} retry at {} for {}",
-                        format_time(*at_ms),
-                        recipients.join(", ")
-                    ),
-                ),
-                Event::Dequeued { host, entry } => line(host, format!("q{entry} done")),
-                Event::GaveUp {
-                    host,
-                    entry,
-                    recipients,
-                } => line(
-                    host,
-                    format!("q{entry} gave up on {}", recipients.join(", ")),
-                ),
-                Event::Delivered {
-                    host,
-                    mailbox,
-                    message,
-                    uid,
-                    octets,
-                } => line(
-                    host,
-                    format!("MDA stored {message} in {mailbox} as {uid} ({octets} octets)"),
-                ),
-                Event::DeliveryRefused {
-                    host,
-                    mailbox,
-                    reason,
-                } => line(host, format!("MDA refused {mailbox}: {reason}")),
-                Event::BounceCreated {
-                    host,
-                    about,
-                    bounce,
-                    to,
-                    recipients,
-                    action,
-                } => line(
-                    host,
-                    format!(
-                        "{action} notice {bounce} about {about} to <{to}> for {}",
-                        recipients.join(", ")
-                    ),
-                ),
-                Event::BounceDiscarded {
-                    host,
-                    message,
-                    recipients,
-                } => line(
-                    host,
-                    format!(
-                        "discarded undeliverable bounce {message} for {}",
-                        recipients.join(", ")
-                    ),
-                ),
-                Event::MessageRetrieved {
-                    conn,
-                    mailbox,
-                    uid,
-                    octets,
-                } => line(
-                    &conn_client(&conns, *conn),
-                    format!(
-                        "#{conn} retrieved {} from {mailbox} ({octets} octets)",
-                        uid.as_deref().unwrap_or("a message")
-                    ),
-                ),
-                Event::MailboxUpdated {
-                    host,
-                    mailbox,
-                    deleted,
-                } => line(
-                    host,
-                    format!("{mailbox}: deleted {}", deleted.join(", ")),
-                ),
-                Event::Outcome {
-                    message,
-                    recipient,
-                    fate,
-                } => line(
-                    "outcome",
-                    format!("{message} <{recipient}> {}", describe_fate(fate)),
-                ),
-                Event::ConservationChecked { ok, problems } => line(
-                    "check",
-                    if *ok {
-                        "conservation holds: every recipient of every message has exactly one fate"
-                            .to_string()
-                    } else {
-                        format!("CONSERVATION VIOLATED: {}", problems.join("; "))
-                    },
-                ),
-            }
+        for event in &self.events {
+            renderer.write(event, &mut out);
         }
         out
+    }
+}
+
+/// Turns events into text lines; it remembers which connection joins which actors, so feed
+/// it the events in order.
+#[derive(Clone, Debug, Default)]
+pub struct TextRenderer {
+    conns: std::collections::BTreeMap<ConnId, (Name, Name)>,
+}
+
+impl TextRenderer {
+    /// The lines for one event, each ending in a newline (none for some events).
+    pub fn write(&mut self, event: &TraceEvent, out: &mut String) {
+        let TraceEvent { time_ms, event } = event;
+        let conns = &mut self.conns;
+        let time = format_time(*time_ms);
+        let mut line = |actor: &str, text: String| {
+            let _ = writeln!(out, "{time}  {actor:<22} {text}");
+        };
+        match event {
+            Event::Started { scenario, seed } => {
+                line("sim", format!("scenario {scenario}, seed {seed}"))
+            }
+            Event::MessageComposed {
+                message,
+                ua,
+                reverse_path,
+                forward_paths,
+                octets,
+            } => line(
+                ua,
+                format!(
+                    "composed {message}: MAIL FROM:<{reverse_path}> RCPT TO:{} ({octets} octets)",
+                    forward_paths
+                        .iter()
+                        .map(|p| format!("<{p}>"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            ),
+            Event::ConnectionAttempted {
+                conn,
+                client,
+                server,
+                address,
+                port,
+                protocol,
+            } => {
+                conns.insert(*conn, (client.clone(), server.clone()));
+                line(
+                    client,
+                    format!(
+                        "#{conn} connect to {server} [{address}]:{port} ({})",
+                        match protocol {
+                            Protocol::Smtp => "SMTP",
+                            Protocol::Pop3 => "POP3",
+                        }
+                    ),
+                )
+            }
+            Event::ConnectionOpened { conn } => {
+                line(&conn_client(&conns, *conn), format!("#{conn} connected"))
+            }
+            Event::ConnectionRefused { conn, reason } => line(
+                &conn_client(&conns, *conn),
+                format!("#{conn} connection refused: {reason}"),
+            ),
+            Event::ConnectionTimedOut { conn } => line(
+                &conn_client(&conns, *conn),
+                format!("#{conn} connection timed out"),
+            ),
+            Event::ConnectionDropped { conn, reason } => line(
+                &conn_client(&conns, *conn),
+                format!("#{conn} connection dropped: {reason}"),
+            ),
+            Event::ConnectionClosed { conn, by } => {
+                line(by, format!("#{conn} closed the connection"))
+            }
+            Event::Transmitted {
+                conn,
+                direction,
+                bytes,
+            } => {
+                let (client, server) = conns.get(conn).cloned().unwrap_or_default();
+                let (actor, prefix) = match direction {
+                    Direction::ClientToServer => (client, "C:"),
+                    Direction::ServerToClient => (server, "S:"),
+                };
+                let raw = bytes.as_bytes();
+                let lines: Vec<&[u8]> = raw
+                    .split_inclusive(|&b| b == b'\n')
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                let shown = lines.len().min(DATA_LINES_SHOWN);
+                for piece in &lines[..shown] {
+                    let body = piece.strip_suffix(b"\r\n").unwrap_or(piece);
+                    line(&actor, format!("#{conn} {prefix} {}", escaped(body)));
+                }
+                if lines.len() > shown {
+                    line(
+                        &actor,
+                        format!(
+                            "#{conn} {prefix} ... {} more lines, {} octets in all",
+                            lines.len() - shown,
+                            raw.len()
+                        ),
+                    );
+                }
+            }
+            Event::ReplyExplained { .. } => {}
+            Event::ClientState { conn, from, to } => line(
+                &conn_client(&conns, *conn),
+                format!("#{conn} client {from} -> {to}"),
+            ),
+            Event::ServerState { conn, from, to } => line(
+                &conns.get(conn).map(|c| c.1.clone()).unwrap_or_default(),
+                format!("#{conn} server {from} -> {to}"),
+            ),
+            Event::DnsQuery {
+                host, id, question, ..
+            } => line(host, format!("DNS query id {id}: {question}")),
+            Event::DnsResponse {
+                host,
+                id,
+                outcome,
+                records,
+                ..
+            } => {
+                line(host, format!("DNS answer id {id}: {outcome}"));
+                for record in records {
+                    line(host, format!("  {record}"));
+                }
+            }
+            Event::MxResolved {
+                host,
+                domain,
+                result,
+                targets,
+            } => line(
+                host,
+                format!("MX for {domain}: {result} [{}]", targets.join(", ")),
+            ),
+            Event::MessageAccepted {
+                host,
+                conn,
+                message,
+                reverse_path,
+                forward_paths,
+            } => line(
+                host,
+                format!(
+                    "#{conn} accepted {message} from <{reverse_path}> for {}",
+                    forward_paths.join(", ")
+                ),
+            ),
+            Event::Queued {
+                host,
+                entry,
+                message,
+                domain,
+                recipients,
+            } => line(
+                host,
+                format!(
+                    "queued q{entry} ({message}) for {domain}: {}",
+                    recipients.join(", ")
+                ),
+            ),
+            Event::AttemptStarted {
+                host,
+                entry,
+                attempt,
+            } => line(host, format!("q{entry} delivery attempt {attempt}")),
+            Event::RecipientResult {
+                host,
+                entry,
+                recipient,
+                result,
+                reply,
+            } => line(host, format!("q{entry} <{recipient}> {result}: {reply}")),
+            Event::RetryScheduled {
+                host,
+                entry,
+                at_ms,
+                recipients,
+            } => line(
+                host,
+                format!(
+                    "q{entry} retry at {} for {}",
+                    format_time(*at_ms),
+                    recipients.join(", ")
+                ),
+            ),
+            Event::Dequeued { host, entry } => line(host, format!("q{entry} done")),
+            Event::GaveUp {
+                host,
+                entry,
+                recipients,
+            } => line(
+                host,
+                format!("q{entry} gave up on {}", recipients.join(", ")),
+            ),
+            Event::Delivered {
+                host,
+                mailbox,
+                message,
+                uid,
+                octets,
+            } => line(
+                host,
+                format!("MDA stored {message} in {mailbox} as {uid} ({octets} octets)"),
+            ),
+            Event::DeliveryRefused {
+                host,
+                mailbox,
+                reason,
+            } => line(host, format!("MDA refused {mailbox}: {reason}")),
+            Event::BounceCreated {
+                host,
+                about,
+                bounce,
+                to,
+                recipients,
+                action,
+            } => line(
+                host,
+                format!(
+                    "{action} notice {bounce} about {about} to <{to}> for {}",
+                    recipients.join(", ")
+                ),
+            ),
+            Event::BounceDiscarded {
+                host,
+                message,
+                recipients,
+            } => line(
+                host,
+                format!(
+                    "discarded undeliverable bounce {message} for {}",
+                    recipients.join(", ")
+                ),
+            ),
+            Event::MessageRetrieved {
+                conn,
+                mailbox,
+                uid,
+                octets,
+            } => line(
+                &conn_client(&conns, *conn),
+                format!(
+                    "#{conn} retrieved {} from {mailbox} ({octets} octets)",
+                    uid.as_deref().unwrap_or("a message")
+                ),
+            ),
+            Event::MailboxUpdated {
+                host,
+                mailbox,
+                deleted,
+            } => line(host, format!("{mailbox}: deleted {}", deleted.join(", "))),
+            Event::Outcome {
+                message,
+                recipient,
+                fate,
+            } => line(
+                "outcome",
+                format!("{message} <{recipient}> {}", describe_fate(fate)),
+            ),
+            Event::ConservationChecked { ok, problems } => line(
+                "check",
+                if *ok {
+                    "conservation holds: every recipient of every message has exactly one fate"
+                        .to_string()
+                } else {
+                    format!("CONSERVATION VIOLATED: {}", problems.join("; "))
+                },
+            ),
+        }
     }
 }
 
