@@ -100,3 +100,68 @@ fn player_never_leaves_the_trace() {
     // An empty trace cannot play.
     assert!(!Player::new(0).apply(PlayerAction::TogglePlay).playing);
 }
+
+/// Picks a scenario in the select box as a user would: set the value, fire `change`.
+fn choose_scenario(root: &Element, index: usize) {
+    let select: web_sys::HtmlSelectElement = wasm_bindgen::JsCast::unchecked_into(
+        root.query_selector("#scenario-select")
+            .unwrap()
+            .expect("the scenario picker"),
+    );
+    select.set_value(&index.to_string());
+    let event = web_sys::Event::new("change").unwrap();
+    select.dispatch_event(&event).unwrap();
+}
+
+fn click(root: &Element, selector: &str) {
+    let button: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(
+        root.query_selector(selector)
+            .unwrap()
+            .expect("the button exists"),
+    );
+    button.click();
+}
+
+#[wasm_bindgen_test]
+async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanations() {
+    let root = mount_app().await;
+    let options = root.query_selector_all("#scenario-select option").unwrap();
+    assert!(options.length() > 20, "the library is offered");
+    choose_scenario(&root, 0);
+    yew::scheduler::flush().await;
+    let position = root.query_selector(".controls-position").unwrap().unwrap();
+    let text = position.text_content().unwrap();
+    assert!(text.starts_with("Step 0 of "), "{text}");
+    let details = root.query_selector(".region-details").unwrap().unwrap();
+    assert!(details
+        .text_content()
+        .unwrap()
+        .contains("One message, delivered and read"));
+    // Step until a server reply with an explanation is the current step.
+    for _ in 0..4 {
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+    }
+    let lines = root.query_selector_all(".conversation-log .line").unwrap();
+    assert!(lines.length() >= 4, "lines shown: {}", lines.length());
+    let log = root
+        .query_selector(".conversation-log")
+        .unwrap()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    assert!(log.contains("S: 220 mail.sender.test"), "{log}");
+    assert!(
+        details.text_content().unwrap().contains("Simulated time"),
+        "details follow the cursor"
+    );
+    // Back to the start: nothing shown again.
+    click(&root, "button[title='Back to the start']");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        root.query_selector_all(".conversation-log .line")
+            .unwrap()
+            .length(),
+        0
+    );
+}

@@ -7,6 +7,7 @@ pub mod library;
 pub mod rng;
 pub mod scale;
 pub mod scenario;
+pub mod steps;
 pub mod trace;
 pub mod view;
 pub mod world;

@@ -371,18 +371,18 @@ impl TextRenderer {
                 )
             }
             Event::ConnectionOpened { conn } => {
-                line(&conn_client(&conns, *conn), format!("#{conn} connected"))
+                line(&conn_client(conns, *conn), format!("#{conn} connected"))
             }
             Event::ConnectionRefused { conn, reason } => line(
-                &conn_client(&conns, *conn),
+                &conn_client(conns, *conn),
                 format!("#{conn} connection refused: {reason}"),
             ),
             Event::ConnectionTimedOut { conn } => line(
-                &conn_client(&conns, *conn),
+                &conn_client(conns, *conn),
                 format!("#{conn} connection timed out"),
             ),
             Event::ConnectionDropped { conn, reason } => line(
-                &conn_client(&conns, *conn),
+                &conn_client(conns, *conn),
                 format!("#{conn} connection dropped: {reason}"),
             ),
             Event::ConnectionClosed { conn, by } => {
@@ -421,7 +421,7 @@ impl TextRenderer {
             }
             Event::ReplyExplained { .. } => {}
             Event::ClientState { conn, from, to } => line(
-                &conn_client(&conns, *conn),
+                &conn_client(conns, *conn),
                 format!("#{conn} client {from} -> {to}"),
             ),
             Event::ServerState { conn, from, to } => line(
@@ -558,7 +558,7 @@ impl TextRenderer {
                 uid,
                 octets,
             } => line(
-                &conn_client(&conns, *conn),
+                &conn_client(conns, *conn),
                 format!(
                     "#{conn} retrieved {} from {mailbox} ({octets} octets)",
                     uid.as_deref().unwrap_or("a message")

@@ -1,20 +1,146 @@
 //! The root component: the four regions of the simulator (topology, conversation, details,
-//! controls) around one player state.
+//! controls) around one state: the loaded scenario, its steps, and the player's cursor.
 
 use super::controls::Controls;
+use super::conversation::Conversation;
+use super::details::Details;
 use super::player::{Player, PlayerAction};
 use super::topology::Topology;
+use crate::sim::library::SCENARIO_FILES;
+use crate::sim::steps::{steps, Step};
+use crate::sim::view::TraceViewer;
+use crate::sim::{run, Scenario};
+use gloo::timers::callback::Interval;
+use std::rc::Rc;
 use yew::prelude::*;
+
+/// A scenario that has been run: what the student steps through.
+#[derive(Debug)]
+pub struct Loaded {
+    pub scenario: Scenario,
+    pub steps: Vec<Step>,
+    pub viewer: TraceViewer,
+}
+
+/// The whole app state. Running a scenario is deterministic and has no side effects, so it
+/// happens in the reducer; stepping only moves the player's cursor.
+#[derive(Clone, Debug, Default)]
+pub struct Lab {
+    pub selected: Option<usize>,
+    pub loaded: Option<Rc<Loaded>>,
+    pub error: Option<String>,
+    pub player: Player,
+}
+
+impl PartialEq for Lab {
+    fn eq(&self, other: &Self) -> bool {
+        self.selected == other.selected
+            && self.player == other.player
+            && self.error == other.error
+            && match (&self.loaded, &other.loaded) {
+                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+pub enum LabAction {
+    Select(usize),
+    Player(PlayerAction),
+}
+
+impl Reducible for Lab {
+    type Action = LabAction;
+
+    fn reduce(self: Rc<Self>, action: LabAction) -> Rc<Self> {
+        match action {
+            LabAction::Player(action) => Rc::new(Lab {
+                player: self.player.apply(action),
+                ..(*self).clone()
+            }),
+            LabAction::Select(index) => {
+                let Some((file, text)) = SCENARIO_FILES.get(index) else {
+                    return self;
+                };
+                match Scenario::from_json(text) {
+                    Ok(scenario) => {
+                        let result = run(&scenario, scenario.seed);
+                        let steps = steps(&result.trace);
+                        let player = self.player.apply(PlayerAction::Load {
+                            trace_len: steps.len(),
+                        });
+                        Rc::new(Lab {
+                            selected: Some(index),
+                            loaded: Some(Rc::new(Loaded {
+                                scenario,
+                                steps,
+                                viewer: TraceViewer::new(result.trace),
+                            })),
+                            error: None,
+                            player,
+                        })
+                    }
+                    Err(errors) => Rc::new(Lab {
+                        selected: Some(index),
+                        loaded: None,
+                        error: Some(format!("{file} is not a valid scenario: {errors}")),
+                        player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Titles of the built-in scenarios, in library order (a broken file shows its name).
+fn scenario_titles() -> Vec<String> {
+    SCENARIO_FILES
+        .iter()
+        .map(|(file, text)| {
+            Scenario::from_json(text)
+                .map(|s| s.title)
+                .unwrap_or_else(|_| format!("{file} (invalid)"))
+        })
+        .collect()
+}
 
 #[function_component(App)]
 pub fn app() -> Html {
-    // No scenario is loaded yet, so the trace is empty and there is nothing to step through.
-    let player = use_reducer(|| Player::new(0));
+    let lab = use_reducer(Lab::default);
+    let titles = use_memo((), |_| scenario_titles());
+
+    // While playing, a timer moves the cursor; it stops with the player or a new speed.
+    {
+        let lab = lab.clone();
+        let playing = lab.player.playing;
+        let speed = lab.player.speed_events_per_s();
+        use_effect_with((playing, speed), move |&(playing, speed)| {
+            let interval = playing.then(|| {
+                Interval::new(1000 / speed.max(1), move || {
+                    lab.dispatch(LabAction::Player(PlayerAction::Tick))
+                })
+            });
+            move || drop(interval)
+        });
+    }
+
     let on_action = {
-        let player = player.clone();
-        Callback::from(move |action: PlayerAction| player.dispatch(action))
+        let lab = lab.clone();
+        Callback::from(move |action: PlayerAction| lab.dispatch(LabAction::Player(action)))
+    };
+    let on_select = {
+        let lab = lab.clone();
+        Callback::from(move |event: Event| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            if let Ok(index) = select.value().parse::<usize>() {
+                lab.dispatch(LabAction::Select(index));
+            }
+        })
     };
 
+    let cursor = lab.player.cursor;
+    let loaded = lab.loaded.clone();
     html! {
         <>
             <section class="region region-topology" aria-labelledby="topology-title">
@@ -23,18 +149,27 @@ pub fn app() -> Html {
             </section>
             <section class="region region-conversation" aria-labelledby="conversation-title">
                 <h2 id="conversation-title" class="region-title">{ "Conversation" }</h2>
-                <p class="region-empty">
-                    { "Every SMTP command and reply will appear here, client lines (C:) and server lines (S:) as they cross the wire." }
-                </p>
+                <Conversation loaded={loaded.clone()} {cursor} />
             </section>
             <section class="region region-details" aria-labelledby="details-title">
                 <h2 id="details-title" class="region-title">{ "Details" }</h2>
-                <p class="details-text">
-                    { "Pick a line of the conversation to see what it means, why it was sent, and the RFC section that defines it." }
-                </p>
+                <Details loaded={loaded} {cursor} error={lab.error.clone()} />
             </section>
-            <section class="region region-controls" aria-label="Playback controls">
-                <Controls player={(*player).clone()} {on_action} />
+            <section class="region region-controls" aria-label="Scenario and playback controls">
+                <div class="scenario-picker">
+                    <label for="scenario-select">{ "Scenario" }</label>
+                    <select id="scenario-select" onchange={on_select}>
+                        <option value="" selected={lab.selected.is_none()} disabled=true>
+                            { "Choose a scenario…" }
+                        </option>
+                        { for titles.iter().enumerate().map(|(index, title)| html! {
+                            <option value={index.to_string()} selected={lab.selected == Some(index)}>
+                                { title }
+                            </option>
+                        }) }
+                    </select>
+                </div>
+                <Controls player={lab.player.clone()} {on_action} />
             </section>
         </>
     }

@@ -4,10 +4,12 @@
 mod app;
 mod bench;
 mod controls;
+mod conversation;
+mod details;
 pub mod player;
 mod topology;
 
-pub use app::App;
+pub use app::{App, Lab, LabAction};
 
 /// Id of the element in index.html that the app mounts into.
 pub const ROOT_ID: &str = "lab";

@@ -107,6 +107,13 @@ impl Player {
     }
 }
 
+impl Default for Player {
+    /// Nothing loaded yet.
+    fn default() -> Self {
+        Player::new(0)
+    }
+}
+
 impl Reducible for Player {
     type Action = PlayerAction;
 

@@ -136,6 +136,47 @@ await test('page shows the product and its purpose before the wasm loads', async
   }
 });
 
+for (const size of [sizes[0], sizes[1]]) {
+  await test(`a student runs a scenario, plays it and steps back (${size.name})`, async () => {
+    const { context, page, errors } = await openApp({
+      viewport: size.viewport,
+      isMobile: size.isMobile,
+      hasTouch: size.hasTouch,
+    });
+    try {
+      await page.selectOption('#scenario-select', { label: 'Unknown user refused at RCPT' });
+      await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+      assert.match(await page.textContent('.region-details'), /nobody@receiver\.test does not exist/);
+      // Play a little: the timer moves the cursor on its own.
+      await page.click('button:has-text("Play")');
+      await page.waitForFunction(() => document.querySelectorAll('.conversation-log .line').length > 3);
+      await page.click('button:has-text("Pause")');
+      await page.click('button[title="To the end"]');
+      const log = await page.textContent('.conversation-log');
+      assert.match(log, /S: 550 5\.1\.1 User unknown/);
+      assert.match(log, /bounced by mail\.sender\.test/);
+      // Step back to the refusal and read its explanation.
+      const lines = await page.$$eval('.conversation-log .line', (items) => items.map((i) => i.textContent));
+      const total = Number((await page.textContent('.controls-position')).match(/of (\d+)/)[1]);
+      assert.ok(total > 10 && lines.length > total, `${lines.length} lines for ${total} steps`);
+      for (let guard = 0; guard < total; guard += 1) {
+        const current = await page.$$eval('.line-current', (items) => items.map((i) => i.textContent).join('\n'));
+        if (current.includes('S: 550 5.1.1')) break;
+        await page.click('button[title="Step back"]');
+      }
+      const details = await page.textContent('.region-details');
+      assert.match(details, /550 5\.1\.1/);
+      assert.match(details, /RFC 5321/);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
+      await page.screenshot({ path: `${SHOTS}/${size.name}-scenario.png`, fullPage: size.name === 'phone' });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;

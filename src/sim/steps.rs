@@ -1,0 +1,151 @@
+//! A trace cut into the steps a student steps through: each step is one event that shows as
+//! text (a line on the wire, a DNS answer, a queue change, ...), with the explanations of the
+//! replies it carries. Events that only update state (a session's state name) or only explain
+//! (a reply's explanation) join the step they belong to.
+
+use super::trace::{ConnId, Direction, Event, Name, TextRenderer, Trace};
+use serde::{Deserialize, Serialize};
+
+/// Why a server sent a reply, for the details panel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepExplanation {
+    pub code: u16,
+    pub enhanced: Option<String>,
+    pub meaning: Name,
+    pub why: Name,
+    pub rfc: Name,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Index of the event in the trace; the world after this step is the view after
+    /// `event + 1` events.
+    pub event: usize,
+    pub time_ms: u64,
+    /// The text lines of the event, without their newlines.
+    pub lines: Vec<String>,
+    /// The connection the event happened on, if any.
+    pub conn: Option<ConnId>,
+    /// For bytes on a connection: which way they went.
+    pub direction: Option<Direction>,
+    /// For bytes a server sent: the explanation of each reply in them, in order.
+    pub explanations: Vec<StepExplanation>,
+}
+
+/// Cuts a trace into steps.
+pub fn steps(trace: &Trace) -> Vec<Step> {
+    let mut renderer = TextRenderer::default();
+    let mut steps = Vec::new();
+    // Explanations are recorded just before the bytes that carry their replies.
+    let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
+    let mut text = String::new();
+    for (index, event) in trace.events.iter().enumerate() {
+        if let Event::ReplyExplained {
+            conn,
+            code,
+            enhanced,
+            meaning,
+            why,
+            rfc,
+        } = &event.event
+        {
+            pending.push((
+                *conn,
+                StepExplanation {
+                    code: *code,
+                    enhanced: enhanced.clone(),
+                    meaning: meaning.clone(),
+                    why: why.clone(),
+                    rfc: rfc.clone(),
+                },
+            ));
+            continue;
+        }
+        text.clear();
+        renderer.write(event, &mut text);
+        if text.is_empty() {
+            continue;
+        }
+        let conn = event_conn(&event.event);
+        let explanations = match (&event.event, conn) {
+            (
+                Event::Transmitted {
+                    direction: Direction::ServerToClient,
+                    ..
+                },
+                Some(conn),
+            ) => {
+                let (mine, others): (Vec<_>, Vec<_>) =
+                    pending.drain(..).partition(|(c, _)| *c == conn);
+                pending = others;
+                mine.into_iter().map(|(_, e)| e).collect()
+            }
+            _ => Vec::new(),
+        };
+        let direction = match &event.event {
+            Event::Transmitted { direction, .. } => Some(*direction),
+            _ => None,
+        };
+        steps.push(Step {
+            event: index,
+            time_ms: event.time_ms,
+            lines: text.lines().map(str::to_string).collect(),
+            conn,
+            direction,
+            explanations,
+        });
+    }
+    steps
+}
+
+fn event_conn(event: &Event) -> Option<ConnId> {
+    match event {
+        Event::ConnectionAttempted { conn, .. }
+        | Event::ConnectionOpened { conn }
+        | Event::ConnectionRefused { conn, .. }
+        | Event::ConnectionTimedOut { conn }
+        | Event::ConnectionDropped { conn, .. }
+        | Event::ConnectionClosed { conn, .. }
+        | Event::Transmitted { conn, .. }
+        | Event::ClientState { conn, .. }
+        | Event::ServerState { conn, .. }
+        | Event::MessageAccepted { conn, .. }
+        | Event::MessageRetrieved { conn, .. } => Some(*conn),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{library, run};
+
+    #[test]
+    fn every_reply_explanation_lands_on_the_step_that_carries_it() {
+        let scenario = library::find("unknown-user").expect("a built-in scenario");
+        let result = run(&scenario, scenario.seed);
+        let explained = result
+            .trace
+            .events
+            .iter()
+            .filter(|e| matches!(e.event, Event::ReplyExplained { .. }))
+            .count();
+        let steps = steps(&result.trace);
+        let attached: usize = steps.iter().map(|s| s.explanations.len()).sum();
+        assert_eq!(attached, explained);
+        // The 550 for the unknown user is explained on the step that shows it.
+        let refusal = steps
+            .iter()
+            .find(|s| s.lines.iter().any(|l| l.contains("S: 550 5.1.1")))
+            .expect("the refusal is shown");
+        assert!(refusal.explanations.iter().any(|e| e.code == 550));
+        // Steps are in trace order, and the text is the same as the whole trace's.
+        assert!(steps.windows(2).all(|w| w[0].event < w[1].event));
+        let joined: String = steps
+            .iter()
+            .flat_map(|s| s.lines.iter())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(joined, result.trace.to_text());
+    }
+}

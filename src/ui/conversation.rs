@@ -1,0 +1,82 @@
+//! The conversation: every line of the run up to the cursor, client lines (`C:`) and server
+//! lines (`S:`) told apart by colour and by their prefix; the current step is marked.
+
+use super::app::Loaded;
+use crate::sim::trace::Direction;
+use std::rc::Rc;
+use yew::prelude::*;
+
+#[derive(Properties)]
+pub struct ConversationProps {
+    pub loaded: Option<Rc<Loaded>>,
+    pub cursor: usize,
+}
+
+impl PartialEq for ConversationProps {
+    fn eq(&self, other: &Self) -> bool {
+        self.cursor == other.cursor
+            && match (&self.loaded, &other.loaded) {
+                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+#[function_component(Conversation)]
+pub fn conversation(props: &ConversationProps) -> Html {
+    let log = use_node_ref();
+    // Keep the newest line in sight, scrolling only the log, never the page.
+    {
+        let log = log.clone();
+        use_effect_with(props.cursor, move |_| {
+            if let Some(element) = log.cast::<web_sys::Element>() {
+                element.set_scroll_top(element.scroll_height());
+            }
+        });
+    }
+    let Some(loaded) = &props.loaded else {
+        return html! {
+            <p class="region-empty">
+                { "Choose a scenario below, then step through it or press Play: every SMTP command and reply will appear here, client lines (C:) and server lines (S:) as they cross the wire." }
+            </p>
+        };
+    };
+    let shown = &loaded.steps[..props.cursor.min(loaded.steps.len())];
+    let last = shown.len().checked_sub(1);
+    html! {
+        <ol class="conversation-log" ref={log} aria-live="polite">
+            { for shown.iter().enumerate().flat_map(|(index, step)| {
+                let side = match step.direction {
+                    Some(Direction::ClientToServer) => "line-client",
+                    Some(Direction::ServerToClient) => "line-server",
+                    None => "line-event",
+                };
+                let current = if Some(index) == last { " line-current" } else { "" };
+                step.lines.iter().map(move |line| {
+                    let (time, actor, text) = split_line(line);
+                    html! {
+                        <li class={format!("line {side}{current}")}>
+                            <span class="line-time">{ time }</span>
+                            <span class="line-actor">{ actor }</span>
+                            <span class="line-text">{ text }</span>
+                        </li>
+                    }
+                })
+            }) }
+        </ol>
+    }
+}
+
+/// Splits a trace line (`time  actor  text`) into its columns, so that narrow screens can put
+/// the text under the time and actor instead of cutting it off.
+fn split_line(line: &str) -> (String, String, String) {
+    let (time, rest) = line.split_once("  ").unwrap_or(("", line));
+    let rest = rest.trim_start();
+    let (actor, text) = rest.split_once(' ').unwrap_or((rest, ""));
+    (
+        time.to_string(),
+        actor.to_string(),
+        text.trim_start().to_string(),
+    )
+}

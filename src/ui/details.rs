@@ -1,0 +1,116 @@
+//! Details of the current step: what the replies in it mean and why the server sent them
+//! (with the RFC section), and the state of the world at this moment.
+
+use super::app::Loaded;
+use crate::sim::trace::format_time;
+use std::rc::Rc;
+use yew::prelude::*;
+
+#[derive(Properties)]
+pub struct DetailsProps {
+    pub loaded: Option<Rc<Loaded>>,
+    pub cursor: usize,
+    pub error: Option<String>,
+}
+
+impl PartialEq for DetailsProps {
+    fn eq(&self, other: &Self) -> bool {
+        self.cursor == other.cursor
+            && self.error == other.error
+            && match (&self.loaded, &other.loaded) {
+                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
+}
+
+#[function_component(Details)]
+pub fn details(props: &DetailsProps) -> Html {
+    if let Some(error) = &props.error {
+        return html! { <p class="details-error" role="alert">{ error.clone() }</p> };
+    }
+    let Some(loaded) = &props.loaded else {
+        return html! {
+            <p class="details-text">
+                { "Each step's details appear here: what a reply means, why the server sent it, and the RFC section that defines it." }
+            </p>
+        };
+    };
+    let scenario = &loaded.scenario;
+    let step = props
+        .cursor
+        .checked_sub(1)
+        .and_then(|index| loaded.steps.get(index));
+    let Some(step) = step else {
+        return html! {
+            <div class="details-body">
+                <h3 class="details-heading">{ scenario.title.clone() }</h3>
+                <p class="details-text">{ scenario.teaching.clone() }</p>
+                <p class="details-hint">{ format!("{} steps. Press Play or step forward.", loaded.steps.len()) }</p>
+            </div>
+        };
+    };
+    let view = loaded.viewer.view_at(step.event + 1);
+    let sessions: Vec<String> = view
+        .connections
+        .iter()
+        .filter(|(_, c)| c.open)
+        .map(|(conn, c)| {
+            format!(
+                "#{conn} {} → {}:{}  client {}, server {}",
+                c.client, c.server, c.port, c.client_state, c.server_state
+            )
+        })
+        .collect();
+    let queued: Vec<String> = view
+        .queues
+        .iter()
+        .flat_map(|(host, entries)| {
+            entries.iter().map(move |(entry, e)| {
+                format!(
+                    "{host}: q{entry} {} for {} (attempt {})",
+                    e.message,
+                    e.recipients.join(", "),
+                    e.attempts
+                )
+            })
+        })
+        .collect();
+    let mailboxes: Vec<String> = view
+        .mailboxes
+        .iter()
+        .filter(|(_, items)| !items.is_empty())
+        .map(|(address, items)| format!("{address}: {} message(s)", items.len()))
+        .collect();
+    let list = |title: &'static str, items: Vec<String>| {
+        html! {
+            <div class="details-state">
+                <h4>{ title }</h4>
+                if items.is_empty() {
+                    <p class="details-none">{ "none" }</p>
+                } else {
+                    <ul>{ for items.into_iter().map(|item| html! { <li>{ item }</li> }) }</ul>
+                }
+            </div>
+        }
+    };
+    html! {
+        <div class="details-body">
+            <p class="details-time">{ format!("Simulated time {}", format_time(step.time_ms)) }</p>
+            { for step.explanations.iter().map(|e| html! {
+                <div class="explanation">
+                    <h3 class="details-heading">
+                        { format!("{}{}", e.code, e.enhanced.as_ref().map(|s| format!(" {s}")).unwrap_or_default()) }
+                    </h3>
+                    <p class="explanation-meaning">{ e.meaning.to_string() }</p>
+                    <p class="explanation-why">{ e.why.to_string() }</p>
+                    <p class="explanation-rfc">{ e.rfc.to_string() }</p>
+                </div>
+            }) }
+            { list("Open sessions", sessions) }
+            { list("Queued", queued) }
+            { list("Mailboxes", mailboxes) }
+        </div>
+    }
+}
