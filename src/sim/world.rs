@@ -544,6 +544,13 @@ impl<'a> World<'a> {
                 spec: spec.clone(),
             });
         }
+        // Roughly a hundred events per message: reserving them up front saves copying the
+        // trace over and over as it grows.
+        let expected_events = scenario
+            .messages
+            .len()
+            .saturating_mul(100)
+            .min(TRACE_EVENTS_MAX);
         let mut world = World {
             scenario,
             interner: Interner::default(),
@@ -552,7 +559,7 @@ impl<'a> World<'a> {
             sequence: 0,
             agenda: BinaryHeap::new(),
             rng: SimRng::new(seed),
-            events: Vec::new(),
+            events: Vec::with_capacity(expected_events),
             hosts,
             host_by_name,
             host_by_address,
@@ -1332,8 +1339,13 @@ impl<'a> World<'a> {
             actions.push((latency, Action::PeerClosed(conn, Side::Client)));
         }
         if !c.client_closed {
+            // One timer per side is enough: a later deadline is picked up when the earlier
+            // timer fires (the engines ignore an early call), so only an earlier one needs
+            // a new timer.
             if let Some(deadline) = client_deadline {
-                if c.client_timer_ms != Some(deadline) {
+                if c.client_timer_ms
+                    .is_none_or(|scheduled| deadline < scheduled)
+                {
                     c.client_timer_ms = Some(deadline);
                     actions.push((
                         deadline.saturating_sub(now),
@@ -1344,7 +1356,9 @@ impl<'a> World<'a> {
         }
         if !c.server_closed {
             if let Some(deadline) = server_deadline {
-                if c.server_timer_ms != Some(deadline) {
+                if c.server_timer_ms
+                    .is_none_or(|scheduled| deadline < scheduled)
+                {
                     c.server_timer_ms = Some(deadline);
                     actions.push((
                         deadline.saturating_sub(now),
