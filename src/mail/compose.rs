@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{base64, date};
+use super::{base64, boundary, date};
 
 /// RFC 5322 2.1.1: lines should be at most 78 characters, must be at most 998.
 pub const LINE_PREFERRED_MAX: usize = 78;
@@ -560,55 +560,16 @@ fn valid_media_type(text: &str) -> Option<String> {
 }
 
 /// A boundary that depends only on the request (no randomness), checked against every part.
-/// "=_" cannot occur in base64 or quoted-printable output, so a clash is only possible with
-/// 7bit text, and then a counter changes the boundary.
 fn choose_boundary(request: &ComposeRequest, parts: &[Vec<u8>]) -> String {
-    let mut hash = Fnv1a::new();
-    hash.write(request.message_id_token.as_bytes());
-    hash.write(request.subject.as_bytes());
-    hash.write(&request.date_unix_s.to_le_bytes());
-    for part in parts {
-        hash.write(&(part.len() as u64).to_le_bytes());
-        hash.write(part);
-    }
-    let seed = hash.finish();
-    for attempt in 0u64.. {
-        let boundary = format!("=_smtp-lab_{:016x}", seed.wrapping_add(attempt));
-        let delimiter = format!("--{boundary}");
-        if !parts
-            .iter()
-            .any(|part| contains(part, delimiter.as_bytes()))
-        {
-            return boundary;
-        }
-    }
-    unreachable!("the parts are finite, so some boundary does not occur in them")
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
-/// FNV-1a, 64 bits: a small, stable hash (the standard library's hashers may change).
-struct Fnv1a(u64);
-
-impl Fnv1a {
-    fn new() -> Self {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    boundary::choose_boundary(
+        "smtp-lab",
+        &[
+            request.message_id_token.as_bytes(),
+            request.subject.as_bytes(),
+            &request.date_unix_s.to_le_bytes(),
+        ],
+        parts,
+    )
 }
 
 /// The Message-ID's left side: dot-atom text (RFC 5322 3.6.4); other characters become "_".
@@ -654,6 +615,7 @@ fn id_right(hostname: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::boundary::contains;
 
     fn request() -> ComposeRequest {
         ComposeRequest {

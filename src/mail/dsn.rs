@@ -27,7 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::mail::{base64, compose, date};
+use crate::mail::{base64, boundary, compose, date};
 use crate::smtp::reply::{EnhancedStatus, Reply};
 
 /// RFC 5322 2.1.1: lines should be at most 78 characters, must be at most 998.
@@ -867,53 +867,16 @@ fn strip_last_crlf(mut part: Vec<u8>) -> Vec<u8> {
 
 /// A boundary that depends only on the request, checked against every part: a boundary
 /// delimiter must not occur in any encapsulated part (RFC 2046 5.1.1). The returned message is
-/// sent unchanged and may hold anything, so a counter changes the boundary until it is free.
+/// sent unchanged and may hold anything, so the boundary changes until it is free.
 fn choose_boundary(request: &DsnRequest, parts: &[Vec<u8>]) -> String {
-    let mut hash = Fnv1a::new();
-    hash.write(request.message_id_token.as_bytes());
-    hash.write(&request.date_unix_s.to_le_bytes());
-    for part in parts {
-        hash.write(&(part.len() as u64).to_le_bytes());
-        hash.write(part);
-    }
-    let seed = hash.finish();
-    for attempt in 0u64.. {
-        let boundary = format!("=_smtp-lab-dsn_{:016x}", seed.wrapping_add(attempt));
-        let delimiter = format!("--{boundary}");
-        if !parts
-            .iter()
-            .any(|part| contains(part, delimiter.as_bytes()))
-        {
-            return boundary;
-        }
-    }
-    unreachable!("the parts are finite, so some boundary does not occur in them")
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
-/// FNV-1a, 64 bits: a small, stable hash (the standard library's hashers may change).
-struct Fnv1a(u64);
-
-impl Fnv1a {
-    fn new() -> Self {
-        Fnv1a(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 ^= u64::from(byte);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    boundary::choose_boundary(
+        "smtp-lab-dsn",
+        &[
+            request.message_id_token.as_bytes(),
+            &request.date_unix_s.to_le_bytes(),
+        ],
+        parts,
+    )
 }
 
 /// The header fields of a message as (name, unfolded value), in order, from the header
@@ -963,6 +926,7 @@ fn strip_comments(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mail::boundary::contains;
 
     fn request() -> DsnRequest {
         DsnRequest {

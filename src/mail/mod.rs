@@ -3,6 +3,7 @@
 //! or hold sessions; `smtp` does that.
 
 pub mod base64;
+pub mod boundary;
 pub mod compose;
 pub mod date;
 pub mod dsn;

@@ -26,25 +26,8 @@ pub const TERMINATION_LINE: &[u8] = b".\r\n";
 /// "the exact size of the message in octets", which for a server with another local line
 /// ending means counting CRLF).
 pub fn canonical_message(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 2);
-    let mut index = 0;
-    while index < message.len() {
-        match message[index] {
-            b'\r' => {
-                out.extend_from_slice(b"\r\n");
-                if message.get(index + 1) == Some(&b'\n') {
-                    index += 1;
-                }
-            }
-            b'\n' => out.extend_from_slice(b"\r\n"),
-            byte => out.push(byte),
-        }
-        index += 1;
-    }
-    if !out.is_empty() && !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out
+    // The same rule as SMTP's data transparency: only CRLF ends a line.
+    crate::smtp::dot::normalize_line_endings(message)
 }
 
 /// Appends `lines` (CRLF-ended, as [`canonical_message`] makes them) dot-stuffed: every line
