@@ -165,10 +165,14 @@ impl Reply {
                     out.push(b' ');
                 }
             }
-            out.extend(
-                line.bytes()
-                    .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-            );
+            if line.bytes().any(|b| b == b'\r' || b == b'\n') {
+                out.extend(
+                    line.bytes()
+                        .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+                );
+            } else {
+                out.extend_from_slice(line.as_bytes());
+            }
             out.extend_from_slice(b"\r\n");
         }
     }
