@@ -155,6 +155,12 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
         details.text_content().unwrap().contains("Simulated time"),
         "details follow the cursor"
     );
+    // The greeting travels on the submission hop, which the diagram highlights.
+    assert_eq!(
+        root.query_selector_all(".topology-link-active").unwrap().length(),
+        1,
+        "one hop is highlighted"
+    );
     // Back to the start: nothing shown again.
     click(&root, "button[title='Back to the start']");
     yew::scheduler::flush().await;

@@ -3,7 +3,23 @@
 //! replies it carries. Events that only update state (a session's state name) or only explain
 //! (a reply's explanation) join the step they belong to.
 
-use super::trace::{ConnId, Direction, Event, Name, TextRenderer, Trace};
+use super::trace::{ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace};
+use std::collections::BTreeMap;
+
+/// Which leg of a message's journey a step belongs to, for the topology diagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Hop {
+    /// A user agent submitting to its server (port 587, or 25 from a user agent).
+    Submission,
+    /// A server asking DNS for the MX of a domain.
+    DnsLookup,
+    /// One server relaying to another over SMTP (port 25).
+    Relay,
+    /// The MDA storing a message in a mailbox.
+    LocalDelivery,
+    /// A user agent reading its mailbox over POP3.
+    Retrieval,
+}
 use serde::{Deserialize, Serialize};
 
 /// Why a server sent a reply, for the details panel.
@@ -28,6 +44,8 @@ pub struct Step {
     pub conn: Option<ConnId>,
     /// For bytes on a connection: which way they went.
     pub direction: Option<Direction>,
+    /// The leg of the journey, when the step belongs to one.
+    pub hop: Option<Hop>,
     /// For bytes a server sent: the explanation of each reply in them, in order.
     pub explanations: Vec<StepExplanation>,
 }
@@ -39,7 +57,23 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     // Explanations are recorded just before the bytes that carry their replies.
     let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
     let mut text = String::new();
+    let mut hops: BTreeMap<ConnId, Hop> = BTreeMap::new();
     for (index, event) in trace.events.iter().enumerate() {
+        if let Event::ConnectionAttempted {
+            conn,
+            client,
+            port,
+            protocol,
+            ..
+        } = &event.event
+        {
+            let hop = match protocol {
+                Protocol::Pop3 => Hop::Retrieval,
+                Protocol::Smtp if *port == 587 || client.starts_with("ua:") => Hop::Submission,
+                Protocol::Smtp => Hop::Relay,
+            };
+            hops.insert(*conn, hop);
+        }
         if let Event::ReplyExplained {
             conn,
             code,
@@ -86,12 +120,20 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             Event::Transmitted { direction, .. } => Some(*direction),
             _ => None,
         };
+        let hop = match &event.event {
+            Event::DnsQuery { .. } | Event::DnsResponse { .. } | Event::MxResolved { .. } => {
+                Some(Hop::DnsLookup)
+            }
+            Event::Delivered { .. } | Event::DeliveryRefused { .. } => Some(Hop::LocalDelivery),
+            _ => conn.and_then(|c| hops.get(&c).copied()),
+        };
         steps.push(Step {
             event: index,
             time_ms: event.time_ms,
             lines: text.lines().map(str::to_string).collect(),
             conn,
             direction,
+            hop,
             explanations,
         });
     }
@@ -139,6 +181,19 @@ mod tests {
             .find(|s| s.lines.iter().any(|l| l.contains("S: 550 5.1.1")))
             .expect("the refusal is shown");
         assert!(refusal.explanations.iter().any(|e| e.code == 550));
+        // The journey's legs are all there, in the order a message travels them.
+        let first = |hop| steps.iter().position(|s| s.hop == Some(hop));
+        let legs = [
+            Hop::Submission,
+            Hop::DnsLookup,
+            Hop::Relay,
+            Hop::LocalDelivery,
+        ];
+        let positions: Vec<usize> = legs
+            .iter()
+            .map(|&hop| first(hop).expect("leg shown"))
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
         // Steps are in trace order, and the text is the same as the whole trace's.
         assert!(steps.windows(2).all(|w| w[0].event < w[1].event));
         let joined: String = steps

@@ -141,11 +141,17 @@ pub fn app() -> Html {
 
     let cursor = lab.player.cursor;
     let loaded = lab.loaded.clone();
+    let active_hop = loaded.as_ref().and_then(|l| {
+        cursor
+            .checked_sub(1)
+            .and_then(|index| l.steps.get(index))
+            .and_then(|step| step.hop)
+    });
     html! {
         <>
             <section class="region region-topology" aria-labelledby="topology-title">
                 <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
-                <Topology />
+                <Topology active={active_hop} />
             </section>
             <section class="region region-conversation" aria-labelledby="conversation-title">
                 <h2 id="conversation-title" class="region-title">{ "Conversation" }</h2>

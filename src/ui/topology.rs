@@ -1,6 +1,7 @@
 //! The topology diagram: the hosts an e-mail passes through, left to right, and the protocol
 //! spoken on each hop.
 
+use crate::sim::steps::Hop;
 use yew::prelude::*;
 
 /// One host in the diagram: its label and the role it plays (the RFC 5598 names).
@@ -40,8 +41,35 @@ const NODE_HEIGHT: i32 = 52;
 const NODE_STEP: i32 = 196;
 const ROW_Y: i32 = 90;
 
+#[derive(Properties, PartialEq)]
+pub struct TopologyProps {
+    /// The leg of the journey the current step belongs to, drawn highlighted.
+    #[prop_or_default]
+    pub active: Option<Hop>,
+}
+
+/// The hop index (0 = UA to MSA, ...) a leg is drawn on; DNS has its own line.
+fn hop_index(hop: Hop) -> Option<usize> {
+    match hop {
+        Hop::Submission => Some(0),
+        Hop::Relay => Some(1),
+        Hop::LocalDelivery => Some(2),
+        Hop::Retrieval => Some(3),
+        Hop::DnsLookup => None,
+    }
+}
+
 #[function_component(Topology)]
-pub fn topology() -> Html {
+pub fn topology(props: &TopologyProps) -> Html {
+    let active_hop = props.active.and_then(hop_index);
+    let dns_active = props.active == Some(Hop::DnsLookup);
+    let link_class = |active: bool| {
+        if active {
+            "topology-link topology-link-active"
+        } else {
+            "topology-link"
+        }
+    };
     let width = NODE_STEP * (NODES.len() as i32 - 1) + NODE_WIDTH + 20;
     let node_x = |index: usize| 10 + NODE_STEP * index as i32;
     let links = HOPS.iter().enumerate().map(|(index, protocol)| {
@@ -50,7 +78,7 @@ pub fn topology() -> Html {
         let y = ROW_Y + NODE_HEIGHT / 2;
         html! {
             <g>
-                <line class="topology-link" x1={x1.to_string()} y1={y.to_string()} x2={x2.to_string()} y2={y.to_string()} />
+                <line class={link_class(active_hop == Some(index))} x1={x1.to_string()} y1={y.to_string()} x2={x2.to_string()} y2={y.to_string()} />
                 <text class="topology-protocol" x={((x1 + x2) / 2).to_string()} y={(y - 8).to_string()}>{ *protocol }</text>
             </g>
         }
@@ -72,7 +100,7 @@ pub fn topology() -> Html {
         <div class="topology-scroll">
         <svg class="topology" viewBox={format!("0 0 {width} 160")} role="img"
             aria-label="Alice's user agent submits to mail.sender, which looks up the MX in DNS and sends over SMTP to mx.receiver; the MDA stores the message in Bob's mailbox, and Bob fetches it with POP3.">
-            <line class="topology-link" x1={(node_x(1) + NODE_WIDTH / 2).to_string()} y1={ROW_Y.to_string()} x2={(dns_x + 30).to_string()} y2="46" />
+            <line class={link_class(dns_active)} x1={(node_x(1) + NODE_WIDTH / 2).to_string()} y1={ROW_Y.to_string()} x2={(dns_x + 30).to_string()} y2="46" />
             <g class="topology-node">
                 <rect x={(dns_x - 10).to_string()} y="10" width="80" height="36" rx="8" />
                 <text x={(dns_x + 30).to_string()} y="33">{ "DNS" }</text>

@@ -164,6 +164,7 @@ for (const size of [sizes[0], sizes[1]]) {
         if (current.includes('S: 550 5.1.1')) break;
         await page.click('button[title="Step back"]');
       }
+      assert.equal(await page.locator('.topology-link-active').count(), 1, 'the relay hop is highlighted');
       const details = await page.textContent('.region-details');
       assert.match(details, /550 5\.1\.1/);
       assert.match(details, /RFC 5321/);
