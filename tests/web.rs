@@ -157,7 +157,9 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
     );
     // The greeting travels on the submission hop, which the diagram highlights.
     assert_eq!(
-        root.query_selector_all(".topology-link-active").unwrap().length(),
+        root.query_selector_all(".topology-link-active")
+            .unwrap()
+            .length(),
         1,
         "one hop is highlighted"
     );

@@ -13,6 +13,7 @@ use std::fmt;
 
 /// The whole DNS of a scenario.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DnsWorld {
     #[serde(default)]
     pub zones: Vec<Zone>,
@@ -24,6 +25,7 @@ pub struct DnsWorld {
 /// active: `from_ms <= now_ms < until_ms` (either end open when absent). Faults apply to whole
 /// subtrees because a real outage is usually a broken zone or unreachable name servers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DomainFault {
     pub domain: String,
     pub fault: Fault,

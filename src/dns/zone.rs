@@ -24,6 +24,7 @@ pub const DEFAULT_TTL_S: u32 = 3600;
 
 /// A zone: the records under one origin.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Zone {
     /// The zone's apex, e.g. `example.org`.
     pub origin: String,
@@ -34,6 +35,7 @@ pub struct Zone {
 /// One resource record. In a zone, `name` may be `@`; in an answer, every name is canonical
 /// (see [`DomainName`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Record {
     pub name: String,
     #[serde(default = "default_ttl_s")]

@@ -4,7 +4,7 @@
 use crate::sim::library;
 use crate::sim::trace::describe_fate;
 use crate::sim::{run, Scenario};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -48,7 +48,21 @@ pub fn load(name_or_file: &str) -> Result<Scenario, String> {
             "{name_or_file:?} is neither a built-in scenario (see `smtp-lab scenarios`) nor a file"
         ));
     }
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {name_or_file}: {e}"))?;
+    // Read no more than a scenario may hold, so that a huge file (or /dev/zero) is refused
+    // instead of filling memory.
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(crate::sim::scenario::SCENARIO_MAX_OCTETS as u64 + 1)
+                .read_to_end(&mut text)
+        })
+        .map_err(|e| format!("cannot read {name_or_file}: {e}"))?;
+    if text.len() > crate::sim::scenario::SCENARIO_MAX_OCTETS {
+        return Err(format!(
+            "{name_or_file} is larger than {} octets",
+            crate::sim::scenario::SCENARIO_MAX_OCTETS
+        ));
+    }
     let text = String::from_utf8(text).map_err(|_| format!("{name_or_file} is not UTF-8 text"))?;
     Scenario::from_json(&text)
         .map_err(|errors| format!("{name_or_file} is not a valid scenario:\n{errors}"))

@@ -19,6 +19,16 @@ pub const RECIPIENTS_MAX: usize = 1_000;
 pub const FETCHES_MAX: usize = 1_000;
 /// Largest generated attachment, in octets.
 pub const ATTACHMENT_MAX_OCTETS: usize = 8 * 1024 * 1024;
+/// Most attachment octets in a whole scenario: the simulation keeps every message in memory.
+pub const ATTACHMENTS_TOTAL_MAX_OCTETS: usize = 64 * 1024 * 1024;
+pub const RAW_SESSIONS_MAX: usize = 1_000;
+/// The longest stretch of simulated time a scenario may describe (a year), so that every
+/// time in milliseconds stays far from overflowing.
+pub const SIMULATED_TIME_MAX_S: u64 = 366 * 24 * 3600;
+/// Largest mailbox size or quota, in octets (1 TiB).
+pub const MAILBOX_MAX_OCTETS: u64 = 1 << 40;
+/// The latest wall-clock start: the year 9999 (RFC 5322 dates have four-digit years).
+pub const START_UNIX_S_MAX: i64 = 253_402_300_799 - SIMULATED_TIME_MAX_S as i64;
 
 /// 2026-09-01 08:00:00 UTC: the default wall-clock time at which a simulation starts.
 pub const DEFAULT_START_UNIX_S: i64 = 1_788_249_600;
@@ -391,6 +401,81 @@ impl Scenario {
         if self.fetches.len() > FETCHES_MAX {
             error("fetches".into(), format!("more than {FETCHES_MAX} fetches"));
         }
+        let mut time = |at: &str, value_s: u64| {
+            if value_s > SIMULATED_TIME_MAX_S {
+                errors.push(ScenarioError {
+                    at: at.to_string(),
+                    problem: format!("{value_s} s is more than a year ({SIMULATED_TIME_MAX_S} s)"),
+                });
+            }
+        };
+        time("run_until_s", self.run_until_s);
+        time("latency_ms", self.latency_ms / 1000);
+        time("retry.first_retry_s", self.retry.first_retry_s);
+        time("retry.max_interval_s", self.retry.max_interval_s);
+        time("retry.give_up_s", self.retry.give_up_s);
+        time("retry.connect_timeout_s", self.retry.connect_timeout_s);
+        if let Some(notice) = self.retry.delay_notice_s {
+            time("retry.delay_notice_s", notice);
+        }
+        for (index, host) in self.hosts.iter().enumerate() {
+            if let Some(greylist) = host.greylist_s {
+                time(&format!("hosts[{index}].greylist_s"), greylist);
+            }
+            for (f, fault) in host.faults.iter().enumerate() {
+                time(&format!("hosts[{index}].faults[{f}].from_s"), fault.from_s);
+                if let Some(until) = fault.until_s {
+                    time(&format!("hosts[{index}].faults[{f}].until_s"), until);
+                }
+                if let FaultKind::Slow { extra_latency_ms } = fault.kind {
+                    time(
+                        &format!("hosts[{index}].faults[{f}].kind"),
+                        extra_latency_ms / 1000,
+                    );
+                }
+            }
+        }
+        for (index, message) in self.messages.iter().enumerate() {
+            time(&format!("messages[{index}].at_s"), message.at_s);
+        }
+        for (index, fetch) in self.fetches.iter().enumerate() {
+            time(&format!("fetches[{index}].at_s"), fetch.at_s);
+        }
+        for (index, raw) in self.raw_sessions.iter().enumerate() {
+            time(&format!("raw_sessions[{index}].at_s"), raw.at_s);
+        }
+        let mut error = |at: String, problem: String| errors.push(ScenarioError { at, problem });
+        if !(0..=START_UNIX_S_MAX).contains(&self.start_unix_s) {
+            error(
+                "start_unix_s".into(),
+                format!("must be between 0 and {START_UNIX_S_MAX} (the year 9999 at the latest)"),
+            );
+        }
+        if self.raw_sessions.len() > RAW_SESSIONS_MAX {
+            error(
+                "raw_sessions".into(),
+                format!("more than {RAW_SESSIONS_MAX} raw sessions"),
+            );
+        }
+        let attachment_octets: usize = self
+            .messages
+            .iter()
+            .flat_map(|m| &m.attachments)
+            .map(|a| {
+                a.size_octets
+                    .unwrap_or(0)
+                    .max(a.text.as_ref().map_or(0, String::len))
+            })
+            .fold(0, usize::saturating_add);
+        if attachment_octets > ATTACHMENTS_TOTAL_MAX_OCTETS {
+            error(
+                "messages".into(),
+                format!(
+                    "the attachments add up to {attachment_octets} octets, more than \
+                     {ATTACHMENTS_TOTAL_MAX_OCTETS}"
+                ),
+            );
+        }
         if self.retry.first_retry_s == 0 || self.retry.max_interval_s == 0 {
             error(
                 "retry".into(),
@@ -462,6 +547,21 @@ impl Scenario {
         }
         for (index, message) in self.messages.iter().enumerate() {
             let at = format!("messages[{index}]");
+            // Addresses and subjects are shown in traces one per line; a control character in
+            // them could only be a mistake (or a forged trace line). `raw` may hold anything.
+            let fields = std::iter::once(("from", &message.from))
+                .chain(message.to.iter().map(|a| ("to", a)))
+                .chain(message.cc.iter().map(|a| ("cc", a)))
+                .chain(message.bcc.iter().map(|a| ("bcc", a)))
+                .chain(std::iter::once(("subject", &message.subject)));
+            for (field, value) in fields {
+                if value.chars().any(char::is_control) {
+                    error(
+                        format!("{at}.{field}"),
+                        format!("{value:?} holds a control character"),
+                    );
+                }
+            }
             if !names.contains(&message.submit_to.to_ascii_lowercase()) {
                 error(
                     format!("{at}.submit_to"),

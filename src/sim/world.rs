@@ -284,7 +284,7 @@ impl Host {
                 FaultKind::Slow { extra_latency_ms } => extra_latency_ms,
                 _ => 0,
             })
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 }
 
@@ -402,7 +402,7 @@ struct Conn {
     message: String,
     client_timer_ms: Option<u64>,
     server_timer_ms: Option<u64>,
-    /// The SMTP server session's state, to mask AUTH lines and spot DATA.
+    /// Whether the SMTP server is reading message data (for a fault that breaks it).
     server_in_data: bool,
 }
 
@@ -462,6 +462,9 @@ struct World<'a> {
     next_conn: ConnId,
     next_entry: EntryId,
     next_notice: u32,
+    next_raw_message: u32,
+    /// When each host took each message, for the Arrival-Date of its notices (RFC 3464 2.2.5).
+    arrivals: BTreeMap<(usize, String), u64>,
     /// Every (message, recipient) that must end with exactly one fate, in creation order.
     tracked: Vec<(String, String)>,
     fates: BTreeMap<(String, String), Fate>,
@@ -522,10 +525,11 @@ impl<'a> World<'a> {
                         .map(|d| d.to_ascii_lowercase())
                         .collect(),
                 ),
+                // A route only says where outgoing mail goes; it does not make the host
+                // accept mail for that domain from anyone.
                 relay_domains: Rc::new(
                     spec.relay_domains
                         .iter()
-                        .chain(spec.routes.iter().map(|r| &r.domain))
                         .map(|d| d.to_ascii_lowercase())
                         .collect(),
                 ),
@@ -568,6 +572,8 @@ impl<'a> World<'a> {
             next_conn: 1,
             next_entry: 1,
             next_notice: 1,
+            next_raw_message: 0,
+            arrivals: BTreeMap::new(),
             tracked: Vec::new(),
             fates: BTreeMap::new(),
             problems: Vec::new(),
@@ -749,12 +755,20 @@ impl<'a> World<'a> {
         let spec: &MessageSpec = &self.scenario.messages[index];
         let label = format!("m{}", index + 1);
         let ua = Name::from(format!("ua:{}", spec.from));
+        // Addresses in their canonical form (the one servers report back), so that every
+        // actor names a recipient the same way; what does not parse is sent as written, for
+        // the server to refuse.
+        let canonical = |address: &String| {
+            Mailbox::parse(address)
+                .map(|m| m.to_string())
+                .unwrap_or_else(|_| address.clone())
+        };
         let forward_paths: Vec<String> = spec
             .to
             .iter()
             .chain(&spec.cc)
             .chain(&spec.bcc)
-            .cloned()
+            .map(canonical)
             .collect();
         let bytes = match &spec.raw {
             Some(raw) => raw.clone().into_bytes(),
@@ -779,7 +793,10 @@ impl<'a> World<'a> {
                     subject: spec.subject.clone(),
                     body_text: spec.body.clone(),
                     attachments,
-                    date_unix_s: self.scenario.start_unix_s + (self.now_ms / 1000) as i64,
+                    date_unix_s: self
+                        .scenario
+                        .start_unix_s
+                        .saturating_add((self.now_ms / 1000) as i64),
                     utc_offset_min: 0,
                     message_id_token: format!("{label}.{}", self.seed),
                     hostname: domain_of(&spec.from),
@@ -928,7 +945,17 @@ impl<'a> World<'a> {
         let conn = self.next_conn;
         self.next_conn += 1;
         let host = &self.hosts[server];
-        let latency_ms = self.scenario.latency_ms + host.extra_latency_ms(self.now_ms);
+        // A slow host slows every link it is on, as client or as server.
+        let client_extra_ms = self
+            .host_by_address
+            .get(&client_address)
+            .map(|&index| self.hosts[index].extra_latency_ms(self.now_ms))
+            .unwrap_or(0);
+        let latency_ms = self
+            .scenario
+            .latency_ms
+            .saturating_add(host.extra_latency_ms(self.now_ms))
+            .saturating_add(client_extra_ms);
         let protocol = match sessions {
             Sessions::Smtp { .. } => Protocol::Smtp,
             Sessions::Pop3 { .. } => Protocol::Pop3,
@@ -968,12 +995,12 @@ impl<'a> World<'a> {
             self.schedule_in(timeout_ms, Action::ClientConnectTimeout(conn));
         } else if down {
             self.schedule_in(
-                2 * latency_ms,
+                latency_ms.saturating_mul(2),
                 Action::ClientRefused(conn, "connection refused (the host is down)".into()),
             );
         } else {
             self.schedule_in(latency_ms, Action::ServerAccept(conn));
-            self.schedule_in(2 * latency_ms, Action::ClientConnected(conn));
+            self.schedule_in(latency_ms.saturating_mul(2), Action::ClientConnected(conn));
         }
         conn
     }
@@ -1005,7 +1032,7 @@ impl<'a> World<'a> {
                     relay_domains: Rc::clone(&host.relay_domains),
                     users: Rc::clone(&host.users),
                     submission,
-                    greylist_delay_ms: host.spec.greylist_s.map(|s| s * 1000),
+                    greylist_delay_ms: host.spec.greylist_s.map(|s| s.saturating_mul(1000)),
                     greylist_seen: Rc::clone(&host.greylist_seen),
                     store: Rc::clone(&self.store),
                 };
@@ -1471,8 +1498,13 @@ impl<'a> World<'a> {
                 .map(|e| e.message.clone())
                 .unwrap_or_else(|| "?".into()),
             Purpose::Fetch { .. } => String::new(),
-            Purpose::Raw { label } => label.clone(),
+            Purpose::Raw { label } => {
+                // A scripted client may get several messages accepted in one session.
+                self.next_raw_message += 1;
+                format!("{label}.{}", self.next_raw_message)
+            }
         };
+        let raw_client = matches!(c.purpose, Purpose::Raw { .. });
         let envelope = &received.envelope;
         let host = &mut self.hosts[host_index];
         let queue_id = format!("{:X}{:05X}", host_index + 10, host.next_queue_id);
@@ -1482,9 +1514,14 @@ impl<'a> World<'a> {
             .forward_paths
             .iter()
             .map(|p| match p {
+                // RFC 5321 4.5.1: <Postmaster> is the postmaster of this host.
                 ForwardPath::Postmaster { .. } => format!(
                     "postmaster@{}",
-                    host.spec.local_domains.first().cloned().unwrap_or_default()
+                    host.spec
+                        .local_domains
+                        .first()
+                        .cloned()
+                        .unwrap_or_else(|| host.spec.name.to_ascii_lowercase())
                 ),
                 ForwardPath::Mailbox(mailbox) => mailbox.to_string(),
             })
@@ -1503,7 +1540,10 @@ impl<'a> World<'a> {
             with,
             id: Some(queue_id.clone()),
             for_path: (forward_paths.len() == 1).then(|| forward_paths[0].clone()),
-            date_unix_s: self.scenario.start_unix_s + (self.now_ms / 1000) as i64,
+            date_unix_s: self
+                .scenario
+                .start_unix_s
+                .saturating_add((self.now_ms / 1000) as i64),
             utc_offset_min: 0,
         });
         let mut data = Vec::with_capacity(header.len() + received.data.len());
@@ -1516,6 +1556,11 @@ impl<'a> World<'a> {
         };
         if let Some(c) = self.conns.get_mut(&conn) {
             c.message = message.clone();
+        }
+        if raw_client {
+            for recipient in &forward_paths {
+                self.track(&message, recipient);
+            }
         }
         self.record(Event::MessageAccepted {
             host: host_name,
@@ -1540,6 +1585,9 @@ impl<'a> World<'a> {
         recipients: &[String],
         data: Rc<Vec<u8>>,
     ) {
+        self.arrivals
+            .entry((host, message.to_string()))
+            .or_insert(self.now_ms);
         let mut remote: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for recipient in recipients {
@@ -1548,7 +1596,9 @@ impl<'a> World<'a> {
                 continue;
             }
             let domain = domain_of(recipient);
-            if self.hosts[host].local_domains.contains(&domain) {
+            let own_postmaster = domain == self.hosts[host].spec.name.to_ascii_lowercase()
+                && recipient.to_ascii_lowercase().starts_with("postmaster@");
+            if self.hosts[host].local_domains.contains(&domain) || own_postmaster {
                 self.deliver_locally(host, message, reverse_path, recipient, &data);
             } else {
                 remote.entry(domain).or_default().push(recipient.clone());
@@ -1612,11 +1662,23 @@ impl<'a> World<'a> {
         bytes.extend_from_slice(format!("Delivered-To: {recipient}\r\n").as_bytes());
         bytes.extend_from_slice(data);
         let mut store = self.store.borrow_mut();
-        let Some(mailbox) = store
-            .mailboxes
-            .get_mut(&recipient.to_lowercase())
-            .filter(|m| m.host == host)
-        else {
+        let key = recipient.to_lowercase();
+        // Every host has a postmaster (RFC 5321 4.5.1), configured or not.
+        if key.starts_with("postmaster@") && !store.mailboxes.contains_key(&key) {
+            store.mailboxes.insert(
+                key.clone(),
+                MailboxState {
+                    address: recipient.to_string(),
+                    host,
+                    password: None,
+                    quota_octets: None,
+                    used_octets: 0,
+                    messages: Vec::new(),
+                    next_uid: 1,
+                },
+            );
+        }
+        let Some(mailbox) = store.mailboxes.get_mut(&key).filter(|m| m.host == host) else {
             drop(store);
             self.record(Event::DeliveryRefused {
                 host: host_name,
@@ -1637,7 +1699,7 @@ impl<'a> World<'a> {
         let size = bytes.len() as u64;
         if mailbox
             .quota_octets
-            .is_some_and(|quota| mailbox.used_octets + size > quota)
+            .is_some_and(|quota| mailbox.used_octets.saturating_add(size) > quota)
         {
             let reason = format!(
                 "over quota: {} + {size} > {} octets",
@@ -1667,7 +1729,7 @@ impl<'a> World<'a> {
         }
         let uid = format!("{}.{}", message, mailbox.next_uid);
         mailbox.next_uid += 1;
-        mailbox.used_octets += size;
+        mailbox.used_octets = mailbox.used_octets.saturating_add(size);
         let address = mailbox.address.clone();
         mailbox.messages.push(StoredMail {
             uid: uid.clone(),
@@ -2055,8 +2117,9 @@ impl<'a> World<'a> {
         });
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
         if notice_due {
-            let will_retry_until_ms =
-                self.hosts[host].queue[&entry_id].queued_at_ms + retry.give_up_s * 1000;
+            let will_retry_until_ms = self.hosts[host].queue[&entry_id]
+                .queued_at_ms
+                .saturating_add(retry.give_up_s.saturating_mul(1000));
             self.notify(
                 host,
                 &message,
@@ -2166,14 +2229,24 @@ impl<'a> World<'a> {
             DsnAction::Delayed => format!("d{number}"),
             _ => format!("b{number}"),
         };
-        let now_s = self.scenario.start_unix_s + (self.now_ms / 1000) as i64;
+        let now_s = self
+            .scenario
+            .start_unix_s
+            .saturating_add((self.now_ms / 1000) as i64);
         let request = DsnRequest {
             reporting_mta: host_name.to_string(),
             postmaster_address: format!("MAILER-DAEMON@{host_name}"),
             envelope_sender: reverse_path.to_string(),
             original_message: data.as_ref().clone(),
             return_content: ReturnContent::Headers,
-            arrival_date_unix_s: now_s,
+            arrival_date_unix_s: self.scenario.start_unix_s.saturating_add(
+                (self
+                    .arrivals
+                    .get(&(host, message.to_string()))
+                    .copied()
+                    .unwrap_or(self.now_ms)
+                    / 1000) as i64,
+            ),
             date_unix_s: now_s,
             utc_offset_min: 0,
             message_id_token: format!("{label}.{}", self.seed),
@@ -2188,8 +2261,11 @@ impl<'a> World<'a> {
                     remote_mta: remote.clone(),
                     diagnostic: Some(reply.clone()),
                     last_attempt_date_unix_s: now_s,
-                    will_retry_until_unix_s: will_retry_until_ms
-                        .map(|ms| self.scenario.start_unix_s + (ms / 1000) as i64),
+                    will_retry_until_unix_s: will_retry_until_ms.map(|ms| {
+                        self.scenario
+                            .start_unix_s
+                            .saturating_add((ms / 1000) as i64)
+                    }),
                 })
                 .collect(),
         };
@@ -2218,6 +2294,41 @@ impl<'a> World<'a> {
     // ----- the end -----
 
     fn finish(mut self) -> RunResult {
+        // A submission cut off by the end of the run: the message is still with the user
+        // agent, which would try again.
+        let open: Vec<(String, Name, Vec<String>)> = self
+            .conns
+            .values()
+            .filter_map(|c| match (&c.purpose, &c.sessions) {
+                (Purpose::Submission { message }, Sessions::Smtp { client, .. }) => {
+                    match client.as_ref() {
+                        SmtpClient::Engine(engine) => Some((
+                            message.clone(),
+                            Rc::clone(&c.client_name),
+                            engine.envelope().forward_paths.clone(),
+                        )),
+                        SmtpClient::Raw(_) => None,
+                    }
+                }
+                _ => None,
+            })
+            .collect();
+        for (message, ua, recipients) in open {
+            for recipient in recipients {
+                if !self
+                    .fates
+                    .contains_key(&(message.clone(), recipient.clone()))
+                {
+                    self.set_fate(
+                        &message,
+                        &recipient,
+                        Fate::Queued {
+                            host: ua.to_string(),
+                        },
+                    );
+                }
+            }
+        }
         let mut outcomes = Vec::new();
         let tracked = std::mem::take(&mut self.tracked);
         let mut seen = BTreeSet::new();

@@ -103,7 +103,7 @@ impl ServerConfig {
 /// The optional ESMTP extensions a server offers. ENHANCEDSTATUSCODES and SIZE are always
 /// offered: every reply of this server carries enhanced codes, and it always has a size limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerExtensionSet {
     /// RFC 2920.
     pub pipelining: bool,

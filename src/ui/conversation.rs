@@ -45,7 +45,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
     let shown = &loaded.steps[..props.cursor.min(loaded.steps.len())];
     let last = shown.len().checked_sub(1);
     html! {
-        <ol class="conversation-log" ref={log} aria-live="polite">
+        <ol class="conversation-log" ref={log}>
             { for shown.iter().enumerate().flat_map(|(index, step)| {
                 let side = match step.direction {
                     Some(Direction::ClientToServer) => "line-client",

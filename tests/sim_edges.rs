@@ -1,0 +1,148 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Edge cases of the simulation found in review: scripted clients whose mail is accepted,
+//! addresses written in more than one way, runs that stop mid-submission, routes, the
+//! postmaster of a relay-only host, and scenario values that would overflow.
+
+mod sim_common;
+
+use serde_json::json;
+use sim_common::{basic_world, fate, mailbox, run_json};
+use smtp_lab::sim::{Fate, Scenario};
+
+fn assert_conserved(result: &smtp_lab::sim::RunResult) {
+    assert!(
+        result.conservation_problems.is_empty(),
+        "{:?}",
+        result.conservation_problems
+    );
+}
+
+#[test]
+fn mail_accepted_from_a_scripted_client_is_tracked_per_message() {
+    let mut world = basic_world("raw-accepted");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mx.receiver.test",
+        "bytes": "EHLO script.example\r\nMAIL FROM:<a@script.example>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nSubject: one\r\n\r\n1\r\n.\r\nMAIL FROM:<a@script.example>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nSubject: two\r\n\r\n2\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 2);
+    assert!(matches!(
+        fate(&result, "r1.1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    assert!(matches!(
+        fate(&result, "r1.2", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
+#[test]
+fn a_quoted_local_part_is_one_recipient_however_it_is_written() {
+    let mut world = basic_world("quoted");
+    world["messages"][0]["to"] = json!(["\"bob\"@receiver.test"]);
+    world["messages"][0]["raw"] = json!("Subject: quoted\r\n\r\nhi\r\n");
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
+#[test]
+fn a_run_that_stops_during_submission_leaves_the_message_with_the_user_agent() {
+    let mut world = basic_world("cut-short");
+    world["messages"][0]["at_s"] = json!(100);
+    world["run_until_s"] = json!(100);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Queued { host } => assert_eq!(host, "ua:alice@sender.test"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_route_does_not_make_a_host_relay_for_strangers() {
+    let mut world = basic_world("route-not-relay");
+    world["hosts"][0]["routes"] = json!([{"domain": "receiver.test", "host": "mx.receiver.test"}]);
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "stranger", "address": "203.0.113.9", "server": "mail.sender.test",
+        "bytes": "EHLO x\r\nMAIL FROM:<s@stranger.example>\r\nRCPT TO:<bob@receiver.test>\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    let text = result.trace.to_text();
+    assert!(text.contains("S: 550 5.7.1 Relay access denied"), "{text}");
+}
+
+#[test]
+fn postmaster_of_a_relay_only_host_gets_the_mail() {
+    let mut world = basic_world("postmaster");
+    world["hosts"][1] = json!({"name": "relay.receiver.test", "address": "192.0.2.20",
+                               "relay_domains": ["receiver.test"]});
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "user", "address": "203.0.113.7", "server": "relay.receiver.test",
+        "bytes": "EHLO x\r\nMAIL FROM:<u@example.net>\r\nRCPT TO:<Postmaster>\r\nDATA\r\nSubject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert_eq!(mailbox(&result, "postmaster@relay.receiver.test").len(), 1);
+}
+
+#[test]
+fn values_that_would_overflow_are_refused_by_validation() {
+    for (path, apply) in [
+        (
+            "latency_ms",
+            Box::new(|w: &mut serde_json::Value| w["latency_ms"] = json!(u64::MAX))
+                as Box<dyn Fn(&mut serde_json::Value)>,
+        ),
+        (
+            "retry.give_up_s",
+            Box::new(|w: &mut serde_json::Value| w["retry"] = json!({"give_up_s": u64::MAX})),
+        ),
+        (
+            "hosts[1].greylist_s",
+            Box::new(|w: &mut serde_json::Value| w["hosts"][1]["greylist_s"] = json!(u64::MAX)),
+        ),
+        (
+            "messages[0].at_s",
+            Box::new(|w: &mut serde_json::Value| w["messages"][0]["at_s"] = json!(u64::MAX)),
+        ),
+        (
+            "start_unix_s",
+            Box::new(|w: &mut serde_json::Value| w["start_unix_s"] = json!(i64::MAX)),
+        ),
+    ] {
+        let mut world = basic_world("overflow");
+        apply(&mut world);
+        let errors = Scenario::from_json(&world.to_string()).expect_err(path);
+        assert!(errors.0.iter().any(|e| e.at == path), "{path}: {errors}");
+    }
+}
+
+#[test]
+fn unknown_fields_in_dns_and_extensions_are_refused() {
+    let mut world = basic_world("typos");
+    world["dns"]["fualts"] = json!([]);
+    assert!(Scenario::from_json(&world.to_string()).is_err());
+    let mut world = basic_world("typos");
+    world["hosts"][1]["extensions"] = json!({"8bitmime": false});
+    assert!(Scenario::from_json(&world.to_string()).is_err());
+}
+
+#[test]
+fn control_characters_in_addresses_are_refused() {
+    let mut world = basic_world("forged");
+    world["messages"][0]["from"] = json!("alice@sender.test\n9+99:99:99.999  sim  FAKE");
+    let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
+    assert!(
+        errors.0.iter().any(|e| e.at == "messages[0].from"),
+        "{errors}"
+    );
+}
