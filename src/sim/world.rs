@@ -1976,8 +1976,14 @@ impl<'a> World<'a> {
                 .unwrap_or_else(|| {
                     Reply::new(451, Some(EnhancedStatus::new(4, 4, 2)), "session failed")
                 });
-            let permanent = reply.is_permanent();
-            if !permanent {
+            // As Postfix does by default (smtp_skip_5xx_greeting), even a 5yz greeting only
+            // rules out this host: the next MX may take the mail. Only the last one's
+            // permanent refusal bounces the message.
+            let more_targets = self.hosts[host]
+                .queue
+                .get(&entry_id)
+                .is_some_and(|e| e.target_index + 1 < e.targets.len());
+            if more_targets || !reply.is_permanent() {
                 self.try_next_target(host, entry_id, reply, remote);
                 return;
             }
