@@ -78,18 +78,13 @@ impl WorldView {
                     c.open = true;
                 }
             }
+            // A connection that is over leaves the view, so that a long run's views (and
+            // their checkpoints) hold only what is live.
             Event::ConnectionRefused { conn, .. }
             | Event::ConnectionTimedOut { conn }
-            | Event::ConnectionDropped { conn, .. } => {
-                if let Some(c) = self.connections.get_mut(conn) {
-                    c.open = false;
-                    c.client_state = "Failed".into();
-                }
-            }
-            Event::ConnectionClosed { conn, .. } => {
-                if let Some(c) = self.connections.get_mut(conn) {
-                    c.open = false;
-                }
+            | Event::ConnectionDropped { conn, .. }
+            | Event::ConnectionClosed { conn, .. } => {
+                self.connections.remove(conn);
             }
             Event::ClientState { conn, to, .. } => {
                 if let Some(c) = self.connections.get_mut(conn) {
