@@ -854,7 +854,19 @@ impl<'a> World<'a> {
                 return;
             }
         };
-        let server = self.host_by_name[&spec.submit_to.to_ascii_lowercase()];
+        // Validation guarantees the host exists; an unvalidated scenario gets a refusal.
+        let Some(&server) = self.host_by_name.get(&spec.submit_to.to_ascii_lowercase()) else {
+            for recipient in &forward_paths {
+                self.set_fate(
+                    &label,
+                    recipient,
+                    Fate::RefusedAtSubmission {
+                        status: format!("no host is named {}", spec.submit_to),
+                    },
+                );
+            }
+            return;
+        };
         let client_address = IpAddr::from([198, 51, 100, (index % 200) as u8 + 1]);
         self.open_connection(
             ua,
@@ -871,7 +883,9 @@ impl<'a> World<'a> {
 
     fn fetch(&mut self, index: usize) {
         let spec: &FetchSpec = &self.scenario.fetches[index];
-        let host = self.host_by_name[&spec.host.to_ascii_lowercase()];
+        let Some(&host) = self.host_by_name.get(&spec.host.to_ascii_lowercase()) else {
+            return;
+        };
         let password = spec.password.clone().unwrap_or_else(|| {
             self.store
                 .borrow()
@@ -910,7 +924,9 @@ impl<'a> World<'a> {
 
     fn raw_session(&mut self, index: usize) {
         let spec = &self.scenario.raw_sessions[index];
-        let server = self.host_by_name[&spec.server.to_ascii_lowercase()];
+        let Some(&server) = self.host_by_name.get(&spec.server.to_ascii_lowercase()) else {
+            return;
+        };
         let client = RawClient {
             pending: Some(spec.bytes.clone().into_bytes()),
             output: None,
@@ -1779,9 +1795,8 @@ impl<'a> World<'a> {
             .routes
             .iter()
             .find(|r| r.domain.eq_ignore_ascii_case(&domain))
-            .map(|r| r.host.to_ascii_lowercase());
-        let targets = if let Some(route) = route {
-            let index = self.host_by_name[&route];
+            .and_then(|r| self.host_by_name.get(&r.host.to_ascii_lowercase()).copied());
+        let targets = if let Some(index) = route {
             let target = Target {
                 name: self.hosts[index].spec.name.clone(),
                 address: self.hosts[index].spec.address,
