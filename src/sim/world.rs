@@ -1508,11 +1508,18 @@ impl<'a> World<'a> {
         let host_index = c.server;
         let message = match &c.purpose {
             Purpose::Submission { message } => message.clone(),
-            Purpose::Relay { host, entry } => self.hosts[*host]
-                .queue
-                .get(entry)
-                .map(|e| e.message.clone())
-                .unwrap_or_else(|| "?".into()),
+            Purpose::Relay { host, entry } => {
+                let message = self.hosts[*host]
+                    .queue
+                    .get(entry)
+                    .map(|e| e.message.clone());
+                // An entry stays queued while a session delivers it (it is in flight).
+                debug_assert!(
+                    message.is_some(),
+                    "a relayed message belongs to a queue entry"
+                );
+                message.unwrap_or_default()
+            }
             Purpose::Fetch { .. } => String::new(),
             Purpose::Raw { label } => {
                 // A scripted client may get several messages accepted in one session.
