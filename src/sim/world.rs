@@ -867,7 +867,13 @@ impl<'a> World<'a> {
             }
             return;
         };
-        let client_address = IpAddr::from([198, 51, 100, (index % 200) as u8 + 1]);
+        // User agents live in 198.51.100.0/24 and, for larger runs, the benchmarking range
+        // 198.19.0.0/16; readers of mailboxes in 198.18.0.0/16: no two clash.
+        let client_address = if index < 250 {
+            IpAddr::from([198, 51, 100, index as u8 + 1])
+        } else {
+            IpAddr::from([198, 19, (index / 250 % 256) as u8, (index % 250) as u8 + 1])
+        };
         self.open_connection(
             ua,
             client_address,
@@ -909,7 +915,7 @@ impl<'a> World<'a> {
         };
         self.open_connection(
             Name::from(format!("ua:{}", spec.mailbox)),
-            IpAddr::from([198, 51, 100, 200 + (index % 50) as u8]),
+            IpAddr::from([198, 18, (index / 250) as u8, (index % 250) as u8 + 1]),
             host,
             110,
             Sessions::Pop3 {
