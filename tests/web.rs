@@ -155,6 +155,27 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
         details.text_content().unwrap().contains("Simulated time"),
         "details follow the cursor"
     );
+    // A client command is explained too, with its RFC section.
+    let mut steps_taken = 0;
+    loop {
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+        steps_taken += 1;
+        let current = root.query_selector(".line-current").unwrap().unwrap();
+        if current.text_content().unwrap().contains("C: EHLO") {
+            break;
+        }
+        assert!(steps_taken < 10, "EHLO is sent within a few steps");
+    }
+    let text = details.text_content().unwrap();
+    assert!(
+        text.contains("RFC 5321 4.1.1.1"),
+        "the EHLO step is explained: {text}"
+    );
+    for _ in 0..steps_taken {
+        click(&root, "button[title='Step back']");
+    }
+    yew::scheduler::flush().await;
     // The greeting travels on the submission hop, which the diagram highlights.
     assert_eq!(
         root.query_selector_all(".topology-link-active")

@@ -3,6 +3,7 @@
 //! replies it carries. Events that only update state (a session's state name) or only explain
 //! (a reply's explanation) join the step they belong to.
 
+use super::notes::{note_for, StepNote};
 use super::trace::{ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace};
 use std::collections::BTreeMap;
 
@@ -48,6 +49,8 @@ pub struct Step {
     pub hop: Option<Hop>,
     /// For bytes a server sent: the explanation of each reply in them, in order.
     pub explanations: Vec<StepExplanation>,
+    /// What any other step means, for the student.
+    pub note: Option<StepNote>,
 }
 
 /// Cuts a trace into steps.
@@ -58,6 +61,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
     let mut text = String::new();
     let mut hops: BTreeMap<ConnId, Hop> = BTreeMap::new();
+    let mut protocols: BTreeMap<ConnId, Protocol> = BTreeMap::new();
     for (index, event) in trace.events.iter().enumerate() {
         if let Event::ConnectionAttempted {
             conn,
@@ -73,6 +77,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                 Protocol::Smtp => Hop::Relay,
             };
             hops.insert(*conn, hop);
+            protocols.insert(*conn, *protocol);
         }
         if let Event::ReplyExplained {
             conn,
@@ -127,6 +132,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             Event::Delivered { .. } | Event::DeliveryRefused { .. } => Some(Hop::LocalDelivery),
             _ => conn.and_then(|c| hops.get(&c).copied()),
         };
+        let note = note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied()));
         steps.push(Step {
             event: index,
             time_ms: event.time_ms,
@@ -135,6 +141,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             direction,
             hop,
             explanations,
+            note,
         });
     }
     steps

@@ -98,6 +98,12 @@ pub fn details(props: &DetailsProps) -> Html {
     html! {
         <div class="details-body">
             <p class="details-time">{ format!("Simulated time {}", format_time(step.time_ms)) }</p>
+            if let Some(note) = &step.note {
+                <div class="explanation step-note">
+                    <p class="explanation-why">{ note.text.to_string() }</p>
+                    <p class="explanation-rfc">{ note.rfc.to_string() }</p>
+                </div>
+            }
             { for step.explanations.iter().map(|e| html! {
                 <div class="explanation">
                     <h3 class="details-heading">
