@@ -256,7 +256,7 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
     header.push_str(&subject_field(&request.subject));
     header.push_str(&format!(
         "Message-ID: <{}@{}>\r\n",
-        id_left(&request.message_id_token),
+        message_id_left(&request.message_id_token, "message"),
         id_right(&request.hostname)
     ));
     header.push_str("MIME-Version: 1.0\r\n");
@@ -572,8 +572,9 @@ fn choose_boundary(request: &ComposeRequest, parts: &[Vec<u8>]) -> String {
     )
 }
 
-/// The Message-ID's left side: dot-atom text (RFC 5322 3.6.4); other characters become "_".
-fn id_left(token: &str) -> String {
+/// The Message-ID's left side: dot-atom text (RFC 5322 3.6.4); other characters become "_",
+/// and an empty result becomes `fallback`.
+pub(crate) fn message_id_left(token: &str, fallback: &str) -> String {
     let cleaned: String = token
         .chars()
         .take(128)
@@ -587,7 +588,7 @@ fn id_left(token: &str) -> String {
         .collect();
     let cleaned = cleaned.trim_matches('.').replace("..", "._");
     if cleaned.is_empty() {
-        "message".to_string()
+        fallback.to_string()
     } else {
         cleaned
     }

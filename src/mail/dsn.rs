@@ -836,25 +836,9 @@ fn clean_host(host: &str) -> String {
         .collect()
 }
 
-/// The Message-ID's left side: dot-atom text (RFC 5322 3.6.4); other characters become "_".
+/// The Message-ID's left side, as for composed messages.
 fn id_left(token: &str) -> String {
-    let cleaned: String = token
-        .chars()
-        .take(128)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let cleaned = cleaned.trim_matches('.').replace("..", "._");
-    if cleaned.is_empty() {
-        "dsn".to_string()
-    } else {
-        cleaned
-    }
+    compose::message_id_left(token, "dsn")
 }
 
 fn strip_last_crlf(mut part: Vec<u8>) -> Vec<u8> {

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod maildir;
+pub mod net;
 pub mod run;
 pub mod send;
 pub mod serve;

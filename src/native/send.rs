@@ -1,6 +1,7 @@
 //! `smtp-lab send`: composes a message and delivers it over a real TCP connection with the
 //! engine's client session, printing the transcript and what happened to each recipient.
 
+use super::net::{read_until, Readout};
 use super::transcript::{print_data, print_line, print_reply};
 use crate::mail::compose::{compose, Attachment, ComposeRequest};
 use crate::smtp::client::{
@@ -258,24 +259,11 @@ pub fn drive(
         if session.is_finished() {
             break;
         }
-        let wait_ms = session
-            .poll_timeout()
-            .map(|deadline| deadline.saturating_sub(now_ms()).max(1))
-            .unwrap_or(60_000);
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(wait_ms)));
-        match stream.read(&mut buffer) {
-            Ok(0) => session.handle_peer_closed(),
-            Ok(read) => session.handle_input(&buffer[..read], now_ms()),
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                session.handle_timeout(now_ms())
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => session.handle_peer_closed(),
+        match read_until(&mut stream, &mut buffer, session.poll_timeout(), now_ms()) {
+            Readout::Bytes(read) => session.handle_input(&buffer[..read], now_ms()),
+            Readout::Closed => session.handle_peer_closed(),
+            Readout::TimedOut => session.handle_timeout(now_ms()),
+            Readout::Interrupted => {}
         }
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);

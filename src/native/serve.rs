@@ -2,16 +2,16 @@
 //! storing each accepted message in a Maildir before it answers 250.
 
 use super::maildir::MaildirStore;
+use super::net::{read_until, Readout};
 use super::transcript::{print_line, print_reply};
 use crate::smtp::address::ForwardPath;
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::policy::{PeerInfo, StaticPolicy};
 use crate::smtp::server::{
-    Envelope, Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, ServerStateKind,
-    StorageOutcome,
+    Envelope, Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{received_header, return_path_header, ReceivedFields, WithProtocol};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -190,11 +190,10 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         now_ms(),
     );
     let mut buffer = vec![0u8; 16 * 1024];
-    let mut in_auth_exchange = false;
     loop {
         // Events first: a received message must be stored before its reply can exist.
         while let Some(event) = session.poll_event() {
-            print_event(shared, tag, &event, &mut in_auth_exchange);
+            print_event(shared, tag, &event);
             if let ServerEvent::MessageReceived { message } = &event {
                 let outcome = store_message(shared, tag, message);
                 // Cannot fail: a MessageReceived event always leaves a message awaiting storage.
@@ -215,28 +214,15 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         if session.is_closed() {
             break;
         }
-        let wait_ms = session
-            .poll_timeout()
-            .map(|deadline| deadline.saturating_sub(now_ms()).max(1))
-            .unwrap_or(60_000);
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(wait_ms)));
-        match stream.read(&mut buffer) {
-            Ok(0) => session.handle_peer_closed(),
-            Ok(read) => session.handle_input(&buffer[..read], now_ms()),
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                session.handle_timeout(now_ms())
-            }
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => session.handle_peer_closed(),
+        match read_until(&mut stream, &mut buffer, session.poll_timeout(), now_ms()) {
+            Readout::Bytes(read) => session.handle_input(&buffer[..read], now_ms()),
+            Readout::Closed => session.handle_peer_closed(),
+            Readout::TimedOut => session.handle_timeout(now_ms()),
+            Readout::Interrupted => {}
         }
     }
     while let Some(event) = session.poll_event() {
-        print_event(shared, tag, &event, &mut in_auth_exchange);
+        print_event(shared, tag, &event);
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
@@ -250,27 +236,7 @@ fn say(shared: &Shared, tag: u64, prefix: &str, text: &str) {
     print_line(&mut out, Some(tag), prefix, text);
 }
 
-/// A command line as the transcript shows it: AUTH credentials (the initial response of
-/// `AUTH PLAIN ...` and every line sent during the exchange) are masked, since base64 is not
-/// encryption.
-fn shown_command(line: &[u8], in_auth_exchange: bool) -> String {
-    let text = String::from_utf8_lossy(line);
-    if in_auth_exchange {
-        return "<credentials>".to_string();
-    }
-    let mut words = text.split_whitespace();
-    match (words.next(), words.next(), words.next()) {
-        (Some(verb), Some(mechanism), Some(_)) if verb.eq_ignore_ascii_case("AUTH") => {
-            format!("{verb} {mechanism} <credentials>")
-        }
-        _ => text.into_owned(),
-    }
-}
-
-fn print_event(shared: &Shared, tag: u64, event: &ServerEvent, in_auth_exchange: &mut bool) {
-    if let ServerEvent::StateChanged { to, .. } = event {
-        *in_auth_exchange = *to == ServerStateKind::ExpectAuthResponse;
-    }
+fn print_event(shared: &Shared, tag: u64, event: &ServerEvent) {
     if shared.quiet {
         if let ServerEvent::Closed { reason } = event {
             say(shared, tag, "#", &format!("closed ({reason:?})"));
@@ -280,12 +246,9 @@ fn print_event(shared: &Shared, tag: u64, event: &ServerEvent, in_auth_exchange:
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match event {
-        ServerEvent::CommandReceived { line } => print_line(
-            &mut out,
-            Some(tag),
-            "C:",
-            &shown_command(line, *in_auth_exchange),
-        ),
+        ServerEvent::CommandReceived { line } => {
+            print_line(&mut out, Some(tag), "C:", &String::from_utf8_lossy(line))
+        }
         ServerEvent::ReplySent { reply, explanation } => {
             print_reply(&mut out, Some(tag), reply);
             if !reply.is_success() {
@@ -426,25 +389,5 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
     }
     StorageOutcome::Stored {
         queue_id: Some(queue_id),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::shown_command;
-
-    #[test]
-    fn credentials_never_reach_the_transcript() {
-        assert_eq!(
-            shown_command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==", false),
-            "AUTH PLAIN <credentials>"
-        );
-        assert_eq!(
-            shown_command(b"auth login YWxpY2U=", false),
-            "auth login <credentials>"
-        );
-        assert_eq!(shown_command(b"AUTH LOGIN", false), "AUTH LOGIN");
-        assert_eq!(shown_command(b"c2VjcmV0", true), "<credentials>");
-        assert_eq!(shown_command(b"MAIL FROM:<a@b>", false), "MAIL FROM:<a@b>");
     }
 }

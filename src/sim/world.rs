@@ -24,7 +24,7 @@ use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, SessionOutcome,
 };
 use crate::smtp::data_in::BareLineEnding;
-use crate::smtp::policy::{Decision, PeerInfo, Policy, SessionInfo, TransactionInfo};
+use crate::smtp::policy::{Decision, Greylist, PeerInfo, Policy, SessionInfo, TransactionInfo};
 use crate::smtp::reply::{EnhancedStatus, Reply};
 use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
@@ -86,8 +86,8 @@ struct MailStore {
 
 type SharedStore = Rc<RefCell<MailStore>>;
 
-/// (client address, reverse-path, recipient) -> when first seen: a host's greylisting memory.
-type Greylist = Rc<RefCell<BTreeMap<(String, String, String), u64>>>;
+/// A host's greylisting memory, shared by all its sessions.
+type SharedGreylist = Rc<RefCell<Greylist>>;
 
 // ----- the servers' policy -----
 
@@ -100,7 +100,7 @@ struct SimPolicy {
     users: Rc<BTreeMap<String, String>>,
     submission: bool,
     greylist_delay_ms: Option<u64>,
-    greylist_seen: Greylist,
+    greylist: SharedGreylist,
     store: SharedStore,
 }
 
@@ -175,26 +175,15 @@ impl Policy for SimPolicy {
         }
         if let Some(delay_ms) = self.greylist_delay_ms {
             if session.authenticated_as.is_none() {
-                let triplet = (
-                    session.peer.ip.clone(),
-                    transaction.reverse_path.to_string(),
-                    address.clone(),
+                let refusal = self.greylist.borrow_mut().check(
+                    &session.peer.ip,
+                    &transaction.reverse_path.to_string(),
+                    &address,
+                    session.now_ms,
+                    delay_ms,
                 );
-                let mut seen = self.greylist_seen.borrow_mut();
-                let first_ms = *seen.entry(triplet).or_insert(session.now_ms);
-                if session.now_ms < first_ms.saturating_add(delay_ms) {
-                    return Decision::respond(
-                        451,
-                        (4, 7, 1),
-                        "Greylisted, please try again later",
-                        format!(
-                            "greylisting: this server has not seen this (client, sender, \
-                             recipient) before, so it asks to retry after {} s; a real MTA \
-                             retries, most spam software does not",
-                            delay_ms / 1000
-                        ),
-                        "RFC 6647, RFC 5321 4.5.4.1",
-                    );
+                if let Some(refusal) = refusal {
+                    return refusal;
                 }
             }
         }
@@ -261,7 +250,7 @@ struct Host {
     local_domains: Rc<BTreeSet<String>>,
     relay_domains: Rc<BTreeSet<String>>,
     users: Rc<BTreeMap<String, String>>,
-    greylist_seen: Greylist,
+    greylist: SharedGreylist,
     resolver: MxResolver,
     queue: BTreeMap<EntryId, Entry>,
     next_queue_id: u32,
@@ -539,7 +528,7 @@ impl<'a> World<'a> {
                         .map(|u| (u.user.clone(), u.password.clone()))
                         .collect(),
                 ),
-                greylist_seen: Rc::default(),
+                greylist: Rc::default(),
                 // Each host's query ids start somewhere different, as real resolvers' do.
                 resolver: MxResolver::new(local_names, (index as u16).wrapping_mul(4099) ^ 0x1d3),
                 queue: BTreeMap::new(),
@@ -1055,7 +1044,7 @@ impl<'a> World<'a> {
                     users: Rc::clone(&host.users),
                     submission,
                     greylist_delay_ms: host.spec.greylist_s.map(|s| s.saturating_mul(1000)),
-                    greylist_seen: Rc::clone(&host.greylist_seen),
+                    greylist: Rc::clone(&host.greylist),
                     store: Rc::clone(&self.store),
                 };
                 *server = Some(Box::new(ServerSession::new(
@@ -1388,32 +1377,19 @@ impl<'a> World<'a> {
             actions.push((latency, Action::PeerClosed(conn, Side::Client)));
         }
         if !c.client_closed {
-            // One timer per side is enough: a later deadline is picked up when the earlier
-            // timer fires (the engines ignore an early call), so only an earlier one needs
-            // a new timer.
-            if let Some(deadline) = client_deadline {
-                if c.client_timer_ms
-                    .is_none_or(|scheduled| deadline < scheduled)
-                {
-                    c.client_timer_ms = Some(deadline);
-                    actions.push((
-                        deadline.saturating_sub(now),
-                        Action::Timer(conn, Side::Client),
-                    ));
-                }
+            if let Some(deadline) = needs_timer(&mut c.client_timer_ms, client_deadline) {
+                actions.push((
+                    deadline.saturating_sub(now),
+                    Action::Timer(conn, Side::Client),
+                ));
             }
         }
         if !c.server_closed {
-            if let Some(deadline) = server_deadline {
-                if c.server_timer_ms
-                    .is_none_or(|scheduled| deadline < scheduled)
-                {
-                    c.server_timer_ms = Some(deadline);
-                    actions.push((
-                        deadline.saturating_sub(now),
-                        Action::Timer(conn, Side::Server),
-                    ));
-                }
+            if let Some(deadline) = needs_timer(&mut c.server_timer_ms, server_deadline) {
+                actions.push((
+                    deadline.saturating_sub(now),
+                    Action::Timer(conn, Side::Server),
+                ));
             }
         }
         let finished = c.client_closed && (c.server_closed || c.dropped) && client_done;
@@ -2431,6 +2407,19 @@ impl<'a> World<'a> {
             conservation_problems: problems,
         }
     }
+}
+
+/// Whether a session's deadline needs a new timer, given the one already scheduled (which it
+/// then replaces). One timer per side is enough: a later deadline is picked up when the
+/// earlier timer fires (the engines ignore an early call), so only an earlier one needs a
+/// new timer.
+fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Option<u64> {
+    let deadline = deadline_ms?;
+    if scheduled_ms.is_some_and(|scheduled| scheduled <= deadline) {
+        return None;
+    }
+    *scheduled_ms = Some(deadline);
+    Some(deadline)
 }
 
 /// Deterministic attachment content: a repeating pattern that differs per message.

@@ -318,6 +318,64 @@ fn lock<P>(mutex: &Mutex<P>) -> std::sync::MutexGuard<'_, P> {
 /// Most greylist entries kept; the oldest is forgotten first when full.
 pub const GREYLIST_ENTRIES_MAX: usize = 10_000;
 
+/// Greylisting's memory (RFC 6647): when each (client address, reverse-path, recipient)
+/// triplet was first seen. Kept apart from any one policy so that every session of a server
+/// shares it.
+#[derive(Clone, Debug, Default)]
+pub struct Greylist {
+    first_seen_ms: BTreeMap<(String, String, String), u64>,
+}
+
+impl Greylist {
+    /// `None` when the triplet may pass; otherwise the 451 4.7.1 to answer. The first attempt
+    /// of a triplet is refused, and so is every retry until `delay_ms` have passed.
+    pub fn check(
+        &mut self,
+        peer_ip: &str,
+        reverse_path: &str,
+        recipient: &str,
+        now_ms: u64,
+        delay_ms: u64,
+    ) -> Option<Decision> {
+        let triplet = (
+            peer_ip.to_string(),
+            reverse_path.to_string(),
+            recipient.to_string(),
+        );
+        let first_ms = match self.first_seen_ms.get(&triplet) {
+            Some(&first) => first,
+            None => {
+                if self.first_seen_ms.len() >= GREYLIST_ENTRIES_MAX {
+                    let oldest = self
+                        .first_seen_ms
+                        .iter()
+                        .min_by_key(|(_, &t)| t)
+                        .map(|(k, _)| k.clone());
+                    if let Some(oldest) = oldest {
+                        self.first_seen_ms.remove(&oldest);
+                    }
+                }
+                self.first_seen_ms.insert(triplet, now_ms);
+                now_ms
+            }
+        };
+        let ready_ms = first_ms.saturating_add(delay_ms);
+        (now_ms < ready_ms).then(|| {
+            Decision::respond(
+                451,
+                (4, 7, 1),
+                "Greylisted, please try again later",
+                format!(
+                    "first attempt for this (client, sender, recipient); a real MTA queues and \
+                     retries, spamware often does not. Retry after {} s more",
+                    (ready_ms - now_ms).div_ceil(1000)
+                ),
+                "RFC 6647 2",
+            )
+        })
+    }
+}
+
 /// A ready policy for a small mail server: a set of local domains, optionally a list of
 /// mailboxes, relaying on or off, full mailboxes, greylisting and a user table.
 ///
@@ -333,7 +391,7 @@ pub struct StaticPolicy {
     mailbox_full_permanent: bool,
     greylist_delay_ms: Option<u64>,
     /// (peer ip, reverse-path, forward-path) -> first seen, in the caller's milliseconds.
-    greylist_seen: BTreeMap<(String, String, String), u64>,
+    greylist: Greylist,
     users: BTreeMap<String, String>,
     auth_required: bool,
     refused_peers: BTreeSet<String>,
@@ -529,42 +587,15 @@ impl Policy for StaticPolicy {
         }
         if let Some(delay_ms) = self.greylist_delay_ms {
             if session.authenticated_as.is_none() {
-                let triplet = (
-                    session.peer.ip.clone(),
-                    transaction.reverse_path.to_string(),
-                    Self::mailbox_key(forward_path),
+                let refusal = self.greylist.check(
+                    &session.peer.ip,
+                    &transaction.reverse_path.to_string(),
+                    &Self::mailbox_key(forward_path),
+                    session.now_ms,
+                    delay_ms,
                 );
-                let first_seen_ms = match self.greylist_seen.get(&triplet) {
-                    Some(&first) => first,
-                    None => {
-                        if self.greylist_seen.len() >= GREYLIST_ENTRIES_MAX {
-                            let oldest = self
-                                .greylist_seen
-                                .iter()
-                                .min_by_key(|(_, &t)| t)
-                                .map(|(k, _)| k.clone());
-                            if let Some(oldest) = oldest {
-                                self.greylist_seen.remove(&oldest);
-                            }
-                        }
-                        self.greylist_seen.insert(triplet, session.now_ms);
-                        session.now_ms
-                    }
-                };
-                let ready_ms = first_seen_ms.saturating_add(delay_ms);
-                if session.now_ms < ready_ms {
-                    return Decision::respond(
-                        451,
-                        (4, 7, 1),
-                        "Greylisted, please try again later",
-                        format!(
-                            "first attempt for this (client, sender, recipient); a real MTA \
-                             queues and retries, spamware often does not. Retry after \
-                             {} s more",
-                            (ready_ms - session.now_ms).div_ceil(1000)
-                        ),
-                        "RFC 6647 2",
-                    );
+                if let Some(refusal) = refusal {
+                    return refusal;
                 }
             }
         }

@@ -253,7 +253,9 @@ pub enum CloseReason {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerEvent {
     /// A command line (or AUTH response) arrived, without its line end. A line longer than
-    /// the limit is cut at the limit.
+    /// the limit is cut at the limit. Credentials are shown as `<credentials>`: the initial
+    /// response of `AUTH PLAIN ...` and every line of an AUTH exchange (base64 is not
+    /// encryption, and events end up in transcripts).
     CommandReceived {
         line: Vec<u8>,
     },
@@ -967,8 +969,10 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn line_too_long(&mut self, head: Vec<u8>) {
-        self.events
-            .push_back(ServerEvent::CommandReceived { line: head });
+        let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
+        self.events.push_back(ServerEvent::CommandReceived {
+            line: shown_line(&head, in_auth_exchange),
+        });
         let limit = self.config.command_line_max_octets;
         self.send(
             reply(500, SYNTAX, "Line too long"),
@@ -987,7 +991,10 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn bare_in_command(&mut self, kind: BareKind, line: Vec<u8>) {
-        self.events.push_back(ServerEvent::CommandReceived { line });
+        let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
+        self.events.push_back(ServerEvent::CommandReceived {
+            line: shown_line(&line, in_auth_exchange),
+        });
         let name = match kind {
             BareKind::Lf => "<LF>",
             BareKind::Cr => "<CR>",
@@ -1014,8 +1021,10 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn handle_line(&mut self, line: Vec<u8>) {
-        self.events
-            .push_back(ServerEvent::CommandReceived { line: line.clone() });
+        let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
+        self.events.push_back(ServerEvent::CommandReceived {
+            line: shown_line(&line, in_auth_exchange),
+        });
         if let State::ExpectAuthResponse { .. } = self.state {
             self.auth_response(&line);
             return;
@@ -2356,9 +2365,39 @@ fn count_received_headers(data: &[u8]) -> usize {
     count
 }
 
+/// A command line as events show it, with credentials masked (see `CommandReceived`).
+fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
+    if in_auth_exchange {
+        return b"<credentials>".to_vec();
+    }
+    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    match (words.next(), words.next(), words.next()) {
+        (Some(verb), Some(mechanism), Some(_)) if verb.eq_ignore_ascii_case(b"AUTH") => {
+            [verb, b" ", mechanism, b" <credentials>"].concat()
+        }
+        _ => line.to_vec(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_never_reach_the_events() {
+        let shown = |line: &[u8], in_auth| String::from_utf8(shown_line(line, in_auth)).unwrap();
+        assert_eq!(
+            shown(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==", false),
+            "AUTH PLAIN <credentials>"
+        );
+        assert_eq!(
+            shown(b"auth login YWxpY2U=", false),
+            "auth login <credentials>"
+        );
+        assert_eq!(shown(b"AUTH LOGIN", false), "AUTH LOGIN");
+        assert_eq!(shown(b"c2VjcmV0", true), "<credentials>");
+        assert_eq!(shown(b"MAIL FROM:<a@b>", false), "MAIL FROM:<a@b>");
+    }
 
     #[test]
     fn received_headers_are_counted_in_the_header_section_only() {
