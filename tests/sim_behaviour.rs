@@ -37,9 +37,7 @@ fn count(result: &RunResult, wanted: impl Fn(&Event) -> bool) -> usize {
 fn retries(result: &RunResult, host: &str) -> Vec<(u64, u64)> {
     events(result)
         .filter_map(|e| match &e.event {
-            Event::RetryScheduled { host: h, at_ms, .. } if &**h == host => {
-                Some((e.time_ms, *at_ms))
-            }
+            Event::RetryScheduled(r) if &*r.host == host => Some((e.time_ms, r.at_ms)),
             _ => None,
         })
         .collect()
@@ -57,7 +55,7 @@ fn attempt_times(result: &RunResult, host: &str) -> Vec<u64> {
 fn gave_up_times(result: &RunResult, host: &str) -> Vec<u64> {
     events(result)
         .filter_map(|e| match &e.event {
-            Event::GaveUp { host: h, .. } if &**h == host => Some(e.time_ms),
+            Event::GaveUp(g) if &*g.host == host => Some(e.time_ms),
             _ => None,
         })
         .collect()
@@ -66,7 +64,7 @@ fn gave_up_times(result: &RunResult, host: &str) -> Vec<u64> {
 fn queued_time(result: &RunResult, host: &str) -> u64 {
     events(result)
         .find_map(|e| match &e.event {
-            Event::Queued { host: h, .. } if &**h == host => Some(e.time_ms),
+            Event::Queued(q) if &*q.host == host => Some(e.time_ms),
             _ => None,
         })
         .expect("the message was queued")
@@ -119,8 +117,8 @@ fn mx_are_tried_by_preference_and_the_next_is_used_when_one_fails() {
     assert!(count(&result, |e| matches!(e, Event::ConnectionRefused { .. })) >= 1);
     assert!(count(&result, |e| matches!(e, Event::ConnectionTimedOut { .. })) >= 1);
     assert!(events(&result).any(|e| matches!(&e.event,
-        Event::MessageAccepted { host, message, .. }
-            if &**host == "mx3.receiver.test" && &**message == "m1")));
+        Event::MessageAccepted(a)
+            if &*a.host == "mx3.receiver.test" && a.message == "m1")));
     // mx3 is in the list itself: it drops its own preference and above (RFC 5321 5.1), so
     // it only ever tries mx1 and mx2, and delivers once mx1 is back.
     let backup_targets = relay_targets(&result, "mx3.receiver.test");
@@ -193,8 +191,8 @@ fn a_domain_without_mx_records_is_its_own_implicit_mx() {
     world["hosts"][1] = store_host("receiver.test", "192.0.2.20", "receiver.test", &["bob"]);
     let result = run_json(&world);
     assert!(events(&result).any(|e| matches!(&e.event,
-        Event::MxResolved { host, result, .. }
-            if &**host == "mail.sender.test" && result.contains("implicit MX"))));
+        Event::MxResolved(r)
+            if &*r.host == "mail.sender.test" && r.result.contains("implicit MX"))));
     assert_eq!(
         relay_targets(&result, "mail.sender.test"),
         ["receiver.test"]
@@ -243,7 +241,7 @@ fn nxdomain_bounces_with_5_1_2_without_retry() {
 fn servfail_is_retried_then_delivered() {
     let result = builtin_unread("dns-servfail-then-success");
     assert!(events(&result).any(|e| matches!(&e.event,
-        Event::DnsResponse { outcome, .. } if outcome.contains("SERVFAIL"))));
+        Event::DnsResponse(r) if r.outcome.contains("SERVFAIL"))));
     let retries = retries(&result, "mail.sender.test");
     assert_eq!(retries.len(), 1, "{retries:?}");
     let (failed_at, retry_at) = retries[0];
@@ -344,7 +342,8 @@ fn greylisting_is_passed_on_retry() {
     let result = builtin("greylisting");
     let results: Vec<(String, String)> = events(&result)
         .filter_map(|e| match &e.event {
-            Event::RecipientResult { result, reply, .. } => {
+            Event::RecipientResult(boxed) => {
+                let smtp_lab::sim::trace::RecipientResult { result, reply, .. } = &**boxed;
                 Some((result.to_string(), reply.to_string()))
             }
             _ => None,
@@ -486,8 +485,8 @@ fn a_bounce_is_a_delivery_status_report_with_a_null_reverse_path() {
     );
     // The bounce itself went out with MAIL FROM:<>.
     assert!(events(&result).any(|e| matches!(&e.event,
-        Event::BounceCreated { about, to, action, .. }
-            if &**about == "m1" && &**to == "alice@sender.test" && &**action == "failed")));
+        Event::BounceCreated(b)
+            if b.about == "m1" && b.to == "alice@sender.test" && b.action == "failed")));
 }
 
 #[test]
@@ -500,8 +499,8 @@ fn a_relay_that_accepted_then_failed_sends_the_bounce_with_mail_from_null() {
     assert_eq!(field(&groups[1], "Status"), Some("5.1.1"));
     // It crossed the network from the relay with the null reverse-path.
     assert!(events(&result).any(|e| matches!(&e.event,
-        Event::MessageAccepted { message, reverse_path, .. }
-            if message.starts_with('b') && reverse_path.is_empty())));
+        Event::MessageAccepted(a)
+            if a.message.starts_with('b') && a.reverse_path.is_empty())));
     let sent_null = events(&result).any(|e| match &e.event {
         Event::Transmitted {
             direction: Direction::ClientToServer,
@@ -754,9 +753,9 @@ fn a_smuggling_attempt_is_refused_and_nothing_is_delivered() {
 fn pop3_retrieval_with_delete_empties_the_mailbox() {
     let result = builtin("basic-delivery");
     assert!(events(&result).any(|e| matches!(&e.event,
-        Event::MessageRetrieved { mailbox, .. } if &**mailbox == "bob@receiver.test")));
+        Event::MessageRetrieved(r) if r.mailbox == "bob@receiver.test")));
     assert!(events(&result).any(|e| matches!(&e.event,
-        Event::MailboxUpdated { deleted, .. } if deleted.len() == 1)));
+        Event::MailboxUpdated(u) if u.deleted.len() == 1)));
     assert!(mailbox(&result, "bob@receiver.test").is_empty());
     let client_commands: String = events(&result)
         .filter_map(|e| match &e.event {
@@ -782,7 +781,7 @@ fn pop3_retrieval_without_delete_keeps_the_message() {
     assert!(events(&result).any(|e| matches!(&e.event, Event::MessageRetrieved { .. })));
     assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
     assert!(!events(&result).any(|e| matches!(&e.event,
-        Event::MailboxUpdated { deleted, .. } if !deleted.is_empty())));
+        Event::MailboxUpdated(u) if !u.deleted.is_empty())));
     let sent_dele = events(&result).any(|e| match &e.event {
         Event::Transmitted {
             direction: Direction::ClientToServer,

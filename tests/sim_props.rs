@@ -309,8 +309,8 @@ proptest! {
             }
         }
         for event in &result.trace.events {
-            if let Event::BounceCreated { bounce, to, .. } = &event.event {
-                expected.insert((bounce.clone(), to.clone()));
+            if let Event::BounceCreated(created) = &event.event {
+                expected.insert((created.bounce.clone(), created.to.clone()));
             }
         }
         let got: BTreeSet<(String, String)> = fates.keys().cloned().collect();

@@ -10,14 +10,17 @@
 //! - [`zone`]: the serde types a scenario file uses, their checks, zone-file rendering.
 //! - [`world`]: zones plus faults; [`DnsWorld::query`] answers one question.
 //! - [`resolver`]: [`MxResolver::resolve_mx`], the mail server's view.
+//! - [`cache`]: [`MxCache`], the mail server's memory of resolutions, for their TTL.
 //! - [`wire`]: DNS messages as bytes (built and read with hickory-proto).
 
+pub mod cache;
 pub mod name;
 pub mod resolver;
 pub mod wire;
 pub mod world;
 pub mod zone;
 
+pub use cache::{CachedMx, MxCache};
 pub use name::{DomainName, NameError};
 pub use resolver::{
     resolve_mx, DnsExchange, MxFailure, MxNote, MxOutcome, MxResolution, MxResolver, MxTarget,

@@ -30,15 +30,12 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              separate: Bcc recipients are only in the envelope.",
             "RFC 5322 3.6, RFC 5321 2.3.1",
         ),
-        Event::ConnectionAttempted { port: 587, .. } => note(
+        Event::ConnectionAttempted(attempt) if attempt.port == 587 => note(
             "A user agent submits mail to its own provider on port 587, where it must \
              authenticate before the server takes the message.",
             "RFC 6409 3.1, RFC 4954",
         ),
-        Event::ConnectionAttempted {
-            protocol: Protocol::Pop3,
-            ..
-        } => note(
+        Event::ConnectionAttempted(attempt) if attempt.protocol == Protocol::Pop3 => note(
             "The recipient's user agent connects to its mail server on port 110 to fetch the \
              mailbox with POP3.",
             "RFC 1939 3",
@@ -260,7 +257,7 @@ mod tests {
             &Event::Transmitted {
                 conn: 1,
                 direction: Direction::ClientToServer,
-                bytes: WireBytes::Text(text.into()),
+                bytes: WireBytes::from_bytes(text.as_bytes()),
             },
             Some(protocol),
         )

@@ -4,7 +4,9 @@
 //! (a reply's explanation) join the step they belong to.
 
 use super::notes::{note_for, StepNote};
-use super::trace::{ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace};
+use super::trace::{
+    ConnId, ConnectionAttempted, Direction, Event, Name, Protocol, TextRenderer, Trace,
+};
 use std::collections::BTreeMap;
 
 /// Which leg of a message's journey a step belongs to, for the topology diagram.
@@ -63,14 +65,14 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut hops: BTreeMap<ConnId, Hop> = BTreeMap::new();
     let mut protocols: BTreeMap<ConnId, Protocol> = BTreeMap::new();
     for (index, event) in trace.events.iter().enumerate() {
-        if let Event::ConnectionAttempted {
-            conn,
-            client,
-            port,
-            protocol,
-            ..
-        } = &event.event
-        {
+        if let Event::ConnectionAttempted(attempt) = &event.event {
+            let ConnectionAttempted {
+                conn,
+                client,
+                port,
+                protocol,
+                ..
+            } = &**attempt;
             let hop = match protocol {
                 Protocol::Pop3 => Hop::Retrieval,
                 Protocol::Smtp if *port == 587 || client.starts_with("ua:") => Hop::Submission,
@@ -83,19 +85,17 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             conn,
             code,
             enhanced,
-            meaning,
-            why,
-            rfc,
+            note,
         } = &event.event
         {
             pending.push((
                 *conn,
                 StepExplanation {
                     code: *code,
-                    enhanced: enhanced.clone(),
-                    meaning: meaning.clone(),
-                    why: why.clone(),
-                    rfc: rfc.clone(),
+                    enhanced: enhanced.map(|status| status.to_string()),
+                    meaning: note.meaning.clone(),
+                    why: note.why.clone(),
+                    rfc: note.rfc.clone(),
                 },
             ));
             continue;
@@ -126,10 +126,10 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             _ => None,
         };
         let hop = match &event.event {
-            Event::DnsQuery { .. } | Event::DnsResponse { .. } | Event::MxResolved { .. } => {
+            Event::DnsQuery(_) | Event::DnsResponse(_) | Event::MxResolved(_) => {
                 Some(Hop::DnsLookup)
             }
-            Event::Delivered { .. } | Event::DeliveryRefused { .. } => Some(Hop::LocalDelivery),
+            Event::Delivered(_) | Event::DeliveryRefused(_) => Some(Hop::LocalDelivery),
             _ => conn.and_then(|c| hops.get(&c).copied()),
         };
         let note = note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied()));
@@ -149,17 +149,17 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
 
 fn event_conn(event: &Event) -> Option<ConnId> {
     match event {
-        Event::ConnectionAttempted { conn, .. }
-        | Event::ConnectionOpened { conn }
+        Event::ConnectionAttempted(attempt) => Some(attempt.conn),
+        Event::MessageAccepted(accepted) => Some(accepted.conn),
+        Event::MessageRetrieved(retrieved) => Some(retrieved.conn),
+        Event::ConnectionOpened { conn }
         | Event::ConnectionRefused { conn, .. }
         | Event::ConnectionTimedOut { conn }
         | Event::ConnectionDropped { conn, .. }
         | Event::ConnectionClosed { conn, .. }
         | Event::Transmitted { conn, .. }
         | Event::ClientState { conn, .. }
-        | Event::ServerState { conn, .. }
-        | Event::MessageAccepted { conn, .. }
-        | Event::MessageRetrieved { conn, .. } => Some(*conn),
+        | Event::ServerState { conn, .. } => Some(*conn),
         _ => None,
     }
 }

@@ -1,39 +1,80 @@
 //! The trace: every event of a simulation run, in order, with its simulated time and actors.
 //! The UI and the command line only read it; nothing here runs the world.
 
-use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
-use std::fmt::Write as _;
+use crate::pop3::client::Pop3ClientState;
+use crate::pop3::server::Pop3State;
+use crate::smtp::client::ClientStateKind;
+use crate::smtp::reply::EnhancedStatus;
+use crate::smtp::server::ServerStateKind;
+use serde::{Deserialize, Serialize, Serializer};
+use std::fmt::{self, Write as _};
 use std::rc::Rc;
 
 /// A name that recurs in many events (a host, a state): shared or static, not copied.
 pub type Name = Rc<str>;
-/// A session state's name: always one of the engines' static names when recorded.
-pub type StateName = Cow<'static, str>;
 
 pub type ConnId = u32;
 pub type EntryId = u32;
 
-/// Bytes as they crossed a link: text when they are UTF-8 (nearly always), else the octets.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum WireBytes {
-    Text(String),
-    Octets(Vec<u8>),
+/// A session state, as the engine that was in it names it. Kept as the engines' own small
+/// state values, not as text, because a large run records hundreds of thousands of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateName {
+    SmtpClient(ClientStateKind),
+    SmtpServer(ServerStateKind),
+    Pop3Client(Pop3ClientState),
+    Pop3Server(Pop3State),
 }
+
+impl StateName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateName::SmtpClient(state) => state.name(),
+            StateName::SmtpServer(state) => state.name(),
+            StateName::Pop3Client(state) => state.name(),
+            StateName::Pop3Server(state) => state.name(),
+        }
+    }
+}
+
+impl fmt::Display for StateName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for StateName {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// Bytes as they crossed a link. Serialised as text when they are UTF-8 (nearly always),
+/// else as the octets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireBytes(Box<[u8]>);
 
 impl WireBytes {
     pub fn from_bytes(bytes: &[u8]) -> WireBytes {
-        match std::str::from_utf8(bytes) {
-            Ok(text) => WireBytes::Text(text.to_string()),
-            Err(_) => WireBytes::Octets(bytes.to_vec()),
-        }
+        WireBytes(bytes.into())
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        match self {
-            WireBytes::Text(text) => text.as_bytes(),
-            WireBytes::Octets(octets) => octets,
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for WireBytes {
+    fn from(bytes: Vec<u8>) -> WireBytes {
+        WireBytes(bytes.into_boxed_slice())
+    }
+}
+
+impl Serialize for WireBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(&self.0) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(_) => self.0.serialize(serializer),
         }
     }
 }
@@ -80,28 +121,179 @@ impl Fate {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a reply means, why this server sent it and where the rule is: one shared copy for
+/// every reply that says the same.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct ReplyNote {
+    pub meaning: Name,
+    pub why: Name,
+    pub rfc: Name,
+}
+
+fn enhanced_as_text<S: Serializer>(
+    enhanced: &Option<EnhancedStatus>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match enhanced {
+        Some(status) => serializer.collect_str(status),
+        None => serializer.serialize_none(),
+    }
+}
+
+// The events. Frequent ones are small and inline; the rest keep their fields in a box, so
+// that every event in a long trace costs as little as the most frequent ones.
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageComposed {
+    pub message: String,
+    pub ua: Name,
+    pub reverse_path: String,
+    pub forward_paths: Vec<String>,
+    pub octets: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConnectionAttempted {
+    pub conn: ConnId,
+    pub client: Name,
+    pub server: Name,
+    pub address: String,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DnsQuery {
+    pub host: Name,
+    pub id: u16,
+    pub question: String,
+    pub wire: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DnsResponse {
+    pub host: Name,
+    pub id: u16,
+    pub outcome: String,
+    pub records: Vec<String>,
+    pub wire: Option<Vec<u8>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MxResolved {
+    pub host: Name,
+    pub domain: String,
+    pub result: String,
+    pub targets: Vec<String>,
+}
+
+/// A server took responsibility for a message (its 250 after the data).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageAccepted {
+    pub host: Name,
+    pub conn: ConnId,
+    pub message: String,
+    pub reverse_path: String,
+    pub forward_paths: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Queued {
+    pub host: Name,
+    pub entry: EntryId,
+    pub message: String,
+    pub domain: String,
+    pub recipients: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RecipientResult {
+    pub host: Name,
+    pub entry: EntryId,
+    pub recipient: String,
+    pub result: String,
+    pub reply: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RetryScheduled {
+    pub host: Name,
+    pub entry: EntryId,
+    pub at_ms: u64,
+    pub recipients: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GaveUp {
+    pub host: Name,
+    pub entry: EntryId,
+    pub recipients: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Delivered {
+    pub host: Name,
+    pub mailbox: String,
+    pub message: String,
+    pub uid: String,
+    pub octets: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeliveryRefused {
+    pub host: Name,
+    pub mailbox: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BounceCreated {
+    pub host: Name,
+    pub about: String,
+    pub bounce: String,
+    pub to: String,
+    pub recipients: Vec<String>,
+    pub action: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BounceDiscarded {
+    pub host: Name,
+    pub message: String,
+    pub recipients: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageRetrieved {
+    pub conn: ConnId,
+    pub mailbox: String,
+    pub uid: Option<String>,
+    pub octets: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MailboxUpdated {
+    pub host: Name,
+    pub mailbox: String,
+    pub deleted: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub message: String,
+    pub recipient: String,
+    pub fate: Fate,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Event {
     Started {
-        scenario: String,
+        scenario: Box<str>,
         seed: u64,
     },
-    MessageComposed {
-        message: String,
-        ua: Name,
-        reverse_path: String,
-        forward_paths: Vec<String>,
-        octets: usize,
-    },
-    ConnectionAttempted {
-        conn: ConnId,
-        client: Name,
-        server: Name,
-        address: String,
-        port: u16,
-        protocol: Protocol,
-    },
+    MessageComposed(Box<MessageComposed>),
+    ConnectionAttempted(Box<ConnectionAttempted>),
     ConnectionOpened {
         conn: ConnId,
     },
@@ -131,10 +323,10 @@ pub enum Event {
     ReplyExplained {
         conn: ConnId,
         code: u16,
-        enhanced: Option<String>,
-        meaning: Name,
-        why: Name,
-        rfc: Name,
+        #[serde(serialize_with = "enhanced_as_text")]
+        enhanced: Option<EnhancedStatus>,
+        #[serde(flatten)]
+        note: Rc<ReplyNote>,
     },
     ClientState {
         conn: ConnId,
@@ -146,123 +338,45 @@ pub enum Event {
         from: StateName,
         to: StateName,
     },
-    DnsQuery {
-        host: Name,
-        id: u16,
-        question: String,
-        wire: Vec<u8>,
-    },
-    DnsResponse {
-        host: Name,
-        id: u16,
-        outcome: String,
-        records: Vec<String>,
-        wire: Option<Vec<u8>>,
-    },
-    MxResolved {
-        host: Name,
-        domain: String,
-        result: String,
-        targets: Vec<String>,
-    },
-    /// A server took responsibility for a message (its 250 after the data).
-    MessageAccepted {
-        host: Name,
-        conn: ConnId,
-        message: String,
-        reverse_path: String,
-        forward_paths: Vec<String>,
-    },
-    Queued {
-        host: Name,
-        entry: EntryId,
-        message: String,
-        domain: String,
-        recipients: Vec<String>,
-    },
+    DnsQuery(Box<DnsQuery>),
+    DnsResponse(Box<DnsResponse>),
+    MxResolved(Box<MxResolved>),
+    MessageAccepted(Box<MessageAccepted>),
+    Queued(Box<Queued>),
     AttemptStarted {
         host: Name,
         entry: EntryId,
         attempt: u32,
     },
-    RecipientResult {
-        host: Name,
-        entry: EntryId,
-        recipient: String,
-        result: String,
-        reply: String,
-    },
-    RetryScheduled {
-        host: Name,
-        entry: EntryId,
-        at_ms: u64,
-        recipients: Vec<String>,
-    },
+    RecipientResult(Box<RecipientResult>),
+    RetryScheduled(Box<RetryScheduled>),
     /// Nothing is left to do for a queue entry.
     Dequeued {
         host: Name,
         entry: EntryId,
     },
-    GaveUp {
-        host: Name,
-        entry: EntryId,
-        recipients: Vec<String>,
-    },
-    Delivered {
-        host: Name,
-        mailbox: String,
-        message: String,
-        uid: String,
-        octets: usize,
-    },
-    DeliveryRefused {
-        host: Name,
-        mailbox: String,
-        reason: String,
-    },
-    BounceCreated {
-        host: Name,
-        about: String,
-        bounce: String,
-        to: String,
-        recipients: Vec<String>,
-        action: String,
-    },
-    BounceDiscarded {
-        host: Name,
-        message: String,
-        recipients: Vec<String>,
-    },
-    MessageRetrieved {
-        conn: ConnId,
-        mailbox: String,
-        uid: Option<String>,
-        octets: usize,
-    },
-    MailboxUpdated {
-        host: Name,
-        mailbox: String,
-        deleted: Vec<String>,
-    },
-    Outcome {
-        message: String,
-        recipient: String,
-        fate: Fate,
-    },
+    GaveUp(Box<GaveUp>),
+    Delivered(Box<Delivered>),
+    DeliveryRefused(Box<DeliveryRefused>),
+    BounceCreated(Box<BounceCreated>),
+    BounceDiscarded(Box<BounceDiscarded>),
+    MessageRetrieved(Box<MessageRetrieved>),
+    MailboxUpdated(Box<MailboxUpdated>),
+    Outcome(Box<Outcome>),
     ConservationChecked {
         ok: bool,
         problems: Vec<String>,
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TraceEvent {
     pub time_ms: u64,
     #[serde(flatten)]
     pub event: Event,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Trace {
     pub scenario: String,
     pub seed: u64,
@@ -333,15 +447,17 @@ impl TextRenderer {
             Event::Started { scenario, seed } => {
                 line("sim", format!("scenario {scenario}, seed {seed}"))
             }
-            Event::MessageComposed {
-                message,
-                ua,
-                reverse_path,
-                forward_paths,
-                octets,
-            } => line(
-                ua,
-                format!(
+            Event::MessageComposed(boxed) => {
+                let MessageComposed {
+                    message,
+                    ua,
+                    reverse_path,
+                    forward_paths,
+                    octets,
+                } = &**boxed;
+                line(
+                    ua,
+                    format!(
                     "composed {message}: MAIL FROM:<{reverse_path}> RCPT TO:{} ({octets} octets)",
                     forward_paths
                         .iter()
@@ -349,26 +465,30 @@ impl TextRenderer {
                         .collect::<Vec<_>>()
                         .join(",")
                 ),
-            ),
-            Event::ConnectionAttempted {
-                conn,
-                client,
-                server,
-                address,
-                port,
-                protocol,
-            } => {
-                conns.insert(*conn, (client.clone(), server.clone()));
-                line(
+                );
+            }
+            Event::ConnectionAttempted(boxed) => {
+                let ConnectionAttempted {
+                    conn,
                     client,
-                    format!(
-                        "#{conn} connect to {server} [{address}]:{port} ({})",
-                        match protocol {
-                            Protocol::Smtp => "SMTP",
-                            Protocol::Pop3 => "POP3",
-                        }
-                    ),
-                )
+                    server,
+                    address,
+                    port,
+                    protocol,
+                } = &**boxed;
+                {
+                    conns.insert(*conn, (client.clone(), server.clone()));
+                    line(
+                        client,
+                        format!(
+                            "#{conn} connect to {server} [{address}]:{port} ({})",
+                            match protocol {
+                                Protocol::Smtp => "SMTP",
+                                Protocol::Pop3 => "POP3",
+                            }
+                        ),
+                    )
+                }
             }
             Event::ConnectionOpened { conn } => {
                 line(&conn_client(conns, *conn), format!("#{conn} connected"))
@@ -428,155 +548,200 @@ impl TextRenderer {
                 &conns.get(conn).map(|c| c.1.clone()).unwrap_or_default(),
                 format!("#{conn} server {from} -> {to}"),
             ),
-            Event::DnsQuery {
-                host, id, question, ..
-            } => line(host, format!("DNS query id {id}: {question}")),
-            Event::DnsResponse {
-                host,
-                id,
-                outcome,
-                records,
-                ..
-            } => {
-                line(host, format!("DNS answer id {id}: {outcome}"));
-                for record in records {
-                    line(host, format!("  {record}"));
+            Event::DnsQuery(boxed) => {
+                let DnsQuery {
+                    host, id, question, ..
+                } = &**boxed;
+                line(host, format!("DNS query id {id}: {question}"));
+            }
+            Event::DnsResponse(boxed) => {
+                let DnsResponse {
+                    host,
+                    id,
+                    outcome,
+                    records,
+                    ..
+                } = &**boxed;
+                {
+                    line(host, format!("DNS answer id {id}: {outcome}"));
+                    for record in records {
+                        line(host, format!("  {record}"));
+                    }
                 }
             }
-            Event::MxResolved {
-                host,
-                domain,
-                result,
-                targets,
-            } => line(
-                host,
-                format!("MX for {domain}: {result} [{}]", targets.join(", ")),
-            ),
-            Event::MessageAccepted {
-                host,
-                conn,
-                message,
-                reverse_path,
-                forward_paths,
-            } => line(
-                host,
-                format!(
-                    "#{conn} accepted {message} from <{reverse_path}> for {}",
-                    forward_paths.join(", ")
-                ),
-            ),
-            Event::Queued {
-                host,
-                entry,
-                message,
-                domain,
-                recipients,
-            } => line(
-                host,
-                format!(
-                    "queued q{entry} ({message}) for {domain}: {}",
-                    recipients.join(", ")
-                ),
-            ),
+            Event::MxResolved(boxed) => {
+                let MxResolved {
+                    host,
+                    domain,
+                    result,
+                    targets,
+                } = &**boxed;
+                line(
+                    host,
+                    format!("MX for {domain}: {result} [{}]", targets.join(", ")),
+                );
+            }
+            Event::MessageAccepted(boxed) => {
+                let MessageAccepted {
+                    host,
+                    conn,
+                    message,
+                    reverse_path,
+                    forward_paths,
+                } = &**boxed;
+                line(
+                    host,
+                    format!(
+                        "#{conn} accepted {message} from <{reverse_path}> for {}",
+                        forward_paths.join(", ")
+                    ),
+                );
+            }
+            Event::Queued(boxed) => {
+                let Queued {
+                    host,
+                    entry,
+                    message,
+                    domain,
+                    recipients,
+                } = &**boxed;
+                line(
+                    host,
+                    format!(
+                        "queued q{entry} ({message}) for {domain}: {}",
+                        recipients.join(", ")
+                    ),
+                );
+            }
             Event::AttemptStarted {
                 host,
                 entry,
                 attempt,
             } => line(host, format!("q{entry} delivery attempt {attempt}")),
-            Event::RecipientResult {
-                host,
-                entry,
-                recipient,
-                result,
-                reply,
-            } => line(host, format!("q{entry} <{recipient}> {result}: {reply}")),
-            Event::RetryScheduled {
-                host,
-                entry,
-                at_ms,
-                recipients,
-            } => line(
-                host,
-                format!(
-                    "q{entry} retry at {} for {}",
-                    format_time(*at_ms),
-                    recipients.join(", ")
-                ),
-            ),
+            Event::RecipientResult(boxed) => {
+                let RecipientResult {
+                    host,
+                    entry,
+                    recipient,
+                    result,
+                    reply,
+                } = &**boxed;
+                line(host, format!("q{entry} <{recipient}> {result}: {reply}"));
+            }
+            Event::RetryScheduled(boxed) => {
+                let RetryScheduled {
+                    host,
+                    entry,
+                    at_ms,
+                    recipients,
+                } = &**boxed;
+                line(
+                    host,
+                    format!(
+                        "q{entry} retry at {} for {}",
+                        format_time(*at_ms),
+                        recipients.join(", ")
+                    ),
+                );
+            }
             Event::Dequeued { host, entry } => line(host, format!("q{entry} done")),
-            Event::GaveUp {
-                host,
-                entry,
-                recipients,
-            } => line(
-                host,
-                format!("q{entry} gave up on {}", recipients.join(", ")),
-            ),
-            Event::Delivered {
-                host,
-                mailbox,
-                message,
-                uid,
-                octets,
-            } => line(
-                host,
-                format!("MDA stored {message} in {mailbox} as {uid} ({octets} octets)"),
-            ),
-            Event::DeliveryRefused {
-                host,
-                mailbox,
-                reason,
-            } => line(host, format!("MDA refused {mailbox}: {reason}")),
-            Event::BounceCreated {
-                host,
-                about,
-                bounce,
-                to,
-                recipients,
-                action,
-            } => line(
-                host,
-                format!(
-                    "{action} notice {bounce} about {about} to <{to}> for {}",
-                    recipients.join(", ")
-                ),
-            ),
-            Event::BounceDiscarded {
-                host,
-                message,
-                recipients,
-            } => line(
-                host,
-                format!(
-                    "discarded undeliverable bounce {message} for {}",
-                    recipients.join(", ")
-                ),
-            ),
-            Event::MessageRetrieved {
-                conn,
-                mailbox,
-                uid,
-                octets,
-            } => line(
-                &conn_client(conns, *conn),
-                format!(
-                    "#{conn} retrieved {} from {mailbox} ({octets} octets)",
-                    uid.as_deref().unwrap_or("a message")
-                ),
-            ),
-            Event::MailboxUpdated {
-                host,
-                mailbox,
-                deleted,
-            } => line(host, format!("{mailbox}: deleted {}", deleted.join(", "))),
-            Event::Outcome {
-                message,
-                recipient,
-                fate,
-            } => line(
-                "outcome",
-                format!("{message} <{recipient}> {}", describe_fate(fate)),
-            ),
+            Event::GaveUp(boxed) => {
+                let GaveUp {
+                    host,
+                    entry,
+                    recipients,
+                } = &**boxed;
+                line(
+                    host,
+                    format!("q{entry} gave up on {}", recipients.join(", ")),
+                );
+            }
+            Event::Delivered(boxed) => {
+                let Delivered {
+                    host,
+                    mailbox,
+                    message,
+                    uid,
+                    octets,
+                } = &**boxed;
+                line(
+                    host,
+                    format!("MDA stored {message} in {mailbox} as {uid} ({octets} octets)"),
+                );
+            }
+            Event::DeliveryRefused(boxed) => {
+                let DeliveryRefused {
+                    host,
+                    mailbox,
+                    reason,
+                } = &**boxed;
+                line(host, format!("MDA refused {mailbox}: {reason}"));
+            }
+            Event::BounceCreated(boxed) => {
+                let BounceCreated {
+                    host,
+                    about,
+                    bounce,
+                    to,
+                    recipients,
+                    action,
+                } = &**boxed;
+                line(
+                    host,
+                    format!(
+                        "{action} notice {bounce} about {about} to <{to}> for {}",
+                        recipients.join(", ")
+                    ),
+                );
+            }
+            Event::BounceDiscarded(boxed) => {
+                let BounceDiscarded {
+                    host,
+                    message,
+                    recipients,
+                } = &**boxed;
+                line(
+                    host,
+                    format!(
+                        "discarded undeliverable bounce {message} for {}",
+                        recipients.join(", ")
+                    ),
+                );
+            }
+            Event::MessageRetrieved(boxed) => {
+                let MessageRetrieved {
+                    conn,
+                    mailbox,
+                    uid,
+                    octets,
+                } = &**boxed;
+                line(
+                    &conn_client(conns, *conn),
+                    format!(
+                        "#{conn} retrieved {} from {mailbox} ({octets} octets)",
+                        uid.as_deref().unwrap_or("a message")
+                    ),
+                );
+            }
+            Event::MailboxUpdated(boxed) => {
+                let MailboxUpdated {
+                    host,
+                    mailbox,
+                    deleted,
+                } = &**boxed;
+                line(host, format!("{mailbox}: deleted {}", deleted.join(", ")));
+            }
+            Event::Outcome(boxed) => {
+                let Outcome {
+                    message,
+                    recipient,
+                    fate,
+                } = &**boxed;
+                line(
+                    "outcome",
+                    format!("{message} <{recipient}> {}", describe_fate(fate)),
+                );
+            }
             Event::ConservationChecked { ok, problems } => line(
                 "check",
                 if *ok {
@@ -604,5 +769,28 @@ pub fn describe_fate(fate: &Fate) -> String {
         Fate::RefusedAtSubmission { status } => format!("refused at submission ({status})"),
         Fate::Queued { host } => format!("still queued on {host}"),
         Fate::Discarded { host, status } => format!("discarded by {host} ({status})"),
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn an_event_costs_forty_bytes_or_less_whatever_its_kind() {
+        // Long runs record close to a million events: rare, large ones live in a box.
+        assert!(
+            std::mem::size_of::<TraceEvent>() <= 40,
+            "{} bytes",
+            std::mem::size_of::<TraceEvent>()
+        );
+    }
+
+    #[test]
+    fn wire_bytes_serialise_as_text_when_they_are_utf8_and_as_octets_otherwise() {
+        let text = WireBytes::from_bytes(b"EHLO a\r\n");
+        assert_eq!(serde_json::to_string(&text).unwrap(), "\"EHLO a\\r\\n\"");
+        let octets = WireBytes::from(vec![0xff, 0x0d, 0x0a]);
+        assert_eq!(serde_json::to_string(&octets).unwrap(), "[255,13,10]");
     }
 }

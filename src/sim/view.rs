@@ -2,7 +2,7 @@
 //! derived from the trace alone, so that the UI can jump anywhere and step back without
 //! running anything again. Checkpoints every [`CHECKPOINT_EVERY`] events keep a jump cheap.
 
-use super::trace::{ConnId, EntryId, Event, Protocol, Trace, TraceEvent};
+use super::trace::{self, ConnId, EntryId, Event, Protocol, Trace, TraceEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -52,14 +52,15 @@ impl WorldView {
         self.position += 1;
         self.time_ms = event.time_ms;
         match &event.event {
-            Event::ConnectionAttempted {
-                conn,
-                client,
-                server,
-                port,
-                protocol,
-                ..
-            } => {
+            Event::ConnectionAttempted(boxed) => {
+                let trace::ConnectionAttempted {
+                    conn,
+                    client,
+                    server,
+                    port,
+                    protocol,
+                    ..
+                } = &**boxed;
                 self.connections.insert(
                     *conn,
                     ConnectionView {
@@ -96,13 +97,14 @@ impl WorldView {
                     c.server_state = to.to_string();
                 }
             }
-            Event::Queued {
-                host,
-                entry,
-                message,
-                domain,
-                recipients,
-            } => {
+            Event::Queued(boxed) => {
+                let trace::Queued {
+                    host,
+                    entry,
+                    message,
+                    domain,
+                    recipients,
+                } = &**boxed;
                 self.queues.entry(host.to_string()).or_default().insert(
                     *entry,
                     QueueEntryView {
@@ -124,12 +126,13 @@ impl WorldView {
                     e.next_attempt_ms = None;
                 }
             }
-            Event::RetryScheduled {
-                host,
-                entry,
-                at_ms,
-                recipients,
-            } => {
+            Event::RetryScheduled(boxed) => {
+                let trace::RetryScheduled {
+                    host,
+                    entry,
+                    at_ms,
+                    recipients,
+                } = &**boxed;
                 if let Some(e) = self.entry(host, *entry) {
                     e.next_attempt_ms = Some(*at_ms);
                     e.recipients = recipients.clone();
@@ -140,24 +143,27 @@ impl WorldView {
                     queue.remove(entry);
                 }
             }
-            Event::Delivered {
-                mailbox,
-                message,
-                uid,
-                octets,
-                ..
-            } => self
-                .mailboxes
-                .entry(mailbox.clone())
-                .or_default()
-                .push(MailboxItem {
-                    uid: uid.clone(),
-                    message: message.clone(),
-                    octets: *octets,
-                }),
-            Event::MailboxUpdated {
-                mailbox, deleted, ..
-            } => {
+            Event::Delivered(boxed) => {
+                let trace::Delivered {
+                    mailbox,
+                    message,
+                    uid,
+                    octets,
+                    ..
+                } = &**boxed;
+                self.mailboxes
+                    .entry(mailbox.clone())
+                    .or_default()
+                    .push(MailboxItem {
+                        uid: uid.clone(),
+                        message: message.clone(),
+                        octets: *octets,
+                    })
+            }
+            Event::MailboxUpdated(boxed) => {
+                let trace::MailboxUpdated {
+                    mailbox, deleted, ..
+                } = &**boxed;
                 if let Some(items) = self
                     .mailboxes
                     .iter_mut()

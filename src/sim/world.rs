@@ -8,10 +8,12 @@
 
 use super::rng::SimRng;
 use super::scenario::{BareLineEndingSpec, FaultKind, FetchSpec, HostSpec, MessageSpec, Scenario};
+use super::trace;
 use super::trace::{
-    ConnId, Direction, EntryId, Event, Fate, Name, Protocol, Trace, TraceEvent, WireBytes,
+    ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName, Trace,
+    TraceEvent, WireBytes,
 };
-use crate::dns::{DomainName, MxOutcome, MxResolver};
+use crate::dns::{DomainName, MxCache, MxOutcome, MxResolver};
 use crate::mail::compose::{compose, Attachment, ComposeRequest};
 use crate::mail::dsn::{
     build_dsn, Action as DsnAction, DsnRequest, RecipientReport, ReturnContent,
@@ -252,6 +254,8 @@ struct Host {
     users: Rc<BTreeMap<String, String>>,
     greylist: SharedGreylist,
     resolver: MxResolver,
+    /// What this host's resolver learnt, kept for the records' TTL.
+    mx_cache: MxCache,
     queue: BTreeMap<EntryId, Entry>,
     next_queue_id: u32,
 }
@@ -416,21 +420,37 @@ enum Action {
     QueueRun(usize, EntryId),
 }
 
-/// One shared copy of each explanation text: most replies repeat the same few sentences, and
-/// a large run records hundreds of thousands of them.
+/// One shared copy of each explanation text and of each reply note: most replies repeat the
+/// same few sentences, and a large run records hundreds of thousands of them.
 #[derive(Default)]
 struct Interner {
-    texts: std::collections::HashMap<String, Name>,
+    texts: std::collections::HashMap<Name, ()>,
+    notes: std::collections::HashSet<Rc<ReplyNote>>,
 }
 
 impl Interner {
     fn intern(&mut self, text: &str) -> Name {
-        if let Some(name) = self.texts.get(text) {
+        if let Some((name, _)) = self.texts.get_key_value(text) {
             return Rc::clone(name);
         }
         let name = Name::from(text);
-        self.texts.insert(text.to_string(), Rc::clone(&name));
+        self.texts.insert(Rc::clone(&name), ());
         name
+    }
+
+    /// The shared note for a reply's meaning, reason and RFC section.
+    fn note(&mut self, meaning: Name, why: &str, rfc: &str) -> Rc<ReplyNote> {
+        let note = ReplyNote {
+            meaning,
+            why: self.intern(why),
+            rfc: self.intern(rfc),
+        };
+        if let Some(shared) = self.notes.get(&note) {
+            return Rc::clone(shared);
+        }
+        let shared = Rc::new(note);
+        self.notes.insert(Rc::clone(&shared));
+        shared
     }
 }
 
@@ -473,6 +493,20 @@ fn reply_text(reply: &Reply) -> String {
         Some(enhanced) => format!("{} {enhanced} {}", reply.code, reply.text()),
         None => format!("{} {}", reply.code, reply.text()),
     }
+}
+
+/// Every address of every host of a resolution, in the order to try them.
+fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
+    outcome
+        .targets()
+        .iter()
+        .flat_map(|t| {
+            t.addresses.iter().map(move |address| Target {
+                name: t.exchange.without_final_dot().to_string(),
+                address: *address,
+            })
+        })
+        .collect()
 }
 
 fn status_of(reply: &Reply) -> EnhancedStatus {
@@ -531,6 +565,7 @@ impl<'a> World<'a> {
                 greylist: Rc::default(),
                 // Each host's query ids start somewhere different, as real resolvers' do.
                 resolver: MxResolver::new(local_names, (index as u16).wrapping_mul(4099) ^ 0x1d3),
+                mx_cache: MxCache::default(),
                 queue: BTreeMap::new(),
                 next_queue_id: 1,
                 name: Name::from(spec.name.as_str()),
@@ -569,7 +604,7 @@ impl<'a> World<'a> {
             truncated: false,
         };
         world.record(Event::Started {
-            scenario: scenario.name.clone(),
+            scenario: scenario.name.as_str().into(),
             seed,
         });
         for (index, message) in scenario.messages.iter().enumerate() {
@@ -811,13 +846,13 @@ impl<'a> World<'a> {
         for recipient in &forward_paths {
             self.track(&label, recipient);
         }
-        self.record(Event::MessageComposed {
+        self.record(Event::MessageComposed(Box::new(trace::MessageComposed {
             message: label.clone(),
             ua: ua.clone(),
             reverse_path: spec.from.clone(),
             forward_paths: forward_paths.clone(),
             octets: bytes.len(),
-        });
+        })));
         let mut config = ClientConfig::new(format!("client.{}", domain_of(&spec.from)));
         config.credentials = spec
             .auth
@@ -894,11 +929,11 @@ impl<'a> World<'a> {
         let client = match Pop3Client::new(config) {
             Ok(client) => client,
             Err(error) => {
-                self.record(Event::DeliveryRefused {
+                self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
                     host: Name::from(spec.host.as_str()),
                     mailbox: spec.mailbox.clone(),
                     reason: format!("the POP3 client could not start: {error}"),
-                });
+                })));
                 return;
             }
         };
@@ -973,14 +1008,14 @@ impl<'a> World<'a> {
         };
         let down = host.fault(self.now_ms, |k| *k == FaultKind::Down);
         let silent = host.fault(self.now_ms, |k| *k == FaultKind::NoAnswer);
-        let attempted = Event::ConnectionAttempted {
+        let attempted = Event::ConnectionAttempted(Box::new(trace::ConnectionAttempted {
             conn,
             client: client_name.clone(),
             server: Rc::clone(&host.name),
             address: host.spec.address.to_string(),
             port,
             protocol,
-        };
+        }));
         self.record(attempted);
         self.conns.insert(
             conn,
@@ -1187,10 +1222,12 @@ impl<'a> World<'a> {
                 let event = Event::ReplyExplained {
                     conn,
                     code: reply.code,
-                    enhanced: reply.enhanced.map(|e| e.to_string()),
-                    meaning: explanation.meaning,
-                    why: self.interner.intern(&explanation.why),
-                    rfc: self.interner.intern(&explanation.rfc),
+                    enhanced: reply.enhanced,
+                    note: self.interner.note(
+                        explanation.meaning,
+                        &explanation.why,
+                        &explanation.rfc,
+                    ),
                 };
                 self.record(event)
             }
@@ -1204,8 +1241,8 @@ impl<'a> World<'a> {
                 }
                 self.record(Event::ServerState {
                     conn,
-                    from: from.name().into(),
-                    to: to.name().into(),
+                    from: StateName::SmtpServer(from),
+                    to: StateName::SmtpServer(to),
                 });
             }
             ServerEvent::MessageReceived { message } => {
@@ -1232,20 +1269,19 @@ impl<'a> World<'a> {
                 explanation,
                 rfc,
             } => {
+                let meaning = self.interner.intern(&first_line);
                 let event = Event::ReplyExplained {
                     conn,
                     code: if ok { 200 } else { 500 },
                     enhanced: None,
-                    meaning: self.interner.intern(&first_line),
-                    why: self.interner.intern(&explanation),
-                    rfc: self.interner.intern(&rfc),
+                    note: self.interner.note(meaning, &explanation, &rfc),
                 };
                 self.record(event)
             }
             Pop3ServerEvent::StateChanged { from, to } => self.record(Event::ServerState {
                 conn,
-                from: from.name().into(),
-                to: to.name().into(),
+                from: StateName::Pop3Server(from),
+                to: StateName::Pop3Server(to),
             }),
             Pop3ServerEvent::MaildropUpdated { user, deleted_uids } => {
                 let host_name = self
@@ -1265,11 +1301,11 @@ impl<'a> World<'a> {
                     });
                 }
                 drop(store);
-                self.record(Event::MailboxUpdated {
+                self.record(Event::MailboxUpdated(Box::new(trace::MailboxUpdated {
                     host: host_name,
                     mailbox: user,
                     deleted: deleted_uids,
-                });
+                })));
             }
             _ => {}
         }
@@ -1315,15 +1351,15 @@ impl<'a> World<'a> {
                 Out::Smtp(ClientEvent::StateChanged { from, to }) => {
                     self.record(Event::ClientState {
                         conn,
-                        from: from.name().into(),
-                        to: to.name().into(),
+                        from: StateName::SmtpClient(from),
+                        to: StateName::SmtpClient(to),
                     })
                 }
                 Out::Pop3(Pop3ClientEvent::StateChanged { from, to }) => {
                     self.record(Event::ClientState {
                         conn,
-                        from: from.name().into(),
-                        to: to.name().into(),
+                        from: StateName::Pop3Client(from),
+                        to: StateName::Pop3Client(to),
                     })
                 }
                 Out::Pop3(Pop3ClientEvent::MessageRetrieved { uid, bytes, .. }) => {
@@ -1331,12 +1367,12 @@ impl<'a> World<'a> {
                         Purpose::Fetch { mailbox } => mailbox.clone(),
                         _ => String::new(),
                     };
-                    self.record(Event::MessageRetrieved {
+                    self.record(Event::MessageRetrieved(Box::new(trace::MessageRetrieved {
                         conn,
                         mailbox,
                         uid,
                         octets: bytes.len(),
-                    });
+                    })));
                 }
                 Out::Smtp(_) | Out::Pop3(_) => {}
             }
@@ -1567,13 +1603,13 @@ impl<'a> World<'a> {
                 self.track(&message, recipient);
             }
         }
-        self.record(Event::MessageAccepted {
+        self.record(Event::MessageAccepted(Box::new(trace::MessageAccepted {
             host: host_name,
             conn,
             message: message.clone(),
             reverse_path: reverse_path.clone(),
             forward_paths: forward_paths.clone(),
-        });
+        })));
         self.take_message(host_index, &message, &reverse_path, &forward_paths, data);
         StorageOutcome::Stored {
             queue_id: Some(queue_id),
@@ -1622,13 +1658,13 @@ impl<'a> World<'a> {
                     },
                 );
             }
-            self.record(Event::Queued {
+            self.record(Event::Queued(Box::new(trace::Queued {
                 host: host_name,
                 entry,
                 message: message.to_string(),
                 domain: domain.clone(),
                 recipients: recipients.clone(),
-            });
+            })));
             self.hosts[host].queue.insert(
                 entry,
                 Entry {
@@ -1685,11 +1721,11 @@ impl<'a> World<'a> {
         }
         let Some(mailbox) = store.mailboxes.get_mut(&key).filter(|m| m.host == host) else {
             drop(store);
-            self.record(Event::DeliveryRefused {
+            self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
                 host: host_name,
                 mailbox: recipient.to_string(),
                 reason: "no such mailbox".into(),
-            });
+            })));
             let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such mailbox");
             self.bounce(
                 host,
@@ -1712,11 +1748,11 @@ impl<'a> World<'a> {
                 mailbox.quota_octets.unwrap_or_default()
             );
             drop(store);
-            self.record(Event::DeliveryRefused {
+            self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
                 host: host_name,
                 mailbox: recipient.to_string(),
                 reason,
-            });
+            })));
             let reply = Reply::new(
                 552,
                 Some(EnhancedStatus::new(5, 2, 2)),
@@ -1741,13 +1777,13 @@ impl<'a> World<'a> {
             bytes: Rc::new(bytes),
         });
         drop(store);
-        self.record(Event::Delivered {
+        self.record(Event::Delivered(Box::new(trace::Delivered {
             host: host_name.clone(),
             mailbox: address.clone(),
             message: message.to_string(),
             uid,
             octets: size as usize,
-        });
+        })));
         self.set_fate(
             message,
             recipient,
@@ -1790,13 +1826,37 @@ impl<'a> World<'a> {
                 name: self.hosts[index].spec.name.clone(),
                 address: self.hosts[index].spec.address,
             };
-            self.record(Event::MxResolved {
+            self.record(Event::MxResolved(Box::new(trace::MxResolved {
                 host: host_name.clone(),
                 domain: domain.clone(),
                 result: "configured route, no DNS lookup".into(),
                 targets: vec![format!("{} [{}]", target.name, target.address)],
-            });
+            })));
             vec![target]
+        } else if let Some(cached) = {
+            let rng = &mut self.rng;
+            let mut draw = || rng.next_u64();
+            self.hosts[host].mx_cache.lookup(&domain, now, &mut draw)
+        } {
+            // Asked before and still within the records' TTL: no DNS traffic this time.
+            let targets = targets_of(&cached.outcome);
+            let kind = match cached.outcome {
+                MxOutcome::ImplicitMx(_) => "the domain itself is the implicit MX",
+                _ => "MX records, by preference",
+            };
+            self.record(Event::MxResolved(Box::new(trace::MxResolved {
+                host: host_name.clone(),
+                domain: domain.clone(),
+                result: format!(
+                    "{kind}, from this host's cache ({} s of the TTL left)",
+                    cached.remaining_ms.div_ceil(1000)
+                ),
+                targets: targets
+                    .iter()
+                    .map(|t| format!("{} [{}]", t.name, t.address))
+                    .collect(),
+            })));
+            targets
         } else {
             let rng = &mut self.rng;
             let mut draw = || rng.next_u64();
@@ -1804,14 +1864,15 @@ impl<'a> World<'a> {
                 self.hosts[host]
                     .resolver
                     .resolve_mx(&self.scenario.dns, &domain, now, &mut draw);
+            self.hosts[host].mx_cache.store(&resolution, now);
             for exchange in &resolution.exchanges {
-                self.record(Event::DnsQuery {
+                self.record(Event::DnsQuery(Box::new(trace::DnsQuery {
                     host: host_name.clone(),
                     id: exchange.message_id,
                     question: exchange.question.to_string(),
                     wire: exchange.query_wire.clone(),
-                });
-                self.record(Event::DnsResponse {
+                })));
+                self.record(Event::DnsResponse(Box::new(trace::DnsResponse {
                     host: host_name.clone(),
                     id: exchange.message_id,
                     outcome: exchange.answer.outcome.to_string(),
@@ -1822,19 +1883,9 @@ impl<'a> World<'a> {
                         .map(|r| r.to_zone_line())
                         .collect(),
                     wire: exchange.response_wire.clone(),
-                });
+                })));
             }
-            let targets: Vec<Target> = resolution
-                .outcome
-                .targets()
-                .iter()
-                .flat_map(|t| {
-                    t.addresses.iter().map(move |address| Target {
-                        name: t.exchange.without_final_dot().to_string(),
-                        address: *address,
-                    })
-                })
-                .collect();
+            let targets = targets_of(&resolution.outcome);
             let result = match &resolution.outcome {
                 MxOutcome::Targets(_) => "MX records, by preference".to_string(),
                 MxOutcome::ImplicitMx(_) => {
@@ -1845,7 +1896,7 @@ impl<'a> World<'a> {
                     None => format!("{other:?}"),
                 },
             };
-            self.record(Event::MxResolved {
+            self.record(Event::MxResolved(Box::new(trace::MxResolved {
                 host: host_name.clone(),
                 domain: domain.clone(),
                 result,
@@ -1853,7 +1904,7 @@ impl<'a> World<'a> {
                     .iter()
                     .map(|t| format!("{} [{}]", t.name, t.address))
                     .collect(),
-            });
+            })));
             if let Some(failure) = resolution.outcome.failure() {
                 let reply = Reply::new(
                     if failure.permanent { 550 } else { 451 },
@@ -2008,13 +2059,13 @@ impl<'a> World<'a> {
                     ("permanent failure", reply)
                 }
             };
-            self.record(Event::RecipientResult {
+            self.record(Event::RecipientResult(Box::new(trace::RecipientResult {
                 host: host_name.clone(),
                 entry: entry_id,
                 recipient: recipient.forward_path.clone(),
                 result: result.into(),
                 reply: reply_text(reply),
-            });
+            })));
         }
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
@@ -2077,11 +2128,11 @@ impl<'a> World<'a> {
         let age_ms = now - entry.queued_at_ms;
         if age_ms >= retry.give_up_s.saturating_mul(1000) {
             let recipients = entry.recipients.clone();
-            self.record(Event::GaveUp {
+            self.record(Event::GaveUp(Box::new(trace::GaveUp {
                 host: host_name,
                 entry: entry_id,
                 recipients,
-            });
+            })));
             // RFC 3463 3.5: X.4.7, delivery time expired; a persistent transient failure.
             let expired = Reply::new(
                 451,
@@ -2119,12 +2170,12 @@ impl<'a> World<'a> {
             entry.reverse_path.clone(),
             Rc::clone(&entry.data),
         );
-        self.record(Event::RetryScheduled {
+        self.record(Event::RetryScheduled(Box::new(trace::RetryScheduled {
             host: host_name,
             entry: entry_id,
             at_ms,
             recipients: recipients.clone(),
-        });
+        })));
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
         if notice_due {
             let will_retry_until_ms = self.hosts[host].queue[&entry_id]
@@ -2189,11 +2240,11 @@ impl<'a> World<'a> {
                     },
                 );
             }
-            self.record(Event::BounceDiscarded {
+            self.record(Event::BounceDiscarded(Box::new(trace::BounceDiscarded {
                 host: host_name,
                 message: message.to_string(),
                 recipients: failed.into_iter().map(|(r, _)| r).collect(),
-            });
+            })));
             return;
         }
         for (recipient, reply) in &failed {
@@ -2280,7 +2331,7 @@ impl<'a> World<'a> {
                 .collect(),
         };
         let bytes = build_dsn(&request);
-        self.record(Event::BounceCreated {
+        self.record(Event::BounceCreated(Box::new(trace::BounceCreated {
             host: host_name,
             about: message.to_string(),
             bounce: label.clone(),
@@ -2290,7 +2341,7 @@ impl<'a> World<'a> {
                 DsnAction::Delayed => "delayed".into(),
                 _ => "failed".into(),
             },
-        });
+        })));
         self.track(&label, reverse_path);
         self.take_message(
             host,
@@ -2355,11 +2406,11 @@ impl<'a> World<'a> {
                     continue;
                 }
             };
-            self.record(Event::Outcome {
+            self.record(Event::Outcome(Box::new(trace::Outcome {
                 message: message.clone(),
                 recipient: recipient.clone(),
                 fate: fate.clone(),
-            });
+            })));
             outcomes.push((message.clone(), recipient.clone(), fate));
         }
         for key in self.fates.keys() {
@@ -2395,6 +2446,9 @@ impl<'a> World<'a> {
                 )
             })
             .collect();
+        // The trace is kept for as long as the user looks at it: drop the room reserved for
+        // events that did not happen.
+        self.events.shrink_to_fit();
         RunResult {
             mailboxes,
             trace: Trace {

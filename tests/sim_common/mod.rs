@@ -106,19 +106,22 @@ pub fn events(result: &RunResult) -> impl Iterator<Item = &TraceEvent> {
 pub fn attempts(result: &RunResult) -> Vec<(u64, u32, String, String, u16)> {
     events(result)
         .filter_map(|e| match &e.event {
-            Event::ConnectionAttempted {
-                conn,
-                client,
-                server,
-                port,
-                ..
-            } => Some((
-                e.time_ms,
-                *conn,
-                client.to_string(),
-                server.to_string(),
-                *port,
-            )),
+            Event::ConnectionAttempted(boxed) => {
+                let smtp_lab::sim::trace::ConnectionAttempted {
+                    conn,
+                    client,
+                    server,
+                    port,
+                    ..
+                } = &**boxed;
+                Some((
+                    e.time_ms,
+                    *conn,
+                    client.to_string(),
+                    server.to_string(),
+                    *port,
+                ))
+            }
             _ => None,
         })
         .collect()
