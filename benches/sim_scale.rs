@@ -3,7 +3,7 @@
 //! size and the peak heap memory of the run, measured by a counting allocator. Figures only.
 
 use smtp_lab::sim::scale::s10k;
-use smtp_lab::sim::{run, Fate};
+use smtp_lab::sim::{run, Fate, RunResult};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -62,32 +62,51 @@ fn main() {
             .filter(|(_, _, f)| f.word() == word)
             .count()
     };
-    let json = serde_json::to_vec(&result.trace).expect("a trace serialises");
+    let json_bytes = serde_json::to_vec(&result.trace)
+        .expect("a trace serialises")
+        .len();
     times_ms.sort_by(f64::total_cmp);
     println!(
         "summary: S10k native run: {:.0} ms (best of 3; {:.0} ms median)",
         times_ms[0], times_ms[1]
     );
-    println!(
-        "summary: S10k trace: {} events, {:.1} MB in memory after the run ({:.1} MB as JSON); \
-         peak heap during the run: {:.1} MB",
-        result.trace.events.len(),
-        kept as f64 / 1e6,
-        json.len() as f64 / 1e6,
-        peak as f64 / 1e6
-    );
-    println!(
-        "summary: S10k outcome: {} delivered, {} bounced, {} still queued, {} other",
+    // What the trace alone holds: the run's result without the mailboxes' copies of every
+    // message and the outcome list.
+    let outcome_counts = (
         count("delivered"),
         count("bounced"),
         count("still queued"),
         result
             .outcomes
             .iter()
-            .filter(|(_, _, f)| !matches!(
-                f,
-                Fate::Delivered { .. } | Fate::Bounced { .. } | Fate::Queued { .. }
-            ))
-            .count()
+            .filter(|(_, _, f)| {
+                !matches!(
+                    f,
+                    Fate::Delivered { .. } | Fate::Bounced { .. } | Fate::Queued { .. }
+                )
+            })
+            .count(),
+    );
+    let RunResult {
+        trace,
+        outcomes,
+        mailboxes,
+        ..
+    } = result;
+    drop((outcomes, mailboxes));
+    let trace_bytes = IN_USE.load(Ordering::Relaxed) - before;
+    println!(
+        "summary: S10k trace: {} events, {:.1} MB in memory ({:.1} MB with the mailboxes and \
+         outcomes; {:.1} MB as JSON); peak heap during the run: {:.1} MB",
+        trace.events.len(),
+        trace_bytes as f64 / 1e6,
+        kept as f64 / 1e6,
+        json_bytes as f64 / 1e6,
+        peak as f64 / 1e6
+    );
+    let (delivered, bounced, queued, other) = outcome_counts;
+    println!(
+        "summary: S10k outcome: {delivered} delivered, {bounced} bounced, {queued} still queued, \
+         {other} other"
     );
 }

@@ -867,3 +867,115 @@ fn an_address_listed_twice_is_one_recipient_delivered_once() {
     assert_eq!(mailbox(&result, "alice@sender.test").len(), 1);
     assert_eq!(count(&result, |e| matches!(e, Event::Delivered { .. })), 2);
 }
+
+/// The connection a message went over (the one whose server accepted it), by host.
+fn accepted_on(result: &RunResult, host: &str, message: &str) -> Vec<u32> {
+    events(result)
+        .filter_map(|e| match &e.event {
+            Event::MessageAccepted(a) if &*a.host == host && a.message == message => Some(a.conn),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn messages_sent_together_share_one_submission_and_one_relay_session() {
+    let mut world = basic_world("shared-sessions");
+    world["messages"] = json!([
+        message(&["bob@receiver.test"]),
+        message(&["carol@receiver.test"]),
+        message(&["bob@receiver.test", "carol@receiver.test"]),
+    ]);
+    let result = run_json(&world);
+    let submission: Vec<_> = attempts(&result)
+        .into_iter()
+        .filter(|(_, _, _, _, port)| *port == 587)
+        .collect();
+    assert_eq!(
+        submission.len(),
+        1,
+        "the user agent sends all three on one session"
+    );
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test"),
+        ["mx.receiver.test"]
+    );
+    let relay_conns: Vec<u32> = ["m1", "m2", "m3"]
+        .iter()
+        .flat_map(|m| accepted_on(&result, "mx.receiver.test", m))
+        .collect();
+    assert_eq!(relay_conns.len(), 3);
+    assert!(relay_conns.iter().all(|&c| c == relay_conns[0]));
+    // Three transactions on the relay connection, each its own MAIL, and one QUIT.
+    let commands: String = transmissions(&result, relay_conns[0])
+        .into_iter()
+        .filter(|(d, _)| *d == Direction::ClientToServer)
+        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+        .collect();
+    assert_eq!(commands.matches("MAIL FROM:").count(), 3);
+    assert_eq!(commands.matches("QUIT").count(), 1);
+    assert!(
+        !commands.contains("RSET"),
+        "completed transactions need no RSET"
+    );
+    for (message, recipient) in [
+        ("m1", "bob@receiver.test"),
+        ("m2", "carol@receiver.test"),
+        ("m3", "bob@receiver.test"),
+        ("m3", "carol@receiver.test"),
+    ] {
+        assert!(
+            matches!(fate(&result, message, recipient), Fate::Delivered { .. }),
+            "{message} {recipient}"
+        );
+    }
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 2);
+}
+
+#[test]
+fn a_cached_connection_carries_mail_queued_seconds_later_then_quits_when_idle() {
+    let mut world = basic_world("connection-cache");
+    world["hosts"][0]["connection_cache_s"] = json!(2);
+    let mut later = message(&["carol@receiver.test"]);
+    later["at_s"] = json!(1);
+    world["messages"] = json!([message(&["bob@receiver.test"]), later]);
+    let result = run_json(&world);
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test"),
+        ["mx.receiver.test"]
+    );
+    let first = accepted_on(&result, "mx.receiver.test", "m1");
+    assert_eq!(first, accepted_on(&result, "mx.receiver.test", "m2"));
+    // The client waited, idle, then said QUIT 2 s after its last message.
+    let idle_since = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ClientState { conn, to, .. } if *conn == first[0] && to.as_str() == "Idle" => {
+                Some(e.time_ms)
+            }
+            _ => None,
+        })
+        .last()
+        .expect("the client idled");
+    let quit_at = events(&result)
+        .find_map(|e| match &e.event {
+            Event::ClientState { conn, to, .. }
+                if *conn == first[0] && to.as_str() == "ExpectQuitReply" =>
+            {
+                Some(e.time_ms)
+            }
+            _ => None,
+        })
+        .expect("the client quit");
+    assert_eq!(quit_at - idle_since, 2_000);
+    assert!(matches!(
+        fate(&result, "m2", "carol@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    // Without the cache, the later message needs a connection of its own.
+    world["hosts"][0]["connection_cache_s"] = json!(0);
+    let result = run_json(&world);
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test"),
+        ["mx.receiver.test", "mx.receiver.test"]
+    );
+}

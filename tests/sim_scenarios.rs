@@ -242,6 +242,10 @@ fn other_problems_are_refused_where_they_are() {
     limit["hosts"][1]["max_recipients"] = json!(0);
     assert_error(&limit, "hosts[1].max_recipients", "at least 1");
 
+    let mut cache = world();
+    cache["hosts"][0]["connection_cache_s"] = json!(301);
+    assert_error(&cache, "hosts[0].connection_cache_s", "at most 300");
+
     let mut name = world();
     name["name"] = json!("  ");
     assert_error(&name, "name", "needs a name");

@@ -28,6 +28,7 @@ fn host(name: String, address: Ipv4Addr) -> HostSpec {
         extensions: ServerExtensionSet::default(),
         bare_line_ending: Default::default(),
         client_pipelining: true,
+        connection_cache_s: 0,
         faults: Vec::new(),
     }
 }
@@ -60,6 +61,8 @@ pub fn s10k() -> Scenario {
     let msa_address = Ipv4Addr::new(10, 0, 0, 1);
     let mut msa = host("mail.sender.test".into(), msa_address);
     msa.local_domains = vec!["sender.test".into()];
+    // As Postfix does, the sending MTA keeps a connection 2 s for more mail to that server.
+    msa.connection_cache_s = 2;
     msa.mailboxes = vec![MailboxSpec {
         address: "alice@sender.test".into(),
         password: None,

@@ -283,12 +283,16 @@ impl Host {
 
 #[derive(Clone, Debug)]
 enum Purpose {
+    /// A user agent submitting messages, in the order its session sends them; `spec` is the
+    /// scenario entry of the first, whose settings the others share.
     Submission {
-        message: String,
+        spec: usize,
+        messages: Vec<SubmittedMessage>,
     },
+    /// A host delivering queue entries, in the order its session sends them.
     Relay {
         host: usize,
-        entry: EntryId,
+        entries: Vec<EntryId>,
     },
     Fetch {
         mailbox: String,
@@ -297,6 +301,12 @@ enum Purpose {
     Raw {
         label: String,
     },
+}
+
+#[derive(Clone, Debug)]
+struct SubmittedMessage {
+    label: String,
+    forward_paths: Vec<String>,
 }
 
 /// The client end of an SMTP connection: the engine, or a scripted peer that writes fixed
@@ -853,16 +863,55 @@ impl<'a> World<'a> {
             forward_paths: forward_paths.clone(),
             octets: bytes.len(),
         })));
+        // Validation guarantees the host exists; an unvalidated scenario gets a refusal.
+        let Some(&server) = self.host_by_name.get(&spec.submit_to.to_ascii_lowercase()) else {
+            for recipient in &forward_paths {
+                self.set_fate(
+                    &label,
+                    recipient,
+                    Fate::RefusedAtSubmission {
+                        status: format!("no host is named {}", spec.submit_to),
+                    },
+                );
+            }
+            return;
+        };
+        // A user agent with a session open to its server sends the next message on it, as
+        // mail programs do when several messages leave the outbox together.
+        let envelope = Envelope {
+            reverse_path: spec.from.clone(),
+            forward_paths: forward_paths.clone(),
+        };
+        let scenario = self.scenario;
+        let same_session = |c: &Conn| match &c.purpose {
+            Purpose::Submission { spec: first, .. } => {
+                let first = &scenario.messages[*first];
+                c.server == server
+                    && c.port == spec.port
+                    && first.from == spec.from
+                    && first.auth == spec.auth
+                    && first.pipelining == spec.pipelining
+            }
+            _ => false,
+        };
+        if let Some(conn) = self.join_session(same_session, &envelope, &bytes) {
+            if let Some(Purpose::Submission { messages, .. }) =
+                self.conns.get_mut(&conn).map(|c| &mut c.purpose)
+            {
+                messages.push(SubmittedMessage {
+                    label,
+                    forward_paths,
+                });
+            }
+            self.pump(conn);
+            return;
+        }
         let mut config = ClientConfig::new(format!("client.{}", domain_of(&spec.from)));
         config.credentials = spec
             .auth
             .as_ref()
             .map(|a| (a.user.clone(), a.password.clone()));
         config.prefer_pipelining = spec.pipelining;
-        let envelope = Envelope {
-            reverse_path: spec.from.clone(),
-            forward_paths: forward_paths.clone(),
-        };
         let client = match ClientSession::new(config, envelope, bytes) {
             Ok(client) => client,
             Err(error) => {
@@ -877,19 +926,6 @@ impl<'a> World<'a> {
                 }
                 return;
             }
-        };
-        // Validation guarantees the host exists; an unvalidated scenario gets a refusal.
-        let Some(&server) = self.host_by_name.get(&spec.submit_to.to_ascii_lowercase()) else {
-            for recipient in &forward_paths {
-                self.set_fate(
-                    &label,
-                    recipient,
-                    Fate::RefusedAtSubmission {
-                        status: format!("no host is named {}", spec.submit_to),
-                    },
-                );
-            }
-            return;
         };
         // User agents live in 198.51.100.0/24 and, for larger runs, the benchmarking range
         // 198.19.0.0/16; readers of mailboxes in 198.18.0.0/16: no two clash.
@@ -907,8 +943,40 @@ impl<'a> World<'a> {
                 client: Box::new(SmtpClient::Engine(Box::new(client))),
                 server: None,
             },
-            Purpose::Submission { message: label },
+            Purpose::Submission {
+                spec: index,
+                messages: vec![SubmittedMessage {
+                    label,
+                    forward_paths,
+                }],
+            },
         );
+    }
+
+    /// Adds a message to an open SMTP session that `wanted` picks and that still takes
+    /// messages (RFC 5321 3.3: one session, many transactions); returns the connection.
+    fn join_session(
+        &mut self,
+        wanted: impl Fn(&Conn) -> bool,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Option<ConnId> {
+        let now = self.now_ms;
+        for (&conn, c) in self.conns.iter_mut() {
+            if c.dropped || c.client_closed || c.server_closed || !wanted(c) {
+                continue;
+            }
+            let Sessions::Smtp { client, .. } = &mut c.sessions else {
+                continue;
+            };
+            let SmtpClient::Engine(engine) = client.as_mut() else {
+                continue;
+            };
+            if engine.add_message(envelope.clone(), message, now).is_ok() {
+                return Some(conn);
+            }
+        }
+        None
     }
 
     fn fetch(&mut self, index: usize) {
@@ -1362,6 +1430,9 @@ impl<'a> World<'a> {
                         to: StateName::Pop3Client(to),
                     })
                 }
+                Out::Smtp(ClientEvent::MessageFinished { index }) => {
+                    self.message_finished(conn, index)
+                }
                 Out::Pop3(Pop3ClientEvent::MessageRetrieved { uid, bytes, .. }) => {
                     let mailbox = match &c.purpose {
                         Purpose::Fetch { mailbox } => mailbox.clone(),
@@ -1436,9 +1507,7 @@ impl<'a> World<'a> {
             self.schedule_in(delay, action);
         }
         if finished {
-            if let Some(c) = self.conns.remove(&conn) {
-                self.connection_finished(conn, c);
-            }
+            self.conns.remove(&conn);
         }
     }
 
@@ -1452,47 +1521,50 @@ impl<'a> World<'a> {
             format!("{}: {reason}", self.hosts[c.server].spec.name),
         );
         match c.purpose {
-            Purpose::Submission { message } => {
-                let recipients = match &c.sessions {
-                    Sessions::Smtp { client, .. } => match client.as_ref() {
-                        SmtpClient::Engine(engine) => engine.envelope().forward_paths.clone(),
-                        SmtpClient::Raw(_) => Vec::new(),
-                    },
-                    Sessions::Pop3 { .. } => Vec::new(),
-                };
-                for recipient in recipients {
-                    self.set_fate(
-                        &message,
-                        &recipient,
-                        Fate::RefusedAtSubmission {
-                            status: format!(
-                                "4.4.1 the submission server cannot be reached: {reason}"
-                            ),
-                        },
-                    );
+            Purpose::Submission { messages, .. } => {
+                for message in messages {
+                    for recipient in &message.forward_paths {
+                        self.set_fate(
+                            &message.label,
+                            recipient,
+                            Fate::RefusedAtSubmission {
+                                status: format!(
+                                    "4.4.1 the submission server cannot be reached: {reason}"
+                                ),
+                            },
+                        );
+                    }
                 }
             }
-            Purpose::Relay { host, entry } => {
+            Purpose::Relay { host, entries } => {
                 let remote = self.hosts[c.server].spec.name.clone();
-                self.try_next_target(host, entry, reply, remote);
+                for entry in entries {
+                    self.try_next_target(host, entry, reply.clone(), remote.clone());
+                }
             }
             Purpose::Fetch { .. } | Purpose::Raw { .. } => {}
         }
     }
 
-    fn connection_finished(&mut self, _conn: ConnId, c: Conn) {
-        let Sessions::Smtp { client, .. } = c.sessions else {
+    /// One message of an SMTP session has every recipient's answer.
+    fn message_finished(&mut self, conn: ConnId, index: usize) {
+        let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        let SmtpClient::Engine(client) = *client else {
+        let Sessions::Smtp { client, .. } = &c.sessions else {
             return;
         };
-        let client = *client;
-        let Some(outcome) = client.outcome().cloned() else {
+        let SmtpClient::Engine(engine) = client.as_ref() else {
             return;
         };
-        match c.purpose {
-            Purpose::Submission { message } => {
+        let Some(outcome) = engine.outcomes().get(index).cloned() else {
+            return;
+        };
+        match &c.purpose {
+            Purpose::Submission { messages, .. } => {
+                let Some(message) = messages.get(index).map(|m| m.label.clone()) else {
+                    return;
+                };
                 for recipient in &outcome.recipients {
                     match &recipient.status {
                         RecipientStatus::Accepted(_) => {}
@@ -1507,7 +1579,10 @@ impl<'a> World<'a> {
                     }
                 }
             }
-            Purpose::Relay { host, entry } => {
+            Purpose::Relay { host, entries } => {
+                let (host, Some(&entry)) = (*host, entries.get(index)) else {
+                    return;
+                };
                 let remote = self.hosts[c.server].spec.name.clone();
                 self.relay_finished(host, entry, &outcome, remote);
             }
@@ -1524,12 +1599,24 @@ impl<'a> World<'a> {
             };
         };
         let host_index = c.server;
+        // The client sends its messages one after another: the one the server just took is
+        // the one the client is sending now.
+        let sending = match &c.sessions {
+            Sessions::Smtp { client, .. } => match client.as_ref() {
+                SmtpClient::Engine(engine) => engine.outcomes().len(),
+                SmtpClient::Raw(_) => 0,
+            },
+            Sessions::Pop3 { .. } => 0,
+        };
         let message = match &c.purpose {
-            Purpose::Submission { message } => message.clone(),
-            Purpose::Relay { host, entry } => {
-                let message = self.hosts[*host]
-                    .queue
-                    .get(entry)
+            Purpose::Submission { messages, .. } => messages
+                .get(sending)
+                .map(|m| m.label.clone())
+                .unwrap_or_default(),
+            Purpose::Relay { host, entries } => {
+                let message = entries
+                    .get(sending)
+                    .and_then(|entry| self.hosts[*host].queue.get(entry))
                     .map(|e| e.message.clone());
                 // An entry stays queued while a session delivers it (it is in flight).
                 debug_assert!(
@@ -1949,14 +2036,34 @@ impl<'a> World<'a> {
             self.defer_entry(host, entry_id, reply, remote);
             return;
         };
-        let mut config = ClientConfig::new(self.hosts[host].spec.name.clone());
-        config.prefer_pipelining = self.hosts[host].spec.client_pipelining;
         let envelope = Envelope {
             reverse_path: entry.reverse_path.clone(),
             forward_paths: entry.recipients.clone(),
         };
-        let data = entry.data.as_ref().clone();
-        let client = match ClientSession::new(config, envelope, data) {
+        let data = Rc::clone(&entry.data);
+        // A session this host already has open to that server carries the message too
+        // (as Postfix reuses connections), instead of a new connection.
+        if let Some(&server) = self.host_by_address.get(&target.address) {
+            let same_session = |c: &Conn| {
+                matches!(c.purpose, Purpose::Relay { host: h, .. } if h == host)
+                    && c.server == server
+                    && c.port == 25
+            };
+            if let Some(conn) = self.join_session(same_session, &envelope, &data) {
+                if let Some(Purpose::Relay { entries, .. }) =
+                    self.conns.get_mut(&conn).map(|c| &mut c.purpose)
+                {
+                    entries.push(entry_id);
+                }
+                self.pump(conn);
+                return;
+            }
+        }
+        let mut config = ClientConfig::new(self.hosts[host].spec.name.clone());
+        config.prefer_pipelining = self.hosts[host].spec.client_pipelining;
+        let cache_s = self.hosts[host].spec.connection_cache_s;
+        config.keep_open_ms = (cache_s > 0).then(|| cache_s.saturating_mul(1000));
+        let client = match ClientSession::new(config, envelope, data.as_ref().clone()) {
             Ok(client) => client,
             Err(error) => {
                 let reply = Reply::new(
@@ -1986,7 +2093,7 @@ impl<'a> World<'a> {
                     },
                     Purpose::Relay {
                         host,
-                        entry: entry_id,
+                        entries: vec![entry_id],
                     },
                 );
             }
@@ -2360,18 +2467,18 @@ impl<'a> World<'a> {
         let open: Vec<(String, Name, Vec<String>)> = self
             .conns
             .values()
-            .filter_map(|c| match (&c.purpose, &c.sessions) {
-                (Purpose::Submission { message }, Sessions::Smtp { client, .. }) => {
-                    match client.as_ref() {
-                        SmtpClient::Engine(engine) => Some((
-                            message.clone(),
+            .flat_map(|c| match &c.purpose {
+                Purpose::Submission { messages, .. } => messages
+                    .iter()
+                    .map(|m| {
+                        (
+                            m.label.clone(),
                             Rc::clone(&c.client_name),
-                            engine.envelope().forward_paths.clone(),
-                        )),
-                        SmtpClient::Raw(_) => None,
-                    }
-                }
-                _ => None,
+                            m.forward_paths.clone(),
+                        )
+                    })
+                    .collect(),
+                _ => Vec::new(),
             })
             .collect();
         for (message, ua, recipients) in open {

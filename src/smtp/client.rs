@@ -3,8 +3,12 @@
 //! engine: server bytes and the time go in, command bytes, events and the next deadline come
 //! out, and at the end an outcome says what happened to each recipient.
 //!
-//! It is not a queue, a resolver or a socket: it delivers one message over one connection that
-//! someone else opened, and it never retries later, reads a clock or blocks. It does not speak
+//! It is not a queue, a resolver or a socket: it delivers the messages it is given, one mail
+//! transaction after another, over one connection that someone else opened, and it never
+//! retries later, reads a clock or blocks. After a completed transaction the next message
+//! starts with MAIL; after one left open (every recipient refused, or DATA refused) with RSET
+//! (RFC 5321 4.1.1.5). With nothing left it says QUIT, or first idles `keep_open_ms` for
+//! another message, as a connection cache does. It does not speak
 //! STARTTLS or CHUNKING (BDAT), and does not convert 8-bit messages to 7-bit.
 //!
 //! ```text
@@ -15,7 +19,7 @@
 //!                                        │                    │ 235           │
 //!                                        └────────────────────┴──────┬────────┘
 //!                                                                    ▼
-//!        ┌──────────────── 250 (more recipients) ───────────── ExpectMailReply
+//!        ┌─── 250 (more recipients, or the next message) ───── ExpectMailReply
 //!        │                                                           │ 250 (pipelined: MAIL
 //!        │              ExpectRsetReply ◄── none accepted,           ▼  and RCPTs in one batch)
 //!        │                   │ 250        more to send ──── ExpectRcptReplies
@@ -25,8 +29,12 @@
 //!        │                                                           │ 354: the dot-stuffed data
 //!        └────────────────────────────────────────────────── ExpectDataReply
 //!                                                                    │ nothing left to send
+//!                          Idle (keep_open_ms) ◄── a kept connection ┤
+//!                           │ time is up                             ▼
+//!                           └───────────► QUIT ───────────────► ExpectQuitReply
+//!                                                                    │ 221/close/timeout
 //!                                                                    ▼
-//!                             Finished ◄──221/close/timeout── ExpectQuitReply
+//!                                                                 Finished
 //! ```
 //!
 //! Every other transition ends the session: a 421 at any point closes at once, a 4yz or 5yz
@@ -115,6 +123,10 @@ pub struct ClientConfig {
     pub recipients_per_transaction_max: usize,
     /// Most mail transactions in one session (452 "too many recipients" starts another).
     pub transactions_max: usize,
+    /// After the last message, keep the connection open this long for more messages before
+    /// QUIT, as Postfix's connection cache does (`smtp_connection_cache_time_limit`, 2 s).
+    /// `None`: QUIT as soon as nothing is left to send.
+    pub keep_open_ms: Option<u64>,
 }
 
 impl ClientConfig {
@@ -128,6 +140,7 @@ impl ClientConfig {
             timeouts: ClientTimeouts::default(),
             recipients_per_transaction_max: 100,
             transactions_max: 100,
+            keep_open_ms: None,
         }
     }
 }
@@ -146,13 +159,30 @@ pub struct Envelope {
 /// Why a session could not be set up: a mistake of the calling code, not of the server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientSetupError {
-    InvalidHeloName { helo_name: String },
+    InvalidHeloName {
+        helo_name: String,
+    },
     NoForwardPaths,
-    TooManyForwardPaths { count: usize, max: usize },
-    InvalidPath { path: String, reason: &'static str },
-    MessageTooLarge { octets: usize, max: usize },
-    InvalidCredentials { reason: &'static str },
-    InvalidLimit { name: &'static str },
+    TooManyForwardPaths {
+        count: usize,
+        max: usize,
+    },
+    InvalidPath {
+        path: String,
+        reason: &'static str,
+    },
+    MessageTooLarge {
+        octets: usize,
+        max: usize,
+    },
+    InvalidCredentials {
+        reason: &'static str,
+    },
+    InvalidLimit {
+        name: &'static str,
+    },
+    /// A further message cannot join this session: it is ending, or has used its transactions.
+    SessionClosing,
 }
 
 impl fmt::Display for ClientSetupError {
@@ -178,6 +208,9 @@ impl fmt::Display for ClientSetupError {
                 write!(f, "unusable credentials: {reason}")
             }
             ClientSetupError::InvalidLimit { name } => write!(f, "{name} must be at least 1"),
+            ClientSetupError::SessionClosing => {
+                write!(f, "the session is ending and takes no further message")
+            }
         }
     }
 }
@@ -198,6 +231,8 @@ pub enum ClientStateKind {
     ExpectDataGoAhead,
     /// The reply after the message's final ".CRLF".
     ExpectDataReply,
+    /// Nothing to send: the connection is kept open a while for another message.
+    Idle,
     ExpectQuitReply,
     Finished,
 }
@@ -214,6 +249,7 @@ impl ClientStateKind {
             ClientStateKind::ExpectRsetReply => "ExpectRsetReply",
             ClientStateKind::ExpectDataGoAhead => "ExpectDataGoAhead",
             ClientStateKind::ExpectDataReply => "ExpectDataReply",
+            ClientStateKind::Idle => "Idle",
             ClientStateKind::ExpectQuitReply => "ExpectQuitReply",
             ClientStateKind::Finished => "Finished",
         }
@@ -425,6 +461,11 @@ pub enum ClientEvent {
         forward_paths: Vec<String>,
         reply: Reply,
     },
+    /// Every recipient of message `index` (0 for the first message of the session) has its
+    /// answer; [`ClientSession::outcomes`] holds it.
+    MessageFinished {
+        index: usize,
+    },
     TimedOut {
         state: ClientStateKind,
     },
@@ -473,7 +514,7 @@ struct MailTransaction {
     stop_sending_rcpts: bool,
 }
 
-/// The client side of one SMTP session delivering one message. See the module doc.
+/// The client side of one SMTP session delivering one or more messages. See the module doc.
 #[derive(Clone, Debug)]
 pub struct ClientSession {
     config: ClientConfig,
@@ -491,12 +532,62 @@ pub struct ClientSession {
     untried: VecDeque<usize>,
     results: Vec<Option<(RecipientStatus, ReplyOrigin)>>,
     data_replies: Vec<Reply>,
+    /// Mail transactions started in this session, for all messages.
     mail_transactions: usize,
+    /// Mail transactions started for the current message.
+    message_transactions: usize,
+    /// Whether the current message still waits for its outcome.
+    message_open: bool,
+    /// Messages added while another was being sent, in order.
+    queued: VecDeque<QueuedMessage>,
+    /// Nothing to send; waiting `keep_open_ms` for another message.
+    idle: bool,
     output: VecDeque<Vec<u8>>,
     events: VecDeque<ClientEvent>,
     deadline_ms: Option<u64>,
     finished: bool,
-    outcome: Option<SessionOutcome>,
+    /// One per message, in the order the messages were given.
+    outcomes: Vec<SessionOutcome>,
+}
+
+/// A message waiting for its turn in the session.
+#[derive(Clone, Debug)]
+struct QueuedMessage {
+    envelope: Envelope,
+    payload: Vec<u8>,
+    declared_size: usize,
+    has_8bit: bool,
+}
+
+impl QueuedMessage {
+    /// Checks an envelope and message from the caller and prepares the data to send.
+    fn prepare(envelope: Envelope, message: &[u8]) -> Result<QueuedMessage, ClientSetupError> {
+        if envelope.forward_paths.is_empty() {
+            return Err(ClientSetupError::NoForwardPaths);
+        }
+        if envelope.forward_paths.len() > FORWARD_PATHS_MAX {
+            return Err(ClientSetupError::TooManyForwardPaths {
+                count: envelope.forward_paths.len(),
+                max: FORWARD_PATHS_MAX,
+            });
+        }
+        check_path(&envelope.reverse_path, true)?;
+        for forward_path in &envelope.forward_paths {
+            check_path(forward_path, false)?;
+        }
+        if message.len() > MESSAGE_MAX_OCTETS {
+            return Err(ClientSetupError::MessageTooLarge {
+                octets: message.len(),
+                max: MESSAGE_MAX_OCTETS,
+            });
+        }
+        Ok(QueuedMessage {
+            envelope,
+            payload: dot::dot_stuff(message),
+            declared_size: dot::declared_size(message),
+            has_8bit: dot::has_8bit(message),
+        })
+    }
 }
 
 impl ClientSession {
@@ -538,33 +629,14 @@ impl ClientSession {
                 });
             }
         }
-        if envelope.forward_paths.is_empty() {
-            return Err(ClientSetupError::NoForwardPaths);
-        }
-        if envelope.forward_paths.len() > FORWARD_PATHS_MAX {
-            return Err(ClientSetupError::TooManyForwardPaths {
-                count: envelope.forward_paths.len(),
-                max: FORWARD_PATHS_MAX,
-            });
-        }
-        check_path(&envelope.reverse_path, true)?;
-        for forward_path in &envelope.forward_paths {
-            check_path(forward_path, false)?;
-        }
-        if message.len() > MESSAGE_MAX_OCTETS {
-            return Err(ClientSetupError::MessageTooLarge {
-                octets: message.len(),
-                max: MESSAGE_MAX_OCTETS,
-            });
-        }
-        let payload = dot::dot_stuff(&message);
-        let recipient_count = envelope.forward_paths.len();
+        let first = QueuedMessage::prepare(envelope, &message)?;
+        let recipient_count = first.envelope.forward_paths.len();
         Ok(ClientSession {
-            declared_size: dot::declared_size(&message),
-            message_has_8bit: dot::has_8bit(&message),
-            payload,
+            declared_size: first.declared_size,
+            message_has_8bit: first.has_8bit,
+            payload: first.payload,
             config,
-            envelope,
+            envelope: first.envelope,
             reader: ReplyReader::new(),
             awaiting: VecDeque::from([Awaited::Greeting]),
             extensions: None,
@@ -573,12 +645,51 @@ impl ClientSession {
             results: vec![None; recipient_count],
             data_replies: Vec::new(),
             mail_transactions: 0,
+            message_transactions: 0,
+            message_open: true,
+            queued: VecDeque::new(),
+            idle: false,
             output: VecDeque::new(),
             events: VecDeque::new(),
             deadline_ms: None,
             finished: false,
-            outcome: None,
+            outcomes: Vec::new(),
         })
+    }
+
+    /// Another message for the same server, sent on this connection after the ones before it
+    /// (RFC 5321 3.3: a session may carry any number of mail transactions). Returns its index
+    /// among the session's messages. A session that is ending, or whose transactions are all
+    /// spoken for, refuses it: open another session for it.
+    pub fn add_message(
+        &mut self,
+        envelope: Envelope,
+        message: &[u8],
+        now_ms: u64,
+    ) -> Result<usize, ClientSetupError> {
+        let quitting = self.awaiting.contains(&Awaited::Quit);
+        let transactions_left = self
+            .config
+            .transactions_max
+            .saturating_sub(self.mail_transactions + self.queued.len() + 1);
+        if self.finished || quitting || transactions_left == 0 {
+            return Err(ClientSetupError::SessionClosing);
+        }
+        let prepared = QueuedMessage::prepare(envelope, message)?;
+        let index = self.outcomes.len() + usize::from(self.message_open) + self.queued.len();
+        self.queued.push_back(prepared);
+        if self.idle {
+            let before = self.state();
+            self.idle = false;
+            self.next_message();
+            self.start_mail_transaction();
+            self.deadline_ms = self
+                .awaiting
+                .front()
+                .map(|&next| now_ms.saturating_add(self.timeout_for(next)));
+            self.note_state_change(before);
+        }
+        Ok(index)
     }
 
     /// The connection is up: the greeting timer starts now (RFC 5321 4.5.3.2.1).
@@ -649,6 +760,14 @@ impl ClientSession {
             return;
         }
         let before = self.state();
+        if self.idle {
+            // The connection was kept for more mail and none came: a normal end.
+            self.idle = false;
+            self.send_quit();
+            self.deadline_ms = Some(now_ms.saturating_add(self.config.timeouts.other_command_ms));
+            self.note_state_change(before);
+            return;
+        }
         self.events
             .push_back(ClientEvent::TimedOut { state: before });
         if self.awaiting.front() != Some(&Awaited::Quit) {
@@ -677,6 +796,9 @@ impl ClientSession {
         if self.finished {
             return ClientStateKind::Finished;
         }
+        if self.idle {
+            return ClientStateKind::Idle;
+        }
         match self.awaiting.front() {
             Some(Awaited::Greeting) => ClientStateKind::ExpectGreeting,
             Some(Awaited::Ehlo) => ClientStateKind::ExpectEhloReply,
@@ -701,9 +823,19 @@ impl ClientSession {
         self.finished
     }
 
-    /// The result, once the session is finished.
+    /// The result for the first message, once the session is finished.
     pub fn outcome(&self) -> Option<&SessionOutcome> {
-        self.outcome.as_ref()
+        if self.finished {
+            self.outcomes.first()
+        } else {
+            None
+        }
+    }
+
+    /// The result for each message whose recipients all have their answer, in the order the
+    /// messages were given; every message has one once the session is finished.
+    pub fn outcomes(&self) -> &[SessionOutcome] {
+        &self.outcomes
     }
 
     /// What the server advertised in its EHLO reply, once known.
@@ -777,21 +909,24 @@ impl ClientSession {
                 3 => self.send_payload(),
                 // A 2yz to DATA would mean the server took an empty message or is confused.
                 2 => self.abort_on_unexpected(&reply, "DATA"),
-                _ => self.refuse_message(&reply),
+                _ => self.refuse_message(&reply, true),
             },
             Awaited::Payload => match first_digit {
                 2 => self.message_accepted(reply),
                 3 => self.abort_on_unexpected(&reply, "the end of data"),
-                _ => self.refuse_message(&reply),
+                _ => self.refuse_message(&reply, false),
             },
             // RFC 5321 4.1.1.10: the server answers 221 and closes; any answer ends it.
             Awaited::Quit => self.close(),
         }
         if !self.finished {
-            self.deadline_ms = self
-                .awaiting
-                .front()
-                .map(|&next| now_ms.saturating_add(self.timeout_for(next)));
+            self.deadline_ms = match (self.idle, self.config.keep_open_ms) {
+                (true, Some(keep_open_ms)) => Some(now_ms.saturating_add(keep_open_ms)),
+                _ => self
+                    .awaiting
+                    .front()
+                    .map(|&next| now_ms.saturating_add(self.timeout_for(next))),
+            };
         }
     }
 
@@ -835,7 +970,7 @@ impl ClientSession {
                 transaction.mail_refused = true;
                 self.fail_undecided(reply, ReplyOrigin::Server);
                 if self.awaiting.is_empty() {
-                    self.send_quit();
+                    self.message_done(false);
                 }
                 // With pipelining the RCPT replies (likely 503) are still read before QUIT.
             }
@@ -850,7 +985,7 @@ impl ClientSession {
         if transaction.mail_refused {
             // The recipients already failed with the MAIL reply.
             if self.awaiting.is_empty() {
-                self.send_quit();
+                self.message_done(false);
             }
             return;
         }
@@ -952,6 +1087,7 @@ impl ClientSession {
             // RFC 4954 4: 504 5.5.4 is the server's word for an unsupported mechanism.
             let reply = local_reply(504, (5, 5, 4), text);
             self.fail_undecided(&reply, ReplyOrigin::Client);
+            self.fail_queued(&reply, ReplyOrigin::Client);
             self.send_quit();
             return;
         }
@@ -988,7 +1124,7 @@ impl ClientSession {
     fn start_mail_transaction(&mut self) {
         self.transaction = None;
         if self.untried.is_empty() {
-            self.send_quit();
+            self.message_done(false);
             return;
         }
         if self.mail_transactions >= self.config.transactions_max {
@@ -1001,6 +1137,7 @@ impl ClientSession {
                 ),
             );
             self.fail_undecided(&reply, ReplyOrigin::Client);
+            self.fail_queued(&reply, ReplyOrigin::Client);
             self.send_quit();
             return;
         }
@@ -1017,7 +1154,7 @@ impl ClientSession {
                     ),
                 );
                 self.fail_undecided(&reply, ReplyOrigin::Client);
-                self.send_quit();
+                self.message_done(false);
                 return;
             }
         }
@@ -1031,7 +1168,7 @@ impl ClientSession {
                  (RFC 6152); conversion to 7-bit is not supported",
             );
             self.fail_undecided(&reply, ReplyOrigin::Client);
-            self.send_quit();
+            self.message_done(false);
             return;
         }
         // RFC 6531 3.4: non-ASCII addresses only with SMTPUTF8.
@@ -1042,7 +1179,7 @@ impl ClientSession {
                 "non-ASCII reverse-path and the server does not advertise SMTPUTF8 (RFC 6531)",
             );
             self.fail_undecided(&reply, ReplyOrigin::Client);
-            self.send_quit();
+            self.message_done(false);
             return;
         }
         let mut transaction = MailTransaction::default();
@@ -1064,7 +1201,7 @@ impl ClientSession {
         }
         if transaction.forward_paths.is_empty() {
             // Every remaining recipient failed locally.
-            self.send_quit();
+            self.message_done(false);
             return;
         }
         let needs_smtputf8 = !self.envelope.reverse_path.is_ascii()
@@ -1084,6 +1221,7 @@ impl ClientSession {
         }
         transaction.pipelined = extensions.pipelining && self.config.prefer_pipelining;
         self.mail_transactions += 1;
+        self.message_transactions += 1;
         if transaction.pipelined {
             // RFC 2920 3.1: MAIL and RCPT may be grouped; DATA waits for their replies so
             // that the message is never sent when no recipient was accepted.
@@ -1130,7 +1268,8 @@ impl ClientSession {
         );
         self.transaction = None;
         if self.untried.is_empty() {
-            self.send_quit();
+            // The server still holds the open transaction: the next message needs RSET first.
+            self.message_done(true);
         } else {
             // RFC 5321 4.1.1.5: the server still holds the open transaction; RSET ends it.
             self.send_command_line("RSET", Awaited::Rset);
@@ -1186,14 +1325,99 @@ impl ClientSession {
     /// waiting fails by the reply's class, and the client says QUIT (RFC 5321 3.1, 4.1.1.10).
     fn refuse_session(&mut self, reply: &Reply) {
         self.fail_undecided(reply, ReplyOrigin::Server);
+        self.fail_queued(reply, ReplyOrigin::Server);
         self.send_quit();
     }
 
     /// The server refused the message (after DATA, or after the data): the same message would
-    /// be refused for every other recipient too.
-    fn refuse_message(&mut self, reply: &Reply) {
+    /// be refused for every other recipient too. A refused DATA leaves the transaction open
+    /// on the server; a refusal after the data ends it (RFC 5321 4.1.1.4).
+    fn refuse_message(&mut self, reply: &Reply, server_transaction_open: bool) {
         self.fail_undecided(reply, ReplyOrigin::Server);
-        self.send_quit();
+        self.message_done(server_transaction_open);
+    }
+
+    /// The current message has every recipient's answer: its outcome is recorded, then the
+    /// next message goes (after RSET when the server still holds a transaction), or the
+    /// connection waits for more (`keep_open_ms`), or the client says QUIT.
+    fn message_done(&mut self, server_transaction_open: bool) {
+        self.transaction = None;
+        self.record_outcome();
+        let keep_open = self.config.keep_open_ms.is_some_and(|ms| ms > 0);
+        if self.queued.is_empty() && !keep_open {
+            self.send_quit();
+            return;
+        }
+        if server_transaction_open {
+            // RFC 5321 4.1.1.5: RSET ends the open transaction; its 250 starts the next one.
+            self.send_command_line("RSET", Awaited::Rset);
+            return;
+        }
+        if self.queued.is_empty() {
+            self.idle = true;
+            return;
+        }
+        self.next_message();
+        self.start_mail_transaction();
+    }
+
+    /// Makes the first queued message the current one.
+    fn next_message(&mut self) {
+        let Some(next) = self.queued.pop_front() else {
+            return;
+        };
+        let recipient_count = next.envelope.forward_paths.len();
+        self.envelope = next.envelope;
+        self.payload = next.payload;
+        self.declared_size = next.declared_size;
+        self.message_has_8bit = next.has_8bit;
+        self.untried = (0..recipient_count).collect();
+        self.results = vec![None; recipient_count];
+        self.data_replies = Vec::new();
+        self.message_transactions = 0;
+        self.message_open = true;
+    }
+
+    /// The outcome of the current message, once: every recipient has been decided.
+    fn record_outcome(&mut self) {
+        if !self.message_open {
+            return;
+        }
+        self.message_open = false;
+        let recipients = self
+            .results
+            .iter()
+            .zip(&self.envelope.forward_paths)
+            .filter_map(|(result, forward_path)| {
+                let (status, reply_origin) = result.clone()?;
+                Some(RecipientOutcome {
+                    forward_path: forward_path.clone(),
+                    status,
+                    reply_origin,
+                })
+            })
+            .collect::<Vec<_>>();
+        debug_assert_eq!(recipients.len(), self.envelope.forward_paths.len());
+        self.outcomes.push(SessionOutcome {
+            recipients,
+            data_replies: std::mem::take(&mut self.data_replies),
+            extensions: self.extensions.clone(),
+            mail_transactions: self.message_transactions,
+        });
+        self.events.push_back(ClientEvent::MessageFinished {
+            index: self.outcomes.len() - 1,
+        });
+    }
+
+    /// Every message still waiting for its turn fails with `reply`: the session will not
+    /// carry it.
+    fn fail_queued(&mut self, reply: &Reply, origin: ReplyOrigin) {
+        self.record_outcome();
+        while !self.queued.is_empty() {
+            self.next_message();
+            self.fail_undecided(reply, origin);
+            self.record_outcome();
+        }
     }
 
     /// A well-formed reply that makes no sense here (RFC 5321 4.2.1): the two sides no longer
@@ -1206,6 +1430,7 @@ impl ClientSession {
     fn abort_on_protocol_error(&mut self, text: &str) {
         let reply = local_reply(451, (4, 5, 0), text);
         self.fail_undecided(&reply, ReplyOrigin::Client);
+        self.fail_queued(&reply, ReplyOrigin::Client);
         self.close();
     }
 
@@ -1242,31 +1467,15 @@ impl ClientSession {
             return;
         }
         let reply = local_reply(451, (4, 4, 2), "session ended before delivery");
-        self.fail_undecided(&reply, ReplyOrigin::Client);
+        if self.message_open {
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+        }
+        self.fail_queued(&reply, ReplyOrigin::Client);
         self.awaiting.clear();
         self.transaction = None;
         self.deadline_ms = None;
+        self.idle = false;
         self.finished = true;
-        let recipients = self
-            .results
-            .iter()
-            .zip(&self.envelope.forward_paths)
-            .filter_map(|(result, forward_path)| {
-                let (status, reply_origin) = result.clone()?;
-                Some(RecipientOutcome {
-                    forward_path: forward_path.clone(),
-                    status,
-                    reply_origin,
-                })
-            })
-            .collect::<Vec<_>>();
-        debug_assert_eq!(recipients.len(), self.envelope.forward_paths.len());
-        self.outcome = Some(SessionOutcome {
-            recipients,
-            data_replies: self.data_replies.clone(),
-            extensions: self.extensions.clone(),
-            mail_transactions: self.mail_transactions,
-        });
     }
 
     fn note_state_change(&mut self, before: ClientStateKind) {

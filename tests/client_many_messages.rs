@@ -1,0 +1,283 @@
+//! One client session carrying several messages (RFC 5321 3.3: a session is any number of
+//! mail transactions): the order on the wire, RSET between transactions only when one is
+//! still open, a connection kept open for more mail, and what happens to messages still
+//! waiting when the session fails.
+#![cfg(not(target_arch = "wasm32"))]
+
+use smtp_lab::smtp::client::{
+    ClientConfig, ClientEvent, ClientSession, ClientSetupError, ClientStateKind, Envelope,
+    RecipientStatus,
+};
+
+fn envelope(to: &[&str]) -> Envelope {
+    Envelope {
+        reverse_path: "alice@sender.test".into(),
+        forward_paths: to.iter().map(|t| t.to_string()).collect(),
+    }
+}
+
+fn message(subject: &str) -> Vec<u8> {
+    format!("Subject: {subject}\r\n\r\nHello.\r\n").into_bytes()
+}
+
+fn config(keep_open_ms: Option<u64>) -> ClientConfig {
+    let mut config = ClientConfig::new("mail.sender.test");
+    config.prefer_pipelining = false;
+    config.keep_open_ms = keep_open_ms;
+    config
+}
+
+const EHLO_REPLY: &str = "250-mx.test\r\n250 8BITMIME\r\n";
+
+/// Drives a session: each reply is fed after draining what the client sent; returns every
+/// command line the client sent, in order, without the message data.
+fn converse(client: &mut ClientSession, replies: &[&str], now_ms: u64) -> Vec<String> {
+    let mut sent = Vec::new();
+    client.handle_connected(now_ms);
+    for reply in replies {
+        client.handle_input(reply.as_bytes(), now_ms);
+        drain(client, &mut sent);
+    }
+    sent
+}
+
+fn drain(client: &mut ClientSession, sent: &mut Vec<String>) {
+    while let Some(event) = client.poll_event() {
+        if let ClientEvent::CommandSent { line } = event {
+            sent.push(line);
+        }
+    }
+    while client.poll_output().is_some() {}
+}
+
+fn finished_indices(client: &mut ClientSession) -> Vec<usize> {
+    let mut indices = Vec::new();
+    while let Some(event) = client.poll_event() {
+        if let ClientEvent::MessageFinished { index } = event {
+            indices.push(index);
+        }
+    }
+    indices
+}
+
+#[test]
+fn queued_messages_follow_each_other_without_rset_after_a_completed_transaction() {
+    let mut client =
+        ClientSession::new(config(None), envelope(&["bob@mx.test"]), message("one")).unwrap();
+    let second = client
+        .add_message(envelope(&["carol@mx.test"]), &message("two"), 0)
+        .unwrap();
+    assert_eq!(second, 1);
+    let sent = converse(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            EHLO_REPLY,
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 queued one\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 queued two\r\n",
+            "221 bye\r\n",
+        ],
+        0,
+    );
+    assert_eq!(
+        sent,
+        [
+            "EHLO mail.sender.test",
+            "MAIL FROM:<alice@sender.test>",
+            "RCPT TO:<bob@mx.test>",
+            "DATA",
+            "MAIL FROM:<alice@sender.test>",
+            "RCPT TO:<carol@mx.test>",
+            "DATA",
+            "QUIT",
+        ]
+    );
+    assert!(client.is_finished());
+    let outcomes = client.outcomes();
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes[0].recipients[0].forward_path, "bob@mx.test");
+    assert_eq!(outcomes[1].recipients[0].forward_path, "carol@mx.test");
+    assert_eq!(
+        outcomes[1].final_data_reply().map(|r| r.text()),
+        Some("queued two".to_string())
+    );
+    assert_eq!(outcomes[1].mail_transactions, 1);
+}
+
+#[test]
+fn a_message_whose_recipients_were_all_refused_is_followed_by_rset() {
+    let mut client =
+        ClientSession::new(config(None), envelope(&["nobody@mx.test"]), message("one")).unwrap();
+    client
+        .add_message(envelope(&["bob@mx.test"]), &message("two"), 0)
+        .unwrap();
+    let sent = converse(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            EHLO_REPLY,
+            "250 ok\r\n",
+            "550 5.1.1 no such user\r\n",
+            "250 reset\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 queued\r\n",
+            "221 bye\r\n",
+        ],
+        0,
+    );
+    assert_eq!(
+        sent[3..6],
+        [
+            "RSET",
+            "MAIL FROM:<alice@sender.test>",
+            "RCPT TO:<bob@mx.test>"
+        ]
+    );
+    let outcomes = client.outcomes();
+    assert!(matches!(
+        outcomes[0].recipients[0].status,
+        RecipientStatus::PermanentFailure(_)
+    ));
+    assert!(outcomes[1].all_accepted());
+}
+
+#[test]
+fn a_kept_connection_idles_takes_a_late_message_then_quits_when_nothing_comes() {
+    let mut client = ClientSession::new(
+        config(Some(2_000)),
+        envelope(&["bob@mx.test"]),
+        message("one"),
+    )
+    .unwrap();
+    let mut sent = converse(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            EHLO_REPLY,
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 queued one\r\n",
+        ],
+        100,
+    );
+    assert_eq!(client.state(), ClientStateKind::Idle);
+    assert_eq!(client.poll_timeout(), Some(2_100), "kept for keep_open_ms");
+    assert_eq!(sent.last().map(String::as_str), Some("DATA"));
+    // A message arriving while idle goes at once.
+    let index = client
+        .add_message(envelope(&["carol@mx.test"]), &message("two"), 1_000)
+        .unwrap();
+    assert_eq!(index, 1);
+    assert_eq!(client.state(), ClientStateKind::ExpectMailReply);
+    drain(&mut client, &mut sent);
+    for reply in [
+        "250 ok\r\n",
+        "250 ok\r\n",
+        "354 go\r\n",
+        "250 queued two\r\n",
+    ] {
+        client.handle_input(reply.as_bytes(), 1_000);
+        drain(&mut client, &mut sent);
+    }
+    assert_eq!(client.state(), ClientStateKind::Idle);
+    // Early: nothing happens. At the deadline: QUIT, a normal end.
+    client.handle_timeout(2_999);
+    assert_eq!(client.state(), ClientStateKind::Idle);
+    client.handle_timeout(3_000);
+    drain(&mut client, &mut sent);
+    assert_eq!(sent.last().map(String::as_str), Some("QUIT"));
+    assert_eq!(
+        client.add_message(envelope(&["dave@mx.test"]), &message("three"), 3_000),
+        Err(ClientSetupError::SessionClosing),
+        "a quitting session takes nothing more"
+    );
+    client.handle_input(b"221 bye\r\n", 3_010);
+    assert!(client.is_finished());
+    assert_eq!(client.outcomes().len(), 2);
+    assert!(client.outcomes().iter().all(|o| o.all_accepted()));
+}
+
+#[test]
+fn a_refused_session_fails_every_waiting_message_with_the_same_reply() {
+    let mut client =
+        ClientSession::new(config(None), envelope(&["bob@mx.test"]), message("one")).unwrap();
+    client
+        .add_message(
+            envelope(&["carol@mx.test", "dave@mx.test"]),
+            &message("two"),
+            0,
+        )
+        .unwrap();
+    let sent = converse(&mut client, &["554 5.7.1 go away\r\n", "221 bye\r\n"], 0);
+    assert_eq!(sent, ["QUIT"]);
+    assert!(client.is_finished());
+    let outcomes = client.outcomes();
+    assert_eq!(outcomes.len(), 2);
+    for outcome in outcomes {
+        assert_eq!(outcome.mail_transactions, 0);
+        for recipient in &outcome.recipients {
+            match &recipient.status {
+                RecipientStatus::PermanentFailure(reply) => assert_eq!(reply.code, 554),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(outcomes[1].recipients.len(), 2);
+}
+
+#[test]
+fn a_closed_connection_fails_waiting_messages_temporarily_and_each_is_reported_once() {
+    let mut client =
+        ClientSession::new(config(None), envelope(&["bob@mx.test"]), message("one")).unwrap();
+    client
+        .add_message(envelope(&["carol@mx.test"]), &message("two"), 0)
+        .unwrap();
+    client.handle_connected(0);
+    client.handle_input(b"220 mx.test\r\n", 0);
+    client.handle_peer_closed();
+    assert!(client.is_finished());
+    assert_eq!(finished_indices(&mut client), [0, 1]);
+    for outcome in client.outcomes() {
+        assert!(matches!(
+            outcome.recipients[0].status,
+            RecipientStatus::TemporaryFailure(_)
+        ));
+    }
+}
+
+#[test]
+fn a_bad_second_message_is_refused_at_the_door_and_the_session_goes_on() {
+    let mut client =
+        ClientSession::new(config(None), envelope(&["bob@mx.test"]), message("one")).unwrap();
+    assert_eq!(
+        client.add_message(envelope(&[]), &message("two"), 0),
+        Err(ClientSetupError::NoForwardPaths)
+    );
+    assert!(client
+        .add_message(envelope(&["bad\r\nRCPT TO:<x@y>"]), &message("three"), 0)
+        .is_err());
+    let sent = converse(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            EHLO_REPLY,
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 queued\r\n",
+            "221 bye\r\n",
+        ],
+        0,
+    );
+    assert_eq!(sent.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
+    assert_eq!(client.outcomes().len(), 1);
+}
