@@ -30,6 +30,18 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(pointer, layout) };
         IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
     }
+    // Forwarded too, so that a growing vector is resized in place when it can be, as it is
+    // without this allocator, rather than copied every time.
+    unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the system allocator.
+        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        if !moved.is_null() {
+            IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+            let now = IN_USE.fetch_add(new_size, Ordering::Relaxed) + new_size;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        moved
+    }
 }
 
 #[global_allocator]

@@ -5,7 +5,9 @@
 use proptest::prelude::*;
 
 use smtp_lab::smtp::client::{ClientConfig, ClientEvent, ClientSession, Envelope, SessionOutcome};
-use smtp_lab::smtp::dot::{dot_stuff, dot_unstuff, has_bare_line_break, normalize_line_endings};
+use smtp_lab::smtp::dot::{
+    declared_size, dot_stuff, dot_unstuff, has_bare_line_break, normalize_line_endings,
+};
 
 /// Messages made of lines that already end in CRLF, rich in dots, CRs and LFs.
 fn crlf_message() -> impl Strategy<Value = Vec<u8>> {
@@ -50,6 +52,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 proptest! {
+    #[test]
+    fn the_declared_size_is_the_size_with_crlf_line_endings(message in raw_message()) {
+        prop_assert_eq!(declared_size(&message), normalize_line_endings(&message).len());
+    }
+
     #[test]
     fn unstuff_inverts_stuff_on_crlf_messages(message in crlf_message()) {
         prop_assert_eq!(dot_unstuff(&dot_stuff(&message)), message);

@@ -26,12 +26,15 @@ use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, SessionOutcome,
 };
 use crate::smtp::data_in::BareLineEnding;
+use crate::smtp::explain::Explanation;
 use crate::smtp::policy::{Decision, Greylist, PeerInfo, Policy, SessionInfo, TransactionInfo};
 use crate::smtp::reply::{EnhancedStatus, Reply};
 use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{received_header, ReceivedFields, WithProtocol};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -434,9 +437,15 @@ enum Action {
 /// same few sentences, and a large run records hundreds of thousands of them.
 #[derive(Default)]
 struct Interner {
-    texts: std::collections::HashMap<Name, ()>,
-    notes: std::collections::HashSet<Rc<ReplyNote>>,
+    texts: FxHashMap<Name, ()>,
+    notes: FxHashSet<Rc<ReplyNote>>,
+    /// Notes by the addresses and lengths of their parts, for explanations made of a shared
+    /// meaning and static texts (nearly all): those never move, so no text is hashed.
+    notes_by_address: FxHashMap<[usize; 5], Rc<ReplyNote>>,
 }
+
+/// Most notes found by address; beyond, notes are found by their texts.
+const NOTES_BY_ADDRESS_MAX: usize = 4096;
 
 impl Interner {
     fn intern(&mut self, text: &str) -> Name {
@@ -446,6 +455,32 @@ impl Interner {
         let name = Name::from(text);
         self.texts.insert(Rc::clone(&name), ());
         name
+    }
+
+    /// The shared note for a server's explanation of a reply.
+    fn reply_note(&mut self, explanation: Explanation) -> Rc<ReplyNote> {
+        let Explanation { meaning, why, rfc } = explanation;
+        let (Cow::Borrowed(why), Cow::Borrowed(rfc)) = (&why, &rfc) else {
+            return self.note(meaning, &why, &rfc);
+        };
+        // The meaning is kept alive by the note stored below, and static texts live forever,
+        // so an address is never reused for another text.
+        let key = [
+            Rc::as_ptr(&meaning) as *const u8 as usize,
+            why.as_ptr() as usize,
+            why.len(),
+            rfc.as_ptr() as usize,
+            rfc.len(),
+        ];
+        if let Some(note) = self.notes_by_address.get(&key) {
+            return Rc::clone(note);
+        }
+        let note = self.note(Rc::clone(&meaning), why, rfc);
+        if self.notes_by_address.len() < NOTES_BY_ADDRESS_MAX && Rc::ptr_eq(&note.meaning, &meaning)
+        {
+            self.notes_by_address.insert(key, Rc::clone(&note));
+        }
+        note
     }
 
     /// The shared note for a reply's meaning, reason and RFC section.
@@ -1291,11 +1326,7 @@ impl<'a> World<'a> {
                     conn,
                     code: reply.code,
                     enhanced: reply.enhanced,
-                    note: self.interner.note(
-                        explanation.meaning,
-                        &explanation.why,
-                        &explanation.rfc,
-                    ),
+                    note: self.interner.reply_note(explanation),
                 };
                 self.record(event)
             }

@@ -85,11 +85,31 @@ impl DataReader {
     /// Reads `bytes`. Returns how many were consumed: all of them, unless the DATA end
     /// `.<CRLF>` was found, in which case the rest belongs to the commands that follow.
     pub fn feed(&mut self, bytes: &[u8]) -> usize {
-        for (index, &byte) in bytes.iter().enumerate() {
+        let mut index = 0;
+        while index < bytes.len() {
             if self.ended {
                 return index;
             }
+            let byte = bytes[index];
+            // Inside a line, everything up to the next CR or LF is plain content: taken as a
+            // run, exactly as `step` would take it byte by byte.
+            let plain = match self.position {
+                Position::InLine => true,
+                Position::LineStart => !(byte == b'.' && self.framing == Framing::Dot),
+                _ => false,
+            };
+            if plain && byte != b'\r' && byte != b'\n' {
+                let run = bytes[index..]
+                    .iter()
+                    .position(|&b| b == b'\r' || b == b'\n')
+                    .unwrap_or(bytes.len() - index);
+                self.emit(&bytes[index..index + run]);
+                self.position = Position::InLine;
+                index += run;
+                continue;
+            }
             self.step(byte);
+            index += 1;
         }
         bytes.len()
     }

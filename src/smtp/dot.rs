@@ -14,6 +14,10 @@ pub const END_OF_DATA: &[u8] = b".\r\n";
 /// bare LF or CR would let a lenient server see a line end where a strict one sees none: the
 /// root of SMTP smuggling (CVE-2023-51764 and friends). An empty message stays empty.
 pub fn normalize_line_endings(message: &[u8]) -> Vec<u8> {
+    // Most messages already have CRLF everywhere: a plain copy.
+    if (message.is_empty() || message.ends_with(b"\r\n")) && !has_bare_line_break(message) {
+        return message.to_vec();
+    }
     let mut out = Vec::with_capacity(message.len() + message.len() / 32 + 2);
     let mut index = 0;
     while index < message.len() {
@@ -39,7 +43,26 @@ pub fn normalize_line_endings(message: &[u8]) -> Vec<u8> {
 /// The message size a client declares with `SIZE=n` (RFC 1870 3, item 5): octets of the
 /// message with CRLF line endings, without the doubled dots and without the final ".CRLF".
 pub fn declared_size(message: &[u8]) -> usize {
-    normalize_line_endings(message).len()
+    // The length `normalize_line_endings` gives, counted without building it.
+    let mut size = 0;
+    let mut index = 0;
+    while index < message.len() {
+        match message[index] {
+            b'\r' => {
+                size += 2;
+                if message.get(index + 1) == Some(&b'\n') {
+                    index += 1;
+                }
+            }
+            b'\n' => size += 2,
+            _ => size += 1,
+        }
+        index += 1;
+    }
+    match message.last() {
+        Some(b'\r' | b'\n') | None => size,
+        Some(_) => size + 2,
+    }
 }
 
 /// The DATA payload for `message` (RFC 5321 4.5.2): every line ending made CRLF, a leading "."
@@ -50,13 +73,11 @@ pub fn declared_size(message: &[u8]) -> usize {
 pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
     let normalized = normalize_line_endings(message);
     let mut out = Vec::with_capacity(normalized.len() + normalized.len() / 64 + 8);
-    let mut at_line_start = true;
-    for &byte in &normalized {
-        if at_line_start && byte == b'.' {
+    for line in normalized.split_inclusive(|&byte| byte == b'\n') {
+        if line.first() == Some(&b'.') {
             out.push(b'.');
         }
-        out.push(byte);
-        at_line_start = byte == b'\n';
+        out.extend_from_slice(line);
     }
     debug_assert!(out.is_empty() || out.ends_with(b"\r\n"));
     out.extend_from_slice(END_OF_DATA);
@@ -130,6 +151,21 @@ mod tests {
         assert_eq!(dot_unstuff(&dot_stuff(message)), message);
         assert_eq!(dot_unstuff(b".\r\n"), b"");
         assert_eq!(declared_size(b".a\nb"), 7);
+        for message in [
+            &b""[..],
+            b"a",
+            b"a\r",
+            b"a\n",
+            b"\r\r\n\n",
+            b"x\ry\r\n",
+            b".\n.",
+        ] {
+            assert_eq!(
+                declared_size(message),
+                normalize_line_endings(message).len(),
+                "{message:?}"
+            );
+        }
     }
 
     #[test]
