@@ -281,3 +281,139 @@ fn a_bad_second_message_is_refused_at_the_door_and_the_session_goes_on() {
     assert_eq!(sent.iter().filter(|l| l.starts_with("MAIL")).count(), 1);
     assert_eq!(client.outcomes().len(), 1);
 }
+
+/// Runs one message to its 250 on a session that keeps the connection (2 s), at time 100.
+fn idle_session(transactions_max: usize) -> ClientSession {
+    let mut config = config(Some(2_000));
+    config.transactions_max = transactions_max;
+    let mut client =
+        ClientSession::new(config, envelope(&["bob@mx.test"]), message("one")).unwrap();
+    converse(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            "250 mx.test\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 queued\r\n",
+        ],
+        100,
+    );
+    assert_eq!(client.state(), ClientStateKind::Idle);
+    client
+}
+
+#[test]
+fn an_idle_session_given_a_message_it_cannot_send_idles_again_with_a_deadline() {
+    // The server (HELO-like EHLO reply) has no 8BITMIME: the 8-bit message fails locally.
+    let mut client = idle_session(100);
+    let index = client
+        .add_message(
+            envelope(&["carol@mx.test"]),
+            "Subject: x\r\n\r\ncaf\u{e9}\r\n".as_bytes(),
+            500,
+        )
+        .unwrap();
+    assert_eq!(index, 1);
+    assert_eq!(client.state(), ClientStateKind::Idle);
+    assert_eq!(client.poll_timeout(), Some(2_500));
+    assert!(matches!(
+        client.outcomes()[1].recipients[0].status,
+        RecipientStatus::PermanentFailure(_)
+    ));
+    client.handle_timeout(2_500);
+    assert_eq!(client.state(), ClientStateKind::ExpectQuitReply);
+}
+
+#[test]
+fn a_reply_to_an_idle_session_ends_it_without_a_panic() {
+    let mut client = idle_session(100);
+    client.handle_input(b"421 4.3.2 shutting down\r\n", 200);
+    assert!(client.is_finished());
+    assert_eq!(client.outcomes().len(), 1);
+    assert!(client.outcomes()[0].all_accepted());
+    let mut client = idle_session(100);
+    client.handle_input(b"250 what?\r\n", 200);
+    assert!(client.is_finished());
+}
+
+#[test]
+fn a_session_takes_exactly_as_many_messages_as_it_has_transactions_left() {
+    let mut client = idle_session(2);
+    assert!(client
+        .add_message(envelope(&["carol@mx.test"]), &message("two"), 200)
+        .is_ok());
+    assert_eq!(
+        client.add_message(envelope(&["dave@mx.test"]), &message("three"), 200),
+        Err(ClientSetupError::SessionClosing)
+    );
+    // Before its first transaction, a session of one transaction takes nothing more.
+    let mut config = config(None);
+    config.transactions_max = 1;
+    let mut fresh = ClientSession::new(config, envelope(&["bob@mx.test"]), message("one")).unwrap();
+    assert_eq!(
+        fresh.add_message(envelope(&["carol@mx.test"]), &message("two"), 0),
+        Err(ClientSetupError::SessionClosing)
+    );
+}
+
+#[test]
+fn pipelined_messages_keep_their_order_through_a_452_split_and_a_refusal() {
+    let mut config = config(None);
+    config.prefer_pipelining = true;
+    let mut client = ClientSession::new(
+        config,
+        envelope(&["a@mx.test", "b@mx.test"]),
+        message("one"),
+    )
+    .unwrap();
+    client
+        .add_message(envelope(&["c@mx.test"]), &message("two"), 0)
+        .unwrap();
+    client
+        .add_message(envelope(&["d@mx.test"]), &message("three"), 0)
+        .unwrap();
+    let sent = converse(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            "250-mx.test\r\n250 PIPELINING\r\n",
+            "250 ok\r\n250 ok\r\n452 4.5.3 too many recipients\r\n",
+            "354 go\r\n",
+            "250 queued a\r\n",
+            "250 ok\r\n250 ok\r\n",
+            "354 go\r\n",
+            "250 queued b\r\n",
+            "250 ok\r\n550 5.1.1 no such user\r\n",
+            "250 reset\r\n",
+            "250 ok\r\n250 ok\r\n",
+            "354 go\r\n",
+            "250 queued d\r\n",
+            "221 bye\r\n",
+        ],
+        0,
+    );
+    let rcpts: Vec<&str> = sent
+        .iter()
+        .map(String::as_str)
+        .filter(|l| l.starts_with("RCPT") || *l == "RSET")
+        .collect();
+    assert_eq!(
+        rcpts,
+        [
+            "RCPT TO:<a@mx.test>",
+            "RCPT TO:<b@mx.test>",
+            "RCPT TO:<b@mx.test>",
+            "RCPT TO:<c@mx.test>",
+            "RSET",
+            "RCPT TO:<d@mx.test>",
+        ]
+    );
+    let outcomes = client.outcomes();
+    assert_eq!(outcomes.len(), 3);
+    assert!(outcomes[0].all_accepted());
+    assert_eq!(outcomes[0].mail_transactions, 2);
+    assert!(!outcomes[1].all_accepted());
+    assert!(outcomes[2].all_accepted());
+}

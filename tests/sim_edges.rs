@@ -6,7 +6,7 @@
 mod sim_common;
 
 use serde_json::json;
-use sim_common::{basic_world, fate, mailbox, run_json};
+use sim_common::{basic_world, events, fate, mailbox, message, run_json};
 use smtp_lab::sim::{Fate, Scenario};
 
 fn assert_conserved(result: &smtp_lab::sim::RunResult) {
@@ -145,4 +145,38 @@ fn control_characters_in_addresses_are_refused() {
         errors.0.iter().any(|e| e.at == "messages[0].from"),
         "{errors}"
     );
+}
+
+#[test]
+fn a_kept_connection_given_a_message_the_server_cannot_take_still_ends() {
+    let mut world = basic_world("cache-8bit");
+    world["hosts"][0]["connection_cache_s"] = json!(2);
+    world["hosts"][1]["extensions"] = json!({"eight_bit_mime": false});
+    let mut later = message(&["carol@receiver.test"]);
+    later["at_s"] = json!(1);
+    later["raw"] = json!(
+        "From: alice@sender.test\r\nTo: carol@receiver.test\r\nSubject: x\r\n\
+         MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+         Content-Transfer-Encoding: 8bit\r\n\r\nUn caf\u{e9}.\r\n"
+    );
+    world["messages"] = json!([message(&["bob@receiver.test"]), later]);
+    let result = run_json(&world);
+    assert!(result.conservation_problems.is_empty());
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    // 8-bit data to a server without 8BITMIME: refused by the sending client (5.6.3).
+    match fate(&result, "m2", "carol@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.contains("5.6.3"), "{status}"),
+        other => panic!("{other:?}"),
+    }
+    // The relay session idled after the refusal and then said QUIT, as after any message.
+    let quits = events(&result)
+        .filter(|e| {
+            matches!(&e.event, smtp_lab::sim::Event::ClientState { to, .. }
+                if to.as_str() == "ExpectQuitReply")
+        })
+        .count();
+    assert!(quits >= 2, "submission and relay both ended with QUIT");
 }

@@ -9,7 +9,8 @@
 //! preference are shuffled again on every use, as RFC 5321 5.1 asks for each delivery.
 
 use super::name::DomainName;
-use super::resolver::{shuffle_equal_preferences, MxOutcome, MxResolution, RandomSource};
+use super::resolver::{shuffle_equal_preferences, MxNote, MxOutcome, MxResolution, RandomSource};
+use super::zone::RecordData;
 use std::collections::BTreeMap;
 
 /// Most domains remembered at once; the one that expires soonest makes room for a new one.
@@ -72,16 +73,36 @@ impl MxCache {
         ) {
             return;
         }
+        // A host left out because its address lookup failed for now must be tried again at
+        // the next delivery, not skipped for the whole TTL.
+        let partly_failed = resolution.notes.iter().any(|note| {
+            matches!(
+                note,
+                MxNote::ExchangeLookupFailed { .. } | MxNote::AddressLookupPartlyFailed { .. }
+            )
+        });
+        if partly_failed {
+            return;
+        }
         let Ok(name) = DomainName::parse(&resolution.domain) else {
             return;
         };
-        let ttl_s = resolution
+        // The records used, and for a negative part of the answer (no MX: the implicit MX) the
+        // negative TTL, the smaller of the SOA's TTL and its minimum (RFC 2308 5).
+        let answers = resolution
             .exchanges
             .iter()
             .flat_map(|exchange| &exchange.answer.answers)
-            .map(|record| record.ttl_s)
-            .min()
-            .unwrap_or(0);
+            .map(|record| record.ttl_s);
+        let negative = resolution
+            .exchanges
+            .iter()
+            .flat_map(|exchange| &exchange.answer.authority)
+            .filter_map(|record| match record.data {
+                RecordData::Soa { minimum_ttl_s, .. } => Some(record.ttl_s.min(minimum_ttl_s)),
+                _ => None,
+            });
+        let ttl_s = answers.chain(negative).min().unwrap_or(0);
         if ttl_s == 0 {
             return;
         }
@@ -251,6 +272,78 @@ mod tests {
         assert!(cache.is_empty());
         assert!(cache.lookup("example.test", 0, &mut rng).is_none());
         assert!(cache.lookup("not a domain", 0, &mut rng).is_none());
+    }
+
+    #[test]
+    fn a_resolution_that_skipped_a_host_for_a_temporary_failure_is_not_kept() {
+        let mut world = DnsWorld::new(vec![
+            Zone {
+                origin: "example.test".into(),
+                records: vec![
+                    record("example.test", 3600, mx(10, "mx1.provider.test")),
+                    record("example.test", 3600, mx(20, "mx2.example.test")),
+                    record(
+                        "mx2.example.test",
+                        3600,
+                        RecordData::A(Ipv4Addr::new(192, 0, 2, 2)),
+                    ),
+                ],
+            },
+            Zone {
+                origin: "provider.test".into(),
+                records: vec![record(
+                    "mx1.provider.test",
+                    3600,
+                    RecordData::A(Ipv4Addr::new(192, 0, 2, 1)),
+                )],
+            },
+        ]);
+        world.faults.push(DomainFault {
+            domain: "provider.test".into(),
+            fault: Fault::ServFail,
+            from_ms: None,
+            until_ms: Some(1_000),
+        });
+        let mut rng = counter();
+        let resolution = MxResolver::default().resolve_mx(&world, "example.test", 0, &mut rng);
+        assert_eq!(exchanges(&resolution.outcome), ["mx2.example.test"]);
+        let mut cache = MxCache::default();
+        cache.store(&resolution, 0);
+        assert!(cache.lookup("example.test", 60_000, &mut rng).is_none());
+    }
+
+    #[test]
+    fn an_implicit_mx_is_kept_no_longer_than_the_negative_ttl() {
+        let world = DnsWorld::new(vec![Zone {
+            origin: "example.test".into(),
+            records: vec![
+                record(
+                    "example.test",
+                    3600,
+                    RecordData::Soa {
+                        mname: "ns.example.test".into(),
+                        rname: "hostmaster.example.test".into(),
+                        serial: 1,
+                        refresh_s: 3600,
+                        retry_s: 600,
+                        expire_s: 86400,
+                        minimum_ttl_s: 300,
+                    },
+                ),
+                record(
+                    "example.test",
+                    3600,
+                    RecordData::A(Ipv4Addr::new(192, 0, 2, 9)),
+                ),
+            ],
+        }]);
+        let mut rng = counter();
+        let resolution = MxResolver::default().resolve_mx(&world, "example.test", 0, &mut rng);
+        assert!(matches!(resolution.outcome, MxOutcome::ImplicitMx(_)));
+        let mut cache = MxCache::default();
+        cache.store(&resolution, 0);
+        assert!(cache.lookup("example.test", 299_999, &mut rng).is_some());
+        assert!(cache.lookup("example.test", 300_000, &mut rng).is_none());
     }
 
     #[test]

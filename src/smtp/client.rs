@@ -668,11 +668,11 @@ impl ClientSession {
         now_ms: u64,
     ) -> Result<usize, ClientSetupError> {
         let quitting = self.awaiting.contains(&Awaited::Quit);
-        let transactions_left = self
-            .config
-            .transactions_max
-            .saturating_sub(self.mail_transactions + self.queued.len() + 1);
-        if self.finished || quitting || transactions_left == 0 {
+        // Transactions already started, the one the current message still needs, one for
+        // each queued message, and one for this one.
+        let current_needs = usize::from(self.message_open && self.message_transactions == 0);
+        let needed = self.mail_transactions + current_needs + self.queued.len() + 1;
+        if self.finished || quitting || needed > self.config.transactions_max {
             return Err(ClientSetupError::SessionClosing);
         }
         let prepared = QueuedMessage::prepare(envelope, message)?;
@@ -682,11 +682,10 @@ impl ClientSession {
             let before = self.state();
             self.idle = false;
             self.next_message();
+            // A message that cannot go to this server fails at once and the session idles
+            // again: either way the deadline is set anew.
             self.start_mail_transaction();
-            self.deadline_ms = self
-                .awaiting
-                .front()
-                .map(|&next| now_ms.saturating_add(self.timeout_for(next)));
+            self.set_deadline(now_ms);
             self.note_state_change(before);
         }
         Ok(index)
@@ -854,7 +853,14 @@ impl ClientSession {
             reply: reply.clone(),
         });
         let Some(awaited) = self.awaiting.pop_front() else {
-            debug_assert!(false, "replies are read only while the session is open");
+            // Only an idle session awaits nothing. A 421 there is the server closing a
+            // connection it no longer wants (RFC 5321 3.8); anything else is out of turn.
+            self.idle = false;
+            if reply.code == 421 {
+                self.close();
+            } else {
+                self.abort_on_unexpected(&reply, "nothing (the session was idle)");
+            }
             return;
         };
         // RFC 5321 3.8: 421 may answer any command; the server is closing the channel.
@@ -919,15 +925,21 @@ impl ClientSession {
             // RFC 5321 4.1.1.10: the server answers 221 and closes; any answer ends it.
             Awaited::Quit => self.close(),
         }
-        if !self.finished {
-            self.deadline_ms = match (self.idle, self.config.keep_open_ms) {
-                (true, Some(keep_open_ms)) => Some(now_ms.saturating_add(keep_open_ms)),
-                _ => self
-                    .awaiting
-                    .front()
-                    .map(|&next| now_ms.saturating_add(self.timeout_for(next))),
-            };
+        self.set_deadline(now_ms);
+    }
+
+    /// The deadline of the reply awaited next, or the end of an idle connection's time.
+    fn set_deadline(&mut self, now_ms: u64) {
+        if self.finished {
+            return;
         }
+        self.deadline_ms = match (self.idle, self.config.keep_open_ms) {
+            (true, Some(keep_open_ms)) => Some(now_ms.saturating_add(keep_open_ms)),
+            _ => self
+                .awaiting
+                .front()
+                .map(|&next| now_ms.saturating_add(self.timeout_for(next))),
+        };
     }
 
     fn handle_auth_reply(&mut self, step: AuthStep, reply: &Reply) {
