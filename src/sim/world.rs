@@ -2530,34 +2530,35 @@ impl<'a> World<'a> {
         }
         let mut outcomes = Vec::new();
         let tracked = std::mem::take(&mut self.tracked);
-        let mut seen = BTreeSet::new();
-        for (message, recipient) in &tracked {
-            if !seen.insert((message.clone(), recipient.clone())) {
-                // The same address twice in one envelope is one recipient.
+        // Each fate is taken out as its recipient is reported: what is left at the end was
+        // never sent, and a key met again is the same address twice in one envelope.
+        let mut fates = std::mem::take(&mut self.fates);
+        let mut reported = BTreeSet::new();
+        for key in tracked {
+            if reported.contains(&key) {
                 continue;
             }
-            let fate = match self.fates.get(&(message.clone(), recipient.clone())) {
-                Some(fate) => fate.clone(),
-                None => {
-                    self.problems
-                        .push(format!("{message} <{recipient}> has no fate: it was lost"));
-                    continue;
+            match fates.remove(&key) {
+                Some(fate) => {
+                    let (message, recipient) = &key;
+                    self.record(Event::Outcome(Box::new(trace::Outcome {
+                        message: message.clone(),
+                        recipient: recipient.clone(),
+                        fate: fate.clone(),
+                    })));
+                    outcomes.push((message.clone(), recipient.clone(), fate));
                 }
-            };
-            self.record(Event::Outcome(Box::new(trace::Outcome {
-                message: message.clone(),
-                recipient: recipient.clone(),
-                fate: fate.clone(),
-            })));
-            outcomes.push((message.clone(), recipient.clone(), fate));
-        }
-        for key in self.fates.keys() {
-            if !seen.contains(key) {
-                self.problems.push(format!(
-                    "{} <{}> has a fate but was never sent",
-                    key.0, key.1
-                ));
+                None => self
+                    .problems
+                    .push(format!("{} <{}> has no fate: it was lost", key.0, key.1)),
             }
+            reported.insert(key);
+        }
+        for key in fates.keys() {
+            self.problems.push(format!(
+                "{} <{}> has a fate but was never sent",
+                key.0, key.1
+            ));
         }
         if self.truncated {
             self.problems.push(format!(
