@@ -236,3 +236,96 @@ proptest! {
         );
     }
 }
+
+/// What happens to a session carrying several messages, one step at a time.
+#[derive(Clone, Debug)]
+enum Step {
+    Reply(usize),
+    /// Time passes by this much and the session's timer is checked.
+    Wait(u64),
+    /// The caller hands over another message (it may be refused).
+    AddMessage,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => (0..REPLIES.len()).prop_map(Step::Reply),
+        1 => (0u64..400_000).prop_map(Step::Wait),
+        2 => Just(Step::AddMessage),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_message_of_a_session_gets_exactly_one_outcome(
+        steps in prop::collection::vec(step(), 0..40),
+        pipelining in any::<bool>(),
+        keep_open in prop::option::of(1u64..5_000),
+    ) {
+        let mut config = ClientConfig::new("client.example");
+        config.prefer_pipelining = pipelining;
+        config.keep_open_ms = keep_open;
+        config.transactions_max = 4;
+        let envelope = |n: usize| Envelope {
+            reverse_path: "alice@example.org".into(),
+            forward_paths: (0..=n % 3).map(|r| format!("r{n}x{r}@example.net")).collect(),
+        };
+        let mut client = ClientSession::new(config, envelope(0), b"Subject: 0\r\n\r\nx\r\n".to_vec())
+            .expect("valid setup");
+        let mut now = 0;
+        client.handle_connected(now);
+        let mut given = vec![envelope(0)];
+        let mut finished = Vec::new();
+        let mut sent = Vec::new();
+        let mut drain = |client: &mut ClientSession, finished: &mut Vec<usize>| {
+            while let Some(bytes) = client.poll_output() {
+                sent.extend(bytes);
+            }
+            while let Some(event) = client.poll_event() {
+                if let ClientEvent::MessageFinished { index } = event {
+                    finished.push(index);
+                }
+            }
+        };
+        for step in &steps {
+            match step {
+                Step::Reply(index) => client.handle_input(REPLIES[*index].as_bytes(), now),
+                Step::Wait(ms) => {
+                    now += ms;
+                    client.handle_timeout(now);
+                }
+                Step::AddMessage => {
+                    let next = envelope(given.len());
+                    let body = format!("Subject: {}\r\n\r\nx\r\n", given.len());
+                    if let Ok(index) = client.add_message(next.clone(), body.as_bytes(), now) {
+                        prop_assert_eq!(index, given.len());
+                        given.push(next);
+                    }
+                }
+            }
+            drain(&mut client, &mut finished);
+            if !client.is_finished() {
+                prop_assert!(
+                    client.poll_timeout().is_some(),
+                    "an open session always has a deadline (state {:?})",
+                    client.state()
+                );
+            }
+        }
+        client.handle_peer_closed();
+        drain(&mut client, &mut finished);
+        prop_assert!(client.is_finished());
+        prop_assert!(!has_bare_line_break(&sent));
+        let expected: Vec<usize> = (0..given.len()).collect();
+        prop_assert_eq!(&finished, &expected, "each message finished once, in order");
+        let outcomes = client.outcomes();
+        prop_assert_eq!(outcomes.len(), given.len());
+        for (outcome, envelope) in outcomes.iter().zip(&given) {
+            let paths: Vec<&str> = outcome.recipients.iter().map(|r| r.forward_path.as_str()).collect();
+            let wanted: Vec<&str> = envelope.forward_paths.iter().map(String::as_str).collect();
+            prop_assert_eq!(paths, wanted);
+        }
+    }
+}
