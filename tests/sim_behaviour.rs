@@ -979,3 +979,26 @@ fn a_cached_connection_carries_mail_queued_seconds_later_then_quits_when_idle() 
         ["mx.receiver.test", "mx.receiver.test"]
     );
 }
+
+#[test]
+fn the_built_in_session_reuse_scenario_does_what_it_teaches() {
+    let result = builtin_unread("one-session-many-messages");
+    // Two submission sessions (three messages, then one a second later), one relay session.
+    let submissions = attempts(&result)
+        .into_iter()
+        .filter(|(_, _, _, _, port)| *port == 587)
+        .count();
+    assert_eq!(submissions, 2);
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test"),
+        ["mx.receiver.test"]
+    );
+    let relay: Vec<u32> = ["m1", "m2", "m3", "m4"]
+        .iter()
+        .flat_map(|m| accepted_on(&result, "mx.receiver.test", m))
+        .collect();
+    assert_eq!(relay.len(), 4);
+    assert!(relay.iter().all(|&conn| conn == relay[0]));
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 3);
+    assert_eq!(mailbox(&result, "carol@receiver.test").len(), 2);
+}

@@ -18,6 +18,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/two-domains.json"),
     ),
     (
+        "one-session-many-messages.json",
+        include_str!("../../scenarios/one-session-many-messages.json"),
+    ),
+    (
         "to-cc-bcc.json",
         include_str!("../../scenarios/to-cc-bcc.json"),
     ),
