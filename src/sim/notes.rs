@@ -3,7 +3,8 @@
 //! the RFC section that defines it. The texts are for students; the UI shows them beside the
 //! trace.
 
-use super::trace::{Direction, Event, Protocol};
+use super::trace::{Direction, Event, Protocol, StateName};
+use crate::smtp::client::ClientStateKind;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -49,6 +50,16 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "The TCP connection is up. In SMTP and POP3 the server speaks first: the client \
              waits for its greeting before sending anything.",
             "RFC 5321 3.1, RFC 1939 4",
+        ),
+        Event::ClientState {
+            to: StateName::SmtpClient(ClientStateKind::Idle),
+            ..
+        } => note(
+            "The client has nothing more to send, but keeps the connection open a moment: \
+             mail for the same server that comes now needs no new connection, greeting or \
+             EHLO, just another MAIL. Real servers do this (Postfix's connection cache keeps \
+             2 seconds); then the client says QUIT.",
+            "RFC 5321 3.3, 4.1.1.10",
         ),
         Event::ClientState { .. } | Event::ServerState { .. } => note(
             "Each side of a session is a state machine, here named after what it expects \
@@ -282,5 +293,21 @@ mod tests {
             "RFC 1939 5"
         );
         assert!(sent("XYZZY\r\n", Protocol::Pop3).is_none());
+    }
+
+    #[test]
+    fn an_idle_client_is_explained_as_a_kept_connection() {
+        let state = |to| Event::ClientState {
+            conn: 1,
+            from: StateName::SmtpClient(ClientStateKind::ExpectDataReply),
+            to: StateName::SmtpClient(to),
+        };
+        let idle = note_for(&state(ClientStateKind::Idle), Some(Protocol::Smtp)).unwrap();
+        assert!(idle.text.contains("keeps the connection open"));
+        let other = note_for(
+            &state(ClientStateKind::ExpectMailReply),
+            Some(Protocol::Smtp),
+        );
+        assert_eq!(other.unwrap().rfc, "RFC 5321 4.1.4");
     }
 }
