@@ -1002,3 +1002,32 @@ fn the_built_in_session_reuse_scenario_does_what_it_teaches() {
     assert_eq!(mailbox(&result, "bob@receiver.test").len(), 3);
     assert_eq!(mailbox(&result, "carol@receiver.test").len(), 2);
 }
+
+#[test]
+fn a_retry_within_the_ttl_takes_the_mx_answer_from_the_cache_and_one_after_asks_again() {
+    let result = builtin_unread("server-down-for-good");
+    let resolutions: Vec<(u64, bool)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::MxResolved(r) if &*r.host == "mail.sender.test" => {
+                Some((e.time_ms, r.from_cache))
+            }
+            _ => None,
+        })
+        .collect();
+    let queries: Vec<u64> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::DnsQuery(q) if &*q.host == "mail.sender.test" => Some(e.time_ms),
+            _ => None,
+        })
+        .collect();
+    // The first attempt asks DNS; the retry 30 minutes later is within the 3600 s TTL.
+    assert!(!resolutions[0].1);
+    assert!(resolutions[1].1, "{resolutions:?}");
+    assert!(!queries.contains(&resolutions[1].0));
+    // Later retries, past the TTL, ask again.
+    let asked_again = resolutions
+        .iter()
+        .skip(2)
+        .any(|&(time, cached)| !cached && queries.contains(&time) && time > 3_600_000);
+    assert!(asked_again, "{resolutions:?}");
+}

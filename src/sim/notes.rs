@@ -106,6 +106,11 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              failure such as SERVFAIL is temporary and the mail waits in the queue.",
             "RFC 5321 5.1, RFC 1035 4.1.1",
         ),
+        Event::MxResolved(resolved) if resolved.from_cache => note(
+            "No DNS query this time: the server asked about this domain a short while ago and \
+             keeps the answer for as long as its records' TTL allows.",
+            "RFC 1035 3.2.1, RFC 2308 5, RFC 5321 5.1",
+        ),
         Event::MxResolved { .. } => note(
             "The hosts to try, lowest preference first (equal preferences in random order). \
              With no MX record the domain itself is used; a single 'MX 0 .' means the domain \

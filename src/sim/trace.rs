@@ -185,6 +185,8 @@ pub struct MxResolved {
     pub domain: String,
     pub result: String,
     pub targets: Vec<String>,
+    /// Taken from the host's cache of earlier answers, without asking DNS.
+    pub from_cache: bool,
 }
 
 /// A server took responsibility for a message (its 250 after the data).
@@ -570,11 +572,13 @@ impl TextRenderer {
                 }
             }
             Event::MxResolved(boxed) => {
+                // A cached answer says so in its result text.
                 let MxResolved {
                     host,
                     domain,
                     result,
                     targets,
+                    from_cache: _,
                 } = &**boxed;
                 line(
                     host,

@@ -1945,6 +1945,7 @@ impl<'a> World<'a> {
                 address: self.hosts[index].spec.address,
             };
             self.record(Event::MxResolved(Box::new(trace::MxResolved {
+                from_cache: false,
                 host: host_name.clone(),
                 domain: domain.clone(),
                 result: "configured route, no DNS lookup".into(),
@@ -1963,6 +1964,7 @@ impl<'a> World<'a> {
                 _ => "MX records, by preference",
             };
             self.record(Event::MxResolved(Box::new(trace::MxResolved {
+                from_cache: true,
                 host: host_name.clone(),
                 domain: domain.clone(),
                 result: format!(
@@ -2015,6 +2017,7 @@ impl<'a> World<'a> {
                 },
             };
             self.record(Event::MxResolved(Box::new(trace::MxResolved {
+                from_cache: false,
                 host: host_name.clone(),
                 domain: domain.clone(),
                 result,
