@@ -408,3 +408,22 @@ fn pipelined_messages_keep_their_order_through_a_452_split_and_a_refusal() {
     assert!(!outcomes[1].all_accepted());
     assert!(outcomes[2].all_accepted());
 }
+
+#[test]
+fn a_message_needing_more_transactions_than_are_left_is_refused_at_the_door() {
+    let mut config = config(None);
+    config.transactions_max = 2;
+    config.recipients_per_transaction_max = 1;
+    let mut client = ClientSession::new(
+        config,
+        envelope(&["bob@mx.test", "carol@mx.test"]),
+        message("one"),
+    )
+    .unwrap();
+    // The first message needs both transactions, one per recipient.
+    converse(&mut client, &["220 mx.test\r\n", EHLO_REPLY], 0);
+    assert_eq!(
+        client.add_message(envelope(&["dave@mx.test"]), &message("two"), 0),
+        Err(ClientSetupError::SessionClosing)
+    );
+}

@@ -102,6 +102,12 @@ impl MxCache {
                 RecordData::Soa { minimum_ttl_s, .. } => Some(record.ttl_s.min(minimum_ttl_s)),
                 _ => None,
             });
+        let mut negative = negative.peekable();
+        // RFC 2308 5: a negative answer without an SOA is not cached, and an implicit MX
+        // rests on one (the domain has no MX records).
+        if matches!(resolution.outcome, MxOutcome::ImplicitMx(_)) && negative.peek().is_none() {
+            return;
+        }
         let ttl_s = answers.chain(negative).min().unwrap_or(0);
         if ttl_s == 0 {
             return;
@@ -344,6 +350,24 @@ mod tests {
         cache.store(&resolution, 0);
         assert!(cache.lookup("example.test", 299_999, &mut rng).is_some());
         assert!(cache.lookup("example.test", 300_000, &mut rng).is_none());
+    }
+
+    #[test]
+    fn an_implicit_mx_without_an_soa_is_not_kept() {
+        let world = DnsWorld::new(vec![Zone {
+            origin: "example.test".into(),
+            records: vec![record(
+                "example.test",
+                3600,
+                RecordData::A(Ipv4Addr::new(192, 0, 2, 9)),
+            )],
+        }]);
+        let mut rng = counter();
+        let resolution = MxResolver::default().resolve_mx(&world, "example.test", 0, &mut rng);
+        assert!(matches!(resolution.outcome, MxOutcome::ImplicitMx(_)));
+        let mut cache = MxCache::default();
+        cache.store(&resolution, 0);
+        assert!(cache.is_empty());
     }
 
     #[test]

@@ -668,10 +668,24 @@ impl ClientSession {
         now_ms: u64,
     ) -> Result<usize, ClientSetupError> {
         let quitting = self.awaiting.contains(&Awaited::Quit);
-        // Transactions already started, the one the current message still needs, one for
-        // each queued message, and one for this one.
-        let current_needs = usize::from(self.message_open && self.message_transactions == 0);
-        let needed = self.mail_transactions + current_needs + self.queued.len() + 1;
+        // Transactions already started, those the current message still needs for its
+        // untried recipients, those of each queued message, and those of this one.
+        let per_transaction = self.config.recipients_per_transaction_max.max(1);
+        let transactions_for = |recipients: usize| recipients.div_ceil(per_transaction);
+        let current_needs = if self.message_open {
+            transactions_for(self.untried.len())
+        } else {
+            0
+        };
+        let queued_need: usize = self
+            .queued
+            .iter()
+            .map(|queued| transactions_for(queued.envelope.forward_paths.len()))
+            .sum();
+        let needed = self.mail_transactions
+            + current_needs
+            + queued_need
+            + transactions_for(envelope.forward_paths.len());
         if self.finished || quitting || needed > self.config.transactions_max {
             return Err(ClientSetupError::SessionClosing);
         }
