@@ -139,57 +139,24 @@ impl Policy for SimPolicy {
                 .get(&address)
                 .filter(|m| m.host == self.host)
             else {
-                return Decision::respond(
-                    550,
-                    (5, 1, 1),
-                    "User unknown",
-                    format!(
-                        "{domain} is delivered on this host, and it has no mailbox \"{}\"; \
-                         refusing at RCPT means the sending server, not this one, tells the \
-                         sender",
-                        forward_path.local_part
-                    ),
-                    "RFC 5321 3.3, RFC 3463 3.2 (X.1.1)",
-                );
+                return Decision::user_unknown(&domain, &forward_path.local_part);
             };
             if mailbox
                 .quota_octets
                 .is_some_and(|quota| mailbox.used_octets >= quota)
             {
-                return Decision::respond(
-                    452,
-                    (4, 2, 2),
-                    "Mailbox full, try again later",
-                    "the mailbox is at its quota; a temporary reply lets the sender retry \
-                     once the owner makes room",
-                    "RFC 5321 4.5.3.1.10, RFC 3463 3.3 (X.2.2)",
-                );
+                return Decision::mailbox_full_for_now();
             }
         } else if !self.relay_domains.contains(&domain) && session.authenticated_as.is_none() {
-            return Decision::respond(
-                550,
-                (5, 7, 1),
-                "Relay access denied",
-                format!(
-                    "{domain} is not a domain this server receives mail for, and the client \
-                     did not authenticate, so it will not relay it (an open relay would carry \
-                     anybody's spam)"
-                ),
-                "RFC 5321 3.6.2, RFC 3463 3.8 (X.7.1)",
-            );
+            return Decision::relay_denied(&domain);
         }
         if let Some(delay_ms) = self.greylist_delay_ms {
-            if session.authenticated_as.is_none() {
-                let refusal = self.greylist.borrow_mut().check(
-                    &session.peer.ip,
-                    &transaction.reverse_path.to_string(),
-                    &address,
-                    session.now_ms,
-                    delay_ms,
-                );
-                if let Some(refusal) = refusal {
-                    return refusal;
-                }
+            let refusal =
+                self.greylist
+                    .borrow_mut()
+                    .check_rcpt(session, transaction, &address, delay_ms);
+            if let Some(refusal) = refusal {
+                return refusal;
             }
         }
         Decision::accept(format!(
@@ -390,6 +357,48 @@ enum Sessions {
         client: Box<Pop3Client>,
         server: Option<Box<Pop3Server<SimMaildrop>>>,
     },
+}
+
+/// What the simulation tells either end of a connection, whatever its protocol.
+trait ConnectionEnd {
+    fn handle_peer_closed(&mut self);
+    fn handle_timeout(&mut self, now_ms: u64);
+}
+
+macro_rules! connection_end {
+    ($($end:ty),*) => {$(
+        impl ConnectionEnd for $end {
+            fn handle_peer_closed(&mut self) {
+                <$end>::handle_peer_closed(self)
+            }
+            fn handle_timeout(&mut self, now_ms: u64) {
+                <$end>::handle_timeout(self, now_ms)
+            }
+        }
+    )*};
+}
+
+connection_end!(
+    SmtpClient,
+    ServerSession<SimPolicy>,
+    Pop3Client,
+    Pop3Server<SimMaildrop>
+);
+
+impl Sessions {
+    /// The client or the server end; a server end exists once the connection was accepted.
+    fn end(&mut self, side: Side) -> Option<&mut dyn ConnectionEnd> {
+        match (self, side) {
+            (Sessions::Smtp { client, .. }, Side::Client) => Some(client.as_mut()),
+            (Sessions::Smtp { server, .. }, Side::Server) => {
+                server.as_deref_mut().map(|s| s as &mut dyn ConnectionEnd)
+            }
+            (Sessions::Pop3 { client, .. }, Side::Client) => Some(client.as_mut()),
+            (Sessions::Pop3 { server, .. }, Side::Server) => {
+                server.as_deref_mut().map(|s| s as &mut dyn ConnectionEnd)
+            }
+        }
+    }
 }
 
 struct Conn {
@@ -742,49 +751,16 @@ impl<'a> World<'a> {
             Action::Arrive(conn, side, bytes) => self.arrive(conn, side, bytes),
             Action::PeerClosed(conn, side) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    match (&mut c.sessions, side) {
-                        (Sessions::Smtp { client, .. }, Side::Client) => {
-                            client.handle_peer_closed()
-                        }
-                        (
-                            Sessions::Smtp {
-                                server: Some(s), ..
-                            },
-                            Side::Server,
-                        ) => s.handle_peer_closed(),
-                        (Sessions::Pop3 { client, .. }, Side::Client) => {
-                            client.handle_peer_closed()
-                        }
-                        (
-                            Sessions::Pop3 {
-                                server: Some(s), ..
-                            },
-                            Side::Server,
-                        ) => s.handle_peer_closed(),
-                        _ => {}
+                    if let Some(end) = c.sessions.end(side) {
+                        end.handle_peer_closed();
                     }
                     self.pump(conn);
                 }
             }
             Action::Timer(conn, side) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    let now = self.now_ms;
-                    match (&mut c.sessions, side) {
-                        (Sessions::Smtp { client, .. }, Side::Client) => client.handle_timeout(now),
-                        (
-                            Sessions::Smtp {
-                                server: Some(s), ..
-                            },
-                            Side::Server,
-                        ) => s.handle_timeout(now),
-                        (Sessions::Pop3 { client, .. }, Side::Client) => client.handle_timeout(now),
-                        (
-                            Sessions::Pop3 {
-                                server: Some(s), ..
-                            },
-                            Side::Server,
-                        ) => s.handle_timeout(now),
-                        _ => {}
+                    if let Some(end) = c.sessions.end(side) {
+                        end.handle_timeout(self.now_ms);
                     }
                     match side {
                         Side::Client => c.client_timer_ms = None,

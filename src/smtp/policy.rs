@@ -10,6 +10,7 @@ use super::reply::{EnhancedStatus, Reply};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
@@ -106,6 +107,50 @@ impl Decision {
             Decision::Respond { reply, .. } => reply.is_success(),
         }
     }
+
+    // The refusals of RCPT that every policy gives the same way.
+
+    /// 550 5.7.1: mail for a domain this server does not handle, from a client that did not
+    /// authenticate.
+    pub fn relay_denied(domain: impl fmt::Display) -> Self {
+        Decision::respond(
+            550,
+            (5, 7, 1),
+            "Relay access denied",
+            format!(
+                "{domain} is not a domain this server receives mail for, and the client is \
+                 not authenticated, so relaying is refused (an open relay would carry \
+                 anybody's spam); Postfix answers 554 5.7.1 here by default, Exim 550"
+            ),
+            "RFC 5321 3.6.2, RFC 3463 3.8 (X.7.1)",
+        )
+    }
+
+    /// 550 5.1.1: a local domain without that mailbox.
+    pub fn user_unknown(domain: impl fmt::Display, local_part: impl fmt::Display) -> Self {
+        Decision::respond(
+            550,
+            (5, 1, 1),
+            "User unknown",
+            format!(
+                "{domain} is a local domain but has no mailbox \"{local_part}\"; refusing at \
+                 RCPT means the sending server, not this one, tells the sender"
+            ),
+            "RFC 5321 3.3, RFC 3463 3.2 (X.1.1)",
+        )
+    }
+
+    /// 452 4.2.2: the mailbox is at its quota, for now.
+    pub fn mailbox_full_for_now() -> Self {
+        Decision::respond(
+            452,
+            (4, 2, 2),
+            "Mailbox full, try again later",
+            "the mailbox is at its quota; a temporary reply lets the sender retry once the \
+             owner makes room",
+            "RFC 5321 4.5.3.1.10, RFC 3463 3.3 (X.2.2)",
+        )
+    }
 }
 
 /// The rules of one mail server. Every method has a default that accepts (or, for
@@ -188,126 +233,80 @@ pub trait Policy {
     }
 }
 
-/// A policy shared between sessions by mutable reference.
-impl<P: Policy + ?Sized> Policy for &mut P {
-    fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
-        (**self).check_connect(s)
-    }
-    fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
-        (**self).auth_required(s)
-    }
-    fn check_mail(&mut self, s: &SessionInfo<'_>, r: &ReversePath, z: Option<u64>) -> Decision {
-        (**self).check_mail(s, r, z)
-    }
-    fn check_rcpt(
-        &mut self,
-        s: &SessionInfo<'_>,
-        t: &TransactionInfo<'_>,
-        f: &Mailbox,
-    ) -> Decision {
-        (**self).check_rcpt(s, t, f)
-    }
-    fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
-        (**self).check_vrfy(s, q)
-    }
-    fn authenticate(&mut self, s: &SessionInfo<'_>, z: Option<&str>, c: &str, p: &str) -> bool {
-        (**self).authenticate(s, z, c, p)
-    }
-    fn check_data(&mut self, s: &SessionInfo<'_>, t: &TransactionInfo<'_>, d: &[u8]) -> Decision {
-        (**self).check_data(s, t, d)
-    }
+/// A policy shared by several sessions, behind `$shared` (reached with `$get` to read and
+/// `$get_mut` to change it): every method is the inner policy's.
+macro_rules! shared_policy {
+    ($(#[$doc:meta])* $shared:ty, |$this:ident| $get:expr, $get_mut:expr) => {
+        $(#[$doc])*
+        impl<P: Policy> Policy for $shared {
+            fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
+                let $this = self;
+                $get_mut.check_connect(s)
+            }
+            fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
+                let $this = self;
+                $get.auth_required(s)
+            }
+            fn check_mail(
+                &mut self,
+                s: &SessionInfo<'_>,
+                r: &ReversePath,
+                z: Option<u64>,
+            ) -> Decision {
+                let $this = self;
+                $get_mut.check_mail(s, r, z)
+            }
+            fn check_rcpt(
+                &mut self,
+                s: &SessionInfo<'_>,
+                t: &TransactionInfo<'_>,
+                f: &Mailbox,
+            ) -> Decision {
+                let $this = self;
+                $get_mut.check_rcpt(s, t, f)
+            }
+            fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
+                let $this = self;
+                $get_mut.check_vrfy(s, q)
+            }
+            fn authenticate(
+                &mut self,
+                s: &SessionInfo<'_>,
+                z: Option<&str>,
+                c: &str,
+                p: &str,
+            ) -> bool {
+                let $this = self;
+                $get_mut.authenticate(s, z, c, p)
+            }
+            fn check_data(
+                &mut self,
+                s: &SessionInfo<'_>,
+                t: &TransactionInfo<'_>,
+                d: &[u8],
+            ) -> Decision {
+                let $this = self;
+                $get_mut.check_data(s, t, d)
+            }
+        }
+    };
 }
 
-impl<P: Policy + ?Sized> Policy for Box<P> {
-    fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
-        (**self).check_connect(s)
-    }
-    fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
-        (**self).auth_required(s)
-    }
-    fn check_mail(&mut self, s: &SessionInfo<'_>, r: &ReversePath, z: Option<u64>) -> Decision {
-        (**self).check_mail(s, r, z)
-    }
-    fn check_rcpt(
-        &mut self,
-        s: &SessionInfo<'_>,
-        t: &TransactionInfo<'_>,
-        f: &Mailbox,
-    ) -> Decision {
-        (**self).check_rcpt(s, t, f)
-    }
-    fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
-        (**self).check_vrfy(s, q)
-    }
-    fn authenticate(&mut self, s: &SessionInfo<'_>, z: Option<&str>, c: &str, p: &str) -> bool {
-        (**self).authenticate(s, z, c, p)
-    }
-    fn check_data(&mut self, s: &SessionInfo<'_>, t: &TransactionInfo<'_>, d: &[u8]) -> Decision {
-        (**self).check_data(s, t, d)
-    }
-}
+shared_policy!(
+    /// A policy shared by the sessions of one single-threaded simulation.
+    Rc<RefCell<P>>,
+    |this| this.borrow(),
+    this.borrow_mut()
+);
 
-/// A policy shared by the sessions of one single-threaded simulation.
-impl<P: Policy> Policy for Rc<RefCell<P>> {
-    fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
-        self.borrow_mut().check_connect(s)
-    }
-    fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
-        self.borrow().auth_required(s)
-    }
-    fn check_mail(&mut self, s: &SessionInfo<'_>, r: &ReversePath, z: Option<u64>) -> Decision {
-        self.borrow_mut().check_mail(s, r, z)
-    }
-    fn check_rcpt(
-        &mut self,
-        s: &SessionInfo<'_>,
-        t: &TransactionInfo<'_>,
-        f: &Mailbox,
-    ) -> Decision {
-        self.borrow_mut().check_rcpt(s, t, f)
-    }
-    fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
-        self.borrow_mut().check_vrfy(s, q)
-    }
-    fn authenticate(&mut self, s: &SessionInfo<'_>, z: Option<&str>, c: &str, p: &str) -> bool {
-        self.borrow_mut().authenticate(s, z, c, p)
-    }
-    fn check_data(&mut self, s: &SessionInfo<'_>, t: &TransactionInfo<'_>, d: &[u8]) -> Decision {
-        self.borrow_mut().check_data(s, t, d)
-    }
-}
-
-/// A policy shared by the sessions of a threaded server (the command line's `serve`). A
-/// poisoned lock still holds a usable policy (its state is a few sets and maps), so it is
-/// used rather than turned into a panic.
-impl<P: Policy> Policy for Arc<Mutex<P>> {
-    fn check_connect(&mut self, s: &SessionInfo<'_>) -> Decision {
-        lock(self).check_connect(s)
-    }
-    fn auth_required(&self, s: &SessionInfo<'_>) -> bool {
-        lock(self).auth_required(s)
-    }
-    fn check_mail(&mut self, s: &SessionInfo<'_>, r: &ReversePath, z: Option<u64>) -> Decision {
-        lock(self).check_mail(s, r, z)
-    }
-    fn check_rcpt(
-        &mut self,
-        s: &SessionInfo<'_>,
-        t: &TransactionInfo<'_>,
-        f: &Mailbox,
-    ) -> Decision {
-        lock(self).check_rcpt(s, t, f)
-    }
-    fn check_vrfy(&mut self, s: &SessionInfo<'_>, q: &str) -> Decision {
-        lock(self).check_vrfy(s, q)
-    }
-    fn authenticate(&mut self, s: &SessionInfo<'_>, z: Option<&str>, c: &str, p: &str) -> bool {
-        lock(self).authenticate(s, z, c, p)
-    }
-    fn check_data(&mut self, s: &SessionInfo<'_>, t: &TransactionInfo<'_>, d: &[u8]) -> Decision {
-        lock(self).check_data(s, t, d)
-    }
-}
+shared_policy!(
+    /// A policy shared by the sessions of a threaded server (the command line's `serve`). A
+    /// poisoned lock still holds a usable policy (its state is a few sets and maps), so it is
+    /// used rather than turned into a panic.
+    Arc<Mutex<P>>,
+    |this| lock(this),
+    lock(this)
+);
 
 fn lock<P>(mutex: &Mutex<P>) -> std::sync::MutexGuard<'_, P> {
     mutex
@@ -327,6 +326,27 @@ pub struct Greylist {
 }
 
 impl Greylist {
+    /// [`Greylist::check`] for a recipient of a transaction, as a policy's RCPT check does
+    /// it: a client that authenticated is not greylisted.
+    pub fn check_rcpt(
+        &mut self,
+        session: &SessionInfo<'_>,
+        transaction: &TransactionInfo<'_>,
+        recipient: &str,
+        delay_ms: u64,
+    ) -> Option<Decision> {
+        if session.authenticated_as.is_some() {
+            return None;
+        }
+        self.check(
+            &session.peer.ip,
+            &transaction.reverse_path.to_string(),
+            recipient,
+            session.now_ms,
+            delay_ms,
+        )
+    }
+
     /// `None` when the triplet may pass; otherwise the 451 4.7.1 to answer. The first attempt
     /// of a triplet is refused, and so is every retry until `delay_ms` have passed.
     pub fn check(
@@ -535,30 +555,10 @@ impl Policy for StaticPolicy {
                     forward_path.domain
                 ));
             }
-            return Decision::respond(
-                550,
-                (5, 7, 1),
-                "Relay access denied",
-                format!(
-                    "{} is not a domain this server receives mail for, and the client is \
-                     not authenticated, so relaying is refused; Postfix answers 554 5.7.1 \
-                     here by default, Exim 550",
-                    forward_path.domain
-                ),
-                "RFC 5321 3.6.2",
-            );
+            return Decision::relay_denied(&forward_path.domain);
         }
         if !self.mailbox_exists(forward_path) {
-            return Decision::respond(
-                550,
-                (5, 1, 1),
-                "User unknown",
-                format!(
-                    "{} is a local domain but has no mailbox \"{}\"",
-                    forward_path.domain, forward_path.local_part
-                ),
-                "RFC 5321 3.3",
-            );
+            return Decision::user_unknown(&forward_path.domain, &forward_path.local_part);
         }
         if self
             .full_mailboxes
@@ -575,28 +575,16 @@ impl Policy for StaticPolicy {
                     "RFC 3463 3.3 (X.2.2)",
                 )
             } else {
-                Decision::respond(
-                    452,
-                    (4, 2, 2),
-                    "Mailbox full, try again later",
-                    "the mailbox is over its quota; a temporary reply lets the sender retry \
-                     once the owner makes room",
-                    "RFC 3463 3.3 (X.2.2)",
-                )
+                Decision::mailbox_full_for_now()
             };
         }
         if let Some(delay_ms) = self.greylist_delay_ms {
-            if session.authenticated_as.is_none() {
-                let refusal = self.greylist.check(
-                    &session.peer.ip,
-                    &transaction.reverse_path.to_string(),
-                    &Self::mailbox_key(forward_path),
-                    session.now_ms,
-                    delay_ms,
-                );
-                if let Some(refusal) = refusal {
-                    return refusal;
-                }
+            let key = Self::mailbox_key(forward_path);
+            if let Some(refusal) = self
+                .greylist
+                .check_rcpt(session, transaction, &key, delay_ms)
+            {
+                return refusal;
             }
         }
         Decision::accept(format!(
