@@ -13,6 +13,10 @@ cd "$root"
 TRUNK_VERSION="0.21.14"
 # Must equal the `wasm-bindgen = "=..."` pin in Cargo.toml.
 WASM_BINDGEN_VERSION="$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml)"
+if [ -z "$WASM_BINDGEN_VERSION" ]; then
+    echo "[ensure-tools] no wasm-bindgen = \"=x.y.z\" pin in Cargo.toml" >&2
+    exit 1
+fi
 
 say() { printf '[ensure-tools] %s\n' "$*"; }
 

@@ -17,7 +17,13 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
-for target in $(cargo +nightly fuzz list); do
+# A failing `fuzz list` inside a loop header would not stop the script: ask first.
+targets="$(cargo +nightly fuzz list)"
+if [ -z "$targets" ]; then
+    echo "[fuzz] no fuzz targets found" >&2
+    exit 1
+fi
+for target in $targets; do
     printf '\n==> fuzz %s for %ss\n' "$target" "$seconds"
     mkdir -p "fuzz/corpus/$target"
     set +e

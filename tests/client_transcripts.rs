@@ -36,8 +36,11 @@
 //! line somewhere in the file.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod transcript_common;
+
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use transcript_common::{transcript_files, unescape};
 
 use smtp_lab::smtp::client::{
     ClientConfig, ClientSession, ClientStateKind, Envelope, RecipientStatus, ReplyOrigin,
@@ -118,35 +121,6 @@ struct Setup {
     forward_paths: Vec<String>,
     message: Vec<u8>,
     config: ClientConfig,
-}
-
-fn unescape(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] != b'\\' {
-            out.push(bytes[index]);
-            index += 1;
-            continue;
-        }
-        match bytes.get(index + 1) {
-            Some(b'r') => out.push(b'\r'),
-            Some(b'n') => out.push(b'\n'),
-            Some(b't') => out.push(b'\t'),
-            Some(b'\\') => out.push(b'\\'),
-            Some(b'x') => {
-                let hex = text
-                    .get(index + 2..index + 4)
-                    .ok_or("\\x needs two hex digits")?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?);
-                index += 2;
-            }
-            _ => return Err(format!("unknown escape in {text:?}")),
-        }
-        index += 2;
-    }
-    Ok(out)
 }
 
 fn apply_setup(setup: &mut Setup, rest: &str) -> Result<(), String> {
@@ -294,12 +268,14 @@ fn run_transcript(file: &Path, text: &str, mode: FeedMode) -> Result<(), String>
     runner.session.handle_connected(0);
     runner.collect();
     let mut recipients_checked = Vec::new();
+    let mut directives = 0;
     for (offset, raw) in lines[index..].iter().enumerate() {
         let line_number = index + offset + 1;
         let line = raw.trim_end_matches('\r');
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
+        directives += 1;
         let is_input = line.starts_with("S:") || line.starts_with("B:");
         if !is_input {
             runner.flush_input();
@@ -363,6 +339,9 @@ fn run_transcript(file: &Path, text: &str, mode: FeedMode) -> Result<(), String>
             return Err(runner.fail(line_number, &format!("unknown line {line:?}")));
         }
     }
+    if directives == 0 {
+        return Err(format!("{}: no directives after the setup", file.display()));
+    }
     runner.flush_input();
     runner.expect_nothing_sent(lines.len())?;
     if runner.session.is_finished() {
@@ -378,20 +357,9 @@ fn run_transcript(file: &Path, text: &str, mode: FeedMode) -> Result<(), String>
     Ok(())
 }
 
-fn transcript_files() -> Vec<PathBuf> {
-    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts/client");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&directory)
-        .unwrap_or_else(|error| panic!("cannot read {}: {error}", directory.display()))
-        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn client_transcripts() {
-    let files = transcript_files();
+    let files = transcript_files("client");
     assert!(
         !files.is_empty(),
         "no transcripts in tests/transcripts/client"

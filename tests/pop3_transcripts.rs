@@ -33,8 +33,11 @@
 //! Before client bytes are fed and at the end of the file, every line the server sent must
 //! have been matched by an `S:` line. All `@` lines come first.
 
+mod transcript_common;
+
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use transcript_common::{transcript_files, unescape};
 
 use smtp_lab::pop3::maildrop::{InMemoryStore, StoredMessage};
 use smtp_lab::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent, Pop3State};
@@ -116,35 +119,6 @@ impl Runner<'_> {
         let line: Vec<u8> = self.sent.drain(..end + 2).take(end).collect();
         Some(String::from_utf8_lossy(&line).into_owned())
     }
-}
-
-fn unescape(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] != b'\\' {
-            out.push(bytes[index]);
-            index += 1;
-            continue;
-        }
-        match bytes.get(index + 1) {
-            Some(b'r') => out.push(b'\r'),
-            Some(b'n') => out.push(b'\n'),
-            Some(b't') => out.push(b'\t'),
-            Some(b'\\') => out.push(b'\\'),
-            Some(b'x') => {
-                let hex = text
-                    .get(index + 2..index + 4)
-                    .ok_or("\\x needs two hex digits")?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|e| e.to_string())?);
-                index += 2;
-            }
-            _ => return Err(format!("unknown escape in {text:?}")),
-        }
-        index += 2;
-    }
-    Ok(out)
 }
 
 fn apply_setup(
@@ -232,12 +206,14 @@ fn run(file: &Path, text: &str, mode: FeedMode) -> Result<(), String> {
         log: String::new(),
     };
     runner.collect();
+    let mut directives = 0;
     for (index, raw) in lines {
         let line_number = index + 1;
         let line = raw.trim_end_matches(['\r', '\n']);
         if line.trim().is_empty() || line.starts_with('#') {
             continue;
         }
+        directives += 1;
         if let Some(command) = line.strip_prefix("C: ") {
             runner.pending_input.extend_from_slice(command.as_bytes());
             runner.pending_input.extend_from_slice(b"\r\n");
@@ -351,6 +327,9 @@ fn run(file: &Path, text: &str, mode: FeedMode) -> Result<(), String> {
             return Err(runner.fail(line_number, &format!("unknown line {line:?}")));
         }
     }
+    if directives == 0 {
+        return Err(format!("{}: no directives after the setup", file.display()));
+    }
     let last_line = text.lines().count();
     runner.flush_input(last_line)?;
     if !runner.sent.is_empty() {
@@ -362,20 +341,9 @@ fn run(file: &Path, text: &str, mode: FeedMode) -> Result<(), String> {
     Ok(())
 }
 
-fn transcript_files() -> Vec<PathBuf> {
-    let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts/pop3");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&directory)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", directory.display()))
-        .map(|entry| entry.expect("directory entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "txt"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn pop3_server_transcripts() {
-    let files = transcript_files();
+    let files = transcript_files("pop3");
     assert!(
         !files.is_empty(),
         "no transcripts in tests/transcripts/pop3"

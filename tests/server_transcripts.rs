@@ -45,6 +45,8 @@
 //! non-empty explanation; the runner checks that for every transcript.
 #![cfg(not(target_arch = "wasm32"))]
 
+mod transcript_common;
+
 use smtp_lab::smtp::data_in::BareLineEnding;
 use smtp_lab::smtp::policy::{PeerInfo, StaticPolicy};
 use smtp_lab::smtp::reply::{Reply, ReplyReader};
@@ -54,41 +56,13 @@ use smtp_lab::smtp::server::{
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
+use transcript_common::{transcript_files, unescape};
 
 type Policy = Rc<RefCell<StaticPolicy>>;
 
 const START_MS: u64 = 1_000_000;
-
-fn unescape(text: &str) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            out.push(bytes[i]);
-            i += 1;
-            continue;
-        }
-        let esc = *bytes.get(i + 1).ok_or("dangling backslash")?;
-        i += 2;
-        match esc {
-            b'r' => out.push(b'\r'),
-            b'n' => out.push(b'\n'),
-            b't' => out.push(b'\t'),
-            b's' => out.push(b' '),
-            b'\\' => out.push(b'\\'),
-            b'x' => {
-                let hex = text.get(i..i + 2).ok_or("short \\x escape")?;
-                out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad \\x{hex}"))?);
-                i += 2;
-            }
-            other => return Err(format!("unknown escape \\{}", char::from(other))),
-        }
-    }
-    Ok(out)
-}
 
 struct Runner {
     config: ServerConfig,
@@ -544,21 +518,9 @@ fn run_file(path: &Path) -> Result<(), String> {
         .map_err(|e| format!("{}: at the end: {e}", path.display()))
 }
 
-fn transcript_files() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/transcripts/server");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no transcripts in {}", dir.display());
-    files
-}
-
 #[test]
 fn server_transcripts() {
-    let files = transcript_files();
+    let files = transcript_files("server");
     let mut failures = Vec::new();
     for file in &files {
         if let Err(error) = run_file(file) {

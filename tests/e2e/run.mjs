@@ -159,11 +159,16 @@ for (const size of [sizes[0], sizes[1]]) {
       const lines = await page.$$eval('.conversation-log .line', (items) => items.map((i) => i.textContent));
       const total = Number((await page.textContent('.controls-position')).match(/of (\d+)/)[1]);
       assert.ok(total > 10 && lines.length > total, `${lines.length} lines for ${total} steps`);
+      let found = false;
       for (let guard = 0; guard < total; guard += 1) {
         const current = await page.$$eval('.line-current', (items) => items.map((i) => i.textContent).join('\n'));
-        if (current.includes('S: 550 5.1.1')) break;
+        if (current.includes('S: 550 5.1.1')) {
+          found = true;
+          break;
+        }
         await page.click('button[title="Step back"]');
       }
+      assert.ok(found, 'stepping back reaches the 550 5.1.1 refusal');
       assert.equal(await page.locator('.topology-link-active').count(), 1, 'the relay hop is highlighted');
       const details = await page.textContent('.region-details');
       assert.match(details, /550 5\.1\.1/);
