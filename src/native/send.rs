@@ -136,14 +136,19 @@ fn failure_summary(outcome: &SessionOutcome) -> String {
 fn read_limited(path: &PathBuf) -> Result<Vec<u8>, String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    read_at_most(file, &path.display().to_string())
+}
+
+/// All of `input`, refused when it holds more than [`INPUT_FILE_MAX_OCTETS`].
+fn read_at_most(input: impl Read, name: &str) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
-    file.take(INPUT_FILE_MAX_OCTETS + 1)
+    input
+        .take(INPUT_FILE_MAX_OCTETS + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
     if bytes.len() as u64 > INPUT_FILE_MAX_OCTETS {
         return Err(format!(
-            "{} is larger than {INPUT_FILE_MAX_OCTETS} octets",
-            path.display()
+            "{name} is larger than {INPUT_FILE_MAX_OCTETS} octets"
         ));
     }
     Ok(bytes)
@@ -152,14 +157,7 @@ fn read_limited(path: &PathBuf) -> Result<Vec<u8>, String> {
 fn build_message(options: &SendOptions) -> Result<Vec<u8>, String> {
     let body = match &options.body_file {
         Some(path) => read_limited(path)?,
-        None => {
-            let mut bytes = Vec::new();
-            io::stdin()
-                .take(INPUT_FILE_MAX_OCTETS + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| format!("cannot read the body from standard input: {e}"))?;
-            bytes
-        }
+        None => read_at_most(io::stdin(), "the body on standard input")?,
     };
     let body_text = String::from_utf8(body).map_err(|_| {
         "the body is not UTF-8 text (send binary content with --attach)".to_string()
@@ -335,5 +333,22 @@ fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
             reply.code,
             reply.text()
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_over_the_limit_is_refused_not_cut() {
+        let at_limit = io::repeat(b'a').take(INPUT_FILE_MAX_OCTETS);
+        assert_eq!(
+            read_at_most(at_limit, "input").map(|b| b.len() as u64),
+            Ok(INPUT_FILE_MAX_OCTETS)
+        );
+        let over = io::repeat(b'a').take(INPUT_FILE_MAX_OCTETS + 1);
+        let error = read_at_most(over, "the body on standard input").unwrap_err();
+        assert!(error.contains("larger than"), "{error}");
     }
 }

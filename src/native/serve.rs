@@ -46,7 +46,6 @@ struct Shared {
     mailbox_names: Vec<String>,
     sessions_open: AtomicUsize,
     sessions_started: AtomicU64,
-    messages_stored: AtomicU64,
     /// Messages received so far, stored or not: the sequence number in each queue id.
     messages_received: AtomicU64,
     max_sessions: usize,
@@ -154,7 +153,6 @@ fn build_shared(options: &ServeOptions) -> Shared {
         mailbox_names,
         sessions_open: AtomicUsize::new(0),
         sessions_started: AtomicU64::new(0),
-        messages_stored: AtomicU64::new(0),
         messages_received: AtomicU64::new(0),
         max_sessions: options.max_sessions.max(1),
         quiet: options.quiet,
@@ -383,7 +381,6 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
             }
         }
     }
-    shared.messages_stored.fetch_add(1, Ordering::Relaxed);
     for path in &written {
         say(shared, tag, "#", &format!("stored {}", path.display()));
     }

@@ -518,12 +518,8 @@ struct MailTransaction {
 #[derive(Clone, Debug)]
 pub struct ClientSession {
     config: ClientConfig,
-    envelope: Envelope,
-    /// The DATA payload, built once (RFC 5321 4.5.2).
-    payload: Vec<u8>,
-    /// RFC 1870 3: the size declared with SIZE=.
-    declared_size: usize,
-    message_has_8bit: bool,
+    /// The message being sent (or the last one sent).
+    current: QueuedMessage,
     reader: ReplyReader,
     awaiting: VecDeque<Awaited>,
     extensions: Option<ServerExtensions>,
@@ -550,11 +546,13 @@ pub struct ClientSession {
     outcomes: Vec<SessionOutcome>,
 }
 
-/// A message waiting for its turn in the session.
+/// A message, checked and ready to send: the one being sent, or one waiting for its turn.
 #[derive(Clone, Debug)]
 struct QueuedMessage {
     envelope: Envelope,
+    /// The DATA payload, built once (RFC 5321 4.5.2).
     payload: Vec<u8>,
+    /// RFC 1870 3: the size declared with SIZE=.
     declared_size: usize,
     has_8bit: bool,
 }
@@ -629,14 +627,11 @@ impl ClientSession {
                 });
             }
         }
-        let first = QueuedMessage::prepare(envelope, &message)?;
-        let recipient_count = first.envelope.forward_paths.len();
+        let current = QueuedMessage::prepare(envelope, &message)?;
+        let recipient_count = current.envelope.forward_paths.len();
         Ok(ClientSession {
-            declared_size: first.declared_size,
-            message_has_8bit: first.has_8bit,
-            payload: first.payload,
             config,
-            envelope: first.envelope,
+            current,
             reader: ReplyReader::new(),
             awaiting: VecDeque::from([Awaited::Greeting]),
             extensions: None,
@@ -857,7 +852,7 @@ impl ClientSession {
     }
 
     pub fn envelope(&self) -> &Envelope {
-        &self.envelope
+        &self.current.envelope
     }
 
     // ----- replies -----
@@ -1015,7 +1010,7 @@ impl ClientSession {
             }
             return;
         }
-        let forward_path = self.envelope.forward_paths[index].clone();
+        let forward_path = self.current.envelope.forward_paths[index].clone();
         // RFC 5321 4.5.3.1.10: 452 is the code for "too many recipients"; RFC 821 said 552,
         // which the client should take as temporary. After an accepted recipient it can only
         // mean the limit: the rest go in the next transaction.
@@ -1066,7 +1061,7 @@ impl ClientSession {
             forward_paths: transaction
                 .accepted
                 .iter()
-                .map(|&index| self.envelope.forward_paths[index].clone())
+                .map(|&index| self.current.envelope.forward_paths[index].clone())
                 .collect(),
             reply: reply.clone(),
         });
@@ -1170,13 +1165,13 @@ impl ClientSession {
         let extensions = self.extensions.clone().unwrap_or_default();
         // RFC 1870 6.1: a message larger than the advertised limit is not sent.
         if let Some(limit) = extensions.size {
-            if limit > 0 && self.declared_size as u64 > limit {
+            if limit > 0 && self.current.declared_size as u64 > limit {
                 let reply = local_reply(
                     552,
                     (5, 3, 4),
                     format!(
                         "message of {} octets exceeds the server's limit of {limit} (RFC 1870)",
-                        self.declared_size
+                        self.current.declared_size
                     ),
                 );
                 self.fail_undecided(&reply, ReplyOrigin::Client);
@@ -1186,7 +1181,7 @@ impl ClientSession {
         }
         // RFC 6152 3: 8-bit data only to a server that advertised 8BITMIME. This client
         // does not downgrade to 7-bit; the message composer produces 7-bit MIME instead.
-        if self.message_has_8bit && !extensions.eight_bit_mime {
+        if self.current.has_8bit && !extensions.eight_bit_mime {
             let reply = local_reply(
                 554,
                 (5, 6, 3),
@@ -1198,7 +1193,7 @@ impl ClientSession {
             return;
         }
         // RFC 6531 3.4: non-ASCII addresses only with SMTPUTF8.
-        if !extensions.smtputf8 && !self.envelope.reverse_path.is_ascii() {
+        if !extensions.smtputf8 && !self.current.envelope.reverse_path.is_ascii() {
             let reply = local_reply(
                 553,
                 (5, 6, 7),
@@ -1213,7 +1208,7 @@ impl ClientSession {
             let Some(index) = self.untried.pop_front() else {
                 break;
             };
-            if !extensions.smtputf8 && !self.envelope.forward_paths[index].is_ascii() {
+            if !extensions.smtputf8 && !self.current.envelope.forward_paths[index].is_ascii() {
                 let reply = local_reply(
                     553,
                     (5, 6, 7),
@@ -1230,16 +1225,16 @@ impl ClientSession {
             self.message_done(false);
             return;
         }
-        let needs_smtputf8 = !self.envelope.reverse_path.is_ascii()
+        let needs_smtputf8 = !self.current.envelope.reverse_path.is_ascii()
             || transaction
                 .forward_paths
                 .iter()
-                .any(|&index| !self.envelope.forward_paths[index].is_ascii());
-        let mut mail = format!("MAIL FROM:<{}>", self.envelope.reverse_path);
+                .any(|&index| !self.current.envelope.forward_paths[index].is_ascii());
+        let mut mail = format!("MAIL FROM:<{}>", self.current.envelope.reverse_path);
         if extensions.size.is_some() {
-            mail.push_str(&format!(" SIZE={}", self.declared_size));
+            mail.push_str(&format!(" SIZE={}", self.current.declared_size));
         }
-        if self.message_has_8bit {
+        if self.current.has_8bit {
             mail.push_str(" BODY=8BITMIME");
         }
         if needs_smtputf8 {
@@ -1254,7 +1249,7 @@ impl ClientSession {
             let mut batch = Vec::new();
             self.queue_line(&mut batch, mail.clone(), mail, Awaited::Mail);
             for &index in &transaction.forward_paths {
-                let line = format!("RCPT TO:<{}>", self.envelope.forward_paths[index]);
+                let line = format!("RCPT TO:<{}>", self.current.envelope.forward_paths[index]);
                 self.queue_line(&mut batch, line.clone(), line, Awaited::Rcpt(index));
             }
             transaction.rcpts_sent = transaction.forward_paths.len();
@@ -1276,7 +1271,7 @@ impl ClientSession {
             if !transaction.stop_sending_rcpts {
                 let index = transaction.forward_paths[transaction.rcpts_sent];
                 transaction.rcpts_sent += 1;
-                let line = format!("RCPT TO:<{}>", self.envelope.forward_paths[index]);
+                let line = format!("RCPT TO:<{}>", self.current.envelope.forward_paths[index]);
                 self.send_line(line.clone(), line, Awaited::Rcpt(index));
                 return;
             }
@@ -1303,8 +1298,8 @@ impl ClientSession {
     }
 
     fn send_payload(&mut self) {
-        debug_assert!(!dot::has_bare_line_break(&self.payload));
-        let payload = self.payload.clone();
+        debug_assert!(!dot::has_bare_line_break(&self.current.payload));
+        let payload = self.current.payload.clone();
         self.events.push_back(ClientEvent::DataSent {
             octets: payload.len(),
         });
@@ -1393,10 +1388,7 @@ impl ClientSession {
             return;
         };
         let recipient_count = next.envelope.forward_paths.len();
-        self.envelope = next.envelope;
-        self.payload = next.payload;
-        self.declared_size = next.declared_size;
-        self.message_has_8bit = next.has_8bit;
+        self.current = next;
         self.untried = (0..recipient_count).collect();
         self.results = vec![None; recipient_count];
         self.data_replies = Vec::new();
@@ -1413,7 +1405,7 @@ impl ClientSession {
         let recipients = self
             .results
             .iter()
-            .zip(&self.envelope.forward_paths)
+            .zip(&self.current.envelope.forward_paths)
             .filter_map(|(result, forward_path)| {
                 let (status, reply_origin) = result.clone()?;
                 Some(RecipientOutcome {
@@ -1423,7 +1415,7 @@ impl ClientSession {
                 })
             })
             .collect::<Vec<_>>();
-        debug_assert_eq!(recipients.len(), self.envelope.forward_paths.len());
+        debug_assert_eq!(recipients.len(), self.current.envelope.forward_paths.len());
         self.outcomes.push(SessionOutcome {
             recipients,
             data_replies: std::mem::take(&mut self.data_replies),
@@ -1481,7 +1473,7 @@ impl ClientSession {
             RecipientStatus::TemporaryFailure(reply.clone())
         };
         self.events.push_back(ClientEvent::RecipientRefused {
-            forward_path: self.envelope.forward_paths[index].clone(),
+            forward_path: self.current.envelope.forward_paths[index].clone(),
             reply,
             reply_origin: origin,
         });

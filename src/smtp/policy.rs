@@ -101,13 +101,6 @@ impl Decision {
         }
     }
 
-    pub fn is_accept(&self) -> bool {
-        match self {
-            Decision::Accept { .. } => true,
-            Decision::Respond { reply, .. } => reply.is_success(),
-        }
-    }
-
     // The refusals of RCPT that every policy gives the same way.
 
     /// 550 5.7.1: mail for a domain this server does not handle, from a client that did not

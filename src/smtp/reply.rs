@@ -126,10 +126,6 @@ impl Reply {
         self.class() == ReplyClass::Success
     }
 
-    pub fn is_transient(&self) -> bool {
-        self.class() == ReplyClass::TransientFailure
-    }
-
     pub fn is_permanent(&self) -> bool {
         self.class() == ReplyClass::PermanentFailure
     }

@@ -518,12 +518,12 @@ impl<P: Policy> ServerSession<P> {
             storage_pending: false,
             input_overflowed: false,
         };
-        let info = SessionInfo {
-            peer: &session.peer,
-            helo_name: None,
-            authenticated_as: None,
+        let info = session_info(
+            &session.peer,
+            &session.greeted,
+            &session.authenticated_as,
             now_ms,
-        };
+        );
         match session.policy.check_connect(&info) {
             Decision::Respond { reply, why, rfc } if !reply.is_success() => {
                 session.send(reply, why, rfc);
@@ -1577,12 +1577,12 @@ impl<P: Policy> ServerSession<P> {
             declared_size: mail.declared_size,
             forward_paths: &all,
         };
-        let info = SessionInfo {
-            peer: &self.peer,
-            helo_name: self.greeted.as_ref().map(|g| g.name.as_str()),
-            authenticated_as: self.authenticated_as.as_deref(),
-            now_ms: self.now_ms,
-        };
+        let info = session_info(
+            &self.peer,
+            &self.greeted,
+            &self.authenticated_as,
+            self.now_ms,
+        );
         let decision = self.policy.check_rcpt(&info, &transaction, &mailbox);
         match decision {
             Decision::Accept { why } => {
@@ -1906,7 +1906,7 @@ impl<P: Policy> ServerSession<P> {
         }
         let longest = reader.longest_line_octets();
         let data = reader.into_data();
-        let hops = count_received_headers(&data);
+        let hops = super::trace::count_received_headers(&data);
         if hops > self.config.received_headers_max {
             self.send(
                 reply(
@@ -1932,12 +1932,12 @@ impl<P: Policy> ServerSession<P> {
                 declared_size: mail.declared_size,
                 forward_paths: &forward_paths,
             };
-            let info = SessionInfo {
-                peer: &self.peer,
-                helo_name: self.greeted.as_ref().map(|g| g.name.as_str()),
-                authenticated_as: self.authenticated_as.as_deref(),
-                now_ms: self.now_ms,
-            };
+            let info = session_info(
+                &self.peer,
+                &self.greeted,
+                &self.authenticated_as,
+                self.now_ms,
+            );
             self.policy.check_data(&info, &transaction, &data)
         };
         if let Decision::Respond { reply, why, rfc } = decision {
@@ -2248,12 +2248,13 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn auth_verify(&mut self, authzid: Option<&str>, authcid: &str, password: &str) {
-        let info = SessionInfo {
-            peer: &self.peer,
-            helo_name: self.greeted.as_ref().map(|g| g.name.as_str()),
-            authenticated_as: None,
-            now_ms: self.now_ms,
-        };
+        // AUTH is refused once authenticated, so the session is not authenticated here.
+        let info = session_info(
+            &self.peer,
+            &self.greeted,
+            &self.authenticated_as,
+            self.now_ms,
+        );
         if self.policy.authenticate(&info, authzid, authcid, password) {
             let identity = authzid.unwrap_or(authcid).to_string();
             self.send(
@@ -2346,25 +2347,6 @@ fn shown_keyword(keyword: &str) -> String {
     shown
 }
 
-/// Counts `Received:` header fields in the header section of a message (RFC 5321 6.3).
-fn count_received_headers(data: &[u8]) -> usize {
-    let mut count = 0;
-    for line in data.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        let name_end = line.iter().position(|&b| b == b':');
-        if let Some(end) = name_end {
-            let name = line[..end].trim_ascii_end();
-            if name.eq_ignore_ascii_case(b"Received") {
-                count += 1;
-            }
-        }
-    }
-    count
-}
-
 /// A command line as events show it, with credentials masked (see `CommandReceived`).
 fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
     if in_auth_exchange {
@@ -2402,7 +2384,7 @@ mod tests {
     #[test]
     fn received_headers_are_counted_in_the_header_section_only() {
         let data = b"Received: a\r\nreceived : b\r\n\tfolded\r\nSubject: x\r\n\r\nReceived: c\r\n";
-        assert_eq!(count_received_headers(data), 2);
-        assert_eq!(count_received_headers(b""), 0);
+        assert_eq!(super::super::trace::count_received_headers(data), 2);
+        assert_eq!(super::super::trace::count_received_headers(b""), 0);
     }
 }

@@ -17,9 +17,6 @@ pub const LINE_PREFERRED_MAX: usize = 78;
 /// Longest name or id copied into a trace field; longer ones are cut.
 const TOKEN_MAX_OCTETS: usize = 255;
 
-/// RFC 5321 6.3: a message with this many `Received:` fields is looping.
-pub const RECEIVED_LOOP_THRESHOLD: usize = 100;
-
 /// The `with` protocol (RFC 3848 and RFC 6531 3.7.3 registry of "Mail Transmission Types").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum WithProtocol {
@@ -169,12 +166,21 @@ pub fn return_path_header(reverse_path: &str) -> String {
 
 /// How many `Received:` fields the header section of `message` holds (RFC 5321 6.3 loop
 /// detection). Stops at the empty line that ends the header section.
+/// Space before the colon is tolerated, as RFC 5322 4.5.3's obsolete syntax allows.
 pub fn count_received_headers(message: &[u8]) -> usize {
     message
         .split(|&byte| byte == b'\n')
         .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
         .take_while(|line| !line.is_empty())
-        .filter(|line| line.len() >= 9 && line[..9].eq_ignore_ascii_case(b"received:"))
+        .filter(|line| {
+            line.iter()
+                .position(|&byte| byte == b':')
+                .is_some_and(|end| {
+                    line[..end]
+                        .trim_ascii_end()
+                        .eq_ignore_ascii_case(b"Received")
+                })
+        })
         .count()
 }
 
