@@ -118,6 +118,12 @@ fn values_that_would_overflow_are_refused_by_validation() {
             "start_unix_s",
             Box::new(|w: &mut serde_json::Value| w["start_unix_s"] = json!(i64::MAX)),
         ),
+        (
+            "hosts[1].mailboxes[0].quota_octets",
+            Box::new(|w: &mut serde_json::Value| {
+                w["hosts"][1]["mailboxes"][0]["quota_octets"] = json!(u64::MAX)
+            }),
+        ),
     ] {
         let mut world = basic_world("overflow");
         apply(&mut world);
@@ -179,4 +185,39 @@ fn a_kept_connection_given_a_message_the_server_cannot_take_still_ends() {
         })
         .count();
     assert!(quits >= 2, "submission and relay both ended with QUIT");
+}
+
+#[test]
+fn nearly_a_thousand_mx_addresses_where_nobody_answers_defer_the_message_without_recursion() {
+    let mut world = basic_world("nobody-answers");
+    // 15 MX hosts with 64 addresses each (a zone holds 1024 records), none of them a
+    // simulated host.
+    let mut records = Vec::new();
+    for host in 0..15 {
+        let exchange = format!("mx{host}.receiver.test");
+        records.push(sim_common::mx("receiver.test", 10 + host, &exchange));
+        for n in 0..64 {
+            records.push(sim_common::a(&exchange, &format!("10.77.{host}.{}", n + 1)));
+        }
+    }
+    world["dns"]["zones"][1]["records"] = json!(records);
+    world["run_until_s"] = json!(60);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Queued { .. }
+    ));
+}
+
+#[test]
+fn postmaster_of_a_local_domain_is_accepted_without_a_configured_mailbox() {
+    let mut world = basic_world("postmaster");
+    world["messages"][0]["to"] = json!(["Postmaster@receiver.test"]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert!(matches!(
+        fate(&result, "m1", "Postmaster@receiver.test"),
+        Fate::Delivered { .. }
+    ));
 }

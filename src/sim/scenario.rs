@@ -538,6 +538,18 @@ impl Scenario {
                         ),
                     ),
                 }
+                let sizes = [
+                    ("quota_octets", mailbox.quota_octets.unwrap_or(0)),
+                    ("used_octets", mailbox.used_octets),
+                ];
+                for (field, octets) in sizes {
+                    if octets > MAILBOX_MAX_OCTETS {
+                        error(
+                            format!("{at}.mailboxes[{m}].{field}"),
+                            format!("larger than {MAILBOX_MAX_OCTETS}"),
+                        );
+                    }
+                }
             }
             if host.max_recipients == 0 {
                 error(format!("{at}.max_recipients"), "must be at least 1".into());

@@ -27,7 +27,9 @@ use crate::smtp::client::{
 };
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::explain::Explanation;
-use crate::smtp::policy::{Decision, Greylist, PeerInfo, Policy, SessionInfo, TransactionInfo};
+use crate::smtp::policy::{
+    credentials_match, Decision, Greylist, PeerInfo, Policy, SessionInfo, TransactionInfo,
+};
 use crate::smtp::reply::{EnhancedStatus, Reply};
 use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
@@ -117,11 +119,11 @@ impl Policy for SimPolicy {
     fn authenticate(
         &mut self,
         _session: &SessionInfo<'_>,
-        _authzid: Option<&str>,
+        authzid: Option<&str>,
         authcid: &str,
         password: &str,
     ) -> bool {
-        self.users.get(authcid).is_some_and(|p| p == password)
+        credentials_match(&self.users, authzid, authcid, password)
     }
 
     fn check_rcpt(
@@ -134,18 +136,23 @@ impl Policy for SimPolicy {
         let address = format!("{}@{}", forward_path.local_part, domain).to_lowercase();
         if self.local_domains.contains(&domain) {
             let store = self.store.borrow();
-            let Some(mailbox) = store
+            match store
                 .mailboxes
                 .get(&address)
                 .filter(|m| m.host == self.host)
-            else {
-                return Decision::user_unknown(&domain, &forward_path.local_part);
-            };
-            if mailbox
-                .quota_octets
-                .is_some_and(|quota| mailbox.used_octets >= quota)
             {
-                return Decision::mailbox_full_for_now();
+                Some(mailbox)
+                    if mailbox
+                        .quota_octets
+                        .is_some_and(|quota| mailbox.used_octets >= quota) =>
+                {
+                    return Decision::mailbox_full_for_now();
+                }
+                Some(_) => {}
+                // Every mail domain has a postmaster (RFC 5321 4.5.1); the MDA makes the
+                // mailbox when the first message for it arrives.
+                None if forward_path.local_part.eq_ignore_ascii_case("postmaster") => {}
+                None => return Decision::user_unknown(&domain, &forward_path.local_part),
             }
         } else if !self.relay_domains.contains(&domain) && session.authenticated_as.is_none() {
             return Decision::relay_denied(&domain);
@@ -413,8 +420,6 @@ struct Conn {
     server_closed: bool,
     /// Broken by a fault: bytes in flight are lost.
     dropped: bool,
-    /// The message a server-side session is receiving, for its trace label.
-    message: String,
     client_timer_ms: Option<u64>,
     server_timer_ms: Option<u64>,
     /// Whether the SMTP server is reading message data (for a fault that breaks it).
@@ -1109,7 +1114,6 @@ impl<'a> World<'a> {
                 client_closed: false,
                 server_closed: false,
                 dropped: false,
-                message: String::new(),
                 client_timer_ms: None,
                 server_timer_ms: None,
                 server_in_data: false,
@@ -1689,9 +1693,6 @@ impl<'a> World<'a> {
             ReversePath::Null => String::new(),
             ReversePath::Mailbox(mailbox) => mailbox.to_string(),
         };
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.message = message.clone();
-        }
         if raw_client {
             for recipient in &forward_paths {
                 self.track(&message, recipient);
@@ -2028,22 +2029,37 @@ impl<'a> World<'a> {
     }
 
     fn connect_to_target(&mut self, host: usize, entry_id: EntryId) {
-        let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
-            return;
-        };
-        let Some(target) = entry.targets.get(entry.target_index).cloned() else {
-            let reply = entry.last_reply.clone().unwrap_or_else(|| {
-                Reply::new(
-                    451,
-                    Some(EnhancedStatus::new(4, 4, 1)),
-                    "No MX host answered",
-                )
-            });
-            let remote = entry.last_remote.clone();
-            if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+        // An address where no simulated host lives never answers: such targets are passed
+        // over here, one after another, before anything is built for the message.
+        let server = loop {
+            let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
+                return;
+            };
+            let Some(target) = entry.targets.get(entry.target_index).cloned() else {
+                let reply = entry.last_reply.clone().unwrap_or_else(|| {
+                    Reply::new(
+                        451,
+                        Some(EnhancedStatus::new(4, 4, 1)),
+                        "No MX host answered",
+                    )
+                });
+                let remote = entry.last_remote.clone();
                 entry.in_flight = false;
+                self.defer_entry(host, entry_id, reply, remote);
+                return;
+            };
+            if let Some(&server) = self.host_by_address.get(&target.address) {
+                break server;
             }
-            self.defer_entry(host, entry_id, reply, remote);
+            entry.last_reply = Some(Reply::new(
+                451,
+                Some(EnhancedStatus::new(4, 4, 1)),
+                format!("{} [{}]: no answer", target.name, target.address),
+            ));
+            entry.last_remote = Some(target.name);
+            entry.target_index += 1;
+        };
+        let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
             return;
         };
         let envelope = Envelope {
@@ -2053,21 +2069,19 @@ impl<'a> World<'a> {
         let data = Rc::clone(&entry.data);
         // A session this host already has open to that server carries the message too
         // (as Postfix reuses connections), instead of a new connection.
-        if let Some(&server) = self.host_by_address.get(&target.address) {
-            let same_session = |c: &Conn| {
-                matches!(c.purpose, Purpose::Relay { host: h, .. } if h == host)
-                    && c.server == server
-                    && c.port == 25
-            };
-            if let Some(conn) = self.join_session(same_session, &envelope, &data) {
-                if let Some(Purpose::Relay { entries, .. }) =
-                    self.conns.get_mut(&conn).map(|c| &mut c.purpose)
-                {
-                    entries.push(entry_id);
-                }
-                self.pump(conn);
-                return;
+        let same_session = |c: &Conn| {
+            matches!(c.purpose, Purpose::Relay { host: h, .. } if h == host)
+                && c.server == server
+                && c.port == 25
+        };
+        if let Some(conn) = self.join_session(same_session, &envelope, &data) {
+            if let Some(Purpose::Relay { entries, .. }) =
+                self.conns.get_mut(&conn).map(|c| &mut c.purpose)
+            {
+                entries.push(entry_id);
             }
+            self.pump(conn);
+            return;
         }
         let mut config = ClientConfig::new(self.hosts[host].spec.name.clone());
         config.prefer_pipelining = self.hosts[host].spec.client_pipelining;
@@ -2090,33 +2104,20 @@ impl<'a> World<'a> {
         };
         let client_name = Rc::clone(&self.hosts[host].name);
         let client_address = self.hosts[host].spec.address;
-        match self.host_by_address.get(&target.address).copied() {
-            Some(server) => {
-                self.open_connection(
-                    client_name,
-                    client_address,
-                    server,
-                    25,
-                    Sessions::Smtp {
-                        client: Box::new(SmtpClient::Engine(Box::new(client))),
-                        server: None,
-                    },
-                    Purpose::Relay {
-                        host,
-                        entries: vec![entry_id],
-                    },
-                );
-            }
-            None => {
-                // An address where no simulated host lives never answers.
-                let reply = Reply::new(
-                    451,
-                    Some(EnhancedStatus::new(4, 4, 1)),
-                    format!("{} [{}]: no answer", target.name, target.address),
-                );
-                self.try_next_target(host, entry_id, reply, target.name);
-            }
-        }
+        self.open_connection(
+            client_name,
+            client_address,
+            server,
+            25,
+            Sessions::Smtp {
+                client: Box::new(SmtpClient::Engine(Box::new(client))),
+                server: None,
+            },
+            Purpose::Relay {
+                host,
+                entries: vec![entry_id],
+            },
+        );
     }
 
     fn try_next_target(&mut self, host: usize, entry_id: EntryId, reply: Reply, remote: String) {
@@ -2188,18 +2189,14 @@ impl<'a> World<'a> {
             return;
         };
         entry.in_flight = false;
-        entry
-            .recipients
-            .retain(|r| deferred.contains(r) || failed.iter().any(|(f, _)| f == r));
+        // Only the recipients to try again stay queued.
+        entry.recipients.retain(|r| deferred.contains(r));
         if !failed.is_empty() {
             let (message, reverse_path, data) = (
                 entry.message.clone(),
                 entry.reverse_path.clone(),
                 Rc::clone(&entry.data),
             );
-            entry
-                .recipients
-                .retain(|r| !failed.iter().any(|(f, _)| f == r));
             self.bounce(
                 host,
                 &message,
@@ -2595,8 +2592,9 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 }
 
 /// Deterministic attachment content: a repeating pattern that differs per message.
+/// Made-up attachment content; capped as validation caps it, for unvalidated scenarios.
 fn generated_content(size: usize, salt: usize) -> Vec<u8> {
-    (0..size)
+    (0..size.min(super::scenario::ATTACHMENT_MAX_OCTETS))
         .map(|i| (i.wrapping_mul(31).wrapping_add(salt * 7) % 251) as u8)
         .collect()
 }

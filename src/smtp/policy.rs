@@ -633,17 +633,35 @@ impl Policy for StaticPolicy {
         authcid: &str,
         password: &str,
     ) -> bool {
-        // RFC 4616 2: acting as someone else needs a rule this simple policy does not have.
-        if authzid.is_some_and(|z| z != authcid) {
-            return false;
-        }
-        self.users.get(authcid).is_some_and(|p| p == password)
+        credentials_match(&self.users, authzid, authcid, password)
     }
+}
+
+/// Whether `authcid` may log in with `password`, given users and their passwords.
+/// RFC 4616 2: acting as someone else (an `authzid` other than the `authcid`) needs an
+/// authorisation rule, which the simple policies here do not have, so it is refused.
+pub fn credentials_match(
+    users: &BTreeMap<String, String>,
+    authzid: Option<&str>,
+    authcid: &str,
+    password: &str,
+) -> bool {
+    authzid.is_none_or(|z| z == authcid) && users.get(authcid).is_some_and(|p| p == password)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_match_only_the_user_acting_as_itself() {
+        let users = BTreeMap::from([("alice".to_string(), "secret".to_string())]);
+        assert!(credentials_match(&users, None, "alice", "secret"));
+        assert!(credentials_match(&users, Some("alice"), "alice", "secret"));
+        assert!(!credentials_match(&users, Some("bob"), "alice", "secret"));
+        assert!(!credentials_match(&users, None, "alice", "wrong"));
+        assert!(!credentials_match(&users, None, "bob", "secret"));
+    }
 
     fn rcpt(policy: &mut StaticPolicy, to: &str, auth: Option<&str>, now_ms: u64) -> Decision {
         let peer = PeerInfo::new("192.0.2.1", None);
