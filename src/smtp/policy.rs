@@ -32,10 +32,9 @@ impl PeerInfo {
     /// The address literal for trace headers (RFC 5321 4.1.3, 4.4): `[192.0.2.1]`,
     /// `[IPv6:2001:db8::1]`; anything that is not an IP address is bracketed as is.
     pub fn address_literal(&self) -> String {
-        if self.ip.parse::<std::net::Ipv6Addr>().is_ok() {
-            format!("[IPv6:{}]", self.ip)
-        } else {
-            format!("[{}]", self.ip)
+        match self.ip.parse::<std::net::IpAddr>() {
+            Ok(ip) => super::trace::address_literal(ip),
+            Err(_) => format!("[{}]", self.ip),
         }
     }
 }
