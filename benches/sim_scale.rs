@@ -13,11 +13,13 @@ struct Counting;
 
 static IN_USE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged to the system allocator.
         let pointer = unsafe { System.alloc(layout) };
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         if !pointer.is_null() {
             let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
@@ -59,7 +61,9 @@ fn main() {
     // Memory: one more run, measured from a clean start; the result (the trace) is kept.
     let before = IN_USE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
+    let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
     let result = run(&scenario, scenario.seed);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
     let peak = PEAK.load(Ordering::Relaxed) - before;
     let kept = IN_USE.load(Ordering::Relaxed) - before;
     assert!(
@@ -120,5 +124,9 @@ fn main() {
     println!(
         "summary: S10k outcome: {delivered} delivered, {bounced} bounced, {queued} still queued, \
          {other} other"
+    );
+    println!(
+        "summary: S10k allocations: {allocations} in one run ({:.1} per event)",
+        allocations as f64 / trace.events.len() as f64
     );
 }

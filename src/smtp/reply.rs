@@ -140,13 +140,15 @@ impl Reply {
     /// (RFC 2034 4). Line text never contains CR or LF: they are replaced by spaces so a reply
     /// can never be split into two by its text.
     pub fn to_wire(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.len() + 16).sum());
+        let mut out = Vec::new();
         self.write_wire(&mut out);
         out
     }
 
     /// Appends the wire form to `out` (see [`Reply::to_wire`]).
     pub fn write_wire(&self, out: &mut Vec<u8>) {
+        // Code, separator, enhanced code, space and CRLF fit in 24 octets.
+        out.reserve(self.lines.iter().map(|line| line.len() + 24).sum());
         let last = self.lines.len().saturating_sub(1);
         for (index, line) in self.lines.iter().enumerate() {
             push_decimal(out, u32::from(self.code));
@@ -217,6 +219,9 @@ impl std::error::Error for ReplyError {}
 #[derive(Clone, Debug, Default)]
 pub struct ReplyReader {
     buffer: Vec<u8>,
+    /// How much of `buffer` has been read already; dropped from it on the next `push`, so
+    /// that reading a line does not move the rest of the buffer.
+    consumed: usize,
     pending: Option<Reply>,
 }
 
@@ -227,42 +232,47 @@ impl ReplyReader {
 
     /// Adds bytes received from the server.
     pub fn push(&mut self, bytes: &[u8]) {
+        if self.consumed == self.buffer.len() {
+            self.buffer.clear();
+        } else {
+            self.buffer.drain(..self.consumed);
+        }
+        self.consumed = 0;
         self.buffer.extend_from_slice(bytes);
     }
 
     /// True when bytes are waiting that do not yet form a whole reply.
     pub fn has_partial(&self) -> bool {
-        !self.buffer.is_empty() || self.pending.is_some()
+        self.consumed < self.buffer.len() || self.pending.is_some()
     }
 
     /// The next whole reply, if the bytes so far hold one. An error consumes the offending
     /// line, so the caller may go on reading (it will usually close the session instead).
     pub fn next_reply(&mut self) -> Option<Result<Reply, ReplyError>> {
         loop {
-            let Some(newline) = self.buffer.iter().position(|&b| b == b'\n') else {
-                if self.buffer.len() > REPLY_LINE_MAX_OCTETS {
+            let unread = &self.buffer[self.consumed..];
+            let Some(newline) = unread.iter().position(|&b| b == b'\n') else {
+                if unread.len() > REPLY_LINE_MAX_OCTETS {
                     self.buffer.clear();
+                    self.consumed = 0;
                     self.pending = None;
                     return Some(Err(ReplyError::LineTooLong));
                 }
                 return None;
             };
-            let mut line: Vec<u8> = self.buffer.drain(..=newline).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
+            let line = &unread[..newline];
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.consumed += newline + 1;
             if line.len() > REPLY_LINE_MAX_OCTETS {
                 self.pending = None;
                 return Some(Err(ReplyError::LineTooLong));
             }
-            let line = String::from_utf8_lossy(&line).into_owned();
-            let (code, last, text) = match split_reply_line(&line) {
-                Some(parts) => parts,
-                None => {
-                    self.pending = None;
-                    return Some(Err(ReplyError::Malformed { line }));
-                }
+            let line = String::from_utf8_lossy(line);
+            let Some((code, last, text)) = split_reply_line(&line) else {
+                self.pending = None;
+                return Some(Err(ReplyError::Malformed {
+                    line: line.into_owned(),
+                }));
             };
             let (enhanced, text) = match EnhancedStatus::parse_prefix(text) {
                 Some((status, rest)) if u16::from(status.class) == code / 100 => {

@@ -5,6 +5,7 @@
 //! This module only writes and counts these header fields; it does not decide when a server
 //! adds them, and it does not parse the rest of a message.
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -93,13 +94,20 @@ pub struct ReceivedFields {
 
 /// The address literal for an IP (RFC 5321 4.1.3): `[192.0.2.1]` or `[IPv6:2001:db8::1]`.
 pub fn address_literal(address: IpAddr) -> String {
-    match address {
-        IpAddr::V4(v4) => format!("[{v4}]"),
+    let mut out = String::new();
+    push_address_literal(&mut out, address);
+    out
+}
+
+fn push_address_literal(out: &mut String, address: IpAddr) {
+    // Writing to a String cannot fail.
+    let _ = match address {
+        IpAddr::V4(v4) => write!(out, "[{v4}]"),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("[{v4}]"),
-            None => format!("[IPv6:{v6}]"),
+            Some(v4) => write!(out, "[{v4}]"),
+            None => write!(out, "[IPv6:{v6}]"),
         },
-    }
+    };
 }
 
 /// The whole `Received:` field, folded, with its final CRLF (RFC 5321 4.4):
@@ -113,55 +121,95 @@ pub fn address_literal(address: IpAddr) -> String {
 /// (folded lines start with a TAB). Names the client chose are reduced to domain characters,
 /// so they cannot add header lines or comments of their own.
 pub fn received_header(fields: &ReceivedFields) -> String {
-    let literal = address_literal(fields.peer_address);
-    let tcp_info = match &fields.peer_name {
-        Some(name) => format!("({} {literal})", domain_token(name)),
-        None => format!("({literal})"),
-    };
-    // (clause, starts a new line) in RFC 5321 4.4 order: From, By, With, ID, For.
-    let mut clauses: Vec<(String, bool)> = vec![
-        (
-            format!("from {} {tcp_info}", domain_token(&fields.helo_name)),
-            false,
-        ),
-        (format!("by {}", domain_token(&fields.by_host)), true),
-        (format!("with {}", fields.with.keyword()), false),
-    ];
+    let mut field = FoldedField::new("Received:");
+    // Clauses in RFC 5321 4.4 order: From, By, With, ID, For; then the date.
+    field.clause(false, |out| {
+        out.push_str("from ");
+        push_domain_token(out, &fields.helo_name);
+        out.push_str(" (");
+        if let Some(name) = &fields.peer_name {
+            push_domain_token(out, name);
+            out.push(' ');
+        }
+        push_address_literal(out, fields.peer_address);
+        out.push(')');
+    });
+    field.clause(true, |out| {
+        out.push_str("by ");
+        push_domain_token(out, &fields.by_host);
+    });
+    // The last clause before the date ends with ";", which counts towards its line.
+    let semicolon_after = |later_clauses: bool| if later_clauses { "" } else { ";" };
+    field.clause(false, |out| {
+        out.push_str("with ");
+        out.push_str(fields.with.keyword());
+        out.push_str(semicolon_after(
+            fields.id.is_some() || fields.for_path.is_some(),
+        ));
+    });
     if let Some(id) = &fields.id {
-        clauses.push((format!("id {}", atom_token(id)), false));
+        field.clause(false, |out| {
+            out.push_str("id ");
+            push_atom_token(out, id);
+            out.push_str(semicolon_after(fields.for_path.is_some()));
+        });
     }
     if let Some(path) = &fields.for_path {
-        clauses.push((format!("for <{}>", path_token(path)), true));
+        field.clause(true, |out| {
+            out.push_str("for <");
+            push_path_token(out, path);
+            out.push_str(">;");
+        });
     }
-    if let Some((last, _)) = clauses.last_mut() {
-        last.push(';');
-    }
-    clauses.push((
-        date::rfc5322_date(fields.date_unix_s, fields.utc_offset_min),
-        false,
-    ));
+    field.clause(false, |out| {
+        out.push_str(&date::rfc5322_date(
+            fields.date_unix_s,
+            fields.utc_offset_min,
+        ))
+    });
+    field.text.push_str("\r\n");
+    field.text
+}
 
-    let mut out = String::from("Received:");
-    let mut line_len = out.len();
-    for (index, (clause, new_line)) in clauses.iter().enumerate() {
-        let fits = line_len + 1 + clause.len() <= LINE_PREFERRED_MAX;
-        if index > 0 && (*new_line || !fits) {
-            out.push_str("\r\n\t");
-            line_len = 1;
-        } else {
-            out.push(' ');
-            line_len += 1;
+/// A header field written clause by clause, each clause starting a new folded line when asked
+/// to or when it would not fit on the current one (RFC 5322 2.2.3).
+struct FoldedField {
+    text: String,
+    /// Where the current line starts in `text`.
+    line_start: usize,
+    clauses: usize,
+}
+
+impl FoldedField {
+    fn new(name: &str) -> Self {
+        let mut text = String::with_capacity(256);
+        text.push_str(name);
+        FoldedField {
+            text,
+            line_start: 0,
+            clauses: 0,
         }
-        out.push_str(clause);
-        line_len += clause.len();
     }
-    out.push_str("\r\n");
-    out
+
+    fn clause(&mut self, new_line: bool, write: impl FnOnce(&mut String)) {
+        let separator = self.text.len();
+        self.text.push(' ');
+        write(&mut self.text);
+        let fits = self.text.len() - self.line_start <= LINE_PREFERRED_MAX;
+        if self.clauses > 0 && (new_line || !fits) {
+            self.text.replace_range(separator..separator + 1, "\r\n\t");
+            self.line_start = separator + 2;
+        }
+        self.clauses += 1;
+    }
 }
 
 /// `Return-Path: <reverse-path>` with its CRLF (RFC 5321 4.4); `<>` for a bounce.
 pub fn return_path_header(reverse_path: &str) -> String {
-    format!("Return-Path: <{}>\r\n", path_token(reverse_path))
+    let mut out = String::from("Return-Path: <");
+    push_path_token(&mut out, reverse_path);
+    out.push_str(">\r\n");
+    out
 }
 
 /// How many `Received:` fields the header section of `message` holds (RFC 5321 6.3 loop
@@ -187,8 +235,8 @@ pub fn count_received_headers(message: &[u8]) -> usize {
 /// Keeps letters, digits and the characters of domains and address literals; anything else
 /// (spaces, parentheses, ";", line breaks) becomes "_". Non-ASCII letters stay, for UTF-8
 /// domain names under SMTPUTF8 (RFC 6531 3.7.3).
-fn domain_token(text: &str) -> String {
-    sanitize(text, |c| {
+fn push_domain_token(out: &mut String, text: &str) {
+    push_sanitized(out, text, |c| {
         c.is_ascii_alphanumeric()
             || matches!(c, '-' | '.' | '[' | ']' | ':' | '_')
             || (!c.is_ascii() && c.is_alphanumeric())
@@ -196,35 +244,36 @@ fn domain_token(text: &str) -> String {
 }
 
 /// An RFC 5322 atom (atext) for the id clause.
-fn atom_token(text: &str) -> String {
-    sanitize(text, |c| {
+fn push_atom_token(out: &mut String, text: &str) {
+    push_sanitized(out, text, |c| {
         c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c)
     })
 }
 
 /// A path between angle brackets: no brackets, no controls, no spaces.
-fn path_token(text: &str) -> String {
+fn push_path_token(out: &mut String, text: &str) {
     if text.is_empty() {
-        return String::new();
+        return;
     }
-    sanitize(text, |c| {
+    push_sanitized(out, text, |c| {
         !c.is_control() && !c.is_whitespace() && c != '<' && c != '>'
     })
 }
 
-fn sanitize(text: &str, allowed: impl Fn(char) -> bool) -> String {
-    let mut out = String::with_capacity(text.len().min(TOKEN_MAX_OCTETS));
+/// Appends `text` with every character `allowed` refuses replaced by "_", cut at
+/// [`TOKEN_MAX_OCTETS`]; "unknown" when nothing is left.
+fn push_sanitized(out: &mut String, text: &str, allowed: impl Fn(char) -> bool) {
+    let start = out.len();
     for c in text.chars() {
         let c = if allowed(c) { c } else { '_' };
-        if out.len() + c.len_utf8() > TOKEN_MAX_OCTETS {
+        if out.len() - start + c.len_utf8() > TOKEN_MAX_OCTETS {
             break;
         }
         out.push(c);
     }
-    if out.is_empty() {
+    if out.len() == start {
         out.push_str("unknown");
     }
-    out
 }
 
 #[cfg(test)]
