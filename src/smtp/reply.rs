@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Longest reply line we accept from a peer, CRLF included. RFC 5321 4.5.3.1.5 sets 512 as the
 /// minimum a client must take; real servers send longer lines, so we allow more and stop only
@@ -80,12 +81,14 @@ pub enum ReplyClass {
 }
 
 /// One SMTP reply. `lines` holds the text of each line without the code, the separator or the
-/// enhanced status code; there is always at least one line (possibly empty).
+/// enhanced status code; there is always at least one line (possibly empty). The lines are
+/// shared: a reply is handed to the session's events, its outcome and each recipient's status,
+/// and copying it should not copy its text.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reply {
     pub code: u16,
     pub enhanced: Option<EnhancedStatus>,
-    pub lines: Vec<String>,
+    pub lines: Arc<[String]>,
 }
 
 impl Reply {
@@ -99,7 +102,7 @@ impl Reply {
         Reply {
             code,
             enhanced,
-            lines: vec![text.into()],
+            lines: Arc::new([text.into()]),
         }
     }
 
@@ -109,7 +112,7 @@ impl Reply {
         Reply {
             code,
             enhanced,
-            lines,
+            lines: lines.into(),
         }
     }
 
@@ -219,10 +222,11 @@ impl std::error::Error for ReplyError {}
 #[derive(Clone, Debug, Default)]
 pub struct ReplyReader {
     buffer: Vec<u8>,
+    /// The lines so far of a multi-line reply: (code, enhanced code, texts).
+    pending: Option<(u16, Option<EnhancedStatus>, Vec<String>)>,
     /// How much of `buffer` has been read already; dropped from it on the next `push`, so
     /// that reading a line does not move the rest of the buffer.
     consumed: usize,
-    pending: Option<Reply>,
 }
 
 impl ReplyReader {
@@ -280,30 +284,38 @@ impl ReplyReader {
                 }
                 _ => (None, text),
             };
-            let reply = match self.pending.take() {
-                None => Reply {
-                    code,
-                    enhanced,
-                    lines: vec![text.to_string()],
-                },
-                Some(mut reply) => {
-                    if reply.code != code {
+            let (mut lines, enhanced) = match self.pending.take() {
+                None if last => {
+                    let reply = Reply {
+                        code,
+                        enhanced,
+                        lines: Arc::new([text.to_string()]),
+                    };
+                    return Some(Ok(reply));
+                }
+                None => (Vec::new(), enhanced),
+                Some((first_code, first_enhanced, lines)) => {
+                    if first_code != code {
                         return Some(Err(ReplyError::MixedCodes {
-                            first: reply.code,
+                            first: first_code,
                             other: code,
                         }));
                     }
-                    if reply.lines.len() >= REPLY_LINES_MAX {
+                    if lines.len() >= REPLY_LINES_MAX {
                         return Some(Err(ReplyError::TooManyLines));
                     }
-                    reply.lines.push(text.to_string());
-                    reply
+                    (lines, first_enhanced)
                 }
             };
+            lines.push(text.to_string());
             if last {
-                return Some(Ok(reply));
+                return Some(Ok(Reply {
+                    code,
+                    enhanced,
+                    lines: lines.into(),
+                }));
             }
-            self.pending = Some(reply);
+            self.pending = Some((code, enhanced, lines));
         }
     }
 }
@@ -374,7 +386,7 @@ mod tests {
         reader.push(b"LINING\r\n250 \r\n354 go on\r\n");
         let first = reader.next_reply().unwrap().unwrap();
         assert_eq!(first.code, 250);
-        assert_eq!(first.lines, vec!["sink.example", "PIPELINING", ""]);
+        assert_eq!(*first.lines, ["sink.example", "PIPELINING", ""]);
         let second = reader.next_reply().unwrap().unwrap();
         assert_eq!(second.code, 354);
         assert!(reader.next_reply().is_none());
@@ -400,9 +412,9 @@ mod tests {
         reader.push(b"550 5.7.1 Relay denied\r\n250 4.0.0 odd\r\n");
         let relay = reader.next_reply().unwrap().unwrap();
         assert_eq!(relay.enhanced, Some(EnhancedStatus::new(5, 7, 1)));
-        assert_eq!(relay.lines, vec!["Relay denied"]);
+        assert_eq!(*relay.lines, ["Relay denied"]);
         let odd = reader.next_reply().unwrap().unwrap();
         assert_eq!(odd.enhanced, None);
-        assert_eq!(odd.lines, vec!["4.0.0 odd"]);
+        assert_eq!(*odd.lines, ["4.0.0 odd"]);
     }
 }
