@@ -44,6 +44,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -390,8 +391,9 @@ pub struct SessionOutcome {
     /// The server's reply after each message sent with DATA that it accepted, in order (more
     /// than one when a 452 split the recipients over several mail transactions).
     pub data_replies: Vec<Reply>,
-    /// What the server advertised, if it got as far as answering EHLO.
-    pub extensions: Option<ServerExtensions>,
+    /// What the server advertised, if it got as far as answering EHLO (shared with the
+    /// session and its other outcomes).
+    pub extensions: Option<Arc<ServerExtensions>>,
     /// How many mail transactions were started (MAIL commands sent).
     pub mail_transactions: usize,
 }
@@ -433,7 +435,7 @@ pub enum ClientEvent {
         error: ReplyError,
     },
     ExtensionsLearned {
-        extensions: ServerExtensions,
+        extensions: Arc<ServerExtensions>,
     },
     StateChanged {
         from: ClientStateKind,
@@ -522,7 +524,7 @@ pub struct ClientSession {
     current: QueuedMessage,
     reader: ReplyReader,
     awaiting: VecDeque<Awaited>,
-    extensions: Option<ServerExtensions>,
+    extensions: Option<Arc<ServerExtensions>>,
     transaction: Option<MailTransaction>,
     /// Recipients not yet tried in any transaction.
     untried: VecDeque<usize>,
@@ -848,7 +850,7 @@ impl ClientSession {
 
     /// What the server advertised in its EHLO reply, once known.
     pub fn extensions(&self) -> Option<&ServerExtensions> {
-        self.extensions.as_ref()
+        self.extensions.as_deref()
     }
 
     pub fn envelope(&self) -> &Envelope {
@@ -889,7 +891,7 @@ impl ClientSession {
             },
             Awaited::Ehlo => match reply.code {
                 200..=299 => {
-                    let extensions = ServerExtensions::from_ehlo_reply(&reply);
+                    let extensions = Arc::new(ServerExtensions::from_ehlo_reply(&reply));
                     self.events.push_back(ClientEvent::ExtensionsLearned {
                         extensions: extensions.clone(),
                     });
@@ -906,7 +908,7 @@ impl ClientSession {
             },
             Awaited::Helo => match first_digit {
                 2 => {
-                    self.extensions = Some(ServerExtensions::default());
+                    self.extensions = Some(Arc::default());
                     self.after_hello();
                 }
                 3 => self.abort_on_unexpected(&reply, "HELO"),
