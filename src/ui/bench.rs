@@ -1,5 +1,8 @@
 //! The in-page benchmark (`?bench=s10k`): runs the S10k scenario in the browser's wasm and
 //! writes the time and memory figures into the page, where `make bench` reads them.
+//!
+//! It runs three times, as the native benchmark does, and reports the first run (which also
+//! pays for the browser compiling the wasm further and for growing its memory) and the best.
 
 use crate::sim::{run, scale::s10k};
 use wasm_bindgen::JsCast;
@@ -9,9 +12,17 @@ pub fn run_s10k(document: &Document) {
     let performance = gloo::utils::window().performance();
     let now = || performance.as_ref().map(|p| p.now()).unwrap_or(0.0);
     let scenario = s10k();
-    let start = now();
-    let result = run(&scenario, scenario.seed);
-    let elapsed_ms = now() - start;
+    let mut times_ms = Vec::new();
+    let mut result = None;
+    for _ in 0..3 {
+        drop(result.take());
+        let start = now();
+        result = Some(run(&scenario, scenario.seed));
+        times_ms.push(now() - start);
+    }
+    let Some(result) = result else { return };
+    let first_ms = times_ms[0];
+    let best_ms = times_ms.iter().copied().fold(f64::INFINITY, f64::min);
     let memory_octets = wasm_bindgen::memory()
         .dyn_into::<js_sys::WebAssembly::Memory>()
         .map(|memory| {
@@ -24,7 +35,7 @@ pub fn run_s10k(document: &Document) {
         .unwrap_or(0);
     let text =
         format!(
-        "S10k in wasm: {elapsed_ms:.0} ms, {} trace events, wasm memory {:.1} MB, conservation {}",
+        "S10k in wasm: {best_ms:.0} ms (best of 3; first run {first_ms:.0} ms), {} trace events, wasm memory {:.1} MB, conservation {}",
         result.trace.events.len(),
         f64::from(memory_octets) / 1e6,
         if result.conservation_problems.is_empty() { "holds" } else { "VIOLATED" }
@@ -33,7 +44,7 @@ pub fn run_s10k(document: &Document) {
         root.set_inner_html("");
         if let Ok(output) = document.create_element("output") {
             output.set_id("bench-result");
-            let _ = output.set_attribute("data-ms", &format!("{elapsed_ms:.1}"));
+            let _ = output.set_attribute("data-ms", &format!("{best_ms:.1}"));
             output.set_text_content(Some(&text));
             let _ = root.append_child(&output);
         }
