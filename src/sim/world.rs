@@ -1259,7 +1259,7 @@ impl<'a> World<'a> {
             };
             let latency = c.latency_ms;
             enum Out {
-                Event(Box<ServerEvent>),
+                Event(ServerEvent),
                 Pop3(Pop3ServerEvent),
                 Bytes(Vec<u8>),
             }
@@ -1268,7 +1268,7 @@ impl<'a> World<'a> {
                     server: Some(s), ..
                 } => s
                     .poll_event()
-                    .map(|e| Out::Event(Box::new(e)))
+                    .map(Out::Event)
                     .or_else(|| s.poll_output().map(Out::Bytes)),
                 Sessions::Pop3 {
                     server: Some(s), ..
@@ -1293,7 +1293,7 @@ impl<'a> World<'a> {
                         self.schedule_in(latency, Action::Arrive(conn, Side::Client, bytes));
                     }
                 }
-                Out::Event(event) => self.server_event(conn, *event),
+                Out::Event(event) => self.server_event(conn, event),
                 Out::Pop3(event) => self.pop3_server_event(conn, event),
             }
         }
