@@ -962,13 +962,13 @@ impl ClientSession {
                 let response = self.sasl_plain_response();
                 self.send_line(
                     response,
-                    "<credentials>".into(),
+                    Some("<credentials>"),
                     Awaited::Auth(AuthStep::ResponseSent),
                 );
             }
             (3, _) => {
                 // PLAIN has a single message; a further challenge cannot be answered.
-                self.send_line("*".into(), "*".into(), Awaited::Auth(AuthStep::Cancelled));
+                self.send_line("*".into(), None, Awaited::Auth(AuthStep::Cancelled));
             }
             (4, _) | (5, _) => self.refuse_session(reply),
             _ => self.abort_on_unexpected(reply, "AUTH"),
@@ -1119,14 +1119,14 @@ impl ClientSession {
         if line.len() + 2 <= COMMAND_LINE_MAX_OCTETS {
             self.send_line(
                 line,
-                "AUTH PLAIN <credentials>".into(),
+                Some("AUTH PLAIN <credentials>"),
                 Awaited::Auth(AuthStep::InitialResponseSent),
             );
         } else {
             // RFC 4954 4: no initial response when it would make the line too long.
             self.send_line(
                 "AUTH PLAIN".into(),
-                "AUTH PLAIN".into(),
+                None,
                 Awaited::Auth(AuthStep::AwaitingChallenge),
             );
         }
@@ -1249,15 +1249,15 @@ impl ClientSession {
             // RFC 2920 3.1: MAIL and RCPT may be grouped; DATA waits for their replies so
             // that the message is never sent when no recipient was accepted.
             let mut batch = Vec::new();
-            self.queue_line(&mut batch, mail.clone(), mail, Awaited::Mail);
+            self.queue_line(&mut batch, mail, None, Awaited::Mail);
             for &index in &transaction.forward_paths {
                 let line = format!("RCPT TO:<{}>", self.current.envelope.forward_paths[index]);
-                self.queue_line(&mut batch, line.clone(), line, Awaited::Rcpt(index));
+                self.queue_line(&mut batch, line, None, Awaited::Rcpt(index));
             }
             transaction.rcpts_sent = transaction.forward_paths.len();
             self.output.push_back(batch);
         } else {
-            self.send_line(mail.clone(), mail, Awaited::Mail);
+            self.send_line(mail, None, Awaited::Mail);
         }
         self.transaction = Some(transaction);
     }
@@ -1274,7 +1274,7 @@ impl ClientSession {
                 let index = transaction.forward_paths[transaction.rcpts_sent];
                 transaction.rcpts_sent += 1;
                 let line = format!("RCPT TO:<{}>", self.current.envelope.forward_paths[index]);
-                self.send_line(line.clone(), line, Awaited::Rcpt(index));
+                self.send_line(line, None, Awaited::Rcpt(index));
                 return;
             }
             let unsent: Vec<usize> = transaction.forward_paths[transaction.rcpts_sent..].to_vec();
@@ -1317,27 +1317,39 @@ impl ClientSession {
     /// `verb helo_name`.
     fn send_command(&mut self, verb: &str, awaited: Awaited) {
         let line = format!("{verb} {}", self.config.helo_name);
-        self.send_line(line.clone(), line, awaited);
+        self.send_line(line, None, awaited);
     }
 
     fn send_command_line(&mut self, line: &str, awaited: Awaited) {
-        self.send_line(line.to_string(), line.to_string(), awaited);
+        self.send_line(line.to_string(), None, awaited);
     }
 
-    fn send_line(&mut self, line: String, shown: String, awaited: Awaited) {
+    /// Sends `line`; its event shows `shown` instead when the line holds credentials.
+    fn send_line(&mut self, line: String, shown: Option<&str>, awaited: Awaited) {
         let mut bytes = Vec::new();
         self.queue_line(&mut bytes, line, shown, awaited);
         self.output.push_back(bytes);
     }
 
-    fn queue_line(&mut self, out: &mut Vec<u8>, line: String, shown: String, awaited: Awaited) {
+    fn queue_line(
+        &mut self,
+        out: &mut Vec<u8>,
+        line: String,
+        shown: Option<&str>,
+        awaited: Awaited,
+    ) {
         debug_assert!(
             !line.contains(['\r', '\n']),
             "command lines are checked for line breaks at setup"
         );
+        out.reserve(line.len() + 2);
         out.extend_from_slice(line.as_bytes());
         out.extend_from_slice(b"\r\n");
         self.awaiting.push_back(awaited);
+        let shown = match shown {
+            Some(shown) => shown.to_string(),
+            None => line,
+        };
         self.events
             .push_back(ClientEvent::CommandSent { line: shown });
     }

@@ -50,6 +50,9 @@ enum Position {
     Cr,
 }
 
+/// Capacity reserved for a message's data when its first octets arrive.
+const DATA_FIRST_CAPACITY: usize = 4096;
+
 /// Reads message data whatever way the bytes are split.
 #[derive(Clone, Debug)]
 pub struct DataReader {
@@ -163,6 +166,13 @@ impl DataReader {
         self.octets = self.octets.saturating_add(bytes.len() as u64);
         self.line_octets = self.line_octets.saturating_add(bytes.len() as u64);
         if self.keeping() {
+            if self.data.capacity() == 0 {
+                // Most messages are a few kilobytes: start there rather than grow from a
+                // few bytes one doubling at a time.
+                let first = bytes.len().max(DATA_FIRST_CAPACITY);
+                let limit = usize::try_from(self.size_max_octets).unwrap_or(usize::MAX);
+                self.data.reserve(first.min(limit));
+            }
             self.data.extend_from_slice(bytes);
         } else if !self.data.is_empty() {
             // Nothing more will be delivered; free the memory now.

@@ -864,7 +864,7 @@ impl<P: Policy> ServerSession<P> {
                             if let Some(head) = self.long_line.take() {
                                 self.line_too_long(head);
                             } else {
-                                self.handle_line(line.to_vec());
+                                self.handle_line(line);
                             }
                         }
                         LineScan::Bare {
@@ -1020,16 +1020,16 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    fn handle_line(&mut self, line: Vec<u8>) {
+    fn handle_line(&mut self, line: &[u8]) {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
         self.events.push_back(ServerEvent::CommandReceived {
-            line: shown_line(&line, in_auth_exchange),
+            line: shown_line(line, in_auth_exchange),
         });
         if let State::ExpectAuthResponse { .. } = self.state {
-            self.auth_response(&line);
+            self.auth_response(line);
             return;
         }
-        let command = match parse_command(&line) {
+        let command = match parse_command(line) {
             Ok(command) => command,
             Err(error) => {
                 if matches!(self.state, State::ExpectQuit) {
@@ -1249,7 +1249,7 @@ impl<P: Policy> ServerSession<P> {
         if !self.mail_in_sequence() {
             return;
         }
-        let Some(greeted) = self.greeted.clone() else {
+        let Some(esmtp) = self.greeted.as_ref().map(|greeted| greeted.esmtp) else {
             debug_assert!(false, "mail_in_sequence checked the greeting");
             return;
         };
@@ -1270,11 +1270,13 @@ impl<P: Policy> ServerSession<P> {
         let mut declared_size = None;
         let mut body = BodyType::SevenBit;
         let mut smtputf8 = false;
-        let mut seen: Vec<String> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
         for param in &params {
             let keyword = shown_keyword(&param.keyword);
-            let keyword_full = param.keyword.to_ascii_uppercase();
-            if seen.contains(&keyword_full) {
+            if seen
+                .iter()
+                .any(|earlier| earlier.eq_ignore_ascii_case(&param.keyword))
+            {
                 self.send(
                     reply(501, BAD_ARGS, format!("Duplicate {keyword} parameter")),
                     format!("the {keyword} parameter was given twice"),
@@ -1282,8 +1284,8 @@ impl<P: Policy> ServerSession<P> {
                 );
                 return;
             }
-            seen.push(keyword_full);
-            if !greeted.esmtp {
+            seen.push(&param.keyword);
+            if !esmtp {
                 self.send(
                     reply(555, BAD_ARGS, format!("{keyword} parameter needs EHLO")),
                     "the session began with HELO, which enables no extensions, so MAIL \
