@@ -55,9 +55,13 @@ pub struct RunResult {
     /// (message, recipient, fate), in the order the messages were created.
     pub outcomes: Vec<(String, String, Fate)>,
     pub conservation_problems: Vec<String>,
-    /// What each mailbox holds at the end: address -> (uid, message bytes), in arrival order.
-    pub mailboxes: BTreeMap<String, Vec<(String, Vec<u8>)>>,
+    /// What each mailbox holds at the end, by address.
+    pub mailboxes: BTreeMap<String, MailboxContents>,
 }
+
+/// A mailbox's messages in arrival order: (uid, message bytes), the bytes shared with the
+/// mailbox rather than copied.
+pub type MailboxContents = Vec<(String, Rc<Vec<u8>>)>;
 
 /// Runs a (validated) scenario with a seed.
 pub fn run(scenario: &Scenario, seed: u64) -> RunResult {
@@ -2556,7 +2560,7 @@ impl<'a> World<'a> {
                     m.address.clone(),
                     m.messages
                         .iter()
-                        .map(|stored| (stored.uid.clone(), stored.bytes.as_ref().clone()))
+                        .map(|stored| (stored.uid.clone(), Rc::clone(&stored.bytes)))
                         .collect(),
                 )
             })
