@@ -7,6 +7,7 @@
 //! parts and domain labels so that the session can tell "not allowed here" from "not an address".
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -137,9 +138,9 @@ impl Mailbox {
     }
 
     /// The local part as it goes on the wire: as is when it is a dot-string, else quoted.
-    pub fn local_part_wire(&self) -> String {
+    pub fn local_part_wire(&self) -> Cow<'_, str> {
         if is_dot_string(&self.local_part) {
-            self.local_part.clone()
+            Cow::Borrowed(&self.local_part)
         } else {
             let mut quoted = String::with_capacity(self.local_part.len() + 2);
             quoted.push('"');
@@ -150,7 +151,7 @@ impl Mailbox {
                 quoted.push(c);
             }
             quoted.push('"');
-            quoted
+            Cow::Owned(quoted)
         }
     }
 }

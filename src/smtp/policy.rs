@@ -8,6 +8,7 @@
 use super::address::{Domain, ForwardPath, Mailbox, ReversePath};
 use super::reply::{EnhancedStatus, Reply};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -65,18 +66,18 @@ pub struct TransactionInfo<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Decision {
     Accept {
-        why: String,
+        why: Cow<'static, str>,
     },
     /// Send exactly `reply` (usually a 4xx or 5xx refusal; a 2xx counts as acceptance).
     Respond {
         reply: Reply,
-        why: String,
-        rfc: String,
+        why: Cow<'static, str>,
+        rfc: Cow<'static, str>,
     },
 }
 
 impl Decision {
-    pub fn accept(why: impl Into<String>) -> Self {
+    pub fn accept(why: impl Into<Cow<'static, str>>) -> Self {
         Decision::Accept { why: why.into() }
     }
 
@@ -85,8 +86,8 @@ impl Decision {
         code: u16,
         enhanced: (u8, u16, u16),
         text: impl Into<String>,
-        why: impl Into<String>,
-        rfc: impl Into<String>,
+        why: impl Into<Cow<'static, str>>,
+        rfc: impl Into<Cow<'static, str>>,
     ) -> Self {
         let (class, subject, detail) = enhanced;
         Decision::Respond {
