@@ -235,11 +235,10 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
         parse_mailbox("Bcc", bcc)?;
     }
 
-    let mut header = String::new();
-    header.push_str(&format!(
-        "Date: {}\r\n",
-        date::rfc5322_date(request.date_unix_s, request.utc_offset_min)
-    ));
+    let mut header = String::with_capacity(512);
+    header.push_str("Date: ");
+    date::push_rfc5322_date(&mut header, request.date_unix_s, request.utc_offset_min);
+    header.push_str("\r\n");
     let from = parse_mailbox("From", &request.from)?;
     header.push_str(&address_field("From", &[from])?);
     let to = parse_list("To", &request.to)?;

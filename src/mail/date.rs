@@ -99,23 +99,46 @@ pub fn local_date_time(unix_s: i64, utc_offset_min: i32) -> CivilDateTime {
 /// The RFC 5322 3.3 `date-time`: `Thu, 1 Jan 1970 00:00:00 +0000` (day without a leading
 /// zero, 4-digit year, numeric zone). Offsets beyond ±23:59 are clamped.
 pub fn rfc5322_date(unix_s: i64, utc_offset_min: i32) -> String {
+    let mut out = String::with_capacity(31);
+    push_rfc5322_date(&mut out, unix_s, utc_offset_min);
+    out
+}
+
+/// Appends [`rfc5322_date`] to `out`. Written digit by digit: every message and every
+/// `Received:` field carries a date, and the formatting machinery costs far more.
+pub fn push_rfc5322_date(out: &mut String, unix_s: i64, utc_offset_min: i32) {
     let offset_min = utc_offset_min.clamp(-UTC_OFFSET_MIN_MAX, UTC_OFFSET_MIN_MAX);
     let local = local_date_time(unix_s, offset_min);
-    let sign = if offset_min < 0 { '-' } else { '+' };
+    out.push_str(WEEKDAYS[local.weekday as usize]);
+    out.push_str(", ");
+    if local.day >= 10 {
+        push_digits(out, local.day / 10, 1);
+    }
+    push_digits(out, local.day % 10, 1);
+    out.push(' ');
+    out.push_str(MONTHS[(local.month - 1) as usize]);
+    out.push(' ');
+    // `local_date_time` keeps the year within 1900 to 9999: always four digits.
+    push_digits(out, local.year.clamp(0, 9999) as u32, 4);
+    out.push(' ');
+    push_digits(out, local.hour, 2);
+    out.push(':');
+    push_digits(out, local.minute, 2);
+    out.push(':');
+    push_digits(out, local.second, 2);
+    out.push(' ');
+    out.push(if offset_min < 0 { '-' } else { '+' });
     let offset_abs = offset_min.unsigned_abs();
-    format!(
-        "{}, {} {} {:04} {:02}:{:02}:{:02} {}{:02}{:02}",
-        WEEKDAYS[local.weekday as usize],
-        local.day,
-        MONTHS[(local.month - 1) as usize],
-        local.year,
-        local.hour,
-        local.minute,
-        local.second,
-        sign,
-        offset_abs / 60,
-        offset_abs % 60
-    )
+    push_digits(out, offset_abs / 60, 2);
+    push_digits(out, offset_abs % 60, 2);
+}
+
+/// Appends the last `width` decimal digits of `value`, with leading zeros.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10u32.pow(place) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 #[cfg(test)]

@@ -162,10 +162,7 @@ pub fn received_header(fields: &ReceivedFields) -> String {
         });
     }
     field.clause(false, |out| {
-        out.push_str(&date::rfc5322_date(
-            fields.date_unix_s,
-            fields.utc_offset_min,
-        ))
+        date::push_rfc5322_date(out, fields.date_unix_s, fields.utc_offset_min)
     });
     field.text.push_str("\r\n");
     field.text
