@@ -5,9 +5,7 @@
 use proptest::prelude::*;
 
 use smtp_lab::smtp::client::{ClientConfig, ClientEvent, ClientSession, Envelope, SessionOutcome};
-use smtp_lab::smtp::dot::{
-    declared_size, dot_stuff, dot_unstuff, has_bare_line_break, normalize_line_endings,
-};
+use smtp_lab::smtp::dot::{dot_stuff, dot_unstuff, has_bare_line_break, normalize_line_endings};
 
 /// Messages made of lines that already end in CRLF, rich in dots, CRs and LFs.
 fn crlf_message() -> impl Strategy<Value = Vec<u8>> {
@@ -54,7 +52,25 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 proptest! {
     #[test]
     fn the_declared_size_is_the_size_with_crlf_line_endings(message in raw_message()) {
-        prop_assert_eq!(declared_size(&message), normalize_line_endings(&message).len());
+        // RFC 1870 3: SIZE counts the message as sent, CRLF line endings and all.
+        let mut client = session(true, false, &message);
+        let mut sent = Vec::new();
+        let mut events = Vec::new();
+        client.handle_input(
+            b"220 mx ready\r\n250-mx\r\n250-PIPELINING\r\n250-8BITMIME\r\n250 SIZE 0\r\n",
+            10,
+        );
+        observe(&mut client, &mut sent, &mut events);
+        let mail = find(&sent, b"MAIL FROM:");
+        prop_assert!(mail.is_some(), "no MAIL command in {:?}", String::from_utf8_lossy(&sent));
+        let line = sent[mail.unwrap_or_default()..].split(|&b| b == b'\r').next().unwrap_or_default();
+        let expected = format!(" SIZE={}", normalize_line_endings(&message).len());
+        prop_assert!(
+            find(line, expected.as_bytes()).is_some(),
+            "{:?} does not declare{}",
+            String::from_utf8_lossy(line),
+            expected
+        );
     }
 
     #[test]

@@ -581,11 +581,14 @@ impl QueuedMessage {
                 max: MESSAGE_MAX_OCTETS,
             });
         }
+        // Normalised once; the size declared with SIZE is that of the normalised message
+        // (RFC 1870 3), and its 8-bit octets are those of the message.
+        let normalized = dot::normalized(message);
         Ok(QueuedMessage {
             envelope,
-            payload: dot::dot_stuff(message),
-            declared_size: dot::declared_size(message),
-            has_8bit: dot::has_8bit(message),
+            payload: dot::dot_stuff_normalized(&normalized),
+            declared_size: normalized.len(),
+            has_8bit: dot::has_8bit(&normalized),
         })
     }
 }
