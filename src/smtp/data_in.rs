@@ -102,10 +102,8 @@ impl DataReader {
                 _ => false,
             };
             if plain && byte != b'\r' && byte != b'\n' {
-                let run = bytes[index..]
-                    .iter()
-                    .position(|&b| b == b'\r' || b == b'\n')
-                    .unwrap_or(bytes.len() - index);
+                let run =
+                    memchr::memchr2(b'\r', b'\n', &bytes[index..]).unwrap_or(bytes.len() - index);
                 self.emit(&bytes[index..index + run]);
                 self.position = Position::InLine;
                 index += run;

@@ -60,11 +60,16 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
 pub fn dot_stuff_normalized(normalized: &[u8]) -> Vec<u8> {
     debug_assert!(!has_bare_line_break(normalized));
     let mut out = Vec::with_capacity(normalized.len() + normalized.len() / 64 + 8);
-    for line in normalized.split_inclusive(|&byte| byte == b'\n') {
+    // Copied a line at a time: a "." that starts a line is doubled.
+    let line_ends = memchr::memchr_iter(b'\n', normalized).map(|index| index + 1);
+    let mut line_start = 0;
+    for line_end in line_ends.chain(std::iter::once(normalized.len())) {
+        let line = &normalized[line_start..line_end];
         if line.first() == Some(&b'.') {
             out.push(b'.');
         }
         out.extend_from_slice(line);
+        line_start = line_end;
     }
     debug_assert!(out.is_empty() || out.ends_with(b"\r\n"));
     out.extend_from_slice(END_OF_DATA);
@@ -100,17 +105,11 @@ pub fn has_8bit(bytes: &[u8]) -> bool {
 }
 
 /// True when `bytes` holds a CR not followed by LF, or an LF not preceded by CR.
-///
-/// Counted rather than searched: there is none exactly when every CR and every LF belongs to
-/// a CRLF pair, and three simple counts are much faster than a byte-by-byte search.
 pub fn has_bare_line_break(bytes: &[u8]) -> bool {
-    let count = |wanted: u8| bytes.iter().filter(|&&byte| byte == wanted).count();
-    let pairs = bytes
-        .iter()
-        .zip(bytes.iter().skip(1))
-        .filter(|&(&first, &second)| (first == b'\r') & (second == b'\n'))
-        .count();
-    count(b'\r') != pairs || count(b'\n') != pairs
+    memchr::memchr2_iter(b'\r', b'\n', bytes).any(|index| match bytes[index] {
+        b'\r' => bytes.get(index + 1) != Some(&b'\n'),
+        _ => index == 0 || bytes[index - 1] != b'\r',
+    })
 }
 
 #[cfg(test)]
