@@ -5,6 +5,7 @@
 //! This module does not decide which reply to send; the sessions do.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -38,27 +39,38 @@ impl EnhancedStatus {
     /// detail are 1 to 3 digits). Returns the code and the rest of the text after one space.
     pub fn parse_prefix(text: &str) -> Option<(EnhancedStatus, &str)> {
         let end = text.find(' ').unwrap_or(text.len());
-        let mut parts = text[..end].split('.');
-        let class = parts.next()?;
-        let subject = parts.next()?;
-        let detail = parts.next()?;
-        if parts.next().is_some() {
+        let mut token = text[..end].as_bytes();
+        let class = take_number(&mut token, 1)?;
+        take_dot(&mut token)?;
+        let subject = take_number(&mut token, 3)?;
+        take_dot(&mut token)?;
+        let detail = take_number(&mut token, 3)?;
+        if !token.is_empty() || !matches!(class, 2 | 4 | 5) {
             return None;
         }
-        let digits = |s: &str, max: usize| {
-            !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
-        };
-        if !digits(class, 1) || !digits(subject, 3) || !digits(detail, 3) {
-            return None;
-        }
-        let class: u8 = class.parse().ok()?;
-        if !matches!(class, 2 | 4 | 5) {
-            return None;
-        }
-        let status = EnhancedStatus::new(class, subject.parse().ok()?, detail.parse().ok()?);
+        let status = EnhancedStatus::new(class as u8, subject, detail);
         let rest = text[end..].strip_prefix(' ').unwrap_or(&text[end..]);
         Some((status, rest))
     }
+}
+
+/// One to `max` digits at the start of `token`, as a number; `token` moves past them.
+fn take_number(token: &mut &[u8], max: usize) -> Option<u16> {
+    let digits = token.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > max {
+        return None;
+    }
+    let value = token[..digits]
+        .iter()
+        .fold(0u16, |value, digit| value * 10 + u16::from(digit - b'0'));
+    *token = &token[digits..];
+    Some(value)
+}
+
+/// Moves `token` past the "." it starts with; `None` when it does not.
+fn take_dot(token: &mut &[u8]) -> Option<()> {
+    *token = token.strip_prefix(b".")?;
+    Some(())
 }
 
 impl fmt::Display for EnhancedStatus {
@@ -271,7 +283,11 @@ impl ReplyReader {
                 self.pending = None;
                 return Some(Err(ReplyError::LineTooLong));
             }
-            let line = String::from_utf8_lossy(line);
+            // Replies are nearly always ASCII: the strict check is the fast one.
+            let line = match std::str::from_utf8(line) {
+                Ok(text) => Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(line),
+            };
             let Some((code, last, text)) = split_reply_line(&line) else {
                 self.pending = None;
                 return Some(Err(ReplyError::Malformed {
