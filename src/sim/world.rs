@@ -39,7 +39,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{btree_map, BTreeMap, BTreeSet, BinaryHeap};
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -791,16 +791,22 @@ impl<'a> World<'a> {
 
     fn set_fate(&mut self, message: &str, recipient: &str, fate: Fate) {
         let key = (message.to_string(), recipient.to_string());
-        if let Some(previous) = self.fates.get(&key) {
-            if !matches!(previous, Fate::Queued { .. }) {
-                self.problems.push(format!(
-                    "{message} <{recipient}> was {} and then {}",
-                    previous.word(),
-                    fate.word()
-                ));
+        match self.fates.entry(key) {
+            btree_map::Entry::Vacant(entry) => {
+                entry.insert(fate);
+            }
+            btree_map::Entry::Occupied(mut entry) => {
+                let previous = entry.get();
+                if !matches!(previous, Fate::Queued { .. }) {
+                    self.problems.push(format!(
+                        "{message} <{recipient}> was {} and then {}",
+                        previous.word(),
+                        fate.word()
+                    ));
+                }
+                entry.insert(fate);
             }
         }
-        self.fates.insert(key, fate);
     }
 
     // ----- user agents -----
@@ -1736,8 +1742,10 @@ impl<'a> World<'a> {
                 continue;
             }
             let domain = domain_of(recipient);
-            let own_postmaster = domain == self.hosts[host].spec.name.to_ascii_lowercase()
-                && recipient.to_ascii_lowercase().starts_with("postmaster@");
+            let own_postmaster = recipient
+                .get(.."postmaster@".len())
+                .is_some_and(|start| start.eq_ignore_ascii_case("postmaster@"))
+                && domain.eq_ignore_ascii_case(&self.hosts[host].spec.name);
             if self.hosts[host].local_domains.contains(&domain) || own_postmaster {
                 self.deliver_locally(host, message, reverse_path, recipient, &data);
             } else {

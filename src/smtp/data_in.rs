@@ -51,7 +51,7 @@ enum Position {
 }
 
 /// Capacity reserved for a message's data when its first octets arrive.
-const DATA_FIRST_CAPACITY: usize = 4096;
+const DATA_FIRST_CAPACITY: usize = 1024;
 
 /// Reads message data whatever way the bytes are split.
 #[derive(Clone, Debug)]
@@ -165,7 +165,7 @@ impl DataReader {
         self.line_octets = self.line_octets.saturating_add(bytes.len() as u64);
         if self.keeping() {
             if self.data.capacity() == 0 {
-                // Most messages are a few kilobytes: start there rather than grow from a
+                // Start at the size of a short message rather than grow from a
                 // few bytes one doubling at a time.
                 let first = bytes.len().max(DATA_FIRST_CAPACITY);
                 let limit = usize::try_from(self.size_max_octets).unwrap_or(usize::MAX);

@@ -39,7 +39,7 @@ impl EnhancedStatus {
     /// detail are 1 to 3 digits). Returns the code and the rest of the text after one space.
     pub fn parse_prefix(text: &str) -> Option<(EnhancedStatus, &str)> {
         let end = text.find(' ').unwrap_or(text.len());
-        let mut token = text[..end].as_bytes();
+        let mut token = &text.as_bytes()[..end];
         let class = take_number(&mut token, 1)?;
         take_dot(&mut token)?;
         let subject = take_number(&mut token, 3)?;
