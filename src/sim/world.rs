@@ -1578,7 +1578,7 @@ impl<'a> World<'a> {
         let SmtpClient::Engine(engine) = client.as_ref() else {
             return;
         };
-        let Some(outcome) = engine.outcomes().get(index).cloned() else {
+        let Some(outcome) = engine.outcomes().get(index) else {
             return;
         };
         match &c.purpose {
@@ -1586,24 +1586,28 @@ impl<'a> World<'a> {
                 let Some(message) = messages.get(index).map(|m| m.label.clone()) else {
                     return;
                 };
-                for recipient in &outcome.recipients {
-                    match &recipient.status {
-                        RecipientStatus::Accepted(_) => {}
+                // Only the refused recipients need anything more: the accepted ones are now
+                // the submission server's to deliver.
+                let refused: Vec<(String, String)> = outcome
+                    .recipients
+                    .iter()
+                    .filter_map(|recipient| match &recipient.status {
+                        RecipientStatus::Accepted(_) => None,
                         RecipientStatus::TemporaryFailure(reply)
-                        | RecipientStatus::PermanentFailure(reply) => self.set_fate(
-                            &message,
-                            &recipient.forward_path,
-                            Fate::RefusedAtSubmission {
-                                status: reply_text(reply),
-                            },
-                        ),
-                    }
+                        | RecipientStatus::PermanentFailure(reply) => {
+                            Some((recipient.forward_path.clone(), reply_text(reply)))
+                        }
+                    })
+                    .collect();
+                for (recipient, status) in refused {
+                    self.set_fate(&message, &recipient, Fate::RefusedAtSubmission { status });
                 }
             }
             Purpose::Relay { host, entries } => {
                 let (host, Some(&entry)) = (*host, entries.get(index)) else {
                     return;
                 };
+                let outcome = outcome.clone();
                 let remote = self.hosts[c.server].spec.name.clone();
                 self.relay_finished(host, entry, &outcome, remote);
             }
