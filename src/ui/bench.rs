@@ -35,7 +35,7 @@ pub fn run_s10k(document: &Document) {
         .unwrap_or(0);
     let text =
         format!(
-        "S10k in wasm: {best_ms:.0} ms (best of 3; first run {first_ms:.0} ms), {} trace events, wasm memory {:.1} MB, conservation {}",
+        "S10k in wasm: {best_ms:.0} ms (best of 3; first run {first_ms:.0} ms), {} trace events, wasm memory {:.1} MB (it never shrinks: the most the runs needed), conservation {}",
         result.trace.events.len(),
         f64::from(memory_octets) / 1e6,
         if result.conservation_problems.is_empty() { "holds" } else { "VIOLATED" }
