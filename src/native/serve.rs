@@ -343,19 +343,20 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
     let single_recipient = targets.len() == 1;
     let mut written = Vec::new();
     for (mailbox, forward_path) in targets {
+        let for_path = single_recipient.then(|| {
+            forward_path
+                .mailbox()
+                .map(|m| m.to_string())
+                .unwrap_or_else(|| "postmaster".to_string())
+        });
         let received = received_header(&ReceivedFields {
-            helo_name: envelope.helo_name.clone(),
+            helo_name: &envelope.helo_name,
             peer_name: None,
             peer_address,
-            by_host: shared.config.hostname.clone(),
+            by_host: &shared.config.hostname,
             with,
-            id: Some(queue_id.clone()),
-            for_path: single_recipient.then(|| {
-                forward_path
-                    .mailbox()
-                    .map(|m| m.to_string())
-                    .unwrap_or_else(|| "postmaster".to_string())
-            }),
+            id: Some(&queue_id),
+            for_path: for_path.as_deref(),
             date_unix_s: now.as_secs() as i64,
             utc_offset_min: 0,
         });

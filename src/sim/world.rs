@@ -1686,13 +1686,16 @@ impl<'a> World<'a> {
             envelope.smtputf8,
         );
         let header = received_header(&ReceivedFields {
-            helo_name: envelope.helo_name.clone(),
+            helo_name: &envelope.helo_name,
             peer_name: None,
             peer_address: envelope.peer.ip.parse().unwrap_or(c.client_address),
-            by_host: host_name.to_string(),
+            by_host: &host_name,
             with,
-            id: Some(queue_id.clone()),
-            for_path: (forward_paths.len() == 1).then(|| forward_paths[0].clone()),
+            id: Some(&queue_id),
+            for_path: match forward_paths.as_slice() {
+                [only] => Some(only),
+                _ => None,
+            },
             date_unix_s: self
                 .scenario
                 .start_unix_s

@@ -71,23 +71,24 @@ impl WithProtocol {
     }
 }
 
-/// What a server knows when it accepts a message, for its `Received:` field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceivedFields {
+/// What a server knows when it accepts a message, for its `Received:` field. Borrowed: the
+/// field is written once, from what the session and the server already hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceivedFields<'a> {
     /// The name the client gave with EHLO/HELO (as sent; it is sanitised here).
-    pub helo_name: String,
+    pub helo_name: &'a str,
     /// The client's name from reverse DNS, if known.
-    pub peer_name: Option<String>,
+    pub peer_name: Option<&'a str>,
     /// The client's IP address.
     pub peer_address: IpAddr,
     /// This server's name.
-    pub by_host: String,
+    pub by_host: &'a str,
     pub with: WithProtocol,
     /// The server's id for the message (its queue id), if any.
-    pub id: Option<String>,
+    pub id: Option<&'a str>,
     /// The forward path, given only when the message has a single recipient: listing several
     /// would disclose Bcc recipients (RFC 5321 7.2).
-    pub for_path: Option<String>,
+    pub for_path: Option<&'a str>,
     pub date_unix_s: i64,
     pub utc_offset_min: i32,
 }
@@ -125,9 +126,9 @@ pub fn received_header(fields: &ReceivedFields) -> String {
     // Clauses in RFC 5321 4.4 order: From, By, With, ID, For; then the date.
     field.clause(false, |out| {
         out.push_str("from ");
-        push_domain_token(out, &fields.helo_name);
+        push_domain_token(out, fields.helo_name);
         out.push_str(" (");
-        if let Some(name) = &fields.peer_name {
+        if let Some(name) = fields.peer_name {
             push_domain_token(out, name);
             out.push(' ');
         }
@@ -136,7 +137,7 @@ pub fn received_header(fields: &ReceivedFields) -> String {
     });
     field.clause(true, |out| {
         out.push_str("by ");
-        push_domain_token(out, &fields.by_host);
+        push_domain_token(out, fields.by_host);
     });
     // The last clause before the date ends with ";", which counts towards its line.
     let semicolon_after = |later_clauses: bool| if later_clauses { "" } else { ";" };
@@ -147,14 +148,14 @@ pub fn received_header(fields: &ReceivedFields) -> String {
             fields.id.is_some() || fields.for_path.is_some(),
         ));
     });
-    if let Some(id) = &fields.id {
+    if let Some(id) = fields.id {
         field.clause(false, |out| {
             out.push_str("id ");
             push_atom_token(out, id);
             out.push_str(semicolon_after(fields.for_path.is_some()));
         });
     }
-    if let Some(path) = &fields.for_path {
+    if let Some(path) = fields.for_path {
         field.clause(true, |out| {
             out.push_str("for <");
             push_path_token(out, path);
@@ -283,15 +284,15 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn fields() -> ReceivedFields {
+    fn fields() -> ReceivedFields<'static> {
         ReceivedFields {
-            helo_name: "client.example".into(),
-            peer_name: Some("client.example".into()),
+            helo_name: "client.example",
+            peer_name: Some("client.example"),
             peer_address: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-            by_host: "mx.example.net".into(),
+            by_host: "mx.example.net",
             with: WithProtocol::Esmtp,
-            id: Some("4F2A1".into()),
-            for_path: Some("bob@example.net".into()),
+            id: Some("4F2A1"),
+            for_path: Some("bob@example.net"),
             date_unix_s: 0,
             utc_offset_min: 0,
         }
@@ -325,9 +326,9 @@ mod tests {
     #[test]
     fn hostile_names_cannot_inject_lines() {
         let mut hostile = fields();
-        hostile.helo_name = "evil\r\nX-Injected: yes (".into();
-        hostile.id = Some("a b;c".into());
-        hostile.for_path = Some("x>\r\n<y".into());
+        hostile.helo_name = "evil\r\nX-Injected: yes (";
+        hostile.id = Some("a b;c");
+        hostile.for_path = Some("x>\r\n<y");
         let header = received_header(&hostile);
         assert!(!header.contains("\r\nX-Injected"));
         assert!(header.contains("from evil__X-Injected:_yes__ ("));
@@ -342,8 +343,8 @@ mod tests {
     #[test]
     fn lines_stay_within_78_when_parts_allow() {
         let mut long = fields();
-        long.by_host = "a-rather-long-mail-exchanger-name.mail.example.net".into();
-        long.id = Some("0123456789ABCDEF0123".into());
+        long.by_host = "a-rather-long-mail-exchanger-name.mail.example.net";
+        long.id = Some("0123456789ABCDEF0123");
         for line in received_header(&long).trim_end().split("\r\n") {
             assert!(line.len() <= LINE_PREFERRED_MAX, "{line:?}");
         }
