@@ -39,7 +39,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{btree_map, BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{hash_map, BTreeMap, BTreeSet, BinaryHeap};
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -536,10 +536,12 @@ struct World<'a> {
     next_notice: u32,
     next_raw_message: u32,
     /// When each host took each message, for the Arrival-Date of its notices (RFC 3464 2.2.5).
-    arrivals: BTreeMap<(usize, String), u64>,
+    /// Hashed, not ordered: one entry per message and host, looked up on every arrival.
+    arrivals: FxHashMap<(usize, String), u64>,
     /// Every (message, recipient) that must end with exactly one fate, in creation order.
     tracked: Vec<(String, String)>,
-    fates: BTreeMap<(String, String), Fate>,
+    /// The fate of each (message, recipient) so far; reported in `tracked` order at the end.
+    fates: FxHashMap<(String, String), Fate>,
     problems: Vec<String>,
     truncated: bool,
 }
@@ -660,9 +662,9 @@ impl<'a> World<'a> {
             next_entry: 1,
             next_notice: 1,
             next_raw_message: 0,
-            arrivals: BTreeMap::new(),
+            arrivals: FxHashMap::default(),
             tracked: Vec::new(),
-            fates: BTreeMap::new(),
+            fates: FxHashMap::default(),
             problems: Vec::new(),
             truncated: false,
         };
@@ -792,10 +794,10 @@ impl<'a> World<'a> {
     fn set_fate(&mut self, message: &str, recipient: &str, fate: Fate) {
         let key = (message.to_string(), recipient.to_string());
         match self.fates.entry(key) {
-            btree_map::Entry::Vacant(entry) => {
+            hash_map::Entry::Vacant(entry) => {
                 entry.insert(fate);
             }
-            btree_map::Entry::Occupied(mut entry) => {
+            hash_map::Entry::Occupied(mut entry) => {
                 let previous = entry.get();
                 if !matches!(previous, Fate::Queued { .. }) {
                     self.problems.push(format!(
@@ -2528,7 +2530,7 @@ impl<'a> World<'a> {
         // Each fate is taken out as its recipient is reported: what is left at the end was
         // never sent, and a key met again is the same address twice in one envelope.
         let mut fates = std::mem::take(&mut self.fates);
-        let mut reported = BTreeSet::new();
+        let mut reported = FxHashSet::default();
         for key in tracked {
             if reported.contains(&key) {
                 continue;
@@ -2549,7 +2551,9 @@ impl<'a> World<'a> {
             }
             reported.insert(key);
         }
-        for key in fates.keys() {
+        let mut never_sent: Vec<_> = fates.keys().collect();
+        never_sent.sort();
+        for key in never_sent {
             self.problems.push(format!(
                 "{} <{}> has a fate but was never sent",
                 key.0, key.1
