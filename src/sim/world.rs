@@ -40,6 +40,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{hash_map, BTreeMap, BTreeSet, BinaryHeap};
+use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -553,11 +554,20 @@ fn domain_of(address: &str) -> String {
         .unwrap_or_default()
 }
 
+/// `code [enhanced] text`, the lines of the text joined by spaces.
 fn reply_text(reply: &Reply) -> String {
-    match reply.enhanced {
-        Some(enhanced) => format!("{} {enhanced} {}", reply.code, reply.text()),
-        None => format!("{} {}", reply.code, reply.text()),
+    let mut text =
+        String::with_capacity(16 + reply.lines.iter().map(|l| l.len() + 1).sum::<usize>());
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{}", reply.code);
+    if let Some(enhanced) = reply.enhanced {
+        let _ = write!(text, " {enhanced}");
     }
+    for line in reply.lines.iter() {
+        text.push(' ');
+        text.push_str(line);
+    }
+    text
 }
 
 /// Every address of every host of a resolution, in the order to try them.

@@ -44,6 +44,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -1235,9 +1236,10 @@ impl ClientSession {
                 .forward_paths
                 .iter()
                 .any(|&index| !self.current.envelope.forward_paths[index].is_ascii());
-        let mut mail = format!("MAIL FROM:<{}>", self.current.envelope.reverse_path);
+        let mut mail = path_command("MAIL FROM:", &self.current.envelope.reverse_path);
         if extensions.size.is_some() {
-            mail.push_str(&format!(" SIZE={}", self.current.declared_size));
+            // Writing to a String cannot fail.
+            let _ = write!(mail, " SIZE={}", self.current.declared_size);
         }
         if self.current.has_8bit {
             mail.push_str(" BODY=8BITMIME");
@@ -1254,7 +1256,7 @@ impl ClientSession {
             let mut batch = Vec::new();
             self.queue_line(&mut batch, mail, None, Awaited::Mail);
             for &index in &transaction.forward_paths {
-                let line = format!("RCPT TO:<{}>", self.current.envelope.forward_paths[index]);
+                let line = path_command("RCPT TO:", &self.current.envelope.forward_paths[index]);
                 self.queue_line(&mut batch, line, None, Awaited::Rcpt(index));
             }
             transaction.rcpts_sent = transaction.forward_paths.len();
@@ -1276,7 +1278,7 @@ impl ClientSession {
             if !transaction.stop_sending_rcpts {
                 let index = transaction.forward_paths[transaction.rcpts_sent];
                 transaction.rcpts_sent += 1;
-                let line = format!("RCPT TO:<{}>", self.current.envelope.forward_paths[index]);
+                let line = path_command("RCPT TO:", &self.current.envelope.forward_paths[index]);
                 self.send_line(line, None, Awaited::Rcpt(index));
                 return;
             }
@@ -1539,6 +1541,17 @@ impl ClientSession {
             }
         }
     }
+}
+
+/// `MAIL FROM:<path>` or `RCPT TO:<path>`, built without the formatting machinery: one of
+/// each is sent for every message.
+fn path_command(command: &str, path: &str) -> String {
+    let mut line = String::with_capacity(command.len() + path.len() + 40);
+    line.push_str(command);
+    line.push('<');
+    line.push_str(path);
+    line.push('>');
+    line
 }
 
 /// A reply made by this client to record why it did not send something, or why the session
