@@ -157,8 +157,12 @@ impl Mailbox {
 }
 
 impl fmt::Display for Mailbox {
+    // Piece by piece rather than through `write!`: addresses are written for every command,
+    // reply and trace event.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.local_part_wire(), self.domain)
+        f.write_str(&self.local_part_wire())?;
+        f.write_str("@")?;
+        fmt::Display::fmt(&self.domain, f)
     }
 }
 
@@ -188,7 +192,7 @@ impl fmt::Display for ReversePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReversePath::Null => f.write_str("<>"),
-            ReversePath::Mailbox(mailbox) => write!(f, "<{mailbox}>"),
+            ReversePath::Mailbox(mailbox) => in_angle_brackets(f, mailbox),
         }
     }
 }
@@ -222,9 +226,16 @@ impl fmt::Display for ForwardPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ForwardPath::Postmaster { spelling } => write!(f, "<{spelling}>"),
-            ForwardPath::Mailbox(mailbox) => write!(f, "<{mailbox}>"),
+            ForwardPath::Mailbox(mailbox) => in_angle_brackets(f, mailbox),
         }
     }
+}
+
+/// `<mailbox>`, the way paths are written on the wire (RFC 5321 4.1.2).
+fn in_angle_brackets(f: &mut fmt::Formatter<'_>, mailbox: &Mailbox) -> fmt::Result {
+    f.write_str("<")?;
+    fmt::Display::fmt(mailbox, f)?;
+    f.write_str(">")
 }
 
 /// Why a string is not a valid path, mailbox or domain.
