@@ -563,10 +563,8 @@ fn reply_text(reply: &Reply) -> String {
     if let Some(enhanced) = reply.enhanced {
         let _ = write!(text, " {enhanced}");
     }
-    for line in reply.lines.iter() {
-        text.push(' ');
-        text.push_str(line);
-    }
+    text.push(' ');
+    reply.push_text(&mut text);
     text
 }
 

@@ -1546,6 +1546,7 @@ impl ClientSession {
 /// `MAIL FROM:<path>` or `RCPT TO:<path>`, built without the formatting machinery: one of
 /// each is sent for every message.
 fn path_command(command: &str, path: &str) -> String {
+    // Room for the parameters MAIL may get (SIZE, BODY, SMTPUTF8).
     let mut line = String::with_capacity(command.len() + path.len() + 40);
     line.push_str(command);
     line.push('<');

@@ -61,19 +61,29 @@ pub fn dot_stuff_normalized(normalized: &[u8]) -> Vec<u8> {
     debug_assert!(!has_bare_line_break(normalized));
     let mut out = Vec::with_capacity(normalized.len() + normalized.len() / 64 + 8);
     // Copied a line at a time: a "." that starts a line is doubled.
-    let line_ends = memchr::memchr_iter(b'\n', normalized).map(|index| index + 1);
-    let mut line_start = 0;
-    for line_end in line_ends.chain(std::iter::once(normalized.len())) {
-        let line = &normalized[line_start..line_end];
+    for line in lines_inclusive(normalized) {
         if line.first() == Some(&b'.') {
             out.push(b'.');
         }
         out.extend_from_slice(line);
-        line_start = line_end;
     }
     debug_assert!(out.is_empty() || out.ends_with(b"\r\n"));
     out.extend_from_slice(END_OF_DATA);
     out
+}
+
+/// The lines of `bytes`, each with the LF that ends it (the last may have none), as
+/// `split_inclusive` gives them; line ends are found with memchr, a word at a time.
+pub fn lines_inclusive(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut line_start = 0;
+    memchr::memchr_iter(b'\n', bytes)
+        .map(|newline| newline + 1)
+        .chain(std::iter::once(bytes.len()))
+        .filter_map(move |line_end| {
+            let line = &bytes[line_start..line_end];
+            line_start = line_end;
+            (!line.is_empty()).then_some(line)
+        })
 }
 
 /// The inverse of [`dot_stuff`] for a message whose lines already end in CRLF: removes one

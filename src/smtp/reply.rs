@@ -147,7 +147,19 @@ impl Reply {
 
     /// The whole text, lines joined by a space (for one-line summaries).
     pub fn text(&self) -> String {
-        self.lines.join(" ")
+        let mut text = String::new();
+        self.push_text(&mut text);
+        text
+    }
+
+    /// Appends [`Reply::text`] to `out`.
+    pub fn push_text(&self, out: &mut String) {
+        for (index, line) in self.lines.iter().enumerate() {
+            if index > 0 {
+                out.push(' ');
+            }
+            out.push_str(line);
+        }
     }
 
     /// The wire form: `NNN-text` on every line but the last, `NNN text` on the last, each ended

@@ -1270,12 +1270,11 @@ impl<P: Policy> ServerSession<P> {
         let mut declared_size = None;
         let mut body = BodyType::SevenBit;
         let mut smtputf8 = false;
-        let mut seen: Vec<&str> = Vec::new();
-        for param in &params {
+        for (index, param) in params.iter().enumerate() {
             let keyword = shown_keyword(&param.keyword);
-            if seen
+            if params[..index]
                 .iter()
-                .any(|earlier| earlier.eq_ignore_ascii_case(&param.keyword))
+                .any(|earlier| earlier.keyword.eq_ignore_ascii_case(&param.keyword))
             {
                 self.send(
                     reply(501, BAD_ARGS, format!("Duplicate {keyword} parameter")),
@@ -1284,7 +1283,6 @@ impl<P: Policy> ServerSession<P> {
                 );
                 return;
             }
-            seen.push(&param.keyword);
             if !esmtp {
                 self.send(
                     reply(555, BAD_ARGS, format!("{keyword} parameter needs EHLO")),

@@ -214,12 +214,9 @@ pub fn return_path_header(reverse_path: &str) -> String {
 /// detection). Stops at the empty line that ends the header section.
 /// Space before the colon is tolerated, as RFC 5322 4.5.3's obsolete syntax allows.
 pub fn count_received_headers(message: &[u8]) -> usize {
-    let line_ends = memchr::memchr_iter(b'\n', message).chain(std::iter::once(message.len()));
-    let mut line_start = 0;
-    line_ends
-        .map(|line_end| {
-            let line = &message[line_start..line_end];
-            line_start = line_end + 1;
+    super::dot::lines_inclusive(message)
+        .map(|line| {
+            let line = line.strip_suffix(b"\n").unwrap_or(line);
             line.strip_suffix(b"\r").unwrap_or(line)
         })
         .take_while(|line| !line.is_empty())
