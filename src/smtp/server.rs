@@ -2352,7 +2352,11 @@ fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
     if in_auth_exchange {
         return b"<credentials>".to_vec();
     }
-    let mut words = line.split(|&b| b == b' ').filter(|w| !w.is_empty());
+    // Any whitespace separates words here: a line the parser refuses (a TAB after the
+    // mechanism, say) may still carry credentials.
+    let mut words = line
+        .split(u8::is_ascii_whitespace)
+        .filter(|w| !w.is_empty());
     match (words.next(), words.next(), words.next()) {
         (Some(verb), Some(mechanism), Some(_)) if verb.eq_ignore_ascii_case(b"AUTH") => {
             [verb, b" ", mechanism, b" <credentials>"].concat()
@@ -2377,6 +2381,14 @@ mod tests {
             "auth login <credentials>"
         );
         assert_eq!(shown(b"AUTH LOGIN", false), "AUTH LOGIN");
+        assert_eq!(
+            shown(b"AUTH PLAIN\tAGFsaWNlAHNlY3JldA==", false),
+            "AUTH PLAIN <credentials>"
+        );
+        assert_eq!(
+            shown(b"AUTH\tPLAIN AGFsaWNlAHNlY3JldA==", false),
+            "AUTH PLAIN <credentials>"
+        );
         assert_eq!(shown(b"c2VjcmV0", true), "<credentials>");
         assert_eq!(shown(b"MAIL FROM:<a@b>", false), "MAIL FROM:<a@b>");
     }
