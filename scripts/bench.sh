@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Prints SMTP Lab's figures: sizes of the release build, engine benchmarks, loopback throughput.
-# Called by `make bench` after scripts/ensure-tools.sh. Figures are printed, never asserted.
+# Prints SMTP Lab's figures: sizes of the release build, the S10k simulation in the browser and
+# natively, engine benchmarks, loopback throughput.
+# Called by `make bench` after scripts/ensure-tools.sh. Figures are printed, never asserted; an
+# S10k run that loses or duplicates a message fails, here and natively.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

@@ -3,7 +3,8 @@
 //! in `tests/golden/<scenario>.txt`; and runs are deterministic.
 //!
 //! `UPDATE_GOLDEN=1 cargo test --test sim_golden` rewrites the files. A missing golden file is
-//! written too, but the test then fails when `CI=true`, so CI never passes without one.
+//! written too, but unless `UPDATE_GOLDEN` is set the test then fails, so CI never passes
+//! without one.
 
 mod sim_common;
 

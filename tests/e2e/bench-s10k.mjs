@@ -11,7 +11,13 @@ try {
   page.on('pageerror', (error) => errors.push(error.message));
   await page.goto(`${server.url}?bench=s10k`);
   const output = await page.waitForSelector('#bench-result', { timeout: 300000 });
-  console.log(`summary: ${await output.textContent()}`);
+  const text = await output.textContent();
+  console.log(`summary: ${text}`);
+  // A figure from a run that lost or duplicated a message is not a figure.
+  if (text.includes('conservation VIOLATED')) {
+    console.error('the S10k run in the browser broke the conservation check');
+    process.exitCode = 1;
+  }
   if (errors.length) {
     console.error(`errors in the page: ${errors.join('; ')}`);
     process.exitCode = 1;
