@@ -71,6 +71,21 @@ proptest! {
             String::from_utf8_lossy(line),
             expected
         );
+        // And it is the size of what the data carries once the receiver removes the stuffing,
+        // counted from the bytes sent, not from the function the client uses.
+        let line = line.to_vec();
+        client.handle_input(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go on\r\n", 20);
+        observe(&mut client, &mut sent, &mut events);
+        let data_start = find(&sent, b"DATA\r\n").map(|at| at + b"DATA\r\n".len());
+        prop_assert!(data_start.is_some(), "no DATA in {:?}", String::from_utf8_lossy(&sent));
+        let received = dot_unstuff(&sent[data_start.unwrap_or_default()..]);
+        let delivered = format!("SIZE={}", received.len());
+        prop_assert!(
+            line.split(|&b| b == b' ').any(|word| word == delivered.as_bytes()),
+            "{:?} does not declare {}",
+            String::from_utf8_lossy(&line),
+            delivered
+        );
     }
 
     #[test]
