@@ -778,7 +778,7 @@ impl ClientSession {
             // The connection was kept for more mail and none came: a normal end.
             self.idle = false;
             self.send_quit();
-            self.deadline_ms = Some(now_ms.saturating_add(self.config.timeouts.other_command_ms));
+            self.set_deadline(now_ms);
             self.note_state_change(before);
             return;
         }
@@ -1306,7 +1306,22 @@ impl ClientSession {
 
     fn send_payload(&mut self) {
         debug_assert!(!dot::has_bare_line_break(&self.current.payload));
-        let payload = self.current.payload.clone();
+        // The message goes out again only in a later transaction of this session, for
+        // recipients not yet tried or deferred by a 452; otherwise it is handed over, not copied.
+        let sent_again = !self.untried.is_empty()
+            || self
+                .transaction
+                .as_ref()
+                .is_some_and(|transaction| !transaction.deferred.is_empty());
+        let payload = if sent_again {
+            self.current.payload.clone()
+        } else {
+            std::mem::take(&mut self.current.payload)
+        };
+        debug_assert!(
+            payload.ends_with(dot::END_OF_DATA),
+            "a payload is sent once it is whole"
+        );
         self.events.push_back(ClientEvent::DataSent {
             octets: payload.len(),
         });

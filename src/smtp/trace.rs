@@ -382,4 +382,11 @@ mod tests {
             b"Received: a\r\n\tcontinued\r\nRECEIVED: b\r\nSubject: x\r\n\r\nReceived: body\r\n";
         assert_eq!(count_received_headers(message), 2);
     }
+
+    #[test]
+    fn received_headers_are_counted_in_the_header_section_only() {
+        let data = b"Received: a\r\nreceived : b\r\n\tfolded\r\nSubject: x\r\n\r\nReceived: c\r\n";
+        assert_eq!(count_received_headers(data), 2);
+        assert_eq!(count_received_headers(b""), 0);
+    }
 }
