@@ -64,12 +64,6 @@ impl WireBytes {
     }
 }
 
-impl From<Vec<u8>> for WireBytes {
-    fn from(bytes: Vec<u8>) -> WireBytes {
-        WireBytes(bytes.into_boxed_slice())
-    }
-}
-
 impl Serialize for WireBytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match std::str::from_utf8(&self.0) {
@@ -794,7 +788,7 @@ mod size_tests {
     fn wire_bytes_serialise_as_text_when_they_are_utf8_and_as_octets_otherwise() {
         let text = WireBytes::from_bytes(b"EHLO a\r\n");
         assert_eq!(serde_json::to_string(&text).unwrap(), "\"EHLO a\\r\\n\"");
-        let octets = WireBytes::from(vec![0xff, 0x0d, 0x0a]);
+        let octets = WireBytes::from_bytes(&[0xff, 0x0d, 0x0a]);
         assert_eq!(serde_json::to_string(&octets).unwrap(), "[255,13,10]");
     }
 }

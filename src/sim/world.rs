@@ -46,6 +46,9 @@ use std::rc::Rc;
 
 /// Most events one run may record; a run that reaches it stops with what it has.
 pub const TRACE_EVENTS_MAX: usize = 20_000_000;
+
+/// Most trace events reserved before a run starts (see `World::new`).
+const TRACE_EVENTS_RESERVED_MAX: usize = 1 << 20;
 /// Most simulation steps (scheduled actions) in one run.
 pub const STEPS_MAX: u64 = 50_000_000;
 
@@ -646,12 +649,13 @@ impl<'a> World<'a> {
             });
         }
         // Roughly a hundred events per message: reserving them up front saves copying the
-        // trace over and over as it grows.
+        // trace over and over as it grows. At most a million (40 MB) ahead, so that a file
+        // asking for many messages cannot make the run reserve memory it never uses.
         let expected_events = scenario
             .messages
             .len()
             .saturating_mul(100)
-            .min(TRACE_EVENTS_MAX);
+            .min(TRACE_EVENTS_RESERVED_MAX);
         let mut world = World {
             scenario,
             interner: Interner::default(),
@@ -1920,6 +1924,27 @@ impl<'a> World<'a> {
 
     // ----- sending: MX, connections, retries, bounces -----
 
+    /// Records where mail for `domain` goes and how that was found out.
+    fn record_mx_resolved(
+        &mut self,
+        host_name: &Name,
+        domain: &str,
+        result: String,
+        targets: &[Target],
+        from_cache: bool,
+    ) {
+        self.record(Event::MxResolved(Box::new(trace::MxResolved {
+            host: Rc::clone(host_name),
+            domain: domain.to_string(),
+            result,
+            targets: targets
+                .iter()
+                .map(|t| format!("{} [{}]", t.name, t.address))
+                .collect(),
+            from_cache,
+        })));
+    }
+
     fn queue_run(&mut self, host: usize, entry_id: EntryId) {
         let now = self.now_ms;
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
@@ -1950,14 +1975,15 @@ impl<'a> World<'a> {
                 name: self.hosts[index].spec.name.clone(),
                 address: self.hosts[index].spec.address,
             };
-            self.record(Event::MxResolved(Box::new(trace::MxResolved {
-                from_cache: false,
-                host: host_name.clone(),
-                domain: domain.clone(),
-                result: "configured route, no DNS lookup".into(),
-                targets: vec![format!("{} [{}]", target.name, target.address)],
-            })));
-            vec![target]
+            let targets = vec![target];
+            self.record_mx_resolved(
+                &host_name,
+                &domain,
+                "configured route, no DNS lookup".into(),
+                &targets,
+                false,
+            );
+            targets
         } else if let Some(cached) = {
             let rng = &mut self.rng;
             let mut draw = || rng.next_u64();
@@ -1969,19 +1995,11 @@ impl<'a> World<'a> {
                 MxOutcome::ImplicitMx(_) => "the domain itself is the implicit MX",
                 _ => "MX records, by preference",
             };
-            self.record(Event::MxResolved(Box::new(trace::MxResolved {
-                from_cache: true,
-                host: host_name.clone(),
-                domain: domain.clone(),
-                result: format!(
-                    "{kind}, from this host's cache ({} s of the TTL left)",
-                    cached.remaining_ms.div_ceil(1000)
-                ),
-                targets: targets
-                    .iter()
-                    .map(|t| format!("{} [{}]", t.name, t.address))
-                    .collect(),
-            })));
+            let result = format!(
+                "{kind}, from this host's cache ({} s of the TTL left)",
+                cached.remaining_ms.div_ceil(1000)
+            );
+            self.record_mx_resolved(&host_name, &domain, result, &targets, true);
             targets
         } else {
             let rng = &mut self.rng;
@@ -2022,16 +2040,7 @@ impl<'a> World<'a> {
                     None => format!("{other:?}"),
                 },
             };
-            self.record(Event::MxResolved(Box::new(trace::MxResolved {
-                from_cache: false,
-                host: host_name.clone(),
-                domain: domain.clone(),
-                result,
-                targets: targets
-                    .iter()
-                    .map(|t| format!("{} [{}]", t.name, t.address))
-                    .collect(),
-            })));
+            self.record_mx_resolved(&host_name, &domain, result, &targets, false);
             if let Some(failure) = resolution.outcome.failure() {
                 let reply = Reply::new(
                     if failure.permanent { 550 } else { 451 },
