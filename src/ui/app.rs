@@ -6,7 +6,7 @@ use super::conversation::Conversation;
 use super::details::Details;
 use super::player::{Player, PlayerAction};
 use super::topology::Topology;
-use crate::sim::library::SCENARIO_FILES;
+use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::steps::{steps, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
@@ -20,6 +20,25 @@ pub struct Loaded {
     pub scenario: Scenario,
     pub steps: Vec<Step>,
     pub viewer: TraceViewer,
+}
+
+impl Loaded {
+    /// The step the player shows at `cursor` (0 is before the first step).
+    pub fn step_at(&self, cursor: usize) -> Option<&Step> {
+        cursor
+            .checked_sub(1)
+            .and_then(|index| self.steps.get(index))
+    }
+}
+
+/// Whether two states hold the same run: compared by address, since a run is only ever
+/// replaced, never changed in place.
+pub fn same_run(a: &Option<Rc<Loaded>>, b: &Option<Rc<Loaded>>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+        (None, None) => true,
+        _ => false,
+    }
 }
 
 /// The whole app state. Running a scenario is deterministic and has no side effects, so it
@@ -37,11 +56,7 @@ impl PartialEq for Lab {
         self.selected == other.selected
             && self.player == other.player
             && self.error == other.error
-            && match (&self.loaded, &other.loaded) {
-                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            }
+            && same_run(&self.loaded, &other.loaded)
     }
 }
 
@@ -95,12 +110,11 @@ impl Reducible for Lab {
 
 /// Titles of the built-in scenarios, in library order (a broken file shows its name).
 fn scenario_titles() -> Vec<String> {
-    SCENARIO_FILES
-        .iter()
-        .map(|(file, text)| {
-            Scenario::from_json(text)
-                .map(|s| s.title)
-                .unwrap_or_else(|_| format!("{file} (invalid)"))
+    library::builtin()
+        .into_iter()
+        .map(|scenario| match scenario {
+            Ok(scenario) => scenario.title,
+            Err((file, _)) => format!("{file} (invalid)"),
         })
         .collect()
 }
@@ -141,12 +155,10 @@ pub fn app() -> Html {
 
     let cursor = lab.player.cursor;
     let loaded = lab.loaded.clone();
-    let active_hop = loaded.as_ref().and_then(|l| {
-        cursor
-            .checked_sub(1)
-            .and_then(|index| l.steps.get(index))
-            .and_then(|step| step.hop)
-    });
+    let active_hop = loaded
+        .as_ref()
+        .and_then(|l| l.step_at(cursor))
+        .and_then(|step| step.hop);
     html! {
         <>
             <section class="region region-topology" aria-labelledby="topology-title">

@@ -1,7 +1,7 @@
 //! The conversation: every line of the run up to the cursor, client lines (`C:`) and server
 //! lines (`S:`) told apart by colour and by their prefix; the current step is marked.
 
-use super::app::Loaded;
+use super::app::{same_run, Loaded};
 use crate::sim::trace::Direction;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -14,12 +14,7 @@ pub struct ConversationProps {
 
 impl PartialEq for ConversationProps {
     fn eq(&self, other: &Self) -> bool {
-        self.cursor == other.cursor
-            && match (&self.loaded, &other.loaded) {
-                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            }
+        self.cursor == other.cursor && same_run(&self.loaded, &other.loaded)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Details of the current step: what the replies in it mean and why the server sent them
 //! (with the RFC section), and the state of the world at this moment.
 
-use super::app::Loaded;
+use super::app::{same_run, Loaded};
 use crate::sim::trace::format_time;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -17,11 +17,7 @@ impl PartialEq for DetailsProps {
     fn eq(&self, other: &Self) -> bool {
         self.cursor == other.cursor
             && self.error == other.error
-            && match (&self.loaded, &other.loaded) {
-                (Some(a), Some(b)) => Rc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            }
+            && same_run(&self.loaded, &other.loaded)
     }
 }
 
@@ -38,10 +34,7 @@ pub fn details(props: &DetailsProps) -> Html {
         };
     };
     let scenario = &loaded.scenario;
-    let step = props
-        .cursor
-        .checked_sub(1)
-        .and_then(|index| loaded.steps.get(index));
+    let step = loaded.step_at(props.cursor);
     let Some(step) = step else {
         return html! {
             <div class="details-body">
