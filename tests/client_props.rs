@@ -4,7 +4,9 @@
 
 use proptest::prelude::*;
 
-use smtp_lab::smtp::client::{ClientConfig, ClientEvent, ClientSession, Envelope, SessionOutcome};
+use smtp_lab::smtp::client::{
+    ClientConfig, ClientEvent, ClientSession, ClientStateKind, Envelope, SessionOutcome,
+};
 use smtp_lab::smtp::dot::{dot_stuff, dot_unstuff, has_bare_line_break, normalize_line_endings};
 
 /// Messages made of lines that already end in CRLF, rich in dots, CRs and LFs.
@@ -272,15 +274,36 @@ proptest! {
 #[derive(Clone, Debug)]
 enum Step {
     Reply(usize),
+    /// The reply a willing server gives in the client's state, so that runs get through
+    /// whole transactions, idle connections and later messages, not only early failures.
+    Cooperate,
     /// Time passes by this much and the session's timer is checked.
     Wait(u64),
     /// The caller hands over another message (it may be refused).
     AddMessage,
 }
 
+/// What a willing server answers in `state`; `None` when the client waits for nothing.
+fn cooperative_reply(state: ClientStateKind) -> Option<&'static str> {
+    Some(match state {
+        ClientStateKind::ExpectGreeting => REPLIES[0],
+        ClientStateKind::ExpectEhloReply => REPLIES[1],
+        ClientStateKind::ExpectHeloReply
+        | ClientStateKind::ExpectMailReply
+        | ClientStateKind::ExpectRcptReplies
+        | ClientStateKind::ExpectRsetReply
+        | ClientStateKind::ExpectDataReply => "250 2.0.0 ok\r\n",
+        ClientStateKind::ExpectAuthReply => "235 2.7.0 ok\r\n",
+        ClientStateKind::ExpectDataGoAhead => "354 go ahead\r\n",
+        ClientStateKind::ExpectQuitReply => "221 bye\r\n",
+        ClientStateKind::Idle | ClientStateKind::Finished => return None,
+    })
+}
+
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (0..REPLIES.len()).prop_map(Step::Reply),
+        16 => Just(Step::Cooperate),
         1 => (0u64..400_000).prop_map(Step::Wait),
         2 => Just(Step::AddMessage),
     ]
@@ -323,6 +346,11 @@ proptest! {
         for step in &steps {
             match step {
                 Step::Reply(index) => client.handle_input(REPLIES[*index].as_bytes(), now),
+                Step::Cooperate => {
+                    if let Some(reply) = cooperative_reply(client.state()) {
+                        client.handle_input(reply.as_bytes(), now);
+                    }
+                }
                 Step::Wait(ms) => {
                     now += ms;
                     client.handle_timeout(now);
