@@ -33,7 +33,7 @@
 //! QUIT from any state where commands are read, timeouts, too many errors and the peer closing
 //! lead to Closed. All other transitions are errors: the command gets 503 and the state stays.
 
-use super::address::{ForwardPath, Mailbox, ReversePath};
+use super::address::{ForwardPath, ReversePath};
 use super::command::{parse_command, Command, EsmtpParam, Verb};
 use super::data_in::{BareKind, BareLineEnding, DataReader, Framing};
 use super::explain::Explanation;
@@ -303,32 +303,27 @@ impl std::error::Error for SessionError {}
 
 /// A list with at least one element: the recipients of a transaction that may send DATA.
 #[derive(Clone, Debug)]
-struct NonEmpty<T> {
-    first: T,
-    rest: Vec<T>,
-}
+struct NonEmpty<T>(Vec<T>);
 
-impl<T: Clone> NonEmpty<T> {
+impl<T> NonEmpty<T> {
     fn new(first: T) -> Self {
-        NonEmpty {
-            first,
-            rest: Vec::new(),
-        }
+        NonEmpty(vec![first])
     }
 
     fn len(&self) -> usize {
-        1 + self.rest.len()
+        self.0.len()
     }
 
     fn push(&mut self, item: T) {
-        self.rest.push(item);
+        self.0.push(item);
     }
 
-    fn to_vec(&self) -> Vec<T> {
-        let mut all = Vec::with_capacity(self.len());
-        all.push(self.first.clone());
-        all.extend(self.rest.iter().cloned());
-        all
+    fn as_slice(&self) -> &[T] {
+        &self.0
+    }
+
+    fn into_vec(self) -> Vec<T> {
+        self.0
     }
 }
 
@@ -1570,12 +1565,11 @@ impl<P: Policy> ServerSession<P> {
             );
             return true;
         };
-        let mailbox: Mailbox = mailbox.clone();
-        let all = accepted.map(NonEmpty::to_vec).unwrap_or_default();
+        let all = accepted.map_or(&[][..], NonEmpty::as_slice);
         let transaction = TransactionInfo {
             reverse_path: &mail.reverse_path,
             declared_size: mail.declared_size,
-            forward_paths: &all,
+            forward_paths: all,
         };
         let info = session_info(
             &self.peer,
@@ -1583,7 +1577,7 @@ impl<P: Policy> ServerSession<P> {
             &self.authenticated_as,
             self.now_ms,
         );
-        let decision = self.policy.check_rcpt(&info, &transaction, &mailbox);
+        let decision = self.policy.check_rcpt(&info, &transaction, mailbox);
         match decision {
             Decision::Accept { why } => {
                 self.send(
@@ -1925,7 +1919,7 @@ impl<P: Policy> ServerSession<P> {
             self.enter(from, State::ExpectMail);
             return;
         }
-        let forward_paths = forward_paths.to_vec();
+        let forward_paths = forward_paths.into_vec();
         let decision = {
             let transaction = TransactionInfo {
                 reverse_path: &mail.reverse_path,
