@@ -59,6 +59,11 @@ impl WireBytes {
         WireBytes(bytes.into())
     }
 
+    /// Takes the bytes over rather than copying them.
+    pub fn from_vec(bytes: Vec<u8>) -> WireBytes {
+        WireBytes(bytes.into_boxed_slice())
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }

@@ -449,7 +449,9 @@ enum Action {
     ClientConnected(ConnId),
     ClientRefused(ConnId, String),
     ClientConnectTimeout(ConnId),
-    Arrive(ConnId, Side, Vec<u8>),
+    /// Bytes reach one side of a connection: the bytes of the `Transmitted` event at this
+    /// position in the trace, so that they are kept once.
+    Arrive(ConnId, Side, usize),
     PeerClosed(ConnId, Side),
     Timer(ConnId, Side),
     QueueRun(usize, EntryId),
@@ -771,7 +773,7 @@ impl<'a> World<'a> {
                 self.record(Event::ConnectionTimedOut { conn });
                 self.connection_failed(conn, "no answer (connection timed out)");
             }
-            Action::Arrive(conn, side, bytes) => self.arrive(conn, side, bytes),
+            Action::Arrive(conn, side, event) => self.arrive(conn, side, event),
             Action::PeerClosed(conn, side) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     if let Some(end) = c.sessions.end(side) {
@@ -1211,7 +1213,26 @@ impl<'a> World<'a> {
         self.pump(conn);
     }
 
-    fn arrive(&mut self, conn: ConnId, side: Side, bytes: Vec<u8>) {
+    /// Records bytes sent on a connection and has them arrive at the other side after the
+    /// link's latency.
+    fn transmit(&mut self, conn: ConnId, direction: Direction, bytes: Vec<u8>, latency_ms: u64) {
+        let event = self.events.len();
+        self.record(Event::Transmitted {
+            conn,
+            direction,
+            bytes: WireBytes::from_vec(bytes),
+        });
+        // A full trace ends the run, so bytes that could not be recorded never arrive.
+        if self.events.len() > event {
+            let side = match direction {
+                Direction::ClientToServer => Side::Server,
+                Direction::ServerToClient => Side::Client,
+            };
+            self.schedule_in(latency_ms, Action::Arrive(conn, side, event));
+        }
+    }
+
+    fn arrive(&mut self, conn: ConnId, side: Side, event: usize) {
         let now = self.now_ms;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -1241,21 +1262,25 @@ impl<'a> World<'a> {
             self.pump(conn);
             return;
         }
+        let bytes = match self.events.get(event).map(|e| &e.event) {
+            Some(Event::Transmitted { bytes, .. }) => bytes.as_bytes(),
+            _ => return,
+        };
         match (&mut c.sessions, side) {
-            (Sessions::Smtp { client, .. }, Side::Client) => client.handle_input(&bytes, now),
+            (Sessions::Smtp { client, .. }, Side::Client) => client.handle_input(bytes, now),
             (
                 Sessions::Smtp {
                     server: Some(s), ..
                 },
                 Side::Server,
-            ) => s.handle_input(&bytes, now),
-            (Sessions::Pop3 { client, .. }, Side::Client) => client.handle_input(&bytes, now),
+            ) => s.handle_input(bytes, now),
+            (Sessions::Pop3 { client, .. }, Side::Client) => client.handle_input(bytes, now),
             (
                 Sessions::Pop3 {
                     server: Some(s), ..
                 },
                 Side::Server,
-            ) => s.handle_input(&bytes, now),
+            ) => s.handle_input(bytes, now),
             _ => {}
         }
         self.pump(conn);
@@ -1309,12 +1334,7 @@ impl<'a> World<'a> {
             match next {
                 Out::Bytes(bytes) => {
                     if !c.dropped {
-                        self.record(Event::Transmitted {
-                            conn,
-                            direction: Direction::ServerToClient,
-                            bytes: WireBytes::from_bytes(&bytes),
-                        });
-                        self.schedule_in(latency, Action::Arrive(conn, Side::Client, bytes));
+                        self.transmit(conn, Direction::ServerToClient, bytes, latency);
                     }
                 }
                 Out::Event(event) => self.server_event(conn, event),
@@ -1443,12 +1463,7 @@ impl<'a> World<'a> {
             match next {
                 Out::Bytes(bytes) => {
                     if !c.dropped && !c.server_closed {
-                        self.record(Event::Transmitted {
-                            conn,
-                            direction: Direction::ClientToServer,
-                            bytes: WireBytes::from_bytes(&bytes),
-                        });
-                        self.schedule_in(latency, Action::Arrive(conn, Side::Server, bytes));
+                        self.transmit(conn, Direction::ClientToServer, bytes, latency);
                     }
                 }
                 Out::Smtp(ClientEvent::StateChanged { from, to }) => {
