@@ -65,6 +65,24 @@ fn a_run_that_stops_during_submission_leaves_the_message_with_the_user_agent() {
 }
 
 #[test]
+fn a_message_the_run_ends_before_is_a_conservation_problem_not_a_silent_loss() {
+    // Validation refuses such a file; a scenario built in code is not validated.
+    let mut world = basic_world("never-sent");
+    world["messages"][0]["at_s"] = json!(100);
+    let mut scenario: Scenario = serde_json::from_value(world).expect("a scenario");
+    scenario.run_until_s = 50;
+    let result = smtp_lab::sim::run(&scenario, scenario.seed);
+    assert!(
+        result
+            .conservation_problems
+            .iter()
+            .any(|p| p.contains("1 message(s) were never sent")),
+        "{:?}",
+        result.conservation_problems
+    );
+}
+
+#[test]
 fn a_route_does_not_make_a_host_relay_for_strangers() {
     let mut world = basic_world("route-not-relay");
     world["hosts"][0]["routes"] = json!([{"domain": "receiver.test", "host": "mx.receiver.test"}]);

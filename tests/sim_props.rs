@@ -240,8 +240,9 @@ fn build(world: &WorldGen) -> Value {
         .fetch
         .iter()
         .map(|(at_s, delete)| {
-            json!({"mailbox": "u0@d0.test", "host": "mx0.d0.test", "at_s": at_s,
-                   "delete": delete})
+            // Nothing may be set to happen after the run ends.
+            json!({"mailbox": "u0@d0.test", "host": "mx0.d0.test",
+                   "at_s": at_s.min(&world.run_until_s), "delete": delete})
         })
         .collect();
     let dns_faults: Vec<Value> = world
@@ -258,7 +259,8 @@ fn build(world: &WorldGen) -> Value {
         "seed": world.seed,
         "retry": {
             "first_retry_s": world.retry.0,
-            "max_interval_s": world.retry.1,
+            // The longest wait is never shorter than the first.
+            "max_interval_s": world.retry.1.max(world.retry.0),
             "give_up_s": world.retry.2,
             "delay_notice_s": world.delay_notice_s,
         },

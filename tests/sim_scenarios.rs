@@ -220,6 +220,44 @@ fn invalid_dns_data_is_refused() {
 }
 
 #[test]
+fn settings_that_contradict_each_other_are_refused() {
+    // A message sent after the run ends would have no fate at all.
+    let mut late_message = world();
+    late_message["run_until_s"] = json!(3600);
+    late_message["messages"][0]["at_s"] = json!(7200);
+    assert_error(&late_message, "messages[0].at_s", "after the run ends");
+    let mut late_fetch = world();
+    late_fetch["run_until_s"] = json!(3600);
+    late_fetch["fetches"][0]["at_s"] = json!(3601);
+    assert_error(&late_fetch, "fetches[0].at_s", "after the run ends");
+    let mut at_the_end = world();
+    at_the_end["run_until_s"] = json!(600);
+    at_the_end["messages"][0]["at_s"] = json!(600);
+    assert!(Scenario::from_json(&at_the_end.to_string()).is_ok());
+
+    let mut waits = world();
+    waits["retry"] = json!({"first_retry_s": 3600, "max_interval_s": 600});
+    assert_error(&waits, "retry.max_interval_s", "shorter than first_retry_s");
+    let mut timeout = world();
+    timeout["retry"] = json!({"connect_timeout_s": 0});
+    assert_error(&timeout, "retry.connect_timeout_s", "at least one second");
+
+    let mut host_fault = world();
+    host_fault["hosts"][1]["faults"] =
+        json!([{"kind": {"type": "down"}, "from_s": 600, "until_s": 60}]);
+    assert_error(
+        &host_fault,
+        "hosts[1].faults[0].until_s",
+        "before it starts",
+    );
+    let mut dns_fault = world();
+    dns_fault["dns"]["faults"] = json!([{"domain": "receiver.test", "fault": "ServFail",
+                                          "from_ms": 5000, "until_ms": 1000}]);
+    let errors = errors_of(&dns_fault).to_string();
+    assert!(errors.contains("until_ms is before from_ms"), "{errors}");
+}
+
+#[test]
 fn other_problems_are_refused_where_they_are() {
     let mut no_recipient = world();
     no_recipient["messages"][0]["to"] = json!([]);

@@ -168,6 +168,9 @@ pub enum WorldError {
         domain: String,
         error: super::name::NameError,
     },
+    FaultEndsBeforeItStarts {
+        index: usize,
+    },
     TooManyZones {
         count: usize,
         max: usize,
@@ -193,6 +196,9 @@ impl fmt::Display for WorldError {
                 f,
                 "fault {index}: domain \"{domain}\" is not valid: {error}"
             ),
+            WorldError::FaultEndsBeforeItStarts { index } => {
+                write!(f, "fault {index}: until_ms is before from_ms")
+            }
             WorldError::TooManyZones { count, max } => {
                 write!(f, "{count} zones; at most {max}")
             }
@@ -249,6 +255,11 @@ impl DnsWorld {
                     domain: fault.domain.clone(),
                     error,
                 });
+            }
+            if let (Some(from), Some(until)) = (fault.from_ms, fault.until_ms) {
+                if until < from {
+                    errors.push(WorldError::FaultEndsBeforeItStarts { index });
+                }
             }
         }
         errors

@@ -490,6 +490,48 @@ impl Scenario {
                 "retry intervals must be at least one second".into(),
             );
         }
+        if self.retry.max_interval_s < self.retry.first_retry_s {
+            error(
+                "retry.max_interval_s".into(),
+                format!(
+                    "{} s is shorter than first_retry_s ({} s); the waits grow from the first \
+                     up to this longest one",
+                    self.retry.max_interval_s, self.retry.first_retry_s
+                ),
+            );
+        }
+        // A client that gives up on a connection at once never reaches any server.
+        if self.retry.connect_timeout_s == 0 {
+            error(
+                "retry.connect_timeout_s".into(),
+                "must be at least one second".into(),
+            );
+        }
+        // Anything set to happen after the run ends would silently not happen: a message
+        // would have no fate at all.
+        let after_end = |what: &str, at_s: u64| {
+            (at_s > self.run_until_s).then(|| {
+                format!(
+                    "{what} at {at_s} s, after the run ends (run_until_s is {} s)",
+                    self.run_until_s
+                )
+            })
+        };
+        for (index, message) in self.messages.iter().enumerate() {
+            if let Some(problem) = after_end("sent", message.at_s) {
+                error(format!("messages[{index}].at_s"), problem);
+            }
+        }
+        for (index, fetch) in self.fetches.iter().enumerate() {
+            if let Some(problem) = after_end("fetched", fetch.at_s) {
+                error(format!("fetches[{index}].at_s"), problem);
+            }
+        }
+        for (index, raw) in self.raw_sessions.iter().enumerate() {
+            if let Some(problem) = after_end("opened", raw.at_s) {
+                error(format!("raw_sessions[{index}].at_s"), problem);
+            }
+        }
         let mut names = BTreeSet::new();
         let mut addresses = BTreeSet::new();
         let mut mailbox_addresses = BTreeSet::new();
@@ -553,6 +595,14 @@ impl Scenario {
             }
             if host.max_recipients == 0 {
                 error(format!("{at}.max_recipients"), "must be at least 1".into());
+            }
+            for (f, fault) in host.faults.iter().enumerate() {
+                if fault.until_s.is_some_and(|until| until < fault.from_s) {
+                    error(
+                        format!("{at}.faults[{f}].until_s"),
+                        "ends before it starts (from_s)".into(),
+                    );
+                }
             }
             // The server waits 5 minutes for the next command (RFC 5321 4.5.3.2.7): a client
             // that idles longer would be cut off.

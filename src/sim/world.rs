@@ -549,6 +549,8 @@ struct World<'a> {
     /// The fate of each (message, recipient) so far; reported in `tracked` order at the end.
     fates: FxHashMap<(String, String), Fate>,
     problems: Vec<String>,
+    /// How many of the scenario's messages their user agents have tried to send.
+    messages_submitted: usize,
     truncated: bool,
 }
 
@@ -680,6 +682,7 @@ impl<'a> World<'a> {
             tracked: Vec::new(),
             fates: FxHashMap::default(),
             problems: Vec::new(),
+            messages_submitted: 0,
             truncated: false,
         };
         world.record(Event::Started {
@@ -828,6 +831,7 @@ impl<'a> World<'a> {
     // ----- user agents -----
 
     fn submit(&mut self, index: usize) {
+        self.messages_submitted += 1;
         let spec: &MessageSpec = &self.scenario.messages[index];
         let label = format!("m{}", index + 1);
         let ua = Name::from(format!("ua:{}", spec.from));
@@ -2589,6 +2593,17 @@ impl<'a> World<'a> {
             self.problems.push(format!(
                 "{} <{}> has a fate but was never sent",
                 key.0, key.1
+            ));
+        }
+        // A message whose user agent never got to send it has no recipients to track.
+        let unsent = self
+            .scenario
+            .messages
+            .len()
+            .saturating_sub(self.messages_submitted);
+        if unsent > 0 {
+            self.problems.push(format!(
+                "{unsent} message(s) were never sent: the run ended first"
             ));
         }
         if self.truncated {
