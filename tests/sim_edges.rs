@@ -83,6 +83,43 @@ fn a_message_the_run_ends_before_is_a_conservation_problem_not_a_silent_loss() {
 }
 
 #[test]
+fn a_maildrop_is_locked_while_a_pop3_session_holds_it() {
+    use smtp_lab::sim::trace::Event;
+    // Two readers at the same moment, and a third once both are done.
+    let mut world = basic_world("pop3-lock");
+    world["fetches"] = json!([
+        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 600},
+        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 600},
+        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 900, "delete": false},
+    ]);
+    let result = run_json(&world);
+    let server_text: String = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::Transmitted { bytes, .. } => Some(String::from_utf8_lossy(bytes.as_bytes())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        server_text.matches("-ERR [IN-USE]").count(),
+        1,
+        "the second reader is refused: {server_text}"
+    );
+    let retrieved = events(&result)
+        .filter(|e| matches!(e.event, Event::MessageRetrieved(_)))
+        .count();
+    let deletions = events(&result)
+        .filter(|e| matches!(e.event, Event::MailboxUpdated(_)))
+        .count();
+    // The first reader takes and deletes the message; the later one finds the lock free
+    // and the maildrop empty.
+    assert_eq!((retrieved, deletions), (1, 2));
+    assert!(
+        server_text.contains("+OK maildrop has 0 messages"),
+        "{server_text}"
+    );
+}
+
+#[test]
 fn a_route_does_not_make_a_host_relay_for_strangers() {
     let mut world = basic_world("route-not-relay");
     world["hosts"][0]["routes"] = json!([{"domain": "receiver.test", "host": "mx.receiver.test"}]);

@@ -91,6 +91,8 @@ struct MailboxState {
     used_octets: u64,
     messages: Vec<StoredMail>,
     next_uid: u32,
+    /// A POP3 session holds the maildrop (RFC 1939 8).
+    locked: bool,
 }
 
 #[derive(Debug, Default)]
@@ -180,27 +182,55 @@ impl Policy for SimPolicy {
     }
 }
 
-/// POP3's view of the simulated mail store.
+/// POP3's view of the simulated mail store. Opening a maildrop takes its lock, so that a
+/// second session for the same mailbox is refused `[IN-USE]` (RFC 1939 8, RFC 2449 8.1.2);
+/// the lock is released when the session closes, or at the latest when it is dropped.
 struct SimMaildrop {
     host: usize,
     store: SharedStore,
+    /// The mailbox this session locked, by lower-cased address.
+    locked: Option<String>,
+}
+
+impl SimMaildrop {
+    fn release(&mut self) {
+        if let Some(key) = self.locked.take() {
+            if let Some(mailbox) = self.store.borrow_mut().mailboxes.get_mut(&key) {
+                mailbox.locked = false;
+            }
+        }
+    }
+}
+
+impl Drop for SimMaildrop {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl MaildropStore for SimMaildrop {
     fn open(&mut self, user: &str, password: &str) -> Result<Maildrop, OpenError> {
-        let store = self.store.borrow();
+        let key = user.to_lowercase();
+        let mut store = self.store.borrow_mut();
         let mailbox = store
             .mailboxes
-            .get(&user.to_lowercase())
+            .get_mut(&key)
             .filter(|m| m.host == self.host && m.password.as_deref() == Some(password))
             .ok_or(OpenError::BadCredentials)?;
-        Ok(Maildrop::new(
+        if mailbox.locked {
+            return Err(OpenError::InUse);
+        }
+        mailbox.locked = true;
+        let maildrop = Maildrop::new(
             mailbox
                 .messages
                 .iter()
                 .map(|m| StoredMessage::new(m.uid.clone(), m.bytes.as_ref().clone()))
                 .collect(),
-        ))
+        );
+        drop(store);
+        self.locked = Some(key);
+        Ok(maildrop)
     }
 }
 
@@ -617,6 +647,7 @@ impl<'a> World<'a> {
                         used_octets: mailbox.used_octets,
                         messages: Vec::new(),
                         next_uid: 1,
+                        locked: false,
                     },
                 );
             }
@@ -1206,6 +1237,7 @@ impl<'a> World<'a> {
                 let store = SimMaildrop {
                     host: c.server,
                     store: Rc::clone(&self.store),
+                    locked: None,
                 };
                 *server = Some(Box::new(Pop3Server::new(
                     Pop3ServerConfig::new(host.spec.name.clone()),
@@ -1433,6 +1465,15 @@ impl<'a> World<'a> {
                     mailbox: user,
                     deleted: deleted_uids,
                 })));
+            }
+            // After the update (if any), the maildrop is free for the next session.
+            Pop3ServerEvent::Closed { .. } => {
+                if let Some(Sessions::Pop3 {
+                    server: Some(s), ..
+                }) = self.conns.get_mut(&conn).map(|c| &mut c.sessions)
+                {
+                    s.store_mut().release();
+                }
             }
             _ => {}
         }
@@ -1863,6 +1904,7 @@ impl<'a> World<'a> {
                     used_octets: 0,
                     messages: Vec::new(),
                     next_uid: 1,
+                    locked: false,
                 },
             );
         }
