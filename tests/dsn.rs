@@ -5,7 +5,7 @@
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use smtp_lab::mail::dsn::{
-    build_dsn, is_auto_submitted, Action, DsnRequest, RecipientReport, ReturnContent,
+    build_dsn, is_auto_submitted, Action, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
 };
 use smtp_lab::smtp::reply::{EnhancedStatus, Reply};
 
@@ -29,7 +29,7 @@ fn failed(address: &str, reply: Reply, remote: &str) -> RecipientReport {
         action: Action::Failed,
         status: reply.enhanced.expect("the test replies carry a status"),
         remote_mta: Some(remote.into()),
-        diagnostic: Some(reply),
+        diagnostic: Some(Diagnostic::Smtp(reply)),
         last_attempt_date_unix_s: 1_700_000_030,
         will_retry_until_unix_s: None,
     }
@@ -249,6 +249,31 @@ fn delivery_status_fields() {
 }
 
 #[test]
+fn the_mtas_own_finding_is_not_written_as_a_server_reply() {
+    let mut r = request();
+    r.recipients[0].remote_mta = None;
+    r.recipients[0].status = EnhancedStatus::new(4, 4, 7);
+    r.recipients[0].diagnostic = Some(Diagnostic::Local(
+        "delivery time expired; last error: mx.example.net: connection refused".into(),
+    ));
+    let bytes = build_dsn(&r);
+    let message = parse(&bytes);
+    let groups = delivery_status(&message);
+    assert_eq!(
+        field(&groups[1], "Diagnostic-Code"),
+        Some("X-SMTP-Lab; delivery time expired; last error: mx.example.net: connection refused")
+    );
+    assert_eq!(field(&groups[1], "Remote-MTA"), None);
+    let parts = report_parts(&message);
+    let text = one_line(&String::from_utf8_lossy(raw_body(&message, parts[0].1)));
+    assert!(
+        text.contains("The mail system found: delivery time expired"),
+        "{text}"
+    );
+    assert!(!text.contains("answered"), "{text}");
+}
+
+#[test]
 fn original_message_is_returned_octet_for_octet() {
     let bytes = build_dsn(&request());
     let message = parse(&bytes);
@@ -337,11 +362,11 @@ fn several_recipients_each_get_a_group() {
         action: Action::Delayed,
         status: EnhancedStatus::new(4, 7, 1),
         remote_mta: Some("mx.example.com".into()),
-        diagnostic: Some(Reply::multiline(
+        diagnostic: Some(Diagnostic::Smtp(Reply::multiline(
             451,
             Some(EnhancedStatus::new(4, 7, 1)),
             vec!["Greylisted,".into(), "please try again later".into()],
-        )),
+        ))),
         last_attempt_date_unix_s: 1_700_000_040,
         will_retry_until_unix_s: Some(1_700_432_000),
     });
@@ -503,11 +528,11 @@ fn eight_bit_original_goes_back_as_message_global_in_base64() {
 fn long_and_non_ascii_replies_keep_lines_short() {
     let mut r = request();
     let long_text = format!("{} {}", "blocked ".repeat(60), "z".repeat(1500));
-    r.recipients[0].diagnostic = Some(Reply::new(
+    r.recipients[0].diagnostic = Some(Diagnostic::Smtp(Reply::new(
         554,
         Some(EnhancedStatus::new(5, 7, 1)),
         long_text,
-    ));
+    )));
     r.recipients.push(failed(
         "j\u{f6}rg@b\u{fc}cher.example",
         Reply::new(
@@ -549,7 +574,11 @@ fn success_report() {
     let mut r = request();
     r.recipients[0].action = Action::Delivered;
     r.recipients[0].status = EnhancedStatus::new(2, 0, 0);
-    r.recipients[0].diagnostic = Some(Reply::new(250, Some(EnhancedStatus::new(2, 0, 0)), "OK"));
+    r.recipients[0].diagnostic = Some(Diagnostic::Smtp(Reply::new(
+        250,
+        Some(EnhancedStatus::new(2, 0, 0)),
+        "OK",
+    )));
     let message_bytes = build_dsn(&r);
     let message = parse(&message_bytes);
     assert_eq!(message.subject(), Some("Successful Mail Delivery Report"));

@@ -490,6 +490,38 @@ fn a_bounce_is_a_delivery_status_report_with_a_null_reverse_path() {
 }
 
 #[test]
+fn a_bounce_tells_the_sending_hosts_own_findings_from_a_servers_reply() {
+    // Nothing answered for five days: no server replied, so none is named and the
+    // diagnostic is the sending host's own (RFC 3464 2.3.5, 2.3.6).
+    let result = builtin_unread("server-down-for-good");
+    let notices = mailbox(&result, "alice@sender.test");
+    assert_eq!(notices.len(), 2, "a delay notice, then the bounce");
+    let delayed = delivery_status(&notices[0]);
+    assert_eq!(field(&delayed[1], "Action"), Some("delayed"));
+    assert_eq!(field(&delayed[1], "Remote-MTA"), None, "{delayed:?}");
+    let bounce = notices[1].to_vec();
+    let groups = delivery_status(&bounce);
+    let recipient = &groups[1];
+    assert_eq!(field(recipient, "Status"), Some("4.4.7"));
+    assert_eq!(field(recipient, "Remote-MTA"), None, "{recipient:?}");
+    let diagnostic = field(recipient, "Diagnostic-Code").expect("Diagnostic-Code");
+    assert!(
+        diagnostic.starts_with("X-SMTP-Lab; delivery time expired; last error: ")
+            && diagnostic.contains("connection refused"),
+        "{diagnostic}"
+    );
+    let text = String::from_utf8_lossy(&bounce);
+    assert!(!text.contains("answered"), "no server answered: {text}");
+
+    // The MDA's own refusal is no SMTP reply either.
+    let result = builtin_unread("over-quota-at-delivery");
+    let bounce = only_bounce(&result, "alice@sender.test");
+    let groups = delivery_status(&bounce);
+    let diagnostic = field(&groups[1], "Diagnostic-Code").expect("Diagnostic-Code");
+    assert!(diagnostic.starts_with("X-SMTP-Lab; "), "{diagnostic}");
+}
+
+#[test]
 fn a_relay_that_accepted_then_failed_sends_the_bounce_with_mail_from_null() {
     let result = builtin_unread("unknown-user-after-relay");
     let bounce = only_bounce(&result, "alice@sender.test");

@@ -96,14 +96,30 @@ pub struct RecipientReport {
     pub action: Action,
     /// Its class should match the action: 5 for failed, 4 for delayed, 2 otherwise.
     pub status: EnhancedStatus,
-    /// The host that gave the reply in `diagnostic`, when the MTA spoke to one.
+    /// The server the MTA spoke to about this recipient, if it got as far as one (RFC 3464
+    /// 2.3.5); none when no connection was made.
     pub remote_mta: Option<String>,
-    /// The reply that decided the outcome (`550 5.1.1 User unknown`).
-    pub diagnostic: Option<Reply>,
+    /// What decided the outcome.
+    pub diagnostic: Option<Diagnostic>,
     pub last_attempt_date_unix_s: i64,
     /// For a delayed recipient: when the MTA gives up (RFC 3464 2.3.9).
     pub will_retry_until_unix_s: Option<i64>,
 }
+
+/// What decided a recipient's outcome (RFC 3464 2.3.6).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Diagnostic {
+    /// A reply a server sent (`550 5.1.1 User unknown`): diagnostic-type `smtp`.
+    Smtp(Reply),
+    /// What the reporting MTA found itself, with no server reply saying so: a refused
+    /// connection, a null MX, a message the server cannot take, an expired retry time. The
+    /// `smtp` type would claim a server said it, so the text goes under the private type
+    /// [`LOCAL_DIAGNOSTIC_TYPE`], as Postfix writes `X-Postfix`.
+    Local(String),
+}
+
+/// The diagnostic-type of a [`Diagnostic::Local`] text (an RFC 3464 2.3.6 x-token).
+pub const LOCAL_DIAGNOSTIC_TYPE: &str = "X-SMTP-Lab";
 
 /// Everything a notice is made from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,16 +467,29 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             .map(clean_host)
             .filter(|host| !host.is_empty());
         match (&recipient.diagnostic, server) {
-            (Some(reply), Some(host)) => paragraph(
+            (Some(Diagnostic::Smtp(reply)), Some(host)) => paragraph(
                 &mut text,
                 2,
                 &format!("The server {host} answered: {}", reply_text(reply, false)),
             ),
-            (Some(reply), None) => paragraph(
+            (Some(Diagnostic::Smtp(reply)), None) => paragraph(
                 &mut text,
                 2,
                 &format!("The answer was: {}", reply_text(reply, false)),
             ),
+            (Some(Diagnostic::Local(found)), server) => {
+                paragraph(
+                    &mut text,
+                    2,
+                    &format!(
+                        "The mail system found: {}",
+                        clean_text(found, DIAGNOSTIC_MAX_CHARS)
+                    ),
+                );
+                if let Some(host) = server {
+                    paragraph(&mut text, 2, &format!("Receiving server: {host}"));
+                }
+            }
             (None, Some(host)) => paragraph(&mut text, 2, &format!("Receiving server: {host}")),
             (None, None) => {}
         }
@@ -654,13 +683,23 @@ fn delivery_status_part(request: &DsnRequest) -> Vec<u8> {
                 push_field(&mut part, "Remote-MTA", &format!("dns; {host}"));
             }
         }
-        // RFC 3464 2.3.6: diagnostic-type "smtp" for an SMTP reply, code first.
-        if let Some(reply) = &recipient.diagnostic {
-            push_field(
+        // RFC 3464 2.3.6: diagnostic-type "smtp" for an SMTP reply, code first; the MTA's
+        // own findings under its private type.
+        match &recipient.diagnostic {
+            Some(Diagnostic::Smtp(reply)) => push_field(
                 &mut part,
                 "Diagnostic-Code",
                 &format!("smtp; {}", reply_text(reply, true)),
-            );
+            ),
+            Some(Diagnostic::Local(found)) => push_field(
+                &mut part,
+                "Diagnostic-Code",
+                &format!(
+                    "{LOCAL_DIAGNOSTIC_TYPE}; {}",
+                    to_ascii(clean_text(found, DIAGNOSTIC_MAX_CHARS))
+                ),
+            ),
+            None => {}
         }
         push_field(
             &mut part,
@@ -693,12 +732,21 @@ fn reply_text(reply: &Reply, ascii_only: bool) -> String {
     }
     let text = clean_text(&text, DIAGNOSTIC_MAX_CHARS);
     if ascii_only {
-        text.chars()
-            .map(|c| if c.is_ascii() { c } else { '?' })
-            .collect()
+        to_ascii(text)
     } else {
         text
     }
+}
+
+/// `text` with every character that is not ASCII replaced by "?", for
+/// `message/delivery-status`, which is ASCII (RFC 3464 2.1).
+fn to_ascii(text: String) -> String {
+    if text.is_ascii() {
+        return text;
+    }
+    text.chars()
+        .map(|c| if c.is_ascii() { c } else { '?' })
+        .collect()
 }
 
 /// `rfc822; user@example.org`, or for an address that is not ASCII `utf-8;` with the
@@ -932,11 +980,11 @@ mod tests {
                 action: Action::Failed,
                 status: EnhancedStatus::new(5, 1, 1),
                 remote_mta: Some("mx.example.net".into()),
-                diagnostic: Some(Reply::new(
+                diagnostic: Some(Diagnostic::Smtp(Reply::new(
                     550,
                     Some(EnhancedStatus::new(5, 1, 1)),
                     "User unknown",
-                )),
+                ))),
                 last_attempt_date_unix_s: 1_700_000_030,
                 will_retry_until_unix_s: None,
             }],
@@ -1105,7 +1153,11 @@ mod tests {
     #[test]
     fn non_ascii_reply_text_is_quoted_printable_for_people_and_ascii_for_programs() {
         let mut r = request();
-        r.recipients[0].diagnostic = Some(Reply::new(550, None, "Benutzer unbekannt: jörg"));
+        r.recipients[0].diagnostic = Some(Diagnostic::Smtp(Reply::new(
+            550,
+            None,
+            "Benutzer unbekannt: jörg",
+        )));
         let original = Original::new(&r.original_message, r.return_content);
         let part = text(&text_part(&r, &original));
         assert!(part.contains("Content-Transfer-Encoding: quoted-printable"));

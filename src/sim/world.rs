@@ -16,14 +16,15 @@ use super::trace::{
 use crate::dns::{DomainName, MxCache, MxOutcome, MxResolver};
 use crate::mail::compose::{compose, Attachment, ComposeRequest};
 use crate::mail::dsn::{
-    build_dsn, Action as DsnAction, DsnRequest, RecipientReport, ReturnContent,
+    build_dsn, Action as DsnAction, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
 };
 use crate::pop3::client::{Pop3Client, Pop3ClientConfig, Pop3ClientEvent};
 use crate::pop3::maildrop::{Maildrop, MaildropStore, OpenError, StoredMessage};
 use crate::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
 use crate::smtp::address::{ForwardPath, Mailbox, ReversePath};
 use crate::smtp::client::{
-    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, SessionOutcome,
+    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, ReplyOrigin,
+    SessionOutcome,
 };
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::explain::Explanation;
@@ -236,6 +237,33 @@ impl MaildropStore for SimMaildrop {
 
 // ----- hosts, queues, connections -----
 
+/// Why a recipient was not delivered: the reply that says so, and whether a server sent it
+/// or this host found it itself (a refused connection, a null MX, an expired retry time). A
+/// delivery report must not present the host's own findings as a server's reply (RFC 3464
+/// 2.3.6).
+#[derive(Clone, Debug)]
+struct Failure {
+    reply: Reply,
+    origin: ReplyOrigin,
+}
+
+impl Failure {
+    fn local(reply: Reply) -> Failure {
+        Failure {
+            reply,
+            origin: ReplyOrigin::Client,
+        }
+    }
+
+    /// What a delivery report says about it.
+    fn diagnostic(&self) -> Diagnostic {
+        match self.origin {
+            ReplyOrigin::Server => Diagnostic::Smtp(self.reply.clone()),
+            ReplyOrigin::Client => Diagnostic::Local(self.reply.text()),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Target {
     name: String,
@@ -255,8 +283,8 @@ struct Entry {
     target_index: usize,
     in_flight: bool,
     delay_notice_sent: bool,
-    /// The last temporary reply, for a give-up bounce.
-    last_reply: Option<Reply>,
+    /// The last temporary failure, for a give-up bounce, and the server it came from.
+    last_failure: Option<Failure>,
     last_remote: Option<String>,
 }
 
@@ -1631,10 +1659,10 @@ impl<'a> World<'a> {
                     }
                 }
             }
+            // No server was reached, so none is named in a report (RFC 3464 2.3.5).
             Purpose::Relay { host, entries } => {
-                let remote = self.hosts[c.server].spec.name.clone();
                 for entry in entries {
-                    self.try_next_target(host, entry, reply.clone(), remote.clone());
+                    self.try_next_target(host, entry, Failure::local(reply.clone()), None);
                 }
             }
             Purpose::Fetch { .. } | Purpose::Raw { .. } => {}
@@ -1867,7 +1895,7 @@ impl<'a> World<'a> {
                     target_index: 0,
                     in_flight: false,
                     delay_notice_sent: false,
-                    last_reply: None,
+                    last_failure: None,
                     last_remote: None,
                 },
             );
@@ -1920,7 +1948,7 @@ impl<'a> World<'a> {
                 host,
                 message,
                 reverse_path,
-                vec![(recipient.to_string(), reply)],
+                vec![(recipient.to_string(), Failure::local(reply))],
                 data,
                 None,
             );
@@ -1951,7 +1979,7 @@ impl<'a> World<'a> {
                 host,
                 message,
                 reverse_path,
-                vec![(recipient.to_string(), reply)],
+                vec![(recipient.to_string(), Failure::local(reply))],
                 data,
                 None,
             );
@@ -2112,9 +2140,9 @@ impl<'a> World<'a> {
                     entry.in_flight = false;
                 }
                 if failure.permanent {
-                    self.fail_entry(host, entry_id, &reply, None);
+                    self.fail_entry(host, entry_id, &Failure::local(reply), None);
                 } else {
-                    self.defer_entry(host, entry_id, reply, None);
+                    self.defer_entry(host, entry_id, Failure::local(reply), None);
                 }
                 return;
             }
@@ -2135,27 +2163,27 @@ impl<'a> World<'a> {
                 return;
             };
             let Some(target) = entry.targets.get(entry.target_index).cloned() else {
-                let reply = entry.last_reply.clone().unwrap_or_else(|| {
-                    Reply::new(
+                let failure = entry.last_failure.clone().unwrap_or_else(|| {
+                    Failure::local(Reply::new(
                         451,
                         Some(EnhancedStatus::new(4, 4, 1)),
                         "No MX host answered",
-                    )
+                    ))
                 });
                 let remote = entry.last_remote.clone();
                 entry.in_flight = false;
-                self.defer_entry(host, entry_id, reply, remote);
+                self.defer_entry(host, entry_id, failure, remote);
                 return;
             };
             if let Some(&server) = self.host_by_address.get(&target.address) {
                 break server;
             }
-            entry.last_reply = Some(Reply::new(
+            entry.last_failure = Some(Failure::local(Reply::new(
                 451,
                 Some(EnhancedStatus::new(4, 4, 1)),
                 format!("{} [{}]: no answer", target.name, target.address),
-            ));
-            entry.last_remote = Some(target.name);
+            )));
+            entry.last_remote = None;
             entry.target_index += 1;
         };
         let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
@@ -2197,7 +2225,7 @@ impl<'a> World<'a> {
                 if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
                     entry.in_flight = false;
                 }
-                self.fail_entry(host, entry_id, &reply, None);
+                self.fail_entry(host, entry_id, &Failure::local(reply), None);
                 return;
             }
         };
@@ -2219,12 +2247,18 @@ impl<'a> World<'a> {
         );
     }
 
-    fn try_next_target(&mut self, host: usize, entry_id: EntryId, reply: Reply, remote: String) {
+    fn try_next_target(
+        &mut self,
+        host: usize,
+        entry_id: EntryId,
+        failure: Failure,
+        remote: Option<String>,
+    ) {
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
-        entry.last_reply = Some(reply);
-        entry.last_remote = Some(remote);
+        entry.last_failure = Some(failure);
+        entry.last_remote = remote;
         entry.target_index += 1;
         self.connect_to_target(host, entry_id);
     }
@@ -2241,12 +2275,19 @@ impl<'a> World<'a> {
         let connection_failed = outcome.mail_transactions == 0
             && outcome.recipients.iter().all(|r| !r.status.is_accepted());
         if connection_failed {
-            let reply = outcome
+            let failure = outcome
                 .recipients
                 .first()
-                .map(|r| r.status.reply().clone())
+                .map(|r| Failure {
+                    reply: r.status.reply().clone(),
+                    origin: r.reply_origin,
+                })
                 .unwrap_or_else(|| {
-                    Reply::new(451, Some(EnhancedStatus::new(4, 4, 2)), "session failed")
+                    Failure::local(Reply::new(
+                        451,
+                        Some(EnhancedStatus::new(4, 4, 2)),
+                        "session failed",
+                    ))
                 });
             // As Postfix does by default (smtp_skip_5xx_greeting), even a 5yz greeting only
             // rules out this host: the next MX may take the mail. Only the last one's
@@ -2255,8 +2296,8 @@ impl<'a> World<'a> {
                 .queue
                 .get(&entry_id)
                 .is_some_and(|e| e.target_index + 1 < e.targets.len());
-            if more_targets || !reply.is_permanent() {
-                self.try_next_target(host, entry_id, reply, remote);
+            if more_targets || !failure.reply.is_permanent() {
+                self.try_next_target(host, entry_id, failure, Some(remote));
                 return;
             }
         }
@@ -2264,15 +2305,19 @@ impl<'a> World<'a> {
         let mut deferred = Vec::new();
         let mut last_temporary = None;
         for recipient in &outcome.recipients {
+            let failure = |reply: &Reply| Failure {
+                reply: reply.clone(),
+                origin: recipient.reply_origin,
+            };
             let (result, reply) = match &recipient.status {
                 RecipientStatus::Accepted(reply) => ("accepted", reply),
                 RecipientStatus::TemporaryFailure(reply) => {
                     deferred.push(recipient.forward_path.clone());
-                    last_temporary = Some(reply.clone());
+                    last_temporary = Some(failure(reply));
                     ("temporary failure", reply)
                 }
                 RecipientStatus::PermanentFailure(reply) => {
-                    failed.push((recipient.forward_path.clone(), reply.clone()));
+                    failed.push((recipient.forward_path.clone(), failure(reply)));
                     ("permanent failure", reply)
                 }
             };
@@ -2306,7 +2351,7 @@ impl<'a> World<'a> {
             );
         }
         match last_temporary {
-            Some(reply) => self.defer_entry(host, entry_id, reply, Some(remote)),
+            Some(failure) => self.defer_entry(host, entry_id, failure, Some(remote)),
             None => self.dequeue(host, entry_id),
         }
     }
@@ -2327,7 +2372,7 @@ impl<'a> World<'a> {
         &mut self,
         host: usize,
         entry_id: EntryId,
-        reply: Reply,
+        failure: Failure,
         remote: Option<String>,
     ) {
         let retry = self.scenario.retry.clone();
@@ -2336,7 +2381,7 @@ impl<'a> World<'a> {
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
-        entry.last_reply = Some(reply.clone());
+        entry.last_failure = Some(failure.clone());
         entry.last_remote = remote.clone();
         let age_ms = now - entry.queued_at_ms;
         if age_ms >= retry.give_up_s.saturating_mul(1000) {
@@ -2347,11 +2392,16 @@ impl<'a> World<'a> {
                 recipients,
             })));
             // RFC 3463 3.5: X.4.7, delivery time expired; a persistent transient failure.
-            let expired = Reply::new(
+            // This host decides to give up, whoever gave the last error.
+            let last = match failure.origin {
+                ReplyOrigin::Server => format!("last reply: {}", reply_text(&failure.reply)),
+                ReplyOrigin::Client => format!("last error: {}", failure.reply.text()),
+            };
+            let expired = Failure::local(Reply::new(
                 451,
                 Some(EnhancedStatus::new(4, 4, 7)),
-                format!("delivery time expired; last error: {}", reply_text(&reply)),
-            );
+                format!("delivery time expired; {last}"),
+            ));
             self.fail_entry(host, entry_id, &expired, remote);
             return;
         }
@@ -2398,7 +2448,10 @@ impl<'a> World<'a> {
                 host,
                 &message,
                 &reverse_path,
-                recipients.into_iter().map(|r| (r, reply.clone())).collect(),
+                recipients
+                    .into_iter()
+                    .map(|r| (r, failure.clone()))
+                    .collect(),
                 &data,
                 remote,
                 DsnAction::Delayed,
@@ -2411,7 +2464,7 @@ impl<'a> World<'a> {
         &mut self,
         host: usize,
         entry_id: EntryId,
-        reply: &Reply,
+        failure: &Failure,
         remote: Option<String>,
     ) {
         let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
@@ -2420,7 +2473,7 @@ impl<'a> World<'a> {
         let failed = entry
             .recipients
             .iter()
-            .map(|r| (r.clone(), reply.clone()))
+            .map(|r| (r.clone(), failure.clone()))
             .collect();
         let (message, reverse_path, data) = (
             entry.message.clone(),
@@ -2436,20 +2489,20 @@ impl<'a> World<'a> {
         host: usize,
         message: &str,
         reverse_path: &str,
-        failed: Vec<(String, Reply)>,
+        failed: Vec<(String, Failure)>,
         data: &Rc<Vec<u8>>,
         remote: Option<String>,
     ) {
         let host_name = Rc::clone(&self.hosts[host].name);
         if reverse_path.is_empty() {
             // RFC 5321 4.5.5: a message with a null reverse-path is never bounced.
-            for (recipient, reply) in &failed {
+            for (recipient, failure) in &failed {
                 self.set_fate(
                     message,
                     recipient,
                     Fate::Discarded {
                         host: host_name.to_string(),
-                        status: reply_text(reply),
+                        status: reply_text(&failure.reply),
                     },
                 );
             }
@@ -2460,13 +2513,13 @@ impl<'a> World<'a> {
             })));
             return;
         }
-        for (recipient, reply) in &failed {
+        for (recipient, failure) in &failed {
             self.set_fate(
                 message,
                 recipient,
                 Fate::Bounced {
                     host: host_name.to_string(),
-                    status: reply_text(reply),
+                    status: reply_text(&failure.reply),
                 },
             );
         }
@@ -2490,7 +2543,7 @@ impl<'a> World<'a> {
         host: usize,
         message: &str,
         reverse_path: &str,
-        recipients: Vec<(String, Reply)>,
+        recipients: Vec<(String, Failure)>,
         data: &Rc<Vec<u8>>,
         remote: Option<String>,
         action: DsnAction,
@@ -2527,13 +2580,13 @@ impl<'a> World<'a> {
             envelope_id: None,
             recipients: recipients
                 .iter()
-                .map(|(recipient, reply)| RecipientReport {
+                .map(|(recipient, failure)| RecipientReport {
                     final_recipient: recipient.clone(),
                     original_recipient: None,
                     action,
-                    status: status_of(reply),
+                    status: status_of(&failure.reply),
                     remote_mta: remote.clone(),
-                    diagnostic: Some(reply.clone()),
+                    diagnostic: Some(failure.diagnostic()),
                     last_attempt_date_unix_s: now_s,
                     will_retry_until_unix_s: will_retry_until_ms.map(|ms| {
                         self.scenario

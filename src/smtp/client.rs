@@ -256,6 +256,27 @@ impl ClientStateKind {
             ClientStateKind::Finished => "Finished",
         }
     }
+
+    /// When in the session something happened, in words for a report ("while waiting for
+    /// the reply to MAIL").
+    pub fn moment(self) -> &'static str {
+        match self {
+            ClientStateKind::ExpectGreeting => "while waiting for the greeting",
+            ClientStateKind::ExpectEhloReply => "while waiting for the reply to EHLO",
+            ClientStateKind::ExpectHeloReply => "while waiting for the reply to HELO",
+            ClientStateKind::ExpectAuthReply => "while waiting for the reply to AUTH",
+            ClientStateKind::ExpectMailReply => "while waiting for the reply to MAIL",
+            ClientStateKind::ExpectRcptReplies => "while waiting for the replies to RCPT",
+            ClientStateKind::ExpectRsetReply => "while waiting for the reply to RSET",
+            ClientStateKind::ExpectDataGoAhead => "while waiting for the reply to DATA",
+            ClientStateKind::ExpectDataReply => {
+                "while waiting for the reply to the message (after its final dot)"
+            }
+            ClientStateKind::Idle => "while keeping the connection for more mail",
+            ClientStateKind::ExpectQuitReply => "while waiting for the reply to QUIT",
+            ClientStateKind::Finished => "after the session ended",
+        }
+    }
 }
 
 impl fmt::Display for ClientStateKind {
@@ -748,7 +769,7 @@ impl ClientSession {
             let reply = local_reply(
                 451,
                 (4, 4, 2),
-                format!("connection closed by the server in state {before}"),
+                format!("connection closed by the server {}", before.moment()),
             );
             self.fail_undecided(&reply, ReplyOrigin::Client);
         }
@@ -788,7 +809,10 @@ impl ClientSession {
             let reply = local_reply(
                 451,
                 (4, 4, 2),
-                format!("no reply from the server in state {before} (RFC 5321 4.5.3.2)"),
+                format!(
+                    "no reply from the server {} (RFC 5321 4.5.3.2)",
+                    before.moment()
+                ),
             );
             self.fail_undecided(&reply, ReplyOrigin::Client);
         }
