@@ -150,6 +150,40 @@ fn the_secondary_is_used_when_the_primary_is_down() {
 }
 
 #[test]
+fn a_busy_primary_answers_421_at_the_greeting_and_the_next_mx_is_used() {
+    let mut world = three_mx_world();
+    // mx1 is up but busy for an hour; mx2 works.
+    world["hosts"][1]["faults"] = json!([fault("busy", Some(3600))]);
+    world["hosts"][2]["faults"] = json!([]);
+    let result = run_json(&world);
+    let targets = relay_targets(&result, "mail.sender.test");
+    assert_eq!(targets, ["mx1.receiver.test", "mx2.receiver.test"]);
+    let server_said: String = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::Transmitted { bytes, .. } => Some(String::from_utf8_lossy(bytes.as_bytes())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        server_said.contains("421 4.3.2 mx1.receiver.test Service not available"),
+        "{server_said}"
+    );
+    // The server closed at once: the client sent nothing on that connection.
+    let busy_conn = attempts(&result)
+        .into_iter()
+        .find(|(_, _, _, server, _)| server == "mx1.receiver.test")
+        .map(|(_, conn, ..)| conn)
+        .expect("a connection to mx1");
+    assert!(!events(&result).any(|e| matches!(&e.event,
+        Event::Transmitted { conn, direction: Direction::ClientToServer, .. }
+            if *conn == busy_conn)));
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if &**host == "mx1.receiver.test"
+    ));
+}
+
+#[test]
 fn no_fallback_to_the_address_record_when_mx_records_exist() {
     let mut world = basic_world("no-a-fallback");
     world["run_until_s"] = json!(7200);

@@ -238,6 +238,9 @@ pub enum FaultKind {
     DropInData,
     /// Every link to and from this host takes this much longer, each way.
     Slow { extra_latency_ms: u64 },
+    /// The SMTP server is up but cannot serve now: it answers 421 at the greeting and
+    /// closes (RFC 5321 3.8), so the sending server tries the next MX or later.
+    Busy,
 }
 
 /// A message a user agent composes and submits.

@@ -120,9 +120,30 @@ struct SimPolicy {
     greylist_delay_ms: Option<u64>,
     greylist: SharedGreylist,
     store: SharedStore,
+    /// A `busy` fault was active when the connection arrived.
+    busy: bool,
+    hostname: Name,
 }
 
 impl Policy for SimPolicy {
+    fn check_connect(&mut self, _session: &SessionInfo<'_>) -> Decision {
+        if !self.busy {
+            return Decision::accept("this server serves every peer");
+        }
+        Decision::Respond {
+            reply: Reply::new(
+                421,
+                Some(EnhancedStatus::new(4, 3, 2)),
+                format!("{} Service not available, try again later", self.hostname),
+            ),
+            why: "this server cannot serve now (a busy fault in the scenario): it says so at \
+                  the greeting with 421 and closes the connection; the client tries another \
+                  MX or tries again later"
+                .into(),
+            rfc: "RFC 5321 3.8".into(),
+        }
+    }
+
     fn auth_required(&self, _session: &SessionInfo<'_>) -> bool {
         self.submission
     }
@@ -1253,6 +1274,8 @@ impl<'a> World<'a> {
                     greylist_delay_ms: host.spec.greylist_s.map(|s| s.saturating_mul(1000)),
                     greylist: Rc::clone(&host.greylist),
                     store: Rc::clone(&self.store),
+                    busy: host.fault(self.now_ms, |k| *k == FaultKind::Busy),
+                    hostname: Rc::clone(&host.name),
                 };
                 *server = Some(Box::new(ServerSession::new(
                     config,

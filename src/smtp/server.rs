@@ -247,6 +247,8 @@ pub enum CloseReason {
     TooManyAuthFailures,
     PeerClosed,
     InputOverflow,
+    /// The policy refused the connection with 421 at the greeting (RFC 5321 3.8).
+    ServiceUnavailable,
 }
 
 /// What happened in the session, in order.
@@ -520,6 +522,11 @@ impl<P: Policy> ServerSession<P> {
             now_ms,
         );
         match session.policy.check_connect(&info) {
+            // RFC 5321 3.8: a server that cannot serve now says 421 and closes at once.
+            Decision::Respond { reply, why, rfc } if reply.code == 421 => {
+                session.send(reply, why, rfc);
+                session.close(CloseReason::ServiceUnavailable);
+            }
             Decision::Respond { reply, why, rfc } if !reply.is_success() => {
                 session.send(reply, why, rfc);
                 session.state = State::ExpectQuit;
