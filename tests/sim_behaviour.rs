@@ -184,6 +184,30 @@ fn a_busy_primary_answers_421_at_the_greeting_and_the_next_mx_is_used() {
 }
 
 #[test]
+fn an_mx_address_where_no_host_lives_times_out_like_a_silent_host() {
+    let mut world = three_mx_world();
+    // mx1's address is nobody's; mx2 works.
+    world["dns"]["zones"][1]["records"][3] = a("mx1.receiver.test", "192.0.2.99");
+    world["hosts"][2]["faults"] = json!([]);
+    world["retry"] = json!({"connect_timeout_s": 45});
+    let result = run_json(&world);
+    let tries = attempts(&result);
+    let relay: Vec<_> = tries
+        .iter()
+        .filter(|(_, _, client, _, port)| client == "mail.sender.test" && *port == 25)
+        .collect();
+    assert_eq!(relay[0].3, "mx1.receiver.test");
+    assert_eq!(relay[1].3, "mx2.receiver.test");
+    let (tried_at, conn) = (relay[0].0, relay[0].1);
+    let timed_out_at = events(&result)
+        .find(|e| matches!(e.event, Event::ConnectionTimedOut { conn: c } if c == conn))
+        .map(|e| e.time_ms)
+        .expect("the attempt times out");
+    assert_eq!(timed_out_at - tried_at, 45_000, "after the connect timeout");
+    assert_eq!(relay[1].0, timed_out_at, "then the next MX at once");
+}
+
+#[test]
 fn no_fallback_to_the_address_record_when_mx_records_exist() {
     let mut world = basic_world("no-a-fallback");
     world["run_until_s"] = json!(7200);

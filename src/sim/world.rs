@@ -528,6 +528,8 @@ enum Action {
     ClientConnected(ConnId),
     ClientRefused(ConnId, String),
     ClientConnectTimeout(ConnId),
+    /// A queue entry's connection attempt to an address where no host lives timed out.
+    NobodyAnswered(usize, EntryId, ConnId),
     /// Bytes reach one side of a connection: the bytes of the `Transmitted` event at this
     /// position in the trace, so that they are kept once.
     Arrive(ConnId, Side, usize),
@@ -855,6 +857,25 @@ impl<'a> World<'a> {
             Action::ClientConnectTimeout(conn) => {
                 self.record(Event::ConnectionTimedOut { conn });
                 self.connection_failed(conn, "no answer (connection timed out)");
+            }
+            Action::NobodyAnswered(host, entry_id, conn) => {
+                self.record(Event::ConnectionTimedOut { conn });
+                let Some(target) = self.hosts[host]
+                    .queue
+                    .get(&entry_id)
+                    .and_then(|e| e.targets.get(e.target_index))
+                else {
+                    return;
+                };
+                let reply = Reply::new(
+                    451,
+                    Some(EnhancedStatus::new(4, 4, 1)),
+                    format!(
+                        "{} [{}]: no answer (connection timed out)",
+                        target.name, target.address
+                    ),
+                );
+                self.try_next_target(host, entry_id, Failure::local(reply), None);
             }
             Action::Arrive(conn, side, event) => self.arrive(conn, side, event),
             Action::PeerClosed(conn, side) => {
@@ -2179,35 +2200,40 @@ impl<'a> World<'a> {
     }
 
     fn connect_to_target(&mut self, host: usize, entry_id: EntryId) {
-        // An address where no simulated host lives never answers: such targets are passed
-        // over here, one after another, before anything is built for the message.
-        let server = loop {
-            let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
-                return;
-            };
-            let Some(target) = entry.targets.get(entry.target_index).cloned() else {
-                let failure = entry.last_failure.clone().unwrap_or_else(|| {
-                    Failure::local(Reply::new(
-                        451,
-                        Some(EnhancedStatus::new(4, 4, 1)),
-                        "No MX host answered",
-                    ))
-                });
-                let remote = entry.last_remote.clone();
-                entry.in_flight = false;
-                self.defer_entry(host, entry_id, failure, remote);
-                return;
-            };
-            if let Some(&server) = self.host_by_address.get(&target.address) {
-                break server;
-            }
-            entry.last_failure = Some(Failure::local(Reply::new(
-                451,
-                Some(EnhancedStatus::new(4, 4, 1)),
-                format!("{} [{}]: no answer", target.name, target.address),
+        let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
+            return;
+        };
+        let Some(target) = entry.targets.get(entry.target_index).cloned() else {
+            let failure = entry.last_failure.clone().unwrap_or_else(|| {
+                Failure::local(Reply::new(
+                    451,
+                    Some(EnhancedStatus::new(4, 4, 1)),
+                    "No MX host answered",
+                ))
+            });
+            let remote = entry.last_remote.clone();
+            entry.in_flight = false;
+            self.defer_entry(host, entry_id, failure, remote);
+            return;
+        };
+        let Some(&server) = self.host_by_address.get(&target.address) else {
+            // Nothing lives at that address, so nothing ever answers: the attempt times out
+            // as one to a silent host does.
+            let conn = self.next_conn;
+            self.next_conn += 1;
+            self.record(Event::ConnectionAttempted(Box::new(
+                trace::ConnectionAttempted {
+                    conn,
+                    client: Rc::clone(&self.hosts[host].name),
+                    server: Name::from(target.name.as_str()),
+                    address: target.address.to_string(),
+                    port: 25,
+                    protocol: Protocol::Smtp,
+                },
             )));
-            entry.last_remote = None;
-            entry.target_index += 1;
+            let timeout_ms = self.scenario.retry.connect_timeout_s.saturating_mul(1000);
+            self.schedule_in(timeout_ms, Action::NobodyAnswered(host, entry_id, conn));
+            return;
         };
         let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
             return;
