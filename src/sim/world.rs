@@ -2461,13 +2461,15 @@ impl<'a> World<'a> {
             .saturating_mul(1u64 << shift)
             .min(retry.max_interval_s.max(retry.first_retry_s));
         // The last attempt happens when the give-up time is reached, not a whole interval
-        // later: the sender hears of the failure after `give_up_s`, as configured.
+        // later, so the sender hears of the failure about `give_up_s` after queuing; but no
+        // wait is shorter than the first, the least RFC 5321 4.5.4.1 allows (30 minutes).
         let give_up_at_ms = entry
             .queued_at_ms
             .saturating_add(retry.give_up_s.saturating_mul(1000));
         let at_ms = now
             .saturating_add(wait_s.saturating_mul(1000))
-            .min(give_up_at_ms);
+            .min(give_up_at_ms)
+            .max(now.saturating_add(retry.first_retry_s.saturating_mul(1000)));
         let recipients = entry.recipients.clone();
         let notice_due = retry
             .delay_notice_s
