@@ -579,6 +579,9 @@ struct QueuedMessage {
     /// RFC 1870 3: the size declared with SIZE=.
     declared_size: usize,
     has_8bit: bool,
+    /// UTF-8 in the header section (RFC 6532): the message needs SMTPUTF8 like a non-ASCII
+    /// address does.
+    has_utf8_header: bool,
 }
 
 impl QueuedMessage {
@@ -611,8 +614,18 @@ impl QueuedMessage {
             payload: dot::dot_stuff_normalized(&normalized),
             declared_size: normalized.len(),
             has_8bit: dot::has_8bit(&normalized),
+            has_utf8_header: !header_section(&normalized).is_ascii(),
         })
     }
+}
+
+/// The header section of a message with CRLF line ends: everything before the first empty
+/// line (RFC 5322 2.1), or the whole message when it has no body.
+fn header_section(message: &[u8]) -> &[u8] {
+    if message.starts_with(b"\r\n") {
+        return &[];
+    }
+    memchr::memmem::find(message, b"\r\n\r\n").map_or(message, |end| &message[..end])
 }
 
 impl ClientSession {
@@ -1222,6 +1235,20 @@ impl ClientSession {
             self.message_done(false);
             return;
         }
+        // RFC 6531 3.2: a message with UTF-8 header fields (RFC 6532) goes only to a server
+        // that advertised SMTPUTF8. The other choice the RFC leaves is to downgrade the
+        // message, which this client does not do.
+        if self.current.has_utf8_header && !extensions.smtputf8 {
+            let reply = local_reply(
+                554,
+                (5, 6, 7),
+                "message has UTF-8 header fields and the server does not advertise SMTPUTF8 \
+                 (RFC 6531); downgrading is not supported",
+            );
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+            self.message_done(false);
+            return;
+        }
         // RFC 6531 3.4: non-ASCII addresses only with SMTPUTF8.
         if !extensions.smtputf8 && !self.current.envelope.reverse_path.is_ascii() {
             let reply = local_reply(
@@ -1255,7 +1282,8 @@ impl ClientSession {
             self.message_done(false);
             return;
         }
-        let needs_smtputf8 = !self.current.envelope.reverse_path.is_ascii()
+        let needs_smtputf8 = self.current.has_utf8_header
+            || !self.current.envelope.reverse_path.is_ascii()
             || transaction
                 .forward_paths
                 .iter()
