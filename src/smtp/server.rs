@@ -56,7 +56,8 @@ pub struct ServerConfig {
     /// Most accepted recipients per mail transaction; RFC 5321 4.5.3.1.8 requires at least
     /// 100. Beyond it: 452 4.5.3 (RFC 5321 4.5.3.1.10).
     pub recipients_max: usize,
-    /// Protocol errors (500-504, 555) after which the session answers 421 and closes.
+    /// Protocol errors (500-504, 555) after which the session answers 421 and closes. A bare
+    /// CR or LF in a command line that is already refused counts as one too, unanswered.
     pub errors_max: u32,
     /// Failed AUTH attempts after which the session answers 421 and closes.
     pub auth_failures_max: u32,
@@ -448,14 +449,25 @@ enum LineScan {
         end: usize,
         consumed: usize,
     },
-    /// A bare CR or LF in a command line, refused: content range (with the bare octet) and
-    /// octets consumed.
+    /// A bare CR or LF in a command line (reject mode): it does not end the line. Content
+    /// range up to and with the bare octet, and octets consumed.
     Bare {
         kind: BareKind,
         end: usize,
         consumed: usize,
     },
     Incomplete,
+}
+
+/// Why the rest of a command line is being read and dropped up to its CRLF. Only CRLF ends a
+/// line (RFC 5321 2.3.8), so whatever comes before it is part of the refused line and must
+/// never run as a command.
+enum SkippedLine {
+    /// The line is over the length limit (RFC 5321 4.5.3.1.4); it is answered with 500 once
+    /// its CRLF arrives. `head` is the octets a line may hold, shown in the event.
+    TooLong { head: Vec<u8> },
+    /// The line had a bare CR or LF; it was answered with 500 at that octet.
+    AfterBare,
 }
 
 const OK: EnhancedStatus = EnhancedStatus::new(2, 0, 0);
@@ -477,8 +489,8 @@ pub struct ServerSession<P: Policy> {
     authenticated_as: Option<String>,
     /// Bytes received and not yet processed.
     input: Vec<u8>,
-    /// The first octets of a command line that is over the limit and being skipped.
-    long_line: Option<Vec<u8>>,
+    /// A refused command line whose rest is being dropped up to its CRLF.
+    skipping: Option<SkippedLine>,
     output: Vec<u8>,
     events: VecDeque<ServerEvent>,
     errors: u32,
@@ -503,7 +515,7 @@ impl<P: Policy> ServerSession<P> {
             greeted: None,
             authenticated_as: None,
             input: Vec::new(),
-            long_line: None,
+            skipping: None,
             output: Vec::new(),
             events: VecDeque::new(),
             errors: 0,
@@ -827,7 +839,7 @@ impl<P: Policy> ServerSession<P> {
                 }
                 _ => {
                     let rest = &input[pos..];
-                    if self.long_line.is_none() {
+                    if self.skipping.is_none() {
                         // The text before the first CR or LF already exceeds the limit: skip
                         // the line from here, whatever way the bytes were split (RFC 5321
                         // 4.5.3.1.4). The event shows the octets a line may hold.
@@ -838,16 +850,19 @@ impl<P: Policy> ServerSession<P> {
                             .unwrap_or(rest.len());
                         if content + 2 > limit {
                             let head = limit.saturating_sub(2);
-                            self.long_line = Some(rest[..head].to_vec());
+                            self.skipping = Some(SkippedLine::TooLong {
+                                head: rest[..head].to_vec(),
+                            });
                             pos += head;
                             continue;
                         }
                     }
                     match self.scan_line(rest) {
                         LineScan::Incomplete => {
-                            if self.long_line.is_some() {
-                                // A CR at the very end may be the start of the CRLF that ends the
-                                // line, so it is kept when the rest is dropped.
+                            if self.skipping.is_some() {
+                                // Nothing kept of a skipped line, so that it cannot fill memory
+                                // however long it is. A CR at the very end may be the start of
+                                // the CRLF that ends the line, so it is kept.
                                 let trailing_cr = usize::from(rest.last() == Some(&b'\r'));
                                 pos = input.len() - trailing_cr;
                             }
@@ -856,10 +871,13 @@ impl<P: Policy> ServerSession<P> {
                         LineScan::Line { end, consumed } => {
                             let line = &input[pos..pos + end];
                             pos += consumed;
-                            if let Some(head) = self.long_line.take() {
-                                self.line_too_long(head);
-                            } else {
-                                self.handle_line(line);
+                            match self.skipping.take() {
+                                Some(SkippedLine::TooLong { head }) => self.line_too_long(head),
+                                // Already answered at its bare octet: every command gets exactly
+                                // one reply (RFC 5321 4.2), or a pipelining client falls out of
+                                // step (RFC 2920).
+                                Some(SkippedLine::AfterBare) => {}
+                                None => self.handle_line(line),
                             }
                         }
                         LineScan::Bare {
@@ -867,12 +885,18 @@ impl<P: Policy> ServerSession<P> {
                             end,
                             consumed,
                         } => {
-                            let line = input[pos..pos + end].to_vec();
+                            let line = &input[pos..pos + end];
                             pos += consumed;
-                            if let Some(head) = self.long_line.take() {
-                                self.line_too_long(head);
+                            if self.skipping.is_some() {
+                                // Unanswered, but still a protocol error: a client that never
+                                // sends CRLF (`nc` without -C) reaches the error limit and is
+                                // closed, rather than being read in silence for ever. Counted
+                                // one octet at a time so that the 421 comes at the same point
+                                // however the input was split.
+                                self.errors = self.errors.saturating_add(1);
                             } else {
                                 self.bare_in_command(kind, line);
+                                self.skipping = Some(SkippedLine::AfterBare);
                             }
                         }
                     }
@@ -920,46 +944,38 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    /// Finds the end of the command line at the start of `bytes`. Only CRLF ends a line
-    /// (RFC 5321 2.3.8); when skipping an over-long line in reject mode, bare CR and LF are
-    /// skipped with it.
+    /// Finds the end of the command line at the start of `bytes`, or its first bare CR or
+    /// LF. Only CRLF ends a line (RFC 5321 2.3.8); in normalize mode a bare CR or LF ends it
+    /// too.
     fn scan_line(&self, bytes: &[u8]) -> LineScan {
         let normalize = self.config.bare_line_ending == BareLineEnding::Normalize;
-        let mut from = 0;
-        loop {
-            let Some(offset) = bytes[from..].iter().position(|&b| b == b'\r' || b == b'\n') else {
-                return LineScan::Incomplete;
-            };
-            let i = from + offset;
-            let kind = if bytes[i] == b'\n' {
-                BareKind::Lf
-            } else {
-                match bytes.get(i + 1) {
-                    None => return LineScan::Incomplete,
-                    Some(b'\n') => {
-                        return LineScan::Line {
-                            end: i,
-                            consumed: i + 2,
-                        }
+        let Some(i) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') else {
+            return LineScan::Incomplete;
+        };
+        let kind = if bytes[i] == b'\n' {
+            BareKind::Lf
+        } else {
+            match bytes.get(i + 1) {
+                None => return LineScan::Incomplete,
+                Some(b'\n') => {
+                    return LineScan::Line {
+                        end: i,
+                        consumed: i + 2,
                     }
-                    Some(_) => BareKind::Cr,
                 }
-            };
-            if normalize {
-                return LineScan::Line {
-                    end: i,
-                    consumed: i + 1,
-                };
+                Some(_) => BareKind::Cr,
             }
-            if self.long_line.is_some() {
-                from = i + 1;
-                continue;
-            }
-            return LineScan::Bare {
-                kind,
-                end: i + 1,
+        };
+        if normalize {
+            return LineScan::Line {
+                end: i,
                 consumed: i + 1,
             };
+        }
+        LineScan::Bare {
+            kind,
+            end: i + 1,
+            consumed: i + 1,
         }
     }
 
@@ -985,10 +1001,10 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    fn bare_in_command(&mut self, kind: BareKind, line: Vec<u8>) {
+    fn bare_in_command(&mut self, kind: BareKind, line: &[u8]) {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
         self.events.push_back(ServerEvent::CommandReceived {
-            line: shown_line(&line, in_auth_exchange),
+            line: shown_line(line, in_auth_exchange),
         });
         let name = match kind {
             BareKind::Lf => "<LF>",
@@ -1001,10 +1017,14 @@ impl<P: Policy> ServerSession<P> {
                 format!("Bare {name} in command line; end lines with <CR><LF>"),
             ),
             format!(
-                "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so this \
-                 was not a command; the text up to the {name} is refused so a client like \
-                 `nc` that sends bare LF sees an answer. Postfix with \
-                 smtpd_forbid_bare_newline=reject answers 521 and disconnects"
+                "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
+                 line goes on to the next CR LF and is not a command. The server answers at \
+                 once, so that a client like `nc` that sends bare LF sees an answer, and then \
+                 drops the rest of the line up to its CR LF without another reply: it is \
+                 still the same line, it gets one reply (RFC 5321 4.2), and text after a bare \
+                 {name} must not run as a command. Send CR LF (`nc -C`); each further bare CR \
+                 or LF counts as an error. Postfix with smtpd_forbid_bare_newline=reject \
+                 answers 521 and disconnects"
             ),
             "RFC 5321 2.3.8",
         );
@@ -2362,6 +2382,60 @@ fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smtp::policy::StaticPolicy;
+
+    fn session(config: ServerConfig) -> ServerSession<StaticPolicy> {
+        ServerSession::new(
+            config,
+            StaticPolicy::new().local_domain("example.org"),
+            PeerInfo::new("192.0.2.10", Some(50000)),
+            0,
+        )
+    }
+
+    /// The first line of every reply sent so far.
+    fn reply_lines(session: &mut ServerSession<StaticPolicy>) -> Vec<String> {
+        let output = session.poll_output().unwrap_or_default();
+        String::from_utf8(output)
+            .expect("replies are ASCII")
+            .split("\r\n")
+            .filter(|line| !line.is_empty() && line.as_bytes().get(3) != Some(&b'-'))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_line_after_a_bare_lf_is_dropped_not_buffered() {
+        let mut config = ServerConfig::new("mx.example.org");
+        config.errors_max = u32::MAX;
+        let mut server = session(config);
+        server.handle_input(b"EHLO c.example\r\nNOOP\n", 0);
+        for _ in 0..1000 {
+            server.handle_input(&[b'x'; 1000], 0);
+            server.handle_input(b"MAIL FROM:<a@evil.example>\nb\r", 0);
+            assert!(
+                server.input.len() <= 1,
+                "{} octets kept",
+                server.input.len()
+            );
+        }
+        server.handle_input(b"\nNOOP\r\n", 0);
+        assert_eq!(
+            reply_lines(&mut server),
+            [
+                "220 mx.example.org ESMTP SMTP Lab",
+                "250 CHUNKING",
+                "500 5.5.2 Bare <LF> in command line; end lines with <CR><LF>",
+                "250 2.0.0 OK",
+            ]
+        );
+        assert_eq!(server.state(), ServerStateKind::ExpectMail);
+        // The refusal, 1000 bare LFs and 999 bare CRs: the last CR is half of the CRLF.
+        assert_eq!(
+            server.errors, 2000,
+            "the refusal and each further bare CR or LF"
+        );
+    }
 
     #[test]
     fn credentials_never_reach_the_events() {
