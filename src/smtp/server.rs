@@ -51,7 +51,8 @@ pub struct ServerConfig {
     pub hostname: String,
     /// Text after the hostname in the 220 greeting.
     pub greeting_text: String,
-    /// Largest message accepted, advertised as `SIZE n` (RFC 1870).
+    /// Largest message accepted, advertised as `SIZE n` (RFC 1870). 0 is advertised as
+    /// `SIZE 0`: no fixed maximum (RFC 1870 4), and `message_held_max_octets` applies.
     pub message_size_max_octets: u64,
     /// Most accepted recipients per mail transaction; RFC 5321 4.5.3.1.8 requires at least
     /// 100. Beyond it: 452 4.5.3 (RFC 5321 4.5.3.1.10).
@@ -78,6 +79,10 @@ pub struct ServerConfig {
     pub received_headers_max: usize,
     /// Most input bytes buffered while a message is being stored.
     pub pending_input_max_octets: usize,
+    /// Most octets of one message held in memory when `message_size_max_octets` is 0. A
+    /// safety limit, not advertised: with no fixed maximum the session would otherwise hold
+    /// whatever a client sends. A fixed maximum is its own bound, so this is not used then.
+    pub message_held_max_octets: u64,
 }
 
 impl ServerConfig {
@@ -97,12 +102,15 @@ impl ServerConfig {
             auth_line_max_octets: 12_288,
             received_headers_max: 100,
             pending_input_max_octets: 1024 * 1024,
+            // As much as this crate's client sends (`client::MESSAGE_MAX_OCTETS`).
+            message_held_max_octets: 64 * 1024 * 1024,
         }
     }
 }
 
 /// The optional ESMTP extensions a server offers. ENHANCEDSTATUSCODES and SIZE are always
-/// offered: every reply of this server carries enhanced codes, and it always has a size limit.
+/// offered: every reply of this server carries enhanced codes, and SIZE gives its fixed limit
+/// or, as `SIZE 0`, says that it has none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerExtensionSet {
@@ -470,6 +478,41 @@ enum SkippedLine {
     AfterBare,
 }
 
+/// What bounds the size of a message on this server.
+#[derive(Clone, Copy, Debug)]
+enum SizeLimit {
+    /// The fixed maximum advertised as `SIZE n` (RFC 1870).
+    Fixed(u64),
+    /// `SIZE 0`: no fixed maximum (RFC 1870 4). The session still holds at most this many
+    /// octets of a message in memory (`message_held_max_octets`).
+    Held(u64),
+}
+
+impl SizeLimit {
+    fn octets(self) -> u64 {
+        match self {
+            SizeLimit::Fixed(octets) | SizeLimit::Held(octets) => octets,
+        }
+    }
+
+    /// The refusal of a message over the limit. RFC 3463 3.4: X.3.4 is "message too big for
+    /// system", whichever limit it is.
+    fn refusal(self) -> Reply {
+        let text = match self {
+            SizeLimit::Fixed(_) => "Message size exceeds fixed limit",
+            SizeLimit::Held(_) => "Message too big for system",
+        };
+        reply(552, EnhancedStatus::new(5, 3, 4), text)
+    }
+
+    /// For the explanation of a refusal on the held limit.
+    fn no_fixed_limit_note(octets: u64) -> String {
+        format!(
+            "this server has no fixed limit (it advertises SIZE 0, RFC 1870 4), but it holds              a message in memory while receiving it and takes at most {octets} octets"
+        )
+    }
+}
+
 const OK: EnhancedStatus = EnhancedStatus::new(2, 0, 0);
 const SEQUENCE: EnhancedStatus = EnhancedStatus::new(5, 5, 1);
 const BAD_ARGS: EnhancedStatus = EnhancedStatus::new(5, 5, 4);
@@ -785,6 +828,13 @@ impl<P: Policy> ServerSession<P> {
         let from = self.state.kind();
         self.enter(from, State::Closed);
         self.events.push_back(ServerEvent::Closed { reason });
+    }
+
+    fn size_limit(&self) -> SizeLimit {
+        match self.config.message_size_max_octets {
+            0 => SizeLimit::Held(self.config.message_held_max_octets),
+            octets => SizeLimit::Fixed(octets),
+        }
     }
 
     /// The state to go to when a transaction ends or is reset.
@@ -1183,12 +1233,19 @@ impl<P: Policy> ServerSession<P> {
             if self.config.auth_enabled {
                 lines.push("AUTH PLAIN LOGIN".into());
             }
+            let size_note = if self.config.message_size_max_octets == 0 {
+                " SIZE 0 means that there is no fixed limit on the size of a message \
+                 (RFC 1870 4)."
+            } else {
+                ""
+            };
             self.send(
                 Reply::multiline(250, None, lines),
                 format!(
                     "EHLO starts an ESMTP session: the first line names the server, each \
                      further line is an extension the client may use (RFC 5321 4.1.1.1). \
-                     Only extensions this server really implements are listed.{reset_note}"
+                     Only extensions this server really implements are listed.{size_note}\
+                     {reset_note}"
                 ),
                 "RFC 5321 4.1.1.1",
             );
@@ -1393,24 +1450,22 @@ impl<P: Policy> ServerSession<P> {
                 }
             }
         }
-        if let Some(size) = declared_size {
-            if size > self.config.message_size_max_octets {
-                self.send(
-                    reply(
-                        552,
-                        EnhancedStatus::new(5, 3, 4),
-                        "Message size exceeds fixed limit",
-                    ),
-                    format!(
-                        "the client declared SIZE={size}, over this server's limit of {} \
-                         octets (advertised as SIZE in the EHLO reply), so it is refused \
-                         before any data is sent",
-                        self.config.message_size_max_octets
-                    ),
-                    "RFC 1870 6",
-                );
-                return;
-            }
+        let limit = self.size_limit();
+        if let Some(size) = declared_size.filter(|&size| size > limit.octets()) {
+            let why = match limit {
+                SizeLimit::Fixed(octets) => format!(
+                    "the client declared SIZE={size}, over this server's limit of {octets} \
+                     octets (advertised as SIZE in the EHLO reply), so it is refused before \
+                     any data is sent"
+                ),
+                SizeLimit::Held(octets) => format!(
+                    "the client declared SIZE={size}; {}, so the message is refused before \
+                     any data is sent",
+                    SizeLimit::no_fixed_limit_note(octets)
+                ),
+            };
+            self.send(limit.refusal(), why, "RFC 1870 6");
+            return;
         }
         if !smtputf8 && !reverse_path.is_ascii() {
             self.non_ascii_refused("sender");
@@ -1643,7 +1698,7 @@ impl<P: Policy> ServerSession<P> {
                 let reader = DataReader::new(
                     Framing::Dot,
                     self.config.bare_line_ending,
-                    self.config.message_size_max_octets,
+                    self.size_limit().octets(),
                 );
                 self.enter(
                     from,
@@ -1708,7 +1763,7 @@ impl<P: Policy> ServerSession<P> {
                 let reader = DataReader::new(
                     Framing::Chunked,
                     self.config.bare_line_ending,
-                    self.config.message_size_max_octets,
+                    self.size_limit().octets(),
                 );
                 self.bdat_target(mail, forward_paths, reader, size)
             }
@@ -1768,18 +1823,20 @@ impl<P: Policy> ServerSession<P> {
         size: u64,
     ) -> BdatTarget {
         let total = reader.octets().saturating_add(size);
-        if total > self.config.message_size_max_octets {
+        let limit = self.size_limit();
+        if total > limit.octets() {
+            let over = match limit {
+                SizeLimit::Fixed(octets) => format!("over the limit of {octets}"),
+                SizeLimit::Held(octets) => {
+                    format!("too many: {}", SizeLimit::no_fixed_limit_note(octets))
+                }
+            };
             return BdatTarget::Discard {
-                reply: reply(
-                    552,
-                    EnhancedStatus::new(5, 3, 4),
-                    "Message size exceeds fixed limit",
-                ),
+                reply: limit.refusal(),
                 why: format!(
-                    "with this chunk the message would be {total} octets, over the limit of \
-                     {}; the chunk was read and dropped and the transaction is over (a client \
-                     must send no more BDAT after a failure)",
-                    self.config.message_size_max_octets
+                    "with this chunk the message would be {total} octets, {over}; the chunk \
+                     was read and dropped and the transaction is over (a client must send no \
+                     more BDAT after a failure)"
                 ),
                 rfc: "RFC 3030 2, RFC 1870 6",
                 after: Box::new(State::ExpectMail),
@@ -1901,20 +1958,20 @@ impl<P: Policy> ServerSession<P> {
         chunked: bool,
     ) {
         if reader.over_size() {
-            self.send(
-                reply(
-                    552,
-                    EnhancedStatus::new(5, 3, 4),
-                    "Message size exceeds fixed limit",
+            let limit = self.size_limit();
+            let octets = reader.octets();
+            let why = match limit {
+                SizeLimit::Fixed(max) => format!(
+                    "the message has {octets} octets, over this server's limit of {max} \
+                     (advertised as SIZE); the data was read to its end and then refused"
                 ),
-                format!(
-                    "the message has {} octets, over this server's limit of {} (advertised \
-                     as SIZE); the data was read to its end and then refused",
-                    reader.octets(),
-                    self.config.message_size_max_octets
+                SizeLimit::Held(max) => format!(
+                    "the message has {octets} octets; {}. The data was read to its end and \
+                     then refused",
+                    SizeLimit::no_fixed_limit_note(max)
                 ),
-                "RFC 5321 4.5.3.1.9, RFC 1870 6",
-            );
+            };
+            self.send(limit.refusal(), why, "RFC 5321 4.5.3.1.9, RFC 1870 6");
             self.enter(from, State::ExpectMail);
             return;
         }
