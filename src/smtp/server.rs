@@ -1150,14 +1150,6 @@ impl<P: Policy> ServerSession<P> {
                 params,
             } => self.rcpt(forward_path, params),
             Command::Data => self.data(),
-            // Without CHUNKING advertised, BDAT is just an unknown verb, and the octets that
-            // follow it are read as commands, as a server without RFC 3030 would.
-            Command::Bdat { .. } if !self.config.extensions.chunking => self.send(
-                reply(500, SEQUENCE, "Command unrecognized: BDAT"),
-                "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does \
-                 not offer",
-                "RFC 5321 4.2.4",
-            ),
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => self.rset(),
             Command::Noop { .. } => self.send(
@@ -1755,6 +1747,22 @@ impl<P: Policy> ServerSession<P> {
                 rfc,
                 after: Box::new(after),
             };
+        if let Some((reply, why, rfc)) = self.bdat_not_advertised() {
+            // Refused like a command of an extension that was not offered, but the chunk's
+            // octets follow the command all the same (RFC 3030 2): read as commands, they would
+            // put client and server out of step, and whatever they hold would run as commands.
+            let target = discard(reply, why.into(), rfc, state);
+            self.enter(
+                from,
+                State::ReceivingBdat {
+                    size,
+                    remaining_octets: size,
+                    last,
+                    target,
+                },
+            );
+            return;
+        }
         let target = match state {
             State::ExpectRcptOrData {
                 mail,
@@ -1813,6 +1821,34 @@ impl<P: Policy> ServerSession<P> {
                 target,
             },
         );
+    }
+
+    /// BDAT is only available when CHUNKING was advertised in the EHLO reply to this client
+    /// (RFC 3030 2): the refusal, explanation and RFC when it was not.
+    fn bdat_not_advertised(&self) -> Option<(Reply, &'static str, &'static str)> {
+        if !self.config.extensions.chunking {
+            return Some((
+                reply(502, SEQUENCE, "BDAT not implemented"),
+                "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does not \
+                 advertise in its EHLO reply, so it is answered like any command the server \
+                 does not implement (Postfix with CHUNKING turned off answers 502 5.5.1 too). \
+                 The chunk's octets were still read and dropped: they follow the command \
+                 whatever the answer, and read as commands they would run as commands",
+                "RFC 3030 2, RFC 5321 4.2.4",
+            ));
+        }
+        if !self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp) {
+            return Some((
+                reply(503, SEQUENCE, "Send EHLO first"),
+                "BDAT belongs to the CHUNKING extension (RFC 3030), which a client may use only \
+                 once the server has listed CHUNKING in its reply to EHLO; this session has \
+                 not sent EHLO (HELO enables no extensions). The chunk's octets were still \
+                 read and dropped: they follow the command whatever the answer, and read as \
+                 commands they would run as commands",
+                "RFC 3030 2, RFC 5321 4.1.1.1",
+            ));
+        }
+        None
     }
 
     fn bdat_target(
@@ -2127,8 +2163,11 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn help(&mut self) {
-        let mut commands =
-            String::from("Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+        let mut commands = String::from("Commands: EHLO HELO MAIL RCPT DATA");
+        if self.config.extensions.chunking {
+            commands.push_str(" BDAT");
+        }
+        commands.push_str(" RSET NOOP QUIT VRFY HELP");
         if self.config.auth_enabled {
             commands.push_str(" AUTH");
         }
