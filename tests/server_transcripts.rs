@@ -35,7 +35,7 @@
 //! `max-auth-failures N`, `max-received N`, `timeout MS`, `bare-line-ending reject|normalize`,
 //! `auth on|required`, `user NAME PASSWORD`, `local-domain D`, `mailbox ADDR`,
 //! `full-mailbox ADDR`, `mailbox-full permanent`, `greylist MS`, `relay allowed`,
-//! `refuse-peer IP`, `peer IP`, `vrfy reveal`, `pending-input-max N`.
+//! `refuse-peer IP`, `peer IP`, `vrfy reveal`, `pending-input-max N`, `held-max N`.
 //!
 //! Defaults: hostname mx.example.org, peer 192.0.2.10, local domain example.org where every
 //! local part exists, the clock starting at 1000000 ms, and the other `ServerConfig::new`
@@ -142,6 +142,10 @@ impl Runner {
             }
             "max-received" => {
                 self.config.received_headers_max = num(value)? as usize;
+                policy
+            }
+            "held-max" => {
+                self.config.message_held_max_octets = num(value)?;
                 policy
             }
             "pending-input-max" => {

@@ -101,7 +101,8 @@ pub struct ServeArgs {
     /// Where the Maildirs are written: DIR/<local-part>/{tmp,new,cur}.
     #[arg(long, default_value = "maildir")]
     pub maildir: PathBuf,
-    /// Largest message accepted, in octets (advertised with SIZE).
+    /// Largest message accepted, in octets (advertised with SIZE). 0 advertises SIZE 0, no
+    /// fixed limit (RFC 1870); a message is then still held in memory, up to 64 MiB.
     #[arg(long, default_value_t = 10 * 1024 * 1024)]
     pub max_size: usize,
     /// Most recipients in one mail transaction; more get 452 4.5.3.

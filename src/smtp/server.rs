@@ -51,12 +51,14 @@ pub struct ServerConfig {
     pub hostname: String,
     /// Text after the hostname in the 220 greeting.
     pub greeting_text: String,
-    /// Largest message accepted, advertised as `SIZE n` (RFC 1870).
+    /// Largest message accepted, advertised as `SIZE n` (RFC 1870). 0 is advertised as
+    /// `SIZE 0`: no fixed maximum (RFC 1870 4), and `message_held_max_octets` applies.
     pub message_size_max_octets: u64,
     /// Most accepted recipients per mail transaction; RFC 5321 4.5.3.1.8 requires at least
     /// 100. Beyond it: 452 4.5.3 (RFC 5321 4.5.3.1.10).
     pub recipients_max: usize,
-    /// Protocol errors (500-504, 555) after which the session answers 421 and closes.
+    /// Protocol errors (500-504, 555) after which the session answers 421 and closes. A bare
+    /// CR or LF in a command line that is already refused counts as one too, unanswered.
     pub errors_max: u32,
     /// Failed AUTH attempts after which the session answers 421 and closes.
     pub auth_failures_max: u32,
@@ -77,6 +79,10 @@ pub struct ServerConfig {
     pub received_headers_max: usize,
     /// Most input bytes buffered while a message is being stored.
     pub pending_input_max_octets: usize,
+    /// Most octets of one message held in memory when `message_size_max_octets` is 0. A
+    /// safety limit, not advertised: with no fixed maximum the session would otherwise hold
+    /// whatever a client sends. A fixed maximum is its own bound, so this is not used then.
+    pub message_held_max_octets: u64,
 }
 
 impl ServerConfig {
@@ -96,12 +102,15 @@ impl ServerConfig {
             auth_line_max_octets: 12_288,
             received_headers_max: 100,
             pending_input_max_octets: 1024 * 1024,
+            // As much as this crate's client sends (`client::MESSAGE_MAX_OCTETS`).
+            message_held_max_octets: 64 * 1024 * 1024,
         }
     }
 }
 
 /// The optional ESMTP extensions a server offers. ENHANCEDSTATUSCODES and SIZE are always
-/// offered: every reply of this server carries enhanced codes, and it always has a size limit.
+/// offered: every reply of this server carries enhanced codes, and SIZE gives its fixed limit
+/// or, as `SIZE 0`, says that it has none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerExtensionSet {
@@ -450,14 +459,60 @@ enum LineScan {
         end: usize,
         consumed: usize,
     },
-    /// A bare CR or LF in a command line, refused: content range (with the bare octet) and
-    /// octets consumed.
+    /// A bare CR or LF in a command line (reject mode): it does not end the line. Content
+    /// range up to and with the bare octet, and octets consumed.
     Bare {
         kind: BareKind,
         end: usize,
         consumed: usize,
     },
     Incomplete,
+}
+
+/// Why the rest of a command line is being read and dropped up to its CRLF. Only CRLF ends a
+/// line (RFC 5321 2.3.8), so whatever comes before it is part of the refused line and must
+/// never run as a command.
+enum SkippedLine {
+    /// The line is over the length limit (RFC 5321 4.5.3.1.4); it is answered with 500 once
+    /// its CRLF arrives. `head` is the octets a line may hold, shown in the event.
+    TooLong { head: Vec<u8> },
+    /// The line had a bare CR or LF; it was answered with 500 at that octet.
+    AfterBare,
+}
+
+/// What bounds the size of a message on this server.
+#[derive(Clone, Copy, Debug)]
+enum SizeLimit {
+    /// The fixed maximum advertised as `SIZE n` (RFC 1870).
+    Fixed(u64),
+    /// `SIZE 0`: no fixed maximum (RFC 1870 4). The session still holds at most this many
+    /// octets of a message in memory (`message_held_max_octets`).
+    Held(u64),
+}
+
+impl SizeLimit {
+    fn octets(self) -> u64 {
+        match self {
+            SizeLimit::Fixed(octets) | SizeLimit::Held(octets) => octets,
+        }
+    }
+
+    /// The refusal of a message over the limit. RFC 3463 3.4: X.3.4 is "message too big for
+    /// system", whichever limit it is.
+    fn refusal(self) -> Reply {
+        let text = match self {
+            SizeLimit::Fixed(_) => "Message size exceeds fixed limit",
+            SizeLimit::Held(_) => "Message too big for system",
+        };
+        reply(552, EnhancedStatus::new(5, 3, 4), text)
+    }
+
+    /// For the explanation of a refusal on the held limit.
+    fn no_fixed_limit_note(octets: u64) -> String {
+        format!(
+            "this server has no fixed limit (it advertises SIZE 0, RFC 1870 4), but it holds              a message in memory while receiving it and takes at most {octets} octets"
+        )
+    }
 }
 
 const OK: EnhancedStatus = EnhancedStatus::new(2, 0, 0);
@@ -479,8 +534,8 @@ pub struct ServerSession<P: Policy> {
     authenticated_as: Option<String>,
     /// Bytes received and not yet processed.
     input: Vec<u8>,
-    /// The first octets of a command line that is over the limit and being skipped.
-    long_line: Option<Vec<u8>>,
+    /// A refused command line whose rest is being dropped up to its CRLF.
+    skipping: Option<SkippedLine>,
     output: Vec<u8>,
     events: VecDeque<ServerEvent>,
     errors: u32,
@@ -505,7 +560,7 @@ impl<P: Policy> ServerSession<P> {
             greeted: None,
             authenticated_as: None,
             input: Vec::new(),
-            long_line: None,
+            skipping: None,
             output: Vec::new(),
             events: VecDeque::new(),
             errors: 0,
@@ -782,6 +837,13 @@ impl<P: Policy> ServerSession<P> {
         self.events.push_back(ServerEvent::Closed { reason });
     }
 
+    fn size_limit(&self) -> SizeLimit {
+        match self.config.message_size_max_octets {
+            0 => SizeLimit::Held(self.config.message_held_max_octets),
+            octets => SizeLimit::Fixed(octets),
+        }
+    }
+
     /// The state to go to when a transaction ends or is reset.
     fn idle_state(&self) -> State {
         if self.greeted.is_some() {
@@ -834,7 +896,7 @@ impl<P: Policy> ServerSession<P> {
                 }
                 _ => {
                     let rest = &input[pos..];
-                    if self.long_line.is_none() {
+                    if self.skipping.is_none() {
                         // The text before the first CR or LF already exceeds the limit: skip
                         // the line from here, whatever way the bytes were split (RFC 5321
                         // 4.5.3.1.4). The event shows the octets a line may hold.
@@ -845,16 +907,19 @@ impl<P: Policy> ServerSession<P> {
                             .unwrap_or(rest.len());
                         if content + 2 > limit {
                             let head = limit.saturating_sub(2);
-                            self.long_line = Some(rest[..head].to_vec());
+                            self.skipping = Some(SkippedLine::TooLong {
+                                head: rest[..head].to_vec(),
+                            });
                             pos += head;
                             continue;
                         }
                     }
                     match self.scan_line(rest) {
                         LineScan::Incomplete => {
-                            if self.long_line.is_some() {
-                                // A CR at the very end may be the start of the CRLF that ends the
-                                // line, so it is kept when the rest is dropped.
+                            if self.skipping.is_some() {
+                                // Nothing kept of a skipped line, so that it cannot fill memory
+                                // however long it is. A CR at the very end may be the start of
+                                // the CRLF that ends the line, so it is kept.
                                 let trailing_cr = usize::from(rest.last() == Some(&b'\r'));
                                 pos = input.len() - trailing_cr;
                             }
@@ -863,10 +928,13 @@ impl<P: Policy> ServerSession<P> {
                         LineScan::Line { end, consumed } => {
                             let line = &input[pos..pos + end];
                             pos += consumed;
-                            if let Some(head) = self.long_line.take() {
-                                self.line_too_long(head);
-                            } else {
-                                self.handle_line(line);
+                            match self.skipping.take() {
+                                Some(SkippedLine::TooLong { head }) => self.line_too_long(head),
+                                // Already answered at its bare octet: every command gets exactly
+                                // one reply (RFC 5321 4.2), or a pipelining client falls out of
+                                // step (RFC 2920).
+                                Some(SkippedLine::AfterBare) => {}
+                                None => self.handle_line(line),
                             }
                         }
                         LineScan::Bare {
@@ -874,12 +942,18 @@ impl<P: Policy> ServerSession<P> {
                             end,
                             consumed,
                         } => {
-                            let line = input[pos..pos + end].to_vec();
+                            let line = &input[pos..pos + end];
                             pos += consumed;
-                            if let Some(head) = self.long_line.take() {
-                                self.line_too_long(head);
+                            if self.skipping.is_some() {
+                                // Unanswered, but still a protocol error: a client that never
+                                // sends CRLF (`nc` without -C) reaches the error limit and is
+                                // closed, rather than being read in silence for ever. Counted
+                                // one octet at a time so that the 421 comes at the same point
+                                // however the input was split.
+                                self.errors = self.errors.saturating_add(1);
                             } else {
                                 self.bare_in_command(kind, line);
+                                self.skipping = Some(SkippedLine::AfterBare);
                             }
                         }
                     }
@@ -927,46 +1001,38 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    /// Finds the end of the command line at the start of `bytes`. Only CRLF ends a line
-    /// (RFC 5321 2.3.8); when skipping an over-long line in reject mode, bare CR and LF are
-    /// skipped with it.
+    /// Finds the end of the command line at the start of `bytes`, or its first bare CR or
+    /// LF. Only CRLF ends a line (RFC 5321 2.3.8); in normalize mode a bare CR or LF ends it
+    /// too.
     fn scan_line(&self, bytes: &[u8]) -> LineScan {
         let normalize = self.config.bare_line_ending == BareLineEnding::Normalize;
-        let mut from = 0;
-        loop {
-            let Some(offset) = bytes[from..].iter().position(|&b| b == b'\r' || b == b'\n') else {
-                return LineScan::Incomplete;
-            };
-            let i = from + offset;
-            let kind = if bytes[i] == b'\n' {
-                BareKind::Lf
-            } else {
-                match bytes.get(i + 1) {
-                    None => return LineScan::Incomplete,
-                    Some(b'\n') => {
-                        return LineScan::Line {
-                            end: i,
-                            consumed: i + 2,
-                        }
+        let Some(i) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') else {
+            return LineScan::Incomplete;
+        };
+        let kind = if bytes[i] == b'\n' {
+            BareKind::Lf
+        } else {
+            match bytes.get(i + 1) {
+                None => return LineScan::Incomplete,
+                Some(b'\n') => {
+                    return LineScan::Line {
+                        end: i,
+                        consumed: i + 2,
                     }
-                    Some(_) => BareKind::Cr,
                 }
-            };
-            if normalize {
-                return LineScan::Line {
-                    end: i,
-                    consumed: i + 1,
-                };
+                Some(_) => BareKind::Cr,
             }
-            if self.long_line.is_some() {
-                from = i + 1;
-                continue;
-            }
-            return LineScan::Bare {
-                kind,
-                end: i + 1,
+        };
+        if normalize {
+            return LineScan::Line {
+                end: i,
                 consumed: i + 1,
             };
+        }
+        LineScan::Bare {
+            kind,
+            end: i + 1,
+            consumed: i + 1,
         }
     }
 
@@ -992,10 +1058,10 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    fn bare_in_command(&mut self, kind: BareKind, line: Vec<u8>) {
+    fn bare_in_command(&mut self, kind: BareKind, line: &[u8]) {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
         self.events.push_back(ServerEvent::CommandReceived {
-            line: shown_line(&line, in_auth_exchange),
+            line: shown_line(line, in_auth_exchange),
         });
         let name = match kind {
             BareKind::Lf => "<LF>",
@@ -1008,10 +1074,14 @@ impl<P: Policy> ServerSession<P> {
                 format!("Bare {name} in command line; end lines with <CR><LF>"),
             ),
             format!(
-                "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so this \
-                 was not a command; the text up to the {name} is refused so a client like \
-                 `nc` that sends bare LF sees an answer. Postfix with \
-                 smtpd_forbid_bare_newline=reject answers 521 and disconnects"
+                "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
+                 line goes on to the next CR LF and is not a command. The server answers at \
+                 once, so that a client like `nc` that sends bare LF sees an answer, and then \
+                 drops the rest of the line up to its CR LF without another reply: it is \
+                 still the same line, it gets one reply (RFC 5321 4.2), and text after a bare \
+                 {name} must not run as a command. Send CR LF (`nc -C`); each further bare CR \
+                 or LF counts as an error. Postfix with smtpd_forbid_bare_newline=reject \
+                 answers 521 and disconnects"
             ),
             "RFC 5321 2.3.8",
         );
@@ -1087,14 +1157,6 @@ impl<P: Policy> ServerSession<P> {
                 params,
             } => self.rcpt(forward_path, params),
             Command::Data => self.data(),
-            // Without CHUNKING advertised, BDAT is just an unknown verb, and the octets that
-            // follow it are read as commands, as a server without RFC 3030 would.
-            Command::Bdat { .. } if !self.config.extensions.chunking => self.send(
-                reply(500, SEQUENCE, "Command unrecognized: BDAT"),
-                "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does \
-                 not offer",
-                "RFC 5321 4.2.4",
-            ),
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => self.rset(),
             Command::Noop { .. } => self.send(
@@ -1170,12 +1232,19 @@ impl<P: Policy> ServerSession<P> {
             if self.config.auth_enabled {
                 lines.push("AUTH PLAIN LOGIN".into());
             }
+            let size_note = if self.config.message_size_max_octets == 0 {
+                " SIZE 0 means that there is no fixed limit on the size of a message \
+                 (RFC 1870 4)."
+            } else {
+                ""
+            };
             self.send(
                 Reply::multiline(250, None, lines),
                 format!(
                     "EHLO starts an ESMTP session: the first line names the server, each \
                      further line is an extension the client may use (RFC 5321 4.1.1.1). \
-                     Only extensions this server really implements are listed.{reset_note}"
+                     Only extensions this server really implements are listed.{size_note}\
+                     {reset_note}"
                 ),
                 "RFC 5321 4.1.1.1",
             );
@@ -1380,24 +1449,22 @@ impl<P: Policy> ServerSession<P> {
                 }
             }
         }
-        if let Some(size) = declared_size {
-            if size > self.config.message_size_max_octets {
-                self.send(
-                    reply(
-                        552,
-                        EnhancedStatus::new(5, 3, 4),
-                        "Message size exceeds fixed limit",
-                    ),
-                    format!(
-                        "the client declared SIZE={size}, over this server's limit of {} \
-                         octets (advertised as SIZE in the EHLO reply), so it is refused \
-                         before any data is sent",
-                        self.config.message_size_max_octets
-                    ),
-                    "RFC 1870 6",
-                );
-                return;
-            }
+        let limit = self.size_limit();
+        if let Some(size) = declared_size.filter(|&size| size > limit.octets()) {
+            let why = match limit {
+                SizeLimit::Fixed(octets) => format!(
+                    "the client declared SIZE={size}, over this server's limit of {octets} \
+                     octets (advertised as SIZE in the EHLO reply), so it is refused before \
+                     any data is sent"
+                ),
+                SizeLimit::Held(octets) => format!(
+                    "the client declared SIZE={size}; {}, so the message is refused before \
+                     any data is sent",
+                    SizeLimit::no_fixed_limit_note(octets)
+                ),
+            };
+            self.send(limit.refusal(), why, "RFC 1870 6");
+            return;
         }
         if !smtputf8 && !reverse_path.is_ascii() {
             self.non_ascii_refused("sender");
@@ -1630,7 +1697,7 @@ impl<P: Policy> ServerSession<P> {
                 let reader = DataReader::new(
                     Framing::Dot,
                     self.config.bare_line_ending,
-                    self.config.message_size_max_octets,
+                    self.size_limit().octets(),
                 );
                 self.enter(
                     from,
@@ -1687,6 +1754,22 @@ impl<P: Policy> ServerSession<P> {
                 rfc,
                 after: Box::new(after),
             };
+        if let Some((reply, why, rfc)) = self.bdat_not_advertised() {
+            // Refused like a command of an extension that was not offered, but the chunk's
+            // octets follow the command all the same (RFC 3030 2): read as commands, they would
+            // put client and server out of step, and whatever they hold would run as commands.
+            let target = discard(reply, why.into(), rfc, state);
+            self.enter(
+                from,
+                State::ReceivingBdat {
+                    size,
+                    remaining_octets: size,
+                    last,
+                    target,
+                },
+            );
+            return;
+        }
         let target = match state {
             State::ExpectRcptOrData {
                 mail,
@@ -1695,7 +1778,7 @@ impl<P: Policy> ServerSession<P> {
                 let reader = DataReader::new(
                     Framing::Chunked,
                     self.config.bare_line_ending,
-                    self.config.message_size_max_octets,
+                    self.size_limit().octets(),
                 );
                 self.bdat_target(mail, forward_paths, reader, size)
             }
@@ -1747,6 +1830,34 @@ impl<P: Policy> ServerSession<P> {
         );
     }
 
+    /// BDAT is only available when CHUNKING was advertised in the EHLO reply to this client
+    /// (RFC 3030 2): the refusal, explanation and RFC when it was not.
+    fn bdat_not_advertised(&self) -> Option<(Reply, &'static str, &'static str)> {
+        if !self.config.extensions.chunking {
+            return Some((
+                reply(502, SEQUENCE, "BDAT not implemented"),
+                "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does not \
+                 advertise in its EHLO reply, so it is answered like any command the server \
+                 does not implement (Postfix with CHUNKING turned off answers 502 5.5.1 too). \
+                 The chunk's octets were still read and dropped: they follow the command \
+                 whatever the answer, and read as commands they would run as commands",
+                "RFC 3030 2, RFC 5321 4.2.4",
+            ));
+        }
+        if !self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp) {
+            return Some((
+                reply(503, SEQUENCE, "Send EHLO first"),
+                "BDAT belongs to the CHUNKING extension (RFC 3030), which a client may use only \
+                 once the server has listed CHUNKING in its reply to EHLO; this session has \
+                 not sent EHLO (HELO enables no extensions). The chunk's octets were still \
+                 read and dropped: they follow the command whatever the answer, and read as \
+                 commands they would run as commands",
+                "RFC 3030 2, RFC 5321 4.1.1.1",
+            ));
+        }
+        None
+    }
+
     fn bdat_target(
         &self,
         mail: MailTransaction,
@@ -1755,18 +1866,20 @@ impl<P: Policy> ServerSession<P> {
         size: u64,
     ) -> BdatTarget {
         let total = reader.octets().saturating_add(size);
-        if total > self.config.message_size_max_octets {
+        let limit = self.size_limit();
+        if total > limit.octets() {
+            let over = match limit {
+                SizeLimit::Fixed(octets) => format!("over the limit of {octets}"),
+                SizeLimit::Held(octets) => {
+                    format!("too many: {}", SizeLimit::no_fixed_limit_note(octets))
+                }
+            };
             return BdatTarget::Discard {
-                reply: reply(
-                    552,
-                    EnhancedStatus::new(5, 3, 4),
-                    "Message size exceeds fixed limit",
-                ),
+                reply: limit.refusal(),
                 why: format!(
-                    "with this chunk the message would be {total} octets, over the limit of \
-                     {}; the chunk was read and dropped and the transaction is over (a client \
-                     must send no more BDAT after a failure)",
-                    self.config.message_size_max_octets
+                    "with this chunk the message would be {total} octets, {over}; the chunk \
+                     was read and dropped and the transaction is over (a client must send no \
+                     more BDAT after a failure)"
                 ),
                 rfc: "RFC 3030 2, RFC 1870 6",
                 after: Box::new(State::ExpectMail),
@@ -1888,20 +2001,20 @@ impl<P: Policy> ServerSession<P> {
         chunked: bool,
     ) {
         if reader.over_size() {
-            self.send(
-                reply(
-                    552,
-                    EnhancedStatus::new(5, 3, 4),
-                    "Message size exceeds fixed limit",
+            let limit = self.size_limit();
+            let octets = reader.octets();
+            let why = match limit {
+                SizeLimit::Fixed(max) => format!(
+                    "the message has {octets} octets, over this server's limit of {max} \
+                     (advertised as SIZE); the data was read to its end and then refused"
                 ),
-                format!(
-                    "the message has {} octets, over this server's limit of {} (advertised \
-                     as SIZE); the data was read to its end and then refused",
-                    reader.octets(),
-                    self.config.message_size_max_octets
+                SizeLimit::Held(max) => format!(
+                    "the message has {octets} octets; {}. The data was read to its end and \
+                     then refused",
+                    SizeLimit::no_fixed_limit_note(max)
                 ),
-                "RFC 5321 4.5.3.1.9, RFC 1870 6",
-            );
+            };
+            self.send(limit.refusal(), why, "RFC 5321 4.5.3.1.9, RFC 1870 6");
             self.enter(from, State::ExpectMail);
             return;
         }
@@ -2057,8 +2170,11 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn help(&mut self) {
-        let mut commands =
-            String::from("Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+        let mut commands = String::from("Commands: EHLO HELO MAIL RCPT DATA");
+        if self.config.extensions.chunking {
+            commands.push_str(" BDAT");
+        }
+        commands.push_str(" RSET NOOP QUIT VRFY HELP");
         if self.config.auth_enabled {
             commands.push_str(" AUTH");
         }
@@ -2369,6 +2485,60 @@ fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smtp::policy::StaticPolicy;
+
+    fn session(config: ServerConfig) -> ServerSession<StaticPolicy> {
+        ServerSession::new(
+            config,
+            StaticPolicy::new().local_domain("example.org"),
+            PeerInfo::new("192.0.2.10", Some(50000)),
+            0,
+        )
+    }
+
+    /// The first line of every reply sent so far.
+    fn reply_lines(session: &mut ServerSession<StaticPolicy>) -> Vec<String> {
+        let output = session.poll_output().unwrap_or_default();
+        String::from_utf8(output)
+            .expect("replies are ASCII")
+            .split("\r\n")
+            .filter(|line| !line.is_empty() && line.as_bytes().get(3) != Some(&b'-'))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_line_after_a_bare_lf_is_dropped_not_buffered() {
+        let mut config = ServerConfig::new("mx.example.org");
+        config.errors_max = u32::MAX;
+        let mut server = session(config);
+        server.handle_input(b"EHLO c.example\r\nNOOP\n", 0);
+        for _ in 0..1000 {
+            server.handle_input(&[b'x'; 1000], 0);
+            server.handle_input(b"MAIL FROM:<a@evil.example>\nb\r", 0);
+            assert!(
+                server.input.len() <= 1,
+                "{} octets kept",
+                server.input.len()
+            );
+        }
+        server.handle_input(b"\nNOOP\r\n", 0);
+        assert_eq!(
+            reply_lines(&mut server),
+            [
+                "220 mx.example.org ESMTP SMTP Lab",
+                "250 CHUNKING",
+                "500 5.5.2 Bare <LF> in command line; end lines with <CR><LF>",
+                "250 2.0.0 OK",
+            ]
+        );
+        assert_eq!(server.state(), ServerStateKind::ExpectMail);
+        // The refusal, 1000 bare LFs and 999 bare CRs: the last CR is half of the CRLF.
+        assert_eq!(
+            server.errors, 2000,
+            "the refusal and each further bare CR or LF"
+        );
+    }
 
     #[test]
     fn credentials_never_reach_the_events() {
