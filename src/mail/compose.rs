@@ -526,16 +526,64 @@ fn attachment_part(attachment: &Attachment) -> Vec<u8> {
     part
 }
 
-/// `Field: value;` and then the parameters, one a line: the header is folded before each
-/// (RFC 5322 2.2.3).
+/// `Field: value;` and then the parameters, each section on a line of its own: the header is
+/// folded before each (RFC 5322 2.2.3).
 fn field_with_parameters(field: &str, value: &str, parameters: &[(&str, &str)]) -> String {
     let mut out = format!("{field}: {value}");
     for (attribute, parameter_value) in parameters {
-        out.push_str(";\r\n ");
-        out.push_str(&parameter_text(attribute, parameter_value));
+        for section in parameter_sections(attribute, parameter_value) {
+            out.push_str(";\r\n ");
+            out.push_str(&section);
+        }
     }
     out.push_str("\r\n");
     out
+}
+
+/// Whether `parameter`, with the space before it and the ";" after it, fits in 78 characters
+/// (RFC 5322 2.1.1).
+fn fits_on_a_parameter_line(parameter: &str) -> bool {
+    " ".len() + parameter.len() + ";".len() <= LINE_PREFERRED_MAX
+}
+
+/// A parameter as one or more `attribute=value` texts, each for a line of its own. A value too
+/// long for one line is cut into RFC 2231 3 numbered sections (`attribute*0`, `attribute*1`
+/// ...), between characters so that no section ends inside a quoted-pair, a `%XX` or a UTF-8
+/// sequence; a non-ASCII value's sections are RFC 2231 4 extended values, and only the first
+/// names the charset (RFC 2231 4.1).
+fn parameter_sections(attribute: &str, value: &str) -> Vec<String> {
+    let whole = parameter_text(attribute, value);
+    // An attribute with "*" is already in RFC 2231 form, as the user wrote it, and cannot be
+    // cut again; `parse_media_type` has made sure that it fits within 998 characters.
+    if fits_on_a_parameter_line(&whole) || attribute.contains('*') {
+        return vec![whole];
+    }
+    let extended = !value.is_ascii();
+    let section = |index: usize, text: &str| match (extended, index) {
+        (true, 0) => format!("{attribute}*0*=utf-8''{text}"),
+        (true, _) => format!("{attribute}*{index}*={text}"),
+        (false, _) => format!("{attribute}*{index}=\"{text}\""),
+    };
+    let mut sections = Vec::new();
+    let mut text = String::new();
+    for c in value.chars() {
+        let c = c.encode_utf8(&mut [0; 4]).to_string();
+        let piece = if extended {
+            percent_encoded(&c)
+        } else {
+            escaped_for_quotes(&c)
+        };
+        let longer = format!("{text}{piece}");
+        // Each section takes at least one character, so an attribute name too long for any
+        // section still makes progress (and its lines stay far below 998).
+        if !text.is_empty() && !fits_on_a_parameter_line(&section(sections.len(), &longer)) {
+            sections.push(section(sections.len(), &text));
+            text.clear();
+        }
+        text.push_str(&piece);
+    }
+    sections.push(section(sections.len(), &text));
+    sections
 }
 
 /// `attribute=value`: a token as it is, anything else quoted (RFC 2045 5.1), and non-ASCII
@@ -543,28 +591,34 @@ fn field_with_parameters(field: &str, value: &str, parameters: &[(&str, &str)]) 
 /// File names are always quoted, the form RFC 2183 2.3's examples use and readers expect.
 fn parameter_text(attribute: &str, value: &str) -> String {
     if !value.is_ascii() {
-        let encoded: String = value.bytes().map(percent_encoded).collect();
-        return format!("{attribute}*=utf-8''{encoded}");
+        return format!("{attribute}*=utf-8''{}", percent_encoded(value));
     }
     let is_file_name = matches!(attribute, "name" | "filename");
     if is_token(value) && !is_file_name {
         format!("{attribute}={value}")
     } else {
-        format!(
-            "{attribute}=\"{}\"",
-            value.replace('\\', "\\\\").replace('"', "\\\"")
-        )
+        format!("{attribute}=\"{}\"", escaped_for_quotes(value))
     }
 }
 
-/// An octet of an RFC 2231 extended value: itself when it is an `attribute-char` (RFC 2231 7),
-/// else `%XX`.
-fn percent_encoded(octet: u8) -> String {
-    if octet.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&octet) {
-        char::from(octet).to_string()
-    } else {
-        format!("%{octet:02X}")
-    }
+/// The inside of a quoted-string: a backslash or a double quote gets a backslash before it,
+/// making a quoted-pair (RFC 5322 3.2.4).
+fn escaped_for_quotes(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Text as an RFC 2231 extended value: each octet itself when it is an `attribute-char`
+/// (RFC 2231 7), else `%XX`.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|octet| {
+            if octet.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&octet) {
+                char::from(octet).to_string()
+            } else {
+                format!("%{octet:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The last path component, without controls, cut to 255 octets; "attachment" if empty.
@@ -620,6 +674,11 @@ fn parse_media_type(text: &str) -> Option<MediaType> {
             Some(token) => token.to_string(),
             None => take_quoted_string(&mut rest)?,
         };
+        // A parameter already in RFC 2231 form is written as given, on one line, which must
+        // stay within 998 characters (RFC 5322 2.1.1).
+        if attribute.contains('*') && parameter_text(attribute, &value).len() + 2 > LINE_MAX {
+            return None;
+        }
         parameters.push((attribute.to_ascii_lowercase(), value));
     }
     if !rest.trim_start_matches(BLANKS).is_empty() {
@@ -1123,6 +1182,51 @@ mod tests {
             parse_media_type(&format!("text/plain; {long_name}=1")),
             None
         );
+        // A parameter in the user's own RFC 2231 form is not cut, so it must fit on a line.
+        let long_value = "x".repeat(LINE_MAX);
+        assert_eq!(
+            parse_media_type(&format!("text/plain; title*={long_value}")),
+            None
+        );
+        assert!(parse_media_type(&format!("text/plain; title={long_value}")).is_some());
+    }
+
+    #[test]
+    fn long_parameter_values_are_cut_into_rfc_2231_sections() {
+        let a = |count: usize| "a".repeat(count);
+        assert_eq!(
+            parameter_sections("filename", &a(100)),
+            [
+                format!("filename*0=\"{}\"", a(63)),
+                format!("filename*1=\"{}\"", a(37)),
+            ]
+        );
+        // Quoted-pairs, "%XX" and UTF-8 sequences stay whole; only the first extended section
+        // names the charset (RFC 2231 4.1).
+        let e_acute = |count: usize| "%C3%A9".repeat(count);
+        assert_eq!(
+            parameter_sections("filename", &"é".repeat(30)),
+            [
+                format!("filename*0*=utf-8''{}", e_acute(9)),
+                format!("filename*1*={}", e_acute(10)),
+                format!("filename*2*={}", e_acute(10)),
+                format!("filename*3*={}", e_acute(1)),
+            ]
+        );
+        let quotes = parameter_sections("title", &"\"".repeat(40));
+        assert_eq!(quotes.len(), 2);
+        assert!(quotes[0].ends_with("\\\"\""), "{quotes:?}");
+        // Short values stay as they were.
+        assert_eq!(
+            parameter_sections("filename", "a.txt"),
+            ["filename=\"a.txt\""]
+        );
+        assert_eq!(parameter_sections("charset", "utf-8"), ["charset=utf-8"]);
+        // An attribute too long for any section still gets one character a section.
+        let long_attribute = a(MEDIA_TYPE_NAME_MAX);
+        let sections = parameter_sections(&long_attribute, "xyz");
+        assert_eq!(sections.len(), 3);
+        assert!(sections.iter().all(|s| s.len() < LINE_MAX));
     }
 
     /// Tests that read the message back with an independent parser, mail-parser (a native-only
@@ -1136,6 +1240,65 @@ mod tests {
             let mut req = request();
             req.attachments = vec![attachment];
             compose(&req).unwrap()
+        }
+
+        /// Every line of the message, header or body, is at most 78 octets.
+        fn assert_lines_within_78(message: &[u8]) {
+            for line in message.split(|&octet| octet == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                assert!(
+                    line.len() <= LINE_PREFERRED_MAX,
+                    "a line of {} octets: {}",
+                    line.len(),
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+
+        #[test]
+        fn long_file_names_fit_in_78_and_read_back_whole() {
+            let ascii_300: String = "Quarterly report (draft \"v2\"; final=no) for the board, "
+                .chars()
+                .cycle()
+                .take(296)
+                .chain(".pdf".chars())
+                .collect();
+            let mixed_200: String = "Übersicht über die Änderungen, "
+                .chars()
+                .cycle()
+                .take(200)
+                .collect();
+            let non_ascii_200 = "é".repeat(100) + &"東京".repeat(50);
+            assert_eq!(ascii_300.chars().count(), 300);
+            assert_eq!(mixed_200.chars().count(), 200);
+            assert_eq!(non_ascii_200.chars().count(), 200);
+            let long_title = "A title with \"quotes\", a \\ and ; = signs. ".repeat(4);
+            let content_type = format!(
+                "text/plain; charset=utf-8; title=\"{}\"",
+                escaped_for_quotes(&long_title)
+            );
+            for name in [&ascii_300, &mixed_200, &non_ascii_200] {
+                let message = with_attachment(Attachment {
+                    filename: name.clone(),
+                    content_type: Some(content_type.clone()),
+                    bytes: b"x".to_vec(),
+                });
+                assert_lines_within_78(&message);
+                // The composer keeps at most FILENAME_MAX_OCTETS of a name (cut between
+                // characters), so the longest names come back cut to that, and no shorter.
+                let expected = clean_filename(name);
+                assert!(name.starts_with(&expected));
+                assert!(expected == *name || expected.len() > FILENAME_MAX_OCTETS - 4);
+                let parsed = MessageParser::default().parse(&message).unwrap();
+                let part = parsed.attachment(0).expect("one attachment");
+                let disposition = part.content_disposition().unwrap();
+                assert_eq!(disposition.attribute("filename"), Some(expected.as_str()));
+                let content_type = part.content_type().unwrap();
+                assert_eq!(content_type.attribute("name"), Some(expected.as_str()));
+                assert_eq!(content_type.attribute("charset"), Some("utf-8"));
+                assert_eq!(content_type.attribute("title"), Some(long_title.as_str()));
+            }
+            assert_eq!(clean_filename(&mixed_200), mixed_200);
         }
 
         #[test]
