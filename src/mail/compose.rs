@@ -518,12 +518,36 @@ fn attachment_part(attachment: &Attachment) -> Vec<u8> {
     ));
     part.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
     let mut part = part.into_bytes();
-    let encoded = base64::encode(&attachment.bytes);
+    // Base64 carries the canonical form (RFC 2045 6.8), and text/* in canonical form has CRLF
+    // line breaks (RFC 2046 4.1.1). Only UTF-8 text (ASCII included) is changed: in UTF-16 or
+    // UTF-32 an LF octet can be part of another character, and the charset is not known here.
+    let is_utf8_text =
+        std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0);
+    let encoded = if media_type.essence.starts_with("text/") && is_utf8_text {
+        base64::encode(&crlf_line_breaks(&attachment.bytes))
+    } else {
+        base64::encode(&attachment.bytes)
+    };
     for line in encoded.as_bytes().chunks(ENCODED_LINE_MAX) {
         part.extend_from_slice(line);
         part.extend_from_slice(b"\r\n");
     }
     part
+}
+
+/// `text` with a CR put before every LF that has none; nothing else changes (no line break is
+/// added at the end, a bare CR stays).
+fn crlf_line_breaks(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+    let mut previous = None;
+    for &octet in text {
+        if octet == b'\n' && previous != Some(b'\r') {
+            out.push(b'\r');
+        }
+        out.push(octet);
+        previous = Some(octet);
+    }
+    out
 }
 
 /// `Field: value;` and then the parameters, each section on a line of its own: the header is
@@ -1227,6 +1251,46 @@ mod tests {
         let sections = parameter_sections(&long_attribute, "xyz");
         assert_eq!(sections.len(), 3);
         assert!(sections.iter().all(|s| s.len() < LINE_MAX));
+    }
+
+    /// The decoded content of the part made for `attachment`.
+    fn attachment_content(attachment: Attachment) -> Vec<u8> {
+        let parsed = parse(&attachment_part(&attachment));
+        let text = std::str::from_utf8(&parsed.body).unwrap();
+        base64::decode(text).unwrap()
+    }
+
+    #[test]
+    fn text_attachments_get_crlf_line_breaks() {
+        let attachment = |filename: &str, content_type: Option<&str>, bytes: &[u8]| Attachment {
+            filename: filename.into(),
+            content_type: content_type.map(String::from),
+            bytes: bytes.to_vec(),
+        };
+        let mixed = b"one\ntwo\r\n\nthree\rfour\n\nfive";
+        let canonical = b"one\r\ntwo\r\n\r\nthree\rfour\r\n\r\nfive";
+        for text in [
+            attachment("notes.txt", None, mixed),
+            attachment("notes", Some("text/plain; charset=utf-8"), mixed),
+            attachment("page.bin", Some("TEXT/HTML"), mixed),
+        ] {
+            assert_eq!(attachment_content(text), canonical);
+        }
+        assert_eq!(
+            attachment_content(attachment("Grüße.txt", None, "\nä\n".as_bytes())),
+            "\r\nä\r\n".as_bytes()
+        );
+        // Not text, or not UTF-8 text (here UTF-16LE "a", LF): left as it is.
+        let utf16 = b"\xff\xfea\x00\n\x00";
+        for untouched in [
+            attachment("data.bin", None, mixed),
+            attachment("notes.txt", Some("application/octet-stream"), mixed),
+            attachment("notes.txt", None, utf16),
+            attachment("notes.txt", None, &utf16[2..]),
+        ] {
+            let bytes = untouched.bytes.clone();
+            assert_eq!(attachment_content(untouched), bytes);
+        }
     }
 
     /// Tests that read the message back with an independent parser, mail-parser (a native-only
