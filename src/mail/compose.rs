@@ -490,42 +490,159 @@ fn attachment_part(attachment: &Attachment) -> Vec<u8> {
     let media_type = attachment
         .content_type
         .as_deref()
-        .and_then(valid_media_type)
-        .unwrap_or_else(|| media_type_for_filename(&filename).to_string());
-    let name_param = |param: &str| {
-        if filename.is_ascii() {
-            format!(
-                "{param}=\"{}\"",
-                filename.replace('\\', "\\\\").replace('"', "\\\"")
-            )
-        } else {
-            // RFC 2231 4: charset, empty language, percent-encoded octets.
-            let encoded: String = filename
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-                        char::from(b).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
-            format!("{param}*=utf-8''{encoded}")
-        }
+        .and_then(parse_media_type)
+        .unwrap_or_else(|| MediaType {
+            essence: media_type_for_filename(&filename).to_string(),
+            parameters: Vec::new(),
+        });
+    // `name` is the older twin of Content-Disposition's `filename` (RFC 2046 4.5.1); readers
+    // take one or the other, so both must name the same file. The file name wins: it is what
+    // the request calls the file, and a `name` the user gave (or its RFC 2231 sections,
+    // `name*`, `name*0` ...) is dropped rather than written twice.
+    let mut content_type_parameters: Vec<(&str, &str)> = media_type
+        .parameters
+        .iter()
+        .filter(|(attribute, _)| attribute.split('*').next() != Some("name"))
+        .map(|(attribute, value)| (attribute.as_str(), value.as_str()))
+        .collect();
+    content_type_parameters.push(("name", &filename));
+    let mut part = field_with_parameters(
+        "Content-Type",
+        &media_type.essence,
+        &content_type_parameters,
+    );
+    part.push_str(&field_with_parameters(
+        "Content-Disposition",
+        "attachment",
+        &[("filename", &filename)],
+    ));
+    part.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
+    let mut part = part.into_bytes();
+    // Base64 carries the canonical form (RFC 2045 6.8), and text/* in canonical form has CRLF
+    // line breaks (RFC 2046 4.1.1). Only UTF-8 text (ASCII included) is changed: in UTF-16 or
+    // UTF-32 an LF octet can be part of another character, and the charset is not known here.
+    let is_utf8_text =
+        std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0);
+    let encoded = if media_type.essence.starts_with("text/") && is_utf8_text {
+        base64::encode(&crlf_line_breaks(&attachment.bytes))
+    } else {
+        base64::encode(&attachment.bytes)
     };
-    let mut part = format!(
-        "Content-Type: {media_type};\r\n {}\r\nContent-Disposition: attachment;\r\n {}\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n",
-        name_param("name"),
-        name_param("filename")
-    )
-    .into_bytes();
-    let encoded = base64::encode(&attachment.bytes);
     for line in encoded.as_bytes().chunks(ENCODED_LINE_MAX) {
         part.extend_from_slice(line);
         part.extend_from_slice(b"\r\n");
     }
     part
+}
+
+/// `text` with a CR put before every LF that has none; nothing else changes (no line break is
+/// added at the end, a bare CR stays).
+fn crlf_line_breaks(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + text.len() / 32);
+    let mut previous = None;
+    for &octet in text {
+        if octet == b'\n' && previous != Some(b'\r') {
+            out.push(b'\r');
+        }
+        out.push(octet);
+        previous = Some(octet);
+    }
+    out
+}
+
+/// `Field: value;` and then the parameters, each section on a line of its own: the header is
+/// folded before each (RFC 5322 2.2.3).
+fn field_with_parameters(field: &str, value: &str, parameters: &[(&str, &str)]) -> String {
+    let mut out = format!("{field}: {value}");
+    for (attribute, parameter_value) in parameters {
+        for section in parameter_sections(attribute, parameter_value) {
+            out.push_str(";\r\n ");
+            out.push_str(&section);
+        }
+    }
+    out.push_str("\r\n");
+    out
+}
+
+/// Whether `parameter`, with the space before it and the ";" after it, fits in 78 characters
+/// (RFC 5322 2.1.1).
+fn fits_on_a_parameter_line(parameter: &str) -> bool {
+    " ".len() + parameter.len() + ";".len() <= LINE_PREFERRED_MAX
+}
+
+/// A parameter as one or more `attribute=value` texts, each for a line of its own. A value too
+/// long for one line is cut into RFC 2231 3 numbered sections (`attribute*0`, `attribute*1`
+/// ...), between characters so that no section ends inside a quoted-pair, a `%XX` or a UTF-8
+/// sequence; a non-ASCII value's sections are RFC 2231 4 extended values, and only the first
+/// names the charset (RFC 2231 4.1).
+fn parameter_sections(attribute: &str, value: &str) -> Vec<String> {
+    let whole = parameter_text(attribute, value);
+    // An attribute with "*" is already in RFC 2231 form, as the user wrote it, and cannot be
+    // cut again; `parse_media_type` has made sure that it fits within 998 characters.
+    if fits_on_a_parameter_line(&whole) || attribute.contains('*') {
+        return vec![whole];
+    }
+    let extended = !value.is_ascii();
+    let section = |index: usize, text: &str| match (extended, index) {
+        (true, 0) => format!("{attribute}*0*=utf-8''{text}"),
+        (true, _) => format!("{attribute}*{index}*={text}"),
+        (false, _) => format!("{attribute}*{index}=\"{text}\""),
+    };
+    let mut sections = Vec::new();
+    let mut text = String::new();
+    for c in value.chars() {
+        let c = c.encode_utf8(&mut [0; 4]).to_string();
+        let piece = if extended {
+            percent_encoded(&c)
+        } else {
+            escaped_for_quotes(&c)
+        };
+        let longer = format!("{text}{piece}");
+        // Each section takes at least one character, so an attribute name too long for any
+        // section still makes progress (and its lines stay far below 998).
+        if !text.is_empty() && !fits_on_a_parameter_line(&section(sections.len(), &longer)) {
+            sections.push(section(sections.len(), &text));
+            text.clear();
+        }
+        text.push_str(&piece);
+    }
+    sections.push(section(sections.len(), &text));
+    sections
+}
+
+/// `attribute=value`: a token as it is, anything else quoted (RFC 2045 5.1), and non-ASCII
+/// text as an RFC 2231 4 extended value: charset, empty language, percent-encoded octets.
+/// File names are always quoted, the form RFC 2183 2.3's examples use and readers expect.
+fn parameter_text(attribute: &str, value: &str) -> String {
+    if !value.is_ascii() {
+        return format!("{attribute}*=utf-8''{}", percent_encoded(value));
+    }
+    let is_file_name = matches!(attribute, "name" | "filename");
+    if is_token(value) && !is_file_name {
+        format!("{attribute}={value}")
+    } else {
+        format!("{attribute}=\"{}\"", escaped_for_quotes(value))
+    }
+}
+
+/// The inside of a quoted-string: a backslash or a double quote gets a backslash before it,
+/// making a quoted-pair (RFC 5322 3.2.4).
+fn escaped_for_quotes(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Text as an RFC 2231 extended value: each octet itself when it is an `attribute-char`
+/// (RFC 2231 7), else `%XX`.
+fn percent_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|octet| {
+            if octet.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&octet) {
+                char::from(octet).to_string()
+            } else {
+                format!("%{octet:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The last path component, without controls, cut to 255 octets; "attachment" if empty.
@@ -545,17 +662,105 @@ fn clean_filename(filename: &str) -> String {
     }
 }
 
-/// `type/subtype` made of RFC 2045 5.1 token characters, lowercased; parameters are dropped.
-fn valid_media_type(text: &str) -> Option<String> {
-    let essence = text.split(';').next()?.trim();
-    let (kind, subtype) = essence.split_once('/')?;
-    let is_token = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 127
-            && s.bytes()
-                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
-    };
-    (is_token(kind) && is_token(subtype)).then(|| essence.to_ascii_lowercase())
+/// A media type and its parameters (RFC 2045 5.1). Type, subtype and attribute names are
+/// lowercased, as they are case-insensitive; values are kept as given, without their quotes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct MediaType {
+    /// `type/subtype`.
+    essence: String,
+    /// (attribute, value) pairs in the order given.
+    parameters: Vec<(String, String)>,
+}
+
+/// RFC 6838 4.2: type and subtype names are at most 127 characters; parameter names too here.
+const MEDIA_TYPE_NAME_MAX: usize = 127;
+
+/// Spaces and tabs, which may stand between the parts of a media type.
+const BLANKS: [char; 2] = [' ', '\t'];
+
+/// Reads `type/subtype *(";" attribute "=" value)` (RFC 2045 5.1), each value a token or a
+/// quoted-string, with blanks allowed between the parts and a trailing ";" tolerated. Anything
+/// else (comments, controls, non-ASCII, a missing value) gives `None`, so that no unchecked text
+/// reaches a header.
+fn parse_media_type(text: &str) -> Option<MediaType> {
+    let mut rest = text;
+    let kind = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
+    take_char(&mut rest, '/')?;
+    let subtype = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
+    let mut parameters = Vec::new();
+    while take_char(&mut rest, ';').is_some() {
+        if rest.trim_start_matches(BLANKS).is_empty() {
+            break;
+        }
+        let attribute = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
+        take_char(&mut rest, '=')?;
+        let value = match take_token(&mut rest) {
+            Some(token) => token.to_string(),
+            None => take_quoted_string(&mut rest)?,
+        };
+        // A parameter already in RFC 2231 form is written as given, on one line, which must
+        // stay within 998 characters (RFC 5322 2.1.1).
+        if attribute.contains('*') && parameter_text(attribute, &value).len() + 2 > LINE_MAX {
+            return None;
+        }
+        parameters.push((attribute.to_ascii_lowercase(), value));
+    }
+    if !rest.trim_start_matches(BLANKS).is_empty() {
+        return None;
+    }
+    Some(MediaType {
+        essence: format!("{kind}/{subtype}").to_ascii_lowercase(),
+        parameters,
+    })
+}
+
+/// RFC 2045 5.1 `token`: printable ASCII except space and `tspecials`.
+fn is_token_octet(octet: u8) -> bool {
+    octet.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&octet)
+}
+
+fn is_token(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(is_token_octet)
+}
+
+/// Takes the token at the start of `text`, after any blanks; `None` if there is none.
+fn take_token<'a>(text: &mut &'a str) -> Option<&'a str> {
+    let trimmed = text.trim_start_matches(BLANKS);
+    let end = trimmed
+        .bytes()
+        .position(|octet| !is_token_octet(octet))
+        .unwrap_or(trimmed.len());
+    let (token, rest) = trimmed.split_at(end);
+    *text = rest;
+    (!token.is_empty()).then_some(token)
+}
+
+/// Takes `expected` from the start of `text`, after any blanks.
+fn take_char(text: &mut &str, expected: char) -> Option<()> {
+    *text = text.trim_start_matches(BLANKS).strip_prefix(expected)?;
+    Some(())
+}
+
+/// Takes a quoted-string (RFC 5322 3.2.4) from the start of `text`, after any blanks, and
+/// returns its content with the quoted-pairs resolved. Only printable ASCII and spaces are
+/// accepted inside, so no control character (CR and LF above all) gets through.
+fn take_quoted_string(text: &mut &str) -> Option<String> {
+    let inner = text.trim_start_matches(BLANKS).strip_prefix('"')?;
+    let is_printable = |c: char| c == ' ' || c.is_ascii_graphic();
+    let mut value = String::new();
+    let mut chars = inner.char_indices();
+    while let Some((index, c)) = chars.next() {
+        match c {
+            '"' => {
+                *text = &inner[index + 1..];
+                return Some(value);
+            }
+            '\\' => value.push(chars.next().map(|(_, c)| c).filter(|&c| is_printable(c))?),
+            c if is_printable(c) => value.push(c),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// A boundary that depends only on the request (no randomness), checked against every part.
@@ -885,7 +1090,10 @@ mod tests {
         );
         let expected = [
             ("image/png; name=\"cat.PNG\"", png.as_slice()),
-            ("audio/x-custom; name=\"song.ogg\"", b"OggS".as_slice()),
+            (
+                "audio/x-custom; rate=1; name=\"song.ogg\"",
+                b"OggS".as_slice(),
+            ),
             (
                 "application/pdf; name*=utf-8''r%C3%A9sum%C3%A9.pdf",
                 b"".as_slice(),
@@ -910,6 +1118,271 @@ mod tests {
         }
         // The same request gives the same bytes.
         assert_eq!(compose(&req).unwrap(), message);
+    }
+
+    /// The unfolded Content-Type of the part made for `filename` with `content_type`.
+    fn attachment_content_type(filename: &str, content_type: &str) -> String {
+        let part = attachment_part(&Attachment {
+            filename: filename.into(),
+            content_type: Some(content_type.into()),
+            bytes: b"x".to_vec(),
+        });
+        let parsed = parse(&part);
+        parsed.field("Content-Type").unwrap().to_string()
+    }
+
+    #[test]
+    fn media_type_parameters_are_kept_in_canonical_form() {
+        let cases = [
+            (
+                "text/plain; charset=utf-8",
+                "text/plain; charset=utf-8; name=\"a.txt\"",
+            ),
+            // Names lowercased, values kept, quotes only where a value is not a token.
+            (
+                " Text/Plain ; Charset = \"UTF-8\" ;\tFormat=flowed ;",
+                "text/plain; charset=UTF-8; format=flowed; name=\"a.txt\"",
+            ),
+            (
+                r#"application/x-thing; title="a b;c"; q="say \"hi\" \\o/"; empty="""#,
+                r#"application/x-thing; title="a b;c"; q="say \"hi\" \\o/"; empty=""; name="a.txt""#,
+            ),
+            (
+                "text/plain; title*=us-ascii'en'This%20is",
+                "text/plain; title*=us-ascii'en'This%20is; name=\"a.txt\"",
+            ),
+            // The file name is the one `name`; the user's, in any RFC 2231 form, is dropped.
+            (
+                "application/pdf; NAME=\"other.pdf\"; name*0*=utf-8''x; names=y",
+                "application/pdf; names=y; name=\"a.txt\"",
+            ),
+        ];
+        for (given, written) in cases {
+            assert_eq!(
+                attachment_content_type("a.txt", given),
+                written,
+                "{given:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn media_types_that_do_not_parse_fall_back_to_the_file_name() {
+        let unusable = [
+            "",
+            ";",
+            "text",
+            "text/",
+            "/plain",
+            "bad type\r\nX: y",
+            "text/plain\r\nX: y",
+            "text/plain; charset=utf-8\r\nX: y",
+            "text/plain; charset=\"utf-8\r\nX: y\"",
+            "text/plain; charset=\"utf-8\\\r\nX: y\"",
+            "text/plain; a=\"tab\there\"",
+            "text/plain; charset",
+            "text/plain; charset=",
+            "text/plain; =utf-8",
+            "text/plain charset=utf-8",
+            "text/plain; charset=utf-8 junk",
+            "text/plain (a comment)",
+            "text/plain; a=\"unterminated",
+            "text/plain; a=\"é\"",
+            "text/plain; a=é",
+            "tëxt/plain",
+        ];
+        for given in unusable {
+            assert_eq!(parse_media_type(given), None, "{given:?}");
+            assert_eq!(
+                attachment_content_type("a.pdf", given),
+                "application/pdf; name=\"a.pdf\"",
+                "{given:?}"
+            );
+        }
+        let long_name = "x".repeat(MEDIA_TYPE_NAME_MAX + 1);
+        assert_eq!(parse_media_type(&format!("{long_name}/plain")), None);
+        assert_eq!(parse_media_type(&format!("text/{long_name}")), None);
+        assert_eq!(
+            parse_media_type(&format!("text/plain; {long_name}=1")),
+            None
+        );
+        // A parameter in the user's own RFC 2231 form is not cut, so it must fit on a line.
+        let long_value = "x".repeat(LINE_MAX);
+        assert_eq!(
+            parse_media_type(&format!("text/plain; title*={long_value}")),
+            None
+        );
+        assert!(parse_media_type(&format!("text/plain; title={long_value}")).is_some());
+    }
+
+    #[test]
+    fn long_parameter_values_are_cut_into_rfc_2231_sections() {
+        let a = |count: usize| "a".repeat(count);
+        assert_eq!(
+            parameter_sections("filename", &a(100)),
+            [
+                format!("filename*0=\"{}\"", a(63)),
+                format!("filename*1=\"{}\"", a(37)),
+            ]
+        );
+        // Quoted-pairs, "%XX" and UTF-8 sequences stay whole; only the first extended section
+        // names the charset (RFC 2231 4.1).
+        let e_acute = |count: usize| "%C3%A9".repeat(count);
+        assert_eq!(
+            parameter_sections("filename", &"é".repeat(30)),
+            [
+                format!("filename*0*=utf-8''{}", e_acute(9)),
+                format!("filename*1*={}", e_acute(10)),
+                format!("filename*2*={}", e_acute(10)),
+                format!("filename*3*={}", e_acute(1)),
+            ]
+        );
+        let quotes = parameter_sections("title", &"\"".repeat(40));
+        assert_eq!(quotes.len(), 2);
+        assert!(quotes[0].ends_with("\\\"\""), "{quotes:?}");
+        // Short values stay as they were.
+        assert_eq!(
+            parameter_sections("filename", "a.txt"),
+            ["filename=\"a.txt\""]
+        );
+        assert_eq!(parameter_sections("charset", "utf-8"), ["charset=utf-8"]);
+        // An attribute too long for any section still gets one character a section.
+        let long_attribute = a(MEDIA_TYPE_NAME_MAX);
+        let sections = parameter_sections(&long_attribute, "xyz");
+        assert_eq!(sections.len(), 3);
+        assert!(sections.iter().all(|s| s.len() < LINE_MAX));
+    }
+
+    /// The decoded content of the part made for `attachment`.
+    fn attachment_content(attachment: Attachment) -> Vec<u8> {
+        let parsed = parse(&attachment_part(&attachment));
+        let text = std::str::from_utf8(&parsed.body).unwrap();
+        base64::decode(text).unwrap()
+    }
+
+    #[test]
+    fn text_attachments_get_crlf_line_breaks() {
+        let attachment = |filename: &str, content_type: Option<&str>, bytes: &[u8]| Attachment {
+            filename: filename.into(),
+            content_type: content_type.map(String::from),
+            bytes: bytes.to_vec(),
+        };
+        let mixed = b"one\ntwo\r\n\nthree\rfour\n\nfive";
+        let canonical = b"one\r\ntwo\r\n\r\nthree\rfour\r\n\r\nfive";
+        for text in [
+            attachment("notes.txt", None, mixed),
+            attachment("notes", Some("text/plain; charset=utf-8"), mixed),
+            attachment("page.bin", Some("TEXT/HTML"), mixed),
+        ] {
+            assert_eq!(attachment_content(text), canonical);
+        }
+        assert_eq!(
+            attachment_content(attachment("Grüße.txt", None, "\nä\n".as_bytes())),
+            "\r\nä\r\n".as_bytes()
+        );
+        // Not text, or not UTF-8 text (here UTF-16LE "a", LF): left as it is.
+        let utf16 = b"\xff\xfea\x00\n\x00";
+        for untouched in [
+            attachment("data.bin", None, mixed),
+            attachment("notes.txt", Some("application/octet-stream"), mixed),
+            attachment("notes.txt", None, utf16),
+            attachment("notes.txt", None, &utf16[2..]),
+        ] {
+            let bytes = untouched.bytes.clone();
+            assert_eq!(attachment_content(untouched), bytes);
+        }
+    }
+
+    /// Tests that read the message back with an independent parser, mail-parser (a native-only
+    /// dev-dependency).
+    #[cfg(not(target_arch = "wasm32"))]
+    mod read_back {
+        use super::*;
+        use mail_parser::{MessageParser, MimeHeaders};
+
+        fn with_attachment(attachment: Attachment) -> Vec<u8> {
+            let mut req = request();
+            req.attachments = vec![attachment];
+            compose(&req).unwrap()
+        }
+
+        /// Every line of the message, header or body, is at most 78 octets.
+        fn assert_lines_within_78(message: &[u8]) {
+            for line in message.split(|&octet| octet == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                assert!(
+                    line.len() <= LINE_PREFERRED_MAX,
+                    "a line of {} octets: {}",
+                    line.len(),
+                    String::from_utf8_lossy(line)
+                );
+            }
+        }
+
+        #[test]
+        fn long_file_names_fit_in_78_and_read_back_whole() {
+            let ascii_300: String = "Quarterly report (draft \"v2\"; final=no) for the board, "
+                .chars()
+                .cycle()
+                .take(296)
+                .chain(".pdf".chars())
+                .collect();
+            let mixed_200: String = "Übersicht über die Änderungen, "
+                .chars()
+                .cycle()
+                .take(200)
+                .collect();
+            let non_ascii_200 = "é".repeat(100) + &"東京".repeat(50);
+            assert_eq!(ascii_300.chars().count(), 300);
+            assert_eq!(mixed_200.chars().count(), 200);
+            assert_eq!(non_ascii_200.chars().count(), 200);
+            let long_title = "A title with \"quotes\", a \\ and ; = signs. ".repeat(4);
+            let content_type = format!(
+                "text/plain; charset=utf-8; title=\"{}\"",
+                escaped_for_quotes(&long_title)
+            );
+            for name in [&ascii_300, &mixed_200, &non_ascii_200] {
+                let message = with_attachment(Attachment {
+                    filename: name.clone(),
+                    content_type: Some(content_type.clone()),
+                    bytes: b"x".to_vec(),
+                });
+                assert_lines_within_78(&message);
+                // The composer keeps at most FILENAME_MAX_OCTETS of a name (cut between
+                // characters), so the longest names come back cut to that, and no shorter.
+                let expected = clean_filename(name);
+                assert!(name.starts_with(&expected));
+                assert!(expected == *name || expected.len() > FILENAME_MAX_OCTETS - 4);
+                let parsed = MessageParser::default().parse(&message).unwrap();
+                let part = parsed.attachment(0).expect("one attachment");
+                let disposition = part.content_disposition().unwrap();
+                assert_eq!(disposition.attribute("filename"), Some(expected.as_str()));
+                let content_type = part.content_type().unwrap();
+                assert_eq!(content_type.attribute("name"), Some(expected.as_str()));
+                assert_eq!(content_type.attribute("charset"), Some("utf-8"));
+                assert_eq!(content_type.attribute("title"), Some(long_title.as_str()));
+            }
+            assert_eq!(clean_filename(&mixed_200), mixed_200);
+        }
+
+        #[test]
+        fn an_attachments_charset_reaches_the_reader() {
+            let text = "Grüße aus Köln, 東京から";
+            let message = with_attachment(Attachment {
+                filename: "notes.txt".into(),
+                content_type: Some("text/plain; charset=utf-8".into()),
+                bytes: text.as_bytes().to_vec(),
+            });
+            let parsed = MessageParser::default().parse(&message).unwrap();
+            let part = parsed.attachment(0).expect("one attachment");
+            let content_type = part.content_type().unwrap();
+            assert_eq!(content_type.ctype(), "text");
+            assert_eq!(content_type.subtype(), Some("plain"));
+            assert_eq!(content_type.attribute("charset"), Some("utf-8"));
+            assert_eq!(content_type.attribute("name"), Some("notes.txt"));
+            assert_eq!(part.attachment_name(), Some("notes.txt"));
+            assert_eq!(part.text_contents(), Some(text));
+        }
     }
 
     #[test]
