@@ -732,7 +732,11 @@ impl TextRenderer {
                     mailbox,
                     deleted,
                 } = &**boxed;
-                line(host, format!("{mailbox}: deleted {}", deleted.join(", ")));
+                if deleted.is_empty() {
+                    line(host, format!("{mailbox}: nothing deleted"));
+                } else {
+                    line(host, format!("{mailbox}: deleted {}", deleted.join(", ")));
+                }
             }
             Event::Outcome(boxed) => {
                 let Outcome {
