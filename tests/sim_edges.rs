@@ -120,6 +120,35 @@ fn a_maildrop_is_locked_while_a_pop3_session_holds_it() {
 }
 
 #[test]
+fn what_a_client_sends_before_it_hears_of_the_servers_close_is_on_the_wire() {
+    use smtp_lab::sim::trace::{Direction, Event};
+    // Six minutes each way: the server gives up waiting for EHLO (5 minutes) before its
+    // greeting has even reached the client, which then still sends EHLO.
+    let mut world = basic_world("late-close");
+    world["hosts"][1]["faults"] =
+        json!([{"kind": {"type": "slow", "extra_latency_ms": 360_000}, "until_s": 60}]);
+    let result = run_json(&world);
+    let closed = events(&result)
+        .position(|e| {
+            matches!(&e.event,
+            Event::ConnectionClosed { by, .. } if &**by == "mx.receiver.test")
+        })
+        .expect("the server closes first");
+    let Event::ConnectionClosed {
+        conn: closed_conn, ..
+    } = result.trace.events[closed].event
+    else {
+        unreachable!()
+    };
+    let sent_after_close = events(&result).skip(closed).any(|e| {
+        matches!(&e.event,
+        Event::Transmitted { conn, direction: Direction::ClientToServer, bytes }
+            if *conn == closed_conn && bytes.as_bytes().starts_with(b"EHLO"))
+    });
+    assert!(sent_after_close, "the EHLO is in the trace");
+}
+
+#[test]
 fn a_route_does_not_make_a_host_relay_for_strangers() {
     let mut world = basic_world("route-not-relay");
     world["hosts"][0]["routes"] = json!([{"domain": "receiver.test", "host": "mx.receiver.test"}]);

@@ -1579,7 +1579,9 @@ impl<'a> World<'a> {
             progressed = true;
             match next {
                 Out::Bytes(bytes) => {
-                    if !c.dropped && !c.server_closed {
+                    // A server's close reaches the client only after the link's latency: what
+                    // the client writes meanwhile still goes on the wire (and is not read).
+                    if !c.dropped {
                         self.transmit(conn, Direction::ClientToServer, bytes, latency);
                     }
                 }
