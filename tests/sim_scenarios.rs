@@ -76,7 +76,8 @@ fn text_that_is_not_json_is_refused_with_its_line_and_column() {
     ] {
         let errors = Scenario::from_json(text).expect_err(text);
         assert_eq!(errors.0.len(), 1);
-        assert!(errors.0[0].at.starts_with("line "), "{text:?}: {errors}");
+        // The line and column, after the path of what was being read if there is one.
+        assert!(errors.0[0].at.contains("line "), "{text:?}: {errors}");
     }
 }
 
@@ -92,17 +93,20 @@ fn unknown_fields_are_refused_by_name() {
     retry["retry"] = json!({"first_retry": 10});
     let mut fault = world();
     fault["hosts"][1]["faults"] = json!([{"kind": {"type": "down"}, "until": 5}]);
-    for (value, field) in [
-        (top, "colour"),
-        (host, "greylisting"),
-        (message, "reply_to"),
-        (retry, "first_retry"),
-        (fault, "until"),
+    for (value, field, at) in [
+        (top, "colour", "colour"),
+        (host, "greylisting", "hosts[1].greylisting"),
+        (message, "reply_to", "messages[0].reply_to"),
+        (retry, "first_retry", "retry.first_retry"),
+        (fault, "until", "hosts[1].faults[0].until"),
     ] {
         let errors = errors_of(&value);
         let text = errors.to_string();
         assert!(text.contains(&format!("unknown field `{field}`")), "{text}");
-        assert!(errors.0[0].at.starts_with("line "), "{text}");
+        assert!(
+            errors.0[0].at.starts_with(&format!("{at} (line ")),
+            "{text}"
+        );
     }
 }
 
@@ -119,9 +123,18 @@ fn wrong_types_and_missing_fields_are_refused() {
         .remove("address");
     let mut kind = world();
     kind["hosts"][1]["faults"] = json!([{"kind": {"type": "on_fire"}}]);
-    for value in [port, address, missing, kind] {
+    let mut text_number = world();
+    text_number["retry"] = json!({"first_retry_s": "600"});
+    // Each error names the field by its path, then where it is in the text.
+    for (value, at) in [
+        (port, "messages[0].port (line "),
+        (address, "hosts[0].address (line "),
+        (missing, "hosts[0] (line "),
+        (kind, "hosts[1].faults[0].kind.type (line "),
+        (text_number, "retry.first_retry_s (line "),
+    ] {
         let errors = errors_of(&value);
-        assert!(errors.0[0].at.starts_with("line "), "{errors}");
+        assert!(errors.0[0].at.starts_with(at), "{at}: {errors}");
     }
 }
 
@@ -216,7 +229,11 @@ fn invalid_dns_data_is_refused() {
     // A malformed address in an A record is a JSON-level error with its position.
     let mut a_record = world();
     a_record["dns"]["zones"][1]["records"][1]["data"]["A"] = json!("999.0.2.20");
-    assert!(errors_of(&a_record).0[0].at.starts_with("line "));
+    let at = &errors_of(&a_record).0[0].at;
+    assert!(
+        at.starts_with("dns.zones[1].records[1].data.A (line "),
+        "{at}"
+    );
 }
 
 #[test]

@@ -377,7 +377,26 @@ impl Scenario {
                 problem: format!("the scenario is larger than {SCENARIO_MAX_OCTETS} octets"),
             }]));
         }
-        let scenario: Scenario = serde_json::from_str(text).map_err(|error| {
+        // The path of the field that failed ("hosts[1].max_recipients") says where far better
+        // than a line and column alone, for a file written by hand.
+        let mut json = serde_json::Deserializer::from_str(text);
+        let scenario: Scenario = serde_path_to_error::deserialize(&mut json).map_err(|error| {
+            let path = error.path().to_string();
+            let error = error.into_inner();
+            let position = format!("line {}, column {}", error.line(), error.column());
+            ScenarioErrors(vec![ScenarioError {
+                // "." is the whole file; "?" is where the text stopped being JSON.
+                at: if path == "." || path == "?" {
+                    position
+                } else {
+                    format!("{path} ({position})")
+                },
+                problem: format!("not a valid scenario: {error}"),
+            }])
+        })?;
+        // Text after the scenario (a second object, say) is refused as serde_json::from_str
+        // does.
+        json.end().map_err(|error| {
             ScenarioErrors(vec![ScenarioError {
                 at: format!("line {}, column {}", error.line(), error.column()),
                 problem: format!("not a valid scenario: {error}"),
