@@ -554,7 +554,7 @@ fn a_bounce_tells_the_sending_hosts_own_findings_from_a_servers_reply() {
     let result = builtin_unread("server-down-for-good");
     let notices = mailbox(&result, "alice@sender.test");
     assert_eq!(notices.len(), 2, "a delay notice, then the bounce");
-    let delayed = delivery_status(&notices[0]);
+    let delayed = delivery_status(notices[0]);
     assert_eq!(field(&delayed[1], "Action"), Some("delayed"));
     assert_eq!(field(&delayed[1], "Remote-MTA"), None, "{delayed:?}");
     let bounce = notices[1].to_vec();
