@@ -127,6 +127,8 @@ fn what_a_client_sends_before_it_hears_of_the_servers_close_is_on_the_wire() {
     let mut world = basic_world("late-close");
     world["hosts"][1]["faults"] =
         json!([{"kind": {"type": "slow", "extra_latency_ms": 360_000}, "until_s": 60}]);
+    // A client patient enough to wait out the 12-minute handshake.
+    world["retry"] = json!({"connect_timeout_s": 1000});
     let result = run_json(&world);
     let closed = events(&result)
         .position(|e| {
@@ -146,6 +148,29 @@ fn what_a_client_sends_before_it_hears_of_the_servers_close_is_on_the_wire() {
             if *conn == closed_conn && bytes.as_bytes().starts_with(b"EHLO"))
     });
     assert!(sent_after_close, "the EHLO is in the trace");
+}
+
+#[test]
+fn a_link_slower_than_the_connect_timeout_times_out() {
+    use smtp_lab::sim::trace::Event;
+    let mut world = basic_world("too-slow");
+    // 40 s each way: the handshake would take 80 s, the client waits 30 s.
+    world["hosts"][1]["faults"] =
+        json!([{"kind": {"type": "slow", "extra_latency_ms": 40_000}, "until_s": 60}]);
+    let result = run_json(&world);
+    let first = sim_common::attempts(&result)
+        .into_iter()
+        .find(|(_, _, _, server, _)| server == "mx.receiver.test")
+        .expect("an attempt");
+    let timed_out = events(&result)
+        .find(|e| matches!(e.event, Event::ConnectionTimedOut { conn } if conn == first.1))
+        .map(|e| e.time_ms)
+        .expect("the attempt times out");
+    assert_eq!(timed_out - first.0, 30_000);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
 }
 
 #[test]

@@ -1222,7 +1222,11 @@ impl<'a> World<'a> {
             Sessions::Pop3 { .. } => Protocol::Pop3,
         };
         let down = host.fault(self.now_ms, |k| *k == FaultKind::Down);
-        let silent = host.fault(self.now_ms, |k| *k == FaultKind::NoAnswer);
+        let timeout_ms = self.scenario.retry.connect_timeout_s.saturating_mul(1000);
+        // A link so slow that the handshake's round trip outlasts the client's patience is, to
+        // the client, a host that does not answer.
+        let silent = host.fault(self.now_ms, |k| *k == FaultKind::NoAnswer)
+            || latency_ms.saturating_mul(2) > timeout_ms;
         let attempted = Event::ConnectionAttempted(Box::new(trace::ConnectionAttempted {
             conn,
             client: client_name.clone(),
@@ -1251,7 +1255,6 @@ impl<'a> World<'a> {
             },
         );
         if silent {
-            let timeout_ms = self.scenario.retry.connect_timeout_s.saturating_mul(1000);
             self.schedule_in(timeout_ms, Action::ClientConnectTimeout(conn));
         } else if down {
             self.schedule_in(
