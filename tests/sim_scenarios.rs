@@ -259,6 +259,17 @@ fn settings_that_contradict_each_other_are_refused() {
     timeout["retry"] = json!({"connect_timeout_s": 0});
     assert_error(&timeout, "retry.connect_timeout_s", "at least one second");
 
+    let mut final_dot = world();
+    final_dot["hosts"][1]["local_domains"] = json!(["receiver.test."]);
+    assert_error(
+        &final_dot,
+        "hosts[1].local_domains[0]",
+        "not a domain as addresses write it",
+    );
+    let mut spaced = world();
+    spaced["hosts"][0]["routes"] = json!([{"domain": "receiver test", "host": "mx.receiver.test"}]);
+    assert_error(&spaced, "hosts[0].routes[0].domain", "not a domain");
+
     let mut host_fault = world();
     host_fault["hosts"][1]["faults"] =
         json!([{"kind": {"type": "down"}, "from_s": 600, "until_s": 60}]);

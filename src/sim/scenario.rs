@@ -636,6 +636,28 @@ impl Scenario {
             }
         }
         for (index, host) in self.hosts.iter().enumerate() {
+            // Domains are matched against recipients' domains as written there, so one that
+            // could never match (a final dot, a space) would silently change nothing.
+            let domains = (host.local_domains.iter().enumerate())
+                .map(|(d, domain)| (format!("hosts[{index}].local_domains[{d}]"), domain))
+                .chain(
+                    (host.relay_domains.iter().enumerate())
+                        .map(|(d, domain)| (format!("hosts[{index}].relay_domains[{d}]"), domain)),
+                )
+                .chain(host.routes.iter().enumerate().map(|(r, route)| {
+                    (format!("hosts[{index}].routes[{r}].domain"), &route.domain)
+                }));
+            for (at, domain) in domains {
+                if !is_mail_domain(domain) {
+                    error(
+                        at,
+                        format!(
+                            "{domain:?} is not a domain as addresses write it (dot-separated \
+                             labels, no final dot)"
+                        ),
+                    );
+                }
+            }
             for (r, route) in host.routes.iter().enumerate() {
                 if !names.contains(&route.host.to_ascii_lowercase()) {
                     error(
@@ -731,6 +753,21 @@ impl Scenario {
 }
 
 /// Letters, digits, hyphens and dots, labels of 1 to 63 octets (RFC 1123 2.1).
+/// A domain as the part of an address after the @: a host name, or with SMTPUTF8 one with
+/// non-ASCII labels (RFC 6531 3.3), which are checked only for emptiness and separators.
+fn is_mail_domain(domain: &str) -> bool {
+    if domain.is_ascii() {
+        return is_host_name(domain);
+    }
+    !domain.is_empty()
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && !label
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+        })
+}
+
 fn is_host_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
