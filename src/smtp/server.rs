@@ -510,7 +510,8 @@ impl SizeLimit {
     /// For the explanation of a refusal on the held limit.
     fn no_fixed_limit_note(octets: u64) -> String {
         format!(
-            "this server has no fixed limit (it advertises SIZE 0, RFC 1870 4), but it holds              a message in memory while receiving it and takes at most {octets} octets"
+            "this server has no fixed limit (it advertises SIZE 0, RFC 1870 4), but it holds \
+             a message in memory while receiving it and takes at most {octets} octets"
         )
     }
 }
@@ -944,12 +945,16 @@ impl<P: Policy> ServerSession<P> {
                         } => {
                             let line = &input[pos..pos + end];
                             pos += consumed;
-                            if self.skipping.is_some() {
-                                // Unanswered, but still a protocol error: a client that never
-                                // sends CRLF (`nc` without -C) reaches the error limit and is
-                                // closed, rather than being read in silence for ever. Counted
-                                // one octet at a time so that the 421 comes at the same point
-                                // however the input was split.
+                            if matches!(self.skipping, Some(SkippedLine::AfterBare)) {
+                                // A second bare octet before any CRLF: this client ends its
+                                // lines that way (`nc` without -C, a script's "\n") and would
+                                // wait for replies that never come, so it is told and closed.
+                                self.skipping = None;
+                                self.bare_again(kind);
+                            } else if self.skipping.is_some() {
+                                // Inside an over-long line: unanswered, but still a protocol
+                                // error, counted one octet at a time so that the 421 comes at
+                                // the same point however the input was split.
                                 self.errors = self.errors.saturating_add(1);
                             } else {
                                 self.bare_in_command(kind, line);
@@ -1079,9 +1084,9 @@ impl<P: Policy> ServerSession<P> {
                  once, so that a client like `nc` that sends bare LF sees an answer, and then \
                  drops the rest of the line up to its CR LF without another reply: it is \
                  still the same line, it gets one reply (RFC 5321 4.2), and text after a bare \
-                 {name} must not run as a command. Send CR LF (`nc -C`); each further bare CR \
-                 or LF counts as an error. Postfix with smtpd_forbid_bare_newline=reject \
-                 answers 521 and disconnects"
+                 {name} must not run as a command. Send CR LF (`nc -C`): a second bare CR or \
+                 LF before it closes the connection. Postfix with \
+                 smtpd_forbid_bare_newline=reject answers 521 and disconnects at the first"
             ),
             "RFC 5321 2.3.8",
         );
@@ -1090,6 +1095,31 @@ impl<P: Policy> ServerSession<P> {
             let idle = self.idle_state();
             self.enter(from, idle);
         }
+    }
+
+    /// A client that ends its command lines with bare CR or LF: answering each would make
+    /// two replies for one line, and not answering leaves it waiting, so the session ends
+    /// (RFC 5321 3.8: 421 before closing).
+    fn bare_again(&mut self, kind: BareKind) {
+        let name = match kind {
+            BareKind::Lf => "<LF>",
+            BareKind::Cr => "<CR>",
+        };
+        self.send(
+            reply(
+                421,
+                EnhancedStatus::new(4, 5, 2),
+                format!("Bare {name} again; end lines with <CR><LF>, closing connection"),
+            ),
+            format!(
+                "a second bare {name} before any CR LF: this client ends its lines with bare \
+                 {name} and will not get the one reply per line it waits for, so the server \
+                 closes the connection. Postfix with smtpd_forbid_bare_newline=reject \
+                 answers 521 and closes at the first"
+            ),
+            "RFC 5321 2.3.8",
+        );
+        self.close(CloseReason::TooManyErrors);
     }
 
     fn handle_line(&mut self, line: &[u8]) {
@@ -2509,19 +2539,20 @@ mod tests {
 
     #[test]
     fn a_line_after_a_bare_lf_is_dropped_not_buffered() {
-        let mut config = ServerConfig::new("mx.example.org");
-        config.errors_max = u32::MAX;
-        let mut server = session(config);
+        let mut server = session(ServerConfig::new("mx.example.org"));
         server.handle_input(b"EHLO c.example\r\nNOOP\n", 0);
         for _ in 0..1000 {
             server.handle_input(&[b'x'; 1000], 0);
-            server.handle_input(b"MAIL FROM:<a@evil.example>\nb\r", 0);
+            server.handle_input(b"MAIL FROM:<a@evil.example> b", 0);
             assert!(
-                server.input.len() <= 1,
+                server.input.is_empty(),
                 "{} octets kept",
                 server.input.len()
             );
         }
+        // A CR at the end may be half of the CRLF that ends the line: it alone is kept.
+        server.handle_input(b"\r", 0);
+        assert_eq!(server.input.len(), 1);
         server.handle_input(b"\nNOOP\r\n", 0);
         assert_eq!(
             reply_lines(&mut server),
@@ -2533,11 +2564,24 @@ mod tests {
             ]
         );
         assert_eq!(server.state(), ServerStateKind::ExpectMail);
-        // The refusal, 1000 bare LFs and 999 bare CRs: the last CR is half of the CRLF.
-        assert_eq!(
-            server.errors, 2000,
-            "the refusal and each further bare CR or LF"
+    }
+
+    #[test]
+    fn a_client_that_ends_lines_with_bare_lf_is_told_and_closed() {
+        let mut server = session(ServerConfig::new("mx.example.org"));
+        server.handle_input(
+            b"EHLO c.example\nMAIL FROM:<a@b.example>\nRCPT TO:<c@d>\n",
+            0,
         );
+        assert_eq!(
+            reply_lines(&mut server),
+            [
+                "220 mx.example.org ESMTP SMTP Lab",
+                "500 5.5.2 Bare <LF> in command line; end lines with <CR><LF>",
+                "421 4.5.2 Bare <LF> again; end lines with <CR><LF>, closing connection",
+            ]
+        );
+        assert!(server.is_closed());
     }
 
     #[test]
