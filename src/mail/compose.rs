@@ -519,11 +519,23 @@ fn attachment_part(attachment: &Attachment) -> Vec<u8> {
     part.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
     let mut part = part.into_bytes();
     // Base64 carries the canonical form (RFC 2045 6.8), and text/* in canonical form has CRLF
-    // line breaks (RFC 2046 4.1.1). Only UTF-8 text (ASCII included) is changed: in UTF-16 or
-    // UTF-32 an LF octet can be part of another character, and the charset is not known here.
-    let is_utf8_text =
-        std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0);
-    let encoded = if media_type.essence.starts_with("text/") && is_utf8_text {
+    // line breaks (RFC 2046 4.1.1). In UTF-16 or UTF-32 an LF octet can be half of another
+    // character, so the text is changed only in a charset where LF is LF, or, with no charset
+    // given, when it reads as UTF-8 (ASCII included) without NULs.
+    let lf_is_a_line_break = match media_type
+        .parameters
+        .iter()
+        .find(|(attribute, _)| attribute == "charset")
+    {
+        Some((_, charset)) => {
+            let charset = charset.to_ascii_lowercase();
+            !["utf-16", "utf-32", "ucs-2", "ucs-4", "iso-10646-ucs"]
+                .iter()
+                .any(|wide| charset.starts_with(wide))
+        }
+        None => std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0),
+    };
+    let encoded = if media_type.essence.starts_with("text/") && lf_is_a_line_break {
         base64::encode(&crlf_line_breaks(&attachment.bytes))
     } else {
         base64::encode(&attachment.bytes)
@@ -1280,13 +1292,27 @@ mod tests {
             attachment_content(attachment("Grüße.txt", None, "\nä\n".as_bytes())),
             "\r\nä\r\n".as_bytes()
         );
-        // Not text, or not UTF-8 text (here UTF-16LE "a", LF): left as it is.
+        // A charset where LF is LF, even when the text is not UTF-8 (ISO 8859-1 "é", LF).
+        assert_eq!(
+            attachment_content(attachment(
+                "notes.txt",
+                Some("text/plain; charset=ISO-8859-1"),
+                b"\xe9\n"
+            )),
+            b"\xe9\r\n"
+        );
+        // Not text, or not UTF-8 text (here UTF-16LE "a", LF), or in a wide charset where an
+        // 0x0A octet belongs to another character (UTF-16BE U+4E0A, without a single NUL):
+        // left as it is.
         let utf16 = b"\xff\xfea\x00\n\x00";
+        let wide = b"\x4e\x0a\x4e\x0a";
         for untouched in [
             attachment("data.bin", None, mixed),
             attachment("notes.txt", Some("application/octet-stream"), mixed),
             attachment("notes.txt", None, utf16),
             attachment("notes.txt", None, &utf16[2..]),
+            attachment("notes.txt", Some("text/plain; charset=utf-16be"), wide),
+            attachment("notes.txt", Some("text/plain; charset=UTF-32"), wide),
         ] {
             let bytes = untouched.bytes.clone();
             assert_eq!(attachment_content(untouched), bytes);
