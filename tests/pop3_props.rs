@@ -38,6 +38,8 @@ fn command_line() -> impl Strategy<Value = Vec<u8>> {
         Just("RSET".to_string()),
         Just("QUIT".to_string()),
         Just("APOP alice x".to_string()),
+        Just("UTF8".to_string()),
+        Just("USER jos\u{e9}".to_string()),
         (0u32..5).prop_map(|n| format!("LIST {n}")),
         (0u32..5).prop_map(|n| format!("RETR {n}")),
         (0u32..5).prop_map(|n| format!("DELE {n}")),
