@@ -134,9 +134,12 @@ proptest! {
     fn client_survives_arbitrary_bytes_and_any_split(
         input in proptest::collection::vec(any::<u8>(), 0..600),
         cut in any::<usize>(),
+        utf8_user in any::<bool>(),
     ) {
+        // A UTF-8 user name takes the RFC 6856 path (CAPA, UTF8) through the same input.
+        let user = if utf8_user { "jos\u{e9}" } else { "alice" };
         let run = |pieces: &[&[u8]]| {
-            let mut client = Pop3Client::new(Pop3ClientConfig::new("alice", "secret")).unwrap();
+            let mut client = Pop3Client::new(Pop3ClientConfig::new(user, "secret")).unwrap();
             for piece in pieces {
                 client.handle_input(piece, 0);
             }
