@@ -451,6 +451,21 @@ fn setup_errors_are_caller_mistakes() {
         Pop3Client::new(Pop3ClientConfig::new("a b", "x")).unwrap_err(),
         Pop3ClientSetupError::InvalidUser
     );
+    // A space or a control character of any script would still break USER's one argument.
+    assert_eq!(
+        Pop3Client::new(Pop3ClientConfig::new("jo\u{a0}s\u{e9}", "x")).unwrap_err(),
+        Pop3ClientSetupError::InvalidUser
+    );
+    assert_eq!(
+        Pop3Client::new(Pop3ClientConfig::new("jo\u{85}s", "x")).unwrap_err(),
+        Pop3ClientSetupError::InvalidUser
+    );
+    assert_eq!(
+        Pop3Client::new(Pop3ClientConfig::new("\u{e9}".repeat(125), "x")).unwrap_err(),
+        Pop3ClientSetupError::LineTooLong,
+        "the limit counts octets, and each \u{e9} is two"
+    );
+    assert!(Pop3Client::new(Pop3ClientConfig::new("jos\u{e9}", "x")).is_ok());
     assert_eq!(
         Pop3Client::new(Pop3ClientConfig::new("a", "x\r\nDELE 1")).unwrap_err(),
         Pop3ClientSetupError::InvalidPassword
@@ -459,4 +474,99 @@ fn setup_errors_are_caller_mistakes() {
         Pop3Client::new(Pop3ClientConfig::new("a", "x".repeat(300))).unwrap_err(),
         Pop3ClientSetupError::LineTooLong
     );
+}
+
+fn utf8_store() -> InMemoryStore {
+    let mut store = InMemoryStore::new();
+    store.add_user("jos\u{e9}", "jos\u{e9}-pw");
+    store.deliver(
+        "jos\u{e9}",
+        StoredMessage::new("j1", b"Subject: hola\r\n\r\nHola\r\n".to_vec()),
+    );
+    store
+}
+
+fn utf8_config() -> Pop3ClientConfig {
+    Pop3ClientConfig::new("jos\u{e9}", "jos\u{e9}-pw")
+}
+
+#[test]
+fn utf8_user_name_logs_in_after_capa_and_utf8() {
+    for chunk_octets in [1, 4096] {
+        let run = run_pair(utf8_store(), utf8_config(), chunk_octets);
+        assert_eq!(run.outcome.result, Pop3SessionResult::Completed);
+        assert_eq!(run.outcome.retrieved.len(), 1);
+        assert!(run.outcome.deletions_committed);
+        assert!(run.store.maildrop("jos\u{e9}").unwrap().messages.is_empty());
+        assert_eq!(
+            String::from_utf8(run.client_bytes).unwrap(),
+            "CAPA\r\nUTF8\r\nUSER jos\u{e9}\r\nPASS jos\u{e9}-pw\r\nSTAT\r\nLIST\r\nUIDL\r\n\
+             RETR 1\r\nDELE 1\r\nQUIT\r\n"
+        );
+        let states: Vec<Pop3ClientState> = run
+            .client_events
+            .iter()
+            .filter_map(|event| match event {
+                Pop3ClientEvent::StateChanged { to, .. } => Some(*to),
+                _ => None,
+            })
+            .take(3)
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                Pop3ClientState::ExpectCapaReply,
+                Pop3ClientState::ExpectUtf8Reply,
+                Pop3ClientState::ExpectUserReply
+            ]
+        );
+    }
+}
+
+#[test]
+fn utf8_user_name_is_not_sent_to_a_server_without_utf8_user() {
+    let capa_without_utf8: &[u8] = b"+OK\r\nUSER\r\nTOP\r\nUIDL\r\n.\r\n";
+    // RFC 6856 2: UTF8 without its USER argument does not take UTF-8 user names.
+    let capa_utf8_without_user: &[u8] = b"+OK\r\nUSER\r\nUTF8\r\n.\r\n";
+    for capa in [capa_without_utf8, capa_utf8_without_user] {
+        let (mut client, sent) = scripted(utf8_config(), &[b"+OK ready\r\n", capa]);
+        assert_eq!(sent, vec!["CAPA\r\n", "QUIT\r\n"]);
+        assert_eq!(client.state(), Pop3ClientState::ExpectQuitReply);
+        // The server closes after QUIT; the reason stays what the session was about.
+        client.handle_peer_closed();
+        let outcome = client.outcome().unwrap();
+        assert!(matches!(
+            &outcome.result,
+            Pop3SessionResult::Utf8UserNotSupported { reason } if reason.contains("RFC 6856")
+        ));
+        assert!(outcome.retrieved.is_empty());
+    }
+}
+
+#[test]
+fn utf8_user_name_gives_up_when_capa_or_utf8_is_refused() {
+    let (client, sent) = scripted(
+        utf8_config(),
+        &[b"+OK ready\r\n", b"-ERR what is CAPA\r\n", b"+OK bye\r\n"],
+    );
+    assert_eq!(sent, vec!["CAPA\r\n", "QUIT\r\n"]);
+    assert!(matches!(
+        &client.outcome().unwrap().result,
+        Pop3SessionResult::Utf8UserNotSupported { reason } if reason.contains("-ERR what is CAPA")
+    ));
+
+    let (client, sent) = scripted(
+        utf8_config(),
+        &[
+            b"+OK ready\r\n",
+            b"+OK\r\nutf8 user\r\n.\r\n",
+            b"-ERR not today\r\n",
+            b"+OK bye\r\n",
+        ],
+    );
+    assert_eq!(sent, vec!["CAPA\r\n", "UTF8\r\n", "QUIT\r\n"]);
+    assert!(matches!(
+        &client.outcome().unwrap().result,
+        Pop3SessionResult::Utf8UserNotSupported { reason } if reason.contains("-ERR not today")
+    ));
 }

@@ -38,6 +38,8 @@ fn command_line() -> impl Strategy<Value = Vec<u8>> {
         Just("RSET".to_string()),
         Just("QUIT".to_string()),
         Just("APOP alice x".to_string()),
+        Just("UTF8".to_string()),
+        Just("USER jos\u{e9}".to_string()),
         (0u32..5).prop_map(|n| format!("LIST {n}")),
         (0u32..5).prop_map(|n| format!("RETR {n}")),
         (0u32..5).prop_map(|n| format!("DELE {n}")),
@@ -132,9 +134,12 @@ proptest! {
     fn client_survives_arbitrary_bytes_and_any_split(
         input in proptest::collection::vec(any::<u8>(), 0..600),
         cut in any::<usize>(),
+        utf8_user in any::<bool>(),
     ) {
+        // A UTF-8 user name takes the RFC 6856 path (CAPA, UTF8) through the same input.
+        let user = if utf8_user { "jos\u{e9}" } else { "alice" };
         let run = |pieces: &[&[u8]]| {
-            let mut client = Pop3Client::new(Pop3ClientConfig::new("alice", "secret")).unwrap();
+            let mut client = Pop3Client::new(Pop3ClientConfig::new(user, "secret")).unwrap();
             for piece in pieces {
                 client.handle_input(piece, 0);
             }

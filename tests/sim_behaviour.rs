@@ -1,8 +1,8 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! The mail world's behaviour, judged by the RFCs: MX selection (RFC 5321 5.1, RFC 7505),
 //! retries (RFC 5321 4.5.4.1), bounces (RFC 3464, RFC 5321 4.5.5), trace fields at delivery
-//! (RFC 5321 4.4), recipient limits, pipelining (RFC 2920), smuggling, POP3 (RFC 1939), and the
-//! trace viewer.
+//! (RFC 5321 4.4), recipient limits, pipelining (RFC 2920), smuggling, POP3 (RFC 1939, RFC 6856),
+//! and the trace viewer.
 
 mod sim_common;
 
@@ -883,6 +883,26 @@ fn pop3_retrieval_without_delete_keeps_the_message() {
         _ => false,
     });
     assert!(!sent_dele);
+}
+
+#[test]
+fn a_mailbox_with_a_utf8_local_part_is_read_after_capa_and_utf8() {
+    let result = builtin("smtputf8");
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::MessageRetrieved(r) if r.mailbox == "jos\u{e9}@receiver.test")));
+    assert!(mailbox(&result, "jos\u{e9}@receiver.test").is_empty());
+    assert!(!events(&result).any(|e| matches!(&e.event, Event::DeliveryRefused(_))));
+    let pop3 = attempts(&result)
+        .into_iter()
+        .find(|attempt| attempt.4 == 110)
+        .expect("a POP3 connection");
+    let client_commands: String = transmissions(&result, pop3.1)
+        .into_iter()
+        .filter(|(direction, _)| *direction == Direction::ClientToServer)
+        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+        .collect();
+    // RFC 6856 2: the UTF-8 user name goes only to a server that lists UTF8 USER, after UTF8.
+    assert!(client_commands.starts_with("CAPA\r\nUTF8\r\nUSER jos\u{e9}@receiver.test\r\n"));
 }
 
 // ----- the viewer -----

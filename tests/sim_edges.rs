@@ -120,6 +120,36 @@ fn a_maildrop_is_locked_while_a_pop3_session_holds_it() {
 }
 
 #[test]
+fn a_fetch_whose_client_cannot_start_is_the_user_agents_event_not_an_mda_refusal() {
+    use smtp_lab::sim::trace::Event;
+    // PASS cannot carry a control character, so the user agent cannot even begin.
+    let mut world = basic_world("fetch-not-started");
+    world["fetches"] = json!([{
+        "mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 600,
+        "password": "bob\u{7}pw"
+    }]);
+    let result = run_json(&world);
+    let not_started: Vec<_> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::FetchNotStarted(f) => Some(f),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(not_started.len(), 1);
+    assert_eq!(&*not_started[0].client, "ua:bob@receiver.test");
+    assert_eq!(not_started[0].mailbox, "bob@receiver.test");
+    assert!(not_started[0].reason.contains("password"));
+    assert!(!events(&result).any(|e| matches!(e.event, Event::DeliveryRefused(_))));
+    assert!(!events(&result).any(|e| matches!(&e.event,
+        Event::ConnectionAttempted(a) if a.port == 110)));
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    assert!(result
+        .trace
+        .to_text()
+        .contains("ua:bob@receiver.test   fetch of bob@receiver.test not started: "));
+}
+
+#[test]
 fn what_a_client_sends_before_it_hears_of_the_servers_close_is_on_the_wire() {
     use smtp_lab::sim::trace::{Direction, Event};
     // Six minutes each way: the server gives up waiting for EHLO (5 minutes) before its

@@ -7,6 +7,11 @@
 //! and ends with QUIT, which is what makes the deletions happen (RFC 1939 6). It sends one
 //! command at a time, never pipelines, and does not speak APOP, AUTH, STLS or TOP.
 //!
+//! A user name that is not ASCII (a mailbox like `josé`) needs RFC 6856: before USER the
+//! client sends CAPA, and only if the listing has `UTF8 USER` does it send UTF8 and log in.
+//! A server without it gets QUIT instead of USER. ASCII user names skip both steps, so their
+//! sessions are exactly those of RFC 1939.
+//!
 //! ```text
 //!  connect ──► ExpectGreeting ──+OK──► ExpectUserReply ──+OK──► ExpectPassReply ──+OK──┐
 //!                  │ -ERR                  │ -ERR                   │ -ERR              │
@@ -18,6 +23,14 @@
 //!           ExpectQuitReply ◄── ExpectRetrReply ──+OK──► ExpectDeleReply ─┘         │ +OK
 //!                  ▲  none left         ▲                                           ▼
 //!                  │                    └──────────────────────────────── ExpectUidlReply
+//! ```
+//!
+//! With a UTF-8 user name, the greeting's +OK leads to USER by way of RFC 6856:
+//!
+//! ```text
+//!  ExpectGreeting ─+OK─► ExpectCapaReply ─"UTF8 USER"─► ExpectUtf8Reply ─+OK─► ExpectUserReply
+//!                              │ -ERR, or no "UTF8 USER"      │ -ERR
+//!                              └───────────► QUIT ◄───────────┘
 //! ```
 //!
 //! A -ERR to STAT or LIST sends QUIT; a -ERR to RETR or DELE is recorded and the client goes
@@ -73,7 +86,8 @@ impl Pop3ClientConfig {
 /// Why a session could not be set up: a mistake of the calling code, not of the server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Pop3ClientSetupError {
-    /// USER takes one argument of printable ASCII without spaces (RFC 1939 3).
+    /// USER takes one argument without spaces or control characters: printable ASCII
+    /// (RFC 1939 3), or UTF-8 text, which needs a server that offers RFC 6856's `UTF8 USER`.
     InvalidUser,
     /// The password must be printable ASCII or UTF-8 without control characters.
     InvalidPassword,
@@ -87,9 +101,9 @@ pub enum Pop3ClientSetupError {
 impl fmt::Display for Pop3ClientSetupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Pop3ClientSetupError::InvalidUser => {
-                f.write_str("the user name must be printable ASCII without spaces")
-            }
+            Pop3ClientSetupError::InvalidUser => f.write_str(
+                "the user name must not be empty or contain spaces or control characters",
+            ),
             Pop3ClientSetupError::InvalidPassword => {
                 f.write_str("the password must not contain control characters")
             }
@@ -107,6 +121,10 @@ impl std::error::Error for Pop3ClientSetupError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Pop3ClientState {
     ExpectGreeting,
+    /// Only for a UTF-8 user name: does the server offer `UTF8 USER` (RFC 6856 2)?
+    ExpectCapaReply,
+    /// Only for a UTF-8 user name: the server's answer to UTF8 (RFC 6856 2.1).
+    ExpectUtf8Reply,
     ExpectUserReply,
     ExpectPassReply,
     ExpectStatReply,
@@ -122,6 +140,8 @@ impl Pop3ClientState {
     pub fn name(self) -> &'static str {
         match self {
             Pop3ClientState::ExpectGreeting => "ExpectGreeting",
+            Pop3ClientState::ExpectCapaReply => "ExpectCapaReply",
+            Pop3ClientState::ExpectUtf8Reply => "ExpectUtf8Reply",
             Pop3ClientState::ExpectUserReply => "ExpectUserReply",
             Pop3ClientState::ExpectPassReply => "ExpectPassReply",
             Pop3ClientState::ExpectStatReply => "ExpectStatReply",
@@ -167,6 +187,12 @@ pub enum Pop3SessionResult {
     /// RFC 2449/3206 response codes, which tell a wrong password from a busy maildrop).
     AuthenticationFailed {
         response: String,
+    },
+    /// The user name is not ASCII and the server does not take UTF-8 user names: its CAPA
+    /// listing has no `UTF8 USER`, or it refused CAPA or UTF8 (RFC 6856 2). The client sent
+    /// QUIT instead of USER; `reason` says what the server showed.
+    Utf8UserNotSupported {
+        reason: String,
     },
     /// The connection closed before QUIT was answered.
     ConnectionClosed {
@@ -246,6 +272,8 @@ pub enum Pop3ClientEvent {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Awaited {
     Greeting,
+    Capa,
+    Utf8,
     User,
     Pass,
     Stat,
@@ -261,6 +289,8 @@ impl Awaited {
     fn state(self) -> Pop3ClientState {
         match self {
             Awaited::Greeting => Pop3ClientState::ExpectGreeting,
+            Awaited::Capa => Pop3ClientState::ExpectCapaReply,
+            Awaited::Utf8 => Pop3ClientState::ExpectUtf8Reply,
             Awaited::User => Pop3ClientState::ExpectUserReply,
             Awaited::Pass => Pop3ClientState::ExpectPassReply,
             Awaited::Stat => Pop3ClientState::ExpectStatReply,
@@ -274,7 +304,10 @@ impl Awaited {
 
     /// True when a +OK to this command is followed by dot-stuffed lines (RFC 1939 3).
     fn is_multi_line(self) -> bool {
-        matches!(self, Awaited::List | Awaited::Uidl | Awaited::Retr(_))
+        matches!(
+            self,
+            Awaited::Capa | Awaited::List | Awaited::Uidl | Awaited::Retr(_)
+        )
     }
 }
 
@@ -317,11 +350,14 @@ impl Pop3Client {
     /// A session that waits for the server's greeting. Call [`Pop3Client::handle_connected`]
     /// when the connection is up to start the timer.
     pub fn new(config: Pop3ClientConfig) -> Result<Pop3Client, Pop3ClientSetupError> {
+        // For ASCII this is RFC 1939 3's printable characters other than SPACE; other UTF-8
+        // text is allowed and sent after UTF8 (RFC 6856 2.1). A space of any script would
+        // split USER's one argument, and SASLprep forbids control characters (RFC 4013 2.3).
         let user_ok = !config.user.is_empty()
-            && config
+            && !config
                 .user
-                .bytes()
-                .all(|byte| (0x21..=0x7e).contains(&byte));
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace());
         if !user_ok {
             return Err(Pop3ClientSetupError::InvalidUser);
         }
@@ -508,10 +544,25 @@ impl Pop3Client {
     /// A single-line response (or a -ERR to a command that may have a multi-line one).
     fn handle_status(&mut self, awaited: Awaited, ok: bool, first_line: String, now_ms: u64) {
         match (awaited, ok) {
-            (Awaited::Greeting, true) => {
-                let line = format!("USER {}", self.config.user);
-                self.send(line.clone(), line, Awaited::User, now_ms);
-            }
+            (Awaited::Greeting, true) if self.config.user.is_ascii() => self.send_user(now_ms),
+            // RFC 6856 2: a UTF-8 user name only goes to a server whose CAPA lists UTF8 with
+            // its USER argument, and (RFC 6856 2.1) after the UTF8 command.
+            (Awaited::Greeting, true) => self.send_command("CAPA", Awaited::Capa, now_ms),
+            (Awaited::Capa, false) => self.quit_without_utf8(
+                format!(
+                    "the server refused CAPA ({first_line}), so it offers no UTF8 capability \
+                     for a UTF-8 user name (RFC 2449 5, RFC 6856 2)"
+                ),
+                now_ms,
+            ),
+            (Awaited::Utf8, true) => self.send_user(now_ms),
+            (Awaited::Utf8, false) => self.quit_without_utf8(
+                format!(
+                    "the server refused UTF8 ({first_line}), so it does not take the UTF-8 \
+                     user name (RFC 6856 2.1)"
+                ),
+                now_ms,
+            ),
             (Awaited::Greeting, false) => self.finish(Pop3SessionResult::Refused {
                 command: "greeting".into(),
                 response: first_line,
@@ -583,7 +634,7 @@ impl Pop3Client {
                     outcome.deletions_committed = committed;
                 }
             }
-            (Awaited::List | Awaited::Uidl | Awaited::Retr(_), true) => {
+            (Awaited::Capa | Awaited::List | Awaited::Uidl | Awaited::Retr(_), true) => {
                 debug_assert!(false, "a +OK to a multi-line command is read as multi-line");
             }
         }
@@ -591,6 +642,28 @@ impl Pop3Client {
 
     fn handle_multi_line(&mut self, awaited: Awaited, body: Vec<u8>, now_ms: u64) {
         match awaited {
+            Awaited::Capa => {
+                // RFC 2449 5: one capability per line, a tag and then its arguments, both
+                // case-insensitive. RFC 6856 2: UTF-8 user names need UTF8 with USER.
+                let text = String::from_utf8_lossy(&body);
+                let utf8_user_offered = text.lines().any(|line| {
+                    let mut words = line.split(' ');
+                    words
+                        .next()
+                        .is_some_and(|tag| tag.eq_ignore_ascii_case("UTF8"))
+                        && words.any(|argument| argument.eq_ignore_ascii_case("USER"))
+                });
+                if utf8_user_offered {
+                    self.send_command("UTF8", Awaited::Utf8, now_ms);
+                } else {
+                    self.quit_without_utf8(
+                        "the server's CAPA listing has no \"UTF8 USER\", so it does not take \
+                         UTF-8 user names (RFC 6856 2)"
+                            .to_string(),
+                        now_ms,
+                    );
+                }
+            }
             Awaited::List => {
                 let text = String::from_utf8_lossy(&body);
                 for line in text.lines() {
@@ -656,7 +729,10 @@ impl Pop3Client {
                     self.retrieve_next(index + 1, now_ms);
                 }
             }
-            _ => debug_assert!(false, "only LIST, UIDL and RETR are read as multi-line"),
+            _ => debug_assert!(
+                false,
+                "only CAPA, LIST, UIDL and RETR are read as multi-line"
+            ),
         }
     }
 
@@ -673,8 +749,20 @@ impl Pop3Client {
         }
     }
 
+    fn send_user(&mut self, now_ms: u64) {
+        let line = format!("USER {}", self.config.user);
+        self.send(line.clone(), line, Awaited::User, now_ms);
+    }
+
     fn send_quit(&mut self, now_ms: u64) {
         self.send_command("QUIT", Awaited::Quit, now_ms);
+    }
+
+    /// The user name is UTF-8 and the server does not take it: ending with QUIT is polite and
+    /// changes nothing, since no maildrop was opened.
+    fn quit_without_utf8(&mut self, reason: String, now_ms: u64) {
+        self.send_quit(now_ms);
+        self.pending_result = Some(Pop3SessionResult::Utf8UserNotSupported { reason });
     }
 
     fn send_command(&mut self, line: &str, awaited: Awaited, now_ms: u64) {

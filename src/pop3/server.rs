@@ -1,6 +1,6 @@
-//! The server side of a POP3 session (RFC 1939, CAPA and response codes from RFC 2449, RFC 3206)
-//! as a sans-I/O engine: the client's bytes and the time go in, response bytes, events and the
-//! next deadline come out.
+//! The server side of a POP3 session (RFC 1939, CAPA and response codes from RFC 2449, RFC 3206,
+//! UTF-8 user names from RFC 6856) as a sans-I/O engine: the client's bytes and the time go in,
+//! response bytes, events and the next deadline come out.
 //!
 //! It is not a socket, a mail store or a lock manager: a [`MaildropStore`] checks the user's
 //! password and hands over the maildrop at login, and when the session ends with QUIT the
@@ -24,6 +24,10 @@
 //! Transaction; UPDATE (RFC 1939 6) is entered only by QUIT from Transaction, and only there are
 //! messages deleted. A closed connection, a timeout or too many errors go straight to Closed
 //! and delete nothing. All other commands in a state get -ERR and change nothing.
+//!
+//! UTF8 (RFC 6856 2.1) is not a state: in AUTHORIZATION it switches the session to UTF-8 mode
+//! for good, and from then on USER takes a UTF-8 user name. Before it, USER takes only ASCII,
+//! as RFC 1939 3 says. The password may be UTF-8 either way.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -74,7 +78,7 @@ impl Pop3ServerConfig {
 /// gives the RFC 1939 name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Pop3State {
-    /// AUTHORIZATION, waiting for USER (or CAPA, QUIT).
+    /// AUTHORIZATION, waiting for USER (or CAPA, UTF8, QUIT).
     ExpectUser,
     /// AUTHORIZATION, USER given, waiting for PASS.
     ExpectPass,
@@ -464,6 +468,9 @@ pub struct Pop3Server<S: MaildropStore> {
     config: Pop3ServerConfig,
     store: S,
     state: State,
+    /// Set by the UTF8 command (RFC 6856 2.1) and kept until the session ends: a mode of the
+    /// whole session, not of one state, so a failed PASS does not turn it off.
+    utf8_mode: bool,
     reader: CommandReader,
     auth_failures: u32,
     commands: u32,
@@ -481,6 +488,7 @@ impl<S: MaildropStore> Pop3Server<S> {
             config,
             store,
             state: State::ExpectUser,
+            utf8_mode: false,
             reader: CommandReader::new(),
             auth_failures: 0,
             commands: 0,
@@ -637,6 +645,14 @@ impl<S: MaildropStore> Pop3Server<S> {
             ));
         }
         let Ok(line) = std::str::from_utf8(line) else {
+            if self.utf8_mode {
+                return Some(Response::err(
+                    "command line is not UTF-8",
+                    "In UTF-8 mode, arguments may be UTF-8 text, but these bytes are not valid \
+                     UTF-8.",
+                    "RFC 6856 2",
+                ));
+            }
             return Some(Response::err(
                 "command line is not ASCII",
                 "Keywords and arguments are printable ASCII; this line is not even UTF-8.",
@@ -648,17 +664,29 @@ impl<S: MaildropStore> Pop3Server<S> {
             None => (line, None),
         };
         let keyword = keyword.to_ascii_uppercase();
-        // RFC 1939 3: printable ASCII. Only a password may hold other UTF-8, since users
-        // choose passwords in their own language.
+        // RFC 1939 3: printable ASCII. A password may hold other UTF-8, since users choose
+        // passwords in their own language; after UTF8, so may the user name (RFC 6856 2.1).
+        let utf8_argument_allowed = match keyword.as_str() {
+            "PASS" => true,
+            "USER" => self.utf8_mode,
+            _ => false,
+        };
         let ascii_needed = match rest {
-            Some(_) if keyword == "PASS" => keyword.as_str(),
+            Some(_) if utf8_argument_allowed => keyword.as_str(),
             _ => line,
         };
         if !ascii_needed.is_ascii() {
+            let explanation = if keyword == "USER" {
+                "Keywords and arguments are printable ASCII; only the password may be other \
+                 UTF-8 text. A client with a UTF-8 user name first checks that CAPA lists \
+                 \"UTF8 USER\", then sends the UTF8 command (RFC 6856 2), and only then USER."
+            } else {
+                "Keywords and arguments are printable ASCII; only the password (and, after \
+                 the UTF8 command, the user name) may be other UTF-8 text."
+            };
             return Some(Response::err(
                 "command line is not ASCII",
-                "Keywords and arguments are printable ASCII; only the password may be other \
-                 UTF-8 text.",
+                explanation,
                 "RFC 1939 3",
             ));
         }
@@ -717,6 +745,15 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "PASS is only valid right after a successful USER command.",
                 "RFC 1939 7",
             )),
+            ("UTF8", Pop3State::ExpectUser | Pop3State::ExpectPass) => {
+                Some(self.utf8_command(&arguments))
+            }
+            ("UTF8", _) => Some(Response::err(
+                format!("UTF8 not valid in the {} state", state.rfc_state()),
+                "UTF8 is valid only in the AUTHORIZATION state, before login: it decides how \
+                 the user name and password are read. The session is unchanged.",
+                "RFC 6856 2",
+            )),
             ("APOP", Pop3State::ExpectUser | Pop3State::ExpectPass) => Some(Response::err(
                 "APOP not supported",
                 "APOP is optional. This server does not offer it (its greeting has no \
@@ -756,14 +793,18 @@ impl<S: MaildropStore> Pop3Server<S> {
         // RFC 2449 5: capabilities of the AUTHORIZATION state are listed in both states.
         let mut body = String::from("USER\r\nTOP\r\nUIDL\r\nPIPELINING\r\nRESP-CODES\r\n");
         body.push_str("AUTH-RESP-CODE\r\n");
+        // RFC 6856 2: "UTF8" offers the UTF8 command; its "USER" argument says that USER and
+        // PASS take UTF-8 (here, USER after the UTF8 command; PASS always).
+        body.push_str("UTF8 USER\r\n");
         if let Some(implementation) = &self.config.implementation {
             body.push_str(&format!("IMPLEMENTATION {}\r\n", one_line(implementation)));
         }
         Response::ok(
             "Capability list follows",
             "CAPA lists what this server supports beyond RFC 1939's required commands: \
-             USER/PASS login, TOP, UIDL, pipelined commands, and [response codes] in -ERR \
-             lines (RFC 3206 adds AUTH-RESP-CODE).",
+             USER/PASS login, TOP, UIDL, pipelined commands, [response codes] in -ERR \
+             lines (RFC 3206 adds AUTH-RESP-CODE), and the UTF8 command, after which USER \
+             and PASS take UTF-8 user names and passwords (RFC 6856).",
             "RFC 2449 5",
         )
         .with_body(body.into_bytes())
@@ -828,6 +869,31 @@ impl<S: MaildropStore> Pop3Server<S> {
         None
     }
 
+    /// UTF8 (RFC 6856 2.1): UTF-8 mode for the rest of the session. The state stays the same.
+    fn utf8_command(&mut self, arguments: &[&str]) -> Response {
+        if let Some(refusal) = no_arguments("UTF8", arguments) {
+            return refusal;
+        }
+        if self.utf8_mode {
+            // Switching on what is already on is harmless: +OK tells the client that the mode
+            // it asked for is in force.
+            return Response::ok(
+                "already in UTF-8 mode",
+                "UTF-8 mode was already on; it lasts until the connection ends, so sending \
+                 UTF8 again changes nothing.",
+                "RFC 6856 2.1",
+            );
+        }
+        self.utf8_mode = true;
+        Response::ok(
+            "UTF8 enabled",
+            "The session is now in UTF-8 mode until the connection ends: USER may carry a \
+             UTF-8 user name (PASS already could carry a UTF-8 password), and responses may \
+             hold UTF-8 text. The session stays in the AUTHORIZATION state.",
+            "RFC 6856 2.1",
+        )
+    }
+
     fn user_command(&mut self, arguments: &[&str]) -> Response {
         let [name] = arguments else {
             return Response::err(
@@ -836,6 +902,16 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "RFC 1939 7",
             );
         };
+        // ASCII controls and SPACE never get here (the line checks and the split on SPACE take
+        // them); a UTF-8 name allowed by UTF8 could still hold C1 controls or other spaces.
+        if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Response::err(
+                "user name contains a control or space character",
+                "RFC 6856 has servers check UTF-8 user names with SASLprep, which forbids \
+                 control characters; and a space of any script would not be one argument.",
+                "RFC 4013 2.3",
+            );
+        }
         // RFC 1939 7 allows -ERR for an unknown mailbox here; answering +OK to every name and
         // refusing only at PASS tells an attacker nothing about which names exist.
         let response = Response::ok(

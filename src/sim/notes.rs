@@ -171,6 +171,12 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              with only '.' ends it.",
             "RFC 1939 7",
         ),
+        Event::FetchNotStarted { .. } => note(
+            "The user agent could not even begin: USER and PASS each take one argument on one \
+             line, so a user name with a space, a password with a control character or a line \
+             over 255 octets cannot be sent. It did not connect, and the mailbox is unchanged.",
+            "RFC 1939 7, RFC 2449 4",
+        ),
         Event::MailboxUpdated { .. } => note(
             "Deletions happen only now, in the UPDATE state after QUIT; a dropped connection \
              would have deleted nothing.",

@@ -272,6 +272,17 @@ pub struct MessageRetrieved {
     pub octets: usize,
 }
 
+/// A fetch that never began: the user agent could not set up its POP3 session (a user name or
+/// password that USER or PASS cannot carry), so it opened no connection. Nothing was refused
+/// by a server, and the mailbox is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FetchNotStarted {
+    /// The user agent, `ua:MAILBOX`.
+    pub client: Name,
+    pub mailbox: String,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MailboxUpdated {
     pub host: Name,
@@ -362,6 +373,7 @@ pub enum Event {
     BounceCreated(Box<BounceCreated>),
     BounceDiscarded(Box<BounceDiscarded>),
     MessageRetrieved(Box<MessageRetrieved>),
+    FetchNotStarted(Box<FetchNotStarted>),
     MailboxUpdated(Box<MailboxUpdated>),
     Outcome(Box<Outcome>),
     ConservationChecked {
@@ -725,6 +737,14 @@ impl TextRenderer {
                         uid.as_deref().unwrap_or("a message")
                     ),
                 );
+            }
+            Event::FetchNotStarted(boxed) => {
+                let FetchNotStarted {
+                    client,
+                    mailbox,
+                    reason,
+                } = &**boxed;
+                line(client, format!("fetch of {mailbox} not started: {reason}"));
             }
             Event::MailboxUpdated(boxed) => {
                 let MailboxUpdated {

@@ -1139,13 +1139,16 @@ impl<'a> World<'a> {
                 .and_then(|m| m.password.clone())
                 .unwrap_or_default()
         });
+        let user_agent = Name::from(format!("ua:{}", spec.mailbox));
         let mut config = Pop3ClientConfig::new(spec.mailbox.clone(), password);
         config.delete_after_retrieve = spec.delete;
         let client = match Pop3Client::new(config) {
             Ok(client) => client,
             Err(error) => {
-                self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
-                    host: Name::from(spec.host.as_str()),
+                // The user agent's own setup failed before any connection: no server was
+                // involved, so this is the user agent's event, not a delivery refusal.
+                self.record(Event::FetchNotStarted(Box::new(trace::FetchNotStarted {
+                    client: user_agent,
                     mailbox: spec.mailbox.clone(),
                     reason: format!("the POP3 client could not start: {error}"),
                 })));
@@ -1153,7 +1156,7 @@ impl<'a> World<'a> {
             }
         };
         self.open_connection(
-            Name::from(format!("ua:{}", spec.mailbox)),
+            user_agent,
             IpAddr::from([198, 18, (index / 250) as u8, (index % 250) as u8 + 1]),
             host,
             110,
