@@ -443,37 +443,26 @@ fn timeout_ends_the_wait() {
 
 #[test]
 fn setup_errors_are_caller_mistakes() {
-    assert_eq!(
-        Pop3Client::new(Pop3ClientConfig::new("", "x")).unwrap_err(),
-        Pop3ClientSetupError::InvalidUser
-    );
-    assert_eq!(
-        Pop3Client::new(Pop3ClientConfig::new("a b", "x")).unwrap_err(),
-        Pop3ClientSetupError::InvalidUser
-    );
-    // A space or a control character of any script would still break USER's one argument.
-    assert_eq!(
-        Pop3Client::new(Pop3ClientConfig::new("jo\u{a0}s\u{e9}", "x")).unwrap_err(),
-        Pop3ClientSetupError::InvalidUser
-    );
-    assert_eq!(
-        Pop3Client::new(Pop3ClientConfig::new("jo\u{85}s", "x")).unwrap_err(),
-        Pop3ClientSetupError::InvalidUser
-    );
-    assert_eq!(
-        Pop3Client::new(Pop3ClientConfig::new("\u{e9}".repeat(125), "x")).unwrap_err(),
-        Pop3ClientSetupError::LineTooLong,
-        "the limit counts octets, and each \u{e9} is two"
-    );
+    let long_utf8_user = "\u{e9}".repeat(125);
+    let long_password = "x".repeat(300);
+    for (user, password, expected) in [
+        ("", "x", Pop3ClientSetupError::InvalidUser),
+        ("a b", "x", Pop3ClientSetupError::InvalidUser),
+        // A space or a control character of any script would still break USER's one argument.
+        ("jo\u{a0}s\u{e9}", "x", Pop3ClientSetupError::InvalidUser),
+        ("jo\u{85}s", "x", Pop3ClientSetupError::InvalidUser),
+        // The limit counts octets, and each \u{e9} is two.
+        (&long_utf8_user, "x", Pop3ClientSetupError::LineTooLong),
+        ("a", "x\r\nDELE 1", Pop3ClientSetupError::InvalidPassword),
+        ("a", &long_password, Pop3ClientSetupError::LineTooLong),
+    ] {
+        assert_eq!(
+            Pop3Client::new(Pop3ClientConfig::new(user, password)).unwrap_err(),
+            expected,
+            "{user:?} / {password:?}"
+        );
+    }
     assert!(Pop3Client::new(Pop3ClientConfig::new("jos\u{e9}", "x")).is_ok());
-    assert_eq!(
-        Pop3Client::new(Pop3ClientConfig::new("a", "x\r\nDELE 1")).unwrap_err(),
-        Pop3ClientSetupError::InvalidPassword
-    );
-    assert_eq!(
-        Pop3Client::new(Pop3ClientConfig::new("a", "x".repeat(300))).unwrap_err(),
-        Pop3ClientSetupError::LineTooLong
-    );
 }
 
 fn utf8_store() -> InMemoryStore {

@@ -842,6 +842,19 @@ fn a_smuggling_attempt_is_refused_and_nothing_is_delivered() {
 
 // ----- POP3 (RFC 1939) -----
 
+/// What the user agent sent on the run's first POP3 connection.
+fn pop3_client_commands(result: &RunResult) -> String {
+    let pop3 = attempts(result)
+        .into_iter()
+        .find(|attempt| attempt.4 == 110)
+        .expect("a POP3 connection");
+    transmissions(result, pop3.1)
+        .into_iter()
+        .filter(|(direction, _)| *direction == Direction::ClientToServer)
+        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+        .collect()
+}
+
 #[test]
 fn pop3_retrieval_with_delete_empties_the_mailbox() {
     let result = builtin("basic-delivery");
@@ -850,15 +863,7 @@ fn pop3_retrieval_with_delete_empties_the_mailbox() {
     assert!(events(&result).any(|e| matches!(&e.event,
         Event::MailboxUpdated(u) if u.deleted.len() == 1)));
     assert!(mailbox(&result, "bob@receiver.test").is_empty());
-    let pop3 = attempts(&result)
-        .into_iter()
-        .find(|attempt| attempt.4 == 110)
-        .expect("a POP3 connection");
-    let client_commands: String = transmissions(&result, pop3.1)
-        .into_iter()
-        .filter(|(direction, _)| *direction == Direction::ClientToServer)
-        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
-        .collect();
+    let client_commands = pop3_client_commands(&result);
     assert!(client_commands.contains("RETR 1\r\n"));
     assert!(client_commands.contains("DELE 1\r\n"));
     assert!(client_commands.ends_with("QUIT\r\n"));
@@ -892,15 +897,7 @@ fn a_mailbox_with_a_utf8_local_part_is_read_after_capa_and_utf8() {
         Event::MessageRetrieved(r) if r.mailbox == "jos\u{e9}@receiver.test")));
     assert!(mailbox(&result, "jos\u{e9}@receiver.test").is_empty());
     assert!(!events(&result).any(|e| matches!(&e.event, Event::DeliveryRefused(_))));
-    let pop3 = attempts(&result)
-        .into_iter()
-        .find(|attempt| attempt.4 == 110)
-        .expect("a POP3 connection");
-    let client_commands: String = transmissions(&result, pop3.1)
-        .into_iter()
-        .filter(|(direction, _)| *direction == Direction::ClientToServer)
-        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
-        .collect();
+    let client_commands = pop3_client_commands(&result);
     // RFC 6856 2: the UTF-8 user name goes only to a server that lists UTF8 USER, after UTF8.
     assert!(client_commands.starts_with("CAPA\r\nUTF8\r\nUSER jos\u{e9}@receiver.test\r\n"));
 }
