@@ -1784,27 +1784,18 @@ impl<P: Policy> ServerSession<P> {
                 rfc,
                 after: Box::new(after),
             };
-        if let Some((reply, why, rfc)) = self.bdat_not_advertised() {
+        let target = match (self.bdat_not_advertised(), state) {
             // Refused like a command of an extension that was not offered, but the chunk's
             // octets follow the command all the same (RFC 3030 2): read as commands, they would
             // put client and server out of step, and whatever they hold would run as commands.
-            let target = discard(reply, why.into(), rfc, state);
-            self.enter(
-                from,
-                State::ReceivingBdat {
-                    size,
-                    remaining_octets: size,
-                    last,
-                    target,
+            (Some((reply, why, rfc)), state) => discard(reply, why.into(), rfc, state),
+            (
+                None,
+                State::ExpectRcptOrData {
+                    mail,
+                    forward_paths,
                 },
-            );
-            return;
-        }
-        let target = match state {
-            State::ExpectRcptOrData {
-                mail,
-                forward_paths,
-            } => {
+            ) => {
                 let reader = DataReader::new(
                     Framing::Chunked,
                     self.config.bare_line_ending,
@@ -1812,12 +1803,15 @@ impl<P: Policy> ServerSession<P> {
                 );
                 self.bdat_target(mail, forward_paths, reader, size)
             }
-            State::ExpectBdat {
-                mail,
-                forward_paths,
-                reader,
-            } => self.bdat_target(mail, forward_paths, reader, size),
-            State::ExpectRcpt { mail } => {
+            (
+                None,
+                State::ExpectBdat {
+                    mail,
+                    forward_paths,
+                    reader,
+                },
+            ) => self.bdat_target(mail, forward_paths, reader, size),
+            (None, State::ExpectRcpt { mail }) => {
                 let (text, why) = if mail.rcpt_refused > 0 {
                     (
                         "No valid recipients",
@@ -1839,7 +1833,7 @@ impl<P: Policy> ServerSession<P> {
                     State::ExpectRcpt { mail },
                 )
             }
-            other => discard(
+            (None, other) => discard(
                 reply(503, SEQUENCE, "Need MAIL and RCPT before BDAT"),
                 "BDAT carries message data, and there is no mail transaction with a recipient; \
                  the chunk's octets were read and dropped, as a server must always read \
