@@ -174,14 +174,7 @@ fn password_is_masked_in_events_and_states_follow_the_diagram() {
         .collect();
     assert!(commands.contains(&"PASS ********"));
     assert!(!commands.iter().any(|line| line.contains("secret")));
-    let states: Vec<Pop3ClientState> = run
-        .client_events
-        .iter()
-        .filter_map(|event| match event {
-            Pop3ClientEvent::StateChanged { to, .. } => Some(*to),
-            _ => None,
-        })
-        .collect();
+    let states = states_entered(&run.client_events);
     assert_eq!(states.first(), Some(&Pop3ClientState::ExpectUserReply));
     assert_eq!(states.last(), Some(&Pop3ClientState::Finished));
     let retrieved = run
@@ -441,6 +434,17 @@ fn timeout_ends_the_wait() {
     assert_eq!(client.poll_timeout(), None);
 }
 
+/// The states the client entered, in order.
+fn states_entered(events: &[Pop3ClientEvent]) -> Vec<Pop3ClientState> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Pop3ClientEvent::StateChanged { to, .. } => Some(*to),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn setup_errors_are_caller_mistakes() {
     let long_utf8_user = "\u{e9}".repeat(125);
@@ -492,13 +496,8 @@ fn utf8_user_name_logs_in_after_capa_and_utf8() {
             "CAPA\r\nUTF8\r\nUSER jos\u{e9}\r\nPASS jos\u{e9}-pw\r\nSTAT\r\nLIST\r\nUIDL\r\n\
              RETR 1\r\nDELE 1\r\nQUIT\r\n"
         );
-        let states: Vec<Pop3ClientState> = run
-            .client_events
-            .iter()
-            .filter_map(|event| match event {
-                Pop3ClientEvent::StateChanged { to, .. } => Some(*to),
-                _ => None,
-            })
+        let states: Vec<Pop3ClientState> = states_entered(&run.client_events)
+            .into_iter()
             .take(3)
             .collect();
         assert_eq!(
