@@ -557,6 +557,17 @@ fn a_bounce_tells_the_sending_hosts_own_findings_from_a_servers_reply() {
     let delayed = delivery_status(notices[0]);
     assert_eq!(field(&delayed[1], "Action"), Some("delayed"));
     assert_eq!(field(&delayed[1], "Remote-MTA"), None, "{delayed:?}");
+    // No attempt after this date (RFC 3464 2.3.9): 5 days after queueing, plus at most one
+    // shortest wait, since no wait is shorter than 30 minutes.
+    assert_eq!(
+        field(&delayed[1], "Will-Retry-Until"),
+        Some("Sun, 6 Sep 2026 08:30:00 +0000")
+    );
+    let last_attempt = attempt_times(&result, "mail.sender.test")
+        .into_iter()
+        .max()
+        .expect("attempts");
+    assert!(last_attempt <= (5 * 24 * 3600 + 1800) * 1000);
     let bounce = notices[1].to_vec();
     let groups = delivery_status(&bounce);
     let recipient = &groups[1];

@@ -135,6 +135,8 @@ fn wrong_types_and_missing_fields_are_refused() {
     ] {
         let errors = errors_of(&value);
         assert!(errors.0[0].at.starts_with(at), "{at}: {errors}");
+        // The position is said once, in `at`.
+        assert!(!errors.0[0].problem.contains(" at line "), "{errors}");
     }
 }
 
@@ -269,6 +271,25 @@ fn settings_that_contradict_each_other_are_refused() {
     let mut spaced = world();
     spaced["hosts"][0]["routes"] = json!([{"domain": "receiver test", "host": "mx.receiver.test"}]);
     assert_error(&spaced, "hosts[0].routes[0].domain", "not a domain");
+
+    let mut literal = world();
+    literal["hosts"][1]["relay_domains"] = json!(["[192.0.2.99]"]);
+    assert!(
+        Scenario::from_json(&literal.to_string()).is_ok(),
+        "an address literal"
+    );
+
+    let mut slow_world = world();
+    slow_world["latency_ms"] = json!(15_000);
+    assert_error(
+        &slow_world,
+        "latency_ms",
+        "no connection could ever be made",
+    );
+    let mut dns_fault_late = world();
+    dns_fault_late["dns"]["faults"] =
+        json!([{"domain": "receiver.test", "fault": "Timeout", "from_ms": 1_000_000_000_000u64}]);
+    assert_error(&dns_fault_late, "dns.faults[0].from_ms", "more than a year");
 
     let mut host_fault = world();
     host_fault["hosts"][1]["faults"] =

@@ -25,9 +25,9 @@
 //! messages deleted. A closed connection, a timeout or too many errors go straight to Closed
 //! and delete nothing. All other commands in a state get -ERR and change nothing.
 //!
-//! UTF8 (RFC 6856 2.1) is not a state: in AUTHORIZATION it switches the session to UTF-8 mode
-//! for good, and from then on USER takes a UTF-8 user name. Before it, USER takes only ASCII,
-//! as RFC 1939 3 says. The password may be UTF-8 either way.
+//! UTF8 (RFC 6856 2.1) is not a state: in AUTHORIZATION, before USER, it switches the session
+//! to UTF-8 mode for good, and from then on USER takes a UTF-8 user name. Before it, USER
+//! takes only ASCII, as RFC 1939 3 says. The password may be UTF-8 either way.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -745,9 +745,16 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "PASS is only valid right after a successful USER command.",
                 "RFC 1939 7",
             )),
-            ("UTF8", Pop3State::ExpectUser | Pop3State::ExpectPass) => {
-                Some(self.utf8_command(&arguments))
-            }
+            ("UTF8", Pop3State::ExpectUser) => Some(self.utf8_command(&arguments)),
+            // PASS must follow USER at once (RFC 1939 7), and the mode decides how USER was
+            // read: it is too late for it.
+            ("UTF8", Pop3State::ExpectPass) => Some(Response::err(
+                "UTF8 must come before USER",
+                "UTF-8 mode decides how the user name is read, so it is switched on before \
+                 USER (RFC 6856 2); between USER and PASS it is refused, and PASS is still \
+                 expected.",
+                "RFC 6856 2",
+            )),
             ("UTF8", _) => Some(Response::err(
                 format!("UTF8 not valid in the {} state", state.rfc_state()),
                 "UTF8 is valid only in the AUTHORIZATION state, before login: it decides how \

@@ -384,6 +384,16 @@ impl Scenario {
             let path = error.path().to_string();
             let error = error.into_inner();
             let position = format!("line {}, column {}", error.line(), error.column());
+            // serde_json ends its message with the position, which `at` already says.
+            let message = error.to_string();
+            let message = message
+                .strip_suffix(&format!(
+                    " at line {} column {}",
+                    error.line(),
+                    error.column()
+                ))
+                .unwrap_or(&message)
+                .to_string();
             ScenarioErrors(vec![ScenarioError {
                 // "." is the whole file; "?" is where the text stopped being JSON.
                 at: if path == "." || path == "?" {
@@ -391,7 +401,7 @@ impl Scenario {
                 } else {
                     format!("{path} ({position})")
                 },
-                problem: format!("not a valid scenario: {error}"),
+                problem: format!("not a valid scenario: {message}"),
             }])
         })?;
         // Text after the scenario (a second object, say) is refused as serde_json::from_str
@@ -445,6 +455,14 @@ impl Scenario {
         time("retry.max_interval_s", self.retry.max_interval_s);
         time("retry.give_up_s", self.retry.give_up_s);
         time("retry.connect_timeout_s", self.retry.connect_timeout_s);
+        for (index, fault) in self.dns.faults.iter().enumerate() {
+            let window = [("from_ms", fault.from_ms), ("until_ms", fault.until_ms)];
+            for (field, value_ms) in window {
+                if let Some(value_ms) = value_ms {
+                    time(&format!("dns.faults[{index}].{field}"), value_ms / 1000);
+                }
+            }
+        }
         if let Some(notice) = self.retry.delay_notice_s {
             time("retry.delay_notice_s", notice);
         }
@@ -527,6 +545,17 @@ impl Scenario {
             error(
                 "retry.connect_timeout_s".into(),
                 "must be at least one second".into(),
+            );
+        } else if self.latency_ms.saturating_mul(2) >= self.retry.connect_timeout_s * 1000 {
+            // Nor does one whose every handshake outlasts its patience.
+            error(
+                "latency_ms".into(),
+                format!(
+                    "a round trip of {} ms is not shorter than retry.connect_timeout_s ({} s): \
+                     no connection could ever be made",
+                    self.latency_ms.saturating_mul(2),
+                    self.retry.connect_timeout_s
+                ),
             );
         }
         // Anything set to happen after the run ends would silently not happen: a message
@@ -752,10 +781,13 @@ impl Scenario {
     }
 }
 
-/// Letters, digits, hyphens and dots, labels of 1 to 63 octets (RFC 1123 2.1).
-/// A domain as the part of an address after the @: a host name, or with SMTPUTF8 one with
-/// non-ASCII labels (RFC 6531 3.3), which are checked only for emptiness and separators.
+/// A domain as the part of an address after the @: a host name, an address literal in
+/// brackets (RFC 5321 4.1.3), or with SMTPUTF8 one with non-ASCII labels (RFC 6531 3.3), which
+/// are checked only for emptiness and separators.
 fn is_mail_domain(domain: &str) -> bool {
+    if domain.starts_with('[') && domain.ends_with(']') {
+        return domain.len() > 2 && !domain.chars().any(|c| c.is_whitespace() || c.is_control());
+    }
     if domain.is_ascii() {
         return is_host_name(domain);
     }
@@ -768,6 +800,7 @@ fn is_mail_domain(domain: &str) -> bool {
         })
 }
 
+/// Letters, digits, hyphens and dots, labels of 1 to 63 octets (RFC 1123 2.1).
 fn is_host_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253

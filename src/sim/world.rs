@@ -232,6 +232,8 @@ impl Drop for SimMaildrop {
 
 impl MaildropStore for SimMaildrop {
     fn open(&mut self, user: &str, password: &str) -> Result<Maildrop, OpenError> {
+        // A login the server then refused (back to USER in the same session) holds nothing.
+        self.release();
         let key = user.to_lowercase();
         let mut store = self.store.borrow_mut();
         let mailbox = store
@@ -1378,7 +1380,10 @@ impl<'a> World<'a> {
         }
         let bytes = match self.events.get(event).map(|e| &e.event) {
             Some(Event::Transmitted { bytes, .. }) => bytes.as_bytes(),
-            _ => return,
+            _ => {
+                debug_assert!(false, "an arrival names its Transmitted event");
+                return;
+            }
         };
         match (&mut c.sessions, side) {
             (Sessions::Smtp { client, .. }, Side::Client) => client.handle_input(bytes, now),
@@ -2500,9 +2505,12 @@ impl<'a> World<'a> {
         })));
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
         if notice_due {
+            // The last attempt comes at the give-up time, or at most one shortest wait after
+            // the one before it (RFC 3464 2.3.9: no attempt after this date).
             let will_retry_until_ms = self.hosts[host].queue[&entry_id]
                 .queued_at_ms
-                .saturating_add(retry.give_up_s.saturating_mul(1000));
+                .saturating_add(retry.give_up_s.saturating_mul(1000))
+                .saturating_add(retry.first_retry_s.saturating_mul(1000));
             self.notify(
                 host,
                 &message,

@@ -1239,9 +1239,11 @@ impl ClientSession {
         // that advertised SMTPUTF8. The other choice the RFC leaves is to downgrade the
         // message, which this client does not do.
         if self.current.has_utf8_header && !extensions.smtputf8 {
+            // RFC 6531 registers X.6.9 for exactly this: a UTF-8 header message that cannot
+            // be transferred.
             let reply = local_reply(
                 554,
-                (5, 6, 7),
+                (5, 6, 9),
                 "message has UTF-8 header fields and the server does not advertise SMTPUTF8 \
                  (RFC 6531); downgrading is not supported",
             );

@@ -111,7 +111,7 @@ pub fn code_meaning(code: u16) -> &'static str {
 }
 
 /// The meaning of an enhanced status code's subject and detail (RFC 3463 3, RFC 5248
-/// registry; 5.6.7 from RFC 6531, 5.7.8 from RFC 4954, 5.1.10 from RFC 7505).
+/// registry; 5.6.7 and 5.6.9 from RFC 6531, 5.7.8 from RFC 4954, 5.1.10 from RFC 7505).
 pub fn enhanced_meaning(status: EnhancedStatus) -> &'static str {
     match (status.subject, status.detail) {
         (0, 0) => "Other undefined status",
@@ -144,6 +144,7 @@ pub fn enhanced_meaning(status: EnhancedStatus) -> &'static str {
         (6, 0) => "Other or undefined media error",
         (6, 3) => "Conversion required but not supported",
         (6, 7) => "Non-ASCII addresses not permitted for that sender/recipient",
+        (6, 9) => "UTF-8 header message cannot be transferred to one or more recipients",
         (7, 0) => "Other or undefined security status",
         (7, 1) => "Delivery not authorized, message refused",
         (7, 8) => "Authentication credentials invalid",

@@ -58,7 +58,7 @@ pub struct ServerConfig {
     /// 100. Beyond it: 452 4.5.3 (RFC 5321 4.5.3.1.10).
     pub recipients_max: usize,
     /// Protocol errors (500-504, 555) after which the session answers 421 and closes. A bare
-    /// CR or LF in a command line that is already refused counts as one too, unanswered.
+    /// CR or LF inside an over-long line (answered only at its CRLF) counts as one too.
     pub errors_max: u32,
     /// Failed AUTH attempts after which the session answers 421 and closes.
     pub auth_failures_max: u32,
@@ -102,7 +102,8 @@ impl ServerConfig {
             auth_line_max_octets: 12_288,
             received_headers_max: 100,
             pending_input_max_octets: 1024 * 1024,
-            // As much as this crate's client sends (`client::MESSAGE_MAX_OCTETS`).
+            // As much as this crate's client takes (`client::MESSAGE_MAX_OCTETS`), before its
+            // line ends become CRLF.
             message_held_max_octets: 64 * 1024 * 1024,
         }
     }
@@ -258,6 +259,8 @@ pub enum CloseReason {
     InputOverflow,
     /// The policy refused the connection with 421 at the greeting (RFC 5321 3.8).
     ServiceUnavailable,
+    /// The client ends its command lines with bare CR or LF (RFC 5321 2.3.8).
+    BareLineEnding,
 }
 
 /// What happened in the session, in order.
@@ -1119,7 +1122,7 @@ impl<P: Policy> ServerSession<P> {
             ),
             "RFC 5321 2.3.8",
         );
-        self.close(CloseReason::TooManyErrors);
+        self.close(CloseReason::BareLineEnding);
     }
 
     fn handle_line(&mut self, line: &[u8]) {
