@@ -279,6 +279,11 @@ fn settings_that_contradict_each_other_are_refused() {
         "an address literal"
     );
 
+    // Huge values are refused, never overflowed.
+    let mut huge_timeout = world();
+    huge_timeout["retry"] = json!({"connect_timeout_s": u64::MAX});
+    assert_error(&huge_timeout, "retry.connect_timeout_s", "more than a year");
+
     let mut slow_world = world();
     slow_world["latency_ms"] = json!(15_000);
     assert_error(

@@ -546,7 +546,9 @@ impl Scenario {
                 "retry.connect_timeout_s".into(),
                 "must be at least one second".into(),
             );
-        } else if self.latency_ms.saturating_mul(2) >= self.retry.connect_timeout_s * 1000 {
+        } else if self.latency_ms.saturating_mul(2)
+            >= self.retry.connect_timeout_s.saturating_mul(1000)
+        {
             // Nor does one whose every handshake outlasts its patience.
             error(
                 "latency_ms".into(),
