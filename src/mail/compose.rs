@@ -155,14 +155,16 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
         (None, false) => (None, text),
         _ => return Err(invalid()),
     };
-    let usable = address.split('@').count() == 2
+    let plain = address.split('@').count() == 2
         && !address.starts_with('@')
         && !address.ends_with('@')
-        && address.len() <= 254
         && !address
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c));
-    if !usable {
+    // A quoted local part ("al ice"@example.org) makes an address too (RFC 5321 4.1.2, RFC
+    // 5322 3.4.1); the SMTP grammar checks it, as the server will.
+    let quoted = address.starts_with('"') && crate::smtp::address::Mailbox::parse(address).is_ok();
+    if !(plain || quoted) || address.len() > 254 {
         return Err(invalid());
     }
     if let Some(name) = &display_name {
@@ -1476,9 +1478,23 @@ mod tests {
             compose(&req),
             Err(ComposeError::InvalidAddress { field: "To", .. })
         ));
-        for bad in ["", "no-at-sign", "a@b@c", "@x", "x@", "a b@c", "<a@b"] {
+        for bad in [
+            "",
+            "no-at-sign",
+            "a@b@c",
+            "@x",
+            "x@",
+            "a b@c",
+            "<a@b",
+            "\"a b\"@",
+            "\"a\r\nBcc: x\"@b.example",
+            "\"unclosed@b.example",
+        ] {
             assert!(parse_mailbox("To", bad).is_err(), "{bad:?}");
         }
+        // A quoted local part is an address (RFC 5321 4.1.2).
+        let quoted = parse_mailbox("From", "\"al ice\"@sender.test").expect("quoted");
+        assert_eq!(quoted.address, "\"al ice\"@sender.test");
         let mut req = request();
         req.subject = "hi\r\nBcc: evil@example.com".into();
         let parsed = parse(&compose(&req).unwrap());
