@@ -204,6 +204,35 @@ fn a_link_slower_than_the_connect_timeout_times_out() {
 }
 
 #[test]
+fn the_submission_server_adds_a_missing_date_and_message_id_once() {
+    let mut world = basic_world("msa-fields");
+    world["messages"] = json!([
+        {"from": "alice@sender.test", "to": ["bob@receiver.test"],
+         "submit_to": "mail.sender.test", "auth": {"user": "alice", "password": "secret"},
+         "raw": "From: alice@sender.test\r\nSubject: bare\r\n\r\nNo date, no id.\r\n"},
+        {"from": "alice@sender.test", "to": ["bob@receiver.test"], "at_s": 1,
+         "submit_to": "mail.sender.test", "auth": {"user": "alice", "password": "secret"},
+         "raw": "Date: Tue, 1 Sep 2026 08:00:00 +0000\r\nMessage-ID: <own@a.test>\r\n\r\nx\r\n"},
+    ]);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    let stored = mailbox(&result, "bob@receiver.test");
+    assert_eq!(stored.len(), 2);
+    let header = |message: &[u8]| {
+        let text = String::from_utf8_lossy(message).into_owned();
+        text[..text.find("\r\n\r\n").expect("a header section")].to_string()
+    };
+    let bare = header(&stored[0]);
+    assert_eq!(bare.matches("\r\nDate: ").count(), 1, "{bare}");
+    assert_eq!(bare.matches("\r\nMessage-ID: <").count(), 1, "{bare}");
+    // Added after the message's own last field, so below the trace fields.
+    assert!(bare.find("Subject: bare").unwrap() < bare.find("\r\nDate: ").unwrap());
+    let complete = header(&stored[1]);
+    assert_eq!(complete.matches("Date: ").count(), 1, "{complete}");
+    assert_eq!(complete.matches("Message-ID: ").count(), 1, "{complete}");
+}
+
+#[test]
 fn a_route_does_not_make_a_host_relay_for_strangers() {
     let mut world = basic_world("route-not-relay");
     world["hosts"][0]["routes"] = json!([{"domain": "receiver.test", "host": "mx.receiver.test"}]);

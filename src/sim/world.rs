@@ -1817,6 +1817,7 @@ impl<'a> World<'a> {
             }
         };
         let raw_client = matches!(c.purpose, Purpose::Raw { .. });
+        let submission = c.port == 587;
         let envelope = &received.envelope;
         let host = &mut self.hosts[host_index];
         let queue_id = format!("{:X}{:05X}", host_index + 10, host.next_queue_id);
@@ -1864,6 +1865,14 @@ impl<'a> World<'a> {
         let mut data = Vec::with_capacity(header.len() + received.data.len());
         data.extend_from_slice(header.as_bytes());
         data.extend_from_slice(&received.data);
+        if submission {
+            let date_unix_s = self
+                .scenario
+                .start_unix_s
+                .saturating_add((self.now_ms / 1000) as i64);
+            let message_id = format!("{queue_id}.{message}@{host_name}");
+            add_missing_origin_fields(&mut data, header.len(), date_unix_s, &message_id);
+        }
         let data = Rc::new(data);
         let reverse_path = match &envelope.reverse_path {
             ReversePath::Null => String::new(),
@@ -2808,6 +2817,45 @@ impl<'a> World<'a> {
             conservation_problems: problems,
         }
     }
+}
+
+/// A submission server completes a message (RFC 6409 8.2, 8.3): a header section without
+/// `Date:` or `Message-ID:` (RFC 5322 3.6 requires the one and wants the other) gets them,
+/// after its last field. `from` is where the message's own header section starts in `data`.
+fn add_missing_origin_fields(data: &mut Vec<u8>, from: usize, date_unix_s: i64, message_id: &str) {
+    let message = &data[from..];
+    let header_end = if message.starts_with(b"\r\n") {
+        0
+    } else {
+        memchr::memmem::find(message, b"\r\n\r\n").map_or(message.len(), |end| end + 2)
+    };
+    let has = |name: &[u8]| {
+        message[..header_end]
+            .split(|&b| b == b'\n')
+            .any(|line| line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+    };
+    let mut added = String::new();
+    if !has(b"date:") {
+        added.push_str("Date: ");
+        crate::mail::date::push_rfc5322_date(&mut added, date_unix_s, 0);
+        added.push_str("\r\n");
+    }
+    if !has(b"message-id:") {
+        added.push_str("Message-ID: <");
+        added.push_str(message_id);
+        added.push_str(">\r\n");
+    }
+    if added.is_empty() {
+        return;
+    }
+    // A message with no body and no final CRLF ends its last field here first.
+    let at = from + header_end;
+    if header_end == data.len() - from && !data.ends_with(b"\r\n") && header_end > 0 {
+        data.extend_from_slice(b"\r\n");
+        data.extend_from_slice(added.as_bytes());
+        return;
+    }
+    data.splice(at..at, added.bytes());
 }
 
 /// Whether a session's deadline needs a new timer, given the one already scheduled (which it
