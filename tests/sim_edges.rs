@@ -222,12 +222,12 @@ fn the_submission_server_adds_a_missing_date_and_message_id_once() {
         let text = String::from_utf8_lossy(message).into_owned();
         text[..text.find("\r\n\r\n").expect("a header section")].to_string()
     };
-    let bare = header(&stored[0]);
+    let bare = header(stored[0]);
     assert_eq!(bare.matches("\r\nDate: ").count(), 1, "{bare}");
     assert_eq!(bare.matches("\r\nMessage-ID: <").count(), 1, "{bare}");
     // Added after the message's own last field, so below the trace fields.
     assert!(bare.find("Subject: bare").unwrap() < bare.find("\r\nDate: ").unwrap());
-    let complete = header(&stored[1]);
+    let complete = header(stored[1]);
     assert_eq!(complete.matches("Date: ").count(), 1, "{complete}");
     assert_eq!(complete.matches("Message-ID: ").count(), 1, "{complete}");
 }
