@@ -233,6 +233,46 @@ fn the_submission_server_adds_a_missing_date_and_message_id_once() {
 }
 
 #[test]
+fn a_notice_gives_the_arrival_of_the_copy_it_reports() {
+    use smtp_lab::sim::trace::Event;
+    // mx.c.test takes one recipient per transaction; the second transaction's data is dropped,
+    // so the second copy of m1 reaches mx.c.test half an hour after the first. Both bounce.
+    let world: serde_json::Value = serde_json::from_str(ARRIVAL_WORLD).expect("JSON");
+    let result = run_json(&world);
+    let arrivals: Vec<u64> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::MessageAccepted(a) if &*a.host == "mx.c.test" => Some(e.time_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(arrivals.len(), 2, "two copies reach mx.c.test");
+    let notices = mailbox(&result, "alice@a.test");
+    assert_eq!(notices.len(), 2);
+    let arrival_dates: Vec<String> = notices
+        .iter()
+        .map(|notice| {
+            let text = String::from_utf8_lossy(notice);
+            let line = text
+                .lines()
+                .find(|line| line.starts_with("Arrival-Date: "))
+                .expect("an Arrival-Date");
+            line["Arrival-Date: ".len()..].to_string()
+        })
+        .collect();
+    // 08:00:00 plus each copy's own arrival at mx.c.test (RFC 3464 2.2.5).
+    let at = |ms: u64| {
+        format!(
+            "Tue, 1 Sep 2026 08:{:02}:{:02} +0000",
+            ms / 60_000,
+            ms / 1000 % 60
+        )
+    };
+    assert_eq!(arrival_dates, [at(arrivals[0]), at(arrivals[1])]);
+}
+
+const ARRIVAL_WORLD: &str = r#"{"name": "arrival-split", "title": "arrival-split", "seed": 2, "retry": {}, "dns": {"zones": [{"origin": "a.test", "records": [{"name": "@", "data": {"MX": {"preference": 10, "exchange": "gw.a.test"}}}, {"name": "gw.a.test", "data": {"A": "192.0.2.11"}}, {"name": "msa.a.test", "data": {"A": "192.0.2.10"}}, {"name": "store.a.test", "data": {"A": "192.0.2.12"}}]}, {"origin": "c.test", "records": [{"name": "@", "data": {"MX": {"preference": 10, "exchange": "mx.c.test"}}}, {"name": "mx.c.test", "data": {"A": "192.0.2.30"}}]}]}, "hosts": [{"name": "msa.a.test", "address": "192.0.2.10", "submission_users": [{"user": "alice", "password": "secret"}]}, {"name": "gw.a.test", "address": "192.0.2.11", "relay_domains": ["a.test"], "routes": [{"domain": "a.test", "host": "store.a.test"}]}, {"name": "store.a.test", "address": "192.0.2.12", "local_domains": ["a.test"], "mailboxes": [{"address": "alice@a.test", "password": "pw"}]}, {"name": "mx.c.test", "address": "192.0.2.30", "relay_domains": ["c.test"], "routes": [{"domain": "c.test", "host": "store.c.test"}], "max_recipients": 1, "faults": [{"kind": {"type": "drop_in_data"}, "from_s": 22, "until_s": 100}]}, {"name": "store.c.test", "address": "192.0.2.31", "local_domains": ["c.test"], "mailboxes": [{"address": "bob@c.test", "password": "pw"}]}], "messages": [{"from": "alice@a.test", "to": ["nobody1@c.test", "nobody2@c.test"], "subject": "s", "body": "b\n", "submit_to": "msa.a.test", "auth": {"user": "alice", "password": "secret"}, "at_s": 0}], "latency_ms": 1000, "fetches": []}"#;
+
+#[test]
 fn a_route_does_not_make_a_host_relay_for_strangers() {
     let mut world = basic_world("route-not-relay");
     world["hosts"][0]["routes"] = json!([{"domain": "receiver.test", "host": "mx.receiver.test"}]);
@@ -256,10 +296,14 @@ fn postmaster_of_a_relay_only_host_gets_the_mail() {
     world["raw_sessions"] = json!([{
         "client": "user", "address": "203.0.113.7", "server": "relay.receiver.test",
         "bytes": "EHLO x\r\nMAIL FROM:<u@example.net>\r\nRCPT TO:<Postmaster>\r\nDATA\r\nSubject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+    }, {
+        // By the host's own name too (RFC 5321 4.5.1), from a stranger: not relaying.
+        "client": "user", "address": "203.0.113.7", "server": "relay.receiver.test", "at_s": 60,
+        "bytes": "EHLO x\r\nMAIL FROM:<u@example.net>\r\nRCPT TO:<postmaster@Relay.Receiver.Test>\r\nDATA\r\nSubject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n"
     }]);
     let result = run_json(&world);
     assert_conserved(&result);
-    assert_eq!(mailbox(&result, "postmaster@relay.receiver.test").len(), 1);
+    assert_eq!(mailbox(&result, "postmaster@relay.receiver.test").len(), 2);
 }
 
 #[test]

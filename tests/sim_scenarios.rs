@@ -93,12 +93,19 @@ fn unknown_fields_are_refused_by_name() {
     retry["retry"] = json!({"first_retry": 10});
     let mut fault = world();
     fault["hosts"][1]["faults"] = json!([{"kind": {"type": "down"}, "until": 5}]);
+    // Inside a fault's kind and a record's data too.
+    let mut kind = world();
+    kind["hosts"][1]["faults"] = json!([{"kind": {"type": "busy", "colour": 1}}]);
+    let mut mx = world();
+    mx["dns"]["zones"][1]["records"][0]["data"]["MX"]["colour"] = json!(1);
     for (value, field, at) in [
         (top, "colour", "colour"),
         (host, "greylisting", "hosts[1].greylisting"),
         (message, "reply_to", "messages[0].reply_to"),
         (retry, "first_retry", "retry.first_retry"),
         (fault, "until", "hosts[1].faults[0].until"),
+        (kind, "colour", "hosts[1].faults[0].kind.colour"),
+        (mx, "colour", "dns.zones[1].records[0].data.MX.colour"),
     ] {
         let errors = errors_of(&value);
         let text = errors.to_string();
@@ -123,6 +130,13 @@ fn wrong_types_and_missing_fields_are_refused() {
         .remove("address");
     let mut kind = world();
     kind["hosts"][1]["faults"] = json!([{"kind": {"type": "on_fire"}}]);
+    let mut down_latency = world();
+    down_latency["hosts"][1]["faults"] = json!([{"kind": {"type": "down", "extra_latency_ms": 5}}]);
+    let errors = errors_of(&down_latency).to_string();
+    assert!(
+        errors.contains("only a slow fault takes extra_latency_ms"),
+        "{errors}"
+    );
     let mut text_number = world();
     text_number["retry"] = json!({"first_retry_s": "600"});
     // Each error names the field by its path, then where it is in the text.
@@ -336,7 +350,7 @@ fn other_problems_are_refused_where_they_are() {
 
     let mut cache = world();
     cache["hosts"][0]["connection_cache_s"] = json!(301);
-    assert_error(&cache, "hosts[0].connection_cache_s", "at most 300");
+    assert_error(&cache, "hosts[0].connection_cache_s", "at most 240");
 
     let mut name = world();
     name["name"] = json!("  ");

@@ -51,6 +51,7 @@ fn default_ttl_s() -> u32 {
 /// `{"A": "192.0.2.1"}`, `{"AAAA": "2001:db8::1"}`, `{"CNAME": "www.example.org"}`,
 /// `{"NS": "ns1.example.org"}`, `{"SOA": {...}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub enum RecordData {
     /// Mail exchanger (RFC 1035 3.3.9); lower preference is tried first (RFC 5321 5.1). An
     /// exchange of `.` with preference 0 is a null MX (RFC 7505).

@@ -155,8 +155,10 @@ pub struct HostSpec {
     pub faults: Vec<HostFault>,
 }
 
-/// Longest a client keeps an idle connection for more mail.
-pub const CONNECTION_CACHE_S_MAX: u64 = 300;
+/// Longest a client keeps an idle connection for more mail: less than a server's 5-minute
+/// idle timeout (RFC 5321 4.5.3.2.7), with room for the link, so that the client ends the
+/// session with QUIT before the server gives up on it.
+pub const CONNECTION_CACHE_S_MAX: u64 = 240;
 
 fn default_max_size() -> u64 {
     10 * 1024 * 1024
@@ -228,7 +230,7 @@ impl HostFault {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "type")]
+#[serde(rename_all = "snake_case", tag = "type", try_from = "FaultKindFields")]
 pub enum FaultKind {
     /// Nothing listens: connections are refused at once.
     Down,
@@ -241,6 +243,43 @@ pub enum FaultKind {
     /// The SMTP server is up but cannot serve now: it answers 421 at the greeting and
     /// closes (RFC 5321 3.8), so the sending server tries the next MX or later.
     Busy,
+}
+
+/// A fault kind as written: its type and the one field a type may take. Read through this,
+/// because serde lets a tagged enum's variants without fields ignore unknown ones, and a
+/// misspelt field must be an error.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultKindFields {
+    #[serde(rename = "type")]
+    kind: FaultType,
+    extra_latency_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum FaultType {
+    Down,
+    NoAnswer,
+    DropInData,
+    Slow,
+    Busy,
+}
+
+impl TryFrom<FaultKindFields> for FaultKind {
+    type Error = &'static str;
+
+    fn try_from(fields: FaultKindFields) -> Result<FaultKind, &'static str> {
+        match (fields.kind, fields.extra_latency_ms) {
+            (FaultType::Slow, Some(extra_latency_ms)) => Ok(FaultKind::Slow { extra_latency_ms }),
+            (FaultType::Slow, None) => Err("a slow fault needs extra_latency_ms"),
+            (_, Some(_)) => Err("only a slow fault takes extra_latency_ms"),
+            (FaultType::Down, None) => Ok(FaultKind::Down),
+            (FaultType::NoAnswer, None) => Ok(FaultKind::NoAnswer),
+            (FaultType::DropInData, None) => Ok(FaultKind::DropInData),
+            (FaultType::Busy, None) => Ok(FaultKind::Busy),
+        }
+    }
 }
 
 /// A message a user agent composes and submits.
@@ -657,12 +696,13 @@ impl Scenario {
                     );
                 }
             }
-            // The server waits 5 minutes for the next command (RFC 5321 4.5.3.2.7): a client
-            // that idles longer would be cut off.
             if host.connection_cache_s > CONNECTION_CACHE_S_MAX {
                 error(
                     format!("{at}.connection_cache_s"),
-                    format!("must be at most {CONNECTION_CACHE_S_MAX} (a server's idle timeout)"),
+                    format!(
+                        "must be at most {CONNECTION_CACHE_S_MAX}, so that the client quits \
+                         before a server's 5-minute idle timeout"
+                    ),
                 );
             }
         }

@@ -186,6 +186,11 @@ impl Policy for SimPolicy {
                 None if forward_path.local_part.eq_ignore_ascii_case("postmaster") => {}
                 None => return Decision::user_unknown(&domain, &forward_path.local_part),
             }
+        } else if forward_path.local_part.eq_ignore_ascii_case("postmaster")
+            && domain.eq_ignore_ascii_case(&self.hostname)
+        {
+            // The postmaster of this host by its own name (RFC 5321 4.5.1), as Postfix takes
+            // mail for $myhostname; the MDA makes the mailbox.
         } else if !self.relay_domains.contains(&domain) && session.authenticated_as.is_none() {
             return Decision::relay_denied(&domain);
         }
@@ -626,7 +631,6 @@ struct World<'a> {
     next_raw_message: u32,
     /// When each host took each message, for the Arrival-Date of its notices (RFC 3464 2.2.5).
     /// Hashed, not ordered: one entry per message and host, looked up on every arrival.
-    arrivals: FxHashMap<(usize, String), u64>,
     /// Every (message, recipient) that must end with exactly one fate, in creation order.
     tracked: Vec<(String, String)>,
     /// The fate of each (message, recipient) so far; reported in `tracked` order at the end.
@@ -762,7 +766,6 @@ impl<'a> World<'a> {
             next_entry: 1,
             next_notice: 1,
             next_raw_message: 0,
-            arrivals: FxHashMap::default(),
             tracked: Vec::new(),
             fates: FxHashMap::default(),
             problems: Vec::new(),
@@ -1906,9 +1909,6 @@ impl<'a> World<'a> {
         recipients: &[String],
         data: Rc<Vec<u8>>,
     ) {
-        self.arrivals
-            .entry((host, message.to_string()))
-            .or_insert(self.now_ms);
         let mut remote: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
         for recipient in recipients {
@@ -2017,6 +2017,7 @@ impl<'a> World<'a> {
                 vec![(recipient.to_string(), Failure::local(reply))],
                 data,
                 None,
+                self.now_ms,
             );
             return;
         };
@@ -2048,6 +2049,7 @@ impl<'a> World<'a> {
                 vec![(recipient.to_string(), Failure::local(reply))],
                 data,
                 None,
+                self.now_ms,
             );
             return;
         }
@@ -2407,10 +2409,11 @@ impl<'a> World<'a> {
         // Only the recipients to try again stay queued.
         entry.recipients.retain(|r| deferred.contains(r));
         if !failed.is_empty() {
-            let (message, reverse_path, data) = (
+            let (message, reverse_path, data, arrived_ms) = (
                 entry.message.clone(),
                 entry.reverse_path.clone(),
                 Rc::clone(&entry.data),
+                entry.queued_at_ms,
             );
             self.bounce(
                 host,
@@ -2419,6 +2422,7 @@ impl<'a> World<'a> {
                 failed,
                 &data,
                 Some(remote.clone()),
+                arrived_ms,
             );
         }
         match last_temporary {
@@ -2516,8 +2520,8 @@ impl<'a> World<'a> {
         if notice_due {
             // The last attempt comes at the give-up time, or at most one shortest wait after
             // the one before it (RFC 3464 2.3.9: no attempt after this date).
-            let will_retry_until_ms = self.hosts[host].queue[&entry_id]
-                .queued_at_ms
+            let arrived_ms = self.hosts[host].queue[&entry_id].queued_at_ms;
+            let will_retry_until_ms = arrived_ms
                 .saturating_add(retry.give_up_s.saturating_mul(1000))
                 .saturating_add(retry.first_retry_s.saturating_mul(1000));
             self.notify(
@@ -2532,6 +2536,7 @@ impl<'a> World<'a> {
                 remote,
                 DsnAction::Delayed,
                 Some(will_retry_until_ms),
+                arrived_ms,
             );
         }
     }
@@ -2551,15 +2556,26 @@ impl<'a> World<'a> {
             .iter()
             .map(|r| (r.clone(), failure.clone()))
             .collect();
-        let (message, reverse_path, data) = (
+        let (message, reverse_path, data, arrived_ms) = (
             entry.message.clone(),
             entry.reverse_path.clone(),
             Rc::clone(&entry.data),
+            entry.queued_at_ms,
         );
         self.dequeue(host, entry_id);
-        self.bounce(host, &message, &reverse_path, failed, &data, remote);
+        self.bounce(
+            host,
+            &message,
+            &reverse_path,
+            failed,
+            &data,
+            remote,
+            arrived_ms,
+        );
     }
 
+    /// `arrived_ms` is when this copy of the message reached this host (RFC 3464 2.2.5).
+    #[allow(clippy::too_many_arguments)]
     fn bounce(
         &mut self,
         host: usize,
@@ -2568,6 +2584,7 @@ impl<'a> World<'a> {
         failed: Vec<(String, Failure)>,
         data: &Rc<Vec<u8>>,
         remote: Option<String>,
+        arrived_ms: u64,
     ) {
         let host_name = Rc::clone(&self.hosts[host].name);
         if reverse_path.is_empty() {
@@ -2608,6 +2625,7 @@ impl<'a> World<'a> {
             remote,
             DsnAction::Failed,
             None,
+            arrived_ms,
         );
     }
 
@@ -2624,6 +2642,7 @@ impl<'a> World<'a> {
         remote: Option<String>,
         action: DsnAction,
         will_retry_until_ms: Option<u64>,
+        arrived_ms: u64,
     ) {
         let host_name = Rc::clone(&self.hosts[host].name);
         let number = self.next_notice;
@@ -2642,14 +2661,10 @@ impl<'a> World<'a> {
             envelope_sender: reverse_path.to_string(),
             original_message: data.as_ref().clone(),
             return_content: ReturnContent::Headers,
-            arrival_date_unix_s: self.scenario.start_unix_s.saturating_add(
-                (self
-                    .arrivals
-                    .get(&(host, message.to_string()))
-                    .copied()
-                    .unwrap_or(self.now_ms)
-                    / 1000) as i64,
-            ),
+            arrival_date_unix_s: self
+                .scenario
+                .start_unix_s
+                .saturating_add((arrived_ms / 1000) as i64),
             date_unix_s: now_s,
             utc_offset_min: 0,
             message_id_token: format!("{label}.{}", self.seed),
