@@ -535,7 +535,10 @@ impl Scenario {
         if !(0..=START_UNIX_S_MAX).contains(&self.start_unix_s) {
             error(
                 "start_unix_s".into(),
-                format!("must be between 0 and {START_UNIX_S_MAX} (the year 9999 at the latest)"),
+                format!(
+                    "must be between 0 and {START_UNIX_S_MAX} (so that a year-long run ends by \
+                     the year 9999)"
+                ),
             );
         }
         if self.raw_sessions.len() > RAW_SESSIONS_MAX {

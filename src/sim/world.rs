@@ -1234,7 +1234,7 @@ impl<'a> World<'a> {
         // A link so slow that the handshake's round trip outlasts the client's patience is, to
         // the client, a host that does not answer.
         let silent = host.fault(self.now_ms, |k| *k == FaultKind::NoAnswer)
-            || latency_ms.saturating_mul(2) > timeout_ms;
+            || latency_ms.saturating_mul(2) >= timeout_ms;
         let attempted = Event::ConnectionAttempted(Box::new(trace::ConnectionAttempted {
             conn,
             client: client_name.clone(),
