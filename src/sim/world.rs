@@ -292,6 +292,15 @@ impl Failure {
     }
 }
 
+/// The message a notice is about, as this host holds it.
+struct Original {
+    message: String,
+    reverse_path: String,
+    data: Rc<Vec<u8>>,
+    /// When this copy reached this host (RFC 3464 2.2.5, Arrival-Date).
+    arrived_ms: u64,
+}
+
 #[derive(Clone, Debug)]
 struct Target {
     name: String,
@@ -314,6 +323,17 @@ struct Entry {
     /// The last temporary failure, for a give-up bounce, and the server it came from.
     last_failure: Option<Failure>,
     last_remote: Option<String>,
+}
+
+impl Entry {
+    fn original(&self) -> Original {
+        Original {
+            message: self.message.clone(),
+            reverse_path: self.reverse_path.clone(),
+            data: Rc::clone(&self.data),
+            arrived_ms: self.queued_at_ms,
+        }
+    }
 }
 
 struct Host {
@@ -2010,14 +2030,17 @@ impl<'a> World<'a> {
                 reason: "no such mailbox".into(),
             })));
             let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such mailbox");
+            let original = Original {
+                message: message.to_string(),
+                reverse_path: reverse_path.to_string(),
+                data: Rc::clone(data),
+                arrived_ms: self.now_ms,
+            };
             self.bounce(
                 host,
-                message,
-                reverse_path,
+                &original,
                 vec![(recipient.to_string(), Failure::local(reply))],
-                data,
                 None,
-                self.now_ms,
             );
             return;
         };
@@ -2042,14 +2065,17 @@ impl<'a> World<'a> {
                 Some(EnhancedStatus::new(5, 2, 2)),
                 "Mailbox full: quota exceeded",
             );
+            let original = Original {
+                message: message.to_string(),
+                reverse_path: reverse_path.to_string(),
+                data: Rc::clone(data),
+                arrived_ms: self.now_ms,
+            };
             self.bounce(
                 host,
-                message,
-                reverse_path,
+                &original,
                 vec![(recipient.to_string(), Failure::local(reply))],
-                data,
                 None,
-                self.now_ms,
             );
             return;
         }
@@ -2409,21 +2435,8 @@ impl<'a> World<'a> {
         // Only the recipients to try again stay queued.
         entry.recipients.retain(|r| deferred.contains(r));
         if !failed.is_empty() {
-            let (message, reverse_path, data, arrived_ms) = (
-                entry.message.clone(),
-                entry.reverse_path.clone(),
-                Rc::clone(&entry.data),
-                entry.queued_at_ms,
-            );
-            self.bounce(
-                host,
-                &message,
-                &reverse_path,
-                failed,
-                &data,
-                Some(remote.clone()),
-                arrived_ms,
-            );
+            let original = entry.original();
+            self.bounce(host, &original, failed, Some(remote.clone()));
         }
         match last_temporary {
             Some(failure) => self.defer_entry(host, entry_id, failure, Some(remote)),
@@ -2505,11 +2518,7 @@ impl<'a> World<'a> {
         if notice_due {
             entry.delay_notice_sent = true;
         }
-        let (message, reverse_path, data) = (
-            entry.message.clone(),
-            entry.reverse_path.clone(),
-            Rc::clone(&entry.data),
-        );
+        let original = entry.original();
         self.record(Event::RetryScheduled(Box::new(trace::RetryScheduled {
             host: host_name,
             entry: entry_id,
@@ -2520,23 +2529,21 @@ impl<'a> World<'a> {
         if notice_due {
             // The last attempt comes at the give-up time, or at most one shortest wait after
             // the one before it (RFC 3464 2.3.9: no attempt after this date).
-            let arrived_ms = self.hosts[host].queue[&entry_id].queued_at_ms;
-            let will_retry_until_ms = arrived_ms
+            let will_retry_until_ms = original
+                .arrived_ms
                 .saturating_add(retry.give_up_s.saturating_mul(1000))
                 .saturating_add(retry.first_retry_s.saturating_mul(1000));
+            let delayed = recipients
+                .into_iter()
+                .map(|r| (r, failure.clone()))
+                .collect();
             self.notify(
                 host,
-                &message,
-                &reverse_path,
-                recipients
-                    .into_iter()
-                    .map(|r| (r, failure.clone()))
-                    .collect(),
-                &data,
+                &original,
+                delayed,
                 remote,
                 DsnAction::Delayed,
                 Some(will_retry_until_ms),
-                arrived_ms,
             );
         }
     }
@@ -2556,38 +2563,21 @@ impl<'a> World<'a> {
             .iter()
             .map(|r| (r.clone(), failure.clone()))
             .collect();
-        let (message, reverse_path, data, arrived_ms) = (
-            entry.message.clone(),
-            entry.reverse_path.clone(),
-            Rc::clone(&entry.data),
-            entry.queued_at_ms,
-        );
+        let original = entry.original();
         self.dequeue(host, entry_id);
-        self.bounce(
-            host,
-            &message,
-            &reverse_path,
-            failed,
-            &data,
-            remote,
-            arrived_ms,
-        );
+        self.bounce(host, &original, failed, remote);
     }
 
-    /// `arrived_ms` is when this copy of the message reached this host (RFC 3464 2.2.5).
-    #[allow(clippy::too_many_arguments)]
     fn bounce(
         &mut self,
         host: usize,
-        message: &str,
-        reverse_path: &str,
+        original: &Original,
         failed: Vec<(String, Failure)>,
-        data: &Rc<Vec<u8>>,
         remote: Option<String>,
-        arrived_ms: u64,
     ) {
         let host_name = Rc::clone(&self.hosts[host].name);
-        if reverse_path.is_empty() {
+        let message = original.message.as_str();
+        if original.reverse_path.is_empty() {
             // RFC 5321 4.5.5: a message with a null reverse-path is never bounced.
             for (recipient, failure) in &failed {
                 self.set_fate(
@@ -2616,34 +2606,26 @@ impl<'a> World<'a> {
                 },
             );
         }
-        self.notify(
-            host,
-            message,
-            reverse_path,
-            failed,
-            data,
-            remote,
-            DsnAction::Failed,
-            None,
-            arrived_ms,
-        );
+        self.notify(host, original, failed, remote, DsnAction::Failed, None);
     }
 
     /// Sends a delivery status notification (RFC 3464) from this host to the original
     /// sender, with the null reverse-path, through the normal paths (MDA or queue).
-    #[allow(clippy::too_many_arguments)]
     fn notify(
         &mut self,
         host: usize,
-        message: &str,
-        reverse_path: &str,
+        original: &Original,
         recipients: Vec<(String, Failure)>,
-        data: &Rc<Vec<u8>>,
         remote: Option<String>,
         action: DsnAction,
         will_retry_until_ms: Option<u64>,
-        arrived_ms: u64,
     ) {
+        let Original {
+            message,
+            reverse_path,
+            data,
+            arrived_ms,
+        } = original;
         let host_name = Rc::clone(&self.hosts[host].name);
         let number = self.next_notice;
         self.next_notice += 1;
