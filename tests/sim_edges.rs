@@ -273,6 +273,33 @@ fn a_notice_gives_the_arrival_of_the_copy_it_reports() {
 const ARRIVAL_WORLD: &str = r#"{"name": "arrival-split", "title": "arrival-split", "seed": 2, "retry": {}, "dns": {"zones": [{"origin": "a.test", "records": [{"name": "@", "data": {"MX": {"preference": 10, "exchange": "gw.a.test"}}}, {"name": "gw.a.test", "data": {"A": "192.0.2.11"}}, {"name": "msa.a.test", "data": {"A": "192.0.2.10"}}, {"name": "store.a.test", "data": {"A": "192.0.2.12"}}]}, {"origin": "c.test", "records": [{"name": "@", "data": {"MX": {"preference": 10, "exchange": "mx.c.test"}}}, {"name": "mx.c.test", "data": {"A": "192.0.2.30"}}]}]}, "hosts": [{"name": "msa.a.test", "address": "192.0.2.10", "submission_users": [{"user": "alice", "password": "secret"}]}, {"name": "gw.a.test", "address": "192.0.2.11", "relay_domains": ["a.test"], "routes": [{"domain": "a.test", "host": "store.a.test"}]}, {"name": "store.a.test", "address": "192.0.2.12", "local_domains": ["a.test"], "mailboxes": [{"address": "alice@a.test", "password": "pw"}]}, {"name": "mx.c.test", "address": "192.0.2.30", "relay_domains": ["c.test"], "routes": [{"domain": "c.test", "host": "store.c.test"}], "max_recipients": 1, "faults": [{"kind": {"type": "drop_in_data"}, "from_s": 22, "until_s": 100}]}, {"name": "store.c.test", "address": "192.0.2.31", "local_domains": ["c.test"], "mailboxes": [{"address": "bob@c.test", "password": "pw"}]}], "messages": [{"from": "alice@a.test", "to": ["nobody1@c.test", "nobody2@c.test"], "subject": "s", "body": "b\n", "submit_to": "msa.a.test", "auth": {"user": "alice", "password": "secret"}, "at_s": 0}], "latency_ms": 1000, "fetches": []}"#;
 
 #[test]
+fn a_raw_session_to_port_110_speaks_to_the_pop3_server() {
+    use smtp_lab::sim::trace::{Direction, Event};
+    let mut world = basic_world("raw-pop3");
+    world["fetches"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.9", "server": "mx.receiver.test",
+        "port": 110, "at_s": 600,
+        "bytes": "USER bob@receiver.test\r\nPASS bob-pw\r\nDELE 1\r\nRETR 1\r\nRSET\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    let replies: String = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::Transmitted {
+                direction: Direction::ServerToClient,
+                bytes,
+                ..
+            } => Some(String::from_utf8_lossy(bytes.as_bytes()).into_owned()),
+            _ => None,
+        })
+        .collect();
+    assert!(replies.contains("+OK maildrop has 1 message"), "{replies}");
+    // RETR of a message marked deleted is refused (RFC 1939 5), and RSET unmarks it.
+    assert!(replies.contains("-ERR"), "{replies}");
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+}
+
+#[test]
 fn a_route_does_not_make_a_host_relay_for_strangers() {
     let mut world = basic_world("route-not-relay");
     world["hosts"][0]["routes"] = json!([{"domain": "receiver.test", "host": "mx.receiver.test"}]);

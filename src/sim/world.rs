@@ -400,12 +400,62 @@ struct SubmittedMessage {
     forward_paths: Vec<String>,
 }
 
-/// The client end of an SMTP connection: the engine, or a scripted peer that writes fixed
-/// bytes (a misbehaving client, such as a smuggling attempt).
-enum SmtpClient {
-    Engine(Box<ClientSession>),
+/// What the simulation asks of a client engine, SMTP or POP3 alike.
+trait ClientEngine {
+    type Event;
+    fn handle_connected(&mut self, now_ms: u64);
+    fn handle_input(&mut self, bytes: &[u8], now_ms: u64);
+    fn handle_peer_closed(&mut self);
+    fn handle_timeout(&mut self, now_ms: u64);
+    fn poll_output(&mut self) -> Option<Vec<u8>>;
+    fn poll_event(&mut self) -> Option<Self::Event>;
+    fn poll_timeout(&self) -> Option<u64>;
+    fn is_finished(&self) -> bool;
+}
+
+macro_rules! client_engine {
+    ($($engine:ty => $event:ty),*) => {$(
+        impl ClientEngine for $engine {
+            type Event = $event;
+            fn handle_connected(&mut self, now_ms: u64) {
+                <$engine>::handle_connected(self, now_ms)
+            }
+            fn handle_input(&mut self, bytes: &[u8], now_ms: u64) {
+                <$engine>::handle_input(self, bytes, now_ms)
+            }
+            fn handle_peer_closed(&mut self) {
+                <$engine>::handle_peer_closed(self)
+            }
+            fn handle_timeout(&mut self, now_ms: u64) {
+                <$engine>::handle_timeout(self, now_ms)
+            }
+            fn poll_output(&mut self) -> Option<Vec<u8>> {
+                <$engine>::poll_output(self)
+            }
+            fn poll_event(&mut self) -> Option<$event> {
+                <$engine>::poll_event(self)
+            }
+            fn poll_timeout(&self) -> Option<u64> {
+                <$engine>::poll_timeout(self)
+            }
+            fn is_finished(&self) -> bool {
+                <$engine>::is_finished(self)
+            }
+        }
+    )*};
+}
+
+client_engine!(ClientSession => ClientEvent, Pop3Client => Pop3ClientEvent);
+
+/// The client end of a connection: the protocol's engine, or a scripted peer that writes
+/// fixed bytes (a misbehaving client, such as a smuggling attempt, or raw POP3 commands).
+enum ClientEnd<E> {
+    Engine(Box<E>),
     Raw(RawClient),
 }
+
+type SmtpClient = ClientEnd<ClientSession>;
+type Pop3ClientEnd = ClientEnd<Pop3Client>;
 
 /// Sends its bytes once the greeting has arrived, then waits for the server to close.
 struct RawClient {
@@ -414,16 +464,16 @@ struct RawClient {
     finished: bool,
 }
 
-impl SmtpClient {
+impl<E: ClientEngine> ClientEnd<E> {
     fn handle_connected(&mut self, now_ms: u64) {
-        if let SmtpClient::Engine(client) = self {
+        if let ClientEnd::Engine(client) = self {
             client.handle_connected(now_ms);
         }
     }
     fn handle_input(&mut self, bytes: &[u8], now_ms: u64) {
         match self {
-            SmtpClient::Engine(client) => client.handle_input(bytes, now_ms),
-            SmtpClient::Raw(raw) => {
+            ClientEnd::Engine(client) => client.handle_input(bytes, now_ms),
+            ClientEnd::Raw(raw) => {
                 if !bytes.is_empty() {
                     if let Some(pending) = raw.pending.take() {
                         raw.output = Some(pending);
@@ -434,37 +484,37 @@ impl SmtpClient {
     }
     fn handle_peer_closed(&mut self) {
         match self {
-            SmtpClient::Engine(client) => client.handle_peer_closed(),
-            SmtpClient::Raw(raw) => raw.finished = true,
+            ClientEnd::Engine(client) => client.handle_peer_closed(),
+            ClientEnd::Raw(raw) => raw.finished = true,
         }
     }
     fn handle_timeout(&mut self, now_ms: u64) {
-        if let SmtpClient::Engine(client) = self {
+        if let ClientEnd::Engine(client) = self {
             client.handle_timeout(now_ms);
         }
     }
     fn poll_output(&mut self) -> Option<Vec<u8>> {
         match self {
-            SmtpClient::Engine(client) => client.poll_output(),
-            SmtpClient::Raw(raw) => raw.output.take(),
+            ClientEnd::Engine(client) => client.poll_output(),
+            ClientEnd::Raw(raw) => raw.output.take(),
         }
     }
-    fn poll_event(&mut self) -> Option<ClientEvent> {
+    fn poll_event(&mut self) -> Option<E::Event> {
         match self {
-            SmtpClient::Engine(client) => client.poll_event(),
-            SmtpClient::Raw(_) => None,
+            ClientEnd::Engine(client) => client.poll_event(),
+            ClientEnd::Raw(_) => None,
         }
     }
     fn poll_timeout(&self) -> Option<u64> {
         match self {
-            SmtpClient::Engine(client) => client.poll_timeout(),
-            SmtpClient::Raw(_) => None,
+            ClientEnd::Engine(client) => client.poll_timeout(),
+            ClientEnd::Raw(_) => None,
         }
     }
     fn is_finished(&self) -> bool {
         match self {
-            SmtpClient::Engine(client) => client.is_finished(),
-            SmtpClient::Raw(raw) => raw.finished,
+            ClientEnd::Engine(client) => client.is_finished(),
+            ClientEnd::Raw(raw) => raw.finished,
         }
     }
 }
@@ -475,7 +525,7 @@ enum Sessions {
         server: Option<Box<ServerSession<SimPolicy>>>,
     },
     Pop3 {
-        client: Box<Pop3Client>,
+        client: Box<Pop3ClientEnd>,
         server: Option<Box<Pop3Server<SimMaildrop>>>,
     },
 }
@@ -502,7 +552,7 @@ macro_rules! connection_end {
 connection_end!(
     SmtpClient,
     ServerSession<SimPolicy>,
-    Pop3Client,
+    Pop3ClientEnd,
     Pop3Server<SimMaildrop>
 );
 
@@ -1186,7 +1236,7 @@ impl<'a> World<'a> {
             host,
             110,
             Sessions::Pop3 {
-                client: Box::new(client),
+                client: Box::new(ClientEnd::Engine(Box::new(client))),
                 server: None,
             },
             Purpose::Fetch {
@@ -1205,15 +1255,24 @@ impl<'a> World<'a> {
             output: None,
             finished: false,
         };
+        // Port 110 reaches the host's POP3 server, any other its SMTP server.
+        let sessions = if spec.port == 110 {
+            Sessions::Pop3 {
+                client: Box::new(ClientEnd::Raw(client)),
+                server: None,
+            }
+        } else {
+            Sessions::Smtp {
+                client: Box::new(ClientEnd::Raw(client)),
+                server: None,
+            }
+        };
         self.open_connection(
             Name::from(spec.client.as_str()),
             spec.address,
             server,
             spec.port,
-            Sessions::Smtp {
-                client: Box::new(SmtpClient::Raw(client)),
-                server: None,
-            },
+            sessions,
             Purpose::Raw {
                 label: format!("r{}", index + 1),
             },
