@@ -215,9 +215,21 @@ fn the_submission_server_adds_a_missing_date_and_message_id_once() {
          "raw": "Date: Tue, 1 Sep 2026 08:00:00 +0000\r\nMessage-ID: <own@a.test>\r\n\r\nx\r\n"},
     ]);
     world["fetches"] = json!([]);
+    // Port 587 of a host without submission users is plain SMTP: nothing is added.
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mx.receiver.test", "port": 587,
+        "at_s": 60,
+        "bytes": "EHLO s.example\r\nMAIL FROM:<s@s.example>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nSubject: plain\r\n\r\nx\r\n.\r\nQUIT\r\n"
+    }]);
     let result = run_json(&world);
     let stored = mailbox(&result, "bob@receiver.test");
-    assert_eq!(stored.len(), 2);
+    assert_eq!(stored.len(), 3);
+    let plain = String::from_utf8_lossy(stored[2]).into_owned();
+    assert!(plain.contains("Subject: plain"), "{plain}");
+    assert!(
+        !plain.contains("\r\nDate: ") && !plain.contains("Message-ID: "),
+        "{plain}"
+    );
     let header = |message: &[u8]| {
         let text = String::from_utf8_lossy(message).into_owned();
         text[..text.find("\r\n\r\n").expect("a header section")].to_string()

@@ -286,6 +286,17 @@ fn settings_that_contradict_each_other_are_refused() {
     spaced["hosts"][0]["routes"] = json!([{"domain": "receiver test", "host": "mx.receiver.test"}]);
     assert_error(&spaced, "hosts[0].routes[0].domain", "not a domain");
 
+    let mut pop3_port = world();
+    pop3_port["messages"][0]["port"] = json!(110);
+    assert_error(&pop3_port, "messages[0].port", "110 is POP3");
+    let mut quoted_mailbox = world();
+    quoted_mailbox["hosts"][1]["mailboxes"][0]["address"] = json!("\"bo b\"@receiver.test");
+    assert_error(
+        &quoted_mailbox,
+        "hosts[1].mailboxes[0].address",
+        "cannot be quoted",
+    );
+
     let mut literal = world();
     literal["hosts"][1]["relay_domains"] = json!(["[192.0.2.99]"]);
     assert!(

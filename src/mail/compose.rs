@@ -134,7 +134,8 @@ pub struct Mailbox {
 
 /// Reads `user@example.org`, `<user@example.org>` or `Name <user@example.org>` (the name may
 /// be quoted). The address must have one "@" with something on both sides and no spaces,
-/// controls, brackets, commas, semicolons or quotes (quoted local parts are not supported).
+/// controls, brackets, commas, semicolons or quotes, or else be one with a quoted local part
+/// (`"al ice"@example.org`) that the SMTP address grammar takes.
 pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, ComposeError> {
     let invalid = || ComposeError::InvalidAddress {
         field,

@@ -59,7 +59,7 @@ pub struct Scenario {
     /// Recipients reading their mail over POP3.
     #[serde(default)]
     pub fetches: Vec<FetchSpec>,
-    /// Scripted SMTP clients that send fixed bytes (misbehaving or hostile peers).
+    /// Scripted clients that send fixed bytes (misbehaving or hostile peers, raw POP3).
     #[serde(default)]
     pub raw_sessions: Vec<RawSessionSpec>,
     /// The simulation stops at this time even if retries are still queued.
@@ -249,7 +249,10 @@ pub enum FaultKind {
 /// because serde lets a tagged enum's variants without fields ignore unknown ones, and a
 /// misspelt field must be an error.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a fault kind such as {\"type\": \"down\"} or {\"type\": \"slow\", \"extra_latency_ms\": 500}"
+)]
 struct FaultKindFields {
     #[serde(rename = "type")]
     kind: FaultType,
@@ -661,6 +664,14 @@ impl Scenario {
                     );
                 }
                 match mailbox.address.rsplit_once('@') {
+                    // A quoted local part would be looked up in its unquoted form.
+                    Some((local, _)) if local.contains('"') => error(
+                        format!("{at}.mailboxes[{m}].address"),
+                        format!(
+                            "{:?}: a mailbox's local part cannot be quoted",
+                            mailbox.address
+                        ),
+                    ),
                     Some((local, domain))
                         if !local.is_empty()
                             && host
@@ -762,6 +773,12 @@ impl Scenario {
                 error(
                     format!("{at}.submit_to"),
                     format!("no host is named {:?}", message.submit_to),
+                );
+            }
+            if message.port == 110 {
+                error(
+                    format!("{at}.port"),
+                    "110 is POP3; a user agent submits on 587 or 25".into(),
                 );
             }
             let recipients = message.to.len() + message.cc.len() + message.bcc.len();

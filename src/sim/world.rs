@@ -699,8 +699,6 @@ struct World<'a> {
     next_entry: EntryId,
     next_notice: u32,
     next_raw_message: u32,
-    /// When each host took each message, for the Arrival-Date of its notices (RFC 3464 2.2.5).
-    /// Hashed, not ordered: one entry per message and host, looked up on every arrival.
     /// Every (message, recipient) that must end with exactly one fate, in creation order.
     tracked: Vec<(String, String)>,
     /// The fate of each (message, recipient) so far; reported in `tracked` order at the end.
@@ -1899,7 +1897,8 @@ impl<'a> World<'a> {
             }
         };
         let raw_client = matches!(c.purpose, Purpose::Raw { .. });
-        let submission = c.port == 587;
+        // As the server decided: port 587 of a host with submission users (RFC 6409).
+        let submission = c.port == 587 && !self.hosts[host_index].users.is_empty();
         let envelope = &received.envelope;
         let host = &mut self.hosts[host_index];
         let queue_id = format!("{:X}{:05X}", host_index + 10, host.next_queue_id);
