@@ -335,7 +335,7 @@ fn mailbox_text(mailbox: &Mailbox) -> String {
     {
         name.clone()
     } else {
-        format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
+        format!("\"{}\"", escaped_for_quotes(name))
     };
     format!("{name_text} <{}>", mailbox.address)
 }

@@ -1,6 +1,7 @@
 //! POP3, the Post Office Protocol version 3 (RFC 1939, with CAPA from RFC 2449, response codes
-//! from RFC 2449 8 and RFC 3206, and UTF-8 user names from RFC 6856), as sans-I/O engines: the server that lets a user agent
-//! download its maildrop, and the user agent's client that downloads it.
+//! from RFC 2449 8 and RFC 3206, and UTF-8 user names from RFC 6856), as sans-I/O engines: the
+//! server that lets a user agent download its maildrop, and the user agent's client that
+//! downloads it.
 //!
 //! Nothing here reads a clock, a socket, a file or a random source: sessions take bytes and the
 //! time in and give bytes, events and the next deadline out, so the same code runs in the

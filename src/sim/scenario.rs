@@ -424,36 +424,11 @@ impl Scenario {
         let mut json = serde_json::Deserializer::from_str(text);
         let scenario: Scenario = serde_path_to_error::deserialize(&mut json).map_err(|error| {
             let path = error.path().to_string();
-            let error = error.into_inner();
-            let position = format!("line {}, column {}", error.line(), error.column());
-            // serde_json ends its message with the position, which `at` already says.
-            let message = error.to_string();
-            let message = message
-                .strip_suffix(&format!(
-                    " at line {} column {}",
-                    error.line(),
-                    error.column()
-                ))
-                .unwrap_or(&message)
-                .to_string();
-            ScenarioErrors(vec![ScenarioError {
-                // "." is the whole file; "?" is where the text stopped being JSON.
-                at: if path == "." || path == "?" {
-                    position
-                } else {
-                    format!("{path} ({position})")
-                },
-                problem: format!("not a valid scenario: {message}"),
-            }])
+            read_error(&path, &error.into_inner())
         })?;
         // Text after the scenario (a second object, say) is refused as serde_json::from_str
         // does.
-        json.end().map_err(|error| {
-            ScenarioErrors(vec![ScenarioError {
-                at: format!("line {}, column {}", error.line(), error.column()),
-                problem: format!("not a valid scenario: {error}"),
-            }])
-        })?;
+        json.end().map_err(|error| read_error(".", &error))?;
         scenario.validate()?;
         Ok(scenario)
     }
@@ -841,6 +816,24 @@ impl Scenario {
             Err(ScenarioErrors(errors))
         }
     }
+}
+
+/// A JSON error as a scenario error: at the path of the field being read (`.` for the whole
+/// file, `?` where the text stopped being JSON) and its line and column.
+fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
+    let position = format!("line {}, column {}", error.line(), error.column());
+    // serde_json ends its message with the position, which `at` already says.
+    let message = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let message = message.strip_suffix(&suffix).unwrap_or(&message);
+    ScenarioErrors(vec![ScenarioError {
+        at: if path == "." || path == "?" {
+            position
+        } else {
+            format!("{path} ({position})")
+        },
+        problem: format!("not a valid scenario: {message}"),
+    }])
 }
 
 /// A domain as the part of an address after the @: a host name, an address literal in

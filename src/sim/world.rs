@@ -23,8 +23,8 @@ use crate::pop3::maildrop::{Maildrop, MaildropStore, OpenError, StoredMessage};
 use crate::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
 use crate::smtp::address::{ForwardPath, Mailbox, ReversePath};
 use crate::smtp::client::{
-    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, ReplyOrigin,
-    SessionOutcome,
+    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
+    ReplyOrigin, SessionOutcome,
 };
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::explain::Explanation;
@@ -35,7 +35,9 @@ use crate::smtp::reply::{EnhancedStatus, Reply};
 use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
-use crate::smtp::trace::{received_header, ReceivedFields, WithProtocol};
+use crate::smtp::trace::{
+    count_header_fields, header_section, received_header, ReceivedFields, WithProtocol,
+};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -276,6 +278,14 @@ struct Failure {
 }
 
 impl Failure {
+    /// What the client engine reported for a recipient, with who gave the reply.
+    fn of_recipient(recipient: &RecipientOutcome) -> Failure {
+        Failure {
+            reply: recipient.status.reply().clone(),
+            origin: recipient.reply_origin,
+        }
+    }
+
     fn local(reply: Reply) -> Failure {
         Failure {
             reply,
@@ -400,13 +410,12 @@ struct SubmittedMessage {
     forward_paths: Vec<String>,
 }
 
-/// What the simulation asks of a client engine, SMTP or POP3 alike.
-trait ClientEngine {
+/// What the simulation asks of a client engine, SMTP or POP3 alike, beyond what it tells
+/// either end of a connection.
+trait ClientEngine: ConnectionEnd {
     type Event;
     fn handle_connected(&mut self, now_ms: u64);
     fn handle_input(&mut self, bytes: &[u8], now_ms: u64);
-    fn handle_peer_closed(&mut self);
-    fn handle_timeout(&mut self, now_ms: u64);
     fn poll_output(&mut self) -> Option<Vec<u8>>;
     fn poll_event(&mut self) -> Option<Self::Event>;
     fn poll_timeout(&self) -> Option<u64>;
@@ -422,12 +431,6 @@ macro_rules! client_engine {
             }
             fn handle_input(&mut self, bytes: &[u8], now_ms: u64) {
                 <$engine>::handle_input(self, bytes, now_ms)
-            }
-            fn handle_peer_closed(&mut self) {
-                <$engine>::handle_peer_closed(self)
-            }
-            fn handle_timeout(&mut self, now_ms: u64) {
-                <$engine>::handle_timeout(self, now_ms)
             }
             fn poll_output(&mut self) -> Option<Vec<u8>> {
                 <$engine>::poll_output(self)
@@ -480,17 +483,6 @@ impl<E: ClientEngine> ClientEnd<E> {
                     }
                 }
             }
-        }
-    }
-    fn handle_peer_closed(&mut self) {
-        match self {
-            ClientEnd::Engine(client) => client.handle_peer_closed(),
-            ClientEnd::Raw(raw) => raw.finished = true,
-        }
-    }
-    fn handle_timeout(&mut self, now_ms: u64) {
-        if let ClientEnd::Engine(client) = self {
-            client.handle_timeout(now_ms);
         }
     }
     fn poll_output(&mut self) -> Option<Vec<u8>> {
@@ -550,11 +542,25 @@ macro_rules! connection_end {
 }
 
 connection_end!(
-    SmtpClient,
+    ClientSession,
     ServerSession<SimPolicy>,
-    Pop3ClientEnd,
+    Pop3Client,
     Pop3Server<SimMaildrop>
 );
+
+impl<E: ClientEngine> ConnectionEnd for ClientEnd<E> {
+    fn handle_peer_closed(&mut self) {
+        match self {
+            ClientEnd::Engine(client) => client.handle_peer_closed(),
+            ClientEnd::Raw(raw) => raw.finished = true,
+        }
+    }
+    fn handle_timeout(&mut self, now_ms: u64) {
+        if let ClientEnd::Engine(client) = self {
+            client.handle_timeout(now_ms);
+        }
+    }
+}
 
 impl Sessions {
     /// The client or the server end; a server end exists once the connection was accepted.
@@ -2057,6 +2063,13 @@ impl<'a> World<'a> {
         recipient: &str,
         data: &Rc<Vec<u8>>,
     ) {
+        // What a bounce from here is about: the MDA delivers as the message arrives.
+        let arrived_now = |now_ms| Original {
+            message: message.to_string(),
+            reverse_path: reverse_path.to_string(),
+            data: Rc::clone(data),
+            arrived_ms: now_ms,
+        };
         let host_name = Rc::clone(&self.hosts[host].name);
         let mut bytes = Vec::with_capacity(data.len() + 128);
         bytes.extend_from_slice(format!("Return-Path: <{reverse_path}>\r\n").as_bytes());
@@ -2088,12 +2101,7 @@ impl<'a> World<'a> {
                 reason: "no such mailbox".into(),
             })));
             let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such mailbox");
-            let original = Original {
-                message: message.to_string(),
-                reverse_path: reverse_path.to_string(),
-                data: Rc::clone(data),
-                arrived_ms: self.now_ms,
-            };
+            let original = arrived_now(self.now_ms);
             self.bounce(
                 host,
                 &original,
@@ -2123,12 +2131,7 @@ impl<'a> World<'a> {
                 Some(EnhancedStatus::new(5, 2, 2)),
                 "Mailbox full: quota exceeded",
             );
-            let original = Original {
-                message: message.to_string(),
-                reverse_path: reverse_path.to_string(),
-                data: Rc::clone(data),
-                arrived_ms: self.now_ms,
-            };
+            let original = arrived_now(self.now_ms);
             self.bounce(
                 host,
                 &original,
@@ -2435,10 +2438,7 @@ impl<'a> World<'a> {
             let failure = outcome
                 .recipients
                 .first()
-                .map(|r| Failure {
-                    reply: r.status.reply().clone(),
-                    origin: r.reply_origin,
-                })
+                .map(Failure::of_recipient)
                 .unwrap_or_else(|| {
                     Failure::local(Reply::new(
                         451,
@@ -2462,19 +2462,18 @@ impl<'a> World<'a> {
         let mut deferred = Vec::new();
         let mut last_temporary = None;
         for recipient in &outcome.recipients {
-            let failure = |reply: &Reply| Failure {
-                reply: reply.clone(),
-                origin: recipient.reply_origin,
-            };
             let (result, reply) = match &recipient.status {
                 RecipientStatus::Accepted(reply) => ("accepted", reply),
                 RecipientStatus::TemporaryFailure(reply) => {
                     deferred.push(recipient.forward_path.clone());
-                    last_temporary = Some(failure(reply));
+                    last_temporary = Some(Failure::of_recipient(recipient));
                     ("temporary failure", reply)
                 }
                 RecipientStatus::PermanentFailure(reply) => {
-                    failed.push((recipient.forward_path.clone(), failure(reply)));
+                    failed.push((
+                        recipient.forward_path.clone(),
+                        Failure::of_recipient(recipient),
+                    ));
                     ("permanent failure", reply)
                 }
             };
@@ -2879,23 +2878,21 @@ impl<'a> World<'a> {
 /// after its last field. `from` is where the message's own header section starts in `data`.
 fn add_missing_origin_fields(data: &mut Vec<u8>, from: usize, date_unix_s: i64, message_id: &str) {
     let message = &data[from..];
-    let header_end = if message.starts_with(b"\r\n") {
-        0
-    } else {
-        memchr::memmem::find(message, b"\r\n\r\n").map_or(message.len(), |end| end + 2)
+    let header = header_section(message);
+    // Right after the last field's CRLF: the header section ends before it.
+    let header_end = match header.len() {
+        0 => 0,
+        whole if whole == message.len() => whole,
+        len => len + 2,
     };
-    let has = |name: &[u8]| {
-        message[..header_end]
-            .split(|&b| b == b'\n')
-            .any(|line| line.len() > name.len() && line[..name.len()].eq_ignore_ascii_case(name))
-    };
+    let has = |name: &[u8]| count_header_fields(message, name) > 0;
     let mut added = String::new();
-    if !has(b"date:") {
+    if !has(b"Date") {
         added.push_str("Date: ");
         crate::mail::date::push_rfc5322_date(&mut added, date_unix_s, 0);
         added.push_str("\r\n");
     }
-    if !has(b"message-id:") {
+    if !has(b"Message-ID") {
         added.push_str("Message-ID: <");
         added.push_str(message_id);
         added.push_str(">\r\n");
@@ -2926,8 +2923,8 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
     Some(deadline)
 }
 
-/// Deterministic attachment content: a repeating pattern that differs per message.
-/// Made-up attachment content; capped as validation caps it, for unvalidated scenarios.
+/// Deterministic attachment content: a repeating pattern that differs per message, capped as
+/// validation caps it, for scenarios built in code.
 fn generated_content(size: usize, salt: usize) -> Vec<u8> {
     (0..size.min(super::scenario::ATTACHMENT_MAX_OCTETS))
         .map(|i| (i.wrapping_mul(31).wrapping_add(salt * 7) % 251) as u8)

@@ -614,18 +614,9 @@ impl QueuedMessage {
             payload: dot::dot_stuff_normalized(&normalized),
             declared_size: normalized.len(),
             has_8bit: dot::has_8bit(&normalized),
-            has_utf8_header: !header_section(&normalized).is_ascii(),
+            has_utf8_header: !super::trace::header_section(&normalized).is_ascii(),
         })
     }
-}
-
-/// The header section of a message with CRLF line ends: everything before the first empty
-/// line (RFC 5322 2.1), or the whole message when it has no body.
-fn header_section(message: &[u8]) -> &[u8] {
-    if message.starts_with(b"\r\n") {
-        return &[];
-    }
-    memchr::memmem::find(message, b"\r\n\r\n").map_or(message, |end| &message[..end])
 }
 
 impl ClientSession {

@@ -31,6 +31,16 @@ pub enum BareKind {
     Cr,
 }
 
+impl BareKind {
+    /// How replies and explanations name it: `<LF>` or `<CR>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BareKind::Lf => "<LF>",
+            BareKind::Cr => "<CR>",
+        }
+    }
+}
+
 /// DATA (dot-terminated, dot-stuffed) or BDAT (length-delimited, raw).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Framing {

@@ -1071,10 +1071,7 @@ impl<P: Policy> ServerSession<P> {
         self.events.push_back(ServerEvent::CommandReceived {
             line: shown_line(line, in_auth_exchange),
         });
-        let name = match kind {
-            BareKind::Lf => "<LF>",
-            BareKind::Cr => "<CR>",
-        };
+        let name = kind.name();
         self.send(
             reply(
                 500,
@@ -1104,10 +1101,7 @@ impl<P: Policy> ServerSession<P> {
     /// two replies for one line, and not answering leaves it waiting, so the session ends
     /// (RFC 5321 3.8: 421 before closing).
     fn bare_again(&mut self, kind: BareKind) {
-        let name = match kind {
-            BareKind::Lf => "<LF>",
-            BareKind::Cr => "<CR>",
-        };
+        let name = kind.name();
         self.send(
             reply(
                 421,
@@ -1997,10 +1991,7 @@ impl<P: Policy> ServerSession<P> {
 
     fn refuse_bare(&mut self, reader: &DataReader, verb: &str) {
         let (kind, offset) = reader.bare().unwrap_or((BareKind::Lf, 0));
-        let name = match kind {
-            BareKind::Lf => "<LF>",
-            BareKind::Cr => "<CR>",
-        };
+        let name = kind.name();
         self.send(
             reply(
                 550,

@@ -1,9 +1,10 @@
 //! Trace header fields (RFC 5321 4.4): the `Received:` line each SMTP server prepends when it
 //! accepts a message, and the `Return-Path:` added at final delivery; plus counting `Received:`
-//! lines for loop detection (RFC 5321 6.3).
+//! lines for loop detection (RFC 5321 6.3), and finding the header section and the fields in
+//! it that servers and clients look for.
 //!
-//! This module only writes and counts these header fields; it does not decide when a server
-//! adds them, and it does not parse the rest of a message.
+//! This module only writes, finds and counts header fields; it does not decide when a server
+//! adds them, and it does not parse their values or the rest of a message.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -211,9 +212,15 @@ pub fn return_path_header(reverse_path: &str) -> String {
 }
 
 /// How many `Received:` fields the header section of `message` holds (RFC 5321 6.3 loop
-/// detection). Stops at the empty line that ends the header section.
-/// Space before the colon is tolerated, as RFC 5322 4.5.3's obsolete syntax allows.
+/// detection).
 pub fn count_received_headers(message: &[u8]) -> usize {
+    count_header_fields(message, b"Received")
+}
+
+/// How many fields named `name` (any case) the header section of `message` holds. Stops at
+/// the empty line that ends the header section. Space before the colon is tolerated, as RFC
+/// 5322 4.5.3's obsolete syntax allows.
+pub fn count_header_fields(message: &[u8], name: &[u8]) -> usize {
     super::dot::lines_inclusive(message)
         .map(|line| {
             let line = line.strip_suffix(b"\n").unwrap_or(line);
@@ -223,13 +230,18 @@ pub fn count_received_headers(message: &[u8]) -> usize {
         .filter(|line| {
             line.iter()
                 .position(|&byte| byte == b':')
-                .is_some_and(|end| {
-                    line[..end]
-                        .trim_ascii_end()
-                        .eq_ignore_ascii_case(b"Received")
-                })
+                .is_some_and(|end| line[..end].trim_ascii_end().eq_ignore_ascii_case(name))
         })
         .count()
+}
+
+/// The header section of a message with CRLF line ends: everything before the first empty
+/// line (RFC 5322 2.1), or the whole message when it has no body.
+pub fn header_section(message: &[u8]) -> &[u8] {
+    if message.starts_with(b"\r\n") {
+        return &[];
+    }
+    memchr::memmem::find(message, b"\r\n\r\n").map_or(message, |end| &message[..end])
 }
 
 /// Keeps letters, digits and the characters of domains and address literals; anything else
