@@ -42,7 +42,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{hash_map, BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{hash_map, BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -602,7 +602,7 @@ enum Side {
     Server,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Action {
     Submit(usize),
     Fetch(usize),
@@ -626,7 +626,8 @@ enum Action {
 #[derive(Default)]
 struct Interner {
     texts: FxHashMap<Name, ()>,
-    notes: FxHashSet<Rc<ReplyNote>>,
+    /// Notes by the addresses of their interned parts: equal texts share one address.
+    notes: FxHashMap<[usize; 3], Rc<ReplyNote>>,
     /// Notes by the addresses and lengths of their parts, for explanations made of a shared
     /// meaning and static texts (nearly all): those never move, so no text is hashed.
     notes_by_address: FxHashMap<[usize; 5], Rc<ReplyNote>>,
@@ -643,6 +644,18 @@ impl Interner {
         let name = Name::from(text);
         self.texts.insert(Rc::clone(&name), ());
         name
+    }
+
+    /// The shared copy of `name`'s text (`name` itself when it is the first).
+    fn intern_name(&mut self, name: Name) -> Name {
+        match self.texts.entry(name) {
+            hash_map::Entry::Occupied(entry) => Rc::clone(entry.key()),
+            hash_map::Entry::Vacant(entry) => {
+                let name = Rc::clone(entry.key());
+                entry.insert(());
+                name
+            }
+        }
     }
 
     /// The shared note for a server's explanation of a reply.
@@ -673,17 +686,83 @@ impl Interner {
 
     /// The shared note for a reply's meaning, reason and RFC section.
     fn note(&mut self, meaning: Name, why: &str, rfc: &str) -> Rc<ReplyNote> {
-        let note = ReplyNote {
-            meaning,
-            why: self.intern(why),
-            rfc: self.intern(rfc),
+        let meaning = self.intern_name(meaning);
+        let why = self.intern(why);
+        let rfc = self.intern(rfc);
+        let key = [&meaning, &why, &rfc].map(|text| Rc::as_ptr(text) as *const u8 as usize);
+        Rc::clone(
+            self.notes
+                .entry(key)
+                .or_insert_with(|| Rc::new(ReplyNote { meaning, why, rfc })),
+        )
+    }
+}
+
+/// Everything that will happen, in (time, sequence) order. The scenario's own actions (every
+/// message, fetch and raw session) are known before the run starts: they wait in a sorted
+/// list, so that the heap holds only what the run itself schedules and stays small even
+/// when a scenario sends thousands of messages.
+#[derive(Default)]
+struct Agenda {
+    planned: VecDeque<Scheduled>,
+    heap: BinaryHeap<Reverse<Scheduled>>,
+}
+
+/// An action and when it happens; the sequence number keeps actions at the same time in the
+/// order they were scheduled.
+struct Scheduled {
+    time_ms: u64,
+    sequence: u64,
+    action: Action,
+}
+
+impl Scheduled {
+    fn key(&self) -> (u64, u64) {
+        (self.time_ms, self.sequence)
+    }
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl Agenda {
+    /// The scenario's actions, in any order.
+    fn plan(&mut self, mut planned: Vec<Scheduled>) {
+        planned.sort_unstable();
+        self.planned = planned.into();
+    }
+
+    fn push(&mut self, scheduled: Scheduled) {
+        self.heap.push(Reverse(scheduled));
+    }
+
+    fn pop(&mut self) -> Option<Scheduled> {
+        let from_plan = match (self.planned.front(), self.heap.peek()) {
+            (Some(planned), Some(Reverse(next))) => planned < next,
+            (planned, _) => planned.is_some(),
         };
-        if let Some(shared) = self.notes.get(&note) {
-            return Rc::clone(shared);
+        if from_plan {
+            self.planned.pop_front()
+        } else {
+            self.heap.pop().map(|Reverse(next)| next)
         }
-        let shared = Rc::new(note);
-        self.notes.insert(Rc::clone(&shared));
-        shared
     }
 }
 
@@ -693,7 +772,7 @@ struct World<'a> {
     seed: u64,
     now_ms: u64,
     sequence: u64,
-    agenda: BinaryHeap<Reverse<(u64, u64, Action)>>,
+    agenda: Agenda,
     rng: SimRng,
     events: Vec<TraceEvent>,
     hosts: Vec<Host>,
@@ -828,7 +907,7 @@ impl<'a> World<'a> {
             seed,
             now_ms: 0,
             sequence: 0,
-            agenda: BinaryHeap::new(),
+            agenda: Agenda::default(),
             rng: SimRng::new(seed),
             events: Vec::with_capacity(expected_events),
             hosts,
@@ -850,15 +929,22 @@ impl<'a> World<'a> {
             scenario: scenario.name.as_str().into(),
             seed,
         });
-        for (index, message) in scenario.messages.iter().enumerate() {
-            world.schedule_at(message.at_s.saturating_mul(1000), Action::Submit(index));
-        }
-        for (index, fetch) in scenario.fetches.iter().enumerate() {
-            world.schedule_at(fetch.at_s.saturating_mul(1000), Action::Fetch(index));
-        }
-        for (index, raw) in scenario.raw_sessions.iter().enumerate() {
-            world.schedule_at(raw.at_s.saturating_mul(1000), Action::RawSession(index));
-        }
+        let planned = (scenario.messages.iter())
+            .enumerate()
+            .map(|(index, message)| (message.at_s, Action::Submit(index)))
+            .chain(
+                (scenario.fetches.iter())
+                    .enumerate()
+                    .map(|(index, fetch)| (fetch.at_s, Action::Fetch(index))),
+            )
+            .chain(
+                (scenario.raw_sessions.iter())
+                    .enumerate()
+                    .map(|(index, raw)| (raw.at_s, Action::RawSession(index))),
+            )
+            .map(|(at_s, action)| world.scheduled(at_s.saturating_mul(1000), action))
+            .collect();
+        world.agenda.plan(planned);
         world
     }
 
@@ -873,10 +959,18 @@ impl<'a> World<'a> {
         });
     }
 
-    fn schedule_at(&mut self, time_ms: u64, action: Action) {
+    fn scheduled(&mut self, time_ms: u64, action: Action) -> Scheduled {
         self.sequence += 1;
-        self.agenda
-            .push(Reverse((time_ms.max(self.now_ms), self.sequence, action)));
+        Scheduled {
+            time_ms: time_ms.max(self.now_ms),
+            sequence: self.sequence,
+            action,
+        }
+    }
+
+    fn schedule_at(&mut self, time_ms: u64, action: Action) {
+        let scheduled = self.scheduled(time_ms, action);
+        self.agenda.push(scheduled);
     }
 
     fn schedule_in(&mut self, delay_ms: u64, action: Action) {
@@ -886,7 +980,10 @@ impl<'a> World<'a> {
     fn run(&mut self) {
         let end_ms = self.scenario.run_until_s.saturating_mul(1000);
         let mut steps = 0u64;
-        while let Some(Reverse((time_ms, _, action))) = self.agenda.pop() {
+        while let Some(Scheduled {
+            time_ms, action, ..
+        }) = self.agenda.pop()
+        {
             if time_ms > end_ms || steps >= STEPS_MAX || self.truncated {
                 break;
             }
@@ -1737,40 +1834,43 @@ impl<'a> World<'a> {
                 server.as_ref().and_then(|s| s.poll_timeout()),
             ),
         };
-        let mut actions = Vec::new();
-        let mut closed_by = Vec::new();
-        if client_done && !c.client_closed {
-            c.client_closed = true;
-            closed_by.push(c.client_name.clone());
-            actions.push((latency, Action::PeerClosed(conn, Side::Server)));
-        }
-        if server_done && !c.server_closed {
-            c.server_closed = true;
-            closed_by.push(Rc::clone(&self.hosts[c.server].name));
-            actions.push((latency, Action::PeerClosed(conn, Side::Client)));
-        }
-        if !c.client_closed {
-            if let Some(deadline) = needs_timer(&mut c.client_timer_ms, client_deadline) {
-                actions.push((
-                    deadline.saturating_sub(now),
-                    Action::Timer(conn, Side::Client),
-                ));
-            }
-        }
-        if !c.server_closed {
-            if let Some(deadline) = needs_timer(&mut c.server_timer_ms, server_deadline) {
-                actions.push((
-                    deadline.saturating_sub(now),
-                    Action::Timer(conn, Side::Server),
-                ));
-            }
-        }
+        let client_closes = client_done && !c.client_closed;
+        let server_closes = server_done && !c.server_closed;
+        c.client_closed |= client_closes;
+        c.server_closed |= server_closes;
+        let client_timer = if c.client_closed {
+            None
+        } else {
+            needs_timer(&mut c.client_timer_ms, client_deadline)
+        };
+        let server_timer = if c.server_closed {
+            None
+        } else {
+            needs_timer(&mut c.server_timer_ms, server_deadline)
+        };
         let finished = c.client_closed && (c.server_closed || c.dropped) && client_done;
-        for by in closed_by {
+        let client_name = client_closes.then(|| Rc::clone(&c.client_name));
+        let server = c.server;
+        if let Some(by) = client_name {
             self.record(Event::ConnectionClosed { conn, by });
         }
-        for (delay, action) in actions {
-            self.schedule_in(delay, action);
+        if server_closes {
+            let by = Rc::clone(&self.hosts[server].name);
+            self.record(Event::ConnectionClosed { conn, by });
+        }
+        if client_closes {
+            self.schedule_in(latency, Action::PeerClosed(conn, Side::Server));
+        }
+        if server_closes {
+            self.schedule_in(latency, Action::PeerClosed(conn, Side::Client));
+        }
+        if let Some(deadline) = client_timer {
+            let delay = deadline.saturating_sub(now);
+            self.schedule_in(delay, Action::Timer(conn, Side::Client));
+        }
+        if let Some(deadline) = server_timer {
+            let delay = deadline.saturating_sub(now);
+            self.schedule_in(delay, Action::Timer(conn, Side::Server));
         }
         if finished {
             self.conns.remove(&conn);
