@@ -472,3 +472,37 @@ fn postmaster_of_a_local_domain_is_accepted_without_a_configured_mailbox() {
         Fate::Delivered { .. }
     ));
 }
+
+/// A message/* or multipart/* attachment goes unencoded (RFC 2045 6.4); validation refuses
+/// one whose content cannot (a NUL, a line over 998 octets), naming the attachment.
+#[test]
+fn composite_attachments_that_cannot_go_unencoded_are_refused_by_validation() {
+    let long_line = format!("Subject: x\n\n{}\n", "a".repeat(1000));
+    let mut world = basic_world("unencodable");
+    world["messages"][0]["attachments"] = json!([
+        {"filename": "ok.eml", "content_type": "message/rfc822", "text": "Subject: x\n\nfine\n"},
+        {"filename": "nul.eml", "content_type": "message/rfc822", "text": "Subject: x\n\n\u{0}\n"},
+        {"filename": "long.mime", "content_type": "multipart/mixed; boundary=b", "text": long_line},
+        {"filename": "generated.eml", "content_type": "message/rfc822", "size_octets": 300},
+        {"filename": "leaf.bin", "content_type": "application/octet-stream", "text": "\u{0}"},
+    ]);
+    let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
+    let problem = |at: &str| {
+        errors
+            .0
+            .iter()
+            .find(|e| e.at == at)
+            .map(|e| e.problem.clone())
+            .unwrap_or_else(|| panic!("no error at {at}: {errors}"))
+    };
+    let nul = problem("messages[0].attachments[1]");
+    assert!(nul.contains("\"nul.eml\"") && nul.contains("NUL"), "{nul}");
+    let long = problem("messages[0].attachments[2]");
+    assert!(
+        long.contains("\"long.mime\"") && long.contains("1000 octets"),
+        "{long}"
+    );
+    let generated = problem("messages[0].attachments[3]");
+    assert!(generated.contains("\"generated.eml\"") && generated.contains("`text`"));
+    assert_eq!(errors.0.len(), 3, "{errors}");
+}
