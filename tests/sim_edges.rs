@@ -506,3 +506,48 @@ fn composite_attachments_that_cannot_go_unencoded_are_refused_by_validation() {
     assert!(generated.contains("\"generated.eml\"") && generated.contains("`text`"));
     assert_eq!(errors.0.len(), 3, "{errors}");
 }
+
+/// An 8-bit message/rfc822 attachment makes the message 8-bit: it goes with BODY=8BITMIME,
+/// and to a server without 8BITMIME it fails as any 8-bit message does (RFC 6152 3).
+#[test]
+fn an_8bit_message_attachment_takes_the_8bitmime_path() {
+    let inner = "From: carol@example.net\r\nSubject: Greetings\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\n\
+                 Content-Transfer-Encoding: 8bit\r\n\r\nGr\u{fc}\u{df}e aus K\u{f6}ln\r\n";
+    let mut world = basic_world("8bit-attachment");
+    world["messages"][0]["attachments"] =
+        json!([{"filename": "fwd.eml", "content_type": "message/rfc822", "text": inner}]);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    let mail_commands: Vec<String> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::Transmitted { bytes, .. } => {
+                let text = String::from_utf8_lossy(bytes.as_bytes()).into_owned();
+                text.starts_with("MAIL FROM:").then_some(text)
+            }
+            _ => None,
+        })
+        .collect();
+    // Submission, then relay: both declare the 8-bit body.
+    assert_eq!(mail_commands.len(), 2, "{mail_commands:?}");
+    assert!(
+        mail_commands.iter().all(|c| c.contains(" BODY=8BITMIME")),
+        "{mail_commands:?}"
+    );
+    let stored = mailbox(&result, "bob@receiver.test");
+    assert_eq!(stored.len(), 1);
+    let stored = stored[0];
+    assert!(stored
+        .windows(inner.len())
+        .any(|window| window == inner.as_bytes()));
+
+    world["hosts"][1]["extensions"] = json!({"eight_bit_mime": false});
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.contains("5.6.3"), "{status}"),
+        other => panic!("{other:?}"),
+    }
+}
