@@ -472,3 +472,82 @@ fn postmaster_of_a_local_domain_is_accepted_without_a_configured_mailbox() {
         Fate::Delivered { .. }
     ));
 }
+
+/// A message/* or multipart/* attachment goes unencoded (RFC 2045 6.4); validation refuses
+/// one whose content cannot (a NUL, a line over 998 octets), naming the attachment.
+#[test]
+fn composite_attachments_that_cannot_go_unencoded_are_refused_by_validation() {
+    let long_line = format!("Subject: x\n\n{}\n", "a".repeat(1000));
+    let mut world = basic_world("unencodable");
+    world["messages"][0]["attachments"] = json!([
+        {"filename": "ok.eml", "content_type": "message/rfc822", "text": "Subject: x\n\nfine\n"},
+        {"filename": "nul.eml", "content_type": "message/rfc822", "text": "Subject: x\n\n\u{0}\n"},
+        {"filename": "long.mime", "content_type": "multipart/mixed; boundary=b", "text": long_line},
+        {"filename": "generated.eml", "content_type": "message/rfc822", "size_octets": 300},
+        {"filename": "leaf.bin", "content_type": "application/octet-stream", "text": "\u{0}"},
+    ]);
+    let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
+    let problem = |at: &str| {
+        errors
+            .0
+            .iter()
+            .find(|e| e.at == at)
+            .map(|e| e.problem.clone())
+            .unwrap_or_else(|| panic!("no error at {at}: {errors}"))
+    };
+    let nul = problem("messages[0].attachments[1]");
+    assert!(nul.contains("\"nul.eml\"") && nul.contains("NUL"), "{nul}");
+    let long = problem("messages[0].attachments[2]");
+    assert!(
+        long.contains("\"long.mime\"") && long.contains("1000 octets"),
+        "{long}"
+    );
+    let generated = problem("messages[0].attachments[3]");
+    assert!(generated.contains("\"generated.eml\"") && generated.contains("`text`"));
+    assert_eq!(errors.0.len(), 3, "{errors}");
+}
+
+/// An 8-bit message/rfc822 attachment makes the message 8-bit: it goes with BODY=8BITMIME,
+/// and to a server without 8BITMIME it fails as any 8-bit message does (RFC 6152 3).
+#[test]
+fn an_8bit_message_attachment_takes_the_8bitmime_path() {
+    let inner = "From: carol@example.net\r\nSubject: Greetings\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: text/plain; charset=utf-8\r\n\
+                 Content-Transfer-Encoding: 8bit\r\n\r\nGr\u{fc}\u{df}e aus K\u{f6}ln\r\n";
+    let mut world = basic_world("8bit-attachment");
+    world["messages"][0]["attachments"] =
+        json!([{"filename": "fwd.eml", "content_type": "message/rfc822", "text": inner}]);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    let mail_commands: Vec<String> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::Transmitted { bytes, .. } => {
+                let text = String::from_utf8_lossy(bytes.as_bytes()).into_owned();
+                text.starts_with("MAIL FROM:").then_some(text)
+            }
+            _ => None,
+        })
+        .collect();
+    // Submission, then relay: both declare the 8-bit body.
+    assert_eq!(mail_commands.len(), 2, "{mail_commands:?}");
+    assert!(
+        mail_commands.iter().all(|c| c.contains(" BODY=8BITMIME")),
+        "{mail_commands:?}"
+    );
+    let stored = mailbox(&result, "bob@receiver.test");
+    assert_eq!(stored.len(), 1);
+    let stored = stored[0];
+    assert!(stored
+        .windows(inner.len())
+        .any(|window| window == inner.as_bytes()));
+
+    world["hosts"][1]["extensions"] = json!({"eight_bit_mime": false});
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.contains("5.6.3"), "{status}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -5,9 +5,12 @@
 //! SMTP envelope (Bcc recipients are returned for the envelope, never written into the header),
 //! and uses nothing but its input, so the same request always gives the same bytes.
 //!
-//! Choices: the output is always 7-bit (non-ASCII text goes as quoted-printable, non-ASCII
-//! header text as RFC 2047 encoded words, attachments as base64), so it can be sent to any
-//! server, with or without 8BITMIME. Only non-ASCII addresses (RFC 6532) make it 8-bit.
+//! Choices: the output is 7-bit wherever the composer has the choice (non-ASCII text goes as
+//! quoted-printable, non-ASCII header text as RFC 2047 encoded words, attachments as base64),
+//! so it can be sent to any server, with or without 8BITMIME. Two things make it 8-bit:
+//! non-ASCII addresses (RFC 6532), and a `message/*` or `multipart/*` attachment with 8-bit
+//! content, which no encoding may hide (RFC 2045 6.4); such a message needs 8BITMIME, as any
+//! 8-bit message does.
 
 use std::fmt;
 
@@ -102,6 +105,25 @@ pub enum ComposeError {
         octets: usize,
         max: usize,
     },
+    /// An attachment of a composite media type (`message/*`, `multipart/*`), which goes
+    /// unencoded (RFC 2045 6.4), whose content cannot be sent that way.
+    UnencodableAttachment {
+        filename: String,
+        media_type: String,
+        problem: UnencodableContent,
+    },
+}
+
+/// Why content cannot go as 7bit or 8bit data (RFC 2045 2.7, 2.8), after its line breaks are
+/// made CRLF.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UnencodableContent {
+    /// A NUL octet, at this offset of the content.
+    Nul { offset: usize },
+    /// A line (numbered from 1) longer than 998 octets, CRLF not counted.
+    LongLine { line: usize, octets: usize },
+    /// An 8-bit octet, at this offset, in a type that must be 7bit.
+    EightBit { offset: usize },
 }
 
 impl fmt::Display for ComposeError {
@@ -118,6 +140,33 @@ impl fmt::Display for ComposeError {
             }
             ComposeError::TooLarge { what, octets, max } => {
                 write!(f, "{what} of {octets} octets, more than {max}")
+            }
+            ComposeError::UnencodableAttachment {
+                filename,
+                media_type,
+                problem,
+            } => {
+                write!(f, "attachment {filename:?} ({media_type}): ")?;
+                // RFC 2045 6.4: no base64 or quoted-printable for a composite type, so the
+                // content must already be 7bit or 8bit data (RFC 2045 2.7, 2.8).
+                let rule = "cannot be base64-encoded (RFC 2045 6.4), and 7bit or 8bit data";
+                match problem {
+                    UnencodableContent::Nul { offset } => write!(
+                        f,
+                        "a NUL octet at offset {offset}; a {media_type} part {rule} has no NUL \
+                         (RFC 2045 2.7, 2.8)"
+                    ),
+                    UnencodableContent::LongLine { line, octets } => write!(
+                        f,
+                        "line {line} has {octets} octets; a {media_type} part {rule} has lines \
+                         of at most {LINE_MAX} octets (RFC 2045 2.7, 2.8)"
+                    ),
+                    UnencodableContent::EightBit { offset } => write!(
+                        f,
+                        "an 8-bit octet at offset {offset}; a {media_type} part must be 7bit \
+                         (RFC 2046 5.2.2, 5.2.3)"
+                    ),
+                }
             }
         }
     }
@@ -277,13 +326,24 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
     text.extend_from_slice(b"\r\n");
     text.extend_from_slice(&text_body);
     parts.push(text);
+    let mut eight_bit = false;
     for attachment in &request.attachments {
-        parts.push(attachment_part(attachment));
+        let (part, encoding) = attachment_part(attachment)?;
+        eight_bit |= encoding == TransferEncoding::EightBit;
+        parts.push(part);
     }
+    // The parts as they will be sent, unencoded content included: the boundary must occur in
+    // none of them (RFC 2046 5.1.1).
     let boundary = choose_boundary(request, &parts);
     message.extend_from_slice(
-        format!("Content-Type: multipart/mixed;\r\n boundary=\"{boundary}\"\r\n\r\n").as_bytes(),
+        format!("Content-Type: multipart/mixed;\r\n boundary=\"{boundary}\"\r\n").as_bytes(),
     );
+    // RFC 2045 6.4: a composite entity holding an 8bit part is itself 8bit data, and the
+    // default label, 7bit, would be wrong.
+    if eight_bit {
+        message.extend_from_slice(b"Content-Transfer-Encoding: 8bit\r\n");
+    }
+    message.extend_from_slice(b"\r\n");
     // RFC 2046 5.1.1: the preamble is for readers without MIME.
     message.extend_from_slice(b"This is a multi-part message in MIME format.\r\n");
     for part in &parts {
@@ -487,17 +547,135 @@ fn split_crlf(text: &[u8]) -> Vec<&[u8]> {
     lines
 }
 
-/// One attachment: its headers and its base64 body in lines of 76 (RFC 2045 6.8).
-fn attachment_part(attachment: &Attachment) -> Vec<u8> {
-    let filename = clean_filename(&attachment.filename);
-    let media_type = attachment
-        .content_type
-        .as_deref()
+/// How a part's content is carried (RFC 2045 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TransferEncoding {
+    /// As it is, short lines of ASCII without NUL (RFC 2045 2.7).
+    SevenBit,
+    /// As it is, short lines without NUL, with 8-bit octets (RFC 2045 2.8).
+    EightBit,
+    Base64,
+}
+
+impl TransferEncoding {
+    /// The Content-Transfer-Encoding value.
+    fn name(self) -> &'static str {
+        match self {
+            TransferEncoding::SevenBit => "7bit",
+            TransferEncoding::EightBit => "8bit",
+            TransferEncoding::Base64 => "base64",
+        }
+    }
+}
+
+/// Whether a media type is composite, one whose body may hold other entities: RFC 2045 6.4
+/// forbids any encoding of it but 7bit, 8bit or binary (so do RFC 2046 5.1.1 for multipart and
+/// 5.2.1 for message/rfc822), so its content goes in as it is.
+///
+/// `message/global` is the exception: RFC 6532 3.5 relaxes RFC 2045 6.4 for it, and RFC 6532
+/// 3.7 allows it any encoding, so it goes in base64 like a leaf type, which also keeps a
+/// message/global with UTF-8 header fields 7-bit (the notices in `dsn` send it that way too).
+fn is_composite(essence: &str) -> bool {
+    essence.starts_with("multipart/")
+        || (essence.starts_with("message/") && essence != "message/global")
+}
+
+/// message/partial (RFC 2046 5.2.2) and message/external-body (RFC 2046 5.2.3) must be 7bit
+/// even where 8bit could be carried.
+fn must_be_7bit(essence: &str) -> bool {
+    matches!(essence, "message/partial" | "message/external-body")
+}
+
+/// The media type an attachment is sent as: its own when it parses, otherwise the one its
+/// (cleaned) file name suggests.
+fn attachment_media_type(content_type: Option<&str>, filename: &str) -> MediaType {
+    content_type
         .and_then(parse_media_type)
         .unwrap_or_else(|| MediaType {
-            essence: media_type_for_filename(&filename).to_string(),
+            essence: media_type_for_filename(filename).to_string(),
             parameters: Vec::new(),
-        });
+        })
+}
+
+/// Whether an attachment with this file name and content type goes into the message as it is,
+/// unencoded (a composite type, RFC 2045 6.4), so that its content must be 7bit or 8bit data;
+/// otherwise it goes in base64, and any content will do.
+pub fn attachment_is_unencoded(filename: &str, content_type: Option<&str>) -> bool {
+    is_composite(&attachment_media_type(content_type, &clean_filename(filename)).essence)
+}
+
+/// The check [`compose`] makes of one attachment's content, for callers that want to report a
+/// problem before composing (scenario validation does).
+pub fn check_attachment(attachment: &Attachment) -> Result<(), ComposeError> {
+    let filename = clean_filename(&attachment.filename);
+    let media_type = attachment_media_type(attachment.content_type.as_deref(), &filename);
+    if is_composite(&media_type.essence) {
+        unencoded_content(attachment, &media_type.essence)?;
+    }
+    Ok(())
+}
+
+/// The content of a composite attachment as it goes into the message, with its transfer
+/// encoding: line breaks (CR, LF or CRLF) made CRLF, nothing else changed, so an encapsulated
+/// message's header section is left exactly as given (RFC 2046 5.2.1 forbids changing it);
+/// 7bit when it is ASCII, 8bit when it has 8-bit octets, and an error when it is neither
+/// (a NUL, a line over 998 octets: RFC 2045 2.7, 2.8), or 8-bit where only 7bit is allowed.
+fn unencoded_content(
+    attachment: &Attachment,
+    essence: &str,
+) -> Result<(TransferEncoding, Vec<u8>), ComposeError> {
+    let problem = |problem| ComposeError::UnencodableAttachment {
+        filename: attachment.filename.clone(),
+        media_type: essence.to_string(),
+        problem,
+    };
+    let bytes = &attachment.bytes;
+    if let Some(offset) = memchr::memchr(0, bytes) {
+        return Err(problem(UnencodableContent::Nul { offset }));
+    }
+    let eight_bit = bytes.iter().position(|octet| !octet.is_ascii());
+    if let (Some(offset), true) = (eight_bit, must_be_7bit(essence)) {
+        return Err(problem(UnencodableContent::EightBit { offset }));
+    }
+    let content = crlf_everywhere(bytes);
+    let long_line = split_crlf(&content)
+        .iter()
+        .enumerate()
+        .find(|(_, line)| line.len() > LINE_MAX)
+        .map(|(index, line)| (index + 1, line.len()));
+    if let Some((line, octets)) = long_line {
+        return Err(problem(UnencodableContent::LongLine { line, octets }));
+    }
+    let encoding = if eight_bit.is_some() {
+        TransferEncoding::EightBit
+    } else {
+        TransferEncoding::SevenBit
+    };
+    Ok((encoding, content))
+}
+
+/// `bytes` with every CR, LF and CRLF made CRLF (RFC 2045 2.7, 2.8: in 7bit and 8bit data, CR
+/// and LF occur only together, as a line break); no line break is added at the end.
+fn crlf_everywhere(bytes: &[u8]) -> Vec<u8> {
+    let mut out = crate::smtp::dot::normalize_line_endings(bytes);
+    // `normalize_line_endings` ends the text with a line break, which is not the content's.
+    if !bytes.is_empty() && !bytes.ends_with(b"\r") && !bytes.ends_with(b"\n") {
+        out.truncate(out.len() - 2);
+    }
+    out
+}
+
+/// One attachment: its headers and its content, in base64 in lines of 76 (RFC 2045 6.8), or
+/// as it is for a composite type (see [`is_composite`]); with the encoding used.
+fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding), ComposeError> {
+    let filename = clean_filename(&attachment.filename);
+    let media_type = attachment_media_type(attachment.content_type.as_deref(), &filename);
+    // Checked before anything is built: content that cannot be sent leaves no half-made part.
+    let unencoded = if is_composite(&media_type.essence) {
+        Some(unencoded_content(attachment, &media_type.essence)?)
+    } else {
+        None
+    };
     // `name` is the older twin of Content-Disposition's `filename` (RFC 2046 4.5.1); readers
     // take one or the other, so both must name the same file. The file name wins: it is what
     // the request calls the file, and a `name` the user gave (or its RFC 2231 sections,
@@ -519,6 +697,18 @@ fn attachment_part(attachment: &Attachment) -> Vec<u8> {
         "attachment",
         &[("filename", &filename)],
     ));
+    if let Some((encoding, content)) = unencoded {
+        part.push_str(&format!(
+            "Content-Transfer-Encoding: {}\r\n\r\n",
+            encoding.name()
+        ));
+        let mut part = part.into_bytes();
+        part.extend_from_slice(&content);
+        // The CRLF that `compose` takes off before the delimiter, so that the content keeps
+        // its own last line break, if it has one.
+        part.extend_from_slice(b"\r\n");
+        return Ok((part, encoding));
+    }
     part.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
     let mut part = part.into_bytes();
     // Base64 carries the canonical form (RFC 2045 6.8), and text/* in canonical form has CRLF
@@ -547,7 +737,7 @@ fn attachment_part(attachment: &Attachment) -> Vec<u8> {
         part.extend_from_slice(line);
         part.extend_from_slice(b"\r\n");
     }
-    part
+    Ok((part, TransferEncoding::Base64))
 }
 
 /// `text` with a CR put before every LF that has none; nothing else changes (no line break is
@@ -1141,7 +1331,9 @@ mod tests {
             filename: filename.into(),
             content_type: Some(content_type.into()),
             bytes: b"x".to_vec(),
-        });
+        })
+        .unwrap()
+        .0;
         let parsed = parse(&part);
         parsed.field("Content-Type").unwrap().to_string()
     }
@@ -1270,7 +1462,7 @@ mod tests {
 
     /// The decoded content of the part made for `attachment`.
     fn attachment_content(attachment: Attachment) -> Vec<u8> {
-        let parsed = parse(&attachment_part(&attachment));
+        let parsed = parse(&attachment_part(&attachment).unwrap().0);
         let text = std::str::from_utf8(&parsed.body).unwrap();
         base64::decode(text).unwrap()
     }
@@ -1320,6 +1512,271 @@ mod tests {
             let bytes = untouched.bytes.clone();
             assert_eq!(attachment_content(untouched), bytes);
         }
+    }
+
+    /// The pieces of `haystack` between occurrences of `separator`.
+    fn split_on<'a>(haystack: &'a [u8], separator: &[u8]) -> Vec<&'a [u8]> {
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        let mut index = 0;
+        while index + separator.len() <= haystack.len() {
+            if haystack[index..].starts_with(separator) {
+                pieces.push(&haystack[start..index]);
+                index += separator.len();
+                start = index;
+            } else {
+                index += 1;
+            }
+        }
+        pieces.push(&haystack[start..]);
+        pieces
+    }
+
+    /// A multipart message's boundary and its parts as sent: each part's header and body, the
+    /// body up to the CRLF that belongs to the next delimiter (RFC 2046 5.1.1).
+    fn multipart_parts(message: &[u8]) -> (String, Vec<Parsed>) {
+        let parsed = parse(message);
+        let boundary = parsed
+            .field("Content-Type")
+            .unwrap()
+            .split("boundary=\"")
+            .nth(1)
+            .and_then(|rest| rest.strip_suffix('"'))
+            .expect("a quoted boundary")
+            .to_string();
+        let delimiter = format!("\r\n--{boundary}");
+        let body = parsed
+            .body
+            .strip_suffix(format!("{delimiter}--\r\n").as_bytes())
+            .expect("the close delimiter ends the message");
+        let parts = split_on(body, delimiter.as_bytes())
+            .into_iter()
+            .skip(1)
+            .map(|piece| parse(piece.strip_prefix(b"\r\n").expect("CRLF after a delimiter")))
+            .collect();
+        (boundary, parts)
+    }
+
+    /// A message as a user agent saves it, LF line ends: a header section with fields the
+    /// composer writes too, an encoded word, a line that starts with a dot, one with "From ".
+    const FORWARDED: &str = "From: Carol <carol@example.net>\n\
+                             To: alice@example.org\n\
+                             Subject: =?UTF-8?B?w6k=?= and more\n\
+                             Date: Mon, 13 Nov 2023 10:00:00 +0000\n\
+                             Message-ID: <inner@example.net>\n\
+                             MIME-Version: 1.0\n\
+                             Content-Type: text/plain; charset=us-ascii\n\
+                             Content-Transfer-Encoding: 7bit\n\
+                             \n\
+                             See below.\n\
+                             .\n\
+                             From the archive\n";
+
+    fn forwarded(content_type: &str, bytes: &[u8]) -> Attachment {
+        Attachment {
+            filename: "forwarded.eml".into(),
+            content_type: Some(content_type.into()),
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn message_attachments_go_as_7bit_with_their_bytes_unchanged() {
+        let mut req = request();
+        req.attachments = vec![forwarded("message/rfc822", FORWARDED.as_bytes())];
+        let message = compose(&req).unwrap();
+        assert_crlf_only(&message);
+        assert!(!crate::smtp::dot::has_8bit(&message));
+        // 7-bit throughout: the multipart keeps the default label, 7bit.
+        assert_eq!(parse(&message).field("Content-Transfer-Encoding"), None);
+        let crlf = FORWARDED.replace('\n', "\r\n");
+        assert!(contains(&message, crlf.as_bytes()));
+        let (_, parts) = multipart_parts(&message);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            parts[1].field("Content-Type"),
+            Some("message/rfc822; name=\"forwarded.eml\"")
+        );
+        assert_eq!(parts[1].field("Content-Transfer-Encoding"), Some("7bit"));
+        // Every octet, the header section and the last line break included.
+        assert_eq!(parts[1].body, crlf.as_bytes());
+        // Line breaks of any kind become CRLF, and nothing else changes: no line break is
+        // added at the end.
+        for (given, sent) in [
+            (&b"A: b\r\n\r\nc\r\n"[..], &b"A: b\r\n\r\nc\r\n"[..]),
+            (b"A: b\r\rc\rd\n\ne", b"A: b\r\n\r\nc\r\nd\r\n\r\ne"),
+            (b"A: b\n\n", b"A: b\r\n\r\n"),
+            (b"", b""),
+        ] {
+            req.attachments = vec![forwarded("Message/RFC822", given)];
+            let (_, parts) = multipart_parts(&compose(&req).unwrap());
+            assert_eq!(parts[1].body, sent, "{:?}", String::from_utf8_lossy(given));
+        }
+    }
+
+    #[test]
+    fn an_8bit_message_attachment_goes_as_8bit_and_makes_the_message_8bit() {
+        let inner = "From: carol@example.net\n\
+                     Subject: Greetings\n\
+                     MIME-Version: 1.0\n\
+                     Content-Type: text/plain; charset=utf-8\n\
+                     Content-Transfer-Encoding: 8bit\n\
+                     \n\
+                     Grüße aus Köln\n";
+        let mut req = request();
+        req.attachments = vec![forwarded("message/rfc822", inner.as_bytes())];
+        let message = compose(&req).unwrap();
+        assert_crlf_only(&message);
+        // What the client looks at to send BODY=8BITMIME, or to refuse a server without it.
+        assert!(crate::smtp::dot::has_8bit(&message));
+        // RFC 2045 6.4: the multipart around an 8bit part is 8bit data too.
+        assert_eq!(
+            parse(&message).field("Content-Transfer-Encoding"),
+            Some("8bit")
+        );
+        let (_, parts) = multipart_parts(&message);
+        assert_eq!(parts[0].field("Content-Transfer-Encoding"), Some("7bit"));
+        assert_eq!(parts[1].field("Content-Transfer-Encoding"), Some("8bit"));
+        assert_eq!(parts[1].body, inner.replace('\n', "\r\n").as_bytes());
+        // The header section stays 7-bit: only the encapsulated message's body is 8-bit.
+        assert!(crate::smtp::trace::header_section(&message).is_ascii());
+    }
+
+    #[test]
+    fn a_multipart_attachment_goes_as_it_is_and_the_boundary_avoids_its_content() {
+        let nested = |planted: &str| {
+            format!(
+                "--inner\nContent-Type: text/plain\n\nfirst\n{planted}--inner\n\
+                 Content-Type: text/plain\n\nsecond\n--inner--\n"
+            )
+        };
+        let mut req = request();
+        req.attachments = vec![Attachment {
+            filename: "parts.mime".into(),
+            content_type: Some("multipart/mixed; boundary=inner".into()),
+            bytes: nested("").into_bytes(),
+        }];
+        let (first, _) = multipart_parts(&compose(&req).unwrap());
+        // The boundary chosen for the first version goes into the content, as a delimiter and
+        // a close delimiter: it must not be chosen again, and whatever is chosen must occur
+        // nowhere in the content, which is now sent as it is.
+        let content = nested(&format!("--{first}\n--{first}--\n"));
+        req.attachments[0].bytes = content.clone().into_bytes();
+        let message = compose(&req).unwrap();
+        let (second, parts) = multipart_parts(&message);
+        assert_ne!(second, first);
+        let crlf = content.replace('\n', "\r\n");
+        assert!(!contains(crlf.as_bytes(), format!("--{second}").as_bytes()));
+        assert!(contains(&message, crlf.as_bytes()));
+        assert_eq!(
+            split_on(&message, format!("--{second}").as_bytes()).len(),
+            4
+        );
+        assert_eq!(parts.len(), 2);
+        // The attachment's own boundary parameter is its business, kept as given.
+        assert_eq!(
+            parts[1].field("Content-Type"),
+            Some("multipart/mixed; boundary=inner; name=\"parts.mime\"")
+        );
+        assert_eq!(parts[1].field("Content-Transfer-Encoding"), Some("7bit"));
+        assert_eq!(parts[1].body, crlf.as_bytes());
+    }
+
+    #[test]
+    fn composite_attachments_that_cannot_go_as_they_are_are_refused() {
+        let with_line = |octets: usize| {
+            let mut bytes = b"Subject: x\n\n".to_vec();
+            bytes.extend_from_slice(&vec![b'a'; octets]);
+            bytes.extend_from_slice(b"\nend\n");
+            bytes
+        };
+        let refused = [
+            (
+                forwarded("message/rfc822", b"Subject: x\n\nnul \0 here\n"),
+                "message/rfc822",
+                UnencodableContent::Nul { offset: 16 },
+            ),
+            (
+                forwarded("multipart/mixed; boundary=b", &with_line(1000)),
+                "multipart/mixed",
+                UnencodableContent::LongLine {
+                    line: 3,
+                    octets: 1000,
+                },
+            ),
+            (
+                forwarded("message/delivery-status", &with_line(999)),
+                "message/delivery-status",
+                UnencodableContent::LongLine {
+                    line: 3,
+                    octets: 999,
+                },
+            ),
+            // RFC 2046 5.2.2, 5.2.3: these two are 7bit even where 8bit could go.
+            (
+                forwarded(
+                    "message/partial; id=\"a@b\"; number=1",
+                    "Subject: é\n".as_bytes(),
+                ),
+                "message/partial",
+                UnencodableContent::EightBit { offset: 9 },
+            ),
+            (
+                forwarded("message/external-body; access-type=x", b"\xff"),
+                "message/external-body",
+                UnencodableContent::EightBit { offset: 0 },
+            ),
+        ];
+        for (attachment, media_type, problem) in refused {
+            let expected = ComposeError::UnencodableAttachment {
+                filename: "forwarded.eml".into(),
+                media_type: media_type.into(),
+                problem,
+            };
+            assert_eq!(check_attachment(&attachment), Err(expected.clone()));
+            let mut req = request();
+            req.attachments = vec![attachment];
+            assert_eq!(compose(&req), Err(expected.clone()));
+            assert!(
+                expected
+                    .to_string()
+                    .starts_with("attachment \"forwarded.eml\""),
+                "{expected}"
+            );
+        }
+        // 998 octets is the longest line (CRLF not counted, RFC 2045 2.7), however it ends.
+        let mut at_most_998 = with_line(998);
+        at_most_998.extend_from_slice(&[b'b'; 998]);
+        at_most_998.extend_from_slice(b"\r");
+        at_most_998.extend_from_slice(&[b'c'; 998]);
+        let allowed = [
+            forwarded("message/rfc822", &at_most_998),
+            // Leaf types and message/global (RFC 6532 3.7) go in base64, whatever they hold.
+            forwarded("message/global", b"nul \0 here"),
+            forwarded("application/octet-stream", &with_line(5000)),
+        ];
+        for attachment in allowed {
+            assert_eq!(check_attachment(&attachment), Ok(()));
+            let mut req = request();
+            req.attachments = vec![attachment];
+            assert!(compose(&req).is_ok());
+        }
+        // Which attachments go as they are.
+        assert!(attachment_is_unencoded("a", Some("Message/RFC822")));
+        assert!(attachment_is_unencoded(
+            "a",
+            Some("multipart/alternative; boundary=x")
+        ));
+        assert!(attachment_is_unencoded(
+            "a",
+            Some("message/delivery-status")
+        ));
+        assert!(!attachment_is_unencoded("a", Some("message/global")));
+        assert!(!attachment_is_unencoded("a.eml", None));
+        assert!(!attachment_is_unencoded(
+            "a.txt",
+            Some("message/rfc822 junk")
+        ));
     }
 
     /// Tests that read the message back with an independent parser, mail-parser (a native-only
@@ -1411,6 +1868,28 @@ mod tests {
             assert_eq!(content_type.attribute("name"), Some("notes.txt"));
             assert_eq!(part.attachment_name(), Some("notes.txt"));
             assert_eq!(part.text_contents(), Some(text));
+        }
+
+        #[test]
+        fn message_attachments_read_back_as_messages() {
+            let inner = "From: carol@example.net\nSubject: Grüße\nMIME-Version: 1.0\n\
+                         Content-Type: text/plain; charset=utf-8\n\
+                         Content-Transfer-Encoding: 8bit\n\nGrüße aus Köln\n";
+            for (content, subject, text) in [
+                (FORWARDED, "é and more", "See below.\n.\nFrom the archive\n"),
+                (inner, "Grüße", "Grüße aus Köln\n"),
+            ] {
+                let message = with_attachment(forwarded("message/rfc822", content.as_bytes()));
+                let parsed = MessageParser::default().parse(&message).unwrap();
+                let part = parsed.attachment(0).expect("one attachment");
+                let nested = part.message().expect("an encapsulated message");
+                assert_eq!(nested.subject(), Some(subject));
+                assert_eq!(
+                    nested.body_text(0).unwrap().replace("\r\n", "\n"),
+                    text,
+                    "{content}"
+                );
+            }
         }
     }
 

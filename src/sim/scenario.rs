@@ -4,6 +4,7 @@
 //! This module only describes and checks; `world` runs a scenario.
 
 use crate::dns::DnsWorld;
+use crate::mail::compose::{self, Attachment};
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -335,6 +336,29 @@ pub struct AttachmentSpec {
     pub size_octets: Option<usize>,
     #[serde(default)]
     pub text: Option<String>,
+}
+
+impl AttachmentSpec {
+    /// The attachment the user agent of message number `message_index` (from 0) composes:
+    /// `text` when given, otherwise generated content (1024 octets unless `size_octets` says).
+    pub fn attachment(&self, message_index: usize) -> Attachment {
+        Attachment {
+            filename: self.filename.clone(),
+            content_type: self.content_type.clone(),
+            bytes: match (&self.text, self.size_octets) {
+                (Some(text), _) => text.clone().into_bytes(),
+                (None, size) => generated_content(size.unwrap_or(1024), message_index),
+            },
+        }
+    }
+}
+
+/// Deterministic attachment content: a repeating pattern that differs per message, capped as
+/// validation caps it, for scenarios built in code.
+fn generated_content(size: usize, salt: usize) -> Vec<u8> {
+    (0..size.min(ATTACHMENT_MAX_OCTETS))
+        .map(|i| (i.wrapping_mul(31).wrapping_add(salt * 7) % 251) as u8)
+        .collect()
 }
 
 /// A user agent reading a mailbox over POP3 (RFC 1939).
@@ -769,6 +793,25 @@ impl Scenario {
                         format!("{at}.attachments[{a}].size_octets"),
                         format!("larger than {ATTACHMENT_MAX_OCTETS}"),
                     );
+                }
+                // A message/* or multipart/* attachment goes into the message unencoded (RFC
+                // 2045 6.4), so content that cannot go that way (a NUL, a line over 998
+                // octets) is refused here rather than left to fail at submission. Only such
+                // attachments are built, and only while the scenario's total is within bounds.
+                let unencoded = compose::attachment_is_unencoded(
+                    &attachment.filename,
+                    attachment.content_type.as_deref(),
+                );
+                if !unencoded || attachment_octets > ATTACHMENTS_TOTAL_MAX_OCTETS {
+                    continue;
+                }
+                if let Err(problem) = compose::check_attachment(&attachment.attachment(index)) {
+                    let hint = if attachment.text.is_none() {
+                        "; generated content is binary, so give such an attachment its `text`"
+                    } else {
+                        ""
+                    };
+                    error(format!("{at}.attachments[{a}]"), format!("{problem}{hint}"));
                 }
             }
         }

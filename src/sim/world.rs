@@ -14,7 +14,7 @@ use super::trace::{
     TraceEvent, WireBytes,
 };
 use crate::dns::{DomainName, MxCache, MxOutcome, MxResolver};
-use crate::mail::compose::{compose, Attachment, ComposeRequest};
+use crate::mail::compose::{compose, ComposeRequest};
 use crate::mail::dsn::{
     build_dsn, Action as DsnAction, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
 };
@@ -1133,14 +1133,7 @@ impl<'a> World<'a> {
                 let attachments = spec
                     .attachments
                     .iter()
-                    .map(|a| Attachment {
-                        filename: a.filename.clone(),
-                        content_type: a.content_type.clone(),
-                        bytes: match (&a.text, a.size_octets) {
-                            (Some(text), _) => text.clone().into_bytes(),
-                            (None, size) => generated_content(size.unwrap_or(1024), index),
-                        },
-                    })
+                    .map(|a| a.attachment(index))
                     .collect();
                 let request = ComposeRequest {
                     from: spec.from.clone(),
@@ -3021,12 +3014,4 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
     }
     *scheduled_ms = Some(deadline);
     Some(deadline)
-}
-
-/// Deterministic attachment content: a repeating pattern that differs per message, capped as
-/// validation caps it, for scenarios built in code.
-fn generated_content(size: usize, salt: usize) -> Vec<u8> {
-    (0..size.min(super::scenario::ATTACHMENT_MAX_OCTETS))
-        .map(|i| (i.wrapping_mul(31).wrapping_add(salt * 7) % 251) as u8)
-        .collect()
 }
