@@ -25,9 +25,11 @@
 //! messages deleted. A closed connection, a timeout or too many errors go straight to Closed
 //! and delete nothing. All other commands in a state get -ERR and change nothing.
 //!
-//! UTF8 (RFC 6856 2.1) is not a state: in AUTHORIZATION, before USER, it switches the session
-//! to UTF-8 mode for good, and from then on USER takes a UTF-8 user name. Before it, USER
-//! takes only ASCII, as RFC 1939 3 says. The password may be UTF-8 either way.
+//! UTF8 (RFC 6856 2.1) is not a state: in AUTHORIZATION, before USER (or after a failed PASS),
+//! it switches the session to UTF-8 mode for good. CAPA lists `UTF8 USER`, so USER and PASS
+//! take UTF-8 with or without it (RFC 6856 2.2). What the mode changes is what the server may
+//! send: outside it nothing but ASCII goes to the client as is (RFC 6856 2.1), so a non-ASCII
+//! user name is not echoed.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -644,7 +646,22 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "RFC 1939 3",
             ));
         }
+        // RFC 6856 2.2: CAPA lists "UTF8 USER", so these take UTF-8 arguments whether or not
+        // the client sent UTF8 ("the client MAY do so before issuing the "UTF8" command").
+        let keyword_bytes = line.split(|&byte| byte == b' ').next().unwrap_or_default();
+        let takes_utf8 = [&b"USER"[..], b"PASS", b"APOP"]
+            .iter()
+            .any(|keyword| keyword_bytes.eq_ignore_ascii_case(keyword));
         let Ok(line) = std::str::from_utf8(line) else {
+            if takes_utf8 {
+                return Some(Response::err(
+                    "command line is not UTF-8",
+                    "USER, PASS and APOP may carry UTF-8 user names and passwords, but these \
+                     bytes are not valid UTF-8, and the server must reject user names and \
+                     passwords that are not.",
+                    "RFC 6856 2.2",
+                ));
+            }
             if self.utf8_mode {
                 return Some(Response::err(
                     "command line is not UTF-8",
@@ -664,29 +681,16 @@ impl<S: MaildropStore> Pop3Server<S> {
             None => (line, None),
         };
         let keyword = keyword.to_ascii_uppercase();
-        // RFC 1939 3: printable ASCII. A password may hold other UTF-8, since users choose
-        // passwords in their own language; after UTF8, so may the user name (RFC 6856 2.1).
-        let utf8_argument_allowed = match keyword.as_str() {
-            "PASS" => true,
-            "USER" => self.utf8_mode,
-            _ => false,
-        };
+        // RFC 1939 3: printable ASCII, except the user name and password (RFC 6856 2.2).
         let ascii_needed = match rest {
-            Some(_) if utf8_argument_allowed => keyword.as_str(),
+            Some(_) if takes_utf8 => keyword.as_str(),
             _ => line,
         };
         if !ascii_needed.is_ascii() {
-            let explanation = if keyword == "USER" {
-                "Keywords and arguments are printable ASCII; only the password may be other \
-                 UTF-8 text. A client with a UTF-8 user name first checks that CAPA lists \
-                 \"UTF8 USER\", then sends the UTF8 command (RFC 6856 2), and only then USER."
-            } else {
-                "Keywords and arguments are printable ASCII; only the password (and, after \
-                 the UTF8 command, the user name) may be other UTF-8 text."
-            };
             return Some(Response::err(
                 "command line is not ASCII",
-                explanation,
+                "Keywords and arguments are printable ASCII; only the arguments of USER, PASS \
+                 and APOP may be other UTF-8 text (CAPA lists \"UTF8 USER\", RFC 6856 2.2).",
                 "RFC 1939 3",
             ));
         }
@@ -746,19 +750,21 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "RFC 1939 7",
             )),
             ("UTF8", Pop3State::ExpectUser) => Some(self.utf8_command(&arguments)),
-            // PASS must follow USER at once (RFC 1939 7), and the mode decides how USER was
-            // read: it is too late for it.
+            // RFC 1939 7: PASS comes right after a successful USER, and RFC 6856 2.1 lets a
+            // server answer UTF8 with -ERR: this one does between USER and PASS.
             ("UTF8", Pop3State::ExpectPass) => Some(Response::err(
                 "UTF8 must come before USER",
-                "UTF-8 mode decides how the user name is read, so it is switched on before \
-                 USER (RFC 6856 2); between USER and PASS it is refused, and PASS is still \
-                 expected.",
-                "RFC 6856 2",
+                "PASS must come right after a successful USER (RFC 1939 7), and the server \
+                 may refuse UTF8, so between USER and PASS it does; PASS is still expected. \
+                 UTF8 goes before USER, or after a failed PASS.",
+                "RFC 6856 2.1",
             )),
+            // RFC 6856 2: "Commands valid in states: AUTHORIZATION".
             ("UTF8", _) => Some(Response::err(
                 format!("UTF8 not valid in the {} state", state.rfc_state()),
-                "UTF8 is valid only in the AUTHORIZATION state, before login: it decides how \
-                 the user name and password are read. The session is unchanged.",
+                "UTF8 is valid only in the AUTHORIZATION state: the mode is chosen before the \
+                 maildrop is opened. A client that wants messages with UTF-8 header fields \
+                 sends UTF8 before logging in, in a new session. The session is unchanged.",
                 "RFC 6856 2",
             )),
             ("APOP", Pop3State::ExpectUser | Pop3State::ExpectPass) => Some(Response::err(
@@ -800,18 +806,20 @@ impl<S: MaildropStore> Pop3Server<S> {
         // RFC 2449 5: capabilities of the AUTHORIZATION state are listed in both states.
         let mut body = String::from("USER\r\nTOP\r\nUIDL\r\nPIPELINING\r\nRESP-CODES\r\n");
         body.push_str("AUTH-RESP-CODE\r\n");
-        // RFC 6856 2: "UTF8" offers the UTF8 command; its "USER" argument says that USER and
-        // PASS take UTF-8 (here, USER after the UTF8 command; PASS always).
+        // RFC 6856 2: "UTF8" offers the UTF8 command; its "USER" argument (RFC 6856 2.2) says
+        // that USER and PASS take UTF-8, before the UTF8 command as well as after it.
         body.push_str("UTF8 USER\r\n");
         if let Some(implementation) = &self.config.implementation {
-            body.push_str(&format!("IMPLEMENTATION {}\r\n", one_line(implementation)));
+            let implementation = self.wire_text(&one_line(implementation));
+            body.push_str(&format!("IMPLEMENTATION {implementation}\r\n"));
         }
         Response::ok(
             "Capability list follows",
             "CAPA lists what this server supports beyond RFC 1939's required commands: \
              USER/PASS login, TOP, UIDL, pipelined commands, [response codes] in -ERR \
-             lines (RFC 3206 adds AUTH-RESP-CODE), and the UTF8 command, after which USER \
-             and PASS take UTF-8 user names and passwords (RFC 6856).",
+             lines (RFC 3206 adds AUTH-RESP-CODE), and UTF8 with USER: USER and PASS take \
+             UTF-8 user names and passwords, and the UTF8 command switches to UTF-8 mode, \
+             in which messages with UTF-8 header fields are sent as they are (RFC 6856).",
             "RFC 2449 5",
         )
         .with_body(body.into_bytes())
@@ -894,9 +902,10 @@ impl<S: MaildropStore> Pop3Server<S> {
         self.utf8_mode = true;
         Response::ok(
             "UTF8 enabled",
-            "The session is now in UTF-8 mode until the connection ends: USER may carry a \
-             UTF-8 user name (PASS already could carry a UTF-8 password), and responses may \
-             hold UTF-8 text. The session stays in the AUTHORIZATION state.",
+            "The session is now in UTF-8 mode until the connection ends: messages whose \
+             header fields hold UTF-8 (RFC 6532) are sent as they are, and responses may \
+             hold UTF-8 text. (USER and PASS take UTF-8 with or without it, as \"UTF8 USER\" \
+             in CAPA says, RFC 6856 2.2.) The session stays in the AUTHORIZATION state.",
             "RFC 6856 2.1",
         )
     }
@@ -921,12 +930,33 @@ impl<S: MaildropStore> Pop3Server<S> {
         }
         // RFC 1939 7 allows -ERR for an unknown mailbox here; answering +OK to every name and
         // refusing only at PASS tells an attacker nothing about which names exist.
-        let response = Response::ok(
-            format!("send PASS for {name}"),
-            "The server takes the name and waits for the password. It does not say yet \
-             whether the mailbox exists, so user names cannot be probed.",
-            "RFC 1939 7",
-        );
+        let response = if name.is_ascii() {
+            Response::ok(
+                format!("send PASS for {name}"),
+                "The server takes the name and waits for the password. It does not say yet \
+                 whether the mailbox exists, so user names cannot be probed.",
+                "RFC 1939 7",
+            )
+        } else if self.utf8_mode {
+            Response::ok(
+                format!("send PASS for {name}"),
+                "The server takes the UTF-8 name (CAPA lists \"UTF8 USER\") and waits for the \
+                 password. It does not say yet whether the mailbox exists, so user names \
+                 cannot be probed.",
+                "RFC 6856 2.2",
+            )
+        } else {
+            // RFC 6856 2.1: outside UTF-8 mode nothing but ASCII goes to the client as is.
+            Response::ok(
+                "send PASS",
+                "CAPA lists \"UTF8 USER\", so USER may carry a UTF-8 name even before the \
+                 UTF8 command. The reply does not repeat the name: the session is not in UTF-8 \
+                 mode, and outside it nothing but ASCII may be sent to the client (RFC 6856 \
+                 2.1). It does not say yet whether the mailbox exists, so user names cannot \
+                 be probed.",
+                "RFC 6856 2.2",
+            )
+        };
         self.enter(State::ExpectPass {
             user: (*name).to_string(),
         });
@@ -1078,7 +1108,7 @@ impl<S: MaildropStore> Pop3Server<S> {
         let first_line = if response.text.is_empty() {
             indicator.to_string()
         } else {
-            format!("{indicator} {}", one_line(&response.text))
+            format!("{indicator} {}", self.wire_text(&one_line(&response.text)))
         };
         let mut bytes = Vec::with_capacity(
             first_line.len() + 2 + response.body.as_ref().map_or(0, |body| body.len() + 16),
@@ -1095,6 +1125,19 @@ impl<S: MaildropStore> Pop3Server<S> {
             explanation: response.explanation,
             rfc: response.rfc.to_string(),
         });
+    }
+
+    /// Text for a response line. RFC 6856 2.1: "When UTF-8 mode has not been enabled,
+    /// character strings outside the ASCII repertoire MUST NOT be sent to the client as is",
+    /// so outside UTF-8 mode every non-ASCII character becomes "?" (a host name, the
+    /// IMPLEMENTATION text or a store's reason could hold one).
+    fn wire_text(&self, text: &str) -> String {
+        if self.utf8_mode || text.is_ascii() {
+            return text.to_string();
+        }
+        text.chars()
+            .map(|c| if c.is_ascii() { c } else { '?' })
+            .collect()
     }
 
     fn enter(&mut self, state: State) {
@@ -1270,6 +1313,141 @@ mod tests {
         assert_eq!(
             replies, 5,
             "the greeting and four responses, each with its RFC section"
+        );
+    }
+
+    /// Plays a transcript: `C: line` is sent with CRLF added, `B: bytes` is sent as is (with
+    /// `\xHH` escapes), and each `S: line` must be the next line the server sent. Every line
+    /// the server sent must be matched.
+    fn play(server: &mut Pop3Server<InMemoryStore>, transcript: &str) {
+        let mut sent: Vec<u8> = Vec::new();
+        for line in transcript.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            while let Some(bytes) = server.poll_output() {
+                sent.extend_from_slice(&bytes);
+            }
+            if let Some(command) = line.strip_prefix("C: ") {
+                assert!(sent.is_empty(), "unmatched before {line:?}: {sent:?}");
+                server.handle_input(format!("{command}\r\n").as_bytes(), 0);
+            } else if let Some(raw) = line.strip_prefix("B: ") {
+                assert!(sent.is_empty(), "unmatched before {line:?}: {sent:?}");
+                server.handle_input(&unescape_hex(raw), 0);
+            } else if let Some(expected) = line.strip_prefix("S:") {
+                let end = sent
+                    .windows(2)
+                    .position(|pair| pair == b"\r\n")
+                    .unwrap_or_else(|| panic!("no server line for {line:?}"));
+                let got: Vec<u8> = sent.drain(..end + 2).take(end).collect();
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    expected.trim_start(),
+                    "{line}"
+                );
+            } else {
+                panic!("not a transcript line: {line:?}");
+            }
+        }
+        while let Some(bytes) = server.poll_output() {
+            sent.extend_from_slice(&bytes);
+        }
+        assert!(sent.is_empty(), "unmatched at the end: {sent:?}");
+    }
+
+    fn unescape_hex(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = text.as_bytes();
+        while let Some((&byte, tail)) = rest.split_first() {
+            if byte == b'\\' && tail.first() == Some(&b'x') && tail.len() >= 3 {
+                let hex = std::str::from_utf8(&tail[1..3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                rest = &tail[3..];
+            } else {
+                out.push(byte);
+                rest = tail;
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    /// José and Bob each have a message with a UTF-8 header field, then one with ASCII header
+    /// fields and an 8bit body.
+    fn utf8_server(config: Pop3ServerConfig) -> Pop3Server<InMemoryStore> {
+        let mut store = InMemoryStore::new();
+        for user in ["jos\u{e9}", "bob"] {
+            store.add_user(user, format!("{user}-pw"));
+            store.deliver(
+                user,
+                StoredMessage::new("m1", "Subject: \u{a1}Hola!\r\n\r\nHi\r\n"),
+            );
+            store.deliver(
+                user,
+                StoredMessage::new("m2", "Subject: hola\r\n\r\nHola Jos\u{e9}\r\n"),
+            );
+        }
+        Pop3Server::new(config, store, 0)
+    }
+
+    /// RFC 6856 2.2: "If the server includes the USER argument in the UTF8 capability
+    /// response, the client MAY use UTF-8 characters with a "USER", "PASS", or "APOP"
+    /// command; the client MAY do so before issuing the "UTF8" command." The name is not
+    /// echoed outside UTF-8 mode (RFC 6856 2.1), and bytes that are not UTF-8 are refused.
+    #[test]
+    fn utf8_user_name_is_taken_before_the_utf8_command() {
+        let mut server = utf8_server(Pop3ServerConfig::new("pop.example.org"));
+        play(
+            &mut server,
+            "S: +OK pop.example.org POP3 server ready
+             B: USER jos\\xe9
+             S: -ERR command line is not UTF-8
+             B: PASS \\xff
+             S: -ERR command line is not UTF-8
+             C: USER jos\u{e9}
+             S: +OK send PASS
+             C: PASS jos\u{e9}-pw
+             S: +OK maildrop has 2 messages (53 octets)",
+        );
+        assert_eq!(server.user(), Some("jos\u{e9}"));
+        let replies: Vec<(String, String)> = std::iter::from_fn(|| server.poll_event())
+            .filter_map(|event| match event {
+                Pop3ServerEvent::ReplySent {
+                    first_line, rfc, ..
+                } => Some((first_line, rfc)),
+                _ => None,
+            })
+            .collect();
+        assert!(replies.contains(&("+OK send PASS".into(), "RFC 6856 2.2".into())));
+        assert!(replies.contains(&(
+            "-ERR command line is not UTF-8".into(),
+            "RFC 6856 2.2".into()
+        )));
+    }
+
+    /// RFC 6856 2.1: "When UTF-8 mode has not been enabled, character strings outside the
+    /// ASCII repertoire MUST NOT be sent to the client as is": not in the greeting, not in
+    /// CAPA's IMPLEMENTATION line. In UTF-8 mode they are.
+    #[test]
+    fn nothing_but_ascii_is_sent_outside_utf8_mode() {
+        let mut config = Pop3ServerConfig::new("p\u{f6}p.example.org");
+        config.implementation = Some("L\u{e4}b".into());
+        let mut server = utf8_server(config);
+        play(
+            &mut server,
+            "S: +OK p?p.example.org POP3 server ready
+             C: CAPA
+             S: +OK Capability list follows
+             S: USER
+             S: TOP
+             S: UIDL
+             S: PIPELINING
+             S: RESP-CODES
+             S: AUTH-RESP-CODE
+             S: UTF8 USER
+             S: IMPLEMENTATION L?b
+             S: .
+             C: UTF8
+             S: +OK UTF8 enabled
+             C: QUIT
+             S: +OK p\u{f6}p.example.org POP3 server signing off",
         );
     }
 
