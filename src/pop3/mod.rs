@@ -12,7 +12,8 @@
 //! Not here: APOP (it needs MD5 over a greeting timestamp; the server answers -ERR and does not
 //! advertise it), AUTH/SASL (RFC 5034), STLS (RFC 2595), LANG (RFC 6856 3, optional), SASLprep
 //! normalisation of UTF-8 user names and passwords (RFC 6856 2.2: servers SHOULD apply it;
-//! they are compared as sent) and IMAP.
+//! they are compared as sent), surrogate (downgraded) messages for clients not in UTF-8 mode
+//! (RFC 6856 2.1 allows -ERR instead, which is what the server answers) and IMAP.
 
 pub mod client;
 pub mod maildrop;

@@ -28,8 +28,10 @@
 //! UTF8 (RFC 6856 2.1) is not a state: in AUTHORIZATION, before USER (or after a failed PASS),
 //! it switches the session to UTF-8 mode for good. CAPA lists `UTF8 USER`, so USER and PASS
 //! take UTF-8 with or without it (RFC 6856 2.2). What the mode changes is what the server may
-//! send: outside it nothing but ASCII goes to the client as is (RFC 6856 2.1), so a non-ASCII
-//! user name is not echoed.
+//! send: outside it nothing but ASCII goes to the client as is (RFC 6856 2.1), so a message
+//! whose header section is not ASCII (RFC 6532) is refused to RETR and TOP with `-ERR [UTF8]`
+//! (RFC 6856 5) instead of being downgraded, and a non-ASCII user name is not echoed. In UTF-8
+//! mode messages are sent as they are stored.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -183,6 +185,9 @@ pub enum Pop3ServerEvent {
 struct SessionMessage {
     uid: String,
     bytes: Vec<u8>,
+    /// The header section is not ASCII (UTF-8 header fields, RFC 6532): outside UTF-8 mode
+    /// the message cannot be sent as is (RFC 6856 2.1).
+    non_ascii_header: bool,
     deleted: bool,
 }
 
@@ -251,12 +256,15 @@ impl Transaction {
         }
     }
 
-    fn retr(&self, arguments: &[&str]) -> Response {
+    fn retr(&self, arguments: &[&str], utf8_mode: bool) -> Response {
         let [number] = arguments else {
             return wrong_arguments("RETR", "one argument, a message number");
         };
         match self.message_ref(number) {
             MessageRef::Found(index) => {
+                if let Some(refusal) = self.needs_utf8_mode(index, utf8_mode, "RETR") {
+                    return refusal;
+                }
                 let message = &self.messages[index];
                 Response::ok(
                     format!("{} octets", message.bytes.len()),
@@ -308,7 +316,7 @@ impl Transaction {
         )
     }
 
-    fn top(&self, arguments: &[&str]) -> Response {
+    fn top(&self, arguments: &[&str], utf8_mode: bool) -> Response {
         let [number, lines] = arguments else {
             return wrong_arguments("TOP", "two arguments, a message number and a line count");
         };
@@ -321,6 +329,10 @@ impl Transaction {
         };
         match self.message_ref(number) {
             MessageRef::Found(index) => {
+                // The header section is always sent, whatever the line count.
+                if let Some(refusal) = self.needs_utf8_mode(index, utf8_mode, "TOP") {
+                    return refusal;
+                }
                 let message = &self.messages[index];
                 Response::ok(
                     "top of message follows",
@@ -366,6 +378,37 @@ impl Transaction {
             },
             _ => too_many_arguments("UIDL", "at most one argument"),
         }
+    }
+
+    /// RFC 6856 2.1: "When UTF-8 mode has not been enabled, character strings outside the
+    /// ASCII repertoire MUST NOT be sent to the client as is", and for a message that needs
+    /// the mode the server "MUST either send the client a surrogate message [...] or fail the
+    /// request with an -ERR response". This server does not make surrogates (downgrading,
+    /// RFC 6857): it fails RETR and TOP with the UTF8 response code (RFC 6856 5). Only the
+    /// header section counts: an 8bit body with ASCII header fields is plain MIME (RFC 2045
+    /// 2.8), which POP3 clients took long before RFC 6856, just as SMTP needs SMTPUTF8 only
+    /// for UTF-8 header fields and 8BITMIME for an 8bit body.
+    fn needs_utf8_mode(&self, index: usize, utf8_mode: bool, command: &str) -> Option<Response> {
+        if utf8_mode || !self.messages[index].non_ascii_header {
+            return None;
+        }
+        Some(Response::err(
+            format!(
+                "[UTF8] message {} has non-ASCII header fields and UTF-8 mode is off",
+                index + 1
+            ),
+            format!(
+                "The message's header section is not ASCII (UTF-8 header fields, RFC 6532), \
+                 and this session is not in UTF-8 mode: then nothing outside ASCII \
+                 may be sent to the client as is, and the server must either send a surrogate \
+                 (downgraded) message or fail the request. This server does not downgrade, so \
+                 {command} fails and the message stays in the maildrop. The [UTF8] response \
+                 code (RFC 6856 5) tells the client it may ask again in UTF-8 mode: in a new \
+                 session, sending UTF8 before logging in, since UTF8 is valid only in the \
+                 AUTHORIZATION state."
+            ),
+            "RFC 6856 2.1",
+        ))
     }
 
     /// Resolves a message-number argument: a number from 1 to the count, not marked as
@@ -709,11 +752,12 @@ impl<S: MaildropStore> Pop3Server<S> {
             ));
         }
         let state = self.state.kind();
+        let utf8_mode = self.utf8_mode;
         if let State::Transaction(transaction) = &mut self.state {
             let response = match keyword.as_str() {
                 "STAT" => Some(transaction.stat(&arguments)),
                 "LIST" => Some(transaction.list(&arguments)),
-                "RETR" => Some(transaction.retr(&arguments)),
+                "RETR" => Some(transaction.retr(&arguments, utf8_mode)),
                 "DELE" => Some(transaction.dele(&arguments)),
                 "NOOP" => Some(no_arguments("NOOP", &arguments).unwrap_or_else(|| {
                     Response::ok(
@@ -723,7 +767,7 @@ impl<S: MaildropStore> Pop3Server<S> {
                     )
                 })),
                 "RSET" => Some(transaction.rset(&arguments)),
-                "TOP" => Some(transaction.top(&arguments)),
+                "TOP" => Some(transaction.top(&arguments, utf8_mode)),
                 "UIDL" => Some(transaction.uidl(&arguments)),
                 _ => None,
             };
@@ -1074,6 +1118,7 @@ impl<S: MaildropStore> Pop3Server<S> {
             }
             messages.push(SessionMessage {
                 uid: message.uid,
+                non_ascii_header: !crate::smtp::trace::header_section(&bytes).is_ascii(),
                 bytes,
                 deleted: false,
             });
@@ -1420,6 +1465,69 @@ mod tests {
             "-ERR command line is not UTF-8".into(),
             "RFC 6856 2.2".into()
         )));
+    }
+
+    /// RFC 6856 2.1: without UTF-8 mode a message with UTF-8 header fields is not sent as is;
+    /// this server fails RETR and TOP with the UTF8 response code (RFC 6856 5). LIST, DELE
+    /// and a message whose only non-ASCII text is in an 8bit body are unaffected.
+    #[test]
+    fn utf8_header_message_is_refused_outside_utf8_mode() {
+        let mut server = utf8_server(Pop3ServerConfig::new("pop.example.org"));
+        play(
+            &mut server,
+            "S: +OK pop.example.org POP3 server ready
+             C: USER bob
+             S: +OK send PASS for bob
+             C: PASS bob-pw
+             S: +OK maildrop has 2 messages (53 octets)
+             C: LIST
+             S: +OK 2 messages (53 octets)
+             S: 1 24
+             S: 2 29
+             S: .
+             C: RETR 1
+             S: -ERR [UTF8] message 1 has non-ASCII header fields and UTF-8 mode is off
+             C: TOP 1 0
+             S: -ERR [UTF8] message 1 has non-ASCII header fields and UTF-8 mode is off
+             C: RETR 2
+             S: +OK 29 octets
+             S: Subject: hola
+             S:
+             S: Hola Jos\u{e9}
+             S: .
+             C: DELE 1
+             S: +OK message 1 deleted
+             C: UTF8
+             S: -ERR UTF8 not valid in the TRANSACTION state",
+        );
+    }
+
+    /// RFC 6856 2.1: "In UTF-8 mode, if the character encoding format of maildrops is UTF-8
+    /// or ASCII, the messages are sent to the client as is".
+    #[test]
+    fn utf8_header_message_is_sent_as_is_in_utf8_mode() {
+        let mut server = utf8_server(Pop3ServerConfig::new("pop.example.org"));
+        play(
+            &mut server,
+            "S: +OK pop.example.org POP3 server ready
+             C: UTF8
+             S: +OK UTF8 enabled
+             C: USER jos\u{e9}
+             S: +OK send PASS for jos\u{e9}
+             C: PASS jos\u{e9}-pw
+             S: +OK maildrop has 2 messages (53 octets)
+             C: TOP 1 0
+             S: +OK top of message follows
+             S: Subject: \u{a1}Hola!
+             S:
+             S: .
+             C: RETR 1
+             S: +OK 24 octets
+             S: Subject: \u{a1}Hola!
+             S:
+             S: Hi
+             S: .",
+        );
     }
 
     /// RFC 6856 2.1: "When UTF-8 mode has not been enabled, character strings outside the
