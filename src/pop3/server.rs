@@ -963,12 +963,13 @@ impl<S: MaildropStore> Pop3Server<S> {
             );
         };
         // ASCII controls and SPACE never get here (the line checks and the split on SPACE take
-        // them); a UTF-8 name allowed by UTF8 could still hold C1 controls or other spaces.
+        // them); a UTF-8 name (RFC 6856 2.2) could still hold C1 controls or other spaces.
         if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Response::err(
                 "user name contains a control or space character",
-                "RFC 6856 has servers check UTF-8 user names with SASLprep, which forbids \
-                 control characters; and a space of any script would not be one argument.",
+                "RFC 6856 2.2 has servers apply SASLprep to UTF-8 user names and reject what \
+                 it prohibits, such as control characters; and a space of any script would \
+                 not be one argument.",
                 "RFC 4013 2.3",
             );
         }
