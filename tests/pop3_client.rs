@@ -532,7 +532,7 @@ fn utf8_user_name_is_not_sent_to_a_server_without_utf8_user() {
 }
 
 #[test]
-fn utf8_user_name_gives_up_when_capa_or_utf8_is_refused() {
+fn utf8_user_name_gives_up_when_capa_is_refused() {
     let (client, sent) = scripted(
         utf8_config(),
         &[b"+OK ready\r\n", b"-ERR what is CAPA\r\n", b"+OK bye\r\n"],
@@ -543,18 +543,24 @@ fn utf8_user_name_gives_up_when_capa_or_utf8_is_refused() {
         Pop3SessionResult::Utf8UserNotSupported { reason } if reason.contains("-ERR what is CAPA")
     ));
 
+    // A refused UTF8 is not a refused UTF-8 user name: "UTF8 USER" lets the client send it
+    // before (or without) UTF8 (RFC 6856 2.2), and the tags are case-insensitive.
     let (client, sent) = scripted(
         utf8_config(),
         &[
             b"+OK ready\r\n",
             b"+OK\r\nutf8 user\r\n.\r\n",
             b"-ERR not today\r\n",
+            b"-ERR [AUTH] no\r\n",
             b"+OK bye\r\n",
         ],
     );
-    assert_eq!(sent, vec!["CAPA\r\n", "UTF8\r\n", "QUIT\r\n"]);
+    assert_eq!(
+        sent,
+        vec!["CAPA\r\n", "UTF8\r\n", "USER jos\u{e9}\r\n", "QUIT\r\n"]
+    );
     assert!(matches!(
         &client.outcome().unwrap().result,
-        Pop3SessionResult::Utf8UserNotSupported { reason } if reason.contains("-ERR not today")
+        Pop3SessionResult::AuthenticationFailed { response } if response.contains("[AUTH]")
     ));
 }

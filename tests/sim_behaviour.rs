@@ -909,8 +909,46 @@ fn a_mailbox_with_a_utf8_local_part_is_read_after_capa_and_utf8() {
     assert!(mailbox(&result, "jos\u{e9}@receiver.test").is_empty());
     assert!(!events(&result).any(|e| matches!(&e.event, Event::DeliveryRefused(_))));
     let client_commands = pop3_client_commands(&result);
-    // RFC 6856 2: the UTF-8 user name goes only to a server that lists UTF8 USER, after UTF8.
+    // RFC 6856 2.2: the UTF-8 user name goes only to a server that lists UTF8 USER; UTF8 goes
+    // first, so that the message's UTF-8 header fields may be sent (RFC 6856 2.1).
     assert!(client_commands.starts_with("CAPA\r\nUTF8\r\nUSER jos\u{e9}@receiver.test\r\n"));
+}
+
+#[test]
+fn a_message_with_utf8_header_fields_stays_for_a_user_agent_without_utf8_mode() {
+    // The smtputf8 message goes to bob@receiver.test too. Bob's user name is ASCII, so his
+    // user agent does not send UTF8, and RFC 6856 2.1 forbids sending the UTF-8 header fields
+    // as they are: the server answers RETR with -ERR [UTF8] (RFC 6856 5) and the message
+    // stays in Bob's mailbox, while José's user agent, in UTF-8 mode, gets it.
+    let mut scenario = library::find("smtputf8").unwrap();
+    scenario.messages[0].to.push("bob@receiver.test".into());
+    let mut bob = scenario.fetches[0].clone();
+    bob.mailbox = "bob@receiver.test".into();
+    bob.password = None;
+    bob.at_s = 700;
+    scenario.fetches.push(bob);
+    let result = run(&scenario, scenario.seed);
+    assert!(result.conservation_problems.is_empty());
+    assert!(mailbox(&result, "jos\u{e9}@receiver.test").is_empty());
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    let bob_conn = attempts(&result)
+        .into_iter()
+        .find(|attempt| attempt.2 == "ua:bob@receiver.test" && attempt.4 == 110)
+        .expect("Bob's POP3 connection")
+        .1;
+    let (to_client, to_server): (Vec<_>, Vec<_>) = transmissions(&result, bob_conn)
+        .into_iter()
+        .partition(|(direction, _)| *direction == Direction::ServerToClient);
+    let text = |parts: Vec<(Direction, Vec<u8>)>| -> String {
+        parts
+            .into_iter()
+            .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+            .collect()
+    };
+    let (to_client, to_server) = (text(to_client), text(to_server));
+    assert!(to_client.contains("-ERR [UTF8] message 1 "), "{to_client}");
+    assert!(to_client.is_ascii(), "{to_client}");
+    assert!(to_server.contains("RETR 1\r\n") && !to_server.contains("DELE"));
 }
 
 // ----- the viewer -----

@@ -8,9 +8,14 @@
 //! command at a time, never pipelines, and does not speak APOP, AUTH, STLS or TOP.
 //!
 //! A user name that is not ASCII (a mailbox like `josé`) needs RFC 6856: before USER the
-//! client sends CAPA, and only if the listing has `UTF8 USER` does it send UTF8 and log in.
-//! A server without it gets QUIT instead of USER. ASCII user names skip both steps, so their
-//! sessions are exactly those of RFC 1939.
+//! client sends CAPA, and only if the listing has `UTF8 USER` does it log in ("Clients MUST
+//! NOT use UTF-8 characters when authenticating if the server did not include the USER
+//! argument", RFC 6856 2.2); a server without it gets QUIT instead of USER. Before USER it
+//! sends UTF8, so that messages with UTF-8 header fields come as they are (RFC 6856 2.1). A
+//! -ERR to UTF8 does not stop the login, since `UTF8 USER` alone lets the name be sent (RFC
+//! 6856 2.2); such messages then get `-ERR [UTF8]` (RFC 6856 5) and stay on the server. ASCII
+//! user names skip CAPA and UTF8, so their sessions are exactly those of RFC 1939, and a
+//! message with non-ASCII header fields gets the same -ERR from a server that follows RFC 6856.
 //!
 //! ```text
 //!  connect ──► ExpectGreeting ──+OK──► ExpectUserReply ──+OK──► ExpectPassReply ──+OK──┐
@@ -29,8 +34,9 @@
 //!
 //! ```text
 //!  ExpectGreeting ─+OK─► ExpectCapaReply ─"UTF8 USER"─► ExpectUtf8Reply ─+OK─► ExpectUserReply
-//!                              │ -ERR, or no "UTF8 USER"      │ -ERR
-//!                              └───────────► QUIT ◄───────────┘
+//!                              │ -ERR, or no "UTF8 USER"      │ -ERR                ▲
+//!                              ▼                              └─────────────────────┘
+//!                             QUIT
 //! ```
 //!
 //! A -ERR to STAT or LIST sends QUIT; a -ERR to RETR or DELE is recorded and the client goes
@@ -189,8 +195,8 @@ pub enum Pop3SessionResult {
         response: String,
     },
     /// The user name is not ASCII and the server does not take UTF-8 user names: its CAPA
-    /// listing has no `UTF8 USER`, or it refused CAPA or UTF8 (RFC 6856 2). The client sent
-    /// QUIT instead of USER; `reason` says what the server showed.
+    /// listing has no `UTF8 USER`, or it refused CAPA (RFC 6856 2.2). The client sent QUIT
+    /// instead of USER; `reason` says what the server showed.
     Utf8UserNotSupported {
         reason: String,
     },
@@ -220,7 +226,7 @@ pub struct Pop3ClientOutcome {
     pub deletions_committed: bool,
     /// What STAT said: (messages, octets).
     pub maildrop_size: Option<(u64, u64)>,
-    /// The -ERR responses the session went past (RETR or DELE of one message, QUIT's
+    /// The -ERR responses the session went past (UTF8, RETR or DELE of one message, QUIT's
     /// "some deleted messages not removed").
     pub errors: Vec<String>,
 }
@@ -351,8 +357,9 @@ impl Pop3Client {
     /// when the connection is up to start the timer.
     pub fn new(config: Pop3ClientConfig) -> Result<Pop3Client, Pop3ClientSetupError> {
         // For ASCII this is RFC 1939 3's printable characters other than SPACE; other UTF-8
-        // text is allowed and sent after UTF8 (RFC 6856 2.1). A space of any script would
-        // split USER's one argument, and SASLprep forbids control characters (RFC 4013 2.3).
+        // text is allowed and sent to a server that lists UTF8 USER (RFC 6856 2.2). A space of
+        // any script would split USER's one argument, and SASLprep forbids control characters
+        // (RFC 4013 2.3).
         let user_ok = !config.user.is_empty()
             && !config
                 .user
@@ -545,8 +552,8 @@ impl Pop3Client {
     fn handle_status(&mut self, awaited: Awaited, ok: bool, first_line: String, now_ms: u64) {
         match (awaited, ok) {
             (Awaited::Greeting, true) if self.config.user.is_ascii() => self.send_user(now_ms),
-            // RFC 6856 2: a UTF-8 user name only goes to a server whose CAPA lists UTF8 with
-            // its USER argument, and (RFC 6856 2.1) after the UTF8 command.
+            // RFC 6856 2.2: a UTF-8 user name only goes to a server whose CAPA lists UTF8 with
+            // its USER argument.
             (Awaited::Greeting, true) => self.send_command("CAPA", Awaited::Capa, now_ms),
             (Awaited::Capa, false) => self.quit_without_utf8(
                 format!(
@@ -556,13 +563,14 @@ impl Pop3Client {
                 now_ms,
             ),
             (Awaited::Utf8, true) => self.send_user(now_ms),
-            (Awaited::Utf8, false) => self.quit_without_utf8(
-                format!(
-                    "the server refused UTF8 ({first_line}), so it does not take the UTF-8 \
-                     user name (RFC 6856 2.1)"
-                ),
-                now_ms,
-            ),
+            // RFC 6856 2.1: "The server MAY respond to the "UTF8" command with an -ERR
+            // response", and 2.2: with "UTF8 USER" listed the client may use UTF-8 with USER
+            // and PASS "before issuing the "UTF8" command". So the login goes on, outside
+            // UTF-8 mode: messages with UTF-8 header fields will get -ERR [UTF8].
+            (Awaited::Utf8, false) => {
+                self.errors.push(format!("UTF8: {first_line}"));
+                self.send_user(now_ms);
+            }
             (Awaited::Greeting, false) => self.finish(Pop3SessionResult::Refused {
                 command: "greeting".into(),
                 response: first_line,
@@ -644,7 +652,8 @@ impl Pop3Client {
         match awaited {
             Awaited::Capa => {
                 // RFC 2449 5: one capability per line, a tag and then its arguments, both
-                // case-insensitive. RFC 6856 2: UTF-8 user names need UTF8 with USER.
+                // case-insensitive. RFC 6856 2.2: UTF-8 user names need UTF8 with USER. UTF8
+                // goes first, for UTF-8 mode (RFC 6856 2.1).
                 let text = String::from_utf8_lossy(&body);
                 let utf8_user_offered = text.lines().any(|line| {
                     let mut words = line.split(' ');
@@ -758,8 +767,8 @@ impl Pop3Client {
         self.send_command("QUIT", Awaited::Quit, now_ms);
     }
 
-    /// The user name is UTF-8 and the server does not take it: ending with QUIT is polite and
-    /// changes nothing, since no maildrop was opened.
+    /// The user name is UTF-8 and the server does not list `UTF8 USER` (RFC 6856 2.2): ending
+    /// with QUIT is polite and changes nothing, since no maildrop was opened.
     fn quit_without_utf8(&mut self, reason: String, now_ms: u64) {
         self.send_quit(now_ms);
         self.pending_result = Some(Pop3SessionResult::Utf8UserNotSupported { reason });
@@ -838,4 +847,90 @@ fn status_of(line: &[u8]) -> Option<bool> {
         return followed_by_space_or_end(rest).then_some(false);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Plays a scripted server against the client: each `S:` line (CRLF added) is fed to the
+    /// client, and each `C:` line must be the next command the client sent.
+    fn play(client: &mut Pop3Client, transcript: &str) {
+        client.handle_connected(0);
+        let mut sent: VecDeque<String> = VecDeque::new();
+        for line in transcript.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if let Some(response) = line.strip_prefix("S:") {
+                let response = response.strip_prefix(' ').unwrap_or(response);
+                client.handle_input(format!("{response}\r\n").as_bytes(), 0);
+                while let Some(bytes) = client.poll_output() {
+                    sent.push_back(String::from_utf8(bytes).unwrap());
+                }
+            } else if let Some(command) = line.strip_prefix("C: ") {
+                assert_eq!(sent.pop_front(), Some(format!("{command}\r\n")), "{line}");
+            } else {
+                panic!("not a transcript line: {line:?}");
+            }
+        }
+        assert!(sent.is_empty(), "unmatched commands: {sent:?}");
+    }
+
+    /// RFC 6856 2.1: "The server MAY respond to the "UTF8" command with an -ERR response";
+    /// 2.2: with "UTF8 USER" in CAPA "the client MAY use UTF-8 characters with a "USER",
+    /// "PASS", or "APOP" command; the client MAY do so before issuing the "UTF8" command".
+    /// A refused UTF8 is no reason to give up: the login goes on outside UTF-8 mode, and a
+    /// message with UTF-8 header fields then gets -ERR [UTF8] (RFC 6856 5) and stays.
+    #[test]
+    fn utf8_user_name_logs_in_when_utf8_is_refused() {
+        let mut client =
+            Pop3Client::new(Pop3ClientConfig::new("jos\u{e9}", "jos\u{e9}-pw")).unwrap();
+        play(
+            &mut client,
+            "S: +OK ready
+             C: CAPA
+             S: +OK
+             S: UTF8 USER
+             S: .
+             C: UTF8
+             S: -ERR not today
+             C: USER jos\u{e9}
+             S: +OK
+             C: PASS jos\u{e9}-pw
+             S: +OK
+             C: STAT
+             S: +OK 2 50
+             C: LIST
+             S: +OK
+             S: 1 25
+             S: 2 25
+             S: .
+             C: UIDL
+             S: +OK
+             S: 1 u1
+             S: 2 u2
+             S: .
+             C: RETR 1
+             S: -ERR [UTF8] message 1 has non-ASCII header fields and UTF-8 mode is off
+             C: RETR 2
+             S: +OK
+             S: Subject: two
+             S:
+             S: .
+             C: DELE 2
+             S: +OK
+             C: QUIT
+             S: +OK bye",
+        );
+        let outcome = client.outcome().unwrap();
+        assert_eq!(outcome.result, Pop3SessionResult::Completed);
+        assert_eq!(outcome.retrieved.len(), 1);
+        assert_eq!(outcome.marked_for_deletion, vec![2]);
+        assert_eq!(
+            outcome.errors,
+            vec![
+                "UTF8: -ERR not today".to_string(),
+                "RETR 1: -ERR [UTF8] message 1 has non-ASCII header fields and UTF-8 mode is off"
+                    .to_string(),
+            ]
+        );
+    }
 }

@@ -25,9 +25,13 @@
 //! messages deleted. A closed connection, a timeout or too many errors go straight to Closed
 //! and delete nothing. All other commands in a state get -ERR and change nothing.
 //!
-//! UTF8 (RFC 6856 2.1) is not a state: in AUTHORIZATION, before USER, it switches the session
-//! to UTF-8 mode for good, and from then on USER takes a UTF-8 user name. Before it, USER
-//! takes only ASCII, as RFC 1939 3 says. The password may be UTF-8 either way.
+//! UTF8 (RFC 6856 2.1) is not a state: in AUTHORIZATION, before USER (or after a failed PASS),
+//! it switches the session to UTF-8 mode for good. CAPA lists `UTF8 USER`, so USER and PASS
+//! take UTF-8 with or without it (RFC 6856 2.2). What the mode changes is what the server may
+//! send: outside it nothing but ASCII goes to the client as is (RFC 6856 2.1), so a message
+//! whose header section is not ASCII (RFC 6532) is refused to RETR and TOP with `-ERR [UTF8]`
+//! (RFC 6856 5) instead of being downgraded, and a non-ASCII user name is not echoed. In UTF-8
+//! mode messages are sent as they are stored.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -181,6 +185,9 @@ pub enum Pop3ServerEvent {
 struct SessionMessage {
     uid: String,
     bytes: Vec<u8>,
+    /// The header section is not ASCII (UTF-8 header fields, RFC 6532): outside UTF-8 mode
+    /// the message cannot be sent as is (RFC 6856 2.1).
+    non_ascii_header: bool,
     deleted: bool,
 }
 
@@ -249,12 +256,15 @@ impl Transaction {
         }
     }
 
-    fn retr(&self, arguments: &[&str]) -> Response {
+    fn retr(&self, arguments: &[&str], utf8_mode: bool) -> Response {
         let [number] = arguments else {
             return wrong_arguments("RETR", "one argument, a message number");
         };
         match self.message_ref(number) {
             MessageRef::Found(index) => {
+                if let Some(refusal) = self.needs_utf8_mode(index, utf8_mode, "RETR") {
+                    return refusal;
+                }
                 let message = &self.messages[index];
                 Response::ok(
                     format!("{} octets", message.bytes.len()),
@@ -306,7 +316,7 @@ impl Transaction {
         )
     }
 
-    fn top(&self, arguments: &[&str]) -> Response {
+    fn top(&self, arguments: &[&str], utf8_mode: bool) -> Response {
         let [number, lines] = arguments else {
             return wrong_arguments("TOP", "two arguments, a message number and a line count");
         };
@@ -319,6 +329,10 @@ impl Transaction {
         };
         match self.message_ref(number) {
             MessageRef::Found(index) => {
+                // The header section is always sent, whatever the line count.
+                if let Some(refusal) = self.needs_utf8_mode(index, utf8_mode, "TOP") {
+                    return refusal;
+                }
                 let message = &self.messages[index];
                 Response::ok(
                     "top of message follows",
@@ -364,6 +378,37 @@ impl Transaction {
             },
             _ => too_many_arguments("UIDL", "at most one argument"),
         }
+    }
+
+    /// RFC 6856 2.1: "When UTF-8 mode has not been enabled, character strings outside the
+    /// ASCII repertoire MUST NOT be sent to the client as is", and for a message that needs
+    /// the mode the server "MUST either send the client a surrogate message [...] or fail the
+    /// request with an -ERR response". This server does not make surrogates (downgrading,
+    /// RFC 6857): it fails RETR and TOP with the UTF8 response code (RFC 6856 5). Only the
+    /// header section counts: an 8bit body with ASCII header fields is plain MIME (RFC 2045
+    /// 2.8), which POP3 clients took long before RFC 6856, just as SMTP needs SMTPUTF8 only
+    /// for UTF-8 header fields and 8BITMIME for an 8bit body.
+    fn needs_utf8_mode(&self, index: usize, utf8_mode: bool, command: &str) -> Option<Response> {
+        if utf8_mode || !self.messages[index].non_ascii_header {
+            return None;
+        }
+        Some(Response::err(
+            format!(
+                "[UTF8] message {} has non-ASCII header fields and UTF-8 mode is off",
+                index + 1
+            ),
+            format!(
+                "The message's header section is not ASCII (UTF-8 header fields, RFC 6532), \
+                 and this session is not in UTF-8 mode: then nothing outside ASCII \
+                 may be sent to the client as is, and the server must either send a surrogate \
+                 (downgraded) message or fail the request. This server does not downgrade, so \
+                 {command} fails and the message stays in the maildrop. The [UTF8] response \
+                 code (RFC 6856 5) tells the client it may ask again in UTF-8 mode: in a new \
+                 session, sending UTF8 before logging in, since UTF8 is valid only in the \
+                 AUTHORIZATION state."
+            ),
+            "RFC 6856 2.1",
+        ))
     }
 
     /// Resolves a message-number argument: a number from 1 to the count, not marked as
@@ -644,7 +689,22 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "RFC 1939 3",
             ));
         }
+        // RFC 6856 2.2: CAPA lists "UTF8 USER", so these take UTF-8 arguments whether or not
+        // the client sent UTF8 ("the client MAY do so before issuing the "UTF8" command").
+        let keyword_bytes = line.split(|&byte| byte == b' ').next().unwrap_or_default();
+        let takes_utf8 = [&b"USER"[..], b"PASS", b"APOP"]
+            .iter()
+            .any(|keyword| keyword_bytes.eq_ignore_ascii_case(keyword));
         let Ok(line) = std::str::from_utf8(line) else {
+            if takes_utf8 {
+                return Some(Response::err(
+                    "command line is not UTF-8",
+                    "USER, PASS and APOP may carry UTF-8 user names and passwords, but these \
+                     bytes are not valid UTF-8, and the server must reject user names and \
+                     passwords that are not.",
+                    "RFC 6856 2.2",
+                ));
+            }
             if self.utf8_mode {
                 return Some(Response::err(
                     "command line is not UTF-8",
@@ -664,29 +724,16 @@ impl<S: MaildropStore> Pop3Server<S> {
             None => (line, None),
         };
         let keyword = keyword.to_ascii_uppercase();
-        // RFC 1939 3: printable ASCII. A password may hold other UTF-8, since users choose
-        // passwords in their own language; after UTF8, so may the user name (RFC 6856 2.1).
-        let utf8_argument_allowed = match keyword.as_str() {
-            "PASS" => true,
-            "USER" => self.utf8_mode,
-            _ => false,
-        };
+        // RFC 1939 3: printable ASCII, except the user name and password (RFC 6856 2.2).
         let ascii_needed = match rest {
-            Some(_) if utf8_argument_allowed => keyword.as_str(),
+            Some(_) if takes_utf8 => keyword.as_str(),
             _ => line,
         };
         if !ascii_needed.is_ascii() {
-            let explanation = if keyword == "USER" {
-                "Keywords and arguments are printable ASCII; only the password may be other \
-                 UTF-8 text. A client with a UTF-8 user name first checks that CAPA lists \
-                 \"UTF8 USER\", then sends the UTF8 command (RFC 6856 2), and only then USER."
-            } else {
-                "Keywords and arguments are printable ASCII; only the password (and, after \
-                 the UTF8 command, the user name) may be other UTF-8 text."
-            };
             return Some(Response::err(
                 "command line is not ASCII",
-                explanation,
+                "Keywords and arguments are printable ASCII; only the arguments of USER, PASS \
+                 and APOP may be other UTF-8 text (CAPA lists \"UTF8 USER\", RFC 6856 2.2).",
                 "RFC 1939 3",
             ));
         }
@@ -705,11 +752,12 @@ impl<S: MaildropStore> Pop3Server<S> {
             ));
         }
         let state = self.state.kind();
+        let utf8_mode = self.utf8_mode;
         if let State::Transaction(transaction) = &mut self.state {
             let response = match keyword.as_str() {
                 "STAT" => Some(transaction.stat(&arguments)),
                 "LIST" => Some(transaction.list(&arguments)),
-                "RETR" => Some(transaction.retr(&arguments)),
+                "RETR" => Some(transaction.retr(&arguments, utf8_mode)),
                 "DELE" => Some(transaction.dele(&arguments)),
                 "NOOP" => Some(no_arguments("NOOP", &arguments).unwrap_or_else(|| {
                     Response::ok(
@@ -719,7 +767,7 @@ impl<S: MaildropStore> Pop3Server<S> {
                     )
                 })),
                 "RSET" => Some(transaction.rset(&arguments)),
-                "TOP" => Some(transaction.top(&arguments)),
+                "TOP" => Some(transaction.top(&arguments, utf8_mode)),
                 "UIDL" => Some(transaction.uidl(&arguments)),
                 _ => None,
             };
@@ -746,19 +794,21 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "RFC 1939 7",
             )),
             ("UTF8", Pop3State::ExpectUser) => Some(self.utf8_command(&arguments)),
-            // PASS must follow USER at once (RFC 1939 7), and the mode decides how USER was
-            // read: it is too late for it.
+            // RFC 1939 7: PASS comes right after a successful USER, and RFC 6856 2.1 lets a
+            // server answer UTF8 with -ERR: this one does between USER and PASS.
             ("UTF8", Pop3State::ExpectPass) => Some(Response::err(
                 "UTF8 must come before USER",
-                "UTF-8 mode decides how the user name is read, so it is switched on before \
-                 USER (RFC 6856 2); between USER and PASS it is refused, and PASS is still \
-                 expected.",
-                "RFC 6856 2",
+                "PASS must come right after a successful USER (RFC 1939 7), and the server \
+                 may refuse UTF8, so between USER and PASS it does; PASS is still expected. \
+                 UTF8 goes before USER, or after a failed PASS.",
+                "RFC 6856 2.1",
             )),
+            // RFC 6856 2: "Commands valid in states: AUTHORIZATION".
             ("UTF8", _) => Some(Response::err(
                 format!("UTF8 not valid in the {} state", state.rfc_state()),
-                "UTF8 is valid only in the AUTHORIZATION state, before login: it decides how \
-                 the user name and password are read. The session is unchanged.",
+                "UTF8 is valid only in the AUTHORIZATION state: the mode is chosen before the \
+                 maildrop is opened. A client that wants messages with UTF-8 header fields \
+                 sends UTF8 before logging in, in a new session. The session is unchanged.",
                 "RFC 6856 2",
             )),
             ("APOP", Pop3State::ExpectUser | Pop3State::ExpectPass) => Some(Response::err(
@@ -800,18 +850,20 @@ impl<S: MaildropStore> Pop3Server<S> {
         // RFC 2449 5: capabilities of the AUTHORIZATION state are listed in both states.
         let mut body = String::from("USER\r\nTOP\r\nUIDL\r\nPIPELINING\r\nRESP-CODES\r\n");
         body.push_str("AUTH-RESP-CODE\r\n");
-        // RFC 6856 2: "UTF8" offers the UTF8 command; its "USER" argument says that USER and
-        // PASS take UTF-8 (here, USER after the UTF8 command; PASS always).
+        // RFC 6856 2: "UTF8" offers the UTF8 command; its "USER" argument (RFC 6856 2.2) says
+        // that USER and PASS take UTF-8, before the UTF8 command as well as after it.
         body.push_str("UTF8 USER\r\n");
         if let Some(implementation) = &self.config.implementation {
-            body.push_str(&format!("IMPLEMENTATION {}\r\n", one_line(implementation)));
+            let implementation = self.wire_text(&one_line(implementation));
+            body.push_str(&format!("IMPLEMENTATION {implementation}\r\n"));
         }
         Response::ok(
             "Capability list follows",
             "CAPA lists what this server supports beyond RFC 1939's required commands: \
              USER/PASS login, TOP, UIDL, pipelined commands, [response codes] in -ERR \
-             lines (RFC 3206 adds AUTH-RESP-CODE), and the UTF8 command, after which USER \
-             and PASS take UTF-8 user names and passwords (RFC 6856).",
+             lines (RFC 3206 adds AUTH-RESP-CODE), and UTF8 with USER: USER and PASS take \
+             UTF-8 user names and passwords, and the UTF8 command switches to UTF-8 mode, \
+             in which messages with UTF-8 header fields are sent as they are (RFC 6856).",
             "RFC 2449 5",
         )
         .with_body(body.into_bytes())
@@ -894,9 +946,10 @@ impl<S: MaildropStore> Pop3Server<S> {
         self.utf8_mode = true;
         Response::ok(
             "UTF8 enabled",
-            "The session is now in UTF-8 mode until the connection ends: USER may carry a \
-             UTF-8 user name (PASS already could carry a UTF-8 password), and responses may \
-             hold UTF-8 text. The session stays in the AUTHORIZATION state.",
+            "The session is now in UTF-8 mode until the connection ends: messages whose \
+             header fields hold UTF-8 (RFC 6532) are sent as they are, and responses may \
+             hold UTF-8 text. (USER and PASS take UTF-8 with or without it, as \"UTF8 USER\" \
+             in CAPA says, RFC 6856 2.2.) The session stays in the AUTHORIZATION state.",
             "RFC 6856 2.1",
         )
     }
@@ -910,23 +963,45 @@ impl<S: MaildropStore> Pop3Server<S> {
             );
         };
         // ASCII controls and SPACE never get here (the line checks and the split on SPACE take
-        // them); a UTF-8 name allowed by UTF8 could still hold C1 controls or other spaces.
+        // them); a UTF-8 name (RFC 6856 2.2) could still hold C1 controls or other spaces.
         if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
             return Response::err(
                 "user name contains a control or space character",
-                "RFC 6856 has servers check UTF-8 user names with SASLprep, which forbids \
-                 control characters; and a space of any script would not be one argument.",
+                "RFC 6856 2.2 has servers apply SASLprep to UTF-8 user names and reject what \
+                 it prohibits, such as control characters; and a space of any script would \
+                 not be one argument.",
                 "RFC 4013 2.3",
             );
         }
         // RFC 1939 7 allows -ERR for an unknown mailbox here; answering +OK to every name and
         // refusing only at PASS tells an attacker nothing about which names exist.
-        let response = Response::ok(
-            format!("send PASS for {name}"),
-            "The server takes the name and waits for the password. It does not say yet \
-             whether the mailbox exists, so user names cannot be probed.",
-            "RFC 1939 7",
-        );
+        let response = if name.is_ascii() {
+            Response::ok(
+                format!("send PASS for {name}"),
+                "The server takes the name and waits for the password. It does not say yet \
+                 whether the mailbox exists, so user names cannot be probed.",
+                "RFC 1939 7",
+            )
+        } else if self.utf8_mode {
+            Response::ok(
+                format!("send PASS for {name}"),
+                "The server takes the UTF-8 name (CAPA lists \"UTF8 USER\") and waits for the \
+                 password. It does not say yet whether the mailbox exists, so user names \
+                 cannot be probed.",
+                "RFC 6856 2.2",
+            )
+        } else {
+            // RFC 6856 2.1: outside UTF-8 mode nothing but ASCII goes to the client as is.
+            Response::ok(
+                "send PASS",
+                "CAPA lists \"UTF8 USER\", so USER may carry a UTF-8 name even before the \
+                 UTF8 command. The reply does not repeat the name: the session is not in UTF-8 \
+                 mode, and outside it nothing but ASCII may be sent to the client (RFC 6856 \
+                 2.1). It does not say yet whether the mailbox exists, so user names cannot \
+                 be probed.",
+                "RFC 6856 2.2",
+            )
+        };
         self.enter(State::ExpectPass {
             user: (*name).to_string(),
         });
@@ -1044,6 +1119,7 @@ impl<S: MaildropStore> Pop3Server<S> {
             }
             messages.push(SessionMessage {
                 uid: message.uid,
+                non_ascii_header: !crate::smtp::trace::header_section(&bytes).is_ascii(),
                 bytes,
                 deleted: false,
             });
@@ -1078,7 +1154,7 @@ impl<S: MaildropStore> Pop3Server<S> {
         let first_line = if response.text.is_empty() {
             indicator.to_string()
         } else {
-            format!("{indicator} {}", one_line(&response.text))
+            format!("{indicator} {}", self.wire_text(&one_line(&response.text)))
         };
         let mut bytes = Vec::with_capacity(
             first_line.len() + 2 + response.body.as_ref().map_or(0, |body| body.len() + 16),
@@ -1095,6 +1171,19 @@ impl<S: MaildropStore> Pop3Server<S> {
             explanation: response.explanation,
             rfc: response.rfc.to_string(),
         });
+    }
+
+    /// Text for a response line. RFC 6856 2.1: "When UTF-8 mode has not been enabled,
+    /// character strings outside the ASCII repertoire MUST NOT be sent to the client as is",
+    /// so outside UTF-8 mode every non-ASCII character becomes "?" (a host name, the
+    /// IMPLEMENTATION text or a store's reason could hold one).
+    fn wire_text(&self, text: &str) -> String {
+        if self.utf8_mode || text.is_ascii() {
+            return text.to_string();
+        }
+        text.chars()
+            .map(|c| if c.is_ascii() { c } else { '?' })
+            .collect()
     }
 
     fn enter(&mut self, state: State) {
@@ -1270,6 +1359,204 @@ mod tests {
         assert_eq!(
             replies, 5,
             "the greeting and four responses, each with its RFC section"
+        );
+    }
+
+    /// Plays a transcript: `C: line` is sent with CRLF added, `B: bytes` is sent as is (with
+    /// `\xHH` escapes), and each `S: line` must be the next line the server sent. Every line
+    /// the server sent must be matched.
+    fn play(server: &mut Pop3Server<InMemoryStore>, transcript: &str) {
+        let mut sent: Vec<u8> = Vec::new();
+        for line in transcript.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            while let Some(bytes) = server.poll_output() {
+                sent.extend_from_slice(&bytes);
+            }
+            if let Some(command) = line.strip_prefix("C: ") {
+                assert!(sent.is_empty(), "unmatched before {line:?}: {sent:?}");
+                server.handle_input(format!("{command}\r\n").as_bytes(), 0);
+            } else if let Some(raw) = line.strip_prefix("B: ") {
+                assert!(sent.is_empty(), "unmatched before {line:?}: {sent:?}");
+                server.handle_input(&unescape_hex(raw), 0);
+            } else if let Some(expected) = line.strip_prefix("S:") {
+                let end = sent
+                    .windows(2)
+                    .position(|pair| pair == b"\r\n")
+                    .unwrap_or_else(|| panic!("no server line for {line:?}"));
+                let got: Vec<u8> = sent.drain(..end + 2).take(end).collect();
+                assert_eq!(
+                    String::from_utf8_lossy(&got),
+                    expected.trim_start(),
+                    "{line}"
+                );
+            } else {
+                panic!("not a transcript line: {line:?}");
+            }
+        }
+        while let Some(bytes) = server.poll_output() {
+            sent.extend_from_slice(&bytes);
+        }
+        assert!(sent.is_empty(), "unmatched at the end: {sent:?}");
+    }
+
+    fn unescape_hex(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = text.as_bytes();
+        while let Some((&byte, tail)) = rest.split_first() {
+            if byte == b'\\' && tail.first() == Some(&b'x') && tail.len() >= 3 {
+                let hex = std::str::from_utf8(&tail[1..3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                rest = &tail[3..];
+            } else {
+                out.push(byte);
+                rest = tail;
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    /// José and Bob each have a message with a UTF-8 header field, then one with ASCII header
+    /// fields and an 8bit body.
+    fn utf8_server(config: Pop3ServerConfig) -> Pop3Server<InMemoryStore> {
+        let mut store = InMemoryStore::new();
+        for user in ["jos\u{e9}", "bob"] {
+            store.add_user(user, format!("{user}-pw"));
+            store.deliver(
+                user,
+                StoredMessage::new("m1", "Subject: \u{a1}Hola!\r\n\r\nHi\r\n"),
+            );
+            store.deliver(
+                user,
+                StoredMessage::new("m2", "Subject: hola\r\n\r\nHola Jos\u{e9}\r\n"),
+            );
+        }
+        Pop3Server::new(config, store, 0)
+    }
+
+    /// RFC 6856 2.2: "If the server includes the USER argument in the UTF8 capability
+    /// response, the client MAY use UTF-8 characters with a "USER", "PASS", or "APOP"
+    /// command; the client MAY do so before issuing the "UTF8" command." The name is not
+    /// echoed outside UTF-8 mode (RFC 6856 2.1), and bytes that are not UTF-8 are refused.
+    #[test]
+    fn utf8_user_name_is_taken_before_the_utf8_command() {
+        let mut server = utf8_server(Pop3ServerConfig::new("pop.example.org"));
+        play(
+            &mut server,
+            "S: +OK pop.example.org POP3 server ready
+             B: USER jos\\xe9
+             S: -ERR command line is not UTF-8
+             B: PASS \\xff
+             S: -ERR command line is not UTF-8
+             C: USER jos\u{e9}
+             S: +OK send PASS
+             C: PASS jos\u{e9}-pw
+             S: +OK maildrop has 2 messages (53 octets)",
+        );
+        assert_eq!(server.user(), Some("jos\u{e9}"));
+        let replies: Vec<(String, String)> = std::iter::from_fn(|| server.poll_event())
+            .filter_map(|event| match event {
+                Pop3ServerEvent::ReplySent {
+                    first_line, rfc, ..
+                } => Some((first_line, rfc)),
+                _ => None,
+            })
+            .collect();
+        assert!(replies.contains(&("+OK send PASS".into(), "RFC 6856 2.2".into())));
+        assert!(replies.contains(&(
+            "-ERR command line is not UTF-8".into(),
+            "RFC 6856 2.2".into()
+        )));
+    }
+
+    /// RFC 6856 2.1: without UTF-8 mode a message with UTF-8 header fields is not sent as is;
+    /// this server fails RETR and TOP with the UTF8 response code (RFC 6856 5). LIST, DELE
+    /// and a message whose only non-ASCII text is in an 8bit body are unaffected.
+    #[test]
+    fn utf8_header_message_is_refused_outside_utf8_mode() {
+        let mut server = utf8_server(Pop3ServerConfig::new("pop.example.org"));
+        play(
+            &mut server,
+            "S: +OK pop.example.org POP3 server ready
+             C: USER bob
+             S: +OK send PASS for bob
+             C: PASS bob-pw
+             S: +OK maildrop has 2 messages (53 octets)
+             C: LIST
+             S: +OK 2 messages (53 octets)
+             S: 1 24
+             S: 2 29
+             S: .
+             C: RETR 1
+             S: -ERR [UTF8] message 1 has non-ASCII header fields and UTF-8 mode is off
+             C: TOP 1 0
+             S: -ERR [UTF8] message 1 has non-ASCII header fields and UTF-8 mode is off
+             C: RETR 2
+             S: +OK 29 octets
+             S: Subject: hola
+             S:
+             S: Hola Jos\u{e9}
+             S: .
+             C: DELE 1
+             S: +OK message 1 deleted
+             C: UTF8
+             S: -ERR UTF8 not valid in the TRANSACTION state",
+        );
+    }
+
+    /// RFC 6856 2.1: "In UTF-8 mode, if the character encoding format of maildrops is UTF-8
+    /// or ASCII, the messages are sent to the client as is".
+    #[test]
+    fn utf8_header_message_is_sent_as_is_in_utf8_mode() {
+        let mut server = utf8_server(Pop3ServerConfig::new("pop.example.org"));
+        play(
+            &mut server,
+            "S: +OK pop.example.org POP3 server ready
+             C: UTF8
+             S: +OK UTF8 enabled
+             C: USER jos\u{e9}
+             S: +OK send PASS for jos\u{e9}
+             C: PASS jos\u{e9}-pw
+             S: +OK maildrop has 2 messages (53 octets)
+             C: TOP 1 0
+             S: +OK top of message follows
+             S: Subject: \u{a1}Hola!
+             S:
+             S: .
+             C: RETR 1
+             S: +OK 24 octets
+             S: Subject: \u{a1}Hola!
+             S:
+             S: Hi
+             S: .",
+        );
+    }
+
+    /// RFC 6856 2.1: "When UTF-8 mode has not been enabled, character strings outside the
+    /// ASCII repertoire MUST NOT be sent to the client as is": not in the greeting, not in
+    /// CAPA's IMPLEMENTATION line. In UTF-8 mode they are.
+    #[test]
+    fn nothing_but_ascii_is_sent_outside_utf8_mode() {
+        let mut config = Pop3ServerConfig::new("p\u{f6}p.example.org");
+        config.implementation = Some("L\u{e4}b".into());
+        let mut server = utf8_server(config);
+        play(
+            &mut server,
+            "S: +OK p?p.example.org POP3 server ready
+             C: CAPA
+             S: +OK Capability list follows
+             S: USER
+             S: TOP
+             S: UIDL
+             S: PIPELINING
+             S: RESP-CODES
+             S: AUTH-RESP-CODE
+             S: UTF8 USER
+             S: IMPLEMENTATION L?b
+             S: .
+             C: UTF8
+             S: +OK UTF8 enabled
+             C: QUIT
+             S: +OK p\u{f6}p.example.org POP3 server signing off",
         );
     }
 
