@@ -79,8 +79,8 @@ fn downloads_and_deletes_every_message() {
     let commands = String::from_utf8(run.client_bytes).unwrap();
     assert_eq!(
         commands,
-        "USER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nDELE 1\r\nRETR 2\r\n\
-         DELE 2\r\nRETR 3\r\nDELE 3\r\nQUIT\r\n"
+        "CAPA\r\nUTF8\r\nUSER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\n\
+         DELE 1\r\nRETR 2\r\nDELE 2\r\nRETR 3\r\nDELE 3\r\nQUIT\r\n"
     );
 }
 
@@ -139,7 +139,7 @@ fn empty_maildrop_needs_no_uidl() {
     assert_eq!(run.outcome.maildrop_size, Some((0, 0)));
     assert_eq!(
         String::from_utf8(run.client_bytes).unwrap(),
-        "USER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nQUIT\r\n"
+        "CAPA\r\nUTF8\r\nUSER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nQUIT\r\n"
     );
 }
 
@@ -175,7 +175,14 @@ fn password_is_masked_in_events_and_states_follow_the_diagram() {
     assert!(commands.contains(&"PASS ********"));
     assert!(!commands.iter().any(|line| line.contains("secret")));
     let states = states_entered(&run.client_events);
-    assert_eq!(states.first(), Some(&Pop3ClientState::ExpectUserReply));
+    assert_eq!(
+        states[..3],
+        [
+            Pop3ClientState::ExpectCapaReply,
+            Pop3ClientState::ExpectUtf8Reply,
+            Pop3ClientState::ExpectUserReply
+        ]
+    );
     assert_eq!(states.last(), Some(&Pop3ClientState::Finished));
     let retrieved = run
         .client_events
@@ -189,7 +196,13 @@ fn password_is_masked_in_events_and_states_follow_the_diagram() {
     ));
 }
 
-const LOGIN: [&[u8]; 3] = [b"+OK ready\r\n", b"+OK\r\n", b"+OK logged in\r\n"];
+/// The greeting, a server of RFC 1939 alone refusing CAPA, and the login.
+const LOGIN: [&[u8]; 4] = [
+    b"+OK ready\r\n",
+    b"-ERR unknown command\r\n",
+    b"+OK\r\n",
+    b"+OK logged in\r\n",
+];
 
 #[test]
 fn scripted_server_without_uidl_gives_messages_without_uids() {
@@ -206,6 +219,7 @@ fn scripted_server_without_uidl_gives_messages_without_uids() {
     assert_eq!(
         sent,
         vec![
+            "CAPA\r\n",
             "USER alice\r\n",
             "PASS secret\r\n",
             "STAT\r\n",
@@ -225,7 +239,8 @@ fn scripted_server_without_uidl_gives_messages_without_uids() {
 
 #[test]
 fn any_split_of_the_server_bytes_gives_the_same_result() {
-    let script: &[u8] = b"+OK ready\r\n+OK\r\n+OK\r\n+OK 2 30\r\n+OK\r\n1 10\r\n2 20\r\n.\r\n\
+    let script: &[u8] =
+        b"+OK ready\r\n-ERR\r\n+OK\r\n+OK\r\n+OK 2 30\r\n+OK\r\n1 10\r\n2 20\r\n.\r\n\
         +OK\r\n1 u1\r\n2 u2\r\n.\r\n+OK\r\n.a\r\n..\r\n.\r\n+OK\r\n+OK\r\nx\r\n.\r\n+OK\r\n+OK\r\n";
     let whole = {
         let mut client = Pop3Client::new(config()).unwrap();
@@ -251,7 +266,7 @@ fn any_split_of_the_server_bytes_gives_the_same_result() {
 #[test]
 fn bare_lf_responses_are_read_leniently() {
     let script: &[u8] =
-        b"+OK ready\n+OK\n+OK\n+OK 1 5\n+OK\n1 5\n.\n+OK\n1 u1\n.\n+OK\nhi\n.\n+OK\n+OK\n";
+        b"+OK ready\n-ERR\n+OK\n+OK\n+OK 1 5\n+OK\n1 5\n.\n+OK\n1 u1\n.\n+OK\nhi\n.\n+OK\n+OK\n";
     let mut client = Pop3Client::new(config()).unwrap();
     client.handle_input(script, 0);
     let outcome = client.outcome().unwrap();
@@ -386,7 +401,10 @@ fn refusals_and_garbage_end_the_session() {
 
 #[test]
 fn authentication_failure_survives_the_server_closing_after_quit() {
-    let (mut client, sent) = scripted(config(), &[b"+OK\r\n", b"+OK\r\n", b"-ERR [AUTH] no\r\n"]);
+    let (mut client, sent) = scripted(
+        config(),
+        &[b"+OK\r\n", b"-ERR\r\n", b"+OK\r\n", b"-ERR [AUTH] no\r\n"],
+    );
     assert_eq!(sent.last().map(String::as_str), Some("QUIT\r\n"));
     client.handle_peer_closed();
     assert_eq!(
@@ -428,7 +446,7 @@ fn timeout_ends_the_wait() {
     assert_eq!(
         client.outcome().unwrap().result,
         Pop3SessionResult::TimedOut {
-            state: Pop3ClientState::ExpectUserReply
+            state: Pop3ClientState::ExpectCapaReply
         }
     );
     assert_eq!(client.poll_timeout(), None);

@@ -7,15 +7,15 @@
 //! and ends with QUIT, which is what makes the deletions happen (RFC 1939 6). It sends one
 //! command at a time, never pipelines, and does not speak APOP, AUTH, STLS or TOP.
 //!
-//! A user name that is not ASCII (a mailbox like `josé`) needs RFC 6856: before USER the
-//! client sends CAPA, and only if the listing has `UTF8 USER` does it log in ("Clients MUST
-//! NOT use UTF-8 characters when authenticating if the server did not include the USER
-//! argument", RFC 6856 2.2); a server without it gets QUIT instead of USER. Before USER it
-//! sends UTF8, so that messages with UTF-8 header fields come as they are (RFC 6856 2.1). A
-//! -ERR to UTF8 does not stop the login, since `UTF8 USER` alone lets the name be sent (RFC
-//! 6856 2.2); such messages then get `-ERR [UTF8]` (RFC 6856 5) and stay on the server. ASCII
-//! user names skip CAPA and UTF8, so their sessions are exactly those of RFC 1939, and a
-//! message with non-ASCII header fields gets the same -ERR from a server that follows RFC 6856.
+//! Before USER the client sends CAPA (RFC 2449), and when the server lists UTF8 it sends UTF8,
+//! so that messages with UTF-8 header fields come as they are (RFC 6856 2.1); outside UTF-8
+//! mode a server that follows RFC 6856 answers them `-ERR [UTF8]` (RFC 6856 5) and they stay
+//! on the server. A -ERR to CAPA means a server of RFC 1939 alone: the login goes on. A user
+//! name that is not ASCII (a mailbox like `josé`) is sent only when the listing has
+//! `UTF8 USER` ("Clients MUST NOT use UTF-8 characters when authenticating if the server did
+//! not include the USER argument", RFC 6856 2.2); otherwise the client sends QUIT instead of
+//! USER. A -ERR to UTF8 does not stop the login, since `UTF8 USER` alone lets the name be sent
+//! (RFC 6856 2.2).
 //!
 //! ```text
 //!  connect ──► ExpectGreeting ──+OK──► ExpectUserReply ──+OK──► ExpectPassReply ──+OK──┐
@@ -30,13 +30,15 @@
 //!                  │                    └──────────────────────────────── ExpectUidlReply
 //! ```
 //!
-//! With a UTF-8 user name, the greeting's +OK leads to USER by way of RFC 6856:
+//! Between the greeting's +OK and USER come CAPA (RFC 2449) and UTF8 (RFC 6856):
 //!
 //! ```text
-//!  ExpectGreeting ─+OK─► ExpectCapaReply ─"UTF8 USER"─► ExpectUtf8Reply ─+OK─► ExpectUserReply
-//!                              │ -ERR, or no "UTF8 USER"      │ -ERR                ▲
-//!                              ▼                              └─────────────────────┘
-//!                             QUIT
+//!  ExpectGreeting ─+OK─► ExpectCapaReply ─"UTF8"─► ExpectUtf8Reply ─+OK or -ERR─► ExpectUserReply
+//!                         │         │ no UTF8, or -ERR (an ASCII user name)              ▲
+//!                         │         └────────────────────────────────────────────────────┘
+//!                         │ UTF-8 user name and no "UTF8 USER"
+//!                         ▼
+//!                        QUIT
 //! ```
 //!
 //! A -ERR to STAT or LIST sends QUIT; a -ERR to RETR or DELE is recorded and the client goes
@@ -127,9 +129,9 @@ impl std::error::Error for Pop3ClientSetupError {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Pop3ClientState {
     ExpectGreeting,
-    /// Only for a UTF-8 user name: does the server offer `UTF8 USER` (RFC 6856 2)?
+    /// Does the server offer UTF8, and `UTF8 USER` (RFC 2449 5, RFC 6856 2)?
     ExpectCapaReply,
-    /// Only for a UTF-8 user name: the server's answer to UTF8 (RFC 6856 2.1).
+    /// The server's answer to UTF8 (RFC 6856 2.1).
     ExpectUtf8Reply,
     ExpectUserReply,
     ExpectPassReply,
@@ -551,10 +553,12 @@ impl Pop3Client {
     /// A single-line response (or a -ERR to a command that may have a multi-line one).
     fn handle_status(&mut self, awaited: Awaited, ok: bool, first_line: String, now_ms: u64) {
         match (awaited, ok) {
-            (Awaited::Greeting, true) if self.config.user.is_ascii() => self.send_user(now_ms),
-            // RFC 6856 2.2: a UTF-8 user name only goes to a server whose CAPA lists UTF8 with
-            // its USER argument.
+            // RFC 2449 5: CAPA says whether the server offers UTF8 (RFC 6856 2), which this
+            // user agent takes so that messages with UTF-8 header fields come as they are,
+            // and whether a UTF-8 user name may be sent at all.
             (Awaited::Greeting, true) => self.send_command("CAPA", Awaited::Capa, now_ms),
+            // A server of RFC 1939 alone: an ASCII user name logs in as RFC 1939 says.
+            (Awaited::Capa, false) if self.config.user.is_ascii() => self.send_user(now_ms),
             (Awaited::Capa, false) => self.quit_without_utf8(
                 format!(
                     "the server refused CAPA ({first_line}), so it offers no UTF8 capability \
@@ -655,22 +659,25 @@ impl Pop3Client {
                 // case-insensitive. RFC 6856 2.2: UTF-8 user names need UTF8 with USER. UTF8
                 // goes first, for UTF-8 mode (RFC 6856 2.1).
                 let text = String::from_utf8_lossy(&body);
-                let utf8_user_offered = text.lines().any(|line| {
+                let utf8_arguments = text.lines().find_map(|line| {
                     let mut words = line.split(' ');
-                    words
-                        .next()
-                        .is_some_and(|tag| tag.eq_ignore_ascii_case("UTF8"))
-                        && words.any(|argument| argument.eq_ignore_ascii_case("USER"))
+                    let tag = words.next()?;
+                    tag.eq_ignore_ascii_case("UTF8").then_some(words)
                 });
-                if utf8_user_offered {
-                    self.send_command("UTF8", Awaited::Utf8, now_ms);
-                } else {
+                let utf8_offered = utf8_arguments.is_some();
+                let utf8_user_offered = utf8_arguments
+                    .is_some_and(|mut words| words.any(|word| word.eq_ignore_ascii_case("USER")));
+                if !self.config.user.is_ascii() && !utf8_user_offered {
                     self.quit_without_utf8(
                         "the server's CAPA listing has no \"UTF8 USER\", so it does not take \
                          UTF-8 user names (RFC 6856 2)"
                             .to_string(),
                         now_ms,
                     );
+                } else if utf8_offered {
+                    self.send_command("UTF8", Awaited::Utf8, now_ms);
+                } else {
+                    self.send_user(now_ms);
                 }
             }
             Awaited::List => {
