@@ -551,3 +551,37 @@ fn an_8bit_message_attachment_takes_the_8bitmime_path() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_u_label_domain_and_its_a_label_are_one_domain() {
+    // RFC 5890 2.3.2.1: "bü.test" and "xn--b-eha.test" name one domain; DNS knows only the
+    // A-label (RFC 5891 5). The host lists one form, the addresses use either.
+    for (local_domain, recipients) in [
+        ("b\u{fc}.test", ["bob@b\u{fc}.test", "bob@xn--b-eha.test"]),
+        ("xn--b-eha.test", ["bob@B\u{dc}.test", "bob@xn--b-eha.test"]),
+    ] {
+        let mut world = basic_world("idn");
+        world["dns"]["zones"][1] = json!({"origin": "xn--b-eha.test", "records": [
+            sim_common::mx("xn--b-eha.test", 10, "mx.xn--b-eha.test"),
+            sim_common::a("mx.xn--b-eha.test", "192.0.2.20"),
+        ]});
+        world["hosts"][1] =
+            sim_common::store_host("mx.b.test", "192.0.2.20", local_domain, &["bob"]);
+        world["messages"] = json!([message(&recipients[..1]), message(&recipients[1..])]);
+        let result = run_json(&world);
+        for (index, recipient) in recipients.iter().enumerate() {
+            let label = format!("m{}", index + 1);
+            assert!(
+                matches!(fate(&result, &label, recipient), Fate::Delivered { .. }),
+                "{local_domain}: {recipient}: {:?}",
+                result.outcomes
+            );
+        }
+        assert_eq!(mailbox(&result, &format!("bob@{local_domain}")).len(), 2);
+        let text = result.trace.to_text();
+        assert!(
+            text.contains("DNS query id ") && text.contains(": xn--b-eha.test. IN MX"),
+            "{text}"
+        );
+    }
+}

@@ -5,6 +5,7 @@
 
 use crate::dns::DnsWorld;
 use crate::mail::compose::{self, Attachment};
+use crate::smtp::address::{domain_key, mailbox_key};
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -653,7 +654,7 @@ impl Scenario {
                 );
             }
             for (m, mailbox) in host.mailboxes.iter().enumerate() {
-                if !mailbox_addresses.insert(mailbox.address.to_lowercase()) {
+                if !mailbox_addresses.insert(mailbox_key(&mailbox.address)) {
                     error(
                         format!("{at}.mailboxes[{m}].address"),
                         format!(
@@ -676,7 +677,7 @@ impl Scenario {
                             && host
                                 .local_domains
                                 .iter()
-                                .any(|d| d.eq_ignore_ascii_case(domain)) => {}
+                                .any(|d| domain_key(d) == domain_key(domain)) => {}
                     _ => error(
                         format!("{at}.mailboxes[{m}].address"),
                         format!(

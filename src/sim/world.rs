@@ -21,7 +21,7 @@ use crate::mail::dsn::{
 use crate::pop3::client::{Pop3Client, Pop3ClientConfig, Pop3ClientEvent};
 use crate::pop3::maildrop::{Maildrop, MaildropStore, OpenError, StoredMessage};
 use crate::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
-use crate::smtp::address::{ForwardPath, Mailbox, ReversePath};
+use crate::smtp::address::{domain_key, mailbox_key, ForwardPath, Mailbox, ReversePath};
 use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
     ReplyOrigin, SessionOutcome,
@@ -241,7 +241,7 @@ impl MaildropStore for SimMaildrop {
     fn open(&mut self, user: &str, password: &str) -> Result<Maildrop, OpenError> {
         // A login the server then refused (back to USER in the same session) holds nothing.
         self.release();
-        let key = user.to_lowercase();
+        let key = mailbox_key(user);
         let mut store = self.store.borrow_mut();
         let mailbox = store
             .mailboxes
@@ -797,7 +797,7 @@ struct World<'a> {
 fn domain_of(address: &str) -> String {
     address
         .rsplit_once('@')
-        .map(|(_, d)| d.to_ascii_lowercase())
+        .map(|(_, d)| domain_key(d))
         .unwrap_or_default()
 }
 
@@ -848,7 +848,7 @@ impl<'a> World<'a> {
             host_by_address.insert(spec.address, index);
             for mailbox in &spec.mailboxes {
                 store.borrow_mut().mailboxes.insert(
-                    mailbox.address.to_lowercase(),
+                    mailbox_key(&mailbox.address),
                     MailboxState {
                         address: mailbox.address.clone(),
                         host: index,
@@ -863,20 +863,10 @@ impl<'a> World<'a> {
             }
             let local_names = DomainName::parse(&spec.name).into_iter().collect();
             hosts.push(Host {
-                local_domains: Rc::new(
-                    spec.local_domains
-                        .iter()
-                        .map(|d| d.to_ascii_lowercase())
-                        .collect(),
-                ),
+                local_domains: Rc::new(spec.local_domains.iter().map(|d| domain_key(d)).collect()),
                 // A route only says where outgoing mail goes; it does not make the host
                 // accept mail for that domain from anyone.
-                relay_domains: Rc::new(
-                    spec.relay_domains
-                        .iter()
-                        .map(|d| d.to_ascii_lowercase())
-                        .collect(),
-                ),
+                relay_domains: Rc::new(spec.relay_domains.iter().map(|d| domain_key(d)).collect()),
                 users: Rc::new(
                     spec.submission_users
                         .iter()
@@ -1304,7 +1294,7 @@ impl<'a> World<'a> {
             self.store
                 .borrow()
                 .mailboxes
-                .get(&spec.mailbox.to_lowercase())
+                .get(&mailbox_key(&spec.mailbox))
                 .and_then(|m| m.password.clone())
                 .unwrap_or_default()
         });
@@ -1708,7 +1698,7 @@ impl<'a> World<'a> {
                     .map(|c| Rc::clone(&self.hosts[c.server].name))
                     .unwrap_or_default();
                 let mut store = self.store.borrow_mut();
-                if let Some(mailbox) = store.mailboxes.get_mut(&user.to_lowercase()) {
+                if let Some(mailbox) = store.mailboxes.get_mut(&mailbox_key(&user)) {
                     mailbox.messages.retain(|m| {
                         let gone = deleted_uids.contains(&m.uid);
                         if gone {
@@ -2169,7 +2159,7 @@ impl<'a> World<'a> {
         bytes.extend_from_slice(format!("Delivered-To: {recipient}\r\n").as_bytes());
         bytes.extend_from_slice(data);
         let mut store = self.store.borrow_mut();
-        let key = recipient.to_lowercase();
+        let key = mailbox_key(recipient);
         // Every host has a postmaster (RFC 5321 4.5.1), configured or not.
         if key.starts_with("postmaster@") && !store.mailboxes.contains_key(&key) {
             store.mailboxes.insert(
@@ -2305,7 +2295,7 @@ impl<'a> World<'a> {
             .spec
             .routes
             .iter()
-            .find(|r| r.domain.eq_ignore_ascii_case(&domain))
+            .find(|r| domain_key(&r.domain) == domain)
             .and_then(|r| self.host_by_name.get(&r.host.to_ascii_lowercase()).copied());
         let targets = if let Some(index) = route {
             let target = Target {

@@ -40,10 +40,33 @@ impl fmt::Display for AddressLiteral {
     }
 }
 
+/// A domain name as a lookup key: in lower case (names compare without regard to case, RFC
+/// 5321 2.4), and with every U-label written as its A-label (`bü.test` is `xn--b-eha.test`),
+/// since the two forms name one domain (RFC 5890 2.3.2.1) and DNS knows only the A-label
+/// (RFC 5891 5). A name that IDNA refuses is kept in lower case, so that it matches nothing
+/// but itself.
+pub fn domain_key(name: &str) -> String {
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
+    idna::domain_to_ascii(name).unwrap_or_else(|_| name.to_lowercase())
+}
+
+/// A mailbox address as a lookup key: the local part in lower case (the simulated servers
+/// treat it without regard to case, as most do), the domain as [`domain_key`] writes it.
+pub fn mailbox_key(address: &str) -> String {
+    match address.rsplit_once('@') {
+        Some((local_part, domain)) => {
+            format!("{}@{}", local_part.to_lowercase(), domain_key(domain))
+        }
+        None => address.to_lowercase(),
+    }
+}
+
 /// The part of a mailbox after the "@": a domain name or an address literal.
 ///
-/// Domain names compare and hash without regard to ASCII case (RFC 5321 2.4); the spelling
-/// the peer used is kept for display.
+/// Domain names compare and hash by [`domain_key`]: without regard to case (RFC 5321 2.4), and
+/// a U-label equals its A-label; the spelling the peer used is kept for display.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Domain {
     Name(String),
@@ -67,7 +90,7 @@ impl Domain {
     /// lookup key.
     pub fn key(&self) -> String {
         match self {
-            Domain::Name(name) => name.to_ascii_lowercase(),
+            Domain::Name(name) => domain_key(name),
             Domain::Literal(literal) => literal.to_string(),
         }
     }
@@ -84,7 +107,10 @@ impl Domain {
 impl PartialEq for Domain {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (Domain::Name(a), Domain::Name(b)) => a.eq_ignore_ascii_case(b),
+            (Domain::Name(a), Domain::Name(b)) if a.is_ascii() && b.is_ascii() => {
+                a.eq_ignore_ascii_case(b)
+            }
+            (Domain::Name(a), Domain::Name(b)) => domain_key(a) == domain_key(b),
             (Domain::Literal(a), Domain::Literal(b)) => a == b,
             _ => false,
         }
@@ -725,6 +751,31 @@ mod tests {
                 "input {input:?}"
             );
         }
+    }
+
+    #[test]
+    fn u_labels_and_a_labels_are_one_domain() {
+        // RFC 3492 7.1 and RFC 5891: the A-label of "bü" is "xn--b-eha".
+        assert_eq!(domain_key("B\u{dc}.Test"), "xn--b-eha.test");
+        assert_eq!(domain_key("xn--B-EHA.test"), "xn--b-eha.test");
+        assert_eq!(domain_key("Example.ORG"), "example.org");
+        let u_label = Domain::Name("b\u{fc}.test".into());
+        let a_label = Domain::Name("XN--b-eha.test".into());
+        assert_eq!(u_label, a_label);
+        assert_ne!(u_label, Domain::Name("bu.test".into()));
+        let hash = |domain: &Domain| {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            domain.hash(&mut hasher);
+            hasher.finish()
+        };
+        assert_eq!(hash(&u_label), hash(&a_label));
+        assert_eq!(mailbox_key("Bob@b\u{fc}.test"), "bob@xn--b-eha.test");
+        assert_eq!(mailbox_key("Jos\u{c9}@a.test"), "jos\u{e9}@a.test");
+        // What IDNA refuses stays itself, in lower case.
+        assert_eq!(
+            domain_key("a\u{fffd}\u{2028}.Test"),
+            "a\u{fffd}\u{2028}.test"
+        );
     }
 
     #[test]

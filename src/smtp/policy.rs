@@ -5,7 +5,7 @@
 //! This module does not parse or sequence anything: the session calls a policy only with
 //! commands that are already valid and in order, and sends the reply the policy decides on.
 
-use super::address::{Domain, ForwardPath, Mailbox, ReversePath};
+use super::address::{domain_key, mailbox_key, Domain, ForwardPath, Mailbox, ReversePath};
 use super::reply::{EnhancedStatus, Reply};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -418,14 +418,14 @@ impl StaticPolicy {
 
     /// Adds a domain this server takes mail for (case-insensitive).
     pub fn local_domain(mut self, domain: &str) -> Self {
-        self.local_domains.insert(domain.to_ascii_lowercase());
+        self.local_domains.insert(domain_key(domain));
         self
     }
 
     /// Adds an existing mailbox `local@domain`. Once any is added, other local parts at the
     /// local domains are unknown users (550 5.1.1); the domain is added as local too.
     pub fn mailbox(mut self, address: &str) -> Self {
-        let key = address.to_lowercase();
+        let key = mailbox_key(address);
         if let Some((_, domain)) = key.rsplit_once('@') {
             self.local_domains.insert(domain.to_string());
         }
@@ -442,7 +442,7 @@ impl StaticPolicy {
 
     /// Marks a mailbox as full.
     pub fn full_mailbox(mut self, address: &str) -> Self {
-        self.full_mailboxes.insert(address.to_lowercase());
+        self.full_mailboxes.insert(mailbox_key(address));
         self
     }
 
@@ -487,7 +487,7 @@ impl StaticPolicy {
         self.local_domains.contains(&domain.key())
     }
 
-    fn mailbox_key(mailbox: &Mailbox) -> String {
+    fn key_of(mailbox: &Mailbox) -> String {
         format!(
             "{}@{}",
             mailbox.local_part.to_lowercase(),
@@ -500,7 +500,7 @@ impl StaticPolicy {
             || self
                 .mailboxes
                 .as_ref()
-                .is_none_or(|set| set.contains(&Self::mailbox_key(mailbox)))
+                .is_none_or(|set| set.contains(&Self::key_of(mailbox)))
     }
 }
 
@@ -553,10 +553,7 @@ impl Policy for StaticPolicy {
         if !self.mailbox_exists(forward_path) {
             return Decision::user_unknown(&forward_path.domain, &forward_path.local_part);
         }
-        if self
-            .full_mailboxes
-            .contains(&Self::mailbox_key(forward_path))
-        {
+        if self.full_mailboxes.contains(&Self::key_of(forward_path)) {
             return if self.mailbox_full_permanent {
                 Decision::respond(
                     552,
@@ -572,7 +569,7 @@ impl Policy for StaticPolicy {
             };
         }
         if let Some(delay_ms) = self.greylist_delay_ms {
-            let key = Self::mailbox_key(forward_path);
+            let key = Self::key_of(forward_path);
             if let Some(refusal) = self
                 .greylist
                 .check_rcpt(session, transaction, &key, delay_ms)
