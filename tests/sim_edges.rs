@@ -404,6 +404,61 @@ fn control_characters_in_addresses_are_refused() {
     );
 }
 
+/// The paths of the errors a scenario is refused with (it must be refused).
+fn error_paths(world: &serde_json::Value) -> Vec<String> {
+    match Scenario::from_json(&world.to_string()) {
+        Ok(_) => panic!("the scenario should be refused"),
+        Err(errors) => errors.0.into_iter().map(|e| e.at).collect(),
+    }
+}
+
+#[test]
+fn control_characters_in_the_name_and_title_are_refused() {
+    // A line break in the title would plant a forged line at the top of the text trace.
+    for (field, value) in [
+        ("name", "forged\n0+00:00:00.000  sim  FAKE"),
+        ("name", "nul\0name"),
+        (
+            "title",
+            "A title\n0+00:00:00.000  check                  conservation holds",
+        ),
+        ("title", "tab\there"),
+        ("title", "cr\rhere"),
+        ("teaching", "bell\u{7}"),
+        ("teaching", "crlf\r\nline"),
+    ] {
+        let mut world = basic_world("one-line");
+        world[field] = json!(value);
+        let paths = error_paths(&world);
+        assert!(
+            paths.iter().any(|p| p == field),
+            "{field} {value:?}: {paths:?}"
+        );
+    }
+    // Teaching text is running text: a line break in it is only a space.
+    let mut world = basic_world("teaching");
+    world["teaching"] = json!("First sentence.\nSecond sentence.\n");
+    assert!(Scenario::from_json(&world.to_string()).is_ok());
+}
+
+#[test]
+fn control_characters_in_a_raw_clients_name_and_a_mailbox_address_are_refused() {
+    // Both are actors in the text trace: `client`, and `ua:MAILBOX` for a fetch.
+    let mut world = basic_world("raw-client-name");
+    world["raw_sessions"] = json!([{
+        "client": "mal\0lory", "address": "203.0.113.66", "server": "mx.receiver.test",
+        "bytes": "QUIT\r\n"
+    }]);
+    assert_eq!(error_paths(&world), ["raw_sessions[0].client"]);
+    let mut world = basic_world("mailbox-address");
+    world["hosts"][1]["mailboxes"][0]["address"] = json!("bo\nb@receiver.test");
+    let paths = error_paths(&world);
+    assert!(
+        paths.iter().any(|p| p == "hosts[1].mailboxes[0].address"),
+        "{paths:?}"
+    );
+}
+
 #[test]
 fn a_kept_connection_given_a_message_the_server_cannot_take_still_ends() {
     let mut world = basic_world("cache-8bit");

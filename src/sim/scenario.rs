@@ -464,6 +464,24 @@ impl Scenario {
         if self.name.trim().is_empty() {
             error("name".into(), "the scenario needs a name".into());
         }
+        // The name and the title are printed on one line at the top of the text trace, the
+        // name again in its first event: a line break there would forge a trace line. The
+        // teaching text is running text (wrapped in the trace, a paragraph in the web page),
+        // so a line break there is only a space; other control characters are mistakes.
+        for (field, value) in [("name", &self.name), ("title", &self.title)] {
+            if value.chars().any(char::is_control) {
+                error(
+                    field.into(),
+                    format!("{value:?} holds a control character; it is one line"),
+                );
+            }
+        }
+        if self.teaching.chars().any(|c| c.is_control() && c != '\n') {
+            error(
+                "teaching".into(),
+                "holds a control character other than a line break (\\n)".into(),
+            );
+        }
         for problem in self.dns.validate() {
             error("dns".into(), problem.to_string());
         }
@@ -653,6 +671,13 @@ impl Scenario {
                 );
             }
             for (m, mailbox) in host.mailboxes.iter().enumerate() {
+                // The address names the reader's actor in the trace (`ua:ADDRESS`).
+                if mailbox.address.chars().any(char::is_control) {
+                    error(
+                        format!("{at}.mailboxes[{m}].address"),
+                        format!("{:?} holds a control character", mailbox.address),
+                    );
+                }
                 if !mailbox_addresses.insert(mailbox.address.to_lowercase()) {
                     error(
                         format!("{at}.mailboxes[{m}].address"),
@@ -816,6 +841,13 @@ impl Scenario {
             }
         }
         for (index, raw) in self.raw_sessions.iter().enumerate() {
+            // The client's name is its actor in the trace, on every line it writes.
+            if raw.client.chars().any(char::is_control) {
+                error(
+                    format!("raw_sessions[{index}].client"),
+                    format!("{:?} holds a control character", raw.client),
+                );
+            }
             if !names.contains(&raw.server.to_ascii_lowercase()) {
                 error(
                     format!("raw_sessions[{index}].server"),
