@@ -460,6 +460,63 @@ fn control_characters_in_a_raw_clients_name_and_a_mailbox_address_are_refused() 
 }
 
 #[test]
+fn credentials_a_user_agent_cannot_send_are_refused() {
+    // The user agent sends AUTH PLAIN fields of 1 to 255 octets (user) and at most 255
+    // (password), without NUL (RFC 4616 2); a submission user or a message's `auth` it could
+    // never send is a mistake in the scenario, not something to find out at run time.
+    let long = "p".repeat(256);
+    let cases = [
+        (
+            "/hosts/0/submission_users/0/password",
+            json!(long),
+            "hosts[0].submission_users[0].password",
+        ),
+        (
+            "/hosts/0/submission_users/0/user",
+            json!(long),
+            "hosts[0].submission_users[0].user",
+        ),
+        (
+            "/hosts/0/submission_users/0/user",
+            json!(""),
+            "hosts[0].submission_users[0].user",
+        ),
+        (
+            "/hosts/0/submission_users/0/password",
+            json!("se\0cret"),
+            "hosts[0].submission_users[0].password",
+        ),
+        (
+            "/messages/0/auth/password",
+            json!(long),
+            "messages[0].auth.password",
+        ),
+        (
+            "/messages/0/auth/user",
+            json!("al\0ice"),
+            "messages[0].auth.user",
+        ),
+        ("/messages/0/auth/user", json!(""), "messages[0].auth.user"),
+    ];
+    for (pointer, value, path) in cases {
+        let mut world = basic_world("credentials");
+        *world.pointer_mut(pointer).expect(pointer) = value;
+        let paths = error_paths(&world);
+        assert!(paths.iter().any(|p| p == path), "{path}: {paths:?}");
+    }
+    // 255 octets on both sides are fine, and the message is delivered.
+    let longest = "p".repeat(255);
+    let mut world = basic_world("credentials-255");
+    world["hosts"][0]["submission_users"][0]["password"] = json!(longest);
+    world["messages"][0]["auth"]["password"] = json!(longest);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
+#[test]
 fn a_kept_connection_given_a_message_the_server_cannot_take_still_ends() {
     let mut world = basic_world("cache-8bit");
     world["hosts"][0]["connection_cache_s"] = json!(2);

@@ -5,6 +5,7 @@
 
 use crate::dns::DnsWorld;
 use crate::mail::compose::{self, Attachment};
+use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -723,6 +724,11 @@ impl Scenario {
                     }
                 }
             }
+            for (u, user) in host.submission_users.iter().enumerate() {
+                for (field, problem) in credential_problems(user) {
+                    error(format!("{at}.submission_users[{u}].{field}"), problem);
+                }
+            }
             if host.max_recipients == 0 {
                 error(format!("{at}.max_recipients"), "must be at least 1".into());
             }
@@ -791,6 +797,11 @@ impl Scenario {
                         format!("{at}.{field}"),
                         format!("{value:?} holds a control character"),
                     );
+                }
+            }
+            if let Some(auth) = &message.auth {
+                for (field, problem) in credential_problems(auth) {
+                    error(format!("{at}.auth.{field}"), problem);
                 }
             }
             if !names.contains(&message.submit_to.to_ascii_lowercase()) {
@@ -943,4 +954,42 @@ fn is_host_name(name: &str) -> bool {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
+}
+
+/// What makes a user name and password unusable for the user agents' AUTH PLAIN: RFC 4616 2
+/// separates the fields with NUL, and the client sends 1 to 255 octets of user name and at most
+/// 255 of password (what a server must accept). A submission user the user agents could never
+/// log in as, or a message's `auth` they could never send, is a mistake in the scenario.
+fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
+    let max = SASL_PLAIN_FIELD_MAX_OCTETS;
+    let mut problems = Vec::new();
+    let user = &credentials.user;
+    let password = &credentials.password;
+    if user.is_empty() || user.len() > max {
+        problems.push((
+            "user",
+            format!(
+                "is {} octets; a user name for AUTH PLAIN is 1 to {max} octets (RFC 4616 2)",
+                user.len()
+            ),
+        ));
+    }
+    if password.len() > max {
+        problems.push((
+            "password",
+            format!(
+                "is {} octets; a password for AUTH PLAIN is at most {max} octets (RFC 4616 2)",
+                password.len()
+            ),
+        ));
+    }
+    for (field, value) in [("user", user), ("password", password)] {
+        if value.contains('\0') {
+            problems.push((
+                field,
+                "holds a NUL, which separates the fields of AUTH PLAIN (RFC 4616 2)".into(),
+            ));
+        }
+    }
+    problems
 }
