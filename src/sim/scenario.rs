@@ -969,7 +969,8 @@ fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
         problems.push((
             "user",
             format!(
-                "is {} octets; a user name for AUTH PLAIN is 1 to {max} octets (RFC 4616 2)",
+                "{} octets; the user agents send a user name of 1 to {max} octets in AUTH \
+                 PLAIN, what every server must accept (RFC 4616 2)",
                 user.len()
             ),
         ));
@@ -978,7 +979,8 @@ fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
         problems.push((
             "password",
             format!(
-                "is {} octets; a password for AUTH PLAIN is at most {max} octets (RFC 4616 2)",
+                "{} octets; the user agents send a password of at most {max} octets in AUTH \
+                 PLAIN, what every server must accept (RFC 4616 2)",
                 password.len()
             ),
         ));
