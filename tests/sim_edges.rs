@@ -404,6 +404,118 @@ fn control_characters_in_addresses_are_refused() {
     );
 }
 
+/// The paths of the errors a scenario is refused with (it must be refused).
+fn error_paths(world: &serde_json::Value) -> Vec<String> {
+    match Scenario::from_json(&world.to_string()) {
+        Ok(_) => panic!("the scenario should be refused"),
+        Err(errors) => errors.0.into_iter().map(|e| e.at).collect(),
+    }
+}
+
+#[test]
+fn control_characters_in_the_name_and_title_are_refused() {
+    // A line break in the title would plant a forged line at the top of the text trace.
+    for (field, value) in [
+        ("name", "forged\n0+00:00:00.000  sim  FAKE"),
+        ("name", "nul\0name"),
+        (
+            "title",
+            "A title\n0+00:00:00.000  check                  conservation holds",
+        ),
+        ("title", "tab\there"),
+        ("title", "cr\rhere"),
+        ("teaching", "bell\u{7}"),
+        ("teaching", "crlf\r\nline"),
+    ] {
+        let mut world = basic_world("one-line");
+        world[field] = json!(value);
+        let paths = error_paths(&world);
+        assert!(
+            paths.iter().any(|p| p == field),
+            "{field} {value:?}: {paths:?}"
+        );
+    }
+    // Teaching text is running text: a line break in it is only a space.
+    let mut world = basic_world("teaching");
+    world["teaching"] = json!("First sentence.\nSecond sentence.\n");
+    assert!(Scenario::from_json(&world.to_string()).is_ok());
+}
+
+#[test]
+fn control_characters_in_a_raw_clients_name_and_a_mailbox_address_are_refused() {
+    // Both are actors in the text trace: `client`, and `ua:MAILBOX` for a fetch.
+    let mut world = basic_world("raw-client-name");
+    world["raw_sessions"] = json!([{
+        "client": "mal\0lory", "address": "203.0.113.66", "server": "mx.receiver.test",
+        "bytes": "QUIT\r\n"
+    }]);
+    assert_eq!(error_paths(&world), ["raw_sessions[0].client"]);
+    let mut world = basic_world("mailbox-address");
+    world["hosts"][1]["mailboxes"][0]["address"] = json!("bo\nb@receiver.test");
+    let paths = error_paths(&world);
+    assert!(
+        paths.iter().any(|p| p == "hosts[1].mailboxes[0].address"),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn credentials_a_user_agent_cannot_send_are_refused() {
+    // The user agent sends AUTH PLAIN fields of 1 to 255 octets (user) and at most 255
+    // (password), without NUL (RFC 4616 2); a submission user or a message's `auth` it could
+    // never send is a mistake in the scenario, not something to find out at run time.
+    let long = "p".repeat(256);
+    let cases = [
+        (
+            "/hosts/0/submission_users/0/password",
+            json!(long),
+            "hosts[0].submission_users[0].password",
+        ),
+        (
+            "/hosts/0/submission_users/0/user",
+            json!(long),
+            "hosts[0].submission_users[0].user",
+        ),
+        (
+            "/hosts/0/submission_users/0/user",
+            json!(""),
+            "hosts[0].submission_users[0].user",
+        ),
+        (
+            "/hosts/0/submission_users/0/password",
+            json!("se\0cret"),
+            "hosts[0].submission_users[0].password",
+        ),
+        (
+            "/messages/0/auth/password",
+            json!(long),
+            "messages[0].auth.password",
+        ),
+        (
+            "/messages/0/auth/user",
+            json!("al\0ice"),
+            "messages[0].auth.user",
+        ),
+        ("/messages/0/auth/user", json!(""), "messages[0].auth.user"),
+    ];
+    for (pointer, value, path) in cases {
+        let mut world = basic_world("credentials");
+        *world.pointer_mut(pointer).expect(pointer) = value;
+        let paths = error_paths(&world);
+        assert!(paths.iter().any(|p| p == path), "{path}: {paths:?}");
+    }
+    // 255 octets on both sides are fine, and the message is delivered.
+    let longest = "p".repeat(255);
+    let mut world = basic_world("credentials-255");
+    world["hosts"][0]["submission_users"][0]["password"] = json!(longest);
+    world["messages"][0]["auth"]["password"] = json!(longest);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
 #[test]
 fn a_kept_connection_given_a_message_the_server_cannot_take_still_ends() {
     let mut world = basic_world("cache-8bit");

@@ -6,6 +6,7 @@
 use crate::dns::DnsWorld;
 use crate::mail::compose::{self, Attachment};
 use crate::smtp::address::{domain_key, mailbox_key};
+use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -465,6 +466,24 @@ impl Scenario {
         if self.name.trim().is_empty() {
             error("name".into(), "the scenario needs a name".into());
         }
+        // The name and the title are printed on one line at the top of the text trace, the
+        // name again in its first event: a line break there would forge a trace line. The
+        // teaching text is running text (wrapped in the trace, a paragraph in the web page),
+        // so a line break there is only a space; other control characters are mistakes.
+        for (field, value) in [("name", &self.name), ("title", &self.title)] {
+            if value.chars().any(char::is_control) {
+                error(
+                    field.into(),
+                    format!("{value:?} holds a control character; it is one line"),
+                );
+            }
+        }
+        if self.teaching.chars().any(|c| c.is_control() && c != '\n') {
+            error(
+                "teaching".into(),
+                "holds a control character other than a line break (\\n)".into(),
+            );
+        }
         for problem in self.dns.validate() {
             error("dns".into(), problem.to_string());
         }
@@ -654,6 +673,13 @@ impl Scenario {
                 );
             }
             for (m, mailbox) in host.mailboxes.iter().enumerate() {
+                // The address names the reader's actor in the trace (`ua:ADDRESS`).
+                if mailbox.address.chars().any(char::is_control) {
+                    error(
+                        format!("{at}.mailboxes[{m}].address"),
+                        format!("{:?} holds a control character", mailbox.address),
+                    );
+                }
                 if !mailbox_addresses.insert(mailbox_key(&mailbox.address)) {
                     error(
                         format!("{at}.mailboxes[{m}].address"),
@@ -697,6 +723,11 @@ impl Scenario {
                             format!("larger than {MAILBOX_MAX_OCTETS}"),
                         );
                     }
+                }
+            }
+            for (u, user) in host.submission_users.iter().enumerate() {
+                for (field, problem) in credential_problems(user) {
+                    error(format!("{at}.submission_users[{u}].{field}"), problem);
                 }
             }
             if host.max_recipients == 0 {
@@ -769,6 +800,11 @@ impl Scenario {
                     );
                 }
             }
+            if let Some(auth) = &message.auth {
+                for (field, problem) in credential_problems(auth) {
+                    error(format!("{at}.auth.{field}"), problem);
+                }
+            }
             if !names.contains(&message.submit_to.to_ascii_lowercase()) {
                 error(
                     format!("{at}.submit_to"),
@@ -817,6 +853,13 @@ impl Scenario {
             }
         }
         for (index, raw) in self.raw_sessions.iter().enumerate() {
+            // The client's name is its actor in the trace, on every line it writes.
+            if raw.client.chars().any(char::is_control) {
+                error(
+                    format!("raw_sessions[{index}].client"),
+                    format!("{:?} holds a control character", raw.client),
+                );
+            }
             if !names.contains(&raw.server.to_ascii_lowercase()) {
                 error(
                     format!("raw_sessions[{index}].server"),
@@ -912,4 +955,44 @@ fn is_host_name(name: &str) -> bool {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
+}
+
+/// What makes a user name and password unusable for the user agents' AUTH PLAIN: RFC 4616 2
+/// separates the fields with NUL, and the client sends 1 to 255 octets of user name and at most
+/// 255 of password (what a server must accept). A submission user the user agents could never
+/// log in as, or a message's `auth` they could never send, is a mistake in the scenario.
+fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
+    let max = SASL_PLAIN_FIELD_MAX_OCTETS;
+    let mut problems = Vec::new();
+    let user = &credentials.user;
+    let password = &credentials.password;
+    if user.is_empty() || user.len() > max {
+        problems.push((
+            "user",
+            format!(
+                "{} octets; the user agents send a user name of 1 to {max} octets in AUTH \
+                 PLAIN, what every server must accept (RFC 4616 2)",
+                user.len()
+            ),
+        ));
+    }
+    if password.len() > max {
+        problems.push((
+            "password",
+            format!(
+                "{} octets; the user agents send a password of at most {max} octets in AUTH \
+                 PLAIN, what every server must accept (RFC 4616 2)",
+                password.len()
+            ),
+        ));
+    }
+    for (field, value) in [("user", user), ("password", password)] {
+        if value.contains('\0') {
+            problems.push((
+                field,
+                "holds a NUL, which separates the fields of AUTH PLAIN (RFC 4616 2)".into(),
+            ));
+        }
+    }
+    problems
 }
