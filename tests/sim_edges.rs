@@ -461,8 +461,7 @@ fn control_characters_in_a_raw_clients_name_and_a_mailbox_address_are_refused() 
 
 #[test]
 fn credentials_a_user_agent_cannot_send_are_refused() {
-    // The user agent sends AUTH PLAIN fields of 1 to 255 octets (user) and at most 255
-    // (password), without NUL (RFC 4616 2); a submission user or a message's `auth` it could
+    // The user agent sends AUTH PLAIN fields of 1 to 255 octets, without NUL (RFC 4616 2); a submission user or a message's `auth` it could
     // never send is a mistake in the scenario, not something to find out at run time.
     let long = "p".repeat(256);
     let cases = [
@@ -497,6 +496,17 @@ fn credentials_a_user_agent_cannot_send_are_refused() {
             "messages[0].auth.user",
         ),
         ("/messages/0/auth/user", json!(""), "messages[0].auth.user"),
+        // RFC 4616 2: passwd = 1*SAFE.
+        (
+            "/messages/0/auth/password",
+            json!(""),
+            "messages[0].auth.password",
+        ),
+        (
+            "/hosts/0/submission_users/0/password",
+            json!(""),
+            "hosts[0].submission_users[0].password",
+        ),
     ];
     for (pointer, value, path) in cases {
         let mut world = basic_world("credentials");

@@ -976,11 +976,11 @@ fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
             ),
         ));
     }
-    if password.len() > max {
+    if password.is_empty() || password.len() > max {
         problems.push((
             "password",
             format!(
-                "{} octets; the user agents send a password of at most {max} octets in AUTH \
+                "{} octets; the user agents send a password of 1 to {max} octets in AUTH \
                  PLAIN, what every server must accept (RFC 4616 2)",
                 password.len()
             ),

@@ -646,9 +646,10 @@ impl ClientSession {
                     reason: "the user name must be 1 to 255 octets",
                 });
             }
-            if password.len() > SASL_PLAIN_FIELD_MAX_OCTETS {
+            // RFC 4616 2: passwd = 1*SAFE.
+            if password.is_empty() || password.len() > SASL_PLAIN_FIELD_MAX_OCTETS {
                 return Err(ClientSetupError::InvalidCredentials {
-                    reason: "the password must be at most 255 octets",
+                    reason: "the password must be 1 to 255 octets",
                 });
             }
             // RFC 4616 2: NUL separates the fields, so it cannot be inside one.

@@ -90,7 +90,8 @@ pub fn parse_plain(decoded: &[u8]) -> Result<PlainCredentials, ResponseError> {
     else {
         return Err(ResponseError::Malformed);
     };
-    if authcid.is_empty() {
+    // RFC 4616 2: authcid = 1*SAFE, passwd = 1*SAFE.
+    if authcid.is_empty() || password.is_empty() {
         return Err(ResponseError::Malformed);
     }
     Ok(PlainCredentials {
@@ -140,6 +141,8 @@ mod tests {
         assert_eq!(creds.authzid.as_deref(), Some("bob"));
         assert_eq!(parse_plain(b"alice\0secret"), Err(ResponseError::Malformed));
         assert_eq!(parse_plain(b"\0\0secret"), Err(ResponseError::Malformed));
+        // RFC 4616 2: passwd = 1*SAFE.
+        assert_eq!(parse_plain(b"\0alice\0"), Err(ResponseError::Malformed));
         assert_eq!(decode_response("="), Ok(Vec::new()));
     }
 }
