@@ -34,13 +34,14 @@
 //! lead to Closed. All other transitions are errors: the command gets 503 and the state stays.
 
 use super::address::{ForwardPath, ReversePath};
-use super::command::{parse_command, Command, EsmtpParam, Verb};
+use super::command::{bdat_chunk_size, parse_command, Command, CommandError, EsmtpParam, Verb};
 use super::data_in::{BareKind, BareLineEnding, DataReader, Framing};
 use super::explain::Explanation;
 use super::policy::{Decision, PeerInfo, Policy, SessionInfo, TransactionInfo};
 use super::reply::{EnhancedStatus, Reply};
 use super::sasl::{self, Mechanism};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -381,7 +382,7 @@ enum BdatTarget {
     Discard {
         reply: Reply,
         why: String,
-        rfc: &'static str,
+        rfc: Cow<'static, str>,
         after: Box<State>,
     },
 }
@@ -1285,6 +1286,10 @@ impl<P: Policy> ServerSession<P> {
         let command = match parse_command(line) {
             Ok(command) => command,
             Err(error) => {
+                if error.verb == Some(Verb::Bdat) {
+                    self.bdat_malformed(&error, bdat_chunk_size(line));
+                    return;
+                }
                 if matches!(self.state, State::ExpectQuit) {
                     self.refused_session();
                     return;
@@ -1316,7 +1321,7 @@ impl<P: Policy> ServerSession<P> {
                                 why: "this server refused the connection at the greeting; \
                                       the chunk's octets were read and dropped"
                                     .into(),
-                                rfc: "RFC 5321 3.1, RFC 3030 2",
+                                rfc: "RFC 5321 3.1, RFC 3030 2".into(),
                                 after: Box::new(State::ExpectQuit),
                             },
                         },
@@ -1932,7 +1937,7 @@ impl<P: Policy> ServerSession<P> {
             |reply: Reply, why: String, rfc: &'static str, after: State| BdatTarget::Discard {
                 reply,
                 why,
-                rfc,
+                rfc: rfc.into(),
                 after: Box::new(after),
             };
         let target = match (self.bdat_not_advertised(), state) {
@@ -2005,6 +2010,84 @@ impl<P: Policy> ServerSession<P> {
         );
     }
 
+    /// A BDAT line that breaks the grammar. When its chunk size can still be read, the client
+    /// sends that many octets after the line whatever the answer (RFC 3030 2), so they are
+    /// read and dropped before the reply, as for every other refused BDAT: read as commands, a
+    /// chunk holding "RSET\r\nMAIL FROM:..." would run. Without a readable size nothing can
+    /// be consumed, since nobody can tell how many octets follow.
+    fn bdat_malformed(&mut self, error: &CommandError, size: Option<u64>) {
+        let Some(size) = size else {
+            if matches!(self.state, State::ExpectQuit) {
+                self.refused_session();
+            } else {
+                self.send(
+                    error.reply(),
+                    format!(
+                        "{}. No chunk size could be read, so the server cannot know how many \
+                         octets follow the line: none are consumed, and whatever follows will \
+                         be read as commands",
+                        error.why
+                    ),
+                    error.rfc,
+                );
+            }
+            return;
+        };
+        let unit = if size == 1 { "octet" } else { "octets" };
+        let dropped = format!(
+            "the chunk size could still be read, so the chunk that follows the line ({size} \
+             {unit}) was read and dropped: the client sends it whatever the answer, and read as \
+             commands its octets would run as commands"
+        );
+        let rfc: Cow<'static, str> = if error.rfc.contains("RFC 3030") {
+            error.rfc.into()
+        } else {
+            format!("{}, RFC 3030 2", error.rfc).into()
+        };
+        let from = self.state.kind();
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let (reply, why, rfc, after) = match state {
+            State::ExpectQuit => (
+                reply(503, SEQUENCE, "Only QUIT is accepted now"),
+                format!("this server refused the connection at the greeting; {dropped}"),
+                "RFC 5321 3.1, RFC 3030 2".into(),
+                State::ExpectQuit,
+            ),
+            // The message could only lack the dropped chunk, so it must not be completed by
+            // a later BDAT; after a failed chunk the client must send no more BDAT anyway.
+            State::ExpectRcptOrData { .. } | State::ExpectBdat { .. } => (
+                error.reply(),
+                format!(
+                    "{}; {dropped}. The transaction is over: its message could only lack this \
+                     chunk, and after a failed chunk the client must send no more BDAT",
+                    error.why
+                ),
+                rfc,
+                State::ExpectMail,
+            ),
+            other => (
+                error.reply(),
+                format!("{}; {dropped}", error.why),
+                rfc,
+                other,
+            ),
+        };
+        self.enter(
+            from,
+            State::ReceivingBdat {
+                size,
+                remaining_octets: size,
+                last: false,
+                target: BdatTarget::Discard {
+                    reply,
+                    why,
+                    rfc,
+                    after: Box::new(after),
+                },
+            },
+        );
+    }
+
     /// BDAT is only available when CHUNKING was advertised in the EHLO reply to this client
     /// (RFC 3030 2): the refusal, explanation and RFC when it was not.
     fn bdat_not_advertised(&self) -> Option<(Reply, &'static str, &'static str)> {
@@ -2056,7 +2139,7 @@ impl<P: Policy> ServerSession<P> {
                      was read and dropped and the transaction is over (a client must send no \
                      more BDAT after a failure)"
                 ),
-                rfc: "RFC 3030 2, RFC 1870 6",
+                rfc: "RFC 3030 2, RFC 1870 6".into(),
                 after: Box::new(State::ExpectMail),
             };
         }
@@ -2768,6 +2851,60 @@ mod tests {
         // RFC 6152 states no increase for BODY.
         config.extensions.eight_bit_mime = false;
         assert_eq!(limit(&config, "EHLO"), (1038, 512));
+    }
+
+    #[test]
+    fn a_bdat_chunk_with_a_readable_size_never_runs_as_commands() {
+        // The chunk is "QUIT\r\n": run as a command, it would close the session.
+        let before = [
+            "",
+            "HELO c.example\r\n",
+            "EHLO c.example\r\n",
+            "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n",
+            "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\n",
+            "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\n\
+             BDAT 1\r\nx",
+            "HELO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\n",
+        ];
+        // Well-formed (accepted in a transaction after EHLO with CHUNKING, refused elsewhere)
+        // and malformed with a readable size (always refused).
+        let bdat = [
+            "BDAT 6",
+            "BDAT 6 FIRST",
+            "BDAT 6 LAST LAST",
+            "BDAT 6 LAST\x01",
+            "BDAT 6 \u{e9}",
+        ];
+        for chunking in [true, false] {
+            let mut config = ServerConfig::new("mx.example.org");
+            config.extensions.chunking = chunking;
+            for prefix in before {
+                for line in bdat {
+                    let mut server = session(config.clone());
+                    server.handle_input(prefix.as_bytes(), 0);
+                    let replies = reply_lines(&mut server).len();
+                    server.handle_input(format!("{line}\r\nQUIT\r\n").as_bytes(), 0);
+                    let what = format!("{prefix:?} {line:?} chunking {chunking}");
+                    assert_eq!(reply_lines(&mut server).len(), 1, "{what}");
+                    assert!(replies > 0 && !server.is_closed(), "{what}");
+                    assert!(server.input.is_empty(), "{what}");
+                }
+            }
+        }
+        // A refused session (554 at the greeting) reads the chunk too.
+        for line in bdat {
+            let mut server = ServerSession::new(
+                ServerConfig::new("mx.example.org"),
+                StaticPolicy::new().refuse_peer("192.0.2.10"),
+                PeerInfo::new("192.0.2.10", Some(50000)),
+                0,
+            );
+            assert_eq!(server.state(), ServerStateKind::ExpectQuit);
+            server.handle_input(format!("{line}\r\nQUIT\r\n").as_bytes(), 0);
+            assert!(!server.is_closed(), "{line:?}");
+            server.handle_input(b"QUIT\r\n", 0);
+            assert!(server.is_closed(), "{line:?}");
+        }
     }
 
     #[test]
