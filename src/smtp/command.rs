@@ -560,13 +560,12 @@ fn parse_bdat(args: &str) -> Result<Command, CommandError> {
     let mut words = args.split(' ');
     let size = words.next().unwrap_or("");
     let last = words.next();
-    if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) || words.next().is_some() {
+    if size.is_empty() || !size.bytes().all(|b| b.is_ascii_digit()) {
         return Err(CommandError::syntax(
             Verb::Bdat,
             BAD_ARGS,
             usage,
-            "BDAT takes a decimal octet count and optionally LAST; without a count the \
-             server cannot know how many octets follow, so they will be read as commands",
+            "BDAT takes a decimal octet count and optionally LAST",
             "RFC 3030 2",
         ));
     }
@@ -579,6 +578,15 @@ fn parse_bdat(args: &str) -> Result<Command, CommandError> {
             "RFC 3030 2",
         ));
     };
+    if words.next().is_some() {
+        return Err(CommandError::syntax(
+            Verb::Bdat,
+            BAD_ARGS,
+            usage,
+            "BDAT takes the chunk size and optionally LAST, nothing more",
+            "RFC 3030 2",
+        ));
+    }
     let last = match last {
         None => false,
         Some(word) if word.eq_ignore_ascii_case("LAST") => true,
@@ -593,6 +601,28 @@ fn parse_bdat(args: &str) -> Result<Command, CommandError> {
         }
     };
     Ok(Command::Bdat { size, last })
+}
+
+/// The chunk size of a BDAT line whose first argument is one (`BDAT` SP 1*DIGIT, RFC 3030
+/// 2), whatever else is wrong with the line. The client sends that many octets after the
+/// line whatever the answer, so a server that refuses the line must still read them. None
+/// when the line is not BDAT or the size is missing, not decimal or over 64 bits: then
+/// nobody can tell how many octets follow.
+pub fn bdat_chunk_size(line: &[u8]) -> Option<u64> {
+    // Split into words as `parse_command` does: trailing white space ignored, one SP apart.
+    let end = line
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    let mut words = line[..end].split(|&b| b == b' ');
+    if !words.next()?.eq_ignore_ascii_case(b"BDAT") {
+        return None;
+    }
+    let size = words.next()?;
+    if size.is_empty() || !size.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(size).ok()?.parse().ok()
 }
 
 fn parse_auth(args: &str) -> Result<Command, CommandError> {
@@ -681,6 +711,7 @@ mod tests {
             ("BDAT x", 501, "5.5.4"),
             ("BDAT 1 FIRST", 501, "5.5.4"),
             ("BDAT 99999999999999999999999", 501, "5.5.4"),
+            ("BDAT 1 LAST LAST", 501, "5.5.4"),
             ("VRFY", 501, "5.5.4"),
             ("AUTH", 501, "5.5.4"),
             ("NOOP \u{1}", 501, "5.5.2"),
@@ -692,6 +723,31 @@ mod tests {
             parse_command(b"MAIL FROM:<\xff@b>").unwrap_err().enhanced,
             SYNTAX
         );
+    }
+
+    #[test]
+    fn bdat_chunk_size_is_read_from_lines_that_break_the_grammar() {
+        for (line, size) in [
+            (&b"BDAT 12 FIRST"[..], Some(12)),
+            (b"bdat 0 LAST LAST", Some(0)),
+            (b"BDAT 5 LAST\x01", Some(5)),
+            (b"BDAT 5 \xff", Some(5)),
+            (b"BDAT 7\t", Some(7)),
+            (b"BDAT 100 LAST", Some(100)),
+            (b"BDAT", None),
+            (b"BDAT ", None),
+            (b"BDAT  5", None),
+            (b"BDAT ten", None),
+            (b"BDAT 5x", None),
+            (b"BDAT -5", None),
+            (b"BDAT 5\tLAST", None),
+            (b"BDAT 5\t LAST", None),
+            (b"BDAT 99999999999999999999999", None),
+            (b"BDATX 5", None),
+            (b"DATA 5", None),
+        ] {
+            assert_eq!(bdat_chunk_size(line), size, "{line:?}");
+        }
     }
 
     #[test]

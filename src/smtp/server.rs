@@ -34,13 +34,14 @@
 //! lead to Closed. All other transitions are errors: the command gets 503 and the state stays.
 
 use super::address::{ForwardPath, ReversePath};
-use super::command::{parse_command, Command, EsmtpParam, Verb};
+use super::command::{bdat_chunk_size, parse_command, Command, CommandError, EsmtpParam, Verb};
 use super::data_in::{BareKind, BareLineEnding, DataReader, Framing};
 use super::explain::Explanation;
 use super::policy::{Decision, PeerInfo, Policy, SessionInfo, TransactionInfo};
 use super::reply::{EnhancedStatus, Reply};
 use super::sasl::{self, Mechanism};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 
@@ -71,7 +72,9 @@ pub struct ServerConfig {
     /// Which optional extensions EHLO advertises, so that a simulated world can hold older
     /// servers too. An extension that is not advertised is not honoured either (RFC 5321 2.2.1).
     pub extensions: ServerExtensionSet,
-    /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4: 512).
+    /// Longest command line, CRLF included (RFC 5321 4.5.3.1.4: 512). After EHLO, a MAIL
+    /// line may be longer by what the MAIL parameters of the advertised extensions add (RFC
+    /// 1870 3, RFC 6531 3.1, RFC 4954 3); AUTH has its own limit.
     pub command_line_max_octets: usize,
     /// Longest AUTH command or response line, CRLF included (RFC 4954 4: 12288).
     pub auth_line_max_octets: usize,
@@ -379,7 +382,7 @@ enum BdatTarget {
     Discard {
         reply: Reply,
         why: String,
-        rfc: &'static str,
+        rfc: Cow<'static, str>,
         after: Box<State>,
     },
 }
@@ -477,10 +480,68 @@ enum LineScan {
 /// never run as a command.
 enum SkippedLine {
     /// The line is over the length limit (RFC 5321 4.5.3.1.4); it is answered with 500 once
-    /// its CRLF arrives. `head` is the octets a line may hold, shown in the event.
-    TooLong { head: Vec<u8> },
+    /// its CRLF arrives. `head` is the octets a line may hold, shown in the event; `octets`
+    /// is the limit that applied, CRLF included, and `limit` what set it.
+    TooLong {
+        head: Vec<u8>,
+        limit: LineLimit,
+        octets: usize,
+    },
     /// The line had a bare CR or LF; it was answered with 500 at that octet.
     AfterBare,
+}
+
+/// What sets the longest command line allowed. RFC 5321 4.5.3.1.4 sets 512 octets with the
+/// CRLF and lets extensions raise it; the extensions that add MAIL parameters say by how much.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineLimit {
+    /// Every command but MAIL and AUTH, RCPT included: no extension this server offers adds
+    /// a RCPT parameter (DSN's NOTIFY and ORCPT would, RFC 3461, but DSN is not offered).
+    Command,
+    /// MAIL: raised by the extensions this session's EHLO reply advertised
+    /// (`ServerSession::mail_line_increases`).
+    Mail,
+    /// AUTH, and the lines of an AUTH exchange (RFC 4954 4: 12288 octets).
+    Auth,
+}
+
+/// How much one extension raises the MAIL line limit, by the MAIL parameter it adds.
+struct LineIncrease {
+    extension: &'static str,
+    octets: usize,
+    rfc: &'static str,
+}
+
+/// RFC 1870 3 (5): "the maximum length of a MAIL FROM command line is increased by 26
+/// characters by the possible addition of the SIZE keyword and value".
+const SIZE_INCREASE: LineIncrease = LineIncrease {
+    extension: "SIZE",
+    octets: 26,
+    rfc: "RFC 1870 3",
+};
+
+/// RFC 6531 3.1 (5): "The maximum length of a MAIL command line is increased by 10
+/// characters to accommodate the possible addition of the SMTPUTF8 parameter." MAIL only:
+/// SMTPUTF8 adds no RCPT parameter.
+const SMTPUTF8_INCREASE: LineIncrease = LineIncrease {
+    extension: "SMTPUTF8",
+    octets: 10,
+    rfc: "RFC 6531 3.1",
+};
+
+/// RFC 4954 3 (5): the AUTH parameter of MAIL "extends the maximum line length of the MAIL
+/// FROM command by 500 characters".
+const AUTH_INCREASE: LineIncrease = LineIncrease {
+    extension: "AUTH",
+    octets: 500,
+    rfc: "RFC 4954 3",
+};
+
+/// Whether `line` starts with `verb` (a command word and its space), without regard to case
+/// (RFC 5321 2.4).
+fn starts_with_verb(line: &[u8], verb: &[u8]) -> bool {
+    line.get(..verb.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(verb))
 }
 
 /// What bounds the size of a message on this server.
@@ -905,14 +966,17 @@ impl<P: Policy> ServerSession<P> {
                         // the line from here, whatever way the bytes were split (RFC 5321
                         // 4.5.3.1.4). The event shows the octets a line may hold.
                         let limit = self.line_limit(rest);
+                        let octets = self.limit_octets(limit);
                         let content = rest
                             .iter()
                             .position(|&b| b == b'\r' || b == b'\n')
                             .unwrap_or(rest.len());
-                        if content + 2 > limit {
-                            let head = limit.saturating_sub(2);
+                        if content + 2 > octets {
+                            let head = octets.saturating_sub(2);
                             self.skipping = Some(SkippedLine::TooLong {
                                 head: rest[..head].to_vec(),
+                                limit,
+                                octets,
                             });
                             pos += head;
                             continue;
@@ -933,7 +997,11 @@ impl<P: Policy> ServerSession<P> {
                             let line = &input[pos..pos + end];
                             pos += consumed;
                             match self.skipping.take() {
-                                Some(SkippedLine::TooLong { head }) => self.line_too_long(head),
+                                Some(SkippedLine::TooLong {
+                                    head,
+                                    limit,
+                                    octets,
+                                }) => self.line_too_long(head, limit, octets),
                                 // Already answered at its bare octet: every command gets exactly
                                 // one reply (RFC 5321 4.2), or a pipelining client falls out of
                                 // step (RFC 2920).
@@ -996,17 +1064,50 @@ impl<P: Policy> ServerSession<P> {
         self.input = rest;
     }
 
-    /// The longest line allowed for what `line` starts with, CRLF included.
-    fn line_limit(&self, line: &[u8]) -> usize {
-        let auth = matches!(self.state, State::ExpectAuthResponse { .. })
-            || line
-                .get(..5)
-                .is_some_and(|head| head.eq_ignore_ascii_case(b"AUTH "));
-        if auth {
-            self.config.auth_line_max_octets
+    /// What sets the longest line allowed for what `line` starts with. The verb is known
+    /// from the first octets of a line, and the line is kept until its CRLF, so the limit is
+    /// decided again with each piece that arrives: a line is cut off at the limit of its own
+    /// verb, never buffered beyond the largest (the AUTH limit).
+    fn line_limit(&self, line: &[u8]) -> LineLimit {
+        if matches!(self.state, State::ExpectAuthResponse { .. })
+            || starts_with_verb(line, b"AUTH ")
+        {
+            LineLimit::Auth
+        } else if starts_with_verb(line, b"MAIL ") {
+            LineLimit::Mail
         } else {
-            self.config.command_line_max_octets
+            LineLimit::Command
         }
+    }
+
+    /// The longest line `limit` allows in this session, CRLF included.
+    fn limit_octets(&self, limit: LineLimit) -> usize {
+        match limit {
+            LineLimit::Command => self.config.command_line_max_octets,
+            LineLimit::Mail => self
+                .mail_line_increases()
+                .fold(self.config.command_line_max_octets, |octets, increase| {
+                    octets.saturating_add(increase.octets)
+                }),
+            LineLimit::Auth => self.config.auth_line_max_octets,
+        }
+    }
+
+    /// The extensions whose MAIL parameters raise the MAIL line limit in this session: those
+    /// the EHLO reply advertised (SIZE always). None after HELO or before any greeting, since
+    /// a client may use only the extensions the server listed (RFC 5321 2.2.1, 4.1.1.1).
+    /// 8BITMIME is not among them: RFC 6152 adds the BODY parameter but states no increase
+    /// (" BODY=8BITMIME" is 14 octets, and a path of at most 256 leaves room for it in 512).
+    fn mail_line_increases(&self) -> impl Iterator<Item = &'static LineIncrease> {
+        let esmtp = self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp);
+        [
+            (true, &SIZE_INCREASE),
+            (self.config.extensions.smtputf8, &SMTPUTF8_INCREASE),
+            (self.config.auth_enabled, &AUTH_INCREASE),
+        ]
+        .into_iter()
+        .filter(move |(advertised, _)| esmtp && *advertised)
+        .map(|(_, increase)| increase)
     }
 
     /// Finds the end of the command line at the start of `bytes`, or its first bare CR or
@@ -1044,20 +1145,74 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    fn line_too_long(&mut self, head: Vec<u8>) {
+    fn line_too_long(&mut self, head: Vec<u8>, limit: LineLimit, octets: usize) {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
         self.events.push_back(ServerEvent::CommandReceived {
             line: shown_line(&head, in_auth_exchange),
         });
-        let limit = self.config.command_line_max_octets;
-        self.send(
-            reply(500, SYNTAX, "Line too long"),
-            format!(
-                "the command line is longer than {limit} octets including CRLF \
-                 (RFC 5321 4.5.3.1.4); it is skipped up to its CRLF. aiosmtpd also answers \
-                 500, while Postfix and Exim accept much longer command lines"
+        let base = self.config.command_line_max_octets;
+        let (what, rfc) = match limit {
+            LineLimit::Command => (
+                format!(
+                    "the command line is longer than {octets} octets including CRLF, the limit \
+                     of RFC 5321 4.5.3.1.4 for a command that no advertised extension extends"
+                ),
+                "RFC 5321 4.5.3.1.4".to_string(),
             ),
-            "RFC 5321 4.5.3.1.4",
+            LineLimit::Mail => {
+                let increases: Vec<&LineIncrease> = self.mail_line_increases().collect();
+                if increases.is_empty() {
+                    let greeting = if self.greeted.is_some() {
+                        "this session began with HELO, which enables none"
+                    } else {
+                        "this session has not sent EHLO yet"
+                    };
+                    (
+                        format!(
+                            "the MAIL command line is longer than {octets} octets including \
+                             CRLF (RFC 5321 4.5.3.1.4). Extensions raise that limit for MAIL \
+                             by the parameters they add, but only once the EHLO reply has \
+                             listed them, and {greeting}"
+                        ),
+                        "RFC 5321 4.5.3.1.4".to_string(),
+                    )
+                } else {
+                    let parts: Vec<String> = increases
+                        .iter()
+                        .map(|i| format!("{} for {} ({})", i.octets, i.extension, i.rfc))
+                        .collect();
+                    let rfcs: Vec<&str> = increases.iter().map(|i| i.rfc).collect();
+                    (
+                        format!(
+                            "the MAIL command line is longer than {octets} octets including \
+                             CRLF: {base} (RFC 5321 4.5.3.1.4) plus {}, for the MAIL \
+                             parameters of the extensions this server advertised in its EHLO \
+                             reply",
+                            join_words(&parts)
+                        ),
+                        format!("RFC 5321 4.5.3.1.4, {}", rfcs.join(", ")),
+                    )
+                }
+            }
+            LineLimit::Auth => (
+                format!(
+                    "the AUTH line is longer than {octets} octets including CRLF, the limit of \
+                     RFC 4954 4 for AUTH commands and the responses of an AUTH exchange"
+                ),
+                "RFC 4954 4".to_string(),
+            ),
+        };
+        self.send(
+            reply(
+                500,
+                SYNTAX,
+                format!("Line too long (limit {octets} octets)"),
+            ),
+            format!(
+                "{what}; it is skipped up to its CRLF. aiosmtpd also answers 500, while \
+                 Postfix and Exim accept much longer command lines"
+            ),
+            rfc,
         );
         if matches!(self.state, State::ExpectAuthResponse { .. }) {
             let from = self.state.kind();
@@ -1131,6 +1286,10 @@ impl<P: Policy> ServerSession<P> {
         let command = match parse_command(line) {
             Ok(command) => command,
             Err(error) => {
+                if error.verb == Some(Verb::Bdat) {
+                    self.bdat_malformed(&error, bdat_chunk_size(line));
+                    return;
+                }
                 if matches!(self.state, State::ExpectQuit) {
                     self.refused_session();
                     return;
@@ -1162,7 +1321,7 @@ impl<P: Policy> ServerSession<P> {
                                 why: "this server refused the connection at the greeting; \
                                       the chunk's octets were read and dropped"
                                     .into(),
-                                rfc: "RFC 5321 3.1, RFC 3030 2",
+                                rfc: "RFC 5321 3.1, RFC 3030 2".into(),
                                 after: Box::new(State::ExpectQuit),
                             },
                         },
@@ -1778,7 +1937,7 @@ impl<P: Policy> ServerSession<P> {
             |reply: Reply, why: String, rfc: &'static str, after: State| BdatTarget::Discard {
                 reply,
                 why,
-                rfc,
+                rfc: rfc.into(),
                 after: Box::new(after),
             };
         let target = match (self.bdat_not_advertised(), state) {
@@ -1851,6 +2010,84 @@ impl<P: Policy> ServerSession<P> {
         );
     }
 
+    /// A BDAT line that breaks the grammar. When its chunk size can still be read, the client
+    /// sends that many octets after the line whatever the answer (RFC 3030 2), so they are
+    /// read and dropped before the reply, as for every other refused BDAT: read as commands, a
+    /// chunk holding "RSET\r\nMAIL FROM:..." would run. Without a readable size nothing can
+    /// be consumed, since nobody can tell how many octets follow.
+    fn bdat_malformed(&mut self, error: &CommandError, size: Option<u64>) {
+        let Some(size) = size else {
+            if matches!(self.state, State::ExpectQuit) {
+                self.refused_session();
+            } else {
+                self.send(
+                    error.reply(),
+                    format!(
+                        "{}. No chunk size could be read, so the server cannot know how many \
+                         octets follow the line: none are consumed, and whatever follows will \
+                         be read as commands",
+                        error.why
+                    ),
+                    error.rfc,
+                );
+            }
+            return;
+        };
+        let unit = if size == 1 { "octet" } else { "octets" };
+        let dropped = format!(
+            "the chunk size could still be read, so the chunk that follows the line ({size} \
+             {unit}) was read and dropped: the client sends it whatever the answer, and read as \
+             commands its octets would run as commands"
+        );
+        let rfc: Cow<'static, str> = if error.rfc.contains("RFC 3030") {
+            error.rfc.into()
+        } else {
+            format!("{}, RFC 3030 2", error.rfc).into()
+        };
+        let from = self.state.kind();
+        let state = std::mem::replace(&mut self.state, State::Closed);
+        let (reply, why, rfc, after) = match state {
+            State::ExpectQuit => (
+                reply(503, SEQUENCE, "Only QUIT is accepted now"),
+                format!("this server refused the connection at the greeting; {dropped}"),
+                "RFC 5321 3.1, RFC 3030 2".into(),
+                State::ExpectQuit,
+            ),
+            // The message could only lack the dropped chunk, so it must not be completed by
+            // a later BDAT; after a failed chunk the client must send no more BDAT anyway.
+            State::ExpectRcptOrData { .. } | State::ExpectBdat { .. } => (
+                error.reply(),
+                format!(
+                    "{}; {dropped}. The transaction is over: its message could only lack this \
+                     chunk, and after a failed chunk the client must send no more BDAT",
+                    error.why
+                ),
+                rfc,
+                State::ExpectMail,
+            ),
+            other => (
+                error.reply(),
+                format!("{}; {dropped}", error.why),
+                rfc,
+                other,
+            ),
+        };
+        self.enter(
+            from,
+            State::ReceivingBdat {
+                size,
+                remaining_octets: size,
+                last: false,
+                target: BdatTarget::Discard {
+                    reply,
+                    why,
+                    rfc,
+                    after: Box::new(after),
+                },
+            },
+        );
+    }
+
     /// BDAT is only available when CHUNKING was advertised in the EHLO reply to this client
     /// (RFC 3030 2): the refusal, explanation and RFC when it was not.
     fn bdat_not_advertised(&self) -> Option<(Reply, &'static str, &'static str)> {
@@ -1902,7 +2139,7 @@ impl<P: Policy> ServerSession<P> {
                      was read and dropped and the transaction is over (a client must send no \
                      more BDAT after a failure)"
                 ),
-                rfc: "RFC 3030 2, RFC 1870 6",
+                rfc: "RFC 3030 2, RFC 1870 6".into(),
                 after: Box::new(State::ExpectMail),
             };
         }
@@ -2482,6 +2719,15 @@ fn shown_keyword(keyword: &str) -> String {
     shown
 }
 
+/// "a", "a and b", "a, b and c".
+fn join_words(words: &[String]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// A command line as events show it, with credentials masked (see `CommandReceived`).
 fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
     if in_auth_exchange {
@@ -2552,6 +2798,113 @@ mod tests {
             ]
         );
         assert_eq!(server.state(), ServerStateKind::ExpectMail);
+    }
+
+    #[test]
+    fn an_over_long_mail_line_is_cut_at_its_limit_not_buffered() {
+        let mut config = ServerConfig::new("mx.example.org");
+        config.auth_enabled = true;
+        for (greeting, limit) in [("EHLO", 1048), ("HELO", 512)] {
+            let mut server = session(config.clone());
+            server.handle_input(format!("{greeting} c.example\r\n").as_bytes(), 0);
+            server.handle_input(b"MAIL FROM:<a@b.example> AUTH=", 0);
+            for _ in 0..100 {
+                server.handle_input(&[b'x'; 997], 0);
+                assert!(
+                    server.input.len() < limit,
+                    "{greeting}: {} octets kept",
+                    server.input.len()
+                );
+            }
+            server.handle_input(b"\r\nNOOP\r\n", 0);
+            let lines = reply_lines(&mut server);
+            assert_eq!(
+                lines[lines.len() - 2..],
+                [
+                    format!("500 5.5.2 Line too long (limit {limit} octets)"),
+                    "250 2.0.0 OK".to_string(),
+                ],
+                "{greeting}"
+            );
+        }
+    }
+
+    #[test]
+    fn mail_line_limit_counts_only_the_advertised_extensions() {
+        let mut config = ServerConfig::new("mx.example.org");
+        let limit = |config: &ServerConfig, greeting: &str| {
+            let mut server = session(config.clone());
+            server.handle_input(format!("{greeting} c.example\r\n").as_bytes(), 0);
+            (
+                server.limit_octets(server.line_limit(b"mail FROM:<a@b>")),
+                server.limit_octets(server.line_limit(b"RCPT TO:<a@b>")),
+            )
+        };
+        // SIZE (always advertised) 26 and SMTPUTF8 10; nothing after HELO; never for RCPT.
+        assert_eq!(limit(&config, "EHLO"), (548, 512));
+        assert_eq!(limit(&config, "HELO"), (512, 512));
+        config.auth_enabled = true;
+        assert_eq!(limit(&config, "EHLO"), (1048, 512));
+        assert_eq!(limit(&config, "HELO"), (512, 512));
+        config.extensions.smtputf8 = false;
+        assert_eq!(limit(&config, "EHLO"), (1038, 512));
+        // RFC 6152 states no increase for BODY.
+        config.extensions.eight_bit_mime = false;
+        assert_eq!(limit(&config, "EHLO"), (1038, 512));
+    }
+
+    #[test]
+    fn a_bdat_chunk_with_a_readable_size_never_runs_as_commands() {
+        // The chunk is "QUIT\r\n": run as a command, it would close the session.
+        let before = [
+            "",
+            "HELO c.example\r\n",
+            "EHLO c.example\r\n",
+            "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\n",
+            "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\n",
+            "EHLO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\n\
+             BDAT 1\r\nx",
+            "HELO c.example\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<x@example.org>\r\n",
+        ];
+        // Well-formed (accepted in a transaction after EHLO with CHUNKING, refused elsewhere)
+        // and malformed with a readable size (always refused).
+        let bdat = [
+            "BDAT 6",
+            "BDAT 6 FIRST",
+            "BDAT 6 LAST LAST",
+            "BDAT 6 LAST\x01",
+            "BDAT 6 \u{e9}",
+        ];
+        for chunking in [true, false] {
+            let mut config = ServerConfig::new("mx.example.org");
+            config.extensions.chunking = chunking;
+            for prefix in before {
+                for line in bdat {
+                    let mut server = session(config.clone());
+                    server.handle_input(prefix.as_bytes(), 0);
+                    let replies = reply_lines(&mut server).len();
+                    server.handle_input(format!("{line}\r\nQUIT\r\n").as_bytes(), 0);
+                    let what = format!("{prefix:?} {line:?} chunking {chunking}");
+                    assert_eq!(reply_lines(&mut server).len(), 1, "{what}");
+                    assert!(replies > 0 && !server.is_closed(), "{what}");
+                    assert!(server.input.is_empty(), "{what}");
+                }
+            }
+        }
+        // A refused session (554 at the greeting) reads the chunk too.
+        for line in bdat {
+            let mut server = ServerSession::new(
+                ServerConfig::new("mx.example.org"),
+                StaticPolicy::new().refuse_peer("192.0.2.10"),
+                PeerInfo::new("192.0.2.10", Some(50000)),
+                0,
+            );
+            assert_eq!(server.state(), ServerStateKind::ExpectQuit);
+            server.handle_input(format!("{line}\r\nQUIT\r\n").as_bytes(), 0);
+            assert!(!server.is_closed(), "{line:?}");
+            server.handle_input(b"QUIT\r\n", 0);
+            assert!(server.is_closed(), "{line:?}");
+        }
     }
 
     #[test]
