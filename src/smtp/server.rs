@@ -1565,9 +1565,10 @@ impl<P: Policy> ServerSession<P> {
                     );
                     return;
                 }
-                ("BODY" | "SMTPUTF8", _)
+                ("BODY" | "SMTPUTF8" | "AUTH", _)
                     if (keyword == "BODY" && !self.config.extensions.eight_bit_mime)
-                        || (keyword == "SMTPUTF8" && !self.config.extensions.smtputf8) =>
+                        || (keyword == "SMTPUTF8" && !self.config.extensions.smtputf8)
+                        || (keyword == "AUTH" && !self.config.auth_enabled) =>
                 {
                     self.send(
                         reply(555, BAD_ARGS, format!("{keyword} parameter not supported")),
