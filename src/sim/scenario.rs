@@ -882,7 +882,7 @@ impl Scenario {
                     let mailbox = host
                         .mailboxes
                         .iter()
-                        .find(|m| m.address.eq_ignore_ascii_case(&fetch.mailbox));
+                        .find(|m| mailbox_key(&m.address) == mailbox_key(&fetch.mailbox));
                     match mailbox {
                         None => error(
                             format!("{at}.mailbox"),
