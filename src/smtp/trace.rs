@@ -6,12 +6,14 @@
 //! This module only writes, finds and counts header fields; it does not decide when a server
 //! adds them, and it does not parse their values or the rest of a message.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
 use crate::mail::date;
+use crate::smtp::address::domain_key;
 
 /// Folded lines are kept to this length where the parts allow (RFC 5322 2.1.1).
 pub const LINE_PREFERRED_MAX: usize = 78;
@@ -245,13 +247,17 @@ pub fn header_section(message: &[u8]) -> &[u8] {
 }
 
 /// Keeps letters, digits and the characters of domains and address literals; anything else
-/// (spaces, parentheses, ";", line breaks) becomes "_". Non-ASCII letters stay, for UTF-8
-/// domain names under SMTPUTF8 (RFC 6531 3.7.3).
+/// (spaces, parentheses, ";", line breaks) becomes "_". A U-label goes in as its A-label
+/// (RFC 5890 2.3.2.1): the field stays ASCII whatever name a client gave, so that a message
+/// sent without SMTPUTF8 never gains a UTF-8 header field (RFC 6532 3, RFC 6531 3.2).
 fn push_domain_token(out: &mut String, text: &str) {
-    push_sanitized(out, text, |c| {
-        c.is_ascii_alphanumeric()
-            || matches!(c, '-' | '.' | '[' | ']' | ':' | '_')
-            || (!c.is_ascii() && c.is_alphanumeric())
+    let ascii = if text.is_ascii() {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(domain_key(text))
+    };
+    push_sanitized(out, &ascii, |c| {
+        c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':' | '_')
     })
 }
 
@@ -347,6 +353,24 @@ mod tests {
         for line in header.trim_end().split("\r\n").skip(1) {
             assert!(line.starts_with('\t'));
         }
+    }
+
+    #[test]
+    fn u_label_names_go_in_as_a_labels() {
+        // A client's EHLO name in U-labels must not make an ASCII message need SMTPUTF8.
+        let mut idn = fields();
+        idn.helo_name = "b\u{fc}.example";
+        idn.by_host = "MX.B\u{dc}.example";
+        let header = received_header(&idn);
+        assert!(header.is_ascii(), "{header}");
+        assert!(
+            header.starts_with("Received: from xn--b-eha.example ("),
+            "{header}"
+        );
+        assert!(header.contains("by mx.xn--b-eha.example with"), "{header}");
+        // What IDNA refuses is not ASCII either way: its other characters become "_".
+        idn.helo_name = "\u{2028}x";
+        assert!(received_header(&idn).starts_with("Received: from _x ("));
     }
 
     #[test]
