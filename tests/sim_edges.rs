@@ -712,3 +712,37 @@ fn a_u_label_domain_and_its_a_label_are_one_domain() {
         assert_eq!(text.matches(" retrieved m").count(), 2, "{text}");
     }
 }
+
+#[test]
+fn a_message_is_stored_with_the_size_pop3_reports() {
+    // A BDAT chunk may end without CRLF (RFC 3030); the mailbox keeps lines, so the stored
+    // message gets its final CRLF and the MDA's size is the size LIST and RETR give.
+    let mut world = basic_world("bdat-no-final-crlf");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "c", "address": "203.0.113.70", "server": "mx.receiver.test",
+        "bytes": "EHLO c.example\r\nMAIL FROM:<s@src.test>\r\nRCPT TO:<bob@receiver.test>\r\n\
+                  BDAT 30 LAST\r\nSubject: no final crlf\r\n\r\nbodyQUIT\r\n"
+    }]);
+    world["fetches"] =
+        json!([{"host": "mx.receiver.test", "mailbox": "bob@receiver.test", "at_s": 60}]);
+    let result = run_json(&world);
+    let stored: Vec<usize> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::Delivered(delivered) => Some(delivered.octets),
+            _ => None,
+        })
+        .collect();
+    let retrieved: Vec<usize> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::MessageRetrieved(retrieved) => Some(retrieved.octets),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored.len(), 1, "{:?}", result.trace.to_text());
+    assert_eq!(stored, retrieved);
+    assert!(
+        mailbox(&result, "bob@receiver.test").is_empty(),
+        "retrieved and deleted"
+    );
+}

@@ -2158,6 +2158,13 @@ impl<'a> World<'a> {
         bytes.extend_from_slice(format!("Return-Path: <{reverse_path}>\r\n").as_bytes());
         bytes.extend_from_slice(format!("Delivered-To: {recipient}\r\n").as_bytes());
         bytes.extend_from_slice(data);
+        // Stored as lines, each ending in CRLF, as a mailbox file keeps it: a chunk that ended
+        // without one (BDAT, RFC 3030) or a bare line ending taken by a lenient server gets
+        // it here, so that the stored size is the size POP3 reports (RFC 1939 5) and quotas
+        // count the same octets.
+        if let Cow::Owned(canonical) = crate::smtp::dot::normalized(&bytes) {
+            bytes = canonical;
+        }
         let mut store = self.store.borrow_mut();
         let key = mailbox_key(recipient);
         // Every host has a postmaster (RFC 5321 4.5.1), configured or not.
