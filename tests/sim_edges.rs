@@ -746,3 +746,23 @@ fn a_message_is_stored_with_the_size_pop3_reports() {
         "retrieved and deleted"
     );
 }
+
+#[test]
+fn a_raw_message_is_composed_with_the_size_it_declares() {
+    let mut world = basic_world("raw-lf");
+    world["messages"][0]["raw"] = json!("Subject: lf\n\nline one\nline two\n");
+    let result = run_json(&world);
+    let composed: Vec<usize> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::MessageComposed(composed) => Some(composed.octets),
+            _ => None,
+        })
+        .collect();
+    // Four lines, each ending in CRLF (RFC 5321 2.3.8), as SIZE counts them (RFC 1870 3).
+    assert_eq!(
+        composed,
+        vec!["Subject: lf\r\n\r\nline one\r\nline two\r\n".len()]
+    );
+    let text = result.trace.to_text();
+    assert!(text.contains(&format!("SIZE={}", composed[0])), "{text}");
+}

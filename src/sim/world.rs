@@ -1118,7 +1118,9 @@ impl<'a> World<'a> {
             .map(canonical)
             .collect();
         let bytes = match &spec.raw {
-            Some(raw) => raw.clone().into_bytes(),
+            // Lines end in CRLF, as the client sends them anyway (RFC 5321 2.3.8), so that the
+            // composed size is the one SIZE declares (RFC 1870 3).
+            Some(raw) => crate::smtp::dot::normalize_line_endings(raw.as_bytes()),
             None => {
                 let attachments = spec
                     .attachments
