@@ -514,6 +514,19 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
                 ),
             );
         }
+        // A failure under a temporary status is a give-up: the last problem kept the message
+        // from going until the mail system stopped trying (RFC 3463 X.4.7).
+        if recipient.action == Action::Failed
+            && status.class == 4
+            && (status.subject, status.detail) != (4, 7)
+        {
+            paragraph(
+                &mut text,
+                2,
+                "The mail system kept trying, but gave up after the longest time it keeps a \
+                 message. The last problem was:",
+            );
+        }
         let (meaning, advice) = explain(recipient.action, status);
         paragraph(&mut text, 2, &format!("What it means: {meaning}"));
         if let Some(advice) = advice {
@@ -566,7 +579,8 @@ fn explain(action: Action, status: EnhancedStatus) -> (&'static str, Option<&'st
         }
         Action::Failed | Action::Delayed => {}
     }
-    let permanent = status.class == 5;
+    // A failed action is final whatever the class: a give-up keeps the last temporary status.
+    let permanent = status.class == 5 || action == Action::Failed;
     match (status.subject, status.detail) {
         (1, 1) => (
             "the receiving server has no mailbox with this name.",
@@ -1129,6 +1143,9 @@ mod tests {
         let (meaning, advice) = explain(Action::Failed, EnhancedStatus::new(5, 1, 1));
         assert!(meaning.contains("no mailbox"));
         assert!(advice.is_some());
+        // A give-up keeps its last temporary status; the advice is that of a final failure.
+        let (_, advice) = explain(Action::Failed, EnhancedStatus::new(4, 4, 1));
+        assert!(!advice.unwrap().contains("tries again"));
         let (meaning, _) = explain(Action::Delayed, EnhancedStatus::new(4, 7, 1));
         assert!(meaning.contains("try again later"));
         let (_, advice) = explain(Action::Delivered, EnhancedStatus::new(2, 0, 0));

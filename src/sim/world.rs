@@ -2628,15 +2628,25 @@ impl<'a> World<'a> {
                 entry: entry_id,
                 recipients,
             })));
-            // RFC 3463 3.5: X.4.7, delivery time expired; a persistent transient failure.
-            // This host decides to give up, whoever gave the last error.
+            // This host decides to give up, whoever gave the last error. RFC 3463 3.5 X.4.7
+            // (delivery time expired): "If possible, the code for the actual problem found
+            // when delivery was attempted should be returned rather than this code", so the
+            // status is the last failure's, and X.4.7 only when it had none. Postfix does the
+            // same.
             let last = match failure.origin {
                 ReplyOrigin::Server => format!("last reply: {}", reply_text(&failure.reply)),
                 ReplyOrigin::Client => format!("last error: {}", failure.reply.text()),
             };
+            let code = match failure.reply.code {
+                code @ 400..=499 => code,
+                _ => 451,
+            };
+            let status = (failure.reply.enhanced)
+                .filter(|status| status.class == 4)
+                .unwrap_or(EnhancedStatus::new(4, 4, 7));
             let expired = Failure::local(Reply::new(
-                451,
-                Some(EnhancedStatus::new(4, 4, 7)),
+                code,
+                Some(status),
                 format!("delivery time expired; {last}"),
             ));
             self.fail_entry(host, entry_id, &expired, remote);
