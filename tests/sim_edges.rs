@@ -766,3 +766,21 @@ fn a_raw_message_is_composed_with_the_size_it_declares() {
     let text = result.trace.to_text();
     assert!(text.contains(&format!("SIZE={}", composed[0])), "{text}");
 }
+
+#[test]
+fn one_mailbox_written_in_two_cases_gets_one_copy() {
+    // The relay keeps BOB@ and bob@ apart (RFC 5321 2.4: only the final host may fold a
+    // local part's case); the final host folds them into one mailbox, which gets one copy.
+    let mut world = basic_world("case-twice");
+    world["messages"][0]["bcc"] = json!(["BOB@receiver.test", "bob@receiver.test"]);
+    let result = run_json(&world);
+    for recipient in ["bob@receiver.test", "BOB@receiver.test"] {
+        assert!(matches!(
+            fate(&result, "m1", recipient),
+            Fate::Delivered { .. }
+        ));
+    }
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    let text = result.trace.to_text();
+    assert!(text.contains("C: RCPT TO:<BOB@receiver.test>"), "{text}");
+}

@@ -2080,6 +2080,8 @@ impl<'a> World<'a> {
     ) {
         let mut remote: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let mut seen = BTreeSet::new();
+        // Mailboxes already given this message, by key, with the address that reached them.
+        let mut delivered: BTreeMap<String, &str> = BTreeMap::new();
         for recipient in recipients {
             // The same address twice in one envelope is one recipient: one copy, one fate.
             if !seen.insert(recipient.as_str()) {
@@ -2091,7 +2093,21 @@ impl<'a> World<'a> {
                 .is_some_and(|start| start.eq_ignore_ascii_case("postmaster@"))
                 && domain.eq_ignore_ascii_case(&self.hosts[host].spec.name);
             if self.hosts[host].local_domains.contains(&domain) || own_postmaster {
-                self.deliver_locally(host, message, reverse_path, recipient, &data);
+                // Only the final host may fold a local part's case (RFC 5321 2.4); here
+                // `BOB@` and `bob@` are one mailbox, which gets one copy, and both addresses
+                // share its fate.
+                match delivered.entry(mailbox_key(recipient)) {
+                    std::collections::btree_map::Entry::Occupied(first) => {
+                        let key = (message.to_string(), first.get().to_string());
+                        if let Some(fate) = self.fates.get(&key).cloned() {
+                            self.set_fate(message, recipient, fate);
+                        }
+                    }
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(recipient);
+                        self.deliver_locally(host, message, reverse_path, recipient, &data);
+                    }
+                }
             } else {
                 remote.entry(domain).or_default().push(recipient.clone());
             }
