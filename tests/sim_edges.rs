@@ -784,3 +784,32 @@ fn one_mailbox_written_in_two_cases_gets_one_copy() {
     let text = result.trace.to_text();
     assert!(text.contains("C: RCPT TO:<BOB@receiver.test>"), "{text}");
 }
+
+#[test]
+fn an_unanswered_dns_question_takes_the_resolvers_timeout() {
+    let mut world = basic_world("dns-timeout");
+    world["dns"]["faults"] =
+        json!([{"domain": "receiver.test", "fault": "Timeout", "until_ms": 60_000}]);
+    let result = run_json(&world);
+    let times = |wanted: fn(&smtp_lab::sim::Event) -> bool| -> Vec<u64> {
+        events(&result)
+            .filter(|e| wanted(&e.event))
+            .map(|e| e.time_ms)
+            .collect()
+    };
+    let queries = times(
+        |e| matches!(e, smtp_lab::sim::Event::DnsQuery(q) if q.question.contains("receiver.test")),
+    );
+    let answers =
+        times(|e| matches!(e, smtp_lab::sim::Event::DnsResponse(r) if r.outcome == "timed out"));
+    assert_eq!(answers.len(), 1, "{}", result.trace.to_text());
+    // The question at t, its lack of answer 10 s later, and then the deferral.
+    assert_eq!(answers[0], queries[0] + 10_000);
+    let text = result.trace.to_text();
+    assert!(text.contains("4.4.3"), "{text}");
+    // After the fault, the retry finds the MX and delivers.
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}

@@ -13,7 +13,7 @@ use super::trace::{
     ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName, Trace,
     TraceEvent, WireBytes,
 };
-use crate::dns::{DomainName, MxCache, MxOutcome, MxResolver};
+use crate::dns::{DomainName, MxCache, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome};
 use crate::mail::compose::{compose, ComposeRequest};
 use crate::mail::dsn::{
     build_dsn, Action as DsnAction, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
@@ -619,6 +619,8 @@ enum Action {
     PeerClosed(ConnId, Side),
     Timer(ConnId, Side),
     QueueRun(usize, EntryId),
+    /// A queue entry's DNS question went unanswered for the resolver's timeout.
+    DnsTimedOut(usize, EntryId),
 }
 
 /// One shared copy of each explanation text and of each reply note: most replies repeat the
@@ -696,6 +698,20 @@ impl Interner {
                 .or_insert_with(|| Rc::new(ReplyNote { meaning, why, rfc })),
         )
     }
+}
+
+/// How long a host's resolver waits for a DNS answer before it gives up on the question:
+/// glibc's default (resolv.conf `timeout:5`, `attempts:2`), which Postfix and Exim use.
+const RESOLVER_TIMEOUT_MS: u64 = 10_000;
+
+/// An MX resolution whose exchanges are being recorded as they happen.
+struct MxLookup {
+    resolution: MxResolution,
+    /// The exchange to record next.
+    next_exchange: usize,
+    /// Its question was asked and the resolver's timeout has passed: its (lack of) answer
+    /// is next.
+    timed_out: bool,
 }
 
 /// Everything that will happen, in (time, sequence) order. The scenario's own actions (every
@@ -780,6 +796,8 @@ struct World<'a> {
     host_by_address: BTreeMap<IpAddr, usize>,
     store: SharedStore,
     conns: BTreeMap<ConnId, Conn>,
+    /// MX lookups waiting for a DNS question to time out.
+    pending_lookups: BTreeMap<(usize, EntryId), MxLookup>,
     next_conn: ConnId,
     next_entry: EntryId,
     next_notice: u32,
@@ -905,6 +923,7 @@ impl<'a> World<'a> {
             host_by_address,
             store,
             conns: BTreeMap::new(),
+            pending_lookups: BTreeMap::new(),
             next_conn: 1,
             next_entry: 1,
             next_notice: 1,
@@ -1065,6 +1084,11 @@ impl<'a> World<'a> {
                 }
             }
             Action::QueueRun(host, entry) => self.queue_run(host, entry),
+            Action::DnsTimedOut(host, entry) => {
+                if let Some(lookup) = self.pending_lookups.remove(&(host, entry)) {
+                    self.continue_mx_lookup(host, entry, lookup);
+                }
+            }
         }
     }
 
@@ -2361,61 +2385,91 @@ impl<'a> World<'a> {
                     .resolver
                     .resolve_mx(&self.scenario.dns, &domain, now, &mut draw);
             self.hosts[host].mx_cache.store(&resolution, now);
-            for exchange in &resolution.exchanges {
+            let lookup = MxLookup {
+                resolution,
+                next_exchange: 0,
+                timed_out: false,
+            };
+            self.continue_mx_lookup(host, entry_id, lookup);
+            return;
+        };
+        self.mx_targets_found(host, entry_id, targets);
+    }
+
+    fn mx_targets_found(&mut self, host: usize, entry_id: EntryId, targets: Vec<Target>) {
+        if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+            entry.targets = targets;
+            entry.target_index = 0;
+        }
+        self.connect_to_target(host, entry_id);
+    }
+
+    /// Records a resolution's DNS exchanges as they happen: a question that gets no answer
+    /// holds the lookup for the resolver's timeout before the next one is asked.
+    fn continue_mx_lookup(&mut self, host: usize, entry_id: EntryId, mut lookup: MxLookup) {
+        let host_name = Rc::clone(&self.hosts[host].name);
+        while let Some(exchange) = lookup.resolution.exchanges.get(lookup.next_exchange) {
+            let timed_out = exchange.answer.outcome == DnsOutcome::TimedOut;
+            if !lookup.timed_out {
                 self.record(Event::DnsQuery(Box::new(trace::DnsQuery {
                     host: host_name.clone(),
                     id: exchange.message_id,
                     question: exchange.question.to_string(),
                     wire: exchange.query_wire.clone(),
                 })));
-                self.record(Event::DnsResponse(Box::new(trace::DnsResponse {
-                    host: host_name.clone(),
-                    id: exchange.message_id,
-                    outcome: exchange.answer.outcome.to_string(),
-                    records: exchange
-                        .answer
-                        .answers
-                        .iter()
-                        .map(|r| r.to_zone_line())
-                        .collect(),
-                    wire: exchange.response_wire.clone(),
-                })));
+                if timed_out {
+                    lookup.timed_out = true;
+                    self.pending_lookups.insert((host, entry_id), lookup);
+                    self.schedule_in(RESOLVER_TIMEOUT_MS, Action::DnsTimedOut(host, entry_id));
+                    return;
+                }
             }
-            let targets = targets_of(&resolution.outcome);
-            let result = match &resolution.outcome {
-                MxOutcome::Targets(_) => "MX records, by preference".to_string(),
-                MxOutcome::ImplicitMx(_) => {
-                    "no MX records: the domain itself is the implicit MX".to_string()
-                }
-                other => match other.failure() {
-                    Some(failure) => format!("{} ({})", failure.text, failure.status),
-                    None => format!("{other:?}"),
-                },
-            };
-            self.record_mx_resolved(&host_name, &domain, result, &targets, false);
-            if let Some(failure) = resolution.outcome.failure() {
-                let reply = Reply::new(
-                    if failure.permanent { 550 } else { 451 },
-                    Some(failure.status),
-                    format!("{domain}: {}", failure.text),
-                );
-                if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
-                    entry.in_flight = false;
-                }
-                if failure.permanent {
-                    self.fail_entry(host, entry_id, &Failure::local(reply), None);
-                } else {
-                    self.defer_entry(host, entry_id, Failure::local(reply), None);
-                }
-                return;
-            }
-            targets
-        };
-        if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
-            entry.targets = targets;
-            entry.target_index = 0;
+            lookup.timed_out = false;
+            self.record(Event::DnsResponse(Box::new(trace::DnsResponse {
+                host: host_name.clone(),
+                id: exchange.message_id,
+                outcome: exchange.answer.outcome.to_string(),
+                records: exchange
+                    .answer
+                    .answers
+                    .iter()
+                    .map(|r| r.to_zone_line())
+                    .collect(),
+                wire: exchange.response_wire.clone(),
+            })));
+            lookup.next_exchange += 1;
         }
-        self.connect_to_target(host, entry_id);
+        let resolution = lookup.resolution;
+        let domain = resolution.domain.clone();
+        let targets = targets_of(&resolution.outcome);
+        let result = match &resolution.outcome {
+            MxOutcome::Targets(_) => "MX records, by preference".to_string(),
+            MxOutcome::ImplicitMx(_) => {
+                "no MX records: the domain itself is the implicit MX".to_string()
+            }
+            other => match other.failure() {
+                Some(failure) => format!("{} ({})", failure.text, failure.status),
+                None => format!("{other:?}"),
+            },
+        };
+        self.record_mx_resolved(&host_name, &domain, result, &targets, false);
+        if let Some(failure) = resolution.outcome.failure() {
+            let reply = Reply::new(
+                if failure.permanent { 550 } else { 451 },
+                Some(failure.status),
+                format!("{domain}: {}", failure.text),
+            );
+            if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+                entry.in_flight = false;
+            }
+            if failure.permanent {
+                self.fail_entry(host, entry_id, &Failure::local(reply), None);
+            } else {
+                self.defer_entry(host, entry_id, Failure::local(reply), None);
+            }
+            return;
+        }
+        self.mx_targets_found(host, entry_id, targets);
     }
 
     fn connect_to_target(&mut self, host: usize, entry_id: EntryId) {
