@@ -655,7 +655,10 @@ fn unencoded_content(
 }
 
 /// `bytes` with every CR, LF and CRLF made CRLF (RFC 2045 2.7, 2.8: in 7bit and 8bit data, CR
-/// and LF occur only together, as a line break); no line break is added at the end.
+/// and LF occur only together, as a line break; RFC 2046 4.1.1: so in text in canonical form);
+/// no line break is added at the end. The canonical form of every attachment that has lines
+/// (text/*, message/*, multipart/*), and the same rule as the body's, which
+/// [`crate::smtp::dot::normalize_line_endings`] makes CRLF and ends with a line break.
 fn crlf_everywhere(bytes: &[u8]) -> Vec<u8> {
     let mut out = crate::smtp::dot::normalize_line_endings(bytes);
     // `normalize_line_endings` ends the text with a line break, which is not the content's.
@@ -712,9 +715,10 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
     part.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
     let mut part = part.into_bytes();
     // Base64 carries the canonical form (RFC 2045 6.8), and text/* in canonical form has CRLF
-    // line breaks (RFC 2046 4.1.1). In UTF-16 or UTF-32 an LF octet can be half of another
-    // character, so the text is changed only in a charset where LF is LF, or, with no charset
-    // given, when it reads as UTF-8 (ASCII included) without NULs.
+    // line breaks, CR and LF never alone (RFC 2046 4.1.1): a lone CR or LF becomes CRLF, as in
+    // the body and in message/* attachments. In UTF-16 or UTF-32 a CR or LF octet can be half
+    // of another character, so the text is changed only in a charset where LF is LF, or, with
+    // no charset given, when it reads as UTF-8 (ASCII included) without NULs.
     let lf_is_a_line_break = match media_type
         .parameters
         .iter()
@@ -729,7 +733,7 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
         None => std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0),
     };
     let encoded = if media_type.essence.starts_with("text/") && lf_is_a_line_break {
-        base64::encode(&crlf_line_breaks(&attachment.bytes))
+        base64::encode(&crlf_everywhere(&attachment.bytes))
     } else {
         base64::encode(&attachment.bytes)
     };
@@ -738,21 +742,6 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
         part.extend_from_slice(b"\r\n");
     }
     Ok((part, TransferEncoding::Base64))
-}
-
-/// `text` with a CR put before every LF that has none; nothing else changes (no line break is
-/// added at the end, a bare CR stays).
-fn crlf_line_breaks(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len() + text.len() / 32);
-    let mut previous = None;
-    for &octet in text {
-        if octet == b'\n' && previous != Some(b'\r') {
-            out.push(b'\r');
-        }
-        out.push(octet);
-        previous = Some(octet);
-    }
-    out
 }
 
 /// `Field: value;` and then the parameters, each section on a line of its own: the header is
@@ -1475,7 +1464,7 @@ mod tests {
             bytes: bytes.to_vec(),
         };
         let mixed = b"one\ntwo\r\n\nthree\rfour\n\nfive";
-        let canonical = b"one\r\ntwo\r\n\r\nthree\rfour\r\n\r\nfive";
+        let canonical = b"one\r\ntwo\r\n\r\nthree\r\nfour\r\n\r\nfive";
         for text in [
             attachment("notes.txt", None, mixed),
             attachment("notes", Some("text/plain; charset=utf-8"), mixed),
@@ -1487,20 +1476,35 @@ mod tests {
             attachment_content(attachment("Grüße.txt", None, "\nä\n".as_bytes())),
             "\r\nä\r\n".as_bytes()
         );
+        // RFC 2046 4.1.1: CR and LF occur in text only as CRLF, so a lone CR is a line break
+        // too, as in the body and in message/* attachments; nothing is added at the end.
+        for (given, canonical) in [
+            (&b"a\r\nb\rc\n"[..], &b"a\r\nb\r\nc\r\n"[..]),
+            (b"\r\r\n\n\r", b"\r\n\r\n\r\n\r\n"),
+            (b"no break", b"no break"),
+            (b"", b""),
+        ] {
+            assert_eq!(
+                attachment_content(attachment("notes.txt", None, given)),
+                canonical,
+                "{:?}",
+                String::from_utf8_lossy(given)
+            );
+        }
         // A charset where LF is LF, even when the text is not UTF-8 (ISO 8859-1 "é", LF).
         assert_eq!(
             attachment_content(attachment(
                 "notes.txt",
                 Some("text/plain; charset=ISO-8859-1"),
-                b"\xe9\n"
+                b"\xe9\n\xe9\r"
             )),
-            b"\xe9\r\n"
+            b"\xe9\r\n\xe9\r\n"
         );
         // Not text, or not UTF-8 text (here UTF-16LE "a", LF), or in a wide charset where an
-        // 0x0A octet belongs to another character (UTF-16BE U+4E0A, without a single NUL):
-        // left as it is.
+        // 0x0A or 0x0D octet belongs to another character (UTF-16BE U+4E0A U+4E0D, without a
+        // single NUL): left as it is.
         let utf16 = b"\xff\xfea\x00\n\x00";
-        let wide = b"\x4e\x0a\x4e\x0a";
+        let wide = b"\x4e\x0a\x4e\x0d";
         for untouched in [
             attachment("data.bin", None, mixed),
             attachment("notes.txt", Some("application/octet-stream"), mixed),
