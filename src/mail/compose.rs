@@ -573,8 +573,9 @@ impl TransferEncoding {
 /// 5.2.1 for message/rfc822), so its content goes in as it is.
 ///
 /// `message/global` is the exception: RFC 6532 3.5 relaxes RFC 2045 6.4 for it, and RFC 6532
-/// 3.7 allows it any encoding, so it goes in base64 like a leaf type, which also keeps a
-/// message/global with UTF-8 header fields 7-bit (the notices in `dsn` send it that way too).
+/// 3.7 allows it any encoding, so it goes in base64 like a leaf type (of its canonical form,
+/// CRLF line breaks, as any message), which also keeps a message/global with UTF-8 header
+/// fields 7-bit (the notices in `dsn` send it that way too).
 fn is_composite(essence: &str) -> bool {
     essence.starts_with("multipart/")
         || (essence.starts_with("message/") && essence != "message/global")
@@ -732,7 +733,14 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
         }
         None => std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0),
     };
-    let encoded = if media_type.essence.starts_with("text/") && lf_is_a_line_break {
+    // An encapsulated message is in canonical form with CRLF line breaks (RFC 2049 4, RFC 5322
+    // 2.1), message/global too (RFC 6532 3.7), whose header and body are UTF-8, where LF is LF:
+    // it goes in base64 (see `is_composite`), but of that form, as message/rfc822 goes as it is.
+    let has_crlf_lines = match media_type.essence.as_str() {
+        "message/global" => true,
+        essence => essence.starts_with("text/") && lf_is_a_line_break,
+    };
+    let encoded = if has_crlf_lines {
         base64::encode(&crlf_everywhere(&attachment.bytes))
     } else {
         base64::encode(&attachment.bytes)
@@ -1616,6 +1624,34 @@ mod tests {
             let (_, parts) = multipart_parts(&compose(&req).unwrap());
             assert_eq!(parts[1].body, sent, "{:?}", String::from_utf8_lossy(given));
         }
+    }
+
+    #[test]
+    fn a_message_global_attachment_goes_in_base64_in_canonical_form() {
+        // RFC 6532 3.7 lets message/global have any encoding, and base64 keeps the message
+        // 7-bit, but what is encoded is the canonical form (RFC 2049 4, RFC 2045 6.8): an
+        // encapsulated message with CRLF line breaks, as message/rfc822 has.
+        let inner = "From: josé@example.net\nSubject: Grüße\r\n\rGrüße aus Köln\n";
+        let mut req = request();
+        req.attachments = vec![forwarded("message/global", inner.as_bytes())];
+        let message = compose(&req).unwrap();
+        assert!(!crate::smtp::dot::has_8bit(&message));
+        let (_, parts) = multipart_parts(&message);
+        assert_eq!(
+            parts[1].field("Content-Type"),
+            Some("message/global; name=\"forwarded.eml\"")
+        );
+        assert_eq!(parts[1].field("Content-Transfer-Encoding"), Some("base64"));
+        let text = std::str::from_utf8(&parts[1].body).unwrap();
+        assert_eq!(
+            base64::decode(text).unwrap(),
+            "From: josé@example.net\r\nSubject: Grüße\r\n\r\nGrüße aus Köln\r\n".as_bytes()
+        );
+        // Nothing else changes: no line break is added, and any octet may be encoded.
+        assert_eq!(
+            attachment_content(forwarded("message/global", b"A: b\n\nnul \0 \xff")),
+            b"A: b\r\n\r\nnul \0 \xff"
+        );
     }
 
     #[test]
