@@ -690,6 +690,10 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
         .filter(|(attribute, _)| attribute.split('*').next() != Some("name"))
         .map(|(attribute, value)| (attribute.as_str(), value.as_str()))
         .collect();
+    let added_charset = charset_to_add(&media_type, &attachment.bytes);
+    if let Some(charset) = added_charset {
+        content_type_parameters.push(("charset", charset));
+    }
     content_type_parameters.push(("name", &filename));
     let mut part = field_with_parameters(
         "Content-Type",
@@ -718,18 +722,30 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
     // Base64 carries the canonical form (RFC 2045 6.8), and text/* in canonical form has CRLF
     // line breaks, CR and LF never alone (RFC 2046 4.1.1): a lone CR or LF becomes CRLF, as in
     // the body and in message/* attachments. In UTF-16 or UTF-32 a CR or LF octet can be half
-    // of another character, so the text is changed only in a charset where LF is LF, or, with
-    // no charset given, when it reads as UTF-8 (ASCII included) without NULs.
-    let lf_is_a_line_break = match media_type
+    // of another character, so the text is changed only in a charset where LF is LF (the one
+    // given, or UTF-8 when added), or, with none (or only RFC 2231's `charset*`), when it reads
+    // as UTF-8 without NULs (a NUL may be half of a UTF-16 character); without a charset,
+    // non-ASCII text has one added, so this is ASCII text.
+    let charset = media_type
         .parameters
         .iter()
         .find(|(attribute, _)| attribute == "charset")
-    {
-        Some((_, charset)) => {
+        .map(|(_, charset)| charset.as_str())
+        .or(added_charset);
+    let lf_is_a_line_break = match charset {
+        Some(charset) => {
             let charset = charset.to_ascii_lowercase();
-            !["utf-16", "utf-32", "ucs-2", "ucs-4", "iso-10646-ucs"]
-                .iter()
-                .any(|wide| charset.starts_with(wide))
+            // In `unknown-8bit` nobody knows.
+            ![
+                "utf-16",
+                "utf-32",
+                "ucs-2",
+                "ucs-4",
+                "iso-10646-ucs",
+                UNKNOWN_8BIT,
+            ]
+            .iter()
+            .any(|wide| charset.starts_with(wide))
         }
         None => std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0),
     };
@@ -750,6 +766,31 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
         part.extend_from_slice(b"\r\n");
     }
     Ok((part, TransferEncoding::Base64))
+}
+
+/// The charset of 8-bit text in a charset nobody named (RFC 1428; registered with IANA).
+const UNKNOWN_8BIT: &str = "unknown-8bit";
+
+/// The charset parameter a text/* attachment gets when its media type names none and its
+/// content is not ASCII, which is what text without one is (RFC 2046 4.1.2): `utf-8` for
+/// UTF-8 (the scenario's `text` always is), otherwise `unknown-8bit` (RFC 1428: 8-bit text
+/// whose charset is not known, which is true of a file read from disk that is not UTF-8, and
+/// better than a guess such as ISO 8859-1, which would be wrong for UTF-16 or Shift_JIS). A
+/// charset the author gave, in any form (`charset`, or RFC 2231's `charset*`), is kept as it
+/// is, and ASCII text needs none.
+fn charset_to_add(media_type: &MediaType, bytes: &[u8]) -> Option<&'static str> {
+    let named = media_type
+        .parameters
+        .iter()
+        .any(|(attribute, _)| attribute.split('*').next() == Some("charset"));
+    if !media_type.essence.starts_with("text/") || named || bytes.is_ascii() {
+        return None;
+    }
+    Some(if std::str::from_utf8(bytes).is_ok() {
+        "utf-8"
+    } else {
+        UNKNOWN_8BIT
+    })
 }
 
 /// `Field: value;` and then the parameters, each section on a line of its own: the header is
@@ -1526,6 +1567,95 @@ mod tests {
         }
     }
 
+    #[test]
+    fn non_ascii_text_attachments_name_their_charset() {
+        let sent = |filename: &str, content_type: Option<&str>, bytes: &[u8]| {
+            let part = attachment_part(&Attachment {
+                filename: filename.into(),
+                content_type: content_type.map(String::from),
+                bytes: bytes.to_vec(),
+            })
+            .unwrap()
+            .0;
+            let parsed = parse(&part);
+            let content = base64::decode(std::str::from_utf8(&parsed.body).unwrap()).unwrap();
+            (parsed.field("Content-Type").unwrap().to_string(), content)
+        };
+        // RFC 2046 4.1.2: without a charset the text is US-ASCII, so UTF-8 text says so (the
+        // scenario's `text` always is UTF-8); ASCII text needs nothing.
+        assert_eq!(
+            sent("notes.txt", None, "hello\nwörld\n".as_bytes()),
+            (
+                "text/plain; charset=utf-8; name=\"notes.txt\"".to_string(),
+                "hello\r\nwörld\r\n".as_bytes().to_vec()
+            )
+        );
+        assert_eq!(
+            sent(
+                "page",
+                Some("text/html; format=x"),
+                "<p>東京</p>".as_bytes()
+            )
+            .0,
+            "text/html; format=x; charset=utf-8; name=\"page\""
+        );
+        assert_eq!(
+            sent("notes.txt", None, b"hello\n").0,
+            "text/plain; name=\"notes.txt\""
+        );
+        assert_eq!(
+            sent("notes", Some("text/plain"), b"hello\n").0,
+            "text/plain; name=\"notes\""
+        );
+        // UTF-8 with a NUL is still UTF-8: named so, and its line breaks made CRLF.
+        assert_eq!(
+            sent("notes.txt", None, "é\0\n".as_bytes()),
+            (
+                "text/plain; charset=utf-8; name=\"notes.txt\"".to_string(),
+                "é\0\r\n".as_bytes().to_vec()
+            )
+        );
+        // A charset the author gave is kept as it is, right or wrong, and none is added.
+        for (given, written) in [
+            (
+                "text/plain; charset=ISO-8859-1",
+                "text/plain; charset=ISO-8859-1; name=\"notes.txt\"",
+            ),
+            (
+                "text/plain; Charset=\"us-ascii\"",
+                "text/plain; charset=us-ascii; name=\"notes.txt\"",
+            ),
+            (
+                "text/plain; charset*=utf-8'en'utf-8",
+                "text/plain; charset*=utf-8'en'utf-8; name=\"notes.txt\"",
+            ),
+        ] {
+            assert_eq!(sent("notes.txt", Some(given), "ü".as_bytes()).0, written);
+        }
+        // 8-bit text that is not UTF-8 (a file `smtp-lab send --attach` read: ISO 8859-1
+        // "café", UTF-16LE with its byte order mark) is in a charset nobody named: RFC 1428's
+        // `unknown-8bit` says just that, and its octets, line breaks included, stay as they are
+        // (in UTF-16 an LF octet can be half of a character).
+        for bytes in [&b"caf\xe9\n"[..], b"\xff\xfea\x00\n\x00"] {
+            assert_eq!(
+                sent("notes.txt", None, bytes),
+                (
+                    "text/plain; charset=unknown-8bit; name=\"notes.txt\"".to_string(),
+                    bytes.to_vec()
+                )
+            );
+        }
+        // Only text has a charset.
+        for (filename, content_type) in [
+            ("a.bin", None),
+            ("a.png", None),
+            ("a.eml", Some("message/global")),
+        ] {
+            let (written, _) = sent(filename, content_type, "ü".as_bytes());
+            assert!(!written.contains("charset"), "{written}");
+        }
+    }
+
     /// The pieces of `haystack` between occurrences of `separator`.
     fn split_on<'a>(haystack: &'a [u8], separator: &[u8]) -> Vec<&'a [u8]> {
         let mut pieces = Vec::new();
@@ -1908,6 +2038,20 @@ mod tests {
             assert_eq!(content_type.attribute("name"), Some("notes.txt"));
             assert_eq!(part.attachment_name(), Some("notes.txt"));
             assert_eq!(part.text_contents(), Some(text));
+        }
+
+        #[test]
+        fn a_utf8_text_attachment_without_a_charset_reads_back_as_utf8() {
+            let message = with_attachment(Attachment {
+                filename: "notes.txt".into(),
+                content_type: None,
+                bytes: "hello\nwörld\r東京\n".as_bytes().to_vec(),
+            });
+            let parsed = MessageParser::default().parse(&message).unwrap();
+            let part = parsed.attachment(0).expect("one attachment");
+            let content_type = part.content_type().unwrap();
+            assert_eq!(content_type.attribute("charset"), Some("utf-8"));
+            assert_eq!(part.text_contents(), Some("hello\r\nwörld\r\n東京\r\n"));
         }
 
         #[test]

@@ -351,4 +351,44 @@ mod tests {
         let error = read_at_most(over, "the body on standard input").unwrap_err();
         assert!(error.contains("larger than"), "{error}");
     }
+
+    /// A text file given to --attach is sent with the charset its bytes allow: nothing for
+    /// ASCII, `utf-8` for UTF-8, `unknown-8bit` for anything else (RFC 2046 4.1.2, RFC 1428).
+    #[test]
+    fn attached_text_files_get_a_charset_their_bytes_allow() {
+        let dir = std::env::temp_dir().join(format!("smtp-lab-send-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = [
+            ("body.txt", &b"Hello\n"[..]),
+            ("ascii.txt", b"plain\n"),
+            ("utf8.txt", "w\u{f6}rld\n".as_bytes()),
+            ("latin1.txt", b"w\xf6rld\n"),
+        ];
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let options = SendOptions {
+            server: "127.0.0.1:25".into(),
+            from: "alice@example.org".into(),
+            to: vec!["bob@example.net".into()],
+            cc: Vec::new(),
+            bcc: Vec::new(),
+            subject: "files".into(),
+            body_file: Some(dir.join("body.txt")),
+            attach: files[1..].iter().map(|(name, _)| dir.join(name)).collect(),
+            helo: "client.example.org".into(),
+            auth: None,
+            no_pipelining: false,
+        };
+        let message = build_message(&options);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let message = String::from_utf8(message.unwrap()).unwrap();
+        for expected in [
+            "Content-Type: text/plain;\r\n name=\"ascii.txt\"\r\n",
+            "Content-Type: text/plain;\r\n charset=utf-8;\r\n name=\"utf8.txt\"\r\n",
+            "Content-Type: text/plain;\r\n charset=unknown-8bit;\r\n name=\"latin1.txt\"\r\n",
+        ] {
+            assert!(message.contains(expected), "{expected:?} in {message}");
+        }
+    }
 }
