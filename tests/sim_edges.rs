@@ -629,6 +629,46 @@ fn composite_attachments_that_cannot_go_unencoded_are_refused_by_validation() {
     assert_eq!(errors.0.len(), 3, "{errors}");
 }
 
+/// RFC 2046 5.1.1: a multipart/* attachment needs a boundary parameter, of 1 to 70 bchars,
+/// which its content uses; validation refuses one without, naming the attachment.
+#[test]
+fn multipart_attachments_without_a_usable_boundary_are_refused_by_validation() {
+    let parts = "--b\nContent-Type: text/plain\n\none\n--b--\n";
+    let mut world = basic_world("boundary");
+    world["messages"][0]["attachments"] = json!([
+        {"filename": "ok.mime", "content_type": "multipart/mixed; boundary=b", "text": parts},
+        {"filename": "none.mime", "content_type": "multipart/mixed", "text": parts},
+        {"filename": "bad.mime", "content_type": "multipart/mixed; boundary=\"b \"", "text": parts},
+        {"filename": "other.mime", "content_type": "multipart/mixed; boundary=c", "text": parts},
+        {"filename": "generated.mime", "content_type": "multipart/mixed", "size_octets": 300},
+    ]);
+    let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
+    let problem = |at: &str| {
+        errors
+            .0
+            .iter()
+            .find(|e| e.at == at)
+            .map(|e| e.problem.clone())
+            .unwrap_or_else(|| panic!("no error at {at}: {errors}"))
+    };
+    for (index, name, says) in [
+        (1, "none.mime", "no boundary parameter"),
+        (2, "bad.mime", "\"b \""),
+        (3, "other.mime", "\"--c\""),
+        (4, "generated.mime", "no boundary parameter"),
+    ] {
+        let text = problem(&format!("messages[0].attachments[{index}]"));
+        assert!(
+            text.contains(&format!("\"{name}\"")) && text.contains(says),
+            "{text}"
+        );
+        assert!(text.contains("RFC 2046 5.1.1"), "{text}");
+    }
+    // The content is not the problem of a missing parameter: no hint about `text`.
+    assert!(!problem("messages[0].attachments[4]").contains("`text`"));
+    assert_eq!(errors.0.len(), 4, "{errors}");
+}
+
 /// An 8-bit message/rfc822 attachment makes the message 8-bit: it goes with BODY=8BITMIME,
 /// and to a server without 8BITMIME it fails as any 8-bit message does (RFC 6152 3).
 #[test]

@@ -112,6 +112,26 @@ pub enum ComposeError {
         media_type: String,
         problem: UnencodableContent,
     },
+    /// A `multipart/*` attachment whose boundary (RFC 2046 5.1.1) is missing, malformed, or
+    /// not used by its content: no reader could find its parts.
+    BadBoundary {
+        filename: String,
+        media_type: String,
+        problem: BoundaryProblem,
+    },
+}
+
+/// What is wrong with a multipart attachment's boundary (RFC 2046 5.1.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BoundaryProblem {
+    /// No `boundary` parameter, which every multipart type requires.
+    Missing,
+    /// A `boundary` that is not 1 to 70 `bchars`, or that ends in a space.
+    Invalid { boundary: String },
+    /// No delimiter line (`--` and the boundary) in the content.
+    NoDelimiter { boundary: String },
+    /// No close delimiter line (`--`, the boundary, `--`) after the first delimiter line.
+    NoCloseDelimiter { boundary: String },
 }
 
 /// Why content cannot go as 7bit or 8bit data (RFC 2045 2.7, 2.8), after its line breaks are
@@ -165,6 +185,36 @@ impl fmt::Display for ComposeError {
                         f,
                         "an 8-bit octet at offset {offset}; a {media_type} part must be 7bit \
                          (RFC 2046 5.2.2, 5.2.3)"
+                    ),
+                }
+            }
+            ComposeError::BadBoundary {
+                filename,
+                media_type,
+                problem,
+            } => {
+                write!(f, "attachment {filename:?} ({media_type}): ")?;
+                match problem {
+                    BoundaryProblem::Missing => write!(
+                        f,
+                        "no boundary parameter; a multipart type requires one, and its \
+                         content is parts between delimiter lines made of it (RFC 2046 5.1.1)"
+                    ),
+                    BoundaryProblem::Invalid { boundary } => write!(
+                        f,
+                        "boundary {boundary:?} is not allowed; a boundary is 1 to \
+                         {BOUNDARY_MAX} letters, digits, spaces and '()+_,-./:=?, and does not \
+                         end in a space (RFC 2046 5.1.1)"
+                    ),
+                    BoundaryProblem::NoDelimiter { boundary } => write!(
+                        f,
+                        "no line of the content is the delimiter \"--{boundary}\" that the \
+                         boundary parameter announces (RFC 2046 5.1.1)"
+                    ),
+                    BoundaryProblem::NoCloseDelimiter { boundary } => write!(
+                        f,
+                        "no line of the content after the first delimiter is the close \
+                         delimiter \"--{boundary}--\" (RFC 2046 5.1.1)"
                     ),
                 }
             }
@@ -611,7 +661,7 @@ pub fn check_attachment(attachment: &Attachment) -> Result<(), ComposeError> {
     let filename = clean_filename(&attachment.filename);
     let media_type = attachment_media_type(attachment.content_type.as_deref(), &filename);
     if is_composite(&media_type.essence) {
-        unencoded_content(attachment, &media_type.essence)?;
+        unencoded_content(attachment, &media_type)?;
     }
     Ok(())
 }
@@ -620,11 +670,24 @@ pub fn check_attachment(attachment: &Attachment) -> Result<(), ComposeError> {
 /// encoding: line breaks (CR, LF or CRLF) made CRLF, nothing else changed, so an encapsulated
 /// message's header section is left exactly as given (RFC 2046 5.2.1 forbids changing it);
 /// 7bit when it is ASCII, 8bit when it has 8-bit octets, and an error when it is neither
-/// (a NUL, a line over 998 octets: RFC 2045 2.7, 2.8), or 8-bit where only 7bit is allowed.
+/// (a NUL, a line over 998 octets: RFC 2045 2.7, 2.8), or 8-bit where only 7bit is allowed,
+/// or, for `multipart/*`, without a boundary that the content uses (see [`check_boundary`]).
 fn unencoded_content(
     attachment: &Attachment,
-    essence: &str,
+    media_type: &MediaType,
 ) -> Result<(TransferEncoding, Vec<u8>), ComposeError> {
+    let essence = media_type.essence.as_str();
+    let boundary_problem = |problem| ComposeError::BadBoundary {
+        filename: attachment.filename.clone(),
+        media_type: essence.to_string(),
+        problem,
+    };
+    // The parameter first: without one the content cannot be read, whatever it holds.
+    let boundary = if essence.starts_with("multipart/") {
+        Some(boundary_parameter(media_type).map_err(boundary_problem)?)
+    } else {
+        None
+    };
     let problem = |problem| ComposeError::UnencodableAttachment {
         filename: attachment.filename.clone(),
         media_type: essence.to_string(),
@@ -647,12 +710,71 @@ fn unencoded_content(
     if let Some((line, octets)) = long_line {
         return Err(problem(UnencodableContent::LongLine { line, octets }));
     }
+    if let Some(boundary) = boundary {
+        check_delimiters(&content, boundary).map_err(boundary_problem)?;
+    }
     let encoding = if eight_bit.is_some() {
         TransferEncoding::EightBit
     } else {
         TransferEncoding::SevenBit
     };
     Ok((encoding, content))
+}
+
+/// RFC 2046 5.1.1: a boundary is 1 to 70 characters.
+const BOUNDARY_MAX: usize = 70;
+
+/// RFC 2046 5.1.1 `bchars`: `bcharsnospace` and space.
+fn is_bchar(octet: u8) -> bool {
+    octet.is_ascii_alphanumeric() || b"'()+_,-./:=? ".contains(&octet)
+}
+
+/// A multipart media type's `boundary` parameter, which RFC 2046 5.1.1 requires: 1 to 70
+/// `bchars`, the last not a space. Only the plain parameter counts, as for readers.
+fn boundary_parameter(media_type: &MediaType) -> Result<&str, BoundaryProblem> {
+    let (_, boundary) = media_type
+        .parameters
+        .iter()
+        .find(|(attribute, _)| attribute == "boundary")
+        .ok_or(BoundaryProblem::Missing)?;
+    let valid = (1..=BOUNDARY_MAX).contains(&boundary.len())
+        && boundary.bytes().all(is_bchar)
+        && !boundary.ends_with(' ');
+    if !valid {
+        return Err(BoundaryProblem::Invalid {
+            boundary: boundary.clone(),
+        });
+    }
+    Ok(boundary)
+}
+
+/// Whether multipart content (CRLF line breaks) uses its boundary as RFC 2046 5.1.1 says a
+/// body must: a delimiter line (`--boundary`), and after it a close delimiter line
+/// (`--boundary--`), either followed by nothing but transport padding (blanks). Whether the
+/// boundary also occurs inside the parts, which it must not, is the content's business.
+fn check_delimiters(content: &[u8], boundary: &str) -> Result<(), BoundaryProblem> {
+    let is_line = |line: &[u8], expected: &[u8]| {
+        line.strip_prefix(expected)
+            .is_some_and(|padding| padding.iter().all(|&octet| octet == b' ' || octet == b'\t'))
+    };
+    let delimiter = format!("--{boundary}");
+    let close = format!("--{boundary}--");
+    let lines = split_crlf(content);
+    let first = lines
+        .iter()
+        .position(|line| is_line(line, delimiter.as_bytes()))
+        .ok_or_else(|| BoundaryProblem::NoDelimiter {
+            boundary: boundary.to_string(),
+        })?;
+    if !lines[first + 1..]
+        .iter()
+        .any(|line| is_line(line, close.as_bytes()))
+    {
+        return Err(BoundaryProblem::NoCloseDelimiter {
+            boundary: boundary.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// `bytes` with every CR, LF and CRLF made CRLF (RFC 2045 2.7, 2.8: in 7bit and 8bit data, CR
@@ -676,7 +798,7 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
     let media_type = attachment_media_type(attachment.content_type.as_deref(), &filename);
     // Checked before anything is built: content that cannot be sent leaves no half-made part.
     let unencoded = if is_composite(&media_type.essence) {
-        Some(unencoded_content(attachment, &media_type.essence)?)
+        Some(unencoded_content(attachment, &media_type)?)
     } else {
         None
     };
@@ -1947,6 +2069,102 @@ mod tests {
             "a.txt",
             Some("message/rfc822 junk")
         ));
+    }
+
+    #[test]
+    fn multipart_attachments_need_a_boundary_that_their_content_uses() {
+        let content = "preamble\n--b 1\nContent-Type: text/plain\n\none\n--b 1--\nepilogue\n";
+        let refused = [
+            ("multipart/mixed", content, BoundaryProblem::Missing),
+            (
+                "multipart/mixed; charset=b",
+                content,
+                BoundaryProblem::Missing,
+            ),
+            (
+                "multipart/mixed; boundary=\"\"",
+                content,
+                BoundaryProblem::Invalid {
+                    boundary: String::new(),
+                },
+            ),
+            (
+                "multipart/mixed; boundary=\"b \"",
+                content,
+                BoundaryProblem::Invalid {
+                    boundary: "b ".into(),
+                },
+            ),
+            (
+                "multipart/mixed; boundary=b*1",
+                content,
+                BoundaryProblem::Invalid {
+                    boundary: "b*1".into(),
+                },
+            ),
+            (
+                "multipart/mixed; boundary=\"b 1\"",
+                "--b 1x\n\none\n--b 2--\n",
+                BoundaryProblem::NoDelimiter {
+                    boundary: "b 1".into(),
+                },
+            ),
+            (
+                "multipart/alternative; boundary=\"b 1\"",
+                "--b 1--\n--b 1\n\none\n",
+                BoundaryProblem::NoCloseDelimiter {
+                    boundary: "b 1".into(),
+                },
+            ),
+        ];
+        let too_long = format!("multipart/mixed; boundary={}", "b".repeat(71));
+        let refused = refused.into_iter().chain([(
+            too_long.as_str(),
+            content,
+            BoundaryProblem::Invalid {
+                boundary: "b".repeat(71),
+            },
+        )]);
+        for (content_type, content, problem) in refused {
+            let attachment = forwarded(content_type, content.as_bytes());
+            let expected = ComposeError::BadBoundary {
+                filename: "forwarded.eml".into(),
+                media_type: content_type.split(';').next().unwrap().into(),
+                problem,
+            };
+            assert_eq!(
+                check_attachment(&attachment),
+                Err(expected.clone()),
+                "{content_type}"
+            );
+            let mut req = request();
+            req.attachments = vec![attachment];
+            assert_eq!(compose(&req), Err(expected.clone()));
+            let text = expected.to_string();
+            assert!(
+                text.starts_with("attachment \"forwarded.eml\"") && text.contains("RFC 2046 5.1.1"),
+                "{text}"
+            );
+        }
+        // 1 to 70 of the RFC 2046 5.1.1 bchars, not ending in a space; delimiter lines may
+        // have transport padding (blanks) after them, and the first may start the content.
+        let bchars = "0aZ'()+_,-./:=? x";
+        let seventy = "b".repeat(70);
+        for (boundary, content) in [
+            ("b 1", content.to_string()),
+            (
+                bchars,
+                format!("--{bchars} \t\r\n\r\none\r\n--{bchars}-- \r\n"),
+            ),
+            (seventy.as_str(), format!("--{seventy}\n\n--{seventy}--")),
+        ] {
+            let content_type = format!("multipart/mixed; boundary=\"{boundary}\"");
+            let attachment = forwarded(&content_type, content.as_bytes());
+            assert_eq!(check_attachment(&attachment), Ok(()), "{boundary:?}");
+            let mut req = request();
+            req.attachments = vec![attachment];
+            assert!(compose(&req).is_ok());
+        }
     }
 
     /// Tests that read the message back with an independent parser, mail-parser (a native-only

@@ -833,8 +833,10 @@ impl Scenario {
                 }
                 // A message/* or multipart/* attachment goes into the message unencoded (RFC
                 // 2045 6.4), so content that cannot go that way (a NUL, a line over 998
-                // octets) is refused here rather than left to fail at submission. Only such
-                // attachments are built, and only while the scenario's total is within bounds.
+                // octets) is refused here rather than left to fail at submission, as is a
+                // multipart/* one without a boundary its content uses (RFC 2046 5.1.1). Only
+                // such attachments are built, and only while the scenario's total is within
+                // bounds.
                 let unencoded = compose::attachment_is_unencoded(
                     &attachment.filename,
                     attachment.content_type.as_deref(),
@@ -843,7 +845,17 @@ impl Scenario {
                     continue;
                 }
                 if let Err(problem) = compose::check_attachment(&attachment.attachment(index)) {
-                    let hint = if attachment.text.is_none() {
+                    // A missing or malformed boundary parameter is the content type's fault,
+                    // whatever the content.
+                    let about_the_content = !matches!(
+                        problem,
+                        compose::ComposeError::BadBoundary {
+                            problem: compose::BoundaryProblem::Missing
+                                | compose::BoundaryProblem::Invalid { .. },
+                            ..
+                        }
+                    );
+                    let hint = if attachment.text.is_none() && about_the_content {
                         "; generated content is binary, so give such an attachment its `text`"
                     } else {
                         ""
