@@ -405,6 +405,16 @@ fn control_characters_in_addresses_are_refused() {
 }
 
 /// The paths of the errors a scenario is refused with (it must be refused).
+/// The problem validation found at `at`.
+fn problem_at(errors: &smtp_lab::sim::ScenarioErrors, at: &str) -> String {
+    errors
+        .0
+        .iter()
+        .find(|e| e.at == at)
+        .map(|e| e.problem.clone())
+        .unwrap_or_else(|| panic!("no error at {at}: {errors}"))
+}
+
 fn error_paths(world: &serde_json::Value) -> Vec<String> {
     match Scenario::from_json(&world.to_string()) {
         Ok(_) => panic!("the scenario should be refused"),
@@ -609,14 +619,7 @@ fn composite_attachments_that_cannot_go_unencoded_are_refused_by_validation() {
         {"filename": "leaf.bin", "content_type": "application/octet-stream", "text": "\u{0}"},
     ]);
     let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
-    let problem = |at: &str| {
-        errors
-            .0
-            .iter()
-            .find(|e| e.at == at)
-            .map(|e| e.problem.clone())
-            .unwrap_or_else(|| panic!("no error at {at}: {errors}"))
-    };
+    let problem = |at: &str| problem_at(&errors, at);
     let nul = problem("messages[0].attachments[1]");
     assert!(nul.contains("\"nul.eml\"") && nul.contains("NUL"), "{nul}");
     let long = problem("messages[0].attachments[2]");
@@ -643,14 +646,7 @@ fn multipart_attachments_without_a_usable_boundary_are_refused_by_validation() {
         {"filename": "generated.mime", "content_type": "multipart/mixed", "size_octets": 300},
     ]);
     let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
-    let problem = |at: &str| {
-        errors
-            .0
-            .iter()
-            .find(|e| e.at == at)
-            .map(|e| e.problem.clone())
-            .unwrap_or_else(|| panic!("no error at {at}: {errors}"))
-    };
+    let problem = |at: &str| problem_at(&errors, at);
     for (index, name, says) in [
         (1, "none.mime", "no boundary parameter"),
         (2, "bad.mime", "\"b \""),

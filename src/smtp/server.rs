@@ -2000,6 +2000,11 @@ impl<P: Policy> ServerSession<P> {
                 other,
             ),
         };
+        self.receive_chunk(from, size, last, target);
+    }
+
+    /// Reads the `size` octets of a BDAT chunk into `target` (RFC 3030 2).
+    fn receive_chunk(&mut self, from: ServerStateKind, size: u64, last: bool, target: BdatTarget) {
         self.enter(
             from,
             State::ReceivingBdat {
@@ -2073,20 +2078,13 @@ impl<P: Policy> ServerSession<P> {
                 other,
             ),
         };
-        self.enter(
-            from,
-            State::ReceivingBdat {
-                size,
-                remaining_octets: size,
-                last: false,
-                target: BdatTarget::Discard {
-                    reply,
-                    why,
-                    rfc,
-                    after: Box::new(after),
-                },
-            },
-        );
+        let target = BdatTarget::Discard {
+            reply,
+            why,
+            rfc,
+            after: Box::new(after),
+        };
+        self.receive_chunk(from, size, false, target);
     }
 
     /// BDAT is only available when CHUNKING was advertised in the EHLO reply to this client
