@@ -849,3 +849,35 @@ fn an_unanswered_dns_question_takes_the_resolvers_timeout() {
         Fate::Delivered { .. }
     ));
 }
+
+#[test]
+fn fields_the_submission_server_adds_never_swallow_the_body() {
+    // Text that is not a header field is the body: the added fields go before it, with the
+    // blank line that ends a header section (RFC 5322 2.1, 2.2; RFC 6409 8.2, 8.3).
+    for (raw, body) in [
+        (
+            "just a body line\r\nsecond\r\n",
+            "just a body line\r\nsecond\r\n",
+        ),
+        ("Subject: s\r\nbody at once\r\n", "body at once\r\n"),
+        ("Subject: s\r\n folded\r\n\r\nbody\r\n", "body\r\n"),
+        ("\r\nempty header\r\n", "empty header\r\n"),
+    ] {
+        let mut world = basic_world("msa-no-header");
+        world["messages"][0]["raw"] = json!(raw);
+        world["fetches"] = json!([]);
+        let result = run_json(&world);
+        let stored = mailbox(&result, "bob@receiver.test");
+        let text = String::from_utf8_lossy(stored[0]).into_owned();
+        let (header, stored_body) = text.split_once("\r\n\r\n").expect("a header section");
+        assert_eq!(stored_body, body, "{raw:?}: {text}");
+        assert_eq!(header.matches("\r\nDate: ").count(), 1, "{text}");
+        assert_eq!(header.matches("\r\nMessage-ID: <").count(), 1, "{text}");
+        for line in header.split("\r\n") {
+            assert!(
+                line.contains(':') || line.starts_with(' ') || line.starts_with('\t'),
+                "{raw:?}: not a field: {line:?}"
+            );
+        }
+    }
+}

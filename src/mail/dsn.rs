@@ -524,7 +524,7 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
                 &mut text,
                 2,
                 "The mail system kept trying, but gave up after the longest time it keeps a \
-                 message. The last problem was:",
+                 message; what it found above is the last problem it met.",
             );
         }
         let (meaning, advice) = explain(recipient.action, status);

@@ -35,9 +35,7 @@ use crate::smtp::reply::{EnhancedStatus, Reply};
 use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
-use crate::smtp::trace::{
-    count_header_fields, header_section, received_header, ReceivedFields, WithProtocol,
-};
+use crate::smtp::trace::{count_header_fields, received_header, ReceivedFields, WithProtocol};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -3050,14 +3048,8 @@ impl<'a> World<'a> {
 /// after its last field. `from` is where the message's own header section starts in `data`.
 fn add_missing_origin_fields(data: &mut Vec<u8>, from: usize, date_unix_s: i64, message_id: &str) {
     let message = &data[from..];
-    let header = header_section(message);
-    // Right after the last field's CRLF: the header section ends before it.
-    let header_end = match header.len() {
-        0 => 0,
-        whole if whole == message.len() => whole,
-        len => len + 2,
-    };
-    let has = |name: &[u8]| count_header_fields(message, name) > 0;
+    let (header_end, separated) = header_fields_end(message);
+    let has = |name: &[u8]| count_header_fields(&message[..header_end], name) > 0;
     let mut added = String::new();
     if !has(b"Date") {
         added.push_str("Date: ");
@@ -3073,13 +3065,41 @@ fn add_missing_origin_fields(data: &mut Vec<u8>, from: usize, date_unix_s: i64, 
         return;
     }
     // A message with no body and no final CRLF ends its last field here first.
-    let at = from + header_end;
-    if header_end == data.len() - from && !data.ends_with(b"\r\n") && header_end > 0 {
+    if header_end == message.len() && header_end > 0 && !message.ends_with(b"\r\n") {
         data.extend_from_slice(b"\r\n");
         data.extend_from_slice(added.as_bytes());
         return;
     }
+    // Text that is not a header field right after the fields (or at the very start) is the
+    // body: a blank line now separates it from the header section (RFC 5322 2.1).
+    if !separated {
+        added.push_str("\r\n");
+    }
+    let at = from + header_end;
     data.splice(at..at, added.bytes());
+}
+
+/// Where the header fields at the start of `message` end (after the last one's CRLF), and
+/// whether what follows is the blank line that ends the header section, or nothing. A field
+/// is a name of printable characters other than ":", then ":" (RFC 5322 2.2); a line starting
+/// with a space or a tab continues the field above (RFC 5322 2.2.3).
+fn header_fields_end(message: &[u8]) -> (usize, bool) {
+    let mut end = 0;
+    for line in crate::smtp::dot::lines_inclusive(message) {
+        let content = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let continuation = end > 0 && matches!(content.first(), Some(b' ' | b'\t'));
+        let field = content
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| {
+                colon > 0 && content[..colon].iter().all(|&b| (33..=126).contains(&b))
+            });
+        if !(field || continuation) {
+            return (end, content.is_empty());
+        }
+        end += line.len();
+    }
+    (end, true)
 }
 
 /// Whether a session's deadline needs a new timer, given the one already scheduled (which it
