@@ -451,6 +451,24 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             ),
         };
         paragraph(&mut text, 2, &outcome);
+        // A failure under a temporary status is a give-up: the last problem kept the message
+        // from going until the mail system stopped trying (RFC 3463 X.4.7).
+        // (X.4.7 says the same in its own words below.)
+        if is_give_up(recipient.action, status) && (status.subject, status.detail) != (4, 7) {
+            let last = if recipient.diagnostic.is_some() {
+                " The last problem it met:"
+            } else {
+                ""
+            };
+            paragraph(
+                &mut text,
+                2,
+                &format!(
+                    "The mail system kept trying, then gave up after the longest time it \
+                     keeps a message.{last}"
+                ),
+            );
+        }
         if let Some(original_recipient) = &recipient.original_recipient {
             paragraph(
                 &mut text,
@@ -514,19 +532,6 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
                 ),
             );
         }
-        // A failure under a temporary status is a give-up: the last problem kept the message
-        // from going until the mail system stopped trying (RFC 3463 X.4.7).
-        if recipient.action == Action::Failed
-            && status.class == 4
-            && (status.subject, status.detail) != (4, 7)
-        {
-            paragraph(
-                &mut text,
-                2,
-                "The mail system kept trying, but gave up after the longest time it keeps a \
-                 message; what it found above is the last problem it met.",
-            );
-        }
         let (meaning, advice) = explain(recipient.action, status);
         paragraph(&mut text, 2, &format!("What it means: {meaning}"));
         if let Some(advice) = advice {
@@ -579,8 +584,28 @@ fn explain(action: Action, status: EnhancedStatus) -> (&'static str, Option<&'st
         }
         Action::Failed | Action::Delayed => {}
     }
-    // A failed action is final whatever the class: a give-up keeps the last temporary status.
-    let permanent = status.class == 5 || action == Action::Failed;
+    let permanent = status.class == 5;
+    let (meaning, advice) = meaning_and_advice(permanent, status);
+    // A give-up keeps the last temporary status (RFC 3463 X.4.7): the problem is explained as
+    // it was, but nobody is trying any more.
+    if is_give_up(action, status) {
+        return (meaning, Some(GIVE_UP_ADVICE));
+    }
+    (meaning, advice)
+}
+
+/// A failure under a temporary status: the mail system stopped trying.
+fn is_give_up(action: Action, status: EnhancedStatus) -> bool {
+    action == Action::Failed && status.class == 4
+}
+
+const GIVE_UP_ADVICE: &str = "the mail system has stopped trying: send the message again later, \
+     when the problem may be gone, or reach the person another way.";
+
+fn meaning_and_advice(
+    permanent: bool,
+    status: EnhancedStatus,
+) -> (&'static str, Option<&'static str>) {
     match (status.subject, status.detail) {
         (1, 1) => (
             "the receiving server has no mailbox with this name.",
@@ -1143,9 +1168,13 @@ mod tests {
         let (meaning, advice) = explain(Action::Failed, EnhancedStatus::new(5, 1, 1));
         assert!(meaning.contains("no mailbox"));
         assert!(advice.is_some());
-        // A give-up keeps its last temporary status; the advice is that of a final failure.
-        let (_, advice) = explain(Action::Failed, EnhancedStatus::new(4, 4, 1));
-        assert!(!advice.unwrap().contains("tries again"));
+        // A give-up keeps its last temporary status and its meaning; nobody tries again.
+        for status in [(4, 4, 1), (4, 4, 3), (4, 7, 1), (4, 2, 2)] {
+            let status = EnhancedStatus::new(status.0, status.1, status.2);
+            let (meaning, advice) = explain(Action::Failed, status);
+            assert!(!meaning.contains("for good") && !meaning.contains("by its rules"));
+            assert_eq!(advice, Some(GIVE_UP_ADVICE), "{status}");
+        }
         let (meaning, _) = explain(Action::Delayed, EnhancedStatus::new(4, 7, 1));
         assert!(meaning.contains("try again later"));
         let (_, advice) = explain(Action::Delivered, EnhancedStatus::new(2, 0, 0));
