@@ -881,3 +881,27 @@ fn fields_the_submission_server_adds_never_swallow_the_body() {
         }
     }
 }
+
+#[test]
+fn a_reader_spelling_the_mailbox_its_own_way_empties_it_in_the_view_too() {
+    use smtp_lab::sim::view::TraceViewer;
+    let mut world = basic_world("idn-fetch-delete");
+    world["dns"]["zones"][1] = json!({"origin": "xn--b-eha.test", "records": [
+        sim_common::mx("xn--b-eha.test", 10, "mx.xn--b-eha.test"),
+        sim_common::a("mx.xn--b-eha.test", "192.0.2.20"),
+    ]});
+    world["hosts"][1] = sim_common::store_host("mx.b.test", "192.0.2.20", "b\u{fc}.test", &["bob"]);
+    world["messages"] = json!([message(&["bob@b\u{fc}.test"])]);
+    world["fetches"] = json!([{"host": "mx.b.test", "mailbox": "BOB@xn--b-eha.test", "at_s": 600}]);
+    let result = run_json(&world);
+    assert!(mailbox(&result, "bob@b\u{fc}.test").is_empty());
+    let text = result.trace.to_text();
+    assert!(text.contains("bob@b\u{fc}.test: deleted m1.1"), "{text}");
+    let viewer = TraceViewer::new(result.trace.clone());
+    let end = viewer.view_at(result.trace.events.len());
+    assert!(
+        end.mailboxes.values().all(|items| items.is_empty()),
+        "{:?}",
+        end.mailboxes
+    );
+}

@@ -3,6 +3,7 @@
 //! running anything again. Checkpoints every [`CHECKPOINT_EVERY`] events keep a jump cheap.
 
 use super::trace::{self, ConnId, EntryId, Event, Protocol, Trace, TraceEvent};
+use crate::smtp::address::mailbox_key;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -167,7 +168,7 @@ impl WorldView {
                 if let Some(items) = self
                     .mailboxes
                     .iter_mut()
-                    .find(|(name, _)| name.eq_ignore_ascii_case(mailbox))
+                    .find(|(name, _)| mailbox_key(name) == mailbox_key(mailbox))
                     .map(|(_, items)| items)
                 {
                     items.retain(|item| !deleted.contains(&item.uid));

@@ -165,7 +165,7 @@ impl Policy for SimPolicy {
         forward_path: &Mailbox,
     ) -> Decision {
         let domain = forward_path.domain.key();
-        let address = format!("{}@{}", forward_path.local_part, domain).to_lowercase();
+        let address = mailbox_key(&format!("{}@{}", forward_path.local_part, domain));
         if self.local_domains.contains(&domain) {
             let store = self.store.borrow();
             match store
@@ -1722,7 +1722,10 @@ impl<'a> World<'a> {
                     .map(|c| Rc::clone(&self.hosts[c.server].name))
                     .unwrap_or_default();
                 let mut store = self.store.borrow_mut();
-                if let Some(mailbox) = store.mailboxes.get_mut(&mailbox_key(&user)) {
+                // The reader may spell the mailbox its own way (case, U-label or A-label):
+                // the trace names it as the MDA did when it stored the messages.
+                let mut mailbox_name = user;
+                if let Some(mailbox) = store.mailboxes.get_mut(&mailbox_key(&mailbox_name)) {
                     mailbox.messages.retain(|m| {
                         let gone = deleted_uids.contains(&m.uid);
                         if gone {
@@ -1731,11 +1734,12 @@ impl<'a> World<'a> {
                         }
                         !gone
                     });
+                    mailbox_name.clone_from(&mailbox.address);
                 }
                 drop(store);
                 self.record(Event::MailboxUpdated(Box::new(trace::MailboxUpdated {
                     host: host_name,
-                    mailbox: user,
+                    mailbox: mailbox_name,
                     deleted: deleted_uids,
                 })));
             }
