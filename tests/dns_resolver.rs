@@ -465,6 +465,72 @@ fn a_relay_drops_its_own_level_and_less_preferred_hosts() {
 }
 
 #[test]
+fn a_relay_knows_itself_by_its_address_too() {
+    // RFC 5321 5.1: "any of the names or addresses by which it might be known". The relay
+    // is 192.0.2.2; the list names it as another host and through an alias of another name.
+    let relayed = world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "primary.example.org"),
+            mx("@", 20, "backup.example.org"),
+            mx("@", 30, "tertiary.example.org"),
+            a("primary.example.org", "192.0.2.1"),
+            a("backup.example.org", "192.0.2.2"),
+            cname("tertiary.example.org", "relay.example.org"),
+            a("relay.example.org", "192.0.2.2"),
+        ],
+    )]);
+    let resolve_as_relay = |domain: &str| {
+        let mut prng = SplitMix64(1);
+        MxResolver::new(vec![name("relay.example.org")], 100)
+            .with_local_addresses(vec![ip("192.0.2.2")])
+            .resolve_mx(&relayed, domain, 0, &mut || prng.next_u64())
+    };
+    let r = resolve_as_relay("example.org");
+    assert_eq!(exchanges(&r), [("primary.example.org.".to_owned(), 10)]);
+    assert!(
+        r.notes.iter().any(|note| matches!(
+            note,
+            MxNote::DroppedOwnLevel { preference: 20, dropped, .. } if dropped.len() == 2
+        )),
+        "{:?}",
+        r.notes
+    );
+    // Its own address at the best preference: the mail would loop, 5.4.6.
+    let looping = world_with_own_address_first();
+    let mut prng = SplitMix64(1);
+    let r = MxResolver::new(vec![], 100)
+        .with_local_addresses(vec![ip("192.0.2.2")])
+        .resolve_mx(&looping, "example.org", 0, &mut || prng.next_u64());
+    assert_eq!(
+        r.outcome.failure().map(|f| f.status),
+        Some(EnhancedStatus::new(5, 4, 6))
+    );
+    // An implicit MX at its own address loops too.
+    let implicit = world(vec![zone("example.net", vec![a("@", "192.0.2.2")])]);
+    let mut prng = SplitMix64(1);
+    let r = MxResolver::new(vec![], 100)
+        .with_local_addresses(vec![ip("192.0.2.2")])
+        .resolve_mx(&implicit, "example.net", 0, &mut || prng.next_u64());
+    assert_eq!(
+        r.outcome.failure().map(|f| f.status),
+        Some(EnhancedStatus::new(5, 4, 6))
+    );
+}
+
+fn world_with_own_address_first() -> DnsWorld {
+    world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "alias.example.org"),
+            mx("@", 20, "other.example.org"),
+            a("alias.example.org", "192.0.2.2"),
+            a("other.example.org", "192.0.2.9"),
+        ],
+    )])
+}
+
+#[test]
 fn the_resolver_counts_message_ids_across_calls() {
     let world = example_org();
     let mut resolver = MxResolver::new(vec![], u16::MAX - 2);

@@ -299,6 +299,11 @@ pub struct MxResolution {
 pub struct MxResolver {
     /// Names by which this host may appear as an MX exchange.
     pub local_host_names: Vec<DomainName>,
+    /// Addresses by which it may appear: an exchange (or an alias of one) that resolves to
+    /// one of them is this host too (RFC 5321 5.1: "any of the names or addresses by which it
+    /// might be known").
+    #[serde(default)]
+    pub local_addresses: Vec<IpAddr>,
     /// The id of the next query; incremented (wrapping) for each one.
     pub next_message_id: u16,
 }
@@ -307,8 +312,15 @@ impl MxResolver {
     pub fn new(local_host_names: Vec<DomainName>, first_message_id: u16) -> MxResolver {
         MxResolver {
             local_host_names,
+            local_addresses: Vec::new(),
             next_message_id: first_message_id,
         }
+    }
+
+    /// The same resolver, also knowing this host by `addresses`.
+    pub fn with_local_addresses(mut self, addresses: Vec<IpAddr>) -> MxResolver {
+        self.local_addresses = addresses;
+        self
     }
 
     /// Resolves `domain` (the part after `@`, final dot optional) at `now_ms`.
@@ -385,6 +397,12 @@ impl Run<'_> {
         answer
     }
 
+    fn is_local_address(&self, addresses: &[IpAddr]) -> bool {
+        addresses
+            .iter()
+            .any(|address| self.resolver.local_addresses.contains(address))
+    }
+
     fn local_name(&self, name: &DomainName) -> Option<DomainName> {
         self.resolver
             .local_host_names
@@ -440,6 +458,11 @@ impl Run<'_> {
             return MxOutcome::LoopsBackToMe { local_name };
         }
         match self.addresses(canonical) {
+            HostAddresses::Found(addresses) if self.is_local_address(&addresses) => {
+                MxOutcome::LoopsBackToMe {
+                    local_name: canonical.clone(),
+                }
+            }
             HostAddresses::Found(addresses) => MxOutcome::ImplicitMx(MxTarget {
                 exchange: canonical.clone(),
                 preference: 0,
@@ -525,6 +548,30 @@ impl Run<'_> {
                         outcome,
                     });
                 }
+            }
+        }
+        // RFC 5321 5.1 again, by address: an exchange whose name is not this host's may still
+        // resolve to it (another name, or an alias of its own name). Only now are the
+        // addresses known, so the level is dropped here, as Postfix drops it after its lookups.
+        let own_by_address = targets
+            .iter()
+            .filter(|t| self.is_local_address(&t.addresses))
+            .min_by_key(|t| t.preference)
+            .map(|t| (t.preference, t.exchange.clone()));
+        if let Some((own_preference, local_name)) = own_by_address {
+            let dropped = targets
+                .iter()
+                .filter(|t| t.preference >= own_preference)
+                .map(|t| t.exchange.clone())
+                .collect();
+            targets.retain(|t| t.preference < own_preference);
+            self.notes.push(MxNote::DroppedOwnLevel {
+                local_name: local_name.clone(),
+                preference: own_preference,
+                dropped,
+            });
+            if targets.is_empty() {
+                return MxOutcome::LoopsBackToMe { local_name };
             }
         }
         if !targets.is_empty() {

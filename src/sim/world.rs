@@ -891,7 +891,8 @@ impl<'a> World<'a> {
                 ),
                 greylist: Rc::default(),
                 // Each host's query ids start somewhere different, as real resolvers' do.
-                resolver: MxResolver::new(local_names, (index as u16).wrapping_mul(4099) ^ 0x1d3),
+                resolver: MxResolver::new(local_names, (index as u16).wrapping_mul(4099) ^ 0x1d3)
+                    .with_local_addresses(vec![spec.address]),
                 mx_cache: MxCache::default(),
                 queue: BTreeMap::new(),
                 next_queue_id: 1,
