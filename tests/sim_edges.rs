@@ -404,7 +404,6 @@ fn control_characters_in_addresses_are_refused() {
     );
 }
 
-/// The paths of the errors a scenario is refused with (it must be refused).
 /// The problem validation found at `at`.
 fn problem_at(errors: &smtp_lab::sim::ScenarioErrors, at: &str) -> String {
     errors
@@ -415,6 +414,7 @@ fn problem_at(errors: &smtp_lab::sim::ScenarioErrors, at: &str) -> String {
         .unwrap_or_else(|| panic!("no error at {at}: {errors}"))
 }
 
+/// The paths of the errors a scenario is refused with (it must be refused).
 fn error_paths(world: &serde_json::Value) -> Vec<String> {
     match Scenario::from_json(&world.to_string()) {
         Ok(_) => panic!("the scenario should be refused"),
