@@ -436,6 +436,10 @@ fn control_characters_in_the_name_and_title_are_refused() {
         ("title", "cr\rhere"),
         ("teaching", "bell\u{7}"),
         ("teaching", "crlf\r\nline"),
+        // Unicode's line separator is a line break to many viewers; a name with a
+        // right-to-left override reads as another name.
+        ("title", "line\u{2028}separator"),
+        ("name", "abc\u{202e}txt.exe"),
     ] {
         let mut world = basic_world("one-line");
         world[field] = json!(value);
@@ -445,6 +449,14 @@ fn control_characters_in_the_name_and_title_are_refused() {
             "{field} {value:?}: {paths:?}"
         );
     }
+    // Right-to-left marks are text: fine in a title and a subject.
+    let mut world = basic_world("rtl");
+    world["title"] = json!("\u{5e9}\u{5dc}\u{5d5}\u{5dd} \u{200f}(RTL)");
+    world["messages"][0]["subject"] = json!("\u{5e9}\u{5dc}\u{5d5}\u{5dd}\u{200f}!");
+    assert!(Scenario::from_json(&world.to_string()).is_ok());
+    let mut world = basic_world("spoofed-address");
+    world["messages"][0]["to"] = json!(["bob\u{202e}@receiver.test"]);
+    assert!(error_paths(&world).iter().any(|p| p == "messages[0].to"));
     // Teaching text is running text: a line break in it is only a space.
     let mut world = basic_world("teaching");
     world["teaching"] = json!("First sentence.\nSecond sentence.\n");

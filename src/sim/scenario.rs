@@ -470,11 +470,20 @@ impl Scenario {
         // name again in its first event: a line break there would forge a trace line. The
         // teaching text is running text (wrapped in the trace, a paragraph in the web page),
         // so a line break there is only a space; other control characters are mistakes.
-        for (field, value) in [("name", &self.name), ("title", &self.title)] {
-            if value.chars().any(char::is_control) {
+        let name = ("name", &self.name, unfit_for_a_name as fn(char) -> bool);
+        let title = ("title", &self.title, breaks_a_line as fn(char) -> bool);
+        for (field, value, unfit) in [name, title] {
+            if value.chars().any(unfit) {
                 error(
                     field.into(),
-                    format!("{value:?} holds a control character; it is one line"),
+                    format!(
+                        "{value:?} holds a control or line-separator character{}; it is one line",
+                        if field == "name" {
+                            " (or a bidirectional formatting one)"
+                        } else {
+                            ""
+                        }
+                    ),
                 );
             }
         }
@@ -674,10 +683,10 @@ impl Scenario {
             }
             for (m, mailbox) in host.mailboxes.iter().enumerate() {
                 // The address names the reader's actor in the trace (`ua:ADDRESS`).
-                if mailbox.address.chars().any(char::is_control) {
+                if mailbox.address.chars().any(unfit_for_a_name) {
                     error(
                         format!("{at}.mailboxes[{m}].address"),
-                        format!("{:?} holds a control character", mailbox.address),
+                        format!("{:?} holds a control, line-separator or bidirectional formatting character", mailbox.address),
                     );
                 }
                 if !mailbox_addresses.insert(mailbox_key(&mailbox.address)) {
@@ -793,10 +802,16 @@ impl Scenario {
                 .chain(message.bcc.iter().map(|a| ("bcc", a)))
                 .chain(std::iter::once(("subject", &message.subject)));
             for (field, value) in fields {
-                if value.chars().any(char::is_control) {
+                // A subject may hold right-to-left marks; an address may not.
+                let unfit = if field == "subject" {
+                    breaks_a_line
+                } else {
+                    unfit_for_a_name
+                };
+                if value.chars().any(unfit) {
                     error(
                         format!("{at}.{field}"),
-                        format!("{value:?} holds a control character"),
+                        format!("{value:?} holds a control, line-separator or bidirectional formatting character"),
                     );
                 }
             }
@@ -866,10 +881,10 @@ impl Scenario {
         }
         for (index, raw) in self.raw_sessions.iter().enumerate() {
             // The client's name is its actor in the trace, on every line it writes.
-            if raw.client.chars().any(char::is_control) {
+            if raw.client.chars().any(unfit_for_a_name) {
                 error(
                     format!("raw_sessions[{index}].client"),
-                    format!("{:?} holds a control character", raw.client),
+                    format!("{:?} holds a control, line-separator or bidirectional formatting character", raw.client),
                 );
             }
             if !names.contains(&raw.server.to_ascii_lowercase()) {
@@ -967,6 +982,21 @@ fn is_host_name(name: &str) -> bool {
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
+}
+
+/// A character that breaks or hides a line of the text trace: a control character, or
+/// Unicode's line and paragraph separators (U+2028, U+2029), which many viewers show as line
+/// breaks.
+fn breaks_a_line(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// [`breaks_a_line`], or a bidirectional formatting character (U+200E, U+200F, U+202A to
+/// U+202E, U+2066 to U+2069), which can make a name or an address read as another; fine in
+/// text, not in names that identify something.
+fn unfit_for_a_name(c: char) -> bool {
+    breaks_a_line(c)
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// What makes a user name and password unusable for the user agents' AUTH PLAIN: RFC 4616 2
