@@ -152,6 +152,18 @@ fn wrong_types_and_missing_fields_are_refused() {
         // The position is said once, in `at`.
         assert!(!errors.0[0].problem.contains(" at line "), "{errors}");
     }
+    // A whole number too large for 64 bits is read as a float; the error says what is wrong.
+    let mut seedless = world();
+    seedless.as_object_mut().unwrap().remove("seed");
+    let text = seedless
+        .to_string()
+        .replacen('{', "{\"seed\":18446744073709551616,", 1);
+    let errors = Scenario::from_json(&text).expect_err("refused");
+    assert!(errors.0[0].at.starts_with("seed (line "), "{errors}");
+    assert!(
+        errors.0[0].problem.contains("above 18446744073709551615"),
+        "{errors}"
+    );
 }
 
 #[test]

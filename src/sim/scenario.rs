@@ -940,13 +940,20 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let message = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = message.strip_suffix(&suffix).unwrap_or(&message);
+    // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
+    let note = if message.starts_with("invalid type: floating point") {
+        " (a number with a fraction or an exponent, or a whole number above 18446744073709551615, \
+         the largest this field takes)"
+    } else {
+        ""
+    };
     ScenarioErrors(vec![ScenarioError {
         at: if path == "." || path == "?" {
             position
         } else {
             format!("{path} ({position})")
         },
-        problem: format!("not a valid scenario: {message}"),
+        problem: format!("not a valid scenario: {message}{note}"),
     }])
 }
 
