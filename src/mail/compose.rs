@@ -8,9 +8,9 @@
 //! Choices: the output is 7-bit wherever the composer has the choice (non-ASCII text goes as
 //! quoted-printable, non-ASCII header text as RFC 2047 encoded words, attachments as base64),
 //! so it can be sent to any server, with or without 8BITMIME. Two things make it 8-bit:
-//! non-ASCII addresses (RFC 6532), and a `message/*` or `multipart/*` attachment with 8-bit
-//! content, which no encoding may hide (RFC 2045 6.4); such a message needs 8BITMIME, as any
-//! 8-bit message does.
+//! non-ASCII addresses (RFC 6532), and a `message/*` (but `message/global*`) or `multipart/*`
+//! attachment with 8-bit content, which no encoding may hide (RFC 2045 6.4); such a message
+//! needs 8BITMIME, as any 8-bit message does.
 
 use std::fmt;
 
@@ -105,8 +105,9 @@ pub enum ComposeError {
         octets: usize,
         max: usize,
     },
-    /// An attachment of a composite media type (`message/*`, `multipart/*`), which goes
-    /// unencoded (RFC 2045 6.4), whose content cannot be sent that way.
+    /// An attachment of a composite media type (`message/*` but `message/global*`,
+    /// `multipart/*`), which goes unencoded (RFC 2045 6.4), whose content cannot be sent that
+    /// way.
     UnencodableAttachment {
         filename: String,
         media_type: String,
@@ -622,13 +623,29 @@ impl TransferEncoding {
 /// forbids any encoding of it but 7bit, 8bit or binary (so do RFC 2046 5.1.1 for multipart and
 /// 5.2.1 for message/rfc822), so its content goes in as it is.
 ///
-/// `message/global` is the exception: RFC 6532 3.5 relaxes RFC 2045 6.4 for it, and RFC 6532
-/// 3.7 allows it any encoding, so it goes in base64 like a leaf type (of its canonical form,
-/// CRLF line breaks, as any message), which also keeps a message/global with UTF-8 header
-/// fields 7-bit (the notices in `dsn` send it that way too).
+/// The `message/global*` types are the exception (see [`is_global_message`]): they go in
+/// base64 like a leaf type (of their canonical form, CRLF line breaks), which also keeps their
+/// UTF-8 7-bit (the notices in `dsn` send `message/global` in base64 and
+/// `message/global-headers` in quoted-printable).
 fn is_composite(essence: &str) -> bool {
     essence.starts_with("multipart/")
-        || (essence.starts_with("message/") && essence != "message/global")
+        || (essence.starts_with("message/") && !is_global_message(essence))
+}
+
+/// The message types of internationalized email: `message/global` (RFC 6532 3.7) and the
+/// three RFC 6533 defines for notices, `message/global-headers`,
+/// `message/global-delivery-status` and `message/global-disposition-notification`. RFC 6532
+/// 3.5 relaxes RFC 2045 6.4 for these newly defined types, whose registrations permit any
+/// content-transfer-encoding, base64 and quoted-printable included. All four hold lines of
+/// UTF-8 text, where LF is LF.
+fn is_global_message(essence: &str) -> bool {
+    matches!(
+        essence,
+        "message/global"
+            | "message/global-headers"
+            | "message/global-delivery-status"
+            | "message/global-disposition-notification"
+    )
 }
 
 /// message/partial (RFC 2046 5.2.2) and message/external-body (RFC 2046 5.2.3) must be 7bit
@@ -872,12 +889,13 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
         None => std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0),
     };
     // An encapsulated message is in canonical form with CRLF line breaks (RFC 2049 4, RFC 5322
-    // 2.1), message/global too (RFC 6532 3.7), whose header and body are UTF-8, where LF is LF:
-    // it goes in base64 (see `is_composite`), but of that form, as message/rfc822 goes as it is.
-    let has_crlf_lines = match media_type.essence.as_str() {
-        "message/global" => true,
-        essence => essence.starts_with("text/") && lf_is_a_line_break,
-    };
+    // 2.1), message/global too (RFC 6532 3.7), whose header and body are UTF-8, where LF is LF,
+    // and so are the header sections and notice fields of the other message/global* types
+    // (RFC 6533): they go in base64 (see `is_composite`), but of that form, as message/rfc822
+    // and message/delivery-status go as they are.
+    let essence = media_type.essence.as_str();
+    let has_crlf_lines =
+        is_global_message(essence) || (essence.starts_with("text/") && lf_is_a_line_break);
     let encoded = if has_crlf_lines {
         base64::encode(&crlf_everywhere(&attachment.bytes))
     } else {
@@ -1904,6 +1922,47 @@ mod tests {
             attachment_content(forwarded("message/global", b"A: b\n\nnul \0 \xff")),
             b"A: b\r\n\r\nnul \0 \xff"
         );
+    }
+
+    #[test]
+    fn every_message_global_type_goes_in_base64_in_canonical_form() {
+        // RFC 6532 3.5 relaxes RFC 2045 6.4 for the newly defined message/global types, the
+        // three of RFC 6533 as much as message/global: none is forced unencoded, so UTF-8 in
+        // them leaves the message 7-bit, with no need for 8BITMIME.
+        let headers = "From: josé@example.net\nSubject: Grüße\r\rX: ü";
+        let status = "Reporting-MTA: dns; mx.example.net\n\n\
+                      Final-Recipient: utf-8; josé@example.net\nAction: failed\n";
+        let disposition = "Disposition: manual-action/MDN-sent-manually; displayed\n\
+                           Final-Recipient: utf-8; josé@example.net\n";
+        for (media_type, content) in [
+            ("message/global-headers", headers),
+            ("message/global-delivery-status", status),
+            ("Message/Global-Disposition-Notification", disposition),
+        ] {
+            assert!(
+                !attachment_is_unencoded("a", Some(media_type)),
+                "{media_type}"
+            );
+            let mut req = request();
+            req.attachments = vec![forwarded(media_type, content.as_bytes())];
+            let message = compose(&req).unwrap();
+            assert!(!crate::smtp::dot::has_8bit(&message), "{media_type}");
+            assert_eq!(parse(&message).field("Content-Transfer-Encoding"), None);
+            let (_, parts) = multipart_parts(&message);
+            assert_eq!(parts[1].field("Content-Transfer-Encoding"), Some("base64"));
+            let text = std::str::from_utf8(&parts[1].body).unwrap();
+            let crlf = content.replace("\r\n", "\n").replace(['\r', '\n'], "\r\n");
+            assert_eq!(
+                base64::decode(text).unwrap(),
+                crlf.as_bytes(),
+                "{media_type}"
+            );
+            // Any octet may be encoded.
+            assert_eq!(
+                check_attachment(&forwarded(media_type, b"nul \0 here")),
+                Ok(())
+            );
+        }
     }
 
     #[test]
