@@ -954,7 +954,7 @@ fn fits_on_a_parameter_line(parameter: &str) -> bool {
 }
 
 /// A parameter as one or more `attribute=value` texts, each for a line of its own. A value too
-/// long for one line is cut into RFC 2231 3 numbered sections (`attribute*0`, `attribute*1`
+/// long for one line (but a boundary) is cut into RFC 2231 3 numbered sections (`attribute*0`, `attribute*1`
 /// ...), between characters so that no section ends inside a quoted-pair, a `%XX` or a UTF-8
 /// sequence; a non-ASCII value's sections are RFC 2231 4 extended values, and only the first
 /// names the charset (RFC 2231 4.1).
@@ -963,6 +963,14 @@ fn parameter_sections(attribute: &str, value: &str) -> Vec<String> {
     // An attribute with "*" is already in RFC 2231 form, as the user wrote it, and cannot be
     // cut again; `parse_media_type` has made sure that it fits within 998 characters.
     if fits_on_a_parameter_line(&whole) || attribute.contains('*') {
+        return vec![whole];
+    }
+    // A multipart boundary is never cut: readers look for the plain `boundary` parameter (as
+    // `boundary_parameter` does) and many do not join `boundary*0`, `boundary*1` ... It is 1 to
+    // 70 characters (RFC 2046 5.1.1, checked before a multipart part is built), so on its own
+    // line it passes 78 (RFC 5322 2.1.1's "should") by a few characters at most, and stays
+    // far below 998 (its "must").
+    if attribute == "boundary" && value.len() <= BOUNDARY_MAX {
         return vec![whole];
     }
     let extended = !value.is_ascii();
@@ -2224,6 +2232,43 @@ mod tests {
             req.attachments = vec![attachment];
             assert!(compose(&req).is_ok());
         }
+    }
+
+    #[test]
+    fn a_long_boundary_is_never_cut_into_sections() {
+        // RFC 2046 5.1.1 allows 70 characters; from 66 on, a quoted boundary with the space
+        // before it and the ";" after it passes 78, and from 69 on, a token does too. It stays
+        // whole, on a line of its own, as readers look for it.
+        let quoted = format!("{}-x y", "b".repeat(62));
+        let token = "b".repeat(70);
+        assert_eq!((quoted.len(), token.len()), (66, 70));
+        for (boundary, written) in [
+            (&quoted, format!("boundary=\"{quoted}\"")),
+            (&token, format!("boundary={token}")),
+        ] {
+            let content = format!("--{boundary}\n\none\n--{boundary}--\n");
+            let content_type = format!("multipart/mixed; boundary=\"{boundary}\"");
+            let mut req = request();
+            req.attachments = vec![forwarded(&content_type, content.as_bytes())];
+            let message = compose(&req).unwrap();
+            let line = format!("\r\n {written};\r\n name=\"forwarded.eml\"\r\n");
+            assert!(
+                contains(&message, line.as_bytes()),
+                "{}",
+                String::from_utf8_lossy(&message)
+            );
+            assert!(!contains(&message, b"boundary*"));
+            assert!(message
+                .split(|&octet| octet == b'\n')
+                .all(|line| line.len() <= LINE_PREFERRED_MAX + 4));
+        }
+        // Any other parameter that long is still cut, and so is a "boundary" too long to be
+        // one, which only a type that is not multipart, and so not checked, can have.
+        assert_eq!(parameter_sections("boundary", &quoted).len(), 1);
+        assert_eq!(parameter_sections("x-boundary", &quoted).len(), 2);
+        let sections = parameter_sections("boundary", &"b".repeat(200));
+        assert!(sections.len() > 1);
+        assert!(sections[0].starts_with("boundary*0="));
     }
 
     /// Tests that read the message back with an independent parser, mail-parser (a native-only
