@@ -665,6 +665,29 @@ fn multipart_attachments_without_a_usable_boundary_are_refused_by_validation() {
     assert_eq!(errors.0.len(), 4, "{errors}");
 }
 
+/// RFC 2046 5.2.1: a message/rfc822's header fields are always US-ASCII; one with UTF-8 header
+/// fields is a message/global (RFC 6532 3.7). Validation refuses the first, naming it.
+#[test]
+fn a_message_rfc822_attachment_with_utf8_header_fields_is_refused_by_validation() {
+    let inner = "From: jos\u{e9}@example.net\nSubject: Gr\u{fc}\u{df}e\n\nhi\n";
+    let mut world = basic_world("utf8-header");
+    world["messages"][0]["attachments"] = json!([
+        {"filename": "global.eml", "content_type": "message/global", "text": inner},
+        {"filename": "fwd.eml", "content_type": "message/rfc822", "text": inner},
+        {"filename": "body.eml", "content_type": "message/rfc822",
+         "text": "Subject: x\n\nGr\u{fc}\u{df}e\n"},
+    ]);
+    let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
+    let problem = problem_at(&errors, "messages[0].attachments[1]");
+    assert!(
+        problem.contains("\"fwd.eml\"")
+            && problem.contains("RFC 2046 5.2.1")
+            && problem.contains("message/global"),
+        "{problem}"
+    );
+    assert_eq!(errors.0.len(), 1, "{errors}");
+}
+
 /// An 8-bit message/rfc822 attachment makes the message 8-bit: it goes with BODY=8BITMIME,
 /// and to a server without 8BITMIME it fails as any 8-bit message does (RFC 6152 3).
 #[test]

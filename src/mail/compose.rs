@@ -113,6 +113,13 @@ pub enum ComposeError {
         media_type: String,
         problem: UnencodableContent,
     },
+    /// A `message/rfc822` attachment with an 8-bit octet (at this offset of the content) in
+    /// its header section, whose fields are always US-ASCII (RFC 2046 5.2.1): a message with
+    /// UTF-8 header fields is a `message/global` (RFC 6532 3.7).
+    NonAsciiHeader {
+        filename: String,
+        offset: usize,
+    },
     /// A `multipart/*` attachment whose boundary (RFC 2046 5.1.1) is missing, malformed, or
     /// not used by its content: no reader could find its parts.
     BadBoundary {
@@ -189,6 +196,13 @@ impl fmt::Display for ComposeError {
                     ),
                 }
             }
+            ComposeError::NonAsciiHeader { filename, offset } => write!(
+                f,
+                "attachment {filename:?} (message/rfc822): an 8-bit octet at offset {offset}, in \
+                 the header section; the header fields of a message/rfc822 are always US-ASCII \
+                 (RFC 2046 5.2.1), and a message with UTF-8 header fields is a message/global \
+                 (RFC 6532 3.7): give it that type"
+            ),
             ComposeError::BadBoundary {
                 filename,
                 media_type,
@@ -687,8 +701,9 @@ pub fn check_attachment(attachment: &Attachment) -> Result<(), ComposeError> {
 /// encoding: line breaks (CR, LF or CRLF) made CRLF, nothing else changed, so an encapsulated
 /// message's header section is left exactly as given (RFC 2046 5.2.1 forbids changing it);
 /// 7bit when it is ASCII, 8bit when it has 8-bit octets, and an error when it is neither
-/// (a NUL, a line over 998 octets: RFC 2045 2.7, 2.8), or 8-bit where only 7bit is allowed,
-/// or, for `multipart/*`, without a boundary that the content uses (see [`check_boundary`]).
+/// (a NUL, a line over 998 octets: RFC 2045 2.7, 2.8), or 8-bit where only 7bit is allowed
+/// or in a `message/rfc822`'s header section (RFC 2046 5.2.1), or, for `multipart/*`, without
+/// a boundary that the content uses (see [`boundary_parameter`], [`check_delimiters`]).
 fn unencoded_content(
     attachment: &Attachment,
     media_type: &MediaType,
@@ -718,6 +733,15 @@ fn unencoded_content(
     if let (Some(offset), true) = (eight_bit, must_be_7bit(essence)) {
         return Err(problem(UnencodableContent::EightBit { offset }));
     }
+    // RFC 2046 5.2.1: in a message/rfc822, only the body may be 8-bit.
+    if let (Some(offset), "message/rfc822") = (eight_bit, essence) {
+        if offset < header_section_len(bytes) {
+            return Err(ComposeError::NonAsciiHeader {
+                filename: attachment.filename.clone(),
+                offset,
+            });
+        }
+    }
     let content = crlf_everywhere(bytes);
     let long_line = split_crlf(&content)
         .iter()
@@ -736,6 +760,27 @@ fn unencoded_content(
         TransferEncoding::SevenBit
     };
     Ok((encoding, content))
+}
+
+/// The length of a message's header section: up to the first empty line (RFC 5322 2.1), or
+/// all of it when there is none; any line break, CR, LF or CRLF, counts, as
+/// [`crlf_everywhere`] makes each one CRLF.
+fn header_section_len(message: &[u8]) -> usize {
+    let mut line_start = 0;
+    let mut index = 0;
+    while index < message.len() {
+        match message[index] {
+            b'\r' | b'\n' if index == line_start => return line_start,
+            b'\r' if message.get(index + 1) == Some(&b'\n') => index += 2,
+            b'\r' | b'\n' => index += 1,
+            _ => {
+                index += 1;
+                continue;
+            }
+        }
+        line_start = index;
+    }
+    message.len()
 }
 
 /// RFC 2046 5.1.1: a boundary is 1 to 70 characters.
@@ -2002,6 +2047,60 @@ mod tests {
     }
 
     #[test]
+    fn a_message_rfc822_with_utf8_header_fields_is_refused() {
+        // RFC 2046 5.2.1: the header fields of a message/rfc822 are always US-ASCII; with UTF-8
+        // ones it is a message/global (RFC 6532 3.7).
+        for (content, offset) in [
+            ("From: josé@example.net\n\nhi\n", 9),
+            ("Subject: x\r\nX: \r\n\tGrüße\r\n\r\nhi", 20),
+            // Without an empty line, all of it is the header section.
+            ("Subject: x\nX: é", 14),
+        ] {
+            let attachment = forwarded("message/rfc822", content.as_bytes());
+            let expected = ComposeError::NonAsciiHeader {
+                filename: "forwarded.eml".into(),
+                offset,
+            };
+            assert_eq!(
+                check_attachment(&attachment),
+                Err(expected.clone()),
+                "{content:?}"
+            );
+            let mut req = request();
+            req.attachments = vec![attachment];
+            assert_eq!(compose(&req), Err(expected.clone()));
+            let text = expected.to_string();
+            assert!(
+                text.starts_with("attachment \"forwarded.eml\" (message/rfc822)")
+                    && text.contains("RFC 2046 5.2.1")
+                    && text.contains("message/global"),
+                "{text}"
+            );
+            // As message/global it goes.
+            assert_eq!(
+                check_attachment(&forwarded("message/global", content.as_bytes())),
+                Ok(())
+            );
+        }
+        // 8-bit octets after the empty line, whatever its line breaks, are the body's.
+        for content in [
+            "Subject: x\n\nGrüße",
+            "Subject: x\r\rGrüße",
+            "Subject: x\n\r\nGrüße",
+            "\nGrüße",
+            "\r\nGrüße",
+        ] {
+            let attachment = forwarded("message/rfc822", content.as_bytes());
+            assert_eq!(check_attachment(&attachment), Ok(()), "{content:?}");
+        }
+        // Other message types that go as they are may be 8-bit anywhere.
+        assert_eq!(
+            check_attachment(&forwarded("message/delivery-status", "X: é\n".as_bytes())),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn a_multipart_attachment_goes_as_it_is_and_the_boundary_avoids_its_content() {
         let nested = |planted: &str| {
             format!(
@@ -2378,14 +2477,24 @@ mod tests {
 
         #[test]
         fn message_attachments_read_back_as_messages() {
-            let inner = "From: carol@example.net\nSubject: Grüße\nMIME-Version: 1.0\n\
-                         Content-Type: text/plain; charset=utf-8\n\
+            // An 8-bit body under an ASCII header section, as message/rfc822 must have (RFC
+            // 2046 5.2.1).
+            let inner = "From: carol@example.net\nSubject: =?UTF-8?B?R3LDvMOfZQ==?=\n\
+                         MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\
                          Content-Transfer-Encoding: 8bit\n\nGrüße aus Köln\n";
-            for (content, subject, text) in [
-                (FORWARDED, "é and more", "See below.\n.\nFrom the archive\n"),
-                (inner, "Grüße", "Grüße aus Köln\n"),
+            // UTF-8 header fields make a message/global (RFC 6532 3.7).
+            let global = inner.replace("=?UTF-8?B?R3LDvMOfZQ==?=", "Grüße");
+            for (media_type, content, subject, text) in [
+                (
+                    "message/rfc822",
+                    FORWARDED,
+                    "é and more",
+                    "See below.\n.\nFrom the archive\n",
+                ),
+                ("message/rfc822", inner, "Grüße", "Grüße aus Köln\n"),
+                ("message/global", &global, "Grüße", "Grüße aus Köln\n"),
             ] {
-                let message = with_attachment(forwarded("message/rfc822", content.as_bytes()));
+                let message = with_attachment(forwarded(media_type, content.as_bytes()));
                 let parsed = MessageParser::default().parse(&message).unwrap();
                 let part = parsed.attachment(0).expect("one attachment");
                 let nested = part.message().expect("an encapsulated message");

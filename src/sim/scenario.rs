@@ -834,7 +834,8 @@ impl Scenario {
                 // A message/* or multipart/* attachment goes into the message unencoded (RFC
                 // 2045 6.4), so content that cannot go that way (a NUL, a line over 998
                 // octets) is refused here rather than left to fail at submission, as is a
-                // multipart/* one without a boundary its content uses (RFC 2046 5.1.1). Only
+                // multipart/* one without a boundary its content uses (RFC 2046 5.1.1), and a
+                // message/rfc822 one with 8-bit header fields (RFC 2046 5.2.1). Only
                 // such attachments are built, and only while the scenario's total is within
                 // bounds.
                 let unencoded = compose::attachment_is_unencoded(
