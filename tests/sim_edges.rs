@@ -826,6 +826,40 @@ fn a_raw_message_is_composed_with_the_size_it_declares() {
     assert!(text.contains(&format!("SIZE={}", composed[0])), "{text}");
 }
 
+/// A raw message's attachments are ignored (docs/scenario-format.md), so validation does not
+/// check them either.
+#[test]
+fn a_raw_messages_attachments_are_not_validated() {
+    let mut world = basic_world("raw-attachments");
+    world["messages"][0]["attachments"] = json!([
+        {"filename": "none.mime", "content_type": "multipart/mixed", "text": "x"},
+        {"filename": "nul.eml", "content_type": "message/rfc822", "text": "A: b\n\n\u{0}"},
+        {"filename": "huge.bin", "size_octets": 9_000_000},
+    ]);
+    assert_eq!(
+        error_paths(&world),
+        [
+            "messages[0].attachments[0]",
+            "messages[0].attachments[1]",
+            "messages[0].attachments[2].size_octets",
+        ]
+    );
+    world["messages"][0]["raw"] = json!("Subject: raw\r\n\r\nhello\r\n");
+    let scenario = Scenario::from_json(&world.to_string()).expect("a raw message is accepted");
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    assert_eq!(scenario.messages[0].attachments.len(), 3);
+    // Nor do they count towards the scenario's total.
+    let big = json!({"filename": "big.bin", "size_octets": 8_000_000});
+    world["messages"][0]["attachments"] = json!(vec![big; 9]);
+    assert!(Scenario::from_json(&world.to_string()).is_ok());
+    world["messages"][0]["raw"] = json!(null);
+    assert_eq!(error_paths(&world), ["messages"]);
+}
+
 #[test]
 fn one_mailbox_written_in_two_cases_gets_one_copy() {
     // The relay keeps BOB@ and bob@ apart (RFC 5321 2.4: only the final host may fold a

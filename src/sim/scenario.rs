@@ -569,9 +569,11 @@ impl Scenario {
                 format!("more than {RAW_SESSIONS_MAX} raw sessions"),
             );
         }
+        // A `raw` message's attachments are ignored: never built, never checked.
         let attachment_octets: usize = self
             .messages
             .iter()
+            .filter(|m| m.raw.is_none())
             .flat_map(|m| &m.attachments)
             .map(|a| {
                 a.size_octets
@@ -824,7 +826,12 @@ impl Scenario {
             if recipients > RECIPIENTS_MAX {
                 error(at.clone(), format!("more than {RECIPIENTS_MAX} recipients"));
             }
-            for (a, attachment) in message.attachments.iter().enumerate() {
+            // A `raw` message is sent as it is, and its attachments are ignored.
+            let attachments = match message.raw {
+                Some(_) => &[][..],
+                None => &message.attachments[..],
+            };
+            for (a, attachment) in attachments.iter().enumerate() {
                 if attachment.size_octets.unwrap_or(0) > ATTACHMENT_MAX_OCTETS {
                     error(
                         format!("{at}.attachments[{a}].size_octets"),
