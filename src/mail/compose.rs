@@ -907,9 +907,12 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
     // line breaks, CR and LF never alone (RFC 2046 4.1.1): a lone CR or LF becomes CRLF, as in
     // the body and in message/* attachments. In UTF-16 or UTF-32 a CR or LF octet can be half
     // of another character, so the text is changed only in a charset where LF is LF (the one
-    // given, or UTF-8 when added), or, with none (or only RFC 2231's `charset*`), when it reads
-    // as UTF-8 without NULs (a NUL may be half of a UTF-16 character); without a charset,
-    // non-ASCII text has one added, so this is ASCII text.
+    // given, or UTF-8 when added), or, with none, when it reads as UTF-8 without NULs (a NUL
+    // may be half of a UTF-16 character). Without any charset parameter that is ASCII text, as
+    // non-ASCII text has one added; but a charset given only in RFC 2231's form, `charset*`, is
+    // neither read here nor added to (see `charset_to_add`), so that text may be anything, and
+    // the same test decides: UTF-8 text gets CRLF line breaks, UTF-16 text (whose ASCII
+    // characters have NUL halves) and 8-bit text that is not UTF-8 are left as they are.
     let charset = media_type
         .parameters
         .iter()
@@ -1758,6 +1761,15 @@ mod tests {
             let bytes = untouched.bytes.clone();
             assert_eq!(attachment_content(untouched), bytes);
         }
+        // A charset given only as RFC 2231's `charset*` is not read: its text is changed when
+        // it reads as UTF-8 without NULs, as text without a charset is.
+        let starred = |charset: &str, bytes: &[u8]| {
+            let content_type = format!("text/plain; charset*={charset}''{charset}");
+            attachment_content(attachment("notes.txt", Some(&content_type), bytes))
+        };
+        assert_eq!(starred("utf-8", "ä\n".as_bytes()), "ä\r\n".as_bytes());
+        assert_eq!(starred("utf-16le", &utf16[2..]), &utf16[2..]);
+        assert_eq!(starred("iso-8859-1", b"\xe9\n"), b"\xe9\n");
     }
 
     #[test]
