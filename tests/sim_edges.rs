@@ -677,6 +677,29 @@ fn multipart_attachments_without_a_usable_boundary_are_refused_by_validation() {
     assert_eq!(errors.0.len(), 4, "{errors}");
 }
 
+/// RFC 2046 5.2.1: a message/rfc822's header fields are always US-ASCII; one with UTF-8 header
+/// fields is a message/global (RFC 6532 3.7). Validation refuses the first, naming it.
+#[test]
+fn a_message_rfc822_attachment_with_utf8_header_fields_is_refused_by_validation() {
+    let inner = "From: jos\u{e9}@example.net\nSubject: Gr\u{fc}\u{df}e\n\nhi\n";
+    let mut world = basic_world("utf8-header");
+    world["messages"][0]["attachments"] = json!([
+        {"filename": "global.eml", "content_type": "message/global", "text": inner},
+        {"filename": "fwd.eml", "content_type": "message/rfc822", "text": inner},
+        {"filename": "body.eml", "content_type": "message/rfc822",
+         "text": "Subject: x\n\nGr\u{fc}\u{df}e\n"},
+    ]);
+    let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
+    let problem = problem_at(&errors, "messages[0].attachments[1]");
+    assert!(
+        problem.contains("\"fwd.eml\"")
+            && problem.contains("RFC 2046 5.2.1")
+            && problem.contains("message/global"),
+        "{problem}"
+    );
+    assert_eq!(errors.0.len(), 1, "{errors}");
+}
+
 /// An 8-bit message/rfc822 attachment makes the message 8-bit: it goes with BODY=8BITMIME,
 /// and to a server without 8BITMIME it fails as any 8-bit message does (RFC 6152 3).
 #[test]
@@ -813,6 +836,40 @@ fn a_raw_message_is_composed_with_the_size_it_declares() {
     );
     let text = result.trace.to_text();
     assert!(text.contains(&format!("SIZE={}", composed[0])), "{text}");
+}
+
+/// A raw message's attachments are ignored (docs/scenario-format.md), so validation does not
+/// check them either.
+#[test]
+fn a_raw_messages_attachments_are_not_validated() {
+    let mut world = basic_world("raw-attachments");
+    world["messages"][0]["attachments"] = json!([
+        {"filename": "none.mime", "content_type": "multipart/mixed", "text": "x"},
+        {"filename": "nul.eml", "content_type": "message/rfc822", "text": "A: b\n\n\u{0}"},
+        {"filename": "huge.bin", "size_octets": 9_000_000},
+    ]);
+    assert_eq!(
+        error_paths(&world),
+        [
+            "messages[0].attachments[0]",
+            "messages[0].attachments[1]",
+            "messages[0].attachments[2].size_octets",
+        ]
+    );
+    world["messages"][0]["raw"] = json!("Subject: raw\r\n\r\nhello\r\n");
+    let scenario = Scenario::from_json(&world.to_string()).expect("a raw message is accepted");
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    assert_eq!(scenario.messages[0].attachments.len(), 3);
+    // Nor do they count towards the scenario's total.
+    let big = json!({"filename": "big.bin", "size_octets": 8_000_000});
+    world["messages"][0]["attachments"] = json!(vec![big; 9]);
+    assert!(Scenario::from_json(&world.to_string()).is_ok());
+    world["messages"][0]["raw"] = json!(null);
+    assert_eq!(error_paths(&world), ["messages"]);
 }
 
 #[test]

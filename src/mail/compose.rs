@@ -8,9 +8,9 @@
 //! Choices: the output is 7-bit wherever the composer has the choice (non-ASCII text goes as
 //! quoted-printable, non-ASCII header text as RFC 2047 encoded words, attachments as base64),
 //! so it can be sent to any server, with or without 8BITMIME. Two things make it 8-bit:
-//! non-ASCII addresses (RFC 6532), and a `message/*` or `multipart/*` attachment with 8-bit
-//! content, which no encoding may hide (RFC 2045 6.4); such a message needs 8BITMIME, as any
-//! 8-bit message does.
+//! non-ASCII addresses (RFC 6532), and a `message/*` (but `message/global*`) or `multipart/*`
+//! attachment with 8-bit content, which no encoding may hide (RFC 2045 6.4); such a message
+//! needs 8BITMIME, as any 8-bit message does.
 
 use std::fmt;
 
@@ -105,12 +105,20 @@ pub enum ComposeError {
         octets: usize,
         max: usize,
     },
-    /// An attachment of a composite media type (`message/*`, `multipart/*`), which goes
-    /// unencoded (RFC 2045 6.4), whose content cannot be sent that way.
+    /// An attachment of a composite media type (`message/*` but `message/global*`,
+    /// `multipart/*`), which goes unencoded (RFC 2045 6.4), whose content cannot be sent that
+    /// way.
     UnencodableAttachment {
         filename: String,
         media_type: String,
         problem: UnencodableContent,
+    },
+    /// A `message/rfc822` attachment with an 8-bit octet (at this offset of the content) in
+    /// its header section, whose fields are always US-ASCII (RFC 2046 5.2.1): a message with
+    /// UTF-8 header fields is a `message/global` (RFC 6532 3.7).
+    NonAsciiHeader {
+        filename: String,
+        offset: usize,
     },
     /// A `multipart/*` attachment whose boundary (RFC 2046 5.1.1) is missing, malformed, or
     /// not used by its content: no reader could find its parts.
@@ -188,6 +196,13 @@ impl fmt::Display for ComposeError {
                     ),
                 }
             }
+            ComposeError::NonAsciiHeader { filename, offset } => write!(
+                f,
+                "attachment {filename:?} (message/rfc822): an 8-bit octet at offset {offset}, in \
+                 the header section; the header fields of a message/rfc822 are always US-ASCII \
+                 (RFC 2046 5.2.1), and a message with UTF-8 header fields is a message/global \
+                 (RFC 6532 3.7): give it that type"
+            ),
             ComposeError::BadBoundary {
                 filename,
                 media_type,
@@ -622,13 +637,29 @@ impl TransferEncoding {
 /// forbids any encoding of it but 7bit, 8bit or binary (so do RFC 2046 5.1.1 for multipart and
 /// 5.2.1 for message/rfc822), so its content goes in as it is.
 ///
-/// `message/global` is the exception: RFC 6532 3.5 relaxes RFC 2045 6.4 for it, and RFC 6532
-/// 3.7 allows it any encoding, so it goes in base64 like a leaf type (of its canonical form,
-/// CRLF line breaks, as any message), which also keeps a message/global with UTF-8 header
-/// fields 7-bit (the notices in `dsn` send it that way too).
+/// The `message/global*` types are the exception (see [`is_global_message`]): they go in
+/// base64 like a leaf type (of their canonical form, CRLF line breaks), which also keeps their
+/// UTF-8 7-bit (the notices in `dsn` send `message/global` in base64 and
+/// `message/global-headers` in quoted-printable).
 fn is_composite(essence: &str) -> bool {
     essence.starts_with("multipart/")
-        || (essence.starts_with("message/") && essence != "message/global")
+        || (essence.starts_with("message/") && !is_global_message(essence))
+}
+
+/// The message types of internationalized email: `message/global` (RFC 6532 3.7) and the
+/// three RFC 6533 defines for notices, `message/global-headers`,
+/// `message/global-delivery-status` and `message/global-disposition-notification`. RFC 6532
+/// 3.5 relaxes RFC 2045 6.4 for these newly defined types, whose registrations permit any
+/// content-transfer-encoding, base64 and quoted-printable included. All four hold lines of
+/// UTF-8 text, where LF is LF.
+fn is_global_message(essence: &str) -> bool {
+    matches!(
+        essence,
+        "message/global"
+            | "message/global-headers"
+            | "message/global-delivery-status"
+            | "message/global-disposition-notification"
+    )
 }
 
 /// message/partial (RFC 2046 5.2.2) and message/external-body (RFC 2046 5.2.3) must be 7bit
@@ -670,8 +701,9 @@ pub fn check_attachment(attachment: &Attachment) -> Result<(), ComposeError> {
 /// encoding: line breaks (CR, LF or CRLF) made CRLF, nothing else changed, so an encapsulated
 /// message's header section is left exactly as given (RFC 2046 5.2.1 forbids changing it);
 /// 7bit when it is ASCII, 8bit when it has 8-bit octets, and an error when it is neither
-/// (a NUL, a line over 998 octets: RFC 2045 2.7, 2.8), or 8-bit where only 7bit is allowed,
-/// or, for `multipart/*`, without a boundary that the content uses (see [`check_boundary`]).
+/// (a NUL, a line over 998 octets: RFC 2045 2.7, 2.8), or 8-bit where only 7bit is allowed
+/// or in a `message/rfc822`'s header section (RFC 2046 5.2.1), or, for `multipart/*`, without
+/// a boundary that the content uses (see [`boundary_parameter`], [`check_delimiters`]).
 fn unencoded_content(
     attachment: &Attachment,
     media_type: &MediaType,
@@ -701,6 +733,15 @@ fn unencoded_content(
     if let (Some(offset), true) = (eight_bit, must_be_7bit(essence)) {
         return Err(problem(UnencodableContent::EightBit { offset }));
     }
+    // RFC 2046 5.2.1: in a message/rfc822, only the body may be 8-bit.
+    if let (Some(offset), "message/rfc822") = (eight_bit, essence) {
+        if offset < header_section_len(bytes) {
+            return Err(ComposeError::NonAsciiHeader {
+                filename: attachment.filename.clone(),
+                offset,
+            });
+        }
+    }
     let content = crlf_everywhere(bytes);
     let long_line = split_crlf(&content)
         .iter()
@@ -719,6 +760,27 @@ fn unencoded_content(
         TransferEncoding::SevenBit
     };
     Ok((encoding, content))
+}
+
+/// The length of a message's header section: up to the first empty line (RFC 5322 2.1), or
+/// all of it when there is none; any line break, CR, LF or CRLF, counts, as
+/// [`crlf_everywhere`] makes each one CRLF.
+fn header_section_len(message: &[u8]) -> usize {
+    let mut line_start = 0;
+    let mut index = 0;
+    while index < message.len() {
+        match message[index] {
+            b'\r' | b'\n' if index == line_start => return line_start,
+            b'\r' if message.get(index + 1) == Some(&b'\n') => index += 2,
+            b'\r' | b'\n' => index += 1,
+            _ => {
+                index += 1;
+                continue;
+            }
+        }
+        line_start = index;
+    }
+    message.len()
 }
 
 /// RFC 2046 5.1.1: a boundary is 1 to 70 characters.
@@ -845,9 +907,12 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
     // line breaks, CR and LF never alone (RFC 2046 4.1.1): a lone CR or LF becomes CRLF, as in
     // the body and in message/* attachments. In UTF-16 or UTF-32 a CR or LF octet can be half
     // of another character, so the text is changed only in a charset where LF is LF (the one
-    // given, or UTF-8 when added), or, with none (or only RFC 2231's `charset*`), when it reads
-    // as UTF-8 without NULs (a NUL may be half of a UTF-16 character); without a charset,
-    // non-ASCII text has one added, so this is ASCII text.
+    // given, or UTF-8 when added), or, with none, when it reads as UTF-8 without NULs (a NUL
+    // may be half of a UTF-16 character). Without any charset parameter that is ASCII text, as
+    // non-ASCII text has one added; but a charset given only in RFC 2231's form, `charset*`, is
+    // neither read here nor added to (see `charset_to_add`), so that text may be anything, and
+    // the same test decides: UTF-8 text gets CRLF line breaks, UTF-16 text (whose ASCII
+    // characters have NUL halves) and 8-bit text that is not UTF-8 are left as they are.
     let charset = media_type
         .parameters
         .iter()
@@ -872,12 +937,13 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
         None => std::str::from_utf8(&attachment.bytes).is_ok() && !attachment.bytes.contains(&0),
     };
     // An encapsulated message is in canonical form with CRLF line breaks (RFC 2049 4, RFC 5322
-    // 2.1), message/global too (RFC 6532 3.7), whose header and body are UTF-8, where LF is LF:
-    // it goes in base64 (see `is_composite`), but of that form, as message/rfc822 goes as it is.
-    let has_crlf_lines = match media_type.essence.as_str() {
-        "message/global" => true,
-        essence => essence.starts_with("text/") && lf_is_a_line_break,
-    };
+    // 2.1), message/global too (RFC 6532 3.7), whose header and body are UTF-8, where LF is LF,
+    // and so are the header sections and notice fields of the other message/global* types
+    // (RFC 6533): they go in base64 (see `is_composite`), but of that form, as message/rfc822
+    // and message/delivery-status go as they are.
+    let essence = media_type.essence.as_str();
+    let has_crlf_lines =
+        is_global_message(essence) || (essence.starts_with("text/") && lf_is_a_line_break);
     let encoded = if has_crlf_lines {
         base64::encode(&crlf_everywhere(&attachment.bytes))
     } else {
@@ -936,7 +1002,7 @@ fn fits_on_a_parameter_line(parameter: &str) -> bool {
 }
 
 /// A parameter as one or more `attribute=value` texts, each for a line of its own. A value too
-/// long for one line is cut into RFC 2231 3 numbered sections (`attribute*0`, `attribute*1`
+/// long for one line (but a boundary) is cut into RFC 2231 3 numbered sections (`attribute*0`, `attribute*1`
 /// ...), between characters so that no section ends inside a quoted-pair, a `%XX` or a UTF-8
 /// sequence; a non-ASCII value's sections are RFC 2231 4 extended values, and only the first
 /// names the charset (RFC 2231 4.1).
@@ -945,6 +1011,14 @@ fn parameter_sections(attribute: &str, value: &str) -> Vec<String> {
     // An attribute with "*" is already in RFC 2231 form, as the user wrote it, and cannot be
     // cut again; `parse_media_type` has made sure that it fits within 998 characters.
     if fits_on_a_parameter_line(&whole) || attribute.contains('*') {
+        return vec![whole];
+    }
+    // A multipart boundary is never cut: readers look for the plain `boundary` parameter (as
+    // `boundary_parameter` does) and many do not join `boundary*0`, `boundary*1` ... It is 1 to
+    // 70 characters (RFC 2046 5.1.1, checked before a multipart part is built), so on its own
+    // line it passes 78 (RFC 5322 2.1.1's "should") by a few characters at most, and stays
+    // far below 998 (its "must").
+    if attribute == "boundary" && value.len() <= BOUNDARY_MAX {
         return vec![whole];
     }
     let extended = !value.is_ascii();
@@ -1687,6 +1761,15 @@ mod tests {
             let bytes = untouched.bytes.clone();
             assert_eq!(attachment_content(untouched), bytes);
         }
+        // A charset given only as RFC 2231's `charset*` is not read: its text is changed when
+        // it reads as UTF-8 without NULs, as text without a charset is.
+        let starred = |charset: &str, bytes: &[u8]| {
+            let content_type = format!("text/plain; charset*={charset}''{charset}");
+            attachment_content(attachment("notes.txt", Some(&content_type), bytes))
+        };
+        assert_eq!(starred("utf-8", "ä\n".as_bytes()), "ä\r\n".as_bytes());
+        assert_eq!(starred("utf-16le", &utf16[2..]), &utf16[2..]);
+        assert_eq!(starred("iso-8859-1", b"\xe9\n"), b"\xe9\n");
     }
 
     #[test]
@@ -1907,6 +1990,47 @@ mod tests {
     }
 
     #[test]
+    fn every_message_global_type_goes_in_base64_in_canonical_form() {
+        // RFC 6532 3.5 relaxes RFC 2045 6.4 for the newly defined message/global types, the
+        // three of RFC 6533 as much as message/global: none is forced unencoded, so UTF-8 in
+        // them leaves the message 7-bit, with no need for 8BITMIME.
+        let headers = "From: josé@example.net\nSubject: Grüße\r\rX: ü";
+        let status = "Reporting-MTA: dns; mx.example.net\n\n\
+                      Final-Recipient: utf-8; josé@example.net\nAction: failed\n";
+        let disposition = "Disposition: manual-action/MDN-sent-manually; displayed\n\
+                           Final-Recipient: utf-8; josé@example.net\n";
+        for (media_type, content) in [
+            ("message/global-headers", headers),
+            ("message/global-delivery-status", status),
+            ("Message/Global-Disposition-Notification", disposition),
+        ] {
+            assert!(
+                !attachment_is_unencoded("a", Some(media_type)),
+                "{media_type}"
+            );
+            let mut req = request();
+            req.attachments = vec![forwarded(media_type, content.as_bytes())];
+            let message = compose(&req).unwrap();
+            assert!(!crate::smtp::dot::has_8bit(&message), "{media_type}");
+            assert_eq!(parse(&message).field("Content-Transfer-Encoding"), None);
+            let (_, parts) = multipart_parts(&message);
+            assert_eq!(parts[1].field("Content-Transfer-Encoding"), Some("base64"));
+            let text = std::str::from_utf8(&parts[1].body).unwrap();
+            let crlf = content.replace("\r\n", "\n").replace(['\r', '\n'], "\r\n");
+            assert_eq!(
+                base64::decode(text).unwrap(),
+                crlf.as_bytes(),
+                "{media_type}"
+            );
+            // Any octet may be encoded.
+            assert_eq!(
+                check_attachment(&forwarded(media_type, b"nul \0 here")),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
     fn an_8bit_message_attachment_goes_as_8bit_and_makes_the_message_8bit() {
         let inner = "From: carol@example.net\n\
                      Subject: Greetings\n\
@@ -1932,6 +2056,60 @@ mod tests {
         assert_eq!(parts[1].body, inner.replace('\n', "\r\n").as_bytes());
         // The header section stays 7-bit: only the encapsulated message's body is 8-bit.
         assert!(crate::smtp::trace::header_section(&message).is_ascii());
+    }
+
+    #[test]
+    fn a_message_rfc822_with_utf8_header_fields_is_refused() {
+        // RFC 2046 5.2.1: the header fields of a message/rfc822 are always US-ASCII; with UTF-8
+        // ones it is a message/global (RFC 6532 3.7).
+        for (content, offset) in [
+            ("From: josé@example.net\n\nhi\n", 9),
+            ("Subject: x\r\nX: \r\n\tGrüße\r\n\r\nhi", 20),
+            // Without an empty line, all of it is the header section.
+            ("Subject: x\nX: é", 14),
+        ] {
+            let attachment = forwarded("message/rfc822", content.as_bytes());
+            let expected = ComposeError::NonAsciiHeader {
+                filename: "forwarded.eml".into(),
+                offset,
+            };
+            assert_eq!(
+                check_attachment(&attachment),
+                Err(expected.clone()),
+                "{content:?}"
+            );
+            let mut req = request();
+            req.attachments = vec![attachment];
+            assert_eq!(compose(&req), Err(expected.clone()));
+            let text = expected.to_string();
+            assert!(
+                text.starts_with("attachment \"forwarded.eml\" (message/rfc822)")
+                    && text.contains("RFC 2046 5.2.1")
+                    && text.contains("message/global"),
+                "{text}"
+            );
+            // As message/global it goes.
+            assert_eq!(
+                check_attachment(&forwarded("message/global", content.as_bytes())),
+                Ok(())
+            );
+        }
+        // 8-bit octets after the empty line, whatever its line breaks, are the body's.
+        for content in [
+            "Subject: x\n\nGrüße",
+            "Subject: x\r\rGrüße",
+            "Subject: x\n\r\nGrüße",
+            "\nGrüße",
+            "\r\nGrüße",
+        ] {
+            let attachment = forwarded("message/rfc822", content.as_bytes());
+            assert_eq!(check_attachment(&attachment), Ok(()), "{content:?}");
+        }
+        // Other message types that go as they are may be 8-bit anywhere.
+        assert_eq!(
+            check_attachment(&forwarded("message/delivery-status", "X: é\n".as_bytes())),
+            Ok(())
+        );
     }
 
     #[test]
@@ -2167,6 +2345,43 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_long_boundary_is_never_cut_into_sections() {
+        // RFC 2046 5.1.1 allows 70 characters; from 66 on, a quoted boundary with the space
+        // before it and the ";" after it passes 78, and from 69 on, a token does too. It stays
+        // whole, on a line of its own, as readers look for it.
+        let quoted = format!("{}-x y", "b".repeat(62));
+        let token = "b".repeat(70);
+        assert_eq!((quoted.len(), token.len()), (66, 70));
+        for (boundary, written) in [
+            (&quoted, format!("boundary=\"{quoted}\"")),
+            (&token, format!("boundary={token}")),
+        ] {
+            let content = format!("--{boundary}\n\none\n--{boundary}--\n");
+            let content_type = format!("multipart/mixed; boundary=\"{boundary}\"");
+            let mut req = request();
+            req.attachments = vec![forwarded(&content_type, content.as_bytes())];
+            let message = compose(&req).unwrap();
+            let line = format!("\r\n {written};\r\n name=\"forwarded.eml\"\r\n");
+            assert!(
+                contains(&message, line.as_bytes()),
+                "{}",
+                String::from_utf8_lossy(&message)
+            );
+            assert!(!contains(&message, b"boundary*"));
+            assert!(message
+                .split(|&octet| octet == b'\n')
+                .all(|line| line.len() <= LINE_PREFERRED_MAX + 4));
+        }
+        // Any other parameter that long is still cut, and so is a "boundary" too long to be
+        // one, which only a type that is not multipart, and so not checked, can have.
+        assert_eq!(parameter_sections("boundary", &quoted).len(), 1);
+        assert_eq!(parameter_sections("x-boundary", &quoted).len(), 2);
+        let sections = parameter_sections("boundary", &"b".repeat(200));
+        assert!(sections.len() > 1);
+        assert!(sections[0].starts_with("boundary*0="));
+    }
+
     /// Tests that read the message back with an independent parser, mail-parser (a native-only
     /// dev-dependency).
     #[cfg(not(target_arch = "wasm32"))]
@@ -2274,14 +2489,24 @@ mod tests {
 
         #[test]
         fn message_attachments_read_back_as_messages() {
-            let inner = "From: carol@example.net\nSubject: Grüße\nMIME-Version: 1.0\n\
-                         Content-Type: text/plain; charset=utf-8\n\
+            // An 8-bit body under an ASCII header section, as message/rfc822 must have (RFC
+            // 2046 5.2.1).
+            let inner = "From: carol@example.net\nSubject: =?UTF-8?B?R3LDvMOfZQ==?=\n\
+                         MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\
                          Content-Transfer-Encoding: 8bit\n\nGrüße aus Köln\n";
-            for (content, subject, text) in [
-                (FORWARDED, "é and more", "See below.\n.\nFrom the archive\n"),
-                (inner, "Grüße", "Grüße aus Köln\n"),
+            // UTF-8 header fields make a message/global (RFC 6532 3.7).
+            let global = inner.replace("=?UTF-8?B?R3LDvMOfZQ==?=", "Grüße");
+            for (media_type, content, subject, text) in [
+                (
+                    "message/rfc822",
+                    FORWARDED,
+                    "é and more",
+                    "See below.\n.\nFrom the archive\n",
+                ),
+                ("message/rfc822", inner, "Grüße", "Grüße aus Köln\n"),
+                ("message/global", &global, "Grüße", "Grüße aus Köln\n"),
             ] {
-                let message = with_attachment(forwarded("message/rfc822", content.as_bytes()));
+                let message = with_attachment(forwarded(media_type, content.as_bytes()));
                 let parsed = MessageParser::default().parse(&message).unwrap();
                 let part = parsed.attachment(0).expect("one attachment");
                 let nested = part.message().expect("an encapsulated message");

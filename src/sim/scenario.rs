@@ -578,9 +578,11 @@ impl Scenario {
                 format!("more than {RAW_SESSIONS_MAX} raw sessions"),
             );
         }
+        // A `raw` message's attachments are ignored: never built, never checked.
         let attachment_octets: usize = self
             .messages
             .iter()
+            .filter(|m| m.raw.is_none())
             .flat_map(|m| &m.attachments)
             .map(|a| {
                 a.size_octets
@@ -839,7 +841,12 @@ impl Scenario {
             if recipients > RECIPIENTS_MAX {
                 error(at.clone(), format!("more than {RECIPIENTS_MAX} recipients"));
             }
-            for (a, attachment) in message.attachments.iter().enumerate() {
+            // A `raw` message is sent as it is, and its attachments are ignored.
+            let attachments = match message.raw {
+                Some(_) => &[][..],
+                None => &message.attachments[..],
+            };
+            for (a, attachment) in attachments.iter().enumerate() {
                 if attachment.size_octets.unwrap_or(0) > ATTACHMENT_MAX_OCTETS {
                     error(
                         format!("{at}.attachments[{a}].size_octets"),
@@ -849,7 +856,8 @@ impl Scenario {
                 // A message/* or multipart/* attachment goes into the message unencoded (RFC
                 // 2045 6.4), so content that cannot go that way (a NUL, a line over 998
                 // octets) is refused here rather than left to fail at submission, as is a
-                // multipart/* one without a boundary its content uses (RFC 2046 5.1.1). Only
+                // multipart/* one without a boundary its content uses (RFC 2046 5.1.1), and a
+                // message/rfc822 one with 8-bit header fields (RFC 2046 5.2.1). Only
                 // such attachments are built, and only while the scenario's total is within
                 // bounds.
                 let unencoded = compose::attachment_is_unencoded(
