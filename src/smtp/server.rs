@@ -1612,6 +1612,16 @@ impl<P: Policy> ServerSession<P> {
                 // RFC 4954 5: AUTH=<mailbox> or AUTH=<> names who submitted the message; a
                 // server that does not trust the client ignores it.
                 ("AUTH", Some(_)) => {}
+                ("AUTH", None) => {
+                    self.send(
+                        reply(501, BAD_ARGS, "Bad AUTH parameter"),
+                        "AUTH on MAIL takes a value: AUTH=<mailbox> (as xtext) names who \
+                         submitted the message, and AUTH=<> says nobody can be named; without \
+                         a value the parameter breaks its syntax",
+                        "RFC 4954 5",
+                    );
+                    return;
+                }
                 ("RET" | "ENVID", _) => {
                     self.send(
                         reply(555, BAD_ARGS, format!("{keyword} parameter not supported")),
