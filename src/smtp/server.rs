@@ -486,9 +486,16 @@ enum SkippedLine {
         head: Vec<u8>,
         limit: LineLimit,
         octets: usize,
+        /// The chunk size, should the line be a BDAT line: read as the line goes by, since
+        /// the size word may run past the head (leading zeros).
+        bdat: BdatSizeScan,
     },
     /// The line had a bare CR or LF; it was answered with 500 at that octet.
     AfterBare,
+    /// The line had a bare CR or LF after `BDAT` and a chunk size (`size`): the 500 waits
+    /// until the line has ended and the chunk that follows it has been read and dropped, as
+    /// for every refused BDAT (RFC 3030 2).
+    BareBdat { kind: BareKind, size: u64 },
 }
 
 /// What sets the longest command line allowed. RFC 5321 4.5.3.1.4 sets 512 octets with the
@@ -536,6 +543,66 @@ const AUTH_INCREASE: LineIncrease = LineIncrease {
     octets: 500,
     rfc: "RFC 4954 3",
 };
+
+/// Reads the chunk size of a command line too long to keep, octet by octet as it is skipped,
+/// as `bdat_chunk_size` reads it from a whole line: "BDAT", one space, and digits that end at
+/// a space or the end of the line, or at tabs and spaces that run to the end of the line.
+/// Only the line's first octets are kept, and the size word may run past them (leading
+/// zeros). A bare CR or LF ends the digits too, as when a command line that fits has one
+/// after the size (`ServerSession::bare_in_command`).
+#[derive(Clone, Copy, Debug)]
+enum BdatSizeScan {
+    /// After "BDAT ": a digit must follow.
+    Start,
+    Digits(u64),
+    /// Digits and then a tab: a size only if blanks run to the end of the line.
+    Blank(u64),
+    Done(Option<u64>),
+}
+
+impl BdatSizeScan {
+    /// `head`: the first octets of the line.
+    fn new(head: &[u8]) -> Self {
+        let mut scan = BdatSizeScan::Done(None);
+        if let Some(rest) = head
+            .get(..5)
+            .filter(|verb| verb[..4].eq_ignore_ascii_case(b"BDAT") && verb[4] == b' ')
+            .map(|_| &head[5..])
+        {
+            scan = BdatSizeScan::Start;
+            scan.feed(rest);
+        }
+        scan
+    }
+
+    fn feed(&mut self, octets: &[u8]) {
+        use BdatSizeScan::{Blank, Digits, Done, Start};
+        for &octet in octets {
+            *self = match (*self, octet) {
+                (Done(_), _) => return,
+                (Start, b'0'..=b'9') => Digits(u64::from(octet - b'0')),
+                (Digits(size), b'0'..=b'9') => size
+                    .checked_mul(10)
+                    .and_then(|size| size.checked_add(u64::from(octet - b'0')))
+                    .map_or(Done(None), Digits),
+                (Digits(size), b' ' | b'\r' | b'\n') | (Blank(size), b'\r' | b'\n') => {
+                    Done(Some(size))
+                }
+                (Digits(size) | Blank(size), b'\t') | (Blank(size), b' ') => Blank(size),
+                _ => Done(None),
+            };
+        }
+    }
+
+    /// The size, once the line has ended.
+    fn size(self) -> Option<u64> {
+        match self {
+            BdatSizeScan::Start => None,
+            BdatSizeScan::Digits(size) | BdatSizeScan::Blank(size) => Some(size),
+            BdatSizeScan::Done(size) => size,
+        }
+    }
+}
 
 /// Whether `line` starts with `verb` (a command word and its space), without regard to case
 /// (RFC 5321 2.4).
@@ -977,6 +1044,7 @@ impl<P: Policy> ServerSession<P> {
                                 head: rest[..head].to_vec(),
                                 limit,
                                 octets,
+                                bdat: BdatSizeScan::new(&rest[..head]),
                             });
                             pos += head;
                             continue;
@@ -989,7 +1057,9 @@ impl<P: Policy> ServerSession<P> {
                                 // however long it is. A CR at the very end may be the start of
                                 // the CRLF that ends the line, so it is kept.
                                 let trailing_cr = usize::from(rest.last() == Some(&b'\r'));
-                                pos = input.len() - trailing_cr;
+                                let end = input.len() - trailing_cr;
+                                self.skip_octets(&input[pos..end]);
+                                pos = end;
                             }
                             break;
                         }
@@ -1001,11 +1071,18 @@ impl<P: Policy> ServerSession<P> {
                                     head,
                                     limit,
                                     octets,
-                                }) => self.line_too_long(head, limit, octets),
+                                    mut bdat,
+                                }) => {
+                                    bdat.feed(line);
+                                    self.line_too_long(head, limit, octets, bdat.size());
+                                }
                                 // Already answered at its bare octet: every command gets exactly
                                 // one reply (RFC 5321 4.2), or a pipelining client falls out of
                                 // step (RFC 2920).
                                 Some(SkippedLine::AfterBare) => {}
+                                Some(SkippedLine::BareBdat { kind, size }) => {
+                                    self.bare_in_bdat(kind, size);
+                                }
                                 None => self.handle_line(line),
                             }
                         }
@@ -1016,7 +1093,10 @@ impl<P: Policy> ServerSession<P> {
                         } => {
                             let line = &input[pos..pos + end];
                             pos += consumed;
-                            if matches!(self.skipping, Some(SkippedLine::AfterBare)) {
+                            if matches!(
+                                self.skipping,
+                                Some(SkippedLine::AfterBare | SkippedLine::BareBdat { .. })
+                            ) {
                                 // A second bare octet before any CRLF: this client ends its
                                 // lines that way (`nc` without -C, a script's "\n") and would
                                 // wait for replies that never come, so it is told and closed.
@@ -1027,9 +1107,9 @@ impl<P: Policy> ServerSession<P> {
                                 // error, counted one octet at a time so that the 421 comes at
                                 // the same point however the input was split.
                                 self.errors = self.errors.saturating_add(1);
+                                self.skip_octets(line);
                             } else {
-                                self.bare_in_command(kind, line);
-                                self.skipping = Some(SkippedLine::AfterBare);
+                                self.skipping = Some(self.bare_in_command(kind, line));
                             }
                         }
                     }
@@ -1145,7 +1225,21 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    fn line_too_long(&mut self, head: Vec<u8>, limit: LineLimit, octets: usize) {
+    /// Octets of a line being skipped go by without being kept.
+    fn skip_octets(&mut self, octets: &[u8]) {
+        if let Some(SkippedLine::TooLong { bdat, .. }) = &mut self.skipping {
+            bdat.feed(octets);
+        }
+    }
+
+    /// `chunk`: the chunk size, should the line be a BDAT line whose size could be read.
+    fn line_too_long(
+        &mut self,
+        head: Vec<u8>,
+        limit: LineLimit,
+        octets: usize,
+        chunk: Option<u64>,
+    ) {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
         self.events.push_back(ServerEvent::CommandReceived {
             line: shown_line(&head, in_auth_exchange),
@@ -1202,18 +1296,26 @@ impl<P: Policy> ServerSession<P> {
                 "RFC 4954 4".to_string(),
             ),
         };
-        self.send(
-            reply(
-                500,
-                SYNTAX,
-                format!("Line too long (limit {octets} octets)"),
-            ),
-            format!(
-                "{what}; it is skipped up to its CRLF. aiosmtpd also answers 500, while \
-                 Postfix and Exim accept much longer command lines"
-            ),
-            rfc,
+        let refusal = reply(
+            500,
+            SYNTAX,
+            format!("Line too long (limit {octets} octets)"),
         );
+        let why = format!(
+            "{what}; it is skipped up to its CRLF. aiosmtpd also answers 500, while Postfix \
+             and Exim accept much longer command lines"
+        );
+        // Only a command line can be BDAT: in an AUTH exchange a line is a response.
+        if let Some(size) = chunk.filter(|_| !in_auth_exchange) {
+            self.drop_refused_chunk(
+                refusal,
+                &format!("{why}. The line starts with BDAT and a chunk size"),
+                rfc.into(),
+                size,
+            );
+            return;
+        }
+        self.send(refusal, why, rfc);
         if matches!(self.state, State::ExpectAuthResponse { .. }) {
             let from = self.state.kind();
             let idle = self.idle_state();
@@ -1221,11 +1323,21 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    fn bare_in_command(&mut self, kind: BareKind, line: &[u8]) {
+    /// A bare CR or LF in a command line (reject mode), `line` up to and with it: answered at
+    /// once, unless the line starts with BDAT and a chunk size. Returns how the rest of the
+    /// line is to be skipped.
+    fn bare_in_command(&mut self, kind: BareKind, line: &[u8]) -> SkippedLine {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
         self.events.push_back(ServerEvent::CommandReceived {
             line: shown_line(line, in_auth_exchange),
         });
+        // The text before the bare octet is whole: the size word cannot go on past it.
+        let before = &line[..line.len().saturating_sub(1)];
+        if !in_auth_exchange {
+            if let Some(size) = bdat_chunk_size(before) {
+                return SkippedLine::BareBdat { kind, size };
+            }
+        }
         let name = kind.name();
         self.send(
             reply(
@@ -1250,6 +1362,35 @@ impl<P: Policy> ServerSession<P> {
             let idle = self.idle_state();
             self.enter(from, idle);
         }
+        SkippedLine::AfterBare
+    }
+
+    /// The CRLF has ended a line that started with BDAT and a chunk size and had a bare CR or
+    /// LF after them. Where the chunk begins depends on who is right about where the line
+    /// ends: RFC 5321 2.3.8 says at the CRLF, a client that ends lines with a bare LF puts it
+    /// right after the bare octet. Reading `size` octets after the CRLF, with the rest of the
+    /// line dropped before them, drops every octet of the chunk in either reading, so none of
+    /// them can run as a command.
+    fn bare_in_bdat(&mut self, kind: BareKind, size: u64) {
+        let name = kind.name();
+        self.drop_refused_chunk(
+            reply(
+                500,
+                SYNTAX,
+                format!("Bare {name} in command line; end lines with <CR><LF>"),
+            ),
+            &format!(
+                "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
+                 line went on to the next CR LF and is not a command; it was dropped up to \
+                 there. It starts with BDAT and a chunk size before the bare {name}, so the \
+                 answer waited for the line's end and its chunk, taken to follow the CR LF: \
+                 with the rest of the line, that drops every octet a client that ends lines \
+                 with a bare {name} meant as the chunk too. Send CR LF (`nc -C`): a second \
+                 bare CR or LF before it closes the connection"
+            ),
+            "RFC 5321 2.3.8".into(),
+            size,
+        );
     }
 
     /// A client that ends its command lines with bare CR or LF: answering each would make
@@ -1612,6 +1753,16 @@ impl<P: Policy> ServerSession<P> {
                 // RFC 4954 5: AUTH=<mailbox> or AUTH=<> names who submitted the message; a
                 // server that does not trust the client ignores it.
                 ("AUTH", Some(_)) => {}
+                ("AUTH", None) => {
+                    self.send(
+                        reply(501, BAD_ARGS, "Bad AUTH parameter"),
+                        "AUTH on MAIL takes a value: AUTH=<mailbox> (as xtext) names who \
+                         submitted the message, and AUTH=<> says nobody can be named; without \
+                         a value the parameter breaks its syntax",
+                        "RFC 4954 5",
+                    );
+                    return;
+                }
                 ("RET" | "ENVID", _) => {
                     self.send(
                         reply(555, BAD_ARGS, format!("{keyword} parameter not supported")),
@@ -2039,47 +2190,50 @@ impl<P: Policy> ServerSession<P> {
             }
             return;
         };
+        if matches!(self.state, State::ExpectQuit) {
+            self.drop_refused_chunk(
+                reply(503, SEQUENCE, "Only QUIT is accepted now"),
+                "this server refused the connection at the greeting",
+                "RFC 5321 3.1, RFC 3030 2".into(),
+                size,
+            );
+        } else {
+            self.drop_refused_chunk(error.reply(), &error.why, error.rfc.into(), size);
+        }
+    }
+
+    /// A refused BDAT line whose chunk size could be read: the `size` octets that follow the
+    /// line are read and dropped, and then `refusal` is sent, explained by `why` and what
+    /// became of the chunk. In a transaction with recipients the transaction ends, since its
+    /// message could only lack the chunk; elsewhere the state stays as it was.
+    fn drop_refused_chunk(&mut self, refusal: Reply, why: &str, rfc: Cow<'static, str>, size: u64) {
         let unit = if size == 1 { "octet" } else { "octets" };
         let dropped = format!(
             "the chunk size could still be read, so the chunk that follows the line ({size} \
              {unit}) was read and dropped: the client sends it whatever the answer, and read as \
              commands its octets would run as commands"
         );
-        let rfc: Cow<'static, str> = if error.rfc.contains("RFC 3030") {
-            error.rfc.into()
+        let rfc: Cow<'static, str> = if rfc.contains("RFC 3030") {
+            rfc
         } else {
-            format!("{}, RFC 3030 2", error.rfc).into()
+            format!("{rfc}, RFC 3030 2").into()
         };
         let from = self.state.kind();
         let state = std::mem::replace(&mut self.state, State::Closed);
-        let (reply, why, rfc, after) = match state {
-            State::ExpectQuit => (
-                reply(503, SEQUENCE, "Only QUIT is accepted now"),
-                format!("this server refused the connection at the greeting; {dropped}"),
-                "RFC 5321 3.1, RFC 3030 2".into(),
-                State::ExpectQuit,
-            ),
+        let (why, after) = match state {
             // The message could only lack the dropped chunk, so it must not be completed by
             // a later BDAT; after a failed chunk the client must send no more BDAT anyway.
             State::ExpectRcptOrData { .. } | State::ExpectBdat { .. } => (
-                error.reply(),
                 format!(
-                    "{}; {dropped}. The transaction is over: its message could only lack this \
-                     chunk, and after a failed chunk the client must send no more BDAT",
-                    error.why
+                    "{why}; {dropped}. The transaction is over: its message could only lack \
+                     this chunk, and after a failed chunk the client must send no more BDAT"
                 ),
-                rfc,
                 State::ExpectMail,
             ),
-            other => (
-                error.reply(),
-                format!("{}; {dropped}", error.why),
-                rfc,
-                other,
-            ),
+            other => (format!("{why}; {dropped}"), other),
         };
         let target = BdatTarget::Discard {
-            reply,
+            reply: refusal,
             why,
             rfc,
             after: Box::new(after),
@@ -2768,6 +2922,55 @@ mod tests {
             .filter(|line| !line.is_empty() && line.as_bytes().get(3) != Some(&b'-'))
             .map(str::to_string)
             .collect()
+    }
+
+    /// Read octet by octet, in any split, a line gives the chunk size `bdat_chunk_size` reads
+    /// from it whole.
+    #[test]
+    fn bdat_size_scan_reads_as_bdat_chunk_size() {
+        let lines: &[&[u8]] = &[
+            b"BDAT 6",
+            b"bdat 6 LAST",
+            b"BDAT 0006 FIRST",
+            b"BDAT 6\t",
+            b"BDAT 6\t \t",
+            b"BDAT 6\t x",
+            b"BDAT 6 \tx",
+            b"BDAT 6x",
+            b"BDAT  6",
+            b"BDAT x",
+            b"BDAT ",
+            b"BDAT",
+            b"BDATX 6",
+            b"BDAT\t6",
+            b"NOOP 6",
+            b"BDAT 18446744073709551615 LAST",
+            b"BDAT 18446744073709551616 LAST",
+            b"BDAT 99999999999999999999999",
+        ];
+        for &line in lines {
+            let expected = bdat_chunk_size(line);
+            for split in 0..=line.len() {
+                let (head, rest) = line.split_at(split);
+                let mut scan = BdatSizeScan::new(head);
+                scan.feed(rest);
+                if head.len() >= 5 || expected.is_none() {
+                    assert_eq!(
+                        scan.size(),
+                        expected,
+                        "{:?} split at {split}",
+                        String::from_utf8_lossy(line)
+                    );
+                }
+            }
+        }
+        // A bare CR or LF ends the size as the text before it would.
+        let mut scan = BdatSizeScan::new(b"BDAT 0000");
+        scan.feed(b"12\nQUIT");
+        assert_eq!(scan.size(), Some(12));
+        let mut scan = BdatSizeScan::new(b"BDAT 12\t");
+        scan.feed(b"\rx");
+        assert_eq!(scan.size(), Some(12));
     }
 
     #[test]
