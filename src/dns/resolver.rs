@@ -397,6 +397,30 @@ impl Run<'_> {
         answer
     }
 
+    /// RFC 5321 5.1: drops this host's preference level and all less preferred hosts, with a
+    /// note; when nothing is left the mail would loop back to this host.
+    fn drop_own_level(
+        &mut self,
+        hosts: &mut Vec<MxTarget>,
+        own_preference: u16,
+        local_name: DomainName,
+    ) -> Option<MxOutcome> {
+        let dropped = hosts
+            .iter()
+            .filter(|t| t.preference >= own_preference)
+            .map(|t| t.exchange.clone())
+            .collect();
+        hosts.retain(|t| t.preference < own_preference);
+        self.notes.push(MxNote::DroppedOwnLevel {
+            local_name: local_name.clone(),
+            preference: own_preference,
+            dropped,
+        });
+        hosts
+            .is_empty()
+            .then_some(MxOutcome::LoopsBackToMe { local_name })
+    }
+
     fn is_local_address(&self, addresses: &[IpAddr]) -> bool {
         addresses
             .iter()
@@ -502,19 +526,8 @@ impl Run<'_> {
             .iter()
             .find_map(|t| self.local_name(&t.exchange).map(|n| (t.preference, n)));
         if let Some((own_preference, local_name)) = own {
-            let dropped: Vec<DomainName> = candidates
-                .iter()
-                .filter(|t| t.preference >= own_preference)
-                .map(|t| t.exchange.clone())
-                .collect();
-            candidates.retain(|t| t.preference < own_preference);
-            self.notes.push(MxNote::DroppedOwnLevel {
-                local_name: local_name.clone(),
-                preference: own_preference,
-                dropped,
-            });
-            if candidates.is_empty() {
-                return MxOutcome::LoopsBackToMe { local_name };
+            if let Some(loops) = self.drop_own_level(&mut candidates, own_preference, local_name) {
+                return loops;
             }
         }
 
@@ -559,19 +572,8 @@ impl Run<'_> {
             .min_by_key(|t| t.preference)
             .map(|t| (t.preference, t.exchange.clone()));
         if let Some((own_preference, local_name)) = own_by_address {
-            let dropped = targets
-                .iter()
-                .filter(|t| t.preference >= own_preference)
-                .map(|t| t.exchange.clone())
-                .collect();
-            targets.retain(|t| t.preference < own_preference);
-            self.notes.push(MxNote::DroppedOwnLevel {
-                local_name: local_name.clone(),
-                preference: own_preference,
-                dropped,
-            });
-            if targets.is_empty() {
-                return MxOutcome::LoopsBackToMe { local_name };
+            if let Some(loops) = self.drop_own_level(&mut targets, own_preference, local_name) {
+                return loops;
             }
         }
         if !targets.is_empty() {
