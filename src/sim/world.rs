@@ -165,7 +165,10 @@ impl Policy for SimPolicy {
         forward_path: &Mailbox,
     ) -> Decision {
         let domain = forward_path.domain.key();
-        let address = mailbox_key(&format!("{}@{}", forward_path.local_part, domain));
+        // As `mailbox_key` writes it, from parts already parsed: the domain is its key.
+        let mut address = forward_path.local_part.to_lowercase();
+        address.push('@');
+        address.push_str(&domain);
         if self.local_domains.contains(&domain) {
             let store = self.store.borrow();
             match store
@@ -2123,7 +2126,13 @@ impl<'a> World<'a> {
                 // Only the final host may fold a local part's case (RFC 5321 2.4); here
                 // `BOB@` and `bob@` are one mailbox, which gets one copy, and both addresses
                 // share its fate.
-                match delivered.entry(mailbox_key(recipient)) {
+                // A single recipient needs no key (the common case, at scale).
+                let key = if recipients.len() > 1 {
+                    mailbox_key(recipient)
+                } else {
+                    String::new()
+                };
+                match delivered.entry(key) {
                     std::collections::btree_map::Entry::Occupied(first) => {
                         let key = (message.to_string(), first.get().to_string());
                         if let Some(fate) = self.fates.get(&key).cloned() {
