@@ -470,21 +470,9 @@ impl Scenario {
         // name again in its first event: a line break there would forge a trace line. The
         // teaching text is running text (wrapped in the trace, a paragraph in the web page),
         // so a line break there is only a space; other control characters are mistakes.
-        let name = ("name", &self.name, unfit_for_a_name as fn(char) -> bool);
-        let title = ("title", &self.title, breaks_a_line as fn(char) -> bool);
-        for (field, value, unfit) in [name, title] {
-            if value.chars().any(unfit) {
-                error(
-                    field.into(),
-                    format!(
-                        "{value:?} holds a control or line-separator character{}; it is one line",
-                        if field == "name" {
-                            " (or a bidirectional formatting one)"
-                        } else {
-                            ""
-                        }
-                    ),
-                );
+        for (field, value, is_name) in [("name", &self.name, true), ("title", &self.title, false)] {
+            if let Some(problem) = unfit_line(value, is_name) {
+                error(field.into(), problem);
             }
         }
         if self.teaching.chars().any(|c| c.is_control() && c != '\n') {
@@ -685,11 +673,8 @@ impl Scenario {
             }
             for (m, mailbox) in host.mailboxes.iter().enumerate() {
                 // The address names the reader's actor in the trace (`ua:ADDRESS`).
-                if mailbox.address.chars().any(unfit_for_a_name) {
-                    error(
-                        format!("{at}.mailboxes[{m}].address"),
-                        format!("{:?} holds a control, line-separator or bidirectional formatting character", mailbox.address),
-                    );
+                if let Some(problem) = unfit_line(&mailbox.address, true) {
+                    error(format!("{at}.mailboxes[{m}].address"), problem);
                 }
                 if !mailbox_addresses.insert(mailbox_key(&mailbox.address)) {
                     error(
@@ -805,16 +790,8 @@ impl Scenario {
                 .chain(std::iter::once(("subject", &message.subject)));
             for (field, value) in fields {
                 // A subject may hold right-to-left marks; an address may not.
-                let unfit = if field == "subject" {
-                    breaks_a_line
-                } else {
-                    unfit_for_a_name
-                };
-                if value.chars().any(unfit) {
-                    error(
-                        format!("{at}.{field}"),
-                        format!("{value:?} holds a control, line-separator or bidirectional formatting character"),
-                    );
+                if let Some(problem) = unfit_line(value, field != "subject") {
+                    error(format!("{at}.{field}"), problem);
                 }
             }
             if let Some(auth) = &message.auth {
@@ -889,11 +866,8 @@ impl Scenario {
         }
         for (index, raw) in self.raw_sessions.iter().enumerate() {
             // The client's name is its actor in the trace, on every line it writes.
-            if raw.client.chars().any(unfit_for_a_name) {
-                error(
-                    format!("raw_sessions[{index}].client"),
-                    format!("{:?} holds a control, line-separator or bidirectional formatting character", raw.client),
-                );
+            if let Some(problem) = unfit_line(&raw.client, true) {
+                error(format!("raw_sessions[{index}].client"), problem);
             }
             if !names.contains(&raw.server.to_ascii_lowercase()) {
                 error(
@@ -1014,9 +988,26 @@ fn unfit_for_a_name(c: char) -> bool {
         || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Why `value` cannot be one line of the trace: a character that [`breaks_a_line`], or, in a
+/// name (`is_name`: a scenario name, an address, a client), one [`unfit_for_a_name`].
+fn unfit_line(value: &str, is_name: bool) -> Option<String> {
+    let (unfit, which): (fn(char) -> bool, &str) = if is_name {
+        (
+            unfit_for_a_name,
+            "control, line-separator or bidirectional formatting",
+        )
+    } else {
+        (breaks_a_line, "control or line-separator")
+    };
+    value
+        .chars()
+        .any(unfit)
+        .then(|| format!("{value:?} holds a {which} character; it is one line"))
+}
+
 /// What makes a user name and password unusable for the user agents' AUTH PLAIN: RFC 4616 2
-/// separates the fields with NUL, and the client sends 1 to 255 octets of user name and at most
-/// 255 of password (what a server must accept). A submission user the user agents could never
+/// separates the fields with NUL and has neither empty, and the client sends 1 to 255 octets of
+/// each (what a server must accept). A submission user the user agents could never
 /// log in as, or a message's `auth` they could never send, is a mistake in the scenario.
 fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
     let max = SASL_PLAIN_FIELD_MAX_OCTETS;
