@@ -164,12 +164,10 @@ impl Policy for SimPolicy {
         transaction: &TransactionInfo<'_>,
         forward_path: &Mailbox,
     ) -> Decision {
-        let domain = forward_path.domain.key();
-        // As `mailbox_key` writes it, from parts already parsed: the domain is its key.
-        let mut address = forward_path.local_part.to_lowercase();
-        address.push('@');
-        address.push_str(&domain);
-        if self.local_domains.contains(&domain) {
+        let address = forward_path.key();
+        // After the last "@" (a quoted local part may hold one; a domain never does).
+        let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
+        if self.local_domains.contains(domain) {
             let store = self.store.borrow();
             match store
                 .mailboxes
@@ -187,15 +185,15 @@ impl Policy for SimPolicy {
                 // Every mail domain has a postmaster (RFC 5321 4.5.1); the MDA makes the
                 // mailbox when the first message for it arrives.
                 None if forward_path.local_part.eq_ignore_ascii_case("postmaster") => {}
-                None => return Decision::user_unknown(&domain, &forward_path.local_part),
+                None => return Decision::user_unknown(domain, &forward_path.local_part),
             }
         } else if forward_path.local_part.eq_ignore_ascii_case("postmaster")
             && domain.eq_ignore_ascii_case(&self.hostname)
         {
             // The postmaster of this host by its own name (RFC 5321 4.5.1), as Postfix takes
             // mail for $myhostname; the MDA makes the mailbox.
-        } else if !self.relay_domains.contains(&domain) && session.authenticated_as.is_none() {
-            return Decision::relay_denied(&domain);
+        } else if !self.relay_domains.contains(domain) && session.authenticated_as.is_none() {
+            return Decision::relay_denied(domain);
         }
         if let Some(delay_ms) = self.greylist_delay_ms {
             let refusal =

@@ -146,6 +146,14 @@ pub struct Mailbox {
 }
 
 impl Mailbox {
+    /// [`mailbox_key`] of this mailbox, from its parsed parts.
+    pub fn key(&self) -> String {
+        let mut key = self.local_part.to_lowercase();
+        key.push('@');
+        key.push_str(&self.domain.key());
+        key
+    }
+
     /// Parses `local-part@domain` with no angle brackets.
     pub fn parse(text: &str) -> Result<Mailbox, AddressError> {
         let mut cursor = Cursor::new(text);

@@ -487,20 +487,12 @@ impl StaticPolicy {
         self.local_domains.contains(&domain.key())
     }
 
-    fn key_of(mailbox: &Mailbox) -> String {
-        format!(
-            "{}@{}",
-            mailbox.local_part.to_lowercase(),
-            mailbox.domain.key()
-        )
-    }
-
     fn mailbox_exists(&self, mailbox: &Mailbox) -> bool {
         mailbox.local_part.eq_ignore_ascii_case("postmaster")
             || self
                 .mailboxes
                 .as_ref()
-                .is_none_or(|set| set.contains(&Self::key_of(mailbox)))
+                .is_none_or(|set| set.contains(&mailbox.key()))
     }
 }
 
@@ -553,7 +545,7 @@ impl Policy for StaticPolicy {
         if !self.mailbox_exists(forward_path) {
             return Decision::user_unknown(&forward_path.domain, &forward_path.local_part);
         }
-        if self.full_mailboxes.contains(&Self::key_of(forward_path)) {
+        if self.full_mailboxes.contains(&forward_path.key()) {
             return if self.mailbox_full_permanent {
                 Decision::respond(
                     552,
@@ -569,7 +561,7 @@ impl Policy for StaticPolicy {
             };
         }
         if let Some(delay_ms) = self.greylist_delay_ms {
-            let key = Self::key_of(forward_path);
+            let key = forward_path.key();
             if let Some(refusal) = self
                 .greylist
                 .check_rcpt(session, transaction, &key, delay_ms)
