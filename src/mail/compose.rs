@@ -733,16 +733,17 @@ fn unencoded_content(
     if let (Some(offset), true) = (eight_bit, must_be_7bit(essence)) {
         return Err(problem(UnencodableContent::EightBit { offset }));
     }
-    // RFC 2046 5.2.1: in a message/rfc822, only the body may be 8-bit.
+    let content = crlf_everywhere(bytes);
+    // RFC 2046 5.2.1: in a message/rfc822, only the body may be 8-bit. The header section is a
+    // prefix of the content, so its first 8-bit octet is the content's first.
     if let (Some(offset), "message/rfc822") = (eight_bit, essence) {
-        if offset < header_section_len(bytes) {
+        if !crate::smtp::trace::header_section(&content).is_ascii() {
             return Err(ComposeError::NonAsciiHeader {
                 filename: attachment.filename.clone(),
                 offset,
             });
         }
     }
-    let content = crlf_everywhere(bytes);
     let long_line = split_crlf(&content)
         .iter()
         .enumerate()
@@ -760,27 +761,6 @@ fn unencoded_content(
         TransferEncoding::SevenBit
     };
     Ok((encoding, content))
-}
-
-/// The length of a message's header section: up to the first empty line (RFC 5322 2.1), or
-/// all of it when there is none; any line break, CR, LF or CRLF, counts, as
-/// [`crlf_everywhere`] makes each one CRLF.
-fn header_section_len(message: &[u8]) -> usize {
-    let mut line_start = 0;
-    let mut index = 0;
-    while index < message.len() {
-        match message[index] {
-            b'\r' | b'\n' if index == line_start => return line_start,
-            b'\r' if message.get(index + 1) == Some(&b'\n') => index += 2,
-            b'\r' | b'\n' => index += 1,
-            _ => {
-                index += 1;
-                continue;
-            }
-        }
-        line_start = index;
-    }
-    message.len()
 }
 
 /// RFC 2046 5.1.1: a boundary is 1 to 70 characters.
@@ -919,7 +899,8 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
         .find(|(attribute, _)| attribute == "charset")
         .map(|(_, charset)| charset.as_str())
         .or(added_charset);
-    let lf_is_a_line_break = match charset {
+    // Asked only of text: other types' line breaks are left alone whatever the bytes.
+    let lf_is_a_line_break = || match charset {
         Some(charset) => {
             let charset = charset.to_ascii_lowercase();
             // In `unknown-8bit` nobody knows.
@@ -943,7 +924,7 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
     // and message/delivery-status go as they are.
     let essence = media_type.essence.as_str();
     let has_crlf_lines =
-        is_global_message(essence) || (essence.starts_with("text/") && lf_is_a_line_break);
+        is_global_message(essence) || (essence.starts_with("text/") && lf_is_a_line_break());
     let encoded = if has_crlf_lines {
         base64::encode(&crlf_everywhere(&attachment.bytes))
     } else {

@@ -735,7 +735,7 @@ fn delivery_status_part(request: &DsnRequest) -> Vec<u8> {
                 "Diagnostic-Code",
                 &format!(
                     "{LOCAL_DIAGNOSTIC_TYPE}; {}",
-                    to_ascii(clean_text(found, DIAGNOSTIC_MAX_CHARS))
+                    clean_ascii(found, DIAGNOSTIC_MAX_CHARS)
                 ),
             ),
             None => {}
@@ -893,10 +893,7 @@ fn clean_text(text: &str, max_chars: usize) -> String {
 
 /// Printable ASCII only (for fields that must be ASCII): anything else becomes "?".
 fn clean_ascii(text: &str, max_chars: usize) -> String {
-    clean_text(text, max_chars)
-        .chars()
-        .map(|c| if c.is_ascii() { c } else { '?' })
-        .collect()
+    to_ascii(clean_text(text, max_chars))
 }
 
 /// An address without brackets, spaces or controls, at most 254 characters (RFC 5321

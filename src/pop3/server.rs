@@ -185,9 +185,6 @@ pub enum Pop3ServerEvent {
 struct SessionMessage {
     uid: String,
     bytes: Vec<u8>,
-    /// The header section is not ASCII (UTF-8 header fields, RFC 6532): outside UTF-8 mode
-    /// the message cannot be sent as is (RFC 6856 2.1).
-    non_ascii_header: bool,
     deleted: bool,
 }
 
@@ -389,7 +386,8 @@ impl Transaction {
     /// 2.8), which POP3 clients took long before RFC 6856, just as SMTP needs SMTPUTF8 only
     /// for UTF-8 header fields and 8BITMIME for an 8bit body.
     fn needs_utf8_mode(&self, index: usize, utf8_mode: bool, command: &str) -> Option<Response> {
-        if utf8_mode || !self.messages[index].non_ascii_header {
+        // UTF-8 header fields (RFC 6532); the bytes are canonical, CRLF lines.
+        if utf8_mode || crate::smtp::trace::header_section(&self.messages[index].bytes).is_ascii() {
             return None;
         }
         Some(Response::err(
@@ -1119,7 +1117,6 @@ impl<S: MaildropStore> Pop3Server<S> {
             }
             messages.push(SessionMessage {
                 uid: message.uid,
-                non_ascii_header: !crate::smtp::trace::header_section(&bytes).is_ascii(),
                 bytes,
                 deleted: false,
             });
