@@ -105,9 +105,8 @@ impl ServerConfig {
             auth_line_max_octets: 12_288,
             received_headers_max: 100,
             pending_input_max_octets: 1024 * 1024,
-            // As much as this crate's client takes (`client::MESSAGE_MAX_OCTETS`), before its
-            // line ends become CRLF.
-            message_held_max_octets: 64 * 1024 * 1024,
+            // As much as this crate's client takes, before its line ends become CRLF.
+            message_held_max_octets: super::client::MESSAGE_MAX_OCTETS as u64,
         }
     }
 }
@@ -385,6 +384,23 @@ enum BdatTarget {
         rfc: Cow<'static, str>,
         after: Box<State>,
     },
+}
+
+impl BdatTarget {
+    /// A refused chunk: read and dropped, then `reply`, then `after`.
+    fn discard(
+        reply: Reply,
+        why: impl Into<String>,
+        rfc: impl Into<Cow<'static, str>>,
+        after: State,
+    ) -> BdatTarget {
+        BdatTarget::Discard {
+            reply,
+            why: why.into(),
+            rfc: rfc.into(),
+            after: Box::new(after),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -1161,6 +1177,11 @@ impl<P: Policy> ServerSession<P> {
     }
 
     /// The longest line `limit` allows in this session, CRLF included.
+    /// Whether the session was greeted with EHLO, which enables extensions (RFC 5321 2.2.1).
+    fn esmtp(&self) -> bool {
+        self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp)
+    }
+
     fn limit_octets(&self, limit: LineLimit) -> usize {
         match limit {
             LineLimit::Command => self.config.command_line_max_octets,
@@ -1179,7 +1200,7 @@ impl<P: Policy> ServerSession<P> {
     /// 8BITMIME is not among them: RFC 6152 adds the BODY parameter but states no increase
     /// (" BODY=8BITMIME" is 14 octets, and a path of at most 256 leaves room for it in 512).
     fn mail_line_increases(&self) -> impl Iterator<Item = &'static LineIncrease> {
-        let esmtp = self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp);
+        let esmtp = self.esmtp();
         [
             (true, &SIZE_INCREASE),
             (self.config.extensions.smtputf8, &SMTPUTF8_INCREASE),
@@ -1316,7 +1337,7 @@ impl<P: Policy> ServerSession<P> {
             return;
         }
         self.send(refusal, why, rfc);
-        if matches!(self.state, State::ExpectAuthResponse { .. }) {
+        if in_auth_exchange {
             let from = self.state.kind();
             let idle = self.idle_state();
             self.enter(from, idle);
@@ -1357,7 +1378,7 @@ impl<P: Policy> ServerSession<P> {
             ),
             "RFC 5321 2.3.8",
         );
-        if matches!(self.state, State::ExpectAuthResponse { .. }) {
+        if in_auth_exchange {
             let from = self.state.kind();
             let idle = self.idle_state();
             self.enter(from, idle);
@@ -1451,22 +1472,14 @@ impl<P: Policy> ServerSession<P> {
                 Command::Quit => self.quit(),
                 Command::Bdat { size, last } => {
                     let from = self.state.kind();
-                    self.enter(
-                        from,
-                        State::ReceivingBdat {
-                            size,
-                            remaining_octets: size,
-                            last,
-                            target: BdatTarget::Discard {
-                                reply: reply(503, SEQUENCE, "Only QUIT is accepted now"),
-                                why: "this server refused the connection at the greeting; \
-                                      the chunk's octets were read and dropped"
-                                    .into(),
-                                rfc: "RFC 5321 3.1, RFC 3030 2".into(),
-                                after: Box::new(State::ExpectQuit),
-                            },
-                        },
+                    let target = BdatTarget::discard(
+                        reply(503, SEQUENCE, "Only QUIT is accepted now"),
+                        "this server refused the connection at the greeting; the chunk's \
+                         octets were read and dropped",
+                        "RFC 5321 3.1, RFC 3030 2",
+                        State::ExpectQuit,
                     );
+                    self.receive_chunk(from, size, last, target);
                 }
                 _ => self.refused_session(),
             }
@@ -2085,18 +2098,11 @@ impl<P: Policy> ServerSession<P> {
     fn bdat(&mut self, size: u64, last: bool) {
         let from = self.state.kind();
         let state = std::mem::replace(&mut self.state, State::Closed);
-        let discard =
-            |reply: Reply, why: String, rfc: &'static str, after: State| BdatTarget::Discard {
-                reply,
-                why,
-                rfc: rfc.into(),
-                after: Box::new(after),
-            };
         let target = match (self.bdat_not_advertised(), state) {
             // Refused like a command of an extension that was not offered, but the chunk's
             // octets follow the command all the same (RFC 3030 2): read as commands, they would
             // put client and server out of step, and whatever they hold would run as commands.
-            (Some((reply, why, rfc)), state) => discard(reply, why.into(), rfc, state),
+            (Some((reply, why, rfc)), state) => BdatTarget::discard(reply, why, rfc, state),
             (
                 None,
                 State::ExpectRcptOrData {
@@ -2134,19 +2140,18 @@ impl<P: Policy> ServerSession<P> {
                     )
                 };
                 let code = if mail.rcpt_refused > 0 { 554 } else { 503 };
-                discard(
+                BdatTarget::discard(
                     reply(code, SEQUENCE, text),
-                    why.into(),
+                    why,
                     "RFC 3030 2",
                     State::ExpectRcpt { mail },
                 )
             }
-            (None, other) => discard(
+            (None, other) => BdatTarget::discard(
                 reply(503, SEQUENCE, "Need MAIL and RCPT before BDAT"),
                 "BDAT carries message data, and there is no mail transaction with a recipient; \
                  the chunk's octets were read and dropped, as a server must always read \
-                 exactly the announced octets"
-                    .into(),
+                 exactly the announced octets",
                 "RFC 3030 2",
                 other,
             ),
@@ -2232,12 +2237,7 @@ impl<P: Policy> ServerSession<P> {
             ),
             other => (format!("{why}; {dropped}"), other),
         };
-        let target = BdatTarget::Discard {
-            reply: refusal,
-            why,
-            rfc,
-            after: Box::new(after),
-        };
+        let target = BdatTarget::discard(refusal, why, rfc, after);
         self.receive_chunk(from, size, false, target);
     }
 
@@ -2255,7 +2255,7 @@ impl<P: Policy> ServerSession<P> {
                 "RFC 3030 2, RFC 5321 4.2.4",
             ));
         }
-        if !self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp) {
+        if !self.esmtp() {
             return Some((
                 reply(503, SEQUENCE, "Send EHLO first"),
                 "BDAT belongs to the CHUNKING extension (RFC 3030), which a client may use only \
@@ -2285,16 +2285,16 @@ impl<P: Policy> ServerSession<P> {
                     format!("too many: {}", SizeLimit::no_fixed_limit_note(octets))
                 }
             };
-            return BdatTarget::Discard {
-                reply: limit.refusal(),
-                why: format!(
+            return BdatTarget::discard(
+                limit.refusal(),
+                format!(
                     "with this chunk the message would be {total} octets, {over}; the chunk \
                      was read and dropped and the transaction is over (a client must send no \
                      more BDAT after a failure)"
                 ),
-                rfc: "RFC 3030 2, RFC 1870 6".into(),
-                after: Box::new(State::ExpectMail),
-            };
+                "RFC 3030 2, RFC 1870 6",
+                State::ExpectMail,
+            );
         }
         BdatTarget::Message(Box::new(ChunkedMessage {
             mail,
@@ -2606,7 +2606,7 @@ impl<P: Policy> ServerSession<P> {
             );
             return;
         }
-        if !self.greeted.as_ref().is_some_and(|g| g.esmtp) {
+        if !self.esmtp() {
             self.send(
                 reply(503, SEQUENCE, "Send EHLO first"),
                 "AUTH is an ESMTP extension; it is only available after EHLO",
