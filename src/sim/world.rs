@@ -595,6 +595,81 @@ struct Conn {
     server_in_data: bool,
 }
 
+/// The open connections by id. Ids are handed out in increasing order and never reused, so
+/// a connection is found by its offset from the oldest open one, without searching; a
+/// connection that ended leaves an empty slot until every older one has ended too.
+struct Connections<C = Conn> {
+    /// Slot `i` holds connection `first_id + i`.
+    slots: VecDeque<Option<C>>,
+    first_id: ConnId,
+}
+
+impl<C> Default for Connections<C> {
+    fn default() -> Self {
+        Connections {
+            slots: VecDeque::new(),
+            first_id: 0,
+        }
+    }
+}
+
+impl<C> Connections<C> {
+    fn index(&self, conn: ConnId) -> Option<usize> {
+        let index = conn.checked_sub(self.first_id)? as usize;
+        (index < self.slots.len()).then_some(index)
+    }
+
+    fn contains_key(&self, conn: &ConnId) -> bool {
+        self.get(conn).is_some()
+    }
+
+    fn get(&self, conn: &ConnId) -> Option<&C> {
+        self.slots.get(self.index(*conn)?)?.as_ref()
+    }
+
+    fn get_mut(&mut self, conn: &ConnId) -> Option<&mut C> {
+        let index = self.index(*conn)?;
+        self.slots.get_mut(index)?.as_mut()
+    }
+
+    /// Adds a connection with an id newer than every one added before.
+    fn insert(&mut self, conn: ConnId, c: C) {
+        if self.slots.is_empty() {
+            self.first_id = conn;
+        }
+        let index = conn.saturating_sub(self.first_id) as usize;
+        debug_assert!(index >= self.slots.len(), "connection ids only grow");
+        while self.slots.len() < index {
+            self.slots.push_back(None);
+        }
+        self.slots.push_back(Some(c));
+    }
+
+    fn remove(&mut self, conn: &ConnId) -> Option<C> {
+        let index = self.index(*conn)?;
+        let removed = self.slots.get_mut(index)?.take();
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.first_id += 1;
+        }
+        removed
+    }
+
+    /// The open connections, oldest first.
+    fn iter_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut C)> {
+        let first_id = self.first_id;
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(move |(i, slot)| Some((first_id + i as ConnId, slot.as_mut()?)))
+    }
+
+    /// The open connections, oldest first.
+    fn values(&self) -> impl Iterator<Item = &C> {
+        self.slots.iter().flatten()
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Side {
     Client,
@@ -794,7 +869,7 @@ struct World<'a> {
     host_by_name: BTreeMap<String, usize>,
     host_by_address: BTreeMap<IpAddr, usize>,
     store: SharedStore,
-    conns: BTreeMap<ConnId, Conn>,
+    conns: Connections,
     /// MX lookups waiting for a DNS question to time out.
     pending_lookups: BTreeMap<(usize, EntryId), MxLookup>,
     next_conn: ConnId,
@@ -922,7 +997,7 @@ impl<'a> World<'a> {
             host_by_name,
             host_by_address,
             store,
-            conns: BTreeMap::new(),
+            conns: Connections::default(),
             pending_lookups: BTreeMap::new(),
             next_conn: 1,
             next_entry: 1,
@@ -1294,7 +1369,7 @@ impl<'a> World<'a> {
         message: &[u8],
     ) -> Option<ConnId> {
         let now = self.now_ms;
-        for (&conn, c) in self.conns.iter_mut() {
+        for (conn, c) in self.conns.iter_mut() {
             if c.dropped || c.client_closed || c.server_closed || !wanted(c) {
                 continue;
             }
@@ -3125,4 +3200,35 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
     }
     *scheduled_ms = Some(deadline);
     Some(deadline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Connections;
+
+    #[test]
+    fn connections_are_found_by_id_whatever_order_they_end_in() {
+        let mut conns: Connections<&str> = Connections::default();
+        conns.insert(3, "three");
+        // Id 4 went to an attempt that never became a connection.
+        conns.insert(5, "five");
+        conns.insert(6, "six");
+        assert_eq!(conns.get(&4), None);
+        assert_eq!(conns.get(&5), Some(&"five"));
+        assert_eq!(conns.remove(&5), Some("five"));
+        assert_eq!(conns.remove(&5), None);
+        assert!(conns.contains_key(&3) && conns.contains_key(&6));
+        let open: Vec<_> = conns.iter_mut().map(|(id, c)| (id, *c)).collect();
+        assert_eq!(open, [(3, "three"), (6, "six")]);
+        assert_eq!(conns.remove(&3), Some("three"));
+        // The ended slots at the front are gone; the rest are still found.
+        assert_eq!(conns.slots.len(), 1);
+        assert_eq!(conns.get_mut(&6), Some(&mut "six"));
+        assert_eq!(conns.get(&2), None);
+        assert_eq!(conns.remove(&6), Some("six"));
+        assert!(conns.slots.is_empty());
+        conns.insert(9, "nine");
+        assert_eq!(conns.values().collect::<Vec<_>>(), [&"nine"]);
+        assert_eq!(conns.get(&6), None);
+    }
 }
