@@ -12,6 +12,7 @@
 //! attachment with 8-bit content, which no encoding may hide (RFC 2045 6.4); such a message
 //! needs 8BITMIME, as any 8-bit message does.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -468,11 +469,16 @@ fn mailbox_text(mailbox: &Mailbox) -> String {
 /// `Subject:` as ASCII folded at spaces, or as RFC 2047 encoded words when the text is not
 /// plain ASCII or holds something that looks like an encoded word.
 fn subject_field(subject: &str) -> String {
-    let cleaned: String = subject
-        .chars()
-        .take(SUBJECT_MAX_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let cleaned: Cow<str> =
+        if subject.len() <= SUBJECT_MAX_CHARS && !subject.chars().any(char::is_control) {
+            Cow::Borrowed(subject)
+        } else {
+            subject
+                .chars()
+                .take(SUBJECT_MAX_CHARS)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect()
+        };
     let plain = cleaned.is_ascii()
         && !cleaned.contains("=?")
         && cleaned
@@ -1199,16 +1205,21 @@ fn choose_boundary(request: &ComposeRequest, parts: &[Vec<u8>]) -> String {
 /// The Message-ID's left side: dot-atom text (RFC 5322 3.6.4); other characters become "_",
 /// and an empty result becomes `fallback`.
 pub(crate) fn message_id_left(token: &str, fallback: &str) -> String {
+    let id_atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    // Nearly every token is already a dot-atom: kept as it is.
+    if !token.is_empty()
+        && token.len() <= 128
+        && token.chars().all(id_atext)
+        && !token.starts_with('.')
+        && !token.ends_with('.')
+        && !token.contains("..")
+    {
+        return token.to_string();
+    }
     let cleaned: String = token
         .chars()
         .take(128)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if id_atext(c) { c } else { '_' })
         .collect();
     let cleaned = cleaned.trim_matches('.').replace("..", "._");
     if cleaned.is_empty() {
@@ -1220,10 +1231,18 @@ pub(crate) fn message_id_left(token: &str, fallback: &str) -> String {
 
 /// The Message-ID's right side: a host name of letters, digits, "-" and ".".
 fn id_right(hostname: &str) -> String {
+    let host_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
+    // Nearly every host name is already one: kept as it is.
+    if hostname.len() <= 253
+        && hostname.split('.').all(|label| !label.is_empty())
+        && hostname.chars().all(host_char)
+    {
+        return hostname.to_string();
+    }
     let cleaned: String = hostname
         .chars()
         .take(253)
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .filter(|&c| host_char(c))
         .collect();
     let labels: Vec<&str> = cleaned
         .split('.')
@@ -1255,6 +1274,88 @@ mod tests {
             utc_offset_min: 60,
             message_id_token: "20231114.abc123".into(),
             hostname: "client.example.org".into(),
+        }
+    }
+
+    /// Every string of up to four characters from a small alphabet of the cases that matter.
+    fn short_strings() -> Vec<String> {
+        let alphabet = ['a', '.', '-', '_', ' ', '\u{e9}', '<', '\u{7}'];
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..4 {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn message_id_parts_are_the_cleaned_text_whether_or_not_it_needed_cleaning() {
+        // The cleaning written out in full: the short cut for clean text must agree with it.
+        fn left_in_full(token: &str, fallback: &str) -> String {
+            let cleaned: String = token
+                .chars()
+                .take(128)
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let cleaned = cleaned.trim_matches('.').replace("..", "._");
+            if cleaned.is_empty() {
+                fallback.to_string()
+            } else {
+                cleaned
+            }
+        }
+        fn right_in_full(hostname: &str) -> String {
+            let cleaned: String = hostname
+                .chars()
+                .take(253)
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+                .collect();
+            let labels: Vec<&str> = cleaned.split('.').filter(|l| !l.is_empty()).collect();
+            let cleaned = labels.join(".");
+            if cleaned.is_empty() {
+                "localhost".to_string()
+            } else {
+                cleaned
+            }
+        }
+        let mut inputs = short_strings();
+        inputs.push("a".repeat(128));
+        inputs.push("a".repeat(129));
+        inputs.push(format!("{}.b", "a".repeat(251)));
+        inputs.push(format!("{}.b", "a".repeat(252)));
+        for input in &inputs {
+            assert_eq!(
+                message_id_left(input, "fb"),
+                left_in_full(input, "fb"),
+                "{input:?}"
+            );
+            assert_eq!(id_right(input), right_in_full(input), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_clean_subject_is_written_as_a_cleaned_one_would_be() {
+        let mut inputs = short_strings();
+        inputs.push("x".repeat(SUBJECT_MAX_CHARS));
+        inputs.push("x".repeat(SUBJECT_MAX_CHARS + 1));
+        for input in &inputs {
+            let cleaned: String = input
+                .chars()
+                .take(SUBJECT_MAX_CHARS)
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .collect();
+            assert_eq!(subject_field(input), subject_field(&cleaned), "{input:?}");
+            assert!(!subject_field(input).contains('\u{7}'), "{input:?}");
         }
     }
 
