@@ -1561,6 +1561,8 @@ impl<'a> World<'a> {
                     BareLineEndingSpec::Reject => BareLineEnding::Reject,
                     BareLineEndingSpec::Normalize => BareLineEnding::Normalize,
                 };
+                // The trace has every line as it crossed the link.
+                config.command_events = false;
                 let policy = SimPolicy {
                     host: c.server,
                     local_domains: Rc::clone(&host.local_domains),

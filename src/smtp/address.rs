@@ -56,11 +56,33 @@ pub fn domain_key(name: &str) -> String {
 /// treat it without regard to case, as most do), the domain as [`domain_key`] writes it.
 pub fn mailbox_key(address: &str) -> String {
     match address.rsplit_once('@') {
-        Some((local_part, domain)) => {
-            format!("{}@{}", local_part.to_lowercase(), domain_key(domain))
-        }
+        Some((local_part, domain)) => key_of_parts(local_part, |key| {
+            if domain.is_ascii() {
+                push_ascii_lowercase(key, domain);
+            } else {
+                key.push_str(&domain_key(domain));
+            }
+        }),
         None => address.to_lowercase(),
     }
+}
+
+/// `local_part` in lower case, "@", then what `push_domain` writes: one allocation for the
+/// common case of ASCII addresses, which a large run looks up for every recipient.
+fn key_of_parts(local_part: &str, push_domain: impl FnOnce(&mut String)) -> String {
+    let mut key = String::with_capacity(local_part.len() + 64);
+    if local_part.is_ascii() {
+        push_ascii_lowercase(&mut key, local_part);
+    } else {
+        key.push_str(&local_part.to_lowercase());
+    }
+    key.push('@');
+    push_domain(&mut key);
+    key
+}
+
+fn push_ascii_lowercase(out: &mut String, ascii: &str) {
+    out.extend(ascii.chars().map(|c| c.to_ascii_lowercase()));
 }
 
 /// The part of a mailbox after the "@": a domain name or an address literal.
@@ -148,10 +170,10 @@ pub struct Mailbox {
 impl Mailbox {
     /// [`mailbox_key`] of this mailbox, from its parsed parts.
     pub fn key(&self) -> String {
-        let mut key = self.local_part.to_lowercase();
-        key.push('@');
-        key.push_str(&self.domain.key());
-        key
+        key_of_parts(&self.local_part, |key| match &self.domain {
+            Domain::Name(name) if name.is_ascii() => push_ascii_lowercase(key, name),
+            domain => key.push_str(&domain.key()),
+        })
     }
 
     /// Parses `local-part@domain` with no angle brackets.

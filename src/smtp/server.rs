@@ -86,6 +86,10 @@ pub struct ServerConfig {
     /// safety limit, not advertised: with no fixed maximum the session would otherwise hold
     /// whatever a client sends. A fixed maximum is its own bound, so this is not used then.
     pub message_held_max_octets: u64,
+    /// Whether each command line is reported as a `CommandReceived` event. A driver that
+    /// records the bytes it hands over anyway (the simulation's trace does) turns it off and
+    /// saves a copy of every line.
+    pub command_events: bool,
 }
 
 impl ServerConfig {
@@ -107,6 +111,7 @@ impl ServerConfig {
             pending_input_max_octets: 1024 * 1024,
             // As much as this crate's client takes, before its line ends become CRLF.
             message_held_max_octets: super::client::MESSAGE_MAX_OCTETS as u64,
+            command_events: true,
         }
     }
 }
@@ -1262,9 +1267,7 @@ impl<P: Policy> ServerSession<P> {
         chunk: Option<u64>,
     ) {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
-        self.events.push_back(ServerEvent::CommandReceived {
-            line: shown_line(&head, in_auth_exchange),
-        });
+        self.report_command(&head, in_auth_exchange);
         let base = self.config.command_line_max_octets;
         let (what, rfc) = match limit {
             LineLimit::Command => (
@@ -1349,9 +1352,7 @@ impl<P: Policy> ServerSession<P> {
     /// line is to be skipped.
     fn bare_in_command(&mut self, kind: BareKind, line: &[u8]) -> SkippedLine {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
-        self.events.push_back(ServerEvent::CommandReceived {
-            line: shown_line(line, in_auth_exchange),
-        });
+        self.report_command(line, in_auth_exchange);
         // The text before the bare octet is whole: the size word cannot go on past it.
         let before = &line[..line.len().saturating_sub(1)];
         if !in_auth_exchange {
@@ -1436,11 +1437,18 @@ impl<P: Policy> ServerSession<P> {
         self.close(CloseReason::BareLineEnding);
     }
 
+    /// A `CommandReceived` event for `line`, when the driver wants them.
+    fn report_command(&mut self, line: &[u8], in_auth_exchange: bool) {
+        if self.config.command_events {
+            self.events.push_back(ServerEvent::CommandReceived {
+                line: shown_line(line, in_auth_exchange),
+            });
+        }
+    }
+
     fn handle_line(&mut self, line: &[u8]) {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
-        self.events.push_back(ServerEvent::CommandReceived {
-            line: shown_line(line, in_auth_exchange),
-        });
+        self.report_command(line, in_auth_exchange);
         if let State::ExpectAuthResponse { .. } = self.state {
             self.auth_response(line);
             return;
@@ -2971,6 +2979,31 @@ mod tests {
         let mut scan = BdatSizeScan::new(b"BDAT 12\t");
         scan.feed(b"\rx");
         assert_eq!(scan.size(), Some(12));
+    }
+
+    #[test]
+    fn command_lines_are_reported_only_when_the_driver_asks() {
+        let commands = |command_events: bool| {
+            let mut config = ServerConfig::new("mx.example.org");
+            config.command_events = command_events;
+            let mut server = session(config);
+            server.handle_input(b"EHLO c.example\r\nAUTH PLAIN AGEAYg==\r\nNOOP\r\n", 0);
+            std::iter::from_fn(|| server.poll_event())
+                .filter_map(|event| match event {
+                    ServerEvent::CommandReceived { line } => Some(line),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            commands(true),
+            [
+                b"EHLO c.example".to_vec(),
+                b"AUTH PLAIN <credentials>".to_vec(),
+                b"NOOP".to_vec()
+            ]
+        );
+        assert!(commands(false).is_empty());
     }
 
     #[test]
