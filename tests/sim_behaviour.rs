@@ -1047,6 +1047,51 @@ fn an_address_listed_twice_is_one_recipient_delivered_once() {
     assert_eq!(count(&result, |e| matches!(e, Event::Delivered { .. })), 2);
 }
 
+#[test]
+fn an_address_listed_twice_gets_one_rcpt_even_when_the_server_takes_one_at_a_time() {
+    // Sent twice, the second RCPT would get 452 and go again in a second transaction: two
+    // messages, two copies.
+    let mut world = basic_world("duplicate-one-at-a-time");
+    world["hosts"][0]["max_recipients"] = json!(1);
+    world["messages"][0]["to"] = json!(["bob@receiver.test", "bob@receiver.test"]);
+    let result = run_json(&world);
+    assert!(
+        result.conservation_problems.is_empty(),
+        "{:?}",
+        result.conservation_problems
+    );
+    assert_eq!(result.outcomes.len(), 1, "{:?}", result.outcomes);
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    let text = result.trace.to_text();
+    assert_eq!(
+        text.matches("C: RCPT TO:<bob@receiver.test>").count(),
+        2,
+        "{text}"
+    );
+    assert!(!text.contains("S: 452"), "{text}");
+}
+
+#[test]
+fn an_address_listed_twice_and_refused_has_one_fate() {
+    let mut world = basic_world("duplicate-refused");
+    world["messages"][0]["to"] = json!(["bob@receiver.test", "nobody@sender.test"]);
+    world["messages"][0]["bcc"] = json!(["nobody@sender.test"]);
+    let result = run_json(&world);
+    assert!(
+        result.conservation_problems.is_empty(),
+        "{:?}",
+        result.conservation_problems
+    );
+    assert!(matches!(
+        fate(&result, "m1", "nobody@sender.test"),
+        Fate::RefusedAtSubmission { status } if status.contains("5.1.1")
+    ));
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
 /// The connection a message went over (the one whose server accepted it), by host.
 fn accepted_on(result: &RunResult, host: &str, message: &str) -> Vec<u32> {
     events(result)

@@ -1209,13 +1209,20 @@ impl<'a> World<'a> {
                 .map(|m| m.to_string())
                 .unwrap_or_else(|_| address.clone())
         };
-        let forward_paths: Vec<String> = spec
+        let mut forward_paths: Vec<String> = spec
             .to
             .iter()
             .chain(&spec.cc)
             .chain(&spec.bcc)
             .map(canonical)
             .collect();
+        // An address the message names more than once is one recipient: the user agent gives
+        // it one RCPT, as mail programs drop repeated addresses. Sent twice, it could go in
+        // two transactions (after a 452) and arrive twice.
+        if forward_paths.len() > 1 {
+            let mut seen = FxHashSet::default();
+            forward_paths.retain(|path| seen.insert(path.clone()));
+        }
         let bytes = match &spec.raw {
             // Lines end in CRLF, as the client sends them anyway (RFC 5321 2.3.8), so that the
             // composed size is the one SIZE declares (RFC 1870 3).
