@@ -1206,7 +1206,7 @@ impl<'a> World<'a> {
         // the server to refuse.
         let canonical = |address: &String| {
             Mailbox::parse(address)
-                .map(|m| m.to_string())
+                .map(|m| m.text())
                 .unwrap_or_else(|_| address.clone())
         };
         let mut forward_paths: Vec<String> = spec
@@ -2120,7 +2120,7 @@ impl<'a> World<'a> {
                         .cloned()
                         .unwrap_or_else(|| host.spec.name.to_ascii_lowercase())
                 ),
-                ForwardPath::Mailbox(mailbox) => mailbox.to_string(),
+                ForwardPath::Mailbox(mailbox) => mailbox.text(),
             })
             .collect();
         let with = WithProtocol::for_session(
@@ -2160,7 +2160,7 @@ impl<'a> World<'a> {
         let data = Rc::new(data);
         let reverse_path = match &envelope.reverse_path {
             ReversePath::Null => String::new(),
-            ReversePath::Mailbox(mailbox) => mailbox.to_string(),
+            ReversePath::Mailbox(mailbox) => mailbox.text(),
         };
         if raw_client {
             for recipient in &forward_paths {
@@ -2291,8 +2291,15 @@ impl<'a> World<'a> {
         };
         let host_name = Rc::clone(&self.hosts[host].name);
         let mut bytes = Vec::with_capacity(data.len() + 128);
-        bytes.extend_from_slice(format!("Return-Path: <{reverse_path}>\r\n").as_bytes());
-        bytes.extend_from_slice(format!("Delivered-To: {recipient}\r\n").as_bytes());
+        for part in [
+            "Return-Path: <",
+            reverse_path,
+            ">\r\nDelivered-To: ",
+            recipient,
+            "\r\n",
+        ] {
+            bytes.extend_from_slice(part.as_bytes());
+        }
         bytes.extend_from_slice(data);
         // Stored as lines, each ending in CRLF, as a mailbox file keeps it: a chunk that ended
         // without one (BDAT, RFC 3030) or a bare line ending taken by a lenient server gets

@@ -222,6 +222,30 @@ impl fmt::Display for Mailbox {
     }
 }
 
+impl Mailbox {
+    /// Appends the address as [`fmt::Display`] writes it, without the formatting machinery,
+    /// for the places that write one for every message.
+    pub fn push_text(&self, out: &mut String) {
+        out.push_str(&self.local_part_wire());
+        out.push('@');
+        match &self.domain {
+            Domain::Name(name) => out.push_str(name),
+            Domain::Literal(literal) => {
+                use std::fmt::Write as _;
+                // Writing to a String cannot fail.
+                let _ = write!(out, "{literal}");
+            }
+        }
+    }
+
+    /// The address as [`fmt::Display`] writes it (see [`Mailbox::push_text`]).
+    pub fn text(&self) -> String {
+        let mut text = String::with_capacity(self.local_part.len() + 48);
+        self.push_text(&mut text);
+        text
+    }
+}
+
 /// The argument of MAIL FROM (RFC 5321 4.1.1.2): a mailbox, or `<>` for messages that must
 /// never cause a bounce (the null reverse-path, RFC 5321 4.5.5).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -240,6 +264,20 @@ impl ReversePath {
 
     pub fn is_ascii(&self) -> bool {
         self.mailbox().is_none_or(Mailbox::is_ascii)
+    }
+}
+
+impl ReversePath {
+    /// Appends the wire form as [`fmt::Display`] writes it (see [`Mailbox::push_text`]).
+    pub fn push_wire(&self, out: &mut String) {
+        match self {
+            ReversePath::Null => out.push_str("<>"),
+            ReversePath::Mailbox(mailbox) => {
+                out.push('<');
+                mailbox.push_text(out);
+                out.push('>');
+            }
+        }
     }
 }
 
@@ -274,6 +312,18 @@ impl ForwardPath {
 
     pub fn is_ascii(&self) -> bool {
         self.mailbox().is_none_or(Mailbox::is_ascii)
+    }
+}
+
+impl ForwardPath {
+    /// Appends the wire form as [`fmt::Display`] writes it (see [`Mailbox::push_text`]).
+    pub fn push_wire(&self, out: &mut String) {
+        out.push('<');
+        match self {
+            ForwardPath::Postmaster { spelling } => out.push_str(spelling),
+            ForwardPath::Mailbox(mailbox) => mailbox.push_text(out),
+        }
+        out.push('>');
     }
 }
 
@@ -845,6 +895,39 @@ mod tests {
         assert!(!Mailbox::parse("ü@b.example").unwrap().is_ascii());
         assert!(!Mailbox::parse("a@bü.example").unwrap().is_ascii());
         assert!(ReversePath::Null.is_ascii());
+    }
+
+    #[test]
+    fn written_directly_as_display_writes_them() {
+        for path in [
+            "<alice@example.org>",
+            "<Alice.B@EXAMPLE.org>",
+            "<\"al ice\"@example.org>",
+            "<\"a\\\"b\"@example.org>",
+            "<a@[192.0.2.1]>",
+            "<a@[IPv6:2001:db8::1]>",
+            "<j\u{f6}rg@b\u{fc}cher.example>",
+            "<Postmaster>",
+            "<postMASTER>",
+        ] {
+            let (forward, _) = parse_forward_path(path).expect(path);
+            let mut text = String::new();
+            forward.push_wire(&mut text);
+            assert_eq!(text, forward.to_string(), "{path}");
+            assert_eq!(text, path, "{path}");
+            let Ok((reverse, _)) = parse_reverse_path(path) else {
+                continue;
+            };
+            let mut text = String::from("x");
+            reverse.push_wire(&mut text);
+            assert_eq!(text, format!("x{reverse}"), "{path}");
+            if let Some(mailbox) = reverse.mailbox() {
+                assert_eq!(mailbox.text(), mailbox.to_string(), "{path}");
+            }
+        }
+        let mut text = String::new();
+        ReversePath::Null.push_wire(&mut text);
+        assert_eq!(text, ReversePath::Null.to_string());
     }
 
     #[test]

@@ -1856,7 +1856,7 @@ impl<P: Policy> ServerSession<P> {
                         reply(
                             250,
                             EnhancedStatus::new(2, 1, 0),
-                            format!("Sender {reverse_path} OK"),
+                            path_text("Sender ", |out| reverse_path.push_wire(out), " OK"),
                         ),
                         format!("MAIL starts a mail transaction: {why}.{null_note}"),
                         "RFC 5321 4.1.1.2",
@@ -1990,7 +1990,7 @@ impl<P: Policy> ServerSession<P> {
                 reply(
                     250,
                     EnhancedStatus::new(2, 1, 5),
-                    format!("Recipient {forward_path} OK"),
+                    path_text("Recipient ", |out| forward_path.push_wire(out), " OK"),
                 ),
                 "every server must accept mail for <Postmaster> with no domain, whatever its \
                  policy, so that problems can always be reported",
@@ -2017,7 +2017,7 @@ impl<P: Policy> ServerSession<P> {
                     reply(
                         250,
                         EnhancedStatus::new(2, 1, 5),
-                        format!("Recipient {forward_path} OK"),
+                        path_text("Recipient ", |out| forward_path.push_wire(out), " OK"),
                     ),
                     why,
                     "RFC 5321 4.1.1.3",
@@ -2865,6 +2865,16 @@ fn session_info<'a>(
 /// `esmtp-keyword` (RFC 5321 4.1.2), but a reply line holds at most 512 octets with its code
 /// and CRLF (RFC 5321 4.5.3.1.5), and a keyword that long is not one anybody implements.
 const KEYWORD_SHOWN_MAX_CHARS: usize = 64;
+
+/// `prefix`, a path, `suffix`: the text of the reply to every MAIL and RCPT, written without
+/// the formatting machinery.
+fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) -> String {
+    let mut text = String::with_capacity(prefix.len() + suffix.len() + 64);
+    text.push_str(prefix);
+    push_path(&mut text);
+    text.push_str(suffix);
+    text
+}
 
 /// A MAIL/RCPT parameter keyword as replies name it: upper case, cut to
 /// [`KEYWORD_SHOWN_MAX_CHARS`] with "..." so that no reply line can outgrow 512 octets.
