@@ -230,9 +230,14 @@ pub fn count_header_fields(message: &[u8], name: &[u8]) -> usize {
         })
         .take_while(|line| !line.is_empty())
         .filter(|line| {
-            line.iter()
-                .position(|&byte| byte == b':')
-                .is_some_and(|end| line[..end].trim_ascii_end().eq_ignore_ascii_case(name))
+            // The name, then nothing but white space before the colon: what is before the
+            // line's first colon, trimmed, is the name.
+            line.get(..name.len())
+                .is_some_and(|start| start.eq_ignore_ascii_case(name))
+                && line[name.len()..]
+                    .iter()
+                    .find(|byte| !byte.is_ascii_whitespace())
+                    == Some(&b':')
         })
         .count()
 }
@@ -424,5 +429,40 @@ mod tests {
         let data = b"Received: a\r\nreceived : b\r\n\tfolded\r\nSubject: x\r\n\r\nReceived: c\r\n";
         assert_eq!(count_received_headers(data), 2);
         assert_eq!(count_received_headers(b""), 0);
+    }
+
+    #[test]
+    fn a_field_is_named_by_what_is_before_its_first_colon() {
+        // The rule written out: the text before the first colon, trimmed, is the name.
+        let named = |line: &[u8], name: &[u8]| {
+            line.iter()
+                .position(|&byte| byte == b':')
+                .is_some_and(|end| line[..end].trim_ascii_end().eq_ignore_ascii_case(name))
+        };
+        let alphabet = b"Rr: \tx";
+        let mut lines: Vec<Vec<u8>> = vec![Vec::new()];
+        for _ in 0..5 {
+            let longer: Vec<Vec<u8>> = lines
+                .iter()
+                .filter(|line| line.len() == lines.last().map_or(0, Vec::len))
+                .flat_map(|line| {
+                    alphabet.iter().map(move |&byte| {
+                        let mut longer = line.clone();
+                        longer.push(byte);
+                        longer
+                    })
+                })
+                .collect();
+            lines.extend(longer);
+        }
+        for line in lines.iter().filter(|line| !line.is_empty()) {
+            let message = [line.as_slice(), b"\r\n"].concat();
+            assert_eq!(
+                count_header_fields(&message, b"R"),
+                usize::from(named(line, b"R")),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 }
