@@ -245,7 +245,7 @@ impl Runner {
                         self.event_replies.push_back(reply);
                     }
                     ServerEvent::MessageReceived { message } => {
-                        self.messages.push(message);
+                        self.messages.push(*message);
                         if self.hold_next {
                             self.hold_next = false;
                             self.held = true;

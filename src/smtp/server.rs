@@ -292,8 +292,9 @@ pub enum ServerEvent {
         identity: String,
     },
     /// The driver must store the message and then call [`ServerSession::message_stored`].
+    /// Boxed: every other event is small, and events are moved through queues.
     MessageReceived {
-        message: ReceivedMessage,
+        message: Box<ReceivedMessage>,
     },
     Closed {
         reason: CloseReason,
@@ -2521,7 +2522,9 @@ impl<P: Policy> ServerSession<P> {
         self.storage_pending = true;
         self.enter(from, State::AwaitingStorage { note });
         self.events
-            .push_back(ServerEvent::MessageReceived { message });
+            .push_back(ServerEvent::MessageReceived {
+                message: Box::new(message),
+            });
     }
 
     fn rset(&mut self) {
