@@ -2521,10 +2521,9 @@ impl<P: Policy> ServerSession<P> {
         };
         self.storage_pending = true;
         self.enter(from, State::AwaitingStorage { note });
-        self.events
-            .push_back(ServerEvent::MessageReceived {
-                message: Box::new(message),
-            });
+        self.events.push_back(ServerEvent::MessageReceived {
+            message: Box::new(message),
+        });
     }
 
     fn rset(&mut self) {

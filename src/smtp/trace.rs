@@ -104,14 +104,32 @@ pub fn address_literal(address: IpAddr) -> String {
 }
 
 fn push_address_literal(out: &mut String, address: IpAddr) {
-    // Writing to a String cannot fail.
-    let _ = match address {
-        IpAddr::V4(v4) => write!(out, "[{v4}]"),
+    let v4 = match address {
+        IpAddr::V4(v4) => v4,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => write!(out, "[{v4}]"),
-            None => write!(out, "[IPv6:{v6}]"),
+            Some(v4) => v4,
+            None => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "[IPv6:{v6}]");
+                return;
+            }
         },
     };
+    // Octet by octet, as `Ipv4Addr` displays itself: a field is written for every message.
+    out.push('[');
+    for (index, octet) in v4.octets().into_iter().enumerate() {
+        if index > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+    out.push(']');
 }
 
 /// The whole `Received:` field, folded, with its final CRLF (RFC 5321 4.4):
@@ -286,6 +304,11 @@ fn push_path_token(out: &mut String, text: &str) {
 /// Appends `text` with every character `allowed` refuses replaced by "_", cut at
 /// [`TOKEN_MAX_OCTETS`]; "unknown" when nothing is left.
 fn push_sanitized(out: &mut String, text: &str, allowed: impl Fn(char) -> bool) {
+    // Nearly always the text is fine as it is.
+    if !text.is_empty() && text.len() <= TOKEN_MAX_OCTETS && text.chars().all(&allowed) {
+        out.push_str(text);
+        return;
+    }
     let start = out.len();
     for c in text.chars() {
         let c = if allowed(c) { c } else { '_' };
@@ -429,6 +452,51 @@ mod tests {
         let data = b"Received: a\r\nreceived : b\r\n\tfolded\r\nSubject: x\r\n\r\nReceived: c\r\n";
         assert_eq!(count_received_headers(data), 2);
         assert_eq!(count_received_headers(b""), 0);
+    }
+
+    #[test]
+    fn address_literals_are_written_as_addresses_display_themselves() {
+        let mut addresses: Vec<IpAddr> = [0u8, 1, 9, 10, 99, 100, 199, 200, 255]
+            .iter()
+            .flat_map(|&a| {
+                [0u8, 7, 42, 255]
+                    .map(|b| IpAddr::V4(Ipv4Addr::new(a, b, 10 * (a % 26), 100 + b % 156)))
+            })
+            .collect();
+        addresses.push("::ffff:192.0.2.1".parse().unwrap());
+        addresses.push("2001:db8::1".parse().unwrap());
+        for address in addresses {
+            let mut out = String::new();
+            push_address_literal(&mut out, address);
+            let expected = match address {
+                IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => format!("[IPv6:{v6}]"),
+                IpAddr::V6(v6) => format!("[{}]", v6.to_ipv4_mapped().unwrap()),
+                IpAddr::V4(v4) => format!("[{v4}]"),
+            };
+            assert_eq!(out, expected);
+        }
+    }
+
+    #[test]
+    fn tokens_are_kept_whole_only_when_nothing_in_them_is_refused() {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || c == '.';
+        for (text, expected) in [
+            ("mx.example", "mx.example"),
+            ("", "unknown"),
+            ("a b", "a_b"),
+            ("\u{e9}", "_"),
+        ] {
+            let mut out = String::from(">");
+            push_sanitized(&mut out, text, allowed);
+            assert_eq!(out, format!(">{expected}"));
+        }
+        let long = "a".repeat(TOKEN_MAX_OCTETS + 1);
+        let mut out = String::new();
+        push_sanitized(&mut out, &long, allowed);
+        assert_eq!(out.len(), TOKEN_MAX_OCTETS);
+        let mut out = String::new();
+        push_sanitized(&mut out, &long[1..], allowed);
+        assert_eq!(out.len(), TOKEN_MAX_OCTETS);
     }
 
     #[test]
