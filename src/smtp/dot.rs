@@ -60,13 +60,17 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
 pub fn dot_stuff_normalized(normalized: &[u8]) -> Vec<u8> {
     debug_assert!(!has_bare_line_break(normalized));
     let mut out = Vec::with_capacity(normalized.len() + normalized.len() / 64 + 8);
-    // Copied a line at a time: a "." that starts a line is doubled.
-    for line in lines_inclusive(normalized) {
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
-        }
-        out.extend_from_slice(line);
+    // A "." that starts a line is doubled; the text between such lines is copied whole.
+    if normalized.first() == Some(&b'.') {
+        out.push(b'.');
     }
+    let mut copied = 0;
+    for newline in memchr::memmem::find_iter(normalized, b"\n.") {
+        out.extend_from_slice(&normalized[copied..=newline]);
+        out.push(b'.');
+        copied = newline + 1;
+    }
+    out.extend_from_slice(&normalized[copied..]);
     debug_assert!(out.is_empty() || out.ends_with(b"\r\n"));
     out.extend_from_slice(END_OF_DATA);
     out
@@ -135,6 +139,37 @@ mod tests {
         assert_eq!(normalize_line_endings(b"a\r\r\n"), b"a\r\n\r\n");
         assert_eq!(normalize_line_endings(b""), b"");
         assert!(!has_bare_line_break(&normalize_line_endings(b"\n\r\n\r\r")));
+    }
+
+    #[test]
+    fn every_line_starting_with_a_dot_gets_one_more() {
+        // Every message of up to six pieces from CRLF, "." and "a" that ends in CRLF, against
+        // the rule applied line by line.
+        let mut messages: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut start = 0;
+        for _ in 0..6 {
+            let end = messages.len();
+            for index in start..end {
+                for piece in [&b"\r\n"[..], b".", b"a"] {
+                    messages.push([messages[index].as_slice(), piece].concat());
+                }
+            }
+            start = end;
+        }
+        for message in messages
+            .iter()
+            .filter(|m| m.is_empty() || m.ends_with(b"\r\n"))
+        {
+            let mut expected = Vec::new();
+            for line in message.split_inclusive(|&byte| byte == b'\n') {
+                if line.starts_with(b".") {
+                    expected.push(b'.');
+                }
+                expected.extend_from_slice(line);
+            }
+            expected.extend_from_slice(END_OF_DATA);
+            assert_eq!(dot_stuff_normalized(message), expected, "{message:?}");
+        }
     }
 
     #[test]
