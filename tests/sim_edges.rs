@@ -974,3 +974,28 @@ fn a_reader_spelling_the_mailbox_its_own_way_empties_it_in_the_view_too() {
         end.mailboxes
     );
 }
+
+#[test]
+fn mx_targets_are_named_with_their_addresses_v4_and_v6() {
+    let targets = |world: &serde_json::Value| -> Vec<String> {
+        events(&run_json(world))
+            .filter_map(|e| match &e.event {
+                smtp_lab::sim::Event::MxResolved(r) if r.domain == "receiver.test" => {
+                    Some(r.targets.join(", "))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let world = basic_world("mx-labels-v4");
+    assert_eq!(targets(&world), ["mx.receiver.test [192.0.2.20]"]);
+    let mut world = basic_world("mx-labels-v6");
+    world["dns"]["zones"][1]["records"][1] =
+        json!({"name": "mx.receiver.test", "data": {"AAAA": "2001:db8::20"}});
+    world["hosts"][1]["address"] = json!("2001:db8::20");
+    assert_eq!(targets(&world), ["mx.receiver.test [2001:db8::20]"]);
+    assert!(matches!(
+        fate(&run_json(&world), "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}

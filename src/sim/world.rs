@@ -35,7 +35,9 @@ use crate::smtp::reply::{EnhancedStatus, Reply};
 use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
-use crate::smtp::trace::{count_header_fields, received_header, ReceivedFields, WithProtocol};
+use crate::smtp::trace::{
+    count_header_fields, push_ipv4, received_header, ReceivedFields, WithProtocol,
+};
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -2416,7 +2418,20 @@ impl<'a> World<'a> {
             result,
             targets: targets
                 .iter()
-                .map(|t| format!("{} [{}]", t.name, t.address))
+                .map(|target| {
+                    let mut label = String::with_capacity(target.name.len() + 48);
+                    label.push_str(&target.name);
+                    label.push_str(" [");
+                    match target.address {
+                        IpAddr::V4(v4) => push_ipv4(&mut label, v4),
+                        IpAddr::V6(v6) => {
+                            // Writing to a String cannot fail.
+                            let _ = write!(label, "{v6}");
+                        }
+                    }
+                    label.push(']');
+                    label
+                })
                 .collect(),
             from_cache,
         })));

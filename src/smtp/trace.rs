@@ -115,9 +115,15 @@ fn push_address_literal(out: &mut String, address: IpAddr) {
             }
         },
     };
-    // Octet by octet, as `Ipv4Addr` displays itself: a field is written for every message.
     out.push('[');
-    for (index, octet) in v4.octets().into_iter().enumerate() {
+    push_ipv4(out, v4);
+    out.push(']');
+}
+
+/// Appends `address` as `Ipv4Addr` displays itself, octet by octet, without the formatting
+/// machinery: addresses are written for every message.
+pub fn push_ipv4(out: &mut String, address: std::net::Ipv4Addr) {
+    for (index, octet) in address.octets().into_iter().enumerate() {
         if index > 0 {
             out.push('.');
         }
@@ -129,7 +135,6 @@ fn push_address_literal(out: &mut String, address: IpAddr) {
         }
         out.push(char::from(b'0' + octet % 10));
     }
-    out.push(']');
 }
 
 /// The whole `Received:` field, folded, with its final CRLF (RFC 5321 4.4):
