@@ -709,7 +709,17 @@ struct Interner {
     /// Notes by the addresses and lengths of their parts, for explanations made of a shared
     /// meaning and static texts (nearly all): those never move, so no text is hashed.
     notes_by_address: FxHashMap<[usize; 5], Rc<ReplyNote>>,
+    /// Notes for a reason written for the occasion (a count, a name) with a shared meaning
+    /// and a static RFC text, by the addresses of those two and then by the reason's text:
+    /// one text hashed instead of three. Each group keeps its meaning alive, so that its
+    /// address is never reused for another text.
+    notes_by_written_why: FxHashMap<[usize; 3], WrittenWhyNotes>,
+    notes_by_written_why_count: usize,
 }
+
+/// A meaning (kept alive, for its address) and the notes that pair it with one static RFC text,
+/// by their reasons.
+type WrittenWhyNotes = (Name, FxHashMap<Name, Rc<ReplyNote>>);
 
 /// Most notes found by address; beyond, notes are found by their texts.
 const NOTES_BY_ADDRESS_MAX: usize = 4096;
@@ -739,8 +749,15 @@ impl Interner {
     /// The shared note for a server's explanation of a reply.
     fn reply_note(&mut self, explanation: Explanation) -> Rc<ReplyNote> {
         let Explanation { meaning, why, rfc } = explanation;
-        let (Cow::Borrowed(why), Cow::Borrowed(rfc)) = (&why, &rfc) else {
-            return self.note(meaning, &why, &rfc);
+        let why = match (why, &rfc) {
+            (Cow::Borrowed(why), _) => why,
+            (Cow::Owned(why), Cow::Borrowed(rfc)) => {
+                return self.written_why_note(meaning, why, rfc)
+            }
+            (Cow::Owned(why), Cow::Owned(rfc)) => return self.note(meaning, &why, rfc),
+        };
+        let Cow::Borrowed(rfc) = rfc else {
+            return self.note(meaning, why, &rfc);
         };
         // The meaning is kept alive by the note stored below, and static texts live forever,
         // so an address is never reused for another text.
@@ -758,6 +775,32 @@ impl Interner {
         if self.notes_by_address.len() < NOTES_BY_ADDRESS_MAX && Rc::ptr_eq(&note.meaning, &meaning)
         {
             self.notes_by_address.insert(key, Rc::clone(&note));
+        }
+        note
+    }
+
+    /// [`Interner::reply_note`] for a reason written for the occasion and a static RFC text.
+    fn written_why_note(&mut self, meaning: Name, why: String, rfc: &'static str) -> Rc<ReplyNote> {
+        let key = [
+            Rc::as_ptr(&meaning) as *const u8 as usize,
+            rfc.as_ptr() as usize,
+            rfc.len(),
+        ];
+        if let Some(note) = self
+            .notes_by_written_why
+            .get(&key)
+            .and_then(|(_, notes)| notes.get(why.as_str()))
+        {
+            return Rc::clone(note);
+        }
+        let note = self.note(Rc::clone(&meaning), &why, rfc);
+        if self.notes_by_written_why_count < NOTES_BY_ADDRESS_MAX {
+            self.notes_by_written_why_count += 1;
+            self.notes_by_written_why
+                .entry(key)
+                .or_insert_with(|| (meaning, FxHashMap::default()))
+                .1
+                .insert(Rc::clone(&note.why), Rc::clone(&note));
         }
         note
     }
@@ -3235,7 +3278,45 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::Connections;
+    use super::{Connections, Explanation, Interner, Name};
+    use std::borrow::Cow;
+    use std::rc::Rc;
+
+    #[test]
+    fn equal_explanations_share_one_note_however_their_texts_were_made() {
+        let mut interner = Interner::default();
+        let meaning: Name = Rc::from("Requested action completed");
+        let explain = |why: Cow<'static, str>, rfc: Cow<'static, str>| Explanation {
+            meaning: Rc::clone(&meaning),
+            why,
+            rfc,
+        };
+        let written = |n: u32| Cow::Owned(format!("{n} recipient(s) accepted"));
+        let first = interner.reply_note(explain(written(1), Cow::Borrowed("RFC 5321 4.1.1.4")));
+        let again = interner.reply_note(explain(written(1), Cow::Borrowed("RFC 5321 4.1.1.4")));
+        let other = interner.reply_note(explain(written(2), Cow::Borrowed("RFC 5321 4.1.1.4")));
+        let owned_rfc =
+            interner.reply_note(explain(written(1), Cow::Owned("RFC 5321 4.1.1.4".into())));
+        let static_why = interner.reply_note(explain(
+            Cow::Borrowed("1 recipient(s) accepted"),
+            Cow::Borrowed("RFC 5321 4.1.1.4"),
+        ));
+        assert!(Rc::ptr_eq(&first, &again));
+        assert!(Rc::ptr_eq(&first, &owned_rfc));
+        assert!(Rc::ptr_eq(&first, &static_why));
+        assert!(!Rc::ptr_eq(&first, &other));
+        assert_eq!(&*first.why, "1 recipient(s) accepted");
+        assert_eq!(&*other.why, "2 recipient(s) accepted");
+        assert_eq!(&*first.rfc, "RFC 5321 4.1.1.4");
+        assert_eq!(&*first.meaning, "Requested action completed");
+        // A meaning with the same text at another address gets the same note.
+        let copy = Explanation {
+            meaning: Rc::from("Requested action completed"),
+            why: written(1),
+            rfc: Cow::Borrowed("RFC 5321 4.1.1.4"),
+        };
+        assert!(Rc::ptr_eq(&first, &interner.reply_note(copy)));
+    }
 
     #[test]
     fn connections_are_found_by_id_whatever_order_they_end_in() {
