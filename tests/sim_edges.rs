@@ -999,3 +999,28 @@ fn mx_targets_are_named_with_their_addresses_v4_and_v6() {
         Fate::Delivered { .. }
     ));
 }
+
+#[test]
+fn a_bounce_after_dns_failures_does_not_promise_a_retry() {
+    let mut world = basic_world("dns-fails-for-good");
+    world["dns"]["faults"] = json!([{"domain": "receiver.test", "fault": "ServFail"}]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1800});
+    world["run_until_s"] = json!(7200);
+    let result = run_json(&world);
+    let text = result.trace.to_text();
+    // While it keeps trying, the resolver's answer says so.
+    assert!(
+        text.contains("Temporary DNS failure; will retry (4.4.3)"),
+        "{text}"
+    );
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Bounced { status, .. } if status.contains("Temporary DNS failure")
+            && !status.contains("will retry")
+    ));
+    let bounces = mailbox(&result, "alice@sender.test");
+    assert_eq!(bounces.len(), 1);
+    let bounce = String::from_utf8_lossy(bounces[0]);
+    assert!(bounce.contains("Temporary DNS failure"), "{bounce}");
+    assert!(!bounce.contains("will retry"), "{bounce}");
+}

@@ -139,11 +139,9 @@ impl MxOutcome {
                 EnhancedStatus::new(5, 4, 6),
                 "Mail for this domain loops back to myself",
             ),
-            MxOutcome::TemporaryFailure { .. } => (
-                false,
-                EnhancedStatus::new(4, 4, 3),
-                "Temporary DNS failure; will retry",
-            ),
+            MxOutcome::TemporaryFailure { .. } => {
+                (false, EnhancedStatus::new(4, 4, 3), "Temporary DNS failure")
+            }
         };
         Some(MxFailure {
             permanent,

@@ -2607,7 +2607,12 @@ impl<'a> World<'a> {
                 "no MX records: the domain itself is the implicit MX".to_string()
             }
             other => match other.failure() {
-                Some(failure) => format!("{} ({})", failure.text, failure.status),
+                // The resolver's word for this attempt; whether the host tries again or gives
+                // up follows in the queue's own events.
+                Some(failure) if failure.permanent => {
+                    format!("{} ({})", failure.text, failure.status)
+                }
+                Some(failure) => format!("{}; will retry ({})", failure.text, failure.status),
                 None => format!("{other:?}"),
             },
         };
