@@ -478,3 +478,25 @@ fn scenarios_lists_the_library() {
         assert!(names.contains(&scenario.name.as_str()), "{}", scenario.name);
     }
 }
+
+#[test]
+fn a_record_without_exactly_one_type_is_named_as_such() {
+    for data in [
+        json!({}),
+        json!(null),
+        json!({"MX": {"preference": 10, "exchange": "mx.receiver.test"}, "A": "192.0.2.20"}),
+    ] {
+        let mut world = world();
+        world["dns"]["zones"][1]["records"][0]["data"] = data.clone();
+        let errors = errors_of(&world);
+        assert!(
+            errors
+                .0
+                .iter()
+                .any(|e| e.at.starts_with("dns.zones[1].records[0].data (line 1")
+                    && e.problem
+                        .contains("exactly one of MX, A, AAAA, CNAME, NS or SOA")),
+            "{data}: {errors}"
+        );
+    }
+}

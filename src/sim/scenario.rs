@@ -926,6 +926,10 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let note = if message.starts_with("invalid type: floating point") {
         " (a number with a fraction or an exponent, or a whole number above 18446744073709551615, \
          the largest this field takes)"
+    } else if path.ends_with(".data") && !message.starts_with("unknown variant") {
+        // serde_json says only "expected value" for `{}`, `null` or two record types at once.
+        " (a record's data is an object with exactly one of MX, A, AAAA, CNAME, NS or SOA, \
+         e.g. {\"A\": \"192.0.2.1\"})"
     } else {
         ""
     };
