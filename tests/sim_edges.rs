@@ -1024,3 +1024,60 @@ fn a_bounce_after_dns_failures_does_not_promise_a_retry() {
     assert!(bounce.contains("Temporary DNS failure"), "{bounce}");
     assert!(!bounce.contains("will retry"), "{bounce}");
 }
+
+/// Positions in the trace of the first event `wanted` picks.
+fn position(
+    result: &smtp_lab::sim::RunResult,
+    wanted: impl Fn(&smtp_lab::sim::Event) -> bool,
+) -> usize {
+    events(result)
+        .position(|e| wanted(&e.event))
+        .expect("the event is in the trace")
+}
+
+fn sent_by_server(event: &smtp_lab::sim::Event, text: &str) -> bool {
+    matches!(event, smtp_lab::sim::Event::Transmitted {
+        direction: smtp_lab::sim::trace::Direction::ServerToClient, bytes, ..
+    } if String::from_utf8_lossy(bytes.as_bytes()).contains(text))
+}
+
+#[test]
+fn replies_to_commands_sent_in_one_go_come_before_what_later_commands_do() {
+    // A scripted client sends everything at once: the server's replies up to 354 leave before
+    // the message is taken, and those before QUIT before the maildrop changes.
+    let mut world = basic_world("raw-order");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([
+        {
+            "client": "script", "address": "203.0.113.5", "server": "mx.receiver.test",
+            "bytes": "EHLO script.example\r\nMAIL FROM:<a@script.example>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nSubject: one\r\n\r\n1\r\n.\r\nQUIT\r\n"
+        },
+        {
+            "client": "script", "address": "203.0.113.5", "server": "mx.receiver.test",
+            "port": 110, "at_s": 60,
+            "bytes": "USER bob@receiver.test\r\nPASS bob-pw\r\nDELE 1\r\nQUIT\r\n"
+        }
+    ]);
+    let result = run_json(&world);
+    let go_ahead = position(&result, |e| sent_by_server(e, "354 "));
+    let accepted = position(&result, |e| {
+        matches!(e, smtp_lab::sim::Event::MessageAccepted(_))
+    });
+    let queued = position(&result, |e| sent_by_server(e, "queued as"));
+    assert!(
+        go_ahead < accepted && accepted < queued,
+        "{}",
+        result.trace.to_text()
+    );
+    let deleted = position(&result, |e| sent_by_server(e, "+OK message 1 deleted"));
+    let updated = position(&result, |e| {
+        matches!(e, smtp_lab::sim::Event::MailboxUpdated(_))
+    });
+    let signed_off = position(&result, |e| sent_by_server(e, "signing off"));
+    assert!(
+        deleted < updated && updated < signed_off,
+        "{}",
+        result.trace.to_text()
+    );
+    assert!(mailbox(&result, "bob@receiver.test").is_empty());
+}

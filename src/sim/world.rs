@@ -595,6 +595,9 @@ struct Conn {
     server_timer_ms: Option<u64>,
     /// Whether the SMTP server is reading message data (for a fault that breaks it).
     server_in_data: bool,
+    /// POP3 replies the server has written whose bytes are not on the link yet: the trace
+    /// shows them before the effects of a later command in the same input.
+    pop3_replies_unsent: usize,
 }
 
 /// The open connections by id. Ids are handed out in increasing order and never reused, so
@@ -1576,6 +1579,7 @@ impl<'a> World<'a> {
                 client_timer_ms: None,
                 server_timer_ms: None,
                 server_in_data: false,
+                pop3_replies_unsent: 0,
             },
         );
         if silent {
@@ -1761,10 +1765,11 @@ impl<'a> World<'a> {
                     .or_else(|| s.poll_output().map(Out::Bytes)),
                 Sessions::Pop3 {
                     server: Some(s), ..
-                } => s
-                    .poll_event()
-                    .map(Out::Pop3)
-                    .or_else(|| s.poll_output().map(Out::Bytes)),
+                } => s.poll_event().map(Out::Pop3).or_else(|| {
+                    let bytes = s.poll_output()?;
+                    c.pop3_replies_unsent = c.pop3_replies_unsent.saturating_sub(1);
+                    Some(Out::Bytes(bytes))
+                }),
                 _ => None,
             };
             let Some(next) = next else {
@@ -1809,6 +1814,9 @@ impl<'a> World<'a> {
                 });
             }
             ServerEvent::MessageReceived { message } => {
+                // The replies written before the message ended (a client that sent commands and
+                // message in one go) leave before the message is taken.
+                self.send_pending_server_output(conn, usize::MAX);
                 let outcome = self.accept_message(conn, &message);
                 if let Some(Sessions::Smtp {
                     server: Some(s), ..
@@ -1824,6 +1832,33 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Puts up to `replies` of what the server has written on the link now (all of it for
+    /// SMTP, whose output is one buffer), in order.
+    fn send_pending_server_output(&mut self, conn: ConnId, replies: usize) {
+        for _ in 0..replies {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            let bytes = match &mut c.sessions {
+                Sessions::Smtp {
+                    server: Some(s), ..
+                } => s.poll_output(),
+                Sessions::Pop3 {
+                    server: Some(s), ..
+                } => s.poll_output(),
+                _ => None,
+            };
+            let Some(bytes) = bytes else {
+                return;
+            };
+            c.pop3_replies_unsent = c.pop3_replies_unsent.saturating_sub(1);
+            let latency = c.latency_ms;
+            if !c.dropped {
+                self.transmit(conn, Direction::ServerToClient, bytes, latency);
+            }
+        }
+    }
+
     fn pop3_server_event(&mut self, conn: ConnId, event: Pop3ServerEvent) {
         match event {
             Pop3ServerEvent::ReplySent {
@@ -1832,6 +1867,9 @@ impl<'a> World<'a> {
                 explanation,
                 rfc,
             } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.pop3_replies_unsent += 1;
+                }
                 let meaning = self.interner.intern(&first_line);
                 let event = Event::ReplyExplained {
                     conn,
@@ -1847,6 +1885,10 @@ impl<'a> World<'a> {
                 to: StateName::Pop3Server(to),
             }),
             Pop3ServerEvent::MaildropUpdated { user, deleted_uids } => {
+                // Replies to the commands before QUIT (a client that sent them all at once)
+                // leave before the maildrop changes; QUIT's own reply comes after.
+                let unsent = self.conns.get(&conn).map_or(0, |c| c.pop3_replies_unsent);
+                self.send_pending_server_output(conn, unsent);
                 let host_name = self
                     .conns
                     .get(&conn)
