@@ -1081,3 +1081,38 @@ fn replies_to_commands_sent_in_one_go_come_before_what_later_commands_do() {
     );
     assert!(mailbox(&result, "bob@receiver.test").is_empty());
 }
+
+#[test]
+fn the_resolver_says_when_an_mx_names_an_alias() {
+    let mut world = basic_world("mx-to-cname");
+    world["dns"]["zones"][1]["records"] = json!([
+        {"name": "receiver.test", "data": {"MX": {"preference": 10, "exchange": "mail.receiver.test"}}},
+        {"name": "mail.receiver.test", "data": {"CNAME": "mx.receiver.test"}},
+        {"name": "mx.receiver.test", "data": {"A": "192.0.2.20"}},
+    ]);
+    let result = run_json(&world);
+    let notes: Vec<&String> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::MxResolved(r) => Some(&r.notes),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "MX host mail.receiver.test is an alias of mx.receiver.test; followed, but an MX must \
+          name a host, not an alias (RFC 2181 10.3)"
+        ]
+    );
+    let text = result.trace.to_text();
+    assert!(
+        text.contains("  note: MX host mail.receiver.test is an alias"),
+        "{text}"
+    );
+    // Followed anyway, as real MTAs do.
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}

@@ -198,26 +198,33 @@ pub enum MxNote {
 }
 
 impl fmt::Display for MxNote {
+    /// Names as the trace writes hosts, without the final dot.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MxNote::MailDomainIsAlias { alias, canonical } => write!(
-                f,
-                "{alias} is an alias of {canonical}; using {canonical} (RFC 5321 5.1)"
-            ),
+            MxNote::MailDomainIsAlias { alias, canonical } => {
+                let (alias, canonical) = (alias.without_final_dot(), canonical.without_final_dot());
+                write!(
+                    f,
+                    "{alias} is an alias of {canonical}; using {canonical} (RFC 5321 5.1)"
+                )
+            }
             MxNote::ExchangeIsAlias {
                 exchange,
                 canonical,
             } => write!(
                 f,
-                "MX host {exchange} is an alias of {canonical}; followed, but an MX must name a \
-                 host, not an alias (RFC 2181 10.3)"
+                "MX host {} is an alias of {}; followed, but an MX must name a host, not an \
+                 alias (RFC 2181 10.3)",
+                exchange.without_final_dot(),
+                canonical.without_final_dot()
             ),
             MxNote::ExchangeWithoutAddress {
                 exchange,
                 preference,
             } => write!(
                 f,
-                "MX {preference} {exchange} has no A or AAAA record; skipped"
+                "MX {preference} {} has no A or AAAA record; skipped",
+                exchange.without_final_dot()
             ),
             MxNote::ExchangeLookupFailed {
                 exchange,
@@ -226,7 +233,8 @@ impl fmt::Display for MxNote {
                 outcome,
             } => write!(
                 f,
-                "MX {preference} {exchange}: {qtype} lookup {outcome}; skipped for now"
+                "MX {preference} {}: {qtype} lookup {outcome}; skipped for now",
+                exchange.without_final_dot()
             ),
             MxNote::AddressLookupPartlyFailed {
                 exchange,
@@ -234,7 +242,8 @@ impl fmt::Display for MxNote {
                 outcome,
             } => write!(
                 f,
-                "{exchange}: {qtype} lookup {outcome}; using the other addresses"
+                "{}: {qtype} lookup {outcome}; using the other addresses",
+                exchange.without_final_dot()
             ),
             MxNote::NullMxAmongOtherMx { preference } => write!(
                 f,
@@ -253,11 +262,12 @@ impl fmt::Display for MxNote {
             } => {
                 write!(
                     f,
-                    "this host is {local_name} at preference {preference}; dropped that level \
-                     and above (RFC 5321 5.1):"
+                    "this host is {} at preference {preference}; it drops that level and every \
+                     less preferred one (RFC 5321 5.1):",
+                    local_name.without_final_dot()
                 )?;
                 for name in dropped {
-                    write!(f, " {name}")?;
+                    write!(f, " {}", name.without_final_dot())?;
                 }
                 Ok(())
             }

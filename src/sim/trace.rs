@@ -186,6 +186,10 @@ pub struct MxResolved {
     pub targets: Vec<String>,
     /// Taken from the host's cache of earlier answers, without asking DNS.
     pub from_cache: bool,
+    /// What the resolver noticed on the way: an alias followed, a host skipped, its own
+    /// level dropped (RFC 5321 5.1, RFC 2181 10.3, RFC 7505).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A server took responsibility for a message (its 250 after the data).
@@ -590,11 +594,15 @@ impl TextRenderer {
                     result,
                     targets,
                     from_cache: _,
+                    notes,
                 } = &**boxed;
                 line(
                     host,
                     format!("MX for {domain}: {result} [{}]", targets.join(", ")),
                 );
+                for note in notes {
+                    line(host, format!("  note: {note}"));
+                }
             }
             Event::MessageAccepted(boxed) => {
                 let MessageAccepted {

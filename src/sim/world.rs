@@ -2496,6 +2496,7 @@ impl<'a> World<'a> {
         result: String,
         targets: &[Target],
         from_cache: bool,
+        notes: Vec<String>,
     ) {
         self.record(Event::MxResolved(Box::new(trace::MxResolved {
             host: Rc::clone(host_name),
@@ -2519,6 +2520,7 @@ impl<'a> World<'a> {
                 })
                 .collect(),
             from_cache,
+            notes,
         })));
     }
 
@@ -2559,6 +2561,7 @@ impl<'a> World<'a> {
                 "configured route, no DNS lookup".into(),
                 &targets,
                 false,
+                Vec::new(),
             );
             targets
         } else if let Some(cached) = {
@@ -2576,7 +2579,7 @@ impl<'a> World<'a> {
                 "{kind}, from this host's cache ({} s of the TTL left)",
                 cached.remaining_ms.div_ceil(1000)
             );
-            self.record_mx_resolved(&host_name, &domain, result, &targets, true);
+            self.record_mx_resolved(&host_name, &domain, result, &targets, true, Vec::new());
             targets
         } else {
             let rng = &mut self.rng;
@@ -2658,7 +2661,8 @@ impl<'a> World<'a> {
                 None => format!("{other:?}"),
             },
         };
-        self.record_mx_resolved(&host_name, &domain, result, &targets, false);
+        let notes = resolution.notes.iter().map(ToString::to_string).collect();
+        self.record_mx_resolved(&host_name, &domain, result, &targets, false, notes);
         if let Some(failure) = resolution.outcome.failure() {
             let reply = Reply::new(
                 if failure.permanent { 550 } else { 451 },
