@@ -406,6 +406,19 @@ fn the_world_answers_like_an_authoritative_server() {
 }
 
 #[test]
+fn a_zone_origin_exists_even_with_nothing_at_it() {
+    // RFC 1034 4.2.1: the origin is the zone's top node. Here it holds no record and has no
+    // names below it: its MX question is NODATA (so the domain gets no implicit MX), not
+    // NXDOMAIN; a name under it that is not there is still NXDOMAIN.
+    let world = world(vec![zone("empty.example", vec![])]);
+    let answer = world.query(&name("empty.example"), RecordType::Mx, 0);
+    assert_eq!(answer.outcome, Outcome::NoError);
+    assert!(answer.answers.is_empty());
+    let answer = world.query(&name("www.empty.example"), RecordType::A, 0);
+    assert_eq!(answer.outcome, Outcome::NxDomain);
+}
+
+#[test]
 fn faults_cover_the_domain_and_everything_below_it_for_their_time() {
     let mut world = world(vec![zone(
         "example.org",

@@ -345,12 +345,13 @@ impl DnsWorld {
             };
             if at_name.is_empty() {
                 // A name with nothing at it but names below it exists (an empty non-terminal,
-                // RFC 8020 2): NODATA, not NXDOMAIN.
+                // RFC 8020 2): NODATA, not NXDOMAIN. So does a zone's origin, whatever the zone
+                // holds (RFC 1034 4.2.1: the top node of a zone).
                 let has_descendants = records.iter().any(|r| {
                     DomainName::parse(&r.name)
                         .is_ok_and(|n| n != current && n.is_at_or_below(&current))
                 });
-                answer.outcome = if has_descendants {
+                answer.outcome = if has_descendants || current == origin {
                     Outcome::NoError
                 } else {
                     Outcome::NxDomain
