@@ -428,6 +428,24 @@ fn escaped(line: &[u8]) -> String {
     out
 }
 
+/// The lines of `bytes`, each with the CRLF that ends it (the last may have none). Only CRLF
+/// ends a line, as in SMTP and POP3 (RFC 5321 2.3.8): a bare LF stays inside its line, shown
+/// as `\n`, so that `<LF>.<CRLF>` never looks like the end of the data.
+fn crlf_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', bytes) {
+        if newline > start && bytes[newline - 1] == b'\r' {
+            lines.push(&bytes[start..=newline]);
+            start = newline + 1;
+        }
+    }
+    if start < bytes.len() {
+        lines.push(&bytes[start..]);
+    }
+    lines
+}
+
 /// Most lines of one data transmission shown in the text trace.
 const DATA_LINES_SHOWN: usize = 12;
 
@@ -536,10 +554,7 @@ impl TextRenderer {
                     Direction::ServerToClient => (server, "S:"),
                 };
                 let raw = bytes.as_bytes();
-                let lines: Vec<&[u8]> = raw
-                    .split_inclusive(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .collect();
+                let lines = crlf_lines(raw);
                 let shown = lines.len().min(DATA_LINES_SHOWN);
                 for piece in &lines[..shown] {
                     let body = piece.strip_suffix(b"\r\n").unwrap_or(piece);
@@ -827,5 +842,48 @@ mod size_tests {
         assert_eq!(serde_json::to_string(&text).unwrap(), "\"EHLO a\\r\\n\"");
         let octets = WireBytes::from_bytes(&[0xff, 0x0d, 0x0a]);
         assert_eq!(serde_json::to_string(&octets).unwrap(), "[255,13,10]");
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn only_crlf_ends_a_shown_line() {
+        let trace = Trace {
+            scenario: "t".into(),
+            seed: 1,
+            start_unix_s: 0,
+            events: vec![
+                TraceEvent {
+                    time_ms: 0,
+                    event: Event::ConnectionAttempted(Box::new(ConnectionAttempted {
+                        conn: 1,
+                        client: Name::from("mallory"),
+                        server: Name::from("mx.b.test"),
+                        address: "192.0.2.20".into(),
+                        port: 25,
+                        protocol: Protocol::Smtp,
+                    })),
+                },
+                TraceEvent {
+                    time_ms: 0,
+                    event: Event::Transmitted {
+                        conn: 1,
+                        direction: Direction::ClientToServer,
+                        bytes: WireBytes::from_bytes(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT"),
+                    },
+                },
+            ],
+        };
+        let shown: Vec<String> = trace
+            .to_text()
+            .lines()
+            .filter_map(|line| line.split_once("#1 C: ").map(|(_, text)| text.to_string()))
+            .collect();
+        assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
+        assert_eq!(crlf_lines(b""), Vec::<&[u8]>::new());
+        assert_eq!(crlf_lines(b"\r\n\r\n"), [&b"\r\n"[..], b"\r\n"]);
     }
 }
