@@ -317,7 +317,7 @@ impl Transaction {
         let [number, lines] = arguments else {
             return wrong_arguments("TOP", "two arguments, a message number and a line count");
         };
-        let Some(lines) = parse_number(lines) else {
+        let Some(lines) = parse_line_count(lines) else {
             return Response::err(
                 "invalid number of lines",
                 "TOP msg n: n is a non-negative number of body lines.",
@@ -735,9 +735,11 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "RFC 1939 3",
             ));
         }
-        // RFC 1939 7: PASS has exactly one argument, which may contain spaces.
+        // RFC 1939 7: PASS has exactly one argument, which may contain spaces; an empty one
+        // is none, which `pass` refuses as a failed PASS.
         let arguments: Vec<&str> = match rest {
             Some(rest) if keyword != "PASS" => rest.split(' ').collect(),
+            Some("") => Vec::new(),
             Some(rest) => vec![rest],
             None => Vec::new(),
         };
@@ -1008,9 +1010,12 @@ impl<S: MaildropStore> Pop3Server<S> {
 
     fn pass(&mut self, arguments: &[&str]) -> Option<Response> {
         let [password] = arguments else {
+            // A failed PASS: the client may start again with USER (RFC 1939 7).
+            self.enter(State::ExpectUser);
             return Some(Response::err(
                 "PASS takes one argument, the password",
-                "PASS string: exactly one argument, which may contain spaces.",
+                "PASS string: exactly one argument, which may contain spaces. A failed PASS \
+                 ends the login attempt: the client starts again with USER.",
                 "RFC 1939 7",
             ));
         };
@@ -1246,6 +1251,15 @@ fn parse_number(text: &str) -> Option<u64> {
         return None;
     }
     text.parse().ok()
+}
+
+/// TOP's line count: any non-negative number, however large (RFC 1939 7: more lines than
+/// the body has means the whole message), so digits beyond 64 bits stand for "all".
+fn parse_line_count(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(text.parse().unwrap_or(u64::MAX))
 }
 
 fn plural(count: usize) -> &'static str {
