@@ -934,6 +934,38 @@ struct World<'a> {
     truncated: bool,
 }
 
+/// `prefix` and `number` in decimal, as `format!` writes them: the names the simulation gives
+/// (`m12`, `m12.3`), written without the formatting machinery, for every message.
+fn numbered(prefix: &str, number: u64) -> String {
+    let mut text = String::with_capacity(prefix.len() + 20);
+    text.push_str(prefix);
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = number;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    text.extend(digits[start..].iter().map(|&digit| char::from(digit)));
+    text
+}
+
+/// `number` in upper-case hexadecimal, at least `width` digits, zero-padded (`{:0width$X}`).
+fn push_hex(out: &mut String, number: u64, width: usize) {
+    let digits = (64 - number.leading_zeros() as usize).div_ceil(4).max(1);
+    for _ in digits..width {
+        out.push('0');
+    }
+    for shift in (0..digits).rev() {
+        let nibble = (number >> (shift * 4)) & 0xf;
+        out.push(char::from(b"0123456789ABCDEF"[nibble as usize]));
+    }
+}
+
 fn domain_of(address: &str) -> String {
     address
         .rsplit_once('@')
@@ -1247,8 +1279,8 @@ impl<'a> World<'a> {
     fn submit(&mut self, index: usize) {
         self.messages_submitted += 1;
         let spec: &MessageSpec = &self.scenario.messages[index];
-        let label = format!("m{}", index + 1);
-        let ua = Name::from(format!("ua:{}", spec.from));
+        let label = numbered("m", (index + 1) as u64);
+        let ua = Name::from(["ua:", spec.from.as_str()].concat());
         // Addresses in their canonical form (the one servers report back), so that every
         // actor names a recipient the same way; what does not parse is sent as written, for
         // the server to refuse.
@@ -1294,7 +1326,7 @@ impl<'a> World<'a> {
                         .start_unix_s
                         .saturating_add((self.now_ms / 1000) as i64),
                     utc_offset_min: 0,
-                    message_id_token: format!("{label}.{}", self.seed),
+                    message_id_token: numbered(&[label.as_str(), "."].concat(), self.seed),
                     hostname: domain_of(&spec.from),
                 };
                 match compose(&request) {
@@ -2191,7 +2223,9 @@ impl<'a> World<'a> {
         let submission = c.port == 587 && !self.hosts[host_index].users.is_empty();
         let envelope = &received.envelope;
         let host = &mut self.hosts[host_index];
-        let queue_id = format!("{:X}{:05X}", host_index + 10, host.next_queue_id);
+        let mut queue_id = String::with_capacity(8);
+        push_hex(&mut queue_id, (host_index + 10) as u64, 1);
+        push_hex(&mut queue_id, u64::from(host.next_queue_id), 5);
         host.next_queue_id += 1;
         let host_name = Rc::clone(&host.name);
         let forward_paths: Vec<String> = envelope
@@ -2241,7 +2275,7 @@ impl<'a> World<'a> {
                 .scenario
                 .start_unix_s
                 .saturating_add((self.now_ms / 1000) as i64);
-            let message_id = format!("{queue_id}.{message}@{host_name}");
+            let message_id = [&*queue_id, ".", &message, "@", &host_name].concat();
             add_missing_origin_fields(&mut data, header.len(), date_unix_s, &message_id);
         }
         let data = Rc::new(data);
@@ -2460,7 +2494,7 @@ impl<'a> World<'a> {
             );
             return;
         }
-        let uid = format!("{}.{}", message, mailbox.next_uid);
+        let uid = numbered(&[message, "."].concat(), u64::from(mailbox.next_uid));
         mailbox.next_uid += 1;
         mailbox.used_octets = mailbox.used_octets.saturating_add(size);
         let address = mailbox.address.clone();
@@ -3329,7 +3363,33 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::{Connections, Explanation, Interner, Name};
+    use super::{numbered, push_hex, Connections, Explanation, Interner, Name};
+
+    #[test]
+    fn names_and_queue_ids_are_written_as_format_writes_them() {
+        for number in [
+            0u64,
+            1,
+            9,
+            10,
+            15,
+            16,
+            99,
+            255,
+            256,
+            4095,
+            65535,
+            1 << 20,
+            u64::MAX,
+        ] {
+            assert_eq!(numbered("m", number), format!("m{number}"));
+            for width in [0, 1, 5, 20] {
+                let mut hex = String::from("q");
+                push_hex(&mut hex, number, width);
+                assert_eq!(hex, format!("q{number:0width$X}"), "{number} {width}");
+            }
+        }
+    }
     use std::borrow::Cow;
     use std::rc::Rc;
 
