@@ -911,15 +911,15 @@ impl<P: Policy> ServerSession<P> {
                     Some(id) => format!("OK: queued as {id}"),
                     None => "OK: message accepted".to_string(),
                 };
-                self.send(
-                    reply(250, OK, text),
-                    format!(
-                        "the message is stored, so the server now owns it and answers 250; \
-                         it sent nothing until the storage finished, because a 250 for a \
-                         message that is then lost breaks RFC 5321 6.1.{note}"
-                    ),
-                    "RFC 5321 4.1.1.4, 6.1",
-                );
+                const STORED: &str = "the message is stored, so the server now owns it and \
+                    answers 250; it sent nothing until the storage finished, because a 250 \
+                    for a message that is then lost breaks RFC 5321 6.1.";
+                let why: Cow<'static, str> = if note.is_empty() {
+                    STORED.into()
+                } else {
+                    [STORED, note.as_str()].concat().into()
+                };
+                self.send(reply(250, OK, text), why, "RFC 5321 4.1.1.4, 6.1");
             }
             StorageOutcome::Failed { reason } => {
                 self.send(
