@@ -1116,3 +1116,51 @@ fn the_resolver_says_when_an_mx_names_an_alias() {
         Fate::Delivered { .. }
     ));
 }
+
+#[test]
+fn the_mda_delivers_after_the_servers_250() {
+    // RFC 5321 6.1: the 250 after the data is where the server takes the message over; its
+    // MDA stores it (or refuses it, and the server bounces it) after that.
+    let mut world = basic_world("mda-after-250");
+    let result = run_json(&world);
+    let queued_reply = position(&result, |e| sent_by_server(e, "queued as B"));
+    let stored = position(
+        &result,
+        |e| matches!(e, smtp_lab::sim::Event::Delivered(d) if d.message == "m1"),
+    );
+    assert!(queued_reply < stored, "{}", result.trace.to_text());
+    world["hosts"][1]["mailboxes"][0]["quota_octets"] = json!(10);
+    let result = run_json(&world);
+    let queued_reply = position(&result, |e| sent_by_server(e, "queued as B"));
+    let refused = position(&result, |e| {
+        matches!(e, smtp_lab::sim::Event::DeliveryRefused(_))
+    });
+    let notice = position(&result, |e| {
+        matches!(e, smtp_lab::sim::Event::BounceCreated(_))
+    });
+    assert!(
+        queued_reply < refused && refused < notice,
+        "{}",
+        result.trace.to_text()
+    );
+}
+
+#[test]
+fn each_accepted_recipient_is_explained_by_why_this_server_takes_it() {
+    let result = run_json(&basic_world("rcpt-reasons"));
+    let reasons: Vec<String> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::ReplyExplained {
+                code: 250, note, ..
+            } if note.meaning.contains("5.1.5") || note.meaning.contains("2.1.5") => {
+                Some(note.why.to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    // The submission server relays for the authenticated user; the receiving one holds the
+    // mailbox.
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].contains("authenticated"), "{reasons:?}");
+    assert!(reasons[1].contains("the mailbox exists"), "{reasons:?}");
+}

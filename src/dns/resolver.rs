@@ -104,6 +104,18 @@ pub struct MxFailure {
     pub text: &'static str,
 }
 
+impl MxFailure {
+    /// The reply code that reports it: 556 for a domain that takes no mail (RFC 7504 3,
+    /// RFC 7505 4.1), else 550 for a permanent failure and 451 for a temporary one.
+    pub fn reply_code(&self) -> u16 {
+        match (self.permanent, self.status) {
+            (true, status) if status == EnhancedStatus::new(5, 1, 10) => 556,
+            (true, _) => 550,
+            (false, _) => 451,
+        }
+    }
+}
+
 impl MxOutcome {
     /// The hosts to try, in order; empty for every failure.
     pub fn targets(&self) -> &[MxTarget] {

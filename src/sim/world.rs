@@ -169,7 +169,7 @@ impl Policy for SimPolicy {
         let address = forward_path.key();
         // After the last "@" (a quoted local part may hold one; a domain never does).
         let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
-        if self.local_domains.contains(domain) {
+        let why = if self.local_domains.contains(domain) {
             let store = self.store.borrow();
             match store
                 .mailboxes
@@ -183,10 +183,13 @@ impl Policy for SimPolicy {
                 {
                     return Decision::mailbox_full_for_now();
                 }
-                Some(_) => {}
+                Some(_) => "the recipient's domain is local here and the mailbox exists",
                 // Every mail domain has a postmaster (RFC 5321 4.5.1); the MDA makes the
                 // mailbox when the first message for it arrives.
-                None if forward_path.local_part.eq_ignore_ascii_case("postmaster") => {}
+                None if forward_path.local_part.eq_ignore_ascii_case("postmaster") => {
+                    "every mail domain has a postmaster, and this is one of this server's \
+                     domains (RFC 5321 4.5.1)"
+                }
                 None => return Decision::user_unknown(domain, &forward_path.local_part),
             }
         } else if forward_path.local_part.eq_ignore_ascii_case("postmaster")
@@ -194,9 +197,15 @@ impl Policy for SimPolicy {
         {
             // The postmaster of this host by its own name (RFC 5321 4.5.1), as Postfix takes
             // mail for $myhostname; the MDA makes the mailbox.
-        } else if !self.relay_domains.contains(domain) && session.authenticated_as.is_none() {
+            "this is the postmaster of this host by its own name (RFC 5321 4.5.1)"
+        } else if self.relay_domains.contains(domain) {
+            "this server relays mail for the recipient's domain"
+        } else if session.authenticated_as.is_some() {
+            "the client has authenticated, so this server relays its mail to any domain \
+             (RFC 6409, RFC 4954)"
+        } else {
             return Decision::relay_denied(domain);
-        }
+        };
         if let Some(delay_ms) = self.greylist_delay_ms {
             let refusal =
                 self.greylist
@@ -206,9 +215,7 @@ impl Policy for SimPolicy {
                 return refusal;
             }
         }
-        Decision::accept(format!(
-            "{address} is a mailbox or a domain this server handles"
-        ))
+        Decision::accept(why)
     }
 }
 
@@ -345,6 +352,15 @@ impl Entry {
             arrived_ms: self.queued_at_ms,
         }
     }
+}
+
+/// A message's recipients on the host that took it, for its MDA.
+struct LocalDelivery {
+    host: usize,
+    message: String,
+    reverse_path: String,
+    recipients: Vec<String>,
+    data: Rc<Vec<u8>>,
 }
 
 struct Host {
@@ -1849,7 +1865,7 @@ impl<'a> World<'a> {
                 // The replies written before the message ended (a client that sent commands and
                 // message in one go) leave before the message is taken.
                 self.send_pending_server_output(conn, usize::MAX);
-                let outcome = self.accept_message(conn, &message);
+                let (outcome, local) = self.accept_message(conn, &message);
                 if let Some(Sessions::Smtp {
                     server: Some(s), ..
                 }) = self.conns.get_mut(&conn).map(|c| &mut c.sessions)
@@ -1857,6 +1873,13 @@ impl<'a> World<'a> {
                     // Cannot fail: a MessageReceived event always leaves a message awaiting
                     // storage.
                     let _ = s.message_stored(outcome, self.now_ms);
+                }
+                // The server owns the message from its 250 on (RFC 5321 6.1), and its MDA
+                // delivers after: the reply goes out first, then the mailboxes get it (or the
+                // MDA refuses it, and the server bounces it).
+                if let Some(local) = local.filter(|local| !local.recipients.is_empty()) {
+                    self.pump_server(conn);
+                    self.deliver_to_mailboxes(local);
                 }
             }
             ServerEvent::Closed { .. } => {}
@@ -2178,11 +2201,18 @@ impl<'a> World<'a> {
 
     // ----- receiving: Received, MDA, queue -----
 
-    fn accept_message(&mut self, conn: ConnId, received: &ReceivedMessage) -> StorageOutcome {
+    /// Takes a message a server received: records it, queues its remote recipients, and
+    /// returns the reply's outcome and what its MDA is to deliver once the reply is out.
+    fn accept_message(
+        &mut self,
+        conn: ConnId,
+        received: &ReceivedMessage,
+    ) -> (StorageOutcome, Option<LocalDelivery>) {
         let Some(c) = self.conns.get(&conn) else {
-            return StorageOutcome::Failed {
+            let outcome = StorageOutcome::Failed {
                 reason: "connection gone".into(),
             };
+            return (outcome, None);
         };
         let host_index = c.server;
         // The client sends its messages one after another: the one the server just took is
@@ -2295,10 +2325,17 @@ impl<'a> World<'a> {
             reverse_path: reverse_path.clone(),
             forward_paths: forward_paths.clone(),
         })));
-        self.take_message(host_index, &message, &reverse_path, &forward_paths, data);
-        StorageOutcome::Stored {
+        let local = self.queue_remote_recipients(
+            host_index,
+            &message,
+            &reverse_path,
+            &forward_paths,
+            &data,
+        );
+        let outcome = StorageOutcome::Stored {
             queue_id: Some(queue_id),
-        }
+        };
+        (outcome, Some(local))
     }
 
     /// A host now owns a message: local recipients go to the MDA, the others into the queue,
@@ -2311,10 +2348,29 @@ impl<'a> World<'a> {
         recipients: &[String],
         data: Rc<Vec<u8>>,
     ) {
+        let local = self.queue_remote_recipients(host, message, reverse_path, recipients, &data);
+        self.deliver_to_mailboxes(local);
+    }
+
+    /// Puts a message's recipients in other domains into the queue and returns what the MDA
+    /// is to deliver, so that a server can reply before its MDA runs.
+    fn queue_remote_recipients(
+        &mut self,
+        host: usize,
+        message: &str,
+        reverse_path: &str,
+        recipients: &[String],
+        data: &Rc<Vec<u8>>,
+    ) -> LocalDelivery {
         let mut remote: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut local = LocalDelivery {
+            host,
+            message: message.to_string(),
+            reverse_path: reverse_path.to_string(),
+            recipients: Vec::new(),
+            data: Rc::clone(data),
+        };
         let mut seen = BTreeSet::new();
-        // Mailboxes already given this message, by key, with the address that reached them.
-        let mut delivered: BTreeMap<String, &str> = BTreeMap::new();
         for recipient in recipients {
             // The same address twice in one envelope is one recipient: one copy, one fate.
             if !seen.insert(recipient.as_str()) {
@@ -2326,27 +2382,7 @@ impl<'a> World<'a> {
                 .is_some_and(|start| start.eq_ignore_ascii_case("postmaster@"))
                 && domain.eq_ignore_ascii_case(&self.hosts[host].spec.name);
             if self.hosts[host].local_domains.contains(&domain) || own_postmaster {
-                // Only the final host may fold a local part's case (RFC 5321 2.4); here
-                // `BOB@` and `bob@` are one mailbox, which gets one copy, and both addresses
-                // share its fate.
-                // A single recipient needs no key (the common case, at scale).
-                let key = if recipients.len() > 1 {
-                    mailbox_key(recipient)
-                } else {
-                    String::new()
-                };
-                match delivered.entry(key) {
-                    std::collections::btree_map::Entry::Occupied(first) => {
-                        let key = (message.to_string(), first.get().to_string());
-                        if let Some(fate) = self.fates.get(&key).cloned() {
-                            self.set_fate(message, recipient, fate);
-                        }
-                    }
-                    std::collections::btree_map::Entry::Vacant(slot) => {
-                        slot.insert(recipient);
-                        self.deliver_locally(host, message, reverse_path, recipient, &data);
-                    }
-                }
+                local.recipients.push(recipient.clone());
             } else {
                 remote.entry(domain).or_default().push(recipient.clone());
             }
@@ -2378,7 +2414,7 @@ impl<'a> World<'a> {
                     reverse_path: reverse_path.to_string(),
                     domain,
                     recipients,
-                    data: Rc::clone(&data),
+                    data: Rc::clone(data),
                     queued_at_ms: self.now_ms,
                     attempts: 0,
                     targets: Vec::new(),
@@ -2390,6 +2426,42 @@ impl<'a> World<'a> {
                 },
             );
             self.schedule_in(0, Action::QueueRun(host, entry));
+        }
+        local
+    }
+
+    /// The MDA's part of taking a message: each local mailbox gets one copy.
+    fn deliver_to_mailboxes(&mut self, local: LocalDelivery) {
+        let LocalDelivery {
+            host,
+            message,
+            reverse_path,
+            recipients,
+            data,
+        } = local;
+        // Mailboxes already given this message, by key, with the address that reached them.
+        let mut delivered: BTreeMap<String, &str> = BTreeMap::new();
+        for recipient in &recipients {
+            // Only the final host may fold a local part's case (RFC 5321 2.4); here `BOB@` and
+            // `bob@` are one mailbox, which gets one copy, and both addresses share its fate.
+            // A single recipient needs no key (the common case, at scale).
+            let key = if recipients.len() > 1 {
+                mailbox_key(recipient)
+            } else {
+                String::new()
+            };
+            match delivered.entry(key) {
+                std::collections::btree_map::Entry::Occupied(first) => {
+                    let key = (message.clone(), first.get().to_string());
+                    if let Some(fate) = self.fates.get(&key).cloned() {
+                        self.set_fate(&message, recipient, fate);
+                    }
+                }
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(recipient);
+                    self.deliver_locally(host, &message, &reverse_path, recipient, &data);
+                }
+            }
         }
     }
 
@@ -2699,7 +2771,7 @@ impl<'a> World<'a> {
         self.record_mx_resolved(&host_name, &domain, result, &targets, false, notes);
         if let Some(failure) = resolution.outcome.failure() {
             let reply = Reply::new(
-                if failure.permanent { 550 } else { 451 },
+                failure.reply_code(),
                 Some(failure.status),
                 format!("{domain}: {}", failure.text),
             );

@@ -611,7 +611,11 @@ impl<'a> Cursor<'a> {
             }
             let label = &self.text.as_bytes()[label_start..self.pos];
             if label.is_empty() {
-                return Err(AddressError::Syntax("bad domain (empty label)"));
+                return Err(AddressError::Syntax(if self.peek() == Some(b'@') {
+                    "bad domain (a second \"@\": a mailbox has one, before its domain)"
+                } else {
+                    "bad domain (empty label)"
+                }));
             }
             if label[0] == b'-' || label[label.len() - 1] == b'-' {
                 return Err(AddressError::Syntax(
@@ -760,6 +764,12 @@ mod tests {
             ("<a@>", AddressError::Syntax("bad domain (empty label)")),
             ("<a@b..c>", AddressError::Syntax("bad domain (empty label)")),
             ("<a@b.c.>", AddressError::Syntax("bad domain (empty label)")),
+            (
+                "<a@@b.c>",
+                AddressError::Syntax(
+                    "bad domain (a second \"@\": a mailbox has one, before its domain)",
+                ),
+            ),
             (
                 "<a@-b.c>",
                 AddressError::Syntax("bad domain (a label starts or ends with \"-\")"),

@@ -101,6 +101,7 @@ pub fn code_meaning(code: u16) -> &'static str {
         553 => "Requested action not taken: mailbox name not allowed",
         554 => "Transaction failed (or, on connection, no SMTP service here)",
         555 => "MAIL FROM/RCPT TO parameters not recognized or not implemented",
+        556 => "Domain does not accept mail (RFC 7504)",
         _ => match code / 100 {
             2 => "Success",
             3 => "Intermediate: go on",

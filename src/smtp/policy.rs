@@ -141,7 +141,7 @@ impl Decision {
             "Mailbox full, try again later",
             "the mailbox is at its quota; a temporary reply lets the sender retry once the \
              owner makes room",
-            "RFC 5321 4.5.3.1.10, RFC 3463 3.3 (X.2.2)",
+            "RFC 5321 4.2.3, RFC 3463 3.3 (X.2.2)",
         )
     }
 }

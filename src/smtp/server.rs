@@ -132,6 +132,15 @@ pub struct ServerExtensionSet {
     pub chunking: bool,
 }
 
+impl ServerExtensionSet {
+    /// Whether SMTPUTF8 is offered: only with 8BITMIME, which RFC 6531 3.1 requires of a
+    /// server that offers it ("Servers offering this extension MUST provide support for, and
+    /// announce, the 8BITMIME extension").
+    pub fn offers_smtputf8(&self) -> bool {
+        self.smtputf8 && self.eight_bit_mime
+    }
+}
+
 impl Default for ServerExtensionSet {
     fn default() -> Self {
         ServerExtensionSet {
@@ -1209,7 +1218,7 @@ impl<P: Policy> ServerSession<P> {
         let esmtp = self.esmtp();
         [
             (true, &SIZE_INCREASE),
-            (self.config.extensions.smtputf8, &SMTPUTF8_INCREASE),
+            (self.config.extensions.offers_smtputf8(), &SMTPUTF8_INCREASE),
             (self.config.auth_enabled, &AUTH_INCREASE),
         ]
         .into_iter()
@@ -1571,7 +1580,7 @@ impl<P: Policy> ServerSession<P> {
             if offered.eight_bit_mime {
                 lines.push("8BITMIME".into());
             }
-            if offered.smtputf8 {
+            if offered.offers_smtputf8() {
                 lines.push("SMTPUTF8".into());
             }
             lines.push("ENHANCEDSTATUSCODES".into());
@@ -1730,7 +1739,7 @@ impl<P: Policy> ServerSession<P> {
                 }
                 ("BODY" | "SMTPUTF8" | "AUTH", _)
                     if (keyword == "BODY" && !self.config.extensions.eight_bit_mime)
-                        || (keyword == "SMTPUTF8" && !self.config.extensions.smtputf8)
+                        || (keyword == "SMTPUTF8" && !self.config.extensions.offers_smtputf8())
                         || (keyword == "AUTH" && !self.config.auth_enabled) =>
                 {
                     self.send(
@@ -2991,6 +3000,28 @@ mod tests {
         let mut scan = BdatSizeScan::new(b"BDAT 12\t");
         scan.feed(b"\rx");
         assert_eq!(scan.size(), Some(12));
+    }
+
+    #[test]
+    fn smtputf8_is_offered_only_with_8bitmime() {
+        let mut config = ServerConfig::new("mx.example.org");
+        config.extensions.eight_bit_mime = false;
+        let mut server = session(config);
+        server.handle_input(b"EHLO c.example\r\n", 0);
+        let ehlo = String::from_utf8(server.poll_output().unwrap_or_default()).unwrap();
+        assert!(
+            !ehlo.contains("SMTPUTF8") && !ehlo.contains("8BITMIME"),
+            "{ehlo}"
+        );
+        server.handle_input(b"MAIL FROM:<a@c.example> SMTPUTF8\r\n", 0);
+        assert_eq!(
+            reply_lines(&mut server),
+            ["555 5.5.4 SMTPUTF8 parameter not supported"]
+        );
+        let mut server = session(ServerConfig::new("mx.example.org"));
+        server.handle_input(b"EHLO c.example\r\n", 0);
+        let ehlo = String::from_utf8(server.poll_output().unwrap_or_default()).unwrap();
+        assert!(ehlo.contains("250-8BITMIME\r\n250-SMTPUTF8\r\n"), "{ehlo}");
     }
 
     #[test]
