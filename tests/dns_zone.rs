@@ -408,8 +408,9 @@ fn the_world_answers_like_an_authoritative_server() {
 #[test]
 fn a_zone_origin_exists_even_with_nothing_at_it() {
     // RFC 1034 4.2.1: the origin is the zone's top node. Here it holds no record and has no
-    // names below it: its MX question is NODATA (so the domain gets no implicit MX), not
-    // NXDOMAIN; a name under it that is not there is still NXDOMAIN.
+    // names below it: its MX question is NODATA, as for any name that exists, not NXDOMAIN
+    // (which would bounce mail for the domain as nonexistent); a name under it that is not
+    // there is still NXDOMAIN.
     let world = world(vec![zone("empty.example", vec![])]);
     let answer = world.query(&name("empty.example"), RecordType::Mx, 0);
     assert_eq!(answer.outcome, Outcome::NoError);

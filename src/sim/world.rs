@@ -614,6 +614,9 @@ struct Conn {
     /// POP3 replies the server has written whose bytes are not on the link yet: the trace
     /// shows them before the effects of a later command in the same input.
     pop3_replies_unsent: usize,
+    /// Messages this connection's server took whose MDA delivery waits for the server's
+    /// reply to go out (RFC 5321 6.1), oldest first.
+    waiting_deliveries: VecDeque<LocalDelivery>,
 }
 
 /// The open connections by id. Ids are handed out in increasing order and never reused, so
@@ -1628,6 +1631,7 @@ impl<'a> World<'a> {
                 server_timer_ms: None,
                 server_in_data: false,
                 pop3_replies_unsent: 0,
+                waiting_deliveries: VecDeque::new(),
             },
         );
         if silent {
@@ -1821,6 +1825,10 @@ impl<'a> World<'a> {
                 _ => None,
             };
             let Some(next) = next else {
+                // Everything the server wrote is on the link: its MDA delivers what it took.
+                if !c.waiting_deliveries.is_empty() {
+                    self.deliver_waiting(conn);
+                }
                 return progressed;
             };
             progressed = true;
@@ -1865,21 +1873,25 @@ impl<'a> World<'a> {
                 // The replies written before the message ended (a client that sent commands and
                 // message in one go) leave before the message is taken.
                 self.send_pending_server_output(conn, usize::MAX);
+                // Those replies include the 250 for an earlier message in the same input,
+                // whose delivery was waiting for it.
+                self.deliver_waiting(conn);
                 let (outcome, local) = self.accept_message(conn, &message);
-                if let Some(Sessions::Smtp {
-                    server: Some(s), ..
-                }) = self.conns.get_mut(&conn).map(|c| &mut c.sessions)
-                {
-                    // Cannot fail: a MessageReceived event always leaves a message awaiting
-                    // storage.
-                    let _ = s.message_stored(outcome, self.now_ms);
-                }
-                // The server owns the message from its 250 on (RFC 5321 6.1), and its MDA
-                // delivers after: the reply goes out first, then the mailboxes get it (or the
-                // MDA refuses it, and the server bounces it).
-                if let Some(local) = local.filter(|local| !local.recipients.is_empty()) {
-                    self.pump_server(conn);
-                    self.deliver_to_mailboxes(local);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    // The server owns the message from its 250 on (RFC 5321 6.1), and its MDA
+                    // delivers after: once the reply is out, the mailboxes get it (or the MDA
+                    // refuses it, and the server bounces it).
+                    if let Some(local) = local.filter(|local| !local.recipients.is_empty()) {
+                        c.waiting_deliveries.push_back(local);
+                    }
+                    if let Sessions::Smtp {
+                        server: Some(s), ..
+                    } = &mut c.sessions
+                    {
+                        // Cannot fail: a MessageReceived event always leaves a message
+                        // awaiting storage.
+                        let _ = s.message_stored(outcome, self.now_ms);
+                    }
                 }
             }
             ServerEvent::Closed { .. } => {}
@@ -1911,6 +1923,17 @@ impl<'a> World<'a> {
             if !c.dropped {
                 self.transmit(conn, Direction::ServerToClient, bytes, latency);
             }
+        }
+    }
+
+    /// The MDA delivers, oldest first, the messages whose server reply has gone out.
+    fn deliver_waiting(&mut self, conn: ConnId) {
+        while let Some(local) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.waiting_deliveries.pop_front())
+        {
+            self.deliver_to_mailboxes(local);
         }
     }
 
@@ -2112,6 +2135,9 @@ impl<'a> World<'a> {
             self.schedule_in(delay, Action::Timer(conn, Side::Server));
         }
         if finished {
+            // Nothing is left waiting here (the server's pump delivers it once its output is
+            // out), but a message a server took must never be lost with its connection.
+            self.deliver_waiting(conn);
             self.conns.remove(&conn);
         }
     }
@@ -2758,9 +2784,9 @@ impl<'a> World<'a> {
                 "no MX records: the domain itself is the implicit MX".to_string()
             }
             other => match other.failure() {
-                // The resolver's word for this attempt; whether the host tries again or gives
-                // up follows in the queue's own events.
-                Some(failure) if failure.permanent => {
+                // A temporary failure says whether the host tries again: it does unless the
+                // entry has been queued for the give-up time.
+                Some(failure) if failure.permanent || self.past_give_up(host, entry_id) => {
                     format!("{} ({})", failure.text, failure.status)
                 }
                 Some(failure) => format!("{}; will retry ({})", failure.text, failure.status),
@@ -2991,6 +3017,15 @@ impl<'a> World<'a> {
 
     /// Temporary failure: retry later, or give up and bounce once the message is too old
     /// (RFC 5321 4.5.4.1).
+    /// Whether a temporary failure now ends the entry's time in the queue: it has been there
+    /// for the give-up time (RFC 5321 4.5.4.1).
+    fn past_give_up(&self, host: usize, entry_id: EntryId) -> bool {
+        self.hosts[host].queue.get(&entry_id).is_some_and(|entry| {
+            self.now_ms.saturating_sub(entry.queued_at_ms)
+                >= self.scenario.retry.give_up_s.saturating_mul(1000)
+        })
+    }
+
     fn defer_entry(
         &mut self,
         host: usize,
@@ -3001,13 +3036,14 @@ impl<'a> World<'a> {
         let retry = self.scenario.retry.clone();
         let now = self.now_ms;
         let host_name = Rc::clone(&self.hosts[host].name);
+        let gives_up = self.past_give_up(host, entry_id);
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
         entry.last_failure = Some(failure.clone());
         entry.last_remote = remote.clone();
         let age_ms = now - entry.queued_at_ms;
-        if age_ms >= retry.give_up_s.saturating_mul(1000) {
+        if gives_up {
             let recipients = entry.recipients.clone();
             self.record(Event::GaveUp(Box::new(trace::GaveUp {
                 host: host_name,
