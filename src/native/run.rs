@@ -3,7 +3,10 @@
 
 use crate::sim::library;
 use crate::sim::trace::describe_fate;
-use crate::sim::{run, Scenario};
+use crate::sim::trace::{Fate, Trace, TraceEvent};
+use crate::sim::{run, RunResult, Scenario};
+use serde::ser::{Error as _, SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -93,14 +96,7 @@ pub fn run_scenario(name_or_file: &str, seed: Option<u64>, format: Format) -> Ex
             }
         }
         Format::Json => {
-            let document = serde_json::json!({
-                "trace": result.trace,
-                "outcomes": result.outcomes.iter().map(|(m, r, f)| serde_json::json!({
-                    "message": m, "recipient": r, "fate": f,
-                })).collect::<Vec<_>>(),
-                "conservation_problems": result.conservation_problems,
-            });
-            let _ = serde_json::to_writer_pretty(&mut out, &document);
+            let _ = serde_json::to_writer_pretty(&mut out, &JsonDocument(&result));
             let _ = writeln!(out);
         }
     }
@@ -131,4 +127,97 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The JSON document `run --format json` prints: `trace`, `outcomes` and
+/// `conservation_problems`, object keys in alphabetical order at every level. Written as it
+/// goes, one event at a time: a long trace (up to 20,000,000 events) would otherwise be
+/// built again in memory as one JSON value, many times its own size.
+struct JsonDocument<'a>(&'a RunResult);
+
+impl Serialize for JsonDocument<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(3))?;
+        map.serialize_entry("conservation_problems", &self.0.conservation_problems)?;
+        map.serialize_entry("outcomes", &JsonOutcomes(&self.0.outcomes))?;
+        map.serialize_entry("trace", &JsonTrace(&self.0.trace))?;
+        map.end()
+    }
+}
+
+struct JsonOutcomes<'a>(&'a [(String, String, Fate)]);
+
+impl Serialize for JsonOutcomes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for (message, recipient, fate) in self.0 {
+            seq.serialize_element(&serde_json::json!({
+                "message": message, "recipient": recipient, "fate": fate,
+            }))?;
+        }
+        seq.end()
+    }
+}
+
+struct JsonTrace<'a>(&'a Trace);
+
+impl Serialize for JsonTrace<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Trace {
+            scenario,
+            seed,
+            start_unix_s,
+            events,
+        } = self.0;
+        let mut map = serializer.serialize_map(Some(4))?;
+        map.serialize_entry("events", &JsonEvents(events))?;
+        map.serialize_entry("scenario", scenario)?;
+        map.serialize_entry("seed", seed)?;
+        map.serialize_entry("start_unix_s", start_unix_s)?;
+        map.end()
+    }
+}
+
+struct JsonEvents<'a>(&'a [TraceEvent]);
+
+impl Serialize for JsonEvents<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.0.len()))?;
+        for event in self.0 {
+            // As a JSON value, whose object keys are sorted.
+            let value = serde_json::to_value(event).map_err(S::Error::custom)?;
+            seq.serialize_element(&value)?;
+        }
+        seq.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_document_is_the_trace_as_one_json_value_would_print() {
+        for name in [
+            "basic-delivery",
+            "smtp-smuggling",
+            "server-down-for-good",
+            "null-mx",
+        ] {
+            let scenario = library::find(name).expect("a built-in scenario");
+            let result = run(&scenario, scenario.seed);
+            let whole = serde_json::json!({
+                "trace": result.trace,
+                "outcomes": result.outcomes.iter().map(|(m, r, f)| serde_json::json!({
+                    "message": m, "recipient": r, "fate": f,
+                })).collect::<Vec<_>>(),
+                "conservation_problems": result.conservation_problems,
+            });
+            assert_eq!(
+                serde_json::to_string_pretty(&JsonDocument(&result)).unwrap(),
+                serde_json::to_string_pretty(&whole).unwrap(),
+                "{name}"
+            );
+        }
+    }
 }
