@@ -31,7 +31,7 @@ use crate::smtp::explain::Explanation;
 use crate::smtp::policy::{
     credentials_match, Decision, Greylist, PeerInfo, Policy, SessionInfo, TransactionInfo,
 };
-use crate::smtp::reply::{EnhancedStatus, Reply};
+use crate::smtp::reply::{Decimal, EnhancedStatus, Reply};
 use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
@@ -958,18 +958,7 @@ struct World<'a> {
 fn numbered(prefix: &str, number: u64) -> String {
     let mut text = String::with_capacity(prefix.len() + 20);
     text.push_str(prefix);
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = number;
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    text.extend(digits[start..].iter().map(|&digit| char::from(digit)));
+    Decimal::new(number).push_to(&mut text);
     text
 }
 

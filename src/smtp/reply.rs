@@ -350,18 +350,40 @@ impl ReplyReader {
 
 /// Appends `value` in decimal, without the formatting machinery (replies are written often).
 fn push_decimal(out: &mut Vec<u8>, value: u32) {
-    let mut digits = [0u8; 10];
-    let mut rest = value;
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
+    out.extend_from_slice(Decimal::new(value.into()).digits());
+}
+
+/// The decimal digits of a number, as `format!` writes them, worked out without the
+/// formatting machinery: replies, and the names a simulation gives, are written often.
+pub(crate) struct Decimal {
+    buffer: [u8; 20],
+    start: usize,
+}
+
+impl Decimal {
+    pub(crate) fn new(value: u64) -> Self {
+        let mut buffer = [0u8; 20];
+        let mut start = buffer.len();
+        let mut rest = value;
+        loop {
+            start -= 1;
+            buffer[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
         }
+        Decimal { buffer, start }
     }
-    out.extend_from_slice(&digits[start..]);
+
+    /// The ASCII digits.
+    pub(crate) fn digits(&self) -> &[u8] {
+        &self.buffer[self.start..]
+    }
+
+    pub(crate) fn push_to(&self, out: &mut String) {
+        out.extend(self.digits().iter().map(|&digit| char::from(digit)));
+    }
 }
 
 /// Splits `NNN-text`, `NNN text` or `NNN` into (code, is_last_line, text).
