@@ -1866,21 +1866,28 @@ impl<'a> World<'a> {
                 // whose delivery was waiting for it.
                 self.deliver_waiting(conn);
                 let (outcome, local) = self.accept_message(conn, &message);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    // The server owns the message from its 250 on (RFC 5321 6.1), and its MDA
-                    // delivers after: once the reply is out, the mailboxes get it (or the MDA
-                    // refuses it, and the server bounces it).
-                    if let Some(local) = local.filter(|local| !local.recipients.is_empty()) {
-                        c.waiting_deliveries.push_back(local);
+                let local = local.filter(|local| !local.recipients.is_empty());
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    // A connection being pumped is there; were it not, a message that was
+                    // taken would still be delivered, never lost.
+                    if let Some(local) = local {
+                        self.deliver_to_mailboxes(local);
                     }
-                    if let Sessions::Smtp {
-                        server: Some(s), ..
-                    } = &mut c.sessions
-                    {
-                        // Cannot fail: a MessageReceived event always leaves a message
-                        // awaiting storage.
-                        let _ = s.message_stored(outcome, self.now_ms);
-                    }
+                    return;
+                };
+                // The server owns the message from its 250 on (RFC 5321 6.1), and its MDA
+                // delivers after: once the reply is out, the mailboxes get it (or the MDA
+                // refuses it, and the server bounces it).
+                if let Some(local) = local {
+                    c.waiting_deliveries.push_back(local);
+                }
+                if let Sessions::Smtp {
+                    server: Some(s), ..
+                } = &mut c.sessions
+                {
+                    // Cannot fail: a MessageReceived event always leaves a message awaiting
+                    // storage.
+                    let _ = s.message_stored(outcome, self.now_ms);
                 }
             }
             ServerEvent::Closed { .. } => {}
