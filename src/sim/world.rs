@@ -3011,8 +3011,6 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Temporary failure: retry later, or give up and bounce once the message is too old
-    /// (RFC 5321 4.5.4.1).
     /// Whether a temporary failure now ends the entry's time in the queue: it has been there
     /// for the give-up time (RFC 5321 4.5.4.1).
     fn past_give_up(&self, host: usize, entry_id: EntryId) -> bool {
@@ -3022,6 +3020,8 @@ impl<'a> World<'a> {
         })
     }
 
+    /// Temporary failure: retry later, or give up and bounce once the message is too old
+    /// (RFC 5321 4.5.4.1).
     fn defer_entry(
         &mut self,
         host: usize,
