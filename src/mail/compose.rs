@@ -601,20 +601,16 @@ pub fn quoted_printable(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// `text` split at each CRLF, the CRLFs left out; what follows the last one is a line too.
 fn split_crlf(text: &[u8]) -> Vec<&[u8]> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    let mut index = 0;
-    while index + 1 < text.len() {
-        if &text[index..index + 2] == b"\r\n" {
-            lines.push(&text[start..index]);
-            index += 2;
-            start = index;
-        } else {
-            index += 1;
-        }
+    let mut lines: Vec<&[u8]> = crate::smtp::dot::crlf_lines(text)
+        .into_iter()
+        .map(|line| line.strip_suffix(b"\r\n").unwrap_or(line))
+        .collect();
+    // What follows the last CRLF is a line too, even when empty.
+    if text.is_empty() || text.ends_with(b"\r\n") {
+        lines.push(&[]);
     }
-    lines.push(&text[start..]);
     lines
 }
 
@@ -1293,6 +1289,37 @@ mod tests {
     }
 
     #[test]
+    fn text_is_split_at_each_crlf_and_nowhere_else() {
+        // Every text of up to six octets from CR, LF and "a", against a pair-by-pair scan.
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        let mut start = 0;
+        for _ in 0..6 {
+            let end = texts.len();
+            for index in start..end {
+                for byte in [b'\r', b'\n', b'a'] {
+                    texts.push([texts[index].as_slice(), &[byte]].concat());
+                }
+            }
+            start = end;
+        }
+        for text in &texts {
+            let mut expected: Vec<&[u8]> = Vec::new();
+            let (mut line_start, mut index) = (0, 0);
+            while index + 1 < text.len() {
+                if &text[index..index + 2] == b"\r\n" {
+                    expected.push(&text[line_start..index]);
+                    index += 2;
+                    line_start = index;
+                } else {
+                    index += 1;
+                }
+            }
+            expected.push(&text[line_start..]);
+            assert_eq!(split_crlf(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
     fn message_id_parts_are_the_cleaned_text_whether_or_not_it_needed_cleaning() {
         // The cleaning written out in full: the short cut for clean text must agree with it.
         fn left_in_full(token: &str, fallback: &str) -> String {
@@ -1357,6 +1384,28 @@ mod tests {
             assert_eq!(subject_field(input), subject_field(&cleaned), "{input:?}");
             assert!(!subject_field(input).contains('\u{7}'), "{input:?}");
         }
+    }
+
+    /// Checks that `attachment` is refused with `expected`, alone and in a message (`context`
+    /// names the case in a failure); the error's text.
+    fn assert_refused(attachment: Attachment, expected: &ComposeError, context: &str) -> String {
+        assert_eq!(
+            check_attachment(&attachment),
+            Err(expected.clone()),
+            "{context}"
+        );
+        let mut req = request();
+        req.attachments = vec![attachment];
+        assert_eq!(compose(&req), Err(expected.clone()), "{context}");
+        expected.to_string()
+    }
+
+    /// Checks that `attachment` is taken, alone and in a message.
+    fn assert_accepted(attachment: Attachment, context: &str) {
+        assert_eq!(check_attachment(&attachment), Ok(()), "{context}");
+        let mut req = request();
+        req.attachments = vec![attachment];
+        assert!(compose(&req).is_ok(), "{context}");
     }
 
     /// A parsed message: unfolded header fields (name, value) and the body.
@@ -2155,15 +2204,7 @@ mod tests {
                 filename: "forwarded.eml".into(),
                 offset,
             };
-            assert_eq!(
-                check_attachment(&attachment),
-                Err(expected.clone()),
-                "{content:?}"
-            );
-            let mut req = request();
-            req.attachments = vec![attachment];
-            assert_eq!(compose(&req), Err(expected.clone()));
-            let text = expected.to_string();
+            let text = assert_refused(attachment, &expected, &format!("{content:?}"));
             assert!(
                 text.starts_with("attachment \"forwarded.eml\" (message/rfc822)")
                     && text.contains("RFC 2046 5.2.1")
@@ -2285,14 +2326,9 @@ mod tests {
                 media_type: media_type.into(),
                 problem,
             };
-            assert_eq!(check_attachment(&attachment), Err(expected.clone()));
-            let mut req = request();
-            req.attachments = vec![attachment];
-            assert_eq!(compose(&req), Err(expected.clone()));
+            let text = assert_refused(attachment, &expected, "");
             assert!(
-                expected
-                    .to_string()
-                    .starts_with("attachment \"forwarded.eml\""),
+                text.starts_with("attachment \"forwarded.eml\""),
                 "{expected}"
             );
         }
@@ -2308,10 +2344,7 @@ mod tests {
             forwarded("application/octet-stream", &with_line(5000)),
         ];
         for attachment in allowed {
-            assert_eq!(check_attachment(&attachment), Ok(()));
-            let mut req = request();
-            req.attachments = vec![attachment];
-            assert!(compose(&req).is_ok());
+            assert_accepted(attachment, "");
         }
         // Which attachments go as they are.
         assert!(attachment_is_unencoded("a", Some("Message/RFC822")));
@@ -2392,15 +2425,7 @@ mod tests {
                 media_type: content_type.split(';').next().unwrap().into(),
                 problem,
             };
-            assert_eq!(
-                check_attachment(&attachment),
-                Err(expected.clone()),
-                "{content_type}"
-            );
-            let mut req = request();
-            req.attachments = vec![attachment];
-            assert_eq!(compose(&req), Err(expected.clone()));
-            let text = expected.to_string();
+            let text = assert_refused(attachment, &expected, content_type);
             assert!(
                 text.starts_with("attachment \"forwarded.eml\"") && text.contains("RFC 2046 5.1.1"),
                 "{text}"
@@ -2420,10 +2445,7 @@ mod tests {
         ] {
             let content_type = format!("multipart/mixed; boundary=\"{boundary}\"");
             let attachment = forwarded(&content_type, content.as_bytes());
-            assert_eq!(check_attachment(&attachment), Ok(()), "{boundary:?}");
-            let mut req = request();
-            req.attachments = vec![attachment];
-            assert!(compose(&req).is_ok());
+            assert_accepted(attachment, &format!("{boundary:?}"));
         }
     }
 

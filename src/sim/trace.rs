@@ -428,24 +428,6 @@ fn escaped(line: &[u8]) -> String {
     out
 }
 
-/// The lines of `bytes`, each with the CRLF that ends it (the last may have none). Only CRLF
-/// ends a line, as in SMTP and POP3 (RFC 5321 2.3.8): a bare LF stays inside its line, shown
-/// as `\n`, so that `<LF>.<CRLF>` never looks like the end of the data.
-fn crlf_lines(bytes: &[u8]) -> Vec<&[u8]> {
-    let mut lines = Vec::new();
-    let mut start = 0;
-    for newline in memchr::memchr_iter(b'\n', bytes) {
-        if newline > start && bytes[newline - 1] == b'\r' {
-            lines.push(&bytes[start..=newline]);
-            start = newline + 1;
-        }
-    }
-    if start < bytes.len() {
-        lines.push(&bytes[start..]);
-    }
-    lines
-}
-
 /// Most lines of one data transmission shown in the text trace.
 const DATA_LINES_SHOWN: usize = 12;
 
@@ -554,7 +536,7 @@ impl TextRenderer {
                     Direction::ServerToClient => (server, "S:"),
                 };
                 let raw = bytes.as_bytes();
-                let lines = crlf_lines(raw);
+                let lines = crate::smtp::dot::crlf_lines(raw);
                 let shown = lines.len().min(DATA_LINES_SHOWN);
                 for piece in &lines[..shown] {
                     let body = piece.strip_suffix(b"\r\n").unwrap_or(piece);
@@ -883,7 +865,5 @@ mod text_tests {
             .filter_map(|line| line.split_once("#1 C: ").map(|(_, text)| text.to_string()))
             .collect();
         assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
-        assert_eq!(crlf_lines(b""), Vec::<&[u8]>::new());
-        assert_eq!(crlf_lines(b"\r\n\r\n"), [&b"\r\n"[..], b"\r\n"]);
     }
 }

@@ -90,6 +90,24 @@ pub fn lines_inclusive(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         })
 }
 
+/// The lines of `bytes`, each with the CRLF that ends it (the last may have none; an empty
+/// rest is no line). Only CRLF ends a line (RFC 5321 2.3.8): a bare CR or LF stays inside its
+/// line, so `<LF>.<CRLF>` is never taken for the end of the data.
+pub fn crlf_lines(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for newline in memchr::memchr_iter(b'\n', bytes) {
+        if newline > start && bytes[newline - 1] == b'\r' {
+            lines.push(&bytes[start..=newline]);
+            start = newline + 1;
+        }
+    }
+    if start < bytes.len() {
+        lines.push(&bytes[start..]);
+    }
+    lines
+}
+
 /// The inverse of [`dot_stuff`] for a message whose lines already end in CRLF: removes one
 /// leading "." from every line that has one, and stops at the ".CRLF" line that ends the data
 /// (RFC 5321 4.5.2, receiver side). Anything after the end line is ignored; without an end
@@ -139,6 +157,16 @@ mod tests {
         assert_eq!(normalize_line_endings(b"a\r\r\n"), b"a\r\n\r\n");
         assert_eq!(normalize_line_endings(b""), b"");
         assert!(!has_bare_line_break(&normalize_line_endings(b"\n\r\n\r\r")));
+    }
+
+    #[test]
+    fn only_crlf_ends_a_line() {
+        assert_eq!(crlf_lines(b""), Vec::<&[u8]>::new());
+        assert_eq!(crlf_lines(b"\r\n\r\n"), [&b"\r\n"[..], b"\r\n"]);
+        assert_eq!(
+            crlf_lines(b"Hello\n.\r\n\r\r\nX"),
+            [&b"Hello\n.\r\n"[..], b"\r\r\n", b"X"]
+        );
     }
 
     #[test]
