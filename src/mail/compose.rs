@@ -358,24 +358,24 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
     date::push_rfc5322_date(&mut header, request.date_unix_s, request.utc_offset_min);
     header.push_str("\r\n");
     let from = parse_mailbox("From", &request.from)?;
-    header.push_str(&address_field("From", &[from])?);
+    push_address_field(&mut header, "From", &[from]);
     let to = parse_list("To", &request.to)?;
     let cc = parse_list("Cc", &request.cc)?;
     if to.is_empty() && cc.is_empty() {
         // RFC 5322 A.1.3: a message for Bcc recipients only names an empty group.
         header.push_str("To: undisclosed-recipients:;\r\n");
     } else if !to.is_empty() {
-        header.push_str(&address_field("To", &to)?);
+        push_address_field(&mut header, "To", &to);
     }
     if !cc.is_empty() {
-        header.push_str(&address_field("Cc", &cc)?);
+        push_address_field(&mut header, "Cc", &cc);
     }
-    header.push_str(&subject_field(&request.subject));
-    header.push_str(&format!(
-        "Message-ID: <{}@{}>\r\n",
-        message_id_left(&request.message_id_token, "message"),
-        id_right(&request.hostname)
-    ));
+    push_subject_field(&mut header, &request.subject);
+    header.push_str("Message-ID: <");
+    header.push_str(&message_id_left(&request.message_id_token, "message"));
+    header.push('@');
+    header.push_str(&id_right(&request.hostname));
+    header.push_str(">\r\n");
     header.push_str("MIME-Version: 1.0\r\n");
 
     let (text_headers, text_body) = text_part(&request.body_text);
@@ -388,7 +388,7 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
     }
 
     let mut parts: Vec<Vec<u8>> = Vec::with_capacity(request.attachments.len() + 1);
-    let mut text = text_headers.into_bytes();
+    let mut text = text_headers.as_bytes().to_vec();
     text.extend_from_slice(b"\r\n");
     text.extend_from_slice(&text_body);
     parts.push(text);
@@ -426,49 +426,56 @@ fn parse_list(field: &'static str, list: &[String]) -> Result<Vec<Mailbox>, Comp
     list.iter().map(|text| parse_mailbox(field, text)).collect()
 }
 
-/// `Field: a, b, c` folded after commas to stay within 78 characters where possible.
-fn address_field(field: &str, mailboxes: &[Mailbox]) -> Result<String, ComposeError> {
-    let items: Vec<String> = mailboxes.iter().map(mailbox_text).collect();
-    let mut out = format!("{field}:");
-    let mut line_len = out.len();
-    for (index, item) in items.iter().enumerate() {
-        let separator = if index + 1 < items.len() { "," } else { "" };
-        let needed = 1 + item.len() + separator.len();
+/// Appends `Field: a, b, c` folded after commas to stay within 78 characters where possible.
+fn push_address_field(out: &mut String, field: &str, mailboxes: &[Mailbox]) {
+    out.push_str(field);
+    out.push(':');
+    let mut line_len = field.len() + 1;
+    for (index, mailbox) in mailboxes.iter().enumerate() {
+        // The item is written first and measured; a fold goes in before its space.
+        let space_at = out.len();
+        out.push(' ');
+        push_mailbox_text(out, mailbox);
+        if index + 1 < mailboxes.len() {
+            out.push(',');
+        }
+        let needed = out.len() - space_at;
         if index > 0 && line_len + needed > LINE_PREFERRED_MAX {
-            out.push_str("\r\n");
+            out.insert_str(space_at, "\r\n");
             line_len = 0;
         }
-        out.push(' ');
-        out.push_str(item);
-        out.push_str(separator);
         line_len += needed;
     }
     out.push_str("\r\n");
-    Ok(out)
 }
 
-/// A mailbox as header text: the display name as atoms, a quoted string, or encoded words
-/// (RFC 2047 5(3): allowed in a phrase) when it is not ASCII.
-fn mailbox_text(mailbox: &Mailbox) -> String {
+/// Appends a mailbox as header text: the display name as atoms, a quoted string, or encoded
+/// words (RFC 2047 5(3): allowed in a phrase) when it is not ASCII.
+fn push_mailbox_text(out: &mut String, mailbox: &Mailbox) {
     let Some(name) = &mailbox.display_name else {
-        return mailbox.address.clone();
+        out.push_str(&mailbox.address);
+        return;
     };
-    let name_text = if !name.is_ascii() || name.contains("=?") {
-        encoded_words(name, 0).join(" ")
+    if !name.is_ascii() || name.contains("=?") {
+        out.push_str(&encoded_words(name, 0).join(" "));
     } else if name
         .chars()
         .all(|c| c == ' ' || c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c))
     {
-        name.clone()
+        out.push_str(name);
     } else {
-        format!("\"{}\"", escaped_for_quotes(name))
-    };
-    format!("{name_text} <{}>", mailbox.address)
+        out.push('"');
+        out.push_str(&escaped_for_quotes(name));
+        out.push('"');
+    }
+    out.push_str(" <");
+    out.push_str(&mailbox.address);
+    out.push('>');
 }
 
-/// `Subject:` as ASCII folded at spaces, or as RFC 2047 encoded words when the text is not
+/// Appends `Subject:` as ASCII folded at spaces, or as RFC 2047 encoded words when the text is not
 /// plain ASCII or holds something that looks like an encoded word.
-fn subject_field(subject: &str) -> String {
+fn push_subject_field(out: &mut String, subject: &str) {
     let cleaned: Cow<str> =
         if subject.len() <= SUBJECT_MAX_CHARS && !subject.chars().any(char::is_control) {
             Cow::Borrowed(subject)
@@ -485,8 +492,8 @@ fn subject_field(subject: &str) -> String {
             .split(' ')
             .all(|word| word.len() < LINE_PREFERRED_MAX - 10);
     if plain {
-        let mut out = String::from("Subject:");
-        let mut line_len = out.len();
+        out.push_str("Subject:");
+        let mut line_len = "Subject:".len();
         for (index, word) in cleaned.split(' ').enumerate() {
             if index > 0 && line_len + 1 + word.len() > LINE_PREFERRED_MAX {
                 // Folding: CRLF before the space (RFC 5322 2.2.3); the space stays.
@@ -498,10 +505,12 @@ fn subject_field(subject: &str) -> String {
             line_len += 1 + word.len();
         }
         out.push_str("\r\n");
-        return out;
+        return;
     }
     let words = encoded_words(&cleaned, "Subject: ".len());
-    format!("Subject: {}\r\n", words.join("\r\n "))
+    out.push_str("Subject: ");
+    out.push_str(&words.join("\r\n "));
+    out.push_str("\r\n");
 }
 
 /// RFC 2047 `=?UTF-8?B?...?=` words, each at most 75 characters and splitting only between
@@ -529,8 +538,8 @@ fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
 
 /// The text part's header lines (each with CRLF) and its encoded body. ASCII text with short
 /// lines goes as 7bit; anything else as quoted-printable, which keeps the message 7-bit.
-fn text_part(body_text: &str) -> (String, Vec<u8>) {
-    let normalized = crate::smtp::dot::normalize_line_endings(body_text.as_bytes());
+fn text_part(body_text: &str) -> (&'static str, Vec<u8>) {
+    let normalized = crate::smtp::dot::normalized(body_text.as_bytes());
     let seven_bit = normalized.is_ascii()
         && normalized
             .split(|&b| b == b'\n')
@@ -538,15 +547,15 @@ fn text_part(body_text: &str) -> (String, Vec<u8>) {
         && !normalized
             .iter()
             .any(|&b| b == 0 || (b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t')));
-    let content_type = "Content-Type: text/plain; charset=utf-8\r\n";
     if seven_bit {
         (
-            format!("{content_type}Content-Transfer-Encoding: 7bit\r\n"),
-            normalized,
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n",
+            normalized.into_owned(),
         )
     } else {
         (
-            format!("{content_type}Content-Transfer-Encoding: quoted-printable\r\n"),
+            "Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n",
             quoted_printable(&normalized),
         )
     }
@@ -1200,7 +1209,7 @@ fn choose_boundary(request: &ComposeRequest, parts: &[Vec<u8>]) -> String {
 
 /// The Message-ID's left side: dot-atom text (RFC 5322 3.6.4); other characters become "_",
 /// and an empty result becomes `fallback`.
-pub(crate) fn message_id_left(token: &str, fallback: &str) -> String {
+pub(crate) fn message_id_left<'a>(token: &'a str, fallback: &str) -> Cow<'a, str> {
     let id_atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
     // Nearly every token is already a dot-atom: kept as it is.
     if !token.is_empty()
@@ -1210,7 +1219,7 @@ pub(crate) fn message_id_left(token: &str, fallback: &str) -> String {
         && !token.ends_with('.')
         && !token.contains("..")
     {
-        return token.to_string();
+        return Cow::Borrowed(token);
     }
     let cleaned: String = token
         .chars()
@@ -1218,22 +1227,22 @@ pub(crate) fn message_id_left(token: &str, fallback: &str) -> String {
         .map(|c| if id_atext(c) { c } else { '_' })
         .collect();
     let cleaned = cleaned.trim_matches('.').replace("..", "._");
-    if cleaned.is_empty() {
+    Cow::Owned(if cleaned.is_empty() {
         fallback.to_string()
     } else {
         cleaned
-    }
+    })
 }
 
 /// The Message-ID's right side: a host name of letters, digits, "-" and ".".
-fn id_right(hostname: &str) -> String {
+fn id_right(hostname: &str) -> Cow<'_, str> {
     let host_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
     // Nearly every host name is already one: kept as it is.
     if hostname.len() <= 253
         && hostname.split('.').all(|label| !label.is_empty())
         && hostname.chars().all(host_char)
     {
-        return hostname.to_string();
+        return Cow::Borrowed(hostname);
     }
     let cleaned: String = hostname
         .chars()
@@ -1245,11 +1254,11 @@ fn id_right(hostname: &str) -> String {
         .filter(|label| !label.is_empty())
         .collect();
     let cleaned = labels.join(".");
-    if cleaned.is_empty() {
+    Cow::Owned(if cleaned.is_empty() {
         "localhost".to_string()
     } else {
         cleaned
-    }
+    })
 }
 
 #[cfg(test)]
@@ -1381,6 +1390,11 @@ mod tests {
                 .take(SUBJECT_MAX_CHARS)
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .collect();
+            let subject_field = |subject: &str| {
+                let mut out = String::new();
+                push_subject_field(&mut out, subject);
+                out
+            };
             assert_eq!(subject_field(input), subject_field(&cleaned), "{input:?}");
             assert!(!subject_field(input).contains('\u{7}'), "{input:?}");
         }

@@ -922,7 +922,7 @@ fn clean_host(host: &str) -> String {
 
 /// The Message-ID's left side, as for composed messages.
 fn id_left(token: &str) -> String {
-    compose::message_id_left(token, "dsn")
+    compose::message_id_left(token, "dsn").into_owned()
 }
 
 fn strip_last_crlf(mut part: Vec<u8>) -> Vec<u8> {
