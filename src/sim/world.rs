@@ -985,10 +985,10 @@ fn domain_of(address: &str) -> String {
 fn reply_text(reply: &Reply) -> String {
     let mut text =
         String::with_capacity(16 + reply.lines.iter().map(|l| l.len() + 1).sum::<usize>());
-    // Writing to a String cannot fail.
-    let _ = write!(text, "{}", reply.code);
+    Decimal::new(reply.code.into()).push_to(&mut text);
     if let Some(enhanced) = reply.enhanced {
-        let _ = write!(text, " {enhanced}");
+        text.push(' ');
+        enhanced.push_to(&mut text);
     }
     text.push(' ');
     reply.push_text(&mut text);

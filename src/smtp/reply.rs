@@ -54,6 +54,18 @@ impl EnhancedStatus {
     }
 }
 
+impl EnhancedStatus {
+    /// Appends `class.subject.detail`, as `Display` writes it, without the formatting
+    /// machinery (replies are summarised often).
+    pub(crate) fn push_to(&self, out: &mut String) {
+        Decimal::new(self.class.into()).push_to(out);
+        out.push('.');
+        Decimal::new(self.subject.into()).push_to(out);
+        out.push('.');
+        Decimal::new(self.detail.into()).push_to(out);
+    }
+}
+
 /// One to `max` digits at the start of `token`, as a number; `token` moves past them.
 fn take_number(token: &mut &[u8], max: usize) -> Option<u16> {
     let digits = token.iter().take_while(|b| b.is_ascii_digit()).count();

@@ -1722,7 +1722,7 @@ impl<P: Policy> ServerSession<P> {
                 return;
             }
             let value = param.value.as_deref();
-            match (keyword.as_str(), value) {
+            match (&*keyword, value) {
                 ("SIZE", Some(v))
                     if !v.is_empty() && v.len() <= 20 && v.bytes().all(|b| b.is_ascii_digit()) =>
                 {
@@ -1959,7 +1959,7 @@ impl<P: Policy> ServerSession<P> {
     ) -> bool {
         if let Some(param) = params.first() {
             let keyword = shown_keyword(&param.keyword);
-            let dsn = matches!(keyword.as_str(), "NOTIFY" | "ORCPT");
+            let dsn = matches!(&*keyword, "NOTIFY" | "ORCPT");
             self.send(
                 reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}")),
                 if dsn {
@@ -2053,14 +2053,22 @@ impl<P: Policy> ServerSession<P> {
                 mail,
                 forward_paths,
             } => {
+                macro_rules! ready {
+                    () => {
+                        " recipient(s) accepted, so the server is ready for the message; it \
+                         ends at a line holding only \".\", and lines starting with \".\" \
+                         arrive with an extra dot (RFC 5321 4.5.2)"
+                    };
+                }
+                // Most transactions have one recipient: that text is written once.
+                let why: Cow<'static, str> = if forward_paths.len() == 1 {
+                    concat!("1", ready!()).into()
+                } else {
+                    format!("{}{}", forward_paths.len(), ready!()).into()
+                };
                 self.send(
                     Reply::new(354, None, "End data with <CR><LF>.<CR><LF>"),
-                    format!(
-                        "{} recipient(s) accepted, so the server is ready for the message; \
-                         it ends at a line holding only \".\", and lines starting with \".\" \
-                         arrive with an extra dot (RFC 5321 4.5.2)",
-                        forward_paths.len()
-                    ),
+                    why,
                     "RFC 5321 4.1.1.4",
                 );
                 let reader = DataReader::new(
@@ -2889,7 +2897,15 @@ fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) ->
 
 /// A MAIL/RCPT parameter keyword as replies name it: upper case, cut to
 /// [`KEYWORD_SHOWN_MAX_CHARS`] with "..." so that no reply line can outgrow 512 octets.
-fn shown_keyword(keyword: &str) -> String {
+fn shown_keyword(keyword: &str) -> Cow<'_, str> {
+    // Nearly every keyword (SIZE, BODY) is shown as it came.
+    if keyword.len() <= KEYWORD_SHOWN_MAX_CHARS
+        && keyword
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b.is_ascii_lowercase())
+    {
+        return Cow::Borrowed(keyword);
+    }
     let mut shown: String = keyword
         .chars()
         .take(KEYWORD_SHOWN_MAX_CHARS)
@@ -2898,7 +2914,7 @@ fn shown_keyword(keyword: &str) -> String {
     if keyword.chars().count() > KEYWORD_SHOWN_MAX_CHARS {
         shown.push_str("...");
     }
-    shown
+    Cow::Owned(shown)
 }
 
 /// "a", "a and b", "a, b and c".
