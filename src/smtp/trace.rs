@@ -246,23 +246,32 @@ pub fn count_received_headers(message: &[u8]) -> usize {
 /// the empty line that ends the header section. Space before the colon is tolerated, as RFC
 /// 5322 4.5.3's obsolete syntax allows.
 pub fn count_header_fields(message: &[u8], name: &[u8]) -> usize {
-    super::dot::lines_inclusive(message)
-        .map(|line| {
-            let line = line.strip_suffix(b"\n").unwrap_or(line);
-            line.strip_suffix(b"\r").unwrap_or(line)
-        })
-        .take_while(|line| !line.is_empty())
-        .filter(|line| {
-            // The name, then nothing but white space before the colon: what is before the
-            // line's first colon, trimmed, is the name.
-            line.get(..name.len())
-                .is_some_and(|start| start.eq_ignore_ascii_case(name))
-                && line[name.len()..]
-                    .iter()
-                    .find(|byte| !byte.is_ascii_whitespace())
-                    == Some(&b':')
-        })
-        .count()
+    // A plain loop over the lines: every message is counted at least once on arrival.
+    let mut count = 0;
+    let mut rest = message;
+    while !rest.is_empty() {
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |newline| newline + 1);
+        let line = &rest[..end];
+        rest = &rest[end..];
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        // The name, then nothing but white space before the colon: what is before the
+        // line's first colon, trimmed, is the name.
+        if line
+            .get(..name.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(name))
+            && line[name.len()..]
+                .iter()
+                .find(|byte| !byte.is_ascii_whitespace())
+                == Some(&b':')
+        {
+            count += 1;
+        }
+    }
+    count
 }
 
 /// The header section of a message with CRLF line ends: everything before the first empty
