@@ -1200,3 +1200,152 @@ fn messages_sent_in_one_go_are_delivered_in_the_order_they_were_taken() {
     assert_eq!(stored.len(), 1);
     assert!(String::from_utf8_lossy(stored[0]).contains("Subject: one"));
 }
+
+/// The world of `basic_world` where mail.sender.test also relays for receiver.test, and a
+/// scripted client hands it one message for `recipients` on port 25.
+fn relayed_by_the_sender(name: &str, recipients: &[String]) -> serde_json::Value {
+    let mut world = basic_world(name);
+    world["messages"] = json!([]);
+    world["hosts"][0]["relay_domains"] = json!(["receiver.test"]);
+    let rcpts: String = recipients
+        .iter()
+        .map(|r| format!("RCPT TO:<{r}>\r\n"))
+        .collect();
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mail.sender.test",
+        "bytes": format!("EHLO s.example\r\nMAIL FROM:<a@script.example>\r\n{rcpts}DATA\r\nSubject: relayed\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+    }]);
+    world
+}
+
+#[test]
+fn a_quoted_local_part_holding_an_angle_bracket_is_relayed_and_its_neighbour_delivered() {
+    // RFC 5321 4.1.2: qtextSMTP includes "<" and ">". The relay's client must send such an
+    // address, not refuse the whole message it has already accepted.
+    let world = relayed_by_the_sender(
+        "quoted-bracket",
+        &["bob@receiver.test".into(), "\"a>b\"@receiver.test".into()],
+    );
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert!(matches!(
+        fate(&result, "r1.1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    // No such mailbox: refused by the receiving server, not by the relay itself.
+    match fate(&result, "r1.1", "\"a>b\"@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.starts_with("550 5.1.1"), "{status}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_envelope_larger_than_one_client_session_takes_is_split_not_bounced() {
+    let count = smtp_lab::smtp::client::FORWARD_PATHS_MAX + 1;
+    let users: Vec<String> = (0..count).map(|n| format!("u{n}")).collect();
+    let recipients: Vec<String> = users.iter().map(|u| format!("{u}@receiver.test")).collect();
+    let mut world = relayed_by_the_sender("1001", &recipients);
+    world["hosts"][0]["max_recipients"] = json!(2000);
+    world["hosts"][1]["max_recipients"] = json!(2000);
+    world["hosts"][1]["mailboxes"] = json!(recipients
+        .iter()
+        .map(|r| json!({"address": r}))
+        .collect::<Vec<_>>());
+    let result = run_json(&world);
+    assert_conserved(&result);
+    for recipient in &recipients {
+        assert!(
+            matches!(fate(&result, "r1.1", recipient), Fate::Delivered { .. }),
+            "{recipient}: {:?}",
+            fate(&result, "r1.1", recipient)
+        );
+    }
+}
+
+#[test]
+fn a_message_over_the_first_mx_size_limit_bounces_at_once_with_the_size_error() {
+    // RFC 1870 6.1: the client does not send a message over the advertised SIZE; that is the
+    // message's permanent failure, not a connection failure to retry for five days on the
+    // next MX (here down).
+    let mut world = basic_world("size-then-down");
+    world["dns"]["zones"][1]["records"] = json!([
+        sim_common::mx("receiver.test", 10, "mx.receiver.test"),
+        sim_common::mx("receiver.test", 20, "mx2.receiver.test"),
+        sim_common::a("mx.receiver.test", "192.0.2.20"),
+        sim_common::a("mx2.receiver.test", "192.0.2.22"),
+    ]);
+    world["hosts"][1]["max_size_octets"] = json!(100);
+    world["hosts"].as_array_mut().expect("hosts").push(json!({
+        "name": "mx2.receiver.test", "address": "192.0.2.22",
+        "relay_domains": ["receiver.test"], "faults": [{"kind": {"type": "down"}}]
+    }));
+    let result = run_json(&world);
+    assert_conserved(&result);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { host, status } => {
+            assert_eq!(host, "mail.sender.test");
+            assert!(status.starts_with("552 5.3.4"), "{status}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let last_event_ms = events(&result).map(|e| e.time_ms).max().unwrap_or(0);
+    assert!(last_event_ms < 3_600_000, "no retries: {last_event_ms} ms");
+}
+
+#[test]
+fn a_full_mailbox_at_rcpt_does_not_hold_back_the_next_recipient() {
+    // 452 4.2.2 is one full mailbox (RFC 3463 3.3), not "too many recipients": the next
+    // RCPT goes in the same transaction, and the message is sent once.
+    let mut world = basic_world("452-full");
+    world["hosts"][0]["client_pipelining"] = json!(false);
+    world["hosts"][1]["mailboxes"] = json!([
+        {"address": "bob@receiver.test"},
+        {"address": "carol@receiver.test", "quota_octets": 10, "used_octets": 10},
+        {"address": "dave@receiver.test"},
+    ]);
+    world["messages"][0]["to"] = json!([
+        "bob@receiver.test",
+        "carol@receiver.test",
+        "dave@receiver.test"
+    ]);
+    world["run_until_s"] = json!(600);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    let relay_conn = events(&result)
+        .find_map(|e| match &e.event {
+            smtp_lab::sim::trace::Event::ConnectionAttempted(attempt)
+                if &*attempt.server == "mx.receiver.test" =>
+            {
+                Some(attempt.conn)
+            }
+            _ => None,
+        })
+        .expect("the relay connects");
+    let sent: Vec<u8> = sim_common::transmissions(&result, relay_conn)
+        .into_iter()
+        .filter(|(direction, _)| *direction == smtp_lab::sim::trace::Direction::ClientToServer)
+        .flat_map(|(_, bytes)| bytes)
+        .collect();
+    let sent = String::from_utf8_lossy(&sent);
+    assert_eq!(sent.matches("DATA\r\n").count(), 1, "{sent}");
+    assert_eq!(
+        sent.matches("RCPT TO:<carol@receiver.test>").count(),
+        1,
+        "{sent}"
+    );
+    assert!(matches!(
+        fate(&result, "m1", "dave@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
+#[test]
+fn a_subject_longer_than_the_user_agent_writes_is_refused_not_cut() {
+    let mut world = basic_world("long-subject");
+    world["messages"][0]["subject"] = json!("ü".repeat(1000));
+    assert!(Scenario::from_json(&world.to_string()).is_ok());
+    world["messages"][0]["subject"] = json!("ü".repeat(1001));
+    let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
+    let problem = problem_at(&errors, "messages[0].subject");
+    assert!(problem.contains("1000 characters"), "{problem}");
+}

@@ -794,6 +794,18 @@ impl Scenario {
                     error(format!("{at}.{field}"), problem);
                 }
             }
+            // The user agent cuts a longer subject; a file asking for one is told so.
+            if message.raw.is_none()
+                && message.subject.chars().count() > crate::mail::compose::SUBJECT_MAX_CHARS
+            {
+                error(
+                    format!("{at}.subject"),
+                    format!(
+                        "longer than {} characters, the most the user agent writes",
+                        crate::mail::compose::SUBJECT_MAX_CHARS
+                    ),
+                );
+            }
             if let Some(auth) = &message.auth {
                 for (field, problem) in credential_problems(auth) {
                     error(format!("{at}.auth.{field}"), problem);

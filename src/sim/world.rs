@@ -2409,6 +2409,16 @@ impl<'a> World<'a> {
                 remote.entry(domain).or_default().push(recipient.clone());
             }
         }
+        // A client session takes at most FORWARD_PATHS_MAX recipients: a larger envelope
+        // becomes several queue entries, as Postfix splits one (`default_destination_
+        // recipient_limit`), so every accepted recipient is tried.
+        let remote = remote.into_iter().flat_map(|(domain, recipients)| {
+            let chunks: Vec<Vec<String>> = recipients
+                .chunks(crate::smtp::client::FORWARD_PATHS_MAX)
+                .map(<[String]>::to_vec)
+                .collect();
+            chunks.into_iter().map(move |chunk| (domain.clone(), chunk))
+        });
         for (domain, recipients) in remote {
             let entry = self.next_entry;
             self.next_entry += 1;
@@ -2932,7 +2942,15 @@ impl<'a> World<'a> {
     ) {
         let host_name = Rc::clone(&self.hosts[host].name);
         // A session that never got as far as MAIL failed as a connection: try the next MX.
+        // Unless this client refused the message itself once it read the server's EHLO
+        // reply (over its SIZE, 8-bit or UTF-8 it does not take): that is the message's
+        // permanent failure, bounced at once, as Postfix does (RFC 1870 6.1, RFC 6152 3).
+        let refused_by_client = outcome.recipients.iter().any(|r| {
+            r.reply_origin == ReplyOrigin::Client
+                && matches!(r.status, RecipientStatus::PermanentFailure(_))
+        });
         let connection_failed = outcome.mail_transactions == 0
+            && !refused_by_client
             && outcome.recipients.iter().all(|r| !r.status.is_accepted());
         if connection_failed {
             let failure = outcome

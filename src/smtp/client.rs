@@ -1047,13 +1047,14 @@ impl ClientSession {
         }
         let forward_path = self.current.envelope.forward_paths[index].clone();
         // RFC 5321 4.5.3.1.10: 452 is the code for "too many recipients"; RFC 821 said 552,
-        // which the client should take as temporary. After an accepted recipient it can only
-        // mean the limit: the rest go in the next transaction.
-        let too_many_recipients = reply.code == 452
-            || (reply.code == 552
-                && reply
-                    .enhanced
-                    .is_none_or(|status| status == EnhancedStatus::new(5, 5, 3)));
+        // which the client should take as temporary. After an accepted recipient it means
+        // the limit, and the rest go in the next transaction, unless its enhanced code says
+        // otherwise: 452 4.2.2 is one full mailbox (RFC 3463 3.3), and the next recipient may
+        // well be taken.
+        let too_many_recipients = matches!(reply.code, 452 | 552)
+            && reply
+                .enhanced
+                .is_none_or(|status| (status.subject, status.detail) == (5, 3));
         match reply.code / 100 {
             2 => {
                 transaction.accepted.push(index);
@@ -1659,8 +1660,13 @@ fn check_path(path: &str, is_reverse_path: bool) -> Result<(), ClientSetupError>
     if path.len() + 2 > PATH_MAX_OCTETS {
         return invalid("longer than 256 octets with its brackets (RFC 5321 4.5.3.1.3)");
     }
-    if path.chars().any(|c| c.is_control() || c == '<' || c == '>') {
-        return invalid("control characters and angle brackets are not allowed");
+    if path.chars().any(char::is_control) {
+        return invalid("control characters are not allowed");
+    }
+    // RFC 5321 4.1.2: "<" and ">" may stand inside a quoted local part ("a>b"@example.org),
+    // where the grammar keeps them from ending the path; anywhere else they would.
+    if path.contains(['<', '>']) && super::address::Mailbox::parse(path).is_err() {
+        return invalid("angle brackets are allowed only inside a quoted local part");
     }
     Ok(())
 }
@@ -1687,6 +1693,22 @@ mod tests {
             all.extend(bytes);
         }
         String::from_utf8(all).expect("ascii")
+    }
+
+    #[test]
+    fn angle_brackets_are_sent_only_inside_a_quoted_local_part() {
+        // RFC 5321 4.1.2: qtextSMTP includes "<" and ">"; outside quotes they end the path.
+        assert!(check_path("\"a>b\"@example.org", false).is_ok());
+        assert!(check_path("\"<x>\"@example.org", true).is_ok());
+        for bad in [
+            "a>b@example.org",
+            "a@example.org>",
+            "<a@example.org",
+            "\"a\">b@x.org",
+        ] {
+            assert!(check_path(bad, false).is_err(), "{bad}");
+        }
+        assert!(check_path("\"a\rb\"@example.org", false).is_err());
     }
 
     #[test]
