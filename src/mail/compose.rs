@@ -414,9 +414,11 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
     message.extend_from_slice(b"This is a multi-part message in MIME format.\r\n");
     for part in &parts {
         message.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
-        // Each part ends with CRLF; the CRLF before the next delimiter belongs to the
-        // delimiter (RFC 2046 5.1.1), so the part's own last line break is dropped.
-        message.extend_from_slice(part.strip_suffix(b"\r\n").unwrap_or(part));
+        // Each part keeps its own last line break: the CRLF before the next delimiter
+        // belongs to the delimiter (RFC 2046 5.1.1), and "body parts that must be considered
+        // to end with line breaks ... must have two CRLFs preceding the boundary delimiter
+        // line". Text typed with a final newline arrives with it.
+        message.extend_from_slice(part);
     }
     message.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     Ok(message)
@@ -886,10 +888,9 @@ fn attachment_part(attachment: &Attachment) -> Result<(Vec<u8>, TransferEncoding
             encoding.name()
         ));
         let mut part = part.into_bytes();
+        // As it is: the delimiter that follows brings its own CRLF, so the content keeps its
+        // last line break if it has one, and gains none if it has not.
         part.extend_from_slice(&content);
-        // The CRLF that `compose` takes off before the delimiter, so that the content keeps
-        // its own last line break, if it has one.
-        part.extend_from_slice(b"\r\n");
         return Ok((part, encoding));
     }
     part.push_str("Content-Transfer-Encoding: base64\r\n\r\n");
@@ -2047,6 +2048,22 @@ mod tests {
             .map(|piece| parse(piece.strip_prefix(b"\r\n").expect("CRLF after a delimiter")))
             .collect();
         (boundary, parts)
+    }
+
+    #[test]
+    fn the_text_part_of_a_multipart_message_keeps_its_last_line_break() {
+        // RFC 2046 5.1.1: a part that ends with a line break has two CRLFs before the next
+        // delimiter. Text without a final line break gets one, as in a one-part message.
+        for (typed, sent) in [("hello\n", "hello\r\n"), ("no eol", "no eol\r\n")] {
+            let mut request = request();
+            request.body_text = typed.into();
+            let unended: &[u8] = b"Subject: x\r\n\r\nno line break";
+            request.attachments = vec![forwarded("message/rfc822", unended)];
+            let (_, parts) = multipart_parts(&compose(&request).expect("composes"));
+            assert_eq!(parts[0].body, sent.as_bytes(), "{typed:?}");
+            // An attachment sent as it is, without a final line break, gains none.
+            assert_eq!(parts[1].body, unended, "{typed:?}");
+        }
     }
 
     /// A message as a user agent saves it, LF line ends: a header section with fields the

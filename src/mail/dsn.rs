@@ -217,6 +217,8 @@ pub fn build_dsn(request: &DsnRequest) -> Vec<u8> {
     message.extend_from_slice(b"This is a MIME-encapsulated message.\r\n");
     for part in &parts {
         message.extend_from_slice(format!("\r\n--{boundary}\r\n").as_bytes());
+        // A part keeps its last line break; the delimiter brings its own CRLF (RFC 2046
+        // 5.1.1), so the last recipient's fields end with an empty line, as Postfix writes.
         message.extend_from_slice(part);
     }
     message.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
@@ -572,7 +574,7 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
         );
         part.extend_from_slice(&compose::quoted_printable(text.as_bytes()));
     }
-    strip_last_crlf(part)
+    part
 }
 
 /// What a status means and what the sender can do, for the codes a student meets most
@@ -752,7 +754,7 @@ fn delivery_status_part(request: &DsnRequest) -> Vec<u8> {
             }
         }
     }
-    strip_last_crlf(part.into_bytes())
+    part.into_bytes()
 }
 
 /// `550 5.1.1 User unknown`: the code, the enhanced status if any, and the lines joined by
@@ -925,14 +927,6 @@ fn id_left(token: &str) -> String {
     compose::message_id_left(token, "dsn").into_owned()
 }
 
-fn strip_last_crlf(mut part: Vec<u8>) -> Vec<u8> {
-    // The CRLF before the next delimiter belongs to the delimiter (RFC 2046 5.1.1).
-    if part.ends_with(b"\r\n") {
-        part.truncate(part.len() - 2);
-    }
-    part
-}
-
 /// A boundary that depends only on the request, checked against every part: a boundary
 /// delimiter must not occur in any encapsulated part (RFC 2046 5.1.1). The returned message is
 /// sent unchanged and may hold anything, so the boundary changes until it is free.
@@ -1054,8 +1048,12 @@ mod tests {
              Status: 5.1.1\r\n\
              Remote-MTA: dns; mx.example.net\r\n\
              Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n\
-             Last-Attempt-Date: Tue, 14 Nov 2023 22:13:50 +0000"
+             Last-Attempt-Date: Tue, 14 Nov 2023 22:13:50 +0000\r\n"
         );
+        // In the whole notice the last field keeps its CRLF before the delimiter's own
+        // (RFC 2046 5.1.1): the recipient's group ends with an empty line.
+        let notice = text(&build_dsn(&request()));
+        assert!(notice.contains("+0000\r\n\r\n--"), "{notice}");
     }
 
     #[test]
