@@ -150,6 +150,47 @@ fn the_secondary_is_used_when_the_primary_is_down() {
 }
 
 #[test]
+fn a_temporary_failure_after_mail_moves_on_to_the_next_mx_for_two_sessions_an_attempt() {
+    // RFC 5321 5.1: try the addresses in order until delivery succeeds. mx1 drops the
+    // connection in the middle of the data and mx2 greylists (both after MAIL): as Postfix
+    // (smtp_mx_session_limit = 2), the attempt stops there, and mx3 is not tried until the
+    // next attempt, which begins again at mx1.
+    let mut world = three_mx_world();
+    world["hosts"][1]["faults"] = json!([fault("drop_in_data", Some(3600))]);
+    world["hosts"][2]["faults"] = json!([]);
+    world["hosts"][2]["greylist_s"] = json!(60);
+    let result = run_json(&world);
+    let targets = relay_targets(&result, "mail.sender.test");
+    assert_eq!(
+        targets[..3],
+        [
+            "mx1.receiver.test",
+            "mx2.receiver.test",
+            "mx1.receiver.test"
+        ],
+        "{targets:?}"
+    );
+    let times: Vec<u64> = sim_common::attempts(&result)
+        .into_iter()
+        .filter(|(_, _, client, _, _)| client == "mail.sender.test")
+        .map(|(time, ..)| time)
+        .collect();
+    assert!(times[1] - times[0] < 60_000, "mx2 at once: {times:?}");
+    assert!(
+        times[2] - times[1] >= 1_800_000,
+        "then the retry: {times:?}"
+    );
+    assert_eq!(attempt_times(&result, "mail.sender.test").len(), 2);
+    // The second attempt: mx1 drops again, mx2 takes the greylisted retry.
+    assert!(events(&result).any(|e| matches!(&e.event,
+        Event::MessageAccepted(a) if &*a.host == "mx2.receiver.test" && a.message == "m1")));
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if &**host == "mx1.receiver.test"
+    ));
+}
+
+#[test]
 fn a_busy_primary_answers_421_at_the_greeting_and_the_next_mx_is_used() {
     let mut world = three_mx_world();
     // mx1 is up but busy for an hour; mx2 works.

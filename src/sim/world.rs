@@ -336,6 +336,8 @@ struct Entry {
     attempts: u32,
     targets: Vec<Target>,
     target_index: usize,
+    /// Sessions of the current attempt that got as far as MAIL (see `MX_SESSIONS_PER_ATTEMPT`).
+    mx_sessions: u8,
     in_flight: bool,
     delay_notice_sent: bool,
     /// The last temporary failure, for a give-up bounce, and the server it came from.
@@ -840,6 +842,11 @@ impl Interner {
         )
     }
 }
+
+/// Most sessions that get as far as MAIL in one delivery attempt of a queue entry: Postfix's
+/// `smtp_mx_session_limit` default. Sessions that fail before (refused, timed out, a refusing
+/// greeting) do not count, and the next address is always tried after them.
+const MX_SESSIONS_PER_ATTEMPT: u8 = 2;
 
 /// How long a host's resolver waits for a DNS answer before it gives up on the question:
 /// glibc's default (resolv.conf `timeout:5`, `attempts:2`), which Postfix and Exim use.
@@ -2451,6 +2458,7 @@ impl<'a> World<'a> {
                     attempts: 0,
                     targets: Vec::new(),
                     target_index: 0,
+                    mx_sessions: 0,
                     in_flight: false,
                     delay_notice_sent: false,
                     last_failure: None,
@@ -2742,6 +2750,7 @@ impl<'a> World<'a> {
         if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
             entry.targets = targets;
             entry.target_index = 0;
+            entry.mx_sessions = 0;
         }
         self.connect_to_target(host, entry_id);
     }
@@ -3009,11 +3018,21 @@ impl<'a> World<'a> {
         entry.in_flight = false;
         // Only the recipients to try again stay queued.
         entry.recipients.retain(|r| deferred.contains(r));
+        entry.mx_sessions = entry.mx_sessions.saturating_add(1);
+        // RFC 5321 5.1: the client tries each address in order "until a delivery attempt
+        // succeeds". As Postfix does, recipients a server deferred after MAIL (or that a lost
+        // connection left undelivered) go on to the next MX at once, for at most
+        // MX_SESSIONS_PER_ATTEMPT such sessions per attempt (its smtp_mx_session_limit).
+        let next_mx = entry.target_index + 1 < entry.targets.len()
+            && entry.mx_sessions < MX_SESSIONS_PER_ATTEMPT;
         if !failed.is_empty() {
             let original = entry.original();
             self.bounce(host, &original, failed, Some(remote.clone()));
         }
         match last_temporary {
+            Some(failure) if next_mx => {
+                self.try_next_target(host, entry_id, failure, Some(remote));
+            }
             Some(failure) => self.defer_entry(host, entry_id, failure, Some(remote)),
             None => self.dequeue(host, entry_id),
         }
