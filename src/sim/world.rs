@@ -2419,12 +2419,15 @@ impl<'a> World<'a> {
         // A client session takes at most FORWARD_PATHS_MAX recipients: a larger envelope
         // becomes several queue entries, as Postfix splits one (`default_destination_
         // recipient_limit`), so every accepted recipient is tried.
-        let remote = remote.into_iter().flat_map(|(domain, recipients)| {
-            let chunks: Vec<Vec<String>> = recipients
-                .chunks(crate::smtp::client::FORWARD_PATHS_MAX)
-                .map(<[String]>::to_vec)
-                .collect();
-            chunks.into_iter().map(move |chunk| (domain.clone(), chunk))
+        let remote = remote.into_iter().flat_map(|(domain, mut recipients)| {
+            let mut entries = Vec::with_capacity(1);
+            while recipients.len() > crate::smtp::client::FORWARD_PATHS_MAX {
+                let rest = recipients.split_off(crate::smtp::client::FORWARD_PATHS_MAX);
+                entries.push((domain.clone(), recipients));
+                recipients = rest;
+            }
+            entries.push((domain, recipients));
+            entries
         });
         for (domain, recipients) in remote {
             let entry = self.next_entry;

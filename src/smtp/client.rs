@@ -1660,12 +1660,16 @@ fn check_path(path: &str, is_reverse_path: bool) -> Result<(), ClientSetupError>
     if path.len() + 2 > PATH_MAX_OCTETS {
         return invalid("longer than 256 octets with its brackets (RFC 5321 4.5.3.1.3)");
     }
-    if path.chars().any(char::is_control) {
-        return invalid("control characters are not allowed");
+    let mut brackets = false;
+    for c in path.chars() {
+        if c.is_control() {
+            return invalid("control characters are not allowed");
+        }
+        brackets |= c == '<' || c == '>';
     }
     // RFC 5321 4.1.2: "<" and ">" may stand inside a quoted local part ("a>b"@example.org),
     // where the grammar keeps them from ending the path; anywhere else they would.
-    if path.contains(['<', '>']) && super::address::Mailbox::parse(path).is_err() {
+    if brackets && super::address::Mailbox::parse(path).is_err() {
         return invalid("angle brackets are allowed only inside a quoted local part");
     }
     Ok(())
