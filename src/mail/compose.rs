@@ -475,8 +475,8 @@ fn push_mailbox_text(out: &mut String, mailbox: &Mailbox) {
     out.push('>');
 }
 
-/// Appends `Subject:` as ASCII folded at spaces, or as RFC 2047 encoded words when the text is not
-/// plain ASCII or holds something that looks like an encoded word.
+/// Appends `Subject:` as ASCII folded at spaces, or as RFC 2047 encoded words when the text
+/// is not plain ASCII or holds something that looks like an encoded word.
 fn push_subject_field(out: &mut String, subject: &str) {
     let cleaned: Cow<str> =
         if subject.len() <= SUBJECT_MAX_CHARS && !subject.chars().any(char::is_control) {

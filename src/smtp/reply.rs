@@ -52,9 +52,7 @@ impl EnhancedStatus {
         let rest = text[end..].strip_prefix(' ').unwrap_or(&text[end..]);
         Some((status, rest))
     }
-}
 
-impl EnhancedStatus {
     /// Appends `class.subject.detail`, as `Display` writes it, without the formatting
     /// machinery (replies are summarised often).
     pub(crate) fn push_to(&self, out: &mut String) {
