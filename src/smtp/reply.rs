@@ -420,6 +420,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn enhanced_status_is_written_as_display_writes_it() {
+        for status in [
+            EnhancedStatus::new(2, 0, 0),
+            EnhancedStatus::new(4, 7, 1),
+            EnhancedStatus::new(5, 999, 100),
+            EnhancedStatus::new(5, 10, 0),
+        ] {
+            let mut pushed = String::from("x");
+            status.push_to(&mut pushed);
+            assert_eq!(pushed, format!("x{status}"));
+        }
+    }
+
+    #[test]
     fn wire_form_of_multiline_reply_with_enhanced_code() {
         let reply = Reply::multiline(
             250,

@@ -2947,6 +2947,19 @@ fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keywords_are_shown_upper_case_and_cut() {
+        assert!(matches!(shown_keyword("SIZE"), Cow::Borrowed("SIZE")));
+        assert_eq!(shown_keyword("size"), "SIZE");
+        assert_eq!(shown_keyword("x-Ünï"), "X-ÜNï");
+        let long = "k".repeat(KEYWORD_SHOWN_MAX_CHARS + 1);
+        let shown = shown_keyword(&long);
+        assert_eq!(shown.len(), KEYWORD_SHOWN_MAX_CHARS + 3);
+        assert!(shown.ends_with("K..."));
+        let exact = "K".repeat(KEYWORD_SHOWN_MAX_CHARS);
+        assert_eq!(shown_keyword(&exact), exact);
+    }
     use crate::smtp::policy::StaticPolicy;
 
     fn session(config: ServerConfig) -> ServerSession<StaticPolicy> {
