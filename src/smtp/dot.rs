@@ -138,10 +138,17 @@ pub fn has_8bit(bytes: &[u8]) -> bool {
 
 /// True when `bytes` holds a CR not followed by LF, or an LF not preceded by CR.
 pub fn has_bare_line_break(bytes: &[u8]) -> bool {
-    memchr::memchr2_iter(b'\r', b'\n', bytes).any(|index| match bytes[index] {
-        b'\r' => bytes.get(index + 1) != Some(&b'\n'),
-        _ => index == 0 || bytes[index - 1] != b'\r',
-    })
+    // One stop per line: every LF must follow a CR. Then there are as many CRLF pairs as
+    // LFs, and a bare CR exists exactly when there are more CRs than that (counted a vector
+    // at a time).
+    let mut line_feeds = 0;
+    for index in memchr::memchr_iter(b'\n', bytes) {
+        if index == 0 || bytes[index - 1] != b'\r' {
+            return true;
+        }
+        line_feeds += 1;
+    }
+    memchr::memchr_iter(b'\r', bytes).count() != line_feeds
 }
 
 #[cfg(test)]
@@ -157,6 +164,37 @@ mod tests {
         assert_eq!(normalize_line_endings(b"a\r\r\n"), b"a\r\n\r\n");
         assert_eq!(normalize_line_endings(b""), b"");
         assert!(!has_bare_line_break(&normalize_line_endings(b"\n\r\n\r\r")));
+    }
+
+    #[test]
+    fn bare_line_breaks_are_found_wherever_they_are() {
+        // Against the definition, over every string of up to 7 octets of CR, LF and "a".
+        let naive = |bytes: &[u8]| {
+            (0..bytes.len()).any(|i| match bytes[i] {
+                b'\r' => bytes.get(i + 1) != Some(&b'\n'),
+                b'\n' => i == 0 || bytes[i - 1] != b'\r',
+                _ => false,
+            })
+        };
+        let mut strings = vec![Vec::new()];
+        for _ in 0..7 {
+            let longer: Vec<Vec<u8>> = strings
+                .iter()
+                .filter(|s| s.len() == strings.last().map_or(0, Vec::len))
+                .flat_map(|s| {
+                    [b'\r', b'\n', b'a'].map(|b| {
+                        let mut s = s.clone();
+                        s.push(b);
+                        s
+                    })
+                })
+                .collect();
+            strings.extend(longer);
+        }
+        assert_eq!(strings.len(), (0..=7).map(|n| 3usize.pow(n)).sum::<usize>());
+        for bytes in &strings {
+            assert_eq!(has_bare_line_break(bytes), naive(bytes), "{bytes:?}");
+        }
     }
 
     #[test]
