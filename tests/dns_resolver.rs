@@ -512,6 +512,55 @@ fn a_relay_knows_itself_by_its_address_too() {
     }
 }
 
+#[test]
+fn a_relay_known_by_address_waits_for_a_better_host_whose_dns_is_down_or_finds_none() {
+    // The by-name case gives 4.4.3 (retry) and 5.4.4; found by its address, the relay must
+    // give the same, not "loops back to myself" (which bounced mail for good).
+    let mut relayed = world(vec![
+        zone(
+            "example.org",
+            vec![
+                mx("@", 10, "mx1.example.net"),
+                mx("@", 20, "backup.example.org"),
+                a("backup.example.org", "192.0.2.2"),
+            ],
+        ),
+        zone("example.net", vec![a("mx1.example.net", "192.0.2.1")]),
+    ]);
+    relayed.faults.push(DomainFault {
+        domain: "example.net".to_owned(),
+        fault: Fault::ServFail,
+        from_ms: None,
+        until_ms: Some(60_000),
+    });
+    let resolve_at = |world: &DnsWorld, now_ms: u64| {
+        let mut prng = SplitMix64(1);
+        MxResolver::new(vec![name("relay.example.org")], 100)
+            .with_local_addresses(vec![ip("192.0.2.2")])
+            .resolve_mx(world, "example.org", now_ms, &mut || prng.next_u64())
+    };
+    assert_eq!(
+        resolve_at(&relayed, 0).outcome,
+        MxOutcome::TemporaryFailure {
+            reason: Outcome::ServFail
+        }
+    );
+    assert_eq!(
+        exchanges(&resolve_at(&relayed, 60_000)),
+        [("mx1.example.net.".to_owned(), 10)]
+    );
+    // The better host has no address at all: nobody can take the mail (5.4.4).
+    let no_address = world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "mx1.example.org"),
+            mx("@", 20, "backup.example.org"),
+            a("backup.example.org", "192.0.2.2"),
+        ],
+    )]);
+    assert_eq!(resolve_at(&no_address, 0).outcome, MxOutcome::NoAddresses);
+}
+
 fn world_with_own_address_first() -> DnsWorld {
     world(vec![zone(
         "example.org",

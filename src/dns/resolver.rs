@@ -561,19 +561,27 @@ impl Run<'_> {
         }
 
         let mut targets = Vec::new();
+        // The first failed lookup, and the best preferences of hosts whose lookup failed or
+        // that have no address: they decide what an empty list means.
         let mut temporary_failure: Option<Outcome> = None;
+        let mut best_failed = u16::MAX;
+        let mut best_without_address = u16::MAX;
         for mut candidate in candidates {
             match self.addresses(&candidate.exchange) {
                 HostAddresses::Found(addresses) => {
                     candidate.addresses = addresses;
                     targets.push(candidate);
                 }
-                HostAddresses::None => self.notes.push(MxNote::ExchangeWithoutAddress {
-                    exchange: candidate.exchange,
-                    preference: candidate.preference,
-                }),
+                HostAddresses::None => {
+                    best_without_address = best_without_address.min(candidate.preference);
+                    self.notes.push(MxNote::ExchangeWithoutAddress {
+                        exchange: candidate.exchange,
+                        preference: candidate.preference,
+                    });
+                }
                 HostAddresses::Failed { qtype, outcome } => {
                     temporary_failure.get_or_insert(outcome);
+                    best_failed = best_failed.min(candidate.preference);
                     self.notes.push(MxNote::ExchangeLookupFailed {
                         exchange: candidate.exchange,
                         preference: candidate.preference,
@@ -593,7 +601,16 @@ impl Run<'_> {
             .map(|t| (t.preference, t.exchange.clone()));
         if let Some((own_preference, local_name)) = own_by_address {
             if let Some(loops) = self.drop_own_level(&mut targets, own_preference, local_name) {
-                return loops;
+                // As when this host is found by name: a more preferred host whose lookup
+                // failed for now is worth waiting for, and one without an address means no
+                // host can take the mail (5.4.4); only with neither does the mail loop back.
+                return match temporary_failure {
+                    Some(reason) if best_failed < own_preference => {
+                        MxOutcome::TemporaryFailure { reason }
+                    }
+                    _ if best_without_address < own_preference => MxOutcome::NoAddresses,
+                    _ => loops,
+                };
             }
         }
         if !targets.is_empty() {
