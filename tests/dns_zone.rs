@@ -387,10 +387,12 @@ fn the_world_answers_like_an_authoritative_server() {
     assert!(answer.answers.is_empty());
     assert_eq!(answer.authority[0].data.record_type(), RecordType::Soa);
 
-    // NXDOMAIN, with SOA.
+    // NXDOMAIN, with SOA. Its TTL says how long the denial may be cached: the smaller of
+    // the SOA's TTL and its MINIMUM field (RFC 2308 3).
     let answer = world.query(&name("nope.example.org"), RecordType::A, 0);
     assert_eq!(answer.outcome, Outcome::NxDomain);
     assert_eq!(answer.authority.len(), 1);
+    assert_eq!(answer.authority[0].ttl_s, 300);
 
     // An empty non-terminal exists (RFC 8020).
     let answer = world.query(&name("under.example.org"), RecordType::A, 0);
@@ -440,4 +442,18 @@ fn faults_cover_the_domain_and_everything_below_it_for_their_time() {
     assert_eq!(at(100), Outcome::ServFail);
     assert_eq!(at(199), Outcome::ServFail);
     assert_eq!(at(200), Outcome::NoError);
+}
+
+#[test]
+fn an_rrset_goes_out_with_one_ttl() {
+    // RFC 2181 5.2: "In no case may a server send an RRSet with TTLs not all equal". Records
+    // written with different TTLs are answered with the smallest.
+    let mut slow = a("mx.example.org", "192.0.2.1");
+    slow.ttl_s = 3600;
+    let mut quick = a("mx.example.org", "192.0.2.2");
+    quick.ttl_s = 5;
+    let world = world(vec![zone("example.org", vec![slow, quick])]);
+    let answer = world.query(&name("mx.example.org"), RecordType::A, 0);
+    assert_eq!(answer.answers.len(), 2);
+    assert!(answer.answers.iter().all(|r| r.ttl_s == 5), "{answer:?}");
 }

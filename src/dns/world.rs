@@ -334,13 +334,21 @@ impl DnsWorld {
                 .iter()
                 .filter(|r| DomainName::parse(&r.name).is_ok_and(|n| n == current))
                 .collect();
+            // RFC 2308 3: the SOA of a negative answer carries how long the answer may be
+            // cached, the smaller of its own TTL and its MINIMUM field.
             let soa = || {
                 records
                     .iter()
                     .filter(|r| r.data.record_type() == RecordType::Soa)
                     .filter(|r| DomainName::parse(&r.name).is_ok_and(|n| n == origin))
                     .take(1)
-                    .cloned()
+                    .map(|r| {
+                        let mut soa = r.clone();
+                        if let RecordData::Soa { minimum_ttl_s, .. } = soa.data {
+                            soa.ttl_s = soa.ttl_s.min(minimum_ttl_s);
+                        }
+                        soa
+                    })
                     .collect::<Vec<_>>()
             };
             if at_name.is_empty() {
@@ -394,6 +402,14 @@ impl DnsWorld {
                 }
                 if !rrset.iter().any(|r| r.data == record.data) {
                     rrset.push((*record).clone());
+                }
+            }
+            // RFC 2181 5.2: "In no case may a server send an RRSet with TTLs not all equal";
+            // records written with different TTLs go out with the smallest, as clients would
+            // treat them.
+            if let Some(ttl_s) = rrset.iter().map(|r| r.ttl_s).min() {
+                for record in &mut rrset {
+                    record.ttl_s = ttl_s;
                 }
             }
             answer.answers.extend(rrset);
