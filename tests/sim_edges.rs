@@ -1349,3 +1349,29 @@ fn a_subject_longer_than_the_user_agent_writes_is_refused_not_cut() {
     let problem = problem_at(&errors, "messages[0].subject");
     assert!(problem.contains("1000 characters"), "{problem}");
 }
+
+#[test]
+fn an_address_literal_is_routed_to_its_address_without_dns() {
+    // RFC 5321 4.1.3: postmaster@[192.0.2.20] names the host at that address. The submission
+    // server sends it there with no lookup, and that host takes mail for its own postmaster.
+    let mut world = basic_world("literal");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "alice-raw", "address": "203.0.113.5", "server": "mail.sender.test",
+        "port": 587,
+        "bytes": "EHLO a.example\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<alice@sender.test>\r\nRCPT TO:<postmaster@[192.0.2.20]>\r\nDATA\r\nSubject: literal\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert!(events(&result).all(|e| !matches!(
+        &e.event,
+        smtp_lab::sim::trace::Event::DnsQuery(q) if q.question.contains("[192.0.2.20]")
+    )));
+    assert_eq!(
+        fate(&result, "r1.1", "postmaster@[192.0.2.20]"),
+        &Fate::Delivered {
+            host: "mx.receiver.test".into(),
+            mailbox: "postmaster@[192.0.2.20]".into()
+        }
+    );
+}

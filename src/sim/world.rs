@@ -21,7 +21,9 @@ use crate::mail::dsn::{
 use crate::pop3::client::{Pop3Client, Pop3ClientConfig, Pop3ClientEvent};
 use crate::pop3::maildrop::{Maildrop, MaildropStore, OpenError, StoredMessage};
 use crate::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
-use crate::smtp::address::{domain_key, mailbox_key, ForwardPath, Mailbox, ReversePath};
+use crate::smtp::address::{
+    domain_key, mailbox_key, AddressLiteral, Domain, ForwardPath, Mailbox, ReversePath,
+};
 use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
     ReplyOrigin, SessionOutcome,
@@ -125,6 +127,7 @@ struct SimPolicy {
     /// A `busy` fault was active when the connection arrived.
     busy: bool,
     hostname: Name,
+    address: IpAddr,
 }
 
 impl Policy for SimPolicy {
@@ -198,6 +201,12 @@ impl Policy for SimPolicy {
             // The postmaster of this host by its own name (RFC 5321 4.5.1), as Postfix takes
             // mail for $myhostname; the MDA makes the mailbox.
             "this is the postmaster of this host by its own name (RFC 5321 4.5.1)"
+        } else if forward_path.local_part.eq_ignore_ascii_case("postmaster")
+            && literal_address(domain) == Some(self.address)
+        {
+            // And by its own address literal (RFC 5321 4.1.3), as Postfix takes mail for
+            // [$inet_interfaces].
+            "this is the postmaster of this host by its own address (RFC 5321 4.1.3, 4.5.1)"
         } else if self.relay_domains.contains(domain) {
             "this server relays mail for the recipient's domain"
         } else if session.authenticated_as.is_some() {
@@ -1002,6 +1011,15 @@ fn reply_text(reply: &Reply) -> String {
     text
 }
 
+/// The address an IPv4 or IPv6 address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) names.
+fn literal_address(domain: &str) -> Option<IpAddr> {
+    match Domain::parse(domain) {
+        Ok(Domain::Literal(AddressLiteral::Ipv4(v4))) => Some(v4.into()),
+        Ok(Domain::Literal(AddressLiteral::Ipv6(v6))) => Some(v6.into()),
+        _ => None,
+    }
+}
+
 /// Every address of every host of a resolution, in the order to try them.
 fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
     outcome
@@ -1678,6 +1696,7 @@ impl<'a> World<'a> {
                     store: Rc::clone(&self.store),
                     busy: host.fault(self.now_ms, |k| *k == FaultKind::Busy),
                     hostname: Rc::clone(&host.name),
+                    address: host.spec.address,
                 };
                 *server = Some(Box::new(ServerSession::new(
                     config,
@@ -2409,7 +2428,9 @@ impl<'a> World<'a> {
             let own_postmaster = recipient
                 .get(.."postmaster@".len())
                 .is_some_and(|start| start.eq_ignore_ascii_case("postmaster@"))
-                && domain.eq_ignore_ascii_case(&self.hosts[host].spec.name);
+                && (domain.eq_ignore_ascii_case(&self.hosts[host].spec.name)
+                    || domain.starts_with('[')
+                        && literal_address(&domain) == Some(self.hosts[host].spec.address));
             if self.hosts[host].local_domains.contains(&domain) || own_postmaster {
                 local.recipients.push(recipient.clone());
             } else {
@@ -2708,6 +2729,22 @@ impl<'a> World<'a> {
                 &host_name,
                 &domain,
                 "configured route, no DNS lookup".into(),
+                &targets,
+                false,
+                Vec::new(),
+            );
+            targets
+        } else if let Some(address) = literal_address(&domain) {
+            // RFC 5321 4.1.3: an address literal names the host by its address, so there is
+            // nothing to look up (5.1 applies to domain names).
+            let targets = vec![Target {
+                name: domain.clone(),
+                address,
+            }];
+            self.record_mx_resolved(
+                &host_name,
+                &domain,
+                "address literal, no DNS lookup (RFC 5321 4.1.3)".into(),
                 &targets,
                 false,
                 Vec::new(),
