@@ -1375,3 +1375,40 @@ fn an_address_literal_is_routed_to_its_address_without_dns() {
         }
     );
 }
+
+#[test]
+fn a_mailbox_whose_local_part_needs_quotes_gets_the_mail_it_was_promised() {
+    // RCPT TO:<"al ice"@receiver.test> is the mailbox al ice@receiver.test: the 250 at RCPT
+    // and the MDA's lookup must agree (RFC 5321 6.1), through a relay too.
+    let mut world = basic_world("quoted-space");
+    world["hosts"][1]["mailboxes"] = json!([{"address": "al ice@receiver.test"}]);
+    world["messages"][0]["to"] = json!(["\"al ice\"@receiver.test"]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert_eq!(
+        fate(&result, "m1", "\"al ice\"@receiver.test"),
+        &Fate::Delivered {
+            host: "mx.receiver.test".into(),
+            mailbox: "al ice@receiver.test".into()
+        }
+    );
+    assert_eq!(mailbox(&result, "al ice@receiver.test").len(), 1);
+}
+
+#[test]
+fn an_ipv6_literal_domain_matches_however_its_tag_is_written() {
+    let mut world = basic_world("ipv6-literal");
+    world["messages"] = json!([]);
+    world["hosts"][1]["local_domains"] = json!(["receiver.test", "[IPv6:2001:db8::20]"]);
+    world["hosts"][1]["mailboxes"] = json!([{"address": "bob@[IPv6:2001:db8::20]"}]);
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mx.receiver.test",
+        "bytes": "EHLO s.example\r\nMAIL FROM:<a@s.example>\r\nRCPT TO:<bob@[ipv6:2001:DB8::20]>\r\nDATA\r\nSubject: v6\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert!(matches!(
+        fate(&result, "r1.1", "bob@[IPv6:2001:db8::20]"),
+        Fate::Delivered { .. }
+    ));
+}

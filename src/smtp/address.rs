@@ -55,6 +55,14 @@ pub fn domain_key(name: &str) -> String {
 /// A mailbox address as a lookup key: the local part in lower case (the simulated servers
 /// treat it without regard to case, as most do), the domain as [`domain_key`] writes it.
 pub fn mailbox_key(address: &str) -> String {
+    // A quoted local part is keyed by what it holds ("al ice"@b.test is al ice@b.test), as
+    // the server keys the mailbox it parsed from RCPT (RFC 5321 4.1.2: the quotes are only
+    // syntax).
+    if address.starts_with('"') {
+        if let Ok(mailbox) = Mailbox::parse(address) {
+            return mailbox.key();
+        }
+    }
     match address.rsplit_once('@') {
         Some((local_part, domain)) => key_of_parts(local_part, |key| {
             if domain.is_ascii() {
@@ -113,7 +121,9 @@ impl Domain {
     pub fn key(&self) -> String {
         match self {
             Domain::Name(name) => domain_key(name),
-            Domain::Literal(literal) => literal.to_string(),
+            // Lower case, as `domain_key` writes a literal: the IPv6 tag and hex digits
+            // compare without regard to case.
+            Domain::Literal(literal) => literal.to_string().to_ascii_lowercase(),
         }
     }
 
@@ -698,6 +708,26 @@ fn parse_ipv4(text: &str) -> Option<Ipv4Addr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mailbox_has_one_key_however_it_is_written() {
+        // The key the server gives the mailbox it parsed equals the key of the text, and of
+        // other spellings of the same mailbox.
+        for (written, key, same) in [
+            ("\"al ice\"@B.test", "al ice@b.test", "al ice@b.test"),
+            ("\"Bob\"@b.test", "bob@b.test", "bob@b.test"),
+            (
+                "bob@[IPv6:2001:DB8::20]",
+                "bob@[ipv6:2001:db8::20]",
+                "bob@[ipv6:2001:db8::20]",
+            ),
+            ("bob@[192.0.2.1]", "bob@[192.0.2.1]", "BOB@[192.0.2.1]"),
+        ] {
+            assert_eq!(mailbox_key(written), key, "{written}");
+            assert_eq!(Mailbox::parse(written).unwrap().key(), key, "{written}");
+            assert_eq!(mailbox_key(same), key, "{same}");
+        }
+    }
 
     #[test]
     fn reverse_paths_known_answers() {
