@@ -1330,11 +1330,19 @@ impl<P: Policy> ServerSession<P> {
                 "RFC 4954 4".to_string(),
             ),
         };
-        let refusal = reply(
-            500,
-            SYNTAX,
-            format!("Line too long (limit {octets} octets)"),
-        );
+        let refusal = match limit {
+            // RFC 4954 6: "500 5.5.6 Authentication Exchange line is too long".
+            LineLimit::Auth => reply(
+                500,
+                EnhancedStatus::new(5, 5, 6),
+                format!("Authentication Exchange line is too long (limit {octets} octets)"),
+            ),
+            _ => reply(
+                500,
+                SYNTAX,
+                format!("Line too long (limit {octets} octets)"),
+            ),
+        };
         let why = format!(
             "{what}; it is skipped up to its CRLF. aiosmtpd also answers 500, while Postfix \
              and Exim accept much longer command lines"
