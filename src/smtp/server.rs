@@ -1571,6 +1571,7 @@ impl<P: Policy> ServerSession<P> {
             esmtp,
         });
         let host = self.config.hostname.clone();
+        let greets = greets_line(&host, &name);
         let reset_note = if reset {
             " It came in the middle of a mail transaction, which is reset as if by RSET \
              (RFC 5321 4.1.4)."
@@ -1580,7 +1581,7 @@ impl<P: Policy> ServerSession<P> {
         // RFC 2034 3: no enhanced status codes on the replies to EHLO and HELO.
         if esmtp {
             let offered = self.config.extensions;
-            let mut lines = vec![format!("{host} greets {name}")];
+            let mut lines = vec![greets];
             if offered.pipelining {
                 lines.push("PIPELINING".into());
             }
@@ -1616,7 +1617,7 @@ impl<P: Policy> ServerSession<P> {
             );
         } else {
             self.send(
-                Reply::new(250, None, format!("{host} greets {name}")),
+                Reply::new(250, None, greets),
                 format!(
                     "HELO starts a plain SMTP session with no extensions; the client should \
                      use EHLO to learn them.{reset_note}"
@@ -2903,6 +2904,26 @@ fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) ->
     text
 }
 
+/// `HOST greets NAME`, the first line of the reply to EHLO or HELO. A long argument (a general
+/// address literal may fill the command line) is cut with "...", so that the reply line stays
+/// within 512 octets with its code and CRLF (RFC 5321 4.5.3.1.5).
+fn greets_line(host: &str, name: &str) -> String {
+    const REPLY_LINE_MAX: usize = 512;
+    let room = REPLY_LINE_MAX.saturating_sub("250-".len() + host.len() + " greets ".len() + 2);
+    let mut line = format!("{host} greets ");
+    if name.len() <= room {
+        line.push_str(name);
+    } else {
+        let mut end = room.saturating_sub(3);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        line.push_str(&name[..end]);
+        line.push_str("...");
+    }
+    line
+}
+
 /// A MAIL/RCPT parameter keyword as replies name it: upper case, cut to
 /// [`KEYWORD_SHOWN_MAX_CHARS`] with "..." so that no reply line can outgrow 512 octets.
 fn shown_keyword(keyword: &str) -> Cow<'_, str> {
@@ -2955,6 +2976,24 @@ fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_greeting_line_stays_within_512_octets() {
+        assert_eq!(
+            greets_line("mx.example.org", "client.example"),
+            "mx.example.org greets client.example"
+        );
+        for name in [
+            "[x-tag:".to_string() + &"A".repeat(497) + "]",
+            "é".repeat(300),
+        ] {
+            let line = greets_line("mx.example.org", &name);
+            let wire = Reply::multiline(250, None, vec![line.clone(), "SIZE".into()]).to_wire();
+            let first = wire.split(|&b| b == b'\n').next().unwrap();
+            assert!(first.len() + 1 <= 512 && first.len() + 1 >= 510, "{line}");
+            assert!(line.ends_with("..."), "{line}");
+        }
+    }
 
     #[test]
     fn keywords_are_shown_upper_case_and_cut() {
