@@ -305,9 +305,19 @@ fn push_atom_token(out: &mut String, text: &str) {
     })
 }
 
-/// A path between angle brackets: no brackets, no controls, no spaces.
+/// A path between angle brackets: no brackets, no controls, no spaces, except inside a quoted
+/// local part, where RFC 5321 4.1.2 allows them (`"al ice"@b.test` is another mailbox than
+/// `"al_ice"@b.test`).
 fn push_path_token(out: &mut String, text: &str) {
     if text.is_empty() {
+        return;
+    }
+    if text.starts_with('"')
+        && text.len() <= TOKEN_MAX_OCTETS
+        && !text.chars().any(char::is_control)
+        && super::address::Mailbox::parse(text).is_ok()
+    {
+        out.push_str(text);
         return;
     }
     push_sanitized(out, text, |c| {
@@ -362,6 +372,26 @@ mod tests {
             "Received: from client.example (client.example [192.0.2.1])\r\n\
              \tby mx.example.net with ESMTP id 4F2A1\r\n\
              \tfor <bob@example.net>; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
+        );
+    }
+
+    #[test]
+    fn a_quoted_local_part_keeps_its_spaces_and_brackets() {
+        let mut quoted = fields();
+        quoted.for_path = Some("\"al <ice>\"@example.net");
+        assert!(received_header(&quoted).contains("for <\"al <ice>\"@example.net>;"));
+        assert_eq!(
+            return_path_header("\"al ice\"@example.net"),
+            "Return-Path: <\"al ice\"@example.net>\r\n"
+        );
+        // Outside quotes a space is no part of a path, and a line break never is.
+        assert_eq!(
+            return_path_header("al ice@x"),
+            "Return-Path: <al_ice@x>\r\n"
+        );
+        assert_eq!(
+            return_path_header("\"a\r\nb\"@x"),
+            "Return-Path: <\"a__b\"@x>\r\n"
         );
     }
 
