@@ -457,3 +457,48 @@ fn an_rrset_goes_out_with_one_ttl() {
     assert_eq!(answer.answers.len(), 2);
     assert!(answer.answers.iter().all(|r| r.ttl_s == 5), "{answer:?}");
 }
+
+#[test]
+fn a_stray_soa_is_reported_and_the_origins_own_is_not() {
+    let soa = |name: &str| {
+        record(
+            name,
+            RecordData::Soa {
+                mname: "ns.example.org".into(),
+                rname: "h.example.org".into(),
+                serial: 1,
+                refresh_s: 1,
+                retry_s: 1,
+                expire_s: 1,
+                minimum_ttl_s: 1,
+            },
+        )
+    };
+    // "a.example.org." sorts before "example.org.": it must not make the origin's SOA the
+    // second one.
+    let z = zone("example.org", vec![soa("@"), soa("a.example.org")]);
+    let errors = kinds(&z);
+    assert_eq!(
+        errors,
+        [(
+            Some(1),
+            ZoneErrorKind::SoaMisplaced {
+                name: "a.example.org.".into()
+            }
+        )]
+    );
+    let two = zone(
+        "example.org",
+        vec![soa("@"), {
+            let mut again = soa("@");
+            again.ttl_s = 60;
+            again
+        }],
+    );
+    assert!(kinds(&two).contains(&(
+        Some(1),
+        ZoneErrorKind::SoaMisplaced {
+            name: "example.org.".into()
+        }
+    )));
+}

@@ -532,8 +532,13 @@ impl Zone {
                     ));
                 }
                 if record.data.record_type() == RecordType::Soa {
-                    soa_count += 1;
-                    if *owner != origin || soa_count > 1 {
+                    // Only SOAs at the origin count towards "one": a stray SOA elsewhere is
+                    // itself the error, and does not make the origin's SOA a second one.
+                    let at_origin = *owner == origin;
+                    if at_origin {
+                        soa_count += 1;
+                    }
+                    if !at_origin || soa_count > 1 {
                         errors.push(error(
                             Some(*index),
                             ZoneErrorKind::SoaMisplaced { name: name.clone() },
