@@ -191,6 +191,28 @@ fn a_temporary_failure_after_mail_moves_on_to_the_next_mx_for_two_sessions_an_at
 }
 
 #[test]
+fn an_address_reached_through_two_mx_records_is_tried_once_an_attempt() {
+    // As Postfix removes duplicate addresses: the same host at two preferences, down.
+    let mut world = basic_world("same-mx-twice");
+    world["dns"]["zones"][1]["records"] = json!([
+        mx("receiver.test", 10, "mx.receiver.test"),
+        mx("receiver.test", 20, "mx.receiver.test"),
+        a("mx.receiver.test", "192.0.2.20"),
+    ]);
+    world["hosts"][1]["faults"] = json!([fault("down", Some(600))]);
+    let result = run_json(&world);
+    let first_attempt: Vec<_> = sim_common::attempts(&result)
+        .into_iter()
+        .filter(|(time, _, client, _, _)| client == "mail.sender.test" && *time < 600_000)
+        .collect();
+    assert_eq!(first_attempt.len(), 1, "{first_attempt:?}");
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
+#[test]
 fn a_busy_primary_answers_421_at_the_greeting_and_the_next_mx_is_used() {
     let mut world = three_mx_world();
     // mx1 is up but busy for an hour; mx2 works.

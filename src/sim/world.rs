@@ -1020,18 +1020,22 @@ fn literal_address(domain: &str) -> Option<IpAddr> {
     }
 }
 
-/// Every address of every host of a resolution, in the order to try them.
+/// Every address of every host of a resolution, in the order to try them, each once: an
+/// address reached through two MX records (or two names) is tried at its best place only, as
+/// Postfix removes duplicate addresses.
 fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
-    outcome
-        .targets()
-        .iter()
-        .flat_map(|t| {
-            t.addresses.iter().map(move |address| Target {
-                name: t.exchange.without_final_dot().to_string(),
-                address: *address,
-            })
-        })
-        .collect()
+    let mut targets: Vec<Target> = Vec::new();
+    for t in outcome.targets() {
+        for address in &t.addresses {
+            if !targets.iter().any(|known| known.address == *address) {
+                targets.push(Target {
+                    name: t.exchange.without_final_dot().to_string(),
+                    address: *address,
+                });
+            }
+        }
+    }
+    targets
 }
 
 fn status_of(reply: &Reply) -> EnhancedStatus {
