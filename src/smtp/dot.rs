@@ -6,6 +6,7 @@
 //! end it properly.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// The line that ends the mail data (RFC 5321 4.1.1.4): a "." alone on a line.
 pub const END_OF_DATA: &[u8] = b".\r\n";
@@ -65,7 +66,10 @@ pub fn dot_stuff_normalized(normalized: &[u8]) -> Vec<u8> {
         out.push(b'.');
     }
     let mut copied = 0;
-    for newline in memchr::memmem::find_iter(normalized, b"\n.") {
+    // Built once: a searcher is costly to set up next to the short messages most runs send.
+    static LINE_STARTING_WITH_DOT: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\n."));
+    for newline in LINE_STARTING_WITH_DOT.find_iter(normalized) {
         out.extend_from_slice(&normalized[copied..=newline]);
         out.push(b'.');
         copied = newline + 1;

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -280,7 +281,12 @@ pub fn header_section(message: &[u8]) -> &[u8] {
     if message.starts_with(b"\r\n") {
         return &[];
     }
-    memchr::memmem::find(message, b"\r\n\r\n").map_or(message, |end| &message[..end])
+    // Built once: a searcher is costly to set up next to a header section of a few lines.
+    static EMPTY_LINE: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    EMPTY_LINE
+        .find(message)
+        .map_or(message, |end| &message[..end])
 }
 
 /// Keeps letters, digits and the characters of domains and address literals; anything else
