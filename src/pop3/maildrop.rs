@@ -85,6 +85,12 @@ impl std::error::Error for OpenError {}
 /// the lock (on any `Closed` event).
 pub trait MaildropStore {
     fn open(&mut self, user: &str, password: &str) -> Result<Maildrop, OpenError>;
+
+    /// Releases the lock `open` took, for a login the server refuses after all: RFC 1939 4,
+    /// "If a lock was acquired but the POP3 server intends to respond with a negative status
+    /// indicator, the POP3 server must release the lock prior to rejecting the command."
+    /// A store whose locks its caller keeps has nothing to do.
+    fn release(&mut self) {}
 }
 
 /// One user's entry in an [`InMemoryStore`].

@@ -1029,7 +1029,9 @@ impl<S: MaildropStore> Pop3Server<S> {
                 Ok(messages) => return Some(self.lock_maildrop(user, messages)),
                 Err(reason) => {
                     // The store's data breaks the RFC or this server's limits: retrying will
-                    // not help until someone fixes the maildrop.
+                    // not help until someone fixes the maildrop. The lock goes before the -ERR
+                    // (RFC 1939 4), or other sessions would be told [IN-USE].
+                    self.store.release();
                     self.events.push_back(Pop3ServerEvent::LoginRefused {
                         user,
                         error: OpenError::TemporarilyUnavailable {
@@ -1314,6 +1316,43 @@ mod tests {
         store.add_user("alice", "secret");
         store.deliver("alice", StoredMessage::new("a1", "Subject: x\r\n\r\ny\r\n"));
         Pop3Server::new(Pop3ServerConfig::new("pop.example.org"), store, 0)
+    }
+
+    /// A store that counts its locks, as the simulation's does.
+    #[derive(Default)]
+    struct LockingStore {
+        held: usize,
+    }
+
+    impl MaildropStore for LockingStore {
+        fn open(&mut self, _user: &str, _password: &str) -> Result<Maildrop, OpenError> {
+            self.held += 1;
+            // Two messages with one unique-id: a maildrop this server cannot serve.
+            Ok(Maildrop::new(vec![
+                StoredMessage::new("same", "a\r\n"),
+                StoredMessage::new("same", "b\r\n"),
+            ]))
+        }
+
+        fn release(&mut self) {
+            self.held -= 1;
+        }
+    }
+
+    #[test]
+    fn a_maildrop_refused_after_its_lock_was_taken_is_released_before_the_err() {
+        // RFC 1939 4: the lock is released prior to rejecting the command.
+        let mut server = Pop3Server::new(
+            Pop3ServerConfig::new("pop.example.org"),
+            LockingStore::default(),
+            0,
+        );
+        server.handle_input(b"USER alice\r\nPASS secret\r\n", 0);
+        let output: Vec<u8> = std::iter::from_fn(|| server.poll_output())
+            .flatten()
+            .collect();
+        assert!(String::from_utf8_lossy(&output).contains("-ERR [SYS/PERM]"));
+        assert_eq!(server.store.held, 0);
     }
 
     #[test]

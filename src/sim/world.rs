@@ -238,16 +238,6 @@ struct SimMaildrop {
     locked: Option<String>,
 }
 
-impl SimMaildrop {
-    fn release(&mut self) {
-        if let Some(key) = self.locked.take() {
-            if let Some(mailbox) = self.store.borrow_mut().mailboxes.get_mut(&key) {
-                mailbox.locked = false;
-            }
-        }
-    }
-}
-
 impl Drop for SimMaildrop {
     fn drop(&mut self) {
         self.release();
@@ -255,6 +245,14 @@ impl Drop for SimMaildrop {
 }
 
 impl MaildropStore for SimMaildrop {
+    fn release(&mut self) {
+        if let Some(key) = self.locked.take() {
+            if let Some(mailbox) = self.store.borrow_mut().mailboxes.get_mut(&key) {
+                mailbox.locked = false;
+            }
+        }
+    }
+
     fn open(&mut self, user: &str, password: &str) -> Result<Maildrop, OpenError> {
         // A login the server then refused (back to USER in the same session) holds nothing.
         self.release();
