@@ -416,13 +416,15 @@ fn authentication_failure_survives_the_server_closing_after_quit() {
 }
 
 #[test]
-fn oversized_message_ends_the_session() {
+fn a_message_larger_than_its_listed_size_ends_the_session() {
+    // LIST said 5 octets, so the client asked for it; the server then sent more than the
+    // client takes: it is not telling the truth, and the session ends.
     let mut config = config();
     config.message_octets_max = 10;
     let mut responses: Vec<&[u8]> = LOGIN.to_vec();
     responses.extend_from_slice(&[
-        b"+OK 1 100\r\n",
-        b"+OK\r\n1 100\r\n.\r\n",
+        b"+OK 1 5\r\n",
+        b"+OK\r\n1 5\r\n.\r\n",
         b"+OK\r\n1 u1\r\n.\r\n",
         b"+OK\r\n0123456789abcdef\r\n.\r\n",
     ]);
@@ -581,4 +583,75 @@ fn utf8_user_name_gives_up_when_capa_is_refused() {
         &client.outcome().unwrap().result,
         Pop3SessionResult::AuthenticationFailed { response } if response.contains("[AUTH]")
     ));
+}
+
+#[test]
+fn a_message_with_a_very_long_line_is_retrieved_and_the_session_goes_on() {
+    // The SMTP servers store lines over 1000 octets, and POP3 sets message lines no limit.
+    let long = format!("Subject: long\r\n\r\n{}\r\n", "x".repeat(70_000));
+    let store = store_with(&[
+        ("a1", b"Subject: one\r\n\r\n1\r\n"),
+        ("a2", long.as_bytes()),
+        ("a3", b"Subject: three\r\n\r\n3\r\n"),
+    ]);
+    let run = run_pair(store, config(), 4096);
+    assert_eq!(run.outcome.result, Pop3SessionResult::Completed);
+    assert_eq!(run.outcome.retrieved.len(), 3);
+    assert_eq!(run.outcome.retrieved[1].bytes, long.as_bytes());
+    assert!(run.outcome.deletions_committed);
+    assert!(run.store.maildrop("alice").unwrap().messages.is_empty());
+}
+
+#[test]
+fn a_message_larger_than_the_client_takes_is_left_and_the_rest_still_deleted() {
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(2_000));
+    let store = store_with(&[
+        ("a1", b"Subject: one\r\n\r\n1\r\n"),
+        ("a2", big.as_bytes()),
+        ("a3", b"Subject: three\r\n\r\n3\r\n"),
+    ]);
+    let mut small = config();
+    small.message_octets_max = 1_000;
+    let run = run_pair(store, small, 4096);
+    assert_eq!(run.outcome.result, Pop3SessionResult::Completed);
+    let uids: Vec<_> = run
+        .outcome
+        .retrieved
+        .iter()
+        .map(|m| m.uid.clone().unwrap())
+        .collect();
+    assert_eq!(uids, ["a1", "a3"]);
+    assert!(run.outcome.deletions_committed);
+    let left = &run.store.maildrop("alice").unwrap().messages;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].uid, "a2");
+    assert!(
+        run.outcome.errors.iter().any(|e| e.contains("message 2")),
+        "{:?}",
+        run.outcome.errors
+    );
+}
+
+#[test]
+fn a_listing_of_more_messages_than_one_session_retrieves_is_read() {
+    // 1100 messages, 5 retrieved per session: the UIDL listing (about 66 octets a line, 72 kB)
+    // is larger than the 64 kB a short listing gets, and still within 100 octets per listed
+    // message.
+    let messages: Vec<(String, Vec<u8>)> = (0..1100)
+        .map(|n| {
+            (
+                format!("uid-{n:05}-{}", "p".repeat(50)),
+                b"S: x\r\n\r\nx\r\n".to_vec(),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &[u8])> = messages
+        .iter()
+        .map(|(uid, bytes)| (uid.as_str(), bytes.as_slice()))
+        .collect();
+    let mut few = config();
+    few.messages_max = 5;
+    let run = run_pair(store_with(&borrowed), few, 4096);
+    assert_eq!(run.outcome.result, Pop3SessionResult::Completed);
+    assert_eq!(run.outcome.retrieved.len(), 5);
 }

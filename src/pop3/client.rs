@@ -52,7 +52,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::maildrop::is_valid_uid;
-use super::wire::{ResponseLine, ResponseReader, COMMAND_LINE_MAX_OCTETS};
+use super::wire::{
+    ResponseLine, ResponseReader, COMMAND_LINE_MAX_OCTETS, RESPONSE_LINE_MAX_OCTETS,
+};
 
 /// RFC 1939 3 sets at least 10 minutes for the server's idle timer; a client waiting as long
 /// for a response never gives up before the server would.
@@ -331,6 +333,8 @@ struct MultiLine {
 #[derive(Clone, Debug)]
 struct Listed {
     number: u32,
+    /// The size LIST gave: a message larger than the client takes is left on the server.
+    octets: u64,
     uid: Option<String>,
 }
 
@@ -500,6 +504,7 @@ impl Pop3Client {
                 let Some(multi_line) = self.multi_line.take() else {
                     return;
                 };
+                self.reader.set_line_max(RESPONSE_LINE_MAX_OCTETS);
                 self.events.push_back(Pop3ClientEvent::ResponseReceived {
                     ok: true,
                     first_line: multi_line.first_line,
@@ -516,8 +521,17 @@ impl Pop3Client {
                 .extend_from_slice(if crlf { b"\r\n" } else { b"\n" });
             let limit = match awaited {
                 Awaited::Retr(_) => self.config.message_octets_max,
-                // A listing line is short; allow a generous 100 octets per message.
-                _ => self.config.messages_max.saturating_mul(100).max(64 * 1024),
+                // A listing line is short; allow a generous 100 octets per message, for as
+                // many messages as STAT counted (a listing names them all, however few of
+                // them this session retrieves).
+                _ => {
+                    let counted = self.maildrop_size.map_or(0, |(count, _)| count);
+                    usize::try_from(counted)
+                        .unwrap_or(usize::MAX)
+                        .max(self.config.messages_max)
+                        .saturating_mul(100)
+                        .max(64 * 1024)
+                }
             };
             if multi_line.body.len() > limit {
                 self.protocol_error("a multi-line response is larger than this client takes");
@@ -535,6 +549,12 @@ impl Pop3Client {
             }
         };
         if ok && awaited.is_multi_line() {
+            // A message's lines may be as long as the message (the SMTP servers take lines
+            // over 1000 octets); listings keep the usual limit.
+            if let Awaited::Retr(_) = awaited {
+                self.reader
+                    .set_line_max(self.config.message_octets_max.saturating_add(2));
+            }
             self.multi_line = Some(MultiLine {
                 first_line,
                 body: Vec::new(),
@@ -687,7 +707,7 @@ impl Pop3Client {
                     let mut words = line.split(' ');
                     let number = words.next().and_then(|word| word.parse::<u32>().ok());
                     let size = words.next().and_then(|word| word.parse::<u64>().ok());
-                    let (Some(number), Some(_)) = (number, size) else {
+                    let (Some(number), Some(octets)) = (number, size) else {
                         self.protocol_error(&format!(
                             "the scan listing line {line:?} is not \"msg size\""
                         ));
@@ -700,7 +720,11 @@ impl Pop3Client {
                         return;
                     }
                     if self.listed.len() < self.config.messages_max {
-                        self.listed.push(Listed { number, uid: None });
+                        self.listed.push(Listed {
+                            number,
+                            octets,
+                            uid: None,
+                        });
                     }
                 }
                 if self.config.ask_unique_ids && !self.listed.is_empty() {
@@ -728,7 +752,7 @@ impl Pop3Client {
                 self.retrieve_next(0, now_ms);
             }
             Awaited::Retr(index) => {
-                let Listed { number, uid } = self.listed[index].clone();
+                let Listed { number, uid, .. } = self.listed[index].clone();
                 self.events.push_back(Pop3ClientEvent::MessageRetrieved {
                     number,
                     uid: uid.clone(),
@@ -756,6 +780,20 @@ impl Pop3Client {
 
     /// RETRs the listed message at `index`, or QUITs when none is left.
     fn retrieve_next(&mut self, index: usize, now_ms: u64) {
+        // A message LIST says is larger than this client takes stays on the server; the
+        // session goes on, and its QUIT still commits the deletions (RFC 1939 6).
+        let mut index = index;
+        while let Some(listed) = self.listed.get(index) {
+            if listed.octets <= self.config.message_octets_max as u64 {
+                break;
+            }
+            self.errors.push(format!(
+                "message {} of {} octets is larger than this client takes ({}); left on the \
+                 server",
+                listed.number, listed.octets, self.config.message_octets_max
+            ));
+            index += 1;
+        }
         match self.listed.get(index) {
             Some(listed) => {
                 let line = format!("RETR {}", listed.number);

@@ -157,17 +157,35 @@ pub enum ResponseLine {
 /// Splits a server's bytes into lines, whatever way the bytes are split. Lines end with CRLF;
 /// a bare LF is also taken as a line end here, because the client is lenient in what it reads
 /// (RFC 1939 is silent; RFC 1123 1.2.2 robustness), but strict in what it sends.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ResponseReader {
     buffer: Vec<u8>,
     /// Where to resume looking for LF, so that a long line arriving byte by byte is scanned
     /// once, not once per byte.
     scanned: usize,
+    /// Longest line taken, CRLF included: [`RESPONSE_LINE_MAX_OCTETS`] unless the caller
+    /// says otherwise (a message's own lines may be longer; RFC 1939 sets them no limit).
+    line_max: usize,
+}
+
+impl Default for ResponseReader {
+    fn default() -> Self {
+        ResponseReader {
+            buffer: Vec::new(),
+            scanned: 0,
+            line_max: RESPONSE_LINE_MAX_OCTETS,
+        }
+    }
 }
 
 impl ResponseReader {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Takes lines of up to `octets` (CRLF included) from now on.
+    pub fn set_line_max(&mut self, octets: usize) {
+        self.line_max = octets;
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
@@ -190,14 +208,14 @@ impl ResponseReader {
                 if crlf {
                     content.pop();
                 }
-                if content.len() + 2 > RESPONSE_LINE_MAX_OCTETS {
+                if content.len() + 2 > self.line_max {
                     return Some(ResponseLine::TooLong);
                 }
                 Some(ResponseLine::Line { content, crlf })
             }
             None => {
                 self.scanned = self.buffer.len();
-                if self.buffer.len() > RESPONSE_LINE_MAX_OCTETS {
+                if self.buffer.len() > self.line_max {
                     self.buffer.clear();
                     self.scanned = 0;
                     return Some(ResponseLine::TooLong);
