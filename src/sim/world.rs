@@ -1011,6 +1011,9 @@ fn reply_text(reply: &Reply) -> String {
 
 /// The address an IPv4 or IPv6 address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) names.
 fn literal_address(domain: &str) -> Option<IpAddr> {
+    if !domain.starts_with('[') {
+        return None;
+    }
     match Domain::parse(domain) {
         Ok(Domain::Literal(AddressLiteral::Ipv4(v4))) => Some(v4.into()),
         Ok(Domain::Literal(AddressLiteral::Ipv6(v6))) => Some(v6.into()),
@@ -2431,8 +2434,7 @@ impl<'a> World<'a> {
                 .get(.."postmaster@".len())
                 .is_some_and(|start| start.eq_ignore_ascii_case("postmaster@"))
                 && (domain.eq_ignore_ascii_case(&self.hosts[host].spec.name)
-                    || domain.starts_with('[')
-                        && literal_address(&domain) == Some(self.hosts[host].spec.address));
+                    || literal_address(&domain) == Some(self.hosts[host].spec.address));
             if self.hosts[host].local_domains.contains(&domain) || own_postmaster {
                 local.recipients.push(recipient.clone());
             } else {
