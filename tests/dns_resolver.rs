@@ -303,12 +303,7 @@ fn an_mx_host_whose_dns_fails_makes_the_whole_lookup_temporary_when_nothing_else
         zone("example.org", vec![mx("@", 10, "mx.example.net")]),
         zone("example.net", vec![a("mx.example.net", "192.0.2.7")]),
     ]);
-    world.faults.push(DomainFault {
-        domain: "example.net".to_owned(),
-        fault: Fault::ServFail,
-        from_ms: None,
-        until_ms: Some(10),
-    });
+    world.faults.push(servfail_until("example.net", 10));
     let r = resolve_with(&world, "example.org", 0, &[], 1);
     assert_eq!(
         r.outcome,
@@ -527,12 +522,7 @@ fn a_relay_known_by_address_waits_for_a_better_host_whose_dns_is_down_or_finds_n
         ),
         zone("example.net", vec![a("mx1.example.net", "192.0.2.1")]),
     ]);
-    relayed.faults.push(DomainFault {
-        domain: "example.net".to_owned(),
-        fault: Fault::ServFail,
-        from_ms: None,
-        until_ms: Some(60_000),
-    });
+    relayed.faults.push(servfail_until("example.net", 60_000));
     let resolve_at = |world: &DnsWorld, now_ms: u64| {
         let mut prng = SplitMix64(1);
         MxResolver::new(vec![name("relay.example.org")], 100)

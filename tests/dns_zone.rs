@@ -280,18 +280,7 @@ fn other_rules_are_checked() {
             big_ttl,
             a("b.example.org", "192.0.2.2"),
             a("b.example.org", "192.0.2.2"),
-            record(
-                "b.example.org",
-                RecordData::Soa {
-                    mname: "ns.example.org".into(),
-                    rname: "h.example.org".into(),
-                    serial: 1,
-                    refresh_s: 1,
-                    retry_s: 1,
-                    expire_s: 1,
-                    minimum_ttl_s: 1,
-                },
-            ),
+            soa("b.example.org"),
         ],
     );
     let errors = kinds(&z);
@@ -460,20 +449,6 @@ fn an_rrset_goes_out_with_one_ttl() {
 
 #[test]
 fn a_stray_soa_is_reported_and_the_origins_own_is_not() {
-    let soa = |name: &str| {
-        record(
-            name,
-            RecordData::Soa {
-                mname: "ns.example.org".into(),
-                rname: "h.example.org".into(),
-                serial: 1,
-                refresh_s: 1,
-                retry_s: 1,
-                expire_s: 1,
-                minimum_ttl_s: 1,
-            },
-        )
-    };
     // "a.example.org." sorts before "example.org.": it must not make the origin's SOA the
     // second one.
     let z = zone("example.org", vec![soa("@"), soa("a.example.org")]);

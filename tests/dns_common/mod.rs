@@ -3,7 +3,7 @@
 
 #![allow(dead_code)]
 
-use smtp_lab::dns::{DnsWorld, DomainName, Record, RecordData, Zone};
+use smtp_lab::dns::{DnsWorld, DomainFault, DomainName, Fault, Record, RecordData, Zone};
 
 /// SplitMix64: tiny, seeded, and the same on every platform.
 pub struct SplitMix64(pub u64);
@@ -53,6 +53,32 @@ pub fn aaaa(name: &str, address: &str) -> Record {
 
 pub fn cname(name: &str, target: &str) -> Record {
     record(name, RecordData::Cname(target.to_owned()))
+}
+
+/// An SOA with every timer at 1 s, at `name`.
+pub fn soa(name: &str) -> Record {
+    record(
+        name,
+        RecordData::Soa {
+            mname: "ns.example.org".into(),
+            rname: "h.example.org".into(),
+            serial: 1,
+            refresh_s: 1,
+            retry_s: 1,
+            expire_s: 1,
+            minimum_ttl_s: 1,
+        },
+    )
+}
+
+/// Every answer for `domain` (and the names below it) is SERVFAIL until `until_ms`.
+pub fn servfail_until(domain: &str, until_ms: u64) -> DomainFault {
+    DomainFault {
+        domain: domain.to_owned(),
+        fault: Fault::ServFail,
+        from_ms: None,
+        until_ms: Some(until_ms),
+    }
 }
 
 pub fn zone(origin: &str, records: Vec<Record>) -> Zone {
