@@ -488,16 +488,23 @@ fn push_subject_field(out: &mut String, subject: &str) {
                 .map(|c| if c.is_control() { ' ' } else { c })
                 .collect()
         };
+    // Words, and runs of spaces, short enough to fold around; anything else is encoded.
     let plain = cleaned.is_ascii()
         && !cleaned.contains("=?")
         && cleaned
             .split(' ')
-            .all(|word| word.len() < LINE_PREFERRED_MAX - 10);
+            .all(|word| word.len() < LINE_PREFERRED_MAX - 10)
+        && cleaned
+            .split(|c| c != ' ')
+            .all(|spaces| spaces.len() < LINE_PREFERRED_MAX - 10);
     if plain {
         out.push_str("Subject:");
         let mut line_len = "Subject:".len();
         for (index, word) in cleaned.split(' ').enumerate() {
-            if index > 0 && line_len + 1 + word.len() > LINE_PREFERRED_MAX {
+            // A fold goes only before a word: before the space of an empty "word" (one of a
+            // run of spaces) it could leave a line of nothing but white space, which RFC
+            // 5322 4.2 calls obsolete and 4 forbids generating.
+            if index > 0 && !word.is_empty() && line_len + 1 + word.len() > LINE_PREFERRED_MAX {
                 // Folding: CRLF before the space (RFC 5322 2.2.3); the space stays.
                 out.push_str("\r\n");
                 line_len = 0;
@@ -517,12 +524,13 @@ fn push_subject_field(out: &mut String, subject: &str) {
 
 /// RFC 2047 `=?UTF-8?B?...?=` words, each at most 75 characters and splitting only between
 /// characters (RFC 2047 5), sized so that each line, with `first_line_prefix` on the first,
-/// stays within 78.
+/// stays within 76.
 fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
-    // 42 octets are 56 base64 characters; with "=?UTF-8?B?" and "?=" a word is 68, and 68
-    // plus "Subject: " is 77.
+    // RFC 2047 2: a line holding an encoded word is at most 76 characters. 39 octets are 52
+    // base64 characters; with "=?UTF-8?B?" and "?=" a word is 64, and 64 plus "Subject: " is
+    // 73 (a folded line, a space and a word, 65).
     debug_assert!(first_line_prefix <= 10);
-    const CHUNK_OCTETS_MAX: usize = 42;
+    const CHUNK_OCTETS_MAX: usize = 39;
     let mut words = Vec::new();
     let mut chunk = String::new();
     for c in text.chars() {
@@ -1377,6 +1385,43 @@ mod tests {
                 "{input:?}"
             );
             assert_eq!(id_right(input), right_in_full(input), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_folded_subject_has_no_line_of_only_white_space_and_unfolds_to_itself() {
+        // RFC 5322 4.2 and 4: a line of nothing but white space is obsolete syntax.
+        for subject in [
+            format!("Re:{}lunch", " ".repeat(160)),
+            format!("{}x", " ".repeat(67)),
+            "word ".repeat(60),
+        ] {
+            let mut field = String::new();
+            push_subject_field(&mut field, &subject);
+            let lines: Vec<&str> = field.trim_end_matches("\r\n").split("\r\n").collect();
+            assert!(
+                lines.iter().all(|line| !line.trim().is_empty()),
+                "{field:?}"
+            );
+            assert!(lines.iter().all(|line| line.len() <= LINE_MAX), "{field:?}");
+            let unfolded = field.trim_end_matches("\r\n").replace("\r\n", "");
+            let value = unfolded.strip_prefix("Subject: ").expect("the field name");
+            if !value.starts_with("=?") {
+                assert_eq!(value, subject);
+            }
+        }
+    }
+
+    #[test]
+    fn lines_holding_encoded_words_are_at_most_76_characters() {
+        // RFC 2047 2.
+        let mut field = String::new();
+        push_subject_field(
+            &mut field,
+            &"Grüße aus Köln, ein sehr langer Betreff, der gefaltet werden muss ".repeat(4),
+        );
+        for line in field.trim_end_matches("\r\n").split("\r\n") {
+            assert!(line.len() <= 76, "{line:?}");
         }
     }
 

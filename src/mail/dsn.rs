@@ -899,13 +899,21 @@ fn clean_ascii(text: &str, max_chars: usize) -> String {
 }
 
 /// An address without brackets, spaces or controls, at most 254 characters (RFC 5321
-/// 4.5.3.1.3 path limit), so it cannot break the field it is written into.
+/// 4.5.3.1.3 path limit), so it cannot break the field it is written into. A quoted local part
+/// keeps its spaces and brackets (RFC 5322 3.4.1): `"al ice"@a.test` is not `"alice"@a.test`.
 fn clean_address(address: &str) -> String {
     let address = address.trim();
     let address = address
         .strip_prefix('<')
         .and_then(|a| a.strip_suffix('>'))
         .unwrap_or(address);
+    if address.starts_with('"')
+        && address.len() <= 254
+        && !address.chars().any(char::is_control)
+        && crate::smtp::address::Mailbox::parse(address).is_ok()
+    {
+        return address.to_string();
+    }
     address
         .chars()
         .filter(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '<' | '>'))
@@ -1023,6 +1031,25 @@ mod tests {
 
     fn text(bytes: &[u8]) -> String {
         String::from_utf8(bytes.to_vec()).expect("the notice is UTF-8")
+    }
+
+    #[test]
+    fn a_quoted_local_part_keeps_its_space_in_to_and_final_recipient() {
+        // "al ice" and "alice" are two mailboxes (RFC 5322 3.4.1): a notice must not merge them.
+        let mut r = request();
+        r.envelope_sender = "\"al ice\"@example.org".into();
+        r.recipients[0].final_recipient = "\"no body\"@example.net".into();
+        let notice = text(&build_dsn(&r));
+        assert!(
+            notice.contains("To: \"al ice\"@example.org\r\n"),
+            "{notice}"
+        );
+        assert!(
+            notice.contains("Final-Recipient: rfc822; \"no body\"@example.net\r\n"),
+            "{notice}"
+        );
+        // Outside quotes nothing of the kind survives.
+        assert_eq!(clean_address("<al ice@x>"), "alice@x");
     }
 
     #[test]
