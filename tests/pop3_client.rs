@@ -655,3 +655,17 @@ fn a_listing_of_more_messages_than_one_session_retrieves_is_read() {
     assert_eq!(run.outcome.result, Pop3SessionResult::Completed);
     assert_eq!(run.outcome.retrieved.len(), 5);
 }
+
+#[test]
+fn a_huge_count_in_stat_does_not_lift_the_bound_on_a_listing() {
+    // STAT is the server's word: a listing longer than 100 octets for each of 100,000
+    // messages still ends the session.
+    let mut responses: Vec<&[u8]> = LOGIN.to_vec();
+    let endless = format!("+OK\r\n{}", "1 5\r\n".repeat(2_100_000));
+    responses.extend_from_slice(&[b"+OK 18446744073709551615 0\r\n", endless.as_bytes()]);
+    let (client, _) = scripted(config(), &responses);
+    assert!(matches!(
+        client.outcome().unwrap().result,
+        Pop3SessionResult::ProtocolError { .. }
+    ));
+}

@@ -60,6 +60,9 @@ use super::wire::{
 /// for a response never gives up before the server would.
 pub const RESPONSE_TIMEOUT_MS_DEFAULT: u64 = 10 * 60 * 1000;
 
+/// Most messages a listing (LIST, UIDL) is sized for, whatever STAT claims.
+const LISTED_MESSAGES_MAX: u64 = 100_000;
+
 /// How the client behaves.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pop3ClientConfig {
@@ -524,9 +527,11 @@ impl Pop3Client {
                 // A listing line is short; allow a generous 100 octets per message, for as
                 // many messages as STAT counted (a listing names them all, however few of
                 // them this session retrieves).
+                // The count is the server's word, so it is capped: a listing never grows
+                // past what 100,000 messages need (the servers' own maildrop limit).
                 _ => {
                     let counted = self.maildrop_size.map_or(0, |(count, _)| count);
-                    usize::try_from(counted)
+                    usize::try_from(counted.min(LISTED_MESSAGES_MAX))
                         .unwrap_or(usize::MAX)
                         .max(self.config.messages_max)
                         .saturating_mul(100)

@@ -160,6 +160,9 @@ pub enum ResponseLine {
 #[derive(Clone, Debug)]
 pub struct ResponseReader {
     buffer: Vec<u8>,
+    /// How much of `buffer` has been read already; dropped on the next `push`, so that
+    /// reading a line does not move the rest of a long response each time.
+    consumed: usize,
     /// Where to resume looking for LF, so that a long line arriving byte by byte is scanned
     /// once, not once per byte.
     scanned: usize,
@@ -172,6 +175,7 @@ impl Default for ResponseReader {
     fn default() -> Self {
         ResponseReader {
             buffer: Vec::new(),
+            consumed: 0,
             scanned: 0,
             line_max: RESPONSE_LINE_MAX_OCTETS,
         }
@@ -189,34 +193,41 @@ impl ResponseReader {
     }
 
     pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.drain(..self.consumed);
+        self.scanned -= self.consumed;
+        self.consumed = 0;
         self.buffer.extend_from_slice(bytes);
     }
 
     /// True when bytes of an unfinished line are waiting.
     pub fn has_partial(&self) -> bool {
-        !self.buffer.is_empty()
+        self.consumed < self.buffer.len()
     }
 
     pub fn next_line(&mut self) -> Option<ResponseLine> {
-        match self.buffer[self.scanned..].iter().position(|&b| b == b'\n') {
+        match memchr::memchr(b'\n', &self.buffer[self.scanned..]) {
             Some(offset) => {
                 let newline = self.scanned + offset;
-                self.scanned = 0;
-                let mut content: Vec<u8> = self.buffer.drain(..=newline).collect();
-                content.pop();
+                let mut content = &self.buffer[self.consumed..newline];
+                self.consumed = newline + 1;
+                self.scanned = self.consumed;
                 let crlf = content.last() == Some(&b'\r');
                 if crlf {
-                    content.pop();
+                    content = &content[..content.len() - 1];
                 }
                 if content.len() + 2 > self.line_max {
                     return Some(ResponseLine::TooLong);
                 }
-                Some(ResponseLine::Line { content, crlf })
+                Some(ResponseLine::Line {
+                    content: content.to_vec(),
+                    crlf,
+                })
             }
             None => {
                 self.scanned = self.buffer.len();
-                if self.buffer.len() > self.line_max {
+                if self.buffer.len() - self.consumed > self.line_max {
                     self.buffer.clear();
+                    self.consumed = 0;
                     self.scanned = 0;
                     return Some(ResponseLine::TooLong);
                 }

@@ -46,6 +46,13 @@ impl fmt::Display for AddressLiteral {
 /// (RFC 5891 5). A name that IDNA refuses is kept in lower case, so that it matches nothing
 /// but itself.
 pub fn domain_key(name: &str) -> String {
+    // An address literal in the form its address writes (`[IPv6:2001:db8:0::20]` is
+    // `[ipv6:2001:db8::20]`, `[192.0.2.020]` is `[192.0.2.20]`), as RCPT's parsed one is.
+    if name.starts_with('[') {
+        if let Ok(literal @ Domain::Literal(_)) = Domain::parse(name) {
+            return literal.key();
+        }
+    }
     if name.is_ascii() {
         return name.to_ascii_lowercase();
     }
@@ -65,7 +72,7 @@ pub fn mailbox_key(address: &str) -> String {
     }
     match address.rsplit_once('@') {
         Some((local_part, domain)) => key_of_parts(local_part, |key| {
-            if domain.is_ascii() {
+            if domain.is_ascii() && !domain.starts_with('[') {
                 push_ascii_lowercase(key, domain);
             } else {
                 key.push_str(&domain_key(domain));
@@ -722,10 +729,23 @@ mod tests {
                 "bob@[ipv6:2001:db8::20]",
             ),
             ("bob@[192.0.2.1]", "bob@[192.0.2.1]", "BOB@[192.0.2.1]"),
+            // Literals not written in their address's own form.
+            (
+                "bob@[IPv6:2001:db8:0:0:0:0:0:20]",
+                "bob@[ipv6:2001:db8::20]",
+                "bob@[ipv6:2001:DB8::20]",
+            ),
+            ("bob@[192.0.2.001]", "bob@[192.0.2.1]", "bob@[192.000.2.1]"),
         ] {
             assert_eq!(mailbox_key(written), key, "{written}");
             assert_eq!(Mailbox::parse(written).unwrap().key(), key, "{written}");
             assert_eq!(mailbox_key(same), key, "{same}");
+            let domain = written.rsplit_once('@').unwrap().1;
+            assert_eq!(
+                domain_key(domain),
+                key.rsplit_once('@').unwrap().1,
+                "{domain}"
+            );
         }
     }
 
