@@ -277,9 +277,11 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
         && !address
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"()[]\\".contains(c));
-    // A quoted local part ("al ice"@example.org) makes an address too (RFC 5321 4.1.2, RFC
-    // 5322 3.4.1); the SMTP grammar checks it, as the server will.
-    let quoted = address.starts_with('"') && crate::smtp::address::Mailbox::parse(address).is_ok();
+    // A quoted local part ("al ice"@example.org) or an address literal (postmaster@[192.0.2.1])
+    // makes an address too (RFC 5321 4.1.2, 4.1.3, RFC 5322 3.4.1); the SMTP grammar checks
+    // it, as the server will.
+    let quoted = (address.starts_with('"') || address.ends_with(']'))
+        && crate::smtp::address::Mailbox::parse(address).is_ok();
     if !(plain || quoted) || address.len() > 254 {
         return Err(invalid());
     }
@@ -1385,6 +1387,17 @@ mod tests {
                 "{input:?}"
             );
             assert_eq!(id_right(input), right_in_full(input), "{input:?}");
+        }
+    }
+
+    #[test]
+    fn an_address_literal_is_an_address() {
+        // RFC 5321 4.1.3, RFC 5322 3.4.1 (domain-literal).
+        for good in ["postmaster@[192.0.2.1]", "bob@[IPv6:2001:db8::1]"] {
+            assert!(parse_mailbox("To", good).is_ok(), "{good}");
+        }
+        for bad in ["bob@[192.0.2.1", "bob@[not an address]", "bob@192.0.2.1]"] {
+            assert!(parse_mailbox("To", bad).is_err(), "{bad}");
         }
     }
 
