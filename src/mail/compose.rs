@@ -430,51 +430,80 @@ fn parse_list(field: &'static str, list: &[String]) -> Result<Vec<Mailbox>, Comp
     list.iter().map(|text| parse_mailbox(field, text)).collect()
 }
 
-/// Appends `Field: a, b, c` folded after commas to stay within 78 characters where possible.
+/// Appends `Field: a, b, c` folded after commas to stay within 78 characters where possible,
+/// and within 76 when a display name is encoded (RFC 2047 2 limits every line holding an
+/// encoded word).
 fn push_address_field(out: &mut String, field: &str, mailboxes: &[Mailbox]) {
     out.push_str(field);
     out.push(':');
+    let line_max = if mailboxes
+        .iter()
+        .any(|m| m.display_name.as_deref().is_some_and(is_encoded))
+    {
+        ENCODED_LINE_MAX
+    } else {
+        LINE_PREFERRED_MAX
+    };
     let mut line_len = field.len() + 1;
-    for (index, mailbox) in mailboxes.iter().enumerate() {
-        // The item is written first and measured; a fold goes in before its space.
-        let space_at = out.len();
-        out.push(' ');
-        push_mailbox_text(out, mailbox);
-        if index + 1 < mailboxes.len() {
-            out.push(',');
-        }
-        let needed = out.len() - space_at;
-        if index > 0 && line_len + needed > LINE_PREFERRED_MAX {
-            out.insert_str(space_at, "\r\n");
+    let mut first = true;
+    let mut push_segment = |out: &mut String, segment: &str, comma: bool| {
+        let needed = 1 + segment.len() + usize::from(comma);
+        // A fold goes before a segment's space, never before the first on the line.
+        if !first && line_len + needed > line_max {
+            out.push_str("\r\n");
             line_len = 0;
         }
+        out.push(' ');
+        out.push_str(segment);
+        if comma {
+            out.push(',');
+        }
         line_len += needed;
+        first = false;
+    };
+    for (index, mailbox) in mailboxes.iter().enumerate() {
+        let more = index + 1 < mailboxes.len();
+        if mailbox.display_name.is_none() {
+            // Most addresses: one piece, nothing to build.
+            push_segment(out, &mailbox.address, more);
+            continue;
+        }
+        let segments = mailbox_segments(mailbox);
+        for (position, segment) in segments.iter().enumerate() {
+            push_segment(out, segment, more && position + 1 == segments.len());
+        }
     }
     out.push_str("\r\n");
 }
 
-/// Appends a mailbox as header text: the display name as atoms, a quoted string, or encoded
-/// words (RFC 2047 5(3): allowed in a phrase) when it is not ASCII.
-fn push_mailbox_text(out: &mut String, mailbox: &Mailbox) {
+/// Whether a display name goes as encoded words (RFC 2047 5(3): allowed in a phrase).
+fn is_encoded(name: &str) -> bool {
+    !name.is_ascii() || name.contains("=?")
+}
+
+/// A mailbox as header text, in the pieces a fold may go between: the address alone; or the
+/// display name as atoms or a quoted string with the address, in one piece; or, when the name
+/// is not ASCII, each of its encoded words, then the address.
+fn mailbox_segments(mailbox: &Mailbox) -> Vec<Cow<'_, str>> {
     let Some(name) = &mailbox.display_name else {
-        out.push_str(&mailbox.address);
-        return;
+        return vec![Cow::Borrowed(mailbox.address.as_str())];
     };
-    if !name.is_ascii() || name.contains("=?") {
-        out.push_str(&encoded_words(name, 0).join(" "));
-    } else if name
+    let angle_address = || format!("<{}>", mailbox.address);
+    if is_encoded(name) {
+        let mut segments: Vec<Cow<str>> =
+            encoded_words(name, 0).into_iter().map(Cow::Owned).collect();
+        segments.push(Cow::Owned(angle_address()));
+        return segments;
+    }
+    let name = if name
         .chars()
         .all(|c| c == ' ' || c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c))
     {
-        out.push_str(name);
+        Cow::Borrowed(name.as_str())
     } else {
-        out.push('"');
-        out.push_str(&escaped_for_quotes(name));
-        out.push('"');
-    }
-    out.push_str(" <");
-    out.push_str(&mailbox.address);
-    out.push('>');
+        Cow::Owned(format!("\"{}\"", escaped_for_quotes(name)))
+    };
+    vec![Cow::Owned(format!("{name} {}", angle_address()))]
 }
 
 /// Appends `Subject:` as ASCII folded at spaces, or as RFC 2047 encoded words when the text
@@ -1388,6 +1417,33 @@ mod tests {
             );
             assert_eq!(id_right(input), right_in_full(input), "{input:?}");
         }
+    }
+
+    #[test]
+    fn lines_of_an_encoded_display_name_are_at_most_76_characters() {
+        // RFC 2047 2, for the address fields as for Subject; folds go between encoded words.
+        let mut req = request();
+        req.from = format!(
+            "{} <juergen@example.de>",
+            "Jürgen Müller-Lüdenscheidt ".repeat(5)
+        );
+        req.to = vec![
+            "bob@example.net".into(),
+            "Zoë Ångström <zoe@example.net>".into(),
+            "carol@example.net".into(),
+        ];
+        let message = compose(&req).unwrap();
+        let header = crate::smtp::trace::header_section(&message);
+        for line in String::from_utf8_lossy(header).split("\r\n") {
+            assert!(line.len() <= 76, "{line:?}");
+        }
+        let parsed = parse(&message);
+        let from = parsed.field("From").unwrap();
+        assert!(from.ends_with(" <juergen@example.de>"), "{from}");
+        assert!(parsed
+            .field("To")
+            .unwrap()
+            .contains("<zoe@example.net>, carol@example.net"));
     }
 
     #[test]
