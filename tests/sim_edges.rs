@@ -1414,3 +1414,21 @@ fn an_ipv6_literal_domain_matches_however_its_tag_is_written() {
         Fate::Delivered { .. }
     ));
 }
+
+#[test]
+fn a_sender_at_an_address_literal_greets_with_its_own_address() {
+    // RFC 5321 4.1.1.1: a client with no domain name to give sends an address literal.
+    let mut world = basic_world("literal-sender");
+    world["messages"][0]["from"] = json!("alice@[192.0.2.10]");
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    let sent: Vec<u8> = sim_common::transmissions(&result, 1)
+        .into_iter()
+        .flat_map(|(_, bytes)| bytes)
+        .collect();
+    assert!(String::from_utf8_lossy(&sent).contains("EHLO [198.51.100.1]\r\n"));
+}

@@ -1438,7 +1438,22 @@ impl<'a> World<'a> {
             self.pump(conn);
             return;
         }
-        let mut config = ClientConfig::new(format!("client.{}", domain_of(&spec.from)));
+        // User agents live in 198.51.100.0/24 and, for larger runs, the benchmarking range
+        // 198.19.0.0/16; readers of mailboxes in 198.18.0.0/16: no two clash.
+        let client_address = if index < 250 {
+            IpAddr::from([198, 51, 100, index as u8 + 1])
+        } else {
+            IpAddr::from([198, 19, (index / 250 % 256) as u8, (index % 250) as u8 + 1])
+        };
+        // The user agent greets as a client of the sender's domain; a sender at an address
+        // literal has no domain to name, so it gives its own address (RFC 5321 4.1.1.1).
+        let from_domain = domain_of(&spec.from);
+        let helo_name = if from_domain.starts_with('[') {
+            format!("[{client_address}]")
+        } else {
+            format!("client.{from_domain}")
+        };
+        let mut config = ClientConfig::new(helo_name);
         config.credentials = spec
             .auth
             .as_ref()
@@ -1458,13 +1473,6 @@ impl<'a> World<'a> {
                 }
                 return;
             }
-        };
-        // User agents live in 198.51.100.0/24 and, for larger runs, the benchmarking range
-        // 198.19.0.0/16; readers of mailboxes in 198.18.0.0/16: no two clash.
-        let client_address = if index < 250 {
-            IpAddr::from([198, 51, 100, index as u8 + 1])
-        } else {
-            IpAddr::from([198, 19, (index / 250 % 256) as u8, (index % 250) as u8 + 1])
         };
         self.open_connection(
             ua,
