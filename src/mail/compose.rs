@@ -1340,18 +1340,7 @@ mod tests {
     #[test]
     fn text_is_split_at_each_crlf_and_nowhere_else() {
         // Every text of up to six octets from CR, LF and "a", against a pair-by-pair scan.
-        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
-        let mut start = 0;
-        for _ in 0..6 {
-            let end = texts.len();
-            for index in start..end {
-                for byte in [b'\r', b'\n', b'a'] {
-                    texts.push([texts[index].as_slice(), &[byte]].concat());
-                }
-            }
-            start = end;
-        }
-        for text in &texts {
+        for text in &crate::smtp::dot::every_text(&[b"\r", b"\n", b"a"], 6) {
             let mut expected: Vec<&[u8]> = Vec::new();
             let (mut line_start, mut index) = (0, 0);
             while index + 1 < text.len() {

@@ -907,11 +907,7 @@ fn clean_address(address: &str) -> String {
         .strip_prefix('<')
         .and_then(|a| a.strip_suffix('>'))
         .unwrap_or(address);
-    if address.starts_with('"')
-        && address.len() <= 254
-        && !address.chars().any(char::is_control)
-        && crate::smtp::address::Mailbox::parse(address).is_ok()
-    {
+    if crate::smtp::address::is_writable_quoted_mailbox(address, 254) {
         return address.to_string();
     }
     address

@@ -3557,6 +3557,8 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 #[cfg(test)]
 mod tests {
     use super::{numbered, push_hex, Connections, Explanation, Interner, Name};
+    use std::borrow::Cow;
+    use std::rc::Rc;
 
     #[test]
     fn names_and_queue_ids_are_written_as_format_writes_them() {
@@ -3583,8 +3585,6 @@ mod tests {
             }
         }
     }
-    use std::borrow::Cow;
-    use std::rc::Rc;
 
     #[test]
     fn equal_explanations_share_one_note_however_their_texts_were_made() {

@@ -59,6 +59,16 @@ pub fn domain_key(name: &str) -> String {
     idna::domain_to_ascii(name).unwrap_or_else(|_| name.to_lowercase())
 }
 
+/// Whether `text` is a mailbox with a quoted local part, of at most `max_octets`, that a header
+/// field can hold as it is: it parses (RFC 5321 4.1.2), so its spaces and angle brackets stand
+/// inside the quotes, and it has no control character.
+pub fn is_writable_quoted_mailbox(text: &str, max_octets: usize) -> bool {
+    text.starts_with('"')
+        && text.len() <= max_octets
+        && !text.chars().any(char::is_control)
+        && Mailbox::parse(text).is_ok()
+}
+
 /// A mailbox address as a lookup key: the local part in lower case (the simulated servers
 /// treat it without regard to case, as most do), the domain as [`domain_key`] writes it.
 pub fn mailbox_key(address: &str) -> String {
@@ -227,19 +237,7 @@ impl Mailbox {
             Cow::Owned(quoted)
         }
     }
-}
 
-impl fmt::Display for Mailbox {
-    // Piece by piece rather than through `write!`: addresses are written for every command,
-    // reply and trace event.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.local_part_wire())?;
-        f.write_str("@")?;
-        fmt::Display::fmt(&self.domain, f)
-    }
-}
-
-impl Mailbox {
     /// Appends the address as [`fmt::Display`] writes it, without the formatting machinery,
     /// for the places that write one for every message.
     pub fn push_text(&self, out: &mut String) {
@@ -263,6 +261,16 @@ impl Mailbox {
     }
 }
 
+impl fmt::Display for Mailbox {
+    // Piece by piece rather than through `write!`: addresses are written for every command,
+    // reply and trace event.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.local_part_wire())?;
+        f.write_str("@")?;
+        fmt::Display::fmt(&self.domain, f)
+    }
+}
+
 /// The argument of MAIL FROM (RFC 5321 4.1.1.2): a mailbox, or `<>` for messages that must
 /// never cause a bounce (the null reverse-path, RFC 5321 4.5.5).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -282,9 +290,7 @@ impl ReversePath {
     pub fn is_ascii(&self) -> bool {
         self.mailbox().is_none_or(Mailbox::is_ascii)
     }
-}
 
-impl ReversePath {
     /// Appends the wire form as [`fmt::Display`] writes it (see [`Mailbox::push_text`]).
     pub fn push_wire(&self, out: &mut String) {
         match self {
@@ -330,9 +336,7 @@ impl ForwardPath {
     pub fn is_ascii(&self) -> bool {
         self.mailbox().is_none_or(Mailbox::is_ascii)
     }
-}
 
-impl ForwardPath {
     /// Appends the wire form as [`fmt::Display`] writes it (see [`Mailbox::push_text`]).
     pub fn push_wire(&self, out: &mut String) {
         out.push('<');

@@ -155,6 +155,24 @@ pub fn has_bare_line_break(bytes: &[u8]) -> bool {
     memchr::memchr_iter(b'\r', bytes).count() != line_feeds
 }
 
+/// Every text made of at most `max_pieces` of `pieces`, the empty one first: the inputs the
+/// exhaustive tests of line handling check against their definitions.
+#[cfg(test)]
+pub(crate) fn every_text(pieces: &[&[u8]], max_pieces: usize) -> Vec<Vec<u8>> {
+    let mut texts = vec![Vec::new()];
+    let mut start = 0;
+    for _ in 0..max_pieces {
+        let end = texts.len();
+        for index in start..end {
+            for piece in pieces {
+                texts.push([texts[index].as_slice(), piece].concat());
+            }
+        }
+        start = end;
+    }
+    texts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,21 +198,7 @@ mod tests {
                 _ => false,
             })
         };
-        let mut strings = vec![Vec::new()];
-        for _ in 0..7 {
-            let longer: Vec<Vec<u8>> = strings
-                .iter()
-                .filter(|s| s.len() == strings.last().map_or(0, Vec::len))
-                .flat_map(|s| {
-                    [b'\r', b'\n', b'a'].map(|b| {
-                        let mut s = s.clone();
-                        s.push(b);
-                        s
-                    })
-                })
-                .collect();
-            strings.extend(longer);
-        }
+        let strings = every_text(&[b"\r", b"\n", b"a"], 7);
         assert_eq!(strings.len(), (0..=7).map(|n| 3usize.pow(n)).sum::<usize>());
         for bytes in &strings {
             assert_eq!(has_bare_line_break(bytes), naive(bytes), "{bytes:?}");
@@ -215,17 +219,7 @@ mod tests {
     fn every_line_starting_with_a_dot_gets_one_more() {
         // Every message of up to six pieces from CRLF, "." and "a" that ends in CRLF, against
         // the rule applied line by line.
-        let mut messages: Vec<Vec<u8>> = vec![Vec::new()];
-        let mut start = 0;
-        for _ in 0..6 {
-            let end = messages.len();
-            for index in start..end {
-                for piece in [&b"\r\n"[..], b".", b"a"] {
-                    messages.push([messages[index].as_slice(), piece].concat());
-                }
-            }
-            start = end;
-        }
+        let messages = every_text(&[b"\r\n", b".", b"a"], 6);
         for message in messages
             .iter()
             .filter(|m| m.is_empty() || m.ends_with(b"\r\n"))

@@ -318,11 +318,7 @@ fn push_path_token(out: &mut String, text: &str) {
     if text.is_empty() {
         return;
     }
-    if text.starts_with('"')
-        && text.len() <= TOKEN_MAX_OCTETS
-        && !text.chars().any(char::is_control)
-        && super::address::Mailbox::parse(text).is_ok()
-    {
+    if super::address::is_writable_quoted_mailbox(text, TOKEN_MAX_OCTETS) {
         out.push_str(text);
         return;
     }
@@ -557,22 +553,7 @@ mod tests {
                 .position(|&byte| byte == b':')
                 .is_some_and(|end| line[..end].trim_ascii_end().eq_ignore_ascii_case(name))
         };
-        let alphabet = b"Rr: \tx";
-        let mut lines: Vec<Vec<u8>> = vec![Vec::new()];
-        for _ in 0..5 {
-            let longer: Vec<Vec<u8>> = lines
-                .iter()
-                .filter(|line| line.len() == lines.last().map_or(0, Vec::len))
-                .flat_map(|line| {
-                    alphabet.iter().map(move |&byte| {
-                        let mut longer = line.clone();
-                        longer.push(byte);
-                        longer
-                    })
-                })
-                .collect();
-            lines.extend(longer);
-        }
+        let lines = crate::smtp::dot::every_text(&[b"R", b"r", b":", b" ", b"\t", b"x"], 5);
         for line in lines.iter().filter(|line| !line.is_empty()) {
             let message = [line.as_slice(), b"\r\n"].concat();
             assert_eq!(
