@@ -91,6 +91,9 @@ pub enum CommandLine {
 #[derive(Clone, Debug, Default)]
 pub struct CommandReader {
     buffer: Vec<u8>,
+    /// How much of `buffer` has been read already; dropped on the next `push`, so that a
+    /// large batch of pipelined commands is not moved once per line.
+    consumed: usize,
     /// Octets of an over-long line thrown away so far (0 when not discarding).
     discarded_octets: usize,
 }
@@ -104,20 +107,23 @@ impl CommandReader {
     /// after each push: the reader keeps at most one line's worth of bytes, so when it is full
     /// it starts discarding.
     pub fn push(&mut self, bytes: &[u8]) {
+        self.buffer.drain(..self.consumed);
+        self.consumed = 0;
         self.buffer.extend_from_slice(bytes);
     }
 
     /// True when bytes of an unfinished line are waiting.
     pub fn has_partial(&self) -> bool {
-        !self.buffer.is_empty() || self.discarded_octets > 0
+        self.consumed < self.buffer.len() || self.discarded_octets > 0
     }
 
     pub fn next_line(&mut self) -> Option<CommandLine> {
         let content_max = COMMAND_LINE_MAX_OCTETS - 2;
-        match self.buffer.windows(2).position(|pair| pair == b"\r\n") {
+        let unread = &self.buffer[self.consumed..];
+        match memchr::memmem::find(unread, b"\r\n") {
             Some(position) => {
-                let mut line: Vec<u8> = self.buffer.drain(..position + 2).collect();
-                line.truncate(position);
+                let line = unread[..position].to_vec();
+                self.consumed += position + 2;
                 let octets = self.discarded_octets + position + 2;
                 if self.discarded_octets > 0 || position > content_max {
                     self.discarded_octets = 0;
@@ -126,14 +132,15 @@ impl CommandReader {
                 Some(CommandLine::Line(line))
             }
             None => {
-                // Without a CRLF yet, a buffer longer than the longest content plus a pending
-                // CR can only become a too-long line: keep counting, not keeping. A final CR
-                // is kept, as it may be the start of the CRLF that ends the line.
-                if self.buffer.len() > content_max + 1 {
-                    let keep_cr = self.buffer.last() == Some(&b'\r');
-                    let dropped = self.buffer.len() - usize::from(keep_cr);
+                // Without a CRLF yet, more unread bytes than the longest content plus a
+                // pending CR can only become a too-long line: keep counting, not keeping. A
+                // final CR is kept, as it may be the start of the CRLF that ends the line.
+                if unread.len() > content_max + 1 {
+                    let keep_cr = unread.last() == Some(&b'\r');
+                    let dropped = unread.len() - usize::from(keep_cr);
                     self.discarded_octets = self.discarded_octets.saturating_add(dropped);
                     self.buffer.clear();
+                    self.consumed = 0;
                     if keep_cr {
                         self.buffer.push(b'\r');
                     }
@@ -295,6 +302,46 @@ mod tests {
                 CommandLine::Line(b"NOOP".to_vec())
             ]
         );
+    }
+
+    #[test]
+    fn command_reader_gives_the_same_lines_however_the_bytes_are_split() {
+        let pieces: [&[u8]; 4] = [b"\r", b"\n", b"ab", b"\r\n"];
+        for text in crate::smtp::dot::every_text(&pieces, 5) {
+            let mut whole = CommandReader::new();
+            whole.push(&text);
+            let expected = lines(&mut whole);
+            for split in 0..=text.len() {
+                let mut reader = CommandReader::new();
+                reader.push(&text[..split]);
+                let mut got = lines(&mut reader);
+                reader.push(&text[split..]);
+                got.extend(lines(&mut reader));
+                assert_eq!(got, expected, "{text:?} split at {split}");
+                assert_eq!(reader.has_partial(), whole.has_partial(), "{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn command_reader_reads_a_large_pipelined_batch_in_order() {
+        let mut batch = Vec::new();
+        for n in 0..50_000 {
+            batch.extend_from_slice(format!("RETR {n}\r\n").as_bytes());
+        }
+        batch.extend_from_slice(b"QU");
+        let mut reader = CommandReader::new();
+        reader.push(&batch);
+        let read = lines(&mut reader);
+        assert_eq!(read.len(), 50_000);
+        assert_eq!(read[49_999], CommandLine::Line(b"RETR 49999".to_vec()));
+        assert!(reader.has_partial());
+        reader.push(b"IT\r\n");
+        assert_eq!(
+            lines(&mut reader),
+            vec![CommandLine::Line(b"QUIT".to_vec())]
+        );
+        assert!(!reader.has_partial());
     }
 
     #[test]
