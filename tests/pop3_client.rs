@@ -159,6 +159,21 @@ fn messages_max_leaves_the_rest_for_later() {
         .map(|m| m.uid.as_str())
         .collect();
     assert_eq!(left, vec!["a3"]);
+    let said: Vec<_> = messages_left(&run.client_events);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0].0, 1);
+    assert!(said[0].1.contains("at most 2 messages"), "{said:?}");
+}
+
+/// The client's `MessagesLeft` events: (count, reason).
+fn messages_left(events: &[Pop3ClientEvent]) -> Vec<(usize, String)> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            Pop3ClientEvent::MessagesLeft { count, reason } => Some((*count, reason.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -630,6 +645,10 @@ fn a_message_larger_than_the_client_takes_is_left_and_the_rest_still_deleted() {
         "{:?}",
         run.outcome.errors
     );
+    let said = messages_left(&run.client_events);
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert_eq!(said[0].0, 1);
+    assert!(said[0].1.starts_with("message 2 of "), "{said:?}");
 }
 
 #[test]

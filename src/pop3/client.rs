@@ -264,6 +264,12 @@ pub enum Pop3ClientEvent {
         uid: Option<String>,
         bytes: Vec<u8>,
     },
+    /// Listed messages this session will not retrieve, and why (too large for this client,
+    /// or beyond the messages it takes per session). They stay on the server.
+    MessagesLeft {
+        count: usize,
+        reason: String,
+    },
     StateChanged {
         from: Pop3ClientState,
         to: Pop3ClientState,
@@ -707,6 +713,7 @@ impl Pop3Client {
             }
             Awaited::List => {
                 let text = String::from_utf8_lossy(&body);
+                let mut beyond_the_cap = 0;
                 for line in text.lines() {
                     // RFC 1939 5: "msg size"; more may follow, separated by a space.
                     let mut words = line.split(' ');
@@ -730,7 +737,19 @@ impl Pop3Client {
                             octets,
                             uid: None,
                         });
+                    } else {
+                        beyond_the_cap += 1;
                     }
+                }
+                if beyond_the_cap > 0 {
+                    self.events.push_back(Pop3ClientEvent::MessagesLeft {
+                        count: beyond_the_cap,
+                        reason: format!(
+                            "this client retrieves at most {} messages per session; the rest \
+                             wait for the next one",
+                            self.config.messages_max
+                        ),
+                    });
                 }
                 if self.config.ask_unique_ids && !self.listed.is_empty() {
                     self.send_command("UIDL", Awaited::Uidl, now_ms);
@@ -792,11 +811,13 @@ impl Pop3Client {
             if listed.octets <= self.config.message_octets_max as u64 {
                 break;
             }
-            self.errors.push(format!(
-                "message {} of {} octets is larger than this client takes ({}); left on the \
-                 server",
+            let reason = format!(
+                "message {} of {} octets is larger than this client takes ({})",
                 listed.number, listed.octets, self.config.message_octets_max
-            ));
+            );
+            self.errors.push(format!("{reason}; left on the server"));
+            self.events
+                .push_back(Pop3ClientEvent::MessagesLeft { count: 1, reason });
             index += 1;
         }
         match self.listed.get(index) {

@@ -171,6 +171,12 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              with only '.' ends it.",
             "RFC 1939 7",
         ),
+        Event::MessagesLeft { .. } => note(
+            "A user agent need not download everything the server lists: it may leave a message \
+             it cannot take, or more than it fetches at once, in the maildrop. Nothing is lost; \
+             the messages wait there for a later session.",
+            "RFC 1939 5, 7",
+        ),
         Event::FetchNotStarted { .. } => note(
             "The user agent could not even begin: USER and PASS each take one argument on one \
              line, so a user name with a space, a password with a control character or a line \

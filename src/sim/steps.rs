@@ -152,6 +152,7 @@ fn event_conn(event: &Event) -> Option<ConnId> {
         Event::ConnectionAttempted(attempt) => Some(attempt.conn),
         Event::MessageAccepted(accepted) => Some(accepted.conn),
         Event::MessageRetrieved(retrieved) => Some(retrieved.conn),
+        Event::MessagesLeft(left) => Some(left.conn),
         Event::ConnectionOpened { conn }
         | Event::ConnectionRefused { conn, .. }
         | Event::ConnectionTimedOut { conn }

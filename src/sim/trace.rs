@@ -276,6 +276,16 @@ pub struct MessageRetrieved {
     pub octets: usize,
 }
 
+/// Listed messages a fetch's user agent chose not to retrieve (too large for it, or beyond
+/// the messages it takes per session). They stay in the mailbox for a later fetch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessagesLeft {
+    pub conn: ConnId,
+    pub mailbox: String,
+    pub count: usize,
+    pub reason: String,
+}
+
 /// A fetch that never began: the user agent could not set up its POP3 session (a user name or
 /// password that USER or PASS cannot carry), so it opened no connection. Nothing was refused
 /// by a server, and the mailbox is unchanged.
@@ -377,6 +387,7 @@ pub enum Event {
     BounceCreated(Box<BounceCreated>),
     BounceDiscarded(Box<BounceDiscarded>),
     MessageRetrieved(Box<MessageRetrieved>),
+    MessagesLeft(Box<MessagesLeft>),
     FetchNotStarted(Box<FetchNotStarted>),
     MailboxUpdated(Box<MailboxUpdated>),
     Outcome(Box<Outcome>),
@@ -743,6 +754,19 @@ impl TextRenderer {
                     ),
                 );
             }
+            Event::MessagesLeft(boxed) => {
+                let MessagesLeft {
+                    conn,
+                    mailbox,
+                    count,
+                    reason,
+                } = &**boxed;
+                let messages = if *count == 1 { "message" } else { "messages" };
+                line(
+                    &conn_client(conns, *conn),
+                    format!("#{conn} left {count} {messages} in {mailbox}: {reason}"),
+                );
+            }
             Event::FetchNotStarted(boxed) => {
                 let FetchNotStarted {
                     client,
@@ -865,5 +889,52 @@ mod text_tests {
             .filter_map(|line| line.split_once("#1 C: ").map(|(_, text)| text.to_string()))
             .collect();
         assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
+    }
+
+    #[test]
+    fn messages_left_on_the_server_are_shown_by_the_user_agent_with_the_reason() {
+        let left = |count| TraceEvent {
+            time_ms: 0,
+            event: Event::MessagesLeft(Box::new(MessagesLeft {
+                conn: 2,
+                mailbox: "bob@b.test".into(),
+                count,
+                reason: "too large".into(),
+            })),
+        };
+        let trace = Trace {
+            scenario: "t".into(),
+            seed: 1,
+            start_unix_s: 0,
+            events: vec![
+                TraceEvent {
+                    time_ms: 0,
+                    event: Event::ConnectionAttempted(Box::new(ConnectionAttempted {
+                        conn: 2,
+                        client: Name::from("ua:bob@b.test"),
+                        server: Name::from("mx.b.test"),
+                        address: "192.0.2.20".into(),
+                        port: 110,
+                        protocol: Protocol::Pop3,
+                    })),
+                },
+                left(1),
+                left(3),
+            ],
+        };
+        let text = trace.to_text();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(" left ")).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("ua:bob@b.test"), "{}", lines[0]);
+        assert!(
+            lines[0].ends_with("#2 left 1 message in bob@b.test: too large"),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[1].ends_with("#2 left 3 messages in bob@b.test: too large"));
+        let json = serde_json::to_value(&trace.events[1]).unwrap();
+        assert_eq!(json["type"], "messages_left");
+        assert_eq!(json["count"], 1);
+        assert_eq!(json["reason"], "too large");
     }
 }

@@ -1024,6 +1024,14 @@ fn literal_address(domain: &str) -> Option<IpAddr> {
 /// Every address of every host of a resolution, in the order to try them, each once: an
 /// address reached through two MX records (or two names) is tried at its best place only, as
 /// Postfix removes duplicate addresses.
+/// The mailbox a fetch's connection reads; empty for any other connection.
+fn fetched_mailbox(purpose: &Purpose) -> String {
+    match purpose {
+        Purpose::Fetch { mailbox } => mailbox.clone(),
+        _ => String::new(),
+    }
+}
+
 fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
     let mut targets: Vec<Target> = Vec::new();
     for t in outcome.targets() {
@@ -2094,15 +2102,21 @@ impl<'a> World<'a> {
                     self.message_finished(conn, index)
                 }
                 Out::Pop3(Pop3ClientEvent::MessageRetrieved { uid, bytes, .. }) => {
-                    let mailbox = match &c.purpose {
-                        Purpose::Fetch { mailbox } => mailbox.clone(),
-                        _ => String::new(),
-                    };
+                    let mailbox = fetched_mailbox(&c.purpose);
                     self.record(Event::MessageRetrieved(Box::new(trace::MessageRetrieved {
                         conn,
                         mailbox,
                         uid,
                         octets: bytes.len(),
+                    })));
+                }
+                Out::Pop3(Pop3ClientEvent::MessagesLeft { count, reason }) => {
+                    let mailbox = fetched_mailbox(&c.purpose);
+                    self.record(Event::MessagesLeft(Box::new(trace::MessagesLeft {
+                        conn,
+                        mailbox,
+                        count,
+                        reason,
                     })));
                 }
                 Out::Smtp(_) | Out::Pop3(_) => {}
