@@ -213,6 +213,10 @@ fn the_submission_server_adds_a_missing_date_and_message_id_once() {
         {"from": "alice@sender.test", "to": ["bob@receiver.test"], "at_s": 1,
          "submit_to": "mail.sender.test", "auth": {"user": "alice", "password": "secret"},
          "raw": "Date: Tue, 1 Sep 2026 08:00:00 +0000\r\nMessage-ID: <own@a.test>\r\n\r\nx\r\n"},
+        // The obsolete syntax, white space before the colon (RFC 5322 4.5), is still a field.
+        {"from": "alice@sender.test", "to": ["bob@receiver.test"], "at_s": 2,
+         "submit_to": "mail.sender.test", "auth": {"user": "alice", "password": "secret"},
+         "raw": "Subject: obs\r\nDate : Tue, 1 Sep 2026 07:00:00 +0000\r\nFrom: alice@sender.test\r\nMessage-ID\t: <obs@a.test>\r\nTo: bob@receiver.test\r\n\r\nbody\r\n"},
     ]);
     world["fetches"] = json!([]);
     // Port 587 of a host without submission users is plain SMTP: nothing is added.
@@ -223,8 +227,8 @@ fn the_submission_server_adds_a_missing_date_and_message_id_once() {
     }]);
     let result = run_json(&world);
     let stored = mailbox(&result, "bob@receiver.test");
-    assert_eq!(stored.len(), 3);
-    let plain = String::from_utf8_lossy(stored[2]).into_owned();
+    assert_eq!(stored.len(), 4);
+    let plain = String::from_utf8_lossy(stored[3]).into_owned();
     assert!(plain.contains("Subject: plain"), "{plain}");
     assert!(
         !plain.contains("\r\nDate: ") && !plain.contains("Message-ID: "),
@@ -242,6 +246,14 @@ fn the_submission_server_adds_a_missing_date_and_message_id_once() {
     let complete = header(stored[1]);
     assert_eq!(complete.matches("Date: ").count(), 1, "{complete}");
     assert_eq!(complete.matches("Message-ID: ").count(), 1, "{complete}");
+    let obsolete = String::from_utf8_lossy(stored[2]).into_owned();
+    assert!(
+        obsolete.ends_with(
+            "Subject: obs\r\nDate : Tue, 1 Sep 2026 07:00:00 +0000\r\nFrom: alice@sender.test\r\n\
+             Message-ID\t: <obs@a.test>\r\nTo: bob@receiver.test\r\n\r\nbody\r\n"
+        ),
+        "nothing added, no blank line inserted: {obsolete}"
+    );
 }
 
 #[test]

@@ -3534,8 +3534,10 @@ fn add_missing_origin_fields(data: &mut Vec<u8>, from: usize, date_unix_s: i64, 
 
 /// Where the header fields at the start of `message` end (after the last one's CRLF), and
 /// whether what follows is the blank line that ends the header section, or nothing. A field
-/// is a name of printable characters other than ":", then ":" (RFC 5322 2.2); a line starting
-/// with a space or a tab continues the field above (RFC 5322 2.2.3).
+/// is a name of printable characters other than ":", then ":" (RFC 5322 2.2), or, in the
+/// obsolete syntax a reader must still honour, white space between the name and the ":"
+/// (RFC 5322 4.5, `Date : ...`); a line starting with a space or a tab continues the field
+/// above (RFC 5322 2.2.3).
 fn header_fields_end(message: &[u8]) -> (usize, bool) {
     let mut end = 0;
     for line in crate::smtp::dot::lines_inclusive(message) {
@@ -3545,7 +3547,12 @@ fn header_fields_end(message: &[u8]) -> (usize, bool) {
             .iter()
             .position(|&b| b == b':')
             .is_some_and(|colon| {
-                colon > 0 && content[..colon].iter().all(|&b| (33..=126).contains(&b))
+                let name = content[..colon].trim_ascii_end();
+                !name.is_empty()
+                    && content[name.len()..colon]
+                        .iter()
+                        .all(|&b| b == b' ' || b == b'\t')
+                    && name.iter().all(|&b| (33..=126).contains(&b))
             });
         if !(field || continuation) {
             return (end, content.is_empty());
