@@ -1444,3 +1444,39 @@ fn a_sender_at_an_address_literal_greets_with_its_own_address() {
         .collect();
     assert!(String::from_utf8_lossy(&sent).contains("EHLO [198.51.100.1]\r\n"));
 }
+
+#[test]
+fn a_refusal_the_user_agent_made_itself_carries_no_reply_code() {
+    let mut world = basic_world("ua-own-refusals");
+    world["hosts"][0]["max_size_octets"] = json!(2000);
+    world["hosts"][0]["faults"] =
+        json!([{"kind": {"type": "drop_in_data"}, "from_s": 60, "until_s": 120}]);
+    world["messages"] = json!([
+        // Over the SIZE the submission server announces: the client does not send it.
+        {"from": "alice@sender.test", "to": ["bob@receiver.test"], "subject": "big",
+         "body": "x".repeat(3000), "submit_to": "mail.sender.test",
+         "auth": {"user": "alice", "password": "secret"}},
+        // The link breaks in the data: the session failed, no server refused anything.
+        {"from": "alice@sender.test", "to": ["bob@receiver.test"], "subject": "cut",
+         "body": "y\n", "submit_to": "mail.sender.test", "at_s": 60,
+         "auth": {"user": "alice", "password": "secret"}},
+        // The server's own refusal keeps its reply code.
+        {"from": "alice@sender.test", "to": ["bob@receiver.test"], "subject": "pw",
+         "body": "z\n", "submit_to": "mail.sender.test", "at_s": 200,
+         "auth": {"user": "alice", "password": "wrong"}},
+    ]);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    let status = |message: &str| match fate(&result, message, "bob@receiver.test") {
+        Fate::RefusedAtSubmission { status } => status.clone(),
+        other => panic!("{message}: {other:?}"),
+    };
+    let big = status("m1");
+    assert!(
+        big.starts_with("the user agent refused to send it: message of "),
+        "{big}"
+    );
+    let cut = status("m2");
+    assert!(cut.starts_with("4.4.2 the submission failed: "), "{cut}");
+    assert!(status("m3").starts_with("535 5.7.8 "), "{}", status("m3"));
+}

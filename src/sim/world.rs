@@ -2250,12 +2250,32 @@ impl<'a> World<'a> {
                 let refused: Vec<(String, String)> = outcome
                     .recipients
                     .iter()
-                    .filter_map(|recipient| match &recipient.status {
-                        RecipientStatus::Accepted(_) => None,
-                        RecipientStatus::TemporaryFailure(reply)
-                        | RecipientStatus::PermanentFailure(reply) => {
-                            Some((recipient.forward_path.clone(), reply_text(reply)))
-                        }
+                    .filter_map(|recipient| {
+                        let status = match (&recipient.status, recipient.reply_origin) {
+                            (RecipientStatus::Accepted(_), _) => return None,
+                            (
+                                RecipientStatus::TemporaryFailure(reply)
+                                | RecipientStatus::PermanentFailure(reply),
+                                ReplyOrigin::Server,
+                            ) => reply_text(reply),
+                            // The user agent's own finding has no reply code: no server said it.
+                            (RecipientStatus::PermanentFailure(reply), ReplyOrigin::Client) => {
+                                let mut text = "the user agent refused to send it: ".to_string();
+                                reply.push_text(&mut text);
+                                text
+                            }
+                            (RecipientStatus::TemporaryFailure(reply), ReplyOrigin::Client) => {
+                                let mut text = String::new();
+                                if let Some(enhanced) = reply.enhanced {
+                                    enhanced.push_to(&mut text);
+                                    text.push(' ');
+                                }
+                                text.push_str("the submission failed: ");
+                                reply.push_text(&mut text);
+                                text
+                            }
+                        };
+                        Some((recipient.forward_path.clone(), status))
                     })
                     .collect();
                 for (recipient, status) in refused {
