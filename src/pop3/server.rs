@@ -1107,11 +1107,12 @@ impl<S: MaildropStore> Pop3Server<S> {
         }
         let mut octets = 0usize;
         let mut messages: Vec<SessionMessage> = Vec::with_capacity(maildrop.messages.len());
+        let mut uids_seen = std::collections::HashSet::with_capacity(maildrop.messages.len());
         for (index, message) in maildrop.messages.into_iter().enumerate() {
             if !is_valid_uid(&message.uid) {
                 return Err(format!("message {} has an invalid unique-id", index + 1));
             }
-            if messages.iter().any(|other| other.uid == message.uid) {
+            if !uids_seen.insert(message.uid.clone()) {
                 return Err(format!("message {} repeats a unique-id", index + 1));
             }
             let bytes = wire::canonical_message(&message.bytes);

@@ -560,6 +560,9 @@ pub struct ClientSession {
     message_open: bool,
     /// Messages added while another was being sent, in order.
     queued: VecDeque<QueuedMessage>,
+    /// The mail transactions the queued messages need, kept as they come and go so that
+    /// adding a message need not count them again.
+    queued_transactions: usize,
     /// Nothing to send; waiting `keep_open_ms` for another message.
     idle: bool,
     output: VecDeque<Vec<u8>>,
@@ -675,6 +678,7 @@ impl ClientSession {
             message_transactions: 0,
             message_open: true,
             queued: VecDeque::new(),
+            queued_transactions: 0,
             idle: false,
             output: VecDeque::new(),
             events: VecDeque::new(),
@@ -704,21 +708,15 @@ impl ClientSession {
         } else {
             0
         };
-        let queued_need: usize = self
-            .queued
-            .iter()
-            .map(|queued| transactions_for(queued.envelope.forward_paths.len()))
-            .sum();
-        let needed = self.mail_transactions
-            + current_needs
-            + queued_need
-            + transactions_for(envelope.forward_paths.len());
+        let this_needs = transactions_for(envelope.forward_paths.len());
+        let needed = self.mail_transactions + current_needs + self.queued_transactions + this_needs;
         if self.finished || quitting || needed > self.config.transactions_max {
             return Err(ClientSetupError::SessionClosing);
         }
         let prepared = QueuedMessage::prepare(envelope, message)?;
         let index = self.outcomes.len() + usize::from(self.message_open) + self.queued.len();
         self.queued.push_back(prepared);
+        self.queued_transactions += this_needs;
         if self.idle {
             let before = self.state();
             self.idle = false;
@@ -1471,6 +1469,10 @@ impl ClientSession {
             return;
         };
         let recipient_count = next.envelope.forward_paths.len();
+        let per_transaction = self.config.recipients_per_transaction_max.max(1);
+        self.queued_transactions = self
+            .queued_transactions
+            .saturating_sub(recipient_count.div_ceil(per_transaction));
         self.current = next;
         self.untried = (0..recipient_count).collect();
         self.results = vec![None; recipient_count];
