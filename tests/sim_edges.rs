@@ -1480,3 +1480,58 @@ fn a_refusal_the_user_agent_made_itself_carries_no_reply_code() {
     assert!(cut.starts_with("4.4.2 the submission failed: "), "{cut}");
     assert!(status("m3").starts_with("535 5.7.8 "), "{}", status("m3"));
 }
+
+#[test]
+fn a_run_that_would_hold_too_much_mail_stops_and_says_so() {
+    use smtp_lab::sim::trace::Event;
+    use smtp_lab::sim::world::RUN_OCTETS_MAX;
+    // An 8 MiB attachment (about 11 MB once encoded) to 25 mailboxes: 25 stored copies are
+    // more than a run may hold.
+    let users: Vec<String> = (0..25).map(|n| format!("u{n}")).collect();
+    let user_names: Vec<&str> = users.iter().map(String::as_str).collect();
+    let mut world = basic_world("too-much-mail");
+    world["hosts"][0]["max_size_octets"] = json!(0);
+    world["hosts"][1] = sim_common::store_host(
+        "mx.receiver.test",
+        "192.0.2.20",
+        "receiver.test",
+        &user_names,
+    );
+    world["hosts"][1]["max_size_octets"] = json!(0);
+    let recipients: Vec<String> = users.iter().map(|u| format!("{u}@receiver.test")).collect();
+    let recipient_refs: Vec<&str> = recipients.iter().map(String::as_str).collect();
+    world["messages"] = json!([message(&recipient_refs)]);
+    world["messages"][0]["attachments"] = json!((0..4)
+        .map(|n| json!({"filename": format!("f{n}.bin"), "size_octets": 8_388_608}))
+        .collect::<Vec<_>>());
+    world["fetches"] = json!([]);
+    let scenario = sim_common::scenario(&world);
+    let result = smtp_lab::sim::run(&scenario, scenario.seed);
+    assert!(
+        result
+            .conservation_problems
+            .iter()
+            .any(|problem| problem.contains("MiB of trace and mail, and was cut")),
+        "{:?}",
+        result.conservation_problems
+    );
+    let delivered = events(&result)
+        .filter(|e| matches!(e.event, Event::Delivered(_)))
+        .count();
+    assert!((1..25).contains(&delivered), "{delivered} delivered");
+    let stored: usize = result
+        .mailboxes
+        .values()
+        .flatten()
+        .map(|(_, bytes)| bytes.len())
+        .sum();
+    assert!(stored <= RUN_OCTETS_MAX, "{stored} octets stored");
+    // Every recipient still has a fate: the copies not stored are still the host's.
+    assert_eq!(result.outcomes.len(), 25);
+    let queued = result
+        .outcomes
+        .iter()
+        .filter(|(_, _, fate)| matches!(fate, Fate::Queued { host } if host == "mx.receiver.test"))
+        .count();
+    assert_eq!(queued, 25 - delivered);
+}

@@ -412,6 +412,101 @@ pub struct Trace {
     pub events: Vec<TraceEvent>,
 }
 
+impl Event {
+    /// About how many octets the event holds outside itself (its box, texts, lists, bytes),
+    /// so that a run can bound its trace's memory. Shared names are not counted: many events
+    /// hold the same one.
+    pub fn heap_octets(&self) -> usize {
+        use std::mem::size_of;
+        fn texts(list: &[String]) -> usize {
+            list.iter()
+                .map(|text| size_of::<String>() + text.len())
+                .sum()
+        }
+        match self {
+            Event::Started { scenario, .. } => scenario.len(),
+            Event::MessageComposed(e) => {
+                size_of::<MessageComposed>()
+                    + e.message.len()
+                    + e.reverse_path.len()
+                    + texts(&e.forward_paths)
+            }
+            Event::ConnectionAttempted(e) => size_of::<ConnectionAttempted>() + e.address.len(),
+            Event::ConnectionRefused { reason, .. } | Event::ConnectionDropped { reason, .. } => {
+                reason.len()
+            }
+            Event::ConnectionOpened { .. }
+            | Event::ConnectionTimedOut { .. }
+            | Event::ConnectionClosed { .. }
+            | Event::ReplyExplained { .. }
+            | Event::ClientState { .. }
+            | Event::ServerState { .. }
+            | Event::AttemptStarted { .. }
+            | Event::Dequeued { .. } => 0,
+            Event::Transmitted { bytes, .. } => bytes.as_bytes().len(),
+            Event::DnsQuery(e) => size_of::<DnsQuery>() + e.question.len() + e.wire.len(),
+            Event::DnsResponse(e) => {
+                size_of::<DnsResponse>()
+                    + e.outcome.len()
+                    + texts(&e.records)
+                    + e.wire.as_ref().map_or(0, Vec::len)
+            }
+            Event::MxResolved(e) => {
+                size_of::<MxResolved>()
+                    + e.domain.len()
+                    + e.result.len()
+                    + texts(&e.targets)
+                    + texts(&e.notes)
+            }
+            Event::MessageAccepted(e) => {
+                size_of::<MessageAccepted>()
+                    + e.message.len()
+                    + e.reverse_path.len()
+                    + texts(&e.forward_paths)
+            }
+            Event::Queued(e) => {
+                size_of::<Queued>() + e.message.len() + e.domain.len() + texts(&e.recipients)
+            }
+            Event::RecipientResult(e) => {
+                size_of::<RecipientResult>() + e.recipient.len() + e.result.len() + e.reply.len()
+            }
+            Event::RetryScheduled(e) => size_of::<RetryScheduled>() + texts(&e.recipients),
+            Event::GaveUp(e) => size_of::<GaveUp>() + texts(&e.recipients),
+            Event::Delivered(e) => {
+                size_of::<Delivered>() + e.mailbox.len() + e.message.len() + e.uid.len()
+            }
+            Event::DeliveryRefused(e) => {
+                size_of::<DeliveryRefused>() + e.mailbox.len() + e.reason.len()
+            }
+            Event::BounceCreated(e) => {
+                size_of::<BounceCreated>()
+                    + e.about.len()
+                    + e.bounce.len()
+                    + e.to.len()
+                    + texts(&e.recipients)
+                    + e.action.len()
+            }
+            Event::BounceDiscarded(e) => {
+                size_of::<BounceDiscarded>() + e.message.len() + texts(&e.recipients)
+            }
+            Event::MessageRetrieved(e) => {
+                size_of::<MessageRetrieved>()
+                    + e.mailbox.len()
+                    + e.uid.as_ref().map_or(0, String::len)
+            }
+            Event::MessagesLeft(e) => size_of::<MessagesLeft>() + e.mailbox.len() + e.reason.len(),
+            Event::FetchNotStarted(e) => {
+                size_of::<FetchNotStarted>() + e.mailbox.len() + e.reason.len()
+            }
+            Event::MailboxUpdated(e) => {
+                size_of::<MailboxUpdated>() + e.mailbox.len() + texts(&e.deleted)
+            }
+            Event::Outcome(e) => size_of::<Outcome>() + e.message.len() + e.recipient.len() + 32,
+            Event::ConservationChecked { problems, .. } => texts(problems),
+        }
+    }
+}
+
 /// `d+hh:mm:ss.mmm`, fixed width, so that text traces line up and diff well.
 pub fn format_time(time_ms: u64) -> String {
     let days = time_ms / 86_400_000;

@@ -51,6 +51,11 @@ use std::rc::Rc;
 
 /// Most events one run may record; a run that reaches it stops with what it has.
 pub const TRACE_EVENTS_MAX: usize = 20_000_000;
+/// Most memory one run may take for its trace and the mail it holds (about: see
+/// `Event::heap_octets`); a run that reaches it stops with what it has. S10k takes about
+/// 50 MB. A scenario can ask for far more (a retry every second for a year, a large message
+/// to a thousand mailboxes), which would exhaust the machine's memory or a browser tab's.
+pub const RUN_OCTETS_MAX: usize = 256 * 1024 * 1024;
 
 /// Most trace events reserved before a run starts (see `World::new`).
 const TRACE_EVENTS_RESERVED_MAX: usize = 1 << 20;
@@ -964,6 +969,8 @@ struct World<'a> {
     problems: Vec<String>,
     /// How many of the scenario's messages their user agents have tried to send.
     messages_submitted: usize,
+    /// About how much memory the trace and the mail take so far (see `RUN_OCTETS_MAX`).
+    run_octets: usize,
     truncated: bool,
 }
 
@@ -1133,6 +1140,7 @@ impl<'a> World<'a> {
             fates: FxHashMap::default(),
             problems: Vec::new(),
             messages_submitted: 0,
+            run_octets: 0,
             truncated: false,
         };
         world.record(Event::Started {
@@ -1159,7 +1167,8 @@ impl<'a> World<'a> {
     }
 
     fn record(&mut self, event: Event) {
-        if self.events.len() >= TRACE_EVENTS_MAX {
+        self.hold(std::mem::size_of::<TraceEvent>() + event.heap_octets());
+        if self.events.len() >= TRACE_EVENTS_MAX || self.truncated {
             self.truncated = true;
             return;
         }
@@ -1167,6 +1176,14 @@ impl<'a> World<'a> {
             time_ms: self.now_ms,
             event,
         });
+    }
+
+    /// Counts memory the run now holds (trace events, messages) against `RUN_OCTETS_MAX`.
+    fn hold(&mut self, octets: usize) {
+        self.run_octets = self.run_octets.saturating_add(octets);
+        if self.run_octets > RUN_OCTETS_MAX {
+            self.truncated = true;
+        }
     }
 
     fn scheduled(&mut self, time_ms: u64, action: Action) -> Scheduled {
@@ -2403,6 +2420,7 @@ impl<'a> World<'a> {
             let message_id = [&*queue_id, ".", &message, "@", &host_name].concat();
             add_missing_origin_fields(&mut data, header.len(), date_unix_s, &message_id);
         }
+        self.hold(data.len());
         let data = Rc::new(data);
         let reverse_path = match &envelope.reverse_path {
             ReversePath::Null => String::new(),
@@ -2552,6 +2570,14 @@ impl<'a> World<'a> {
         // Mailboxes already given this message, by key, with the address that reached them.
         let mut delivered: BTreeMap<String, &str> = BTreeMap::new();
         for recipient in &recipients {
+            // A run cut for holding too much stops storing copies; the rest is still the
+            // host's, as it would be after a crash (RFC 5321 6.1: accepted mail is not lost).
+            if self.truncated || self.run_octets.saturating_add(data.len()) > RUN_OCTETS_MAX {
+                self.truncated = true;
+                let host_name = self.hosts[host].spec.name.clone();
+                self.set_fate(&message, recipient, Fate::Queued { host: host_name });
+                continue;
+            }
             // Only the final host may fold a local part's case (RFC 5321 2.4); here `BOB@` and
             // `bob@` are one mailbox, which gets one copy, and both addresses share its fate.
             // A single recipient needs no key (the common case, at scale).
@@ -2692,6 +2718,8 @@ impl<'a> World<'a> {
             uid,
             octets: size as usize,
         })));
+        // After the event: the copy is stored, so the trace must say so.
+        self.hold(size as usize);
         self.set_fate(
             message,
             recipient,
@@ -3382,6 +3410,7 @@ impl<'a> World<'a> {
             },
         })));
         self.track(&label, reverse_path);
+        self.hold(bytes.len());
         self.take_message(
             host,
             &label,
@@ -3476,7 +3505,9 @@ impl<'a> World<'a> {
         }
         if self.truncated {
             self.problems.push(format!(
-                "the trace reached {TRACE_EVENTS_MAX} events and was cut"
+                "the run reached {} trace events or {} MiB of trace and mail, and was cut",
+                TRACE_EVENTS_MAX,
+                RUN_OCTETS_MAX >> 20
             ));
         }
         let problems = self.problems.clone();
