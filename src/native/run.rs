@@ -131,7 +131,7 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 
 /// The JSON document `run --format json` prints: `trace`, `outcomes` and
 /// `conservation_problems`, object keys in alphabetical order at every level. Written as it
-/// goes, one event at a time: a long trace (up to 20,000,000 events or 256 MiB) would otherwise be
+/// goes, one event at a time: a long trace (up to 20,000,000 events or 384 MiB) would otherwise be
 /// built again in memory as one JSON value, many times its own size.
 struct JsonDocument<'a>(&'a RunResult);
 

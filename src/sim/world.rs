@@ -53,9 +53,9 @@ use std::rc::Rc;
 pub const TRACE_EVENTS_MAX: usize = 20_000_000;
 /// Most memory one run may take for its trace and the mail it holds (about: see
 /// `Event::heap_octets`); a run that reaches it stops with what it has. S10k takes about
-/// 50 MB. A scenario can ask for far more (a retry every second for a year, a large message
+/// 60 MB. A scenario can ask for far more (a retry every second for a year, a large message
 /// to a thousand mailboxes), which would exhaust the machine's memory or a browser tab's.
-pub const RUN_OCTETS_MAX: usize = 256 * 1024 * 1024;
+pub const RUN_OCTETS_MAX: usize = 384 * 1024 * 1024;
 
 /// Most trace events reserved before a run starts (see `World::new`).
 const TRACE_EVENTS_RESERVED_MAX: usize = 1 << 20;
@@ -631,6 +631,9 @@ struct Conn {
     /// Messages this connection's server took whose MDA delivery waits for the server's
     /// reply to go out (RFC 5321 6.1), oldest first.
     waiting_deliveries: VecDeque<LocalDelivery>,
+    /// The octets of the messages its client holds to send, counted in the run's memory
+    /// (see `RUN_OCTETS_MAX`) until the connection ends.
+    held_octets: usize,
 }
 
 /// The open connections by id. Ids are handed out in increasing order and never reused, so
@@ -1186,6 +1189,18 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Counts a message a connection's client holds to send, until the connection ends.
+    fn hold_for(&mut self, conn: ConnId, octets: usize) {
+        self.hold(octets);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.held_octets = c.held_octets.saturating_add(octets);
+        }
+    }
+
+    fn release(&mut self, octets: usize) {
+        self.run_octets = self.run_octets.saturating_sub(octets);
+    }
+
     fn scheduled(&mut self, time_ms: u64, action: Action) -> Scheduled {
         self.sequence += 1;
         Scheduled {
@@ -1451,6 +1466,8 @@ impl<'a> World<'a> {
             }
             _ => false,
         };
+        // The user agent holds the message until its session ends.
+        let octets = bytes.len();
         if let Some(conn) = self.join_session(same_session, &envelope, &bytes) {
             if let Some(Purpose::Submission { messages, .. }) =
                 self.conns.get_mut(&conn).map(|c| &mut c.purpose)
@@ -1460,6 +1477,7 @@ impl<'a> World<'a> {
                     forward_paths,
                 });
             }
+            self.hold_for(conn, octets);
             self.pump(conn);
             return;
         }
@@ -1499,7 +1517,7 @@ impl<'a> World<'a> {
                 return;
             }
         };
-        self.open_connection(
+        let conn = self.open_connection(
             ua,
             client_address,
             server,
@@ -1516,6 +1534,7 @@ impl<'a> World<'a> {
                 }],
             },
         );
+        self.hold_for(conn, octets);
     }
 
     /// Adds a message to an open SMTP session that `wanted` picks and that still takes
@@ -1684,6 +1703,7 @@ impl<'a> World<'a> {
                 server_in_data: false,
                 pop3_replies_unsent: 0,
                 waiting_deliveries: VecDeque::new(),
+                held_octets: 0,
             },
         );
         if silent {
@@ -2204,7 +2224,9 @@ impl<'a> World<'a> {
             // Nothing is left waiting here (the server's pump delivers it once its output is
             // out), but a message a server took must never be lost with its connection.
             self.deliver_waiting(conn);
-            self.conns.remove(&conn);
+            if let Some(c) = self.conns.remove(&conn) {
+                self.release(c.held_octets);
+            }
         }
     }
 
@@ -2212,6 +2234,7 @@ impl<'a> World<'a> {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        self.release(c.held_octets);
         let reply = Reply::new(
             451,
             Some(EnhancedStatus::new(4, 4, 1)),
@@ -2987,6 +3010,12 @@ impl<'a> World<'a> {
             forward_paths: entry.recipients.clone(),
         };
         let data = Rc::clone(&entry.data);
+        // The session makes its own copy to send: a run that already holds too much sends
+        // no more (the entry stays queued).
+        if self.truncated || self.run_octets.saturating_add(data.len()) > RUN_OCTETS_MAX {
+            self.truncated = true;
+            return;
+        }
         // A session this host already has open to that server carries the message too
         // (as Postfix reuses connections), instead of a new connection.
         let same_session = |c: &Conn| {
@@ -3000,6 +3029,7 @@ impl<'a> World<'a> {
             {
                 entries.push(entry_id);
             }
+            self.hold_for(conn, data.len());
             self.pump(conn);
             return;
         }
@@ -3024,7 +3054,7 @@ impl<'a> World<'a> {
         };
         let client_name = Rc::clone(&self.hosts[host].name);
         let client_address = self.hosts[host].spec.address;
-        self.open_connection(
+        let conn = self.open_connection(
             client_name,
             client_address,
             server,
@@ -3038,6 +3068,7 @@ impl<'a> World<'a> {
                 entries: vec![entry_id],
             },
         );
+        self.hold_for(conn, data.len());
     }
 
     fn try_next_target(
