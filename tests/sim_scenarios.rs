@@ -205,6 +205,62 @@ fn duplicates_are_refused() {
     other["mailboxes"][0]["address"] = json!("Bob@receiver.test");
     mailbox["hosts"].as_array_mut().unwrap().push(other);
     assert_error(&mailbox, "hosts[2].mailboxes[0].address", "defined twice");
+
+    let mut user = world();
+    user["hosts"][0]["submission_users"] = json!([
+        {"user": "alice", "password": "secret"}, {"user": "alice", "password": "other"}
+    ]);
+    assert_error(&user, "hosts[0].submission_users[1].user", "defined twice");
+
+    let mut route = world();
+    route["hosts"][0]["routes"] = json!([
+        {"domain": "receiver.test", "host": "mx.receiver.test"},
+        {"domain": "RECEIVER.test", "host": "mail.sender.test"}
+    ]);
+    assert_error(&route, "hosts[0].routes[1].domain", "another route above");
+}
+
+#[test]
+fn a_mailbox_no_mail_or_fetch_could_reach_is_refused() {
+    let mut long = world();
+    long["hosts"][1]["mailboxes"][1]["address"] =
+        json!(format!("{}@receiver.test", "x".repeat(65)));
+    assert_error(
+        &long,
+        "hosts[1].mailboxes[1].address",
+        "local part of 65 octets (at most 64)",
+    );
+    // A local part that needs quotes in RCPT TO is written bare, and is fine.
+    let mut spaced = world();
+    spaced["hosts"][1]["mailboxes"][1]["address"] = json!("car ol@receiver.test");
+    assert!(Scenario::from_json(&spaced.to_string()).is_ok());
+
+    let mut empty = world();
+    empty["hosts"][1]["mailboxes"][0]["password"] = json!("");
+    assert_error(
+        &empty,
+        "hosts[1].mailboxes[0].password",
+        "PASS needs a password",
+    );
+}
+
+#[test]
+fn a_time_in_milliseconds_is_refused_in_milliseconds() {
+    let mut latency = world();
+    latency["latency_ms"] = json!(u64::MAX);
+    assert_error(
+        &latency,
+        "latency_ms",
+        &format!("{} ms is more than a year", u64::MAX),
+    );
+    let mut slow = world();
+    slow["hosts"][1]["faults"] =
+        json!([{"kind": {"type": "slow", "extra_latency_ms": 40_000_000_000u64}}]);
+    assert_error(
+        &slow,
+        "hosts[1].faults[0].kind.extra_latency_ms",
+        "40000000000 ms is more than a year",
+    );
 }
 
 #[test]

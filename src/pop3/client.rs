@@ -118,7 +118,7 @@ impl fmt::Display for Pop3ClientSetupError {
                 "the user name must not be empty or contain spaces or control characters",
             ),
             Pop3ClientSetupError::InvalidPassword => {
-                f.write_str("the password must not contain control characters")
+                f.write_str("the password must be non-empty and hold no control characters")
             }
             Pop3ClientSetupError::LineTooLong => {
                 f.write_str("the USER or PASS line would exceed 255 octets")

@@ -5,7 +5,7 @@
 
 use crate::dns::DnsWorld;
 use crate::mail::compose::{self, Attachment};
-use crate::smtp::address::{domain_key, mailbox_key};
+use crate::smtp::address::{domain_key, mailbox_key, AddressError, Mailbox};
 use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
@@ -499,56 +499,75 @@ impl Scenario {
         if self.fetches.len() > FETCHES_MAX {
             error("fetches".into(), format!("more than {FETCHES_MAX} fetches"));
         }
-        let mut time = |at: &str, value_s: u64| {
+        // A time in seconds, or (`in_ms`) in milliseconds, refused in its own unit.
+        let mut time_in = |at: &str, value: u64, in_ms: bool| {
+            let (value_s, unit, limit) = if in_ms {
+                (value / 1000, "ms", (SIMULATED_TIME_MAX_S + 1) * 1000 - 1)
+            } else {
+                (value, "s", SIMULATED_TIME_MAX_S)
+            };
             if value_s > SIMULATED_TIME_MAX_S {
                 errors.push(ScenarioError {
                     at: at.to_string(),
-                    problem: format!("{value_s} s is more than a year ({SIMULATED_TIME_MAX_S} s)"),
+                    problem: format!("{value} {unit} is more than a year ({limit} {unit})"),
                 });
             }
         };
-        time("run_until_s", self.run_until_s);
-        time("latency_ms", self.latency_ms / 1000);
-        time("retry.first_retry_s", self.retry.first_retry_s);
-        time("retry.max_interval_s", self.retry.max_interval_s);
-        time("retry.give_up_s", self.retry.give_up_s);
-        time("retry.connect_timeout_s", self.retry.connect_timeout_s);
+        time_in("latency_ms", self.latency_ms, true);
         for (index, fault) in self.dns.faults.iter().enumerate() {
             let window = [("from_ms", fault.from_ms), ("until_ms", fault.until_ms)];
             for (field, value_ms) in window {
                 if let Some(value_ms) = value_ms {
-                    time(&format!("dns.faults[{index}].{field}"), value_ms / 1000);
+                    time_in(&format!("dns.faults[{index}].{field}"), value_ms, true);
                 }
             }
-        }
-        if let Some(notice) = self.retry.delay_notice_s {
-            time("retry.delay_notice_s", notice);
         }
         for (index, host) in self.hosts.iter().enumerate() {
-            if let Some(greylist) = host.greylist_s {
-                time(&format!("hosts[{index}].greylist_s"), greylist);
-            }
             for (f, fault) in host.faults.iter().enumerate() {
-                time(&format!("hosts[{index}].faults[{f}].from_s"), fault.from_s);
-                if let Some(until) = fault.until_s {
-                    time(&format!("hosts[{index}].faults[{f}].until_s"), until);
-                }
                 if let FaultKind::Slow { extra_latency_ms } = fault.kind {
-                    time(
-                        &format!("hosts[{index}].faults[{f}].kind"),
-                        extra_latency_ms / 1000,
+                    time_in(
+                        &format!("hosts[{index}].faults[{f}].kind.extra_latency_ms"),
+                        extra_latency_ms,
+                        true,
                     );
                 }
             }
         }
+        time_in("run_until_s", self.run_until_s, false);
+        time_in("retry.first_retry_s", self.retry.first_retry_s, false);
+        time_in("retry.max_interval_s", self.retry.max_interval_s, false);
+        time_in("retry.give_up_s", self.retry.give_up_s, false);
+        time_in(
+            "retry.connect_timeout_s",
+            self.retry.connect_timeout_s,
+            false,
+        );
+        if let Some(notice) = self.retry.delay_notice_s {
+            time_in("retry.delay_notice_s", notice, false);
+        }
+        for (index, host) in self.hosts.iter().enumerate() {
+            if let Some(greylist) = host.greylist_s {
+                time_in(&format!("hosts[{index}].greylist_s"), greylist, false);
+            }
+            for (f, fault) in host.faults.iter().enumerate() {
+                time_in(
+                    &format!("hosts[{index}].faults[{f}].from_s"),
+                    fault.from_s,
+                    false,
+                );
+                if let Some(until) = fault.until_s {
+                    time_in(&format!("hosts[{index}].faults[{f}].until_s"), until, false);
+                }
+            }
+        }
         for (index, message) in self.messages.iter().enumerate() {
-            time(&format!("messages[{index}].at_s"), message.at_s);
+            time_in(&format!("messages[{index}].at_s"), message.at_s, false);
         }
         for (index, fetch) in self.fetches.iter().enumerate() {
-            time(&format!("fetches[{index}].at_s"), fetch.at_s);
+            time_in(&format!("fetches[{index}].at_s"), fetch.at_s, false);
         }
         for (index, raw) in self.raw_sessions.iter().enumerate() {
-            time(&format!("raw_sessions[{index}].at_s"), raw.at_s);
+            time_in(&format!("raw_sessions[{index}].at_s"), raw.at_s, false);
         }
         let mut error = |at: String, problem: String| errors.push(ScenarioError { at, problem });
         if !(0..=START_UNIX_S_MAX).contains(&self.start_unix_s) {
@@ -699,7 +718,30 @@ impl Scenario {
                             && host
                                 .local_domains
                                 .iter()
-                                .any(|d| domain_key(d) == domain_key(domain)) => {}
+                                .any(|d| domain_key(d) == domain_key(domain)) =>
+                    {
+                        // Mail can only reach an address a server takes in RCPT TO, where a
+                        // local part like `al ice` is written quoted.
+                        let quoted = format!(
+                            "\"{}\"@{domain}",
+                            local.replace('\\', "\\\\").replace('"', "\\\"")
+                        );
+                        // The bare form's own problem, unless only quoting was missing.
+                        let parsed = match Mailbox::parse(&mailbox.address) {
+                            Err(AddressError::Syntax(_)) => Mailbox::parse(&quoted),
+                            bare => bare,
+                        };
+                        if let Err(problem) = parsed {
+                            error(
+                                format!("{at}.mailboxes[{m}].address"),
+                                format!(
+                                    "{:?} is not an address mail can be sent to: {problem} \
+                                     (RFC 5321 4.1.2, 4.5.3.1)",
+                                    mailbox.address
+                                ),
+                            );
+                        }
+                    }
                     _ => error(
                         format!("{at}.mailboxes[{m}].address"),
                         format!(
@@ -721,9 +763,22 @@ impl Scenario {
                     }
                 }
             }
+            if let Some(password) = mailbox_password_problem(&host.mailboxes) {
+                error(
+                    format!("{at}.mailboxes[{}].password", password.0),
+                    password.1,
+                );
+            }
+            let mut users = BTreeSet::new();
             for (u, user) in host.submission_users.iter().enumerate() {
                 for (field, problem) in credential_problems(user) {
                     error(format!("{at}.submission_users[{u}].{field}"), problem);
+                }
+                if !users.insert(&user.user) {
+                    error(
+                        format!("{at}.submission_users[{u}].user"),
+                        format!("the user {:?} is defined twice", user.user),
+                    );
                 }
             }
             if host.max_recipients == 0 {
@@ -770,7 +825,17 @@ impl Scenario {
                     );
                 }
             }
+            let mut routed = BTreeSet::new();
             for (r, route) in host.routes.iter().enumerate() {
+                if !routed.insert(domain_key(&route.domain)) {
+                    error(
+                        format!("hosts[{index}].routes[{r}].domain"),
+                        format!(
+                            "{} has another route above; only the first would be used",
+                            route.domain
+                        ),
+                    );
+                }
                 if !names.contains(&route.host.to_ascii_lowercase()) {
                     error(
                         format!("hosts[{index}].routes[{r}].host"),
@@ -1025,6 +1090,22 @@ fn unfit_line(value: &str, is_name: bool) -> Option<String> {
 /// separates the fields with NUL and has neither empty, and the client sends 1 to 255 octets of
 /// each (what a server must accept). A submission user the user agents could never
 /// log in as, or a message's `auth` they could never send, is a mistake in the scenario.
+/// The first mailbox with an empty password, which a POP3 user agent cannot send (RFC 1939 7:
+/// PASS takes an argument), with why.
+fn mailbox_password_problem(mailboxes: &[MailboxSpec]) -> Option<(usize, String)> {
+    mailboxes.iter().enumerate().find_map(|(m, mailbox)| {
+        let password = mailbox.password.as_deref()?;
+        password.is_empty().then(|| {
+            (
+                m,
+                "empty; PASS needs a password (RFC 1939 7), and a mailbox without one is \
+                 written with no password field"
+                    .into(),
+            )
+        })
+    })
+}
+
 fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
     let max = SASL_PLAIN_FIELD_MAX_OCTETS;
     let mut problems = Vec::new();
