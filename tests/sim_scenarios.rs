@@ -556,3 +556,38 @@ fn a_record_without_exactly_one_type_is_named_as_such() {
         );
     }
 }
+
+#[test]
+fn reading_errors_speak_json_not_the_programs_types() {
+    // A byte order mark before the JSON is ignored (RFC 8259 8.1).
+    let text = format!("\u{feff}{}", world());
+    assert!(Scenario::from_json(&text).is_ok());
+    for (text, at) in [
+        ("[]".to_string(), "line 1"),
+        (
+            {
+                let mut value = world();
+                value["hosts"][1]["extensions"] = Value::Null;
+                value.to_string()
+            },
+            "hosts[1].extensions",
+        ),
+        (
+            {
+                let mut value = world();
+                value["dns"]["zones"][1]["records"][0]["data"] = json!({"MX": 5});
+                value.to_string()
+            },
+            "dns.zones[1].records[0].data",
+        ),
+    ] {
+        let errors = Scenario::from_json(&text).expect_err("refused");
+        let error = &errors.0[0];
+        assert!(error.at.starts_with(at), "{errors}");
+        assert!(error.problem.contains("an object"), "{errors}");
+        assert!(
+            !error.problem.contains("struct") && !error.problem.contains("Spec"),
+            "{errors}"
+        );
+    }
+}

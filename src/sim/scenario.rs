@@ -445,6 +445,9 @@ impl Scenario {
                 problem: format!("the scenario is larger than {SCENARIO_MAX_OCTETS} octets"),
             }]));
         }
+        // A byte order mark, which some editors write, is not JSON; RFC 8259 8.1 lets a
+        // reader ignore it.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         // The path of the field that failed ("hosts[1].max_recipients") says where far better
         // than a line and column alone, for a file written by hand.
         let mut json = serde_json::Deserializer::from_str(text);
@@ -999,6 +1002,7 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let message = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = message.strip_suffix(&suffix).unwrap_or(&message);
+    let message = &plain_type_names(message);
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
     let note = if message.starts_with("invalid type: floating point") {
         " (a number with a fraction or an exponent, or a whole number above 18446744073709551615, \
@@ -1018,6 +1022,35 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
         },
         problem: format!("not a valid scenario: {message}{note}"),
     }])
+}
+
+/// serde names the program's own types ("expected struct HostSpec", "struct variant
+/// RecordData::Mx", "struct Scenario with 13 elements"); a scenario's author knows only JSON,
+/// where each of these is an object.
+fn plain_type_names(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find("struct ") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + "struct ".len()..];
+        let after = after.strip_prefix("variant ").unwrap_or(after);
+        let name_end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(after.len());
+        let mut tail = &after[name_end..];
+        // "with 13 elements" counts the fields, which a JSON object does not list in order.
+        if let Some(counted) = tail.strip_prefix(" with ") {
+            if let Some(end) = counted.find(" elements") {
+                if counted[..end].bytes().all(|b| b.is_ascii_digit()) {
+                    tail = &counted[end + " elements".len()..];
+                }
+            }
+        }
+        out.push_str("an object");
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A domain as the part of an address after the @: a host name, an address literal in
