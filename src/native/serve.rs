@@ -55,11 +55,9 @@ struct Shared {
 }
 
 pub fn run(options: ServeOptions) -> ExitCode {
-    for mailbox in &options.mailboxes {
-        if !mailbox.contains('@') {
-            eprintln!("smtp-lab serve: --mailbox takes local-part@domain, not {mailbox:?}");
-            return ExitCode::from(2);
-        }
+    if let Some(problem) = options_problem(&options) {
+        eprintln!("smtp-lab serve: {problem}");
+        return ExitCode::from(2);
     }
     let listener = match TcpListener::bind(options.listen) {
         Ok(listener) => listener,
@@ -109,6 +107,40 @@ pub fn run(options: ServeOptions) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// What is wrong with the options, if anything: a server that could never take mail, or
+/// whose name would break its greeting line, is refused before it listens.
+fn options_problem(options: &ServeOptions) -> Option<String> {
+    use crate::sim::scenario::is_mail_domain;
+    if let Some(mailbox) = options.mailboxes.iter().find(|m| !m.contains('@')) {
+        return Some(format!(
+            "--mailbox takes local-part@domain, not {mailbox:?}"
+        ));
+    }
+    if let Some(domain) = options.domains.iter().find(|d| !is_mail_domain(d)) {
+        return Some(format!(
+            "--domain takes a domain as addresses write it (dot-separated labels, no final \
+             dot), not {domain:?}"
+        ));
+    }
+    // The name goes into the greeting, EHLO reply and Received: lines (RFC 5321 4.1.3,
+    // 4.4): a host name or an address literal.
+    if !is_mail_domain(&options.hostname) || !options.hostname.is_ascii() {
+        return Some(format!(
+            "--hostname takes a host name or an address literal, not {:?}",
+            options.hostname
+        ));
+    }
+    if options.max_recipients == 0 {
+        return Some(
+            "--max-recipients must be at least 1 (RFC 5321 4.5.3.1.8 asks for 100)".into(),
+        );
+    }
+    if options.max_sessions == 0 {
+        return Some("--max-sessions must be at least 1".into());
+    }
+    None
 }
 
 fn build_shared(options: &ServeOptions) -> Shared {
@@ -387,5 +419,75 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
     }
     StorageOutcome::Stored {
         queue_id: Some(queue_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> ServeOptions {
+        ServeOptions {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            domains: vec!["example.org".into()],
+            mailboxes: vec!["bob@example.org".into()],
+            maildir: PathBuf::from("maildir"),
+            max_size: 1000,
+            max_recipients: 100,
+            normalize_bare_line_endings: false,
+            hostname: "mx.example.org".into(),
+            max_sessions: 10,
+            idle_timeout_s: 300,
+            users: Vec::new(),
+            quiet: true,
+        }
+    }
+
+    #[test]
+    fn options_a_server_could_not_work_with_are_refused() {
+        assert_eq!(options_problem(&options()), None);
+        let literal = ServeOptions {
+            hostname: "[127.0.0.1]".into(),
+            ..options()
+        };
+        assert_eq!(options_problem(&literal), None);
+        let refused = [
+            ServeOptions {
+                domains: vec![String::new()],
+                ..options()
+            },
+            ServeOptions {
+                domains: vec!["a b".into()],
+                ..options()
+            },
+            ServeOptions {
+                hostname: "bad host\r\n250 injected".into(),
+                ..options()
+            },
+            ServeOptions {
+                max_recipients: 0,
+                ..options()
+            },
+            ServeOptions {
+                max_sessions: 0,
+                ..options()
+            },
+            ServeOptions {
+                mailboxes: vec!["bob".into()],
+                ..options()
+            },
+        ];
+        let flags = [
+            "--domain",
+            "--domain",
+            "--hostname",
+            "--max-recipients",
+            "--max-sessions",
+            "--mailbox",
+        ];
+        for (options, flag) in refused.iter().zip(flags) {
+            let problem = options_problem(options).expect("refused");
+            assert!(problem.starts_with(flag), "{problem}");
+        }
     }
 }

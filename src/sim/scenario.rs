@@ -1056,7 +1056,7 @@ fn plain_type_names(message: &str) -> String {
 /// A domain as the part of an address after the @: a host name, an address literal in
 /// brackets (RFC 5321 4.1.3), or with SMTPUTF8 one with non-ASCII labels (RFC 6531 3.3), which
 /// are checked only for emptiness and separators.
-fn is_mail_domain(domain: &str) -> bool {
+pub(crate) fn is_mail_domain(domain: &str) -> bool {
     if domain.starts_with('[') && domain.ends_with(']') {
         return domain.len() > 2 && !domain.chars().any(|c| c.is_whitespace() || c.is_control());
     }
