@@ -2441,6 +2441,7 @@ impl<'a> World<'a> {
                 .start_unix_s
                 .saturating_add((self.now_ms / 1000) as i64);
             let message_id = [&*queue_id, ".", &message, "@", &host_name].concat();
+            remove_private_fields(&mut data, header.len());
             add_missing_origin_fields(&mut data, header.len(), date_unix_s, &message_id);
         }
         self.hold(data.len());
@@ -3612,6 +3613,33 @@ fn add_missing_origin_fields(data: &mut Vec<u8>, from: usize, date_unix_s: i64, 
     }
     let at = from + header_end;
     data.splice(at..at, added.bytes());
+}
+
+/// A submission server takes out of the header section what must not travel on: `Bcc:` (its
+/// recipients are in the envelope only; RFC 5322 3.6.3) and `Return-Path:` (which only the
+/// MDA writes at final delivery; RFC 5321 4.4: an originating system SHOULD NOT send one), as
+/// Postfix's cleanup does. Each field goes with its continuation lines.
+fn remove_private_fields(data: &mut Vec<u8>, from: usize) {
+    let (header_end, _) = header_fields_end(&data[from..]);
+    let mut kept = Vec::with_capacity(header_end);
+    let mut dropping = false;
+    let mut changed = false;
+    for line in crate::smtp::dot::lines_inclusive(&data[from..from + header_end]) {
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            dropping = [&b"Bcc"[..], b"Return-Path"]
+                .iter()
+                .any(|name| count_header_fields(line, name) > 0);
+        }
+        if dropping {
+            changed = true;
+        } else {
+            kept.extend_from_slice(line);
+        }
+    }
+    if changed {
+        data.splice(from..from + header_end, kept);
+    }
 }
 
 /// Where the header fields at the start of `message` end (after the last one's CRLF), and
