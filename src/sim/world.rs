@@ -2441,8 +2441,11 @@ impl<'a> World<'a> {
                 .start_unix_s
                 .saturating_add((self.now_ms / 1000) as i64);
             let message_id = [&*queue_id, ".", &message, "@", &host_name].concat();
-            remove_private_fields(&mut data, header.len());
-            add_missing_origin_fields(&mut data, header.len(), date_unix_s, &message_id);
+            let from = header.len();
+            let (fields_end, separated) = header_fields_end(&data[from..]);
+            let fields_end = remove_private_fields(&mut data, from, fields_end);
+            let origin = (date_unix_s, message_id.as_str());
+            add_missing_origin_fields(&mut data, from, (fields_end, separated), origin);
         }
         self.hold(data.len());
         let data = Rc::new(data);
@@ -3582,9 +3585,17 @@ impl<'a> World<'a> {
 /// A submission server completes a message (RFC 6409 8.2, 8.3): a header section without
 /// `Date:` or `Message-ID:` (RFC 5322 3.6 requires the one and wants the other) gets them,
 /// after its last field. `from` is where the message's own header section starts in `data`.
-fn add_missing_origin_fields(data: &mut Vec<u8>, from: usize, date_unix_s: i64, message_id: &str) {
+/// `fields` is what [`header_fields_end`] says of the message; `origin` the date and the
+/// Message-ID to add when missing.
+fn add_missing_origin_fields(
+    data: &mut Vec<u8>,
+    from: usize,
+    fields: (usize, bool),
+    origin: (i64, &str),
+) {
     let message = &data[from..];
-    let (header_end, separated) = header_fields_end(message);
+    let (header_end, separated) = fields;
+    let (date_unix_s, message_id) = origin;
     let has = |name: &[u8]| count_header_fields(&message[..header_end], name) > 0;
     let mut added = String::new();
     if !has(b"Date") {
@@ -3618,28 +3629,33 @@ fn add_missing_origin_fields(data: &mut Vec<u8>, from: usize, date_unix_s: i64, 
 /// A submission server takes out of the header section what must not travel on: `Bcc:` (its
 /// recipients are in the envelope only; RFC 5322 3.6.3) and `Return-Path:` (which only the
 /// MDA writes at final delivery; RFC 5321 4.4: an originating system SHOULD NOT send one), as
-/// Postfix's cleanup does. Each field goes with its continuation lines.
-fn remove_private_fields(data: &mut Vec<u8>, from: usize) {
-    let (header_end, _) = header_fields_end(&data[from..]);
+/// Postfix's cleanup does. Each field goes with its continuation lines. `header_end` is where
+/// the header fields end (see [`header_fields_end`]); returns where they end now.
+fn remove_private_fields(data: &mut Vec<u8>, from: usize, header_end: usize) -> usize {
+    let is_private = |line: &[u8]| {
+        // Most lines start with neither letter: no need to compare names.
+        matches!(line.first(), Some(b'B' | b'b' | b'R' | b'r'))
+            && [&b"Bcc"[..], b"Return-Path"]
+                .iter()
+                .any(|name| count_header_fields(line, name) > 0)
+    };
+    let fields = &data[from..from + header_end];
+    if !crate::smtp::dot::lines_inclusive(fields).any(is_private) {
+        return header_end;
+    }
     let mut kept = Vec::with_capacity(header_end);
     let mut dropping = false;
-    let mut changed = false;
-    for line in crate::smtp::dot::lines_inclusive(&data[from..from + header_end]) {
-        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
-        if !continuation {
-            dropping = [&b"Bcc"[..], b"Return-Path"]
-                .iter()
-                .any(|name| count_header_fields(line, name) > 0);
+    for line in crate::smtp::dot::lines_inclusive(fields) {
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            dropping = is_private(line);
         }
-        if dropping {
-            changed = true;
-        } else {
+        if !dropping {
             kept.extend_from_slice(line);
         }
     }
-    if changed {
-        data.splice(from..from + header_end, kept);
-    }
+    let kept_len = kept.len();
+    data.splice(from..from + header_end, kept);
+    kept_len
 }
 
 /// Where the header fields at the start of `message` end (after the last one's CRLF), and
