@@ -1899,10 +1899,12 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
+    /// RFC 6531 3.5: 550 when MAIL's address must be ASCII, 553 when RCPT's must; both 5.6.7.
     fn non_ascii_refused(&mut self, role: &str) {
+        let code = if role == "sender" { 550 } else { 553 };
         self.send(
             reply(
-                553,
+                code,
                 EnhancedStatus::new(5, 6, 7),
                 "Non-ASCII address requires SMTPUTF8",
             ),
@@ -2896,10 +2898,15 @@ const KEYWORD_SHOWN_MAX_CHARS: usize = 64;
 
 /// `prefix`, a path, `suffix`: the text of the reply to every MAIL and RCPT, written without
 /// the formatting machinery.
+/// A path with non-ASCII characters (SMTPUTF8) is left out: reply text is ASCII (RFC 5321 4.2;
+/// RFC 6531 3.7.4.2 allows UTF-8 only in a few replies, not these).
 fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) -> String {
     let mut text = String::with_capacity(prefix.len() + suffix.len() + 64);
     text.push_str(prefix);
     push_path(&mut text);
+    if !text.is_ascii() {
+        text.truncate(prefix.trim_end().len());
+    }
     text.push_str(suffix);
     text
 }
@@ -2907,8 +2914,22 @@ fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) ->
 /// `HOST greets NAME`, the first line of the reply to EHLO or HELO. A long argument (a general
 /// address literal may fill the command line) is cut with "...", so that the reply line stays
 /// within 512 octets with its code and CRLF (RFC 5321 4.5.3.1.5).
+/// A name with non-ASCII letters is shown as its A-label (RFC 6531 3.7.1: the EHLO response
+/// holds LDH labels or A-labels), or not at all when it has none: reply text is ASCII
+/// (RFC 5321 4.2).
 fn greets_line(host: &str, name: &str) -> String {
     const REPLY_LINE_MAX: usize = 512;
+    let a_label;
+    let name = if name.is_ascii() {
+        name
+    } else {
+        a_label = crate::smtp::address::domain_key(name);
+        if a_label.is_ascii() {
+            a_label.as_str()
+        } else {
+            "you"
+        }
+    };
     let room = REPLY_LINE_MAX.saturating_sub("250-".len() + host.len() + " greets ".len() + 2);
     let mut line = format!("{host} greets ");
     if name.len() <= room {
@@ -2983,17 +3004,40 @@ mod tests {
             greets_line("mx.example.org", "client.example"),
             "mx.example.org greets client.example"
         );
-        for name in [
-            "[x-tag:".to_string() + &"A".repeat(497) + "]",
-            "é".repeat(300),
-        ] {
-            let line = greets_line("mx.example.org", &name);
-            let wire = Reply::multiline(250, None, vec![line.clone(), "SIZE".into()]).to_wire();
-            let first = wire.split(|&b| b == b'\n').next().unwrap();
-            // With its LF: 512 octets at most, and not cut much shorter.
-            assert!((510..=512).contains(&(first.len() + 1)), "{line}");
-            assert!(line.ends_with("..."), "{line}");
+        let name = "[x-tag:".to_string() + &"A".repeat(497) + "]";
+        let line = greets_line("mx.example.org", &name);
+        let wire = Reply::multiline(250, None, vec![line.clone(), "SIZE".into()]).to_wire();
+        let first = wire.split(|&b| b == b'\n').next().unwrap();
+        // With its LF: 512 octets at most, and not cut much shorter.
+        assert!((510..=512).contains(&(first.len() + 1)), "{line}");
+        assert!(line.ends_with("..."), "{line}");
+    }
+
+    #[test]
+    fn the_greeting_line_is_ascii_whatever_name_the_client_gave() {
+        // RFC 6531 3.7.1: an A-label, never the U-label the client sent.
+        assert_eq!(
+            greets_line("mx.example.org", "café.test"),
+            "mx.example.org greets xn--caf-dma.test"
+        );
+        // A long one stays within the line (cut as an ASCII one would be).
+        for name in ["é".repeat(300), "éa".repeat(300)] {
+            let long = greets_line("mx.example.org", &name);
+            assert!(long.is_ascii() && long.len() <= 506, "{long}");
         }
+        // No A-label for a name IDNA refuses (a noncharacter): no name shown.
+        assert_eq!(
+            greets_line("mx.example.org", "b\u{ffff}é.test"),
+            "mx.example.org greets you"
+        );
+    }
+
+    #[test]
+    fn a_path_with_non_ascii_characters_is_left_out_of_the_reply() {
+        let text = path_text("Sender ", |out| out.push_str("<jö@y.test>"), " OK");
+        assert_eq!(text, "Sender OK");
+        let text = path_text("Recipient ", |out| out.push_str("<jo@y.test>"), " OK");
+        assert_eq!(text, "Recipient <jo@y.test> OK");
     }
 
     #[test]
