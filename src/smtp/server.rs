@@ -1829,6 +1829,12 @@ impl<P: Policy> ServerSession<P> {
         }
         let limit = self.size_limit();
         if let Some(size) = declared_size.filter(|&size| size > limit.octets()) {
+            // A value past 64 bits was read as the largest; say so rather than misquote it.
+            let size = if size == u64::MAX {
+                format!("{size} or more")
+            } else {
+                size.to_string()
+            };
             let why = match limit {
                 SizeLimit::Fixed(octets) => format!(
                     "the client declared SIZE={size}, over this server's limit of {octets} \
