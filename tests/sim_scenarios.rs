@@ -235,6 +235,15 @@ fn a_mailbox_no_mail_or_fetch_could_reach_is_refused() {
     spaced["hosts"][1]["mailboxes"][1]["address"] = json!("car ol@receiver.test");
     assert!(Scenario::from_json(&spaced.to_string()).is_ok());
 
+    let mut quoted = world();
+    quoted["hosts"][1]["mailboxes"][1]["address"] =
+        json!(format!("{} @receiver.test", "x".repeat(62)));
+    assert_error(
+        &quoted,
+        "hosts[1].mailboxes[1].address",
+        "once quoted: local part of 65 octets",
+    );
+
     let mut empty = world();
     empty["hosts"][1]["mailboxes"][0]["password"] = json!("");
     assert_error(
@@ -242,6 +251,9 @@ fn a_mailbox_no_mail_or_fetch_could_reach_is_refused() {
         "hosts[1].mailboxes[0].password",
         "PASS needs a password",
     );
+    let mut fetch = world();
+    fetch["fetches"][0]["password"] = json!("");
+    assert_error(&fetch, "fetches[0].password", "PASS needs a password");
 }
 
 #[test]
@@ -559,6 +571,11 @@ fn a_record_without_exactly_one_type_is_named_as_such() {
 
 #[test]
 fn reading_errors_speak_json_not_the_programs_types() {
+    // The author's own words are left as they are.
+    let mut unknown = world();
+    unknown["struct x"] = json!(1);
+    let errors = Scenario::from_json(&unknown.to_string()).expect_err("refused");
+    assert!(errors.0[0].problem.contains("`struct x`"), "{errors}");
     // A byte order mark before the JSON is ignored (RFC 8259 8.1).
     let text = format!("\u{feff}{}", world());
     assert!(Scenario::from_json(&text).is_ok());

@@ -745,8 +745,8 @@ impl Pop3Client {
                     self.events.push_back(Pop3ClientEvent::MessagesLeft {
                         count: beyond_the_cap,
                         reason: format!(
-                            "this client retrieves at most {} messages per session; the rest \
-                             wait for the next one",
+                            "this client retrieves at most {} messages per session; the \
+                             others stay on the server",
                             self.config.messages_max
                         ),
                     });

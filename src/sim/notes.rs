@@ -174,7 +174,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::MessagesLeft { .. } => note(
             "A user agent need not download everything the server lists: it may leave a message \
              it cannot take, or more than it fetches at once, in the maildrop. Nothing is lost; \
-             the messages wait there for a later session.",
+             the messages stay there.",
             "RFC 1939 5, 7",
         ),
         Event::FetchNotStarted { .. } => note(

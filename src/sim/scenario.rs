@@ -730,16 +730,18 @@ impl Scenario {
                             local.replace('\\', "\\\\").replace('"', "\\\"")
                         );
                         // The bare form's own problem, unless only quoting was missing.
-                        let parsed = match Mailbox::parse(&mailbox.address) {
-                            Err(AddressError::Syntax(_)) => Mailbox::parse(&quoted),
-                            bare => bare,
+                        let (parsed, form) = match Mailbox::parse(&mailbox.address) {
+                            Err(AddressError::Syntax(_)) => {
+                                (Mailbox::parse(&quoted), " once quoted")
+                            }
+                            bare => (bare, ""),
                         };
                         if let Err(problem) = parsed {
                             error(
                                 format!("{at}.mailboxes[{m}].address"),
                                 format!(
-                                    "{:?} is not an address mail can be sent to: {problem} \
-                                     (RFC 5321 4.1.2, 4.5.3.1)",
+                                    "{:?} is not an address mail can be sent to{form}: \
+                                     {problem} (RFC 5321 4.1.2, 4.5.3.1)",
                                     mailbox.address
                                 ),
                             );
@@ -981,6 +983,10 @@ impl Scenario {
                             format!("{at}.mailbox"),
                             "the mailbox has no password to log in with".into(),
                         ),
+                        Some(_) if fetch.password.as_deref() == Some("") => error(
+                            format!("{at}.password"),
+                            "empty; PASS needs a password (RFC 1939 7)".into(),
+                        ),
                         Some(_) => {}
                     }
                 }
@@ -1030,9 +1036,11 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
 fn plain_type_names(message: &str) -> String {
     let mut out = String::with_capacity(message.len());
     let mut rest = message;
-    while let Some(start) = rest.find("struct ") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + "struct ".len()..];
+    // Only where serde says what it expected: elsewhere "struct " may be the author's text
+    // (an unknown field's name, say).
+    while let Some(start) = rest.find("expected struct ") {
+        out.push_str(&rest[..start + "expected ".len()]);
+        let after = &rest[start + "expected struct ".len()..];
         let after = after.strip_prefix("variant ").unwrap_or(after);
         let name_end = after
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
@@ -1119,10 +1127,6 @@ fn unfit_line(value: &str, is_name: bool) -> Option<String> {
         .then(|| format!("{value:?} holds a {which} character; it is one line"))
 }
 
-/// What makes a user name and password unusable for the user agents' AUTH PLAIN: RFC 4616 2
-/// separates the fields with NUL and has neither empty, and the client sends 1 to 255 octets of
-/// each (what a server must accept). A submission user the user agents could never
-/// log in as, or a message's `auth` they could never send, is a mistake in the scenario.
 /// The first mailbox with an empty password, which a POP3 user agent cannot send (RFC 1939 7:
 /// PASS takes an argument), with why.
 fn mailbox_password_problem(mailboxes: &[MailboxSpec]) -> Option<(usize, String)> {
@@ -1139,6 +1143,10 @@ fn mailbox_password_problem(mailboxes: &[MailboxSpec]) -> Option<(usize, String)
     })
 }
 
+/// What makes a user name and password unusable for the user agents' AUTH PLAIN: RFC 4616 2
+/// separates the fields with NUL and has neither empty, and the client sends 1 to 255 octets of
+/// each (what a server must accept). A submission user the user agents could never
+/// log in as, or a message's `auth` they could never send, is a mistake in the scenario.
 fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
     let max = SASL_PLAIN_FIELD_MAX_OCTETS;
     let mut problems = Vec::new();

@@ -51,11 +51,15 @@ use std::rc::Rc;
 
 /// Most events one run may record; a run that reaches it stops with what it has.
 pub const TRACE_EVENTS_MAX: usize = 20_000_000;
-/// Most memory one run may take for its trace and the mail it holds (about: see
-/// `Event::heap_octets`); a run that reaches it stops with what it has. S10k takes about
-/// 60 MB. A scenario can ask for far more (a retry every second for a year, a large message
-/// to a thousand mailboxes), which would exhaust the machine's memory or a browser tab's.
+/// Most memory one run may take (about: see `Event::heap_octets`): its trace, which holds
+/// every byte sent, and so bounds the copies queues keep of what they received; the messages
+/// its mailboxes store; and those its clients are sending. A run that reaches it stops with
+/// what it has. S10k takes about 60 MB. A scenario can ask for far more (a retry every second
+/// for a year, a large message to a thousand mailboxes), which would exhaust the machine's
+/// memory or a browser tab's.
 pub const RUN_OCTETS_MAX: usize = 384 * 1024 * 1024;
+/// More than a `delivered` event takes (its names are bounded by validation's limits).
+const DELIVERY_EVENT_OCTETS_MAX: usize = 4096;
 
 /// Most trace events reserved before a run starts (see `World::new`).
 const TRACE_EVENTS_RESERVED_MAX: usize = 1 << 20;
@@ -975,6 +979,10 @@ struct World<'a> {
     /// About how much memory the trace and the mail take so far (see `RUN_OCTETS_MAX`).
     run_octets: usize,
     truncated: bool,
+    /// Whether the cut came from `TRACE_EVENTS_MAX` rather than `RUN_OCTETS_MAX`.
+    cut_at_events: bool,
+    /// The run is over and reports its outcomes.
+    finishing: bool,
 }
 
 /// `prefix` and `number` in decimal, as `format!` writes them: the names the simulation gives
@@ -1031,9 +1039,6 @@ fn literal_address(domain: &str) -> Option<IpAddr> {
     }
 }
 
-/// Every address of every host of a resolution, in the order to try them, each once: an
-/// address reached through two MX records (or two names) is tried at its best place only, as
-/// Postfix removes duplicate addresses.
 /// The mailbox a fetch's connection reads; empty for any other connection.
 fn fetched_mailbox(purpose: &Purpose) -> String {
     match purpose {
@@ -1042,6 +1047,9 @@ fn fetched_mailbox(purpose: &Purpose) -> String {
     }
 }
 
+/// Every address of every host of a resolution, in the order to try them, each once: an
+/// address reached through two MX records (or two names) is tried at its best place only, as
+/// Postfix removes duplicate addresses.
 fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
     let mut targets: Vec<Target> = Vec::new();
     for t in outcome.targets() {
@@ -1145,6 +1153,8 @@ impl<'a> World<'a> {
             messages_submitted: 0,
             run_octets: 0,
             truncated: false,
+            cut_at_events: false,
+            finishing: false,
         };
         world.record(Event::Started {
             scenario: scenario.name.as_str().into(),
@@ -1170,9 +1180,17 @@ impl<'a> World<'a> {
     }
 
     fn record(&mut self, event: Event) {
-        self.hold(std::mem::size_of::<TraceEvent>() + event.heap_octets());
-        if self.events.len() >= TRACE_EVENTS_MAX || self.truncated {
+        // The run's report at the end (outcomes, the check) is not what the bound is for: a
+        // run that finished under it is not cut by reporting.
+        if !self.finishing {
+            self.hold(std::mem::size_of::<TraceEvent>() + event.heap_octets());
+        }
+        if self.truncated {
+            return;
+        }
+        if self.events.len() >= TRACE_EVENTS_MAX {
             self.truncated = true;
+            self.cut_at_events = true;
             return;
         }
         self.events.push(TraceEvent {
@@ -1197,7 +1215,8 @@ impl<'a> World<'a> {
         }
     }
 
-    fn release(&mut self, octets: usize) {
+    /// Memory counted by `hold` that the run no longer holds.
+    fn release_octets(&mut self, octets: usize) {
         self.run_octets = self.run_octets.saturating_sub(octets);
     }
 
@@ -2056,18 +2075,21 @@ impl<'a> World<'a> {
                 // The reader may spell the mailbox its own way (case, U-label or A-label):
                 // the trace names it as the MDA did when it stored the messages.
                 let mut mailbox_name = user;
+                let mut removed_octets = 0;
                 if let Some(mailbox) = store.mailboxes.get_mut(&mailbox_key(&mailbox_name)) {
                     mailbox.messages.retain(|m| {
                         let gone = deleted_uids.contains(&m.uid);
                         if gone {
                             mailbox.used_octets =
                                 mailbox.used_octets.saturating_sub(m.bytes.len() as u64);
+                            removed_octets += m.bytes.len();
                         }
                         !gone
                     });
                     mailbox_name.clone_from(&mailbox.address);
                 }
                 drop(store);
+                self.release_octets(removed_octets);
                 self.record(Event::MailboxUpdated(Box::new(trace::MailboxUpdated {
                     host: host_name,
                     mailbox: mailbox_name,
@@ -2225,7 +2247,7 @@ impl<'a> World<'a> {
             // out), but a message a server took must never be lost with its connection.
             self.deliver_waiting(conn);
             if let Some(c) = self.conns.remove(&conn) {
-                self.release(c.held_octets);
+                self.release_octets(c.held_octets);
             }
         }
     }
@@ -2234,7 +2256,7 @@ impl<'a> World<'a> {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
-        self.release(c.held_octets);
+        self.release_octets(c.held_octets);
         let reply = Reply::new(
             451,
             Some(EnhancedStatus::new(4, 4, 1)),
@@ -2447,7 +2469,6 @@ impl<'a> World<'a> {
             let origin = (date_unix_s, message_id.as_str());
             add_missing_origin_fields(&mut data, from, (fields_end, separated), origin);
         }
-        self.hold(data.len());
         let data = Rc::new(data);
         let reverse_path = match &envelope.reverse_path {
             ReversePath::Null => String::new(),
@@ -2599,7 +2620,9 @@ impl<'a> World<'a> {
         for recipient in &recipients {
             // A run cut for holding too much stops storing copies; the rest is still the
             // host's, as it would be after a crash (RFC 5321 6.1: accepted mail is not lost).
-            if self.truncated || self.run_octets.saturating_add(data.len()) > RUN_OCTETS_MAX {
+            // With room for the copy and for the event that reports it.
+            let needed = data.len().saturating_add(DELIVERY_EVENT_OCTETS_MAX);
+            if self.truncated || self.run_octets.saturating_add(needed) > RUN_OCTETS_MAX {
                 self.truncated = true;
                 let host_name = self.hosts[host].spec.name.clone();
                 self.set_fate(&message, recipient, Fate::Queued { host: host_name });
@@ -3445,7 +3468,6 @@ impl<'a> World<'a> {
             },
         })));
         self.track(&label, reverse_path);
-        self.hold(bytes.len());
         self.take_message(
             host,
             &label,
@@ -3458,6 +3480,7 @@ impl<'a> World<'a> {
     // ----- the end -----
 
     fn finish(mut self) -> RunResult {
+        self.finishing = true;
         // A submission cut off by the end of the run: the message is still with the user
         // agent, which would try again.
         let open: Vec<(String, Name, Vec<String>)> = self
@@ -3538,10 +3561,13 @@ impl<'a> World<'a> {
                 "{unsent} message(s) were never sent: the run ended first"
             ));
         }
-        if self.truncated {
+        if self.cut_at_events {
             self.problems.push(format!(
-                "the run reached {} trace events or {} MiB of trace and mail, and was cut",
-                TRACE_EVENTS_MAX,
+                "the trace reached {TRACE_EVENTS_MAX} events and the run was cut there"
+            ));
+        } else if self.truncated {
+            self.problems.push(format!(
+                "the run held {} MiB of trace and mail and was cut there",
                 RUN_OCTETS_MAX >> 20
             ));
         }
@@ -3626,16 +3652,16 @@ fn add_missing_origin_fields(
     data.splice(at..at, added.bytes());
 }
 
-/// A submission server takes out of the header section what must not travel on: `Bcc:` (its
-/// recipients are in the envelope only; RFC 5322 3.6.3) and `Return-Path:` (which only the
-/// MDA writes at final delivery; RFC 5321 4.4: an originating system SHOULD NOT send one), as
-/// Postfix's cleanup does. Each field goes with its continuation lines. `header_end` is where
+/// A submission server takes out of the header section what must not travel on: `Bcc:` and
+/// `Resent-Bcc:` (their recipients are in the envelope only; RFC 5322 3.6.3, 3.6.6) and
+/// `Return-Path:` (which only the MDA writes at final delivery; RFC 5321 4.4: an originating
+/// system SHOULD NOT send one), as Postfix's cleanup does. Each field goes with its continuation lines. `header_end` is where
 /// the header fields end (see [`header_fields_end`]); returns where they end now.
 fn remove_private_fields(data: &mut Vec<u8>, from: usize, header_end: usize) -> usize {
     let is_private = |line: &[u8]| {
         // Most lines start with neither letter: no need to compare names.
         matches!(line.first(), Some(b'B' | b'b' | b'R' | b'r'))
-            && [&b"Bcc"[..], b"Return-Path"]
+            && [&b"Bcc"[..], b"Resent-Bcc", b"Return-Path"]
                 .iter()
                 .any(|name| count_header_fields(line, name) > 0)
     };
@@ -3704,8 +3730,33 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 #[cfg(test)]
 mod tests {
     use super::{numbered, push_hex, Connections, Explanation, Interner, Name};
+    use super::{World, RUN_OCTETS_MAX};
+    use crate::sim::library;
     use std::borrow::Cow;
     use std::rc::Rc;
+
+    #[test]
+    fn a_run_that_ended_under_the_memory_bound_is_not_cut_by_its_report() {
+        let scenario = library::find("unknown-user").expect("a built-in scenario");
+        let mut world = World::new(&scenario, scenario.seed);
+        world.run();
+        // Just under the bound when the run ends: the outcomes and the check still go in.
+        world.run_octets = RUN_OCTETS_MAX - 100;
+        let result = world.finish();
+        assert!(
+            result.conservation_problems.is_empty(),
+            "{:?}",
+            result.conservation_problems
+        );
+        let last = result.trace.events.last().map(|e| &e.event);
+        assert!(
+            matches!(
+                last,
+                Some(super::Event::ConservationChecked { ok: true, .. })
+            ),
+            "{last:?}"
+        );
+    }
 
     #[test]
     fn names_and_queue_ids_are_written_as_format_writes_them() {
