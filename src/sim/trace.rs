@@ -950,34 +950,48 @@ mod size_tests {
 mod text_tests {
     use super::*;
 
-    #[test]
-    fn only_crlf_ends_a_shown_line() {
-        let trace = Trace {
+    /// A trace of `events`, all at time 0, after connection `conn`'s attempt by `client`.
+    fn trace_after_attempt(
+        conn: ConnId,
+        client: &str,
+        protocol: Protocol,
+        events: Vec<Event>,
+    ) -> Trace {
+        let port = match protocol {
+            Protocol::Smtp => 25,
+            Protocol::Pop3 => 110,
+        };
+        let attempted = Event::ConnectionAttempted(Box::new(ConnectionAttempted {
+            conn,
+            client: Name::from(client),
+            server: Name::from("mx.b.test"),
+            address: "192.0.2.20".into(),
+            port,
+            protocol,
+        }));
+        Trace {
             scenario: "t".into(),
             seed: 1,
             start_unix_s: 0,
-            events: vec![
-                TraceEvent {
-                    time_ms: 0,
-                    event: Event::ConnectionAttempted(Box::new(ConnectionAttempted {
-                        conn: 1,
-                        client: Name::from("mallory"),
-                        server: Name::from("mx.b.test"),
-                        address: "192.0.2.20".into(),
-                        port: 25,
-                        protocol: Protocol::Smtp,
-                    })),
-                },
-                TraceEvent {
-                    time_ms: 0,
-                    event: Event::Transmitted {
-                        conn: 1,
-                        direction: Direction::ClientToServer,
-                        bytes: WireBytes::from_bytes(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT"),
-                    },
-                },
-            ],
-        };
+            events: std::iter::once(attempted)
+                .chain(events)
+                .map(|event| TraceEvent { time_ms: 0, event })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn only_crlf_ends_a_shown_line() {
+        let trace = trace_after_attempt(
+            1,
+            "mallory",
+            Protocol::Smtp,
+            vec![Event::Transmitted {
+                conn: 1,
+                direction: Direction::ClientToServer,
+                bytes: WireBytes::from_bytes(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT"),
+            }],
+        );
         let shown: Vec<String> = trace
             .to_text()
             .lines()
@@ -988,35 +1002,15 @@ mod text_tests {
 
     #[test]
     fn messages_left_on_the_server_are_shown_by_the_user_agent_with_the_reason() {
-        let left = |count| TraceEvent {
-            time_ms: 0,
-            event: Event::MessagesLeft(Box::new(MessagesLeft {
+        let left = |count| {
+            Event::MessagesLeft(Box::new(MessagesLeft {
                 conn: 2,
                 mailbox: "bob@b.test".into(),
                 count,
                 reason: "too large".into(),
-            })),
+            }))
         };
-        let trace = Trace {
-            scenario: "t".into(),
-            seed: 1,
-            start_unix_s: 0,
-            events: vec![
-                TraceEvent {
-                    time_ms: 0,
-                    event: Event::ConnectionAttempted(Box::new(ConnectionAttempted {
-                        conn: 2,
-                        client: Name::from("ua:bob@b.test"),
-                        server: Name::from("mx.b.test"),
-                        address: "192.0.2.20".into(),
-                        port: 110,
-                        protocol: Protocol::Pop3,
-                    })),
-                },
-                left(1),
-                left(3),
-            ],
-        };
+        let trace = trace_after_attempt(2, "ua:bob@b.test", Protocol::Pop3, vec![left(1), left(3)]);
         let text = trace.to_text();
         let lines: Vec<&str> = text.lines().filter(|l| l.contains(" left ")).collect();
         assert_eq!(lines.len(), 2, "{text}");
