@@ -768,11 +768,17 @@ impl Scenario {
                     }
                 }
             }
-            if let Some(password) = mailbox_password_problem(&host.mailboxes) {
-                error(
-                    format!("{at}.mailboxes[{}].password", password.0),
-                    password.1,
-                );
+            // PASS takes an argument (RFC 1939 7): an empty password could never be sent. A
+            // mailbox without one has no password field.
+            for (m, mailbox) in host.mailboxes.iter().enumerate() {
+                if mailbox.password.as_deref() == Some("") {
+                    error(
+                        format!("{at}.mailboxes[{m}].password"),
+                        "empty; PASS needs a password (RFC 1939 7), and a mailbox without one \
+                         is written with no password field"
+                            .into(),
+                    );
+                }
             }
             let mut users = BTreeSet::new();
             for (u, user) in host.submission_users.iter().enumerate() {
@@ -1125,22 +1131,6 @@ fn unfit_line(value: &str, is_name: bool) -> Option<String> {
         .chars()
         .any(unfit)
         .then(|| format!("{value:?} holds a {which} character; it is one line"))
-}
-
-/// The first mailbox with an empty password, which a POP3 user agent cannot send (RFC 1939 7:
-/// PASS takes an argument), with why.
-fn mailbox_password_problem(mailboxes: &[MailboxSpec]) -> Option<(usize, String)> {
-    mailboxes.iter().enumerate().find_map(|(m, mailbox)| {
-        let password = mailbox.password.as_deref()?;
-        password.is_empty().then(|| {
-            (
-                m,
-                "empty; PASS needs a password (RFC 1939 7), and a mailbox without one is \
-                 written with no password field"
-                    .into(),
-            )
-        })
-    })
 }
 
 /// What makes a user name and password unusable for the user agents' AUTH PLAIN: RFC 4616 2

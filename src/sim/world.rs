@@ -3655,8 +3655,9 @@ fn add_missing_origin_fields(
 /// A submission server takes out of the header section what must not travel on: `Bcc:` and
 /// `Resent-Bcc:` (their recipients are in the envelope only; RFC 5322 3.6.3, 3.6.6) and
 /// `Return-Path:` (which only the MDA writes at final delivery; RFC 5321 4.4: an originating
-/// system SHOULD NOT send one), as Postfix's cleanup does. Each field goes with its continuation lines. `header_end` is where
-/// the header fields end (see [`header_fields_end`]); returns where they end now.
+/// system SHOULD NOT send one), as Postfix's cleanup does. Each field goes with its
+/// continuation lines. `header_end` is where the header fields end (see
+/// [`header_fields_end`]); returns where they end now.
 fn remove_private_fields(data: &mut Vec<u8>, from: usize, header_end: usize) -> usize {
     let is_private = |line: &[u8]| {
         // Most lines start with neither letter: no need to compare names.
@@ -3729,8 +3730,9 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 
 #[cfg(test)]
 mod tests {
-    use super::{numbered, push_hex, Connections, Explanation, Interner, Name};
-    use super::{World, RUN_OCTETS_MAX};
+    use super::{
+        numbered, push_hex, Connections, Event, Explanation, Interner, Name, World, RUN_OCTETS_MAX,
+    };
     use crate::sim::library;
     use std::borrow::Cow;
     use std::rc::Rc;
@@ -3750,10 +3752,7 @@ mod tests {
         );
         let last = result.trace.events.last().map(|e| &e.event);
         assert!(
-            matches!(
-                last,
-                Some(super::Event::ConservationChecked { ok: true, .. })
-            ),
+            matches!(last, Some(Event::ConservationChecked { ok: true, .. })),
             "{last:?}"
         );
     }
