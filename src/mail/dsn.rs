@@ -907,7 +907,10 @@ fn clean_address(address: &str) -> String {
         .strip_prefix('<')
         .and_then(|a| a.strip_suffix('>'))
         .unwrap_or(address);
-    if crate::smtp::address::is_writable_quoted_mailbox(address, 254) {
+    if crate::smtp::address::is_writable_quoted_mailbox(
+        address,
+        crate::smtp::address::PATH_MAX_OCTETS - 2,
+    ) {
         return address.to_string();
     }
     address

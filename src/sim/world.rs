@@ -1207,6 +1207,15 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Whether the run may take on `octets` more without passing `RUN_OCTETS_MAX`; when not,
+    /// it is cut here.
+    fn has_room_for(&mut self, octets: usize) -> bool {
+        if self.run_octets.saturating_add(octets) > RUN_OCTETS_MAX {
+            self.truncated = true;
+        }
+        !self.truncated
+    }
+
     /// Counts a message a connection's client holds to send, until the connection ends.
     fn hold_for(&mut self, conn: ConnId, octets: usize) {
         self.hold(octets);
@@ -2621,9 +2630,7 @@ impl<'a> World<'a> {
             // A run cut for holding too much stops storing copies; the rest is still the
             // host's, as it would be after a crash (RFC 5321 6.1: accepted mail is not lost).
             // With room for the copy and for the event that reports it.
-            let needed = data.len().saturating_add(DELIVERY_EVENT_OCTETS_MAX);
-            if self.truncated || self.run_octets.saturating_add(needed) > RUN_OCTETS_MAX {
-                self.truncated = true;
+            if !self.has_room_for(data.len().saturating_add(DELIVERY_EVENT_OCTETS_MAX)) {
                 let host_name = self.hosts[host].spec.name.clone();
                 self.set_fate(&message, recipient, Fate::Queued { host: host_name });
                 continue;
@@ -3039,8 +3046,7 @@ impl<'a> World<'a> {
         let data = Rc::clone(&entry.data);
         // The session makes its own copy to send: a run that already holds too much sends
         // no more (the entry stays queued).
-        if self.truncated || self.run_octets.saturating_add(data.len()) > RUN_OCTETS_MAX {
-            self.truncated = true;
+        if !self.has_room_for(data.len()) {
             return;
         }
         // A session this host already has open to that server carries the message too

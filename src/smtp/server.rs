@@ -1851,7 +1851,7 @@ impl<P: Policy> ServerSession<P> {
             return;
         }
         if !smtputf8 && !reverse_path.is_ascii() {
-            self.non_ascii_refused("sender");
+            self.non_ascii_refused(AddressRole::Sender);
             return;
         }
         let decision = self.policy.check_mail(
@@ -1906,8 +1906,11 @@ impl<P: Policy> ServerSession<P> {
     }
 
     /// RFC 6531 3.5: 550 when MAIL's address must be ASCII, 553 when RCPT's must; both 5.6.7.
-    fn non_ascii_refused(&mut self, role: &str) {
-        let code = if role == "sender" { 550 } else { 553 };
+    fn non_ascii_refused(&mut self, role: AddressRole) {
+        let (code, role) = match role {
+            AddressRole::Sender => (550, "sender"),
+            AddressRole::Recipient => (553, "recipient"),
+        };
         self.send(
             reply(
                 code,
@@ -2009,7 +2012,7 @@ impl<P: Policy> ServerSession<P> {
         }
         if !mail.smtputf8 && !forward_path.is_ascii() {
             mail.rcpt_refused = mail.rcpt_refused.saturating_add(1);
-            self.non_ascii_refused("recipient");
+            self.non_ascii_refused(AddressRole::Recipient);
             return false;
         }
         let Some(mailbox) = forward_path.mailbox() else {
@@ -2902,8 +2905,16 @@ fn session_info<'a>(
 /// and CRLF (RFC 5321 4.5.3.1.5), and a keyword that long is not one anybody implements.
 const KEYWORD_SHOWN_MAX_CHARS: usize = 64;
 
+/// Which address of the envelope a refusal is about.
+#[derive(Clone, Copy)]
+enum AddressRole {
+    Sender,
+    Recipient,
+}
+
 /// `prefix`, a path, `suffix`: the text of the reply to every MAIL and RCPT, written without
 /// the formatting machinery.
+///
 /// A path with non-ASCII characters (SMTPUTF8) is left out: reply text is ASCII (RFC 5321 4.2;
 /// RFC 6531 3.7.4.2 allows UTF-8 only in a few replies, not these).
 fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) -> String {
@@ -2920,6 +2931,7 @@ fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) ->
 /// `HOST greets NAME`, the first line of the reply to EHLO or HELO. A long argument (a general
 /// address literal may fill the command line) is cut with "...", so that the reply line stays
 /// within 512 octets with its code and CRLF (RFC 5321 4.5.3.1.5).
+///
 /// A name with non-ASCII letters is shown as its A-label (RFC 6531 3.7.1: the EHLO response
 /// holds LDH labels or A-labels), or not at all when it has none: reply text is ASCII
 /// (RFC 5321 4.2).
@@ -3003,6 +3015,7 @@ fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smtp::policy::StaticPolicy;
 
     #[test]
     fn the_greeting_line_stays_within_512_octets() {
@@ -3058,7 +3071,6 @@ mod tests {
         let exact = "K".repeat(KEYWORD_SHOWN_MAX_CHARS);
         assert_eq!(shown_keyword(&exact), exact);
     }
-    use crate::smtp::policy::StaticPolicy;
 
     fn session(config: ServerConfig) -> ServerSession<StaticPolicy> {
         ServerSession::new(
