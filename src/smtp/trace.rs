@@ -60,6 +60,17 @@ impl WithProtocol {
         }
     }
 
+    /// Whether the transaction used SMTPUTF8 (RFC 6531 3.7.3).
+    pub fn is_utf8(self) -> bool {
+        matches!(
+            self,
+            WithProtocol::Utf8Smtp
+                | WithProtocol::Utf8Smtpa
+                | WithProtocol::Utf8Smtps
+                | WithProtocol::Utf8Smtpsa
+        )
+    }
+
     pub fn keyword(self) -> &'static str {
         match self {
             WithProtocol::Smtp => "SMTP",
@@ -147,16 +158,23 @@ pub fn push_ipv4(out: &mut String, address: std::net::Ipv4Addr) {
 /// ```
 ///
 /// (folded lines start with a TAB). Names the client chose are reduced to domain characters,
-/// so they cannot add header lines or comments of their own.
+/// so they cannot add header lines or comments of their own. Internationalised domain names
+/// are written as A-labels, or as U-labels when the transaction used SMTPUTF8: RFC 6531 3.7.3
+/// says a server SHOULD then use the U-label form in the trace fields it adds.
 pub fn received_header(fields: &ReceivedFields) -> String {
     let mut field = FoldedField::new("Received:");
+    let domain_form = if fields.with.is_utf8() {
+        DomainForm::ULabels
+    } else {
+        DomainForm::ALabels
+    };
     // Clauses in RFC 5321 4.4 order: From, By, With, ID, For; then the date.
     field.clause(false, |out| {
         out.push_str("from ");
-        push_domain_token(out, fields.helo_name);
+        push_domain_token(out, fields.helo_name, domain_form);
         out.push_str(" (");
         if let Some(name) = fields.peer_name {
-            push_domain_token(out, name);
+            push_domain_token(out, name, domain_form);
             out.push(' ');
         }
         push_address_literal(out, fields.peer_address);
@@ -164,7 +182,7 @@ pub fn received_header(fields: &ReceivedFields) -> String {
     });
     field.clause(true, |out| {
         out.push_str("by ");
-        push_domain_token(out, fields.by_host);
+        push_domain_token(out, fields.by_host, domain_form);
     });
     // The last clause before the date ends with ";", which counts towards its line.
     let semicolon_after = |later_clauses: bool| if later_clauses { "" } else { ";" };
@@ -293,15 +311,44 @@ pub fn header_section(message: &[u8]) -> &[u8] {
 /// (spaces, parentheses, ";", line breaks) becomes "_". A U-label goes in as its A-label
 /// (RFC 5890 2.3.2.1): the field stays ASCII whatever name a client gave, so that a message
 /// sent without SMTPUTF8 never gains a UTF-8 header field (RFC 6532 3, RFC 6531 3.2).
-fn push_domain_token(out: &mut String, text: &str) {
+/// How a trace field writes an internationalised domain name (RFC 6531 3.7.3).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DomainForm {
+    ALabels,
+    ULabels,
+}
+
+fn push_domain_token(out: &mut String, text: &str, form: DomainForm) {
+    let domain_character =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':' | '_');
+    if form == DomainForm::ULabels && !text.starts_with('[') && has_idn_labels(text) {
+        // Only a name that is a valid IDN is written in U-labels; anything else (an EHLO
+        // argument with other characters) is reduced to ASCII as without SMTPUTF8.
+        let (unicode, valid) = idna::domain_to_unicode(text);
+        if valid.is_ok()
+            && unicode.len() <= TOKEN_MAX_OCTETS
+            && unicode.chars().all(|c| {
+                domain_character(c) || !(c.is_ascii() || c.is_control() || c.is_whitespace())
+            })
+        {
+            out.push_str(&unicode);
+            return;
+        }
+    }
     let ascii = if text.is_ascii() {
         Cow::Borrowed(text)
     } else {
         Cow::Owned(domain_key(text))
     };
-    push_sanitized(out, &ascii, |c| {
-        c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':' | '_')
-    })
+    push_sanitized(out, &ascii, domain_character)
+}
+
+/// Whether a domain name has a U-label or an A-label (`xn--`, RFC 5890 2.3.2.1).
+fn has_idn_labels(name: &str) -> bool {
+    !name.is_ascii()
+        || name
+            .split('.')
+            .any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case("xn--"))
 }
 
 /// An RFC 5322 atom (atext) for the id clause.
@@ -445,6 +492,38 @@ mod tests {
         // What IDNA refuses is not ASCII either way: its other characters become "_".
         idn.helo_name = "\u{2028}x";
         assert!(received_header(&idn).starts_with("Received: from _x ("));
+    }
+
+    #[test]
+    fn an_smtputf8_transaction_names_domains_in_u_labels() {
+        // RFC 6531 3.7.3: a server SHOULD use the U-label form in the trace field it adds to a
+        // message that came with SMTPUTF8; the client's EHLO name came in A-labels (3.7.1).
+        let mut idn = fields();
+        idn.with = WithProtocol::Utf8Smtp;
+        idn.helo_name = "xn--b-eha.example";
+        idn.peer_name = Some("MX.B\u{dc}.example");
+        idn.by_host = "mx.xn--b-eha.example";
+        let header = received_header(&idn);
+        assert!(
+            header.starts_with(
+                "Received: from b\u{fc}.example (mx.b\u{fc}.example [192.0.2.1])\r\n\tby mx.b\u{fc}.example with UTF8SMTP"
+            ),
+            "{header}"
+        );
+        // Names that are not IDNs stay as they are, and what IDNA refuses is still reduced
+        // to ASCII, so nothing can add a line.
+        idn.helo_name = "xn--zz\r\nX-Injected: yes";
+        idn.peer_name = Some("[192.0.2.1]");
+        idn.by_host = "mx.example.net";
+        let header = received_header(&idn);
+        assert!(
+            header.starts_with("Received: from xn--zz__X-Injected:_yes ([192.0.2.1] [192.0.2.1])"),
+            "{header}"
+        );
+        assert!(
+            header.contains("by mx.example.net with UTF8SMTP"),
+            "{header}"
+        );
     }
 
     #[test]
