@@ -1244,10 +1244,11 @@ impl ClientSession {
             self.message_done(false);
             return;
         }
-        // RFC 6531 3.4: non-ASCII addresses only with SMTPUTF8.
+        // RFC 6531 3.4: non-ASCII addresses only with SMTPUTF8. The codes are those a server
+        // gives (3.5): 550 for the reverse-path, 553 for a forward-path.
         if !extensions.smtputf8 && !self.current.envelope.reverse_path.is_ascii() {
             let reply = local_reply(
-                553,
+                550,
                 (5, 6, 7),
                 "non-ASCII reverse-path and the server does not advertise SMTPUTF8 (RFC 6531)",
             );
