@@ -120,6 +120,41 @@ fn a_maildrop_is_locked_while_a_pop3_session_holds_it() {
 }
 
 #[test]
+fn the_pop3_sign_off_counts_mail_that_arrived_during_the_session() {
+    use smtp_lab::sim::trace::Event;
+    // Three messages wait; a fourth is stored while the reader's session holds the lock. The
+    // session neither lists nor deletes it (RFC 1939 4), and its QUIT reply says it is left.
+    let mut world = basic_world("pop3-arrival");
+    let mut late = message(&["bob@receiver.test"]);
+    late["at_s"] = json!(600);
+    world["messages"] = json!([
+        message(&["bob@receiver.test"]),
+        message(&["bob@receiver.test"]),
+        message(&["bob@receiver.test"]),
+        late,
+    ]);
+    world["fetches"] = json!([
+        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 600},
+    ]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    let server_text: String = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::Transmitted { bytes, .. } => Some(String::from_utf8_lossy(bytes.as_bytes())),
+            _ => None,
+        })
+        .collect();
+    let retrieved = events(&result)
+        .filter(|e| matches!(e.event, Event::MessageRetrieved(_)))
+        .count();
+    assert_eq!(retrieved, 3, "{server_text}");
+    assert!(
+        server_text.contains("POP3 server signing off (1 message left)"),
+        "{server_text}"
+    );
+}
+
+#[test]
 fn a_fetch_whose_client_cannot_start_is_the_user_agents_event_not_an_mda_refusal() {
     use smtp_lab::sim::trace::Event;
     // PASS cannot carry a control character, so the user agent cannot even begin.

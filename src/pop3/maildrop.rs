@@ -91,6 +91,12 @@ pub trait MaildropStore {
     /// indicator, the POP3 server must release the lock prior to rejecting the command."
     /// A store whose locks its caller keeps has nothing to do.
     fn release(&mut self) {}
+
+    /// How many messages reached the locked maildrop after `open`: a session does not list
+    /// them (its message numbers stay fixed, RFC 1939 4), but they are there after it ends.
+    fn arrived_since_open(&self) -> usize {
+        0
+    }
 }
 
 /// One user's entry in an [`InMemoryStore`].

@@ -892,7 +892,10 @@ impl<S: MaildropStore> Pop3Server<S> {
                     user: transaction.user.clone(),
                     deleted_uids,
                 });
+                // What the maildrop holds after the update: the session's messages it did not
+                // delete, and any that arrived while it was locked.
                 let (left, _) = transaction.totals();
+                let left = left + self.store.arrived_since_open();
                 let summary = if left == 0 {
                     "maildrop empty".to_string()
                 } else {

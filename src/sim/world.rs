@@ -245,6 +245,8 @@ struct SimMaildrop {
     store: SharedStore,
     /// The mailbox this session locked, by lower-cased address.
     locked: Option<String>,
+    /// How many messages it held when it was locked.
+    opened_with: usize,
 }
 
 impl Drop for SimMaildrop {
@@ -276,6 +278,7 @@ impl MaildropStore for SimMaildrop {
             return Err(OpenError::InUse);
         }
         mailbox.locked = true;
+        self.opened_with = mailbox.messages.len();
         let maildrop = Maildrop::new(
             mailbox
                 .messages
@@ -286,6 +289,16 @@ impl MaildropStore for SimMaildrop {
         drop(store);
         self.locked = Some(key);
         Ok(maildrop)
+    }
+
+    fn arrived_since_open(&self) -> usize {
+        let Some(key) = &self.locked else {
+            return 0;
+        };
+        // The lock keeps other sessions from removing any: the maildrop only grows meanwhile.
+        self.store.borrow().mailboxes.get(key).map_or(0, |mailbox| {
+            mailbox.messages.len().saturating_sub(self.opened_with)
+        })
     }
 }
 
@@ -1796,6 +1809,7 @@ impl<'a> World<'a> {
                     host: c.server,
                     store: Rc::clone(&self.store),
                     locked: None,
+                    opened_with: 0,
                 };
                 *server = Some(Box::new(Pop3Server::new(
                     Pop3ServerConfig::new(host.spec.name.clone()),
