@@ -423,7 +423,7 @@ fn serve_delivers_one_copy_per_mailbox_however_often_it_is_named() {
         b"EHLO dup.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
 RCPT TO:<Bob@Example.ORG>\r\nRCPT TO:<\"bob\"@example.org>\r\nRCPT TO:<bob@example.org>\r\n\
 RCPT TO:<alice@example.org>\r\nRCPT TO:<POSTMASTER@example.org>\r\nRCPT TO:<postmaster>\r\n\
-DATA\r\nSubject: once\r\n\r\nhello\r\n.\r\nQUIT\r\n",
+DATA\r\nReturn-Path: <forged@example.com>\r\nSubject: once\r\n\r\nhello\r\n.\r\nQUIT\r\n",
     );
     assert_eq!(replies.matches("250 2.1.5").count(), 7, "{replies}");
     assert!(replies.contains("250 2.0.0 OK"), "{replies}");
@@ -435,7 +435,13 @@ DATA\r\nSubject: once\r\n\r\nhello\r\n.\r\nQUIT\r\n",
         let now = server.wait_for_messages(name, 1);
         assert_eq!(now.len(), 1, "{name}: {now:?}");
         assert_eq!(first.len(), 1);
+        // The Return-Path that came with the message is replaced (RFC 5321 4.4).
         assert_eq!(now[0].matches("Return-Path:").count(), 1, "{}", now[0]);
+        assert!(
+            now[0].starts_with("Return-Path: <a@example.net>"),
+            "{}",
+            now[0]
+        );
         assert!(now[0].contains("Subject: once"));
     }
     assert!(!server.maildir.join("POSTMASTER").exists());

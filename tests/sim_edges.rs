@@ -39,6 +39,35 @@ fn mail_accepted_from_a_scripted_client_is_tracked_per_message() {
 }
 
 #[test]
+fn final_delivery_keeps_only_its_own_return_path() {
+    // A Return-Path that arrived inside the message (folded here) is removed by the MDA,
+    // which writes the envelope's (RFC 5321 4.4); other fields and the body are untouched.
+    let mut world = basic_world("raw-return-path");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mx.receiver.test",
+        "bytes": "EHLO script.example\r\nMAIL FROM:<a@script.example>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nreturn-path: <forged@x.test>\r\n\t(folded)\r\nSubject: one\r\n\r\nReturn-Path: <in-body@x.test>\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    let stored = mailbox(&result, "bob@receiver.test");
+    assert_eq!(stored.len(), 1);
+    let text = String::from_utf8_lossy(stored[0]);
+    assert!(
+        text.starts_with("Return-Path: <a@script.example>\r\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("forged") && !text.contains("(folded)"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("Subject: one\r\n\r\nReturn-Path: <in-body@x.test>\r\n"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_quoted_local_part_is_one_recipient_however_it_is_written() {
     let mut world = basic_world("quoted");
     world["messages"][0]["to"] = json!(["\"bob\"@receiver.test"]);

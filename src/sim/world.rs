@@ -38,7 +38,8 @@ use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    count_header_fields, push_ipv4, received_header, ReceivedFields, WithProtocol,
+    count_header_fields, header_fields_end, push_ipv4, received_header, remove_header_fields,
+    ReceivedFields, WithProtocol,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
@@ -2488,7 +2489,7 @@ impl<'a> World<'a> {
             let message_id = [&*queue_id, ".", &message, "@", &host_name].concat();
             let from = header.len();
             let (fields_end, separated) = header_fields_end(&data[from..]);
-            let fields_end = remove_private_fields(&mut data, from, fields_end);
+            let fields_end = remove_header_fields(&mut data, from, fields_end, PRIVATE_FIELDS);
             let origin = (date_unix_s, message_id.as_str());
             add_missing_origin_fields(&mut data, from, (fields_end, separated), origin);
         }
@@ -2700,7 +2701,12 @@ impl<'a> World<'a> {
         ] {
             bytes.extend_from_slice(part.as_bytes());
         }
+        let own_fields = bytes.len();
         bytes.extend_from_slice(data);
+        // A Return-Path that came with the message is no envelope's (RFC 5321 4.4: final
+        // delivery MAY remove it; Postfix does), and the stored message keeps one.
+        let (header_end, _) = header_fields_end(data);
+        remove_header_fields(&mut bytes, own_fields, header_end, &[b"Return-Path"]);
         // Stored as lines, each ending in CRLF, as a mailbox file keeps it: a chunk that ended
         // without one (BDAT, RFC 3030) or a bare line ending taken by a lenient server gets
         // it here, so that the stored size is the size POP3 reports (RFC 1939 5) and quotas
@@ -3675,65 +3681,8 @@ fn add_missing_origin_fields(
 /// A submission server takes out of the header section what must not travel on: `Bcc:` and
 /// `Resent-Bcc:` (their recipients are in the envelope only; RFC 5322 3.6.3, 3.6.6) and
 /// `Return-Path:` (which only the MDA writes at final delivery; RFC 5321 4.4: an originating
-/// system SHOULD NOT send one), as Postfix's cleanup does. Each field goes with its
-/// continuation lines. `header_end` is where the header fields end (see
-/// [`header_fields_end`]); returns where they end now.
-fn remove_private_fields(data: &mut Vec<u8>, from: usize, header_end: usize) -> usize {
-    let is_private = |line: &[u8]| {
-        // Most lines start with neither letter: no need to compare names.
-        matches!(line.first(), Some(b'B' | b'b' | b'R' | b'r'))
-            && [&b"Bcc"[..], b"Resent-Bcc", b"Return-Path"]
-                .iter()
-                .any(|name| count_header_fields(line, name) > 0)
-    };
-    let fields = &data[from..from + header_end];
-    if !crate::smtp::dot::lines_inclusive(fields).any(is_private) {
-        return header_end;
-    }
-    let mut kept = Vec::with_capacity(header_end);
-    let mut dropping = false;
-    for line in crate::smtp::dot::lines_inclusive(fields) {
-        if !matches!(line.first(), Some(b' ' | b'\t')) {
-            dropping = is_private(line);
-        }
-        if !dropping {
-            kept.extend_from_slice(line);
-        }
-    }
-    let kept_len = kept.len();
-    data.splice(from..from + header_end, kept);
-    kept_len
-}
-
-/// Where the header fields at the start of `message` end (after the last one's CRLF), and
-/// whether what follows is the blank line that ends the header section, or nothing. A field
-/// is a name of printable characters other than ":", then ":" (RFC 5322 2.2), or, in the
-/// obsolete syntax a reader must still honour, white space between the name and the ":"
-/// (RFC 5322 4.5, `Date : ...`); a line starting with a space or a tab continues the field
-/// above (RFC 5322 2.2.3).
-fn header_fields_end(message: &[u8]) -> (usize, bool) {
-    let mut end = 0;
-    for line in crate::smtp::dot::lines_inclusive(message) {
-        let content = line.strip_suffix(b"\r\n").unwrap_or(line);
-        let continuation = end > 0 && matches!(content.first(), Some(b' ' | b'\t'));
-        let field = content
-            .iter()
-            .position(|&b| b == b':')
-            .is_some_and(|colon| {
-                let name = content[..colon].trim_ascii_end();
-                !name.is_empty()
-                    && content[name.len()..colon]
-                        .iter()
-                        .all(|&b| b == b' ' || b == b'\t')
-                    && name.iter().all(|&b| (33..=126).contains(&b))
-            });
-        if !(field || continuation) {
-            return (end, content.is_empty());
-        }
-        end += line.len();
-    }
-    (end, true)
-}
+/// system SHOULD NOT send one), as Postfix's cleanup does.
+const PRIVATE_FIELDS: &[&[u8]] = &[b"Bcc", b"Resent-Bcc", b"Return-Path"];
 
 /// Whether a session's deadline needs a new timer, given the one already scheduled (which it
 /// then replaces). One timer per side is enough: a later deadline is picked up when the

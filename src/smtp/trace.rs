@@ -293,6 +293,72 @@ pub fn count_header_fields(message: &[u8], name: &[u8]) -> usize {
     count
 }
 
+/// Where the header fields at the start of `message` end (after the last one's CRLF), and
+/// whether what follows is the blank line that ends the header section, or nothing. A field
+/// is a name of printable characters other than ":", then ":" (RFC 5322 2.2), or, in the
+/// obsolete syntax a reader must still honour, white space between the name and the ":"
+/// (RFC 5322 4.5, `Date : ...`); a line starting with a space or a tab continues the field
+/// above (RFC 5322 2.2.3).
+pub fn header_fields_end(message: &[u8]) -> (usize, bool) {
+    let mut end = 0;
+    for line in crate::smtp::dot::lines_inclusive(message) {
+        let content = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let continuation = end > 0 && matches!(content.first(), Some(b' ' | b'\t'));
+        let field = content
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| {
+                let name = content[..colon].trim_ascii_end();
+                !name.is_empty()
+                    && content[name.len()..colon]
+                        .iter()
+                        .all(|&b| b == b' ' || b == b'\t')
+                    && name.iter().all(|&b| (33..=126).contains(&b))
+            });
+        if !(field || continuation) {
+            return (end, content.is_empty());
+        }
+        end += line.len();
+    }
+    (end, true)
+}
+
+/// Takes every field named in `names` (any case), with its continuation lines, out of the
+/// header fields in `data[from..from + header_end]` (`header_end` as [`header_fields_end`]
+/// says); returns where the header fields end now.
+pub fn remove_header_fields(
+    data: &mut Vec<u8>,
+    from: usize,
+    header_end: usize,
+    names: &[&[u8]],
+) -> usize {
+    let is_named = |line: &[u8]| {
+        // Most lines start with none of the names' letters: no need to compare names.
+        line.first().is_some_and(|first| {
+            names
+                .iter()
+                .any(|name| name.first().is_some_and(|n| n.eq_ignore_ascii_case(first)))
+        }) && names.iter().any(|name| count_header_fields(line, name) > 0)
+    };
+    let fields = &data[from..from + header_end];
+    if !crate::smtp::dot::lines_inclusive(fields).any(is_named) {
+        return header_end;
+    }
+    let mut kept = Vec::with_capacity(header_end);
+    let mut dropping = false;
+    for line in crate::smtp::dot::lines_inclusive(fields) {
+        if !matches!(line.first(), Some(b' ' | b'\t')) {
+            dropping = is_named(line);
+        }
+        if !dropping {
+            kept.extend_from_slice(line);
+        }
+    }
+    let kept_len = kept.len();
+    data.splice(from..from + header_end, kept);
+    kept_len
+}
+
 /// The header section of a message with CRLF line ends: everything before the first empty
 /// line (RFC 5322 2.1), or the whole message when it has no body.
 pub fn header_section(message: &[u8]) -> &[u8] {
