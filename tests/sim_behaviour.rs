@@ -615,6 +615,47 @@ fn a_bounce_is_a_delivery_status_report_with_a_null_reverse_path() {
 }
 
 #[test]
+fn no_connection_is_opened_after_the_will_retry_until_a_notice_gave() {
+    // Three addresses that never answer, 15 minutes each: an attempt takes 45 minutes, so the
+    // last one, started before Will-Retry-Until (give-up + one shortest wait), would reach its
+    // later addresses after it. It opens no connection after that time (RFC 3464 2.3.9).
+    let mut world = basic_world("will-retry-until");
+    world["dns"]["zones"][1]["records"] = json!([
+        mx("receiver.test", 10, "mx.receiver.test"),
+        a("mx.receiver.test", "192.0.2.20"),
+        a("mx.receiver.test", "192.0.2.21"),
+        a("mx.receiver.test", "192.0.2.22"),
+    ]);
+    world["hosts"][1]["faults"] = json!([{"kind": {"type": "no_answer"}}]);
+    world["retry"] = json!({
+        "first_retry_s": 1800, "max_interval_s": 1800, "give_up_s": 3600,
+        "delay_notice_s": 1, "connect_timeout_s": 900
+    });
+    let result = run_json(&world);
+    let notices = mailbox(&result, "alice@sender.test");
+    assert_eq!(notices.len(), 2, "a delay notice, then the bounce");
+    let delayed = delivery_status(notices[0]);
+    // Queued just after 08:00:00; 1 h + 30 min later, in the second the date can say.
+    assert_eq!(
+        field(&delayed[1], "Will-Retry-Until"),
+        Some("Tue, 1 Sep 2026 09:30:00 +0000")
+    );
+    let connections: Vec<u64> = attempts(&result)
+        .into_iter()
+        .filter(|(_, _, client, _, port)| client == "mail.sender.test" && *port == 25)
+        .map(|(time_ms, ..)| time_ms)
+        .collect();
+    // The second attempt (at 09:15) reaches its second address only at 09:30:00.2.
+    assert_eq!(connections.len(), 4, "three, then one: {connections:?}");
+    assert!(connections.iter().all(|&ms| ms <= 5400 * 1000), "{connections:?}");
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Bounced { .. }
+    ));
+    assert_eq!(gave_up_times(&result, "mail.sender.test").len(), 1);
+}
+
+#[test]
 fn a_bounce_tells_the_sending_hosts_own_findings_from_a_servers_reply() {
     // Nothing answered for five days: no server replied, so none is named and the
     // diagnostic is the sending host's own (RFC 3464 2.3.5, 2.3.6).

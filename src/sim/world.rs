@@ -3021,10 +3021,22 @@ impl<'a> World<'a> {
     }
 
     fn connect_to_target(&mut self, host: usize, entry_id: EntryId) {
+        let Some(queued_at_ms) = self.hosts[host]
+            .queue
+            .get(&entry_id)
+            .map(|e| e.queued_at_ms)
+        else {
+            return;
+        };
+        // No connection after the time a delay notice gives as the end of all attempts
+        // (RFC 3464 2.3.9): an attempt that started before it but went through addresses that
+        // do not answer (or waited for DNS) ends there, and the entry gives up.
+        let too_late = self.now_ms > self.last_connection_ms(queued_at_ms);
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
-        let Some(target) = entry.targets.get(entry.target_index).cloned() else {
+        let target = entry.targets.get(entry.target_index).filter(|_| !too_late);
+        let Some(target) = target.cloned() else {
             let failure = entry.last_failure.clone().unwrap_or_else(|| {
                 Failure::local(Reply::new(
                     451,
@@ -3236,6 +3248,19 @@ impl<'a> World<'a> {
         }
     }
 
+    /// The last time an entry queued at `queued_at_ms` may open a connection, the time a delay
+    /// notice gives as `Will-Retry-Until` (RFC 3464 2.3.9): the last attempt starts at the
+    /// give-up time, or at most one shortest wait after the one before it. In whole seconds,
+    /// as the notice's date says it.
+    fn last_connection_ms(&self, queued_at_ms: u64) -> u64 {
+        let retry = &self.scenario.retry;
+        let after_queueing_ms = retry
+            .give_up_s
+            .saturating_add(retry.first_retry_s)
+            .saturating_mul(1000);
+        queued_at_ms.saturating_add(after_queueing_ms) / 1000 * 1000
+    }
+
     fn dequeue(&mut self, host: usize, entry_id: EntryId) {
         if self.hosts[host].queue.remove(&entry_id).is_some() {
             let host_name = Rc::clone(&self.hosts[host].name);
@@ -3339,12 +3364,7 @@ impl<'a> World<'a> {
         })));
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
         if notice_due {
-            // The last attempt comes at the give-up time, or at most one shortest wait after
-            // the one before it (RFC 3464 2.3.9: no attempt after this date).
-            let will_retry_until_ms = original
-                .arrived_ms
-                .saturating_add(retry.give_up_s.saturating_mul(1000))
-                .saturating_add(retry.first_retry_s.saturating_mul(1000));
+            let will_retry_until_ms = self.last_connection_ms(original.arrived_ms);
             let delayed = recipients
                 .into_iter()
                 .map(|r| (r, failure.clone()))
