@@ -647,7 +647,10 @@ fn no_connection_is_opened_after_the_will_retry_until_a_notice_gave() {
         .collect();
     // The second attempt (at 09:15) reaches its second address only at 09:30:00.2.
     assert_eq!(connections.len(), 4, "three, then one: {connections:?}");
-    assert!(connections.iter().all(|&ms| ms <= 5400 * 1000), "{connections:?}");
+    assert!(
+        connections.iter().all(|&ms| ms <= 5400 * 1000),
+        "{connections:?}"
+    );
     assert!(matches!(
         fate(&result, "m1", "bob@receiver.test"),
         Fate::Bounced { .. }
@@ -1137,6 +1140,61 @@ fn the_view_at_any_position_is_the_fold_of_the_events_before_it() {
         check_view(&builtin(name));
     }
     check_view(&run_json(&three_mx_world()));
+}
+
+#[test]
+fn a_session_is_open_in_the_view_from_the_servers_greeting_on() {
+    // The server's greeting is on the wire half a round trip before the client sees the
+    // connection open; the view shows the session from the greeting on.
+    let result = builtin("basic-delivery");
+    let viewer = TraceViewer::new(result.trace.clone());
+    let greeting = events(&result)
+        .position(|e| {
+            matches!(
+                &e.event,
+                Event::Transmitted {
+                    conn: 1,
+                    direction: Direction::ServerToClient,
+                    ..
+                }
+            )
+        })
+        .expect("a greeting");
+    assert!(viewer.view_at(greeting + 1).connections[&1].open);
+    // A scripted client, which has no state machine, is "Connected" once it is.
+    let result = builtin("smtp-smuggling");
+    let viewer = TraceViewer::new(result.trace.clone());
+    let opened = events(&result)
+        .position(|e| matches!(&e.event, Event::ConnectionOpened { conn: 1 }))
+        .expect("opened");
+    assert_eq!(
+        viewer.view_at(opened + 1).connections[&1].client_state,
+        "Connected"
+    );
+}
+
+#[test]
+fn a_recipient_with_a_final_answer_leaves_its_queue_entry_in_the_view() {
+    // bob is accepted, nobody refused for good: neither waits in the queue after its result.
+    let result = builtin("unknown-user");
+    let viewer = TraceViewer::new(result.trace.clone());
+    let results: Vec<usize> = events(&result)
+        .enumerate()
+        .filter(|(_, e)| matches!(&e.event, Event::RecipientResult(r) if &*r.host == "mail.sender.test"))
+        .map(|(index, _)| index)
+        .collect();
+    assert_eq!(results.len(), 2);
+    let recipients_after = |index: usize| -> Vec<String> {
+        let view = viewer.view_at(index + 1);
+        view.queues
+            .get("mail.sender.test")
+            .and_then(|entries| entries.values().next())
+            .map(|e| e.recipients.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(recipients_after(results[0]).len(), 1);
+    assert!(recipients_after(results[1]).is_empty());
+    check_view(&result);
 }
 
 #[test]

@@ -268,7 +268,7 @@ impl Transaction {
                     "The message follows, dot-stuffed: every line starting with \".\" gets \
                      another \".\" in front, and a line holding only \".\" ends it. RETR does \
                      not delete the message; only DELE then QUIT do.",
-                    "RFC 1939 7",
+                    "RFC 1939 5, 3",
                 )
                 .with_body(message.bytes.clone())
             }

@@ -25,6 +25,11 @@ const fn note(text: &'static str, rfc: &'static str) -> Option<StepNote> {
 /// connection, when it has one.
 pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
     match event {
+        Event::Started { .. } => note(
+            "The run begins: the scenario's DNS zones, hosts and mailboxes are set up, and the \
+             simulated clock starts. The same scenario and seed always give the same run.",
+            "RFC 5598 (the Internet mail architecture)",
+        ),
         Event::MessageComposed { .. } => note(
             "The user agent writes the message: header fields (From, To, Subject, Date, \
              Message-ID), an empty line, then the body. The envelope (MAIL FROM, RCPT TO) is \
@@ -95,6 +100,18 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             direction: Direction::ClientToServer,
             bytes,
             ..
+        } if has_bare_line_feed(bytes.as_bytes()) && verb(bytes.as_bytes()) != "BDAT" => note(
+            "These bytes end a line with a bare LF, not CRLF. SMTP lines end only in CRLF, and \
+             the data only with CRLF . CRLF. A server that also took LF . LF (or LF . CRLF) as \
+             the end would read the bytes after it as new commands, a second message nobody \
+             authenticated: SMTP smuggling. A careful server refuses the message (550 5.5.2) \
+             or turns each bare LF into CRLF.",
+            "RFC 5321 2.3.8, 4.1.1.4; CVE-2023-51764",
+        ),
+        Event::Transmitted {
+            direction: Direction::ClientToServer,
+            bytes,
+            ..
         } => smtp_command_note(bytes.as_bytes()),
         Event::DnsQuery { .. } => note(
             "To find where mail for a domain goes, the sending server asks DNS for the domain's \
@@ -110,6 +127,12 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "No DNS query this time: the server asked about this domain a short while ago and \
              keeps the answer for as long as its records' TTL allows.",
             "RFC 1035 3.2.1, RFC 2308 5, RFC 5321 5.1",
+        ),
+        Event::MxResolved(resolved) if resolved.targets.is_empty() => note(
+            "No host to try. NXDOMAIN (the domain does not exist) and a null MX ('MX 0 .': the \
+             domain takes no mail) are permanent: the message bounces at once. A DNS failure \
+             such as SERVFAIL is temporary: the message stays queued for the next attempt.",
+            "RFC 5321 5.1, RFC 7505 3, RFC 1035 4.1.1",
         ),
         Event::MxResolved { .. } => note(
             "The hosts to try, lowest preference first (equal preferences in random order). \
@@ -146,6 +169,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              tells the sender.",
             "RFC 5321 4.5.4.1",
         ),
+        Event::Dequeued { .. } => note(
+            "Nothing is left to do for this queue entry: each of its recipients was delivered, \
+             bounced or given up on, so it leaves the queue.",
+            "RFC 5321 4.5.4.1",
+        ),
+        Event::BounceCreated(created) if created.action == "delayed" => note(
+            "A delay notice, not a bounce: the message is not delivered yet and stays queued. \
+             The sender learns (RFC 3464 Action: delayed) until when this server will keep \
+             trying. It goes with the null reverse path MAIL FROM:<>, like a bounce.",
+            "RFC 3464 2.3.3, 2.3.9, RFC 5321 4.5.5",
+        ),
         Event::BounceCreated { .. } => note(
             "A delivery status notification goes back to the envelope sender (the MAIL FROM \
              address, not the From: header), sent with the null reverse path MAIL FROM:<>.",
@@ -169,7 +203,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::MessageRetrieved { .. } => note(
             "RETR sends the whole message; lines starting with '.' get an extra dot, and a line \
              with only '.' ends it.",
-            "RFC 1939 7",
+            "RFC 1939 5, 3",
         ),
         Event::MessagesLeft { .. } => note(
             "A user agent need not download everything the server lists: it may leave a message \
@@ -183,6 +217,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              over 255 octets cannot be sent. It did not connect, and the mailbox is unchanged.",
             "RFC 1939 7, RFC 2449 4",
         ),
+        Event::Outcome { .. } => note(
+            "Where the message ended up for this recipient: delivered to a mailbox, bounced to \
+             the sender, refused at submission, or still queued when the run ended. A server \
+             that answered 250 to the data must deliver or bounce; it never loses a message.",
+            "RFC 5321 6.1",
+        ),
+        Event::ConservationChecked { .. } => note(
+            "The conservation check: every recipient of every message ends in exactly one of \
+             those outcomes, so nothing was lost or delivered twice.",
+            "RFC 5321 6.1",
+        ),
         Event::MailboxUpdated { .. } => note(
             "Deletions happen only now, in the UPDATE state after QUIT; a dropped connection \
              would have deleted nothing.",
@@ -190,6 +235,11 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         _ => None,
     }
+}
+
+/// Whether `bytes` hold a line feed without a carriage return before it.
+fn has_bare_line_feed(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'\n', bytes).any(|at| at == 0 || bytes[at - 1] != b'\r')
 }
 
 fn verb(line: &[u8]) -> String {
@@ -271,6 +321,25 @@ fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
             "QUIT ends the session and lets the server delete what was marked (UPDATE state).",
             "RFC 1939 6",
         ),
+        "CAPA" => note(
+            "CAPA asks which optional features the server has (TOP, UIDL, PIPELINING, UTF8 \
+             ...), one per line of the reply, so the client uses only those.",
+            "RFC 2449 5",
+        ),
+        "UTF8" => note(
+            "UTF8 turns on UTF-8 mode before login: the server may then send messages whose \
+             header fields are UTF-8, and take a UTF-8 user name.",
+            "RFC 6856 2",
+        ),
+        "TOP" => note(
+            "TOP asks for a message's header section and its first lines of body.",
+            "RFC 1939 7",
+        ),
+        "NOOP" => note("NOOP does nothing; the server answers +OK.", "RFC 1939 5"),
+        "RSET" => note(
+            "RSET unmarks every message marked for deletion in this session.",
+            "RFC 1939 5",
+        ),
         _ => None,
     }
 }
@@ -310,6 +379,68 @@ mod tests {
             "RFC 1939 5"
         );
         assert!(sent("XYZZY\r\n", Protocol::Pop3).is_none());
+    }
+
+    #[test]
+    fn a_bare_line_feed_is_explained_as_the_smuggling_it_allows() {
+        let smuggled = "EHLO x\r\nDATA\r\nHello\n.\r\nMAIL FROM:<ceo@b>\r\n";
+        let smuggling = sent(smuggled, Protocol::Smtp).unwrap();
+        assert!(smuggling.text.contains("SMTP smuggling"), "{smuggling:?}");
+        // CRLF lines, and the octets of a BDAT chunk, are not.
+        assert_eq!(
+            sent("EHLO x\r\nMAIL FROM:<a@b>\r\n", Protocol::Smtp)
+                .unwrap()
+                .rfc,
+            "RFC 5321 4.1.1.1"
+        );
+        assert_eq!(
+            sent("BDAT 3 LAST\r\na\nb", Protocol::Smtp).unwrap().rfc,
+            "RFC 3030 2"
+        );
+    }
+
+    #[test]
+    fn every_pop3_command_a_user_agent_sends_is_explained() {
+        for command in [
+            "CAPA", "UTF8", "USER a", "PASS b", "STAT", "LIST", "UIDL", "RETR 1",
+        ] {
+            let line = format!("{command}\r\n");
+            assert!(sent(&line, Protocol::Pop3).is_some(), "{command}");
+        }
+        assert_eq!(sent("UTF8\r\n", Protocol::Pop3).unwrap().rfc, "RFC 6856 2");
+    }
+
+    #[test]
+    fn an_mx_result_without_hosts_and_a_delay_notice_have_their_own_notes() {
+        use crate::sim::trace::{BounceCreated, MxResolved};
+        let resolved = |targets: Vec<String>| {
+            Event::MxResolved(Box::new(MxResolved {
+                host: "mail.a.test".into(),
+                domain: "b.test".into(),
+                result: "Host or domain name not found (5.1.2)".into(),
+                targets,
+                from_cache: false,
+                notes: Vec::new(),
+            }))
+        };
+        let none = note_for(&resolved(Vec::new()), None).unwrap();
+        assert!(none.text.starts_with("No host to try"), "{none:?}");
+        let some = note_for(&resolved(vec!["mx.b.test [192.0.2.1]".into()]), None).unwrap();
+        assert!(some.text.starts_with("The hosts to try"), "{some:?}");
+        let notice = |action: &str| {
+            Event::BounceCreated(Box::new(BounceCreated {
+                host: "mail.a.test".into(),
+                about: "m1".into(),
+                bounce: "d1".into(),
+                to: "alice@a.test".into(),
+                recipients: vec!["bob@b.test".into()],
+                action: action.into(),
+            }))
+        };
+        let delayed = note_for(&notice("delayed"), None).unwrap();
+        assert!(delayed.text.starts_with("A delay notice, not a bounce"));
+        let failed = note_for(&notice("failed"), None).unwrap();
+        assert!(failed.text.starts_with("A delivery status notification"));
     }
 
     #[test]

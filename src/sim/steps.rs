@@ -30,6 +30,9 @@ use serde::{Deserialize, Serialize};
 pub struct StepExplanation {
     pub code: u16,
     pub enhanced: Option<String>,
+    /// The reply as its protocol names it: `550 5.1.1` for SMTP, `+OK` or `-ERR` for POP3,
+    /// which has no numeric codes (RFC 1939 3; the trace's 200 and 500 stand for them).
+    pub heading: String,
     pub meaning: Name,
     pub why: Name,
     pub rfc: Name,
@@ -88,10 +91,19 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             note,
         } = &event.event
         {
+            let heading = match protocols.get(conn) {
+                Some(Protocol::Pop3) if *code < 400 => "+OK".to_string(),
+                Some(Protocol::Pop3) => "-ERR".to_string(),
+                _ => match enhanced {
+                    Some(status) => format!("{code} {status}"),
+                    None => code.to_string(),
+                },
+            };
             pending.push((
                 *conn,
                 StepExplanation {
                     code: *code,
+                    heading,
                     enhanced: enhanced.map(|status| status.to_string()),
                     meaning: note.meaning.clone(),
                     why: note.why.clone(),
@@ -188,7 +200,10 @@ mod tests {
             .iter()
             .find(|s| s.lines.iter().any(|l| l.contains("S: 550 5.1.1")))
             .expect("the refusal is shown");
-        assert!(refusal.explanations.iter().any(|e| e.code == 550));
+        assert!(refusal
+            .explanations
+            .iter()
+            .any(|e| e.code == 550 && e.heading == "550 5.1.1"));
         // The journey's legs are all there, in the order a message travels them.
         let first = |hop| steps.iter().position(|s| s.hop == Some(hop));
         let legs = [
@@ -210,5 +225,35 @@ mod tests {
             .map(|l| format!("{l}\n"))
             .collect();
         assert_eq!(joined, result.trace.to_text());
+    }
+
+    #[test]
+    fn every_step_of_every_builtin_scenario_is_explained() {
+        for scenario in library::builtin().into_iter().map(|s| s.expect("valid")) {
+            let steps = steps(&run(&scenario, scenario.seed).trace);
+            let unexplained: Vec<&str> = steps
+                .iter()
+                .filter(|s| s.note.is_none() && s.explanations.is_empty())
+                .map(|s| s.lines[0].as_str())
+                .collect();
+            assert!(
+                unexplained.is_empty(),
+                "{}: {unexplained:#?}",
+                scenario.name
+            );
+        }
+    }
+
+    #[test]
+    fn pop3_replies_are_headed_as_pop3_writes_them() {
+        let scenario = library::find("basic-delivery").expect("a built-in scenario");
+        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let pop3: Vec<&StepExplanation> = steps
+            .iter()
+            .filter(|s| s.hop == Some(Hop::Retrieval))
+            .flat_map(|s| s.explanations.iter())
+            .collect();
+        assert!(!pop3.is_empty());
+        assert!(pop3.iter().all(|e| e.heading == "+OK"), "{pop3:?}");
     }
 }

@@ -699,10 +699,13 @@ impl TextRenderer {
                     from_cache: _,
                     notes,
                 } = &**boxed;
-                line(
-                    host,
-                    format!("MX for {domain}: {result} [{}]", targets.join(", ")),
-                );
+                // A result without hosts (NXDOMAIN, null MX, a DNS failure) has no list.
+                let text = if targets.is_empty() {
+                    format!("MX for {domain}: {result}")
+                } else {
+                    format!("MX for {domain}: {result} [{}]", targets.join(", "))
+                };
+                line(host, text);
                 for note in notes {
                     line(host, format!("  note: {note}"));
                 }

@@ -78,6 +78,17 @@ impl WorldView {
             Event::ConnectionOpened { conn } => {
                 if let Some(c) = self.connections.get_mut(conn) {
                     c.open = true;
+                    // A scripted client (a raw session) has no state machine to say more.
+                    if c.client_state == "Connecting" {
+                        c.client_state = "Connected".into();
+                    }
+                }
+            }
+            // The server's end is up half a round trip before the client's: its greeting can
+            // be on the wire before the client sees the connection open.
+            Event::Transmitted { conn, .. } => {
+                if let Some(c) = self.connections.get_mut(conn) {
+                    c.open = true;
                 }
             }
             // A connection that is over leaves the view, so that a long run's views (and
@@ -137,6 +148,19 @@ impl WorldView {
                 if let Some(e) = self.entry(host, *entry) {
                     e.next_attempt_ms = Some(*at_ms);
                     e.recipients = recipients.clone();
+                }
+            }
+            // A recipient with a final answer leaves the entry; only those that failed
+            // temporarily wait for the next attempt.
+            Event::RecipientResult(boxed) if boxed.result != "temporary failure" => {
+                let trace::RecipientResult {
+                    host,
+                    entry,
+                    recipient,
+                    ..
+                } = &**boxed;
+                if let Some(e) = self.entry(host, *entry) {
+                    e.recipients.retain(|r| r != recipient);
                 }
             }
             Event::Dequeued { host, entry } => {

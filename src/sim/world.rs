@@ -1308,11 +1308,9 @@ impl<'a> World<'a> {
                 }
             }
             Action::ClientRefused(conn, reason) => {
-                self.record(Event::ConnectionRefused {
-                    conn,
-                    reason: reason.clone(),
-                });
-                self.connection_failed(conn, &reason);
+                let failure = format!("connection refused ({reason})");
+                self.record(Event::ConnectionRefused { conn, reason });
+                self.connection_failed(conn, &failure);
             }
             Action::ClientConnectTimeout(conn) => {
                 self.record(Event::ConnectionTimedOut { conn });
@@ -1753,7 +1751,7 @@ impl<'a> World<'a> {
         } else if down {
             self.schedule_in(
                 latency_ms.saturating_mul(2),
-                Action::ClientRefused(conn, "connection refused (the host is down)".into()),
+                Action::ClientRefused(conn, "the host is down".into()),
             );
         } else {
             self.schedule_in(latency_ms, Action::ServerAccept(conn));

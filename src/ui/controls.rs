@@ -43,7 +43,10 @@ pub fn controls(props: &ControlsProps) -> Html {
             { button(Icon::StepForward, "Step forward", PlayerAction::StepForward, empty || player.at_end()) }
             { button(Icon::ToEnd, "To the end", PlayerAction::ToEnd, empty || player.at_end()) }
             <button type="button" title="Playback speed" disabled={empty}
-                aria-label={format!("Playback speed: {} steps a second", player.speed_events_per_s())}
+                aria-label={match player.speed_events_per_s() {
+                    1 => "Playback speed: 1 step a second".to_string(),
+                    speed => format!("Playback speed: {speed} steps a second"),
+                }}
                 onclick={{
                     let on_action = props.on_action.clone();
                     Callback::from(move |_| on_action.emit(PlayerAction::CycleSpeed))

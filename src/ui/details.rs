@@ -50,9 +50,15 @@ pub fn details(props: &DetailsProps) -> Html {
         .iter()
         .filter(|(_, c)| c.open)
         .map(|(conn, c)| {
+            // A server's state is known from its first change on.
+            let server = if c.server_state.is_empty() {
+                String::new()
+            } else {
+                format!(", server {}", c.server_state)
+            };
             format!(
-                "#{conn} {} → {}:{}  client {}, server {}",
-                c.client, c.server, c.port, c.client_state, c.server_state
+                "#{conn} {} → {}:{}: client {}{server}",
+                c.client, c.server, c.port, c.client_state
             )
         })
         .collect();
@@ -100,7 +106,7 @@ pub fn details(props: &DetailsProps) -> Html {
             { for step.explanations.iter().map(|e| html! {
                 <div class="explanation">
                     <h3 class="details-heading">
-                        { format!("{}{}", e.code, e.enhanced.as_ref().map(|s| format!(" {s}")).unwrap_or_default()) }
+                        { e.heading.clone() }
                     </h3>
                     <p class="explanation-meaning">{ e.meaning.to_string() }</p>
                     <p class="explanation-why">{ e.why.to_string() }</p>
