@@ -176,7 +176,8 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
         click(&root, "button[title='Step back']");
     }
     yew::scheduler::flush().await;
-    // The greeting travels on the submission hop, which the diagram highlights.
+    // The greeting travels on the submission hop, which the diagram highlights; the diagram
+    // draws this run's parties, the reader too.
     assert_eq!(
         root.query_selector_all(".topology-link-active")
             .unwrap()
@@ -184,6 +185,21 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
         1,
         "one hop is highlighted"
     );
+    let diagram = root
+        .query_selector("svg.topology")
+        .unwrap()
+        .unwrap()
+        .text_content()
+        .unwrap();
+    for party in [
+        "alice@sender.test",
+        "mail.sender.test",
+        "mx.receiver.test",
+        "bob@receiver.test",
+        "SMTP :587",
+    ] {
+        assert!(diagram.contains(party), "{party} in {diagram}");
+    }
     // Back to the start: nothing shown again.
     click(&root, "button[title='Back to the start']");
     yew::scheduler::flush().await;

@@ -4,6 +4,7 @@
 //! randomness.
 
 pub mod library;
+pub mod map;
 pub mod notes;
 pub mod rng;
 pub mod scale;

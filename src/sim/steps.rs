@@ -159,7 +159,8 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     steps
 }
 
-fn event_conn(event: &Event) -> Option<ConnId> {
+/// The connection an event happened on, if any.
+pub(crate) fn event_conn(event: &Event) -> Option<ConnId> {
     match event {
         Event::ConnectionAttempted(attempt) => Some(attempt.conn),
         Event::MessageAccepted(accepted) => Some(accepted.conn),

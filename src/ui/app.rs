@@ -7,6 +7,7 @@ use super::details::Details;
 use super::player::{Player, PlayerAction};
 use super::topology::Topology;
 use crate::sim::library::{self, SCENARIO_FILES};
+use crate::sim::map::RunMap;
 use crate::sim::steps::{steps, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
@@ -20,6 +21,8 @@ pub struct Loaded {
     pub scenario: Scenario,
     pub steps: Vec<Step>,
     pub viewer: TraceViewer,
+    /// Who talks to whom in this run, for the topology diagram.
+    pub map: Rc<RunMap>,
 }
 
 impl Loaded {
@@ -82,6 +85,7 @@ impl Reducible for Lab {
                     Ok(scenario) => {
                         let result = run(&scenario, scenario.seed);
                         let steps = steps(&result.trace);
+                        let map = Rc::new(RunMap::of(&result.trace));
                         let player = self.player.apply(PlayerAction::Load {
                             trace_len: steps.len(),
                         });
@@ -91,6 +95,7 @@ impl Reducible for Lab {
                                 scenario,
                                 steps,
                                 viewer: TraceViewer::new(result.trace),
+                                map,
                             })),
                             error: None,
                             player,
@@ -155,15 +160,17 @@ pub fn app() -> Html {
 
     let cursor = lab.player.cursor;
     let loaded = lab.loaded.clone();
-    let active_hop = loaded
-        .as_ref()
-        .and_then(|l| l.step_at(cursor))
-        .and_then(|step| step.hop);
+    let map = loaded.as_ref().map(|l| Rc::clone(&l.map));
+    let focus = loaded.as_ref().and_then(|l| {
+        let step = l.step_at(cursor)?;
+        let event = &l.viewer.trace().events.get(step.event)?.event;
+        l.map.focus(event)
+    });
     html! {
         <>
             <section class="region region-topology" aria-labelledby="topology-title">
                 <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
-                <Topology active={active_hop} />
+                <Topology {map} {focus} />
             </section>
             <section class="region region-conversation" aria-labelledby="conversation-title">
                 <h2 id="conversation-title" class="region-title">{ "Conversation" }</h2>

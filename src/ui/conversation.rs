@@ -21,12 +21,24 @@ impl PartialEq for ConversationProps {
 #[function_component(Conversation)]
 pub fn conversation(props: &ConversationProps) -> Html {
     let log = use_node_ref();
-    // Keep the newest line in sight, scrolling only the log, never the page.
+    // Keep the newest line in sight, scrolling only the log, never the page; a step of more
+    // lines than fit keeps its first line (the one it is about) at the top instead.
     {
         let log = log.clone();
         use_effect_with(props.cursor, move |_| {
             if let Some(element) = log.cast::<web_sys::Element>() {
-                element.set_scroll_top(element.scroll_height());
+                let bottom = element.scroll_height() - element.client_height();
+                let first_current =
+                    element
+                        .query_selector(".line-current")
+                        .ok()
+                        .flatten()
+                        .map(|line| {
+                            let offset = line.get_bounding_client_rect().top()
+                                - element.get_bounding_client_rect().top();
+                            element.scroll_top() + offset as i32 - 8
+                        });
+                element.set_scroll_top(first_current.map_or(bottom, |top| top.min(bottom)));
             }
         });
     }

@@ -2,6 +2,7 @@
 //! (with the RFC section), and the state of the world at this moment.
 
 use super::app::{same_run, Loaded};
+use crate::sim::steps::StepExplanation;
 use crate::sim::trace::format_time;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -23,6 +24,16 @@ impl PartialEq for DetailsProps {
 
 #[function_component(Details)]
 pub fn details(props: &DetailsProps) -> Html {
+    let body = use_node_ref();
+    // Each step's details start at their top, wherever the last step's were scrolled to.
+    {
+        let body = body.clone();
+        use_effect_with(props.cursor, move |_| {
+            if let Some(element) = body.cast::<web_sys::Element>() {
+                element.set_scroll_top(0);
+            }
+        });
+    }
     if let Some(error) = &props.error {
         return html! { <p class="details-error" role="alert">{ error.clone() }</p> };
     }
@@ -95,7 +106,7 @@ pub fn details(props: &DetailsProps) -> Html {
         }
     };
     html! {
-        <div class="details-body">
+        <div class="details-body" ref={body}>
             <p class="details-time">{ format!("Simulated time {}", format_time(step.time_ms)) }</p>
             if let Some(note) = &step.note {
                 <div class="explanation step-note">
@@ -103,8 +114,14 @@ pub fn details(props: &DetailsProps) -> Html {
                     <p class="explanation-rfc">{ note.rfc.to_string() }</p>
                 </div>
             }
-            { for step.explanations.iter().map(|e| html! {
-                <div class="explanation">
+            // Pipelined replies come in one step, and the one that matters is often not the
+            // first: refusals are explained first, and stand out.
+            { for refusals_first(&step.explanations).map(|e| html! {
+                <div class={classes!("explanation", match e.code {
+                    400..=499 => Some("explanation-temporary"),
+                    500.. => Some("explanation-permanent"),
+                    _ => None,
+                })}>
                     <h3 class="details-heading">
                         { e.heading.clone() }
                     </h3>
@@ -118,4 +135,14 @@ pub fn details(props: &DetailsProps) -> Html {
             { list("Mailboxes", mailboxes) }
         </div>
     }
+}
+
+/// The explanations of a step's replies, those of refusals (4yz, 5yz, -ERR) first, each group
+/// in the order the replies came.
+fn refusals_first(explanations: &[StepExplanation]) -> impl Iterator<Item = &StepExplanation> {
+    let refused = |e: &&StepExplanation| e.code >= 400;
+    explanations
+        .iter()
+        .filter(refused)
+        .chain(explanations.iter().filter(move |e| !refused(e)))
 }

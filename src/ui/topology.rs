@@ -1,114 +1,277 @@
-//! The topology diagram: the hosts an e-mail passes through, left to right, and the protocol
-//! spoken on each hop.
+//! The topology diagram: the parties of the loaded run (user agents, scripted clients, mail
+//! servers, DNS) from left to right in the order mail reaches them, and who connects to whom
+//! with which protocol and port (see [`RunMap`]). The current step's connection, host or DNS
+//! question is drawn highlighted. Before a scenario is loaded it shows the usual journey.
 
-use crate::sim::steps::Hop;
+use crate::sim::map::{Focus, MapNode, RunMap, Side};
+use std::rc::Rc;
 use yew::prelude::*;
 
-/// One host in the diagram: its label and the role it plays (the RFC 5598 names).
-struct Node {
-    label: &'static str,
-    role: &'static str,
-}
-
-const NODES: [Node; 5] = [
-    Node {
-        label: "Alice",
-        role: "sender UA",
-    },
-    Node {
-        label: "mail.sender",
-        role: "MSA + MTA",
-    },
-    Node {
-        label: "mx.receiver",
-        role: "MTA",
-    },
-    Node {
-        label: "mailbox",
-        role: "MDA",
-    },
-    Node {
-        label: "Bob",
-        role: "recipient UA",
-    },
-];
-
-/// The protocol on the hop from each node to the next.
-const HOPS: [&str; 4] = ["SMTP :587", "SMTP :25", "deliver", "POP3 :110"];
-
-const NODE_WIDTH: i32 = 116;
+const NODE_WIDTH: i32 = 150;
 const NODE_HEIGHT: i32 = 52;
-const NODE_STEP: i32 = 196;
-const ROW_Y: i32 = 90;
+const COLUMN_STEP: i32 = 230;
+const ROW_STEP: i32 = 70;
+/// Room above the first row for the DNS server.
+const TOP: i32 = 62;
+const MARGIN: i32 = 10;
+/// Room under the last row for each link that passes other columns by.
+const DETOUR_STEP: i32 = 14;
+/// Longest name shown whole; longer ones end in "…".
+const LABEL_CHARS_MAX: usize = 20;
 
-#[derive(Properties, PartialEq)]
+#[derive(Properties)]
 pub struct TopologyProps {
-    /// The leg of the journey the current step belongs to, drawn highlighted.
+    /// The loaded run's map; none before a scenario is chosen.
     #[prop_or_default]
-    pub active: Option<Hop>,
+    pub map: Option<Rc<RunMap>>,
+    /// What the current step touches, drawn highlighted.
+    #[prop_or_default]
+    pub focus: Option<Focus>,
 }
 
-/// The hop index (0 = UA to MSA, ...) a leg is drawn on; DNS has its own line.
-fn hop_index(hop: Hop) -> Option<usize> {
-    match hop {
-        Hop::Submission => Some(0),
-        Hop::Relay => Some(1),
-        Hop::LocalDelivery => Some(2),
-        Hop::Retrieval => Some(3),
-        Hop::DnsLookup => None,
+impl PartialEq for TopologyProps {
+    fn eq(&self, other: &Self) -> bool {
+        let same_map = match (&self.map, &other.map) {
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        same_map && self.focus == other.focus
     }
 }
 
 #[function_component(Topology)]
 pub fn topology(props: &TopologyProps) -> Html {
-    let active_hop = props.active.and_then(hop_index);
-    let dns_active = props.active == Some(Hop::DnsLookup);
-    let link_class = |active: bool| {
-        if active {
-            "topology-link topology-link-active"
-        } else {
-            "topology-link"
-        }
+    let scroll = use_node_ref();
+    // On a phone the diagram scrolls sideways in its region: keep what the step touches in
+    // sight.
+    {
+        let scroll = scroll.clone();
+        use_effect_with(props.focus, move |_| {
+            if let Some(container) = scroll.cast::<web_sys::Element>() {
+                if let Ok(Some(active)) = container.query_selector(".topology-active") {
+                    let inside = container.get_bounding_client_rect();
+                    let target = active.get_bounding_client_rect();
+                    let centre = target.left() + target.width() / 2.0 - inside.left();
+                    let left = f64::from(container.scroll_left()) + centre - inside.width() / 2.0;
+                    container.set_scroll_left(left.max(0.0) as i32);
+                }
+            }
+        });
+    }
+    let map = props
+        .map
+        .clone()
+        .unwrap_or_else(|| Rc::new(usual_journey()));
+    html! {
+        <div class="topology-scroll" ref={scroll}>
+            { diagram(&map, props.focus) }
+        </div>
+    }
+}
+
+/// The journey most scenarios show, for before one is loaded.
+fn usual_journey() -> RunMap {
+    let node = |name: &str, side, roles: &[&'static str], column| MapNode {
+        name: name.to_string(),
+        side,
+        roles: roles.to_vec(),
+        column,
+        row: 0,
     };
-    let width = NODE_STEP * (NODES.len() as i32 - 1) + NODE_WIDTH + 20;
-    let node_x = |index: usize| 10 + NODE_STEP * index as i32;
-    let links = HOPS.iter().enumerate().map(|(index, protocol)| {
-        let x1 = node_x(index) + NODE_WIDTH;
-        let x2 = node_x(index + 1);
-        let y = ROW_Y + NODE_HEIGHT / 2;
+    RunMap::from_parts(
+        vec![
+            node("ua:Alice", Side::Sender, &["UA"], 0),
+            node("mail.sender", Side::Server, &["MSA", "MTA"], 1),
+            node("mx.receiver", Side::Server, &["MTA", "MDA", "POP3"], 2),
+            node("ua:Bob", Side::Reader, &["UA"], 3),
+        ],
+        &[(0, 1, "SMTP :587"), (1, 2, "SMTP :25"), (3, 2, "POP3 :110")],
+        vec![1],
+    )
+}
+
+fn node_x(node: &MapNode) -> i32 {
+    MARGIN + COLUMN_STEP * node.column as i32
+}
+
+fn node_y(node: &MapNode) -> i32 {
+    TOP + ROW_STEP * node.row as i32
+}
+
+fn short(label: &str) -> String {
+    if label.chars().count() <= LABEL_CHARS_MAX {
+        return label.to_string();
+    }
+    let mut cut: String = label.chars().take(LABEL_CHARS_MAX - 1).collect();
+    cut.push('…');
+    cut
+}
+
+fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
+    let columns = map.columns().max(1) as i32;
+    let rows = map.rows().max(1) as i32;
+    // A link between columns that are not neighbours would cross the parties between them:
+    // it goes round under the last row instead, each on its own level.
+    let detours: Vec<usize> = map
+        .links
+        .iter()
+        .enumerate()
+        .filter(|(_, link)| {
+            map.nodes[link.from]
+                .column
+                .abs_diff(map.nodes[link.to].column)
+                > 1
+        })
+        .map(|(index, _)| index)
+        .collect();
+    let bottom = TOP + ROW_STEP * (rows - 1) + NODE_HEIGHT;
+    let width = COLUMN_STEP * (columns - 1) + NODE_WIDTH + 2 * MARGIN;
+    let height = bottom + DETOUR_STEP * (detours.len() as i32 + 1) + MARGIN;
+    // The DNS server sits above the first host that asks it.
+    let dns = map.resolvers.first().map(|&first| {
+        let x = node_x(&map.nodes[first]) + NODE_WIDTH / 2 + 30;
+        (x, 8)
+    });
+    let dns_links = dns.map(|(dns_x, dns_y)| {
+        map.resolvers
+            .iter()
+            .map(|&resolver| {
+                let node = &map.nodes[resolver];
+                let active = focus == Some(Focus::Dns(resolver));
+                html! {
+                    <line class={classes!("topology-link", active.then_some("topology-link-active"), active.then_some("topology-active"))}
+                        x1={(node_x(node) + NODE_WIDTH / 2).to_string()} y1={node_y(node).to_string()}
+                        x2={(dns_x + 40).to_string()} y2={(dns_y + 32).to_string()} />
+                }
+            })
+            .collect::<Html>()
+    });
+    let links = map.links.iter().enumerate().map(|(index, link)| {
+        let (from, to) = (&map.nodes[link.from], &map.nodes[link.to]);
+        let active = focus == Some(Focus::Link(index));
+        let link_class = classes!(
+            "topology-link",
+            active.then_some("topology-link-active"),
+            active.then_some("topology-active")
+        );
+        let marker = if active {
+            "url(#topology-arrow-active)"
+        } else {
+            "url(#topology-arrow)"
+        };
+        if let Some(level) = detours.iter().position(|&d| d == index) {
+            let route_y = bottom + DETOUR_STEP * (level as i32 + 1);
+            let x1 = node_x(from) + NODE_WIDTH / 2;
+            let x2 = node_x(to) + NODE_WIDTH / 2;
+            let points = format!(
+                "{x1},{} {x1},{route_y} {x2},{route_y} {x2},{}",
+                node_y(from) + NODE_HEIGHT,
+                node_y(to) + NODE_HEIGHT
+            );
+            return html! {
+                <g>
+                    <polyline class={link_class} points={points} marker-end={marker} />
+                    <text class="topology-protocol" x={((x1 + x2) / 2).to_string()} y={(route_y - 3).to_string()}>
+                        { link.label.clone() }
+                    </text>
+                </g>
+            };
+        }
+        // Two links between the same parties (mail one way, a bounce back) are drawn apart.
+        let returning = map
+            .links
+            .iter()
+            .any(|other| other.from == link.to && other.to == link.from);
+        let offset = match (returning, from.column > to.column) {
+            (false, _) => 0,
+            (true, false) => -7,
+            (true, true) => 7,
+        };
+        let (x1, x2) = if from.column <= to.column {
+            (node_x(from) + NODE_WIDTH, node_x(to))
+        } else {
+            (node_x(from), node_x(to) + NODE_WIDTH)
+        };
+        let y1 = node_y(from) + NODE_HEIGHT / 2 + offset;
+        let y2 = node_y(to) + NODE_HEIGHT / 2 + offset;
+        let label_y = (y1 + y2) / 2 + if offset > 0 { 16 } else { -7 };
         html! {
             <g>
-                <line class={link_class(active_hop == Some(index))} x1={x1.to_string()} y1={y.to_string()} x2={x2.to_string()} y2={y.to_string()} />
-                <text class="topology-protocol" x={((x1 + x2) / 2).to_string()} y={(y - 8).to_string()}>{ *protocol }</text>
+                <line class={link_class}
+                    x1={x1.to_string()} y1={y1.to_string()} x2={x2.to_string()} y2={y2.to_string()}
+                    marker-end={marker} />
+                <text class="topology-protocol" x={((x1 + x2) / 2).to_string()} y={label_y.to_string()}>
+                    { link.label.clone() }
+                </text>
             </g>
         }
     });
-    let nodes = NODES.iter().enumerate().map(|(index, node)| {
-        let x = node_x(index);
+    let nodes = map.nodes.iter().enumerate().map(|(index, node)| {
+        let (x, y) = (node_x(node), node_y(node));
+        let active = focus == Some(Focus::Node(index));
         html! {
-            <g class="topology-node">
-                <rect x={x.to_string()} y={ROW_Y.to_string()} width={NODE_WIDTH.to_string()} height={NODE_HEIGHT.to_string()} rx="8" />
-                <text x={(x + NODE_WIDTH / 2).to_string()} y={(ROW_Y + 22).to_string()}>{ node.label }</text>
-                <text class="topology-role" x={(x + NODE_WIDTH / 2).to_string()} y={(ROW_Y + 40).to_string()}>{ node.role }</text>
+            <g class={classes!("topology-node", active.then_some("topology-node-active"), active.then_some("topology-active"))}>
+                <title>{ node.name.clone() }</title>
+                <rect x={x.to_string()} y={y.to_string()} width={NODE_WIDTH.to_string()} height={NODE_HEIGHT.to_string()} rx="8" />
+                <text x={(x + NODE_WIDTH / 2).to_string()} y={(y + 22).to_string()}>{ short(node.label()) }</text>
+                <text class="topology-role" x={(x + NODE_WIDTH / 2).to_string()} y={(y + 40).to_string()}>{ role_text(node) }</text>
             </g>
         }
     });
-    // The DNS server sits above the sending MTA, which asks it for the MX records.
-    let dns_x = node_x(1) + NODE_STEP / 2;
+    let description = describe(map);
     html! {
-        // On a phone the diagram keeps a readable size and scrolls sideways within its region.
-        <div class="topology-scroll">
-        <svg class="topology" viewBox={format!("0 0 {width} 160")} role="img"
-            aria-label="Alice's user agent submits to mail.sender, which looks up the MX in DNS and sends over SMTP to mx.receiver; the MDA stores the message in Bob's mailbox, and Bob fetches it with POP3.">
-            <line class={link_class(dns_active)} x1={(node_x(1) + NODE_WIDTH / 2).to_string()} y1={ROW_Y.to_string()} x2={(dns_x + 30).to_string()} y2="46" />
-            <g class="topology-node">
-                <rect x={(dns_x - 10).to_string()} y="10" width="80" height="36" rx="8" />
-                <text x={(dns_x + 30).to_string()} y="33">{ "DNS" }</text>
-            </g>
-            <text class="topology-protocol" x={(dns_x + 110).to_string()} y="33">{ "MX query" }</text>
+        <svg class="topology" viewBox={format!("0 0 {width} {height}")} role="img"
+            aria-label={description} style={format!("min-width: {}px", width * 9 / 10)}>
+            <defs>
+                <marker id="topology-arrow" class="topology-arrow" viewBox="0 0 10 10" refX="10" refY="5"
+                    markerWidth="6" markerHeight="6" orient="auto-start-reverse">
+                    <path d="M 0 0 L 10 5 L 0 10 z" />
+                </marker>
+                <marker id="topology-arrow-active" class="topology-arrow-active" viewBox="0 0 10 10" refX="10" refY="5"
+                    markerWidth="4" markerHeight="4" orient="auto-start-reverse">
+                    <path d="M 0 0 L 10 5 L 0 10 z" />
+                </marker>
+            </defs>
+            if let Some((dns_x, dns_y)) = dns {
+                <>
+                    { dns_links.unwrap_or_default() }
+                    <g class={classes!("topology-node", matches!(focus, Some(Focus::Dns(_))).then_some("topology-node-active"))}>
+                        <rect x={dns_x.to_string()} y={dns_y.to_string()} width="80" height="32" rx="8" />
+                        <text x={(dns_x + 40).to_string()} y={(dns_y + 21).to_string()}>{ "DNS" }</text>
+                    </g>
+                    <text class="topology-protocol" x={(dns_x + 130).to_string()} y={(dns_y + 21).to_string()}>{ "MX query" }</text>
+                </>
+            }
             { for links }
             { for nodes }
         </svg>
-        </div>
     }
+}
+
+/// What a party does, under its name.
+fn role_text(node: &MapNode) -> String {
+    match node.side {
+        Side::Sender if node.name.starts_with("ua:") => "sender UA".to_string(),
+        Side::Sender => "scripted client".to_string(),
+        Side::Reader => "reader UA".to_string(),
+        Side::Server => node.roles.join(" · "),
+    }
+}
+
+/// The diagram in words, for screen readers.
+fn describe(map: &RunMap) -> String {
+    let links: Vec<String> = map
+        .links
+        .iter()
+        .map(|link| {
+            format!(
+                "{} connects to {} ({})",
+                map.nodes[link.from].label(),
+                map.nodes[link.to].label(),
+                link.label
+            )
+        })
+        .collect();
+    format!("Who talks to whom: {}.", links.join("; "))
 }

@@ -91,10 +91,18 @@ for (const size of sizes) {
     try {
       await checkShell(page);
       if (size.name === 'phone') {
-        // On a phone the controls come right after the topology, within reach.
+        // On a phone the controls come right after the topology, within reach, and each
+        // step's explanation right after them.
         const topology = await page.locator('.region-topology').boundingBox();
         const controls = await page.locator('.region-controls').boundingBox();
+        const details = await page.locator('.region-details').boundingBox();
         assert.ok(controls.y > topology.y && controls.y < topology.y + topology.height + 40, 'controls under the topology');
+        assert.ok(details.y > controls.y && details.y < controls.y + controls.height + 40, 'details under the controls');
+      }
+      if (size.name === 'desktop') {
+        // The whole lab fits the window: the controls stay on screen.
+        const height = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
+        assert.ok(height <= 0, `no vertical scrolling (${height}px too tall)`);
       }
       await page.screenshot({ path: `${SHOTS}/${size.name}.png`, fullPage: true });
       assert.deepEqual(errors, []);
@@ -182,6 +190,28 @@ for (const size of [sizes[0], sizes[1]]) {
     }
   });
 }
+
+await test('the diagram draws the parties of the scenario and marks those of the step', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    // Relay denied: the user agent uses port 25, not the submission port.
+    await page.selectOption('#scenario-select', { label: 'Relay denied' });
+    await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+    const diagram = await page.textContent('svg.topology');
+    assert.match(diagram, /SMTP :25/);
+    assert.doesNotMatch(diagram, /SMTP :587/);
+    for (let step = 0; step < 3; step += 1) await page.click('button[title="Step forward"]');
+    assert.equal(await page.locator('.topology-link-active').count(), 1, 'the connection is marked');
+    // A scripted client is drawn as itself.
+    await page.selectOption('#scenario-select', { label: 'An SMTP smuggling attempt, refused' });
+    await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+    assert.match(await page.textContent('svg.topology'), /mallory/);
+    await page.screenshot({ path: `${SHOTS}/desktop-topology.png` });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
 
 await browser.close();
 await server.close();

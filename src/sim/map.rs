@@ -1,0 +1,395 @@
+//! The map of a run, for the topology diagram: every party that takes part (user agents,
+//! scripted clients, servers), placed left to right in the order mail reaches them, and every
+//! link between them (who connects to whom, with which protocol and port). The map is read
+//! from the trace, so it shows this scenario's world, not a typical one; the UI draws it and
+//! marks what the current step touches.
+
+use super::trace::{ConnId, Event, Protocol, Trace};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Which side of the mail a party is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Side {
+    /// A user agent or scripted client that sends mail (SMTP).
+    Sender,
+    /// A server: MSA, MTA, MDA, POP3 server.
+    Server,
+    /// A user agent that reads a mailbox (POP3).
+    Reader,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapNode {
+    /// The name the trace gives it (`ua:alice@a.test`, `mallory`, `mx.b.test`).
+    pub name: String,
+    pub side: Side,
+    /// What it does in this run, in the RFC 5598 terms (`MSA`, `MTA`, `MDA`, `POP3`, `UA`).
+    pub roles: Vec<&'static str>,
+    /// Left to right, in the order mail reaches it.
+    pub column: usize,
+    /// Top to bottom within its column, in the order it first appears.
+    pub row: usize,
+}
+
+impl MapNode {
+    /// The name to show: a user agent by its mailbox, without the `ua:` prefix.
+    pub fn label(&self) -> &str {
+        self.name.strip_prefix("ua:").unwrap_or(&self.name)
+    }
+}
+
+/// Connections from one party to another with one protocol and port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapLink {
+    /// The connecting side (the client).
+    pub from: usize,
+    /// The side connected to (the server).
+    pub to: usize,
+    /// `SMTP :25`, `SMTP :587`, `POP3 :110`.
+    pub label: String,
+}
+
+/// What the current step touches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    /// A connection: the link it belongs to.
+    Link(usize),
+    /// Something a party does on its own: queueing, delivery by its MDA, a bounce.
+    Node(usize),
+    /// A party asking DNS.
+    Dns(usize),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunMap {
+    pub nodes: Vec<MapNode>,
+    pub links: Vec<MapLink>,
+    /// The parties that asked DNS for MX records, in the order they first did.
+    pub resolvers: Vec<usize>,
+    conn_links: BTreeMap<ConnId, usize>,
+}
+
+impl RunMap {
+    /// The map of everything that happens in `trace`.
+    pub fn of(trace: &Trace) -> RunMap {
+        // Servers are every name something connects to, or that acts on its own (queues,
+        // delivers); any other client is a user agent or a scripted client.
+        let mut servers = BTreeSet::new();
+        for event in &trace.events {
+            if let Event::ConnectionAttempted(attempt) = &event.event {
+                servers.insert(attempt.server.to_string());
+            } else if let Some(host) = event_host(&event.event) {
+                servers.insert(host.to_string());
+            }
+        }
+        let mut map = RunMap::default();
+        let mut index: BTreeMap<(String, Side), usize> = BTreeMap::new();
+        let mut link_index: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
+        for event in &trace.events {
+            match &event.event {
+                Event::ConnectionAttempted(attempt) => {
+                    let client_side = if servers.contains(&*attempt.client)
+                        && !attempt.client.starts_with("ua:")
+                    {
+                        Side::Server
+                    } else if attempt.protocol == Protocol::Pop3 {
+                        Side::Reader
+                    } else {
+                        Side::Sender
+                    };
+                    let from = map.node(&mut index, &attempt.client, client_side, None);
+                    let after = map.nodes[from].column + 1;
+                    let to = map.node(&mut index, &attempt.server, Side::Server, Some(after));
+                    let (protocol, server_role) = match attempt.protocol {
+                        Protocol::Pop3 => ("POP3", "POP3"),
+                        // RFC 6409: the submission agent is what listens on 587; a user
+                        // agent on port 25 talks to an MTA.
+                        Protocol::Smtp if attempt.port == 587 => ("SMTP", "MSA"),
+                        Protocol::Smtp => ("SMTP", "MTA"),
+                    };
+                    map.add_role(to, server_role);
+                    if client_side == Side::Server {
+                        map.add_role(from, "MTA");
+                    } else {
+                        map.add_role(from, "UA");
+                    }
+                    let label = format!("{protocol} :{}", attempt.port);
+                    let next = map.links.len();
+                    let link = *link_index.entry((from, to, label.clone())).or_insert(next);
+                    if link == next {
+                        map.links.push(MapLink { from, to, label });
+                    }
+                    map.conn_links.insert(attempt.conn, link);
+                }
+                Event::MxResolved(resolved) => {
+                    let node = map.node(&mut index, &resolved.host, Side::Server, None);
+                    if !map.resolvers.contains(&node) {
+                        map.resolvers.push(node);
+                    }
+                }
+                Event::Delivered(delivered) => {
+                    let node = map.node(&mut index, &delivered.host, Side::Server, None);
+                    map.add_role(node, "MDA");
+                }
+                other => {
+                    if let Some(host) = event_host(other) {
+                        map.node(&mut index, host, Side::Server, None);
+                    }
+                }
+            }
+        }
+        // Readers stand right of every server, where the mail ends up.
+        let readers_column = map
+            .nodes
+            .iter()
+            .filter(|n| n.side != Side::Reader)
+            .map(|n| n.column + 1)
+            .max()
+            .unwrap_or(1);
+        for node in &mut map.nodes {
+            if node.side == Side::Reader {
+                node.column = readers_column;
+            }
+        }
+        let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
+        for node in &mut map.nodes {
+            let row = rows.entry(node.column).or_default();
+            node.row = *row;
+            *row += 1;
+        }
+        map
+    }
+
+    /// A map drawn by hand (for an illustration): `links` as (from, to, label).
+    pub fn from_parts(
+        nodes: Vec<MapNode>,
+        links: &[(usize, usize, &str)],
+        resolvers: Vec<usize>,
+    ) -> RunMap {
+        RunMap {
+            nodes,
+            links: links
+                .iter()
+                .map(|&(from, to, label)| MapLink {
+                    from,
+                    to,
+                    label: label.to_string(),
+                })
+                .collect(),
+            resolvers,
+            conn_links: BTreeMap::new(),
+        }
+    }
+
+    /// The column count (the width of the map).
+    pub fn columns(&self) -> usize {
+        self.nodes.iter().map(|n| n.column + 1).max().unwrap_or(0)
+    }
+
+    /// The most parties in one column (the height of the map).
+    pub fn rows(&self) -> usize {
+        self.nodes.iter().map(|n| n.row + 1).max().unwrap_or(0)
+    }
+
+    /// What `event` touches, if anything on the map.
+    pub fn focus(&self, event: &Event) -> Option<Focus> {
+        if let Some(conn) = super::steps::event_conn(event) {
+            return self.conn_links.get(&conn).map(|&link| Focus::Link(link));
+        }
+        let host = event_host(event)?;
+        let node = self
+            .nodes
+            .iter()
+            .position(|n| n.side == Side::Server && n.name == host)?;
+        Some(match event {
+            Event::DnsQuery(_) | Event::DnsResponse(_) | Event::MxResolved(_) => Focus::Dns(node),
+            _ => Focus::Node(node),
+        })
+    }
+
+    /// The node for `name` on `side`, added when new: a server first reached from column
+    /// `reached_at - 1` stands in column `reached_at`.
+    fn node(
+        &mut self,
+        index: &mut BTreeMap<(String, Side), usize>,
+        name: &str,
+        side: Side,
+        reached_at: Option<usize>,
+    ) -> usize {
+        let key = (name.to_string(), side);
+        if let Some(&found) = index.get(&key) {
+            return found;
+        }
+        let column = match side {
+            Side::Sender => 0,
+            // Placed once every server is known.
+            Side::Reader => 0,
+            Side::Server => reached_at.unwrap_or(1).max(1),
+        };
+        self.nodes.push(MapNode {
+            name: name.to_string(),
+            side,
+            roles: Vec::new(),
+            column,
+            row: 0,
+        });
+        index.insert(key, self.nodes.len() - 1);
+        self.nodes.len() - 1
+    }
+
+    fn add_role(&mut self, node: usize, role: &'static str) {
+        let roles = &mut self.nodes[node].roles;
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+}
+
+/// The server an event happens on, for events that are not about one connection.
+fn event_host(event: &Event) -> Option<&str> {
+    Some(match event {
+        Event::DnsQuery(e) => &e.host,
+        Event::DnsResponse(e) => &e.host,
+        Event::MxResolved(e) => &e.host,
+        Event::MessageAccepted(e) => &e.host,
+        Event::Queued(e) => &e.host,
+        Event::AttemptStarted { host, .. } | Event::Dequeued { host, .. } => host,
+        Event::RecipientResult(e) => &e.host,
+        Event::RetryScheduled(e) => &e.host,
+        Event::GaveUp(e) => &e.host,
+        Event::Delivered(e) => &e.host,
+        Event::DeliveryRefused(e) => &e.host,
+        Event::BounceCreated(e) => &e.host,
+        Event::BounceDiscarded(e) => &e.host,
+        Event::MailboxUpdated(e) => &e.host,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{library, run};
+
+    fn map_of(name: &str) -> (RunMap, Trace) {
+        let scenario = library::find(name).expect("a built-in scenario");
+        let trace = run(&scenario, scenario.seed).trace;
+        (RunMap::of(&trace), trace)
+    }
+
+    fn node<'a>(map: &'a RunMap, name: &str, side: Side) -> &'a MapNode {
+        map.nodes
+            .iter()
+            .find(|n| n.name == name && n.side == side)
+            .unwrap_or_else(|| panic!("{name} {side:?} in {map:#?}"))
+    }
+
+    fn link_labels(map: &RunMap) -> Vec<String> {
+        map.links
+            .iter()
+            .map(|l| {
+                let from = &map.nodes[l.from];
+                let to = &map.nodes[l.to];
+                format!("{} -> {} {}", from.label(), to.label(), l.label)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_delivery_read_over_pop3_goes_left_to_right() {
+        let (map, _) = map_of("basic-delivery");
+        assert_eq!(
+            link_labels(&map),
+            [
+                "alice@sender.test -> mail.sender.test SMTP :587",
+                "mail.sender.test -> mx.receiver.test SMTP :25",
+                "bob@receiver.test -> mx.receiver.test POP3 :110",
+            ]
+        );
+        let alice = node(&map, "ua:alice@sender.test", Side::Sender);
+        let msa = node(&map, "mail.sender.test", Side::Server);
+        let mx = node(&map, "mx.receiver.test", Side::Server);
+        let bob = node(&map, "ua:bob@receiver.test", Side::Reader);
+        let columns: Vec<usize> = [alice, msa, mx, bob].iter().map(|n| n.column).collect();
+        assert_eq!(columns, [0, 1, 2, 3]);
+        assert_eq!(msa.roles, ["MSA", "MTA"]);
+        assert_eq!(mx.roles, ["MTA", "MDA", "POP3"]);
+        assert_eq!(map.resolvers, [1]);
+    }
+
+    #[test]
+    fn each_step_marks_the_parties_it_involves() {
+        // Port 25 from the user agent is its own link, not the 587 one, and every event on a
+        // connection marks that connection's link.
+        let (map, trace) = map_of("relay-denied");
+        assert!(
+            link_labels(&map)
+                .contains(&"alice@sender.test -> mail.sender.test SMTP :25".to_string()),
+            "{:?}",
+            link_labels(&map)
+        );
+        for event in &trace.events {
+            if let Event::ConnectionAttempted(attempt) = &event.event {
+                let Some(Focus::Link(link)) = map.focus(&event.event) else {
+                    panic!("no link for #{}", attempt.conn);
+                };
+                let link = &map.links[link];
+                assert_eq!(map.nodes[link.from].name, *attempt.client);
+                assert_eq!(map.nodes[link.to].name, *attempt.server);
+                assert!(link.label.ends_with(&format!(":{}", attempt.port)));
+            }
+        }
+        // A scripted client is a sender of its own, straight to the server it talks to.
+        let (map, _) = map_of("smtp-smuggling");
+        assert_eq!(link_labels(&map)[0], "mallory -> mx.receiver.test SMTP :25");
+        // A bounce is stored by the sending host's MDA, and read by the sender over POP3.
+        let (map, trace) = map_of("unknown-user");
+        let msa = map
+            .nodes
+            .iter()
+            .position(|n| n.name == "mail.sender.test")
+            .expect("the MSA");
+        assert!(map.nodes[msa].roles.contains(&"MDA"));
+        assert!(link_labels(&map)
+            .contains(&"alice@sender.test -> mail.sender.test POP3 :110".to_string()));
+        let stored_bounce = trace
+            .events
+            .iter()
+            .find(|e| matches!(&e.event, Event::Delivered(d) if d.mailbox == "alice@sender.test"))
+            .expect("the bounce is stored");
+        assert_eq!(map.focus(&stored_bounce.event), Some(Focus::Node(msa)));
+    }
+
+    #[test]
+    fn a_two_hop_path_and_a_second_domain_get_their_own_servers() {
+        let (map, _) = map_of("unknown-user-after-relay");
+        let mx = node(&map, "mx.receiver.test", Side::Server);
+        let store = node(&map, "store.receiver.test", Side::Server);
+        assert_eq!(store.column, mx.column + 1);
+        let (map, _) = map_of("two-domains");
+        let servers: Vec<&str> = map
+            .nodes
+            .iter()
+            .filter(|n| n.side == Side::Server && n.column == 2)
+            .map(|n| n.label())
+            .collect();
+        assert_eq!(servers.len(), 2, "{servers:?}");
+        assert!(map.rows() >= 2);
+    }
+
+    #[test]
+    fn dns_steps_mark_the_host_that_asks() {
+        let (map, trace) = map_of("basic-delivery");
+        let query = trace
+            .events
+            .iter()
+            .find(|e| matches!(e.event, Event::DnsQuery(_)))
+            .expect("a DNS query");
+        let msa = map
+            .nodes
+            .iter()
+            .position(|n| n.name == "mail.sender.test")
+            .unwrap();
+        assert_eq!(map.focus(&query.event), Some(Focus::Dns(msa)));
+    }
+}
