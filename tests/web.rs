@@ -11,6 +11,17 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// Mounts the app into a fresh element in the page and renders it synchronously.
 async fn mount_app() -> Element {
+    mount_app_at("#").await
+}
+
+/// Mounts the app with `fragment` in the page's address, as a share link opens it. The
+/// address is replaced, not navigated to, so no earlier app in the page follows it.
+async fn mount_app_at(fragment: &str) -> Element {
+    gloo::utils::window()
+        .history()
+        .expect("the page has a history")
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(fragment))
+        .expect("the address can be replaced");
     let document = gloo::utils::document();
     let root = document
         .create_element("main")
@@ -209,4 +220,54 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
             .length(),
         0
     );
+}
+
+fn text_of(root: &Element, selector: &str) -> String {
+    root.query_selector(selector)
+        .unwrap()
+        .and_then(|element| element.text_content())
+        .unwrap_or_default()
+}
+
+#[wasm_bindgen_test]
+async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the_player() {
+    let root = mount_app_at("#scenario=greylisting&step=55").await;
+    yew::scheduler::flush().await;
+    let position = text_of(&root, ".controls-position");
+    assert!(position.starts_with("Step 55 of "), "{position}");
+    assert!(text_of(&root, ".conversation-log").contains("S: 451 4.7.1"));
+    click(&root, "button[title='Step forward']");
+    yew::scheduler::flush().await;
+    let address = gloo::utils::window().location().hash().unwrap();
+    assert_eq!(address, "#scenario=greylisting&step=56");
+    // A step past the end shows the end.
+    let root = mount_app_at("#scenario=null-mx&step=100000").await;
+    yew::scheduler::flush().await;
+    let position = text_of(&root, ".controls-position");
+    let (shown, total) = position
+        .trim_start_matches("Step ")
+        .split_once(" of ")
+        .expect("Step N of M");
+    assert_eq!(shown, total, "{position}");
+}
+
+#[wasm_bindgen_test]
+async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
+    for (fragment, expected) in [
+        ("#scenario=no-such-scenario", "not one of SMTP Lab's"),
+        ("#scenario=greylisting&step=many", "not a whole number"),
+        ("#%E2%80%AE<script>", "does not know"),
+    ] {
+        let root = mount_app_at(fragment).await;
+        yew::scheduler::flush().await;
+        let details = text_of(&root, ".region-details");
+        assert!(details.contains(expected), "{fragment}: {details}");
+        // Choosing a scenario still works, and replaces the error.
+        choose_scenario(&root, 0);
+        yew::scheduler::flush().await;
+        let position = text_of(&root, ".controls-position");
+        assert!(position.starts_with("Step 0 of "), "{position}");
+        assert!(!text_of(&root, ".region-details").contains(expected));
+    }
+    mount_app_at("#").await;
 }

@@ -4,6 +4,7 @@
 //! randomness.
 
 pub mod library;
+pub mod link;
 pub mod map;
 pub mod notes;
 pub mod rng;

@@ -7,12 +7,15 @@ use super::details::Details;
 use super::player::{Player, PlayerAction};
 use super::topology::Topology;
 use crate::sim::library::{self, SCENARIO_FILES};
+use crate::sim::link;
 use crate::sim::map::RunMap;
 use crate::sim::steps::{steps, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
+use gloo::events::EventListener;
 use gloo::timers::callback::Interval;
 use std::rc::Rc;
+use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
 /// A scenario that has been run: what the student steps through.
@@ -66,6 +69,9 @@ impl PartialEq for Lab {
 pub enum LabAction {
     Select(usize),
     Player(PlayerAction),
+    /// A share link (the URL's fragment) was opened: its scenario at its step, or a sentence
+    /// that says why it cannot be followed.
+    FollowLink(String),
 }
 
 impl Reducible for Lab {
@@ -77,6 +83,30 @@ impl Reducible for Lab {
                 player: self.player.apply(action),
                 ..(*self).clone()
             }),
+            LabAction::FollowLink(fragment) => {
+                let link = match link::parse(&fragment) {
+                    Ok(Some(link)) => link,
+                    Ok(None) => return self,
+                    Err(problem) => return self.with_error(problem),
+                };
+                let found = library::builtin()
+                    .iter()
+                    .position(|s| s.as_ref().is_ok_and(|s| s.name == link.scenario));
+                let Some(index) = found else {
+                    return self.with_error(format!(
+                        "This link names the scenario {:?}, which is not one of SMTP Lab's. \
+                         Choose a scenario below.",
+                        link.scenario
+                    ));
+                };
+                let opened = self.reduce(LabAction::Select(index));
+                Rc::new(Lab {
+                    player: opened
+                        .player
+                        .apply(PlayerAction::Seek { cursor: link.step }),
+                    ..(*opened).clone()
+                })
+            }
             LabAction::Select(index) => {
                 let Some((file, text)) = SCENARIO_FILES.get(index) else {
                     return self;
@@ -113,6 +143,18 @@ impl Reducible for Lab {
     }
 }
 
+impl Lab {
+    /// Nothing loaded, and `problem` shown where the details go.
+    fn with_error(&self, problem: String) -> Rc<Lab> {
+        Rc::new(Lab {
+            selected: None,
+            loaded: None,
+            error: Some(problem),
+            player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
+        })
+    }
+}
+
 /// Titles of the built-in scenarios, in library order (a broken file shows its name).
 fn scenario_titles() -> Vec<String> {
     library::builtin()
@@ -141,6 +183,33 @@ pub fn app() -> Html {
                 })
             });
             move || drop(interval)
+        });
+    }
+
+    // A share link opens its scenario at its step, on load and when the fragment changes.
+    {
+        let lab = lab.clone();
+        use_effect_with((), move |_| {
+            let window = gloo::utils::window();
+            let follow = move || {
+                let fragment = gloo::utils::window().location().hash().unwrap_or_default();
+                lab.dispatch(LabAction::FollowLink(fragment));
+            };
+            follow();
+            let listener = EventListener::new(&window, "hashchange", move |_| follow());
+            move || drop(listener)
+        });
+    }
+    // The address bar always holds the link to what is shown, without adding to the history.
+    {
+        let shown = lab
+            .loaded
+            .as_ref()
+            .map(|l| link::write(&l.scenario.name, lab.player.cursor));
+        use_effect_with(shown, move |shown| {
+            if let (Some(fragment), Ok(history)) = (shown, gloo::utils::window().history()) {
+                let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(fragment));
+            }
         });
     }
 

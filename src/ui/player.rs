@@ -27,6 +27,10 @@ pub enum PlayerAction {
     /// A timer tick while playing: advance one event, stop at the end.
     Tick,
     CycleSpeed,
+    /// Go to a step (a share link's), or to the end if there are fewer.
+    Seek {
+        cursor: usize,
+    },
     /// A new trace was loaded: start again from the beginning.
     Load {
         trace_len: usize,
@@ -91,6 +95,10 @@ impl Player {
                     next.cursor = (self.cursor + 1).min(self.trace_len);
                     next.playing = next.cursor < self.trace_len;
                 }
+            }
+            PlayerAction::Seek { cursor } => {
+                next.cursor = cursor.min(self.trace_len);
+                next.playing = false;
             }
             PlayerAction::CycleSpeed => {
                 next.speed_index = (self.speed_index + 1) % SPEEDS_EVENTS_PER_S.len();

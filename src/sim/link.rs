@@ -1,0 +1,137 @@
+//! Share links: a built-in scenario and a step in it, written in a URL's fragment
+//! (`#scenario=greylisting&step=55`), so that a teacher can point students at one moment of a
+//! delivery. Reading a link never fails silently: a broken one gets a sentence that says what
+//! is wrong with it.
+
+use std::fmt::Write as _;
+
+/// Where a link points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareLink {
+    /// A built-in scenario's name.
+    pub scenario: String,
+    /// How many steps are shown (0: none yet).
+    pub step: usize,
+}
+
+/// The longest fragment read; a link is a few dozen characters.
+const FRAGMENT_MAX_CHARS: usize = 256;
+
+/// The fragment for `scenario` at `step`, with its `#`.
+pub fn write(scenario: &str, step: usize) -> String {
+    let mut fragment = String::from("#scenario=");
+    fragment.push_str(scenario);
+    // Writing to a String cannot fail.
+    let _ = write!(fragment, "&step={step}");
+    fragment
+}
+
+/// Reads a URL fragment (with or without its `#`): `None` when it is empty, the link when it
+/// is one, or what is wrong with it. Whether the scenario exists is for the caller to check.
+pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
+    let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+    if fragment.is_empty() {
+        return Ok(None);
+    }
+    if fragment.chars().count() > FRAGMENT_MAX_CHARS {
+        return Err(format!(
+            "This link is not one of SMTP Lab's: it is over {FRAGMENT_MAX_CHARS} characters long."
+        ));
+    }
+    let mut scenario = None;
+    let mut step = 0;
+    for part in fragment.split('&').filter(|part| !part.is_empty()) {
+        match part.split_once('=') {
+            Some(("scenario", name)) if is_scenario_name(name) => {
+                scenario = Some(name.to_string());
+            }
+            Some(("scenario", name)) => {
+                return Err(format!(
+                    "This link names the scenario {name:?}, which is not a scenario name (lower-case letters, digits and '-')."
+                ));
+            }
+            Some(("step", number)) => match number.parse::<usize>() {
+                Ok(number) => step = number,
+                Err(_) => {
+                    return Err(format!(
+                        "This link gives the step {number:?}, which is not a whole number."
+                    ))
+                }
+            },
+            _ => {
+                return Err(format!(
+                    "This link has a part SMTP Lab does not know: {part:?}. A link looks like \
+                     #scenario=greylisting&step=55."
+                ))
+            }
+        }
+    }
+    match scenario {
+        Some(scenario) => Ok(Some(ShareLink { scenario, step })),
+        None => Err(
+            "This link names no scenario. A link looks like #scenario=greylisting&step=55."
+                .to_string(),
+        ),
+    }
+}
+
+fn is_scenario_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_link_reads_back() {
+        let fragment = write("greylisting", 55);
+        assert_eq!(fragment, "#scenario=greylisting&step=55");
+        assert_eq!(
+            parse(&fragment),
+            Ok(Some(ShareLink {
+                scenario: "greylisting".into(),
+                step: 55
+            }))
+        );
+        // The step may be left out, and the order does not matter.
+        assert_eq!(
+            parse("step=3&scenario=null-mx"),
+            Ok(Some(ShareLink {
+                scenario: "null-mx".into(),
+                step: 3
+            }))
+        );
+        assert_eq!(parse("#scenario=null-mx").unwrap().unwrap().step, 0);
+        assert_eq!(parse(""), Ok(None));
+        assert_eq!(parse("#"), Ok(None));
+    }
+
+    #[test]
+    fn a_broken_link_says_what_is_wrong() {
+        for (fragment, expected) in [
+            ("#step=5", "names no scenario"),
+            ("#scenario=", "not a scenario name"),
+            ("#scenario=Grey%20listing", "not a scenario name"),
+            ("#scenario=greylisting&step=-1", "not a whole number"),
+            (
+                "#scenario=greylisting&step=99999999999999999999999",
+                "not a whole number",
+            ),
+            ("#scenario=greylisting&colour=red", "does not know"),
+            ("#garbage", "does not know"),
+        ] {
+            let error = parse(fragment).expect_err(fragment);
+            assert!(error.contains(expected), "{fragment}: {error}");
+        }
+        let long = format!("#scenario={}", "a".repeat(300));
+        assert!(parse(&long).unwrap_err().contains("over 256"));
+        // Control characters are quoted, never written out.
+        let error = parse("#scenario=a\u{7}b").unwrap_err();
+        assert!(error.contains("\\u{7}"), "{error}");
+    }
+}
