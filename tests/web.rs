@@ -271,3 +271,16 @@ async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
     }
     mount_app_at("#").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_transmission_can_be_seen_whole_with_its_line_endings() {
+    // The smuggling attempt: the conversation shows the first lines, the details every line,
+    // with the bare LF the attack hides behind named.
+    let root = mount_app_at("#scenario=smtp-smuggling&step=5").await;
+    yew::scheduler::flush().await;
+    let wire = text_of(&root, ".wire");
+    assert!(wire.contains("The bytes as sent"), "{wire}");
+    assert!(wire.contains("LF (bare)"), "{wire}");
+    assert!(wire.contains("MAIL FROM:<ceo@receiver.test>"), "{wire}");
+    mount_app_at("#").await;
+}

@@ -58,6 +58,62 @@ pub struct Step {
     pub note: Option<StepNote>,
 }
 
+/// How a line of bytes on the wire ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineEnding {
+    /// CR LF, the only line ending SMTP and POP3 allow (RFC 5321 2.3.8, RFC 1939 3).
+    CrLf,
+    /// A bare LF: what SMTP smuggling hides behind.
+    BareLf,
+    /// A bare CR.
+    BareCr,
+    /// The bytes ended inside the line.
+    None,
+}
+
+/// One line of a transmission as sent: its text (control characters other than TAB written
+/// as `\xNN`) and how it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireLine {
+    pub text: String,
+    pub ending: LineEnding,
+}
+
+/// The first `max_lines` lines of `bytes` as they went on the wire, and how many more there
+/// were.
+pub fn wire_lines(bytes: &[u8], max_lines: usize) -> (Vec<WireLine>, usize) {
+    let mut lines = Vec::new();
+    let mut left_out = 0;
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .unwrap_or(rest.len());
+        let (ending, length) = match &rest[end..] {
+            [b'\r', b'\n', ..] => (LineEnding::CrLf, 2),
+            [b'\n', ..] => (LineEnding::BareLf, 1),
+            [b'\r', ..] => (LineEnding::BareCr, 1),
+            _ => (LineEnding::None, 0),
+        };
+        if lines.len() < max_lines {
+            let mut text = String::new();
+            for c in String::from_utf8_lossy(&rest[..end]).chars() {
+                if c.is_control() && c != '\t' {
+                    text.push_str(&format!("\\x{:02x}", c as u32));
+                } else {
+                    text.push(c);
+                }
+            }
+            lines.push(WireLine { text, ending });
+        } else {
+            left_out += 1;
+        }
+        rest = &rest[end + length..];
+    }
+    (lines, left_out)
+}
+
 /// Cuts a trace into steps.
 pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut renderer = TextRenderer::default();
@@ -243,6 +299,27 @@ mod tests {
                 scenario.name
             );
         }
+    }
+
+    #[test]
+    fn wire_lines_show_every_line_ending_as_it_was_sent() {
+        let (lines, left_out) = wire_lines(b"Hello\n.\r\nMAIL FROM:<a@b>\r\n\tx\x07\ry", 10);
+        let shown: Vec<(&str, LineEnding)> =
+            lines.iter().map(|l| (l.text.as_str(), l.ending)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("Hello", LineEnding::BareLf),
+                (".", LineEnding::CrLf),
+                ("MAIL FROM:<a@b>", LineEnding::CrLf),
+                ("\tx\\x07", LineEnding::BareCr),
+                ("y", LineEnding::None),
+            ]
+        );
+        assert_eq!(left_out, 0);
+        let (lines, left_out) = wire_lines(b"a\r\nb\r\nc\r\n", 2);
+        assert_eq!((lines.len(), left_out), (2, 1));
+        assert_eq!(wire_lines(b"", 5), (Vec::new(), 0));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! (with the RFC section), and the state of the world at this moment.
 
 use super::app::{same_run, Loaded};
-use crate::sim::steps::StepExplanation;
+use crate::sim::steps::{wire_lines, LineEnding, Step, StepExplanation};
 use crate::sim::trace::format_time;
+use crate::sim::trace::{Event, TraceEvent};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -130,6 +131,7 @@ pub fn details(props: &DetailsProps) -> Html {
                     <p class="explanation-rfc">{ e.rfc.to_string() }</p>
                 </div>
             }) }
+            { wire(loaded, step) }
             { list("Open sessions", sessions) }
             { list("Queued", queued) }
             { list("Mailboxes", mailboxes) }
@@ -145,4 +147,46 @@ fn refusals_first(explanations: &[StepExplanation]) -> impl Iterator<Item = &Ste
         .iter()
         .filter(refused)
         .chain(explanations.iter().filter(move |e| !refused(e)))
+}
+
+/// Most lines of one transmission shown in full.
+const WIRE_LINES_SHOWN: usize = 500;
+
+/// For bytes on a connection: every line as it was sent, with its line ending marked (the
+/// conversation shows a message's first lines only, and no line endings).
+fn wire(loaded: &Loaded, step: &Step) -> Html {
+    let Some(TraceEvent {
+        event: Event::Transmitted { bytes, .. },
+        ..
+    }) = loaded.viewer.trace().events.get(step.event)
+    else {
+        return Html::default();
+    };
+    let (lines, left_out) = wire_lines(bytes.as_bytes(), WIRE_LINES_SHOWN);
+    let octets = bytes.as_bytes().len();
+    html! {
+        <details class="wire">
+            <summary>{ format!("The bytes as sent: {} line{}, {octets} octets", lines.len() + left_out, if lines.len() + left_out == 1 { "" } else { "s" }) }</summary>
+            <pre class="wire-lines">
+                { for lines.iter().map(|line| {
+                    let (ending, class) = match line.ending {
+                        LineEnding::CrLf => ("CRLF", "wire-crlf"),
+                        LineEnding::BareLf => ("LF (bare)", "wire-bare"),
+                        LineEnding::BareCr => ("CR (bare)", "wire-bare"),
+                        LineEnding::None => ("", "wire-crlf"),
+                    };
+                    html! {
+                        <>
+                            { line.text.clone() }
+                            <span class={class}>{ ending }</span>
+                            { "\n" }
+                        </>
+                    }
+                }) }
+                if left_out > 0 {
+                    { format!("... {left_out} more lines") }
+                }
+            </pre>
+        </details>
+    }
 }
