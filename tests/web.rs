@@ -236,6 +236,10 @@ async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the
     let position = text_of(&root, ".controls-position");
     assert!(position.starts_with("Step 55 of "), "{position}");
     assert!(text_of(&root, ".conversation-log").contains("S: 451 4.7.1"));
+    // The refusal is explained first, its reason as a sentence.
+    let first = text_of(&root, ".region-details .explanation");
+    assert!(first.starts_with("451 4.7.1"), "{first}");
+    assert!(first.contains("First attempt for this"), "{first}");
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
     let address = gloo::utils::window().location().hash().unwrap();

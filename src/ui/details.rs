@@ -127,7 +127,7 @@ pub fn details(props: &DetailsProps) -> Html {
                         { e.heading.clone() }
                     </h3>
                     <p class="explanation-meaning">{ e.meaning.to_string() }</p>
-                    <p class="explanation-why">{ e.why.to_string() }</p>
+                    <p class="explanation-why">{ as_sentence(&e.why) }</p>
                     <p class="explanation-rfc">{ e.rfc.to_string() }</p>
                 </div>
             }) }
@@ -189,4 +189,18 @@ fn wire(loaded: &Loaded, step: &Step) -> Html {
             </pre>
         </details>
     }
+}
+
+/// A server's reason, written as the engines keep it (a clause: "the mailbox exists"), as a
+/// sentence: capital first letter, full stop at the end.
+fn as_sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut sentence: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if sentence.ends_with(|c: char| c.is_alphanumeric() || c == ')') {
+        sentence.push('.');
+    }
+    sentence
 }
