@@ -288,3 +288,41 @@ async fn a_transmission_can_be_seen_whole_with_its_line_endings() {
     assert!(wire.contains("MAIL FROM:<ceo@receiver.test>"), "{wire}");
     mount_app_at("#").await;
 }
+
+#[wasm_bindgen_test]
+async fn the_keyboard_steps_through_a_scenario() {
+    let root = mount_app_at("#scenario=basic-delivery&step=10").await;
+    yew::scheduler::flush().await;
+    let press = |key: &str| {
+        let init = web_sys::KeyboardEventInit::new();
+        init.set_key(key);
+        init.set_bubbles(true);
+        let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
+            .expect("a key event");
+        gloo::utils::document()
+            .body()
+            .unwrap()
+            .dispatch_event(&event)
+            .unwrap();
+    };
+    press("ArrowRight");
+    yew::scheduler::flush().await;
+    assert!(text_of(&root, ".controls-position").starts_with("Step 11 of"));
+    press("ArrowLeft");
+    press("ArrowLeft");
+    yew::scheduler::flush().await;
+    assert!(text_of(&root, ".controls-position").starts_with("Step 9 of"));
+    press("End");
+    yew::scheduler::flush().await;
+    let position = text_of(&root, ".controls-position");
+    let (shown, total) = position
+        .trim_start_matches("Step ")
+        .split_once(" of ")
+        .expect("Step N of M");
+    assert_eq!(shown, total);
+    press("Home");
+    press("x");
+    yew::scheduler::flush().await;
+    assert!(text_of(&root, ".controls-position").starts_with("Step 0 of"));
+    mount_app_at("#").await;
+}

@@ -4,7 +4,7 @@
 use super::controls::Controls;
 use super::conversation::Conversation;
 use super::details::Details;
-use super::player::{Player, PlayerAction};
+use super::player::{key_action, Player, PlayerAction};
 use super::topology::Topology;
 use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
@@ -15,7 +15,7 @@ use crate::sim::{run, Scenario};
 use gloo::events::EventListener;
 use gloo::timers::callback::Interval;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use yew::prelude::*;
 
 /// A scenario that has been run: what the student steps through.
@@ -197,6 +197,36 @@ pub fn app() -> Html {
             };
             follow();
             let listener = EventListener::new(&window, "hashchange", move |_| follow());
+            move || drop(listener)
+        });
+    }
+    // Keyboard shortcuts for the player, anywhere but in a form field, and not for a key a
+    // focused button handles itself (Space presses it).
+    {
+        let lab = lab.clone();
+        use_effect_with((), move |_| {
+            let listener = EventListener::new(&gloo::utils::window(), "keydown", move |event| {
+                let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+                    return;
+                };
+                if event.ctrl_key() || event.alt_key() || event.meta_key() {
+                    return;
+                }
+                let target = event
+                    .target()
+                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                    .map(|element| element.tag_name())
+                    .unwrap_or_default();
+                let key = event.key();
+                let button_key = target == "BUTTON" && key == " ";
+                if matches!(target.as_str(), "SELECT" | "INPUT" | "TEXTAREA") || button_key {
+                    return;
+                }
+                if let Some(action) = key_action(&key) {
+                    event.prevent_default();
+                    lab.dispatch(LabAction::Player(action));
+                }
+            });
             move || drop(listener)
         });
     }

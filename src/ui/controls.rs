@@ -14,8 +14,15 @@ pub fn controls(props: &ControlsProps) -> Html {
     let player = &props.player;
     let button = |icon: Icon, title: &'static str, action: PlayerAction, disabled: bool| {
         let on_action = props.on_action.clone();
+        let keys = match action {
+            PlayerAction::Rewind => "Home",
+            PlayerAction::StepBack => "ArrowLeft",
+            PlayerAction::StepForward => "ArrowRight",
+            PlayerAction::ToEnd => "End",
+            _ => "",
+        };
         html! {
-            <button type="button" title={title} aria-label={title} {disabled}
+            <button type="button" title={title} aria-label={title} aria-keyshortcuts={keys} {disabled}
                 onclick={Callback::from(move |_| on_action.emit(action))}>
                 { icon.svg() }
             </button>
@@ -37,7 +44,7 @@ pub fn controls(props: &ControlsProps) -> Html {
         <div class="controls">
             { button(Icon::Rewind, "Back to the start", PlayerAction::Rewind, empty || player.at_start()) }
             { button(Icon::StepBack, "Step back", PlayerAction::StepBack, empty || player.at_start()) }
-            <button type="button" class="primary" disabled={empty} onclick={on_play}>
+            <button type="button" class="primary" aria-keyshortcuts="Space" disabled={empty} onclick={on_play}>
                 { play_label }
             </button>
             { button(Icon::StepForward, "Step forward", PlayerAction::StepForward, empty || player.at_end()) }

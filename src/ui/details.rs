@@ -52,7 +52,7 @@ pub fn details(props: &DetailsProps) -> Html {
             <div class="details-body">
                 <h3 class="details-heading">{ scenario.title.clone() }</h3>
                 <p class="details-text">{ scenario.teaching.clone() }</p>
-                <p class="details-hint">{ format!("{} steps. Press Play or step forward.", loaded.steps.len()) }</p>
+                <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump.", loaded.steps.len()) }</p>
             </div>
         };
     };

@@ -37,6 +37,19 @@ pub enum PlayerAction {
     },
 }
 
+/// The keyboard shortcut for a key (`KeyboardEvent.key`): arrows step, Home and End jump,
+/// Space plays and pauses, as media players do.
+pub fn key_action(key: &str) -> Option<PlayerAction> {
+    Some(match key {
+        "ArrowRight" => PlayerAction::StepForward,
+        "ArrowLeft" => PlayerAction::StepBack,
+        "Home" => PlayerAction::Rewind,
+        "End" => PlayerAction::ToEnd,
+        " " => PlayerAction::TogglePlay,
+        _ => return None,
+    })
+}
+
 impl Player {
     pub fn new(trace_len: usize) -> Self {
         Player {
