@@ -66,12 +66,16 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              2 seconds); then the client says QUIT.",
             "RFC 5321 3.3, 4.1.1.10",
         ),
-        Event::ClientState { .. } | Event::ServerState { .. } => note(
-            "Each side of a session is a state machine, here named after what it expects \
-             next. Commands are only valid in some states: MAIL after EHLO, RCPT after MAIL, \
-             DATA after an accepted RCPT; anything else gets 503.",
-            "RFC 5321 4.1.4",
-        ),
+        Event::ClientState { to, .. } | Event::ServerState { to, .. } => {
+            let (state, rfc) = state_note(*to);
+            Some(StepNote {
+                text: Cow::Owned(format!(
+                    "{state} Each side of a session is a state machine, named after what it \
+                     expects next."
+                )),
+                rfc: Cow::Borrowed(rfc),
+            })
+        }
         Event::ConnectionClosed { .. } => note(
             "The side that is done closes the connection, normally after QUIT and its reply.",
             "RFC 5321 4.1.1.10",
@@ -234,6 +238,175 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 1939 6",
         ),
         _ => None,
+    }
+}
+
+/// What a session state means, and where it is defined.
+fn state_note(state: StateName) -> (&'static str, &'static str) {
+    use crate::pop3::client::Pop3ClientState as P;
+    use crate::pop3::server::Pop3State as Q;
+    use crate::smtp::server::ServerStateKind as S;
+    use ClientStateKind as C;
+    match state {
+        StateName::SmtpClient(state) => match state {
+            C::ExpectGreeting => (
+                "The client waits for the server's 220 greeting; it sends nothing before it.",
+                "RFC 5321 3.1",
+            ),
+            C::ExpectEhloReply => (
+                "The client sent EHLO and waits for the reply that lists the server's extensions.",
+                "RFC 5321 4.1.1.1",
+            ),
+            C::ExpectHeloReply => (
+                "The client fell back to HELO (no extensions) and waits for its reply.",
+                "RFC 5321 4.1.1.1",
+            ),
+            C::ExpectAuthReply => (
+                "The client sent AUTH and waits for 235 (authenticated) or a refusal.",
+                "RFC 4954 4",
+            ),
+            C::ExpectMailReply => (
+                "The client sent MAIL FROM and waits for its reply.",
+                "RFC 5321 4.1.1.2",
+            ),
+            C::ExpectRcptReplies => (
+                "The client sent RCPT TO and waits for one reply per recipient.",
+                "RFC 5321 4.1.1.3",
+            ),
+            C::ExpectRsetReply => (
+                "The client sent RSET to abandon the transaction and waits for 250.",
+                "RFC 5321 4.1.1.5",
+            ),
+            C::ExpectDataGoAhead => (
+                "The client sent DATA and waits for 354 before it sends the message.",
+                "RFC 5321 4.1.1.4",
+            ),
+            C::ExpectDataReply => (
+                "The message went out, ended by CRLF . CRLF; the client waits for the reply \
+                 that says whether the server took it.",
+                "RFC 5321 4.1.1.4",
+            ),
+            C::Idle => (
+                "The client has nothing more to send for now.",
+                "RFC 5321 3.3",
+            ),
+            C::ExpectQuitReply => (
+                "The client sent QUIT and waits for 221.",
+                "RFC 5321 4.1.1.10",
+            ),
+            C::Finished => ("The client's session is over.", "RFC 5321 4.1.1.10"),
+        },
+        StateName::SmtpServer(state) => match state {
+            S::ExpectHelo => (
+                "The server has greeted the client and waits for EHLO or HELO.",
+                "RFC 5321 4.1.1.1",
+            ),
+            S::ExpectMail => (
+                "The server waits for MAIL FROM, which starts a mail transaction (on a \
+                 submission port, AUTH comes first).",
+                "RFC 5321 4.1.1.2, RFC 6409 4",
+            ),
+            S::ExpectRcpt => (
+                "MAIL was accepted: the server waits for RCPT TO.",
+                "RFC 5321 4.1.1.3",
+            ),
+            S::ExpectRcptOrData => (
+                "At least one recipient was accepted: the server takes more RCPT TO, or DATA; \
+                 DATA before any accepted recipient would get 503 or 554.",
+                "RFC 5321 4.1.1.4, 3.3",
+            ),
+            S::ReceivingData => (
+                "After 354 the server reads the message up to a line holding only '.'.",
+                "RFC 5321 4.1.1.4",
+            ),
+            S::ReceivingBdat => (
+                "The server reads the octets of a BDAT chunk, exactly as many as announced.",
+                "RFC 3030 2",
+            ),
+            S::ExpectBdat => (
+                "A BDAT chunk without LAST was taken: the server waits for the next one.",
+                "RFC 3030 2",
+            ),
+            S::AwaitingStorage => (
+                "The message is complete. The server stores it before it answers: its 250 \
+                 will mean it has taken responsibility for the message.",
+                "RFC 5321 6.1",
+            ),
+            S::ExpectAuthResponse => (
+                "The server sent a 334 challenge and waits for the client's base64 answer.",
+                "RFC 4954 4",
+            ),
+            S::ExpectQuit => (
+                "The server refused the session in its greeting; it answers only QUIT now.",
+                "RFC 5321 3.1",
+            ),
+            S::Closed => ("The server's session is over.", "RFC 5321 4.1.1.10"),
+        },
+        StateName::Pop3Client(state) => match state {
+            P::ExpectGreeting => (
+                "The user agent waits for the server's +OK greeting.",
+                "RFC 1939 4",
+            ),
+            P::ExpectCapaReply => (
+                "The user agent sent CAPA and waits for the list of capabilities.",
+                "RFC 2449 5",
+            ),
+            P::ExpectUtf8Reply => (
+                "The user agent sent UTF8 and waits for the server to turn UTF-8 mode on.",
+                "RFC 6856 2",
+            ),
+            P::ExpectUserReply => ("The user agent sent USER and waits for +OK.", "RFC 1939 7"),
+            P::ExpectPassReply => (
+                "The user agent sent PASS; on +OK the maildrop is locked for this session.",
+                "RFC 1939 7, 8",
+            ),
+            P::ExpectStatReply => (
+                "The user agent sent STAT and waits for the count and size of the messages.",
+                "RFC 1939 5",
+            ),
+            P::ExpectListReply => (
+                "The user agent sent LIST and waits for each message's size.",
+                "RFC 1939 5",
+            ),
+            P::ExpectUidlReply => (
+                "The user agent sent UIDL and waits for each message's unique-id.",
+                "RFC 1939 7",
+            ),
+            P::ExpectRetrReply => (
+                "The user agent sent RETR and waits for the message.",
+                "RFC 1939 5",
+            ),
+            P::ExpectDeleReply => (
+                "The user agent sent DELE and waits for +OK: the message is marked, not yet \
+                 removed.",
+                "RFC 1939 5",
+            ),
+            P::ExpectQuitReply => (
+                "The user agent sent QUIT; the server now removes what was marked.",
+                "RFC 1939 6",
+            ),
+            P::Finished => ("The user agent's session is over.", "RFC 1939 6"),
+        },
+        StateName::Pop3Server(state) => match state {
+            Q::ExpectUser => (
+                "AUTHORIZATION state: the server waits for USER (or CAPA, UTF8, QUIT).",
+                "RFC 1939 4",
+            ),
+            Q::ExpectPass => (
+                "AUTHORIZATION state: USER was taken; the server waits for PASS.",
+                "RFC 1939 7",
+            ),
+            Q::Transaction => (
+                "TRANSACTION state: the maildrop is locked, and the client lists, reads and \
+                 marks messages.",
+                "RFC 1939 5",
+            ),
+            Q::Update => (
+                "UPDATE state: after QUIT the server removes the messages marked with DELE.",
+                "RFC 1939 6",
+            ),
+            Q::Closed => ("The server's session is over.", "RFC 1939 6"),
+        },
     }
 }
 
@@ -455,7 +628,12 @@ mod tests {
         let other = note_for(
             &state(ClientStateKind::ExpectMailReply),
             Some(Protocol::Smtp),
+        )
+        .unwrap();
+        assert_eq!(other.rfc, "RFC 5321 4.1.1.2");
+        assert!(
+            other.text.starts_with("The client sent MAIL FROM"),
+            "{other:?}"
         );
-        assert_eq!(other.unwrap().rfc, "RFC 5321 4.1.4");
     }
 }
