@@ -9,6 +9,19 @@ use wasm_bindgen::JsCast;
 use web_sys::Document;
 
 pub fn run_s10k(document: &Document) {
+    // Say what is happening before the page freezes for the runs, and run once it is shown.
+    if let Some(root) = document.get_element_by_id(super::ROOT_ID) {
+        root.set_inner_html("");
+        root.set_text_content(Some(
+            "Running the S10k benchmark (10,000 messages, three times): the page does not \
+             respond until it is done.",
+        ));
+    }
+    let document = document.clone();
+    gloo::timers::callback::Timeout::new(50, move || measure(&document)).forget();
+}
+
+fn measure(document: &Document) {
     let performance = gloo::utils::window().performance();
     let now = || performance.as_ref().map(|p| p.now()).unwrap_or(0.0);
     let scenario = s10k();
@@ -50,6 +63,11 @@ pub fn run_s10k(document: &Document) {
             let _ = output.set_attribute("data-ms", &format!("{best_ms:.1}"));
             output.set_text_content(Some(&text));
             let _ = root.append_child(&output);
+            if let Ok(back) = document.create_element("a") {
+                let _ = back.set_attribute("href", "./");
+                back.set_text_content(Some("Back to SMTP Lab"));
+                let _ = root.append_child(&back);
+            }
         }
     }
 }
