@@ -229,12 +229,20 @@ fn text_of(root: &Element, selector: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The player's "Step N of M", as (N, M).
+fn position(root: &Element) -> (usize, usize) {
+    let text = text_of(root, ".controls-position");
+    text.trim_start_matches("Step ")
+        .split_once(" of ")
+        .and_then(|(shown, total)| Some((shown.parse().ok()?, total.parse().ok()?)))
+        .unwrap_or_else(|| panic!("not \"Step N of M\": {text}"))
+}
+
 #[wasm_bindgen_test]
 async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the_player() {
     let root = mount_app_at("#scenario=greylisting&step=55").await;
     yew::scheduler::flush().await;
-    let position = text_of(&root, ".controls-position");
-    assert!(position.starts_with("Step 55 of "), "{position}");
+    assert_eq!(position(&root).0, 55);
     assert!(text_of(&root, ".conversation-log").contains("S: 451 4.7.1"));
     // The refusal is explained first, its reason as a sentence.
     let first = text_of(&root, ".region-details .explanation");
@@ -247,12 +255,8 @@ async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the
     // A step past the end shows the end.
     let root = mount_app_at("#scenario=null-mx&step=100000").await;
     yew::scheduler::flush().await;
-    let position = text_of(&root, ".controls-position");
-    let (shown, total) = position
-        .trim_start_matches("Step ")
-        .split_once(" of ")
-        .expect("Step N of M");
-    assert_eq!(shown, total, "{position}");
+    let (shown, total) = position(&root);
+    assert_eq!(shown, total);
 }
 
 #[wasm_bindgen_test]
@@ -307,22 +311,18 @@ async fn the_keyboard_steps_through_a_scenario() {
     };
     press("ArrowRight");
     yew::scheduler::flush().await;
-    assert!(text_of(&root, ".controls-position").starts_with("Step 11 of"));
+    assert_eq!(position(&root).0, 11);
     press("ArrowLeft");
     press("ArrowLeft");
     yew::scheduler::flush().await;
-    assert!(text_of(&root, ".controls-position").starts_with("Step 9 of"));
+    assert_eq!(position(&root).0, 9);
     press("End");
     yew::scheduler::flush().await;
-    let position = text_of(&root, ".controls-position");
-    let (shown, total) = position
-        .trim_start_matches("Step ")
-        .split_once(" of ")
-        .expect("Step N of M");
+    let (shown, total) = position(&root);
     assert_eq!(shown, total);
     press("Home");
     press("x");
     yew::scheduler::flush().await;
-    assert!(text_of(&root, ".controls-position").starts_with("Step 0 of"));
+    assert_eq!(position(&root).0, 0);
     mount_app_at("#").await;
 }
