@@ -4,26 +4,9 @@
 //! (a reply's explanation) join the step they belong to.
 
 use super::notes::{note_for, StepNote};
-use super::trace::{
-    ConnId, ConnectionAttempted, Direction, Event, Name, Protocol, TextRenderer, Trace,
-};
-use std::collections::BTreeMap;
-
-/// Which leg of a message's journey a step belongs to, for the topology diagram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Hop {
-    /// A user agent submitting to its server (port 587, or 25 from a user agent).
-    Submission,
-    /// A server asking DNS for the MX of a domain.
-    DnsLookup,
-    /// One server relaying to another over SMTP (port 25).
-    Relay,
-    /// The MDA storing a message in a mailbox.
-    LocalDelivery,
-    /// A user agent reading its mailbox over POP3.
-    Retrieval,
-}
+use super::trace::{ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Why a server sent a reply, for the details panel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,8 +33,6 @@ pub struct Step {
     pub conn: Option<ConnId>,
     /// For bytes on a connection: which way they went.
     pub direction: Option<Direction>,
-    /// The leg of the journey, when the step belongs to one.
-    pub hop: Option<Hop>,
     /// For bytes a server sent: the explanation of each reply in them, in order.
     pub explanations: Vec<StepExplanation>,
     /// What any other step means, for the student.
@@ -121,24 +102,10 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     // Explanations are recorded just before the bytes that carry their replies.
     let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
     let mut text = String::new();
-    let mut hops: BTreeMap<ConnId, Hop> = BTreeMap::new();
     let mut protocols: BTreeMap<ConnId, Protocol> = BTreeMap::new();
     for (index, event) in trace.events.iter().enumerate() {
         if let Event::ConnectionAttempted(attempt) = &event.event {
-            let ConnectionAttempted {
-                conn,
-                client,
-                port,
-                protocol,
-                ..
-            } = &**attempt;
-            let hop = match protocol {
-                Protocol::Pop3 => Hop::Retrieval,
-                Protocol::Smtp if *port == 587 || client.starts_with("ua:") => Hop::Submission,
-                Protocol::Smtp => Hop::Relay,
-            };
-            hops.insert(*conn, hop);
-            protocols.insert(*conn, *protocol);
+            protocols.insert(attempt.conn, attempt.protocol);
         }
         if let Event::ReplyExplained {
             conn,
@@ -193,13 +160,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             Event::Transmitted { direction, .. } => Some(*direction),
             _ => None,
         };
-        let hop = match &event.event {
-            Event::DnsQuery(_) | Event::DnsResponse(_) | Event::MxResolved(_) => {
-                Some(Hop::DnsLookup)
-            }
-            Event::Delivered(_) | Event::DeliveryRefused(_) => Some(Hop::LocalDelivery),
-            _ => conn.and_then(|c| hops.get(&c).copied()),
-        };
         let note = note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied()));
         steps.push(Step {
             event: index,
@@ -207,7 +167,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             lines: text.lines().map(str::to_string).collect(),
             conn,
             direction,
-            hop,
             explanations,
             note,
         });
@@ -261,19 +220,6 @@ mod tests {
             .explanations
             .iter()
             .any(|e| e.code == 550 && e.heading == "550 5.1.1"));
-        // The journey's legs are all there, in the order a message travels them.
-        let first = |hop| steps.iter().position(|s| s.hop == Some(hop));
-        let legs = [
-            Hop::Submission,
-            Hop::DnsLookup,
-            Hop::Relay,
-            Hop::LocalDelivery,
-        ];
-        let positions: Vec<usize> = legs
-            .iter()
-            .map(|&hop| first(hop).expect("leg shown"))
-            .collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
         // Steps are in trace order, and the text is the same as the whole trace's.
         assert!(steps.windows(2).all(|w| w[0].event < w[1].event));
         let joined: String = steps
@@ -325,10 +271,19 @@ mod tests {
     #[test]
     fn pop3_replies_are_headed_as_pop3_writes_them() {
         let scenario = library::find("basic-delivery").expect("a built-in scenario");
-        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let trace = run(&scenario, scenario.seed).trace;
+        let pop3_conns: Vec<ConnId> = trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::ConnectionAttempted(a) if a.protocol == Protocol::Pop3 => Some(a.conn),
+                _ => None,
+            })
+            .collect();
+        let steps = steps(&trace);
         let pop3: Vec<&StepExplanation> = steps
             .iter()
-            .filter(|s| s.hop == Some(Hop::Retrieval))
+            .filter(|s| s.conn.is_some_and(|c| pop3_conns.contains(&c)))
             .flat_map(|s| s.explanations.iter())
             .collect();
         assert!(!pop3.is_empty());
