@@ -277,7 +277,32 @@ async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
         assert!(position.starts_with("Step 0 of "), "{position}");
         assert!(!text_of(&root, ".region-details").contains(expected));
     }
+    // A broken link opened over a scenario leaves the scenario where it was; the next step
+    // puts the complaint away.
+    let root = mount_app_at("#scenario=greylisting&step=7").await;
+    yew::scheduler::flush().await;
+    follow_link("#scenario=greylisting&step=x").await;
+    assert!(text_of(&root, ".region-details").contains("not a whole number"));
+    assert_eq!(position(&root).0, 7);
+    click(&root, "button[title='Step forward']");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 8);
+    assert!(text_of(&root, ".region-details").contains("Simulated time"));
     mount_app_at("#").await;
+}
+
+/// Puts `fragment` in the address as a user editing it would: the page hears "hashchange".
+async fn follow_link(fragment: &str) {
+    let window = gloo::utils::window();
+    window
+        .history()
+        .unwrap()
+        .replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(fragment))
+        .unwrap();
+    window
+        .dispatch_event(&web_sys::Event::new("hashchange").unwrap())
+        .unwrap();
+    yew::scheduler::flush().await;
 }
 
 #[wasm_bindgen_test]
@@ -297,10 +322,12 @@ async fn a_transmission_can_be_seen_whole_with_its_line_endings() {
 async fn the_keyboard_steps_through_a_scenario() {
     let root = mount_app_at("#scenario=basic-delivery&step=10").await;
     yew::scheduler::flush().await;
+    // Each handled key is the player's alone: the browser does not also scroll the page.
     let press = |key: &str| {
         let init = web_sys::KeyboardEventInit::new();
         init.set_key(key);
         init.set_bubbles(true);
+        init.set_cancelable(true);
         let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
             .expect("a key event");
         gloo::utils::document()
@@ -308,20 +335,29 @@ async fn the_keyboard_steps_through_a_scenario() {
             .unwrap()
             .dispatch_event(&event)
             .unwrap();
+        event.default_prevented()
     };
-    press("ArrowRight");
+    assert!(press("ArrowRight"), "the page would scroll too");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 11);
-    press("ArrowLeft");
-    press("ArrowLeft");
+    assert!(press("ArrowLeft") && press("ArrowLeft"));
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 9);
-    press("End");
+    assert!(press("End"));
     yew::scheduler::flush().await;
     let (shown, total) = position(&root);
     assert_eq!(shown, total);
-    press("Home");
-    press("x");
+    assert!(press("Home"));
+    assert!(!press("x"), "other keys are left to the browser");
+    // A scenario chosen with the picker hands the focus on to Play, where the keys step.
+    let picker: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(
+        root.query_selector("#scenario-select").unwrap().unwrap(),
+    );
+    picker.focus().unwrap();
+    choose_scenario(&root, 1);
+    yew::scheduler::flush().await;
+    let focused = gloo::utils::document().active_element().unwrap();
+    assert_eq!(focused.text_content().as_deref(), Some("Play"));
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 0);
     mount_app_at("#").await;

@@ -12,7 +12,7 @@ use crate::sim::map::RunMap;
 use crate::sim::steps::{steps, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
-use gloo::events::EventListener;
+use gloo::events::{EventListener, EventListenerOptions};
 use gloo::timers::callback::Interval;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -79,8 +79,10 @@ impl Reducible for Lab {
 
     fn reduce(self: Rc<Self>, action: LabAction) -> Rc<Self> {
         match action {
+            // Stepping on in a scenario that is shown puts a link's complaint away.
             LabAction::Player(action) => Rc::new(Lab {
                 player: self.player.apply(action),
+                error: self.error.clone().filter(|_| self.loaded.is_none()),
                 ..(*self).clone()
             }),
             LabAction::FollowLink(fragment) => {
@@ -145,12 +147,14 @@ impl Reducible for Lab {
 
 impl Lab {
     /// Nothing loaded, and `problem` shown where the details go.
+    /// `problem` shown where the details go; the scenario shown, if any, stays (paused).
     fn with_error(&self, problem: String) -> Rc<Lab> {
+        let mut player = self.player.clone();
+        player.playing = false;
         Rc::new(Lab {
-            selected: None,
-            loaded: None,
             error: Some(problem),
-            player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
+            player,
+            ..self.clone()
         })
     }
 }
@@ -205,36 +209,42 @@ pub fn app() -> Html {
     {
         let lab = lab.clone();
         use_effect_with((), move |_| {
-            let listener = EventListener::new(&gloo::utils::window(), "keydown", move |event| {
-                let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
-                    return;
-                };
-                if event.ctrl_key() || event.alt_key() || event.meta_key() {
-                    return;
-                }
-                let target = event
-                    .target()
-                    .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-                    .map(|element| element.tag_name())
-                    .unwrap_or_default();
-                let key = event.key();
-                let button_key = target == "BUTTON" && key == " ";
-                if matches!(target.as_str(), "SELECT" | "INPUT" | "TEXTAREA") || button_key {
-                    return;
-                }
-                if let Some(action) = key_action(&key) {
-                    event.prevent_default();
-                    lab.dispatch(LabAction::Player(action));
-                }
-            });
+            // Not passive: a handled key must not also scroll the page.
+            let options = EventListenerOptions::enable_prevent_default();
+            let window = gloo::utils::window();
+            let listener =
+                EventListener::new_with_options(&window, "keydown", options, move |event| {
+                    let Some(event) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+                        return;
+                    };
+                    if event.ctrl_key() || event.alt_key() || event.meta_key() {
+                        return;
+                    }
+                    let target = event
+                        .target()
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .map(|element| element.tag_name())
+                        .unwrap_or_default();
+                    let key = event.key();
+                    let button_key = target == "BUTTON" && key == " ";
+                    if matches!(target.as_str(), "SELECT" | "INPUT" | "TEXTAREA") || button_key {
+                        return;
+                    }
+                    if let Some(action) = key_action(&key) {
+                        event.prevent_default();
+                        lab.dispatch(LabAction::Player(action));
+                    }
+                });
             move || drop(listener)
         });
     }
-    // The address bar always holds the link to what is shown, without adding to the history.
+    // The address bar holds the link to what is shown, without adding to the history; not
+    // while playing, when it would change several times a second (browsers limit that).
     {
         let shown = lab
             .loaded
             .as_ref()
+            .filter(|_| !lab.player.playing)
             .map(|l| link::write(&l.scenario.name, lab.player.cursor));
         use_effect_with(shown, move |shown| {
             if let (Some(fragment), Ok(history)) = (shown, gloo::utils::window().history()) {
@@ -242,6 +252,23 @@ pub fn app() -> Html {
             }
         });
     }
+
+    // A scenario chosen with the picker: the focus moves on to Play, so that the keys step
+    // through it rather than choose the next scenario.
+    use_effect_with(lab.selected, |_| {
+        let document = gloo::utils::document();
+        let picker_focused = document
+            .active_element()
+            .is_some_and(|element| element.id() == "scenario-select");
+        let play = document
+            .query_selector(".controls button.primary")
+            .ok()
+            .flatten()
+            .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+        if let (true, Some(play)) = (picker_focused, play) {
+            let _ = play.focus();
+        }
+    });
 
     let on_action = {
         let lab = lab.clone();
