@@ -659,6 +659,40 @@ fn no_connection_is_opened_after_the_will_retry_until_a_notice_gave() {
 }
 
 #[test]
+fn the_first_attempt_tries_every_mx_however_short_the_give_up_time() {
+    // Give up at once, and wait 2 s for a silent host: the first attempt still goes on from
+    // the silent primary to the backup (RFC 5321 5.1), past the Will-Retry-Until a later
+    // notice would give.
+    let mut world = json!({
+        "name": "give-up-at-once",
+        "title": "give-up-at-once",
+        "dns": {"zones": [
+            sender_zone(),
+            {"origin": "receiver.test", "records": [
+                mx("receiver.test", 10, "mx1.receiver.test"),
+                mx("receiver.test", 20, "mx2.receiver.test"),
+                a("mx1.receiver.test", "192.0.2.20"),
+                a("mx2.receiver.test", "192.0.2.22"),
+            ]},
+        ]},
+        "hosts": [
+            sender_host(),
+            store_host("mx1.receiver.test", "192.0.2.20", "receiver.test", &["bob"]),
+            {"name": "mx2.receiver.test", "address": "192.0.2.22", "relay_domains": ["receiver.test"]},
+        ],
+        "messages": [message(&["bob@receiver.test"])],
+        "retry": {"first_retry_s": 1, "max_interval_s": 1, "give_up_s": 0, "connect_timeout_s": 2},
+        "run_until_s": 60,
+    });
+    world["hosts"][1]["faults"] = json!([{"kind": {"type": "no_answer"}}]);
+    let result = run_json(&world);
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test"),
+        ["mx1.receiver.test", "mx2.receiver.test"]
+    );
+}
+
+#[test]
 fn a_bounce_tells_the_sending_hosts_own_findings_from_a_servers_reply() {
     // Nothing answered for five days: no server replied, so none is named and the
     // diagnostic is the sending host's own (RFC 3464 2.3.5, 2.3.6).

@@ -3019,17 +3019,19 @@ impl<'a> World<'a> {
     }
 
     fn connect_to_target(&mut self, host: usize, entry_id: EntryId) {
-        let Some(queued_at_ms) = self.hosts[host]
+        let Some((queued_at_ms, attempts)) = self.hosts[host]
             .queue
             .get(&entry_id)
-            .map(|e| e.queued_at_ms)
+            .map(|e| (e.queued_at_ms, e.attempts))
         else {
             return;
         };
         // No connection after the time a delay notice gives as the end of all attempts
-        // (RFC 3464 2.3.9): an attempt that started before it but went through addresses that
-        // do not answer (or waited for DNS) ends there, and the entry gives up.
-        let too_late = self.now_ms > self.last_connection_ms(queued_at_ms);
+        // (RFC 3464 2.3.9): a later attempt that started before it but went through addresses
+        // that do not answer (or waited for DNS) ends there, and the entry gives up. The first
+        // attempt, which comes before any notice, always goes through its addresses (RFC 5321
+        // 5.1).
+        let too_late = attempts > 1 && self.now_ms > self.last_connection_ms(queued_at_ms);
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
