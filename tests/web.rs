@@ -362,3 +362,29 @@ async fn the_keyboard_steps_through_a_scenario() {
     assert_eq!(position(&root).0, 0);
     mount_app_at("#").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_link_within_one_column_goes_round_the_side_not_through_the_boxes() {
+    // primary-mx-down: the backup MX passes the mail to the primary, both in one column.
+    let root = mount_app_at("#scenario=primary-mx-down&step=0").await;
+    yew::scheduler::flush().await;
+    let mut found = false;
+    for _ in 0..400 {
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+        let current = text_of(&root, ".line-current");
+        if current.contains("mx2.receiver.test") && current.contains("connect to mx1") {
+            found = true;
+            break;
+        }
+    }
+    assert!(found, "mx2 connects to mx1");
+    let active = root
+        .query_selector(".topology-link-active")
+        .unwrap()
+        .expect("the link is marked");
+    assert_eq!(active.tag_name(), "polyline");
+    let points = active.get_attribute("points").unwrap_or_default();
+    assert_eq!(points.split(' ').count(), 4, "{points}");
+    mount_app_at("#").await;
+}

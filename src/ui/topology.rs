@@ -14,6 +14,8 @@ const ROW_STEP: i32 = 70;
 /// Room above the first row for the DNS server.
 const TOP: i32 = 62;
 const MARGIN: i32 = 10;
+/// Where the DNS box's "MX query" label ends, from the box's left edge.
+const DNS_LABEL_END: i32 = 190;
 /// Room under the last row for each link that passes other columns by.
 const DETOUR_STEP: i32 = 14;
 /// Longest name shown whole; longer ones end in "…".
@@ -126,23 +128,35 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
         .map(|(index, _)| index)
         .collect();
     let bottom = TOP + ROW_STEP * (rows - 1) + NODE_HEIGHT;
-    let width = COLUMN_STEP * (columns - 1) + NODE_WIDTH + 2 * MARGIN;
-    let height = bottom + DETOUR_STEP * (detours.len() as i32 + 1) + MARGIN;
-    // The DNS server sits above the first host that asks it.
+    // The DNS server sits above the first host that asks it; its box and label must fit.
     let dns = map.resolvers.first().map(|&first| {
         let x = node_x(&map.nodes[first]) + NODE_WIDTH / 2 + 30;
         (x, 8)
     });
+    let dns_right = dns.map_or(0, |(dns_x, _)| dns_x + DNS_LABEL_END);
+    let width = (COLUMN_STEP * (columns - 1) + NODE_WIDTH + 2 * MARGIN).max(dns_right);
+    let height = bottom + DETOUR_STEP * (detours.len() as i32 + 1) + MARGIN;
     let dns_links = dns.map(|(dns_x, dns_y)| {
         map.resolvers
             .iter()
             .map(|&resolver| {
                 let node = &map.nodes[resolver];
                 let active = focus == Some(Focus::Dns(resolver));
+                let (x, y) = (node_x(node), node_y(node));
+                // From the first row straight up; from a lower one round the left of its
+                // column, past the parties above it.
+                let points = if node.row == 0 {
+                    format!("{},{y} {},{}", x + NODE_WIDTH / 2, dns_x + 40, dns_y + 32)
+                } else {
+                    let side = x - 12;
+                    let middle = y + NODE_HEIGHT / 2;
+                    let dns_middle = dns_y + 16;
+                    let dns_edge = if side < dns_x { dns_x } else { dns_x + 80 };
+                    format!("{x},{middle} {side},{middle} {side},{dns_middle} {dns_edge},{dns_middle}")
+                };
                 html! {
-                    <line class={classes!("topology-link", active.then_some("topology-link-active"), active.then_some("topology-active"))}
-                        x1={(node_x(node) + NODE_WIDTH / 2).to_string()} y1={node_y(node).to_string()}
-                        x2={(dns_x + 40).to_string()} y2={(dns_y + 32).to_string()} />
+                    <polyline class={classes!("topology-link", active.then_some("topology-link-active"), active.then_some("topology-active"))}
+                        points={points} />
                 }
             })
             .collect::<Html>()
@@ -160,6 +174,25 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
         } else {
             "url(#topology-arrow)"
         };
+        if from.column == to.column {
+            // Two parties of one column (a backup MX passing mail to the primary): round the
+            // right side of the column.
+            let side = node_x(from) + NODE_WIDTH + 18;
+            let (y1, y2) = (
+                node_y(from) + NODE_HEIGHT / 2,
+                node_y(to) + NODE_HEIGHT / 2,
+            );
+            let right = node_x(from) + NODE_WIDTH;
+            let points = format!("{right},{y1} {side},{y1} {side},{y2} {right},{y2}");
+            return html! {
+                <g>
+                    <polyline class={link_class} points={points} marker-end={marker} />
+                    <text class="topology-protocol topology-protocol-side" x={(side + 4).to_string()} y={((y1 + y2) / 2 + 4).to_string()}>
+                        { link.label.clone() }
+                    </text>
+                </g>
+            };
+        }
         if let Some(level) = detours.iter().position(|&d| d == index) {
             let route_y = bottom + DETOUR_STEP * (level as i32 + 1);
             let x1 = node_x(from) + NODE_WIDTH / 2;
