@@ -385,6 +385,18 @@ fn a_raw_session_to_port_110_speaks_to_the_pop3_server() {
     // RETR of a message marked deleted is refused (RFC 1939 5), and RSET unmarks it.
     assert!(replies.contains("-ERR"), "{replies}");
     assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    // The steps head POP3 replies as POP3 writes them, never with a numeric code.
+    let headings: Vec<String> = smtp_lab::sim::steps::steps(&result.trace)
+        .into_iter()
+        .filter(|step| step.time_ms >= 600_000)
+        .flat_map(|step| step.explanations)
+        .map(|explanation| explanation.heading)
+        .collect();
+    assert!(headings.contains(&"-ERR".to_string()), "{headings:?}");
+    assert!(
+        headings.iter().all(|h| h == "+OK" || h == "-ERR"),
+        "{headings:?}"
+    );
 }
 
 #[test]

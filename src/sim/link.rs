@@ -112,6 +112,21 @@ mod tests {
     }
 
     #[test]
+    fn every_builtin_scenario_has_a_link() {
+        for scenario in crate::sim::library::builtin() {
+            let scenario = scenario.expect("a valid built-in scenario");
+            let link = parse(&write(&scenario.name, 3)).expect(&scenario.name);
+            assert_eq!(
+                link,
+                Some(ShareLink {
+                    scenario: scenario.name.clone(),
+                    step: 3
+                })
+            );
+        }
+    }
+
+    #[test]
     fn a_broken_link_says_what_is_wrong() {
         for (fragment, expected) in [
             ("#step=5", "names no scenario"),

@@ -56,16 +56,6 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              waits for its greeting before sending anything.",
             "RFC 5321 3.1, RFC 1939 4",
         ),
-        Event::ClientState {
-            to: StateName::SmtpClient(ClientStateKind::Idle),
-            ..
-        } => note(
-            "The client has nothing more to send, but keeps the connection open a moment: \
-             mail for the same server that comes now needs no new connection, greeting or \
-             EHLO, just another MAIL. Real servers do this (Postfix's connection cache keeps \
-             2 seconds); then the client says QUIT.",
-            "RFC 5321 3.3, 4.1.1.10",
-        ),
         Event::ClientState { to, .. } | Event::ServerState { to, .. } => {
             let (state, rfc) = state_note(*to);
             Some(StepNote {
@@ -133,9 +123,11 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 1035 3.2.1, RFC 2308 5, RFC 5321 5.1",
         ),
         Event::MxResolved(resolved) if resolved.targets.is_empty() => note(
-            "No host to try. NXDOMAIN (the domain does not exist) and a null MX ('MX 0 .': the \
-             domain takes no mail) are permanent: the message bounces at once. A DNS failure \
-             such as SERVFAIL is temporary: the message stays queued for the next attempt.",
+            "No host to try; the result says why. NXDOMAIN (the domain does not exist) and a \
+             null MX ('MX 0 .': the domain takes no mail) are permanent: the message bounces at \
+             once. A DNS failure such as SERVFAIL is temporary: the message stays queued for \
+             the next attempt. MX hosts without an address, or that lead back to this host, \
+             leave nothing to try either.",
             "RFC 5321 5.1, RFC 7505 3, RFC 1035 4.1.1",
         ),
         Event::MxResolved { .. } => note(
@@ -287,8 +279,11 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "RFC 5321 4.1.1.4",
             ),
             C::Idle => (
-                "The client has nothing more to send for now.",
-                "RFC 5321 3.3",
+                "The client has nothing more to send, but keeps the connection open a moment: \
+                 mail for the same server that comes now needs no new connection, greeting or \
+                 EHLO, just another MAIL. Real servers do this (Postfix's connection cache \
+                 keeps 2 seconds); then the client says QUIT.",
+                "RFC 5321 3.3, 4.1.1.10",
             ),
             C::ExpectQuitReply => (
                 "The client sent QUIT and waits for 221.",
@@ -358,7 +353,7 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
             P::ExpectUserReply => ("The user agent sent USER and waits for +OK.", "RFC 1939 7"),
             P::ExpectPassReply => (
                 "The user agent sent PASS; on +OK the maildrop is locked for this session.",
-                "RFC 1939 7, 8",
+                "RFC 1939 7, 4",
             ),
             P::ExpectStatReply => (
                 "The user agent sent STAT and waits for the count and size of the messages.",

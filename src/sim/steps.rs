@@ -1,7 +1,7 @@
 //! A trace cut into the steps a student steps through: each step is one event that shows as
-//! text (a line on the wire, a DNS answer, a queue change, ...), with the explanations of the
-//! replies it carries. Events that only update state (a session's state name) or only explain
-//! (a reply's explanation) join the step they belong to.
+//! text (a line on the wire, a DNS answer, a queue change, a session's new state, ...), with
+//! the explanations of the replies it carries. A reply's explanation, which has no text of its
+//! own, joins the step of the bytes that carry the reply.
 
 use super::notes::{note_for, StepNote};
 use super::trace::{ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace};
@@ -49,7 +49,7 @@ pub enum LineEnding {
     /// A bare CR.
     BareCr,
     /// The bytes ended inside the line.
-    None,
+    Unterminated,
 }
 
 /// One line of a transmission as sent: its text (control characters other than TAB written
@@ -75,7 +75,7 @@ pub fn wire_lines(bytes: &[u8], max_lines: usize) -> (Vec<WireLine>, usize) {
             [b'\r', b'\n', ..] => (LineEnding::CrLf, 2),
             [b'\n', ..] => (LineEnding::BareLf, 1),
             [b'\r', ..] => (LineEnding::BareCr, 1),
-            _ => (LineEnding::None, 0),
+            _ => (LineEnding::Unterminated, 0),
         };
         if lines.len() < max_lines {
             let mut text = String::new();
@@ -259,7 +259,7 @@ mod tests {
                 (".", LineEnding::CrLf),
                 ("MAIL FROM:<a@b>", LineEnding::CrLf),
                 ("\tx\\x07", LineEnding::BareCr),
-                ("y", LineEnding::None),
+                ("y", LineEnding::Unterminated),
             ]
         );
         assert_eq!(left_out, 0);

@@ -11,7 +11,6 @@ use web_sys::Document;
 pub fn run_s10k(document: &Document) {
     // Say what is happening before the page freezes for the runs, and run once it is shown.
     if let Some(root) = document.get_element_by_id(super::ROOT_ID) {
-        root.set_inner_html("");
         root.set_text_content(Some(
             "Running the S10k benchmark (10,000 messages, three times): the page does not \
              respond until it is done.",

@@ -173,7 +173,7 @@ fn wire(loaded: &Loaded, step: &Step) -> Html {
                         LineEnding::CrLf => ("CRLF", "wire-crlf"),
                         LineEnding::BareLf => ("LF (bare)", "wire-bare"),
                         LineEnding::BareCr => ("CR (bare)", "wire-bare"),
-                        LineEnding::None => ("", "wire-crlf"),
+                        LineEnding::Unterminated => ("", "wire-crlf"),
                     };
                     html! {
                         <>
@@ -184,7 +184,7 @@ fn wire(loaded: &Loaded, step: &Step) -> Html {
                     }
                 }) }
                 if left_out > 0 {
-                    { format!("... {left_out} more lines") }
+                    { format!("... {left_out} more line{}", if left_out == 1 { "" } else { "s" }) }
                 }
             </pre>
         </details>
