@@ -323,6 +323,28 @@ pub fn header_fields_end(message: &[u8]) -> (usize, bool) {
     (end, true)
 }
 
+/// Whether a line of `message`'s header section (everything before its first empty line)
+/// might start a field named `name` (any case). A quick test, true for every message that has
+/// one: the exact work of [`remove_header_fields`] can be skipped for nearly every message.
+pub fn may_have_header_field(message: &[u8], name: &[u8]) -> bool {
+    let mut rest = message;
+    loop {
+        if rest.is_empty() || rest.starts_with(b"\r\n") || rest.starts_with(b"\n") {
+            return false;
+        }
+        if rest
+            .get(..name.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(name))
+        {
+            return true;
+        }
+        match memchr::memchr(b'\n', rest) {
+            Some(newline) => rest = &rest[newline + 1..],
+            None => return false,
+        }
+    }
+}
+
 /// Takes every field named in `names` (any case), with its continuation lines, out of the
 /// header fields in `data[from..from + header_end]` (`header_end` as [`header_fields_end`]
 /// says); returns where the header fields end now.
@@ -688,6 +710,28 @@ mod tests {
         let mut out = String::new();
         push_sanitized(&mut out, &long[1..], allowed);
         assert_eq!(out.len(), TOKEN_MAX_OCTETS);
+    }
+
+    #[test]
+    fn the_quick_field_test_finds_every_field_the_exact_one_would() {
+        let name = b"Return-Path";
+        for message in [
+            &b"Return-Path: <a@b>\r\nSubject: x\r\n\r\nbody\r\n"[..],
+            b"Subject: x\r\nreturn-path : <a@b>\r\n\r\n",
+            b"Subject: x\nRETURN-PATH: <a@b>\n\nbody",
+        ] {
+            assert!(may_have_header_field(message, name));
+        }
+        // Not in the header section, or not at the start of a line: no.
+        assert!(!may_have_header_field(
+            b"Subject: x\r\n\r\nReturn-Path: <a@b>\r\n",
+            name
+        ));
+        assert!(!may_have_header_field(
+            b"X-Old-Return-Path: <a@b>\r\n\r\n",
+            name
+        ));
+        assert!(!may_have_header_field(b"", name));
     }
 
     #[test]
