@@ -315,6 +315,9 @@ async fn a_transmission_can_be_seen_whole_with_its_line_endings() {
     assert!(wire.contains("The bytes as sent"), "{wire}");
     assert!(wire.contains("LF (bare)"), "{wire}");
     assert!(wire.contains("MAIL FROM:<ceo@receiver.test>"), "{wire}");
+    // The conversation's note on the lines it leaves out is not drawn as the client's.
+    let summary = text_of(&root, ".line-summary");
+    assert!(summary.contains("more lines"), "{summary}");
     mount_app_at("#").await;
 }
 

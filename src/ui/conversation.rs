@@ -60,8 +60,17 @@ pub fn conversation(props: &ConversationProps) -> Html {
                     None => "line-event",
                 };
                 let current = if Some(index) == last { " line-current" } else { "" };
-                step.lines.iter().map(move |line| {
+                let cut = step.lines.len() > 1 && step.direction.is_some();
+                let last_line = step.lines.len() - 1;
+                step.lines.iter().enumerate().map(move |(number, line)| {
                     let (time, actor, text) = split_line(line);
+                    // The line that says how much of a long transmission is not shown is the
+                    // trace's, not the sender's: it is drawn apart (Details show every line).
+                    let side = if cut && number == last_line && is_summary(&text) {
+                        "line-event line-summary"
+                    } else {
+                        side
+                    };
                     html! {
                         <li class={format!("line {side}{current}")}>
                             <span class="line-time">{ time }</span>
@@ -86,4 +95,11 @@ fn split_line(line: &str) -> (String, String, String) {
         actor.to_string(),
         text.trim_start().to_string(),
     )
+}
+
+/// Whether a line's text is the trace's note on the lines of a transmission it leaves out
+/// (`#1 C: ... 3 more lines, 272 octets in all`).
+fn is_summary(text: &str) -> bool {
+    text.split_once(": ... ")
+        .is_some_and(|(_, rest)| rest.contains(" more lines, ") && rest.ends_with(" octets in all"))
 }
