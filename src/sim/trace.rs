@@ -211,6 +211,9 @@ pub struct Queued {
     pub recipients: Vec<String>,
 }
 
+/// `RecipientResult::result` for a recipient that stays queued for another attempt.
+pub const TEMPORARY_FAILURE: &str = "temporary failure";
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RecipientResult {
     pub host: Name,

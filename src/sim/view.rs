@@ -152,7 +152,7 @@ impl WorldView {
             }
             // A recipient with a final answer leaves the entry; only those that failed
             // temporarily wait for the next attempt.
-            Event::RecipientResult(boxed) if boxed.result != "temporary failure" => {
+            Event::RecipientResult(boxed) if boxed.result != trace::TEMPORARY_FAILURE => {
                 let trace::RecipientResult {
                     host,
                     entry,

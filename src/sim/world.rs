@@ -3206,7 +3206,7 @@ impl<'a> World<'a> {
                 RecipientStatus::TemporaryFailure(reply) => {
                     deferred.push(recipient.forward_path.clone());
                     last_temporary = Some(Failure::of_recipient(recipient));
-                    ("temporary failure", reply)
+                    (trace::TEMPORARY_FAILURE, reply)
                 }
                 RecipientStatus::PermanentFailure(reply) => {
                     failed.push((
