@@ -395,10 +395,6 @@ pub fn header_section(message: &[u8]) -> &[u8] {
         .map_or(message, |end| &message[..end])
 }
 
-/// Keeps letters, digits and the characters of domains and address literals; anything else
-/// (spaces, parentheses, ";", line breaks) becomes "_". A U-label goes in as its A-label
-/// (RFC 5890 2.3.2.1): the field stays ASCII whatever name a client gave, so that a message
-/// sent without SMTPUTF8 never gains a UTF-8 header field (RFC 6532 3, RFC 6531 3.2).
 /// How a trace field writes an internationalised domain name (RFC 6531 3.7.3).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum DomainForm {
@@ -406,6 +402,12 @@ enum DomainForm {
     ULabels,
 }
 
+/// Keeps letters, digits and the characters of domains and address literals; anything else
+/// (spaces, parentheses, ";", line breaks) becomes "_". With `DomainForm::ALabels` a U-label
+/// goes in as its A-label (RFC 5890 2.3.2.1): the field stays ASCII whatever name a client
+/// gave, so that a message sent without SMTPUTF8 never gains a UTF-8 header field (RFC 6532
+/// 3, RFC 6531 3.2). With `DomainForm::ULabels` (the transaction used SMTPUTF8) a valid IDN is
+/// written in U-labels.
 fn push_domain_token(out: &mut String, text: &str, form: DomainForm) {
     let domain_character =
         |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '[' | ']' | ':' | '_');
