@@ -61,7 +61,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
                 };
                 let current = if Some(index) == last { " line-current" } else { "" };
                 let cut = step.lines.len() > 1 && step.direction.is_some();
-                let last_line = step.lines.len() - 1;
+                let last_line = step.lines.len().saturating_sub(1);
                 step.lines.iter().enumerate().map(move |(number, line)| {
                     let (time, actor, text) = split_line(line);
                     // The line that says how much of a long transmission is not shown is the
