@@ -4,7 +4,7 @@
 //! from the trace, so it shows this scenario's world, not a typical one; the UI draws it and
 //! marks what the current step touches.
 
-use super::trace::{ConnId, Event, Protocol, Trace};
+use super::trace::{ConnId, Event, Protocol, Trace, NO_DNS_LOOKUP};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which side of the mail a party is on.
@@ -202,6 +202,13 @@ impl RunMap {
             .iter()
             .position(|n| n.side == Side::Server && n.name == host)?;
         Some(match event {
+            // A route, an address literal or a cached answer asks no DNS: the host itself
+            // decides.
+            Event::MxResolved(resolved)
+                if resolved.from_cache || resolved.result.contains(NO_DNS_LOOKUP) =>
+            {
+                Focus::Node(node)
+            }
             Event::DnsQuery(_) | Event::DnsResponse(_) | Event::MxResolved(_) => Focus::Dns(node),
             _ => Focus::Node(node),
         })
@@ -375,6 +382,22 @@ mod tests {
             .collect();
         assert_eq!(servers.len(), 2, "{servers:?}");
         assert!(map.rows() >= 2);
+    }
+
+    #[test]
+    fn a_route_asks_no_dns_and_marks_its_host() {
+        let (map, trace) = map_of("unknown-user-after-relay");
+        let mx = map
+            .nodes
+            .iter()
+            .position(|n| n.name == "mx.receiver.test")
+            .expect("the relay");
+        let routed = trace
+            .events
+            .iter()
+            .find(|e| matches!(&e.event, Event::MxResolved(r) if &*r.host == "mx.receiver.test" && r.domain == "receiver.test"))
+            .expect("the route");
+        assert_eq!(map.focus(&routed.event), Some(Focus::Node(mx)));
     }
 
     #[test]

@@ -122,6 +122,13 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              keeps the answer for as long as its records' TTL allows.",
             "RFC 1035 3.2.1, RFC 2308 5, RFC 5321 5.1",
         ),
+        Event::MxResolved(resolved) if resolved.result.contains(super::trace::NO_DNS_LOOKUP) => {
+            note(
+                "No DNS lookup: a route configured on this host, or an address literal such as \
+                 [192.0.2.1] that names the host by its address, says where the mail goes.",
+                "RFC 5321 4.1.3, 5.1",
+            )
+        }
         Event::MxResolved(resolved) if resolved.targets.is_empty() => note(
             "No host to try; the result says why. NXDOMAIN (the domain does not exist) and a \
              null MX ('MX 0 .': the domain takes no mail) are permanent: the message bounces at \
@@ -595,6 +602,16 @@ mod tests {
         assert!(none.text.starts_with("No host to try"), "{none:?}");
         let some = note_for(&resolved(vec!["mx.b.test [192.0.2.1]".into()]), None).unwrap();
         assert!(some.text.starts_with("The hosts to try"), "{some:?}");
+        let routed = Event::MxResolved(Box::new(MxResolved {
+            host: "mail.a.test".into(),
+            domain: "b.test".into(),
+            result: format!("configured route, {}", crate::sim::trace::NO_DNS_LOOKUP),
+            targets: vec!["mx.b.test [192.0.2.1]".into()],
+            from_cache: false,
+            notes: Vec::new(),
+        }));
+        let routed = note_for(&routed, None).unwrap();
+        assert!(routed.text.starts_with("No DNS lookup"), "{routed:?}");
         let notice = |action: &str| {
             Event::BounceCreated(Box::new(BounceCreated {
                 host: "mail.a.test".into(),

@@ -211,6 +211,10 @@ pub struct Queued {
     pub recipients: Vec<String>,
 }
 
+/// Ends an `MxResolved::result` that was not asked of DNS: a configured route, or an address
+/// literal.
+pub const NO_DNS_LOOKUP: &str = "no DNS lookup";
+
 /// `RecipientResult::result` for a recipient that stays queued for another attempt.
 pub const TEMPORARY_FAILURE: &str = "temporary failure";
 

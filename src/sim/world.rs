@@ -2879,7 +2879,7 @@ impl<'a> World<'a> {
             self.record_mx_resolved(
                 &host_name,
                 &domain,
-                "configured route, no DNS lookup".into(),
+                format!("configured route, {}", trace::NO_DNS_LOOKUP),
                 &targets,
                 false,
                 Vec::new(),
@@ -2895,7 +2895,7 @@ impl<'a> World<'a> {
             self.record_mx_resolved(
                 &host_name,
                 &domain,
-                "address literal, no DNS lookup (RFC 5321 4.1.3)".into(),
+                format!("address literal, {} (RFC 5321 4.1.3)", trace::NO_DNS_LOOKUP),
                 &targets,
                 false,
                 Vec::new(),
