@@ -11,8 +11,7 @@ use crate::smtp::server::{
     Envelope, Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    header_fields_end, received_header, remove_header_fields, return_path_header, ReceivedFields,
-    WithProtocol,
+    push_without_return_path, received_header, return_path_header, ReceivedFields, WithProtocol,
 };
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -374,7 +373,6 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         .mailbox()
         .map(|m| m.to_string())
         .unwrap_or_default();
-    let (header_end, _) = header_fields_end(&message.data);
     let targets = deliveries(shared, envelope);
     let single_recipient = targets.len() == 1;
     let mut written = Vec::new();
@@ -399,11 +397,8 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         let mut content = Vec::with_capacity(message.data.len() + 512);
         content.extend_from_slice(return_path_header(&reverse_path).as_bytes());
         content.extend_from_slice(received.as_bytes());
-        let own_fields = content.len();
-        content.extend_from_slice(&message.data);
-        // Only this delivery's Return-Path stays (RFC 5321 4.4: final delivery MAY remove
-        // one that came with the message).
-        remove_header_fields(&mut content, own_fields, header_end, &[b"Return-Path"]);
+        // Only this delivery's Return-Path stays.
+        push_without_return_path(&mut content, &message.data);
         match shared.store.deliver(&mailbox, &content) {
             Ok(path) => written.push(path),
             Err(error) => {

@@ -291,6 +291,13 @@ mod tests {
             .unwrap_or_else(|| panic!("{name} {side:?} in {map:#?}"))
     }
 
+    fn node_index(map: &RunMap, name: &str) -> usize {
+        map.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .unwrap_or_else(|| panic!("{name} in {map:#?}"))
+    }
+
     fn link_labels(map: &RunMap) -> Vec<String> {
         map.links
             .iter()
@@ -351,11 +358,7 @@ mod tests {
         assert_eq!(link_labels(&map)[0], "mallory -> mx.receiver.test SMTP :25");
         // A bounce is stored by the sending host's MDA, and read by the sender over POP3.
         let (map, trace) = map_of("unknown-user");
-        let msa = map
-            .nodes
-            .iter()
-            .position(|n| n.name == "mail.sender.test")
-            .expect("the MSA");
+        let msa = node_index(&map, "mail.sender.test");
         assert!(map.nodes[msa].roles.contains(&"MDA"));
         assert!(link_labels(&map)
             .contains(&"alice@sender.test -> mail.sender.test POP3 :110".to_string()));
@@ -387,11 +390,7 @@ mod tests {
     #[test]
     fn a_route_asks_no_dns_and_marks_its_host() {
         let (map, trace) = map_of("unknown-user-after-relay");
-        let mx = map
-            .nodes
-            .iter()
-            .position(|n| n.name == "mx.receiver.test")
-            .expect("the relay");
+        let mx = node_index(&map, "mx.receiver.test");
         let routed = trace
             .events
             .iter()
@@ -408,11 +407,7 @@ mod tests {
             .iter()
             .find(|e| matches!(e.event, Event::DnsQuery(_)))
             .expect("a DNS query");
-        let msa = map
-            .nodes
-            .iter()
-            .position(|n| n.name == "mail.sender.test")
-            .unwrap();
+        let msa = node_index(&map, "mail.sender.test");
         assert_eq!(map.focus(&query.event), Some(Focus::Dns(msa)));
     }
 }

@@ -38,7 +38,7 @@ use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    count_header_fields, header_fields_end, may_have_header_field, push_ipv4, received_header,
+    count_header_fields, header_fields_end, push_ipv4, push_without_return_path, received_header,
     remove_header_fields, ReceivedFields, WithProtocol,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -2699,14 +2699,8 @@ impl<'a> World<'a> {
         ] {
             bytes.extend_from_slice(part.as_bytes());
         }
-        let own_fields = bytes.len();
-        bytes.extend_from_slice(data);
-        // A Return-Path that came with the message is no envelope's (RFC 5321 4.4: final
-        // delivery MAY remove it; Postfix does), and the stored message keeps one.
-        if may_have_header_field(data, b"Return-Path") {
-            let (header_end, _) = header_fields_end(data);
-            remove_header_fields(&mut bytes, own_fields, header_end, &[b"Return-Path"]);
-        }
+        // A Return-Path that came with the message is no envelope's (Postfix removes it too).
+        push_without_return_path(&mut bytes, data);
         // Stored as lines, each ending in CRLF, as a mailbox file keeps it: a chunk that ended
         // without one (BDAT, RFC 3030) or a bare line ending taken by a lenient server gets
         // it here, so that the stored size is the size POP3 reports (RFC 1939 5) and quotas

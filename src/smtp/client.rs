@@ -701,14 +701,12 @@ impl ClientSession {
         let quitting = self.awaiting.contains(&Awaited::Quit);
         // Transactions already started, those the current message still needs for its
         // untried recipients, those of each queued message, and those of this one.
-        let per_transaction = self.config.recipients_per_transaction_max.max(1);
-        let transactions_for = |recipients: usize| recipients.div_ceil(per_transaction);
         let current_needs = if self.message_open {
-            transactions_for(self.untried.len())
+            self.transactions_for(self.untried.len())
         } else {
             0
         };
-        let this_needs = transactions_for(envelope.forward_paths.len());
+        let this_needs = self.transactions_for(envelope.forward_paths.len());
         let needed = self.mail_transactions + current_needs + self.queued_transactions + this_needs;
         if self.finished || quitting || needed > self.config.transactions_max {
             return Err(ClientSetupError::SessionClosing);
@@ -1464,16 +1462,20 @@ impl ClientSession {
         self.start_mail_transaction();
     }
 
+    /// How many mail transactions `recipients` recipients take.
+    fn transactions_for(&self, recipients: usize) -> usize {
+        recipients.div_ceil(self.config.recipients_per_transaction_max.max(1))
+    }
+
     /// Makes the first queued message the current one.
     fn next_message(&mut self) {
         let Some(next) = self.queued.pop_front() else {
             return;
         };
         let recipient_count = next.envelope.forward_paths.len();
-        let per_transaction = self.config.recipients_per_transaction_max.max(1);
         self.queued_transactions = self
             .queued_transactions
-            .saturating_sub(recipient_count.div_ceil(per_transaction));
+            .saturating_sub(self.transactions_for(recipient_count));
         self.current = next;
         self.untried = (0..recipient_count).collect();
         self.results = vec![None; recipient_count];

@@ -326,7 +326,7 @@ pub fn header_fields_end(message: &[u8]) -> (usize, bool) {
 /// Whether a line of `message`'s header section (everything before its first empty line)
 /// might start a field named `name` (any case). A quick test, true for every message that has
 /// one: the exact work of [`remove_header_fields`] can be skipped for nearly every message.
-pub fn may_have_header_field(message: &[u8], name: &[u8]) -> bool {
+fn may_have_header_field(message: &[u8], name: &[u8]) -> bool {
     let mut rest = message;
     loop {
         if rest.is_empty() || rest.starts_with(b"\r\n") || rest.starts_with(b"\n") {
@@ -342,6 +342,18 @@ pub fn may_have_header_field(message: &[u8], name: &[u8]) -> bool {
             Some(newline) => rest = &rest[newline + 1..],
             None => return false,
         }
+    }
+}
+
+/// Appends `message` to `out` without the `Return-Path:` fields of its header section: final
+/// delivery writes its own above it, and MAY remove those that came with the message (RFC
+/// 5321 4.4). Nearly every message has none, and is only scanned.
+pub fn push_without_return_path(out: &mut Vec<u8>, message: &[u8]) {
+    let start = out.len();
+    out.extend_from_slice(message);
+    if may_have_header_field(message, b"Return-Path") {
+        let (header_end, _) = header_fields_end(message);
+        remove_header_fields(out, start, header_end, &[b"Return-Path"]);
     }
 }
 
