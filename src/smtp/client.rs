@@ -1299,7 +1299,14 @@ impl ClientSession {
         if transaction.pipelined {
             // RFC 2920 3.1: MAIL and RCPT may be grouped; DATA waits for their replies so
             // that the message is never sent when no recipient was accepted.
-            let mut batch = Vec::new();
+            // Sized for MAIL and every "RCPT TO:<path>" with their CRLFs, so that the batch
+            // is allocated once, at the size it is sent and kept at.
+            let rcpt_octets: usize = transaction
+                .forward_paths
+                .iter()
+                .map(|&index| self.current.envelope.forward_paths[index].len() + 12)
+                .sum();
+            let mut batch = Vec::with_capacity(mail.len() + 2 + rcpt_octets);
             self.queue_line(&mut batch, mail, None, Awaited::Mail);
             for &index in &transaction.forward_paths {
                 let line = path_command("RCPT TO:", &self.current.envelope.forward_paths[index]);
@@ -1392,7 +1399,7 @@ impl ClientSession {
 
     /// Sends `line`; its event shows `shown` instead when the line holds credentials.
     fn send_line(&mut self, line: String, shown: Option<&str>, awaited: Awaited) {
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(line.len() + 2);
         self.queue_line(&mut bytes, line, shown, awaited);
         self.output.push_back(bytes);
     }

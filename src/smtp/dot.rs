@@ -60,15 +60,20 @@ pub fn dot_stuff(message: &[u8]) -> Vec<u8> {
 /// [`dot_stuff`] for a message that [`normalized`] already made CRLF throughout.
 pub fn dot_stuff_normalized(normalized: &[u8]) -> Vec<u8> {
     debug_assert!(!has_bare_line_break(normalized));
-    let mut out = Vec::with_capacity(normalized.len() + normalized.len() / 64 + 8);
-    // A "." that starts a line is doubled; the text between such lines is copied whole.
-    if normalized.first() == Some(&b'.') {
-        out.push(b'.');
-    }
-    let mut copied = 0;
     // Built once: a searcher is costly to set up next to the short messages most runs send.
     static LINE_STARTING_WITH_DOT: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(b"\n."));
+    let starts_with_dot = normalized.first() == Some(&b'.');
+    // Counted first, so that the payload is allocated once at its exact size: it is kept
+    // whole in the trace, where spare room would be wasted.
+    let doubled =
+        usize::from(starts_with_dot) + LINE_STARTING_WITH_DOT.find_iter(normalized).count();
+    let mut out = Vec::with_capacity(normalized.len() + doubled + END_OF_DATA.len());
+    // A "." that starts a line is doubled; the text between such lines is copied whole.
+    if starts_with_dot {
+        out.push(b'.');
+    }
+    let mut copied = 0;
     for newline in LINE_STARTING_WITH_DOT.find_iter(normalized) {
         out.extend_from_slice(&normalized[copied..=newline]);
         out.push(b'.');

@@ -881,7 +881,11 @@ impl<P: Policy> ServerSession<P> {
         if self.output.is_empty() {
             None
         } else {
-            Some(std::mem::take(&mut self.output))
+            // A copy of exactly the bytes written, so that a caller who keeps them holds no
+            // spare room; the session's buffer keeps its room for the next replies.
+            let bytes = self.output.as_slice().to_vec();
+            self.output.clear();
+            Some(bytes)
         }
     }
 
