@@ -26,11 +26,11 @@ pub fn print_reply(out: &mut impl Write, tag: Option<u64>, reply: &Reply) {
 }
 
 /// Prints the data of a message (already dot-stuffed, ending in CRLF.CRLF), cut after
-/// [`DATA_LINES_SHOWN_MAX`] lines.
+/// [`DATA_LINES_SHOWN_MAX`] lines when more than one would be left out.
 pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let lines: Vec<&str> = text.split_terminator("\r\n").collect();
-    let shown = lines.len().min(DATA_LINES_SHOWN_MAX);
+    let shown = crate::sim::trace::lines_shown(lines.len(), DATA_LINES_SHOWN_MAX);
     for line in &lines[..shown] {
         print_line(out, tag, prefix, line);
     }
@@ -82,5 +82,21 @@ mod tests {
         assert_eq!(text.lines().count(), DATA_LINES_SHOWN_MAX + 1);
         assert!(text.starts_with("[1] C: line 0\n"));
         assert!(text.contains("16 more lines"));
+    }
+
+    #[test]
+    fn one_line_too_many_is_shown_rather_than_summarised() {
+        let data: String = (0..=DATA_LINES_SHOWN_MAX)
+            .map(|i| format!("line {i}\r\n"))
+            .collect();
+        let mut out = Vec::new();
+        print_data(&mut out, None, "C:", data.as_bytes());
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), DATA_LINES_SHOWN_MAX + 1);
+        assert!(
+            text.ends_with(&format!("line {DATA_LINES_SHOWN_MAX}\n")),
+            "{text}"
+        );
+        assert!(!text.contains("more line"), "{text}");
     }
 }

@@ -544,6 +544,17 @@ fn escaped(line: &[u8]) -> String {
 /// Most lines of one data transmission shown in the text trace.
 const DATA_LINES_SHOWN: usize = 12;
 
+/// How many of `total` lines to show when at most `most` are wanted and a summary line
+/// stands for the rest: all of them when only one would be left out, since the summary would
+/// take its place and say less.
+pub fn lines_shown(total: usize, most: usize) -> usize {
+    if total <= most.saturating_add(1) {
+        total
+    } else {
+        most
+    }
+}
+
 impl Trace {
     /// One line per event (a transmission gives one line per protocol line): simulated time,
     /// then the actor, then what happened. Stable across runs, for golden files and diffs.
@@ -650,7 +661,7 @@ impl TextRenderer {
                 };
                 let raw = bytes.as_bytes();
                 let lines = crate::smtp::dot::crlf_lines(raw);
-                let shown = lines.len().min(DATA_LINES_SHOWN);
+                let shown = lines_shown(lines.len(), DATA_LINES_SHOWN);
                 for piece in &lines[..shown] {
                     let body = piece.strip_suffix(b"\r\n").unwrap_or(piece);
                     line(&actor, format!("#{conn} {prefix} {}", escaped(body)));
@@ -1008,6 +1019,37 @@ mod text_tests {
             .filter_map(|line| line.split_once("#1 C: ").map(|(_, text)| text.to_string()))
             .collect();
         assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
+    }
+
+    #[test]
+    fn long_data_is_summarised_but_never_for_a_single_line() {
+        let shown_after = |count: usize| {
+            let data: String = (1..=count).map(|i| format!("line {i}\r\n")).collect();
+            let trace = trace_after_attempt(
+                1,
+                "alice",
+                Protocol::Smtp,
+                vec![Event::Transmitted {
+                    conn: 1,
+                    direction: Direction::ClientToServer,
+                    bytes: WireBytes::from_bytes(data.as_bytes()),
+                }],
+            );
+            trace
+                .to_text()
+                .lines()
+                .filter_map(|line| line.split_once("#1 C: ").map(|(_, text)| text.to_string()))
+                .collect::<Vec<String>>()
+        };
+        let one_over = shown_after(DATA_LINES_SHOWN + 1);
+        assert_eq!(one_over.len(), DATA_LINES_SHOWN + 1);
+        assert_eq!(one_over.last().map(String::as_str), Some("line 13"));
+        let two_over = shown_after(DATA_LINES_SHOWN + 2);
+        assert_eq!(two_over.len(), DATA_LINES_SHOWN + 1);
+        assert_eq!(
+            two_over.last().map(String::as_str),
+            Some("... 2 more lines, 117 octets in all")
+        );
     }
 
     #[test]
