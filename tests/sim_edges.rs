@@ -146,6 +146,41 @@ fn a_maildrop_is_locked_while_a_pop3_session_holds_it() {
         server_text.contains("+OK maildrop has 0 messages"),
         "{server_text}"
     );
+    // The lock is a temporary refusal (RFC 2449 8.1.1): explained as a 4yz is, not as a
+    // permanent one.
+    let in_use: Vec<u16> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ReplyExplained { code, note, .. } if note.meaning.contains("[IN-USE]") => {
+                Some(*code)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(in_use, [400]);
+}
+
+#[test]
+fn a_pop3_refusal_without_a_temporary_response_code_is_explained_as_permanent() {
+    use smtp_lab::sim::trace::Event;
+    let mut world = basic_world("pop3-wrong-password");
+    world["fetches"] = json!([
+        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 600,
+         "password": "not-bobs"},
+    ]);
+    let result = run_json(&world);
+    let refusals: Vec<(u16, String)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ReplyExplained { code, note, .. } if note.meaning.starts_with("-ERR") => {
+                Some((*code, note.meaning.to_string()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!refusals.is_empty());
+    assert!(
+        refusals.iter().all(|(code, _)| *code == 500),
+        "{refusals:?}"
+    );
 }
 
 #[test]

@@ -1079,6 +1079,28 @@ fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
     targets
 }
 
+/// The code the trace gives a POP3 response, which has none of its own (RFC 1939 3): 200
+/// for `+OK`; for `-ERR`, 400 when its response code says the failure is temporary and the
+/// same command may work later ([IN-USE] and [LOGIN-DELAY], RFC 2449 8.1; [SYS/TEMP],
+/// RFC 3206 4), else 500.
+fn pop3_reply_code(ok: bool, first_line: &str) -> u16 {
+    if ok {
+        return 200;
+    }
+    let text = first_line
+        .strip_prefix("-ERR")
+        .unwrap_or(first_line)
+        .trim_start();
+    let temporary = ["[IN-USE]", "[LOGIN-DELAY]", "[SYS/TEMP]"]
+        .iter()
+        .any(|code| text.starts_with(code));
+    if temporary {
+        400
+    } else {
+        500
+    }
+}
+
 fn status_of(reply: &Reply) -> EnhancedStatus {
     reply.enhanced.unwrap_or(EnhancedStatus::new(
         (reply.code / 100).clamp(2, 5) as u8,
@@ -2072,7 +2094,7 @@ impl<'a> World<'a> {
                 let meaning = self.interner.intern(&first_line);
                 let event = Event::ReplyExplained {
                     conn,
-                    code: if ok { 200 } else { 500 },
+                    code: pop3_reply_code(ok, &first_line),
                     enhanced: None,
                     note: self.interner.note(meaning, &explanation, &rfc),
                 };
