@@ -367,6 +367,43 @@ async fn the_keyboard_steps_through_a_scenario() {
 }
 
 #[wasm_bindgen_test]
+async fn a_step_button_that_becomes_disabled_hands_the_focus_to_its_mirror() {
+    let root = mount_app_at("#scenario=basic-delivery&step=10").await;
+    yew::scheduler::flush().await;
+    let focus_and_click = |title: &str| {
+        let button: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(
+            root.query_selector(&format!("button[title='{title}']"))
+                .unwrap()
+                .expect("the button exists"),
+        );
+        button.focus().unwrap();
+        button.click();
+    };
+    let focused_title = || {
+        gloo::utils::document()
+            .active_element()
+            .and_then(|element| element.get_attribute("title"))
+    };
+    focus_and_click("To the end");
+    yew::scheduler::flush().await;
+    let (shown, total) = position(&root);
+    assert_eq!(shown, total);
+    assert_eq!(focused_title().as_deref(), Some("Back to the start"));
+    // The keys still step from there, and the way back leaves the focus at the other end.
+    focus_and_click("Back to the start");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 0);
+    assert_eq!(focused_title().as_deref(), Some("To the end"));
+    focus_and_click("Step forward");
+    yew::scheduler::flush().await;
+    focus_and_click("Step back");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 0);
+    assert_eq!(focused_title().as_deref(), Some("Step forward"));
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
 async fn a_link_within_one_column_goes_round_the_side_not_through_the_boxes() {
     // primary-mx-down: the backup MX passes the mail to the primary, both in one column.
     let root = mount_app_at("#scenario=primary-mx-down&step=0").await;

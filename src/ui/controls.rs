@@ -9,10 +9,39 @@ pub struct ControlsProps {
     pub on_action: Callback<PlayerAction>,
 }
 
+/// The step buttons, in the order they are drawn: a button that becomes disabled hands the
+/// focus to its mirror (`STEP_BUTTONS - 1 - index`).
+const STEP_BUTTONS: usize = 4;
+
 #[function_component(Controls)]
 pub fn controls(props: &ControlsProps) -> Html {
     let player = &props.player;
-    let button = |icon: Icon, title: &'static str, action: PlayerAction, disabled: bool| {
+    let step_buttons: [NodeRef; STEP_BUTTONS] = [
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    ];
+    let play_button = use_node_ref();
+    // The step button that last had the focus: a browser drops the focus of a button that
+    // becomes disabled, so it may no longer say.
+    let last_focused = use_mut_ref(|| None::<usize>);
+    let empty = player.trace_len == 0;
+    {
+        let step_buttons = step_buttons.clone();
+        let play_button = play_button.clone();
+        let last_focused = last_focused.clone();
+        use_effect_with((empty, player.at_start(), player.at_end()), move |_| {
+            // Read before the focus moves: the button that takes it records itself.
+            let focused = *last_focused.borrow();
+            keep_focus_in_controls(&step_buttons, &play_button, focused);
+        });
+    }
+    let button = |index: usize,
+                  icon: Icon,
+                  title: &'static str,
+                  action: PlayerAction,
+                  disabled: bool| {
         let on_action = props.on_action.clone();
         let keys = match action {
             PlayerAction::Rewind => "Home",
@@ -21,14 +50,21 @@ pub fn controls(props: &ControlsProps) -> Html {
             PlayerAction::ToEnd => "End",
             _ => "",
         };
+        let focused = last_focused.clone();
+        let blurred = last_focused.clone();
         html! {
             <button type="button" title={title} aria-label={title} aria-keyshortcuts={keys} {disabled}
+                ref={step_buttons[index].clone()}
+                onfocus={Callback::from(move |_| *focused.borrow_mut() = Some(index))}
+                // Focus that moves on to another element was not lost.
+                onblur={Callback::from(move |event: FocusEvent| if event.related_target().is_some() {
+                    *blurred.borrow_mut() = None;
+                })}
                 onclick={Callback::from(move |_| on_action.emit(action))}>
                 { icon.svg() }
             </button>
         }
     };
-    let empty = player.trace_len == 0;
     let play_label = if player.playing { "Pause" } else { "Play" };
     let on_play = {
         let on_action = props.on_action.clone();
@@ -42,13 +78,14 @@ pub fn controls(props: &ControlsProps) -> Html {
 
     html! {
         <div class="controls">
-            { button(Icon::Rewind, "Back to the start", PlayerAction::Rewind, empty || player.at_start()) }
-            { button(Icon::StepBack, "Step back", PlayerAction::StepBack, empty || player.at_start()) }
-            <button type="button" class="primary" aria-keyshortcuts="Space" disabled={empty} onclick={on_play}>
+            { button(0, Icon::Rewind, "Back to the start", PlayerAction::Rewind, empty || player.at_start()) }
+            { button(1, Icon::StepBack, "Step back", PlayerAction::StepBack, empty || player.at_start()) }
+            <button type="button" class="primary" aria-keyshortcuts="Space" disabled={empty}
+                ref={play_button} onclick={on_play}>
                 { play_label }
             </button>
-            { button(Icon::StepForward, "Step forward", PlayerAction::StepForward, empty || player.at_end()) }
-            { button(Icon::ToEnd, "To the end", PlayerAction::ToEnd, empty || player.at_end()) }
+            { button(2, Icon::StepForward, "Step forward", PlayerAction::StepForward, empty || player.at_end()) }
+            { button(3, Icon::ToEnd, "To the end", PlayerAction::ToEnd, empty || player.at_end()) }
             <button type="button" title="Playback speed" disabled={empty}
                 aria-label={match player.speed_events_per_s() {
                     1 => "Playback speed: 1 step a second".to_string(),
@@ -62,6 +99,47 @@ pub fn controls(props: &ControlsProps) -> Html {
             </button>
             <span class="controls-position" aria-live="polite">{ position }</span>
         </div>
+    }
+}
+
+/// A step button that had the focus and is now disabled (at the start or the end) hands it
+/// to its mirror, or to Play: left where the browser puts it, on the page, the focus would
+/// make a keyboard user Tab back through the whole page to reach the controls again.
+fn keep_focus_in_controls(
+    step_buttons: &[NodeRef; STEP_BUTTONS],
+    play_button: &NodeRef,
+    last_focused: Option<usize>,
+) {
+    let Some(index) = last_focused else {
+        return;
+    };
+    let Some(left) = step_buttons[index].cast::<web_sys::HtmlElement>() else {
+        return;
+    };
+    if !left.has_attribute("disabled") {
+        return;
+    }
+    let document = gloo::utils::document();
+    let focus_lost = match document.active_element() {
+        None => true,
+        Some(active) => {
+            let on_page = document
+                .body()
+                .is_some_and(|body| body.is_same_node(Some(&active)));
+            on_page || left.is_same_node(Some(&active))
+        }
+    };
+    if !focus_lost {
+        return;
+    }
+    let enabled = |node: &NodeRef| {
+        node.cast::<web_sys::HtmlElement>()
+            .filter(|button| !button.has_attribute("disabled"))
+    };
+    if let Some(next) =
+        enabled(&step_buttons[STEP_BUTTONS - 1 - index]).or_else(|| enabled(play_button))
+    {
+        let _ = next.focus();
     }
 }
 
