@@ -274,6 +274,29 @@ fn the_mtas_own_finding_is_not_written_as_a_server_reply() {
 }
 
 #[test]
+fn a_server_is_not_named_as_the_author_of_the_mtas_own_finding() {
+    // The MTA reached mx.example.net, then refused the message itself: RFC 3464 2.3.6 reads
+    // a Remote-MTA field as "that server issued the diagnostic", so there is none, while
+    // the text for people still says which server it was.
+    let mut r = request();
+    r.recipients[0].status = EnhancedStatus::new(5, 6, 3);
+    r.recipients[0].diagnostic = Some(Diagnostic::Local(
+        "the server does not advertise 8BITMIME".into(),
+    ));
+    let bytes = build_dsn(&r);
+    let message = parse(&bytes);
+    let groups = delivery_status(&message);
+    assert_eq!(field(&groups[1], "Remote-MTA"), None);
+    assert_eq!(
+        field(&groups[1], "Diagnostic-Code"),
+        Some("X-SMTP-Lab; the server does not advertise 8BITMIME")
+    );
+    let parts = report_parts(&message);
+    let text = one_line(&String::from_utf8_lossy(raw_body(&message, parts[0].1)));
+    assert!(text.contains("Receiving server: mx.example.net"), "{text}");
+}
+
+#[test]
 fn original_message_is_returned_octet_for_octet() {
     let bytes = build_dsn(&request());
     let message = parse(&bytes);

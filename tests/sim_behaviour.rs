@@ -746,6 +746,93 @@ fn a_bounce_tells_the_sending_hosts_own_findings_from_a_servers_reply() {
 }
 
 #[test]
+fn each_recipient_is_reported_with_its_own_last_reply() {
+    // One session defers bob (greylisted for longer than the run) and carol (her mailbox is
+    // full): the delay notice, the bounce and the outcomes give each recipient the reply the
+    // server gave it (RFC 3464 2.3.4, 2.3.6), not the last one of the session.
+    let mut world = basic_world("own-status-per-recipient");
+    world["hosts"][1]["greylist_s"] = json!(100_000);
+    world["hosts"][1]["mailboxes"][1]["quota_octets"] = json!(5);
+    world["hosts"][1]["mailboxes"][1]["used_octets"] = json!(5);
+    world["messages"] = json!([message(&["bob@receiver.test", "carol@receiver.test"])]);
+    world["retry"] = json!({
+        "first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1200, "delay_notice_s": 1
+    });
+    let result = run_json(&world);
+    let notices = mailbox(&result, "alice@sender.test");
+    assert_eq!(notices.len(), 2, "a delay notice, then the bounce");
+    for (notice, action) in notices.iter().zip(["delayed", "failed"]) {
+        let groups = delivery_status(notice);
+        let reported: Vec<[Option<&str>; 4]> = groups[1..]
+            .iter()
+            .map(|group| {
+                ["Final-Recipient", "Action", "Status", "Diagnostic-Code"]
+                    .map(|name| field(group, name))
+            })
+            .collect();
+        assert_eq!(
+            reported,
+            [
+                [
+                    Some("rfc822; bob@receiver.test"),
+                    Some(action),
+                    Some("4.7.1"),
+                    Some("smtp; 451 4.7.1 Greylisted, please try again later")
+                ],
+                [
+                    Some("rfc822; carol@receiver.test"),
+                    Some(action),
+                    Some("4.2.2"),
+                    Some("smtp; 452 4.2.2 Mailbox full, try again later")
+                ],
+            ],
+            "{action}"
+        );
+        // The diagnostic is the server's reply, so the server is named as its author.
+        assert!(groups[1..]
+            .iter()
+            .all(|group| field(group, "Remote-MTA") == Some("dns; mx.receiver.test")));
+    }
+    let status = |recipient| match fate(&result, "m1", recipient) {
+        Fate::Bounced { status, .. } => status.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert!(status("bob@receiver.test")
+        .starts_with("451 4.7.1 delivery time expired; last reply: 451 4.7.1"));
+    assert!(status("carol@receiver.test")
+        .starts_with("452 4.2.2 delivery time expired; last reply: 452 4.2.2"));
+}
+
+#[test]
+fn a_failure_of_the_whole_attempt_replaces_each_recipients_own() {
+    // The first attempt's session defers bob and carol with their own replies; from then on
+    // the server is down, so the last thing either met is the refused connection.
+    let mut world = basic_world("whole-attempt-after-own-replies");
+    world["hosts"][1]["greylist_s"] = json!(100_000);
+    world["hosts"][1]["mailboxes"][1]["quota_octets"] = json!(5);
+    world["hosts"][1]["mailboxes"][1]["used_octets"] = json!(5);
+    world["hosts"][1]["faults"] = json!([fault("down", None)]);
+    world["hosts"][1]["faults"][0]["from_s"] = json!(300);
+    world["messages"] = json!([message(&["bob@receiver.test", "carol@receiver.test"])]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1200});
+    let result = run_json(&world);
+    let bounce = only_bounce(&result, "alice@sender.test");
+    let groups = delivery_status(&bounce);
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    for group in &groups[1..] {
+        assert_eq!(field(group, "Status"), Some("4.4.1"), "{group:?}");
+        let diagnostic = field(group, "Diagnostic-Code").unwrap_or_default();
+        assert!(
+            diagnostic.starts_with("X-SMTP-Lab; delivery time expired; last error: ")
+                && diagnostic.contains("connection refused"),
+            "{diagnostic}"
+        );
+        // This host wrote that diagnostic: no server is named as its author.
+        assert_eq!(field(group, "Remote-MTA"), None, "{group:?}");
+    }
+}
+
+#[test]
 fn a_relay_that_accepted_then_failed_sends_the_bounce_with_mail_from_null() {
     let result = builtin_unread("unknown-user-after-relay");
     let bounce = only_bounce(&result, "alice@sender.test");

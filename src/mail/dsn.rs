@@ -97,7 +97,8 @@ pub struct RecipientReport {
     /// Its class should match the action: 5 for failed, 4 for delayed, 2 otherwise.
     pub status: EnhancedStatus,
     /// The server the MTA spoke to about this recipient, if it got as far as one (RFC 3464
-    /// 2.3.5); none when no connection was made.
+    /// 2.3.5); none when no connection was made. The `Remote-MTA` field names it only when
+    /// the diagnostic is that server's reply (2.3.6); the text for people always does.
     pub remote_mta: Option<String>,
     /// What decided the outcome.
     pub diagnostic: Option<Diagnostic>,
@@ -719,8 +720,12 @@ fn delivery_status_part(request: &DsnRequest) -> Vec<u8> {
         );
         push_field(&mut part, "Action", recipient.action.as_str());
         push_field(&mut part, "Status", &recipient.status.to_string());
+        // RFC 3464 2.3.6: "the presence of a Remote-MTA field indicates that the Diagnostic
+        // Code was issued by the Remote MTA", so the field is left out when the reporting MTA
+        // wrote the diagnostic itself (the text for people still names the server).
+        let diagnosed_here = matches!(recipient.diagnostic, Some(Diagnostic::Local(_)));
         if let Some(host) = recipient.remote_mta.as_deref().map(clean_host) {
-            if !host.is_empty() {
+            if !host.is_empty() && !diagnosed_here {
                 push_field(&mut part, "Remote-MTA", &format!("dns; {host}"));
             }
         }

@@ -313,29 +313,65 @@ impl MaildropStore for SimMaildrop {
 struct Failure {
     reply: Reply,
     origin: ReplyOrigin,
+    /// The server of the session it happened in, when one was reached (RFC 3464 2.3.5).
+    remote: Option<String>,
+    /// This host stopped trying: the failure was the last of a recipient whose time in the
+    /// queue ran out (RFC 5321 4.5.4.1).
+    expired: bool,
 }
 
 impl Failure {
-    /// What the client engine reported for a recipient, with who gave the reply.
-    fn of_recipient(recipient: &RecipientOutcome) -> Failure {
+    /// What the client engine reported for a recipient in a session with `remote`, with who
+    /// gave the reply.
+    fn of_recipient(recipient: &RecipientOutcome, remote: &str) -> Failure {
         Failure {
             reply: recipient.status.reply().clone(),
             origin: recipient.reply_origin,
+            remote: Some(remote.to_string()),
+            expired: false,
         }
     }
 
+    /// What this host found itself, with no server reached.
     fn local(reply: Reply) -> Failure {
         Failure {
             reply,
             origin: ReplyOrigin::Client,
+            remote: None,
+            expired: false,
         }
     }
 
-    /// What a delivery report says about it.
+    /// The reply a recipient's fate and its report's status come from. For an expired
+    /// recipient, this host's own: RFC 3463 X.4.7 (delivery time expired) asks for "the code
+    /// for the actual problem found when delivery was attempted" rather than its own, so the
+    /// code and status are the last failure's, and X.4.7 only when it had none. Postfix
+    /// does the same.
+    fn final_reply(&self) -> Reply {
+        if !self.expired {
+            return self.reply.clone();
+        }
+        let last = match self.origin {
+            ReplyOrigin::Server => format!("last reply: {}", reply_text(&self.reply)),
+            ReplyOrigin::Client => format!("last error: {}", self.reply.text()),
+        };
+        let code = match self.reply.code {
+            code @ 400..=499 => code,
+            _ => 451,
+        };
+        let status = (self.reply.enhanced)
+            .filter(|status| status.class == 4)
+            .unwrap_or(EnhancedStatus::new(4, 4, 7));
+        Reply::new(code, Some(status), format!("delivery time expired; {last}"))
+    }
+
+    /// What a delivery report says about it. A server's reply is that server's diagnostic,
+    /// even when it was the last of an expired recipient (the report's text says that the
+    /// host gave up); what this host found itself is its own.
     fn diagnostic(&self) -> Diagnostic {
         match self.origin {
             ReplyOrigin::Server => Diagnostic::Smtp(self.reply.clone()),
-            ReplyOrigin::Client => Diagnostic::Local(self.reply.text()),
+            ReplyOrigin::Client => Diagnostic::Local(self.final_reply().text()),
         }
     }
 }
@@ -370,12 +406,47 @@ struct Entry {
     mx_sessions: u8,
     in_flight: bool,
     delay_notice_sent: bool,
-    /// The last temporary failure, for a give-up bounce, and the server it came from.
+    /// The last temporary failure that concerned every recipient still queued (a connection,
+    /// a DNS answer), or the last recipient's of a session: what a recipient without a later
+    /// one of its own is reported with.
     last_failure: Option<Failure>,
-    last_remote: Option<String>,
+    /// The temporary failure each recipient got in the last session that answered them one
+    /// by one, when no failure of the whole entry came after: a report gives each recipient
+    /// its own status and diagnostic (RFC 3464 2.3.4, 2.3.6), not another's.
+    recipient_failures: Vec<(String, Failure)>,
 }
 
 impl Entry {
+    /// A temporary failure that concerned every recipient still queued.
+    fn failed_all(&mut self, failure: Failure) {
+        self.recipient_failures.clear();
+        self.last_failure = Some(failure);
+    }
+
+    /// The temporary failures a session gave its recipients, each its own.
+    fn failed_each(&mut self, failures: Vec<(String, Failure)>) {
+        if let Some((_, last)) = failures.last() {
+            self.last_failure = Some(last.clone());
+        }
+        self.recipient_failures = failures;
+    }
+
+    /// Each recipient still queued with the last failure that concerned it.
+    fn failures(&self) -> Vec<(String, Failure)> {
+        self.recipients
+            .iter()
+            .map(|recipient| {
+                let own = self
+                    .recipient_failures
+                    .iter()
+                    .find(|(deferred, _)| deferred == recipient)
+                    .map(|(_, failure)| failure);
+                let failure = own.or(self.last_failure.as_ref()).cloned();
+                (recipient.clone(), failure.unwrap_or_else(no_answer))
+            })
+            .collect()
+    }
+
     fn original(&self) -> Original {
         Original {
             message: self.message.clone(),
@@ -1101,6 +1172,15 @@ fn pop3_reply_code(ok: bool, first_line: &str) -> u16 {
     }
 }
 
+/// An attempt that ended with no address left and no failure recorded.
+fn no_answer() -> Failure {
+    Failure::local(Reply::new(
+        451,
+        Some(EnhancedStatus::new(4, 4, 1)),
+        "No MX host answered",
+    ))
+}
+
 fn status_of(reply: &Reply) -> EnhancedStatus {
     reply.enhanced.unwrap_or(EnhancedStatus::new(
         (reply.code / 100).clamp(2, 5) as u8,
@@ -1355,7 +1435,7 @@ impl<'a> World<'a> {
                         target.name, target.address
                     ),
                 );
-                self.try_next_target(host, entry_id, Failure::local(reply), None);
+                self.try_next_target(host, entry_id, Failure::local(reply));
             }
             Action::Arrive(conn, side, event) => self.arrive(conn, side, event),
             Action::PeerClosed(conn, side) => {
@@ -2325,7 +2405,7 @@ impl<'a> World<'a> {
             // No server was reached, so none is named in a report (RFC 3464 2.3.5).
             Purpose::Relay { host, entries } => {
                 for entry in entries {
-                    self.try_next_target(host, entry, Failure::local(reply.clone()), None);
+                    self.try_next_target(host, entry, Failure::local(reply.clone()));
                 }
             }
             Purpose::Fetch { .. } | Purpose::Raw { .. } => {}
@@ -2642,7 +2722,7 @@ impl<'a> World<'a> {
                     in_flight: false,
                     delay_notice_sent: false,
                     last_failure: None,
-                    last_remote: None,
+                    recipient_failures: Vec::new(),
                 },
             );
             self.schedule_in(0, Action::QueueRun(host, entry));
@@ -2761,7 +2841,6 @@ impl<'a> World<'a> {
                 host,
                 &original,
                 vec![(recipient.to_string(), Failure::local(reply))],
-                None,
             );
             return;
         };
@@ -2791,7 +2870,6 @@ impl<'a> World<'a> {
                 host,
                 &original,
                 vec![(recipient.to_string(), Failure::local(reply))],
-                None,
             );
             return;
         }
@@ -3027,9 +3105,12 @@ impl<'a> World<'a> {
                 entry.in_flight = false;
             }
             if failure.permanent {
-                self.fail_entry(host, entry_id, &Failure::local(reply), None);
+                self.fail_entry(host, entry_id, &Failure::local(reply));
             } else {
-                self.defer_entry(host, entry_id, Failure::local(reply), None);
+                if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+                    entry.failed_all(Failure::local(reply));
+                }
+                self.defer_entry(host, entry_id);
             }
             return;
         }
@@ -3055,16 +3136,11 @@ impl<'a> World<'a> {
         };
         let target = entry.targets.get(entry.target_index).filter(|_| !too_late);
         let Some(target) = target.cloned() else {
-            let failure = entry.last_failure.clone().unwrap_or_else(|| {
-                Failure::local(Reply::new(
-                    451,
-                    Some(EnhancedStatus::new(4, 4, 1)),
-                    "No MX host answered",
-                ))
-            });
-            let remote = entry.last_remote.clone();
+            if entry.last_failure.is_none() {
+                entry.failed_all(no_answer());
+            }
             entry.in_flight = false;
-            self.defer_entry(host, entry_id, failure, remote);
+            self.defer_entry(host, entry_id);
             return;
         };
         let Some(&server) = self.host_by_address.get(&target.address) else {
@@ -3131,7 +3207,7 @@ impl<'a> World<'a> {
                 if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
                     entry.in_flight = false;
                 }
-                self.fail_entry(host, entry_id, &Failure::local(reply), None);
+                self.fail_entry(host, entry_id, &Failure::local(reply));
                 return;
             }
         };
@@ -3154,18 +3230,12 @@ impl<'a> World<'a> {
         self.hold_for(conn, data.len());
     }
 
-    fn try_next_target(
-        &mut self,
-        host: usize,
-        entry_id: EntryId,
-        failure: Failure,
-        remote: Option<String>,
-    ) {
+    /// A failure of the whole session or connection (every recipient's): the next address.
+    fn try_next_target(&mut self, host: usize, entry_id: EntryId, failure: Failure) {
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
-        entry.last_failure = Some(failure);
-        entry.last_remote = remote;
+        entry.failed_all(failure);
         entry.target_index += 1;
         self.connect_to_target(host, entry_id);
     }
@@ -3193,7 +3263,7 @@ impl<'a> World<'a> {
             let failure = outcome
                 .recipients
                 .first()
-                .map(Failure::of_recipient)
+                .map(|recipient| Failure::of_recipient(recipient, &remote))
                 .unwrap_or_else(|| {
                     Failure::local(Reply::new(
                         451,
@@ -3209,25 +3279,26 @@ impl<'a> World<'a> {
                 .get(&entry_id)
                 .is_some_and(|e| e.target_index + 1 < e.targets.len());
             if more_targets || !failure.reply.is_permanent() {
-                self.try_next_target(host, entry_id, failure, Some(remote));
+                self.try_next_target(host, entry_id, failure);
                 return;
             }
         }
         let mut failed = Vec::new();
         let mut deferred = Vec::new();
-        let mut last_temporary = None;
         for recipient in &outcome.recipients {
             let (result, reply) = match &recipient.status {
                 RecipientStatus::Accepted(reply) => ("accepted", reply),
                 RecipientStatus::TemporaryFailure(reply) => {
-                    deferred.push(recipient.forward_path.clone());
-                    last_temporary = Some(Failure::of_recipient(recipient));
+                    deferred.push((
+                        recipient.forward_path.clone(),
+                        Failure::of_recipient(recipient, &remote),
+                    ));
                     (trace::TEMPORARY_FAILURE, reply)
                 }
                 RecipientStatus::PermanentFailure(reply) => {
                     failed.push((
                         recipient.forward_path.clone(),
-                        Failure::of_recipient(recipient),
+                        Failure::of_recipient(recipient, &remote),
                     ));
                     ("permanent failure", reply)
                 }
@@ -3245,7 +3316,11 @@ impl<'a> World<'a> {
         };
         entry.in_flight = false;
         // Only the recipients to try again stay queued.
-        entry.recipients.retain(|r| deferred.contains(r));
+        entry
+            .recipients
+            .retain(|r| deferred.iter().any(|(deferred, _)| deferred == r));
+        let any_deferred = !deferred.is_empty();
+        entry.failed_each(deferred);
         entry.mx_sessions = entry.mx_sessions.saturating_add(1);
         // RFC 5321 5.1: the client tries each address in order "until a delivery attempt
         // succeeds". As Postfix does, recipients a server deferred after MAIL (or that a lost
@@ -3253,16 +3328,17 @@ impl<'a> World<'a> {
         // MX_SESSIONS_PER_ATTEMPT such sessions per attempt (its smtp_mx_session_limit).
         let next_mx = entry.target_index + 1 < entry.targets.len()
             && entry.mx_sessions < MX_SESSIONS_PER_ATTEMPT;
+        if any_deferred && next_mx {
+            entry.target_index += 1;
+        }
         if !failed.is_empty() {
             let original = entry.original();
-            self.bounce(host, &original, failed, Some(remote.clone()));
+            self.bounce(host, &original, failed);
         }
-        match last_temporary {
-            Some(failure) if next_mx => {
-                self.try_next_target(host, entry_id, failure, Some(remote));
-            }
-            Some(failure) => self.defer_entry(host, entry_id, failure, Some(remote)),
-            None => self.dequeue(host, entry_id),
+        match (any_deferred, next_mx) {
+            (true, true) => self.connect_to_target(host, entry_id),
+            (true, false) => self.defer_entry(host, entry_id),
+            (false, _) => self.dequeue(host, entry_id),
         }
     }
 
@@ -3298,15 +3374,10 @@ impl<'a> World<'a> {
         })
     }
 
-    /// Temporary failure: retry later, or give up and bounce once the message is too old
-    /// (RFC 5321 4.5.4.1).
-    fn defer_entry(
-        &mut self,
-        host: usize,
-        entry_id: EntryId,
-        failure: Failure,
-        remote: Option<String>,
-    ) {
+    /// Temporary failure of the recipients still queued (their failures recorded in the
+    /// entry): retry later, or give up and bounce once the message is too old (RFC 5321
+    /// 4.5.4.1).
+    fn defer_entry(&mut self, host: usize, entry_id: EntryId) {
         let retry = self.scenario.retry.clone();
         let now = self.now_ms;
         let host_name = Rc::clone(&self.hosts[host].name);
@@ -3314,38 +3385,29 @@ impl<'a> World<'a> {
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
-        entry.last_failure = Some(failure.clone());
-        entry.last_remote = remote.clone();
+        let failures = entry.failures();
         let age_ms = now - entry.queued_at_ms;
         if gives_up {
             let recipients = entry.recipients.clone();
+            let original = entry.original();
             self.record(Event::GaveUp(Box::new(trace::GaveUp {
                 host: host_name,
                 entry: entry_id,
                 recipients,
             })));
-            // This host decides to give up, whoever gave the last error. RFC 3463 3.5 X.4.7
-            // (delivery time expired): "If possible, the code for the actual problem found
-            // when delivery was attempted should be returned rather than this code", so the
-            // status is the last failure's, and X.4.7 only when it had none. Postfix does the
-            // same.
-            let last = match failure.origin {
-                ReplyOrigin::Server => format!("last reply: {}", reply_text(&failure.reply)),
-                ReplyOrigin::Client => format!("last error: {}", failure.reply.text()),
-            };
-            let code = match failure.reply.code {
-                code @ 400..=499 => code,
-                _ => 451,
-            };
-            let status = (failure.reply.enhanced)
-                .filter(|status| status.class == 4)
-                .unwrap_or(EnhancedStatus::new(4, 4, 7));
-            let expired = Failure::local(Reply::new(
-                code,
-                Some(status),
-                format!("delivery time expired; {last}"),
-            ));
-            self.fail_entry(host, entry_id, &expired, remote);
+            // This host decides to give up, each recipient with its own last failure.
+            let expired = failures
+                .into_iter()
+                .map(|(recipient, failure)| {
+                    let expired = Failure {
+                        expired: true,
+                        ..failure
+                    };
+                    (recipient, expired)
+                })
+                .collect();
+            self.dequeue(host, entry_id);
+            self.bounce(host, &original, expired);
             return;
         }
         // Waits double from the first retry interval up to the maximum.
@@ -3383,28 +3445,18 @@ impl<'a> World<'a> {
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
         if notice_due {
             let will_retry_until_ms = self.last_connection_ms(original.arrived_ms);
-            let delayed = recipients
-                .into_iter()
-                .map(|r| (r, failure.clone()))
-                .collect();
             self.notify(
                 host,
                 &original,
-                delayed,
-                remote,
+                failures,
                 DsnAction::Delayed,
                 Some(will_retry_until_ms),
             );
         }
     }
 
-    fn fail_entry(
-        &mut self,
-        host: usize,
-        entry_id: EntryId,
-        failure: &Failure,
-        remote: Option<String>,
-    ) {
+    /// A permanent failure of every recipient still queued.
+    fn fail_entry(&mut self, host: usize, entry_id: EntryId, failure: &Failure) {
         let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
             return;
         };
@@ -3415,16 +3467,10 @@ impl<'a> World<'a> {
             .collect();
         let original = entry.original();
         self.dequeue(host, entry_id);
-        self.bounce(host, &original, failed, remote);
+        self.bounce(host, &original, failed);
     }
 
-    fn bounce(
-        &mut self,
-        host: usize,
-        original: &Original,
-        failed: Vec<(String, Failure)>,
-        remote: Option<String>,
-    ) {
+    fn bounce(&mut self, host: usize, original: &Original, failed: Vec<(String, Failure)>) {
         let host_name = Rc::clone(&self.hosts[host].name);
         let message = original.message.as_str();
         if original.reverse_path.is_empty() {
@@ -3435,7 +3481,7 @@ impl<'a> World<'a> {
                     recipient,
                     Fate::Discarded {
                         host: host_name.to_string(),
-                        status: reply_text(&failure.reply),
+                        status: reply_text(&failure.final_reply()),
                     },
                 );
             }
@@ -3452,11 +3498,11 @@ impl<'a> World<'a> {
                 recipient,
                 Fate::Bounced {
                     host: host_name.to_string(),
-                    status: reply_text(&failure.reply),
+                    status: reply_text(&failure.final_reply()),
                 },
             );
         }
-        self.notify(host, original, failed, remote, DsnAction::Failed, None);
+        self.notify(host, original, failed, DsnAction::Failed, None);
     }
 
     /// Sends a delivery status notification (RFC 3464) from this host to the original
@@ -3466,7 +3512,6 @@ impl<'a> World<'a> {
         host: usize,
         original: &Original,
         recipients: Vec<(String, Failure)>,
-        remote: Option<String>,
         action: DsnAction,
         will_retry_until_ms: Option<u64>,
     ) {
@@ -3507,8 +3552,8 @@ impl<'a> World<'a> {
                     final_recipient: recipient.clone(),
                     original_recipient: None,
                     action,
-                    status: status_of(&failure.reply),
-                    remote_mta: remote.clone(),
+                    status: status_of(&failure.final_reply()),
+                    remote_mta: failure.remote.clone(),
                     diagnostic: Some(failure.diagnostic()),
                     last_attempt_date_unix_s: now_s,
                     will_retry_until_unix_s: will_retry_until_ms.map(|ms| {
