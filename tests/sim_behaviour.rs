@@ -247,6 +247,60 @@ fn a_busy_primary_answers_421_at_the_greeting_and_the_next_mx_is_used() {
 }
 
 #[test]
+fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_quit() {
+    let mut world = three_mx_world();
+    // mx1 answers 554 instead of 220; mx2 works.
+    world["hosts"][1]["faults"] = json!([fault("refuse", None)]);
+    world["hosts"][2]["faults"] = json!([]);
+    let result = run_json(&world);
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test"),
+        ["mx1.receiver.test", "mx2.receiver.test"]
+    );
+    let refusing_conn = attempts(&result)
+        .into_iter()
+        .find(|(_, _, _, server, _)| server == "mx1.receiver.test")
+        .map(|(_, conn, ..)| conn)
+        .expect("a connection to mx1");
+    let said: Vec<String> = transmissions(&result, refusing_conn)
+        .into_iter()
+        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+        .collect();
+    // RFC 5321 3.1: after a 554 greeting the server waits for the client's QUIT.
+    assert_eq!(
+        said,
+        [
+            "554 5.3.2 mx1.receiver.test No SMTP service here\r\n",
+            "QUIT\r\n",
+            "221 2.0.0 mx1.receiver.test closing connection\r\n"
+        ]
+    );
+    // mx2 took the mail; its only better MX is mx1, which refuses it too, so mx2 bounces it
+    // at once (no MX left to try).
+    assert_eq!(
+        relay_targets(&result, "mx2.receiver.test"),
+        ["mx1.receiver.test", "mail.sender.test"],
+        "the relay, then its bounce"
+    );
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { host, status } => {
+            assert_eq!(host, "mx2.receiver.test");
+            assert!(status.starts_with("554 5.3.2"), "{status}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Refused by the only MX, the mail bounces at once, with the server's reply.
+    let mut world = basic_world("refused-by-the-only-mx");
+    world["hosts"][1]["faults"] = json!([fault("refuse", None)]);
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.starts_with("554 5.3.2"), "{status}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(retries(&result, "mail.sender.test").is_empty());
+}
+
+#[test]
 fn an_mx_address_where_no_host_lives_times_out_like_a_silent_host() {
     let mut world = three_mx_world();
     // mx1's address is nobody's; mx2 works.

@@ -246,6 +246,9 @@ pub enum FaultKind {
     /// The SMTP server is up but cannot serve now: it answers 421 at the greeting and
     /// closes (RFC 5321 3.8), so the sending server tries the next MX or later.
     Busy,
+    /// The SMTP server refuses service: it answers 554 at the greeting instead of 220, then
+    /// waits for QUIT and answers anything else with 503 (RFC 5321 3.1).
+    Refuse,
 }
 
 /// A fault kind as written: its type and the one field a type may take. Read through this,
@@ -270,6 +273,7 @@ enum FaultType {
     DropInData,
     Slow,
     Busy,
+    Refuse,
 }
 
 impl TryFrom<FaultKindFields> for FaultKind {
@@ -284,6 +288,7 @@ impl TryFrom<FaultKindFields> for FaultKind {
             (FaultType::NoAnswer, None) => Ok(FaultKind::NoAnswer),
             (FaultType::DropInData, None) => Ok(FaultKind::DropInData),
             (FaultType::Busy, None) => Ok(FaultKind::Busy),
+            (FaultType::Refuse, None) => Ok(FaultKind::Refuse),
         }
     }
 }

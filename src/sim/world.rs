@@ -136,12 +136,29 @@ struct SimPolicy {
     store: SharedStore,
     /// A `busy` fault was active when the connection arrived.
     busy: bool,
+    /// A `refuse` fault was active when the connection arrived (and no `busy` one).
+    refusing: bool,
     hostname: Name,
     address: IpAddr,
 }
 
 impl Policy for SimPolicy {
     fn check_connect(&mut self, _session: &SessionInfo<'_>) -> Decision {
+        if self.refusing && !self.busy {
+            return Decision::Respond {
+                reply: Reply::new(
+                    554,
+                    Some(EnhancedStatus::new(5, 3, 2)),
+                    format!("{} No SMTP service here", self.hostname),
+                ),
+                why: "this server refuses to serve (a refuse fault in the scenario): RFC 5321 \
+                      3.1 lets it answer 554 instead of 220, and it must then wait for QUIT, \
+                      answering anything else with 503; a sending server rules this host out \
+                      and tries the next MX, as Postfix does"
+                    .into(),
+                rfc: "RFC 5321 3.1".into(),
+            };
+        }
         if !self.busy {
             return Decision::accept("this server serves every peer");
         }
@@ -1895,6 +1912,7 @@ impl<'a> World<'a> {
                     greylist: Rc::clone(&host.greylist),
                     store: Rc::clone(&self.store),
                     busy: host.fault(self.now_ms, |k| *k == FaultKind::Busy),
+                    refusing: host.fault(self.now_ms, |k| *k == FaultKind::Refuse),
                     hostname: Rc::clone(&host.name),
                     address: host.spec.address,
                 };
