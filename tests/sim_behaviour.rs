@@ -249,8 +249,8 @@ fn a_busy_primary_answers_421_at_the_greeting_and_the_next_mx_is_used() {
 #[test]
 fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_quit() {
     let mut world = three_mx_world();
-    // mx1 answers 554 instead of 220; mx2 works.
-    world["hosts"][1]["faults"] = json!([fault("refuse", None)]);
+    // mx1 answers 554 instead of 220 for an hour; mx2 works.
+    world["hosts"][1]["faults"] = json!([fault("refuse", Some(3600))]);
     world["hosts"][2]["faults"] = json!([]);
     let result = run_json(&world);
     assert_eq!(
@@ -275,29 +275,76 @@ fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_qui
             "221 2.0.0 mx1.receiver.test closing connection\r\n"
         ]
     );
-    // mx2 took the mail; its only better MX is mx1, which refuses it too, so mx2 bounces it
-    // at once (no MX left to try).
+    // mx2 took the mail; its only better MX is mx1, which refuses it too. That is no reason
+    // to bounce (Postfix's smtp_skip_5xx_greeting): mx2 tries again, and once mx1 serves
+    // again, the mail arrives.
     assert_eq!(
         relay_targets(&result, "mx2.receiver.test"),
-        ["mx1.receiver.test", "mail.sender.test"],
-        "the relay, then its bounce"
+        [
+            "mx1.receiver.test",
+            "mx1.receiver.test",
+            "mx1.receiver.test"
+        ]
     );
-    match fate(&result, "m1", "bob@receiver.test") {
-        Fate::Bounced { host, status } => {
-            assert_eq!(host, "mx2.receiver.test");
-            assert!(status.starts_with("554 5.3.2"), "{status}");
-        }
-        other => panic!("{other:?}"),
-    }
-    // Refused by the only MX, the mail bounces at once, with the server's reply.
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if &**host == "mx1.receiver.test"
+    ));
+}
+
+#[test]
+fn a_554_greeting_from_the_last_mx_is_retried_not_bounced_at_once() {
+    // The primary greylists; the backup refuses service. The message waits for the primary,
+    // which takes it on the next attempt: a refusal by the backup does not cut that short.
+    let mut world = basic_world("greylisted-then-refused");
+    world["dns"]["zones"][1]["records"] = json!([
+        mx("receiver.test", 10, "mx.receiver.test"),
+        mx("receiver.test", 20, "backup.receiver.test"),
+        a("mx.receiver.test", "192.0.2.20"),
+        a("backup.receiver.test", "192.0.2.21"),
+    ]);
+    world["hosts"][1]["greylist_s"] = json!(300);
+    world["hosts"].as_array_mut().expect("hosts").push(
+        json!({"name": "backup.receiver.test", "address": "192.0.2.21",
+            "relay_domains": ["receiver.test"], "faults": [fault("refuse", None)]}),
+    );
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if &**host == "mx.receiver.test"
+    ));
+    assert_eq!(retries(&result, "mail.sender.test").len(), 1);
+
+    // Refused by the only MX for good: retried until the give-up time, then bounced with
+    // the server's reply, its status in class 4 (it was counted as temporary).
     let mut world = basic_world("refused-by-the-only-mx");
     world["hosts"][1]["faults"] = json!([fault("refuse", None)]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1800,
+        "delay_notice_s": 1});
     let result = run_json(&world);
+    assert_eq!(retries(&result, "mail.sender.test").len(), 3);
     match fate(&result, "m1", "bob@receiver.test") {
-        Fate::Bounced { status, .. } => assert!(status.starts_with("554 5.3.2"), "{status}"),
+        Fate::Bounced { status, .. } => assert!(
+            status.starts_with("451 4.3.2 delivery time expired; last reply: 554 5.3.2"),
+            "{status}"
+        ),
         other => panic!("{other:?}"),
     }
-    assert!(retries(&result, "mail.sender.test").is_empty());
+    let notices = mailbox(&result, "alice@sender.test");
+    assert_eq!(notices.len(), 2, "a delay notice, then the bounce");
+    for (notice, action) in notices.iter().zip(["delayed", "failed"]) {
+        let groups = delivery_status(notice);
+        assert_eq!(field(&groups[1], "Action"), Some(action));
+        assert_eq!(field(&groups[1], "Status"), Some("4.3.2"), "{action}");
+        assert_eq!(
+            field(&groups[1], "Diagnostic-Code"),
+            Some("smtp; 554 5.3.2 mx.receiver.test No SMTP service here")
+        );
+        assert_eq!(
+            field(&groups[1], "Remote-MTA"),
+            Some("dns; mx.receiver.test")
+        );
+    }
 }
 
 #[test]

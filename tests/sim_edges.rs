@@ -146,7 +146,7 @@ fn a_maildrop_is_locked_while_a_pop3_session_holds_it() {
         server_text.contains("+OK maildrop has 0 messages"),
         "{server_text}"
     );
-    // The lock is a temporary refusal (RFC 2449 8.1.1): explained as a 4yz is, not as a
+    // The lock is a temporary refusal (RFC 2449 8.1.2): explained as a 4yz is, not as a
     // permanent one.
     let in_use: Vec<u16> = events(&result)
         .filter_map(|e| match &e.event {

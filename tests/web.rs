@@ -400,6 +400,26 @@ async fn a_step_button_that_becomes_disabled_hands_the_focus_to_its_mirror() {
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 0);
     assert_eq!(focused_title().as_deref(), Some("Step forward"));
+    // A button the user left for the page while it worked keeps nothing: reaching the end
+    // later, by the keys, leaves the focus where the user put it.
+    let step_forward: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(
+        root.query_selector("button[title='Step forward']")
+            .unwrap()
+            .expect("the button exists"),
+    );
+    step_forward.blur().unwrap();
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("End");
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let end = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
+        .expect("a key event");
+    let body = gloo::utils::document().body().unwrap();
+    body.dispatch_event(&end).unwrap();
+    yew::scheduler::flush().await;
+    let (shown, total) = position(&root);
+    assert_eq!(shown, total);
+    assert_eq!(focused_title(), None, "the focus stays on the page");
     mount_app_at("#").await;
 }
 

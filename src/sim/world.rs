@@ -335,6 +335,10 @@ struct Failure {
     /// This host stopped trying: the failure was the last of a recipient whose time in the
     /// queue ran out (RFC 5321 4.5.4.1).
     expired: bool,
+    /// A server's permanent refusal before any transaction (a `554` greeting), counted as a
+    /// temporary failure of the attempt: the host is ruled out, and a later attempt may find
+    /// it, or a better one, serving.
+    counted_temporary: bool,
 }
 
 impl Failure {
@@ -346,6 +350,7 @@ impl Failure {
             origin: recipient.reply_origin,
             remote: Some(remote.to_string()),
             expired: false,
+            counted_temporary: false,
         }
     }
 
@@ -356,6 +361,7 @@ impl Failure {
             origin: ReplyOrigin::Client,
             remote: None,
             expired: false,
+            counted_temporary: false,
         }
     }
 
@@ -376,10 +382,29 @@ impl Failure {
             code @ 400..=499 => code,
             _ => 451,
         };
-        let status = (self.reply.enhanced)
+        let status = self
+            .reply
+            .enhanced
+            .map(|status| self.as_counted(status))
             .filter(|status| status.class == 4)
             .unwrap_or(EnhancedStatus::new(4, 4, 7));
         Reply::new(code, Some(status), format!("delivery time expired; {last}"))
+    }
+
+    /// `status` in the class the failure counts in: a permanent refusal counted as temporary
+    /// reports its detail under class 4 (RFC 3463 2: the class says whether the same message
+    /// may be sent again), as Postfix does with it.
+    fn as_counted(&self, status: EnhancedStatus) -> EnhancedStatus {
+        if self.counted_temporary && status.class == 5 {
+            EnhancedStatus::new(4, status.subject, status.detail)
+        } else {
+            status
+        }
+    }
+
+    /// The status a delivery report gives the recipient.
+    fn status(&self) -> EnhancedStatus {
+        self.as_counted(status_of(&self.final_reply()))
     }
 
     /// What a delivery report says about it. A server's reply is that server's diagnostic,
@@ -3278,7 +3303,7 @@ impl<'a> World<'a> {
             && !refused_by_client
             && outcome.recipients.iter().all(|r| !r.status.is_accepted());
         if connection_failed {
-            let failure = outcome
+            let mut failure = outcome
                 .recipients
                 .first()
                 .map(|recipient| Failure::of_recipient(recipient, &remote))
@@ -3290,16 +3315,13 @@ impl<'a> World<'a> {
                     ))
                 });
             // As Postfix does by default (smtp_skip_5xx_greeting), even a 5yz greeting only
-            // rules out this host: the next MX may take the mail. Only the last one's
-            // permanent refusal bounces the message.
-            let more_targets = self.hosts[host]
-                .queue
-                .get(&entry_id)
-                .is_some_and(|e| e.target_index + 1 < e.targets.len());
-            if more_targets || !failure.reply.is_permanent() {
-                self.try_next_target(host, entry_id, failure);
-                return;
-            }
+            // rules out this host, and counts as a temporary failure: the next MX may take
+            // the mail, and with none left the message waits for the next attempt. Bouncing
+            // at once "appears to contradict RFC 2821", Postfix's documentation says: a better
+            // MX may only have failed for now.
+            failure.counted_temporary = failure.reply.is_permanent();
+            self.try_next_target(host, entry_id, failure);
+            return;
         }
         let mut failed = Vec::new();
         let mut deferred = Vec::new();
@@ -3570,7 +3592,7 @@ impl<'a> World<'a> {
                     final_recipient: recipient.clone(),
                     original_recipient: None,
                     action,
-                    status: status_of(&failure.final_reply()),
+                    status: failure.status(),
                     remote_mta: failure.remote.clone(),
                     diagnostic: Some(failure.diagnostic()),
                     last_attempt_date_unix_s: now_s,

@@ -56,9 +56,15 @@ pub fn controls(props: &ControlsProps) -> Html {
             <button type="button" title={title} aria-label={title} aria-keyshortcuts={keys} {disabled}
                 ref={step_buttons[index].clone()}
                 onfocus={Callback::from(move |_| *focused.borrow_mut() = Some(index))}
-                // Focus that moves on to another element was not lost.
-                onblur={Callback::from(move |event: FocusEvent| if event.related_target().is_some() {
-                    *blurred.borrow_mut() = None;
+                // A button the user leaves while it still works (for another element, or
+                // for a click on the page) did not lose the focus to being disabled.
+                onblur={Callback::from(move |event: FocusEvent| {
+                    let still_usable = event
+                        .target_dyn_into::<web_sys::Element>()
+                        .is_some_and(|button| !button.has_attribute("disabled"));
+                    if still_usable {
+                        *blurred.borrow_mut() = None;
+                    }
                 })}
                 onclick={Callback::from(move |_| on_action.emit(action))}>
                 { icon.svg() }
