@@ -1001,23 +1001,28 @@ mod text_tests {
         }
     }
 
-    #[test]
-    fn only_crlf_ends_a_shown_line() {
+    /// The text trace's lines for `bytes` sent by a client on connection 1.
+    fn shown_client_lines(bytes: &[u8]) -> Vec<String> {
         let trace = trace_after_attempt(
             1,
-            "mallory",
+            "alice",
             Protocol::Smtp,
             vec![Event::Transmitted {
                 conn: 1,
                 direction: Direction::ClientToServer,
-                bytes: WireBytes::from_bytes(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT"),
+                bytes: WireBytes::from_bytes(bytes),
             }],
         );
-        let shown: Vec<String> = trace
+        trace
             .to_text()
             .lines()
             .filter_map(|line| line.split_once("#1 C: ").map(|(_, text)| text.to_string()))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn only_crlf_ends_a_shown_line() {
+        let shown = shown_client_lines(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT");
         assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
     }
 
@@ -1025,21 +1030,7 @@ mod text_tests {
     fn long_data_is_summarised_but_never_for_a_single_line() {
         let shown_after = |count: usize| {
             let data: String = (1..=count).map(|i| format!("line {i}\r\n")).collect();
-            let trace = trace_after_attempt(
-                1,
-                "alice",
-                Protocol::Smtp,
-                vec![Event::Transmitted {
-                    conn: 1,
-                    direction: Direction::ClientToServer,
-                    bytes: WireBytes::from_bytes(data.as_bytes()),
-                }],
-            );
-            trace
-                .to_text()
-                .lines()
-                .filter_map(|line| line.split_once("#1 C: ").map(|(_, text)| text.to_string()))
-                .collect::<Vec<String>>()
+            shown_client_lines(data.as_bytes())
         };
         let one_over = shown_after(DATA_LINES_SHOWN + 1);
         assert_eq!(one_over.len(), DATA_LINES_SHOWN + 1);
