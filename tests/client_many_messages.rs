@@ -427,3 +427,54 @@ fn a_message_needing_more_transactions_than_are_left_is_refused_at_the_door() {
         Err(ClientSetupError::SessionClosing)
     );
 }
+
+#[test]
+fn recipients_a_broken_session_never_reached_are_told_so_not_the_break_in_progress() {
+    // Three recipients, one transaction each (the server takes one a transaction): the link
+    // breaks in the second transaction's data. carol's transaction broke; dave's never began.
+    let mut client = ClientSession::new(
+        config(None),
+        envelope(&["bob@mx.test", "carol@mx.test", "dave@mx.test"]),
+        message("one"),
+    )
+    .unwrap();
+    let too_many = "452 4.5.3 Too many recipients\r\n";
+    let sent = converse(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            EHLO_REPLY,
+            "250 ok\r\n",
+            "250 ok\r\n",
+            too_many,
+            "354 go\r\n",
+            "250 queued\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            too_many,
+            "354 go\r\n",
+        ],
+        0,
+    );
+    assert_eq!(
+        sent.iter().filter(|line| line.starts_with("MAIL")).count(),
+        2,
+        "{sent:?}"
+    );
+    client.handle_peer_closed();
+    let outcome = client.outcome().expect("the message has an outcome");
+    let texts: Vec<(&str, String)> = outcome
+        .recipients
+        .iter()
+        .map(|r| (r.forward_path.as_str(), r.status.reply().text()))
+        .collect();
+    assert!(matches!(
+        outcome.recipients[0].status,
+        RecipientStatus::Accepted(_)
+    ));
+    assert!(
+        texts[1].1.starts_with("connection closed by the server"),
+        "{texts:?}"
+    );
+    assert_eq!(texts[2].1, "session ended before delivery", "{texts:?}");
+}

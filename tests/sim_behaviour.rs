@@ -348,6 +348,43 @@ fn a_554_greeting_from_the_last_mx_is_retried_not_bounced_at_once() {
 }
 
 #[test]
+fn a_message_waiting_on_a_session_that_breaks_before_its_turn_gets_its_own_connection() {
+    // m1 opens the session and m2 joins it; the link breaks in m1's data, before m2's MAIL.
+    // m2 was not tried at all, so its attempt goes on at once on a new connection (and the
+    // break is over by then), rather than waiting a retry interval.
+    let mut world = basic_world("joined-then-broken");
+    world["latency_ms"] = json!(400);
+    world["hosts"][1]["faults"] = json!([{"kind": {"type": "drop_in_data"}, "until_s": 9}]);
+    world["messages"] = json!([
+        message(&["bob@receiver.test"]),
+        message(&["carol@receiver.test"])
+    ]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "delay_notice_s": 1});
+    let result = run_json(&world);
+    let relay_connections: Vec<u64> = attempts(&result)
+        .into_iter()
+        .filter(|(_, _, client, _, port)| client == "mail.sender.test" && *port == 25)
+        .map(|(time_ms, ..)| time_ms)
+        .collect();
+    assert!(relay_connections.len() >= 2, "{relay_connections:?}");
+    assert!(
+        relay_connections[1] < 60_000,
+        "m2's own connection comes at once: {relay_connections:?}"
+    );
+    let deferred: Vec<String> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::RetryScheduled(retry) => Some(retry.recipients.join(",")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(deferred, ["bob@receiver.test"], "only m1 waits for a retry");
+    assert!(matches!(
+        fate(&result, "m2", "carol@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
+#[test]
 fn an_mx_address_where_no_host_lives_times_out_like_a_silent_host() {
     let mut world = three_mx_world();
     // mx1's address is nobody's; mx2 works.

@@ -2515,6 +2515,24 @@ impl<'a> World<'a> {
                 let (host, Some(&entry)) = (*host, entries.get(index)) else {
                     return;
                 };
+                // A message that joined a working session (its EHLO answered) opened for
+                // another, and that the session ended before reaching (no MAIL was sent for
+                // it, and the client did not refuse it), was not tried at all: its attempt
+                // goes on at the same address, on a connection of its own, as Postfix opens
+                // a new connection when a cached one is gone. A session that failed before
+                // EHLO failed for its every message.
+                let never_reached = index > 0
+                    && outcome.mail_transactions == 0
+                    && outcome.extensions.is_some()
+                    && engine.is_finished()
+                    && outcome.recipients.iter().all(|r| {
+                        r.reply_origin == ReplyOrigin::Client
+                            && matches!(r.status, RecipientStatus::TemporaryFailure(_))
+                    });
+                if never_reached {
+                    self.connect_to_target(host, entry);
+                    return;
+                }
                 let outcome = outcome.clone();
                 let remote = self.hosts[c.server].spec.name.clone();
                 self.relay_finished(host, entry, &outcome, remote);

@@ -767,6 +767,7 @@ impl ClientSession {
         let before = self.state();
         self.events.push_back(ClientEvent::PeerClosed);
         if self.awaiting.front() != Some(&Awaited::Quit) {
+            self.fail_untried();
             let reply = local_reply(
                 451,
                 (4, 4, 2),
@@ -807,6 +808,7 @@ impl ClientSession {
         self.events
             .push_back(ClientEvent::TimedOut { state: before });
         if self.awaiting.front() != Some(&Awaited::Quit) {
+            self.fail_untried();
             let reply = local_reply(
                 451,
                 (4, 4, 2),
@@ -1549,6 +1551,29 @@ impl ClientSession {
 
     /// Every recipient without a final status gets one from `reply`: 5yz permanent, anything
     /// else temporary (the message was not delivered to them).
+    /// While a transaction is in progress, the current message's recipients that it does not
+    /// carry (deferred by a 452 to the next one, or not yet sent): the session ended before
+    /// their turn, whatever broke the transaction in progress.
+    fn fail_untried(&mut self) {
+        // Before any transaction (at the greeting, say), what broke is what kept them all
+        // from delivery.
+        if self.transaction.is_none() {
+            return;
+        }
+        let reply = session_ended_before_delivery();
+        let deferred = self
+            .transaction
+            .as_mut()
+            .map(|transaction| std::mem::take(&mut transaction.deferred))
+            .unwrap_or_default();
+        let untried = std::mem::take(&mut self.untried);
+        for index in deferred.into_iter().chain(untried) {
+            if self.results[index].is_none() {
+                self.decide(index, reply.clone(), ReplyOrigin::Client);
+            }
+        }
+    }
+
     fn fail_undecided(&mut self, reply: &Reply, origin: ReplyOrigin) {
         for index in 0..self.results.len() {
             if self.results[index].is_none() {
@@ -1579,7 +1604,7 @@ impl ClientSession {
         if self.finished {
             return;
         }
-        let reply = local_reply(451, (4, 4, 2), "session ended before delivery");
+        let reply = session_ended_before_delivery();
         if self.message_open {
             self.fail_undecided(&reply, ReplyOrigin::Client);
         }
@@ -1629,6 +1654,11 @@ fn path_command(command: &str, path: &str) -> String {
     line.push_str(path);
     line.push('>');
     line
+}
+
+/// What a recipient the session never reached is told.
+fn session_ended_before_delivery() -> Reply {
+    local_reply(451, (4, 4, 2), "session ended before delivery")
 }
 
 /// A reply made by this client to record why it did not send something, or why the session
