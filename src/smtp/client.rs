@@ -1549,24 +1549,18 @@ impl ClientSession {
         self.close();
     }
 
-    /// Every recipient without a final status gets one from `reply`: 5yz permanent, anything
-    /// else temporary (the message was not delivered to them).
     /// While a transaction is in progress, the current message's recipients that it does not
     /// carry (deferred by a 452 to the next one, or not yet sent): the session ended before
     /// their turn, whatever broke the transaction in progress.
     fn fail_untried(&mut self) {
         // Before any transaction (at the greeting, say), what broke is what kept them all
         // from delivery.
-        if self.transaction.is_none() {
+        let Some(transaction) = self.transaction.as_mut() else {
             return;
-        }
-        let reply = session_ended_before_delivery();
-        let deferred = self
-            .transaction
-            .as_mut()
-            .map(|transaction| std::mem::take(&mut transaction.deferred))
-            .unwrap_or_default();
+        };
+        let deferred = std::mem::take(&mut transaction.deferred);
         let untried = std::mem::take(&mut self.untried);
+        let reply = session_ended_before_delivery();
         for index in deferred.into_iter().chain(untried) {
             if self.results[index].is_none() {
                 self.decide(index, reply.clone(), ReplyOrigin::Client);
@@ -1574,6 +1568,8 @@ impl ClientSession {
         }
     }
 
+    /// Every recipient without a final status gets one from `reply`: 5yz permanent, anything
+    /// else temporary (the message was not delivered to them).
     fn fail_undecided(&mut self, reply: &Reply, origin: ReplyOrigin) {
         for index in 0..self.results.len() {
             if self.results[index].is_none() {
