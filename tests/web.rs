@@ -124,13 +124,34 @@ fn choose_scenario(root: &Element, index: usize) {
     select.dispatch_event(&event).unwrap();
 }
 
-fn click(root: &Element, selector: &str) {
-    let button: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(
+/// The element `selector` finds in the app.
+fn element(root: &Element, selector: &str) -> web_sys::HtmlElement {
+    wasm_bindgen::JsCast::unchecked_into(
         root.query_selector(selector)
             .unwrap()
-            .expect("the button exists"),
-    );
-    button.click();
+            .expect("the element exists"),
+    )
+}
+
+fn click(root: &Element, selector: &str) {
+    element(root, selector).click();
+}
+
+/// Presses `key` on the page, as a keyboard does; whether the app kept the browser from its
+/// own action for it.
+fn press_key(key: &str) -> bool {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
+        .expect("a key event");
+    gloo::utils::document()
+        .body()
+        .unwrap()
+        .dispatch_event(&event)
+        .unwrap();
+    event.default_prevented()
 }
 
 #[wasm_bindgen_test]
@@ -326,20 +347,7 @@ async fn the_keyboard_steps_through_a_scenario() {
     let root = mount_app_at("#scenario=basic-delivery&step=10").await;
     yew::scheduler::flush().await;
     // Each handled key is the player's alone: the browser does not also scroll the page.
-    let press = |key: &str| {
-        let init = web_sys::KeyboardEventInit::new();
-        init.set_key(key);
-        init.set_bubbles(true);
-        init.set_cancelable(true);
-        let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
-            .expect("a key event");
-        gloo::utils::document()
-            .body()
-            .unwrap()
-            .dispatch_event(&event)
-            .unwrap();
-        event.default_prevented()
-    };
+    let press = press_key;
     assert!(press("ArrowRight"), "the page would scroll too");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 11);
@@ -353,10 +361,7 @@ async fn the_keyboard_steps_through_a_scenario() {
     assert!(press("Home"));
     assert!(!press("x"), "other keys are left to the browser");
     // A scenario chosen with the picker hands the focus on to Play, where the keys step.
-    let picker: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(
-        root.query_selector("#scenario-select").unwrap().unwrap(),
-    );
-    picker.focus().unwrap();
+    element(&root, "#scenario-select").focus().unwrap();
     choose_scenario(&root, 1);
     yew::scheduler::flush().await;
     let focused = gloo::utils::document().active_element().unwrap();
@@ -371,11 +376,7 @@ async fn a_step_button_that_becomes_disabled_hands_the_focus_to_its_mirror() {
     let root = mount_app_at("#scenario=basic-delivery&step=10").await;
     yew::scheduler::flush().await;
     let focus_and_click = |title: &str| {
-        let button: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(
-            root.query_selector(&format!("button[title='{title}']"))
-                .unwrap()
-                .expect("the button exists"),
-        );
+        let button = element(&root, &format!("button[title='{title}']"));
         button.focus().unwrap();
         button.click();
     };
@@ -402,20 +403,10 @@ async fn a_step_button_that_becomes_disabled_hands_the_focus_to_its_mirror() {
     assert_eq!(focused_title().as_deref(), Some("Step forward"));
     // A button the user left for the page while it worked keeps nothing: reaching the end
     // later, by the keys, leaves the focus where the user put it.
-    let step_forward: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(
-        root.query_selector("button[title='Step forward']")
-            .unwrap()
-            .expect("the button exists"),
-    );
-    step_forward.blur().unwrap();
-    let init = web_sys::KeyboardEventInit::new();
-    init.set_key("End");
-    init.set_bubbles(true);
-    init.set_cancelable(true);
-    let end = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
-        .expect("a key event");
-    let body = gloo::utils::document().body().unwrap();
-    body.dispatch_event(&end).unwrap();
+    element(&root, "button[title='Step forward']")
+        .blur()
+        .unwrap();
+    press_key("End");
     yew::scheduler::flush().await;
     let (shown, total) = position(&root);
     assert_eq!(shown, total);

@@ -555,6 +555,14 @@ pub fn lines_shown(total: usize, most: usize) -> usize {
     }
 }
 
+/// Whether a text-trace line's text (after the time and the actor) is the note that stands for
+/// the lines of a transmission it leaves out (`#1 C: ... 3 more lines, 272 octets in all`), as
+/// [`TextRenderer`] writes it.
+pub fn is_data_summary(text: &str) -> bool {
+    text.split_once(": ... ")
+        .is_some_and(|(_, rest)| rest.contains(" more lines, ") && rest.ends_with(" octets in all"))
+}
+
 impl Trace {
     /// One line per event (a transmission gives one line per protocol line): simulated time,
     /// then the actor, then what happened. Stable across runs, for golden files and diffs.
@@ -1041,6 +1049,9 @@ mod text_tests {
             two_over.last().map(String::as_str),
             Some("... 2 more lines, 117 octets in all")
         );
+        // The UI tells the note apart from the lines sent by what the renderer writes.
+        assert!(is_data_summary("#1 C: ... 2 more lines, 117 octets in all"));
+        assert!(!is_data_summary("#1 C: ... 2 more lines of my own"));
     }
 
     #[test]

@@ -448,9 +448,12 @@ fn push_domain_token(out: &mut String, text: &str, form: DomainForm) {
 /// Whether a domain name has a U-label or an A-label (`xn--`, RFC 5890 2.3.2.1).
 fn has_idn_labels(name: &str) -> bool {
     !name.is_ascii()
-        || name
-            .split('.')
-            .any(|label| label.len() >= 4 && label[..4].eq_ignore_ascii_case("xn--"))
+        || name.split('.').any(|label| {
+            label
+                .as_bytes()
+                .get(..4)
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"xn--"))
+        })
 }
 
 /// An RFC 5322 atom (atext) for the id clause.

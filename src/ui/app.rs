@@ -91,10 +91,7 @@ impl Reducible for Lab {
                     Ok(None) => return self,
                     Err(problem) => return self.with_error(problem),
                 };
-                let found = library::builtin()
-                    .iter()
-                    .position(|s| s.as_ref().is_ok_and(|s| s.name == link.scenario));
-                let Some(index) = found else {
+                let Some(index) = library::position(&link.scenario) else {
                     return self.with_error(format!(
                         "This link names the scenario {:?}, which is not one of SMTP Lab's. \
                          Choose a scenario below.",
@@ -146,7 +143,6 @@ impl Reducible for Lab {
 }
 
 impl Lab {
-    /// Nothing loaded, and `problem` shown where the details go.
     /// `problem` shown where the details go; the scenario shown, if any, stays (paused).
     fn with_error(&self, problem: String) -> Rc<Lab> {
         let mut player = self.player.clone();

@@ -2,7 +2,7 @@
 //! lines (`S:`) told apart by colour and by their prefix; the current step is marked.
 
 use super::app::{same_run, Loaded};
-use crate::sim::trace::Direction;
+use crate::sim::trace::{is_data_summary, Direction};
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -66,7 +66,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
                     let (time, actor, text) = split_line(line);
                     // The line that says how much of a long transmission is not shown is the
                     // trace's, not the sender's: it is drawn apart (Details show every line).
-                    let side = if cut && number == last_line && is_summary(&text) {
+                    let side = if cut && number == last_line && is_data_summary(&text) {
                         "line-event line-summary"
                     } else {
                         side
@@ -95,11 +95,4 @@ fn split_line(line: &str) -> (String, String, String) {
         actor.to_string(),
         text.trim_start().to_string(),
     )
-}
-
-/// Whether a line's text is the trace's note on the lines of a transmission it leaves out
-/// (`#1 C: ... 3 more lines, 272 octets in all`).
-fn is_summary(text: &str) -> bool {
-    text.split_once(": ... ")
-        .is_some_and(|(_, rest)| rest.contains(" more lines, ") && rest.ends_with(" octets in all"))
 }

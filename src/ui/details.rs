@@ -164,9 +164,10 @@ fn wire(loaded: &Loaded, step: &Step) -> Html {
     };
     let (lines, left_out) = wire_lines(bytes.as_bytes(), WIRE_LINES_SHOWN);
     let octets = bytes.as_bytes().len();
+    let total = lines.len() + left_out;
     html! {
         <details class="wire">
-            <summary>{ format!("The bytes as sent: {} line{}, {octets} octets", lines.len() + left_out, if lines.len() + left_out == 1 { "" } else { "s" }) }</summary>
+            <summary>{ format!("The bytes as sent: {total} line{}, {octets} octets", if total == 1 { "" } else { "s" }) }</summary>
             <pre class="wire-lines">
                 { for lines.iter().map(|line| {
                     let (ending, class) = match line.ending {

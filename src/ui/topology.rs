@@ -16,6 +16,9 @@ const TOP: i32 = 62;
 const MARGIN: i32 = 10;
 /// Where the DNS box's "MX query" label ends, from the box's left edge.
 const DNS_LABEL_END: i32 = 190;
+/// The DNS server's box.
+const DNS_WIDTH: i32 = 80;
+const DNS_HEIGHT: i32 = 32;
 /// Room under the last row for each link that passes other columns by.
 const DETOUR_STEP: i32 = 14;
 /// Longest name shown whole; longer ones end in "…".
@@ -146,12 +149,12 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
                 // From the first row straight up; from a lower one round the left of its
                 // column, past the parties above it.
                 let points = if node.row == 0 {
-                    format!("{},{y} {},{}", x + NODE_WIDTH / 2, dns_x + 40, dns_y + 32)
+                    format!("{},{y} {},{}", x + NODE_WIDTH / 2, dns_x + DNS_WIDTH / 2, dns_y + DNS_HEIGHT)
                 } else {
                     let side = x - 12;
                     let middle = y + NODE_HEIGHT / 2;
-                    let dns_middle = dns_y + 16;
-                    let dns_edge = if side < dns_x { dns_x } else { dns_x + 80 };
+                    let dns_middle = dns_y + DNS_HEIGHT / 2;
+                    let dns_edge = if side < dns_x { dns_x } else { dns_x + DNS_WIDTH };
                     format!("{x},{middle} {side},{middle} {side},{dns_middle} {dns_edge},{dns_middle}")
                 };
                 html! {
@@ -270,8 +273,8 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
                 <>
                     { dns_links.unwrap_or_default() }
                     <g class={classes!("topology-node", matches!(focus, Some(Focus::Dns(_))).then_some("topology-node-active"))}>
-                        <rect x={dns_x.to_string()} y={dns_y.to_string()} width="80" height="32" rx="8" />
-                        <text x={(dns_x + 40).to_string()} y={(dns_y + 21).to_string()}>{ "DNS" }</text>
+                        <rect x={dns_x.to_string()} y={dns_y.to_string()} width={DNS_WIDTH.to_string()} height={DNS_HEIGHT.to_string()} rx="8" />
+                        <text x={(dns_x + DNS_WIDTH / 2).to_string()} y={(dns_y + 21).to_string()}>{ "DNS" }</text>
                     </g>
                     <text class="topology-protocol" x={(dns_x + 130).to_string()} y={(dns_y + 21).to_string()}>{ "MX query" }</text>
                 </>
