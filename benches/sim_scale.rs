@@ -5,11 +5,11 @@
 
 use smtp_lab::sim::scale::s10k;
 use smtp_lab::sim::{run, Fate, RunResult};
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// The system allocator, counting the bytes in use and, while `MEASURING`, their peak and the
+/// mimalloc, the native binary's allocator, counting the bytes in use and, while `MEASURING`, their peak and the
 /// calls that allocate or reallocate.
 struct Counting;
 
@@ -29,8 +29,8 @@ fn count_allocation(now_in_use: usize) {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let pointer = unsafe { System.alloc(layout) };
+        // SAFETY: forwarded unchanged to mimalloc.
+        let pointer = unsafe { mimalloc::MiMalloc.alloc(layout) };
         if !pointer.is_null() {
             let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
             count_allocation(now);
@@ -39,15 +39,15 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(pointer, layout) };
+        // SAFETY: forwarded unchanged to mimalloc.
+        unsafe { mimalloc::MiMalloc.dealloc(pointer, layout) };
         IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
     }
     // Forwarded too, so that a growing vector is resized in place when it can be, as it is
     // without this allocator, rather than copied every time.
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged to the system allocator.
-        let moved = unsafe { System.realloc(pointer, layout, new_size) };
+        // SAFETY: forwarded unchanged to mimalloc.
+        let moved = unsafe { mimalloc::MiMalloc.realloc(pointer, layout, new_size) };
         if !moved.is_null() {
             IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
             let now = IN_USE.fetch_add(new_size, Ordering::Relaxed) + new_size;

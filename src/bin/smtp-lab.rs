@@ -1,5 +1,11 @@
 //! The native `smtp-lab` command (serve, send, ...). A thin shell over `smtp_lab::native`.
 
+/// The simulation allocates many small, short-lived buffers; mimalloc serves them faster than
+/// the system allocator (S10k about a sixth faster).
+#[cfg(not(target_arch = "wasm32"))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     smtp_lab::native::cli::main()
