@@ -2,8 +2,8 @@
 # Installs whatever SMTP Lab needs and is missing. Every step checks first, so a second run is
 # quick. Usage: scripts/ensure-tools.sh [build|test]
 #   build: the wasm target, trunk, wasm-bindgen-cli, npm packages (wasm-opt from binaryen)
-#   test:  all of build, plus Chromium + ChromeDriver, swaks, Postfix, and a Python venv with
-#          aiosmtpd for the interop tests
+#   test:  all of build, plus Chromium + ChromeDriver, swaks, Postfix, gcc (for mimalloc), and a
+#          Python venv with aiosmtpd for the interop tests
 set -euo pipefail
 
 what="${1:-build}"
@@ -52,7 +52,8 @@ fi
 
 apt_missing=()
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || apt_missing+=("$1"); }
-for pkg in chromium chromium-driver swaks postfix brotli python3-venv; do
+# gcc: the native binary's allocator (mimalloc) is C, compiled by its build script.
+for pkg in chromium chromium-driver swaks postfix brotli python3-venv gcc; do
     need_pkg "$pkg"
 done
 if [ "${#apt_missing[@]}" -gt 0 ]; then
