@@ -740,6 +740,43 @@ fn postmaster_of_a_local_domain_is_accepted_without_a_configured_mailbox() {
     ));
 }
 
+/// RFC 5321 4.5.1: every server takes its domains' postmaster mail. Two hosts serving one
+/// domain share its postmaster mailbox: the second accepts and delivers as the first did,
+/// where its MDA used to refuse a mailbox the first had made ("no such mailbox").
+#[test]
+fn hosts_that_share_a_domain_all_deliver_its_postmaster_mail() {
+    let mut world = basic_world("postmaster-two-hosts");
+    world["dns"]["zones"][1]["records"] = json!([
+        sim_common::mx("receiver.test", 10, "mx.receiver.test"),
+        sim_common::a("mx.receiver.test", "192.0.2.20"),
+        sim_common::mx("receiver.test", 20, "mx2.receiver.test"),
+        sim_common::a("mx2.receiver.test", "192.0.2.21"),
+    ]);
+    world["hosts"][1]["faults"] = json!([{"kind": {"type": "down"}, "from_s": 60}]);
+    world["hosts"]
+        .as_array_mut()
+        .expect("hosts")
+        .push(sim_common::store_host(
+            "mx2.receiver.test",
+            "192.0.2.21",
+            "receiver.test",
+            &["dave"],
+        ));
+    let mut second = message(&["postmaster@receiver.test"]);
+    second["at_s"] = json!(120);
+    world["messages"] = json!([message(&["postmaster@receiver.test"]), second]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    for (name, host) in [("m1", "mx.receiver.test"), ("m2", "mx2.receiver.test")] {
+        let delivered = fate(&result, name, "postmaster@receiver.test");
+        assert!(
+            matches!(delivered, Fate::Delivered { host: by, mailbox } if by == host && mailbox == "postmaster@receiver.test"),
+            "{name}: {delivered:?}"
+        );
+    }
+    assert_eq!(mailbox(&result, "postmaster@receiver.test").len(), 2);
+}
+
 /// A message/* or multipart/* attachment goes unencoded (RFC 2045 6.4); validation refuses
 /// one whose content cannot (a NUL, a line over 998 octets), naming the attachment.
 #[test]

@@ -200,11 +200,14 @@ impl Policy for SimPolicy {
         // After the last "@" (a quoted local part may hold one; a domain never does).
         let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
         let why = if self.local_domains.contains(domain) {
+            let postmaster = forward_path.local_part.eq_ignore_ascii_case("postmaster");
             let store = self.store.borrow();
+            // A domain's postmaster is one mailbox, whichever of the hosts that serve the
+            // domain holds it (see `deliver_locally`).
             match store
                 .mailboxes
                 .get(&address)
-                .filter(|m| m.host == self.host)
+                .filter(|m| m.host == self.host || postmaster)
             {
                 Some(mailbox)
                     if mailbox
@@ -216,7 +219,7 @@ impl Policy for SimPolicy {
                 Some(_) => "the recipient's domain is local here and the mailbox exists",
                 // Every mail domain has a postmaster (RFC 5321 4.5.1); the MDA makes the
                 // mailbox when the first message for it arrives.
-                None if forward_path.local_part.eq_ignore_ascii_case("postmaster") => {
+                None if postmaster => {
                     "every mail domain has a postmaster, and this is one of this server's \
                      domains (RFC 5321 4.5.1)"
                 }
@@ -2889,7 +2892,15 @@ impl<'a> World<'a> {
                 },
             );
         }
-        let Some(mailbox) = store.mailboxes.get_mut(&key).filter(|m| m.host == host) else {
+        // Every host that serves a domain takes its postmaster's mail (RFC 5321 4.5.1): one
+        // mailbox, configured on one of them or made by the first delivery, gets it from all,
+        // as sites alias postmaster to one administrator. Any other mailbox is on one host.
+        let postmaster = key.starts_with("postmaster@");
+        let Some(mailbox) = store
+            .mailboxes
+            .get_mut(&key)
+            .filter(|m| m.host == host || postmaster)
+        else {
             drop(store);
             self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
                 host: host_name,
