@@ -273,6 +273,20 @@ fn a_time_in_milliseconds_is_refused_in_milliseconds() {
         "hosts[1].faults[0].kind.extra_latency_ms",
         "40000000000 ms is more than a year",
     );
+    // The limit is 31622400 s to the millisecond: one more is refused, and the error says
+    // the limit in milliseconds.
+    let mut just_over = world();
+    just_over["dns"]["faults"] =
+        json!([{"domain": "receiver.test", "fault": "Timeout", "until_ms": 31_622_400_001u64}]);
+    assert_error(
+        &just_over,
+        "dns.faults[0].until_ms",
+        "31622400001 ms is more than a year (31622400000 ms)",
+    );
+    let mut at_limit = world();
+    at_limit["dns"]["faults"] =
+        json!([{"domain": "receiver.test", "fault": "Timeout", "until_ms": 31_622_400_000u64}]);
+    assert!(Scenario::from_json(&at_limit.to_string()).is_ok());
 }
 
 #[test]

@@ -507,14 +507,15 @@ impl Scenario {
         if self.fetches.len() > FETCHES_MAX {
             error("fetches".into(), format!("more than {FETCHES_MAX} fetches"));
         }
-        // A time in seconds, or (`in_ms`) in milliseconds, refused in its own unit.
+        // A time in seconds, or (`in_ms`) in milliseconds, refused in its own unit: at most
+        // SIMULATED_TIME_MAX_S, not a millisecond more.
         let mut time_in = |at: &str, value: u64, in_ms: bool| {
-            let (value_s, unit, limit) = if in_ms {
-                (value / 1000, "ms", (SIMULATED_TIME_MAX_S + 1) * 1000 - 1)
+            let (unit, limit) = if in_ms {
+                ("ms", SIMULATED_TIME_MAX_S * 1000)
             } else {
-                (value, "s", SIMULATED_TIME_MAX_S)
+                ("s", SIMULATED_TIME_MAX_S)
             };
-            if value_s > SIMULATED_TIME_MAX_S {
+            if value > limit {
                 errors.push(ScenarioError {
                     at: at.to_string(),
                     problem: format!("{value} {unit} is more than a year ({limit} {unit})"),
