@@ -256,6 +256,40 @@ fn a_mailbox_no_mail_or_fetch_could_reach_is_refused() {
     assert_error(&fetch, "fetches[0].password", "PASS needs a password");
 }
 
+/// serde would read an object's fields from an array, in declaration order; the format has
+/// no such form, so an array where an object belongs is refused, whatever its length.
+#[test]
+fn an_array_where_an_object_belongs_is_refused() {
+    for retry in [
+        json!([60, 300, 1000, null, 30]),
+        json!([60, 300, 1000, null, 30, 1]),
+        json!([]),
+    ] {
+        let mut value = world();
+        value["retry"] = retry.clone();
+        // Read to the end or stopped at the wrong length (then with the line and column).
+        let errors = errors_of(&value);
+        assert!(
+            errors
+                .0
+                .iter()
+                .any(|e| (e.at == "retry" || e.at.starts_with("retry (line"))
+                    && e.problem.contains("must be an object")),
+            "{retry}: {errors}"
+        );
+    }
+    let mut fault = world();
+    fault["hosts"][1]["faults"] = json!([{"kind": ["down", null], "until_s": 60}]);
+    assert_error(&fault, "hosts[1].faults[0].kind", "not an array");
+    let top = Scenario::from_json(&json!([world()]).to_string()).expect_err("refused");
+    assert!(
+        top.to_string().contains("a scenario is a JSON object"),
+        "{top}"
+    );
+    // Arrays where the format has them are read as before.
+    assert!(Scenario::from_json(&world().to_string()).is_ok());
+}
+
 #[test]
 fn a_time_in_milliseconds_is_refused_in_milliseconds() {
     let mut latency = world();

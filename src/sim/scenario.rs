@@ -9,6 +9,7 @@ use crate::smtp::address::{domain_key, mailbox_key, AddressError, Mailbox};
 use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
@@ -453,6 +454,22 @@ impl Scenario {
         // A byte order mark, which some editors write, is not JSON; RFC 8259 8.1 lets a
         // reader ignore it.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        if text.trim_start().starts_with('[') {
+            // Where the array starts, as serde_json counts: lines from 1, characters from 1.
+            let before = &text[..text.len() - text.trim_start().len()];
+            let line = before.matches('\n').count() + 1;
+            let column = before
+                .rsplit('\n')
+                .next()
+                .map_or(0, |last| last.chars().count())
+                + 1;
+            return Err(ScenarioErrors(vec![ScenarioError {
+                at: format!("line {line}, column {column}"),
+                problem: format!(
+                    "a scenario is a JSON object ({{\"name\": ..., ...}}), {NOT_AN_ARRAY}"
+                ),
+            }]));
+        }
         // The path of the field that failed ("hosts[1].max_recipients") says where far better
         // than a line and column alone, for a file written by hand.
         let mut json = serde_json::Deserializer::from_str(text);
@@ -463,6 +480,7 @@ impl Scenario {
         // Text after the scenario (a second object, say) is refused as serde_json::from_str
         // does.
         json.end().map_err(|error| read_error(".", &error))?;
+        refuse_arrays_read_as_objects(text, &scenario)?;
         scenario.validate()?;
         Ok(scenario)
     }
@@ -1014,6 +1032,57 @@ impl Scenario {
 
 /// A JSON error as a scenario error: at the path of the field being read (`.` for the whole
 /// file, `?` where the text stopped being JSON) and its line and column.
+const NOT_AN_ARRAY: &str =
+    "not an array: the fields of an object are not read from a list of values";
+
+/// serde reads an object's fields from an array too, in the order the program declares them
+/// (`"retry": [60, 300]`). The format has no such form, and a reader of the file could not
+/// tell which value is which: every place where the scenario read an array as an object is
+/// refused. Found by laying the text, as JSON, over the scenario written back as JSON: an
+/// array in the one where the other has an object.
+fn refuse_arrays_read_as_objects(text: &str, scenario: &Scenario) -> Result<(), ScenarioErrors> {
+    fn walk(written: &Value, read: &Value, at: &str, errors: &mut Vec<ScenarioError>) {
+        match (written, read) {
+            (Value::Array(_), Value::Object(_)) => errors.push(ScenarioError {
+                at: at.to_string(),
+                problem: format!("must be an object ({{\"field\": value, ...}}), {NOT_AN_ARRAY}"),
+            }),
+            (Value::Object(written), Value::Object(read)) => {
+                for (key, value) in written {
+                    if let Some(read_value) = read.get(key) {
+                        let at = if at.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{at}.{key}")
+                        };
+                        walk(value, read_value, &at, errors);
+                    }
+                }
+            }
+            (Value::Array(written), Value::Array(read)) => {
+                for (index, (value, read_value)) in written.iter().zip(read).enumerate() {
+                    walk(value, read_value, &format!("{at}[{index}]"), errors);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Both cannot fail: the text was just read as a scenario, and a scenario is plain data.
+    let (Ok(written), Ok(read)) = (
+        serde_json::from_str::<Value>(text),
+        serde_json::to_value(scenario),
+    ) else {
+        return Ok(());
+    };
+    let mut errors = Vec::new();
+    walk(&written, &read, "", &mut errors);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ScenarioErrors(errors))
+    }
+}
+
 fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let position = format!("line {}, column {}", error.line(), error.column());
     // serde_json ends its message with the position, which `at` already says.
@@ -1021,6 +1090,17 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = message.strip_suffix(&suffix).unwrap_or(&message);
     let message = &plain_type_names(message);
+    // serde tries an array where an object belongs as the fields in order; one of the wrong
+    // length ends that way (see `refuse_arrays_read_as_objects` for one of the right length).
+    if path != "."
+        && (message == "trailing characters"
+            || (message.starts_with("invalid length ") && message.ends_with("expected an object")))
+    {
+        return ScenarioErrors(vec![ScenarioError {
+            at: format!("{path} ({position})"),
+            problem: format!("must be an object ({{\"field\": value, ...}}), {NOT_AN_ARRAY}"),
+        }]);
+    }
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
     let note = if message.starts_with("invalid type: floating point") {
         " (a number with a fraction or an exponent, or a whole number above 18446744073709551615, \
