@@ -6,7 +6,7 @@
 
 use smtp_lab::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, ClientSetupError, ClientStateKind, Envelope,
-    RecipientStatus,
+    RecipientStatus, ReplyOrigin,
 };
 
 fn envelope(to: &[&str]) -> Envelope {
@@ -242,6 +242,38 @@ fn a_refused_session_fails_every_waiting_message_with_the_same_reply() {
         }
     }
     assert_eq!(outcomes[1].recipients.len(), 2);
+}
+
+/// RFC 5321 3.8: a 421 closes the session, at the greeting or later. Its reply is why every
+/// message still waiting was not delivered, as it is for the one in progress; it used to
+/// reach only that one, the others being told the session ended.
+#[test]
+fn a_421_tells_every_waiting_message_the_servers_reply() {
+    for replies in [
+        &["421 4.3.2 busy, try later\r\n"][..],
+        &["220 mx.test\r\n", EHLO_REPLY, "421 4.3.2 shutting down\r\n"][..],
+    ] {
+        let mut client =
+            ClientSession::new(config(None), envelope(&["bob@mx.test"]), message("one")).unwrap();
+        client
+            .add_message(envelope(&["carol@mx.test"]), &message("two"), 0)
+            .unwrap();
+        converse(&mut client, replies, 0);
+        assert!(client.is_finished());
+        let outcomes = client.outcomes();
+        assert_eq!(outcomes.len(), 2);
+        for outcome in outcomes {
+            for recipient in &outcome.recipients {
+                match &recipient.status {
+                    RecipientStatus::TemporaryFailure(reply) => {
+                        assert_eq!(reply.code, 421, "{replies:?}");
+                        assert_eq!(recipient.reply_origin, ReplyOrigin::Server);
+                    }
+                    other => panic!("{replies:?}: {other:?}"),
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -246,6 +246,44 @@ fn a_busy_primary_answers_421_at_the_greeting_and_the_next_mx_is_used() {
     ));
 }
 
+/// A message that joined a session whose greeting was 421 (RFC 5321 3.8) waits for the same
+/// reason as the one that opened it: its delay notice names the server's reply, where it used
+/// to say only that the session ended.
+#[test]
+fn a_message_joining_a_busy_servers_session_is_told_the_servers_421() {
+    let mut world = basic_world("busy-join");
+    // The server's slow link keeps the connection waiting for its greeting while a second
+    // message is queued for it, which joins the session.
+    world["hosts"][1]["faults"] = json!([
+        fault("busy", Some(600)),
+        {"kind": {"type": "slow", "extra_latency_ms": 3000}},
+    ]);
+    world["retry"] = json!({"delay_notice_s": 0, "connect_timeout_s": 60});
+    world["latency_ms"] = json!(400);
+    world["messages"] = json!([
+        message(&["bob@receiver.test"]),
+        message(&["carol@receiver.test"])
+    ]);
+    let result = run_json(&world);
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test")[..1],
+        ["mx.receiver.test"]
+    );
+    let notices = mailbox(&result, "alice@sender.test");
+    assert_eq!(notices.len(), 2, "one delay notice per message");
+    for notice in notices {
+        let text = String::from_utf8_lossy(notice);
+        assert!(
+            text.contains("Diagnostic-Code: smtp; 421 4.3.2")
+                && text.contains("Remote-MTA: dns; mx.receiver.test"),
+            "{text}"
+        );
+    }
+    for (name, to) in [("m1", "bob@receiver.test"), ("m2", "carol@receiver.test")] {
+        assert!(matches!(fate(&result, name, to), Fate::Delivered { .. }));
+    }
+}
+
 #[test]
 fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_quit() {
     let mut world = three_mx_world();

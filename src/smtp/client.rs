@@ -905,9 +905,12 @@ impl ClientSession {
             }
             return;
         };
-        // RFC 5321 3.8: 421 may answer any command; the server is closing the channel.
+        // RFC 5321 3.8: 421 may answer any command; the server is closing the channel. That
+        // reply is why the messages waiting their turn in this session were not delivered
+        // either: they are told it, as the current one is.
         if reply.code == 421 && awaited != Awaited::Quit {
             self.fail_undecided(&reply, ReplyOrigin::Server);
+            self.fail_queued(&reply, ReplyOrigin::Server);
             self.close();
             return;
         }
