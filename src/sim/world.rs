@@ -152,8 +152,8 @@ impl Policy for SimPolicy {
                     format!("{} No SMTP service here", self.hostname),
                 ),
                 why: "this server refuses to serve (a refuse fault in the scenario): RFC 5321 \
-                      3.1 lets it answer 554 instead of 220, and it must then wait for QUIT, \
-                      answering anything else with 503; a sending server rules this host out \
+                      3.1 lets it answer 554 instead of 220; it must then wait for QUIT, and \
+                      should answer anything else with 503; a sending server rules this host out \
                       and tries the next MX, as Postfix does"
                     .into(),
                 rfc: "RFC 5321 3.1".into(),

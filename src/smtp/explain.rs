@@ -120,6 +120,7 @@ pub fn enhanced_meaning(status: EnhancedStatus) -> &'static str {
         (1, 1) => "Bad destination mailbox address (no such user)",
         (1, 2) => "Bad destination system address",
         (1, 3) => "Bad destination mailbox address syntax",
+        (1, 4) => "Destination mailbox address ambiguous",
         (1, 5) => "Destination address valid",
         (1, 6) => "Destination mailbox has moved",
         (1, 7) => "Bad sender's mailbox address syntax",
@@ -129,10 +130,19 @@ pub fn enhanced_meaning(status: EnhancedStatus) -> &'static str {
         (2, 1) => "Mailbox disabled, not accepting messages",
         (2, 2) => "Mailbox full",
         (2, 3) => "Message length exceeds administrative limit",
+        (2, 4) => "Mailing list expansion problem",
         (3, 0) => "Other or undefined mail system status",
         (3, 1) => "Mail system full",
+        (3, 2) => "System not accepting network messages",
+        (3, 3) => "System not capable of selected features",
         (3, 4) => "Message too big for system",
+        (3, 5) => "System incorrectly configured",
+        (4, 0) => "Other or undefined network or routing status",
+        (4, 1) => "No answer from host",
         (4, 2) => "Bad connection",
+        (4, 3) => "Directory server failure",
+        (4, 4) => "Unable to route",
+        (4, 5) => "Mail system congestion",
         (4, 6) => "Routing loop detected",
         (4, 7) => "Delivery time expired",
         (5, 0) => "Other or undefined protocol status",
@@ -143,11 +153,21 @@ pub fn enhanced_meaning(status: EnhancedStatus) -> &'static str {
         (5, 5) => "Wrong protocol version",
         (5, 6) => "Authentication exchange line is too long",
         (6, 0) => "Other or undefined media error",
+        (6, 1) => "Media not supported",
+        (6, 2) => "Conversion required and prohibited",
         (6, 3) => "Conversion required but not supported",
+        (6, 4) => "Conversion with loss performed",
+        (6, 5) => "Conversion failed",
         (6, 7) => "Non-ASCII addresses not permitted for that sender/recipient",
         (6, 9) => "UTF-8 header message cannot be transferred to one or more recipients",
         (7, 0) => "Other or undefined security status",
         (7, 1) => "Delivery not authorized, message refused",
+        (7, 2) => "Mailing list expansion prohibited",
+        (7, 3) => "Security conversion required but not possible",
+        (7, 4) => "Security features not supported",
+        (7, 5) => "Cryptographic failure",
+        (7, 6) => "Cryptographic algorithm not supported",
+        (7, 7) => "Message integrity failure",
         (7, 8) => "Authentication credentials invalid",
         (7, 9) => "Authentication mechanism is too weak",
         (7, 11) => "Encryption required for requested authentication mechanism",
@@ -199,6 +219,17 @@ mod tests {
             enhanced_meaning(EnhancedStatus::new(4, 7, 1)),
             "Delivery not authorized, message refused"
         );
+        // The detail's meaning, not its subject's heading (RFC 3463 3.4, 3.5).
+        for (subject, detail, said) in [
+            (3, 2, "System not accepting network messages"),
+            (4, 1, "No answer from host"),
+            (4, 3, "Directory server failure"),
+        ] {
+            assert_eq!(
+                enhanced_meaning(EnhancedStatus::new(4, subject, detail)),
+                said
+            );
+        }
         assert_eq!(code_meaning(299), "Success");
         assert_eq!(
             enhanced_meaning(EnhancedStatus::new(5, 9, 99)),

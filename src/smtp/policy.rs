@@ -374,13 +374,23 @@ impl Greylist {
         };
         let ready_ms = first_ms.saturating_add(delay_ms);
         (now_ms < ready_ms).then(|| {
+            let seen = if first_ms == now_ms {
+                "first attempt for this (client, sender, recipient)".to_string()
+            } else {
+                format!(
+                    "this (client, sender, recipient) was first seen {} s ago, less than the \
+                     {} s the server waits for",
+                    (now_ms - first_ms) / 1000,
+                    delay_ms.div_ceil(1000)
+                )
+            };
             Decision::respond(
                 451,
                 (4, 7, 1),
                 "Greylisted, please try again later",
                 format!(
-                    "first attempt for this (client, sender, recipient); a real MTA queues and \
-                     retries, spamware often does not. Retry after {} s more",
+                    "{seen}; a real MTA queues and retries, spamware often does not. Retry \
+                     after {} s more",
                     (ready_ms - now_ms).div_ceil(1000)
                 ),
                 "RFC 6647 2",

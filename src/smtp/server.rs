@@ -1158,12 +1158,15 @@ impl<P: Policy> ServerSession<P> {
                         "Too many errors, closing connection",
                     ),
                     format!(
-                        "{} protocol errors in one session; a client this confused is \
-                         closed rather than answered forever (Postfix closes after 20 by \
-                         default)",
+                        "{} protocol errors in one session. RFC 5321 3.8 asks a server to \
+                         answer commands it does not understand with 500 and carry on, but \
+                         7.8 lets it defend itself: a client this confused (or attacking) is \
+                         closed after a reasonable number of error replies rather than \
+                         answered forever (Postfix closes after 20 by default, \
+                         smtpd_hard_error_limit)",
                         self.errors
                     ),
-                    "RFC 5321 3.8",
+                    "RFC 5321 7.8, 3.8",
                 );
                 self.close(CloseReason::TooManyErrors);
             }
@@ -1438,8 +1441,8 @@ impl<P: Policy> ServerSession<P> {
     }
 
     /// A client that ends its command lines with bare CR or LF: answering each would make
-    /// two replies for one line, and not answering leaves it waiting, so the session ends
-    /// (RFC 5321 3.8: 421 before closing).
+    /// two replies for one line, and not answering leaves it waiting, so the session ends,
+    /// with 421 before closing (RFC 5321 3.8), as a server's defence (7.8).
     fn bare_again(&mut self, kind: BareKind) {
         let name = kind.name();
         self.send(
@@ -1451,10 +1454,12 @@ impl<P: Policy> ServerSession<P> {
             format!(
                 "a second bare {name} before any CR LF: this client ends its lines with bare \
                  {name} and will not get the one reply per line it waits for, so the server \
-                 closes the connection. Postfix with smtpd_forbid_bare_newline=reject \
-                 answers 521 and closes at the first"
+                 closes the connection. RFC 5321 2.3.8 says only that lines end with CR LF; \
+                 closing is the server defending itself against a client it cannot serve, \
+                 which 7.8 allows. Postfix with smtpd_forbid_bare_newline=reject answers \
+                 521 and closes at the first"
             ),
-            "RFC 5321 2.3.8",
+            "RFC 5321 2.3.8, 7.8",
         );
         self.close(CloseReason::BareLineEnding);
     }
@@ -1538,9 +1543,11 @@ impl<P: Policy> ServerSession<P> {
             Command::Vrfy { query } => self.vrfy(&query),
             Command::Expn { .. } => self.send(
                 reply(502, SEQUENCE, "EXPN not implemented"),
-                "this server does not expand mailing lists (EXPN would reveal their members); \
-                 RFC 5321 3.5.2 allows that, and EXPN is not advertised",
-                "RFC 5321 3.5.2",
+                "this server does not implement EXPN, which RFC 5321 leaves optional (4.5.1 \
+                 lists the commands every server must implement, and EXPN is not one); 502 \
+                 is one of EXPN's replies in 4.3.2. A server that has EXPN but disables it \
+                 for security (it would reveal a list's members) answers 252 instead (7.3)",
+                "RFC 5321 4.5.1, 4.3.2, 7.3",
             ),
             Command::Help { .. } => self.help(),
             Command::Auth {
@@ -1560,7 +1567,7 @@ impl<P: Policy> ServerSession<P> {
         self.send(
             reply(503, SEQUENCE, "Only QUIT is accepted now"),
             "this server refused the connection at the greeting (554); RFC 5321 3.1 says it \
-             must then wait for QUIT and answer everything else with 503",
+             must then wait for QUIT, and should answer everything else with 503",
             "RFC 5321 3.1",
         );
     }
@@ -1769,11 +1776,14 @@ impl<P: Policy> ServerSession<P> {
                     body = BodyType::EightBitMime;
                 }
                 ("BODY", Some(v)) if v.eq_ignore_ascii_case("BINARYMIME") => {
+                    // 555, not 504: RFC 5321 4.1.1.11 names it for a MAIL parameter the
+                    // server cannot implement, and 4.3.2 allows no 504 after MAIL.
                     self.send(
-                        reply(504, BAD_ARGS, "BODY=BINARYMIME not implemented"),
+                        reply(555, BAD_ARGS, "BODY=BINARYMIME not implemented"),
                         "BINARYMIME (RFC 3030 3) is not advertised by this server; only \
-                         7BIT and 8BITMIME are",
-                        "RFC 3030 3",
+                         7BIT and 8BITMIME are, and a parameter value the server cannot \
+                         implement gets 555",
+                        "RFC 5321 4.1.1.11, RFC 3030 3",
                     );
                     return;
                 }
@@ -2125,7 +2135,7 @@ impl<P: Policy> ServerSession<P> {
                     reply(503, SEQUENCE, "DATA not allowed in a BDAT transaction"),
                     "this transaction's data has begun with BDAT; DATA and BDAT cannot be \
                      mixed, and the client must RSET",
-                    "RFC 3030 3",
+                    "RFC 3030 2",
                 );
             }
             other => {
@@ -2857,10 +2867,19 @@ impl<P: Policy> ServerSession<P> {
                     EnhancedStatus::new(5, 7, 8),
                     "Authentication credentials invalid",
                 ),
-                format!(
-                    "the user name \"{authcid}\" or its password is wrong (the server does \
-                     not say which, to not help guessing)"
-                ),
+                match authzid.filter(|authzid| *authzid != authcid) {
+                    // RFC 4616 2: acting as another identity needs the server's permission.
+                    Some(authzid) => format!(
+                        "\"{authcid}\" asked to act as \"{authzid}\" (the authorization \
+                         identity, RFC 4616 2), which the server did not allow, or the user \
+                         name or its password is wrong (the server does not say which, to \
+                         not help guessing)"
+                    ),
+                    None => format!(
+                        "the user name \"{authcid}\" or its password is wrong (the server \
+                         does not say which, to not help guessing)"
+                    ),
+                },
                 "RFC 4954 6",
             );
             self.auth_done();
