@@ -713,7 +713,7 @@ fn scripted_server(greeting: &'static str, replies: &'static [&'static str]) -> 
 fn send_gives_one_line_errors_for_421_and_dropped_connections() {
     let cases: [(&str, &'static str, &'static [&'static str], &str); 3] = [
         ("421 greeting", "421 4.3.2 busy\r\n", &[], "421 4.3.2 busy"),
-        ("closed before the greeting", "", &[], "connection closed"),
+        ("closed before the greeting", "", &[], "lost connection"),
         (
             "closed after 354",
             "220 s.example\r\n",
@@ -723,7 +723,7 @@ fn send_gives_one_line_errors_for_421_and_dropped_connections() {
                 "250 ok\r\n",
                 "354 go\r\n",
             ],
-            "connection closed",
+            "lost connection",
         ),
     ];
     for (name, greeting, replies, expected) in cases {

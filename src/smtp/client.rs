@@ -768,10 +768,12 @@ impl ClientSession {
         self.events.push_back(ClientEvent::PeerClosed);
         if self.awaiting.front() != Some(&Awaited::Quit) {
             self.fail_untried();
+            // From this side a server's close and a broken link look the same (Postfix
+            // says "lost connection" for both).
             let reply = local_reply(
                 451,
                 (4, 4, 2),
-                format!("connection closed by the server {}", before.moment()),
+                format!("lost connection {}", before.moment()),
             );
             self.fail_undecided(&reply, ReplyOrigin::Client);
         }
