@@ -48,17 +48,15 @@ pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[
     }
 }
 
-/// Shows control characters (a bare CR or LF, a NUL) as escapes so that a transcript line is
-/// always one line, and a smuggling attempt is visible as what it is.
+/// Shows control characters (a bare CR or LF, a NUL) and other characters that break or
+/// reorder lines as escapes, as the text trace does, so that a transcript line is always one
+/// line, and a smuggling attempt is visible as what it is. A tab stays a tab here.
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
             '\t' => out.push('\t'),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
+            c => crate::sim::trace::push_visible(&mut out, c),
         }
     }
     out
@@ -71,6 +69,7 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(printable("a\nb\rc\0"), "a\\nb\\rc\\x00");
+        assert_eq!(printable("a\u{2028}b\tc"), "a\\u{2028}b\tc");
     }
 
     #[test]

@@ -524,21 +524,56 @@ pub fn format_time(time_ms: u64) -> String {
     format!("{days}+{hours:02}:{minutes:02}:{seconds:02}.{millis:03}")
 }
 
-/// Shows control characters other than the line's CRLF as escapes.
+/// Shows the bytes of one protocol line as text: control characters as escapes, and an
+/// octet that is not UTF-8 as `\xNN`, that octet.
 fn escaped(line: &[u8]) -> String {
-    let mut out = String::new();
-    for c in String::from_utf8_lossy(line).chars() {
-        match c {
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
+    let mut out = String::with_capacity(line.len());
+    for chunk in line.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_visible(&mut out, c);
+        }
+        for octet in chunk.invalid() {
+            let _ = write!(out, "\\x{octet:02x}");
         }
     }
     out
+}
+
+/// `text`, with every character that could break a text trace's line or reorder what it
+/// shows written as an escape.
+fn visible(text: String) -> String {
+    if !text.chars().any(needs_escape) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        push_visible(&mut out, c);
+    }
+    out
+}
+
+/// Control characters (a line break among them, such as U+0085), the line and paragraph
+/// separators, and the bidirectional formatting characters, which reorder a line as shown.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `\r`, `\n`, `\t`, `\xNN` for another ASCII control character (its octet), `\u{NNNN}`
+/// for any other character [`needs_escape`] names; any other character as it is.
+pub(crate) fn push_visible(out: &mut String, c: char) {
+    match c {
+        '\r' => out.push_str("\\r"),
+        '\n' => out.push_str("\\n"),
+        '\t' => out.push_str("\\t"),
+        c if c.is_ascii_control() => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        c if needs_escape(c) => {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
 }
 
 /// Most lines of one data transmission shown in the text trace.
@@ -590,6 +625,8 @@ impl TextRenderer {
         let conns = &mut self.conns;
         let time = format_time(*time_ms);
         let mut line = |actor: &str, text: String| {
+            // Addresses and reply texts from raw sessions may hold any character.
+            let text = visible(text);
             let _ = writeln!(out, "{time}  {actor:<22} {text}");
         };
         match event {
@@ -1032,6 +1069,28 @@ mod text_tests {
     fn only_crlf_ends_a_shown_line() {
         let shown = shown_client_lines(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT");
         assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
+    }
+
+    /// Each event is one line of text, shown in its order: an octet that is not UTF-8 is
+    /// that octet (`\xNN`), and a character that breaks or reorders lines (U+0085, U+2028,
+    /// a bidirectional override) is an escape, in bytes on the wire and in other events.
+    #[test]
+    fn characters_that_break_or_reorder_lines_are_escaped() {
+        let shown = shown_client_lines("NOOP a\u{1}b\u{85}c\u{2028}d\u{202e}e".as_bytes());
+        assert_eq!(shown, ["NOOP a\\x01b\\u{0085}c\\u{2028}d\\u{202e}e"]);
+        assert_eq!(shown_client_lines(b"NOOP \xff\xc3"), ["NOOP \\xff\\xc3"]);
+        let refused = trace_after_attempt(
+            1,
+            "alice",
+            Protocol::Smtp,
+            vec![Event::ConnectionDropped {
+                conn: 1,
+                reason: "a\u{2029}b".into(),
+            }],
+        );
+        let text = refused.to_text();
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("connection dropped: a\\u{2029}b"), "{text}");
     }
 
     #[test]
