@@ -368,7 +368,7 @@ fn delayed_notice_with_will_retry_until() {
     };
     let text = one_line(text);
     assert!(text.contains("not been delivered yet"));
-    assert!(text.contains("keep trying until Sun, 19 Nov 2023 23:13:20 +0100"));
+    assert!(text.contains("keep trying, at the latest until Sun, 19 Nov 2023 23:13:20 +0100"));
 }
 
 #[test]

@@ -119,8 +119,8 @@ fn mx_are_tried_by_preference_and_the_next_is_used_when_one_fails() {
     assert!(events(&result).any(|e| matches!(&e.event,
         Event::MessageAccepted(a)
             if &*a.host == "mx3.receiver.test" && a.message == "m1")));
-    // mx3 is in the list itself: it drops its own preference and above (RFC 5321 5.1), so
-    // it only ever tries mx1 and mx2, and delivers once mx1 is back.
+    // mx3 is in the list itself: it drops its own preference value and every larger one (RFC
+    // 5321 5.1), so it only ever tries mx1 and mx2, and delivers once mx1 is back.
     let backup_targets = relay_targets(&result, "mx3.receiver.test");
     assert!(!backup_targets.is_empty());
     assert!(

@@ -529,8 +529,8 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
                 &mut text,
                 2,
                 &format!(
-                    "The mail system will keep trying until {}. If it still cannot \
-                     deliver by then, you will get another message saying so.",
+                    "The mail system will keep trying, at the latest until {}. If it \
+                     still cannot deliver by then, you will get another message saying so.",
                     date_of(until)
                 ),
             );
@@ -635,7 +635,8 @@ fn meaning_and_advice(
             Some("send a smaller message, for example a link to a large file instead of the file."),
         ),
         (4, 1) => (
-            "the receiving server did not answer.",
+            "the receiving server could not be reached (it refused the connection or did not \
+             answer).",
             Some(if permanent {
                 "try again later; if it keeps failing, tell the recipient their mail server is unreachable."
             } else {

@@ -605,11 +605,12 @@ impl<S: MaildropStore> Pop3Server<S> {
                             Response::err(
                                 "too many commands, closing",
                                 format!(
-                                    "This server takes at most {} commands per session; \
-                                     nothing is deleted.",
+                                    "This server's own limit (not an RFC rule) is {} commands \
+                                     per session. It closes without entering the UPDATE \
+                                     state, so nothing is deleted.",
                                     self.config.commands_max
                                 ),
-                                "RFC 1939 3",
+                                "RFC 1939 6",
                             ),
                             CloseReason::TooManyCommands,
                         );

@@ -76,14 +76,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.5.4.1, 5.1",
         ),
         Event::ConnectionTimedOut { .. } => note(
-            "No answer at all. The client gives up on this host after a while and tries the \
-             next MX host, or retries later.",
-            "RFC 5321 4.5.3.2, 5.1",
+            "No answer at all: the TCP connection never opens. The client gives up on this \
+             host after its own connect timeout (RFC 5321 sets no value for it; its 5-minute \
+             greeting timeout counts only once connected) and tries the next MX host, or \
+             retries later.",
+            "RFC 5321 4.5.3.2.1, 5.1",
         ),
         Event::ConnectionDropped { .. } => note(
-            "The connection broke before the server confirmed the message with 250, so the \
-             client must assume it was not delivered and send it again later.",
-            "RFC 5321 4.1.1.4, 6.1",
+            "The connection broke before the server confirmed the message with 250. The \
+             client should treat this like a 451 temporary failure: the message is not \
+             delivered, stays queued and is sent again later.",
+            "RFC 5321 3.8, 4.5.4.1",
         ),
         Event::Transmitted {
             direction: Direction::ClientToServer,
@@ -98,8 +101,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "These bytes end a line with a bare LF, not CRLF. SMTP lines end only in CRLF, and \
              the data only with CRLF . CRLF. A server that also took LF . LF (or LF . CRLF) as \
              the end would read the bytes after it as new commands, a second message nobody \
-             authenticated: SMTP smuggling. A careful server refuses the message (550 5.5.2) \
-             or turns each bare LF into CRLF.",
+             authenticated: SMTP smuggling. A careful server either refuses the message \
+             (550 5.5.2), or reads on to the real CRLF . CRLF and only then stores each bare \
+             LF as CRLF, never letting a bare LF end the data.",
             "RFC 5321 2.3.8, 4.1.1.4; CVE-2023-51764",
         ),
         Event::Transmitted {
@@ -113,8 +117,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 5.1, RFC 1035",
         ),
         Event::DnsResponse { .. } => note(
-            "The DNS answer. NXDOMAIN (no such domain) is permanent and the mail bounces; a \
-             failure such as SERVFAIL is temporary and the mail waits in the queue.",
+            "The DNS answer. For the mail domain's MX question, NXDOMAIN (no such domain) is \
+             permanent and the mail bounces, while a failure such as SERVFAIL is temporary and \
+             the mail stays queued. For an MX host's A or AAAA question, a missing or failed \
+             answer only rules out that host: the others are still tried.",
             "RFC 5321 5.1, RFC 1035 4.1.1",
         ),
         Event::MxResolved(resolved) if resolved.from_cache => note(
@@ -135,7 +141,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              once. A DNS failure such as SERVFAIL is temporary: the message stays queued for \
              the next attempt. MX hosts without an address, or that lead back to this host, \
              leave nothing to try either.",
-            "RFC 5321 5.1, RFC 7505 3, RFC 1035 4.1.1",
+            "RFC 5321 5.1, RFC 7505 3, 4.1, RFC 1035 4.1.1",
         ),
         Event::MxResolved { .. } => note(
             "The hosts to try, lowest preference first (equal preferences in random order). \
@@ -163,13 +169,16 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.2.1",
         ),
         Event::RetryScheduled { .. } => note(
-            "A temporary failure: the message stays queued and is tried again later, at least \
-             30 minutes apart (here doubling up to 4 hours).",
+            "A temporary failure: the message stays queued and is tried again later. RFC 5321 \
+             says the wait should in general be at least 30 minutes; by default this \
+             simulator waits 30 minutes, then doubles each wait up to 4 hours (a scenario may \
+             set other times).",
             "RFC 5321 4.5.4.1",
         ),
         Event::GaveUp { .. } => note(
-            "The message has waited too long (4 to 5 days is usual): the server gives up and \
-             tells the sender.",
+            "The message has been queued for the give-up time (RFC 5321: generally at least \
+             4 to 5 days; 5 days by default here): the server stops trying and tells the \
+             sender.",
             "RFC 5321 4.5.4.1",
         ),
         Event::Dequeued { .. } => note(
@@ -194,14 +203,18 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.5.5",
         ),
         Event::Delivered { .. } => note(
-            "Final delivery: the MDA stores the message in the mailbox, adding Return-Path with \
-             the envelope sender and Delivered-To.",
-            "RFC 5321 4.4",
+            "Final delivery: the MDA stores the message in the mailbox. It adds Return-Path \
+             with the envelope sender, which RFC 5321 requires at final delivery, and \
+             Delivered-To with the recipient, a common MDA convention (RFC 9228).",
+            "RFC 5321 4.4, RFC 9228",
         ),
         Event::DeliveryRefused { .. } => note(
-            "The MDA could not store the message (no such mailbox, or over quota). The server \
-             already said 250, so it must now send a bounce.",
-            "RFC 5321 6.1, RFC 3463 X.2.2",
+            "The MDA could not store the message: no such mailbox (5.1.1), or over quota \
+             (5.2.2). The server already said 250, so it must not lose the message: once it \
+             treats the failure as final, it sends a bounce. This server treats a full mailbox \
+             as final, as many do, though RFC 3463 calls X.2.2 a condition that may clear (a \
+             server may also keep the message and retry).",
+            "RFC 5321 6.1, RFC 3463 X.1.1, X.2.2",
         ),
         Event::MessageRetrieved { .. } => note(
             "RETR sends the whole message; lines starting with '.' get an extra dot, and a line \
@@ -339,7 +352,8 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "RFC 4954 4",
             ),
             S::ExpectQuit => (
-                "The server refused the session in its greeting; it answers only QUIT now.",
+                "The server refused the session in its greeting (554): it now waits for QUIT, \
+                 and answers any other command with 503.",
                 "RFC 5321 3.1",
             ),
             S::Closed => ("The server's session is over.", "RFC 5321 4.1.1.10"),
@@ -429,8 +443,10 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
     match verb(bytes).as_str() {
         "EHLO" => note(
             "EHLO names the client and asks which extensions the server offers (one per line \
-             of the reply). An older server answers 500/502, and the client falls back to HELO.",
-            "RFC 5321 4.1.1.1",
+             of the reply). A server that does not know EHLO answers 'command not \
+             recognized' (500 or 502; some old ones 501 or 504), and the client falls back to \
+             HELO.",
+            "RFC 5321 4.1.1.1, 3.2",
         ),
         "HELO" => note(
             "HELO starts a plain SMTP session without extensions.",
@@ -463,12 +479,48 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
             "BDAT sends a chunk of exactly the given number of octets; no dot-stuffing.",
             "RFC 3030 2",
         ),
-        _ => note(
+        // Other commands come from scripted clients, one line at a time (message data may
+        // start with a field such as "Help:", which is no command).
+        "NOOP" if single_line(bytes) => note(
+            "NOOP does nothing and gets 250: a client may use it to keep a connection alive \
+             or to test it.",
+            "RFC 5321 4.1.1.9",
+        ),
+        "VRFY" if single_line(bytes) => note(
+            "VRFY asks whether an address is a mailbox here. Most servers answer 252 (cannot \
+             verify, but will accept the mail), which reveals nothing to address harvesters.",
+            "RFC 5321 3.5.3, 4.1.1.6",
+        ),
+        "EXPN" if single_line(bytes) => note(
+            "EXPN asks for the members of a mailing list; few servers implement it.",
+            "RFC 5321 3.5.2, 4.1.1.7",
+        ),
+        "HELP" if single_line(bytes) => note(
+            "HELP asks the server for information, such as the commands it knows.",
+            "RFC 5321 4.1.1.8",
+        ),
+        "STARTTLS" if single_line(bytes) => note(
+            "STARTTLS asks to continue the session over TLS, which a client may do only when \
+             the server offers it in its EHLO reply.",
+            "RFC 3207 4",
+        ),
+        _ if bytes.ends_with(b"\r\n.\r\n") => note(
             "The message data: header fields, an empty line, the body. Lines starting with '.' \
              get an extra dot, and a line with only '.' (CRLF . CRLF) ends the data.",
             "RFC 5321 4.5.2, 4.1.1.4",
         ),
+        _ => note(
+            "Bytes from the client: message data if they follow a 354 reply (header fields, an \
+             empty line, the body, until a line with only '.'), otherwise a command this note \
+             does not cover; the server's reply says what it made of them.",
+            "RFC 5321 4.1, 4.1.1.4",
+        ),
     }
+}
+
+/// Whether `bytes` are one line, ended by its line feed.
+fn single_line(bytes: &[u8]) -> bool {
+    memchr::memchr(b'\n', bytes).is_some_and(|end| end + 1 == bytes.len())
 }
 
 fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
@@ -502,9 +554,10 @@ fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
             "RFC 2449 5",
         ),
         "UTF8" => note(
-            "UTF8 turns on UTF-8 mode before login: the server may then send messages whose \
-             header fields are UTF-8, and take a UTF-8 user name.",
-            "RFC 6856 2",
+            "UTF8 turns on UTF-8 mode (only before login): the server may then send messages \
+             whose header fields are UTF-8, and responses in UTF-8. UTF-8 user names and \
+             passwords depend on something else: 'UTF8 USER' in the server's CAPA list.",
+            "RFC 6856 2.1, 2.2",
         ),
         "TOP" => note(
             "TOP asks for a message's header section and its first lines of body.",
@@ -545,10 +598,26 @@ mod tests {
             sent("rcpt to:<a@b>\r\n", Protocol::Smtp).unwrap().rfc,
             "RFC 5321 4.1.1.3"
         );
-        assert!(sent("Subject: hi\r\n", Protocol::Smtp)
+        assert!(sent("Subject: hi\r\n\r\nhello\r\n.\r\n", Protocol::Smtp)
             .unwrap()
             .text
             .contains("extra dot"));
+        // Data whose first field is named like a command is still data.
+        assert!(sent("Help: me\r\n\r\nhello\r\n.\r\n", Protocol::Smtp)
+            .unwrap()
+            .text
+            .contains("extra dot"));
+        // A scripted client's other commands, and what no note covers, are not called data.
+        assert_eq!(
+            sent("NOOP\r\n", Protocol::Smtp).unwrap().rfc,
+            "RFC 5321 4.1.1.9"
+        );
+        assert_eq!(
+            sent("VRFY bob\r\n", Protocol::Smtp).unwrap().rfc,
+            "RFC 5321 3.5.3, 4.1.1.6"
+        );
+        let unknown = sent("XYZZY\r\n", Protocol::Smtp).unwrap();
+        assert!(unknown.text.contains("does not cover"), "{unknown:?}");
         assert_eq!(
             sent("RETR 1\r\n", Protocol::Pop3).unwrap().rfc,
             "RFC 1939 5"
@@ -566,7 +635,7 @@ mod tests {
             sent("EHLO x\r\nMAIL FROM:<a@b>\r\n", Protocol::Smtp)
                 .unwrap()
                 .rfc,
-            "RFC 5321 4.1.1.1"
+            "RFC 5321 4.1.1.1, 3.2"
         );
         assert_eq!(
             sent("BDAT 3 LAST\r\na\nb", Protocol::Smtp).unwrap().rfc,
@@ -582,7 +651,10 @@ mod tests {
             let line = format!("{command}\r\n");
             assert!(sent(&line, Protocol::Pop3).is_some(), "{command}");
         }
-        assert_eq!(sent("UTF8\r\n", Protocol::Pop3).unwrap().rfc, "RFC 6856 2");
+        assert_eq!(
+            sent("UTF8\r\n", Protocol::Pop3).unwrap().rfc,
+            "RFC 6856 2.1, 2.2"
+        );
     }
 
     #[test]
