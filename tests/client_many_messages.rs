@@ -244,14 +244,18 @@ fn a_refused_session_fails_every_waiting_message_with_the_same_reply() {
     assert_eq!(outcomes[1].recipients.len(), 2);
 }
 
-/// RFC 5321 3.8: a 421 closes the session, at the greeting or later. Its reply is why every
-/// message still waiting was not delivered, as it is for the one in progress; it used to
-/// reach only that one, the others being told the session ended.
+/// RFC 5321 3.8: a 421 closes the session. At the greeting, its reply is why every message
+/// waiting in the session was not delivered, as it is for the one in progress (they used to
+/// be told only that the session ended). After the hello, the messages not yet begun were
+/// never offered to the server: the session ended before them.
 #[test]
-fn a_421_tells_every_waiting_message_the_servers_reply() {
-    for replies in [
-        &["421 4.3.2 busy, try later\r\n"][..],
-        &["220 mx.test\r\n", EHLO_REPLY, "421 4.3.2 shutting down\r\n"][..],
+fn a_421_tells_every_waiting_message_the_servers_reply_until_the_hello_is_answered() {
+    for (replies, second_told) in [
+        (&["421 4.3.2 busy, try later\r\n"][..], 421),
+        (
+            &["220 mx.test\r\n", EHLO_REPLY, "421 4.3.2 shutting down\r\n"][..],
+            451,
+        ),
     ] {
         let mut client =
             ClientSession::new(config(None), envelope(&["bob@mx.test"]), message("one")).unwrap();
@@ -262,12 +266,23 @@ fn a_421_tells_every_waiting_message_the_servers_reply() {
         assert!(client.is_finished());
         let outcomes = client.outcomes();
         assert_eq!(outcomes.len(), 2);
-        for outcome in outcomes {
+        for (outcome, told, origin) in [
+            (&outcomes[0], 421, ReplyOrigin::Server),
+            (
+                &outcomes[1],
+                second_told,
+                if second_told == 421 {
+                    ReplyOrigin::Server
+                } else {
+                    ReplyOrigin::Client
+                },
+            ),
+        ] {
             for recipient in &outcome.recipients {
                 match &recipient.status {
                     RecipientStatus::TemporaryFailure(reply) => {
-                        assert_eq!(reply.code, 421, "{replies:?}");
-                        assert_eq!(recipient.reply_origin, ReplyOrigin::Server);
+                        assert_eq!(reply.code, told, "{replies:?}");
+                        assert_eq!(recipient.reply_origin, origin, "{replies:?}");
                     }
                     other => panic!("{replies:?}: {other:?}"),
                 }

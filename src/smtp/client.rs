@@ -907,12 +907,16 @@ impl ClientSession {
             }
             return;
         };
-        // RFC 5321 3.8: 421 may answer any command; the server is closing the channel. That
-        // reply is why the messages waiting their turn in this session were not delivered
-        // either: they are told it, as the current one is.
+        // RFC 5321 3.8: 421 may answer any command; the server is closing the channel. Before
+        // the hello was answered (a busy server's greeting, say), that reply is why every
+        // message waiting in this session was not delivered: they are told it. Later, the
+        // messages not yet begun were never offered to the server, and are told that (their
+        // driver may try them again at once, on a new connection).
         if reply.code == 421 && awaited != Awaited::Quit {
             self.fail_undecided(&reply, ReplyOrigin::Server);
-            self.fail_queued(&reply, ReplyOrigin::Server);
+            if self.extensions.is_none() {
+                self.fail_queued(&reply, ReplyOrigin::Server);
+            }
             self.close();
             return;
         }
