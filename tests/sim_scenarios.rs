@@ -281,6 +281,16 @@ fn an_array_where_an_object_belongs_is_refused() {
     let mut fault = world();
     fault["hosts"][1]["faults"] = json!([{"kind": ["down", null], "until_s": 60}]);
     assert_error(&fault, "hosts[1].faults[0].kind", "not an array");
+    fault["hosts"][1]["faults"] = json!([{"kind": ["down"], "until_s": 60}]);
+    let errors = errors_of(&fault);
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.at.starts_with("hosts[1].faults[0].kind (line")
+                && e.problem.contains("not an array")),
+        "{errors}"
+    );
     let top = Scenario::from_json(&json!([world()]).to_string()).expect_err("refused");
     assert!(
         top.to_string().contains("a scenario is a JSON object"),

@@ -2,7 +2,7 @@
 //! printed as a trace.
 
 use crate::sim::library;
-use crate::sim::trace::describe_fate;
+use crate::sim::trace::{describe_fate, visible};
 use crate::sim::trace::{Fate, Trace, TraceEvent};
 use crate::sim::{run, RunResult, Scenario};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
@@ -85,14 +85,21 @@ pub fn run_scenario(name_or_file: &str, seed: Option<u64>, format: Format) -> Ex
     let mut out = stdout.lock();
     match format {
         Format::Text => {
+            // Every line shown as one line: addresses from scripted sessions may hold any
+            // character, and the teaching text a line separator.
             let _ = writeln!(out, "# {}: {}", scenario.name, scenario.title);
             for line in wrap(&scenario.teaching, 92) {
-                let _ = writeln!(out, "# {line}");
+                let _ = writeln!(out, "# {}", visible(line));
             }
             let _ = out.write_all(result.trace.to_text().as_bytes());
             let _ = writeln!(out, "\nOutcome:");
             for (message, recipient, fate) in &result.outcomes {
-                let _ = writeln!(out, "  {message} <{recipient}>: {}", describe_fate(fate));
+                let fate = describe_fate(fate);
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    visible(format!("  {message} <{recipient}>: {fate}"))
+                );
             }
         }
         Format::Json => {

@@ -309,7 +309,7 @@ fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8]) {
         ClientEvent::TimedOut { state } => {
             print_line(out, None, "#", &format!("timed out waiting in {state}"))
         }
-        ClientEvent::PeerClosed => print_line(out, None, "#", "the server closed the connection"),
+        ClientEvent::PeerClosed => print_line(out, None, "#", "the connection closed"),
         _ => {}
     }
 }

@@ -3,7 +3,7 @@
 
 use super::maildir::MaildirStore;
 use super::net::{read_until, Readout};
-use super::transcript::{print_line, print_reply};
+use super::transcript::{print_bytes_line, print_line, print_reply};
 use crate::smtp::address::ForwardPath;
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::policy::{PeerInfo, StaticPolicy};
@@ -278,9 +278,7 @@ fn print_event(shared: &Shared, tag: u64, event: &ServerEvent) {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     match event {
-        ServerEvent::CommandReceived { line } => {
-            print_line(&mut out, Some(tag), "C:", &String::from_utf8_lossy(line))
-        }
+        ServerEvent::CommandReceived { line } => print_bytes_line(&mut out, Some(tag), "C:", line),
         ServerEvent::ReplySent { reply, explanation } => {
             print_reply(&mut out, Some(tag), reply);
             if !reply.is_success() {

@@ -10,7 +10,15 @@ pub const DATA_LINES_SHOWN_MAX: usize = 24;
 /// Prints one transcript line, with an optional session tag (`[3] C: ...`). Write errors on
 /// stdout (a closed pipe) are ignored: the transcript is a courtesy, the session goes on.
 pub fn print_line(out: &mut impl Write, tag: Option<u64>, prefix: &str, text: &str) {
-    let printable = printable(text);
+    write_line(out, tag, prefix, &printable(text));
+}
+
+/// Prints one line of bytes from the wire: an octet that is not UTF-8 is shown as `\xNN`.
+pub fn print_bytes_line(out: &mut impl Write, tag: Option<u64>, prefix: &str, bytes: &[u8]) {
+    write_line(out, tag, prefix, &printable_bytes(bytes));
+}
+
+fn write_line(out: &mut impl Write, tag: Option<u64>, prefix: &str, printable: &str) {
     let _ = match tag {
         Some(tag) => writeln!(out, "[{tag}] {prefix} {printable}"),
         None => writeln!(out, "{prefix} {printable}"),
@@ -28,11 +36,10 @@ pub fn print_reply(out: &mut impl Write, tag: Option<u64>, reply: &Reply) {
 /// Prints the data of a message (already dot-stuffed, ending in CRLF.CRLF), cut after
 /// [`DATA_LINES_SHOWN_MAX`] lines when more than one would be left out.
 pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[u8]) {
-    let text = String::from_utf8_lossy(data);
-    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    let lines = crate::smtp::dot::crlf_lines(data);
     let shown = crate::sim::trace::lines_shown(lines.len(), DATA_LINES_SHOWN_MAX);
     for line in &lines[..shown] {
-        print_line(out, tag, prefix, line);
+        print_bytes_line(out, tag, prefix, line.strip_suffix(b"\r\n").unwrap_or(line));
     }
     if lines.len() > shown {
         let hidden = lines.len() - shown;
@@ -62,6 +69,18 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// [`printable`] for bytes: an octet that is not part of UTF-8 text is shown as `\xNN`.
+pub fn printable_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(&printable(chunk.valid()));
+        for octet in chunk.invalid() {
+            out.push_str(&format!("\\x{octet:02x}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +89,7 @@ mod tests {
     fn control_characters_are_escaped() {
         assert_eq!(printable("a\nb\rc\0"), "a\\nb\\rc\\x00");
         assert_eq!(printable("a\u{2028}b\tc"), "a\\u{2028}b\tc");
+        assert_eq!(printable_bytes(b"caf\xe9 \xc3\xa9"), "caf\\xe9 \u{e9}");
     }
 
     #[test]

@@ -1030,8 +1030,7 @@ impl Scenario {
     }
 }
 
-/// A JSON error as a scenario error: at the path of the field being read (`.` for the whole
-/// file, `?` where the text stopped being JSON) and its line and column.
+/// The end of the error for an array where the format has an object.
 const NOT_AN_ARRAY: &str =
     "not an array: the fields of an object are not read from a list of values";
 
@@ -1083,6 +1082,8 @@ fn refuse_arrays_read_as_objects(text: &str, scenario: &Scenario) -> Result<(), 
     }
 }
 
+/// A JSON error as a scenario error: at the path of the field being read (`.` for the whole
+/// file, `?` where the text stopped being JSON) and its line and column.
 fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let position = format!("line {}, column {}", error.line(), error.column());
     // serde_json ends its message with the position, which `at` already says.
@@ -1092,10 +1093,8 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let message = &plain_type_names(message);
     // serde tries an array where an object belongs as the fields in order; one of the wrong
     // length ends that way (see `refuse_arrays_read_as_objects` for one of the right length).
-    if path != "."
-        && (message == "trailing characters"
-            || (message.starts_with("invalid length ") && message.ends_with("expected an object")))
-    {
+    // The format has no array of a fixed length, so nothing else says "invalid length".
+    if path != "." && (message == "trailing characters" || message.starts_with("invalid length ")) {
         return ScenarioErrors(vec![ScenarioError {
             at: format!("{path} ({position})"),
             problem: format!("must be an object ({{\"field\": value, ...}}), {NOT_AN_ARRAY}"),

@@ -541,7 +541,7 @@ fn escaped(line: &[u8]) -> String {
 
 /// `text`, with every character that could break a text trace's line or reorder what it
 /// shows written as an escape.
-fn visible(text: String) -> String {
+pub(crate) fn visible(text: String) -> String {
     if !text.chars().any(needs_escape) {
         return text;
     }
