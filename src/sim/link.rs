@@ -38,6 +38,9 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             "This link is not one of SMTP Lab's: it is over {FRAGMENT_MAX_CHARS} characters long."
         ));
     }
+    // A link pasted through a chat or a mail program may come back percent-encoded
+    // (`scenario%3Dgreylisting%26step%3D55`): it is read as the link it was.
+    let fragment = percent_decoded(fragment);
     let mut scenario = None;
     let mut step = 0;
     for part in fragment.split('&').filter(|part| !part.is_empty()) {
@@ -75,6 +78,32 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     }
 }
 
+/// `text` with each `%HH` (two hexadecimal digits) replaced by that octet (RFC 3986 2.1); a
+/// `%` not followed by two of them stays as it is.
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .and_then(|pair| std::str::from_utf8(pair).ok())
+            .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+        match (bytes[index], hex) {
+            (b'%', Some(octet)) => {
+                out.push(octet);
+                index += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn is_scenario_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -107,6 +136,14 @@ mod tests {
             }))
         );
         assert_eq!(parse("#scenario=null-mx").unwrap().unwrap().step, 0);
+        // Percent-encoded on its way (RFC 3986 2.1), it reads the same.
+        assert_eq!(
+            parse("#scenario%3Dnull%2Dmx%26step%3D3"),
+            Ok(Some(ShareLink {
+                scenario: "null-mx".into(),
+                step: 3
+            }))
+        );
         assert_eq!(parse(""), Ok(None));
         assert_eq!(parse("#"), Ok(None));
     }
@@ -139,6 +176,8 @@ mod tests {
             ),
             ("#scenario=greylisting&colour=red", "does not know"),
             ("#garbage", "does not know"),
+            ("#scenario=null%2", "not a scenario name"),
+            ("#scenario=%FF", "not a scenario name"),
         ] {
             let error = parse(fragment).expect_err(fragment);
             assert!(error.contains(expected), "{fragment}: {error}");
