@@ -16,7 +16,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run an SMTP server for one local domain that stores mail in Maildirs and relays nothing.
+    /// Run an SMTP server for its local domains that stores mail in Maildirs and relays nothing.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Compose a message and deliver it to an SMTP server, showing the whole conversation.
