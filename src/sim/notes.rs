@@ -590,38 +590,30 @@ mod tests {
 
     #[test]
     fn commands_are_explained_by_their_verb() {
-        assert_eq!(
-            sent("MAIL FROM:<a@b>\r\n", Protocol::Smtp).unwrap().rfc,
-            "RFC 5321 4.1.1.2, RFC 2920"
-        );
-        assert_eq!(
-            sent("rcpt to:<a@b>\r\n", Protocol::Smtp).unwrap().rfc,
-            "RFC 5321 4.1.1.3"
-        );
-        assert!(sent("Subject: hi\r\n\r\nhello\r\n.\r\n", Protocol::Smtp)
-            .unwrap()
-            .text
-            .contains("extra dot"));
-        // Data whose first field is named like a command is still data.
-        assert!(sent("Help: me\r\n\r\nhello\r\n.\r\n", Protocol::Smtp)
-            .unwrap()
-            .text
-            .contains("extra dot"));
-        // A scripted client's other commands, and what no note covers, are not called data.
-        assert_eq!(
-            sent("NOOP\r\n", Protocol::Smtp).unwrap().rfc,
-            "RFC 5321 4.1.1.9"
-        );
-        assert_eq!(
-            sent("VRFY bob\r\n", Protocol::Smtp).unwrap().rfc,
-            "RFC 5321 3.5.3, 4.1.1.6"
-        );
+        // A scripted client's other commands are explained too, not called data.
+        for (line, protocol, rfc) in [
+            (
+                "MAIL FROM:<a@b>\r\n",
+                Protocol::Smtp,
+                "RFC 5321 4.1.1.2, RFC 2920",
+            ),
+            ("rcpt to:<a@b>\r\n", Protocol::Smtp, "RFC 5321 4.1.1.3"),
+            ("NOOP\r\n", Protocol::Smtp, "RFC 5321 4.1.1.9"),
+            ("VRFY bob\r\n", Protocol::Smtp, "RFC 5321 3.5.3, 4.1.1.6"),
+            ("RETR 1\r\n", Protocol::Pop3, "RFC 1939 5"),
+        ] {
+            assert_eq!(sent(line, protocol).unwrap().rfc, rfc, "{line}");
+        }
+        // Data is data, even when its first field is named like a command.
+        for data in [
+            "Subject: hi\r\n\r\nhello\r\n.\r\n",
+            "Help: me\r\n\r\nhello\r\n.\r\n",
+        ] {
+            let note = sent(data, Protocol::Smtp).unwrap();
+            assert!(note.text.contains("extra dot"), "{data}");
+        }
         let unknown = sent("XYZZY\r\n", Protocol::Smtp).unwrap();
         assert!(unknown.text.contains("does not cover"), "{unknown:?}");
-        assert_eq!(
-            sent("RETR 1\r\n", Protocol::Pop3).unwrap().rfc,
-            "RFC 1939 5"
-        );
         assert!(sent("XYZZY\r\n", Protocol::Pop3).is_none());
     }
 
