@@ -777,6 +777,37 @@ fn hosts_that_share_a_domain_all_deliver_its_postmaster_mail() {
     assert_eq!(mailbox(&result, "postmaster@receiver.test").len(), 2);
 }
 
+/// RFC 5321 4.5.1, 4.1.3: `<Postmaster>`, postmaster@ the host's domain, its name and its
+/// address literal all name one person. One message naming all of them is stored once, in
+/// the one mailbox a reader can fetch; the name and the literal used to get mailboxes of their
+/// own, which no fetch could reach.
+#[test]
+fn every_name_of_a_hosts_postmaster_reaches_one_mailbox_once() {
+    let mut world = basic_world("postmaster-names");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "raw", "address": "203.0.113.5", "server": "mx.receiver.test", "port": 25,
+        "bytes": "EHLO a.example\r\nMAIL FROM:<x@a.example>\r\nRCPT TO:<Postmaster>\r\nRCPT TO:<postmaster@receiver.test>\r\nRCPT TO:<PostMaster@MX.RECEIVER.TEST>\r\nRCPT TO:<postmaster@[192.0.2.20]>\r\nDATA\r\nSubject: hi\r\n\r\nhi\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    for recipient in [
+        "postmaster@receiver.test",
+        "PostMaster@MX.RECEIVER.TEST",
+        "postmaster@[192.0.2.20]",
+    ] {
+        assert_eq!(
+            fate(&result, "r1.1", recipient),
+            &Fate::Delivered {
+                host: "mx.receiver.test".into(),
+                mailbox: "postmaster@receiver.test".into()
+            },
+            "{recipient}"
+        );
+    }
+    assert_eq!(mailbox(&result, "postmaster@receiver.test").len(), 1);
+}
+
 /// A message/* or multipart/* attachment goes unencoded (RFC 2045 6.4); validation refuses
 /// one whose content cannot (a NUL, a line over 998 octets), naming the attachment.
 #[test]
@@ -1513,7 +1544,8 @@ fn a_subject_longer_than_the_user_agent_writes_is_refused_not_cut() {
 #[test]
 fn an_address_literal_is_routed_to_its_address_without_dns() {
     // RFC 5321 4.1.3: postmaster@[192.0.2.20] names the host at that address. The submission
-    // server sends it there with no lookup, and that host takes mail for its own postmaster.
+    // server sends it there with no lookup, and that host takes mail for its own postmaster,
+    // into its one postmaster mailbox.
     let mut world = basic_world("literal");
     world["messages"] = json!([]);
     world["raw_sessions"] = json!([{
@@ -1532,7 +1564,7 @@ fn an_address_literal_is_routed_to_its_address_without_dns() {
         fate(&result, "r1.1", "postmaster@[192.0.2.20]"),
         &Fate::Delivered {
             host: "mx.receiver.test".into(),
-            mailbox: "postmaster@[192.0.2.20]".into()
+            mailbox: "postmaster@receiver.test".into()
         }
     );
 }

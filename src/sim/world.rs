@@ -1157,6 +1157,17 @@ fn reply_text(reply: &Reply) -> String {
     text
 }
 
+/// The mailbox of a host's own postmaster, where `<Postmaster>` goes (RFC 5321 4.5.1):
+/// `postmaster@` its first local domain, or its own name when it has none.
+fn postmaster_address(spec: &HostSpec) -> String {
+    let domain = spec
+        .local_domains
+        .first()
+        .cloned()
+        .unwrap_or_else(|| spec.name.to_ascii_lowercase());
+    format!("postmaster@{domain}")
+}
+
 /// The address an IPv4 or IPv6 address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) names.
 fn literal_address(domain: &str) -> Option<IpAddr> {
     if !domain.starts_with('[') {
@@ -2608,14 +2619,7 @@ impl<'a> World<'a> {
             .iter()
             .map(|p| match p {
                 // RFC 5321 4.5.1: <Postmaster> is the postmaster of this host.
-                ForwardPath::Postmaster { .. } => format!(
-                    "postmaster@{}",
-                    host.spec
-                        .local_domains
-                        .first()
-                        .cloned()
-                        .unwrap_or_else(|| host.spec.name.to_ascii_lowercase())
-                ),
+                ForwardPath::Postmaster { .. } => postmaster_address(&host.spec),
                 ForwardPath::Mailbox(mailbox) => mailbox.text(),
             })
             .collect();
@@ -2726,12 +2730,9 @@ impl<'a> World<'a> {
                 continue;
             }
             let domain = domain_of(recipient);
-            let own_postmaster = recipient
-                .get(.."postmaster@".len())
-                .is_some_and(|start| start.eq_ignore_ascii_case("postmaster@"))
-                && (domain.eq_ignore_ascii_case(&self.hosts[host].spec.name)
-                    || literal_address(&domain) == Some(self.hosts[host].spec.address));
-            if self.hosts[host].local_domains.contains(&domain) || own_postmaster {
+            if self.hosts[host].local_domains.contains(&domain)
+                || self.is_own_postmaster(host, recipient)
+            {
                 local.recipients.push(recipient.clone());
             } else {
                 remote.entry(domain).or_default().push(recipient.clone());
@@ -2795,6 +2796,28 @@ impl<'a> World<'a> {
     }
 
     /// The MDA's part of taking a message: each local mailbox gets one copy.
+    /// The address of the mailbox a local recipient's mail goes into: its own, but for the
+    /// postmaster of this host by its name or address literal, which is the host's one
+    /// postmaster, as `<Postmaster>` is (RFC 5321 4.5.1, 4.1.3).
+    fn local_mailbox<'r>(&self, host: usize, recipient: &'r str) -> Cow<'r, str> {
+        if self.is_own_postmaster(host, recipient) {
+            Cow::Owned(postmaster_address(&self.hosts[host].spec))
+        } else {
+            Cow::Borrowed(recipient)
+        }
+    }
+
+    /// Whether `recipient` is `postmaster@` this host's own name or address literal.
+    fn is_own_postmaster(&self, host: usize, recipient: &str) -> bool {
+        let Some((local_part, domain)) = recipient.rsplit_once('@') else {
+            return false;
+        };
+        let spec = &self.hosts[host].spec;
+        local_part.eq_ignore_ascii_case("postmaster")
+            && (domain.eq_ignore_ascii_case(&spec.name)
+                || literal_address(domain) == Some(spec.address))
+    }
+
     fn deliver_to_mailboxes(&mut self, local: LocalDelivery) {
         let LocalDelivery {
             host,
@@ -2817,8 +2840,9 @@ impl<'a> World<'a> {
             // Only the final host may fold a local part's case (RFC 5321 2.4); here `BOB@` and
             // `bob@` are one mailbox, which gets one copy, and both addresses share its fate.
             // A single recipient needs no key (the common case, at scale).
+            let mailbox_address = self.local_mailbox(host, recipient);
             let key = if recipients.len() > 1 {
-                mailbox_key(recipient)
+                mailbox_key(&mailbox_address)
             } else {
                 String::new()
             };
@@ -2831,7 +2855,14 @@ impl<'a> World<'a> {
                 }
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(recipient);
-                    self.deliver_locally(host, &message, &reverse_path, recipient, &data);
+                    self.deliver_locally(
+                        host,
+                        &message,
+                        &reverse_path,
+                        recipient,
+                        &mailbox_address,
+                        &data,
+                    );
                 }
             }
         }
@@ -2845,6 +2876,7 @@ impl<'a> World<'a> {
         message: &str,
         reverse_path: &str,
         recipient: &str,
+        mailbox_address: &str,
         data: &Rc<Vec<u8>>,
     ) {
         // What a bounce from here is about: the MDA delivers as the message arrives.
@@ -2860,7 +2892,7 @@ impl<'a> World<'a> {
             "Return-Path: <",
             reverse_path,
             ">\r\nDelivered-To: ",
-            recipient,
+            mailbox_address,
             "\r\n",
         ] {
             bytes.extend_from_slice(part.as_bytes());
@@ -2875,13 +2907,13 @@ impl<'a> World<'a> {
             bytes = canonical;
         }
         let mut store = self.store.borrow_mut();
-        let key = mailbox_key(recipient);
+        let key = mailbox_key(mailbox_address);
         // Every host has a postmaster (RFC 5321 4.5.1), configured or not.
         if key.starts_with("postmaster@") && !store.mailboxes.contains_key(&key) {
             store.mailboxes.insert(
                 key.clone(),
                 MailboxState {
-                    address: recipient.to_string(),
+                    address: mailbox_address.to_string(),
                     host,
                     password: None,
                     quota_octets: None,
@@ -2904,7 +2936,7 @@ impl<'a> World<'a> {
             drop(store);
             self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
                 host: host_name,
-                mailbox: recipient.to_string(),
+                mailbox: mailbox_address.to_string(),
                 reason: "no such mailbox".into(),
             })));
             let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such mailbox");
@@ -2929,7 +2961,7 @@ impl<'a> World<'a> {
             drop(store);
             self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
                 host: host_name,
-                mailbox: recipient.to_string(),
+                mailbox: mailbox_address.to_string(),
                 reason,
             })));
             let reply = Reply::new(
