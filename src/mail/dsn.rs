@@ -667,9 +667,21 @@ fn meaning_and_advice(
             "the receiving server asked to try again later (often greylisting, a defence against spam).",
             Some("nothing: the mail system tries again, and the next try usually works."),
         ),
+        (4, 6) if permanent => (
+            "the message went round in a loop: the mail for this domain leads back to a server it already passed.",
+            Some("tell the postmaster of the recipient's domain: its mail routing (MX records) is wrong."),
+        ),
+        (6, 3) if permanent => (
+            "the message has 8-bit data, and a server on its way cannot take 8-bit data (it does not offer 8BITMIME).",
+            Some("send it again with its text encoded in 7 bits (quoted-printable or base64)."),
+        ),
+        (6, 9) if permanent => (
+            "the message has UTF-8 in its header fields, and a server on its way cannot take them (it does not offer SMTPUTF8).",
+            Some("send it again with ASCII header fields (non-ASCII text as encoded words)."),
+        ),
         _ if permanent => (
             "the message was refused for good; sending it again unchanged will fail the same way.",
-            Some("read the server's answer above, fix what it names, and send again."),
+            Some("read the reason above (the server's answer, or what the mail system found), fix what it names, and send again."),
         ),
         _ => (
             "a temporary problem stopped delivery.",
@@ -1206,8 +1218,24 @@ mod tests {
         assert!(meaning.contains("try again later"));
         let (_, advice) = explain(Action::Delivered, EnhancedStatus::new(2, 0, 0));
         assert_eq!(advice, None);
-        let (meaning, _) = explain(Action::Failed, EnhancedStatus::new(5, 9, 9));
+        let (meaning, advice) = explain(Action::Failed, EnhancedStatus::new(5, 9, 9));
         assert!(meaning.contains("for good"));
+        // The reason above may be the mail system's own finding, with no server's answer.
+        assert!(advice.is_some_and(|advice| advice.contains("what the mail system found")));
+        // And the sending host's own findings are explained as what they are.
+        for (status, says) in [
+            ((5, 6, 3), "8BITMIME"),
+            ((5, 6, 9), "SMTPUTF8"),
+            ((5, 4, 6), "loop"),
+        ] {
+            let status = EnhancedStatus::new(status.0, status.1, status.2);
+            let (meaning, advice) = explain(Action::Failed, status);
+            assert!(meaning.contains(says), "{status}: {meaning}");
+            assert!(
+                !advice.unwrap_or_default().contains("server's answer"),
+                "{status}"
+            );
+        }
     }
 
     #[test]
