@@ -2795,7 +2795,6 @@ impl<'a> World<'a> {
         local
     }
 
-    /// The MDA's part of taking a message: each local mailbox gets one copy.
     /// The address of the mailbox a local recipient's mail goes into: its own, but for the
     /// postmaster of this host by its name or address literal, which is the host's one
     /// postmaster, as `<Postmaster>` is (RFC 5321 4.5.1, 4.1.3).
@@ -2818,6 +2817,7 @@ impl<'a> World<'a> {
                 || literal_address(domain) == Some(spec.address))
     }
 
+    /// The MDA's part of taking a message: each local mailbox gets one copy.
     fn deliver_to_mailboxes(&mut self, local: LocalDelivery) {
         let LocalDelivery {
             host,
