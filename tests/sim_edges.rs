@@ -767,13 +767,16 @@ fn hosts_that_share_a_domain_all_deliver_its_postmaster_mail() {
     world["messages"] = json!([message(&["postmaster@receiver.test"]), second]);
     let result = run_json(&world);
     assert_conserved(&result);
-    for (name, host) in [("m1", "mx.receiver.test"), ("m2", "mx2.receiver.test")] {
+    // Both copies are in the one mailbox, kept by the host where its reader fetches it.
+    for name in ["m1", "m2"] {
         let delivered = fate(&result, name, "postmaster@receiver.test");
         assert!(
-            matches!(delivered, Fate::Delivered { host: by, mailbox } if by == host && mailbox == "postmaster@receiver.test"),
+            matches!(delivered, Fate::Delivered { host, mailbox } if host == "mx.receiver.test" && mailbox == "postmaster@receiver.test"),
             "{name}: {delivered:?}"
         );
     }
+    assert!(events(&result).any(|e| matches!(&e.event,
+        smtp_lab::sim::Event::Delivered(d) if d.message == "m2" && &*d.host == "mx2.receiver.test")));
     assert_eq!(mailbox(&result, "postmaster@receiver.test").len(), 2);
 }
 
@@ -806,6 +809,57 @@ fn every_name_of_a_hosts_postmaster_reaches_one_mailbox_once() {
         );
     }
     assert_eq!(mailbox(&result, "postmaster@receiver.test").len(), 1);
+}
+
+/// A host's postmaster by its own name keeps a mailbox of that name when one is configured:
+/// the mail goes there, not to the host's other postmaster mailbox. Where there is none, a
+/// full postmaster mailbox is full under every name: `452` at RCPT, never `250` and a bounce.
+#[test]
+fn a_configured_postmaster_mailbox_by_the_hosts_name_gets_its_mail_and_quota() {
+    let raw = |to: &str| {
+        json!({
+            "client": "raw", "address": "203.0.113.5", "server": "mx.receiver.test", "port": 25,
+            "bytes": format!("EHLO a.example\r\nMAIL FROM:<x@a.example>\r\nRCPT TO:<{to}>\r\nDATA\r\nSubject: hi\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+        })
+    };
+    let mut world = basic_world("postmaster-by-name");
+    world["messages"] = json!([]);
+    world["hosts"][1]["local_domains"] = json!(["receiver.test", "mx.receiver.test"]);
+    world["hosts"][1]["mailboxes"]
+        .as_array_mut()
+        .expect("mailboxes")
+        .push(json!({"address": "postmaster@mx.receiver.test", "password": "pm"}));
+    world["raw_sessions"] = json!([raw("postmaster@mx.receiver.test")]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert_eq!(mailbox(&result, "postmaster@mx.receiver.test").len(), 1);
+    assert!(mailbox(&result, "postmaster@receiver.test").is_empty());
+
+    let mut world = basic_world("postmaster-full");
+    world["messages"] = json!([]);
+    world["hosts"][1]["mailboxes"]
+        .as_array_mut()
+        .expect("mailboxes")
+        .push(
+            json!({"address": "postmaster@receiver.test", "quota_octets": 10, "used_octets": 10}),
+        );
+    world["raw_sessions"] = json!([
+        raw("postmaster@receiver.test"),
+        raw("postmaster@mx.receiver.test"),
+        raw("postmaster@[192.0.2.20]"),
+    ]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    let server_said: String = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::Transmitted { bytes, .. } => {
+                Some(String::from_utf8_lossy(bytes.as_bytes()).into_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(server_said.matches("452 4.2.2").count(), 3, "{server_said}");
+    assert!(!events(&result).any(|e| matches!(&e.event, smtp_lab::sim::Event::DeliveryRefused(_))));
 }
 
 /// A message/* or multipart/* attachment goes unencoded (RFC 2045 6.4); validation refuses

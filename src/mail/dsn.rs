@@ -668,8 +668,8 @@ fn meaning_and_advice(
             Some("nothing: the mail system tries again, and the next try usually works."),
         ),
         (4, 6) if permanent => (
-            "the message went round in a loop: the mail for this domain leads back to a server it already passed.",
-            Some("tell the postmaster of the recipient's domain: its mail routing (MX records) is wrong."),
+            "the message went round in a loop: its way to this domain leads back to a server it already passed.",
+            Some("the mail routing between the servers is wrong: tell the postmaster of the recipient's domain, or your own mail provider."),
         ),
         (6, 3) if permanent => (
             "the message has 8-bit data, and a server on its way cannot take 8-bit data (it does not offer 8BITMIME).",

@@ -38,13 +38,19 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             "This link is not one of SMTP Lab's: it is over {FRAGMENT_MAX_CHARS} characters long."
         ));
     }
-    // A link pasted through a chat or a mail program may come back percent-encoded
-    // (`scenario%3Dgreylisting%26step%3D55`): it is read as the link it was.
-    let fragment = percent_decoded(fragment);
     let mut scenario = None;
     let mut step = 0;
     for part in fragment.split('&').filter(|part| !part.is_empty()) {
-        match part.split_once('=') {
+        // A name or value may come back percent-encoded from a chat or a mail program
+        // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
+        // an encoded `&` or `=` stays part of its value.
+        let decoded = part
+            .split_once('=')
+            .map(|(name, value)| (percent_decoded(name), percent_decoded(value)));
+        match decoded
+            .as_ref()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+        {
             Some(("scenario", name)) if is_scenario_name(name) => {
                 scenario = Some(name.to_string());
             }
@@ -138,7 +144,7 @@ mod tests {
         assert_eq!(parse("#scenario=null-mx").unwrap().unwrap().step, 0);
         // Percent-encoded on its way (RFC 3986 2.1), it reads the same.
         assert_eq!(
-            parse("#scenario%3Dnull%2Dmx%26step%3D3"),
+            parse("#scenario=null%2Dmx&step=%33"),
             Ok(Some(ShareLink {
                 scenario: "null-mx".into(),
                 step: 3
@@ -178,6 +184,11 @@ mod tests {
             ("#garbage", "does not know"),
             ("#scenario=null%2", "not a scenario name"),
             ("#scenario=%FF", "not a scenario name"),
+            // An encoded separator is part of its value, not a second part.
+            (
+                "#scenario=greylisting&step=5%26scenario%3Dnull-mx",
+                "not a whole number",
+            ),
         ] {
             let error = parse(fragment).expect_err(fragment);
             assert!(error.contains(expected), "{fragment}: {error}");

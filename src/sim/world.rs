@@ -140,6 +140,20 @@ struct SimPolicy {
     refusing: bool,
     hostname: Name,
     address: IpAddr,
+    /// Where this host's `<Postmaster>` goes ([`postmaster_address`]).
+    postmaster: String,
+}
+
+impl SimPolicy {
+    /// Whether the mailbox that mail for `address`, a name of this host's postmaster (its
+    /// key), goes into is at its quota: this host's mailbox by that name if it has one, else
+    /// the host's postmaster mailbox (see `World::local_mailbox`).
+    fn postmaster_full(&self, address: &str) -> bool {
+        let store = self.store.borrow();
+        let own = store.mailboxes.get(address).filter(|m| m.host == self.host);
+        own.or_else(|| store.mailboxes.get(&mailbox_key(&self.postmaster)))
+            .is_some_and(|m| m.quota_octets.is_some_and(|quota| m.used_octets >= quota))
+    }
 }
 
 impl Policy for SimPolicy {
@@ -229,13 +243,19 @@ impl Policy for SimPolicy {
             && domain.eq_ignore_ascii_case(&self.hostname)
         {
             // The postmaster of this host by its own name (RFC 5321 4.5.1), as Postfix takes
-            // mail for $myhostname; the MDA makes the mailbox.
+            // mail for $myhostname; the MDA delivers it to the host's postmaster.
+            if self.postmaster_full(&address) {
+                return Decision::mailbox_full_for_now();
+            }
             "this is the postmaster of this host by its own name (RFC 5321 4.5.1)"
         } else if forward_path.local_part.eq_ignore_ascii_case("postmaster")
             && literal_address(domain) == Some(self.address)
         {
             // And by its own address literal (RFC 5321 4.1.3), as Postfix takes mail for
             // [$inet_interfaces].
+            if self.postmaster_full(&address) {
+                return Decision::mailbox_full_for_now();
+            }
             "this is the postmaster of this host by its own address (RFC 5321 4.1.3, 4.5.1)"
         } else if self.relay_domains.contains(domain) {
             "this server relays mail for the recipient's domain"
@@ -1954,6 +1974,7 @@ impl<'a> World<'a> {
                     refusing: host.fault(self.now_ms, |k| *k == FaultKind::Refuse),
                     hostname: Rc::clone(&host.name),
                     address: host.spec.address,
+                    postmaster: postmaster_address(&host.spec),
                 };
                 *server = Some(Box::new(ServerSession::new(
                     config,
@@ -2796,25 +2817,34 @@ impl<'a> World<'a> {
     }
 
     /// The address of the mailbox a local recipient's mail goes into: its own, but for the
-    /// postmaster of this host by its name or address literal, which is the host's one
-    /// postmaster, as `<Postmaster>` is (RFC 5321 4.5.1, 4.1.3).
+    /// postmaster of this host by its name or address literal without a mailbox of that name
+    /// here, which is the host's one postmaster, as `<Postmaster>` is (RFC 5321 4.5.1, 4.1.3).
     fn local_mailbox<'r>(&self, host: usize, recipient: &'r str) -> Cow<'r, str> {
-        if self.is_own_postmaster(host, recipient) {
+        let has_own = || {
+            let store = self.store.borrow();
+            store
+                .mailboxes
+                .get(&mailbox_key(recipient))
+                .is_some_and(|m| m.host == host)
+        };
+        if self.is_own_postmaster(host, recipient) && !has_own() {
             Cow::Owned(postmaster_address(&self.hosts[host].spec))
         } else {
             Cow::Borrowed(recipient)
         }
     }
 
-    /// Whether `recipient` is `postmaster@` this host's own name or address literal.
+    /// Whether `recipient` is `postmaster@` this host's own name or address literal (in any
+    /// spelling its domain key folds, as the server's RCPT check does).
     fn is_own_postmaster(&self, host: usize, recipient: &str) -> bool {
-        let Some((local_part, domain)) = recipient.rsplit_once('@') else {
+        let Some((local_part, _)) = recipient.rsplit_once('@') else {
             return false;
         };
+        let domain = domain_of(recipient);
         let spec = &self.hosts[host].spec;
         local_part.eq_ignore_ascii_case("postmaster")
             && (domain.eq_ignore_ascii_case(&spec.name)
-                || literal_address(domain) == Some(spec.address))
+                || literal_address(&domain) == Some(spec.address))
     }
 
     /// The MDA's part of taking a message: each local mailbox gets one copy.
@@ -2927,7 +2957,8 @@ impl<'a> World<'a> {
         // Every host that serves a domain takes its postmaster's mail (RFC 5321 4.5.1): one
         // mailbox, configured on one of them or made by the first delivery, gets it from all,
         // as sites alias postmaster to one administrator. Any other mailbox is on one host.
-        let postmaster = key.starts_with("postmaster@");
+        let postmaster = key.starts_with("postmaster@")
+            && self.hosts[host].local_domains.contains(&domain_of(&key));
         let Some(mailbox) = store
             .mailboxes
             .get_mut(&key)
@@ -2978,6 +3009,9 @@ impl<'a> World<'a> {
             return;
         }
         let uid = numbered(&[message, "."].concat(), u64::from(mailbox.next_uid));
+        // The host that keeps the mailbox, where its reader fetches it: another host serving
+        // the domain, for a shared postmaster mailbox.
+        let keeper = mailbox.host;
         mailbox.next_uid += 1;
         mailbox.used_octets = mailbox.used_octets.saturating_add(size);
         let address = mailbox.address.clone();
@@ -2995,11 +3029,12 @@ impl<'a> World<'a> {
         })));
         // After the event: the copy is stored, so the trace must say so.
         self.hold(size as usize);
+        let keeper = self.hosts[keeper].spec.name.clone();
         self.set_fate(
             message,
             recipient,
             Fate::Delivered {
-                host: host_name.to_string(),
+                host: keeper,
                 mailbox: address,
             },
         );
