@@ -860,6 +860,20 @@ fn a_configured_postmaster_mailbox_by_the_hosts_name_gets_its_mail_and_quota() {
         .collect();
     assert_eq!(server_said.matches("452 4.2.2").count(), 3, "{server_said}");
     assert!(!events(&result).any(|e| matches!(&e.event, smtp_lab::sim::Event::DeliveryRefused(_))));
+
+    // The same when the host's name is one of its local domains, with no mailbox of that name:
+    // the RCPT check looks at the mailbox the MDA would use.
+    world["hosts"][1]["local_domains"] = json!(["receiver.test", "mx.receiver.test"]);
+    world["raw_sessions"] = json!([raw("postmaster@mx.receiver.test")]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    let refused = events(&result).any(|e| {
+        matches!(&e.event,
+        smtp_lab::sim::Event::Transmitted { bytes, .. }
+            if String::from_utf8_lossy(bytes.as_bytes()).contains("452 4.2.2"))
+    });
+    assert!(refused);
+    assert!(!events(&result).any(|e| matches!(&e.event, smtp_lab::sim::Event::DeliveryRefused(_))));
 }
 
 /// A message/* or multipart/* attachment goes unencoded (RFC 2045 6.4); validation refuses

@@ -38,6 +38,15 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             "This link is not one of SMTP Lab's: it is over {FRAGMENT_MAX_CHARS} characters long."
         ));
     }
+    // A link encoded whole on its way (`scenario%3Dgreylisting%26step%3D55`) has no `=`
+    // left: it is decoded whole. Otherwise each name and value is decoded after the split.
+    let whole;
+    let fragment = if fragment.contains('=') {
+        fragment
+    } else {
+        whole = percent_decoded(fragment);
+        whole.as_str()
+    };
     let mut scenario = None;
     let mut step = 0;
     for part in fragment.split('&').filter(|part| !part.is_empty()) {
@@ -142,14 +151,20 @@ mod tests {
             }))
         );
         assert_eq!(parse("#scenario=null-mx").unwrap().unwrap().step, 0);
-        // Percent-encoded on its way (RFC 3986 2.1), it reads the same.
-        assert_eq!(
-            parse("#scenario=null%2Dmx&step=%33"),
-            Ok(Some(ShareLink {
-                scenario: "null-mx".into(),
-                step: 3
-            }))
-        );
+        // Percent-encoded on its way (RFC 3986 2.1), in parts or whole, it reads the same.
+        for encoded in [
+            "#scenario=null%2Dmx&step=%33",
+            "#scenario%3Dnull%2Dmx%26step%3D3",
+        ] {
+            assert_eq!(
+                parse(encoded),
+                Ok(Some(ShareLink {
+                    scenario: "null-mx".into(),
+                    step: 3
+                })),
+                "{encoded}"
+            );
+        }
         assert_eq!(parse(""), Ok(None));
         assert_eq!(parse("#"), Ok(None));
     }

@@ -145,14 +145,63 @@ struct SimPolicy {
 }
 
 impl SimPolicy {
-    /// Whether the mailbox that mail for `address`, a name of this host's postmaster (its
-    /// key), goes into is at its quota: this host's mailbox by that name if it has one, else
-    /// the host's postmaster mailbox (see `World::local_mailbox`).
-    fn postmaster_full(&self, address: &str) -> bool {
+    /// Whether the mailbox that mail for `address` (a key) goes into at this host is at its
+    /// quota, chosen as the MDA chooses it ([`delivery_mailbox`]); `own_postmaster` when the
+    /// address names this host's postmaster by its name or address literal.
+    fn mailbox_full(&self, address: &str, own_postmaster: bool) -> bool {
         let store = self.store.borrow();
-        let own = store.mailboxes.get(address).filter(|m| m.host == self.host);
-        own.or_else(|| store.mailboxes.get(&mailbox_key(&self.postmaster)))
+        let postmaster = mailbox_key(&self.postmaster);
+        let key = delivery_mailbox(
+            &store,
+            self.host,
+            &self.local_domains,
+            &postmaster,
+            address,
+            own_postmaster,
+        );
+        store
+            .mailboxes
+            .get(&key)
+            .filter(|m| may_deliver_into(m.host, &key, self.host, &self.local_domains, &postmaster))
             .is_some_and(|m| m.quota_octets.is_some_and(|quota| m.used_octets >= quota))
+    }
+}
+
+/// Whether `host` may store mail in the mailbox `key`, kept by `keeper`: its own mailboxes,
+/// and the postmaster mailbox of a domain it serves or of its own (RFC 5321 4.5.1), wherever
+/// it is kept, as sites alias postmaster to one administrator.
+fn may_deliver_into(
+    keeper: usize,
+    key: &str,
+    host: usize,
+    local_domains: &BTreeSet<String>,
+    postmaster: &str,
+) -> bool {
+    keeper == host
+        || (key.starts_with("postmaster@")
+            && (local_domains.contains(&domain_of(key)) || key == postmaster))
+}
+
+/// The key of the mailbox that mail for `recipient` (a key) goes into at `host`: its own,
+/// when `host` may deliver into it; for `own_postmaster` (the host's postmaster by its name
+/// or address literal) without one, the host's postmaster mailbox, as `<Postmaster>` goes
+/// (RFC 5321 4.5.1, 4.1.3). One choice for the server's RCPT check and for the MDA.
+fn delivery_mailbox(
+    store: &MailStore,
+    host: usize,
+    local_domains: &BTreeSet<String>,
+    postmaster: &str,
+    recipient: &str,
+    own_postmaster: bool,
+) -> String {
+    let usable = store
+        .mailboxes
+        .get(recipient)
+        .is_some_and(|m| may_deliver_into(m.host, recipient, host, local_domains, postmaster));
+    if own_postmaster && !usable {
+        postmaster.to_string()
+    } else {
+        recipient.to_string()
     }
 }
 
@@ -215,36 +264,43 @@ impl Policy for SimPolicy {
         let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
         let why = if self.local_domains.contains(domain) {
             let postmaster = forward_path.local_part.eq_ignore_ascii_case("postmaster");
-            let store = self.store.borrow();
+            let own_postmaster = postmaster
+                && (domain.eq_ignore_ascii_case(&self.hostname)
+                    || literal_address(domain) == Some(self.address));
+            if self.mailbox_full(&address, own_postmaster) {
+                return Decision::mailbox_full_for_now();
+            }
             // A domain's postmaster is one mailbox, whichever of the hosts that serve the
-            // domain holds it (see `deliver_locally`).
-            match store
-                .mailboxes
-                .get(&address)
-                .filter(|m| m.host == self.host || postmaster)
-            {
-                Some(mailbox)
-                    if mailbox
-                        .quota_octets
-                        .is_some_and(|quota| mailbox.used_octets >= quota) =>
-                {
-                    return Decision::mailbox_full_for_now();
-                }
-                Some(_) => "the recipient's domain is local here and the mailbox exists",
+            // domain keeps it (see `may_deliver_into`).
+            let exists = {
+                let store = self.store.borrow();
+                let postmaster_key = mailbox_key(&self.postmaster);
+                store.mailboxes.get(&address).is_some_and(|m| {
+                    may_deliver_into(
+                        m.host,
+                        &address,
+                        self.host,
+                        &self.local_domains,
+                        &postmaster_key,
+                    )
+                })
+            };
+            match exists {
+                true => "the recipient's domain is local here and the mailbox exists",
                 // Every mail domain has a postmaster (RFC 5321 4.5.1); the MDA makes the
                 // mailbox when the first message for it arrives.
-                None if postmaster => {
+                false if postmaster => {
                     "every mail domain has a postmaster, and this is one of this server's \
                      domains (RFC 5321 4.5.1)"
                 }
-                None => return Decision::user_unknown(domain, &forward_path.local_part),
+                false => return Decision::user_unknown(domain, &forward_path.local_part),
             }
         } else if forward_path.local_part.eq_ignore_ascii_case("postmaster")
             && domain.eq_ignore_ascii_case(&self.hostname)
         {
             // The postmaster of this host by its own name (RFC 5321 4.5.1), as Postfix takes
             // mail for $myhostname; the MDA delivers it to the host's postmaster.
-            if self.postmaster_full(&address) {
+            if self.mailbox_full(&address, true) {
                 return Decision::mailbox_full_for_now();
             }
             "this is the postmaster of this host by its own name (RFC 5321 4.5.1)"
@@ -253,7 +309,7 @@ impl Policy for SimPolicy {
         {
             // And by its own address literal (RFC 5321 4.1.3), as Postfix takes mail for
             // [$inet_interfaces].
-            if self.postmaster_full(&address) {
+            if self.mailbox_full(&address, true) {
                 return Decision::mailbox_full_for_now();
             }
             "this is the postmaster of this host by its own address (RFC 5321 4.1.3, 4.5.1)"
@@ -2820,15 +2876,23 @@ impl<'a> World<'a> {
     /// postmaster of this host by its name or address literal without a mailbox of that name
     /// here, which is the host's one postmaster, as `<Postmaster>` is (RFC 5321 4.5.1, 4.1.3).
     fn local_mailbox<'r>(&self, host: usize, recipient: &'r str) -> Cow<'r, str> {
-        let has_own = || {
-            let store = self.store.borrow();
-            store
-                .mailboxes
-                .get(&mailbox_key(recipient))
-                .is_some_and(|m| m.host == host)
-        };
-        if self.is_own_postmaster(host, recipient) && !has_own() {
-            Cow::Owned(postmaster_address(&self.hosts[host].spec))
+        if !self.is_own_postmaster(host, recipient) {
+            return Cow::Borrowed(recipient);
+        }
+        let postmaster = postmaster_address(&self.hosts[host].spec);
+        let postmaster_key = mailbox_key(&postmaster);
+        let key = mailbox_key(recipient);
+        let store = self.store.borrow();
+        let chosen = delivery_mailbox(
+            &store,
+            host,
+            &self.hosts[host].local_domains,
+            &postmaster_key,
+            &key,
+            true,
+        );
+        if chosen == postmaster_key && key != postmaster_key {
+            Cow::Owned(postmaster)
         } else {
             Cow::Borrowed(recipient)
         }
@@ -2957,12 +3021,12 @@ impl<'a> World<'a> {
         // Every host that serves a domain takes its postmaster's mail (RFC 5321 4.5.1): one
         // mailbox, configured on one of them or made by the first delivery, gets it from all,
         // as sites alias postmaster to one administrator. Any other mailbox is on one host.
-        let postmaster = key.starts_with("postmaster@")
-            && self.hosts[host].local_domains.contains(&domain_of(&key));
+        let postmaster_key = mailbox_key(&postmaster_address(&self.hosts[host].spec));
+        let local_domains = &self.hosts[host].local_domains;
         let Some(mailbox) = store
             .mailboxes
             .get_mut(&key)
-            .filter(|m| m.host == host || postmaster)
+            .filter(|m| may_deliver_into(m.host, &key, host, local_domains, &postmaster_key))
         else {
             drop(store);
             self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
