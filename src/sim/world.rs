@@ -140,8 +140,8 @@ struct SimPolicy {
     refusing: bool,
     hostname: Name,
     address: IpAddr,
-    /// Where this host's `<Postmaster>` goes ([`postmaster_address`]).
-    postmaster: String,
+    /// The key of the mailbox this host's `<Postmaster>` goes into.
+    postmaster_key: Rc<str>,
 }
 
 impl SimPolicy {
@@ -150,19 +150,19 @@ impl SimPolicy {
     /// address names this host's postmaster by its name or address literal.
     fn mailbox_full(&self, address: &str, own_postmaster: bool) -> bool {
         let store = self.store.borrow();
-        let postmaster = mailbox_key(&self.postmaster);
+        let postmaster = &*self.postmaster_key;
         let key = delivery_mailbox(
             &store,
             self.host,
             &self.local_domains,
-            &postmaster,
+            postmaster,
             address,
             own_postmaster,
         );
         store
             .mailboxes
-            .get(&key)
-            .filter(|m| may_deliver_into(m.host, &key, self.host, &self.local_domains, &postmaster))
+            .get(key)
+            .filter(|m| may_deliver_into(m.host, key, self.host, &self.local_domains, postmaster))
             .is_some_and(|m| m.quota_octets.is_some_and(|quota| m.used_octets >= quota))
     }
 }
@@ -186,22 +186,22 @@ fn may_deliver_into(
 /// when `host` may deliver into it; for `own_postmaster` (the host's postmaster by its name
 /// or address literal) without one, the host's postmaster mailbox, as `<Postmaster>` goes
 /// (RFC 5321 4.5.1, 4.1.3). One choice for the server's RCPT check and for the MDA.
-fn delivery_mailbox(
+fn delivery_mailbox<'k>(
     store: &MailStore,
     host: usize,
     local_domains: &BTreeSet<String>,
-    postmaster: &str,
-    recipient: &str,
+    postmaster: &'k str,
+    recipient: &'k str,
     own_postmaster: bool,
-) -> String {
+) -> &'k str {
     let usable = store
         .mailboxes
         .get(recipient)
         .is_some_and(|m| may_deliver_into(m.host, recipient, host, local_domains, postmaster));
     if own_postmaster && !usable {
-        postmaster.to_string()
+        postmaster
     } else {
-        recipient.to_string()
+        recipient
     }
 }
 
@@ -274,14 +274,13 @@ impl Policy for SimPolicy {
             // domain keeps it (see `may_deliver_into`).
             let exists = {
                 let store = self.store.borrow();
-                let postmaster_key = mailbox_key(&self.postmaster);
                 store.mailboxes.get(&address).is_some_and(|m| {
                     may_deliver_into(
                         m.host,
                         &address,
                         self.host,
                         &self.local_domains,
-                        &postmaster_key,
+                        &self.postmaster_key,
                     )
                 })
             };
@@ -592,6 +591,8 @@ struct Host {
     /// The host's name, shared by every event about it.
     name: Name,
     local_domains: Rc<BTreeSet<String>>,
+    /// The key of the mailbox its `<Postmaster>` goes into ([`postmaster_address`]).
+    postmaster_key: Rc<str>,
     relay_domains: Rc<BTreeSet<String>>,
     users: Rc<BTreeMap<String, String>>,
     greylist: SharedGreylist,
@@ -1348,6 +1349,7 @@ impl<'a> World<'a> {
             let local_names = DomainName::parse(&spec.name).into_iter().collect();
             hosts.push(Host {
                 local_domains: Rc::new(spec.local_domains.iter().map(|d| domain_key(d)).collect()),
+                postmaster_key: mailbox_key(&postmaster_address(spec)).into(),
                 // A route only says where outgoing mail goes; it does not make the host
                 // accept mail for that domain from anyone.
                 relay_domains: Rc::new(spec.relay_domains.iter().map(|d| domain_key(d)).collect()),
@@ -2030,7 +2032,7 @@ impl<'a> World<'a> {
                     refusing: host.fault(self.now_ms, |k| *k == FaultKind::Refuse),
                     hostname: Rc::clone(&host.name),
                     address: host.spec.address,
-                    postmaster: postmaster_address(&host.spec),
+                    postmaster_key: Rc::clone(&host.postmaster_key),
                 };
                 *server = Some(Box::new(ServerSession::new(
                     config,
@@ -2879,20 +2881,19 @@ impl<'a> World<'a> {
         if !self.is_own_postmaster(host, recipient) {
             return Cow::Borrowed(recipient);
         }
-        let postmaster = postmaster_address(&self.hosts[host].spec);
-        let postmaster_key = mailbox_key(&postmaster);
+        let postmaster_key = &*self.hosts[host].postmaster_key;
         let key = mailbox_key(recipient);
         let store = self.store.borrow();
         let chosen = delivery_mailbox(
             &store,
             host,
             &self.hosts[host].local_domains,
-            &postmaster_key,
+            postmaster_key,
             &key,
             true,
         );
         if chosen == postmaster_key && key != postmaster_key {
-            Cow::Owned(postmaster)
+            Cow::Owned(postmaster_address(&self.hosts[host].spec))
         } else {
             Cow::Borrowed(recipient)
         }
@@ -2901,14 +2902,16 @@ impl<'a> World<'a> {
     /// Whether `recipient` is `postmaster@` this host's own name or address literal (in any
     /// spelling its domain key folds, as the server's RCPT check does).
     fn is_own_postmaster(&self, host: usize, recipient: &str) -> bool {
+        // The local part first: the domain's key is made only for a postmaster.
         let Some((local_part, _)) = recipient.rsplit_once('@') else {
             return false;
         };
+        if !local_part.eq_ignore_ascii_case("postmaster") {
+            return false;
+        }
         let domain = domain_of(recipient);
         let spec = &self.hosts[host].spec;
-        local_part.eq_ignore_ascii_case("postmaster")
-            && (domain.eq_ignore_ascii_case(&spec.name)
-                || literal_address(&domain) == Some(spec.address))
+        domain.eq_ignore_ascii_case(&spec.name) || literal_address(&domain) == Some(spec.address)
     }
 
     /// The MDA's part of taking a message: each local mailbox gets one copy.
@@ -3021,12 +3024,12 @@ impl<'a> World<'a> {
         // Every host that serves a domain takes its postmaster's mail (RFC 5321 4.5.1): one
         // mailbox, configured on one of them or made by the first delivery, gets it from all,
         // as sites alias postmaster to one administrator. Any other mailbox is on one host.
-        let postmaster_key = mailbox_key(&postmaster_address(&self.hosts[host].spec));
+        let postmaster_key = &*self.hosts[host].postmaster_key;
         let local_domains = &self.hosts[host].local_domains;
         let Some(mailbox) = store
             .mailboxes
             .get_mut(&key)
-            .filter(|m| may_deliver_into(m.host, &key, host, local_domains, &postmaster_key))
+            .filter(|m| may_deliver_into(m.host, &key, host, local_domains, postmaster_key))
         else {
             drop(store);
             self.record(Event::DeliveryRefused(Box::new(trace::DeliveryRefused {
