@@ -145,10 +145,11 @@ struct SimPolicy {
 }
 
 impl SimPolicy {
-    /// Whether the mailbox that mail for `address` (a key) goes into at this host is at its
-    /// quota, chosen as the MDA chooses it ([`delivery_mailbox`]); `own_postmaster` when the
-    /// address names this host's postmaster by its name or address literal.
-    fn mailbox_full(&self, address: &str, own_postmaster: bool) -> bool {
+    /// For mail to `address` (a key) at this host, chosen as the MDA chooses
+    /// ([`delivery_mailbox`]): whether `address` has a mailbox here, and whether the mailbox
+    /// the mail goes into is at its quota. `own_postmaster` when the address names this host's
+    /// postmaster by its name or address literal.
+    fn delivery_target(&self, address: &str, own_postmaster: bool) -> (bool, bool) {
         let store = self.store.borrow();
         let postmaster = &*self.postmaster_key;
         let key = delivery_mailbox(
@@ -159,11 +160,13 @@ impl SimPolicy {
             address,
             own_postmaster,
         );
-        store
+        let target = store
             .mailboxes
             .get(key)
-            .filter(|m| may_deliver_into(m.host, key, self.host, &self.local_domains, postmaster))
-            .is_some_and(|m| m.quota_octets.is_some_and(|quota| m.used_octets >= quota))
+            .filter(|m| may_deliver_into(m.host, key, self.host, &self.local_domains, postmaster));
+        let full =
+            target.is_some_and(|m| m.quota_octets.is_some_and(|quota| m.used_octets >= quota));
+        (key == address && target.is_some(), full)
     }
 }
 
@@ -267,23 +270,12 @@ impl Policy for SimPolicy {
             let own_postmaster = postmaster
                 && (domain.eq_ignore_ascii_case(&self.hostname)
                     || literal_address(domain) == Some(self.address));
-            if self.mailbox_full(&address, own_postmaster) {
-                return Decision::mailbox_full_for_now();
-            }
             // A domain's postmaster is one mailbox, whichever of the hosts that serve the
             // domain keeps it (see `may_deliver_into`).
-            let exists = {
-                let store = self.store.borrow();
-                store.mailboxes.get(&address).is_some_and(|m| {
-                    may_deliver_into(
-                        m.host,
-                        &address,
-                        self.host,
-                        &self.local_domains,
-                        &self.postmaster_key,
-                    )
-                })
-            };
+            let (exists, full) = self.delivery_target(&address, own_postmaster);
+            if full {
+                return Decision::mailbox_full_for_now();
+            }
             match exists {
                 true => "the recipient's domain is local here and the mailbox exists",
                 // Every mail domain has a postmaster (RFC 5321 4.5.1); the MDA makes the
@@ -299,7 +291,7 @@ impl Policy for SimPolicy {
         {
             // The postmaster of this host by its own name (RFC 5321 4.5.1), as Postfix takes
             // mail for $myhostname; the MDA delivers it to the host's postmaster.
-            if self.mailbox_full(&address, true) {
+            if self.delivery_target(&address, true).1 {
                 return Decision::mailbox_full_for_now();
             }
             "this is the postmaster of this host by its own name (RFC 5321 4.5.1)"
@@ -308,7 +300,7 @@ impl Policy for SimPolicy {
         {
             // And by its own address literal (RFC 5321 4.1.3), as Postfix takes mail for
             // [$inet_interfaces].
-            if self.mailbox_full(&address, true) {
+            if self.delivery_target(&address, true).1 {
                 return Decision::mailbox_full_for_now();
             }
             "this is the postmaster of this host by its own address (RFC 5321 4.1.3, 4.5.1)"
@@ -3588,11 +3580,11 @@ impl<'a> World<'a> {
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
-        let failures = entry.failures();
         let age_ms = now - entry.queued_at_ms;
         if gives_up {
             let recipients = entry.recipients.clone();
             let original = entry.original();
+            let failures = entry.failures();
             self.record(Event::GaveUp(Box::new(trace::GaveUp {
                 host: host_name,
                 entry: entry_id,
@@ -3635,18 +3627,19 @@ impl<'a> World<'a> {
             .is_some_and(|s| age_ms >= s.saturating_mul(1000))
             && !entry.delay_notice_sent
             && !entry.reverse_path.is_empty();
-        if notice_due {
+        // What a delay notice says, made only when one is sent.
+        let notice = notice_due.then(|| {
             entry.delay_notice_sent = true;
-        }
-        let original = entry.original();
+            (entry.original(), entry.failures())
+        });
         self.record(Event::RetryScheduled(Box::new(trace::RetryScheduled {
             host: host_name,
             entry: entry_id,
             at_ms,
-            recipients: recipients.clone(),
+            recipients,
         })));
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
-        if notice_due {
+        if let Some((original, failures)) = notice {
             let will_retry_until_ms = self.last_connection_ms(original.arrived_ms);
             self.notify(
                 host,
