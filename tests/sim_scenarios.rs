@@ -161,7 +161,10 @@ fn wrong_types_and_missing_fields_are_refused() {
     let errors = Scenario::from_json(&text).expect_err("refused");
     assert!(errors.0[0].at.starts_with("seed (line "), "{errors}");
     assert!(
-        errors.0[0].problem.contains("above 18446744073709551615"),
+        errors.0[0]
+            .problem
+            .contains("from 0 to 18446744073709551615")
+            && errors.0[0].problem.contains("too large for 64 bits"),
         "{errors}"
     );
 }
@@ -291,6 +294,30 @@ fn an_array_where_an_object_belongs_is_refused() {
                 && e.problem.contains("not an array")),
         "{errors}"
     );
+    // An object wrapped in one more array fails inside it, at an index the format does not
+    // have: the error names the array that stands where the object belongs.
+    let mut wrapped = world();
+    wrapped["fetches"] = json!([[wrapped["fetches"][0].clone()]]);
+    let errors = errors_of(&wrapped);
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.at.starts_with("fetches[0] (line") && e.problem.contains("not an array")),
+        "{errors}"
+    );
+    let mut wrapped_record = world();
+    wrapped_record["dns"]["zones"][0]["records"] =
+        json!([[wrapped_record["dns"]["zones"][0]["records"][0].clone()]]);
+    let errors = errors_of(&wrapped_record);
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.at.starts_with("dns.zones[0].records[0] (line")
+                && e.problem.contains("not an array")),
+        "{errors}"
+    );
     let top = Scenario::from_json(&json!([world()]).to_string()).expect_err("refused");
     assert!(
         top.to_string().contains("a scenario is a JSON object"),
@@ -298,6 +325,37 @@ fn an_array_where_an_object_belongs_is_refused() {
     );
     // Arrays where the format has them are read as before.
     assert!(Scenario::from_json(&world().to_string()).is_ok());
+}
+
+/// A number out of a field's range is refused with the range the field takes, in words, not
+/// the program's type name; one too large for 64 bits, which JSON readers take as a
+/// fraction, is said to be read so.
+#[test]
+fn a_number_out_of_range_is_refused_with_the_fields_range() {
+    let mut port = world();
+    port["messages"][0]["port"] = json!(70_000);
+    let errors = errors_of(&port);
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.at.starts_with("messages[0].port (line")
+                && e.problem
+                    .contains("expected a whole number from 0 to 65535")),
+        "{errors}"
+    );
+    let huge: serde_json::Value = serde_json::from_str("99999999999999999999").expect("a number");
+    port["messages"][0]["port"] = huge;
+    let errors = errors_of(&port);
+    assert!(
+        errors.0.iter().any(|e| e.at.starts_with("messages[0].port")
+            && e.problem
+                .contains("expected a whole number from 0 to 65535")
+            && e.problem
+                .contains("too large for 64 bits, are read as fractions")
+            && !e.problem.contains("u16")),
+        "{errors}"
+    );
 }
 
 #[test]

@@ -473,6 +473,15 @@ impl Scenario {
         // than a line and column alone, for a file written by hand.
         let mut json = serde_json::Deserializer::from_str(text);
         let scenario: Scenario = serde_path_to_error::deserialize(&mut json).map_err(|error| {
+            if let Some(at) = array_read_as_object(error.path()) {
+                let inner = error.into_inner();
+                return ScenarioErrors(vec![ScenarioError {
+                    at: format!("{at} (line {}, column {})", inner.line(), inner.column()),
+                    problem: format!(
+                        "must be an object ({{\"field\": value, ...}}), {NOT_AN_ARRAY}"
+                    ),
+                }]);
+            }
             let path = error.path().to_string();
             read_error(&path, &error.into_inner())
         })?;
@@ -1086,6 +1095,73 @@ fn refuse_arrays_read_as_objects(text: &str, scenario: &Scenario) -> Result<(), 
     }
 }
 
+/// The format's fields whose value is an array; every other field's value, and every array's
+/// element, is an object or a plain value, never an array (the format has no list of lists).
+const ARRAY_FIELDS: &[&str] = &[
+    "hosts",
+    "messages",
+    "fetches",
+    "raw_sessions",
+    "zones",
+    "records",
+    "faults",
+    "local_domains",
+    "mailboxes",
+    "relay_domains",
+    "routes",
+    "submission_users",
+    "to",
+    "cc",
+    "bcc",
+    "attachments",
+];
+
+/// Where a failed read went into an array in the place of an object, if it did: serde reads
+/// an object's fields from an array in declaration order, so an element of the wrong type
+/// there (`"fetches": [[{...}]]`) fails inside the array, at a path the format does not have.
+/// An index is in the format only right after an array field's name.
+fn array_read_as_object(path: &serde_path_to_error::Path) -> Option<String> {
+    use serde_path_to_error::Segment;
+    let mut at = String::new();
+    let mut previous: Option<&Segment> = None;
+    for segment in path.iter() {
+        if let Segment::Seq { index } = segment {
+            let after_array_field = matches!(
+                previous,
+                Some(Segment::Map { key }) if ARRAY_FIELDS.contains(&key.as_str())
+            );
+            if !after_array_field {
+                return Some(if at.is_empty() { ".".into() } else { at });
+            }
+            at.push_str(&format!("[{index}]"));
+        } else {
+            match segment {
+                Segment::Map { key } => {
+                    if !at.is_empty() {
+                        at.push('.');
+                    }
+                    at.push_str(key);
+                }
+                Segment::Enum { variant } => {
+                    if !at.is_empty() {
+                        at.push('.');
+                    }
+                    at.push_str(variant);
+                }
+                Segment::Unknown => {
+                    if !at.is_empty() {
+                        at.push('.');
+                    }
+                    at.push('?');
+                }
+                Segment::Seq { .. } => {}
+            }
+        }
+        previous = Some(segment);
+    }
+    None
+}
+
 /// A JSON error as a scenario error: at the path of the field being read (`.` for the whole
 /// file, `?` where the text stopped being JSON) and its line and column.
 fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
@@ -1094,7 +1170,7 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let message = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = message.strip_suffix(&suffix).unwrap_or(&message);
-    let message = &plain_type_names(message);
+    let message = &plain_number_names(&plain_type_names(message));
     // serde tries an array where an object belongs as the fields in order; one of the wrong
     // length ends that way (see `refuse_arrays_read_as_objects` for one of the right length).
     // The format has no array of a fixed length, so nothing else says "invalid length".
@@ -1106,8 +1182,8 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     }
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
     let note = if message.starts_with("invalid type: floating point") {
-        " (a number with a fraction or an exponent, or a whole number above 18446744073709551615, \
-         the largest this field takes)"
+        " (JSON numbers written with a fraction or an exponent, and whole numbers too large for \
+         64 bits, are read as fractions)"
     } else if path.ends_with(".data") && !message.starts_with("unknown variant") {
         // serde_json says only "expected value" for `{}`, `null` or two record types at once.
         " (a record's data is an object with exactly one of MX, A, AAAA, CNAME, NS or SOA, \
@@ -1123,6 +1199,32 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
         },
         problem: format!("not a valid scenario: {message}{note}"),
     }])
+}
+
+/// serde names the program's integer types ("expected u16"); a scenario's author knows the
+/// range of whole numbers the field takes.
+fn plain_number_names(message: &str) -> String {
+    const RANGES: &[(&str, u64)] = &[
+        ("u8", u8::MAX as u64),
+        ("u16", u16::MAX as u64),
+        ("u32", u32::MAX as u64),
+        ("u64", u64::MAX),
+        ("usize", usize::MAX as u64),
+    ];
+    for (name, largest) in RANGES {
+        let said = format!(", expected {name}");
+        if let Some(start) = message.find(&said) {
+            let end = start + said.len();
+            if !message[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                return format!(
+                    "{}, expected a whole number from 0 to {largest}{}",
+                    &message[..start],
+                    &message[end..]
+                );
+            }
+        }
+    }
+    message.to_string()
 }
 
 /// serde names the program's own types ("expected struct HostSpec", "struct variant
@@ -1260,4 +1362,46 @@ fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// `ARRAY_FIELDS` names exactly the fields that the built-in scenarios, written back as
+    /// JSON, hold arrays in: a field added to the format as an array is not taken for an array
+    /// where an object belongs.
+    #[test]
+    fn the_array_fields_are_the_formats_arrays() {
+        fn collect(value: &serde_json::Value, arrays: &mut BTreeSet<String>) {
+            match value {
+                serde_json::Value::Object(fields) => {
+                    for (key, field) in fields {
+                        if field.is_array() {
+                            arrays.insert(key.clone());
+                        }
+                        collect(field, arrays);
+                    }
+                }
+                serde_json::Value::Array(elements) => {
+                    for element in elements {
+                        assert!(!element.is_array(), "a list of lists: {value}");
+                        collect(element, arrays);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut arrays = BTreeSet::new();
+        for scenario in crate::sim::library::builtin() {
+            let scenario = scenario.expect("a built-in scenario validates");
+            collect(
+                &serde_json::to_value(&scenario).expect("a scenario serialises"),
+                &mut arrays,
+            );
+        }
+        let listed: BTreeSet<String> = ARRAY_FIELDS.iter().map(|f| f.to_string()).collect();
+        assert_eq!(arrays, listed);
+    }
 }
