@@ -1274,8 +1274,30 @@ pub(crate) fn message_id_left<'a>(token: &'a str, fallback: &str) -> Cow<'a, str
     })
 }
 
-/// The Message-ID's right side: a host name of letters, digits, "-" and ".".
+/// The Message-ID's right side (RFC 5322 3.6.4 id-right): an address literal as it is, a
+/// `no-fold-literal`; otherwise a host name of letters, digits, "-" and ".", an
+/// internationalised one by its A-label (`bücher.test` is `xn--bcher-kva.test`, RFC 5890
+/// 2.3.2.1), not by what is left of it without its non-ASCII letters.
 fn id_right(hostname: &str) -> Cow<'_, str> {
+    if let Some(inside) = hostname
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+    {
+        // dtext: printable ASCII but "[", "]" and "\".
+        if !inside.is_empty() && inside.bytes().all(|b| matches!(b, 33..=90 | 94..=126)) {
+            return Cow::Borrowed(hostname);
+        }
+    }
+    if !hostname.is_ascii() {
+        if let Ok(a_labels) = idna::domain_to_ascii(hostname) {
+            return Cow::Owned(host_name_right(&a_labels).into_owned());
+        }
+    }
+    host_name_right(hostname)
+}
+
+/// [`id_right`] for a host name: letters, digits, "-" and "."; other characters dropped.
+fn host_name_right(hostname: &str) -> Cow<'_, str> {
     let host_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '.';
     // Nearly every host name is already one: kept as it is.
     if hostname.len() <= 253
@@ -1404,8 +1426,23 @@ mod tests {
                 left_in_full(input, "fb"),
                 "{input:?}"
             );
-            assert_eq!(id_right(input), right_in_full(input), "{input:?}");
+            assert_eq!(host_name_right(input), right_in_full(input), "{input:?}");
         }
+    }
+
+    #[test]
+    fn a_message_ids_right_side_names_an_idn_by_its_a_label_and_keeps_an_address_literal() {
+        assert_eq!(id_right("bücher.test"), "xn--bcher-kva.test");
+        assert_eq!(id_right("sender.test"), "sender.test");
+        assert_eq!(id_right("[192.0.2.10]"), "[192.0.2.10]");
+        assert_eq!(id_right("[IPv6:2001:db8::1]"), "[IPv6:2001:db8::1]");
+        // Not dtext inside: cleaned as a host name.
+        assert_eq!(id_right("[a]b]"), "ab");
+        assert_eq!(id_right("[]"), "localhost");
+        let mut req = request();
+        req.hostname = "bücher.test".into();
+        let message = String::from_utf8(compose(&req).expect("composes")).expect("UTF-8");
+        assert!(message.contains("@xn--bcher-kva.test>\r\n"), "{message}");
     }
 
     #[test]
