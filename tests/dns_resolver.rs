@@ -315,6 +315,30 @@ fn an_mx_host_whose_dns_fails_makes_the_whole_lookup_temporary_when_nothing_else
     assert_eq!(exchanges(&r), [("mx.example.net.".to_owned(), 10)]);
 }
 
+/// Both address lookups of an MX host failed: the note names both, not only the first.
+#[test]
+fn the_note_for_an_mx_host_whose_lookups_failed_names_every_failed_lookup() {
+    let mut world = world(vec![
+        zone(
+            "example.org",
+            vec![
+                mx("@", 10, "mx.example.net"),
+                mx("@", 20, "mx2.example.org"),
+            ],
+        ),
+        zone("example.net", vec![a("mx.example.net", "192.0.2.7")]),
+    ]);
+    world.faults.push(servfail_until("example.net", 10));
+    let r = resolve_with(&world, "example.org", 0, &[], 1);
+    let notes: Vec<String> = r.notes.iter().map(|n| n.to_string()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n == "MX 10 mx.example.net: A and AAAA lookups SERVFAIL; skipped for now"),
+        "{notes:?}"
+    );
+}
+
 #[test]
 fn a_cname_at_the_mail_domain_is_followed() {
     let world = world(vec![

@@ -181,12 +181,14 @@ pub enum MxNote {
         exchange: DomainName,
         preference: u16,
     },
-    /// An MX host whose address lookups failed temporarily: skipped this time.
+    /// An MX host whose address lookups failed temporarily: skipped this time. `also` is
+    /// the other lookup, when it failed too.
     ExchangeLookupFailed {
         exchange: DomainName,
         preference: u16,
         qtype: RecordType,
         outcome: Outcome,
+        also: Option<(RecordType, Outcome)>,
     },
     /// One address lookup of a host failed temporarily but the other gave addresses.
     AddressLookupPartlyFailed {
@@ -243,11 +245,23 @@ impl fmt::Display for MxNote {
                 preference,
                 qtype,
                 outcome,
-            } => write!(
-                f,
-                "MX {preference} {}: {qtype} lookup {outcome}; skipped for now",
-                exchange.without_final_dot()
-            ),
+                also,
+            } => {
+                let exchange = exchange.without_final_dot();
+                match also {
+                    None => write!(f, "MX {preference} {exchange}: {qtype} lookup {outcome}")?,
+                    Some((other, other_outcome)) if other_outcome == outcome => write!(
+                        f,
+                        "MX {preference} {exchange}: {qtype} and {other} lookups {outcome}"
+                    )?,
+                    Some((other, other_outcome)) => write!(
+                        f,
+                        "MX {preference} {exchange}: {qtype} lookup {outcome}, {other} lookup \
+                         {other_outcome}"
+                    )?,
+                }
+                write!(f, "; skipped for now")
+            }
             MxNote::AddressLookupPartlyFailed {
                 exchange,
                 qtype,
@@ -391,7 +405,12 @@ struct Run<'a> {
 enum HostAddresses {
     Found(Vec<IpAddr>),
     None,
-    Failed { qtype: RecordType, outcome: Outcome },
+    /// The first lookup that failed, and the other when it failed too.
+    Failed {
+        qtype: RecordType,
+        outcome: Outcome,
+        also: Option<(RecordType, Outcome)>,
+    },
 }
 
 impl Run<'_> {
@@ -579,7 +598,11 @@ impl Run<'_> {
                         preference: candidate.preference,
                     });
                 }
-                HostAddresses::Failed { qtype, outcome } => {
+                HostAddresses::Failed {
+                    qtype,
+                    outcome,
+                    also,
+                } => {
                     temporary_failure.get_or_insert(outcome);
                     best_failed = best_failed.min(candidate.preference);
                     self.notes.push(MxNote::ExchangeLookupFailed {
@@ -587,6 +610,7 @@ impl Run<'_> {
                         preference: candidate.preference,
                         qtype,
                         outcome,
+                        also,
                     });
                 }
             }
@@ -627,11 +651,16 @@ impl Run<'_> {
     fn addresses(&mut self, host: &DomainName) -> HostAddresses {
         let mut addresses = Vec::new();
         let mut failure: Option<(RecordType, Outcome)> = None;
+        let mut second_failure: Option<(RecordType, Outcome)> = None;
         let mut alias_noted = false;
         for qtype in [RecordType::A, RecordType::Aaaa] {
             let answer = self.ask(host, qtype);
             if answer.outcome.is_temporary_failure() {
-                failure.get_or_insert((qtype, answer.outcome));
+                if failure.is_none() {
+                    failure = Some((qtype, answer.outcome));
+                } else {
+                    second_failure = Some((qtype, answer.outcome));
+                }
                 continue;
             }
             let canonical = answer.canonical_name();
@@ -659,7 +688,11 @@ impl Run<'_> {
                 HostAddresses::Found(addresses)
             }
             (true, None) => HostAddresses::None,
-            (true, Some((qtype, outcome))) => HostAddresses::Failed { qtype, outcome },
+            (true, Some((qtype, outcome))) => HostAddresses::Failed {
+                qtype,
+                outcome,
+                also: second_failure,
+            },
         }
     }
 }
