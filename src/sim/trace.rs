@@ -708,8 +708,15 @@ impl TextRenderer {
                 let lines = crate::smtp::dot::crlf_lines(raw);
                 let shown = lines_shown(lines.len(), DATA_LINES_SHOWN);
                 for piece in &lines[..shown] {
-                    let body = piece.strip_suffix(b"\r\n").unwrap_or(piece);
-                    line(&actor, format!("#{conn} {prefix} {}", escaped(body)));
+                    // A last line without its CRLF has not ended (RFC 5321 2.3.8): `QUIT`
+                    // without one is not a command yet, and is not shown as one.
+                    match piece.strip_suffix(b"\r\n") {
+                        Some(body) => line(&actor, format!("#{conn} {prefix} {}", escaped(body))),
+                        None => line(
+                            &actor,
+                            format!("#{conn} {prefix} {} (no CRLF)", escaped(piece)),
+                        ),
+                    }
                 }
                 if lines.len() > shown {
                     line(
@@ -1068,7 +1075,7 @@ mod text_tests {
     #[test]
     fn only_crlf_ends_a_shown_line() {
         let shown = shown_client_lines(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT");
-        assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
+        assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT (no CRLF)"]);
     }
 
     /// Each event is one line of text, shown in its order: an octet that is not UTF-8 is
@@ -1076,9 +1083,12 @@ mod text_tests {
     /// a bidirectional override) is an escape, in bytes on the wire and in other events.
     #[test]
     fn characters_that_break_or_reorder_lines_are_escaped() {
-        let shown = shown_client_lines("NOOP a\u{1}b\u{85}c\u{2028}d\u{202e}e".as_bytes());
+        let shown = shown_client_lines("NOOP a\u{1}b\u{85}c\u{2028}d\u{202e}e\r\n".as_bytes());
         assert_eq!(shown, ["NOOP a\\x01b\\u{0085}c\\u{2028}d\\u{202e}e"]);
-        assert_eq!(shown_client_lines(b"NOOP \xff\xc3"), ["NOOP \\xff\\xc3"]);
+        assert_eq!(
+            shown_client_lines(b"NOOP \xff\xc3\r\n"),
+            ["NOOP \\xff\\xc3"]
+        );
         let refused = trace_after_attempt(
             1,
             "alice",
