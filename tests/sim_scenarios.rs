@@ -29,6 +29,19 @@ fn assert_error(value: &Value, at: &str, problem: &str) {
     );
 }
 
+/// As [`assert_error`], for an error found while reading the JSON, whose `at` goes on with the
+/// line and column.
+fn assert_read_error(value: &Value, at: &str, problem: &str) {
+    let errors = errors_of(value);
+    assert!(
+        errors
+            .0
+            .iter()
+            .any(|e| e.at.starts_with(&format!("{at} (line ")) && e.problem.contains(problem)),
+        "expected an error at {at:?} (line ...) containing {problem:?}, got:\n{errors}"
+    );
+}
+
 fn world() -> Value {
     let mut world = basic_world("validation");
     world["fetches"] = json!([{"mailbox": "bob@receiver.test", "host": "mx.receiver.test",
@@ -285,39 +298,16 @@ fn an_array_where_an_object_belongs_is_refused() {
     fault["hosts"][1]["faults"] = json!([{"kind": ["down", null], "until_s": 60}]);
     assert_error(&fault, "hosts[1].faults[0].kind", "not an array");
     fault["hosts"][1]["faults"] = json!([{"kind": ["down"], "until_s": 60}]);
-    let errors = errors_of(&fault);
-    assert!(
-        errors
-            .0
-            .iter()
-            .any(|e| e.at.starts_with("hosts[1].faults[0].kind (line")
-                && e.problem.contains("not an array")),
-        "{errors}"
-    );
+    assert_read_error(&fault, "hosts[1].faults[0].kind", "not an array");
     // An object wrapped in one more array fails inside it, at an index the format does not
     // have: the error names the array that stands where the object belongs.
     let mut wrapped = world();
     wrapped["fetches"] = json!([[wrapped["fetches"][0].clone()]]);
-    let errors = errors_of(&wrapped);
-    assert!(
-        errors
-            .0
-            .iter()
-            .any(|e| e.at.starts_with("fetches[0] (line") && e.problem.contains("not an array")),
-        "{errors}"
-    );
+    assert_read_error(&wrapped, "fetches[0]", "not an array");
     let mut wrapped_record = world();
     wrapped_record["dns"]["zones"][0]["records"] =
         json!([[wrapped_record["dns"]["zones"][0]["records"][0].clone()]]);
-    let errors = errors_of(&wrapped_record);
-    assert!(
-        errors
-            .0
-            .iter()
-            .any(|e| e.at.starts_with("dns.zones[0].records[0] (line")
-                && e.problem.contains("not an array")),
-        "{errors}"
-    );
+    assert_read_error(&wrapped_record, "dns.zones[0].records[0]", "not an array");
     let top = Scenario::from_json(&json!([world()]).to_string()).expect_err("refused");
     assert!(
         top.to_string().contains("a scenario is a JSON object"),
@@ -334,15 +324,10 @@ fn an_array_where_an_object_belongs_is_refused() {
 fn a_number_out_of_range_is_refused_with_the_fields_range() {
     let mut port = world();
     port["messages"][0]["port"] = json!(70_000);
-    let errors = errors_of(&port);
-    assert!(
-        errors
-            .0
-            .iter()
-            .any(|e| e.at.starts_with("messages[0].port (line")
-                && e.problem
-                    .contains("expected a whole number from 0 to 65535")),
-        "{errors}"
+    assert_read_error(
+        &port,
+        "messages[0].port",
+        "expected a whole number from 0 to 65535",
     );
     let huge: serde_json::Value = serde_json::from_str("99999999999999999999").expect("a number");
     port["messages"][0]["port"] = huge;
