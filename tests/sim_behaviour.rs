@@ -1086,6 +1086,12 @@ fn a_bounce_that_cannot_be_delivered_is_discarded_not_bounced() {
         count(&result, |e| matches!(e, Event::BounceDiscarded { .. })),
         1
     );
+    // The text names what was dropped and why, for a notice as for any message from <>.
+    let text = result.trace.to_text();
+    assert!(
+        text.contains("discarded undeliverable b1 (from <>, so no notice) for alice@gone.test"),
+        "{text}"
+    );
     assert_eq!(result.outcomes.len(), 2, "{:?}", result.outcomes);
     assert!(result.mailboxes.values().all(|m| m.is_empty()));
 }

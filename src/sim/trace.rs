@@ -902,7 +902,7 @@ impl TextRenderer {
                 line(
                     host,
                     format!(
-                        "discarded undeliverable bounce {message} for {}",
+                        "discarded undeliverable {message} (from <>, so no notice) for {}",
                         recipients.join(", ")
                     ),
                 );
