@@ -324,6 +324,47 @@ print("python done")
     assert!(bob[0].contains("naïve café"), "{}", bob[0]);
 }
 
+/// An authenticated client may submit, but `serve` stores mail and relays nothing: mail for
+/// another domain is refused at RCPT after AUTH too, never taken (a 250 would promise a
+/// delivery it cannot make, RFC 5321 6.1) nor filed in a local mailbox of the same name.
+#[test]
+fn python_smtplib_authenticates_and_serve_still_relays_nothing() {
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--user",
+        "alice:secret",
+    ]);
+    let script = r#"
+import smtplib, sys
+port = int(sys.argv[1])
+with smtplib.SMTP("127.0.0.1", port) as smtp:
+    smtp.ehlo("python.example.net")
+    smtp.login("alice", "secret")
+    message = b"From: alice@example.org\r\nTo: bob@example.org, bob@far.test\r\nSubject: two\r\n\r\nhi\r\n"
+    refused = smtp.sendmail("alice@example.org", ["bob@example.org", "bob@far.test"], message)
+    print("REFUSED", sorted(refused.items()))
+print("python done")
+"#;
+    let output = run(Command::new(python()).args(["-c", script, &server.port.to_string()]));
+    let out = text(&output);
+    assert!(output.status.success(), "python failed:\n{out}");
+    assert!(
+        out.contains("REFUSED [('bob@far.test', (550, b'5.7.1 Relay access denied'))]"),
+        "{out}"
+    );
+    let bob = server.wait_for_messages("bob", 1);
+    assert!(bob[0].contains("Subject: two"), "{}", bob[0]);
+    assert!(bob[0].contains("with ESMTPA"), "{}", bob[0]);
+    // The one copy for bob@example.org, none filed for bob@far.test: copies are written
+    // before the 250, so all are there once smtplib has returned.
+    let new_dir = server.maildir.join("bob").join("new");
+    let files = fs::read_dir(&new_dir).expect("bob's Maildir").count();
+    assert_eq!(files, 1, "{}", server.transcript());
+}
+
 #[test]
 fn serve_handles_many_concurrent_python_clients() {
     let server = LabServer::start(&[

@@ -66,7 +66,7 @@ Examples:
 
 Each accepted message is written, with Return-Path: and Received: added, to
 DIR/<local-part>/new/ (Maildir), and only then acknowledged with 250.
-Mail for other domains is refused (550 5.7.1 relay denied).";
+Mail for other domains is refused (550 5.7.1 relay denied), also after AUTH: it relays nothing.";
 
 const SEND_EXAMPLES: &str = "\
 Examples:

@@ -157,7 +157,8 @@ fn build_shared(options: &ServeOptions) -> Shared {
     };
     config.auth_enabled = !options.users.is_empty();
 
-    let mut policy = StaticPolicy::new();
+    // It stores mail and sends none on: other domains are refused, after AUTH too.
+    let mut policy = StaticPolicy::new().local_delivery_only(true);
     for domain in &options.domains {
         policy = policy.local_domain(domain);
     }

@@ -410,6 +410,9 @@ pub struct StaticPolicy {
     /// `None`: every local part at a local domain exists.
     mailboxes: Option<BTreeSet<String>>,
     relay_allowed: bool,
+    /// No relaying at all, not even for an authenticated client: a server that only stores
+    /// mail has no queue to send other domains' mail on from.
+    local_delivery_only: bool,
     full_mailboxes: BTreeSet<String>,
     mailbox_full_permanent: bool,
     greylist_delay_ms: Option<u64>,
@@ -447,6 +450,13 @@ impl StaticPolicy {
     /// when true; fine on loopback, never on the Internet).
     pub fn relay_allowed(mut self, allowed: bool) -> Self {
         self.relay_allowed = allowed;
+        self
+    }
+
+    /// Whether mail for other domains is refused even from an authenticated client, for a
+    /// server that stores mail and relays nothing.
+    pub fn local_delivery_only(mut self, only: bool) -> Self {
+        self.local_delivery_only = only;
         self
     }
 
@@ -535,6 +545,22 @@ impl Policy for StaticPolicy {
         forward_path: &Mailbox,
     ) -> Decision {
         if !self.is_local(&forward_path.domain) {
+            if self.local_delivery_only {
+                // A 250 would take responsibility for a message this server cannot deliver
+                // (RFC 5321 6.1).
+                return Decision::respond(
+                    550,
+                    (5, 7, 1),
+                    "Relay access denied",
+                    format!(
+                        "{} is not a domain this server receives mail for, and this server \
+                         relays nothing, not even for an authenticated client: it only stores \
+                         mail for its own domains, so it could not deliver this",
+                        forward_path.domain
+                    ),
+                    "RFC 5321 6.1, RFC 3463 3.8 (X.7.1)",
+                );
+            }
             if let Some(user) = session.authenticated_as {
                 return Decision::accept(format!(
                     "{} is not a local domain, but the client authenticated as {user}, so \
