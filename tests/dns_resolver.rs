@@ -337,6 +337,21 @@ fn the_note_for_an_mx_host_whose_lookups_failed_names_every_failed_lookup() {
             .any(|n| n == "MX 10 mx.example.net: A and AAAA lookups SERVFAIL; skipped for now"),
         "{notes:?}"
     );
+    // Lookups that failed in different ways are named each with its outcome.
+    let mixed = MxNote::ExchangeLookupFailed {
+        exchange: name("mx.example.net"),
+        preference: 10,
+        qtype: RecordType::A,
+        outcome: Outcome::ServFail,
+        also: Some((RecordType::Aaaa, Outcome::TimedOut)),
+    };
+    let said = mixed.to_string();
+    assert!(
+        said.starts_with("MX 10 mx.example.net: A lookup SERVFAIL, AAAA lookup ")
+            && said.ends_with("; skipped for now")
+            && !said.contains("AAAA lookup SERVFAIL"),
+        "{said}"
+    );
 }
 
 #[test]

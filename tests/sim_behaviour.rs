@@ -1086,7 +1086,7 @@ fn a_bounce_that_cannot_be_delivered_is_discarded_not_bounced() {
         count(&result, |e| matches!(e, Event::BounceDiscarded { .. })),
         1
     );
-    // The text names what was dropped and why, for a notice as for any message from <>.
+    // The text names what was dropped and why.
     let text = result.trace.to_text();
     assert!(
         text.contains("discarded undeliverable b1 (from <>, so no notice) for alice@gone.test"),
@@ -1094,6 +1094,36 @@ fn a_bounce_that_cannot_be_delivered_is_discarded_not_bounced() {
     );
     assert_eq!(result.outcomes.len(), 2, "{:?}", result.outcomes);
     assert!(result.mailboxes.values().all(|m| m.is_empty()));
+}
+
+/// A raw session's message from <> that the MDA cannot store is dropped as a notice is: no
+/// notice about it, and the trace says why, not that it was a bounce.
+#[test]
+fn a_message_from_the_null_reverse_path_that_cannot_be_stored_is_discarded() {
+    let mut world = basic_world("null-sender-discarded");
+    world["messages"] = json!([]);
+    world["hosts"][1]["mailboxes"][0]["quota_octets"] = json!(10);
+    world["raw_sessions"] = json!([{
+        "client": "notifier",
+        "address": "203.0.113.9",
+        "server": "mx.receiver.test",
+        "bytes": "EHLO notifier.example\r\nMAIL FROM:<>\r\nRCPT TO:<bob@receiver.test>\r\n\
+                  DATA\r\nSubject: read receipt\r\n\r\nRead.\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "r1.1", "bob@receiver.test"),
+        Fate::Discarded { .. }
+    ));
+    assert_eq!(
+        count(&result, |e| matches!(e, Event::BounceCreated { .. })),
+        0
+    );
+    let text = result.trace.to_text();
+    assert!(
+        text.contains("discarded undeliverable r1.1 (from <>, so no notice) for bob@receiver.test"),
+        "{text}"
+    );
 }
 
 // ----- header fields at delivery (RFC 5321 4.4, RFC 5322) -----

@@ -52,8 +52,8 @@ pub struct Pop3ServerConfig {
     /// Close the connection after this long without a command (RFC 1939 3). Values below
     /// [`IDLE_TIMEOUT_MS_MIN`] break the RFC; they are allowed so a simulation can show it.
     pub idle_timeout_ms: u64,
-    /// Wrong passwords before the server gives up and closes (RFC 1939 13 asks servers to
-    /// make password guessing costly).
+    /// Wrong passwords before the server gives up and closes: its own limit, not an RFC
+    /// rule, to make password guessing slow.
     pub auth_failures_max: u32,
     /// Commands in one session; more is a client in a loop.
     pub commands_max: u32,

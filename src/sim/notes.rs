@@ -198,10 +198,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 3464, RFC 5321 4.5.5",
         ),
         Event::BounceDiscarded { .. } => note(
-            "This undeliverable message came from the null reverse path (MAIL FROM:<>), as \
-             bounces and other notifications do, so there is no one to notify: it is dropped. \
-             Such messages are never bounced, or two servers could send them back and forth \
-             for ever.",
+            "This undeliverable message was sent with the null reverse-path (MAIL FROM:<>), \
+             as bounces and other notifications are, so there is no one to notify: it is \
+             dropped. Such messages are never bounced, or two servers could send them back \
+             and forth for ever.",
             "RFC 5321 4.5.5",
         ),
         Event::Delivered { .. } => note(

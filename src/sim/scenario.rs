@@ -1204,37 +1204,41 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
 /// serde names the program's integer types ("expected u16"); a scenario's author knows the
 /// range of whole numbers the field takes.
 fn plain_number_names(message: &str) -> String {
-    const RANGES: &[(&str, u64)] = &[
-        ("u8", u8::MAX as u64),
-        ("u16", u16::MAX as u64),
-        ("u32", u32::MAX as u64),
-        ("u64", u64::MAX),
-        ("usize", usize::MAX as u64),
-    ];
-    for (name, largest) in RANGES {
-        let said = format!(", expected {name}");
-        if let Some(start) = message.find(&said) {
-            let end = start + said.len();
-            if !message[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
-                return format!(
-                    "{}, expected a whole number from 0 to {largest}{}",
-                    &message[..start],
-                    &message[end..]
-                );
-            }
-        }
-    }
-    message.to_string()
+    let Some(start) = serde_expectation(message) else {
+        return message.to_string();
+    };
+    // Ports and MX preferences take 0 to 65535, as the type does; the wider fields have
+    // limits of their own (TTLs, times, sizes: checked once the file is read), which the
+    // type's largest value would only contradict.
+    let plain = match &message[start..] {
+        "u16" => "a whole number from 0 to 65535",
+        "u32" | "u64" | "usize" => "a whole number, not negative",
+        "i64" => "a whole number",
+        _ => return message.to_string(),
+    };
+    format!("{}{plain}", &message[..start])
+}
+
+/// Where serde's own "expected ..." ends its message: after the last ", expected ", since
+/// the author's text (a string value, a field's name) comes before it.
+fn serde_expectation(message: &str) -> Option<usize> {
+    const SAID: &str = ", expected ";
+    message.rfind(SAID).map(|at| at + SAID.len())
 }
 
 /// serde names the program's own types ("expected struct HostSpec", "struct variant
 /// RecordData::Mx", "struct Scenario with 13 elements"); a scenario's author knows only JSON,
 /// where each of these is an object.
 fn plain_type_names(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
     // Only where serde says what it expected: elsewhere "struct " may be the author's text
     // (an unknown field's name, say).
+    let Some(expected) = serde_expectation(message) else {
+        return message.to_string();
+    };
+    let expected = expected - "expected ".len();
+    let mut out = String::with_capacity(message.len());
+    out.push_str(&message[..expected]);
+    let mut rest = &message[expected..];
     while let Some(start) = rest.find("expected struct ") {
         out.push_str(&rest[..start + "expected ".len()]);
         let after = &rest[start + "expected struct ".len()..];

@@ -708,14 +708,19 @@ impl TextRenderer {
                 let lines = crate::smtp::dot::crlf_lines(raw);
                 let shown = lines_shown(lines.len(), DATA_LINES_SHOWN);
                 for piece in &lines[..shown] {
-                    // A last line without its CRLF has not ended (RFC 5321 2.3.8): `QUIT`
-                    // without one is not a command yet, and is not shown as one.
+                    // Bytes after the last CRLF end no line (RFC 5321 2.3.8): a command there
+                    // has not ended (BDAT chunk data needs no CRLF). Said in the part of the
+                    // line the sent bytes cannot write, so that `QUIT (no CRLF)<CRLF>`, sent,
+                    // does not look the same.
                     match piece.strip_suffix(b"\r\n") {
                         Some(body) => line(&actor, format!("#{conn} {prefix} {}", escaped(body))),
-                        None => line(
-                            &actor,
-                            format!("#{conn} {prefix} {} (no CRLF)", escaped(piece)),
-                        ),
+                        None => {
+                            let prefix = prefix.trim_end_matches(':');
+                            line(
+                                &actor,
+                                format!("#{conn} {prefix} (no CRLF): {}", escaped(piece)),
+                            )
+                        }
                     }
                 }
                 if lines.len() > shown {
@@ -1068,14 +1073,45 @@ mod text_tests {
         trace
             .to_text()
             .lines()
-            .filter_map(|line| line.split_once("#1 C: ").map(|(_, text)| text.to_string()))
+            .filter_map(|line| {
+                line.split_once("#1 C: ")
+                    .or_else(|| line.split_once("#1 C (no CRLF): "))
+                    .map(|(_, text)| text.to_string())
+            })
             .collect()
     }
 
     #[test]
     fn only_crlf_ends_a_shown_line() {
         let shown = shown_client_lines(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT");
-        assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT (no CRLF)"]);
+        assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
+    }
+
+    /// Bytes after the last CRLF are marked where sent bytes cannot write: the same words,
+    /// sent as a line, look different.
+    #[test]
+    fn a_last_line_without_crlf_is_marked_where_sent_bytes_cannot_forge_it() {
+        let text = |bytes: &[u8]| {
+            trace_after_attempt(
+                1,
+                "alice",
+                Protocol::Smtp,
+                vec![Event::Transmitted {
+                    conn: 1,
+                    direction: Direction::ClientToServer,
+                    bytes: WireBytes::from_bytes(bytes),
+                }],
+            )
+            .to_text()
+        };
+        let unended = text(b"NOOP\r\nQUIT");
+        assert!(unended.contains("#1 C: NOOP\n"), "{unended}");
+        assert!(unended.contains("#1 C (no CRLF): QUIT\n"), "{unended}");
+        let forged = text(b"NOOP\r\n(no CRLF): QUIT\r\n");
+        assert!(!forged.contains("#1 C (no CRLF)"), "{forged}");
+        // Bytes that are not UTF-8 are escaped there as in any line.
+        let binary = text(b"BDAT 2 LAST\r\n\xff\xfe");
+        assert!(binary.contains("#1 C (no CRLF): \\xff\\xfe\n"), "{binary}");
     }
 
     /// Each event is one line of text, shown in its order: an octet that is not UTF-8 is
