@@ -488,6 +488,32 @@ DATA\r\nReturn-Path: <forged@example.com>\r\nSubject: once\r\n\r\nhello\r\n.\r\n
     assert!(!server.maildir.join("POSTMASTER").exists());
 }
 
+/// An address named in --to and again in --bcc (or written with quotes it does not need) is
+/// one recipient: one RCPT, as the simulator's user agents send it.
+#[test]
+fn send_names_a_repeated_recipient_once() {
+    let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    let output = lab_send(
+        &[
+            "--server",
+            &server.address(),
+            "--from",
+            "a@example.net",
+            "--to",
+            "bob@example.org",
+            "--bcc",
+            "bob@example.org",
+            "--cc",
+            "\"bob\"@example.org",
+        ],
+        "hi\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert_eq!(out.matches("C: RCPT TO:").count(), 1, "{out}");
+    assert_eq!(server.wait_for_messages("bob", 1).len(), 1);
+}
+
 #[test]
 fn serve_gives_each_message_of_a_session_its_own_queue_id() {
     let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
@@ -723,6 +749,49 @@ fn send_reports_connection_refused_and_usage_errors() {
         assert!(err.contains("--server takes HOST:PORT"), "{server}: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
+}
+
+/// Output that cannot be written (a full disk) is an error, said on stderr, never a
+/// success with an empty file; a reader that stops early (`| head -1`) is not.
+#[test]
+fn run_and_scenarios_say_when_their_output_cannot_be_written() {
+    for args in [
+        &["run", "basic-delivery"][..],
+        &["run", "basic-delivery", "--format", "json"],
+        &["scenarios"],
+    ] {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full opens (Linux)");
+        let output = Command::new(SMTP_LAB)
+            .args(args)
+            .stdout(full)
+            .output()
+            .expect("smtp-lab runs");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("cannot write"), "{args:?}: {err}");
+        assert!(err.contains("No space left on device"), "{args:?}: {err}");
+    }
+    // Far more than a pipe holds (about 200 KB against 64 KB), so that writes fail.
+    let mut child = Command::new(SMTP_LAB)
+        .args(["run", "server-down-for-good", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("smtp-lab runs");
+    let mut first = [0u8; 1];
+    child
+        .stdout
+        .take()
+        .expect("stdout is piped")
+        .read_exact(&mut first)
+        .expect("some output");
+    // The pipe is closed here, with most of the trace unread.
+    let output = child.wait_with_output().expect("smtp-lab ends");
+    assert_eq!(output.status.code(), Some(0));
+    assert!(output.stderr.is_empty(), "{:?}", output.stderr);
 }
 
 /// A scripted server for one connection: sends `greeting`, then answers each command line

@@ -37,8 +37,8 @@ Examples:
 
 The text trace has one line per event: simulated time (days+hh:mm:ss.mmm), the
 actor, then what happened. The outcome says what became of every recipient.
-Exit status: 0 when the run's conservation check holds, 1 when it does not,
-2 for a bad scenario or usage error.";
+Exit status: 0 when the run's conservation check holds, 1 when it does not or
+the output could not be written, 2 for a bad scenario or usage error.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
@@ -75,8 +75,8 @@ Examples:
   smtp-lab send --server 127.0.0.1:2525 --from alice@example.org \\
       --to bob@example.org --cc carol@example.org --body-file note.txt --attach photo.png
 
-Exit status: 0 when every recipient was accepted, 1 when any was refused or the
-session failed, 2 for usage errors.";
+Exit status: 0 when every recipient was accepted, 1 when any was refused, the
+session failed or the transcript could not be written, 2 for usage errors.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BareLineEndingArg {
@@ -124,7 +124,8 @@ pub struct ServeArgs {
     /// (repeatable).
     #[arg(long = "user")]
     pub users: Vec<String>,
-    /// Print only a line per session and per message instead of whole transcripts.
+    /// Print only a line when a session opens and closes and one per stored copy, instead of
+    /// whole transcripts.
     #[arg(long)]
     pub quiet: bool,
 }
@@ -165,10 +166,11 @@ pub struct SendArgs {
     pub no_pipelining: bool,
 }
 
-/// Splits `USER:PASSWORD`.
+/// Splits `USER:PASSWORD`; neither may be empty (RFC 4616 2: `authcid = 1*SAFE`,
+/// `passwd = 1*SAFE`).
 fn split_credentials(text: &str) -> Option<(String, String)> {
     let (user, password) = text.split_once(':')?;
-    (!user.is_empty()).then(|| (user.to_string(), password.to_string()))
+    (!user.is_empty() && !password.is_empty()).then(|| (user.to_string(), password.to_string()))
 }
 
 /// Runs the command line and returns the process exit status.
@@ -191,7 +193,10 @@ pub fn main() -> ExitCode {
                 match split_credentials(text) {
                     Some(pair) => users.push(pair),
                     None => {
-                        eprintln!("smtp-lab serve: --user takes USER:PASSWORD, not {text:?}");
+                        eprintln!(
+                            "smtp-lab serve: --user takes USER:PASSWORD, neither empty, not \
+                             {text:?}"
+                        );
                         return ExitCode::from(2);
                     }
                 }
@@ -225,7 +230,7 @@ pub fn main() -> ExitCode {
                 None => None,
                 Some(Some(pair)) => Some(pair),
                 Some(None) => {
-                    eprintln!("smtp-lab send: --auth takes USER:PASSWORD");
+                    eprintln!("smtp-lab send: --auth takes USER:PASSWORD, neither empty");
                     return ExitCode::from(2);
                 }
             };
@@ -242,6 +247,22 @@ pub fn main() -> ExitCode {
                 auth,
                 no_pipelining: args.no_pipelining,
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_need_a_user_and_a_password() {
+        assert_eq!(
+            split_credentials("alice:se:cret"),
+            Some(("alice".into(), "se:cret".into()))
+        );
+        for refused in ["alice", "alice:", ":secret", ":"] {
+            assert_eq!(split_credentials(refused), None, "{refused}");
         }
     }
 }

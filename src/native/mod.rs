@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod maildir;
 pub mod net;
+pub mod output;
 pub mod run;
 pub mod send;
 pub mod serve;

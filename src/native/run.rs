@@ -1,13 +1,14 @@
 //! `smtp-lab scenarios` and `smtp-lab run`: the built-in scenario library and a simulation run
 //! printed as a trace.
 
+use super::output::CheckedStdout;
 use crate::sim::library;
 use crate::sim::trace::{describe_fate, visible};
 use crate::sim::trace::{Fate, Trace, TraceEvent};
 use crate::sim::{run, RunResult, Scenario};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -19,8 +20,7 @@ pub enum Format {
 
 /// Lists the built-in scenarios: name, then title.
 pub fn list() -> ExitCode {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = CheckedStdout::lock();
     let mut broken = false;
     for entry in library::builtin() {
         match entry {
@@ -32,6 +32,10 @@ pub fn list() -> ExitCode {
                 eprintln!("smtp-lab scenarios: {file} is invalid:\n{errors}");
             }
         }
+    }
+    if let Some(error) = out.finish() {
+        eprintln!("smtp-lab scenarios: cannot write the list: {error}");
+        return ExitCode::from(1);
     }
     if broken {
         ExitCode::from(1)
@@ -81,8 +85,7 @@ pub fn run_scenario(name_or_file: &str, seed: Option<u64>, format: Format) -> Ex
     };
     let seed = seed.unwrap_or(scenario.seed);
     let result = run(&scenario, seed);
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = CheckedStdout::lock();
     match format {
         Format::Text => {
             // Every line shown as one line: addresses from scripted sessions may hold any
@@ -106,6 +109,10 @@ pub fn run_scenario(name_or_file: &str, seed: Option<u64>, format: Format) -> Ex
             let _ = serde_json::to_writer_pretty(&mut out, &JsonDocument(&result));
             let _ = writeln!(out);
         }
+    }
+    if let Some(error) = out.finish() {
+        eprintln!("smtp-lab run: cannot write the output: {error}");
+        return ExitCode::from(1);
     }
     if result.conservation_problems.is_empty() {
         ExitCode::SUCCESS

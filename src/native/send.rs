@@ -2,8 +2,10 @@
 //! engine's client session, printing the transcript and what happened to each recipient.
 
 use super::net::{read_until, Readout};
+use super::output::CheckedStdout;
 use super::transcript::{print_data, print_line, print_reply};
 use crate::mail::compose::{compose, Attachment, ComposeRequest};
+use crate::smtp::address::distinct_recipients;
 use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, SessionOutcome,
 };
@@ -59,13 +61,9 @@ pub fn run(options: SendOptions) -> ExitCode {
     };
     let envelope = Envelope {
         reverse_path: options.from.clone(),
-        forward_paths: options
-            .to
-            .iter()
-            .chain(&options.cc)
-            .chain(&options.bcc)
-            .cloned()
-            .collect(),
+        forward_paths: distinct_recipients(
+            options.to.iter().chain(&options.cc).chain(&options.bcc),
+        ),
     };
     let mut config = ClientConfig::new(options.helo.clone());
     config.credentials = options.auth.clone();
@@ -89,11 +87,13 @@ pub fn run(options: SendOptions) -> ExitCode {
             return ExitCode::from(EXIT_NOT_ALL_ACCEPTED);
         }
     };
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = CheckedStdout::lock();
     let outcome = drive(session, stream, &payload, &mut out);
     print_outcome(&mut out, &outcome);
-    drop(out);
+    if let Some(error) = out.finish() {
+        eprintln!("smtp-lab send: cannot write the transcript: {error}");
+        return ExitCode::from(EXIT_NOT_ALL_ACCEPTED);
+    }
     if outcome.all_accepted() {
         ExitCode::from(EXIT_ALL_ACCEPTED)
     } else {

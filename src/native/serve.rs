@@ -4,7 +4,7 @@
 use super::maildir::MaildirStore;
 use super::net::{read_until, Readout};
 use super::transcript::{print_bytes_line, print_line, print_reply};
-use crate::smtp::address::ForwardPath;
+use crate::smtp::address::{domain_key, ForwardPath};
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::policy::{PeerInfo, StaticPolicy};
 use crate::smtp::server::{
@@ -126,6 +126,16 @@ fn options_problem(options: &ServeOptions) -> Option<String> {
              dot), not {domain:?}"
         ));
     }
+    // A mailbox in a domain the server was not given would quietly make that domain local.
+    let served: Vec<String> = options.domains.iter().map(|d| domain_key(d)).collect();
+    if let Some(mailbox) = options.mailboxes.iter().find(|m| {
+        m.rsplit_once('@')
+            .is_some_and(|(_, domain)| !served.contains(&domain_key(domain)))
+    }) {
+        return Some(format!(
+            "--mailbox {mailbox:?} is not in a domain given with --domain"
+        ));
+    }
     // The name goes into the greeting, EHLO reply and Received: lines (RFC 5321 4.1.3,
     // 4.4): a host name or an address literal.
     if !is_mail_domain(&options.hostname) || !options.hostname.is_ascii() {
@@ -141,6 +151,12 @@ fn options_problem(options: &ServeOptions) -> Option<String> {
     }
     if options.max_sessions == 0 {
         return Some("--max-sessions must be at least 1".into());
+    }
+    if options.idle_timeout_s == 0 {
+        return Some(
+            "--idle-timeout must be at least 1 second (RFC 5321 4.5.3.2.7 asks for 5 minutes)"
+                .into(),
+        );
     }
     None
 }
@@ -453,6 +469,12 @@ mod tests {
             ..options()
         };
         assert_eq!(options_problem(&literal), None);
+        // A domain is one domain however it is spelt.
+        let spelt = ServeOptions {
+            domains: vec!["Example.ORG".into()],
+            ..options()
+        };
+        assert_eq!(options_problem(&spelt), None);
         let refused = [
             ServeOptions {
                 domains: vec![String::new()],
@@ -478,6 +500,14 @@ mod tests {
                 mailboxes: vec!["bob".into()],
                 ..options()
             },
+            ServeOptions {
+                mailboxes: vec!["bob@other.test".into()],
+                ..options()
+            },
+            ServeOptions {
+                idle_timeout_s: 0,
+                ..options()
+            },
         ];
         let flags = [
             "--domain",
@@ -486,6 +516,8 @@ mod tests {
             "--max-recipients",
             "--max-sessions",
             "--mailbox",
+            "--mailbox",
+            "--idle-timeout",
         ];
         for (options, flag) in refused.iter().zip(flags) {
             let problem = options_problem(options).expect("refused");

@@ -22,7 +22,8 @@ use crate::pop3::client::{Pop3Client, Pop3ClientConfig, Pop3ClientEvent};
 use crate::pop3::maildrop::{Maildrop, MaildropStore, OpenError, StoredMessage};
 use crate::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
 use crate::smtp::address::{
-    domain_key, mailbox_key, AddressLiteral, Domain, ForwardPath, Mailbox, ReversePath,
+    distinct_recipients, domain_key, mailbox_key, AddressLiteral, Domain, ForwardPath, Mailbox,
+    ReversePath,
 };
 use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
@@ -1627,28 +1628,9 @@ impl<'a> World<'a> {
         let spec: &MessageSpec = &self.scenario.messages[index];
         let label = numbered("m", (index + 1) as u64);
         let ua = Name::from(["ua:", spec.from.as_str()].concat());
-        // Addresses in their canonical form (the one servers report back), so that every
-        // actor names a recipient the same way; what does not parse is sent as written, for
-        // the server to refuse.
-        let canonical = |address: &String| {
-            Mailbox::parse(address)
-                .map(|m| m.text())
-                .unwrap_or_else(|_| address.clone())
-        };
-        let mut forward_paths: Vec<String> = spec
-            .to
-            .iter()
-            .chain(&spec.cc)
-            .chain(&spec.bcc)
-            .map(canonical)
-            .collect();
-        // An address the message names more than once is one recipient: the user agent gives
-        // it one RCPT, as mail programs drop repeated addresses. Sent twice, it could go in
-        // two transactions (after a 452) and arrive twice.
-        if forward_paths.len() > 1 {
-            let mut seen = FxHashSet::default();
-            forward_paths.retain(|path| seen.insert(path.clone()));
-        }
+        // Each once, in the form servers report back, so that every actor names a recipient
+        // the same way.
+        let forward_paths = distinct_recipients(spec.to.iter().chain(&spec.cc).chain(&spec.bcc));
         let bytes = match &spec.raw {
             // Lines end in CRLF, as the client sends them anyway (RFC 5321 2.3.8), so that the
             // composed size is the one SIZE declares (RFC 1870 3).

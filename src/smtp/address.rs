@@ -59,6 +59,26 @@ pub fn domain_key(name: &str) -> String {
     idna::domain_to_ascii(name).unwrap_or_else(|_| name.to_lowercase())
 }
 
+/// The recipients a message names, each once, in their canonical form (the one servers report
+/// back), in the order named: an address in To, Cc and Bcc gets one RCPT, as mail programs
+/// drop repeated addresses; sent twice, it could go in two transactions (after a 452) and
+/// arrive twice. What does not parse is kept as written, for the server to refuse.
+pub fn distinct_recipients<'a>(addresses: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut recipients: Vec<String> = addresses
+        .into_iter()
+        .map(|address| {
+            Mailbox::parse(address)
+                .map(|m| m.text())
+                .unwrap_or_else(|_| address.clone())
+        })
+        .collect();
+    if recipients.len() > 1 {
+        let mut seen = rustc_hash::FxHashSet::default();
+        recipients.retain(|path| seen.insert(path.clone()));
+    }
+    recipients
+}
+
 /// Whether `text` is a mailbox with a quoted local part, of at most `max_octets`, that a header
 /// field can hold as it is: it parses (RFC 5321 4.1.2), so its spaces and angle brackets stand
 /// inside the quotes, and it has no control character.
