@@ -416,6 +416,63 @@ fn raw_exchange(port: u16, input: &[u8]) -> String {
     String::from_utf8_lossy(&reply).into_owned()
 }
 
+/// Reads from `stream` until what came holds `needle` `count` times; all of it so far.
+fn read_until_seen(stream: &mut TcpStream, seen: &mut Vec<u8>, needle: &str, count: usize) {
+    let deadline = Instant::now() + WAIT;
+    let mut buffer = [0u8; 4096];
+    while String::from_utf8_lossy(seen).matches(needle).count() < count {
+        assert!(
+            Instant::now() < deadline,
+            "waited for {needle:?}: {}",
+            String::from_utf8_lossy(seen)
+        );
+        match stream.read(&mut buffer) {
+            Ok(0) => panic!("closed before {needle:?}: {}", String::from_utf8_lossy(seen)),
+            Ok(read) => seen.extend_from_slice(&buffer[..read]),
+            Err(error) => panic!("reading: {error}"),
+        }
+    }
+}
+
+/// Stopped (SIGTERM), serve tells an open session 421 and closes it (RFC 5321 3.8), keeps the
+/// message it answered 250, drops the one being sent (its client never got a 250), and ends
+/// with status 0.
+#[test]
+fn serve_says_421_to_open_sessions_when_stopped() {
+    let mut server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("serve accepts");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut seen = Vec::new();
+    let transaction = b"MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\n";
+    stream.write_all(b"EHLO stop.example\r\n").unwrap();
+    stream.write_all(transaction).unwrap();
+    read_until_seen(&mut stream, &mut seen, "354 ", 1);
+    stream
+        .write_all(b"Subject: taken\r\n\r\nkept\r\n.\r\n")
+        .unwrap();
+    stream.write_all(transaction).unwrap();
+    read_until_seen(&mut stream, &mut seen, "354 ", 2);
+    stream.write_all(b"Subject: half\r\n\r\nnot all").unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &server._process.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    read_until_seen(&mut stream, &mut seen, "421 4.3.2", 1);
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let replies = String::from_utf8_lossy(&seen);
+    assert!(rest.is_empty(), "nothing after the 421: {replies}");
+    assert_eq!(replies.matches("250 2.0.0").count(), 1, "{replies}");
+    let exit = server._process.child.wait().expect("serve ends");
+    assert_eq!(exit.code(), Some(0), "{}", server.transcript());
+    let stored = server.wait_for_messages("bob", 1);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].contains("Subject: taken"), "{}", stored[0]);
+}
+
 #[test]
 fn serve_refuses_smuggling_and_survives_garbage_and_drops() {
     let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);

@@ -17,7 +17,7 @@ use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -54,6 +54,30 @@ struct Shared {
     quiet: bool,
     /// When the server started: sessions measure their time from here.
     started: Instant,
+    /// Set at Ctrl-C or SIGTERM: each session says 421 and closes at its next turn.
+    shutting_down: AtomicBool,
+}
+
+/// How often a session waiting for input looks whether the server is shutting down.
+const SHUTDOWN_CHECK_MS: u64 = 200;
+
+/// How long the server waits for its sessions to say 421 and close before it stops anyway.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+
+/// Ctrl-C or SIGTERM: every open session answers 421 and closes (RFC 5321 3.8 lets a server
+/// close only after QUIT, a timeout or a 421); a message being stored is stored and answered
+/// first. Then the process ends. A second signal ends it at once.
+fn stop(shared: &Shared) {
+    if shared.shutting_down.swap(true, Ordering::SeqCst) {
+        std::process::exit(130);
+    }
+    eprintln!("smtp-lab serve: stopping; open sessions are told 421");
+    let deadline = Instant::now() + SHUTDOWN_WAIT;
+    while shared.sessions_open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let _ = io::stdout().flush();
+    std::process::exit(0);
 }
 
 pub fn run(options: ServeOptions) -> ExitCode {
@@ -76,6 +100,10 @@ pub fn run(options: ServeOptions) -> ExitCode {
         .map(|a| a.to_string())
         .unwrap_or_else(|_| options.listen.to_string());
     let shared = Arc::new(build_shared(&options));
+    let on_signal = Arc::clone(&shared);
+    if let Err(error) = ctrlc::set_handler(move || stop(&on_signal)) {
+        eprintln!("smtp-lab serve: cannot catch Ctrl-C and SIGTERM: {error}");
+    }
     println!(
         "smtp-lab serve: listening on {address} for {} (Maildirs under {})",
         options.domains.join(", "),
@@ -208,6 +236,7 @@ fn build_shared(options: &ServeOptions) -> Shared {
         max_sessions: options.max_sessions.max(1),
         quiet: options.quiet,
         started: Instant::now(),
+        shutting_down: AtomicBool::new(false),
     }
 }
 
@@ -263,7 +292,18 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         if session.is_closed() {
             break;
         }
-        match read_until(&mut stream, &mut buffer, session.poll_timeout(), now_ms()) {
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            session.shut_down(now_ms());
+            continue;
+        }
+        // Never longer than SHUTDOWN_CHECK_MS, so that a shutdown is noticed; the session's
+        // own deadline passes only when handle_timeout finds it so.
+        let now = now_ms();
+        let wake_at = session
+            .poll_timeout()
+            .unwrap_or(u64::MAX)
+            .min(now.saturating_add(SHUTDOWN_CHECK_MS));
+        match read_until(&mut stream, &mut buffer, Some(wake_at), now) {
             Readout::Bytes(read) => session.handle_input(&buffer[..read], now_ms()),
             Readout::Closed => session.handle_peer_closed(),
             Readout::TimedOut => session.handle_timeout(now_ms()),

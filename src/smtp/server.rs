@@ -277,6 +277,8 @@ pub enum CloseReason {
     ServiceUnavailable,
     /// The client ends its command lines with bare CR or LF (RFC 5321 2.3.8).
     BareLineEnding,
+    /// The server is shutting down (RFC 5321 3.8).
+    ShuttingDown,
 }
 
 /// What happened in the session, in order.
@@ -873,6 +875,44 @@ impl<P: Policy> ServerSession<P> {
         );
         self.input.clear();
         self.close(CloseReason::Timeout);
+    }
+
+    /// The server is shutting down: it says so with 421 and closes, whatever the client is
+    /// doing. RFC 5321 3.8 lets a server close a connection only after QUIT, a timeout, or a
+    /// 421, which it may send "asynchronously from command receipt". A message being received
+    /// is dropped: its client got no 250 for it, so the client still has it.
+    pub fn shut_down(&mut self, now_ms: u64) {
+        if self.is_closed() {
+            return;
+        }
+        self.now_ms = now_ms;
+        let lost = match self.state {
+            State::ReceivingData { .. }
+            | State::ReceivingBdat { .. }
+            | State::ExpectBdat { .. } => {
+                " The message being received is dropped; the client \
+                                          got no 250 for it, so it still has it and will retry."
+            }
+            _ => "",
+        };
+        self.send(
+            reply(
+                421,
+                EnhancedStatus::new(4, 3, 2),
+                format!(
+                    "{} Service shutting down, closing transmission channel",
+                    self.config.hostname
+                ),
+            ),
+            format!(
+                "the server is being stopped; a server may close a connection only after QUIT, \
+                 a timeout or a 421, which says the service is going away for now (4.3.2: \
+                 system not accepting messages).{lost}"
+            ),
+            "RFC 5321 3.8",
+        );
+        self.input.clear();
+        self.close(CloseReason::ShuttingDown);
     }
 
     /// Bytes to send to the peer, all that are ready.
@@ -3113,6 +3153,37 @@ mod tests {
             .filter(|line| !line.is_empty() && line.as_bytes().get(3) != Some(&b'-'))
             .map(str::to_string)
             .collect()
+    }
+
+    /// Shutting down says 421 and closes, in the middle of a message too, which is then not
+    /// stored (no MessageReceived); a closed session stays as it is.
+    #[test]
+    fn shutting_down_says_421_and_closes_without_storing_a_partial_message() {
+        let mut s = session(ServerConfig::new("mx.example.org"));
+        s.handle_input(
+            b"EHLO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+              DATA\r\nSubject: half\r\n",
+            0,
+        );
+        let _ = reply_lines(&mut s);
+        s.shut_down(10);
+        assert_eq!(
+            reply_lines(&mut s),
+            ["421 4.3.2 mx.example.org Service shutting down, closing transmission channel"]
+        );
+        assert!(s.is_closed());
+        let events: Vec<ServerEvent> = std::iter::from_fn(|| s.poll_event()).collect();
+        assert!(events.iter().any(|e| matches!(
+            e,
+            ServerEvent::Closed {
+                reason: CloseReason::ShuttingDown
+            }
+        )));
+        assert!(!events
+            .iter()
+            .any(|e| matches!(e, ServerEvent::MessageReceived { .. })));
+        s.shut_down(20);
+        assert_eq!(s.poll_output(), None);
     }
 
     /// Read octet by octet, in any split, a line gives the chunk size `bdat_chunk_size` reads
