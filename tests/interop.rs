@@ -427,7 +427,10 @@ fn read_until_seen(stream: &mut TcpStream, seen: &mut Vec<u8>, needle: &str, cou
             String::from_utf8_lossy(seen)
         );
         match stream.read(&mut buffer) {
-            Ok(0) => panic!("closed before {needle:?}: {}", String::from_utf8_lossy(seen)),
+            Ok(0) => panic!(
+                "closed before {needle:?}: {}",
+                String::from_utf8_lossy(seen)
+            ),
             Ok(read) => seen.extend_from_slice(&buffer[..read]),
             Err(error) => panic!("reading: {error}"),
         }
