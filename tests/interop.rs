@@ -343,8 +343,8 @@ port = int(sys.argv[1])
 with smtplib.SMTP("127.0.0.1", port) as smtp:
     smtp.ehlo("python.example.net")
     smtp.login("alice", "secret")
-    message = b"From: alice@example.org\r\nTo: bob@example.org, bob@far.test\r\nSubject: two\r\n\r\nhi\r\n"
-    refused = smtp.sendmail("alice@example.org", ["bob@example.org", "bob@far.test"], message)
+    message = b"From: alice@example.org\r\nTo: bob@example.org, carol@far.test\r\nSubject: two\r\n\r\nhi\r\n"
+    refused = smtp.sendmail("alice@example.org", ["bob@example.org", "carol@far.test"], message)
     print("REFUSED", sorted(refused.items()))
 print("python done")
 "#;
@@ -352,17 +352,19 @@ print("python done")
     let out = text(&output);
     assert!(output.status.success(), "python failed:\n{out}");
     assert!(
-        out.contains("REFUSED [('bob@far.test', (550, b'5.7.1 Relay access denied'))]"),
+        out.contains("REFUSED [('carol@far.test', (550, b'5.7.1 Relay access denied'))]"),
         "{out}"
     );
     let bob = server.wait_for_messages("bob", 1);
     assert!(bob[0].contains("Subject: two"), "{}", bob[0]);
     assert!(bob[0].contains("with ESMTPA"), "{}", bob[0]);
-    // The one copy for bob@example.org, none filed for bob@far.test: copies are written
-    // before the 250, so all are there once smtplib has returned.
-    let new_dir = server.maildir.join("bob").join("new");
-    let files = fs::read_dir(&new_dir).expect("bob's Maildir").count();
-    assert_eq!(files, 1, "{}", server.transcript());
+    // Nothing filed for carol@far.test: copies are written before the 250, so all are there
+    // once smtplib has returned.
+    assert!(
+        !server.maildir.join("carol").exists(),
+        "{}",
+        server.transcript()
+    );
 }
 
 #[test]
@@ -546,6 +548,72 @@ DATA\r\nReturn-Path: <forged@example.com>\r\nSubject: once\r\n\r\nhello\r\n.\r\n
         assert!(now[0].contains("Subject: once"));
     }
     assert!(!server.maildir.join("POSTMASTER").exists());
+}
+
+/// Without --mailbox every local part is a mailbox, and one whatever its case: `Bob@` and
+/// `bob@` get one copy, in a Maildir named in lower case. A quoted --mailbox is the mailbox
+/// its address means.
+#[test]
+fn serve_names_maildirs_by_mailbox_not_by_spelling() {
+    let open = LabServer::start(&["--domain", "example.org"]);
+    let replies = raw_exchange(
+        open.port,
+        b"EHLO case.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<Bob@example.org>\r\n\
+RCPT TO:<bob@example.org>\r\nDATA\r\nSubject: case\r\n\r\nx\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(replies.matches("250 2.0.0").count(), 1, "{replies}");
+    assert_eq!(open.wait_for_messages("bob", 1).len(), 1);
+    assert!(!open.maildir.join("Bob").exists());
+    let quoted = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "\"Bob\"@example.org",
+    ]);
+    raw_exchange(
+        quoted.port,
+        b"EHLO case.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+DATA\r\nSubject: quoted\r\n\r\nx\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(quoted.wait_for_messages("Bob", 1).len(), 1);
+}
+
+/// A transcript that cannot be written does not change send's status, which says what became
+/// of the message: a script that took it for a failure would send the message again.
+#[test]
+fn send_keeps_its_status_when_the_transcript_cannot_be_written() {
+    let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full opens (Linux)");
+    let mut child = Command::new(SMTP_LAB)
+        .args([
+            "send",
+            "--server",
+            &server.address(),
+            "--from",
+            "a@example.net",
+            "--to",
+            "bob@example.org",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("smtp-lab send runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(b"hi\n")
+        .expect("the body is written");
+    let output = child.wait_with_output().expect("send ends");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.contains("cannot write the transcript"), "{err}");
+    assert!(err.contains("every recipient was accepted"), "{err}");
+    assert_eq!(server.wait_for_messages("bob", 1).len(), 1);
 }
 
 /// An address named in --to and again in --bcc (or written with quotes it does not need) is

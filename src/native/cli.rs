@@ -75,8 +75,8 @@ Examples:
   smtp-lab send --server 127.0.0.1:2525 --from alice@example.org \\
       --to bob@example.org --cc carol@example.org --body-file note.txt --attach photo.png
 
-Exit status: 0 when every recipient was accepted, 1 when any was refused, the
-session failed or the transcript could not be written, 2 for usage errors.";
+Exit status: 0 when every recipient was accepted, 1 when any was refused or the
+session failed, 2 for usage errors.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BareLineEndingArg {
@@ -120,12 +120,12 @@ pub struct ServeArgs {
     /// Seconds a session may stay silent before the server closes it (421 4.4.2).
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
-    /// Offer AUTH PLAIN/LOGIN and require it before MAIL (submission, RFC 6409): USER:PASSWORD
-    /// (repeatable).
+    /// Offer AUTH PLAIN/LOGIN and require it before MAIL, as on a submission port (the server
+    /// still relays nothing): USER:PASSWORD (repeatable).
     #[arg(long = "user")]
     pub users: Vec<String>,
-    /// Print only a line when a session opens and closes and one per stored copy, instead of
-    /// whole transcripts.
+    /// Print only a line when a session opens and closes and one per copy stored or not
+    /// stored, instead of whole transcripts.
     #[arg(long)]
     pub quiet: bool,
 }

@@ -20,7 +20,12 @@ impl CheckedStdout {
     }
 
     fn keep(&mut self, error: io::Error) -> io::Error {
-        if self.error.is_none() && error.kind() != io::ErrorKind::BrokenPipe {
+        // An interrupted write is tried again (write_all does), so it loses nothing.
+        let lost = !matches!(
+            error.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::Interrupted
+        );
+        if self.error.is_none() && lost {
             self.error = Some(io::Error::new(error.kind(), error.to_string()));
         }
         error
@@ -38,6 +43,10 @@ impl CheckedStdout {
 impl Write for CheckedStdout {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.out.write(buf).map_err(|error| self.keep(error))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.out.write_all(buf).map_err(|error| self.keep(error))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -90,9 +90,20 @@ pub fn run(options: SendOptions) -> ExitCode {
     let mut out = CheckedStdout::lock();
     let outcome = drive(session, stream, &payload, &mut out);
     print_outcome(&mut out, &outcome);
+    // The status says what became of the message, whatever became of the transcript: a
+    // script that took a lost transcript for a failure would send the message again.
     if let Some(error) = out.finish() {
-        eprintln!("smtp-lab send: cannot write the transcript: {error}");
-        return ExitCode::from(EXIT_NOT_ALL_ACCEPTED);
+        let what = if outcome.all_accepted() {
+            "every recipient was accepted".to_string()
+        } else {
+            failure_summary(&outcome)
+        };
+        eprintln!("smtp-lab send: cannot write the transcript ({error}); {what}");
+        return ExitCode::from(if outcome.all_accepted() {
+            EXIT_ALL_ACCEPTED
+        } else {
+            EXIT_NOT_ALL_ACCEPTED
+        });
     }
     if outcome.all_accepted() {
         ExitCode::from(EXIT_ALL_ACCEPTED)

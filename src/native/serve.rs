@@ -4,7 +4,7 @@
 use super::maildir::MaildirStore;
 use super::net::{read_until, Readout};
 use super::transcript::{print_bytes_line, print_line, print_reply};
-use crate::smtp::address::{domain_key, ForwardPath};
+use crate::smtp::address::{domain_key, ForwardPath, Mailbox};
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::policy::{PeerInfo, StaticPolicy};
 use crate::smtp::server::{
@@ -104,7 +104,9 @@ pub fn run(options: ServeOptions) -> ExitCode {
     if let Err(error) = ctrlc::set_handler(move || stop(&on_signal)) {
         eprintln!("smtp-lab serve: cannot catch Ctrl-C and SIGTERM: {error}");
     }
-    println!(
+    // A log: a full or closed stdout does not stop the server.
+    let _ = writeln!(
+        io::stdout(),
         "smtp-lab serve: listening on {address} for {} (Maildirs under {})",
         options.domains.join(", "),
         shared.store.root().display()
@@ -220,10 +222,16 @@ fn build_shared(options: &ServeOptions) -> Shared {
     }
     policy = policy.auth_required(!options.users.is_empty());
 
+    // The local part as the address means it: `"Bob"@example.org` is the mailbox Bob.
     let mailbox_names = options
         .mailboxes
         .iter()
-        .filter_map(|m| m.rsplit_once('@').map(|(local, _)| local.to_string()))
+        .filter_map(|m| {
+            Mailbox::parse(m)
+                .map(|mailbox| mailbox.local_part)
+                .ok()
+                .or_else(|| m.rsplit_once('@').map(|(local, _)| local.to_string()))
+        })
         .collect();
     Shared {
         config,
@@ -375,12 +383,15 @@ fn mailbox_for(shared: &Shared, forward_path: &ForwardPath) -> String {
         ForwardPath::Mailbox(mailbox) if mailbox.local_part.eq_ignore_ascii_case("postmaster") => {
             "postmaster".to_string()
         }
+        // The policy matches local parts without regard to case, so `Bob@` and `bob@` are one
+        // mailbox: a configured one by its spelling, any other (without --mailbox, every
+        // local part is one) in lower case.
         ForwardPath::Mailbox(mailbox) => shared
             .mailbox_names
             .iter()
             .find(|name| name.to_lowercase() == mailbox.local_part.to_lowercase())
             .cloned()
-            .unwrap_or_else(|| mailbox.local_part.clone()),
+            .unwrap_or_else(|| mailbox.local_part.to_lowercase()),
     }
 }
 
@@ -509,12 +520,21 @@ mod tests {
             ..options()
         };
         assert_eq!(options_problem(&literal), None);
-        // A domain is one domain however it is spelt.
-        let spelt = ServeOptions {
-            domains: vec!["Example.ORG".into()],
-            ..options()
-        };
-        assert_eq!(options_problem(&spelt), None);
+        // A domain is one domain however it is spelt: case, U-labels or A-labels, an address
+        // literal's forms.
+        for (domain, mailbox) in [
+            ("Example.ORG", "bob@example.org"),
+            ("bü.test", "bob@xn--b-eha.test"),
+            ("xn--b-eha.test", "bob@BÜ.test"),
+            ("[IPv6:::1]", "bob@[ipv6:0:0::1]"),
+        ] {
+            let spelt = ServeOptions {
+                domains: vec![domain.into()],
+                mailboxes: vec![mailbox.into()],
+                ..options()
+            };
+            assert_eq!(options_problem(&spelt), None, "{domain} {mailbox}");
+        }
         let refused = [
             ServeOptions {
                 domains: vec![String::new()],

@@ -545,9 +545,9 @@ impl Policy for StaticPolicy {
         forward_path: &Mailbox,
     ) -> Decision {
         if !self.is_local(&forward_path.domain) {
-            if self.local_delivery_only {
-                // A 250 would take responsibility for a message this server cannot deliver
-                // (RFC 5321 6.1).
+            if self.local_delivery_only && session.authenticated_as.is_some() {
+                // Accepted here, the message would get a 250 after DATA, which takes
+                // responsibility for delivering it (RFC 5321 6.1): this server could not.
                 return Decision::respond(
                     550,
                     (5, 7, 1),
