@@ -478,6 +478,57 @@ fn serve_says_421_to_open_sessions_when_stopped() {
     assert!(stored[0].contains("Subject: taken"), "{}", stored[0]);
 }
 
+/// While serve stops, a new connection gets 421 instead of a greeting; a session that cannot
+/// take its 421 (its client reads nothing, so the server's writes are stuck) keeps the
+/// server waiting, and a second signal ends it at once, with 130.
+#[test]
+fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
+    // Quiet: printing every NOOP would slow the session down so that it never gets stuck.
+    let mut server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--quiet",
+    ]);
+    let stuck = TcpStream::connect(("127.0.0.1", server.port)).expect("serve accepts");
+    let mut writer = stuck.try_clone().expect("the socket clones");
+    // Far more replies than the socket buffers hold, to a client that never reads them.
+    thread::spawn(move || {
+        let noops = b"NOOP\r\n".repeat(2_000_000);
+        let _ = writer.write_all(&noops);
+    });
+    thread::sleep(Duration::from_millis(1500));
+    let pid = server._process.child.id().to_string();
+    let signal = || {
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    };
+    signal();
+    thread::sleep(Duration::from_millis(300));
+    let mut late = TcpStream::connect(("127.0.0.1", server.port))
+        .unwrap_or_else(|e| panic!("serve still listens: {e}\n{}", server.transcript()));
+    late.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut seen = Vec::new();
+    read_until_seen(&mut late, &mut seen, "\r\n", 1);
+    let first = String::from_utf8_lossy(&seen);
+    assert!(first.starts_with("421 4.3.2 "), "{first}");
+    let asked = Instant::now();
+    signal();
+    let exit = server._process.child.wait().expect("serve ends");
+    assert_eq!(exit.code(), Some(130));
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let _ = stuck.shutdown(std::net::Shutdown::Both);
+}
+
 #[test]
 fn serve_refuses_smuggling_and_survives_garbage_and_drops() {
     let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);

@@ -64,20 +64,43 @@ const SHUTDOWN_CHECK_MS: u64 = 200;
 /// How long the server waits for its sessions to say 421 and close before it stops anyway.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 
-/// Ctrl-C or SIGTERM: every open session answers 421 and closes (RFC 5321 3.8 lets a server
-/// close only after QUIT, a timeout or a 421); a message being stored is stored and answered
-/// first. Then the process ends. A second signal ends it at once.
-fn stop(shared: &Shared) {
+/// SIGINT (Ctrl-C) or SIGTERM: every open session answers 421 and closes (RFC 5321 3.8 lets
+/// a server close only after QUIT, a timeout or a 421); a message being stored is stored and
+/// answered first. Then the process ends: with 0 when every session closed so, with 1 when
+/// some were still open after SHUTDOWN_WAIT. A second signal ends it at once, with 130.
+/// Returns at once, so that the signal thread is free for that second signal; nothing here
+/// waits on stdout or stderr, which a stuck reader may hold.
+fn stop(shared: &Arc<Shared>) {
     if shared.shutting_down.swap(true, Ordering::SeqCst) {
         std::process::exit(130);
     }
-    eprintln!("smtp-lab serve: stopping; open sessions are told 421");
-    let deadline = Instant::now() + SHUTDOWN_WAIT;
-    while shared.sessions_open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(20));
+    let _ = writeln!(
+        io::stderr(),
+        "smtp-lab serve: stopping; open sessions are told 421"
+    );
+    let shared = Arc::clone(shared);
+    let waiting = thread::Builder::new()
+        .name("smtp-stop".into())
+        .spawn(move || {
+            let deadline = Instant::now() + SHUTDOWN_WAIT;
+            while shared.sessions_open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+            let cut = shared.sessions_open.load(Ordering::SeqCst) > 0;
+            std::process::exit(i32::from(cut));
+        });
+    if waiting.is_err() {
+        std::process::exit(1);
     }
-    let _ = io::stdout().flush();
-    std::process::exit(0);
+}
+
+/// Counts a session as open for as long as it lives, however its thread ends.
+struct OpenSession(Arc<Shared>);
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.sessions_open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 pub fn run(options: ServeOptions) -> ExitCode {
@@ -100,9 +123,23 @@ pub fn run(options: ServeOptions) -> ExitCode {
         .map(|a| a.to_string())
         .unwrap_or_else(|_| options.listen.to_string());
     let shared = Arc::new(build_shared(&options));
-    let on_signal = Arc::clone(&shared);
-    if let Err(error) = ctrlc::set_handler(move || stop(&on_signal)) {
-        eprintln!("smtp-lab serve: cannot catch Ctrl-C and SIGTERM: {error}");
+    // Without the handler (it could not be set up) the signals keep their default: the
+    // process ends at once, its sessions cut without a reply.
+    match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
+        Ok(mut signals) => {
+            let on_signal = Arc::clone(&shared);
+            let _ = thread::Builder::new()
+                .name("smtp-signals".into())
+                .spawn(move || {
+                    for _ in signals.forever() {
+                        stop(&on_signal);
+                    }
+                });
+        }
+        Err(error) => eprintln!("smtp-lab serve: cannot catch Ctrl-C and SIGTERM: {error}"),
     }
     // A log: a full or closed stdout does not stop the server.
     let _ = writeln!(
@@ -122,18 +159,20 @@ pub fn run(options: ServeOptions) -> ExitCode {
                 continue;
             }
         };
-        let shared = Arc::clone(&shared);
-        if shared.sessions_open.fetch_add(1, Ordering::SeqCst) >= shared.max_sessions {
-            shared.sessions_open.fetch_sub(1, Ordering::SeqCst);
-            refuse_busy(stream);
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            refuse(stream, &shutting_down_reply(&shared.config.hostname));
             continue;
         }
+        if shared.sessions_open.fetch_add(1, Ordering::SeqCst) >= shared.max_sessions {
+            shared.sessions_open.fetch_sub(1, Ordering::SeqCst);
+            refuse(stream, "421 4.3.2 Too many sessions, try again later\r\n");
+            continue;
+        }
+        let open = OpenSession(Arc::clone(&shared));
         let spawned = thread::Builder::new()
             .name("smtp-session".into())
-            .spawn(move || {
-                serve_session(&shared, stream);
-                shared.sessions_open.fetch_sub(1, Ordering::SeqCst);
-            });
+            .spawn(move || serve_session(&open.0, stream));
+        // A thread that did not start dropped its OpenSession, and with it the count.
         if let Err(error) = spawned {
             eprintln!("smtp-lab serve: cannot start a session thread: {error}");
         }
@@ -248,10 +287,16 @@ fn build_shared(options: &ServeOptions) -> Shared {
     }
 }
 
-/// Too many sessions: say so (RFC 5321 3.8, 421) and close, without a session.
-fn refuse_busy(mut stream: TcpStream) {
+/// A connection the server will not serve (too many sessions, or it is stopping): its 421
+/// (RFC 5321 3.8), then the close, without a session.
+fn refuse(mut stream: TcpStream, reply: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.write_all(b"421 4.3.2 Too many sessions, try again later\r\n");
+    let _ = stream.write_all(reply.as_bytes());
+}
+
+/// What a connection made while the server is stopping gets instead of a greeting.
+fn shutting_down_reply(hostname: &str) -> String {
+    format!("421 4.3.2 {hostname} Service shutting down, closing transmission channel\r\n")
 }
 
 fn serve_session(shared: &Shared, mut stream: TcpStream) {

@@ -881,8 +881,12 @@ impl<P: Policy> ServerSession<P> {
     /// doing. RFC 5321 3.8 lets a server close a connection only after QUIT, a timeout, or a
     /// 421, which it may send "asynchronously from command receipt". A message being received
     /// is dropped: its client got no 250 for it, so the client still has it.
+    ///
+    /// While a received message awaits storage it does nothing: the message's reply (250 or
+    /// not) must come first, or a stored message would get no 250 and come again; call it
+    /// again after [`ServerSession::message_stored`].
     pub fn shut_down(&mut self, now_ms: u64) {
-        if self.is_closed() {
+        if self.is_closed() || matches!(self.state, State::AwaitingStorage { .. }) {
             return;
         }
         self.now_ms = now_ms;
@@ -890,8 +894,8 @@ impl<P: Policy> ServerSession<P> {
             State::ReceivingData { .. }
             | State::ReceivingBdat { .. }
             | State::ExpectBdat { .. } => {
-                " The message being received is dropped; the client \
-                                          got no 250 for it, so it still has it and will retry."
+                " The message being received is dropped; the client got no 250 for the \
+                 whole message, so it still has it and will retry."
             }
             _ => "",
         };
@@ -3184,6 +3188,33 @@ mod tests {
             .any(|e| matches!(e, ServerEvent::MessageReceived { .. })));
         s.shut_down(20);
         assert_eq!(s.poll_output(), None);
+    }
+
+    /// A message awaiting storage gets its 250 before the 421: shutting down then waits.
+    #[test]
+    fn shutting_down_waits_for_the_reply_of_a_message_being_stored() {
+        let mut s = session(ServerConfig::new("mx.example.org"));
+        s.handle_input(
+            b"EHLO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+              DATA\r\nSubject: whole\r\n\r\nx\r\n.\r\n",
+            0,
+        );
+        let _ = reply_lines(&mut s);
+        s.shut_down(10);
+        assert_eq!(s.poll_output(), None);
+        assert!(!s.is_closed());
+        s.message_stored(
+            StorageOutcome::Stored {
+                queue_id: Some("Q1".into()),
+            },
+            20,
+        )
+        .expect("a message awaits storage");
+        s.shut_down(30);
+        let replies = reply_lines(&mut s);
+        assert!(replies[0].starts_with("250 2.0.0"), "{replies:?}");
+        assert!(replies[1].starts_with("421 4.3.2"), "{replies:?}");
+        assert!(s.is_closed());
     }
 
     /// Read octet by octet, in any split, a line gives the chunk size `bdat_chunk_size` reads
