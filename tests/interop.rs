@@ -480,7 +480,7 @@ fn serve_says_421_to_open_sessions_when_stopped() {
 
 /// While serve stops, a new connection gets 421 instead of a greeting; a session that cannot
 /// take its 421 (its client reads nothing, so the server's writes are stuck) keeps the
-/// server waiting, and a second signal ends it at once, with 130.
+/// server waiting, and a second signal ends it at once, with 128 + SIGTERM's 15.
 #[test]
 fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
     // Quiet: printing every NOOP would slow the session down so that it never gets stuck.
@@ -493,12 +493,31 @@ fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
     ]);
     let stuck = TcpStream::connect(("127.0.0.1", server.port)).expect("serve accepts");
     let mut writer = stuck.try_clone().expect("the socket clones");
-    // Far more replies than the socket buffers hold, to a client that never reads them.
+    // Far more replies than the socket buffers hold, to a client that never reads them: the
+    // server's writes block, then its reads stop, then this writer blocks.
+    let written = std::sync::Arc::new(AtomicU32::new(0));
+    let counter = std::sync::Arc::clone(&written);
     thread::spawn(move || {
-        let noops = b"NOOP\r\n".repeat(2_000_000);
-        let _ = writer.write_all(&noops);
+        let noops = b"NOOP\r\n".repeat(10_000);
+        for _ in 0..400 {
+            if writer.write_all(&noops).is_err() {
+                break;
+            }
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
     });
-    thread::sleep(Duration::from_millis(1500));
+    // Stuck once the writer has made no progress for a while, however slow the machine.
+    let deadline = Instant::now() + WAIT;
+    let mut last = u32::MAX;
+    loop {
+        thread::sleep(Duration::from_millis(500));
+        let now = written.load(Ordering::SeqCst);
+        if now == last {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the session never got stuck");
+        last = now;
+    }
     let pid = server._process.child.id().to_string();
     let signal = || {
         let status = Command::new("kill")
@@ -508,19 +527,27 @@ fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
         assert!(status.success());
     };
     signal();
-    thread::sleep(Duration::from_millis(300));
-    let mut late = TcpStream::connect(("127.0.0.1", server.port))
-        .unwrap_or_else(|e| panic!("serve still listens: {e}\n{}", server.transcript()));
-    late.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut seen = Vec::new();
-    read_until_seen(&mut late, &mut seen, "\r\n", 1);
-    let first = String::from_utf8_lossy(&seen);
-    assert!(first.starts_with("421 4.3.2 "), "{first}");
+    // Until the signal is taken, a new client may still be greeted; then it gets the 421.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut late = TcpStream::connect(("127.0.0.1", server.port))
+            .unwrap_or_else(|e| panic!("serve still listens: {e}\n{}", server.transcript()));
+        late.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut seen = Vec::new();
+        read_until_seen(&mut late, &mut seen, "\r\n", 1);
+        let first = String::from_utf8_lossy(&seen).into_owned();
+        if first.starts_with("421 4.3.2 ") {
+            break;
+        }
+        assert!(first.starts_with("220 "), "{first}");
+        assert!(Instant::now() < deadline, "never turned away: {first}");
+        thread::sleep(Duration::from_millis(100));
+    }
     let asked = Instant::now();
     signal();
     let exit = server._process.child.wait().expect("serve ends");
-    assert_eq!(exit.code(), Some(130));
+    assert_eq!(exit.code(), Some(128 + 15));
     assert!(
         asked.elapsed() < Duration::from_secs(5),
         "{:?}",

@@ -67,17 +67,21 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// SIGINT (Ctrl-C) or SIGTERM: every open session answers 421 and closes (RFC 5321 3.8 lets
 /// a server close only after QUIT, a timeout or a 421); a message being stored is stored and
 /// answered first. Then the process ends: with 0 when every session closed so, with 1 when
-/// some were still open after SHUTDOWN_WAIT. A second signal ends it at once, with 130.
-/// Returns at once, so that the signal thread is free for that second signal; nothing here
-/// waits on stdout or stderr, which a stuck reader may hold.
-fn stop(shared: &Arc<Shared>) {
+/// some were still open after SHUTDOWN_WAIT. A second signal ends it at once, with 128 + the
+/// signal's number (130 for Ctrl-C). Returns at once, so that the signal thread is free for
+/// that second signal; neither it nor the waiting thread writes to stdout or stderr, which a
+/// stuck reader may hold.
+fn stop(shared: &Arc<Shared>, signal: i32) {
     if shared.shutting_down.swap(true, Ordering::SeqCst) {
-        std::process::exit(130);
+        std::process::exit(128 + signal);
     }
-    let _ = writeln!(
-        io::stderr(),
-        "smtp-lab serve: stopping; open sessions are told 421"
-    );
+    // Said from a thread of its own, which may wait on stderr for as long as it likes.
+    let _ = thread::Builder::new().spawn(|| {
+        let _ = writeln!(
+            io::stderr(),
+            "smtp-lab serve: stopping; open sessions are told 421"
+        );
+    });
     let shared = Arc::clone(shared);
     let waiting = thread::Builder::new()
         .name("smtp-stop".into())
@@ -131,13 +135,19 @@ pub fn run(options: ServeOptions) -> ExitCode {
     ]) {
         Ok(mut signals) => {
             let on_signal = Arc::clone(&shared);
-            let _ = thread::Builder::new()
+            let spawned = thread::Builder::new()
                 .name("smtp-signals".into())
                 .spawn(move || {
-                    for _ in signals.forever() {
-                        stop(&on_signal);
+                    for signal in signals.forever() {
+                        stop(&on_signal, signal);
                     }
                 });
+            // The handlers stay installed without their thread: the signals would be
+            // ignored, and only SIGKILL could stop the server.
+            if let Err(error) = spawned {
+                eprintln!("smtp-lab serve: cannot start the signal thread: {error}");
+                return ExitCode::from(1);
+            }
         }
         Err(error) => eprintln!("smtp-lab serve: cannot catch Ctrl-C and SIGTERM: {error}"),
     }
@@ -159,16 +169,18 @@ pub fn run(options: ServeOptions) -> ExitCode {
                 continue;
             }
         };
+        // Counted before the flag is read: the waiting thread then sees this connection, or
+        // this loop sees the flag; and the count holds until the refusal is written.
+        let over = shared.sessions_open.fetch_add(1, Ordering::SeqCst) >= shared.max_sessions;
+        let open = OpenSession(Arc::clone(&shared));
         if shared.shutting_down.load(Ordering::SeqCst) {
             refuse(stream, &shutting_down_reply(&shared.config.hostname));
             continue;
         }
-        if shared.sessions_open.fetch_add(1, Ordering::SeqCst) >= shared.max_sessions {
-            shared.sessions_open.fetch_sub(1, Ordering::SeqCst);
+        if over {
             refuse(stream, "421 4.3.2 Too many sessions, try again later\r\n");
             continue;
         }
-        let open = OpenSession(Arc::clone(&shared));
         let spawned = thread::Builder::new()
             .name("smtp-session".into())
             .spawn(move || serve_session(&open.0, stream));
@@ -347,7 +359,12 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         }
         if shared.shutting_down.load(Ordering::SeqCst) {
             session.shut_down(now_ms());
-            continue;
+            // Closed now (it waits only for a message's storage, which the events above
+            // always complete).
+            debug_assert!(session.is_closed());
+            if session.is_closed() {
+                continue;
+            }
         }
         // Never longer than SHUTDOWN_CHECK_MS, so that a shutdown is noticed; the session's
         // own deadline passes only when handle_timeout finds it so.
