@@ -1058,9 +1058,9 @@ mod text_tests {
         }
     }
 
-    /// The text trace's lines for `bytes` sent by a client on connection 1.
-    fn shown_client_lines(bytes: &[u8]) -> Vec<String> {
-        let trace = trace_after_attempt(
+    /// The text trace after `bytes` sent by a client on connection 1.
+    fn client_text(bytes: &[u8]) -> String {
+        trace_after_attempt(
             1,
             "alice",
             Protocol::Smtp,
@@ -1069,9 +1069,13 @@ mod text_tests {
                 direction: Direction::ClientToServer,
                 bytes: WireBytes::from_bytes(bytes),
             }],
-        );
-        trace
-            .to_text()
+        )
+        .to_text()
+    }
+
+    /// The text trace's lines for `bytes` sent by a client on connection 1.
+    fn shown_client_lines(bytes: &[u8]) -> Vec<String> {
+        client_text(bytes)
             .lines()
             .filter_map(|line| {
                 line.split_once("#1 C: ")
@@ -1091,19 +1095,7 @@ mod text_tests {
     /// sent as a line, look different.
     #[test]
     fn a_last_line_without_crlf_is_marked_where_sent_bytes_cannot_forge_it() {
-        let text = |bytes: &[u8]| {
-            trace_after_attempt(
-                1,
-                "alice",
-                Protocol::Smtp,
-                vec![Event::Transmitted {
-                    conn: 1,
-                    direction: Direction::ClientToServer,
-                    bytes: WireBytes::from_bytes(bytes),
-                }],
-            )
-            .to_text()
-        };
+        let text = client_text;
         let unended = text(b"NOOP\r\nQUIT");
         assert!(unended.contains("#1 C: NOOP\n"), "{unended}");
         assert!(unended.contains("#1 C (no CRLF): QUIT\n"), "{unended}");
