@@ -276,6 +276,15 @@ fn python() -> PathBuf {
     venv
 }
 
+/// Runs a Python script with the server's port as its argument; what it printed, once it
+/// succeeded.
+fn run_python_against(server: &LabServer, script: &str) -> String {
+    let output = run(Command::new(python()).args(["-c", script, &server.port.to_string()]));
+    let out = text(&output);
+    assert!(output.status.success(), "python failed:\n{out}");
+    out
+}
+
 #[test]
 fn python_smtplib_sends_smtputf8_and_8bitmime() {
     let server = LabServer::start(&[
@@ -308,9 +317,7 @@ with smtplib.SMTP("127.0.0.1", port) as smtp:
     print("MAIL-WITHOUT-SMTPUTF8", code, text.decode())
 print("python done")
 "#;
-    let output = run(Command::new(python()).args(["-c", script, &server.port.to_string()]));
-    let out = text(&output);
-    assert!(output.status.success(), "python failed:\n{out}");
+    let out = run_python_against(&server, script);
     assert!(out.contains("MAIL-WITHOUT-SMTPUTF8 550 5.6.7"), "{out}");
     let jose = server.wait_for_messages("jos%C3%A9", 1);
     assert!(
@@ -348,9 +355,7 @@ with smtplib.SMTP("127.0.0.1", port) as smtp:
     print("REFUSED", sorted(refused.items()))
 print("python done")
 "#;
-    let output = run(Command::new(python()).args(["-c", script, &server.port.to_string()]));
-    let out = text(&output);
-    assert!(output.status.success(), "python failed:\n{out}");
+    let out = run_python_against(&server, script);
     assert!(
         out.contains("REFUSED [('carol@far.test', (550, b'5.7.1 Relay access denied'))]"),
         "{out}"
@@ -393,8 +398,7 @@ for t in threads: t.join()
 print("errors", errors)
 sys.exit(1 if errors else 0)
 "#;
-    let output = run(Command::new(python()).args(["-c", script, &server.port.to_string()]));
-    assert!(output.status.success(), "{}", text(&output));
+    run_python_against(&server, script);
     let messages = server.wait_for_messages("bob", 40);
     let mut numbers: Vec<u32> = messages
         .iter()
