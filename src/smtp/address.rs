@@ -60,9 +60,11 @@ pub fn domain_key(name: &str) -> String {
 }
 
 /// The recipients a message names, each once, in their canonical form (the one servers report
-/// back), in the order named: an address in To, Cc and Bcc gets one RCPT, as mail programs
-/// drop repeated addresses; sent twice, it could go in two transactions (after a 452) and
-/// arrive twice. What does not parse is kept as written, for the server to refuse.
+/// back), in the order named: an address written the same way in To, Cc and Bcc gets one RCPT,
+/// as mail programs drop repeated addresses; sent twice, it could go in two transactions
+/// (after a 452) and arrive twice. Another spelling (`BOB@`, a domain in capitals) is another
+/// recipient, which only the final host may fold (RFC 5321 2.4). What does not parse is kept
+/// as written, for the server to refuse.
 pub fn distinct_recipients<'a>(addresses: impl IntoIterator<Item = &'a String>) -> Vec<String> {
     let mut recipients: Vec<String> = addresses
         .into_iter()
