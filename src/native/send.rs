@@ -92,27 +92,20 @@ pub fn run(options: SendOptions) -> ExitCode {
     print_outcome(&mut out, &outcome);
     // The status says what became of the message, whatever became of the transcript: a
     // script that took a lost transcript for a failure would send the message again.
-    if let Some(error) = out.finish() {
-        let what = if outcome.all_accepted() {
-            "every recipient was accepted".to_string()
-        } else {
-            failure_summary(&outcome)
-        };
-        eprintln!("smtp-lab send: cannot write the transcript ({error}); {what}");
-        return ExitCode::from(if outcome.all_accepted() {
-            EXIT_ALL_ACCEPTED
-        } else {
-            EXIT_NOT_ALL_ACCEPTED
-        });
-    }
-    if outcome.all_accepted() {
-        ExitCode::from(EXIT_ALL_ACCEPTED)
+    let (status, failures) = if outcome.all_accepted() {
+        (EXIT_ALL_ACCEPTED, None)
     } else {
+        (EXIT_NOT_ALL_ACCEPTED, Some(failure_summary(&outcome)))
+    };
+    if let Some(error) = out.finish() {
+        let what = failures.unwrap_or_else(|| "every recipient was accepted".to_string());
+        eprintln!("smtp-lab send: cannot write the transcript ({error}); {what}");
+    } else if let Some(failures) = failures {
         // The transcript on stdout says what happened; stderr gets one line for scripts and
         // people who only look there (a 421 greeting, a dropped connection, a refusal).
-        eprintln!("smtp-lab send: {}", failure_summary(&outcome));
-        ExitCode::from(EXIT_NOT_ALL_ACCEPTED)
+        eprintln!("smtp-lab send: {failures}");
     }
+    ExitCode::from(status)
 }
 
 /// One line about the recipients that did not get the message, naming the first of them.

@@ -475,12 +475,11 @@ impl Scenario {
         let scenario: Scenario = serde_path_to_error::deserialize(&mut json).map_err(|error| {
             if let Some(at) = array_read_as_object(error.path()) {
                 let inner = error.into_inner();
-                return ScenarioErrors(vec![ScenarioError {
-                    at: format!("{at} (line {}, column {})", inner.line(), inner.column()),
-                    problem: format!(
-                        "must be an object ({{\"field\": value, ...}}), {NOT_AN_ARRAY}"
-                    ),
-                }]);
+                return ScenarioErrors(vec![array_for_object(format!(
+                    "{at} (line {}, column {})",
+                    inner.line(),
+                    inner.column()
+                ))]);
             }
             let path = error.path().to_string();
             read_error(&path, &error.into_inner())
@@ -1045,6 +1044,14 @@ impl Scenario {
 const NOT_AN_ARRAY: &str =
     "not an array: the fields of an object are not read from a list of values";
 
+/// The error for an array at `at`, where the format has an object.
+fn array_for_object(at: String) -> ScenarioError {
+    ScenarioError {
+        at,
+        problem: format!("must be an object ({{\"field\": value, ...}}), {NOT_AN_ARRAY}"),
+    }
+}
+
 /// serde reads an object's fields from an array too, in the order the program declares them
 /// (`"retry": [60, 300]`). The format has no such form, and a reader of the file could not
 /// tell which value is which: every place where the scenario read an array as an object is
@@ -1055,10 +1062,7 @@ fn refuse_arrays_read_as_objects(text: &str, scenario: &Scenario) -> Result<(), 
     use serde_json::Value;
     fn walk(written: &Value, read: &Value, at: &str, errors: &mut Vec<ScenarioError>) {
         match (written, read) {
-            (Value::Array(_), Value::Object(_)) => errors.push(ScenarioError {
-                at: at.to_string(),
-                problem: format!("must be an object ({{\"field\": value, ...}}), {NOT_AN_ARRAY}"),
-            }),
+            (Value::Array(_), Value::Object(_)) => errors.push(array_for_object(at.to_string())),
             (Value::Object(written), Value::Object(read)) => {
                 for (key, value) in written {
                     if let Some(read_value) = read.get(key) {
@@ -1125,37 +1129,27 @@ fn array_read_as_object(path: &serde_path_to_error::Path) -> Option<String> {
     let mut at = String::new();
     let mut previous: Option<&Segment> = None;
     for segment in path.iter() {
-        if let Segment::Seq { index } = segment {
-            let after_array_field = matches!(
-                previous,
-                Some(Segment::Map { key }) if ARRAY_FIELDS.contains(&key.as_str())
-            );
-            if !after_array_field {
-                return Some(if at.is_empty() { ".".into() } else { at });
+        // The path as serde_path_to_error writes it: names after dots, indexes in brackets.
+        let name = match segment {
+            Segment::Seq { index } => {
+                let after_array_field = matches!(
+                    previous,
+                    Some(Segment::Map { key }) if ARRAY_FIELDS.contains(&key.as_str())
+                );
+                if !after_array_field {
+                    return Some(if at.is_empty() { ".".into() } else { at });
+                }
+                at.push_str(&format!("[{index}]"));
+                None
             }
-            at.push_str(&format!("[{index}]"));
-        } else {
-            match segment {
-                Segment::Map { key } => {
-                    if !at.is_empty() {
-                        at.push('.');
-                    }
-                    at.push_str(key);
-                }
-                Segment::Enum { variant } => {
-                    if !at.is_empty() {
-                        at.push('.');
-                    }
-                    at.push_str(variant);
-                }
-                Segment::Unknown => {
-                    if !at.is_empty() {
-                        at.push('.');
-                    }
-                    at.push('?');
-                }
-                Segment::Seq { .. } => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => Some(key.as_str()),
+            Segment::Unknown => Some("?"),
+        };
+        if let Some(name) = name {
+            if !at.is_empty() {
+                at.push('.');
             }
+            at.push_str(name);
         }
         previous = Some(segment);
     }
@@ -1175,10 +1169,7 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     // length ends that way (see `refuse_arrays_read_as_objects` for one of the right length).
     // The format has no array of a fixed length, so nothing else says "invalid length".
     if path != "." && (message == "trailing characters" || message.starts_with("invalid length ")) {
-        return ScenarioErrors(vec![ScenarioError {
-            at: format!("{path} ({position})"),
-            problem: format!("must be an object ({{\"field\": value, ...}}), {NOT_AN_ARRAY}"),
-        }]);
+        return ScenarioErrors(vec![array_for_object(format!("{path} ({position})"))]);
     }
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
     let note = if message.starts_with("invalid type: floating point") {

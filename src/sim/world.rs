@@ -268,9 +268,7 @@ impl Policy for SimPolicy {
         let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
         let why = if self.local_domains.contains(domain) {
             let postmaster = forward_path.local_part.eq_ignore_ascii_case("postmaster");
-            let own_postmaster = postmaster
-                && (domain.eq_ignore_ascii_case(&self.hostname)
-                    || literal_address(domain) == Some(self.address));
+            let own_postmaster = postmaster && names_host(domain, &self.hostname, self.address);
             // A domain's postmaster is one mailbox, whichever of the hosts that serve the
             // domain keeps it (see `may_deliver_into`).
             let (exists, full) = self.delivery_target(&address, own_postmaster);
@@ -1236,6 +1234,11 @@ fn postmaster_address(spec: &HostSpec) -> String {
         .cloned()
         .unwrap_or_else(|| spec.name.to_ascii_lowercase());
     format!("postmaster@{domain}")
+}
+
+/// Whether `domain` (a key) names the host itself: its name, or its address literal.
+fn names_host(domain: &str, name: &str, address: IpAddr) -> bool {
+    domain.eq_ignore_ascii_case(name) || literal_address(domain) == Some(address)
 }
 
 /// The address an IPv4 or IPv6 address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) names.
@@ -2883,9 +2886,8 @@ impl<'a> World<'a> {
         if !local_part.eq_ignore_ascii_case("postmaster") {
             return false;
         }
-        let domain = domain_of(recipient);
         let spec = &self.hosts[host].spec;
-        domain.eq_ignore_ascii_case(&spec.name) || literal_address(&domain) == Some(spec.address)
+        names_host(&domain_of(recipient), &spec.name, spec.address)
     }
 
     /// The MDA's part of taking a message: each local mailbox gets one copy.
