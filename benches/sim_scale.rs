@@ -6,34 +6,43 @@
 use smtp_lab::sim::scale::s10k;
 use smtp_lab::sim::{run, Fate, RunResult};
 use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// mimalloc, the native binary's allocator, counting the bytes in use and, while `MEASURING`, their peak and the
-/// calls that allocate or reallocate.
+/// mimalloc, the native binary's allocator, counting, while `MEASURING`, the bytes in use,
+/// their peak and the calls that allocate or reallocate.
 struct Counting;
 
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// Bytes allocated less bytes freed since the measured run began. Signed: the run may free
+/// memory that was allocated before it.
+static IN_USE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-/// Off for the timed runs: the peak's compare-and-swap loop and the call count would add their
-/// own cost to every allocation the times include.
+/// Off for the timed runs, which then use the allocator exactly as the native binary does:
+/// an atomic add per call (and the peak's compare-and-swap loop) would add its own cost to
+/// every allocation the times include.
 static MEASURING: AtomicBool = AtomicBool::new(false);
 
-fn count_allocation(now_in_use: usize) {
-    if MEASURING.load(Ordering::Relaxed) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        PEAK.fetch_max(now_in_use, Ordering::Relaxed);
-    }
+fn measuring() -> bool {
+    MEASURING.load(Ordering::Relaxed)
+}
+
+fn count_allocation(octets: usize) {
+    let now = IN_USE.fetch_add(octets as isize, Ordering::Relaxed) + octets as isize;
+    ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+fn count_free(octets: usize) {
+    IN_USE.fetch_sub(octets as isize, Ordering::Relaxed);
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged to mimalloc.
         let pointer = unsafe { mimalloc::MiMalloc.alloc(layout) };
-        if !pointer.is_null() {
-            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            count_allocation(now);
+        if !pointer.is_null() && measuring() {
+            count_allocation(layout.size());
         }
         pointer
     }
@@ -41,17 +50,18 @@ unsafe impl GlobalAlloc for Counting {
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
         // SAFETY: forwarded unchanged to mimalloc.
         unsafe { mimalloc::MiMalloc.dealloc(pointer, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
+        if measuring() {
+            count_free(layout.size());
+        }
     }
     // Forwarded too, so that a growing vector is resized in place when it can be, as it is
     // without this allocator, rather than copied every time.
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded unchanged to mimalloc.
         let moved = unsafe { mimalloc::MiMalloc.realloc(pointer, layout, new_size) };
-        if !moved.is_null() {
-            IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-            let now = IN_USE.fetch_add(new_size, Ordering::Relaxed) + new_size;
-            count_allocation(now);
+        if !moved.is_null() && measuring() {
+            count_free(layout.size());
+            count_allocation(new_size);
         }
         moved
     }
@@ -71,13 +81,10 @@ fn main() {
     }
     // Memory: one more run, measured from a clean start; the result (the trace) is kept.
     MEASURING.store(true, Ordering::Relaxed);
-    let before = IN_USE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    let allocations_before = ALLOCATIONS.load(Ordering::Relaxed);
     let result = run(&scenario, scenario.seed);
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations_before;
-    let peak = PEAK.load(Ordering::Relaxed) - before;
-    let kept = IN_USE.load(Ordering::Relaxed) - before;
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let peak = PEAK.load(Ordering::Relaxed);
+    let kept = IN_USE.load(Ordering::Relaxed);
     assert!(
         result.conservation_problems.is_empty(),
         "{:?}",
@@ -122,7 +129,7 @@ fn main() {
         ..
     } = result;
     drop((outcomes, mailboxes));
-    let trace_bytes = IN_USE.load(Ordering::Relaxed) - before;
+    let trace_bytes = IN_USE.load(Ordering::Relaxed);
     println!(
         "summary: S10k trace: {} events, {:.1} MB in memory ({:.1} MB with the mailboxes and \
          outcomes; {:.1} MB as JSON); peak heap during the run: {:.1} MB",
