@@ -100,10 +100,13 @@ fn main() {
     let json_bytes = serde_json::to_vec(&result.trace)
         .expect("a trace serialises")
         .len();
+    // The first run also pays for the memory the process takes from the system, as a single
+    // `smtp-lab run` does.
+    let first_ms = times_ms[0];
     times_ms.sort_by(f64::total_cmp);
     println!(
-        "summary: S10k native run: {:.0} ms (best of 3; {:.0} ms median)",
-        times_ms[0], times_ms[1]
+        "summary: S10k native run: {:.0} ms (best of 3; {:.0} ms median; first run {:.0} ms)",
+        times_ms[0], times_ms[1], first_ms
     );
     // What the trace alone holds: the run's result without the mailboxes' messages and the
     // outcome list.
