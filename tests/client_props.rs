@@ -47,13 +47,22 @@ fn raw_message() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
+/// [`raw_message`] without NUL octets, which would make it binary data that the client does
+/// not send (RFC 2045 2.8); its lines stay far below the 998 octets text allows.
+fn text_message() -> impl Strategy<Value = Vec<u8>> {
+    raw_message().prop_map(|mut message| {
+        message.retain(|&b| b != 0);
+        message
+    })
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 proptest! {
     #[test]
-    fn the_declared_size_is_the_size_with_crlf_line_endings(message in raw_message()) {
+    fn the_declared_size_is_the_size_with_crlf_line_endings(message in text_message()) {
         // RFC 1870 3: SIZE counts the message as sent, CRLF line endings and all.
         let mut client = session(true, false, &message);
         let mut sent = Vec::new();

@@ -1819,3 +1819,39 @@ fn the_submission_server_takes_out_bcc_and_return_path() {
         assert_eq!(body, "Bcc: in the body stays.\r\n");
     }
 }
+
+#[test]
+fn binary_data_is_not_sent_by_a_user_agent_nor_relayed() {
+    // A line over 998 octets before its CRLF is binary data (RFC 5321 4.5.3.1.6, RFC 2045
+    // 2.9), which SMTP carries only with BINARYMIME (RFC 3030): no client here sends it.
+    let long_line = "x".repeat(1500);
+    let mut world = basic_world("binary-data");
+    world["hosts"][0]["relay_domains"] = json!(["receiver.test"]);
+    world["messages"][0]["raw"] = json!(format!("Subject: long\r\n\r\nshort\r\n{long_line}\r\n"));
+    // Taken by a lenient relay from a scripted client, it bounces instead.
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mail.sender.test",
+        "bytes": format!("EHLO script.example\r\nMAIL FROM:<alice@sender.test>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nSubject: nul\r\n\r\na\0b\r\n.\r\nQUIT\r\n")
+    }]);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::RefusedAtSubmission { status } => assert_eq!(
+            status,
+            "the user agent refused to send it: message is binary data: line 4 has 1500 \
+             octets, more than the 998 a line may have before its CRLF (RFC 5321 4.5.3.1.6); \
+             SMTP carries binary data only with BINARYMIME (RFC 3030), which this client does \
+             not use"
+        ),
+        other => panic!("{other:?}"),
+    }
+    match fate(&result, "r1.1", "bob@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.starts_with("554 5.6.3 "), "{status}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(mailbox(&result, "bob@receiver.test").is_empty());
+    let notices = mailbox(&result, "alice@sender.test");
+    assert_eq!(notices.len(), 1);
+    let notice = String::from_utf8_lossy(notices[0]);
+    assert!(notice.contains("Status: 5.6.3"), "{notice}");
+}

@@ -672,8 +672,8 @@ fn meaning_and_advice(
             Some("the mail routing between the servers is wrong: tell the postmaster of the recipient's domain, or your own mail provider."),
         ),
         (6, 3) if permanent => (
-            "the message has 8-bit data, and a server on its way cannot take 8-bit data (it does not offer 8BITMIME).",
-            Some("send it again with its text encoded in 7 bits (quoted-printable or base64)."),
+            "the message cannot go as it is, and the sending host does not convert it: it has 8-bit data for a server that does not offer 8BITMIME, or binary data (a NUL octet, a line longer than 998 octets) that SMTP carries only with BINARYMIME.",
+            Some("send it again with its content encoded in 7 bits (quoted-printable or base64), in lines of at most 998 octets."),
         ),
         (6, 9) if permanent => (
             "the message has UTF-8 in its header fields, and a server on its way cannot take them (it does not offer SMTPUTF8).",

@@ -582,6 +582,8 @@ struct QueuedMessage {
     /// RFC 1870 3: the size declared with SIZE=.
     declared_size: usize,
     has_8bit: bool,
+    /// A NUL or an over-long line: the message is binary data, which this client does not send.
+    binary: Option<dot::BinaryContent>,
     /// UTF-8 in the header section (RFC 6532): the message needs SMTPUTF8 like a non-ASCII
     /// address does.
     has_utf8_header: bool,
@@ -617,6 +619,7 @@ impl QueuedMessage {
             payload: dot::dot_stuff_normalized(&normalized),
             declared_size: normalized.len(),
             has_8bit: dot::has_8bit(&normalized),
+            binary: dot::binary_content(&normalized),
             has_utf8_header: !super::trace::header_section(&normalized).is_ascii(),
         })
     }
@@ -1221,6 +1224,21 @@ impl ClientSession {
                 self.message_done(false);
                 return;
             }
+        }
+        // Binary data (RFC 2045 2.9) goes over SMTP only with BINARYMIME and BDAT (RFC 3030),
+        // which this client does not use; as for 8-bit data, no encoding is chosen here.
+        if let Some(binary) = self.current.binary {
+            let reply = local_reply(
+                554,
+                (5, 6, 3),
+                format!(
+                    "message is binary data: {binary}; SMTP carries binary data only with \
+                     BINARYMIME (RFC 3030), which this client does not use"
+                ),
+            );
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+            self.message_done(false);
+            return;
         }
         // RFC 6152 3: 8-bit data only to a server that advertised 8BITMIME. This client
         // does not downgrade to 7-bit; the message composer produces 7-bit MIME instead,

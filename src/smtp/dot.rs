@@ -145,6 +145,53 @@ pub fn has_8bit(bytes: &[u8]) -> bool {
     !bytes.is_ascii()
 }
 
+/// What makes a message binary data, which SMTP carries only with BINARYMIME (RFC 3030):
+/// text, 7-bit or 8-bit, has no NUL and no line longer than 998 octets before its CRLF
+/// (RFC 5321 4.5.3.1.6; RFC 2045 2.7, 2.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryContent {
+    Nul,
+    /// The first line that is too long: its number (from 1) and its length without CRLF.
+    LongLine {
+        number: usize,
+        octets: usize,
+    },
+}
+
+impl std::fmt::Display for BinaryContent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BinaryContent::Nul => f.write_str("it has a NUL octet (RFC 2045 2.8)"),
+            BinaryContent::LongLine { number, octets } => write!(
+                f,
+                "line {number} has {octets} octets, more than the 998 a line may have before \
+                 its CRLF (RFC 5321 4.5.3.1.6)"
+            ),
+        }
+    }
+}
+
+/// The first thing in `message` (CRLF line breaks) that makes it binary data, if any.
+pub fn binary_content(message: &[u8]) -> Option<BinaryContent> {
+    let mut start = 0;
+    let line_ends = memchr::memchr_iter(b'\n', message).chain(std::iter::once(message.len()));
+    for (number, end) in (1..).zip(line_ends) {
+        let line = &message[start..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > LINE_MAX_OCTETS {
+            return Some(BinaryContent::LongLine {
+                number,
+                octets: line.len(),
+            });
+        }
+        start = end + 1;
+    }
+    memchr::memchr(0, message).map(|_| BinaryContent::Nul)
+}
+
+/// The longest line of text before its CRLF (RFC 5321 4.5.3.1.6: 1000 octets with it).
+const LINE_MAX_OCTETS: usize = 998;
+
 /// True when `bytes` holds a CR not followed by LF, or an LF not preceded by CR.
 pub fn has_bare_line_break(bytes: &[u8]) -> bool {
     // One stop per line: every LF must follow a CR. Then there are as many CRLF pairs as
@@ -260,6 +307,31 @@ mod tests {
     #[test]
     fn eight_bit_detection() {
         assert!(!has_8bit(b"plain ascii\r\n"));
+        assert_eq!(binary_content(b"plain ascii\r\nand more"), None);
         assert!(has_8bit("caf\u{e9}".as_bytes()));
+    }
+
+    #[test]
+    fn binary_content_is_a_nul_or_a_line_over_998_octets() {
+        let line = |octets: usize| vec![b'a'; octets];
+        let message = |lines: &[Vec<u8>]| lines.join(&b"\r\n"[..]);
+        // 998 octets is the longest line, with or without its CRLF (the last line).
+        assert_eq!(binary_content(&message(&[line(998), line(998)])), None);
+        assert_eq!(
+            binary_content(&message(&[line(3), line(999), line(1500)])),
+            Some(BinaryContent::LongLine {
+                number: 2,
+                octets: 999
+            })
+        );
+        assert_eq!(
+            binary_content(&message(&[line(3), line(999)])),
+            Some(BinaryContent::LongLine {
+                number: 2,
+                octets: 999
+            })
+        );
+        assert_eq!(binary_content(b"a\r\nb\0c\r\n"), Some(BinaryContent::Nul));
+        assert_eq!(binary_content(b""), None);
     }
 }
