@@ -581,10 +581,10 @@ fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
 /// lines goes as 7bit; anything else as quoted-printable, which keeps the message 7-bit.
 fn text_part(body_text: &str) -> (&'static str, Vec<u8>) {
     let normalized = crate::smtp::dot::normalized(body_text.as_bytes());
+    // 7bit data (RFC 2045 2.7): ASCII, no NUL, lines of at most 998 octets before their CRLF.
+    // Other controls are allowed there but kept out of a plain part, as RFC 5322 3.5 asks.
     let seven_bit = normalized.is_ascii()
-        && normalized
-            .split(|&b| b == b'\n')
-            .all(|line| line.len() <= LINE_MAX)
+        && crate::smtp::dot::binary_content(&normalized).is_none()
         && !normalized
             .iter()
             .any(|&b| b == 0 || (b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t')));
@@ -1116,21 +1116,43 @@ fn percent_encoded(text: &str) -> String {
         .collect()
 }
 
-/// The last path component, without controls, cut to 255 octets; "attachment" if empty.
+/// The last path component, without controls, at most 255 octets; "attachment" if empty. A
+/// longer name is cut before its extension, which stays, as does the media type it gives.
 fn clean_filename(filename: &str) -> String {
     let base = filename.rsplit(['/', '\\']).next().unwrap_or_default();
-    let mut out = String::new();
-    for c in base.chars().filter(|c| !c.is_control()) {
-        if out.len() + c.len_utf8() > FILENAME_MAX_OCTETS {
-            break;
-        }
-        out.push(c);
-    }
+    let whole: String = base.chars().filter(|c| !c.is_control()).collect();
+    let out = if whole.len() <= FILENAME_MAX_OCTETS {
+        whole
+    } else {
+        // An extension is a short last part after a dot, as media_type_for_filename reads it.
+        let extension = whole
+            .rsplit_once('.')
+            .map(|(_, extension)| extension)
+            .filter(|extension| {
+                !extension.is_empty() && extension.len() <= FILENAME_EXTENSION_KEPT_MAX_OCTETS
+            })
+            .map_or(String::new(), |extension| format!(".{extension}"));
+        let mut out = cut_to_octets(&whole, FILENAME_MAX_OCTETS - extension.len());
+        out.push_str(&extension);
+        out
+    };
     if out.trim().is_empty() {
         "attachment".to_string()
     } else {
         out
     }
+}
+
+/// The longest extension a cut file name keeps.
+const FILENAME_EXTENSION_KEPT_MAX_OCTETS: usize = 16;
+
+/// The longest start of `text` of at most `octets` octets, cut between characters.
+fn cut_to_octets(text: &str, octets: usize) -> String {
+    let mut end = octets.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
 }
 
 /// A media type and its parameters (RFC 2045 5.1). Type, subtype and attribute names are
@@ -1639,6 +1661,20 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_body_line_of_998_octets_is_still_7bit() {
+        // RFC 2045 2.7: 998 octets before the CRLF is the longest line 7bit data may have.
+        let encoding = |line_octets: usize| {
+            let mut with_line = request();
+            with_line.body_text = format!("first\n{}\nlast\n", "a".repeat(line_octets));
+            parse(&compose(&with_line).unwrap())
+                .field("Content-Transfer-Encoding")
+                .map(str::to_string)
+        };
+        assert_eq!(encoding(998).as_deref(), Some("7bit"));
+        assert_eq!(encoding(999).as_deref(), Some("quoted-printable"));
     }
 
     #[test]
@@ -2713,10 +2749,20 @@ mod tests {
                 });
                 assert_lines_within_78(&message);
                 // The composer keeps at most FILENAME_MAX_OCTETS of a name (cut between
-                // characters), so the longest names come back cut to that, and no shorter.
+                // characters, before the extension), so the longest names come back cut to
+                // that, and no shorter.
                 let expected = clean_filename(name);
-                assert!(name.starts_with(&expected));
+                let (stem, extension) = match name.rsplit_once('.') {
+                    Some((_, extension)) if expected != *name => (
+                        expected.strip_suffix(&format!(".{extension}")).unwrap(),
+                        extension,
+                    ),
+                    _ => (expected.as_str(), ""),
+                };
+                assert!(name.starts_with(stem));
+                assert!(name.ends_with(extension));
                 assert!(expected == *name || expected.len() > FILENAME_MAX_OCTETS - 4);
+                assert!(expected.len() <= FILENAME_MAX_OCTETS);
                 let parsed = MessageParser::default().parse(&message).unwrap();
                 let part = parsed.attachment(0).expect("one attachment");
                 let disposition = part.content_disposition().unwrap();
@@ -2727,6 +2773,27 @@ mod tests {
                 assert_eq!(content_type.attribute("title"), Some(long_title.as_str()));
             }
             assert_eq!(clean_filename(&mixed_200), mixed_200);
+        }
+
+        #[test]
+        fn a_cut_file_name_keeps_its_extension_and_media_type() {
+            let long = "verylongname_".repeat(20) + ".txt";
+            let cut = clean_filename(&long);
+            assert_eq!(cut.len(), FILENAME_MAX_OCTETS);
+            assert!(cut.ends_with("name_verylongname_very.txt"), "{cut}");
+            assert_eq!(media_type_for_filename(&cut), "text/plain");
+            // Cut between characters: "é" is two octets, so 125 of them fit before ".pdf".
+            let accented = "é".repeat(200) + ".pdf";
+            assert_eq!(clean_filename(&accented), "é".repeat(125) + ".pdf");
+            // No extension to keep: the name is cut at its end.
+            let no_extension = "x".repeat(300);
+            assert_eq!(
+                clean_filename(&no_extension),
+                "x".repeat(FILENAME_MAX_OCTETS)
+            );
+            let long_extension = format!("a.{}", "b".repeat(300));
+            assert_eq!(clean_filename(&long_extension).len(), FILENAME_MAX_OCTETS);
+            assert!(clean_filename(&long_extension).starts_with("a.bbb"));
         }
 
         #[test]
