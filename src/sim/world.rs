@@ -65,6 +65,8 @@ const DELIVERY_EVENT_OCTETS_MAX: usize = 4096;
 
 /// Most trace events reserved before a run starts (see `World::new`).
 const TRACE_EVENTS_RESERVED_MAX: usize = 1 << 20;
+/// Trace events reserved per message of the scenario (see `World::new`).
+const EVENTS_PER_MESSAGE_RESERVED: usize = 64;
 /// Most simulation steps (scheduled actions) in one run.
 pub const STEPS_MAX: u64 = 50_000_000;
 
@@ -1366,13 +1368,16 @@ impl<'a> World<'a> {
                 spec: spec.clone(),
             });
         }
-        // Roughly a hundred events per message: reserving them up front saves copying the
-        // trace over and over as it grows. At most a million (40 MB) ahead, so that a file
-        // asking for many messages cannot make the run reserve memory it never uses.
+        // A delivered message takes about fifty events (two SMTP sessions): reserving room
+        // for them up front saves copying the trace over and over as it grows. Not much more
+        // than that, since the room left over is given back at the end, and an allocator may
+        // copy the whole trace to give back more than half of it. At most a million events
+        // (40 MB) ahead, so that a file asking for many messages cannot make the run reserve
+        // memory it never uses.
         let expected_events = scenario
             .messages
             .len()
-            .saturating_mul(100)
+            .saturating_mul(EVENTS_PER_MESSAGE_RESERVED)
             .min(TRACE_EVENTS_RESERVED_MAX);
         let mut world = World {
             scenario,
