@@ -1150,6 +1150,36 @@ fn one_mailbox_written_in_two_cases_gets_one_copy() {
 }
 
 #[test]
+fn a_refusal_of_one_mailbox_written_in_two_cases_names_both() {
+    // Over quota at the MDA: one mailbox, one refusal, and one notice that reports each
+    // address the sender used (RFC 3464 2.3: a group of fields per recipient).
+    let mut world = basic_world("case-twice-over-quota");
+    world["hosts"][1]["mailboxes"][0]["quota_octets"] = json!(100);
+    world["messages"][0]["to"] = json!(["BOB@receiver.test", "bob@RECEIVER.test"]);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    for recipient in ["BOB@receiver.test", "bob@RECEIVER.test"] {
+        match fate(&result, "m1", recipient) {
+            Fate::Bounced { status, .. } => assert!(status.starts_with("552 5.2.2"), "{status}"),
+            other => panic!("{recipient}: {other:?}"),
+        }
+    }
+    let refusals = events(&result)
+        .filter(|e| matches!(e.event, smtp_lab::sim::Event::DeliveryRefused(_)))
+        .count();
+    assert_eq!(refusals, 1);
+    let notices = mailbox(&result, "alice@sender.test");
+    assert_eq!(notices.len(), 1);
+    let notice = String::from_utf8_lossy(notices[0]);
+    for recipient in ["BOB@receiver.test", "bob@RECEIVER.test"] {
+        assert!(
+            notice.contains(&format!("Final-Recipient: rfc822; {recipient}\r\n")),
+            "{notice}"
+        );
+    }
+}
+
+#[test]
 fn an_unanswered_dns_question_takes_the_resolvers_timeout() {
     let mut world = basic_world("dns-timeout");
     world["dns"]["faults"] =

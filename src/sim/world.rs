@@ -1255,6 +1255,14 @@ fn literal_address(domain: &str) -> Option<IpAddr> {
     }
 }
 
+/// The failures of the MDA's refusal, one for each address that reached the mailbox.
+fn refused_each(recipients: &[&str], reply: &Reply) -> Vec<(String, Failure)> {
+    recipients
+        .iter()
+        .map(|recipient| (recipient.to_string(), Failure::local(reply.clone())))
+        .collect()
+}
+
 /// The mailbox a fetch's connection reads; empty for any other connection.
 fn fetched_mailbox(purpose: &Purpose) -> String {
     match purpose {
@@ -2904,46 +2912,84 @@ impl<'a> World<'a> {
             recipients,
             data,
         } = local;
-        // Mailboxes already given this message, by key, with the address that reached them.
-        let mut delivered: BTreeMap<String, &str> = BTreeMap::new();
-        for recipient in &recipients {
-            // A run cut for holding too much stops storing copies; the rest is still the
-            // host's, as it would be after a crash (RFC 5321 6.1: accepted mail is not lost).
-            // With room for the copy and for the event that reports it.
-            if !self.has_room_for(data.len().saturating_add(DELIVERY_EVENT_OCTETS_MAX)) {
-                let host_name = self.hosts[host].spec.name.clone();
-                self.set_fate(&message, recipient, Fate::Queued { host: host_name });
-                continue;
-            }
-            // Only the final host may fold a local part's case (RFC 5321 2.4); here `BOB@` and
-            // `bob@` are one mailbox, which gets one copy, and both addresses share its fate.
-            // A single recipient needs no key (the common case, at scale).
+        // A single recipient needs no grouping (the common case, at scale).
+        if let [recipient] = recipients.as_slice() {
             let mailbox_address = self.local_mailbox(host, recipient);
-            let key = if recipients.len() > 1 {
-                mailbox_key(&mailbox_address)
-            } else {
-                String::new()
-            };
-            match delivered.entry(key) {
-                std::collections::btree_map::Entry::Occupied(first) => {
-                    let key = (message.clone(), first.get().to_string());
-                    if let Some(fate) = self.fates.get(&key).cloned() {
-                        self.set_fate(&message, recipient, fate);
-                    }
+            self.deliver_to_mailbox(
+                host,
+                &message,
+                &reverse_path,
+                &[recipient],
+                &mailbox_address,
+                &data,
+            );
+            return;
+        }
+        // Only the final host may fold a local part's case (RFC 5321 2.4); here `BOB@` and
+        // `bob@` are one mailbox, which gets one copy (or one refusal, which names both), and
+        // both addresses share its fate. Grouped by mailbox key, in the order of first
+        // appearance.
+        let mut groups: Vec<(Cow<'_, str>, Vec<&str>)> = Vec::new();
+        let mut group_by_key: BTreeMap<String, usize> = BTreeMap::new();
+        for recipient in &recipients {
+            let mailbox_address = self.local_mailbox(host, recipient);
+            match group_by_key.entry(mailbox_key(&mailbox_address)) {
+                std::collections::btree_map::Entry::Occupied(group) => {
+                    groups[*group.get()].1.push(recipient);
                 }
                 std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(recipient);
-                    self.deliver_locally(
-                        host,
-                        &message,
-                        &reverse_path,
-                        recipient,
-                        &mailbox_address,
-                        &data,
-                    );
+                    slot.insert(groups.len());
+                    groups.push((mailbox_address, vec![recipient.as_str()]));
                 }
             }
         }
+        for (mailbox_address, addresses) in &groups {
+            self.deliver_to_mailbox(
+                host,
+                &message,
+                &reverse_path,
+                addresses,
+                mailbox_address,
+                &data,
+            );
+        }
+    }
+
+    /// One copy of a message for one mailbox, reached by `recipients` (one address, or several
+    /// spellings of it).
+    fn deliver_to_mailbox(
+        &mut self,
+        host: usize,
+        message: &str,
+        reverse_path: &str,
+        recipients: &[&str],
+        mailbox_address: &str,
+        data: &Rc<Vec<u8>>,
+    ) {
+        // A run cut for holding too much stops storing copies; the rest is still the host's,
+        // as it would be after a crash (RFC 5321 6.1: accepted mail is not lost). With room
+        // for the copy and for the event that reports it.
+        if !self.has_room_for(data.len().saturating_add(DELIVERY_EVENT_OCTETS_MAX)) {
+            let host_name = self.hosts[host].spec.name.clone();
+            for recipient in recipients {
+                self.set_fate(
+                    message,
+                    recipient,
+                    Fate::Queued {
+                        host: host_name.clone(),
+                    },
+                );
+            }
+            return;
+        }
+        self.deliver_locally(
+            host,
+            message,
+            reverse_path,
+            recipients,
+            mailbox_address,
+            data,
+        );
     }
 
     /// The MDA: final delivery adds Return-Path (RFC 5321 4.4) and Delivered-To, and refuses
@@ -2953,7 +2999,7 @@ impl<'a> World<'a> {
         host: usize,
         message: &str,
         reverse_path: &str,
-        recipient: &str,
+        recipients: &[&str],
         mailbox_address: &str,
         data: &Rc<Vec<u8>>,
     ) {
@@ -3020,11 +3066,7 @@ impl<'a> World<'a> {
             })));
             let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such mailbox");
             let original = arrived_now(self.now_ms);
-            self.bounce(
-                host,
-                &original,
-                vec![(recipient.to_string(), Failure::local(reply))],
-            );
+            self.bounce(host, &original, refused_each(recipients, &reply));
             return;
         };
         let size = bytes.len() as u64;
@@ -3049,11 +3091,7 @@ impl<'a> World<'a> {
                 "Mailbox full: quota exceeded",
             );
             let original = arrived_now(self.now_ms);
-            self.bounce(
-                host,
-                &original,
-                vec![(recipient.to_string(), Failure::local(reply))],
-            );
+            self.bounce(host, &original, refused_each(recipients, &reply));
             return;
         }
         let uid = numbered(&[message, "."].concat(), u64::from(mailbox.next_uid));
@@ -3078,14 +3116,16 @@ impl<'a> World<'a> {
         // After the event: the copy is stored, so the trace must say so.
         self.hold(size as usize);
         let keeper = self.hosts[keeper].spec.name.clone();
-        self.set_fate(
-            message,
-            recipient,
-            Fate::Delivered {
-                host: keeper,
-                mailbox: address,
-            },
-        );
+        for recipient in recipients {
+            self.set_fate(
+                message,
+                recipient,
+                Fate::Delivered {
+                    host: keeper.clone(),
+                    mailbox: address.clone(),
+                },
+            );
+        }
     }
 
     // ----- sending: MX, connections, retries, bounces -----
