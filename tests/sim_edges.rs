@@ -1885,3 +1885,45 @@ fn binary_data_is_not_sent_by_a_user_agent_nor_relayed() {
     let notice = String::from_utf8_lossy(notices[0]);
     assert!(notice.contains("Status: 5.6.3"), "{notice}");
 }
+
+#[test]
+fn an_ipv4_mapped_ipv6_address_is_the_ipv4_host() {
+    // RFC 4291 2.5.5.2: ::ffff:192.0.2.20 is 192.0.2.20, in an AAAA record and in an address
+    // literal alike; and the sending host knows itself by it (RFC 5321 5.1).
+    let aaaa = |name: &str, address: &str| json!({"name": name, "data": {"AAAA": address}});
+    let mut world = basic_world("v4-mapped");
+    world["dns"]["zones"][1]["records"] = json!([
+        sim_common::mx("receiver.test", 10, "mx.receiver.test"),
+        aaaa("mx.receiver.test", "::ffff:192.0.2.20"),
+    ]);
+    world["messages"][0]["to"] =
+        json!(["bob@receiver.test", "postmaster@[IPv6:::ffff:192.0.2.20]"]);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    for recipient in ["bob@receiver.test", "postmaster@[IPv6:::ffff:192.0.2.20]"] {
+        match fate(&result, "m1", recipient) {
+            Fate::Delivered { host, .. } => assert_eq!(host, "mx.receiver.test"),
+            other => panic!("{recipient}: {other:?}"),
+        }
+    }
+
+    let mut world = basic_world("v4-mapped-self");
+    world["dns"]["zones"][1]["records"] = json!([
+        sim_common::mx("receiver.test", 5, "backup.receiver.test"),
+        aaaa("backup.receiver.test", "::ffff:192.0.2.10"),
+        sim_common::mx("receiver.test", 10, "mx.receiver.test"),
+        sim_common::a("mx.receiver.test", "192.0.2.20"),
+    ]);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.contains("5.4.6"), "{status}"),
+        other => panic!("{other:?}"),
+    }
+
+    // So two hosts cannot have it, one in each form.
+    let mut world = basic_world("v4-mapped-twice");
+    world["hosts"][1]["address"] = json!("::ffff:192.0.2.10");
+    let errors = Scenario::from_json(&world.to_string()).expect_err("one address, two hosts");
+    assert!(errors.to_string().contains("hosts[1].address"), "{errors}");
+}

@@ -463,7 +463,14 @@ impl Run<'_> {
     fn is_local_address(&self, addresses: &[IpAddr]) -> bool {
         addresses
             .iter()
-            .any(|address| self.resolver.local_addresses.contains(address))
+            // An IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 2.5.5.2).
+            .any(|address| {
+                let address = address.to_canonical();
+                self.resolver
+                    .local_addresses
+                    .iter()
+                    .any(|local| local.to_canonical() == address)
+            })
     }
 
     fn local_name(&self, name: &DomainName) -> Option<DomainName> {

@@ -721,7 +721,8 @@ impl Scenario {
                     format!("two hosts are named {}", host.name),
                 );
             }
-            if !addresses.insert(host.address) {
+            // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2).
+            if !addresses.insert(host.address.to_canonical()) {
                 error(
                     format!("{at}.address"),
                     format!("two hosts have the address {}", host.address),

@@ -297,7 +297,7 @@ impl Policy for SimPolicy {
             }
             "this is the postmaster of this host by its own name (RFC 5321 4.5.1)"
         } else if forward_path.local_part.eq_ignore_ascii_case("postmaster")
-            && literal_address(domain) == Some(self.address)
+            && literal_address(domain) == Some(self.address.to_canonical())
         {
             // And by its own address literal (RFC 5321 4.1.3), as Postfix takes mail for
             // [$inet_interfaces].
@@ -1240,17 +1240,18 @@ fn postmaster_address(spec: &HostSpec) -> String {
 
 /// Whether `domain` (a key) names the host itself: its name, or its address literal.
 fn names_host(domain: &str, name: &str, address: IpAddr) -> bool {
-    domain.eq_ignore_ascii_case(name) || literal_address(domain) == Some(address)
+    domain.eq_ignore_ascii_case(name) || literal_address(domain) == Some(address.to_canonical())
 }
 
-/// The address an IPv4 or IPv6 address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) names.
+/// The address an IPv4 or IPv6 address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) names,
+/// in canonical form: an IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 2.5.5.2).
 fn literal_address(domain: &str) -> Option<IpAddr> {
     if !domain.starts_with('[') {
         return None;
     }
     match Domain::parse(domain) {
         Ok(Domain::Literal(AddressLiteral::Ipv4(v4))) => Some(v4.into()),
-        Ok(Domain::Literal(AddressLiteral::Ipv6(v6))) => Some(v6.into()),
+        Ok(Domain::Literal(AddressLiteral::Ipv6(v6))) => Some(IpAddr::from(v6).to_canonical()),
         _ => None,
     }
 }
@@ -1278,10 +1279,12 @@ fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
     let mut targets: Vec<Target> = Vec::new();
     for t in outcome.targets() {
         for address in &t.addresses {
-            if !targets.iter().any(|known| known.address == *address) {
+            // An IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 2.5.5.2).
+            let address = address.to_canonical();
+            if !targets.iter().any(|known| known.address == address) {
                 targets.push(Target {
                     name: t.exchange.without_final_dot().to_string(),
-                    address: *address,
+                    address,
                 });
             }
         }
@@ -1336,7 +1339,8 @@ impl<'a> World<'a> {
         let mut host_by_address = BTreeMap::new();
         for (index, spec) in scenario.hosts.iter().enumerate() {
             host_by_name.insert(spec.name.to_ascii_lowercase(), index);
-            host_by_address.insert(spec.address, index);
+            // By canonical address: an IPv4-mapped IPv6 address reaches the IPv4 host.
+            host_by_address.insert(spec.address.to_canonical(), index);
             for mailbox in &spec.mailboxes {
                 store.borrow_mut().mailboxes.insert(
                     mailbox_key(&mailbox.address),
@@ -1368,7 +1372,7 @@ impl<'a> World<'a> {
                 greylist: Rc::default(),
                 // Each host's query ids start somewhere different, as real resolvers' do.
                 resolver: MxResolver::new(local_names, (index as u16).wrapping_mul(4099) ^ 0x1d3)
-                    .with_local_addresses(vec![spec.address]),
+                    .with_local_addresses(vec![spec.address.to_canonical()]),
                 mx_cache: MxCache::default(),
                 queue: BTreeMap::new(),
                 next_queue_id: 1,
@@ -1924,7 +1928,7 @@ impl<'a> World<'a> {
         // A slow host slows every link it is on, as client or as server.
         let client_extra_ms = self
             .host_by_address
-            .get(&client_address)
+            .get(&client_address.to_canonical())
             .map(|&index| self.hosts[index].extra_latency_ms(self.now_ms))
             .unwrap_or(0);
         let latency_ms = self
@@ -3370,7 +3374,7 @@ impl<'a> World<'a> {
             self.defer_entry(host, entry_id);
             return;
         };
-        let Some(&server) = self.host_by_address.get(&target.address) else {
+        let Some(&server) = self.host_by_address.get(&target.address.to_canonical()) else {
             // Nothing lives at that address, so nothing ever answers: the attempt times out
             // as one to a silent host does.
             let conn = self.next_conn;
