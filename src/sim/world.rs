@@ -1621,6 +1621,17 @@ impl<'a> World<'a> {
             .push((message.to_string(), recipient.to_string()));
     }
 
+    /// The same fate for several addresses of one message (spellings of one mailbox).
+    fn set_fate_of_each(&mut self, message: &str, recipients: &[&str], fate: Fate) {
+        let Some((last, others)) = recipients.split_last() else {
+            return;
+        };
+        for recipient in others {
+            self.set_fate(message, recipient, fate.clone());
+        }
+        self.set_fate(message, last, fate);
+    }
+
     fn set_fate(&mut self, message: &str, recipient: &str, fate: Fate) {
         let key = (message.to_string(), recipient.to_string());
         match self.fates.entry(key) {
@@ -2919,7 +2930,7 @@ impl<'a> World<'a> {
         // A single recipient needs no grouping (the common case, at scale).
         if let [recipient] = recipients.as_slice() {
             let mailbox_address = self.local_mailbox(host, recipient);
-            self.deliver_to_mailbox(
+            self.deliver_locally(
                 host,
                 &message,
                 &reverse_path,
@@ -2948,7 +2959,7 @@ impl<'a> World<'a> {
             }
         }
         for (mailbox_address, addresses) in &groups {
-            self.deliver_to_mailbox(
+            self.deliver_locally(
                 host,
                 &message,
                 &reverse_path,
@@ -2959,9 +2970,10 @@ impl<'a> World<'a> {
         }
     }
 
-    /// One copy of a message for one mailbox, reached by `recipients` (one address, or several
-    /// spellings of it).
-    fn deliver_to_mailbox(
+    /// The MDA: one copy of a message for one mailbox, reached by `recipients` (one address,
+    /// or several spellings of it). Final delivery adds Return-Path (RFC 5321 4.4) and
+    /// Delivered-To, and refuses a message that would take the mailbox over its quota.
+    fn deliver_locally(
         &mut self,
         host: usize,
         message: &str,
@@ -2974,39 +2986,10 @@ impl<'a> World<'a> {
         // as it would be after a crash (RFC 5321 6.1: accepted mail is not lost). With room
         // for the copy and for the event that reports it.
         if !self.has_room_for(data.len().saturating_add(DELIVERY_EVENT_OCTETS_MAX)) {
-            let host_name = self.hosts[host].spec.name.clone();
-            for recipient in recipients {
-                self.set_fate(
-                    message,
-                    recipient,
-                    Fate::Queued {
-                        host: host_name.clone(),
-                    },
-                );
-            }
+            let host = self.hosts[host].spec.name.clone();
+            self.set_fate_of_each(message, recipients, Fate::Queued { host });
             return;
         }
-        self.deliver_locally(
-            host,
-            message,
-            reverse_path,
-            recipients,
-            mailbox_address,
-            data,
-        );
-    }
-
-    /// The MDA: final delivery adds Return-Path (RFC 5321 4.4) and Delivered-To, and refuses
-    /// a message that would take the mailbox over its quota.
-    fn deliver_locally(
-        &mut self,
-        host: usize,
-        message: &str,
-        reverse_path: &str,
-        recipients: &[&str],
-        mailbox_address: &str,
-        data: &Rc<Vec<u8>>,
-    ) {
         // What a bounce from here is about: the MDA delivers as the message arrives.
         let arrived_now = |now_ms| Original {
             message: message.to_string(),
@@ -3120,16 +3103,11 @@ impl<'a> World<'a> {
         // After the event: the copy is stored, so the trace must say so.
         self.hold(size as usize);
         let keeper = self.hosts[keeper].spec.name.clone();
-        for recipient in recipients {
-            self.set_fate(
-                message,
-                recipient,
-                Fate::Delivered {
-                    host: keeper.clone(),
-                    mailbox: address.clone(),
-                },
-            );
-        }
+        let fate = Fate::Delivered {
+            host: keeper,
+            mailbox: address,
+        };
+        self.set_fate_of_each(message, recipients, fate);
     }
 
     // ----- sending: MX, connections, retries, bounces -----
