@@ -1517,7 +1517,13 @@ impl<'a> World<'a> {
             time_ms, action, ..
         }) = self.agenda.pop()
         {
-            if time_ms > end_ms || steps >= STEPS_MAX || self.truncated {
+            if time_ms > end_ms {
+                // Something was still to happen: the run stops at its end, and the report of
+                // what is still queued is made then, not at the last thing that happened.
+                self.now_ms = self.now_ms.max(end_ms);
+                break;
+            }
+            if steps >= STEPS_MAX || self.truncated {
                 break;
             }
             steps += 1;
