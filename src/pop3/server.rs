@@ -795,13 +795,13 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "RFC 1939 7",
             )),
             ("UTF8", Pop3State::ExpectUser) => Some(self.utf8_command(&arguments)),
-            // RFC 1939 7: PASS comes right after a successful USER, and RFC 6856 2.1 lets a
-            // server answer UTF8 with -ERR: this one does between USER and PASS.
+            // RFC 6856 2.1 lets a server answer UTF8 with -ERR: this one does between USER and
+            // PASS, since the mode is chosen before the name is given.
             ("UTF8", Pop3State::ExpectPass) => Some(Response::err(
                 "UTF8 must come before USER",
-                "PASS must come right after a successful USER (RFC 1939 7), and the server \
-                 may refuse UTF8, so between USER and PASS it does; PASS is still expected. \
-                 UTF8 goes before USER, or after a failed PASS.",
+                "UTF8 chooses how the session reads names, so it comes before USER (or after a \
+                 failed PASS); the server may refuse it, and between USER and PASS it does. \
+                 PASS is still expected, as RFC 1939 7 has it come after USER.",
                 "RFC 6856 2.1",
             )),
             // RFC 6856 2: "Commands valid in states: AUTHORIZATION".
