@@ -1921,9 +1921,64 @@ fn an_ipv4_mapped_ipv6_address_is_the_ipv4_host() {
         other => panic!("{other:?}"),
     }
 
+    // A host that serves its address literal as a domain takes mail for the mapped form too.
+    let mut world = basic_world("v4-mapped-literal-domain");
+    world["hosts"][1]["local_domains"] = json!(["receiver.test", "[192.0.2.20]"]);
+    world["hosts"][1]["mailboxes"] = json!([{"address": "bob@[192.0.2.20]"}]);
+    world["messages"][0]["to"] = json!(["bob@[IPv6:::ffff:192.0.2.20]"]);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@[IPv6:::ffff:192.0.2.20]") {
+        Fate::Delivered { mailbox, .. } => assert_eq!(mailbox, "bob@[192.0.2.20]"),
+        other => panic!("{other:?}"),
+    }
+
+    // Greylisting sees one client in both forms: the retry from the IPv4 form is let in.
+    let mut world = basic_world("v4-mapped-greylist");
+    world["messages"] = json!([]);
+    world["fetches"] = json!([]);
+    world["hosts"][1]["greylist_s"] = json!(60);
+    let attempt = "EHLO script.example\r\nMAIL FROM:<a@script.example>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nSubject: x\r\n\r\nx\r\n.\r\nQUIT\r\n";
+    world["raw_sessions"] = json!([
+        {"client": "script", "address": "::ffff:203.0.113.5", "server": "mx.receiver.test", "bytes": attempt},
+        {"client": "script", "address": "203.0.113.5", "server": "mx.receiver.test", "at_s": 120, "bytes": attempt},
+    ]);
+    let result = run_json(&world);
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+
     // So two hosts cannot have it, one in each form.
     let mut world = basic_world("v4-mapped-twice");
     world["hosts"][1]["address"] = json!("::ffff:192.0.2.10");
     let errors = Scenario::from_json(&world.to_string()).expect_err("one address, two hosts");
     assert!(errors.to_string().contains("hosts[1].address"), "{errors}");
+}
+
+#[test]
+fn outcomes_are_stamped_at_the_end_only_when_something_was_still_to_happen() {
+    // Delivered within a second; the sessions' timers that would have fired later are for
+    // connections long closed, so nothing was still to happen: the outcomes come at the last
+    // event, not at run_until_s.
+    let mut world = basic_world("ends-early");
+    world["fetches"] = json!([]);
+    world["run_until_s"] = json!(60);
+    let result = run_json(&world);
+    let outcome_time = |result: &smtp_lab::sim::RunResult| {
+        events(result)
+            .find(|e| matches!(e.event, smtp_lab::sim::Event::Outcome(_)))
+            .map(|e| e.time_ms)
+            .expect("an outcome")
+    };
+    assert!(outcome_time(&result) < 1_000, "{}", outcome_time(&result));
+
+    // A greylisted message is still queued when the run stops at 60 s, before its retry.
+    let mut world = basic_world("stops-with-a-retry-queued");
+    world["fetches"] = json!([]);
+    world["run_until_s"] = json!(60);
+    world["hosts"][1]["greylist_s"] = json!(30);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Queued { .. }
+    ));
+    assert_eq!(outcome_time(&result), 60_000);
 }

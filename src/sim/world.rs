@@ -1517,6 +1517,25 @@ impl<'a> World<'a> {
             time_ms, action, ..
         }) = self.agenda.pop()
         {
+            // Timers and bytes for a connection that has ended change nothing; skipping them
+            // keeps the clock at the last thing that happened.
+            let stale = match &action {
+                Action::Arrive(conn, ..)
+                | Action::PeerClosed(conn, _)
+                | Action::Timer(conn, _)
+                | Action::ServerAccept(conn)
+                | Action::ClientConnected(conn) => !self.conns.contains_key(conn),
+                // Nor do a queue run for an entry that is done, or the timeout of a lookup
+                // that was answered.
+                Action::QueueRun(host, entry) => !self.hosts[*host].queue.contains_key(entry),
+                Action::DnsTimedOut(host, entry) => {
+                    !self.pending_lookups.contains_key(&(*host, *entry))
+                }
+                _ => false,
+            };
+            if stale {
+                continue;
+            }
             if time_ms > end_ms {
                 // Something was still to happen: the run stops at its end, and the report of
                 // what is still queued is made then, not at the last thing that happened.
@@ -1527,19 +1546,6 @@ impl<'a> World<'a> {
                 break;
             }
             steps += 1;
-            // Timers and bytes for a connection that has ended change nothing; skipping them
-            // keeps the clock at the last thing that happened.
-            let stale = match &action {
-                Action::Arrive(conn, ..)
-                | Action::PeerClosed(conn, _)
-                | Action::Timer(conn, _)
-                | Action::ServerAccept(conn)
-                | Action::ClientConnected(conn) => !self.conns.contains_key(conn),
-                _ => false,
-            };
-            if stale {
-                continue;
-            }
             debug_assert!(time_ms >= self.now_ms, "time never goes backwards");
             self.now_ms = time_ms;
             self.step(action);
@@ -2012,8 +2018,10 @@ impl<'a> World<'a> {
             return;
         };
         let host = &self.hosts[c.server];
+        // The client as the server sees it: an IPv4-mapped IPv6 address is the IPv4 client
+        // (RFC 4291 2.5.5.2), to greylisting and in Received: alike.
         let peer = PeerInfo::new(
-            c.client_address.to_string(),
+            c.client_address.to_canonical().to_string(),
             Some(40000 + (conn % 20000) as u16),
         );
         match &mut c.sessions {

@@ -160,8 +160,14 @@ impl Domain {
     pub fn key(&self) -> String {
         match self {
             Domain::Name(name) => domain_key(name),
-            // Lower case, as `domain_key` writes a literal: the IPv6 tag and hex digits
-            // compare without regard to case.
+            // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2), so its
+            // literal is the IPv4 literal.
+            // Otherwise lower case, as `domain_key` writes a literal: the IPv6 tag and hex
+            // digits compare without regard to case.
+            Domain::Literal(AddressLiteral::Ipv6(ip)) => match ip.to_ipv4_mapped() {
+                Some(v4) => AddressLiteral::Ipv4(v4).to_string(),
+                None => AddressLiteral::Ipv6(*ip).to_string().to_ascii_lowercase(),
+            },
             Domain::Literal(literal) => literal.to_string().to_ascii_lowercase(),
         }
     }
@@ -762,6 +768,12 @@ mod tests {
                 "bob@[ipv6:2001:DB8::20]",
             ),
             ("bob@[192.0.2.001]", "bob@[192.0.2.1]", "bob@[192.000.2.1]"),
+            // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2).
+            (
+                "bob@[IPv6:::FFFF:192.0.2.1]",
+                "bob@[192.0.2.1]",
+                "bob@[IPv6:0:0:0:0:0:ffff:c000:201]",
+            ),
         ] {
             assert_eq!(mailbox_key(written), key, "{written}");
             assert_eq!(Mailbox::parse(written).unwrap().key(), key, "{written}");
