@@ -476,10 +476,18 @@ fn push_address_field(out: &mut String, field: &str, mailboxes: &[Mailbox]) {
     out.push_str("\r\n");
 }
 
-/// Whether a display name goes as encoded words (RFC 2047 5(3): allowed in a phrase).
+/// Whether a display name goes as encoded words (RFC 2047 5(3): allowed in a phrase): when it
+/// is not ASCII, looks like an encoded word, or is too long to go in one piece with its
+/// address.
 fn is_encoded(name: &str) -> bool {
-    !name.is_ascii() || name.contains("=?")
+    !name.is_ascii() || name.contains("=?") || name.len() > PLAIN_DISPLAY_NAME_MAX_OCTETS
 }
+
+/// The longest display name written as it is (as atoms or a quoted string, in one piece with
+/// its address): quoted with every character escaped, and with the longest address (254
+/// octets) and the longest field name, it still fits in a line of 998 (RFC 5322 2.1.1).
+/// Longer ones go as encoded words, which fold.
+const PLAIN_DISPLAY_NAME_MAX_OCTETS: usize = 300;
 
 /// A mailbox as header text, in the pieces a fold may go between: the address alone; or the
 /// display name as atoms or a quoted string with the address, in one piece; or, when the name
@@ -582,7 +590,7 @@ fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
 fn text_part(body_text: &str) -> (&'static str, Vec<u8>) {
     let normalized = crate::smtp::dot::normalized(body_text.as_bytes());
     // 7bit data (RFC 2045 2.7): ASCII, no NUL, lines of at most 998 octets before their CRLF.
-    // Other controls are allowed there but kept out of a plain part, as RFC 5322 3.5 asks.
+    // Other controls are allowed there, but a plain part is kept free of them for its readers.
     let seven_bit = normalized.is_ascii()
         && crate::smtp::dot::binary_content(&normalized).is_none()
         && !normalized
@@ -1661,6 +1669,27 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn a_cut_file_name_keeps_its_extension_and_media_type() {
+        let long = "verylongname_".repeat(20) + ".txt";
+        let cut = clean_filename(&long);
+        assert_eq!(cut.len(), FILENAME_MAX_OCTETS);
+        assert!(cut.ends_with("name_verylongname_very.txt"), "{cut}");
+        assert_eq!(media_type_for_filename(&cut), "text/plain");
+        // Cut between characters: "é" is two octets, so 125 of them fit before ".pdf".
+        let accented = "é".repeat(200) + ".pdf";
+        assert_eq!(clean_filename(&accented), "é".repeat(125) + ".pdf");
+        // No extension to keep: the name is cut at its end.
+        let no_extension = "x".repeat(300);
+        assert_eq!(
+            clean_filename(&no_extension),
+            "x".repeat(FILENAME_MAX_OCTETS)
+        );
+        let long_extension = format!("a.{}", "b".repeat(300));
+        assert_eq!(clean_filename(&long_extension).len(), FILENAME_MAX_OCTETS);
+        assert!(clean_filename(&long_extension).starts_with("a.bbb"));
     }
 
     #[test]
@@ -2776,24 +2805,28 @@ mod tests {
         }
 
         #[test]
-        fn a_cut_file_name_keeps_its_extension_and_media_type() {
-            let long = "verylongname_".repeat(20) + ".txt";
-            let cut = clean_filename(&long);
-            assert_eq!(cut.len(), FILENAME_MAX_OCTETS);
-            assert!(cut.ends_with("name_verylongname_very.txt"), "{cut}");
-            assert_eq!(media_type_for_filename(&cut), "text/plain");
-            // Cut between characters: "é" is two octets, so 125 of them fit before ".pdf".
-            let accented = "é".repeat(200) + ".pdf";
-            assert_eq!(clean_filename(&accented), "é".repeat(125) + ".pdf");
-            // No extension to keep: the name is cut at its end.
-            let no_extension = "x".repeat(300);
-            assert_eq!(
-                clean_filename(&no_extension),
-                "x".repeat(FILENAME_MAX_OCTETS)
+        fn a_very_long_display_name_is_folded_as_encoded_words() {
+            // As one piece with its address it would pass the 998-octet line limit.
+            let mut long_name = request();
+            let name = "\"quoted\" words ".repeat(60);
+            long_name.from = format!("{name}<alice@example.org>");
+            let message = compose(&long_name).unwrap();
+            assert_crlf_only(&message);
+            let header = String::from_utf8_lossy(&message);
+            let header = header.split("\r\n\r\n").next().unwrap();
+            assert!(
+                header
+                    .split("\r\n")
+                    .all(|line| line.len() <= ENCODED_LINE_MAX),
+                "{header}"
             );
-            let long_extension = format!("a.{}", "b".repeat(300));
-            assert_eq!(clean_filename(&long_extension).len(), FILENAME_MAX_OCTETS);
-            assert!(clean_filename(&long_extension).starts_with("a.bbb"));
+            assert!(header.contains("From: =?UTF-8?"), "{header}");
+            assert!(header.contains("<alice@example.org>"), "{header}");
+            // And reads back whole.
+            let parsed = MessageParser::default().parse(&message).unwrap();
+            let from = parsed.from().and_then(|from| from.first()).unwrap();
+            assert_eq!(from.name(), Some(name.trim_end()));
+            assert_eq!(from.address(), Some("alice@example.org"));
         }
 
         #[test]
