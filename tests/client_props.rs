@@ -251,7 +251,7 @@ proptest! {
         chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..8),
         timeout_at in prop::option::of(0u64..1_000_000),
         pipelining in any::<bool>(),
-        message in raw_message(),
+        message in text_message(),
     ) {
         let mut client = session(pipelining, false, &message);
         let mut sent = Vec::new();

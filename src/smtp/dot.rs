@@ -1,9 +1,9 @@
 //! SMTP data transparency (RFC 5321 4.5.2): turning a message into the bytes sent after a
 //! 354 reply, and back.
 //!
-//! This module does not parse or check the message itself (headers, MIME, line lengths); it
-//! only makes sure the bytes on the wire end lines with CRLF, cannot end the data early, and do
-//! end it properly.
+//! This module does not parse the message itself (headers, MIME); it makes sure the bytes on
+//! the wire end lines with CRLF, cannot end the data early, and do end it properly, and it says
+//! whether a message is binary data, which SMTP carries only with BINARYMIME.
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -171,7 +171,8 @@ impl std::fmt::Display for BinaryContent {
     }
 }
 
-/// The first thing in `message` (CRLF line breaks) that makes it binary data, if any.
+/// What makes `message` (CRLF line breaks) binary data, if anything: its first line longer
+/// than 998 octets, or else a NUL octet.
 pub fn binary_content(message: &[u8]) -> Option<BinaryContent> {
     let mut start = 0;
     let line_ends = memchr::memchr_iter(b'\n', message).chain(std::iter::once(message.len()));

@@ -2578,7 +2578,8 @@ impl<P: Policy> ServerSession<P> {
             note = format!(
                 " The data had a line of {longest} octets, over the 1000 (CRLF included) \
                  of RFC 5321 4.5.3.1.6; this server accepts it as Postfix and Exim do \
-                 (aiosmtpd answers 500), but a stricter server further on may refuse it."
+                 (aiosmtpd answers 500), but no client here sends such a line on: a message \
+                 relayed further bounces (binary data, 554 5.6.3)."
             );
         }
         let greeted = self.greeted.clone().unwrap_or(Greeted {
