@@ -1168,14 +1168,38 @@ fn a_refusal_of_one_mailbox_written_in_two_cases_names_both() {
         .filter(|e| matches!(e.event, smtp_lab::sim::Event::DeliveryRefused(_)))
         .count();
     assert_eq!(refusals, 1);
-    let notices = mailbox(&result, "alice@sender.test");
+    assert_one_notice_to_alice_names(&result, &["BOB@receiver.test", "bob@RECEIVER.test"]);
+}
+
+/// Alice's mailbox holds one notice, which reports each of `recipients`.
+fn assert_one_notice_to_alice_names(result: &smtp_lab::sim::RunResult, recipients: &[&str]) {
+    let notices = mailbox(result, "alice@sender.test");
     assert_eq!(notices.len(), 1);
     let notice = String::from_utf8_lossy(notices[0]);
-    for recipient in ["BOB@receiver.test", "bob@RECEIVER.test"] {
+    for recipient in recipients {
         assert!(
             notice.contains(&format!("Final-Recipient: rfc822; {recipient}\r\n")),
             "{notice}"
         );
+    }
+}
+
+#[test]
+fn the_mdas_refusals_of_one_message_make_one_notice() {
+    // Two mailboxes, both over quota for this message: one notice names both recipients
+    // (RFC 3464 2: one report for several recipients), as refusals at RCPT do.
+    let mut world = basic_world("two-over-quota");
+    world["hosts"][1]["mailboxes"][0]["quota_octets"] = json!(100);
+    world["hosts"][1]["mailboxes"][1]["quota_octets"] = json!(100);
+    world["messages"][0]["to"] = json!(["bob@receiver.test", "carol@receiver.test"]);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    assert_one_notice_to_alice_names(&result, &["bob@receiver.test", "carol@receiver.test"]);
+    for recipient in ["bob@receiver.test", "carol@receiver.test"] {
+        assert!(matches!(
+            fate(&result, "m1", recipient),
+            Fate::Bounced { .. }
+        ));
     }
 }
 

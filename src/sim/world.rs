@@ -2944,7 +2944,7 @@ impl<'a> World<'a> {
         // A single recipient needs no grouping (the common case, at scale).
         if let [recipient] = recipients.as_slice() {
             let mailbox_address = self.local_mailbox(host, recipient);
-            self.deliver_locally(
+            let refused = self.deliver_locally(
                 host,
                 &message,
                 &reverse_path,
@@ -2952,6 +2952,7 @@ impl<'a> World<'a> {
                 &mailbox_address,
                 &data,
             );
+            self.bounce_refused(host, &message, &reverse_path, &data, refused);
             return;
         }
         // Only the final host may fold a local part's case (RFC 5321 2.4); here `BOB@` and
@@ -2972,21 +2973,48 @@ impl<'a> World<'a> {
                 }
             }
         }
+        // The MDA's refusals of one message make one notice (RFC 3464 2: a report may cover
+        // several recipients), as the refusals at RCPT of one session do.
+        let mut refused = Vec::new();
         for (mailbox_address, addresses) in &groups {
-            self.deliver_locally(
+            refused.extend(self.deliver_locally(
                 host,
                 &message,
                 &reverse_path,
                 addresses,
                 mailbox_address,
                 &data,
-            );
+            ));
         }
+        self.bounce_refused(host, &message, &reverse_path, &data, refused);
+    }
+
+    /// The notice for what the MDA refused of a message as it arrived, if anything.
+    fn bounce_refused(
+        &mut self,
+        host: usize,
+        message: &str,
+        reverse_path: &str,
+        data: &Rc<Vec<u8>>,
+        refused: Vec<(String, Failure)>,
+    ) {
+        if refused.is_empty() {
+            return;
+        }
+        // What the notice is about: the MDA delivers as the message arrives.
+        let original = Original {
+            message: message.to_string(),
+            reverse_path: reverse_path.to_string(),
+            data: Rc::clone(data),
+            arrived_ms: self.now_ms,
+        };
+        self.bounce(host, &original, refused);
     }
 
     /// The MDA: one copy of a message for one mailbox, reached by `recipients` (one address,
     /// or several spellings of it). Final delivery adds Return-Path (RFC 5321 4.4) and
-    /// Delivered-To, and refuses a message that would take the mailbox over its quota.
+    /// Delivered-To, and refuses a message that would take the mailbox over its quota: the
+    /// refused addresses are returned, for the notice.
     fn deliver_locally(
         &mut self,
         host: usize,
@@ -2995,22 +3023,15 @@ impl<'a> World<'a> {
         recipients: &[&str],
         mailbox_address: &str,
         data: &Rc<Vec<u8>>,
-    ) {
+    ) -> Vec<(String, Failure)> {
         // A run cut for holding too much stops storing copies; the rest is still the host's,
         // as it would be after a crash (RFC 5321 6.1: accepted mail is not lost). With room
         // for the copy and for the event that reports it.
         if !self.has_room_for(data.len().saturating_add(DELIVERY_EVENT_OCTETS_MAX)) {
             let host = self.hosts[host].spec.name.clone();
             self.set_fate_of_each(message, recipients, Fate::Queued { host });
-            return;
+            return Vec::new();
         }
-        // What a bounce from here is about: the MDA delivers as the message arrives.
-        let arrived_now = |now_ms| Original {
-            message: message.to_string(),
-            reverse_path: reverse_path.to_string(),
-            data: Rc::clone(data),
-            arrived_ms: now_ms,
-        };
         let host_name = Rc::clone(&self.hosts[host].name);
         let mut bytes = Vec::with_capacity(data.len() + 128);
         for part in [
@@ -3066,9 +3087,7 @@ impl<'a> World<'a> {
                 reason: "no such mailbox".into(),
             })));
             let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such mailbox");
-            let original = arrived_now(self.now_ms);
-            self.bounce(host, &original, refused_each(recipients, &reply));
-            return;
+            return refused_each(recipients, &reply);
         };
         let size = bytes.len() as u64;
         if mailbox
@@ -3091,9 +3110,7 @@ impl<'a> World<'a> {
                 Some(EnhancedStatus::new(5, 2, 2)),
                 "Mailbox full: quota exceeded",
             );
-            let original = arrived_now(self.now_ms);
-            self.bounce(host, &original, refused_each(recipients, &reply));
-            return;
+            return refused_each(recipients, &reply);
         }
         let uid = numbered(&[message, "."].concat(), u64::from(mailbox.next_uid));
         // The host that keeps the mailbox, where its reader fetches it: another host serving
@@ -3122,6 +3139,7 @@ impl<'a> World<'a> {
             mailbox: address,
         };
         self.set_fate_of_each(message, recipients, fate);
+        Vec::new()
     }
 
     // ----- sending: MX, connections, retries, bounces -----
