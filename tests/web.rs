@@ -140,17 +140,18 @@ fn click(root: &Element, selector: &str) {
 /// Presses `key` on the page, as a keyboard does; whether the app kept the browser from its
 /// own action for it.
 fn press_key(key: &str) -> bool {
+    press_key_on(&gloo::utils::document().body().unwrap(), key)
+}
+
+/// Presses `key` with `target` focused: the event starts there and bubbles up.
+fn press_key_on(target: &Element, key: &str) -> bool {
     let init = web_sys::KeyboardEventInit::new();
     init.set_key(key);
     init.set_bubbles(true);
     init.set_cancelable(true);
     let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
         .expect("a key event");
-    gloo::utils::document()
-        .body()
-        .unwrap()
-        .dispatch_event(&event)
-        .unwrap();
+    target.dispatch_event(&event).unwrap();
     event.default_prevented()
 }
 
@@ -284,7 +285,7 @@ async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the
 async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
     for (fragment, expected) in [
         ("#scenario=no-such-scenario", "not one of SMTP Lab's"),
-        ("#scenario=greylisting&step=many", "not a whole number"),
+        ("#scenario=greylisting&step=many", "not a step number"),
         ("#%E2%80%AE<script>", "does not know"),
     ] {
         let root = mount_app_at(fragment).await;
@@ -303,7 +304,7 @@ async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
     let root = mount_app_at("#scenario=greylisting&step=7").await;
     yew::scheduler::flush().await;
     follow_link("#scenario=greylisting&step=x").await;
-    assert!(text_of(&root, ".region-details").contains("not a whole number"));
+    assert!(text_of(&root, ".region-details").contains("not a step number"));
     assert_eq!(position(&root).0, 7);
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
@@ -371,6 +372,33 @@ async fn the_keyboard_steps_through_a_scenario() {
     assert_eq!(focused.text_content().as_deref(), Some("Play"));
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 0);
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
+async fn space_plays_and_pauses_from_the_players_buttons_and_opens_the_bytes() {
+    // Reached the end with the button, the focus is on "Back to the start": Space there plays
+    // (from the start, as Play does at the end), not a jump back.
+    let root = mount_app_at("#scenario=basic-delivery&step=10").await;
+    yew::scheduler::flush().await;
+    let to_the_end = element(&root, "button[title='To the end']");
+    to_the_end.focus().unwrap();
+    to_the_end.click();
+    yew::scheduler::flush().await;
+    let back = element(&root, "button[title='Back to the start']");
+    assert!(press_key_on(&back, " "), "Space would press the button too");
+    yew::scheduler::flush().await;
+    assert_eq!(text_of(&root, ".controls button.primary"), "Pause");
+    assert!(press_key_on(&back, " "));
+    yew::scheduler::flush().await;
+    assert_eq!(text_of(&root, ".controls button.primary"), "Play");
+    // On the summary of a transmission's bytes, Space is the summary's own: it opens them.
+    let root = mount_app_at("#scenario=smtp-smuggling&step=5").await;
+    yew::scheduler::flush().await;
+    let summary = element(&root, ".wire summary");
+    assert!(!press_key_on(&summary, " "), "Space is left to the summary");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 5);
     mount_app_at("#").await;
 }
 

@@ -201,7 +201,9 @@ pub fn app() -> Html {
         });
     }
     // Keyboard shortcuts for the player, anywhere but in a form field, and not for a key a
-    // focused button handles itself (Space presses it).
+    // focused element handles itself (Space presses a button and opens a summary), except on
+    // the player's own buttons: there Space plays and pauses, as in media players, and Enter
+    // presses the button.
     {
         let lab = lab.clone();
         use_effect_with((), move |_| {
@@ -218,12 +220,21 @@ pub fn app() -> Html {
                     }
                     let target = event
                         .target()
-                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+                        .and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+                    let tag = target
+                        .as_ref()
                         .map(|element| element.tag_name())
                         .unwrap_or_default();
+                    let in_player = target
+                        .as_ref()
+                        .and_then(|element| element.closest(".controls").ok().flatten())
+                        .is_some();
                     let key = event.key();
-                    let button_key = target == "BUTTON" && key == " ";
-                    if matches!(target.as_str(), "SELECT" | "INPUT" | "TEXTAREA") || button_key {
+                    let pressed_by_space =
+                        matches!(tag.as_str(), "BUTTON" | "SUMMARY") && !in_player;
+                    if matches!(tag.as_str(), "SELECT" | "INPUT" | "TEXTAREA")
+                        || (key == " " && pressed_by_space)
+                    {
                         return;
                     }
                     if let Some(action) = key_action(&key) {
