@@ -68,14 +68,18 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                     "This link names the scenario {name:?}, which is not a scenario name (lower-case letters, digits and '-')."
                 ));
             }
-            Some(("step", number)) => match number.parse::<usize>() {
-                Ok(number) => step = number,
-                Err(_) => {
-                    return Err(format!(
-                        "This link gives the step {number:?}, which is not a whole number."
-                    ))
-                }
-            },
+            // A step past the end shows the end, however large the number.
+            Some(("step", number))
+                if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                step = number.parse::<usize>().unwrap_or(usize::MAX);
+            }
+            Some(("step", number)) => {
+                return Err(format!(
+                    "This link gives the step {number:?}, which is not a step number \
+                     (0, 1, 2, ...)."
+                ))
+            }
             _ => {
                 return Err(format!(
                     "This link has a part SMTP Lab does not know: {part:?}. A link looks like \
@@ -185,16 +189,33 @@ mod tests {
     }
 
     #[test]
+    fn a_step_past_the_end_is_a_step_however_large() {
+        // The app shows the end for it; a number too large for this machine is no different.
+        for (fragment, step) in [
+            (
+                "#scenario=greylisting&step=4294967296",
+                usize::try_from(4_294_967_296u64).unwrap_or(usize::MAX),
+            ),
+            (
+                "#scenario=greylisting&step=99999999999999999999999",
+                usize::MAX,
+            ),
+            ("#scenario=greylisting&step=007", 7),
+        ] {
+            let link = parse(fragment).expect(fragment).expect(fragment);
+            assert_eq!(link.step, step, "{fragment}");
+        }
+    }
+
+    #[test]
     fn a_broken_link_says_what_is_wrong() {
         for (fragment, expected) in [
             ("#step=5", "names no scenario"),
             ("#scenario=", "not a scenario name"),
             ("#scenario=Grey%20listing", "not a scenario name"),
-            ("#scenario=greylisting&step=-1", "not a whole number"),
-            (
-                "#scenario=greylisting&step=99999999999999999999999",
-                "not a whole number",
-            ),
+            ("#scenario=greylisting&step=-1", "not a step number"),
+            ("#scenario=greylisting&step=", "not a step number"),
+            ("#scenario=greylisting&step=+5", "not a step number"),
             ("#scenario=greylisting&colour=red", "does not know"),
             ("#garbage", "does not know"),
             ("#scenario=null%2", "not a scenario name"),
@@ -202,7 +223,7 @@ mod tests {
             // An encoded separator is part of its value, not a second part.
             (
                 "#scenario=greylisting&step=5%26scenario%3Dnull-mx",
-                "not a whole number",
+                "not a step number",
             ),
         ] {
             let error = parse(fragment).expect_err(fragment);
