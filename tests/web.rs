@@ -403,6 +403,21 @@ async fn space_plays_and_pauses_from_the_players_buttons_and_opens_the_bytes() {
 }
 
 #[wasm_bindgen_test]
+async fn an_explanation_that_starts_with_a_domain_keeps_its_case() {
+    // The 550 5.1.1 for an unknown user: "receiver.test is a local domain ...", a sentence
+    // whose first word is a name, not "Receiver.test".
+    let root = mount_app_at("#scenario=unknown-user&step=56").await;
+    yew::scheduler::flush().await;
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains("receiver.test is a local domain"),
+        "{details}"
+    );
+    assert!(!details.contains("Receiver.test"), "{details}");
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
 async fn a_step_button_that_becomes_disabled_hands_the_focus_to_its_mirror() {
     let root = mount_app_at("#scenario=basic-delivery&step=10").await;
     yew::scheduler::flush().await;

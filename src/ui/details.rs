@@ -193,11 +193,17 @@ fn wire(loaded: &Loaded, step: &Step) -> Html {
 }
 
 /// A server's reason, written as the engines keep it (a clause: "the mailbox exists"), as a
-/// sentence: capital first letter, full stop at the end.
+/// sentence: capital first letter, full stop at the end. A clause that starts with a name (a
+/// domain, an address, a keyword) keeps it as written: `receiver.test is ...`.
 fn as_sentence(text: &str) -> String {
+    let first_word = text.split(' ').next().unwrap_or_default();
+    let starts_with_name = first_word.chars().any(|c| {
+        matches!(c, '.' | '@' | '<' | '[' | '"') || c.is_ascii_digit() || c.is_uppercase()
+    });
     let mut chars = text.chars();
     let mut sentence: String = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
+        Some(first) if !starts_with_name => first.to_uppercase().chain(chars).collect(),
+        Some(_) => text.to_string(),
         None => return String::new(),
     };
     if sentence.ends_with(|c: char| c.is_alphanumeric() || c == ')') {
