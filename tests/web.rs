@@ -403,7 +403,7 @@ async fn space_plays_and_pauses_from_the_players_buttons_and_opens_the_bytes() {
 }
 
 #[wasm_bindgen_test]
-async fn an_explanation_that_starts_with_a_domain_keeps_its_case() {
+async fn the_details_read_as_sentences() {
     // The 550 5.1.1 for an unknown user: "receiver.test is a local domain ...", a sentence
     // whose first word is a name, not "Receiver.test".
     let root = mount_app_at("#scenario=unknown-user&step=56").await;
@@ -414,6 +414,11 @@ async fn an_explanation_that_starts_with_a_domain_keeps_its_case() {
         "{details}"
     );
     assert!(!details.contains("Receiver.test"), "{details}");
+    // A queue entry whose recipients have all answered, just before it leaves the queue.
+    let root = mount_app_at("#scenario=basic-delivery&step=69").await;
+    yew::scheduler::flush().await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains("q1 m1 for no recipient left"), "{details}");
     mount_app_at("#").await;
 }
 

@@ -79,11 +79,16 @@ pub fn details(props: &DetailsProps) -> Html {
         .iter()
         .flat_map(|(host, entries)| {
             entries.iter().map(move |(entry, e)| {
+                // Between the last recipient's answer and the entry leaving the queue, nobody
+                // is left to deliver to.
+                let recipients = if e.recipients.is_empty() {
+                    "no recipient left".to_string()
+                } else {
+                    e.recipients.join(", ")
+                };
                 format!(
-                    "{host}: q{entry} {} for {} (attempt {})",
-                    e.message,
-                    e.recipients.join(", "),
-                    e.attempts
+                    "{host}: q{entry} {} for {recipients} (attempt {})",
+                    e.message, e.attempts
                 )
             })
         })
