@@ -268,7 +268,7 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "RFC 5321 3.1",
             ),
             C::ExpectEhloReply => (
-                "The client sent EHLO and waits for the reply that lists the server's extensions.",
+                "The client sends EHLO and waits for the reply that lists the server's extensions.",
                 "RFC 5321 4.1.1.1",
             ),
             C::ExpectHeloReply => (
@@ -276,27 +276,27 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "RFC 5321 4.1.1.1",
             ),
             C::ExpectAuthReply => (
-                "The client sent AUTH and waits for 235 (authenticated) or a refusal.",
+                "The client sends AUTH and waits for 235 (authenticated) or a refusal.",
                 "RFC 4954 4",
             ),
             C::ExpectMailReply => (
-                "The client sent MAIL FROM and waits for its reply.",
+                "The client sends MAIL FROM and waits for its reply.",
                 "RFC 5321 4.1.1.2",
             ),
             C::ExpectRcptReplies => (
-                "The client sent RCPT TO and waits for one reply per recipient.",
+                "The client sends RCPT TO and waits for one reply per recipient.",
                 "RFC 5321 4.1.1.3",
             ),
             C::ExpectRsetReply => (
-                "The client sent RSET to abandon the transaction and waits for 250.",
+                "The client sends RSET to abandon the transaction and waits for 250.",
                 "RFC 5321 4.1.1.5",
             ),
             C::ExpectDataGoAhead => (
-                "The client sent DATA and waits for 354 before it sends the message.",
+                "The client sends DATA and waits for 354 before it sends the message.",
                 "RFC 5321 4.1.1.4",
             ),
             C::ExpectDataReply => (
-                "The message went out, ended by CRLF . CRLF; the client waits for the reply \
+                "The message goes out, ended by CRLF . CRLF; then the client waits for the reply \
                  that says whether the server took it.",
                 "RFC 5321 4.1.1.4",
             ),
@@ -308,7 +308,7 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "RFC 5321 3.3, 4.1.1.10",
             ),
             C::ExpectQuitReply => (
-                "The client sent QUIT and waits for 221.",
+                "The client sends QUIT and waits for 221.",
                 "RFC 5321 4.1.1.10",
             ),
             C::Finished => ("The client's session is over.", "RFC 5321 4.1.1.10"),
@@ -366,41 +366,41 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "RFC 1939 4",
             ),
             P::ExpectCapaReply => (
-                "The user agent sent CAPA and waits for the list of capabilities.",
+                "The user agent sends CAPA and waits for the list of capabilities.",
                 "RFC 2449 5",
             ),
             P::ExpectUtf8Reply => (
-                "The user agent sent UTF8 and waits for the server to turn UTF-8 mode on.",
+                "The user agent sends UTF8 and waits for the server to turn UTF-8 mode on.",
                 "RFC 6856 2",
             ),
-            P::ExpectUserReply => ("The user agent sent USER and waits for +OK.", "RFC 1939 7"),
+            P::ExpectUserReply => ("The user agent sends USER and waits for +OK.", "RFC 1939 7"),
             P::ExpectPassReply => (
-                "The user agent sent PASS; on +OK the maildrop is locked for this session.",
+                "The user agent sends PASS; on +OK the maildrop is locked for this session.",
                 "RFC 1939 7, 4",
             ),
             P::ExpectStatReply => (
-                "The user agent sent STAT and waits for the count and size of the messages.",
+                "The user agent sends STAT and waits for the count and size of the messages.",
                 "RFC 1939 5",
             ),
             P::ExpectListReply => (
-                "The user agent sent LIST and waits for each message's size.",
+                "The user agent sends LIST and waits for each message's size.",
                 "RFC 1939 5",
             ),
             P::ExpectUidlReply => (
-                "The user agent sent UIDL and waits for each message's unique-id.",
+                "The user agent sends UIDL and waits for each message's unique-id.",
                 "RFC 1939 7",
             ),
             P::ExpectRetrReply => (
-                "The user agent sent RETR and waits for the message.",
+                "The user agent sends RETR and waits for the message.",
                 "RFC 1939 5",
             ),
             P::ExpectDeleReply => (
-                "The user agent sent DELE and waits for +OK: the message is marked, not yet \
+                "The user agent sends DELE and waits for +OK: the message is marked, not yet \
                  removed.",
                 "RFC 1939 5",
             ),
             P::ExpectQuitReply => (
-                "The user agent sent QUIT; the server now removes what was marked.",
+                "The user agent sends QUIT; the server now removes what was marked.",
                 "RFC 1939 6",
             ),
             P::Finished => ("The user agent's session is over.", "RFC 1939 6"),
@@ -710,7 +710,7 @@ mod tests {
         .unwrap();
         assert_eq!(other.rfc, "RFC 5321 4.1.1.2");
         assert!(
-            other.text.starts_with("The client sent MAIL FROM"),
+            other.text.starts_with("The client sends MAIL FROM"),
             "{other:?}"
         );
     }
