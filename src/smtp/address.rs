@@ -161,9 +161,9 @@ impl Domain {
         match self {
             Domain::Name(name) => domain_key(name),
             // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2), so its
-            // literal is the IPv4 literal.
-            // Otherwise lower case, as `domain_key` writes a literal: the IPv6 tag and hex
-            // digits compare without regard to case.
+            // literal is the IPv4 literal. Any other literal is written in lower case, as
+            // `domain_key` writes it: the IPv6 tag and hex digits compare without regard to
+            // case.
             Domain::Literal(AddressLiteral::Ipv6(ip)) => match ip.to_ipv4_mapped() {
                 Some(v4) => AddressLiteral::Ipv4(v4).to_string(),
                 None => AddressLiteral::Ipv6(*ip).to_string().to_ascii_lowercase(),
