@@ -352,8 +352,10 @@ impl MxResolver {
     }
 
     /// The same resolver, also knowing this host by `addresses`.
+    /// The addresses this host is known by, kept in canonical form: an IPv4-mapped IPv6
+    /// address is the IPv4 host (RFC 4291 2.5.5.2).
     pub fn with_local_addresses(mut self, addresses: Vec<IpAddr>) -> MxResolver {
-        self.local_addresses = addresses;
+        self.local_addresses = addresses.iter().map(IpAddr::to_canonical).collect();
         self
     }
 
@@ -463,13 +465,11 @@ impl Run<'_> {
     fn is_local_address(&self, addresses: &[IpAddr]) -> bool {
         addresses
             .iter()
-            // An IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 2.5.5.2).
+            // Compared as the local ones are kept: canonical (see `with_local_addresses`).
             .any(|address| {
-                let address = address.to_canonical();
                 self.resolver
                     .local_addresses
-                    .iter()
-                    .any(|local| local.to_canonical() == address)
+                    .contains(&address.to_canonical())
             })
     }
 

@@ -595,7 +595,7 @@ fn text_part(body_text: &str) -> (&'static str, Vec<u8>) {
         && crate::smtp::dot::binary_content(&normalized).is_none()
         && !normalized
             .iter()
-            .any(|&b| b == 0 || (b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t')));
+            .any(|&b| b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t'));
     if seven_bit {
         (
             "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n",

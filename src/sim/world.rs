@@ -297,7 +297,7 @@ impl Policy for SimPolicy {
             }
             "this is the postmaster of this host by its own name (RFC 5321 4.5.1)"
         } else if forward_path.local_part.eq_ignore_ascii_case("postmaster")
-            && literal_address(domain) == Some(self.address.to_canonical())
+            && is_literal_of(domain, self.address)
         {
             // And by its own address literal (RFC 5321 4.1.3), as Postfix takes mail for
             // [$inet_interfaces].
@@ -1240,7 +1240,12 @@ fn postmaster_address(spec: &HostSpec) -> String {
 
 /// Whether `domain` (a key) names the host itself: its name, or its address literal.
 fn names_host(domain: &str, name: &str, address: IpAddr) -> bool {
-    domain.eq_ignore_ascii_case(name) || literal_address(domain) == Some(address.to_canonical())
+    domain.eq_ignore_ascii_case(name) || is_literal_of(domain, address)
+}
+
+/// Whether `domain` is an address literal naming `address` (an IPv4-mapped form too).
+fn is_literal_of(domain: &str, address: IpAddr) -> bool {
+    literal_address(domain) == Some(address.to_canonical())
 }
 
 /// The address an IPv4 or IPv6 address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) names,
@@ -1372,7 +1377,7 @@ impl<'a> World<'a> {
                 greylist: Rc::default(),
                 // Each host's query ids start somewhere different, as real resolvers' do.
                 resolver: MxResolver::new(local_names, (index as u16).wrapping_mul(4099) ^ 0x1d3)
-                    .with_local_addresses(vec![spec.address.to_canonical()]),
+                    .with_local_addresses(vec![spec.address]),
                 mx_cache: MxCache::default(),
                 queue: BTreeMap::new(),
                 next_queue_id: 1,
@@ -1631,6 +1636,11 @@ impl<'a> World<'a> {
     fn track(&mut self, message: &str, recipient: &str) {
         self.tracked
             .push((message.to_string(), recipient.to_string()));
+    }
+
+    /// The host at `address`, if any: an IPv4-mapped IPv6 address reaches the IPv4 host.
+    fn host_at(&self, address: IpAddr) -> Option<usize> {
+        self.host_by_address.get(&address.to_canonical()).copied()
     }
 
     /// The same fate for several addresses of one message (spellings of one mailbox).
@@ -1950,9 +1960,8 @@ impl<'a> World<'a> {
         let host = &self.hosts[server];
         // A slow host slows every link it is on, as client or as server.
         let client_extra_ms = self
-            .host_by_address
-            .get(&client_address.to_canonical())
-            .map(|&index| self.hosts[index].extra_latency_ms(self.now_ms))
+            .host_at(client_address)
+            .map(|index| self.hosts[index].extra_latency_ms(self.now_ms))
             .unwrap_or(0);
         let latency_ms = self
             .scenario
@@ -3384,7 +3393,7 @@ impl<'a> World<'a> {
             self.defer_entry(host, entry_id);
             return;
         };
-        let Some(&server) = self.host_by_address.get(&target.address.to_canonical()) else {
+        let Some(server) = self.host_at(target.address) else {
             // Nothing lives at that address, so nothing ever answers: the attempt times out
             // as one to a silent host does.
             let conn = self.next_conn;
