@@ -76,6 +76,8 @@ async function checkShell(page) {
 
 const sizes = [
   { name: 'desktop', viewport: { width: 1280, height: 800 } },
+  // A browser window on a 1366x768 screen or projector, below its tabs and address bar.
+  { name: 'projector', viewport: { width: 1366, height: 657 } },
   { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
   { name: 'narrow', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
 ];
@@ -99,10 +101,12 @@ for (const size of sizes) {
         assert.ok(controls.y > topology.y && controls.y < topology.y + topology.height + 40, 'controls under the topology');
         assert.ok(details.y > controls.y && details.y < controls.y + controls.height + 40, 'details under the controls');
       }
-      if (size.name === 'desktop') {
+      if (size.name === 'desktop' || size.name === 'projector') {
         // The whole lab fits the window: the controls stay on screen.
         const height = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
         assert.ok(height <= 0, `no vertical scrolling (${height}px too tall)`);
+        const play = await page.locator('.controls button:has-text("Play")').boundingBox();
+        assert.ok(play && play.y + play.height <= size.viewport.height, `the Play button is on screen: ${JSON.stringify(play)}`);
       }
       await page.screenshot({ path: `${SHOTS}/${size.name}.png`, fullPage: true });
       assert.deepEqual(errors, []);
