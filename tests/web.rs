@@ -347,6 +347,76 @@ async fn a_transmission_can_be_seen_whole_with_its_line_endings() {
 }
 
 #[wasm_bindgen_test]
+async fn opened_bytes_stay_open_from_step_to_step() {
+    let root = mount_app_at("#scenario=basic-delivery&step=24").await;
+    yew::scheduler::flush().await;
+    let toggle = |open: bool| {
+        // As a click on the summary does: the element opens or closes, then says so.
+        let wire = element(&root, ".wire");
+        if open {
+            wire.set_attribute("open", "").unwrap();
+        } else {
+            wire.remove_attribute("open").unwrap();
+        }
+        wire.dispatch_event(&web_sys::Event::new("toggle").unwrap())
+            .unwrap();
+    };
+    // The next step with bytes, within 40 steps: whether they are open.
+    let next_bytes_open = || async {
+        for _ in 0..40 {
+            click(&root, "button[title='Step forward']");
+            yew::scheduler::flush().await;
+            if let Some(wire) = root.query_selector(".wire").unwrap() {
+                return wire.has_attribute("open");
+            }
+        }
+        panic!("no bytes within 40 steps of step {}", position(&root).0);
+    };
+    assert!(
+        !element(&root, ".wire").has_attribute("open"),
+        "the bytes start closed"
+    );
+    toggle(true);
+    yew::scheduler::flush().await;
+    for _ in 0..3 {
+        assert!(
+            next_bytes_open().await,
+            "closed again at step {}",
+            position(&root).0
+        );
+    }
+    // Closed, they stay closed.
+    toggle(false);
+    yew::scheduler::flush().await;
+    assert!(
+        !next_bytes_open().await,
+        "open again at step {}",
+        position(&root).0
+    );
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
+async fn the_scrolling_boxes_take_the_keyboard_focus() {
+    // A keyboard alone can scroll what does not fit: the boxes are in the Tab order.
+    let root = mount_app_at("#scenario=basic-delivery&step=24").await;
+    yew::scheduler::flush().await;
+    for selector in [".conversation-log", ".details-body", ".wire-lines"] {
+        let scroller = element(&root, selector);
+        assert_eq!(
+            scroller.tab_index(),
+            0,
+            "{selector} is not in the Tab order"
+        );
+        assert!(
+            scroller.has_attribute("aria-label"),
+            "{selector} has no name for a screen reader"
+        );
+    }
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
 async fn the_keyboard_steps_through_a_scenario() {
     let root = mount_app_at("#scenario=basic-delivery&step=10").await;
     yew::scheduler::flush().await;

@@ -52,7 +52,8 @@ pub fn conversation(props: &ConversationProps) -> Html {
     let shown = &loaded.steps[..props.cursor.min(loaded.steps.len())];
     let last = shown.len().checked_sub(1);
     html! {
-        <ol class="conversation-log" ref={log}>
+        // Focusable, so that the keyboard can scroll back through it (WCAG 2.1.1).
+        <ol class="conversation-log" ref={log} tabindex="0" aria-label="The conversation so far">
             { for shown.iter().enumerate().flat_map(|(index, step)| {
                 let side = match step.direction {
                     Some(Direction::ClientToServer) => "line-client",

@@ -26,6 +26,8 @@ impl PartialEq for DetailsProps {
 #[function_component(Details)]
 pub fn details(props: &DetailsProps) -> Html {
     let body = use_node_ref();
+    // Opened once, the bytes stay open from step to step, so that a class can follow them.
+    let bytes_open = use_state_eq(|| false);
     // Each step's details start at their top, wherever the last step's were scrolled to.
     {
         let body = body.clone();
@@ -49,7 +51,7 @@ pub fn details(props: &DetailsProps) -> Html {
     let step = loaded.step_at(props.cursor);
     let Some(step) = step else {
         return html! {
-            <div class="details-body">
+            <div class="details-body" tabindex="0" role="group" aria-label="About this scenario">
                 <h3 class="details-heading">{ scenario.title.clone() }</h3>
                 <p class="details-text">{ scenario.teaching.clone() }</p>
                 <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump.", loaded.steps.len()) }</p>
@@ -112,7 +114,8 @@ pub fn details(props: &DetailsProps) -> Html {
         }
     };
     html! {
-        <div class="details-body" ref={body}>
+        // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
+        <div class="details-body" ref={body} tabindex="0" role="group" aria-label="Details of this step">
             <p class="details-time">{ format!("Simulated time {}", format_time(step.time_ms)) }</p>
             if let Some(note) = &step.note {
                 <div class="explanation step-note">
@@ -136,7 +139,7 @@ pub fn details(props: &DetailsProps) -> Html {
                     <p class="explanation-rfc">{ e.rfc.to_string() }</p>
                 </div>
             }) }
-            { wire(loaded, step) }
+            { wire(loaded, step, &bytes_open) }
             { list("Open sessions", sessions) }
             { list("Queued", queued) }
             { list("Mailboxes", mailboxes) }
@@ -159,7 +162,7 @@ const WIRE_LINES_SHOWN: usize = 500;
 
 /// For bytes on a connection: every line as it was sent, with its line ending marked (the
 /// conversation shows a message's first lines only, and no line endings).
-fn wire(loaded: &Loaded, step: &Step) -> Html {
+fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
     let Some(TraceEvent {
         event: Event::Transmitted { bytes, .. },
         ..
@@ -170,10 +173,17 @@ fn wire(loaded: &Loaded, step: &Step) -> Html {
     let (lines, left_out) = wire_lines(bytes.as_bytes(), WIRE_LINES_SHOWN);
     let octets = bytes.as_bytes().len();
     let total = lines.len() + left_out;
+    let ontoggle = {
+        let open = open.clone();
+        Callback::from(move |event: web_sys::Event| {
+            let details: web_sys::Element = event.target_unchecked_into();
+            open.set(details.has_attribute("open"));
+        })
+    };
     html! {
-        <details class="wire">
+        <details class="wire" open={**open} {ontoggle}>
             <summary>{ format!("The bytes as sent: {total} line{}, {octets} octets", if total == 1 { "" } else { "s" }) }</summary>
-            <pre class="wire-lines">
+            <pre class="wire-lines" tabindex="0" aria-label="The bytes, line by line">
                 { for lines.iter().map(|line| {
                     let (ending, class) = match line.ending {
                         LineEnding::CrLf => ("CRLF", "wire-crlf"),
