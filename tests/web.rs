@@ -560,3 +560,27 @@ async fn a_link_within_one_column_goes_round_the_side_not_through_the_boxes() {
     assert_eq!(points.split(' ').count(), 4, "{points}");
     mount_app_at("#").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_detour_is_labelled_by_the_party_it_leads_to() {
+    // unknown-user: Alice's reader goes round under mx.receiver.test to mail.sender.test.
+    let root = mount_app_at("#scenario=unknown-user&step=0").await;
+    yew::scheduler::flush().await;
+    let texts = root.query_selector_all("svg.topology text").unwrap();
+    let x_of = |wanted: &str| {
+        (0..texts.length())
+            .filter_map(|index| texts.item(index))
+            .map(wasm_bindgen::JsCast::unchecked_into::<Element>)
+            .find(|text| text.text_content().as_deref() == Some(wanted))
+            .and_then(|text| text.get_attribute("x")?.parse::<i32>().ok())
+            .unwrap_or_else(|| panic!("no label {wanted}"))
+    };
+    let label = x_of("POP3 :110");
+    let (sender, receiver) = (x_of("mail.sender.test"), x_of("mx.receiver.test"));
+    assert!(
+        (label - sender).abs() < (label - receiver).abs(),
+        "the POP3 label at x={label} is nearer mx.receiver.test (x={receiver}) than \
+         mail.sender.test (x={sender})"
+    );
+    mount_app_at("#").await;
+}

@@ -205,10 +205,18 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
                 node_y(from) + NODE_HEIGHT,
                 node_y(to) + NODE_HEIGHT
             );
+            // The label goes under the party the link leads to, beside the line rising into
+            // it, on the side the link comes from: in the middle of a long detour it would sit
+            // under another party, as if it were theirs.
+            let (label_x, anchor) = if x1 > x2 {
+                (x2 + 6, "topology-protocol-side")
+            } else {
+                (x2 - 6, "topology-protocol-before")
+            };
             return html! {
                 <g>
                     <polyline class={link_class} points={points} marker-end={marker} />
-                    <text class="topology-protocol" x={((x1 + x2) / 2).to_string()} y={(route_y - 3).to_string()}>
+                    <text class={classes!("topology-protocol", anchor)} x={label_x.to_string()} y={(route_y - 3).to_string()}>
                         { link.label.clone() }
                     </text>
                 </g>
