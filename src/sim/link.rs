@@ -47,8 +47,8 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         whole = percent_decoded(fragment);
         whole.as_str()
     };
-    let mut scenario = None;
-    let mut step = 0;
+    let mut scenario: Option<String> = None;
+    let mut step = None;
     for part in fragment.split('&').filter(|part| !part.is_empty()) {
         // A name or value may come back percent-encoded from a chat or a mail program
         // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
@@ -60,6 +60,14 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             .as_ref()
             .map(|(name, value)| (name.as_str(), value.as_str()))
         {
+            // A name given twice is not taken as either: the link was put together by hand
+            // or cut and pasted wrong, and showing one of the two would hide that.
+            Some(("scenario", name)) if scenario.is_some() => {
+                return Err(format!(
+                    "This link names two scenarios, {:?} and {name:?}; a link names one.",
+                    scenario.unwrap_or_default()
+                ));
+            }
             Some(("scenario", name)) if is_scenario_name(name) => {
                 scenario = Some(name.to_string());
             }
@@ -69,10 +77,15 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 ));
             }
             // A step past the end shows the end, however large the number.
+            Some(("step", _)) if step.is_some() => {
+                return Err("This link gives two steps; a link gives one, as in \
+                     #scenario=greylisting&step=55."
+                    .to_string());
+            }
             Some(("step", number))
                 if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
             {
-                step = number.parse::<usize>().unwrap_or(usize::MAX);
+                step = Some(number.parse::<usize>().unwrap_or(usize::MAX));
             }
             Some(("step", number)) => {
                 return Err(format!(
@@ -89,7 +102,10 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         }
     }
     match scenario {
-        Some(scenario) => Ok(Some(ShareLink { scenario, step })),
+        Some(scenario) => Ok(Some(ShareLink {
+            scenario,
+            step: step.unwrap_or(0),
+        })),
         None => Err(
             "This link names no scenario. A link looks like #scenario=greylisting&step=55."
                 .to_string(),
@@ -218,6 +234,11 @@ mod tests {
             ("#scenario=greylisting&step=+5", "not a step number"),
             ("#scenario=greylisting&colour=red", "does not know"),
             ("#garbage", "does not know"),
+            (
+                "#scenario=greylisting&step=5&scenario=basic-delivery",
+                "names two scenarios, \"greylisting\" and \"basic-delivery\"",
+            ),
+            ("#scenario=greylisting&step=5&step=6", "gives two steps"),
             ("#scenario=null%2", "not a scenario name"),
             ("#scenario=%FF", "not a scenario name"),
             // An encoded separator is part of its value, not a second part.
