@@ -435,12 +435,28 @@ async fn the_keyboard_steps_through_a_scenario() {
     assert!(press("Home"));
     assert!(!press("x"), "other keys are left to the browser");
     // A scenario chosen with the picker hands the focus on to Play, where the keys step.
-    element(&root, "#scenario-select").focus().unwrap();
+    let picker = element(&root, "#scenario-select");
+    picker.focus().unwrap();
     choose_scenario(&root, 1);
     yew::scheduler::flush().await;
-    let focused = gloo::utils::document().active_element().unwrap();
-    assert_eq!(focused.text_content().as_deref(), Some("Play"));
+    let focused = || gloo::utils::document().active_element().unwrap();
+    assert_eq!(focused().text_content().as_deref(), Some("Play"));
     yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 0);
+    // The arrow keys on the closed picker change the scenario at each press: the focus stays
+    // there, so that they browse the list, until Enter hands it on.
+    picker.focus().unwrap();
+    press_key_on(&picker, "ArrowDown");
+    choose_scenario(&root, 2);
+    yew::scheduler::flush().await;
+    assert_eq!(focused().id(), "scenario-select");
+    press_key_on(&picker, "ArrowDown");
+    choose_scenario(&root, 3);
+    yew::scheduler::flush().await;
+    assert_eq!(focused().id(), "scenario-select");
+    assert!(press_key_on(&picker, "Enter"), "Enter would press Play too");
+    yew::scheduler::flush().await;
+    assert_eq!(focused().text_content().as_deref(), Some("Play"));
     assert_eq!(position(&root).0, 0);
     mount_app_at("#").await;
 }

@@ -260,22 +260,53 @@ pub fn app() -> Html {
         });
     }
 
-    // A scenario chosen with the picker: the focus moves on to Play, so that the keys step
-    // through it rather than choose the next scenario.
-    use_effect_with(lab.selected, |_| {
-        let document = gloo::utils::document();
-        let picker_focused = document
-            .active_element()
-            .is_some_and(|element| element.id() == "scenario-select");
-        let play = document
-            .query_selector(".controls button.primary")
-            .ok()
-            .flatten()
-            .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
-        if let (true, Some(play)) = (picker_focused, play) {
-            let _ = play.focus();
-        }
-    });
+    // A scenario chosen with the picker (a click, or Enter in its open list): the focus moves
+    // on to Play, so that the keys step through it rather than choose the next scenario. The
+    // arrow keys on the closed picker change the scenario at each press: there they browse,
+    // and the focus stays until Enter (WCAG 3.2.2: an input does not move the user away).
+    let picker_browsing = use_mut_ref(|| false);
+    {
+        let picker_browsing = Rc::clone(&picker_browsing);
+        use_effect_with(lab.selected, move |_| {
+            let picker_focused = gloo::utils::document()
+                .active_element()
+                .is_some_and(|element| element.id() == "scenario-select");
+            if picker_focused && !*picker_browsing.borrow() {
+                focus_play();
+            }
+        });
+    }
+    let on_picker_key = {
+        let picker_browsing = Rc::clone(&picker_browsing);
+        Callback::from(move |event: KeyboardEvent| {
+            let key = event.key();
+            let opens_the_list = event.alt_key() || key == "F4";
+            match key.as_str() {
+                "Enter" if !opens_the_list => {
+                    // Not also a press of Play, which the Enter would reach once it has the
+                    // focus.
+                    event.prevent_default();
+                    *picker_browsing.borrow_mut() = false;
+                    focus_play();
+                }
+                "ArrowUp" | "ArrowDown" | "ArrowLeft" | "ArrowRight" | "Home" | "End"
+                | "PageUp" | "PageDown"
+                    if !opens_the_list =>
+                {
+                    *picker_browsing.borrow_mut() = true;
+                }
+                // Typing a title's first letters picks it, as the arrows do.
+                _ if key.chars().count() == 1 && key != " " && !opens_the_list => {
+                    *picker_browsing.borrow_mut() = true;
+                }
+                _ => *picker_browsing.borrow_mut() = false,
+            }
+        })
+    };
+    let on_picker_pointer = {
+        let picker_browsing = Rc::clone(&picker_browsing);
+        Callback::from(move |_: PointerEvent| *picker_browsing.borrow_mut() = false)
+    };
 
     let on_action = {
         let lab = lab.clone();
@@ -316,7 +347,8 @@ pub fn app() -> Html {
             <section class="region region-controls" aria-label="Scenario and playback controls">
                 <div class="scenario-picker">
                     <label for="scenario-select">{ "Scenario" }</label>
-                    <select id="scenario-select" onchange={on_select}>
+                    <select id="scenario-select" onchange={on_select}
+                        onkeydown={on_picker_key} onpointerdown={on_picker_pointer}>
                         <option value="" selected={lab.selected.is_none()} disabled=true>
                             { "Choose a scenario…" }
                         </option>
@@ -330,5 +362,17 @@ pub fn app() -> Html {
                 <Controls player={lab.player.clone()} {on_action} />
             </section>
         </>
+    }
+}
+
+/// Puts the focus on the player's Play button, when there is one.
+fn focus_play() {
+    let play = gloo::utils::document()
+        .query_selector(".controls button.primary")
+        .ok()
+        .flatten()
+        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+    if let Some(play) = play {
+        let _ = play.focus();
     }
 }
