@@ -87,7 +87,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
 
 /// Splits a trace line (`time  actor  text`) into its columns, so that narrow screens can put
 /// the text under the time and actor instead of cutting it off.
-fn split_line(line: &str) -> (String, String, String) {
+pub(super) fn split_line(line: &str) -> (String, String, String) {
     let (time, rest) = line.split_once("  ").unwrap_or(("", line));
     let rest = rest.trim_start();
     let (actor, text) = rest.split_once(' ').unwrap_or((rest, ""));

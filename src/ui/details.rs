@@ -2,8 +2,10 @@
 //! (with the RFC section), and the state of the world at this moment.
 
 use super::app::{same_run, Loaded};
+use super::conversation::split_line;
 use crate::sim::steps::{wire_lines, LineEnding, Step, StepExplanation};
 use crate::sim::trace::format_time;
+use crate::sim::trace::Direction;
 use crate::sim::trace::{Event, TraceEvent};
 use std::rc::Rc;
 use yew::prelude::*;
@@ -117,6 +119,7 @@ pub fn details(props: &DetailsProps) -> Html {
         // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
         <div class="details-body" ref={body} tabindex="0" role="group" aria-label="Details of this step">
             <p class="details-time">{ format!("Simulated time {}", format_time(step.time_ms)) }</p>
+            { step_lines(step) }
             if let Some(note) = &step.note {
                 <div class="explanation step-note">
                     <p class="explanation-why">{ note.text.to_string() }</p>
@@ -144,6 +147,31 @@ pub fn details(props: &DetailsProps) -> Html {
             { list("Queued", queued) }
             { list("Mailboxes", mailboxes) }
         </div>
+    }
+}
+
+/// Most lines of a step repeated over its details.
+const STEP_LINES_SHOWN: usize = 3;
+
+/// The step's own lines, over its explanation. Shown on narrow screens only (styles), where
+/// the conversation is below the details, out of sight: the student reads what is explained.
+fn step_lines(step: &Step) -> Html {
+    let side = match step.direction {
+        Some(Direction::ClientToServer) => "line-client",
+        Some(Direction::ServerToClient) => "line-server",
+        None => "line-event",
+    };
+    let more = step.lines.len().saturating_sub(STEP_LINES_SHOWN);
+    html! {
+        <ol class="details-step-lines">
+            { for step.lines.iter().take(STEP_LINES_SHOWN).map(|line| {
+                let (_, actor, text) = split_line(line);
+                html! { <li class={side}><span class="details-step-actor">{ actor }</span>{ " " }{ text }</li> }
+            }) }
+            if more > 0 {
+                <li class="line-event">{ format!("... {more} more line{}", if more == 1 { "" } else { "s" }) }</li>
+            }
+        </ol>
     }
 }
 
