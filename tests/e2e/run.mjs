@@ -78,6 +78,8 @@ const sizes = [
   { name: 'desktop', viewport: { width: 1280, height: 800 } },
   // A browser window on a 1366x768 screen or projector, below its tabs and address bar.
   { name: 'projector', viewport: { width: 1366, height: 657 } },
+  // The same window zoomed to 125%, as a teacher does for the back of the room.
+  { name: 'zoomed', viewport: { width: 1093, height: 526 } },
   { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
   { name: 'narrow', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
 ];
@@ -101,7 +103,7 @@ for (const size of sizes) {
         assert.ok(controls.y > topology.y && controls.y < topology.y + topology.height + 40, 'controls under the topology');
         assert.ok(details.y > controls.y && details.y < controls.y + controls.height + 40, 'details under the controls');
       }
-      if (size.name === 'desktop' || size.name === 'projector') {
+      if (['desktop', 'projector', 'zoomed'].includes(size.name)) {
         // The whole lab fits the window: the controls stay on screen.
         const height = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
         assert.ok(height <= 0, `no vertical scrolling (${height}px too tall)`);
