@@ -1772,3 +1772,31 @@ fn a_retry_within_the_ttl_takes_the_mx_answer_from_the_cache_and_one_after_asks_
         .any(|&(time, cached)| !cached && queries.contains(&time) && time > 3_600_000);
     assert!(asked_again, "{resolutions:?}");
 }
+
+#[test]
+fn a_recipient_result_says_whether_the_sending_host_decided_it_itself() {
+    // message-too-big: the client sees SIZE and does not send; the 552 is its own finding.
+    // unknown-user: the 550 is the server's reply to RCPT.
+    for (name, code, own) in [
+        ("message-too-big", "552", true),
+        ("unknown-user", "550", false),
+    ] {
+        let result = builtin(name);
+        let found: Vec<bool> = result
+            .trace
+            .events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::RecipientResult(r) if r.reply.starts_with(code) => Some(r.own_finding),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(found, [own], "{name}");
+    }
+    // A server that is down refuses the connection: nothing listens on its port.
+    let result = builtin("primary-mx-down");
+    assert!(result.trace.events.iter().any(|e| matches!(
+        &e.event,
+        Event::ConnectionRefused { reason, .. } if reason == "no server listens on port 25"
+    )));
+}

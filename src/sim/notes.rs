@@ -52,8 +52,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 3.1",
         ),
         Event::ConnectionOpened { .. } => note(
-            "The TCP connection is up. In SMTP and POP3 the server speaks first: the client \
-             waits for its greeting before sending anything.",
+            "The TCP connection is up for the client. In SMTP and POP3 the server speaks \
+             first: it sent its greeting as soon as it took the connection, half a round trip \
+             ago, and the client reads that greeting before sending anything.",
             "RFC 5321 3.1, RFC 1939 4",
         ),
         Event::ClientState { to, .. } | Event::ServerState { to, .. } => {
@@ -66,13 +67,22 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                 rfc: Cow::Borrowed(rfc),
             })
         }
+        Event::ConnectionClosed { .. } if protocol == Some(Protocol::Pop3) => note(
+            "The side that is done closes the connection, normally after QUIT and its +OK. \
+             Only a QUIT in the TRANSACTION state removes the messages marked as deleted (the \
+             UPDATE state); a connection that just drops keeps them all.",
+            "RFC 1939 6",
+        ),
         Event::ConnectionClosed { .. } => note(
             "The side that is done closes the connection, normally after QUIT and its reply.",
             "RFC 5321 4.1.1.10",
         ),
         Event::ConnectionRefused { .. } => note(
-            "Nothing listens there (the host is down). For a mail server this is a temporary \
-             problem: try the next MX host, or keep the message queued and retry later.",
+            "The host is up but nothing listens on that port (its mail server is down), so it \
+             refuses the connection at once; a host that is off or unreachable does not answer \
+             at all, and the client waits for its timeout. For a mail server this is a \
+             temporary problem: try the next MX host, or keep the message queued and retry \
+             later.",
             "RFC 5321 4.5.4.1, 5.1",
         ),
         Event::ConnectionTimedOut { .. } => note(
@@ -162,6 +172,14 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::AttemptStarted { .. } => note(
             "A delivery attempt: look up the MX hosts, then try them in order.",
             "RFC 5321 4.5.4.1, 5.1",
+        ),
+        Event::RecipientResult(result) if result.own_finding => note(
+            "The outcome for one recipient, decided by the sending host itself: no server \
+             reply with this code crossed the wire (a message over the server's SIZE, 8-bit \
+             data for a server without 8BITMIME, a lost connection, ...). The host writes its \
+             finding as the reply a server would have given, with the status code RFC 3463 \
+             has for it, so that the queue and any bounce treat it like one.",
+            "RFC 5321 4.2.1, RFC 3463",
         ),
         Event::RecipientResult { .. } => note(
             "The outcome for one recipient: accepted, a temporary failure (4yz: retry later) or \
@@ -588,6 +606,19 @@ mod tests {
             },
             Some(protocol),
         )
+    }
+
+    #[test]
+    fn a_closed_connection_is_explained_by_its_own_protocol() {
+        let closed = Event::ConnectionClosed {
+            conn: 1,
+            by: "mx.b.test".into(),
+        };
+        let pop3 = note_for(&closed, Some(Protocol::Pop3)).expect("a note");
+        assert_eq!(pop3.rfc, "RFC 1939 6");
+        assert!(pop3.text.contains("UPDATE"), "{}", pop3.text);
+        let smtp = note_for(&closed, Some(Protocol::Smtp)).expect("a note");
+        assert_eq!(smtp.rfc, "RFC 5321 4.1.1.10");
     }
 
     #[test]

@@ -225,6 +225,10 @@ pub struct RecipientResult {
     pub recipient: String,
     pub result: String,
     pub reply: String,
+    /// The sending host decided this itself (a message over the server's SIZE, 8-bit data
+    /// for a server without 8BITMIME, a lost connection, ...): `reply` is its finding written
+    /// as a reply, and no reply with that code crossed the wire.
+    pub own_finding: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -829,8 +833,17 @@ impl TextRenderer {
                     recipient,
                     result,
                     reply,
+                    own_finding,
                 } = &**boxed;
-                line(host, format!("q{entry} <{recipient}> {result}: {reply}"));
+                let whose = if *own_finding {
+                    " (this host's own finding)"
+                } else {
+                    ""
+                };
+                line(
+                    host,
+                    format!("q{entry} <{recipient}> {result}: {reply}{whose}"),
+                );
             }
             Event::RetryScheduled(boxed) => {
                 let RetryScheduled {

@@ -2013,7 +2013,9 @@ impl<'a> World<'a> {
         } else if down {
             self.schedule_in(
                 latency_ms.saturating_mul(2),
-                Action::ClientRefused(conn, "the host is down".into()),
+                // A refusal comes from a host that is up with nothing listening (its mail
+                // server stopped); a host that is off does not answer at all (a timeout).
+                Action::ClientRefused(conn, format!("no server listens on port {port}")),
             );
         } else {
             self.schedule_in(latency_ms, Action::ServerAccept(conn));
@@ -3556,6 +3558,7 @@ impl<'a> World<'a> {
                 recipient: recipient.forward_path.clone(),
                 result: result.into(),
                 reply: reply_text(reply),
+                own_finding: recipient.reply_origin == ReplyOrigin::Client,
             })));
         }
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {

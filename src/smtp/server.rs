@@ -2133,16 +2133,16 @@ impl<P: Policy> ServerSession<P> {
             } => {
                 macro_rules! ready {
                     () => {
-                        " recipient(s) accepted, so the server is ready for the message; it \
+                        " accepted, so the server is ready for the message; it \
                          ends at a line holding only \".\", and lines starting with \".\" \
                          arrive with an extra dot (RFC 5321 4.5.2)"
                     };
                 }
                 // Most transactions have one recipient: that text is written once.
                 let why: Cow<'static, str> = if forward_paths.len() == 1 {
-                    concat!("1", ready!()).into()
+                    concat!("1 recipient", ready!()).into()
                 } else {
-                    format!("{}{}", forward_paths.len(), ready!()).into()
+                    format!("{} recipients{}", forward_paths.len(), ready!()).into()
                 };
                 self.send(
                     Reply::new(354, None, "End data with <CR><LF>.<CR><LF>"),
@@ -2895,9 +2895,9 @@ impl<P: Policy> ServerSession<P> {
                     "Authentication successful",
                 ),
                 format!(
-                    "the credentials for \"{authcid}\" are valid. (Real servers offer PLAIN \
+                    "the credentials for \"{authcid}\" are valid. Real servers offer PLAIN \
                      and LOGIN only after STARTTLS, since the password travels in clear \
-                     base64; this teaching server has no TLS.)"
+                     base64; this teaching server has no TLS"
                 ),
                 "RFC 4954 4, 6",
             );
