@@ -94,7 +94,7 @@ impl Reducible for Lab {
                 let Some(index) = library::position(&link.scenario) else {
                     return self.with_error(format!(
                         "This link names the scenario {:?}, which is not one of SMTP Lab's. \
-                         Choose a scenario below.",
+                         Choose one with the Scenario picker.",
                         link.scenario
                     ));
                 };

@@ -45,7 +45,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
     let Some(loaded) = &props.loaded else {
         return html! {
             <p class="region-empty">
-                { "Choose a scenario below, then step through it or press Play: every SMTP command and reply will appear here, client lines (C:) and server lines (S:) as they cross the wire." }
+                { "Choose a scenario with the Scenario picker, then step through it or press Play: every SMTP command and reply will appear here, client lines (C:) and server lines (S:) as they cross the wire." }
             </p>
         };
     };

@@ -101,7 +101,10 @@ pub fn details(props: &DetailsProps) -> Html {
         .mailboxes
         .iter()
         .filter(|(_, items)| !items.is_empty())
-        .map(|(address, items)| format!("{address}: {} message(s)", items.len()))
+        .map(|(address, items)| match items.len() {
+            1 => format!("{address}: 1 message"),
+            count => format!("{address}: {count} messages"),
+        })
         .collect();
     let list = |title: &'static str, items: Vec<String>| {
         html! {
@@ -118,7 +121,9 @@ pub fn details(props: &DetailsProps) -> Html {
     html! {
         // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
         <div class="details-body" ref={body} tabindex="0" role="group" aria-label="Details of this step">
-            <p class="details-time">{ format!("Simulated time {}", format_time(step.time_ms)) }</p>
+            <p class="details-time" title="days+hours:minutes:seconds.milliseconds since the run began">
+                { format!("Simulated time {}", format_time(step.time_ms)) }
+            </p>
             { step_lines(step) }
             if let Some(note) = &step.note {
                 <div class="explanation step-note">
