@@ -239,13 +239,29 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
         };
         let y1 = node_y(from) + NODE_HEIGHT / 2 + offset;
         let y2 = node_y(to) + NODE_HEIGHT / 2 + offset;
-        let label_y = (y1 + y2) / 2 + if offset > 0 { 16 } else { -7 };
+        let towards = (x2 - x1).signum();
+        let (label_x, label_y, anchor) = if y1 == y2 {
+            // Over the middle of the line, clear of it and, a little towards where the link
+            // starts, of the arrowhead at its end, which is large when it is highlighted.
+            let label_y = y1 + if offset > 0 { 22 } else { -13 };
+            ((x1 + x2) / 2 - 8 * towards, label_y, None)
+        } else {
+            // A slanting line would run through a label at its middle: the label goes by
+            // the end, beside the party the link leads to, on the side the line leaves free.
+            let label_y = if y2 > y1 { y2 + 14 } else { y2 - 8 };
+            let anchor = if towards > 0 {
+                "topology-protocol-before"
+            } else {
+                "topology-protocol-side"
+            };
+            (x2 - 6 * towards, label_y, Some(anchor))
+        };
         html! {
             <g>
                 <line class={link_class}
                     x1={x1.to_string()} y1={y1.to_string()} x2={x2.to_string()} y2={y2.to_string()}
                     marker-end={marker} />
-                <text class="topology-protocol" x={((x1 + x2) / 2).to_string()} y={label_y.to_string()}>
+                <text class={classes!("topology-protocol", anchor)} x={label_x.to_string()} y={label_y.to_string()}>
                     { link.label.clone() }
                 </text>
             </g>

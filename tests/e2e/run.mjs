@@ -228,6 +228,46 @@ await test('the diagram draws the parties of the scenario and marks those of the
   }
 });
 
+await test('no line or arrowhead of the diagram crosses a link label', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    // Straight links, slanting ones to a second row, and a backup MX's.
+    for (const name of ['basic-delivery', 'to-cc-bcc', 'two-domains', 'primary-mx-down']) {
+      await page.evaluate((n) => { window.location.hash = `#scenario=${n}&step=0`; }, name);
+      await page.waitForFunction((n) => document.querySelector('#scenario-select')?.selectedOptions[0]?.value !== '' && window.location.hash.includes(n), name);
+      await page.waitForTimeout(100);
+      const crossed = await page.evaluate(() => {
+        const found = [];
+        for (const group of document.querySelectorAll('svg.topology g')) {
+          const line = group.querySelector(':scope > line');
+          const text = group.querySelector(':scope > text');
+          if (!line || !text) continue;
+          const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map((a) => Number(line.getAttribute(a)));
+          const box = text.getBBox();
+          const inside = (x, y) => x > box.x + 1 && x < box.x + box.width - 1 && y > box.y + 1 && y < box.y + box.height - 1;
+          const length = Math.hypot(x2 - x1, y2 - y1);
+          const [ux, uy] = [(x2 - x1) / length, (y2 - y1) / length];
+          let onLine = false;
+          for (let d = 0; d <= length; d += 1) onLine ||= inside(x1 + ux * d, y1 + uy * d);
+          // The highlighted arrowhead: 20 long, 20 wide at its base.
+          let onArrow = false;
+          for (let back = 0; back <= 20; back += 1) {
+            for (let across = -back / 2; across <= back / 2; across += 1) {
+              onArrow ||= inside(x2 - ux * back - uy * across, y2 - uy * back + ux * across);
+            }
+          }
+          if (onLine || onArrow) found.push(`${text.textContent}: line ${onLine}, arrowhead ${onArrow}`);
+        }
+        return found;
+      });
+      assert.deepEqual(crossed, [], name);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;
