@@ -600,3 +600,33 @@ async fn a_detour_is_labelled_by_the_party_it_leads_to() {
     );
     mount_app_at("#").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_screen_reader_hears_each_step_but_not_while_playing() {
+    // unknown-user, the refusal at RCPT: its line and why.
+    let root = mount_app_at("#scenario=unknown-user&step=56").await;
+    yew::scheduler::flush().await;
+    let live = element(&root, ".region-details [aria-live='polite']");
+    let said = live.text_content().unwrap_or_default();
+    assert!(said.contains("S: 550 5.1.1 User unknown"), "{said}");
+    assert!(
+        said.contains("550 5.1.1: receiver.test is a local domain"),
+        "{said}"
+    );
+    click(&root, ".controls button.primary");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        live.text_content().as_deref(),
+        Some(""),
+        "quiet while playing"
+    );
+    let position = element(&root, ".controls-position");
+    assert_eq!(position.get_attribute("aria-live").as_deref(), Some("off"));
+    click(&root, ".controls button.primary");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        position.get_attribute("aria-live").as_deref(),
+        Some("polite")
+    );
+    mount_app_at("#").await;
+}

@@ -342,7 +342,7 @@ pub fn app() -> Html {
             </section>
             <section class="region region-details" aria-labelledby="details-title">
                 <h2 id="details-title" class="region-title">{ "Details" }</h2>
-                <Details loaded={loaded} {cursor} error={lab.error.clone()} />
+                <Details loaded={loaded} {cursor} error={lab.error.clone()} playing={lab.player.playing} />
             </section>
             <section class="region region-controls" aria-label="Scenario and playback controls">
                 <div class="scenario-picker">

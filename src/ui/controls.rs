@@ -103,7 +103,8 @@ pub fn controls(props: &ControlsProps) -> Html {
                 }}>
                 { format!("{}×", player.speed_events_per_s()) }
             </button>
-            <span class="controls-position" aria-live="polite">{ position }</span>
+            // Read out when it changes, but not several times a second while playing.
+            <span class="controls-position" aria-live={if player.playing { "off" } else { "polite" }}>{ position }</span>
         </div>
     }
 }

@@ -15,12 +15,16 @@ pub struct DetailsProps {
     pub loaded: Option<Rc<Loaded>>,
     pub cursor: usize,
     pub error: Option<String>,
+    /// While playing, the step is not read out: steps come faster than speech.
+    #[prop_or_default]
+    pub playing: bool,
 }
 
 impl PartialEq for DetailsProps {
     fn eq(&self, other: &Self) -> bool {
         self.cursor == other.cursor
             && self.error == other.error
+            && self.playing == other.playing
             && same_run(&self.loaded, &other.loaded)
     }
 }
@@ -125,6 +129,10 @@ pub fn details(props: &DetailsProps) -> Html {
                 { format!("Simulated time {}", format_time(step.time_ms)) }
             </p>
             { step_lines(step) }
+            // What a screen reader says at each step (the rest is there to read on demand).
+            <p class="visually-hidden" aria-live="polite" aria-atomic="true">
+                { if props.playing { String::new() } else { announcement(step) } }
+            </p>
             if let Some(note) = &step.note {
                 <div class="explanation step-note">
                     <p class="explanation-why">{ note.text.to_string() }</p>
@@ -153,6 +161,27 @@ pub fn details(props: &DetailsProps) -> Html {
             { list("Mailboxes", mailboxes) }
         </div>
     }
+}
+
+/// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
+/// together, and the one that matters need not be the first) and what it means.
+fn announcement(step: &Step) -> String {
+    let line = step
+        .lines
+        .iter()
+        .take(STEP_LINES_SHOWN)
+        .map(|line| split_line(line).2)
+        .collect::<Vec<_>>()
+        .join(". ");
+    let meaning = match refusals_first(&step.explanations).next() {
+        Some(e) => format!("{}: {}", e.heading, as_sentence(&e.why)),
+        None => step
+            .note
+            .as_ref()
+            .map(|note| note.text.to_string())
+            .unwrap_or_default(),
+    };
+    format!("{line}. {meaning}")
 }
 
 /// Most lines of a step repeated over its details.
