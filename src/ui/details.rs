@@ -8,6 +8,7 @@ use crate::sim::trace::format_time;
 use crate::sim::trace::Direction;
 use crate::sim::trace::{Event, TraceEvent};
 use std::rc::Rc;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 #[derive(Properties)]
@@ -34,15 +35,51 @@ pub fn details(props: &DetailsProps) -> Html {
     let body = use_node_ref();
     // Opened once, the bytes stay open from step to step, so that a class can follow them.
     let bytes_open = use_state_eq(|| false);
+    // Whether the keyboard focus is within the details: a step without bytes removes their
+    // disclosure, and the focus on it would fall to the page.
+    let focus_inside = use_mut_ref(|| false);
     // Each step's details start at their top, wherever the last step's were scrolled to.
     {
         let body = body.clone();
+        let focus_inside = Rc::clone(&focus_inside);
         use_effect_with(props.cursor, move |_| {
-            if let Some(element) = body.cast::<web_sys::Element>() {
+            if let Some(element) = body.cast::<web_sys::HtmlElement>() {
                 element.set_scroll_top(0);
+                let document = gloo::utils::document();
+                let on_page = document.active_element().is_none_or(|active| {
+                    document
+                        .body()
+                        .is_some_and(|page| AsRef::<web_sys::Element>::as_ref(&page) == &active)
+                });
+                if *focus_inside.borrow() && on_page {
+                    let options = web_sys::FocusOptions::new();
+                    options.set_prevent_scroll(true);
+                    let _ = element.focus_with_options(&options);
+                }
             }
         });
     }
+    let on_focus_in = {
+        let focus_inside = Rc::clone(&focus_inside);
+        Callback::from(move |_: FocusEvent| *focus_inside.borrow_mut() = true)
+    };
+    let on_focus_out = {
+        let focus_inside = Rc::clone(&focus_inside);
+        let body = body.clone();
+        Callback::from(move |event: FocusEvent| {
+            // Moved elsewhere (not lost with a removed element, which names no target).
+            let moved_out = event
+                .related_target()
+                .and_then(|target| target.dyn_into::<web_sys::Node>().ok())
+                .is_some_and(|target| {
+                    body.cast::<web_sys::Node>()
+                        .is_none_or(|inside| !inside.contains(Some(&target)))
+                });
+            if moved_out {
+                *focus_inside.borrow_mut() = false;
+            }
+        })
+    };
     if let Some(error) = &props.error {
         return html! { <p class="details-error" role="alert">{ error.clone() }</p> };
     }
@@ -124,7 +161,8 @@ pub fn details(props: &DetailsProps) -> Html {
     };
     html! {
         // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
-        <div class="details-body" ref={body} tabindex="0" role="group" aria-label="Details of this step">
+        <div class="details-body" ref={body} tabindex="0" role="group" aria-label="Details of this step"
+            onfocusin={on_focus_in} onfocusout={on_focus_out}>
             <p class="details-time" title="days+hours:minutes:seconds.milliseconds since the run began">
                 { format!("Simulated time {}", format_time(step.time_ms)) }
             </p>

@@ -228,6 +228,26 @@ await test('the diagram draws the parties of the scenario and marks those of the
   }
 });
 
+await test('the focus stays in the details when the bytes it was on go', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=basic-delivery&step=24'; });
+    await page.waitForSelector('.wire summary');
+    await page.focus('.wire summary');
+    let gone = false;
+    for (let step = 0; step < 40 && !gone; step += 1) {
+      await page.keyboard.press('ArrowRight');
+      gone = (await page.$('.wire')) === null;
+    }
+    assert.ok(gone, 'a step without bytes within 40 steps');
+    const focused = await page.evaluate(() => document.activeElement.className);
+    assert.equal(focused, 'details-body', 'the focus fell to the page');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await test('no line or arrowhead of the diagram crosses a link label', async () => {
   const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
   try {
