@@ -1793,7 +1793,11 @@ fn a_recipient_result_says_whether_the_sending_host_decided_it_itself() {
             .collect();
         assert_eq!(found, [own], "{name}");
     }
-    // A server that is down refuses the connection: nothing listens on its port.
+}
+
+#[test]
+fn a_server_that_is_down_refuses_the_connection_with_nothing_listening() {
+    // The host is up, its mail server is not: a refusal, not a timeout.
     let result = builtin("primary-mx-down");
     assert!(result.trace.events.iter().any(|e| matches!(
         &e.event,

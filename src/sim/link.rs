@@ -60,12 +60,12 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             .as_ref()
             .map(|(name, value)| (name.as_str(), value.as_str()))
         {
-            // A name given twice is not taken as either: the link was put together by hand
-            // or cut and pasted wrong, and showing one of the two would hide that.
-            Some(("scenario", name)) if scenario.is_some() => {
+            // Two different scenarios or steps are not taken as either: the link was put
+            // together by hand or cut and pasted wrong, and showing one would hide that.
+            Some(("scenario", name)) if scenario.as_deref().is_some_and(|first| first != name) => {
+                let first = scenario.unwrap_or_default();
                 return Err(format!(
-                    "This link names two scenarios, {:?} and {name:?}; a link names one.",
-                    scenario.unwrap_or_default()
+                    "This link names two scenarios, {first:?} and {name:?}; a link names one."
                 ));
             }
             Some(("scenario", name)) if is_scenario_name(name) => {
@@ -76,12 +76,12 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                     "This link names the scenario {name:?}, which is not a scenario name (lower-case letters, digits and '-')."
                 ));
             }
-            // A step past the end shows the end, however large the number.
-            Some(("step", _)) if step.is_some() => {
+            Some(("step", number)) if step.is_some() && number.parse::<usize>().ok() != step => {
                 return Err("This link gives two steps; a link gives one, as in \
                      #scenario=greylisting&step=55."
                     .to_string());
             }
+            // A step past the end shows the end, however large the number.
             Some(("step", number))
                 if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
             {
@@ -171,6 +171,14 @@ mod tests {
             }))
         );
         assert_eq!(parse("#scenario=null-mx").unwrap().unwrap().step, 0);
+        // The same part twice says nothing different.
+        assert_eq!(
+            parse("#scenario=null-mx&step=3&scenario=null-mx&step=3"),
+            Ok(Some(ShareLink {
+                scenario: "null-mx".into(),
+                step: 3
+            }))
+        );
         // Percent-encoded on its way (RFC 3986 2.1), in parts or whole, it reads the same.
         for encoded in [
             "#scenario=null%2Dmx&step=%33",
@@ -239,6 +247,7 @@ mod tests {
                 "names two scenarios, \"greylisting\" and \"basic-delivery\"",
             ),
             ("#scenario=greylisting&step=5&step=6", "gives two steps"),
+            ("#scenario=greylisting&step=5&step=x", "gives two steps"),
             ("#scenario=null%2", "not a scenario name"),
             ("#scenario=%FF", "not a scenario name"),
             // An encoded separator is part of its value, not a second part.

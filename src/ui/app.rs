@@ -14,6 +14,7 @@ use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
 use gloo::events::{EventListener, EventListenerOptions};
 use gloo::timers::callback::Interval;
+use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use yew::prelude::*;
@@ -289,15 +290,18 @@ pub fn app() -> Html {
                     *picker_browsing.borrow_mut() = false;
                     focus_play();
                 }
+                // These change a closed picker's choice as part of the key press, so its
+                // `change` comes before the next task; on macOS they open the list instead,
+                // whose later choice must move the focus as a click does. Typing a title's
+                // first letters picks it, as the arrows do.
                 "ArrowUp" | "ArrowDown" | "ArrowLeft" | "ArrowRight" | "Home" | "End"
                 | "PageUp" | "PageDown"
                     if !opens_the_list =>
                 {
-                    *picker_browsing.borrow_mut() = true;
+                    browse_for_this_key(&picker_browsing);
                 }
-                // Typing a title's first letters picks it, as the arrows do.
                 _ if key.chars().count() == 1 && key != " " && !opens_the_list => {
-                    *picker_browsing.borrow_mut() = true;
+                    browse_for_this_key(&picker_browsing);
                 }
                 _ => *picker_browsing.borrow_mut() = false,
             }
@@ -375,4 +379,12 @@ fn focus_play() {
     if let Some(play) = play {
         let _ = play.focus();
     }
+}
+
+/// Marks the picker as browsed for the `change` the key being pressed makes, and for no later
+/// one.
+fn browse_for_this_key(browsing: &Rc<RefCell<bool>>) {
+    *browsing.borrow_mut() = true;
+    let browsing = Rc::clone(browsing);
+    gloo::timers::callback::Timeout::new(0, move || *browsing.borrow_mut() = false).forget();
 }

@@ -4,9 +4,7 @@
 use super::app::{same_run, Loaded};
 use super::conversation::split_line;
 use crate::sim::steps::{wire_lines, LineEnding, Step, StepExplanation};
-use crate::sim::trace::format_time;
-use crate::sim::trace::Direction;
-use crate::sim::trace::{Event, TraceEvent};
+use crate::sim::trace::{format_time, Direction, Event, TraceEvent};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -35,23 +33,21 @@ pub fn details(props: &DetailsProps) -> Html {
     let body = use_node_ref();
     // Opened once, the bytes stay open from step to step, so that a class can follow them.
     let bytes_open = use_state_eq(|| false);
-    // Whether the keyboard focus is within the details: a step without bytes removes their
-    // disclosure, and the focus on it would fall to the page.
-    let focus_inside = use_mut_ref(|| false);
+    // The last element in the details that had the keyboard focus: a step without bytes
+    // removes their disclosure, and the focus on it would fall to the page.
+    let last_focused = use_mut_ref(|| None::<web_sys::Element>);
     // Each step's details start at their top, wherever the last step's were scrolled to.
     {
         let body = body.clone();
-        let focus_inside = Rc::clone(&focus_inside);
+        let last_focused = Rc::clone(&last_focused);
         use_effect_with(props.cursor, move |_| {
             if let Some(element) = body.cast::<web_sys::HtmlElement>() {
                 element.set_scroll_top(0);
-                let document = gloo::utils::document();
-                let on_page = document.active_element().is_none_or(|active| {
-                    document
-                        .body()
-                        .is_some_and(|page| AsRef::<web_sys::Element>::as_ref(&page) == &active)
-                });
-                if *focus_inside.borrow() && on_page {
+                let removed = last_focused
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|focused| !focused.is_connected());
+                if removed && focus_on_page() {
                     let options = web_sys::FocusOptions::new();
                     options.set_prevent_scroll(true);
                     let _ = element.focus_with_options(&options);
@@ -60,24 +56,11 @@ pub fn details(props: &DetailsProps) -> Html {
         });
     }
     let on_focus_in = {
-        let focus_inside = Rc::clone(&focus_inside);
-        Callback::from(move |_: FocusEvent| *focus_inside.borrow_mut() = true)
-    };
-    let on_focus_out = {
-        let focus_inside = Rc::clone(&focus_inside);
-        let body = body.clone();
+        let last_focused = Rc::clone(&last_focused);
         Callback::from(move |event: FocusEvent| {
-            // Moved elsewhere (not lost with a removed element, which names no target).
-            let moved_out = event
-                .related_target()
-                .and_then(|target| target.dyn_into::<web_sys::Node>().ok())
-                .is_some_and(|target| {
-                    body.cast::<web_sys::Node>()
-                        .is_none_or(|inside| !inside.contains(Some(&target)))
-                });
-            if moved_out {
-                *focus_inside.borrow_mut() = false;
-            }
+            *last_focused.borrow_mut() = event
+                .target()
+                .and_then(|target| target.dyn_into::<web_sys::Element>().ok());
         })
     };
     if let Some(error) = &props.error {
@@ -90,17 +73,60 @@ pub fn details(props: &DetailsProps) -> Html {
             </p>
         };
     };
-    let scenario = &loaded.scenario;
-    let step = loaded.step_at(props.cursor);
-    let Some(step) = step else {
-        return html! {
-            <div class="details-body" tabindex="0" role="group" aria-label="About this scenario">
-                <h3 class="details-heading">{ scenario.title.clone() }</h3>
-                <p class="details-text">{ scenario.teaching.clone() }</p>
-                <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump.", loaded.steps.len()) }</p>
-            </div>
-        };
+    // One box for the scenario's introduction and for every step, so that its focus
+    // handling and its live region are there from the start (a live region made together
+    // with its first text is not read out).
+    let (label, spoken, content) = match loaded.step_at(props.cursor) {
+        None => ("About this scenario", String::new(), introduction(loaded)),
+        Some(step) => {
+            let spoken = if props.playing {
+                String::new()
+            } else {
+                announcement(step)
+            };
+            (
+                "Details of this step",
+                spoken,
+                step_details(loaded, step, &bytes_open),
+            )
+        }
     };
+    html! {
+        // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
+        <div class="details-body" ref={body} tabindex="0" role="group" aria-label={label}
+            onfocusin={on_focus_in}>
+            // What a screen reader says at each step (the rest is there to read on demand).
+            <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ spoken }</p>
+            { content }
+        </div>
+    }
+}
+
+/// Whether the keyboard focus is on no element of the page (on its body).
+fn focus_on_page() -> bool {
+    let document = gloo::utils::document();
+    document.active_element().is_none_or(|active| {
+        document
+            .body()
+            .is_some_and(|page| AsRef::<web_sys::Element>::as_ref(&page) == &active)
+    })
+}
+
+/// Before the first step: the scenario's title and teaching text.
+fn introduction(loaded: &Loaded) -> Html {
+    let scenario = &loaded.scenario;
+    html! {
+        <>
+            <h3 class="details-heading">{ scenario.title.clone() }</h3>
+            <p class="details-text">{ scenario.teaching.clone() }</p>
+            <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump.", loaded.steps.len()) }</p>
+        </>
+    }
+}
+
+/// A step: its time, lines (on phones), explanations, bytes and the state of the world after
+/// it.
+fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>) -> Html {
     let view = loaded.viewer.view_at(step.event + 1);
     let sessions: Vec<String> = view
         .connections
@@ -160,17 +186,11 @@ pub fn details(props: &DetailsProps) -> Html {
         }
     };
     html! {
-        // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
-        <div class="details-body" ref={body} tabindex="0" role="group" aria-label="Details of this step"
-            onfocusin={on_focus_in} onfocusout={on_focus_out}>
+        <>
             <p class="details-time" title="days+hours:minutes:seconds.milliseconds since the run began">
                 { format!("Simulated time {}", format_time(step.time_ms)) }
             </p>
             { step_lines(step) }
-            // What a screen reader says at each step (the rest is there to read on demand).
-            <p class="visually-hidden" aria-live="polite" aria-atomic="true">
-                { if props.playing { String::new() } else { announcement(step) } }
-            </p>
             if let Some(note) = &step.note {
                 <div class="explanation step-note">
                     <p class="explanation-why">{ note.text.to_string() }</p>
@@ -193,11 +213,11 @@ pub fn details(props: &DetailsProps) -> Html {
                     <p class="explanation-rfc">{ e.rfc.to_string() }</p>
                 </div>
             }) }
-            { wire(loaded, step, &bytes_open) }
+            { wire(loaded, step, bytes_open) }
             { list("Open sessions", sessions) }
             { list("Queued", queued) }
             { list("Mailboxes", mailboxes) }
-        </div>
+        </>
     }
 }
 
@@ -219,7 +239,11 @@ fn announcement(step: &Step) -> String {
             .map(|note| note.text.to_string())
             .unwrap_or_default(),
     };
-    format!("{line}. {meaning}")
+    if meaning.is_empty() {
+        line
+    } else {
+        format!("{line}. {meaning}")
+    }
 }
 
 /// Most lines of a step repeated over its details.
@@ -283,7 +307,7 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
     html! {
         <details class="wire" open={**open} {ontoggle}>
             <summary>{ format!("The bytes as sent: {total} line{}, {octets} octets", if total == 1 { "" } else { "s" }) }</summary>
-            <pre class="wire-lines" tabindex="0" aria-label="The bytes, line by line">
+            <pre class="wire-lines" tabindex="0" role="group" aria-label="The bytes, line by line">
                 { for lines.iter().map(|line| {
                     let (ending, class) = match line.ending {
                         LineEnding::CrLf => ("CRLF", "wire-crlf"),

@@ -136,7 +136,12 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
         let x = node_x(&map.nodes[first]) + NODE_WIDTH / 2 + 30;
         (x, 8)
     });
-    let dns_right = dns.map_or(0, |(dns_x, _)| dns_x + DNS_LABEL_END);
+    // A resolver below the first row reaches DNS by a line up past the right of the DNS box,
+    // where the label would sit: the label goes to the box's left then.
+    let label_left = map.resolvers.iter().any(|&r| map.nodes[r].row > 0);
+    let dns_right = dns.map_or(0, |(dns_x, _)| {
+        dns_x + if label_left { DNS_WIDTH } else { DNS_LABEL_END }
+    });
     let width = (COLUMN_STEP * (columns - 1) + NODE_WIDTH + 2 * MARGIN).max(dns_right);
     let height = bottom + DETOUR_STEP * (detours.len() as i32 + 1) + MARGIN;
     let dns_links = dns.map(|(dns_x, dns_y)| {
@@ -300,7 +305,11 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
                         <rect x={dns_x.to_string()} y={dns_y.to_string()} width={DNS_WIDTH.to_string()} height={DNS_HEIGHT.to_string()} rx="8" />
                         <text x={(dns_x + DNS_WIDTH / 2).to_string()} y={(dns_y + 21).to_string()}>{ "DNS" }</text>
                     </g>
-                    <text class="topology-protocol" x={(dns_x + 130).to_string()} y={(dns_y + 21).to_string()}>{ "MX query" }</text>
+                    if label_left {
+                        <text class="topology-protocol topology-protocol-before" x={(dns_x - 8).to_string()} y={(dns_y + 21).to_string()}>{ "MX query" }</text>
+                    } else {
+                        <text class="topology-protocol" x={(dns_x + 130).to_string()} y={(dns_y + 21).to_string()}>{ "MX query" }</text>
+                    }
                 </>
             }
             { for links }
