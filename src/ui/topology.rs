@@ -19,6 +19,8 @@ const DNS_LABEL_END: i32 = 190;
 /// The DNS server's box.
 const DNS_WIDTH: i32 = 80;
 const DNS_HEIGHT: i32 = 32;
+/// How far left of its column a lower resolver's line rises to DNS.
+const DNS_ROUTE_GAP: i32 = 12;
 /// Room under the last row for each link that passes other columns by.
 const DETOUR_STEP: i32 = 14;
 /// Longest name shown whole; longer ones end in "…".
@@ -136,9 +138,17 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
         let x = node_x(&map.nodes[first]) + NODE_WIDTH / 2 + 30;
         (x, 8)
     });
-    // A resolver below the first row reaches DNS by a line up past the right of the DNS box,
-    // where the label would sit: the label goes to the box's left then.
-    let label_left = map.resolvers.iter().any(|&r| map.nodes[r].row > 0);
+    // A resolver below the first row reaches DNS by a line up the left of its column, then
+    // across to the nearer side of the DNS box. Lines that reach its right side would cross
+    // the label there: it goes to the box's left then, unless lines reach that side too.
+    let reaches_dns_from = |right: bool| {
+        map.resolvers.iter().any(|&resolver| {
+            let node = &map.nodes[resolver];
+            let from_right = dns.is_some_and(|(dns_x, _)| node_x(node) - DNS_ROUTE_GAP >= dns_x);
+            node.row > 0 && from_right == right
+        })
+    };
+    let label_left = reaches_dns_from(true) && !reaches_dns_from(false);
     let dns_right = dns.map_or(0, |(dns_x, _)| {
         dns_x + if label_left { DNS_WIDTH } else { DNS_LABEL_END }
     });
@@ -156,7 +166,7 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
                 let points = if node.row == 0 {
                     format!("{},{y} {},{}", x + NODE_WIDTH / 2, dns_x + DNS_WIDTH / 2, dns_y + DNS_HEIGHT)
                 } else {
-                    let side = x - 12;
+                    let side = x - DNS_ROUTE_GAP;
                     let middle = y + NODE_HEIGHT / 2;
                     let dns_middle = dns_y + DNS_HEIGHT / 2;
                     let dns_edge = if side < dns_x { dns_x } else { dns_x + DNS_WIDTH };
