@@ -1,5 +1,6 @@
 //! Playback controls: rewind, step back, play/pause, step forward, to the end, speed.
 
+use super::focus_on_page;
 use super::player::{Player, PlayerAction};
 use yew::prelude::*;
 
@@ -126,16 +127,10 @@ fn keep_focus_in_controls(
     if !left.has_attribute("disabled") {
         return;
     }
-    let document = gloo::utils::document();
-    let focus_lost = match document.active_element() {
-        None => true,
-        Some(active) => {
-            let on_page = document
-                .body()
-                .is_some_and(|body| body.is_same_node(Some(&active)));
-            on_page || left.is_same_node(Some(&active))
-        }
-    };
+    let focus_lost = focus_on_page()
+        || gloo::utils::document()
+            .active_element()
+            .is_some_and(|active| left.is_same_node(Some(&active)));
     if !focus_lost {
         return;
     }

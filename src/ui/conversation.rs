@@ -55,11 +55,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
         // Focusable, so that the keyboard can scroll back through it (WCAG 2.1.1).
         <ol class="conversation-log" ref={log} tabindex="0" aria-label="The conversation so far">
             { for shown.iter().enumerate().flat_map(|(index, step)| {
-                let side = match step.direction {
-                    Some(Direction::ClientToServer) => "line-client",
-                    Some(Direction::ServerToClient) => "line-server",
-                    None => "line-event",
-                };
+                let side = line_class(step.direction);
                 let current = if Some(index) == last { " line-current" } else { "" };
                 let cut = step.lines.len() > 1 && step.direction.is_some();
                 let last_line = step.lines.len().saturating_sub(1);
@@ -82,6 +78,15 @@ pub fn conversation(props: &ConversationProps) -> Html {
                 })
             }) }
         </ol>
+    }
+}
+
+/// The class that colours a line by who sent it: client, server, or neither (an event).
+pub(super) fn line_class(direction: Option<Direction>) -> &'static str {
+    match direction {
+        Some(Direction::ClientToServer) => "line-client",
+        Some(Direction::ServerToClient) => "line-server",
+        None => "line-event",
     }
 }
 

@@ -2,9 +2,10 @@
 //! (with the RFC section), and the state of the world at this moment.
 
 use super::app::{same_run, Loaded};
-use super::conversation::split_line;
+use super::conversation::{line_class, split_line};
+use super::focus_on_page;
 use crate::sim::steps::{wire_lines, LineEnding, Step, StepExplanation};
-use crate::sim::trace::{format_time, Direction, Event, TraceEvent};
+use crate::sim::trace::{format_time, Event, TraceEvent};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -100,16 +101,6 @@ pub fn details(props: &DetailsProps) -> Html {
             { content }
         </div>
     }
-}
-
-/// Whether the keyboard focus is on no element of the page (on its body).
-fn focus_on_page() -> bool {
-    let document = gloo::utils::document();
-    document.active_element().is_none_or(|active| {
-        document
-            .body()
-            .is_some_and(|page| AsRef::<web_sys::Element>::as_ref(&page) == &active)
-    })
 }
 
 /// Before the first step: the scenario's title and teaching text.
@@ -252,11 +243,7 @@ const STEP_LINES_SHOWN: usize = 3;
 /// The step's own lines, over its explanation. Shown on narrow screens only (styles), where
 /// the conversation is below the details, out of sight: the student reads what is explained.
 fn step_lines(step: &Step) -> Html {
-    let side = match step.direction {
-        Some(Direction::ClientToServer) => "line-client",
-        Some(Direction::ServerToClient) => "line-server",
-        None => "line-event",
-    };
+    let side = line_class(step.direction);
     let more = step.lines.len().saturating_sub(STEP_LINES_SHOWN);
     html! {
         <ol class="details-step-lines">

@@ -11,6 +11,17 @@ mod topology;
 
 pub use app::{App, Lab, LabAction};
 
+/// Whether the keyboard focus is on no element of the page (on its body): where a browser
+/// leaves it when the focused element goes away or becomes disabled.
+fn focus_on_page() -> bool {
+    let document = gloo::utils::document();
+    document.active_element().is_none_or(|active| {
+        document
+            .body()
+            .is_some_and(|page| page.is_same_node(Some(&active)))
+    })
+}
+
 /// Id of the element in index.html that the app mounts into.
 pub const ROOT_ID: &str = "lab";
 
