@@ -22,23 +22,28 @@ impl PartialEq for ConversationProps {
 pub fn conversation(props: &ConversationProps) -> Html {
     let log = use_node_ref();
     // Keep the newest line in sight, scrolling only the log, never the page; a step of more
-    // lines than fit keeps its first line (the one it is about) at the top instead.
+    // lines than fit keeps its first line (the one it is about) at the top instead, unless
+    // that would hide the step's first refusal, which the details explain first: then the
+    // refusal is the bottom line in sight.
     {
         let log = log.clone();
         use_effect_with(props.cursor, move |_| {
             if let Some(element) = log.cast::<web_sys::Element>() {
+                const MARGIN: i32 = 8;
                 let bottom = element.scroll_height() - element.client_height();
-                let first_current =
-                    element
-                        .query_selector(".line-current")
-                        .ok()
-                        .flatten()
-                        .map(|line| {
-                            let offset = line.get_bounding_client_rect().top()
-                                - element.get_bounding_client_rect().top();
-                            element.scroll_top() + offset as i32 - 8
-                        });
-                element.set_scroll_top(first_current.map_or(bottom, |top| top.min(bottom)));
+                let log_top = element.get_bounding_client_rect().top();
+                // A line's top and bottom in the log's own coordinates (its scroll offsets).
+                let extent = |selector: &str| {
+                    let line = element.query_selector(selector).ok().flatten()?;
+                    let rect = line.get_bounding_client_rect();
+                    let top = element.scroll_top() + (rect.top() - log_top) as i32;
+                    Some((top, top + rect.height() as i32))
+                };
+                let mut target = extent(".line-current").map_or(bottom, |(top, _)| top - MARGIN);
+                if let Some((_, refusal_bottom)) = extent(".line-current.line-refusal") {
+                    target = target.max(refusal_bottom + MARGIN - element.client_height());
+                }
+                element.set_scroll_top(target.min(bottom));
             }
         });
     }
@@ -65,6 +70,8 @@ pub fn conversation(props: &ConversationProps) -> Html {
                     // trace's, not the sender's: it is drawn apart (Details show every line).
                     let side = if cut && number == last_line && is_data_summary(&text) {
                         "line-event line-summary"
+                    } else if step.direction == Some(Direction::ServerToClient) {
+                        refusal_class(&text).unwrap_or(side)
                     } else {
                         side
                     };
@@ -87,6 +94,25 @@ pub(super) fn line_class(direction: Option<Direction>) -> &'static str {
         Some(Direction::ClientToServer) => "line-client",
         Some(Direction::ServerToClient) => "line-server",
         None => "line-event",
+    }
+}
+
+/// The classes of a server line that carries a refusal: a 4yz reply (temporary), a 5yz reply
+/// or a POP3 `-ERR` (permanent), as the details colour their explanations; `None` for any
+/// other line. `text` is the line's text column, `#1 S: 550 5.1.1 ...`.
+fn refusal_class(text: &str) -> Option<&'static str> {
+    let (_, reply) = text.split_once("S: ")?;
+    let code = reply.as_bytes().get(..3)?;
+    let is_code = code.iter().all(u8::is_ascii_digit)
+        && reply
+            .as_bytes()
+            .get(3)
+            .is_none_or(|&b| b == b' ' || b == b'-');
+    match code[0] {
+        b'4' if is_code => Some("line-server line-refusal line-temporary"),
+        b'5' if is_code => Some("line-server line-refusal line-permanent"),
+        _ if reply.starts_with("-ERR") => Some("line-server line-refusal line-permanent"),
+        _ => None,
     }
 }
 

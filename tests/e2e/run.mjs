@@ -251,6 +251,28 @@ await test('the focus stays in the details when the bytes it was on go', async (
   }
 });
 
+await test('a step of many lines keeps its refusal in sight in the conversation', async () => {
+  // The smuggling attempt's server answers everything at once: 13 lines, the 550 eleventh.
+  const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 657 } });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=smtp-smuggling&step=12'; });
+    const refusal = page.locator('.conversation-log .line-current.line-permanent');
+    await refusal.first().waitFor();
+    assert.equal(await refusal.count(), 1, 'one refusal line in the step');
+    assert.match(await refusal.textContent(), /550 5\.5\.2/);
+    const log = await page.locator('.conversation-log').boundingBox();
+    const line = await refusal.boundingBox();
+    assert.ok(line.y >= log.y && line.y + line.height <= log.y + log.height,
+      `the 550 line (${line.y}..${line.y + line.height}) is inside the log (${log.y}..${log.y + log.height})`);
+    // The greeting and the 250 replies are not refusals.
+    assert.equal(await page.locator('.conversation-log .line-refusal').count(), 1);
+    await page.screenshot({ path: `${SHOTS}/projector-refusal.png` });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await test('no line or arrowhead of the diagram crosses a link label', async () => {
   const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
   try {
