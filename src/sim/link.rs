@@ -1,7 +1,9 @@
 //! Share links: a built-in scenario and a step in it, written in a URL's fragment
 //! (`#scenario=greylisting&step=55`), so that a teacher can point students at one moment of a
 //! delivery. Reading a link never fails silently: a broken one gets a sentence that says what
-//! is wrong with it.
+//! is wrong with it. A link whose scenario is clear is followed even when the rest of it is
+//! not (a step that is no number, a part added on its way): the student sees the scenario,
+//! and the sentence says what was left out.
 
 use std::fmt::Write as _;
 
@@ -12,6 +14,10 @@ pub struct ShareLink {
     pub scenario: String,
     /// How many steps are shown (0: none yet).
     pub step: usize,
+    /// What in the link could not be followed and was left out, as a sentence for the user.
+    pub left_out: Option<String>,
+    /// The link gives a step that could not be read (then `step` is 0).
+    pub step_unreadable: bool,
 }
 
 /// The longest fragment read; a link is a few dozen characters.
@@ -27,7 +33,9 @@ pub fn write(scenario: &str, step: usize) -> String {
 }
 
 /// Reads a URL fragment (with or without its `#`): `None` when it is empty, the link when it
-/// is one, or what is wrong with it. Whether the scenario exists is for the caller to check.
+/// names a scenario, or what is wrong with it. Names and the scenario are read in any case
+/// (a phone's keyboard capitalises the first letter). Whether the scenario exists is for
+/// the caller to check.
 pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
     if fragment.is_empty() {
@@ -49,68 +57,94 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     };
     let mut scenario: Option<String> = None;
     let mut step = None;
+    // The first part that cannot be followed; the link is still followed without it.
+    let mut left_out: Option<String> = None;
+    let mut step_unreadable = false;
     for part in fragment.split('&').filter(|part| !part.is_empty()) {
         // A name or value may come back percent-encoded from a chat or a mail program
         // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
         // an encoded `&` or `=` stays part of its value.
-        let decoded = part
-            .split_once('=')
-            .map(|(name, value)| (percent_decoded(name), percent_decoded(value)));
-        match decoded
+        let decoded = part.split_once('=').map(|(name, value)| {
+            (
+                percent_decoded(name).to_ascii_lowercase(),
+                percent_decoded(value),
+            )
+        });
+        let problem = match decoded
             .as_ref()
             .map(|(name, value)| (name.as_str(), value.as_str()))
         {
-            // Two different scenarios or steps are not taken as either: the link was put
-            // together by hand or cut and pasted wrong, and showing one would hide that.
-            Some(("scenario", name)) if scenario.as_deref().is_some_and(|first| first != name) => {
-                let first = scenario.unwrap_or_default();
-                return Err(format!(
-                    "This link names two scenarios, {first:?} and {name:?}; a link names one."
-                ));
-            }
-            Some(("scenario", name)) if is_scenario_name(name) => {
-                scenario = Some(name.to_string());
-            }
             Some(("scenario", name)) => {
-                return Err(format!(
-                    "This link names the scenario {name:?}, which is not a scenario name (lower-case letters, digits and '-')."
-                ));
+                let name = name.to_ascii_lowercase();
+                // Two different scenarios are not taken as either: the link was put together
+                // by hand or cut and pasted wrong, and showing one would hide that.
+                if let Some(first) = scenario.as_deref().filter(|first| *first != name) {
+                    return Err(format!(
+                        "This link names two scenarios, {first:?} and {name:?}; a link names one."
+                    ));
+                }
+                if !is_scenario_name(&name) {
+                    return Err(format!(
+                        "This link names the scenario {name:?}, which is not a scenario name (letters, digits and '-')."
+                    ));
+                }
+                scenario = Some(name);
+                None
             }
-            Some(("step", number)) if step.is_some() && number.parse::<usize>().ok() != step => {
-                return Err("This link gives two steps; a link gives one, as in \
-                     #scenario=greylisting&step=55."
-                    .to_string());
-            }
-            // A step past the end shows the end, however large the number.
-            Some(("step", number))
-                if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) =>
-            {
-                step = Some(number.parse::<usize>().unwrap_or(usize::MAX));
-            }
-            Some(("step", number)) => {
-                return Err(format!(
-                    "This link gives the step {number:?}, which is not a step number \
-                     (0, 1, 2, ...)."
-                ))
-            }
-            _ => {
-                return Err(format!(
-                    "This link has a part SMTP Lab does not know: {part:?}. A link looks like \
-                     #scenario=greylisting&step=55."
-                ))
-            }
+            Some(("step", number)) => match read_step(number) {
+                Some(number) if step.is_some_and(|first| first != number) => {
+                    step_unreadable = true;
+                    Some(
+                        "This link gives two steps; a link gives one, as in \
+                         #scenario=greylisting&step=55."
+                            .to_string(),
+                    )
+                }
+                Some(number) => {
+                    step = Some(number);
+                    None
+                }
+                None => {
+                    step_unreadable = true;
+                    Some(format!(
+                        "This link gives the step {number:?}, which is not a step number \
+                         (0, 1, 2, ...)."
+                    ))
+                }
+            },
+            _ => Some(format!(
+                "This link has a part SMTP Lab does not know: {part:?}. A link looks like \
+                 #scenario=greylisting&step=55."
+            )),
+        };
+        if left_out.is_none() {
+            left_out = problem;
         }
     }
-    match scenario {
-        Some(scenario) => Ok(Some(ShareLink {
-            scenario,
-            step: step.unwrap_or(0),
-        })),
-        None => Err(
+    let Some(scenario) = scenario else {
+        return Err(left_out.unwrap_or_else(|| {
             "This link names no scenario. A link looks like #scenario=greylisting&step=55."
-                .to_string(),
-        ),
-    }
+                .to_string()
+        }));
+    };
+    Ok(Some(ShareLink {
+        scenario,
+        // A step that could not be read is no step: the scenario is shown from its start.
+        step: if step_unreadable {
+            0
+        } else {
+            step.unwrap_or(0)
+        },
+        left_out,
+        step_unreadable,
+    }))
+}
+
+/// A step number: decimal digits only; a step past the end shows the end, however large the
+/// number.
+fn read_step(number: &str) -> Option<usize> {
+    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| number.parse::<usize>().unwrap_or(usize::MAX))
 }
 
 /// `text` with each `%HH` (two hexadecimal digits) replaced by that octet (RFC 3986 2.1); a
@@ -151,33 +185,31 @@ fn is_scenario_name(name: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// A link followed whole: `scenario` at `step`, nothing left out.
+    fn followed(scenario: &str, step: usize) -> ShareLink {
+        ShareLink {
+            scenario: scenario.to_string(),
+            step,
+            left_out: None,
+            step_unreadable: false,
+        }
+    }
+
     #[test]
     fn a_written_link_reads_back() {
         let fragment = write("greylisting", 55);
         assert_eq!(fragment, "#scenario=greylisting&step=55");
-        assert_eq!(
-            parse(&fragment),
-            Ok(Some(ShareLink {
-                scenario: "greylisting".into(),
-                step: 55
-            }))
-        );
+        assert_eq!(parse(&fragment), Ok(Some(followed("greylisting", 55))));
         // The step may be left out, and the order does not matter.
         assert_eq!(
             parse("step=3&scenario=null-mx"),
-            Ok(Some(ShareLink {
-                scenario: "null-mx".into(),
-                step: 3
-            }))
+            Ok(Some(followed("null-mx", 3)))
         );
         assert_eq!(parse("#scenario=null-mx").unwrap().unwrap().step, 0);
         // The same part twice says nothing different.
         assert_eq!(
             parse("#scenario=null-mx&step=3&scenario=null-mx&step=3"),
-            Ok(Some(ShareLink {
-                scenario: "null-mx".into(),
-                step: 3
-            }))
+            Ok(Some(followed("null-mx", 3)))
         );
         // Percent-encoded on its way (RFC 3986 2.1), in parts or whole, it reads the same.
         for encoded in [
@@ -186,10 +218,7 @@ mod tests {
         ] {
             assert_eq!(
                 parse(encoded),
-                Ok(Some(ShareLink {
-                    scenario: "null-mx".into(),
-                    step: 3
-                })),
+                Ok(Some(followed("null-mx", 3))),
                 "{encoded}"
             );
         }
@@ -202,13 +231,7 @@ mod tests {
         for scenario in crate::sim::library::builtin() {
             let scenario = scenario.expect("a valid built-in scenario");
             let link = parse(&write(&scenario.name, 3)).expect(&scenario.name);
-            assert_eq!(
-                link,
-                Some(ShareLink {
-                    scenario: scenario.name.clone(),
-                    step: 3
-                })
-            );
+            assert_eq!(link, Some(followed(&scenario.name, 3)));
         }
     }
 
@@ -232,29 +255,18 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_link_says_what_is_wrong() {
+    fn a_link_without_a_clear_scenario_says_what_is_wrong() {
         for (fragment, expected) in [
             ("#step=5", "names no scenario"),
             ("#scenario=", "not a scenario name"),
             ("#scenario=Grey%20listing", "not a scenario name"),
-            ("#scenario=greylisting&step=-1", "not a step number"),
-            ("#scenario=greylisting&step=", "not a step number"),
-            ("#scenario=greylisting&step=+5", "not a step number"),
-            ("#scenario=greylisting&colour=red", "does not know"),
             ("#garbage", "does not know"),
             (
                 "#scenario=greylisting&step=5&scenario=basic-delivery",
                 "names two scenarios, \"greylisting\" and \"basic-delivery\"",
             ),
-            ("#scenario=greylisting&step=5&step=6", "gives two steps"),
-            ("#scenario=greylisting&step=5&step=x", "gives two steps"),
             ("#scenario=null%2", "not a scenario name"),
             ("#scenario=%FF", "not a scenario name"),
-            // An encoded separator is part of its value, not a second part.
-            (
-                "#scenario=greylisting&step=5%26scenario%3Dnull-mx",
-                "not a step number",
-            ),
         ] {
             let error = parse(fragment).expect_err(fragment);
             assert!(error.contains(expected), "{fragment}: {error}");
@@ -264,5 +276,78 @@ mod tests {
         // Control characters are quoted, never written out.
         let error = parse("#scenario=a\u{7}b").unwrap_err();
         assert!(error.contains("\\u{7}"), "{error}");
+    }
+
+    #[test]
+    fn a_link_with_a_clear_scenario_is_followed_and_says_what_it_left_out() {
+        for (fragment, step, step_unreadable, expected) in [
+            (
+                "#scenario=greylisting&step=-1",
+                0,
+                true,
+                "not a step number",
+            ),
+            ("#scenario=greylisting&step=", 0, true, "not a step number"),
+            (
+                "#scenario=greylisting&step=+5",
+                0,
+                true,
+                "not a step number",
+            ),
+            (
+                "#scenario=greylisting&step=5&step=6",
+                0,
+                true,
+                "gives two steps",
+            ),
+            (
+                "#scenario=greylisting&step=5&step=x",
+                0,
+                true,
+                "not a step number",
+            ),
+            // An encoded separator is part of its value, not a second part.
+            (
+                "#scenario=greylisting&step=5%26scenario%3Dnull-mx",
+                0,
+                true,
+                "not a step number",
+            ),
+            // A part added on the way is left out; the step still holds.
+            (
+                "#scenario=greylisting&colour=red&step=5",
+                5,
+                false,
+                "does not know: \"colour=red\"",
+            ),
+            (
+                "#scenario=greylisting&step=5&utm_source",
+                5,
+                false,
+                "does not know",
+            ),
+        ] {
+            let link = parse(fragment).expect(fragment).expect(fragment);
+            assert_eq!(link.scenario, "greylisting", "{fragment}");
+            assert_eq!(link.step, step, "{fragment}");
+            assert_eq!(link.step_unreadable, step_unreadable, "{fragment}");
+            let left_out = link.left_out.expect(fragment);
+            assert!(left_out.contains(expected), "{fragment}: {left_out}");
+        }
+    }
+
+    #[test]
+    fn names_and_the_scenario_are_read_in_any_case() {
+        for fragment in [
+            "#Scenario=Greylisting&Step=5",
+            "#SCENARIO=GREYLISTING&STEP=5",
+            "#scenario=greyListing&step=5",
+        ] {
+            assert_eq!(
+                parse(fragment),
+                Ok(Some(followed("greylisting", 5))),
+                "{fragment}"
+            );
+        }
     }
 }

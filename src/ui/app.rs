@@ -99,13 +99,26 @@ impl Reducible for Lab {
                         link.scenario
                     ));
                 };
-                let opened = self.reduce(LabAction::Select(index));
-                Rc::new(Lab {
-                    player: opened
-                        .player
-                        .apply(PlayerAction::Seek { cursor: link.step }),
-                    ..(*opened).clone()
-                })
+                // A link whose step could not be read, to the scenario already shown, leaves
+                // it where it is; otherwise the link's scenario opens at its step (or its
+                // start).
+                let stays =
+                    link.step_unreadable && self.selected == Some(index) && self.loaded.is_some();
+                let opened = if stays {
+                    self
+                } else {
+                    let opened = self.reduce(LabAction::Select(index));
+                    Rc::new(Lab {
+                        player: opened
+                            .player
+                            .apply(PlayerAction::Seek { cursor: link.step }),
+                        ..(*opened).clone()
+                    })
+                };
+                match link.left_out {
+                    Some(problem) => opened.with_error(problem),
+                    None => opened,
+                }
             }
             LabAction::Select(index) => {
                 let Some((file, text)) = SCENARIO_FILES.get(index) else {
