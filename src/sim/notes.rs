@@ -477,9 +477,20 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
              submission servers require it before they take mail.",
             "RFC 4954, RFC 4616",
         ),
+        // Whether the commands after MAIL went with it tells a pipelining client from one
+        // that waits for each reply.
+        "MAIL" if single_line(bytes) => note(
+            "MAIL FROM starts a mail transaction and gives the reverse path, where bounces go. \
+             This client sends MAIL alone and waits for its reply before the first RCPT: one \
+             round trip per command. Where the server offers PIPELINING, a client may send \
+             MAIL and every RCPT at once.",
+            "RFC 5321 4.1.1.2, RFC 2920",
+        ),
         "MAIL" => note(
             "MAIL FROM starts a mail transaction and gives the reverse path, where bounces go. \
-             With PIPELINING the client sends MAIL and every RCPT without waiting.",
+             Here the commands after it go in the same send, without waiting for each reply: \
+             PIPELINING allows this when the server offers it, and saves a round trip per \
+             command.",
             "RFC 5321 4.1.1.2, RFC 2920",
         ),
         "RCPT" => note(
@@ -645,6 +656,11 @@ mod tests {
             let note = sent(data, Protocol::Smtp).unwrap();
             assert!(note.text.contains("extra dot"), "{data}");
         }
+        // MAIL alone is a client that waits; MAIL with what follows, one that pipelines.
+        let alone = sent("MAIL FROM:<a@b>\r\n", Protocol::Smtp).unwrap();
+        assert!(alone.text.contains("waits for its reply"), "{alone:?}");
+        let pipelined = sent("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", Protocol::Smtp).unwrap();
+        assert!(pipelined.text.contains("same send"), "{pipelined:?}");
         let unknown = sent("XYZZY\r\n", Protocol::Smtp).unwrap();
         assert!(unknown.text.contains("does not cover"), "{unknown:?}");
         assert!(sent("XYZZY\r\n", Protocol::Pop3).is_none());
