@@ -4,7 +4,9 @@
 //! own, joins the step of the bytes that carry the reply.
 
 use super::notes::{note_for, StepNote};
-use super::trace::{ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace};
+use super::trace::{
+    is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -174,6 +176,67 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     steps
 }
 
+/// A reply that refuses: what the details colour its explanation by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 4yz: try again later (RFC 5321 4.2.1).
+    Temporary,
+    /// 5yz, or a POP3 `-ERR`.
+    Permanent,
+}
+
+impl Refusal {
+    fn of(explanation: &StepExplanation) -> Option<Refusal> {
+        match explanation.code {
+            400..=499 => Some(Refusal::Temporary),
+            500.. => Some(Refusal::Permanent),
+            _ => None,
+        }
+    }
+}
+
+/// For each line of `step`, the refusal its reply is, when the line belongs to a reply that
+/// refuses. The replies in a server's step are its explanations, in order: one starts at the
+/// step's first line and after each last line of an SMTP reply (`250 ...`, not `250-...`,
+/// RFC 5321 4.2.1). A POP3 server's step is one response, whose data lines (a message's,
+/// which may read like replies) start nothing.
+pub fn refusal_lines(step: &Step) -> Vec<Option<Refusal>> {
+    let mut refusals = vec![None; step.lines.len()];
+    if step.direction != Some(Direction::ServerToClient)
+        || step.explanations.iter().all(|e| Refusal::of(e).is_none())
+    {
+        return refusals;
+    }
+    let mut replies = step.explanations.iter();
+    let mut current = None;
+    let mut reply_starts = true;
+    for (refusal, line) in refusals.iter_mut().zip(&step.lines) {
+        let Some((_, text)) = line.split_once(" S: ") else {
+            continue;
+        };
+        if is_data_summary(line) {
+            break;
+        }
+        if reply_starts {
+            let Some(explanation) = replies.next() else {
+                break;
+            };
+            current = Refusal::of(explanation);
+        }
+        *refusal = current;
+        reply_starts = is_last_reply_line(text);
+    }
+    refusals
+}
+
+/// Whether `text` is the last line of an SMTP reply: its code, then a space or nothing.
+fn is_last_reply_line(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() >= 3
+        && bytes[..3].iter().all(u8::is_ascii_digit)
+        && bytes.get(3).is_none_or(|&b| b == b' ')
+}
+
 /// The connection an event happened on, if any.
 pub(crate) fn event_conn(event: &Event) -> Option<ConnId> {
     match event {
@@ -244,6 +307,121 @@ mod tests {
                 "{}: {unexplained:#?}",
                 scenario.name
             );
+        }
+    }
+
+    /// A server's step of `lines` (wire text) carrying replies with these codes.
+    fn server_step(lines: &[&str], codes: &[u16]) -> Step {
+        Step {
+            event: 0,
+            time_ms: 0,
+            lines: lines
+                .iter()
+                .map(|line| format!("0+00:00:00.000  mx.b.test  #1 S: {line}"))
+                .collect(),
+            conn: Some(1),
+            direction: Some(Direction::ServerToClient),
+            explanations: codes
+                .iter()
+                .map(|&code| StepExplanation {
+                    code,
+                    enhanced: None,
+                    heading: code.to_string(),
+                    meaning: "".into(),
+                    why: "".into(),
+                    rfc: "".into(),
+                })
+                .collect(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn refusals_are_the_replies_their_explanations_say() {
+        use Refusal::{Permanent, Temporary};
+        // Pipelined replies, one of them on two lines: each reply takes its explanation.
+        let step = server_step(
+            &[
+                "250 OK",
+                "550-no such user",
+                "550 really",
+                "452 too many",
+                "354 go",
+            ],
+            &[250, 550, 452, 354],
+        );
+        assert_eq!(
+            refusal_lines(&step),
+            [
+                None,
+                Some(Permanent),
+                Some(Permanent),
+                Some(Temporary),
+                None
+            ]
+        );
+        // A POP3 message holds lines that read like replies; its +OK refuses nothing.
+        let retrieved = server_step(
+            &["+OK 120 octets", "550 quoted", "-ERR quoted", "."],
+            &[200],
+        );
+        assert_eq!(refusal_lines(&retrieved), [None; 4]);
+        let refused = server_step(&["-ERR no such message"], &[500]);
+        assert_eq!(refusal_lines(&refused), [Some(Permanent)]);
+        // A client's lines are never replies, whatever they read.
+        let mut sent = server_step(&["550 quoted"], &[550]);
+        sent.direction = Some(Direction::ClientToServer);
+        assert_eq!(refusal_lines(&sent), [None]);
+    }
+
+    #[test]
+    fn the_smuggling_attempts_refusal_is_found_among_its_thirteen_lines() {
+        let scenario = library::find("smtp-smuggling").expect("a built-in scenario");
+        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let step = steps
+            .iter()
+            .find(|s| s.explanations.iter().any(|e| e.code == 550))
+            .expect("the 550");
+        let marked: Vec<&str> = refusal_lines(step)
+            .iter()
+            .zip(&step.lines)
+            .filter(|(refusal, _)| refusal.is_some())
+            .map(|(_, line)| line.as_str())
+            .collect();
+        assert_eq!(marked.len(), 1, "{marked:?}");
+        assert!(marked[0].ends_with("S: 550 5.5.2 Message refused: bare <LF> in message data"));
+    }
+
+    #[test]
+    fn every_refusal_of_every_builtin_scenario_marks_its_own_lines() {
+        for scenario in library::builtin().into_iter().map(|s| s.expect("valid")) {
+            for step in steps(&run(&scenario, scenario.seed).trace) {
+                let marked: Vec<&str> = refusal_lines(&step)
+                    .iter()
+                    .zip(&step.lines)
+                    .filter(|(refusal, _)| refusal.is_some())
+                    .filter_map(|(_, line)| line.split_once(" S: ").map(|(_, text)| text))
+                    .collect();
+                for explanation in step.explanations.iter().filter(|e| e.code >= 400) {
+                    let code = match explanation.heading.as_str() {
+                        "-ERR" => "-ERR".to_string(),
+                        _ => explanation.code.to_string(),
+                    };
+                    assert!(
+                        marked.iter().any(|text| text.starts_with(&code)),
+                        "{}: {code} in {:#?}",
+                        scenario.name,
+                        step.lines
+                    );
+                }
+                assert!(
+                    marked.iter().all(|text| text.starts_with('4')
+                        || text.starts_with('5')
+                        || text.starts_with("-ERR")),
+                    "{}: {marked:#?}",
+                    scenario.name
+                );
+            }
         }
     }
 

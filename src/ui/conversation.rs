@@ -2,6 +2,7 @@
 //! lines (`S:`) told apart by colour and by their prefix; the current step is marked.
 
 use super::app::{same_run, Loaded};
+use crate::sim::steps::{refusal_lines, Refusal, Step};
 use crate::sim::trace::{is_data_summary, Direction};
 use std::rc::Rc;
 use yew::prelude::*;
@@ -24,7 +25,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
     // Keep the newest line in sight, scrolling only the log, never the page; a step of more
     // lines than fit keeps its first line (the one it is about) at the top instead, unless
     // that would hide the step's first refusal, which the details explain first: then the
-    // refusal is the bottom line in sight.
+    // refusal is the bottom line in sight (or the top one, if it is taller than the log).
     {
         let log = log.clone();
         use_effect_with(props.cursor, move |_| {
@@ -40,8 +41,9 @@ pub fn conversation(props: &ConversationProps) -> Html {
                     Some((top, top + rect.height() as i32))
                 };
                 let mut target = extent(".line-current").map_or(bottom, |(top, _)| top - MARGIN);
-                if let Some((_, refusal_bottom)) = extent(".line-current.line-refusal") {
-                    target = target.max(refusal_bottom + MARGIN - element.client_height());
+                if let Some((refusal_top, refusal_bottom)) = extent(".line-current.line-refusal") {
+                    let refusal_at_bottom = refusal_bottom + MARGIN - element.client_height();
+                    target = target.max(refusal_at_bottom.min(refusal_top - MARGIN));
                 }
                 element.set_scroll_top(target.min(bottom));
             }
@@ -60,21 +62,9 @@ pub fn conversation(props: &ConversationProps) -> Html {
         // Focusable, so that the keyboard can scroll back through it (WCAG 2.1.1).
         <ol class="conversation-log" ref={log} tabindex="0" aria-label="The conversation so far">
             { for shown.iter().enumerate().flat_map(|(index, step)| {
-                let side = line_class(step.direction);
                 let current = if Some(index) == last { " line-current" } else { "" };
-                let cut = step.lines.len() > 1 && step.direction.is_some();
-                let last_line = step.lines.len().saturating_sub(1);
-                step.lines.iter().enumerate().map(move |(number, line)| {
+                step.lines.iter().zip(line_classes(step)).map(move |(line, side)| {
                     let (time, actor, text) = split_line(line);
-                    // The line that says how much of a long transmission is not shown is the
-                    // trace's, not the sender's: it is drawn apart (Details show every line).
-                    let side = if cut && number == last_line && is_data_summary(&text) {
-                        "line-event line-summary"
-                    } else if step.direction == Some(Direction::ServerToClient) {
-                        refusal_class(&text).unwrap_or(side)
-                    } else {
-                        side
-                    };
                     html! {
                         <li class={format!("line {side}{current}")}>
                             <span class="line-time">{ time }</span>
@@ -88,32 +78,29 @@ pub fn conversation(props: &ConversationProps) -> Html {
     }
 }
 
-/// The class that colours a line by who sent it: client, server, or neither (an event).
-pub(super) fn line_class(direction: Option<Direction>) -> &'static str {
-    match direction {
+/// The classes of each line of `step`: who sent it (client, server, or neither, for an
+/// event); a refusal in its explanation's colour; the line that says how much of a long
+/// transmission is not shown, which is the trace's, not the sender's, drawn apart (the details
+/// show every line).
+pub(super) fn line_classes(step: &Step) -> Vec<&'static str> {
+    let side = match step.direction {
         Some(Direction::ClientToServer) => "line-client",
         Some(Direction::ServerToClient) => "line-server",
         None => "line-event",
-    }
-}
-
-/// The classes of a server line that carries a refusal: a 4yz reply (temporary), a 5yz reply
-/// or a POP3 `-ERR` (permanent), as the details colour their explanations; `None` for any
-/// other line. `text` is the line's text column, `#1 S: 550 5.1.1 ...`.
-fn refusal_class(text: &str) -> Option<&'static str> {
-    let (_, reply) = text.split_once("S: ")?;
-    let code = reply.as_bytes().get(..3)?;
-    let is_code = code.iter().all(u8::is_ascii_digit)
-        && reply
-            .as_bytes()
-            .get(3)
-            .is_none_or(|&b| b == b' ' || b == b'-');
-    match code[0] {
-        b'4' if is_code => Some("line-server line-refusal line-temporary"),
-        b'5' if is_code => Some("line-server line-refusal line-permanent"),
-        _ if reply.starts_with("-ERR") => Some("line-server line-refusal line-permanent"),
-        _ => None,
-    }
+    };
+    let cut = step.lines.len() > 1 && step.direction.is_some();
+    let last_line = step.lines.len().saturating_sub(1);
+    step.lines
+        .iter()
+        .zip(refusal_lines(step))
+        .enumerate()
+        .map(|(number, (line, refusal))| match refusal {
+            _ if cut && number == last_line && is_data_summary(line) => "line-event line-summary",
+            Some(Refusal::Temporary) => "line-server line-refusal line-temporary",
+            Some(Refusal::Permanent) => "line-server line-refusal line-permanent",
+            None => side,
+        })
+        .collect()
 }
 
 /// Splits a trace line (`time  actor  text`) into its columns, so that narrow screens can put

@@ -2,7 +2,7 @@
 //! (with the RFC section), and the state of the world at this moment.
 
 use super::app::{same_run, Loaded};
-use super::conversation::{line_class, split_line};
+use super::conversation::{line_classes, split_line};
 use super::focus_on_page;
 use crate::sim::steps::{wire_lines, LineEnding, Step, StepExplanation};
 use crate::sim::trace::{format_time, Event, TraceEvent};
@@ -242,20 +242,38 @@ const STEP_LINES_SHOWN: usize = 3;
 
 /// The step's own lines, over its explanation. Shown on narrow screens only (styles), where
 /// the conversation is below the details, out of sight: the student reads what is explained.
+/// A step of many lines shows its first ones, and its first refusal, which is explained first.
 fn step_lines(step: &Step) -> Html {
-    let side = line_class(step.direction);
-    let more = step.lines.len().saturating_sub(STEP_LINES_SHOWN);
-    html! {
-        <ol class="details-step-lines">
-            { for step.lines.iter().take(STEP_LINES_SHOWN).map(|line| {
-                let (_, actor, text) = split_line(line);
-                html! { <li class={side}><span class="details-step-actor">{ actor }</span>{ " " }{ text }</li> }
-            }) }
-            if more > 0 {
-                <li class="line-event">{ format!("... {more} more line{}", if more == 1 { "" } else { "s" }) }</li>
-            }
-        </ol>
+    let classes = line_classes(step);
+    let is_refusal = |class: &str| class.contains("line-refusal");
+    let first_refusal = classes.iter().position(|class| is_refusal(class));
+    let shown = |number: usize| {
+        number < STEP_LINES_SHOWN
+            || first_refusal.is_some_and(|first| {
+                number < first + STEP_LINES_SHOWN && is_refusal(classes[number])
+            })
+    };
+    let left_out = |count: usize| {
+        html! { <li class="line-event">{ format!("... {count} more line{}", if count == 1 { "" } else { "s" }) }</li> }
+    };
+    let mut items = Vec::new();
+    let mut skipped = 0;
+    for (number, (line, class)) in step.lines.iter().zip(&classes).enumerate() {
+        if !shown(number) {
+            skipped += 1;
+            continue;
+        }
+        if skipped > 0 {
+            items.push(left_out(skipped));
+            skipped = 0;
+        }
+        let (_, actor, text) = split_line(line);
+        items.push(html! { <li class={*class}><span class="details-step-actor">{ actor }</span>{ " " }{ text }</li> });
     }
+    if skipped > 0 {
+        items.push(left_out(skipped));
+    }
+    html! { <ol class="details-step-lines">{ for items }</ol> }
 }
 
 /// The explanations of a step's replies, those of refusals (4yz, 5yz, -ERR) first, each group

@@ -19,8 +19,13 @@ const DNS_LABEL_END: i32 = 190;
 /// The DNS server's box.
 const DNS_WIDTH: i32 = 80;
 const DNS_HEIGHT: i32 = 32;
-/// How far left of its column a lower resolver's line rises to DNS.
-const DNS_ROUTE_GAP: i32 = 12;
+/// How far left of its column a lower resolver's line rises to DNS: past the arrowheads of
+/// the links into the column (12 long), short of the labels over them.
+const DNS_ROUTE_GAP: i32 = 16;
+/// Where a lower resolver's line leaves the top of its box, from the box's left edge: the
+/// links into the box arrive at its side, slanting down from the left, and their arrowheads
+/// fill the side's upper half.
+const DNS_ROUTE_START: i32 = 12;
 /// Room under the last row for each link that passes other columns by.
 const DETOUR_STEP: i32 = 14;
 /// Longest name shown whole; longer ones end in "…".
@@ -162,15 +167,17 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
                 let active = focus == Some(Focus::Dns(resolver));
                 let (x, y) = (node_x(node), node_y(node));
                 // From the first row straight up; from a lower one round the left of its
-                // column, past the parties above it.
+                // column, past the parties above it and clear of the arrows into them.
                 let points = if node.row == 0 {
                     format!("{},{y} {},{}", x + NODE_WIDTH / 2, dns_x + DNS_WIDTH / 2, dns_y + DNS_HEIGHT)
                 } else {
                     let side = x - DNS_ROUTE_GAP;
-                    let middle = y + NODE_HEIGHT / 2;
+                    let start = x + DNS_ROUTE_START;
+                    // Halfway between this row and the one above.
+                    let gap = y - (ROW_STEP - NODE_HEIGHT) / 2;
                     let dns_middle = dns_y + DNS_HEIGHT / 2;
                     let dns_edge = if side < dns_x { dns_x } else { dns_x + DNS_WIDTH };
-                    format!("{x},{middle} {side},{middle} {side},{dns_middle} {dns_edge},{dns_middle}")
+                    format!("{start},{y} {start},{gap} {side},{gap} {side},{dns_middle} {dns_edge},{dns_middle}")
                 };
                 html! {
                     <polyline class={classes!("topology-link", active.then_some("topology-link-active"), active.then_some("topology-active"))}

@@ -267,13 +267,31 @@ await test('a step of many lines keeps its refusal in sight in the conversation'
     // The greeting and the 250 replies are not refusals.
     assert.equal(await page.locator('.conversation-log .line-refusal').count(), 1);
     await page.screenshot({ path: `${SHOTS}/projector-refusal.png` });
+    // A step without a refusal keeps its first line at the top: the smuggler's own send.
+    await page.evaluate(() => { window.location.hash = '#scenario=smtp-smuggling&step=5'; });
+    await page.waitForSelector('.controls-position:has-text("Step 5 of")');
+    assert.ok(await page.locator('.conversation-log .line-current').count() > 10, 'step 5 is the long send');
+    const first = await page.locator('.conversation-log .line-current').first().boundingBox();
+    assert.ok(Math.abs(first.y - log.y) < 16, `the step's first line (${first.y}) is at the top of the log (${log.y})`);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
   }
+  // On a phone the conversation is below the details, which repeat the refusal.
+  const phone = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await phone.page.evaluate(() => { window.location.hash = '#scenario=smtp-smuggling&step=12'; });
+    const repeated = phone.page.locator('.details-step-lines .line-refusal');
+    await repeated.waitFor();
+    assert.match(await repeated.textContent(), /550 5\.5\.2/);
+    assert.ok(await repeated.isVisible(), 'the refusal is shown over its explanation');
+    assert.deepEqual(phone.errors, []);
+  } finally {
+    await phone.context.close();
+  }
 });
 
-await test('no line or arrowhead of the diagram crosses a link label', async () => {
+await test('no line or arrowhead of the diagram crosses a link label, nor a DNS line an arrowhead', async () => {
   const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
   try {
     // Straight links, slanting ones to a second row, a backup MX's, a detour.
@@ -314,6 +332,28 @@ await test('no line or arrowhead of the diagram crosses a link label', async () 
               }
             }
             if (onLine || onArrow) found.push(`${text.textContent}: crossed by ${onLine ? 'a line' : 'an arrowhead'} ${x1},${y1} to ${x2},${y2}`);
+          }
+        }
+        // A DNS question's line (no arrow of its own) passes clear of every link's arrowhead:
+        // 12 long and 12 wide at its base, plus the half width of either line.
+        for (const [dx1, dy1, dx2, dy2, dns] of segments) {
+          if (dns.getAttribute('marker-end')) continue;
+          for (const [x1, y1, x2, y2, element] of segments) {
+            const isLast = element.tagName === 'line' || numbers(element.getAttribute('points')).slice(-2).join() === `${x2},${y2}`;
+            if (!element.getAttribute('marker-end') || !isLast) continue;
+            const length = Math.hypot(x2 - x1, y2 - y1);
+            const [ux, uy] = [(x2 - x1) / length, (y2 - y1) / length];
+            const dnsLength = Math.hypot(dx2 - dx1, dy2 - dy1);
+            for (let d = 0; d <= dnsLength; d += 0.5) {
+              const [px, py] = [dx1 + ((dx2 - dx1) * d) / dnsLength, dy1 + ((dy2 - dy1) * d) / dnsLength];
+              // The point in the arrowhead's frame: back from the tip, and across.
+              const back = (x2 - px) * ux + (y2 - py) * uy;
+              const across = Math.abs(-(x2 - px) * uy + (y2 - py) * ux);
+              if (back >= -1 && back <= 13 && across <= back / 2 + 1.5) {
+                found.push(`the DNS line ${dx1},${dy1} to ${dx2},${dy2} crosses the arrowhead at ${x2},${y2}`);
+                break;
+              }
+            }
           }
         }
         return found;
