@@ -307,18 +307,34 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     yew::scheduler::flush().await;
     let details = text_of(&root, ".region-details");
     assert!(details.contains("not a step number"), "{details}");
+    assert!(details.contains("opens at its start"), "{details}");
     assert_eq!(position(&root).0, 0);
     assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
+    // The address bar holds the link to what is shown, not the one that was opened.
+    assert_eq!(address(), "#scenario=null-mx&step=0");
     // The scenario is there to step through; the first step puts the complaint away.
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 1);
     assert!(!text_of(&root, ".region-details").contains("not a step number"));
+    // Over another scenario, such a link opens its own at its start; over its own, it leaves
+    // it where it is.
+    let root = mount_app_at("#scenario=greylisting&step=7").await;
+    follow_link("#scenario=null-mx&step=x").await;
+    assert_eq!(position(&root).0, 0);
+    assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
+    let root = mount_app_at("#scenario=greylisting&step=7").await;
+    follow_link("#scenario=greylisting&step=x").await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains("stays at step 7"), "{details}");
+    assert_eq!(position(&root).0, 7);
+    assert_eq!(address(), "#scenario=greylisting&step=7");
     // A part added on the way is left out, and the step still holds.
     let root = mount_app_at("#scenario=null-mx&step=3&fbclid=abc").await;
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 3);
-    assert!(text_of(&root, ".region-details").contains("\"fbclid=abc\""));
+    assert!(text_of(&root, ".region-details").contains("\"fbclid=abc\", which is left out"));
+    assert_eq!(address(), "#scenario=null-mx&step=3");
     mount_app_at("#").await;
 }
 
@@ -326,13 +342,17 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
 async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
     for (fragment, expected) in [
         ("#scenario=no-such-scenario", "not one of SMTP Lab's"),
-        ("#scenario=greylisting&step=many", "not a step number"),
+        (
+            "#scenario=greylisting&scenario=null-mx",
+            "names two scenarios",
+        ),
         ("#%E2%80%AE<script>", "does not know"),
     ] {
         let root = mount_app_at(fragment).await;
         yew::scheduler::flush().await;
         let details = text_of(&root, ".region-details");
         assert!(details.contains(expected), "{fragment}: {details}");
+        assert_eq!(text_of(&root, ".controls-position"), "No scenario loaded");
         // Choosing a scenario still works, and replaces the error.
         choose_scenario(&root, 0);
         yew::scheduler::flush().await;
@@ -340,19 +360,25 @@ async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
         assert!(position.starts_with("Step 0 of "), "{position}");
         assert!(!text_of(&root, ".region-details").contains(expected));
     }
-    // A broken link opened over a scenario leaves the scenario where it was; the next step
-    // puts the complaint away.
+    // A broken link opened over a scenario leaves the scenario where it was, and the address
+    // its link; the next step puts the complaint away.
     let root = mount_app_at("#scenario=greylisting&step=7").await;
     yew::scheduler::flush().await;
-    follow_link("#scenario=greylisting&step=x").await;
+    follow_link("#scenario=no-such-scenario").await;
     let details = text_of(&root, ".region-details");
-    assert!(details.contains("not a step number"), "{details}");
+    assert!(details.contains("not one of SMTP Lab's"), "{details}");
     assert_eq!(position(&root).0, 7);
+    assert_eq!(address(), "#scenario=greylisting&step=7");
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 8);
     assert!(text_of(&root, ".region-details").contains("Simulated time"));
     mount_app_at("#").await;
+}
+
+/// The fragment in the page's address.
+fn address() -> String {
+    gloo::utils::window().location().hash().unwrap()
 }
 
 /// Puts `fragment` in the address as a user editing it would: the page hears "hashchange".

@@ -2,7 +2,7 @@
 //! (`#scenario=greylisting&step=55`), so that a teacher can point students at one moment of a
 //! delivery. Reading a link never fails silently: a broken one gets a sentence that says what
 //! is wrong with it. A link whose scenario is clear is followed even when the rest of it is
-//! not (a step that is no number, a part added on its way): the student sees the scenario,
+//! not (a step that cannot be read, a part added on its way): the student sees the scenario,
 //! and the sentence says what was left out.
 
 use std::fmt::Write as _;
@@ -57,9 +57,10 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     };
     let mut scenario: Option<String> = None;
     let mut step = None;
-    // The first part that cannot be followed; the link is still followed without it.
-    let mut left_out: Option<String> = None;
-    let mut step_unreadable = false;
+    // What cannot be followed, the first of each kind; the link is followed without it. A
+    // step that cannot be read changes what is shown, so it is said first.
+    let mut step_problem: Option<String> = None;
+    let mut unknown_part: Option<&str> = None;
     for part in fragment.split('&').filter(|part| !part.is_empty()) {
         // A name or value may come back percent-encoded from a chat or a mail program
         // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
@@ -70,12 +71,12 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 percent_decoded(value),
             )
         });
-        let problem = match decoded
+        match decoded
             .as_ref()
             .map(|(name, value)| (name.as_str(), value.as_str()))
         {
-            Some(("scenario", name)) => {
-                let name = name.to_ascii_lowercase();
+            Some(("scenario", written)) => {
+                let name = written.to_ascii_lowercase();
                 // Two different scenarios are not taken as either: the link was put together
                 // by hand or cut and pasted wrong, and showing one would hide that.
                 if let Some(first) = scenario.as_deref().filter(|first| *first != name) {
@@ -85,58 +86,54 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 }
                 if !is_scenario_name(&name) {
                     return Err(format!(
-                        "This link names the scenario {name:?}, which is not a scenario name (letters, digits and '-')."
+                        "This link names the scenario {written:?}, which is not a scenario name \
+                         (letters a to z, digits and '-')."
                     ));
                 }
                 scenario = Some(name);
-                None
             }
-            Some(("step", number)) => match read_step(number) {
-                Some(number) if step.is_some_and(|first| first != number) => {
-                    step_unreadable = true;
-                    Some(
-                        "This link gives two steps; a link gives one, as in \
-                         #scenario=greylisting&step=55."
-                            .to_string(),
-                    )
+            Some(("step", number)) => match (read_step(number), step) {
+                (Some(second), Some(first)) if first != second => {
+                    step_problem.get_or_insert(format!(
+                        "This link gives two steps, {first} and {second}; a link gives one."
+                    ));
                 }
-                Some(number) => {
-                    step = Some(number);
-                    None
-                }
-                None => {
-                    step_unreadable = true;
-                    Some(format!(
+                (Some(number), _) => step = Some(number),
+                (None, _) => {
+                    step_problem.get_or_insert(format!(
                         "This link gives the step {number:?}, which is not a step number \
                          (0, 1, 2, ...)."
-                    ))
+                    ));
                 }
             },
-            _ => Some(format!(
-                "This link has a part SMTP Lab does not know: {part:?}. A link looks like \
-                 #scenario=greylisting&step=55."
-            )),
-        };
-        if left_out.is_none() {
-            left_out = problem;
+            _ => {
+                unknown_part.get_or_insert(part);
+            }
         }
     }
     let Some(scenario) = scenario else {
-        return Err(left_out.unwrap_or_else(|| {
-            "This link names no scenario. A link looks like #scenario=greylisting&step=55."
-                .to_string()
-        }));
+        let unknown = unknown_part
+            .map(|part| format!(", and has a part SMTP Lab does not know: {part:?}"))
+            .unwrap_or_default();
+        return Err(format!(
+            "This link names no scenario{unknown}. A link looks like \
+             #scenario=greylisting&step=55."
+        ));
     };
+    let unknown_part = unknown_part.map(|part| {
+        format!("This link has a part SMTP Lab does not know, {part:?}, which is left out.")
+    });
+    let left_out: Vec<String> = step_problem.iter().chain(&unknown_part).cloned().collect();
     Ok(Some(ShareLink {
         scenario,
         // A step that could not be read is no step: the scenario is shown from its start.
-        step: if step_unreadable {
+        step: if step_problem.is_some() {
             0
         } else {
             step.unwrap_or(0)
         },
-        left_out,
-        step_unreadable,
+        left_out: (!left_out.is_empty()).then(|| left_out.join(" ")),
+        step_unreadable: step_problem.is_some(),
     }))
 }
 
@@ -258,6 +255,15 @@ mod tests {
     fn a_link_without_a_clear_scenario_says_what_is_wrong() {
         for (fragment, expected) in [
             ("#step=5", "names no scenario"),
+            ("#step=x", "names no scenario"),
+            (
+                "#colour=red&step=5",
+                "names no scenario, and has a part SMTP Lab does not know: \"colour=red\"",
+            ),
+            // Only ASCII letters are folded: a dotted capital I is no i.
+            ("#scenario=GREYL%C4%B0STING", "not a scenario name"),
+            // The name is quoted as it was written.
+            ("#scenario=Grey%20Listing", "\"Grey Listing\", which is not"),
             ("#scenario=", "not a scenario name"),
             ("#scenario=Grey%20listing", "not a scenario name"),
             ("#garbage", "does not know"),
@@ -298,7 +304,15 @@ mod tests {
                 "#scenario=greylisting&step=5&step=6",
                 0,
                 true,
-                "gives two steps",
+                "gives two steps, 5 and 6",
+            ),
+            // A step that cannot be read is said first, whatever came before it.
+            (
+                "#scenario=greylisting&utm_source=x&step=abc",
+                0,
+                true,
+                "step \"abc\", which is not a step number (0, 1, 2, ...). This link has a part \
+                 SMTP Lab does not know, \"utm_source=x\", which is left out.",
             ),
             (
                 "#scenario=greylisting&step=5&step=x",
@@ -318,7 +332,7 @@ mod tests {
                 "#scenario=greylisting&colour=red&step=5",
                 5,
                 false,
-                "does not know: \"colour=red\"",
+                "does not know, \"colour=red\", which is left out",
             ),
             (
                 "#scenario=greylisting&step=5&utm_source",

@@ -481,10 +481,16 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
         // that waits for each reply.
         "MAIL" if single_line(bytes) => note(
             "MAIL FROM starts a mail transaction and gives the reverse path, where bounces go. \
-             This client sends MAIL alone and waits for its reply before the first RCPT: one \
-             round trip per command. Where the server offers PIPELINING, a client may send \
-             MAIL and every RCPT at once.",
+             It goes alone here, as from a client that waits for each reply before its next \
+             command: one round trip per command. Where the server offers PIPELINING, a \
+             client may send MAIL and every RCPT at once.",
             "RFC 5321 4.1.1.2, RFC 2920",
+        ),
+        // A line not ended yet: the server waits for its CRLF before it reads the command.
+        "MAIL" if memchr::memchr(b'\n', bytes).is_none() => note(
+            "MAIL FROM starts a mail transaction and gives the reverse path, where bounces go. \
+             A command ends with CRLF: until it comes, the server waits.",
+            "RFC 5321 4.1.1.2, 2.3.8",
         ),
         "MAIL" => note(
             "MAIL FROM starts a mail transaction and gives the reverse path, where bounces go. \
@@ -658,7 +664,9 @@ mod tests {
         }
         // MAIL alone is a client that waits; MAIL with what follows, one that pipelines.
         let alone = sent("MAIL FROM:<a@b>\r\n", Protocol::Smtp).unwrap();
-        assert!(alone.text.contains("waits for its reply"), "{alone:?}");
+        assert!(alone.text.contains("waits for each reply"), "{alone:?}");
+        let unended = sent("MAIL FROM:<a@b>", Protocol::Smtp).unwrap();
+        assert!(unended.text.contains("until it comes"), "{unended:?}");
         let pipelined = sent("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", Protocol::Smtp).unwrap();
         assert!(pipelined.text.contains("same send"), "{pipelined:?}");
         let unknown = sent("XYZZY\r\n", Protocol::Smtp).unwrap();

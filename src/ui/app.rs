@@ -70,8 +70,9 @@ impl PartialEq for Lab {
 pub enum LabAction {
     Select(usize),
     Player(PlayerAction),
-    /// A share link (the URL's fragment) was opened: its scenario at its step, or a sentence
-    /// that says why it cannot be followed.
+    /// A share link (the URL's fragment) was opened: its scenario at its step, with a
+    /// sentence for what in it was left out, or a sentence that says why it cannot be
+    /// followed.
     FollowLink(String),
 }
 
@@ -115,8 +116,15 @@ impl Reducible for Lab {
                         ..(*opened).clone()
                     })
                 };
+                let outcome = if !link.step_unreadable {
+                    String::new()
+                } else if stays {
+                    format!(" The scenario stays at step {}.", opened.player.cursor)
+                } else {
+                    " The scenario opens at its start.".to_string()
+                };
                 match link.left_out {
-                    Some(problem) => opened.with_error(problem),
+                    Some(problem) => opened.with_error(problem + &outcome),
                     None => opened,
                 }
             }
@@ -260,14 +268,16 @@ pub fn app() -> Html {
         });
     }
     // The address bar holds the link to what is shown, without adding to the history; not
-    // while playing, when it would change several times a second (browsers limit that).
+    // while playing, when it would change several times a second (browsers limit that). A
+    // link that was not followed whole (a step or a part left out) is replaced too, when its
+    // complaint appears, even where what is shown did not change.
     {
         let shown = lab
             .loaded
             .as_ref()
             .filter(|_| !lab.player.playing)
             .map(|l| link::write(&l.scenario.name, lab.player.cursor));
-        use_effect_with(shown, move |shown| {
+        use_effect_with((shown, lab.error.clone()), move |(shown, _)| {
             if let (Some(fragment), Ok(history)) = (shown, gloo::utils::window().history()) {
                 let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(fragment));
             }
