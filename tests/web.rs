@@ -333,7 +333,13 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     let root = mount_app_at("#scenario=null-mx&step=3&fbclid=abc").await;
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 3);
-    assert!(text_of(&root, ".region-details").contains("\"fbclid=abc\", which is left out"));
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains("\"fbclid=abc\", which is left out"),
+        "{details}"
+    );
+    // Said over the step's details, which stay.
+    assert!(details.contains("Simulated time"), "{details}");
     assert_eq!(address(), "#scenario=null-mx&step=3");
     mount_app_at("#").await;
 }

@@ -38,6 +38,15 @@ impl Loaded {
     }
 }
 
+/// Which run a state holds (0 for none), for effects that must run again when another
+/// scenario is shown at the same step: its address, since a run is only ever replaced, never
+/// changed in place.
+pub fn run_identity(loaded: &Option<Rc<Loaded>>) -> usize {
+    loaded
+        .as_ref()
+        .map_or(0, |loaded| Rc::as_ptr(loaded) as usize)
+}
+
 /// Whether two states hold the same run: compared by address, since a run is only ever
 /// replaced, never changed in place.
 pub fn same_run(a: &Option<Rc<Loaded>>, b: &Option<Rc<Loaded>>) -> bool {
@@ -54,7 +63,10 @@ pub fn same_run(a: &Option<Rc<Loaded>>, b: &Option<Rc<Loaded>>) -> bool {
 pub struct Lab {
     pub selected: Option<usize>,
     pub loaded: Option<Rc<Loaded>>,
+    /// Why a link or a scenario file cannot be shown: in place of the details.
     pub error: Option<String>,
+    /// What a link that was followed in part left out: over the details.
+    pub notice: Option<String>,
     pub player: Player,
 }
 
@@ -63,6 +75,7 @@ impl PartialEq for Lab {
         self.selected == other.selected
             && self.player == other.player
             && self.error == other.error
+            && self.notice == other.notice
             && same_run(&self.loaded, &other.loaded)
     }
 }
@@ -85,6 +98,7 @@ impl Reducible for Lab {
             LabAction::Player(action) => Rc::new(Lab {
                 player: self.player.apply(action),
                 error: self.error.clone().filter(|_| self.loaded.is_none()),
+                notice: None,
                 ..(*self).clone()
             }),
             LabAction::FollowLink(fragment) => {
@@ -123,10 +137,11 @@ impl Reducible for Lab {
                 } else {
                     " The scenario opens at its start.".to_string()
                 };
-                match link.left_out {
-                    Some(problem) => opened.with_error(problem + &outcome),
-                    None => opened,
-                }
+                // What was left out is said over the step's details, which stay.
+                Rc::new(Lab {
+                    notice: link.left_out.map(|left_out| left_out + &outcome),
+                    ..(*opened).clone()
+                })
             }
             LabAction::Select(index) => {
                 let Some((file, text)) = SCENARIO_FILES.get(index) else {
@@ -149,6 +164,7 @@ impl Reducible for Lab {
                                 map,
                             })),
                             error: None,
+                            notice: None,
                             player,
                         })
                     }
@@ -156,6 +172,7 @@ impl Reducible for Lab {
                         selected: Some(index),
                         loaded: None,
                         error: Some(format!("{file} is not a valid scenario: {errors}")),
+                        notice: None,
                         player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
                     }),
                 }
@@ -171,6 +188,7 @@ impl Lab {
         player.playing = false;
         Rc::new(Lab {
             error: Some(problem),
+            notice: None,
             player,
             ..self.clone()
         })
@@ -277,7 +295,8 @@ pub fn app() -> Html {
             .as_ref()
             .filter(|_| !lab.player.playing)
             .map(|l| link::write(&l.scenario.name, lab.player.cursor));
-        use_effect_with((shown, lab.error.clone()), move |(shown, _)| {
+        let complaint = (lab.error.clone(), lab.notice.clone());
+        use_effect_with((shown, complaint), move |(shown, _)| {
             if let (Some(fragment), Ok(history)) = (shown, gloo::utils::window().history()) {
                 let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(fragment));
             }
@@ -369,7 +388,7 @@ pub fn app() -> Html {
             </section>
             <section class="region region-details" aria-labelledby="details-title">
                 <h2 id="details-title" class="region-title">{ "Details" }</h2>
-                <Details loaded={loaded} {cursor} error={lab.error.clone()} playing={lab.player.playing} />
+                <Details loaded={loaded} {cursor} error={lab.error.clone()} notice={lab.notice.clone()} playing={lab.player.playing} />
             </section>
             <section class="region region-controls" aria-label="Scenario and playback controls">
                 <div class="scenario-picker">

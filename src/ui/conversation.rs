@@ -1,7 +1,7 @@
 //! The conversation: every line of the run up to the cursor, client lines (`C:`) and server
 //! lines (`S:`) told apart by colour and by their prefix; the current step is marked.
 
-use super::app::{same_run, Loaded};
+use super::app::{run_identity, same_run, Loaded};
 use crate::sim::steps::{refusal_lines, Refusal, Step};
 use crate::sim::trace::{is_data_summary, Direction};
 use std::rc::Rc;
@@ -28,7 +28,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
     // refusal is the bottom line in sight (or the top one, if it is taller than the log).
     {
         let log = log.clone();
-        use_effect_with(props.cursor, move |_| {
+        use_effect_with((props.cursor, run_identity(&props.loaded)), move |_| {
             if let Some(element) = log.cast::<web_sys::Element>() {
                 const MARGIN: i32 = 8;
                 let bottom = element.scroll_height() - element.client_height();

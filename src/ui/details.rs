@@ -1,7 +1,7 @@
 //! Details of the current step: what the replies in it mean and why the server sent them
 //! (with the RFC section), and the state of the world at this moment.
 
-use super::app::{same_run, Loaded};
+use super::app::{run_identity, same_run, Loaded};
 use super::conversation::{line_classes, split_line};
 use super::focus_on_page;
 use crate::sim::steps::{wire_lines, LineEnding, Step, StepExplanation};
@@ -15,6 +15,9 @@ pub struct DetailsProps {
     pub loaded: Option<Rc<Loaded>>,
     pub cursor: usize,
     pub error: Option<String>,
+    /// What a link left out, said over the details.
+    #[prop_or_default]
+    pub notice: Option<String>,
     /// While playing, the step is not read out: steps come faster than speech.
     #[prop_or_default]
     pub playing: bool,
@@ -24,6 +27,7 @@ impl PartialEq for DetailsProps {
     fn eq(&self, other: &Self) -> bool {
         self.cursor == other.cursor
             && self.error == other.error
+            && self.notice == other.notice
             && self.playing == other.playing
             && same_run(&self.loaded, &other.loaded)
     }
@@ -41,7 +45,7 @@ pub fn details(props: &DetailsProps) -> Html {
     {
         let body = body.clone();
         let last_focused = Rc::clone(&last_focused);
-        use_effect_with(props.cursor, move |_| {
+        use_effect_with((props.cursor, run_identity(&props.loaded)), move |_| {
             if let Some(element) = body.cast::<web_sys::HtmlElement>() {
                 element.set_scroll_top(0);
                 let removed = last_focused
@@ -98,6 +102,9 @@ pub fn details(props: &DetailsProps) -> Html {
             onfocusin={on_focus_in}>
             // What a screen reader says at each step (the rest is there to read on demand).
             <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ spoken }</p>
+            if let Some(notice) = &props.notice {
+                <p class="details-notice" role="status">{ notice.clone() }</p>
+            }
             { content }
         </div>
     }

@@ -59,7 +59,8 @@ pub fn topology(props: &TopologyProps) -> Html {
     // sight.
     {
         let scroll = scroll.clone();
-        use_effect_with(props.focus, move |_| {
+        let map_identity = props.map.as_ref().map_or(0, |map| Rc::as_ptr(map) as usize);
+        use_effect_with((props.focus, map_identity), move |_| {
             if let Some(container) = scroll.cast::<web_sys::Element>() {
                 if let Ok(Some(active)) = container.query_selector(".topology-active") {
                     let inside = container.get_bounding_client_rect();

@@ -267,6 +267,15 @@ await test('a step of many lines keeps its refusal in sight in the conversation'
     // The greeting and the 250 replies are not refusals.
     assert.equal(await page.locator('.conversation-log .line-refusal').count(), 1);
     await page.screenshot({ path: `${SHOTS}/projector-refusal.png` });
+    // Another scenario at the same step scrolls anew: the failed login's 535.
+    await page.evaluate(() => { window.location.hash = '#scenario=submission-auth-failed&step=12'; });
+    await page.waitForSelector('#scenario-select option:checked:has-text("authentication")', { state: 'attached' });
+    const other = page.locator('.conversation-log .line-current.line-refusal');
+    await other.first().waitFor();
+    const otherLine = await other.first().boundingBox();
+    assert.match(await other.first().textContent(), /535/);
+    assert.ok(otherLine.y >= log.y && otherLine.y + otherLine.height <= log.y + log.height,
+      `the 535 line (${otherLine.y}..${otherLine.y + otherLine.height}) is inside the log (${log.y}..${log.y + log.height})`);
     // A step without a refusal keeps its first line at the top: the smuggler's own send.
     await page.evaluate(() => { window.location.hash = '#scenario=smtp-smuggling&step=5'; });
     await page.waitForSelector('.controls-position:has-text("Step 5 of")');
