@@ -20,8 +20,11 @@ pub struct ShareLink {
     pub step_unreadable: bool,
 }
 
-/// The longest fragment read; a link is a few dozen characters.
-const FRAGMENT_MAX_CHARS: usize = 256;
+/// The longest fragment read. A link is a few dozen characters, but a chat or mail program
+/// may add a long part of its own (a click identifier), which is left out.
+const FRAGMENT_MAX_CHARS: usize = 2048;
+/// The most parts SMTP Lab does not know that a complaint names.
+const UNKNOWN_PARTS_NAMED: usize = 3;
 
 /// The fragment for `scenario` at `step`, with its `#`.
 pub fn write(scenario: &str, step: usize) -> String {
@@ -60,23 +63,20 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     // What cannot be followed, the first of each kind; the link is followed without it. A
     // step that cannot be read changes what is shown, so it is said first.
     let mut step_problem: Option<String> = None;
-    let mut unknown_part: Option<&str> = None;
+    let mut unknown_parts: Vec<&str> = Vec::new();
     for part in fragment.split('&').filter(|part| !part.is_empty()) {
         // A name or value may come back percent-encoded from a chat or a mail program
         // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
-        // an encoded `&` or `=` stays part of its value.
-        let decoded = part.split_once('=').map(|(name, value)| {
-            (
-                percent_decoded(name).to_ascii_lowercase(),
-                percent_decoded(value),
-            )
-        });
-        match decoded
-            .as_ref()
-            .map(|(name, value)| (name.as_str(), value.as_str()))
-        {
-            Some(("scenario", written)) => {
-                let name = written.to_ascii_lowercase();
+        // an encoded `&` or `=` stays part of its value. A name without `=` has an empty
+        // value (`step` alone gives no step).
+        let (name, value) = part.split_once('=').unwrap_or((part, ""));
+        let (name, value) = (
+            percent_decoded(name).to_ascii_lowercase(),
+            percent_decoded(value),
+        );
+        match name.as_str() {
+            "scenario" => {
+                let name = value.to_ascii_lowercase();
                 // Two different scenarios are not taken as either: the link was put together
                 // by hand or cut and pasted wrong, and showing one would hide that.
                 if let Some(first) = scenario.as_deref().filter(|first| *first != name) {
@@ -86,44 +86,70 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 }
                 if !is_scenario_name(&name) {
                     return Err(format!(
-                        "This link names the scenario {written:?}, which is not a scenario name \
+                        "This link names the scenario {value:?}, which is not a scenario name \
                          (letters a to z, digits and '-')."
                     ));
                 }
                 scenario = Some(name);
             }
-            Some(("step", number)) => match (read_step(number), step) {
+            "step" => match (read_step(&value), step) {
                 (Some(second), Some(first)) if first != second => {
                     step_problem.get_or_insert(format!(
                         "This link gives two steps, {first} and {second}; a link gives one."
                     ));
                 }
                 (Some(number), _) => step = Some(number),
+                (None, _) if value.is_empty() => {
+                    step_problem
+                        .get_or_insert("This link names a step but gives no number.".to_string());
+                }
                 (None, _) => {
                     step_problem.get_or_insert(format!(
-                        "This link gives the step {number:?}, which is not a step number \
+                        "This link gives the step {value:?}, which is not a step number \
                          (0, 1, 2, ...)."
                     ));
                 }
             },
-            _ => {
-                unknown_part.get_or_insert(part);
-            }
+            _ => unknown_parts.push(part),
         }
     }
+    // The parts SMTP Lab does not know, a few of them by name.
+    let unknown = (!unknown_parts.is_empty()).then(|| {
+        let mut named: Vec<String> = unknown_parts
+            .iter()
+            .take(UNKNOWN_PARTS_NAMED)
+            .map(|part| format!("{part:?}"))
+            .collect();
+        if unknown_parts.len() > UNKNOWN_PARTS_NAMED {
+            named.push(format!(
+                "{} more",
+                unknown_parts.len() - UNKNOWN_PARTS_NAMED
+            ));
+        }
+        let last = named.pop().unwrap_or_default();
+        let list = if named.is_empty() {
+            last
+        } else {
+            format!("{} and {last}", named.join(", "))
+        };
+        (unknown_parts.len() == 1, list)
+    });
     let Some(scenario) = scenario else {
-        let unknown = unknown_part
-            .map(|part| format!(", and has a part SMTP Lab does not know: {part:?}"))
-            .unwrap_or_default();
+        let unknown = match &unknown {
+            Some((true, list)) => format!(", and has a part SMTP Lab does not know: {list}"),
+            Some((false, list)) => format!(", and has parts SMTP Lab does not know: {list}"),
+            None => String::new(),
+        };
         return Err(format!(
             "This link names no scenario{unknown}. A link looks like \
              #scenario=greylisting&step=55."
         ));
     };
-    let unknown_part = unknown_part.map(|part| {
-        format!("This link has a part SMTP Lab does not know, {part:?}, which is left out.")
+    let unknown = unknown.map(|(one, list)| match one {
+        true => format!("This link has a part SMTP Lab does not know, {list}, which is left out."),
+        false => format!("This link has parts SMTP Lab does not know, {list}, which are left out."),
     });
-    let left_out: Vec<String> = step_problem.iter().chain(&unknown_part).cloned().collect();
+    let left_out: Vec<String> = step_problem.iter().chain(&unknown).cloned().collect();
     Ok(Some(ShareLink {
         scenario,
         // A step that could not be read is no step: the scenario is shown from its start.
@@ -277,8 +303,8 @@ mod tests {
             let error = parse(fragment).expect_err(fragment);
             assert!(error.contains(expected), "{fragment}: {error}");
         }
-        let long = format!("#scenario={}", "a".repeat(300));
-        assert!(parse(&long).unwrap_err().contains("over 256"));
+        let long = format!("#scenario={}", "a".repeat(3000));
+        assert!(parse(&long).unwrap_err().contains("over 2048"));
         // Control characters are quoted, never written out.
         let error = parse("#scenario=a\u{7}b").unwrap_err();
         assert!(error.contains("\\u{7}"), "{error}");
@@ -293,7 +319,8 @@ mod tests {
                 true,
                 "not a step number",
             ),
-            ("#scenario=greylisting&step=", 0, true, "not a step number"),
+            ("#scenario=greylisting&step=", 0, true, "gives no number"),
+            ("#scenario=greylisting&step", 0, true, "gives no number"),
             (
                 "#scenario=greylisting&step=+5",
                 0,
@@ -339,6 +366,26 @@ mod tests {
                 5,
                 false,
                 "does not know",
+            ),
+            // Every part added is left out, a few of them by name.
+            (
+                "#scenario=greylisting&fbclid=x&step=5&utm_source=y",
+                5,
+                false,
+                "has parts SMTP Lab does not know, \"fbclid=x\" and \"utm_source=y\", which are left out.",
+            ),
+            (
+                "#scenario=greylisting&a=1&b=2&c=3&d=4&e=5",
+                0,
+                false,
+                "\"a=1\", \"b=2\", \"c=3\" and 2 more, which are left out.",
+            ),
+            // A long part added on the way does not hide the scenario.
+            (
+                &format!("#scenario=greylisting&step=5&fbclid={}", "x".repeat(500)),
+                5,
+                false,
+                "which is left out",
             ),
         ] {
             let link = parse(fragment).expect(fragment).expect(fragment);

@@ -3,10 +3,11 @@
 //! the RFC section that defines it. The texts are for students; the UI shows them beside the
 //! trace.
 
-use super::trace::{Direction, Event, Protocol, StateName};
+use super::trace::{ConnId, Direction, Event, Protocol, StateName};
 use crate::smtp::client::ClientStateKind;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepNote {
@@ -446,6 +447,68 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
     }
 }
 
+/// What each SMTP session's EHLO reply said about PIPELINING, read as the steps go by, so
+/// that a MAIL sent alone is explained by its own session: a server that did not offer it
+/// (the client must wait for each reply, RFC 2920 3.1) or a client that does not use it.
+#[derive(Debug, Default)]
+pub struct PipeliningOffers {
+    by_conn: BTreeMap<ConnId, Offer>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Offer {
+    /// The client sent EHLO; the reply has not come yet.
+    Asked,
+    /// The EHLO reply came, with or without PIPELINING.
+    Answered { pipelining: bool },
+}
+
+impl PipeliningOffers {
+    /// Takes note of bytes sent on `conn`: an EHLO, or the reply to one.
+    pub fn observe(&mut self, conn: ConnId, direction: Direction, bytes: &[u8]) {
+        match direction {
+            Direction::ClientToServer if verb(bytes) == "EHLO" => {
+                self.by_conn.insert(conn, Offer::Asked);
+            }
+            Direction::ServerToClient if matches!(self.by_conn.get(&conn), Some(Offer::Asked)) => {
+                let pipelining = bytes.split(|&b| b == b'\n').any(|line| {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    line.len() == 14
+                        && (line.starts_with(b"250-") || line.starts_with(b"250 "))
+                        && line[4..].eq_ignore_ascii_case(b"PIPELINING")
+                });
+                self.by_conn.insert(conn, Offer::Answered { pipelining });
+            }
+            _ => {}
+        }
+    }
+
+    /// The note for `bytes`, when they are a MAIL command sent alone on a session whose EHLO
+    /// reply came.
+    pub fn mail_sent_alone_note(&self, conn: ConnId, bytes: &[u8]) -> Option<StepNote> {
+        if verb(bytes) != "MAIL" || !single_line(bytes) {
+            return None;
+        }
+        match self.by_conn.get(&conn)? {
+            Offer::Asked => None,
+            Offer::Answered { pipelining: false } => note(
+                "MAIL FROM starts a mail transaction and gives the reverse path, where bounces \
+                 go. It goes alone here: this server's EHLO reply did not offer PIPELINING, so \
+                 the client waits for each reply before its next command, one round trip per \
+                 command.",
+                "RFC 5321 4.1.1.2, RFC 2920 3.1",
+            ),
+            Offer::Answered { pipelining: true } => note(
+                "MAIL FROM starts a mail transaction and gives the reverse path, where bounces \
+                 go. It goes alone here: the server offers PIPELINING, but this client does not \
+                 use it, and waits for each reply before its next command, one round trip per \
+                 command.",
+                "RFC 5321 4.1.1.2, RFC 2920",
+            ),
+        }
+    }
+}
+
 /// Whether `bytes` hold a line feed without a carriage return before it.
 fn has_bare_line_feed(bytes: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', bytes).any(|at| at == 0 || bytes[at - 1] != b'\r')
@@ -669,6 +732,32 @@ mod tests {
         assert!(unended.text.contains("until it comes"), "{unended:?}");
         let pipelined = sent("MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n", Protocol::Smtp).unwrap();
         assert!(pipelined.text.contains("same send"), "{pipelined:?}");
+        // Once the session's EHLO reply is known, a MAIL sent alone is explained by it.
+        let mut offers = PipeliningOffers::default();
+        let mail = b"MAIL FROM:<a@b>\r\n";
+        assert!(offers.mail_sent_alone_note(1, mail).is_none());
+        offers.observe(1, Direction::ClientToServer, b"EHLO a.test\r\n");
+        offers.observe(
+            1,
+            Direction::ServerToClient,
+            b"250-b.test\r\n250 SIZE 100\r\n",
+        );
+        offers.observe(2, Direction::ClientToServer, b"EHLO a.test\r\n");
+        offers.observe(
+            2,
+            Direction::ServerToClient,
+            b"250-b.test\r\n250 pipelining\r\n",
+        );
+        let without = offers.mail_sent_alone_note(1, mail).unwrap();
+        assert!(
+            without.text.contains("did not offer PIPELINING"),
+            "{without:?}"
+        );
+        let unused = offers.mail_sent_alone_note(2, mail).unwrap();
+        assert!(unused.text.contains("does not use it"), "{unused:?}");
+        assert!(offers
+            .mail_sent_alone_note(2, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
+            .is_none());
         let unknown = sent("XYZZY\r\n", Protocol::Smtp).unwrap();
         assert!(unknown.text.contains("does not cover"), "{unknown:?}");
         assert!(sent("XYZZY\r\n", Protocol::Pop3).is_none());

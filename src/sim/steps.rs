@@ -3,7 +3,7 @@
 //! the explanations of the replies it carries. A reply's explanation, which has no text of its
 //! own, joins the step of the bytes that carry the reply.
 
-use super::notes::{note_for, StepNote};
+use super::notes::{note_for, PipeliningOffers, StepNote};
 use super::trace::{
     is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace,
 };
@@ -105,6 +105,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
     let mut text = String::new();
     let mut protocols: BTreeMap<ConnId, Protocol> = BTreeMap::new();
+    let mut pipelining = PipeliningOffers::default();
     for (index, event) in trace.events.iter().enumerate() {
         if let Event::ConnectionAttempted(attempt) = &event.event {
             protocols.insert(attempt.conn, attempt.protocol);
@@ -162,7 +163,20 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             Event::Transmitted { direction, .. } => Some(*direction),
             _ => None,
         };
-        let note = note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied()));
+        let note = match &event.event {
+            Event::Transmitted {
+                conn,
+                direction,
+                bytes,
+            } => {
+                let note = pipelining
+                    .mail_sent_alone_note(*conn, bytes.as_bytes())
+                    .or_else(|| note_for(&event.event, protocols.get(conn).copied()));
+                pipelining.observe(*conn, *direction, bytes.as_bytes());
+                note
+            }
+            _ => note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied())),
+        };
         steps.push(Step {
             event: index,
             time_ms: event.time_ms,
@@ -423,6 +437,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_mail_sent_alone_is_explained_by_its_servers_ehlo_reply() {
+        let scenario = library::find("pipelining").expect("a built-in scenario");
+        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let mails: Vec<&Step> = steps
+            .iter()
+            .filter(|s| s.lines[0].contains(" C: MAIL FROM:"))
+            .collect();
+        let alone: Vec<&str> = mails
+            .iter()
+            .filter(|s| s.lines.len() == 1)
+            .map(|s| s.note.as_ref().expect("a note").text.as_ref())
+            .collect();
+        assert!(!alone.is_empty() && mails.len() > alone.len(), "{mails:#?}");
+        assert!(
+            alone
+                .iter()
+                .all(|text| text.contains("did not offer PIPELINING")),
+            "{alone:#?}"
+        );
     }
 
     #[test]
