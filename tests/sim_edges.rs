@@ -432,6 +432,32 @@ fn a_raw_session_to_port_110_speaks_to_the_pop3_server() {
         headings.iter().all(|h| h == "+OK" || h == "-ERR"),
         "{headings:?}"
     );
+    // Each response's step has its own explanation, though the commands went at once: the
+    // -ERR is explained, and marked, on the step that carries it.
+    let steps = smtp_lab::sim::steps::steps(&result.trace);
+    for step in steps.iter().filter(|step| {
+        step.time_ms >= 600_000
+            && step.direction == Some(Direction::ServerToClient)
+            && step.lines[0].contains(" S: ")
+    }) {
+        let status = step.lines[0]
+            .split_once(" S: ")
+            .map(|(_, text)| text)
+            .unwrap_or("");
+        let headings: Vec<&str> = step
+            .explanations
+            .iter()
+            .map(|e| e.heading.as_str())
+            .collect();
+        let expected = if status.starts_with("-ERR") {
+            "-ERR"
+        } else {
+            "+OK"
+        };
+        assert_eq!(headings, [expected], "{:#?}", step.lines);
+        let marked = smtp_lab::sim::steps::refusal_lines(step)[0].is_some();
+        assert_eq!(marked, expected == "-ERR", "{:#?}", step.lines);
+    }
 }
 
 #[test]

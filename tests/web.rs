@@ -285,8 +285,7 @@ async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the
     assert!(first.contains("First attempt for this"), "{first}");
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
-    let address = gloo::utils::window().location().hash().unwrap();
-    assert_eq!(address, "#scenario=greylisting&step=56");
+    assert_eq!(address().await, "#scenario=greylisting&step=56");
     // A step past the end shows the end.
     let root = mount_app_at("#scenario=null-mx&step=100000").await;
     yew::scheduler::flush().await;
@@ -311,7 +310,7 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     assert_eq!(position(&root).0, 0);
     assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
     // The address bar holds the link to what is shown, not the one that was opened.
-    assert_eq!(address(), "#scenario=null-mx&step=0");
+    assert_eq!(address().await, "#scenario=null-mx&step=0");
     // The scenario is there to step through; the first step puts the complaint away.
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
@@ -328,7 +327,16 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     let details = text_of(&root, ".region-details");
     assert!(details.contains("stays at step 7"), "{details}");
     assert_eq!(position(&root).0, 7);
-    assert_eq!(address(), "#scenario=greylisting&step=7");
+    assert_eq!(address().await, "#scenario=greylisting&step=7");
+    // The same link again is replaced again; a broken link before it does not hide what
+    // this one left out.
+    follow_link("#scenario=nope").await;
+    assert!(text_of(&root, ".region-details").contains("not one of SMTP Lab's"));
+    follow_link("#scenario=greylisting&step=x").await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains("stays at step 7"), "{details}");
+    assert!(!details.contains("not one of SMTP Lab's"), "{details}");
+    assert_eq!(address().await, "#scenario=greylisting&step=7");
     // A part added on the way is left out, and the step still holds.
     let root = mount_app_at("#scenario=null-mx&step=3&fbclid=abc").await;
     yew::scheduler::flush().await;
@@ -340,7 +348,7 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     );
     // Said over the step's details, which stay.
     assert!(details.contains("Simulated time"), "{details}");
-    assert_eq!(address(), "#scenario=null-mx&step=3");
+    assert_eq!(address().await, "#scenario=null-mx&step=3");
     mount_app_at("#").await;
 }
 
@@ -374,7 +382,7 @@ async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
     let details = text_of(&root, ".region-details");
     assert!(details.contains("not one of SMTP Lab's"), "{details}");
     assert_eq!(position(&root).0, 7);
-    assert_eq!(address(), "#scenario=greylisting&step=7");
+    assert_eq!(address().await, "#scenario=greylisting&step=7");
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 8);
@@ -382,8 +390,18 @@ async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
     mount_app_at("#").await;
 }
 
-/// The fragment in the page's address.
-fn address() -> String {
+/// The fragment in the page's address, once the app has written it (it waits for what is
+/// shown to stand still).
+async fn address() -> String {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        gloo::utils::window()
+            .set_timeout_with_callback_and_timeout_and_arguments_0(
+                &resolve,
+                2 * smtp_lab::ui::ADDRESS_DELAY_MS as i32,
+            )
+            .unwrap();
+    });
+    wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
     gloo::utils::window().location().hash().unwrap()
 }
 

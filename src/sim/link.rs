@@ -49,22 +49,31 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             "This link is not one of SMTP Lab's: it is over {FRAGMENT_MAX_CHARS} characters long."
         ));
     }
-    // A link encoded whole on its way (`scenario%3Dgreylisting%26step%3D55`) has no `=`
-    // left: it is decoded whole. Otherwise each name and value is decoded after the split.
-    let whole;
-    let fragment = if fragment.contains('=') {
-        fragment
-    } else {
-        whole = percent_decoded(fragment);
-        whole.as_str()
-    };
+    // A link encoded whole on its way (`scenario%3Dgreylisting%26step%3D55`), or a part of
+    // it, has no `=` left: such a part is decoded first, and split again. Otherwise each
+    // name and value is decoded after the split.
+    let parts: Vec<String> = fragment
+        .split('&')
+        .flat_map(|part| {
+            if part.contains('=') {
+                vec![part.to_string()]
+            } else {
+                percent_decoded(part)
+                    .split('&')
+                    .map(str::to_string)
+                    .collect()
+            }
+        })
+        .filter(|part| !part.is_empty())
+        .collect();
     let mut scenario: Option<String> = None;
     let mut step = None;
     // What cannot be followed, the first of each kind; the link is followed without it. A
     // step that cannot be read changes what is shown, so it is said first.
     let mut step_problem: Option<String> = None;
     let mut unknown_parts: Vec<&str> = Vec::new();
-    for part in fragment.split('&').filter(|part| !part.is_empty()) {
+    let mut scenario_written = String::new();
+    for part in &parts {
         // A name or value may come back percent-encoded from a chat or a mail program
         // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
         // an encoded `&` or `=` stays part of its value. A name without `=` has an empty
@@ -75,15 +84,19 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             percent_decoded(value),
         );
         match name.as_str() {
+            // An empty name is no name: the link names no scenario.
+            "scenario" if value.is_empty() => {}
             "scenario" => {
                 let name = value.to_ascii_lowercase();
                 // Two different scenarios are not taken as either: the link was put together
                 // by hand or cut and pasted wrong, and showing one would hide that.
-                if let Some(first) = scenario.as_deref().filter(|first| *first != name) {
+                if scenario.as_deref().is_some_and(|first| first != name) {
                     return Err(format!(
-                        "This link names two scenarios, {first:?} and {name:?}; a link names one."
+                        "This link names two scenarios, {scenario_written:?} and {value:?}; a \
+                         link names one."
                     ));
                 }
+                scenario_written = value.clone();
                 if !is_scenario_name(&name) {
                     return Err(format!(
                         "This link names the scenario {value:?}, which is not a scenario name \
@@ -118,7 +131,7 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         let mut named: Vec<String> = unknown_parts
             .iter()
             .take(UNKNOWN_PARTS_NAMED)
-            .map(|part| format!("{part:?}"))
+            .map(|part| format!("{:?}", shortened(part)))
             .collect();
         if unknown_parts.len() > UNKNOWN_PARTS_NAMED {
             named.push(format!(
@@ -161,6 +174,18 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         left_out: (!left_out.is_empty()).then(|| left_out.join(" ")),
         step_unreadable: step_problem.is_some(),
     }))
+}
+
+/// The longest part of a link quoted whole in a complaint.
+const PART_CHARS_QUOTED: usize = 40;
+
+/// `part` as a complaint quotes it: whole, or its start and "...".
+fn shortened(part: &str) -> String {
+    if part.chars().count() <= PART_CHARS_QUOTED {
+        return part.to_string();
+    }
+    let start: String = part.chars().take(PART_CHARS_QUOTED - 3).collect();
+    format!("{start}...")
 }
 
 /// A step number: decimal digits only; a step past the end shows the end, however large the
@@ -290,7 +315,13 @@ mod tests {
             ("#scenario=GREYL%C4%B0STING", "not a scenario name"),
             // The name is quoted as it was written.
             ("#scenario=Grey%20Listing", "\"Grey Listing\", which is not"),
-            ("#scenario=", "not a scenario name"),
+            ("#scenario=", "names no scenario"),
+            ("#scenario", "names no scenario"),
+            // Quoted as written.
+            (
+                "#scenario=Greylisting&scenario=Null-MX",
+                "names two scenarios, \"Greylisting\" and \"Null-MX\"",
+            ),
             ("#scenario=Grey%20listing", "not a scenario name"),
             ("#garbage", "does not know"),
             (
@@ -380,12 +411,19 @@ mod tests {
                 false,
                 "\"a=1\", \"b=2\", \"c=3\" and 2 more, which are left out.",
             ),
-            // A long part added on the way does not hide the scenario.
+            // A long part added on the way does not hide the scenario, and is quoted short.
             (
                 &format!("#scenario=greylisting&step=5&fbclid={}", "x".repeat(500)),
                 5,
                 false,
-                "which is left out",
+                "\"fbclid=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\", which is left out",
+            ),
+            // An encoded link with a part added after it.
+            (
+                "#scenario%3Dgreylisting%26step%3D5&x=1",
+                5,
+                false,
+                "\"x=1\", which is left out",
             ),
         ] {
             let link = parse(fragment).expect(fragment).expect(fragment);

@@ -4,7 +4,8 @@
 //! trace.
 
 use super::trace::{ConnId, Direction, Event, Protocol, StateName};
-use crate::smtp::client::ClientStateKind;
+use crate::smtp::client::{ClientStateKind, ServerExtensions};
+use crate::smtp::reply::ReplyReader;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -449,7 +450,8 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
 
 /// What each SMTP session's EHLO reply said about PIPELINING, read as the steps go by, so
 /// that a MAIL sent alone is explained by its own session: a server that did not offer it
-/// (the client must wait for each reply, RFC 2920 3.1) or a client that does not use it.
+/// (the client must wait for each reply, RFC 2920 3.1), a session without extensions, or a
+/// client that does not use it.
 #[derive(Debug, Default)]
 pub struct PipeliningOffers {
     by_conn: BTreeMap<ConnId, Offer>,
@@ -459,34 +461,49 @@ pub struct PipeliningOffers {
 enum Offer {
     /// The client sent EHLO; the reply has not come yet.
     Asked,
-    /// The EHLO reply came, with or without PIPELINING.
+    /// The server took EHLO (250), with or without PIPELINING among its extensions.
     Answered { pipelining: bool },
+    /// A HELO session, or EHLO refused: no extensions at all.
+    NoExtensions,
 }
 
 impl PipeliningOffers {
-    /// Takes note of bytes sent on `conn`: an EHLO, or the reply to one.
+    /// Takes note of bytes sent on an SMTP connection: a greeting command, or the reply to
+    /// EHLO, read as the client reads it.
     pub fn observe(&mut self, conn: ConnId, direction: Direction, bytes: &[u8]) {
         match direction {
-            Direction::ClientToServer if verb(bytes) == "EHLO" => {
-                self.by_conn.insert(conn, Offer::Asked);
+            Direction::ClientToServer => match verb(bytes).as_str() {
+                "EHLO" => {
+                    self.by_conn.insert(conn, Offer::Asked);
+                }
+                "HELO" => {
+                    self.by_conn.insert(conn, Offer::NoExtensions);
+                }
+                _ => {}
+            },
+            Direction::ServerToClient => {
+                if !matches!(self.by_conn.get(&conn), Some(Offer::Asked)) {
+                    return;
+                }
+                let mut reader = ReplyReader::new();
+                reader.push(bytes);
+                let offer = match reader.next_reply() {
+                    Some(Ok(reply)) if reply.code == 250 => Offer::Answered {
+                        pipelining: ServerExtensions::from_ehlo_reply(&reply).pipelining,
+                    },
+                    Some(Ok(_)) => Offer::NoExtensions,
+                    // Not a whole reply yet, or not one: the reply is still awaited.
+                    _ => return,
+                };
+                self.by_conn.insert(conn, offer);
             }
-            Direction::ServerToClient if matches!(self.by_conn.get(&conn), Some(Offer::Asked)) => {
-                let pipelining = bytes.split(|&b| b == b'\n').any(|line| {
-                    let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    line.len() == 14
-                        && (line.starts_with(b"250-") || line.starts_with(b"250 "))
-                        && line[4..].eq_ignore_ascii_case(b"PIPELINING")
-                });
-                self.by_conn.insert(conn, Offer::Answered { pipelining });
-            }
-            _ => {}
         }
     }
 
-    /// The note for `bytes`, when they are a MAIL command sent alone on a session whose EHLO
-    /// reply came.
+    /// The note for `bytes`, when they are a MAIL command sent alone (and nothing a note of
+    /// its own explains, such as a bare line feed) on a session whose greeting is known.
     pub fn mail_sent_alone_note(&self, conn: ConnId, bytes: &[u8]) -> Option<StepNote> {
-        if verb(bytes) != "MAIL" || !single_line(bytes) {
+        if verb(bytes) != "MAIL" || !single_line(bytes) || has_bare_line_feed(bytes) {
             return None;
         }
         match self.by_conn.get(&conn)? {
@@ -504,6 +521,13 @@ impl PipeliningOffers {
                  use it, and waits for each reply before its next command, one round trip per \
                  command.",
                 "RFC 5321 4.1.1.2, RFC 2920",
+            ),
+            Offer::NoExtensions => note(
+                "MAIL FROM starts a mail transaction and gives the reverse path, where bounces \
+                 go. It goes alone here: this session began with HELO, so it has no extensions \
+                 (PIPELINING among them), and the client waits for each reply before its next \
+                 command, one round trip per command.",
+                "RFC 5321 4.1.1.2, RFC 2920 3.1",
             ),
         }
     }
@@ -755,6 +779,32 @@ mod tests {
         );
         let unused = offers.mail_sent_alone_note(2, mail).unwrap();
         assert!(unused.text.contains("does not use it"), "{unused:?}");
+        // As the client reads EHLO replies: a keyword with parameters or a trailing space.
+        offers.observe(3, Direction::ClientToServer, b"EHLO a.test\r\n");
+        offers.observe(
+            3,
+            Direction::ServerToClient,
+            b"250-b.test\r\n250 PIPELINING \r\n",
+        );
+        assert!(offers
+            .mail_sent_alone_note(3, mail)
+            .unwrap()
+            .text
+            .contains("does not use it"));
+        // EHLO refused, then HELO: a session without extensions.
+        offers.observe(4, Direction::ClientToServer, b"EHLO a.test\r\n");
+        offers.observe(4, Direction::ServerToClient, b"502 5.5.1 not here\r\n");
+        offers.observe(4, Direction::ClientToServer, b"HELO a.test\r\n");
+        offers.observe(4, Direction::ServerToClient, b"250 b.test\r\n");
+        assert!(offers
+            .mail_sent_alone_note(4, mail)
+            .unwrap()
+            .text
+            .contains("began with HELO"));
+        // A bare line feed keeps its own note (SMTP smuggling).
+        assert!(offers
+            .mail_sent_alone_note(1, b"MAIL FROM:<a@b>\n")
+            .is_none());
         assert!(offers
             .mail_sent_alone_note(2, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n")
             .is_none());

@@ -152,10 +152,23 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                 },
                 Some(conn),
             ) => {
-                let (mine, others): (Vec<_>, Vec<_>) =
-                    pending.drain(..).partition(|(c, _)| *c == conn);
+                // An SMTP server's send holds every reply written since its last one; a POP3
+                // server's, one response (a client that sends all its commands at once gets
+                // their explanations ahead of the responses): the oldest waiting.
+                let take = match protocols.get(&conn) {
+                    Some(Protocol::Pop3) => 1,
+                    _ => usize::MAX,
+                };
+                let (mut mine, mut others) = (Vec::new(), Vec::new());
+                for (c, explanation) in pending.drain(..) {
+                    if c == conn && mine.len() < take {
+                        mine.push(explanation);
+                    } else {
+                        others.push((c, explanation));
+                    }
+                }
                 pending = others;
-                mine.into_iter().map(|(_, e)| e).collect()
+                mine
             }
             _ => Vec::new(),
         };
@@ -168,10 +181,10 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                 conn,
                 direction,
                 bytes,
-            } => {
+            } if protocols.get(conn) == Some(&Protocol::Smtp) => {
                 let note = pipelining
                     .mail_sent_alone_note(*conn, bytes.as_bytes())
-                    .or_else(|| note_for(&event.event, protocols.get(conn).copied()));
+                    .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
                 pipelining.observe(*conn, *direction, bytes.as_bytes());
                 note
             }
@@ -193,14 +206,16 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
 /// A reply that refuses: what the details colour its explanation by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// 4yz: try again later (RFC 5321 4.2.1).
+    /// 4yz: try again later (RFC 5321 4.2.1), or a POP3 `-ERR` whose response code says so
+    /// (`[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`, RFC 2449 8, RFC 3206).
     Temporary,
-    /// 5yz, or a POP3 `-ERR`.
+    /// 5yz, or any other POP3 `-ERR`.
     Permanent,
 }
 
 impl Refusal {
-    fn of(explanation: &StepExplanation) -> Option<Refusal> {
+    /// The refusal an explained reply is, if it is one.
+    pub fn of(explanation: &StepExplanation) -> Option<Refusal> {
         match explanation.code {
             400..=499 => Some(Refusal::Temporary),
             500.. => Some(Refusal::Permanent),
@@ -241,6 +256,24 @@ pub fn refusal_lines(step: &Step) -> Vec<Option<Refusal>> {
         reply_starts = is_last_reply_line(text);
     }
     refusals
+}
+
+/// Which lines of a step to repeat where its lines are not in sight (over its details on a
+/// phone), given each line's refusal: the first `first` lines, and the lines of the step's
+/// first refusal (at most `first` of them), which the details explain first.
+pub fn lines_repeated(refusals: &[Option<Refusal>], first: usize) -> Vec<bool> {
+    let first_refusal = refusals.iter().position(Option::is_some);
+    (0..refusals.len())
+        .map(|number| {
+            number < first
+                || first_refusal.is_some_and(|start| {
+                    (start..start + first).contains(&number)
+                        && refusals
+                            .get(start..=number)
+                            .is_some_and(|run| run.iter().all(Option::is_some))
+                })
+        })
+        .collect()
 }
 
 /// Whether `text` is the last line of an SMTP reply: its code, then a space or nothing.
@@ -386,6 +419,39 @@ mod tests {
         let mut sent = server_step(&["550 quoted"], &[550]);
         sent.direction = Some(Direction::ClientToServer);
         assert_eq!(refusal_lines(&sent), [None]);
+    }
+
+    #[test]
+    fn a_step_repeats_its_first_lines_and_its_first_refusal() {
+        use Refusal::{Permanent, Temporary};
+        let refusals = [
+            None,
+            None,
+            None,
+            None,
+            Some(Permanent),
+            Some(Permanent),
+            None,
+            Some(Temporary),
+        ];
+        assert_eq!(
+            lines_repeated(&refusals, 3),
+            [true, true, true, false, true, true, false, false]
+        );
+        // A refusal among the first lines adds nothing; a long one is cut like them.
+        assert_eq!(
+            lines_repeated(&[Some(Permanent), None, None, None], 3),
+            [true, true, true, false]
+        );
+        assert_eq!(lines_repeated(&[None, Some(Permanent)], 1), [true, true]);
+        assert_eq!(
+            lines_repeated(
+                &[None, Some(Permanent), Some(Permanent), Some(Permanent)],
+                1
+            ),
+            [true, true, false, false]
+        );
+        assert!(lines_repeated(&[], 3).is_empty());
     }
 
     #[test]

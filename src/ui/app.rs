@@ -13,7 +13,7 @@ use crate::sim::steps::{steps, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
 use gloo::events::{EventListener, EventListenerOptions};
-use gloo::timers::callback::Interval;
+use gloo::timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -67,6 +67,8 @@ pub struct Lab {
     pub error: Option<String>,
     /// What a link that was followed in part left out: over the details.
     pub notice: Option<String>,
+    /// How many links were followed, so that the address bar is written after each.
+    pub links_followed: u32,
     pub player: Player,
 }
 
@@ -76,6 +78,7 @@ impl PartialEq for Lab {
             && self.player == other.player
             && self.error == other.error
             && self.notice == other.notice
+            && self.links_followed == other.links_followed
             && same_run(&self.loaded, &other.loaded)
     }
 }
@@ -102,45 +105,12 @@ impl Reducible for Lab {
                 ..(*self).clone()
             }),
             LabAction::FollowLink(fragment) => {
-                let link = match link::parse(&fragment) {
-                    Ok(Some(link)) => link,
-                    Ok(None) => return self,
-                    Err(problem) => return self.with_error(problem),
-                };
-                let Some(index) = library::position(&link.scenario) else {
-                    return self.with_error(format!(
-                        "This link names the scenario {:?}, which is not one of SMTP Lab's. \
-                         Choose one with the Scenario picker.",
-                        link.scenario
-                    ));
-                };
-                // A link whose step could not be read, to the scenario already shown, leaves
-                // it where it is; otherwise the link's scenario opens at its step (or its
-                // start).
-                let stays =
-                    link.step_unreadable && self.selected == Some(index) && self.loaded.is_some();
-                let opened = if stays {
-                    self
-                } else {
-                    let opened = self.reduce(LabAction::Select(index));
-                    Rc::new(Lab {
-                        player: opened
-                            .player
-                            .apply(PlayerAction::Seek { cursor: link.step }),
-                        ..(*opened).clone()
-                    })
-                };
-                let outcome = if !link.step_unreadable {
-                    String::new()
-                } else if stays {
-                    format!(" The scenario stays at step {}.", opened.player.cursor)
-                } else {
-                    " The scenario opens at its start.".to_string()
-                };
-                // What was left out is said over the step's details, which stay.
+                let followed = self.clone().follow_link(&fragment);
+                // Counted, so that the address bar is written again even when what is shown
+                // did not change (a link followed in part, or not at all).
                 Rc::new(Lab {
-                    notice: link.left_out.map(|left_out| left_out + &outcome),
-                    ..(*opened).clone()
+                    links_followed: self.links_followed.wrapping_add(1),
+                    ..(*followed).clone()
                 })
             }
             LabAction::Select(index) => {
@@ -165,6 +135,7 @@ impl Reducible for Lab {
                             })),
                             error: None,
                             notice: None,
+                            links_followed: self.links_followed,
                             player,
                         })
                     }
@@ -173,6 +144,7 @@ impl Reducible for Lab {
                         loaded: None,
                         error: Some(format!("{file} is not a valid scenario: {errors}")),
                         notice: None,
+                        links_followed: self.links_followed,
                         player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
                     }),
                 }
@@ -182,6 +154,57 @@ impl Reducible for Lab {
 }
 
 impl Lab {
+    /// A share link (the URL's fragment) opened: its scenario at its step, with a notice of
+    /// what in it was left out, or an error that says why it cannot be followed.
+    fn follow_link(self: Rc<Self>, fragment: &str) -> Rc<Lab> {
+        let link = match link::parse(fragment) {
+            Ok(Some(link)) => link,
+            Ok(None) => return self,
+            Err(problem) => return self.with_error(problem),
+        };
+        let Some(index) = library::position(&link.scenario) else {
+            return self.with_error(format!(
+                "This link names the scenario {:?}, which is not one of SMTP Lab's. \
+                 Choose one with the Scenario picker.",
+                link.scenario
+            ));
+        };
+        // A link whose step could not be read, to the scenario already shown, leaves it
+        // where it is; otherwise the link's scenario opens at its step (or its start).
+        let stays = link.step_unreadable && self.selected == Some(index) && self.loaded.is_some();
+        let opened = if stays {
+            let mut player = self.player.clone();
+            // Paused, or the next tick would put the notice away at once.
+            player.playing = false;
+            Rc::new(Lab {
+                player,
+                ..(*self).clone()
+            })
+        } else {
+            let opened = self.reduce(LabAction::Select(index));
+            Rc::new(Lab {
+                player: opened
+                    .player
+                    .apply(PlayerAction::Seek { cursor: link.step }),
+                ..(*opened).clone()
+            })
+        };
+        let outcome = match (link.step_unreadable, stays, opened.player.cursor) {
+            (false, _, _) => String::new(),
+            (true, true, cursor) if cursor > 0 => {
+                format!(" The scenario stays at step {cursor}.")
+            }
+            (true, true, _) => " The scenario stays at its start.".to_string(),
+            (true, false, _) => " The scenario opens at its start.".to_string(),
+        };
+        // What was left out is said over the step's details, which stay.
+        Rc::new(Lab {
+            error: None,
+            notice: link.left_out.map(|left_out| left_out + &outcome),
+            ..(*opened).clone()
+        })
+    }
+
     /// `problem` shown where the details go; the scenario shown, if any, stays (paused).
     fn with_error(&self, problem: String) -> Rc<Lab> {
         let mut player = self.player.clone();
@@ -194,6 +217,9 @@ impl Lab {
         })
     }
 }
+
+/// How long what is shown stands still before the address bar is written.
+pub const ADDRESS_DELAY_MS: u32 = 150;
 
 /// Titles of the built-in scenarios, in library order (a broken file shows its name).
 fn scenario_titles() -> Vec<String> {
@@ -286,20 +312,26 @@ pub fn app() -> Html {
         });
     }
     // The address bar holds the link to what is shown, without adding to the history; not
-    // while playing, when it would change several times a second (browsers limit that). A
-    // link that was not followed whole (a step or a part left out) is replaced too, when its
-    // complaint appears, even where what is shown did not change.
+    // while playing. It is written once what is shown has stood still a moment: a student
+    // holding an arrow key steps faster than browsers take address changes (Chromium ignores
+    // more than 200 in 10 seconds). A link that was not followed as written (in part, or not
+    // at all) is replaced too, even where what is shown did not change.
     {
         let shown = lab
             .loaded
             .as_ref()
             .filter(|_| !lab.player.playing)
             .map(|l| link::write(&l.scenario.name, lab.player.cursor));
-        let complaint = (lab.error.clone(), lab.notice.clone());
-        use_effect_with((shown, complaint), move |(shown, _)| {
-            if let (Some(fragment), Ok(history)) = (shown, gloo::utils::window().history()) {
-                let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(fragment));
-            }
+        use_effect_with((shown, lab.links_followed), move |(shown, _)| {
+            let write = shown.clone().map(|fragment| {
+                Timeout::new(ADDRESS_DELAY_MS, move || {
+                    if let Ok(history) = gloo::utils::window().history() {
+                        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&fragment));
+                    }
+                })
+            });
+            // A change before then cancels the write (a dropped timeout does not fire).
+            move || drop(write)
         });
     }
 
@@ -428,5 +460,5 @@ fn focus_play() {
 fn browse_for_this_key(browsing: &Rc<RefCell<bool>>) {
     *browsing.borrow_mut() = true;
     let browsing = Rc::clone(browsing);
-    gloo::timers::callback::Timeout::new(0, move || *browsing.borrow_mut() = false).forget();
+    Timeout::new(0, move || *browsing.borrow_mut() = false).forget();
 }

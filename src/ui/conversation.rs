@@ -25,7 +25,8 @@ pub fn conversation(props: &ConversationProps) -> Html {
     // Keep the newest line in sight, scrolling only the log, never the page; a step of more
     // lines than fit keeps its first line (the one it is about) at the top instead, unless
     // that would hide the step's first refusal, which the details explain first: then the
-    // refusal is the bottom line in sight (or the top one, if it is taller than the log).
+    // refusal is at the bottom of what is in sight (or at the top, if it is taller than the
+    // log).
     {
         let log = log.clone();
         use_effect_with((props.cursor, run_identity(&props.loaded)), move |_| {
@@ -34,14 +35,32 @@ pub fn conversation(props: &ConversationProps) -> Html {
                 let bottom = element.scroll_height() - element.client_height();
                 let log_top = element.get_bounding_client_rect().top();
                 // A line's top and bottom in the log's own coordinates (its scroll offsets).
-                let extent = |selector: &str| {
-                    let line = element.query_selector(selector).ok().flatten()?;
+                let extent = |line: &web_sys::Element| {
                     let rect = line.get_bounding_client_rect();
                     let top = element.scroll_top() + (rect.top() - log_top) as i32;
-                    Some((top, top + rect.height() as i32))
+                    (top, top + rect.height() as i32)
                 };
-                let mut target = extent(".line-current").map_or(bottom, |(top, _)| top - MARGIN);
-                if let Some((refusal_top, refusal_bottom)) = extent(".line-current.line-refusal") {
+                let current = element.query_selector(".line-current").ok().flatten();
+                let mut target = current.map_or(bottom, |line| extent(&line).0 - MARGIN);
+                // The first refusal's lines: it and the refusal lines right after it (a reply
+                // of several lines).
+                let refusal = element
+                    .query_selector(".line-current.line-refusal")
+                    .ok()
+                    .flatten()
+                    .map(|first| {
+                        let mut last = first.clone();
+                        while let Some(next) = last
+                            .next_element_sibling()
+                            .filter(|next| next.matches(".line-refusal").unwrap_or(false))
+                        {
+                            last = next;
+                        }
+                        (first, last)
+                    });
+                if let Some((first, last)) = refusal {
+                    let (refusal_top, _) = extent(&first);
+                    let (_, refusal_bottom) = extent(&last);
                     let refusal_at_bottom = refusal_bottom + MARGIN - element.client_height();
                     target = target.max(refusal_at_bottom.min(refusal_top - MARGIN));
                 }

@@ -4,7 +4,9 @@
 use super::app::{run_identity, same_run, Loaded};
 use super::conversation::{line_classes, split_line};
 use super::focus_on_page;
-use crate::sim::steps::{wire_lines, LineEnding, Step, StepExplanation};
+use crate::sim::steps::{
+    lines_repeated, refusal_lines, wire_lines, LineEnding, Refusal, Step, StepExplanation,
+};
 use crate::sim::trace::{format_time, Event, TraceEvent};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -102,9 +104,9 @@ pub fn details(props: &DetailsProps) -> Html {
             onfocusin={on_focus_in}>
             // What a screen reader says at each step (the rest is there to read on demand).
             <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ spoken }</p>
-            if let Some(notice) = &props.notice {
-                <p class="details-notice" role="status">{ notice.clone() }</p>
-            }
+            // A live region that is there before its text, so that the text is read out.
+            <p class={classes!("details-notice", props.notice.is_none().then_some("details-notice-empty"))}
+                role="status">{ props.notice.clone().unwrap_or_default() }</p>
             { content }
         </div>
     }
@@ -198,11 +200,10 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
             // Pipelined replies come in one step, and the one that matters is often not the
             // first: refusals are explained first, and stand out.
             { for refusals_first(&step.explanations).map(|e| html! {
-                <div class={classes!("explanation", match e.code {
-                    400..=499 => Some("explanation-temporary"),
-                    500.. => Some("explanation-permanent"),
-                    _ => None,
-                })}>
+                <div class={classes!("explanation", Refusal::of(e).map(|refusal| match refusal {
+                    Refusal::Temporary => "explanation-temporary",
+                    Refusal::Permanent => "explanation-permanent",
+                }))}>
                     <h3 class="details-heading">
                         { e.heading.clone() }
                     </h3>
@@ -252,21 +253,14 @@ const STEP_LINES_SHOWN: usize = 3;
 /// A step of many lines shows its first ones, and its first refusal, which is explained first.
 fn step_lines(step: &Step) -> Html {
     let classes = line_classes(step);
-    let is_refusal = |class: &str| class.contains("line-refusal");
-    let first_refusal = classes.iter().position(|class| is_refusal(class));
-    let shown = |number: usize| {
-        number < STEP_LINES_SHOWN
-            || first_refusal.is_some_and(|first| {
-                number < first + STEP_LINES_SHOWN && is_refusal(classes[number])
-            })
-    };
+    let shown = lines_repeated(&refusal_lines(step), STEP_LINES_SHOWN);
     let left_out = |count: usize| {
         html! { <li class="line-event">{ format!("... {count} more line{}", if count == 1 { "" } else { "s" }) }</li> }
     };
     let mut items = Vec::new();
     let mut skipped = 0;
-    for (number, (line, class)) in step.lines.iter().zip(&classes).enumerate() {
-        if !shown(number) {
+    for ((line, class), shown) in step.lines.iter().zip(&classes).zip(shown) {
+        if !shown {
             skipped += 1;
             continue;
         }

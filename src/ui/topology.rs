@@ -172,7 +172,9 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
                 let points = if node.row == 0 {
                     format!("{},{y} {},{}", x + NODE_WIDTH / 2, dns_x + DNS_WIDTH / 2, dns_y + DNS_HEIGHT)
                 } else {
-                    let side = x - DNS_ROUTE_GAP;
+                    // Within the drawing, for a party of the first column (whose left has no
+                    // arrows into it).
+                    let side = (x - DNS_ROUTE_GAP).max(MARGIN / 2);
                     let start = x + DNS_ROUTE_START;
                     // Halfway between this row and the one above.
                     let gap = y - (ROW_STEP - NODE_HEIGHT) / 2;

@@ -300,6 +300,44 @@ await test('a step of many lines keeps its refusal in sight in the conversation'
   }
 });
 
+await test('every step of every scenario is drawn without an error on a phone', async () => {
+  // A panic while drawing a step stops the app. On a phone the details also repeat the
+  // step's lines, so every part of the details is drawn.
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const values = await page.evaluate(() => [...document.querySelectorAll('#scenario-select option')]
+      .filter((option) => !option.disabled && option.value !== '').map((option) => option.value));
+    assert.ok(values.length > 20, `${values.length} scenarios`);
+    let drawn = 0;
+    for (const index of values) {
+      await page.selectOption('#scenario-select', index);
+      await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+      drawn += await page.evaluate(async () => {
+        const forward = document.querySelector("button[title='Step forward']");
+        const position = () => document.querySelector('.controls-position').textContent;
+        let steps = 0;
+        while (!forward.disabled) {
+          const before = position();
+          forward.click();
+          // Each step is drawn before the next click.
+          for (let wait = 0; wait < 100 && position() === before; wait += 1) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+          }
+          if (position() === before) throw new Error(`stuck at ${before}`);
+          steps += 1;
+        }
+        return steps;
+      });
+      const [shown, total] = (await page.textContent('.controls-position')).match(/\d+/g).map(Number);
+      assert.equal(shown, total, `scenario ${index} reached its end`);
+    }
+    assert.ok(drawn > 1000, `${drawn} steps drawn`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await test('no line or arrowhead of the diagram crosses a link label, nor a DNS line an arrowhead', async () => {
   const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
   try {
