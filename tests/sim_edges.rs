@@ -435,11 +435,13 @@ fn a_raw_session_to_port_110_speaks_to_the_pop3_server() {
     // Each response's step has its own explanation, though the commands went at once: the
     // -ERR is explained, and marked, on the step that carries it.
     let steps = smtp_lab::sim::steps::steps(&result.trace);
-    for step in steps.iter().filter(|step| {
+    let mut refused = 0;
+    let responses = steps.iter().filter(|step| {
         step.time_ms >= 600_000
             && step.direction == Some(Direction::ServerToClient)
             && step.lines[0].contains(" S: ")
-    }) {
+    });
+    for step in responses {
         let status = step.lines[0]
             .split_once(" S: ")
             .map(|(_, text)| text)
@@ -457,7 +459,12 @@ fn a_raw_session_to_port_110_speaks_to_the_pop3_server() {
         assert_eq!(headings, [expected], "{:#?}", step.lines);
         let marked = smtp_lab::sim::steps::refusal_lines(step)[0].is_some();
         assert_eq!(marked, expected == "-ERR", "{:#?}", step.lines);
+        refused += usize::from(marked);
     }
+    assert_eq!(
+        refused, 1,
+        "the RETR of a deleted message is the one refusal"
+    );
 }
 
 #[test]

@@ -332,7 +332,16 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     // this one left out.
     follow_link("#scenario=nope").await;
     assert!(text_of(&root, ".region-details").contains("not one of SMTP Lab's"));
+    // The notice's live region is there before its text, or a screen reader would not say it.
+    let status = element(&root, ".region-details [role='status']");
+    assert_eq!(status.text_content().unwrap_or_default(), "");
     follow_link("#scenario=greylisting&step=x").await;
+    let status_now = element(&root, ".region-details [role='status']");
+    assert!(status.is_same_node(Some(&status_now)));
+    assert!(status_now
+        .text_content()
+        .unwrap_or_default()
+        .contains("stays at step 7"));
     let details = text_of(&root, ".region-details");
     assert!(details.contains("stays at step 7"), "{details}");
     assert!(!details.contains("not one of SMTP Lab's"), "{details}");

@@ -50,21 +50,23 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         ));
     }
     // A link encoded whole on its way (`scenario%3Dgreylisting%26step%3D55`), or a part of
-    // it, has no `=` left: such a part is decoded first, and split again. Otherwise each
-    // name and value is decoded after the split.
-    let parts: Vec<String> = fragment
+    // it, has no `=` left: such a part is decoded first, and split again where it holds one.
+    // Otherwise each name and value is decoded after the split.
+    // Each part with whether it is decoded already (a part is decoded once).
+    let parts: Vec<(String, bool)> = fragment
         .split('&')
         .flat_map(|part| {
-            if part.contains('=') {
-                vec![part.to_string()]
+            let decoded = percent_decoded(part);
+            if part.contains('=') || !decoded.contains('=') {
+                vec![(part.to_string(), false)]
             } else {
-                percent_decoded(part)
+                decoded
                     .split('&')
-                    .map(str::to_string)
+                    .map(|part| (part.to_string(), true))
                     .collect()
             }
         })
-        .filter(|part| !part.is_empty())
+        .filter(|(part, _)| !part.is_empty())
         .collect();
     let mut scenario: Option<String> = None;
     let mut step = None;
@@ -73,18 +75,19 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     let mut step_problem: Option<String> = None;
     let mut unknown_parts: Vec<&str> = Vec::new();
     let mut scenario_written = String::new();
-    for part in &parts {
+    for (part, decoded) in &parts {
         // A name or value may come back percent-encoded from a chat or a mail program
         // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
         // an encoded `&` or `=` stays part of its value. A name without `=` has an empty
         // value (`step` alone gives no step).
         let (name, value) = part.split_once('=').unwrap_or((part, ""));
-        let (name, value) = (
-            percent_decoded(name).to_ascii_lowercase(),
-            percent_decoded(value),
-        );
+        let decode = |text: &str| match decoded {
+            true => text.to_string(),
+            false => percent_decoded(text),
+        };
+        let (name, value) = (decode(name).to_ascii_lowercase(), decode(value));
         match name.as_str() {
-            // An empty name is no name: the link names no scenario.
+            // An empty scenario name is none: the link names no scenario.
             "scenario" if value.is_empty() => {}
             "scenario" => {
                 let name = value.to_ascii_lowercase();
@@ -92,15 +95,17 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 // by hand or cut and pasted wrong, and showing one would hide that.
                 if scenario.as_deref().is_some_and(|first| first != name) {
                     return Err(format!(
-                        "This link names two scenarios, {scenario_written:?} and {value:?}; a \
-                         link names one."
+                        "This link names two scenarios, {:?} and {:?}; a link names one.",
+                        shortened(&scenario_written),
+                        shortened(&value)
                     ));
                 }
                 scenario_written = value.clone();
                 if !is_scenario_name(&name) {
                     return Err(format!(
-                        "This link names the scenario {value:?}, which is not a scenario name \
-                         (letters a to z, digits and '-')."
+                        "This link names the scenario {:?}, which is not a scenario name \
+                         (letters a to z, digits and '-').",
+                        shortened(&value)
                     ));
                 }
                 scenario = Some(name);
@@ -118,8 +123,9 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 }
                 (None, _) => {
                     step_problem.get_or_insert(format!(
-                        "This link gives the step {value:?}, which is not a step number \
-                         (0, 1, 2, ...)."
+                        "This link gives the step {:?}, which is not a step number \
+                         (0, 1, 2, ...).",
+                        shortened(&value)
                     ));
                 }
             },
@@ -316,6 +322,11 @@ mod tests {
             // The name is quoted as it was written.
             ("#scenario=Grey%20Listing", "\"Grey Listing\", which is not"),
             ("#scenario=", "names no scenario"),
+            // A part is decoded once: what it held encoded stays encoded.
+            (
+                "#scenario%3Dnull%252Dmx",
+                "\"null%2Dmx\", which is not a scenario name",
+            ),
             ("#scenario", "names no scenario"),
             // Quoted as written.
             (

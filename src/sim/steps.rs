@@ -260,7 +260,8 @@ pub fn refusal_lines(step: &Step) -> Vec<Option<Refusal>> {
 
 /// Which lines of a step to repeat where its lines are not in sight (over its details on a
 /// phone), given each line's refusal: the first `first` lines, and the lines of the step's
-/// first refusal (at most `first` of them), which the details explain first.
+/// first refusal (with any refusal right after it, at most `first` lines in all), which the
+/// details explain first.
 pub fn lines_repeated(refusals: &[Option<Refusal>], first: usize) -> Vec<bool> {
     let first_refusal = refusals.iter().position(Option::is_some);
     (0..refusals.len())

@@ -323,8 +323,14 @@ pub fn app() -> Html {
             .filter(|_| !lab.player.playing)
             .map(|l| link::write(&l.scenario.name, lab.player.cursor));
         use_effect_with((shown, lab.links_followed), move |(shown, _)| {
+            let address = || gloo::utils::window().location().hash().unwrap_or_default();
+            let before = address();
             let write = shown.clone().map(|fragment| {
                 Timeout::new(ADDRESS_DELAY_MS, move || {
+                    // A link opened meanwhile is the user's, and about to be followed: kept.
+                    if address() != before {
+                        return;
+                    }
                     if let Ok(history) = gloo::utils::window().history() {
                         let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&fragment));
                     }

@@ -70,14 +70,23 @@ pub fn details(props: &DetailsProps) -> Html {
                 .and_then(|target| target.dyn_into::<web_sys::Element>().ok());
         })
     };
+    // What a link left out, over whatever the details show: a live region that is there
+    // before its text, in every case, so that the text is read out.
+    let notice = html! {
+        <p class={classes!("details-notice", props.notice.is_none().then_some("details-notice-empty"))}
+            role="status">{ props.notice.clone().unwrap_or_default() }</p>
+    };
     if let Some(error) = &props.error {
-        return html! { <p class="details-error" role="alert">{ error.clone() }</p> };
+        return html! { <>{ notice }<p class="details-error" role="alert">{ error.clone() }</p></> };
     }
     let Some(loaded) = &props.loaded else {
         return html! {
-            <p class="details-text">
-                { "Each step's details appear here: what a reply means, why the server sent it, and the RFC section that defines it." }
-            </p>
+            <>
+                { notice }
+                <p class="details-text">
+                    { "Each step's details appear here: what a reply means, why the server sent it, and the RFC section that defines it." }
+                </p>
+            </>
         };
     };
     // One box for the scenario's introduction and for every step, so that its focus
@@ -99,16 +108,16 @@ pub fn details(props: &DetailsProps) -> Html {
         }
     };
     html! {
-        // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
-        <div class="details-body" ref={body} tabindex="0" role="group" aria-label={label}
-            onfocusin={on_focus_in}>
-            // What a screen reader says at each step (the rest is there to read on demand).
-            <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ spoken }</p>
-            // A live region that is there before its text, so that the text is read out.
-            <p class={classes!("details-notice", props.notice.is_none().then_some("details-notice-empty"))}
-                role="status">{ props.notice.clone().unwrap_or_default() }</p>
-            { content }
-        </div>
+        <>
+            { notice }
+            // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
+            <div class="details-body" ref={body} tabindex="0" role="group" aria-label={label}
+                onfocusin={on_focus_in}>
+                // What a screen reader says at each step (the rest is there to read on demand).
+                <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ spoken }</p>
+                { content }
+            </div>
+        </>
     }
 }
 

@@ -1,0 +1,11 @@
+import { serveStatic } from './static-server.mjs';
+import { launchChromium } from './browser.mjs';
+const server = await serveStatic('dist');
+const browser = await launchChromium();
+const [w, h, hash, out] = process.argv.slice(2);
+const page = await browser.newPage({ viewport: { width: +w, height: +h } });
+await page.goto(server.url + hash);
+await page.waitForSelector('.controls button');
+await page.waitForTimeout(800);
+await page.screenshot({ path: out });
+await browser.close(); server.close?.(); process.exit(0);
