@@ -49,10 +49,10 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             "This link is not one of SMTP Lab's: it is over {FRAGMENT_MAX_CHARS} characters long."
         ));
     }
-    // A link encoded whole on its way (`scenario%3Dgreylisting%26step%3D55`), or a part of
-    // it, has no `=` left: such a part is decoded first, and split again where it holds one.
-    // Otherwise each name and value is decoded after the split.
-    // Each part with whether it is decoded already (a part is decoded once).
+    // Each part, with whether it is decoded already: a link encoded whole on its way
+    // (`scenario%3Dgreylisting%26step%3D55`), or a part of it, has no `=` left, so such a
+    // part is decoded first and split again where it holds one. Otherwise each name and
+    // value is decoded after the split. Either way a part is decoded once.
     let parts: Vec<(String, bool)> = fragment
         .split('&')
         .flat_map(|part| {
