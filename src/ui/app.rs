@@ -38,13 +38,13 @@ impl Loaded {
     }
 }
 
-/// Which run a state holds (0 for none), for effects that must run again when another
-/// scenario is shown at the same step: its address, since a run is only ever replaced, never
-/// changed in place.
-pub fn run_identity(loaded: &Option<Rc<Loaded>>) -> usize {
-    loaded
+/// Which run (or part of one, such as its map) a state holds (0 for none), for effects that
+/// must run again when another scenario is shown at the same step: its address, since a run
+/// is only ever replaced, never changed in place.
+pub fn run_identity<T>(shared: &Option<Rc<T>>) -> usize {
+    shared
         .as_ref()
-        .map_or(0, |loaded| Rc::as_ptr(loaded) as usize)
+        .map_or(0, |shared| Rc::as_ptr(shared) as usize)
 }
 
 /// Whether two states hold the same run: compared by address, since a run is only ever

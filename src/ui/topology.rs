@@ -3,6 +3,7 @@
 //! with which protocol and port (see [`RunMap`]). The current step's connection, host or DNS
 //! question is drawn highlighted. Before a scenario is loaded it shows the usual journey.
 
+use super::app::run_identity;
 use crate::sim::map::{Focus, MapNode, RunMap, Side};
 use std::rc::Rc;
 use yew::prelude::*;
@@ -59,8 +60,7 @@ pub fn topology(props: &TopologyProps) -> Html {
     // sight.
     {
         let scroll = scroll.clone();
-        let map_identity = props.map.as_ref().map_or(0, |map| Rc::as_ptr(map) as usize);
-        use_effect_with((props.focus, map_identity), move |_| {
+        use_effect_with((props.focus, run_identity(&props.map)), move |_| {
             if let Some(container) = scroll.cast::<web_sys::Element>() {
                 if let Ok(Some(active)) = container.query_selector(".topology-active") {
                     let inside = container.get_bounding_client_rect();
