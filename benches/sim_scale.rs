@@ -9,7 +9,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::time::Instant;
 
-/// mimalloc, the native binary's allocator, counting, while `MEASURING`, the bytes in use,
+/// The native binary's allocator (mimalloc), counting, while `MEASURING`, the bytes in use,
 /// their peak and the calls that allocate or reallocate.
 struct Counting;
 
@@ -39,8 +39,8 @@ fn count_free(octets: usize) {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded unchanged to mimalloc.
-        let pointer = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        // SAFETY: forwarded unchanged to the native allocator.
+        let pointer = unsafe { smtp_lab::native::alloc::Allocator.alloc(layout) };
         if !pointer.is_null() && measuring() {
             count_allocation(layout.size());
         }
@@ -48,8 +48,8 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged to mimalloc.
-        unsafe { mimalloc::MiMalloc.dealloc(pointer, layout) };
+        // SAFETY: forwarded unchanged to the native allocator.
+        unsafe { smtp_lab::native::alloc::Allocator.dealloc(pointer, layout) };
         if measuring() {
             count_free(layout.size());
         }
@@ -57,8 +57,9 @@ unsafe impl GlobalAlloc for Counting {
     // Forwarded too, so that a growing vector is resized in place when it can be, as it is
     // without this allocator, rather than copied every time.
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: forwarded unchanged to mimalloc.
-        let moved = unsafe { mimalloc::MiMalloc.realloc(pointer, layout, new_size) };
+        // SAFETY: forwarded unchanged to the native allocator.
+        let moved =
+            unsafe { smtp_lab::native::alloc::Allocator.realloc(pointer, layout, new_size) };
         if !moved.is_null() && measuring() {
             count_free(layout.size());
             count_allocation(new_size);

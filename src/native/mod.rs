@@ -1,6 +1,7 @@
 //! The native command line: the same engines on real TCP sockets, files and the terminal.
 //! Not built for wasm.
 
+pub mod alloc;
 pub mod cli;
 pub mod maildir;
 pub mod net;
