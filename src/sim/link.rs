@@ -460,4 +460,77 @@ mod tests {
             );
         }
     }
+
+    /// Link parts as they come: SMTP Lab's own, in any case and encoding, and what chat and
+    /// mail programs add or break.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn link_part() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just("scenario=greylisting".to_string()),
+            Just("Scenario=Null-MX".to_string()),
+            Just("scenario%3Dgreylisting".to_string()),
+            Just("scenario=".to_string()),
+            Just("step=55".to_string()),
+            Just("step=".to_string()),
+            Just("step".to_string()),
+            Just("step=99999999999999999999999".to_string()),
+            Just("%26".to_string()),
+            Just("%3D".to_string()),
+            Just("%".to_string()),
+            Just("%e2%82".to_string()),
+            Just("=".to_string()),
+            Just("&".to_string()),
+            Just("#".to_string()),
+            "[a-z]{1,8}=[a-zA-Z0-9_-]{0,60}",
+            // A click identifier, or a scenario or step pasted over and over.
+            "(scenario|step|[a-z]{1,8})=[a-zA-Z0-9_-]{100,300}",
+            "\\PC{0,60}",
+        ]
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 2000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x11_4c_5e),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// Whatever a link holds, reading it gives a scenario to show, nothing, or a short
+        /// sentence that says what is wrong; never a panic.
+        #[test]
+        fn any_link_is_followed_or_explained(
+            parts in proptest::collection::vec(link_part(), 0..8),
+            hash in proptest::bool::ANY,
+        ) {
+            let fragment = format!("{}{}", if hash { "#" } else { "" }, parts.join("&"));
+            match parse(&fragment) {
+                Ok(None) => proptest::prop_assert!(fragment.strip_prefix('#').unwrap_or(&fragment).is_empty()),
+                Ok(Some(link)) => {
+                    proptest::prop_assert!(is_scenario_name(&link.scenario), "{link:?}");
+                    if link.step_unreadable {
+                        proptest::prop_assert_eq!(link.step, 0);
+                        proptest::prop_assert!(link.left_out.is_some());
+                    }
+                    if let Some(left_out) = &link.left_out {
+                        proptest::prop_assert!(left_out.starts_with("This link"), "{left_out}");
+                        proptest::prop_assert!(left_out.chars().count() <= 1200, "{left_out}");
+                    }
+                    // What the address bar is given back reads as the same place.
+                    let written = write(&link.scenario, link.step);
+                    let again = parse(&written).expect("a written link reads");
+                    proptest::prop_assert_eq!(
+                        again.map(|l| (l.scenario, l.step)),
+                        Some((link.scenario.clone(), link.step))
+                    );
+                }
+                Err(complaint) => {
+                    proptest::prop_assert!(complaint.starts_with("This link"), "{complaint}");
+                    proptest::prop_assert!(complaint.chars().count() <= 1200, "{complaint}");
+                }
+            }
+        }
+    }
 }
