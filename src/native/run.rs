@@ -46,8 +46,16 @@ pub fn list() -> ExitCode {
 
 /// Loads a scenario by built-in name, or from a JSON file when the argument names one.
 pub fn load(name_or_file: &str) -> Result<Scenario, String> {
-    if let Some(scenario) = library::find(name_or_file) {
-        return Ok(scenario);
+    match library::load(name_or_file) {
+        Some(Ok(scenario)) => return Ok(scenario),
+        // A library file that does not validate (one being added): its errors, not "no such
+        // scenario".
+        Some(Err(errors)) => {
+            return Err(format!(
+                "the built-in scenario {name_or_file:?} is not a valid scenario:\n{errors}"
+            ))
+        }
+        None => {}
     }
     let path = Path::new(name_or_file);
     if !path.exists() {

@@ -1,5 +1,6 @@
 //! The built-in scenario library: JSON files under `scenarios/`, compiled into the program.
-//! Adding a scenario is adding a file there and a line to [`SCENARIO_FILES`].
+//! Adding a scenario is adding a file there and an entry to [`SCENARIO_FILES`]; the rules a
+//! library scenario keeps beyond any scenario's are [`library_problems`]'s.
 
 use super::scenario::{Scenario, ScenarioErrors};
 
@@ -126,8 +127,75 @@ pub fn position(name: &str) -> Option<usize> {
 
 /// The built-in scenario with this name.
 pub fn find(name: &str) -> Option<Scenario> {
+    load(name)?.ok()
+}
+
+/// The built-in scenario with this name, or why its file is not a valid scenario; `None`
+/// when there is no built-in scenario of that name.
+pub fn load(name: &str) -> Option<Result<Scenario, ScenarioErrors>> {
     let (_, text) = SCENARIO_FILES.get(position(name)?)?;
-    Scenario::from_json(text).ok()
+    Some(Scenario::from_json(text))
+}
+
+/// Whether `name` can name a built-in scenario: lower-case letters a to z, digits and '-', at
+/// most 64 characters. Share links and the command line find a scenario by its name, and a
+/// link is read in any case.
+pub fn is_library_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// What keeps the library from working as it should, one sentence each: a file that is not a
+/// valid scenario, a file not named after its scenario (`NAME.json`), a name a link cannot
+/// hold, a name used twice, a scenario without a title or a teaching text.
+pub fn library_problems() -> Vec<String> {
+    problems_of(SCENARIO_FILES)
+}
+
+/// [`library_problems`] of a list of (file name, contents).
+fn problems_of(files: &[(&str, &str)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut names = std::collections::BTreeSet::new();
+    for (file, text) in files {
+        let scenario = match Scenario::from_json(text) {
+            Ok(scenario) => scenario,
+            Err(errors) => {
+                problems.push(format!(
+                    "scenarios/{file} is not a valid scenario:\n{errors}"
+                ));
+                continue;
+            }
+        };
+        let name = &scenario.name;
+        if !is_library_name(name) {
+            problems.push(format!(
+                "scenarios/{file}: the name {name:?} is not a library name: lower-case letters \
+                 a to z, digits and '-', at most 64 characters (share links and `smtp-lab run` \
+                 find a scenario by its name)"
+            ));
+        }
+        if file.strip_suffix(".json") != Some(name.as_str()) {
+            problems.push(format!(
+                "scenarios/{file} holds the scenario {name:?}: a library file is named after \
+                 its scenario, {name}.json, so that it is found by that name"
+            ));
+        }
+        if !names.insert(name.clone()) {
+            problems.push(format!(
+                "scenarios/{file}: the name {name:?} is already another library scenario's"
+            ));
+        }
+        if scenario.title.trim().is_empty() || scenario.teaching.trim().is_empty() {
+            problems.push(format!(
+                "scenarios/{file}: a library scenario has a title and a teaching text, which \
+                 the picker and the details show"
+            ));
+        }
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -135,12 +203,95 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_built_in_file_is_named_after_its_scenario() {
-        for ((file, _), scenario) in SCENARIO_FILES.iter().zip(builtin()) {
-            let scenario = scenario.expect("a valid built-in scenario");
-            assert_eq!(file.strip_suffix(".json"), Some(scenario.name.as_str()));
-            assert_eq!(find(&scenario.name), Some(scenario.clone()));
+    fn the_library_keeps_its_rules() {
+        let problems = library_problems();
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        for (file, _) in SCENARIO_FILES {
+            let name = file.strip_suffix(".json").expect("a .json file");
+            let scenario = find(name).expect("found by its name");
+            assert_eq!(scenario.name, name);
         }
         assert_eq!(position("no-such-scenario"), None);
+        assert!(load("no-such-scenario").is_none());
+    }
+
+    #[test]
+    fn a_library_that_breaks_a_rule_is_told_which_and_where() {
+        let (_, basic) = SCENARIO_FILES[0];
+        let renamed = |name: &str| basic.replacen("\"basic-delivery\"", &format!("{name:?}"), 1);
+        let (upper, other, untaught) = (renamed("Basic-Delivery"), renamed("other"), {
+            let mut untaught: serde_json::Value = serde_json::from_str(basic).expect("JSON");
+            untaught["teaching"] = "".into();
+            untaught.to_string()
+        });
+        let cases: [(&str, &str, &str); 5] = [
+            ("basic-delivery.json", "{", "is not a valid scenario"),
+            ("Basic-Delivery.json", &upper, "is not a library name"),
+            (
+                "mine.json",
+                &other,
+                "is named after its scenario, other.json",
+            ),
+            (
+                "basic-delivery.json",
+                basic,
+                "already another library scenario's",
+            ),
+            (
+                "basic-delivery.json",
+                &untaught,
+                "a title and a teaching text",
+            ),
+        ];
+        for (file, text, expected) in cases {
+            let problems = problems_of(&[SCENARIO_FILES[0], (file, text)]);
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.starts_with(&format!("scenarios/{file}")) && p.contains(expected)),
+                "{file}: {expected:?} not in {problems:?}"
+            );
+        }
+        assert!(problems_of(&SCENARIO_FILES[..2]).is_empty());
+    }
+
+    #[test]
+    fn library_names_are_what_a_link_holds() {
+        for name in ["greylisting", "null-mx", "8bit-without-8bitmime"] {
+            assert!(is_library_name(name), "{name}");
+        }
+        let too_long = "a".repeat(65);
+        for name in [
+            "",
+            "Greylisting",
+            "null_mx",
+            "two words",
+            "x.json",
+            too_long.as_str(),
+        ] {
+            assert!(!is_library_name(name), "{name}");
+        }
+    }
+
+    /// A file put in `scenarios/` is in the library only with its entry in `SCENARIO_FILES`.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[test]
+    fn every_file_in_the_scenarios_directory_is_in_the_library() {
+        let directory = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let listed: std::collections::BTreeSet<&str> =
+            SCENARIO_FILES.iter().map(|(file, _)| *file).collect();
+        let mut missing = Vec::new();
+        for entry in std::fs::read_dir(&directory).expect("the scenarios directory") {
+            let file = entry.expect("a directory entry").file_name();
+            let file = file.to_string_lossy();
+            if file.ends_with(".json") && !listed.contains(file.as_ref()) {
+                missing.push(file.into_owned());
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "in scenarios/ but not in SCENARIO_FILES (src/sim/library.rs): {}",
+            missing.join(", ")
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! not (a step that cannot be read, a part added on its way): the student sees the scenario,
 //! and the sentence says what was left out.
 
+use super::library::is_library_name;
 use std::fmt::Write as _;
 
 /// Where a link points.
@@ -101,7 +102,7 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                     ));
                 }
                 scenario_written = value.clone();
-                if !is_scenario_name(&name) {
+                if !is_library_name(&name) {
                     return Err(format!(
                         "This link names the scenario {:?}, which is not a scenario name \
                          (letters a to z, digits and '-').",
@@ -225,14 +226,6 @@ fn percent_decoded(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn is_scenario_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]
@@ -509,7 +502,7 @@ mod tests {
             match parse(&fragment) {
                 Ok(None) => proptest::prop_assert!(fragment.strip_prefix('#').unwrap_or(&fragment).is_empty()),
                 Ok(Some(link)) => {
-                    proptest::prop_assert!(is_scenario_name(&link.scenario), "{link:?}");
+                    proptest::prop_assert!(is_library_name(&link.scenario), "{link:?}");
                     if link.step_unreadable {
                         proptest::prop_assert_eq!(link.step, 0);
                         proptest::prop_assert!(link.left_out.is_some());
