@@ -40,7 +40,16 @@ fn count_free(octets: usize) {
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded unchanged to the native allocator.
-        let pointer = unsafe { smtp_lab::native::alloc::Allocator.alloc(layout) };
+        let pointer = unsafe { smtp_lab::native::alloc::Mimalloc.alloc(layout) };
+        if !pointer.is_null() && measuring() {
+            count_allocation(layout.size());
+        }
+        pointer
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded unchanged to the native allocator.
+        let pointer = unsafe { smtp_lab::native::alloc::Mimalloc.alloc_zeroed(layout) };
         if !pointer.is_null() && measuring() {
             count_allocation(layout.size());
         }
@@ -49,7 +58,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
         // SAFETY: forwarded unchanged to the native allocator.
-        unsafe { smtp_lab::native::alloc::Allocator.dealloc(pointer, layout) };
+        unsafe { smtp_lab::native::alloc::Mimalloc.dealloc(pointer, layout) };
         if measuring() {
             count_free(layout.size());
         }
@@ -58,8 +67,7 @@ unsafe impl GlobalAlloc for Counting {
     // without this allocator, rather than copied every time.
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: forwarded unchanged to the native allocator.
-        let moved =
-            unsafe { smtp_lab::native::alloc::Allocator.realloc(pointer, layout, new_size) };
+        let moved = unsafe { smtp_lab::native::alloc::Mimalloc.realloc(pointer, layout, new_size) };
         if !moved.is_null() && measuring() {
             count_free(layout.size());
             count_allocation(new_size);

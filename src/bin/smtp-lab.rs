@@ -4,7 +4,7 @@
 /// the system allocator (S10k about a sixth faster).
 #[cfg(not(target_arch = "wasm32"))]
 #[global_allocator]
-static ALLOCATOR: smtp_lab::native::alloc::Allocator = smtp_lab::native::alloc::Allocator;
+static ALLOCATOR: smtp_lab::native::alloc::Mimalloc = smtp_lab::native::alloc::Mimalloc;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {

@@ -1,5 +1,5 @@
-//! The native command line: the same engines on real TCP sockets, files and the terminal.
-//! Not built for wasm.
+//! The native command line: the same engines on real TCP sockets, files and the terminal;
+//! and the native programs' allocator. Not built for wasm.
 
 pub mod alloc;
 pub mod cli;
