@@ -9,9 +9,15 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use smtp_lab::sim::{run, Scenario};
 use std::path::Path;
+use std::sync::LazyLock;
 
-/// The built-in scenarios' files, as a user would copy one to start their own.
-fn library_files() -> Vec<(String, String)> {
+/// The built-in scenarios' files, as a user would copy one to start their own: read once.
+fn library_files() -> &'static [(String, String)] {
+    static FILES: LazyLock<Vec<(String, String)>> = LazyLock::new(read_library_files);
+    &FILES
+}
+
+fn read_library_files() -> Vec<(String, String)> {
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&directory)
         .expect("the scenarios directory")
@@ -43,6 +49,18 @@ enum Damage {
     ReplaceNumber { which: f64, with: String },
     /// A text edited to another (an address, a name, a kind).
     ReplaceText { which: f64, with: String },
+    /// A field of the scenario's own added (or given twice) with a number, in or out of
+    /// range: the limits validation holds the timing and the seed to.
+    AddField { field: &'static str, value: String },
+}
+
+/// Edits that change nothing a reader of JSON sees.
+#[derive(Clone, Debug)]
+enum Harmless {
+    /// Spaces, tabs or line breaks between tokens.
+    Whitespace { at: f64, text: String },
+    /// A byte order mark before the document, as some editors write.
+    ByteOrderMark,
 }
 
 fn stray_text() -> impl Strategy<Value = String> {
@@ -104,6 +122,28 @@ fn damage() -> impl Strategy<Value = Damage> {
         2 => (0.0..1.0, stray_text()).prop_map(|(at, text)| Damage::Insert { at, text }),
         4 => (0.0..1.0, number()).prop_map(|(which, with)| Damage::ReplaceNumber { which, with }),
         4 => (0.0..1.0, text()).prop_map(|(which, with)| Damage::ReplaceText { which, with }),
+        3 => (prop::sample::select(TOP_LEVEL_NUMBERS), number())
+            .prop_map(|(field, value)| Damage::AddField { field, value }),
+    ]
+}
+
+/// The scenario's fields (and its retry policy's) that hold a number.
+const TOP_LEVEL_NUMBERS: &[&str] = &[
+    "seed",
+    "start_unix_s",
+    "latency_ms",
+    "run_until_s",
+    "retry.first_retry_s",
+    "retry.max_interval_s",
+    "retry.give_up_s",
+    "retry.delay_notice_s",
+    "retry.connect_timeout_s",
+];
+
+fn harmless() -> impl Strategy<Value = Harmless> {
+    prop_oneof![
+        4 => (0.0..1.0, "[ \t\r\n]{1,6}").prop_map(|(at, text)| Harmless::Whitespace { at, text }),
+        1 => Just(Harmless::ByteOrderMark),
     ]
 }
 
@@ -117,7 +157,18 @@ type Spans = Vec<(usize, usize)>;
 
 /// Where the JSON numbers and the texts (string contents) of `chars` are.
 fn numbers_and_texts(chars: &[char]) -> (Spans, Spans) {
-    let (mut numbers, mut texts) = (Vec::new(), Vec::new());
+    let (numbers, texts, _) = tokens(chars);
+    (numbers, texts)
+}
+
+/// The positions just after each `{`, `[`, `,` and `:` of `chars` (outside texts), where
+/// whitespace may go.
+fn between_tokens(chars: &[char]) -> Vec<usize> {
+    tokens(chars).2
+}
+
+fn tokens(chars: &[char]) -> (Spans, Spans, Vec<usize>) {
+    let (mut numbers, mut texts, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
     let mut index = 0;
     while index < chars.len() {
         match chars[index] {
@@ -139,10 +190,14 @@ fn numbers_and_texts(chars: &[char]) -> (Spans, Spans) {
                 }
                 numbers.push((start, index));
             }
+            '{' | '[' | ',' | ':' => {
+                index += 1;
+                gaps.push(index);
+            }
             _ => index += 1,
         }
     }
-    (numbers, texts)
+    (numbers, texts, gaps)
 }
 
 fn damaged(original: &str, damage: &Damage) -> String {
@@ -169,8 +224,46 @@ fn damaged(original: &str, damage: &Damage) -> String {
             replace(&mut chars, texts[nth(*which, texts.len())], with)
         }
         Damage::ReplaceNumber { .. } | Damage::ReplaceText { .. } => {}
+        Damage::AddField { field, value } => {
+            // After the document's `{`, or its retry policy's.
+            let (object, name) = match field.split_once('.') {
+                Some((object, name)) => (Some(object), name),
+                None => (None, *field),
+            };
+            let text: String = chars.iter().collect();
+            let at = match object {
+                None => text.find('{').map(|at| at + 1),
+                Some(object) => text
+                    .find(&format!("\"{object}\""))
+                    .and_then(|start| text[start..].find('{').map(|at| start + at + 1)),
+            };
+            let added = match object {
+                None => format!("\"{name}\": {value},"),
+                // An object of its own when the file has none: the rest take their defaults.
+                Some(object) if at.is_none() => format!("\"{object}\": {{\"{name}\": {value}}},"),
+                Some(_) => format!("\"{name}\": {value},"),
+            };
+            let at = at.or_else(|| text.find('{').map(|at| at + 1)).unwrap_or(0);
+            let at = text[..at].chars().count();
+            chars.splice(at..at, added.chars());
+        }
     }
     chars.into_iter().collect()
+}
+
+fn harmlessly_edited(original: &str, edit: &Harmless) -> String {
+    match edit {
+        // One mark only: a second is a character of the document.
+        Harmless::ByteOrderMark if original.starts_with('\u{feff}') => original.to_string(),
+        Harmless::ByteOrderMark => format!("\u{feff}{original}"),
+        Harmless::Whitespace { at, text } => {
+            let mut chars: Vec<char> = original.chars().collect();
+            let gaps = between_tokens(&chars);
+            let at = gaps[nth(*at, gaps.len())];
+            chars.splice(at..at, text.chars());
+            chars.into_iter().collect()
+        }
+    }
 }
 
 proptest! {
@@ -198,7 +291,14 @@ proptest! {
                 for error in &errors.0 {
                     // What is wrong, and where: a field's path or a line and column.
                     prop_assert!(!error.problem.trim().is_empty(), "{path}: an empty problem");
-                    prop_assert!(!error.at.trim().is_empty(), "{path}: no place for {:?}", error.problem);
+                    let problem = &error.problem;
+                    prop_assert!(!error.at.trim().is_empty(), "{path}: no place for {problem:?}");
+                    // A line given is one of the file's.
+                    if let Some(line) = line_named(&error.at) {
+                        // After a last line break, the end of the file is on a line of its own.
+                        let lines = text.matches('\n').count() + 1;
+                        prop_assert!(line <= lines, "{path}: line {line} of {lines}: {problem}");
+                    }
                 }
             }
             Ok(scenario) => {
@@ -209,6 +309,41 @@ proptest! {
                     result.conservation_problems
                 );
             }
+        }
+    }
+}
+
+/// The line number in a place like `hosts[0].name (line 7, column 3)`.
+fn line_named(at: &str) -> Option<usize> {
+    let (_, after) = at.split_once("line ")?;
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        rng_seed: RngSeed::Fixed(0x0ca1_f11e),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Whitespace between tokens and a byte order mark change nothing: the same scenario.
+    #[test]
+    fn an_edit_that_changes_nothing_a_json_reader_sees_gives_the_same_scenario(
+        file in any::<prop::sample::Index>(),
+        edits in prop::collection::vec(harmless(), 1..4),
+    ) {
+        let files = library_files();
+        let (path, original) = &files[file.index(files.len())];
+        let mut text = original.clone();
+        for edit in &edits {
+            text = harmlessly_edited(&text, edit);
+        }
+        let expected = Scenario::from_json(original).expect("a valid built-in scenario");
+        match Scenario::from_json(&text) {
+            Ok(scenario) => prop_assert!(scenario == expected, "{path} after {edits:?}"),
+            Err(errors) => prop_assert!(false, "{path} after {edits:?}: {errors}"),
         }
     }
 }
@@ -235,4 +370,35 @@ fn damage_lands_where_it_is_aimed() {
         text: "]".into(),
     };
     assert_eq!(damaged(original, &stray), r#"{"a": 12, "b": "xy"}]"#);
+    let added = Damage::AddField {
+        field: "seed",
+        value: "7".into(),
+    };
+    assert_eq!(
+        damaged(original, &added),
+        r#"{"seed": 7,"a": 12, "b": "xy"}"#
+    );
+    let retry = Damage::AddField {
+        field: "retry.give_up_s",
+        value: "0".into(),
+    };
+    assert_eq!(
+        damaged(original, &retry),
+        r#"{"retry": {"give_up_s": 0},"a": 12, "b": "xy"}"#
+    );
+    let with_retry = r#"{"retry": {"first_retry_s": 60}}"#;
+    assert_eq!(
+        damaged(with_retry, &retry),
+        r#"{"retry": {"give_up_s": 0,"first_retry_s": 60}}"#
+    );
+    let spaced = Harmless::Whitespace {
+        at: 0.0,
+        text: " \n".into(),
+    };
+    assert_eq!(
+        harmlessly_edited(original, &spaced),
+        "{ \n\"a\": 12, \"b\": \"xy\"}"
+    );
+    assert_eq!(line_named("hosts[0].name (line 7, column 3)"), Some(7));
+    assert_eq!(line_named("hosts[0].name"), None);
 }

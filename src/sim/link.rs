@@ -500,7 +500,10 @@ mod tests {
         ) {
             let fragment = format!("{}{}", if hash { "#" } else { "" }, parts.join("&"));
             match parse(&fragment) {
-                Ok(None) => proptest::prop_assert!(fragment.strip_prefix('#').unwrap_or(&fragment).is_empty()),
+                Ok(None) => {
+                    let without_hash = fragment.strip_prefix('#').unwrap_or(&fragment);
+                    proptest::prop_assert!(without_hash.is_empty());
+                }
                 Ok(Some(link)) => {
                     proptest::prop_assert!(is_library_name(&link.scenario), "{link:?}");
                     if link.step_unreadable {
@@ -522,6 +525,104 @@ mod tests {
                 Err(complaint) => {
                     proptest::prop_assert!(complaint.starts_with("This link"), "{complaint}");
                     proptest::prop_assert!(complaint.chars().count() <= 1200, "{complaint}");
+                }
+            }
+        }
+    }
+
+    /// `text` with the characters `encode` picks (by position, cycling) written `%HH`, in
+    /// upper or lower case, and every `=` and `&` too when `whole` (a link encoded whole).
+    #[cfg(not(target_arch = "wasm32"))]
+    fn encoded(text: &str, encode: &[bool], whole: bool) -> String {
+        let mut out = String::new();
+        for (index, c) in text.chars().enumerate() {
+            let pick = encode
+                .get(index % encode.len().max(1))
+                .copied()
+                .unwrap_or(false);
+            if (whole && matches!(c, '=' | '&')) || (pick && c.is_ascii_alphanumeric()) {
+                if index % 2 == 0 {
+                    out.push_str(&format!("%{:02X}", c as u32));
+                } else {
+                    out.push_str(&format!("%{:02x}", c as u32));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 2000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x11_4c_5f),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// A link to a built-in scenario and step, spelled in any case, encoded in part or
+        /// whole, with parts of chat programs' added anywhere (long ones too), is followed to
+        /// that scenario and step; what was added is left out and said in a short sentence.
+        #[test]
+        fn a_link_in_any_spelling_is_followed_to_its_scenario_and_step(
+            which in proptest::sample::select(
+                crate::sim::library::SCENARIO_FILES
+                    .iter()
+                    .map(|(file, _)| *file)
+                    .collect::<Vec<_>>()
+            ),
+            step in 0usize..2000,
+            upper in proptest::collection::vec(proptest::bool::ANY, 1..24),
+            encode in proptest::collection::vec(proptest::bool::weighted(0.2), 1..24),
+            whole in proptest::bool::weighted(0.2),
+            added in proptest::collection::vec(
+                "x[a-z]{0,7}=([a-z0-9_-]{0,20}|[a-z0-9]{100,300})",
+                0..4
+            ),
+            order in proptest::collection::vec(0usize..8, 2),
+        ) {
+            let name = which.strip_suffix(".json").expect("a .json file");
+            let cased = |text: &str| -> String {
+                text.chars()
+                    .enumerate()
+                    .map(|(i, c)| if upper[i % upper.len()] { c.to_ascii_uppercase() } else { c })
+                    .collect()
+            };
+            let mut parts = added.clone();
+            let scenario_part = format!("{}={}", cased("scenario"), cased(name));
+            let step_part = format!("{}={step}", cased("step"));
+            parts.insert(order[0] % (parts.len() + 1), scenario_part);
+            parts.insert(order[1] % (parts.len() + 1), step_part);
+            let link = parts.join("&");
+            let fragment = if whole {
+                encoded(&link, &encode, true)
+            } else {
+                parts
+                    .iter()
+                    .map(|part| {
+                        let (key, value) = part.split_once('=').expect("key=value");
+                        let key = encoded(key, &encode, false);
+                        format!("{key}={}", encoded(value, &encode, false))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
+            };
+            let followed = parse(&format!("#{fragment}"));
+            let Ok(Some(followed)) = followed else {
+                let why = format!("{fragment}: {followed:?}");
+                return Err(proptest::test_runner::TestCaseError::fail(why));
+            };
+            proptest::prop_assert_eq!(&followed.scenario, name, "{}", fragment);
+            proptest::prop_assert_eq!(followed.step, step, "{}", fragment);
+            proptest::prop_assert!(!followed.step_unreadable);
+            match &followed.left_out {
+                None => proptest::prop_assert!(added.is_empty(), "{}", fragment),
+                Some(left_out) => {
+                    proptest::prop_assert!(!added.is_empty(), "{}: {}", fragment, left_out);
+                    // At most three parts quoted, each cut to 40 characters.
+                    proptest::prop_assert!(left_out.chars().count() <= 300, "{}", left_out);
                 }
             }
         }
