@@ -406,6 +406,7 @@ pub fn app() -> Html {
         })
     };
 
+    let one_column = use_one_column();
     let cursor = lab.player.cursor;
     let loaded = lab.loaded.clone();
     let map = loaded.as_ref().map(|l| Rc::clone(&l.map));
@@ -414,21 +415,26 @@ pub fn app() -> Html {
         let event = &l.viewer.trace().events.get(step.event)?.event;
         l.map.focus(event)
     });
-    html! {
-        <>
-            <section class="region region-topology" aria-labelledby="topology-title">
-                <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
-                <Topology {map} {focus} />
-            </section>
-            <section class="region region-conversation" aria-labelledby="conversation-title">
-                <h2 id="conversation-title" class="region-title">{ "Conversation" }</h2>
-                <Conversation loaded={loaded.clone()} {cursor} />
-            </section>
-            <section class="region region-details" aria-labelledby="details-title">
-                <h2 id="details-title" class="region-title">{ "Details" }</h2>
-                <Details loaded={loaded} {cursor} error={lab.error.clone()} notice={lab.notice.clone()} playing={lab.player.playing} />
-            </section>
-            <section class="region region-controls" aria-label="Scenario and playback controls">
+    let topology = html! {
+        <section key="topology" class="region region-topology" aria-labelledby="topology-title">
+            <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
+            <Topology {map} {focus} />
+        </section>
+    };
+    let conversation = html! {
+        <section key="conversation" class="region region-conversation" aria-labelledby="conversation-title">
+            <h2 id="conversation-title" class="region-title">{ "Conversation" }</h2>
+            <Conversation loaded={loaded.clone()} {cursor} {one_column} />
+        </section>
+    };
+    let details = html! {
+        <section key="details" class="region region-details" aria-labelledby="details-title">
+            <h2 id="details-title" class="region-title">{ "Details" }</h2>
+            <Details loaded={loaded} {cursor} error={lab.error.clone()} notice={lab.notice.clone()} playing={lab.player.playing} />
+        </section>
+    };
+    let controls = html! {
+            <section key="controls" class="region region-controls" aria-label="Scenario and playback controls">
                 <div class="scenario-picker">
                     <label for="scenario-select">{ "Scenario" }</label>
                     <select id="scenario-select" onchange={on_select}
@@ -445,8 +451,59 @@ pub fn app() -> Html {
                 </div>
                 <Controls player={lab.player.clone()} {on_action} />
             </section>
-        </>
+    };
+    // The regions in the order they are shown, which Tab and screen readers follow too (the
+    // grid places them by area whatever their order).
+    let regions = if one_column {
+        [topology, controls, details, conversation]
+    } else {
+        [topology, conversation, details, controls]
+    };
+    html! { <>{ for regions }</> }
+}
+
+/// The media query of the one-column layout (styles/layout.css), where the controls come
+/// right under the topology and the conversation last.
+const ONE_COLUMN: &str = "(max-width: 720px)";
+
+/// Whether the page is laid out in one column now, and again whenever that changes (a phone
+/// turned, a window resized or zoomed). The regions are then put in their new order, and the
+/// focus, which a region loses when it is moved, is given back.
+#[hook]
+fn use_one_column() -> bool {
+    let media = use_memo((), |_| {
+        gloo::utils::window().match_media(ONE_COLUMN).ok().flatten()
+    });
+    let one_column = use_state(|| media.as_ref().as_ref().is_some_and(|m| m.matches()));
+    let focused_before = use_mut_ref(|| None::<web_sys::HtmlElement>);
+    {
+        let one_column = one_column.clone();
+        let focused_before = Rc::clone(&focused_before);
+        use_effect_with(media, move |media| {
+            let listener = media.as_ref().as_ref().map(|media| {
+                let list = media.clone();
+                EventListener::new(media, "change", move |_| {
+                    *focused_before.borrow_mut() = gloo::utils::document()
+                        .active_element()
+                        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+                    one_column.set(list.matches());
+                })
+            });
+            move || drop(listener)
+        });
     }
+    use_effect_with(*one_column, move |_| {
+        let Some(element) = focused_before.borrow_mut().take() else {
+            return;
+        };
+        let focused = gloo::utils::document().active_element();
+        if element.is_connected() && focused.as_ref() != Some(element.as_ref()) {
+            let options = web_sys::FocusOptions::new();
+            options.set_prevent_scroll(true);
+            let _ = element.focus_with_options(&options);
+        }
+    });
+    *one_column
 }
 
 /// Puts the focus on the player's Play button, when there is one.

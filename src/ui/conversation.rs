@@ -11,11 +11,17 @@ use yew::prelude::*;
 pub struct ConversationProps {
     pub loaded: Option<Rc<Loaded>>,
     pub cursor: usize,
+    /// The page is in its one-column layout, where the conversation comes last: a change
+    /// moves the region, which loses its scroll position, so the step is scrolled to again.
+    #[prop_or_default]
+    pub one_column: bool,
 }
 
 impl PartialEq for ConversationProps {
     fn eq(&self, other: &Self) -> bool {
-        self.cursor == other.cursor && same_run(&self.loaded, &other.loaded)
+        self.cursor == other.cursor
+            && self.one_column == other.one_column
+            && same_run(&self.loaded, &other.loaded)
     }
 }
 
@@ -29,7 +35,8 @@ pub fn conversation(props: &ConversationProps) -> Html {
     // log).
     {
         let log = log.clone();
-        use_effect_with((props.cursor, run_identity(&props.loaded)), move |_| {
+        let shown = (props.cursor, run_identity(&props.loaded), props.one_column);
+        use_effect_with(shown, move |_| {
             if let Some(element) = log.cast::<web_sys::Element>() {
                 const MARGIN: i32 = 8;
                 let bottom = element.scroll_height() - element.client_height();

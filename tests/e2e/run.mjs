@@ -413,6 +413,65 @@ await test('no line or arrowhead of the diagram crosses a link label, nor a DNS 
   }
 });
 
+await test('Tab goes through the regions in the order they are shown, on a phone and on a wide screen', async () => {
+  // The regions of the lab in reading order on screen: by rows (top first), then left to
+  // right; and the regions the focus visits, one Tab at a time, from the top of the page.
+  const shownOrder = (page) => page.evaluate(() => [...document.querySelectorAll('#lab > section')]
+    .map((section) => ({ name: section.className.replace('region region-', ''), box: section.getBoundingClientRect() }))
+    .sort((a, b) => (Math.abs(a.box.top - b.box.top) > 20 ? a.box.top - b.box.top : a.box.left - b.box.left))
+    .map((region) => region.name));
+  const tabOrder = async (page) => {
+    // A click on the title starts the Tab order there, as for a student who clicked the page.
+    await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+    await page.click('.masthead-title');
+    const visited = [];
+    for (let press = 0; press < 40; press += 1) {
+      await page.keyboard.press('Tab');
+      const region = await page.evaluate(() => document.activeElement?.closest('#lab > section')?.className.replace('region region-', '') ?? null);
+      if (region === null) break;
+      if (visited.at(-1) !== region) visited.push(region);
+    }
+    return visited;
+  };
+  // The focus visits the regions in the order shown, each once; the diagram only when it
+  // scrolls (on a phone), the others always.
+  const assertTabFollows = (visited, shown) => {
+    assert.deepEqual(visited, shown.filter((name) => visited.includes(name)), `Tab visits ${visited}, shown ${shown}`);
+    for (const name of ['controls', 'details', 'conversation']) assert.ok(visited.includes(name), `Tab reaches the ${name}`);
+  };
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    const phoneShown = await shownOrder(page);
+    assert.deepEqual(phoneShown, ['topology', 'controls', 'details', 'conversation']);
+    assertTabFollows(await tabOrder(page), phoneShown);
+    // Turned into a wide window: the regions move, the focus and the step stay.
+    await page.focus('.controls button.primary');
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.waitForFunction(() => document.querySelector('#lab > section:nth-child(2)').classList.contains('region-conversation'));
+    const wideShown = await shownOrder(page);
+    assert.deepEqual(wideShown, ['topology', 'conversation', 'details', 'controls']);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Play', 'the focus stays on Play');
+    const inView = () => page.evaluate(() => {
+      const log = document.querySelector('.conversation-log').getBoundingClientRect();
+      const line = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
+      return line.top >= log.top - 1 && line.bottom <= log.bottom + 1;
+    });
+    assert.ok(await inView(), 'the step is in sight in the conversation after the move');
+    assertTabFollows(await tabOrder(page), wideShown);
+    // And back, with the focus in the conversation.
+    await page.focus('.conversation-log');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => document.querySelector('#lab > section:nth-child(2)').classList.contains('region-controls'));
+    assert.ok(await page.evaluate(() => document.activeElement?.classList.contains('conversation-log')), 'the focus stays in the conversation');
+    assert.ok(await inView(), 'the step is in sight in the conversation after moving back');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;
