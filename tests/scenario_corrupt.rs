@@ -17,6 +17,22 @@ fn library_files() -> &'static [(String, String)] {
     &FILES
 }
 
+/// One of [`library_files`], as a property test picks it.
+fn library_file(pick: prop::sample::Index) -> &'static (String, String) {
+    let files = library_files();
+    &files[pick.index(files.len())]
+}
+
+/// The same cases on every run, so that a failure is seen again.
+fn fixed(cases: u32, seed: u64) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
 fn read_library_files() -> Vec<(String, String)> {
     let directory = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&directory)
@@ -267,20 +283,14 @@ fn harmlessly_edited(original: &str, edit: &Harmless) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 1000,
-        rng_seed: RngSeed::Fixed(0xc0_22e7_f11e),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(fixed(1000, 0xc0_22e7_f11e))]
 
     #[test]
     fn a_damaged_scenario_file_is_refused_with_reasons_or_runs_with_every_message_accounted_for(
         file in any::<prop::sample::Index>(),
         damages in prop::collection::vec(damage(), 1..4),
     ) {
-        let files = library_files();
-        let (path, original) = &files[file.index(files.len())];
+        let (path, original) = library_file(file);
         let mut text = original.clone();
         for damage in &damages {
             text = damaged(&text, damage);
@@ -321,12 +331,7 @@ fn line_named(at: &str) -> Option<usize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 300,
-        rng_seed: RngSeed::Fixed(0x0ca1_f11e),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(fixed(300, 0x0ca1_f11e))]
 
     /// Whitespace between tokens and a byte order mark change nothing: the same scenario.
     #[test]
@@ -334,8 +339,7 @@ proptest! {
         file in any::<prop::sample::Index>(),
         edits in prop::collection::vec(harmless(), 1..4),
     ) {
-        let files = library_files();
-        let (path, original) = &files[file.index(files.len())];
+        let (path, original) = library_file(file);
         let mut text = original.clone();
         for edit in &edits {
             text = harmlessly_edited(&text, edit);
