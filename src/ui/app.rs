@@ -467,25 +467,24 @@ pub fn app() -> Html {
 const ONE_COLUMN: &str = "(max-width: 720px)";
 
 /// Whether the page is laid out in one column now, and again whenever that changes (a phone
-/// turned, a window resized or zoomed). The regions are then put in their new order, and the
-/// focus, which a region loses when it is moved, is given back.
+/// turned, a window resized or zoomed). The regions are then put in their new order; a region
+/// moved loses the focus and its scroll positions, which are given back, and the focus is
+/// brought into sight (the conversation scrolls to its step itself).
 #[hook]
 fn use_one_column() -> bool {
     let media = use_memo((), |_| {
         gloo::utils::window().match_media(ONE_COLUMN).ok().flatten()
     });
     let one_column = use_state(|| media.as_ref().as_ref().is_some_and(|m| m.matches()));
-    let focused_before = use_mut_ref(|| None::<web_sys::HtmlElement>);
+    let before_move = use_mut_ref(|| None::<BeforeMove>);
     {
         let one_column = one_column.clone();
-        let focused_before = Rc::clone(&focused_before);
+        let before_move = Rc::clone(&before_move);
         use_effect_with(media, move |media| {
             let listener = media.as_ref().as_ref().map(|media| {
                 let list = media.clone();
                 EventListener::new(media, "change", move |_| {
-                    *focused_before.borrow_mut() = gloo::utils::document()
-                        .active_element()
-                        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+                    *before_move.borrow_mut() = Some(BeforeMove::now());
                     one_column.set(list.matches());
                 })
             });
@@ -493,17 +492,73 @@ fn use_one_column() -> bool {
         });
     }
     use_effect_with(*one_column, move |_| {
-        let Some(element) = focused_before.borrow_mut().take() else {
+        if let Some(before) = before_move.borrow_mut().take() {
+            before.restore();
+        }
+    });
+    *one_column
+}
+
+/// The scroll boxes of the regions whose positions a move loses, but for the conversation's.
+const KEPT_SCROLLERS: &str = "#lab .details-body, #lab .wire-lines, #lab .topology-scroll";
+
+/// What a move of the regions would lose: the focus and the scroll positions.
+struct BeforeMove {
+    focused: Option<web_sys::HtmlElement>,
+    scrolled: Vec<(web_sys::Element, i32, i32)>,
+}
+
+impl BeforeMove {
+    fn now() -> BeforeMove {
+        let document = gloo::utils::document();
+        let focused = document
+            .active_element()
+            .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+        let mut scrolled = Vec::new();
+        if let Ok(scrollers) = document.query_selector_all(KEPT_SCROLLERS) {
+            for index in 0..scrollers.length() {
+                let Some(element) = scrollers
+                    .item(index)
+                    .and_then(|node| node.dyn_into::<web_sys::Element>().ok())
+                else {
+                    continue;
+                };
+                let (top, left) = (element.scroll_top(), element.scroll_left());
+                if top != 0 || left != 0 {
+                    scrolled.push((element, top, left));
+                }
+            }
+        }
+        BeforeMove { focused, scrolled }
+    }
+
+    fn restore(self) {
+        for (element, top, left) in self.scrolled {
+            if element.is_connected() {
+                element.set_scroll_top(top);
+                element.set_scroll_left(left);
+            }
+        }
+        let Some(element) = self.focused else {
             return;
         };
+        if !element.is_connected() {
+            return;
+        }
         let focused = gloo::utils::document().active_element();
-        if element.is_connected() && focused.as_ref() != Some(element.as_ref()) {
+        if focused.as_ref() != Some(element.as_ref()) {
             let options = web_sys::FocusOptions::new();
             options.set_prevent_scroll(true);
             let _ = element.focus_with_options(&options);
         }
-    });
-    *one_column
+        // In sight in its region and on the page: the regions may now be elsewhere.
+        if element.closest("#lab").ok().flatten().is_some() {
+            let options = web_sys::ScrollIntoViewOptions::new();
+            options.set_block(web_sys::ScrollLogicalPosition::Nearest);
+            options.set_inline(web_sys::ScrollLogicalPosition::Nearest);
+            element.scroll_into_view_with_scroll_into_view_options(&options);
+        }
+    }
 }
 
 /// Puts the focus on the player's Play button, when there is one.

@@ -4,7 +4,10 @@
 use super::app::{run_identity, same_run, Loaded};
 use crate::sim::steps::{refusal_lines, Refusal, Step};
 use crate::sim::trace::{is_data_summary, Direction};
+use std::cell::Cell;
 use std::rc::Rc;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 #[derive(Properties)]
@@ -28,50 +31,42 @@ impl PartialEq for ConversationProps {
 #[function_component(Conversation)]
 pub fn conversation(props: &ConversationProps) -> Html {
     let log = use_node_ref();
-    // Keep the newest line in sight, scrolling only the log, never the page; a step of more
-    // lines than fit keeps its first line (the one it is about) at the top instead, unless
-    // that would hide the step's first refusal, which the details explain first: then the
-    // refusal is at the bottom of what is in sight (or at the top, if it is taller than the
-    // log).
+    // Each step, and each layout change that moves the region, scrolls to the step.
     {
         let log = log.clone();
         let shown = (props.cursor, run_identity(&props.loaded), props.one_column);
         use_effect_with(shown, move |_| {
             if let Some(element) = log.cast::<web_sys::Element>() {
-                const MARGIN: i32 = 8;
-                let bottom = element.scroll_height() - element.client_height();
-                let log_top = element.get_bounding_client_rect().top();
-                // A line's top and bottom in the log's own coordinates (its scroll offsets).
-                let extent = |line: &web_sys::Element| {
-                    let rect = line.get_bounding_client_rect();
-                    let top = element.scroll_top() + (rect.top() - log_top) as i32;
-                    (top, top + rect.height() as i32)
-                };
-                let current = element.query_selector(".line-current").ok().flatten();
-                let mut target = current.map_or(bottom, |line| extent(&line).0 - MARGIN);
-                // The first refusal's lines: it and the refusal lines right after it (a reply
-                // of several lines).
-                let refusal = element
-                    .query_selector(".line-current.line-refusal")
-                    .ok()
-                    .flatten()
-                    .map(|first| {
-                        let mut last = first.clone();
-                        while let Some(next) = last
-                            .next_element_sibling()
-                            .filter(|next| next.matches(".line-refusal").unwrap_or(false))
-                        {
-                            last = next;
+                scroll_to_step(&element);
+            }
+        });
+    }
+    // A log that changes size (a window resized or zoomed, a phone turned) wraps its lines
+    // anew, and the step's lines are no longer where they were: they are scrolled to again.
+    {
+        let log = log.clone();
+        // The log is there once a scenario is.
+        use_effect_with(props.loaded.is_some(), move |_| {
+            let observer = log.cast::<web_sys::Element>().and_then(|element| {
+                let last_size =
+                    Rc::new(Cell::new((element.client_width(), element.client_height())));
+                let on_resize = Closure::<dyn FnMut()>::new(move || {
+                    if let Some(element) = log.cast::<web_sys::Element>() {
+                        let size = (element.client_width(), element.client_height());
+                        if size != last_size.replace(size) {
+                            scroll_to_step(&element);
                         }
-                        (first, last)
-                    });
-                if let Some((first, last)) = refusal {
-                    let (refusal_top, _) = extent(&first);
-                    let (_, refusal_bottom) = extent(&last);
-                    let refusal_at_bottom = refusal_bottom + MARGIN - element.client_height();
-                    target = target.max(refusal_at_bottom.min(refusal_top - MARGIN));
+                    }
+                });
+                let observer =
+                    web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()).ok()?;
+                observer.observe(&element);
+                Some((observer, on_resize))
+            });
+            move || {
+                if let Some((observer, _)) = observer {
+                    observer.disconnect();
                 }
-                element.set_scroll_top(target.min(bottom));
             }
         });
     }
@@ -102,6 +97,48 @@ pub fn conversation(props: &ConversationProps) -> Html {
             }) }
         </ol>
     }
+}
+
+/// Scrolls the log (only the log, never the page) to the current step: the newest line in
+/// sight; a step of more lines than fit keeps its first line (the one it is about) at the top
+/// instead, unless that would hide the step's first refusal, which the details explain first:
+/// then the refusal is at the bottom of what is in sight (or at the top, if it is taller than
+/// the log).
+fn scroll_to_step(element: &web_sys::Element) {
+    const MARGIN: i32 = 8;
+    let bottom = element.scroll_height() - element.client_height();
+    let log_top = element.get_bounding_client_rect().top();
+    // A line's top and bottom in the log's own coordinates (its scroll offsets).
+    let extent = |line: &web_sys::Element| {
+        let rect = line.get_bounding_client_rect();
+        let top = element.scroll_top() + (rect.top() - log_top) as i32;
+        (top, top + rect.height() as i32)
+    };
+    let current = element.query_selector(".line-current").ok().flatten();
+    let mut target = current.map_or(bottom, |line| extent(&line).0 - MARGIN);
+    // The first refusal's lines: it and the refusal lines right after it (a reply
+    // of several lines).
+    let refusal = element
+        .query_selector(".line-current.line-refusal")
+        .ok()
+        .flatten()
+        .map(|first| {
+            let mut last = first.clone();
+            while let Some(next) = last
+                .next_element_sibling()
+                .filter(|next| next.matches(".line-refusal").unwrap_or(false))
+            {
+                last = next;
+            }
+            (first, last)
+        });
+    if let Some((first, last)) = refusal {
+        let (refusal_top, _) = extent(&first);
+        let (_, refusal_bottom) = extent(&last);
+        let refusal_at_bottom = refusal_bottom + MARGIN - element.client_height();
+        target = target.max(refusal_at_bottom.min(refusal_top - MARGIN));
+    }
+    element.set_scroll_top(target.min(bottom));
 }
 
 /// The classes of each line of `step`: who sent it (client, server, or neither, for an

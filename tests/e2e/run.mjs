@@ -472,6 +472,58 @@ await test('Tab goes through the regions in the order they are shown, on a phone
   }
 });
 
+await test('a window resized or zoomed keeps the step, the focus and what the details showed in sight', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 768 } });
+  // Whether an element is wholly inside another's box (or the window's).
+  const inside = (selector, boxSelector) => page.evaluate(([selector, boxSelector]) => {
+    const line = document.querySelector(selector).getBoundingClientRect();
+    const box = boxSelector
+      ? document.querySelector(boxSelector).getBoundingClientRect()
+      : { top: 0, bottom: window.innerHeight };
+    return line.top >= box.top - 1 && line.bottom <= box.bottom + 1;
+  }, [selector, boxSelector]);
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    // Zoomed to 125% on the same side of the layout change: the lines wrap anew.
+    await page.setViewportSize({ width: 1093, height: 614 });
+    await page.waitForFunction(() => {
+      const log = document.querySelector('.conversation-log').getBoundingClientRect();
+      const line = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
+      return line.top >= log.top - 1 && line.bottom <= log.bottom + 1;
+    }, null, { timeout: 2000 });
+    // The details scrolled down to the bytes, which have the focus; zoomed to 200% (one
+    // column) and back: the bytes are still where the details showed them, and in sight.
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await page.focus('.details-body summary');
+    await page.keyboard.press('Enter');
+    await page.evaluate(() => document.querySelector('.details-body summary').scrollIntoView({ block: 'nearest' }));
+    const scrolled = await page.evaluate(() => document.querySelector('.details-body').scrollTop);
+    assert.ok(scrolled > 0, 'the details scrolled to the bytes');
+    for (const size of [{ width: 640, height: 360 }, { width: 1280, height: 720 }]) {
+      await page.setViewportSize(size);
+      await page.waitForTimeout(200);
+      assert.ok(await page.evaluate(() => document.activeElement?.tagName === 'SUMMARY'), `the focus stays on the bytes at ${size.width}`);
+      assert.ok(await inside('.details-body summary', '.details-body'), `the bytes are in sight in the details at ${size.width}`);
+      assert.ok(await inside('.details-body summary', null), `the bytes are in the window at ${size.width}`);
+    }
+    // The conversation has the focus when the window narrows to one column, where it comes
+    // last: the page scrolls down to it.
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.focus('.conversation-log');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => document.querySelector('#lab > section:last-child').classList.contains('region-conversation'));
+    await page.waitForTimeout(200);
+    assert.ok(await page.evaluate(() => {
+      const log = document.querySelector('.conversation-log').getBoundingClientRect();
+      return log.bottom > 0 && log.top < window.innerHeight;
+    }), 'the conversation, which has the focus, is in the window');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;
