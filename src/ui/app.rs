@@ -418,7 +418,7 @@ pub fn app() -> Html {
     let topology = html! {
         <section key="topology" class="region region-topology" aria-labelledby="topology-title">
             <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
-            <Topology {map} {focus} />
+            <Topology {map} {focus} {one_column} />
         </section>
     };
     let conversation = html! {
@@ -475,32 +475,48 @@ fn use_one_column() -> bool {
     let media = use_memo((), |_| {
         gloo::utils::window().match_media(ONE_COLUMN).ok().flatten()
     });
-    let one_column = use_state(|| media.as_ref().as_ref().is_some_and(|m| m.matches()));
+    let one_column = use_state_eq(|| media.as_ref().as_ref().is_some_and(|m| m.matches()));
     let before_move = use_mut_ref(|| None::<BeforeMove>);
     {
         let one_column = one_column.clone();
         let before_move = Rc::clone(&before_move);
-        use_effect_with(media, move |media| {
+        use_effect_with(Rc::clone(&media), move |media| {
             let listener = media.as_ref().as_ref().map(|media| {
                 let list = media.clone();
-                EventListener::new(media, "change", move |_| {
-                    *before_move.borrow_mut() = Some(BeforeMove::now());
+                let shown = *one_column;
+                let change = move || {
+                    // What was there before the first of several changes made before the
+                    // regions moved.
+                    before_move.borrow_mut().get_or_insert_with(BeforeMove::now);
                     one_column.set(list.matches());
-                })
+                };
+                // A change between the first render and now fired no event.
+                if media.matches() != shown {
+                    change();
+                }
+                EventListener::new(media, "change", move |_| change())
             });
             move || drop(listener)
         });
     }
-    use_effect_with(*one_column, move |_| {
-        if let Some(before) = before_move.borrow_mut().take() {
+    use_effect_with(*one_column, move |one_column| {
+        // Only once the regions are in the order the window asks for: another change may
+        // be on its way.
+        let settled = media
+            .as_ref()
+            .as_ref()
+            .is_none_or(|m| m.matches() == *one_column);
+        let before = settled.then(|| before_move.borrow_mut().take()).flatten();
+        if let Some(before) = before {
             before.restore();
         }
     });
     *one_column
 }
 
-/// The scroll boxes of the regions whose positions a move loses, but for the conversation's.
-const KEPT_SCROLLERS: &str = "#lab .details-body, #lab .wire-lines, #lab .topology-scroll";
+/// The scroll boxes of the regions whose positions a move loses, but for the conversation's
+/// and the diagram's, which bring the step into sight themselves.
+const KEPT_SCROLLERS: &str = "#lab .details-body, #lab .wire-lines";
 
 /// What a move of the regions would lose: the focus and the scroll positions.
 struct BeforeMove {

@@ -40,6 +40,10 @@ pub struct TopologyProps {
     /// What the current step touches, drawn highlighted.
     #[prop_or_default]
     pub focus: Option<Focus>,
+    /// The page is in its one-column layout: a change resizes the diagram's box, and what the
+    /// step touches is brought into sight again.
+    #[prop_or_default]
+    pub one_column: bool,
 }
 
 impl PartialEq for TopologyProps {
@@ -49,7 +53,7 @@ impl PartialEq for TopologyProps {
             (None, None) => true,
             _ => false,
         };
-        same_map && self.focus == other.focus
+        same_map && self.focus == other.focus && self.one_column == other.one_column
     }
 }
 
@@ -60,7 +64,8 @@ pub fn topology(props: &TopologyProps) -> Html {
     // sight.
     {
         let scroll = scroll.clone();
-        use_effect_with((props.focus, run_identity(&props.map)), move |_| {
+        let shown = (props.focus, run_identity(&props.map), props.one_column);
+        use_effect_with(shown, move |_| {
             if let Some(container) = scroll.cast::<web_sys::Element>() {
                 if let Ok(Some(active)) = container.query_selector(".topology-active") {
                     let inside = container.get_bounding_client_rect();

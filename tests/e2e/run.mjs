@@ -446,13 +446,14 @@ await test('Tab goes through the regions in the order they are shown, on a phone
     const phoneShown = await shownOrder(page);
     assert.deepEqual(phoneShown, ['topology', 'controls', 'details', 'conversation']);
     assertTabFollows(await tabOrder(page), phoneShown);
-    // Turned into a wide window: the regions move, the focus and the step stay.
-    await page.focus('.controls button.primary');
+    // Turned into a wide window: the regions move (the conversation among them), the focus
+    // and the step stay.
+    await page.focus('.conversation-log');
     await page.setViewportSize({ width: 1366, height: 768 });
     await page.waitForFunction(() => document.querySelector('#lab > section:nth-child(2)').classList.contains('region-conversation'));
     const wideShown = await shownOrder(page);
     assert.deepEqual(wideShown, ['topology', 'conversation', 'details', 'controls']);
-    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Play', 'the focus stays on Play');
+    await page.waitForFunction(() => document.activeElement?.classList.contains('conversation-log'), null, { timeout: 2000 });
     const inView = () => page.evaluate(() => {
       const log = document.querySelector('.conversation-log').getBoundingClientRect();
       const line = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
@@ -460,11 +461,11 @@ await test('Tab goes through the regions in the order they are shown, on a phone
     });
     assert.ok(await inView(), 'the step is in sight in the conversation after the move');
     assertTabFollows(await tabOrder(page), wideShown);
-    // And back, with the focus in the conversation.
-    await page.focus('.conversation-log');
+    // And back, with the focus on Play (the controls move).
+    await page.focus('.controls button.primary');
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForFunction(() => document.querySelector('#lab > section:nth-child(2)').classList.contains('region-controls'));
-    assert.ok(await page.evaluate(() => document.activeElement?.classList.contains('conversation-log')), 'the focus stays in the conversation');
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Play', null, { timeout: 2000 });
     assert.ok(await inView(), 'the step is in sight in the conversation after moving back');
     assert.deepEqual(errors, []);
   } finally {
@@ -502,22 +503,42 @@ await test('a window resized or zoomed keeps the step, the focus and what the de
     assert.ok(scrolled > 0, 'the details scrolled to the bytes');
     for (const size of [{ width: 640, height: 360 }, { width: 1280, height: 720 }]) {
       await page.setViewportSize(size);
-      await page.waitForTimeout(200);
-      assert.ok(await page.evaluate(() => document.activeElement?.tagName === 'SUMMARY'), `the focus stays on the bytes at ${size.width}`);
+      await page.waitForFunction(() => document.activeElement?.tagName === 'SUMMARY', null, { timeout: 2000 });
       assert.ok(await inside('.details-body summary', '.details-body'), `the bytes are in sight in the details at ${size.width}`);
       assert.ok(await inside('.details-body summary', null), `the bytes are in the window at ${size.width}`);
     }
+    // The details scrolled, and the focus elsewhere: across a layout change and back, the
+    // details still start at the same line.
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.evaluate(() => { window.location.hash = '#scenario=attachments&step=24'; });
+    await page.waitForSelector('.controls-position:has-text("Step 24 of")');
+    await page.focus('.controls button.primary');
+    const firstShown = () => page.evaluate(() => {
+      const body = document.querySelector('.details-body');
+      const top = body.getBoundingClientRect().top;
+      const first = [...body.querySelectorAll('p, li, dt, dd, summary, h3')]
+        .find((element) => element.getBoundingClientRect().bottom > top + 1);
+      return first?.textContent;
+    });
+    await page.evaluate(() => { document.querySelector('.details-body').scrollTop = 150; });
+    const before = await firstShown();
+    assert.ok(before, 'something is shown in the details');
+    for (const size of [{ width: 390, height: 844 }, { width: 1366, height: 768 }]) {
+      await page.setViewportSize(size);
+      await page.waitForFunction(() => document.activeElement?.textContent === 'Play', null, { timeout: 2000 });
+      await page.waitForTimeout(100);
+    }
+    assert.equal(await firstShown(), before, 'the details start where they did');
     // The conversation has the focus when the window narrows to one column, where it comes
     // last: the page scrolls down to it.
     await page.setViewportSize({ width: 1366, height: 768 });
     await page.focus('.conversation-log');
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForFunction(() => document.querySelector('#lab > section:last-child').classList.contains('region-conversation'));
-    await page.waitForTimeout(200);
-    assert.ok(await page.evaluate(() => {
+    await page.waitForFunction(() => {
       const log = document.querySelector('.conversation-log').getBoundingClientRect();
       return log.bottom > 0 && log.top < window.innerHeight;
-    }), 'the conversation, which has the focus, is in the window');
+    }, null, { timeout: 2000 });
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
