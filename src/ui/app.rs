@@ -434,23 +434,23 @@ pub fn app() -> Html {
         </section>
     };
     let controls = html! {
-            <section key="controls" class="region region-controls" aria-label="Scenario and playback controls">
-                <div class="scenario-picker">
-                    <label for="scenario-select">{ "Scenario" }</label>
-                    <select id="scenario-select" onchange={on_select}
-                        onkeydown={on_picker_key} onpointerdown={on_picker_pointer}>
-                        <option value="" selected={lab.selected.is_none()} disabled=true>
-                            { "Choose a scenario…" }
+        <section key="controls" class="region region-controls" aria-label="Scenario and playback controls">
+            <div class="scenario-picker">
+                <label for="scenario-select">{ "Scenario" }</label>
+                <select id="scenario-select" onchange={on_select}
+                    onkeydown={on_picker_key} onpointerdown={on_picker_pointer}>
+                    <option value="" selected={lab.selected.is_none()} disabled=true>
+                        { "Choose a scenario…" }
+                    </option>
+                    { for titles.iter().enumerate().map(|(index, title)| html! {
+                        <option value={index.to_string()} selected={lab.selected == Some(index)}>
+                            { title }
                         </option>
-                        { for titles.iter().enumerate().map(|(index, title)| html! {
-                            <option value={index.to_string()} selected={lab.selected == Some(index)}>
-                                { title }
-                            </option>
-                        }) }
-                    </select>
-                </div>
-                <Controls player={lab.player.clone()} {on_action} />
-            </section>
+                    }) }
+                </select>
+            </div>
+            <Controls player={lab.player.clone()} {on_action} />
+        </section>
     };
     // The regions in the order they are shown, which Tab and screen readers follow too (the
     // grid places them by area whatever their order).
@@ -499,13 +499,17 @@ fn use_one_column() -> bool {
             move || drop(listener)
         });
     }
-    use_effect_with(*one_column, move |one_column| {
+    // After every render, not only those that change the order: two quick changes that cancel
+    // out render the same order again, and what was kept for them is given back (and let go)
+    // after the next render.
+    let rendered = *one_column;
+    use_effect(move || {
         // Only once the regions are in the order the window asks for: another change may
         // be on its way.
         let settled = media
             .as_ref()
             .as_ref()
-            .is_none_or(|m| m.matches() == *one_column);
+            .is_none_or(|m| m.matches() == rendered);
         let before = settled.then(|| before_move.borrow_mut().take()).flatten();
         if let Some(before) = before {
             before.restore();
