@@ -147,27 +147,29 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             ));
         }
         let last = named.pop().unwrap_or_default();
-        let list = if named.is_empty() {
+        if named.is_empty() {
             last
         } else {
             format!("{} and {last}", named.join(", "))
-        };
-        (unknown_parts.len() == 1, list)
+        }
     });
+    let (parts_unknown, are) = match unknown_parts.len() {
+        1 => ("a part", "is"),
+        _ => ("parts", "are"),
+    };
     let Some(scenario) = scenario else {
-        let unknown = match &unknown {
-            Some((true, list)) => format!(", and has a part SMTP Lab does not know: {list}"),
-            Some((false, list)) => format!(", and has parts SMTP Lab does not know: {list}"),
-            None => String::new(),
-        };
+        let unknown = unknown
+            .map(|list| format!(", and has {parts_unknown} SMTP Lab does not know: {list}"))
+            .unwrap_or_default();
         return Err(format!(
             "This link names no scenario{unknown}. A link looks like \
              #scenario=greylisting&step=55."
         ));
     };
-    let unknown = unknown.map(|(one, list)| match one {
-        true => format!("This link has a part SMTP Lab does not know, {list}, which is left out."),
-        false => format!("This link has parts SMTP Lab does not know, {list}, which are left out."),
+    let unknown = unknown.map(|list| {
+        format!(
+            "This link has {parts_unknown} SMTP Lab does not know, {list}, which {are} left out."
+        )
     });
     let left_out: Vec<String> = step_problem.iter().chain(&unknown).cloned().collect();
     Ok(Some(ShareLink {

@@ -50,11 +50,7 @@ pub fn run_identity<T>(shared: &Option<Rc<T>>) -> usize {
 /// Whether two states hold the same run: compared by address, since a run is only ever
 /// replaced, never changed in place.
 pub fn same_run(a: &Option<Rc<Loaded>>, b: &Option<Rc<Loaded>>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => Rc::ptr_eq(a, b),
-        (None, None) => true,
-        _ => false,
-    }
+    run_identity(a) == run_identity(b)
 }
 
 /// The whole app state. Running a scenario is deterministic and has no side effects, so it

@@ -289,7 +289,7 @@ fn step_lines(step: &Step) -> Html {
 /// The explanations of a step's replies, those of refusals (4yz, 5yz, -ERR) first, each group
 /// in the order the replies came.
 fn refusals_first(explanations: &[StepExplanation]) -> impl Iterator<Item = &StepExplanation> {
-    let refused = |e: &&StepExplanation| e.code >= 400;
+    let refused = |e: &&StepExplanation| Refusal::of(e).is_some();
     explanations
         .iter()
         .filter(refused)

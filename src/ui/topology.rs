@@ -48,12 +48,9 @@ pub struct TopologyProps {
 
 impl PartialEq for TopologyProps {
     fn eq(&self, other: &Self) -> bool {
-        let same_map = match (&self.map, &other.map) {
-            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
-            (None, None) => true,
-            _ => false,
-        };
-        same_map && self.focus == other.focus && self.one_column == other.one_column
+        run_identity(&self.map) == run_identity(&other.map)
+            && self.focus == other.focus
+            && self.one_column == other.one_column
     }
 }
 
