@@ -314,6 +314,81 @@ fn messages_waiting_behind_a_mid_session_421_go_on_at_once() {
     assert!(result.conservation_problems.is_empty());
 }
 
+/// The sending server hears of a close one latency after it happens: a message queued while
+/// the receiving server's 421 is still on its way goes on the kept connection, as it would in
+/// a real MTA, rather than on a new one opened on knowledge the sender cannot have. It gets the
+/// 421 and is retried (RFC 5321 3.8, 4.5.4.1).
+#[test]
+fn a_kept_connection_closed_by_the_server_is_used_until_the_sender_hears_of_it() {
+    let mut world = basic_world("idle-close-in-flight");
+    world["hosts"][0]["connection_cache_s"] = json!(240);
+    // A round trip of over two minutes: the server's 5-minute idle timeout comes first.
+    world["hosts"][1]["faults"] = json!([{"kind": {"type": "slow", "extra_latency_ms": 65_000}}]);
+    world["retry"] = json!({"delay_notice_s": 0, "connect_timeout_s": 200});
+    // Refused at RCPT, so the session is idle afterwards, without a DATA that would time out.
+    world["messages"] = json!([message(&["dave@receiver.test"])]);
+    let closes = |result: &RunResult| -> Vec<(u64, u32, String)> {
+        events(result)
+            .filter_map(|e| match &e.event {
+                Event::ConnectionClosed { conn, by } => Some((e.time_ms, *conn, by.to_string())),
+                _ => None,
+            })
+            .collect()
+    };
+    let alone = run_json(&world);
+    let kept = attempts(&alone)[1].1;
+    let closed_at = |by: &str| {
+        closes(&alone)
+            .into_iter()
+            .find(|(_, conn, who)| *conn == kept && who == by)
+            .map(|(time, ..)| time)
+            .unwrap_or_else(|| panic!("{by} closes connection {kept}"))
+    };
+    let server_closed = closed_at("mx.receiver.test");
+    let sender_heard = closed_at("mail.sender.test");
+    let at_s = server_closed / 1000 + 2;
+    assert!(
+        at_s * 1000 + 5_000 < sender_heard,
+        "{server_closed} {sender_heard}"
+    );
+
+    let mut second = message(&["carol@receiver.test"]);
+    second["at_s"] = json!(at_s);
+    world["messages"] = json!([message(&["dave@receiver.test"]), second]);
+    let result = run_json(&world);
+    let relay_attempts: Vec<(u64, u32)> = attempts(&result)
+        .into_iter()
+        .filter(|(_, _, client, _, port)| client == "mail.sender.test" && *port == 25)
+        .map(|(time, conn, ..)| (time, conn))
+        .collect();
+    assert_eq!(relay_attempts[0].1, kept);
+    assert!(
+        relay_attempts[1..]
+            .iter()
+            .all(|(time, _)| *time >= sender_heard),
+        "a new connection before the sender heard of the close: {relay_attempts:?}"
+    );
+    let mails_on_kept = transmissions(&result, kept)
+        .iter()
+        .filter(|(direction, bytes)| {
+            *direction == Direction::ClientToServer && bytes.starts_with(b"MAIL FROM:")
+        })
+        .count();
+    assert_eq!(
+        mails_on_kept, 2,
+        "the second message went on the kept connection"
+    );
+    let first_result = events(&result)
+        .find_map(|e| match &e.event {
+            Event::RecipientResult(r) if r.recipient == "carol@receiver.test" => Some(r),
+            _ => None,
+        })
+        .expect("a result for carol");
+    assert_eq!(first_result.result, smtp_lab::sim::trace::TEMPORARY_FAILURE);
+    assert!(first_result.reply.starts_with("421 "), "{first_result:?}");
+    assert!(!first_result.own_finding);
+}
+
 #[test]
 fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_quit() {
     let mut world = three_mx_world();

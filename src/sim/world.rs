@@ -1842,6 +1842,9 @@ impl<'a> World<'a> {
 
     /// Adds a message to an open SMTP session that `wanted` picks and that still takes
     /// messages (RFC 5321 3.3: one session, many transactions); returns the connection.
+    /// Only what the client knows counts: a server's close or a broken link reaches it one
+    /// latency later, and a message given to the session before then fails with it (a 421,
+    /// or a lost connection) and is retried like any other temporary failure.
     fn join_session(
         &mut self,
         wanted: impl Fn(&Conn) -> bool,
@@ -1850,7 +1853,7 @@ impl<'a> World<'a> {
     ) -> Option<ConnId> {
         let now = self.now_ms;
         for (conn, c) in self.conns.iter_mut() {
-            if c.dropped || c.client_closed || c.server_closed || !wanted(c) {
+            if c.client_closed || !wanted(c) {
                 continue;
             }
             let Sessions::Smtp { client, .. } = &mut c.sessions else {
