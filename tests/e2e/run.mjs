@@ -82,6 +82,9 @@ const sizes = [
   { name: 'zoomed', viewport: { width: 1093, height: 526 } },
   // An old projector or a small laptop window.
   { name: 'small', viewport: { width: 800, height: 600 } },
+  // A 1280x720 projector zoomed to 150%, and a phone held sideways.
+  { name: 'projector-150', viewport: { width: 853, height: 480 } },
+  { name: 'landscape', viewport: { width: 844, height: 390 }, isMobile: true, hasTouch: true },
   { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
   { name: 'narrow', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
 ];
@@ -105,7 +108,7 @@ for (const size of sizes) {
         assert.ok(controls.y > topology.y && controls.y < topology.y + topology.height + 40, 'controls under the topology');
         assert.ok(details.y > controls.y && details.y < controls.y + controls.height + 40, 'details under the controls');
       }
-      if (['desktop', 'projector', 'zoomed', 'small'].includes(size.name)) {
+      if (['desktop', 'projector', 'zoomed', 'small', 'projector-150', 'landscape'].includes(size.name)) {
         // The whole lab fits the window: the controls stay on screen.
         const height = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
         assert.ok(height <= 0, `no vertical scrolling (${height}px too tall)`);
@@ -539,6 +542,81 @@ await test('a window resized or zoomed keeps the step, the focus and what the de
       const log = document.querySelector('.conversation-log').getBoundingClientRect();
       return log.bottom > 0 && log.top < window.innerHeight;
     }, null, { timeout: 2000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('in a short window the step, its explanation and the buttons are in sight together', async () => {
+  for (const viewport of [{ width: 853, height: 480 }, { width: 844, height: 390 }]) {
+    const { context, page, errors } = await openApp({ viewport });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+      await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+      await page.waitForTimeout(200);
+      const seen = await page.evaluate(() => {
+        const box = (selector) => document.querySelector(selector).getBoundingClientRect();
+        const inWindow = (rect) => rect.top >= -1 && rect.bottom <= window.innerHeight + 1;
+        const log = box('.conversation-log');
+        // The step's last line: the 550, which the step's first lines (the replies
+        // pipelined before it) may be scrolled above to keep in sight.
+        const current = document.querySelectorAll('.conversation-log .line-current');
+        const line = current[current.length - 1].getBoundingClientRect();
+        return {
+          conversation: box('.region-conversation').height,
+          details: box('.region-details').height,
+          lineInLog: line.top >= log.top - 1 && line.bottom <= log.bottom + 1,
+          lineInWindow: inWindow(line),
+          // The explanation of the 550: its heading, and its meaning begun.
+          explanation: inWindow(box('.details-body .explanation-permanent h3'))
+            && box('.details-body .explanation-permanent .explanation-meaning').top < window.innerHeight - 16,
+          buttons: inWindow(box('.controls')),
+        };
+      });
+      const at = `${viewport.width}x${viewport.height}: ${JSON.stringify(seen)}`;
+      // Several lines each, not one: a line of the conversation is about 50 px.
+      assert.ok(seen.conversation >= 150 && seen.details >= 150, `room for the conversation and the details at ${at}`);
+      assert.ok(seen.lineInLog && seen.lineInWindow, `the step's line is in sight at ${at}`);
+      assert.ok(seen.explanation, `the explanation starts in sight at ${at}`);
+      assert.ok(seen.buttons, `the buttons are in sight at ${at}`);
+      await page.screenshot({ path: `${SHOTS}/short-${viewport.width}x${viewport.height}.png` });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+await test('on a phone the buttons stay pinned over the conversation and a step leaves the page where it is', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=greylisting&step=55'; });
+    await page.waitForSelector('.controls-position:has-text("Step 55 of")');
+    await page.evaluate(() => document.querySelector('.region-conversation').scrollIntoView({ block: 'end' }));
+    await page.waitForTimeout(200);
+    const scrolled = await page.evaluate(() => window.scrollY);
+    assert.ok(scrolled > 300, `the page scrolled down to the conversation (${scrolled})`);
+    for (const step of [56, 57, 58, 57]) {
+      const forward = step > Number((await page.textContent('.controls-position')).match(/Step (\d+)/)[1]);
+      // A finger on the pinned button (a tap through Playwright's locator would first
+      // scroll the button to where it sits in the page, which no finger does).
+      const button = await page.locator(`.controls button[aria-label="${forward ? 'Step forward' : 'Step back'}"]`).boundingBox();
+      assert.ok(button.y >= 0 && button.y + button.height <= 844, `the step buttons are in sight: ${JSON.stringify(button)}`);
+      await page.touchscreen.tap(button.x + button.width / 2, button.y + button.height / 2);
+      await page.waitForSelector(`.controls-position:has-text("Step ${step} of")`);
+      await page.waitForTimeout(150);
+      const seen = await page.evaluate(() => {
+        const controls = document.querySelector('.region-controls').getBoundingClientRect();
+        const line = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
+        return { y: window.scrollY, controlsTop: controls.top, controlsBottom: controls.bottom, lineTop: line.top, lineBottom: line.bottom };
+      });
+      const at = `step ${step}: ${JSON.stringify(seen)}`;
+      assert.ok(Math.abs(seen.controlsTop) <= 1, `the controls are pinned to the top at ${at}`);
+      assert.equal(seen.y, scrolled, `the page did not move at ${at}`);
+      assert.ok(seen.lineTop >= seen.controlsBottom - 1 && seen.lineBottom <= 844 + 1, `the step's line is in sight under the controls at ${at}`);
+    }
+    await page.screenshot({ path: `${SHOTS}/phone-pinned.png` });
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
