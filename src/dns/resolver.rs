@@ -116,6 +116,16 @@ impl MxFailure {
     }
 }
 
+/// The texts of [`MxFailure`], one per kind of failure: the trace's MX results begin with
+/// them, and the step notes tell the kinds apart by them.
+pub mod failure_text {
+    pub const NULL_MX: &str = "Recipient address has null MX";
+    pub const NOT_FOUND: &str = "Host or domain name not found";
+    pub const NO_ADDRESSES: &str = "Unable to route: no mail host with an address";
+    pub const LOOPS_BACK: &str = "Mail for this domain loops back to myself";
+    pub const TEMPORARY: &str = "Temporary DNS failure";
+}
+
 impl MxOutcome {
     /// The hosts to try, in order; empty for every failure.
     pub fn targets(&self) -> &[MxTarget] {
@@ -131,28 +141,20 @@ impl MxOutcome {
     pub fn failure(&self) -> Option<MxFailure> {
         let (permanent, status, text) = match self {
             MxOutcome::Targets(_) | MxOutcome::ImplicitMx(_) => return None,
-            MxOutcome::NullMx => (
-                true,
-                EnhancedStatus::new(5, 1, 10),
-                "Recipient address has null MX",
-            ),
-            MxOutcome::NxDomain | MxOutcome::InvalidDomain { .. } => (
-                true,
-                EnhancedStatus::new(5, 1, 2),
-                "Host or domain name not found",
-            ),
+            MxOutcome::NullMx => (true, EnhancedStatus::new(5, 1, 10), failure_text::NULL_MX),
+            MxOutcome::NxDomain | MxOutcome::InvalidDomain { .. } => {
+                (true, EnhancedStatus::new(5, 1, 2), failure_text::NOT_FOUND)
+            }
             MxOutcome::NoAddresses => (
                 true,
                 EnhancedStatus::new(5, 4, 4),
-                "Unable to route: no mail host with an address",
+                failure_text::NO_ADDRESSES,
             ),
-            MxOutcome::LoopsBackToMe { .. } => (
-                true,
-                EnhancedStatus::new(5, 4, 6),
-                "Mail for this domain loops back to myself",
-            ),
+            MxOutcome::LoopsBackToMe { .. } => {
+                (true, EnhancedStatus::new(5, 4, 6), failure_text::LOOPS_BACK)
+            }
             MxOutcome::TemporaryFailure { .. } => {
-                (false, EnhancedStatus::new(4, 4, 3), "Temporary DNS failure")
+                (false, EnhancedStatus::new(4, 4, 3), failure_text::TEMPORARY)
             }
         };
         Some(MxFailure {

@@ -23,6 +23,49 @@ const fn note(text: &'static str, rfc: &'static str) -> Option<StepNote> {
     })
 }
 
+/// The note for an MX resolution that left no host to try, told by the failure its result
+/// begins with (the texts of `MxOutcome::failure`).
+fn mx_failure_note(result: &str) -> Option<StepNote> {
+    use crate::dns::resolver::failure_text;
+    if result.starts_with(failure_text::TEMPORARY) {
+        note(
+            "DNS could not answer for now (SERVFAIL from the domain's servers, or no answer in \
+             time). That says nothing about whether the domain exists, so it is a temporary \
+             failure (4.4.3): the message stays queued, and the next attempt asks DNS again.",
+            "RFC 5321 5.1, 4.5.4.1, RFC 1035 4.1.1, RFC 3463 3.5",
+        )
+    } else if result.starts_with(failure_text::NOT_FOUND) {
+        note(
+            "DNS answered that the domain does not exist (NXDOMAIN). That is final, a permanent \
+             failure (5.1.2): the message is not queued but bounces to its sender at once.",
+            "RFC 5321 5.1, RFC 1035 4.1.1, RFC 3463 3.2",
+        )
+    } else if result.starts_with(failure_text::NULL_MX) {
+        note(
+            "The domain publishes a null MX, a single 'MX 0 .': it says it takes no mail at all. \
+             The sending server does not try its address either; the message bounces at once \
+             (556 5.1.10).",
+            "RFC 7505 3, 4.1, RFC 7504",
+        )
+    } else if result.starts_with(failure_text::NO_ADDRESSES) {
+        note(
+            "No host to connect to: the MX hosts have no address (A or AAAA), and with MX \
+             records present the domain's own address is not tried instead; or the domain has \
+             neither MX records nor an address. The message bounces (5.4.4).",
+            "RFC 5321 5.1, RFC 3463 3.5",
+        )
+    } else if result.starts_with(failure_text::LOOPS_BACK) {
+        note(
+            "This host is one of the domain's MX hosts: it may pass the mail on only to MX \
+             hosts with a lower preference than its own, and none is left to try. Sending on \
+             would loop, so the message bounces (5.4.6).",
+            "RFC 5321 5.1, RFC 3463 3.5",
+        )
+    } else {
+        note("No host to try; the result says why.", "RFC 5321 5.1")
+    }
+}
+
 /// The note for an event, if there is one. `protocol` is the protocol of the event's
 /// connection, when it has one.
 pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
@@ -147,14 +190,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                 "RFC 5321 4.1.3, 5.1",
             )
         }
-        Event::MxResolved(resolved) if resolved.targets.is_empty() => note(
-            "No host to try; the result says why. NXDOMAIN (the domain does not exist) and a \
-             null MX ('MX 0 .': the domain takes no mail) are permanent: the message bounces at \
-             once. A DNS failure such as SERVFAIL is temporary: the message stays queued for \
-             the next attempt. MX hosts without an address, or that lead back to this host, \
-             leave nothing to try either.",
-            "RFC 5321 5.1, RFC 7505 3, 4.1, RFC 1035 4.1.1",
-        ),
+        Event::MxResolved(resolved) if resolved.targets.is_empty() => {
+            mx_failure_note(&resolved.result)
+        }
         Event::MxResolved { .. } => note(
             "The hosts to try, lowest preference first (equal preferences in random order). \
              With no MX record the domain itself is used; a single 'MX 0 .' means the domain \
@@ -847,20 +885,48 @@ mod tests {
 
     #[test]
     fn an_mx_result_without_hosts_and_a_delay_notice_have_their_own_notes() {
+        use crate::dns::resolver::failure_text;
         use crate::sim::trace::{BounceCreated, MxResolved};
-        let resolved = |targets: Vec<String>| {
+        let resolved = |result: &str, targets: Vec<String>| {
             Event::MxResolved(Box::new(MxResolved {
                 host: "mail.a.test".into(),
                 domain: "b.test".into(),
-                result: "Host or domain name not found (5.1.2)".into(),
+                result: result.into(),
                 targets,
                 from_cache: false,
                 notes: Vec::new(),
             }))
         };
-        let none = note_for(&resolved(Vec::new()), None).unwrap();
-        assert!(none.text.starts_with("No host to try"), "{none:?}");
-        let some = note_for(&resolved(vec!["mx.b.test [192.0.2.1]".into()]), None).unwrap();
+        // Each failure is explained by itself, with its status, as the world writes it.
+        for (result, says) in [
+            ("Temporary DNS failure; will retry (4.4.3)", "SERVFAIL"),
+            ("Temporary DNS failure (4.4.3)", "(4.4.3)"),
+            ("Host or domain name not found (5.1.2)", "NXDOMAIN"),
+            ("Recipient address has null MX (5.1.10)", "'MX 0 .'"),
+            (
+                "Unable to route: no mail host with an address (5.4.4)",
+                "(5.4.4)",
+            ),
+            (
+                "Mail for this domain loops back to myself (5.4.6)",
+                "(5.4.6)",
+            ),
+        ] {
+            let explained = note_for(&resolved(result, Vec::new()), None).unwrap();
+            assert!(explained.text.contains(says), "{result}: {explained:?}");
+        }
+        let temporary = note_for(&resolved(failure_text::TEMPORARY, Vec::new()), None).unwrap();
+        assert!(!temporary.text.contains("NXDOMAIN"), "{temporary:?}");
+        let unknown = note_for(&resolved("something else", Vec::new()), None).unwrap();
+        assert!(unknown.text.starts_with("No host to try"), "{unknown:?}");
+        let some = note_for(
+            &resolved(
+                "MX records, by preference",
+                vec!["mx.b.test [192.0.2.1]".into()],
+            ),
+            None,
+        )
+        .unwrap();
         assert!(some.text.starts_with("The hosts to try"), "{some:?}");
         let routed = Event::MxResolved(Box::new(MxResolved {
             host: "mail.a.test".into(),
