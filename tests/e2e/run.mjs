@@ -623,6 +623,50 @@ await test('on a phone the buttons stay pinned over the conversation and a step 
   }
 });
 
+await test('the step\'s lines stand out from their highlight in light and dark, and the bytes\' toggle fits a finger', async () => {
+  for (const colorScheme of ['light', 'dark']) {
+    const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 768 }, colorScheme });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+      await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+      const pairs = await page.evaluate(() => {
+        const line = document.querySelector('.conversation-log .line-current');
+        const background = getComputedStyle(line).backgroundColor;
+        return [...line.querySelectorAll('*')]
+          .filter((element) => element.childElementCount === 0 && element.textContent.trim())
+          .map((element) => [element.className, getComputedStyle(element).color, background]);
+      });
+      assert.ok(pairs.length >= 2, `the step's line has its parts: ${JSON.stringify(pairs)}`);
+      const luminance = (css) => {
+        const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((v) => {
+          const c = Number(v) / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      for (const [part, color, background] of pairs) {
+        const [light, dark] = [luminance(color), luminance(background)].sort((a, b) => b - a);
+        const ratio = (light + 0.05) / (dark + 0.05);
+        // Above the 4.5:1 least (WCAG 1.4.3), for a washed-out projector.
+        assert.ok(ratio >= 5.5, `${colorScheme}: ${part} ${color} on ${background} is ${ratio.toFixed(2)}:1`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.details-body summary');
+    const toggle = await page.locator('.details-body summary').boundingBox();
+    assert.ok(toggle.height >= 44, `the bytes' toggle is ${toggle.height} px high`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;
