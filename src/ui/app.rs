@@ -255,7 +255,12 @@ pub fn app() -> Html {
             let window = gloo::utils::window();
             let follow = move || {
                 let fragment = gloo::utils::window().location().hash().unwrap_or_default();
+                let to_a_step = link::parse(&fragment).is_ok_and(|l| l.is_some_and(|l| l.step > 0));
                 lab.dispatch(LabAction::FollowLink(fragment));
+                if to_a_step {
+                    // Once the step is drawn.
+                    Timeout::new(0, bring_details_into_sight).forget();
+                }
             };
             follow();
             let listener = EventListener::new(&window, "hashchange", move |_| follow());
@@ -574,6 +579,39 @@ impl BeforeMove {
             options.set_inline(web_sys::ScrollLogicalPosition::Nearest);
             element.scroll_into_view_with_scroll_into_view_options(&options);
         }
+    }
+}
+
+/// How much of the details must show for a link's step to count as in sight: its lines and
+/// the start of their explanation.
+const DETAILS_IN_SIGHT_PX: f64 = 200.0;
+
+/// In one column the step a link opens is explained in the details, which a short window (a
+/// projector zoomed to 200%) shows below its bottom edge: the page scrolls them up under the
+/// pinned controls (the page's scroll padding), unless enough of them shows already.
+fn bring_details_into_sight() {
+    let window = gloo::utils::window();
+    let one_column = window
+        .match_media(ONE_COLUMN)
+        .ok()
+        .flatten()
+        .is_some_and(|media| media.matches());
+    let details = gloo::utils::document()
+        .query_selector("#lab .region-details")
+        .ok()
+        .flatten();
+    let (true, Some(details)) = (one_column, details) else {
+        return;
+    };
+    let height = window
+        .inner_height()
+        .ok()
+        .and_then(|height| height.as_f64())
+        .unwrap_or_default();
+    if details.get_bounding_client_rect().top() + DETAILS_IN_SIGHT_PX > height {
+        let options = web_sys::ScrollIntoViewOptions::new();
+        options.set_block(web_sys::ScrollLogicalPosition::Start);
+        details.scroll_into_view_with_scroll_into_view_options(&options);
     }
 }
 

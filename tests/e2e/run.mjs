@@ -667,6 +667,39 @@ await test('the step\'s lines stand out from their highlight in light and dark, 
   }
 });
 
+await test('a share link opened in a short one-column window shows its step under the controls', async () => {
+  // A 1280x720 projector at 200%, a 1024x768 one at 150%, and a phone, where enough shows.
+  for (const [viewport, scrolls] of [[{ width: 640, height: 360 }, true], [{ width: 683, height: 512 }, true], [{ width: 390, height: 844 }, false]]) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+    try {
+      await page.goto(`${server.url}#scenario=unknown-user&step=56`, { waitUntil: 'load' });
+      await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+      await page.waitForTimeout(300);
+      const seen = await page.evaluate(() => {
+        const box = (selector) => document.querySelector(selector).getBoundingClientRect();
+        const heading = box('.details-body .explanation-permanent h3');
+        return {
+          y: window.scrollY,
+          controlsTop: box('.region-controls').top,
+          controlsBottom: box('.region-controls').bottom,
+          headingTop: heading.top,
+          headingBottom: heading.bottom,
+        };
+      });
+      const at = `${viewport.width}x${viewport.height}: ${JSON.stringify(seen)}`;
+      assert.ok(seen.headingTop >= seen.controlsBottom - 1 && seen.headingBottom <= viewport.height + 1,
+        `the explanation of the step is in sight under the controls at ${at}`);
+      assert.equal(seen.y > 0, scrolls, `the page scrolled only where it had to, at ${at}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;
