@@ -389,8 +389,9 @@ impl Greylist {
                 (4, 7, 1),
                 "Greylisted, please try again later",
                 format!(
-                    "{seen}; a real MTA queues and retries, spamware often does not. Retry \
-                     after {} s more",
+                    "{seen}; a real MTA queues and retries, spamware often does not. A retry \
+                     is accepted after {} s more; when it comes is up to the sender's queue \
+                     (RFC 5321 4.5.4.1 asks for waits of at least 30 minutes)",
                     (ready_ms - now_ms).div_ceil(1000)
                 ),
                 "RFC 6647 2",
