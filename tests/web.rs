@@ -679,6 +679,53 @@ async fn a_link_within_one_column_goes_round_the_side_not_through_the_boxes() {
 }
 
 #[wasm_bindgen_test]
+async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
+    let root = mount_app_at("#scenario=primary-mx-down&step=0").await;
+    yew::scheduler::flush().await;
+    let active = |root: &Element| {
+        let link = root
+            .query_selector(".topology-link-active")
+            .unwrap()
+            .expect("the step's hop is marked");
+        // An SVG element's className is not a string: its attribute is.
+        (
+            link.get_attribute("class").unwrap_or_default(),
+            link.get_attribute("marker-end").unwrap_or_default(),
+        )
+    };
+    let mut seen = Vec::new();
+    for _ in 0..400 {
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+        let current = text_of(&root, ".line-current");
+        if current.contains("S: 220 ") && seen.is_empty() {
+            let (class, marker) = active(&root);
+            assert!(
+                !class.contains("trouble"),
+                "a greeting is no trouble: {class}"
+            );
+            assert_eq!(marker, "url(#topology-arrow-active)");
+            seen.push("greeting");
+        }
+        if current.contains("connection refused") {
+            let (class, marker) = active(&root);
+            assert!(class.contains("topology-trouble-temporary"), "{class}");
+            assert_eq!(marker, "url(#topology-arrow-temporary)");
+            seen.push("refused");
+            break;
+        }
+    }
+    assert_eq!(seen, ["greeting", "refused"]);
+    let root = mount_app_at("#scenario=unknown-user&step=56").await;
+    yew::scheduler::flush().await;
+    assert!(text_of(&root, ".conversation-log").contains("550 5.1.1"));
+    let (class, marker) = active(&root);
+    assert!(class.contains("topology-trouble-permanent"), "{class}");
+    assert_eq!(marker, "url(#topology-arrow-permanent)");
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
 async fn a_detour_is_labelled_by_the_party_it_leads_to() {
     // unknown-user: Alice's reader goes round under mx.receiver.test to mail.sender.test.
     let root = mount_app_at("#scenario=unknown-user&step=0").await;

@@ -222,6 +222,28 @@ impl Refusal {
             _ => None,
         }
     }
+
+    /// What goes wrong at a step, if anything, for the diagram to draw its link in that
+    /// colour: the worst refusal among the step's replies or, for a connection that could not
+    /// be made or that broke, a temporary failure (the sender tries the next host, or again
+    /// later: RFC 5321 5.1, 4.5.4.1).
+    pub fn of_step(step: &Step, event: &Event) -> Option<Refusal> {
+        if matches!(
+            event,
+            Event::ConnectionRefused { .. }
+                | Event::ConnectionTimedOut { .. }
+                | Event::ConnectionDropped { .. }
+        ) {
+            return Some(Refusal::Temporary);
+        }
+        step.explanations
+            .iter()
+            .filter_map(Refusal::of)
+            .reduce(|worst, refusal| match (worst, refusal) {
+                (Refusal::Temporary, Refusal::Temporary) => Refusal::Temporary,
+                _ => Refusal::Permanent,
+            })
+    }
 }
 
 /// For each line of `step`, the refusal its reply is, when the line belongs to a reply that
@@ -308,6 +330,37 @@ pub(crate) fn event_conn(event: &Event) -> Option<ConnId> {
 mod tests {
     use super::*;
     use crate::sim::{library, run};
+
+    #[test]
+    fn a_step_is_trouble_when_a_reply_refuses_or_a_connection_fails() {
+        // What each kind of step comes to, found in the scenarios that show it.
+        let kinds = |name: &str| {
+            let scenario = library::find(name).expect("a built-in scenario");
+            let trace = run(&scenario, scenario.seed).trace;
+            steps(&trace)
+                .iter()
+                .map(|step| {
+                    let event = &trace.events[step.event].event;
+                    (step.lines.join(" "), Refusal::of_step(step, event))
+                })
+                .collect::<Vec<_>>()
+        };
+        let find = |kinds: &[(String, Option<Refusal>)], text: &str| {
+            kinds
+                .iter()
+                .find(|(lines, _)| lines.contains(text))
+                .unwrap_or_else(|| panic!("a step with {text}"))
+                .1
+        };
+        let unknown_user = kinds("unknown-user");
+        assert_eq!(find(&unknown_user, "550 5.1.1"), Some(Refusal::Permanent));
+        assert_eq!(find(&unknown_user, "C: RCPT TO"), None);
+        assert_eq!(find(&unknown_user, "S: 220 "), None);
+        let greylisting = kinds("greylisting");
+        assert_eq!(find(&greylisting, "451 4.7.1"), Some(Refusal::Temporary));
+        let down = kinds("primary-mx-down");
+        assert_eq!(find(&down, "connection refused"), Some(Refusal::Temporary));
+    }
 
     #[test]
     fn every_reply_explanation_lands_on_the_step_that_carries_it() {

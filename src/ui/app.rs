@@ -9,7 +9,7 @@ use super::topology::Topology;
 use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
 use crate::sim::map::RunMap;
-use crate::sim::steps::{steps, Step};
+use crate::sim::steps::{steps, Refusal, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
 use gloo::events::{EventListener, EventListenerOptions};
@@ -411,15 +411,18 @@ pub fn app() -> Html {
     let cursor = lab.player.cursor;
     let loaded = lab.loaded.clone();
     let map = loaded.as_ref().map(|l| Rc::clone(&l.map));
-    let focus = loaded.as_ref().and_then(|l| {
-        let step = l.step_at(cursor)?;
-        let event = &l.viewer.trace().events.get(step.event)?.event;
-        l.map.focus(event)
-    });
+    let (focus, trouble) = loaded
+        .as_ref()
+        .and_then(|l| {
+            let step = l.step_at(cursor)?;
+            let event = &l.viewer.trace().events.get(step.event)?.event;
+            Some((l.map.focus(event), Refusal::of_step(step, event)))
+        })
+        .unwrap_or_default();
     let topology = html! {
         <section key="topology" class="region region-topology" aria-labelledby="topology-title">
             <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
-            <Topology {map} {focus} {one_column} />
+            <Topology {map} {focus} {trouble} {one_column} />
         </section>
     };
     let conversation = html! {

@@ -5,6 +5,7 @@
 
 use super::app::run_identity;
 use crate::sim::map::{Focus, MapNode, RunMap, Side};
+use crate::sim::steps::Refusal;
 use std::rc::Rc;
 use yew::prelude::*;
 
@@ -40,6 +41,10 @@ pub struct TopologyProps {
     /// What the current step touches, drawn highlighted.
     #[prop_or_default]
     pub focus: Option<Focus>,
+    /// What goes wrong at the step, if anything: the hop it happens on is drawn dashed, in
+    /// the colour the details give the refusal, rather than as a working hop.
+    #[prop_or_default]
+    pub trouble: Option<Refusal>,
     /// The page is in its one-column layout: a change resizes the diagram's box, and what the
     /// step touches is brought into sight again.
     #[prop_or_default]
@@ -50,6 +55,7 @@ impl PartialEq for TopologyProps {
     fn eq(&self, other: &Self) -> bool {
         run_identity(&self.map) == run_identity(&other.map)
             && self.focus == other.focus
+            && self.trouble == other.trouble
             && self.one_column == other.one_column
     }
 }
@@ -80,7 +86,7 @@ pub fn topology(props: &TopologyProps) -> Html {
         .unwrap_or_else(|| Rc::new(usual_journey()));
     html! {
         <div class="topology-scroll" ref={scroll}>
-            { diagram(&map, props.focus) }
+            { diagram(&map, props.focus, props.trouble) }
         </div>
     }
 }
@@ -123,7 +129,11 @@ fn short(label: &str) -> String {
     cut
 }
 
-fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
+fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html {
+    let trouble_class = trouble.map(|refusal| match refusal {
+        Refusal::Temporary => "topology-trouble-temporary",
+        Refusal::Permanent => "topology-trouble-permanent",
+    });
     let columns = map.columns().max(1) as i32;
     let rows = map.rows().max(1) as i32;
     // A link between columns that are not neighbours would cross the parties between them:
@@ -197,12 +207,14 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
         let link_class = classes!(
             "topology-link",
             active.then_some("topology-link-active"),
-            active.then_some("topology-active")
+            active.then_some("topology-active"),
+            active.then_some(trouble_class).flatten()
         );
-        let marker = if active {
-            "url(#topology-arrow-active)"
-        } else {
-            "url(#topology-arrow)"
+        let marker = match (active, trouble) {
+            (false, _) => "url(#topology-arrow)",
+            (true, None) => "url(#topology-arrow-active)",
+            (true, Some(Refusal::Temporary)) => "url(#topology-arrow-temporary)",
+            (true, Some(Refusal::Permanent)) => "url(#topology-arrow-permanent)",
         };
         if from.column == to.column {
             // Two parties of one column (a backup MX passing mail to the primary): round the
@@ -316,6 +328,14 @@ fn diagram(map: &RunMap, focus: Option<Focus>) -> Html {
                     <path d="M 0 0 L 10 5 L 0 10 z" />
                 </marker>
                 <marker id="topology-arrow-active" class="topology-arrow-active" viewBox="0 0 10 10" refX="10" refY="5"
+                    markerWidth="4" markerHeight="4" orient="auto-start-reverse">
+                    <path d="M 0 0 L 10 5 L 0 10 z" />
+                </marker>
+                <marker id="topology-arrow-temporary" class="topology-arrow-temporary" viewBox="0 0 10 10" refX="10" refY="5"
+                    markerWidth="4" markerHeight="4" orient="auto-start-reverse">
+                    <path d="M 0 0 L 10 5 L 0 10 z" />
+                </marker>
+                <marker id="topology-arrow-permanent" class="topology-arrow-permanent" viewBox="0 0 10 10" refX="10" refY="5"
                     markerWidth="4" markerHeight="4" orient="auto-start-reverse">
                     <path d="M 0 0 L 10 5 L 0 10 z" />
                 </marker>
