@@ -3,7 +3,7 @@
 //! the RFC section that defines it. The texts are for students; the UI shows them beside the
 //! trace.
 
-use super::trace::{ConnId, Direction, Event, Protocol, StateName};
+use super::trace::{ConnId, Direction, Event, Protocol, StateName, WILL_RETRY};
 use crate::smtp::client::{ClientStateKind, ServerExtensions};
 use crate::smtp::reply::ReplyReader;
 use serde::{Deserialize, Serialize};
@@ -27,7 +27,14 @@ const fn note(text: &'static str, rfc: &'static str) -> Option<StepNote> {
 /// begins with (the texts of `MxOutcome::failure`).
 fn mx_failure_note(result: &str) -> Option<StepNote> {
     use crate::dns::resolver::failure_text;
-    if result.starts_with(failure_text::TEMPORARY) {
+    if result.starts_with(failure_text::TEMPORARY) && !result.contains(WILL_RETRY) {
+        note(
+            "DNS could not answer for now (SERVFAIL, or no answer in time), a temporary \
+             failure (4.4.3), but the message has been queued for the give-up time: this \
+             failure ends it, and it bounces to its sender.",
+            "RFC 5321 4.5.4.1, 5.1, RFC 3463 3.5",
+        )
+    } else if result.starts_with(failure_text::TEMPORARY) {
         note(
             "DNS could not answer for now (SERVFAIL from the domain's servers, or no answer in \
              time). That says nothing about whether the domain exists, so it is a temporary \
@@ -36,8 +43,9 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
         )
     } else if result.starts_with(failure_text::NOT_FOUND) {
         note(
-            "DNS answered that the domain does not exist (NXDOMAIN). That is final, a permanent \
-             failure (5.1.2): the message is not queued but bounces to its sender at once.",
+            "DNS answered that the domain does not exist (NXDOMAIN), or the name is not a valid \
+             domain at all. That is final, a permanent failure (5.1.2): the message leaves the \
+             queue and bounces to its sender at once.",
             "RFC 5321 5.1, RFC 1035 4.1.1, RFC 3463 3.2",
         )
     } else if result.starts_with(failure_text::NULL_MX) {
@@ -56,9 +64,10 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
         )
     } else if result.starts_with(failure_text::LOOPS_BACK) {
         note(
-            "This host is one of the domain's MX hosts: it may pass the mail on only to MX \
-             hosts with a lower preference than its own, and none is left to try. Sending on \
-             would loop, so the message bounces (5.4.6).",
+            "This host is itself among the domain's mail hosts (an MX host, or the domain's \
+             own address used as implicit MX): it may pass the mail on only to MX hosts more \
+             preferred than itself (a lower preference number), and none is left to try. \
+             Sending on would loop, so the message bounces (5.4.6).",
             "RFC 5321 5.1, RFC 3463 3.5",
         )
     } else {
@@ -899,8 +908,8 @@ mod tests {
         };
         // Each failure is explained by itself, with its status, as the world writes it.
         for (result, says) in [
-            ("Temporary DNS failure; will retry (4.4.3)", "SERVFAIL"),
-            ("Temporary DNS failure (4.4.3)", "(4.4.3)"),
+            ("Temporary DNS failure; will retry (4.4.3)", "stays queued"),
+            ("Temporary DNS failure (4.4.3)", "give-up time"),
             ("Host or domain name not found (5.1.2)", "NXDOMAIN"),
             ("Recipient address has null MX (5.1.10)", "'MX 0 .'"),
             (
@@ -915,7 +924,15 @@ mod tests {
             let explained = note_for(&resolved(result, Vec::new()), None).unwrap();
             assert!(explained.text.contains(says), "{result}: {explained:?}");
         }
-        let temporary = note_for(&resolved(failure_text::TEMPORARY, Vec::new()), None).unwrap();
+        let temporary = note_for(
+            &resolved(
+                &format!("{}; {WILL_RETRY} (4.4.3)", failure_text::TEMPORARY),
+                Vec::new(),
+            ),
+            None,
+        )
+        .unwrap();
+        assert!(temporary.text.contains("SERVFAIL"), "{temporary:?}");
         assert!(!temporary.text.contains("NXDOMAIN"), "{temporary:?}");
         let unknown = note_for(&resolved("something else", Vec::new()), None).unwrap();
         assert!(unknown.text.starts_with("No host to try"), "{unknown:?}");

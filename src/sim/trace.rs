@@ -214,6 +214,8 @@ pub struct Queued {
 /// Ends an `MxResolved::result` that was not asked of DNS: a configured route, or an address
 /// literal.
 pub const NO_DNS_LOOKUP: &str = "no DNS lookup";
+/// In an MX result that failed for now: the host tries again (not past its give-up time).
+pub const WILL_RETRY: &str = "will retry";
 
 /// `RecipientResult::result` for a recipient that stays queued for another attempt.
 pub const TEMPORARY_FAILURE: &str = "temporary failure";

@@ -1844,7 +1844,8 @@ impl<'a> World<'a> {
     /// messages (RFC 5321 3.3: one session, many transactions); returns the connection.
     /// Only what the client knows counts: a server's close or a broken link reaches it one
     /// latency later, and a message given to the session before then fails with it (a 421,
-    /// or a lost connection) and is retried like any other temporary failure.
+    /// or a lost connection): a sending server tries it again like any other temporary
+    /// failure, and a user agent tells its user it was not sent (refused at submission).
     fn join_session(
         &mut self,
         wanted: impl Fn(&Conn) -> bool,
@@ -3344,7 +3345,12 @@ impl<'a> World<'a> {
                 Some(failure) if failure.permanent || self.past_give_up(host, entry_id) => {
                     format!("{} ({})", failure.text, failure.status)
                 }
-                Some(failure) => format!("{}; will retry ({})", failure.text, failure.status),
+                Some(failure) => format!(
+                    "{}; {} ({})",
+                    failure.text,
+                    trace::WILL_RETRY,
+                    failure.status
+                ),
                 None => format!("{other:?}"),
             },
         };

@@ -590,8 +590,10 @@ impl BeforeMove {
 const DETAILS_IN_SIGHT_PX: f64 = 200.0;
 
 /// In one column the step a link opens is explained in the details, which a short window (a
-/// projector zoomed to 200%) shows below its bottom edge: the page scrolls them up under the
-/// pinned controls (the page's scroll padding), unless enough of them shows already.
+/// projector zoomed to 200%) shows below its bottom edge, and a reader who scrolled down to
+/// the conversation has above the window or under the pinned controls: the page scrolls them
+/// to just under the controls (the page's scroll padding), unless enough of them shows
+/// already.
 fn bring_details_into_sight() {
     let window = gloo::utils::window();
     let one_column = window
@@ -611,7 +613,15 @@ fn bring_details_into_sight() {
         .ok()
         .and_then(|height| height.as_f64())
         .unwrap_or_default();
-    if details.get_bounding_client_rect().top() + DETAILS_IN_SIGHT_PX > height {
+    let controls_bottom = gloo::utils::document()
+        .query_selector("#lab .region-controls")
+        .ok()
+        .flatten()
+        .map_or(0.0, |controls| {
+            controls.get_bounding_client_rect().bottom().max(0.0)
+        });
+    let top = details.get_bounding_client_rect().top();
+    if top + DETAILS_IN_SIGHT_PX > height || top < controls_bottom - 1.0 {
         let options = web_sys::ScrollIntoViewOptions::new();
         options.set_block(web_sys::ScrollLogicalPosition::Start);
         details.scroll_into_view_with_scroll_into_view_options(&options);

@@ -153,6 +153,18 @@ await test('page shows the product and its purpose before the wasm loads', async
   } finally {
     await context.close();
   }
+  // On a phone, the page's regions stand in the order the app will render them in, so that
+  // nothing moves when it mounts.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, javaScriptEnabled: false });
+  try {
+    const page = await phone.newPage();
+    await page.goto(server.url);
+    const tops = await page.evaluate(() => ['topology', 'controls', 'details', 'conversation']
+      .map((region) => document.querySelector(`.region-${region}`).getBoundingClientRect().top));
+    assert.deepEqual([...tops].sort((a, b) => a - b), tops, `regions from the top: ${tops}`);
+  } finally {
+    await phone.close();
+  }
 });
 
 for (const size of sizes.filter((s) => !['narrow', 'small'].includes(s.name))) {
@@ -621,6 +633,17 @@ await test('on a phone the buttons stay pinned over the conversation and a step 
   } finally {
     await context.close();
   }
+  // So short a window (a screen zoomed to 400%) that pinned controls would cover most of it:
+  // they scroll away with the page.
+  const short = await openApp({ viewport: { width: 320, height: 256 } });
+  try {
+    await short.page.evaluate(() => document.querySelector('.region-conversation').scrollIntoView({ block: 'end' }));
+    const top = await short.page.evaluate(() => document.querySelector('.region-controls').getBoundingClientRect().top);
+    assert.ok(top < 0, `the controls scrolled away at 320x256 (top ${top})`);
+    assert.deepEqual(short.errors, []);
+  } finally {
+    await short.context.close();
+  }
 });
 
 await test('the step\'s lines stand out from their highlight in light and dark, and the bytes\' toggle fits a finger', async () => {
@@ -693,10 +716,34 @@ await test('a share link opened in a short one-column window shows its step unde
       assert.ok(seen.headingTop >= seen.controlsBottom - 1 && seen.headingBottom <= viewport.height + 1,
         `the explanation of the step is in sight under the controls at ${at}`);
       assert.equal(seen.y > 0, scrolls, `the page scrolled only where it had to, at ${at}`);
+      if (viewport.width === 640) {
+        const conversation = await page.locator('.region-conversation').boundingBox();
+        assert.ok(conversation.height >= 240, `the conversation keeps its least height: ${conversation.height}`);
+      }
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
     }
+  }
+  // A reader scrolled down to the conversation follows another link: its step's details
+  // come back into sight under the pinned controls.
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=greylisting&step=55'; });
+    await page.waitForSelector('.controls-position:has-text("Step 55 of")');
+    await page.evaluate(() => document.querySelector('.region-conversation').scrollIntoView({ block: 'end' }));
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    await page.waitForTimeout(300);
+    const seen = await page.evaluate(() => {
+      const heading = document.querySelector('.details-body .explanation-permanent h3').getBoundingClientRect();
+      return { controlsBottom: document.querySelector('.region-controls').getBoundingClientRect().bottom, headingTop: heading.top, headingBottom: heading.bottom };
+    });
+    assert.ok(seen.headingTop >= seen.controlsBottom - 1 && seen.headingBottom <= 844 + 1,
+      `the explanation is in sight under the controls after a link followed lower down: ${JSON.stringify(seen)}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
   }
 });
 
