@@ -27,20 +27,22 @@ const fn note(text: &'static str, rfc: &'static str) -> Option<StepNote> {
 /// begins with (the texts of `MxOutcome::failure`).
 fn mx_failure_note(result: &str) -> Option<StepNote> {
     use crate::dns::resolver::failure_text;
-    if result.starts_with(failure_text::TEMPORARY) && !result.contains(WILL_RETRY) {
-        note(
-            "DNS could not answer for now (SERVFAIL, or no answer in time), a temporary \
-             failure (4.4.3), but the message has been queued for the give-up time: this \
-             failure ends it, and it bounces to its sender.",
-            "RFC 5321 4.5.4.1, 5.1, RFC 3463 3.5",
-        )
-    } else if result.starts_with(failure_text::TEMPORARY) {
-        note(
-            "DNS could not answer for now (SERVFAIL from the domain's servers, or no answer in \
-             time). That says nothing about whether the domain exists, so it is a temporary \
-             failure (4.4.3): the message stays queued, and the next attempt asks DNS again.",
-            "RFC 5321 5.1, 4.5.4.1, RFC 1035 4.1.1, RFC 3463 3.5",
-        )
+    if result.starts_with(failure_text::TEMPORARY) {
+        if result.contains(WILL_RETRY) {
+            note(
+                "DNS could not answer for now (SERVFAIL from the domain's servers, or no answer in \
+                 time). That says nothing about whether the domain exists, so it is a temporary \
+                 failure (4.4.3): the message stays queued, and the next attempt asks DNS again.",
+                "RFC 5321 5.1, 4.5.4.1, RFC 1035 4.1.1, RFC 3463 3.5",
+            )
+        } else {
+            note(
+                "DNS could not answer for now (SERVFAIL, or no answer in time), a temporary \
+                 failure (4.4.3), but the message has been queued for the give-up time: this \
+                 failure ends it, and it bounces to its sender.",
+                "RFC 5321 4.5.4.1, 5.1, RFC 3463 3.5",
+            )
+        }
     } else if result.starts_with(failure_text::NOT_FOUND) {
         note(
             "DNS answered that the domain does not exist (NXDOMAIN), or the name is not a valid \

@@ -203,8 +203,9 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     steps
 }
 
-/// A reply that refuses: what the details colour its explanation by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A reply that refuses: what the details colour its explanation by. Ordered by how bad:
+/// a permanent refusal is worse than a temporary one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Refusal {
     /// 4yz: try again later (RFC 5321 4.2.1), or a POP3 `-ERR` whose response code says so
     /// (`[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`, RFC 2449 8, RFC 3206).
@@ -236,13 +237,7 @@ impl Refusal {
         ) {
             return Some(Refusal::Temporary);
         }
-        step.explanations
-            .iter()
-            .filter_map(Refusal::of)
-            .reduce(|worst, refusal| match (worst, refusal) {
-                (Refusal::Temporary, Refusal::Temporary) => Refusal::Temporary,
-                _ => Refusal::Permanent,
-            })
+        step.explanations.iter().filter_map(Refusal::of).max()
     }
 }
 

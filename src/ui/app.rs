@@ -601,7 +601,8 @@ fn bring_details_into_sight() {
         .ok()
         .flatten()
         .is_some_and(|media| media.matches());
-    let details = gloo::utils::document()
+    let document = gloo::utils::document();
+    let details = document
         .query_selector("#lab .region-details")
         .ok()
         .flatten();
@@ -613,7 +614,7 @@ fn bring_details_into_sight() {
         .ok()
         .and_then(|height| height.as_f64())
         .unwrap_or_default();
-    let controls_bottom = gloo::utils::document()
+    let controls_bottom = document
         .query_selector("#lab .region-controls")
         .ok()
         .flatten()
