@@ -653,6 +653,24 @@ DATA\r\nReturn-Path: <forged@example.com>\r\nSubject: once\r\n\r\nhello\r\n.\r\n
     assert!(!server.maildir.join("POSTMASTER").exists());
 }
 
+/// A message with no header fields keeps its text as body under the fields the server writes
+/// above it (RFC 5322 2.1).
+#[test]
+fn serve_keeps_the_text_of_a_message_without_fields_as_its_body() {
+    let server = LabServer::start(&["--domain", "example.org"]);
+    let replies = raw_exchange(
+        server.port,
+        b"EHLO bare.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+DATA\r\nHello Bob,\r\nsee you.\r\n.\r\nQUIT\r\n",
+    );
+    assert!(replies.contains("250 2.0.0 OK"), "{replies}");
+    let bob = server.wait_for_messages("bob", 1);
+    let (header, body) = bob[0].split_once("\r\n\r\n").expect("an empty line");
+    assert!(header.contains("Received: "), "{}", bob[0]);
+    assert!(!header.contains("Hello"), "{}", bob[0]);
+    assert_eq!(body, "Hello Bob,\r\nsee you.\r\n");
+}
+
 /// Without --mailbox every local part is a mailbox, and one whatever its case: `Bob@` and
 /// `bob@` get one copy, in a Maildir named in lower case. A quoted --mailbox is the mailbox
 /// its address means.

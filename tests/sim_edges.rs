@@ -39,6 +39,35 @@ fn mail_accepted_from_a_scripted_client_is_tracked_per_message() {
 }
 
 #[test]
+fn a_message_without_header_fields_keeps_its_text_as_body_under_the_servers_fields() {
+    // Over port 25 nothing completes a message: one whose first line is text (no fields, no
+    // empty line) gets the empty line under the Received: the receiving server writes, so
+    // that the text stays the body (RFC 5322 2.1). Two fields followed by text too.
+    let mut world = basic_world("raw-no-header");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mx.receiver.test",
+        "bytes": "EHLO script.example\r\nMAIL FROM:<a@script.example>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nHello Bob,\r\nsee you.\r\n.\r\nMAIL FROM:<a@script.example>\r\nRCPT TO:<bob@receiver.test>\r\nDATA\r\nSubject: two\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000\r\nHello again,\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    let stored = mailbox(&result, "bob@receiver.test");
+    assert_eq!(stored.len(), 2);
+    let first = String::from_utf8_lossy(stored[0]);
+    let (header, body) = first.split_once("\r\n\r\n").expect("an empty line");
+    assert!(header.contains("\r\nReceived: "), "{first}");
+    assert!(!header.contains("Hello Bob"), "{first}");
+    assert_eq!(body, "Hello Bob,\r\nsee you.\r\n");
+    let second = String::from_utf8_lossy(stored[1]);
+    let (header, body) = second.split_once("\r\n\r\n").expect("an empty line");
+    assert!(
+        header.ends_with("\r\nSubject: two\r\nDate: Mon, 2 Nov 2026 10:00:00 +0000"),
+        "{second}"
+    );
+    assert_eq!(body, "Hello again,\r\n");
+}
+
+#[test]
 fn final_delivery_keeps_only_its_own_return_path() {
     // A Return-Path that arrived inside the message (folded here) is removed by the MDA,
     // which writes the envelope's (RFC 5321 4.4); other fields and the body are untouched.

@@ -11,7 +11,8 @@ use crate::smtp::server::{
     Envelope, Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    push_without_return_path, received_header, return_path_header, ReceivedFields, WithProtocol,
+    push_without_return_path, received_header, return_path_header, separate_body, ReceivedFields,
+    WithProtocol,
 };
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -526,7 +527,9 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         content.extend_from_slice(return_path_header(&reverse_path).as_bytes());
         content.extend_from_slice(received.as_bytes());
         // Only this delivery's Return-Path stays.
+        let message_start = content.len();
         push_without_return_path(&mut content, &message.data);
+        separate_body(&mut content, message_start);
         match shared.store.deliver(&mailbox, &content) {
             Ok(path) => written.push(path),
             Err(error) => {

@@ -40,7 +40,7 @@ use crate::smtp::server::{
 };
 use crate::smtp::trace::{
     count_header_fields, header_fields_end, push_ipv4, push_without_return_path, received_header,
-    remove_header_fields, ReceivedFields, WithProtocol,
+    remove_header_fields, separate_body, ReceivedFields, WithProtocol,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
@@ -2762,6 +2762,7 @@ impl<'a> World<'a> {
         let mut data = Vec::with_capacity(header.len() + received.data.len());
         data.extend_from_slice(header.as_bytes());
         data.extend_from_slice(&received.data);
+        separate_body(&mut data, header.len());
         if submission {
             let date_unix_s = self
                 .scenario

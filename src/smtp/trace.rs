@@ -357,6 +357,20 @@ pub fn push_without_return_path(out: &mut Vec<u8>, message: &[u8]) {
     }
 }
 
+/// Makes the text after the header fields at `data[from..]` its body: when a line that is
+/// neither a field nor the empty line follows them (or starts the message, which then has no
+/// fields), the empty line that ends the header section goes before it (RFC 5322 2.1), as
+/// Postfix's cleanup does. Without it, the fields a server writes above a message (`Received:`,
+/// `Return-Path:`) would turn the first line of its body into a header line.
+pub fn separate_body(data: &mut Vec<u8>, from: usize) {
+    let (fields_end, separated) = header_fields_end(&data[from..]);
+    let at = from + fields_end;
+    // An empty line with a bare LF (where a server keeps those) ends the section too.
+    if !separated && !data[at..].starts_with(b"\n") {
+        data.splice(at..at, *b"\r\n");
+    }
+}
+
 /// Takes every field named in `names` (any case), with its continuation lines, out of the
 /// header fields in `data[from..from + header_end]` (`header_end` as [`header_fields_end`]
 /// says); returns where the header fields end now.
@@ -749,6 +763,29 @@ mod tests {
             name
         ));
         assert!(!may_have_header_field(b"", name));
+    }
+
+    #[test]
+    fn text_after_the_fields_is_put_under_an_empty_line() {
+        let separated = |message: &[u8], from: usize| {
+            let mut data = message.to_vec();
+            separate_body(&mut data, from);
+            String::from_utf8(data).unwrap()
+        };
+        assert_eq!(separated(b"R: x\r\nHello\r\n", 6), "R: x\r\n\r\nHello\r\n");
+        assert_eq!(
+            separated(b"A: 1\r\n b\r\nHello: no\r\nHi there\r\n", 0),
+            "A: 1\r\n b\r\nHello: no\r\n\r\nHi there\r\n"
+        );
+        // Already separated, only fields, or nothing at all: unchanged.
+        for message in [
+            &b"A: 1\r\n\r\nHi\r\n"[..],
+            b"A: 1\r\n",
+            b"A: 1\r\n\nHi\n",
+            b"",
+        ] {
+            assert_eq!(separated(message, 0).as_bytes(), message);
+        }
     }
 
     #[test]
