@@ -477,3 +477,36 @@ fn a_stray_soa_is_reported_and_the_origins_own_is_not() {
         }
     )));
 }
+
+#[test]
+fn more_records_of_one_type_at_a_name_than_an_answer_carries_are_refused() {
+    let many = |count: usize| -> Vec<_> {
+        (0..count)
+            .map(|n| mx("@", n as u16, &format!("mx{n}.example.org")))
+            .chain((0..count).map(|n| a("mx0.example.org", &format!("192.0.2.{}", n + 1))))
+            .collect()
+    };
+    assert!(zone("example.org", many(smtp_lab::dns::ANSWER_RECORDS_MAX))
+        .validate()
+        .is_empty());
+    let z = zone("example.org", many(smtp_lab::dns::ANSWER_RECORDS_MAX + 1));
+    let errors = z.validate();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    // The first record over the limit is named, for each of the two RRsets.
+    assert_eq!(
+        errors[0].record_index,
+        Some(smtp_lab::dns::ANSWER_RECORDS_MAX)
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "zone example.org, record 64: example.org. has 65 MX records; at most 64 of one type \
+         at one name, the most one answer carries here"
+    );
+    assert!(
+        errors[1]
+            .to_string()
+            .contains("mx0.example.org. has 65 A records"),
+        "{}",
+        errors[1]
+    );
+}

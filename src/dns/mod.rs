@@ -44,9 +44,10 @@ pub const FAULTS_MAX: usize = 256;
 /// real ones stop between 8 and 16.
 pub const CNAME_CHAIN_MAX: usize = 8;
 
-/// Most records of one type in one answer.
+/// Most records of one type at one name, and so in one answer: zone validation refuses more.
 pub const ANSWER_RECORDS_MAX: usize = 64;
 
-/// Most MX hosts whose addresses are looked up for one domain; the least preferred beyond
-/// this are ignored (real MTAs cap this too, e.g. Postfix's `smtp_mx_address_limit`).
+/// Most MX hosts whose addresses are looked up for one delivery: the first this many in
+/// preference order, equal preferences shuffled (real MTAs cap this too, e.g. Postfix's
+/// `smtp_mx_address_limit`; RFC 5321 5.1 lets a client limit the alternatives it tries).
 pub const MX_EXCHANGES_MAX: usize = 16;

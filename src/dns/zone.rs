@@ -10,7 +10,7 @@
 //! `mx.example.net.example.org.`).
 
 use super::name::{DomainName, NameError};
-use super::RECORDS_PER_ZONE_MAX;
+use super::{ANSWER_RECORDS_MAX, RECORDS_PER_ZONE_MAX};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -302,6 +302,14 @@ pub enum ZoneErrorKind {
         count: usize,
         max: usize,
     },
+    /// More records of one type at one name than an answer carries: a server would have to
+    /// leave some out, and a client would not know which.
+    RrsetTooLarge {
+        name: String,
+        record_type: RecordType,
+        count: usize,
+        max: usize,
+    },
 }
 
 impl fmt::Display for ZoneError {
@@ -357,6 +365,16 @@ impl fmt::Display for ZoneError {
             ZoneErrorKind::TooManyRecords { count, max } => {
                 write!(f, "{count} records; at most {max} per zone")
             }
+            ZoneErrorKind::RrsetTooLarge {
+                name,
+                record_type,
+                count,
+                max,
+            } => write!(
+                f,
+                "{name} has {count} {record_type} records; at most {max} of one type at one \
+                 name, the most one answer carries here"
+            ),
         }
     }
 }
@@ -487,6 +505,26 @@ impl Zone {
                         ZoneErrorKind::CnameWithOtherData {
                             name: name.clone(),
                             other: other.data.record_type(),
+                        },
+                    ));
+                }
+            }
+            let mut per_type: BTreeMap<RecordType, Vec<usize>> = BTreeMap::new();
+            for (index, record) in records {
+                per_type
+                    .entry(record.data.record_type())
+                    .or_default()
+                    .push(*index);
+            }
+            for (record_type, indices) in per_type {
+                if indices.len() > ANSWER_RECORDS_MAX {
+                    errors.push(error(
+                        Some(indices[ANSWER_RECORDS_MAX]),
+                        ZoneErrorKind::RrsetTooLarge {
+                            name: name.clone(),
+                            record_type,
+                            count: indices.len(),
+                            max: ANSWER_RECORDS_MAX,
                         },
                     ));
                 }
