@@ -683,3 +683,59 @@ fn the_same_inputs_give_the_same_resolution_and_bytes() {
     let b = resolve_with(&world, "example.org", 0, &[], 42);
     assert_eq!(a, b);
 }
+
+#[test]
+fn more_mx_hosts_than_are_looked_up_leave_the_rest_out_and_are_not_cached() {
+    use smtp_lab::dns::cache::MxCache;
+    use smtp_lab::dns::MX_EXCHANGES_MAX;
+    let count = MX_EXCHANGES_MAX + 4;
+    let records = (0..count)
+        .map(|n| mx("@", 10, &format!("mx{n}.example.org")))
+        .chain((0..count).map(|n| a(&format!("mx{n}.example.org"), &format!("192.0.2.{}", n + 1))))
+        .collect();
+    let world = world(vec![zone("example.org", records)]);
+    // Every host is among the first 16 for some seed: the draw is made before the cut.
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let resolution = resolve_with(&world, "example.org", 0, &[], seed);
+        let used = exchanges(&resolution);
+        assert_eq!(used.len(), MX_EXCHANGES_MAX);
+        seen.extend(used.into_iter().map(|(exchange, _)| exchange));
+        assert!(resolution.notes.contains(&MxNote::TooManyExchanges {
+            used: MX_EXCHANGES_MAX,
+            ignored: 4
+        }));
+        let note = resolution.notes.last().map(ToString::to_string);
+        assert_eq!(
+            note.as_deref(),
+            Some(
+                "16 MX hosts used, the 4 after them in this order left out (at most 16 per \
+                 delivery; equal preferences are drawn again next time)"
+            )
+        );
+        // Not kept: the next delivery resolves again and may draw the hosts left out.
+        let mut cache = MxCache::default();
+        cache.store(&resolution, 0);
+        assert!(cache.is_empty());
+    }
+    assert_eq!(seen.len(), count);
+}
+
+#[test]
+fn an_mx_host_that_is_an_alias_of_the_root_is_written_as_the_root() {
+    let world = world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "alias.example.org"),
+            cname("alias.example.org", "."),
+        ],
+    )]);
+    let resolution = resolve(&world, "example.org");
+    let notes: Vec<String> = resolution.notes.iter().map(ToString::to_string).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("MX host alias.example.org is an alias of .;")),
+        "{notes:?}"
+    );
+}

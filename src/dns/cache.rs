@@ -74,11 +74,15 @@ impl MxCache {
             return;
         }
         // A host left out because its address lookup failed for now must be tried again at
-        // the next delivery, not skipped for the whole TTL.
+        // the next delivery, not skipped for the whole TTL; so must hosts left out because
+        // there were more than are looked up: the next delivery's draw among equal
+        // preferences may pick them.
         let partly_failed = resolution.notes.iter().any(|note| {
             matches!(
                 note,
-                MxNote::ExchangeLookupFailed { .. } | MxNote::AddressLookupPartlyFailed { .. }
+                MxNote::ExchangeLookupFailed { .. }
+                    | MxNote::AddressLookupPartlyFailed { .. }
+                    | MxNote::TooManyExchanges { .. }
             )
         });
         if partly_failed {

@@ -122,9 +122,12 @@ impl DomainName {
         &self.0
     }
 
-    /// The text without its final dot (`example.org`), as SMTP writes domains; empty for the
-    /// root.
+    /// The text without its final dot (`example.org`), as SMTP writes domains; the root,
+    /// which is nothing but that dot, stays ".".
     pub fn without_final_dot(&self) -> &str {
+        if self.is_root() {
+            return ".";
+        }
         self.0.strip_suffix('.').unwrap_or(&self.0)
     }
 

@@ -300,7 +300,11 @@ impl fmt::Display for MxNote {
                 Ok(())
             }
             MxNote::TooManyExchanges { used, ignored } => {
-                write!(f, "{used} MX hosts used, {ignored} less preferred ignored")
+                write!(
+                    f,
+                    "{used} MX hosts used, the {ignored} after them in this order left out (at \
+                     most {used} per delivery; equal preferences are drawn again next time)"
+                )
             }
         }
     }
