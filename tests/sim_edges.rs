@@ -589,6 +589,27 @@ fn control_characters_in_addresses_are_refused() {
     );
 }
 
+#[test]
+fn a_file_cut_short_is_refused_at_the_object_it_ends_in() {
+    let whole = basic_world("cut").to_string();
+    let hosts = whole.find("\"hosts\"").expect("hosts");
+    // Cut inside the first host's first key after its name.
+    let name = hosts + whole[hosts..].find("\"name\"").expect("a host name");
+    let key = name + whole[name..].find(',').expect("a comma") + 3;
+    let errors = Scenario::from_json(&whole[..key]).expect_err("refused");
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert!(
+        errors.0[0].at.starts_with("hosts[0] (line 1, column "),
+        "{errors}"
+    );
+    assert!(
+        errors.0[0]
+            .problem
+            .ends_with("(the file ends before the scenario does: it may have been cut short)"),
+        "{errors}"
+    );
+}
+
 /// The problem validation found at `at`.
 fn problem_at(errors: &smtp_lab::sim::ScenarioErrors, at: &str) -> String {
     errors

@@ -1160,6 +1160,8 @@ fn array_read_as_object(path: &serde_path_to_error::Path) -> Option<String> {
 /// A JSON error as a scenario error: at the path of the field being read (`.` for the whole
 /// file, `?` where the text stopped being JSON) and its line and column.
 fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
+    // Inside an object, at a key not read yet: the object is where.
+    let path = path.strip_suffix(".?").unwrap_or(path);
     let position = format!("line {}, column {}", error.line(), error.column());
     // serde_json ends its message with the position, which `at` already says.
     let message = error.to_string();
@@ -1173,7 +1175,9 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
         return ScenarioErrors(vec![array_for_object(format!("{path} ({position})"))]);
     }
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
-    let note = if message.starts_with("invalid type: floating point") {
+    let note = if error.is_eof() {
+        " (the file ends before the scenario does: it may have been cut short)"
+    } else if message.starts_with("invalid type: floating point") {
         " (JSON numbers written with a fraction or an exponent, and whole numbers too large for \
          64 bits, are read as fractions)"
     } else if path.ends_with(".data") && !message.starts_with("unknown variant") {
