@@ -907,13 +907,20 @@ impl<S: MaildropStore> Pop3Server<S> {
                         "{} POP3 server signing off ({summary})",
                         self.config.hostname
                     ),
-                    format!(
-                        "QUIT in the TRANSACTION state enters UPDATE: the {deleted} message{} \
-                         marked with DELE {} now removed, the lock is released and the \
-                         connection closes.",
-                        plural(deleted),
-                        if deleted == 1 { "is" } else { "are" }
-                    ),
+                    if deleted == 0 {
+                        "QUIT in the TRANSACTION state enters UPDATE: no message was marked \
+                         with DELE, so the maildrop keeps every message; the lock is released \
+                         and the connection closes."
+                            .to_string()
+                    } else {
+                        format!(
+                            "QUIT in the TRANSACTION state enters UPDATE: the {deleted} \
+                             message{} marked with DELE {} now removed, the lock is released \
+                             and the connection closes.",
+                            plural(deleted),
+                            if deleted == 1 { "is" } else { "are" }
+                        )
+                    },
                     "RFC 1939 6",
                 ));
                 self.enter_closed(Pop3State::Update, CloseReason::Quit);
@@ -1089,11 +1096,15 @@ impl<S: MaildropStore> Pop3Server<S> {
         if self.auth_failures >= self.config.auth_failures_max {
             let mut response = response;
             response.text.push_str(", too many failures, closing");
-            response.explanation.push_str(&format!(
-                " After {} wrong passwords the server closes the connection, to slow down \
-                 password guessing.",
+            // Not starting over with USER, as after the earlier failures: the server closes.
+            let explanation = response
+                .explanation
+                .replace(" The client may start over with USER.", "");
+            response.explanation = format!(
+                "{explanation} After {} wrong passwords the server closes the connection, to \
+                 slow down password guessing.",
                 self.auth_failures
-            ));
+            );
             self.close_after(response, CloseReason::TooManyAuthFailures);
             return None;
         }
@@ -1358,6 +1369,43 @@ mod tests {
             .collect();
         assert!(String::from_utf8_lossy(&output).contains("-ERR [SYS/PERM]"));
         assert_eq!(server.store.held, 0);
+    }
+
+    /// The explanations of the responses to `input`, in order.
+    fn explanations(server: &mut Pop3Server<InMemoryStore>, input: &[u8]) -> Vec<String> {
+        server.handle_input(input, 0);
+        std::iter::from_fn(|| server.poll_event())
+            .filter_map(|event| match event {
+                Pop3ServerEvent::ReplySent { explanation, .. } => Some(explanation),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_quit_explains_what_the_update_removed_and_a_closing_refusal_does_not_invite_a_retry() {
+        let said = explanations(&mut server(), b"USER alice\r\nPASS secret\r\nQUIT\r\n");
+        let quit = said.last().expect("a reply to QUIT");
+        assert!(quit.contains("no message was marked with DELE"), "{quit}");
+        let said = explanations(
+            &mut server(),
+            b"USER alice\r\nPASS secret\r\nDELE 1\r\nQUIT\r\n",
+        );
+        let quit = said.last().expect("a reply to QUIT");
+        assert!(
+            quit.contains("the 1 message marked with DELE is now removed"),
+            "{quit}"
+        );
+
+        let max = Pop3ServerConfig::new("pop.example.org").auth_failures_max as usize;
+        let wrong = b"USER alice\r\nPASS wrong\r\n".repeat(max);
+        let said = explanations(&mut server(), &wrong);
+        let refusals: Vec<&String> = said.iter().filter(|e| e.contains("[AUTH]")).collect();
+        assert_eq!(refusals.len(), max, "{said:?}");
+        assert!(refusals[0].ends_with("The client may start over with USER."));
+        let last = refusals[max - 1];
+        assert!(!last.contains("start over"), "{last}");
+        assert!(last.contains("closes the connection"), "{last}");
     }
 
     #[test]
