@@ -671,6 +671,48 @@ DATA\r\nHello Bob,\r\nsee you.\r\n.\r\nQUIT\r\n",
     assert_eq!(body, "Hello Bob,\r\nsee you.\r\n");
 }
 
+/// A last BDAT chunk without a final CRLF (RFC 3030 allows one) is stored as a last line.
+#[test]
+fn serve_ends_a_message_sent_without_a_final_crlf_with_one() {
+    let server = LabServer::start(&["--domain", "example.org"]);
+    let replies = raw_exchange(
+        server.port,
+        b"EHLO chunk.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+BDAT 20 LAST\r\nSubject: b7\r\n\r\nhelloQUIT\r\n",
+    );
+    assert!(replies.contains("250 2.0.0"), "{replies}");
+    let bob = server.wait_for_messages("bob", 1);
+    assert!(bob[0].ends_with("\r\n\r\nhello\r\n"), "{:?}", bob[0]);
+}
+
+/// The postmaster of the server by its own name and by its address literal (RFC 5321
+/// 4.5.1, 4.1.3) is taken, as a simulated host takes it; other mailboxes there are not.
+#[test]
+fn serve_takes_mail_for_its_postmaster_by_its_own_name_and_address() {
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--hostname",
+        "mx.example.org",
+    ]);
+    let replies = raw_exchange(
+        server.port,
+        b"EHLO pm.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<Postmaster@MX.example.org>\r\n\
+RCPT TO:<postmaster@[127.0.0.1]>\r\nRCPT TO:<bob@mx.example.org>\r\nDATA\r\n\
+Subject: pm\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(replies.matches("250 2.1.5").count(), 2, "{replies}");
+    assert!(replies.contains("550 5.7.1"), "{replies}");
+    assert!(replies.contains("250 2.0.0"), "{replies}");
+    // One copy: both addresses reach the one postmaster mailbox.
+    let postmaster = server.wait_for_messages("postmaster", 1);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(server.wait_for_messages("postmaster", 1).len(), 1);
+    assert!(postmaster[0].contains("Subject: pm"));
+}
+
 /// Without --mailbox every local part is a mailbox, and one whatever its case: `Bob@` and
 /// `bob@` get one copy, in a Maildir named in lower case. A quoted --mailbox is the mailbox
 /// its address means.

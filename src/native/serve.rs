@@ -269,6 +269,12 @@ fn build_shared(options: &ServeOptions) -> Shared {
             policy = policy.mailbox(&format!("postmaster@{domain}"));
         }
     }
+    // RFC 5321 4.5.1: its postmaster by its own name and address too, as the simulation's
+    // hosts take it.
+    policy = policy.own_name(&options.hostname);
+    if !options.listen.ip().is_unspecified() {
+        policy = policy.own_name(&crate::smtp::trace::address_literal(options.listen.ip()));
+    }
     for (user, password) in &options.users {
         policy = policy.user(user, password);
     }
@@ -530,6 +536,12 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         let message_start = content.len();
         push_without_return_path(&mut content, &message.data);
         separate_body(&mut content, message_start);
+        // Stored as lines, each ending in CRLF, as the simulation's MDA stores them: a last
+        // BDAT chunk without a final CRLF (RFC 3030 allows one) gets it, so the file does not
+        // run into whatever a reader joins after it.
+        if let std::borrow::Cow::Owned(lines) = crate::smtp::dot::normalized(&content) {
+            content = lines;
+        }
         match shared.store.deliver(&mailbox, &content) {
             Ok(path) => written.push(path),
             Err(error) => {

@@ -423,6 +423,8 @@ pub struct StaticPolicy {
     auth_required: bool,
     refused_peers: BTreeSet<String>,
     vrfy_reveals: bool,
+    /// The server's own names and address literals, whose postmaster it takes mail for.
+    own_names: BTreeSet<String>,
 }
 
 impl StaticPolicy {
@@ -444,6 +446,14 @@ impl StaticPolicy {
             self.local_domains.insert(domain.to_string());
         }
         self.mailboxes.get_or_insert_with(BTreeSet::new).insert(key);
+        self
+    }
+
+    /// Adds a name (or an address literal, `[192.0.2.1]`) of this server itself: mail to its
+    /// postmaster there is taken (RFC 5321 4.5.1; 4.1.3 for a literal), as Postfix takes it
+    /// for `$myhostname` and `[$inet_interfaces]`, though the name is no mail domain of its.
+    pub fn own_name(mut self, name: &str) -> Self {
+        self.own_names.insert(domain_key(name));
         self
     }
 
@@ -545,6 +555,14 @@ impl Policy for StaticPolicy {
         transaction: &TransactionInfo<'_>,
         forward_path: &Mailbox,
     ) -> Decision {
+        if forward_path.local_part.eq_ignore_ascii_case("postmaster")
+            && self.own_names.contains(&forward_path.domain.key())
+        {
+            return Decision::accept(
+                "this is the postmaster of this server by its own name or address (RFC 5321 \
+                 4.5.1)",
+            );
+        }
         if !self.is_local(&forward_path.domain) {
             if self.local_delivery_only && session.authenticated_as.is_some() {
                 // Accepted here, the message would get a 250 after DATA, which takes
