@@ -179,7 +179,14 @@ pub fn run(options: ServeOptions) -> ExitCode {
             continue;
         }
         if over {
-            refuse(stream, "421 4.3.2 Too many sessions, try again later\r\n");
+            // RFC 5321 4.2.3, 3.8: a 421 names the server, as its other replies to close do.
+            refuse(
+                stream,
+                &format!(
+                    "421 4.3.2 {} Too many sessions, try again later\r\n",
+                    shared.config.hostname
+                ),
+            );
             continue;
         }
         let spawned = thread::Builder::new()

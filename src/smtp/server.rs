@@ -1199,7 +1199,10 @@ impl<P: Policy> ServerSession<P> {
                     reply(
                         421,
                         EnhancedStatus::new(4, 7, 0),
-                        "Too many errors, closing connection",
+                        format!(
+                            "{} Too many errors, closing connection",
+                            self.config.hostname
+                        ),
                     ),
                     format!(
                         "{} protocol errors in one session. RFC 5321 3.8 asks a server to \
@@ -1493,7 +1496,10 @@ impl<P: Policy> ServerSession<P> {
             reply(
                 421,
                 EnhancedStatus::new(4, 5, 2),
-                format!("Bare {name} again; end lines with <CR><LF>, closing connection"),
+                format!(
+                    "{} Bare {name} again; end lines with <CR><LF>, closing connection",
+                    self.config.hostname
+                ),
             ),
             format!(
                 "a second bare {name} before any CR LF: this client ends its lines with bare \
@@ -2939,7 +2945,10 @@ impl<P: Policy> ServerSession<P> {
                 reply(
                     421,
                     EnhancedStatus::new(4, 7, 0),
-                    "Too many failed authentication attempts",
+                    format!(
+                        "{} Too many failed authentication attempts",
+                        self.config.hostname
+                    ),
                 ),
                 format!(
                     "{} failed AUTH attempts; closing slows down password guessing",
@@ -3462,7 +3471,7 @@ mod tests {
             [
                 "220 mx.example.org ESMTP SMTP Lab",
                 "500 5.5.2 Bare <LF> in command line; end lines with <CR><LF>",
-                "421 4.5.2 Bare <LF> again; end lines with <CR><LF>, closing connection",
+                "421 4.5.2 mx.example.org Bare <LF> again; end lines with <CR><LF>, closing connection",
             ]
         );
         assert!(server.is_closed());
