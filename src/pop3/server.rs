@@ -541,8 +541,9 @@ impl<S: MaildropStore> Pop3Server<S> {
         // RFC 1939 4: no timestamp in the greeting, because APOP is not offered.
         let greeting = Response::ok(
             format!("{} POP3 server ready", server.config.hostname),
-            "The server greets the client; the session is now in the AUTHORIZATION state \
-             and expects USER.",
+            "The server greets the client; the session is now in the AUTHORIZATION state, \
+             where the client logs in with USER and PASS (and may first ask CAPA what the \
+             server can do).",
             "RFC 1939 4",
         );
         server.send(greeting);

@@ -86,6 +86,13 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              simulated clock starts. The same scenario and seed always give the same run.",
             "RFC 5598 (the Internet mail architecture)",
         ),
+        Event::MessageComposed(composed) if composed.raw => note(
+            "This message was given as bytes: the user agent sends it as written, adding no \
+             header field of its own (a submission server adds Date and Message-ID when they \
+             are missing). The envelope (MAIL FROM, RCPT TO) is separate: Bcc recipients are \
+             only in the envelope.",
+            "RFC 5322 3.6, RFC 6409 8, RFC 5321 2.3.1",
+        ),
         Event::MessageComposed { .. } => note(
             "The user agent writes the message: header fields (From, To, Subject, Date, \
              Message-ID), an empty line, then the body. The envelope (MAIL FROM, RCPT TO) is \
@@ -103,8 +110,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 1939 3",
         ),
         Event::ConnectionAttempted { .. } => note(
-            "A client opens a TCP connection to port 25 of the server; the server speaks first, \
-             with a 220 greeting.",
+            "A client opens a TCP connection to port 25 of the server. Once it is up, the \
+             server speaks first, with a 220 greeting; a server that is down refuses the \
+             connection or never answers.",
             "RFC 5321 3.1",
         ),
         Event::ConnectionOpened { .. } => note(
@@ -192,7 +200,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::MxResolved(resolved) if resolved.from_cache => note(
             "No DNS query this time: the server asked about this domain a short while ago and \
              keeps the answer for as long as its records' TTL allows.",
-            "RFC 1035 3.2.1, RFC 2308 5, RFC 5321 5.1",
+            "RFC 1035 3.2.1, RFC 2181 8, RFC 5321 5.1",
         ),
         Event::MxResolved(resolved) if resolved.result.contains(super::trace::NO_DNS_LOOKUP) => {
             note(
@@ -221,7 +229,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.5.4.1",
         ),
         Event::AttemptStarted { .. } => note(
-            "A delivery attempt: look up the MX hosts, then try them in order.",
+            "A delivery attempt: find the hosts that take the domain's mail (its MX records in \
+             DNS, unless a route or an address literal names the host), then try them in order.",
             "RFC 5321 4.5.4.1, 5.1",
         ),
         Event::RecipientResult(result) if result.own_finding => note(
@@ -240,8 +249,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::RetryScheduled { .. } => note(
             "A temporary failure: the message stays queued and is tried again later. RFC 5321 \
              says the wait should in general be at least 30 minutes; by default this \
-             simulator waits 30 minutes, then doubles each wait up to 4 hours (a scenario may \
-             set other times).",
+             simulator waits 30 minutes, then doubles each wait up to 4 hours, and never past \
+             the give-up time, so the last wait may be shorter (a scenario may set other \
+             times).",
             "RFC 5321 4.5.4.1",
         ),
         Event::GaveUp { .. } => note(
@@ -251,19 +261,23 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.5.4.1",
         ),
         Event::Dequeued { .. } => note(
-            "Nothing is left to do for this queue entry: each of its recipients was delivered, \
-             bounced or given up on, so it leaves the queue.",
+            "Nothing is left to do for this queue entry: each of its recipients was delivered \
+             or failed for good (a notice to the sender follows for those that failed), so it \
+             leaves the queue.",
             "RFC 5321 4.5.4.1",
         ),
         Event::BounceCreated(created) if created.action == "delayed" => note(
             "A delay notice, not a bounce: the message is not delivered yet and stays queued. \
              The sender learns (RFC 3464 Action: delayed) until when this server will keep \
-             trying. It goes with the null reverse path MAIL FROM:<>, like a bounce.",
+             trying. Like a bounce, its envelope sender is the null reverse path <> (MAIL \
+             FROM:<> when it goes over SMTP).",
             "RFC 3464 2.3.3, 2.3.9, RFC 5321 4.5.5",
         ),
         Event::BounceCreated { .. } => note(
             "A delivery status notification goes back to the envelope sender (the MAIL FROM \
-             address, not the From: header), sent with the null reverse path MAIL FROM:<>.",
+             address, not the From: header). Its own envelope sender is the null reverse path \
+             <> (MAIL FROM:<> when it goes over SMTP), so that nothing is ever sent back \
+             about it.",
             "RFC 3464, RFC 5321 4.5.5",
         ),
         Event::BounceDiscarded { .. } => note(
@@ -283,7 +297,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "The MDA could not store the message: no such mailbox (5.1.1), or over quota \
              (5.2.2). The server already said 250, so it must not lose the message: once it \
              treats the failure as final, it sends a bounce. This server treats a full mailbox \
-             as final, as many do, though RFC 3463 calls X.2.2 a condition that may clear (a \
+             as final, as many do, though RFC 3463 calls X.2.2 a persistent transient failure (a \
              server may also keep the message and retry).",
             "RFC 5321 6.1, RFC 3463 X.1.1, X.2.2",
         ),
@@ -582,6 +596,28 @@ impl PipeliningOffers {
     }
 }
 
+/// What a MAIL note says of the reverse path, and what it says instead when the path is the
+/// null one: a notice, about which nothing may be sent back (RFC 5321 4.5.5).
+const REVERSE_PATH_TEXT: &str = "gives the reverse path, where bounces go.";
+const NULL_REVERSE_PATH_TEXT: &str = "gives the null reverse path <>: this message is a notice \
+     (a bounce or a delay notice), and nothing may be sent back about it (RFC 5321 4.5.5).";
+
+/// `note`, told for bytes that are a MAIL command with the null reverse path (`MAIL FROM:<>`)
+/// when they are: the general text says bounces go to the reverse path, which such a message
+/// has none of.
+pub fn for_null_reverse_path(note: Option<StepNote>, bytes: &[u8]) -> Option<StepNote> {
+    let mut note = note?;
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let null_path = first_line
+        .get(..10)
+        .is_some_and(|start| start.eq_ignore_ascii_case(b"MAIL FROM:"))
+        && first_line[10..].trim_ascii_start().starts_with(b"<>");
+    if null_path && note.text.contains(REVERSE_PATH_TEXT) {
+        note.text = Cow::Owned(note.text.replace(REVERSE_PATH_TEXT, NULL_REVERSE_PATH_TEXT));
+    }
+    Some(note)
+}
+
 /// Whether `bytes` hold a line feed without a carriage return before it.
 fn has_bare_line_feed(bytes: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', bytes).any(|at| at == 0 || bytes[at - 1] != b'\r')
@@ -600,9 +636,9 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
         "EHLO" => note(
             "EHLO names the client and asks which extensions the server offers (one per line \
              of the reply). A server that does not know EHLO answers 'command not \
-             recognized' (500 or 502; some old ones 501 or 504), and the client falls back to \
-             HELO.",
-            "RFC 5321 4.1.1.1, 3.2",
+             recognized' or another refusal (500, 501, 502 or 550), and the client falls \
+             back to HELO.",
+            "RFC 5321 4.1.1.1, 4.1.4",
         ),
         "HELO" => note(
             "HELO starts a plain SMTP session without extensions.",
@@ -750,6 +786,76 @@ mod tests {
     use super::*;
     use crate::sim::trace::WireBytes;
 
+    /// The notes of the steps of built-in scenario `name` whose lines hold `line`.
+    fn notes_at_lines(name: &str, line: &str) -> Vec<String> {
+        let scenario = crate::sim::library::find(name).expect("a built-in scenario");
+        let result = crate::sim::run(&scenario, scenario.seed);
+        crate::sim::steps::steps(&result.trace)
+            .into_iter()
+            .filter(|step| step.lines.iter().any(|l| l.contains(line)))
+            .filter_map(|step| step.note.map(|note| note.text.into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_message_given_as_bytes_is_not_said_to_be_written_by_the_user_agent() {
+        let raw = notes_at_lines("address-syntax-error", " composed m1: ");
+        assert_eq!(raw.len(), 1);
+        assert!(raw[0].contains("given as bytes"), "{}", raw[0]);
+        let composed = notes_at_lines("basic-delivery", " composed m1: ");
+        assert_eq!(composed.len(), 1);
+        assert!(
+            composed[0].contains("header fields (From"),
+            "{}",
+            composed[0]
+        );
+    }
+
+    #[test]
+    fn a_mail_with_the_null_reverse_path_is_not_said_to_name_where_bounces_go() {
+        // Pipelined (unknown-user-after-relay's relay) and sent alone (a client that waits).
+        for name in ["unknown-user-after-relay", "pipelining"] {
+            let null = notes_at_lines(name, "C: MAIL FROM:<>");
+            let plain = notes_at_lines(name, "C: MAIL FROM:<alice@");
+            if name == "unknown-user-after-relay" {
+                assert!(!null.is_empty(), "{name}: a notice goes by SMTP");
+            }
+            for note in &null {
+                assert!(note.contains("null reverse path <>"), "{name}: {note}");
+                assert!(!note.contains("where bounces go"), "{name}: {note}");
+            }
+            assert!(!plain.is_empty(), "{name}");
+            for note in &plain {
+                assert!(note.contains("where bounces go"), "{name}: {note}");
+            }
+        }
+        // Every wording of the MAIL note is told for the null path.
+        let offers = [
+            Offer::Answered { pipelining: false },
+            Offer::Answered { pipelining: true },
+            Offer::NoExtensions,
+        ];
+        let mut notes: Vec<Option<StepNote>> = offers
+            .into_iter()
+            .map(|offer| {
+                let mut offers = PipeliningOffers::default();
+                offers.by_conn.insert(1, offer);
+                offers.mail_sent_alone_note(1, b"MAIL FROM:<>\r\n")
+            })
+            .collect();
+        for bytes in [
+            "MAIL FROM:<>\r\n",
+            "MAIL FROM:<>",
+            "MAIL FROM:<>\r\nRCPT TO:<a@b.example>\r\n",
+        ] {
+            notes.push(sent(bytes, Protocol::Smtp));
+        }
+        for note in notes {
+            let told = for_null_reverse_path(note, b"mail from: <>\r\n").expect("a note");
+            assert!(told.text.contains(NULL_REVERSE_PATH_TEXT), "{}", told.text);
+        }
+    }
+
     fn sent(text: &str, protocol: Protocol) -> Option<StepNote> {
         note_for(
             &Event::Transmitted {
@@ -872,7 +978,7 @@ mod tests {
             sent("EHLO x\r\nMAIL FROM:<a@b>\r\n", Protocol::Smtp)
                 .unwrap()
                 .rfc,
-            "RFC 5321 4.1.1.1, 3.2"
+            "RFC 5321 4.1.1.1, 4.1.4"
         );
         assert_eq!(
             sent("BDAT 3 LAST\r\na\nb", Protocol::Smtp).unwrap().rfc,

@@ -3,7 +3,7 @@
 //! the explanations of the replies it carries. A reply's explanation, which has no text of its
 //! own, joins the step of the bytes that carry the reply.
 
-use super::notes::{note_for, PipeliningOffers, StepNote};
+use super::notes::{for_null_reverse_path, note_for, PipeliningOffers, StepNote};
 use super::trace::{
     is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace,
 };
@@ -185,6 +185,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                 let note = pipelining
                     .mail_sent_alone_note(*conn, bytes.as_bytes())
                     .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
+                let note = for_null_reverse_path(note, bytes.as_bytes());
                 pipelining.observe(*conn, *direction, bytes.as_bytes());
                 note
             }

@@ -149,6 +149,8 @@ pub struct MessageComposed {
     pub reverse_path: String,
     pub forward_paths: Vec<String>,
     pub octets: usize,
+    /// The scenario gave the message as bytes (`raw`): the user agent wrote none of it.
+    pub raw: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -646,6 +648,7 @@ impl TextRenderer {
                     reverse_path,
                     forward_paths,
                     octets,
+                    raw: _,
                 } = &**boxed;
                 line(
                     ua,

@@ -1737,6 +1737,7 @@ impl<'a> World<'a> {
             reverse_path: spec.from.clone(),
             forward_paths: forward_paths.clone(),
             octets: bytes.len(),
+            raw: spec.raw.is_some(),
         })));
         // Validation guarantees the host exists; an unvalidated scenario gets a refusal.
         let Some(&server) = self.host_by_name.get(&spec.submit_to.to_ascii_lowercase()) else {

@@ -768,7 +768,7 @@ impl<P: Policy> ServerSession<P> {
                 session.send(
                     greeting,
                     "a new connection is greeted with 220 and the server's name; the client \
-                     must wait for it before sending EHLO",
+                     should wait for it before sending EHLO",
                     "RFC 5321 4.3.1",
                 );
             }
@@ -2499,8 +2499,8 @@ impl<P: Policy> ServerSession<P> {
                 format!("Message refused: bare {name} in message data"),
             ),
             format!(
-                "the {verb} content has a {name} not paired with CR LF (first at octet \
-                 {offset}). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
+                "the {verb} content has a {name} not paired with CR LF (the first after \
+                 {offset} octets). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
                  <LF>.<CR><LF> or <LF>.<LF> as the end of data could be made to deliver a \
                  second, forged message (SMTP smuggling, CVE-2023-51764). The data was read \
                  to the real end and refused, as Postfix's smtpd_forbid_bare_newline=reject \
@@ -2902,8 +2902,9 @@ impl<P: Policy> ServerSession<P> {
                 ),
                 format!(
                     "the credentials for \"{authcid}\" are valid. Real servers offer PLAIN \
-                     and LOGIN only after STARTTLS, since the password travels in clear \
-                     base64; this teaching server has no TLS"
+                     and LOGIN only over TLS (after STARTTLS, or on port 465 where TLS \
+                     starts at once, RFC 8314), since the password travels in clear base64; \
+                     this teaching server has no TLS"
                 ),
                 "RFC 4954 4, 6",
             );
