@@ -331,9 +331,16 @@ impl Greylist {
         if session.authenticated_as.is_some() {
             return None;
         }
+        // The sender as the recipient is given, without regard to case (as postgrey and
+        // Postfix's postscreen compare addresses): a retry that spells it otherwise is the
+        // same retry.
+        let sender = match transaction.reverse_path.mailbox() {
+            Some(mailbox) => mailbox.key(),
+            None => "<>".to_string(),
+        };
         self.check(
             &session.peer.ip,
-            &transaction.reverse_path.to_string(),
+            &sender,
             recipient,
             session.now_ms,
             delay_ms,
@@ -453,6 +460,8 @@ impl StaticPolicy {
     /// postmaster there is taken (RFC 5321 4.5.1; 4.1.3 for a literal), as Postfix takes it
     /// for `$myhostname` and `[$inet_interfaces]`, though the name is no mail domain of its.
     pub fn own_name(mut self, name: &str) -> Self {
+        // A name written with its final dot is the same name.
+        let name = name.strip_suffix('.').unwrap_or(name);
         self.own_names.insert(domain_key(name));
         self
     }
@@ -518,6 +527,11 @@ impl StaticPolicy {
         self.local_domains.contains(&domain.key())
     }
 
+    fn is_own_postmaster(&self, mailbox: &Mailbox) -> bool {
+        mailbox.local_part.eq_ignore_ascii_case("postmaster")
+            && self.own_names.contains(&mailbox.domain.key())
+    }
+
     fn mailbox_exists(&self, mailbox: &Mailbox) -> bool {
         mailbox.local_part.eq_ignore_ascii_case("postmaster")
             || self
@@ -555,15 +569,9 @@ impl Policy for StaticPolicy {
         transaction: &TransactionInfo<'_>,
         forward_path: &Mailbox,
     ) -> Decision {
-        if forward_path.local_part.eq_ignore_ascii_case("postmaster")
-            && self.own_names.contains(&forward_path.domain.key())
-        {
-            return Decision::accept(
-                "this is the postmaster of this server by its own name or address (RFC 5321 \
-                 4.5.1)",
-            );
-        }
-        if !self.is_local(&forward_path.domain) {
+        // The postmaster of this server by its own name or address is a local mailbox, as
+        // those of its domains are (RFC 5321 4.5.1): full-mailbox and greylisting apply.
+        if !self.is_local(&forward_path.domain) && !self.is_own_postmaster(forward_path) {
             if self.local_delivery_only && session.authenticated_as.is_some() {
                 // Accepted here, the message would get a 250 after DATA, which takes
                 // responsibility for delivering it (RFC 5321 6.1): this server could not.
@@ -645,7 +653,10 @@ impl Policy for StaticPolicy {
         }
         let query = query.trim().trim_start_matches('<').trim_end_matches('>');
         let found = match Mailbox::parse(query) {
-            Ok(mailbox) => self.is_local(&mailbox.domain) && self.mailbox_exists(&mailbox),
+            Ok(mailbox) => {
+                (self.is_local(&mailbox.domain) && self.mailbox_exists(&mailbox))
+                    || self.is_own_postmaster(&mailbox)
+            }
             Err(_) => self.local_domains.iter().any(|d| {
                 Mailbox::parse(&format!("{query}@{d}")).is_ok_and(|m| self.mailbox_exists(&m))
             }),
@@ -708,6 +719,16 @@ mod tests {
     }
 
     fn rcpt(policy: &mut StaticPolicy, to: &str, auth: Option<&str>, now_ms: u64) -> Decision {
+        rcpt_from(policy, ReversePath::Null, to, auth, now_ms)
+    }
+
+    fn rcpt_from(
+        policy: &mut StaticPolicy,
+        reverse_path: ReversePath,
+        to: &str,
+        auth: Option<&str>,
+        now_ms: u64,
+    ) -> Decision {
         let peer = PeerInfo::new("192.0.2.1", None);
         let session = SessionInfo {
             peer: &peer,
@@ -715,7 +736,6 @@ mod tests {
             authenticated_as: auth,
             now_ms,
         };
-        let reverse_path = ReversePath::Null;
         let transaction = TransactionInfo {
             reverse_path: &reverse_path,
             declared_size: None,
@@ -764,6 +784,74 @@ mod tests {
         assert_eq!(code(&rcpt(&mut policy, "a@example.org", None, 30_000)), 451);
         assert_eq!(code(&rcpt(&mut policy, "a@example.org", None, 61_000)), 250);
         assert_eq!(code(&rcpt(&mut policy, "b@example.org", None, 61_000)), 451);
+    }
+
+    #[test]
+    fn a_greylisted_retry_may_spell_the_sender_otherwise() {
+        let mut policy = StaticPolicy::new()
+            .local_domain("example.org")
+            .greylist(60_000);
+        let from = |text: &str| ReversePath::Mailbox(Mailbox::parse(text).unwrap());
+        let first = rcpt_from(
+            &mut policy,
+            from("Alice@Sender.TEST"),
+            "a@example.org",
+            None,
+            0,
+        );
+        assert_eq!(code(&first), 451);
+        let retry = rcpt_from(
+            &mut policy,
+            from("alice@sender.test"),
+            "A@example.org",
+            None,
+            61_000,
+        );
+        assert_eq!(code(&retry), 250);
+    }
+
+    #[test]
+    fn the_postmaster_by_the_servers_own_name_or_address_is_a_local_mailbox() {
+        let mut policy = StaticPolicy::new()
+            .mailbox("bob@example.org")
+            .local_delivery_only(true)
+            .vrfy_reveals(true)
+            .own_name("mx.example.org.")
+            .own_name("[IPv6:::ffff:192.0.2.1]");
+        for to in ["Postmaster@MX.example.org", "postmaster@[192.0.2.1]"] {
+            assert_eq!(code(&rcpt(&mut policy, to, None, 0)), 250, "{to}");
+        }
+        assert_eq!(code(&rcpt(&mut policy, "bob@mx.example.org", None, 0)), 550);
+        assert_eq!(
+            code(&rcpt(&mut policy, "postmaster@other.example", None, 0)),
+            550
+        );
+        let peer = PeerInfo::new("192.0.2.9", None);
+        let session = SessionInfo {
+            peer: &peer,
+            helo_name: None,
+            authenticated_as: None,
+            now_ms: 0,
+        };
+        assert_eq!(
+            code(&policy.check_vrfy(&session, "postmaster@mx.example.org")),
+            250
+        );
+        // Like any local mailbox, it can be full, and greylisted.
+        let mut full = StaticPolicy::new()
+            .own_name("mx.example.org")
+            .full_mailbox("postmaster@mx.example.org");
+        assert_eq!(
+            code(&rcpt(&mut full, "postmaster@mx.example.org", None, 0)),
+            452
+        );
+        let mut greylisted = StaticPolicy::new()
+            .own_name("mx.example.org")
+            .greylist(1_000);
+        assert_eq!(
+            code(&rcpt(&mut greylisted, "postmaster@mx.example.org", None, 0)),
+            451
+        );
     }
 
     #[test]
