@@ -999,7 +999,7 @@ impl<P: Policy> ServerSession<P> {
                 reply(
                     421,
                     EnhancedStatus::new(4, 7, 0),
-                    "Too much pipelined input",
+                    format!("{} Too much pipelined input", self.config.hostname),
                 ),
                 format!(
                     "more than {} octets arrived while the message was being stored; they \
