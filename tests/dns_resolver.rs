@@ -693,24 +693,25 @@ fn more_mx_hosts_than_are_looked_up_leave_the_rest_out_and_are_not_cached() {
         .map(|n| mx("@", 10, &format!("mx{n}.example.org")))
         .chain((0..count).map(|n| a(&format!("mx{n}.example.org"), &format!("192.0.2.{}", n + 1))))
         .collect();
-    let world = world(vec![zone("example.org", records)]);
+    let equal = world(vec![zone("example.org", records)]);
     // Every host is among the first 16 for some seed: the draw is made before the cut.
     let mut seen = std::collections::BTreeSet::new();
     for seed in 0..40 {
-        let resolution = resolve_with(&world, "example.org", 0, &[], seed);
+        let resolution = resolve_with(&equal, "example.org", 0, &[], seed);
         let used = exchanges(&resolution);
         assert_eq!(used.len(), MX_EXCHANGES_MAX);
         seen.extend(used.into_iter().map(|(exchange, _)| exchange));
         assert!(resolution.notes.contains(&MxNote::TooManyExchanges {
             used: MX_EXCHANGES_MAX,
-            ignored: 4
+            ignored: 4,
+            drawn: true,
         }));
         let note = resolution.notes.last().map(ToString::to_string);
         assert_eq!(
             note.as_deref(),
             Some(
-                "16 MX hosts used, the 4 after them in this order left out (at most 16 per \
-                 delivery; equal preferences are drawn again next time)"
+                "16 MX hosts looked up, the 4 after them in this order left out (at most 16 \
+                 per delivery; equal preferences are drawn again next time)"
             )
         );
         // Not kept: the next delivery resolves again and may draw the hosts left out.
@@ -719,6 +720,22 @@ fn more_mx_hosts_than_are_looked_up_leave_the_rest_out_and_are_not_cached() {
         assert!(cache.is_empty());
     }
     assert_eq!(seen.len(), count);
+
+    // A cut between two preferences leaves out the same hosts every time: that resolution
+    // is kept, and the note says nothing of a draw.
+    let records = (0..count)
+        .map(|n| mx("@", n as u16, &format!("mx{n}.example.org")))
+        .chain((0..count).map(|n| a(&format!("mx{n}.example.org"), &format!("192.0.2.{}", n + 1))))
+        .collect();
+    let ordered = world(vec![zone("example.org", records)]);
+    let resolution = resolve_with(&ordered, "example.org", 0, &[], 1);
+    assert_eq!(
+        resolution.notes.last().map(ToString::to_string).as_deref(),
+        Some("16 MX hosts looked up, the 4 after them in this order left out (at most 16 per delivery)")
+    );
+    let mut cache = MxCache::default();
+    cache.store(&resolution, 0);
+    assert!(!cache.is_empty());
 }
 
 #[test]

@@ -75,14 +75,14 @@ impl MxCache {
         }
         // A host left out because its address lookup failed for now must be tried again at
         // the next delivery, not skipped for the whole TTL; so must hosts left out because
-        // there were more than are looked up: the next delivery's draw among equal
-        // preferences may pick them.
+        // there were more than are looked up, when the cut fell among equal preferences: the
+        // next delivery's draw may pick them.
         let partly_failed = resolution.notes.iter().any(|note| {
             matches!(
                 note,
                 MxNote::ExchangeLookupFailed { .. }
                     | MxNote::AddressLookupPartlyFailed { .. }
-                    | MxNote::TooManyExchanges { .. }
+                    | MxNote::TooManyExchanges { drawn: true, .. }
             )
         });
         if partly_failed {

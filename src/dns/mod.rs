@@ -48,6 +48,7 @@ pub const CNAME_CHAIN_MAX: usize = 8;
 pub const ANSWER_RECORDS_MAX: usize = 64;
 
 /// Most MX hosts whose addresses are looked up for one delivery: the first this many in
-/// preference order, equal preferences shuffled (real MTAs cap this too, e.g. Postfix's
-/// `smtp_mx_address_limit`; RFC 5321 5.1 lets a client limit the alternatives it tries).
+/// preference order, equal preferences shuffled (real MTAs cap what they try too, e.g.
+/// Postfix's `smtp_mx_address_limit`, 5 addresses; RFC 5321 5.1 lets a client limit the
+/// alternatives it tries).
 pub const MX_EXCHANGES_MAX: usize = 16;

@@ -209,8 +209,14 @@ pub enum MxNote {
         preference: u16,
         dropped: Vec<DomainName>,
     },
-    /// More MX records than are looked up; the least preferred were ignored.
-    TooManyExchanges { used: usize, ignored: usize },
+    /// More MX records than are looked up: those after the first `used` in preference order
+    /// (equal preferences shuffled) were left out. `drawn` when the cut fell among hosts of
+    /// one preference, so that which are left out depends on the draw.
+    TooManyExchanges {
+        used: usize,
+        ignored: usize,
+        drawn: bool,
+    },
 }
 
 impl fmt::Display for MxNote {
@@ -299,12 +305,20 @@ impl fmt::Display for MxNote {
                 }
                 Ok(())
             }
-            MxNote::TooManyExchanges { used, ignored } => {
+            MxNote::TooManyExchanges {
+                used,
+                ignored,
+                drawn,
+            } => {
                 write!(
                     f,
-                    "{used} MX hosts used, the {ignored} after them in this order left out (at \
-                     most {used} per delivery; equal preferences are drawn again next time)"
-                )
+                    "{used} MX hosts looked up, the {ignored} after them in this order left out \
+                     (at most {used} per delivery"
+                )?;
+                if *drawn {
+                    write!(f, "; equal preferences are drawn again next time")?;
+                }
+                write!(f, ")")
             }
         }
     }
@@ -588,6 +602,8 @@ impl Run<'_> {
             self.notes.push(MxNote::TooManyExchanges {
                 used: MX_EXCHANGES_MAX,
                 ignored: candidates.len() - MX_EXCHANGES_MAX,
+                drawn: candidates[MX_EXCHANGES_MAX - 1].preference
+                    == candidates[MX_EXCHANGES_MAX].preference,
             });
             candidates.truncate(MX_EXCHANGES_MAX);
         }
