@@ -87,10 +87,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5598 (the Internet mail architecture)",
         ),
         Event::MessageComposed(composed) if composed.raw => note(
-            "This message was given as bytes: the user agent sends it as written, adding no \
-             header field of its own (a submission server adds Date and Message-ID when they \
-             are missing). The envelope (MAIL FROM, RCPT TO) is separate: Bcc recipients are \
-             only in the envelope.",
+            "This message was given as bytes: the user agent sends it as written (its line \
+             endings made CRLF), adding no header field of its own; a submission server adds \
+             Date and Message-ID when they are missing, and takes out any Bcc field. The \
+             envelope (MAIL FROM, RCPT TO) is separate from the header.",
             "RFC 5322 3.6, RFC 6409 8, RFC 5321 2.3.1",
         ),
         Event::MessageComposed { .. } => note(
@@ -111,8 +111,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::ConnectionAttempted { .. } => note(
             "A client opens a TCP connection to port 25 of the server. Once it is up, the \
-             server speaks first, with a 220 greeting; a server that is down refuses the \
-             connection or never answers.",
+             server speaks first, with a 220 greeting (or a 421 or 554 when it will not \
+             serve); a server that is down refuses the connection or never answers.",
             "RFC 5321 3.1",
         ),
         Event::ConnectionOpened { .. } => note(
@@ -262,8 +262,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::Dequeued { .. } => note(
             "Nothing is left to do for this queue entry: each of its recipients was delivered \
-             or failed for good (a notice to the sender follows for those that failed), so it \
-             leaves the queue.",
+             or failed for good (a notice to the sender follows for those that failed, unless \
+             the message has the null reverse path: then it is dropped), so it leaves the \
+             queue.",
             "RFC 5321 4.5.4.1",
         ),
         Event::BounceCreated(created) if created.action == "delayed" => note(
@@ -599,8 +600,9 @@ impl PipeliningOffers {
 /// What a MAIL note says of the reverse path, and what it says instead when the path is the
 /// null one: a notice, about which nothing may be sent back (RFC 5321 4.5.5).
 const REVERSE_PATH_TEXT: &str = "gives the reverse path, where bounces go.";
-const NULL_REVERSE_PATH_TEXT: &str = "gives the null reverse path <>: this message is a notice \
-     (a bounce or a delay notice), and nothing may be sent back about it (RFC 5321 4.5.5).";
+const NULL_REVERSE_PATH_TEXT: &str = "gives the null reverse path <>, as notices such as \
+     bounces and delay notices do: nothing may be sent back about this message (RFC 5321 \
+     4.5.5).";
 
 /// `note`, told for bytes that are a MAIL command with the null reverse path (`MAIL FROM:<>`)
 /// when they are: the general text says bounces go to the reverse path, which such a message
@@ -635,9 +637,9 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
     match verb(bytes).as_str() {
         "EHLO" => note(
             "EHLO names the client and asks which extensions the server offers (one per line \
-             of the reply). A server that does not know EHLO answers 'command not \
-             recognized' or another refusal (500, 501, 502 or 550), and the client falls \
-             back to HELO.",
+             of the reply). A server that does not know EHLO answers 500 or 502 (some old ones \
+             501 or 504), and the client falls back to HELO; one that refuses it (550) is \
+             not tried with HELO.",
             "RFC 5321 4.1.1.1, 4.1.4",
         ),
         "HELO" => note(
