@@ -509,4 +509,6 @@ fn more_records_of_one_type_at_a_name_than_an_answer_carries_are_refused() {
         "{}",
         errors[1]
     );
+    // The A records follow the 65 MX records: the 65th of them is record 65 + 64.
+    assert_eq!(errors[1].record_index, Some(65 + 64));
 }

@@ -542,13 +542,14 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         // Only this delivery's Return-Path stays.
         let message_start = content.len();
         push_without_return_path(&mut content, &message.data);
-        separate_body(&mut content, message_start);
         // Stored as lines, each ending in CRLF, as the simulation's MDA stores them: a last
         // BDAT chunk without a final CRLF (RFC 3030 allows one) gets it, so the file does not
-        // run into whatever a reader joins after it.
+        // run into whatever a reader joins after it. Then the header section is read by
+        // those lines.
         if let std::borrow::Cow::Owned(lines) = crate::smtp::dot::normalized(&content) {
             content = lines;
         }
+        separate_body(&mut content, message_start);
         match shared.store.deliver(&mailbox, &content) {
             Ok(path) => written.push(path),
             Err(error) => {

@@ -365,7 +365,8 @@ pub fn push_without_return_path(out: &mut Vec<u8>, message: &[u8]) {
 pub fn separate_body(data: &mut Vec<u8>, from: usize) {
     let (fields_end, separated) = header_fields_end(&data[from..]);
     let at = from + fields_end;
-    // An empty line with a bare LF (where a server keeps those) ends the section too.
+    // An empty line ended by a bare LF ends the section too (the callers' data has none: a
+    // server refuses bare line endings or makes them CRLF).
     if !separated && !data[at..].starts_with(b"\n") {
         data.splice(at..at, *b"\r\n");
     }
