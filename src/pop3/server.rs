@@ -1074,11 +1074,25 @@ impl<S: MaildropStore> Pop3Server<S> {
         let response = match refusal {
             OpenError::BadCredentials => {
                 self.auth_failures += 1;
+                const WRONG: &str = "The user name or the password is wrong (the server does \
+                                     not say which). The [AUTH] code tells the client that \
+                                     retrying with the same credentials will fail again.";
+                if self.auth_failures >= self.config.auth_failures_max {
+                    let response = Response::err(
+                        "[AUTH] invalid user name or password, too many failures, closing",
+                        format!(
+                            "{WRONG} After {} wrong passwords the server closes the \
+                             connection, to slow down password guessing.",
+                            self.auth_failures
+                        ),
+                        "RFC 3206 5",
+                    );
+                    self.close_after(response, CloseReason::TooManyAuthFailures);
+                    return None;
+                }
                 Response::err(
                     "[AUTH] invalid user name or password",
-                    "The user name or the password is wrong (the server does not say which). \
-                     The [AUTH] code tells the client that retrying with the same credentials \
-                     will fail again. The client may start over with USER.",
+                    [WRONG, " The client may start over with USER."].concat(),
                     "RFC 3206 5",
                 )
             }
@@ -1094,21 +1108,6 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "RFC 3206 4",
             ),
         };
-        if self.auth_failures >= self.config.auth_failures_max {
-            let mut response = response;
-            response.text.push_str(", too many failures, closing");
-            // Not starting over with USER, as after the earlier failures: the server closes.
-            let explanation = response
-                .explanation
-                .replace(" The client may start over with USER.", "");
-            response.explanation = format!(
-                "{explanation} After {} wrong passwords the server closes the connection, to \
-                 slow down password guessing.",
-                self.auth_failures
-            );
-            self.close_after(response, CloseReason::TooManyAuthFailures);
-            return None;
-        }
         Some(response)
     }
 

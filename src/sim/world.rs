@@ -39,7 +39,7 @@ use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    count_header_fields, header_fields_end, push_ipv4, push_without_return_path, received_header,
+    count_header_fields, push_ipv4, push_without_return_path, received_header,
     remove_header_fields, separate_body, ReceivedFields, WithProtocol,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -2763,7 +2763,7 @@ impl<'a> World<'a> {
         let mut data = Vec::with_capacity(header.len() + received.data.len());
         data.extend_from_slice(header.as_bytes());
         data.extend_from_slice(&received.data);
-        separate_body(&mut data, header.len());
+        let fields = separate_body(&mut data, header.len());
         if submission {
             let date_unix_s = self
                 .scenario
@@ -2771,7 +2771,7 @@ impl<'a> World<'a> {
                 .saturating_add((self.now_ms / 1000) as i64);
             let message_id = [&*queue_id, ".", &message, "@", &host_name].concat();
             let from = header.len();
-            let (fields_end, separated) = header_fields_end(&data[from..]);
+            let (fields_end, separated) = fields;
             let fields_end = remove_header_fields(&mut data, from, fields_end, PRIVATE_FIELDS);
             let origin = (date_unix_s, message_id.as_str());
             add_missing_origin_fields(&mut data, from, (fields_end, separated), origin);
@@ -3982,7 +3982,7 @@ impl<'a> World<'a> {
 /// A submission server completes a message (RFC 6409 8.2, 8.3): a header section without
 /// `Date:` or `Message-ID:` (RFC 5322 3.6 requires the one and wants the other) gets them,
 /// after its last field. `from` is where the message's own header section starts in `data`.
-/// `fields` is what [`header_fields_end`] says of the message; `origin` the date and the
+/// `fields` is what [`crate::smtp::trace::header_fields_end`] says of the message; `origin` the date and the
 /// Message-ID to add when missing.
 fn add_missing_origin_fields(
     data: &mut Vec<u8>,

@@ -361,15 +361,18 @@ pub fn push_without_return_path(out: &mut Vec<u8>, message: &[u8]) {
 /// neither a field nor the empty line follows them (or starts the message, which then has no
 /// fields), the empty line that ends the header section goes before it (RFC 5322 2.1), as
 /// Postfix's cleanup does. Without it, the fields a server writes above a message (`Received:`,
-/// `Return-Path:`) would turn the first line of its body into a header line.
-pub fn separate_body(data: &mut Vec<u8>, from: usize) {
+/// `Return-Path:`) would turn the first line of its body into a header line. Returns what
+/// [`header_fields_end`] says of the message now.
+pub fn separate_body(data: &mut Vec<u8>, from: usize) -> (usize, bool) {
     let (fields_end, separated) = header_fields_end(&data[from..]);
     let at = from + fields_end;
     // An empty line ended by a bare LF ends the section too (the callers' data has none: a
     // server refuses bare line endings or makes them CRLF).
     if !separated && !data[at..].starts_with(b"\n") {
         data.splice(at..at, *b"\r\n");
+        return (fields_end, true);
     }
+    (fields_end, separated)
 }
 
 /// Takes every field named in `names` (any case), with its continuation lines, out of the

@@ -323,22 +323,14 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
         <svg class="topology" viewBox={format!("0 0 {width} {height}")} role="img"
             aria-label={description} style={format!("min-width: {}px", width * 9 / 10)}>
             <defs>
-                <marker id="topology-arrow" class="topology-arrow" viewBox="0 0 10 10" refX="10" refY="5"
-                    markerWidth="6" markerHeight="6" orient="auto-start-reverse">
-                    <path d="M 0 0 L 10 5 L 0 10 z" />
-                </marker>
-                <marker id="topology-arrow-active" class="topology-arrow-active" viewBox="0 0 10 10" refX="10" refY="5"
-                    markerWidth="4" markerHeight="4" orient="auto-start-reverse">
-                    <path d="M 0 0 L 10 5 L 0 10 z" />
-                </marker>
-                <marker id="topology-arrow-temporary" class="topology-arrow-temporary" viewBox="0 0 10 10" refX="10" refY="5"
-                    markerWidth="4" markerHeight="4" orient="auto-start-reverse">
-                    <path d="M 0 0 L 10 5 L 0 10 z" />
-                </marker>
-                <marker id="topology-arrow-permanent" class="topology-arrow-permanent" viewBox="0 0 10 10" refX="10" refY="5"
-                    markerWidth="4" markerHeight="4" orient="auto-start-reverse">
-                    <path d="M 0 0 L 10 5 L 0 10 z" />
-                </marker>
+                // An arrowhead per kind of link, each with the class that colours it; the
+                // highlighted links are thicker, so their heads are drawn smaller.
+                { for ARROWHEADS.iter().map(|&(id, size)| html! {
+                    <marker id={id} class={id} viewBox="0 0 10 10" refX="10" refY="5"
+                        markerWidth={size} markerHeight={size} orient="auto-start-reverse">
+                        <path d="M 0 0 L 10 5 L 0 10 z" />
+                    </marker>
+                }) }
             </defs>
             if let Some((dns_x, dns_y)) = dns {
                 <>
@@ -359,6 +351,15 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
         </svg>
     }
 }
+
+/// The arrowheads' ids (also their classes), with their sizes: `url(#ID)` in a link's
+/// `marker-end` names one.
+const ARROWHEADS: [(&str, &str); 4] = [
+    ("topology-arrow", "6"),
+    ("topology-arrow-active", "4"),
+    ("topology-arrow-temporary", "4"),
+    ("topology-arrow-permanent", "4"),
+];
 
 /// What a party does, under its name.
 fn role_text(node: &MapNode) -> String {
