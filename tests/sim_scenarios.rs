@@ -336,6 +336,24 @@ fn a_number_out_of_range_is_refused_with_the_fields_range() {
         "messages[0].port",
         "invalid type: string \"a, expected u16\", expected a whole number from 0 to 65535",
     );
+    // 32-bit fields: an SOA's take the whole range (RFC 1035 3.3.13), a TTL half of it.
+    let mut soa = world();
+    let records = soa["dns"]["zones"][1]["records"].as_array_mut().unwrap();
+    records.push(json!({"name": "@", "data": {"SOA": {
+        "mname": "ns.receiver.test", "rname": "hostmaster.receiver.test", "serial": 4_294_967_296u64,
+        "refresh_s": 1, "retry_s": 1, "expire_s": 1, "minimum_ttl_s": 1}}}));
+    let at = format!(
+        "dns.zones[1].records[{}].data.SOA.serial",
+        records.len() - 1
+    );
+    assert_read_error(&soa, &at, "expected a whole number from 0 to 4294967295");
+    let mut ttl = world();
+    ttl["dns"]["zones"][1]["records"][0]["ttl_s"] = json!(4_294_967_296u64);
+    assert_read_error(
+        &ttl,
+        "dns.zones[1].records[0].ttl_s",
+        "expected a whole number from 0 to 2147483647",
+    );
     let mut unknown = world();
     unknown["messages"][0]["x, expected struct Y"] = json!(1);
     assert_read_error(
@@ -660,6 +678,23 @@ fn scenarios_lists_the_library() {
         let scenario = entry.unwrap();
         assert!(names.contains(&scenario.name.as_str()), "{}", scenario.name);
     }
+}
+
+#[test]
+fn scenarios_name_prints_the_built_in_file_that_runs_as_it() {
+    let output = smtp_lab(&["scenarios", "greylisting"]);
+    assert_eq!(output.status.code(), Some(0));
+    let printed = String::from_utf8(output.stdout).unwrap();
+    let scenario = Scenario::from_json(&printed).expect("the printed file is a valid scenario");
+    assert_eq!(scenario, library::find("greylisting").unwrap());
+    let unknown = smtp_lab(&["scenarios", "no-such-scenario"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(unknown.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("\"no-such-scenario\" is not a built-in scenario"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -22,11 +22,24 @@ pub enum Command {
     /// Compose a message and deliver it to an SMTP server, showing the whole conversation.
     #[command(after_help = SEND_EXAMPLES)]
     Send(SendArgs),
-    /// List the built-in scenarios.
-    Scenarios,
+    /// List the built-in scenarios, or print one's JSON file to start a scenario of your own.
+    #[command(after_help = SCENARIOS_EXAMPLES)]
+    Scenarios(ScenariosArgs),
     /// Simulate a scenario (built-in name or JSON file) and print its trace and outcome.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+}
+
+const SCENARIOS_EXAMPLES: &str = "\
+Examples:
+  smtp-lab scenarios
+  smtp-lab scenarios greylisting > my-world.json
+  smtp-lab run my-world.json";
+
+#[derive(Debug, Args)]
+pub struct ScenariosArgs {
+    /// A built-in scenario whose JSON file to print, exactly as it is built in.
+    pub name: Option<String>,
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -216,7 +229,10 @@ pub fn main() -> ExitCode {
                 quiet: args.quiet,
             })
         }
-        Command::Scenarios => run::list(),
+        Command::Scenarios(args) => match args.name {
+            None => run::list(),
+            Some(name) => run::show(&name),
+        },
         Command::Run(args) => run::run_scenario(
             &args.scenario,
             args.seed,

@@ -44,6 +44,24 @@ pub fn list() -> ExitCode {
     }
 }
 
+/// Prints a built-in scenario's JSON file as it is built in: a complete example to copy.
+pub fn show(name: &str) -> ExitCode {
+    let Some((_, text)) = library::position(name).map(|i| library::SCENARIO_FILES[i]) else {
+        eprintln!(
+            "smtp-lab scenarios: {name:?} is not a built-in scenario (`smtp-lab scenarios` \
+             lists them)"
+        );
+        return ExitCode::from(2);
+    };
+    let mut out = CheckedStdout::lock();
+    let _ = out.write_all(text.as_bytes());
+    if let Some(error) = out.finish() {
+        eprintln!("smtp-lab scenarios: cannot write {name}: {error}");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
+}
+
 /// Loads a scenario by built-in name, or from a JSON file when the argument names one.
 pub fn load(name_or_file: &str) -> Result<Scenario, String> {
     match library::load(name_or_file) {

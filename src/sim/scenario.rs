@@ -1167,7 +1167,7 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     let message = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = message.strip_suffix(&suffix).unwrap_or(&message);
-    let message = &plain_number_names(&plain_type_names(message));
+    let message = &plain_number_names(&plain_type_names(message), path);
     // serde tries an array where an object belongs as the fields in order; one of the wrong
     // length ends that way (see `refuse_arrays_read_as_objects` for one of the right length).
     // The format has no array of a fixed length, so nothing else says "invalid length".
@@ -1198,16 +1198,20 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
 }
 
 /// serde names the program's integer types ("expected u16"); a scenario's author knows the
-/// range of whole numbers the field takes.
-fn plain_number_names(message: &str) -> String {
+/// range of whole numbers the field at `path` takes.
+fn plain_number_names(message: &str, path: &str) -> String {
     let Some(start) = serde_expectation(message) else {
         return message.to_string();
     };
-    // Ports and MX preferences take 0 to 65535, as the type does; the wider fields have
-    // limits of their own (TTLs, times, sizes: checked once the file is read), which the
-    // type's largest value would only contradict.
+    // Ports and MX preferences take the whole range of their type, 0 to 65535, and so do an
+    // SOA's 32-bit serial and intervals (RFC 1035 3.3.13); TTLs take 0 to 2^31 - 1 (RFC 2181
+    // 8). The
+    // wider fields have limits of their own (times, sizes: checked once the file is read),
+    // which the type's largest value would only contradict.
     let plain = match &message[start..] {
         "u16" => "a whole number from 0 to 65535",
+        "u32" if path.ends_with(".ttl_s") => "a whole number from 0 to 2147483647",
+        "u32" if path.contains(".SOA.") => "a whole number from 0 to 4294967295",
         "u32" | "u64" | "usize" => "a whole number, not negative",
         "i64" => "a whole number",
         _ => return message.to_string(),
