@@ -743,6 +743,25 @@ fn the_retry_schedule_is_configurable() {
     assert_eq!(field(&groups[1], "Action"), Some("failed"));
 }
 
+/// `first_retry_s` × 2^(n−1) doubles for as long as it stays under `max_interval_s`: past 2^20
+/// too, with a one-second first wait and a year's maximum.
+#[test]
+fn retry_waits_double_until_the_maximum_however_many_attempts_that_takes() {
+    let mut world = basic_world("doubling-retry");
+    world["retry"] =
+        json!({"first_retry_s": 1, "max_interval_s": 31_622_400, "give_up_s": 31_622_400});
+    world["run_until_s"] = json!(31_622_400);
+    world["hosts"][1]["faults"] = json!([fault("down", None)]);
+    let result = run_json(&world);
+    let waits: Vec<u64> = retries(&result, "mail.sender.test")
+        .iter()
+        .map(|(t, at)| (at - t) / 1000)
+        .collect();
+    // 2^24 s is 194 days: the 25th wait would end past the give-up time, the last attempt.
+    let doubling: Vec<u64> = (0..24).map(|n| 1 << n).collect();
+    assert_eq!(&waits[..24], &doubling[..], "{waits:?}");
+}
+
 #[test]
 fn greylisting_is_passed_on_retry() {
     let result = builtin("greylisting");
@@ -1665,6 +1684,51 @@ fn an_address_listed_twice_gets_one_rcpt_even_when_the_server_takes_one_at_a_tim
         "{text}"
     );
     assert!(!text.contains("S: 452"), "{text}");
+}
+
+/// 40 messages of 3 recipients to a server that takes one per transaction need 120
+/// transactions; a session carries 100. The recipients left when a session has none left were
+/// not tried: they go on at once in another session, with no retry wait.
+#[test]
+fn recipients_a_full_session_could_not_take_go_on_at_once_in_another() {
+    let mut world = basic_world("transactions-used-up");
+    world["hosts"][1] = store_host(
+        "mx.receiver.test",
+        "192.0.2.20",
+        "receiver.test",
+        &["bob", "carol", "dave"],
+    );
+    world["hosts"][1]["max_recipients"] = json!(1);
+    world["hosts"][0]["connection_cache_s"] = json!(2);
+    let to = [
+        "bob@receiver.test",
+        "carol@receiver.test",
+        "dave@receiver.test",
+    ];
+    world["messages"] = Value::Array((0..40).map(|_| message(&to)).collect());
+    let result = run_json(&world);
+    assert_eq!(result.outcomes.len(), 120);
+    for address in to {
+        assert_eq!(mailbox(&result, address).len(), 40, "{address}");
+    }
+    assert_eq!(count(&result, |e| matches!(e, Event::RetryScheduled(_))), 0);
+    let left_over = count(&result, |e| {
+        matches!(e, Event::RecipientResult(r)
+            if r.own_finding && r.reply.starts_with("451 4.5.3 100 mail transactions"))
+    });
+    assert!(left_over > 0, "no session ran out of transactions");
+    let relay_sessions = attempts(&result)
+        .into_iter()
+        .filter(|(_, _, client, server, _)| {
+            client == "mail.sender.test" && server == "mx.receiver.test"
+        })
+        .count();
+    assert!(relay_sessions >= 2, "{relay_sessions} relay sessions");
+    let last_delivery = events(&result)
+        .filter(|e| matches!(e.event, Event::Delivered { .. }))
+        .map(|e| e.time_ms)
+        .max();
+    assert!(last_delivery < Some(60_000), "{last_delivery:?}");
 }
 
 #[test]

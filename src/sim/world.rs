@@ -3519,8 +3519,20 @@ impl<'a> World<'a> {
             r.reply_origin == ReplyOrigin::Client
                 && matches!(r.status, RecipientStatus::PermanentFailure(_))
         });
+        // Recipients this client's session had no transactions left for were not tried: unless
+        // the server deferred others (they all wait then), they go on at once in another
+        // session to the same address, as Postfix opens another connection.
+        let only_left_for_another_session = outcome
+            .recipients
+            .iter()
+            .any(RecipientOutcome::left_for_another_session)
+            && outcome.recipients.iter().all(|r| {
+                r.left_for_another_session()
+                    || !matches!(r.status, RecipientStatus::TemporaryFailure(_))
+            });
         let connection_failed = outcome.mail_transactions == 0
             && !refused_by_client
+            && !only_left_for_another_session
             && outcome.recipients.iter().all(|r| !r.status.is_accepted());
         if connection_failed {
             let mut failure = outcome
@@ -3580,6 +3592,14 @@ impl<'a> World<'a> {
         entry
             .recipients
             .retain(|r| deferred.iter().any(|(deferred, _)| deferred == r));
+        if only_left_for_another_session {
+            if !failed.is_empty() {
+                let original = entry.original();
+                self.bounce(host, &original, failed);
+            }
+            self.connect_to_target(host, entry_id);
+            return;
+        }
         let any_deferred = !deferred.is_empty();
         entry.failed_each(deferred);
         entry.mx_sessions = entry.mx_sessions.saturating_add(1);
@@ -3671,8 +3691,9 @@ impl<'a> World<'a> {
             self.bounce(host, &original, expired);
             return;
         }
-        // Waits double from the first retry interval up to the maximum.
-        let shift = entry.attempts.saturating_sub(1).min(20);
+        // Waits double from the first retry interval up to the maximum (a wait too long to
+        // count saturates, and the maximum then applies).
+        let shift = entry.attempts.saturating_sub(1).min(63);
         let wait_s = retry
             .first_retry_s
             .saturating_mul(1u64 << shift)

@@ -405,6 +405,20 @@ pub struct RecipientOutcome {
     pub reply_origin: ReplyOrigin,
 }
 
+/// The status of this client's own temporary failure for the recipients a session had no
+/// transactions left for (its `transactions_max`); this client gives X.5.3 to nothing else.
+const SESSION_FULL_STATUS: EnhancedStatus = EnhancedStatus::new(4, 5, 3);
+
+impl RecipientOutcome {
+    /// Not tried: the session had used up its transactions before this recipient's turn, so
+    /// another session may take it at once.
+    pub fn left_for_another_session(&self) -> bool {
+        self.reply_origin == ReplyOrigin::Client
+            && matches!(&self.status, RecipientStatus::TemporaryFailure(reply)
+                if reply.enhanced == Some(SESSION_FULL_STATUS))
+    }
+}
+
 /// What a finished session achieved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionOutcome {
@@ -1195,9 +1209,9 @@ impl ClientSession {
             return;
         }
         if self.mail_transactions >= self.config.transactions_max {
-            let reply = local_reply(
+            let reply = Reply::new(
                 451,
-                (4, 5, 3),
+                Some(SESSION_FULL_STATUS),
                 format!(
                     "{} mail transactions in one session; the rest waits for another session",
                     self.config.transactions_max
