@@ -46,8 +46,8 @@ impl fmt::Display for AddressLiteral {
 /// (RFC 5891 5). A name that IDNA refuses is kept in lower case, so that it matches nothing
 /// but itself.
 pub fn domain_key(name: &str) -> String {
-    // An address literal in the form its address writes (`[IPv6:2001:db8:0::20]` is
-    // `[ipv6:2001:db8::20]`, `[192.0.2.020]` is `[192.0.2.20]`), as RCPT's parsed one is.
+    // An address literal in the form its address writes (`[ipv6:2001:DB8:0::20]` is
+    // `[IPv6:2001:db8::20]`, `[192.0.2.020]` is `[192.0.2.20]`), as RCPT's parsed one is.
     if name.starts_with('[') {
         if let Ok(literal @ Domain::Literal(_)) = Domain::parse(name) {
             return literal.key();
@@ -161,12 +161,13 @@ impl Domain {
         match self {
             Domain::Name(name) => domain_key(name),
             // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2), so its
-            // literal is the IPv4 literal. Any other literal is written in lower case, as
-            // `domain_key` writes it: the IPv6 tag and hex digits compare without regard to
-            // case.
+            // literal is the IPv4 literal. Any other IPv6 literal is written with its tag as
+            // RFC 5321 4.1.3 spells it and the address's canonical form (RFC 5952: hex digits
+            // in lower case): the tag and digits compare without regard to case. A general
+            // literal, whose form nothing defines, is written in lower case.
             Domain::Literal(AddressLiteral::Ipv6(ip)) => match ip.to_ipv4_mapped() {
                 Some(v4) => AddressLiteral::Ipv4(v4).to_string(),
-                None => AddressLiteral::Ipv6(*ip).to_string().to_ascii_lowercase(),
+                None => AddressLiteral::Ipv6(*ip).to_string(),
             },
             Domain::Literal(literal) => literal.to_string().to_ascii_lowercase(),
         }
@@ -757,14 +758,14 @@ mod tests {
             ("\"Bob\"@b.test", "bob@b.test", "bob@b.test"),
             (
                 "bob@[IPv6:2001:DB8::20]",
-                "bob@[ipv6:2001:db8::20]",
+                "bob@[IPv6:2001:db8::20]",
                 "bob@[ipv6:2001:db8::20]",
             ),
             ("bob@[192.0.2.1]", "bob@[192.0.2.1]", "BOB@[192.0.2.1]"),
             // Literals not written in their address's own form.
             (
                 "bob@[IPv6:2001:db8:0:0:0:0:0:20]",
-                "bob@[ipv6:2001:db8::20]",
+                "bob@[IPv6:2001:db8::20]",
                 "bob@[ipv6:2001:DB8::20]",
             ),
             ("bob@[192.0.2.001]", "bob@[192.0.2.1]", "bob@[192.000.2.1]"),
