@@ -5,7 +5,7 @@ use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
 use super::transcript::{print_data, print_line, print_reply};
 use crate::mail::compose::{compose, Attachment, ComposeRequest};
-use crate::smtp::address::distinct_recipients;
+use crate::smtp::address::{distinct_recipients, Domain};
 use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, SessionOutcome,
 };
@@ -48,7 +48,7 @@ const EXIT_USAGE: u8 = 2;
 pub fn run(options: SendOptions) -> ExitCode {
     // A malformed --server is a usage error (exit 2), found before the body is read from
     // standard input; only a well-formed address that cannot be reached is a failure (exit 1).
-    if let Err(error) = check_server(&options.server) {
+    if let Err(error) = check_server(&options.server).and_then(|()| check_helo(&options.helo)) {
         eprintln!("smtp-lab send: {error}");
         return ExitCode::from(EXIT_USAGE);
     }
@@ -225,6 +225,22 @@ fn check_server(server: &str) -> Result<(), String> {
     }
 }
 
+/// Checks that `helo` is what EHLO must carry: a domain name, in ASCII (A-labels, RFC 6531
+/// 3.7.1), or an address literal (RFC 5321 4.1.1.1, 4.1.3).
+fn check_helo(helo: &str) -> Result<(), String> {
+    let why = if !helo.is_ascii() {
+        "write an internationalised name with A-labels (xn--...), RFC 6531 3.7.1".to_string()
+    } else {
+        match Domain::parse(helo) {
+            Ok(_) => return Ok(()),
+            Err(error) => error.to_string(),
+        }
+    };
+    Err(format!(
+        "--helo takes a domain name or an address literal, not {helo:?}: {why}"
+    ))
+}
+
 fn connect(server: &str) -> io::Result<TcpStream> {
     let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
     for address in server.to_socket_addrs()? {
@@ -246,17 +262,39 @@ pub fn drive(
     let start = Instant::now();
     let now_ms = || start.elapsed().as_millis() as u64;
     let _ = stream.set_nodelay(true);
+    // RFC 5321 4.5.3.2.5: each send may take 3 minutes; a server that reads nothing for
+    // longer is given up on, as one that does not reply is.
+    let data_block_ms = session.timeouts().data_block_ms;
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(data_block_ms)));
     session.handle_connected(now_ms());
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
+        let mut send_failure = None;
         while let Some(bytes) = session.poll_output() {
-            if stream.write_all(&bytes).is_err() {
-                session.handle_peer_closed();
+            if let Err(failure) = send_all(&mut stream, &bytes) {
+                let reason = if failure.timed_out {
+                    format!(
+                        "the server took none of the data for {} s (RFC 5321 4.5.3.2.5)",
+                        data_block_ms / 1000
+                    )
+                } else {
+                    format!("the connection broke while sending ({})", failure.error)
+                };
+                session.handle_send_failed(&reason);
+                send_failure = Some(format!(
+                    "{reason}: {} of the {} octets of the last send went out",
+                    failure.sent,
+                    bytes.len()
+                ));
                 break;
             }
         }
         while let Some(event) = session.poll_event() {
             print_event(out, &event, payload);
+        }
+        // After the lines of the send that failed, which the events above printed whole.
+        if let Some(note) = send_failure {
+            print_line(out, None, "#", &note);
         }
         if session.is_finished() {
             break;
@@ -276,6 +314,43 @@ pub fn drive(
         .outcome()
         .cloned()
         .expect("a finished client session always has an outcome")
+}
+
+/// How a send to the server failed: after how many of its octets, and why.
+struct SendFailure {
+    sent: usize,
+    timed_out: bool,
+    error: io::Error,
+}
+
+/// Writes all of `bytes`, counting what went out before a write failed or timed out.
+fn send_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), SendFailure> {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match stream.write(&bytes[sent..]) {
+            Ok(0) => {
+                return Err(SendFailure {
+                    sent,
+                    timed_out: false,
+                    error: io::ErrorKind::WriteZero.into(),
+                })
+            }
+            Ok(written) => sent += written,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                let timed_out = matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                );
+                return Err(SendFailure {
+                    sent,
+                    timed_out,
+                    error,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8]) {
@@ -311,7 +386,7 @@ fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8]) {
             &format!("<{forward_path}> too many recipients: goes in the next transaction"),
         ),
         ClientEvent::TimedOut { state } => {
-            print_line(out, None, "#", &format!("timed out waiting in {state}"))
+            print_line(out, None, "#", &format!("timed out {}", state.moment()))
         }
         ClientEvent::PeerClosed => print_line(out, None, "#", "the connection closed"),
         _ => {}
@@ -354,6 +429,135 @@ mod tests {
         let over = io::repeat(b'a').take(INPUT_FILE_MAX_OCTETS + 1);
         let error = read_at_most(over, "the body on standard input").unwrap_err();
         assert!(error.contains("larger than"), "{error}");
+    }
+
+    /// A server on loopback that greets, takes EHLO, MAIL, RCPT and DATA, answers 354 and
+    /// then reads nothing more until `release` says so; `closes` closes the connection at once
+    /// instead.
+    fn server_that_stops_at_354(
+        closes: bool,
+        release: std::sync::mpsc::Receiver<()>,
+    ) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut reader = io::BufReader::new(stream.try_clone().unwrap());
+            stream.write_all(b"220 test ESMTP\r\n").unwrap();
+            let mut line = String::new();
+            for reply in [
+                &b"250 test\r\n"[..],
+                b"250 2.1.0 OK\r\n",
+                b"250 2.1.5 OK\r\n",
+            ] {
+                line.clear();
+                io::BufRead::read_line(&mut reader, &mut line).unwrap();
+                stream.write_all(reply).unwrap();
+            }
+            line.clear();
+            io::BufRead::read_line(&mut reader, &mut line).unwrap();
+            assert_eq!(line, "DATA\r\n");
+            stream.write_all(b"354 go ahead\r\n").unwrap();
+            if closes {
+                return;
+            }
+            // Holds the connection, reading nothing, until the client has given up.
+            let _ = release.recv();
+        });
+        (address, server)
+    }
+
+    fn session_with_large_message(data_block_ms: u64) -> (ClientSession, Vec<u8>) {
+        let mut config = ClientConfig::new("client.test");
+        config.prefer_pipelining = false;
+        // Should the test's server ever read it all, the test fails soon rather than wait.
+        config.timeouts.data_termination_ms = 10_000;
+        config.timeouts.data_block_ms = data_block_ms;
+        let mut message = b"Subject: big\r\n\r\n".to_vec();
+        // More than loopback's socket buffers hold on both sides together.
+        message.extend(std::iter::repeat_n(b"0123456789\r\n".as_slice(), 1_500_000).flatten());
+        let envelope = Envelope {
+            reverse_path: "a@client.test".into(),
+            forward_paths: vec!["b@server.test".into()],
+        };
+        let payload = dot_stuff(&message);
+        (
+            ClientSession::new(config, envelope, message).unwrap(),
+            payload,
+        )
+    }
+
+    /// RFC 5321 4.5.3.2.5: a send that makes no progress for the data block timeout ends the
+    /// session, and the transcript says how much of it went out, not that it all did.
+    #[test]
+    fn a_server_that_stops_reading_the_data_is_given_up_on() {
+        let (release, released) = std::sync::mpsc::channel();
+        let (address, server) = server_that_stops_at_354(false, released);
+        let (session, payload) = session_with_large_message(1000);
+        let stream = TcpStream::connect(address).unwrap();
+        let mut transcript = Vec::new();
+        let outcome = drive(session, stream, &payload, &mut transcript);
+        release.send(()).unwrap();
+        let transcript = String::from_utf8_lossy(&transcript);
+        let recipient = &outcome.recipients[0];
+        assert!(
+            matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
+                if reply.text().contains("took none of the data for 1 s (RFC 5321 4.5.3.2.5)")),
+            "{recipient:?}"
+        );
+        let note = transcript
+            .lines()
+            .find(|l| l.contains("octets of the last send went out"))
+            .unwrap_or_else(|| panic!("no note of what went out"));
+        assert!(
+            !note.contains(&format!("{0} of the {0} octets", payload.len())),
+            "{note}"
+        );
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn a_server_that_closes_after_354_is_a_broken_send_not_a_lost_reply() {
+        let (_release, released) = std::sync::mpsc::channel();
+        let (address, server) = server_that_stops_at_354(true, released);
+        let (session, payload) = session_with_large_message(60_000);
+        let stream = TcpStream::connect(address).unwrap();
+        let mut transcript = Vec::new();
+        let outcome = drive(session, stream, &payload, &mut transcript);
+        server.join().unwrap();
+        let recipient = &outcome.recipients[0];
+        assert!(
+            matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
+                if reply.text().starts_with("the connection broke while sending")),
+            "{recipient:?}"
+        );
+    }
+
+    #[test]
+    fn helo_takes_a_domain_name_or_an_address_literal() {
+        for good in [
+            "client.example.org",
+            "localhost",
+            "xn--bcher-kva.test",
+            "[192.0.2.1]",
+            "[IPv6:2001:db8::1]",
+        ] {
+            assert_eq!(check_helo(good), Ok(()), "{good}");
+        }
+        let long_label = format!("{}.test", "a".repeat(64));
+        for bad in [
+            "bücher.test",
+            "a..b",
+            "a_b.test",
+            &long_label,
+            "[300.1.1.1]",
+            "-a.test",
+            "two words",
+            "",
+        ] {
+            let error = check_helo(bad).expect_err(bad);
+            assert!(error.starts_with("--helo takes a domain name"), "{error}");
+        }
     }
 
     /// A text file given to --attach is sent with the charset its bytes allow: nothing for

@@ -86,7 +86,8 @@ pub struct ClientTimeouts {
     /// The 354 after DATA (4.5.3.2.4: 2 minutes).
     pub data_initiation_ms: u64,
     /// Each send of a block of data (4.5.3.2.5: 3 minutes). Only the transport sees each send,
-    /// so the session does not use it; a driver writing to a socket applies it to each write.
+    /// so the session does not use it; a driver writing to a socket applies it to each write
+    /// and reports one that stalls with [`ClientSession::handle_send_failed`].
     pub data_block_ms: u64,
     /// The reply after the final ".CRLF" (4.5.3.2.6: 10 minutes).
     pub data_termination_ms: u64,
@@ -798,6 +799,23 @@ impl ClientSession {
         self.note_state_change(before);
     }
 
+    /// The driver could not send what the session gave it: a send made no progress for the
+    /// data block timeout (RFC 5321 4.5.3.2.5), or the connection broke. `reason` says which,
+    /// for the recipients' failure. The session ends; nothing not yet accepted was delivered.
+    pub fn handle_send_failed(&mut self, reason: &str) {
+        if self.finished {
+            return;
+        }
+        let before = self.state();
+        if self.awaiting.front() != Some(&Awaited::Quit) {
+            self.fail_untried();
+            let reply = local_reply(451, (4, 4, 2), reason);
+            self.fail_undecided(&reply, ReplyOrigin::Client);
+        }
+        self.close();
+        self.note_state_change(before);
+    }
+
     /// When [`ClientSession::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<u64> {
         self.deadline_ms
@@ -850,6 +868,11 @@ impl ClientSession {
     /// The next event, oldest first.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
+    }
+
+    /// How long the session waits for each reply, and a driver for each send.
+    pub fn timeouts(&self) -> &ClientTimeouts {
+        &self.config.timeouts
     }
 
     pub fn state(&self) -> ClientStateKind {
