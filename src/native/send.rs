@@ -7,7 +7,8 @@ use super::transcript::{print_data, print_line, print_reply};
 use crate::mail::compose::{compose, Attachment, ComposeRequest};
 use crate::smtp::address::{distinct_recipients, Domain};
 use crate::smtp::client::{
-    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, SessionOutcome,
+    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, ReplyOrigin,
+    SessionOutcome,
 };
 use crate::smtp::dot::dot_stuff;
 use crate::smtp::explain::meaning;
@@ -405,9 +406,14 @@ fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
             .enhanced
             .map(|code| format!(" {code}"))
             .unwrap_or_default();
+        // A code this client gave its own finding is no server's word: say so.
+        let whose = match recipient.reply_origin {
+            ReplyOrigin::Server => "",
+            ReplyOrigin::Client => " (this client's own finding)",
+        };
         let _ = writeln!(
             out,
-            "  <{}> {word}: {}{enhanced} {}",
+            "  <{}> {word}: {}{enhanced} {}{whose}",
             recipient.forward_path,
             reply.code,
             reply.text()
@@ -418,6 +424,8 @@ fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::smtp::client::RecipientOutcome;
+    use crate::smtp::reply::Reply;
 
     #[test]
     fn input_over_the_limit_is_refused_not_cut() {
@@ -530,6 +538,31 @@ mod tests {
             matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
                 if reply.text().starts_with("the connection broke while sending")),
             "{recipient:?}"
+        );
+    }
+
+    #[test]
+    fn the_result_tells_the_clients_own_findings_from_server_replies() {
+        let recipient = |forward_path: &str, code, reply_origin| RecipientOutcome {
+            forward_path: forward_path.into(),
+            status: RecipientStatus::PermanentFailure(Reply::new(code, None, "no")),
+            reply_origin,
+        };
+        let outcome = SessionOutcome {
+            recipients: vec![
+                recipient("a@b.test", 550, ReplyOrigin::Server),
+                recipient("c@b.test", 552, ReplyOrigin::Client),
+            ],
+            data_replies: Vec::new(),
+            extensions: None,
+            mail_transactions: 0,
+        };
+        let mut printed = Vec::new();
+        print_outcome(&mut printed, &outcome);
+        assert_eq!(
+            String::from_utf8(printed).unwrap(),
+            "Result:\n  <a@b.test> permanent failure: 550 no\n  \
+             <c@b.test> permanent failure: 552 no (this client's own finding)\n"
         );
     }
 

@@ -1236,7 +1236,7 @@ impl ClientSession {
                 451,
                 Some(SESSION_FULL_STATUS),
                 format!(
-                    "{} mail transactions in one session; the rest waits for another session",
+                    "{} mail transactions in one session; the rest need another session",
                     self.config.transactions_max
                 ),
             );
