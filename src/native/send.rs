@@ -275,7 +275,7 @@ pub fn drive(
             if let Err(failure) = send_all(&mut stream, &bytes) {
                 let reason = if failure.timed_out {
                     format!(
-                        "the server took none of the data for {} s (RFC 5321 4.5.3.2.5)",
+                        "the server took no more of the data for {} s (RFC 5321 4.5.3.2.5)",
                         data_block_ms / 1000
                     )
                 } else {
@@ -510,7 +510,7 @@ mod tests {
         let recipient = &outcome.recipients[0];
         assert!(
             matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
-                if reply.text().contains("took none of the data for 1 s (RFC 5321 4.5.3.2.5)")),
+                if reply.text().contains("took no more of the data for 1 s (RFC 5321 4.5.3.2.5)")),
             "{recipient:?}"
         );
         let note = transcript
