@@ -495,18 +495,29 @@ mod tests {
         )
     }
 
+    /// Sends a large message to [`server_that_stops_at_354`]: the outcome, the transcript and
+    /// the size of what was to be sent.
+    fn send_to_server_that_stops_at_354(
+        closes: bool,
+        data_block_ms: u64,
+    ) -> (SessionOutcome, String, usize) {
+        let (release, released) = std::sync::mpsc::channel();
+        let (address, server) = server_that_stops_at_354(closes, released);
+        let (session, payload) = session_with_large_message(data_block_ms);
+        let stream = TcpStream::connect(address).unwrap();
+        let mut transcript = Vec::new();
+        let outcome = drive(session, stream, &payload, &mut transcript);
+        let _ = release.send(());
+        server.join().unwrap();
+        let transcript = String::from_utf8_lossy(&transcript).into_owned();
+        (outcome, transcript, payload.len())
+    }
+
     /// RFC 5321 4.5.3.2.5: a send that makes no progress for the data block timeout ends the
     /// session, and the transcript says how much of it went out, not that it all did.
     #[test]
     fn a_server_that_stops_reading_the_data_is_given_up_on() {
-        let (release, released) = std::sync::mpsc::channel();
-        let (address, server) = server_that_stops_at_354(false, released);
-        let (session, payload) = session_with_large_message(1000);
-        let stream = TcpStream::connect(address).unwrap();
-        let mut transcript = Vec::new();
-        let outcome = drive(session, stream, &payload, &mut transcript);
-        release.send(()).unwrap();
-        let transcript = String::from_utf8_lossy(&transcript);
+        let (outcome, transcript, payload_octets) = send_to_server_that_stops_at_354(false, 1000);
         let recipient = &outcome.recipients[0];
         assert!(
             matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
@@ -518,21 +529,14 @@ mod tests {
             .find(|l| l.contains("octets of the last send went out"))
             .unwrap_or_else(|| panic!("no note of what went out"));
         assert!(
-            !note.contains(&format!("{0} of the {0} octets", payload.len())),
+            !note.contains(&format!("{0} of the {0} octets", payload_octets)),
             "{note}"
         );
-        server.join().unwrap();
     }
 
     #[test]
     fn a_server_that_closes_after_354_is_a_broken_send_not_a_lost_reply() {
-        let (_release, released) = std::sync::mpsc::channel();
-        let (address, server) = server_that_stops_at_354(true, released);
-        let (session, payload) = session_with_large_message(60_000);
-        let stream = TcpStream::connect(address).unwrap();
-        let mut transcript = Vec::new();
-        let outcome = drive(session, stream, &payload, &mut transcript);
-        server.join().unwrap();
+        let (outcome, _, _) = send_to_server_that_stops_at_354(true, 60_000);
         let recipient = &outcome.recipients[0];
         assert!(
             matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
