@@ -1731,6 +1731,41 @@ fn recipients_a_full_session_could_not_take_go_on_at_once_in_another() {
     assert!(last_delivery < Some(60_000), "{last_delivery:?}");
 }
 
+/// A user agent has no limit of its own on transactions: 40 messages of 3 recipients to a
+/// submission server that takes one per transaction all go in its one session.
+#[test]
+fn a_user_agent_sends_all_its_messages_in_one_session_however_many_transactions() {
+    let mut world = basic_world("submission-transactions");
+    world["hosts"][0]["max_recipients"] = json!(1);
+    world["hosts"][1] = store_host(
+        "mx.receiver.test",
+        "192.0.2.20",
+        "receiver.test",
+        &["bob", "carol", "dave"],
+    );
+    let to = [
+        "bob@receiver.test",
+        "carol@receiver.test",
+        "dave@receiver.test",
+    ];
+    world["messages"] = Value::Array((0..40).map(|_| message(&to)).collect());
+    let result = run_json(&world);
+    let refused = result
+        .outcomes
+        .iter()
+        .filter(|(_, _, f)| matches!(f, Fate::RefusedAtSubmission { .. }))
+        .count();
+    assert_eq!(refused, 0);
+    for address in to {
+        assert_eq!(mailbox(&result, address).len(), 40, "{address}");
+    }
+    let submissions = attempts(&result)
+        .into_iter()
+        .filter(|(_, _, client, _, port)| client.starts_with("ua:") && *port == 587)
+        .count();
+    assert_eq!(submissions, 1);
+}
+
 #[test]
 fn an_address_listed_twice_and_refused_has_one_fate() {
     let mut world = basic_world("duplicate-refused");

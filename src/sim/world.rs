@@ -1806,6 +1806,9 @@ impl<'a> World<'a> {
             .as_ref()
             .map(|a| (a.user.clone(), a.password.clone()));
         config.prefer_pipelining = spec.pipelining;
+        // A mail program sends everything in its outbox on the one connection: the limit on
+        // transactions is a sending server's, which spreads its queue over connections.
+        config.transactions_max = usize::MAX;
         let client = match ClientSession::new(config, envelope, bytes) {
             Ok(client) => client,
             Err(error) => {
