@@ -1766,6 +1766,30 @@ fn a_user_agent_sends_all_its_messages_in_one_session_however_many_transactions(
     assert_eq!(submissions, 1);
 }
 
+/// A user agent reaches a submission server that has only an IPv6 address over IPv6, and says
+/// so in its EHLO and the server's Received: field; a user agent of an IPv4 server stays IPv4.
+#[test]
+fn a_user_agent_reaches_an_ipv6_server_from_an_ipv6_address() {
+    let mut world = basic_world("ipv6-submission");
+    world["hosts"][0]["address"] = json!("2001:db8::10");
+    world["dns"]["zones"][0]["records"][1] =
+        json!({"name": "mail.sender.test", "data": {"AAAA": "2001:db8::10"}});
+    world["messages"][0]["from"] = json!("alice@[IPv6:2001:db8::10]");
+    world["hosts"][0]["local_domains"] = json!(["sender.test", "[IPv6:2001:db8::10]"]);
+    let result = run_json(&world);
+    let stored = mailbox(&result, "bob@receiver.test");
+    let text = String::from_utf8_lossy(stored[0]);
+    assert!(
+        text.contains(
+            "Received: from [IPv6:2001:db8:ffff::c633:6401] ([IPv6:2001:db8:ffff::c633:6401])"
+        ),
+        "{text}"
+    );
+    let ipv4 = run_json(&basic_world("ipv4-submission"));
+    let text = String::from_utf8_lossy(mailbox(&ipv4, "bob@receiver.test")[0]).into_owned();
+    assert!(text.contains("([198.51.100.1])"), "{text}");
+}
+
 #[test]
 fn an_address_listed_twice_and_refused_has_one_fate() {
     let mut world = basic_world("duplicate-refused");

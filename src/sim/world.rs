@@ -48,7 +48,7 @@ use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{hash_map, BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::rc::Rc;
 
 /// Most events one run may record; a run that reaches it stops with what it has.
@@ -1206,6 +1206,21 @@ fn push_hex(out: &mut String, number: u64, width: usize) {
     }
 }
 
+/// A user agent's address on its link to a server at `server`: `ipv4`, or for a server with
+/// an IPv6 address, which an IPv4 client could not reach, `ipv4`'s 32 bits in an IPv6
+/// documentation address (RFC 3849), `2001:db8:ffff::c633:6401` for 198.51.100.1.
+fn client_address_for(ipv4: [u8; 4], server: IpAddr) -> IpAddr {
+    match server {
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+            let prefix = u128::from(Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 0));
+            IpAddr::V6(Ipv6Addr::from(
+                prefix | u128::from(u32::from_be_bytes(ipv4)),
+            ))
+        }
+        _ => IpAddr::from(ipv4),
+    }
+}
+
 fn domain_of(address: &str) -> String {
     address
         .rsplit_once('@')
@@ -1788,15 +1803,20 @@ impl<'a> World<'a> {
         // User agents live in 198.51.100.0/24 and, for larger runs, the benchmarking range
         // 198.19.0.0/16; readers of mailboxes in 198.18.0.0/16: no two clash.
         let client_address = if index < 250 {
-            IpAddr::from([198, 51, 100, index as u8 + 1])
+            [198, 51, 100, index as u8 + 1]
         } else {
-            IpAddr::from([198, 19, (index / 250 % 256) as u8, (index % 250) as u8 + 1])
+            [198, 19, (index / 250 % 256) as u8, (index % 250) as u8 + 1]
         };
+        let client_address = client_address_for(client_address, self.hosts[server].spec.address);
         // The user agent greets as a client of the sender's domain; a sender at an address
         // literal has no domain to name, so it gives its own address (RFC 5321 4.1.1.1).
         let from_domain = domain_of(&spec.from);
         let helo_name = if from_domain.starts_with('[') {
-            format!("[{client_address}]")
+            match client_address {
+                IpAddr::V4(v4) => AddressLiteral::Ipv4(v4),
+                IpAddr::V6(v6) => AddressLiteral::Ipv6(v6),
+            }
+            .to_string()
         } else {
             format!("client.{from_domain}")
         };
@@ -1905,7 +1925,10 @@ impl<'a> World<'a> {
         };
         self.open_connection(
             user_agent,
-            IpAddr::from([198, 18, (index / 250) as u8, (index % 250) as u8 + 1]),
+            client_address_for(
+                [198, 18, (index / 250) as u8, (index % 250) as u8 + 1],
+                self.hosts[host].spec.address,
+            ),
             host,
             110,
             Sessions::Pop3 {
