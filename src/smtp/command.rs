@@ -452,8 +452,8 @@ fn address_error(verb: Verb, error: &AddressError) -> CommandError {
         AddressError::Syntax(_) => (
             "Bad address syntax".to_string(),
             format!(
-                "{error}; Postfix and Exim also answer 501 here, aiosmtpd accepts the \
-                 address"
+                "{error}: RFC 5321 4.1.2's syntax does not allow it; some servers are \
+                 laxer and take such an address as it is"
             ),
             "RFC 5321 4.1.2",
         ),

@@ -185,19 +185,11 @@ pub trait Policy {
         forward_path: &Mailbox,
     ) -> Decision;
 
-    /// VRFY (RFC 5321 3.5.3). The default gives 252: it neither confirms nor denies, which
-    /// is what nearly every real server does so as not to help address harvesters.
+    /// VRFY (RFC 5321 3.5.3). The default gives 252: it neither confirms nor denies, as
+    /// many sites configure their servers so as not to help address harvesters.
     fn check_vrfy(&mut self, session: &SessionInfo<'_>, query: &str) -> Decision {
         let _ = (session, query);
-        Decision::respond(
-            252,
-            (2, 0, 0),
-            "Cannot VRFY user, but will accept message and attempt delivery",
-            "this server does not confirm or deny addresses (VRFY would help harvesters), so \
-             it answers 252 as RFC 5321 3.5.3 allows; Postfix does the same, Exim answers \
-             501 before EHLO",
-            "RFC 5321 3.5.3",
-        )
+        vrfy_neither_confirms_nor_denies()
     }
 
     /// Checks credentials from AUTH PLAIN or LOGIN (RFC 4954, RFC 4616). `authzid` is the
@@ -283,6 +275,20 @@ macro_rules! shared_policy {
             }
         }
     };
+}
+
+/// VRFY's 252, which neither confirms nor denies the address (RFC 5321 3.5.3).
+fn vrfy_neither_confirms_nor_denies() -> Decision {
+    Decision::respond(
+        252,
+        (2, 0, 0),
+        "Cannot VRFY user, but will accept message and attempt delivery",
+        "this server does not confirm or deny addresses (VRFY would help harvesters), so it \
+         answers 252 as RFC 5321 3.5.3 allows. Servers differ: Postfix by default checks the \
+         address (252 if it would take mail for it, 550 5.1.1 if the user is unknown) unless \
+         its disable_vrfy_command turns VRFY off (502 5.5.1)",
+        "RFC 5321 3.5.3",
+    )
 }
 
 shared_policy!(
@@ -641,15 +647,7 @@ impl Policy for StaticPolicy {
     fn check_vrfy(&mut self, session: &SessionInfo<'_>, query: &str) -> Decision {
         if !self.vrfy_reveals {
             let _ = session;
-            return Decision::respond(
-                252,
-                (2, 0, 0),
-                "Cannot VRFY user, but will accept message and attempt delivery",
-                "this server does not confirm or deny addresses (VRFY would help \
-                 harvesters), so it answers 252 as RFC 5321 3.5.3 allows; Postfix does the \
-                 same, Exim answers 501 before EHLO",
-                "RFC 5321 3.5.3",
-            );
+            return vrfy_neither_confirms_nor_denies();
         }
         let query = query.trim().trim_start_matches('<').trim_end_matches('>');
         let found = match Mailbox::parse(query) {
