@@ -894,6 +894,33 @@ fn every_name_of_a_hosts_postmaster_reaches_one_mailbox_once() {
     assert_eq!(mailbox(&result, "postmaster@receiver.test").len(), 1);
 }
 
+/// Any other local part at the host's own name or address literal reaches this host, which
+/// keeps no mailbox there: 550 5.1.1 at RCPT, not "relay denied".
+#[test]
+fn another_user_at_the_hosts_own_name_or_literal_is_unknown_not_relayed() {
+    let mut world = basic_world("own-literal-user");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "raw", "address": "203.0.113.5", "server": "mx.receiver.test", "port": 25,
+        "bytes": "EHLO a.example\r\nMAIL FROM:<x@a.example>\r\nRCPT TO:<bob@[192.0.2.20]>\r\nRCPT TO:<bob@mx.receiver.test>\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    let server_said: String = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::Transmitted { bytes, .. } => {
+                Some(String::from_utf8_lossy(bytes.as_bytes()).into_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        server_said.matches("550 5.1.1 User unknown").count(),
+        2,
+        "{server_said}"
+    );
+    assert!(!server_said.contains("5.7.1"), "{server_said}");
+}
+
 /// A host's postmaster by its own name keeps a mailbox of that name when one is configured:
 /// the mail goes there, not to the host's other postmaster mailbox. Where there is none, a
 /// full postmaster mailbox is full under every name: `452` at RCPT, never `250` and a bounce.

@@ -677,7 +677,7 @@ fn meaning_and_advice(
         ),
         (6, 9) if permanent => (
             "the message has UTF-8 in its header fields, and a server on its way cannot take them (it does not offer SMTPUTF8).",
-            Some("send it again with ASCII header fields (non-ASCII text as encoded words)."),
+            Some("send it again with ASCII header fields (non-ASCII text as encoded words); if what is not ASCII is an address, which no encoding may change, ask for an ASCII address of that recipient."),
         ),
         _ if permanent => (
             "the message was refused for good; sending it again unchanged will fail the same way.",

@@ -278,6 +278,10 @@ impl Policy for SimPolicy {
                 return Decision::mailbox_full_for_now();
             }
             match exists {
+                true if postmaster => {
+                    "every mail domain has a postmaster (RFC 5321 4.5.1), and this is one of \
+                     this server's domains"
+                }
                 true => "the recipient's domain is local here and the mailbox exists",
                 // Every mail domain has a postmaster (RFC 5321 4.5.1); the MDA makes the
                 // mailbox when the first message for it arrives.
@@ -305,6 +309,22 @@ impl Policy for SimPolicy {
                 return Decision::mailbox_full_for_now();
             }
             "this is the postmaster of this host by its own address (RFC 5321 4.1.3, 4.5.1)"
+        } else if names_host(domain, &self.hostname, self.address) {
+            // This host itself, by its name or address literal, which is not one of its mail
+            // domains: it keeps only its postmaster there, so anyone else is unknown here,
+            // not someone to relay to.
+            return Decision::respond(
+                550,
+                (5, 1, 1),
+                "User unknown",
+                format!(
+                    "{domain} is this server itself, but not one of its mail domains: only \
+                     postmaster is taken there (RFC 5321 4.5.1), and \"{}\" is reached at the \
+                     domain its mailbox is in",
+                    forward_path.local_part
+                ),
+                "RFC 5321 4.1.3, 4.5.1, RFC 3463 3.2 (X.1.1)",
+            );
         } else if self.relay_domains.contains(domain) {
             "this server relays mail for the recipient's domain"
         } else if session.authenticated_as.is_some() {
