@@ -18,8 +18,11 @@
 //!   (RFC 6532 3.7 allows that encoding for it; RFC 6533 4 returns it in notices): the sender
 //!   still gets every octet back, and the notice stays 7-bit. Readers that do not know
 //!   `message/global` show it as an attachment.
-//! - Headers only: `text/rfc822-headers` (RFC 6522 4) when the header section is 7-bit,
-//!   otherwise `message/global-headers` (RFC 6533 4) in quoted-printable.
+//! - Headers only: `text/rfc822-headers` (RFC 6522 4) when the header section is 7-bit;
+//!   `message/global-headers` (RFC 6533 4), in quoted-printable, when it holds UTF-8, the
+//!   type RFC 6533 made for it; otherwise (over-long lines, NUL or bare CR/LF, 8-bit octets
+//!   that are not UTF-8) `text/rfc822-headers` in quoted-printable, which a `text/*` type may
+//!   use (RFC 2045 6.4).
 //! - A message larger than [`RETURN_FULL_MAX_OCTETS`] goes back as headers only, whatever was
 //!   asked, and the text says so (Postfix does the same with its `bounce_size_limit`).
 //! - Addresses that are not ASCII are written with the `utf-8` address type in its xtext
@@ -258,6 +261,9 @@ enum ReturnForm {
     Rfc822,
     Global,
     Headers,
+    /// Headers that are neither 7-bit clean nor UTF-8, as `text/rfc822-headers` in
+    /// quoted-printable.
+    EncodedHeaders,
     GlobalHeaders,
 }
 
@@ -276,8 +282,10 @@ impl<'a> Original<'a> {
             _ => {
                 if is_seven_bit_clean(header) {
                     ReturnForm::Headers
-                } else {
+                } else if !header.is_ascii() && std::str::from_utf8(header).is_ok() {
                     ReturnForm::GlobalHeaders
+                } else {
+                    ReturnForm::EncodedHeaders
                 }
             }
         };
@@ -322,6 +330,14 @@ impl<'a> Original<'a> {
                       Content-Transfer-Encoding: 7bit\r\n\r\n",
                 );
                 part.extend_from_slice(self.header);
+            }
+            ReturnForm::EncodedHeaders => {
+                part.extend_from_slice(
+                    b"Content-Description: Undelivered Message Headers\r\n\
+                      Content-Type: text/rfc822-headers\r\n\
+                      Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                );
+                part.extend_from_slice(&compose::quoted_printable(self.header));
             }
             ReturnForm::GlobalHeaders => {
                 part.extend_from_slice(
@@ -1280,6 +1296,18 @@ mod tests {
             form(eight_header, ReturnContent::Headers),
             ReturnForm::GlobalHeaders
         );
+        // ASCII, or 8-bit but not UTF-8, yet not fit to go as 7bit: encoded, as text.
+        let long_line = [b"A: ".as_slice(), &[b'x'; 1000], b"\r\n\r\nbody\r\n"].concat();
+        for odd in [
+            &long_line[..],
+            b"A: \0\r\n\r\nbody\r\n",
+            b"A: \xf6\r\n\r\nbody\r\n",
+        ] {
+            assert_eq!(
+                form(odd, ReturnContent::Headers),
+                ReturnForm::EncodedHeaders
+            );
+        }
         let big = [seven.as_slice(), &vec![b'x'; RETURN_FULL_MAX_OCTETS]].concat();
         let original = Original::new(&big, ReturnContent::Full);
         assert_eq!(original.form, ReturnForm::Headers);
