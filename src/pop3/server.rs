@@ -1161,8 +1161,13 @@ impl<S: MaildropStore> Pop3Server<S> {
                 "maildrop has {count} message{} ({octets} octets)",
                 plural(count)
             ),
-            "The password is right: the server locks the maildrop, numbers its messages from \
-             1 and enters the TRANSACTION state.",
+            if count == 0 {
+                "The password is right: the server locks the maildrop, which is empty, and \
+                 enters the TRANSACTION state."
+            } else {
+                "The password is right: the server locks the maildrop, numbers its messages \
+                 from 1 and enters the TRANSACTION state."
+            },
             "RFC 1939 7",
         )
     }
