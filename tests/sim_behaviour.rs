@@ -1790,6 +1790,30 @@ fn a_user_agent_reaches_an_ipv6_server_from_an_ipv6_address() {
     assert!(text.contains("([198.51.100.1])"), "{text}");
 }
 
+/// A negative answer carries the zone's SOA (RFC 2308 3), shown with the TTL the denial may
+/// be kept: the smaller of the SOA's TTL and its minimum.
+#[test]
+fn a_negative_answer_shows_the_zones_soa_with_the_negative_ttl() {
+    let mut world = basic_world("negative-answer-soa");
+    world["dns"]["zones"][1]["records"]
+        .as_array_mut()
+        .expect("records")
+        .push(json!({"name": "@", "ttl_s": 86400, "data": {"SOA": {
+            "mname": "ns.receiver.test", "rname": "hostmaster.receiver.test", "serial": 1,
+            "refresh_s": 7200, "retry_s": 900, "expire_s": 1209600, "minimum_ttl_s": 300}}}));
+    let result = run_json(&world);
+    let text = result.trace.to_text();
+    // mx.receiver.test has an A record and no AAAA: that question's answer is empty.
+    assert!(
+        text.contains("  authority: receiver.test. 300 IN SOA ns.receiver.test. hostmaster.receiver.test. 1 7200 900 1209600 300"),
+        "{text}"
+    );
+    let answers_with_authority = events(&result)
+        .filter(|e| matches!(&e.event, Event::DnsResponse(r) if !r.authority.is_empty()))
+        .count();
+    assert_eq!(answers_with_authority, 1);
+}
+
 #[test]
 fn an_address_listed_twice_and_refused_has_one_fate() {
     let mut world = basic_world("duplicate-refused");

@@ -177,6 +177,10 @@ pub struct DnsResponse {
     pub id: u16,
     pub outcome: String,
     pub records: Vec<String>,
+    /// The authority section: the zone's SOA on a negative answer, whose TTL and minimum say
+    /// how long the denial may be cached (RFC 2308 3).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authority: Vec<String>,
     pub wire: Option<Vec<u8>>,
 }
 
@@ -464,6 +468,7 @@ impl Event {
                 size_of::<DnsResponse>()
                     + e.outcome.len()
                     + texts(&e.records)
+                    + texts(&e.authority)
                     + e.wire.as_ref().map_or(0, Vec::len)
             }
             Event::MxResolved(e) => {
@@ -764,12 +769,16 @@ impl TextRenderer {
                     id,
                     outcome,
                     records,
+                    authority,
                     ..
                 } = &**boxed;
                 {
                     line(host, format!("DNS answer id {id}: {outcome}"));
                     for record in records {
                         line(host, format!("  {record}"));
+                    }
+                    for record in authority {
+                        line(host, format!("  authority: {record}"));
                     }
                 }
             }

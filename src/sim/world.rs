@@ -3375,6 +3375,12 @@ impl<'a> World<'a> {
                     .iter()
                     .map(|r| r.to_zone_line())
                     .collect(),
+                authority: exchange
+                    .answer
+                    .authority
+                    .iter()
+                    .map(|r| r.to_zone_line())
+                    .collect(),
                 wire: exchange.response_wire.clone(),
             })));
             lookup.next_exchange += 1;
