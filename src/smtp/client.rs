@@ -783,6 +783,10 @@ impl ClientSession {
             return;
         }
         let before = self.state();
+        // What came of a reply before the close is shown, not dropped unseen.
+        if let Some(error) = self.reader.cut_short() {
+            self.events.push_back(ClientEvent::MalformedReply { error });
+        }
         self.events.push_back(ClientEvent::PeerClosed);
         if self.awaiting.front() != Some(&Awaited::Quit) {
             self.fail_untried();

@@ -230,6 +230,9 @@ pub enum ReplyError {
     LineTooLong,
     /// More than [`REPLY_LINES_MAX`] lines in one reply.
     TooManyLines,
+    /// The connection closed with only part of a reply received: its lines so far, and the
+    /// start of the line that was cut.
+    CutShort { received: String },
 }
 
 impl fmt::Display for ReplyError {
@@ -243,6 +246,12 @@ impl fmt::Display for ReplyError {
                 write!(f, "reply line longer than {REPLY_LINE_MAX_OCTETS} octets")
             }
             ReplyError::TooManyLines => write!(f, "reply with more than {REPLY_LINES_MAX} lines"),
+            ReplyError::CutShort { received } => {
+                write!(
+                    f,
+                    "the connection closed in the middle of a reply: {received:?}"
+                )
+            }
         }
     }
 }
@@ -282,6 +291,29 @@ impl ReplyReader {
     /// True when bytes are waiting that do not yet form a whole reply.
     pub fn has_partial(&self) -> bool {
         self.consumed < self.buffer.len() || self.pending.is_some()
+    }
+
+    /// What the bytes so far hold of a reply that was not finished, when the connection has
+    /// closed: the lines read and what came of the next one.
+    pub fn cut_short(&self) -> Option<ReplyError> {
+        if !self.has_partial() {
+            return None;
+        }
+        let mut received = String::new();
+        if let Some((code, enhanced, lines)) = &self.pending {
+            for line in lines {
+                received.push_str(&code.to_string());
+                received.push('-');
+                if let Some(enhanced) = enhanced {
+                    enhanced.push_to(&mut received);
+                    received.push(' ');
+                }
+                received.push_str(line);
+                received.push_str("\r\n");
+            }
+        }
+        received.push_str(&String::from_utf8_lossy(&self.buffer[self.consumed..]));
+        Some(ReplyError::CutShort { received })
     }
 
     /// The next whole reply, if the bytes so far hold one. An error consumes the offending
@@ -450,6 +482,24 @@ mod tests {
         );
         let reply = Reply::new(550, Some(EnhancedStatus::new(5, 1, 1)), "No such user");
         assert_eq!(reply.to_wire(), b"550 5.1.1 No such user\r\n");
+    }
+
+    #[test]
+    fn a_reply_cut_short_by_the_close_is_told_as_it_came() {
+        let mut reader = ReplyReader::new();
+        assert_eq!(reader.cut_short(), None);
+        reader.push(b"250-first\r\n250-sec");
+        assert!(reader.next_reply().is_none());
+        assert_eq!(
+            reader.cut_short(),
+            Some(ReplyError::CutShort {
+                received: "250-first\r\n250-sec".into()
+            })
+        );
+        let mut whole = ReplyReader::new();
+        whole.push(b"250 done\r\n");
+        assert!(whole.next_reply().is_some());
+        assert_eq!(whole.cut_short(), None);
     }
 
     #[test]
