@@ -332,6 +332,47 @@ fn headers_only() {
     assert_lines_ok(&bytes);
 }
 
+/// A header section that cannot go as it is (a line over 998 octets, a NUL) goes back as
+/// text/rfc822-headers in quoted-printable, which decodes to the original octets.
+#[test]
+fn headers_unfit_to_go_as_they_are_go_back_quoted_printable() {
+    let long_field = format!("X-Long: {}\r\n", "y".repeat(1200));
+    let original = [
+        long_field.as_bytes(),
+        b"X-Nul: a\0b\r\n",
+        &ORIGINAL[ORIGINAL.iter().position(|&b| b == b'\n').unwrap() + 1..],
+    ]
+    .concat();
+    let bytes = build_dsn(&DsnRequest {
+        original_message: original.clone(),
+        return_content: ReturnContent::Headers,
+        ..request()
+    });
+    assert_lines_ok(&bytes);
+    let message = parse(&bytes);
+    let parts = report_parts(&message);
+    assert_eq!(parts[2].0, "text/rfc822-headers");
+    let encoding = parts[2]
+        .1
+        .content_transfer_encoding()
+        .expect("the part says its encoding");
+    assert!(
+        encoding.eq_ignore_ascii_case("quoted-printable"),
+        "{encoding}"
+    );
+    let header_end = original
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("the original has a body")
+        + 2;
+    let decoded = match &parts[2].1.body {
+        PartType::Text(text) => text.as_bytes().to_vec(),
+        PartType::Binary(bytes) | PartType::InlineBinary(bytes) => bytes.to_vec(),
+        other => panic!("unexpected body {other:?}"),
+    };
+    assert_eq!(decoded, &original[..header_end]);
+}
+
 #[test]
 fn delayed_notice_with_will_retry_until() {
     let mut delayed = request();

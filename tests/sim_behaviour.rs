@@ -1731,6 +1731,50 @@ fn recipients_a_full_session_could_not_take_go_on_at_once_in_another() {
     assert!(last_delivery < Some(60_000), "{last_delivery:?}");
 }
 
+/// When the server deferred one of an entry's recipients in the session that ran out of
+/// transactions, the recipients left over are handled with it: with one MX, all wait for the
+/// entry's next attempt.
+#[test]
+fn recipients_left_over_with_a_deferred_one_wait_with_it() {
+    let first: Vec<String> = (0..50).map(|n| format!("v{n}@receiver.test")).collect();
+    let second: Vec<String> = (0..100).map(|n| format!("u{n}@receiver.test")).collect();
+    let users: Vec<String> = first
+        .iter()
+        .chain(&second)
+        .map(|a| a.trim_end_matches("@receiver.test").to_string())
+        .collect();
+    let user_refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    let mut world = basic_world("left-over-and-deferred");
+    world["hosts"][1] = store_host(
+        "mx.receiver.test",
+        "192.0.2.20",
+        "receiver.test",
+        &user_refs,
+    );
+    world["hosts"][1]["max_recipients"] = json!(1);
+    // u0's mailbox is full: 452 4.2.2 at RCPT, a deferral by the server.
+    world["hosts"][1]["mailboxes"][50]["quota_octets"] = json!(10);
+    world["hosts"][1]["mailboxes"][50]["used_octets"] = json!(10);
+    world["run_until_s"] = json!(600);
+    let first_refs: Vec<&str> = first.iter().map(String::as_str).collect();
+    let second_refs: Vec<&str> = second.iter().map(String::as_str).collect();
+    world["messages"] = json!([message(&first_refs), message(&second_refs)]);
+    let result = run_json(&world);
+    let waiting: Vec<usize> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::RetryScheduled(r) => Some(r.recipients.len()),
+            _ => None,
+        })
+        .collect();
+    // The first message takes 50 transactions and the second the other 50: u0 is deferred
+    // in the first of them, with u1; u51 to u99 are left over and wait with u0.
+    assert_eq!(waiting, [50]);
+    assert_eq!(
+        count(&result, |e| matches!(e, Event::Delivered { .. })),
+        100
+    );
+}
+
 /// A user agent has no limit of its own on transactions: 40 messages of 3 recipients to a
 /// submission server that takes one per transaction all go in its one session.
 #[test]

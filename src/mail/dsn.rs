@@ -664,7 +664,13 @@ fn meaning_and_advice(
             Some("try again later; if it keeps failing, tell the recipient their mail server is unreachable."),
         ),
         (5, 3) => (
-            "the receiving server takes fewer recipients in one message.",
+            if permanent {
+                "the receiving server takes fewer recipients in one message."
+            } else {
+                // A server's 452 4.5.3, or the sending server's own limit of transactions in
+                // one connection.
+                "there were more recipients than one message or one connection carries."
+            },
             Some(if permanent {
                 "send the message in several smaller batches of recipients."
             } else {
@@ -693,7 +699,7 @@ fn meaning_and_advice(
         ),
         (6, 9) if permanent => (
             "the message has UTF-8 in its header fields, and a server on its way cannot take them (it does not offer SMTPUTF8).",
-            Some("send it again with ASCII header fields (non-ASCII text as encoded words); if what is not ASCII is an address, which no encoding may change, ask for an ASCII address of that recipient."),
+            Some("send it again with ASCII header fields (non-ASCII text as encoded words); if what is not ASCII is an address, which no encoding may change, use an ASCII address instead (ask the recipient for one, or send from one of your own)."),
         ),
         _ if permanent => (
             "the message was refused for good; sending it again unchanged will fail the same way.",

@@ -130,11 +130,12 @@ fn failure_summary(outcome: &SessionOutcome) -> String {
         .unwrap_or_default();
     let text = reply.text().replace(['\r', '\n'], " ");
     format!(
-        "{} of {} recipient(s) not accepted; <{}> {kind}: {}{enhanced} {text}",
+        "{} of {} recipient(s) not accepted; <{}> {kind}: {}{enhanced} {text}{}",
         failed.len(),
         outcome.recipients.len(),
         first.forward_path,
         reply.code,
+        whose(first.reply_origin),
     )
 }
 
@@ -275,7 +276,7 @@ pub fn drive(
             if let Err(failure) = send_all(&mut stream, &bytes) {
                 let reason = if failure.timed_out {
                     format!(
-                        "the server took no more of the data for {} s (RFC 5321 4.5.3.2.5)",
+                        "the server read nothing more for {} s (RFC 5321 4.5.3.2.5)",
                         data_block_ms / 1000
                     )
                 } else {
@@ -394,6 +395,14 @@ fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8]) {
     }
 }
 
+/// A code this client gave its own finding is no server's word: said after the reply.
+fn whose(origin: ReplyOrigin) -> &'static str {
+    match origin {
+        ReplyOrigin::Server => "",
+        ReplyOrigin::Client => " (this client's own finding)",
+    }
+}
+
 fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
     let _ = writeln!(out, "Result:");
     for recipient in &outcome.recipients {
@@ -406,17 +415,13 @@ fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
             .enhanced
             .map(|code| format!(" {code}"))
             .unwrap_or_default();
-        // A code this client gave its own finding is no server's word: say so.
-        let whose = match recipient.reply_origin {
-            ReplyOrigin::Server => "",
-            ReplyOrigin::Client => " (this client's own finding)",
-        };
         let _ = writeln!(
             out,
-            "  <{}> {word}: {}{enhanced} {}{whose}",
+            "  <{}> {word}: {}{enhanced} {}{}",
             recipient.forward_path,
             reply.code,
-            reply.text()
+            reply.text(),
+            whose(recipient.reply_origin)
         );
     }
 }
@@ -521,7 +526,7 @@ mod tests {
         let recipient = &outcome.recipients[0];
         assert!(
             matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
-                if reply.text().contains("took no more of the data for 1 s (RFC 5321 4.5.3.2.5)")),
+                if reply.text().contains("read nothing more for 1 s (RFC 5321 4.5.3.2.5)")),
             "{recipient:?}"
         );
         let note = transcript

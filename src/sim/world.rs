@@ -309,6 +309,8 @@ impl Policy for SimPolicy {
                 return Decision::mailbox_full_for_now();
             }
             "this is the postmaster of this host by its own address (RFC 5321 4.1.3, 4.5.1)"
+        } else if self.relay_domains.contains(domain) {
+            "this server relays mail for the recipient's domain"
         } else if names_host(domain, &self.hostname, self.address) {
             // This host itself, by its name or address literal, which is not one of its mail
             // domains: it keeps only its postmaster there, so anyone else is unknown here,
@@ -325,8 +327,6 @@ impl Policy for SimPolicy {
                 ),
                 "RFC 5321 4.1.3, 4.5.1, RFC 3463 3.2 (X.1.1)",
             );
-        } else if self.relay_domains.contains(domain) {
-            "this server relays mail for the recipient's domain"
         } else if session.authenticated_as.is_some() {
             "the client has authenticated, so this server relays its mail to any domain \
              (RFC 6409, RFC 4954)"
@@ -3572,8 +3572,9 @@ impl<'a> World<'a> {
                 && matches!(r.status, RecipientStatus::PermanentFailure(_))
         });
         // Recipients this client's session had no transactions left for were not tried: unless
-        // the server deferred others (they all wait then), they go on at once in another
-        // session to the same address, as Postfix opens another connection.
+        // the server deferred others (then they are all handled as deferred: the next MX, or
+        // the next attempt), they go on at once in another session to the same address, as
+        // Postfix opens another connection.
         let only_left_for_another_session = outcome
             .recipients
             .iter()
@@ -3645,6 +3646,9 @@ impl<'a> World<'a> {
             .recipients
             .retain(|r| deferred.iter().any(|(deferred, _)| deferred == r));
         if only_left_for_another_session {
+            // Their finding is the entry's last failure, should the new session come too late
+            // to be opened and the entry give up.
+            entry.failed_each(deferred);
             if !failed.is_empty() {
                 let original = entry.original();
                 self.bounce(host, &original, failed);

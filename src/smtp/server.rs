@@ -2502,9 +2502,9 @@ impl<P: Policy> ServerSession<P> {
                 "the {verb} content has a {name} not paired with CR LF (the first after \
                  {offset} octets). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
                  <LF>.<CR><LF>, <LF>.<LF>, <CR>.<CR> or <CR>.<CR><LF> as the end of data could \
-                 be made to deliver a second, forged message (SMTP smuggling, CVE-2023-51764). The data was read \
-                 to the real end and refused, as Postfix's smtpd_forbid_bare_newline=reject \
-                 does"
+                 be made to deliver a second, forged message (SMTP smuggling, CVE-2023-51764). \
+                 The data was read to the real end and refused, as Postfix's \
+                 smtpd_forbid_bare_newline=reject does"
             ),
             "RFC 5321 2.3.8, 4.1.1.4",
         );
