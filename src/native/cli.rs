@@ -93,8 +93,8 @@ session failed, 2 for usage errors.";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum BareLineEndingArg {
-    /// Refuse a message with a bare CR or LF (550 5.5.2), as Postfix does with
-    /// smtpd_forbid_bare_newline = reject.
+    /// Refuse a message with a bare CR or LF (550 5.5.2); Postfix's smtpd_forbid_bare_newline
+    /// = reject does this for a bare LF only.
     Reject,
     /// Store a bare CR or LF as CRLF.
     Normalize,

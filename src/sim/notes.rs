@@ -387,8 +387,9 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
             C::Idle => (
                 "The client has nothing more to send, but keeps the connection open a moment: \
                  mail for the same server that comes now needs no new connection, greeting or \
-                 EHLO, just another MAIL. Real servers do this (Postfix's connection cache \
-                 keeps 2 seconds); then the client says QUIT.",
+                 EHLO, just another MAIL. Real servers do this (Postfix, when mail for a \
+                 destination backs up, keeps the connection up to 2 seconds: \
+                 smtp_connection_cache_time_limit); then the client says QUIT.",
                 "RFC 5321 3.3, 4.1.1.10",
             ),
             C::ExpectQuitReply => (
@@ -698,8 +699,9 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
             "RFC 5321 4.1.1.9",
         ),
         "VRFY" if single_line(bytes) => note(
-            "VRFY asks whether an address is a mailbox here. Most servers answer 252 (cannot \
-             verify, but will accept the mail), which reveals nothing to address harvesters.",
+            "VRFY asks whether an address is a mailbox here. Many servers answer 252 (cannot \
+             verify, but will accept the mail), which reveals nothing to address harvesters; \
+             others check the address (Postfix by default) or turn VRFY off (502).",
             "RFC 5321 3.5.3, 4.1.1.6",
         ),
         "EXPN" if single_line(bytes) => note(

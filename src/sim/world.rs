@@ -1313,8 +1313,8 @@ fn fetched_mailbox(purpose: &Purpose) -> String {
 }
 
 /// Every address of every host of a resolution, in the order to try them, each once: an
-/// address reached through two MX records (or two names) is tried at its best place only, as
-/// Postfix removes duplicate addresses.
+/// address reached through two MX records (or two names) is tried at its best place only,
+/// since a second try would reach the same host.
 fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
     let mut targets: Vec<Target> = Vec::new();
     for t in outcome.targets() {
@@ -3566,7 +3566,8 @@ impl<'a> World<'a> {
         // A session that never got as far as MAIL failed as a connection: try the next MX.
         // Unless this client refused the message itself once it read the server's EHLO
         // reply (over its SIZE, 8-bit or UTF-8 it does not take): that is the message's
-        // permanent failure, bounced at once, as Postfix does (RFC 1870 6.1, RFC 6152 3).
+        // permanent failure, bounced at once (RFC 1870 6.1, RFC 6152 3), as Postfix does
+        // for SIZE and SMTPUTF8 (it converts 8-bit data instead).
         let refused_by_client = outcome.recipients.iter().any(|r| {
             r.reply_origin == ReplyOrigin::Client
                 && matches!(r.status, RecipientStatus::PermanentFailure(_))

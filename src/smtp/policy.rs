@@ -337,9 +337,8 @@ impl Greylist {
         if session.authenticated_as.is_some() {
             return None;
         }
-        // The sender as the recipient is given, without regard to case (as postgrey and
-        // Postfix's postscreen compare addresses): a retry that spells it otherwise is the
-        // same retry.
+        // The sender as the recipient is given, without regard to case: a retry that spells
+        // it otherwise is the same retry.
         let sender = match transaction.reverse_path.mailbox() {
             Some(mailbox) => mailbox.key(),
             None => "<>".to_string(),

@@ -1447,7 +1447,8 @@ impl<P: Policy> ServerSession<P> {
                  still the same line, it gets one reply (RFC 5321 4.2), and text after a bare \
                  {name} must not run as a command. Send CR LF (`nc -C`): a second bare CR or \
                  LF before it closes the connection. Postfix with \
-                 smtpd_forbid_bare_newline=reject answers 521 and disconnects at the first"
+                 smtpd_forbid_bare_newline=reject answers 550 5.5.2 and closes the connection \
+                 at the first bare LF (it does not check bare CR)"
             ),
             "RFC 5321 2.3.8",
         );
@@ -1507,7 +1508,8 @@ impl<P: Policy> ServerSession<P> {
                  closes the connection. RFC 5321 2.3.8 says only that lines end with CR LF; \
                  closing is the server defending itself against a client it cannot serve, \
                  which 7.8 allows. Postfix with smtpd_forbid_bare_newline=reject answers \
-                 521 and closes at the first"
+                 550 5.5.2 and closes the connection at the first bare LF (it does not check \
+                 bare CR)"
             ),
             "RFC 5321 2.3.8, 7.8",
         );
@@ -2359,7 +2361,8 @@ impl<P: Policy> ServerSession<P> {
                 reply(502, SEQUENCE, "BDAT not implemented"),
                 "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does not \
                  advertise in its EHLO reply, so it is answered like any command the server \
-                 does not implement (Postfix with CHUNKING turned off answers 502 5.5.1 too). \
+                 does not implement (Postfix with CHUNKING turned off answers 521 5.5.1 and \
+                 closes the connection instead, since it does not skip the chunk). \
                  The chunk's octets were still read and dropped: they follow the command \
                  whatever the answer, and read as commands they would run as commands",
                 "RFC 3030 2, RFC 5321 4.2.4",
@@ -2504,7 +2507,8 @@ impl<P: Policy> ServerSession<P> {
                  <LF>.<CR><LF>, <LF>.<LF>, <CR>.<CR> or <CR>.<CR><LF> as the end of data could \
                  be made to deliver a second, forged message (SMTP smuggling, CVE-2023-51764). \
                  The data was read to the real end and refused, as Postfix's \
-                 smtpd_forbid_bare_newline=reject does"
+                 smtpd_forbid_bare_newline=reject does with a bare LF (Postfix does not check \
+                 bare CR)"
             ),
             "RFC 5321 2.3.8, 4.1.1.4",
         );
