@@ -1686,26 +1686,34 @@ fn an_address_listed_twice_gets_one_rcpt_even_when_the_server_takes_one_at_a_tim
     assert!(!text.contains("S: 452"), "{text}");
 }
 
-/// 40 messages of 3 recipients to a server that takes one per transaction need 120
-/// transactions; a session carries 100. The recipients left when a session has none left were
-/// not tried: they go on at once in another session, with no retry wait.
-#[test]
-fn recipients_a_full_session_could_not_take_go_on_at_once_in_another() {
-    let mut world = basic_world("transactions-used-up");
+const THREE_RECIPIENTS: [&str; 3] = [
+    "bob@receiver.test",
+    "carol@receiver.test",
+    "dave@receiver.test",
+];
+
+/// The basic world with 40 messages, sent together, each to [`THREE_RECIPIENTS`].
+fn forty_messages_to_three(name: &str) -> Value {
+    let mut world = basic_world(name);
     world["hosts"][1] = store_host(
         "mx.receiver.test",
         "192.0.2.20",
         "receiver.test",
         &["bob", "carol", "dave"],
     );
+    world["messages"] = Value::Array((0..40).map(|_| message(&THREE_RECIPIENTS)).collect());
+    world
+}
+
+/// 40 messages of 3 recipients to a server that takes one per transaction need 120
+/// transactions; a session carries 100. The recipients left when a session has none left were
+/// not tried: they go on at once in another session, with no retry wait.
+#[test]
+fn recipients_a_full_session_could_not_take_go_on_at_once_in_another() {
+    let mut world = forty_messages_to_three("transactions-used-up");
     world["hosts"][1]["max_recipients"] = json!(1);
     world["hosts"][0]["connection_cache_s"] = json!(2);
-    let to = [
-        "bob@receiver.test",
-        "carol@receiver.test",
-        "dave@receiver.test",
-    ];
-    world["messages"] = Value::Array((0..40).map(|_| message(&to)).collect());
+    let to = THREE_RECIPIENTS;
     let result = run_json(&world);
     assert_eq!(result.outcomes.len(), 120);
     for address in to {
@@ -1779,20 +1787,9 @@ fn recipients_left_over_with_a_deferred_one_wait_with_it() {
 /// submission server that takes one per transaction all go in its one session.
 #[test]
 fn a_user_agent_sends_all_its_messages_in_one_session_however_many_transactions() {
-    let mut world = basic_world("submission-transactions");
+    let mut world = forty_messages_to_three("submission-transactions");
     world["hosts"][0]["max_recipients"] = json!(1);
-    world["hosts"][1] = store_host(
-        "mx.receiver.test",
-        "192.0.2.20",
-        "receiver.test",
-        &["bob", "carol", "dave"],
-    );
-    let to = [
-        "bob@receiver.test",
-        "carol@receiver.test",
-        "dave@receiver.test",
-    ];
-    world["messages"] = Value::Array((0..40).map(|_| message(&to)).collect());
+    let to = THREE_RECIPIENTS;
     let result = run_json(&world);
     let refused = result
         .outcomes

@@ -7,7 +7,7 @@ mod sim_common;
 
 use serde_json::json;
 use sim_common::{basic_world, events, fate, mailbox, message, run_json};
-use smtp_lab::sim::{Fate, Scenario};
+use smtp_lab::sim::{Fate, RunResult, Scenario};
 
 fn assert_conserved(result: &smtp_lab::sim::RunResult) {
     assert!(
@@ -894,6 +894,18 @@ fn every_name_of_a_hosts_postmaster_reaches_one_mailbox_once() {
     assert_eq!(mailbox(&result, "postmaster@receiver.test").len(), 1);
 }
 
+/// Every octet sent on every connection of a run, as text, in order.
+fn transmitted_text(result: &RunResult) -> String {
+    events(result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::Transmitted { bytes, .. } => {
+                Some(String::from_utf8_lossy(bytes.as_bytes()).into_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Any other local part at the host's own name or address literal reaches this host, which
 /// keeps no mailbox there: 550 5.1.1 at RCPT, not "relay denied".
 #[test]
@@ -905,14 +917,7 @@ fn another_user_at_the_hosts_own_name_or_literal_is_unknown_not_relayed() {
         "bytes": "EHLO a.example\r\nMAIL FROM:<x@a.example>\r\nRCPT TO:<bob@[192.0.2.20]>\r\nRCPT TO:<bob@mx.receiver.test>\r\nQUIT\r\n"
     }]);
     let result = run_json(&world);
-    let server_said: String = events(&result)
-        .filter_map(|e| match &e.event {
-            smtp_lab::sim::Event::Transmitted { bytes, .. } => {
-                Some(String::from_utf8_lossy(bytes.as_bytes()).into_owned())
-            }
-            _ => None,
-        })
-        .collect();
+    let server_said = transmitted_text(&result);
     assert_eq!(
         server_said.matches("550 5.1.1 User unknown").count(),
         2,
@@ -960,14 +965,7 @@ fn a_configured_postmaster_mailbox_by_the_hosts_name_gets_its_mail_and_quota() {
     ]);
     let result = run_json(&world);
     assert_conserved(&result);
-    let server_said: String = events(&result)
-        .filter_map(|e| match &e.event {
-            smtp_lab::sim::Event::Transmitted { bytes, .. } => {
-                Some(String::from_utf8_lossy(bytes.as_bytes()).into_owned())
-            }
-            _ => None,
-        })
-        .collect();
+    let server_said = transmitted_text(&result);
     assert_eq!(server_said.matches("452 4.2.2").count(), 3, "{server_said}");
     assert!(!events(&result).any(|e| matches!(&e.event, smtp_lab::sim::Event::DeliveryRefused(_))));
 

@@ -331,20 +331,17 @@ impl<'a> Original<'a> {
                 );
                 part.extend_from_slice(self.header);
             }
-            ReturnForm::EncodedHeaders => {
+            ReturnForm::EncodedHeaders | ReturnForm::GlobalHeaders => {
+                let media_type: &[u8] = if self.form == ReturnForm::GlobalHeaders {
+                    b"message/global-headers"
+                } else {
+                    b"text/rfc822-headers"
+                };
                 part.extend_from_slice(
-                    b"Content-Description: Undelivered Message Headers\r\n\
-                      Content-Type: text/rfc822-headers\r\n\
-                      Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                    b"Content-Description: Undelivered Message Headers\r\nContent-Type: ",
                 );
-                part.extend_from_slice(&compose::quoted_printable(self.header));
-            }
-            ReturnForm::GlobalHeaders => {
-                part.extend_from_slice(
-                    b"Content-Description: Undelivered Message Headers\r\n\
-                      Content-Type: message/global-headers\r\n\
-                      Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                );
+                part.extend_from_slice(media_type);
+                part.extend_from_slice(b"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
                 part.extend_from_slice(&compose::quoted_printable(self.header));
             }
         }
