@@ -276,7 +276,8 @@ pub fn drive(
             if let Err(failure) = send_all(&mut stream, &bytes) {
                 let reason = if failure.timed_out {
                     format!(
-                        "the server read nothing more for {} s (RFC 5321 4.5.3.2.5)",
+                        "sending stalled: the connection took nothing more for {} s (RFC 5321 \
+                         4.5.3.2.5)",
                         data_block_ms / 1000
                     )
                 } else {
@@ -526,7 +527,7 @@ mod tests {
         let recipient = &outcome.recipients[0];
         assert!(
             matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
-                if reply.text().contains("read nothing more for 1 s (RFC 5321 4.5.3.2.5)")),
+                if reply.text().contains("took nothing more for 1 s (RFC 5321 4.5.3.2.5)")),
             "{recipient:?}"
         );
         let note = transcript
