@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BareLineEnding {
     /// Read to the real end of the data, then refuse the message with 550 5.5.2 (as Postfix's
-    /// `smtpd_forbid_bare_newline = reject` does for a bare LF; it does not check bare CR). In a command line: answer 500 5.5.2 at the
-    /// bare octet and drop the rest of that line, up to its CRLF, without another reply.
+    /// `smtpd_forbid_bare_newline = reject` does for a bare LF; it does not check bare CR).
+    /// In a command line: answer 500 5.5.2 at the bare octet and drop the rest of that line,
+    /// up to its CRLF, without another reply.
     #[default]
     Reject,
     /// Store each bare CR or LF as CRLF (as `smtpd_forbid_bare_newline = normalize` does for
-    /// a bare LF), still
-    /// never ending the data on it. In a command line: end the command there.
+    /// a bare LF), still never ending the data on it. In a command line: end the command
+    /// there.
     Normalize,
 }
 
