@@ -39,7 +39,7 @@ use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    count_header_fields, push_ipv4, push_without_return_path, received_header,
+    address_literal, count_header_fields, push_ipv4, push_without_return_path, received_header,
     remove_header_fields, separate_body, ReceivedFields, WithProtocol,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -1832,11 +1832,7 @@ impl<'a> World<'a> {
         // literal has no domain to name, so it gives its own address (RFC 5321 4.1.1.1).
         let from_domain = domain_of(&spec.from);
         let helo_name = if from_domain.starts_with('[') {
-            match client_address {
-                IpAddr::V4(v4) => AddressLiteral::Ipv4(v4),
-                IpAddr::V6(v6) => AddressLiteral::Ipv6(v6),
-            }
-            .to_string()
+            address_literal(client_address)
         } else {
             format!("client.{from_domain}")
         };
@@ -4060,8 +4056,8 @@ impl<'a> World<'a> {
 /// A submission server completes a message (RFC 6409 8.2, 8.3): a header section without
 /// `Date:` or `Message-ID:` (RFC 5322 3.6 requires the one and wants the other) gets them,
 /// after its last field. `from` is where the message's own header section starts in `data`.
-/// `fields` is what [`crate::smtp::trace::header_fields_end`] says of the message; `origin` the date and the
-/// Message-ID to add when missing.
+/// `fields` is what [`crate::smtp::trace::header_fields_end`] says of the message; `origin`
+/// the date and the Message-ID to add when missing.
 fn add_missing_origin_fields(
     data: &mut Vec<u8>,
     from: usize,

@@ -788,19 +788,9 @@ impl ClientSession {
             self.events.push_back(ClientEvent::MalformedReply { error });
         }
         self.events.push_back(ClientEvent::PeerClosed);
-        if self.awaiting.front() != Some(&Awaited::Quit) {
-            self.fail_untried();
-            // From this side a server's close and a broken link look the same (Postfix
-            // says "lost connection" for both).
-            let reply = local_reply(
-                451,
-                (4, 4, 2),
-                format!("lost connection {}", before.moment()),
-            );
-            self.fail_undecided(&reply, ReplyOrigin::Client);
-        }
-        self.close();
-        self.note_state_change(before);
+        // From this side a server's close and a broken link look the same (Postfix says
+        // "lost connection" for both).
+        self.end_broken(before, format!("lost connection {}", before.moment()));
     }
 
     /// The driver could not send what the session gave it: a send made no progress for the
@@ -811,9 +801,15 @@ impl ClientSession {
             return;
         }
         let before = self.state();
+        self.end_broken(before, reason.to_string());
+    }
+
+    /// Ends a session whose connection failed in state `before`: unless only QUIT's reply
+    /// was awaited, every recipient not yet decided gets `451 4.4.2 text`.
+    fn end_broken(&mut self, before: ClientStateKind, text: String) {
         if self.awaiting.front() != Some(&Awaited::Quit) {
             self.fail_untried();
-            let reply = local_reply(451, (4, 4, 2), reason);
+            let reply = local_reply(451, (4, 4, 2), text);
             self.fail_undecided(&reply, ReplyOrigin::Client);
         }
         self.close();
@@ -848,20 +844,13 @@ impl ClientSession {
         }
         self.events
             .push_back(ClientEvent::TimedOut { state: before });
-        if self.awaiting.front() != Some(&Awaited::Quit) {
-            self.fail_untried();
-            let reply = local_reply(
-                451,
-                (4, 4, 2),
-                format!(
-                    "no reply from the server {} (RFC 5321 4.5.3.2)",
-                    before.moment()
-                ),
-            );
-            self.fail_undecided(&reply, ReplyOrigin::Client);
-        }
-        self.close();
-        self.note_state_change(before);
+        self.end_broken(
+            before,
+            format!(
+                "no reply from the server {} (RFC 5321 4.5.3.2)",
+                before.moment()
+            ),
+        );
     }
 
     /// The next bytes to send to the server. A pipelined batch comes out as one piece.
