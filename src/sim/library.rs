@@ -117,12 +117,15 @@ pub fn builtin() -> Vec<Result<Scenario, (String, ScenarioErrors)>> {
         .collect()
 }
 
-/// Where the built-in scenario with this name is in [`SCENARIO_FILES`]: each file is named
-/// after its scenario, so none is parsed to find it.
+/// Where the built-in scenario with this name, in any case, is in [`SCENARIO_FILES`]: each
+/// file is named after its scenario, so none is parsed to find it. Names are lower-case (see
+/// [`is_library_name`]); `Greylisting` on the command line names the same scenario as a share
+/// link written that way does.
 pub fn position(name: &str) -> Option<usize> {
-    SCENARIO_FILES
-        .iter()
-        .position(|(file, _)| file.strip_suffix(".json") == Some(name))
+    SCENARIO_FILES.iter().position(|(file, _)| {
+        file.strip_suffix(".json")
+            .is_some_and(|file_name| file_name.eq_ignore_ascii_case(name))
+    })
 }
 
 /// The built-in scenario with this name.
@@ -213,6 +216,10 @@ mod tests {
         }
         assert_eq!(position("no-such-scenario"), None);
         assert!(load("no-such-scenario").is_none());
+        // As a share link is read: in any case.
+        assert_eq!(position("Null-MX"), position("null-mx"));
+        assert!(position("null-mx").is_some());
+        assert_eq!(position("null-mx.json"), None);
     }
 
     #[test]
