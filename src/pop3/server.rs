@@ -331,16 +331,21 @@ impl Transaction {
                     return refusal;
                 }
                 let message = &self.messages[index];
-                Response::ok(
-                    "top of message follows",
+                let why = if wire::header_section_end(&message.bytes).is_some() {
                     format!(
                         "TOP sends the header, the blank line after it and the first {lines} \
                          line{} of the body, dot-stuffed like RETR.",
                         plural_u64(lines)
-                    ),
-                    "RFC 1939 7",
-                )
-                .with_body(wire::top_of(&message.bytes, lines).to_vec())
+                    )
+                } else {
+                    // RFC 5322 2.1: the body, and the empty line before it, are optional.
+                    "TOP sends the header and the first lines of the body; this message has \
+                     no empty line after its header fields, so it has no body and all of it \
+                     is sent, dot-stuffed like RETR."
+                        .to_string()
+                };
+                Response::ok("top of message follows", why, "RFC 1939 7")
+                    .with_body(wire::top_of(&message.bytes, lines).to_vec())
             }
             MessageRef::Refused(refusal) => refusal,
         }
@@ -1269,11 +1274,14 @@ fn wrong_arguments(keyword: &str, wanted: &str) -> Response {
 
 /// A decimal number of at most 10 digits (no sign, no spaces); longer numbers cannot name a
 /// message and would overflow.
+/// A message number: decimal digits, any number of them (leading zeros too). A value past 64
+/// bits is read as the largest, which names no message, so that every number too large gets
+/// the same "no such message" answer.
 fn parse_number(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    text.parse().ok()
+    Some(text.parse().unwrap_or(u64::MAX))
 }
 
 /// TOP's line count: any non-negative number, however large (RFC 1939 7: more lines than
@@ -1385,6 +1393,49 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn every_message_number_too_large_gets_the_same_answer_and_leading_zeros_are_read() {
+        let mut server = server();
+        play(
+            &mut server,
+            "S: +OK pop.example.org POP3 server ready
+             C: USER alice
+             S: +OK send PASS for alice
+             C: PASS secret
+             S: +OK maildrop has 1 message (17 octets)
+             C: LIST 00000000001
+             S: +OK 1 17
+             C: LIST 4294967297
+             S: -ERR no such message, only 1 message in maildrop
+             C: LIST 18446744073709551617
+             S: -ERR no such message, only 1 message in maildrop
+             C: LIST 1x
+             S: -ERR invalid message number",
+        );
+    }
+
+    #[test]
+    fn top_of_a_message_without_a_body_says_all_of_it_is_sent() {
+        let mut store = InMemoryStore::new();
+        store.add_user("alice", "secret");
+        store.deliver("alice", StoredMessage::new("a1", "Subject: x\r\n"));
+        store.deliver("alice", StoredMessage::new("a2", "Subject: y\r\n\r\nz\r\n"));
+        let mut server = Pop3Server::new(Pop3ServerConfig::new("pop.example.org"), store, 0);
+        let said = explanations(
+            &mut server,
+            b"USER alice\r\nPASS secret\r\nTOP 1 0\r\nTOP 2 0\r\n",
+        );
+        let [.., without_body, with_body] = said.as_slice() else {
+            panic!("replies to both TOPs: {said:?}");
+        };
+        assert!(without_body.contains("no empty line"), "{without_body}");
+        assert!(
+            !without_body.contains("blank line after it"),
+            "{without_body}"
+        );
+        assert!(with_body.contains("the blank line after it"), "{with_body}");
     }
 
     #[test]

@@ -53,15 +53,7 @@ pub fn write_dot_stuffed(out: &mut Vec<u8>, lines: &[u8]) {
 /// line after it, and the first `body_lines` lines of the body. A message without a blank line
 /// is all header.
 pub fn top_of(message: &[u8], body_lines: u64) -> &[u8] {
-    let header_end = if message.starts_with(b"\r\n") {
-        Some(2)
-    } else {
-        message
-            .windows(4)
-            .position(|window| window == b"\r\n\r\n")
-            .map(|position| position + 4)
-    };
-    let Some(mut end) = header_end else {
+    let Some(mut end) = header_section_end(message) else {
         return message;
     };
     let mut remaining = body_lines;
@@ -73,6 +65,18 @@ pub fn top_of(message: &[u8], body_lines: u64) -> &[u8] {
         remaining -= 1;
     }
     &message[..end]
+}
+
+/// Where the body of `message` starts: after the empty line that ends its header section,
+/// or `None` when it has no such line (a message that is all header fields).
+pub fn header_section_end(message: &[u8]) -> Option<usize> {
+    if message.starts_with(b"\r\n") {
+        return Some(2);
+    }
+    message
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map(|position| position + 4)
 }
 
 /// What a server's [`CommandReader`] found.
