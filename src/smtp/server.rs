@@ -711,6 +711,8 @@ pub struct ServerSession<P: Policy> {
     storage_pending: bool,
     /// Input arrived beyond `pending_input_max_octets` while waiting for storage.
     input_overflowed: bool,
+    /// The MAIL or RCPT command being answered wrote a source route before its mailbox.
+    source_route_given: bool,
 }
 
 impl<P: Policy> ServerSession<P> {
@@ -724,6 +726,7 @@ impl<P: Policy> ServerSession<P> {
             state: State::ExpectHelo,
             greeted: None,
             authenticated_as: None,
+            source_route_given: false,
             input: Vec::new(),
             skipping: None,
             output: Vec::new(),
@@ -1516,6 +1519,17 @@ impl<P: Policy> ServerSession<P> {
         self.close(CloseReason::BareLineEnding);
     }
 
+    /// What an accepted MAIL or RCPT adds when its path had a source route.
+    fn source_route_note(&self) -> &'static str {
+        if self.source_route_given {
+            " The source route before the mailbox (\"@host,...:\") is obsolete: the server \
+             accepts it and ignores it, and the mail goes by the mailbox's own domain \
+             (RFC 5321 4.1.1.3 and appendix C)."
+        } else {
+            ""
+        }
+    }
+
     /// A `CommandReceived` event for `line`, when the driver wants them.
     fn report_command(&mut self, line: &[u8], in_auth_exchange: bool) {
         if self.config.command_events {
@@ -1533,7 +1547,12 @@ impl<P: Policy> ServerSession<P> {
             return;
         }
         let command = match parse_command(line) {
-            Ok(command) => command,
+            Ok(command) => {
+                self.source_route_given =
+                    matches!(command, Command::Mail { .. } | Command::Rcpt { .. })
+                        && has_source_route(line);
+                command
+            }
             Err(error) => {
                 if error.verb == Some(Verb::Bdat) {
                     self.bdat_malformed(&error, bdat_chunk_size(line));
@@ -1949,7 +1968,10 @@ impl<P: Policy> ServerSession<P> {
                             EnhancedStatus::new(2, 1, 0),
                             path_text("Sender ", |out| reverse_path.push_wire(out), " OK"),
                         ),
-                        format!("MAIL starts a mail transaction: {why}.{null_note}"),
+                        format!(
+                            "MAIL starts a mail transaction: {why}.{null_note}{}",
+                            self.source_route_note()
+                        ),
                         "RFC 5321 4.1.1.2",
                     ),
                 }
@@ -2109,6 +2131,10 @@ impl<P: Policy> ServerSession<P> {
         let decision = self.policy.check_rcpt(&info, &transaction, mailbox);
         match decision {
             Decision::Accept { why } => {
+                let why = match self.source_route_note() {
+                    "" => why,
+                    note => format!("{why}.{note}").into(),
+                };
                 self.send(
                     reply(
                         250,
@@ -3076,6 +3102,14 @@ fn join_words(words: &[String]) -> String {
     }
 }
 
+/// Whether a MAIL or RCPT line's path starts with a source route (`<@`), which the parser
+/// skips (RFC 5321 4.1.1.3).
+fn has_source_route(line: &[u8]) -> bool {
+    line.iter()
+        .position(|&b| b == b':')
+        .is_some_and(|colon| line[colon + 1..].trim_ascii_start().starts_with(b"<@"))
+}
+
 /// A command line as events show it, with credentials masked (see `CommandReceived`).
 fn shown_line(line: &[u8], in_auth_exchange: bool) -> Vec<u8> {
     if in_auth_exchange {
@@ -3172,6 +3206,36 @@ mod tests {
             .filter(|line| !line.is_empty() && line.as_bytes().get(3) != Some(&b'-'))
             .map(str::to_string)
             .collect()
+    }
+
+    /// RFC 5321 4.1.1.3 and appendix C: a source route is ignored, and the explanation of the
+    /// reply says so only for a path that had one.
+    #[test]
+    fn only_a_path_with_a_source_route_is_told_it_was_ignored() {
+        let mut s = session(ServerConfig::new("mx.example.org"));
+        s.handle_input(
+            b"EHLO c.example\r\nMAIL FROM:<@hop.example:a@example.net>\r\n\
+              RCPT TO:<bob@example.org>\r\nRCPT TO: <@relay.example,@r2.example:carol@example.org>\r\n\
+              RSET\r\nMAIL FROM:<a@example.net>\r\n",
+            0,
+        );
+        let said: Vec<(u16, String)> = std::iter::from_fn(|| s.poll_event())
+            .filter_map(|event| match event {
+                ServerEvent::ReplySent { reply, explanation } => {
+                    Some((reply.code, explanation.why.into_owned()))
+                }
+                _ => None,
+            })
+            .collect();
+        let route_noted: Vec<bool> = said
+            .iter()
+            .skip(2)
+            .map(|(code, why)| {
+                assert_eq!(*code, 250, "{why}");
+                why.contains("source route before the mailbox")
+            })
+            .collect();
+        assert_eq!(route_noted, [true, false, true, false, false], "{said:?}");
     }
 
     /// Shutting down says 421 and closes, in the middle of a message too, which is then not
