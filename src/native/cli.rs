@@ -96,7 +96,8 @@ pub enum BareLineEndingArg {
     /// Refuse a message with a bare CR or LF (550 5.5.2); Postfix's smtpd_forbid_bare_newline
     /// = reject does this for a bare LF only.
     Reject,
-    /// Store a bare CR or LF as CRLF.
+    /// Store a bare CR or LF in a message as CRLF; a bare LF also ends a command line (as
+    /// `nc` without -C sends), and a bare CR in one is refused.
     Normalize,
 }
 
@@ -121,7 +122,7 @@ pub struct ServeArgs {
     /// Most recipients in one mail transaction; more get 452 4.5.3.
     #[arg(long, default_value_t = 100)]
     pub max_recipients: usize,
-    /// What to do with a bare CR or LF in a message.
+    /// What to do with a bare CR or LF in a message or a command line.
     #[arg(long, value_enum, default_value_t = BareLineEndingArg::Reject)]
     pub bare_lf: BareLineEndingArg,
     /// The name this server gives itself in its greeting and Received: headers.

@@ -21,8 +21,8 @@ pub enum BareLineEnding {
     #[default]
     Reject,
     /// Store each bare CR or LF as CRLF (as `smtpd_forbid_bare_newline = normalize` does for
-    /// a bare LF), still never ending the data on it. In a command line: end the command
-    /// there.
+    /// a bare LF), still never ending the data on it. In a command line: a bare LF ends the
+    /// command there; a bare CR is refused as under `Reject`.
     Normalize,
 }
 

@@ -1284,8 +1284,11 @@ impl<P: Policy> ServerSession<P> {
     }
 
     /// Finds the end of the command line at the start of `bytes`, or its first bare CR or
-    /// LF. Only CRLF ends a line (RFC 5321 2.3.8); in normalize mode a bare CR or LF ends it
-    /// too.
+    /// LF. Only CRLF ends a line (RFC 5321 2.3.8); in normalize mode a bare LF ends it too,
+    /// as `nc` without `-C` and Postfix's `smtpd_forbid_bare_newline = normalize` have it. A
+    /// bare CR never does: no client ends its lines so, and taking it as an end would let
+    /// `MAIL FROM:<a>\rRCPT TO:<b>` pass as two commands where a CRLF-reading server sees
+    /// one.
     fn scan_line(&self, bytes: &[u8]) -> LineScan {
         let normalize = self.config.bare_line_ending == BareLineEnding::Normalize;
         let Some(i) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') else {
@@ -1305,7 +1308,7 @@ impl<P: Policy> ServerSession<P> {
                 Some(_) => BareKind::Cr,
             }
         };
-        if normalize {
+        if normalize && kind == BareKind::Lf {
             return LineScan::Line {
                 end: i,
                 consumed: i + 1,
