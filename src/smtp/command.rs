@@ -445,7 +445,15 @@ fn address_error(verb: Verb, error: &AddressError) -> CommandError {
         | AddressError::DomainTooLong { .. }
         | AddressError::LabelTooLong { .. }
         | AddressError::PathTooLong { .. } => (
-            "Path too long".to_string(),
+            // RFC 5321 4.5.3.1.10 gives "501 Path too long" for the whole path; the reply
+            // names the part that is too long.
+            match error {
+                AddressError::LocalPartTooLong { .. } => "Local part too long",
+                AddressError::DomainTooLong { .. } => "Domain too long",
+                AddressError::LabelTooLong { .. } => "Domain label too long",
+                _ => "Path too long",
+            }
+            .to_string(),
             format!("{error}: over the RFC's size limit"),
             "RFC 5321 4.5.3.1",
         ),
