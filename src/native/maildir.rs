@@ -48,16 +48,18 @@ impl MaildirStore {
     pub fn deliver(&self, mailbox: &str, message: &[u8]) -> io::Result<PathBuf> {
         let dir = self.mailbox_dir(mailbox);
         for sub in ["tmp", "new", "cur"] {
-            fs::create_dir_all(dir.join(sub))?;
+            private_dir_builder().create(dir.join(sub))?;
         }
         let name = self.unique_name();
         let tmp_path = dir.join("tmp").join(&name);
         let new_path = dir.join("new").join(&name);
         let written = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp_path)?;
+            let mut options = OpenOptions::new();
+            options.write(true).create_new(true);
+            // Mail is for its owner alone, as Postfix's and Dovecot's Maildirs are.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut file = options.open(&tmp_path)?;
             file.write_all(message)?;
             file.sync_all()?;
             fs::rename(&tmp_path, &new_path)?;
@@ -86,6 +88,15 @@ impl MaildirStore {
             self.hostname
         )
     }
+}
+
+/// Creates a directory and its missing parents, readable by the owner alone (on Unix).
+fn private_dir_builder() -> fs::DirBuilder {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
 }
 
 /// A local part as a directory name: letters, digits and `+-_=` stay, `.` stays unless it
@@ -136,6 +147,15 @@ mod tests {
             0
         );
         assert!(root.join("bob").join("cur").is_dir());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |path: &Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&first), 0o600);
+            for dir in ["", "tmp", "new", "cur"] {
+                assert_eq!(mode(&root.join("bob").join(dir)), 0o700, "bob/{dir}");
+            }
+        }
         fs::remove_dir_all(&root).unwrap();
     }
 }
