@@ -282,7 +282,14 @@ async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the
     // The refusal is explained first, its reason as a sentence.
     let first = text_of(&root, ".region-details .explanation");
     assert!(first.starts_with("451 4.7.1"), "{first}");
-    assert!(first.contains("First attempt for this"), "{first}");
+    // Why this server sent it, before what 451 means in general ("local error in
+    // processing", which would mislead on its own).
+    let why = first.find("First attempt for this");
+    let general = first.find("What the code means in general: 451");
+    assert!(
+        why.zip(general).is_some_and(|(why, general)| why < general),
+        "{first}"
+    );
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
     assert_eq!(address().await, "#scenario=greylisting&step=56");
@@ -606,6 +613,21 @@ async fn the_details_read_as_sentences() {
     yew::scheduler::flush().await;
     let details = text_of(&root, ".region-details");
     assert!(details.contains("q1 m1 for no recipient left"), "{details}");
+    // The last step, the conservation check, lists every recipient's outcome: bob fetched
+    // and deleted his message, so the mailboxes alone would show nothing.
+    let root = mount_app_at("#scenario=basic-delivery&step=100000").await;
+    yew::scheduler::flush().await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains("conservation holds"), "{details}");
+    assert!(
+        details.contains("Outcomes")
+            && details.contains("m1 <bob@receiver.test>: delivered to bob@receiver.test"),
+        "{details}"
+    );
+    // Any other step has no such list.
+    let root = mount_app_at("#scenario=basic-delivery&step=5").await;
+    yew::scheduler::flush().await;
+    assert!(!text_of(&root, ".region-details").contains("Outcomes"));
     mount_app_at("#").await;
 }
 
@@ -776,5 +798,12 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
         position.get_attribute("aria-live").as_deref(),
         Some("polite")
     );
+    // A step whose refusals come after its first lines: they are read out too.
+    let root = mount_app_at("#scenario=too-many-recipients&step=56").await;
+    yew::scheduler::flush().await;
+    let said = element(&root, ".region-details [aria-live='polite']")
+        .text_content()
+        .unwrap_or_default();
+    assert!(said.contains("S: 452 4.5.3"), "{said}");
     mount_app_at("#").await;
 }

@@ -7,7 +7,7 @@ use super::focus_on_page;
 use crate::sim::steps::{
     lines_repeated, refusal_lines, wire_lines, LineEnding, Refusal, Step, StepExplanation,
 };
-use crate::sim::trace::{format_time, Event, TraceEvent};
+use crate::sim::trace::{describe_fate, format_time, Event, Outcome, TraceEvent};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -216,12 +216,21 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
                     <h3 class="details-heading">
                         { e.heading.clone() }
                     </h3>
-                    <p class="explanation-meaning">{ e.meaning.to_string() }</p>
+                    // Why this server sent it first: the general meaning of a code can
+                    // mislead on its own (greylisting's 451 "local error in processing"), and
+                    // in a short window only the first lines are in sight.
                     <p class="explanation-why">{ as_sentence(&e.why) }</p>
+                    <p class="explanation-meaning">
+                        <span class="explanation-label">{ "What the code means in general: " }</span>
+                        { e.meaning.to_string() }
+                    </p>
                     <p class="explanation-rfc">{ e.rfc.to_string() }</p>
                 </div>
             }) }
             { wire(loaded, step, bytes_open) }
+            if let Some(outcomes) = outcomes_at_the_check(loaded, step) {
+                { list("Outcomes", outcomes) }
+            }
             { list("Open sessions", sessions) }
             { list("Queued", queued) }
             { list("Mailboxes", mailboxes) }
@@ -229,14 +238,49 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
     }
 }
 
+/// At the conservation check that ends a run, every recipient's outcome, as the command
+/// line's outcome list has them: the check refers to them, and the mailboxes alone do not tell
+/// (a message fetched and deleted is in none).
+fn outcomes_at_the_check(loaded: &Loaded, step: &Step) -> Option<Vec<String>> {
+    let events = &loaded.viewer.trace().events;
+    if !matches!(
+        events.get(step.event),
+        Some(TraceEvent {
+            event: Event::ConservationChecked { .. },
+            ..
+        })
+    ) {
+        return None;
+    }
+    Some(
+        events
+            .iter()
+            .filter_map(|event| match &event.event {
+                Event::Outcome(outcome) => {
+                    let Outcome {
+                        message,
+                        recipient,
+                        fate,
+                    } = &**outcome;
+                    Some(format!("{message} <{recipient}>: {}", describe_fate(fate)))
+                }
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
 /// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
 /// together, and the one that matters need not be the first) and what it means.
 fn announcement(step: &Step) -> String {
+    // The lines the details repeat: the first ones, and the first refusal among them.
+    let shown = lines_repeated(&refusal_lines(step), STEP_LINES_SHOWN);
     let line = step
         .lines
         .iter()
-        .take(STEP_LINES_SHOWN)
-        .map(|line| split_line(line).2)
+        .zip(shown)
+        .filter(|(_, shown)| *shown)
+        .map(|(line, _)| split_line(line).2)
         .collect::<Vec<_>>()
         .join(". ");
     let meaning = match refusals_first(&step.explanations).next() {

@@ -560,8 +560,44 @@ await test('a window resized or zoomed keeps the step, the focus and what the de
   }
 });
 
+// A projector at 1920x1080 zoomed to 200% is 960x540; a taller window must not show less of
+// the conversation and the explanation than a shorter one (a band of window heights that gave
+// the diagram more room once left the details 143 px at 540 px, against 267 px at 520).
+await test('a taller window never shows less of the conversation and the details', async () => {
+  for (const width of [960, 1366]) {
+    const { context, page, errors } = await openApp({ viewport: { width, height: 900 } });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+      await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+      const seen = [];
+      for (let height = 480; height <= 900; height += 20) {
+        await page.setViewportSize({ width, height });
+        await page.waitForTimeout(50);
+        seen.push(await page.evaluate(() => ({
+          height: window.innerHeight,
+          details: document.querySelector('.region-details').getBoundingClientRect().height,
+          conversation: document.querySelector('.region-conversation').getBoundingClientRect().height,
+          diagram: document.querySelector('.region-topology').getBoundingClientRect().height,
+        })));
+      }
+      let most = 0;
+      for (const at of seen) {
+        // A change of band (titles shown again, a larger masthead) may take a few lines back,
+        // never most of the room.
+        assert.ok(at.details >= most - 60, `details ${at.details} px at ${width}x${at.height}, after ${most} px in a shorter window: ${JSON.stringify(seen)}`);
+        assert.ok(at.details >= 200 && at.conversation >= 200, `room at ${width}x${at.height}: ${JSON.stringify(at)}`);
+        assert.ok(at.diagram >= 96, `the diagram keeps some room at ${width}x${at.height}: ${JSON.stringify(at)}`);
+        most = Math.max(most, at.details);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
 await test('in a short window the step, its explanation and the buttons are in sight together', async () => {
-  for (const viewport of [{ width: 853, height: 480 }, { width: 844, height: 390 }]) {
+  for (const viewport of [{ width: 960, height: 540 }, { width: 853, height: 480 }, { width: 844, height: 390 }]) {
     const { context, page, errors } = await openApp({ viewport });
     try {
       await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
@@ -580,9 +616,9 @@ await test('in a short window the step, its explanation and the buttons are in s
           details: box('.region-details').height,
           lineInLog: line.top >= log.top - 1 && line.bottom <= log.bottom + 1,
           lineInWindow: inWindow(line),
-          // The explanation of the 550: its heading, and its meaning begun.
+          // The explanation of the 550: its heading, and why this server sent it begun.
           explanation: inWindow(box('.details-body .explanation-permanent h3'))
-            && box('.details-body .explanation-permanent .explanation-meaning').top < window.innerHeight - 16,
+            && box('.details-body .explanation-permanent .explanation-why').top < window.innerHeight - 16,
           buttons: inWindow(box('.controls')),
         };
       });
