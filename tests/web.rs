@@ -359,7 +359,7 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     assert_eq!(position(&root).0, 3);
     let details = text_of(&root, ".region-details");
     assert!(
-        details.contains("\"fbclid=abc\", which is left out"),
+        details.contains("\"fbclid=abc\", which is left out. The scenario opens at step 3."),
         "{details}"
     );
     // Said over the step's details, which stay.

@@ -96,17 +96,17 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 // by hand or cut and pasted wrong, and showing one would hide that.
                 if scenario.as_deref().is_some_and(|first| first != name) {
                     return Err(format!(
-                        "This link names two scenarios, {:?} and {:?}; a link names one.",
-                        shortened(&scenario_written),
-                        shortened(&value)
+                        "This link names two scenarios, {} and {}; a link names one.",
+                        quoted(&scenario_written),
+                        quoted(&value)
                     ));
                 }
                 scenario_written = value.clone();
                 if !is_library_name(&name) {
                     return Err(format!(
-                        "This link names the scenario {:?}, which is not a scenario name \
+                        "This link names the scenario {}, which is not a scenario name \
                          (letters a to z, digits and '-').",
-                        shortened(&value)
+                        quoted(&value)
                     ));
                 }
                 scenario = Some(name);
@@ -124,9 +124,9 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 }
                 (None, _) => {
                     step_problem.get_or_insert(format!(
-                        "This link gives the step {:?}, which is not a step number \
+                        "This link gives the step {}, which is not a step number \
                          (0, 1, 2, ...).",
-                        shortened(&value)
+                        quoted(&value)
                     ));
                 }
             },
@@ -138,7 +138,7 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         let mut named: Vec<String> = unknown_parts
             .iter()
             .take(UNKNOWN_PARTS_NAMED)
-            .map(|part| format!("{:?}", shortened(part)))
+            .map(|part| quoted(part))
             .collect();
         if unknown_parts.len() > UNKNOWN_PARTS_NAMED {
             named.push(format!(
@@ -187,6 +187,24 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
 
 /// The longest part of a link quoted whole in a complaint.
 const PART_CHARS_QUOTED: usize = 40;
+
+/// `part` as a complaint quotes it, in double quotes: [`shortened`], with each character that
+/// would not show (a control character, a right-to-left override) written as `U+202E`, so
+/// that the reader sees it is there.
+fn quoted(part: &str) -> String {
+    let mut text = String::from("\"");
+    for c in shortened(part).chars() {
+        // `escape_debug` escapes what does not print, and the quote and the backslash, which
+        // print.
+        if c != '"' && c != '\\' && c.escape_debug().nth(1).is_some() {
+            let _ = write!(text, "U+{:04X}", u32::from(c));
+        } else {
+            text.push(c);
+        }
+    }
+    text.push('"');
+    text
+}
 
 /// `part` as a complaint quotes it: whole, or its start and "...".
 fn shortened(part: &str) -> String {
@@ -342,9 +360,13 @@ mod tests {
         }
         let long = format!("#scenario={}", "a".repeat(3000));
         assert!(parse(&long).unwrap_err().contains("over 2048"));
-        // Control characters are quoted, never written out.
+        // Characters that would not show are named, never written out.
         let error = parse("#scenario=a\u{7}b").unwrap_err();
-        assert!(error.contains("\\u{7}"), "{error}");
+        assert!(error.contains("\"aU+0007b\""), "{error}");
+        let error = parse("#scenario=%E2%80%AEgreylisting").unwrap_err();
+        assert!(error.contains("\"U+202Egreylisting\""), "{error}");
+        // A quote or a backslash shows as itself.
+        assert_eq!(quoted("a\"b\\c"), "\"a\"b\\c\"");
     }
 
     #[test]

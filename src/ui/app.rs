@@ -186,7 +186,8 @@ impl Lab {
             })
         };
         let outcome = match (link.step_unreadable, stays, opened.player.cursor) {
-            (false, _, _) => String::new(),
+            (false, _, cursor) if cursor > 0 => format!(" The scenario opens at step {cursor}."),
+            (false, _, _) => " The scenario opens at its start.".to_string(),
             (true, true, cursor) if cursor > 0 => {
                 format!(" The scenario stays at step {cursor}.")
             }
