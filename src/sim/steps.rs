@@ -97,6 +97,22 @@ pub fn wire_lines(bytes: &[u8], max_lines: usize) -> (Vec<WireLine>, usize) {
     (lines, left_out)
 }
 
+/// How many CRs and LFs in `bytes` are not part of a CRLF: each splits a row of
+/// [`wire_lines`] without ending a line (RFC 5321 2.3.8: only CRLF ends one).
+pub fn bare_line_endings(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    let mut rest = bytes;
+    while let Some(at) = memchr::memchr2(b'\r', b'\n', rest) {
+        if rest[at..].starts_with(b"\r\n") {
+            rest = &rest[at + 2..];
+        } else {
+            count += 1;
+            rest = &rest[at + 1..];
+        }
+    }
+    count
+}
+
 /// Cuts a trace into steps.
 pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut renderer = TextRenderer::default();
@@ -596,6 +612,20 @@ mod tests {
         let (lines, left_out) = wire_lines(b"a\r\nb\r\nc\r\n", 2);
         assert_eq!((lines.len(), left_out), (2, 1));
         assert_eq!(wire_lines(b"", 5), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn bare_line_endings_are_the_rows_that_end_no_line() {
+        let bytes = b"Hello\n.\r\nMAIL FROM:<a@b>\r\n\tx\x07\ry\r";
+        let (rows, _) = wire_lines(bytes, 10);
+        let bare = rows
+            .iter()
+            .filter(|row| matches!(row.ending, LineEnding::BareLf | LineEnding::BareCr))
+            .count();
+        assert_eq!(bare_line_endings(bytes), bare);
+        assert_eq!(bare_line_endings(bytes), 3);
+        assert_eq!(bare_line_endings(b"a\r\n\r\n"), 0);
+        assert_eq!(bare_line_endings(b"\n\r"), 2);
     }
 
     #[test]

@@ -5,7 +5,8 @@ use super::app::{run_identity, same_run, Loaded};
 use super::conversation::{line_classes, split_line};
 use super::focus_on_page;
 use crate::sim::steps::{
-    lines_repeated, refusal_lines, wire_lines, LineEnding, Refusal, Step, StepExplanation,
+    bare_line_endings, lines_repeated, refusal_lines, wire_lines, LineEnding, Refusal, Step,
+    StepExplanation,
 };
 use crate::sim::trace::{describe_fate, format_time, Event, Outcome, TraceEvent};
 use std::rc::Rc;
@@ -356,6 +357,22 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
     let (lines, left_out) = wire_lines(bytes.as_bytes(), WIRE_LINES_SHOWN);
     let octets = bytes.as_bytes().len();
     let total = lines.len() + left_out;
+    let plural = |count: usize| if count == 1 { "" } else { "s" };
+    // Only CRLF ends a line: a bare CR or LF starts a row of its own below, inside a line.
+    let summary = match bare_line_endings(bytes.as_bytes()) {
+        0 => format!(
+            "The bytes as sent: {total} line{}, {octets} octets",
+            plural(total)
+        ),
+        bare => {
+            let lines = total - bare;
+            format!(
+                "The bytes as sent: {lines} line{} in {total} rows ({bare} bare CR or LF, which \
+                 ends no line), {octets} octets",
+                plural(lines)
+            )
+        }
+    };
     let ontoggle = {
         let open = open.clone();
         Callback::from(move |event: web_sys::Event| {
@@ -365,7 +382,7 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
     };
     html! {
         <details class="wire" open={**open} {ontoggle}>
-            <summary>{ format!("The bytes as sent: {total} line{}, {octets} octets", if total == 1 { "" } else { "s" }) }</summary>
+            <summary>{ summary }</summary>
             <pre class="wire-lines" tabindex="0" role="group" aria-label="The bytes, line by line">
                 { for lines.iter().map(|line| {
                     let (ending, class) = match line.ending {
