@@ -618,6 +618,12 @@ async fn the_details_read_as_sentences() {
     yew::scheduler::flush().await;
     let details = text_of(&root, ".region-details");
     assert!(details.contains("q1 m1 for no recipient left"), "{details}");
+    // A bounce queued and not yet tried.
+    let root = mount_app_at("#scenario=unknown-user-after-relay&step=94").await;
+    yew::scheduler::flush().await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains("(not tried yet)"), "{details}");
+    assert!(!details.contains("(attempt 0)"), "{details}");
     // The last step, the conservation check, lists every recipient's outcome: bob fetched
     // and deleted his message, so the mailboxes alone would show nothing.
     let root = mount_app_at("#scenario=basic-delivery&step=100000").await;

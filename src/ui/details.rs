@@ -167,9 +167,13 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
                 } else {
                     e.recipients.join(", ")
                 };
+                let attempt = match e.attempts {
+                    0 => "not tried yet".to_string(),
+                    attempts => format!("attempt {attempts}"),
+                };
                 format!(
-                    "{host}: q{entry} {} for {recipients} (attempt {})",
-                    e.message, e.attempts
+                    "{host}: q{entry} {} for {recipients} ({attempt})",
+                    e.message
                 )
             })
         })
@@ -186,7 +190,8 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
     let list = |title: &'static str, items: Vec<String>| {
         html! {
             <div class="details-state">
-                <h4>{ title }</h4>
+                // h3, as the explanations' headings: the next level under the region's h2.
+                <h3>{ title }</h3>
                 if items.is_empty() {
                     <p class="details-none">{ "none" }</p>
                 } else {
