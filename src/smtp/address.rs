@@ -662,7 +662,7 @@ impl<'a> Cursor<'a> {
             let label = &self.text.as_bytes()[label_start..self.pos];
             if label.is_empty() {
                 return Err(AddressError::Syntax(if self.peek() == Some(b'@') {
-                    "bad domain (a second \"@\": a mailbox has one, before its domain)"
+                    "bad domain (a second \"@\": an unquoted local part cannot hold one)"
                 } else {
                     "bad domain (empty label)"
                 }));
@@ -856,7 +856,7 @@ mod tests {
             (
                 "<a@@b.c>",
                 AddressError::Syntax(
-                    "bad domain (a second \"@\": a mailbox has one, before its domain)",
+                    "bad domain (a second \"@\": an unquoted local part cannot hold one)",
                 ),
             ),
             (

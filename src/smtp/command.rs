@@ -461,7 +461,7 @@ fn address_error(verb: Verb, error: &AddressError) -> CommandError {
             "Bad address syntax".to_string(),
             format!(
                 "{error}: RFC 5321 4.1.2's syntax does not allow it; some servers are \
-                 laxer and take such an address as it is"
+                 laxer and may take such an address as it is"
             ),
             "RFC 5321 4.1.2",
         ),

@@ -115,7 +115,7 @@ impl Decision {
                  not authenticated, so relaying is refused (an open relay would carry \
                  anybody's spam); Postfix answers 554 5.7.1 here by default, Exim 550"
             ),
-            "RFC 5321 3.6.2, RFC 3463 3.8 (X.7.1)",
+            "RFC 5321 3.6.1, RFC 3463 3.8 (X.7.1)",
         )
     }
 
@@ -127,7 +127,8 @@ impl Decision {
             "User unknown",
             format!(
                 "{domain} is a local domain but has no mailbox \"{local_part}\"; refusing at \
-                 RCPT means the sending server, not this one, tells the sender"
+                 RCPT leaves telling the sender to the SMTP client that sent it (the sender's \
+                 server, or a relay on the way), not to this server"
             ),
             "RFC 5321 3.3, RFC 3463 3.2 (X.1.1)",
         )
@@ -401,9 +402,10 @@ impl Greylist {
                 (4, 7, 1),
                 "Greylisted, please try again later",
                 format!(
-                    "{seen}; a real MTA queues and retries, spamware often does not. A retry \
-                     is accepted after {} s more; when it comes is up to the sender's queue \
-                     (RFC 5321 4.5.4.1 asks for waits of at least 30 minutes)",
+                    "{seen}; a real MTA queues and retries, spam software often does not. A \
+                     retry is accepted once {} more seconds have passed; when it comes is up \
+                     to the sender's queue (RFC 5321 4.5.4.1 asks for waits of at least 30 \
+                     minutes)",
                     (ready_ms - now_ms).div_ceil(1000)
                 ),
                 "RFC 6647 2",

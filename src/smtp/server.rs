@@ -1527,7 +1527,7 @@ impl<P: Policy> ServerSession<P> {
         if self.source_route_given {
             " The source route before the mailbox (\"@host,...:\") is obsolete: the server \
              accepts it and ignores it, and the mail goes by the mailbox's own domain \
-             (RFC 5321 4.1.1.3 and appendix C)."
+             (RFC 5321 3.6.1, 4.1.1.3 and appendix C)."
         } else {
             ""
         }
@@ -2531,13 +2531,14 @@ impl<P: Policy> ServerSession<P> {
                 format!("Message refused: bare {name} in message data"),
             ),
             format!(
-                "the {verb} content has a {name} not paired with CR LF (the first after \
-                 {offset} octets). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
+                "the {verb} content has a {name} not paired with CR LF (the first is octet {} \
+                 of the data). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
                  <LF>.<CR><LF>, <LF>.<LF>, <CR>.<CR> or <CR>.<CR><LF> as the end of data could \
                  be made to deliver a second, forged message (SMTP smuggling, CVE-2023-51764). \
-                 The data was read to the real end and refused, as Postfix's \
-                 smtpd_forbid_bare_newline=reject does with a bare LF (Postfix does not check \
-                 bare CR)"
+                 The data was read to the real end and refused, and the session goes on; \
+                 Postfix's smtpd_forbid_bare_newline=reject refuses a bare LF so too, and \
+                 then closes the connection (it does not check bare CR)",
+                offset + 1
             ),
             "RFC 5321 2.3.8, 4.1.1.4",
         );
@@ -2934,10 +2935,11 @@ impl<P: Policy> ServerSession<P> {
                     "Authentication successful",
                 ),
                 format!(
-                    "the credentials for \"{authcid}\" are valid. Real servers offer PLAIN \
-                     and LOGIN only over TLS (after STARTTLS, or on port 465 where TLS \
-                     starts at once, RFC 8314), since the password travels in clear base64; \
-                     this teaching server has no TLS"
+                    "the credentials for \"{authcid}\" are valid. A well-configured server \
+                     offers PLAIN and LOGIN only over TLS (after STARTTLS, or on port 465 \
+                     where TLS starts at once, RFC 8314; Postfix's smtpd_tls_auth_only = yes), \
+                     since base64 is an encoding anyone can decode, not encryption; this \
+                     teaching server has no TLS"
                 ),
                 "RFC 4954 4, 6",
             );
@@ -2957,12 +2959,12 @@ impl<P: Policy> ServerSession<P> {
                     Some(authzid) => format!(
                         "\"{authcid}\" asked to act as \"{authzid}\" (the authorization \
                          identity, RFC 4616 2), which the server did not allow, or the user \
-                         name or its password is wrong (the server does not say which, to \
-                         not help guessing)"
+                         name or its password is wrong (the server does not say which, so \
+                         as not to help guessing)"
                     ),
                     None => format!(
                         "the user name \"{authcid}\" or its password is wrong (the server \
-                         does not say which, to not help guessing)"
+                         does not say which, so as not to help guessing)"
                     ),
                 },
                 "RFC 4954 6",
