@@ -297,7 +297,8 @@ impl fmt::Display for MxNote {
                 write!(
                     f,
                     "this host is {} at preference {preference}; it drops that level and every \
-                     less preferred one (RFC 5321 5.1):",
+                     less preferred one, so that it never sends the mail to itself or further \
+                     from its destination (RFC 5321 5.1). Dropped:",
                     local_name.without_final_dot()
                 )?;
                 for name in dropped {
