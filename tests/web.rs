@@ -308,6 +308,29 @@ async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the
 }
 
 #[wasm_bindgen_test]
+async fn a_link_written_with_a_question_mark_is_followed_and_put_right() {
+    let window = gloo::utils::window();
+    let path = window.location().pathname().unwrap_or_default();
+    let root = mount_app_at(&format!("{path}?scenario=null-mx&step=3")).await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 3);
+    assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
+    // The address now reads as every other link: the query moved after '#'.
+    assert_eq!(window.location().search().unwrap_or_default(), "");
+    assert_eq!(address().await, "#scenario=null-mx&step=3");
+    // A query that is no link to a scenario is left alone, and opens nothing.
+    let root = mount_app_at(&format!("{path}?utm_source=x")).await;
+    yew::scheduler::flush().await;
+    assert!(text_of(&root, ".controls-position").contains("No scenario loaded"));
+    assert_eq!(
+        window.location().search().unwrap_or_default(),
+        "?utm_source=x"
+    );
+    assert!(text_of(&root, ".region-details").contains("Each step's details appear here"));
+    mount_app_at(&path).await;
+}
+
+#[wasm_bindgen_test]
 async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_left_out() {
     let root = mount_app_at("#scenario=null-mx&step=fifty").await;
     yew::scheduler::flush().await;

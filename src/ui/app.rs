@@ -38,6 +38,30 @@ impl Loaded {
     }
 }
 
+/// The address's fragment; or, when it has none, its query when that is a link to a
+/// scenario written with '?' instead of '#' (by hand, say): the address is then put right, so
+/// that it reads as every other link does.
+fn fragment_or_query_link() -> String {
+    let window = gloo::utils::window();
+    let location = window.location();
+    let fragment = location.hash().unwrap_or_default();
+    if !fragment.is_empty() {
+        return fragment;
+    }
+    let query = location.search().unwrap_or_default();
+    let Some(moved) = query.strip_prefix('?').map(|query| format!("#{query}")) else {
+        return fragment;
+    };
+    if !link::parse(&moved).is_ok_and(|link| link.is_some()) {
+        return fragment;
+    }
+    let path = location.pathname().unwrap_or_default();
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("{path}{moved}")));
+    }
+    moved
+}
+
 /// Which run (or part of one, such as its map) a state holds (0 for none), for effects that
 /// must run again when another scenario is shown at the same step: its address, since a run
 /// is only ever replaced, never changed in place.
@@ -255,7 +279,7 @@ pub fn app() -> Html {
         use_effect_with((), move |_| {
             let window = gloo::utils::window();
             let follow = move || {
-                let fragment = gloo::utils::window().location().hash().unwrap_or_default();
+                let fragment = fragment_or_query_link();
                 let to_a_step = link::parse(&fragment).is_ok_and(|l| l.is_some_and(|l| l.step > 0));
                 lab.dispatch(LabAction::FollowLink(fragment));
                 if to_a_step {
