@@ -492,14 +492,15 @@ struct Greeted {
 
 /// How a command line ended.
 enum LineScan {
-    /// A line ended by CRLF (or, when normalising, by a bare CR or LF): content range and
-    /// octets consumed.
+    /// A line ended by CRLF (or, when normalising, by a bare LF): content range and octets
+    /// consumed.
     Line {
         end: usize,
         consumed: usize,
     },
-    /// A bare CR or LF in a command line (reject mode): it does not end the line. Content
-    /// range up to and with the bare octet, and octets consumed.
+    /// A bare CR or LF in a command line (reject mode; a bare CR in normalize mode too): it
+    /// does not end the line. Content range up to and with the bare octet, and octets
+    /// consumed.
     Bare {
         kind: BareKind,
         end: usize,
@@ -1283,6 +1284,12 @@ impl<P: Policy> ServerSession<P> {
         .map(|(_, increase)| increase)
     }
 
+    /// Whether a bare LF ends command lines and a bare CR or LF in message data is stored as
+    /// CRLF (`BareLineEnding::Normalize`).
+    fn normalizes_bare_lf(&self) -> bool {
+        self.config.bare_line_ending == BareLineEnding::Normalize
+    }
+
     /// Finds the end of the command line at the start of `bytes`, or its first bare CR or
     /// LF. Only CRLF ends a line (RFC 5321 2.3.8); in normalize mode a bare LF ends it too,
     /// as `nc` without `-C` and Postfix's `smtpd_forbid_bare_newline = normalize` have it. A
@@ -1290,7 +1297,7 @@ impl<P: Policy> ServerSession<P> {
     /// `MAIL FROM:<a>\rRCPT TO:<b>` pass as two commands where a CRLF-reading server sees
     /// one.
     fn scan_line(&self, bytes: &[u8]) -> LineScan {
-        let normalize = self.config.bare_line_ending == BareLineEnding::Normalize;
+        let normalize = self.normalizes_bare_lf();
         let Some(i) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') else {
             return LineScan::Incomplete;
         };
@@ -1425,9 +1432,9 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    /// A bare CR or LF in a command line (reject mode), `line` up to and with it: answered at
-    /// once, unless the line starts with BDAT and a chunk size. Returns how the rest of the
-    /// line is to be skipped.
+    /// A bare CR or LF in a command line (reject mode; a bare CR in normalize mode too), `line`
+    /// up to and with it: answered at once, unless the line starts with BDAT and a chunk size.
+    /// Returns how the rest of the line is to be skipped.
     fn bare_in_command(&mut self, kind: BareKind, line: &[u8]) -> SkippedLine {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
         self.report_command(line, in_auth_exchange);
@@ -1439,12 +1446,18 @@ impl<P: Policy> ServerSession<P> {
             }
         }
         let name = kind.name();
-        self.send(
-            reply(
-                500,
-                SYNTAX,
-                format!("Bare {name} in command line; end lines with <CR><LF>"),
-            ),
+        let why = if self.normalizes_bare_lf() {
+            format!(
+                "a {name} not paired with LF never ends a line (RFC 5321 2.3.8). This server \
+                 takes a bare LF as a line end (its normalize setting, for clients like `nc` \
+                 that send one), but not a bare {name}: taken as an end, it would make one line \
+                 two commands where other servers see one. The server answers at once and \
+                 then drops the rest of the line, up to its CR LF or bare LF, without another \
+                 reply: it is still the same line, it gets one reply (RFC 5321 4.2), and text \
+                 after a bare {name} must not run as a command. A second bare {name} before \
+                 that closes the connection"
+            )
+        } else {
             format!(
                 "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
                  line goes on to the next CR LF and is not a command. The server answers at \
@@ -1455,7 +1468,15 @@ impl<P: Policy> ServerSession<P> {
                  LF before it closes the connection. Postfix with \
                  smtpd_forbid_bare_newline=reject answers 550 5.5.2 and closes the connection \
                  at the first bare LF (it does not check bare CR)"
+            )
+        };
+        self.send(
+            reply(
+                500,
+                SYNTAX,
+                format!("Bare {name} in command line; end lines with <CR><LF>"),
             ),
+            why,
             "RFC 5321 2.3.8",
         );
         if in_auth_exchange {
@@ -1474,6 +1495,15 @@ impl<P: Policy> ServerSession<P> {
     /// them can run as a command.
     fn bare_in_bdat(&mut self, kind: BareKind, size: u64) {
         let name = kind.name();
+        // In normalize mode only a bare CR gets here, and a bare LF ends the line.
+        let (line_end, second) = if self.normalizes_bare_lf() {
+            (
+                "its CR LF or bare LF (this server takes a bare LF as a line end)",
+                "CR",
+            )
+        } else {
+            ("the next CR LF", "CR or LF")
+        };
         self.drop_refused_chunk(
             reply(
                 500,
@@ -1482,12 +1512,12 @@ impl<P: Policy> ServerSession<P> {
             ),
             &format!(
                 "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
-                 line went on to the next CR LF and is not a command; it was dropped up to \
-                 there. It starts with BDAT and a chunk size before the bare {name}, so the \
-                 answer waited for the line's end and its chunk, taken to follow the CR LF: \
-                 with the rest of the line, that drops every octet a client that ends lines \
-                 with a bare {name} meant as the chunk too. Send CR LF (`nc -C`): a second \
-                 bare CR or LF before it closes the connection"
+                 line went on to {line_end} and is not a command; it was dropped up to there. \
+                 It starts with BDAT and a chunk size before the bare {name}, so the answer \
+                 waited for the line's end and its chunk, taken to follow that end: with the \
+                 rest of the line, that drops every octet a client that ends lines with a bare \
+                 {name} meant as the chunk too. Send CR LF (`nc -C`): a second bare {second} \
+                 before the line's end closes the connection"
             ),
             "RFC 5321 2.3.8".into(),
             size,
@@ -1509,8 +1539,8 @@ impl<P: Policy> ServerSession<P> {
                 ),
             ),
             format!(
-                "a second bare {name} before any CR LF: this client ends its lines with bare \
-                 {name} and will not get the one reply per line it waits for, so the server \
+                "a second bare {name} before the line's end: this client ends its lines with \
+                 bare {name} and will not get the one reply per line it waits for, so the server \
                  closes the connection. RFC 5321 2.3.8 says only that lines end with CR LF; \
                  closing is the server defending itself against a client it cannot serve, \
                  which 7.8 allows. Postfix with smtpd_forbid_bare_newline=reject answers \
@@ -1523,13 +1553,19 @@ impl<P: Policy> ServerSession<P> {
     }
 
     /// What an accepted MAIL or RCPT adds when its path had a source route.
-    fn source_route_note(&self) -> &'static str {
-        if self.source_route_given {
-            " The source route before the mailbox (\"@host,...:\") is obsolete: the server \
-             accepts it and ignores it, and the mail goes by the mailbox's own domain \
-             (RFC 5321 3.6.1, 4.1.1.3 and appendix C)."
-        } else {
-            ""
+    fn source_route_note(&self, role: AddressRole) -> &'static str {
+        match (self.source_route_given, role) {
+            (false, _) => "",
+            (true, AddressRole::Sender) => {
+                " The source route before the mailbox (\"@host,...:\") is obsolete: the \
+                 server accepts it and ignores it, and a bounce goes to the mailbox itself \
+                 (RFC 5321 4.1.1.2, 3.6.1 and appendix C)."
+            }
+            (true, AddressRole::Recipient) => {
+                " The source route before the mailbox (\"@host,...:\") is obsolete: the \
+                 server accepts it and ignores it, and the mail goes by the mailbox's own \
+                 domain (RFC 5321 4.1.1.3, 3.6.1 and appendix C)."
+            }
         }
     }
 
@@ -1973,7 +2009,7 @@ impl<P: Policy> ServerSession<P> {
                         ),
                         format!(
                             "MAIL starts a mail transaction: {why}.{null_note}{}",
-                            self.source_route_note()
+                            self.source_route_note(AddressRole::Sender)
                         ),
                         "RFC 5321 4.1.1.2",
                     ),
@@ -2134,7 +2170,7 @@ impl<P: Policy> ServerSession<P> {
         let decision = self.policy.check_rcpt(&info, &transaction, mailbox);
         match decision {
             Decision::Accept { why } => {
-                let why = match self.source_route_note() {
+                let why = match self.source_route_note(AddressRole::Recipient) {
                     "" => why,
                     note => format!("{why}.{note}").into(),
                 };
@@ -3018,7 +3054,7 @@ fn session_info<'a>(
 /// and CRLF (RFC 5321 4.5.3.1.5), and a keyword that long is not one anybody implements.
 const KEYWORD_SHOWN_MAX_CHARS: usize = 64;
 
-/// Which address of the envelope a refusal is about.
+/// Which address of the envelope a refusal or a note is about.
 #[derive(Clone, Copy)]
 enum AddressRole {
     Sender,
