@@ -564,7 +564,7 @@ await test('a window resized or zoomed keeps the step, the focus and what the de
 // the conversation and the explanation than a shorter one (a band of window heights that gave
 // the diagram more room once left the details 143 px at 540 px, against 267 px at 520).
 await test('a taller window never shows less of the conversation and the details', async () => {
-  for (const width of [960, 1366]) {
+  for (const width of [730, 760, 853, 960, 1366]) {
     const { context, page, errors } = await openApp({ viewport: { width, height: 900 } });
     try {
       await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
@@ -575,6 +575,8 @@ await test('a taller window never shows less of the conversation and the details
         await page.waitForTimeout(50);
         seen.push(await page.evaluate(() => ({
           height: window.innerHeight,
+          controls: document.querySelector('.region-controls').getBoundingClientRect().height,
+          controlsBottom: document.querySelector('.region-controls').getBoundingClientRect().bottom,
           details: document.querySelector('.region-details').getBoundingClientRect().height,
           conversation: document.querySelector('.region-conversation').getBoundingClientRect().height,
           diagram: document.querySelector('.region-topology').getBoundingClientRect().height,
@@ -587,6 +589,7 @@ await test('a taller window never shows less of the conversation and the details
         assert.ok(at.details >= most - 60, `details ${at.details} px at ${width}x${at.height}, after ${most} px in a shorter window: ${JSON.stringify(seen)}`);
         assert.ok(at.details >= 200 && at.conversation >= 200, `room at ${width}x${at.height}: ${JSON.stringify(at)}`);
         assert.ok(at.diagram >= 96, `the diagram keeps some room at ${width}x${at.height}: ${JSON.stringify(at)}`);
+        assert.ok(at.controlsBottom <= at.height + 1, `the buttons are in the window at ${width}x${at.height}: ${JSON.stringify(at)}`);
         most = Math.max(most, at.details);
       }
       assert.deepEqual(errors, []);
