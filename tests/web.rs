@@ -470,7 +470,7 @@ async fn a_transmission_can_be_seen_whole_with_its_line_endings() {
     assert!(wire.contains("MAIL FROM:<ceo@receiver.test>"), "{wire}");
     // Lines counted as the conversation counts them: the bare LF ends none.
     assert!(
-        wire.contains("12 lines in 13 rows (1 bare CR or LF, which ends no line)"),
+        wire.contains("12 lines in 13 rows (a bare CR or LF, which ends no line)"),
         "{wire}"
     );
     // The message data of the attachments scenario is too long for the conversation, whose

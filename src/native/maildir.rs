@@ -47,6 +47,8 @@ impl MaildirStore {
     /// disk (synced) when this returns `Ok`; only then may the server answer 250.
     pub fn deliver(&self, mailbox: &str, message: &[u8]) -> io::Result<PathBuf> {
         let dir = self.mailbox_dir(mailbox);
+        // The root as any directory; each mailbox's own directories private.
+        fs::create_dir_all(&self.root)?;
         for sub in ["tmp", "new", "cur"] {
             private_dir_builder().create(dir.join(sub))?;
         }
@@ -90,7 +92,8 @@ impl MaildirStore {
     }
 }
 
-/// Creates a directory and its missing parents, readable by the owner alone (on Unix).
+/// Creates a directory and its missing parents (under an existing root: the mailbox's own),
+/// readable by the owner alone (on Unix).
 fn private_dir_builder() -> fs::DirBuilder {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);

@@ -317,7 +317,7 @@ impl Transaction {
         let [number, lines] = arguments else {
             return wrong_arguments("TOP", "two arguments, a message number and a line count");
         };
-        let Some(lines) = parse_line_count(lines) else {
+        let Some(lines) = parse_decimal(lines) else {
             return Response::err(
                 "invalid number of lines",
                 "TOP msg n: n is a non-negative number of body lines.",
@@ -419,7 +419,7 @@ impl Transaction {
     fn message_ref(&self, argument: &str) -> MessageRef {
         let transaction = self;
         let count = transaction.messages.len();
-        let Some(number) = parse_number(argument) else {
+        let Some(number) = parse_decimal(argument) else {
             return MessageRef::Refused(Response::err(
                 "invalid message number",
                 "A message number is a decimal number, starting at 1.",
@@ -1272,21 +1272,11 @@ fn wrong_arguments(keyword: &str, wanted: &str) -> Response {
     )
 }
 
-/// A decimal number of at most 10 digits (no sign, no spaces); longer numbers cannot name a
-/// message and would overflow.
-/// A message number: decimal digits, any number of them (leading zeros too). A value past 64
-/// bits is read as the largest, which names no message, so that every number too large gets
-/// the same "no such message" answer.
-fn parse_number(text: &str) -> Option<u64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(text.parse().unwrap_or(u64::MAX))
-}
-
-/// TOP's line count: any non-negative number, however large (RFC 1939 7: more lines than
-/// the body has means the whole message), so digits beyond 64 bits stand for "all".
-fn parse_line_count(text: &str) -> Option<u64> {
+/// A decimal number, however many digits (leading zeros too; no sign, no spaces); a value
+/// past 64 bits is read as the largest. As a message number that names no message, so every
+/// number too large gets the same "no such message" answer; as TOP's line count (RFC 1939 7:
+/// more lines than the body has means the whole message) it stands for "all".
+fn parse_decimal(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -194,9 +194,9 @@ const PART_CHARS_QUOTED: usize = 40;
 fn quoted(part: &str) -> String {
     let mut text = String::from("\"");
     for c in shortened(part).chars() {
-        // `escape_debug` escapes what does not print, and the quote and the backslash, which
+        // `escape_debug` escapes what does not print, and the quotes and the backslash, which
         // print.
-        if c != '"' && c != '\\' && c.escape_debug().nth(1).is_some() {
+        if !matches!(c, '"' | '\'' | '\\') && c.escape_debug().nth(1).is_some() {
             let _ = write!(text, "U+{:04X}", u32::from(c));
         } else {
             text.push(c);
@@ -366,7 +366,7 @@ mod tests {
         let error = parse("#scenario=%E2%80%AEgreylisting").unwrap_err();
         assert!(error.contains("\"U+202Egreylisting\""), "{error}");
         // A quote or a backslash shows as itself.
-        assert_eq!(quoted("a\"b\\c"), "\"a\"b\\c\"");
+        assert_eq!(quoted("a\"b\\c'd"), "\"a\"b\\c'd\"");
     }
 
     #[test]

@@ -445,7 +445,7 @@ fn address_error(verb: Verb, error: &AddressError) -> CommandError {
         | AddressError::DomainTooLong { .. }
         | AddressError::LabelTooLong { .. }
         | AddressError::PathTooLong { .. } => (
-            // RFC 5321 4.5.3.1.10 gives "501 Path too long" for the whole path; the reply
+            // RFC 5321 4.5.3.1.9 gives "501 Path too long" for the whole path; the reply
             // names the part that is too long.
             match error {
                 AddressError::LocalPartTooLong { .. } => "Local part too long",

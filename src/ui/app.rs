@@ -41,7 +41,7 @@ impl Loaded {
 /// The address's fragment; or, when it has none, its query when that is a link to a
 /// scenario written with '?' instead of '#' (by hand, say): the address is then put right, so
 /// that it reads as every other link does.
-fn fragment_or_query_link() -> String {
+fn link_in_address_putting_a_query_right() -> String {
     let window = gloo::utils::window();
     let location = window.location();
     let fragment = location.hash().unwrap_or_default();
@@ -279,7 +279,7 @@ pub fn app() -> Html {
         use_effect_with((), move |_| {
             let window = gloo::utils::window();
             let follow = move || {
-                let fragment = fragment_or_query_link();
+                let fragment = link_in_address_putting_a_query_right();
                 let to_a_step = link::parse(&fragment).is_ok_and(|l| l.is_some_and(|l| l.step > 0));
                 lab.dispatch(LabAction::FollowLink(fragment));
                 if to_a_step {

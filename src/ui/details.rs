@@ -371,10 +371,14 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
         ),
         bare => {
             let lines = total - bare;
+            let bare = match bare {
+                1 => "a bare CR or LF, which ends no line".to_string(),
+                _ => format!("{bare} bare CRs or LFs, which end no line"),
+            };
             format!(
-                "The bytes as sent: {lines} line{} in {total} rows ({bare} bare CR or LF, which \
-                 ends no line), {octets} octets",
-                plural(lines)
+                "The bytes as sent: {lines} line{} in {total} row{} ({bare}), {octets} octets",
+                plural(lines),
+                plural(total)
             )
         }
     };
