@@ -189,8 +189,8 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
 const PART_CHARS_QUOTED: usize = 40;
 
 /// `part` as a complaint quotes it, in double quotes: [`shortened`], with each character that
-/// would not show (a control character, a right-to-left override) written as `U+202E`, so
-/// that the reader sees it is there.
+/// would not show (a control character, a right-to-left override) written as its code point
+/// (`U+202E`), so that the reader sees it is there.
 fn quoted(part: &str) -> String {
     let mut text = String::from("\"");
     for c in shortened(part).chars() {

@@ -1293,9 +1293,8 @@ impl<P: Policy> ServerSession<P> {
     /// Finds the end of the command line at the start of `bytes`, or its first bare CR or
     /// LF. Only CRLF ends a line (RFC 5321 2.3.8); in normalize mode a bare LF ends it too,
     /// as `nc` without `-C` and Postfix's `smtpd_forbid_bare_newline = normalize` have it. A
-    /// bare CR never does: no client ends its lines so, and taking it as an end would let
-    /// `MAIL FROM:<a>\rRCPT TO:<b>` pass as two commands where a CRLF-reading server sees
-    /// one.
+    /// bare CR never does: taking it as an end would let `MAIL FROM:<a>\rRCPT TO:<b>` pass as
+    /// two commands where a CRLF-reading server sees one.
     fn scan_line(&self, bytes: &[u8]) -> LineScan {
         let normalize = self.normalizes_bare_lf();
         let Some(i) = bytes.iter().position(|&b| b == b'\r' || b == b'\n') else {
@@ -2568,7 +2567,7 @@ impl<P: Policy> ServerSession<P> {
             ),
             format!(
                 "the {verb} content has a {name} not paired with CR LF (the first is octet {} \
-                 of the data). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
+                 of that content). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
                  <LF>.<CR><LF>, <LF>.<LF>, <CR>.<CR> or <CR>.<CR><LF> as the end of data could \
                  be made to deliver a second, forged message (SMTP smuggling, CVE-2023-51764). \
                  The data was read to the real end and refused, and the session goes on; \

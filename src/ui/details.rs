@@ -8,7 +8,7 @@ use crate::sim::steps::{
     bare_line_endings, lines_repeated, refusal_lines, wire_lines, LineEnding, Refusal, Step,
     StepExplanation,
 };
-use crate::sim::trace::{describe_fate, format_time, Event, Outcome, TraceEvent};
+use crate::sim::trace::{describe_fate, format_time, Event, TraceEvent};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -262,14 +262,12 @@ fn outcomes_at_the_check(loaded: &Loaded, step: &Step) -> Option<Vec<String>> {
         events
             .iter()
             .filter_map(|event| match &event.event {
-                Event::Outcome(outcome) => {
-                    let Outcome {
-                        message,
-                        recipient,
-                        fate,
-                    } = &**outcome;
-                    Some(format!("{message} <{recipient}>: {}", describe_fate(fate)))
-                }
+                Event::Outcome(outcome) => Some(format!(
+                    "{} <{}>: {}",
+                    outcome.message,
+                    outcome.recipient,
+                    describe_fate(&outcome.fate)
+                )),
                 _ => None,
             })
             .collect(),
