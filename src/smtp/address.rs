@@ -443,37 +443,46 @@ impl fmt::Display for AddressError {
 
 impl std::error::Error for AddressError {}
 
-/// Parses a reverse-path at the start of `text` (`<>` or `<[A-d-l:]mailbox>`) and returns it
-/// with the rest of the text after the closing ">".
-pub fn parse_reverse_path(text: &str) -> Result<(ReversePath, &str), AddressError> {
+/// A path read at the start of a text: the path, whether a source route came before its
+/// mailbox (accepted and ignored, RFC 5321 3.6.1 and appendix C), and the text after its
+/// closing ">".
+#[derive(Debug, PartialEq)]
+pub struct ParsedPath<'a, P> {
+    pub path: P,
+    pub source_route: bool,
+    pub rest: &'a str,
+}
+
+/// Parses a reverse-path at the start of `text` (`<>` or `<[A-d-l:]mailbox>`).
+pub fn parse_reverse_path(text: &str) -> Result<ParsedPath<'_, ReversePath>, AddressError> {
     let mut cursor = Cursor::new(text);
     let path = match cursor.path(true)? {
         None => ReversePath::Null,
         Some(mailbox) => ReversePath::Mailbox(mailbox),
     };
-    Ok((path, cursor.rest()))
+    Ok(cursor.parsed(path))
 }
 
-/// Parses a forward-path at the start of `text` (`<Postmaster>` or `<[A-d-l:]mailbox>`) and
-/// returns it with the rest of the text after the closing ">".
-pub fn parse_forward_path(text: &str) -> Result<(ForwardPath, &str), AddressError> {
+/// Parses a forward-path at the start of `text` (`<Postmaster>` or `<[A-d-l:]mailbox>`).
+pub fn parse_forward_path(text: &str) -> Result<ParsedPath<'_, ForwardPath>, AddressError> {
     // RFC 5321 4.1.1.3: "<Postmaster>" with no domain, in any case.
     if let Some(inner) = text.strip_prefix('<') {
         if let Some(end) = inner.find('>') {
             if inner[..end].eq_ignore_ascii_case("postmaster") {
-                return Ok((
-                    ForwardPath::Postmaster {
+                return Ok(ParsedPath {
+                    path: ForwardPath::Postmaster {
                         spelling: inner[..end].to_string(),
                     },
-                    &inner[end + 1..],
-                ));
+                    source_route: false,
+                    rest: &inner[end + 1..],
+                });
             }
         }
     }
     let mut cursor = Cursor::new(text);
     match cursor.path(false)? {
         None => Err(AddressError::NullPathNotAllowed),
-        Some(mailbox) => Ok((ForwardPath::Mailbox(mailbox), cursor.rest())),
+        Some(mailbox) => Ok(cursor.parsed(ForwardPath::Mailbox(mailbox))),
     }
 }
 
@@ -494,11 +503,26 @@ fn is_dot_string(s: &str) -> bool {
 struct Cursor<'a> {
     text: &'a str,
     pos: usize,
+    /// [`Cursor::path`] skipped a source route.
+    source_route: bool,
 }
 
 impl<'a> Cursor<'a> {
     fn new(text: &'a str) -> Self {
-        Cursor { text, pos: 0 }
+        Cursor {
+            text,
+            pos: 0,
+            source_route: false,
+        }
+    }
+
+    /// `path`, read up to here, with what the cursor learnt reading it.
+    fn parsed<P>(&self, path: P) -> ParsedPath<'a, P> {
+        ParsedPath {
+            path,
+            source_route: self.source_route,
+            rest: self.rest(),
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -538,6 +562,7 @@ impl<'a> Cursor<'a> {
         }
         // RFC 5321 4.1.1.3 and appendix C: a source route is accepted and ignored.
         if self.peek() == Some(b'@') {
+            self.source_route = true;
             loop {
                 if !self.eat(b'@') {
                     return Err(AddressError::Syntax("bad source route"));
@@ -829,8 +854,9 @@ mod tests {
             ("<\"a>b\"@x.example> X", "<\"a>b\"@x.example>", " X"),
         ];
         for (input, display, rest) in good {
-            let (path, tail) =
-                parse_reverse_path(input).unwrap_or_else(|e| panic!("{input:?} should parse: {e}"));
+            let ParsedPath {
+                path, rest: tail, ..
+            } = parse_reverse_path(input).unwrap_or_else(|e| panic!("{input:?} should parse: {e}"));
             assert_eq!(path.to_string(), *display, "display of {input:?}");
             assert_eq!(tail, *rest, "rest of {input:?}");
         }
@@ -925,7 +951,7 @@ mod tests {
         ];
         for (input, expected) in bad {
             assert_eq!(
-                parse_reverse_path(input).map(|(p, _)| p),
+                parse_reverse_path(input).map(|parsed| parsed.path),
                 Err(expected),
                 "input {input:?}"
             );
@@ -959,12 +985,12 @@ mod tests {
 
     #[test]
     fn forward_paths_known_answers() {
-        let (path, rest) = parse_forward_path("<Postmaster>").unwrap();
-        assert!(matches!(path, ForwardPath::Postmaster { .. }));
-        assert_eq!(rest, "");
-        let (path, _) = parse_forward_path("<pOsTmAsTeR>").unwrap();
+        let parsed = parse_forward_path("<Postmaster>").unwrap();
+        assert!(matches!(parsed.path, ForwardPath::Postmaster { .. }));
+        assert_eq!(parsed.rest, "");
+        let path = parse_forward_path("<pOsTmAsTeR>").unwrap().path;
         assert_eq!(path.to_string(), "<pOsTmAsTeR>");
-        let (path, _) = parse_forward_path("<postmaster@example.org>").unwrap();
+        let path = parse_forward_path("<postmaster@example.org>").unwrap().path;
         assert!(matches!(path, ForwardPath::Mailbox(_)));
         assert_eq!(
             parse_forward_path("<>"),
@@ -1009,12 +1035,12 @@ mod tests {
             "<Postmaster>",
             "<postMASTER>",
         ] {
-            let (forward, _) = parse_forward_path(path).expect(path);
+            let forward = parse_forward_path(path).expect(path).path;
             let mut text = String::new();
             forward.push_wire(&mut text);
             assert_eq!(text, forward.to_string(), "{path}");
             assert_eq!(text, path, "{path}");
-            let Ok((reverse, _)) = parse_reverse_path(path) else {
+            let Ok(ParsedPath { path: reverse, .. }) = parse_reverse_path(path) else {
                 continue;
             };
             let mut text = String::from("x");

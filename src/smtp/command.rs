@@ -113,13 +113,17 @@ pub enum Command {
     Helo {
         domain: String,
     },
+    /// `source_route`: the path had one before its mailbox, which was skipped (RFC 5321
+    /// 3.6.1, appendix C).
     Mail {
         reverse_path: ReversePath,
         params: Vec<EsmtpParam>,
+        source_route: bool,
     },
     Rcpt {
         forward_path: ForwardPath,
         params: Vec<EsmtpParam>,
+        source_route: bool,
     },
     Data,
     /// RFC 3030 2: `BDAT chunk-size [LAST]`.
@@ -183,6 +187,7 @@ impl fmt::Display for Command {
             Command::Mail {
                 reverse_path,
                 params: p,
+                ..
             } => {
                 write!(f, "MAIL FROM:{reverse_path}")?;
                 params(f, p)
@@ -190,6 +195,7 @@ impl fmt::Display for Command {
             Command::Rcpt {
                 forward_path,
                 params: p,
+                ..
             } => {
                 write!(f, "RCPT TO:{forward_path}")?;
                 params(f, p)
@@ -479,12 +485,12 @@ fn parse_mail(args: &str) -> Result<Command, CommandError> {
             "RFC 5321 4.1.1.2",
         ));
     };
-    let (reverse_path, rest) =
-        parse_reverse_path(rest).map_err(|e| address_error(Verb::Mail, &e))?;
-    let params = parse_params(Verb::Mail, rest)?;
+    let parsed = parse_reverse_path(rest).map_err(|e| address_error(Verb::Mail, &e))?;
+    let params = parse_params(Verb::Mail, parsed.rest)?;
     Ok(Command::Mail {
-        reverse_path,
+        reverse_path: parsed.path,
         params,
+        source_route: parsed.source_route,
     })
 }
 
@@ -498,12 +504,12 @@ fn parse_rcpt(args: &str) -> Result<Command, CommandError> {
             "RFC 5321 4.1.1.3",
         ));
     };
-    let (forward_path, rest) =
-        parse_forward_path(rest).map_err(|e| address_error(Verb::Rcpt, &e))?;
-    let params = parse_params(Verb::Rcpt, rest)?;
+    let parsed = parse_forward_path(rest).map_err(|e| address_error(Verb::Rcpt, &e))?;
+    let params = parse_params(Verb::Rcpt, parsed.rest)?;
     Ok(Command::Rcpt {
-        forward_path,
+        forward_path: parsed.path,
         params,
+        source_route: parsed.source_route,
     })
 }
 

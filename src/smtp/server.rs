@@ -712,8 +712,6 @@ pub struct ServerSession<P: Policy> {
     storage_pending: bool,
     /// Input arrived beyond `pending_input_max_octets` while waiting for storage.
     input_overflowed: bool,
-    /// The MAIL or RCPT command being answered wrote a source route before its mailbox.
-    source_route_given: bool,
 }
 
 impl<P: Policy> ServerSession<P> {
@@ -727,7 +725,6 @@ impl<P: Policy> ServerSession<P> {
             state: State::ExpectHelo,
             greeted: None,
             authenticated_as: None,
-            source_route_given: false,
             input: Vec::new(),
             skipping: None,
             output: Vec::new(),
@@ -1551,23 +1548,6 @@ impl<P: Policy> ServerSession<P> {
         self.close(CloseReason::BareLineEnding);
     }
 
-    /// What an accepted MAIL or RCPT adds when its path had a source route.
-    fn source_route_note(&self, role: AddressRole) -> &'static str {
-        match (self.source_route_given, role) {
-            (false, _) => "",
-            (true, AddressRole::Sender) => {
-                " The source route before the mailbox (\"@host,...:\") is obsolete: the \
-                 server accepts it and ignores it, and a bounce goes to the mailbox itself \
-                 (RFC 5321 4.1.1.2, 3.6.1 and appendix C)."
-            }
-            (true, AddressRole::Recipient) => {
-                " The source route before the mailbox (\"@host,...:\") is obsolete: the \
-                 server accepts it and ignores it, and the mail goes by the mailbox's own \
-                 domain (RFC 5321 4.1.1.3, 3.6.1 and appendix C)."
-            }
-        }
-    }
-
     /// A `CommandReceived` event for `line`, when the driver wants them.
     fn report_command(&mut self, line: &[u8], in_auth_exchange: bool) {
         if self.config.command_events {
@@ -1585,12 +1565,7 @@ impl<P: Policy> ServerSession<P> {
             return;
         }
         let command = match parse_command(line) {
-            Ok(command) => {
-                self.source_route_given =
-                    matches!(command, Command::Mail { .. } | Command::Rcpt { .. })
-                        && has_source_route(line);
-                command
-            }
+            Ok(command) => command,
             Err(error) => {
                 if error.verb == Some(Verb::Bdat) {
                     self.bdat_malformed(&error, bdat_chunk_size(line));
@@ -1635,11 +1610,13 @@ impl<P: Policy> ServerSession<P> {
             Command::Mail {
                 reverse_path,
                 params,
-            } => self.mail(reverse_path, params),
+                source_route,
+            } => self.mail(reverse_path, params, source_route),
             Command::Rcpt {
                 forward_path,
                 params,
-            } => self.rcpt(forward_path, params),
+                source_route,
+            } => self.rcpt(forward_path, params, source_route),
             Command::Data => self.data(),
             Command::Bdat { size, last } => self.bdat(size, last),
             Command::Rset => self.rset(),
@@ -1803,7 +1780,8 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    fn mail(&mut self, reverse_path: ReversePath, params: Vec<EsmtpParam>) {
+    /// `source_route`: the path had one, which the parser skipped.
+    fn mail(&mut self, reverse_path: ReversePath, params: Vec<EsmtpParam>, source_route: bool) {
         if !self.mail_in_sequence() {
             return;
         }
@@ -2008,7 +1986,7 @@ impl<P: Policy> ServerSession<P> {
                         ),
                         format!(
                             "MAIL starts a mail transaction: {why}.{null_note}{}",
-                            self.source_route_note(AddressRole::Sender)
+                            source_route_note(source_route, AddressRole::Sender)
                         ),
                         "RFC 5321 4.1.1.2",
                     ),
@@ -2051,7 +2029,8 @@ impl<P: Policy> ServerSession<P> {
         );
     }
 
-    fn rcpt(&mut self, forward_path: ForwardPath, params: Vec<EsmtpParam>) {
+    /// `source_route`: the path had one, which the parser skipped.
+    fn rcpt(&mut self, forward_path: ForwardPath, params: Vec<EsmtpParam>, source_route: bool) {
         if !self.rcpt_in_sequence() {
             return;
         }
@@ -2073,7 +2052,13 @@ impl<P: Policy> ServerSession<P> {
                 return;
             }
         };
-        let outcome = self.check_rcpt(&mut mail, forward_paths.as_ref(), &forward_path, &params);
+        let outcome = self.check_rcpt(
+            &mut mail,
+            forward_paths.as_ref(),
+            &forward_path,
+            &params,
+            source_route,
+        );
         let next = match (outcome, forward_paths) {
             (true, None) => State::ExpectRcptOrData {
                 mail,
@@ -2102,6 +2087,7 @@ impl<P: Policy> ServerSession<P> {
         accepted: Option<&NonEmpty<ForwardPath>>,
         forward_path: &ForwardPath,
         params: &[EsmtpParam],
+        source_route: bool,
     ) -> bool {
         if let Some(param) = params.first() {
             let keyword = shown_keyword(&param.keyword);
@@ -2169,7 +2155,7 @@ impl<P: Policy> ServerSession<P> {
         let decision = self.policy.check_rcpt(&info, &transaction, mailbox);
         match decision {
             Decision::Accept { why } => {
-                let why = match self.source_route_note(AddressRole::Recipient) {
+                let why = match source_route_note(source_route, AddressRole::Recipient) {
                     "" => why,
                     note => format!("{why}.{note}").into(),
                 };
@@ -3142,12 +3128,21 @@ fn join_words(words: &[String]) -> String {
     }
 }
 
-/// Whether a MAIL or RCPT line's path starts with a source route (`<@`), which the parser
-/// skips (RFC 5321 4.1.1.3).
-fn has_source_route(line: &[u8]) -> bool {
-    line.iter()
-        .position(|&b| b == b':')
-        .is_some_and(|colon| line[colon + 1..].trim_ascii_start().starts_with(b"<@"))
+/// What an accepted MAIL or RCPT adds to its explanation when its path had a source route.
+fn source_route_note(source_route: bool, role: AddressRole) -> &'static str {
+    match (source_route, role) {
+        (false, _) => "",
+        (true, AddressRole::Sender) => {
+            " The source route before the mailbox (\"@host,...:\") is obsolete: the \
+             server accepts it and ignores it, and a bounce goes to the mailbox itself \
+             (RFC 5321 4.1.1.2, 3.6.1 and appendix C)."
+        }
+        (true, AddressRole::Recipient) => {
+            " The source route before the mailbox (\"@host,...:\") is obsolete: the \
+             server accepts it and ignores it, and the mail goes by the mailbox's own \
+             domain (RFC 5321 4.1.1.3, 3.6.1 and appendix C)."
+        }
+    }
 }
 
 /// A command line as events show it, with credentials masked (see `CommandReceived`).

@@ -368,7 +368,7 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
             plural(total)
         ),
         bare => {
-            let lines = total - bare;
+            let lines = total.saturating_sub(bare);
             let bare = match bare {
                 1 => "a bare CR or LF, which ends no line".to_string(),
                 _ => format!("{bare} bare CRs or LFs, which end no line"),
