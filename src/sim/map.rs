@@ -138,7 +138,10 @@ impl RunMap {
                 }
             }
         }
-        // Readers stand right of every server, where the mail ends up.
+        // A reader stands right of every server, where the mail ends up; but one that reads
+        // only from the first servers (a sender fetching a bounce from her own server) stands
+        // with the senders, left of them, as the person who sent the mail: placed right of
+        // every server, her POP3 link would run back under the whole diagram.
         let readers_column = map
             .nodes
             .iter()
@@ -146,10 +149,20 @@ impl RunMap {
             .map(|n| n.column + 1)
             .max()
             .unwrap_or(1);
-        for node in &mut map.nodes {
-            if node.side == Side::Reader {
-                node.column = readers_column;
+        for reader in 0..map.nodes.len() {
+            if map.nodes[reader].side != Side::Reader {
+                continue;
             }
+            let reads_only_first_servers = map
+                .links
+                .iter()
+                .filter(|link| link.from == reader)
+                .all(|link| map.nodes[link.to].column == 1);
+            map.nodes[reader].column = if reads_only_first_servers {
+                0
+            } else {
+                readers_column
+            };
         }
         let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
         for node in &mut map.nodes {
@@ -362,6 +375,13 @@ mod tests {
         assert!(map.nodes[msa].roles.contains(&"MDA"));
         assert!(link_labels(&map)
             .contains(&"alice@sender.test -> mail.sender.test POP3 :110".to_string()));
+        // Alice reads the bounce from her own server: she stands under herself as the
+        // sender, left of that server, not right of the receiving one.
+        let sender = node(&map, "ua:alice@sender.test", Side::Sender);
+        let reader = node(&map, "ua:alice@sender.test", Side::Reader);
+        assert_eq!((sender.column, sender.row), (0, 0));
+        assert_eq!((reader.column, reader.row), (0, 1));
+        assert_eq!(map.columns(), 3, "{map:#?}");
         let stored_bounce = trace
             .events
             .iter()

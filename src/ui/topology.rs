@@ -284,16 +284,25 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
             // starts, of the arrowhead at its end, which is large when it is highlighted.
             let label_y = y1 + if offset > 0 { 22 } else { -13 };
             ((x1 + x2) / 2 - 8 * towards, label_y, None)
-        } else {
+        } else if y2 > y1 {
             // A slanting line would run through a label at its middle: the label goes by
-            // the end, beside the party the link leads to, on the side the line leaves free.
-            let label_y = if y2 > y1 { y2 + 14 } else { y2 - 8 };
+            // the end, beside the party the link leads to, under the line.
             let anchor = if towards > 0 {
                 "topology-protocol-before"
             } else {
                 "topology-protocol-side"
             };
-            (x2 - 6 * towards, label_y, Some(anchor))
+            (x2 - 6 * towards, y2 + 14, Some(anchor))
+        } else {
+            // A line rising into a party of the first row: over its end is the label of that
+            // row's own link (a reader under the sender who reads from the sender's server),
+            // so the label goes by the start, under the line as it leaves.
+            let anchor = if towards > 0 {
+                "topology-protocol-side"
+            } else {
+                "topology-protocol-before"
+            };
+            (x1 + 6 * towards, y1 + 14, Some(anchor))
         };
         html! {
             <g>
