@@ -179,7 +179,7 @@ fn a_maildrop_is_locked_while_a_pop3_session_holds_it() {
     // permanent one.
     let in_use: Vec<u16> = events(&result)
         .filter_map(|e| match &e.event {
-            Event::ReplyExplained { code, note, .. } if note.meaning.contains("[IN-USE]") => {
+            Event::ReplyExplained { code, note, .. } if note.rfc.contains("2449 8.1.2") => {
                 Some(*code)
             }
             _ => None,
@@ -200,7 +200,7 @@ fn a_pop3_refusal_without_a_temporary_response_code_is_explained_as_permanent() 
     let refusals: Vec<(u16, String)> = events(&result)
         .filter_map(|e| match &e.event {
             Event::ReplyExplained { code, note, .. } if note.meaning.starts_with("-ERR") => {
-                Some((*code, note.meaning.to_string()))
+                Some((*code, note.why.to_string()))
             }
             _ => None,
         })
@@ -209,6 +209,64 @@ fn a_pop3_refusal_without_a_temporary_response_code_is_explained_as_permanent() 
     assert!(
         refusals.iter().all(|(code, _)| *code == 500),
         "{refusals:?}"
+    );
+}
+
+#[test]
+fn a_pop3_reply_is_explained_by_what_its_status_indicator_means_not_by_its_own_line() {
+    use smtp_lab::sim::trace::{Direction, Event};
+    let mut world = basic_world("pop3-meanings");
+    world["fetches"] = json!([
+        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 600,
+         "password": "not-bobs"},
+        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 700},
+    ]);
+    let result = run_json(&world);
+    let pop3_conns: Vec<u32> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ConnectionAttempted(a) if a.port == 110 => Some(a.conn),
+            _ => None,
+        })
+        .collect();
+    let lines: Vec<String> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::Transmitted {
+                conn,
+                direction: Direction::ServerToClient,
+                bytes,
+            } if pop3_conns.contains(conn) => {
+                Some(String::from_utf8_lossy(bytes.as_bytes()).into_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    let meanings: Vec<(u16, String)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ReplyExplained {
+                conn, code, note, ..
+            } if pop3_conns.contains(conn) => Some((*code, note.meaning.to_string())),
+            _ => None,
+        })
+        .collect();
+    assert!(meanings.len() >= 6, "{meanings:?}");
+    for (code, meaning) in &meanings {
+        let expected = if *code < 400 {
+            "+OK, the positive"
+        } else {
+            "-ERR, the negative"
+        };
+        assert!(meaning.starts_with(expected), "{code}: {meaning}");
+        assert!(
+            lines.iter().all(|line| !line.contains(meaning.as_str())),
+            "{meaning} is a reply line"
+        );
+    }
+    // The wrong password's [AUTH] is a response code, which the meaning explains.
+    assert!(
+        meanings
+            .iter()
+            .any(|(code, m)| *code == 500 && m.contains("[AUTH] is about the credentials")),
+        "{meanings:?}"
     );
 }
 

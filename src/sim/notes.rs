@@ -69,7 +69,8 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
             "This host is itself among the domain's mail hosts (an MX host, or the domain's \
              own address used as implicit MX): it may pass the mail on only to MX hosts more \
              preferred than itself (a lower preference number), and none is left to try. \
-             Sending on would loop, so the message bounces (5.4.6).",
+             Sending on would loop, so the message bounces (5.4.6, as Postfix writes it, though \
+             RFC 3463 meant that code for temporary failures).",
             "RFC 5321 5.1, RFC 3463 3.5",
         )
     } else {
@@ -100,9 +101,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5322 3.6, RFC 5321 2.3.1",
         ),
         Event::ConnectionAttempted(attempt) if attempt.port == 587 => note(
-            "A user agent submits mail to its own provider on port 587, where it must \
-             authenticate before the server takes the message.",
-            "RFC 6409 3.1, RFC 4954",
+            "A user agent submits mail to its own provider on port 587, where it normally \
+             must authenticate before the server takes the message (a submission server may \
+             also trust a protected network of its own).",
+            "RFC 6409 3.1, 4.3, RFC 4954",
         ),
         Event::ConnectionAttempted(attempt) if attempt.protocol == Protocol::Pop3 => note(
             "The recipient's user agent connects to its mail server on port 110 to fetch the \
@@ -220,7 +222,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::MessageAccepted { .. } => note(
             "With its 250 reply after the data, this server has taken responsibility for the \
-             message: from now on it must deliver it or bounce it, never lose it.",
+             message: from now on it must deliver it or bounce it, and may not lose it for \
+             frivolous reasons such as a crash or a predictable shortage of resources.",
             "RFC 5321 6.1",
         ),
         Event::Queued { .. } => note(
@@ -322,7 +325,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::Outcome { .. } => note(
             "Where the message ended up for this recipient: delivered to a mailbox, bounced to \
              the sender, refused at submission, or still queued when the run ended. A server \
-             that answered 250 to the data must deliver or bounce; it never loses a message.",
+             that answered 250 to the data must deliver or bounce; a crash or a full disk is no \
+             excuse to lose it.",
             "RFC 5321 6.1",
         ),
         Event::ConservationChecked { .. } => note(
@@ -701,8 +705,9 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
         "VRFY" if single_line(bytes) => note(
             "VRFY asks whether an address is a mailbox here. Many servers answer 252 (cannot \
              verify, but will accept the mail), which reveals nothing to address harvesters; \
-             others check the address (Postfix by default) or turn VRFY off (502).",
-            "RFC 5321 3.5.3, 4.1.1.6",
+             others check the address (Postfix by default) or turn VRFY off with 502, which \
+             RFC 5321 says is not fully compliant: a server that will not verify answers 252.",
+            "RFC 5321 3.5.3, 4.1.1.6, 7.3",
         ),
         "EXPN" if single_line(bytes) => note(
             "EXPN asks for the members of a mailing list; few servers implement it.",
@@ -895,7 +900,7 @@ mod tests {
             ),
             ("rcpt to:<a@b>\r\n", Protocol::Smtp, "RFC 5321 4.1.1.3"),
             ("NOOP\r\n", Protocol::Smtp, "RFC 5321 4.1.1.9"),
-            ("VRFY bob\r\n", Protocol::Smtp, "RFC 5321 3.5.3, 4.1.1.6"),
+            ("VRFY bob\r\n", Protocol::Smtp, "RFC 5321 3.5.3, 4.1.1.6, 7.3"),
             ("RETR 1\r\n", Protocol::Pop3, "RFC 1939 5"),
         ] {
             assert_eq!(sent(line, protocol).unwrap().rfc, rfc, "{line}");
@@ -1030,7 +1035,7 @@ mod tests {
             ),
             (
                 "Mail for this domain loops back to myself (5.4.6)",
-                "(5.4.6)",
+                "bounces (5.4.6",
             ),
         ] {
             let explained = note_for(&resolved(result, Vec::new()), None).unwrap();

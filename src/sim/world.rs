@@ -1354,6 +1354,31 @@ fn pop3_reply_code(ok: bool, first_line: &str) -> u16 {
     }
 }
 
+/// What a POP3 status indicator means in general (RFC 1939 3): the counterpart of an SMTP
+/// code's general meaning. The line itself is on the wire, and why this server sent it is the
+/// reply's own explanation.
+fn pop3_status_meaning(ok: bool, first_line: &str) -> &'static str {
+    if ok {
+        return "+OK, the positive status indicator: the command succeeded. The text after it \
+                is for people, or holds what the command asked for (counts, sizes, a message \
+                number).";
+    }
+    let text = first_line
+        .strip_prefix("-ERR")
+        .unwrap_or(first_line)
+        .trim_start();
+    if text.starts_with('[') {
+        "-ERR, the negative status indicator: the command failed. The bracketed response \
+         code after it tells a client what kind of failure it is without reading the text: \
+         [IN-USE] and [LOGIN-DELAY] pass if tried again later, [AUTH] is about the \
+         credentials, [SYS/TEMP] and [SYS/PERM] are the server's own trouble (RFC 2449 8, \
+         RFC 3206)."
+    } else {
+        "-ERR, the negative status indicator: the command failed. The text after it says why, \
+         for people; a client acts on the indicator alone."
+    }
+}
+
 /// An attempt that ended with no address left and no failure recorded.
 fn no_answer() -> Failure {
     Failure::local(Reply::new(
@@ -2384,7 +2409,7 @@ impl<'a> World<'a> {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pop3_replies_unsent += 1;
                 }
-                let meaning = self.interner.intern(&first_line);
+                let meaning = self.interner.intern(pop3_status_meaning(ok, &first_line));
                 let event = Event::ReplyExplained {
                     conn,
                     code: pop3_reply_code(ok, &first_line),

@@ -687,7 +687,8 @@ impl<'a> Cursor<'a> {
             let label = &self.text.as_bytes()[label_start..self.pos];
             if label.is_empty() {
                 return Err(AddressError::Syntax(if self.peek() == Some(b'@') {
-                    "bad domain (a second \"@\": an unquoted local part cannot hold one)"
+                    "bad domain (it begins with a second \"@\", and an unquoted local part \
+                     cannot hold one either)"
                 } else {
                     "bad domain (empty label)"
                 }));
@@ -882,7 +883,8 @@ mod tests {
             (
                 "<a@@b.c>",
                 AddressError::Syntax(
-                    "bad domain (a second \"@\": an unquoted local part cannot hold one)",
+                    "bad domain (it begins with a second \"@\", and an unquoted local part \
+                     cannot hold one either)",
                 ),
             ),
             (

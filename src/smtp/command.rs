@@ -241,7 +241,7 @@ impl CommandError {
         CommandError {
             verb: None,
             code: 500,
-            enhanced: EnhancedStatus::new(5, 5, 1),
+            enhanced: EnhancedStatus::new(5, 5, 2),
             text: "Command unrecognized".into(),
             why: format!(
                 "\"{}\" is not a command this server knows",
@@ -706,9 +706,9 @@ mod tests {
     #[test]
     fn errors_known_answers() {
         let cases: &[(&str, u16, &str)] = &[
-            ("FOO", 500, "5.5.1"),
-            ("", 500, "5.5.1"),
-            ("MAILFROM:<a@b>", 500, "5.5.1"),
+            ("FOO", 500, "5.5.2"),
+            ("", 500, "5.5.2"),
+            ("MAILFROM:<a@b>", 500, "5.5.2"),
             ("HELO", 501, "5.5.4"),
             ("EHLO bad_name", 501, "5.5.4"),
             ("MAIL FROM:a@b.example", 501, "5.1.7"),

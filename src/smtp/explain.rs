@@ -83,7 +83,7 @@ pub fn code_meaning(code: u16) -> &'static str {
         334 => "Authentication challenge: send the next (base64) response",
         354 => "Start mail input; end with <CRLF>.<CRLF>",
         421 => "Service not available, closing transmission channel",
-        450 => "Requested mail action not taken: mailbox unavailable",
+        450 => "Requested mail action not taken: mailbox unavailable (e.g., mailbox busy or temporarily blocked for policy reasons)",
         451 => "Requested action aborted: local error in processing",
         452 => "Requested action not taken: insufficient system storage",
         455 => "Server unable to accommodate parameters",

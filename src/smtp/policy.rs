@@ -115,7 +115,7 @@ impl Decision {
                  not authenticated, so relaying is refused (an open relay would carry \
                  anybody's spam); Postfix answers 554 5.7.1 here by default, Exim 550"
             ),
-            "RFC 5321 3.6.1, RFC 3463 3.8 (X.7.1)",
+            "RFC 5321 3.6.1, 3.6.2, 7.9, RFC 3463 3.8 (X.7.1)",
         )
     }
 
@@ -141,7 +141,8 @@ impl Decision {
             (4, 2, 2),
             "Mailbox full, try again later",
             "the mailbox is at its quota; a temporary reply lets the sender retry once the \
-             owner makes room",
+             owner makes room. 452's general text speaks of the system's storage; the \
+             enhanced code 4.2.2 says that it is this mailbox that is full",
             "RFC 5321 4.2.3, RFC 3463 3.3 (X.2.2)",
         )
     }
@@ -285,10 +286,11 @@ fn vrfy_neither_confirms_nor_denies() -> Decision {
         (2, 0, 0),
         "Cannot VRFY user, but will accept message and attempt delivery",
         "this server does not confirm or deny addresses (VRFY would help harvesters), so it \
-         answers 252 as RFC 5321 3.5.3 allows. Servers differ: Postfix by default checks the \
-         address (252 if it would take mail for it, 550 5.1.1 if the user is unknown) unless \
-         its disable_vrfy_command turns VRFY off (502 5.5.1)",
-        "RFC 5321 3.5.3",
+         answers 252, as RFC 5321 7.3 requires of a server that will not verify for security \
+         reasons. Servers differ: Postfix by default checks the address (252 if it would take \
+         mail for it, 550 5.1.1 if the user is unknown) unless its disable_vrfy_command turns \
+         VRFY off (502 5.5.1, which 3.5.3 calls not fully compliant)",
+        "RFC 5321 7.3, 3.5.3",
     )
 }
 
@@ -405,10 +407,11 @@ impl Greylist {
                     "{seen}; a real MTA queues and retries, spam software often does not. A \
                      retry is accepted once {} more seconds have passed; when it comes is up \
                      to the sender's queue (RFC 5321 4.5.4.1 asks for waits of at least 30 \
-                     minutes)",
+                     minutes). 4.7.1 is what greylisting servers usually send, though RFC 3463 \
+                     defines X.7.1 for permanent refusals; some send 450 instead",
                     (ready_ms - now_ms).div_ceil(1000)
                 ),
-                "RFC 6647 2",
+                "RFC 6647 2, RFC 3463 3.8",
             )
         })
     }
@@ -622,9 +625,10 @@ impl Policy for StaticPolicy {
                     (5, 2, 2),
                     "Mailbox full",
                     "the mailbox is over its quota and this server reports that as \
-                     permanent; RFC 5321 4.5.3.1.10 notes that clients should treat 552 on \
-                     RCPT as temporary (452) anyway",
-                    "RFC 3463 3.3 (X.2.2)",
+                     permanent (552, exceeded storage allocation), though RFC 3463 says X.2.2 \
+                     should be used as a persistent transient failure: the owner can make \
+                     room by deleting mail",
+                    "RFC 5321 4.2.2, RFC 3463 3.3 (X.2.2)",
                 )
             } else {
                 Decision::mailbox_full_for_now()

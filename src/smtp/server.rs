@@ -990,7 +990,7 @@ impl<P: Policy> ServerSession<P> {
                         "the message could not be stored ({reason}); a temporary failure \
                          makes the client keep it and retry later, so nothing is lost"
                     ),
-                    "RFC 5321 4.2.2, 6.1",
+                    "RFC 5321 4.2.5, 6.1",
                 );
             }
         }
@@ -1206,7 +1206,9 @@ impl<P: Policy> ServerSession<P> {
                         ),
                     ),
                     format!(
-                        "{} protocol errors in one session. RFC 5321 3.8 asks a server to \
+                        "{} protocol errors in one session: every reply from 500 to 504 and \
+                         555 counts (a command not understood, out of order or not offered, a \
+                         bad argument). RFC 5321 3.8 asks a server to \
                          answer commands it does not understand with 500 and carry on, but \
                          7.8 lets it defend itself: a client this confused (or attacking) is \
                          closed after a reasonable number of error replies rather than \
@@ -1528,7 +1530,7 @@ impl<P: Policy> ServerSession<P> {
         self.send(
             reply(
                 421,
-                EnhancedStatus::new(4, 5, 2),
+                EnhancedStatus::new(4, 5, 0),
                 format!(
                     "{} Bare {name} again; end lines with <CR><LF>, closing connection",
                     self.config.hostname
@@ -1764,7 +1766,7 @@ impl<P: Policy> ServerSession<P> {
                 self.send(
                     reply(503, SEQUENCE, "RCPT not allowed after BDAT"),
                     "message data has begun with BDAT, so the recipient list is closed",
-                    "RFC 3030 3",
+                    "RFC 3030 2",
                 );
                 false
             }
@@ -2114,11 +2116,12 @@ impl<P: Policy> ServerSession<P> {
             self.send(
                 reply(452, EnhancedStatus::new(4, 5, 3), "Too many recipients"),
                 format!(
-                    "this transaction already has {count} recipients, the server's limit; \
+                    "this transaction already has {count} recipients, this server's limit; \
                      452 (not 5xx) tells the client to send the rest in another \
-                     transaction. Postfix and Exim do the same; aiosmtpd has no limit"
+                     transaction, as Postfix and Exim do. A limit under 100 breaks the \
+                     standard: a real server must take at least 100 recipients"
                 ),
-                "RFC 5321 4.5.3.1.10",
+                "RFC 5321 4.5.3.1.10, 4.5.3.1.8",
             );
             return false;
         }
@@ -2226,8 +2229,9 @@ impl<P: Policy> ServerSession<P> {
                 self.send(
                     reply(554, SEQUENCE, "No valid recipients"),
                     "every RCPT in this transaction was refused, so there is nobody to \
-                     deliver to; the server must not answer 354. Postfix answers the same, \
-                     some servers use 503",
+                     deliver to; the server may refuse DATA with 554 (no valid recipients), as \
+                     Postfix does, or with 503. The client sends no message data without a \
+                     354",
                     "RFC 5321 3.3, 4.1.1.4",
                 );
             }
@@ -2598,13 +2602,14 @@ impl<P: Policy> ServerSession<P> {
             self.send(
                 reply(
                     554,
-                    EnhancedStatus::new(5, 4, 6),
+                    EnhancedStatus::new(5, 4, 0),
                     "Too many hops, mail loop detected",
                 ),
                 format!(
                     "the message already has {hops} Received: header fields, more than {}; it \
-                     is most likely circling between servers. Postfix answers \
-                     554 5.4.0 \"too many hops\" at 50",
+                     is most likely circling between servers. Postfix answers the same, \
+                     554 5.4.0 \"too many hops\", at 50 (5.4.6, routing loop, is meant for \
+                     temporary failures)",
                     self.config.received_headers_max
                 ),
                 "RFC 5321 6.3",
@@ -3575,7 +3580,7 @@ mod tests {
             [
                 "220 mx.example.org ESMTP SMTP Lab",
                 "500 5.5.2 Bare <LF> in command line; end lines with <CR><LF>",
-                "421 4.5.2 mx.example.org Bare <LF> again; end lines with <CR><LF>, closing connection",
+                "421 4.5.0 mx.example.org Bare <LF> again; end lines with <CR><LF>, closing connection",
             ]
         );
         assert!(server.is_closed());
