@@ -900,7 +900,11 @@ mod tests {
             ),
             ("rcpt to:<a@b>\r\n", Protocol::Smtp, "RFC 5321 4.1.1.3"),
             ("NOOP\r\n", Protocol::Smtp, "RFC 5321 4.1.1.9"),
-            ("VRFY bob\r\n", Protocol::Smtp, "RFC 5321 3.5.3, 4.1.1.6, 7.3"),
+            (
+                "VRFY bob\r\n",
+                Protocol::Smtp,
+                "RFC 5321 3.5.3, 4.1.1.6, 7.3",
+            ),
             ("RETR 1\r\n", Protocol::Pop3, "RFC 1939 5"),
         ] {
             assert_eq!(sent(line, protocol).unwrap().rfc, rfc, "{line}");

@@ -185,7 +185,8 @@ pub fn enhanced_meaning(status: EnhancedStatus) -> &'static str {
     }
 }
 
-/// The meaning of a reply: the code's, followed by the enhanced code's when there is one.
+/// The meaning of a reply: the code's, with what its first two digits say (RFC 5321 4.2.1),
+/// followed by the enhanced code's when there is one.
 pub fn meaning(code: u16, enhanced: Option<EnhancedStatus>) -> String {
     let class = match code / 100 {
         2 => "success",
@@ -193,10 +194,18 @@ pub fn meaning(code: u16, enhanced: Option<EnhancedStatus>) -> String {
         4 => "temporary failure",
         _ => "permanent failure",
     };
+    // The second digit's categories; x3z and x4z are unspecified.
+    let category = match code / 10 % 10 {
+        0 => "; x0z: syntax",
+        1 => "; x1z: information",
+        2 => "; x2z: the connection",
+        5 => "; x5z: the mail system",
+        _ => "",
+    };
     match enhanced {
-        None => format!("{code}: {} ({class})", code_meaning(code)),
+        None => format!("{code}: {} ({class}{category})", code_meaning(code)),
         Some(status) => format!(
-            "{code}: {} ({class}); {status}: {}",
+            "{code}: {} ({class}{category}); {status}: {}",
             code_meaning(code),
             enhanced_meaning(status)
         ),
@@ -212,9 +221,22 @@ mod tests {
         assert_eq!(
             meaning(550, Some(EnhancedStatus::new(5, 1, 1))),
             "550: Requested action not taken: mailbox unavailable or refused by policy \
-             (permanent failure); 5.1.1: Bad destination mailbox address (no such user)"
+             (permanent failure; x5z: the mail system); 5.1.1: Bad destination mailbox \
+             address (no such user)"
         );
-        assert_eq!(meaning(220, None), "220: Service ready (success)");
+        assert_eq!(
+            meaning(220, None),
+            "220: Service ready (success; x2z: the connection)"
+        );
+        assert_eq!(
+            meaning(500, None),
+            "500: Syntax error, command unrecognized (or line too long) (permanent failure; \
+             x0z: syntax)"
+        );
+        assert_eq!(
+            meaning(334, None),
+            "334: Authentication challenge: send the next (base64) response (intermediate)"
+        );
         assert_eq!(
             enhanced_meaning(EnhancedStatus::new(4, 7, 1)),
             "Delivery not authorized, message refused"
