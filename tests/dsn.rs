@@ -38,7 +38,7 @@ fn failed(address: &str, reply: Reply, remote: &str) -> RecipientReport {
 fn request() -> DsnRequest {
     DsnRequest {
         reporting_mta: "mail.example.org".into(),
-        postmaster_address: "MAILER-DAEMON@mail.example.org".into(),
+        postmaster_address: "postmaster@mail.example.org".into(),
         envelope_sender: "alice@example.org".into(),
         original_message: ORIGINAL.to_vec(),
         return_content: ReturnContent::Full,
@@ -168,7 +168,7 @@ fn top_level_is_a_delivery_status_report() {
         Some("Undelivered Mail Returned to Sender")
     );
     let from = message.from().and_then(|a| a.first()).expect("From");
-    assert_eq!(from.address(), Some("MAILER-DAEMON@mail.example.org"));
+    assert_eq!(from.address(), Some("postmaster@mail.example.org"));
     assert_eq!(from.name(), Some("Mail Delivery System"));
     let to = message.to().and_then(|a| a.first()).expect("To");
     assert_eq!(to.address(), Some("alice@example.org"));

@@ -213,6 +213,43 @@ fn a_pop3_refusal_without_a_temporary_response_code_is_explained_as_permanent() 
 }
 
 #[test]
+fn a_reply_to_a_bounce_reaches_the_postmaster_of_the_host_that_sent_it() {
+    // RFC 3464 2: the From of a notice is a person responsible for the reporting MTA, so that
+    // a reply to it is read.
+    let mut world = basic_world("reply-to-bounce");
+    world["messages"] = json!([message(&["nobody@receiver.test"])]);
+    let first = run_json(&world);
+    let (_, bounce) = first.mailboxes["alice@sender.test"]
+        .first()
+        .expect("the bounce is stored")
+        .clone();
+    let bounce = String::from_utf8_lossy(&bounce).into_owned();
+    let from_line = bounce
+        .lines()
+        .find(|line| line.starts_with("From: "))
+        .expect("a From field");
+    let from = from_line
+        .split_once('<')
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(address, _)| address.to_string())
+        .expect("an address in angle brackets");
+    let mut reply = message(&[&from]);
+    reply["at_s"] = json!(3600);
+    world["messages"] = json!([message(&["nobody@receiver.test"]), reply]);
+    let second = run_json(&world);
+    let fates: Vec<&Fate> = second
+        .outcomes
+        .iter()
+        .filter(|(_, recipient, _)| *recipient == from)
+        .map(|(_, _, fate)| fate)
+        .collect();
+    assert!(
+        matches!(fates[..], [Fate::Delivered { .. }]),
+        "{from}: {fates:?}"
+    );
+}
+
+#[test]
 fn a_pop3_reply_is_explained_by_what_its_status_indicator_means_not_by_its_own_line() {
     use smtp_lab::sim::trace::{Direction, Event};
     let mut world = basic_world("pop3-meanings");

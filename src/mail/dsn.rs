@@ -130,7 +130,8 @@ pub const LOCAL_DIAGNOSTIC_TYPE: &str = "X-SMTP-Lab";
 pub struct DsnRequest {
     /// The host name of the MTA writing the notice.
     pub reporting_mta: String,
-    /// The From address, `MAILER-DAEMON@host`; shown as "Mail Delivery System".
+    /// The From address: the reporting host's postmaster, who reads replies to the notice
+    /// (RFC 3464 2); shown as "Mail Delivery System".
     pub postmaster_address: String,
     /// The original reverse-path (MAIL FROM); the notice goes to it. Never empty: a message
     /// with the null reverse-path gets no notice (RFC 5321 4.5.5).
@@ -1037,7 +1038,7 @@ mod tests {
     fn request() -> DsnRequest {
         DsnRequest {
             reporting_mta: "mail.example.org".into(),
-            postmaster_address: "MAILER-DAEMON@mail.example.org".into(),
+            postmaster_address: "postmaster@mail.example.org".into(),
             envelope_sender: "alice@example.org".into(),
             original_message: b"From: alice@example.org\r\nTo: bob@example.net\r\n\
                                 Subject: Hi\r\n\r\nHello Bob.\r\n"

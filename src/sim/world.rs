@@ -3895,7 +3895,9 @@ impl<'a> World<'a> {
             .saturating_add((self.now_ms / 1000) as i64);
         let request = DsnRequest {
             reporting_mta: host_name.to_string(),
-            postmaster_address: format!("MAILER-DAEMON@{host_name}"),
+            // RFC 3464 2: from a person responsible for this MTA, so that a reply is read;
+            // the host takes its own name's postmaster as `<Postmaster>` (RFC 5321 4.5.1).
+            postmaster_address: format!("postmaster@{host_name}"),
             envelope_sender: reverse_path.to_string(),
             original_message: data.as_ref().clone(),
             return_content: ReturnContent::Headers,
