@@ -280,9 +280,20 @@ pub fn app() -> Html {
             let window = gloo::utils::window();
             let follow = move || {
                 let fragment = link_in_address_putting_a_query_right();
-                let to_a_step = link::parse(&fragment).is_ok_and(|l| l.is_some_and(|l| l.step > 0));
+                // A step, or what is wrong with the link or left out of it, is said in the
+                // details.
+                let said_in_details = match link::parse(&fragment) {
+                    Ok(None) => false,
+                    Ok(Some(link)) => {
+                        link.step > 0
+                            || link.left_out.is_some()
+                            || link.step_unreadable
+                            || library::position(&link.scenario).is_none()
+                    }
+                    Err(_) => true,
+                };
                 lab.dispatch(LabAction::FollowLink(fragment));
-                if to_a_step {
+                if said_in_details {
                     // Once the step is drawn.
                     Timeout::new(0, bring_details_into_sight).forget();
                 }
@@ -614,11 +625,15 @@ impl BeforeMove {
 /// the start of their explanation.
 const DETAILS_IN_SIGHT_PX: f64 = 200.0;
 
-/// In one column the step a link opens is explained in the details, which a short window (a
-/// projector zoomed to 200%) shows below its bottom edge, and a reader who scrolled down to
-/// the conversation has above the window or under the pinned controls: the page scrolls them
-/// to just under the controls (the page's scroll padding), unless enough of them shows
-/// already.
+/// One column in so short a window that the controls scroll with the page (layout.css).
+const CONTROLS_SCROLL_WITH_PAGE: &str = "(max-width: 720px) and (max-height: 320px)";
+
+/// In one column the step a link opens, or what is wrong with the link, is said in the
+/// details, which a short window (a projector zoomed to 200%, a phone held sideways) shows
+/// below its bottom edge, and a reader who scrolled down to the conversation has above the
+/// window or under the pinned controls: the page scrolls them to just under the controls,
+/// unless enough of them shows already. Under the controls as they are drawn, not as the
+/// page's scroll padding expects them: larger text makes them taller.
 fn bring_details_into_sight() {
     let window = gloo::utils::window();
     let one_column = window
@@ -639,18 +654,24 @@ fn bring_details_into_sight() {
         .ok()
         .and_then(|height| height.as_f64())
         .unwrap_or_default();
-    let controls_bottom = document
+    let controls = document
         .query_selector("#lab .region-controls")
         .ok()
         .flatten()
-        .map_or(0.0, |controls| {
-            controls.get_bounding_client_rect().bottom().max(0.0)
-        });
+        .map(|controls| controls.get_bounding_client_rect());
+    let controls_bottom = controls.as_ref().map_or(0.0, |rect| rect.bottom().max(0.0));
+    let scroll_with_page = window
+        .match_media(CONTROLS_SCROLL_WITH_PAGE)
+        .ok()
+        .flatten()
+        .is_some_and(|media| media.matches());
+    let pinned_height = match controls {
+        Some(rect) if !scroll_with_page => rect.height(),
+        _ => 0.0,
+    };
     let top = details.get_bounding_client_rect().top();
     if top + DETAILS_IN_SIGHT_PX > height || top < controls_bottom - 1.0 {
-        let options = web_sys::ScrollIntoViewOptions::new();
-        options.set_block(web_sys::ScrollLogicalPosition::Start);
-        details.scroll_into_view_with_scroll_into_view_options(&options);
+        window.scroll_by_with_x_and_y(0.0, top - pinned_height);
     }
 }
 

@@ -87,7 +87,7 @@ pub fn controls(props: &ControlsProps) -> Html {
         <div class="controls">
             { button(0, Icon::Rewind, "Back to the start", PlayerAction::Rewind, empty || player.at_start()) }
             { button(1, Icon::StepBack, "Step back", PlayerAction::StepBack, empty || player.at_start()) }
-            <button type="button" class="primary" aria-keyshortcuts="Space" disabled={empty}
+            <button type="button" class="primary play" aria-keyshortcuts="Space" disabled={empty}
                 ref={play_button} onclick={on_play}>
                 { play_label }
             </button>

@@ -786,6 +786,96 @@ await test('a share link opened in a short one-column window shows its step unde
   }
 });
 
+await test('a link\'s problem, and a step opened with larger text, show under the controls', async () => {
+  // A phone held sideways: what is wrong with the link is said in the details, below the
+  // window's bottom edge unless the page scrolls to it.
+  for (const [hash, selector] of [
+    ['#scenario=greylisting&step=abc&utm_source=chat', '.details-notice'],
+    ['#scenario=nope', '.details-error'],
+  ]) {
+    const { context, page, errors } = await openApp({ viewport: { width: 640, height: 360 }, isMobile: true, hasTouch: true });
+    try {
+      await page.goto(`${server.url}${hash}`, { waitUntil: 'load' });
+      await page.waitForFunction((s) => document.querySelector(s)?.textContent.length > 0, selector);
+      await page.waitForTimeout(300);
+      const seen = await page.evaluate((s) => {
+        const said = document.querySelector(s).getBoundingClientRect();
+        return { top: said.top, bottom: said.bottom, controlsBottom: document.querySelector('.region-controls').getBoundingClientRect().bottom };
+      }, selector);
+      assert.ok(seen.top >= seen.controlsBottom - 1 && seen.top + 40 <= 360,
+        `${hash}: what the link got wrong is in sight under the controls: ${JSON.stringify(seen)}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  // Text at twice the size (a phone's accessibility setting) makes the pinned controls taller
+  // than the page's scroll padding expects: the details still open under them.
+  const { context, page, errors } = await openApp({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { document.documentElement.style.fontSize = '200%'; });
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    await page.waitForTimeout(300);
+    const seen = await page.evaluate(() => ({
+      y: window.scrollY,
+      detailsTop: document.querySelector('.region-details').getBoundingClientRect().top,
+      controls: document.querySelector('.region-controls').getBoundingClientRect().height,
+    }));
+    assert.ok(seen.controls > 200, `the controls grew with the text: ${JSON.stringify(seen)}`);
+    assert.ok(seen.y > 0 && Math.abs(seen.detailsTop - seen.controls) <= 2,
+      `the details open right under the controls: ${JSON.stringify(seen)}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('the diagram scrolls sideways only over the drawing, and Play does not move the buttons', async () => {
+  for (const [viewport, hash] of [
+    [{ width: 844, height: 390 }, '#scenario=primary-mx-down&step=60'],
+    [{ width: 640, height: 360 }, '#scenario=basic-delivery&step=12'],
+    [{ width: 360, height: 640 }, '#scenario=two-domains&step=30'],
+    [{ width: 1366, height: 768 }, '#scenario=unknown-user-after-relay&step=40'],
+  ]) {
+    const { context, page, errors } = await openApp({ viewport });
+    try {
+      await page.goto(`${server.url}${hash}`, { waitUntil: 'load' });
+      await page.waitForSelector('svg.topology');
+      await page.waitForTimeout(300);
+      const seen = await page.evaluate(() => {
+        const svg = document.querySelector('svg.topology');
+        const box = svg.getBoundingClientRect();
+        const view = svg.viewBox.baseVal;
+        const scroller = document.querySelector('.topology-scroll');
+        return { width: box.width, height: box.height, ratio: view.width / view.height, scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth };
+      });
+      const at = `${viewport.width}x${viewport.height}: ${JSON.stringify(seen)}`;
+      // The drawing fills its box's width: no blank margins beside it to scroll through.
+      assert.ok(seen.width <= seen.height * seen.ratio + 1, `no blank margins at ${at}`);
+      assert.ok(seen.scrollWidth <= Math.max(seen.width, seen.clientWidth) + 1, `nothing but the drawing to scroll to at ${at}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  const { context, page, errors } = await openApp({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true });
+  try {
+    await page.goto(`${server.url}#scenario=basic-delivery&step=3`, { waitUntil: 'load' });
+    await page.waitForSelector('.controls-position:has-text("Step 3 of")');
+    const forward = () => page.locator('.controls button[aria-label="Step forward"]').boundingBox();
+    const before = await forward();
+    await page.click('.controls button.play');
+    await page.waitForSelector('.controls button.play:has-text("Pause")');
+    const playing = await forward();
+    await page.click('.controls button.play');
+    assert.equal(playing.x, before.x, 'the buttons after Play stay where they were when it says Pause');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;
