@@ -859,20 +859,36 @@ await test('the diagram scrolls sideways only over the drawing, and Play does no
       await context.close();
     }
   }
-  const { context, page, errors } = await openApp({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true });
-  try {
-    await page.goto(`${server.url}#scenario=basic-delivery&step=3`, { waitUntil: 'load' });
-    await page.waitForSelector('.controls-position:has-text("Step 3 of")');
-    const forward = () => page.locator('.controls button[aria-label="Step forward"]').boundingBox();
-    const before = await forward();
-    await page.click('.controls button.play');
-    await page.waitForSelector('.controls button.play:has-text("Pause")');
-    const playing = await forward();
-    await page.click('.controls button.play');
-    assert.equal(playing.x, before.x, 'the buttons after Play stay where they were when it says Pause');
-    assert.deepEqual(errors, []);
-  } finally {
-    await context.close();
+  // From 375 px (an iPhone SE) the speed button shares the step buttons' row, playing or not.
+  for (const width of [360, 375, 412, 1024]) {
+    const { context, page, errors } = await openApp({ viewport: { width, height: 640 }, isMobile: width < 720, hasTouch: width < 720 });
+    try {
+      await page.goto(`${server.url}#scenario=basic-delivery&step=3`, { waitUntil: 'load' });
+      await page.waitForSelector('.controls-position:has-text("Step 3 of")');
+      const seen = () => page.evaluate(() => ({
+        forward: document.querySelector('.controls button[aria-label="Step forward"]').getBoundingClientRect().x,
+        speed: document.querySelector('.controls button[title="Playback speed"]').getBoundingClientRect().top,
+        play: document.querySelector('.controls button.play').getBoundingClientRect().top,
+        controls: document.querySelector('.region-controls').getBoundingClientRect().height,
+      }));
+      const before = await seen();
+      await page.click('.controls button.play');
+      await page.waitForSelector('.controls button.play:has-text("Pause")');
+      const playing = await seen();
+      await page.click('.controls button.play');
+      const at = `${width}: ${JSON.stringify({ before, playing })}`;
+      assert.equal(playing.forward, before.forward, `the buttons after Play stay where they were when it says Pause at ${at}`);
+      assert.equal(playing.controls, before.controls, `the controls keep their height at ${at}`);
+      if (width >= 375) {
+        assert.equal(before.speed, before.play, `the speed button is in the step buttons' row at ${at}`);
+      }
+      if (width >= 375 && width < 560) {
+        assert.ok(before.controls <= 152, `the pinned controls keep no room for a second row at ${at}`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
   }
 });
 
