@@ -10,6 +10,7 @@
 //! S: text                   the next line the server sent, without its CRLF, exactly
 //! = StateName               the session's state now (ServerStateKind, e.g. ExpectMail)
 //! X: text                   the explanation of the last reply sent contains text
+//! X! text                   ... and does not contain text
 //! M: text                   a line of the last stored message (text + CRLF); consecutive
 //! M~ text                     M: / M~ lines together must equal the whole message
 //! E: key value              the last stored message's envelope: from <path>,
@@ -25,7 +26,7 @@
 //! ! store-fails             the next received message fails to store (451)
 //! ```
 //!
-//! C:, C~, S:, X:, M: and M~ text takes escapes: `\r`, `\n`, `\t`, `\s` (a space, for trailing
+//! C:, C~, S:, X:, X!, M: and M~ text takes escapes: `\r`, `\n`, `\t`, `\s` (a space, for trailing
 //! spaces), `\\` and `\xHH`. Consecutive C lines are sent in one `handle_input` call (a
 //! pipelined batch); everything else first delivers the pending bytes and collects the
 //! replies. Unless held, each received message is stored at once with the queue id `MSGn`.
@@ -359,15 +360,21 @@ impl Runner {
                 Err(format!("expected state {}, got {state}", rest.trim()))
             };
         }
-        if let Some(rest) = line.strip_prefix("X: ") {
-            let explanation = self.last_explanation.clone().ok_or("X: but no reply yet")?;
+        let explanation_check = line
+            .strip_prefix("X: ")
+            .map(|rest| (rest, true))
+            .or_else(|| line.strip_prefix("X! ").map(|rest| (rest, false)));
+        if let Some((rest, contains)) = explanation_check {
+            let explanation = self.last_explanation.clone().ok_or("X but no reply yet")?;
             let wanted = String::from_utf8_lossy(&unescape(rest)?).into_owned();
-            return if explanation.contains(&wanted) {
+            return if explanation.contains(&wanted) == contains {
                 Ok(())
-            } else {
+            } else if contains {
                 Err(format!(
                     "explanation {explanation:?} does not contain {wanted:?}"
                 ))
+            } else {
+                Err(format!("explanation {explanation:?} contains {wanted:?}"))
             };
         }
         if is_message_line {

@@ -300,9 +300,9 @@ fn a_pop3_reply_is_explained_by_what_its_status_indicator_means_not_by_its_own_l
     }
     // The wrong password's [AUTH] is a response code, which the meaning explains.
     assert!(
-        meanings
-            .iter()
-            .any(|(code, m)| *code == 500 && m.contains("[AUTH] is about the credentials")),
+        meanings.iter().any(|(code, m)| *code == 500
+            && m.contains("[AUTH] is a response code")
+            && m.contains("credentials were refused")),
         "{meanings:?}"
     );
 }

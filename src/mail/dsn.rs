@@ -131,7 +131,7 @@ pub struct DsnRequest {
     /// The host name of the MTA writing the notice.
     pub reporting_mta: String,
     /// The From address: the reporting host's postmaster, who reads replies to the notice
-    /// (RFC 3464 2); shown as "Mail Delivery System".
+    /// (RFC 3464 2), as `postmaster@` its first local domain; shown as "Mail Delivery System".
     pub postmaster_address: String,
     /// The original reverse-path (MAIL FROM); the notice goes to it. Never empty: a message
     /// with the null reverse-path gets no notice (RFC 5321 4.5.5).
@@ -691,6 +691,10 @@ fn meaning_and_advice(
             "the message went round in a loop: its way to this domain leads back to a server it already passed.",
             Some("the mail routing between the servers is wrong: tell the postmaster of the recipient's domain, or your own mail provider."),
         ),
+        (4, 0) if permanent => (
+            "the message could not be routed onward; when the answer speaks of too many hops, it went round in a loop between servers (each adds a Received: line, and servers refuse a message with too many).",
+            Some("the mail routing between the servers is wrong: tell the postmaster of the recipient's domain, or your own mail provider."),
+        ),
         (6, 3) if permanent => (
             "the message cannot go as it is, and the sending host does not convert it: it has 8-bit data for a server that does not offer 8BITMIME, or binary data (a NUL octet, a line longer than 998 octets) that SMTP carries only with BINARYMIME.",
             Some("send it again with its content encoded in 7 bits (quoted-printable or base64), in lines of at most 998 octets."),
@@ -1247,6 +1251,8 @@ mod tests {
             ((5, 6, 3), "8BITMIME"),
             ((5, 6, 9), "SMTPUTF8"),
             ((5, 4, 6), "loop"),
+            // A hop count over the limit (554 5.4.0 Too many hops, as Postfix says it).
+            ((5, 4, 0), "loop"),
         ] {
             let status = EnhancedStatus::new(status.0, status.1, status.2);
             let (meaning, advice) = explain(Action::Failed, status);

@@ -82,24 +82,60 @@ impl RunMap {
                 servers.insert(host.to_string());
             }
         }
+        // A client that sends mail and reads a mailbox, only on servers it sends to (a sender
+        // fetching a bounce from her own server), is one party, drawn once where it sends
+        // from: as a reader right of every server, her POP3 link would run back under the
+        // whole diagram, and under herself, the diagram would need a second row.
+        let is_client = |name: &str| !servers.contains(name) || name.starts_with("ua:");
+        let mut sends_to: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let mut reads_from: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for event in &trace.events {
+            if let Event::ConnectionAttempted(attempt) = &event.event {
+                if is_client(&attempt.client) {
+                    let servers_of = match attempt.protocol {
+                        Protocol::Smtp => &mut sends_to,
+                        Protocol::Pop3 => &mut reads_from,
+                    };
+                    servers_of
+                        .entry(&*attempt.client)
+                        .or_default()
+                        .insert(&*attempt.server);
+                }
+            }
+        }
+        let reads_where_it_sends = |client: &str| {
+            reads_from
+                .get(client)
+                .zip(sends_to.get(client))
+                .is_some_and(|(read, sent)| read.is_subset(sent))
+        };
         let mut map = RunMap::default();
         let mut index: BTreeMap<(String, Side), usize> = BTreeMap::new();
         let mut link_index: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
+        let mut only_read_on: BTreeSet<usize> = BTreeSet::new();
         for event in &trace.events {
             match &event.event {
                 Event::ConnectionAttempted(attempt) => {
-                    let client_side = if servers.contains(&*attempt.client)
-                        && !attempt.client.starts_with("ua:")
-                    {
+                    let client_side = if !is_client(&attempt.client) {
                         Side::Server
-                    } else if attempt.protocol == Protocol::Pop3 {
+                    } else if attempt.protocol == Protocol::Pop3
+                        && !reads_where_it_sends(&attempt.client)
+                    {
                         Side::Reader
                     } else {
                         Side::Sender
                     };
                     let from = map.node(&mut index, &attempt.client, client_side, None);
                     let after = map.nodes[from].column + 1;
+                    let known = index.contains_key(&(attempt.server.to_string(), Side::Server));
                     let to = map.node(&mut index, &attempt.server, Side::Server, Some(after));
+                    // A server a reader reached first (a fetch before any mail) stands where
+                    // mail first reaches it, not beside the reader, who moves right below.
+                    if client_side == Side::Reader && !known {
+                        only_read_on.insert(to);
+                    } else if client_side != Side::Reader && only_read_on.remove(&to) {
+                        map.nodes[to].column = after;
+                    }
                     let (protocol, server_role) = match attempt.protocol {
                         Protocol::Pop3 => ("POP3", "POP3"),
                         // RFC 6409: the submission agent is what listens on 587; a user
@@ -138,10 +174,7 @@ impl RunMap {
                 }
             }
         }
-        // A reader stands right of every server, where the mail ends up; but one that reads
-        // only from the first servers (a sender fetching a bounce from her own server) stands
-        // with the senders, left of them, as the person who sent the mail: placed right of
-        // every server, her POP3 link would run back under the whole diagram.
+        // Readers stand right of every server, where the mail ends up.
         let readers_column = map
             .nodes
             .iter()
@@ -149,20 +182,10 @@ impl RunMap {
             .map(|n| n.column + 1)
             .max()
             .unwrap_or(1);
-        for reader in 0..map.nodes.len() {
-            if map.nodes[reader].side != Side::Reader {
-                continue;
+        for node in &mut map.nodes {
+            if node.side == Side::Reader {
+                node.column = readers_column;
             }
-            let reads_only_first_servers = map
-                .links
-                .iter()
-                .filter(|link| link.from == reader)
-                .all(|link| map.nodes[link.to].column == 1);
-            map.nodes[reader].column = if reads_only_first_servers {
-                0
-            } else {
-                readers_column
-            };
         }
         let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
         for node in &mut map.nodes {
@@ -375,19 +398,94 @@ mod tests {
         assert!(map.nodes[msa].roles.contains(&"MDA"));
         assert!(link_labels(&map)
             .contains(&"alice@sender.test -> mail.sender.test POP3 :110".to_string()));
-        // Alice reads the bounce from her own server: she stands under herself as the
-        // sender, left of that server, not right of the receiving one.
-        let sender = node(&map, "ua:alice@sender.test", Side::Sender);
-        let reader = node(&map, "ua:alice@sender.test", Side::Reader);
-        assert_eq!((sender.column, sender.row), (0, 0));
-        assert_eq!((reader.column, reader.row), (0, 1));
-        assert_eq!(map.columns(), 3, "{map:#?}");
+        // Alice reads the bounce from her own server: she is one party, who sends and reads
+        // there, not a second one right of the receiving server.
+        let alice: Vec<&MapNode> = map
+            .nodes
+            .iter()
+            .filter(|n| n.name == "ua:alice@sender.test")
+            .collect();
+        assert_eq!(alice.len(), 1, "{map:#?}");
+        assert_eq!(
+            (alice[0].side, alice[0].column, alice[0].row),
+            (Side::Sender, 0, 0)
+        );
+        assert_eq!((map.columns(), map.rows()), (3, 1), "{map:#?}");
         let stored_bounce = trace
             .events
             .iter()
             .find(|e| matches!(&e.event, Event::Delivered(d) if d.mailbox == "alice@sender.test"))
             .expect("the bounce is stored");
         assert_eq!(map.focus(&stored_bounce.event), Some(Focus::Node(msa)));
+    }
+
+    /// A trace of nothing but connections: (client, server, port).
+    fn connections(list: &[(&str, &str, u16)]) -> Trace {
+        let events = list
+            .iter()
+            .enumerate()
+            .map(
+                |(conn, &(client, server, port))| crate::sim::trace::TraceEvent {
+                    time_ms: conn as u64,
+                    event: Event::ConnectionAttempted(Box::new(
+                        crate::sim::trace::ConnectionAttempted {
+                            conn: conn as ConnId,
+                            client: client.into(),
+                            server: server.into(),
+                            address: "192.0.2.1".into(),
+                            port,
+                            protocol: if port == 110 {
+                                Protocol::Pop3
+                            } else {
+                                Protocol::Smtp
+                            },
+                        },
+                    )),
+                },
+            )
+            .collect();
+        Trace {
+            events,
+            ..Trace::default()
+        }
+    }
+
+    #[test]
+    fn a_client_is_one_party_only_where_it_reads_on_servers_it_sends_to() {
+        // Bob reads before any mail comes, and Carol reads from the MX: readers, right of
+        // every server. Alice reads a bounce from her own server: one party with her sending.
+        let map = RunMap::of(&connections(&[
+            ("ua:bob@b.test", "mx.b.test", 110),
+            ("ua:alice@a.test", "mail.a.test", 587),
+            ("mail.a.test", "mx.b.test", 25),
+            ("ua:carol@b.test", "mx.b.test", 110),
+            ("ua:alice@a.test", "mail.a.test", 110),
+        ]));
+        let place = |name: &str| {
+            let found: Vec<(Side, usize, usize)> = map
+                .nodes
+                .iter()
+                .filter(|n| n.name == name)
+                .map(|n| (n.side, n.column, n.row))
+                .collect();
+            found
+        };
+        assert_eq!(place("ua:alice@a.test"), [(Side::Sender, 0, 0)]);
+        assert_eq!(place("ua:bob@b.test"), [(Side::Reader, 3, 0)]);
+        assert_eq!(place("ua:carol@b.test"), [(Side::Reader, 3, 1)]);
+        // Dave sends through his own server but reads on another: two parties.
+        let map = RunMap::of(&connections(&[
+            ("ua:dave@a.test", "mail.a.test", 587),
+            ("mail.a.test", "mx.b.test", 25),
+            ("ua:dave@a.test", "mx.b.test", 110),
+        ]));
+        let sides: Vec<(Side, usize)> = map
+            .nodes
+            .iter()
+            .filter(|n| n.name == "ua:dave@a.test")
+            .map(|n| (n.side, n.column))
+            .collect();
+        assert_eq!(sides, [(Side::Sender, 0), (Side::Reader, 3)]);
     }
 
     #[test]

@@ -1340,43 +1340,53 @@ fn pop3_reply_code(ok: bool, first_line: &str) -> u16 {
     if ok {
         return 200;
     }
-    let text = first_line
-        .strip_prefix("-ERR")
-        .unwrap_or(first_line)
-        .trim_start();
-    let temporary = ["[IN-USE]", "[LOGIN-DELAY]", "[SYS/TEMP]"]
-        .iter()
-        .any(|code| text.starts_with(code));
-    if temporary {
-        400
-    } else {
-        500
+    match pop3_response_code(first_line) {
+        Some("IN-USE" | "LOGIN-DELAY" | "SYS/TEMP") => 400,
+        _ => 500,
     }
 }
 
-/// What a POP3 status indicator means in general (RFC 1939 3): the counterpart of an SMTP
-/// code's general meaning. The line itself is on the wire, and why this server sent it is the
-/// reply's own explanation.
-fn pop3_status_meaning(ok: bool, first_line: &str) -> &'static str {
+/// The response code in brackets right after `-ERR` (RFC 2449 8), as `IN-USE`.
+fn pop3_response_code(first_line: &str) -> Option<&str> {
+    let text = first_line.strip_prefix("-ERR")?.trim_start();
+    text.strip_prefix('[')?
+        .split_once(']')
+        .map(|(code, _)| code)
+}
+
+/// What a POP3 status indicator means in general (RFC 1939 3), and the response code after
+/// it when there is one: the counterpart of an SMTP code's general meaning. The line itself
+/// is on the wire, and why this server sent it is the reply's own explanation.
+fn pop3_status_meaning(ok: bool, first_line: &str) -> String {
     if ok {
-        return "+OK, the positive status indicator: the command succeeded. The text after it \
-                is for people, or holds what the command asked for (counts, sizes, a message \
-                number).";
+        return "+OK, the positive status indicator: the command succeeded (or, as the first \
+                line on a connection, the server is ready). The text after it is for people, \
+                or holds what the command asked for (counts, sizes, a message number)."
+            .to_string();
     }
-    let text = first_line
-        .strip_prefix("-ERR")
-        .unwrap_or(first_line)
-        .trim_start();
-    if text.starts_with('[') {
-        "-ERR, the negative status indicator: the command failed. The bracketed response \
-         code after it tells a client what kind of failure it is without reading the text: \
-         [IN-USE] and [LOGIN-DELAY] pass if tried again later, [AUTH] is about the \
-         credentials, [SYS/TEMP] and [SYS/PERM] are the server's own trouble (RFC 2449 8, \
-         RFC 3206)."
-    } else {
-        "-ERR, the negative status indicator: the command failed. The text after it says why, \
-         for people; a client acts on the indicator alone."
-    }
+    let failed = "-ERR, the negative status indicator: the command failed.";
+    let Some(code) = pop3_response_code(first_line) else {
+        return format!("{failed} The text after it says why, for people; a client acts on the indicator alone.");
+    };
+    let kind = match code {
+        "IN-USE" => "another session holds the maildrop: worth trying again later (RFC 2449 8.1.2)",
+        "LOGIN-DELAY" => {
+            "the user logged in too recently: worth trying again later (RFC 2449 8.1.1)"
+        }
+        "SYS/TEMP" => {
+            "a passing problem of the server's own: worth trying again later (RFC 3206 4)"
+        }
+        "SYS/PERM" => {
+            "a lasting problem of the server's own: trying again soon will not help (RFC 3206 4)"
+        }
+        "AUTH" => "the credentials were refused, not the server's own trouble (RFC 3206 5)",
+        "UTF8" => "the command needs UTF-8 mode, which the client has not turned on (RFC 6856 5)",
+        _ => "a response code of an extension (RFC 2449 8)",
+    };
+    format!(
+        "{failed} [{code}] is a response code, which tells a client what kind of failure it is \
+         without reading the text: {kind}."
+    )
 }
 
 /// An attempt that ended with no address left and no failure recorded.
@@ -2409,7 +2419,7 @@ impl<'a> World<'a> {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pop3_replies_unsent += 1;
                 }
-                let meaning = self.interner.intern(pop3_status_meaning(ok, &first_line));
+                let meaning = self.interner.intern(&pop3_status_meaning(ok, &first_line));
                 let event = Event::ReplyExplained {
                     conn,
                     code: pop3_reply_code(ok, &first_line),
@@ -3895,9 +3905,10 @@ impl<'a> World<'a> {
             .saturating_add((self.now_ms / 1000) as i64);
         let request = DsnRequest {
             reporting_mta: host_name.to_string(),
-            // RFC 3464 2: from a person responsible for this MTA, so that a reply is read;
-            // the host takes its own name's postmaster as `<Postmaster>` (RFC 5321 4.5.1).
-            postmaster_address: format!("postmaster@{host_name}"),
+            // RFC 3464 2: from a person responsible for this MTA, so that a reply is read:
+            // the postmaster of its first local domain, which has one (RFC 5321 4.5.1) and is
+            // found in DNS, or of its own name when it receives mail for no domain.
+            postmaster_address: postmaster_address(&self.hosts[host].spec),
             envelope_sender: reverse_path.to_string(),
             original_message: data.as_ref().clone(),
             return_content: ReturnContent::Headers,
@@ -4146,7 +4157,8 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 #[cfg(test)]
 mod tests {
     use super::{
-        numbered, push_hex, Connections, Event, Explanation, Interner, Name, World, RUN_OCTETS_MAX,
+        numbered, pop3_reply_code, pop3_response_code, pop3_status_meaning, push_hex, Connections,
+        Event, Explanation, Interner, Name, World, RUN_OCTETS_MAX,
     };
     use crate::sim::library;
     use std::borrow::Cow;
@@ -4170,6 +4182,46 @@ mod tests {
             matches!(last, Some(Event::ConservationChecked { ok: true, .. })),
             "{last:?}"
         );
+    }
+
+    #[test]
+    fn a_pop3_reply_is_explained_by_its_indicator_and_its_response_code() {
+        for (line, code, says) in [
+            ("+OK POP3 server ready", 200, "the server is ready"),
+            (
+                "-ERR no such message",
+                500,
+                "a client acts on the indicator alone",
+            ),
+            (
+                "-ERR [IN-USE] maildrop already locked",
+                400,
+                "RFC 2449 8.1.2",
+            ),
+            (
+                "-ERR [SYS/TEMP] maildrop unavailable",
+                400,
+                "worth trying again later",
+            ),
+            (
+                "-ERR [SYS/PERM] maildrop cannot be served",
+                500,
+                "will not help",
+            ),
+            (
+                "-ERR [UTF8] message 1 has non-ASCII header fields",
+                500,
+                "RFC 6856 5",
+            ),
+            ("-ERR [X-OTHER] odd", 500, "an extension"),
+        ] {
+            let ok = line.starts_with("+OK");
+            assert_eq!(pop3_reply_code(ok, line), code, "{line}");
+            let meaning = pop3_status_meaning(ok, line);
+            assert!(meaning.contains(says), "{line}: {meaning}");
+        }
+        assert_eq!(pop3_response_code("-ERR [AUTH] bad"), Some("AUTH"));
+        assert_eq!(pop3_response_code("-ERR [unclosed"), None);
     }
 
     #[test]

@@ -241,7 +241,7 @@ impl CommandError {
         CommandError {
             verb: None,
             code: 500,
-            enhanced: EnhancedStatus::new(5, 5, 2),
+            enhanced: SYNTAX,
             text: "Command unrecognized".into(),
             why: format!(
                 "\"{}\" is not a command this server knows",

@@ -2113,13 +2113,20 @@ impl<P: Policy> ServerSession<P> {
         }
         let count = accepted.map_or(0, NonEmpty::len);
         if count >= self.config.recipients_max {
+            // A limit so low that the student sees it at work with a handful of recipients
+            // is said to be one no real server may have.
+            let below_the_minimum = if count < 100 {
+                ". A limit under 100 breaks the standard: a real server must take at least 100 \
+                 recipients"
+            } else {
+                ""
+            };
             self.send(
                 reply(452, EnhancedStatus::new(4, 5, 3), "Too many recipients"),
                 format!(
                     "this transaction already has {count} recipients, this server's limit; \
                      452 (not 5xx) tells the client to send the rest in another \
-                     transaction, as Postfix and Exim do. A limit under 100 breaks the \
-                     standard: a real server must take at least 100 recipients"
+                     transaction, as Postfix and Exim do{below_the_minimum}"
                 ),
                 "RFC 5321 4.5.3.1.10, 4.5.3.1.8",
             );

@@ -625,9 +625,6 @@ impl BeforeMove {
 /// the start of their explanation.
 const DETAILS_IN_SIGHT_PX: f64 = 200.0;
 
-/// One column in so short a window that the controls scroll with the page (layout.css).
-const CONTROLS_SCROLL_WITH_PAGE: &str = "(max-width: 720px) and (max-height: 320px)";
-
 /// In one column the step a link opens, or what is wrong with the link, is said in the
 /// details, which a short window (a projector zoomed to 200%, a phone held sideways) shows
 /// below its bottom edge, and a reader who scrolled down to the conversation has above the
@@ -657,18 +654,21 @@ fn bring_details_into_sight() {
     let controls = document
         .query_selector("#lab .region-controls")
         .ok()
-        .flatten()
-        .map(|controls| controls.get_bounding_client_rect());
-    let controls_bottom = controls.as_ref().map_or(0.0, |rect| rect.bottom().max(0.0));
-    let scroll_with_page = window
-        .match_media(CONTROLS_SCROLL_WITH_PAGE)
-        .ok()
-        .flatten()
-        .is_some_and(|media| media.matches());
-    let pinned_height = match controls {
-        Some(rect) if !scroll_with_page => rect.height(),
-        _ => 0.0,
-    };
+        .flatten();
+    let controls_bottom = controls.as_ref().map_or(0.0, |controls| {
+        controls.get_bounding_client_rect().bottom().max(0.0)
+    });
+    // In so short a window that they scroll with the page, the controls are not pinned.
+    let pinned_height = controls
+        .filter(|controls| {
+            window
+                .get_computed_style(controls)
+                .ok()
+                .flatten()
+                .and_then(|style| style.get_property_value("position").ok())
+                .is_some_and(|position| position == "sticky")
+        })
+        .map_or(0.0, |controls| controls.get_bounding_client_rect().height());
     let top = details.get_bounding_client_rect().top();
     if top + DETAILS_IN_SIGHT_PX > height || top < controls_bottom - 1.0 {
         window.scroll_by_with_x_and_y(0.0, top - pinned_height);

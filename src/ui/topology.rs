@@ -30,6 +30,10 @@ const DNS_ROUTE_GAP: i32 = 16;
 const DNS_ROUTE_START: i32 = 12;
 /// Room under the last row for each link that passes other columns by.
 const DETOUR_STEP: i32 = 14;
+/// How far right of its column a link between two parties of that column goes round.
+const SIDE_ROUTE_GAP: i32 = 18;
+/// The width of a character of a link's label (11 px monospace, about 0.6 em).
+const PROTOCOL_CHAR_WIDTH: i32 = 7;
 /// Longest name shown whole; longer ones end in "…".
 const LABEL_CHARS_MAX: usize = 20;
 
@@ -170,7 +174,24 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
     let dns_right = dns.map_or(0, |(dns_x, _)| {
         dns_x + if label_left { DNS_WIDTH } else { DNS_LABEL_END }
     });
-    let width = (COLUMN_STEP * (columns - 1) + NODE_WIDTH + 2 * MARGIN).max(dns_right);
+    // A link within one column goes round its right side, with its label beyond.
+    let side_label_right = map
+        .links
+        .iter()
+        .filter(|link| map.nodes[link.from].column == map.nodes[link.to].column)
+        .map(|link| {
+            node_x(&map.nodes[link.from])
+                + NODE_WIDTH
+                + SIDE_ROUTE_GAP
+                + 4
+                + PROTOCOL_CHAR_WIDTH * link.label.chars().count() as i32
+                + MARGIN / 2
+        })
+        .max()
+        .unwrap_or(0);
+    let width = (COLUMN_STEP * (columns - 1) + NODE_WIDTH + 2 * MARGIN)
+        .max(dns_right)
+        .max(side_label_right);
     let height = bottom + DETOUR_STEP * (detours.len() as i32 + 1) + MARGIN;
     let dns_links = dns.map(|(dns_x, dns_y)| {
         map.resolvers
@@ -219,7 +240,7 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
         if from.column == to.column {
             // Two parties of one column (a backup MX passing mail to the primary): round the
             // right side of the column.
-            let side = node_x(from) + NODE_WIDTH + 18;
+            let side = node_x(from) + NODE_WIDTH + SIDE_ROUTE_GAP;
             let (y1, y2) = (
                 node_y(from) + NODE_HEIGHT / 2,
                 node_y(to) + NODE_HEIGHT / 2,
@@ -261,15 +282,27 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
                 </g>
             };
         }
-        // Two links between the same parties (mail one way, a bounce back) are drawn apart.
+        // Two links between the same parties are drawn apart: mail one way and a bounce
+        // back, each above or below by its direction; or a user agent's submission and its
+        // POP3 fetch from the same server, in the order they came.
         let returning = map
             .links
             .iter()
             .any(|other| other.from == link.to && other.to == link.from);
-        let offset = match (returning, from.column > to.column) {
-            (false, _) => 0,
-            (true, false) => -7,
-            (true, true) => 7,
+        let beside: Vec<usize> = (0..map.links.len())
+            .filter(|&other| map.links[other].from == link.from && map.links[other].to == link.to)
+            .collect();
+        let offset = if returning {
+            if from.column > to.column {
+                7
+            } else {
+                -7
+            }
+        } else if beside.len() > 1 {
+            let place = beside.iter().position(|&other| other == index).unwrap_or(0) as i32;
+            (2 * place - (beside.len() as i32 - 1)) * 7
+        } else {
+            0
         };
         let (x1, x2) = if from.column <= to.column {
             (node_x(from) + NODE_WIDTH, node_x(to))
@@ -284,25 +317,16 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
             // starts, of the arrowhead at its end, which is large when it is highlighted.
             let label_y = y1 + if offset > 0 { 22 } else { -13 };
             ((x1 + x2) / 2 - 8 * towards, label_y, None)
-        } else if y2 > y1 {
-            // A slanting line would run through a label at its middle: the label goes by
-            // the end, beside the party the link leads to, under the line.
-            let anchor = if towards > 0 {
-                "topology-protocol-before"
-            } else {
-                "topology-protocol-side"
-            };
-            (x2 - 6 * towards, y2 + 14, Some(anchor))
         } else {
-            // A line rising into a party of the first row: over its end is the label of that
-            // row's own link (a reader under the sender who reads from the sender's server),
-            // so the label goes by the start, under the line as it leaves.
+            // A slanting line would run through a label at its middle: the label goes by
+            // the end, beside the party the link leads to, on the side the line leaves free.
+            let label_y = if y2 > y1 { y2 + 14 } else { y2 - 8 };
             let anchor = if towards > 0 {
-                "topology-protocol-side"
-            } else {
                 "topology-protocol-before"
+            } else {
+                "topology-protocol-side"
             };
-            (x1 + 6 * towards, y1 + 14, Some(anchor))
+            (x2 - 6 * towards, label_y, Some(anchor))
         };
         html! {
             <g>
@@ -323,7 +347,7 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
                 <title>{ node.name.clone() }</title>
                 <rect x={x.to_string()} y={y.to_string()} width={NODE_WIDTH.to_string()} height={NODE_HEIGHT.to_string()} rx="8" />
                 <text x={(x + NODE_WIDTH / 2).to_string()} y={(y + 22).to_string()}>{ short(node.label()) }</text>
-                <text class="topology-role" x={(x + NODE_WIDTH / 2).to_string()} y={(y + 40).to_string()}>{ role_text(node) }</text>
+                <text class="topology-role" x={(x + NODE_WIDTH / 2).to_string()} y={(y + 40).to_string()}>{ role_text(map, index) }</text>
             </g>
         }
     });
@@ -370,9 +394,16 @@ const ARROWHEADS: [(&str, &str); 4] = [
     ("topology-arrow-permanent", "4"),
 ];
 
-/// What a party does, under its name.
-fn role_text(node: &MapNode) -> String {
+/// What a party does, under its name. A user agent that also reads a mailbox (a sender
+/// fetching a bounce) is one party, both sender and reader.
+fn role_text(map: &RunMap, node: usize) -> String {
+    let reads = map
+        .links
+        .iter()
+        .any(|link| link.from == node && link.label.starts_with("POP3"));
+    let node = &map.nodes[node];
     match node.side {
+        Side::Sender if node.name.starts_with("ua:") && reads => "sender · reader UA".to_string(),
         Side::Sender if node.name.starts_with("ua:") => "sender UA".to_string(),
         Side::Sender => "scripted client".to_string(),
         Side::Reader => "reader UA".to_string(),
