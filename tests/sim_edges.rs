@@ -188,14 +188,17 @@ fn a_maildrop_is_locked_while_a_pop3_session_holds_it() {
     assert_eq!(in_use, [400]);
 }
 
+/// Bob's reader, at `at_s`, with a password that is not his.
+fn fetch_with_wrong_password(at_s: u64) -> serde_json::Value {
+    json!({"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": at_s,
+           "password": "not-bobs"})
+}
+
 #[test]
 fn a_pop3_refusal_without_a_temporary_response_code_is_explained_as_permanent() {
     use smtp_lab::sim::trace::Event;
     let mut world = basic_world("pop3-wrong-password");
-    world["fetches"] = json!([
-        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 600,
-         "password": "not-bobs"},
-    ]);
+    world["fetches"] = json!([fetch_with_wrong_password(600)]);
     let result = run_json(&world);
     let refusals: Vec<(u16, String)> = events(&result)
         .filter_map(|e| match &e.event {
@@ -254,8 +257,7 @@ fn a_pop3_reply_is_explained_by_what_its_status_indicator_means_not_by_its_own_l
     use smtp_lab::sim::trace::{Direction, Event};
     let mut world = basic_world("pop3-meanings");
     world["fetches"] = json!([
-        {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 600,
-         "password": "not-bobs"},
+        fetch_with_wrong_password(600),
         {"mailbox": "bob@receiver.test", "host": "mx.receiver.test", "at_s": 700},
     ]);
     let result = run_json(&world);
