@@ -783,9 +783,46 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
 
 #[wasm_bindgen_test]
 async fn a_detour_is_labelled_by_the_party_it_leads_to() {
-    // unknown-user: Alice's reader goes round under mx.receiver.test to mail.sender.test.
-    let root = mount_app_at("#scenario=unknown-user&step=0").await;
+    // A reader right of every server who reads on the sender's server: the link goes round
+    // under mx.receiver.test to mail.sender.test.
+    use smtp_lab::sim::map::{MapNode, RunMap, Side};
+    let node = |name: &str, side, column| MapNode {
+        name: name.to_string(),
+        side,
+        roles: vec!["UA"],
+        column,
+        row: 0,
+    };
+    let map = RunMap::from_parts(
+        vec![
+            node("ua:alice@sender.test", Side::Sender, 0),
+            node("mail.sender.test", Side::Server, 1),
+            node("mx.receiver.test", Side::Server, 2),
+            node("ua:carol@sender.test", Side::Reader, 3),
+        ],
+        &[(0, 1, "SMTP :587"), (1, 2, "SMTP :25"), (3, 1, "POP3 :110")],
+        Vec::new(),
+    );
+    let document = gloo::utils::document();
+    let root = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    let drawn = yew::Renderer::<smtp_lab::ui::Topology>::with_root_and_props(
+        root.clone(),
+        smtp_lab::ui::TopologyProps {
+            map: Some(std::rc::Rc::new(map)),
+            focus: None,
+            trouble: None,
+            one_column: false,
+        },
+    )
+    .render();
     yew::scheduler::flush().await;
+    assert!(
+        root.query_selector("svg.topology polyline")
+            .unwrap()
+            .is_some(),
+        "the link goes round"
+    );
     let texts = root.query_selector_all("svg.topology text").unwrap();
     let x_of = |wanted: &str| {
         (0..texts.length())
@@ -802,7 +839,8 @@ async fn a_detour_is_labelled_by_the_party_it_leads_to() {
         "the POP3 label at x={label} is nearer mx.receiver.test (x={receiver}) than \
          mail.sender.test (x={sender})"
     );
-    mount_app_at("#").await;
+    drawn.destroy();
+    root.remove();
 }
 
 #[wasm_bindgen_test]

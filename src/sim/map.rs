@@ -10,11 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Which side of the mail a party is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Side {
-    /// A user agent or scripted client that sends mail (SMTP).
+    /// A user agent or scripted client that sends mail (SMTP), and may read a mailbox on the
+    /// servers beside it that it sends to.
     Sender,
     /// A server: MSA, MTA, MDA, POP3 server.
     Server,
-    /// A user agent that reads a mailbox (POP3).
+    /// A user agent or scripted client that reads a mailbox (POP3) and is drawn right of
+    /// every server.
     Reader,
 }
 
@@ -85,7 +87,8 @@ impl RunMap {
         // A client that sends mail and reads a mailbox, only on servers it sends to (a sender
         // fetching a bounce from her own server), is one party, drawn once where it sends
         // from: as a reader right of every server, her POP3 link would run back under the
-        // whole diagram, and under herself, the diagram would need a second row.
+        // whole diagram, and under herself, the diagram would need a second row. (Unless the
+        // server it reads on stands further right: below.)
         let is_client = |name: &str| !servers.contains(name) || name.starts_with("ua:");
         let mut sends_to: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         let mut reads_from: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
@@ -129,11 +132,11 @@ impl RunMap {
                     let after = map.nodes[from].column + 1;
                     let known = index.contains_key(&(attempt.server.to_string(), Side::Server));
                     let to = map.node(&mut index, &attempt.server, Side::Server, Some(after));
-                    // A server a reader reached first (a fetch before any mail) stands where
-                    // mail first reaches it, not beside the reader, who moves right below.
-                    if client_side == Side::Reader && !known {
+                    // A server first reached by a fetch (before any mail) stands where mail
+                    // first reaches it, not beside the one who fetched.
+                    if attempt.protocol == Protocol::Pop3 && !known {
                         only_read_on.insert(to);
-                    } else if client_side != Side::Reader && only_read_on.remove(&to) {
+                    } else if attempt.protocol == Protocol::Smtp && only_read_on.remove(&to) {
                         map.nodes[to].column = after;
                     }
                     let (protocol, server_role) = match attempt.protocol {
@@ -171,6 +174,28 @@ impl RunMap {
                     if let Some(host) = event_host(other) {
                         map.node(&mut index, host, Side::Server, None);
                     }
+                }
+            }
+        }
+        // A client drawn as one party reads beside where it sends; when a server it reads on
+        // stands further right (mail reached it first from elsewhere), it reads as a reader of
+        // its own, or its POP3 link would run under the diagram beside its SMTP one.
+        for client in 0..map.nodes.len() {
+            let reads_apart = map.nodes[client].side == Side::Sender
+                && map.links.iter().any(|link| {
+                    link.from == client
+                        && link.label.starts_with("POP3")
+                        && map.nodes[link.to].column != map.nodes[client].column + 1
+                });
+            if !reads_apart {
+                continue;
+            }
+            let name = map.nodes[client].name.clone();
+            let reader = map.node(&mut index, &name, Side::Reader, None);
+            map.add_role(reader, "UA");
+            for link in &mut map.links {
+                if link.from == client && link.label.starts_with("POP3") {
+                    link.from = reader;
                 }
             }
         }
@@ -473,6 +498,24 @@ mod tests {
         assert_eq!(place("ua:alice@a.test"), [(Side::Sender, 0, 0)]);
         assert_eq!(place("ua:bob@b.test"), [(Side::Reader, 3, 0)]);
         assert_eq!(place("ua:carol@b.test"), [(Side::Reader, 3, 1)]);
+        // Bob fetches before he sends, and his server is the MX mail reached first from
+        // elsewhere: the server stands where that mail reached it, and Bob, whose fetch would
+        // otherwise run under the diagram, reads as a reader of his own, right of it.
+        let map = RunMap::of(&connections(&[
+            ("ua:bob@b.test", "mx.b.test", 110),
+            ("ua:alice@a.test", "mail.a.test", 587),
+            ("mail.a.test", "mx.b.test", 25),
+            ("ua:bob@b.test", "mx.b.test", 587),
+        ]));
+        let mx = node(&map, "mx.b.test", Side::Server);
+        assert_eq!(mx.column, 2, "{map:#?}");
+        let bob: Vec<(Side, usize)> = map
+            .nodes
+            .iter()
+            .filter(|n| n.name == "ua:bob@b.test")
+            .map(|n| (n.side, n.column))
+            .collect();
+        assert_eq!(bob, [(Side::Sender, 0), (Side::Reader, 3)], "{map:#?}");
         // Dave sends through his own server but reads on another: two parties.
         let map = RunMap::of(&connections(&[
             ("ua:dave@a.test", "mail.a.test", 587),

@@ -1273,6 +1273,20 @@ fn postmaster_address(spec: &HostSpec) -> String {
     format!("postmaster@{domain}")
 }
 
+/// Who a host's notices come from: a person responsible for it, so that a reply is read (RFC
+/// 3464 2). The postmaster of its first local domain, which every such domain has (RFC 5321
+/// 4.5.1) and which a reply finds in DNS when the domain is there; of its own name when it
+/// receives mail for no domain, or when that domain is written in U-labels, which would make
+/// the notice's header UTF-8 and its delivery depend on SMTPUTF8.
+fn notice_sender(spec: &HostSpec) -> String {
+    let postmaster = postmaster_address(spec);
+    if postmaster.is_ascii() {
+        postmaster.to_ascii_lowercase()
+    } else {
+        format!("postmaster@{}", spec.name.to_ascii_lowercase())
+    }
+}
+
 /// Whether `domain` (a key) names the host itself: its name, or its address literal.
 fn names_host(domain: &str, name: &str, address: IpAddr) -> bool {
     domain.eq_ignore_ascii_case(name) || is_literal_of(domain, address)
@@ -1366,7 +1380,10 @@ fn pop3_status_meaning(ok: bool, first_line: &str) -> String {
     }
     let failed = "-ERR, the negative status indicator: the command failed.";
     let Some(code) = pop3_response_code(first_line) else {
-        return format!("{failed} The text after it says why, for people; a client acts on the indicator alone.");
+        return format!(
+            "{failed} The text after it says why, for people; a client acts on the indicator \
+             alone."
+        );
     };
     let kind = match code {
         "IN-USE" => "another session holds the maildrop: worth trying again later (RFC 2449 8.1.2)",
@@ -3905,10 +3922,7 @@ impl<'a> World<'a> {
             .saturating_add((self.now_ms / 1000) as i64);
         let request = DsnRequest {
             reporting_mta: host_name.to_string(),
-            // RFC 3464 2: from a person responsible for this MTA, so that a reply is read:
-            // the postmaster of its first local domain, which has one (RFC 5321 4.5.1) and is
-            // found in DNS, or of its own name when it receives mail for no domain.
-            postmaster_address: postmaster_address(&self.hosts[host].spec),
+            postmaster_address: notice_sender(&self.hosts[host].spec),
             envelope_sender: reverse_path.to_string(),
             original_message: data.as_ref().clone(),
             return_content: ReturnContent::Headers,
@@ -4157,8 +4171,8 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 #[cfg(test)]
 mod tests {
     use super::{
-        numbered, pop3_reply_code, pop3_response_code, pop3_status_meaning, push_hex, Connections,
-        Event, Explanation, Interner, Name, World, RUN_OCTETS_MAX,
+        notice_sender, numbered, pop3_reply_code, pop3_response_code, pop3_status_meaning,
+        push_hex, Connections, Event, Explanation, Interner, Name, World, RUN_OCTETS_MAX,
     };
     use crate::sim::library;
     use std::borrow::Cow;
@@ -4182,6 +4196,27 @@ mod tests {
             matches!(last, Some(Event::ConservationChecked { ok: true, .. })),
             "{last:?}"
         );
+    }
+
+    #[test]
+    fn notices_come_from_an_ascii_postmaster_address() {
+        let host = |local_domains: serde_json::Value| -> crate::sim::scenario::HostSpec {
+            serde_json::from_value(serde_json::json!({
+                "name": "MX.b.test", "address": "192.0.2.20", "local_domains": local_domains
+            }))
+            .expect("a host")
+        };
+        for (local_domains, from) in [
+            (serde_json::json!(["B.test", "c.test"]), "postmaster@b.test"),
+            (serde_json::json!([]), "postmaster@mx.b.test"),
+            // In U-labels, the notice's header would need SMTPUTF8 to be delivered.
+            (
+                serde_json::json!(["bü.test", "b.test"]),
+                "postmaster@mx.b.test",
+            ),
+        ] {
+            assert_eq!(notice_sender(&host(local_domains)), from);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod player;
 mod topology;
 
 pub use app::{App, Lab, LabAction, ADDRESS_DELAY_MS};
+pub use topology::{Topology, TopologyProps};
 
 /// Whether the keyboard focus is on no element of the page (on its body): where a browser
 /// leaves it when the focused element goes away or becomes disabled.

@@ -30,6 +30,11 @@ const DNS_ROUTE_GAP: i32 = 16;
 const DNS_ROUTE_START: i32 = 12;
 /// Room under the last row for each link that passes other columns by.
 const DETOUR_STEP: i32 = 14;
+/// How far apart links between the same two parties are drawn: two, with a label over the
+/// upper and under the lower.
+const PARALLEL_STEP: i32 = 14;
+/// ... three or more, each with its label just over its own line.
+const PARALLEL_STEP_LABELLED: i32 = 20;
 /// How far right of its column a link between two parties of that column goes round.
 const SIDE_ROUTE_GAP: i32 = 18;
 /// The width of a character of a link's label (11 px monospace, about 0.6 em).
@@ -300,7 +305,12 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
             }
         } else if beside.len() > 1 {
             let place = beside.iter().position(|&other| other == index).unwrap_or(0) as i32;
-            (2 * place - (beside.len() as i32 - 1)) * 7
+            let step = if beside.len() > 2 {
+                PARALLEL_STEP_LABELLED
+            } else {
+                PARALLEL_STEP
+            };
+            (2 * place - (beside.len() as i32 - 1)) * step / 2
         } else {
             0
         };
@@ -315,18 +325,32 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
         let (label_x, label_y, anchor) = if y1 == y2 {
             // Over the middle of the line, clear of it and, a little towards where the link
             // starts, of the arrowhead at its end, which is large when it is highlighted.
-            let label_y = y1 + if offset > 0 { 22 } else { -13 };
+            let label_y = if beside.len() > 2 {
+                // Three or more lines apart: each label just over its own line.
+                y1 - 4
+            } else {
+                y1 + if offset > 0 { 22 } else { -13 }
+            };
             ((x1 + x2) / 2 - 8 * towards, label_y, None)
-        } else {
+        } else if y2 > y1 {
             // A slanting line would run through a label at its middle: the label goes by
-            // the end, beside the party the link leads to, on the side the line leaves free.
-            let label_y = if y2 > y1 { y2 + 14 } else { y2 - 8 };
+            // the end, beside the party the link leads to, under the line.
             let anchor = if towards > 0 {
                 "topology-protocol-before"
             } else {
                 "topology-protocol-side"
             };
-            (x2 - 6 * towards, label_y, Some(anchor))
+            (x2 - 6 * towards, y2 + 14, Some(anchor))
+        } else {
+            // A line rising into a higher row: over its end is the label of that row's own
+            // link (two senders submitting to one server), so the label goes by the start,
+            // under the line as it leaves.
+            let anchor = if towards > 0 {
+                "topology-protocol-side"
+            } else {
+                "topology-protocol-before"
+            };
+            (x1 + 6 * towards, y1 + 14, Some(anchor))
         };
         html! {
             <g>
@@ -406,7 +430,8 @@ fn role_text(map: &RunMap, node: usize) -> String {
         Side::Sender if node.name.starts_with("ua:") && reads => "sender · reader UA".to_string(),
         Side::Sender if node.name.starts_with("ua:") => "sender UA".to_string(),
         Side::Sender => "scripted client".to_string(),
-        Side::Reader => "reader UA".to_string(),
+        Side::Reader if node.name.starts_with("ua:") => "reader UA".to_string(),
+        Side::Reader => "scripted client".to_string(),
         Side::Server => node.roles.join(" · "),
     }
 }

@@ -356,7 +356,8 @@ await test('every step of every scenario is drawn without an error on a phone', 
 await test('no line or arrowhead of the diagram crosses a link label, nor a DNS line an arrowhead', async () => {
   const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
   try {
-    // Straight links, slanting ones to a second row, a backup MX's, a detour.
+    // Straight links, slanting ones to a second row, a backup MX's, two links apart between
+    // one user agent and its server.
     for (const name of ['basic-delivery', 'to-cc-bcc', 'two-domains', 'primary-mx-down', 'unknown-user']) {
       const before = await page.evaluate(() => document.querySelector('svg.topology').outerHTML);
       await page.evaluate((n) => { window.location.hash = `#scenario=${n}&step=0`; }, name);
