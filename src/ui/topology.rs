@@ -30,10 +30,11 @@ const DNS_ROUTE_GAP: i32 = 16;
 const DNS_ROUTE_START: i32 = 12;
 /// Room under the last row for each link that passes other columns by.
 const DETOUR_STEP: i32 = 14;
-/// How far apart links between the same two parties are drawn: two, with a label over the
+/// How far apart two links between the same two parties are drawn, with a label over the
 /// upper and under the lower.
 const PARALLEL_STEP: i32 = 14;
-/// ... three or more, each with its label just over its own line.
+/// How far apart three or more such links are drawn, each with its label just over its own
+/// line.
 const PARALLEL_STEP_LABELLED: i32 = 20;
 /// How far right of its column a link between two parties of that column goes round.
 const SIDE_ROUTE_GAP: i32 = 18;
