@@ -475,6 +475,15 @@ mod tests {
         }
     }
 
+    /// The side and column of every party named `name`.
+    fn sides_of(map: &RunMap, name: &str) -> Vec<(Side, usize)> {
+        map.nodes
+            .iter()
+            .filter(|n| n.name == name)
+            .map(|n| (n.side, n.column))
+            .collect()
+    }
+
     #[test]
     fn a_client_is_one_party_only_where_it_reads_on_servers_it_sends_to() {
         // Bob reads before any mail comes, and Carol reads from the MX: readers, right of
@@ -509,26 +518,21 @@ mod tests {
         ]));
         let mx = node(&map, "mx.b.test", Side::Server);
         assert_eq!(mx.column, 2, "{map:#?}");
-        let bob: Vec<(Side, usize)> = map
-            .nodes
-            .iter()
-            .filter(|n| n.name == "ua:bob@b.test")
-            .map(|n| (n.side, n.column))
-            .collect();
-        assert_eq!(bob, [(Side::Sender, 0), (Side::Reader, 3)], "{map:#?}");
+        assert_eq!(
+            sides_of(&map, "ua:bob@b.test"),
+            [(Side::Sender, 0), (Side::Reader, 3)],
+            "{map:#?}"
+        );
         // Dave sends through his own server but reads on another: two parties.
         let map = RunMap::of(&connections(&[
             ("ua:dave@a.test", "mail.a.test", 587),
             ("mail.a.test", "mx.b.test", 25),
             ("ua:dave@a.test", "mx.b.test", 110),
         ]));
-        let sides: Vec<(Side, usize)> = map
-            .nodes
-            .iter()
-            .filter(|n| n.name == "ua:dave@a.test")
-            .map(|n| (n.side, n.column))
-            .collect();
-        assert_eq!(sides, [(Side::Sender, 0), (Side::Reader, 3)]);
+        assert_eq!(
+            sides_of(&map, "ua:dave@a.test"),
+            [(Side::Sender, 0), (Side::Reader, 3)]
+        );
     }
 
     #[test]
