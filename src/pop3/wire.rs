@@ -248,9 +248,82 @@ impl ResponseReader {
     }
 }
 
+/// The response code in brackets right after `-ERR` (RFC 2449 8), as `IN-USE`.
+pub fn response_code(first_line: &str) -> Option<&str> {
+    let text = first_line.strip_prefix("-ERR")?.trim_start();
+    text.strip_prefix('[')?
+        .split_once(']')
+        .map(|(code, _)| code)
+}
+
+/// What a status line's indicator means in general (RFC 1939 3), and the response code after
+/// it when there is one, for a student: the counterpart of an SMTP code's general meaning
+/// (`smtp::explain`). Why a server sent the line is the reply's own explanation.
+pub fn status_meaning(ok: bool, first_line: &str) -> String {
+    if ok {
+        return "+OK, the positive status indicator: the command succeeded (or, as the first \
+                line on a connection, the server is ready). The text after it is for people, \
+                or holds what the command asked for (counts, sizes, a message number)."
+            .to_string();
+    }
+    let failed = "-ERR, the negative status indicator: the command failed.";
+    let Some(code) = response_code(first_line) else {
+        return format!(
+            "{failed} The text after it says why, for people; a client acts on the indicator \
+             alone."
+        );
+    };
+    let kind = match code {
+        "IN-USE" => "another session holds the maildrop: worth trying again later (RFC 2449 8.1.2)",
+        "LOGIN-DELAY" => {
+            "the user logged in too recently: worth trying again later (RFC 2449 8.1.1)"
+        }
+        "SYS/TEMP" => {
+            "a passing problem of the server's own: worth trying again later (RFC 3206 4)"
+        }
+        "SYS/PERM" => {
+            "a lasting problem of the server's own: trying again soon will not help (RFC 3206 4)"
+        }
+        "AUTH" => "the credentials were refused, not the server's own trouble (RFC 3206 5)",
+        "UTF8" => "the command needs UTF-8 mode, which the client has not turned on (RFC 6856 5)",
+        _ => "a response code of an extension (RFC 2449 8)",
+    };
+    format!(
+        "{failed} [{code}] is a response code, which tells a client what kind of failure it is \
+         without reading the text: {kind}."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_line_is_explained_by_its_indicator_and_its_response_code() {
+        for (line, says) in [
+            ("+OK POP3 server ready", "the server is ready"),
+            (
+                "-ERR no such message",
+                "a client acts on the indicator alone",
+            ),
+            ("-ERR [IN-USE] maildrop already locked", "RFC 2449 8.1.2"),
+            (
+                "-ERR [SYS/TEMP] maildrop unavailable",
+                "worth trying again later",
+            ),
+            ("-ERR [SYS/PERM] maildrop cannot be served", "will not help"),
+            (
+                "-ERR [UTF8] message 1 has non-ASCII header fields",
+                "RFC 6856 5",
+            ),
+            ("-ERR [X-OTHER] odd", "an extension"),
+        ] {
+            let meaning = status_meaning(line.starts_with("+OK"), line);
+            assert!(meaning.contains(says), "{line}: {meaning}");
+        }
+        assert_eq!(response_code("-ERR [AUTH] bad"), Some("AUTH"));
+        assert_eq!(response_code("-ERR [unclosed"), None);
+    }
 
     fn lines(reader: &mut CommandReader) -> Vec<CommandLine> {
         std::iter::from_fn(|| reader.next_line()).collect()

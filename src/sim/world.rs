@@ -18,6 +18,7 @@ use crate::mail::compose::{compose, ComposeRequest};
 use crate::mail::dsn::{
     build_dsn, Action as DsnAction, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
 };
+use crate::pop3;
 use crate::pop3::client::{Pop3Client, Pop3ClientConfig, Pop3ClientEvent};
 use crate::pop3::maildrop::{Maildrop, MaildropStore, OpenError, StoredMessage};
 use crate::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
@@ -1354,56 +1355,10 @@ fn pop3_reply_code(ok: bool, first_line: &str) -> u16 {
     if ok {
         return 200;
     }
-    match pop3_response_code(first_line) {
+    match pop3::wire::response_code(first_line) {
         Some("IN-USE" | "LOGIN-DELAY" | "SYS/TEMP") => 400,
         _ => 500,
     }
-}
-
-/// The response code in brackets right after `-ERR` (RFC 2449 8), as `IN-USE`.
-fn pop3_response_code(first_line: &str) -> Option<&str> {
-    let text = first_line.strip_prefix("-ERR")?.trim_start();
-    text.strip_prefix('[')?
-        .split_once(']')
-        .map(|(code, _)| code)
-}
-
-/// What a POP3 status indicator means in general (RFC 1939 3), and the response code after
-/// it when there is one: the counterpart of an SMTP code's general meaning. The line itself
-/// is on the wire, and why this server sent it is the reply's own explanation.
-fn pop3_status_meaning(ok: bool, first_line: &str) -> String {
-    if ok {
-        return "+OK, the positive status indicator: the command succeeded (or, as the first \
-                line on a connection, the server is ready). The text after it is for people, \
-                or holds what the command asked for (counts, sizes, a message number)."
-            .to_string();
-    }
-    let failed = "-ERR, the negative status indicator: the command failed.";
-    let Some(code) = pop3_response_code(first_line) else {
-        return format!(
-            "{failed} The text after it says why, for people; a client acts on the indicator \
-             alone."
-        );
-    };
-    let kind = match code {
-        "IN-USE" => "another session holds the maildrop: worth trying again later (RFC 2449 8.1.2)",
-        "LOGIN-DELAY" => {
-            "the user logged in too recently: worth trying again later (RFC 2449 8.1.1)"
-        }
-        "SYS/TEMP" => {
-            "a passing problem of the server's own: worth trying again later (RFC 3206 4)"
-        }
-        "SYS/PERM" => {
-            "a lasting problem of the server's own: trying again soon will not help (RFC 3206 4)"
-        }
-        "AUTH" => "the credentials were refused, not the server's own trouble (RFC 3206 5)",
-        "UTF8" => "the command needs UTF-8 mode, which the client has not turned on (RFC 6856 5)",
-        _ => "a response code of an extension (RFC 2449 8)",
-    };
-    format!(
-        "{failed} [{code}] is a response code, which tells a client what kind of failure it is \
-         without reading the text: {kind}."
-    )
 }
 
 /// An attempt that ended with no address left and no failure recorded.
@@ -2436,7 +2391,9 @@ impl<'a> World<'a> {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.pop3_replies_unsent += 1;
                 }
-                let meaning = self.interner.intern(&pop3_status_meaning(ok, &first_line));
+                let meaning = self
+                    .interner
+                    .intern(&pop3::wire::status_meaning(ok, &first_line));
                 let event = Event::ReplyExplained {
                     conn,
                     code: pop3_reply_code(ok, &first_line),
@@ -4171,8 +4128,8 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 #[cfg(test)]
 mod tests {
     use super::{
-        notice_sender, numbered, pop3_reply_code, pop3_response_code, pop3_status_meaning,
-        push_hex, Connections, Event, Explanation, Interner, Name, World, RUN_OCTETS_MAX,
+        notice_sender, numbered, pop3_reply_code, push_hex, Connections, Event, Explanation,
+        Interner, Name, World, RUN_OCTETS_MAX,
     };
     use crate::sim::library;
     use std::borrow::Cow;
@@ -4220,43 +4177,22 @@ mod tests {
     }
 
     #[test]
-    fn a_pop3_reply_is_explained_by_its_indicator_and_its_response_code() {
-        for (line, code, says) in [
-            ("+OK POP3 server ready", 200, "the server is ready"),
-            (
-                "-ERR no such message",
-                500,
-                "a client acts on the indicator alone",
-            ),
-            (
-                "-ERR [IN-USE] maildrop already locked",
-                400,
-                "RFC 2449 8.1.2",
-            ),
-            (
-                "-ERR [SYS/TEMP] maildrop unavailable",
-                400,
-                "worth trying again later",
-            ),
-            (
-                "-ERR [SYS/PERM] maildrop cannot be served",
-                500,
-                "will not help",
-            ),
-            (
-                "-ERR [UTF8] message 1 has non-ASCII header fields",
-                500,
-                "RFC 6856 5",
-            ),
-            ("-ERR [X-OTHER] odd", 500, "an extension"),
+    fn a_pop3_reply_is_classed_by_its_response_code() {
+        for (line, code) in [
+            ("+OK POP3 server ready", 200),
+            ("-ERR no such message", 500),
+            ("-ERR [IN-USE] maildrop already locked", 400),
+            ("-ERR [SYS/TEMP] maildrop unavailable", 400),
+            ("-ERR [SYS/PERM] maildrop cannot be served", 500),
+            ("-ERR [UTF8] message 1 has non-ASCII header fields", 500),
+            ("-ERR [X-OTHER] odd", 500),
         ] {
-            let ok = line.starts_with("+OK");
-            assert_eq!(pop3_reply_code(ok, line), code, "{line}");
-            let meaning = pop3_status_meaning(ok, line);
-            assert!(meaning.contains(says), "{line}: {meaning}");
+            assert_eq!(
+                pop3_reply_code(line.starts_with("+OK"), line),
+                code,
+                "{line}"
+            );
         }
-        assert_eq!(pop3_response_code("-ERR [AUTH] bad"), Some("AUTH"));
-        assert_eq!(pop3_response_code("-ERR [unclosed"), None);
     }
 
     #[test]

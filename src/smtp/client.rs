@@ -141,7 +141,7 @@ impl ClientConfig {
             credentials: None,
             prefer_pipelining: true,
             timeouts: ClientTimeouts::default(),
-            recipients_per_transaction_max: 100,
+            recipients_per_transaction_max: super::server::RECIPIENTS_MIN,
             transactions_max: 100,
             keep_open_ms: None,
         }

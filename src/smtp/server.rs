@@ -92,13 +92,16 @@ pub struct ServerConfig {
     pub command_events: bool,
 }
 
+/// The fewest recipients per transaction a server may limit itself to (RFC 5321 4.5.3.1.8).
+pub const RECIPIENTS_MIN: usize = 100;
+
 impl ServerConfig {
     pub fn new(hostname: impl Into<String>) -> Self {
         ServerConfig {
             hostname: hostname.into(),
             greeting_text: "ESMTP SMTP Lab".into(),
             message_size_max_octets: 10 * 1024 * 1024,
-            recipients_max: 100,
+            recipients_max: RECIPIENTS_MIN,
             errors_max: 10,
             auth_failures_max: 3,
             idle_timeout_ms: 300_000,
@@ -2115,11 +2118,13 @@ impl<P: Policy> ServerSession<P> {
         if count >= self.config.recipients_max {
             // A limit so low that the student sees it at work with a handful of recipients
             // is said to be one no real server may have.
-            let below_the_minimum = if count < 100 {
-                ". A limit under 100 breaks the standard: a real server must take at least 100 \
-                 recipients"
+            let below_the_minimum = if count < RECIPIENTS_MIN {
+                format!(
+                    ". A limit under {RECIPIENTS_MIN} breaks the standard: a real server must \
+                     take at least {RECIPIENTS_MIN} recipients"
+                )
             } else {
-                ""
+                String::new()
             };
             self.send(
                 reply(452, EnhancedStatus::new(4, 5, 3), "Too many recipients"),
