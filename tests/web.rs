@@ -879,3 +879,188 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
     assert!(said.contains("S: 452 4.5.3"), "{said}");
     mount_app_at("#").await;
 }
+
+/// A file of `contents` named `name`, as the browser hands one over from a file dialog or a
+/// drop.
+fn file_of(name: &str, contents: &[u8]) -> web_sys::DataTransfer {
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(contents));
+    let file = web_sys::File::new_with_u8_array_sequence(&parts, name).unwrap();
+    let transfer = web_sys::DataTransfer::new().unwrap();
+    transfer.items().add_with_file(&file).unwrap();
+    transfer
+}
+
+/// Chooses a file in the picker's file dialog, as a user would: the hidden input gets it and
+/// says `change`.
+fn choose_file(root: &Element, name: &str, contents: &[u8]) {
+    let input: web_sys::HtmlInputElement =
+        wasm_bindgen::JsCast::unchecked_into(element(root, "input[type=file]"));
+    input.set_files(file_of(name, contents).files().as_ref());
+    input
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+}
+
+/// Drops a file on the page, as one dragged from a file manager.
+fn drop_file(name: &str, contents: &[u8]) {
+    let init = web_sys::DragEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_data_transfer(Some(&file_of(name, contents)));
+    let drop = web_sys::DragEvent::new_with_event_init_dict("drop", &init).unwrap();
+    let handled = !gloo::utils::document()
+        .body()
+        .unwrap()
+        .dispatch_event(&drop)
+        .unwrap();
+    assert!(handled, "the page takes the dropped file, not the browser");
+}
+
+/// Waits, a few seconds at most, until `done` holds: a file is read in the background.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        yew::scheduler::flush().await;
+        if done() {
+            return;
+        }
+        let promise = js_sys::Promise::new(&mut |resolve, _| {
+            gloo::utils::window()
+                .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 20)
+                .unwrap();
+        });
+        wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+    }
+    panic!("never: {what}");
+}
+
+/// The picker's entries, as their values and texts, and the value chosen.
+fn picker(root: &Element) -> (Vec<(String, String)>, String) {
+    let select: web_sys::HtmlSelectElement =
+        wasm_bindgen::JsCast::unchecked_into(element(root, "#scenario-select"));
+    let options = select.options();
+    let entries = (0..options.length())
+        .filter_map(|index| options.item(index))
+        .map(|option| {
+            let option: web_sys::HtmlOptionElement = wasm_bindgen::JsCast::unchecked_into(option);
+            (option.value(), option.text())
+        })
+        .collect();
+    (entries, select.value())
+}
+
+/// A built-in scenario's file with another title: a teacher's copy of it, edited.
+fn own_scenario_file() -> Vec<u8> {
+    let (_, text) = smtp_lab::sim::library::SCENARIO_FILES[0];
+    let mut scenario: serde_json::Value = serde_json::from_str(text).unwrap();
+    scenario["title"] = "Our class scenario".into();
+    serde_json::to_vec_pretty(&scenario).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
+    let root = mount_app_at("#scenario=greylisting&step=7").await;
+    yew::scheduler::flush().await;
+    let last = picker(&root).0.last().cloned().unwrap();
+    assert_eq!(last.1, "Open a scenario file…");
+    choose_file(&root, "class.json", &own_scenario_file());
+    until("the file's scenario is shown", || {
+        text_of(&root, ".region-details").contains("Our class scenario")
+    })
+    .await;
+    assert_eq!(position(&root).0, 0);
+    assert!(position(&root).1 > 10);
+    assert!(text_of(&root, ".region-details").contains("From your file class.json."));
+    let (entries, chosen) = picker(&root);
+    assert!(entries.contains(&(chosen.clone(), "Our class scenario (class.json)".into())));
+    // Its name is a built-in scenario's, but a link cannot carry the file: the address holds
+    // no link, rather than one to the built-in scenario.
+    click(&root, "button[title='Step forward']");
+    yew::scheduler::flush().await;
+    assert_eq!(address().await, "");
+    assert_eq!(position(&root).0, 1);
+    let log = text_of(&root, ".conversation-log");
+    assert!(log.contains("scenario basic-delivery, seed 1"), "{log}");
+    // Another scenario chosen, the file's is still offered, and comes back at its start.
+    choose_scenario(&root, 1);
+    yew::scheduler::flush().await;
+    assert!(!text_of(&root, ".region-details").contains("Our class scenario"));
+    let select: web_sys::HtmlSelectElement =
+        wasm_bindgen::JsCast::unchecked_into(element(&root, "#scenario-select"));
+    select.set_value(&chosen);
+    select
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+    yew::scheduler::flush().await;
+    assert!(text_of(&root, ".region-details").contains("Our class scenario"));
+    assert_eq!(position(&root).0, 0);
+    // A file dropped on the page opens as one chosen in the dialog.
+    drop_file("dropped.json", &own_scenario_file());
+    until("the dropped file's scenario is shown", || {
+        text_of(&root, ".region-details").contains("From your file dropped.json.")
+    })
+    .await;
+    assert_eq!(picker(&root).1, chosen);
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
+    let root = mount_app_at("#scenario=greylisting&step=7").await;
+    yew::scheduler::flush().await;
+    let greylisting = smtp_lab::sim::library::position("greylisting")
+        .unwrap()
+        .to_string();
+    let mut broken = own_scenario_file();
+    // An unknown field, in the first host.
+    let text = String::from_utf8(broken.clone()).unwrap();
+    broken = text
+        .replacen("\"address\":", "\"colour\": \"red\", \"address\":", 1)
+        .into_bytes();
+    for (name, contents, expected) in [
+        (
+            "typo.json",
+            broken.as_slice(),
+            "typo.json is not a scenario SMTP Lab can run:",
+        ),
+        (
+            "latin1.json",
+            b"{\"name\": \"caf\xe9\"}".as_slice(),
+            "latin1.json cannot be opened: it is not UTF-8 text",
+        ),
+        (
+            "empty.json",
+            b"".as_slice(),
+            "empty.json is not a scenario SMTP Lab can run:",
+        ),
+    ] {
+        choose_file(&root, name, contents);
+        until(name, || {
+            text_of(&root, ".region-details").contains(expected)
+        })
+        .await;
+        // The scenario shown stays, at its step, with its link.
+        assert_eq!(position(&root).0, 7, "{name}");
+        assert_eq!(
+            picker(&root).1,
+            greylisting,
+            "{name}: greylisting is still chosen"
+        );
+        assert!(
+            !picker(&root).0.iter().any(|(value, _)| value == "own"),
+            "{name}"
+        );
+    }
+    // What is wrong with the first file, and where, as `smtp-lab run` says it.
+    choose_file(&root, "typo.json", &broken);
+    until("the typo is named", || {
+        text_of(&root, ".region-details").contains("unknown field `colour`")
+    })
+    .await;
+    assert_eq!(address().await, "#scenario=greylisting&step=7");
+    // The next step puts the complaint away.
+    click(&root, "button[title='Step forward']");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 8);
+    assert!(text_of(&root, ".region-details").contains("Simulated time"));
+    mount_app_at("#").await;
+}

@@ -9,10 +9,12 @@ use super::topology::Topology;
 use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
 use crate::sim::map::RunMap;
+use crate::sim::scenario::SCENARIO_MAX_OCTETS;
 use crate::sim::steps::{steps, Refusal, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
 use gloo::events::{EventListener, EventListenerOptions};
+use gloo::file::callbacks::FileReader;
 use gloo::timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -27,6 +29,8 @@ pub struct Loaded {
     pub viewer: TraceViewer,
     /// Who talks to whom in this run, for the topology diagram.
     pub map: Rc<RunMap>,
+    /// The name of the file the scenario came from, when it is not a built-in one.
+    pub file: Option<String>,
 }
 
 impl Loaded {
@@ -81,6 +85,7 @@ pub fn same_run(a: &Option<Rc<Loaded>>, b: &Option<Rc<Loaded>>) -> bool {
 /// happens in the reducer; stepping only moves the player's cursor.
 #[derive(Clone, Debug, Default)]
 pub struct Lab {
+    /// The built-in scenario chosen, by its place in the library.
     pub selected: Option<usize>,
     pub loaded: Option<Rc<Loaded>>,
     /// Why a link or a scenario file cannot be shown: in place of the details.
@@ -90,6 +95,15 @@ pub struct Lab {
     /// How many links were followed, so that the address bar is written after each.
     pub links_followed: u32,
     pub player: Player,
+    /// The scenario file opened last, which the picker offers until another one is opened.
+    pub own: Option<Rc<OwnScenario>>,
+}
+
+/// A scenario from a file of the user's own, read and found valid.
+#[derive(Debug)]
+pub struct OwnScenario {
+    pub file_name: String,
+    pub scenario: Scenario,
 }
 
 impl PartialEq for Lab {
@@ -100,6 +114,7 @@ impl PartialEq for Lab {
             && self.notice == other.notice
             && self.links_followed == other.links_followed
             && same_run(&self.loaded, &other.loaded)
+            && run_identity(&self.own) == run_identity(&other.own)
     }
 }
 
@@ -110,6 +125,14 @@ pub enum LabAction {
     /// sentence for what in it was left out, or a sentence that says why it cannot be
     /// followed.
     FollowLink(String),
+    /// The scenario file opened last is chosen again.
+    SelectOwn,
+    /// A scenario file was opened (chosen in the file dialog, or dropped on the page): its
+    /// name, and its contents or why they could not be read.
+    FileOpened {
+        name: String,
+        contents: Result<Vec<u8>, String>,
+    },
 }
 
 impl Reducible for Lab {
@@ -138,42 +161,83 @@ impl Reducible for Lab {
                     return self;
                 };
                 match Scenario::from_json(text) {
-                    Ok(scenario) => {
-                        let result = run(&scenario, scenario.seed);
-                        let steps = steps(&result.trace);
-                        let map = Rc::new(RunMap::of(&result.trace));
-                        let player = self.player.apply(PlayerAction::Load {
-                            trace_len: steps.len(),
-                        });
-                        Rc::new(Lab {
-                            selected: Some(index),
-                            loaded: Some(Rc::new(Loaded {
-                                scenario,
-                                steps,
-                                viewer: TraceViewer::new(result.trace),
-                                map,
-                            })),
-                            error: None,
-                            notice: None,
-                            links_followed: self.links_followed,
-                            player,
-                        })
-                    }
+                    Ok(scenario) => Rc::new(self.showing(scenario, Some(index), None)),
                     Err(errors) => Rc::new(Lab {
                         selected: Some(index),
                         loaded: None,
                         error: Some(format!("{file} is not a valid scenario: {errors}")),
                         notice: None,
-                        links_followed: self.links_followed,
                         player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
+                        ..(*self).clone()
                     }),
                 }
             }
+            LabAction::SelectOwn => match &self.own {
+                Some(own) => {
+                    Rc::new(self.showing(own.scenario.clone(), None, Some(own.file_name.clone())))
+                }
+                None => self,
+            },
+            LabAction::FileOpened { name, contents } => self.open_file(name, contents),
         }
     }
 }
 
 impl Lab {
+    /// `scenario` run and shown at its start: the built-in one at `selected`, or the one from
+    /// `file`.
+    fn showing(&self, scenario: Scenario, selected: Option<usize>, file: Option<String>) -> Lab {
+        let result = run(&scenario, scenario.seed);
+        let steps = steps(&result.trace);
+        let map = Rc::new(RunMap::of(&result.trace));
+        let player = self.player.apply(PlayerAction::Load {
+            trace_len: steps.len(),
+        });
+        Lab {
+            selected,
+            loaded: Some(Rc::new(Loaded {
+                scenario,
+                steps,
+                viewer: TraceViewer::new(result.trace),
+                map,
+                file,
+            })),
+            error: None,
+            notice: None,
+            player,
+            ..self.clone()
+        }
+    }
+
+    /// A scenario file opened: shown at its start and offered by the picker from then on;
+    /// or, when it cannot be read or is not a valid scenario, every reason why, where the
+    /// details go (the scenario shown, if any, stays).
+    fn open_file(self: Rc<Self>, name: String, contents: Result<Vec<u8>, String>) -> Rc<Lab> {
+        let text = contents.and_then(|bytes| {
+            String::from_utf8(bytes).map_err(|_| {
+                "it is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)".to_string()
+            })
+        });
+        let scenario = match text {
+            Ok(text) => Scenario::from_json(&text)
+                .map_err(|errors| format!("{name} is not a scenario SMTP Lab can run:\n{errors}")),
+            Err(problem) => Err(format!("{name} cannot be opened: {problem}.")),
+        };
+        match scenario {
+            Ok(scenario) => {
+                let own = Rc::new(OwnScenario {
+                    file_name: name.clone(),
+                    scenario: scenario.clone(),
+                });
+                Rc::new(Lab {
+                    own: Some(own),
+                    ..self.showing(scenario, None, Some(name))
+                })
+            }
+            Err(problem) => self.with_error(problem),
+        }
+    }
+
     /// A share link (the URL's fragment) opened: its scenario at its step, with a notice of
     /// what in it was left out, or an error that says why it cannot be followed.
     fn follow_link(self: Rc<Self>, fragment: &str) -> Rc<Lab> {
@@ -358,7 +422,11 @@ pub fn app() -> Html {
             .loaded
             .as_ref()
             .filter(|_| !lab.player.playing)
-            .map(|l| link::write(&l.scenario.name, lab.player.cursor));
+            // A link cannot carry a scenario file: the address then holds none.
+            .map(|l| match l.file {
+                Some(_) => String::new(),
+                None => link::write(&l.scenario.name, lab.player.cursor),
+            });
         use_effect_with((shown, lab.links_followed), move |(shown, _)| {
             let address = || gloo::utils::window().location().hash().unwrap_or_default();
             let before = address();
@@ -368,8 +436,16 @@ pub fn app() -> Html {
                     if address() != before {
                         return;
                     }
-                    if let Ok(history) = gloo::utils::window().history() {
-                        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&fragment));
+                    let window = gloo::utils::window();
+                    let url = if fragment.is_empty() {
+                        let location = window.location();
+                        let path = location.pathname().unwrap_or_default();
+                        path + &location.search().unwrap_or_default()
+                    } else {
+                        fragment
+                    };
+                    if let Ok(history) = window.history() {
+                        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url));
                     }
                 })
             });
@@ -378,14 +454,15 @@ pub fn app() -> Html {
         });
     }
 
-    // A scenario chosen with the picker (a click, or Enter in its open list): the focus moves
-    // on to Play, so that the keys step through it rather than choose the next scenario. The
-    // arrow keys on the closed picker change the scenario at each press: there they browse,
-    // and the focus stays until Enter (WCAG 3.2.2: an input does not move the user away).
+    // A scenario chosen with the picker (a click, or Enter in its open list), or a scenario
+    // file opened from it: the focus moves on to Play, so that the keys step through it rather
+    // than choose the next scenario. The arrow keys on the closed picker change the scenario
+    // at each press: there they browse, and the focus stays until Enter (WCAG 3.2.2: an input
+    // does not move the user away).
     let picker_browsing = use_mut_ref(|| false);
     {
         let picker_browsing = Rc::clone(&picker_browsing);
-        use_effect_with(lab.selected, move |_| {
+        use_effect_with(run_identity(&lab.loaded), move |_| {
             let picker_focused = gloo::utils::document()
                 .active_element()
                 .is_some_and(|element| element.id() == "scenario-select");
@@ -394,8 +471,64 @@ pub fn app() -> Html {
             }
         });
     }
+    // The picker's value for what is shown: a built-in scenario's place, the scenario file's
+    // entry, or none.
+    let shown_choice = match (&lab.loaded, lab.selected) {
+        (Some(loaded), _) if loaded.file.is_some() => OWN_SCENARIO.to_string(),
+        (_, Some(index)) => index.to_string(),
+        _ => String::new(),
+    };
+    let file_input = use_node_ref();
+    let file_reader = use_mut_ref(|| None::<FileReader>);
+    let on_file_chosen = {
+        let lab = lab.clone();
+        let file_reader = Rc::clone(&file_reader);
+        Callback::from(move |event: Event| {
+            let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+            let file = input.files().and_then(|files| files.get(0));
+            // Emptied, so that the same file, edited and chosen again, is read again.
+            input.set_value("");
+            if let Some(file) = file {
+                read_scenario_file(file, lab.dispatcher(), &file_reader);
+            }
+        })
+    };
+    // A file dropped anywhere on the page is opened as a scenario file; without this a
+    // browser would leave the app to show the file.
+    {
+        let lab = lab.clone();
+        let file_reader = Rc::clone(&file_reader);
+        use_effect_with((), move |_| {
+            let window = gloo::utils::window();
+            let options = EventListenerOptions::enable_prevent_default();
+            let over = EventListener::new_with_options(&window, "dragover", options, |event| {
+                if let Some(event) = event.dyn_ref::<web_sys::DragEvent>() {
+                    if let Some(transfer) = event.data_transfer().filter(carries_files) {
+                        event.prevent_default();
+                        transfer.set_drop_effect("copy");
+                    }
+                }
+            });
+            let dropped = EventListener::new_with_options(&window, "drop", options, move |event| {
+                let Some(event) = event.dyn_ref::<web_sys::DragEvent>() else {
+                    return;
+                };
+                let file = event
+                    .data_transfer()
+                    .and_then(|transfer| transfer.files())
+                    .and_then(|files| files.get(0));
+                if let Some(file) = file {
+                    event.prevent_default();
+                    read_scenario_file(file, lab.dispatcher(), &file_reader);
+                }
+            });
+            move || drop((over, dropped))
+        });
+    }
     let on_picker_key = {
         let picker_browsing = Rc::clone(&picker_browsing);
+        let file_input = file_input.clone();
+        let shown_choice = shown_choice.clone();
         Callback::from(move |event: KeyboardEvent| {
             let key = event.key();
             let opens_the_list = event.alt_key() || key == "F4";
@@ -405,7 +538,14 @@ pub fn app() -> Html {
                     // focus.
                     event.prevent_default();
                     *picker_browsing.borrow_mut() = false;
-                    focus_play();
+                    let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+                    if select.value() == OPEN_FILE {
+                        // Browsed to with the arrows: Enter opens the file dialog.
+                        select.set_value(&shown_choice);
+                        open_file_dialog(&file_input);
+                    } else {
+                        focus_play();
+                    }
                 }
                 // These change a closed picker's choice as part of the key press, so its
                 // `change` comes before the next task; on macOS they open the list instead,
@@ -435,10 +575,40 @@ pub fn app() -> Html {
     };
     let on_select = {
         let lab = lab.clone();
+        let picker_browsing = Rc::clone(&picker_browsing);
+        let file_input = file_input.clone();
+        let shown_choice = shown_choice.clone();
         Callback::from(move |event: Event| {
             let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
-            if let Ok(index) = select.value().parse::<usize>() {
-                lab.dispatch(LabAction::Select(index));
+            let value = select.value();
+            match value.as_str() {
+                // Back from the entry that opens a file, with the arrows, to what is shown:
+                // it stays where it is.
+                _ if value == shown_choice => {}
+                // Browsing with the arrows passes this entry by, as it passes the others by
+                // without leaving the picker; Enter on it opens the dialog.
+                OPEN_FILE if *picker_browsing.borrow() => {}
+                OPEN_FILE => {
+                    // The picker goes on showing what is shown until a file is opened.
+                    select.set_value(&shown_choice);
+                    open_file_dialog(&file_input);
+                }
+                OWN_SCENARIO => lab.dispatch(LabAction::SelectOwn),
+                _ => {
+                    if let Ok(index) = value.parse::<usize>() {
+                        lab.dispatch(LabAction::Select(index));
+                    }
+                }
+            }
+        })
+    };
+    // Left on the entry that opens a file, the picker goes back to what is shown.
+    let on_picker_blur = {
+        let shown_choice = shown_choice.clone();
+        Callback::from(move |event: FocusEvent| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            if select.value() == OPEN_FILE {
+                select.set_value(&shown_choice);
             }
         })
     };
@@ -477,17 +647,27 @@ pub fn app() -> Html {
         <section key="controls" class="region region-controls" aria-label="Scenario and playback controls">
             <div class="scenario-picker">
                 <label for="scenario-select">{ "Scenario" }</label>
-                <select id="scenario-select" onchange={on_select}
+                <select id="scenario-select" onchange={on_select} onblur={on_picker_blur}
                     onkeydown={on_picker_key} onpointerdown={on_picker_pointer}>
-                    <option value="" selected={lab.selected.is_none()} disabled=true>
+                    <option value="" selected={shown_choice.is_empty()} disabled=true>
                         { "Choose a scenario…" }
                     </option>
                     { for titles.iter().enumerate().map(|(index, title)| html! {
-                        <option value={index.to_string()} selected={lab.selected == Some(index)}>
+                        <option value={index.to_string()} selected={shown_choice == index.to_string()}>
                             { title }
                         </option>
                     }) }
+                    <optgroup label="Your own">
+                        if let Some(own) = &lab.own {
+                            <option value={OWN_SCENARIO} selected={shown_choice == OWN_SCENARIO}>
+                                { format!("{} ({})", own.scenario.title, own.file_name) }
+                            </option>
+                        }
+                        <option value={OPEN_FILE}>{ "Open a scenario file…" }</option>
+                    </optgroup>
                 </select>
+                <input type="file" accept=".json,application/json" hidden=true tabindex="-1"
+                    aria-hidden="true" ref={file_input} onchange={on_file_chosen} />
             </div>
             <Controls player={lab.player.clone()} {on_action} />
         </section>
@@ -673,6 +853,53 @@ fn bring_details_into_sight() {
     if top + DETAILS_IN_SIGHT_PX > height || top < controls_bottom - 1.0 {
         window.scroll_by_with_x_and_y(0.0, top - pinned_height);
     }
+}
+
+/// The picker's value for the scenario file opened last.
+const OWN_SCENARIO: &str = "own";
+/// The picker's value for its entry that opens a scenario file.
+const OPEN_FILE: &str = "open-file";
+
+/// Shows the browser's dialog for choosing a file, the hidden input's.
+fn open_file_dialog(file_input: &NodeRef) {
+    if let Some(input) = file_input.cast::<web_sys::HtmlInputElement>() {
+        input.click();
+    }
+}
+
+/// Whether what is dragged over the page holds files (not text or a link).
+fn carries_files(transfer: &web_sys::DataTransfer) -> bool {
+    transfer
+        .types()
+        .iter()
+        .any(|kind| kind.as_string().as_deref() == Some("Files"))
+}
+
+/// Reads `file` and hands its contents to the app as a scenario file; a file too large to be
+/// a scenario is not read. A read still going on is given up for this one.
+fn read_scenario_file(
+    file: web_sys::File,
+    lab: UseReducerDispatcher<Lab>,
+    reader: &Rc<RefCell<Option<FileReader>>>,
+) {
+    let name = file.name();
+    if file.size() > SCENARIO_MAX_OCTETS as f64 {
+        *reader.borrow_mut() = None;
+        lab.dispatch(LabAction::FileOpened {
+            name,
+            contents: Err(format!(
+                "it is larger than {SCENARIO_MAX_OCTETS} octets, the most a scenario may be"
+            )),
+        });
+        return;
+    }
+    let read = gloo::file::callbacks::read_as_bytes(&file.into(), move |contents| {
+        lab.dispatch(LabAction::FileOpened {
+            name,
+            contents: contents.map_err(|error| error.to_string()),
+        });
+    });
+    *reader.borrow_mut() = Some(read);
 }
 
 /// Puts the focus on the player's Play button, when there is one.

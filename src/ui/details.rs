@@ -128,6 +128,9 @@ fn introduction(loaded: &Loaded) -> Html {
     html! {
         <>
             <h3 class="details-heading">{ scenario.title.clone() }</h3>
+            if let Some(file) = &loaded.file {
+                <p class="details-hint">{ format!("From your file {file}.") }</p>
+            }
             <p class="details-text">{ scenario.teaching.clone() }</p>
             <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump.", loaded.steps.len()) }</p>
         </>

@@ -2,7 +2,7 @@
 // Chromium as a student would, check what renders, and save screenshots under target/e2e/.
 // Any console error or uncaught exception fails the test it happened in.
 // Prints one line per test and a closing "e2e: N passed, N failed" line; exits 1 on failure.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { serveStatic } from './static-server.mjs';
@@ -320,8 +320,9 @@ await test('every step of every scenario is drawn without an error on a phone', 
   // step's lines, so every part of the details is drawn.
   const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   try {
+    // The built-in scenarios: the entries numbered by their place in the library.
     const values = await page.evaluate(() => [...document.querySelectorAll('#scenario-select option')]
-      .filter((option) => !option.disabled && option.value !== '').map((option) => option.value));
+      .filter((option) => /^\d+$/.test(option.value)).map((option) => option.value));
     assert.ok(values.length > 20, `${values.length} scenarios`);
     let drawn = 0;
     for (const index of values) {
@@ -886,6 +887,92 @@ await test('the diagram scrolls sideways only over the drawing, and Play does no
       if (width >= 375 && width < 560) {
         assert.ok(before.controls <= 152, `the pinned controls keep no room for a second row at ${at}`);
       }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+await test('a teacher opens a scenario file of their own from the picker, or drops one on the page', async () => {
+  const scenario = JSON.parse(await readFile('scenarios/unknown-user.json', 'utf8'));
+  scenario.title = 'Our class scenario';
+  const file = (name, text) => ({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
+  for (const size of [
+    { name: 'desktop', viewport: { width: 1280, height: 800 } },
+    { name: 'phone', viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true },
+  ]) {
+    const { context, page, errors } = await openApp(size);
+    try {
+      const chosen = () => page.$eval('#scenario-select', (select) => select.selectedOptions[0].text);
+      // Every file dialog the page opens, from the start: a listener added just before a
+      // dialog is asked for may be too late for it.
+      const choosers = [];
+      page.on('filechooser', (chooser) => choosers.push(chooser));
+      const nextChooser = async () => {
+        for (let wait = 0; wait < 500 && choosers.length === 0; wait += 1) await page.waitForTimeout(20);
+        assert.ok(choosers.length > 0, 'a file dialog opened');
+        return choosers.shift();
+      };
+      const openFile = async (name, text) => {
+        // As a user's click on it would, the picker takes the focus.
+        await page.focus('#scenario-select');
+        await page.selectOption('#scenario-select', { label: 'Open a scenario file…' });
+        const chooser = await nextChooser();
+        assert.ok(!chooser.isMultiple(), 'one file at a time');
+        // Until a file is opened, the picker shows what is shown.
+        const before = await chosen();
+        assert.notEqual(before, 'Open a scenario file…');
+        await chooser.setFiles(file(name, text));
+        return before;
+      };
+      assert.equal(await openFile('class.json', JSON.stringify(scenario, null, 2)), 'Choose a scenario…');
+      await page.waitForSelector('.region-details:has-text("From your file class.json.")');
+      assert.match(await page.textContent('.region-details'), /Our class scenario/);
+      assert.match(await page.textContent('.controls-position'), /^Step 0 of \d+/);
+      assert.equal(await chosen(), 'Our class scenario (class.json)');
+      const focused = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80));
+      assert.match(focused, /^<button[^>]*class="primary/, 'the focus moved on to Play, as for a scenario chosen in the picker');
+      await page.click('button[title="To the end"]');
+      assert.match(await page.textContent('.conversation-log'), /S: 550 5\.1\.1 User unknown/);
+      // A file that is not a scenario: why, and where; what is shown stays.
+      const at = await page.textContent('.controls-position');
+      assert.equal(await openFile('broken.json', '{"name": "x",\n "title": }'), 'Our class scenario (class.json)');
+      await page.waitForSelector('.details-error');
+      assert.match(await page.textContent('.details-error'), /broken\.json is not a scenario SMTP Lab can run:\s*title \(line 2, column \d+\): /);
+      assert.equal(await page.textContent('.controls-position'), at);
+      assert.equal(await chosen(), 'Our class scenario (class.json)');
+      // A file dropped on the page.
+      const dropped = await page.evaluateHandle((text) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([text], 'dropped.json', { type: 'application/json' }));
+        return transfer;
+      }, JSON.stringify({ ...scenario, title: 'Dropped here' }));
+      await page.dispatchEvent('.region-conversation', 'dragover', { dataTransfer: dropped });
+      await page.dispatchEvent('.region-conversation', 'drop', { dataTransfer: dropped });
+      await page.waitForSelector('.region-details:has-text("From your file dropped.json.")');
+      assert.equal(await chosen(), 'Dropped here (dropped.json)');
+      await page.waitForFunction(() => location.hash === '' && location.href.endsWith('/'));
+      if (size.name === 'desktop') {
+        // With the keyboard, the arrows pass the entry by, and Enter on it opens the dialog.
+        await page.click('button[title="Step forward"]');
+        await page.focus('#scenario-select');
+        const step = await page.textContent('.controls-position');
+        await page.keyboard.press('ArrowDown');
+        assert.equal(await chosen(), 'Open a scenario file…');
+        await page.keyboard.press('ArrowUp');
+        assert.equal(await chosen(), 'Dropped here (dropped.json)');
+        assert.equal(await page.textContent('.controls-position'), step, 'back on what is shown, it stays at its step');
+        await page.keyboard.press('ArrowDown');
+        await page.keyboard.press('Enter');
+        const chooser = await nextChooser();
+        assert.equal(await chosen(), 'Dropped here (dropped.json)');
+        await chooser.setFiles(file('class.json', JSON.stringify(scenario)));
+        await page.waitForSelector('.region-details:has-text("From your file class.json.")');
+      }
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling at ${size.name} size (overflow ${overflow}px)`);
+      await page.screenshot({ path: `${SHOTS}/${size.name}-own-file.png` });
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
