@@ -232,6 +232,14 @@ fn check_server(server: &str) -> Result<(), String> {
 fn check_helo(helo: &str) -> Result<(), String> {
     let why = if !helo.is_ascii() {
         "write an internationalised name with A-labels (xn--...), RFC 6531 3.7.1".to_string()
+    } else if let Ok(address) = helo.parse::<std::net::IpAddr>() {
+        // All-digit labels pass the grammar of a domain, but no host name looks like an IPv4
+        // address (RFC 1123 2.1): an address goes in brackets (RFC 5321 4.1.3).
+        let literal = match address {
+            std::net::IpAddr::V4(v4) => format!("[{v4}]"),
+            std::net::IpAddr::V6(v6) => format!("[IPv6:{v6}]"),
+        };
+        format!("an IP address is written as an address literal, {literal} (RFC 5321 4.1.3)")
     } else {
         match Domain::parse(helo) {
             Ok(_) => return Ok(()),
@@ -597,9 +605,22 @@ mod tests {
             "-a.test",
             "two words",
             "",
+            "192.0.2.1",
+            "2001:db8::1",
         ] {
             let error = check_helo(bad).expect_err(bad);
             assert!(error.starts_with("--helo takes a domain name"), "{error}");
+        }
+        // An address is shown as the literal to write instead.
+        for (address, literal) in [
+            ("192.0.2.1", "[192.0.2.1]"),
+            ("2001:db8::1", "[IPv6:2001:db8::1]"),
+        ] {
+            let error = check_helo(address).expect_err(address);
+            assert!(
+                error.contains(&format!("address literal, {literal}")),
+                "{error}"
+            );
         }
     }
 
