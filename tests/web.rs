@@ -1064,3 +1064,29 @@ async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
     assert!(text_of(&root, ".region-details").contains("Simulated time"));
     mount_app_at("#").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_built_in_scenario_offers_its_file_to_download_and_change() {
+    let root = mount_app_at("#scenario=greylisting").await;
+    yew::scheduler::flush().await;
+    let link: web_sys::HtmlAnchorElement =
+        wasm_bindgen::JsCast::unchecked_into(element(&root, ".region-details a[download]"));
+    assert_eq!(link.download(), "greylisting.json");
+    let href = link.href();
+    let (kind, encoded) = href.split_once(',').expect("a data: address");
+    assert_eq!(kind, "data:application/json;charset=utf-8");
+    let text: String = js_sys::decode_uri_component(encoded).unwrap().into();
+    let index = smtp_lab::sim::library::position("greylisting").unwrap();
+    assert_eq!(text, smtp_lab::sim::library::SCENARIO_FILES[index].1);
+    // A file of one's own is the user's already: no link.
+    choose_file(&root, "class.json", &own_scenario_file());
+    until("the file's scenario is shown", || {
+        text_of(&root, ".region-details").contains("From your file class.json.")
+    })
+    .await;
+    assert!(root
+        .query_selector(".region-details a[download]")
+        .unwrap()
+        .is_none());
+    mount_app_at("#").await;
+}

@@ -4,6 +4,7 @@
 use super::app::{run_identity, same_run, Loaded};
 use super::conversation::{line_classes, split_line};
 use super::focus_on_page;
+use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::steps::{
     bare_line_endings, lines_repeated, refusal_lines, wire_lines, LineEnding, Refusal, Step,
     StepExplanation,
@@ -133,8 +134,30 @@ fn introduction(loaded: &Loaded) -> Html {
             }
             <p class="details-text">{ scenario.teaching.clone() }</p>
             <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump.", loaded.steps.len()) }</p>
+            if let Some((file, text)) = builtin_file(loaded) {
+                <p class="details-hint">
+                    { "To change it: " }
+                    <a href={data_url(text)} download={file}>{ format!("download its file, {file}") }</a>
+                    { ", edit it, and open it with the Scenario picker's last entry." }
+                </p>
+            }
         </>
     }
+}
+
+/// The file of the built-in scenario shown, by its name and text; none for a file of the
+/// user's own.
+fn builtin_file(loaded: &Loaded) -> Option<(&'static str, &'static str)> {
+    if loaded.file.is_some() {
+        return None;
+    }
+    library::position(&loaded.scenario.name).and_then(|index| SCENARIO_FILES.get(index).copied())
+}
+
+/// `json` as a `data:` address, which a link downloads without a server.
+fn data_url(json: &str) -> String {
+    let encoded: String = js_sys::encode_uri_component(json).into();
+    format!("data:application/json;charset=utf-8,{encoded}")
 }
 
 /// A step: its time, lines (on phones), explanations, bytes and the state of the world after

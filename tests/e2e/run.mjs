@@ -894,16 +894,25 @@ await test('the diagram scrolls sideways only over the drawing, and Play does no
   }
 });
 
-await test('a teacher opens a scenario file of their own from the picker, or drops one on the page', async () => {
-  const scenario = JSON.parse(await readFile('scenarios/unknown-user.json', 'utf8'));
-  scenario.title = 'Our class scenario';
+await test('a teacher downloads a scenario\'s file, and opens a changed one from the picker or drops one on the page', async () => {
   const file = (name, text) => ({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
   for (const size of [
     { name: 'desktop', viewport: { width: 1280, height: 800 } },
     { name: 'phone', viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true },
   ]) {
-    const { context, page, errors } = await openApp(size);
+    const { context, page, errors } = await openApp({ ...size, acceptDownloads: true });
     try {
+      // The built-in scenario's own file, from its introduction, changed.
+      await page.selectOption('#scenario-select', { label: 'Unknown user refused at RCPT' });
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('.region-details a[download]'),
+      ]);
+      assert.equal(download.suggestedFilename(), 'unknown-user.json');
+      const downloaded = await readFile(await download.path(), 'utf8');
+      assert.equal(downloaded, await readFile('scenarios/unknown-user.json', 'utf8'));
+      const scenario = JSON.parse(downloaded);
+      scenario.title = 'Our class scenario';
       const chosen = () => page.$eval('#scenario-select', (select) => select.selectedOptions[0].text);
       // Every file dialog the page opens, from the start: a listener added just before a
       // dialog is asked for may be too late for it.
@@ -926,7 +935,7 @@ await test('a teacher opens a scenario file of their own from the picker, or dro
         await chooser.setFiles(file(name, text));
         return before;
       };
-      assert.equal(await openFile('class.json', JSON.stringify(scenario, null, 2)), 'Choose a scenario…');
+      assert.equal(await openFile('class.json', JSON.stringify(scenario, null, 2)), 'Unknown user refused at RCPT');
       await page.waitForSelector('.region-details:has-text("From your file class.json.")');
       assert.match(await page.textContent('.region-details'), /Our class scenario/);
       assert.match(await page.textContent('.controls-position'), /^Step 0 of \d+/);
