@@ -687,7 +687,7 @@ await test('on a phone the buttons stay pinned over the conversation and a step 
   }
 });
 
-await test('the step\'s lines stand out from their highlight in light and dark, and the bytes\' toggle fits a finger', async () => {
+await test('the step\'s lines stand out from their highlight in light and dark, a link in the details reads, and the bytes\' toggle fits a finger', async () => {
   for (const colorScheme of ['light', 'dark']) {
     const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 768 }, colorScheme });
     try {
@@ -714,6 +714,16 @@ await test('the step\'s lines stand out from their highlight in light and dark, 
         // Above the 4.5:1 least (WCAG 1.4.3), for a washed-out projector.
         assert.ok(ratio >= 5.5, `${colorScheme}: ${part} ${color} on ${background} is ${ratio.toFixed(2)}:1`);
       }
+      // The link to a scenario's file, in its introduction, reads as well as its text.
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user'; });
+      await page.waitForSelector('.region-details a[download]');
+      const [link, surface] = await page.evaluate(() => [
+        getComputedStyle(document.querySelector('.region-details a[download]')).color,
+        getComputedStyle(document.querySelector('.region-details')).backgroundColor,
+      ]);
+      const [lighter, darker] = [luminance(link), luminance(surface)].sort((a, b) => b - a);
+      const ratio = (lighter + 0.05) / (darker + 0.05);
+      assert.ok(ratio >= 4.5, `${colorScheme}: the link ${link} on ${surface} is ${ratio.toFixed(2)}:1`);
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

@@ -1,0 +1,1007 @@
+// End-to-end tests: serve the release build (dist/) on a loopback port, open it in headless
+// Chromium as a student would, check what renders, and save screenshots under target/e2e/.
+// Any console error or uncaught exception fails the test it happened in.
+// Prints one line per test and a closing "e2e: N passed, N failed" line; exits 1 on failure.
+import { mkdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { serveStatic } from './static-server.mjs';
+import { launchChromium } from './browser.mjs';
+
+const DIST = process.env.DIST_DIR || 'dist';
+const SHOTS = 'target/e2e';
+
+if (!existsSync(`${DIST}/index.html`)) {
+  console.error(`e2e: ${DIST}/index.html is missing; run \`trunk build --release\` first`);
+  process.exit(1);
+}
+await mkdir(SHOTS, { recursive: true });
+
+const server = await serveStatic(DIST);
+const browser = await launchChromium();
+const results = [];
+
+/** Opens the app in a fresh context and returns the page and the errors seen so far. */
+async function openApp(contextOptions) {
+  const context = await browser.newContext(contextOptions);
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+  page.on('requestfailed', (request) => errors.push(`request failed: ${request.url()}`));
+  // Sum of layout shifts, as Lighthouse's CLS counts them, from the very first paint.
+  await page.addInitScript(() => {
+    window.__layoutShift = 0;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        if (!entry.hadRecentInput) window.__layoutShift += entry.value;
+      }
+    }).observe({ type: 'layout-shift', buffered: true });
+  });
+  await page.goto(server.url, { waitUntil: 'load' });
+  // The controls exist only once the Yew app has mounted.
+  await page.waitForSelector('.controls button', { timeout: 20000 });
+  return { context, page, errors };
+}
+
+async function test(name, body) {
+  if (!name.startsWith('the step\'s lines')) return;
+  try {
+    await body();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}\n     ${String(error?.stack || error).split('\n').join('\n     ')}`);
+  }
+}
+
+async function checkShell(page) {
+  assert.match(await page.title(), /SMTP Lab/);
+  assert.equal(await page.textContent('h1'), 'SMTP Lab');
+  const description = await page.getAttribute('meta[name="description"]', 'content');
+  assert.ok(description && description.length > 40, 'meta description present');
+  assert.ok(await page.$('link[rel="icon"]'), 'favicon link present');
+  for (const region of ['topology', 'conversation', 'details', 'controls']) {
+    const box = await page.locator(`.region-${region}`).boundingBox();
+    assert.ok(box && box.width > 100 && box.height > 40, `region ${region} is visible: ${JSON.stringify(box)}`);
+  }
+  assert.ok(await page.locator('svg.topology').isVisible(), 'topology diagram visible');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
+  const shift = await page.evaluate(() => window.__layoutShift);
+  assert.ok(shift < 0.05, `no layout shift when the app mounts (CLS ${shift})`);
+}
+
+const sizes = [
+  { name: 'desktop', viewport: { width: 1280, height: 800 } },
+  // A browser window on a 1366x768 screen or projector, below its tabs and address bar.
+  { name: 'projector', viewport: { width: 1366, height: 657 } },
+  // The same window zoomed to 125%, as a teacher does for the back of the room.
+  { name: 'zoomed', viewport: { width: 1093, height: 526 } },
+  // An old projector or a small laptop window.
+  { name: 'small', viewport: { width: 800, height: 600 } },
+  // A 1280x720 projector zoomed to 150%, and a phone held sideways.
+  { name: 'projector-150', viewport: { width: 853, height: 480 } },
+  { name: 'landscape', viewport: { width: 844, height: 390 }, isMobile: true, hasTouch: true },
+  { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
+  { name: 'narrow', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
+];
+
+for (const size of sizes) {
+  await test(`shell renders without errors at ${size.name} size (${size.viewport.width}x${size.viewport.height})`, async () => {
+    const { context, page, errors } = await openApp({
+      viewport: size.viewport,
+      isMobile: size.isMobile,
+      hasTouch: size.hasTouch,
+      colorScheme: 'light',
+    });
+    try {
+      await checkShell(page);
+      if (size.name === 'phone') {
+        // On a phone the controls come right after the topology, within reach, and each
+        // step's explanation right after them.
+        const topology = await page.locator('.region-topology').boundingBox();
+        const controls = await page.locator('.region-controls').boundingBox();
+        const details = await page.locator('.region-details').boundingBox();
+        assert.ok(controls.y > topology.y && controls.y < topology.y + topology.height + 40, 'controls under the topology');
+        assert.ok(details.y > controls.y && details.y < controls.y + controls.height + 40, 'details under the controls');
+      }
+      if (['desktop', 'projector', 'zoomed', 'small', 'projector-150', 'landscape'].includes(size.name)) {
+        // The whole lab fits the window: the controls stay on screen.
+        const height = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
+        assert.ok(height <= 0, `no vertical scrolling (${height}px too tall)`);
+        const play = await page.locator('.controls button:has-text("Play")').boundingBox();
+        assert.ok(play && play.y + play.height <= size.viewport.height, `the Play button is on screen: ${JSON.stringify(play)}`);
+      }
+      await page.screenshot({ path: `${SHOTS}/${size.name}.png`, fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+await test('dark theme follows prefers-color-scheme', async () => {
+  const background = async (colorScheme) => {
+    const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 }, colorScheme });
+    try {
+      const color = await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor);
+      if (colorScheme === 'dark') await page.screenshot({ path: `${SHOTS}/desktop-dark.png` });
+      assert.deepEqual(errors, []);
+      return color;
+    } finally {
+      await context.close();
+    }
+  };
+  const light = await background('light');
+  const dark = await background('dark');
+  assert.notEqual(light, dark, 'dark and light backgrounds differ');
+  const luminance = (rgb) => rgb.match(/\d+/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0);
+  assert.ok(luminance(dark) < luminance(light), `dark is darker: ${dark} vs ${light}`);
+});
+
+await test('page shows the product and its purpose before the wasm loads', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, javaScriptEnabled: false });
+  const page = await context.newPage();
+  try {
+    await page.goto(server.url);
+    assert.equal(await page.textContent('h1'), 'SMTP Lab');
+    assert.match(await page.textContent('.masthead-tagline'), /SMTP command/);
+    assert.ok(await page.locator('.region-topology').isVisible());
+  } finally {
+    await context.close();
+  }
+  // On a phone, the page's regions stand in the order the app will render them in, so that
+  // nothing moves when it mounts.
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, javaScriptEnabled: false });
+  try {
+    const page = await phone.newPage();
+    await page.goto(server.url);
+    const tops = await page.evaluate(() => ['topology', 'controls', 'details', 'conversation']
+      .map((region) => document.querySelector(`.region-${region}`).getBoundingClientRect().top));
+    assert.deepEqual([...tops].sort((a, b) => a - b), tops, `regions from the top: ${tops}`);
+  } finally {
+    await phone.close();
+  }
+});
+
+for (const size of sizes.filter((s) => !['narrow', 'small'].includes(s.name))) {
+  await test(`a student runs a scenario, plays it and steps back (${size.name})`, async () => {
+    const { context, page, errors } = await openApp({
+      viewport: size.viewport,
+      isMobile: size.isMobile,
+      hasTouch: size.hasTouch,
+    });
+    try {
+      await page.selectOption('#scenario-select', { label: 'Unknown user refused at RCPT' });
+      await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+      assert.match(await page.textContent('.region-details'), /nobody@receiver\.test does not exist/);
+      // Play a little: the timer moves the cursor on its own.
+      await page.click('button:has-text("Play")');
+      await page.waitForFunction(() => document.querySelectorAll('.conversation-log .line').length > 3);
+      await page.click('button:has-text("Pause")');
+      await page.click('button[title="To the end"]');
+      const log = await page.textContent('.conversation-log');
+      assert.match(log, /S: 550 5\.1\.1 User unknown/);
+      assert.match(log, /bounced by mail\.sender\.test/);
+      // Step back to the refusal and read its explanation.
+      const lines = await page.$$eval('.conversation-log .line', (items) => items.map((i) => i.textContent));
+      const total = Number((await page.textContent('.controls-position')).match(/of (\d+)/)[1]);
+      assert.ok(total > 10 && lines.length > total, `${lines.length} lines for ${total} steps`);
+      let found = false;
+      for (let guard = 0; guard < total; guard += 1) {
+        const current = await page.$$eval('.line-current', (items) => items.map((i) => i.textContent).join('\n'));
+        if (current.includes('S: 550 5.1.1')) {
+          found = true;
+          break;
+        }
+        await page.click('button[title="Step back"]');
+      }
+      assert.ok(found, 'stepping back reaches the 550 5.1.1 refusal');
+      assert.equal(await page.locator('.topology-link-active').count(), 1, 'the relay hop is highlighted');
+      const details = await page.textContent('.region-details');
+      const explained = await page.textContent('.region-details .explanation');
+      assert.match(explained, /550 5\.1\.1/);
+      assert.match(details, /RFC 5321/);
+      // On a phone the conversation is below the details: they repeat the step's own line,
+      // so that the student sees what is explained. Wider, the conversation is beside them.
+      const echo = page.locator('.details-step-lines');
+      if (size.viewport.width <= 720) {
+        assert.ok(await echo.isVisible(), 'the step\'s line is over its explanation');
+        assert.match(await echo.textContent(), /S: 550 5\.1\.1 User unknown/);
+      } else {
+        assert.ok(!(await echo.isVisible()), 'the step\'s line is shown once, in the conversation');
+      }
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
+      await page.screenshot({ path: `${SHOTS}/${size.name}-scenario.png`, fullPage: size.name === 'phone' });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+await test('the diagram draws the parties of the scenario and marks those of the step', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    // Relay denied: the user agent uses port 25, not the submission port.
+    await page.selectOption('#scenario-select', { label: 'Relay denied' });
+    await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+    const diagram = await page.textContent('svg.topology');
+    assert.match(diagram, /SMTP :25/);
+    assert.doesNotMatch(diagram, /SMTP :587/);
+    for (let step = 0; step < 3; step += 1) await page.click('button[title="Step forward"]');
+    assert.equal(await page.locator('.topology-link-active').count(), 1, 'the connection is marked');
+    // A scripted client is drawn as itself.
+    await page.selectOption('#scenario-select', { label: 'An SMTP smuggling attempt, refused' });
+    await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+    assert.match(await page.textContent('svg.topology'), /mallory/);
+    await page.screenshot({ path: `${SHOTS}/desktop-topology.png` });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('the focus stays in the details when the bytes it was on go', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=basic-delivery&step=24'; });
+    await page.waitForSelector('.wire summary');
+    await page.focus('.wire summary');
+    let gone = false;
+    for (let step = 0; step < 40 && !gone; step += 1) {
+      await page.keyboard.press('ArrowRight');
+      gone = (await page.$('.wire')) === null;
+    }
+    assert.ok(gone, 'a step without bytes within 40 steps');
+    const focused = await page.evaluate(() => document.activeElement.className);
+    assert.equal(focused, 'details-body', 'the focus fell to the page');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('a step of many lines keeps its refusal in sight in the conversation', async () => {
+  // The smuggling attempt's server answers everything at once: 13 lines, the 550 eleventh.
+  const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 657 } });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=smtp-smuggling&step=12'; });
+    const refusal = page.locator('.conversation-log .line-current.line-permanent');
+    await refusal.first().waitFor();
+    assert.equal(await refusal.count(), 1, 'one refusal line in the step');
+    assert.match(await refusal.textContent(), /550 5\.5\.2/);
+    const log = await page.locator('.conversation-log').boundingBox();
+    const line = await refusal.boundingBox();
+    assert.ok(line.y >= log.y && line.y + line.height <= log.y + log.height,
+      `the 550 line (${line.y}..${line.y + line.height}) is inside the log (${log.y}..${log.y + log.height})`);
+    // The greeting and the 250 replies are not refusals.
+    assert.equal(await page.locator('.conversation-log .line-refusal').count(), 1);
+    await page.screenshot({ path: `${SHOTS}/projector-refusal.png` });
+    // Another scenario at the same step scrolls anew: the failed login's 535.
+    await page.evaluate(() => { window.location.hash = '#scenario=submission-auth-failed&step=12'; });
+    await page.waitForSelector('#scenario-select option:checked:has-text("authentication")', { state: 'attached' });
+    const other = page.locator('.conversation-log .line-current.line-refusal');
+    await other.first().waitFor();
+    const otherLine = await other.first().boundingBox();
+    assert.match(await other.first().textContent(), /535/);
+    assert.ok(otherLine.y >= log.y && otherLine.y + otherLine.height <= log.y + log.height,
+      `the 535 line (${otherLine.y}..${otherLine.y + otherLine.height}) is inside the log (${log.y}..${log.y + log.height})`);
+    // A step without a refusal keeps its first line at the top: the smuggler's own send.
+    await page.evaluate(() => { window.location.hash = '#scenario=smtp-smuggling&step=5'; });
+    await page.waitForSelector('.controls-position:has-text("Step 5 of")');
+    assert.ok(await page.locator('.conversation-log .line-current').count() > 10, 'step 5 is the long send');
+    const first = await page.locator('.conversation-log .line-current').first().boundingBox();
+    assert.ok(Math.abs(first.y - log.y) < 16, `the step's first line (${first.y}) is at the top of the log (${log.y})`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+  // On a phone the conversation is below the details, which repeat the refusal.
+  const phone = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await phone.page.evaluate(() => { window.location.hash = '#scenario=smtp-smuggling&step=12'; });
+    const repeated = phone.page.locator('.details-step-lines .line-refusal');
+    await repeated.waitFor();
+    assert.match(await repeated.textContent(), /550 5\.5\.2/);
+    assert.ok(await repeated.isVisible(), 'the refusal is shown over its explanation');
+    assert.deepEqual(phone.errors, []);
+  } finally {
+    await phone.context.close();
+  }
+});
+
+await test('every step of every scenario is drawn without an error on a phone', async () => {
+  // A panic while drawing a step stops the app. On a phone the details also repeat the
+  // step's lines, so every part of the details is drawn.
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    // The built-in scenarios: the entries numbered by their place in the library.
+    const values = await page.evaluate(() => [...document.querySelectorAll('#scenario-select option')]
+      .filter((option) => /^\d+$/.test(option.value)).map((option) => option.value));
+    assert.ok(values.length > 20, `${values.length} scenarios`);
+    let drawn = 0;
+    for (const index of values) {
+      await page.selectOption('#scenario-select', index);
+      await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+      drawn += await page.evaluate(async () => {
+        const forward = document.querySelector("button[title='Step forward']");
+        const position = () => document.querySelector('.controls-position').textContent;
+        let steps = 0;
+        while (!forward.disabled) {
+          const before = position();
+          forward.click();
+          // Each step is drawn before the next click.
+          for (let wait = 0; wait < 100 && position() === before; wait += 1) {
+            await new Promise((resolve) => setTimeout(resolve, 0));
+          }
+          if (position() === before) throw new Error(`stuck at ${before}`);
+          steps += 1;
+        }
+        return steps;
+      });
+      const [shown, total] = (await page.textContent('.controls-position')).match(/\d+/g).map(Number);
+      assert.equal(shown, total, `scenario ${index} reached its end`);
+    }
+    assert.ok(drawn > 1000, `${drawn} steps drawn`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('no line or arrowhead of the diagram crosses a link label, nor a DNS line an arrowhead', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    // Straight links, slanting ones to a second row, a backup MX's, two links apart between
+    // one user agent and its server.
+    for (const name of ['basic-delivery', 'to-cc-bcc', 'two-domains', 'primary-mx-down', 'unknown-user']) {
+      const before = await page.evaluate(() => document.querySelector('svg.topology').outerHTML);
+      await page.evaluate((n) => { window.location.hash = `#scenario=${n}&step=0`; }, name);
+      await page.waitForFunction((old) => document.querySelector('svg.topology').outerHTML !== old, before);
+      const crossed = await page.evaluate(() => {
+        const found = [];
+        const numbers = (text) => text.trim().split(/[\s,]+/).map(Number);
+        // Every drawn segment: links, detours, links round a column, DNS questions.
+        const segments = [];
+        for (const line of document.querySelectorAll('svg.topology line')) {
+          const [x1, y1, x2, y2] = ['x1', 'y1', 'x2', 'y2'].map((a) => Number(line.getAttribute(a)));
+          segments.push([x1, y1, x2, y2, line]);
+        }
+        for (const polyline of document.querySelectorAll('svg.topology polyline')) {
+          const p = numbers(polyline.getAttribute('points'));
+          for (let i = 0; i + 3 < p.length; i += 2) segments.push([p[i], p[i + 1], p[i + 2], p[i + 3], polyline]);
+        }
+        for (const text of document.querySelectorAll('svg.topology text.topology-protocol')) {
+          const box = text.getBBox();
+          const inside = (x, y) => x > box.x + 1 && x < box.x + box.width - 1 && y > box.y + 1 && y < box.y + box.height - 1;
+          for (const [x1, y1, x2, y2, element] of segments) {
+            const length = Math.hypot(x2 - x1, y2 - y1);
+            if (length === 0) continue;
+            const [ux, uy] = [(x2 - x1) / length, (y2 - y1) / length];
+            let onLine = false;
+            for (let d = 0; d <= length; d += 1) onLine ||= inside(x1 + ux * d, y1 + uy * d);
+            // A link's highlighted arrowhead at its end: 20 long, 20 wide at its base.
+            let onArrow = false;
+            const isLast = element.tagName === 'line' || numbers(element.getAttribute('points')).slice(-2).join() === `${x2},${y2}`;
+            if (element.getAttribute('marker-end') && isLast) {
+              for (let back = 0; back <= 20; back += 1) {
+                for (let across = -back / 2; across <= back / 2; across += 1) {
+                  onArrow ||= inside(x2 - ux * back - uy * across, y2 - uy * back + ux * across);
+                }
+              }
+            }
+            if (onLine || onArrow) found.push(`${text.textContent}: crossed by ${onLine ? 'a line' : 'an arrowhead'} ${x1},${y1} to ${x2},${y2}`);
+          }
+        }
+        // A DNS question's line (no arrow of its own) passes clear of every link's arrowhead:
+        // 12 long and 12 wide at its base, plus the half width of either line.
+        for (const [dx1, dy1, dx2, dy2, dns] of segments) {
+          if (dns.getAttribute('marker-end')) continue;
+          for (const [x1, y1, x2, y2, element] of segments) {
+            const isLast = element.tagName === 'line' || numbers(element.getAttribute('points')).slice(-2).join() === `${x2},${y2}`;
+            if (!element.getAttribute('marker-end') || !isLast) continue;
+            const length = Math.hypot(x2 - x1, y2 - y1);
+            const [ux, uy] = [(x2 - x1) / length, (y2 - y1) / length];
+            const dnsLength = Math.hypot(dx2 - dx1, dy2 - dy1);
+            for (let d = 0; d <= dnsLength; d += 0.5) {
+              const [px, py] = [dx1 + ((dx2 - dx1) * d) / dnsLength, dy1 + ((dy2 - dy1) * d) / dnsLength];
+              // The point in the arrowhead's frame: back from the tip, and across.
+              const back = (x2 - px) * ux + (y2 - py) * uy;
+              const across = Math.abs(-(x2 - px) * uy + (y2 - py) * ux);
+              if (back >= -1 && back <= 13 && across <= back / 2 + 1.5) {
+                found.push(`the DNS line ${dx1},${dy1} to ${dx2},${dy2} crosses the arrowhead at ${x2},${y2}`);
+                break;
+              }
+            }
+          }
+        }
+        return found;
+      });
+      assert.deepEqual(crossed, [], name);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('Tab goes through the regions in the order they are shown, on a phone and on a wide screen', async () => {
+  // The regions of the lab in reading order on screen: by rows (top first), then left to
+  // right; and the regions the focus visits, one Tab at a time, from the top of the page.
+  const shownOrder = (page) => page.evaluate(() => [...document.querySelectorAll('#lab > section')]
+    .map((section) => ({ name: section.className.replace('region region-', ''), box: section.getBoundingClientRect() }))
+    .sort((a, b) => (Math.abs(a.box.top - b.box.top) > 20 ? a.box.top - b.box.top : a.box.left - b.box.left))
+    .map((region) => region.name));
+  const tabOrder = async (page) => {
+    // A click on the title starts the Tab order there, as for a student who clicked the page.
+    await page.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+    await page.click('.masthead-title');
+    const visited = [];
+    for (let press = 0; press < 40; press += 1) {
+      await page.keyboard.press('Tab');
+      const region = await page.evaluate(() => document.activeElement?.closest('#lab > section')?.className.replace('region region-', '') ?? null);
+      if (region === null) break;
+      if (visited.at(-1) !== region) visited.push(region);
+    }
+    return visited;
+  };
+  // The focus visits the regions in the order shown, each once; the diagram only when it
+  // scrolls (on a phone), the others always.
+  const assertTabFollows = (visited, shown) => {
+    assert.deepEqual(visited, shown.filter((name) => visited.includes(name)), `Tab visits ${visited}, shown ${shown}`);
+    for (const name of ['controls', 'details', 'conversation']) assert.ok(visited.includes(name), `Tab reaches the ${name}`);
+  };
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    const phoneShown = await shownOrder(page);
+    assert.deepEqual(phoneShown, ['topology', 'controls', 'details', 'conversation']);
+    assertTabFollows(await tabOrder(page), phoneShown);
+    // Turned into a wide window: the regions move (the conversation among them), the focus
+    // and the step stay.
+    await page.focus('.conversation-log');
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.waitForFunction(() => document.querySelector('#lab > section:nth-child(2)').classList.contains('region-conversation'));
+    const wideShown = await shownOrder(page);
+    assert.deepEqual(wideShown, ['topology', 'conversation', 'details', 'controls']);
+    await page.waitForFunction(() => document.activeElement?.classList.contains('conversation-log'), null, { timeout: 2000 });
+    const inView = () => page.evaluate(() => {
+      const log = document.querySelector('.conversation-log').getBoundingClientRect();
+      const line = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
+      return line.top >= log.top - 1 && line.bottom <= log.bottom + 1;
+    });
+    assert.ok(await inView(), 'the step is in sight in the conversation after the move');
+    assertTabFollows(await tabOrder(page), wideShown);
+    // And back, with the focus on Play (the controls move).
+    await page.focus('.controls button.primary');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => document.querySelector('#lab > section:nth-child(2)').classList.contains('region-controls'));
+    await page.waitForFunction(() => document.activeElement?.textContent === 'Play', null, { timeout: 2000 });
+    assert.ok(await inView(), 'the step is in sight in the conversation after moving back');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('a window resized or zoomed keeps the step, the focus and what the details showed in sight', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 768 } });
+  // Whether an element is wholly inside another's box (or the window's).
+  const inside = (selector, boxSelector) => page.evaluate(([selector, boxSelector]) => {
+    const line = document.querySelector(selector).getBoundingClientRect();
+    const box = boxSelector
+      ? document.querySelector(boxSelector).getBoundingClientRect()
+      : { top: 0, bottom: window.innerHeight };
+    return line.top >= box.top - 1 && line.bottom <= box.bottom + 1;
+  }, [selector, boxSelector]);
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    // Zoomed to 125% on the same side of the layout change: the lines wrap anew.
+    await page.setViewportSize({ width: 1093, height: 614 });
+    await page.waitForFunction(() => {
+      const log = document.querySelector('.conversation-log').getBoundingClientRect();
+      const line = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
+      return line.top >= log.top - 1 && line.bottom <= log.bottom + 1;
+    }, null, { timeout: 2000 });
+    // The details scrolled down to the bytes, which have the focus; zoomed to 200% (one
+    // column) and back: the bytes are still where the details showed them, and in sight.
+    await page.setViewportSize({ width: 1280, height: 720 });
+    await page.focus('.details-body summary');
+    await page.keyboard.press('Enter');
+    await page.evaluate(() => document.querySelector('.details-body summary').scrollIntoView({ block: 'nearest' }));
+    const scrolled = await page.evaluate(() => document.querySelector('.details-body').scrollTop);
+    assert.ok(scrolled > 0, 'the details scrolled to the bytes');
+    for (const size of [{ width: 640, height: 360 }, { width: 1280, height: 720 }]) {
+      await page.setViewportSize(size);
+      await page.waitForFunction(() => document.activeElement?.tagName === 'SUMMARY', null, { timeout: 2000 });
+      assert.ok(await inside('.details-body summary', '.details-body'), `the bytes are in sight in the details at ${size.width}`);
+      assert.ok(await inside('.details-body summary', null), `the bytes are in the window at ${size.width}`);
+    }
+    // The details scrolled, and the focus elsewhere: across a layout change and back, the
+    // details still start at the same line.
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.evaluate(() => { window.location.hash = '#scenario=attachments&step=24'; });
+    await page.waitForSelector('.controls-position:has-text("Step 24 of")');
+    await page.focus('.controls button.primary');
+    const firstShown = () => page.evaluate(() => {
+      const body = document.querySelector('.details-body');
+      const top = body.getBoundingClientRect().top;
+      const first = [...body.querySelectorAll('p, li, dt, dd, summary, h3')]
+        .find((element) => element.getBoundingClientRect().bottom > top + 1);
+      return first?.textContent;
+    });
+    await page.evaluate(() => { document.querySelector('.details-body').scrollTop = 150; });
+    const before = await firstShown();
+    assert.ok(before, 'something is shown in the details');
+    for (const size of [{ width: 390, height: 844 }, { width: 1366, height: 768 }]) {
+      await page.setViewportSize(size);
+      await page.waitForFunction(() => document.activeElement?.textContent === 'Play', null, { timeout: 2000 });
+      await page.waitForTimeout(100);
+    }
+    assert.equal(await firstShown(), before, 'the details start where they did');
+    // The conversation has the focus when the window narrows to one column, where it comes
+    // last: the page scrolls down to it.
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.focus('.conversation-log');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => document.querySelector('#lab > section:last-child').classList.contains('region-conversation'));
+    await page.waitForFunction(() => {
+      const log = document.querySelector('.conversation-log').getBoundingClientRect();
+      return log.bottom > 0 && log.top < window.innerHeight;
+    }, null, { timeout: 2000 });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+// A projector at 1920x1080 zoomed to 200% is 960x540; a taller window must not show less of
+// the conversation and the explanation than a shorter one (a band of window heights that gave
+// the diagram more room once left the details 143 px at 540 px, against 267 px at 520).
+await test('a taller window never shows less of the conversation and the details', async () => {
+  for (const width of [730, 760, 853, 960, 1366]) {
+    const { context, page, errors } = await openApp({ viewport: { width, height: 900 } });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+      await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+      const seen = [];
+      for (let height = 480; height <= 900; height += 20) {
+        await page.setViewportSize({ width, height });
+        await page.waitForTimeout(50);
+        seen.push(await page.evaluate(() => ({
+          height: window.innerHeight,
+          controls: document.querySelector('.region-controls').getBoundingClientRect().height,
+          controlsBottom: document.querySelector('.region-controls').getBoundingClientRect().bottom,
+          details: document.querySelector('.region-details').getBoundingClientRect().height,
+          conversation: document.querySelector('.region-conversation').getBoundingClientRect().height,
+          diagram: document.querySelector('.region-topology').getBoundingClientRect().height,
+        })));
+      }
+      let most = 0;
+      for (const at of seen) {
+        // A change of band (titles shown again, a larger masthead) may take a few lines back,
+        // never most of the room.
+        assert.ok(at.details >= most - 60, `details ${at.details} px at ${width}x${at.height}, after ${most} px in a shorter window: ${JSON.stringify(seen)}`);
+        assert.ok(at.details >= 200 && at.conversation >= 200, `room at ${width}x${at.height}: ${JSON.stringify(at)}`);
+        assert.ok(at.diagram >= 96, `the diagram keeps some room at ${width}x${at.height}: ${JSON.stringify(at)}`);
+        assert.ok(at.controlsBottom <= at.height + 1, `the buttons are in the window at ${width}x${at.height}: ${JSON.stringify(at)}`);
+        most = Math.max(most, at.details);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+await test('in a short window the step, its explanation and the buttons are in sight together', async () => {
+  for (const viewport of [{ width: 960, height: 540 }, { width: 853, height: 480 }, { width: 844, height: 390 }]) {
+    const { context, page, errors } = await openApp({ viewport });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+      await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+      await page.waitForTimeout(200);
+      const seen = await page.evaluate(() => {
+        const box = (selector) => document.querySelector(selector).getBoundingClientRect();
+        const inWindow = (rect) => rect.top >= -1 && rect.bottom <= window.innerHeight + 1;
+        const log = box('.conversation-log');
+        // The step's last line: the 550, which the step's first lines (the replies
+        // pipelined before it) may be scrolled above to keep in sight.
+        const current = document.querySelectorAll('.conversation-log .line-current');
+        const line = current[current.length - 1].getBoundingClientRect();
+        return {
+          conversation: box('.region-conversation').height,
+          details: box('.region-details').height,
+          lineInLog: line.top >= log.top - 1 && line.bottom <= log.bottom + 1,
+          lineInWindow: inWindow(line),
+          // The explanation of the 550: its heading, and why this server sent it begun.
+          explanation: inWindow(box('.details-body .explanation-permanent h3'))
+            && box('.details-body .explanation-permanent .explanation-why').top < window.innerHeight - 16,
+          buttons: inWindow(box('.controls')),
+        };
+      });
+      const at = `${viewport.width}x${viewport.height}: ${JSON.stringify(seen)}`;
+      // Several lines each, not one: a line of the conversation is about 50 px.
+      assert.ok(seen.conversation >= 150 && seen.details >= 150, `room for the conversation and the details at ${at}`);
+      assert.ok(seen.lineInLog && seen.lineInWindow, `the step's line is in sight at ${at}`);
+      assert.ok(seen.explanation, `the explanation starts in sight at ${at}`);
+      assert.ok(seen.buttons, `the buttons are in sight at ${at}`);
+      await page.screenshot({ path: `${SHOTS}/short-${viewport.width}x${viewport.height}.png` });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+await test('on a phone the buttons stay pinned over the conversation and a step leaves the page where it is', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=greylisting&step=55'; });
+    await page.waitForSelector('.controls-position:has-text("Step 55 of")');
+    await page.evaluate(() => document.querySelector('.region-conversation').scrollIntoView({ block: 'end' }));
+    await page.waitForTimeout(200);
+    const scrolled = await page.evaluate(() => window.scrollY);
+    assert.ok(scrolled > 300, `the page scrolled down to the conversation (${scrolled})`);
+    for (const step of [56, 57, 58, 57]) {
+      const forward = step > Number((await page.textContent('.controls-position')).match(/Step (\d+)/)[1]);
+      // A finger on the pinned button (a tap through Playwright's locator would first
+      // scroll the button to where it sits in the page, which no finger does).
+      const button = await page.locator(`.controls button[aria-label="${forward ? 'Step forward' : 'Step back'}"]`).boundingBox();
+      assert.ok(button.y >= 0 && button.y + button.height <= 844, `the step buttons are in sight: ${JSON.stringify(button)}`);
+      await page.touchscreen.tap(button.x + button.width / 2, button.y + button.height / 2);
+      await page.waitForSelector(`.controls-position:has-text("Step ${step} of")`);
+      await page.waitForTimeout(150);
+      const seen = await page.evaluate(() => {
+        const controls = document.querySelector('.region-controls').getBoundingClientRect();
+        const line = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
+        return { y: window.scrollY, controlsTop: controls.top, controlsBottom: controls.bottom, lineTop: line.top, lineBottom: line.bottom };
+      });
+      const at = `step ${step}: ${JSON.stringify(seen)}`;
+      assert.ok(Math.abs(seen.controlsTop) <= 1, `the controls are pinned to the top at ${at}`);
+      assert.equal(seen.y, scrolled, `the page did not move at ${at}`);
+      assert.ok(seen.lineTop >= seen.controlsBottom - 1 && seen.lineBottom <= 844 + 1, `the step's line is in sight under the controls at ${at}`);
+    }
+    await page.screenshot({ path: `${SHOTS}/phone-pinned.png` });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+  // So short a window (a screen zoomed to 400%) that pinned controls would cover most of it:
+  // they scroll away with the page.
+  const short = await openApp({ viewport: { width: 320, height: 256 } });
+  try {
+    await short.page.evaluate(() => document.querySelector('.region-conversation').scrollIntoView({ block: 'end' }));
+    const top = await short.page.evaluate(() => document.querySelector('.region-controls').getBoundingClientRect().top);
+    assert.ok(top < 0, `the controls scrolled away at 320x256 (top ${top})`);
+    assert.deepEqual(short.errors, []);
+  } finally {
+    await short.context.close();
+  }
+});
+
+await test('the step\'s lines stand out from their highlight in light and dark, a link in the details reads, and the bytes\' toggle fits a finger', async () => {
+  for (const colorScheme of ['light', 'dark']) {
+    const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 768 }, colorScheme });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+      await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+      const pairs = await page.evaluate(() => {
+        const line = document.querySelector('.conversation-log .line-current');
+        const background = getComputedStyle(line).backgroundColor;
+        return [...line.querySelectorAll('*')]
+          .filter((element) => element.childElementCount === 0 && element.textContent.trim())
+          .map((element) => [element.className, getComputedStyle(element).color, background]);
+      });
+      assert.ok(pairs.length >= 2, `the step's line has its parts: ${JSON.stringify(pairs)}`);
+      const luminance = (css) => {
+        const [r, g, b] = css.match(/[\d.]+/g).slice(0, 3).map((v) => {
+          const c = Number(v) / 255;
+          return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      for (const [part, color, background] of pairs) {
+        const [light, dark] = [luminance(color), luminance(background)].sort((a, b) => b - a);
+        const ratio = (light + 0.05) / (dark + 0.05);
+        // Above the 4.5:1 least (WCAG 1.4.3), for a washed-out projector.
+        assert.ok(ratio >= 5.5, `${colorScheme}: ${part} ${color} on ${background} is ${ratio.toFixed(2)}:1`);
+      }
+      // The link to a scenario's file, in its introduction, reads as well as its text.
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user'; });
+      await page.waitForSelector('.region-details a[download]');
+      const [link, surface] = await page.evaluate(() => [
+        getComputedStyle(document.querySelector('.region-details a[download]')).color,
+        getComputedStyle(document.querySelector('.region-details')).backgroundColor,
+      ]);
+      const [lighter, darker] = [luminance(link), luminance(surface)].sort((a, b) => b - a);
+      const ratio = (lighter + 0.05) / (darker + 0.05);
+      assert.ok(ratio >= 4.5, `${colorScheme}: the link ${link} on ${surface} is ${ratio.toFixed(2)}:1`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.details-body summary');
+    const toggle = await page.locator('.details-body summary').boundingBox();
+    assert.ok(toggle.height >= 44, `the bytes' toggle is ${toggle.height} px high`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('a share link opened in a short one-column window shows its step under the controls', async () => {
+  // A 1280x720 projector at 200%, a 1024x768 one at 150%, and a phone, where enough shows.
+  for (const [viewport, scrolls] of [[{ width: 640, height: 360 }, true], [{ width: 683, height: 512 }, true], [{ width: 390, height: 844 }, false]]) {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    const errors = [];
+    page.on('pageerror', (error) => errors.push(`uncaught: ${error.message}`));
+    try {
+      await page.goto(`${server.url}#scenario=unknown-user&step=56`, { waitUntil: 'load' });
+      await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+      await page.waitForTimeout(300);
+      const seen = await page.evaluate(() => {
+        const box = (selector) => document.querySelector(selector).getBoundingClientRect();
+        const heading = box('.details-body .explanation-permanent h3');
+        return {
+          y: window.scrollY,
+          controlsTop: box('.region-controls').top,
+          controlsBottom: box('.region-controls').bottom,
+          headingTop: heading.top,
+          headingBottom: heading.bottom,
+        };
+      });
+      const at = `${viewport.width}x${viewport.height}: ${JSON.stringify(seen)}`;
+      assert.ok(seen.headingTop >= seen.controlsBottom - 1 && seen.headingBottom <= viewport.height + 1,
+        `the explanation of the step is in sight under the controls at ${at}`);
+      assert.equal(seen.y > 0, scrolls, `the page scrolled only where it had to, at ${at}`);
+      if (viewport.width === 640) {
+        const conversation = await page.locator('.region-conversation').boundingBox();
+        assert.ok(conversation.height >= 240, `the conversation keeps its least height: ${conversation.height}`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  // A reader scrolled down to the conversation follows another link: its step's details
+  // come back into sight under the pinned controls.
+  const { context, page, errors } = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=greylisting&step=55'; });
+    await page.waitForSelector('.controls-position:has-text("Step 55 of")');
+    await page.evaluate(() => document.querySelector('.region-conversation').scrollIntoView({ block: 'end' }));
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    await page.waitForTimeout(300);
+    const seen = await page.evaluate(() => {
+      const heading = document.querySelector('.details-body .explanation-permanent h3').getBoundingClientRect();
+      return { controlsBottom: document.querySelector('.region-controls').getBoundingClientRect().bottom, headingTop: heading.top, headingBottom: heading.bottom };
+    });
+    assert.ok(seen.headingTop >= seen.controlsBottom - 1 && seen.headingBottom <= 844 + 1,
+      `the explanation is in sight under the controls after a link followed lower down: ${JSON.stringify(seen)}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('a link\'s problem, and a step opened with larger text, show under the controls', async () => {
+  // A phone held sideways: what is wrong with the link is said in the details, below the
+  // window's bottom edge unless the page scrolls to it.
+  for (const [hash, selector] of [
+    ['#scenario=greylisting&step=abc&utm_source=chat', '.details-notice'],
+    ['#scenario=nope', '.details-error'],
+  ]) {
+    const { context, page, errors } = await openApp({ viewport: { width: 640, height: 360 }, isMobile: true, hasTouch: true });
+    try {
+      await page.goto(`${server.url}${hash}`, { waitUntil: 'load' });
+      await page.waitForFunction((s) => document.querySelector(s)?.textContent.length > 0, selector);
+      await page.waitForTimeout(300);
+      const seen = await page.evaluate((s) => {
+        const said = document.querySelector(s).getBoundingClientRect();
+        return { top: said.top, bottom: said.bottom, controlsBottom: document.querySelector('.region-controls').getBoundingClientRect().bottom };
+      }, selector);
+      assert.ok(seen.top >= seen.controlsBottom - 1 && seen.top + 40 <= 360,
+        `${hash}: what the link got wrong is in sight under the controls: ${JSON.stringify(seen)}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  // Text at twice the size (a phone's accessibility setting) makes the pinned controls taller
+  // than the page's scroll padding expects: the details still open under them.
+  const { context, page, errors } = await openApp({ viewport: { width: 360, height: 640 }, isMobile: true, hasTouch: true });
+  try {
+    await page.evaluate(() => { document.documentElement.style.fontSize = '200%'; });
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    await page.waitForTimeout(300);
+    const seen = await page.evaluate(() => ({
+      y: window.scrollY,
+      detailsTop: document.querySelector('.region-details').getBoundingClientRect().top,
+      controls: document.querySelector('.region-controls').getBoundingClientRect().height,
+    }));
+    assert.ok(seen.controls > 200, `the controls grew with the text: ${JSON.stringify(seen)}`);
+    assert.ok(seen.y > 0 && Math.abs(seen.detailsTop - seen.controls) <= 2,
+      `the details open right under the controls: ${JSON.stringify(seen)}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('the diagram scrolls sideways only over the drawing, and Play does not move the buttons', async () => {
+  for (const [viewport, hash] of [
+    [{ width: 844, height: 390 }, '#scenario=primary-mx-down&step=60'],
+    [{ width: 640, height: 360 }, '#scenario=basic-delivery&step=12'],
+    [{ width: 360, height: 640 }, '#scenario=two-domains&step=30'],
+    [{ width: 1366, height: 768 }, '#scenario=unknown-user-after-relay&step=40'],
+  ]) {
+    const { context, page, errors } = await openApp({ viewport });
+    try {
+      await page.goto(`${server.url}${hash}`, { waitUntil: 'load' });
+      await page.waitForSelector('svg.topology');
+      await page.waitForTimeout(300);
+      const seen = await page.evaluate(() => {
+        const svg = document.querySelector('svg.topology');
+        const box = svg.getBoundingClientRect();
+        const view = svg.viewBox.baseVal;
+        const scroller = document.querySelector('.topology-scroll');
+        return { width: box.width, height: box.height, ratio: view.width / view.height, scrollWidth: scroller.scrollWidth, clientWidth: scroller.clientWidth };
+      });
+      const at = `${viewport.width}x${viewport.height}: ${JSON.stringify(seen)}`;
+      // The drawing fills its box's width: no blank margins beside it to scroll through.
+      assert.ok(seen.width <= seen.height * seen.ratio + 1, `no blank margins at ${at}`);
+      assert.ok(seen.scrollWidth <= Math.max(seen.width, seen.clientWidth) + 1, `nothing but the drawing to scroll to at ${at}`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  // From 375 px (an iPhone SE) the speed button shares the step buttons' row, playing or not.
+  for (const width of [360, 375, 412, 1024]) {
+    const { context, page, errors } = await openApp({ viewport: { width, height: 640 }, isMobile: width < 720, hasTouch: width < 720 });
+    try {
+      await page.goto(`${server.url}#scenario=basic-delivery&step=3`, { waitUntil: 'load' });
+      await page.waitForSelector('.controls-position:has-text("Step 3 of")');
+      const seen = () => page.evaluate(() => ({
+        forward: document.querySelector('.controls button[aria-label="Step forward"]').getBoundingClientRect().x,
+        speed: document.querySelector('.controls button[title="Playback speed"]').getBoundingClientRect().top,
+        play: document.querySelector('.controls button.play').getBoundingClientRect().top,
+        controls: document.querySelector('.region-controls').getBoundingClientRect().height,
+      }));
+      const before = await seen();
+      await page.click('.controls button.play');
+      await page.waitForSelector('.controls button.play:has-text("Pause")');
+      const playing = await seen();
+      await page.click('.controls button.play');
+      const at = `${width}: ${JSON.stringify({ before, playing })}`;
+      assert.equal(playing.forward, before.forward, `the buttons after Play stay where they were when it says Pause at ${at}`);
+      assert.equal(playing.controls, before.controls, `the controls keep their height at ${at}`);
+      if (width >= 375) {
+        assert.equal(before.speed, before.play, `the speed button is in the step buttons' row at ${at}`);
+      }
+      if (width >= 375 && width < 560) {
+        assert.ok(before.controls <= 152, `the pinned controls keep no room for a second row at ${at}`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+await test('a teacher downloads a scenario\'s file, and opens a changed one from the picker or drops one on the page', async () => {
+  const file = (name, text) => ({ name, mimeType: 'application/json', buffer: Buffer.from(text) });
+  for (const size of [
+    { name: 'desktop', viewport: { width: 1280, height: 800 } },
+    { name: 'phone', viewport: { width: 375, height: 740 }, isMobile: true, hasTouch: true },
+  ]) {
+    const { context, page, errors } = await openApp({ ...size, acceptDownloads: true });
+    try {
+      // The built-in scenario's own file, from its introduction, changed.
+      await page.selectOption('#scenario-select', { label: 'Unknown user refused at RCPT' });
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('.region-details a[download]'),
+      ]);
+      assert.equal(download.suggestedFilename(), 'unknown-user.json');
+      const downloaded = await readFile(await download.path(), 'utf8');
+      assert.equal(downloaded, await readFile('scenarios/unknown-user.json', 'utf8'));
+      const scenario = JSON.parse(downloaded);
+      scenario.title = 'Our class scenario';
+      const chosen = () => page.$eval('#scenario-select', (select) => select.selectedOptions[0].text);
+      // Every file dialog the page opens, from the start: a listener added just before a
+      // dialog is asked for may be too late for it.
+      const choosers = [];
+      page.on('filechooser', (chooser) => choosers.push(chooser));
+      const nextChooser = async () => {
+        for (let wait = 0; wait < 500 && choosers.length === 0; wait += 1) await page.waitForTimeout(20);
+        assert.ok(choosers.length > 0, 'a file dialog opened');
+        return choosers.shift();
+      };
+      const openFile = async (name, text) => {
+        // As a user's click on it would, the picker takes the focus.
+        await page.focus('#scenario-select');
+        await page.selectOption('#scenario-select', { label: 'Open a scenario file…' });
+        const chooser = await nextChooser();
+        assert.ok(!chooser.isMultiple(), 'one file at a time');
+        // Until a file is opened, the picker shows what is shown.
+        const before = await chosen();
+        assert.notEqual(before, 'Open a scenario file…');
+        await chooser.setFiles(file(name, text));
+        return before;
+      };
+      assert.equal(await openFile('class.json', JSON.stringify(scenario, null, 2)), 'Unknown user refused at RCPT');
+      await page.waitForSelector('.region-details:has-text("From your file class.json.")');
+      assert.match(await page.textContent('.region-details'), /Our class scenario/);
+      assert.match(await page.textContent('.controls-position'), /^Step 0 of \d+/);
+      assert.equal(await chosen(), 'Our class scenario (class.json)');
+      const focused = await page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80));
+      assert.match(focused, /^<button[^>]*class="primary/, 'the focus moved on to Play, as for a scenario chosen in the picker');
+      await page.click('button[title="To the end"]');
+      assert.match(await page.textContent('.conversation-log'), /S: 550 5\.1\.1 User unknown/);
+      // A file that is not a scenario: why, and where; what is shown stays.
+      const at = await page.textContent('.controls-position');
+      assert.equal(await openFile('broken.json', '{"name": "x",\n "title": }'), 'Our class scenario (class.json)');
+      await page.waitForSelector('.details-error');
+      assert.match(await page.textContent('.details-error'), /broken\.json is not a scenario SMTP Lab can run:\s*title \(line 2, column \d+\): /);
+      assert.equal(await page.textContent('.controls-position'), at);
+      assert.equal(await chosen(), 'Our class scenario (class.json)');
+      // A file dropped on the page.
+      const dropped = await page.evaluateHandle((text) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([text], 'dropped.json', { type: 'application/json' }));
+        return transfer;
+      }, JSON.stringify({ ...scenario, title: 'Dropped here' }));
+      await page.dispatchEvent('.region-conversation', 'dragover', { dataTransfer: dropped });
+      await page.dispatchEvent('.region-conversation', 'drop', { dataTransfer: dropped });
+      await page.waitForSelector('.region-details:has-text("From your file dropped.json.")');
+      assert.equal(await chosen(), 'Dropped here (dropped.json)');
+      await page.waitForFunction(() => location.hash === '' && location.href.endsWith('/'));
+      if (size.name === 'desktop') {
+        // With the keyboard, the arrows pass the entry by, and Enter on it opens the dialog.
+        await page.click('button[title="Step forward"]');
+        await page.focus('#scenario-select');
+        const step = await page.textContent('.controls-position');
+        await page.keyboard.press('ArrowDown');
+        assert.equal(await chosen(), 'Open a scenario file…');
+        await page.keyboard.press('ArrowUp');
+        assert.equal(await chosen(), 'Dropped here (dropped.json)');
+        assert.equal(await page.textContent('.controls-position'), step, 'back on what is shown, it stays at its step');
+        await page.keyboard.press('ArrowDown');
+        await page.keyboard.press('Enter');
+        const chooser = await nextChooser();
+        assert.equal(await chosen(), 'Dropped here (dropped.json)');
+        await chooser.setFiles(file('class.json', JSON.stringify(scenario)));
+        await page.waitForSelector('.region-details:has-text("From your file class.json.")');
+      }
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `no horizontal scrolling at ${size.name} size (overflow ${overflow}px)`);
+      await page.screenshot({ path: `${SHOTS}/${size.name}-own-file.png` });
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
+await browser.close();
+await server.close();
+const failed = results.filter((r) => !r.ok).length;
+console.log(`e2e: ${results.length - failed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
