@@ -127,12 +127,17 @@ fn player_never_leaves_the_trace() {
 
 /// Picks a scenario in the select box as a user would: set the value, fire `change`.
 fn choose_scenario(root: &Element, index: usize) {
+    choose_in_picker(root, &index.to_string());
+}
+
+/// Picks the picker's entry of `value` as a user would: set the value, fire `change`.
+fn choose_in_picker(root: &Element, value: &str) {
     let select: web_sys::HtmlSelectElement = wasm_bindgen::JsCast::unchecked_into(
         root.query_selector("#scenario-select")
             .unwrap()
             .expect("the scenario picker"),
     );
-    select.set_value(&index.to_string());
+    select.set_value(value);
     let event = web_sys::Event::new("change").unwrap();
     select.dispatch_event(&event).unwrap();
 }
@@ -432,16 +437,18 @@ async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
 /// The fragment in the page's address, once the app has written it (it waits for what is
 /// shown to stand still).
 async fn address() -> String {
+    sleep(2 * smtp_lab::ui::ADDRESS_DELAY_MS as i32).await;
+    gloo::utils::window().location().hash().unwrap()
+}
+
+/// Lets `ms` milliseconds pass, the page going on meanwhile.
+async fn sleep(ms: i32) {
     let promise = js_sys::Promise::new(&mut |resolve, _| {
         gloo::utils::window()
-            .set_timeout_with_callback_and_timeout_and_arguments_0(
-                &resolve,
-                2 * smtp_lab::ui::ADDRESS_DELAY_MS as i32,
-            )
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms)
             .unwrap();
     });
     wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
-    gloo::utils::window().location().hash().unwrap()
 }
 
 /// Puts `fragment` in the address as a user editing it would: the page hears "hashchange".
@@ -923,12 +930,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
         if done() {
             return;
         }
-        let promise = js_sys::Promise::new(&mut |resolve, _| {
-            gloo::utils::window()
-                .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, 20)
-                .unwrap();
-        });
-        wasm_bindgen_futures::JsFuture::from(promise).await.unwrap();
+        sleep(20).await;
     }
     panic!("never: {what}");
 }
@@ -984,12 +986,7 @@ async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
     choose_scenario(&root, 1);
     yew::scheduler::flush().await;
     assert!(!text_of(&root, ".region-details").contains("Our class scenario"));
-    let select: web_sys::HtmlSelectElement =
-        wasm_bindgen::JsCast::unchecked_into(element(&root, "#scenario-select"));
-    select.set_value(&chosen);
-    select
-        .dispatch_event(&web_sys::Event::new("change").unwrap())
-        .unwrap();
+    choose_in_picker(&root, &chosen);
     yew::scheduler::flush().await;
     assert!(text_of(&root, ".region-details").contains("Our class scenario"));
     assert_eq!(position(&root).0, 0);
@@ -1010,27 +1007,26 @@ async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
     let greylisting = smtp_lab::sim::library::position("greylisting")
         .unwrap()
         .to_string();
-    let mut broken = own_scenario_file();
     // An unknown field, in the first host.
-    let text = String::from_utf8(broken.clone()).unwrap();
-    broken = text
+    let broken = String::from_utf8(own_scenario_file())
+        .unwrap()
         .replacen("\"address\":", "\"colour\": \"red\", \"address\":", 1)
         .into_bytes();
     for (name, contents, expected) in [
         (
             "typo.json",
             broken.as_slice(),
-            "typo.json is not a scenario SMTP Lab can run:",
+            "typo.json is not a valid scenario:",
         ),
         (
             "latin1.json",
             b"{\"name\": \"caf\xe9\"}".as_slice(),
-            "latin1.json cannot be opened: it is not UTF-8 text",
+            "latin1.json is not UTF-8 text",
         ),
         (
             "empty.json",
             b"".as_slice(),
-            "empty.json is not a scenario SMTP Lab can run:",
+            "empty.json is not a valid scenario:",
         ),
     ] {
         choose_file(&root, name, contents);
@@ -1050,10 +1046,30 @@ async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
             "{name}"
         );
     }
-    // What is wrong with the first file, and where, as `smtp-lab run` says it.
+    // What is wrong with the first file, and where, as `smtp-lab run` says it; opened twice,
+    // the same complaint is a new alert, said again.
     choose_file(&root, "typo.json", &broken);
     until("the typo is named", || {
         text_of(&root, ".region-details").contains("unknown field `colour`")
+    })
+    .await;
+    let alert = element(&root, ".details-error[role=alert]");
+    choose_file(&root, "typo.json", &broken);
+    until("the typo is named again", || {
+        !alert.is_connected() && text_of(&root, ".details-error").contains("unknown field")
+    })
+    .await;
+    // Another file can be opened from the complaint.
+    assert_eq!(
+        text_of(&root, ".region-details .details-open-file"),
+        "Open a scenario file…"
+    );
+    // A file too large to be a scenario is not read.
+    let large = vec![b' '; smtp_lab::sim::scenario::SCENARIO_MAX_OCTETS + 1];
+    choose_file(&root, "large.json", &large);
+    until("the large file is refused", || {
+        text_of(&root, ".details-error")
+            == "large.json is larger than 4194304 octets, the most a scenario may be."
     })
     .await;
     assert_eq!(address().await, "#scenario=greylisting&step=7");
@@ -1088,5 +1104,156 @@ async fn a_built_in_scenario_offers_its_file_to_download_and_change() {
         .query_selector(".region-details a[download]")
         .unwrap()
         .is_none());
+    mount_app_at("#").await;
+}
+
+/// A drag over the page of `transfer`, and whether the page took it (cancelled its default).
+fn drag_over(transfer: &web_sys::DataTransfer) -> bool {
+    let init = web_sys::DragEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_data_transfer(Some(transfer));
+    let over = web_sys::DragEvent::new_with_event_init_dict("dragover", &init).unwrap();
+    !gloo::utils::document()
+        .body()
+        .unwrap()
+        .dispatch_event(&over)
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn the_picker_always_names_what_is_shown() {
+    let root = mount_app_at("#").await;
+    // Entries chosen one after the other, a file's among them, and a second file.
+    choose_file(&root, "a.json", &own_scenario_file());
+    until("a.json is shown", || picker(&root).1 == "own").await;
+    choose_scenario(&root, 1);
+    yew::scheduler::flush().await;
+    choose_in_picker(&root, "own");
+    yew::scheduler::flush().await;
+    choose_scenario(&root, 2);
+    yew::scheduler::flush().await;
+    choose_file(&root, "b.json", &own_scenario_file());
+    until("b.json is shown", || {
+        text_of(&root, ".region-details").contains("From your file b.json.")
+    })
+    .await;
+    let (entries, chosen) = picker(&root);
+    assert_eq!(chosen, "own");
+    assert!(entries.contains(&("own".into(), "Our class scenario (b.json)".into())));
+    // A link to another scenario than the picker was last left on.
+    choose_scenario(&root, 1);
+    yew::scheduler::flush().await;
+    choose_scenario(&root, 3);
+    yew::scheduler::flush().await;
+    let name = &smtp_lab::sim::library::builtin()[1]
+        .as_ref()
+        .unwrap()
+        .name
+        .clone();
+    follow_link(&format!("#scenario={name}&step=2")).await;
+    assert_eq!(position(&root).0, 2);
+    assert_eq!(picker(&root).1, "1");
+    // Left on the entry that opens a file, it goes back to what is shown.
+    let select: web_sys::HtmlSelectElement =
+        wasm_bindgen::JsCast::unchecked_into(element(&root, "#scenario-select"));
+    select.set_value("open-file");
+    select
+        .dispatch_event(&web_sys::Event::new("blur").unwrap())
+        .unwrap();
+    assert_eq!(select.value(), "1");
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_file_still_being_read_gives_way_to_a_scenario_chosen_meanwhile() {
+    let root = mount_app_at("#").await;
+    choose_file(&root, "late.json", &own_scenario_file());
+    // Chosen before the browser has read the file.
+    choose_scenario(&root, 2);
+    yew::scheduler::flush().await;
+    sleep(300).await;
+    yew::scheduler::flush().await;
+    assert_eq!(picker(&root).1, "2");
+    assert!(!text_of(&root, ".region-details").contains("late.json"));
+    // The file input was emptied, so that the same file, chosen again, is read again.
+    let input: web_sys::HtmlInputElement =
+        wasm_bindgen::JsCast::unchecked_into(element(&root, "input[type=file]"));
+    assert_eq!(input.files().map_or(0, |files| files.length()), 0);
+    choose_file(&root, "late.json", &own_scenario_file());
+    until("the file chosen again is shown", || {
+        text_of(&root, ".region-details").contains("From your file late.json.")
+    })
+    .await;
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
+async fn files_dragged_over_the_page_are_taken_and_text_is_not() {
+    let root = mount_app_at("#").await;
+    assert!(drag_over(&file_of("a.json", b"{}")));
+    let text = web_sys::DataTransfer::new().unwrap();
+    text.set_data("text/plain", "hello").unwrap();
+    assert!(!drag_over(&text));
+    // Two files dropped: the first is opened, and the other is said to be left out.
+    let two = file_of("first.json", &own_scenario_file());
+    let second = web_sys::File::new_with_u8_array_sequence(
+        &js_sys::Array::of1(&js_sys::Uint8Array::from(&b"{}"[..])),
+        "second.json",
+    )
+    .unwrap();
+    two.items().add_with_file(&second).unwrap();
+    let init = web_sys::DragEventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    init.set_data_transfer(Some(&two));
+    let drop = web_sys::DragEvent::new_with_event_init_dict("drop", &init).unwrap();
+    gloo::utils::document()
+        .body()
+        .unwrap()
+        .dispatch_event(&drop)
+        .unwrap();
+    until("the first file is shown", || {
+        text_of(&root, ".region-details").contains("From your file first.json.")
+    })
+    .await;
+    assert!(text_of(&root, ".details-notice")
+        .contains("2 files were dropped; only the first, first.json, is opened"));
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
+async fn the_details_offer_to_open_a_scenario_file() {
+    let root = mount_app_at("#").await;
+    // The dialog is the hidden input's: a click on it is what opens it.
+    let input = element(&root, "input[type=file]");
+    let clicks = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counted = std::rc::Rc::clone(&clicks);
+    let listener = gloo::events::EventListener::new_with_options(
+        &input,
+        "click",
+        gloo::events::EventListenerOptions::enable_prevent_default(),
+        move |event| {
+            event.prevent_default();
+            counted.set(counted.get() + 1);
+        },
+    );
+    for fragment in ["#", "#scenario=greylisting"] {
+        follow_link(fragment).await;
+        click(&root, ".region-details .details-open-file");
+    }
+    assert_eq!(
+        clicks.get(),
+        2,
+        "from the first words and a scenario's introduction"
+    );
+    choose_in_picker(&root, "open-file");
+    assert_eq!(clicks.get(), 3, "and from the picker's last entry");
+    assert_ne!(
+        picker(&root).1,
+        "open-file",
+        "which goes back to what is shown"
+    );
+    drop(listener);
     mount_app_at("#").await;
 }

@@ -4,6 +4,7 @@
 use super::controls::Controls;
 use super::conversation::Conversation;
 use super::details::Details;
+use super::focus_on_page;
 use super::player::{key_action, Player, PlayerAction};
 use super::topology::Topology;
 use crate::sim::library::{self, SCENARIO_FILES};
@@ -90,6 +91,10 @@ pub struct Lab {
     pub loaded: Option<Rc<Loaded>>,
     /// Why a link or a scenario file cannot be shown: in place of the details.
     pub error: Option<String>,
+    /// Whether `error` is about a scenario file (the details then offer to open another).
+    pub file_error: bool,
+    /// How many errors were shown, so that the same one shown again is announced again.
+    pub errors_shown: u32,
     /// What a link that was followed in part left out: over the details.
     pub notice: Option<String>,
     /// How many links were followed, so that the address bar is written after each.
@@ -111,6 +116,8 @@ impl PartialEq for Lab {
         self.selected == other.selected
             && self.player == other.player
             && self.error == other.error
+            && self.file_error == other.file_error
+            && self.errors_shown == other.errors_shown
             && self.notice == other.notice
             && self.links_followed == other.links_followed
             && same_run(&self.loaded, &other.loaded)
@@ -128,10 +135,12 @@ pub enum LabAction {
     /// The scenario file opened last is chosen again.
     SelectOwn,
     /// A scenario file was opened (chosen in the file dialog, or dropped on the page): its
-    /// name, and its contents or why they could not be read.
+    /// name, its contents or why they could not be read (the end of a sentence that begins
+    /// with its name), and how many other files were dropped with it, which are not opened.
     FileOpened {
         name: String,
         contents: Result<Vec<u8>, String>,
+        left_out: usize,
     },
 }
 
@@ -166,6 +175,7 @@ impl Reducible for Lab {
                         selected: Some(index),
                         loaded: None,
                         error: Some(format!("{file} is not a valid scenario: {errors}")),
+                        file_error: false,
                         notice: None,
                         player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
                         ..(*self).clone()
@@ -178,7 +188,11 @@ impl Reducible for Lab {
                 }
                 None => self,
             },
-            LabAction::FileOpened { name, contents } => self.open_file(name, contents),
+            LabAction::FileOpened {
+                name,
+                contents,
+                left_out,
+            } => self.with_file_contents(name, contents, left_out),
         }
     }
 }
@@ -203,6 +217,7 @@ impl Lab {
                 file,
             })),
             error: None,
+            file_error: false,
             notice: None,
             player,
             ..self.clone()
@@ -211,17 +226,22 @@ impl Lab {
 
     /// A scenario file opened: shown at its start and offered by the picker from then on;
     /// or, when it cannot be read or is not a valid scenario, every reason why, where the
-    /// details go (the scenario shown, if any, stays).
-    fn open_file(self: Rc<Self>, name: String, contents: Result<Vec<u8>, String>) -> Rc<Lab> {
+    /// details go (the scenario shown, if any, stays). The words are `smtp-lab run`'s.
+    fn with_file_contents(
+        self: Rc<Self>,
+        name: String,
+        contents: Result<Vec<u8>, String>,
+        left_out: usize,
+    ) -> Rc<Lab> {
         let text = contents.and_then(|bytes| {
             String::from_utf8(bytes).map_err(|_| {
-                "it is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)".to_string()
+                "is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)".to_string()
             })
         });
         let scenario = match text {
             Ok(text) => Scenario::from_json(&text)
-                .map_err(|errors| format!("{name} is not a scenario SMTP Lab can run:\n{errors}")),
-            Err(problem) => Err(format!("{name} cannot be opened: {problem}.")),
+                .map_err(|errors| format!("{name} is not a valid scenario:\n{errors}")),
+            Err(problem) => Err(format!("{name} {problem}.")),
         };
         match scenario {
             Ok(scenario) => {
@@ -229,12 +249,20 @@ impl Lab {
                     file_name: name.clone(),
                     scenario: scenario.clone(),
                 });
+                let notice = (left_out > 0).then(|| {
+                    format!(
+                        "{} files were dropped; only the first, {name}, is opened: one \
+                         scenario at a time.",
+                        left_out + 1
+                    )
+                });
                 Rc::new(Lab {
                     own: Some(own),
+                    notice,
                     ..self.showing(scenario, None, Some(name))
                 })
             }
-            Err(problem) => self.with_error(problem),
+            Err(problem) => self.with_error_about(problem, true),
         }
     }
 
@@ -285,6 +313,7 @@ impl Lab {
         // What was left out is said over the step's details, which stay.
         Rc::new(Lab {
             error: None,
+            file_error: false,
             notice: link.left_out.map(|left_out| left_out + &outcome),
             ..(*opened).clone()
         })
@@ -292,10 +321,17 @@ impl Lab {
 
     /// `problem` shown where the details go; the scenario shown, if any, stays (paused).
     fn with_error(&self, problem: String) -> Rc<Lab> {
+        self.with_error_about(problem, false)
+    }
+
+    /// `problem`, about a scenario file or not, shown where the details go.
+    fn with_error_about(&self, problem: String, file_error: bool) -> Rc<Lab> {
         let mut player = self.player.clone();
         player.playing = false;
         Rc::new(Lab {
             error: Some(problem),
+            file_error,
+            errors_shown: self.errors_shown.wrapping_add(1),
             notice: None,
             player,
             ..self.clone()
@@ -337,12 +373,21 @@ pub fn app() -> Html {
         });
     }
 
+    // A scenario file being read, given up (dropped) when something else is chosen first.
+    let file_reader = use_mut_ref(|| None::<FileReader>);
+    // Set when the user chose a scenario or a file, so that the focus moves on to Play once
+    // it is shown (see below).
+    let play_when_shown = use_mut_ref(|| false);
     // A share link opens its scenario at its step, on load and when the fragment changes.
     {
         let lab = lab.clone();
+        let file_reader = Rc::clone(&file_reader);
+        let play_when_shown = Rc::clone(&play_when_shown);
         use_effect_with((), move |_| {
             let window = gloo::utils::window();
             let follow = move || {
+                *file_reader.borrow_mut() = None;
+                *play_when_shown.borrow_mut() = false;
                 let fragment = link_in_address_putting_a_query_right();
                 // A step, or what is wrong with the link or left out of it, is said in the
                 // details.
@@ -437,10 +482,9 @@ pub fn app() -> Html {
                         return;
                     }
                     let window = gloo::utils::window();
+                    // The page's path alone: a query may be a link written with '?'.
                     let url = if fragment.is_empty() {
-                        let location = window.location();
-                        let path = location.pathname().unwrap_or_default();
-                        path + &location.search().unwrap_or_default()
+                        window.location().pathname().unwrap_or_default()
                     } else {
                         fragment
                     };
@@ -455,21 +499,28 @@ pub fn app() -> Html {
     }
 
     // A scenario chosen with the picker (a click, or Enter in its open list), or a scenario
-    // file opened from it: the focus moves on to Play, so that the keys step through it rather
-    // than choose the next scenario. The arrow keys on the closed picker change the scenario
-    // at each press: there they browse, and the focus stays until Enter (WCAG 3.2.2: an input
-    // does not move the user away).
+    // file chosen in the file dialog: once it is shown, the focus moves on to Play, so that
+    // the keys step through it rather than choose the next scenario. The arrow keys on the
+    // closed picker change the scenario at each press: there they browse, and the focus stays
+    // until Enter (WCAG 3.2.2: an input does not move the user away). A file that cannot be
+    // shown leaves the focus where it was, or, if it went with what the details showed, puts
+    // it on the details' button for opening another.
     let picker_browsing = use_mut_ref(|| false);
     {
-        let picker_browsing = Rc::clone(&picker_browsing);
-        use_effect_with(run_identity(&lab.loaded), move |_| {
-            let picker_focused = gloo::utils::document()
-                .active_element()
-                .is_some_and(|element| element.id() == "scenario-select");
-            if picker_focused && !*picker_browsing.borrow() {
-                focus_play();
-            }
-        });
+        let play_when_shown = Rc::clone(&play_when_shown);
+        let failed = lab.error.is_some();
+        use_effect_with(
+            (run_identity(&lab.loaded), lab.errors_shown, failed),
+            move |_| {
+                if std::mem::take(&mut *play_when_shown.borrow_mut()) {
+                    if !failed {
+                        focus_play();
+                    } else if focus_on_page() {
+                        focus_first(".region-details .details-open-file");
+                    }
+                }
+            },
+        );
     }
     // The picker's value for what is shown: a built-in scenario's place, the scenario file's
     // entry, or none.
@@ -478,18 +529,39 @@ pub fn app() -> Html {
         (_, Some(index)) => index.to_string(),
         _ => String::new(),
     };
+    // The picker shows what is shown, whatever the user or a script left it on before (a
+    // browser stops following an entry's `selected` once its choice was changed), but for
+    // the entry that opens a file, which the arrows may rest on.
+    let picker = use_node_ref();
+    {
+        let picker = picker.clone();
+        let shown_choice = shown_choice.clone();
+        use_effect(move || {
+            if let Some(select) = picker.cast::<web_sys::HtmlSelectElement>() {
+                let value = select.value();
+                if value != shown_choice && value != OPEN_FILE {
+                    select.set_value(&shown_choice);
+                }
+            }
+        });
+    }
     let file_input = use_node_ref();
-    let file_reader = use_mut_ref(|| None::<FileReader>);
+    let open_file = {
+        let file_input = file_input.clone();
+        Callback::from(move |()| open_file_dialog(&file_input))
+    };
     let on_file_chosen = {
         let lab = lab.clone();
         let file_reader = Rc::clone(&file_reader);
+        let play_when_shown = Rc::clone(&play_when_shown);
         Callback::from(move |event: Event| {
             let input: web_sys::HtmlInputElement = event.target_unchecked_into();
             let file = input.files().and_then(|files| files.get(0));
             // Emptied, so that the same file, edited and chosen again, is read again.
             input.set_value("");
             if let Some(file) = file {
-                read_scenario_file(file, lab.dispatcher(), &file_reader);
+                *play_when_shown.borrow_mut() = true;
+                read_scenario_file(file, 0, lab.dispatcher(), &file_reader);
             }
         })
     };
@@ -498,6 +570,7 @@ pub fn app() -> Html {
     {
         let lab = lab.clone();
         let file_reader = Rc::clone(&file_reader);
+        let play_when_shown = Rc::clone(&play_when_shown);
         use_effect_with((), move |_| {
             let window = gloo::utils::window();
             let options = EventListenerOptions::enable_prevent_default();
@@ -513,13 +586,18 @@ pub fn app() -> Html {
                 let Some(event) = event.dyn_ref::<web_sys::DragEvent>() else {
                     return;
                 };
-                let file = event
-                    .data_transfer()
-                    .and_then(|transfer| transfer.files())
-                    .and_then(|files| files.get(0));
-                if let Some(file) = file {
-                    event.prevent_default();
-                    read_scenario_file(file, lab.dispatcher(), &file_reader);
+                let Some(transfer) = event.data_transfer().filter(carries_files) else {
+                    // Text or a link: not the app's.
+                    return;
+                };
+                // Taken from the browser, which would leave the app to show it, even when it
+                // holds no file the page can read.
+                event.prevent_default();
+                let files = transfer.files();
+                let count = files.as_ref().map_or(0, |files| files.length() as usize);
+                if let Some(file) = files.and_then(|files| files.get(0)) {
+                    *play_when_shown.borrow_mut() = false;
+                    read_scenario_file(file, count - 1, lab.dispatcher(), &file_reader);
                 }
             });
             move || drop((over, dropped))
@@ -532,6 +610,9 @@ pub fn app() -> Html {
         Callback::from(move |event: KeyboardEvent| {
             let key = event.key();
             let opens_the_list = event.alt_key() || key == "F4";
+            if opens_the_list || key == " " {
+                show_what_is_shown(&event, &shown_choice);
+            }
             match key.as_str() {
                 "Enter" if !opens_the_list => {
                     // Not also a press of Play, which the Enter would reach once it has the
@@ -566,7 +647,11 @@ pub fn app() -> Html {
     };
     let on_picker_pointer = {
         let picker_browsing = Rc::clone(&picker_browsing);
-        Callback::from(move |_: PointerEvent| *picker_browsing.borrow_mut() = false)
+        let shown_choice = shown_choice.clone();
+        Callback::from(move |event: PointerEvent| {
+            *picker_browsing.borrow_mut() = false;
+            show_what_is_shown(&event, &shown_choice);
+        })
     };
 
     let on_action = {
@@ -578,6 +663,8 @@ pub fn app() -> Html {
         let picker_browsing = Rc::clone(&picker_browsing);
         let file_input = file_input.clone();
         let shown_choice = shown_choice.clone();
+        let file_reader = Rc::clone(&file_reader);
+        let play_when_shown = Rc::clone(&play_when_shown);
         Callback::from(move |event: Event| {
             let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
             let value = select.value();
@@ -593,11 +680,16 @@ pub fn app() -> Html {
                     select.set_value(&shown_choice);
                     open_file_dialog(&file_input);
                 }
-                OWN_SCENARIO => lab.dispatch(LabAction::SelectOwn),
                 _ => {
-                    if let Ok(index) = value.parse::<usize>() {
-                        lab.dispatch(LabAction::Select(index));
-                    }
+                    let action = match value.parse::<usize>() {
+                        Ok(index) => LabAction::Select(index),
+                        Err(_) if value == OWN_SCENARIO => LabAction::SelectOwn,
+                        Err(_) => return,
+                    };
+                    // A file still being read would replace the choice when it is.
+                    *file_reader.borrow_mut() = None;
+                    *play_when_shown.borrow_mut() = !*picker_browsing.borrow();
+                    lab.dispatch(action);
                 }
             }
         })
@@ -605,12 +697,7 @@ pub fn app() -> Html {
     // Left on the entry that opens a file, the picker goes back to what is shown.
     let on_picker_blur = {
         let shown_choice = shown_choice.clone();
-        Callback::from(move |event: FocusEvent| {
-            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
-            if select.value() == OPEN_FILE {
-                select.set_value(&shown_choice);
-            }
-        })
+        Callback::from(move |event: FocusEvent| show_what_is_shown(&event, &shown_choice))
     };
 
     let one_column = use_one_column();
@@ -640,14 +727,16 @@ pub fn app() -> Html {
     let details = html! {
         <section key="details" class="region region-details" aria-labelledby="details-title">
             <h2 id="details-title" class="region-title">{ "Details" }</h2>
-            <Details loaded={loaded} {cursor} error={lab.error.clone()} notice={lab.notice.clone()} playing={lab.player.playing} />
+            <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
+                errors_shown={lab.errors_shown} notice={lab.notice.clone()}
+                playing={lab.player.playing} on_open_file={open_file} />
         </section>
     };
     let controls = html! {
         <section key="controls" class="region region-controls" aria-label="Scenario and playback controls">
             <div class="scenario-picker">
                 <label for="scenario-select">{ "Scenario" }</label>
-                <select id="scenario-select" onchange={on_select} onblur={on_picker_blur}
+                <select id="scenario-select" ref={picker} onchange={on_select} onblur={on_picker_blur}
                     onkeydown={on_picker_key} onpointerdown={on_picker_pointer}>
                     <option value="" selected={shown_choice.is_empty()} disabled=true>
                         { "Choose a scenario…" }
@@ -666,8 +755,8 @@ pub fn app() -> Html {
                         <option value={OPEN_FILE}>{ "Open a scenario file…" }</option>
                     </optgroup>
                 </select>
-                <input type="file" accept=".json,application/json" hidden=true tabindex="-1"
-                    aria-hidden="true" ref={file_input} onchange={on_file_chosen} />
+                <input type="file" accept=".json,application/json" hidden=true ref={file_input}
+                    onchange={on_file_chosen} />
             </div>
             <Controls player={lab.player.clone()} {on_action} />
         </section>
@@ -875,10 +964,21 @@ fn carries_files(transfer: &web_sys::DataTransfer) -> bool {
         .any(|kind| kind.as_string().as_deref() == Some("Files"))
 }
 
-/// Reads `file` and hands its contents to the app as a scenario file; a file too large to be
-/// a scenario is not read. A read still going on is given up for this one.
+/// Puts the picker that `event` happened on back on what is shown when it rests on the entry
+/// that opens a file: so that the entry, chosen again, says `change` and opens the dialog.
+fn show_what_is_shown(event: &Event, shown_choice: &str) {
+    let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+    if select.value() == OPEN_FILE {
+        select.set_value(shown_choice);
+    }
+}
+
+/// Reads `file` and hands its contents to the app as a scenario file, with how many files
+/// came with it and are `left_out`; a file too large to be a scenario is not read. A read
+/// still going on is given up for this one.
 fn read_scenario_file(
     file: web_sys::File,
+    left_out: usize,
     lab: UseReducerDispatcher<Lab>,
     reader: &Rc<RefCell<Option<FileReader>>>,
 ) {
@@ -888,30 +988,42 @@ fn read_scenario_file(
         lab.dispatch(LabAction::FileOpened {
             name,
             contents: Err(format!(
-                "it is larger than {SCENARIO_MAX_OCTETS} octets, the most a scenario may be"
+                "is larger than {SCENARIO_MAX_OCTETS} octets, the most a scenario may be"
             )),
+            left_out,
         });
         return;
     }
     let read = gloo::file::callbacks::read_as_bytes(&file.into(), move |contents| {
         lab.dispatch(LabAction::FileOpened {
             name,
-            contents: contents.map_err(|error| error.to_string()),
+            contents: contents.map_err(|error| {
+                format!(
+                    "could not be read by the browser ({})",
+                    error.to_string().trim_end_matches('.')
+                )
+            }),
+            left_out,
         });
     });
     *reader.borrow_mut() = Some(read);
 }
 
-/// Puts the focus on the player's Play button, when there is one.
-fn focus_play() {
-    let play = gloo::utils::document()
-        .query_selector(".controls button.primary")
+/// Puts the focus on the first element `selector` finds, when there is one.
+fn focus_first(selector: &str) {
+    let element = gloo::utils::document()
+        .query_selector(selector)
         .ok()
         .flatten()
         .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
-    if let Some(play) = play {
-        let _ = play.focus();
+    if let Some(element) = element {
+        let _ = element.focus();
     }
+}
+
+/// Puts the focus on the player's Play button, when there is one.
+fn focus_play() {
+    focus_first(".controls button.primary");
 }
 
 /// Marks the picker as browsed for the `change` the key being pressed makes, and for no later

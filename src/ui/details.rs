@@ -19,6 +19,15 @@ pub struct DetailsProps {
     pub loaded: Option<Rc<Loaded>>,
     pub cursor: usize,
     pub error: Option<String>,
+    /// Whether `error` is about a scenario file: another can be opened from here.
+    #[prop_or_default]
+    pub file_error: bool,
+    /// How many errors were shown so far: the same error shown again is said again.
+    #[prop_or_default]
+    pub errors_shown: u32,
+    /// Opens the file dialog for a scenario file. Not compared: it only ever does that.
+    #[prop_or_default]
+    pub on_open_file: Callback<()>,
     /// What a link left out, said over the details.
     #[prop_or_default]
     pub notice: Option<String>,
@@ -31,6 +40,8 @@ impl PartialEq for DetailsProps {
     fn eq(&self, other: &Self) -> bool {
         self.cursor == other.cursor
             && self.error == other.error
+            && self.file_error == other.file_error
+            && self.errors_shown == other.errors_shown
             && self.notice == other.notice
             && self.playing == other.playing
             && same_run(&self.loaded, &other.loaded)
@@ -78,16 +89,40 @@ pub fn details(props: &DetailsProps) -> Html {
         <p class={classes!("details-notice", props.notice.is_none().then_some("details-notice-empty"))}
             role="status">{ props.notice.clone().unwrap_or_default() }</p>
     };
+    let open_file = open_file_button(&props.on_open_file);
     if let Some(error) = &props.error {
-        return html! { <>{ notice }<p class="details-error" role="alert">{ error.clone() }</p></> };
+        // A new element for each error (by its key), so that the same error shown again is
+        // said again; the notice stays the element it was, or its text would not be said.
+        let alert = html! {
+            <p key={props.errors_shown.to_string()} class="details-error" role="alert">{ error.clone() }</p>
+        };
+        // Two parts, as every other view of the details has: lists without keys are matched
+        // from their ends.
+        return html! {
+            <>
+                { notice }
+                <div>
+                    { for std::iter::once(alert) }
+                    if props.file_error {
+                        <p class="details-hint">{ open_file }</p>
+                    }
+                </div>
+            </>
+        };
     }
     let Some(loaded) = &props.loaded else {
         return html! {
             <>
                 { notice }
-                <p class="details-text">
-                    { "Each step's details appear here: what a reply means, why the server sent it, and the RFC section that defines it." }
-                </p>
+                // One part after the notice, as in every view of the details (see above).
+                <div>
+                    <p class="details-text">
+                        { "Each step's details appear here: what a reply means, why the server sent it, and the RFC section that defines it." }
+                    </p>
+                    <p class="details-hint">
+                        { "A scenario of your own: " }{ open_file }{ ", or drop its file on the page." }
+                    </p>
+                </div>
             </>
         };
     };
@@ -95,7 +130,11 @@ pub fn details(props: &DetailsProps) -> Html {
     // handling and its live region are there from the start (a live region made together
     // with its first text is not read out).
     let (label, spoken, content) = match loaded.step_at(props.cursor) {
-        None => ("About this scenario", String::new(), introduction(loaded)),
+        None => (
+            "About this scenario",
+            String::new(),
+            introduction(loaded, open_file),
+        ),
         Some(step) => {
             let spoken = if props.playing {
                 String::new()
@@ -123,8 +162,17 @@ pub fn details(props: &DetailsProps) -> Html {
     }
 }
 
-/// Before the first step: the scenario's title and teaching text.
-fn introduction(loaded: &Loaded) -> Html {
+/// The button that opens the file dialog for a scenario file (as the picker's last entry
+/// does, where a browser lets a list's choice open a dialog).
+fn open_file_button(on_open_file: &Callback<()>) -> Html {
+    let onclick = on_open_file.reform(|_: MouseEvent| ());
+    html! {
+        <button type="button" class="details-open-file" {onclick}>{ "Open a scenario file…" }</button>
+    }
+}
+
+/// Before the first step: the scenario's title and teaching text, and how to change it.
+fn introduction(loaded: &Loaded, open_file: Html) -> Html {
     let scenario = &loaded.scenario;
     html! {
         <>
@@ -138,8 +186,10 @@ fn introduction(loaded: &Loaded) -> Html {
                 <p class="details-hint">
                     { "To change it: " }
                     <a href={data_url(text)} download={file}>{ format!("download its file, {file}") }</a>
-                    { ", edit it, and open it with the Scenario picker's last entry." }
+                    { ", edit it, and open it: " }{ open_file }
                 </p>
+            } else {
+                <p class="details-hint">{ "Changed the file? Open it again: " }{ open_file }</p>
             }
         </>
     }

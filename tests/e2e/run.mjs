@@ -933,10 +933,16 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
         assert.ok(choosers.length > 0, 'a file dialog opened');
         return choosers.shift();
       };
+      // From the picker's last entry on a wide screen, from the details' button on a phone
+      // (the details offer it in a scenario's introduction and with a file's problems).
       const openFile = async (name, text) => {
-        // As a user's click on it would, the picker takes the focus.
-        await page.focus('#scenario-select');
-        await page.selectOption('#scenario-select', { label: 'Open a scenario file…' });
+        if (size.name === 'phone') {
+          await page.click('.region-details .details-open-file');
+        } else {
+          // As a user's click on it would, the picker takes the focus.
+          await page.focus('#scenario-select');
+          await page.selectOption('#scenario-select', { label: 'Open a scenario file…' });
+        }
         const chooser = await nextChooser();
         assert.ok(!chooser.isMultiple(), 'one file at a time');
         // Until a file is opened, the picker shows what is shown.
@@ -954,11 +960,13 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
       assert.match(focused, /^<button[^>]*class="primary/, 'the focus moved on to Play, as for a scenario chosen in the picker');
       await page.click('button[title="To the end"]');
       assert.match(await page.textContent('.conversation-log'), /S: 550 5\.1\.1 User unknown/);
+      // On a phone the file is opened from the introduction's button: back to it.
+      if (size.name === 'phone') await page.click('button[title="Back to the start"]');
       // A file that is not a scenario: why, and where; what is shown stays.
       const at = await page.textContent('.controls-position');
       assert.equal(await openFile('broken.json', '{"name": "x",\n "title": }'), 'Our class scenario (class.json)');
       await page.waitForSelector('.details-error');
-      assert.match(await page.textContent('.details-error'), /broken\.json is not a scenario SMTP Lab can run:\s*title \(line 2, column \d+\): /);
+      assert.match(await page.textContent('.details-error'), /broken\.json is not a valid scenario:\s*title \(line 2, column \d+\): /);
       assert.equal(await page.textContent('.controls-position'), at);
       assert.equal(await chosen(), 'Our class scenario (class.json)');
       // A file dropped on the page.
