@@ -1257,3 +1257,64 @@ async fn the_details_offer_to_open_a_scenario_file() {
     drop(listener);
     mount_app_at("#").await;
 }
+
+#[wasm_bindgen_test]
+async fn a_long_run_from_a_file_draws_its_latest_lines_only() {
+    let root = mount_app_at("#").await;
+    // Forty copies of the message: some four thousand lines.
+    let (_, text) = smtp_lab::sim::library::SCENARIO_FILES[0];
+    let mut scenario: serde_json::Value = serde_json::from_str(text).unwrap();
+    let message = scenario["messages"][0].clone();
+    scenario["messages"] = serde_json::Value::Array(vec![message; 40]);
+    // A title that turns the text after it round.
+    scenario["title"] = "\u{202e}reversed".into();
+    choose_file(&root, "long.json", &serde_json::to_vec(&scenario).unwrap());
+    until("the long file is shown", || {
+        text_of(&root, ".region-details").contains("From your file long.json.")
+    })
+    .await;
+    let entry = picker(&root)
+        .0
+        .into_iter()
+        .find(|(value, _)| value == "own")
+        .unwrap()
+        .1;
+    assert_eq!(entry, "\u{2068}\u{202e}reversed\u{2069} (long.json)");
+    click(&root, "button[title='To the end']");
+    yew::scheduler::flush().await;
+    let drawn = root
+        .query_selector_all(".conversation-log .line:not(.line-left-out)")
+        .unwrap()
+        .length() as usize;
+    let left_out = text_of(&root, ".conversation-log .line-left-out");
+    let count: usize = left_out
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{left_out}"));
+    assert!(
+        drawn <= 2000 && drawn > 1900,
+        "{drawn} lines drawn of {}",
+        drawn + count
+    );
+    assert!(count > 1000, "{count} left out");
+    assert!(left_out.ends_with("they come back as you step back."));
+    // The last line is the run's last.
+    let last = text_of(&root, ".conversation-log .line:last-child");
+    assert!(last.contains("conservation"), "{last}");
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
+async fn a_files_problems_scroll_in_a_box_the_keyboard_reaches() {
+    let root = mount_app_at("#").await;
+    choose_file(&root, "typo.json", b"{\"name\": 1, \"title\": 2}");
+    until("the problems are shown", || {
+        text_of(&root, ".region-details").contains("typo.json is not a valid scenario:")
+    })
+    .await;
+    let scroller = element(&root, ".region-details .details-body");
+    assert_eq!(scroller.tab_index(), 0);
+    assert!(scroller.contains(Some(&element(&root, ".details-error"))));
+    mount_app_at("#").await;
+}

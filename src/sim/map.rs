@@ -162,7 +162,10 @@ impl RunMap {
                 }
                 Event::MxResolved(resolved) => {
                     let node = map.node(&mut index, &resolved.host, Side::Server, None);
-                    if !map.resolvers.contains(&node) {
+                    // A route or an address literal asks DNS nothing: no line to DNS for a
+                    // host that only ever uses those.
+                    let asked_dns = !resolved.result.contains(NO_DNS_LOOKUP);
+                    if asked_dns && !map.resolvers.contains(&node) {
                         map.resolvers.push(node);
                     }
                 }
@@ -562,6 +565,24 @@ mod tests {
             .find(|e| matches!(&e.event, Event::MxResolved(r) if &*r.host == "mx.receiver.test" && r.domain == "receiver.test"))
             .expect("the route");
         assert_eq!(map.focus(&routed.event), Some(Focus::Node(mx)));
+        // It asks DNS for the bounce it sends back; sent to a mailbox that exists, it asks
+        // nothing, and has no line to DNS.
+        assert!(map.resolvers.contains(&mx));
+        let mut scenario = library::find("unknown-user-after-relay").expect("a built-in scenario");
+        let bob = scenario
+            .hosts
+            .iter()
+            .flat_map(|h| &h.mailboxes)
+            .find(|m| m.address.starts_with("bob@"))
+            .expect("bob's mailbox")
+            .address
+            .clone();
+        scenario.messages[0].to = vec![bob];
+        let map = RunMap::of(&run(&scenario, scenario.seed).trace);
+        let mx = node_index(&map, "mx.receiver.test");
+        let msa = node_index(&map, "mail.sender.test");
+        assert_eq!(map.resolvers, [msa]);
+        assert!(!map.resolvers.contains(&mx));
     }
 
     #[test]

@@ -749,7 +749,7 @@ pub fn app() -> Html {
                     <optgroup label="Your own">
                         if let Some(own) = &lab.own {
                             <option value={OWN_SCENARIO} selected={shown_choice == OWN_SCENARIO}>
-                                { format!("{} ({})", own.scenario.title, own.file_name) }
+                                { own_entry(&own.scenario.title, &own.file_name) }
                             </option>
                         }
                         <option value={OPEN_FILE}>{ "Open a scenario file…" }</option>
@@ -949,6 +949,20 @@ const OWN_SCENARIO: &str = "own";
 /// The picker's value for its entry that opens a scenario file.
 const OPEN_FILE: &str = "open-file";
 
+/// The picker's entry for a scenario file: its title and the file's name. A title that
+/// changes the direction of the text around it (bidirectional formatting characters) is
+/// isolated (UAX #9, 2.4), so that the name after it reads as written.
+fn own_entry(title: &str, file_name: &str) -> String {
+    let directs = title
+        .chars()
+        .any(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'));
+    if directs {
+        format!("\u{2068}{title}\u{2069} ({file_name})")
+    } else {
+        format!("{title} ({file_name})")
+    }
+}
+
 /// Shows the browser's dialog for choosing a file, the hidden input's.
 fn open_file_dialog(file_input: &NodeRef) {
     if let Some(input) = file_input.cast::<web_sys::HtmlInputElement>() {
@@ -992,6 +1006,7 @@ fn read_scenario_file(
             )),
             left_out,
         });
+        Timeout::new(0, bring_details_into_sight).forget();
         return;
     }
     let read = gloo::file::callbacks::read_as_bytes(&file.into(), move |contents| {
@@ -1005,6 +1020,8 @@ fn read_scenario_file(
             }),
             left_out,
         });
+        // Once drawn; opened from the picker pinned over the page's end, say.
+        Timeout::new(0, bring_details_into_sight).forget();
     });
     *reader.borrow_mut() = Some(read);
 }

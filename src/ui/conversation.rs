@@ -79,10 +79,17 @@ pub fn conversation(props: &ConversationProps) -> Html {
     };
     let shown = &loaded.steps[..props.cursor.min(loaded.steps.len())];
     let last = shown.len().checked_sub(1);
+    // The latest lines only, in a long run: every line drawn is drawn again at each step.
+    let (first_step, left_out) = latest_steps(shown, LINES_DRAWN_MAX);
     html! {
         // Focusable, so that the keyboard can scroll back through it (WCAG 2.1.1).
         <ol class="conversation-log" ref={log} tabindex="0" aria-label="The conversation so far">
-            { for shown.iter().enumerate().flat_map(|(index, step)| {
+            if left_out > 0 {
+                <li class="line line-left-out">
+                    { format!("{left_out} earlier lines are left out here; they come back as you step back.") }
+                </li>
+            }
+            { for shown.iter().enumerate().skip(first_step).flat_map(|(index, step)| {
                 let current = if Some(index) == last { " line-current" } else { "" };
                 step.lines.iter().zip(line_classes(step)).map(move |(line, side)| {
                     let (time, actor, text) = split_line(line);
@@ -97,6 +104,27 @@ pub fn conversation(props: &ConversationProps) -> Html {
             }) }
         </ol>
     }
+}
+
+/// Most lines the log draws: more than any built-in scenario has, few enough that a step of a
+/// run of a hundred thousand steps (a scenario file of a thousand messages) is drawn at once.
+pub const LINES_DRAWN_MAX: usize = 2000;
+
+/// Where the latest steps of `steps` that hold at most `max_lines` lines begin (the last
+/// step whole, however many lines it has), and how many lines come before them.
+fn latest_steps(steps: &[Step], max_lines: usize) -> (usize, usize) {
+    let mut first = steps.len();
+    let mut lines = 0;
+    while first > 0 {
+        let step_lines = steps[first - 1].lines.len();
+        if lines + step_lines > max_lines && first < steps.len() {
+            break;
+        }
+        lines += step_lines;
+        first -= 1;
+    }
+    let left_out = steps[..first].iter().map(|step| step.lines.len()).sum();
+    (first, left_out)
 }
 
 /// Scrolls the log (only the log, never the page) to the current step: the newest line in

@@ -98,10 +98,12 @@ pub fn details(props: &DetailsProps) -> Html {
         };
         // Two parts, as every other view of the details has: lists without keys are matched
         // from their ends.
+        // In a box of its own that scrolls, and that the keyboard can scroll (WCAG 2.1.1):
+        // a file may have many problems.
         return html! {
             <>
                 { notice }
-                <div>
+                <div class="details-body" tabindex="0" role="group" aria-label="What is wrong">
                     { for std::iter::once(alert) }
                     if props.file_error {
                         <p class="details-hint">{ open_file }</p>

@@ -980,6 +980,21 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
       await page.waitForSelector('.region-details:has-text("From your file dropped.json.")');
       assert.equal(await chosen(), 'Dropped here (dropped.json)');
       await page.waitForFunction(() => location.hash === '' && location.href.endsWith('/'));
+      if (size.name === 'phone') {
+        // Opened from the pinned picker with the page scrolled down to the conversation: the
+        // problems come into sight under the controls.
+        await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+        await page.selectOption('#scenario-select', { label: 'Open a scenario file…' });
+        await (await nextChooser()).setFiles(file('late.json', '{"name": 1}'));
+        await page.waitForSelector('.details-error:has-text("late.json is not a valid scenario")');
+        await page.waitForTimeout(100);
+        const [top, controls, height] = await page.evaluate(() => [
+          document.querySelector('.details-error').getBoundingClientRect().top,
+          document.querySelector('.region-controls').getBoundingClientRect().bottom,
+          window.innerHeight,
+        ]);
+        assert.ok(top >= controls - 1 && top < height - 40, `the problems start at ${top}, under the controls' ${controls}, in a window ${height} high`);
+      }
       if (size.name === 'desktop') {
         // With the keyboard, the arrows pass the entry by, and Enter on it opens the dialog.
         await page.click('button[title="Step forward"]');
