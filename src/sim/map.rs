@@ -216,10 +216,30 @@ impl RunMap {
             }
         }
         let mut rows: BTreeMap<usize, usize> = BTreeMap::new();
-        for node in &mut map.nodes {
+        for node in map.nodes.iter_mut().filter(|n| n.side != Side::Reader) {
             let row = rows.entry(node.column).or_default();
             node.row = *row;
             *row += 1;
+        }
+        // Readers top to bottom as the servers they read on stand, so that their links run
+        // side by side rather than across each other; in the order they first appear among
+        // those of one server.
+        let mut readers: Vec<(usize, usize)> = (0..map.nodes.len())
+            .filter(|&node| map.nodes[node].side == Side::Reader)
+            .map(|reader| {
+                let server_row = map
+                    .links
+                    .iter()
+                    .filter(|link| link.from == reader)
+                    .map(|link| map.nodes[link.to].row)
+                    .min()
+                    .unwrap_or(usize::MAX);
+                (server_row, reader)
+            })
+            .collect();
+        readers.sort_unstable();
+        for (row, (_, reader)) in readers.into_iter().enumerate() {
+            map.nodes[reader].row = row;
         }
         map
     }
@@ -553,6 +573,40 @@ mod tests {
             .collect();
         assert_eq!(servers.len(), 2, "{servers:?}");
         assert!(map.rows() >= 2);
+    }
+
+    #[test]
+    fn readers_stand_beside_the_servers_they_read_on() {
+        // Bob, whose server is drawn second, reads first.
+        let mut scenario = library::find("two-domains").expect("a built-in scenario");
+        for host in &mut scenario.hosts {
+            for mailbox in &mut host.mailboxes {
+                mailbox.password = Some("secret".into());
+            }
+        }
+        scenario.fetches = [
+            ("bob@receiver.test", "mx.receiver.test", 300),
+            ("dave@other.test", "mx.other.test", 400),
+        ]
+        .into_iter()
+        .map(|(mailbox, host, at_s)| super::super::scenario::FetchSpec {
+            mailbox: mailbox.into(),
+            host: host.into(),
+            at_s,
+            delete: true,
+            password: None,
+        })
+        .collect();
+        let map = RunMap::of(&run(&scenario, scenario.seed).trace);
+        for (reader, server) in [
+            ("ua:dave@other.test", "mx.other.test"),
+            ("ua:bob@receiver.test", "mx.receiver.test"),
+        ] {
+            let reader = node(&map, reader, Side::Reader);
+            let server = node(&map, server, Side::Server);
+            assert_eq!(reader.row, server.row, "{map:#?}");
+            assert_eq!(reader.column, server.column + 1, "{map:#?}");
+        }
     }
 
     #[test]
