@@ -1318,3 +1318,36 @@ async fn a_files_problems_scroll_in_a_box_the_keyboard_reaches() {
     assert!(scroller.contains(Some(&element(&root, ".details-error"))));
     mount_app_at("#").await;
 }
+
+#[wasm_bindgen_test]
+async fn the_problems_of_a_file_opened_from_the_details_take_the_focus_the_button_had() {
+    let root = mount_app_at("#scenario=greylisting").await;
+    yew::scheduler::flush().await;
+    let (_, text) = smtp_lab::sim::library::SCENARIO_FILES[0];
+    let mut scenario: serde_json::Value = serde_json::from_str(text).unwrap();
+    scenario["fetches"] = (0..40)
+        .map(|n| {
+            serde_json::json!({
+                "mailbox": format!("nobody{n}@receiver.test"),
+                "host": "mx.receiver.test",
+                "at_s": 10
+            })
+        })
+        .collect();
+    // The introduction's button had the focus; the problems take its place.
+    element(&root, ".region-details .details-open-file")
+        .focus()
+        .unwrap();
+    choose_file(&root, "many.json", &serde_json::to_vec(&scenario).unwrap());
+    until("the problems are shown", || {
+        text_of(&root, ".details-error").contains("nobody39@receiver.test")
+    })
+    .await;
+    let problems = element(&root, ".region-details .details-body");
+    let focused = gloo::utils::document().active_element().unwrap();
+    assert!(
+        focused.is_same_node(Some(&problems)),
+        "the box of the problems has the focus"
+    );
+    mount_app_at("#").await;
+}

@@ -504,7 +504,7 @@ pub fn app() -> Html {
     // closed picker change the scenario at each press: there they browse, and the focus stays
     // until Enter (WCAG 3.2.2: an input does not move the user away). A file that cannot be
     // shown leaves the focus where it was, or, if it went with what the details showed, puts
-    // it on the details' button for opening another.
+    // it on the box of its problems.
     let picker_browsing = use_mut_ref(|| false);
     {
         let play_when_shown = Rc::clone(&play_when_shown);
@@ -516,7 +516,9 @@ pub fn app() -> Html {
                     if !failed {
                         focus_play();
                     } else if focus_on_page() {
-                        focus_first(".region-details .details-open-file");
+                        // The box of the problems, from their start, which the keyboard then
+                        // scrolls; the button to open another file is at their end.
+                        focus_first(".region-details .details-body", false);
                     }
                 }
             },
@@ -1026,21 +1028,24 @@ fn read_scenario_file(
     *reader.borrow_mut() = Some(read);
 }
 
-/// Puts the focus on the first element `selector` finds, when there is one.
-fn focus_first(selector: &str) {
+/// Puts the focus on the first element `selector` finds, when there is one, scrolling the
+/// page to it if `scroll`.
+fn focus_first(selector: &str, scroll: bool) {
     let element = gloo::utils::document()
         .query_selector(selector)
         .ok()
         .flatten()
         .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
     if let Some(element) = element {
-        let _ = element.focus();
+        let options = web_sys::FocusOptions::new();
+        options.set_prevent_scroll(!scroll);
+        let _ = element.focus_with_options(&options);
     }
 }
 
 /// Puts the focus on the player's Play button, when there is one.
 fn focus_play() {
-    focus_first(".controls button.primary");
+    focus_first(".controls button.primary", true);
 }
 
 /// Marks the picker as browsed for the `change` the key being pressed makes, and for no later

@@ -969,6 +969,18 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
       assert.match(await page.textContent('.details-error'), /broken\.json is not a valid scenario:\s*title \(line 2, column \d+\): /);
       assert.equal(await page.textContent('.controls-position'), at);
       assert.equal(await chosen(), 'Our class scenario (class.json)');
+      // A file of many problems, opened from the button under the last ones: they are
+      // shown from their start, in a box that scrolls to the rest.
+      const many = { ...scenario, fetches: [...Array(40).keys()].map((n) => ({ mailbox: `nobody${n}@receiver.test`, host: 'mx.receiver.test', at_s: 10 })) };
+      await page.click('.region-details .details-open-file');
+      await (await nextChooser()).setFiles(file('many.json', JSON.stringify(many)));
+      await page.waitForSelector('.details-error:has-text("nobody39@receiver.test")');
+      const box = await page.evaluate(() => {
+        const body = document.querySelector('.region-details .details-body');
+        const first = document.querySelector('.details-error').getBoundingClientRect().top;
+        return { top: body.scrollTop, overflow: body.scrollHeight - body.clientHeight, first, boxTop: body.getBoundingClientRect().top };
+      });
+      assert.ok(box.overflow > 0 && box.top === 0 && box.first >= box.boxTop - 1, `the problems from their start: ${JSON.stringify(box)}`);
       // A file dropped on the page.
       const dropped = await page.evaluateHandle((text) => {
         const transfer = new DataTransfer();
