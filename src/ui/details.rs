@@ -96,10 +96,10 @@ pub fn details(props: &DetailsProps) -> Html {
         let alert = html! {
             <p key={props.errors_shown.to_string()} class="details-error" role="alert">{ error.clone() }</p>
         };
-        // Two parts, as every other view of the details has: lists without keys are matched
-        // from their ends.
-        // In a box of its own that scrolls, and that the keyboard can scroll (WCAG 2.1.1):
-        // a file may have many problems.
+        // In a box that scrolls, and that the keyboard can scroll (WCAG 2.1.1): a file may
+        // have many problems. Two parts, the notice and the box, as every view of the details
+        // has: Yew matches the parts of lists without keys from their ends, and the notice
+        // must stay the element it was.
         return html! {
             <>
                 { notice }
