@@ -589,7 +589,7 @@ mod tests {
             ("dave@other.test", "mx.other.test", 400),
         ]
         .into_iter()
-        .map(|(mailbox, host, at_s)| super::super::scenario::FetchSpec {
+        .map(|(mailbox, host, at_s)| crate::sim::scenario::FetchSpec {
             mailbox: mailbox.into(),
             host: host.into(),
             at_s,

@@ -599,7 +599,8 @@ pub fn app() -> Html {
                 let count = files.as_ref().map_or(0, |files| files.length() as usize);
                 if let Some(file) = files.and_then(|files| files.get(0)) {
                     *play_when_shown.borrow_mut() = false;
-                    read_scenario_file(file, count - 1, lab.dispatcher(), &file_reader);
+                    let left_out = count.saturating_sub(1);
+                    read_scenario_file(file, left_out, lab.dispatcher(), &file_reader);
                 }
             });
             move || drop((over, dropped))
@@ -624,7 +625,7 @@ pub fn app() -> Html {
                     let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
                     if select.value() == OPEN_FILE {
                         // Browsed to with the arrows: Enter opens the file dialog.
-                        select.set_value(&shown_choice);
+                        show_what_is_shown(&event, &shown_choice);
                         open_file_dialog(&file_input);
                     } else {
                         focus_play();
@@ -679,7 +680,7 @@ pub fn app() -> Html {
                 OPEN_FILE if *picker_browsing.borrow() => {}
                 OPEN_FILE => {
                     // The picker goes on showing what is shown until a file is opened.
-                    select.set_value(&shown_choice);
+                    show_what_is_shown(&event, &shown_choice);
                     open_file_dialog(&file_input);
                 }
                 _ => {
@@ -999,31 +1000,29 @@ fn read_scenario_file(
     reader: &Rc<RefCell<Option<FileReader>>>,
 ) {
     let name = file.name();
-    if file.size() > SCENARIO_MAX_OCTETS as f64 {
-        *reader.borrow_mut() = None;
+    let opened = move |contents: Result<Vec<u8>, String>| {
         lab.dispatch(LabAction::FileOpened {
             name,
-            contents: Err(format!(
-                "is larger than {SCENARIO_MAX_OCTETS} octets, the most a scenario may be"
-            )),
-            left_out,
-        });
-        Timeout::new(0, bring_details_into_sight).forget();
-        return;
-    }
-    let read = gloo::file::callbacks::read_as_bytes(&file.into(), move |contents| {
-        lab.dispatch(LabAction::FileOpened {
-            name,
-            contents: contents.map_err(|error| {
-                format!(
-                    "could not be read by the browser ({})",
-                    error.to_string().trim_end_matches('.')
-                )
-            }),
+            contents,
             left_out,
         });
         // Once drawn; opened from the picker pinned over the page's end, say.
         Timeout::new(0, bring_details_into_sight).forget();
+    };
+    if file.size() > SCENARIO_MAX_OCTETS as f64 {
+        *reader.borrow_mut() = None;
+        opened(Err(format!(
+            "is larger than {SCENARIO_MAX_OCTETS} octets, the most a scenario may be"
+        )));
+        return;
+    }
+    let read = gloo::file::callbacks::read_as_bytes(&file.into(), move |contents| {
+        opened(contents.map_err(|error| {
+            format!(
+                "could not be read by the browser ({})",
+                error.to_string().trim_end_matches('.')
+            )
+        }))
     });
     *reader.borrow_mut() = Some(read);
 }
