@@ -298,11 +298,25 @@ async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
     assert_eq!(address().await, "#scenario=greylisting&step=56");
-    // A step past the end shows the end.
+    // A step past the end shows the end, and says so.
     let root = mount_app_at("#scenario=null-mx&step=100000").await;
     yew::scheduler::flush().await;
     let (shown, total) = position(&root);
     assert_eq!(shown, total);
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains(&format!(
+            "This link gives step 100000, but this scenario has {total} steps. \
+             The scenario opens at step {total}."
+        )),
+        "{details}"
+    );
+    // The last step itself is no step past the end.
+    let root = mount_app_at(&format!("#scenario=null-mx&step={total}")).await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, total);
+    let details = text_of(&root, ".region-details");
+    assert!(!details.contains("This link gives step"), "{details}");
     // Capitals, as a phone's keyboard puts them, name the same scenario.
     let root = mount_app_at("#Scenario=Greylisting&Step=55").await;
     yew::scheduler::flush().await;

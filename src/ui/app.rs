@@ -310,11 +310,23 @@ impl Lab {
             (true, true, _) => " The scenario stays at its start.".to_string(),
             (true, false, _) => " The scenario opens at its start.".to_string(),
         };
+        // A step past the end (a link to a longer version of the scenario, or one changed by
+        // hand) shows the end, and says so: a student told to look at step 90 of 60 would
+        // otherwise wonder what they missed.
+        let past_end = (!link.step_unreadable && link.step > opened.player.trace_len).then(|| {
+            let steps = opened.player.trace_len;
+            format!(
+                "This link gives step {}, but this scenario has {steps} step{}.",
+                link.step,
+                if steps == 1 { "" } else { "s" }
+            )
+        });
+        let problems: Vec<String> = link.left_out.into_iter().chain(past_end).collect();
         // What was left out is said over the step's details, which stay.
         Rc::new(Lab {
             error: None,
             file_error: false,
-            notice: link.left_out.map(|left_out| left_out + &outcome),
+            notice: (!problems.is_empty()).then(|| problems.join(" ") + &outcome),
             ..(*opened).clone()
         })
     }
