@@ -986,6 +986,11 @@ async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
     assert_eq!(position(&root).0, 0);
     assert!(position(&root).1 > 10);
     assert!(text_of(&root, ".region-details").contains("From your file class.json."));
+    // A screen reader, its focus moved to Play, hears which scenario opened.
+    let said = element(&root, ".region-details [aria-live='polite']")
+        .text_content()
+        .unwrap_or_default();
+    assert_eq!(said, "Our class scenario, from your file class.json.");
     let (entries, chosen) = picker(&root);
     assert!(entries.contains(&(chosen.clone(), "Our class scenario (class.json)".into())));
     // Its name is a built-in scenario's, but a link cannot carry the file: the address holds

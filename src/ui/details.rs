@@ -134,7 +134,14 @@ pub fn details(props: &DetailsProps) -> Html {
     let (label, spoken, content) = match loaded.step_at(props.cursor) {
         None => (
             "About this scenario",
-            String::new(),
+            // A file's scenario, just opened, is said by its title: the focus goes to Play,
+            // and a screen reader would otherwise say only that.
+            match &loaded.file {
+                Some(file) if !props.playing => {
+                    format!("{}, from your file {file}.", loaded.scenario.title)
+                }
+                _ => String::new(),
+            },
             introduction(loaded, open_file),
         ),
         Some(step) => {
