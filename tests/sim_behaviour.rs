@@ -660,6 +660,50 @@ fn servfail_is_retried_then_delivered() {
     assert!(only_bounce_count(&result, "alice@sender.test") == 0);
 }
 
+#[test]
+fn a_link_broken_during_data_leaves_the_message_with_the_sender_which_retries_and_delivers_it_once()
+{
+    let result = builtin_unread("connection-lost-in-data");
+    let receiver = "mx.receiver.test";
+    // The first session to the receiver breaks after its 354, with nothing taken on there.
+    let dropped: Vec<(u64, u32)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ConnectionDropped { conn, .. } => Some((e.time_ms, *conn)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dropped.len(), 1, "{dropped:?}");
+    let (dropped_at, conn) = dropped[0];
+    let before_drop: Vec<(Direction, Vec<u8>)> = transmissions(&result, conn);
+    assert!(before_drop
+        .iter()
+        .any(|(direction, bytes)| *direction == Direction::ServerToClient
+            && bytes.starts_with(b"354")));
+    let accepted_by_receiver: Vec<u64> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::MessageAccepted(a) if &*a.host == receiver => Some(e.time_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepted_by_receiver.len(), 1);
+    assert!(accepted_by_receiver[0] > dropped_at);
+    // The sender counts the break as a temporary failure (RFC 5321 3.8) and retries after
+    // the first wait, 30 minutes (RFC 5321 4.5.4.1).
+    let retries = retries(&result, "mail.sender.test");
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    let (failed_at, retry_at) = retries[0];
+    assert!(failed_at >= dropped_at);
+    assert_eq!(retry_at - failed_at, 30 * 60 * 1000);
+    assert_eq!(attempt_times(&result, "mail.sender.test")[1], retry_at);
+    // Delivered once: one copy in the mailbox, and no notice to the sender.
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if &**host == receiver
+    ));
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    assert_eq!(only_bounce_count(&result, "alice@sender.test"), 0);
+}
+
 // ----- retries (RFC 5321 4.5.4.1) -----
 
 #[test]

@@ -60,6 +60,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/server-down-for-good.json"),
     ),
     (
+        "connection-lost-in-data.json",
+        include_str!("../../scenarios/connection-lost-in-data.json"),
+    ),
+    (
         "dns-servfail-then-success.json",
         include_str!("../../scenarios/dns-servfail-then-success.json"),
     ),
