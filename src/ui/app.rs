@@ -369,6 +369,8 @@ fn scenario_titles() -> Vec<String> {
 pub fn app() -> Html {
     let lab = use_reducer(Lab::default);
     let titles = use_memo((), |_| scenario_titles());
+    // Whether the diagram takes most of the height (a class projected on a short screen).
+    let diagram_large = use_state_eq(|| false);
 
     // While playing, a timer moves the cursor; it stops with the player or a new speed.
     {
@@ -727,9 +729,27 @@ pub fn app() -> Html {
             Some((l.map.focus(event), Refusal::of_step(step, event)))
         })
         .unwrap_or_default();
+    // On a wide screen the diagram is drawn as large as its row lets it; a short screen (a
+    // projector) leaves it small, its labels hard to read from the back of a classroom. The
+    // button gives it most of the height, and gives it back. (In one column the diagram
+    // scrolls sideways at its own size.)
+    let resize_diagram = (!one_column).then(|| {
+        let large = *diagram_large;
+        let onclick = {
+            let diagram_large = diagram_large.clone();
+            Callback::from(move |_: MouseEvent| diagram_large.set(!large))
+        };
+        html! {
+            <button type="button" class={classes!("topology-resize", large.then_some("topology-large"))}
+                {onclick}>
+                { if large { "Smaller diagram" } else { "Larger diagram" } }
+            </button>
+        }
+    });
     let topology = html! {
         <section key="topology" class="region region-topology" aria-labelledby="topology-title">
             <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
+            { for resize_diagram }
             <Topology {map} {focus} {trouble} {one_column} />
         </section>
     };

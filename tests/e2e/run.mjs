@@ -266,6 +266,58 @@ await test('the focus stays in the details when the bytes it was on go', async (
   }
 });
 
+await test('on a projector the diagram can be made larger, and back, the conversation and the buttons still in sight', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 657 } });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=two-domains&step=30'; });
+    await page.waitForSelector('.controls-position:has-text("Step 30 of")');
+    const measure = () => page.evaluate(() => {
+      const label = document.querySelector('.topology-node text').getBoundingClientRect();
+      const log = document.querySelector('.conversation-log').getBoundingClientRect();
+      const current = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
+      const play = document.querySelector('.controls button.primary').getBoundingClientRect();
+      return {
+        label: label.height,
+        log: log.height,
+        stepInLog: current.top >= log.top - 1 && current.bottom <= log.bottom + 1,
+        playOnScreen: play.bottom <= window.innerHeight,
+        overflow: document.documentElement.scrollWidth - window.innerWidth,
+      };
+    });
+    const before = await measure();
+    const resize = page.locator('.topology-resize');
+    assert.equal(await resize.textContent(), 'Larger diagram');
+    await resize.click();
+    await page.waitForSelector('.topology-resize:has-text("Smaller diagram")');
+    const larger = await measure();
+    // A host's name at 1366x657 is drawn 9 px high; larger, it reads from the back of a room.
+    assert.ok(larger.label >= 1.5 * before.label && larger.label >= 14, `a host's name ${before.label} px, larger ${larger.label} px`);
+    assert.ok(larger.log >= 120, `the conversation keeps a few lines: ${larger.log} px`);
+    assert.ok(larger.stepInLog, 'the step is in sight in the conversation');
+    assert.ok(larger.playOnScreen, 'Play is on screen');
+    assert.ok(larger.overflow <= 0, `no sideways scrolling: ${larger.overflow} px`);
+    await page.screenshot({ path: `${SHOTS}/projector-larger-diagram.png` });
+    await resize.click();
+    await page.waitForSelector('.topology-resize:has-text("Larger diagram")');
+    const back = await measure();
+    assert.ok(Math.abs(back.label - before.label) < 0.5 && Math.abs(back.log - before.log) < 0.5,
+      `back to its size: ${JSON.stringify(back)} against ${JSON.stringify(before)}`);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+  // On a phone the diagram scrolls sideways at its own size: no such button.
+  const phone = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await phone.page.evaluate(() => { window.location.hash = '#scenario=two-domains&step=30'; });
+    await phone.page.waitForSelector('.controls-position:has-text("Step 30 of")');
+    assert.equal(await phone.page.locator('.topology-resize').count(), 0);
+    assert.deepEqual(phone.errors, []);
+  } finally {
+    await phone.context.close();
+  }
+});
+
 await test('a step of many lines keeps its refusal in sight in the conversation', async () => {
   // The smuggling attempt's server answers everything at once: 13 lines, the 550 eleventh.
   const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 657 } });
