@@ -529,27 +529,77 @@ impl Event {
 
 /// `d+hh:mm:ss.mmm`, fixed width, so that text traces line up and diff well.
 pub fn format_time(time_ms: u64) -> String {
-    let days = time_ms / 86_400_000;
-    let hours = time_ms / 3_600_000 % 24;
-    let minutes = time_ms / 60_000 % 60;
-    let seconds = time_ms / 1000 % 60;
-    let millis = time_ms % 1000;
-    format!("{days}+{hours:02}:{minutes:02}:{seconds:02}.{millis:03}")
+    let mut text = String::with_capacity(16);
+    push_time(&mut text, time_ms);
+    text
 }
+
+/// [`format_time`], onto `out`: written digit by digit, since a long run's text trace writes
+/// it on every line.
+fn push_time(out: &mut String, time_ms: u64) {
+    match time_ms / 86_400_000 {
+        days @ 0..=9 => out.push(char::from(b'0' + days as u8)),
+        days => {
+            let _ = write!(out, "{days}");
+        }
+    }
+    let fields = [
+        ('+', time_ms / 3_600_000 % 24, 2),
+        (':', time_ms / 60_000 % 60, 2),
+        (':', time_ms / 1000 % 60, 2),
+        ('.', time_ms % 1000, 3),
+    ];
+    for (separator, value, width) in fields {
+        out.push(separator);
+        if width == 3 {
+            out.push(char::from(b'0' + (value / 100) as u8));
+        }
+        out.push(char::from(b'0' + (value / 10 % 10) as u8));
+        out.push(char::from(b'0' + (value % 10) as u8));
+    }
+}
+
+/// One line of the text trace: the time, the actor in a column of 22 characters (as
+/// `{actor:<22}` pads it), and `text`, which must need no escape.
+fn push_line(out: &mut String, time: &str, actor: &str, text: &str) {
+    out.push_str(time);
+    out.push_str("  ");
+    out.push_str(actor);
+    for _ in actor.chars().count()..ACTOR_COLUMN_CHARS {
+        out.push(' ');
+    }
+    out.push(' ');
+    out.push_str(text);
+    out.push('\n');
+}
+
+/// The width of the text trace's actor column.
+const ACTOR_COLUMN_CHARS: usize = 22;
 
 /// Shows the bytes of one protocol line as text: control characters as escapes, and an
 /// octet that is not UTF-8 as `\xNN`, that octet.
 fn escaped(line: &[u8]) -> String {
     let mut out = String::with_capacity(line.len());
+    push_escaped(&mut out, line);
+    out
+}
+
+/// [`escaped`], onto `out`. What it writes needs no escape: [`visible`] leaves it as it is.
+fn push_escaped(out: &mut String, line: &[u8]) {
     for chunk in line.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            push_visible(&mut out, c);
+        let valid = chunk.valid();
+        if valid.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+            // Printable ASCII, the common case, needs no look at each character.
+            out.push_str(valid);
+        } else {
+            for c in valid.chars() {
+                push_visible(out, c);
+            }
         }
         for octet in chunk.invalid() {
             let _ = write!(out, "\\x{octet:02x}");
         }
     }
-    out
 }
 
 /// `text`, with every character that could break a text trace's line or reorder what it
@@ -629,6 +679,8 @@ impl Trace {
 #[derive(Clone, Debug, Default)]
 pub struct TextRenderer {
     conns: std::collections::BTreeMap<ConnId, (Name, Name)>,
+    /// A line being written, kept for the next one.
+    scratch: String,
 }
 
 impl TextRenderer {
@@ -636,15 +688,18 @@ impl TextRenderer {
     pub fn write(&mut self, event: &TraceEvent, out: &mut String) {
         let TraceEvent { time_ms, event } = event;
         let conns = &mut self.conns;
-        let time = format_time(*time_ms);
-        let mut line = |actor: &str, text: String| {
-            // Addresses and reply texts from raw sessions may hold any character.
-            let text = visible(text);
-            let _ = writeln!(out, "{time}  {actor:<22} {text}");
-        };
+        let mut time = String::with_capacity(16);
+        push_time(&mut time, *time_ms);
+        let scratch = &mut self.scratch;
+        // Addresses and reply texts from raw sessions may hold any character.
+        macro_rules! line {
+            ($actor:expr, $text:expr $(,)?) => {
+                push_line(out, &time, $actor, &visible($text))
+            };
+        }
         match event {
             Event::Started { scenario, seed } => {
-                line("sim", format!("scenario {scenario}, seed {seed}"))
+                line!("sim", format!("scenario {scenario}, seed {seed}"))
             }
             Event::MessageComposed(boxed) => {
                 let MessageComposed {
@@ -655,7 +710,7 @@ impl TextRenderer {
                     octets,
                     raw: _,
                 } = &**boxed;
-                line(
+                line!(
                     ua,
                     format!(
                     "composed {message}: MAIL FROM:<{reverse_path}> RCPT TO:{} ({octets} octets)",
@@ -678,7 +733,7 @@ impl TextRenderer {
                 } = &**boxed;
                 {
                     conns.insert(*conn, (client.clone(), server.clone()));
-                    line(
+                    line!(
                         client,
                         format!(
                             "#{conn} connect to {server} [{address}]:{port} ({})",
@@ -691,22 +746,22 @@ impl TextRenderer {
                 }
             }
             Event::ConnectionOpened { conn } => {
-                line(&conn_client(conns, *conn), format!("#{conn} connected"))
+                line!(&conn_client(conns, *conn), format!("#{conn} connected"))
             }
-            Event::ConnectionRefused { conn, reason } => line(
+            Event::ConnectionRefused { conn, reason } => line!(
                 &conn_client(conns, *conn),
                 format!("#{conn} connection refused: {reason}"),
             ),
-            Event::ConnectionTimedOut { conn } => line(
+            Event::ConnectionTimedOut { conn } => line!(
                 &conn_client(conns, *conn),
                 format!("#{conn} connection timed out"),
             ),
-            Event::ConnectionDropped { conn, reason } => line(
+            Event::ConnectionDropped { conn, reason } => line!(
                 &conn_client(conns, *conn),
                 format!("#{conn} connection dropped: {reason}"),
             ),
             Event::ConnectionClosed { conn, by } => {
-                line(by, format!("#{conn} closed the connection"))
+                line!(by, format!("#{conn} closed the connection"))
             }
             Event::Transmitted {
                 conn,
@@ -727,10 +782,16 @@ impl TextRenderer {
                     // line the sent bytes cannot write, so that `QUIT (no CRLF)<CRLF>`, sent,
                     // does not look the same.
                     match piece.strip_suffix(b"\r\n") {
-                        Some(body) => line(&actor, format!("#{conn} {prefix} {}", escaped(body))),
+                        // The most common line of all, written without a string of its own.
+                        Some(body) => {
+                            scratch.clear();
+                            let _ = write!(scratch, "#{conn} {prefix} ");
+                            push_escaped(scratch, body);
+                            push_line(out, &time, &actor, scratch);
+                        }
                         None => {
                             let prefix = prefix.trim_end_matches(':');
-                            line(
+                            line!(
                                 &actor,
                                 format!("#{conn} {prefix} (no CRLF): {}", escaped(piece)),
                             )
@@ -738,7 +799,7 @@ impl TextRenderer {
                     }
                 }
                 if lines.len() > shown {
-                    line(
+                    line!(
                         &actor,
                         format!(
                             "#{conn} {prefix} ... {} more lines, {} octets in all",
@@ -749,19 +810,24 @@ impl TextRenderer {
                 }
             }
             Event::ReplyExplained { .. } => {}
-            Event::ClientState { conn, from, to } => line(
-                &conn_client(conns, *conn),
-                format!("#{conn} client {from} -> {to}"),
-            ),
-            Event::ServerState { conn, from, to } => line(
-                &conns.get(conn).map(|c| c.1.clone()).unwrap_or_default(),
-                format!("#{conn} server {from} -> {to}"),
-            ),
+            // Common lines whose text needs no escape (state names are ASCII words), written
+            // without a string of their own.
+            Event::ClientState { conn, from, to } => {
+                scratch.clear();
+                let _ = write!(scratch, "#{conn} client {from} -> {to}");
+                push_line(out, &time, &conn_client(conns, *conn), scratch);
+            }
+            Event::ServerState { conn, from, to } => {
+                scratch.clear();
+                let _ = write!(scratch, "#{conn} server {from} -> {to}");
+                let server = conns.get(conn).map(|c| c.1.clone()).unwrap_or_default();
+                push_line(out, &time, &server, scratch);
+            }
             Event::DnsQuery(boxed) => {
                 let DnsQuery {
                     host, id, question, ..
                 } = &**boxed;
-                line(host, format!("DNS query id {id}: {question}"));
+                line!(host, format!("DNS query id {id}: {question}"));
             }
             Event::DnsResponse(boxed) => {
                 let DnsResponse {
@@ -773,12 +839,12 @@ impl TextRenderer {
                     ..
                 } = &**boxed;
                 {
-                    line(host, format!("DNS answer id {id}: {outcome}"));
+                    line!(host, format!("DNS answer id {id}: {outcome}"));
                     for record in records {
-                        line(host, format!("  {record}"));
+                        line!(host, format!("  {record}"));
                     }
                     for record in authority {
-                        line(host, format!("  authority: {record}"));
+                        line!(host, format!("  authority: {record}"));
                     }
                 }
             }
@@ -798,9 +864,9 @@ impl TextRenderer {
                 } else {
                     format!("MX for {domain}: {result} [{}]", targets.join(", "))
                 };
-                line(host, text);
+                line!(host, text);
                 for note in notes {
-                    line(host, format!("  note: {note}"));
+                    line!(host, format!("  note: {note}"));
                 }
             }
             Event::MessageAccepted(boxed) => {
@@ -811,7 +877,7 @@ impl TextRenderer {
                     reverse_path,
                     forward_paths,
                 } = &**boxed;
-                line(
+                line!(
                     host,
                     format!(
                         "#{conn} accepted {message} from <{reverse_path}> for {}",
@@ -827,7 +893,7 @@ impl TextRenderer {
                     domain,
                     recipients,
                 } = &**boxed;
-                line(
+                line!(
                     host,
                     format!(
                         "queued q{entry} ({message}) for {domain}: {}",
@@ -839,7 +905,7 @@ impl TextRenderer {
                 host,
                 entry,
                 attempt,
-            } => line(host, format!("q{entry} delivery attempt {attempt}")),
+            } => line!(host, format!("q{entry} delivery attempt {attempt}")),
             Event::RecipientResult(boxed) => {
                 let RecipientResult {
                     host,
@@ -854,7 +920,7 @@ impl TextRenderer {
                 } else {
                     ""
                 };
-                line(
+                line!(
                     host,
                     format!("q{entry} <{recipient}> {result}: {reply}{whose}"),
                 );
@@ -866,7 +932,7 @@ impl TextRenderer {
                     at_ms,
                     recipients,
                 } = &**boxed;
-                line(
+                line!(
                     host,
                     format!(
                         "q{entry} retry at {} for {}",
@@ -875,14 +941,14 @@ impl TextRenderer {
                     ),
                 );
             }
-            Event::Dequeued { host, entry } => line(host, format!("q{entry} done")),
+            Event::Dequeued { host, entry } => line!(host, format!("q{entry} done")),
             Event::GaveUp(boxed) => {
                 let GaveUp {
                     host,
                     entry,
                     recipients,
                 } = &**boxed;
-                line(
+                line!(
                     host,
                     format!("q{entry} gave up on {}", recipients.join(", ")),
                 );
@@ -895,7 +961,7 @@ impl TextRenderer {
                     uid,
                     octets,
                 } = &**boxed;
-                line(
+                line!(
                     host,
                     format!("MDA stored {message} in {mailbox} as {uid} ({octets} octets)"),
                 );
@@ -906,7 +972,7 @@ impl TextRenderer {
                     mailbox,
                     reason,
                 } = &**boxed;
-                line(host, format!("MDA refused {mailbox}: {reason}"));
+                line!(host, format!("MDA refused {mailbox}: {reason}"));
             }
             Event::BounceCreated(boxed) => {
                 let BounceCreated {
@@ -917,7 +983,7 @@ impl TextRenderer {
                     recipients,
                     action,
                 } = &**boxed;
-                line(
+                line!(
                     host,
                     format!(
                         "{action} notice {bounce} about {about} to <{to}> for {}",
@@ -931,7 +997,7 @@ impl TextRenderer {
                     message,
                     recipients,
                 } = &**boxed;
-                line(
+                line!(
                     host,
                     format!(
                         "discarded undeliverable {message} (from <>, so no notice) for {}",
@@ -946,7 +1012,7 @@ impl TextRenderer {
                     uid,
                     octets,
                 } = &**boxed;
-                line(
+                line!(
                     &conn_client(conns, *conn),
                     format!(
                         "#{conn} retrieved {} from {mailbox} ({octets} octets)",
@@ -962,7 +1028,7 @@ impl TextRenderer {
                     reason,
                 } = &**boxed;
                 let messages = if *count == 1 { "message" } else { "messages" };
-                line(
+                line!(
                     &conn_client(conns, *conn),
                     format!("#{conn} left {count} {messages} in {mailbox}: {reason}"),
                 );
@@ -973,7 +1039,7 @@ impl TextRenderer {
                     mailbox,
                     reason,
                 } = &**boxed;
-                line(client, format!("fetch of {mailbox} not started: {reason}"));
+                line!(client, format!("fetch of {mailbox} not started: {reason}"));
             }
             Event::MailboxUpdated(boxed) => {
                 let MailboxUpdated {
@@ -982,9 +1048,9 @@ impl TextRenderer {
                     deleted,
                 } = &**boxed;
                 if deleted.is_empty() {
-                    line(host, format!("{mailbox}: nothing deleted"));
+                    line!(host, format!("{mailbox}: nothing deleted"));
                 } else {
-                    line(host, format!("{mailbox}: deleted {}", deleted.join(", ")));
+                    line!(host, format!("{mailbox}: deleted {}", deleted.join(", ")));
                 }
             }
             Event::Outcome(boxed) => {
@@ -993,12 +1059,12 @@ impl TextRenderer {
                     recipient,
                     fate,
                 } = &**boxed;
-                line(
+                line!(
                     "outcome",
                     format!("{message} <{recipient}> {}", describe_fate(fate)),
                 );
             }
-            Event::ConservationChecked { ok, problems } => line(
+            Event::ConservationChecked { ok, problems } => line!(
                 "check",
                 if *ok {
                     "conservation holds: every recipient of every message has exactly one fate"
