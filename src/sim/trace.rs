@@ -1121,6 +1121,32 @@ mod size_tests {
 mod text_tests {
     use super::*;
 
+    #[test]
+    fn the_time_reads_days_then_hours_minutes_seconds_and_milliseconds() {
+        let ms = |days: u64, h: u64, m: u64, s: u64, milli: u64| {
+            (((days * 24 + h) * 60 + m) * 60 + s) * 1000 + milli
+        };
+        assert_eq!(format_time(0), "0+00:00:00.000");
+        assert_eq!(format_time(ms(0, 1, 2, 3, 4)), "0+01:02:03.004");
+        assert_eq!(format_time(ms(9, 23, 59, 59, 999)), "9+23:59:59.999");
+        assert_eq!(format_time(ms(12, 10, 20, 30, 450)), "12+10:20:30.450");
+        assert_eq!(
+            format_time(u64::MAX),
+            format!("{}+14:25:51.615", u64::MAX / 86_400_000)
+        );
+    }
+
+    #[test]
+    fn an_actor_fills_its_column_by_characters_not_octets() {
+        let mut out = String::new();
+        push_line(&mut out, "0+00:00:00.000", "ü@b.test", "x");
+        assert_eq!(out, format!("0+00:00:00.000  {:<22} x\n", "ü@b.test"));
+        out.clear();
+        let long = "a-name-longer-than-the-column@b.test";
+        push_line(&mut out, "0+00:00:00.000", long, "x");
+        assert_eq!(out, format!("0+00:00:00.000  {long} x\n"));
+    }
+
     /// A trace of `events`, all at time 0, after connection `conn`'s attempt by `client`.
     fn trace_after_attempt(
         conn: ConnId,
