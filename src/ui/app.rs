@@ -428,7 +428,8 @@ pub fn app() -> Html {
     }
     // Keyboard shortcuts for the player, anywhere but in a form field, and not for a key a
     // focused element handles itself (Space presses a button and opens a summary), except on
-    // the player's own buttons: there Space plays and pauses, as in media players, and Enter
+    // the player's own buttons and the diagram's size button (a teacher who clicked it then
+    // presses Space to play): there Space plays and pauses, as in media players, and Enter
     // presses the button.
     {
         let lab = lab.clone();
@@ -453,7 +454,12 @@ pub fn app() -> Html {
                         .unwrap_or_default();
                     let in_player = target
                         .as_ref()
-                        .and_then(|element| element.closest(".controls").ok().flatten())
+                        .and_then(|element| {
+                            element
+                                .closest(".controls, .topology-resize")
+                                .ok()
+                                .flatten()
+                        })
                         .is_some();
                     let key = event.key();
                     let pressed_by_space =

@@ -85,6 +85,8 @@ const sizes = [
   // A 1280x720 projector zoomed to 150%, and a phone held sideways.
   { name: 'projector-150', viewport: { width: 853, height: 480 } },
   { name: 'landscape', viewport: { width: 844, height: 390 }, isMobile: true, hasTouch: true },
+  // A 360x740 phone held sideways: too narrow for the picker and the buttons to share a row.
+  { name: 'landscape-narrow', viewport: { width: 740, height: 360 }, isMobile: true, hasTouch: true },
   { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
   { name: 'narrow', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
 ];
@@ -108,7 +110,7 @@ for (const size of sizes) {
         assert.ok(controls.y > topology.y && controls.y < topology.y + topology.height + 40, 'controls under the topology');
         assert.ok(details.y > controls.y && details.y < controls.y + controls.height + 40, 'details under the controls');
       }
-      if (['desktop', 'projector', 'zoomed', 'small', 'projector-150', 'landscape'].includes(size.name)) {
+      if (['desktop', 'projector', 'zoomed', 'small', 'projector-150', 'landscape', 'landscape-narrow'].includes(size.name)) {
         // The whole lab fits the window: the controls stay on screen.
         const height = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
         assert.ok(height <= 0, `no vertical scrolling (${height}px too tall)`);
@@ -297,6 +299,21 @@ await test('on a projector the diagram can be made larger, and back, the convers
     assert.ok(larger.playOnScreen, 'Play is on screen');
     assert.ok(larger.overflow <= 0, `no sideways scrolling: ${larger.overflow} px`);
     await page.screenshot({ path: `${SHOTS}/projector-larger-diagram.png` });
+    // Space, with the focus left on the button by its click, plays (as on the player's
+    // buttons) rather than pressing it again.
+    await page.keyboard.press('Space');
+    await page.waitForSelector('.controls button:has-text("Pause")');
+    assert.equal(await resize.textContent(), 'Smaller diagram');
+    await page.keyboard.press('Space');
+    await page.waitForSelector('.controls button:has-text("Play")');
+    await page.evaluate(() => { window.location.hash = '#scenario=two-domains&step=30'; });
+    await page.waitForSelector('.controls-position:has-text("Step 30 of")');
+    // A 1280x720 projector at 150%, with the browser's bars: the controls stay in the window.
+    await page.setViewportSize({ width: 853, height: 406 });
+    await page.waitForFunction(() => document.documentElement.scrollHeight <= window.innerHeight);
+    const short = await measure();
+    assert.ok(short.playOnScreen && short.stepInLog, `in 853x406: ${JSON.stringify(short)}`);
+    await page.setViewportSize({ width: 1366, height: 657 });
     await resize.click();
     await page.waitForSelector('.topology-resize:has-text("Larger diagram")');
     const back = await measure();
