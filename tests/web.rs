@@ -311,6 +311,18 @@ async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the
         )),
         "{details}"
     );
+    // A number too large to hold is not written back as another one.
+    let root = mount_app_at("#scenario=null-mx&step=99999999999999999999999").await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, total);
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains(&format!(
+            "This link gives a step number larger than any scenario has; this one has \
+             {total} steps."
+        )),
+        "{details}"
+    );
     // The last step itself is no step past the end.
     let root = mount_app_at(&format!("#scenario=null-mx&step={total}")).await;
     yew::scheduler::flush().await;

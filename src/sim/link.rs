@@ -41,7 +41,7 @@ pub fn write(scenario: &str, step: usize) -> String {
 /// (a phone's keyboard capitalises the first letter). Whether the scenario exists is for
 /// the caller to check.
 pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
-    let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
+    let fragment = without_trailing_prose(fragment.strip_prefix('#').unwrap_or(fragment));
     if fragment.is_empty() {
         return Ok(None);
     }
@@ -183,6 +183,27 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         left_out: (!left_out.is_empty()).then(|| left_out.join(" ")),
         step_unreadable: step_problem.is_some(),
     }))
+}
+
+/// `fragment` without what a link pasted at the end of a sentence, or in brackets or quotes,
+/// takes with it: punctuation, a closing bracket or quote, spaces (`%20` in an address). No
+/// scenario name or step ends with any of them.
+fn without_trailing_prose(fragment: &str) -> &str {
+    let mut rest = fragment;
+    loop {
+        let trimmed = rest.trim_end_matches(|c: char| {
+            c.is_whitespace()
+                || matches!(
+                    c,
+                    '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '>' | '\'' | '"'
+                )
+        });
+        let trimmed = trimmed.strip_suffix("%20").unwrap_or(trimmed);
+        if trimmed.len() == rest.len() {
+            return rest;
+        }
+        rest = trimmed;
+    }
 }
 
 /// The longest part of a link quoted whole in a complaint.
@@ -461,6 +482,32 @@ mod tests {
             let left_out = link.left_out.expect(fragment);
             assert!(left_out.contains(expected), "{fragment}: {left_out}");
         }
+    }
+
+    #[test]
+    fn a_link_at_the_end_of_a_sentence_leaves_its_punctuation_out() {
+        for fragment in [
+            "#scenario=greylisting&step=55.",
+            "#scenario=greylisting&step=55).",
+            "#scenario=greylisting&step=55\"",
+            "#scenario=greylisting&step=55>",
+            "#scenario=greylisting&step=55%20",
+            "#scenario=greylisting&step=55 ,",
+        ] {
+            assert_eq!(
+                parse(fragment),
+                Ok(Some(followed("greylisting", 55))),
+                "{fragment}"
+            );
+        }
+        assert_eq!(
+            parse("#scenario=null-mx."),
+            Ok(Some(followed("null-mx", 0)))
+        );
+        // Punctuation inside a link is still the link's.
+        assert!(parse("#scenario=greylisting&step=5.5")
+            .is_ok_and(|link| link.is_some_and(|link| link.step_unreadable)));
+        assert_eq!(parse("#."), Ok(None));
     }
 
     #[test]

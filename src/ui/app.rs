@@ -315,11 +315,19 @@ impl Lab {
         // otherwise wonder what they missed.
         let past_end = (!link.step_unreadable && link.step > opened.player.trace_len).then(|| {
             let steps = opened.player.trace_len;
-            format!(
-                "This link gives step {}, but this scenario has {steps} step{}.",
-                link.step,
-                if steps == 1 { "" } else { "s" }
-            )
+            let plural = if steps == 1 { "" } else { "s" };
+            // A number too large to hold is read as the largest there is, not written back.
+            if link.step == usize::MAX {
+                format!(
+                    "This link gives a step number larger than any scenario has; this one has \
+                     {steps} step{plural}."
+                )
+            } else {
+                format!(
+                    "This link gives step {}, but this scenario has {steps} step{plural}.",
+                    link.step
+                )
+            }
         });
         let problems: Vec<String> = link.left_out.into_iter().chain(past_end).collect();
         // What was left out is said over the step's details, which stay.
