@@ -800,6 +800,17 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
             let (class, marker) = active(&root);
             assert!(class.contains("topology-trouble-temporary"), "{class}");
             assert_eq!(marker, "url(#topology-arrow-temporary)");
+            // The conversation's line and the details carry the diagram's colour.
+            let line = element(&root, ".conversation-log .line-current");
+            assert_eq!(line.get_attribute("aria-current").as_deref(), Some("step"));
+            let line_class = line.class_name();
+            assert!(
+                line_class.contains("line-refusal line-temporary"),
+                "{line_class}"
+            );
+            let note = element(&root, ".region-details .step-note");
+            let note_class = note.class_name();
+            assert!(note_class.contains("explanation-temporary"), "{note_class}");
             seen.push("refused");
             break;
         }

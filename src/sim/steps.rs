@@ -39,6 +39,10 @@ pub struct Step {
     pub explanations: Vec<StepExplanation>,
     /// What any other step means, for the student.
     pub note: Option<StepNote>,
+    /// A connection that could not be made, or that broke: a temporary failure, since the
+    /// sender tries the next host, or again later (RFC 5321 5.1, 4.5.4.1).
+    #[serde(default)]
+    pub connection_failed: bool,
 }
 
 /// How a line of bytes on the wire ended.
@@ -215,6 +219,12 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             direction,
             explanations,
             note,
+            connection_failed: matches!(
+                event.event,
+                Event::ConnectionRefused { .. }
+                    | Event::ConnectionTimedOut { .. }
+                    | Event::ConnectionDropped { .. }
+            ),
         });
     }
     steps
@@ -241,17 +251,11 @@ impl Refusal {
         }
     }
 
-    /// What goes wrong at a step, if anything, for the diagram to draw its link in that
-    /// colour: the worst refusal among the step's replies or, for a connection that could not
-    /// be made or that broke, a temporary failure (the sender tries the next host, or again
-    /// later: RFC 5321 5.1, 4.5.4.1).
-    pub fn of_step(step: &Step, event: &Event) -> Option<Refusal> {
-        if matches!(
-            event,
-            Event::ConnectionRefused { .. }
-                | Event::ConnectionTimedOut { .. }
-                | Event::ConnectionDropped { .. }
-        ) {
+    /// What goes wrong at a step, if anything, for the diagram, the conversation and the
+    /// details to draw it in that colour: the worst refusal among the step's replies or, for
+    /// a connection that could not be made or that broke, a temporary failure.
+    pub fn of_step(step: &Step) -> Option<Refusal> {
+        if step.connection_failed {
             return Some(Refusal::Temporary);
         }
         step.explanations.iter().filter_map(Refusal::of).max()
@@ -351,10 +355,7 @@ mod tests {
             let trace = run(&scenario, scenario.seed).trace;
             steps(&trace)
                 .iter()
-                .map(|step| {
-                    let event = &trace.events[step.event].event;
-                    (step.lines.join(" "), Refusal::of_step(step, event))
-                })
+                .map(|step| (step.lines.join(" "), Refusal::of_step(step)))
                 .collect::<Vec<_>>()
         };
         let find = |kinds: &[(String, Option<Refusal>)], text: &str| {
@@ -446,6 +447,7 @@ mod tests {
                 })
                 .collect(),
             note: None,
+            connection_failed: false,
         }
     }
 

@@ -740,7 +740,7 @@ pub fn app() -> Html {
         .and_then(|l| {
             let step = l.step_at(cursor)?;
             let event = &l.viewer.trace().events.get(step.event)?.event;
-            Some((l.map.focus(event), Refusal::of_step(step, event)))
+            Some((l.map.focus(event), Refusal::of_step(step)))
         })
         .unwrap_or_default();
     // On a wide screen the diagram is drawn as large as its row lets it; a short screen (a

@@ -90,11 +90,15 @@ pub fn conversation(props: &ConversationProps) -> Html {
                 </li>
             }
             { for shown.iter().enumerate().skip(first_step).flat_map(|(index, step)| {
-                let current = if Some(index) == last { " line-current" } else { "" };
+                let is_current = Some(index) == last;
+                let current = if is_current { " line-current" } else { "" };
                 step.lines.iter().zip(line_classes(step)).map(move |(line, side)| {
                     let (time, actor, text) = split_line(line);
                     html! {
-                        <li class={format!("line {side}{current}")}>
+                        // The step's lines are marked for screen readers too, not by their
+                        // highlight alone (WCAG 1.3.1).
+                        <li class={format!("line {side}{current}")}
+                            aria-current={is_current.then_some("step")}>
                             <span class="line-time">{ time }</span>
                             <span class="line-actor">{ actor }</span>
                             <span class="line-text">{ text }</span>
@@ -189,6 +193,8 @@ pub(super) fn line_classes(step: &Step) -> Vec<&'static str> {
             _ if cut && number == last_line && is_data_summary(line) => "line-event line-summary",
             Some(Refusal::Temporary) => "line-server line-refusal line-temporary",
             Some(Refusal::Permanent) => "line-server line-refusal line-permanent",
+            // A connection refused, timed out or broken, in the colour the diagram draws it.
+            None if step.connection_failed => "line-event line-refusal line-temporary",
             None => side,
         })
         .collect()

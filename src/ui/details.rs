@@ -292,7 +292,8 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
             </p>
             { step_lines(step) }
             if let Some(note) = &step.note {
-                <div class="explanation step-note">
+                <div class={classes!("explanation", "step-note",
+                    step.connection_failed.then_some("explanation-temporary"))}>
                     <p class="explanation-why">{ note.text.to_string() }</p>
                     <p class="explanation-rfc">{ note.rfc.to_string() }</p>
                 </div>
