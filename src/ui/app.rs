@@ -377,8 +377,17 @@ fn scenario_titles() -> Vec<String> {
 pub fn app() -> Html {
     let lab = use_reducer(Lab::default);
     let titles = use_memo((), |_| scenario_titles());
-    // Whether the diagram takes most of the height (a class projected on a short screen).
+    // Whether the diagram takes most of the height (a class projected on a short screen): an
+    // attribute of the lab, whose rows the style sheet sets by it.
     let diagram_large = use_state_eq(|| false);
+    use_effect_with(*diagram_large, |&large| {
+        if let Some(lab) = gloo::utils::document().get_element_by_id(super::ROOT_ID) {
+            let _ = match large {
+                true => lab.set_attribute("data-diagram", "large"),
+                false => lab.remove_attribute("data-diagram"),
+            };
+        }
+    });
 
     // While playing, a timer moves the cursor; it stops with the player or a new speed.
     {
@@ -754,8 +763,7 @@ pub fn app() -> Html {
             Callback::from(move |_: MouseEvent| diagram_large.set(!large))
         };
         html! {
-            <button type="button" class={classes!("topology-resize", large.then_some("topology-large"))}
-                {onclick}>
+            <button type="button" class="topology-resize" {onclick}>
                 { if large { "Smaller diagram" } else { "Larger diagram" } }
             </button>
         }
