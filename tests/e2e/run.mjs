@@ -286,6 +286,16 @@ await test('on a projector the diagram can be made larger, and back, the convers
         overflow: document.documentElement.scrollWidth - window.innerWidth,
       };
     });
+    // The buttons stay put under the pointer when the step number gains a digit.
+    const forwardAt = async (step) => {
+      await page.evaluate((step) => { window.location.hash = `#scenario=two-domains&step=${step}`; }, step);
+      await page.waitForSelector(`.controls-position:has-text("Step ${step} of")`);
+      return (await page.locator('button[title="Step forward"]').boundingBox()).x;
+    };
+    for (const [from, to] of [[9, 10], [99, 100]]) {
+      assert.equal(await forwardAt(to), await forwardAt(from), `Step forward moves from step ${from} to ${to}`);
+    }
+    await forwardAt(30);
     const before = await measure();
     const resize = page.locator('.topology-resize');
     assert.equal(await resize.textContent(), 'Larger diagram');
