@@ -46,7 +46,7 @@ pub fn list() -> ExitCode {
 
 /// Prints a built-in scenario's JSON file as it is built in: a complete example to copy.
 pub fn show(name: &str) -> ExitCode {
-    let Some((_, text)) = library::position(name).map(|i| library::SCENARIO_FILES[i]) else {
+    let Some((_, text)) = library::file(name) else {
         eprintln!(
             "smtp-lab scenarios: {name:?} is not a built-in scenario (`smtp-lab scenarios` \
              lists them)"

@@ -132,6 +132,11 @@ pub fn position(name: &str) -> Option<usize> {
     })
 }
 
+/// The file of the built-in scenario with this name: (file name, contents).
+pub fn file(name: &str) -> Option<(&'static str, &'static str)> {
+    SCENARIO_FILES.get(position(name)?).copied()
+}
+
 /// The built-in scenario with this name.
 pub fn find(name: &str) -> Option<Scenario> {
     load(name)?.ok()
@@ -140,7 +145,7 @@ pub fn find(name: &str) -> Option<Scenario> {
 /// The built-in scenario with this name, or why its file is not a valid scenario; `None`
 /// when there is no built-in scenario of that name.
 pub fn load(name: &str) -> Option<Result<Scenario, ScenarioErrors>> {
-    let (_, text) = SCENARIO_FILES.get(position(name)?)?;
+    let (_, text) = file(name)?;
     Some(Scenario::from_json(text))
 }
 

@@ -4,7 +4,7 @@
 use super::app::{run_identity, same_run, Loaded};
 use super::conversation::{line_classes, split_line};
 use super::focus_on_page;
-use crate::sim::library::{self, SCENARIO_FILES};
+use crate::sim::library;
 use crate::sim::steps::{
     bare_line_endings, lines_repeated, refusal_lines, wire_lines, LineEnding, Refusal, Step,
     StepExplanation,
@@ -210,7 +210,7 @@ fn builtin_file(loaded: &Loaded) -> Option<(&'static str, &'static str)> {
     if loaded.file.is_some() {
         return None;
     }
-    library::position(&loaded.scenario.name).and_then(|index| SCENARIO_FILES.get(index).copied())
+    library::file(&loaded.scenario.name)
 }
 
 /// `json` as a `data:` address, which a link downloads without a server.
