@@ -1280,17 +1280,17 @@ async fn the_details_offer_to_open_a_scenario_file() {
             counted.set(counted.get() + 1);
         },
     );
-    for fragment in ["#", "#scenario=greylisting"] {
+    for fragment in ["#", "#scenario=greylisting", "#scenario=no-such-scenario"] {
         follow_link(fragment).await;
         click(&root, ".region-details .details-open-file");
     }
     assert_eq!(
         clicks.get(),
-        2,
-        "from the first words and a scenario's introduction"
+        3,
+        "from the first words, a scenario's introduction and a broken link's error"
     );
     choose_in_picker(&root, "open-file");
-    assert_eq!(clicks.get(), 3, "and from the picker's last entry");
+    assert_eq!(clicks.get(), 4, "and from the picker's last entry");
     assert_ne!(
         picker(&root).1,
         "open-file",

@@ -107,6 +107,12 @@ pub fn details(props: &DetailsProps) -> Html {
                     { for std::iter::once(alert) }
                     if props.file_error {
                         <p class="details-hint">{ open_file }</p>
+                    } else {
+                        // A broken link, or a built-in scenario that cannot be read: the
+                        // way on is another scenario, the picker's or one's own.
+                        <p class="details-hint">
+                            { "Choose a scenario with the Scenario picker, or open a scenario file of your own: " }{ open_file }
+                        </p>
                     }
                 </div>
             </>
