@@ -808,6 +808,8 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
                 line_class.contains("line-refusal line-temporary"),
                 "{line_class}"
             );
+            // A failed connection's line says so in its own words.
+            assert!(line.query_selector(".visually-hidden").unwrap().is_none());
             let note = element(&root, ".region-details .step-note");
             let note_class = note.class_name();
             assert!(note_class.contains("explanation-temporary"), "{note_class}");
@@ -819,9 +821,28 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
     let root = mount_app_at("#scenario=unknown-user&step=56").await;
     yew::scheduler::flush().await;
     assert!(text_of(&root, ".conversation-log").contains("550 5.1.1"));
+    // A refusal is told by its colour, and to a screen reader by words (WCAG 1.4.1).
+    assert_eq!(
+        text_of(&root, ".line-current.line-refusal .visually-hidden"),
+        "Refused for good: "
+    );
     let (class, marker) = active(&root);
     assert!(class.contains("topology-trouble-permanent"), "{class}");
     assert_eq!(marker, "url(#topology-arrow-permanent)");
+    let root = mount_app_at("#scenario=greylisting").await;
+    yew::scheduler::flush().await;
+    let (_, steps) = position(&root);
+    for _ in 0..steps {
+        if text_of(&root, ".line-current.line-refusal").contains("S: 451 ") {
+            break;
+        }
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+    }
+    assert_eq!(
+        text_of(&root, ".line-current.line-refusal .visually-hidden"),
+        "Refused for now: "
+    );
     mount_app_at("#").await;
 }
 

@@ -101,7 +101,12 @@ pub fn conversation(props: &ConversationProps) -> Html {
                             aria-current={is_current.then_some("step")}>
                             <span class="line-time">{ time }</span>
                             <span class="line-actor">{ actor }</span>
-                            <span class="line-text">{ text }</span>
+                            <span class="line-text">
+                                if let Some(words) = refusal_words(side) {
+                                    <span class="visually-hidden">{ words }</span>
+                                }
+                                { text }
+                            </span>
                         </li>
                     }
                 })
@@ -191,13 +196,27 @@ pub(super) fn line_classes(step: &Step) -> Vec<&'static str> {
         .enumerate()
         .map(|(number, (line, refusal))| match refusal {
             _ if cut && number == last_line && is_data_summary(line) => "line-event line-summary",
-            Some(Refusal::Temporary) => "line-server line-refusal line-temporary",
-            Some(Refusal::Permanent) => "line-server line-refusal line-permanent",
+            Some(Refusal::Temporary) => TEMPORARY_REFUSAL,
+            Some(Refusal::Permanent) => PERMANENT_REFUSAL,
             // A connection refused, timed out or broken, in the colour the diagram draws it.
             None if step.connection_failed => "line-event line-refusal line-temporary",
             None => side,
         })
         .collect()
+}
+
+/// The classes of a server's line that refuses for now (4yz) and for good (5yz, -ERR).
+const TEMPORARY_REFUSAL: &str = "line-server line-refusal line-temporary";
+const PERMANENT_REFUSAL: &str = "line-server line-refusal line-permanent";
+
+/// What a screen reader says before a refusal's line, which others tell by its colour (WCAG
+/// 1.4.1). A failed connection's line says so in its own words.
+fn refusal_words(class: &str) -> Option<&'static str> {
+    match class {
+        TEMPORARY_REFUSAL => Some("Refused for now: "),
+        PERMANENT_REFUSAL => Some("Refused for good: "),
+        _ => None,
+    }
 }
 
 /// Splits a trace line (`time  actor  text`) into its columns, so that narrow screens can put
