@@ -105,9 +105,18 @@ pub fn controls(props: &ControlsProps) -> Html {
                 { format!("{}×", player.speed_events_per_s()) }
             </button>
             // Read out when it changes, but not several times a second while playing.
-            <span class="controls-position" aria-live={if player.playing { "off" } else { "polite" }}>{ position }</span>
+            // Room for the last step's number (styles), so that the buttons before it stay
+            // put under the pointer as the step number gains digits; three at least, as the
+            // picker's width then changes little from one scenario to the next.
+            <span class="controls-position" style={format!("--position-digits: {}", digits(player.trace_len).max(3))}
+                aria-live={if player.playing { "off" } else { "polite" }}>{ position }</span>
         </div>
     }
+}
+
+/// How many digits `number` is written with.
+fn digits(number: usize) -> usize {
+    number.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 /// A step button that had the focus and is now disabled (at the start or the end) hands it

@@ -295,6 +295,17 @@ await test('on a projector the diagram can be made larger, and back, the convers
     for (const [from, to] of [[9, 10], [99, 100]]) {
       assert.equal(await forwardAt(to), await forwardAt(from), `Step forward moves from step ${from} to ${to}`);
     }
+    // And in a file's run of over ten thousand steps, from its start to its end.
+    const long = JSON.parse(await readFile('scenarios/basic-delivery.json', 'utf8'));
+    long.messages = Array(250).fill(long.messages[0]);
+    await page.setInputFiles('input[type=file]', { name: 'long.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(long)) });
+    await page.waitForSelector('.region-details:has-text("From your file long.json.")');
+    const forward = page.locator('button[title="Step forward"]');
+    const atStart = (await forward.boundingBox()).x;
+    await page.click('button[title="To the end"]');
+    const [last] = (await page.textContent('.controls-position')).match(/\d+/g).map(Number);
+    assert.ok(last >= 10000, `${last} steps`);
+    assert.equal((await forward.boundingBox()).x, atStart, 'Step forward moves from the first step to the last');
     await forwardAt(30);
     const before = await measure();
     const resize = page.locator('.topology-resize');
