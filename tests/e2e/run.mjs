@@ -286,6 +286,17 @@ await test('on a projector the diagram can be made larger, and back, the convers
         overflow: document.documentElement.scrollWidth - window.innerWidth,
       };
     });
+    // The picker shows the longest built-in title whole (with room for its arrow).
+    const picker = await page.evaluate(() => {
+      const select = document.querySelector('#scenario-select');
+      const style = getComputedStyle(select);
+      const context = document.createElement('canvas').getContext('2d');
+      context.font = style.font;
+      const titles = [...select.options].filter((option) => option.value !== 'open-file');
+      const longest = Math.max(...titles.map((option) => context.measureText(option.textContent).width));
+      return { needs: longest + parseFloat(style.paddingLeft) + parseFloat(style.paddingRight) + 24, has: select.clientWidth };
+    });
+    assert.ok(picker.needs <= picker.has, `the picker is ${picker.has} px wide; its longest title needs ${picker.needs} px`);
     // The buttons stay put under the pointer when the step number gains a digit.
     const forwardAt = async (step) => {
       await page.evaluate((step) => { window.location.hash = `#scenario=two-domains&step=${step}`; }, step);
