@@ -843,6 +843,59 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
         text_of(&root, ".line-current.line-refusal .visually-hidden"),
         "Refused for now: "
     );
+    // Failures the sending host finds itself are drawn as the replies are: a DNS answer
+    // that is none, a resolution that found no host, a recipient's result.
+    for (scenario, text, class, hop) in [
+        (
+            "dns-servfail-then-success",
+            ": SERVFAIL",
+            "line-refusal line-temporary",
+            Some("topology-trouble-temporary"),
+        ),
+        (
+            "unknown-domain",
+            ": NXDOMAIN",
+            "line-refusal line-permanent",
+            Some("topology-trouble-permanent"),
+        ),
+        (
+            "unknown-domain",
+            "not found (5.1.2)",
+            "line-refusal line-permanent",
+            None,
+        ),
+        (
+            "greylisting",
+            "temporary failure: 451",
+            "line-refusal line-temporary",
+            None,
+        ),
+    ] {
+        let root = mount_app_at(&format!("#scenario={scenario}")).await;
+        yew::scheduler::flush().await;
+        let (_, steps) = position(&root);
+        for _ in 0..steps {
+            if text_of(&root, ".line-current").contains(text) {
+                break;
+            }
+            click(&root, "button[title='Step forward']");
+            yew::scheduler::flush().await;
+        }
+        let line = element(&root, ".conversation-log .line-current");
+        assert!(line.text_content().unwrap_or_default().contains(text));
+        let line_class = line.class_name();
+        assert!(
+            line_class.contains(class),
+            "{scenario}, {text}: {line_class}"
+        );
+        let note = element(&root, ".region-details .step-note").class_name();
+        let colour = class.replace("line-refusal line-", "explanation-");
+        assert!(note.contains(&colour), "{scenario}, {text}: {note}");
+        if let Some(hop) = hop {
+            let (hop_class, _) = active(&root);
+            assert!(hop_class.contains(hop), "{scenario}, {text}: {hop_class}");
+        }
+    }
     mount_app_at("#").await;
 }
 

@@ -79,16 +79,22 @@ impl Outcome {
     pub fn is_temporary_failure(self) -> bool {
         matches!(self, Outcome::ServFail | Outcome::TimedOut)
     }
-}
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+    /// The outcome as a trace writes it: the RCODE's name (RFC 1035 4.1.1), or that no
+    /// answer came.
+    pub const fn as_str(self) -> &'static str {
+        match self {
             Outcome::NoError => "NOERROR",
             Outcome::NxDomain => "NXDOMAIN",
             Outcome::ServFail => "SERVFAIL",
             Outcome::TimedOut => "timed out",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -1025,6 +1025,7 @@ mod tests {
                 targets,
                 from_cache: false,
                 notes: Vec::new(),
+                failure: None,
             }))
         };
         // Each failure is explained by itself, with its status, as the world writes it.
@@ -1073,6 +1074,7 @@ mod tests {
             targets: vec!["mx.b.test [192.0.2.1]".into()],
             from_cache: false,
             notes: Vec::new(),
+            failure: None,
         }));
         let routed = note_for(&routed, None).unwrap();
         assert!(routed.text.starts_with("No DNS lookup"), "{routed:?}");

@@ -6,7 +6,9 @@
 use super::notes::{for_null_reverse_path, note_for, PipeliningOffers, StepNote};
 use super::trace::{
     is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace,
+    PERMANENT_FAILURE, TEMPORARY_FAILURE,
 };
+use crate::dns::world::Outcome as DnsOutcome;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -39,10 +41,9 @@ pub struct Step {
     pub explanations: Vec<StepExplanation>,
     /// What any other step means, for the student.
     pub note: Option<StepNote>,
-    /// A connection that could not be made, or that broke: a temporary failure, since the
-    /// sender tries the next host, or again later (RFC 5321 5.1, 4.5.4.1).
+    /// A failure the step's event reports itself, not in a reply: see [`failure_of`].
     #[serde(default)]
-    pub connection_failed: bool,
+    pub failure: Option<Refusal>,
 }
 
 /// How a line of bytes on the wire ended.
@@ -219,20 +220,58 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             direction,
             explanations,
             note,
-            connection_failed: matches!(
-                event.event,
-                Event::ConnectionRefused { .. }
-                    | Event::ConnectionTimedOut { .. }
-                    | Event::ConnectionDropped { .. }
-            ),
+            failure: failure_of(&event.event),
         });
     }
     steps
 }
 
-/// A reply that refuses: what the details colour its explanation by. Ordered by how bad:
-/// a permanent refusal is worse than a temporary one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// A failure an event reports itself, which the diagram, the conversation and the details
+/// draw as they draw a refusing reply:
+/// - a connection that could not be made, or that broke: temporary, since the sender tries
+///   the next host, or again later (RFC 5321 5.1, 4.5.4.1);
+/// - a DNS answer that is not an answer: NXDOMAIN, the name does not exist (RFC 1035 4.1.1);
+///   SERVFAIL, or none at all, which may be better later (RFC 2308 7);
+/// - an MX resolution that found no host, by its status's class (RFC 3463 2);
+/// - the sending host's result for a recipient, whether a reply or its own finding: a
+///   temporary failure keeps the recipient queued, a permanent one bounces;
+/// - a queue entry given up on: the sender will try no more.
+pub fn failure_of(event: &Event) -> Option<Refusal> {
+    const NXDOMAIN: &str = DnsOutcome::NxDomain.as_str();
+    const SERVFAIL: &str = DnsOutcome::ServFail.as_str();
+    const TIMED_OUT: &str = DnsOutcome::TimedOut.as_str();
+    let failed_for_now = |temporary: bool| {
+        if temporary {
+            Refusal::Temporary
+        } else {
+            Refusal::Permanent
+        }
+    };
+    match event {
+        Event::ConnectionRefused { .. }
+        | Event::ConnectionTimedOut { .. }
+        | Event::ConnectionDropped { .. } => Some(Refusal::Temporary),
+        Event::DnsResponse(response) => match response.outcome.as_str() {
+            NXDOMAIN => Some(Refusal::Permanent),
+            SERVFAIL | TIMED_OUT => Some(Refusal::Temporary),
+            _ => None,
+        },
+        Event::MxResolved(resolved) => resolved
+            .failure
+            .map(|status| failed_for_now(status.class == 4)),
+        Event::RecipientResult(result) => match result.result.as_str() {
+            TEMPORARY_FAILURE => Some(Refusal::Temporary),
+            PERMANENT_FAILURE => Some(Refusal::Permanent),
+            _ => None,
+        },
+        Event::GaveUp(_) => Some(Refusal::Permanent),
+        _ => None,
+    }
+}
+
+/// A reply that refuses, or a failure an event reports: what the details colour its
+/// explanation by. Ordered by how bad: a permanent refusal is worse than a temporary one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Refusal {
     /// 4yz: try again later (RFC 5321 4.2.1), or a POP3 `-ERR` whose response code says so
     /// (`[IN-USE]`, `[LOGIN-DELAY]`, `[SYS/TEMP]`, RFC 2449 8, RFC 3206).
@@ -252,13 +291,14 @@ impl Refusal {
     }
 
     /// What goes wrong at a step, if anything, for the diagram, the conversation and the
-    /// details to draw it in that colour: the worst refusal among the step's replies or, for
-    /// a connection that could not be made or that broke, a temporary failure.
+    /// details to draw it in that colour: the worst refusal among the step's replies, or the
+    /// failure its event reports.
     pub fn of_step(step: &Step) -> Option<Refusal> {
-        if step.connection_failed {
-            return Some(Refusal::Temporary);
-        }
-        step.explanations.iter().filter_map(Refusal::of).max()
+        step.explanations
+            .iter()
+            .filter_map(Refusal::of)
+            .chain(step.failure)
+            .max()
     }
 }
 
@@ -348,7 +388,7 @@ mod tests {
     use crate::sim::{library, run};
 
     #[test]
-    fn a_step_is_trouble_when_a_reply_refuses_or_a_connection_fails() {
+    fn a_step_is_trouble_when_a_reply_refuses_or_its_event_reports_a_failure() {
         // What each kind of step comes to, found in the scenarios that show it.
         let kinds = |name: &str| {
             let scenario = library::find(name).expect("a built-in scenario");
@@ -371,8 +411,44 @@ mod tests {
         assert_eq!(find(&unknown_user, "S: 220 "), None);
         let greylisting = kinds("greylisting");
         assert_eq!(find(&greylisting, "451 4.7.1"), Some(Refusal::Temporary));
+        // The sending host's result for the recipient, a reply's or its own finding.
+        assert_eq!(
+            find(&greylisting, "temporary failure: 451"),
+            Some(Refusal::Temporary)
+        );
+        assert_eq!(find(&greylisting, "accepted: 250"), None);
+        let too_big = kinds("message-too-big");
+        assert_eq!(
+            find(&too_big, "permanent failure: 552 5.3.4"),
+            Some(Refusal::Permanent)
+        );
         let down = kinds("primary-mx-down");
         assert_eq!(find(&down, "connection refused"), Some(Refusal::Temporary));
+        assert_eq!(find(&down, "MX for receiver.test: MX records"), None);
+        // DNS answers that are not answers, and resolutions that found no host.
+        let unknown_domain = kinds("unknown-domain");
+        assert_eq!(
+            find(&unknown_domain, ": NXDOMAIN"),
+            Some(Refusal::Permanent)
+        );
+        assert_eq!(
+            find(&unknown_domain, "not found (5.1.2)"),
+            Some(Refusal::Permanent)
+        );
+        let null_mx = kinds("null-mx");
+        assert_eq!(find(&null_mx, "null MX (5.1.10)"), Some(Refusal::Permanent));
+        let servfail = kinds("dns-servfail-then-success");
+        assert_eq!(find(&servfail, ": SERVFAIL"), Some(Refusal::Temporary));
+        assert_eq!(
+            find(&servfail, "will retry (4.4.3)"),
+            Some(Refusal::Temporary)
+        );
+        assert_eq!(find(&servfail, ": NOERROR"), None);
+        let down_for_good = kinds("server-down-for-good");
+        assert_eq!(
+            find(&down_for_good, " gave up on "),
+            Some(Refusal::Permanent)
+        );
     }
 
     #[test]
@@ -447,7 +523,7 @@ mod tests {
                 })
                 .collect(),
             note: None,
-            connection_failed: false,
+            failure: None,
         }
     }
 

@@ -196,6 +196,13 @@ pub struct MxResolved {
     /// level dropped (RFC 5321 5.1, RFC 2181 10.3, RFC 7505).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Why no host was found, when none was: its status, whose class says whether the
+    /// sending host tries again (4) or bounces (5) (RFC 3463 2).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "enhanced_as_text"
+    )]
+    pub failure: Option<EnhancedStatus>,
 }
 
 /// A server took responsibility for a message (its 250 after the data).
@@ -225,6 +232,8 @@ pub const WILL_RETRY: &str = "will retry";
 
 /// `RecipientResult::result` for a recipient that stays queued for another attempt.
 pub const TEMPORARY_FAILURE: &str = "temporary failure";
+/// `RecipientResult::result` for a recipient the message is bounced for.
+pub const PERMANENT_FAILURE: &str = "permanent failure";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RecipientResult {
@@ -857,6 +866,7 @@ impl TextRenderer {
                     targets,
                     from_cache: _,
                     notes,
+                    failure: _,
                 } = &**boxed;
                 // A result without hosts (NXDOMAIN, null MX, a DNS failure) has no list.
                 let text = if targets.is_empty() {

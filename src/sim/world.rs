@@ -1327,6 +1327,26 @@ fn fetched_mailbox(purpose: &Purpose) -> String {
     }
 }
 
+/// How a host found where mail for a domain goes, for the trace (see [`trace::MxResolved`]).
+struct HowResolved {
+    result: String,
+    from_cache: bool,
+    notes: Vec<String>,
+    failure: Option<EnhancedStatus>,
+}
+
+impl HowResolved {
+    /// A route the scenario gives, or an address literal: no DNS asked, nothing failed.
+    fn without_dns(result: String) -> HowResolved {
+        HowResolved {
+            result,
+            from_cache: false,
+            notes: Vec::new(),
+            failure: None,
+        }
+    }
+}
+
 /// Every address of every host of a resolution, in the order to try them, each once: an
 /// address reached through two MX records (or two names) is tried at its best place only,
 /// since a second try would reach the same host.
@@ -3217,11 +3237,15 @@ impl<'a> World<'a> {
         &mut self,
         host_name: &Name,
         domain: &str,
-        result: String,
         targets: &[Target],
-        from_cache: bool,
-        notes: Vec<String>,
+        how: HowResolved,
     ) {
+        let HowResolved {
+            result,
+            from_cache,
+            notes,
+            failure,
+        } = how;
         self.record(Event::MxResolved(Box::new(trace::MxResolved {
             host: Rc::clone(host_name),
             domain: domain.to_string(),
@@ -3245,6 +3269,7 @@ impl<'a> World<'a> {
                 .collect(),
             from_cache,
             notes,
+            failure,
         })));
     }
 
@@ -3282,10 +3307,8 @@ impl<'a> World<'a> {
             self.record_mx_resolved(
                 &host_name,
                 &domain,
-                format!("configured route, {}", trace::NO_DNS_LOOKUP),
                 &targets,
-                false,
-                Vec::new(),
+                HowResolved::without_dns(format!("configured route, {}", trace::NO_DNS_LOOKUP)),
             );
             targets
         } else if let Some(address) = literal_address(&domain) {
@@ -3298,10 +3321,11 @@ impl<'a> World<'a> {
             self.record_mx_resolved(
                 &host_name,
                 &domain,
-                format!("address literal, {} (RFC 5321 4.1.3)", trace::NO_DNS_LOOKUP),
                 &targets,
-                false,
-                Vec::new(),
+                HowResolved::without_dns(format!(
+                    "address literal, {} (RFC 5321 4.1.3)",
+                    trace::NO_DNS_LOOKUP
+                )),
             );
             targets
         } else if let Some(cached) = {
@@ -3319,7 +3343,13 @@ impl<'a> World<'a> {
                 "{kind}, from this host's cache ({} s of the TTL left)",
                 cached.remaining_ms.div_ceil(1000)
             );
-            self.record_mx_resolved(&host_name, &domain, result, &targets, true, Vec::new());
+            let how = HowResolved {
+                result,
+                from_cache: true,
+                notes: Vec::new(),
+                failure: None,
+            };
+            self.record_mx_resolved(&host_name, &domain, &targets, how);
             targets
         } else {
             let rng = &mut self.rng;
@@ -3414,7 +3444,13 @@ impl<'a> World<'a> {
             },
         };
         let notes = resolution.notes.iter().map(ToString::to_string).collect();
-        self.record_mx_resolved(&host_name, &domain, result, &targets, false, notes);
+        let how = HowResolved {
+            result,
+            from_cache: false,
+            notes,
+            failure: resolution.outcome.failure().map(|failure| failure.status),
+        };
+        self.record_mx_resolved(&host_name, &domain, &targets, how);
         if let Some(failure) = resolution.outcome.failure() {
             let reply = Reply::new(
                 failure.reply_code(),
@@ -3631,7 +3667,7 @@ impl<'a> World<'a> {
                         recipient.forward_path.clone(),
                         Failure::of_recipient(recipient, &remote),
                     ));
-                    ("permanent failure", reply)
+                    (trace::PERMANENT_FAILURE, reply)
                 }
             };
             self.record(Event::RecipientResult(Box::new(trace::RecipientResult {

@@ -198,9 +198,13 @@ pub(super) fn line_classes(step: &Step) -> Vec<&'static str> {
             _ if cut && number == last_line && is_data_summary(line) => "line-event line-summary",
             Some(Refusal::Temporary) => TEMPORARY_REFUSAL,
             Some(Refusal::Permanent) => PERMANENT_REFUSAL,
-            // A connection refused, timed out or broken, in the colour the diagram draws it.
-            None if step.connection_failed => "line-event line-refusal line-temporary",
-            None => side,
+            // A failure the event reports itself (a connection refused, a DNS name not found, a
+            // recipient given up on), in the colour the diagram draws it.
+            None => match step.failure {
+                Some(Refusal::Temporary) => "line-event line-refusal line-temporary",
+                Some(Refusal::Permanent) => "line-event line-refusal line-permanent",
+                None => side,
+            },
         })
         .collect()
 }

@@ -298,8 +298,7 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
             </p>
             { step_lines(step) }
             if let Some(note) = &step.note {
-                <div class={classes!("explanation", "step-note",
-                    step.connection_failed.then_some("explanation-temporary"))}>
+                <div class={classes!("explanation", "step-note", step.failure.map(refusal_class))}>
                     <p class="explanation-why">{ note.text.to_string() }</p>
                     <p class="explanation-rfc">{ note.rfc.to_string() }</p>
                 </div>
@@ -307,10 +306,7 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
             // Pipelined replies come in one step, and the one that matters is often not the
             // first: refusals are explained first, and stand out.
             { for refusals_first(&step.explanations).map(|e| html! {
-                <div class={classes!("explanation", Refusal::of(e).map(|refusal| match refusal {
-                    Refusal::Temporary => "explanation-temporary",
-                    Refusal::Permanent => "explanation-permanent",
-                }))}>
+                <div class={classes!("explanation", Refusal::of(e).map(refusal_class))}>
                     <h3 class="details-heading">
                         { e.heading.clone() }
                     </h3>
@@ -424,6 +420,14 @@ fn step_lines(step: &Step) -> Html {
         items.push(left_out(skipped));
     }
     html! { <ol class="details-step-lines">{ for items }</ol> }
+}
+
+/// The class of an explanation of a refusal, or of a failure, in its colour.
+fn refusal_class(refusal: Refusal) -> &'static str {
+    match refusal {
+        Refusal::Temporary => "explanation-temporary",
+        Refusal::Permanent => "explanation-permanent",
+    }
 }
 
 /// The explanations of a step's replies, those of refusals (4yz, 5yz, -ERR) first, each group

@@ -221,8 +221,10 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
                     let dns_edge = if side < dns_x { dns_x } else { dns_x + DNS_WIDTH };
                     format!("{start},{y} {start},{gap} {side},{gap} {side},{dns_middle} {dns_edge},{dns_middle}")
                 };
+                // A DNS answer that is none (NXDOMAIN, SERVFAIL, no answer) in its colour.
+                let trouble = active.then_some(trouble_class).flatten();
                 html! {
-                    <polyline class={classes!("topology-link", active.then_some("topology-link-active"), active.then_some("topology-active"))}
+                    <polyline class={classes!("topology-link", active.then_some("topology-link-active"), active.then_some("topology-active"), trouble)}
                         points={points} />
                 }
             })
