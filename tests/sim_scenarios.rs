@@ -625,9 +625,28 @@ fn run_on_a_broken_file_exits_2_with_the_error_on_stderr() {
     std::fs::write(&broken, value.to_string()).unwrap();
     let not_json = dir.join("not-json.json");
     std::fs::write(&not_json, "{ this is not json").unwrap();
+    // Saved as "Unicode" by an editor: UTF-16, little-endian, with its byte order mark.
+    let utf16 = dir.join("utf16.json");
+    let utf16_bytes: Vec<u8> = [0xFEFF_u16]
+        .into_iter()
+        .chain(value.to_string().encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(&utf16, utf16_bytes).unwrap();
+    let latin1 = dir.join("latin1.json");
+    std::fs::write(&latin1, b"{\"name\": \"caf\xe9\"}").unwrap();
     for (path, expected) in [
         (&broken, "messages[0].submit_to"),
         (&not_json, "line 1, column"),
+        (
+            &utf16,
+            "utf16.json is UTF-16 text (what some editors call \"Unicode\"), but a JSON file \
+             must be UTF-8 (RFC 8259 8.1): save it again as UTF-8",
+        ),
+        (
+            &latin1,
+            "latin1.json is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)",
+        ),
     ] {
         let output = smtp_lab(&["run", path.to_str().unwrap()]);
         assert_eq!(output.status.code(), Some(2), "{}", path.display());

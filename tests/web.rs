@@ -1144,6 +1144,14 @@ async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
             b"".as_slice(),
             "empty.json is not a valid scenario:",
         ),
+        // Saved as "Unicode" by an editor, without a byte order mark: the same words as
+        // `smtp-lab run`.
+        (
+            "utf16.json",
+            b"{\x00}\x00".as_slice(),
+            "utf16.json is UTF-16 text (what some editors call \"Unicode\"), but a JSON file \
+             must be UTF-8 (RFC 8259 8.1): save it again as UTF-8.",
+        ),
     ] {
         choose_file(&root, name, contents);
         until(name, || {

@@ -3,6 +3,7 @@
 
 use super::output::CheckedStdout;
 use crate::sim::library;
+use crate::sim::scenario::file_text;
 use crate::sim::trace::{describe_fate, visible};
 use crate::sim::trace::{Fate, Trace, TraceEvent};
 use crate::sim::{run, RunResult, Scenario};
@@ -90,13 +91,7 @@ pub fn load(name_or_file: &str) -> Result<Scenario, String> {
                 .read_to_end(&mut text)
         })
         .map_err(|e| format!("cannot read {name_or_file}: {e}"))?;
-    if text.len() > crate::sim::scenario::SCENARIO_MAX_OCTETS {
-        return Err(format!(
-            "{name_or_file} is larger than {} octets",
-            crate::sim::scenario::SCENARIO_MAX_OCTETS
-        ));
-    }
-    let text = String::from_utf8(text).map_err(|_| format!("{name_or_file} is not UTF-8 text"))?;
+    let text = file_text(text).map_err(|problem| format!("{name_or_file} {problem}"))?;
     Scenario::from_json(&text)
         .map_err(|errors| format!("{name_or_file} is not a valid scenario:\n{errors}"))
 }

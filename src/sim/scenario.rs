@@ -441,6 +441,35 @@ impl fmt::Display for ScenarioErrors {
 
 impl std::error::Error for ScenarioErrors {}
 
+/// What is wrong with a scenario file larger than [`SCENARIO_MAX_OCTETS`], in words that
+/// follow its name (the command line and the app say the same).
+pub fn file_too_large() -> String {
+    format!("is larger than {SCENARIO_MAX_OCTETS} octets, the most a scenario may be")
+}
+
+/// The text of a scenario file, or what is wrong with its bytes, in words that follow its
+/// name (the command line and the app say the same). JSON is UTF-8 (RFC 8259 8.1); a file
+/// saved as UTF-16 (what some editors call "Unicode") is named as such, since its bytes
+/// say so: a byte order mark, or a NUL among the first two bytes, which JSON text, starting
+/// with a bracket or white space, cannot have in UTF-8.
+pub fn file_text(bytes: Vec<u8>) -> Result<String, String> {
+    if bytes.len() > SCENARIO_MAX_OCTETS {
+        return Err(file_too_large());
+    }
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+        || bytes.iter().take(2).any(|&b| b == 0);
+    if utf16 {
+        return Err(
+            "is UTF-16 text (what some editors call \"Unicode\"), but a JSON file must \
+                    be UTF-8 (RFC 8259 8.1): save it again as UTF-8"
+                .to_string(),
+        );
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| "is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)".to_string())
+}
+
 impl Scenario {
     /// Parses and validates a scenario from JSON text.
     pub fn from_json(text: &str) -> Result<Scenario, ScenarioErrors> {

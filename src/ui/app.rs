@@ -10,7 +10,7 @@ use super::topology::Topology;
 use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
 use crate::sim::map::RunMap;
-use crate::sim::scenario::SCENARIO_MAX_OCTETS;
+use crate::sim::scenario::{file_text, file_too_large, SCENARIO_MAX_OCTETS};
 use crate::sim::steps::{steps, Refusal, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
@@ -233,11 +233,7 @@ impl Lab {
         contents: Result<Vec<u8>, String>,
         left_out: usize,
     ) -> Rc<Lab> {
-        let text = contents.and_then(|bytes| {
-            String::from_utf8(bytes).map_err(|_| {
-                "is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)".to_string()
-            })
-        });
+        let text = contents.and_then(file_text);
         let scenario = match text {
             Ok(text) => Scenario::from_json(&text)
                 .map_err(|errors| format!("{name} is not a valid scenario:\n{errors}")),
@@ -1065,9 +1061,7 @@ fn read_scenario_file(
     };
     if file.size() > SCENARIO_MAX_OCTETS as f64 {
         *reader.borrow_mut() = None;
-        opened(Err(format!(
-            "is larger than {SCENARIO_MAX_OCTETS} octets, the most a scenario may be"
-        )));
+        opened(Err(file_too_large()));
         return;
     }
     let read = gloo::file::callbacks::read_as_bytes(&file.into(), move |contents| {
