@@ -1177,6 +1177,17 @@ async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
         text_of(&root, ".region-details").contains("unknown field `colour`")
     })
     .await;
+    // Under what is wrong, each problem is an item of a list.
+    assert_eq!(
+        text_of(&root, ".details-error p"),
+        "typo.json is not a valid scenario:"
+    );
+    let problems = root
+        .query_selector_all(".details-error .details-problems li")
+        .unwrap();
+    assert_eq!(problems.length(), 1);
+    let problem = problems.get(0).unwrap().text_content().unwrap_or_default();
+    assert!(problem.starts_with("hosts[0]"), "{problem}");
     let alert = element(&root, ".details-error[role=alert]");
     choose_file(&root, "typo.json", &broken);
     until("the typo is named again", || {

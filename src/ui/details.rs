@@ -93,8 +93,20 @@ pub fn details(props: &DetailsProps) -> Html {
     if let Some(error) = &props.error {
         // A new element for each error (by its key), so that the same error shown again is
         // said again; the notice stays the element it was, or its text would not be said.
+        // What is wrong, then each of a file's problems as an item of a list: many, and long,
+        // they would otherwise run together.
+        let mut lines = error.lines();
+        let summary = lines.next().unwrap_or_default().to_string();
+        let problems: Vec<Html> = lines
+            .map(|problem| html! { <li>{ problem.to_string() }</li> })
+            .collect();
         let alert = html! {
-            <p key={props.errors_shown.to_string()} class="details-error" role="alert">{ error.clone() }</p>
+            <div key={props.errors_shown.to_string()} class="details-error" role="alert">
+                <p>{ summary }</p>
+                if !problems.is_empty() {
+                    <ul class="details-problems">{ for problems }</ul>
+                }
+            </div>
         };
         // In a box that scrolls, and that the keyboard can scroll (WCAG 2.1.1): a file may
         // have many problems. Two parts, the notice and the box, as every view of the details
