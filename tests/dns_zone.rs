@@ -167,7 +167,7 @@ fn a_cname_cannot_share_its_name_with_other_data() {
     let message = z.validate()[0].to_string();
     assert_eq!(
         message,
-        "zone example.org, record 1: www.example.org. has a CNAME and also A data; a name \
+        "zone example.org, records[1]: www.example.org. has a CNAME and also A data; a name \
          with a CNAME has no other data (RFC 1034 3.6.2, RFC 2181 10.1)"
     );
     // Also at the apex, where it most often happens: a CNAME next to MX.
@@ -241,7 +241,7 @@ fn bad_names_say_which_field_and_which_record() {
     ));
     let text = errors[0].to_string();
     assert!(
-        text.starts_with("zone example.org, record 1: MX exchange"),
+        text.starts_with("zone example.org, records[1]: MX exchange"),
         "{text}"
     );
     assert!(text.contains("at most 63 (RFC 1035 2.3.4)"), "{text}");
@@ -499,7 +499,7 @@ fn more_records_of_one_type_at_a_name_than_an_answer_carries_are_refused() {
     );
     assert_eq!(
         errors[0].to_string(),
-        "zone example.org, record 64: example.org. has 65 MX records; at most 64 of one type \
+        "zone example.org, records[64]: example.org. has 65 MX records; at most 64 of one type \
          at one name, the most one answer carries here"
     );
     assert!(

@@ -152,6 +152,43 @@ fn wrong_types_and_missing_fields_are_refused() {
     );
     let mut text_number = world();
     text_number["retry"] = json!({"first_retry_s": "600"});
+    // In JSON's words: an array, an object (not serde's sequence and map).
+    let mut one_recipient = world();
+    one_recipient["messages"][0]["to"] = json!("bob@receiver.test");
+    assert_read_error(
+        &one_recipient,
+        "messages[0].to",
+        "invalid type: string \"bob@receiver.test\", expected an array",
+    );
+    let mut zones = world();
+    zones["dns"] = json!({"zones": [7]});
+    assert_read_error(&zones, "dns.zones[0]", "expected an object");
+    // A trailing comma is found at the bracket after it, which is said.
+    let text = world().to_string();
+    let fetches = text.find("\"fetches\":[").expect("fetches");
+    let end = fetches + text[fetches..].find(']').expect("the end of fetches");
+    let text = format!("{},{}", &text[..end], &text[end..]);
+    let errors = Scenario::from_json(&text).expect_err("refused");
+    assert!(
+        errors.0[0]
+            .problem
+            .ends_with("trailing comma (remove the last comma before this position: JSON has none before a closing ] or })"),
+        "{errors}"
+    );
+    // A retry interval of 0 is refused by its field's name.
+    let mut no_wait = world();
+    no_wait["retry"] = json!({"first_retry_s": 0, "max_interval_s": 0});
+    assert_error(
+        &no_wait,
+        "retry.first_retry_s",
+        "must be at least one second",
+    );
+    assert_error(
+        &no_wait,
+        "retry.max_interval_s",
+        "must be at least one second",
+    );
+    assert!(!errors_of(&no_wait).to_string().contains("shorter than"));
     // Each error names the field by its path, then where it is in the text.
     for (value, at) in [
         (port, "messages[0].port (line "),
@@ -566,7 +603,7 @@ fn other_problems_are_refused_where_they_are() {
 
     let mut retry = world();
     retry["retry"] = json!({"first_retry_s": 0});
-    assert_error(&retry, "retry", "at least one second");
+    assert_error(&retry, "retry.first_retry_s", "at least one second");
 
     let mut limit = world();
     limit["hosts"][1]["max_recipients"] = json!(0);

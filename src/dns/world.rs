@@ -200,10 +200,10 @@ impl fmt::Display for WorldError {
                 error,
             } => write!(
                 f,
-                "fault {index}: domain \"{domain}\" is not valid: {error}"
+                "faults[{index}]: domain \"{domain}\" is not valid: {error}"
             ),
             WorldError::FaultEndsBeforeItStarts { index } => {
-                write!(f, "fault {index}: until_ms is before from_ms")
+                write!(f, "faults[{index}]: until_ms is before from_ms")
             }
             WorldError::TooManyZones { count, max } => {
                 write!(f, "{count} zones; at most {max}")

@@ -315,8 +315,9 @@ pub enum ZoneErrorKind {
 impl fmt::Display for ZoneError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "zone {}", self.zone)?;
+        // Numbered as a scenario's paths number them, from 0 (`records[0]` is the first).
         if let Some(index) = self.record_index {
-            write!(f, ", record {index}")?;
+            write!(f, ", records[{index}]")?;
         }
         write!(f, ": ")?;
         match &self.kind {
@@ -356,7 +357,7 @@ impl fmt::Display for ZoneError {
             }
             ZoneErrorKind::DuplicateRecord { name, first_index } => write!(
                 f,
-                "{name}: the same record as record {first_index} (RFC 2181 5)"
+                "{name}: the same record as records[{first_index}] (RFC 2181 5)"
             ),
             ZoneErrorKind::SoaMisplaced { name } => write!(
                 f,

@@ -672,13 +672,20 @@ impl Scenario {
                 ),
             );
         }
-        if self.retry.first_retry_s == 0 || self.retry.max_interval_s == 0 {
-            error(
-                "retry".into(),
-                "retry intervals must be at least one second".into(),
-            );
+        for (field, seconds) in [
+            ("first_retry_s", self.retry.first_retry_s),
+            ("max_interval_s", self.retry.max_interval_s),
+        ] {
+            if seconds == 0 {
+                error(
+                    format!("retry.{field}"),
+                    "must be at least one second: a retry interval of 0 would retry at once, \
+                     forever"
+                        .into(),
+                );
+            }
         }
-        if self.retry.max_interval_s < self.retry.first_retry_s {
+        if self.retry.max_interval_s != 0 && self.retry.max_interval_s < self.retry.first_retry_s {
             error(
                 "retry.max_interval_s".into(),
                 format!(
@@ -1206,6 +1213,9 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
     let note = if error.is_eof() {
         " (the file ends before the scenario does: it may have been cut short)"
+    } else if message == "trailing comma" {
+        // serde_json points at the bracket after the comma, which may be lines further on.
+        " (remove the last comma before this position: JSON has none before a closing ] or })"
     } else if message.starts_with("invalid type: floating point") {
         " (JSON numbers written with a fraction or an exponent, and whole numbers too large for \
          64 bits, are read as fractions)"
@@ -1256,8 +1266,8 @@ fn serde_expectation(message: &str) -> Option<usize> {
 }
 
 /// serde names the program's own types ("expected struct HostSpec", "struct variant
-/// RecordData::Mx", "struct Scenario with 13 elements"); a scenario's author knows only JSON,
-/// where each of these is an object.
+/// RecordData::Mx", "struct Scenario with 13 elements", "a sequence", "a map"); a scenario's
+/// author knows only JSON, where each of these is an object or an array.
 fn plain_type_names(message: &str) -> String {
     // Only where serde says what it expected: elsewhere "struct " may be the author's text
     // (an unknown field's name, say).
@@ -1287,7 +1297,12 @@ fn plain_type_names(message: &str) -> String {
         out.push_str("an object");
         rest = tail;
     }
-    out.push_str(rest);
+    // And JSON's words for serde's sequence and map (RFC 8259 5, 4).
+    out.push_str(
+        &rest
+            .replace("expected a sequence", "expected an array")
+            .replace("expected a map", "expected an object"),
+    );
     out
 }
 
