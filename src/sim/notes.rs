@@ -3,7 +3,10 @@
 //! the RFC section that defines it. The texts are for students; the UI shows them beside the
 //! trace.
 
-use super::trace::{ConnId, Direction, Event, Protocol, StateName, WILL_RETRY};
+use super::trace::{
+    ConnId, Direction, Event, Protocol, StateName, PERMANENT_FAILURE, TEMPORARY_FAILURE, WILL_RETRY,
+};
+use crate::dns::world::Outcome as DnsOutcome;
 use crate::smtp::client::{ClientStateKind, ServerExtensions};
 use crate::smtp::reply::ReplyReader;
 use serde::{Deserialize, Serialize};
@@ -192,6 +195,27 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              MX records, then for the addresses (A, AAAA) of the hosts they name.",
             "RFC 5321 5.1, RFC 1035",
         ),
+        Event::DnsResponse(response) if response.outcome == DnsOutcome::NxDomain.as_str() => note(
+            "NXDOMAIN: the name asked about does not exist. For the mail domain's MX \
+                 question this is permanent: there is nowhere to deliver, and the mail bounces \
+                 (5.1.2). For an MX host's A or AAAA question it only rules out that host: the \
+                 others are still tried.",
+            "RFC 1035 4.1.1, RFC 2308 2.1, RFC 5321 5.1",
+        ),
+        Event::DnsResponse(response) if response.outcome == DnsOutcome::ServFail.as_str() => note(
+            "SERVFAIL: the DNS server could not answer (a broken zone, an unreachable \
+                 authoritative server). This says nothing about the domain, and may be better \
+                 later: for the MX question the mail stays queued and is tried again; for an MX \
+                 host's A or AAAA question only that host is ruled out this time.",
+            "RFC 1035 4.1.1, RFC 2308 7.1, RFC 5321 5.1",
+        ),
+        Event::DnsResponse(response) if response.outcome == DnsOutcome::TimedOut.as_str() => note(
+            "No answer: the resolver stopped waiting for the DNS server. Like SERVFAIL, this \
+                 is temporary and says nothing about the domain: for the MX question the mail \
+                 stays queued and is tried again; for an MX host's A or AAAA question only that \
+                 host is ruled out this time.",
+            "RFC 2308 7.2, RFC 5321 5.1, 4.5.4.1",
+        ),
         Event::DnsResponse { .. } => note(
             "The DNS answer. For the mail domain's MX question, NXDOMAIN (no such domain) is \
              permanent and the mail bounces, while a failure such as SERVFAIL is temporary and \
@@ -244,10 +268,22 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              has for it, so that the queue and any bounce treat it like one.",
             "RFC 5321 4.2.1, RFC 3463",
         ),
+        Event::RecipientResult(result) if result.result == TEMPORARY_FAILURE => note(
+            "A temporary failure for this recipient: the server's 4yz reply says 'not now', so \
+             the sending host keeps the message queued for them and tries again later. Nothing \
+             goes back to the sender yet.",
+            "RFC 5321 4.2.1, 4.5.4.1",
+        ),
+        Event::RecipientResult(result) if result.result == PERMANENT_FAILURE => note(
+            "A permanent failure for this recipient: the server's 5yz reply says trying again \
+             would get the same answer, so the sending host gives up on them and sends a bounce \
+             (a delivery status notification) to the envelope sender.",
+            "RFC 5321 4.2.1, 6.1, RFC 3464",
+        ),
         Event::RecipientResult { .. } => note(
-            "The outcome for one recipient: accepted, a temporary failure (4yz: retry later) or \
-             a permanent failure (5yz: bounce to the sender).",
-            "RFC 5321 4.2.1",
+            "Accepted for this recipient: the receiving server has taken the message for them \
+             with its 2yz reply, and the sending host is done with them.",
+            "RFC 5321 4.2.1, 6.1",
         ),
         Event::RetryScheduled { .. } => note(
             "A temporary failure: the message stays queued and is tried again later. RFC 5321 \
@@ -804,6 +840,57 @@ mod tests {
             .filter(|step| step.lines.iter().any(|l| l.contains(line)))
             .filter_map(|step| step.note.map(|note| note.text.into_owned()))
             .collect()
+    }
+
+    #[test]
+    fn a_dns_answer_and_a_recipients_result_are_explained_by_what_they_are() {
+        for (name, line, says) in [
+            (
+                "unknown-domain",
+                ": NXDOMAIN",
+                "NXDOMAIN: the name asked about does not exist",
+            ),
+            (
+                "dns-servfail-then-success",
+                ": SERVFAIL",
+                "SERVFAIL: the DNS server",
+            ),
+            ("basic-delivery", ": NOERROR", "The DNS answer."),
+            (
+                "greylisting",
+                "temporary failure: 451",
+                "A temporary failure for this",
+            ),
+            (
+                "unknown-user",
+                "permanent failure: 550",
+                "A permanent failure for this",
+            ),
+            (
+                "basic-delivery",
+                "> accepted: 250",
+                "Accepted for this recipient",
+            ),
+        ] {
+            let notes = notes_at_lines(name, line);
+            assert!(!notes.is_empty(), "{name}: no step with {line}");
+            for note in notes {
+                assert!(note.starts_with(says), "{name}, {line}: {note}");
+            }
+        }
+        // No answer at all, which no built-in scenario shows.
+        let timed_out = Event::DnsResponse(Box::new(crate::sim::trace::DnsResponse {
+            host: "mail.a.test".into(),
+            id: 1,
+            outcome: DnsOutcome::TimedOut.as_str().into(),
+            records: Vec::new(),
+            authority: Vec::new(),
+            wire: None,
+        }));
+        let note = note_for(&timed_out, None).expect("a note");
+        assert!(note
+            .text
+            .starts_with("No answer: the resolver stopped waiting"));
     }
 
     #[test]
