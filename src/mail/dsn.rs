@@ -454,7 +454,14 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             clean_text(&recipient.final_recipient, 300)
         ));
         let status = recipient.status;
+        let gave_up = is_give_up(recipient.action, status);
         let outcome = match recipient.action {
+            // A temporary status on a failure (RFC 3463 2: "persistent transient") would
+            // otherwise read as a contradiction.
+            Action::Failed if gave_up => format!(
+                "Delivery failed for good (status {status}: a temporary problem that lasted \
+                 too long)."
+            ),
             Action::Failed => format!("Delivery failed for good (status {status})."),
             Action::Delayed => format!("Not delivered yet (status {status})."),
             Action::Delivered => format!("Delivered to the mailbox (status {status})."),
@@ -471,7 +478,7 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
         // A failure under a temporary status is a give-up: the last problem kept the message
         // from going until the mail system stopped trying (RFC 3463 X.4.7).
         // (X.4.7 says the same in its own words below.)
-        if is_give_up(recipient.action, status) && (status.subject, status.detail) != (4, 7) {
+        if gave_up && (status.subject, status.detail) != (4, 7) {
             let last = if recipient.diagnostic.is_some() {
                 " The last problem it met:"
             } else {
@@ -550,7 +557,13 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             );
         }
         let (meaning, advice) = explain(recipient.action, status);
-        paragraph(&mut text, 2, &format!("What it means: {meaning}"));
+        // A give-up's meaning is the temporary problem's ("full for now"), as it was met.
+        let what_it_means = if gave_up {
+            "What it meant at each attempt"
+        } else {
+            "What it means"
+        };
+        paragraph(&mut text, 2, &format!("{what_it_means}: {meaning}"));
         if let Some(advice) = advice {
             paragraph(&mut text, 2, &format!("What to do: {advice}"));
         }
@@ -1275,6 +1288,37 @@ mod tests {
         for line in part.split("\r\n") {
             assert!(line.len() <= TEXT_WIDTH, "long line {line:?}");
         }
+    }
+
+    #[test]
+    fn a_give_up_under_a_temporary_status_says_the_problem_lasted() {
+        let mut r = request();
+        r.recipients[0].status = EnhancedStatus::new(4, 2, 2);
+        r.recipients[0].diagnostic = Some(Diagnostic::Smtp(Reply::new(
+            452,
+            Some(EnhancedStatus::new(4, 2, 2)),
+            "Mailbox full",
+        )));
+        let original = Original::new(&r.original_message, r.return_content);
+        let part = text(&text_part(&r, &original)).replace("\r\n  ", " ");
+        assert!(
+            part.contains("(status 4.2.2: a temporary problem that lasted too long)"),
+            "{part}"
+        );
+        assert!(
+            part.contains("What it meant at each attempt: the"),
+            "{part}"
+        );
+        assert!(!part.contains("What it means"), "{part}");
+        // A permanent failure says what it means, now.
+        let r = request();
+        let original = Original::new(&r.original_message, r.return_content);
+        let part = text(&text_part(&r, &original)).replace("\r\n  ", " ");
+        assert!(
+            part.contains("Delivery failed for good (status 5.1.1)."),
+            "{part}"
+        );
+        assert!(part.contains("What it means: the"), "{part}");
     }
 
     #[test]
