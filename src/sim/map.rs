@@ -71,6 +71,10 @@ pub struct RunMap {
     conn_links: BTreeMap<ConnId, usize>,
 }
 
+/// The role of a server no connection ever reached (down, or an address where no host
+/// lives), in place of what it would have done.
+pub const NOT_REACHED: &str = "not reached";
+
 impl RunMap {
     /// The map of everything that happens in `trace`.
     pub fn of(trace: &Trace) -> RunMap {
@@ -116,8 +120,17 @@ impl RunMap {
         let mut index: BTreeMap<(String, Side), usize> = BTreeMap::new();
         let mut link_index: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
         let mut only_read_on: BTreeSet<usize> = BTreeSet::new();
+        // A server's role is what it does once a connection to it opens: one that is down, or
+        // an address where no host lives, does nothing.
+        let mut role_when_open: BTreeMap<ConnId, (usize, &'static str)> = BTreeMap::new();
+        let mut connected_to: BTreeSet<usize> = BTreeSet::new();
         for event in &trace.events {
             match &event.event {
+                Event::ConnectionOpened { conn } => {
+                    if let Some((server, role)) = role_when_open.remove(conn) {
+                        map.add_role(server, role);
+                    }
+                }
                 Event::ConnectionAttempted(attempt) => {
                     let client_side = if !is_client(&attempt.client) {
                         Side::Server
@@ -146,7 +159,8 @@ impl RunMap {
                         Protocol::Smtp if attempt.port == 587 => ("SMTP", "MSA"),
                         Protocol::Smtp => ("SMTP", "MTA"),
                     };
-                    map.add_role(to, server_role);
+                    role_when_open.insert(attempt.conn, (to, server_role));
+                    connected_to.insert(to);
                     if client_side == Side::Server {
                         map.add_role(from, "MTA");
                     } else {
@@ -178,6 +192,12 @@ impl RunMap {
                         map.node(&mut index, host, Side::Server, None);
                     }
                 }
+            }
+        }
+        // Something connected to it, and it never answered.
+        for server in connected_to {
+            if map.nodes[server].roles.is_empty() {
+                map.add_role(server, NOT_REACHED);
             }
         }
         // A client drawn as one party reads beside where it sends; when a server it reads on
@@ -413,6 +433,18 @@ mod tests {
         assert_eq!(msa.roles, ["MSA", "MTA"]);
         assert_eq!(mx.roles, ["MTA", "MDA", "POP3"]);
         assert_eq!(map.resolvers, [1]);
+    }
+
+    #[test]
+    fn a_server_no_connection_reached_is_drawn_as_not_reached() {
+        // Down for good: it never did what an MTA does.
+        let (map, _) = map_of("server-down-for-good");
+        let mx = node(&map, "mx.receiver.test", Side::Server);
+        assert_eq!(mx.roles, [NOT_REACHED]);
+        // Down for a while, then back: what it did once reached.
+        let (map, _) = map_of("primary-mx-down");
+        let mx1 = node(&map, "mx1.receiver.test", Side::Server);
+        assert_eq!(mx1.roles, ["MTA", "MDA"]);
     }
 
     #[test]
