@@ -721,6 +721,27 @@ fn run_with_format_json_prints_the_trace_as_json() {
 }
 
 #[test]
+fn run_with_whole_prints_every_line_of_a_bounces_report() {
+    let report_line = "S: Final-Recipient: rfc822; nobody@receiver.test";
+    let output = smtp_lab(&["run", "unknown-user", "--whole"]);
+    assert_eq!(output.status.code(), Some(0));
+    let whole = String::from_utf8_lossy(&output.stdout);
+    assert!(whole.contains(report_line), "{whole}");
+    assert!(!whole.contains(" more lines, "), "{whole}");
+    // Without it, a long transmission shows its first lines, and says how many more.
+    let output = smtp_lab(&["run", "unknown-user"]);
+    let cut = String::from_utf8_lossy(&output.stdout);
+    assert!(!cut.contains(report_line));
+    assert!(cut.contains(" more lines, "));
+    // The same events, the same outcome.
+    assert!(whole.len() > cut.len());
+    assert_eq!(
+        whole.split("\nOutcome:").nth(1),
+        cut.split("\nOutcome:").nth(1)
+    );
+}
+
+#[test]
 fn scenarios_lists_the_library() {
     let output = smtp_lab(&["scenarios"]);
     assert_eq!(output.status.code(), Some(0));

@@ -46,6 +46,7 @@ const RUN_EXAMPLES: &str = "\
 Examples:
   smtp-lab run basic-delivery
   smtp-lab run greylisting --seed 7 --format json > trace.json
+  smtp-lab run unknown-user --whole
   smtp-lab run my-world.json
 
 The text trace has one line per event: simulated time (days+hh:mm:ss.mmm), the
@@ -69,6 +70,11 @@ pub struct RunArgs {
     pub seed: Option<u64>,
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
+    /// With the text format: every line of each transmission (a whole message, a bounce's
+    /// report), where the trace shows the first 12 lines of a long one and how many more
+    /// there were. The JSON format always has every byte.
+    #[arg(long)]
+    pub whole: bool,
 }
 
 const SERVE_EXAMPLES: &str = "\
@@ -238,7 +244,9 @@ pub fn main() -> ExitCode {
             &args.scenario,
             args.seed,
             match args.format {
-                FormatArg::Text => run::Format::Text,
+                FormatArg::Text => run::Format::Text {
+                    whole_transmissions: args.whole,
+                },
                 FormatArg::Json => run::Format::Json,
             },
         ),

@@ -5,7 +5,7 @@ use super::output::CheckedStdout;
 use crate::sim::library;
 use crate::sim::scenario::file_text;
 use crate::sim::trace::{describe_fate, visible};
-use crate::sim::trace::{Fate, Trace, TraceEvent};
+use crate::sim::trace::{Fate, TextRenderer, Trace, TraceEvent};
 use crate::sim::{run, RunResult, Scenario};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -15,7 +15,9 @@ use std::process::ExitCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    Text,
+    /// One line per event; with `whole_transmissions`, every line of each transmission.
+    Text { whole_transmissions: bool },
+    /// The whole trace, every byte.
     Json,
 }
 
@@ -108,14 +110,21 @@ pub fn run_scenario(name_or_file: &str, seed: Option<u64>, format: Format) -> Ex
     let result = run(&scenario, seed);
     let mut out = CheckedStdout::lock();
     match format {
-        Format::Text => {
+        Format::Text {
+            whole_transmissions,
+        } => {
             // Every line shown as one line: addresses from scripted sessions may hold any
             // character, and the teaching text a line separator.
             let _ = writeln!(out, "# {}: {}", scenario.name, scenario.title);
             for line in wrap(&scenario.teaching, 92) {
                 let _ = writeln!(out, "# {}", visible(line));
             }
-            let _ = out.write_all(result.trace.to_text().as_bytes());
+            let renderer = if whole_transmissions {
+                TextRenderer::whole_transmissions()
+            } else {
+                TextRenderer::default()
+            };
+            let _ = out.write_all(result.trace.to_text_with(renderer).as_bytes());
             let _ = writeln!(out, "\nOutcome:");
             for (message, recipient, fate) in &result.outcomes {
                 let fate = describe_fate(fate);

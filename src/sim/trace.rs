@@ -674,7 +674,11 @@ impl Trace {
     /// One line per event (a transmission gives one line per protocol line): simulated time,
     /// then the actor, then what happened. Stable across runs, for golden files and diffs.
     pub fn to_text(&self) -> String {
-        let mut renderer = TextRenderer::default();
+        self.to_text_with(TextRenderer::default())
+    }
+
+    /// [`Trace::to_text`], written by `renderer` (one that writes whole transmissions, say).
+    pub fn to_text_with(&self, mut renderer: TextRenderer) -> String {
         let mut out = String::new();
         for event in &self.events {
             renderer.write(event, &mut out);
@@ -690,9 +694,21 @@ pub struct TextRenderer {
     conns: std::collections::BTreeMap<ConnId, (Name, Name)>,
     /// A line being written, kept for the next one.
     scratch: String,
+    /// Every line of each transmission, rather than the first [`DATA_LINES_SHOWN`] and a
+    /// line that says how many more there were.
+    whole_transmissions: bool,
 }
 
 impl TextRenderer {
+    /// A renderer that writes every line of each transmission: a message's, or a delivery
+    /// status notice's, whose report (RFC 3464) comes after its first lines.
+    pub fn whole_transmissions() -> TextRenderer {
+        TextRenderer {
+            whole_transmissions: true,
+            ..TextRenderer::default()
+        }
+    }
+
     /// The lines for one event, each ending in a newline (none for some events).
     pub fn write(&mut self, event: &TraceEvent, out: &mut String) {
         let TraceEvent { time_ms, event } = event;
@@ -784,7 +800,12 @@ impl TextRenderer {
                 };
                 let raw = bytes.as_bytes();
                 let lines = crate::smtp::dot::crlf_lines(raw);
-                let shown = lines_shown(lines.len(), DATA_LINES_SHOWN);
+                let most = if self.whole_transmissions {
+                    usize::MAX
+                } else {
+                    DATA_LINES_SHOWN
+                };
+                let shown = lines_shown(lines.len(), most);
                 for piece in &lines[..shown] {
                     // Bytes after the last CRLF end no line (RFC 5321 2.3.8): a command there
                     // has not ended (BDAT chunk data needs no CRLF). Said in the part of the
