@@ -398,57 +398,43 @@ mod tests {
                 .map(|step| (step.lines.join(" "), Refusal::of_step(step)))
                 .collect::<Vec<_>>()
         };
-        let find = |kinds: &[(String, Option<Refusal>)], text: &str| {
-            kinds
-                .iter()
+        use Refusal::{Permanent, Temporary};
+        // The first step of scenario `name` whose lines hold the text, and what it comes to.
+        for (name, text, expected) in [
+            ("unknown-user", "550 5.1.1", Some(Permanent)),
+            ("unknown-user", "C: RCPT TO", None),
+            ("unknown-user", "S: 220 ", None),
+            ("greylisting", "451 4.7.1", Some(Temporary)),
+            // The sending host's result for the recipient, a reply's or its own finding.
+            ("greylisting", "temporary failure: 451", Some(Temporary)),
+            ("greylisting", "accepted: 250", None),
+            (
+                "message-too-big",
+                "permanent failure: 552 5.3.4",
+                Some(Permanent),
+            ),
+            ("primary-mx-down", "connection refused", Some(Temporary)),
+            ("primary-mx-down", "MX for receiver.test: MX records", None),
+            // DNS answers that are not answers, and resolutions that found no host.
+            ("unknown-domain", ": NXDOMAIN", Some(Permanent)),
+            ("unknown-domain", "not found (5.1.2)", Some(Permanent)),
+            ("null-mx", "null MX (5.1.10)", Some(Permanent)),
+            ("dns-servfail-then-success", ": SERVFAIL", Some(Temporary)),
+            (
+                "dns-servfail-then-success",
+                "will retry (4.4.3)",
+                Some(Temporary),
+            ),
+            ("dns-servfail-then-success", ": NOERROR", None),
+            ("server-down-for-good", " gave up on ", Some(Permanent)),
+        ] {
+            let found = kinds(name)
+                .into_iter()
                 .find(|(lines, _)| lines.contains(text))
-                .unwrap_or_else(|| panic!("a step with {text}"))
-                .1
-        };
-        let unknown_user = kinds("unknown-user");
-        assert_eq!(find(&unknown_user, "550 5.1.1"), Some(Refusal::Permanent));
-        assert_eq!(find(&unknown_user, "C: RCPT TO"), None);
-        assert_eq!(find(&unknown_user, "S: 220 "), None);
-        let greylisting = kinds("greylisting");
-        assert_eq!(find(&greylisting, "451 4.7.1"), Some(Refusal::Temporary));
-        // The sending host's result for the recipient, a reply's or its own finding.
-        assert_eq!(
-            find(&greylisting, "temporary failure: 451"),
-            Some(Refusal::Temporary)
-        );
-        assert_eq!(find(&greylisting, "accepted: 250"), None);
-        let too_big = kinds("message-too-big");
-        assert_eq!(
-            find(&too_big, "permanent failure: 552 5.3.4"),
-            Some(Refusal::Permanent)
-        );
-        let down = kinds("primary-mx-down");
-        assert_eq!(find(&down, "connection refused"), Some(Refusal::Temporary));
-        assert_eq!(find(&down, "MX for receiver.test: MX records"), None);
-        // DNS answers that are not answers, and resolutions that found no host.
-        let unknown_domain = kinds("unknown-domain");
-        assert_eq!(
-            find(&unknown_domain, ": NXDOMAIN"),
-            Some(Refusal::Permanent)
-        );
-        assert_eq!(
-            find(&unknown_domain, "not found (5.1.2)"),
-            Some(Refusal::Permanent)
-        );
-        let null_mx = kinds("null-mx");
-        assert_eq!(find(&null_mx, "null MX (5.1.10)"), Some(Refusal::Permanent));
-        let servfail = kinds("dns-servfail-then-success");
-        assert_eq!(find(&servfail, ": SERVFAIL"), Some(Refusal::Temporary));
-        assert_eq!(
-            find(&servfail, "will retry (4.4.3)"),
-            Some(Refusal::Temporary)
-        );
-        assert_eq!(find(&servfail, ": NOERROR"), None);
-        let down_for_good = kinds("server-down-for-good");
-        assert_eq!(
-            find(&down_for_good, " gave up on "),
-            Some(Refusal::Permanent)
-        );
+                .unwrap_or_else(|| panic!("{name}: a step with {text}"))
+                .1;
+            assert_eq!(found, expected, "{name}: {text}");
+        }
     }
 
     #[test]
