@@ -92,10 +92,11 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::MessageComposed(composed) if composed.raw => note(
             "This message was given as bytes: the user agent sends it as written (its line \
-             endings made CRLF), adding no header field of its own; a submission server adds \
-             Date and Message-ID when they are missing, and takes out any Bcc field. The \
-             envelope (MAIL FROM, RCPT TO) is separate from the header.",
-            "RFC 5322 3.6, RFC 6409 8, RFC 5321 2.3.1",
+             endings made CRLF), adding no header field of its own. The submission server here \
+             adds Date and Message-ID when they are missing, as RFC 6409 allows, and, as \
+             Postfix does, takes out any Bcc field (RFC 5322 leaves Bcc to the sender's \
+             choice). The envelope (MAIL FROM, RCPT TO) is separate from the header.",
+            "RFC 5322 3.6, 3.6.3, RFC 6409 8.2, 8.3, RFC 5321 2.3.1",
         ),
         Event::MessageComposed { .. } => note(
             "The user agent writes the message: header fields (From, To, Subject, Date, \
@@ -216,6 +217,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                  host is ruled out this time.",
             "RFC 2308 7.2, RFC 5321 5.1, 4.5.4.1",
         ),
+        Event::DnsResponse(response)
+            if response.outcome == DnsOutcome::NoError.as_str() && response.records.is_empty() =>
+        {
+            note(
+                "NOERROR with no records (NODATA): the name exists, but has no record of the \
+                 type asked. A host asked for its IPv6 address (AAAA) that has only an IPv4 \
+                 one (A) is reached by that; a domain with no MX record uses its own address \
+                 as its implicit MX.",
+                "RFC 2308 2.2, RFC 5321 5.1",
+            )
+        }
         Event::DnsResponse { .. } => note(
             "The DNS answer. For the mail domain's MX question, NXDOMAIN (no such domain) is \
              permanent and the mail bounces, while a failure such as SERVFAIL is temporary and \
@@ -678,10 +690,12 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
     match verb(bytes).as_str() {
         "EHLO" => note(
             "EHLO names the client and asks which extensions the server offers (one per line \
-             of the reply). A server that does not know EHLO answers 500 or 502 (some old ones \
-             501 or 504), and the client falls back to HELO; one that refuses it (550) is \
-             not tried with HELO.",
-            "RFC 5321 4.1.1.1, 4.1.4",
+             of the reply). RFC 5321 lists 500, 501, 502 and 550 as a server's replies when \
+             it will not take EHLO; after a failed EHLO a client may try HELO (RFC 1869 4.5). \
+             This client, as most do, falls back to HELO after a 500, 501, 502 or 504 (a \
+             command the server does not know or take), but not after a 550, which refuses \
+             the client itself.",
+            "RFC 5321 4.1.1.1, 4.1.4, RFC 1869 4.5",
         ),
         "HELO" => note(
             "HELO starts a plain SMTP session without extensions.",
@@ -855,7 +869,16 @@ mod tests {
                 ": SERVFAIL",
                 "SERVFAIL: the DNS server",
             ),
-            ("basic-delivery", ": NOERROR", "The DNS answer."),
+            (
+                "basic-delivery",
+                "IN MX 10 mx.receiver.test.",
+                "The DNS answer.",
+            ),
+            (
+                "basic-delivery",
+                "DNS answer id 469: NOERROR",
+                "NOERROR with no records (NODATA)",
+            ),
             (
                 "greylisting",
                 "temporary failure: 451",
@@ -1078,7 +1101,7 @@ mod tests {
             sent("EHLO x\r\nMAIL FROM:<a@b>\r\n", Protocol::Smtp)
                 .unwrap()
                 .rfc,
-            "RFC 5321 4.1.1.1, 4.1.4"
+            "RFC 5321 4.1.1.1, 4.1.4, RFC 1869 4.5"
         );
         assert_eq!(
             sent("BDAT 3 LAST\r\na\nb", Protocol::Smtp).unwrap().rfc,
