@@ -641,20 +641,24 @@ fn meaning_and_advice(
             "the receiving server has no mailbox with this name.",
             Some("check the part before the @ for typing mistakes, or ask the person for their current address."),
         ),
-        (1, 2) | (1, 10) | (4, 4) => (
-            "the domain (the part after the @) could not be found, or it says it accepts no mail.",
+        (1, 2) | (4, 4) => (
+            "the domain (the part after the @) could not be found, or names no server that takes its mail.",
             Some("check the part after the @ for typing mistakes."),
+        ),
+        (1, 10) => (
+            "the domain (the part after the @) says it accepts no mail at all (a null MX).",
+            Some("check the part after the @ for typing mistakes, or ask the person for an address that takes mail."),
         ),
         (1, 3) => (
             "the address is not written the way e-mail addresses must be.",
             Some("check the address: one @, no spaces, no brackets."),
         ),
         (2, 2) if permanent => (
-            "the recipient's mailbox is full.",
-            Some("try again in a few days, or reach the person another way."),
+            "the recipient's mailbox has no room for this message: it is full, or the message is larger than the room left.",
+            Some("try again in a few days, or send less (a smaller attachment), or reach the person another way."),
         ),
         (2, 2) => (
-            "the recipient's mailbox is full for now.",
+            "the recipient's mailbox has no room for this message for now: it is full, or the message is larger than the room left.",
             Some("nothing: the mail system tries again."),
         ),
         (3, 4) | (2, 3) => (
@@ -1253,6 +1257,13 @@ mod tests {
         }
         let (meaning, _) = explain(Action::Delayed, EnhancedStatus::new(4, 7, 1));
         assert!(meaning.contains("try again later"));
+        // A domain that does not exist, and one that takes no mail, are told apart.
+        let (not_found, _) = explain(Action::Failed, EnhancedStatus::new(5, 1, 2));
+        let (null_mx, _) = explain(Action::Failed, EnhancedStatus::new(5, 1, 10));
+        assert!(!not_found.contains("null MX") && null_mx.contains("null MX"));
+        // A mailbox over quota may have room, but not for this message.
+        let (quota, _) = explain(Action::Failed, EnhancedStatus::new(5, 2, 2));
+        assert!(quota.contains("larger than the room left"), "{quota}");
         let (_, advice) = explain(Action::Delivered, EnhancedStatus::new(2, 0, 0));
         assert_eq!(advice, None);
         let (meaning, advice) = explain(Action::Failed, EnhancedStatus::new(5, 9, 9));
