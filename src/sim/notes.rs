@@ -9,6 +9,7 @@ use super::trace::{
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::smtp::client::{ClientStateKind, ServerExtensions};
 use crate::smtp::reply::ReplyReader;
+use crate::smtp::server::ServerStateKind;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -126,6 +127,28 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              first: it sent its greeting as soon as it took the connection, half a round trip \
              ago, and the client reads that greeting before sending anything.",
             "RFC 5321 3.1, RFC 1939 4",
+        ),
+        // A session cut in the middle of a message: what each side is left with.
+        Event::ServerState {
+            from:
+                StateName::SmtpServer(ServerStateKind::ReceivingData | ServerStateKind::ReceivingBdat),
+            to: StateName::SmtpServer(ServerStateKind::Closed),
+            ..
+        } => note(
+            "The connection broke before the end of the message (its final dot, or its last \
+             chunk) reached the server. It keeps nothing of what it received, and gave no 250: \
+             the message is still the sender's to deliver.",
+            "RFC 5321 4.1.1.4, 6.1",
+        ),
+        Event::ClientState {
+            from: StateName::SmtpClient(ClientStateKind::ExpectDataReply),
+            to: StateName::SmtpClient(ClientStateKind::Finished),
+            ..
+        } => note(
+            "The client's session is over without a 250 for the message: it cannot know \
+             whether the server kept it, so it keeps the message and tries again later. Had \
+             the server kept it after all, it would arrive twice.",
+            "RFC 5321 6.1, 4.5.3.2.6, RFC 1047",
         ),
         Event::ClientState { to, .. } | Event::ServerState { to, .. } => {
             let (state, rfc) = state_note(*to);
@@ -914,6 +937,25 @@ mod tests {
         assert!(note
             .text
             .starts_with("No answer: the resolver stopped waiting"));
+    }
+
+    #[test]
+    fn a_session_cut_in_the_data_is_explained_by_what_each_side_is_left_with() {
+        let server = notes_at_lines("connection-lost-in-data", "server ReceivingData -> Closed");
+        assert_eq!(server.len(), 1);
+        assert!(server[0].contains("keeps nothing"), "{}", server[0]);
+        let client = notes_at_lines(
+            "connection-lost-in-data",
+            "client ExpectDataReply -> Finished",
+        );
+        assert_eq!(client.len(), 1);
+        assert!(client[0].contains("arrive twice"), "{}", client[0]);
+        // A session that ends as it should is over, no more.
+        let quit = notes_at_lines("basic-delivery", "server ExpectMail -> Closed");
+        assert!(!quit.is_empty());
+        assert!(quit
+            .iter()
+            .all(|note| note.starts_with("The server's session is over")));
     }
 
     #[test]
