@@ -696,6 +696,54 @@ pub fn for_null_reverse_path(note: Option<StepNote>, bytes: &[u8]) -> Option<Ste
     Some(note)
 }
 
+/// `note`, for bytes that start with `MAIL FROM:<...>` and parameters (RFC 5321 4.1.1.11),
+/// followed by what each parameter says: the reason the server's reply may turn on them.
+pub fn with_mail_parameters(note: Option<StepNote>, bytes: &[u8]) -> Option<StepNote> {
+    let mut note = note?;
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let is_mail = first_line
+        .get(..10)
+        .is_some_and(|start| start.eq_ignore_ascii_case(b"MAIL FROM:"));
+    let Some(path_end) = first_line.iter().position(|&b| b == b'>') else {
+        return Some(note);
+    };
+    if !is_mail {
+        return Some(note);
+    }
+    let parameters = String::from_utf8_lossy(&first_line[path_end + 1..]);
+    let said: Vec<String> = parameters
+        .split_ascii_whitespace()
+        .filter_map(|parameter| {
+            let (keyword, value) = parameter.split_once('=').unwrap_or((parameter, ""));
+            Some(match keyword.to_ascii_uppercase().as_str() {
+                "SIZE" => format!(
+                    "SIZE={value} declares the message's size in octets, so that a server \
+                     with a smaller limit refuses it now, before it is sent (RFC 1870 3, 6)."
+                ),
+                "BODY" if value.eq_ignore_ascii_case("8BITMIME") => "BODY=8BITMIME says the \
+                     message holds 8-bit data, which only a server that offers 8BITMIME takes \
+                     (RFC 6152 2)."
+                    .to_string(),
+                "BODY" => format!(
+                    "BODY={value} says what kind of data the message is (RFC 6152 2, RFC 3030 3)."
+                ),
+                "SMTPUTF8" => "SMTPUTF8 says that the message's addresses or header fields \
+                     are UTF-8, which only a server that offers SMTPUTF8 takes (RFC 6531 3.4)."
+                    .to_string(),
+                "AUTH" => format!(
+                    "AUTH={value} names who submitted the message, as far as this client knows \
+                     (RFC 4954 5)."
+                ),
+                _ => return None,
+            })
+        })
+        .collect();
+    if !said.is_empty() {
+        note.text = Cow::Owned(format!("{} {}", note.text, said.join(" ")));
+    }
+    Some(note)
+}
+
 /// Whether `bytes` hold a line feed without a carriage return before it.
 fn has_bare_line_feed(bytes: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', bytes).any(|at| at == 0 || bytes[at - 1] != b'\r')
@@ -937,6 +985,30 @@ mod tests {
         assert!(note
             .text
             .starts_with("No answer: the resolver stopped waiting"));
+    }
+
+    #[test]
+    fn the_parameters_of_mail_from_are_explained() {
+        let too_big = notes_at_lines("message-too-big", "C: MAIL FROM:<alice@sender.test> SIZE=");
+        assert!(!too_big.is_empty());
+        assert!(too_big
+            .iter()
+            .all(|note| note.contains("declares the message's size")));
+        let eight = notes_at_lines("8bit-without-8bitmime", "BODY=8BITMIME");
+        assert!(eight
+            .iter()
+            .any(|note| note.contains("BODY=8BITMIME says the message holds 8-bit")));
+        let utf8 = notes_at_lines("smtputf8", " SMTPUTF8");
+        assert!(utf8
+            .iter()
+            .any(|note| note.contains("SMTPUTF8 says that the message's addresses")));
+        // Without parameters, nothing is added.
+        let plain = with_mail_parameters(
+            note("MAIL starts a transaction.", "RFC 5321 4.1.1.2"),
+            b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d> SIZE=1\r\n",
+        )
+        .unwrap();
+        assert_eq!(plain.text, "MAIL starts a transaction.");
     }
 
     #[test]

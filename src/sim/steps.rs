@@ -3,12 +3,16 @@
 //! the explanations of the replies it carries. A reply's explanation, which has no text of its
 //! own, joins the step of the bytes that carry the reply.
 
-use super::notes::{for_null_reverse_path, note_for, PipeliningOffers, StepNote};
+use super::notes::{
+    for_null_reverse_path, note_for, with_mail_parameters, PipeliningOffers, StepNote,
+};
 use super::trace::{
     is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace,
     PERMANENT_FAILURE, TEMPORARY_FAILURE,
 };
 use crate::dns::world::Outcome as DnsOutcome;
+use crate::smtp::explain::ehlo_keywords;
+use crate::smtp::server::EHLO_WHY;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -189,6 +193,11 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                     }
                 }
                 pending = others;
+                for explanation in &mut mine {
+                    if explanation.why.starts_with(EHLO_WHY) {
+                        explanation.why = with_ehlo_keywords(&explanation.why, &text);
+                    }
+                }
                 mine
             }
             _ => Vec::new(),
@@ -206,7 +215,10 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                 let note = pipelining
                     .mail_sent_alone_note(*conn, bytes.as_bytes())
                     .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
-                let note = for_null_reverse_path(note, bytes.as_bytes());
+                let note = with_mail_parameters(
+                    for_null_reverse_path(note, bytes.as_bytes()),
+                    bytes.as_bytes(),
+                );
                 pipelining.observe(*conn, *direction, bytes.as_bytes());
                 note
             }
@@ -224,6 +236,19 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
         });
     }
     steps
+}
+
+/// The explanation of an EHLO reply, `why`, followed by what each extension keyword in the
+/// reply's lines (`text`, a step's trace lines) means: said from the bytes shown, where the
+/// student reads them, rather than written by the server for every session.
+fn with_ehlo_keywords(why: &str, text: &str) -> Name {
+    let keywords: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.split_once(" S: ").map(|(_, reply)| reply))
+        .filter_map(|reply| reply.strip_prefix("250-").or(reply.strip_prefix("250 ")))
+        .skip(1)
+        .collect();
+    format!("{why} {}", ehlo_keywords(&keywords)).into()
 }
 
 /// A failure an event reports itself, which the diagram, the conversation and the details
@@ -435,6 +460,49 @@ mod tests {
                 .1;
             assert_eq!(found, expected, "{name}: {text}");
         }
+    }
+
+    #[test]
+    fn an_ehlo_reply_is_explained_keyword_by_keyword_from_its_own_lines() {
+        let ehlo_whys = |name: &str| {
+            let scenario = library::find(name).expect("a built-in scenario");
+            steps(&run(&scenario, scenario.seed).trace)
+                .into_iter()
+                .flat_map(|step| step.explanations)
+                .filter(|explanation| explanation.why.starts_with(EHLO_WHY))
+                .map(|explanation| explanation.why.to_string())
+                .collect::<Vec<_>>()
+        };
+        let basic = ehlo_whys("basic-delivery");
+        assert!(!basic.is_empty());
+        // The submission server, which offers AUTH, and the receiving one, which does not.
+        assert!(basic
+            .iter()
+            .any(|why| why.contains("AUTH PLAIN LOGIN: the client may log in")));
+        for why in &basic {
+            for said in [
+                "PIPELINING: the client may send several commands",
+                "SIZE 10485760: the largest message it takes",
+                "8BITMIME: the message may hold octets above 127",
+                "ENHANCEDSTATUSCODES: each reply carries a status",
+            ] {
+                assert!(why.contains(said), "{said}: {why}");
+            }
+            assert!(!why.contains("No PIPELINING"), "{why}");
+        }
+        // What a server does not offer is said too: the lesson of these scenarios.
+        let too_big = ehlo_whys("message-too-big");
+        assert!(too_big
+            .iter()
+            .any(|why| why.contains("SIZE 20000: the largest message")));
+        let seven_bit = ehlo_whys("8bit-without-8bitmime");
+        assert!(seven_bit
+            .iter()
+            .any(|why| why.contains("No 8BITMIME: the message must be 7-bit")));
+        let pipelining = ehlo_whys("pipelining");
+        assert!(pipelining
+            .iter()
+            .any(|why| why.contains("No PIPELINING: the client waits")));
     }
 
     #[test]

@@ -212,9 +212,108 @@ pub fn meaning(code: u16, enhanced: Option<EnhancedStatus>) -> String {
     }
 }
 
+/// What each extension keyword of an EHLO reply lets the client do, in the reply's order,
+/// then what the usual ones it does not list mean for the client. `keywords` are the reply's
+/// lines after the first (which names the server), without their code.
+pub fn ehlo_keywords(keywords: &[&str]) -> String {
+    let offers = |name: &str| {
+        keywords.iter().any(|line| {
+            line.split(' ')
+                .next()
+                .is_some_and(|keyword| keyword.eq_ignore_ascii_case(name))
+        })
+    };
+    let mut said: Vec<String> = keywords
+        .iter()
+        .map(|line| {
+            let (keyword, parameters) = line.split_once(' ').unwrap_or((line, ""));
+            match keyword.to_ascii_uppercase().as_str() {
+                "PIPELINING" => "PIPELINING: the client may send several commands (MAIL, RCPT, \
+                     DATA) without waiting for each reply (RFC 2920)."
+                    .to_string(),
+                "SIZE" if parameters.trim() == "0" || parameters.trim().is_empty() => {
+                    format!("{line}: there is no fixed limit on a message's size (RFC 1870 4).")
+                }
+                "SIZE" => format!(
+                    "{line}: the largest message it takes, in octets; a client that declares a \
+                     larger one (MAIL FROM:<...> SIZE=) is refused at once, before sending it \
+                     (RFC 1870)."
+                ),
+                "8BITMIME" => "8BITMIME: the message may hold octets above 127 (MAIL \
+                     FROM:<...> BODY=8BITMIME, RFC 6152)."
+                    .to_string(),
+                "SMTPUTF8" => "SMTPUTF8: addresses and header fields may be UTF-8 (MAIL \
+                     FROM:<...> SMTPUTF8, RFC 6531)."
+                    .to_string(),
+                "ENHANCEDSTATUSCODES" => "ENHANCEDSTATUSCODES: each reply carries a status \
+                     class.subject.detail, such as 5.1.1 (RFC 2034, RFC 3463)."
+                    .to_string(),
+                "CHUNKING" => "CHUNKING: the message may go in BDAT chunks of a stated size \
+                     instead of with DATA (RFC 3030)."
+                    .to_string(),
+                "BINARYMIME" => "BINARYMIME: the message may be binary, sent with BDAT (RFC \
+                     3030 3)."
+                    .to_string(),
+                "DSN" => "DSN: the client may ask for delivery status notifications (RFC 3461)."
+                    .to_string(),
+                "STARTTLS" => "STARTTLS: the client may turn the session into an encrypted one \
+                     (RFC 3207)."
+                    .to_string(),
+                "AUTH" => {
+                    format!("{line}: the client may log in, with these mechanisms (RFC 4954).")
+                }
+                _ => format!("{line}: an extension this explanation does not cover."),
+            }
+        })
+        .collect();
+    for (name, missing) in [
+        (
+            "PIPELINING",
+            "No PIPELINING: the client waits for each reply before its next command (RFC 2920).",
+        ),
+        (
+            "8BITMIME",
+            "No 8BITMIME: the message must be 7-bit ASCII; 8-bit data must be encoded first, or \
+             is not sent (RFC 6152 3).",
+        ),
+        (
+            "SMTPUTF8",
+            "No SMTPUTF8: addresses and header fields must be ASCII (RFC 6531 3.2).",
+        ),
+        (
+            "CHUNKING",
+            "No CHUNKING: the message goes with DATA (RFC 3030).",
+        ),
+    ] {
+        if !offers(name) {
+            said.push(missing.to_string());
+        }
+    }
+    said.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ehlo_keywords_are_said_in_the_replys_order_then_what_is_missing() {
+        let said = ehlo_keywords(&["SIZE 0", "X-SHINY", "8BITMIME"]);
+        let size = said
+            .find("SIZE 0: there is no fixed limit")
+            .expect("SIZE 0");
+        let shiny = said.find("X-SHINY: an extension").expect("unknown keyword");
+        let eight = said
+            .find("8BITMIME: the message may hold")
+            .expect("8BITMIME");
+        assert!(size < shiny && shiny < eight, "{said}");
+        assert!(
+            said.contains("No PIPELINING") && said.contains("No CHUNKING"),
+            "{said}"
+        );
+        assert!(!said.contains("No 8BITMIME"), "{said}");
+        assert!(ehlo_keywords(&["pipelining"]).starts_with("PIPELINING: "));
+    }
 
     #[test]
     fn meanings_known_answers() {

@@ -1701,22 +1701,14 @@ impl<P: Policy> ServerSession<P> {
             if self.config.auth_enabled {
                 lines.push("AUTH PLAIN LOGIN".into());
             }
-            let size_note = if self.config.message_size_max_octets == 0 {
-                " SIZE 0 means that there is no fixed limit on the size of a message \
-                 (RFC 1870 4)."
+            // What each keyword means is said from the reply's own lines, where it is shown
+            // (`explain::ehlo_keywords`), not written for every session.
+            let why: Cow<'static, str> = if reset {
+                Cow::Owned(format!("{EHLO_WHY}{reset_note}"))
             } else {
-                ""
+                Cow::Borrowed(EHLO_WHY)
             };
-            self.send(
-                Reply::multiline(250, None, lines),
-                format!(
-                    "EHLO starts an ESMTP session: the first line names the server, each \
-                     further line is an extension the client may use (RFC 5321 4.1.1.1). \
-                     Only extensions this server really implements are listed.{size_note}\
-                     {reset_note}"
-                ),
-                "RFC 5321 4.1.1.1",
-            );
+            self.send(Reply::multiline(250, None, lines), why, "RFC 5321 4.1.1.1");
         } else {
             self.send(
                 Reply::new(250, None, greets),
@@ -3078,6 +3070,12 @@ fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) ->
     text.push_str(suffix);
     text
 }
+
+/// Why a server answers EHLO with its extensions: the start of the explanation of every
+/// EHLO reply, which `explain::ehlo_keywords` follows with what each keyword means.
+pub const EHLO_WHY: &str = "EHLO starts an ESMTP session: the first line names the server, \
+     each further line is an extension the client may use (RFC 5321 4.1.1.1). Only extensions \
+     this server really implements are listed.";
 
 /// `HOST greets NAME`, the first line of the reply to EHLO or HELO. A long argument (a general
 /// address literal may fill the command line) is cut with "...", so that the reply line stays
