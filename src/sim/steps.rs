@@ -131,6 +131,8 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut text = String::new();
     let mut protocols: BTreeMap<ConnId, Protocol> = BTreeMap::new();
     let mut pipelining = PipeliningOffers::default();
+    // Each host's DNS questions by their id, for the answers to them.
+    let mut dns_questions: BTreeMap<(Name, u16), String> = BTreeMap::new();
     for (index, event) in trace.events.iter().enumerate() {
         if let Event::ConnectionAttempted(attempt) = &event.event {
             protocols.insert(attempt.conn, attempt.protocol);
@@ -169,10 +171,21 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             continue;
         }
         let conn = event_conn(&event.event);
+        let dns_question = match &event.event {
+            Event::DnsQuery(query) => {
+                dns_questions.insert((Name::clone(&query.host), query.id), query.question.clone());
+                None
+            }
+            Event::DnsResponse(response) => dns_questions
+                .get(&(Name::clone(&response.host), response.id))
+                .map(String::as_str),
+            _ => None,
+        };
         let explanations = match (&event.event, conn) {
             (
                 Event::Transmitted {
                     direction: Direction::ServerToClient,
+                    bytes,
                     ..
                 },
                 Some(conn),
@@ -193,9 +206,12 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                     }
                 }
                 pending = others;
-                for explanation in &mut mine {
-                    if explanation.why.starts_with(EHLO_WHY) {
-                        explanation.why = with_ehlo_keywords(&explanation.why, &text);
+                // The explanations pair with the replies in the bytes, in order.
+                if mine.iter().any(|e| e.why.starts_with(EHLO_WHY)) {
+                    for (explanation, reply) in mine.iter_mut().zip(replies_in(bytes.as_bytes())) {
+                        if explanation.why.starts_with(EHLO_WHY) {
+                            explanation.why = with_ehlo_keywords(&explanation.why, &reply);
+                        }
                     }
                 }
                 mine
@@ -232,21 +248,37 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             direction,
             explanations,
             note,
-            failure: failure_of(&event.event),
+            failure: failure_of(&event.event, dns_question),
         });
     }
     steps
 }
 
-/// The explanation of an EHLO reply, `why`, followed by what each extension keyword in the
-/// reply's lines (`text`, a step's trace lines) means: said from the bytes shown, where the
-/// student reads them, rather than written by the server for every session.
-fn with_ehlo_keywords(why: &str, text: &str) -> Name {
-    let keywords: Vec<&str> = text
-        .lines()
-        .filter_map(|line| line.split_once(" S: ").map(|(_, reply)| reply))
-        .filter_map(|reply| reply.strip_prefix("250-").or(reply.strip_prefix("250 ")))
+/// The SMTP replies in `bytes`, each as its lines without CRLF: a reply ends with a line
+/// whose code is followed by a space or nothing (RFC 5321 4.2.1). Lines after the last
+/// complete reply are left out.
+fn replies_in(bytes: &[u8]) -> Vec<Vec<String>> {
+    let mut replies = Vec::new();
+    let mut reply = Vec::new();
+    for line in crate::smtp::dot::crlf_lines(bytes) {
+        let text = String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(line));
+        let last = is_last_reply_line(&text);
+        reply.push(text.into_owned());
+        if last {
+            replies.push(std::mem::take(&mut reply));
+        }
+    }
+    replies
+}
+
+/// The explanation of an EHLO reply, `why`, followed by what each extension keyword in
+/// `reply` (its lines, code and all) means: said from the bytes shown, where the student
+/// reads them, rather than written by the server for every session.
+fn with_ehlo_keywords(why: &str, reply: &[String]) -> Name {
+    let keywords: Vec<&str> = reply
+        .iter()
         .skip(1)
+        .map(|line| line.get(4..).unwrap_or_default())
         .collect();
     format!("{why} {}", ehlo_keywords(&keywords)).into()
 }
@@ -255,13 +287,15 @@ fn with_ehlo_keywords(why: &str, text: &str) -> Name {
 /// draw as they draw a refusing reply:
 /// - a connection that could not be made, or that broke: temporary, since the sender tries
 ///   the next host, or again later (RFC 5321 5.1, 4.5.4.1);
-/// - a DNS answer that is not an answer: NXDOMAIN, the name does not exist (RFC 1035 4.1.1);
-///   SERVFAIL, or none at all, which may be better later (RFC 2308 7);
+/// - a DNS answer to the mail domain's MX question (`dns_question`, the question the answer
+///   is to) that is not an answer: NXDOMAIN, the domain does not exist (RFC 1035 4.1.1);
+///   SERVFAIL, or none at all, which may be better later (RFC 2308 7). For an MX host's
+///   address question such an answer only rules out that host, which the MX result says;
 /// - an MX resolution that found no host, by its status's class (RFC 3463 2);
 /// - the sending host's result for a recipient, whether a reply or its own finding: a
 ///   temporary failure keeps the recipient queued, a permanent one bounces;
 /// - a queue entry given up on: the sender will try no more.
-pub fn failure_of(event: &Event) -> Option<Refusal> {
+pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> {
     const NXDOMAIN: &str = DnsOutcome::NxDomain.as_str();
     const SERVFAIL: &str = DnsOutcome::ServFail.as_str();
     const TIMED_OUT: &str = DnsOutcome::TimedOut.as_str();
@@ -276,6 +310,7 @@ pub fn failure_of(event: &Event) -> Option<Refusal> {
         Event::ConnectionRefused { .. }
         | Event::ConnectionTimedOut { .. }
         | Event::ConnectionDropped { .. } => Some(Refusal::Temporary),
+        Event::DnsResponse(_) if !dns_question.is_some_and(|q| q.ends_with(" IN MX")) => None,
         Event::DnsResponse(response) => match response.outcome.as_str() {
             NXDOMAIN => Some(Refusal::Permanent),
             SERVFAIL | TIMED_OUT => Some(Refusal::Temporary),
@@ -463,6 +498,30 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_answer_about_an_mx_host_only_rules_it_out_and_is_no_failure() {
+        // A first MX whose name does not exist: the mail goes to the second.
+        let (_, text) = library::file("basic-delivery").expect("a built-in scenario");
+        let mut world: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        world["dns"]["zones"][1]["records"]
+            .as_array_mut()
+            .expect("records")
+            .push(serde_json::json!({"name": "receiver.test",
+                "data": {"MX": {"preference": 5, "exchange": "ghost.receiver.test"}}}));
+        let scenario = crate::sim::Scenario::from_json(&world.to_string()).expect("valid");
+        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let ghost_query = steps
+            .iter()
+            .position(|step| step.lines[0].contains("ghost.receiver.test. IN A"))
+            .expect("the ghost's address is asked");
+        let answer = &steps[ghost_query + 1];
+        assert!(answer.lines[0].contains(": NXDOMAIN"), "{:?}", answer.lines);
+        assert_eq!(answer.failure, None);
+        assert!(steps
+            .iter()
+            .all(|step| step.failure.is_none() || !step.lines[0].contains("DNS answer")));
+    }
+
+    #[test]
     fn an_ehlo_reply_is_explained_keyword_by_keyword_from_its_own_lines() {
         let ehlo_whys = |name: &str| {
             let scenario = library::find(name).expect("a built-in scenario");
@@ -499,6 +558,14 @@ mod tests {
         assert!(seven_bit
             .iter()
             .any(|why| why.contains("No 8BITMIME: the message must be 7-bit")));
+        // Only the EHLO reply's own lines are its keywords, when other replies travel with it
+        // (the smuggler's pipelined MAIL and RCPT): every built-in server offers only
+        // extensions the explanation covers.
+        for scenario in library::builtin().into_iter().map(|s| s.expect("valid")) {
+            for why in ehlo_whys(&scenario.name) {
+                assert!(!why.contains("does not cover"), "{}: {why}", scenario.name);
+            }
+        }
         let pipelining = ehlo_whys("pipelining");
         assert!(pipelining
             .iter()
