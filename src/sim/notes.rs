@@ -135,8 +135,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             to: StateName::SmtpServer(ServerStateKind::Closed),
             ..
         } => note(
-            "The connection broke before the end of the message (its final dot, or its last \
-             chunk) reached the server. It keeps nothing of what it received, and gave no 250: \
+            "The session ended before the end of the message (its final dot, or its last \
+             chunk) reached the server: the link broke, or the client sent no more until the \
+             server stopped waiting. It keeps nothing of what it received, and gave no 250: \
              the message is still the sender's to deliver.",
             "RFC 5321 4.1.1.4, 6.1",
         ),
@@ -146,8 +147,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             ..
         } => note(
             "The client's session is over without a 250 for the message: it cannot know \
-             whether the server kept it, so it keeps the message and tries again later. Had \
-             the server kept it after all, it would arrive twice.",
+             whether the server kept it. A sending server keeps the message and tries again \
+             later (had the server kept it after all, it would arrive twice); a user agent \
+             reports it not sent.",
             "RFC 5321 6.1, 4.5.3.2.6, RFC 1047",
         ),
         Event::ClientState { to, .. } | Event::ServerState { to, .. } => {
@@ -312,7 +314,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::RecipientResult(result) if result.result == PERMANENT_FAILURE => note(
             "A permanent failure for this recipient: the server's 5yz reply says trying again \
              would get the same answer, so the sending host gives up on them and sends a bounce \
-             (a delivery status notification) to the envelope sender.",
+             (a delivery status notification) to the envelope sender, unless the message is \
+             itself a notice (null reverse path <>), which is never bounced.",
             "RFC 5321 4.2.1, 6.1, RFC 3464",
         ),
         Event::RecipientResult { .. } => note(
@@ -704,12 +707,12 @@ pub fn with_mail_parameters(note: Option<StepNote>, bytes: &[u8]) -> Option<Step
     let is_mail = first_line
         .get(..10)
         .is_some_and(|start| start.eq_ignore_ascii_case(b"MAIL FROM:"));
-    let Some(path_end) = first_line.iter().position(|&b| b == b'>') else {
-        return Some(note);
-    };
     if !is_mail {
         return Some(note);
     }
+    let Some(path_end) = path_end(first_line) else {
+        return Some(note);
+    };
     let parameters = String::from_utf8_lossy(&first_line[path_end + 1..]);
     let said: Vec<String> = parameters
         .split_ascii_whitespace()
@@ -742,6 +745,23 @@ pub fn with_mail_parameters(note: Option<StepNote>, bytes: &[u8]) -> Option<Step
         note.text = Cow::Owned(format!("{} {}", note.text, said.join(" ")));
     }
     Some(note)
+}
+
+/// Where the path of `line` (`MAIL FROM:<...>`) ends: its `>`, outside a quoted local part
+/// (`<"a>b"@c>`) and not escaped in one (RFC 5321 4.1.2).
+fn path_end(line: &[u8]) -> Option<usize> {
+    let mut quoted = false;
+    let mut escaped = false;
+    for (at, &byte) in line.iter().enumerate() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b'>' if !quoted => return Some(at),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether `bytes` hold a line feed without a carriage return before it.
@@ -1009,6 +1029,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plain.text, "MAIL starts a transaction.");
+        // Parameters are after the path, which may hold a quoted > and words like them.
+        let quoted = with_mail_parameters(
+            note("MAIL starts a transaction.", "RFC 5321 4.1.1.2"),
+            b"MAIL FROM:<\"x> SIZE=5 \\\" BODY=8BITMIME\"@a.example> SMTPUTF8\r\n",
+        )
+        .unwrap();
+        assert!(!quoted.text.contains("SIZE=5"), "{}", quoted.text);
+        assert!(!quoted.text.contains("BODY="), "{}", quoted.text);
+        assert!(quoted.text.contains("SMTPUTF8 says"), "{}", quoted.text);
     }
 
     #[test]
