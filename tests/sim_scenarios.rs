@@ -163,6 +163,21 @@ fn wrong_types_and_missing_fields_are_refused() {
     let mut zones = world();
     zones["dns"] = json!({"zones": [7]});
     assert_read_error(&zones, "dns.zones[0]", "expected an object");
+    // And what was found: an array, an object.
+    let mut listed = world();
+    listed["messages"][0]["from"] = json!(["alice@sender.test"]);
+    assert_read_error(
+        &listed,
+        "messages[0].from",
+        "invalid type: array, expected a string",
+    );
+    let mut object = world();
+    object["messages"][0]["from"] = json!({"address": "alice@sender.test"});
+    assert_read_error(
+        &object,
+        "messages[0].from",
+        "invalid type: object, expected a string",
+    );
     // A trailing comma is found at the bracket after it, which is said.
     let text = world().to_string();
     let fetches = text.find("\"fetches\":[").expect("fetches");

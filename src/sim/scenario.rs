@@ -1276,7 +1276,21 @@ fn plain_type_names(message: &str) -> String {
     };
     let expected = expected - "expected ".len();
     let mut out = String::with_capacity(message.len());
-    out.push_str(&message[..expected]);
+    // What serde found, when it names a JSON value by its own words, comes first.
+    let found = &message[..expected];
+    let found = [
+        ("invalid type: sequence,", "invalid type: array,"),
+        ("invalid type: map,", "invalid type: object,"),
+    ]
+    .into_iter()
+    .find_map(|(serde, json)| found.strip_prefix(serde).map(|rest| (json, rest)));
+    match found {
+        Some((json, rest)) => {
+            out.push_str(json);
+            out.push_str(rest);
+        }
+        None => out.push_str(&message[..expected]),
+    }
     let mut rest = &message[expected..];
     while let Some(start) = rest.find("expected struct ") {
         out.push_str(&rest[..start + "expected ".len()]);
