@@ -558,7 +558,8 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
         }
         let (meaning, advice) = explain(recipient.action, status);
         // A give-up's meaning is the temporary problem's ("full for now"), as it was met.
-        let what_it_means = if gave_up {
+        // (X.4.7 says that the time ran out, no more: it means what it says.)
+        let what_it_means = if gave_up && (status.subject, status.detail) != (4, 7) {
             "What it meant at each attempt"
         } else {
             "What it means"
@@ -1321,6 +1322,13 @@ mod tests {
             "{part}"
         );
         assert!(!part.contains("What it means"), "{part}");
+        // X.4.7 says that the time ran out, which is what it means.
+        r.recipients[0].status = EnhancedStatus::new(4, 4, 7);
+        let part = text(&text_part(&r, &original)).replace("\r\n  ", " ");
+        assert!(
+            part.contains("What it means: the mail system kept trying"),
+            "{part}"
+        );
         // A permanent failure says what it means, now.
         let r = request();
         let original = Original::new(&r.original_message, r.return_content);

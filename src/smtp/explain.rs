@@ -231,9 +231,13 @@ pub fn ehlo_keywords(keywords: &[&str]) -> String {
                 "PIPELINING" => "PIPELINING: the client may send several commands (MAIL, RCPT, \
                      DATA) without waiting for each reply (RFC 2920)."
                     .to_string(),
-                "SIZE" if parameters.trim() == "0" || parameters.trim().is_empty() => {
+                "SIZE" if parameters.trim() == "0" => {
                     format!("{line}: there is no fixed limit on a message's size (RFC 1870 4).")
                 }
+                "SIZE" if parameters.trim().is_empty() => "SIZE: the client may declare a \
+                     message's size (MAIL FROM:<...> SIZE=), but the server gives no limit \
+                     here (RFC 1870 4)."
+                    .to_string(),
                 "SIZE" => format!(
                     "{line}: the largest message it takes, in octets; a client that declares a \
                      larger one (MAIL FROM:<...> SIZE=) is refused at once, before sending it \
@@ -313,6 +317,9 @@ mod tests {
         );
         assert!(!said.contains("No 8BITMIME"), "{said}");
         assert!(ehlo_keywords(&["pipelining"]).starts_with("PIPELINING: "));
+        // SIZE without a number gives no limit, and does not say there is none (RFC 1870 4).
+        let bare = ehlo_keywords(&["SIZE"]);
+        assert!(bare.starts_with("SIZE: the client may declare"), "{bare}");
     }
 
     #[test]
