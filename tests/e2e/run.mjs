@@ -382,6 +382,14 @@ await test('a step of many lines keeps its refusal in sight in the conversation'
       `the 550 line (${line.y}..${line.y + line.height}) is inside the log (${log.y}..${log.y + log.height})`);
     // The greeting and the 250 replies are not refusals.
     assert.equal(await page.locator('.conversation-log .line-refusal').count(), 1);
+    // What a refusal's line says to screen readers alone stays in the log: the page does not
+    // grow to where the log's scrolled-out lines are.
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
+    await page.waitForSelector('.controls-position:has-text("Step 56 of")');
+    const height = await page.evaluate(() => [document.documentElement.scrollHeight, window.innerHeight]);
+    assert.ok(height[0] <= height[1], `the page is ${height[0]} px tall in a ${height[1]} px window`);
+    await page.evaluate(() => { window.location.hash = '#scenario=smtp-smuggling&step=12'; });
+    await page.waitForSelector('.controls-position:has-text("Step 12 of")');
     await page.screenshot({ path: `${SHOTS}/projector-refusal.png` });
     // Another scenario at the same step scrolls anew: the failed login's 535.
     await page.evaluate(() => { window.location.hash = '#scenario=submission-auth-failed&step=12'; });
