@@ -294,7 +294,8 @@ fn with_ehlo_keywords(why: &str, reply: &[String]) -> Name {
 /// - an MX resolution that found no host, by its status's class (RFC 3463 2);
 /// - the sending host's result for a recipient, whether a reply or its own finding: a
 ///   temporary failure keeps the recipient queued, a permanent one bounces;
-/// - a queue entry given up on: the sender will try no more.
+/// - a queue entry given up on: the sender will try no more;
+/// - a delivery the MDA refused (over quota) after the server's 250: it bounces.
 pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> {
     const NXDOMAIN: &str = DnsOutcome::NxDomain.as_str();
     const SERVFAIL: &str = DnsOutcome::ServFail.as_str();
@@ -325,6 +326,8 @@ pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> 
             _ => None,
         },
         Event::GaveUp(_) => Some(Refusal::Permanent),
+        // After its 250 the server may not drop the message: an MDA refusal bounces it.
+        Event::DeliveryRefused(_) => Some(Refusal::Permanent),
         _ => None,
     }
 }
@@ -487,6 +490,7 @@ mod tests {
             ),
             ("dns-servfail-then-success", ": NOERROR", None),
             ("server-down-for-good", " gave up on ", Some(Permanent)),
+            ("over-quota-at-delivery", "MDA refused ", Some(Permanent)),
         ] {
             let found = kinds(name)
                 .into_iter()
