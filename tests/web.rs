@@ -891,6 +891,13 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
         let note = element(&root, ".region-details .step-note").class_name();
         let colour = class.replace("line-refusal line-", "explanation-");
         assert!(note.contains(&colour), "{scenario}, {text}: {note}");
+        let said = text_of(&root, ".region-details [aria-live='polite']");
+        let words = if class.ends_with("temporary") {
+            "Failed for now: "
+        } else {
+            "Failed for good: "
+        };
+        assert!(said.starts_with(words), "{scenario}, {text}: {said}");
         if let Some(hop) = hop {
             let (hop_class, _) = active(&root);
             assert!(hop_class.contains(hop), "{scenario}, {text}: {hop_class}");
@@ -969,6 +976,8 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
     let live = element(&root, ".region-details [aria-live='polite']");
     let said = live.text_content().unwrap_or_default();
     assert!(said.contains("S: 550 5.1.1 User unknown"), "{said}");
+    // Said in words, as its colour shows it (WCAG 1.4.1).
+    assert!(said.starts_with("Refused for good: "), "{said}");
     assert!(
         said.contains("550 5.1.1: receiver.test is a local domain"),
         "{said}"

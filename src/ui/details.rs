@@ -395,10 +395,19 @@ fn announcement(step: &Step) -> String {
             .map(|note| note.text.to_string())
             .unwrap_or_default(),
     };
+    // What the conversation's refusal lines say in words, and what the colour of a failure
+    // the step reports says (WCAG 1.4.1).
+    let failed = match (Refusal::of_step(step), step.failure.is_some()) {
+        (Some(Refusal::Temporary), false) => "Refused for now: ",
+        (Some(Refusal::Permanent), false) => "Refused for good: ",
+        (Some(Refusal::Temporary), true) => "Failed for now: ",
+        (Some(Refusal::Permanent), true) => "Failed for good: ",
+        (None, _) => "",
+    };
     if meaning.is_empty() {
-        line
+        format!("{failed}{line}")
     } else {
-        format!("{line}. {meaning}")
+        format!("{failed}{line}. {meaning}")
     }
 }
 
