@@ -136,8 +136,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             ..
         } => note(
             "The session ended before the end of the message (its final dot, or its last \
-             chunk) reached the server: the link broke, or the client sent no more until the \
-             server stopped waiting. It keeps nothing of what it received, and gave no 250: \
+             chunk) reached the server: the link broke (the client may have sent the end \
+             already; it never arrived), or the client sent no more until the server stopped \
+             waiting. It keeps nothing of what it received, and gave no 250: \
              the message is still the sender's to deliver.",
             "RFC 5321 4.1.1.4, 6.1",
         ),
