@@ -214,7 +214,8 @@ const TEMPORARY_REFUSAL: &str = "line-server line-refusal line-temporary";
 const PERMANENT_REFUSAL: &str = "line-server line-refusal line-permanent";
 
 /// What a screen reader says before a refusal's line, which others tell by its colour (WCAG
-/// 1.4.1). A failed connection's line says so in its own words.
+/// 1.4.1). A failure an event reports says so in its line's own words ("connection refused",
+/// "NXDOMAIN", "permanent failure").
 fn refusal_words(class: &str) -> Option<&'static str> {
     match class {
         TEMPORARY_REFUSAL => Some("Refused for now: "),
