@@ -3444,14 +3444,15 @@ impl<'a> World<'a> {
             },
         };
         let notes = resolution.notes.iter().map(ToString::to_string).collect();
+        let failure = resolution.outcome.failure();
         let how = HowResolved {
             result,
             from_cache: false,
             notes,
-            failure: resolution.outcome.failure().map(|failure| failure.status),
+            failure: failure.as_ref().map(|failure| failure.status),
         };
         self.record_mx_resolved(&host_name, &domain, &targets, how);
-        if let Some(failure) = resolution.outcome.failure() {
+        if let Some(failure) = failure {
             let reply = Reply::new(
                 failure.reply_code(),
                 Some(failure.status),

@@ -218,9 +218,20 @@ const PERMANENT_REFUSAL: &str = "line-server line-refusal line-permanent";
 /// "NXDOMAIN", "permanent failure").
 fn refusal_words(class: &str) -> Option<&'static str> {
     match class {
-        TEMPORARY_REFUSAL => Some("Refused for now: "),
-        PERMANENT_REFUSAL => Some("Refused for good: "),
+        TEMPORARY_REFUSAL => Some(words_for(Refusal::Temporary, false)),
+        PERMANENT_REFUSAL => Some(words_for(Refusal::Permanent, false)),
         _ => None,
+    }
+}
+
+/// The words for a refusal's colour, said where a screen reader reads it: for a refusing
+/// reply, or for a failure the step's event reports (`reported`).
+pub(super) fn words_for(refusal: Refusal, reported: bool) -> &'static str {
+    match (refusal, reported) {
+        (Refusal::Temporary, false) => "Refused for now: ",
+        (Refusal::Permanent, false) => "Refused for good: ",
+        (Refusal::Temporary, true) => "Failed for now: ",
+        (Refusal::Permanent, true) => "Failed for good: ",
     }
 }
 

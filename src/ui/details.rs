@@ -2,7 +2,7 @@
 //! (with the RFC section), and the state of the world at this moment.
 
 use super::app::{run_identity, same_run, Loaded};
-use super::conversation::{line_classes, split_line};
+use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::sim::library;
 use crate::sim::steps::{
@@ -397,13 +397,8 @@ fn announcement(step: &Step) -> String {
     };
     // What the conversation's refusal lines say in words, and what the colour of a failure
     // the step reports says (WCAG 1.4.1).
-    let failed = match (Refusal::of_step(step), step.failure.is_some()) {
-        (Some(Refusal::Temporary), false) => "Refused for now: ",
-        (Some(Refusal::Permanent), false) => "Refused for good: ",
-        (Some(Refusal::Temporary), true) => "Failed for now: ",
-        (Some(Refusal::Permanent), true) => "Failed for good: ",
-        (None, _) => "",
-    };
+    let failed =
+        Refusal::of_step(step).map_or("", |refusal| words_for(refusal, step.failure.is_some()));
     if meaning.is_empty() {
         format!("{failed}{line}")
     } else {
