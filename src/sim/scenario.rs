@@ -449,25 +449,38 @@ pub fn file_too_large() -> String {
 
 /// The text of a scenario file, or what is wrong with its bytes, in words that follow its
 /// name (the command line and the app say the same). JSON is UTF-8 (RFC 8259 8.1); a file
-/// saved as UTF-16 (what some editors call "Unicode") is named as such, since its bytes
-/// say so: a byte order mark, or a NUL among the first two bytes, which JSON text, starting
+/// saved as UTF-16 or UTF-32 (what some editors call "Unicode") is named as such, since its
+/// bytes say so: a byte order mark, or NULs among the first bytes, which JSON text, starting
 /// with a bracket or white space, cannot have in UTF-8.
 pub fn file_text(bytes: Vec<u8>) -> Result<String, String> {
     if bytes.len() > SCENARIO_MAX_OCTETS {
         return Err(file_too_large());
     }
-    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
-        || bytes.starts_with(&[0xFE, 0xFF])
-        || bytes.iter().take(2).any(|&b| b == 0);
-    if utf16 {
-        return Err(
-            "is UTF-16 text (what some editors call \"Unicode\"), but a JSON file must \
-                    be UTF-8 (RFC 8259 8.1): save it again as UTF-8"
-                .to_string(),
-        );
+    if let Some(encoding) = wide_encoding(&bytes) {
+        return Err(format!(
+            "is {encoding} text (what some editors call \"Unicode\"), but a JSON file must \
+             be UTF-8 (RFC 8259 8.1): save it again as UTF-8"
+        ));
     }
     String::from_utf8(bytes)
         .map_err(|_| "is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)".to_string())
+}
+
+/// "UTF-32" or "UTF-16" when the first bytes of a file are those of JSON text in one of
+/// them: a byte order mark (the UTF-32 ones begin like UTF-16's, so they are asked first),
+/// or the NULs that the high bytes of an ASCII character leave: three in four in UTF-32, one
+/// in two in UTF-16.
+fn wide_encoding(bytes: &[u8]) -> Option<&'static str> {
+    let utf32 = bytes.starts_with(&[0xFF, 0xFE, 0, 0])
+        || bytes.starts_with(&[0, 0, 0xFE, 0xFF])
+        || matches!(bytes, [_, 0, 0, 0, ..] | [0, 0, 0, _, ..]);
+    if utf32 {
+        return Some("UTF-32");
+    }
+    let utf16 = bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+        || bytes.iter().take(2).any(|&b| b == 0);
+    utf16.then_some("UTF-16")
 }
 
 impl Scenario {
@@ -1430,6 +1443,56 @@ fn credential_problems(credentials: &UserSpec) -> Vec<(&'static str, String)> {
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
+
+    /// A file saved as "Unicode" is named by its encoding, with or without a byte order
+    /// mark, in either byte order; UTF-8 with or without its mark is read.
+    #[test]
+    fn a_scenario_file_in_a_wide_encoding_is_named_by_it() {
+        let json = "{\"name\": \"x\"}";
+        let utf16 = |little: bool, mark: bool| -> Vec<u8> {
+            let units = mark
+                .then_some(0xFEFF)
+                .into_iter()
+                .chain(json.encode_utf16());
+            units
+                .flat_map(|u| {
+                    if little {
+                        u.to_le_bytes()
+                    } else {
+                        u.to_be_bytes()
+                    }
+                })
+                .collect()
+        };
+        let utf32 = |little: bool, mark: bool| -> Vec<u8> {
+            let chars = mark
+                .then_some(0xFEFF)
+                .into_iter()
+                .chain(json.chars().map(u32::from));
+            chars
+                .flat_map(|c| {
+                    if little {
+                        c.to_le_bytes()
+                    } else {
+                        c.to_be_bytes()
+                    }
+                })
+                .collect()
+        };
+        for little in [true, false] {
+            for mark in [true, false] {
+                let case = format!("little-endian {little}, byte order mark {mark}");
+                let error = file_text(utf16(little, mark)).unwrap_err();
+                assert!(error.starts_with("is UTF-16 text"), "{case}: {error}");
+                let error = file_text(utf32(little, mark)).unwrap_err();
+                assert!(error.starts_with("is UTF-32 text"), "{case}: {error}");
+            }
+        }
+        assert_eq!(file_text(json.as_bytes().to_vec()).as_deref(), Ok(json));
+        let marked = format!("\u{feff}{json}");
+        assert_eq!(file_text(marked.clone().into_bytes()), Ok(marked));
+        assert_eq!(file_text(Vec::new()).as_deref(), Ok(""));
+    }
 
     /// `ARRAY_FIELDS` names exactly the fields that the built-in scenarios, written back as
     /// JSON, hold arrays in: a field added to the format as an array is not taken for an array
