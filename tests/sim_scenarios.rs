@@ -754,6 +754,15 @@ fn run_with_whole_prints_every_line_of_a_bounces_report() {
         whole.split("\nOutcome:").nth(1),
         cut.split("\nOutcome:").nth(1)
     );
+    // The JSON format has every byte already: asking for more is a usage error, not ignored.
+    let output = smtp_lab(&["run", "unknown-user", "--whole", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--whole is for the text format"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -240,6 +240,13 @@ pub fn main() -> ExitCode {
             None => run::list(),
             Some(name) => run::show(&name),
         },
+        Command::Run(args) if args.whole && args.format == FormatArg::Json => {
+            eprintln!(
+                "smtp-lab run: --whole is for the text format; the JSON format always has \
+                 every byte"
+            );
+            ExitCode::from(2)
+        }
         Command::Run(args) => run::run_scenario(
             &args.scenario,
             args.seed,
