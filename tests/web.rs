@@ -907,6 +907,122 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
 }
 
 #[wasm_bindgen_test]
+async fn links_round_a_column_run_apart_and_clear_of_a_readers_link() {
+    // A backup MX under two MX hosts passes mail to both (the primary and one that is
+    // switched off), and a reader fetches from the primary: two links round the right side
+    // of one column, and one into the primary's right side from the next column.
+    use smtp_lab::sim::map::{MapNode, RunMap, Side};
+    let node = |name: &str, side, column, row| MapNode {
+        name: name.to_string(),
+        side,
+        roles: vec!["MTA"],
+        column,
+        row,
+    };
+    let map = RunMap::from_parts(
+        vec![
+            node("mail.school.test", Side::Server, 0, 0),
+            node("mx1.partner.test", Side::Server, 1, 0),
+            node("old.partner.test", Side::Server, 1, 1),
+            node("backup.partner.test", Side::Server, 1, 2),
+            node("ua:penpals@partner.test", Side::Reader, 2, 0),
+        ],
+        &[
+            (0, 1, "SMTP :25"),
+            (0, 2, "SMTP :25"),
+            (0, 3, "SMTP :25"),
+            (3, 1, "SMTP :25"),
+            (3, 2, "SMTP :25"),
+            (4, 1, "POP3 :110"),
+        ],
+        Vec::new(),
+    );
+    let document = gloo::utils::document();
+    let root = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    let drawn = yew::Renderer::<smtp_lab::ui::Topology>::with_root_and_props(
+        root.clone(),
+        smtp_lab::ui::TopologyProps {
+            map: Some(std::rc::Rc::new(map)),
+            focus: None,
+            trouble: None,
+            one_column: false,
+        },
+    )
+    .render();
+    yew::scheduler::flush().await;
+    let number = |element: &Element, name: &str| -> i32 {
+        element.get_attribute(name).unwrap().parse().unwrap()
+    };
+    let all = |selector: &str| -> Vec<Element> {
+        let list = root.query_selector_all(selector).unwrap();
+        (0..list.length())
+            .filter_map(|index| list.item(index))
+            .map(wasm_bindgen::JsCast::unchecked_into::<Element>)
+            .collect()
+    };
+    // Each round link: right, along its side, back left.
+    let rounds: Vec<Vec<(i32, i32)>> = all("svg.topology polyline")
+        .iter()
+        .map(|line| {
+            line.get_attribute("points")
+                .unwrap()
+                .split(' ')
+                .map(|point| {
+                    let (x, y) = point.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(rounds.len(), 2, "{rounds:?}");
+    let (side_a, side_b) = (rounds[0][1].0, rounds[1][1].0);
+    assert_ne!(
+        side_a, side_b,
+        "the two links run along one line: {rounds:?}"
+    );
+    // Neither leaves, nor arrives, where the other does.
+    assert_ne!(rounds[0][0], rounds[1][0], "{rounds:?}");
+    assert_ne!(rounds[0][3], rounds[1][3], "{rounds:?}");
+    // The shorter, to old.partner.test, is the inner: the longer's way out along
+    // backup.partner.test passes under where the shorter turns up, not across it.
+    let (inner, outer) = if side_a < side_b {
+        (&rounds[0], &rounds[1])
+    } else {
+        (&rounds[1], &rounds[0])
+    };
+    assert!(inner[3].1 > outer[3].1, "inner {inner:?}, outer {outer:?}");
+    assert!(outer[0].1 > inner[0].1, "inner {inner:?}, outer {outer:?}");
+    // The reader's link arrives at the primary's right side, where no round link does.
+    let pop3 = all("svg.topology line")
+        .into_iter()
+        .find(|line| {
+            number(line, "x1") > number(line, "x2") && number(line, "y1") == number(line, "y2")
+        })
+        .expect("the reader's link");
+    let pop3_y = number(&pop3, "y2");
+    for round in &rounds {
+        assert!(
+            round.iter().all(|&(_, y)| y != pop3_y),
+            "a round link meets the reader's at y={pop3_y}: {round:?}"
+        );
+    }
+    // The labels of the round links are beyond both lines, not run through by the outer.
+    let outermost = side_a.max(side_b);
+    let side_labels: Vec<i32> = all("svg.topology text.topology-protocol-side")
+        .iter()
+        .map(|text| number(text, "x"))
+        .collect();
+    assert_eq!(side_labels.len(), 2, "{side_labels:?}");
+    assert!(
+        side_labels.iter().all(|&x| x > outermost),
+        "{side_labels:?} vs {outermost}"
+    );
+    drawn.destroy();
+    root.remove();
+}
+
+#[wasm_bindgen_test]
 async fn a_detour_is_labelled_by_the_party_it_leads_to() {
     // A reader right of every server who reads on the sender's server: the link goes round
     // under mx.receiver.test to mail.sender.test.

@@ -4,7 +4,7 @@
 //! question is drawn highlighted. Before a scenario is loaded it shows the usual journey.
 
 use super::app::run_identity;
-use crate::sim::map::{Focus, MapNode, RunMap, Side};
+use crate::sim::map::{Focus, MapLink, MapNode, RunMap, Side};
 use crate::sim::steps::Refusal;
 use std::rc::Rc;
 use yew::prelude::*;
@@ -38,6 +38,13 @@ const PARALLEL_STEP: i32 = 14;
 const PARALLEL_STEP_LABELLED: i32 = 20;
 /// How far right of its column a link between two parties of that column goes round.
 const SIDE_ROUTE_GAP: i32 = 18;
+/// How much further right each next such link of one column goes round.
+const SIDE_LEVEL_STEP: i32 = 12;
+/// How far from the middle of a party's right side a link round the column leaves or
+/// arrives: the middle is where a link from the next column (a reader's POP3) arrives.
+const SIDE_END_OFFSET: i32 = 10;
+/// How far apart two links round the column leave one party.
+const SIDE_PORT_STEP: i32 = 8;
 /// The width of a character of a link's label (11 px monospace, about 0.6 em).
 const PROTOCOL_CHAR_WIDTH: i32 = 7;
 /// Longest name shown whole; longer ones end in "…".
@@ -181,15 +188,13 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
         dns_x + if label_left { DNS_WIDTH } else { DNS_LABEL_END }
     });
     // A link within one column goes round its right side, with its label beyond.
-    let side_label_right = map
-        .links
+    let side_routes = SideRoutes::of(map);
+    let side_label_right = side_routes
+        .routes
         .iter()
-        .filter(|link| map.nodes[link.from].column == map.nodes[link.to].column)
-        .map(|link| {
-            node_x(&map.nodes[link.from])
-                + NODE_WIDTH
-                + SIDE_ROUTE_GAP
-                + 4
+        .map(|route| {
+            let link = &map.links[route.link];
+            side_routes.label_x(map, link.from)
                 + PROTOCOL_CHAR_WIDTH * link.label.chars().count() as i32
                 + MARGIN / 2
         })
@@ -245,20 +250,16 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
             (true, Some(Refusal::Temporary)) => "url(#topology-arrow-temporary)",
             (true, Some(Refusal::Permanent)) => "url(#topology-arrow-permanent)",
         };
-        if from.column == to.column {
+        if let Some(route) = side_routes.routes.iter().find(|route| route.link == index) {
             // Two parties of one column (a backup MX passing mail to the primary): round the
             // right side of the column.
-            let side = node_x(from) + NODE_WIDTH + SIDE_ROUTE_GAP;
-            let (y1, y2) = (
-                node_y(from) + NODE_HEIGHT / 2,
-                node_y(to) + NODE_HEIGHT / 2,
-            );
+            let (side, y1, y2) = (route.side, route.leave_y, route.arrive_y);
             let right = node_x(from) + NODE_WIDTH;
             let points = format!("{right},{y1} {side},{y1} {side},{y2} {right},{y2}");
             return html! {
                 <g>
                     <polyline class={link_class} points={points} marker-end={marker} />
-                    <text class="topology-protocol topology-protocol-side" x={(side + 4).to_string()} y={((y1 + y2) / 2 + 4).to_string()}>
+                    <text class="topology-protocol topology-protocol-side" x={side_routes.label_x(map, link.from).to_string()} y={((y1 + y2) / 2 + 4).to_string()}>
                         { link.label.clone() }
                     </text>
                 </g>
@@ -409,6 +410,99 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
             { for links }
             { for nodes }
         </svg>
+    }
+}
+
+/// Where the links between two parties of one column go round its right side.
+struct SideRoutes {
+    routes: Vec<SideRoute>,
+}
+
+/// One link round the right side of a column.
+struct SideRoute {
+    link: usize,
+    column: usize,
+    /// Where its line runs up or down.
+    side: i32,
+    /// Where it leaves the first party's right side, and arrives at the other's.
+    leave_y: i32,
+    arrive_y: i32,
+}
+
+impl SideRoutes {
+    /// Each link round a column gets its own level, the shortest nearest the column, so that
+    /// none runs along or across another. Links leave a party apart, the shortest nearest the
+    /// way they go, and they leave and arrive off the middle of a side, where a reader's link
+    /// from the next column arrives.
+    fn of(map: &RunMap) -> SideRoutes {
+        let span = |link: &MapLink| map.nodes[link.from].row.abs_diff(map.nodes[link.to].row);
+        let mut links: Vec<usize> = (0..map.links.len())
+            .filter(|&index| {
+                let link = &map.links[index];
+                map.nodes[link.from].column == map.nodes[link.to].column
+            })
+            .collect();
+        links.sort_by_key(|&index| {
+            let link = &map.links[index];
+            (map.nodes[link.from].column, span(link), index)
+        });
+        let upward = |link: &MapLink| map.nodes[link.to].row < map.nodes[link.from].row;
+        let routes = links
+            .iter()
+            .map(|&index| {
+                let link = &map.links[index];
+                let (from, to) = (&map.nodes[link.from], &map.nodes[link.to]);
+                let level = links
+                    .iter()
+                    .take_while(|&&other| other != index)
+                    .filter(|&&other| map.nodes[map.links[other].from].column == from.column)
+                    .count() as i32;
+                // The links leaving this party the same way, shortest first; the longer ones
+                // leave nearer the middle and go further out, under (or over) the shorter.
+                let leaving: Vec<usize> = links
+                    .iter()
+                    .copied()
+                    .filter(|&other| {
+                        let other = &map.links[other];
+                        other.from == link.from && upward(other) == upward(link)
+                    })
+                    .collect();
+                let place = leaving
+                    .iter()
+                    .position(|&other| other == index)
+                    .unwrap_or(0);
+                let nearer_middle = (leaving.len() - 1 - place) as i32;
+                let away = SIDE_END_OFFSET + SIDE_PORT_STEP * nearer_middle;
+                let (from_middle, to_middle) =
+                    (node_y(from) + NODE_HEIGHT / 2, node_y(to) + NODE_HEIGHT / 2);
+                let (leave_y, arrive_y) = if upward(link) {
+                    (from_middle - away, to_middle + SIDE_END_OFFSET)
+                } else {
+                    (from_middle + away, to_middle - SIDE_END_OFFSET)
+                };
+                let (top, bottom) = (node_y(from) + 4, node_y(from) + NODE_HEIGHT - 4);
+                SideRoute {
+                    link: index,
+                    column: from.column,
+                    side: node_x(from) + NODE_WIDTH + SIDE_ROUTE_GAP + SIDE_LEVEL_STEP * level,
+                    leave_y: leave_y.clamp(top, bottom),
+                    arrive_y,
+                }
+            })
+            .collect();
+        SideRoutes { routes }
+    }
+
+    /// Where the labels of the links round a party's column start: beyond the outermost
+    /// line, which would otherwise run through the labels of the inner ones.
+    fn label_x(&self, map: &RunMap, party: usize) -> i32 {
+        let column = map.nodes[party].column;
+        self.routes
+            .iter()
+            .filter(|route| route.column == column)
+            .map(|route| route.side + 4)
+            .max()
+            .unwrap_or(node_x(&map.nodes[party]) + NODE_WIDTH + SIDE_ROUTE_GAP + 4)
     }
 }
 
