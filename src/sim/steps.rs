@@ -294,6 +294,7 @@ fn with_ehlo_keywords(why: &str, reply: &[String]) -> Name {
 /// - an MX resolution that found no host, by its status's class (RFC 3463 2);
 /// - the sending host's result for a recipient, whether a reply or its own finding: a
 ///   temporary failure keeps the recipient queued, a permanent one bounces;
+/// - a retry scheduled: a temporary failure keeps the message queued;
 /// - a queue entry given up on: the sender will try no more;
 /// - a delivery the MDA refused (over quota) after the server's 250: it bounces.
 pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> {
@@ -325,6 +326,7 @@ pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> 
             PERMANENT_FAILURE => Some(Refusal::Permanent),
             _ => None,
         },
+        Event::RetryScheduled(_) => Some(Refusal::Temporary),
         Event::GaveUp(_) => Some(Refusal::Permanent),
         // After its 250 the server may not drop the message: an MDA refusal bounces it.
         Event::DeliveryRefused(_) => Some(Refusal::Permanent),
@@ -471,6 +473,7 @@ mod tests {
             // The sending host's result for the recipient, a reply's or its own finding.
             ("greylisting", "temporary failure: 451", Some(Temporary)),
             ("greylisting", "accepted: 250", None),
+            ("greylisting", " retry at ", Some(Temporary)),
             (
                 "message-too-big",
                 "permanent failure: 552 5.3.4",
