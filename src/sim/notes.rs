@@ -254,12 +254,14 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                 "RFC 2308 2.2, RFC 5321 5.1",
             )
         }
+        // Only an answer with records is left: the others have notes of their own above.
         Event::DnsResponse { .. } => note(
-            "The DNS answer. For the mail domain's MX question, NXDOMAIN (no such domain) is \
-             permanent and the mail bounces, while a failure such as SERVFAIL is temporary and \
-             the mail stays queued. For an MX host's A or AAAA question, a missing or failed \
-             answer only rules out that host: the others are still tried.",
-            "RFC 5321 5.1, RFC 1035 4.1.1",
+            "The DNS answer, with the records asked for. MX records name the hosts that take \
+             the domain's mail, each with a preference: the lowest is tried first, hosts of \
+             equal preference in random order. A and AAAA records give a host's IPv4 and IPv6 \
+             addresses, to connect to. A CNAME record says the name is an alias: the answer \
+             goes on with the records of the name it points to.",
+            "RFC 5321 5.1, RFC 1035 3.3, RFC 3596 2, RFC 1034 3.6.2",
         ),
         Event::MxResolved(resolved) if resolved.from_cache => note(
             "No DNS query this time: the server asked about this domain a short while ago and \
@@ -964,7 +966,7 @@ mod tests {
             (
                 "basic-delivery",
                 "IN MX 10 mx.receiver.test.",
-                "The DNS answer.",
+                "The DNS answer, with the records asked for. MX records name the hosts",
             ),
             (
                 "basic-delivery",
