@@ -767,6 +767,13 @@ async fn a_link_within_one_column_goes_round_the_side_not_through_the_boxes() {
     mount_app_at("#").await;
 }
 
+/// The topology diagram's accessible name.
+fn diagram_name(root: &Element) -> String {
+    element(root, "svg.topology")
+        .get_attribute("aria-label")
+        .unwrap_or_default()
+}
+
 #[wasm_bindgen_test]
 async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
     let root = mount_app_at("#scenario=primary-mx-down&step=0").await;
@@ -794,12 +801,30 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
                 "a greeting is no trouble: {class}"
             );
             assert_eq!(marker, "url(#topology-arrow-active)");
+            // The diagram's name says the hop it highlights, before who talks to whom.
+            let name = diagram_name(&root);
+            assert!(
+                name.starts_with(
+                    "At this step: alice@sender.test connects to mail.sender.test \
+                     (SMTP :587). Who talks to whom: "
+                ),
+                "{name}"
+            );
             seen.push("greeting");
         }
         if current.contains("connection refused") {
             let (class, marker) = active(&root);
             assert!(class.contains("topology-trouble-temporary"), "{class}");
             assert_eq!(marker, "url(#topology-arrow-temporary)");
+            // And that it fails there, which its colour shows (WCAG 1.4.1).
+            let name = diagram_name(&root);
+            assert!(
+                name.starts_with(
+                    "At this step: mail.sender.test connects to mx1.receiver.test \
+                     (SMTP :25), which fails for now. Who talks to whom: "
+                ),
+                "{name}"
+            );
             // The conversation's line and the details carry the diagram's colour.
             let line = element(&root, ".conversation-log .line-current");
             assert_eq!(line.get_attribute("aria-current").as_deref(), Some("step"));
@@ -901,6 +926,16 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
         if let Some(hop) = hop {
             let (hop_class, _) = active(&root);
             assert!(hop_class.contains(hop), "{scenario}, {text}: {hop_class}");
+            let name = diagram_name(&root);
+            let fails = if hop.ends_with("temporary") {
+                "mail.sender.test asks DNS, which fails for now."
+            } else {
+                "mail.sender.test asks DNS, which fails for good."
+            };
+            assert!(
+                name.starts_with(&format!("At this step: {fails}")),
+                "{scenario}, {text}: {name}"
+            );
         }
     }
     mount_app_at("#").await;

@@ -379,7 +379,7 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
             </g>
         }
     });
-    let description = describe(map);
+    let description = describe(map, focus, trouble);
     html! {
         <svg class="topology" viewBox={format!("0 0 {width} {height}")} role="img"
             aria-label={description} style={format!("aspect-ratio: {width} / {height}; max-width: max(100%, {}px)", width * 9 / 10)}>
@@ -533,19 +533,37 @@ fn role_text(map: &RunMap, node: usize) -> String {
     }
 }
 
-/// The diagram in words, for screen readers.
-fn describe(map: &RunMap) -> String {
-    let links: Vec<String> = map
-        .links
-        .iter()
-        .map(|link| {
-            format!(
-                "{} connects to {} ({})",
-                map.nodes[link.from].label(),
-                map.nodes[link.to].label(),
-                link.label
-            )
-        })
-        .collect();
-    format!("Who talks to whom: {}.", links.join("; "))
+/// The diagram in words, for screen readers: what the step touches, as it is drawn
+/// highlighted, and whether it fails there, as it is drawn dashed and coloured (WCAG 1.4.1);
+/// then who talks to whom.
+fn describe(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> String {
+    let link_words = |link: &MapLink| {
+        format!(
+            "{} connects to {} ({})",
+            map.nodes[link.from].label(),
+            map.nodes[link.to].label(),
+            link.label
+        )
+    };
+    let fails = |touched: String| match trouble {
+        None => touched,
+        Some(Refusal::Temporary) => format!("{touched}, which fails for now"),
+        Some(Refusal::Permanent) => format!("{touched}, which fails for good"),
+    };
+    let now = match focus {
+        Some(Focus::Link(index)) => map.links.get(index).map(|link| fails(link_words(link))),
+        Some(Focus::Dns(party)) => map
+            .nodes
+            .get(party)
+            .map(|node| fails(format!("{} asks DNS", node.label()))),
+        // A party's own doing is drawn by its box, which has no colour of trouble.
+        Some(Focus::Node(party)) => map.nodes.get(party).map(|node| node.label().to_string()),
+        None => None,
+    };
+    let links: Vec<String> = map.links.iter().map(link_words).collect();
+    let who = format!("Who talks to whom: {}.", links.join("; "));
+    match now {
+        Some(now) => format!("At this step: {now}. {who}"),
+        None => who,
+    }
 }
