@@ -216,6 +216,21 @@ for (const size of sizes.filter((s) => !['narrow', 'small'].includes(s.name))) {
       } else {
         assert.ok(!(await echo.isVisible()), 'the step\'s line is shown once, in the conversation');
       }
+      // A line's time and actor sit nearer its own text than the text of the line above,
+      // where they head the text (narrow) or beside it (wide).
+      const misplaced = await page.$$eval('.conversation-log .line', (items) => {
+        const box = (line, part) => line.querySelector(part)?.getBoundingClientRect();
+        const found = [];
+        for (let i = 1; i < items.length; i += 1) {
+          const [time, text, above] = [box(items[i], '.line-time'), box(items[i], '.line-text'), box(items[i - 1], '.line-text')];
+          if (!time || !text || !above) continue;
+          const toOwn = text.top - time.bottom;
+          const toAbove = time.top - above.bottom;
+          if (toOwn >= toAbove) found.push(`${items[i].textContent}: ${toOwn} px to its text, ${toAbove} px to the one above`);
+        }
+        return found;
+      });
+      assert.deepEqual(misplaced, []);
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
       await page.screenshot({ path: `${SHOTS}/${size.name}-scenario.png`, fullPage: size.name === 'phone' });
