@@ -223,6 +223,31 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
         text.contains("RFC 5321 4.1.1.1"),
         "the EHLO step is explained: {text}"
     );
+    // Its reply is explained keyword by keyword, one point each.
+    loop {
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+        steps_taken += 1;
+        let current = root.query_selector(".line-current").unwrap().unwrap();
+        if current.text_content().unwrap().contains("S: 250-") {
+            break;
+        }
+        assert!(steps_taken < 15, "the EHLO reply comes within a few steps");
+    }
+    let points = details
+        .query_selector_all(".explanation-points li")
+        .unwrap();
+    let points: Vec<String> = (0..points.length())
+        .filter_map(|index| points.item(index)?.text_content())
+        .collect();
+    assert!(
+        points.iter().any(|point| point.starts_with("PIPELINING: "))
+            && points
+                .iter()
+                .any(|point| point.starts_with("AUTH PLAIN LOGIN: "))
+            && points.len() == 7,
+        "{points:?}"
+    );
     for _ in 0..steps_taken {
         click(&root, "button[title='Step back']");
     }

@@ -26,6 +26,10 @@ pub struct StepExplanation {
     pub heading: String,
     pub meaning: Name,
     pub why: Name,
+    /// What the reply says point by point, after `why`: what each keyword of an EHLO reply
+    /// offers, and what the usual ones it leaves out mean.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub points: Vec<String>,
     pub rfc: Name,
 }
 
@@ -160,6 +164,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                     enhanced: enhanced.map(|status| status.to_string()),
                     meaning: note.meaning.clone(),
                     why: note.why.clone(),
+                    points: Vec::new(),
                     rfc: note.rfc.clone(),
                 },
             ));
@@ -210,7 +215,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                 if mine.iter().any(|e| e.why.starts_with(EHLO_WHY)) {
                     for (explanation, reply) in mine.iter_mut().zip(replies_in(bytes.as_bytes())) {
                         if explanation.why.starts_with(EHLO_WHY) {
-                            explanation.why = with_ehlo_keywords(&explanation.why, &reply);
+                            explanation.points = ehlo_reply_points(&reply);
                         }
                     }
                 }
@@ -271,16 +276,16 @@ fn replies_in(bytes: &[u8]) -> Vec<Vec<String>> {
     replies
 }
 
-/// The explanation of an EHLO reply, `why`, followed by what each extension keyword in
-/// `reply` (its lines, code and all) means: said from the bytes shown, where the student
-/// reads them, rather than written by the server for every session.
-fn with_ehlo_keywords(why: &str, reply: &[String]) -> Name {
+/// What each extension keyword in an EHLO reply (`reply`: its lines, code and all) means:
+/// said from the bytes shown, where the student reads them, rather than written by the
+/// server for every session.
+fn ehlo_reply_points(reply: &[String]) -> Vec<String> {
     let keywords: Vec<&str> = reply
         .iter()
         .skip(1)
         .map(|line| line.get(4..).unwrap_or_default())
         .collect();
-    format!("{why} {}", ehlo_keywords(&keywords)).into()
+    ehlo_keywords(&keywords)
 }
 
 /// A failure an event reports itself, which the diagram, the conversation and the details
@@ -536,7 +541,13 @@ mod tests {
                 .into_iter()
                 .flat_map(|step| step.explanations)
                 .filter(|explanation| explanation.why.starts_with(EHLO_WHY))
-                .map(|explanation| explanation.why.to_string())
+                .map(|explanation| {
+                    assert_eq!(
+                        &*explanation.why, EHLO_WHY,
+                        "the keywords are points of their own"
+                    );
+                    explanation.points.join(" ")
+                })
                 .collect::<Vec<_>>()
         };
         let basic = ehlo_whys("basic-delivery");
@@ -647,6 +658,7 @@ mod tests {
                     heading: code.to_string(),
                     meaning: "".into(),
                     why: "".into(),
+                    points: Vec::new(),
                     rfc: "".into(),
                 })
                 .collect(),

@@ -212,10 +212,10 @@ pub fn meaning(code: u16, enhanced: Option<EnhancedStatus>) -> String {
     }
 }
 
-/// What each extension keyword of an EHLO reply lets the client do, in the reply's order,
-/// then what the usual ones it does not list mean for the client. `keywords` are the reply's
-/// lines after the first (which names the server), without their code.
-pub fn ehlo_keywords(keywords: &[&str]) -> String {
+/// What each extension keyword of an EHLO reply lets the client do, a sentence each in the
+/// reply's order, then what the usual ones it does not list mean for the client. `keywords`
+/// are the reply's lines after the first (which names the server), without their code.
+pub fn ehlo_keywords(keywords: &[&str]) -> Vec<String> {
     let offers = |name: &str| {
         keywords.iter().any(|line| {
             line.split(' ')
@@ -293,7 +293,7 @@ pub fn ehlo_keywords(keywords: &[&str]) -> String {
             said.push(missing.to_string());
         }
     }
-    said.join(" ")
+    said
 }
 
 #[cfg(test)]
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn ehlo_keywords_are_said_in_the_replys_order_then_what_is_missing() {
-        let said = ehlo_keywords(&["SIZE 0", "X-SHINY", "8BITMIME"]);
+        let said = ehlo_keywords(&["SIZE 0", "X-SHINY", "8BITMIME"]).join(" ");
         let size = said
             .find("SIZE 0: there is no fixed limit")
             .expect("SIZE 0");
@@ -316,9 +316,9 @@ mod tests {
             "{said}"
         );
         assert!(!said.contains("No 8BITMIME"), "{said}");
-        assert!(ehlo_keywords(&["pipelining"]).starts_with("PIPELINING: "));
+        assert!(ehlo_keywords(&["pipelining"])[0].starts_with("PIPELINING: "));
         // SIZE without a number gives no limit, and does not say there is none (RFC 1870 4).
-        let bare = ehlo_keywords(&["SIZE"]);
+        let bare = &ehlo_keywords(&["SIZE"])[0];
         assert!(bare.starts_with("SIZE: the client may declare"), "{bare}");
     }
 

@@ -326,6 +326,11 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
                     // mislead on its own (greylisting's 451 "local error in processing"), and
                     // in a short window only the first lines are in sight.
                     <p class="explanation-why">{ as_sentence(&e.why) }</p>
+                    if !e.points.is_empty() {
+                        <ul class="explanation-points">
+                            { for e.points.iter().map(|point| html! { <li>{ point.clone() }</li> }) }
+                        </ul>
+                    }
                     <p class="explanation-meaning">
                         <span class="explanation-label">{ "What the code means in general: " }</span>
                         { e.meaning.to_string() }
