@@ -1423,8 +1423,9 @@ fn an_unanswered_dns_question_takes_the_resolvers_timeout() {
     let queries = times(
         |e| matches!(e, smtp_lab::sim::Event::DnsQuery(q) if q.question.contains("receiver.test")),
     );
-    let answers =
-        times(|e| matches!(e, smtp_lab::sim::Event::DnsResponse(r) if r.outcome == "timed out"));
+    let answers = times(
+        |e| matches!(e, smtp_lab::sim::Event::DnsResponse(r) if r.outcome == smtp_lab::dns::Outcome::TimedOut),
+    );
     assert_eq!(answers.len(), 1, "{}", result.trace.to_text());
     // The question at t, its lack of answer 10 s later, and then the deferral.
     assert_eq!(answers[0], queries[0] + 10_000);

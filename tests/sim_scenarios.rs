@@ -729,6 +729,13 @@ fn run_with_format_json_prints_the_trace_as_json() {
     assert_eq!(document["outcomes"][0]["recipient"], "bob@receiver.test");
     assert_eq!(document["outcomes"][0]["fate"]["fate"], "delivered");
     assert_eq!(document["conservation_problems"], json!([]));
+    // A DNS answer's outcome is written as the text trace writes it: its RCODE's name.
+    let events = document["trace"]["events"].as_array().unwrap();
+    let answer = events
+        .iter()
+        .find(|event| event["type"] == "dns_response")
+        .expect("a DNS answer");
+    assert_eq!(answer["outcome"], "NOERROR", "{answer}");
     // It is the trace the library produces.
     let scenario = library::find("basic-delivery").unwrap();
     let trace = smtp_lab::sim::run(&scenario, 5).trace;

@@ -222,21 +222,21 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              MX records, then for the addresses (A, AAAA) of the hosts they name.",
             "RFC 5321 5.1, RFC 1035",
         ),
-        Event::DnsResponse(response) if response.outcome == DnsOutcome::NxDomain.as_str() => note(
+        Event::DnsResponse(response) if response.outcome == DnsOutcome::NxDomain => note(
             "NXDOMAIN: the name asked about does not exist. For the mail domain's MX \
                  question this is permanent: there is nowhere to deliver, and the mail bounces \
                  (5.1.2). For an MX host's A or AAAA question it only rules out that host: the \
                  others are still tried.",
             "RFC 1035 4.1.1, RFC 2308 2.1, RFC 5321 5.1",
         ),
-        Event::DnsResponse(response) if response.outcome == DnsOutcome::ServFail.as_str() => note(
+        Event::DnsResponse(response) if response.outcome == DnsOutcome::ServFail => note(
             "SERVFAIL: the DNS server could not answer (a broken zone, an unreachable \
                  authoritative server). This says nothing about the domain, and may be better \
                  later: for the MX question the mail stays queued and is tried again; for an MX \
                  host's A or AAAA question only that host is ruled out this time.",
             "RFC 1035 4.1.1, RFC 2308 7.1, RFC 5321 5.1",
         ),
-        Event::DnsResponse(response) if response.outcome == DnsOutcome::TimedOut.as_str() => note(
+        Event::DnsResponse(response) if response.outcome == DnsOutcome::TimedOut => note(
             "No answer: the resolver stopped waiting for the DNS server. Like SERVFAIL, this \
                  is temporary and says nothing about the domain: for the MX question the mail \
                  stays queued and is tried again; for an MX host's A or AAAA question only that \
@@ -244,7 +244,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 2308 7.2, RFC 5321 5.1, 4.5.4.1",
         ),
         Event::DnsResponse(response)
-            if response.outcome == DnsOutcome::NoError.as_str() && response.records.is_empty() =>
+            if response.outcome == DnsOutcome::NoError && response.records.is_empty() =>
         {
             note(
                 "NOERROR with no records (NODATA): the name exists, but has no record of the \
@@ -999,7 +999,7 @@ mod tests {
         let timed_out = Event::DnsResponse(Box::new(crate::sim::trace::DnsResponse {
             host: "mail.a.test".into(),
             id: 1,
-            outcome: DnsOutcome::TimedOut.as_str().into(),
+            outcome: DnsOutcome::TimedOut,
             records: Vec::new(),
             authority: Vec::new(),
             wire: None,

@@ -303,9 +303,6 @@ fn ehlo_reply_points(reply: &[String]) -> Vec<String> {
 /// - a queue entry given up on: the sender will try no more;
 /// - a delivery the MDA refused (over quota) after the server's 250: it bounces.
 pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> {
-    const NXDOMAIN: &str = DnsOutcome::NxDomain.as_str();
-    const SERVFAIL: &str = DnsOutcome::ServFail.as_str();
-    const TIMED_OUT: &str = DnsOutcome::TimedOut.as_str();
     let failed_for_now = |temporary: bool| {
         if temporary {
             Refusal::Temporary
@@ -318,10 +315,10 @@ pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> 
         | Event::ConnectionTimedOut { .. }
         | Event::ConnectionDropped { .. } => Some(Refusal::Temporary),
         Event::DnsResponse(_) if !dns_question.is_some_and(|q| q.ends_with(" IN MX")) => None,
-        Event::DnsResponse(response) => match response.outcome.as_str() {
-            NXDOMAIN => Some(Refusal::Permanent),
-            SERVFAIL | TIMED_OUT => Some(Refusal::Temporary),
-            _ => None,
+        Event::DnsResponse(response) => match response.outcome {
+            DnsOutcome::NxDomain => Some(Refusal::Permanent),
+            DnsOutcome::ServFail | DnsOutcome::TimedOut => Some(Refusal::Temporary),
+            DnsOutcome::NoError => None,
         },
         Event::MxResolved(resolved) => resolved
             .failure

@@ -1,6 +1,7 @@
 //! The trace: every event of a simulation run, in order, with its simulated time and actors.
 //! The UI and the command line only read it; nothing here runs the world.
 
+use crate::dns::world::Outcome as DnsOutcome;
 use crate::pop3::client::Pop3ClientState;
 use crate::pop3::server::Pop3State;
 use crate::smtp::client::ClientStateKind;
@@ -171,11 +172,17 @@ pub struct DnsQuery {
     pub wire: Vec<u8>,
 }
 
+fn serialize_dns_outcome<S: Serializer>(outcome: &DnsOutcome, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(outcome.as_str())
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DnsResponse {
     pub host: Name,
     pub id: u16,
-    pub outcome: String,
+    /// Written as the trace's text writes it (`NOERROR`, `NXDOMAIN`, `SERVFAIL`, `timed out`).
+    #[serde(serialize_with = "serialize_dns_outcome")]
+    pub outcome: DnsOutcome,
     pub records: Vec<String>,
     /// The authority section: the zone's SOA on a negative answer, whose TTL and minimum say
     /// how long the denial may be cached (RFC 2308 3).
@@ -475,7 +482,6 @@ impl Event {
             Event::DnsQuery(e) => size_of::<DnsQuery>() + e.question.len() + e.wire.len(),
             Event::DnsResponse(e) => {
                 size_of::<DnsResponse>()
-                    + e.outcome.len()
                     + texts(&e.records)
                     + texts(&e.authority)
                     + e.wire.as_ref().map_or(0, Vec::len)

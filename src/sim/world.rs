@@ -3403,7 +3403,7 @@ impl<'a> World<'a> {
             self.record(Event::DnsResponse(Box::new(trace::DnsResponse {
                 host: host_name.clone(),
                 id: exchange.message_id,
-                outcome: exchange.answer.outcome.to_string(),
+                outcome: exchange.answer.outcome,
                 records: exchange
                     .answer
                     .answers
