@@ -2,6 +2,7 @@
 //! derived from the trace alone, so that the UI can jump anywhere and step back without
 //! running anything again. Checkpoints every [`CHECKPOINT_EVERY`] events keep a jump cheap.
 
+use super::scenario::{MailboxSpec, Scenario};
 use super::trace::{self, ConnId, EntryId, Event, Protocol, Trace, TraceEvent};
 use crate::smtp::address::mailbox_key;
 use serde::{Deserialize, Serialize};
@@ -207,6 +208,96 @@ impl WorldView {
     }
 }
 
+/// A mailbox as the details show it at a position of a run: its messages, and, when it has
+/// a quota, how much of it is in use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxSummary {
+    pub address: String,
+    pub messages: usize,
+    /// The octets the scenario says were in use at the start, plus those of the messages
+    /// delivered since and not deleted: what the MDA compares with the quota.
+    pub used_octets: u64,
+    pub quota_octets: Option<u64>,
+}
+
+impl MailboxSummary {
+    /// At its quota: RCPT TO for it gets 452 4.2.2 (RFC 3463 3.3).
+    pub fn is_full(&self) -> bool {
+        self.quota_octets
+            .is_some_and(|quota| self.used_octets >= quota)
+    }
+
+    /// One line: `bob@receiver.test: 1 message`, and, for a mailbox with a quota, how much
+    /// is in use (`, 1000 of 4000 octets in use`) and whether that is all of it.
+    pub fn line(&self) -> String {
+        let messages = match self.messages {
+            0 => "no messages".to_string(),
+            1 => "1 message".to_string(),
+            count => format!("{count} messages"),
+        };
+        match self.quota_octets {
+            None => format!("{}: {messages}", self.address),
+            Some(quota) => format!(
+                "{}: {messages}, {} of {quota} octets in use{}",
+                self.address,
+                self.used_octets,
+                if self.is_full() { " (full)" } else { "" }
+            ),
+        }
+    }
+}
+
+impl WorldView {
+    /// The mailboxes worth showing at this position: those holding messages, and those with
+    /// a quota (full ones included, though empty of messages: the scenario fills them with
+    /// `used_octets`), in the scenario's order; then any other mailbox that holds messages
+    /// (a host's postmaster, which every host has without being configured).
+    pub fn mailbox_summaries(&self, scenario: &Scenario) -> Vec<MailboxSummary> {
+        let held = |address: &str| {
+            self.mailboxes
+                .iter()
+                .find(|(name, _)| mailbox_key(name) == mailbox_key(address))
+                .map(|(_, items)| items.as_slice())
+                .unwrap_or_default()
+        };
+        let configured: Vec<&MailboxSpec> = scenario
+            .hosts
+            .iter()
+            .flat_map(|host| &host.mailboxes)
+            .collect();
+        let mut summaries: Vec<MailboxSummary> = configured
+            .iter()
+            .filter_map(|spec| {
+                let items = held(&spec.address);
+                if items.is_empty() && spec.quota_octets.is_none() {
+                    return None;
+                }
+                let delivered: u64 = items.iter().map(|item| item.octets as u64).sum();
+                Some(MailboxSummary {
+                    address: spec.address.clone(),
+                    messages: items.len(),
+                    used_octets: spec.used_octets.saturating_add(delivered),
+                    quota_octets: spec.quota_octets,
+                })
+            })
+            .collect();
+        for (address, items) in &self.mailboxes {
+            let known = configured
+                .iter()
+                .any(|spec| mailbox_key(&spec.address) == mailbox_key(address));
+            if !known && !items.is_empty() {
+                summaries.push(MailboxSummary {
+                    address: address.clone(),
+                    messages: items.len(),
+                    used_octets: items.iter().map(|item| item.octets as u64).sum(),
+                    quota_octets: None,
+                });
+            }
+        }
+        summaries
+    }
+}
+
 /// Cheap views of a trace at any cursor.
 #[derive(Clone, Debug)]
 pub struct TraceViewer {
@@ -249,5 +340,79 @@ impl TraceViewer {
             view.apply(event);
         }
         view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{library, run};
+
+    /// The summaries of built-in scenario `name`'s mailboxes at the end of its run, and just
+    /// after its first delivery.
+    fn summaries(name: &str) -> (Vec<MailboxSummary>, Option<Vec<MailboxSummary>>) {
+        let scenario = library::find(name).expect("a built-in scenario");
+        let viewer = TraceViewer::new(run(&scenario, scenario.seed).trace);
+        let first_delivery = viewer
+            .trace()
+            .events
+            .iter()
+            .position(|event| matches!(event.event, Event::Delivered(_)))
+            .map(|index| viewer.view_at(index + 1).mailbox_summaries(&scenario));
+        let end = viewer.view_at(viewer.len()).mailbox_summaries(&scenario);
+        (end, first_delivery)
+    }
+
+    fn find<'a>(summaries: &'a [MailboxSummary], address: &str) -> Option<&'a MailboxSummary> {
+        summaries.iter().find(|summary| summary.address == address)
+    }
+
+    #[test]
+    fn a_full_mailbox_is_shown_full_though_it_holds_no_message() {
+        let (end, _) = summaries("mailbox-full");
+        let bob = find(&end, "bob@receiver.test").expect("bob's mailbox, which has a quota");
+        assert_eq!(bob.messages, 0);
+        assert_eq!((bob.used_octets, bob.quota_octets), (2000, Some(2000)));
+        assert!(bob.is_full());
+        assert_eq!(
+            bob.line(),
+            "bob@receiver.test: no messages, 2000 of 2000 octets in use (full)"
+        );
+        // A mailbox without a quota or a message is not worth a line.
+        assert_eq!(find(&end, "alice@sender.test"), None, "{end:?}");
+    }
+
+    #[test]
+    fn a_mailbox_counts_what_was_in_use_and_what_was_delivered() {
+        // The MDA refused the message: bob's use stays as it was; the only delivery is the
+        // bounce to alice (who fetches and deletes it later).
+        let (_, bounced) = summaries("over-quota-at-delivery");
+        let bounced = bounced.expect("the bounce's delivery");
+        let bob = find(&bounced, "bob@receiver.test").expect("bob's mailbox");
+        assert_eq!((bob.messages, bob.used_octets), (0, 1000), "{bob:?}");
+        assert!(!bob.is_full());
+        let alice = find(&bounced, "alice@sender.test").expect("the bounce");
+        assert_eq!((alice.messages, alice.quota_octets), (1, None), "{alice:?}");
+        assert_eq!(alice.line(), "alice@sender.test: 1 message");
+        assert_eq!(
+            bob.line(),
+            "bob@receiver.test: no messages, 1000 of 4000 octets in use"
+        );
+        assert!(alice.used_octets > 0);
+        // Delivered, then fetched and deleted over POP3: shown while it is there.
+        let (end, delivered) = summaries("basic-delivery");
+        let delivered = delivered.expect("a delivery");
+        let bob = find(&delivered, "bob@receiver.test").expect("bob's mailbox");
+        assert_eq!(bob.messages, 1);
+        let stored = run(&library::find("basic-delivery").unwrap(), 1)
+            .trace
+            .events
+            .iter()
+            .find_map(|event| match &event.event {
+                Event::Delivered(delivered) => Some(delivered.octets as u64),
+                _ => None,
+            });
+        assert_eq!(Some(bob.used_octets), stored);
+        assert_eq!(find(&end, "bob@receiver.test"), None, "{end:?}");
     }
 }

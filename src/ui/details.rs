@@ -282,13 +282,9 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
         })
         .collect();
     let mailboxes: Vec<String> = view
-        .mailboxes
+        .mailbox_summaries(&loaded.scenario)
         .iter()
-        .filter(|(_, items)| !items.is_empty())
-        .map(|(address, items)| match items.len() {
-            1 => format!("{address}: 1 message"),
-            count => format!("{address}: {count} messages"),
-        })
+        .map(|mailbox| mailbox.line())
         .collect();
     let list = |title: &'static str, items: Vec<String>| {
         html! {
