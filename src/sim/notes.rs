@@ -444,13 +444,18 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "The client sends AUTH and waits for 235 (authenticated) or a refusal.",
                 "RFC 4954 4",
             ),
+            // With PIPELINING the commands went out together, before this state: said so,
+            // not as if they went now.
             C::ExpectMailReply => (
-                "The client sends MAIL FROM and waits for its reply.",
-                "RFC 5321 4.1.1.2",
+                "The client has sent MAIL FROM and waits for its reply. With PIPELINING, its \
+                 RCPT TO commands went out with it, without waiting.",
+                "RFC 5321 4.1.1.2, RFC 2920 3.1",
             ),
             C::ExpectRcptReplies => (
-                "The client sends RCPT TO and waits for one reply per recipient.",
-                "RFC 5321 4.1.1.3",
+                "The client waits for the replies to its RCPT TO commands, one per recipient, \
+                 in the order sent. With PIPELINING they went out with MAIL FROM; without it, \
+                 each goes after the reply to the one before.",
+                "RFC 5321 4.1.1.3, RFC 2920 3.1",
             ),
             C::ExpectRsetReply => (
                 "The client sends RSET to abandon the transaction and waits for 250.",
@@ -1364,9 +1369,10 @@ mod tests {
             Some(Protocol::Smtp),
         )
         .unwrap();
-        assert_eq!(other.rfc, "RFC 5321 4.1.1.2");
+        assert_eq!(other.rfc, "RFC 5321 4.1.1.2, RFC 2920 3.1");
+        // Said as done: with PIPELINING the command, and the RCPT TOs, went out before.
         assert!(
-            other.text.starts_with("The client sends MAIL FROM"),
+            other.text.starts_with("The client has sent MAIL FROM"),
             "{other:?}"
         );
     }
