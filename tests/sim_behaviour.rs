@@ -623,6 +623,39 @@ fn null_mx_bounces_with_5_1_10_without_connecting() {
 }
 
 #[test]
+fn an_outcome_says_when_its_status_is_the_bouncing_hosts_own_finding() {
+    // A server's refusal is quoted as the server sent it; what the bouncing host found itself
+    // (no server said it) is said to be its own, as its report's Diagnostic-Code says.
+    for (name, recipient, own) in [
+        ("unknown-user", "nobody@receiver.test", false),
+        ("unknown-user-after-relay", "nobody@receiver.test", false),
+        ("unknown-domain", "bob@nosuchdomain.test", true),
+        ("null-mx", "info@nomail.test", true),
+        ("message-too-big", "bob@receiver.test", true),
+        ("over-quota-at-delivery", "bob@receiver.test", true),
+        ("server-down-for-good", "bob@receiver.test", true),
+    ] {
+        let result = builtin_unread(name);
+        let fate = fate(&result, "m1", recipient);
+        let Fate::Bounced {
+            status,
+            own_finding,
+            ..
+        } = fate
+        else {
+            panic!("{name}: {fate:?}");
+        };
+        assert_eq!(*own_finding, own, "{name}: {status}");
+        let said = smtp_lab::sim::trace::describe_fate(fate);
+        assert_eq!(
+            said.contains(&format!("(its own finding: {status})")),
+            own,
+            "{name}: {said}"
+        );
+    }
+}
+
+#[test]
 fn nxdomain_bounces_with_5_1_2_without_retry() {
     let result = builtin_unread("unknown-domain");
     match fate(&result, "m1", "bob@nosuchdomain.test") {

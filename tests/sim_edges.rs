@@ -1801,9 +1801,15 @@ fn a_message_over_the_first_mx_size_limit_bounces_at_once_with_the_size_error() 
     let result = run_json(&world);
     assert_conserved(&result);
     match fate(&result, "m1", "bob@receiver.test") {
-        Fate::Bounced { host, status } => {
+        Fate::Bounced {
+            host,
+            status,
+            own_finding,
+        } => {
             assert_eq!(host, "mail.sender.test");
             assert!(status.starts_with("552 5.3.4"), "{status}");
+            // No server said it: the sending host found the message over the SIZE.
+            assert!(own_finding);
         }
         other => panic!("{other:?}"),
     }

@@ -100,13 +100,30 @@ pub enum Fate {
     /// Stored in a mailbox.
     Delivered { host: String, mailbox: String },
     /// Refused for good; a bounce went (or, for a bounce, could not go) to the sender.
-    Bounced { host: String, status: String },
+    /// `own_finding`: no server sent the status's reply; the bouncing host found it itself
+    /// (a message over a server's SIZE, a domain that does not exist, a mailbox over its
+    /// quota at delivery, a retry time run out).
+    Bounced {
+        host: String,
+        status: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        own_finding: bool,
+    },
     /// The submission server refused it; the user agent showed the error at once.
     RefusedAtSubmission { status: String },
     /// Still in a queue when the simulation stopped.
     Queued { host: String },
     /// A bounce that could not be delivered: never bounced again (RFC 5321 4.5.5).
-    Discarded { host: String, status: String },
+    Discarded {
+        host: String,
+        status: String,
+        #[serde(default, skip_serializing_if = "is_false")]
+        own_finding: bool,
+    },
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Fate {
@@ -1124,10 +1141,27 @@ fn conn_client(conns: &std::collections::BTreeMap<ConnId, (Name, Name)>, conn: C
 pub fn describe_fate(fate: &Fate) -> String {
     match fate {
         Fate::Delivered { host, mailbox } => format!("delivered to {mailbox} on {host}"),
-        Fate::Bounced { host, status } => format!("bounced by {host} ({status})"),
+        Fate::Bounced {
+            host,
+            status,
+            own_finding,
+        } => format!("bounced by {host} ({}{status})", whose(*own_finding)),
         Fate::RefusedAtSubmission { status } => format!("refused at submission ({status})"),
         Fate::Queued { host } => format!("still queued on {host}"),
-        Fate::Discarded { host, status } => format!("discarded by {host} ({status})"),
+        Fate::Discarded {
+            host,
+            status,
+            own_finding,
+        } => format!("discarded by {host} ({}{status})", whose(*own_finding)),
+    }
+}
+
+/// Said before a status that no server sent: the host's own finding is not a reply.
+fn whose(own_finding: bool) -> &'static str {
+    if own_finding {
+        "its own finding: "
+    } else {
+        ""
     }
 }
 

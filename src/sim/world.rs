@@ -457,6 +457,12 @@ impl Failure {
         }
     }
 
+    /// Whether the reply of [`Failure::final_reply`] is this host's, not a server's: found
+    /// by the host itself, or written by it when the retry time ran out.
+    fn is_own_finding(&self) -> bool {
+        self.expired || self.origin == ReplyOrigin::Client
+    }
+
     /// The reply a recipient's fate and its report's status come from. For an expired
     /// recipient, this host's own: RFC 3463 X.4.7 (delivery time expired) asks for "the code
     /// for the actual problem found when delivery was attempted" rather than its own, so the
@@ -3864,6 +3870,7 @@ impl<'a> World<'a> {
                     Fate::Discarded {
                         host: host_name.to_string(),
                         status: reply_text(&failure.final_reply()),
+                        own_finding: failure.is_own_finding(),
                     },
                 );
             }
@@ -3881,6 +3888,7 @@ impl<'a> World<'a> {
                 Fate::Bounced {
                     host: host_name.to_string(),
                     status: reply_text(&failure.final_reply()),
+                    own_finding: failure.is_own_finding(),
                 },
             );
         }
