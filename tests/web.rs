@@ -963,6 +963,43 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
             );
         }
     }
+    // A failure at a party itself, on no hop, marks that party: a message over the server's
+    // SIZE, which the client does not send; a mailbox over its quota, which the MDA finds.
+    for (scenario, text, party) in [
+        (
+            "message-too-big",
+            "permanent failure: 552 5.3.4",
+            "mail.sender.test, where it fails for good.",
+        ),
+        (
+            "over-quota-at-delivery",
+            "MDA refused ",
+            "mx.receiver.test, where it fails for good.",
+        ),
+    ] {
+        let root = mount_app_at(&format!("#scenario={scenario}")).await;
+        yew::scheduler::flush().await;
+        let (_, steps) = position(&root);
+        for _ in 0..steps {
+            if text_of(&root, ".line-current").contains(text) {
+                break;
+            }
+            click(&root, "button[title='Step forward']");
+            yew::scheduler::flush().await;
+        }
+        assert!(text_of(&root, ".line-current").contains(text), "{scenario}");
+        let node = element(&root, ".topology-node-active");
+        let class = node.get_attribute("class").unwrap_or_default();
+        assert!(
+            class.contains("topology-trouble-permanent"),
+            "{scenario}: {class}"
+        );
+        let name = diagram_name(&root);
+        assert!(
+            name.starts_with(&format!("At this step: {party}")),
+            "{scenario}: {name}"
+        );
+    }
     mount_app_at("#").await;
 }
 

@@ -187,6 +187,11 @@ impl RunMap {
                     let node = map.node(&mut index, &delivered.host, Side::Server, None);
                     map.add_role(node, "MDA");
                 }
+                // The MDA's doing too, though it stored nothing (a mailbox over its quota).
+                Event::DeliveryRefused(refused) => {
+                    let node = map.node(&mut index, &refused.host, Side::Server, None);
+                    map.add_role(node, "MDA");
+                }
                 other => {
                     if let Some(host) = event_host(other) {
                         map.node(&mut index, host, Side::Server, None);
@@ -445,6 +450,10 @@ mod tests {
         let (map, _) = map_of("primary-mx-down");
         let mx1 = node(&map, "mx1.receiver.test", Side::Server);
         assert_eq!(mx1.roles, ["MTA", "MDA"]);
+        // An MDA that refused what it was given (over quota) and stored nothing is one too.
+        let (map, _) = map_of("over-quota-at-delivery");
+        let mx = node(&map, "mx.receiver.test", Side::Server);
+        assert!(mx.roles.contains(&"MDA"), "{:?}", mx.roles);
     }
 
     #[test]

@@ -370,8 +370,11 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
     let nodes = map.nodes.iter().enumerate().map(|(index, node)| {
         let (x, y) = (node_x(node), node_y(node));
         let active = focus == Some(Focus::Node(index));
+        // What goes wrong at the party itself (a message over the server's SIZE, a mailbox
+        // over its quota, a retry, a give-up), as a hop is drawn where it goes wrong there.
+        let trouble = active.then_some(trouble_class).flatten();
         html! {
-            <g class={classes!("topology-node", active.then_some("topology-node-active"), active.then_some("topology-active"))}>
+            <g class={classes!("topology-node", active.then_some("topology-node-active"), active.then_some("topology-active"), trouble)}>
                 <title>{ node.name.clone() }</title>
                 <rect x={x.to_string()} y={y.to_string()} width={NODE_WIDTH.to_string()} height={NODE_HEIGHT.to_string()} rx="8" />
                 <text x={(x + NODE_WIDTH / 2).to_string()} y={(y + 22).to_string()}>{ short(node.label()) }</text>
@@ -556,8 +559,11 @@ fn describe(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Str
             .nodes
             .get(party)
             .map(|node| fails(format!("{} asks DNS", node.label()))),
-        // A party's own doing is drawn by its box, which has no colour of trouble.
-        Some(Focus::Node(party)) => map.nodes.get(party).map(|node| node.label().to_string()),
+        Some(Focus::Node(party)) => map.nodes.get(party).map(|node| match trouble {
+            None => node.label().to_string(),
+            Some(Refusal::Temporary) => format!("{}, where it fails for now", node.label()),
+            Some(Refusal::Permanent) => format!("{}, where it fails for good", node.label()),
+        }),
         None => None,
     };
     let links: Vec<String> = map.links.iter().map(link_words).collect();
