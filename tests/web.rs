@@ -1217,6 +1217,21 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
         .text_content()
         .unwrap_or_default();
     assert!(said.contains("S: 452 4.5.3"), "{said}");
+    // The same explanation of several replies is shown once, with how many it explains.
+    let headings = root
+        .query_selector_all(".region-details .explanation .details-heading")
+        .unwrap();
+    let headings: Vec<String> = (0..headings.length())
+        .filter_map(|index| headings.item(index)?.text_content())
+        .collect();
+    let mut distinct = headings.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), headings.len(), "{headings:?}");
+    assert!(
+        headings[0].starts_with("452 4.5.3, ") && headings[0].ends_with(" replies"),
+        "{headings:?}"
+    );
     mount_app_at("#").await;
 }
 

@@ -313,10 +313,13 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
             }
             // Pipelined replies come in one step, and the one that matters is often not the
             // first: refusals are explained first, and stand out.
-            { for refusals_first(&step.explanations).map(|e| html! {
+            { for each_once(refusals_first(&step.explanations)).into_iter().map(|(e, replies)| html! {
                 <div class={classes!("explanation", Refusal::of(e).map(refusal_class))}>
                     <h3 class="details-heading">
                         { e.heading.clone() }
+                        if replies > 1 {
+                            { format!(", {replies} replies") }
+                        }
                     </h3>
                     // Why this server sent it first: the general meaning of a code can
                     // mislead on its own (greylisting's 451 "local error in processing"), and
@@ -455,6 +458,22 @@ fn refusals_first(explanations: &[StepExplanation]) -> impl Iterator<Item = &Ste
         .iter()
         .filter(refused)
         .chain(explanations.iter().filter(move |e| !refused(e)))
+}
+
+/// Each explanation once, in the order given, with how many replies it explains: pipelined
+/// replies often say the same (a 250 for each of three recipients, a 452 for each beyond the
+/// limit), and the same box again would only push the others out of sight.
+fn each_once<'a>(
+    explanations: impl Iterator<Item = &'a StepExplanation>,
+) -> Vec<(&'a StepExplanation, usize)> {
+    let mut once: Vec<(&StepExplanation, usize)> = Vec::new();
+    for explanation in explanations {
+        match once.iter_mut().find(|(seen, _)| *seen == explanation) {
+            Some((_, replies)) => *replies += 1,
+            None => once.push((explanation, 1)),
+        }
+    }
+    once
 }
 
 /// Most lines of one transmission shown in full.
