@@ -879,6 +879,15 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
     let (class, marker) = active(&root);
     assert!(class.contains("topology-trouble-permanent"), "{class}");
     assert_eq!(marker, "url(#topology-arrow-permanent)");
+    // A reply that refuses is told as the conversation tells it: the server refuses.
+    let name = diagram_name(&root);
+    assert!(
+        name.starts_with(
+            "At this step: mail.sender.test connects to mx.receiver.test (SMTP :25), where \
+             the server refuses for good."
+        ),
+        "{name}"
+    );
     let root = mount_app_at("#scenario=greylisting").await;
     yew::scheduler::flush().await;
     let (_, steps) = position(&root);
@@ -917,6 +926,12 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
         (
             "greylisting",
             "temporary failure: 451",
+            "line-refusal line-temporary",
+            None,
+        ),
+        (
+            "greylisting",
+            " retry at ",
             "line-refusal line-temporary",
             None,
         ),
@@ -1043,6 +1058,7 @@ async fn links_round_a_column_run_apart_and_clear_of_a_readers_link() {
             map: Some(std::rc::Rc::new(map)),
             focus: None,
             trouble: None,
+            trouble_reported: false,
             one_column: false,
         },
     )
@@ -1150,6 +1166,7 @@ async fn a_detour_is_labelled_by_the_party_it_leads_to() {
             map: Some(std::rc::Rc::new(map)),
             focus: None,
             trouble: None,
+            trouble_reported: false,
             one_column: false,
         },
     )

@@ -740,12 +740,14 @@ pub fn app() -> Html {
     let cursor = lab.player.cursor;
     let loaded = lab.loaded.clone();
     let map = loaded.as_ref().map(|l| Rc::clone(&l.map));
-    let (focus, trouble) = loaded
+    let (focus, trouble, trouble_reported) = loaded
         .as_ref()
         .and_then(|l| {
             let step = l.step_at(cursor)?;
             let event = &l.viewer.trace().events.get(step.event)?.event;
-            Some((l.map.focus(event), Refusal::of_step(step)))
+            // No reply refuses: what goes wrong is a failure the event reports.
+            let reported = step.explanations.iter().all(|e| Refusal::of(e).is_none());
+            Some((l.map.focus(event), Refusal::of_step(step), reported))
         })
         .unwrap_or_default();
     // On a wide screen the diagram is drawn as large as its row lets it; a short screen (a
@@ -768,7 +770,7 @@ pub fn app() -> Html {
         <section key="topology" class="region region-topology" aria-labelledby="topology-title">
             <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
             { for resize_diagram }
-            <Topology {map} {focus} {trouble} {one_column} />
+            <Topology {map} {focus} {trouble} {trouble_reported} {one_column} />
         </section>
     };
     let conversation = html! {

@@ -62,6 +62,10 @@ pub struct TopologyProps {
     /// the colour the details give the refusal, rather than as a working hop.
     #[prop_or_default]
     pub trouble: Option<Refusal>,
+    /// Whether `trouble` is a failure the step's event reports (a connection refused, a DNS
+    /// answer that is none), rather than a reply that refuses.
+    #[prop_or_default]
+    pub trouble_reported: bool,
     /// The page is in its one-column layout: a change resizes the diagram's box, and what the
     /// step touches is brought into sight again.
     #[prop_or_default]
@@ -73,6 +77,7 @@ impl PartialEq for TopologyProps {
         run_identity(&self.map) == run_identity(&other.map)
             && self.focus == other.focus
             && self.trouble == other.trouble
+            && self.trouble_reported == other.trouble_reported
             && self.one_column == other.one_column
     }
 }
@@ -103,7 +108,7 @@ pub fn topology(props: &TopologyProps) -> Html {
         .unwrap_or_else(|| Rc::new(usual_journey()));
     html! {
         <div class="topology-scroll" ref={scroll}>
-            { diagram(&map, props.focus, props.trouble) }
+            { diagram(&map, props.focus, props.trouble, props.trouble_reported) }
         </div>
     }
 }
@@ -146,7 +151,12 @@ fn short(label: &str) -> String {
     cut
 }
 
-fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html {
+fn diagram(
+    map: &RunMap,
+    focus: Option<Focus>,
+    trouble: Option<Refusal>,
+    trouble_reported: bool,
+) -> Html {
     let trouble_class = trouble.map(|refusal| match refusal {
         Refusal::Temporary => "topology-trouble-temporary",
         Refusal::Permanent => "topology-trouble-permanent",
@@ -382,7 +392,7 @@ fn diagram(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Html
             </g>
         }
     });
-    let description = describe(map, focus, trouble);
+    let description = describe(map, focus, trouble, trouble_reported);
     html! {
         <svg class="topology" viewBox={format!("0 0 {width} {height}")} role="img"
             aria-label={description} style={format!("aspect-ratio: {width} / {height}; max-width: max(100%, {}px)", width * 9 / 10)}>
@@ -537,9 +547,14 @@ fn role_text(map: &RunMap, node: usize) -> String {
 }
 
 /// The diagram in words, for screen readers: what the step touches, as it is drawn
-/// highlighted, and whether it fails there, as it is drawn dashed and coloured (WCAG 1.4.1);
-/// then who talks to whom.
-fn describe(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> String {
+/// highlighted, and whether it fails or is refused there, as it is drawn dashed and coloured
+/// (WCAG 1.4.1); then who talks to whom.
+fn describe(
+    map: &RunMap,
+    focus: Option<Focus>,
+    trouble: Option<Refusal>,
+    trouble_reported: bool,
+) -> String {
     let link_words = |link: &MapLink| {
         format!(
             "{} connects to {} ({})",
@@ -548,10 +563,15 @@ fn describe(map: &RunMap, focus: Option<Focus>, trouble: Option<Refusal>) -> Str
             link.label
         )
     };
-    let fails = |touched: String| match trouble {
-        None => touched,
-        Some(Refusal::Temporary) => format!("{touched}, which fails for now"),
-        Some(Refusal::Permanent) => format!("{touched}, which fails for good"),
+    // As the conversation says it: a reply refuses; a connection or a DNS answer fails.
+    let fails = |touched: String| match (trouble, trouble_reported) {
+        (None, _) => touched,
+        (Some(Refusal::Temporary), true) => format!("{touched}, which fails for now"),
+        (Some(Refusal::Permanent), true) => format!("{touched}, which fails for good"),
+        (Some(Refusal::Temporary), false) => format!("{touched}, where the server refuses for now"),
+        (Some(Refusal::Permanent), false) => {
+            format!("{touched}, where the server refuses for good")
+        }
     };
     let now = match focus {
         Some(Focus::Link(index)) => map.links.get(index).map(|link| fails(link_words(link))),
