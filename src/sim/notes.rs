@@ -254,6 +254,20 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                 "RFC 2308 2.2, RFC 5321 5.1",
             )
         }
+        Event::DnsResponse(response)
+            if response
+                .records
+                .iter()
+                .any(|record| record.ends_with(" IN MX 0 .")) =>
+        {
+            note(
+                "The DNS answer: a null MX, a single MX record of preference 0 naming the root \
+                 (\".\"). It says the domain takes no mail at all: the sending server looks \
+                 for no address and does not fall back to the domain's own, and the mail \
+                 bounces at once (556 5.1.10).",
+                "RFC 7505 3, 4.1",
+            )
+        }
         // Only an answer with records is left: the others have notes of their own above.
         Event::DnsResponse { .. } => note(
             "The DNS answer, with the records asked for. MX records name the hosts that take \
@@ -261,7 +275,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              equal preference in random order. A and AAAA records give a host's IPv4 and IPv6 \
              addresses, to connect to. A CNAME record says the name is an alias: the answer \
              goes on with the records of the name it points to.",
-            "RFC 5321 5.1, RFC 1035 3.3, RFC 3596 2, RFC 1034 3.6.2",
+            "RFC 5321 5.1, RFC 1035 3.3.9, 3.4.1, RFC 3596 2, RFC 1034 3.6.2",
         ),
         Event::MxResolved(resolved) if resolved.from_cache => note(
             "No DNS query this time: the server asked about this domain a short while ago and \
@@ -978,6 +992,7 @@ mod tests {
                 "DNS answer id 469: NOERROR",
                 "NOERROR with no records (NODATA)",
             ),
+            ("null-mx", "IN MX 0 .", "The DNS answer: a null MX"),
             (
                 "greylisting",
                 "temporary failure: 451",
