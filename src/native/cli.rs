@@ -72,7 +72,7 @@ pub struct RunArgs {
     pub format: FormatArg,
     /// With the text format: every line of each transmission (a whole message, a bounce's
     /// report), where the trace shows the first 12 lines of a long one and how many more
-    /// there were. The JSON format always has every byte.
+    /// there were. The JSON format always has every byte, and refuses it.
     #[arg(long)]
     pub whole: bool,
 }

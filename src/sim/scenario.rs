@@ -449,7 +449,7 @@ pub fn file_too_large() -> String {
 
 /// The text of a scenario file, or what is wrong with its bytes, in words that follow its
 /// name (the command line and the app say the same). JSON is UTF-8 (RFC 8259 8.1); a file
-/// saved as UTF-16 or UTF-32 (what some editors call "Unicode") is named as such, since its
+/// saved as UTF-16 (what some editors call "Unicode") or UTF-32 is named as such, since its
 /// bytes say so: a byte order mark, or NULs among the first bytes, which JSON text, starting
 /// with a bracket or white space, cannot have in UTF-8.
 pub fn file_text(bytes: Vec<u8>) -> Result<String, String> {
@@ -457,9 +457,15 @@ pub fn file_text(bytes: Vec<u8>) -> Result<String, String> {
         return Err(file_too_large());
     }
     if let Some(encoding) = wide_encoding(&bytes) {
+        // Editors that say "Unicode" mean UTF-16.
+        let called = if encoding == "UTF-16" {
+            " (what some editors call \"Unicode\")"
+        } else {
+            ""
+        };
         return Err(format!(
-            "is {encoding} text (what some editors call \"Unicode\"), but a JSON file must \
-             be UTF-8 (RFC 8259 8.1): save it again as UTF-8"
+            "is {encoding} text{called}, but a JSON file must be UTF-8 (RFC 8259 8.1): save it \
+             again as UTF-8"
         ));
     }
     String::from_utf8(bytes)
@@ -1485,7 +1491,7 @@ mod tests {
                 let error = file_text(utf16(little, mark)).unwrap_err();
                 assert!(error.starts_with("is UTF-16 text"), "{case}: {error}");
                 let error = file_text(utf32(little, mark)).unwrap_err();
-                assert!(error.starts_with("is UTF-32 text"), "{case}: {error}");
+                assert!(error.starts_with("is UTF-32 text, but"), "{case}: {error}");
             }
         }
         assert_eq!(file_text(json.as_bytes().to_vec()).as_deref(), Ok(json));

@@ -3071,8 +3071,8 @@ fn path_text(prefix: &str, push_path: impl FnOnce(&mut String), suffix: &str) ->
     text
 }
 
-/// Why a server answers EHLO with its extensions: the start of the explanation of every
-/// EHLO reply, which `explain::ehlo_keywords` follows with what each keyword means.
+/// Why a server answers EHLO with its extensions: the explanation of every EHLO reply, under
+/// which the details list what each of its keywords means (`explain::ehlo_keywords`).
 pub const EHLO_WHY: &str = "EHLO starts an ESMTP session: the first line names the server, \
      each further line is an extension the client may use (RFC 5321 4.1.1.1). Only extensions \
      this server really implements are listed.";
