@@ -1135,6 +1135,198 @@ async fn links_round_a_column_run_apart_and_clear_of_a_readers_link() {
     root.remove();
 }
 
+/// A link's drawn line, as its points.
+type Polyline = Vec<(i32, i32)>;
+
+/// Draws `map` alone and returns its round links' lines, its texts (x, y, words) and the
+/// boxes' left edges by the name in them.
+async fn draw_map(
+    map: smtp_lab::sim::map::RunMap,
+) -> (Vec<Polyline>, Vec<(i32, i32, String)>, Vec<(String, i32)>) {
+    let document = gloo::utils::document();
+    let root = document.create_element("div").unwrap();
+    document.body().unwrap().append_child(&root).unwrap();
+    let drawn = yew::Renderer::<smtp_lab::ui::Topology>::with_root_and_props(
+        root.clone(),
+        smtp_lab::ui::TopologyProps {
+            map: Some(std::rc::Rc::new(map)),
+            focus: None,
+            trouble: None,
+            trouble_reported: false,
+            one_column: false,
+        },
+    )
+    .render();
+    yew::scheduler::flush().await;
+    let all = |selector: &str| -> Vec<Element> {
+        let list = root.query_selector_all(selector).unwrap();
+        (0..list.length())
+            .filter_map(|index| list.item(index))
+            .map(wasm_bindgen::JsCast::unchecked_into::<Element>)
+            .collect()
+    };
+    let number = |element: &Element, name: &str| -> i32 {
+        element.get_attribute(name).unwrap().parse().unwrap()
+    };
+    let lines = all("svg.topology polyline")
+        .iter()
+        .map(|line| {
+            line.get_attribute("points")
+                .unwrap()
+                .split(' ')
+                .map(|point| {
+                    let (x, y) = point.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect()
+        })
+        .collect();
+    let texts = all("svg.topology text")
+        .iter()
+        .map(|text| {
+            (
+                number(text, "x"),
+                number(text, "y"),
+                text.text_content().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let boxes = all("svg.topology g.topology-node")
+        .iter()
+        .filter_map(|node| {
+            let name = node.query_selector("text").ok()??.text_content()?;
+            let rect = node.query_selector("rect").ok()??;
+            Some((name, number(&rect, "x")))
+        })
+        .collect();
+    drawn.destroy();
+    root.remove();
+    (lines, texts, boxes)
+}
+
+/// Whether two lines of links round a column cross, or run along each other, other than
+/// where they share an end.
+fn cross(a: &Polyline, b: &Polyline) -> bool {
+    let segments = |line: &Polyline| -> Vec<((i32, i32), (i32, i32))> {
+        line.windows(2).map(|pair| (pair[0], pair[1])).collect()
+    };
+    let inside = |value: i32, from: i32, to: i32| from.min(to) < value && value < from.max(to);
+    let overlap = |a1: i32, a2: i32, b1: i32, b2: i32| {
+        a1.max(a2).min(b1.max(b2)) > a1.min(a2).max(b1.min(b2))
+    };
+    for (p1, p2) in segments(a) {
+        for (q1, q2) in segments(b) {
+            let (a_flat, b_flat) = (p1.1 == p2.1, q1.1 == q2.1);
+            let crossing = match (a_flat, b_flat) {
+                (true, false) => inside(q1.0, p1.0, p2.0) && inside(p1.1, q1.1, q2.1),
+                (false, true) => inside(p1.0, q1.0, q2.0) && inside(q1.1, p1.1, p2.1),
+                (true, true) => p1.1 == q1.1 && overlap(p1.0, p2.0, q1.0, q2.0),
+                (false, false) => p1.0 == q1.0 && overlap(p1.1, p2.1, q1.1, q2.1),
+            };
+            if crossing {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[wasm_bindgen_test]
+async fn links_round_a_column_never_meet_whichever_way_they_go() {
+    use smtp_lab::sim::map::{MapNode, RunMap, Side};
+    let node = |name: &str, side, column, row| MapNode {
+        name: name.to_string(),
+        side,
+        roles: vec!["MTA"],
+        column,
+        row,
+    };
+    // Two backups passing mail to one primary, whose reader fetches from the next column;
+    // and two servers passing mail each way between them.
+    for (case, links) in [
+        (
+            "two backups into one primary",
+            vec![
+                (0, 1, "SMTP :25"),
+                (2, 1, "SMTP :25"),
+                (3, 1, "SMTP :25"),
+                (4, 1, "POP3 :110"),
+            ],
+        ),
+        (
+            "each way between two",
+            vec![
+                (0, 1, "SMTP :25"),
+                (2, 3, "SMTP :25"),
+                (3, 2, "SMTP :25"),
+                (4, 1, "POP3 :110"),
+            ],
+        ),
+        (
+            "one party sending down and receiving from below",
+            vec![
+                (0, 1, "SMTP :25"),
+                (1, 2, "SMTP :25"),
+                (3, 1, "SMTP :25"),
+                (4, 1, "POP3 :110"),
+            ],
+        ),
+    ] {
+        let map = RunMap::from_parts(
+            vec![
+                node("mail.sender.test", Side::Server, 0, 0),
+                node("mx1.receiver.test", Side::Server, 1, 0),
+                node("mx2.receiver.test", Side::Server, 1, 1),
+                node("mx3.receiver.test", Side::Server, 1, 2),
+                node("ua:bob@receiver.test", Side::Reader, 2, 0),
+            ],
+            &links,
+            Vec::new(),
+        );
+        let (rounds, texts, boxes) = draw_map(map).await;
+        assert!(rounds.len() >= 2, "{case}: {rounds:?}");
+        for (i, a) in rounds.iter().enumerate() {
+            for b in &rounds[i + 1..] {
+                assert!(!cross(a, b), "{case}: {a:?} and {b:?} meet");
+                assert!(
+                    a[0] != b[0] && a[0] != b[3] && a[3] != b[0] && a[3] != b[3],
+                    "{case}: {a:?} and {b:?} share an end"
+                );
+            }
+        }
+        // The reader's link arrives at the middle of the primary's side, where no round
+        // link ends.
+        let middle = rounds
+            .iter()
+            .flat_map(|line| [line[0], line[3]])
+            .filter(|&(_, y)| y == 62 + 52 / 2)
+            .count();
+        assert_eq!(middle, 0, "{case}: {rounds:?}");
+        // Their labels are a line apart at least, and end before the reader's box.
+        let mut labels: Vec<&(i32, i32, String)> = texts
+            .iter()
+            .filter(|(x, _, words)| words == "SMTP :25" && *x > 150 + 230)
+            .collect();
+        labels.sort_by_key(|(_, y, _)| *y);
+        assert_eq!(labels.len(), rounds.len(), "{case}: {texts:?}");
+        for pair in labels.windows(2) {
+            assert!(pair[1].1 - pair[0].1 >= 13, "{case}: {labels:?}");
+        }
+        let reader = boxes
+            .iter()
+            .find(|(name, _)| name == "bob@receiver.test")
+            .map(|(_, x)| *x)
+            .expect("the reader's box");
+        for (x, _, words) in &labels {
+            let end = x + 7 * words.chars().count() as i32;
+            assert!(
+                end < reader,
+                "{case}: a label ends at {end}, the reader starts at {reader}"
+            );
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 async fn a_detour_is_labelled_by_the_party_it_leads_to() {
     // A reader right of every server who reads on the sender's server: the link goes round

@@ -40,11 +40,10 @@ const PARALLEL_STEP_LABELLED: i32 = 20;
 const SIDE_ROUTE_GAP: i32 = 18;
 /// How much further right each next such link of one column goes round.
 const SIDE_LEVEL_STEP: i32 = 12;
-/// How far from the middle of a party's right side a link round the column leaves or
-/// arrives: the middle is where a link from the next column (a reader's POP3) arrives.
-const SIDE_END_OFFSET: i32 = 10;
-/// How far apart two links round the column leave one party.
-const SIDE_PORT_STEP: i32 = 8;
+/// Room kept between the labels of the links round a column and the next column.
+const SIDE_LABEL_CLEARANCE: i32 = 8;
+/// How far apart the labels of the links round one column are, at least: a line of text.
+const SIDE_LABEL_LINE: i32 = 13;
 /// The width of a character of a link's label (11 px monospace, about 0.6 em).
 const PROTOCOL_CHAR_WIDTH: i32 = 7;
 /// Longest name shown whole; longer ones end in "…".
@@ -134,8 +133,53 @@ fn usual_journey() -> RunMap {
     )
 }
 
-fn node_x(node: &MapNode) -> i32 {
-    MARGIN + COLUMN_STEP * node.column as i32
+/// Where each column of the diagram starts. A column whose links go round its right side
+/// leaves more room before the next one, for their lines and labels.
+struct Columns {
+    x: Vec<i32>,
+}
+
+impl Columns {
+    fn new(map: &RunMap, side_routes: &SideRoutes) -> Columns {
+        let mut x = Vec::new();
+        let mut next = MARGIN;
+        for column in 0..map.columns().max(1) {
+            x.push(next);
+            let extra = side_routes
+                .labels_end(map, column)
+                .map_or(0, |end| (end + SIDE_LABEL_CLEARANCE - COLUMN_STEP).max(0));
+            next += COLUMN_STEP + extra;
+        }
+        Columns { x }
+    }
+
+    fn column_x(&self, column: usize) -> i32 {
+        self.x
+            .get(column)
+            .copied()
+            .unwrap_or(MARGIN + COLUMN_STEP * column as i32)
+    }
+
+    /// Where a party's box starts.
+    fn node_x(&self, node: &MapNode) -> i32 {
+        self.column_x(node.column)
+    }
+
+    /// Where the line of a link round a column runs up or down.
+    fn side_x(&self, route: &SideRoute) -> i32 {
+        self.column_x(route.column) + side_offset(route.level)
+    }
+
+    /// Where the labels of the links round a column start: beyond its outermost line, which
+    /// would otherwise run through the labels of the inner ones.
+    fn side_label_x(&self, side_routes: &SideRoutes, column: usize) -> i32 {
+        self.column_x(column) + side_routes.label_offset(column)
+    }
+}
+
+/// How far right of its column's left edge a link round it on `level` runs.
+fn side_offset(level: i32) -> i32 {
+    NODE_WIDTH + SIDE_ROUTE_GAP + SIDE_LEVEL_STEP * level
 }
 
 fn node_y(node: &MapNode) -> i32 {
@@ -161,8 +205,11 @@ fn diagram(
         Refusal::Temporary => "topology-trouble-temporary",
         Refusal::Permanent => "topology-trouble-permanent",
     });
-    let columns = map.columns().max(1) as i32;
     let rows = map.rows().max(1) as i32;
+    // A link within one column goes round its right side, with its label beyond.
+    let side_routes = SideRoutes::of(map);
+    let layout = Columns::new(map, &side_routes);
+    let node_x = |node: &MapNode| layout.node_x(node);
     // A link between columns that are not neighbours would cross the parties between them:
     // it goes round under the last row instead, each on its own level.
     let detours: Vec<usize> = map
@@ -197,20 +244,19 @@ fn diagram(
     let dns_right = dns.map_or(0, |(dns_x, _)| {
         dns_x + if label_left { DNS_WIDTH } else { DNS_LABEL_END }
     });
-    // A link within one column goes round its right side, with its label beyond.
-    let side_routes = SideRoutes::of(map);
     let side_label_right = side_routes
         .routes
         .iter()
         .map(|route| {
             let link = &map.links[route.link];
-            side_routes.label_x(map, link.from)
+            layout.side_label_x(&side_routes, route.column)
                 + PROTOCOL_CHAR_WIDTH * link.label.chars().count() as i32
                 + MARGIN / 2
         })
         .max()
         .unwrap_or(0);
-    let width = (COLUMN_STEP * (columns - 1) + NODE_WIDTH + 2 * MARGIN)
+    let last_column_x = layout.x.last().copied().unwrap_or(MARGIN);
+    let width = (last_column_x + NODE_WIDTH + MARGIN)
         .max(dns_right)
         .max(side_label_right);
     let height = bottom + DETOUR_STEP * (detours.len() as i32 + 1) + MARGIN;
@@ -263,13 +309,14 @@ fn diagram(
         if let Some(route) = side_routes.routes.iter().find(|route| route.link == index) {
             // Two parties of one column (a backup MX passing mail to the primary): round the
             // right side of the column.
-            let (side, y1, y2) = (route.side, route.leave_y, route.arrive_y);
+            let (side, y1, y2) = (layout.side_x(route), route.leave_y, route.arrive_y);
             let right = node_x(from) + NODE_WIDTH;
             let points = format!("{right},{y1} {side},{y1} {side},{y2} {right},{y2}");
+            let label_x = layout.side_label_x(&side_routes, route.column);
             return html! {
                 <g>
                     <polyline class={link_class} points={points} marker-end={marker} />
-                    <text class="topology-protocol topology-protocol-side" x={side_routes.label_x(map, link.from).to_string()} y={((y1 + y2) / 2 + 4).to_string()}>
+                    <text class="topology-protocol topology-protocol-side" x={label_x.to_string()} y={route.label_y.to_string()}>
                         { link.label.clone() }
                     </text>
                 </g>
@@ -435,87 +482,139 @@ struct SideRoutes {
 struct SideRoute {
     link: usize,
     column: usize,
-    /// Where its line runs up or down.
-    side: i32,
+    /// Its line's place out from the column: 0 nearest.
+    level: i32,
     /// Where it leaves the first party's right side, and arrives at the other's.
     leave_y: i32,
     arrive_y: i32,
+    /// Where its label's baseline is.
+    label_y: i32,
 }
 
 impl SideRoutes {
-    /// Each link round a column gets its own level, the shortest nearest the column, so that
-    /// none runs along or across another. Links leave a party apart, the shortest nearest the
-    /// way they go, and they leave and arrive off the middle of a side, where a reader's link
-    /// from the next column arrives.
+    /// Each link round a column gets its own level, the shortest nearest the column. At each
+    /// party, the ends of such links toward a party above it are on the upper half of its
+    /// right side, those toward one below on the lower half, the outermost link's end nearest
+    /// the middle: so no line runs along or across another. None ends at the middle, where a
+    /// link from the next column (a reader's POP3) arrives.
     fn of(map: &RunMap) -> SideRoutes {
         let span = |link: &MapLink| map.nodes[link.from].row.abs_diff(map.nodes[link.to].row);
         let mut links: Vec<usize> = (0..map.links.len())
             .filter(|&index| {
                 let link = &map.links[index];
-                map.nodes[link.from].column == map.nodes[link.to].column
+                link.from != link.to && map.nodes[link.from].column == map.nodes[link.to].column
             })
             .collect();
         links.sort_by_key(|&index| {
             let link = &map.links[index];
             (map.nodes[link.from].column, span(link), index)
         });
-        let upward = |link: &MapLink| map.nodes[link.to].row < map.nodes[link.from].row;
-        let routes = links
+        let column_of = |index: usize| map.nodes[map.links[index].from].column;
+        let level_of = |index: usize| {
+            links
+                .iter()
+                .take_while(|&&other| other != index)
+                .filter(|&&other| column_of(other) == column_of(index))
+                .count() as i32
+        };
+        // Where link `index` ends on `party`'s right side.
+        let end_y = |party: usize, index: usize| {
+            let other_end = |link: &MapLink| {
+                if link.from == party {
+                    link.to
+                } else {
+                    link.from
+                }
+            };
+            let toward_above =
+                |index: usize| map.nodes[other_end(&map.links[index])].row < map.nodes[party].row;
+            let mut half: Vec<usize> = links
+                .iter()
+                .copied()
+                .filter(|&other| {
+                    let link = &map.links[other];
+                    (link.from == party || link.to == party)
+                        && toward_above(other) == toward_above(index)
+                })
+                .collect();
+            // The outermost first: its end is nearest the middle.
+            half.sort_by_key(|&other| std::cmp::Reverse(level_of(other)));
+            let place = half.iter().position(|&other| other == index).unwrap_or(0);
+            let away = end_offset(place, half.len());
+            let middle = node_y(&map.nodes[party]) + NODE_HEIGHT / 2;
+            if toward_above(index) {
+                middle - away
+            } else {
+                middle + away
+            }
+        };
+        let mut routes: Vec<SideRoute> = links
             .iter()
             .map(|&index| {
                 let link = &map.links[index];
-                let (from, to) = (&map.nodes[link.from], &map.nodes[link.to]);
-                let level = links
-                    .iter()
-                    .take_while(|&&other| other != index)
-                    .filter(|&&other| map.nodes[map.links[other].from].column == from.column)
-                    .count() as i32;
-                // The links leaving this party the same way, shortest first; the longer ones
-                // leave nearer the middle and go further out, under (or over) the shorter.
-                let leaving: Vec<usize> = links
-                    .iter()
-                    .copied()
-                    .filter(|&other| {
-                        let other = &map.links[other];
-                        other.from == link.from && upward(other) == upward(link)
-                    })
-                    .collect();
-                let place = leaving
-                    .iter()
-                    .position(|&other| other == index)
-                    .unwrap_or(0);
-                let nearer_middle = (leaving.len() - 1 - place) as i32;
-                let away = SIDE_END_OFFSET + SIDE_PORT_STEP * nearer_middle;
-                let (from_middle, to_middle) =
-                    (node_y(from) + NODE_HEIGHT / 2, node_y(to) + NODE_HEIGHT / 2);
-                let (leave_y, arrive_y) = if upward(link) {
-                    (from_middle - away, to_middle + SIDE_END_OFFSET)
-                } else {
-                    (from_middle + away, to_middle - SIDE_END_OFFSET)
-                };
-                let (top, bottom) = (node_y(from) + 4, node_y(from) + NODE_HEIGHT - 4);
+                let (leave_y, arrive_y) = (end_y(link.from, index), end_y(link.to, index));
                 SideRoute {
                     link: index,
-                    column: from.column,
-                    side: node_x(from) + NODE_WIDTH + SIDE_ROUTE_GAP + SIDE_LEVEL_STEP * level,
-                    leave_y: leave_y.clamp(top, bottom),
+                    column: column_of(index),
+                    level: level_of(index),
+                    leave_y,
                     arrive_y,
+                    label_y: (leave_y + arrive_y) / 2 + 4,
                 }
             })
             .collect();
+        // Labels of one column, all beyond its outermost line, a line of text apart at least
+        // (two links each way between the same parties would put them on one spot).
+        let mut order: Vec<usize> = (0..routes.len()).collect();
+        order.sort_by_key(|&route| (routes[route].column, routes[route].label_y));
+        let mut above: Option<(usize, i32)> = None;
+        for route in order {
+            let column = routes[route].column;
+            if let Some((above_column, above_y)) = above {
+                if above_column == column && routes[route].label_y < above_y + SIDE_LABEL_LINE {
+                    routes[route].label_y = above_y + SIDE_LABEL_LINE;
+                }
+            }
+            above = Some((column, routes[route].label_y));
+        }
         SideRoutes { routes }
     }
 
-    /// Where the labels of the links round a party's column start: beyond the outermost
-    /// line, which would otherwise run through the labels of the inner ones.
-    fn label_x(&self, map: &RunMap, party: usize) -> i32 {
-        let column = map.nodes[party].column;
+    /// How far right of its column's left edge the labels of the links round it start.
+    fn label_offset(&self, column: usize) -> i32 {
+        let levels = self
+            .routes
+            .iter()
+            .filter(|route| route.column == column)
+            .map(|route| route.level + 1)
+            .max()
+            .unwrap_or(1);
+        side_offset(levels - 1) + 4
+    }
+
+    /// Where the labels of the links round `column` end, from its left edge, if it has any.
+    fn labels_end(&self, map: &RunMap, column: usize) -> Option<i32> {
         self.routes
             .iter()
             .filter(|route| route.column == column)
-            .map(|route| route.side + 4)
+            .map(|route| {
+                self.label_offset(column)
+                    + PROTOCOL_CHAR_WIDTH * map.links[route.link].label.chars().count() as i32
+            })
             .max()
-            .unwrap_or(node_x(&map.nodes[party]) + NODE_WIDTH + SIDE_ROUTE_GAP + 4)
+    }
+}
+
+/// How far from the middle of a party's side the end of place `place` (0 nearest) of `ends`
+/// links round the column going one way is: off the middle, and off where two links from the
+/// next column between the same parties arrive (7 px each side).
+fn end_offset(place: usize, ends: usize) -> i32 {
+    let place = place as i32;
+    match ends {
+        0 | 1 => 12,
+        2 => 11 + 7 * place,
+        // Spread over the half side, short of its corner.
+        ends => 5 + place * (NODE_HEIGHT / 2 - 9) / (ends as i32 - 1),
     }
 }
 
