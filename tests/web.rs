@@ -304,6 +304,55 @@ fn position(root: &Element) -> (usize, usize) {
 }
 
 #[wasm_bindgen_test]
+async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
+    let root = mount_app_at("#scenario=greylisting").await;
+    yew::scheduler::flush().await;
+    let jump = |root: &Element| {
+        let buttons = root.query_selector_all(".details-failures button").unwrap();
+        (0..buttons.length())
+            .filter_map(|index| buttons.item(index)?.text_content())
+            .collect::<Vec<String>>()
+    };
+    // The introduction offers the first failure: the 451 of greylisting.
+    let offered = jump(&root);
+    assert_eq!(offered.len(), 1, "{offered:?}");
+    assert!(
+        offered[0].starts_with("First failure: step "),
+        "{offered:?}"
+    );
+    click(&root, ".details-failures button");
+    yew::scheduler::flush().await;
+    let (first, _) = position(&root);
+    assert!(
+        offered[0].contains(&format!("step {first} ")),
+        "{offered:?} at {first}"
+    );
+    assert!(text_of(&root, ".line-current.line-refusal").contains("451 4.7.1"));
+    // N goes on to the next one, P comes back.
+    assert!(press_key("n"));
+    yew::scheduler::flush().await;
+    let (second, _) = position(&root);
+    assert!(second > first);
+    assert!(root
+        .query_selector(".line-current.line-refusal")
+        .unwrap()
+        .is_some());
+    let offered = jump(&root);
+    assert!(
+        offered[0] == format!("◀ Previous failure: step {first}"),
+        "{offered:?}"
+    );
+    assert!(press_key("p"));
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, first);
+    // Before the first failure there is none to go back to: P stays.
+    press_key("p");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, first);
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
 async fn a_share_link_opens_its_scenario_at_its_step_and_the_address_follows_the_player() {
     let root = mount_app_at("#scenario=greylisting&step=55").await;
     yew::scheduler::flush().await;

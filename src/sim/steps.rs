@@ -369,6 +369,33 @@ impl Refusal {
     }
 }
 
+/// The positions (a player's cursor: 1 for the first step) of the steps where something goes
+/// wrong, a refusal or a failure, in order: where a student looking for the lesson of a
+/// scenario jumps to.
+pub fn failure_positions(steps: &[Step]) -> Vec<usize> {
+    steps
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| Refusal::of_step(step).is_some())
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+/// The first of `positions` (see [`failure_positions`]) after `cursor`.
+pub fn next_failure(positions: &[usize], cursor: usize) -> Option<usize> {
+    positions
+        .get(positions.partition_point(|&position| position <= cursor))
+        .copied()
+}
+
+/// The last of `positions` (see [`failure_positions`]) before `cursor`.
+pub fn previous_failure(positions: &[usize], cursor: usize) -> Option<usize> {
+    positions
+        .partition_point(|&position| position < cursor)
+        .checked_sub(1)
+        .map(|index| positions[index])
+}
+
 /// For each line of `step`, the refusal its reply is, when the line belongs to a reply that
 /// refuses. The replies in a server's step are its explanations, in order: one starts at the
 /// step's first line and after each last line of an SMTP reply (`250 ...`, not `250-...`,
@@ -453,6 +480,33 @@ pub(crate) fn event_conn(event: &Event) -> Option<ConnId> {
 mod tests {
     use super::*;
     use crate::sim::{library, run};
+
+    #[test]
+    fn a_student_jumps_from_failure_to_failure() {
+        let scenario = library::find("greylisting").expect("a built-in scenario");
+        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let failures = failure_positions(&steps);
+        assert!(failures.len() >= 2, "{failures:?}");
+        assert!(failures.windows(2).all(|pair| pair[0] < pair[1]));
+        for &position in &failures {
+            assert!(Refusal::of_step(&steps[position - 1]).is_some());
+        }
+        // The 451 of the first attempt is the first.
+        assert!(steps[failures[0] - 1].lines.join(" ").contains("451 4.7.1"));
+        let (first, second) = (failures[0], failures[1]);
+        assert_eq!(next_failure(&failures, 0), Some(first));
+        assert_eq!(next_failure(&failures, first - 1), Some(first));
+        assert_eq!(next_failure(&failures, first), Some(second));
+        assert_eq!(previous_failure(&failures, second), Some(first));
+        assert_eq!(previous_failure(&failures, first), None);
+        assert_eq!(
+            previous_failure(&failures, steps.len()),
+            failures.last().copied()
+        );
+        assert_eq!(next_failure(&failures, *failures.last().unwrap()), None);
+        assert_eq!(next_failure(&[], 0), None);
+        assert_eq!(previous_failure(&[], 5), None);
+    }
 
     #[test]
     fn a_step_is_trouble_when_a_reply_refuses_or_its_event_reports_a_failure() {

@@ -5,13 +5,13 @@ use super::controls::Controls;
 use super::conversation::Conversation;
 use super::details::Details;
 use super::focus_on_page;
-use super::player::{key_action, Player, PlayerAction};
+use super::player::{failure_key, key_action, Player, PlayerAction};
 use super::topology::Topology;
 use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
 use crate::sim::map::RunMap;
 use crate::sim::scenario::{file_text, file_too_large, SCENARIO_MAX_OCTETS};
-use crate::sim::steps::{steps, Refusal, Step};
+use crate::sim::steps::{failure_positions, next_failure, previous_failure, steps, Refusal, Step};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
 use gloo::events::{EventListener, EventListenerOptions};
@@ -32,6 +32,8 @@ pub struct Loaded {
     pub map: Rc<RunMap>,
     /// The name of the file the scenario came from, when it is not a built-in one.
     pub file: Option<String>,
+    /// Where the steps that go wrong are, as cursors (see [`failure_positions`]).
+    pub failures: Vec<usize>,
 }
 
 impl Loaded {
@@ -134,6 +136,9 @@ pub enum LabAction {
     FollowLink(String),
     /// The scenario file opened last is chosen again.
     SelectOwn,
+    /// Go to the next step that goes wrong (true), or the one before (false); stay when
+    /// there is none.
+    ToFailure(bool),
     /// A scenario file was opened (chosen in the file dialog, or dropped on the page): its
     /// name, its contents or why they could not be read (the end of a sentence that begins
     /// with its name), and how many other files were dropped with it, which are not opened.
@@ -156,6 +161,21 @@ impl Reducible for Lab {
                 notice: None,
                 ..(*self).clone()
             }),
+            LabAction::ToFailure(forward) => {
+                let Some(loaded) = &self.loaded else {
+                    return self;
+                };
+                let cursor = self.player.cursor;
+                let target = if forward {
+                    next_failure(&loaded.failures, cursor)
+                } else {
+                    previous_failure(&loaded.failures, cursor)
+                };
+                match target {
+                    Some(cursor) => self.reduce(LabAction::Player(PlayerAction::Seek { cursor })),
+                    None => self,
+                }
+            }
             LabAction::FollowLink(fragment) => {
                 let followed = self.clone().follow_link(&fragment);
                 // Counted, so that the address bar is written again even when what is shown
@@ -203,6 +223,7 @@ impl Lab {
     fn showing(&self, scenario: Scenario, selected: Option<usize>, file: Option<String>) -> Lab {
         let result = run(&scenario, scenario.seed);
         let steps = steps(&result.trace);
+        let failures = failure_positions(&steps);
         let map = Rc::new(RunMap::of(&result.trace));
         let player = self.player.apply(PlayerAction::Load {
             trace_len: steps.len(),
@@ -215,6 +236,7 @@ impl Lab {
                 viewer: TraceViewer::new(result.trace),
                 map,
                 file,
+                failures,
             })),
             error: None,
             file_error: false,
@@ -485,6 +507,9 @@ pub fn app() -> Html {
                     if let Some(action) = key_action(&key) {
                         event.prevent_default();
                         lab.dispatch(LabAction::Player(action));
+                    } else if let Some(forward) = failure_key(&key) {
+                        event.prevent_default();
+                        lab.dispatch(LabAction::ToFailure(forward));
                     }
                 });
             move || drop(listener)
@@ -584,6 +609,10 @@ pub fn app() -> Html {
     let open_file = {
         let file_input = file_input.clone();
         Callback::from(move |()| open_file_dialog(&file_input))
+    };
+    let on_failure = {
+        let lab = lab.clone();
+        Callback::from(move |forward: bool| lab.dispatch(LabAction::ToFailure(forward)))
     };
     let on_file_chosen = {
         let lab = lab.clone();
@@ -784,7 +813,7 @@ pub fn app() -> Html {
             <h2 id="details-title" class="region-title">{ "Details" }</h2>
             <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
                 errors_shown={lab.errors_shown} notice={lab.notice.clone()}
-                playing={lab.player.playing} on_open_file={open_file} />
+                playing={lab.player.playing} on_open_file={open_file} {on_failure} />
         </section>
     };
     let controls = html! {

@@ -6,8 +6,8 @@ use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::sim::library;
 use crate::sim::steps::{
-    bare_line_endings, lines_repeated, refusal_lines, wire_lines, LineEnding, Refusal, Step,
-    StepExplanation,
+    bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
+    LineEnding, Refusal, Step, StepExplanation,
 };
 use crate::sim::trace::{describe_fate, format_time, Event, TraceEvent};
 use std::rc::Rc;
@@ -28,6 +28,10 @@ pub struct DetailsProps {
     /// Opens the file dialog for a scenario file. Not compared: it only ever does that.
     #[prop_or_default]
     pub on_open_file: Callback<()>,
+    /// Goes to the next failure (true) or the one before (false). Not compared: it only ever
+    /// does that.
+    #[prop_or_default]
+    pub on_failure: Callback<bool>,
     /// What a link left out, said over the details.
     #[prop_or_default]
     pub notice: Option<String>,
@@ -90,6 +94,7 @@ pub fn details(props: &DetailsProps) -> Html {
             role="status">{ props.notice.clone().unwrap_or_default() }</p>
     };
     let open_file = open_file_button(&props.on_open_file);
+    let jumps = loaded_failure_jumps(&props.loaded, props.cursor, &props.on_failure);
     if let Some(error) = &props.error {
         // A new element for each error (by its key), so that the same error shown again is
         // said again; the notice stays the element it was, or its text would not be said.
@@ -160,7 +165,7 @@ pub fn details(props: &DetailsProps) -> Html {
                 }
                 _ => String::new(),
             },
-            introduction(loaded, open_file),
+            introduction(loaded, open_file, jumps),
         ),
         Some(step) => {
             let spoken = if props.playing {
@@ -171,7 +176,7 @@ pub fn details(props: &DetailsProps) -> Html {
             (
                 "Details of this step",
                 spoken,
-                step_details(loaded, step, &bytes_open),
+                step_details(loaded, step, &bytes_open, jumps),
             )
         }
     };
@@ -189,6 +194,44 @@ pub fn details(props: &DetailsProps) -> Html {
     }
 }
 
+/// Buttons to the failures before and after `cursor` (refusals, connections that failed, DNS
+/// answers that are none...), where a scenario's lesson is: a student need not step through
+/// every command to find them. None when there are none.
+fn loaded_failure_jumps(
+    loaded: &Option<Rc<Loaded>>,
+    cursor: usize,
+    on_failure: &Callback<bool>,
+) -> Html {
+    let Some(loaded) = loaded else {
+        return Html::default();
+    };
+    let before = previous_failure(&loaded.failures, cursor);
+    let after = next_failure(&loaded.failures, cursor);
+    if before.is_none() && after.is_none() {
+        return Html::default();
+    }
+    let first = cursor == 0;
+    let button = |forward: bool, position: usize| {
+        let onclick = on_failure.reform(move |_: MouseEvent| forward);
+        let words = match (forward, first) {
+            (true, true) => format!("First failure: step {position} ▶"),
+            (true, false) => format!("Next failure: step {position} ▶"),
+            (false, _) => format!("◀ Previous failure: step {position}"),
+        };
+        html! { <button type="button" {onclick}>{ words }</button> }
+    };
+    html! {
+        <nav class="details-failures" aria-label="Failures in this run">
+            if let Some(position) = before {
+                { button(false, position) }
+            }
+            if let Some(position) = after {
+                { button(true, position) }
+            }
+        </nav>
+    }
+}
+
 /// The button that opens the file dialog for a scenario file (as the picker's last entry
 /// does, where a browser lets a list's choice open a dialog).
 fn open_file_button(on_open_file: &Callback<()>) -> Html {
@@ -199,7 +242,7 @@ fn open_file_button(on_open_file: &Callback<()>) -> Html {
 }
 
 /// Before the first step: the scenario's title and teaching text, and how to change it.
-fn introduction(loaded: &Loaded, open_file: Html) -> Html {
+fn introduction(loaded: &Loaded, open_file: Html, jumps: Html) -> Html {
     let scenario = &loaded.scenario;
     html! {
         <>
@@ -208,7 +251,8 @@ fn introduction(loaded: &Loaded, open_file: Html) -> Html {
                 <p class="details-hint">{ format!("From your file {file}.") }</p>
             }
             <p class="details-text">{ scenario.teaching.clone() }</p>
-            <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump.", loaded.steps.len()) }</p>
+            <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump, N and P go to the next and previous failure.", loaded.steps.len()) }</p>
+            { jumps }
             if let Some((file, text)) = builtin_file(loaded) {
                 <p class="details-hint">
                     { "To change it: " }
@@ -239,7 +283,12 @@ fn data_url(json: &str) -> String {
 
 /// A step: its time, lines (on phones), explanations, bytes and the state of the world after
 /// it.
-fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>) -> Html {
+fn step_details(
+    loaded: &Loaded,
+    step: &Step,
+    bytes_open: &UseStateHandle<bool>,
+    jumps: Html,
+) -> Html {
     let view = loaded.viewer.view_at(step.event + 1);
     let sessions: Vec<String> = view
         .connections
@@ -337,6 +386,7 @@ fn step_details(loaded: &Loaded, step: &Step, bytes_open: &UseStateHandle<bool>)
                     <p class="explanation-rfc">{ e.rfc.to_string() }</p>
                 </div>
             }) }
+            { jumps }
             { wire(loaded, step, bytes_open) }
             if let Some(outcomes) = outcomes_at_the_check(loaded, step) {
                 { list("Outcomes", outcomes) }

@@ -50,6 +50,15 @@ pub fn key_action(key: &str) -> Option<PlayerAction> {
     })
 }
 
+/// The keyboard shortcut to the next failure (`N`: true) or the one before (`P`: false).
+pub fn failure_key(key: &str) -> Option<bool> {
+    match key {
+        "n" | "N" => Some(true),
+        "p" | "P" => Some(false),
+        _ => None,
+    }
+}
+
 impl Player {
     pub fn new(trace_len: usize) -> Self {
         Player {
