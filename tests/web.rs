@@ -1098,45 +1098,7 @@ async fn links_round_a_column_run_apart_and_clear_of_a_readers_link() {
         ],
         Vec::new(),
     );
-    let document = gloo::utils::document();
-    let root = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&root).unwrap();
-    let drawn = yew::Renderer::<smtp_lab::ui::Topology>::with_root_and_props(
-        root.clone(),
-        smtp_lab::ui::TopologyProps {
-            map: Some(std::rc::Rc::new(map)),
-            focus: None,
-            trouble: None,
-            trouble_reported: false,
-            one_column: false,
-        },
-    )
-    .render();
-    yew::scheduler::flush().await;
-    let number = |element: &Element, name: &str| -> i32 {
-        element.get_attribute(name).unwrap().parse().unwrap()
-    };
-    let all = |selector: &str| -> Vec<Element> {
-        let list = root.query_selector_all(selector).unwrap();
-        (0..list.length())
-            .filter_map(|index| list.item(index))
-            .map(wasm_bindgen::JsCast::unchecked_into::<Element>)
-            .collect()
-    };
-    // Each round link: right, along its side, back left.
-    let rounds: Vec<Vec<(i32, i32)>> = all("svg.topology polyline")
-        .iter()
-        .map(|line| {
-            line.get_attribute("points")
-                .unwrap()
-                .split(' ')
-                .map(|point| {
-                    let (x, y) = point.split_once(',').unwrap();
-                    (x.parse().unwrap(), y.parse().unwrap())
-                })
-                .collect()
-        })
-        .collect();
+    let (rounds, texts, _) = draw_map(map).await;
     assert_eq!(rounds.len(), 2, "{rounds:?}");
     let (side_a, side_b) = (rounds[0][1].0, rounds[1][1].0);
     assert_ne!(
@@ -1155,33 +1117,27 @@ async fn links_round_a_column_run_apart_and_clear_of_a_readers_link() {
     };
     assert!(inner[3].1 > outer[3].1, "inner {inner:?}, outer {outer:?}");
     assert!(outer[0].1 > inner[0].1, "inner {inner:?}, outer {outer:?}");
-    // The reader's link arrives at the primary's right side, where no round link does.
-    let pop3 = all("svg.topology line")
-        .into_iter()
-        .find(|line| {
-            number(line, "x1") > number(line, "x2") && number(line, "y1") == number(line, "y2")
-        })
-        .expect("the reader's link");
-    let pop3_y = number(&pop3, "y2");
+    // The reader's link arrives at the middle of the primary's right side (the first row's
+    // middle), where no round link ends.
+    let middle = 62 + 52 / 2;
     for round in &rounds {
         assert!(
-            round.iter().all(|&(_, y)| y != pop3_y),
-            "a round link meets the reader's at y={pop3_y}: {round:?}"
+            round.iter().all(|&(_, y)| y != middle),
+            "a round link meets the reader's at y={middle}: {round:?}"
         );
     }
     // The labels of the round links are beyond both lines, not run through by the outer.
     let outermost = side_a.max(side_b);
-    let side_labels: Vec<i32> = all("svg.topology text.topology-protocol-side")
+    let side_labels: Vec<i32> = texts
         .iter()
-        .map(|text| number(text, "x"))
+        .filter(|(x, _, words)| words == "SMTP :25" && *x > outermost - 100)
+        .map(|(x, _, _)| *x)
         .collect();
     assert_eq!(side_labels.len(), 2, "{side_labels:?}");
     assert!(
         side_labels.iter().all(|&x| x > outermost),
         "{side_labels:?} vs {outermost}"
     );
-    drawn.destroy();
-    root.remove();
 }
 
 /// A link's drawn line, as its points.
@@ -1398,34 +1354,13 @@ async fn a_detour_is_labelled_by_the_party_it_leads_to() {
         &[(0, 1, "SMTP :587"), (1, 2, "SMTP :25"), (3, 1, "POP3 :110")],
         Vec::new(),
     );
-    let document = gloo::utils::document();
-    let root = document.create_element("div").unwrap();
-    document.body().unwrap().append_child(&root).unwrap();
-    let drawn = yew::Renderer::<smtp_lab::ui::Topology>::with_root_and_props(
-        root.clone(),
-        smtp_lab::ui::TopologyProps {
-            map: Some(std::rc::Rc::new(map)),
-            focus: None,
-            trouble: None,
-            trouble_reported: false,
-            one_column: false,
-        },
-    )
-    .render();
-    yew::scheduler::flush().await;
-    assert!(
-        root.query_selector("svg.topology polyline")
-            .unwrap()
-            .is_some(),
-        "the link goes round"
-    );
-    let texts = root.query_selector_all("svg.topology text").unwrap();
+    let (lines, texts, _) = draw_map(map).await;
+    assert!(!lines.is_empty(), "the link goes round");
     let x_of = |wanted: &str| {
-        (0..texts.length())
-            .filter_map(|index| texts.item(index))
-            .map(wasm_bindgen::JsCast::unchecked_into::<Element>)
-            .find(|text| text.text_content().as_deref() == Some(wanted))
-            .and_then(|text| text.get_attribute("x")?.parse::<i32>().ok())
+        texts
+            .iter()
+            .find(|(_, _, words)| words == wanted)
+            .map(|(x, _, _)| *x)
             .unwrap_or_else(|| panic!("no label {wanted}"))
     };
     let label = x_of("POP3 :110");
@@ -1435,8 +1370,6 @@ async fn a_detour_is_labelled_by_the_party_it_leads_to() {
         "the POP3 label at x={label} is nearer mx.receiver.test (x={receiver}) than \
          mail.sender.test (x={sender})"
     );
-    drawn.destroy();
-    root.remove();
 }
 
 #[wasm_bindgen_test]
