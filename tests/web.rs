@@ -207,33 +207,16 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
         "details follow the cursor"
     );
     // A client command is explained too, with its RFC section.
-    let mut steps_taken = 0;
-    loop {
-        click(&root, "button[title='Step forward']");
-        yew::scheduler::flush().await;
-        steps_taken += 1;
-        let current = root.query_selector(".line-current").unwrap().unwrap();
-        if current.text_content().unwrap().contains("C: EHLO") {
-            break;
-        }
-        assert!(steps_taken < 10, "EHLO is sent within a few steps");
-    }
+    let mut steps_taken = step_to(&root, "C: EHLO").await;
+    assert!(steps_taken < 10, "EHLO is sent within a few steps");
     let text = details.text_content().unwrap();
     assert!(
         text.contains("RFC 5321 4.1.1.1"),
         "the EHLO step is explained: {text}"
     );
     // Its reply is explained keyword by keyword, one point each.
-    loop {
-        click(&root, "button[title='Step forward']");
-        yew::scheduler::flush().await;
-        steps_taken += 1;
-        let current = root.query_selector(".line-current").unwrap().unwrap();
-        if current.text_content().unwrap().contains("S: 250-") {
-            break;
-        }
-        assert!(steps_taken < 15, "the EHLO reply comes within a few steps");
-    }
+    steps_taken += step_to(&root, "S: 250-").await;
+    assert!(steps_taken < 15, "the EHLO reply comes within a few steps");
     let points = details
         .query_selector_all(".explanation-points li")
         .unwrap();
@@ -301,6 +284,20 @@ fn position(root: &Element) -> (usize, usize) {
         .split_once(" of ")
         .and_then(|(shown, total)| Some((shown.parse().ok()?, total.parse().ok()?)))
         .unwrap_or_else(|| panic!("not \"Step N of M\": {text}"))
+}
+
+/// Steps forward until the step's first line holds `text`; how many steps that took. Fails
+/// at the end of the run without it.
+async fn step_to(root: &Element, text: &str) -> usize {
+    let (_, steps) = position(root);
+    for taken in 0..=steps {
+        if text_of(root, ".line-current").contains(text) {
+            return taken;
+        }
+        click(root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+    }
+    panic!("no step of the run has {text}");
 }
 
 #[wasm_bindgen_test]
@@ -987,14 +984,7 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
     ] {
         let root = mount_app_at(&format!("#scenario={scenario}")).await;
         yew::scheduler::flush().await;
-        let (_, steps) = position(&root);
-        for _ in 0..steps {
-            if text_of(&root, ".line-current").contains(text) {
-                break;
-            }
-            click(&root, "button[title='Step forward']");
-            yew::scheduler::flush().await;
-        }
+        step_to(&root, text).await;
         let line = element(&root, ".conversation-log .line-current");
         assert!(line.text_content().unwrap_or_default().contains(text));
         let line_class = line.class_name();
@@ -1043,14 +1033,7 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
     ] {
         let root = mount_app_at(&format!("#scenario={scenario}")).await;
         yew::scheduler::flush().await;
-        let (_, steps) = position(&root);
-        for _ in 0..steps {
-            if text_of(&root, ".line-current").contains(text) {
-                break;
-            }
-            click(&root, "button[title='Step forward']");
-            yew::scheduler::flush().await;
-        }
+        step_to(&root, text).await;
         assert!(text_of(&root, ".line-current").contains(text), "{scenario}");
         let node = element(&root, ".topology-node-active");
         let class = node.get_attribute("class").unwrap_or_default();
@@ -1072,14 +1055,8 @@ async fn links_round_a_column_run_apart_and_clear_of_a_readers_link() {
     // A backup MX under two MX hosts passes mail to both (the primary and one that is
     // switched off), and a reader fetches from the primary: two links round the right side
     // of one column, and one into the primary's right side from the next column.
-    use smtp_lab::sim::map::{MapNode, RunMap, Side};
-    let node = |name: &str, side, column, row| MapNode {
-        name: name.to_string(),
-        side,
-        roles: vec!["MTA"],
-        column,
-        row,
-    };
+    use smtp_lab::sim::map::{RunMap, Side};
+    let node = server_at;
     let map = RunMap::from_parts(
         vec![
             node("mail.school.test", Side::Server, 0, 0),
@@ -1138,6 +1115,22 @@ async fn links_round_a_column_run_apart_and_clear_of_a_readers_link() {
         side_labels.iter().all(|&x| x > outermost),
         "{side_labels:?} vs {outermost}"
     );
+}
+
+/// A party of a diagram drawn for a test, at `column` and `row`.
+fn server_at(
+    name: &str,
+    side: smtp_lab::sim::map::Side,
+    column: usize,
+    row: usize,
+) -> smtp_lab::sim::map::MapNode {
+    smtp_lab::sim::map::MapNode {
+        name: name.to_string(),
+        side,
+        roles: vec!["MTA"],
+        column,
+        row,
+    }
 }
 
 /// A link's drawn line, as its points.
@@ -1238,45 +1231,20 @@ fn cross(a: &Polyline, b: &Polyline) -> bool {
 
 #[wasm_bindgen_test]
 async fn links_round_a_column_never_meet_whichever_way_they_go() {
-    use smtp_lab::sim::map::{MapNode, RunMap, Side};
-    let node = |name: &str, side, column, row| MapNode {
-        name: name.to_string(),
-        side,
-        roles: vec!["MTA"],
-        column,
-        row,
-    };
-    // Two backups passing mail to one primary, whose reader fetches from the next column;
-    // and two servers passing mail each way between them.
-    for (case, links) in [
-        (
-            "two backups into one primary",
-            vec![
-                (0, 1, "SMTP :25"),
-                (2, 1, "SMTP :25"),
-                (3, 1, "SMTP :25"),
-                (4, 1, "POP3 :110"),
-            ],
-        ),
-        (
-            "each way between two",
-            vec![
-                (0, 1, "SMTP :25"),
-                (2, 3, "SMTP :25"),
-                (3, 2, "SMTP :25"),
-                (4, 1, "POP3 :110"),
-            ],
-        ),
+    use smtp_lab::sim::map::{RunMap, Side};
+    let node = server_at;
+    // Mail comes to mx1 from the sender's server, and its reader fetches it from the next
+    // column; between the three MX hosts of one column, the links of each case go round.
+    for (case, round) in [
+        ("two backups into one primary", [(2, 1), (3, 1)]),
+        ("each way between two", [(2, 3), (3, 2)]),
         (
             "one party sending down and receiving from below",
-            vec![
-                (0, 1, "SMTP :25"),
-                (1, 2, "SMTP :25"),
-                (3, 1, "SMTP :25"),
-                (4, 1, "POP3 :110"),
-            ],
+            [(1, 2), (3, 1)],
         ),
     ] {
+        let mut links = vec![(0, 1, "SMTP :25"), (4, 1, "POP3 :110")];
+        links.extend(round.map(|(from, to)| (from, to, "SMTP :25")));
         let map = RunMap::from_parts(
             vec![
                 node("mail.sender.test", Side::Server, 0, 0),
