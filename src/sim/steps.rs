@@ -369,14 +369,35 @@ impl Refusal {
     }
 }
 
-/// The positions (a player's cursor: 1 for the first step) of the steps where something goes
-/// wrong, a refusal or a failure, in order: where a student looking for the lesson of a
-/// scenario jumps to.
-pub fn failure_positions(steps: &[Step]) -> Vec<usize> {
+/// Whether an event only follows from a failure shown before it: the sending host's record
+/// of a server's refusal, and the retry it schedules. Coloured as the failure is, but the
+/// failure happened elsewhere (on a hop, at the refusing server): the diagram marks nothing
+/// for it, and going from failure to failure passes it by.
+pub fn restates_a_failure(event: &Event) -> bool {
+    match event {
+        Event::RetryScheduled(_) => true,
+        Event::RecipientResult(result) => !result.own_finding,
+        _ => false,
+    }
+}
+
+/// The positions (a player's cursor: 1 for the first step) of the steps of `trace` where
+/// something goes wrong, a refusal or a failure, in order, leaving out those that only
+/// follow from one before ([`restates_a_failure`]): where a student looking for the lesson
+/// of a scenario jumps to.
+pub fn failure_positions(steps: &[Step], trace: &Trace) -> Vec<usize> {
     steps
         .iter()
         .enumerate()
-        .filter(|(_, step)| Refusal::of_step(step).is_some())
+        .filter(|(_, step)| {
+            let refused = step.explanations.iter().any(|e| Refusal::of(e).is_some());
+            let failed = step.failure.is_some()
+                && !trace
+                    .events
+                    .get(step.event)
+                    .is_some_and(|event| restates_a_failure(&event.event));
+            refused || failed
+        })
         .map(|(index, _)| index + 1)
         .collect()
 }
@@ -483,16 +504,41 @@ mod tests {
 
     #[test]
     fn a_student_jumps_from_failure_to_failure() {
-        let scenario = library::find("greylisting").expect("a built-in scenario");
-        let steps = steps(&run(&scenario, scenario.seed).trace);
-        let failures = failure_positions(&steps);
+        let of = |name: &str| {
+            let scenario = library::find(name).expect("a built-in scenario");
+            let trace = run(&scenario, scenario.seed).trace;
+            let steps = super::steps(&trace);
+            let failures = failure_positions(&steps, &trace);
+            (steps, failures)
+        };
+        let position_of = |steps: &[Step], text: &str| {
+            steps
+                .iter()
+                .position(|step| step.lines.join(" ").contains(text))
+                .unwrap_or_else(|| panic!("a step with {text}"))
+                + 1
+        };
+        // Greylisting's one failure is its 451; the sending host's record of it and the retry
+        // it schedules follow from it: coloured, but passed by.
+        let (steps, failures) = of("greylisting");
+        assert_eq!(failures, [position_of(&steps, "451 4.7.1")]);
+        for passed_by in ["temporary failure: 451", " retry at "] {
+            let position = position_of(&steps, passed_by);
+            assert!(
+                Refusal::of_step(&steps[position - 1]).is_some(),
+                "{passed_by}"
+            );
+        }
+        // A finding of the sending host's own is a failure of its own.
+        let (steps, failures) = of("message-too-big");
+        assert!(failures.contains(&position_of(&steps, "permanent failure: 552 5.3.4")));
+        // Mailbox-full refuses at RCPT at every attempt: from one to the next and back.
+        let (steps, failures) = of("mailbox-full");
         assert!(failures.len() >= 2, "{failures:?}");
         assert!(failures.windows(2).all(|pair| pair[0] < pair[1]));
         for &position in &failures {
             assert!(Refusal::of_step(&steps[position - 1]).is_some());
         }
-        // The 451 of the first attempt is the first.
-        assert!(steps[failures[0] - 1].lines.join(" ").contains("451 4.7.1"));
         let (first, second) = (failures[0], failures[1]);
         assert_eq!(next_failure(&failures, 0), Some(first));
         assert_eq!(next_failure(&failures, first - 1), Some(first));

@@ -11,7 +11,9 @@ use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
 use crate::sim::map::RunMap;
 use crate::sim::scenario::{file_text, file_too_large, SCENARIO_MAX_OCTETS};
-use crate::sim::steps::{failure_positions, next_failure, previous_failure, steps, Refusal, Step};
+use crate::sim::steps::{
+    failure_positions, next_failure, previous_failure, restates_a_failure, steps, Refusal, Step,
+};
 use crate::sim::view::TraceViewer;
 use crate::sim::{run, Scenario};
 use gloo::events::{EventListener, EventListenerOptions};
@@ -223,7 +225,7 @@ impl Lab {
     fn showing(&self, scenario: Scenario, selected: Option<usize>, file: Option<String>) -> Lab {
         let result = run(&scenario, scenario.seed);
         let steps = steps(&result.trace);
-        let failures = failure_positions(&steps);
+        let failures = failure_positions(&steps, &result.trace);
         let map = Rc::new(RunMap::of(&result.trace));
         let player = self.player.apply(PlayerAction::Load {
             trace_len: steps.len(),
@@ -776,7 +778,9 @@ pub fn app() -> Html {
             let event = &l.viewer.trace().events.get(step.event)?.event;
             // No reply refuses: what goes wrong is a failure the event reports.
             let reported = step.explanations.iter().all(|e| Refusal::of(e).is_none());
-            Some((l.map.focus(event), Refusal::of_step(step), reported))
+            // What only follows from a failure before it is not where it went wrong.
+            let trouble = Refusal::of_step(step).filter(|_| !restates_a_failure(event));
+            Some((l.map.focus(event), trouble, reported))
         })
         .unwrap_or_default();
     // On a wide screen the diagram is drawn as large as its row lets it; a short screen (a
