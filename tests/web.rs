@@ -302,7 +302,7 @@ async fn step_to(root: &Element, text: &str) -> usize {
 
 #[wasm_bindgen_test]
 async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
-    let root = mount_app_at("#scenario=greylisting").await;
+    let root = mount_app_at("#scenario=mailbox-full").await;
     yew::scheduler::flush().await;
     let jump = |root: &Element| {
         let buttons = root.query_selector_all(".details-failures button").unwrap();
@@ -310,7 +310,7 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
             .filter_map(|index| buttons.item(index)?.text_content())
             .collect::<Vec<String>>()
     };
-    // The introduction offers the first failure: the 451 of greylisting.
+    // The introduction offers the first failure: the full mailbox's 452 at RCPT.
     let offered = jump(&root);
     assert_eq!(offered.len(), 1, "{offered:?}");
     assert!(
@@ -324,7 +324,7 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
         offered[0].contains(&format!("step {first} ")),
         "{offered:?} at {first}"
     );
-    assert!(text_of(&root, ".line-current.line-refusal").contains("451 4.7.1"));
+    assert!(text_of(&root, ".line-current.line-refusal").contains("452 4.2.2"));
     // N goes on to the next one, P comes back.
     assert!(press_key("n"));
     yew::scheduler::flush().await;
@@ -1347,9 +1347,13 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
     yew::scheduler::flush().await;
     let live = element(&root, ".region-details [aria-live='polite']");
     let said = live.text_content().unwrap_or_default();
-    assert!(said.contains("S: 550 5.1.1 User unknown"), "{said}");
-    // Said in words, as its colour shows it (WCAG 1.4.1).
-    assert!(said.starts_with("Refused for good: "), "{said}");
+    // Said in words, as its colour shows it (WCAG 1.4.1), before the refusal, not before
+    // the replies that accept, which come first in the step.
+    assert!(
+        said.contains("Refused for good: #2 S: 550 5.1.1 User unknown"),
+        "{said}"
+    );
+    assert!(said.starts_with("#2 S: 250 "), "{said}");
     assert!(
         said.contains("550 5.1.1: receiver.test is a local domain"),
         "{said}"
@@ -1375,7 +1379,15 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
     let said = element(&root, ".region-details [aria-live='polite']")
         .text_content()
         .unwrap_or_default();
-    assert!(said.contains("S: 452 4.5.3"), "{said}");
+    assert!(said.contains("Refused for now: #2 S: 452 4.5.3"), "{said}");
+    // Lines left out of what is said are counted, as the details show them.
+    let shown_lines = text_of(&root, ".details-step-lines");
+    let count = shown_lines
+        .split("... ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("the step's lines leave some out: {shown_lines}"));
+    assert!(said.contains(&format!("... {count} more line")), "{said}");
     // The same explanation of several replies is shown once, with how many it explains.
     let headings = root
         .query_selector_all(".region-details .explanation .details-heading")

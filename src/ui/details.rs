@@ -431,16 +431,29 @@ fn outcomes_at_the_check(loaded: &Loaded, step: &Step) -> Option<Vec<String>> {
 /// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
 /// together, and the one that matters need not be the first) and what it means.
 fn announcement(step: &Step) -> String {
-    // The lines the details repeat: the first ones, and the first refusal among them.
-    let shown = lines_repeated(&refusal_lines(step), STEP_LINES_SHOWN);
-    let line = step
-        .lines
-        .iter()
-        .zip(shown)
-        .filter(|(_, shown)| *shown)
-        .map(|(line, _)| split_line(line).2)
-        .collect::<Vec<_>>()
-        .join(". ");
+    // The lines the details repeat: the first ones, and the first refusal among them, each
+    // refusal told by the words the conversation gives it (WCAG 1.4.1), and lines left out
+    // counted, as the details show them.
+    let refusals = refusal_lines(step);
+    let shown = lines_repeated(&refusals, STEP_LINES_SHOWN);
+    let mut said = Vec::new();
+    let mut left_out = 0;
+    for ((line, refusal), shown) in step.lines.iter().zip(&refusals).zip(shown) {
+        if !shown {
+            left_out += 1;
+            continue;
+        }
+        if left_out > 0 {
+            said.push(more_lines(left_out));
+            left_out = 0;
+        }
+        let words = refusal.map_or("", |refusal| words_for(refusal, false));
+        said.push(format!("{words}{}", split_line(line).2));
+    }
+    if left_out > 0 {
+        said.push(more_lines(left_out));
+    }
+    let line = said.join(". ");
     let meaning = match refusals_first(&step.explanations).next() {
         Some(e) => format!("{}: {}", e.heading, as_sentence(&e.why)),
         None => step
@@ -449,15 +462,23 @@ fn announcement(step: &Step) -> String {
             .map(|note| note.text.to_string())
             .unwrap_or_default(),
     };
-    // What the conversation's refusal lines say in words, and what the colour of a failure
-    // the step reports says (WCAG 1.4.1).
-    let failed =
-        Refusal::of_step(step).map_or("", |refusal| words_for(refusal, step.failure.is_some()));
+    // What the colour of a failure the step reports says (WCAG 1.4.1), when no refusing line
+    // said it.
+    let refused = refusals.iter().any(Option::is_some);
+    let failed = match step.failure {
+        Some(failure) if !refused => words_for(failure, true),
+        _ => "",
+    };
     if meaning.is_empty() {
         format!("{failed}{line}")
     } else {
         format!("{failed}{line}. {meaning}")
     }
+}
+
+/// What stands for `count` lines of a step left out of its repeated lines.
+fn more_lines(count: usize) -> String {
+    format!("... {count} more line{}", if count == 1 { "" } else { "s" })
 }
 
 /// Most lines of a step repeated over its details.
@@ -469,9 +490,7 @@ const STEP_LINES_SHOWN: usize = 3;
 fn step_lines(step: &Step) -> Html {
     let classes = line_classes(step);
     let shown = lines_repeated(&refusal_lines(step), STEP_LINES_SHOWN);
-    let left_out = |count: usize| {
-        html! { <li class="line-event">{ format!("... {count} more line{}", if count == 1 { "" } else { "s" }) }</li> }
-    };
+    let left_out = |count: usize| html! { <li class="line-event">{ more_lines(count) }</li> };
     let mut items = Vec::new();
     let mut skipped = 0;
     for ((line, class), shown) in step.lines.iter().zip(&classes).zip(shown) {
