@@ -218,6 +218,8 @@ pub struct MailboxSummary {
     /// delivered since and not deleted: what the MDA compares with the quota.
     pub used_octets: u64,
     pub quota_octets: Option<u64>,
+    /// The octets in use at the start: mail from before the run, which it does not show.
+    pub earlier_octets: u64,
 }
 
 impl MailboxSummary {
@@ -227,18 +229,23 @@ impl MailboxSummary {
             .is_some_and(|quota| self.used_octets >= quota)
     }
 
-    /// One line: `bob@receiver.test: 1 message`, and, for a mailbox with a quota, how much
-    /// is in use (`, 1000 of 4000 octets in use`) and whether that is all of it.
+    /// One line: `bob@receiver.test: 1 message`, then what mail from before the run takes
+    /// (a mailbox can be full though it holds no message of the run), and, for a mailbox
+    /// with a quota, how much is in use and whether that is all of it.
     pub fn line(&self) -> String {
         let messages = match self.messages {
-            0 => "no messages".to_string(),
+            0 => "no messages from this run".to_string(),
             1 => "1 message".to_string(),
             count => format!("{count} messages"),
         };
+        let earlier = match self.earlier_octets {
+            0 => String::new(),
+            octets => format!(" and {octets} octets of earlier mail"),
+        };
         match self.quota_octets {
-            None => format!("{}: {messages}", self.address),
+            None => format!("{}: {messages}{earlier}", self.address),
             Some(quota) => format!(
-                "{}: {messages}, {} of {quota} octets in use{}",
+                "{}: {messages}{earlier}; {} of {quota} octets in use{}",
                 self.address,
                 self.used_octets,
                 if self.is_full() { " (full)" } else { "" }
@@ -278,6 +285,7 @@ impl WorldView {
                     messages: items.len(),
                     used_octets: spec.used_octets.saturating_add(delivered),
                     quota_octets: spec.quota_octets,
+                    earlier_octets: spec.used_octets,
                 })
             })
             .collect();
@@ -291,6 +299,7 @@ impl WorldView {
                     messages: items.len(),
                     used_octets: items.iter().map(|item| item.octets as u64).sum(),
                     quota_octets: None,
+                    earlier_octets: 0,
                 });
             }
         }
@@ -376,7 +385,8 @@ mod tests {
         assert!(bob.is_full());
         assert_eq!(
             bob.line(),
-            "bob@receiver.test: no messages, 2000 of 2000 octets in use (full)"
+            "bob@receiver.test: no messages from this run and 2000 octets of earlier mail; \
+             2000 of 2000 octets in use (full)"
         );
         // A mailbox without a quota or a message is not worth a line.
         assert_eq!(find(&end, "alice@sender.test"), None, "{end:?}");
@@ -396,7 +406,8 @@ mod tests {
         assert_eq!(alice.line(), "alice@sender.test: 1 message");
         assert_eq!(
             bob.line(),
-            "bob@receiver.test: no messages, 1000 of 4000 octets in use"
+            "bob@receiver.test: no messages from this run and 1000 octets of earlier mail; \
+             1000 of 4000 octets in use"
         );
         assert!(alice.used_octets > 0);
         // Delivered, then fetched and deleted over POP3: shown while it is there.
