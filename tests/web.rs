@@ -321,31 +321,75 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
     yew::scheduler::flush().await;
     let (first, _) = position(&root);
     assert!(
-        offered[0].contains(&format!("step {first} ")),
+        offered[0].contains(&format!("step {first}\u{a0}")),
         "{offered:?} at {first}"
     );
     assert!(text_of(&root, ".line-current.line-refusal").contains("452 4.2.2"));
-    // N goes on to the next one, P comes back.
+    // N goes on to the next one, the refusal at the retry, past the sending host's record
+    // of the first and the retry it scheduled; P comes back.
     assert!(press_key("n"));
     yew::scheduler::flush().await;
     let (second, _) = position(&root);
     assert!(second > first);
-    assert!(root
-        .query_selector(".line-current.line-refusal")
-        .unwrap()
-        .is_some());
+    assert!(text_of(&root, ".line-current.line-refusal").contains("452 4.2.2"));
+    assert!(text_of(&root, ".line-current").contains("S: 250 2.1.0"));
     let offered = jump(&root);
     assert!(
-        offered[0] == format!("◀ Previous failure: step {first}"),
+        offered[0] == format!("◀\u{a0}Previous failure: step {first}"),
         "{offered:?}"
     );
     assert!(press_key("p"));
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, first);
+    // A button pressed keeps the focus while it is there, at the top of the details, in
+    // sight; where it goes (no failure before the first), the other way's takes it.
+    let focused_button = || {
+        gloo::utils::document()
+            .active_element()
+            .and_then(|active| active.get_attribute("data-forward"))
+    };
+    let next: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(element(
+        &root,
+        ".details-failures button[data-forward='true']",
+    ));
+    next.focus().unwrap();
+    next.click();
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, second);
+    assert_eq!(focused_button().as_deref(), Some("true"));
+    let previous: web_sys::HtmlElement = wasm_bindgen::JsCast::unchecked_into(element(
+        &root,
+        ".details-failures button[data-forward='false']",
+    ));
+    previous.focus().unwrap();
+    previous.click();
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, first);
+    assert_eq!(focused_button().as_deref(), Some("true"));
+    // (No styles load in these tests: the order stands for the place.)
+    let nav = element(&root, ".details-failures");
+    assert_eq!(
+        nav.previous_element_sibling()
+            .map(|above| above.class_name()),
+        Some("details-time".to_string()),
+        "the buttons are at the top of the details, under the time"
+    );
     // Before the first failure there is none to go back to: P stays.
     press_key("p");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, first);
+    // A run where nothing fails offers no such way, and says so.
+    let root = mount_app_at("#scenario=basic-delivery").await;
+    yew::scheduler::flush().await;
+    assert!(root.query_selector(".details-failures").unwrap().is_none());
+    let hint = text_of(&root, ".region-details");
+    assert!(
+        hint.contains("Home and End jump, and nothing fails."),
+        "{hint}"
+    );
+    press_key("n");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 0, "N stays where nothing fails");
     mount_app_at("#").await;
 }
 

@@ -67,14 +67,24 @@ pub fn details(props: &DetailsProps) -> Html {
         use_effect_with((props.cursor, run_identity(&props.loaded)), move |_| {
             if let Some(element) = body.cast::<web_sys::HtmlElement>() {
                 element.set_scroll_top(0);
-                let removed = last_focused
-                    .borrow()
+                let focused = last_focused.borrow().clone();
+                let removed = focused
                     .as_ref()
                     .is_some_and(|focused| !focused.is_connected());
                 if removed && focus_on_page() {
+                    // A failure button that is gone (there is no failure further that way)
+                    // passes the focus to the other way's, as the player's buttons do.
+                    let failure_button = focused
+                        .as_ref()
+                        .and_then(|focused| focused.get_attribute("data-forward"))
+                        .and_then(|_| element.query_selector(".details-failures button").ok())
+                        .flatten()
+                        .and_then(|button| button.dyn_into::<web_sys::HtmlElement>().ok());
                     let options = web_sys::FocusOptions::new();
                     options.set_prevent_scroll(true);
-                    let _ = element.focus_with_options(&options);
+                    let _ = failure_button
+                        .unwrap_or(element)
+                        .focus_with_options(&options);
                 }
             }
         });
@@ -214,11 +224,25 @@ fn loaded_failure_jumps(
     let button = |forward: bool, position: usize| {
         let onclick = on_failure.reform(move |_: MouseEvent| forward);
         let words = match (forward, first) {
-            (true, true) => format!("First failure: step {position} ▶"),
-            (true, false) => format!("Next failure: step {position} ▶"),
-            (false, _) => format!("◀ Previous failure: step {position}"),
+            (true, true) => format!("First failure: step {position}"),
+            (true, false) => format!("Next failure: step {position}"),
+            (false, _) => format!("Previous failure: step {position}"),
         };
-        html! { <button type="button" {onclick}>{ words }</button> }
+        // The arrows are drawn, not said.
+        html! {
+            <button type="button" key={if forward { "next" } else { "previous" }} {onclick}
+                data-forward={forward.to_string()}
+                aria-keyshortcuts={if forward { "N" } else { "P" }}>
+                if !forward {
+                    // No-break spaces: a flex item's edge spaces are dropped.
+                    <span aria-hidden="true">{ "◀\u{a0}" }</span>
+                }
+                { words }
+                if forward {
+                    <span aria-hidden="true">{ "\u{a0}▶" }</span>
+                }
+            </button>
+        }
     };
     html! {
         <nav class="details-failures" aria-label="Failures in this run">
@@ -251,7 +275,11 @@ fn introduction(loaded: &Loaded, open_file: Html, jumps: Html) -> Html {
                 <p class="details-hint">{ format!("From your file {file}.") }</p>
             }
             <p class="details-text">{ scenario.teaching.clone() }</p>
-            <p class="details-hint">{ format!("{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump, N and P go to the next and previous failure.", loaded.steps.len()) }</p>
+            <p class="details-hint">{ format!(
+                "{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump{}.",
+                loaded.steps.len(),
+                if loaded.failures.is_empty() { ", and nothing fails" } else { ", N and P go to the next and previous failure" },
+            ) }</p>
             { jumps }
             if let Some((file, text)) = builtin_file(loaded) {
                 <p class="details-hint">
@@ -353,6 +381,8 @@ fn step_details(
             <p class="details-time" title="days+hours:minutes:seconds.milliseconds since the run began">
                 { format!("Simulated time {}", format_time(step.time_ms)) }
             </p>
+            // At the top, where each step's details start: a button pressed stays in sight.
+            { jumps }
             { step_lines(step) }
             if let Some(note) = &step.note {
                 <div class={classes!("explanation", "step-note", step.failure.map(refusal_class))}>
@@ -386,7 +416,6 @@ fn step_details(
                     <p class="explanation-rfc">{ e.rfc.to_string() }</p>
                 </div>
             }) }
-            { jumps }
             { wire(loaded, step, bytes_open) }
             if let Some(outcomes) = outcomes_at_the_check(loaded, step) {
                 { list("Outcomes", outcomes) }
