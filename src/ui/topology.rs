@@ -428,7 +428,7 @@ fn diagram(
         let (x, y) = (node_x(node), node_y(node));
         let active = focus == Some(Focus::Node(index));
         // What goes wrong at the party itself (a message over the server's SIZE, a mailbox
-        // over its quota, a retry, a give-up), as a hop is drawn where it goes wrong there.
+        // over its quota, a give-up), as a hop is drawn where it goes wrong there.
         let trouble = active.then_some(trouble_class).flatten();
         html! {
             <g class={classes!("topology-node", active.then_some("topology-node-active"), active.then_some("topology-active"), trouble)}>
