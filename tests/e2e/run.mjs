@@ -180,6 +180,10 @@ for (const size of sizes.filter((s) => !['narrow', 'small'].includes(s.name))) {
       await page.selectOption('#scenario-select', { label: 'Unknown user refused at RCPT' });
       await page.waitForSelector('.controls-position:has-text("Step 0 of")');
       assert.match(await page.textContent('.region-details'), /nobody@receiver\.test does not exist/);
+      // The teaching text is a paragraph, and the way to the first failure a row of buttons.
+      const display = (selector) => page.$eval(selector, (e) => getComputedStyle(e).display);
+      assert.equal(await display('.details-text'), 'block');
+      assert.equal(await display('.details-failures'), 'flex');
       // Play a little: the timer moves the cursor on its own.
       await page.click('button:has-text("Play")');
       await page.waitForFunction(() => document.querySelectorAll('.conversation-log .line').length > 3);
