@@ -458,11 +458,11 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "The client sends AUTH and waits for 235 (authenticated) or a refusal.",
                 "RFC 4954 4",
             ),
-            // With PIPELINING the commands went out together, before this state: said so,
-            // not as if they went now.
+            // Entered before MAIL goes; with PIPELINING the RCPT TOs go with it, and this
+            // state ends when the reply to MAIL comes, after they went.
             C::ExpectMailReply => (
-                "The client has sent MAIL FROM and waits for its reply. With PIPELINING, its \
-                 RCPT TO commands went out with it, without waiting.",
+                "The client sends MAIL FROM and waits for its reply. With PIPELINING, its RCPT \
+                 TO commands go in the same batch, without waiting.",
                 "RFC 5321 4.1.1.2, RFC 2920 3.1",
             ),
             C::ExpectRcptReplies => (
@@ -1385,9 +1385,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(other.rfc, "RFC 5321 4.1.1.2, RFC 2920 3.1");
-        // Said as done: with PIPELINING the command, and the RCPT TOs, went out before.
         assert!(
-            other.text.starts_with("The client has sent MAIL FROM"),
+            other.text.starts_with("The client sends MAIL FROM"),
             "{other:?}"
         );
     }
