@@ -376,30 +376,56 @@ impl Refusal {
 pub fn restates_a_failure(event: &Event) -> bool {
     match event {
         Event::RetryScheduled(_) => true,
-        Event::RecipientResult(result) => !result.own_finding,
+        Event::RecipientResult(result) => {
+            !result.own_finding
+                && matches!(
+                    result.result.as_str(),
+                    TEMPORARY_FAILURE | PERMANENT_FAILURE
+                )
+        }
         _ => false,
     }
 }
 
+/// Whether an event starts something a failure can come of: bytes sent, a connection tried,
+/// a DNS question, a delivery attempt.
+fn starts_something(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Transmitted { .. }
+            | Event::ConnectionAttempted(_)
+            | Event::DnsQuery(_)
+            | Event::AttemptStarted { .. }
+    )
+}
+
 /// The positions (a player's cursor: 1 for the first step) of the steps of `trace` where
-/// something goes wrong, a refusal or a failure, in order, leaving out those that only
-/// follow from one before ([`restates_a_failure`]): where a student looking for the lesson
-/// of a scenario jumps to.
+/// something goes wrong, a refusal or a failure, in order: where a student looking for the
+/// lesson of a scenario jumps to. Left out are the failures that only follow from one before:
+/// those of [`restates_a_failure`], and a failure the sending host reports when nothing was
+/// started since the last one (an MX lookup that found nothing after its NXDOMAIN answer, a
+/// recipient's "lost connection" after the connection broke), though not its giving up nor
+/// an MDA's refusal.
 pub fn failure_positions(steps: &[Step], trace: &Trace) -> Vec<usize> {
-    steps
-        .iter()
-        .enumerate()
-        .filter(|(_, step)| {
-            let refused = step.explanations.iter().any(|e| Refusal::of(e).is_some());
-            let failed = step.failure.is_some()
-                && !trace
-                    .events
-                    .get(step.event)
-                    .is_some_and(|event| restates_a_failure(&event.event));
-            refused || failed
-        })
-        .map(|(index, _)| index + 1)
-        .collect()
+    let mut positions = Vec::new();
+    let mut started = true;
+    for (index, step) in steps.iter().enumerate() {
+        let Some(event) = trace.events.get(step.event).map(|event| &event.event) else {
+            continue;
+        };
+        let refused = step.explanations.iter().any(|e| Refusal::of(e).is_some());
+        let failed = step.failure.is_some()
+            && !restates_a_failure(event)
+            && (started || matches!(event, Event::GaveUp(_) | Event::DeliveryRefused(_)));
+        if refused || failed {
+            positions.push(index + 1);
+            started = false;
+        }
+        if starts_something(event) {
+            started = true;
+        }
+    }
+    positions
 }
 
 /// The first of `positions` (see [`failure_positions`]) after `cursor`.
@@ -532,6 +558,19 @@ mod tests {
         // A finding of the sending host's own is a failure of its own.
         let (steps, failures) = of("message-too-big");
         assert!(failures.contains(&position_of(&steps, "permanent failure: 552 5.3.4")));
+        // What the sending host reports of a failure just shown is passed by: the MX lookup
+        // that found nothing after NXDOMAIN, a recipient's "lost connection" after the
+        // connection broke; its giving up is not.
+        let (steps, failures) = of("unknown-domain");
+        assert!(failures.contains(&position_of(&steps, ": NXDOMAIN")));
+        assert!(!failures.contains(&position_of(&steps, "not found (5.1.2)")));
+        let (steps, failures) = of("connection-lost-in-data");
+        assert!(!failures.contains(&position_of(&steps, "temporary failure: 451 4.4.2")));
+        let (steps, failures) = of("server-down-for-good");
+        let refused = position_of(&steps, "connection refused");
+        assert!(failures.contains(&refused));
+        assert!(failures.contains(&position_of(&steps, " gave up on ")));
+        assert!(!failures.contains(&(refused + 1)), "{failures:?}");
         // Mailbox-full refuses at RCPT at every attempt: from one to the next and back.
         let (steps, failures) = of("mailbox-full");
         assert!(failures.len() >= 2, "{failures:?}");
