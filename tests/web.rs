@@ -161,10 +161,20 @@ fn press_key(key: &str) -> bool {
     press_key_on(&gloo::utils::document().body().unwrap(), key)
 }
 
+/// Presses `key` with Shift held, on the page.
+fn press_shifted_key(key: &str) -> bool {
+    press_key_with(&gloo::utils::document().body().unwrap(), key, true)
+}
+
 /// Presses `key` with `target` focused: the event starts there and bubbles up.
 fn press_key_on(target: &Element, key: &str) -> bool {
+    press_key_with(target, key, false)
+}
+
+fn press_key_with(target: &Element, key: &str, shift: bool) -> bool {
     let init = web_sys::KeyboardEventInit::new();
     init.set_key(key);
+    init.set_shift_key(shift);
     init.set_bubbles(true);
     init.set_cancelable(true);
     let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
@@ -325,9 +335,9 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
         "{offered:?} at {first}"
     );
     assert!(text_of(&root, ".line-current.line-refusal").contains("452 4.2.2"));
-    // N goes on to the next one, the refusal at the retry, past the sending host's record
-    // of the first and the retry it scheduled; P comes back.
-    assert!(press_key("n"));
+    // Shift+→ goes on to the next one, the refusal at the retry, past the sending host's record
+    // of the first and the retry it scheduled; Shift+← comes back.
+    assert!(press_shifted_key("ArrowRight"));
     yew::scheduler::flush().await;
     let (second, _) = position(&root);
     assert!(second > first);
@@ -338,7 +348,7 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
         offered[0] == format!("◀\u{a0}Previous failure: step {first}"),
         "{offered:?}"
     );
-    assert!(press_key("p"));
+    assert!(press_shifted_key("ArrowLeft"));
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, first);
     // A button pressed keeps the focus while it is there, at the top of the details, in
@@ -374,8 +384,8 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
         Some("details-time".to_string()),
         "the buttons are at the top of the details, under the time"
     );
-    // Before the first failure there is none to go back to: P stays.
-    press_key("p");
+    // Before the first failure there is none to go back to: Shift+← stays.
+    press_shifted_key("ArrowLeft");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, first);
     // A run where nothing fails offers no such way, and says so.
@@ -387,9 +397,11 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
         hint.contains("Home and End jump, and nothing fails."),
         "{hint}"
     );
-    press_key("n");
+    press_shifted_key("ArrowRight");
     yew::scheduler::flush().await;
-    assert_eq!(position(&root).0, 0, "N stays where nothing fails");
+    assert_eq!(position(&root).0, 0, "Shift+→ stays where nothing fails");
+    // A letter is no shortcut (WCAG 2.1.4).
+    assert!(!press_key("n"));
     mount_app_at("#").await;
 }
 

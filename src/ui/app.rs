@@ -506,12 +506,12 @@ pub fn app() -> Html {
                     {
                         return;
                     }
-                    if let Some(action) = key_action(&key) {
-                        event.prevent_default();
-                        lab.dispatch(LabAction::Player(action));
-                    } else if let Some(forward) = failure_key(&key) {
+                    if let Some(forward) = failure_key(&key, event.shift_key()) {
                         event.prevent_default();
                         lab.dispatch(LabAction::ToFailure(forward));
+                    } else if let Some(action) = key_action(&key) {
+                        event.prevent_default();
+                        lab.dispatch(LabAction::Player(action));
                     }
                 });
             move || drop(listener)

@@ -232,7 +232,7 @@ fn loaded_failure_jumps(
         html! {
             <button type="button" key={if forward { "next" } else { "previous" }} {onclick}
                 data-forward={forward.to_string()}
-                aria-keyshortcuts={if forward { "N" } else { "P" }}>
+                aria-keyshortcuts={if forward { "Shift+ArrowRight" } else { "Shift+ArrowLeft" }}>
                 if !forward {
                     // No-break spaces: a flex item's edge spaces are dropped.
                     <span aria-hidden="true">{ "◀\u{a0}" }</span>
@@ -278,7 +278,7 @@ fn introduction(loaded: &Loaded, open_file: Html, jumps: Html) -> Html {
             <p class="details-hint">{ format!(
                 "{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump{}.",
                 loaded.steps.len(),
-                if loaded.failures.is_empty() { ", and nothing fails" } else { ", N and P go to the next and previous failure" },
+                if loaded.failures.is_empty() { ", and nothing fails" } else { ", Shift with → and ← goes to the next and previous failure" },
             ) }</p>
             { jumps }
             if let Some((file, text)) = builtin_file(loaded) {

@@ -50,11 +50,13 @@ pub fn key_action(key: &str) -> Option<PlayerAction> {
     })
 }
 
-/// The keyboard shortcut to the next failure (`N`: true) or the one before (`P`: false).
-pub fn failure_key(key: &str) -> Option<bool> {
-    match key {
-        "n" | "N" => Some(true),
-        "p" | "P" => Some(false),
+/// The keyboard shortcut to the next failure (Shift+→: true) or the one before (Shift+←:
+/// false): the step keys, further. Not a letter, which a screen reader user or a speech
+/// command could press by accident (WCAG 2.1.4).
+pub fn failure_key(key: &str, shift: bool) -> Option<bool> {
+    match (key, shift) {
+        ("ArrowRight", true) => Some(true),
+        ("ArrowLeft", true) => Some(false),
         _ => None,
     }
 }
