@@ -625,7 +625,7 @@ fn null_mx_bounces_with_5_1_10_without_connecting() {
 #[test]
 fn an_outcome_says_when_its_status_is_the_bouncing_hosts_own_finding() {
     // A server's refusal is quoted as the server sent it; what the bouncing host found itself
-    // (no server said it) is said to be its own, as its report's Diagnostic-Code says.
+    // (no server said it), or wrote when the retry time ran out, is said to be its own.
     for (name, recipient, own) in [
         ("unknown-user", "nobody@receiver.test", false),
         ("unknown-user-after-relay", "nobody@receiver.test", false),

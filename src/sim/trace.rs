@@ -101,8 +101,8 @@ pub enum Fate {
     Delivered { host: String, mailbox: String },
     /// Refused for good; a bounce went (or, for a bounce, could not go) to the sender.
     /// `own_finding`: no server sent the status's reply; the bouncing host found it itself
-    /// (a message over a server's SIZE, a domain that does not exist, a mailbox over its
-    /// quota at delivery, a retry time run out).
+    /// (for example a message over a server's SIZE, a domain that does not exist, a mailbox
+    /// over its quota at delivery) or wrote it when the retry time ran out.
     Bounced {
         host: String,
         status: String,
