@@ -1298,6 +1298,7 @@ async fn links_round_a_column_never_meet_whichever_way_they_go() {
             "one party sending down and receiving from below",
             [(1, 2), (3, 1)],
         ),
+        ("a party's link to itself", [(2, 2), (3, 1)]),
     ] {
         let mut links = vec![(0, 1, "SMTP :25"), (4, 1, "POP3 :110")];
         links.extend(round.map(|(from, to)| (from, to, "SMTP :25")));

@@ -495,14 +495,16 @@ impl SideRoutes {
     /// Each link round a column gets its own level, the shortest nearest the column. At each
     /// party, the ends of such links toward a party above it are on the upper half of its
     /// right side, those toward one below on the lower half, the outermost link's end nearest
-    /// the middle: so no line runs along or across another. None ends at the middle, where a
-    /// link from the next column (a reader's POP3) arrives.
+    /// the middle: so links that nest (a backup passing mail to the hosts above it, two hosts
+    /// passing mail each way) neither cross nor run along each other; links whose spans
+    /// interleave (row 0 to 2 beside row 1 to 3) may still cross. None ends at the middle,
+    /// where a link from the next column (a reader's POP3) arrives.
     fn of(map: &RunMap) -> SideRoutes {
         let span = |link: &MapLink| map.nodes[link.from].row.abs_diff(map.nodes[link.to].row);
         let mut links: Vec<usize> = (0..map.links.len())
             .filter(|&index| {
                 let link = &map.links[index];
-                link.from != link.to && map.nodes[link.from].column == map.nodes[link.to].column
+                map.nodes[link.from].column == map.nodes[link.to].column
             })
             .collect();
         links.sort_by_key(|&index| {
@@ -552,7 +554,11 @@ impl SideRoutes {
             .iter()
             .map(|&index| {
                 let link = &map.links[index];
-                let (leave_y, arrive_y) = (end_y(link.from, index), end_y(link.to, index));
+                let (leave_y, mut arrive_y) = (end_y(link.from, index), end_y(link.to, index));
+                // A party's link to itself loops round its side, back a little lower.
+                if link.from == link.to {
+                    arrive_y += SIDE_LABEL_LINE / 2;
+                }
                 SideRoute {
                     link: index,
                     column: column_of(index),
@@ -606,8 +612,9 @@ impl SideRoutes {
 }
 
 /// How far from the middle of a party's side the end of place `place` (0 nearest) of `ends`
-/// links round the column going one way is: off the middle, and off where two links from the
-/// next column between the same parties arrive (7 px each side).
+/// links round the column going one way is: off the middle, and, for one or two, off where
+/// two links from the next column between the same parties arrive (7 px each side). Past a
+/// dozen, ends share a point.
 fn end_offset(place: usize, ends: usize) -> i32 {
     let place = place as i32;
     match ends {
