@@ -260,17 +260,26 @@ impl WorldView {
     /// `used_octets`), in the scenario's order; then any other mailbox that holds messages
     /// (a host's postmaster, which every host has without being configured).
     pub fn mailbox_summaries(&self, scenario: &Scenario) -> Vec<MailboxSummary> {
+        // By key, once: a scenario may have thousands of mailboxes, and this runs at each step.
+        let by_key: BTreeMap<String, &[MailboxItem]> = self
+            .mailboxes
+            .iter()
+            .map(|(name, items)| (mailbox_key(name), items.as_slice()))
+            .collect();
         let held = |address: &str| {
-            self.mailboxes
-                .iter()
-                .find(|(name, _)| mailbox_key(name) == mailbox_key(address))
-                .map(|(_, items)| items.as_slice())
+            by_key
+                .get(&mailbox_key(address))
+                .copied()
                 .unwrap_or_default()
         };
         let configured: Vec<&MailboxSpec> = scenario
             .hosts
             .iter()
             .flat_map(|host| &host.mailboxes)
+            .collect();
+        let configured_keys: std::collections::BTreeSet<String> = configured
+            .iter()
+            .map(|spec| mailbox_key(&spec.address))
             .collect();
         let mut summaries: Vec<MailboxSummary> = configured
             .iter()
@@ -290,9 +299,7 @@ impl WorldView {
             })
             .collect();
         for (address, items) in &self.mailboxes {
-            let known = configured
-                .iter()
-                .any(|spec| mailbox_key(&spec.address) == mailbox_key(address));
+            let known = configured_keys.contains(&mailbox_key(address));
             if !known && !items.is_empty() {
                 summaries.push(MailboxSummary {
                     address: address.clone(),
