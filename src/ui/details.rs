@@ -464,25 +464,17 @@ fn announcement(step: &Step) -> String {
     // refusal told by the words the conversation gives it (WCAG 1.4.1), and lines left out
     // counted, as the details show them.
     let refusals = refusal_lines(step);
-    let shown = lines_repeated(&refusals, STEP_LINES_SHOWN);
-    let mut said = Vec::new();
-    let mut left_out = 0;
-    for ((line, refusal), shown) in step.lines.iter().zip(&refusals).zip(shown) {
-        if !shown {
-            left_out += 1;
-            continue;
-        }
-        if left_out > 0 {
-            said.push(more_lines(left_out));
-            left_out = 0;
-        }
-        let words = refusal.map_or("", |refusal| words_for(refusal, false));
-        said.push(format!("{words}{}", split_line(line).2));
-    }
-    if left_out > 0 {
-        said.push(more_lines(left_out));
-    }
-    let line = said.join(". ");
+    let line = repeated_lines(step, &refusals)
+        .into_iter()
+        .map(|repeated| match repeated {
+            Repeated::Line(index) => {
+                let words = refusals[index].map_or("", |refusal| words_for(refusal, false));
+                format!("{words}{}", split_line(&step.lines[index]).2)
+            }
+            Repeated::LeftOut(count) => more_lines(count),
+        })
+        .collect::<Vec<_>>()
+        .join(". ");
     let meaning = match refusals_first(&step.explanations).next() {
         Some(e) => format!("{}: {}", e.heading, as_sentence(&e.why)),
         None => step
@@ -518,26 +510,49 @@ const STEP_LINES_SHOWN: usize = 3;
 /// A step of many lines shows its first ones, and its first refusal, which is explained first.
 fn step_lines(step: &Step) -> Html {
     let classes = line_classes(step);
-    let shown = lines_repeated(&refusal_lines(step), STEP_LINES_SHOWN);
-    let left_out = |count: usize| html! { <li class="line-event">{ more_lines(count) }</li> };
-    let mut items = Vec::new();
-    let mut skipped = 0;
-    for ((line, class), shown) in step.lines.iter().zip(&classes).zip(shown) {
+    let items = repeated_lines(step, &refusal_lines(step))
+        .into_iter()
+        .map(|repeated| match repeated {
+            Repeated::Line(index) => {
+                let (_, actor, text) = split_line(&step.lines[index]);
+                html! { <li class={classes[index]}><span class="details-step-actor">{ actor }</span>{ " " }{ text }</li> }
+            }
+            Repeated::LeftOut(count) => html! { <li class="line-event">{ more_lines(count) }</li> },
+        });
+    html! { <ol class="details-step-lines">{ for items }</ol> }
+}
+
+/// A line of a step that the details repeat, by its index, or how many in a row they leave
+/// out.
+enum Repeated {
+    Line(usize),
+    LeftOut(usize),
+}
+
+/// What the details repeat of a step's lines (`refusals`: which refuse, see
+/// [`refusal_lines`]), in order: its first ones and its first refusal, the rest counted.
+fn repeated_lines(step: &Step, refusals: &[Option<Refusal>]) -> Vec<Repeated> {
+    let mut repeated = Vec::new();
+    let mut left_out = 0;
+    for (index, shown) in lines_repeated(refusals, STEP_LINES_SHOWN)
+        .into_iter()
+        .enumerate()
+        .take(step.lines.len())
+    {
         if !shown {
-            skipped += 1;
+            left_out += 1;
             continue;
         }
-        if skipped > 0 {
-            items.push(left_out(skipped));
-            skipped = 0;
+        if left_out > 0 {
+            repeated.push(Repeated::LeftOut(left_out));
+            left_out = 0;
         }
-        let (_, actor, text) = split_line(line);
-        items.push(html! { <li class={*class}><span class="details-step-actor">{ actor }</span>{ " " }{ text }</li> });
+        repeated.push(Repeated::Line(index));
     }
-    if skipped > 0 {
-        items.push(left_out(skipped));
+    if left_out > 0 {
+        repeated.push(Repeated::LeftOut(left_out));
     }
-    html! { <ol class="details-step-lines">{ for items }</ol> }
+    repeated
 }
 
 /// The class of an explanation of a refusal, or of a failure, in its colour.
