@@ -367,6 +367,12 @@ impl Refusal {
             .chain(step.failure)
             .max()
     }
+
+    /// Whether one of the step's replies refuses: what goes wrong is then a refusal, else a
+    /// failure its event reports.
+    pub fn in_replies(step: &Step) -> bool {
+        step.explanations.iter().any(|e| Refusal::of(e).is_some())
+    }
 }
 
 /// Whether an event only follows from a failure shown before it: the sending host's record
@@ -413,7 +419,7 @@ pub fn failure_positions(steps: &[Step], trace: &Trace) -> Vec<usize> {
         let Some(event) = trace.events.get(step.event).map(|event| &event.event) else {
             continue;
         };
-        let refused = step.explanations.iter().any(|e| Refusal::of(e).is_some());
+        let refused = Refusal::in_replies(step);
         let failed = step.failure.is_some()
             && !restates_a_failure(event)
             && (started || matches!(event, Event::GaveUp(_) | Event::DeliveryRefused(_)));
@@ -450,9 +456,7 @@ pub fn previous_failure(positions: &[usize], cursor: usize) -> Option<usize> {
 /// which may read like replies) start nothing.
 pub fn refusal_lines(step: &Step) -> Vec<Option<Refusal>> {
     let mut refusals = vec![None; step.lines.len()];
-    if step.direction != Some(Direction::ServerToClient)
-        || step.explanations.iter().all(|e| Refusal::of(e).is_none())
-    {
+    if step.direction != Some(Direction::ServerToClient) || !Refusal::in_replies(step) {
         return refusals;
     }
     let mut replies = step.explanations.iter();

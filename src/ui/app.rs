@@ -777,7 +777,7 @@ pub fn app() -> Html {
             let step = l.step_at(cursor)?;
             let event = &l.viewer.trace().events.get(step.event)?.event;
             // No reply refuses: what goes wrong is a failure the event reports.
-            let reported = step.explanations.iter().all(|e| Refusal::of(e).is_none());
+            let reported = !Refusal::in_replies(step);
             // What only follows from a failure before it is not where it went wrong.
             let trouble = Refusal::of_step(step).filter(|_| !restates_a_failure(event));
             Some((l.map.focus(event), trouble, reported))

@@ -104,7 +104,6 @@ pub fn details(props: &DetailsProps) -> Html {
             role="status">{ props.notice.clone().unwrap_or_default() }</p>
     };
     let open_file = open_file_button(&props.on_open_file);
-    let jumps = loaded_failure_jumps(&props.loaded, props.cursor, &props.on_failure);
     if let Some(error) = &props.error {
         // A new element for each error (by its key), so that the same error shown again is
         // said again; the notice stays the element it was, or its text would not be said.
@@ -175,7 +174,11 @@ pub fn details(props: &DetailsProps) -> Html {
                 }
                 _ => String::new(),
             },
-            introduction(loaded, open_file, jumps),
+            introduction(
+                loaded,
+                open_file,
+                failure_jumps(loaded, props.cursor, &props.on_failure),
+            ),
         ),
         Some(step) => {
             let spoken = if props.playing {
@@ -186,7 +189,12 @@ pub fn details(props: &DetailsProps) -> Html {
             (
                 "Details of this step",
                 spoken,
-                step_details(loaded, step, &bytes_open, jumps),
+                step_details(
+                    loaded,
+                    step,
+                    &bytes_open,
+                    failure_jumps(loaded, props.cursor, &props.on_failure),
+                ),
             )
         }
     };
@@ -207,14 +215,7 @@ pub fn details(props: &DetailsProps) -> Html {
 /// Buttons to the failures before and after `cursor` (refusals, connections that failed, DNS
 /// answers that are none...), where a scenario's lesson is: a student need not step through
 /// every command to find them. None when there are none.
-fn loaded_failure_jumps(
-    loaded: &Option<Rc<Loaded>>,
-    cursor: usize,
-    on_failure: &Callback<bool>,
-) -> Html {
-    let Some(loaded) = loaded else {
-        return Html::default();
-    };
+fn failure_jumps(loaded: &Loaded, cursor: usize, on_failure: &Callback<bool>) -> Html {
     let before = previous_failure(&loaded.failures, cursor);
     let after = next_failure(&loaded.failures, cursor);
     if before.is_none() && after.is_none() {
@@ -485,9 +486,8 @@ fn announcement(step: &Step) -> String {
     };
     // What the colour of a failure the step reports says (WCAG 1.4.1), when no refusing line
     // said it.
-    let refused = refusals.iter().any(Option::is_some);
     let failed = match step.failure {
-        Some(failure) if !refused => words_for(failure, true),
+        Some(failure) if !Refusal::in_replies(step) => words_for(failure, true),
         _ => "",
     };
     if meaning.is_empty() {
