@@ -1,0 +1,411 @@
+//! A message written in the page, sent in the world of the scenario shown: the same DNS,
+//! servers, mailboxes and faults, with this one message in place of the scenario's own. The
+//! student changes an address, a subject or an attachment and sees what the servers make of
+//! it; nothing here is a shortcut, the written message goes through the same user agent and
+//! servers as every other.
+
+use super::scenario::{AttachmentSpec, MessageSpec, Scenario, UserSpec};
+
+/// What the student wrote, as written: address lists are one line of text each, separated by
+/// commas, as in a mail program's fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Draft {
+    pub from: String,
+    pub to: String,
+    pub cc: String,
+    pub bcc: String,
+    pub subject: String,
+    pub body: String,
+    pub attachments: Vec<AttachmentSpec>,
+}
+
+/// An attachment the page offers to add, of each kind of media a message can carry: its
+/// content is stand-in bytes of the size chosen, as a scenario's `size_octets` makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleAttachment {
+    pub label: &'static str,
+    pub filename: &'static str,
+    pub content_type: &'static str,
+    pub size_kib: usize,
+}
+
+pub const SAMPLE_ATTACHMENTS: [SampleAttachment; 4] = [
+    SampleAttachment {
+        label: "a photo",
+        filename: "photo.jpg",
+        content_type: "image/jpeg",
+        size_kib: 200,
+    },
+    SampleAttachment {
+        label: "a voice message",
+        filename: "voice.ogg",
+        content_type: "audio/ogg",
+        size_kib: 300,
+    },
+    SampleAttachment {
+        label: "a video",
+        filename: "clip.mp4",
+        content_type: "video/mp4",
+        size_kib: 2048,
+    },
+    SampleAttachment {
+        label: "a document",
+        filename: "notes.pdf",
+        content_type: "application/pdf",
+        size_kib: 100,
+    },
+];
+
+/// The largest attachment the page adds, in KiB (64 MiB, what a scenario may hold in all).
+pub const ATTACHMENT_MAX_KIB: usize = super::scenario::ATTACHMENTS_TOTAL_MAX_OCTETS / 1024;
+
+impl SampleAttachment {
+    /// This attachment at `size_kib` KiB.
+    pub fn of_size(&self, size_kib: usize) -> AttachmentSpec {
+        AttachmentSpec {
+            filename: self.filename.to_string(),
+            content_type: Some(self.content_type.to_string()),
+            size_octets: Some(size_kib.saturating_mul(1024)),
+            text: None,
+        }
+    }
+}
+
+/// What the name of a scenario with a written message ends with.
+const WRITTEN_SUFFIX: &str = "-your-message";
+
+/// Whether `scenario` holds a message written in the page (then written again, it keeps its
+/// title and teaching text).
+pub fn is_written(scenario: &Scenario) -> bool {
+    scenario.name.ends_with(WRITTEN_SUFFIX)
+}
+
+impl Draft {
+    /// The first message of `scenario` as a draft to change, or an empty one from the first
+    /// submission user's domain when it sends none of its own.
+    pub fn of(scenario: &Scenario) -> Draft {
+        match scenario.messages.first() {
+            Some(message) => Draft {
+                from: message.from.clone(),
+                to: message.to.join(", "),
+                cc: message.cc.join(", "),
+                bcc: message.bcc.join(", "),
+                subject: message.subject.clone(),
+                body: message.body.clone(),
+                // The exact message of a `raw` one is not written again: its attachments
+                // were never built.
+                attachments: match message.raw {
+                    Some(_) => Vec::new(),
+                    None => message.attachments.clone(),
+                },
+            },
+            None => Draft::default(),
+        }
+    }
+
+    /// `base` with this message in place of its messages and scripted sessions, sent when
+    /// and where its first message was (so that its faults, timed from the start, meet it
+    /// as they met that one); or what is missing from the draft, or wrong with the scenario
+    /// it makes, in words for the student.
+    pub fn sent_in(&self, base: &Scenario) -> Result<Scenario, String> {
+        let from = self.from.trim();
+        if from.is_empty() {
+            return Err("From: give the sender's address.".into());
+        }
+        let (to, cc, bcc) = (
+            address_list(&self.to),
+            address_list(&self.cc),
+            address_list(&self.bcc),
+        );
+        if to.is_empty() && cc.is_empty() && bcc.is_empty() {
+            return Err("Give at least one recipient, in To, Cc or Bcc.".into());
+        }
+        let submission = match base.messages.first() {
+            Some(message) => Submission {
+                submit_to: message.submit_to.clone(),
+                port: message.port,
+                auth: message.auth.clone(),
+                at_s: message.at_s,
+                pipelining: message.pipelining,
+            },
+            None => Submission::to_first_server(base)?,
+        };
+        let message = MessageSpec {
+            from: from.to_string(),
+            to,
+            cc,
+            bcc,
+            subject: self.subject.clone(),
+            body: self.body.clone(),
+            attachments: self.attachments.clone(),
+            submit_to: submission.submit_to,
+            port: submission.port,
+            auth: submission.auth,
+            at_s: submission.at_s,
+            raw: None,
+            pipelining: submission.pipelining,
+        };
+        let (name, title, teaching) = if is_written(base) {
+            (base.name.clone(), base.title.clone(), base.teaching.clone())
+        } else {
+            (
+                format!("{}{WRITTEN_SUFFIX}", base.name),
+                format!("Your message, in “{}”", base.title),
+                format!(
+                    "A message you wrote, sent in the world of “{}”: the same DNS, servers, \
+                     mailboxes and faults, without that scenario's own message{}. Step \
+                     through it to see what the servers make of yours.",
+                    base.title,
+                    if base.raw_sessions.is_empty() {
+                        ""
+                    } else {
+                        " and scripted sessions"
+                    }
+                ),
+            )
+        };
+        let scenario = Scenario {
+            name,
+            title,
+            teaching,
+            messages: vec![message],
+            raw_sessions: Vec::new(),
+            ..base.clone()
+        };
+        scenario
+            .validate()
+            .map(|()| scenario)
+            .map_err(|errors| format!("This message cannot be sent: {errors}"))
+    }
+}
+
+/// Where and how the user agent submits.
+struct Submission {
+    submit_to: String,
+    port: u16,
+    auth: Option<UserSpec>,
+    at_s: u64,
+    pipelining: bool,
+}
+
+impl Submission {
+    /// For a scenario that sends no message of its own: to the first server that takes
+    /// submissions (port 587, as its first user; RFC 6409), else to the first server on port
+    /// 25.
+    fn to_first_server(base: &Scenario) -> Result<Submission, String> {
+        let with_users = base
+            .hosts
+            .iter()
+            .find_map(|host| Some((host, host.submission_users.first()?)));
+        let (submit_to, port, auth) = match (with_users, base.hosts.first()) {
+            (Some((host, user)), _) => (host.name.clone(), 587, Some(user.clone())),
+            (None, Some(host)) => (host.name.clone(), 25, None),
+            (None, None) => return Err("This scenario has no mail server to send to.".into()),
+        };
+        Ok(Submission {
+            submit_to,
+            port,
+            auth,
+            at_s: 0,
+            pipelining: true,
+        })
+    }
+}
+
+/// The addresses in a field as typed: separated by commas, semicolons or line breaks, but
+/// not those inside a quoted display name or angle brackets (`"Doe, Jane" <jane@x.test>`).
+pub fn address_list(field: &str) -> Vec<String> {
+    let mut addresses = Vec::new();
+    let mut current = String::new();
+    let (mut quoted, mut bracketed, mut escaped) = (false, false, false);
+    for c in field.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => bracketed = true,
+            '>' if !quoted => bracketed = false,
+            ',' | ';' | '\n' | '\r' if !quoted && !bracketed => {
+                addresses.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    addresses.push(current);
+    addresses
+        .into_iter()
+        .map(|address| address.trim().to_string())
+        .filter(|address| !address.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::library;
+    use crate::sim::{run, Fate};
+
+    fn builtin(name: &str) -> Scenario {
+        library::builtin()
+            .into_iter()
+            .flatten()
+            .find(|scenario| scenario.name == name)
+            .expect("a built-in scenario")
+    }
+
+    #[test]
+    fn addresses_are_split_on_commas_semicolons_and_lines_but_not_inside_names() {
+        assert_eq!(
+            address_list(" bob@x.test, carol@x.test;dan@y.test\n\n, "),
+            ["bob@x.test", "carol@x.test", "dan@y.test"]
+        );
+        assert_eq!(
+            address_list(r#""Doe, Jane" <jane@x.test>, "A \"q, b\"" <a@x.test>, <c,d@x.test>"#),
+            [
+                r#""Doe, Jane" <jane@x.test>"#,
+                r#""A \"q, b\"" <a@x.test>"#,
+                "<c,d@x.test>"
+            ]
+        );
+        assert!(address_list(" , ;\n").is_empty());
+    }
+
+    #[test]
+    fn a_draft_of_a_scenario_is_its_first_message() {
+        let scenario = builtin("to-cc-bcc");
+        let message = &scenario.messages[0];
+        let draft = Draft::of(&scenario);
+        assert_eq!(draft.from, message.from);
+        assert_eq!(address_list(&draft.to), message.to);
+        assert_eq!(address_list(&draft.cc), message.cc);
+        assert_eq!(address_list(&draft.bcc), message.bcc);
+        assert_eq!(draft.subject, message.subject);
+        assert_eq!(draft.body, message.body);
+        // Sent again unchanged, it is the same message in the same world.
+        let sent = draft.sent_in(&scenario).expect("a valid scenario");
+        assert_eq!(sent.messages, scenario.messages);
+        assert_eq!(sent.hosts, scenario.hosts);
+        assert_eq!(sent.dns, scenario.dns);
+        assert_eq!(sent.fetches, scenario.fetches);
+        assert_eq!(sent.seed, scenario.seed);
+        assert_ne!(sent.name, scenario.name);
+        assert!(sent.title.contains(&scenario.title), "{}", sent.title);
+    }
+
+    #[test]
+    fn an_unknown_user_written_in_is_refused_by_the_receiving_server() {
+        let scenario = builtin("basic-delivery");
+        let mut draft = Draft::of(&scenario);
+        let domain = scenario.messages[0].to[0]
+            .rsplit('@')
+            .next()
+            .expect("a domain")
+            .trim_end_matches('>')
+            .to_string();
+        let stranger = format!("nobody-here@{domain}");
+        draft.to = format!("{}, {stranger}", scenario.messages[0].to[0]);
+        draft.subject = "Two of us".into();
+        let sent = draft.sent_in(&scenario).expect("a valid scenario");
+        assert_eq!(sent.messages.len(), 1);
+        assert_eq!(sent.messages[0].to.len(), 2);
+        assert_eq!(sent.messages[0].subject, "Two of us");
+        let result = run(&sent, sent.seed);
+        assert!(result.conservation_problems.is_empty());
+        let fate_of = |address: &str| {
+            result
+                .outcomes
+                .iter()
+                .find(|(_, recipient, _)| recipient.contains(address))
+                .map(|(_, _, fate)| fate.clone())
+                .expect("an outcome")
+        };
+        assert!(matches!(
+            fate_of(&scenario.messages[0].to[0]),
+            Fate::Delivered { .. }
+        ));
+        assert!(
+            !matches!(fate_of(&stranger), Fate::Delivered { .. }),
+            "{:?}",
+            fate_of(&stranger)
+        );
+        // Written again, it keeps its title and name.
+        let again = Draft::of(&sent).sent_in(&sent).expect("a valid scenario");
+        assert_eq!((again.name, again.title), (sent.name, sent.title));
+    }
+
+    #[test]
+    fn what_is_missing_or_wrong_is_said() {
+        let scenario = builtin("basic-delivery");
+        let draft = Draft::of(&scenario);
+        let no_sender = Draft {
+            from: " ".into(),
+            ..draft.clone()
+        };
+        assert!(no_sender.sent_in(&scenario).unwrap_err().contains("From"));
+        let nobody = Draft {
+            to: ", ".into(),
+            cc: String::new(),
+            bcc: String::new(),
+            ..draft.clone()
+        };
+        assert!(nobody
+            .sent_in(&scenario)
+            .unwrap_err()
+            .contains("at least one recipient"));
+        let huge = Draft {
+            attachments: vec![SAMPLE_ATTACHMENTS[2].of_size(ATTACHMENT_MAX_KIB + 1)],
+            ..draft
+        };
+        let problem = huge.sent_in(&scenario).unwrap_err();
+        assert!(problem.contains("attachments add up to"), "{problem}");
+    }
+
+    #[test]
+    fn a_written_scenario_downloaded_as_a_file_opens_again_as_it_was() {
+        for scenario in library::builtin().into_iter().flatten() {
+            let mut draft = Draft::of(&scenario);
+            if draft.to.is_empty() {
+                draft.from = "me@example.test".into();
+                draft.to = "you@example.test".into();
+            }
+            draft.attachments.push(SAMPLE_ATTACHMENTS[1].of_size(3));
+            let sent = draft.sent_in(&scenario).expect("a valid scenario");
+            let file = serde_json::to_string_pretty(&sent).expect("a scenario serialises");
+            let opened = Scenario::from_json(&file).expect("its file is a valid scenario");
+            assert_eq!(opened, sent, "{}", scenario.name);
+        }
+    }
+
+    #[test]
+    fn a_scenario_without_a_message_sends_to_its_first_server() {
+        let scenario = builtin("smtp-smuggling");
+        assert!(scenario.messages.is_empty());
+        let draft = Draft {
+            from: "me@example.test".into(),
+            to: "you@example.test".into(),
+            attachments: vec![SAMPLE_ATTACHMENTS[0].of_size(1)],
+            ..Draft::default()
+        };
+        let sent = draft.sent_in(&scenario).expect("a valid scenario");
+        assert!(sent.raw_sessions.is_empty());
+        assert!(sent.teaching.contains("scripted sessions"));
+        let message = &sent.messages[0];
+        assert_eq!(message.submit_to, scenario.hosts[0].name);
+        assert_eq!(message.attachments[0].size_octets, Some(1024));
+        let result = run(&sent, sent.seed);
+        assert!(result.conservation_problems.is_empty());
+        // The domain is unknown: the message bounces, and the bounce, to an unknown domain
+        // too, is dropped.
+        let fates: Vec<(&str, &str)> = result
+            .outcomes
+            .iter()
+            .map(|(id, recipient, _)| (id.as_str(), recipient.as_str()))
+            .collect();
+        assert_eq!(
+            fates,
+            [("m1", "you@example.test"), ("b1", "me@example.test")]
+        );
+    }
+}
