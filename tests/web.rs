@@ -1538,8 +1538,8 @@ fn own_scenario_file() -> Vec<u8> {
 async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
     let root = mount_app_at("#scenario=greylisting&step=7").await;
     yew::scheduler::flush().await;
-    let last = picker(&root).0.last().cloned().unwrap();
-    assert_eq!(last.1, "Open a scenario file…");
+    let entries = picker(&root).0;
+    assert!(entries.contains(&("open-file".into(), "Open a scenario file…".into())));
     choose_file(&root, "class.json", &own_scenario_file());
     until("the file's scenario is shown", || {
         text_of(&root, ".region-details").contains("Our class scenario")
@@ -1950,4 +1950,158 @@ async fn the_problems_of_a_file_opened_from_the_details_take_the_focus_the_butto
         "the box of the problems has the focus"
     );
     mount_app_at("#").await;
+}
+
+/// Types `text` into the field `selector` finds, as a keyboard does: its value, then `input`.
+fn type_into(root: &Element, selector: &str, text: &str) {
+    let field = element(root, selector);
+    match wasm_bindgen::JsCast::dyn_ref::<web_sys::HtmlTextAreaElement>(&field) {
+        Some(area) => area.set_value(text),
+        None => {
+            wasm_bindgen::JsCast::unchecked_ref::<web_sys::HtmlInputElement>(&field).set_value(text)
+        }
+    }
+    let init = web_sys::InputEventInit::new();
+    init.set_bubbles(true);
+    let event = web_sys::InputEvent::new_with_event_init_dict("input", &init).unwrap();
+    field.dispatch_event(&event).unwrap();
+}
+
+fn field_value(root: &Element, selector: &str) -> String {
+    wasm_bindgen::JsCast::unchecked_into::<web_sys::HtmlInputElement>(element(root, selector))
+        .value()
+}
+
+fn compose_is_open(root: &Element) -> bool {
+    wasm_bindgen::JsCast::unchecked_into::<web_sys::HtmlDialogElement>(element(
+        root,
+        "dialog.compose",
+    ))
+    .open()
+}
+
+#[wasm_bindgen_test]
+async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_servers_make_of_it() {
+    let root = mount_app_at("#scenario=basic-delivery").await;
+    yew::scheduler::flush().await;
+    let builtin = picker(&root).1;
+    assert!(!compose_is_open(&root));
+    // The picker's entry opens the dialog, filled in with the scenario's own message, and
+    // goes back to what is shown.
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    assert_eq!(picker(&root).1, builtin);
+    assert_eq!(field_value(&root, "#compose-from"), "alice@sender.test");
+    assert_eq!(field_value(&root, "#compose-to"), "bob@receiver.test");
+    assert_eq!(field_value(&root, "#compose-subject"), "Hello");
+    let hint = text_of(&root, ".compose-hint");
+    assert!(
+        hint.contains("bob@receiver.test, carol@receiver.test"),
+        "{hint}"
+    );
+    // A key pressed in the dialog is the dialog's: the player behind it stays.
+    let to = element(&root, "#compose-to");
+    assert!(!press_key_on(&to, "ArrowRight"));
+    assert!(!press_key_on(
+        &element(&root, ".compose button.primary"),
+        "ArrowRight"
+    ));
+    assert_eq!(position(&root).0, 0);
+    type_into(
+        &root,
+        "#compose-to",
+        "carol@receiver.test, nobody@receiver.test",
+    );
+    type_into(&root, "#compose-subject", "Are you there?");
+    // An attachment: a video of the size asked for; a size that is none is refused.
+    choose_in_dialog(&root, "#compose-sample", "2");
+    yew::scheduler::flush().await;
+    assert_eq!(field_value(&root, "#compose-size"), "2048");
+    type_into(&root, "#compose-size", "lots");
+    click_button(&root, ".compose", "Add attachment");
+    yew::scheduler::flush().await;
+    assert!(text_of(&root, ".compose-problem").contains("whole number of KiB"));
+    type_into(&root, "#compose-size", "64");
+    click_button(&root, ".compose", "Add attachment");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        text_of(&root, ".compose-attachments li span"),
+        "clip.mp4 (video/mp4, 64 KiB)"
+    );
+    assert!(root.query_selector(".compose-problem").unwrap().is_none());
+    click(&root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    // Sent: the dialog closes, and the message's run is shown at its start, offered by the
+    // picker, with no link in the address (a link cannot carry it).
+    assert!(!compose_is_open(&root));
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains("Your message, in “One message, delivered and read”"),
+        "{details}"
+    );
+    let (entries, chosen) = picker(&root);
+    assert_eq!(chosen, "written");
+    assert!(entries.contains(&(
+        "written".into(),
+        "Your message, in “One message, delivered and read”".into()
+    )));
+    assert_eq!(address().await, "");
+    let said = element(&root, ".region-details [aria-live='polite']")
+        .text_content()
+        .unwrap_or_default();
+    assert_eq!(said, "Your message, in “One message, delivered and read”.");
+    // The unknown user is refused by the receiving server, at RCPT (RFC 5321 3.3).
+    assert!(press_shifted_key("ArrowRight"));
+    yew::scheduler::flush().await;
+    let step = text_of(&root, ".region-details");
+    assert!(step.contains("550"), "{step}");
+    assert!(step.contains("nobody@receiver.test"), "{step}");
+    // Written again from its introduction, the dialog holds the message as sent; a message
+    // to nobody is not sent, and says why; Cancel leaves the run shown.
+    assert!(press_key("Home"));
+    yew::scheduler::flush().await;
+    click(&root, ".details-write");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    assert_eq!(
+        field_value(&root, "#compose-to"),
+        "carol@receiver.test, nobody@receiver.test"
+    );
+    assert_eq!(
+        text_of(&root, ".compose-attachments li span"),
+        "clip.mp4 (video/mp4, 64 KiB)"
+    );
+    type_into(&root, "#compose-to", " , ");
+    click(&root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    assert!(text_of(&root, ".compose-problem").contains("at least one recipient"));
+    click_button(&root, ".compose", "Cancel");
+    yew::scheduler::flush().await;
+    assert!(!compose_is_open(&root));
+    assert_eq!(picker(&root).1, "written");
+    mount_app_at("#").await;
+}
+
+/// Chooses `value` in the dialog's list `selector` finds, as a user would.
+fn choose_in_dialog(root: &Element, selector: &str, value: &str) {
+    let select: web_sys::HtmlSelectElement =
+        wasm_bindgen::JsCast::unchecked_into(element(root, selector));
+    select.set_value(value);
+    select
+        .dispatch_event(&web_sys::Event::new("change").unwrap())
+        .unwrap();
+}
+
+/// Clicks the button under `within` whose text is `text`.
+fn click_button(root: &Element, within: &str, text: &str) {
+    let buttons = root
+        .query_selector_all(&format!("{within} button"))
+        .unwrap();
+    let button = (0..buttons.length())
+        .filter_map(|index| buttons.item(index))
+        .find(|button| button.text_content().as_deref() == Some(text))
+        .expect("the button");
+    wasm_bindgen::JsCast::unchecked_into::<web_sys::HtmlElement>(button).click();
 }

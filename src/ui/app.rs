@@ -1,6 +1,7 @@
 //! The root component: the four regions of the simulator (topology, conversation, details,
 //! controls) around one state: the loaded scenario, its steps, and the player's cursor.
 
+use super::compose::Compose;
 use super::controls::Controls;
 use super::conversation::Conversation;
 use super::details::Details;
@@ -32,10 +33,21 @@ pub struct Loaded {
     pub viewer: TraceViewer,
     /// Who talks to whom in this run, for the topology diagram.
     pub map: Rc<RunMap>,
-    /// The name of the file the scenario came from, when it is not a built-in one.
-    pub file: Option<String>,
+    /// Where the scenario came from.
+    pub source: Source,
     /// Where the steps that go wrong are, as cursors (see [`failure_positions`]).
     pub failures: Vec<usize>,
+}
+
+/// Where a scenario shown came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// The library's (its place is [`Lab::selected`]).
+    Library,
+    /// A scenario file of the user's own, by its name.
+    File(String),
+    /// A message written in the page, sent in the world of the scenario shown then.
+    Written,
 }
 
 impl Loaded {
@@ -106,6 +118,9 @@ pub struct Lab {
     pub player: Player,
     /// The scenario file opened last, which the picker offers until another one is opened.
     pub own: Option<Rc<OwnScenario>>,
+    /// The message written last, in its world, which the picker offers until another one is
+    /// written.
+    pub written: Option<Rc<Scenario>>,
 }
 
 /// A scenario from a file of the user's own, read and found valid.
@@ -126,6 +141,7 @@ impl PartialEq for Lab {
             && self.links_followed == other.links_followed
             && same_run(&self.loaded, &other.loaded)
             && run_identity(&self.own) == run_identity(&other.own)
+            && run_identity(&self.written) == run_identity(&other.written)
     }
 }
 
@@ -149,6 +165,11 @@ pub enum LabAction {
         contents: Result<Vec<u8>, String>,
         left_out: usize,
     },
+    /// A message was written and sent: the scenario it makes, shown and offered by the
+    /// picker from then on.
+    Written(Rc<Scenario>),
+    /// The message written last is chosen again.
+    SelectWritten,
 }
 
 impl Reducible for Lab {
@@ -192,7 +213,7 @@ impl Reducible for Lab {
                     return self;
                 };
                 match Scenario::from_json(text) {
-                    Ok(scenario) => Rc::new(self.showing(scenario, Some(index), None)),
+                    Ok(scenario) => Rc::new(self.showing(scenario, Some(index), Source::Library)),
                     Err(errors) => Rc::new(Lab {
                         selected: Some(index),
                         loaded: None,
@@ -205,9 +226,19 @@ impl Reducible for Lab {
                 }
             }
             LabAction::SelectOwn => match &self.own {
-                Some(own) => {
-                    Rc::new(self.showing(own.scenario.clone(), None, Some(own.file_name.clone())))
-                }
+                Some(own) => Rc::new(self.showing(
+                    own.scenario.clone(),
+                    None,
+                    Source::File(own.file_name.clone()),
+                )),
+                None => self,
+            },
+            LabAction::Written(scenario) => Rc::new(Lab {
+                written: Some(Rc::clone(&scenario)),
+                ..self.showing((*scenario).clone(), None, Source::Written)
+            }),
+            LabAction::SelectWritten => match &self.written {
+                Some(written) => Rc::new(self.showing((**written).clone(), None, Source::Written)),
                 None => self,
             },
             LabAction::FileOpened {
@@ -220,9 +251,9 @@ impl Reducible for Lab {
 }
 
 impl Lab {
-    /// `scenario` run and shown at its start: the built-in one at `selected`, or the one from
-    /// `file`.
-    fn showing(&self, scenario: Scenario, selected: Option<usize>, file: Option<String>) -> Lab {
+    /// `scenario` run and shown at its start: the built-in one at `selected`, or one from
+    /// `source`.
+    fn showing(&self, scenario: Scenario, selected: Option<usize>, source: Source) -> Lab {
         let result = run(&scenario, scenario.seed);
         let steps = steps(&result.trace);
         let failures = failure_positions(&steps, &result.trace);
@@ -237,7 +268,7 @@ impl Lab {
                 steps,
                 viewer: TraceViewer::new(result.trace),
                 map,
-                file,
+                source,
                 failures,
             })),
             error: None,
@@ -279,7 +310,7 @@ impl Lab {
                 Rc::new(Lab {
                     own: Some(own),
                     notice,
-                    ..self.showing(scenario, None, Some(name))
+                    ..self.showing(scenario, None, Source::File(name))
                 })
             }
             Err(problem) => self.with_error_about(problem, true),
@@ -501,7 +532,15 @@ pub fn app() -> Html {
                     let key = event.key();
                     let pressed_by_space =
                         matches!(tag.as_str(), "BUTTON" | "SUMMARY") && !in_player;
+                    // Nor while a dialog is over the page (writing a message): the keys are
+                    // its own, and the player behind it is out of reach.
+                    let in_dialog = gloo::utils::document()
+                        .query_selector("dialog[open]")
+                        .ok()
+                        .flatten()
+                        .is_some();
                     if matches!(tag.as_str(), "SELECT" | "INPUT" | "TEXTAREA")
+                        || in_dialog
                         || (key == " " && pressed_by_space)
                     {
                         return;
@@ -527,10 +566,11 @@ pub fn app() -> Html {
             .loaded
             .as_ref()
             .filter(|_| !lab.player.playing)
-            // A link cannot carry a scenario file: the address then holds none.
-            .map(|l| match l.file {
-                Some(_) => String::new(),
-                None => link::write(&l.scenario.name, lab.player.cursor),
+            // A link cannot carry a scenario file or a written message: the address then
+            // holds none.
+            .map(|l| match l.source {
+                Source::Library => link::write(&l.scenario.name, lab.player.cursor),
+                Source::File(_) | Source::Written => String::new(),
             });
         use_effect_with((shown, lab.links_followed), move |(shown, _)| {
             let address = || gloo::utils::window().location().hash().unwrap_or_default();
@@ -586,8 +626,9 @@ pub fn app() -> Html {
     }
     // The picker's value for what is shown: a built-in scenario's place, the scenario file's
     // entry, or none.
-    let shown_choice = match (&lab.loaded, lab.selected) {
-        (Some(loaded), _) if loaded.file.is_some() => OWN_SCENARIO.to_string(),
+    let shown_choice = match (lab.loaded.as_ref().map(|l| &l.source), lab.selected) {
+        (Some(Source::File(_)), _) => OWN_SCENARIO.to_string(),
+        (Some(Source::Written), _) => WRITTEN.to_string(),
         (_, Some(index)) => index.to_string(),
         _ => String::new(),
     };
@@ -601,7 +642,7 @@ pub fn app() -> Html {
         use_effect(move || {
             if let Some(select) = picker.cast::<web_sys::HtmlSelectElement>() {
                 let value = select.value();
-                if value != shown_choice && value != OPEN_FILE {
+                if value != shown_choice && !opens_something(&value) {
                     select.set_value(&shown_choice);
                 }
             }
@@ -670,7 +711,39 @@ pub fn app() -> Html {
             move || drop((over, dropped))
         });
     }
+    // The world the dialog for writing a message is open on, while it is open.
+    let compose_base = use_state(|| None::<Rc<Scenario>>);
+    // Opened on the scenario shown, or on the library's first when none is.
+    let open_compose = {
+        let compose_base = compose_base.clone();
+        let shown = lab.loaded.as_ref().map(|loaded| loaded.scenario.clone());
+        Callback::from(move |()| {
+            let base = shown
+                .clone()
+                .or_else(|| library::builtin().into_iter().flatten().next());
+            compose_base.set(base.map(Rc::new));
+        })
+    };
+    let on_written = {
+        let lab = lab.clone();
+        let compose_base = compose_base.clone();
+        let file_reader = Rc::clone(&file_reader);
+        let play_when_shown = Rc::clone(&play_when_shown);
+        Callback::from(move |scenario: Scenario| {
+            compose_base.set(None);
+            // A file still being read would replace the message when it is.
+            *file_reader.borrow_mut() = None;
+            *play_when_shown.borrow_mut() = true;
+            lab.dispatch(LabAction::Written(Rc::new(scenario)));
+            Timeout::new(0, bring_details_into_sight).forget();
+        })
+    };
+    let on_compose_closed = {
+        let compose_base = compose_base.clone();
+        Callback::from(move |()| compose_base.set(None))
+    };
     let on_picker_key = {
+        let open_compose = open_compose.clone();
         let picker_browsing = Rc::clone(&picker_browsing);
         let file_input = file_input.clone();
         let shown_choice = shown_choice.clone();
@@ -687,10 +760,15 @@ pub fn app() -> Html {
                     event.prevent_default();
                     *picker_browsing.borrow_mut() = false;
                     let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
-                    if select.value() == OPEN_FILE {
-                        // Browsed to with the arrows: Enter opens the file dialog.
+                    let value = select.value();
+                    if opens_something(&value) {
+                        // Browsed to with the arrows: Enter opens its dialog.
                         show_what_is_shown(&event, &shown_choice);
-                        open_file_dialog(&file_input);
+                        if value == OPEN_FILE {
+                            open_file_dialog(&file_input);
+                        } else {
+                            open_compose.emit(());
+                        }
                     } else {
                         focus_play();
                     }
@@ -727,6 +805,7 @@ pub fn app() -> Html {
     };
     let on_select = {
         let lab = lab.clone();
+        let open_compose = open_compose.clone();
         let picker_browsing = Rc::clone(&picker_browsing);
         let file_input = file_input.clone();
         let shown_choice = shown_choice.clone();
@@ -741,16 +820,21 @@ pub fn app() -> Html {
                 _ if value == shown_choice => {}
                 // Browsing with the arrows passes this entry by, as it passes the others by
                 // without leaving the picker; Enter on it opens the dialog.
-                OPEN_FILE if *picker_browsing.borrow() => {}
+                _ if opens_something(&value) && *picker_browsing.borrow() => {}
                 OPEN_FILE => {
                     // The picker goes on showing what is shown until a file is opened.
                     show_what_is_shown(&event, &shown_choice);
                     open_file_dialog(&file_input);
                 }
+                WRITE_MESSAGE => {
+                    show_what_is_shown(&event, &shown_choice);
+                    open_compose.emit(());
+                }
                 _ => {
                     let action = match value.parse::<usize>() {
                         Ok(index) => LabAction::Select(index),
                         Err(_) if value == OWN_SCENARIO => LabAction::SelectOwn,
+                        Err(_) if value == WRITTEN => LabAction::SelectWritten,
                         Err(_) => return,
                     };
                     // A file still being read would replace the choice when it is.
@@ -817,7 +901,8 @@ pub fn app() -> Html {
             <h2 id="details-title" class="region-title">{ "Details" }</h2>
             <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
                 errors_shown={lab.errors_shown} notice={lab.notice.clone()}
-                playing={lab.player.playing} on_open_file={open_file} {on_failure} />
+                playing={lab.player.playing} on_open_file={open_file} {on_failure}
+                on_write={open_compose.clone()} />
         </section>
     };
     let controls = html! {
@@ -840,7 +925,13 @@ pub fn app() -> Html {
                                 { own_entry(&own.scenario.title, &own.file_name) }
                             </option>
                         }
+                        if let Some(written) = &lab.written {
+                            <option value={WRITTEN} selected={shown_choice == WRITTEN}>
+                                { written.title.clone() }
+                            </option>
+                        }
                         <option value={OPEN_FILE}>{ "Open a scenario file…" }</option>
+                        <option value={WRITE_MESSAGE}>{ "Write a message…" }</option>
                     </optgroup>
                 </select>
                 <input type="file" accept=".json,application/json" hidden=true ref={file_input}
@@ -856,7 +947,15 @@ pub fn app() -> Html {
     } else {
         [topology, conversation, details, controls]
     };
-    html! { <>{ for regions }</> }
+    // The dialog after the regions, which move: a dialog moved in the page would stop being
+    // modal.
+    html! {
+        <>
+            { for regions }
+            <Compose key="compose" base={(*compose_base).clone()} on_send={on_written}
+                on_close={on_compose_closed} />
+        </>
+    }
 }
 
 /// The media query of the one-column layout (styles/layout.css), where the controls come
@@ -1034,8 +1133,17 @@ fn bring_details_into_sight() {
 
 /// The picker's value for the scenario file opened last.
 const OWN_SCENARIO: &str = "own";
+/// The picker's value for the message written last.
+const WRITTEN: &str = "written";
 /// The picker's value for its entry that opens a scenario file.
 const OPEN_FILE: &str = "open-file";
+/// The picker's value for its entry that opens the dialog for writing a message.
+const WRITE_MESSAGE: &str = "write-message";
+
+/// Whether the picker's entry of `value` opens a dialog rather than choosing a scenario.
+fn opens_something(value: &str) -> bool {
+    value == OPEN_FILE || value == WRITE_MESSAGE
+}
 
 /// The picker's entry for a scenario file: its title and the file's name. A title that
 /// changes the direction of the text around it (bidirectional formatting characters) is
@@ -1066,11 +1174,12 @@ fn carries_files(transfer: &web_sys::DataTransfer) -> bool {
         .any(|kind| kind.as_string().as_deref() == Some("Files"))
 }
 
-/// Puts the picker that `event` happened on back on what is shown when it rests on the entry
-/// that opens a file: so that the entry, chosen again, says `change` and opens the dialog.
+/// Puts the picker that `event` happened on back on what is shown when it rests on an entry
+/// that opens a dialog (for a file, or for writing a message): so that the entry, chosen
+/// again, says `change` and opens it.
 fn show_what_is_shown(event: &Event, shown_choice: &str) {
     let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
-    if select.value() == OPEN_FILE {
+    if opens_something(&select.value()) {
         select.set_value(shown_choice);
     }
 }

@@ -1,7 +1,7 @@
 //! Details of the current step: what the replies in it mean and why the server sent them
 //! (with the RFC section), and the state of the world at this moment.
 
-use super::app::{run_identity, same_run, Loaded};
+use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::sim::library;
@@ -28,6 +28,10 @@ pub struct DetailsProps {
     /// Opens the file dialog for a scenario file. Not compared: it only ever does that.
     #[prop_or_default]
     pub on_open_file: Callback<()>,
+    /// Opens the dialog for writing a message in the world shown. Not compared: it only ever
+    /// does that.
+    #[prop_or_default]
+    pub on_write: Callback<()>,
     /// Goes to the next failure (true) or the one before (false). Not compared: it only ever
     /// does that.
     #[prop_or_default]
@@ -168,15 +172,16 @@ pub fn details(props: &DetailsProps) -> Html {
             "About this scenario",
             // A file's scenario, just opened, is said by its title: the focus goes to Play,
             // and a screen reader would otherwise say only that.
-            match &loaded.file {
-                Some(file) if !props.playing => {
-                    format!("{}, from your file {file}.", loaded.scenario.title)
-                }
-                _ => String::new(),
+            match &loaded.source {
+                _ if props.playing => String::new(),
+                Source::File(file) => format!("{}, from your file {file}.", loaded.scenario.title),
+                Source::Written => format!("{}.", loaded.scenario.title),
+                Source::Library => String::new(),
             },
             introduction(
                 loaded,
                 open_file,
+                write_button(&props.on_write),
                 failure_jumps(loaded, props.cursor, &props.on_failure),
             ),
         ),
@@ -266,13 +271,22 @@ fn open_file_button(on_open_file: &Callback<()>) -> Html {
     }
 }
 
+/// The button that opens the dialog for writing a message (as the one beside the picker
+/// does).
+fn write_button(on_write: &Callback<()>) -> Html {
+    let onclick = on_write.reform(|_: MouseEvent| ());
+    html! {
+        <button type="button" class="details-write" {onclick}>{ "Write a message…" }</button>
+    }
+}
+
 /// Before the first step: the scenario's title and teaching text, and how to change it.
-fn introduction(loaded: &Loaded, open_file: Html, jumps: Html) -> Html {
+fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html) -> Html {
     let scenario = &loaded.scenario;
     html! {
         <>
             <h3 class="details-heading">{ scenario.title.clone() }</h3>
-            if let Some(file) = &loaded.file {
+            if let Source::File(file) = &loaded.source {
                 <p class="details-hint">{ format!("From your file {file}.") }</p>
             }
             <p class="details-text">{ scenario.teaching.clone() }</p>
@@ -288,9 +302,18 @@ fn introduction(loaded: &Loaded, open_file: Html, jumps: Html) -> Html {
                     <a href={data_url(text)} download={file}>{ format!("download its file, {file}") }</a>
                     { ", edit it, and open it: " }{ open_file }
                 </p>
+            } else if loaded.source == Source::Written {
+                <p class="details-hint">
+                    { "To keep it, or change more than the message: " }
+                    <a href={data_url(&scenario_json(scenario))} download={format!("{}.json", scenario.name)}>
+                        { "download it as a scenario file" }
+                    </a>
+                    { ", edit it, and open it: " }{ open_file }
+                </p>
             } else {
                 <p class="details-hint">{ "Changed the file? Open it again: " }{ open_file }</p>
             }
+            <p class="details-hint">{ "Your own message, in this world: " }{ write }</p>
         </>
     }
 }
@@ -298,10 +321,15 @@ fn introduction(loaded: &Loaded, open_file: Html, jumps: Html) -> Html {
 /// The file of the built-in scenario shown, by its name and text; none for a file of the
 /// user's own.
 fn builtin_file(loaded: &Loaded) -> Option<(&'static str, &'static str)> {
-    if loaded.file.is_some() {
+    if loaded.source != Source::Library {
         return None;
     }
     library::file(&loaded.scenario.name)
+}
+
+/// `scenario` as the text of a scenario file.
+fn scenario_json(scenario: &crate::sim::Scenario) -> String {
+    serde_json::to_string_pretty(scenario).unwrap_or_default()
 }
 
 /// `json` as a `data:` address, which a link downloads without a server.

@@ -3,6 +3,7 @@
 
 mod app;
 mod bench;
+mod compose;
 mod controls;
 mod conversation;
 mod details;

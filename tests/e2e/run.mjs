@@ -1162,6 +1162,86 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
   }
 });
 
+await test('a student writes a message in a scenario\'s world and sees what the servers make of it', async () => {
+  for (const size of [
+    { name: 'desktop', viewport: { width: 1280, height: 800 } },
+    { name: 'phone', viewport: { width: 375, height: 667 }, isMobile: true, hasTouch: true },
+  ]) {
+    const { context, page, errors } = await openApp(size);
+    try {
+      await page.selectOption('#scenario-select', { label: 'One message, delivered and read' });
+      const chosen = () => page.$eval('#scenario-select', (select) => select.selectedOptions[0].text);
+      const focused = () => page.evaluate(() => document.activeElement?.outerHTML.slice(0, 80));
+      const open = () => page.$eval('dialog.compose', (dialog) => dialog.open);
+      // From the picker's entry on a wide screen, from the introduction's button on a phone.
+      const write = async () => {
+        if (size.name === 'phone') {
+          await page.click('.region-details .details-write');
+        } else {
+          await page.focus('#scenario-select');
+          await page.selectOption('#scenario-select', { label: 'Write a message…' });
+        }
+        await page.waitForSelector('dialog.compose[open] #compose-to');
+      };
+      await write();
+      assert.equal(await chosen(), 'One message, delivered and read', 'the picker shows what is shown');
+      assert.match(await focused(), /id="compose-from"/, 'the focus is in the dialog');
+      assert.equal(await page.inputValue('#compose-to'), 'bob@receiver.test');
+      // Escape closes it, and the focus goes back to what opened it; opened again on the
+      // same scenario, it holds what was written.
+      await page.fill('#compose-subject', 'Lunch');
+      await page.keyboard.press('Escape');
+      assert.equal(await open(), false);
+      assert.match(await focused(), size.name === 'phone' ? /details-write/ : /id="scenario-select"/);
+      assert.match(await page.textContent('.controls-position'), /^Step 0 of/, 'the keys did not reach the player');
+      await write();
+      assert.equal(await page.inputValue('#compose-subject'), 'Lunch');
+      // The whole dialog is in the window, and its Send button in sight however long the form.
+      const [box, send, height, overflow] = await page.evaluate(() => [
+        document.querySelector('dialog.compose').getBoundingClientRect().toJSON(),
+        document.querySelector('.compose button.primary').getBoundingClientRect().toJSON(),
+        window.innerHeight,
+        document.documentElement.scrollWidth - window.innerWidth,
+      ]);
+      assert.ok(box.left >= 0 && box.right <= size.viewport.width && box.top >= 0 && box.bottom <= height, `the dialog in the window: ${JSON.stringify(box)}`);
+      assert.ok(send.top >= box.top && send.bottom <= box.bottom && send.height >= 44, `Send in sight, big enough for a finger: ${JSON.stringify(send)}`);
+      assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
+      await page.fill('#compose-to', 'bob@receiver.test, nobody@receiver.test');
+      await page.fill('#compose-cc', 'carol@receiver.test');
+      await page.fill('#compose-subject', 'Lunch?');
+      await page.selectOption('#compose-sample', { index: 0 });
+      await page.fill('#compose-size', '3');
+      await page.click('.compose-add button');
+      assert.equal(await page.textContent('.compose-attachments li span'), 'photo.jpg (image/jpeg, 3 KiB)');
+      const sideways = await page.$eval('dialog.compose', (dialog) => dialog.scrollWidth - dialog.clientWidth);
+      assert.ok(sideways <= 0, `the dialog does not scroll sideways (by ${sideways}px)`);
+      await page.screenshot({ path: `${SHOTS}/${size.name}-compose.png` });
+      await page.click('.compose button.primary');
+      await page.waitForSelector('.region-details:has-text("Your message, in")');
+      assert.equal(await open(), false);
+      assert.equal(await chosen(), 'Your message, in “One message, delivered and read”');
+      assert.match(await focused(), /^<button[^>]*class="primary/, 'the focus moved on to Play');
+      await page.waitForFunction(() => location.hash === '');
+      // The user agent puts Cc in the envelope too; the unknown user is refused at RCPT, the
+      // others are delivered; the photo makes the message multipart.
+      await page.click('button[title="To the end"]');
+      const log = await page.textContent('.conversation-log');
+      assert.match(log, /C: RCPT TO:<nobody@receiver\.test>/);
+      assert.match(log, /S: 550 5\.1\.1/);
+      assert.match(log, /Cc: carol@receiver\.test/);
+      assert.match(log, /composed m1: MAIL FROM:<alice@sender\.test> RCPT TO:<bob@receiver\.test>,<nobody@receiver\.test>,<carol@receiver\.test>/);
+      assert.match(log, /Content-Type: multipart\/mixed;/);
+      const end = await page.textContent('.region-details');
+      for (const who of ['bob@receiver.test', 'carol@receiver.test', 'nobody@receiver.test']) {
+        assert.ok(end.includes(who), `the end says where the mail to ${who} ended up: ${end.slice(0, 400)}`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;

@@ -1,0 +1,288 @@
+//! The dialog where a student writes a message of their own, in the world of the scenario
+//! shown (see [`Draft`]): the fields of a mail program, filled in with the scenario's own
+//! message to change, and the mailboxes that world has, to write to them or deliberately not.
+
+use crate::sim::draft::{Draft, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS};
+use crate::sim::scenario::AttachmentSpec;
+use crate::sim::Scenario;
+use std::rc::Rc;
+use yew::prelude::*;
+
+#[derive(Properties)]
+pub struct ComposeProps {
+    /// The world to write in; the dialog is open while there is one.
+    pub base: Option<Rc<Scenario>>,
+    /// The scenario the message makes, once it is sent. Not compared.
+    pub on_send: Callback<Scenario>,
+    /// The dialog was closed without sending. Not compared.
+    pub on_close: Callback<()>,
+}
+
+impl PartialEq for ComposeProps {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.base, &other.base) {
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+/// How many mailboxes the dialog names before it says how many more there are.
+const MAILBOXES_NAMED: usize = 12;
+
+/// The mailboxes of `scenario`'s servers, for the dialog's hint.
+fn mailboxes_hint(scenario: &Scenario) -> String {
+    let addresses: Vec<&str> = scenario
+        .hosts
+        .iter()
+        .flat_map(|host| &host.mailboxes)
+        .map(|mailbox| mailbox.address.as_str())
+        .collect();
+    match addresses.len() {
+        0 => "This world has no mailboxes.".into(),
+        count if count > MAILBOXES_NAMED => format!(
+            "Mailboxes in this world: {}, and {} more.",
+            addresses[..MAILBOXES_NAMED].join(", "),
+            count - MAILBOXES_NAMED
+        ),
+        _ => format!("Mailboxes in this world: {}.", addresses.join(", ")),
+    }
+}
+
+/// An attachment as listed in the dialog: its name, type and size.
+fn attachment_line(attachment: &AttachmentSpec) -> String {
+    let media = attachment
+        .content_type
+        .as_deref()
+        .unwrap_or("application/octet-stream");
+    let octets = attachment
+        .size_octets
+        .unwrap_or(0)
+        .max(attachment.text.as_ref().map_or(0, String::len));
+    let size = if octets >= 1024 {
+        format!("{} KiB", octets / 1024)
+    } else {
+        format!("{octets} octets")
+    };
+    format!("{} ({media}, {size})", attachment.filename)
+}
+
+#[function_component(Compose)]
+pub fn compose(props: &ComposeProps) -> Html {
+    let dialog = use_node_ref();
+    let draft = use_state(Draft::default);
+    let problem = use_state(|| None::<String>);
+    let sample = use_state(|| 0usize);
+    let size_kib = use_state(|| SAMPLE_ATTACHMENTS[0].size_kib.to_string());
+    // The world the draft was written in: opened on it again (after Escape, say), the dialog
+    // keeps what was written.
+    let drafted_in = use_mut_ref(|| None::<Rc<Scenario>>);
+    // Opened with the world's own message to change, whenever a world is given; closed when
+    // it is taken away.
+    {
+        let dialog = dialog.clone();
+        let draft = draft.clone();
+        let problem = problem.clone();
+        use_effect_with(props.base.clone(), move |base| {
+            if let Some(element) = dialog.cast::<web_sys::HtmlDialogElement>() {
+                match base {
+                    Some(base) => {
+                        let same_world = drafted_in.borrow().as_ref() == Some(base);
+                        if !same_world {
+                            draft.set(Draft::of(base));
+                            *drafted_in.borrow_mut() = Some(Rc::clone(base));
+                        }
+                        problem.set(None);
+                        if !element.open() {
+                            let _ = element.show_modal();
+                        }
+                    }
+                    None if element.open() => element.close(),
+                    None => {}
+                }
+            }
+        });
+    }
+    let Some(base) = props.base.clone() else {
+        return html! { <dialog ref={dialog} class="compose" aria-labelledby="compose-title" /> };
+    };
+
+    // A field's input written into the draft.
+    let field = |set: fn(&mut Draft, String)| {
+        let draft = draft.clone();
+        Callback::from(move |event: InputEvent| {
+            let value = match event.target_dyn_into::<web_sys::HtmlTextAreaElement>() {
+                Some(area) => area.value(),
+                None => event
+                    .target_unchecked_into::<web_sys::HtmlInputElement>()
+                    .value(),
+            };
+            let mut changed = (*draft).clone();
+            set(&mut changed, value);
+            draft.set(changed);
+        })
+    };
+    let onsubmit = {
+        let draft = draft.clone();
+        let problem = problem.clone();
+        let on_send = props.on_send.clone();
+        let base = Rc::clone(&base);
+        let dialog = dialog.clone();
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            match draft.sent_in(&base) {
+                Ok(scenario) => {
+                    // Closed first, so that the focus it gives back to what opened it can be
+                    // moved on once the message is shown.
+                    if let Some(element) = dialog.cast::<web_sys::HtmlDialogElement>() {
+                        element.close();
+                    }
+                    on_send.emit(scenario)
+                }
+                Err(why) => problem.set(Some(why)),
+            }
+        })
+    };
+    let on_cancel = {
+        let dialog = dialog.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(element) = dialog.cast::<web_sys::HtmlDialogElement>() {
+                element.close();
+            }
+        })
+    };
+    // Closed by Esc or Cancel: the app forgets the world it was opened on.
+    let onclose = props.on_close.reform(|_: Event| ());
+    let on_sample = {
+        let sample = sample.clone();
+        let size_kib = size_kib.clone();
+        Callback::from(move |event: Event| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            if let Ok(index) = select.value().parse::<usize>() {
+                if let Some(chosen) = SAMPLE_ATTACHMENTS.get(index) {
+                    sample.set(index);
+                    size_kib.set(chosen.size_kib.to_string());
+                }
+            }
+        })
+    };
+    let on_size = {
+        let size_kib = size_kib.clone();
+        Callback::from(move |event: InputEvent| {
+            let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+            size_kib.set(input.value());
+        })
+    };
+    let on_add = {
+        let draft = draft.clone();
+        let problem = problem.clone();
+        let sample = sample.clone();
+        let size_kib = size_kib.clone();
+        Callback::from(move |_: MouseEvent| {
+            let size = size_kib
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|size| (1..=ATTACHMENT_MAX_KIB).contains(size));
+            let Some(size) = size else {
+                problem.set(Some(format!(
+                    "Size: give a whole number of KiB, from 1 to {ATTACHMENT_MAX_KIB}."
+                )));
+                return;
+            };
+            let mut changed = (*draft).clone();
+            changed
+                .attachments
+                .push(SAMPLE_ATTACHMENTS[*sample].of_size(size));
+            draft.set(changed);
+            problem.set(None);
+        })
+    };
+    let remove = |index: usize| {
+        let draft = draft.clone();
+        Callback::from(move |_: MouseEvent| {
+            let mut changed = (*draft).clone();
+            if index < changed.attachments.len() {
+                changed.attachments.remove(index);
+            }
+            draft.set(changed);
+        })
+    };
+    let text_field =
+        |id: &'static str, label: &'static str, value: &str, set: fn(&mut Draft, String)| {
+            html! {
+                <div class="compose-field">
+                    <label for={id}>{ label }</label>
+                    <input type="text" id={id} value={value.to_string()} oninput={field(set)}
+                        autocomplete="off" spellcheck="false" />
+                </div>
+            }
+        };
+    html! {
+        <dialog ref={dialog} class="compose" aria-labelledby="compose-title" {onclose}>
+            <form {onsubmit} novalidate=true>
+                <h2 id="compose-title">{ "Write a message" }</h2>
+                <p class="compose-hint">
+                    { format!("It is sent in the world of “{}”: the same DNS, servers, mailboxes and faults. ", base.title) }
+                    { mailboxes_hint(&base) }
+                    { " Separate addresses with commas; Bcc addresses go in the envelope only, not in the message's header." }
+                </p>
+                { text_field("compose-from", "From", &draft.from, |d, v| d.from = v) }
+                { text_field("compose-to", "To", &draft.to, |d, v| d.to = v) }
+                { text_field("compose-cc", "Cc", &draft.cc, |d, v| d.cc = v) }
+                { text_field("compose-bcc", "Bcc", &draft.bcc, |d, v| d.bcc = v) }
+                { text_field("compose-subject", "Subject", &draft.subject, |d, v| d.subject = v) }
+                <div class="compose-field">
+                    <label for="compose-body">{ "Message" }</label>
+                    <textarea id="compose-body" rows="5" value={draft.body.clone()}
+                        oninput={field(|d, v| d.body = v)} />
+                </div>
+                <fieldset class="compose-attachments">
+                    <legend>{ "Attachments" }</legend>
+                    if draft.attachments.is_empty() {
+                        <p class="compose-hint">{ "None." }</p>
+                    } else {
+                        <ul>
+                            { for draft.attachments.iter().enumerate().map(|(index, attachment)| {
+                                let line = attachment_line(attachment);
+                                html! {
+                                    <li key={format!("{index}-{line}")}>
+                                        <span>{ line.clone() }</span>
+                                        <button type="button" onclick={remove(index)}
+                                            aria-label={format!("Remove {line}")}>{ "Remove" }</button>
+                                    </li>
+                                }
+                            }) }
+                        </ul>
+                    }
+                    <div class="compose-add">
+                        <label for="compose-sample">{ "Kind" }</label>
+                        <select id="compose-sample" onchange={on_sample}>
+                            { for SAMPLE_ATTACHMENTS.iter().enumerate().map(|(index, s)| html! {
+                                <option value={index.to_string()} selected={index == *sample}>
+                                    { format!("{} ({}, {})", s.label, s.filename, s.content_type) }
+                                </option>
+                            }) }
+                        </select>
+                        <label for="compose-size">{ "Size (KiB)" }</label>
+                        <input type="number" id="compose-size" min="1" max={ATTACHMENT_MAX_KIB.to_string()}
+                            inputmode="numeric" value={(*size_kib).clone()} oninput={on_size} />
+                        <button type="button" onclick={on_add}>{ "Add attachment" }</button>
+                    </div>
+                </fieldset>
+                // Pinned to the dialog's bottom edge, in sight however far the form scrolls
+                // (a phone's), with what keeps the message from being sent.
+                <div class="compose-footer">
+                    if let Some(why) = &*problem {
+                        <p class="compose-problem" role="alert">{ why.clone() }</p>
+                    }
+                    <div class="compose-buttons">
+                        <button type="submit" class="primary">{ "Send" }</button>
+                        <button type="button" onclick={on_cancel}>{ "Cancel" }</button>
+                    </div>
+                </div>
+            </form>
+        </dialog>
+    }
+}
