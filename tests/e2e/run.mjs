@@ -679,7 +679,7 @@ await test('a window resized or zoomed keeps the step, the focus and what the de
     await page.setViewportSize({ width: 1366, height: 768 });
     await page.focus('.conversation-log');
     await page.setViewportSize({ width: 390, height: 844 });
-    await page.waitForFunction(() => document.querySelector('#lab > section:last-child').classList.contains('region-conversation'));
+    await page.waitForFunction(() => document.querySelector('#lab > section:last-of-type').classList.contains('region-conversation'));
     await page.waitForFunction(() => {
       const log = document.querySelector('.conversation-log').getBoundingClientRect();
       return log.bottom > 0 && log.top < window.innerHeight;
