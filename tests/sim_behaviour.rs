@@ -2144,3 +2144,74 @@ fn a_server_that_is_down_refuses_the_connection_with_nothing_listening() {
         Event::ConnectionRefused { reason, .. } if reason == "no server listens on port 25"
     )));
 }
+
+/// What a user agent finds itself and so does not submit is a step of its own, a failure: an
+/// address it cannot write, a message larger than the server's SIZE (RFC 1870 6.1). A server's
+/// refusal is its reply, and no such step.
+#[test]
+fn a_message_the_user_agent_does_not_submit_is_a_failure_step_of_its_own() {
+    use smtp_lab::sim::steps::{failure_positions, steps};
+    let submission_failures = |result: &RunResult| -> Vec<(String, Vec<String>, String)> {
+        events(result)
+            .filter_map(|e| match &e.event {
+                Event::SubmissionFailed(failed) => Some((
+                    failed.message.clone(),
+                    failed.recipients.clone(),
+                    failed.reason.clone(),
+                )),
+                _ => None,
+            })
+            .collect()
+    };
+    let is_a_failure_stop = |result: &RunResult| {
+        let steps = steps(&result.trace);
+        let failures = failure_positions(&steps, &result.trace);
+        failures.iter().any(|&cursor| {
+            matches!(
+                result.trace.events[steps[cursor - 1].event].event,
+                Event::SubmissionFailed(_)
+            )
+        })
+    };
+    // An address the user agent cannot write: nothing is sent at all.
+    let mut world = basic_world("bad-address");
+    world["messages"][0]["to"] = json!(["bob@@receiver.test", "carol@receiver.test"]);
+    let result = run_json(&world);
+    let failed = submission_failures(&result);
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0, "m1");
+    assert_eq!(failed[0].1, ["bob@@receiver.test", "carol@receiver.test"]);
+    assert!(failed[0].2.contains("could not compose"), "{}", failed[0].2);
+    assert!(matches!(
+        fate(&result, "m1", "carol@receiver.test"),
+        Fate::RefusedAtSubmission { .. }
+    ));
+    assert!(is_a_failure_stop(&result));
+    assert!(result
+        .trace
+        .to_text()
+        .contains("m1 not submitted, for bob@@receiver.test"));
+    // Over the submission server's SIZE: the user agent says QUIT after the EHLO reply, and
+    // the step before says why.
+    let mut world = basic_world("too-big-to-submit");
+    world["messages"][0]["attachments"] = json!([
+        {"filename": "clip.mp4", "content_type": "video/mp4", "size_octets": 8_000_000},
+        {"filename": "clip2.mp4", "content_type": "video/mp4", "size_octets": 8_000_000}
+    ]);
+    let result = run_json(&world);
+    let failed = submission_failures(&result);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].2.contains("exceeds the server's limit"),
+        "{}",
+        failed[0].2
+    );
+    assert!(is_a_failure_stop(&result));
+    let text = result.trace.to_text();
+    let not_submitted = text.find("m1 not submitted").expect("the step");
+    let quit = text.find("C: QUIT").expect("the QUIT");
+    assert!(not_submitted < quit, "{text}");
+    // Refused by the server (AUTH, 535): its reply says so, and no such step is added.
+    let result = builtin("submission-auth-failed");
+    assert!(submission_failures(&result).is_empty());
+}

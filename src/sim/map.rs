@@ -305,6 +305,14 @@ impl RunMap {
         if let Some(conn) = super::steps::event_conn(event) {
             return self.conn_links.get(&conn).map(|&link| Focus::Link(link));
         }
+        // A user agent's own finding: at the sender's box, when it reached a server at all.
+        if let Event::SubmissionFailed(failed) = event {
+            return self
+                .nodes
+                .iter()
+                .position(|n| n.side == Side::Sender && n.name == *failed.ua)
+                .map(Focus::Node);
+        }
         let host = event_host(event)?;
         let node = self
             .nodes

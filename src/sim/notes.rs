@@ -105,6 +105,15 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              separate: Bcc recipients are only in the envelope.",
             "RFC 5322 3.6, RFC 5321 2.3.1",
         ),
+        Event::SubmissionFailed { .. } => note(
+            "The user agent does not submit this message, by its own finding: no server \
+             refused it, so no reply says so and no bounce will come; a mail program tells \
+             its user at once. It checks what it can before sending: that each address is \
+             one it can write in the header and the envelope, and that the message is no \
+             larger than the size the server announced in its EHLO reply (SIZE). A server \
+             that cannot be reached ends the submission too.",
+            "RFC 5322 3.4, RFC 5321 4.1.2, RFC 1870 6.1, RFC 6409 3",
+        ),
         Event::ConnectionAttempted(attempt) if attempt.port == 587 => note(
             "A user agent submits mail to its own provider on port 587, where it normally \
              must authenticate before the server takes the message (a submission server may \

@@ -301,7 +301,9 @@ fn ehlo_reply_points(reply: &[String]) -> Vec<String> {
 ///   temporary failure keeps the recipient queued, a permanent one bounces;
 /// - a retry scheduled: a temporary failure keeps the message queued;
 /// - a queue entry given up on: the sender will try no more;
-/// - a delivery the MDA refused (over quota) after the server's 250: it bounces.
+/// - a delivery the MDA refused (over quota) after the server's 250: it bounces;
+/// - a message its user agent did not submit (an address it cannot write, a message over the
+///   server's SIZE): it is not sent at all.
 pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> {
     let failed_for_now = |temporary: bool| {
         if temporary {
@@ -332,6 +334,7 @@ pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> 
         Event::GaveUp(_) => Some(Refusal::Permanent),
         // After its 250 the server may not drop the message: an MDA refusal bounces it.
         Event::DeliveryRefused(_) => Some(Refusal::Permanent),
+        Event::SubmissionFailed(_) => Some(Refusal::Permanent),
         _ => None,
     }
 }

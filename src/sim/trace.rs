@@ -272,6 +272,16 @@ pub struct RecipientResult {
     pub own_finding: bool,
 }
 
+/// A message its user agent did not submit, by its own finding: no server refused it, and
+/// no bounce will come (the sender's mail program says so at once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SubmissionFailed {
+    pub ua: Name,
+    pub message: String,
+    pub recipients: Vec<String>,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct RetryScheduled {
     pub host: Name,
@@ -371,6 +381,7 @@ pub enum Event {
         seed: u64,
     },
     MessageComposed(Box<MessageComposed>),
+    SubmissionFailed(Box<SubmissionFailed>),
     ConnectionAttempted(Box<ConnectionAttempted>),
     ConnectionOpened {
         conn: ConnId,
@@ -482,6 +493,12 @@ impl Event {
                     + e.message.len()
                     + e.reverse_path.len()
                     + texts(&e.forward_paths)
+            }
+            Event::SubmissionFailed(e) => {
+                size_of::<SubmissionFailed>()
+                    + e.message.len()
+                    + texts(&e.recipients)
+                    + e.reason.len()
             }
             Event::ConnectionAttempted(e) => size_of::<ConnectionAttempted>() + e.address.len(),
             Event::ConnectionRefused { reason, .. } | Event::ConnectionDropped { reason, .. } => {
@@ -768,6 +785,21 @@ impl TextRenderer {
                         .collect::<Vec<_>>()
                         .join(",")
                 ),
+                );
+            }
+            Event::SubmissionFailed(boxed) => {
+                let SubmissionFailed {
+                    ua,
+                    message,
+                    recipients,
+                    reason,
+                } = &**boxed;
+                line!(
+                    ua,
+                    format!(
+                        "{message} not submitted, for {}: {reason}",
+                        recipients.join(", ")
+                    ),
                 );
             }
             Event::ConnectionAttempted(boxed) => {

@@ -1781,6 +1781,12 @@ impl<'a> World<'a> {
                 match compose(&request) {
                     Ok(bytes) => bytes,
                     Err(error) => {
+                        self.record(Event::SubmissionFailed(Box::new(trace::SubmissionFailed {
+                            ua: ua.clone(),
+                            message: label.clone(),
+                            recipients: forward_paths.clone(),
+                            reason: format!("the user agent could not compose it: {error}"),
+                        })));
                         for recipient in &forward_paths {
                             self.track(&label, recipient);
                             self.set_fate(
@@ -2712,6 +2718,35 @@ impl<'a> World<'a> {
                         Some((recipient.forward_path.clone(), status))
                     })
                     .collect();
+                // What the user agent found itself crossed no wire: the trace says it, once
+                // for the recipients it holds for.
+                let own_finding = outcome.recipients.iter().find(|recipient| {
+                    recipient.reply_origin == ReplyOrigin::Client
+                        && !matches!(recipient.status, RecipientStatus::Accepted(_))
+                });
+                if let Some(first) = own_finding {
+                    let reason = refused
+                        .iter()
+                        .find(|(recipient, _)| *recipient == first.forward_path)
+                        .map(|(_, status)| status.clone())
+                        .unwrap_or_default();
+                    let recipients = outcome
+                        .recipients
+                        .iter()
+                        .filter(|recipient| {
+                            recipient.reply_origin == ReplyOrigin::Client
+                                && !matches!(recipient.status, RecipientStatus::Accepted(_))
+                        })
+                        .map(|recipient| recipient.forward_path.clone())
+                        .collect();
+                    let ua = Rc::clone(&c.client_name);
+                    self.record(Event::SubmissionFailed(Box::new(trace::SubmissionFailed {
+                        ua,
+                        message: message.clone(),
+                        recipients,
+                        reason,
+                    })));
+                }
                 for (recipient, status) in refused {
                     self.set_fate(&message, &recipient, Fate::RefusedAtSubmission { status });
                 }

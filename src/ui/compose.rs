@@ -71,7 +71,10 @@ fn attachment_line(attachment: &AttachmentSpec) -> String {
 #[function_component(Compose)]
 pub fn compose(props: &ComposeProps) -> Html {
     let dialog = use_node_ref();
-    let draft = use_state(Draft::default);
+    // Changed in place by each input, then drawn: two inputs before the next drawing (a paste
+    // into one field, a click on another) each change the draft as it is, not as it was drawn.
+    let draft = use_mut_ref(Draft::default);
+    let redraw = use_force_update();
     let problem = use_state(|| None::<String>);
     let sample = use_state(|| 0usize);
     let size_kib = use_state(|| SAMPLE_ATTACHMENTS[0].size_kib.to_string());
@@ -82,7 +85,8 @@ pub fn compose(props: &ComposeProps) -> Html {
     // it is taken away.
     {
         let dialog = dialog.clone();
-        let draft = draft.clone();
+        let draft = Rc::clone(&draft);
+        let redraw = redraw.clone();
         let problem = problem.clone();
         use_effect_with(props.base.clone(), move |base| {
             if let Some(element) = dialog.cast::<web_sys::HtmlDialogElement>() {
@@ -90,8 +94,9 @@ pub fn compose(props: &ComposeProps) -> Html {
                     Some(base) => {
                         let same_world = drafted_in.borrow().as_ref() == Some(base);
                         if !same_world {
-                            draft.set(Draft::of(base));
+                            *draft.borrow_mut() = Draft::of(base);
                             *drafted_in.borrow_mut() = Some(Rc::clone(base));
+                            redraw.force_update();
                         }
                         problem.set(None);
                         if !element.open() {
@@ -108,9 +113,17 @@ pub fn compose(props: &ComposeProps) -> Html {
         return html! { <dialog ref={dialog} class="compose" aria-labelledby="compose-title" /> };
     };
 
+    // A change to the draft, then drawn.
+    let change = {
+        let draft = Rc::clone(&draft);
+        move |change: &dyn Fn(&mut Draft)| {
+            change(&mut draft.borrow_mut());
+            redraw.force_update();
+        }
+    };
     // A field's input written into the draft.
     let field = |set: fn(&mut Draft, String)| {
-        let draft = draft.clone();
+        let change = change.clone();
         Callback::from(move |event: InputEvent| {
             let value = match event.target_dyn_into::<web_sys::HtmlTextAreaElement>() {
                 Some(area) => area.value(),
@@ -118,20 +131,19 @@ pub fn compose(props: &ComposeProps) -> Html {
                     .target_unchecked_into::<web_sys::HtmlInputElement>()
                     .value(),
             };
-            let mut changed = (*draft).clone();
-            set(&mut changed, value);
-            draft.set(changed);
+            change(&|draft| set(draft, value.clone()));
         })
     };
     let onsubmit = {
-        let draft = draft.clone();
+        let draft = Rc::clone(&draft);
         let problem = problem.clone();
         let on_send = props.on_send.clone();
         let base = Rc::clone(&base);
         let dialog = dialog.clone();
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
-            match draft.sent_in(&base) {
+            let sent = draft.borrow().sent_in(&base);
+            match sent {
                 Ok(scenario) => {
                     // Closed first, so that the focus it gives back to what opened it can be
                     // moved on once the message is shown.
@@ -175,7 +187,7 @@ pub fn compose(props: &ComposeProps) -> Html {
         })
     };
     let on_add = {
-        let draft = draft.clone();
+        let change = change.clone();
         let problem = problem.clone();
         let sample = sample.clone();
         let size_kib = size_kib.clone();
@@ -191,24 +203,22 @@ pub fn compose(props: &ComposeProps) -> Html {
                 )));
                 return;
             };
-            let mut changed = (*draft).clone();
-            changed
-                .attachments
-                .push(SAMPLE_ATTACHMENTS[*sample].of_size(size));
-            draft.set(changed);
+            let added = SAMPLE_ATTACHMENTS[*sample].of_size(size);
+            change(&|draft| draft.attachments.push(added.clone()));
             problem.set(None);
         })
     };
     let remove = |index: usize| {
-        let draft = draft.clone();
+        let change = change.clone();
         Callback::from(move |_: MouseEvent| {
-            let mut changed = (*draft).clone();
-            if index < changed.attachments.len() {
-                changed.attachments.remove(index);
-            }
-            draft.set(changed);
+            change(&|draft| {
+                if index < draft.attachments.len() {
+                    draft.attachments.remove(index);
+                }
+            })
         })
     };
+    let draft = draft.borrow().clone();
     let text_field =
         |id: &'static str, label: &'static str, value: &str, set: fn(&mut Draft, String)| {
             html! {
