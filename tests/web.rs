@@ -2022,14 +2022,48 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
     click_button(&root, ".compose", "Add attachment");
     yew::scheduler::flush().await;
     assert!(text_of(&root, ".compose-problem").contains("whole number of KiB"));
+    // The field to put right is marked, described by the problem, and has the focus.
+    assert_invalid_and_focused(&root, "compose-size");
+    // Enter in the size field adds the attachment; Enter in another one-line field does
+    // not send the message.
     type_into(&root, "#compose-size", "64");
-    click_button(&root, ".compose", "Add attachment");
+    assert!(press_key_on(&element(&root, "#compose-size"), "Enter"));
     yew::scheduler::flush().await;
     assert_eq!(
         text_of(&root, ".compose-attachments li span"),
         "clip.mp4 (video/mp4, 64 KiB)"
     );
     assert!(root.query_selector(".compose-problem").unwrap().is_none());
+    assert!(press_key_on(&element(&root, "#compose-to"), "Enter"));
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    // Removed, an attachment hands the focus to the Remove button taking its place, and the
+    // last one to the list of attachments to add.
+    click_button(&root, ".compose", "Add attachment");
+    yew::scheduler::flush().await;
+    click(&root, "#compose-remove-0");
+    yew::scheduler::flush().await;
+    assert_eq!(focused_id(), "compose-remove-0");
+    click(&root, "#compose-remove-0");
+    yew::scheduler::flush().await;
+    assert_eq!(focused_id(), "compose-sample");
+    assert!(root
+        .query_selector(".compose-attachments li")
+        .unwrap()
+        .is_none());
+    type_into(&root, "#compose-size", "64");
+    click_button(&root, ".compose", "Add attachment");
+    yew::scheduler::flush().await;
+    // A name with an address is not taken: the address alone is asked for, in its field.
+    type_into(&root, "#compose-cc", "Jane Doe <jane@receiver.test>");
+    click(&root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    assert!(text_of(&root, ".compose-problem").starts_with(
+        "Cc: write the address alone, without a name or angle brackets: jane@receiver.test"
+    ));
+    assert_invalid_and_focused(&root, "compose-cc");
+    type_into(&root, "#compose-cc", "");
     click(&root, ".compose button.primary");
     yew::scheduler::flush().await;
     // Sent: the dialog closes, and the message's run is shown at its start, offered by the
@@ -2104,4 +2138,25 @@ fn click_button(root: &Element, within: &str, text: &str) {
         .find(|button| button.text_content().as_deref() == Some(text))
         .expect("the button");
     wasm_bindgen::JsCast::unchecked_into::<web_sys::HtmlElement>(button).click();
+}
+
+/// The id of the element with the focus.
+fn focused_id() -> String {
+    gloo::utils::document()
+        .active_element()
+        .map(|element| element.id())
+        .unwrap_or_default()
+}
+
+/// Whether the field of `id` is marked as invalid, described by the problem shown, and has
+/// the focus.
+fn assert_invalid_and_focused(root: &Element, id: &str) {
+    let field = element(root, &format!("#{id}"));
+    assert_eq!(field.get_attribute("aria-invalid").as_deref(), Some("true"));
+    assert_eq!(
+        field.get_attribute("aria-describedby").as_deref(),
+        Some("compose-problem")
+    );
+    assert!(root.query_selector("#compose-problem").unwrap().is_some());
+    assert_eq!(focused_id(), id);
 }

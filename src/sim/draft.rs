@@ -4,7 +4,10 @@
 //! it; nothing here is a shortcut, the written message goes through the same user agent and
 //! servers as every other.
 
-use super::scenario::{AttachmentSpec, MessageSpec, Scenario, UserSpec};
+use super::scenario::{
+    AttachmentSpec, MessageSpec, Scenario, ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS,
+    ATTACHMENT_MAX_OCTETS,
+};
 
 /// What the student wrote, as written: address lists are one line of text each, separated by
 /// commas, as in a mail program's fields.
@@ -56,8 +59,65 @@ pub const SAMPLE_ATTACHMENTS: [SampleAttachment; 4] = [
     },
 ];
 
-/// The largest attachment the page adds, in KiB (64 MiB, what a scenario may hold in all).
-pub const ATTACHMENT_MAX_KIB: usize = super::scenario::ATTACHMENTS_TOTAL_MAX_OCTETS / 1024;
+/// The largest attachment the page adds, in KiB (8 MiB, a scenario's largest).
+pub const ATTACHMENT_MAX_KIB: usize = ATTACHMENT_MAX_OCTETS / 1024;
+/// The most the attachments of a message may add up to, in KiB (64 MiB).
+pub const ATTACHMENTS_TOTAL_MAX_KIB: usize = ATTACHMENTS_TOTAL_MAX_OCTETS / 1024;
+
+/// The field of the dialog a problem is in, by the name its element's id ends with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    From,
+    To,
+    Cc,
+    Bcc,
+    Subject,
+    Body,
+    Attachments,
+}
+
+impl Field {
+    pub fn id(self) -> &'static str {
+        match self {
+            Field::From => "compose-from",
+            Field::To => "compose-to",
+            Field::Cc => "compose-cc",
+            Field::Bcc => "compose-bcc",
+            Field::Subject => "compose-subject",
+            Field::Body => "compose-body",
+            Field::Attachments => "compose-sample",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Field::From => "From",
+            Field::To => "To",
+            Field::Cc => "Cc",
+            Field::Bcc => "Bcc",
+            Field::Subject => "Subject",
+            Field::Body => "Message",
+            Field::Attachments => "Attachments",
+        }
+    }
+}
+
+/// Why a draft cannot be sent, in the student's words, and the field to put right (the first
+/// one, when there are several).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub field: Option<Field>,
+    pub words: String,
+}
+
+impl Problem {
+    fn in_field(field: Field, words: String) -> Problem {
+        Problem {
+            field: Some(field),
+            words: format!("{}: {words}", field.label()),
+        }
+    }
+}
 
 impl SampleAttachment {
     /// This attachment at `size_kib` KiB.
@@ -80,26 +140,45 @@ pub fn is_written(scenario: &Scenario) -> bool {
     scenario.name.ends_with(WRITTEN_SUFFIX)
 }
 
+/// What the title of a scenario with a written message begins with, before the title of the
+/// scenario whose world it is in, in quotes.
+const WRITTEN_TITLE: &str = "Your message, in “";
+
+/// The title of the scenario whose world `scenario` is: its own, or, for a written message,
+/// the one it was written in.
+pub fn world_title(scenario: &Scenario) -> &str {
+    let written = is_written(scenario)
+        .then(|| {
+            scenario
+                .title
+                .strip_prefix(WRITTEN_TITLE)?
+                .strip_suffix('”')
+        })
+        .flatten();
+    written.unwrap_or(&scenario.title)
+}
+
 impl Draft {
-    /// The first message of `scenario` as a draft to change, or an empty one from the first
-    /// submission user's domain when it sends none of its own.
+    /// The first message of `scenario` as a draft to change, or an empty one when it sends
+    /// none of its own. A message given as its exact bytes is read for its subject and body
+    /// (its attachments were never built).
     pub fn of(scenario: &Scenario) -> Draft {
-        match scenario.messages.first() {
-            Some(message) => Draft {
-                from: message.from.clone(),
-                to: message.to.join(", "),
-                cc: message.cc.join(", "),
-                bcc: message.bcc.join(", "),
-                subject: message.subject.clone(),
-                body: message.body.clone(),
-                // The exact message of a `raw` one is not written again: its attachments
-                // were never built.
-                attachments: match message.raw {
-                    Some(_) => Vec::new(),
-                    None => message.attachments.clone(),
-                },
+        let Some(message) = scenario.messages.first() else {
+            return Draft::default();
+        };
+        let written = message.raw.as_deref().map(subject_and_body);
+        let (subject, body) = written.unwrap_or((message.subject.clone(), message.body.clone()));
+        Draft {
+            from: message.from.clone(),
+            to: message.to.join(", "),
+            cc: message.cc.join(", "),
+            bcc: message.bcc.join(", "),
+            subject,
+            body,
+            attachments: match message.raw {
+                Some(_) => Vec::new(),
+                None => message.attachments.clone(),
             },
-            None => Draft::default(),
         }
     }
 
@@ -107,10 +186,13 @@ impl Draft {
     /// and where its first message was (so that its faults, timed from the start, meet it
     /// as they met that one); or what is missing from the draft, or wrong with the scenario
     /// it makes, in words for the student.
-    pub fn sent_in(&self, base: &Scenario) -> Result<Scenario, String> {
+    pub fn sent_in(&self, base: &Scenario) -> Result<Scenario, Problem> {
         let from = self.from.trim();
         if from.is_empty() {
-            return Err("From: give the sender's address.".into());
+            return Err(Problem::in_field(
+                Field::From,
+                "give the sender's address.".into(),
+            ));
         }
         let (to, cc, bcc) = (
             address_list(&self.to),
@@ -118,7 +200,36 @@ impl Draft {
             address_list(&self.bcc),
         );
         if to.is_empty() && cc.is_empty() && bcc.is_empty() {
-            return Err("Give at least one recipient, in To, Cc or Bcc.".into());
+            return Err(Problem {
+                field: Some(Field::To),
+                words: "Give at least one recipient, in To, Cc or Bcc.".into(),
+            });
+        }
+        let fields = [
+            (Field::From, std::slice::from_ref(&self.from)),
+            (Field::To, to.as_slice()),
+            (Field::Cc, cc.as_slice()),
+            (Field::Bcc, bcc.as_slice()),
+        ];
+        for (field, addresses) in fields {
+            if let Some(problem) = addresses.iter().find_map(|a| with_a_name(a.trim())) {
+                return Err(Problem::in_field(field, problem));
+            }
+        }
+        let octets = self
+            .attachments
+            .iter()
+            .map(|a| a.size_octets.unwrap_or(0))
+            .fold(0, usize::saturating_add);
+        if octets > ATTACHMENTS_TOTAL_MAX_OCTETS {
+            return Err(Problem::in_field(
+                Field::Attachments,
+                format!(
+                    "they add up to {} KiB, more than the {ATTACHMENTS_TOTAL_MAX_KIB} KiB a \
+                     message may carry here. Remove one.",
+                    octets / 1024
+                ),
+            ));
         }
         let submission = match base.messages.first() {
             Some(message) => Submission {
@@ -135,7 +246,8 @@ impl Draft {
             to,
             cc,
             bcc,
-            subject: self.subject.clone(),
+            // A one-line field: a tab pasted into it is a space.
+            subject: self.subject.replace('\t', " "),
             body: self.body.clone(),
             attachments: self.attachments.clone(),
             submit_to: submission.submit_to,
@@ -150,7 +262,7 @@ impl Draft {
         } else {
             (
                 format!("{}{WRITTEN_SUFFIX}", base.name),
-                format!("Your message, in “{}”", base.title),
+                format!("{WRITTEN_TITLE}{}”", base.title),
                 format!(
                     "A message you wrote, sent in the world of “{}”: the same DNS, servers, \
                      mailboxes and faults, without that scenario's own message{}. Step \
@@ -175,8 +287,89 @@ impl Draft {
         scenario
             .validate()
             .map(|()| scenario)
-            .map_err(|errors| format!("This message cannot be sent: {errors}"))
+            .map_err(|errors| in_the_dialogs_words(&errors))
     }
+}
+
+/// The problem with an address written with a display name (`Jane <jane@x.test>`), which the
+/// user agent does not take: the address alone, to write instead.
+fn with_a_name(address: &str) -> Option<String> {
+    if address.starts_with('"') && !address.ends_with('>') {
+        // A quoted local part ("al ice"@x.test): an address.
+        return None;
+    }
+    let open = address.rfind('<')?;
+    let alone = address[open + 1..].trim_end_matches('>').trim();
+    Some(format!(
+        "write the address alone, without a name or angle brackets: {alone} rather than \
+         {address}."
+    ))
+}
+
+/// A scenario's problems, where they are in the message, in the dialog's words.
+fn in_the_dialogs_words(errors: &ScenarioErrors) -> Problem {
+    let located = |at: &str| -> (Option<Field>, String) {
+        let field = at.strip_prefix("messages[0].").unwrap_or(at);
+        let (name, rest) = field.split_once(['.', '[']).unwrap_or((field, ""));
+        let found = match name {
+            "from" => Some(Field::From),
+            "to" => Some(Field::To),
+            "cc" => Some(Field::Cc),
+            "bcc" => Some(Field::Bcc),
+            "subject" => Some(Field::Subject),
+            "body" => Some(Field::Body),
+            "attachments" => Some(Field::Attachments),
+            _ => None,
+        };
+        match found {
+            Some(Field::Attachments) => {
+                let number = rest
+                    .split(']')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .map_or(String::new(), |n| format!(" {}", n + 1));
+                (found, format!("Attachment{number}"))
+            }
+            Some(field) => (found, field.label().to_string()),
+            None => (None, at.to_string()),
+        }
+    };
+    let mut first = None;
+    let lines: Vec<String> = errors
+        .0
+        .iter()
+        .map(|error| {
+            let (field, name) = located(&error.at);
+            first = first.or(field);
+            format!("{name}: {}", error.problem)
+        })
+        .collect();
+    Problem {
+        field: first,
+        words: format!("This message cannot be sent. {}", lines.join(" ")),
+    }
+}
+
+/// The subject and body of a message given as its exact bytes: its `Subject:` field
+/// (unfolded) and what follows the empty line after the header, with LF line ends.
+fn subject_and_body(raw: &str) -> (String, String) {
+    let raw = raw.replace("\r\n", "\n");
+    let (header, body) = raw.split_once("\n\n").unwrap_or((raw.as_str(), ""));
+    let mut subject = None::<String>;
+    for line in header.split('\n') {
+        match &mut subject {
+            // A folded line continues the field (RFC 5322 2.2.3).
+            Some(text) if line.starts_with([' ', '\t']) => text.push_str(line),
+            Some(_) => break,
+            None => {
+                let (name, value) = line.split_once(':').unwrap_or(("", ""));
+                if name.eq_ignore_ascii_case("subject") {
+                    subject = Some(value.trim_start().to_string());
+                }
+            }
+        }
+    }
+    (subject.unwrap_or_default(), body.to_string())
 }
 
 /// Where and how the user agent submits.
@@ -192,7 +385,7 @@ impl Submission {
     /// For a scenario that sends no message of its own: to the first server that takes
     /// submissions (port 587, as its first user; RFC 6409), else to the first server on port
     /// 25.
-    fn to_first_server(base: &Scenario) -> Result<Submission, String> {
+    fn to_first_server(base: &Scenario) -> Result<Submission, Problem> {
         let with_users = base
             .hosts
             .iter()
@@ -200,7 +393,12 @@ impl Submission {
         let (submit_to, port, auth) = match (with_users, base.hosts.first()) {
             (Some((host, user)), _) => (host.name.clone(), 587, Some(user.clone())),
             (None, Some(host)) => (host.name.clone(), 25, None),
-            (None, None) => return Err("This scenario has no mail server to send to.".into()),
+            (None, None) => {
+                return Err(Problem {
+                    field: None,
+                    words: "This scenario has no mail server to send to.".into(),
+                })
+            }
         };
         Ok(Submission {
             submit_to,
@@ -330,9 +528,11 @@ mod tests {
             "{:?}",
             fate_of(&stranger)
         );
-        // Written again, it keeps its title and name.
+        // Written again, it keeps its title and name, and its world is still the first's.
         let again = Draft::of(&sent).sent_in(&sent).expect("a valid scenario");
-        assert_eq!((again.name, again.title), (sent.name, sent.title));
+        assert_eq!((&again.name, &again.title), (&sent.name, &sent.title));
+        assert_eq!(world_title(&again), scenario.title);
+        assert_eq!(world_title(&scenario), scenario.title);
     }
 
     #[test]
@@ -343,7 +543,9 @@ mod tests {
             from: " ".into(),
             ..draft.clone()
         };
-        assert!(no_sender.sent_in(&scenario).unwrap_err().contains("From"));
+        let problem = no_sender.sent_in(&scenario).unwrap_err();
+        assert_eq!(problem.field, Some(Field::From));
+        assert!(problem.words.starts_with("From: "), "{}", problem.words);
         let nobody = Draft {
             to: ", ".into(),
             cc: String::new(),
@@ -353,13 +555,62 @@ mod tests {
         assert!(nobody
             .sent_in(&scenario)
             .unwrap_err()
+            .words
             .contains("at least one recipient"));
+        // A display name, which the user agent does not take: the address alone is asked
+        // for, in the field it is in.
+        let named = Draft {
+            cc: r#"bob@receiver.test, "Doe, Jane" <jane@receiver.test>"#.into(),
+            ..draft.clone()
+        };
+        let problem = named.sent_in(&scenario).unwrap_err();
+        assert_eq!(problem.field, Some(Field::Cc));
+        assert!(
+            problem.words.starts_with("Cc: write the address alone")
+                && problem.words.contains("jane@receiver.test rather than"),
+            "{}",
+            problem.words
+        );
+        let quoted = Draft {
+            to: r#""al ice"@receiver.test"#.into(),
+            ..draft.clone()
+        };
+        assert!(quoted.sent_in(&scenario).is_ok());
+        // One attachment over the largest, and attachments over the most in all, each said
+        // as the dialog names them.
         let huge = Draft {
-            attachments: vec![SAMPLE_ATTACHMENTS[2].of_size(ATTACHMENT_MAX_KIB + 1)],
-            ..draft
+            attachments: vec![
+                SAMPLE_ATTACHMENTS[0].of_size(1),
+                SAMPLE_ATTACHMENTS[2].of_size(ATTACHMENT_MAX_KIB + 1),
+            ],
+            ..draft.clone()
         };
         let problem = huge.sent_in(&scenario).unwrap_err();
-        assert!(problem.contains("attachments add up to"), "{problem}");
+        assert_eq!(problem.field, Some(Field::Attachments));
+        assert!(
+            problem.words.contains("Attachment 2: larger than"),
+            "{}",
+            problem.words
+        );
+        let many = Draft {
+            attachments: vec![SAMPLE_ATTACHMENTS[2].of_size(ATTACHMENT_MAX_KIB); 9],
+            ..draft.clone()
+        };
+        let problem = many.sent_in(&scenario).unwrap_err();
+        assert!(
+            problem
+                .words
+                .contains("they add up to 73728 KiB, more than the 65536 KiB"),
+            "{}",
+            problem.words
+        );
+        // A tab pasted into the one-line Subject is a space.
+        let tabbed = Draft {
+            subject: "a\tb".into(),
+            ..draft
+        };
+        let sent = tabbed.sent_in(&scenario).expect("a valid scenario");
+        assert_eq!(sent.messages[0].subject, "a b");
     }
 
     #[test]
@@ -376,6 +627,25 @@ mod tests {
             let opened = Scenario::from_json(&file).expect("its file is a valid scenario");
             assert_eq!(opened, sent, "{}", scenario.name);
         }
+    }
+
+    #[test]
+    fn a_message_given_as_bytes_is_read_for_its_subject_and_body() {
+        let scenario = builtin("8bit-without-8bitmime");
+        let raw = scenario.messages[0].raw.clone().expect("a raw message");
+        let draft = Draft::of(&scenario);
+        assert!(raw.contains(&format!("Subject: {}", draft.subject)));
+        assert!(!draft.subject.is_empty() && draft.subject != scenario.messages[0].subject);
+        assert!(draft.body.contains("café"), "{:?}", draft.body);
+        assert!(!draft.body.contains('\r'));
+        assert_eq!(
+            subject_and_body("From: a@b\r\nSubject: one\r\n two\r\nTo: c@d\r\n\r\nHi\r\n"),
+            ("one two".to_string(), "Hi\n".to_string())
+        );
+        assert_eq!(
+            subject_and_body("no header at all"),
+            (String::new(), String::new())
+        );
     }
 
     #[test]

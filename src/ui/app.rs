@@ -713,11 +713,16 @@ pub fn app() -> Html {
     }
     // The world the dialog for writing a message is open on, while it is open.
     let compose_base = use_state(|| None::<Rc<Scenario>>);
-    // Opened on the scenario shown, or on the library's first when none is.
+    // Opened on the scenario shown, or on the library's first when none is; a scenario
+    // playing is paused, so as not to go on unseen behind the dialog.
     let open_compose = {
         let compose_base = compose_base.clone();
         let shown = lab.loaded.as_ref().map(|loaded| loaded.scenario.clone());
+        let lab = lab.clone();
         Callback::from(move |()| {
+            if lab.player.playing {
+                lab.dispatch(LabAction::Player(PlayerAction::TogglePlay));
+            }
             let base = shown
                 .clone()
                 .or_else(|| library::builtin().into_iter().flatten().next());

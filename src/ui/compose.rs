@@ -2,10 +2,12 @@
 //! shown (see [`Draft`]): the fields of a mail program, filled in with the scenario's own
 //! message to change, and the mailboxes that world has, to write to them or deliberately not.
 
-use crate::sim::draft::{Draft, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS};
+use crate::sim::draft::{world_title, Draft, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS};
 use crate::sim::scenario::AttachmentSpec;
 use crate::sim::Scenario;
+use std::cell::RefCell;
 use std::rc::Rc;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 #[derive(Properties)]
@@ -68,6 +70,27 @@ fn attachment_line(attachment: &AttachmentSpec) -> String {
     format!("{} ({media}, {size})", attachment.filename)
 }
 
+/// Why the draft cannot be sent or the attachment added: the words, and the id of the field
+/// to put right, which is marked as invalid and given the focus.
+#[derive(Clone, Debug, PartialEq)]
+struct Shown {
+    field: Option<&'static str>,
+    words: String,
+}
+
+/// The id of the size field, where Enter adds the attachment.
+const SIZE_ID: &str = "compose-size";
+
+/// Puts the focus on the element of `id`, when there is one.
+fn focus_by_id(id: &str) {
+    let element = gloo::utils::document()
+        .get_element_by_id(id)
+        .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+    if let Some(element) = element {
+        let _ = element.focus();
+    }
+}
+
 #[function_component(Compose)]
 pub fn compose(props: &ComposeProps) -> Html {
     let dialog = use_node_ref();
@@ -75,9 +98,20 @@ pub fn compose(props: &ComposeProps) -> Html {
     // into one field, a click on another) each change the draft as it is, not as it was drawn.
     let draft = use_mut_ref(Draft::default);
     let redraw = use_force_update();
-    let problem = use_state(|| None::<String>);
+    let problem = use_state(|| None::<Shown>);
     let sample = use_state(|| 0usize);
     let size_kib = use_state(|| SAMPLE_ATTACHMENTS[0].size_kib.to_string());
+    // The element to give the focus to once drawn: a field with a problem, or what comes
+    // after an attachment removed.
+    let focus_next: Rc<RefCell<Option<String>>> = use_mut_ref(|| None);
+    {
+        let focus_next = Rc::clone(&focus_next);
+        use_effect(move || {
+            if let Some(id) = focus_next.borrow_mut().take() {
+                focus_by_id(&id);
+            }
+        });
+    }
     // The world the draft was written in: opened on it again (after Escape, say), the dialog
     // keeps what was written.
     let drafted_in = use_mut_ref(|| None::<Rc<Scenario>>);
@@ -121,6 +155,15 @@ pub fn compose(props: &ComposeProps) -> Html {
             redraw.force_update();
         }
     };
+    // A problem shown, and its field given the focus once drawn.
+    let show = {
+        let problem = problem.clone();
+        let focus_next = Rc::clone(&focus_next);
+        move |field: Option<&'static str>, words: String| {
+            *focus_next.borrow_mut() = field.map(str::to_string);
+            problem.set(Some(Shown { field, words }));
+        }
+    };
     // A field's input written into the draft.
     let field = |set: fn(&mut Draft, String)| {
         let change = change.clone();
@@ -136,7 +179,7 @@ pub fn compose(props: &ComposeProps) -> Html {
     };
     let onsubmit = {
         let draft = Rc::clone(&draft);
-        let problem = problem.clone();
+        let show = show.clone();
         let on_send = props.on_send.clone();
         let base = Rc::clone(&base);
         let dialog = dialog.clone();
@@ -152,7 +195,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     }
                     on_send.emit(scenario)
                 }
-                Err(why) => problem.set(Some(why)),
+                Err(problem) => show(problem.field.map(|f| f.id()), problem.words),
             }
         })
     };
@@ -186,21 +229,23 @@ pub fn compose(props: &ComposeProps) -> Html {
             size_kib.set(input.value());
         })
     };
-    let on_add = {
+    let add = {
         let change = change.clone();
         let problem = problem.clone();
+        let show = show.clone();
         let sample = sample.clone();
         let size_kib = size_kib.clone();
-        Callback::from(move |_: MouseEvent| {
+        Rc::new(move || {
             let size = size_kib
                 .trim()
                 .parse::<usize>()
                 .ok()
                 .filter(|size| (1..=ATTACHMENT_MAX_KIB).contains(size));
             let Some(size) = size else {
-                problem.set(Some(format!(
-                    "Size: give a whole number of KiB, from 1 to {ATTACHMENT_MAX_KIB}."
-                )));
+                show(
+                    Some(SIZE_ID),
+                    format!("Size: give a whole number of KiB, from 1 to {ATTACHMENT_MAX_KIB}."),
+                );
                 return;
             };
             let added = SAMPLE_ATTACHMENTS[*sample].of_size(size);
@@ -208,9 +253,35 @@ pub fn compose(props: &ComposeProps) -> Html {
             problem.set(None);
         })
     };
+    let on_add = {
+        let add = Rc::clone(&add);
+        Callback::from(move |_: MouseEvent| add())
+    };
+    // Enter in a one-line field does not send the message, as it would in a form: a mail
+    // program sends only with its Send button. In the size field it adds the attachment.
+    let onkeydown = Callback::from(move |event: KeyboardEvent| {
+        if event.key() != "Enter" {
+            return;
+        }
+        let Some(input) = event.target_dyn_into::<web_sys::HtmlInputElement>() else {
+            return;
+        };
+        event.prevent_default();
+        if input.id() == SIZE_ID {
+            add();
+        }
+    });
+    let attachments = draft.borrow().attachments.len();
     let remove = |index: usize| {
         let change = change.clone();
+        let focus_next = Rc::clone(&focus_next);
         Callback::from(move |_: MouseEvent| {
+            // The focus goes on to the Remove button that takes this one's place, or the one
+            // before, or to the list of attachments to add.
+            *focus_next.borrow_mut() = Some(match attachments.saturating_sub(1) {
+                0 => "compose-sample".to_string(),
+                left => format!("compose-remove-{}", index.min(left - 1)),
+            });
             change(&|draft| {
                 if index < draft.attachments.len() {
                     draft.attachments.remove(index);
@@ -219,73 +290,88 @@ pub fn compose(props: &ComposeProps) -> Html {
         })
     };
     let draft = draft.borrow().clone();
+    let invalid = |id: &str| problem.as_ref().is_some_and(|p| p.field == Some(id));
     let text_field =
         |id: &'static str, label: &'static str, value: &str, set: fn(&mut Draft, String)| {
+            let wrong = invalid(id);
             html! {
                 <div class="compose-field">
                     <label for={id}>{ label }</label>
+                    // The dialog opens with the focus on its first field (which the box of
+                    // the fields, a scroll container, would otherwise take).
                     <input type="text" id={id} value={value.to_string()} oninput={field(set)}
-                        autocomplete="off" spellcheck="false" />
+                        autocomplete="off" spellcheck="false" autofocus={id == "compose-from"}
+                        aria-invalid={wrong.then_some("true")}
+                        aria-describedby={wrong.then_some("compose-problem")} />
                 </div>
             }
         };
     html! {
         <dialog ref={dialog} class="compose" aria-labelledby="compose-title" {onclose}>
-            <form {onsubmit} novalidate=true>
-                <h2 id="compose-title">{ "Write a message" }</h2>
-                <p class="compose-hint">
-                    { format!("It is sent in the world of “{}”: the same DNS, servers, mailboxes and faults. ", base.title) }
-                    { mailboxes_hint(&base) }
-                    { " Separate addresses with commas; Bcc addresses go in the envelope only, not in the message's header." }
-                </p>
-                { text_field("compose-from", "From", &draft.from, |d, v| d.from = v) }
-                { text_field("compose-to", "To", &draft.to, |d, v| d.to = v) }
-                { text_field("compose-cc", "Cc", &draft.cc, |d, v| d.cc = v) }
-                { text_field("compose-bcc", "Bcc", &draft.bcc, |d, v| d.bcc = v) }
-                { text_field("compose-subject", "Subject", &draft.subject, |d, v| d.subject = v) }
-                <div class="compose-field">
-                    <label for="compose-body">{ "Message" }</label>
-                    <textarea id="compose-body" rows="5" value={draft.body.clone()}
-                        oninput={field(|d, v| d.body = v)} />
-                </div>
-                <fieldset class="compose-attachments">
-                    <legend>{ "Attachments" }</legend>
-                    if draft.attachments.is_empty() {
-                        <p class="compose-hint">{ "None." }</p>
-                    } else {
-                        <ul>
-                            { for draft.attachments.iter().enumerate().map(|(index, attachment)| {
-                                let line = attachment_line(attachment);
-                                html! {
-                                    <li key={format!("{index}-{line}")}>
-                                        <span>{ line.clone() }</span>
-                                        <button type="button" onclick={remove(index)}
-                                            aria-label={format!("Remove {line}")}>{ "Remove" }</button>
-                                    </li>
-                                }
-                            }) }
-                        </ul>
-                    }
-                    <div class="compose-add">
-                        <label for="compose-sample">{ "Kind" }</label>
-                        <select id="compose-sample" onchange={on_sample}>
-                            { for SAMPLE_ATTACHMENTS.iter().enumerate().map(|(index, s)| html! {
-                                <option value={index.to_string()} selected={index == *sample}>
-                                    { format!("{} ({}, {})", s.label, s.filename, s.content_type) }
-                                </option>
-                            }) }
-                        </select>
-                        <label for="compose-size">{ "Size (KiB)" }</label>
-                        <input type="number" id="compose-size" min="1" max={ATTACHMENT_MAX_KIB.to_string()}
-                            inputmode="numeric" value={(*size_kib).clone()} oninput={on_size} />
-                        <button type="button" onclick={on_add}>{ "Add attachment" }</button>
+            <form {onsubmit} {onkeydown} novalidate=true>
+                // The fields scroll, between the title and the buttons, which stay in sight.
+                <div class="compose-fields">
+                    <h2 id="compose-title">{ "Write a message" }</h2>
+                    <p class="compose-hint">
+                        { format!("It is sent in the world of “{}”: the same DNS, servers, mailboxes and faults. ", world_title(&base)) }
+                        { mailboxes_hint(&base) }
+                        { " Write addresses alone (bob@example.test), separated by commas. Bcc addresses go only in the envelope (the MAIL FROM and RCPT TO commands that say where the message goes), not in the header the recipients read." }
+                    </p>
+                    { text_field("compose-from", "From", &draft.from, |d, v| d.from = v) }
+                    { text_field("compose-to", "To", &draft.to, |d, v| d.to = v) }
+                    { text_field("compose-cc", "Cc", &draft.cc, |d, v| d.cc = v) }
+                    { text_field("compose-bcc", "Bcc", &draft.bcc, |d, v| d.bcc = v) }
+                    { text_field("compose-subject", "Subject", &draft.subject, |d, v| d.subject = v) }
+                    <div class="compose-field">
+                        <label for="compose-body">{ "Message" }</label>
+                        <textarea id="compose-body" rows="5" value={draft.body.clone()}
+                            oninput={field(|d, v| d.body = v)}
+                            aria-invalid={invalid("compose-body").then_some("true")}
+                            aria-describedby={invalid("compose-body").then_some("compose-problem")} />
                     </div>
-                </fieldset>
-                // Pinned to the dialog's bottom edge, in sight however far the form scrolls
-                // (a phone's), with what keeps the message from being sent.
+                    <fieldset class="compose-attachments">
+                        <legend>{ "Attachments" }</legend>
+                        if draft.attachments.is_empty() {
+                            <p class="compose-hint">{ "None." }</p>
+                        } else {
+                            <ul>
+                                { for draft.attachments.iter().enumerate().map(|(index, attachment)| {
+                                    let line = attachment_line(attachment);
+                                    html! {
+                                        <li key={format!("{index}-{line}")}>
+                                            <span>{ line.clone() }</span>
+                                            <button type="button" id={format!("compose-remove-{index}")}
+                                                onclick={remove(index)}
+                                                aria-label={format!("Remove {line}")}>{ "Remove" }</button>
+                                        </li>
+                                    }
+                                }) }
+                            </ul>
+                        }
+                        <div class="compose-add">
+                            <label for="compose-sample">{ "Kind" }</label>
+                            <select id="compose-sample" onchange={on_sample}
+                                aria-invalid={invalid("compose-sample").then_some("true")}
+                                aria-describedby={invalid("compose-sample").then_some("compose-problem")}>
+                                { for SAMPLE_ATTACHMENTS.iter().enumerate().map(|(index, s)| html! {
+                                    <option value={index.to_string()} selected={index == *sample}>
+                                        { format!("{} ({}, {})", s.label, s.filename, s.content_type) }
+                                    </option>
+                                }) }
+                            </select>
+                            <label for={SIZE_ID}>{ "Size (KiB)" }</label>
+                            <input type="number" id={SIZE_ID} min="1" max={ATTACHMENT_MAX_KIB.to_string()}
+                                inputmode="numeric" value={(*size_kib).clone()} oninput={on_size}
+                                aria-invalid={invalid(SIZE_ID).then_some("true")}
+                                aria-describedby={invalid(SIZE_ID).then_some("compose-problem")} />
+                            <button type="button" onclick={on_add}>{ "Add attachment" }</button>
+                        </div>
+                        <p class="compose-hint">{ "1 KiB is 1024 bytes; a message of any kind travels as text (base64), about a third larger." }</p>
+                    </fieldset>
+                </div>
                 <div class="compose-footer">
-                    if let Some(why) = &*problem {
-                        <p class="compose-problem" role="alert">{ why.clone() }</p>
+                    if let Some(shown) = &*problem {
+                        <p id="compose-problem" class="compose-problem" role="alert">{ shown.words.clone() }</p>
                     }
                     <div class="compose-buttons">
                         <button type="submit" class="primary">{ "Send" }</button>

@@ -1183,7 +1183,10 @@ await test('a student writes a message in a scenario\'s world and sees what the 
         }
         await page.waitForSelector('dialog.compose[open] #compose-to');
       };
+      // Playing, the scenario pauses when the dialog opens, not to go on unseen behind it.
+      if (size.name === 'desktop') await page.click('.controls button.play');
       await write();
+      assert.equal(await page.textContent('.controls button.play'), 'Play', 'paused');
       assert.equal(await chosen(), 'One message, delivered and read', 'the picker shows what is shown');
       assert.match(await focused(), /id="compose-from"/, 'the focus is in the dialog');
       assert.equal(await page.inputValue('#compose-to'), 'bob@receiver.test');
@@ -1206,6 +1209,16 @@ await test('a student writes a message in a scenario\'s world and sees what the 
       assert.ok(box.left >= 0 && box.right <= size.viewport.width && box.top >= 0 && box.bottom <= height, `the dialog in the window: ${JSON.stringify(box)}`);
       assert.ok(send.top >= box.top && send.bottom <= box.bottom && send.height >= 44, `Send in sight, big enough for a finger: ${JSON.stringify(send)}`);
       assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
+      // A field given the focus is in sight, not under the buttons (the fields scroll
+      // between the title and them).
+      for (const id of ['compose-subject', 'compose-sample', 'compose-size']) {
+        await page.focus(`#${id}`);
+        const [field, fields] = await page.evaluate((id) => [
+          document.getElementById(id).getBoundingClientRect().toJSON(),
+          document.querySelector('.compose-fields').getBoundingClientRect().toJSON(),
+        ], id);
+        assert.ok(field.top >= fields.top - 1 && field.bottom <= fields.bottom + 1, `${id} in sight: ${JSON.stringify([field, fields])}`);
+      }
       await page.fill('#compose-to', 'bob@receiver.test, nobody@receiver.test');
       await page.fill('#compose-cc', 'carol@receiver.test');
       await page.fill('#compose-subject', 'Lunch?');
