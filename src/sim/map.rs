@@ -187,6 +187,12 @@ impl RunMap {
                     let node = map.node(&mut index, &delivered.host, Side::Server, None);
                     map.add_role(node, "MDA");
                 }
+                // A user agent that submitted nothing is drawn all the same: its own finding
+                // is where the run goes wrong.
+                Event::SubmissionFailed(failed) => {
+                    let node = map.node(&mut index, &failed.ua, Side::Sender, None);
+                    map.add_role(node, "UA");
+                }
                 // The MDA's doing too, though it stored nothing (a mailbox over its quota).
                 Event::DeliveryRefused(refused) => {
                     let node = map.node(&mut index, &refused.host, Side::Server, None);
@@ -446,6 +452,26 @@ mod tests {
         assert_eq!(msa.roles, ["MSA", "MTA"]);
         assert_eq!(mx.roles, ["MTA", "MDA", "POP3"]);
         assert_eq!(map.resolvers, [1]);
+    }
+
+    #[test]
+    fn a_user_agent_that_submits_nothing_is_drawn_and_marked_where_it_fails() {
+        let mut scenario = library::find("basic-delivery").expect("a built-in scenario");
+        scenario.messages[0].to = vec!["bob@@receiver.test".into()];
+        let trace = run(&scenario, scenario.seed).trace;
+        let map = RunMap::of(&trace);
+        let alice = map
+            .nodes
+            .iter()
+            .position(|n| n.name == "ua:alice@sender.test" && n.side == Side::Sender)
+            .expect("the sender's user agent is drawn");
+        assert_eq!(map.nodes[alice].roles, ["UA"]);
+        let failed = trace
+            .events
+            .iter()
+            .find(|e| matches!(e.event, Event::SubmissionFailed(_)))
+            .expect("the user agent's finding");
+        assert_eq!(map.focus(&failed.event), Some(Focus::Node(alice)));
     }
 
     #[test]
