@@ -2211,6 +2211,29 @@ fn a_message_the_user_agent_does_not_submit_is_a_failure_step_of_its_own() {
     let not_submitted = text.find("m1 not submitted").expect("the step");
     let quit = text.find("C: QUIT").expect("the QUIT");
     assert!(not_submitted < quit, "{text}");
+    // An address with a display name, which the user agent writes in the header but cannot
+    // put in the envelope: composed, then not submitted.
+    let mut world = basic_world("display-name");
+    world["messages"][0]["to"] = json!(["Jane <carol@receiver.test>"]);
+    let result = run_json(&world);
+    let failed = submission_failures(&result);
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].2.contains("a display name"), "{}", failed[0].2);
+    assert!(is_a_failure_stop(&result));
+    // A quoted local part may hold angle brackets (RFC 5321 4.1.2): an address, delivered.
+    let mut world = basic_world("quoted-angle");
+    world["hosts"][1]["mailboxes"][0]["address"] = json!("x@receiver.test");
+    world["messages"][0]["to"] = json!([r#""<x>"@receiver.test"#]);
+    let result = run_json(&world);
+    assert!(submission_failures(&result).is_empty());
+    assert!(
+        !matches!(
+            fate(&result, "m1", r#""<x>"@receiver.test"#),
+            Fate::RefusedAtSubmission { .. }
+        ),
+        "{:?}",
+        result.outcomes
+    );
     // Refused by the server (AUTH, 535): its reply says so, and no such step is added.
     let result = builtin("submission-auth-failed");
     assert!(submission_failures(&result).is_empty());

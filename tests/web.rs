@@ -2063,7 +2063,14 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
         "Cc: write the address alone, without a name or angle brackets: jane@receiver.test"
     ));
     assert_invalid_and_focused(&root, "compose-cc");
+    // Put right, the field is no longer marked, and the problem is put away.
     type_into(&root, "#compose-cc", "");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        element(&root, "#compose-cc").get_attribute("aria-invalid"),
+        None
+    );
+    assert!(root.query_selector("#compose-problem").unwrap().is_none());
     click(&root, ".compose button.primary");
     yew::scheduler::flush().await;
     // Sent: the dialog closes, and the message's run is shown at its start, offered by the

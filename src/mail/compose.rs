@@ -257,7 +257,12 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
         value: text.to_string(),
     };
     let text = text.trim();
+    // A quoted local part may hold angle brackets ("<x>"@example.org, RFC 5321 4.1.2): such
+    // an address is one, not a display name before one.
+    let quoted_address =
+        text.starts_with('"') && crate::smtp::address::Mailbox::parse(text).is_ok();
     let (display_name, address) = match (text.rfind('<'), text.ends_with('>')) {
+        _ if quoted_address => (None, text),
         (Some(open), true) => {
             let name = text[..open].trim();
             let name = name

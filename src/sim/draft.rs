@@ -226,7 +226,7 @@ impl Draft {
                 Field::Attachments,
                 format!(
                     "they add up to {} KiB, more than the {ATTACHMENTS_TOTAL_MAX_KIB} KiB a \
-                     message may carry here. Remove one.",
+                     message may carry here: remove some.",
                     octets / 1024
                 ),
             ));

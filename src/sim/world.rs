@@ -1887,6 +1887,12 @@ impl<'a> World<'a> {
         let client = match ClientSession::new(config, envelope, bytes) {
             Ok(client) => client,
             Err(error) => {
+                self.record(Event::SubmissionFailed(Box::new(trace::SubmissionFailed {
+                    ua: ua.clone(),
+                    message: label.clone(),
+                    recipients: forward_paths.clone(),
+                    reason: format!("the user agent refused to send it: {error}"),
+                })));
                 for recipient in &forward_paths {
                     self.set_fate(
                         &label,

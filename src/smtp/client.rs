@@ -1765,7 +1765,10 @@ fn check_path(path: &str, is_reverse_path: bool) -> Result<(), ClientSetupError>
     // RFC 5321 4.1.2: "<" and ">" may stand inside a quoted local part ("a>b"@example.org),
     // where the grammar keeps them from ending the path; anywhere else they would.
     if brackets && super::address::Mailbox::parse(path).is_err() {
-        return invalid("angle brackets are allowed only inside a quoted local part");
+        return invalid(
+            "angle brackets are allowed only inside a quoted local part (a display name with \
+             an address, Jane <jane@example.org>, is not an address)",
+        );
     }
     Ok(())
 }

@@ -164,10 +164,15 @@ pub fn compose(props: &ComposeProps) -> Html {
             problem.set(Some(Shown { field, words }));
         }
     };
-    // A field's input written into the draft.
-    let field = |set: fn(&mut Draft, String)| {
+    // A field's input written into the draft; a problem the field was marked for is put
+    // away, the field being put right.
+    let field = |id: &'static str, set: fn(&mut Draft, String)| {
         let change = change.clone();
+        let problem = problem.clone();
         Callback::from(move |event: InputEvent| {
+            if problem.as_ref().is_some_and(|p| p.field == Some(id)) {
+                problem.set(None);
+            }
             let value = match event.target_dyn_into::<web_sys::HtmlTextAreaElement>() {
                 Some(area) => area.value(),
                 None => event
@@ -224,7 +229,11 @@ pub fn compose(props: &ComposeProps) -> Html {
     };
     let on_size = {
         let size_kib = size_kib.clone();
+        let problem = problem.clone();
         Callback::from(move |event: InputEvent| {
+            if problem.as_ref().is_some_and(|p| p.field == Some(SIZE_ID)) {
+                problem.set(None);
+            }
             let input: web_sys::HtmlInputElement = event.target_unchecked_into();
             size_kib.set(input.value());
         })
@@ -299,7 +308,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     <label for={id}>{ label }</label>
                     // The dialog opens with the focus on its first field (which the box of
                     // the fields, a scroll container, would otherwise take).
-                    <input type="text" id={id} value={value.to_string()} oninput={field(set)}
+                    <input type="text" id={id} value={value.to_string()} oninput={field(id, set)}
                         autocomplete="off" spellcheck="false" autofocus={id == "compose-from"}
                         aria-invalid={wrong.then_some("true")}
                         aria-describedby={wrong.then_some("compose-problem")} />
@@ -325,7 +334,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     <div class="compose-field">
                         <label for="compose-body">{ "Message" }</label>
                         <textarea id="compose-body" rows="5" value={draft.body.clone()}
-                            oninput={field(|d, v| d.body = v)}
+                            oninput={field("compose-body", |d, v| d.body = v)}
                             aria-invalid={invalid("compose-body").then_some("true")}
                             aria-describedby={invalid("compose-body").then_some("compose-problem")} />
                     </div>
