@@ -2238,3 +2238,23 @@ fn a_message_the_user_agent_does_not_submit_is_a_failure_step_of_its_own() {
     let result = builtin("submission-auth-failed");
     assert!(submission_failures(&result).is_empty());
 }
+
+/// A sender whose domain is no domain (a label starting with '-', RFC 5321 4.1.2) gives its
+/// own address in EHLO, as for an address literal (RFC 5321 4.1.1.1): the server then judges
+/// the address where it is given, refusing MAIL FROM (501 5.1.7, RFC 3463), not the greeting.
+#[test]
+fn a_sender_at_no_domain_is_refused_at_mail_from_not_at_the_greeting() {
+    let mut world = basic_world("bad-sender-domain");
+    world["messages"][0]["from"] = json!("bob@-x.test");
+    let result = run_json(&world);
+    let text = result.trace.to_text();
+    assert!(text.contains("C: EHLO [198.51.100.1]"), "{text}");
+    assert!(text.contains("S: 250-"), "{text}");
+    assert!(text.contains("S: 501 5.1.7"), "{text}");
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::RefusedAtSubmission { status } => {
+            assert!(status.starts_with("501 5.1.7"), "{status}")
+        }
+        other => panic!("refused at submission: {other:?}"),
+    }
+}

@@ -164,7 +164,19 @@ impl Draft {
     /// (its attachments were never built).
     pub fn of(scenario: &Scenario) -> Draft {
         let Some(message) = scenario.messages.first() else {
-            return Draft::default();
+            // From the mailbox of the user the message will be submitted as, if there is
+            // one, rather than from someone else on that user's credentials.
+            let from = scenario
+                .hosts
+                .iter()
+                .find(|host| !host.submission_users.is_empty())
+                .and_then(|host| host.mailboxes.first())
+                .map(|mailbox| mailbox.address.clone())
+                .unwrap_or_default();
+            return Draft {
+                from,
+                ..Draft::default()
+            };
         };
         let written = message.raw.as_deref().map(subject_and_body);
         let (subject, body) = written.unwrap_or((message.subject.clone(), message.body.clone()));
@@ -652,6 +664,13 @@ mod tests {
     fn a_scenario_without_a_message_sends_to_its_first_server() {
         let scenario = builtin("smtp-smuggling");
         assert!(scenario.messages.is_empty());
+        // Written from the mailbox of the user it is submitted as.
+        let submitting = scenario
+            .hosts
+            .iter()
+            .find(|host| !host.submission_users.is_empty())
+            .expect("a submission server");
+        assert_eq!(Draft::of(&scenario).from, submitting.mailboxes[0].address);
         let draft = Draft {
             from: "me@example.test".into(),
             to: "you@example.test".into(),

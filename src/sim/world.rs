@@ -1868,12 +1868,16 @@ impl<'a> World<'a> {
         };
         let client_address = client_address_for(client_address, self.hosts[server].spec.address);
         // The user agent greets as a client of the sender's domain; a sender at an address
-        // literal has no domain to name, so it gives its own address (RFC 5321 4.1.1.1).
+        // literal has no domain to name, so it gives its own address (RFC 5321 4.1.1.1), and
+        // so does one whose domain is no domain (bob@-x.test): the server then judges the
+        // address where it is given, in MAIL FROM, not the greeting.
         let from_domain = domain_of(&spec.from);
-        let helo_name = if from_domain.starts_with('[') {
-            address_literal(client_address)
-        } else {
-            format!("client.{from_domain}")
+        let client_name = format!("client.{from_domain}");
+        let helo_name = match crate::smtp::address::Domain::parse(&client_name) {
+            Ok(crate::smtp::address::Domain::Name(_)) if !from_domain.starts_with('[') => {
+                client_name
+            }
+            _ => address_literal(client_address),
         };
         let mut config = ClientConfig::new(helo_name);
         config.credentials = spec
