@@ -2220,19 +2220,34 @@ fn a_message_the_user_agent_does_not_submit_is_a_failure_step_of_its_own() {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(failed[0].2.contains("a display name"), "{}", failed[0].2);
     assert!(is_a_failure_stop(&result));
-    // A quoted local part may hold angle brackets (RFC 5321 4.1.2): an address, delivered.
+    // A quoted local part may hold angle brackets (RFC 5321 4.1.2): an address, submitted
+    // and relayed as written; the receiving server has no such mailbox, and says so.
     let mut world = basic_world("quoted-angle");
-    world["hosts"][1]["mailboxes"][0]["address"] = json!("x@receiver.test");
     world["messages"][0]["to"] = json!([r#""<x>"@receiver.test"#]);
     let result = run_json(&world);
     assert!(submission_failures(&result).is_empty());
-    assert!(
-        !matches!(
-            fate(&result, "m1", r#""<x>"@receiver.test"#),
-            Fate::RefusedAtSubmission { .. }
-        ),
-        "{:?}",
-        result.outcomes
+    let text = result.trace.to_text();
+    assert_eq!(
+        text.matches(r#"C: RCPT TO:<"<x>"@receiver.test>"#).count(),
+        2,
+        "{text}"
+    );
+    match fate(&result, "m1", r#""<x>"@receiver.test"#) {
+        Fate::Bounced { status, .. } => assert!(status.starts_with("550 5.1.1"), "{status}"),
+        other => panic!("bounced by the receiving server: {other:?}"),
+    }
+    // A session that broke (the link dropped in DATA) has its own step, and no such one.
+    let mut world = basic_world("dropped-submission");
+    world["hosts"][0]["faults"] = json!([{"kind": {"type": "drop_in_data"}}]);
+    let result = run_json(&world);
+    assert!(submission_failures(&result).is_empty());
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::RefusedAtSubmission { .. }
+    ));
+    assert_eq!(
+        count(&result, |e| matches!(e, Event::ConnectionDropped { .. })),
+        1
     );
     // Refused by the server (AUTH, 535): its reply says so, and no such step is added.
     let result = builtin("submission-auth-failed");

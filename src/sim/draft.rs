@@ -5,8 +5,8 @@
 //! servers as every other.
 
 use super::scenario::{
-    AttachmentSpec, MessageSpec, Scenario, ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS,
-    ATTACHMENT_MAX_OCTETS,
+    AttachmentSpec, MailboxSpec, MessageSpec, Scenario, ScenarioErrors, UserSpec,
+    ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
 };
 
 /// What the student wrote, as written: address lists are one line of text each, separated by
@@ -169,8 +169,19 @@ impl Draft {
             let from = scenario
                 .hosts
                 .iter()
-                .find(|host| !host.submission_users.is_empty())
-                .and_then(|host| host.mailboxes.first())
+                .find_map(|host| Some((host, host.submission_users.first()?)))
+                .and_then(|(host, user)| {
+                    let of_user = |mailbox: &&MailboxSpec| {
+                        mailbox
+                            .address
+                            .split_once('@')
+                            .is_some_and(|(local, _)| local == user.user)
+                    };
+                    host.mailboxes
+                        .iter()
+                        .find(of_user)
+                        .or(host.mailboxes.first())
+                })
                 .map(|mailbox| mailbox.address.clone())
                 .unwrap_or_default();
             return Draft {
@@ -231,7 +242,7 @@ impl Draft {
         let octets = self
             .attachments
             .iter()
-            .map(|a| a.size_octets.unwrap_or(0))
+            .map(AttachmentSpec::octets)
             .fold(0, usize::saturating_add);
         if octets > ATTACHMENTS_TOTAL_MAX_OCTETS {
             return Err(Problem::in_field(
@@ -277,13 +288,16 @@ impl Draft {
                 format!("{WRITTEN_TITLE}{}”", base.title),
                 format!(
                     "A message you wrote, sent in the world of “{}”: the same DNS, servers, \
-                     mailboxes and faults, without that scenario's own message{}. Step \
-                     through it to see what the servers make of yours.",
+                     mailboxes and faults{}. Step through it to see what the servers make of \
+                     yours.",
                     base.title,
-                    if base.raw_sessions.is_empty() {
-                        ""
-                    } else {
-                        " and scripted sessions"
+                    match (base.messages.is_empty(), base.raw_sessions.is_empty()) {
+                        (false, true) => ", without that scenario's own message",
+                        (false, false) => {
+                            ", without that scenario's own message and scripted sessions"
+                        }
+                        (true, false) => ", without that scenario's scripted sessions",
+                        (true, true) => "",
                     }
                 ),
             )
@@ -312,6 +326,11 @@ fn with_a_name(address: &str) -> Option<String> {
     }
     let open = address.rfind('<')?;
     let alone = address[open + 1..].trim_end_matches('>').trim();
+    // Nothing in the brackets: no address to give instead (the user agent says what it
+    // makes of the rest).
+    if alone.is_empty() {
+        return None;
+    }
     Some(format!(
         "write the address alone, without a name or angle brackets: {alone} rather than \
          {address}."
@@ -321,6 +340,13 @@ fn with_a_name(address: &str) -> Option<String> {
 /// A scenario's problems, where they are in the message, in the dialog's words.
 fn in_the_dialogs_words(errors: &ScenarioErrors) -> Problem {
     let located = |at: &str| -> (Option<Field>, String) {
+        // The message as a whole: its recipients, counted together, or its attachments,
+        // added up.
+        match at {
+            "messages[0]" => return (Some(Field::To), "Recipients".into()),
+            "messages" => return (Some(Field::Attachments), "Attachments".into()),
+            _ => {}
+        }
         let field = at.strip_prefix("messages[0].").unwrap_or(at);
         let (name, rest) = field.split_once(['.', '[']).unwrap_or((field, ""));
         let found = match name {
@@ -584,10 +610,25 @@ mod tests {
             problem.words
         );
         let quoted = Draft {
-            to: r#""al ice"@receiver.test"#.into(),
+            to: r#""al ice"@receiver.test, <>"#.into(),
             ..draft.clone()
         };
         assert!(quoted.sent_in(&scenario).is_ok());
+        // Too many recipients, counted together: said at To.
+        let crowd = Draft {
+            to: (0..1001)
+                .map(|n| format!("u{n}@receiver.test"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ..draft.clone()
+        };
+        let problem = crowd.sent_in(&scenario).unwrap_err();
+        assert_eq!(problem.field, Some(Field::To));
+        assert!(
+            problem.words.contains("Recipients: more than 1000"),
+            "{}",
+            problem.words
+        );
         // One attachment over the largest, and attachments over the most in all, each said
         // as the dialog names them.
         let huge = Draft {

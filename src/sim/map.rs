@@ -311,7 +311,8 @@ impl RunMap {
         if let Some(conn) = super::steps::event_conn(event) {
             return self.conn_links.get(&conn).map(|&link| Focus::Link(link));
         }
-        // A user agent's own finding: at the sender's box, when it reached a server at all.
+        // A user agent's own finding: at the sender's box (drawn even when it reached no
+        // server).
         if let Event::SubmissionFailed(failed) = event {
             return self
                 .nodes

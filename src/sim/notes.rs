@@ -109,10 +109,12 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "The user agent does not submit this message, by its own finding: no server \
              refused it, so no reply says so and no bounce will come; a mail program tells \
              its user at once. It checks what it can before sending: that each address is \
-             one it can write in the header and the envelope, and that the message is no \
-             larger than the size the server announced in its EHLO reply (SIZE). A server \
-             that cannot be reached ends the submission too.",
-            "RFC 5322 3.4, RFC 5321 4.1.2, RFC 1870 6.1, RFC 6409 3",
+             one it can write in the header and the envelope; that the message is no larger \
+             than the size the server announced in its EHLO reply (SIZE); that 8-bit data or \
+             UTF-8 addresses go only to a server that offers 8BITMIME or SMTPUTF8; and that \
+             a server it has credentials for offers AUTH.",
+            "RFC 5322 3.4, RFC 5321 4.1.2, RFC 1870 6.1, RFC 6152 3, RFC 6531 3.4, \
+             RFC 4954 4",
         ),
         Event::ConnectionAttempted(attempt) if attempt.port == 587 => note(
             "A user agent submits mail to its own provider on port 587, where it normally \

@@ -346,6 +346,14 @@ pub struct AttachmentSpec {
 }
 
 impl AttachmentSpec {
+    /// How many octets the attachment holds before encoding: its text's, or the size asked
+    /// for, whichever is larger (what the limits on attachments count).
+    pub fn octets(&self) -> usize {
+        self.size_octets
+            .unwrap_or(0)
+            .max(self.text.as_ref().map_or(0, String::len))
+    }
+
     /// The attachment the user agent of message number `message_index` (from 0) composes:
     /// `text` when given, otherwise generated content (1024 octets unless `size_octets` says).
     pub fn attachment(&self, message_index: usize) -> Attachment {
@@ -676,11 +684,7 @@ impl Scenario {
             .iter()
             .filter(|m| m.raw.is_none())
             .flat_map(|m| &m.attachments)
-            .map(|a| {
-                a.size_octets
-                    .unwrap_or(0)
-                    .max(a.text.as_ref().map_or(0, String::len))
-            })
+            .map(AttachmentSpec::octets)
             .fold(0, usize::saturating_add);
         if attachment_octets > ATTACHMENTS_TOTAL_MAX_OCTETS {
             error(

@@ -302,8 +302,8 @@ fn ehlo_reply_points(reply: &[String]) -> Vec<String> {
 /// - a retry scheduled: a temporary failure keeps the message queued;
 /// - a queue entry given up on: the sender will try no more;
 /// - a delivery the MDA refused (over quota) after the server's 250: it bounces;
-/// - a message its user agent did not submit (an address it cannot write, a message over the
-///   server's SIZE): it is not sent at all.
+/// - a message its user agent would not submit (an address it cannot write, a message over
+///   the server's SIZE, ...): it is not sent at all.
 pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> {
     let failed_for_now = |temporary: bool| {
         if temporary {

@@ -272,8 +272,9 @@ pub struct RecipientResult {
     pub own_finding: bool,
 }
 
-/// A message its user agent did not submit, by its own finding: no server refused it, and
-/// no bounce will come (the sender's mail program says so at once).
+/// A message its user agent would not submit, by its own finding (an address it cannot
+/// write, a message over the server's SIZE, 8-bit data for a server without 8BITMIME...): no
+/// server refused it, and no bounce will come (the sender's mail program says so at once).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SubmissionFailed {
     pub ua: Name,

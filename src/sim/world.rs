@@ -1874,9 +1874,7 @@ impl<'a> World<'a> {
         let from_domain = domain_of(&spec.from);
         let client_name = format!("client.{from_domain}");
         let helo_name = match crate::smtp::address::Domain::parse(&client_name) {
-            Ok(crate::smtp::address::Domain::Name(_)) if !from_domain.starts_with('[') => {
-                client_name
-            }
+            Ok(crate::smtp::address::Domain::Name(_)) => client_name,
             _ => address_literal(client_address),
         };
         let mut config = ClientConfig::new(helo_name);
@@ -2728,12 +2726,14 @@ impl<'a> World<'a> {
                         Some((recipient.forward_path.clone(), status))
                     })
                     .collect();
-                // What the user agent found itself crossed no wire: the trace says it, once
-                // for the recipients it holds for.
-                let own_finding = outcome.recipients.iter().find(|recipient| {
+                // What the user agent found itself and would not send crossed no wire: the
+                // trace says it, once for the recipients it holds for. A session that failed
+                // (a lost connection) has its own step already.
+                let would_not_send = |recipient: &&RecipientOutcome| {
                     recipient.reply_origin == ReplyOrigin::Client
-                        && !matches!(recipient.status, RecipientStatus::Accepted(_))
-                });
+                        && matches!(recipient.status, RecipientStatus::PermanentFailure(_))
+                };
+                let own_finding = outcome.recipients.iter().find(would_not_send);
                 if let Some(first) = own_finding {
                     let reason = refused
                         .iter()
@@ -2743,10 +2743,7 @@ impl<'a> World<'a> {
                     let recipients = outcome
                         .recipients
                         .iter()
-                        .filter(|recipient| {
-                            recipient.reply_origin == ReplyOrigin::Client
-                                && !matches!(recipient.status, RecipientStatus::Accepted(_))
-                        })
+                        .filter(would_not_send)
                         .map(|recipient| recipient.forward_path.clone())
                         .collect();
                     let ua = Rc::clone(&c.client_name);

@@ -717,14 +717,16 @@ pub fn app() -> Html {
     // playing is paused, so as not to go on unseen behind the dialog.
     let open_compose = {
         let compose_base = compose_base.clone();
-        let shown = lab.loaded.as_ref().map(|loaded| loaded.scenario.clone());
         let lab = lab.clone();
         Callback::from(move |()| {
             if lab.player.playing {
                 lab.dispatch(LabAction::Player(PlayerAction::TogglePlay));
             }
-            let base = shown
-                .clone()
+            // Copied only now: a scenario of a large file is large.
+            let base = lab
+                .loaded
+                .as_ref()
+                .map(|loaded| loaded.scenario.clone())
                 .or_else(|| library::builtin().into_iter().flatten().next());
             compose_base.set(base.map(Rc::new));
         })
@@ -932,7 +934,7 @@ pub fn app() -> Html {
                         }
                         if let Some(written) = &lab.written {
                             <option value={WRITTEN} selected={shown_choice == WRITTEN}>
-                                { written.title.clone() }
+                                { isolated(&written.title) }
                             </option>
                         }
                         <option value={OPEN_FILE}>{ "Open a scenario file…" }</option>
@@ -1154,13 +1156,19 @@ fn opens_something(value: &str) -> bool {
 /// changes the direction of the text around it (bidirectional formatting characters) is
 /// isolated (UAX #9, 2.4), so that the name after it reads as written.
 fn own_entry(title: &str, file_name: &str) -> String {
+    format!("{} ({file_name})", isolated(title))
+}
+
+/// `title`, isolated (UAX #9, 2.4) when it changes the direction of the text around it
+/// (bidirectional formatting characters), so that what follows it reads as written.
+fn isolated(title: &str) -> String {
     let directs = title
         .chars()
         .any(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'));
     if directs {
-        format!("\u{2068}{title}\u{2069} ({file_name})")
+        format!("\u{2068}{title}\u{2069}")
     } else {
-        format!("{title} ({file_name})")
+        title.to_string()
     }
 }
 

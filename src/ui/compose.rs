@@ -58,10 +58,7 @@ fn attachment_line(attachment: &AttachmentSpec) -> String {
         .content_type
         .as_deref()
         .unwrap_or("application/octet-stream");
-    let octets = attachment
-        .size_octets
-        .unwrap_or(0)
-        .max(attachment.text.as_ref().map_or(0, String::len));
+    let octets = attachment.octets();
     let size = if octets >= 1024 {
         format!("{} KiB", octets / 1024)
     } else {
@@ -318,13 +315,13 @@ pub fn compose(props: &ComposeProps) -> Html {
     html! {
         <dialog ref={dialog} class="compose" aria-labelledby="compose-title" {onclose}>
             <form {onsubmit} {onkeydown} novalidate=true>
-                // The fields scroll, between the title and the buttons, which stay in sight.
+                // The fields scroll above the buttons, which stay in sight.
                 <div class="compose-fields">
                     <h2 id="compose-title">{ "Write a message" }</h2>
                     <p class="compose-hint">
                         { format!("It is sent in the world of “{}”: the same DNS, servers, mailboxes and faults. ", world_title(&base)) }
                         { mailboxes_hint(&base) }
-                        { " Write addresses alone (bob@example.test), separated by commas. Bcc addresses go only in the envelope (the MAIL FROM and RCPT TO commands that say where the message goes), not in the header the recipients read." }
+                        { " Write addresses alone (bob@example.test), separated by commas. Bcc addresses go only in the envelope (the RCPT TO commands that say where the message goes), not in the header the recipients read." }
                     </p>
                     { text_field("compose-from", "From", &draft.from, |d, v| d.from = v) }
                     { text_field("compose-to", "To", &draft.to, |d, v| d.to = v) }
@@ -379,8 +376,12 @@ pub fn compose(props: &ComposeProps) -> Html {
                     </fieldset>
                 </div>
                 <div class="compose-footer">
+                    // A box the keyboard can scroll, when the problems are many.
                     if let Some(shown) = &*problem {
-                        <p id="compose-problem" class="compose-problem" role="alert">{ shown.words.clone() }</p>
+                        <div class="compose-problem" tabindex="0" role="group"
+                            aria-label="Why the message is not sent">
+                            <p id="compose-problem" role="alert">{ shown.words.clone() }</p>
+                        </div>
                     }
                     <div class="compose-buttons">
                         <button type="submit" class="primary">{ "Send" }</button>
