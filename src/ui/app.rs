@@ -625,7 +625,7 @@ pub fn app() -> Html {
         );
     }
     // The picker's value for what is shown: a built-in scenario's place, the scenario file's
-    // entry, or none.
+    // entry, the written message's, or none.
     let shown_choice = match (lab.loaded.as_ref().map(|l| &l.source), lab.selected) {
         (Some(Source::File(_)), _) => OWN_SCENARIO.to_string(),
         (Some(Source::Written), _) => WRITTEN.to_string(),

@@ -319,7 +319,7 @@ fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html) -> H
 }
 
 /// The file of the built-in scenario shown, by its name and text; none for a file of the
-/// user's own.
+/// user's own or a written message.
 fn builtin_file(loaded: &Loaded) -> Option<(&'static str, &'static str)> {
     if loaded.source != Source::Library {
         return None;
