@@ -303,10 +303,8 @@ pub fn compose(props: &ComposeProps) -> Html {
             html! {
                 <div class="compose-field">
                     <label for={id}>{ label }</label>
-                    // The dialog opens with the focus on its first field (which the box of
-                    // the fields, a scroll container, would otherwise take).
                     <input type="text" id={id} value={value.to_string()} oninput={field(id, set)}
-                        autocomplete="off" spellcheck="false" autofocus={id == "compose-from"}
+                        autocomplete="off" spellcheck="false"
                         aria-invalid={wrong.then_some("true")}
                         aria-describedby={wrong.then_some("compose-problem")} />
                 </div>
@@ -317,7 +315,10 @@ pub fn compose(props: &ComposeProps) -> Html {
             <form {onsubmit} {onkeydown} novalidate=true>
                 // The fields scroll above the buttons, which stay in sight.
                 <div class="compose-fields">
-                    <h2 id="compose-title">{ "Write a message" }</h2>
+                    // The dialog opens with the focus on its title, so that what follows (which
+                    // world, which mailboxes) is read first, and a phone's keyboard does not
+                    // cover it at once (WAI-ARIA APG, dialog pattern); Tab goes on to From.
+                    <h2 id="compose-title" tabindex="-1" autofocus=true>{ "Write a message" }</h2>
                     <p class="compose-hint">
                         { format!("It is sent in the world of “{}”: the same DNS, servers, mailboxes and faults. ", world_title(&base)) }
                         { mailboxes_hint(&base) }

@@ -1188,7 +1188,9 @@ await test('a student writes a message in a scenario\'s world and sees what the 
       await write();
       assert.equal(await page.textContent('.controls button.play'), 'Play', 'paused');
       assert.equal(await chosen(), 'One message, delivered and read', 'the picker shows what is shown');
-      assert.match(await focused(), /id="compose-from"/, 'the focus is in the dialog');
+      assert.match(await focused(), /id="compose-title"/, 'the focus is on the dialog\'s title');
+      await page.keyboard.press('Tab');
+      assert.match(await focused(), /id="compose-from"/, 'Tab goes on to From');
       assert.equal(await page.inputValue('#compose-to'), 'bob@receiver.test');
       // Escape closes it, and the focus goes back to what opened it; opened again on the
       // same scenario, it holds what was written.
