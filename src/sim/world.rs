@@ -1781,22 +1781,11 @@ impl<'a> World<'a> {
                 match compose(&request) {
                     Ok(bytes) => bytes,
                     Err(error) => {
-                        self.record(Event::SubmissionFailed(Box::new(trace::SubmissionFailed {
-                            ua: ua.clone(),
-                            message: label.clone(),
-                            recipients: forward_paths.clone(),
-                            reason: format!("the user agent could not compose it: {error}"),
-                        })));
                         for recipient in &forward_paths {
                             self.track(&label, recipient);
-                            self.set_fate(
-                                &label,
-                                recipient,
-                                Fate::RefusedAtSubmission {
-                                    status: format!("the user agent could not compose it: {error}"),
-                                },
-                            );
                         }
+                        let reason = format!("the user agent could not compose it: {error}");
+                        self.not_submitted(&ua, &label, forward_paths, reason);
                         return;
                     }
                 }
@@ -1889,21 +1878,8 @@ impl<'a> World<'a> {
         let client = match ClientSession::new(config, envelope, bytes) {
             Ok(client) => client,
             Err(error) => {
-                self.record(Event::SubmissionFailed(Box::new(trace::SubmissionFailed {
-                    ua: ua.clone(),
-                    message: label.clone(),
-                    recipients: forward_paths.clone(),
-                    reason: format!("the user agent refused to send it: {error}"),
-                })));
-                for recipient in &forward_paths {
-                    self.set_fate(
-                        &label,
-                        recipient,
-                        Fate::RefusedAtSubmission {
-                            status: format!("the user agent refused to send it: {error}"),
-                        },
-                    );
-                }
+                let reason = format!("the user agent refused to send it: {error}");
+                self.not_submitted(&ua, &label, forward_paths, reason);
                 return;
             }
         };
@@ -1925,6 +1901,26 @@ impl<'a> World<'a> {
             },
         );
         self.hold_for(conn, octets);
+    }
+
+    /// A message its user agent would not submit, by its own finding: the step that says
+    /// why, and its recipients' fate, `reason` being their status.
+    fn not_submitted(&mut self, ua: &Name, label: &str, recipients: Vec<String>, reason: String) {
+        self.record(Event::SubmissionFailed(Box::new(trace::SubmissionFailed {
+            ua: Rc::clone(ua),
+            message: label.to_string(),
+            recipients: recipients.clone(),
+            reason: reason.clone(),
+        })));
+        for recipient in &recipients {
+            self.set_fate(
+                label,
+                recipient,
+                Fate::RefusedAtSubmission {
+                    status: reason.clone(),
+                },
+            );
+        }
     }
 
     /// Adds a message to an open SMTP session that `wanted` picks and that still takes

@@ -2,6 +2,7 @@
 //! shown (see [`Draft`]): the fields of a mail program, filled in with the scenario's own
 //! message to change, and the mailboxes that world has, to write to them or deliberately not.
 
+use super::app::run_identity;
 use crate::sim::draft::{world_title, Draft, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS};
 use crate::sim::scenario::AttachmentSpec;
 use crate::sim::Scenario;
@@ -119,9 +120,12 @@ pub fn compose(props: &ComposeProps) -> Html {
         let draft = Rc::clone(&draft);
         let redraw = redraw.clone();
         let problem = problem.clone();
-        use_effect_with(props.base.clone(), move |base| {
+        let base = props.base.clone();
+        // By identity, not by contents: the dialog redraws at every key pressed in it, and a
+        // world from a large file is large to compare.
+        use_effect_with(run_identity(&props.base), move |_| {
             if let Some(element) = dialog.cast::<web_sys::HtmlDialogElement>() {
-                match base {
+                match &base {
                     Some(base) => {
                         let same_world = drafted_in.borrow().as_ref() == Some(base);
                         if !same_world {
