@@ -1394,6 +1394,111 @@ fn bcc_recipients_get_the_message_but_no_bcc_field_goes_out() {
     assert!(transmissions > 0, "the run sent bytes");
 }
 
+// ----- submission (RFC 6409) -----
+
+/// The library's world where the submission server checks senders, with the first message
+/// sent as `from`, and the host's check on or off.
+fn sender_check_world(from: &str, checked: bool) -> Value {
+    let (_, text) = library::file("sender-not-owned").expect("a built-in scenario");
+    let mut world: Value = serde_json::from_str(text).expect("JSON");
+    world["messages"][0]["from"] = json!(from);
+    world["hosts"][0]["reject_sender_login_mismatch"] = json!(checked);
+    world
+}
+
+/// RFC 6409 6.1: a submission server may refuse a sender the authentication does not allow.
+/// With the check, alice may send as alice@ (in any case) but not as head@: 553 5.7.1 at MAIL
+/// FROM, in Postfix's words, and nothing is sent. Without it, anyone may be the sender.
+#[test]
+fn a_submission_server_that_checks_senders_refuses_one_the_login_does_not_own() {
+    let refusal = "553 5.7.1 <head@sender.test>: Sender address rejected: not owned by user alice";
+    let result = builtin("sender-not-owned");
+    let text = result.trace.to_text();
+    assert!(text.contains(&format!("S: {refusal}")), "{text}");
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::RefusedAtSubmission { status } => assert_eq!(status, refusal),
+        other => panic!("refused at submission: {other:?}"),
+    }
+    assert!(result.mailboxes.values().all(|m| m.is_empty()));
+    for (from, checked) in [
+        ("alice@sender.test", true),
+        ("ALICE@Sender.Test", true),
+        ("head@sender.test", false),
+    ] {
+        let result = run_json(&sender_check_world(from, checked));
+        assert!(
+            matches!(
+                fate(&result, "m1", "bob@receiver.test"),
+                Fate::Delivered { .. }
+            ),
+            "{from}, checked {checked}: {:?}",
+            result.outcomes
+        );
+        assert!(!result.trace.to_text().contains(" 553 "));
+    }
+}
+
+/// The check is of an authenticated client's MAIL FROM only: the null reverse-path names no
+/// one, a user named by an address owns that address alone, and a client that did not
+/// authenticate (on port 25) is judged by the relay rules instead.
+#[test]
+fn the_sender_check_spares_the_null_sender_and_clients_that_did_not_authenticate() {
+    let mut world = sender_check_world("alice@sender.test", true);
+    world["messages"] = json!([]);
+    world["hosts"][0]["submission_users"] = json!([
+        {"user": "alice", "password": "secret"},
+        {"user": "carol@other.test", "password": "secret"},
+    ]);
+    let session = |client: &str, port: u16, auth: &str, senders: &[&str]| {
+        let mut bytes = format!("EHLO {client}.example\r\n{auth}");
+        for sender in senders {
+            bytes.push_str(&format!("MAIL FROM:<{sender}>\r\nRSET\r\n"));
+        }
+        bytes.push_str("QUIT\r\n");
+        json!({"client": client, "address": "198.51.100.7", "server": "mail.sender.test",
+               "port": port, "bytes": bytes})
+    };
+    world["raw_sessions"] = json!([
+        // PLAIN: "\0alice\0secret" and "\0carol@other.test\0secret" (RFC 4616 2).
+        session(
+            "alice",
+            587,
+            "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n",
+            &["", "alice@sender.test", "head@sender.test"]
+        ),
+        session(
+            "carol",
+            587,
+            "AUTH PLAIN AGNhcm9sQG90aGVyLnRlc3QAc2VjcmV0\r\n",
+            &["carol@other.test", "carol@sender.test"]
+        ),
+        session("stranger", 25, "", &["head@sender.test"]),
+    ]);
+    let result = run_json(&world);
+    let replies_to_mail = |client: &str| -> Vec<String> {
+        let (_, conn, ..) = attempts(&result)
+            .into_iter()
+            .find(|(_, _, from, ..)| from == client)
+            .unwrap_or_else(|| panic!("{client} connects"));
+        let replies: Vec<u8> = transmissions(&result, conn)
+            .into_iter()
+            .filter(|(direction, _)| *direction == Direction::ServerToClient)
+            .flat_map(|(_, bytes)| bytes)
+            .collect();
+        String::from_utf8_lossy(&replies)
+            .lines()
+            .filter(|reply| reply.starts_with("250 2.1.0") || reply.starts_with("553"))
+            .map(|reply| reply[..9].to_string())
+            .collect()
+    };
+    assert_eq!(
+        replies_to_mail("alice"),
+        ["250 2.1.0", "250 2.1.0", "553 5.7.1"]
+    );
+    assert_eq!(replies_to_mail("carol"), ["250 2.1.0", "553 5.7.1"]);
+    assert_eq!(replies_to_mail("stranger"), ["250 2.1.0"]);
+}
+
 // ----- recipient limits, pipelining, smuggling -----
 
 #[test]

@@ -111,6 +111,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         "submission-auth-failed.json",
         include_str!("../../scenarios/submission-auth-failed.json"),
     ),
+    (
+        "sender-not-owned.json",
+        include_str!("../../scenarios/sender-not-owned.json"),
+    ),
 ];
 
 /// Every built-in scenario, parsed and validated.

@@ -22,6 +22,7 @@ fn host(name: String, address: Ipv4Addr) -> HostSpec {
         relay_domains: Vec::new(),
         routes: Vec::new(),
         submission_users: Vec::new(),
+        reject_sender_login_mismatch: false,
         greylist_s: None,
         max_size_octets: 10 * 1024 * 1024,
         max_recipients: 100,

@@ -134,6 +134,11 @@ pub struct HostSpec {
     /// then send to any domain.
     #[serde(default)]
     pub submission_users: Vec<UserSpec>,
+    /// Whether a user who authenticated may send only as their own address (RFC 6409 6.1;
+    /// Postfix's `reject_sender_login_mismatch`): `alice` as `alice@` one of the
+    /// `local_domains`, or a user named by an address as that address.
+    #[serde(default)]
+    pub reject_sender_login_mismatch: bool,
     /// Greylisting (451 4.7.1) for this long after the first attempt.
     #[serde(default)]
     pub greylist_s: Option<u64>,

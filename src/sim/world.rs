@@ -135,6 +135,8 @@ struct SimPolicy {
     relay_domains: Rc<BTreeSet<String>>,
     users: Rc<BTreeMap<String, String>>,
     submission: bool,
+    /// MAIL FROM of an authenticated client must be an address its user owns.
+    reject_sender_login_mismatch: bool,
     greylist_delay_ms: Option<u64>,
     greylist: SharedGreylist,
     store: SharedStore,
@@ -187,6 +189,19 @@ fn may_deliver_into(
     keeper == host
         || (key.starts_with("postmaster@")
             && (local_domains.contains(&domain_of(key)) || key == postmaster))
+}
+
+/// Whether the submission user `user` owns the address `sender`: the user's own name at one
+/// of the host's domains (`alice` owns `alice@a.test`), or the user name itself when it is an
+/// address. Compared without regard to case, as Postfix's login maps look names up.
+fn login_owns(user: &str, sender: &Mailbox, local_domains: &BTreeSet<String>) -> bool {
+    let sender = sender.key();
+    if user.contains('@') {
+        return mailbox_key(user).eq_ignore_ascii_case(&sender);
+    }
+    local_domains
+        .iter()
+        .any(|domain| mailbox_key(&[user, "@", domain].concat()).eq_ignore_ascii_case(&sender))
 }
 
 /// The key of the mailbox that mail for `recipient` (a key) goes into at `host`: its own,
@@ -258,6 +273,43 @@ impl Policy for SimPolicy {
         password: &str,
     ) -> bool {
         credentials_match(&self.users, authzid, authcid, password)
+    }
+
+    fn check_mail(
+        &mut self,
+        session: &SessionInfo<'_>,
+        reverse_path: &ReversePath,
+        _declared_size: Option<u64>,
+    ) -> Decision {
+        // RFC 6409 6.1 lets a submission server refuse a sender "not authorized with the
+        // authentication used"; the null reverse-path names no one and is not checked.
+        let (true, Some(user), ReversePath::Mailbox(sender)) = (
+            self.reject_sender_login_mismatch,
+            session.authenticated_as,
+            reverse_path,
+        ) else {
+            return Decision::accept("this server accepts any sender");
+        };
+        if login_owns(user, sender, &self.local_domains) {
+            return Decision::accept(
+                "the sender is the authenticated user's own address, which this submission \
+                 server checks (RFC 6409 6.1)",
+            );
+        }
+        // Postfix's words for `reject_sender_login_mismatch` (RFC 3463 X.7.1: delivery not
+        // authorized).
+        Decision::respond(
+            553,
+            (5, 7, 1),
+            format!("<{sender}>: Sender address rejected: not owned by user {user}"),
+            format!(
+                "the client logged in as {user}, who may send as their own address only, and \
+                 {sender} is not theirs: a submission server may refuse a sender the \
+                 authentication does not allow, so that no user writes mail as another \
+                 (Postfix's reject_sender_login_mismatch)"
+            ),
+            "RFC 6409 6.1, RFC 5321 4.2.3 (553), RFC 3463 3.8 (X.7.1)",
+        )
     }
 
     fn check_rcpt(
@@ -2145,6 +2197,7 @@ impl<'a> World<'a> {
                     relay_domains: Rc::clone(&host.relay_domains),
                     users: Rc::clone(&host.users),
                     submission,
+                    reject_sender_login_mismatch: host.spec.reject_sender_login_mismatch,
                     greylist_delay_ms: host.spec.greylist_s.map(|s| s.saturating_mul(1000)),
                     greylist: Rc::clone(&host.greylist),
                     store: Rc::clone(&self.store),
