@@ -554,6 +554,13 @@ fn settings_that_contradict_each_other_are_refused() {
     let mut pop3_port = world();
     pop3_port["messages"][0]["port"] = json!(110);
     assert_error(&pop3_port, "messages[0].port", "110 is POP3");
+    let mut port_zero = world();
+    port_zero["messages"][0]["port"] = json!(0);
+    assert_error(&port_zero, "messages[0].port", "TCP port 0 is reserved");
+    port_zero["messages"][0]["port"] = json!(587);
+    port_zero["raw_sessions"] = json!([{"client": "c", "address": "192.0.2.99",
+        "server": "mx.receiver.test", "port": 0, "bytes": "QUIT\r\n"}]);
+    assert_error(&port_zero, "raw_sessions[0].port", "TCP port 0 is reserved");
     let mut quoted_mailbox = world();
     quoted_mailbox["hosts"][1]["mailboxes"][0]["address"] = json!("\"bo b\"@receiver.test");
     assert_error(

@@ -163,6 +163,10 @@ pub struct HostSpec {
     pub faults: Vec<HostFault>,
 }
 
+/// TCP port 0 is reserved (RFC 6335 6): no server listens there, and no client can connect
+/// to it.
+const PORT_ZERO: &str = "0 is no port a server listens on (TCP port 0 is reserved)";
+
 /// Longest a client keeps an idle connection for more mail: less than a server's 5-minute
 /// idle timeout (RFC 5321 4.5.3.2.7), with room for the link, so that the client ends the
 /// session with QUIT before the server gives up on it.
@@ -998,6 +1002,9 @@ impl Scenario {
                     "110 is POP3; a user agent submits on 587 or 25".into(),
                 );
             }
+            if message.port == 0 {
+                error(format!("{at}.port"), PORT_ZERO.into());
+            }
             let recipients = message.to.len() + message.cc.len() + message.bcc.len();
             if recipients == 0 {
                 error(at.clone(), "a message needs at least one recipient".into());
@@ -1061,6 +1068,9 @@ impl Scenario {
                     format!("raw_sessions[{index}].server"),
                     format!("no host is named {:?}", raw.server),
                 );
+            }
+            if raw.port == 0 {
+                error(format!("raw_sessions[{index}].port"), PORT_ZERO.into());
             }
         }
         for (index, fetch) in self.fetches.iter().enumerate() {
