@@ -805,6 +805,41 @@ fn send_names_a_repeated_recipient_once() {
     assert_eq!(server.wait_for_messages("bob", 1).len(), 1);
 }
 
+/// A display name, as mail programs write addresses, is the header's (RFC 5322 3.4): the
+/// envelope has the address alone (RFC 5321 4.1.2).
+#[test]
+fn send_writes_display_names_in_the_header_and_addresses_alone_in_the_envelope() {
+    let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    let output = lab_send(
+        &[
+            "--server",
+            &server.address(),
+            "--from",
+            "Alice Liddell <a@example.net>",
+            "--to",
+            "\"Builder, Bob\" <bob@example.org>",
+        ],
+        "hi\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("C: MAIL FROM:<a@example.net>"), "{out}");
+    assert!(out.contains("C: RCPT TO:<bob@example.org>"), "{out}");
+    let stored = &server.wait_for_messages("bob", 1)[0];
+    assert!(
+        stored.contains("\r\nFrom: Alice Liddell <a@example.net>\r\n"),
+        "{stored}"
+    );
+    assert!(
+        stored.contains("\r\nTo: \"Builder, Bob\" <bob@example.org>\r\n"),
+        "{stored}"
+    );
+    assert!(
+        stored.starts_with("Return-Path: <a@example.net>\r\n"),
+        "{stored}"
+    );
+}
+
 #[test]
 fn serve_gives_each_message_of_a_session_its_own_queue_id() {
     let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);

@@ -1499,6 +1499,58 @@ fn the_sender_check_spares_the_null_sender_and_clients_that_did_not_authenticate
     assert_eq!(replies_to_mail("stranger"), ["250 2.1.0"]);
 }
 
+/// As a mail program does, the user agent writes addresses with display names into the header
+/// as they are written (RFC 5322 3.4), and puts the addresses alone in the envelope (RFC 5321
+/// 4.1.2): the name is the header's, never the envelope's. The user agent is named by its
+/// address, and a server that checks senders judges the address.
+#[test]
+fn display_names_are_written_in_the_header_and_left_out_of_the_envelope() {
+    let mut world = sender_check_world("Alice Liddell <alice@sender.test>", true);
+    world["messages"][0]["to"] = json!([r#""Builder, Bob" <bob@receiver.test>"#]);
+    world["messages"][0]["cc"] = json!(["<carol@receiver.test>"]);
+    world["messages"][0]["bcc"] = json!(["Dave <dave@receiver.test>"]);
+    world["hosts"][1]["mailboxes"]
+        .as_array_mut()
+        .expect("mailboxes")
+        .push(json!({"address": "dave@receiver.test"}));
+    let result = run_json(&world);
+    let text = result.trace.to_text();
+    for line in [
+        "ua:alice@sender.test   composed m1: MAIL FROM:<alice@sender.test> \
+         RCPT TO:<bob@receiver.test>,<carol@receiver.test>,<dave@receiver.test>",
+        "C: MAIL FROM:<alice@sender.test>",
+        "C: RCPT TO:<bob@receiver.test>",
+        "C: RCPT TO:<carol@receiver.test>",
+        "C: RCPT TO:<dave@receiver.test>",
+    ] {
+        assert!(text.contains(line), "{line}: {text}");
+    }
+    for recipient in [
+        "bob@receiver.test",
+        "carol@receiver.test",
+        "dave@receiver.test",
+    ] {
+        assert!(
+            matches!(fate(&result, "m1", recipient), Fate::Delivered { .. }),
+            "{recipient}: {:?}",
+            result.outcomes
+        );
+        let delivered = mailbox(&result, recipient);
+        let fields = header_fields(delivered[0]);
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value.as_str())
+        };
+        assert_eq!(field("From"), Some("Alice Liddell <alice@sender.test>"));
+        assert_eq!(field("To"), Some(r#""Builder, Bob" <bob@receiver.test>"#));
+        assert_eq!(field("Cc"), Some("carol@receiver.test"));
+        assert_eq!(field("Bcc"), None);
+        assert_eq!(field("Return-Path"), Some("<alice@sender.test>"));
+    }
+}
+
 // ----- recipient limits, pipelining, smuggling -----
 
 #[test]
@@ -2316,14 +2368,20 @@ fn a_message_the_user_agent_does_not_submit_is_a_failure_step_of_its_own() {
     let not_submitted = text.find("m1 not submitted").expect("the step");
     let quit = text.find("C: QUIT").expect("the QUIT");
     assert!(not_submitted < quit, "{text}");
-    // An address with a display name, which the user agent writes in the header but cannot
-    // put in the envelope: composed, then not submitted.
+    // A display name around an address that is none: the user agent cannot write it, and
+    // says so.
     let mut world = basic_world("display-name");
-    world["messages"][0]["to"] = json!(["Jane <carol@receiver.test>"]);
+    world["messages"][0]["to"] = json!(["Jane <carol@@receiver.test>"]);
     let result = run_json(&world);
     let failed = submission_failures(&result);
     assert_eq!(failed.len(), 1, "{failed:?}");
-    assert!(failed[0].2.contains("a display name"), "{}", failed[0].2);
+    assert!(
+        failed[0]
+            .2
+            .contains(r#"not an address: "Jane <carol@@receiver.test>""#),
+        "{}",
+        failed[0].2
+    );
     assert!(is_a_failure_stop(&result));
     // A quoted local part may hold angle brackets (RFC 5321 4.1.2): an address, submitted
     // and relayed as written; the receiving server has no such mailbox, and says so.

@@ -2054,20 +2054,24 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
     type_into(&root, "#compose-size", "64");
     click_button(&root, ".compose", "Add attachment");
     yew::scheduler::flush().await;
-    // A name with an address is not taken: the address alone is asked for, in its field.
-    type_into(&root, "#compose-cc", "Jane Doe <jane@receiver.test>");
+    // What is missing is said, in its field: here, the sender.
+    let sender = field_value(&root, "#compose-from");
+    type_into(&root, "#compose-from", " ");
     click(&root, ".compose button.primary");
     yew::scheduler::flush().await;
     assert!(compose_is_open(&root));
-    assert!(text_of(&root, ".compose-problem").starts_with(
-        "Cc: write the address alone, without a name or angle brackets: jane@receiver.test"
-    ));
-    assert_invalid_and_focused(&root, "compose-cc");
-    // Put right, the field is no longer marked, and the problem is put away.
-    type_into(&root, "#compose-cc", "");
+    assert_eq!(
+        text_of(&root, ".compose-problem"),
+        "From: give the sender's address."
+    );
+    assert_invalid_and_focused(&root, "compose-from");
+    // Put right, the field is no longer marked, and the problem is put away. A display name
+    // is taken, as a mail program takes it.
+    type_into(&root, "#compose-from", &format!("Alice Liddell <{sender}>"));
+    type_into(&root, "#compose-cc", "Jane Doe <jane@receiver.test>");
     yew::scheduler::flush().await;
     assert_eq!(
-        element(&root, "#compose-cc").get_attribute("aria-invalid"),
+        element(&root, "#compose-from").get_attribute("aria-invalid"),
         None
     );
     assert!(root.query_selector("#compose-problem").unwrap().is_none());
@@ -2110,10 +2114,16 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
         "carol@receiver.test, nobody@receiver.test"
     );
     assert_eq!(
+        field_value(&root, "#compose-cc"),
+        "Jane Doe <jane@receiver.test>"
+    );
+    assert!(field_value(&root, "#compose-from").starts_with("Alice Liddell <"));
+    assert_eq!(
         text_of(&root, ".compose-attachments li span"),
         "clip.mp4 (video/mp4, 64 KiB)"
     );
     type_into(&root, "#compose-to", " , ");
+    type_into(&root, "#compose-cc", "");
     click(&root, ".compose button.primary");
     yew::scheduler::flush().await;
     assert!(compose_is_open(&root));

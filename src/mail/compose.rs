@@ -301,6 +301,22 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
     })
 }
 
+/// The address that goes in the envelope for one written as a header field writes it: a
+/// display name and the angle brackets around the address (`Jane <jane@b.test>`) are the
+/// header's alone (RFC 5322 3.4), and MAIL FROM and RCPT TO take the address (RFC 5321
+/// 4.1.2). A text [`parse_mailbox`] cannot read stays as written, for the SMTP client to
+/// refuse with its reason.
+pub fn envelope_address(written: &str) -> Cow<'_, str> {
+    // An address ends in its domain; only a name-addr ends in '>'.
+    if !written.trim_end().ends_with('>') {
+        return Cow::Borrowed(written);
+    }
+    match parse_mailbox("address", written) {
+        Ok(mailbox) => Cow::Owned(mailbox.address),
+        Err(_) => Cow::Borrowed(written),
+    }
+}
+
 /// The media type for a file name, from its extension (case-insensitive).
 pub fn media_type_for_filename(filename: &str) -> &'static str {
     let extension = filename

@@ -155,7 +155,8 @@ pub struct SendArgs {
     /// The SMTP server, HOST:PORT.
     #[arg(long)]
     pub server: String,
-    /// The sender: the From: header and the envelope's MAIL FROM.
+    /// The sender: the From: header, and the envelope's MAIL FROM (the address alone, without
+    /// a display name such as "Alice <alice@example.org>" has).
     #[arg(long)]
     pub from: String,
     /// A recipient in To: and the envelope (repeatable).

@@ -4,7 +4,7 @@
 use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
 use super::transcript::{print_data, print_line, print_reply};
-use crate::mail::compose::{compose, Attachment, ComposeRequest};
+use crate::mail::compose::{compose, envelope_address, Attachment, ComposeRequest};
 use crate::smtp::address::{distinct_recipients, Domain};
 use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, ReplyOrigin,
@@ -61,9 +61,14 @@ pub fn run(options: SendOptions) -> ExitCode {
         }
     };
     let envelope = Envelope {
-        reverse_path: options.from.clone(),
+        reverse_path: envelope_address(&options.from).into_owned(),
         forward_paths: distinct_recipients(
-            options.to.iter().chain(&options.cc).chain(&options.bcc),
+            options
+                .to
+                .iter()
+                .chain(&options.cc)
+                .chain(&options.bcc)
+                .map(|written| envelope_address(written)),
         ),
     };
     let mut config = ClientConfig::new(options.helo.clone());

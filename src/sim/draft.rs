@@ -228,17 +228,6 @@ impl Draft {
                 words: "Give at least one recipient, in To, Cc or Bcc.".into(),
             });
         }
-        let fields = [
-            (Field::From, std::slice::from_ref(&self.from)),
-            (Field::To, to.as_slice()),
-            (Field::Cc, cc.as_slice()),
-            (Field::Bcc, bcc.as_slice()),
-        ];
-        for (field, addresses) in fields {
-            if let Some(problem) = addresses.iter().find_map(|a| with_a_name(a.trim())) {
-                return Err(Problem::in_field(field, problem));
-            }
-        }
         let octets = self
             .attachments
             .iter()
@@ -315,26 +304,6 @@ impl Draft {
             .map(|()| scenario)
             .map_err(|errors| in_the_dialogs_words(&errors))
     }
-}
-
-/// The problem with an address written with a display name (`Jane <jane@x.test>`), which the
-/// user agent does not take: the address alone, to write instead.
-fn with_a_name(address: &str) -> Option<String> {
-    if address.starts_with('"') && !address.ends_with('>') {
-        // A quoted local part ("al ice"@x.test): an address.
-        return None;
-    }
-    let open = address.rfind('<')?;
-    let alone = address[open + 1..].trim_end_matches('>').trim();
-    // Nothing in the brackets: no address to give instead (the user agent says what it
-    // makes of the rest).
-    if alone.is_empty() {
-        return None;
-    }
-    Some(format!(
-        "write the address alone, without a name or angle brackets: {alone} rather than \
-         {address}."
-    ))
 }
 
 /// A scenario's problems, where they are in the message, in the dialog's words.
@@ -595,19 +564,29 @@ mod tests {
             .unwrap_err()
             .words
             .contains("at least one recipient"));
-        // A display name, which the user agent does not take: the address alone is asked
-        // for, in the field it is in.
+        // A display name, as a mail program takes it: written in the header as it is, the
+        // address alone in the envelope.
         let named = Draft {
-            cc: r#"bob@receiver.test, "Doe, Jane" <jane@receiver.test>"#.into(),
+            from: "Alice Liddell <alice@sender.test>".into(),
+            cc: r#"bob@receiver.test, "Doe, Jane" <carol@receiver.test>"#.into(),
             ..draft.clone()
         };
-        let problem = named.sent_in(&scenario).unwrap_err();
-        assert_eq!(problem.field, Some(Field::Cc));
+        let mut sent = named.sent_in(&scenario).expect("a valid scenario");
+        // The mailboxes as delivered, not read.
+        sent.fetches.clear();
+        assert_eq!(
+            sent.messages[0].cc,
+            ["bob@receiver.test", r#""Doe, Jane" <carol@receiver.test>"#]
+        );
+        let result = crate::sim::run(&sent, sent.seed);
+        let text = result.trace.to_text();
+        assert!(text.contains("C: MAIL FROM:<alice@sender.test>"), "{text}");
+        assert!(text.contains("C: RCPT TO:<carol@receiver.test>"), "{text}");
+        let stored = String::from_utf8_lossy(&result.mailboxes["carol@receiver.test"][0].1);
         assert!(
-            problem.words.starts_with("Cc: write the address alone")
-                && problem.words.contains("jane@receiver.test rather than"),
-            "{}",
-            problem.words
+            stored.contains("\r\nFrom: Alice Liddell <alice@sender.test>\r\n")
+                && stored.contains(r#"Cc: bob@receiver.test, "Doe, Jane" <carol@receiver.test>"#),
+            "{stored}"
         );
         let quoted = Draft {
             to: r#""al ice"@receiver.test, <>"#.into(),

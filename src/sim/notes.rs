@@ -102,8 +102,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::MessageComposed { .. } => note(
             "The user agent writes the message: header fields (From, To, Subject, Date, \
              Message-ID), an empty line, then the body. The envelope (MAIL FROM, RCPT TO) is \
-             separate: Bcc recipients are only in the envelope.",
-            "RFC 5322 3.6, RFC 5321 2.3.1",
+             separate: Bcc recipients are only in the envelope, and a name written with an \
+             address (Alice Liddell <alice@example.test>) only in the header.",
+            "RFC 5322 3.6, 3.4, RFC 5321 2.3.1",
         ),
         Event::SubmissionFailed { .. } => note(
             "The user agent does not submit this message, by its own finding: no server \

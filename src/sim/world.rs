@@ -14,7 +14,7 @@ use super::trace::{
     TraceEvent, WireBytes,
 };
 use crate::dns::{DomainName, MxCache, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome};
-use crate::mail::compose::{compose, ComposeRequest};
+use crate::mail::compose::{compose, envelope_address, ComposeRequest};
 use crate::mail::dsn::{
     build_dsn, Action as DsnAction, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
 };
@@ -1800,10 +1800,19 @@ impl<'a> World<'a> {
         self.messages_submitted += 1;
         let spec: &MessageSpec = &self.scenario.messages[index];
         let label = numbered("m", (index + 1) as u64);
-        let ua = Name::from(["ua:", spec.from.as_str()].concat());
+        // The header has the addresses as written, display names too; the envelope, and the
+        // user agent's name, the addresses alone.
+        let from = envelope_address(&spec.from);
+        let ua = Name::from(["ua:", &*from].concat());
         // Each once, in the form servers report back, so that every actor names a recipient
         // the same way.
-        let forward_paths = distinct_recipients(spec.to.iter().chain(&spec.cc).chain(&spec.bcc));
+        let forward_paths = distinct_recipients(
+            spec.to
+                .iter()
+                .chain(&spec.cc)
+                .chain(&spec.bcc)
+                .map(|written| envelope_address(written)),
+        );
         let bytes = match &spec.raw {
             // Lines end in CRLF, as the client sends them anyway (RFC 5321 2.3.8), so that the
             // composed size is the one SIZE declares (RFC 1870 3).
@@ -1828,7 +1837,7 @@ impl<'a> World<'a> {
                         .saturating_add((self.now_ms / 1000) as i64),
                     utc_offset_min: 0,
                     message_id_token: numbered(&[label.as_str(), "."].concat(), self.seed),
-                    hostname: domain_of(&spec.from),
+                    hostname: domain_of(&from),
                 };
                 match compose(&request) {
                     Ok(bytes) => bytes,
@@ -1849,7 +1858,7 @@ impl<'a> World<'a> {
         self.record(Event::MessageComposed(Box::new(trace::MessageComposed {
             message: label.clone(),
             ua: ua.clone(),
-            reverse_path: spec.from.clone(),
+            reverse_path: from.to_string(),
             forward_paths: forward_paths.clone(),
             octets: bytes.len(),
             raw: spec.raw.is_some(),
@@ -1870,7 +1879,7 @@ impl<'a> World<'a> {
         // A user agent with a session open to its server sends the next message on it, as
         // mail programs do when several messages leave the outbox together.
         let envelope = Envelope {
-            reverse_path: spec.from.clone(),
+            reverse_path: from.to_string(),
             forward_paths: forward_paths.clone(),
         };
         let scenario = self.scenario;
@@ -1912,7 +1921,7 @@ impl<'a> World<'a> {
         // literal has no domain to name, so it gives its own address (RFC 5321 4.1.1.1), and
         // so does one whose domain is no domain (bob@-x.test): the server then judges the
         // address where it is given, in MAIL FROM, not the greeting.
-        let from_domain = domain_of(&spec.from);
+        let from_domain = domain_of(&from);
         let client_name = format!("client.{from_domain}");
         let helo_name = match crate::smtp::address::Domain::parse(&client_name) {
             Ok(crate::smtp::address::Domain::Name(_)) => client_name,

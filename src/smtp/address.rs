@@ -65,13 +65,14 @@ pub fn domain_key(name: &str) -> String {
 /// (after a 452) and arrive twice. Another spelling (`BOB@`, a domain in capitals) is another
 /// recipient, which only the final host may fold (RFC 5321 2.4). What does not parse is kept
 /// as written, for the server to refuse.
-pub fn distinct_recipients<'a>(addresses: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+pub fn distinct_recipients<A: AsRef<str>>(addresses: impl IntoIterator<Item = A>) -> Vec<String> {
     let mut recipients: Vec<String> = addresses
         .into_iter()
         .map(|address| {
+            let address = address.as_ref();
             Mailbox::parse(address)
                 .map(|m| m.text())
-                .unwrap_or_else(|_| address.clone())
+                .unwrap_or_else(|_| address.to_string())
         })
         .collect();
     if recipients.len() > 1 {
