@@ -1551,6 +1551,75 @@ fn display_names_are_written_in_the_header_and_left_out_of_the_envelope() {
     }
 }
 
+// ----- several clients at once -----
+
+/// A server keeps one session per connection (RFC 5321 3.1, 4.1.4): two sending servers
+/// connected to it at once each go through their own EHLO, MAIL, RCPT and DATA, their lines
+/// interleaved in time, and each message arrives once with its own trace fields.
+#[test]
+fn two_clients_connected_at_once_each_have_a_session_of_their_own() {
+    let result = builtin_unread("two-senders");
+    let sessions: Vec<(u32, String)> = attempts(&result)
+        .into_iter()
+        .filter(|(_, _, _, server, port)| server == "mx.receiver.test" && *port == 25)
+        .map(|(_, conn, client, ..)| (conn, client))
+        .collect();
+    assert_eq!(
+        sessions.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>(),
+        ["mail.sender.test", "mail.other.test"]
+    );
+    let span = |conn: u32| {
+        let times: Vec<u64> = events(&result)
+            .filter(|e| matches!(&e.event, Event::Transmitted { conn: c, .. } if *c == conn))
+            .map(|e| e.time_ms)
+            .collect();
+        (times[0], *times.last().expect("lines on the wire"))
+    };
+    let ((first_start, first_end), (second_start, _)) = (span(sessions[0].0), span(sessions[1].0));
+    assert!(
+        first_start < second_start && second_start < first_end,
+        "the sessions overlap: {first_start}..{first_end}, then {second_start}"
+    );
+    for (conn, client) in &sessions {
+        let to_server: String = transmissions(&result, *conn)
+            .into_iter()
+            .filter(|(direction, _)| *direction == Direction::ClientToServer)
+            .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+            .collect();
+        assert!(
+            to_server.starts_with(&format!("EHLO {client}\r\n")),
+            "{to_server}"
+        );
+        assert_eq!(to_server.matches("MAIL FROM:").count(), 1, "{to_server}");
+        assert_eq!(to_server.matches("\r\n.\r\n").count(), 1, "{to_server}");
+    }
+    let stored = mailbox(&result, "bob@receiver.test");
+    assert_eq!(stored.len(), 2);
+    for (bytes, client, sender) in [
+        (stored[0], "mail.sender.test", "alice@sender.test"),
+        (stored[1], "mail.other.test", "dave@other.test"),
+    ] {
+        let fields = header_fields(bytes);
+        assert_eq!(fields[0].1, format!("<{sender}>"));
+        let received = fields
+            .iter()
+            .find(|(name, _)| name == "Received")
+            .map(|(_, value)| value.as_str())
+            .unwrap_or_default();
+        assert!(
+            received.starts_with(&format!("from {client} ("))
+                && received.contains("by mx.receiver.test"),
+            "{received}"
+        );
+    }
+    for message in ["m1", "m2"] {
+        assert!(matches!(
+            fate(&result, message, "bob@receiver.test"),
+            Fate::Delivered { .. }
+        ));
+    }
+}
+
 // ----- recipient limits, pipelining, smuggling -----
 
 #[test]

@@ -19,6 +19,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/two-domains.json"),
     ),
     (
+        "two-senders.json",
+        include_str!("../../scenarios/two-senders.json"),
+    ),
+    (
         "one-session-many-messages.json",
         include_str!("../../scenarios/one-session-many-messages.json"),
     ),
