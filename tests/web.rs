@@ -2135,6 +2135,46 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
     mount_app_at("#").await;
 }
 
+/// A server of the world changed before sending: the run is that experiment, and its
+/// introduction says what was changed.
+#[wasm_bindgen_test]
+async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounce() {
+    let root = mount_app_at("#scenario=basic-delivery").await;
+    yew::scheduler::flush().await;
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    // One list per server of the world, each as the world has it.
+    let labels = root.query_selector_all(".compose-servers label").unwrap();
+    let labels: Vec<String> = (0..labels.length())
+        .filter_map(|index| labels.item(index))
+        .filter_map(|label| label.text_content())
+        .collect();
+    assert_eq!(labels, ["mail.sender.test", "mx.receiver.test"]);
+    assert_eq!(field_value(&root, "#compose-server-1"), "");
+    choose_in_dialog(&root, "#compose-server-1", "down-for-good");
+    yew::scheduler::flush().await;
+    assert_eq!(field_value(&root, "#compose-server-1"), "down-for-good");
+    click(&root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    assert!(!compose_is_open(&root));
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains("mx.receiver.test is down from the message's submission on."),
+        "{details}"
+    );
+    // The first failure is the server that does not answer; at the end, the bounce.
+    assert!(press_shifted_key("ArrowRight"));
+    yew::scheduler::flush().await;
+    let step = text_of(&root, ".region-details");
+    assert!(step.contains("refused"), "{step}");
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let last = text_of(&root, ".region-details");
+    assert!(last.contains("bounced"), "{last}");
+    mount_app_at("#").await;
+}
+
 /// Chooses `value` in the dialog's list `selector` finds, as a user would.
 fn choose_in_dialog(root: &Element, selector: &str, value: &str) {
     let select: web_sys::HtmlSelectElement =

@@ -5,9 +5,10 @@
 //! servers as every other.
 
 use super::scenario::{
-    AttachmentSpec, MailboxSpec, MessageSpec, Scenario, ScenarioErrors, UserSpec,
-    ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
+    AttachmentSpec, FaultKind, HostFault, HostSpec, MailboxSpec, MessageSpec, Scenario,
+    ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
 };
+use std::collections::BTreeMap;
 
 /// What the student wrote, as written: address lists are one line of text each, separated by
 /// commas, as in a mail program's fields.
@@ -20,6 +21,112 @@ pub struct Draft {
     pub subject: String,
     pub body: String,
     pub attachments: Vec<AttachmentSpec>,
+    /// What to change about a server of the world, by host name; a host not named stays as
+    /// the world has it.
+    pub server_changes: BTreeMap<String, ServerChange>,
+}
+
+/// What a student may do to one server of the world before sending: the experiments the
+/// library's scenarios show one at a time, on any server. Each adds to what the world already
+/// sets for the host; times count from the message's submission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerChange {
+    DownForTwoHours,
+    DownForGood,
+    Greylisting,
+    MailboxesFull,
+    SmallSizeLimit,
+}
+
+/// Greylisting's delay, as postgrey's default: 5 minutes.
+const GREYLIST_S: u64 = 300;
+/// The size limit a server is given to refuse a message with an attachment: 1 KiB.
+const SMALL_SIZE_OCTETS: u64 = 1024;
+/// How long "down for two hours" lasts.
+const TWO_HOURS_S: u64 = 2 * 3600;
+
+impl ServerChange {
+    pub const ALL: [ServerChange; 5] = [
+        ServerChange::DownForTwoHours,
+        ServerChange::DownForGood,
+        ServerChange::Greylisting,
+        ServerChange::MailboxesFull,
+        ServerChange::SmallSizeLimit,
+    ];
+
+    /// Its value in the dialog's list.
+    pub fn key(self) -> &'static str {
+        match self {
+            ServerChange::DownForTwoHours => "down-two-hours",
+            ServerChange::DownForGood => "down-for-good",
+            ServerChange::Greylisting => "greylisting",
+            ServerChange::MailboxesFull => "mailboxes-full",
+            ServerChange::SmallSizeLimit => "small-size-limit",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<ServerChange> {
+        ServerChange::ALL
+            .into_iter()
+            .find(|change| change.key() == key)
+    }
+
+    /// As the dialog's list offers it.
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerChange::DownForTwoHours => "down for two hours, then back",
+            ServerChange::DownForGood => "down for good",
+            ServerChange::Greylisting => "greylisting (451, then 5 minutes)",
+            ServerChange::MailboxesFull => "its mailboxes full",
+            ServerChange::SmallSizeLimit => "takes 1 KiB at most (SIZE 1024)",
+        }
+    }
+
+    /// What the change made of `host`, for the scenario's introduction.
+    fn sentence(self, host: &str) -> String {
+        match self {
+            ServerChange::DownForTwoHours => {
+                format!("{host} is down for two hours from the message's submission.")
+            }
+            ServerChange::DownForGood => {
+                format!("{host} is down from the message's submission on.")
+            }
+            ServerChange::Greylisting => format!(
+                "{host} greylists: a sender it has not seen gets 451 4.7.1 until 5 minutes have \
+                 passed."
+            ),
+            ServerChange::MailboxesFull => format!("{host}'s mailboxes are full."),
+            ServerChange::SmallSizeLimit => {
+                format!("{host} takes messages of at most 1024 octets (SIZE 1024).")
+            }
+        }
+    }
+
+    fn apply(self, host: &mut HostSpec, at_s: u64) {
+        match self {
+            ServerChange::DownForTwoHours | ServerChange::DownForGood => {
+                host.faults.push(HostFault {
+                    kind: FaultKind::Down,
+                    from_s: at_s,
+                    until_s: (self == ServerChange::DownForTwoHours)
+                        .then(|| at_s.saturating_add(TWO_HOURS_S)),
+                })
+            }
+            ServerChange::Greylisting => {
+                host.greylist_s = Some(host.greylist_s.unwrap_or(GREYLIST_S));
+            }
+            ServerChange::MailboxesFull => {
+                for mailbox in &mut host.mailboxes {
+                    let used = mailbox.used_octets.max(1);
+                    mailbox.used_octets = used;
+                    mailbox.quota_octets = Some(used);
+                }
+            }
+            ServerChange::SmallSizeLimit => {
+                host.max_size_octets = host.max_size_octets.min(SMALL_SIZE_OCTETS);
+            }
+        }
+    }
 }
 
 /// An attachment the page offers to add, of each kind of media a message can carry: its
@@ -202,6 +309,7 @@ impl Draft {
                 Some(_) => Vec::new(),
                 None => message.attachments.clone(),
             },
+            server_changes: BTreeMap::new(),
         }
     }
 
@@ -269,6 +377,18 @@ impl Draft {
             raw: None,
             pipelining: submission.pipelining,
         };
+        let mut hosts = base.hosts.clone();
+        let mut changed = Vec::new();
+        for (name, change) in &self.server_changes {
+            let Some(host) = hosts.iter_mut().find(|h| h.name.eq_ignore_ascii_case(name)) else {
+                return Err(Problem {
+                    field: None,
+                    words: format!("This world has no server named {name}."),
+                });
+            };
+            change.apply(host, message.at_s);
+            changed.push(change.sentence(&host.name));
+        }
         let (name, title, teaching) = if is_written(base) {
             (base.name.clone(), base.title.clone(), base.teaching.clone())
         } else {
@@ -291,10 +411,17 @@ impl Draft {
                 ),
             )
         };
+        // What was changed this time, after what the world had (a world written in before
+        // keeps its changes, and says so).
+        let teaching = std::iter::once(teaching)
+            .chain(changed)
+            .collect::<Vec<_>>()
+            .join(" ");
         let scenario = Scenario {
             name,
             title,
             teaching,
+            hosts,
             messages: vec![message],
             raw_sessions: Vec::new(),
             ..base.clone()
@@ -540,6 +667,83 @@ mod tests {
         assert_eq!((&again.name, &again.title), (&sent.name, &sent.title));
         assert_eq!(world_title(&again), scenario.title);
         assert_eq!(world_title(&scenario), scenario.title);
+    }
+
+    /// Each change to a server is the experiment it names, on the receiving server of the
+    /// basic world: the run shows what the library's scenario for it shows, and the
+    /// introduction says what was changed.
+    #[test]
+    fn each_server_change_is_the_experiment_it_names() {
+        let scenario = builtin("basic-delivery");
+        let bob = "bob@receiver.test";
+        for change in ServerChange::ALL {
+            assert_eq!(ServerChange::from_key(change.key()), Some(change));
+            let mut draft = Draft::of(&scenario);
+            draft
+                .server_changes
+                .insert("mx.receiver.test".into(), change);
+            if change == ServerChange::SmallSizeLimit {
+                draft.attachments = vec![SAMPLE_ATTACHMENTS[3].of_size(2)];
+            }
+            let sent = draft.sent_in(&scenario).expect("a valid scenario");
+            assert!(
+                sent.teaching
+                    .ends_with(&change.sentence("mx.receiver.test")),
+                "{}",
+                sent.teaching
+            );
+            let result = run(&sent, sent.seed);
+            assert!(result.conservation_problems.is_empty());
+            let text = result.trace.to_text();
+            let (_, _, fate) = result
+                .outcomes
+                .iter()
+                .find(|(_, recipient, _)| recipient == bob)
+                .expect("bob's outcome");
+            let delivered_at_s = result
+                .trace
+                .events
+                .iter()
+                .find(|e| matches!(e.event, crate::sim::Event::Delivered(_)))
+                .map(|e| e.time_ms / 1000);
+            match change {
+                ServerChange::DownForTwoHours => {
+                    assert!(text.contains("connection refused"), "{text}");
+                    assert!(matches!(fate, Fate::Delivered { .. }), "{fate:?}");
+                    assert!(delivered_at_s >= Some(TWO_HOURS_S), "{delivered_at_s:?}");
+                }
+                ServerChange::DownForGood => match fate {
+                    Fate::Bounced { status, .. } => {
+                        assert!(status.contains("delivery time expired"), "{status}")
+                    }
+                    other => panic!("bounced after the retries: {other:?}"),
+                },
+                ServerChange::Greylisting => {
+                    assert!(text.contains("S: 451 4.7.1"), "{text}");
+                    assert!(matches!(fate, Fate::Delivered { .. }), "{fate:?}");
+                    assert!(delivered_at_s >= Some(GREYLIST_S), "{delivered_at_s:?}");
+                }
+                ServerChange::MailboxesFull => {
+                    assert!(text.contains("S: 452 4.2.2"), "{text}");
+                    assert!(matches!(fate, Fate::Bounced { .. }), "{fate:?}");
+                }
+                // The sending server reads SIZE in the EHLO reply and does not send what
+                // would not be taken (RFC 1870 6.1).
+                ServerChange::SmallSizeLimit => match fate {
+                    Fate::Bounced { status, .. } => {
+                        assert!(text.contains("S: 250-SIZE 1024"), "{text}");
+                        assert!(status.starts_with("552 5.3.4"), "{status}");
+                    }
+                    other => panic!("bounced: {other:?}"),
+                },
+            }
+        }
+        // A server the world does not have is said so.
+        let mut draft = Draft::of(&scenario);
+        draft
+            .server_changes
+            .insert("mx.nowhere.test".into(), ServerChange::DownForGood);
+        assert!(draft.sent_in(&scenario).is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! message to change, and the mailboxes that world has, to write to them or deliberately not.
 
 use super::app::run_identity;
-use crate::sim::draft::{world_title, Draft, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS};
+use crate::sim::draft::{world_title, Draft, ServerChange, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS};
 use crate::sim::scenario::AttachmentSpec;
 use crate::sim::Scenario;
 use std::cell::RefCell;
@@ -299,6 +299,22 @@ pub fn compose(props: &ComposeProps) -> Html {
             })
         })
     };
+    // A server's change chosen, or taken back ("as this world has it").
+    let on_server = |host: String| {
+        let change = change.clone();
+        Callback::from(move |event: Event| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            let chosen = ServerChange::from_key(&select.value());
+            change(&|draft| match chosen {
+                Some(chosen) => {
+                    draft.server_changes.insert(host.clone(), chosen);
+                }
+                None => {
+                    draft.server_changes.remove(&host);
+                }
+            });
+        })
+    };
     let draft = draft.borrow().clone();
     let invalid = |id: &str| problem.as_ref().is_some_and(|p| p.field == Some(id));
     let text_field =
@@ -378,6 +394,27 @@ pub fn compose(props: &ComposeProps) -> Html {
                             <button type="button" onclick={on_add}>{ "Add attachment" }</button>
                         </div>
                         <p class="compose-hint">{ "1 KiB is 1024 bytes; a message of any kind travels as text (base64), about a third larger." }</p>
+                    </fieldset>
+                    <fieldset class="compose-servers">
+                        <legend>{ "Servers" }</legend>
+                        <p class="compose-hint">{ "Try what can go wrong on the way: a change here is made from the moment the message is sent." }</p>
+                        { for base.hosts.iter().enumerate().map(|(index, host)| {
+                            let id = format!("compose-server-{index}");
+                            let chosen = draft.server_changes.get(&host.name).copied();
+                            html! {
+                                <div class="compose-field" key={host.name.clone()}>
+                                    <label for={id.clone()}>{ host.name.clone() }</label>
+                                    <select id={id} onchange={on_server(host.name.clone())}>
+                                        <option value="" selected={chosen.is_none()}>{ "as this world has it" }</option>
+                                        { for ServerChange::ALL.into_iter().map(|change| html! {
+                                            <option value={change.key()} selected={chosen == Some(change)}>
+                                                { change.label() }
+                                            </option>
+                                        }) }
+                                    </select>
+                                </div>
+                            }
+                        }) }
                     </fieldset>
                 </div>
                 <div class="compose-footer">
