@@ -76,7 +76,7 @@ impl ServerChange {
         match self {
             ServerChange::DownForTwoHours => "down for two hours, then back",
             ServerChange::DownForGood => "down for good",
-            ServerChange::Greylisting => "greylisting (451, then 5 minutes)",
+            ServerChange::Greylisting => "greylisting (451 4.7.1 for 5 minutes)",
             ServerChange::MailboxesFull => "its mailboxes full",
             ServerChange::SmallSizeLimit => "takes 1 KiB at most (SIZE 1024)",
         }
