@@ -1397,12 +1397,14 @@ fn bcc_recipients_get_the_message_but_no_bcc_field_goes_out() {
 // ----- submission (RFC 6409) -----
 
 /// The library's world where the submission server checks senders, with the first message
-/// sent as `from`, and the host's check on or off.
+/// sent as `from`, the host's check on or off, and no reader.
 fn sender_check_world(from: &str, checked: bool) -> Value {
     let (_, text) = library::file("sender-not-owned").expect("a built-in scenario");
     let mut world: Value = serde_json::from_str(text).expect("JSON");
     world["messages"][0]["from"] = json!(from);
     world["hosts"][0]["reject_sender_login_mismatch"] = json!(checked);
+    // The mailboxes as delivered, not read.
+    world["fetches"] = json!([]);
     world
 }
 
@@ -1549,6 +1551,24 @@ fn display_names_are_written_in_the_header_and_left_out_of_the_envelope() {
         assert_eq!(field("Bcc"), None);
         assert_eq!(field("Return-Path"), Some("<alice@sender.test>"));
     }
+    // One user agent, by its address: a second message from it, written without the name,
+    // goes on the same session.
+    let mut second = world["messages"][0].clone();
+    second["from"] = json!("alice@sender.test");
+    world["messages"]
+        .as_array_mut()
+        .expect("messages")
+        .push(second);
+    let result = run_json(&world);
+    let submissions = attempts(&result)
+        .into_iter()
+        .filter(|(.., port)| *port == 587)
+        .count();
+    assert_eq!(submissions, 1);
+    assert!(matches!(
+        fate(&result, "m2", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
 }
 
 // ----- several clients at once -----
@@ -2451,6 +2471,8 @@ fn a_message_the_user_agent_does_not_submit_is_a_failure_step_of_its_own() {
         "{}",
         failed[0].2
     );
+    // Its recipient is what the brackets hold, as the envelope would have had it.
+    assert_eq!(failed[0].1, ["carol@@receiver.test"]);
     assert!(is_a_failure_stop(&result));
     // A quoted local part may hold angle brackets (RFC 5321 4.1.2): an address, submitted
     // and relayed as written; the receiving server has no such mailbox, and says so.

@@ -1581,6 +1581,59 @@ async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
     mount_app_at("#").await;
 }
 
+/// A sender whose address holds a space (a quoted local part) is one name in the actor
+/// column, not a name cut at the space with the rest in the text; one the user agent cannot
+/// write is named by what its brackets hold, and connects nowhere.
+#[wasm_bindgen_test]
+async fn an_actor_name_with_a_space_stays_whole_in_the_conversation() {
+    let root = mount_app_at("#").await;
+    yew::scheduler::flush().await;
+    let mut world: serde_json::Value = serde_json::from_slice(&own_scenario_file()).expect("JSON");
+    world["messages"][0]["from"] = serde_json::json!(r#""al ice"@sender.test"#);
+    choose_file(&root, "spaced.json", world.to_string().as_bytes());
+    until("the file's scenario is shown", || {
+        text_of(&root, ".region-details").contains("From your file spaced.json.")
+    })
+    .await;
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let cells = |selector: &str| -> Vec<String> {
+        let found = root.query_selector_all(selector).unwrap();
+        (0..found.length())
+            .filter_map(|index| found.item(index))
+            .filter_map(|cell| cell.text_content())
+            .collect()
+    };
+    let actors = cells(".conversation-log .line-actor");
+    assert!(
+        actors.iter().any(|a| a == r#"ua:"al ice"@sender.test"#),
+        "{actors:?}"
+    );
+    assert!(!actors.iter().any(|a| a == r#"ua:"al"#), "{actors:?}");
+    let texts = cells(".conversation-log .line-text");
+    assert!(
+        !texts.iter().any(|t| t.starts_with(r#"ice"@"#)),
+        "{texts:?}"
+    );
+    // A sender the user agent cannot write connects nowhere, and the diagram says so.
+    world["messages"][0]["from"] = serde_json::json!("Jane <jane@@sender.test>");
+    world["fetches"] = serde_json::json!([]);
+    choose_file(&root, "nowhere.json", world.to_string().as_bytes());
+    until("the second file's scenario is shown", || {
+        text_of(&root, ".region-details").contains("From your file nowhere.json.")
+    })
+    .await;
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let actors = cells(".conversation-log .line-actor");
+    assert!(
+        actors.iter().any(|a| a == "ua:jane@@sender.test"),
+        "{actors:?}"
+    );
+    assert!(diagram_name(&root).ends_with("No one connects to anyone."));
+    mount_app_at("#").await;
+}
+
 #[wasm_bindgen_test]
 async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
     let root = mount_app_at("#scenario=greylisting&step=7").await;

@@ -304,16 +304,20 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
 /// The address that goes in the envelope for one written as a header field writes it: a
 /// display name and the angle brackets around the address (`Jane <jane@b.test>`) are the
 /// header's alone (RFC 5322 3.4), and MAIL FROM and RCPT TO take the address (RFC 5321
-/// 4.1.2). A text [`parse_mailbox`] cannot read stays as written, for the SMTP client to
+/// 4.1.2). What [`parse_mailbox`] cannot read goes as what its brackets hold (`jane@@b.test`
+/// for `Jane <jane@@b.test>`), or as written when they hold nothing, for the SMTP client to
 /// refuse with its reason.
 pub fn envelope_address(written: &str) -> Cow<'_, str> {
     // An address ends in its domain; only a name-addr ends in '>'.
-    if !written.trim_end().ends_with('>') {
+    let Some(bracketed) = written.trim_end().strip_suffix('>') else {
         return Cow::Borrowed(written);
+    };
+    if let Ok(mailbox) = parse_mailbox("address", written) {
+        return Cow::Owned(mailbox.address);
     }
-    match parse_mailbox("address", written) {
-        Ok(mailbox) => Cow::Owned(mailbox.address),
-        Err(_) => Cow::Borrowed(written),
+    match bracketed.rsplit_once('<') {
+        Some((_, inside)) if !inside.trim().is_empty() => Cow::Borrowed(inside.trim()),
+        _ => Cow::Borrowed(written),
     }
 }
 

@@ -103,8 +103,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "The user agent writes the message: header fields (From, To, Subject, Date, \
              Message-ID), an empty line, then the body. The envelope (MAIL FROM, RCPT TO) is \
              separate: Bcc recipients are only in the envelope, and a name written with an \
-             address (Alice Liddell <alice@example.test>) only in the header.",
-            "RFC 5322 3.6, 3.4, RFC 5321 2.3.1",
+             address (Alice Liddell <alice@example.test>) only in the header. A header is \
+             ASCII: a name or subject that is not goes as an encoded word, =?UTF-8?B?...?= \
+             (base64) or =?UTF-8?Q?...?=, which mail programs show decoded.",
+            "RFC 5322 3.6, 3.4, RFC 5321 2.3.1, RFC 2047 2",
         ),
         Event::SubmissionFailed { .. } => note(
             "The user agent does not submit this message, by its own finding: no server \

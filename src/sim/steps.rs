@@ -41,6 +41,11 @@ pub struct Step {
     pub time_ms: u64,
     /// The text lines of the event, without their newlines.
     pub lines: Vec<String>,
+    /// Who the lines are of, as each names them after its time. A name may hold spaces (a
+    /// quoted local part, a scripted client's name): the lines' columns alone do not say
+    /// where it ends.
+    #[serde(default)]
+    pub actor: Name,
     /// The connection the event happened on, if any.
     pub conn: Option<ConnId>,
     /// For bytes on a connection: which way they went.
@@ -129,6 +134,7 @@ pub fn bare_line_endings(bytes: &[u8]) -> usize {
 /// Cuts a trace into steps.
 pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut renderer = TextRenderer::default();
+    let mut actor = Name::from("");
     let mut steps = Vec::new();
     // Explanations are recorded just before the bytes that carry their replies.
     let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
@@ -245,10 +251,15 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             }
             _ => note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied())),
         };
+        // One name shared by a run of steps of the same actor.
+        if &*actor != renderer.last_actor() {
+            actor = Name::from(renderer.last_actor());
+        }
         steps.push(Step {
             event: index,
             time_ms: event.time_ms,
             lines: text.lines().map(str::to_string).collect(),
+            actor: Name::clone(&actor),
             conn,
             direction,
             explanations,
@@ -652,6 +663,38 @@ mod tests {
         }
     }
 
+    /// A name with spaces (a quoted local part, a scripted client's) is each step's actor
+    /// whole, the name every one of its lines gives after the time.
+    #[test]
+    fn each_step_names_its_actor_whole_even_with_spaces() {
+        let (_, text) = library::file("basic-delivery").expect("a built-in scenario");
+        let mut world: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        world["messages"][0]["from"] = serde_json::json!(r#""al ice"@sender.test"#);
+        world["raw_sessions"] = serde_json::json!([{"client": "Mallory the attacker",
+            "address": "203.0.113.66", "server": "mx.receiver.test", "bytes": "QUIT\r\n"}]);
+        let scenario = crate::sim::Scenario::from_json(&world.to_string()).expect("valid");
+        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let actors: std::collections::BTreeSet<&str> =
+            steps.iter().map(|step| &*step.actor).collect();
+        for actor in [
+            r#"ua:"al ice"@sender.test"#,
+            "Mallory the attacker",
+            "mx.receiver.test",
+        ] {
+            assert!(actors.contains(actor), "{actor}: {actors:?}");
+        }
+        for step in &steps {
+            for line in &step.lines {
+                let after_time = line.split_once("  ").expect("a time").1;
+                assert!(
+                    after_time.starts_with(&*step.actor),
+                    "{line} / {}",
+                    step.actor
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_failed_answer_about_an_mx_host_only_rules_it_out_and_is_no_failure() {
         // A first MX whose name does not exist: the mail goes to the second.
@@ -791,6 +834,7 @@ mod tests {
                 .iter()
                 .map(|line| format!("0+00:00:00.000  mx.b.test  #1 S: {line}"))
                 .collect(),
+            actor: Name::from("mx.b.test"),
             conn: Some(1),
             direction: Some(Direction::ServerToClient),
             explanations: codes

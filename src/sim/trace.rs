@@ -611,7 +611,11 @@ fn push_time(out: &mut String, time_ms: u64) {
 
 /// One line of the text trace: the time, the actor in a column of 22 characters (as
 /// `{actor:<22}` pads it), and `text`, which must need no escape.
-fn push_line(out: &mut String, time: &str, actor: &str, text: &str) {
+fn push_line(out: &mut String, last_actor: &mut String, time: &str, actor: &str, text: &str) {
+    if last_actor != actor {
+        last_actor.clear();
+        last_actor.push_str(actor);
+    }
     out.push_str(time);
     out.push_str("  ");
     out.push_str(actor);
@@ -738,6 +742,8 @@ pub struct TextRenderer {
     /// Every line of each transmission, rather than the first [`DATA_LINES_SHOWN`] and a
     /// line that says how many more there were.
     whole_transmissions: bool,
+    /// The actor of the last line written: every line of an event has the same one.
+    last_actor: String,
 }
 
 impl TextRenderer {
@@ -750,6 +756,13 @@ impl TextRenderer {
         }
     }
 
+    /// The actor of the lines last written (of the last event that wrote any): a name may
+    /// hold spaces (a quoted local part, a scripted client's name), so the text's columns
+    /// alone do not say where it ends.
+    pub fn last_actor(&self) -> &str {
+        &self.last_actor
+    }
+
     /// The lines for one event, each ending in a newline (none for some events).
     pub fn write(&mut self, event: &TraceEvent, out: &mut String) {
         let TraceEvent { time_ms, event } = event;
@@ -757,10 +770,11 @@ impl TextRenderer {
         let mut time = String::with_capacity(16);
         push_time(&mut time, *time_ms);
         let scratch = &mut self.scratch;
+        let last_actor = &mut self.last_actor;
         // Addresses and reply texts from raw sessions may hold any character.
         macro_rules! line {
             ($actor:expr, $text:expr $(,)?) => {
-                push_line(out, &time, $actor, &visible($text))
+                push_line(out, last_actor, &time, $actor, &visible($text))
             };
         }
         match event {
@@ -873,7 +887,7 @@ impl TextRenderer {
                             scratch.clear();
                             let _ = write!(scratch, "#{conn} {prefix} ");
                             push_escaped(scratch, body);
-                            push_line(out, &time, &actor, scratch);
+                            push_line(out, last_actor, &time, &actor, scratch);
                         }
                         None => {
                             let prefix = prefix.trim_end_matches(':');
@@ -901,13 +915,13 @@ impl TextRenderer {
             Event::ClientState { conn, from, to } => {
                 scratch.clear();
                 let _ = write!(scratch, "#{conn} client {from} -> {to}");
-                push_line(out, &time, &conn_client(conns, *conn), scratch);
+                push_line(out, last_actor, &time, &conn_client(conns, *conn), scratch);
             }
             Event::ServerState { conn, from, to } => {
                 scratch.clear();
                 let _ = write!(scratch, "#{conn} server {from} -> {to}");
                 let server = conns.get(conn).map(|c| c.1.clone()).unwrap_or_default();
-                push_line(out, &time, &server, scratch);
+                push_line(out, last_actor, &time, &server, scratch);
             }
             Event::DnsQuery(boxed) => {
                 let DnsQuery {
@@ -1243,11 +1257,17 @@ mod text_tests {
     #[test]
     fn an_actor_fills_its_column_by_characters_not_octets() {
         let mut out = String::new();
-        push_line(&mut out, "0+00:00:00.000", "ü@b.test", "x");
+        push_line(
+            &mut out,
+            &mut String::new(),
+            "0+00:00:00.000",
+            "ü@b.test",
+            "x",
+        );
         assert_eq!(out, format!("0+00:00:00.000  {:<22} x\n", "ü@b.test"));
         out.clear();
         let long = "a-name-longer-than-the-column@b.test";
-        push_line(&mut out, "0+00:00:00.000", long, "x");
+        push_line(&mut out, &mut String::new(), "0+00:00:00.000", long, "x");
         assert_eq!(out, format!("0+00:00:00.000  {long} x\n"));
     }
 

@@ -296,8 +296,8 @@ impl Policy for SimPolicy {
                  server checks (RFC 6409 6.1)",
             );
         }
-        // Postfix's words for `reject_sender_login_mismatch` (RFC 3463 X.7.1: delivery not
-        // authorized).
+        // Postfix's reply for `reject_sender_login_mismatch`: 553 (RFC 6409 6.1 suggests
+        // 550) with X.7.1, delivery not authorized (RFC 3463).
         Decision::respond(
             553,
             (5, 7, 1),
@@ -305,8 +305,9 @@ impl Policy for SimPolicy {
             format!(
                 "the client logged in as {user}, who may send as their own address only, and \
                  {sender} is not theirs: a submission server may refuse a sender the \
-                 authentication does not allow, so that no user writes mail as another \
-                 (Postfix's reject_sender_login_mismatch)"
+                 authentication does not allow, so that no user writes mail as another. RFC \
+                 6409 suggests 550 with 5.7.1; this is Postfix's reply \
+                 (reject_sender_login_mismatch), 553, \"mailbox name not allowed\""
             ),
             "RFC 6409 6.1, RFC 5321 4.2.3 (553), RFC 3463 3.8 (X.7.1)",
         )
@@ -1888,7 +1889,7 @@ impl<'a> World<'a> {
                 let first = &scenario.messages[*first];
                 c.server == server
                     && c.port == spec.port
-                    && first.from == spec.from
+                    && envelope_address(&first.from) == from
                     && first.auth == spec.auth
                     && first.pipelining == spec.pipelining
             }

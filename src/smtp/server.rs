@@ -1769,8 +1769,10 @@ impl<P: Policy> ServerSession<P> {
                 self.send(
                     reply(503, SEQUENCE, "Need MAIL before RCPT"),
                     "RCPT adds a recipient to a mail transaction, and none was started with \
-                     MAIL",
-                    "RFC 5321 4.1.4",
+                     MAIL: none came first, or the one before was refused (a client that \
+                     pipelines sends RCPT without waiting for MAIL's reply, so each of its RCPT \
+                     commands after a refused MAIL gets this 503, and it must read every reply)",
+                    "RFC 5321 4.1.4, RFC 2920 3.1",
                 );
                 false
             }

@@ -93,7 +93,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
                 let is_current = Some(index) == last;
                 let current = if is_current { " line-current" } else { "" };
                 step.lines.iter().zip(line_classes(step)).map(move |(line, side)| {
-                    let (time, actor, text) = split_line(line);
+                    let (time, actor, text) = split_line(step, line);
                     html! {
                         // The step's lines are marked for screen readers too, not by their
                         // highlight alone (WCAG 1.3.1).
@@ -235,12 +235,17 @@ pub(super) fn words_for(refusal: Refusal, reported: bool) -> &'static str {
     }
 }
 
-/// Splits a trace line (`time  actor  text`) into its columns, so that narrow screens can put
-/// the text under the time and actor instead of cutting it off.
-pub(super) fn split_line(line: &str) -> (String, String, String) {
+/// Splits a line of `step` (`time  actor  text`) into its columns, so that narrow screens can
+/// put the text under the time and actor instead of cutting it off. The step names its actor,
+/// which may hold spaces; a line that does not start with it splits at the first space.
+pub(super) fn split_line(step: &Step, line: &str) -> (String, String, String) {
     let (time, rest) = line.split_once("  ").unwrap_or(("", line));
     let rest = rest.trim_start();
-    let (actor, text) = rest.split_once(' ').unwrap_or((rest, ""));
+    let (actor, text) = rest
+        .strip_prefix(&*step.actor)
+        .filter(|text| !step.actor.is_empty() && (text.is_empty() || text.starts_with(' ')))
+        .map(|text| (&*step.actor, text))
+        .unwrap_or_else(|| rest.split_once(' ').unwrap_or((rest, "")));
     (
         time.to_string(),
         actor.to_string(),

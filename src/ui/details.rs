@@ -498,7 +498,7 @@ fn announcement(step: &Step) -> String {
         .map(|repeated| match repeated {
             Repeated::Line(index) => {
                 let words = refusals[index].map_or("", |refusal| words_for(refusal, false));
-                format!("{words}{}", split_line(&step.lines[index]).2)
+                format!("{words}{}", split_line(step, &step.lines[index]).2)
             }
             Repeated::LeftOut(count) => more_lines(count),
         })
@@ -542,7 +542,7 @@ fn step_lines(step: &Step) -> Html {
         .into_iter()
         .map(|repeated| match repeated {
             Repeated::Line(index) => {
-                let (_, actor, text) = split_line(&step.lines[index]);
+                let (_, actor, text) = split_line(step, &step.lines[index]);
                 html! { <li class={classes[index]}><span class="details-step-actor">{ actor }</span>{ " " }{ text }</li> }
             }
             Repeated::LeftOut(count) => html! { <li class="line-event">{ more_lines(count) }</li> },

@@ -693,7 +693,11 @@ fn describe(
         None => None,
     };
     let links: Vec<String> = map.links.iter().map(link_words).collect();
-    let who = format!("Who talks to whom: {}.", links.join("; "));
+    let who = match links.is_empty() {
+        // A user agent that sent nothing: its box alone.
+        true => "No one connects to anyone.".to_string(),
+        false => format!("Who talks to whom: {}.", links.join("; ")),
+    };
     match now {
         Some(now) => format!("At this step: {now}. {who}"),
         None => who,
