@@ -1,8 +1,8 @@
 //! A message written in the page, sent in the world of the scenario shown: the same DNS,
-//! servers, mailboxes and faults, with this one message in place of the scenario's own. The
-//! student changes an address, a subject or an attachment and sees what the servers make of
-//! it; nothing here is a shortcut, the written message goes through the same user agent and
-//! servers as every other.
+//! servers, mailboxes and faults, with this one message in place of the scenario's own, and
+//! what the student chose to change about its servers. The student changes an address, a
+//! subject, an attachment or a server and sees what the servers make of it; nothing here is a
+//! shortcut, the written message goes through the same user agent and servers as every other.
 
 use super::scenario::{
     AttachmentSpec, FaultKind, HostFault, HostSpec, MailboxSpec, MessageSpec, Scenario,
@@ -82,23 +82,33 @@ impl ServerChange {
         }
     }
 
-    /// What the change made of `host`, for the scenario's introduction.
-    fn sentence(self, host: &str) -> String {
+    /// What the change made of `host` (as changed), for the scenario's introduction.
+    fn sentence(self, host: &HostSpec) -> String {
+        let name = &host.name;
         match self {
             ServerChange::DownForTwoHours => {
-                format!("{host} is down for two hours from the message's submission.")
+                format!("{name} is down for two hours from the message's submission.")
             }
             ServerChange::DownForGood => {
-                format!("{host} is down from the message's submission on.")
+                format!("{name} is down from the message's submission on.")
             }
-            ServerChange::Greylisting => format!(
-                "{host} greylists: a sender it has not seen gets 451 4.7.1 until 5 minutes have \
-                 passed."
+            ServerChange::Greylisting => {
+                let delay_s = host.greylist_s.unwrap_or(GREYLIST_S);
+                let delay = match (delay_s / 60, delay_s % 60) {
+                    (1, 0) => "a minute".to_string(),
+                    (minutes, 0) => format!("{minutes} minutes"),
+                    _ => format!("{delay_s} seconds"),
+                };
+                format!(
+                    "{name} greylists: a sender it has not seen gets 451 4.7.1 for {delay} \
+                     after its first try."
+                )
+            }
+            ServerChange::MailboxesFull => format!("{name}'s mailboxes are full."),
+            ServerChange::SmallSizeLimit => format!(
+                "{name} takes messages of at most {0} octets (SIZE {0}).",
+                host.max_size_octets
             ),
-            ServerChange::MailboxesFull => format!("{host}'s mailboxes are full."),
-            ServerChange::SmallSizeLimit => {
-                format!("{host} takes messages of at most 1024 octets (SIZE 1024).")
-            }
         }
     }
 
@@ -387,7 +397,7 @@ impl Draft {
                 });
             };
             change.apply(host, message.at_s);
-            changed.push(change.sentence(&host.name));
+            changed.push(change.sentence(host));
         }
         let (name, title, teaching) = if is_written(base) {
             (base.name.clone(), base.title.clone(), base.teaching.clone())
@@ -686,12 +696,17 @@ mod tests {
                 draft.attachments = vec![SAMPLE_ATTACHMENTS[3].of_size(2)];
             }
             let sent = draft.sent_in(&scenario).expect("a valid scenario");
+            let changed = sent
+                .hosts
+                .iter()
+                .find(|host| host.name == "mx.receiver.test")
+                .expect("the host");
             assert!(
-                sent.teaching
-                    .ends_with(&change.sentence("mx.receiver.test")),
+                sent.teaching.ends_with(&change.sentence(changed)),
                 "{}",
                 sent.teaching
             );
+            assert!(sent.teaching.contains("mx.receiver.test"));
             let result = run(&sent, sent.seed);
             assert!(result.conservation_problems.is_empty());
             let text = result.trace.to_text();
