@@ -1590,27 +1590,14 @@ async fn an_actor_name_with_a_space_stays_whole_in_the_conversation() {
     yew::scheduler::flush().await;
     let mut world: serde_json::Value = serde_json::from_slice(&own_scenario_file()).expect("JSON");
     world["messages"][0]["from"] = serde_json::json!(r#""al ice"@sender.test"#);
-    choose_file(&root, "spaced.json", world.to_string().as_bytes());
-    until("the file's scenario is shown", || {
-        text_of(&root, ".region-details").contains("From your file spaced.json.")
-    })
-    .await;
-    assert!(press_key("End"));
-    yew::scheduler::flush().await;
-    let cells = |selector: &str| -> Vec<String> {
-        let found = root.query_selector_all(selector).unwrap();
-        (0..found.length())
-            .filter_map(|index| found.item(index))
-            .filter_map(|cell| cell.text_content())
-            .collect()
-    };
-    let actors = cells(".conversation-log .line-actor");
+    open_file_at_its_end(&root, "spaced.json", &world).await;
+    let actors = texts_of(&root, ".conversation-log .line-actor");
     assert!(
         actors.iter().any(|a| a == r#"ua:"al ice"@sender.test"#),
         "{actors:?}"
     );
     assert!(!actors.iter().any(|a| a == r#"ua:"al"#), "{actors:?}");
-    let texts = cells(".conversation-log .line-text");
+    let texts = texts_of(&root, ".conversation-log .line-text");
     assert!(
         !texts.iter().any(|t| t.starts_with(r#"ice"@"#)),
         "{texts:?}"
@@ -1618,20 +1605,35 @@ async fn an_actor_name_with_a_space_stays_whole_in_the_conversation() {
     // A sender the user agent cannot write connects nowhere, and the diagram says so.
     world["messages"][0]["from"] = serde_json::json!("Jane <jane@@sender.test>");
     world["fetches"] = serde_json::json!([]);
-    choose_file(&root, "nowhere.json", world.to_string().as_bytes());
-    until("the second file's scenario is shown", || {
-        text_of(&root, ".region-details").contains("From your file nowhere.json.")
-    })
-    .await;
-    assert!(press_key("End"));
-    yew::scheduler::flush().await;
-    let actors = cells(".conversation-log .line-actor");
+    open_file_at_its_end(&root, "nowhere.json", &world).await;
+    let actors = texts_of(&root, ".conversation-log .line-actor");
     assert!(
         actors.iter().any(|a| a == "ua:jane@@sender.test"),
         "{actors:?}"
     );
     assert!(diagram_name(&root).ends_with("No one connects to anyone."));
     mount_app_at("#").await;
+}
+
+/// Opens `world` as the file `name`, and goes to its last step.
+async fn open_file_at_its_end(root: &Element, name: &str, world: &serde_json::Value) {
+    choose_file(root, name, world.to_string().as_bytes());
+    let from_it = format!("From your file {name}.");
+    until("the file's scenario is shown", || {
+        text_of(root, ".region-details").contains(&from_it)
+    })
+    .await;
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+}
+
+/// The text of every element `selector` finds, in order.
+fn texts_of(root: &Element, selector: &str) -> Vec<String> {
+    let found = root.query_selector_all(selector).unwrap();
+    (0..found.length())
+        .filter_map(|index| found.item(index))
+        .filter_map(|element| element.text_content())
+        .collect()
 }
 
 #[wasm_bindgen_test]
@@ -2198,12 +2200,10 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
     yew::scheduler::flush().await;
     assert!(compose_is_open(&root));
     // One list per server of the world, each as the world has it.
-    let labels = root.query_selector_all(".compose-servers label").unwrap();
-    let labels: Vec<String> = (0..labels.length())
-        .filter_map(|index| labels.item(index))
-        .filter_map(|label| label.text_content())
-        .collect();
-    assert_eq!(labels, ["mail.sender.test", "mx.receiver.test"]);
+    assert_eq!(
+        texts_of(&root, ".compose-servers label"),
+        ["mail.sender.test", "mx.receiver.test"]
+    );
     assert_eq!(field_value(&root, "#compose-server-1"), "");
     choose_in_dialog(&root, "#compose-server-1", "down-for-good");
     yew::scheduler::flush().await;
