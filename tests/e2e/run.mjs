@@ -767,6 +767,26 @@ await test('in a short window the step, its explanation and the buttons are in s
       await context.close();
     }
   }
+  // Shorter still (853x480 zoomed to 150%), where the controls scroll away with the page: a
+  // step of long reply lines, scrolled to, leaves the start of its explanation in sight.
+  const { context, page, errors } = await openApp({ viewport: { width: 569, height: 320 } });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=sender-not-owned&step=15'; });
+    await page.waitForSelector('.controls-position:has-text("Step 15 of")');
+    await page.evaluate(() => document.querySelector('.region-details').scrollIntoView({ block: 'start' }));
+    await page.waitForTimeout(200);
+    const why = await page.evaluate(() => {
+      const rect = document.querySelector('.details-body .explanation-permanent .explanation-why').getBoundingClientRect();
+      // In sight: in the window, and in the details' own box, which clips what overflows it.
+      const details = document.querySelector('.region-details').getBoundingClientRect();
+      return { top: rect.top, bottom: Math.min(window.innerHeight, details.bottom) };
+    });
+    assert.ok(why.top < why.bottom - 48, `the explanation's first lines are in sight at 569x320: ${JSON.stringify(why)}`);
+    await page.screenshot({ path: `${SHOTS}/short-569x320.png` });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
 });
 
 await test('on a phone the buttons stay pinned over the conversation and a step leaves the page where it is', async () => {
