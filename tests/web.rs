@@ -2225,6 +2225,35 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
     yew::scheduler::flush().await;
     let last = text_of(&root, ".region-details");
     assert!(last.contains("bounced"), "{last}");
+    // Written again from the run, the dialog shows the change as sent, and the user agent's
+    // own server offers only what does something to it (the user agent never retries).
+    assert!(press_key("Home"));
+    yew::scheduler::flush().await;
+    click(&root, ".details-write");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    assert_eq!(field_value(&root, "#compose-server-1"), "down-for-good");
+    assert_eq!(
+        texts_of(&root, "#compose-server-0 option"),
+        [
+            "as this world has it",
+            "down for good",
+            "takes 1 KiB at most (SIZE 1024)"
+        ]
+    );
+    // Taken back, the change is undone: the server is up again, and the message delivered.
+    choose_in_dialog(&root, "#compose-server-1", "");
+    yew::scheduler::flush().await;
+    click(&root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    assert!(!compose_is_open(&root));
+    let details = text_of(&root, ".region-details");
+    assert!(!details.contains("is down"), "{details}");
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let last = text_of(&root, ".region-details");
+    assert!(!last.contains("bounced"), "{last}");
+    assert!(last.contains("delivered"), "{last}");
     mount_app_at("#").await;
 }
 

@@ -27,8 +27,9 @@ pub struct Draft {
 }
 
 /// What a student may do to one server of the world before sending: the experiments the
-/// library's scenarios show one at a time, on any server. Each adds to what the world already
-/// sets for the host; times count from the message's submission.
+/// library's scenarios show one at a time, on any server. Each replaces what the world set
+/// for that (an outage replaces the host's faults); times count from the message's
+/// submission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerChange {
     DownForTwoHours,
@@ -42,6 +43,8 @@ pub enum ServerChange {
 const GREYLIST_S: u64 = 300;
 /// The size limit a server is given to refuse a message with an attachment: 1 KiB.
 const SMALL_SIZE_OCTETS: u64 = 1024;
+/// The quota a full mailbox without one of its own is given: 10 MiB, all in use.
+const FULL_QUOTA_OCTETS: u64 = 10 * 1024 * 1024;
 /// How long "down for two hours" lasts.
 const TWO_HOURS_S: u64 = 2 * 3600;
 
@@ -63,6 +66,22 @@ impl ServerChange {
             ServerChange::MailboxesFull => "mailboxes-full",
             ServerChange::SmallSizeLimit => "small-size-limit",
         }
+    }
+
+    /// The changes that do something to `host`, for a message submitted to `submit_to`. The
+    /// user agent never retries, so its server is down for good or not down; it is not
+    /// greylisted either, having logged in (or on port 25, by the relay rules' choice); and
+    /// only a server with mailboxes can have full ones.
+    pub fn offered_for(host: &HostSpec, submit_to: &str) -> Vec<ServerChange> {
+        let submission = host.name.eq_ignore_ascii_case(submit_to);
+        ServerChange::ALL
+            .into_iter()
+            .filter(|change| match change {
+                ServerChange::DownForTwoHours | ServerChange::Greylisting => !submission,
+                ServerChange::MailboxesFull => !submission && !host.mailboxes.is_empty(),
+                ServerChange::DownForGood | ServerChange::SmallSizeLimit => true,
+            })
+            .collect()
     }
 
     pub fn from_key(key: &str) -> Option<ServerChange> {
@@ -115,21 +134,23 @@ impl ServerChange {
     fn apply(self, host: &mut HostSpec, at_s: u64) {
         match self {
             ServerChange::DownForTwoHours | ServerChange::DownForGood => {
-                host.faults.push(HostFault {
+                host.faults = vec![HostFault {
                     kind: FaultKind::Down,
                     from_s: at_s,
                     until_s: (self == ServerChange::DownForTwoHours)
                         .then(|| at_s.saturating_add(TWO_HOURS_S)),
-                })
+                }]
             }
             ServerChange::Greylisting => {
                 host.greylist_s = Some(host.greylist_s.unwrap_or(GREYLIST_S));
             }
             ServerChange::MailboxesFull => {
                 for mailbox in &mut host.mailboxes {
-                    let used = mailbox.used_octets.max(1);
-                    mailbox.used_octets = used;
-                    mailbox.quota_octets = Some(used);
+                    let quota = mailbox
+                        .quota_octets
+                        .unwrap_or(FULL_QUOTA_OCTETS.max(mailbox.used_octets));
+                    mailbox.quota_octets = Some(quota);
+                    mailbox.used_octets = quota;
                 }
             }
             ServerChange::SmallSizeLimit => {
@@ -396,6 +417,12 @@ impl Draft {
                     words: format!("This world has no server named {name}."),
                 });
             };
+            if !ServerChange::offered_for(host, &message.submit_to).contains(change) {
+                return Err(Problem {
+                    field: None,
+                    words: format!("{name} cannot be {}.", change.label()),
+                });
+            }
             change.apply(host, message.at_s);
             changed.push(change.sentence(host));
         }
@@ -517,6 +544,15 @@ fn subject_and_body(raw: &str) -> (String, String) {
 }
 
 /// Where and how the user agent submits.
+/// The server a message written in `base` is submitted to, by name: where its first message
+/// went, or the first server that takes submissions.
+pub fn submission_host(base: &Scenario) -> Option<String> {
+    match base.messages.first() {
+        Some(message) => Some(message.submit_to.clone()),
+        None => Submission::to_first_server(base).ok().map(|s| s.submit_to),
+    }
+}
+
 struct Submission {
     submit_to: String,
     port: u16,
@@ -752,6 +788,66 @@ mod tests {
                     other => panic!("bounced: {other:?}"),
                 },
             }
+        }
+        // Each change is offered where it does something: the user agent never retries and
+        // is not greylisted, and a relay has no mailboxes to fill.
+        let host = |scenario: &Scenario, name: &str| {
+            scenario
+                .hosts
+                .iter()
+                .find(|host| host.name == name)
+                .expect("the host")
+                .clone()
+        };
+        assert_eq!(
+            submission_host(&scenario).as_deref(),
+            Some("mail.sender.test")
+        );
+        assert_eq!(
+            ServerChange::offered_for(&host(&scenario, "mail.sender.test"), "mail.sender.test"),
+            [ServerChange::DownForGood, ServerChange::SmallSizeLimit]
+        );
+        assert_eq!(
+            ServerChange::offered_for(&host(&scenario, "mx.receiver.test"), "mail.sender.test"),
+            ServerChange::ALL
+        );
+        let relayed = builtin("unknown-user-after-relay");
+        assert!(!ServerChange::offered_for(
+            &host(&relayed, "mx.receiver.test"),
+            "mail.sender.test"
+        )
+        .contains(&ServerChange::MailboxesFull));
+        let mut draft = Draft::of(&scenario);
+        draft
+            .server_changes
+            .insert("mail.sender.test".into(), ServerChange::Greylisting);
+        assert!(draft.sent_in(&scenario).is_err());
+        // An outage replaces the faults the world had: down for good, then down for two
+        // hours only, and the mail is delivered after it.
+        let down = builtin("server-down-for-good");
+        let mut draft = Draft::of(&down);
+        draft
+            .server_changes
+            .insert("mx.receiver.test".into(), ServerChange::DownForTwoHours);
+        let sent = draft.sent_in(&down).expect("a valid scenario");
+        assert_eq!(host(&sent, "mx.receiver.test").faults.len(), 1);
+        let result = run(&sent, sent.seed);
+        assert!(
+            result
+                .outcomes
+                .iter()
+                .any(|(_, recipient, fate)| recipient == bob
+                    && matches!(fate, Fate::Delivered { .. }))
+        );
+        // A full mailbox is a quota all in use, of a mailbox's size.
+        let mut draft = Draft::of(&scenario);
+        draft
+            .server_changes
+            .insert("mx.receiver.test".into(), ServerChange::MailboxesFull);
+        let sent = draft.sent_in(&scenario).expect("a valid scenario");
+        for mailbox in host(&sent, "mx.receiver.test").mailboxes {
+            assert_eq!(mailbox.quota_octets, Some(FULL_QUOTA_OCTETS));
+            assert_eq!(mailbox.used_octets, FULL_QUOTA_OCTETS);
         }
         // A server the world does not have is said so.
         let mut draft = Draft::of(&scenario);

@@ -8,6 +8,7 @@ use super::details::Details;
 use super::focus_on_page;
 use super::player::{failure_key, key_action, Player, PlayerAction};
 use super::topology::Topology;
+use crate::sim::draft::Draft;
 use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
 use crate::sim::map::RunMap;
@@ -121,6 +122,10 @@ pub struct Lab {
     /// The message written last, in its world, which the picker offers until another one is
     /// written.
     pub written: Option<Rc<Scenario>>,
+    /// The world that message was written in, as it was before any change to its servers,
+    /// and the draft as sent: the dialog opened on the message's run writes in that world
+    /// again, from that draft.
+    pub written_in: Option<(Rc<Scenario>, Draft)>,
 }
 
 /// A scenario from a file of the user's own, read and found valid.
@@ -166,8 +171,8 @@ pub enum LabAction {
         left_out: usize,
     },
     /// A message was written and sent: the scenario it makes, shown and offered by the
-    /// picker from then on.
-    Written(Rc<Scenario>),
+    /// picker from then on, and the world it was written in.
+    Written(Rc<Scenario>, Rc<Scenario>, Draft),
     /// The message written last is chosen again.
     SelectWritten,
 }
@@ -233,8 +238,9 @@ impl Reducible for Lab {
                 )),
                 None => self,
             },
-            LabAction::Written(scenario) => Rc::new(Lab {
+            LabAction::Written(scenario, world, draft) => Rc::new(Lab {
                 written: Some(Rc::clone(&scenario)),
+                written_in: Some((world, draft)),
                 ..self.showing((*scenario).clone(), None, Source::Written)
             }),
             LabAction::SelectWritten => match &self.written {
@@ -713,19 +719,32 @@ pub fn app() -> Html {
     }
     // The world the dialog for writing a message is open on, while it is open.
     let compose_base = use_state(|| None::<Rc<Scenario>>);
+    // The draft it opens with, when not the world's own message.
+    let compose_draft = use_state(|| None::<Draft>);
     // Opened on the scenario shown, or on the library's first when none is; a scenario
     // playing is paused, so as not to go on unseen behind the dialog.
     let open_compose = {
         let compose_base = compose_base.clone();
+        let compose_draft = compose_draft.clone();
         let lab = lab.clone();
         Callback::from(move |()| {
             if lab.player.playing {
                 lab.dispatch(LabAction::Player(PlayerAction::TogglePlay));
             }
+            // The message written last is written again in the world it was written in, so
+            // that the dialog shows the draft as sent, server changes too, and a change taken
+            // back is undone rather than kept in the world.
+            let shown = lab.loaded.as_ref();
+            if let (Some(Source::Written), Some((world, draft))) =
+                (shown.map(|loaded| &loaded.source), &lab.written_in)
+            {
+                compose_draft.set(Some(draft.clone()));
+                compose_base.set(Some(Rc::clone(world)));
+                return;
+            }
+            compose_draft.set(None);
             // Copied only now: a scenario of a large file is large.
-            let base = lab
-                .loaded
-                .as_ref()
+            let base = shown
                 .map(|loaded| loaded.scenario.clone())
                 .or_else(|| library::builtin().into_iter().flatten().next());
             compose_base.set(base.map(Rc::new));
@@ -736,12 +755,15 @@ pub fn app() -> Html {
         let compose_base = compose_base.clone();
         let file_reader = Rc::clone(&file_reader);
         let play_when_shown = Rc::clone(&play_when_shown);
-        Callback::from(move |scenario: Scenario| {
+        Callback::from(move |(scenario, draft): (Scenario, Draft)| {
+            let Some(world) = (*compose_base).clone() else {
+                return;
+            };
             compose_base.set(None);
             // A file still being read would replace the message when it is.
             *file_reader.borrow_mut() = None;
             *play_when_shown.borrow_mut() = true;
-            lab.dispatch(LabAction::Written(Rc::new(scenario)));
+            lab.dispatch(LabAction::Written(Rc::new(scenario), world, draft));
             Timeout::new(0, bring_details_into_sight).forget();
         })
     };
@@ -959,7 +981,7 @@ pub fn app() -> Html {
     html! {
         <>
             { for regions }
-            <Compose key="compose" base={(*compose_base).clone()} on_send={on_written}
+            <Compose key="compose" base={(*compose_base).clone()} draft={(*compose_draft).clone()} on_send={on_written}
                 on_close={on_compose_closed} />
         </>
     }

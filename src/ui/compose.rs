@@ -3,7 +3,9 @@
 //! message to change, and the mailboxes that world has, to write to them or deliberately not.
 
 use super::app::run_identity;
-use crate::sim::draft::{world_title, Draft, ServerChange, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS};
+use crate::sim::draft::{
+    submission_host, world_title, Draft, ServerChange, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS,
+};
 use crate::sim::scenario::AttachmentSpec;
 use crate::sim::Scenario;
 use std::cell::RefCell;
@@ -15,8 +17,12 @@ use yew::prelude::*;
 pub struct ComposeProps {
     /// The world to write in; the dialog is open while there is one.
     pub base: Option<Rc<Scenario>>,
-    /// The scenario the message makes, once it is sent. Not compared.
-    pub on_send: Callback<Scenario>,
+    /// The draft to open with when the world is not the one written in last: by default,
+    /// the world's own message. Not compared.
+    pub draft: Option<Draft>,
+    /// The scenario the message makes, once it is sent, and the draft it was made of. Not
+    /// compared.
+    pub on_send: Callback<(Scenario, Draft)>,
     /// The dialog was closed without sending. Not compared.
     pub on_close: Callback<()>,
 }
@@ -121,6 +127,7 @@ pub fn compose(props: &ComposeProps) -> Html {
         let redraw = redraw.clone();
         let problem = problem.clone();
         let base = props.base.clone();
+        let given = props.draft.clone();
         // By identity, not by contents: the dialog redraws at every key pressed in it, and a
         // world from a large file is large to compare.
         use_effect_with(run_identity(&props.base), move |_| {
@@ -129,7 +136,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     Some(base) => {
                         let same_world = drafted_in.borrow().as_ref() == Some(base);
                         if !same_world {
-                            *draft.borrow_mut() = Draft::of(base);
+                            *draft.borrow_mut() = given.unwrap_or_else(|| Draft::of(base));
                             *drafted_in.borrow_mut() = Some(Rc::clone(base));
                             redraw.force_update();
                         }
@@ -199,7 +206,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     if let Some(element) = dialog.cast::<web_sys::HtmlDialogElement>() {
                         element.close();
                     }
-                    on_send.emit(scenario)
+                    on_send.emit((scenario, draft.borrow().clone()))
                 }
                 Err(problem) => show(problem.field.map(|f| f.id()), problem.words),
             }
@@ -315,6 +322,8 @@ pub fn compose(props: &ComposeProps) -> Html {
             });
         })
     };
+    // The user agent's own server, where fewer changes do anything.
+    let submit_to = submission_host(&base).unwrap_or_default();
     let draft = draft.borrow().clone();
     let invalid = |id: &str| problem.as_ref().is_some_and(|p| p.field == Some(id));
     let text_field =
@@ -399,6 +408,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                         <legend>{ "Servers" }</legend>
                         <p class="compose-hint">{ "Try what can go wrong on the way: a change here is made from the moment the message is sent." }</p>
                         { for base.hosts.iter().enumerate().map(|(index, host)| {
+                            let offered = ServerChange::offered_for(host, &submit_to);
                             let id = format!("compose-server-{index}");
                             let chosen = draft.server_changes.get(&host.name).copied();
                             html! {
@@ -406,7 +416,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                                     <label for={id.clone()}>{ host.name.clone() }</label>
                                     <select id={id} onchange={on_server(host.name.clone())}>
                                         <option value="" selected={chosen.is_none()}>{ "as this world has it" }</option>
-                                        { for ServerChange::ALL.into_iter().map(|change| html! {
+                                        { for offered.into_iter().map(|change| html! {
                                             <option value={change.key()} selected={chosen == Some(change)}>
                                                 { change.label() }
                                             </option>
