@@ -2202,7 +2202,10 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
     // One list per server of the world, each as the world has it.
     assert_eq!(
         texts_of(&root, ".compose-servers label"),
-        ["mail.sender.test", "mx.receiver.test"]
+        [
+            "mail.sender.test (the sender's server)",
+            "mx.receiver.test (MX of receiver.test)"
+        ]
     );
     assert_eq!(field_value(&root, "#compose-server-1"), "");
     choose_in_dialog(&root, "#compose-server-1", "down-for-good");

@@ -544,6 +544,36 @@ fn subject_and_body(raw: &str) -> (String, String) {
 }
 
 /// Where and how the user agent submits.
+/// What `host` does in `base` for a message submitted to `submit_to`, in a few words for the
+/// dialog's list of servers: the sender's own server, the MX of some domains, or the keeper
+/// of some mailboxes (empty when none of these).
+pub fn server_role(base: &Scenario, host: &HostSpec, submit_to: &str) -> String {
+    if host.name.eq_ignore_ascii_case(submit_to) {
+        return "the sender's server".into();
+    }
+    let bare = |name: &str| name.trim_end_matches('.').to_ascii_lowercase();
+    let mut mx_of: Vec<String> = Vec::new();
+    for record in base.dns.zones.iter().flat_map(|zone| &zone.records) {
+        if let crate::dns::RecordData::Mx { exchange, .. } = &record.data {
+            let domain = bare(&record.name);
+            if bare(exchange) == bare(&host.name) && !mx_of.contains(&domain) {
+                mx_of.push(domain);
+            }
+        }
+    }
+    let named = |domains: &[String]| match domains.len() {
+        0..=3 => domains.join(", "),
+        count => format!("{} and {} more", domains[..3].join(", "), count - 3),
+    };
+    if !mx_of.is_empty() {
+        return format!("MX of {}", named(&mx_of));
+    }
+    if !host.local_domains.is_empty() {
+        return format!("mailboxes of {}", named(&host.local_domains));
+    }
+    String::new()
+}
+
 /// The server a message written in `base` is submitted to, by name: where its first message
 /// went, or the first server that takes submissions.
 pub fn submission_host(base: &Scenario) -> Option<String> {
@@ -812,6 +842,24 @@ mod tests {
             ServerChange::ALL
         );
         let relayed = builtin("unknown-user-after-relay");
+        // Each server is said with what it does.
+        let submit_to = submission_host(&scenario).expect("a submission server");
+        let relayed_roles: Vec<String> = [
+            "mail.sender.test",
+            "mx.receiver.test",
+            "store.receiver.test",
+        ]
+        .iter()
+        .map(|name| server_role(&relayed, &host(&relayed, name), &submit_to))
+        .collect();
+        assert_eq!(
+            relayed_roles,
+            [
+                "the sender's server",
+                "MX of receiver.test",
+                "mailboxes of receiver.test"
+            ]
+        );
         assert!(!ServerChange::offered_for(
             &host(&relayed, "mx.receiver.test"),
             "mail.sender.test"

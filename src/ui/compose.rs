@@ -4,7 +4,8 @@
 
 use super::app::run_identity;
 use crate::sim::draft::{
-    submission_host, world_title, Draft, ServerChange, ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS,
+    server_role, submission_host, world_title, Draft, ServerChange, ATTACHMENT_MAX_KIB,
+    SAMPLE_ATTACHMENTS,
 };
 use crate::sim::scenario::AttachmentSpec;
 use crate::sim::Scenario;
@@ -409,11 +410,17 @@ pub fn compose(props: &ComposeProps) -> Html {
                         <p class="compose-hint">{ "Try what can go wrong on the way: a change here is made from the moment the message is sent." }</p>
                         { for base.hosts.iter().enumerate().map(|(index, host)| {
                             let offered = ServerChange::offered_for(host, &submit_to);
+                            let role = server_role(&base, host, &submit_to);
                             let id = format!("compose-server-{index}");
                             let chosen = draft.server_changes.get(&host.name).copied();
                             html! {
                                 <div class="compose-field" key={host.name.clone()}>
-                                    <label for={id.clone()}>{ host.name.clone() }</label>
+                                    <label for={id.clone()}>
+                                        { host.name.clone() }
+                                        if !role.is_empty() {
+                                            <span class="compose-role">{ format!(" ({role})") }</span>
+                                        }
+                                    </label>
                                     <select id={id} onchange={on_server(host.name.clone())}>
                                         <option value="" selected={chosen.is_none()}>{ "as this world has it" }</option>
                                         { for offered.into_iter().map(|change| html! {
