@@ -352,7 +352,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     <p class="compose-hint">
                         { format!("It is sent in the world of “{}”: the same DNS, servers, mailboxes and faults. ", world_title(&base)) }
                         { mailboxes_hint(&base) }
-                        { " Separate addresses with commas or semicolons (bob@example.test, Carol Jones <carol@example.test>; a name with a comma in quotes: \"Jones, Carol\" <carol@example.test>). A name goes only in the header the recipients read; the envelope (MAIL FROM, and the RCPT TO commands that say where the message goes) has the address alone. Bcc addresses go only in the envelope, not in the header." }
+                        { " Separate addresses with commas or semicolons: bob@example.test, Carol Jones <carol@example.test> (\"Jones, Carol\" in quotes). A name goes only in the header the recipients read, and Bcc addresses only in the envelope (MAIL FROM and RCPT TO, which say where the message goes), which has the addresses alone." }
                     </p>
                     { text_field("compose-from", "From", &draft.from, |d, v| d.from = v) }
                     { text_field("compose-to", "To", &draft.to, |d, v| d.to = v) }

@@ -783,6 +783,15 @@ await test('in a short window the step, its explanation and the buttons are in s
     });
     assert.ok(why.top < why.bottom - 48, `the explanation's first lines are in sight at 569x320: ${JSON.stringify(why)}`);
     await page.screenshot({ path: `${SHOTS}/short-569x320.png` });
+    // The dialog for writing a message opens with its first field in sight, under the
+    // world's description and above the buttons.
+    await page.selectOption('#scenario-select', 'write-message');
+    await page.waitForSelector('dialog.compose[open]');
+    const from = await page.evaluate(() => {
+      const field = document.querySelector('#compose-from').getBoundingClientRect();
+      return { bottom: field.bottom, visible: document.querySelector('.compose-fields').getBoundingClientRect().bottom };
+    });
+    assert.ok(from.bottom <= from.visible + 1, `From is in sight in the dialog at 569x320: ${JSON.stringify(from)}`);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
