@@ -27,9 +27,9 @@ pub struct Draft {
 }
 
 /// What a student may do to one server of the world before sending: the experiments the
-/// library's scenarios show one at a time, on any server. Each replaces what the world set
-/// for that (an outage replaces the host's faults); times count from the message's
-/// submission.
+/// library's scenarios show one at a time, on any server. An outage replaces the host's
+/// faults; greylisting keeps a delay the host already has, and a size limit a smaller one;
+/// times count from the message's submission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerChange {
     DownForTwoHours,
@@ -382,16 +382,7 @@ impl Draft {
                 ),
             ));
         }
-        let submission = match base.messages.first() {
-            Some(message) => Submission {
-                submit_to: message.submit_to.clone(),
-                port: message.port,
-                auth: message.auth.clone(),
-                at_s: message.at_s,
-                pipelining: message.pipelining,
-            },
-            None => Submission::to_first_server(base)?,
-        };
+        let submission = Submission::of(base)?;
         let message = MessageSpec {
             from: from.to_string(),
             to,
@@ -454,14 +445,22 @@ impl Draft {
             .chain(changed)
             .collect::<Vec<_>>()
             .join(" ");
+        // Field by field: the base's own messages and scripted sessions, which a file may
+        // have by the thousand, are not copied only to be dropped.
         let scenario = Scenario {
             name,
             title,
             teaching,
+            seed: base.seed,
+            start_unix_s: base.start_unix_s,
+            latency_ms: base.latency_ms,
+            retry: base.retry.clone(),
+            dns: base.dns.clone(),
             hosts,
             messages: vec![message],
+            fetches: base.fetches.clone(),
             raw_sessions: Vec::new(),
-            ..base.clone()
+            run_until_s: base.run_until_s,
         };
         scenario
             .validate()
@@ -543,7 +542,6 @@ fn subject_and_body(raw: &str) -> (String, String) {
     (subject.unwrap_or_default(), body.to_string())
 }
 
-/// Where and how the user agent submits.
 /// What `host` does in `base` for a message submitted to `submit_to`, in a few words for the
 /// dialog's list of servers: the sender's own server, the MX of some domains, or the keeper
 /// of some mailboxes (empty when none of these).
@@ -577,12 +575,12 @@ pub fn server_role(base: &Scenario, host: &HostSpec, submit_to: &str) -> String 
 /// The server a message written in `base` is submitted to, by name: where its first message
 /// went, or the first server that takes submissions.
 pub fn submission_host(base: &Scenario) -> Option<String> {
-    match base.messages.first() {
-        Some(message) => Some(message.submit_to.clone()),
-        None => Submission::to_first_server(base).ok().map(|s| s.submit_to),
-    }
+    Submission::of(base)
+        .ok()
+        .map(|submission| submission.submit_to)
 }
 
+/// Where and how the user agent submits.
 struct Submission {
     submit_to: String,
     port: u16,
@@ -592,6 +590,20 @@ struct Submission {
 }
 
 impl Submission {
+    /// As `base`'s first message was submitted, or, without one, to its first server.
+    fn of(base: &Scenario) -> Result<Submission, Problem> {
+        match base.messages.first() {
+            Some(message) => Ok(Submission {
+                submit_to: message.submit_to.clone(),
+                port: message.port,
+                auth: message.auth.clone(),
+                at_s: message.at_s,
+                pipelining: message.pipelining,
+            }),
+            None => Submission::to_first_server(base),
+        }
+    }
+
     /// For a scenario that sends no message of its own: to the first server that takes
     /// submissions (port 587, as its first user; RFC 6409), else to the first server on port
     /// 25.

@@ -119,13 +119,20 @@ pub struct Lab {
     pub player: Player,
     /// The scenario file opened last, which the picker offers until another one is opened.
     pub own: Option<Rc<OwnScenario>>,
-    /// The message written last, in its world, which the picker offers until another one is
-    /// written.
-    pub written: Option<Rc<Scenario>>,
-    /// The world that message was written in, as it was before any change to its servers,
-    /// and the draft as sent: the dialog opened on the message's run writes in that world
-    /// again, from that draft.
-    pub written_in: Option<(Rc<Scenario>, Draft)>,
+    /// The message written last, which the picker offers until another one is written.
+    pub written: Option<Rc<WrittenMessage>>,
+}
+
+/// A message written in the page and sent.
+#[derive(Debug)]
+pub struct WrittenMessage {
+    /// The scenario it makes: the message in its world, with the servers as changed.
+    pub run: Scenario,
+    /// The world it was written in, as it was before any change to its servers, and the
+    /// draft as sent: the dialog opened on the message's run writes in that world again,
+    /// from that draft.
+    pub world: Rc<Scenario>,
+    pub draft: Draft,
 }
 
 /// A scenario from a file of the user's own, read and found valid.
@@ -172,7 +179,7 @@ pub enum LabAction {
     },
     /// A message was written and sent: the scenario it makes, shown and offered by the
     /// picker from then on, and the world it was written in.
-    Written(Rc<Scenario>, Rc<Scenario>, Draft),
+    Written(Rc<WrittenMessage>),
     /// The message written last is chosen again.
     SelectWritten,
 }
@@ -238,13 +245,12 @@ impl Reducible for Lab {
                 )),
                 None => self,
             },
-            LabAction::Written(scenario, world, draft) => Rc::new(Lab {
-                written: Some(Rc::clone(&scenario)),
-                written_in: Some((world, draft)),
-                ..self.showing((*scenario).clone(), None, Source::Written)
+            LabAction::Written(written) => Rc::new(Lab {
+                written: Some(Rc::clone(&written)),
+                ..self.showing(written.run.clone(), None, Source::Written)
             }),
             LabAction::SelectWritten => match &self.written {
-                Some(written) => Rc::new(self.showing((**written).clone(), None, Source::Written)),
+                Some(written) => Rc::new(self.showing(written.run.clone(), None, Source::Written)),
                 None => self,
             },
             LabAction::FileOpened {
@@ -735,11 +741,11 @@ pub fn app() -> Html {
             // that the dialog shows the draft as sent, server changes too, and a change taken
             // back is undone rather than kept in the world.
             let shown = lab.loaded.as_ref();
-            if let (Some(Source::Written), Some((world, draft))) =
-                (shown.map(|loaded| &loaded.source), &lab.written_in)
+            if let (Some(Source::Written), Some(written)) =
+                (shown.map(|loaded| &loaded.source), &lab.written)
             {
-                compose_draft.set(Some(draft.clone()));
-                compose_base.set(Some(Rc::clone(world)));
+                compose_draft.set(Some(written.draft.clone()));
+                compose_base.set(Some(Rc::clone(&written.world)));
                 return;
             }
             compose_draft.set(None);
@@ -763,7 +769,11 @@ pub fn app() -> Html {
             // A file still being read would replace the message when it is.
             *file_reader.borrow_mut() = None;
             *play_when_shown.borrow_mut() = true;
-            lab.dispatch(LabAction::Written(Rc::new(scenario), world, draft));
+            lab.dispatch(LabAction::Written(Rc::new(WrittenMessage {
+                run: scenario,
+                world,
+                draft,
+            })));
             Timeout::new(0, bring_details_into_sight).forget();
         })
     };
@@ -956,7 +966,7 @@ pub fn app() -> Html {
                         }
                         if let Some(written) = &lab.written {
                             <option value={WRITTEN} selected={shown_choice == WRITTEN}>
-                                { isolated(&written.title) }
+                                { isolated(&written.run.title) }
                             </option>
                         }
                         <option value={OPEN_FILE}>{ "Open a scenario file…" }</option>
