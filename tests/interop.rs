@@ -841,6 +841,45 @@ fn send_writes_display_names_in_the_header_and_addresses_alone_in_the_envelope()
 }
 
 #[test]
+fn send_with_8bit_sends_the_body_as_it_is_and_says_so() {
+    let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    let address = server.address();
+    let send = |extra: &[&str]| {
+        let mut args = vec![
+            "--server",
+            &address,
+            "--from",
+            "a@example.net",
+            "--to",
+            "bob@example.org",
+        ];
+        args.extend_from_slice(extra);
+        let output = lab_send(&args, "Un caf\u{e9}.\n");
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{out}");
+        out
+    };
+    let mail_command = |out: &str| {
+        out.lines()
+            .find(|line| line.starts_with("C: MAIL FROM:"))
+            .unwrap_or_else(|| panic!("no MAIL: {out}"))
+            .to_string()
+    };
+    assert!(mail_command(&send(&["--8bit"])).ends_with(" BODY=8BITMIME"));
+    assert!(!mail_command(&send(&[])).contains("BODY="));
+    let stored = server.wait_for_messages("bob", 2);
+    let eight_bit = "Content-Transfer-Encoding: 8bit\r\n\r\nUn caf\u{e9}.\r\n";
+    let quoted = "Content-Transfer-Encoding: quoted-printable\r\n\r\nUn caf=C3=A9.\r\n";
+    for expected in [eight_bit, quoted] {
+        assert_eq!(
+            stored.iter().filter(|m| m.contains(expected)).count(),
+            1,
+            "{expected}: {stored:?}"
+        );
+    }
+}
+
+#[test]
 fn serve_gives_each_message_of_a_session_its_own_queue_id() {
     let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
     let one = "MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nDATA\r\nSubject: m\r\n\r\nx\r\n.\r\n";

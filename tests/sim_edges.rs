@@ -1209,6 +1209,61 @@ fn an_8bit_message_attachment_takes_the_8bitmime_path() {
     }
 }
 
+/// A body written with letters beyond ASCII goes as quoted-printable, or, asked for, as it is:
+/// 8bit data with BODY=8BITMIME on every hop (RFC 2045 2.8, RFC 6152 2), delivered byte for
+/// byte; and then not to a server without 8BITMIME (5.6.3).
+#[test]
+fn an_eight_bit_body_goes_as_it_is_only_when_asked_for() {
+    let mail_commands = |result: &smtp_lab::sim::RunResult| -> Vec<String> {
+        events(result)
+            .filter_map(|e| match &e.event {
+                smtp_lab::sim::Event::Transmitted { bytes, .. } => {
+                    let text = String::from_utf8_lossy(bytes.as_bytes()).into_owned();
+                    text.starts_with("MAIL FROM:").then_some(text)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let mut world = basic_world("8bit-body");
+    world["messages"][0]["body"] = json!("Un caf\u{e9} cr\u{e8}me.\n");
+    let result = run_json(&world);
+    let stored = String::from_utf8(mailbox(&result, "bob@receiver.test")[0].to_vec()).unwrap();
+    assert!(
+        stored.contains("Content-Transfer-Encoding: quoted-printable\r\n\r\nUn caf=C3=A9"),
+        "{stored}"
+    );
+    assert!(mail_commands(&result)
+        .iter()
+        .all(|c| !c.contains("BODY=8BITMIME")));
+
+    world["messages"][0]["eight_bit_body"] = json!(true);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    let stored = String::from_utf8(mailbox(&result, "bob@receiver.test")[0].to_vec()).unwrap();
+    assert!(
+        stored.contains("Content-Transfer-Encoding: 8bit\r\n\r\nUn caf\u{e9} cr\u{e8}me.\r\n"),
+        "{stored}"
+    );
+    let commands = mail_commands(&result);
+    // Submission, then relay: both declare the 8-bit body.
+    assert_eq!(commands.len(), 2, "{commands:?}");
+    assert!(
+        commands.iter().all(|c| c.contains(" BODY=8BITMIME")),
+        "{commands:?}"
+    );
+
+    world["hosts"][1]["extensions"] = json!({"eight_bit_mime": false});
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.contains("5.6.3"), "{status}"),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_u_label_domain_and_its_a_label_are_one_domain() {
     // RFC 5890 2.3.2.1: "bü.test" and "xn--b-eha.test" name one domain; DNS knows only the

@@ -2260,6 +2260,48 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
     mount_app_at("#").await;
 }
 
+#[wasm_bindgen_test]
+async fn a_student_sends_letters_beyond_ascii_as_8bit_text_or_as_quoted_printable() {
+    let root = mount_app_at("#scenario=8bit-without-8bitmime").await;
+    yew::scheduler::flush().await;
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    let eight_bit = || -> web_sys::HtmlInputElement {
+        wasm_bindgen::JsCast::unchecked_into(element(&root, "#compose-8bit"))
+    };
+    // The scenario's message came as 8-bit text: it goes so again, and the server without
+    // 8BITMIME never gets it.
+    assert!(eight_bit().checked());
+    click(&root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    assert!(!compose_is_open(&root));
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let last = text_of(&root, ".region-details");
+    assert!(last.contains("bounced") && last.contains("5.6.3"), "{last}");
+    // As quoted-printable, it is 7-bit and delivered.
+    assert!(press_key("Home"));
+    yew::scheduler::flush().await;
+    click(&root, ".details-write");
+    yew::scheduler::flush().await;
+    assert!(eight_bit().checked());
+    eight_bit().click();
+    yew::scheduler::flush().await;
+    assert!(!eight_bit().checked());
+    click(&root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    assert!(!compose_is_open(&root));
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let last = text_of(&root, ".region-details");
+    assert!(
+        last.contains("delivered") && !last.contains("bounced"),
+        "{last}"
+    );
+    mount_app_at("#").await;
+}
+
 /// Chooses `value` in the dialog's list `selector` finds, as a user would.
 fn choose_in_dialog(root: &Element, selector: &str, value: &str) {
     let select: web_sys::HtmlSelectElement =

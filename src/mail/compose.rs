@@ -7,10 +7,12 @@
 //!
 //! Choices: the output is 7-bit wherever the composer has the choice (non-ASCII text goes as
 //! quoted-printable, non-ASCII header text as RFC 2047 encoded words, attachments as base64),
-//! so it can be sent to any server, with or without 8BITMIME. Two things make it 8-bit:
-//! non-ASCII addresses (RFC 6532), and a `message/*` (but `message/global*`) or `multipart/*`
-//! attachment with 8-bit content, which no encoding may hide (RFC 2045 6.4); such a message
-//! needs 8BITMIME, as any 8-bit message does.
+//! so it can be sent to any server, with or without 8BITMIME. Three things make it 8-bit:
+//! non-ASCII addresses (RFC 6532); a `message/*` (but `message/global*`) or `multipart/*`
+//! attachment with 8-bit content, which no encoding may hide (RFC 2045 6.4); and non-ASCII
+//! body text when the request asks for it as it is (`eight_bit_body`), as mail programs send
+//! it to a server that offers 8BITMIME. Such a message needs 8BITMIME, as any 8-bit message
+//! does.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -63,6 +65,10 @@ pub struct ComposeRequest {
     pub message_id_token: String,
     /// The host name for the right side of the Message-ID.
     pub hostname: String,
+    /// Non-ASCII body text goes as 8bit data (RFC 2045 2.8, RFC 6152) rather than
+    /// quoted-printable, when it can: lines of at most 998 octets and no NUL.
+    #[serde(default)]
+    pub eight_bit_body: bool,
 }
 
 impl ComposeRequest {
@@ -405,7 +411,11 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
     header.push_str(">\r\n");
     header.push_str("MIME-Version: 1.0\r\n");
 
-    let (text_headers, text_body) = text_part(&request.body_text);
+    let (text_encoding, text_body) = text_part(&request.body_text, request.eight_bit_body);
+    let text_headers = format!(
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {}\r\n",
+        text_encoding.name()
+    );
     let mut message = header.into_bytes();
     if request.attachments.is_empty() {
         message.extend_from_slice(text_headers.as_bytes());
@@ -419,7 +429,7 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
     text.extend_from_slice(b"\r\n");
     text.extend_from_slice(&text_body);
     parts.push(text);
-    let mut eight_bit = false;
+    let mut eight_bit = text_encoding == TransferEncoding::EightBit;
     for attachment in &request.attachments {
         let (part, encoding) = attachment_part(attachment)?;
         eight_bit |= encoding == TransferEncoding::EightBit;
@@ -610,28 +620,25 @@ fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
     words
 }
 
-/// The text part's header lines (each with CRLF) and its encoded body. ASCII text with short
-/// lines goes as 7bit; anything else as quoted-printable, which keeps the message 7-bit.
-fn text_part(body_text: &str) -> (&'static str, Vec<u8>) {
+/// How the text part goes, and its body so encoded. ASCII text with short lines goes as 7bit;
+/// other text with short lines and no NUL as 8bit when `eight_bit` asks for it (RFC 2045 2.8);
+/// anything else as quoted-printable, which keeps the message 7-bit.
+fn text_part(body_text: &str, eight_bit: bool) -> (TransferEncoding, Vec<u8>) {
     let normalized = crate::smtp::dot::normalized(body_text.as_bytes());
-    // 7bit data (RFC 2045 2.7): ASCII, no NUL, lines of at most 998 octets before their CRLF.
-    // Other controls are allowed there, but a plain part is kept free of them for its readers.
-    let seven_bit = normalized.is_ascii()
-        && crate::smtp::dot::binary_content(&normalized).is_none()
+    // 7bit and 8bit data (RFC 2045 2.7, 2.8): no NUL, lines of at most 998 octets before
+    // their CRLF. Other controls are allowed there, but a plain part is kept free of them for
+    // its readers.
+    let short_clean_lines = crate::smtp::dot::binary_content(&normalized).is_none()
         && !normalized
             .iter()
             .any(|&b| b.is_ascii_control() && !matches!(b, b'\r' | b'\n' | b'\t'));
-    if seven_bit {
-        (
-            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n",
-            normalized.into_owned(),
-        )
-    } else {
-        (
-            "Content-Type: text/plain; charset=utf-8\r\n\
-             Content-Transfer-Encoding: quoted-printable\r\n",
+    match (short_clean_lines, normalized.is_ascii()) {
+        (true, true) => (TransferEncoding::SevenBit, normalized.into_owned()),
+        (true, false) if eight_bit => (TransferEncoding::EightBit, normalized.into_owned()),
+        _ => (
+            TransferEncoding::QuotedPrintable,
             quoted_printable(&normalized),
-        )
+        ),
     }
 }
 
@@ -704,6 +711,8 @@ enum TransferEncoding {
     SevenBit,
     /// As it is, short lines without NUL, with 8-bit octets (RFC 2045 2.8).
     EightBit,
+    /// Text with its non-ASCII octets as `=XX` (RFC 2045 6.7).
+    QuotedPrintable,
     Base64,
 }
 
@@ -713,6 +722,7 @@ impl TransferEncoding {
         match self {
             TransferEncoding::SevenBit => "7bit",
             TransferEncoding::EightBit => "8bit",
+            TransferEncoding::QuotedPrintable => "quoted-printable",
             TransferEncoding::Base64 => "base64",
         }
     }
@@ -1396,6 +1406,7 @@ mod tests {
             utc_offset_min: 60,
             message_id_token: "20231114.abc123".into(),
             hostname: "client.example.org".into(),
+            eight_bit_body: false,
         }
     }
 
@@ -1729,6 +1740,54 @@ mod tests {
         };
         assert_eq!(encoding(998).as_deref(), Some("7bit"));
         assert_eq!(encoding(999).as_deref(), Some("quoted-printable"));
+    }
+
+    #[test]
+    fn non_ascii_body_text_goes_as_8bit_only_when_asked_for_and_only_when_it_can_be() {
+        let composed = |text: &str, eight_bit_body: bool| {
+            let message = compose(&ComposeRequest {
+                body_text: text.into(),
+                eight_bit_body,
+                ..request()
+            })
+            .unwrap();
+            assert_crlf_only(&message);
+            let parsed = parse(&message);
+            let encoding = parsed
+                .field("Content-Transfer-Encoding")
+                .map(str::to_string);
+            (encoding.unwrap_or_default(), parsed.body)
+        };
+        let (encoding, body) = composed("Un café.\n", true);
+        assert_eq!(encoding, "8bit");
+        assert_eq!(body, "Un café.\r\n".as_bytes());
+        assert_eq!(composed("Un café.\n", false).0, "quoted-printable");
+        assert_eq!(composed("A coffee.\n", true).0, "7bit");
+        // RFC 2045 2.8: 8bit data has lines of at most 998 octets and no NUL.
+        let long = format!("é{}\n", "a".repeat(997));
+        assert_eq!(composed(&long, true).0, "quoted-printable");
+        assert_eq!(composed(&format!("é{}\n", "a".repeat(996)), true).0, "8bit");
+        assert_eq!(composed("caf\u{0}é\n", true).0, "quoted-printable");
+
+        // RFC 2045 6.4: a multipart holding an 8bit part is labelled 8bit itself.
+        let with_attachment = compose(&ComposeRequest {
+            body_text: "Un café.\n".into(),
+            eight_bit_body: true,
+            attachments: vec![Attachment {
+                filename: "a.txt".into(),
+                content_type: None,
+                bytes: b"plain".to_vec(),
+            }],
+            ..request()
+        })
+        .unwrap();
+        let parsed = parse(&with_attachment);
+        assert_eq!(parsed.field("Content-Transfer-Encoding"), Some("8bit"));
+        let body = String::from_utf8(parsed.body).expect("the 8bit body is UTF-8");
+        assert!(
+            body.contains("Content-Transfer-Encoding: 8bit\r\n\r\nUn café.\r\n"),
+            "{body}"
+        );
     }
 
     #[test]

@@ -185,6 +185,10 @@ pub struct SendArgs {
     /// Wait for each reply even when the server offers PIPELINING.
     #[arg(long)]
     pub no_pipelining: bool,
+    /// Send non-ASCII body text as it is, as 8bit data with BODY=8BITMIME (RFC 6152), rather
+    /// than as quoted-printable; a server that does not offer 8BITMIME is not sent it.
+    #[arg(long = "8bit")]
+    pub eight_bit_body: bool,
 }
 
 /// Splits `USER:PASSWORD`; neither may be empty (RFC 4616 2: `authcid = 1*SAFE`,
@@ -279,6 +283,7 @@ pub fn main() -> ExitCode {
                 helo: args.helo,
                 auth,
                 no_pipelining: args.no_pipelining,
+                eight_bit_body: args.eight_bit_body,
             })
         }
     }

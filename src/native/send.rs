@@ -37,6 +37,7 @@ pub struct SendOptions {
     pub helo: String,
     pub auth: Option<(String, String)>,
     pub no_pipelining: bool,
+    pub eight_bit_body: bool,
 }
 
 /// Exit status: every recipient accepted.
@@ -201,6 +202,7 @@ fn build_message(options: &SendOptions) -> Result<Vec<u8>, String> {
         utc_offset_min: 0,
         message_id_token: format!("{}.{}", now.as_nanos(), std::process::id()),
         hostname: options.helo.clone(),
+        eight_bit_body: options.eight_bit_body,
     };
     compose(&request).map_err(|error| error.to_string())
 }
@@ -656,6 +658,7 @@ mod tests {
             helo: "client.example.org".into(),
             auth: None,
             no_pipelining: false,
+            eight_bit_body: false,
         };
         let message = build_message(&options);
         std::fs::remove_dir_all(&dir).unwrap();

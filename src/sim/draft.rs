@@ -21,6 +21,8 @@ pub struct Draft {
     pub subject: String,
     pub body: String,
     pub attachments: Vec<AttachmentSpec>,
+    /// Non-ASCII text in the body goes as it is (8BITMIME) rather than quoted-printable.
+    pub eight_bit_body: bool,
     /// What to change about a server of the world, by host name; a host not named stays as
     /// the world has it.
     pub server_changes: BTreeMap<String, ServerChange>,
@@ -328,6 +330,9 @@ impl Draft {
             };
         };
         let written = message.raw.as_deref().map(subject_and_body);
+        // Text that came as 8-bit octets in a message given as its bytes goes so again.
+        let eight_bit_body =
+            message.eight_bit_body || written.as_ref().is_some_and(|(_, body)| !body.is_ascii());
         let (subject, body) = written.unwrap_or((message.subject.clone(), message.body.clone()));
         Draft {
             from: message.from.clone(),
@@ -340,6 +345,7 @@ impl Draft {
                 Some(_) => Vec::new(),
                 None => message.attachments.clone(),
             },
+            eight_bit_body,
             server_changes: BTreeMap::new(),
         }
     }
@@ -398,6 +404,7 @@ impl Draft {
             at_s: submission.at_s,
             raw: None,
             pipelining: submission.pipelining,
+            eight_bit_body: self.eight_bit_body,
         };
         let mut hosts = base.hosts.clone();
         let mut changed = Vec::new();
@@ -1045,6 +1052,29 @@ mod tests {
         assert!(!draft.subject.is_empty() && draft.subject != scenario.messages[0].subject);
         assert!(draft.body.contains("café"), "{:?}", draft.body);
         assert!(!draft.body.contains('\r'));
+        // Its 8-bit text goes as 8-bit text again, and meets the server without 8BITMIME as
+        // the scenario's message did (RFC 6152 3: 5.6.3); as quoted-printable, it would not.
+        assert!(draft.eight_bit_body);
+        let fate_of = |draft: &Draft| {
+            let sent = draft.sent_in(&scenario).expect("a valid scenario");
+            let result = run(&sent, sent.seed);
+            assert!(result.conservation_problems.is_empty());
+            result.outcomes[0].2.clone()
+        };
+        match fate_of(&draft) {
+            Fate::Bounced { status, .. } => assert!(status.contains("5.6.3"), "{status}"),
+            other => panic!("{other:?}"),
+        }
+        let quoted_printable = Draft {
+            eight_bit_body: false,
+            ..draft.clone()
+        };
+        assert!(matches!(fate_of(&quoted_printable), Fate::Delivered { .. }));
+        // A scenario's composed message keeps its choice.
+        let mut composed = builtin("basic-delivery");
+        composed.messages[0].eight_bit_body = true;
+        assert!(Draft::of(&composed).eight_bit_body);
+        assert!(!Draft::of(&builtin("basic-delivery")).eight_bit_body);
         assert_eq!(
             subject_and_body("From: a@b\r\nSubject: one\r\n two\r\nTo: c@d\r\n\r\nHi\r\n"),
             ("one two".to_string(), "Hi\n".to_string())

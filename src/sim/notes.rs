@@ -105,8 +105,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              separate: Bcc recipients are only in the envelope, and a name written with an \
              address (Alice Liddell <alice@example.test>) only in the header. A header is \
              ASCII: a name or subject that is not goes as an encoded word, =?UTF-8?B?...?= \
-             (base64) or =?UTF-8?Q?...?=, which mail programs show decoded.",
-            "RFC 5322 3.6, 3.4, RFC 5321 2.3.1, RFC 2047 2",
+             (base64) or =?UTF-8?Q?...?=, which mail programs show decoded. Body text that \
+             is not ASCII goes as quoted-printable (é as =C3=A9), unless it is sent as 8-bit text \
+             (Content-Transfer-Encoding: 8bit), which only servers that offer 8BITMIME take.",
+            "RFC 5322 3.6, 3.4, RFC 5321 2.3.1, RFC 2047 2, RFC 2045 6.7, RFC 6152",
         ),
         Event::SubmissionFailed { .. } => note(
             "The user agent does not submit this message, by its own finding: no server \

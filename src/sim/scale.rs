@@ -122,6 +122,7 @@ pub fn s10k() -> Scenario {
                 at_s: (n / 10) as u64,
                 raw: None,
                 pipelining: true,
+                eight_bit_body: false,
             }
         })
         .collect();

@@ -335,6 +335,10 @@ pub struct MessageSpec {
     /// Whether the user agent pipelines when offered.
     #[serde(default = "default_true")]
     pub pipelining: bool,
+    /// Whether non-ASCII body text goes as it is, as 8bit data (RFC 6152), rather than as
+    /// quoted-printable.
+    #[serde(default)]
+    pub eight_bit_body: bool,
 }
 
 fn default_submission_port() -> u16 {

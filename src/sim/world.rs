@@ -1839,6 +1839,7 @@ impl<'a> World<'a> {
                     utc_offset_min: 0,
                     message_id_token: numbered(&[label.as_str(), "."].concat(), self.seed),
                     hostname: domain_of(&from),
+                    eight_bit_body: spec.eight_bit_body,
                 };
                 match compose(&request) {
                     Ok(bytes) => bytes,

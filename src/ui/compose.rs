@@ -323,6 +323,14 @@ pub fn compose(props: &ComposeProps) -> Html {
             });
         })
     };
+    let on_eight_bit = {
+        let change = change.clone();
+        Callback::from(move |event: Event| {
+            let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+            let checked = input.checked();
+            change(&|draft| draft.eight_bit_body = checked);
+        })
+    };
     // The user agent's own server, where fewer changes do anything.
     let submit_to = submission_host(&base).unwrap_or_default();
     let draft = draft.borrow().clone();
@@ -365,6 +373,12 @@ pub fn compose(props: &ComposeProps) -> Html {
                             oninput={field("compose-body", |d, v| d.body = v)}
                             aria-invalid={invalid("compose-body").then_some("true")}
                             aria-describedby={invalid("compose-body").then_some("compose-problem")} />
+                    </div>
+                    <div class="compose-check">
+                        <input type="checkbox" id="compose-8bit" checked={draft.eight_bit_body}
+                            onchange={on_eight_bit} aria-describedby="compose-8bit-hint" />
+                        <label for="compose-8bit">{ "Send letters beyond ASCII (é, ü, я) as 8-bit text (8BITMIME)" }</label>
+                        <p class="compose-hint" id="compose-8bit-hint">{ "Unticked, they go as quoted-printable (é as =C3=A9), which any server takes. 8-bit text passes only servers that offer 8BITMIME, on every hop." }</p>
                     </div>
                     <fieldset class="compose-attachments">
                         <legend>{ "Attachments" }</legend>
