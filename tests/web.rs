@@ -534,6 +534,13 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     assert!(details.contains("stays at step 7"), "{details}");
     assert!(!details.contains("not one of SMTP Lab's"), "{details}");
     assert_eq!(address().await, "#scenario=greylisting&step=7");
+    // So does a broken link that gives a step.
+    follow_link("#scenario=nope&step=1").await;
+    assert!(text_of(&root, ".region-details").contains("not one of SMTP Lab's"));
+    follow_link("#scenario=greylisting&step=x").await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains("stays at step 7"), "{details}");
+    assert_eq!(position(&root).0, 7);
     // A part added on the way is left out, and the step still holds.
     let root = mount_app_at("#scenario=null-mx&step=3&fbclid=abc").await;
     yew::scheduler::flush().await;
@@ -2194,11 +2201,7 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
 /// introduction says what was changed.
 #[wasm_bindgen_test]
 async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounce() {
-    let root = mount_app_at("#scenario=basic-delivery").await;
-    yew::scheduler::flush().await;
-    choose_in_picker(&root, "write-message");
-    yew::scheduler::flush().await;
-    assert!(compose_is_open(&root));
+    let root = write_a_message_in("basic-delivery").await;
     // One list per server of the world, each as the world has it.
     assert_eq!(
         texts_of(&root, ".compose-servers label"),
@@ -2211,9 +2214,7 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
     choose_in_dialog(&root, "#compose-server-1", "down-for-good");
     yew::scheduler::flush().await;
     assert_eq!(field_value(&root, "#compose-server-1"), "down-for-good");
-    click(&root, ".compose button.primary");
-    yew::scheduler::flush().await;
-    assert!(!compose_is_open(&root));
+    send_written_message(&root).await;
     let details = text_of(&root, ".region-details");
     assert!(
         details.contains("mx.receiver.test is down from the message's submission on."),
@@ -2247,9 +2248,7 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
     // Taken back, the change is undone: the server is up again, and the message delivered.
     choose_in_dialog(&root, "#compose-server-1", "");
     yew::scheduler::flush().await;
-    click(&root, ".compose button.primary");
-    yew::scheduler::flush().await;
-    assert!(!compose_is_open(&root));
+    send_written_message(&root).await;
     let details = text_of(&root, ".region-details");
     assert!(!details.contains("is down"), "{details}");
     assert!(press_key("End"));
@@ -2262,20 +2261,14 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
 
 #[wasm_bindgen_test]
 async fn a_student_sends_letters_beyond_ascii_as_8bit_text_or_as_quoted_printable() {
-    let root = mount_app_at("#scenario=8bit-without-8bitmime").await;
-    yew::scheduler::flush().await;
-    choose_in_picker(&root, "write-message");
-    yew::scheduler::flush().await;
-    assert!(compose_is_open(&root));
+    let root = write_a_message_in("8bit-without-8bitmime").await;
     let eight_bit = || -> web_sys::HtmlInputElement {
         wasm_bindgen::JsCast::unchecked_into(element(&root, "#compose-8bit"))
     };
     // The scenario's message came as 8-bit text: it goes so again, and the server without
     // 8BITMIME never gets it.
     assert!(eight_bit().checked());
-    click(&root, ".compose button.primary");
-    yew::scheduler::flush().await;
-    assert!(!compose_is_open(&root));
+    send_written_message(&root).await;
     assert!(press_key("End"));
     yew::scheduler::flush().await;
     let last = text_of(&root, ".region-details");
@@ -2289,9 +2282,7 @@ async fn a_student_sends_letters_beyond_ascii_as_8bit_text_or_as_quoted_printabl
     eight_bit().click();
     yew::scheduler::flush().await;
     assert!(!eight_bit().checked());
-    click(&root, ".compose button.primary");
-    yew::scheduler::flush().await;
-    assert!(!compose_is_open(&root));
+    send_written_message(&root).await;
     assert!(press_key("End"));
     yew::scheduler::flush().await;
     let last = text_of(&root, ".region-details");
@@ -2300,6 +2291,24 @@ async fn a_student_sends_letters_beyond_ascii_as_8bit_text_or_as_quoted_printabl
         "{last}"
     );
     mount_app_at("#").await;
+}
+
+/// The app showing the built-in scenario `name`, with the dialog for writing a message in its
+/// world open.
+async fn write_a_message_in(name: &str) -> Element {
+    let root = mount_app_at(&format!("#scenario={name}")).await;
+    yew::scheduler::flush().await;
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    root
+}
+
+/// Presses the dialog's Send; the dialog closes on the message's run.
+async fn send_written_message(root: &Element) {
+    click(root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    assert!(!compose_is_open(root));
 }
 
 /// Chooses `value` in the dialog's list `selector` finds, as a user would.
