@@ -186,24 +186,55 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
 }
 
 /// `fragment` without what a link pasted at the end of a sentence, or in brackets or quotes,
-/// takes with it: punctuation, a closing bracket or quote, spaces (`%20` in an address). No
-/// scenario name or step ends with any of them.
+/// takes with it: punctuation, a closing bracket or quote (typographic ones too), an
+/// ellipsis, spaces. Each may come percent-encoded, as browsers give `"`, `>`, `` ` ``, a
+/// space and any non-ASCII character in an address (`%22`, `%E2%80%9D`). No scenario name or
+/// step ends with any of them.
 fn without_trailing_prose(fragment: &str) -> &str {
+    let is_prose = |c: char| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '>' | '\'' | '"' | '`'
+                    | '\u{2019}' // ’
+                    | '\u{201D}' // ”
+                    | '\u{00BB}' // »
+                    | '\u{203A}' // ›
+                    | '\u{2026}' // …
+            )
+    };
     let mut rest = fragment;
     loop {
-        let trimmed = rest.trim_end_matches(|c: char| {
-            c.is_whitespace()
-                || matches!(
-                    c,
-                    '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '>' | '\'' | '"'
-                )
-        });
-        let trimmed = trimmed.strip_suffix("%20").unwrap_or(trimmed);
+        let trimmed = rest.trim_end_matches(is_prose);
+        let trimmed = strip_encoded_char(trimmed, is_prose).unwrap_or(trimmed);
         if trimmed.len() == rest.len() {
             return rest;
         }
         rest = trimmed;
     }
+}
+
+/// `text` without its last character when that is percent-encoded (one to four `%XX`, its
+/// UTF-8 octets) and `wanted`.
+fn strip_encoded_char(text: &str, wanted: impl Fn(char) -> bool) -> Option<&str> {
+    (1..=4).find_map(|octets| {
+        let start = text.len().checked_sub(octets * 3)?;
+        let tail = text.get(start..)?;
+        let encoded = tail
+            .as_bytes()
+            .chunks(3)
+            .all(|triplet| triplet[0] == b'%' && triplet[1..].iter().all(u8::is_ascii_hexdigit));
+        let mut chars = percent_decoded(tail)
+            .chars()
+            .collect::<Vec<_>>()
+            .into_iter();
+        match (encoded, chars.next(), chars.next()) {
+            (true, Some(c), None) if c != char::REPLACEMENT_CHARACTER && wanted(c) => {
+                Some(&text[..start])
+            }
+            _ => None,
+        }
+    })
 }
 
 /// The longest part of a link quoted whole in a complaint.
@@ -493,6 +524,17 @@ mod tests {
             "#scenario=greylisting&step=55>",
             "#scenario=greylisting&step=55%20",
             "#scenario=greylisting&step=55 ,",
+            // As a browser gives them: `"`, a typographic quote, `>`, a backtick, an ellipsis,
+            // a guillemet, a space, and several of them.
+            "#scenario=greylisting&step=55%22",
+            "#scenario=greylisting&step=55%E2%80%9D",
+            "#scenario=greylisting&step=55%e2%80%9d",
+            "#scenario=greylisting&step=55%3E",
+            "#scenario=greylisting&step=55%60",
+            "#scenario=greylisting&step=55%E2%80%A6",
+            "#scenario=greylisting&step=55%C2%BB",
+            "#scenario=greylisting&step=55\u{201D}",
+            "#scenario=greylisting&step=55%22).%20",
         ] {
             assert_eq!(
                 parse(fragment),
@@ -504,6 +546,24 @@ mod tests {
             parse("#scenario=null-mx."),
             Ok(Some(followed("null-mx", 0)))
         );
+        assert_eq!(
+            parse("#scenario=greylisting%22"),
+            Ok(Some(followed("greylisting", 0)))
+        );
+        // Not prose: an encoded digit (the link's own), a lone octet of a character, a `%`.
+        assert_eq!(
+            parse("#scenario=greylisting&step=5%35"),
+            Ok(Some(followed("greylisting", 55)))
+        );
+        for fragment in [
+            "#scenario=greylisting&step=55%E2%80",
+            "#scenario=greylisting&step=55%",
+        ] {
+            assert!(
+                parse(fragment).is_ok_and(|link| link.is_some_and(|link| link.step_unreadable)),
+                "{fragment}"
+            );
+        }
         // Punctuation inside a link is still the link's.
         assert!(parse("#scenario=greylisting&step=5.5")
             .is_ok_and(|link| link.is_some_and(|link| link.step_unreadable)));

@@ -7,6 +7,7 @@ use super::trace::{
     ConnId, Direction, Event, Protocol, StateName, PERMANENT_FAILURE, TEMPORARY_FAILURE, WILL_RETRY,
 };
 use crate::dns::world::Outcome as DnsOutcome;
+use crate::dns::RecordType;
 use crate::smtp::client::{ClientStateKind, ServerExtensions};
 use crate::smtp::reply::ReplyReader;
 use crate::smtp::server::ServerStateKind;
@@ -103,12 +104,15 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "The user agent writes the message: header fields (From, To, Subject, Date, \
              Message-ID), an empty line, then the body. The envelope (MAIL FROM, RCPT TO) is \
              separate: Bcc recipients are only in the envelope, and a name written with an \
-             address (Alice Liddell <alice@example.test>) only in the header. A header is \
-             ASCII: a name or subject that is not goes as an encoded word, =?UTF-8?B?...?= \
-             (base64) or =?UTF-8?Q?...?=, which mail programs show decoded. Body text that \
-             is not ASCII goes as quoted-printable (é as =C3=A9), unless it is sent as 8-bit text \
+             address (Alice Liddell <alice@example.test>) only in the header. A name or \
+             subject that is not ASCII goes as an encoded word, =?UTF-8?B?...?= (base64) or \
+             =?UTF-8?Q?...?=, which mail programs show decoded. An address may not be encoded \
+             so: one that is not ASCII goes in the header as UTF-8, and the message then \
+             needs SMTPUTF8 on every hop. Body text that is not ASCII goes as \
+             quoted-printable (é as =C3=A9), unless it is sent as 8-bit text \
              (Content-Transfer-Encoding: 8bit), which only servers that offer 8BITMIME take.",
-            "RFC 5322 3.6, 3.4, RFC 5321 2.3.1, RFC 2047 2, RFC 2045 6.7, RFC 6152",
+            "RFC 5322 3.6, 3.4, RFC 5321 2.3.1, RFC 2047 2, 5, RFC 6532 3, RFC 6531, \
+             RFC 2045 6.7, RFC 6152",
         ),
         Event::SubmissionFailed { .. } => note(
             "The user agent does not submit this message, by its own finding: no server \
@@ -262,13 +266,37 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::DnsResponse(response)
             if response.outcome == DnsOutcome::NoError && response.records.is_empty() =>
         {
-            note(
-                "NOERROR with no records (NODATA): the name exists, but has no record of the \
-                 type asked. A host asked for its IPv6 address (AAAA) that has only an IPv4 \
-                 one (A) is reached by that; a domain with no MX record uses its own address \
-                 as its implicit MX.",
-                "RFC 2308 2.2, RFC 5321 5.1",
-            )
+            // What was asked, from the answer's question section, says what the lack means.
+            let asked = response
+                .wire
+                .as_deref()
+                .and_then(|wire| crate::dns::wire::decode(wire).ok())
+                .and_then(|message| message.questions.first().map(|question| question.qtype));
+            match asked {
+                Some(RecordType::Mx) => note(
+                    "NOERROR with no records (NODATA): the domain exists, but has no MX \
+                     record. It is then its own mail host, the implicit MX: the client asks \
+                     for the domain's own address next.",
+                    "RFC 2308 2.2, RFC 5321 5.1",
+                ),
+                Some(RecordType::Aaaa) => note(
+                    "NOERROR with no records (NODATA): the host exists, but has no IPv6 \
+                     address (AAAA). A host that has an IPv4 address (A) is reached by that.",
+                    "RFC 2308 2.2, RFC 5321 5.1",
+                ),
+                Some(RecordType::A) => note(
+                    "NOERROR with no records (NODATA): the host exists, but has no IPv4 \
+                     address (A). A host that has an IPv6 address (AAAA) is reached by that.",
+                    "RFC 2308 2.2, RFC 5321 5.1",
+                ),
+                _ => note(
+                    "NOERROR with no records (NODATA): the name exists, but has no record of \
+                     the type asked. A host asked for its IPv6 address (AAAA) that has only an \
+                     IPv4 one (A) is reached by that; a domain with no MX record uses its own \
+                     address as its implicit MX.",
+                    "RFC 2308 2.2, RFC 5321 5.1",
+                ),
+            }
         }
         Event::DnsResponse(response)
             if response
@@ -410,7 +438,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              treats the failure as final, it sends a bounce. This server treats a full mailbox \
              as final, as many do, though RFC 3463 calls X.2.2 a persistent transient failure (a \
              server may also keep the message and retry).",
-            "RFC 5321 6.1, RFC 3463 X.1.1, X.2.2",
+            "RFC 5321 6.1, RFC 3463 3.2 (X.1.1), 3.3 (X.2.2)",
         ),
         Event::MessageRetrieved { .. } => note(
             "RETR sends the whole message; lines starting with '.' get an extra dot, and a line \
@@ -975,6 +1003,45 @@ mod tests {
     use crate::sim::trace::WireBytes;
 
     /// The notes of the steps of built-in scenario `name` whose lines hold `line`.
+    /// A domain without MX records is its own mail host: its empty MX answer says so, and
+    /// not what an empty AAAA answer means (RFC 5321 5.1).
+    #[test]
+    fn an_empty_mx_answer_is_explained_as_the_implicit_mx() {
+        use crate::dns::{Record, RecordData};
+        let mut scenario = crate::sim::library::find("basic-delivery").expect("built in");
+        let zone = scenario
+            .dns
+            .zones
+            .iter_mut()
+            .find(|zone| zone.origin == "receiver.test")
+            .expect("the receiving domain's zone");
+        zone.records
+            .retain(|record| !matches!(record.data, RecordData::Mx { .. }));
+        zone.records.push(Record {
+            name: "receiver.test".into(),
+            ttl_s: 3600,
+            data: RecordData::A("192.0.2.20".parse().expect("an address")),
+        });
+        let result = crate::sim::run(&scenario, scenario.seed);
+        let empty_answers: Vec<String> = crate::sim::steps::steps(&result.trace)
+            .into_iter()
+            .filter_map(|step| step.note.map(|note| note.text.into_owned()))
+            .filter(|note| note.starts_with("NOERROR with no records"))
+            .collect();
+        assert!(
+            empty_answers
+                .iter()
+                .any(|note| note.contains("has no MX record") && note.contains("implicit MX")),
+            "{empty_answers:?}"
+        );
+        assert!(
+            empty_answers
+                .iter()
+                .all(|note| !(note.contains("IPv6") && note.contains("implicit MX"))),
+            "{empty_answers:?}"
+        );
+    }
+
     fn notes_at_lines(name: &str, line: &str) -> Vec<String> {
         let scenario = crate::sim::library::find(name).expect("a built-in scenario");
         let result = crate::sim::run(&scenario, scenario.seed);
@@ -1006,7 +1073,7 @@ mod tests {
             (
                 "basic-delivery",
                 "DNS answer id 469: NOERROR",
-                "NOERROR with no records (NODATA)",
+                "NOERROR with no records (NODATA): the host exists, but has no IPv6 address",
             ),
             ("null-mx", "IN MX 0 .", "The DNS answer: a null MX"),
             (
