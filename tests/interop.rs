@@ -879,6 +879,62 @@ fn send_with_8bit_sends_the_body_as_it_is_and_says_so() {
     }
 }
 
+/// A client that pipelines commands and takes none of the replies holds its session no
+/// longer than the idle timeout, as one that says nothing would: the one place of
+/// --max-sessions 1 is free again for the next client.
+#[test]
+fn serve_cuts_a_client_that_takes_none_of_its_replies() {
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--idle-timeout",
+        "2",
+        "--max-sessions",
+        "1",
+        "--quiet",
+    ]);
+    let out = run_python_against(
+        &server,
+        r#"
+import socket, sys, time
+port = int(sys.argv[1])
+stuck = socket.socket()
+stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+stuck.connect(("127.0.0.1", port))
+stuck.setblocking(False)
+commands = b"NOOP\r\n" * 10000
+sent, start = 0, time.time()
+while time.time() - start < 1.5:
+    try:
+        sent += stuck.send(commands)
+    except BlockingIOError:
+        time.sleep(0.01)
+def greeting():
+    probe = socket.create_connection(("127.0.0.1", port), timeout=5)
+    line = probe.recv(200).decode()
+    probe.close()
+    return line.split(" ")[0]
+print("while stuck:", greeting())
+# The server works through what it was sent until its replies fill the connection; then,
+# 2 s later, it cuts the session.
+deadline = time.time() + 60
+answer = greeting()
+while answer != "220" and time.time() < deadline:
+    time.sleep(0.5)
+    answer = greeting()
+print("after the timeout:", answer)
+stuck.close()
+"#,
+    );
+    assert!(out.contains("while stuck: 421"), "{out}");
+    assert!(out.contains("after the timeout: 220"), "{out}");
+    assert!(
+        server.transcript_shows("the client took none of the replies for 2 s"),
+        "{}",
+        server.transcript()
+    );
+}
+
 #[test]
 fn serve_gives_each_message_of_a_session_its_own_queue_id() {
     let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);

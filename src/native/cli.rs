@@ -137,7 +137,8 @@ pub struct ServeArgs {
     /// Most sessions at once; further connections get 421 and are closed.
     #[arg(long, default_value_t = 256)]
     pub max_sessions: usize,
-    /// Seconds a session may stay silent before the server closes it (421 4.4.2).
+    /// Seconds a session may stay silent before the server closes it (421 4.4.2), or leave
+    /// the server's replies untaken before it is cut.
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
     /// Offer AUTH PLAIN/LOGIN and require it before MAIL, as on a submission port (the server

@@ -333,7 +333,11 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         .unwrap_or_else(|_| PeerInfo::new("0.0.0.0", None));
     let now_ms = || shared.started.elapsed().as_millis() as u64;
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(60)));
+    // A client that takes none of the replies holds the session as one that says nothing
+    // would: the idle timeout bounds both, as Postfix's smtpd_timeout does. Without it, a
+    // client pipelining commands and never reading would keep its place in --max-sessions.
+    let stalled_after = Duration::from_millis(shared.config.idle_timeout_ms.max(1));
+    let _ = stream.set_write_timeout(Some(stalled_after));
     say(
         shared,
         tag,
@@ -359,7 +363,21 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         }
         let mut write_failed = false;
         while let Some(bytes) = session.poll_output() {
-            if stream.write_all(&bytes).is_err() {
+            if let Err(error) = stream.write_all(&bytes) {
+                if matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) {
+                    say(
+                        shared,
+                        tag,
+                        "#",
+                        &format!(
+                            "the client took none of the replies for {} s: connection closed",
+                            stalled_after.as_secs()
+                        ),
+                    );
+                }
                 write_failed = true;
                 break;
             }
