@@ -1279,6 +1279,41 @@ fn send_gives_one_line_errors_for_421_and_dropped_connections() {
     }
 }
 
+/// The transcript shows each reply line as the server sent it, however irregular, and a
+/// server's control characters reach the terminal escaped, in the transcript, the result and
+/// the error alike.
+#[test]
+fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
+    let port = scripted_server(
+        "220 s.example\r\n",
+        &[
+            "250 s.example\r\n",
+            "250-first\r\n250 2.1.0 second\r\n",
+            "550 5.1.1 bad \x1b]0;PWNED\x07 \x1b[31mRED\x1b[0m\r\n",
+            "221\r\n",
+        ],
+    );
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.net",
+            "--no-pipelining",
+        ],
+        "hi\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    for line in ["S: 250-first\n", "S: 250 2.1.0 second\n", "S: 221\n"] {
+        assert!(out.contains(line), "{line:?}: {out}");
+    }
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    assert!(out.contains("  <b@example.net> permanent failure: 550 5.1.1 bad \\x1b]0;PWNED"));
+}
+
 // ----- a private Postfix, as a real client and a real server -----
 
 struct Postfix {

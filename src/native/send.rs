@@ -3,7 +3,7 @@
 
 use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
-use super::transcript::{print_data, print_line, print_reply};
+use super::transcript::{print_bytes_line, print_data, print_line, print_reply, printable};
 use crate::mail::compose::{compose, envelope_address, Attachment, ComposeRequest};
 use crate::smtp::address::{distinct_recipients, Domain};
 use crate::smtp::client::{
@@ -12,6 +12,7 @@ use crate::smtp::client::{
 };
 use crate::smtp::dot::dot_stuff;
 use crate::smtp::explain::meaning;
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -134,7 +135,9 @@ fn failure_summary(outcome: &SessionOutcome) -> String {
         .enhanced
         .map(|code| format!(" {code}"))
         .unwrap_or_default();
-    let text = reply.text().replace(['\r', '\n'], " ");
+    // A server's words are shown with their control characters escaped, as in the
+    // transcript: they go to a terminal, where an escape sequence would act.
+    let text = printable(&reply.text());
     format!(
         "{} of {} recipient(s) not accepted; <{}> {kind}: {}{enhanced} {text}{}",
         failed.len(),
@@ -285,6 +288,7 @@ pub fn drive(
     let _ = stream.set_write_timeout(Some(Duration::from_millis(data_block_ms)));
     session.handle_connected(now_ms());
     let mut buffer = vec![0u8; 16 * 1024];
+    let mut wire = WireReplies::default();
     loop {
         let mut send_failure = None;
         while let Some(bytes) = session.poll_output() {
@@ -308,7 +312,7 @@ pub fn drive(
             }
         }
         while let Some(event) = session.poll_event() {
-            print_event(out, &event, payload);
+            print_event(out, &event, payload, &mut wire);
         }
         // After the lines of the send that failed, which the events above printed whole.
         if let Some(note) = send_failure {
@@ -318,7 +322,10 @@ pub fn drive(
             break;
         }
         match read_until(&mut stream, &mut buffer, session.poll_timeout(), now_ms()) {
-            Readout::Bytes(read) => session.handle_input(&buffer[..read], now_ms()),
+            Readout::Bytes(read) => {
+                wire.feed(&buffer[..read]);
+                session.handle_input(&buffer[..read], now_ms())
+            }
             Readout::Closed => session.handle_peer_closed(),
             Readout::TimedOut => session.handle_timeout(now_ms()),
             Readout::Interrupted => {}
@@ -326,7 +333,7 @@ pub fn drive(
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
     while let Some(event) = session.poll_event() {
-        print_event(out, &event, payload);
+        print_event(out, &event, payload, &mut wire);
     }
     session
         .outcome()
@@ -371,15 +378,85 @@ fn send_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), SendFailure> {
     Ok(())
 }
 
-fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8]) {
+/// The server's replies as they came, line by line, for the transcript: the client's reader
+/// parses them, and a reply rebuilt from what it read would hide what a server that does
+/// not follow the rules sent (an enhanced code on one line of a reply and not another, a
+/// missing space).
+#[derive(Default)]
+struct WireReplies {
+    /// Replies complete on the wire, each its lines without their line ends.
+    complete: VecDeque<Vec<Vec<u8>>>,
+    /// The lines of the reply not yet complete.
+    current: Vec<Vec<u8>>,
+    /// The start of a line whose end has not come yet.
+    partial: Vec<u8>,
+}
+
+impl WireReplies {
+    /// Longest part of a line kept: the client refuses a longer line anyway.
+    const LINE_KEPT_MAX: usize = 8 * 1024;
+
+    fn feed(&mut self, mut bytes: &[u8]) {
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            self.push_to_line(&bytes[..end]);
+            let mut line = std::mem::take(&mut self.partial);
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            // RFC 5321 4.2.1: "NNN-" goes on, anything else ends the reply.
+            let last = line.get(3) != Some(&b'-');
+            self.current.push(line);
+            if last {
+                self.complete.push_back(std::mem::take(&mut self.current));
+            }
+            bytes = &bytes[end + 1..];
+        }
+        self.push_to_line(bytes);
+    }
+
+    fn push_to_line(&mut self, bytes: &[u8]) {
+        let room = Self::LINE_KEPT_MAX.saturating_sub(self.partial.len());
+        self.partial
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+    }
+
+    /// The lines of the next reply, as they came.
+    fn next_reply(&mut self) -> Option<Vec<Vec<u8>>> {
+        self.complete.pop_front()
+    }
+
+    /// Every line not yet shown, the start of an unfinished one included.
+    fn rest(&mut self) -> Vec<Vec<u8>> {
+        let mut lines: Vec<Vec<u8>> = self.complete.drain(..).flatten().collect();
+        lines.append(&mut self.current);
+        if !self.partial.is_empty() {
+            lines.push(std::mem::take(&mut self.partial));
+        }
+        lines
+    }
+}
+
+fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8], wire: &mut WireReplies) {
     match event {
         ClientEvent::CommandSent { line } => print_line(out, None, "C:", line),
         ClientEvent::DataSent { .. } => print_data(out, None, "C:", payload),
         ClientEvent::ReplyReceived { reply } => {
-            print_reply(out, None, reply);
+            match wire.next_reply() {
+                Some(lines) => {
+                    for line in lines {
+                        print_bytes_line(out, None, "S:", &line);
+                    }
+                }
+                // Every reply the client reads came on the wire, so this is not reached; if
+                // it were, the reply as the client holds it is the best there is.
+                None => print_reply(out, None, reply),
+            }
             print_line(out, None, "#", &meaning(reply.code, reply.enhanced));
         }
         ClientEvent::MalformedReply { error } => {
+            for line in wire.rest() {
+                print_bytes_line(out, None, "S:", &line);
+            }
             print_line(out, None, "#", &format!("unreadable reply: {error}"))
         }
         ClientEvent::RecipientRefused {
@@ -436,7 +513,7 @@ fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
             "  <{}> {word}: {}{enhanced} {}{}",
             recipient.forward_path,
             reply.code,
-            reply.text(),
+            printable(&reply.text()),
             whose(recipient.reply_origin)
         );
     }
@@ -445,6 +522,41 @@ fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_are_kept_line_by_line_as_they_came_however_they_are_cut() {
+        let wire = b"220 hi\r\n250-a\r\n250-2.1.0 b\n250 c\r\n354\r\n421-x";
+        // Fed whole, and an octet at a time: the same replies.
+        for cut in [wire.len(), 1] {
+            let mut replies = WireReplies::default();
+            for piece in wire.chunks(cut) {
+                replies.feed(piece);
+            }
+            let text = |lines: Vec<Vec<u8>>| -> Vec<String> {
+                lines
+                    .into_iter()
+                    .map(|line| String::from_utf8(line).unwrap())
+                    .collect()
+            };
+            assert_eq!(text(replies.next_reply().unwrap()), ["220 hi"]);
+            assert_eq!(
+                text(replies.next_reply().unwrap()),
+                ["250-a", "250-2.1.0 b", "250 c"]
+            );
+            assert_eq!(text(replies.next_reply().unwrap()), ["354"]);
+            assert!(replies.next_reply().is_none());
+            assert_eq!(text(replies.rest()), ["421-x"]);
+            assert!(replies.rest().is_empty());
+        }
+        // A line longer than any reply's is kept only in part.
+        let mut replies = WireReplies::default();
+        replies.feed(&vec![b'9'; 3 * WireReplies::LINE_KEPT_MAX]);
+        replies.feed(b"\r\n");
+        assert_eq!(
+            replies.next_reply().unwrap()[0].len(),
+            WireReplies::LINE_KEPT_MAX
+        );
+    }
     use crate::smtp::client::RecipientOutcome;
     use crate::smtp::reply::Reply;
 
