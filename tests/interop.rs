@@ -1170,6 +1170,40 @@ fn send_reports_connection_refused_and_usage_errors() {
         assert!(err.contains("--server takes HOST:PORT"), "{server}: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
+    // An address that cannot be written is a usage error, before any connection; one the
+    // grammar refuses goes to the server, whose 501 is the lesson.
+    for to in ["bob@@example.net", "Bob <bob@example.net> <eve@example.net>"] {
+        let output = lab_send(
+            &[
+                "--server",
+                &format!("127.0.0.1:{port}"),
+                "--from",
+                "a@example.org",
+                "--to",
+                to,
+            ],
+            "hi\n",
+        );
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{to}: {err}");
+        assert!(!err.contains("cannot connect"), "{to}: {err}");
+    }
+    let server = LabServer::start(&["--domain", "example.org"]);
+    let output = lab_send(
+        &[
+            "--server",
+            &server.address(),
+            "--from",
+            "a@example.net",
+            "--to",
+            "a..b@example.org",
+        ],
+        "hi\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("C: RCPT TO:<a..b@example.org>"), "{out}");
+    assert!(out.contains("S: 501 5.1.3"), "{out}");
 }
 
 /// Output that cannot be written (a full disk) is an error, said on stderr, never a

@@ -271,10 +271,14 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
         _ if quoted_address => (None, text),
         (Some(open), true) => {
             let name = text[..open].trim();
-            let name = name
-                .strip_prefix('"')
-                .and_then(|n| n.strip_suffix('"'))
-                .unwrap_or(name);
+            let quoted_name = name.strip_prefix('"').and_then(|n| n.strip_suffix('"'));
+            // An angle bracket is no word of a phrase (RFC 5322 3.2.3, 3.4): a name that has
+            // one unquoted is a second address (`Bob <bob@b.test> <eve@e.test>`), a mistake
+            // or a disguise, not a name.
+            if quoted_name.is_none() && name.contains(['<', '>']) {
+                return Err(invalid());
+            }
+            let name = quoted_name.unwrap_or(name);
             let name = name.replace("\\\"", "\"").replace("\\\\", "\\");
             let name = (!name.is_empty()).then_some(name);
             (name, &text[open + 1..text.len() - 1])
@@ -1547,6 +1551,24 @@ mod tests {
         for bad in ["bob@[192.0.2.1", "bob@[not an address]", "bob@192.0.2.1]"] {
             assert!(parse_mailbox("To", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_second_address_where_the_name_goes_is_no_name() {
+        for bad in [
+            "Bob <bob@example.org> <eve@example.net>",
+            "<bob@example.org> <eve@example.net>",
+            "Bob > <eve@example.net>",
+        ] {
+            assert!(parse_mailbox("To", bad).is_err(), "{bad}");
+        }
+        // Quoted, a name may hold what it likes but controls.
+        let quoted = parse_mailbox("To", "\"Bob <bob@example.org>\" <eve@example.net>").unwrap();
+        assert_eq!(
+            quoted.display_name.as_deref(),
+            Some("Bob <bob@example.org>")
+        );
+        assert_eq!(quoted.address, "eve@example.net");
     }
 
     #[test]
