@@ -1172,7 +1172,10 @@ fn send_reports_connection_refused_and_usage_errors() {
     }
     // An address that cannot be written is a usage error, before any connection; one the
     // grammar refuses goes to the server, whose 501 is the lesson.
-    for to in ["bob@@example.net", "Bob <bob@example.net> <eve@example.net>"] {
+    for to in [
+        "bob@@example.net",
+        "Bob <bob@example.net> <eve@example.net>",
+    ] {
         let output = lab_send(
             &[
                 "--server",
@@ -1310,6 +1313,16 @@ fn send_gives_one_line_errors_for_421_and_dropped_connections() {
         assert_eq!(err.lines().count(), 1, "{name}: one line: {err}");
         assert!(err.contains(expected), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
+        // A connection lost is no server's refusal.
+        if name == "closed after 354" {
+            let out = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                out.contains("# <b@example.net> not delivered: 451")
+                    && out.contains("(this client's own finding)")
+                    && !out.contains("> refused:"),
+                "{out}"
+            );
+        }
     }
 }
 

@@ -462,16 +462,23 @@ fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8], wire: 
         ClientEvent::RecipientRefused {
             forward_path,
             reply,
-            ..
+            reply_origin,
         } => print_line(
             out,
             None,
             "#",
             &format!(
-                "<{forward_path}> refused: {}{} {}",
+                "<{forward_path}> {}: {}{} {}{}",
+                // No server refused what failed by this client's own finding (a timeout, a
+                // lost connection).
+                match reply_origin {
+                    ReplyOrigin::Server => "refused",
+                    ReplyOrigin::Client => "not delivered",
+                },
                 reply.code,
                 reply.enhanced.map(|e| format!(" {e}")).unwrap_or_default(),
-                reply.text()
+                reply.text(),
+                whose(*reply_origin)
             ),
         ),
         ClientEvent::RecipientDeferred { forward_path, .. } => print_line(
