@@ -8,7 +8,8 @@ use super::scenario::{
     AttachmentSpec, FaultKind, HostFault, HostSpec, MailboxSpec, MessageSpec, Scenario,
     ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
 };
-use std::collections::BTreeMap;
+use crate::mail::compose::envelope_address;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the student wrote, as written: address lists are one line of text each, separated by
 /// commas, as in a mail program's fields.
@@ -408,6 +409,7 @@ impl Draft {
         };
         let mut hosts = base.hosts.clone();
         let mut changed = Vec::new();
+        let on_the_way = hosts_on_the_way(base, &message);
         for (name, change) in &self.server_changes {
             let Some(host) = hosts.iter_mut().find(|h| h.name.eq_ignore_ascii_case(name)) else {
                 return Err(Problem {
@@ -422,7 +424,15 @@ impl Draft {
                 });
             }
             change.apply(host, message.at_s);
-            changed.push(change.sentence(host));
+            let mut sentence = change.sentence(host);
+            let index = base.hosts.iter().position(|h| h.name == host.name);
+            if let (Some(on_the_way), Some(index)) = (&on_the_way, index) {
+                if !on_the_way.contains(&index) {
+                    sentence
+                        .push_str(" The message does not pass that way, so this changes nothing.");
+                }
+            }
+            changed.push(sentence);
         }
         let (name, title, teaching) = if is_written(base) {
             (base.name.clone(), base.title.clone(), base.teaching.clone())
@@ -577,6 +587,93 @@ pub fn server_role(base: &Scenario, host: &HostSpec, submit_to: &str) -> String 
         return format!("mailboxes of {}", named(&host.local_domains));
     }
     String::new()
+}
+
+/// The hosts of `scenario` (by index) that `message` can reach or be touched by: the one it
+/// is submitted to, those that readers fetch from, and every host mail for its recipients'
+/// domains and its sender's (where a bounce goes) can be sent to: each MX host of such a
+/// domain, or the host at the domain's own address (the implicit MX) or at an address
+/// literal, and the host of any route for such a domain. More than the message will reach,
+/// never fewer; `None` when that cannot be told from the scenario without resolving as the
+/// client does: an internationalised domain, or a CNAME on the way.
+fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeSet<usize>> {
+    use crate::dns::RecordData;
+    let bare = |name: &str| name.trim_end_matches('.').to_ascii_lowercase();
+    let records = || scenario.dns.zones.iter().flat_map(|zone| &zone.records);
+    let host_named = |name: &str| {
+        scenario
+            .hosts
+            .iter()
+            .position(|host| bare(&host.name) == bare(name))
+    };
+    let hosts_at = |address: std::net::IpAddr| {
+        (0..scenario.hosts.len()).filter(move |&index| scenario.hosts[index].address == address)
+    };
+    // The hosts at a name's A and AAAA records, and the one so named.
+    let hosts_of_name = |name: &str| -> Option<Vec<usize>> {
+        let mut found: Vec<usize> = host_named(name).into_iter().collect();
+        for record in records().filter(|record| bare(&record.name) == bare(name)) {
+            match record.data {
+                RecordData::A(address) => found.extend(hosts_at(address.into())),
+                RecordData::Aaaa(address) => found.extend(hosts_at(address.into())),
+                RecordData::Cname(_) => return None,
+                _ => {}
+            }
+        }
+        Some(found)
+    };
+    let mut domains: BTreeSet<String> = BTreeSet::new();
+    for written in message
+        .to
+        .iter()
+        .chain(&message.cc)
+        .chain(&message.bcc)
+        .chain(std::iter::once(&message.from))
+    {
+        let address = envelope_address(written);
+        let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
+        if !domain.is_ascii() {
+            return None;
+        }
+        domains.insert(bare(domain));
+    }
+    let mut on_the_way: BTreeSet<usize> = host_named(&message.submit_to).into_iter().collect();
+    on_the_way.extend(
+        scenario
+            .fetches
+            .iter()
+            .filter_map(|fetch| host_named(&fetch.host)),
+    );
+    for domain in &domains {
+        if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
+            let literal = literal.strip_prefix("ipv6:").unwrap_or(literal);
+            on_the_way.extend(literal.parse().into_iter().flat_map(hosts_at));
+            continue;
+        }
+        let exchanges: Vec<&str> = records()
+            .filter(|record| bare(&record.name) == *domain)
+            .filter_map(|record| match &record.data {
+                RecordData::Mx { exchange, .. } => Some(exchange.as_str()),
+                _ => None,
+            })
+            .collect();
+        if exchanges.is_empty() {
+            on_the_way.extend(hosts_of_name(domain)?);
+        }
+        for exchange in exchanges {
+            on_the_way.extend(hosts_of_name(exchange)?);
+        }
+        for host in &scenario.hosts {
+            for route in host
+                .routes
+                .iter()
+                .filter(|route| bare(&route.domain) == *domain)
+            {
+                on_the_way.extend(host_named(&route.host));
+            }
+        }
+    }
+    Some(on_the_way)
 }
 
 /// The server a message written in `base` is submitted to, by name: where its first message
@@ -1040,6 +1137,39 @@ mod tests {
             let file = serde_json::to_string_pretty(&sent).expect("a scenario serialises");
             let opened = Scenario::from_json(&file).expect("its file is a valid scenario");
             assert_eq!(opened, sent, "{}", scenario.name);
+        }
+    }
+
+    /// A change to a server the message cannot reach is said to change nothing; one on its
+    /// way, through an MX or a route, is not.
+    #[test]
+    fn a_change_off_the_messages_way_is_said_to_change_nothing() {
+        let nothing = "The message does not pass that way, so this changes nothing.";
+        let teaching_with = |name: &str, host: &str, to: Option<&str>| {
+            let scenario = builtin(name);
+            let mut draft = Draft::of(&scenario);
+            if let Some(to) = to {
+                draft.to = to.into();
+            }
+            draft
+                .server_changes
+                .insert(host.into(), ServerChange::DownForGood);
+            draft.sent_in(&scenario).expect("a valid scenario").teaching
+        };
+        // Dave's provider, when Alice writes to Bob; and when she writes to Dave, it is his MX.
+        let off = teaching_with("two-senders", "mail.other.test", None);
+        assert!(off.contains(nothing), "{off}");
+        let dave = builtin("two-senders").messages[1].from.clone();
+        let on = teaching_with("two-senders", "mail.other.test", Some(&dave));
+        assert!(!on.contains(nothing), "{on}");
+        // The receiving MX, and an internal store reached by a route.
+        for (name, host) in [
+            ("basic-delivery", "mx.receiver.test"),
+            ("unknown-user-after-relay", "store.receiver.test"),
+        ] {
+            let teaching = teaching_with(name, host, None);
+            assert!(teaching.contains(host), "{name}: {teaching}");
+            assert!(!teaching.contains(nothing), "{name}: {teaching}");
         }
     }
 
