@@ -915,8 +915,8 @@ def greeting():
     probe.close()
     return line.split(" ")[0]
 print("while stuck:", greeting())
-# The server works through what it was sent until its replies fill the connection; then,
-# 2 s later, it cuts the session.
+# The server works through what it was sent until its replies fill the connection; the
+# reply it cannot send then is given 2 s before the session is cut.
 deadline = time.time() + 60
 answer = greeting()
 while answer != "220" and time.time() < deadline:
@@ -929,7 +929,7 @@ stuck.close()
     assert!(out.contains("while stuck: 421"), "{out}");
     assert!(out.contains("after the timeout: 220"), "{out}");
     assert!(
-        server.transcript_shows("the client took none of the replies for 2 s"),
+        server.transcript_shows("the client did not take the server's reply within 2 s"),
         "{}",
         server.transcript()
     );
@@ -1359,6 +1359,25 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
     }
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
     assert!(out.contains("  <b@example.net> permanent failure: 550 5.1.1 bad \\x1b]0;PWNED"));
+    // A reply the client cannot read is shown as it came, before the client says why.
+    let port = scripted_server("220-s.example\r\n221 bye\r\n", &[]);
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.net",
+        ],
+        "hi\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("S: 220-s.example\nS: 221 bye\n# unreadable reply"),
+        "{out}"
+    );
 }
 
 // ----- a private Postfix, as a real client and a real server -----

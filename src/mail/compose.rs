@@ -66,7 +66,8 @@ pub struct ComposeRequest {
     /// The host name for the right side of the Message-ID.
     pub hostname: String,
     /// Non-ASCII body text goes as 8bit data (RFC 2045 2.8, RFC 6152) rather than
-    /// quoted-printable, when it can: lines of at most 998 octets and no NUL.
+    /// quoted-printable, when it can: lines of at most 998 octets, and no control characters
+    /// but tab (NUL is never 8bit data; the others are kept from a plain part's readers).
     #[serde(default)]
     pub eight_bit_body: bool,
 }
@@ -271,14 +272,18 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
         _ if quoted_address => (None, text),
         (Some(open), true) => {
             let name = text[..open].trim();
-            let quoted_name = name.strip_prefix('"').and_then(|n| n.strip_suffix('"'));
+            let shape = phrase_shape(name);
             // An angle bracket is no word of a phrase (RFC 5322 3.2.3, 3.4): a name that has
-            // one unquoted is a second address (`Bob <bob@b.test> <eve@e.test>`), a mistake
-            // or a disguise, not a name.
-            if quoted_name.is_none() && name.contains(['<', '>']) {
+            // one outside quotes is a second address (`Bob <bob@b.test> <eve@e.test>`,
+            // `"Bob" <bob@b.test> "Eve"`), a mistake or a disguise, not a name; nor is one
+            // whose last quote is not closed.
+            if shape.unquoted_bracket || shape.unclosed_quote {
                 return Err(invalid());
             }
-            let name = quoted_name.unwrap_or(name);
+            let name = match shape.one_quoted_string {
+                true => &name[1..name.len() - 1],
+                false => name,
+            };
             let name = name.replace("\\\"", "\"").replace("\\\\", "\\");
             let name = (!name.is_empty()).then_some(name);
             (name, &text[open + 1..text.len() - 1])
@@ -309,6 +314,48 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
         display_name,
         address: address.to_string(),
     })
+}
+
+/// How a display name as written is made of quoted-strings (RFC 5322 3.2.4) and the rest.
+#[derive(Debug, PartialEq, Eq)]
+struct PhraseShape {
+    /// An angle bracket outside quotes.
+    unquoted_bracket: bool,
+    /// A quote opened and never closed.
+    unclosed_quote: bool,
+    /// The name is one quoted-string whole (`"Doe, Jane"`, not `"A" "B"`).
+    one_quoted_string: bool,
+}
+
+/// The [`PhraseShape`] of `name`. A backslash in quotes escapes what follows.
+fn phrase_shape(name: &str) -> PhraseShape {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    let mut unquoted_bracket = false;
+    // Quoted-strings closed before the end: with none, a name that starts and ends with a
+    // quote is one quoted-string.
+    let mut closed_early = false;
+    for (index, c) in name.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_quotes => escaped = true,
+            '"' => {
+                closed_early |= in_quotes && index + 1 < name.len();
+                in_quotes = !in_quotes;
+            }
+            '<' | '>' if !in_quotes => unquoted_bracket = true,
+            _ => {}
+        }
+    }
+    PhraseShape {
+        unquoted_bracket,
+        unclosed_quote: in_quotes,
+        one_quoted_string: !in_quotes
+            && !closed_early
+            && name.len() >= 2
+            && name.starts_with('"')
+            && name.ends_with('"'),
+    }
 }
 
 /// The address that goes in the envelope for one written as a header field writes it: a
@@ -624,9 +671,9 @@ fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
     words
 }
 
-/// How the text part goes, and its body so encoded. ASCII text with short lines goes as 7bit;
-/// other text with short lines and no NUL as 8bit when `eight_bit` asks for it (RFC 2045 2.8);
-/// anything else as quoted-printable, which keeps the message 7-bit.
+/// How the text part goes, and its body so encoded. ASCII text with short lines and no
+/// control characters but tab goes as 7bit; other such text as 8bit when `eight_bit` asks for
+/// it (RFC 2045 2.8); anything else as quoted-printable, which keeps the message 7-bit.
 fn text_part(body_text: &str, eight_bit: bool) -> (TransferEncoding, Vec<u8>) {
     let normalized = crate::smtp::dot::normalized(body_text.as_bytes());
     // 7bit and 8bit data (RFC 2045 2.7, 2.8): no NUL, lines of at most 998 octets before
@@ -1562,6 +1609,28 @@ mod tests {
         ] {
             assert!(parse_mailbox("To", bad).is_err(), "{bad}");
         }
+        // Two quoted words around a second address are no quoted name either.
+        for bad in [
+            "\"Bob\" <bob@example.org> \"Eve\" <eve@example.net>",
+            "\"Bob\\\" <bob@example.org> \"Eve\" <eve@example.net>",
+        ] {
+            assert!(parse_mailbox("To", bad).is_err(), "{bad}");
+        }
+        let shape = |unquoted_bracket, unclosed_quote, one_quoted_string| PhraseShape {
+            unquoted_bracket,
+            unclosed_quote,
+            one_quoted_string,
+        };
+        assert_eq!(phrase_shape("\"Doe, Jane\""), shape(false, false, true));
+        assert_eq!(phrase_shape("\"A\\\"B\""), shape(false, false, true));
+        assert_eq!(phrase_shape("\"A\" \"B\""), shape(false, false, false));
+        assert_eq!(phrase_shape("\"<x>\" y"), shape(false, false, false));
+        assert_eq!(phrase_shape("\""), shape(false, true, false));
+        assert_eq!(phrase_shape("Jane \"J\" Doe"), shape(false, false, false));
+        assert_eq!(phrase_shape("a > b"), shape(true, false, false));
+        // A quote not closed: no name, whatever follows it.
+        assert!(parse_mailbox("To", "\"Jane <jane@example.org>").is_err());
+        assert!(parse_mailbox("To", "Jane \"J <jane@example.org>").is_err());
         // Quoted, a name may hold what it likes but controls.
         let quoted = parse_mailbox("To", "\"Bob <bob@example.org>\" <eve@example.net>").unwrap();
         assert_eq!(

@@ -187,7 +187,9 @@ pub struct SendArgs {
     #[arg(long)]
     pub no_pipelining: bool,
     /// Send non-ASCII body text as it is, as 8bit data with BODY=8BITMIME (RFC 6152), rather
-    /// than as quoted-printable; a server that does not offer 8BITMIME is not sent it.
+    /// than as quoted-printable (a body with a line over 998 octets or a control character
+    /// but tab still goes as quoted-printable); a server that does not offer 8BITMIME is not
+    /// sent it.
     #[arg(long = "8bit")]
     pub eight_bit_body: bool,
 }

@@ -333,11 +333,10 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         .unwrap_or_else(|_| PeerInfo::new("0.0.0.0", None));
     let now_ms = || shared.started.elapsed().as_millis() as u64;
     let _ = stream.set_nodelay(true);
-    // A client that takes none of the replies holds the session as one that says nothing
+    // A client that does not take the replies holds the session as one that says nothing
     // would: the idle timeout bounds both, as Postfix's smtpd_timeout does. Without it, a
     // client pipelining commands and never reading would keep its place in --max-sessions.
     let stalled_after = Duration::from_millis(shared.config.idle_timeout_ms.max(1));
-    let _ = stream.set_write_timeout(Some(stalled_after));
     say(
         shared,
         tag,
@@ -363,17 +362,18 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         }
         let mut write_failed = false;
         while let Some(bytes) = session.poll_output() {
-            if let Err(error) = stream.write_all(&bytes) {
+            if let Err(error) = write_within(&mut stream, &bytes, stalled_after) {
                 if matches!(
                     error.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                 ) {
                     say(
                         shared,
                         tag,
                         "#",
                         &format!(
-                            "the client took none of the replies for {} s: connection closed",
+                            "the client did not take the server's reply within {} s: \
+                             connection closed",
                             stalled_after.as_secs()
                         ),
                     );
@@ -416,6 +416,27 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         print_event(shared, tag, &event);
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Writes all of `bytes` within `limit`: a client that takes them an octet at a time gains no
+/// time by it. `TimedOut` when the limit passes first.
+fn write_within(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> io::Result<()> {
+    let deadline = Instant::now() + limit;
+    let mut sent = 0;
+    while sent < bytes.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(&bytes[sent..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => sent += written,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
 }
 
 fn say(shared: &Shared, tag: u64, prefix: &str, text: &str) {

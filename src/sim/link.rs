@@ -196,10 +196,16 @@ fn without_trailing_prose(fragment: &str) -> &str {
             || matches!(
                 c,
                 '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '>' | '\'' | '"' | '`'
-                    | '\u{2019}' // ’
-                    | '\u{201D}' // ”
-                    | '\u{00BB}' // »
-                    | '\u{203A}' // ›
+                    // Closing quotes, as English, French and German close them: ’ ” » › and
+                    // ‘ “ « ‹ (German „…“ and ‚…‘, Swiss and Danish »…«).
+                    | '\u{2019}'
+                    | '\u{201D}'
+                    | '\u{00BB}'
+                    | '\u{203A}'
+                    | '\u{2018}'
+                    | '\u{201C}'
+                    | '\u{00AB}'
+                    | '\u{2039}'
                     | '\u{2026}' // …
             )
     };
@@ -534,6 +540,10 @@ mod tests {
             "#scenario=greylisting&step=55%E2%80%A6",
             "#scenario=greylisting&step=55%C2%BB",
             "#scenario=greylisting&step=55\u{201D}",
+            "#scenario=greylisting&step=55%E2%80%9C",
+            "#scenario=greylisting&step=55\u{2018}",
+            "#scenario=greylisting&step=55%C2%AB",
+            "#scenario=greylisting&step=55\u{2039}",
             "#scenario=greylisting&step=55%22).%20",
         ] {
             assert_eq!(

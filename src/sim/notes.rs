@@ -1002,7 +1002,6 @@ mod tests {
     use super::*;
     use crate::sim::trace::WireBytes;
 
-    /// The notes of the steps of built-in scenario `name` whose lines hold `line`.
     /// A domain without MX records is its own mail host: its empty MX answer says so, and
     /// not what an empty AAAA answer means (RFC 5321 5.1).
     #[test]
@@ -1042,6 +1041,7 @@ mod tests {
         );
     }
 
+    /// The notes of the steps of built-in scenario `name` whose lines hold `line`.
     fn notes_at_lines(name: &str, line: &str) -> Vec<String> {
         let scenario = crate::sim::library::find(name).expect("a built-in scenario");
         let result = crate::sim::run(&scenario, scenario.seed);

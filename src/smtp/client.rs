@@ -1272,8 +1272,8 @@ impl ClientSession {
         }
         // RFC 6152 3: 8-bit data only to a server that advertised 8BITMIME. This client
         // does not downgrade to 7-bit; the message composer produces 7-bit MIME instead,
-        // except for 8-bit message/* or multipart/* attachments, which no encoding may hide
-        // (RFC 2045 6.4).
+        // except for body text asked for as 8-bit and 8-bit message/* or multipart/*
+        // attachments, which no encoding may hide (RFC 2045 6.4).
         if self.current.has_8bit && !extensions.eight_bit_mime {
             let reply = local_reply(
                 554,

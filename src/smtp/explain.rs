@@ -249,9 +249,10 @@ pub fn ehlo_keywords(keywords: &[&str]) -> Vec<String> {
                 "SMTPUTF8" => "SMTPUTF8: addresses and header fields may be UTF-8 (MAIL \
                      FROM:<...> SMTPUTF8, RFC 6531)."
                     .to_string(),
-                "ENHANCEDSTATUSCODES" => "ENHANCEDSTATUSCODES: each reply after this one, \
-                     but the replies to EHLO and HELO, carries a status class.subject.detail, \
-                     such as 5.1.1 (RFC 2034 3, RFC 3463)."
+                "ENHANCEDSTATUSCODES" => "ENHANCEDSTATUSCODES: each 2xx, 4xx and 5xx \
+                     reply after this one but the replies to EHLO and HELO carries a status \
+                     class.subject.detail, such as 5.1.1; the go-aheads 354 and 334 do not \
+                     (RFC 2034 3, RFC 3463)."
                     .to_string(),
                 "CHUNKING" => "CHUNKING: the message may go in BDAT chunks of a stated size \
                      instead of with DATA (RFC 3030)."
