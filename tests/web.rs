@@ -102,6 +102,28 @@ async fn controls_are_disabled_without_a_trace() {
     assert_eq!(position.text_content().unwrap(), "No scenario loaded");
 }
 
+/// The speed button's name starts with what it shows, so that a voice command naming what
+/// is seen finds it (WCAG 2.5.3), at every speed.
+#[wasm_bindgen_test]
+async fn the_speed_buttons_name_starts_with_its_text() {
+    let root = mount_app_at("#scenario=basic-delivery").await;
+    yew::scheduler::flush().await;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let button = element(&root, ".controls button[title='Playback speed']");
+        let text = button.text_content().unwrap_or_default();
+        let name = button.get_attribute("aria-label").unwrap_or_default();
+        assert!(name.starts_with(&format!("{text} ")), "{text:?}: {name:?}");
+        seen.push(text);
+        click(&root, ".controls button[title='Playback speed']");
+        yew::scheduler::flush().await;
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    mount_app_at("#").await;
+}
+
 #[wasm_bindgen_test]
 fn player_never_leaves_the_trace() {
     let mut player = Player::new(3);
@@ -2095,6 +2117,11 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
         text_of(&root, ".compose-attachments li span"),
         "clip.mp4 (video/mp4, 64 KiB)"
     );
+    // The focus stays in the size field, so a status says what happened.
+    assert_eq!(
+        text_of(&root, ".compose [role='status']"),
+        "Attached clip.mp4 (video/mp4, 64 KiB); 1 attachment."
+    );
     assert!(root.query_selector(".compose-problem").unwrap().is_none());
     assert!(press_key_on(&element(&root, "#compose-to"), "Enter"));
     yew::scheduler::flush().await;
@@ -2109,6 +2136,10 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
     click(&root, "#compose-remove-0");
     yew::scheduler::flush().await;
     assert_eq!(focused_id(), "compose-sample");
+    assert_eq!(
+        text_of(&root, ".compose [role='status']"),
+        "Removed clip.mp4 (video/mp4, 64 KiB); no attachments."
+    );
     assert!(root
         .query_selector(".compose-attachments li")
         .unwrap()

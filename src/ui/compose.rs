@@ -60,6 +60,15 @@ fn mailboxes_hint(scenario: &Scenario) -> String {
     }
 }
 
+/// How many attachments there are, in words.
+fn attachment_count(count: usize) -> String {
+    match count {
+        0 => "no attachments".into(),
+        1 => "1 attachment".into(),
+        count => format!("{count} attachments"),
+    }
+}
+
 /// An attachment as listed in the dialog: its name, type and size.
 fn attachment_line(attachment: &AttachmentSpec) -> String {
     let media = attachment
@@ -104,6 +113,9 @@ pub fn compose(props: &ComposeProps) -> Html {
     let draft = use_mut_ref(Draft::default);
     let redraw = use_force_update();
     let problem = use_state(|| None::<Shown>);
+    // What adding or removing an attachment did, said to a screen reader: the focus stays
+    // where it was, so nothing else would tell (WCAG 4.1.3).
+    let attachments_said = use_state(String::new);
     let sample = use_state(|| 0usize);
     let size_kib = use_state(|| SAMPLE_ATTACHMENTS[0].size_kib.to_string());
     // The element to give the focus to once drawn: a field with a problem, or what comes
@@ -127,6 +139,7 @@ pub fn compose(props: &ComposeProps) -> Html {
         let draft = Rc::clone(&draft);
         let redraw = redraw.clone();
         let problem = problem.clone();
+        let attachments_said = attachments_said.clone();
         let base = props.base.clone();
         let given = props.draft.clone();
         // By identity, not by contents: the dialog redraws at every key pressed in it, and a
@@ -142,6 +155,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                             redraw.force_update();
                         }
                         problem.set(None);
+                        attachments_said.set(String::new());
                         if !element.open() {
                             let _ = element.show_modal();
                         }
@@ -249,6 +263,8 @@ pub fn compose(props: &ComposeProps) -> Html {
     };
     let add = {
         let change = change.clone();
+        let draft = Rc::clone(&draft);
+        let attachments_said = attachments_said.clone();
         let problem = problem.clone();
         let show = show.clone();
         let sample = sample.clone();
@@ -268,6 +284,12 @@ pub fn compose(props: &ComposeProps) -> Html {
             };
             let added = SAMPLE_ATTACHMENTS[*sample].of_size(size);
             change(&|draft| draft.attachments.push(added.clone()));
+            let count = draft.borrow().attachments.len();
+            attachments_said.set(format!(
+                "Attached {}; {}.",
+                attachment_line(&added),
+                attachment_count(count)
+            ));
             problem.set(None);
         })
     };
@@ -292,6 +314,8 @@ pub fn compose(props: &ComposeProps) -> Html {
     let attachments = draft.borrow().attachments.len();
     let remove = |index: usize| {
         let change = change.clone();
+        let draft = Rc::clone(&draft);
+        let attachments_said = attachments_said.clone();
         let focus_next = Rc::clone(&focus_next);
         Callback::from(move |_: MouseEvent| {
             // The focus goes on to the Remove button that takes this one's place, or the one
@@ -300,11 +324,16 @@ pub fn compose(props: &ComposeProps) -> Html {
                 0 => "compose-sample".to_string(),
                 left => format!("compose-remove-{}", index.min(left - 1)),
             });
+            let removed = draft.borrow().attachments.get(index).map(attachment_line);
             change(&|draft| {
                 if index < draft.attachments.len() {
                     draft.attachments.remove(index);
                 }
-            })
+            });
+            if let Some(removed) = removed {
+                let count = draft.borrow().attachments.len();
+                attachments_said.set(format!("Removed {removed}; {}.", attachment_count(count)));
+            }
         })
     };
     // A server's change chosen, or taken back ("as this world has it").
@@ -418,6 +447,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                             <button type="button" onclick={on_add}>{ "Add attachment" }</button>
                         </div>
                         <p class="compose-hint">{ "1 KiB is 1024 bytes; a message of any kind travels as text (base64), about a third larger." }</p>
+                        <p class="visually-hidden" role="status" id="compose-attachments-said">{ (*attachments_said).clone() }</p>
                     </fieldset>
                     <fieldset class="compose-servers">
                         <legend>{ "Servers" }</legend>

@@ -898,6 +898,56 @@ await test('the step\'s lines stand out from their highlight in light and dark, 
   }
 });
 
+await test('in forced colours the step stands out from every other line, and with wider text spacing no actor loses its end', async () => {
+  for (const colorScheme of ['light', 'dark']) {
+    const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 768 }, colorScheme, forcedColors: 'active' });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=greylisting&step=55'; });
+      await page.waitForSelector('.controls-position:has-text("Step 55 of")');
+      const lines = await page.evaluate(() => [...document.querySelectorAll('.conversation-log .line')].map((line) => {
+        const style = getComputedStyle(line);
+        const text = line.querySelector('.line-text');
+        return {
+          current: line.classList.contains('line-current'),
+          temporary: line.classList.contains('line-temporary'),
+          background: style.backgroundColor,
+          bar: style.borderLeftStyle,
+          textBar: text ? getComputedStyle(text).borderLeftStyle : '',
+        };
+      }));
+      const current = lines.filter((line) => line.current);
+      const others = lines.filter((line) => !line.current);
+      assert.ok(current.length >= 1 && others.length >= 5, JSON.stringify(lines.length));
+      for (const line of others) {
+        assert.equal(line.bar, 'none', `${colorScheme}: an ordinary line has no bar`);
+        assert.notEqual(line.background, current[0].background, `${colorScheme}: the step's band is its own`);
+      }
+      assert.ok(current.every((line) => line.bar === 'solid'), JSON.stringify(current));
+      const temporary = lines.find((line) => line.temporary);
+      assert.equal(temporary?.textBar, 'dashed', `${colorScheme}: a temporary refusal's bar is dashed`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  for (const viewport of [{ width: 1366, height: 768 }, { width: 375, height: 667 }]) {
+    const { context, page, errors } = await openApp({ viewport });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=12'; });
+      await page.waitForSelector('.controls-position:has-text("Step 12 of")');
+      // WCAG 1.4.12's spacing, as a reader's style sheet sets it.
+      await page.addStyleTag({ content: '* { line-height: 1.5 !important; letter-spacing: 0.12em !important; word-spacing: 0.16em !important; } p { margin-bottom: 2em !important; }' });
+      const cut = await page.$$eval('.conversation-log .line-actor', (actors) => actors
+        .filter((actor) => actor.scrollWidth > actor.clientWidth + 1)
+        .map((actor) => actor.textContent));
+      assert.deepEqual(cut, [], `${viewport.width} px: actors cut`);
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+});
+
 await test('a share link opened in a short one-column window shows its step under the controls', async () => {
   // A 1280x720 projector at 200%, a 1024x768 one at 150%, and a phone, where enough shows.
   for (const [viewport, scrolls] of [[{ width: 640, height: 360 }, true], [{ width: 683, height: 512 }, true], [{ width: 390, height: 844 }, false]]) {
