@@ -964,6 +964,21 @@ fn serve_gives_each_message_of_a_session_its_own_queue_id() {
 
 // ----- smtp-lab send to real servers -----
 
+/// `smtp-lab send` of "hi" from a@example.org to b@example.net through `server` (HOST:PORT),
+/// with `extra` options.
+fn send_hi(server: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--server",
+        server,
+        "--from",
+        "a@example.org",
+        "--to",
+        "b@example.net",
+    ];
+    args.extend_from_slice(extra);
+    lab_send(&args, "hi\n")
+}
+
 fn lab_send(args: &[&str], body: &str) -> Output {
     let mut child = Command::new(SMTP_LAB)
         .arg("send")
@@ -1083,17 +1098,7 @@ fn send_to_smtp_sink_accepts_and_honours_rejections() {
 
     let (_hard, port) = smtp_sink(&["-f", "RCPT"]);
     let server = format!("127.0.0.1:{port}");
-    let output = lab_send(
-        &[
-            "--server",
-            &server,
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.net",
-        ],
-        "hi\n",
-    );
+    let output = send_hi(&server, &[]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(
@@ -1105,17 +1110,7 @@ fn send_to_smtp_sink_accepts_and_honours_rejections() {
 
     let (_soft, port) = smtp_sink(&["-r", "RCPT"]);
     let server = format!("127.0.0.1:{port}");
-    let output = lab_send(
-        &[
-            "--server",
-            &server,
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.net",
-        ],
-        "hi\n",
-    );
+    let output = send_hi(&server, &[]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(
@@ -1127,17 +1122,7 @@ fn send_to_smtp_sink_accepts_and_honours_rejections() {
 #[test]
 fn send_reports_connection_refused_and_usage_errors() {
     let port = free_port();
-    let output = lab_send(
-        &[
-            "--server",
-            &format!("127.0.0.1:{port}"),
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.net",
-        ],
-        "hi\n",
-    );
+    let output = send_hi(&format!("127.0.0.1:{port}"), &[]);
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("cannot connect"), "{err}");
@@ -1154,17 +1139,7 @@ fn send_reports_connection_refused_and_usage_errors() {
         "[nonsense]:25",
         "127.0.0.1:smtp",
     ] {
-        let output = lab_send(
-            &[
-                "--server",
-                server,
-                "--from",
-                "a@example.org",
-                "--to",
-                "b@example.net",
-            ],
-            "hi\n",
-        );
+        let output = send_hi(server, &[]);
         let err = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{server}: {err}");
         assert!(err.contains("--server takes HOST:PORT"), "{server}: {err}");
@@ -1296,18 +1271,7 @@ fn send_gives_one_line_errors_for_421_and_dropped_connections() {
     ];
     for (name, greeting, replies, expected) in cases {
         let port = scripted_server(greeting, replies);
-        let output = lab_send(
-            &[
-                "--server",
-                &format!("127.0.0.1:{port}"),
-                "--from",
-                "a@example.org",
-                "--to",
-                "b@example.net",
-                "--no-pipelining",
-            ],
-            "hi\n",
-        );
+        let output = send_hi(&format!("127.0.0.1:{port}"), &["--no-pipelining"]);
         let err = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{name}: {}", text(&output));
         assert_eq!(err.lines().count(), 1, "{name}: one line: {err}");
@@ -1340,18 +1304,7 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
             "221\r\n",
         ],
     );
-    let output = lab_send(
-        &[
-            "--server",
-            &format!("127.0.0.1:{port}"),
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.net",
-            "--no-pipelining",
-        ],
-        "hi\n",
-    );
+    let output = send_hi(&format!("127.0.0.1:{port}"), &["--no-pipelining"]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     for line in ["S: 250-first\n", "S: 250 2.1.0 second\n", "S: 221\n"] {
@@ -1361,17 +1314,7 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
     assert!(out.contains("  <b@example.net> permanent failure: 550 5.1.1 bad \\x1b]0;PWNED"));
     // A reply the client cannot read is shown as it came, before the client says why.
     let port = scripted_server("220-s.example\r\n221 bye\r\n", &[]);
-    let output = lab_send(
-        &[
-            "--server",
-            &format!("127.0.0.1:{port}"),
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.net",
-        ],
-        "hi\n",
-    );
+    let output = send_hi(&format!("127.0.0.1:{port}"), &[]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(
