@@ -810,16 +810,11 @@ fn send_names_a_repeated_recipient_once() {
 #[test]
 fn send_writes_display_names_in_the_header_and_addresses_alone_in_the_envelope() {
     let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
-    let output = lab_send(
-        &[
-            "--server",
-            &server.address(),
-            "--from",
-            "Alice Liddell <a@example.net>",
-            "--to",
-            "\"Builder, Bob\" <bob@example.org>",
-        ],
-        "hi\n",
+    let output = send_hi(
+        &server.address(),
+        "Alice Liddell <a@example.net>",
+        "\"Builder, Bob\" <bob@example.org>",
+        &[],
     );
     let out = text(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
@@ -964,17 +959,10 @@ fn serve_gives_each_message_of_a_session_its_own_queue_id() {
 
 // ----- smtp-lab send to real servers -----
 
-/// `smtp-lab send` of "hi" from a@example.org to b@example.net through `server` (HOST:PORT),
-/// with `extra` options.
-fn send_hi(server: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "--server",
-        server,
-        "--from",
-        "a@example.org",
-        "--to",
-        "b@example.net",
-    ];
+/// `smtp-lab send` of "hi" from `from` to `to` through `server` (HOST:PORT), with `extra`
+/// options.
+fn send_hi(server: &str, from: &str, to: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["--server", server, "--from", from, "--to", to];
     args.extend_from_slice(extra);
     lab_send(&args, "hi\n")
 }
@@ -1098,7 +1086,7 @@ fn send_to_smtp_sink_accepts_and_honours_rejections() {
 
     let (_hard, port) = smtp_sink(&["-f", "RCPT"]);
     let server = format!("127.0.0.1:{port}");
-    let output = send_hi(&server, &[]);
+    let output = send_hi(&server, "a@example.org", "b@example.net", &[]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(
@@ -1110,7 +1098,7 @@ fn send_to_smtp_sink_accepts_and_honours_rejections() {
 
     let (_soft, port) = smtp_sink(&["-r", "RCPT"]);
     let server = format!("127.0.0.1:{port}");
-    let output = send_hi(&server, &[]);
+    let output = send_hi(&server, "a@example.org", "b@example.net", &[]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(
@@ -1122,7 +1110,12 @@ fn send_to_smtp_sink_accepts_and_honours_rejections() {
 #[test]
 fn send_reports_connection_refused_and_usage_errors() {
     let port = free_port();
-    let output = send_hi(&format!("127.0.0.1:{port}"), &[]);
+    let output = send_hi(
+        &format!("127.0.0.1:{port}"),
+        "a@example.org",
+        "b@example.net",
+        &[],
+    );
     assert_eq!(output.status.code(), Some(1));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("cannot connect"), "{err}");
@@ -1139,7 +1132,7 @@ fn send_reports_connection_refused_and_usage_errors() {
         "[nonsense]:25",
         "127.0.0.1:smtp",
     ] {
-        let output = send_hi(server, &[]);
+        let output = send_hi(server, "a@example.org", "b@example.net", &[]);
         let err = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{server}: {err}");
         assert!(err.contains("--server takes HOST:PORT"), "{server}: {err}");
@@ -1167,17 +1160,7 @@ fn send_reports_connection_refused_and_usage_errors() {
         assert!(!err.contains("cannot connect"), "{to}: {err}");
     }
     let server = LabServer::start(&["--domain", "example.org"]);
-    let output = lab_send(
-        &[
-            "--server",
-            &server.address(),
-            "--from",
-            "a@example.net",
-            "--to",
-            "a..b@example.org",
-        ],
-        "hi\n",
-    );
+    let output = send_hi(&server.address(), "a@example.net", "a..b@example.org", &[]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(out.contains("C: RCPT TO:<a..b@example.org>"), "{out}");
@@ -1271,7 +1254,12 @@ fn send_gives_one_line_errors_for_421_and_dropped_connections() {
     ];
     for (name, greeting, replies, expected) in cases {
         let port = scripted_server(greeting, replies);
-        let output = send_hi(&format!("127.0.0.1:{port}"), &["--no-pipelining"]);
+        let output = send_hi(
+            &format!("127.0.0.1:{port}"),
+            "a@example.org",
+            "b@example.net",
+            &["--no-pipelining"],
+        );
         let err = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{name}: {}", text(&output));
         assert_eq!(err.lines().count(), 1, "{name}: one line: {err}");
@@ -1304,7 +1292,12 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
             "221\r\n",
         ],
     );
-    let output = send_hi(&format!("127.0.0.1:{port}"), &["--no-pipelining"]);
+    let output = send_hi(
+        &format!("127.0.0.1:{port}"),
+        "a@example.org",
+        "b@example.net",
+        &["--no-pipelining"],
+    );
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     for line in ["S: 250-first\n", "S: 250 2.1.0 second\n", "S: 221\n"] {
@@ -1314,7 +1307,12 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
     assert!(out.contains("  <b@example.net> permanent failure: 550 5.1.1 bad \\x1b]0;PWNED"));
     // A reply the client cannot read is shown as it came, before the client says why.
     let port = scripted_server("220-s.example\r\n221 bye\r\n", &[]);
-    let output = send_hi(&format!("127.0.0.1:{port}"), &[]);
+    let output = send_hi(
+        &format!("127.0.0.1:{port}"),
+        "a@example.org",
+        "b@example.net",
+        &[],
+    );
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(
