@@ -8,7 +8,9 @@ mod dns_common;
 use dns_common::*;
 use hickory_proto::op::{Message, MessageType, ResponseCode};
 use hickory_proto::rr::{RData, RecordType as HickoryType};
-use smtp_lab::dns::wire::{decode, encode_query, from_hickory_record, to_hickory_record};
+use smtp_lab::dns::wire::{
+    decode, encode_query, from_hickory_record, question_type, to_hickory_record,
+};
 use smtp_lab::dns::{resolve_mx, DomainFault, Fault, Outcome, Question, RecordData, RecordType};
 
 fn sample_world() -> smtp_lab::dns::DnsWorld {
@@ -68,6 +70,12 @@ fn every_recorded_exchange_parses_back_to_the_same_records() {
             assert!(query.answers.is_empty());
 
             let bytes = exchange.response_wire.as_ref().expect("no timeouts here");
+            // The page's own reader of the question's type agrees with hickory-proto.
+            assert_eq!(
+                question_type(&exchange.query_wire),
+                Some(exchange.question.qtype)
+            );
+            assert_eq!(question_type(bytes), Some(exchange.question.qtype));
             let response = decode(bytes).expect("response parses");
             assert_eq!(response.message_id, exchange.message_id);
             assert!(response.is_response);
@@ -170,6 +178,10 @@ fn garbage_is_an_error_not_a_panic() {
     let bytes = r.exchanges[0].response_wire.clone().unwrap();
     for cut in 0..bytes.len() {
         let _ = decode(&bytes[..cut]);
+        let _ = question_type(&bytes[..cut]);
+    }
+    for bytes in [&b""[..], b"\x12", &[0xff; 40][..], &[0; 12][..]] {
+        assert_eq!(question_type(bytes), None, "{bytes:?}");
     }
     assert_eq!(
         decode(&bytes).unwrap().rcode,

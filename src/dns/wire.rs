@@ -216,6 +216,48 @@ pub fn encode_response(message_id: u16, answer: &Answer) -> Result<Option<Vec<u8
     message.to_vec().map(Some).map_err(wire_error)
 }
 
+/// The type asked about in `message`'s first question (RFC 1035 4.1.2), read from the bytes
+/// themselves: the page needs no more of a recorded message than that, and hickory-proto's
+/// reader would add to its download what these lines do. `None` when there is no question to
+/// read, or its type is not one the simulation has.
+pub fn question_type(message: &[u8]) -> Option<RecordType> {
+    // RFC 1035 4.1.1: a 12-octet header, whose octets 4 and 5 count the questions.
+    let questions = u16::from_be_bytes([*message.get(4)?, *message.get(5)?]);
+    if questions == 0 {
+        return None;
+    }
+    // QNAME: labels, each its length and then its octets, up to the root's empty label; a
+    // pointer (the top two bits set, RFC 1035 4.1.4) ends it too, after its second octet.
+    let mut at = 12;
+    loop {
+        let length = *message.get(at)?;
+        match length {
+            0 => {
+                at += 1;
+                break;
+            }
+            pointer if pointer & 0xc0 == 0xc0 => {
+                at += 2;
+                break;
+            }
+            reserved if reserved & 0xc0 != 0 => return None,
+            label => at += 1 + usize::from(label),
+        }
+    }
+    // QTYPE values: RFC 1035 3.2.2, RFC 3596 2.1 (AAAA).
+    Some(
+        match u16::from_be_bytes([*message.get(at)?, *message.get(at + 1)?]) {
+            1 => RecordType::A,
+            2 => RecordType::Ns,
+            5 => RecordType::Cname,
+            6 => RecordType::Soa,
+            15 => RecordType::Mx,
+            28 => RecordType::Aaaa,
+            _ => return None,
+        },
+    )
+}
+
 /// Reads a message built by [`encode_query`] or [`encode_response`] (or any message that uses
 /// only the simulated record types).
 pub fn decode(bytes: &[u8]) -> Result<DecodedMessage, WireError> {

@@ -270,8 +270,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             let asked = response
                 .wire
                 .as_deref()
-                .and_then(|wire| crate::dns::wire::decode(wire).ok())
-                .and_then(|message| message.questions.first().map(|question| question.qtype));
+                .and_then(crate::dns::wire::question_type);
             match asked {
                 Some(RecordType::Mx) => note(
                     "NOERROR with no records (NODATA): the domain exists, but has no MX \
