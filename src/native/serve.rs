@@ -421,7 +421,12 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
 /// Writes all of `bytes` within `limit`: a client that takes them an octet at a time gains no
 /// time by it. `TimedOut` when the limit passes first.
 fn write_within(stream: &mut TcpStream, bytes: &[u8], limit: Duration) -> io::Result<()> {
-    let deadline = Instant::now() + limit;
+    // An idle timeout past what the clock can count (`--idle-timeout` of a few hundred
+    // million years) is none.
+    let Some(deadline) = Instant::now().checked_add(limit) else {
+        stream.set_write_timeout(None)?;
+        return stream.write_all(bytes);
+    };
     let mut sent = 0;
     while sent < bytes.len() {
         let left = deadline.saturating_duration_since(Instant::now());
