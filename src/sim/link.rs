@@ -230,10 +230,8 @@ fn strip_encoded_char(text: &str, wanted: impl Fn(char) -> bool) -> Option<&str>
             .as_bytes()
             .chunks(3)
             .all(|triplet| triplet[0] == b'%' && triplet[1..].iter().all(u8::is_ascii_hexdigit));
-        let mut chars = percent_decoded(tail)
-            .chars()
-            .collect::<Vec<_>>()
-            .into_iter();
+        let decoded = percent_decoded(tail);
+        let mut chars = decoded.chars();
         match (encoded, chars.next(), chars.next()) {
             (true, Some(c), None) if c != char::REPLACEMENT_CHARACTER && wanted(c) => {
                 Some(&text[..start])
