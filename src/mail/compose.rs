@@ -762,7 +762,8 @@ enum TransferEncoding {
     SevenBit,
     /// As it is, short lines without NUL, with 8-bit octets (RFC 2045 2.8).
     EightBit,
-    /// Text with its non-ASCII octets as `=XX` (RFC 2045 6.7).
+    /// Text with its non-ASCII octets (and `=`, and some others) as `=XX`, in lines of at most
+    /// 76 characters (RFC 2045 6.7).
     QuotedPrintable,
     Base64,
 }
