@@ -908,9 +908,10 @@ pub fn app() -> Html {
         .unwrap_or_default();
     // On a wide screen the diagram is drawn as large as its row lets it; a short screen (a
     // projector) leaves it small, its labels hard to read from the back of a classroom. The
-    // button gives it most of the height, and gives it back. (In one column the diagram
-    // scrolls sideways at its own size.)
-    let resize_diagram = (!one_column).then(|| {
+    // button gives it most of the height, and gives it back. In one column (a phone, or a
+    // projector zoomed to 200%) it is a strip over the controls: the button gives it the
+    // height the controls leave, so that zooming makes its labels larger too.
+    let resize_diagram = {
         let large = *diagram_large;
         let onclick = {
             let diagram_large = diagram_large.clone();
@@ -921,11 +922,11 @@ pub fn app() -> Html {
                 { if large { "Smaller diagram" } else { "Larger diagram" } }
             </button>
         }
-    });
+    };
     let topology = html! {
         <section key="topology" class="region region-topology" aria-labelledby="topology-title">
             <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
-            { for resize_diagram }
+            { resize_diagram }
             <Topology {map} {focus} {trouble} {trouble_reported} {one_column} />
         </section>
     };

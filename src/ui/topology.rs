@@ -442,7 +442,7 @@ fn diagram(
     let description = describe(map, focus, trouble, trouble_reported);
     html! {
         <svg class="topology" viewBox={format!("0 0 {width} {height}")} role="img"
-            aria-label={description} style={format!("aspect-ratio: {width} / {height}; max-width: max(100%, {}px)", width * 9 / 10)}>
+            aria-label={description} style={format!("aspect-ratio: {width} / {height}; --drawing-width: {width}px")}>
             <defs>
                 // An arrowhead per kind of link, each with the class that colours it; the
                 // highlighted links are thicker, so their heads are drawn smaller.

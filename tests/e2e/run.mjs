@@ -374,15 +374,36 @@ await test('on a projector the diagram can be made larger, and back, the convers
   } finally {
     await context.close();
   }
-  // On a phone the diagram scrolls sideways at its own size: no such button.
-  const phone = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-  try {
-    await phone.page.evaluate(() => { window.location.hash = '#scenario=two-domains&step=30'; });
-    await phone.page.waitForSelector('.controls-position:has-text("Step 30 of")');
-    assert.equal(await phone.page.locator('.topology-resize').count(), 0);
-    assert.deepEqual(phone.errors, []);
-  } finally {
-    await phone.context.close();
+  // In one column (a phone; a 1366x768 projector zoomed to 200%) the diagram is a strip over
+  // the buttons; made larger, its labels grow, it scrolls sideways, and Play stays in sight.
+  for (const [viewport, mobile] of [[{ width: 390, height: 844 }, true], [{ width: 683, height: 384 }, false]]) {
+    const narrow = await openApp({ viewport, isMobile: mobile, hasTouch: mobile });
+    try {
+      const { page } = narrow;
+      await page.evaluate(() => { window.location.hash = '#scenario=two-domains&step=30'; });
+      await page.waitForSelector('.controls-position:has-text("Step 30 of")');
+      const measureNarrow = () => page.evaluate(() => {
+        window.scrollTo(0, 0);
+        const label = document.querySelector('.topology-node text').getBoundingClientRect();
+        const play = document.querySelector('.controls button.primary').getBoundingClientRect();
+        return { label: label.height, playOnScreen: play.bottom <= window.innerHeight, overflow: document.documentElement.scrollWidth - window.innerWidth };
+      });
+      const strip = await measureNarrow();
+      await page.click('.topology-resize');
+      await page.waitForSelector('.topology-resize:has-text("Smaller diagram")');
+      const large = await measureNarrow();
+      const at = `${viewport.width}x${viewport.height}`;
+      assert.ok(large.label >= strip.label * 1.3, `${at}: labels ${strip.label} then ${large.label} px high`);
+      assert.ok(large.playOnScreen, `${at}: Play in sight with the larger diagram`);
+      assert.equal(large.overflow, 0, `${at}: the page does not scroll sideways`);
+      await page.click('.topology-resize');
+      await page.waitForSelector('.topology-resize:has-text("Larger diagram")');
+      const back = await measureNarrow();
+      assert.ok(Math.abs(back.label - strip.label) < 0.5, `${at}: back to ${back.label} px, from ${strip.label}`);
+      assert.deepEqual(narrow.errors, []);
+    } finally {
+      await narrow.context.close();
+    }
   }
 });
 
