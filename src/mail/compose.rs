@@ -273,11 +273,12 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
         (Some(open), true) => {
             let name = text[..open].trim();
             let shape = phrase_shape(name);
-            // An angle bracket is no word of a phrase (RFC 5322 3.2.3, 3.4): a name that has
-            // one outside quotes is a second address (`Bob <bob@b.test> <eve@e.test>`,
-            // `"Bob" <bob@b.test> "Eve"`), a mistake or a disguise, not a name; nor is one
-            // whose last quote is not closed.
-            if shape.unquoted_bracket || shape.unclosed_quote {
+            // A special such as an angle bracket or `@` is no word of a phrase (RFC 5322
+            // 3.2.3, 3.4): a name that has one outside quotes holds an address
+            // (`Bob <bob@b.test> <eve@e.test>`, `"Bob" <bob@b.test> "Eve"`,
+            // `bob@b.test <eve@e.test>`), a mistake or a disguise, not a name; nor is one whose
+            // last quote is not closed.
+            if shape.unquoted_special || shape.unclosed_quote {
                 return Err(invalid());
             }
             let name = match shape.one_quoted_string {
@@ -319,8 +320,9 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
 /// How a display name as written is made of quoted-strings (RFC 5322 3.2.4) and the rest.
 #[derive(Debug, PartialEq, Eq)]
 struct PhraseShape {
-    /// An angle bracket outside quotes.
-    unquoted_bracket: bool,
+    /// A special a phrase cannot hold outside quotes: `<`, `>`, `@`, `[`, `]`, `:`, `;` or
+    /// `\` (RFC 5322 3.2.3; a comment's parentheses and an obsolete phrase's dots are kept).
+    unquoted_special: bool,
     /// A quote opened and never closed.
     unclosed_quote: bool,
     /// The name is one quoted-string whole (`"Doe, Jane"`, not `"A" "B"`).
@@ -331,7 +333,7 @@ struct PhraseShape {
 fn phrase_shape(name: &str) -> PhraseShape {
     let mut in_quotes = false;
     let mut escaped = false;
-    let mut unquoted_bracket = false;
+    let mut unquoted_special = false;
     // Quoted-strings closed before the end: with none, a name that starts and ends with a
     // quote is one quoted-string.
     let mut closed_early = false;
@@ -343,12 +345,12 @@ fn phrase_shape(name: &str) -> PhraseShape {
                 closed_early |= in_quotes && index + 1 < name.len();
                 in_quotes = !in_quotes;
             }
-            '<' | '>' if !in_quotes => unquoted_bracket = true,
+            '<' | '>' | '@' | '[' | ']' | ':' | ';' | '\\' if !in_quotes => unquoted_special = true,
             _ => {}
         }
     }
     PhraseShape {
-        unquoted_bracket,
+        unquoted_special,
         unclosed_quote: in_quotes,
         one_quoted_string: !in_quotes
             && !closed_early
@@ -1607,6 +1609,10 @@ mod tests {
             "Bob <bob@example.org> <eve@example.net>",
             "<bob@example.org> <eve@example.net>",
             "Bob > <eve@example.net>",
+            // An address where the name goes: it would read as the recipient's.
+            "bob@example.org <eve@example.net>",
+            "Bob [boss] <eve@example.net>",
+            "Re: Bob <eve@example.net>",
         ] {
             assert!(parse_mailbox("To", bad).is_err(), "{bad}");
         }
@@ -1617,8 +1623,8 @@ mod tests {
         ] {
             assert!(parse_mailbox("To", bad).is_err(), "{bad}");
         }
-        let shape = |unquoted_bracket, unclosed_quote, one_quoted_string| PhraseShape {
-            unquoted_bracket,
+        let shape = |unquoted_special, unclosed_quote, one_quoted_string| PhraseShape {
+            unquoted_special,
             unclosed_quote,
             one_quoted_string,
         };
@@ -1629,6 +1635,14 @@ mod tests {
         assert_eq!(phrase_shape("\""), shape(false, true, false));
         assert_eq!(phrase_shape("Jane \"J\" Doe"), shape(false, false, false));
         assert_eq!(phrase_shape("a > b"), shape(true, false, false));
+        assert_eq!(
+            phrase_shape("\"bob@example.org\""),
+            shape(false, false, true)
+        );
+        assert_eq!(
+            phrase_shape("J. R. R. (the author)"),
+            shape(false, false, false)
+        );
         // A quote not closed: no name, whatever follows it.
         assert!(parse_mailbox("To", "\"Jane <jane@example.org>").is_err());
         assert!(parse_mailbox("To", "Jane \"J <jane@example.org>").is_err());

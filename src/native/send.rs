@@ -12,6 +12,7 @@ use crate::smtp::client::{
 };
 use crate::smtp::dot::dot_stuff;
 use crate::smtp::explain::meaning;
+use crate::smtp::reply::Reply;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -131,21 +132,30 @@ fn failure_summary(outcome: &SessionOutcome) -> String {
         RecipientStatus::TemporaryFailure(_) => "temporary failure",
         _ => "permanent failure",
     };
-    let enhanced = reply
-        .enhanced
-        .map(|code| format!(" {code}"))
-        .unwrap_or_default();
-    // A server's words are shown with their control characters escaped, as in the
-    // transcript: they go to a terminal, where an escape sequence would act.
-    let text = printable(&reply.text());
     format!(
-        "{} of {} recipient(s) not accepted; <{}> {kind}: {}{enhanced} {text}{}",
+        "{} of {} recipient(s) not accepted; <{}> {kind}: {}{}",
         failed.len(),
         outcome.recipients.len(),
         first.forward_path,
-        reply.code,
+        reply_summary(reply),
         whose(first.reply_origin),
     )
+}
+
+/// A reply in one line: its code, its enhanced code if it has one, its text if it has any.
+/// A server's words are shown with their control characters escaped, as in the transcript:
+/// they go to a terminal, where an escape sequence would act.
+fn reply_summary(reply: &Reply) -> String {
+    let mut summary = reply.code.to_string();
+    if let Some(code) = reply.enhanced {
+        summary.push_str(&format!(" {code}"));
+    }
+    let text = reply.text();
+    if !text.is_empty() {
+        summary.push(' ');
+        summary.push_str(&printable(&text));
+    }
+    summary
 }
 
 fn read_limited(path: &PathBuf) -> Result<Vec<u8>, String> {
@@ -288,7 +298,7 @@ pub fn drive(
     let _ = stream.set_write_timeout(Some(Duration::from_millis(data_block_ms)));
     session.handle_connected(now_ms());
     let mut buffer = vec![0u8; 16 * 1024];
-    let mut wire = WireReplies::default();
+    let mut transcript = Transcript::default();
     loop {
         let mut send_failure = None;
         while let Some(bytes) = session.poll_output() {
@@ -312,7 +322,7 @@ pub fn drive(
             }
         }
         while let Some(event) = session.poll_event() {
-            print_event(out, &event, payload, &mut wire);
+            print_event(out, &event, payload, &mut transcript);
         }
         // After the lines of the send that failed, which the events above printed whole.
         if let Some(note) = send_failure {
@@ -323,7 +333,7 @@ pub fn drive(
         }
         match read_until(&mut stream, &mut buffer, session.poll_timeout(), now_ms()) {
             Readout::Bytes(read) => {
-                wire.feed(&buffer[..read]);
+                transcript.replies.feed(&buffer[..read]);
                 session.handle_input(&buffer[..read], now_ms())
             }
             Readout::Closed => session.handle_peer_closed(),
@@ -333,7 +343,7 @@ pub fn drive(
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
     while let Some(event) = session.poll_event() {
-        print_event(out, &event, payload, &mut wire);
+        print_event(out, &event, payload, &mut transcript);
     }
     session
         .outcome()
@@ -436,11 +446,29 @@ impl WireReplies {
     }
 }
 
-fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8], wire: &mut WireReplies) {
+/// What the transcript keeps from event to event.
+#[derive(Default)]
+struct Transcript {
+    replies: WireReplies,
+    /// The message's data went out, and no reply has come since.
+    data_unanswered: bool,
+}
+
+fn print_event(
+    out: &mut impl Write,
+    event: &ClientEvent,
+    payload: &[u8],
+    transcript: &mut Transcript,
+) {
+    let wire = &mut transcript.replies;
     match event {
         ClientEvent::CommandSent { line } => print_line(out, None, "C:", line),
-        ClientEvent::DataSent { .. } => print_data(out, None, "C:", payload),
+        ClientEvent::DataSent { .. } => {
+            print_data(out, None, "C:", payload);
+            transcript.data_unanswered = true;
+        }
         ClientEvent::ReplyReceived { reply } => {
+            transcript.data_unanswered = false;
             match wire.next_reply() {
                 Some(lines) => {
                     for line in lines {
@@ -468,17 +496,23 @@ fn print_event(out: &mut impl Write, event: &ClientEvent, payload: &[u8], wire: 
             None,
             "#",
             &format!(
-                "<{forward_path}> {}: {}{} {}{}",
+                "<{forward_path}> {}: {}{}",
                 // No server refused what failed by this client's own finding (a timeout, a
-                // lost connection).
-                match reply_origin {
-                    ReplyOrigin::Server => "refused",
-                    ReplyOrigin::Client => "not delivered",
+                // lost connection); and once the whole message went out, the client cannot
+                // know whether the server kept it (RFC 5321 6.1).
+                match (reply_origin, transcript.data_unanswered) {
+                    (ReplyOrigin::Server, _) => "refused",
+                    (ReplyOrigin::Client, false) => "not delivered",
+                    (ReplyOrigin::Client, true) => "delivered or not, unknown",
                 },
-                reply.code,
-                reply.enhanced.map(|e| format!(" {e}")).unwrap_or_default(),
-                reply.text(),
-                whose(*reply_origin)
+                reply_summary(reply),
+                match (reply_origin, transcript.data_unanswered) {
+                    (ReplyOrigin::Client, true) => {
+                        " (this client's own finding: the server may have kept the message, \
+                         and a retry may deliver it twice, RFC 5321 6.1)"
+                    }
+                    (origin, _) => whose(*origin),
+                }
             ),
         ),
         ClientEvent::RecipientDeferred { forward_path, .. } => print_line(
@@ -511,16 +545,11 @@ fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
             RecipientStatus::TemporaryFailure(reply) => ("temporary failure", reply),
             RecipientStatus::PermanentFailure(reply) => ("permanent failure", reply),
         };
-        let enhanced = reply
-            .enhanced
-            .map(|code| format!(" {code}"))
-            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  <{}> {word}: {}{enhanced} {}{}",
+            "  <{}> {word}: {}{}",
             recipient.forward_path,
-            reply.code,
-            printable(&reply.text()),
+            reply_summary(reply),
             whose(recipient.reply_origin)
         );
     }
@@ -529,6 +558,17 @@ fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_in_one_line_has_no_space_it_did_not_have_and_no_control_character() {
+        use crate::smtp::reply::EnhancedStatus;
+        assert_eq!(reply_summary(&Reply::new(550, None, "")), "550");
+        let status = EnhancedStatus::parse_prefix("5.1.1 x").map(|(status, _)| status);
+        assert_eq!(
+            reply_summary(&Reply::new(550, status, "no \x1b[31mRED")),
+            "550 5.1.1 no \\x1b[31mRED"
+        );
+    }
 
     #[test]
     fn replies_are_kept_line_by_line_as_they_came_however_they_are_cut() {

@@ -279,13 +279,15 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                     "RFC 2308 2.2, RFC 5321 5.1",
                 ),
                 Some(RecordType::Aaaa) => note(
-                    "NOERROR with no records (NODATA): the host exists, but has no IPv6 \
-                     address (AAAA). A host that has an IPv4 address (A) is reached by that.",
+                    "NOERROR with no records (NODATA): the name exists, but has no IPv6 \
+                     address (AAAA). A host (or a domain that is its own mail host) that has \
+                     an IPv4 address (A) is reached by that.",
                     "RFC 2308 2.2, RFC 5321 5.1",
                 ),
                 Some(RecordType::A) => note(
-                    "NOERROR with no records (NODATA): the host exists, but has no IPv4 \
-                     address (A). A host that has an IPv6 address (AAAA) is reached by that.",
+                    "NOERROR with no records (NODATA): the name exists, but has no IPv4 \
+                     address (A). A host (or a domain that is its own mail host) that has an \
+                     IPv6 address (AAAA) is reached by that.",
                     "RFC 2308 2.2, RFC 5321 5.1",
                 ),
                 _ => note(
@@ -1072,7 +1074,7 @@ mod tests {
             (
                 "basic-delivery",
                 "DNS answer id 469: NOERROR",
-                "NOERROR with no records (NODATA): the host exists, but has no IPv6 address",
+                "NOERROR with no records (NODATA): the name exists, but has no IPv6 address",
             ),
             ("null-mx", "IN MX 0 .", "The DNS answer: a null MX"),
             (
