@@ -465,10 +465,20 @@ pub fn compose(request: &ComposeRequest) -> Result<Vec<u8>, ComposeError> {
     header.push_str("MIME-Version: 1.0\r\n");
 
     let (text_encoding, text_body) = text_part(&request.body_text, request.eight_bit_body);
-    let text_headers = format!(
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {}\r\n",
-        text_encoding.name()
-    );
+    // Written out whole rather than formatted: one allocation less for every message.
+    let text_headers = match text_encoding {
+        TransferEncoding::SevenBit => {
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n"
+        }
+        TransferEncoding::EightBit => {
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+        }
+        // `text_part` never gives base64.
+        TransferEncoding::QuotedPrintable | TransferEncoding::Base64 => {
+            "Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n"
+        }
+    };
     let mut message = header.into_bytes();
     if request.attachments.is_empty() {
         message.extend_from_slice(text_headers.as_bytes());
