@@ -400,6 +400,10 @@ struct WireReplies {
     current: Vec<Vec<u8>>,
     /// The start of a line whose end has not come yet.
     partial: Vec<u8>,
+    /// Octets of that line past [`Self::LINE_KEPT_MAX`], not kept.
+    partial_dropped: usize,
+    /// Whether the last octet of that line, kept or not, is a CR: its line end's.
+    partial_ends_in_cr: bool,
 }
 
 impl WireReplies {
@@ -409,10 +413,7 @@ impl WireReplies {
     fn feed(&mut self, mut bytes: &[u8]) {
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
             self.push_to_line(&bytes[..end]);
-            let mut line = std::mem::take(&mut self.partial);
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
+            let line = self.take_line();
             // RFC 5321 4.2.1: "NNN-" goes on, anything else ends the reply.
             let last = line.get(3) != Some(&b'-');
             self.current.push(line);
@@ -426,8 +427,32 @@ impl WireReplies {
 
     fn push_to_line(&mut self, bytes: &[u8]) {
         let room = Self::LINE_KEPT_MAX.saturating_sub(self.partial.len());
-        self.partial
-            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let kept = bytes.len().min(room);
+        self.partial.extend_from_slice(&bytes[..kept]);
+        self.partial_dropped += bytes.len() - kept;
+        if let Some(&last) = bytes.last() {
+            self.partial_ends_in_cr = last == b'\r';
+        }
+    }
+
+    /// The line gathered so far, without its CR, with what was not kept said at its end.
+    fn take_line(&mut self) -> Vec<u8> {
+        let mut line = std::mem::take(&mut self.partial);
+        if std::mem::take(&mut self.partial_ends_in_cr) {
+            match self.partial_dropped {
+                0 => {
+                    line.pop();
+                }
+                _ => self.partial_dropped -= 1,
+            }
+        }
+        if self.partial_dropped > 0 {
+            line.extend_from_slice(
+                format!(" [... {} more octets]", self.partial_dropped).as_bytes(),
+            );
+            self.partial_dropped = 0;
+        }
+        line
     }
 
     /// The lines of the next reply, as they came.
@@ -439,8 +464,8 @@ impl WireReplies {
     fn rest(&mut self) -> Vec<Vec<u8>> {
         let mut lines: Vec<Vec<u8>> = self.complete.drain(..).flatten().collect();
         lines.append(&mut self.current);
-        if !self.partial.is_empty() {
-            lines.push(std::mem::take(&mut self.partial));
+        if !self.partial.is_empty() || self.partial_dropped > 0 {
+            lines.push(self.take_line());
         }
         lines
     }
@@ -595,14 +620,18 @@ mod tests {
             assert_eq!(text(replies.rest()), ["421-x"]);
             assert!(replies.rest().is_empty());
         }
-        // A line longer than any reply's is kept only in part.
+        // A line longer than any reply's is kept only in part, and says so.
         let mut replies = WireReplies::default();
         replies.feed(&vec![b'9'; 3 * WireReplies::LINE_KEPT_MAX]);
         replies.feed(b"\r\n");
+        let line = String::from_utf8(replies.next_reply().unwrap().remove(0)).unwrap();
+        let said = format!(" [... {} more octets]", 2 * WireReplies::LINE_KEPT_MAX);
         assert_eq!(
-            replies.next_reply().unwrap()[0].len(),
-            WireReplies::LINE_KEPT_MAX
+            line.len(),
+            WireReplies::LINE_KEPT_MAX + said.len(),
+            "{said}"
         );
+        assert!(line.ends_with(&said), "{said}");
     }
     use crate::smtp::client::RecipientOutcome;
     use crate::smtp::reply::Reply;
