@@ -516,30 +516,27 @@ fn print_event(
             forward_path,
             reply,
             reply_origin,
-        } => print_line(
-            out,
-            None,
-            "#",
-            &format!(
-                "<{forward_path}> {}: {}{}",
-                // No server refused what failed by this client's own finding (a timeout, a
-                // lost connection); and once the whole message went out, the client cannot
-                // know whether the server kept it (RFC 5321 6.1).
-                match (reply_origin, transcript.data_unanswered) {
-                    (ReplyOrigin::Server, _) => "refused",
-                    (ReplyOrigin::Client, false) => "not delivered",
-                    (ReplyOrigin::Client, true) => "delivered or not, unknown",
-                },
-                reply_summary(reply),
-                match (reply_origin, transcript.data_unanswered) {
-                    (ReplyOrigin::Client, true) => {
-                        " (this client's own finding: the server may have kept the message, \
-                         and a retry may deliver it twice, RFC 5321 6.1)"
-                    }
-                    (origin, _) => whose(*origin),
-                }
-            ),
-        ),
+        } => {
+            // No server refused what failed by this client's own finding (a timeout, a lost
+            // connection); and once the whole message went out, the client cannot know
+            // whether the server kept it (RFC 5321 6.1).
+            let (word, whose) = match (reply_origin, transcript.data_unanswered) {
+                (ReplyOrigin::Server, _) => ("refused", whose(*reply_origin)),
+                (ReplyOrigin::Client, false) => ("not delivered", whose(*reply_origin)),
+                (ReplyOrigin::Client, true) => (
+                    "delivered or not, unknown",
+                    " (this client's own finding: the server may have kept the message, and \
+                     a retry may deliver it twice, RFC 5321 6.1)",
+                ),
+            };
+            let summary = reply_summary(reply);
+            print_line(
+                out,
+                None,
+                "#",
+                &format!("<{forward_path}> {word}: {summary}{whose}"),
+            )
+        }
         ClientEvent::RecipientDeferred { forward_path, .. } => print_line(
             out,
             None,

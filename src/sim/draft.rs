@@ -411,12 +411,13 @@ impl Draft {
         let mut changed = Vec::new();
         let on_the_way = hosts_on_the_way(base, &message);
         for (name, change) in &self.server_changes {
-            let Some(host) = hosts.iter_mut().find(|h| h.name.eq_ignore_ascii_case(name)) else {
+            let Some(index) = hosts.iter().position(|h| h.name.eq_ignore_ascii_case(name)) else {
                 return Err(Problem {
                     field: None,
                     words: format!("This world has no server named {name}."),
                 });
             };
+            let host = &mut hosts[index];
             if !ServerChange::offered_for(host, &message.submit_to).contains(change) {
                 return Err(Problem {
                     field: None,
@@ -425,12 +426,11 @@ impl Draft {
             }
             change.apply(host, message.at_s);
             let mut sentence = change.sentence(host);
-            let index = base.hosts.iter().position(|h| h.name == host.name);
-            if let (Some(on_the_way), Some(index)) = (&on_the_way, index) {
-                if !on_the_way.contains(&index) {
-                    sentence
-                        .push_str(" The message does not pass that way, so this changes nothing.");
-                }
+            if on_the_way
+                .as_ref()
+                .is_some_and(|on_the_way| !on_the_way.contains(&index))
+            {
+                sentence.push_str(" The message does not pass that way, so this changes nothing.");
             }
             changed.push(sentence);
         }
@@ -559,6 +559,11 @@ fn subject_and_body(raw: &str) -> (String, String) {
     (subject.unwrap_or_default(), body.to_string())
 }
 
+/// A domain or host name as names are compared: without a final dot, in lower case.
+fn bare_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
 /// What `host` does in `base` for a message submitted to `submit_to`, in a few words for the
 /// dialog's list of servers: the sender's own server, the MX of some domains, or the keeper
 /// of some mailboxes (empty when none of these).
@@ -566,12 +571,11 @@ pub fn server_role(base: &Scenario, host: &HostSpec, submit_to: &str) -> String 
     if host.name.eq_ignore_ascii_case(submit_to) {
         return "the sender's server".into();
     }
-    let bare = |name: &str| name.trim_end_matches('.').to_ascii_lowercase();
     let mut mx_of: Vec<String> = Vec::new();
     for record in base.dns.zones.iter().flat_map(|zone| &zone.records) {
         if let crate::dns::RecordData::Mx { exchange, .. } = &record.data {
-            let domain = bare(&record.name);
-            if bare(exchange) == bare(&host.name) && !mx_of.contains(&domain) {
+            let domain = bare_name(&record.name);
+            if bare_name(exchange) == bare_name(&host.name) && !mx_of.contains(&domain) {
                 mx_of.push(domain);
             }
         }
@@ -598,13 +602,12 @@ pub fn server_role(base: &Scenario, host: &HostSpec, submit_to: &str) -> String 
 /// client does: an internationalised domain, or a CNAME on the way.
 fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeSet<usize>> {
     use crate::dns::RecordData;
-    let bare = |name: &str| name.trim_end_matches('.').to_ascii_lowercase();
     let records = || scenario.dns.zones.iter().flat_map(|zone| &zone.records);
     let host_named = |name: &str| {
         scenario
             .hosts
             .iter()
-            .position(|host| bare(&host.name) == bare(name))
+            .position(|host| bare_name(&host.name) == bare_name(name))
     };
     let hosts_at = |address: std::net::IpAddr| {
         (0..scenario.hosts.len()).filter(move |&index| scenario.hosts[index].address == address)
@@ -612,7 +615,7 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
     // The hosts at a name's A and AAAA records, and the one so named.
     let hosts_of_name = |name: &str| -> Option<Vec<usize>> {
         let mut found: Vec<usize> = host_named(name).into_iter().collect();
-        for record in records().filter(|record| bare(&record.name) == bare(name)) {
+        for record in records().filter(|record| bare_name(&record.name) == bare_name(name)) {
             match record.data {
                 RecordData::A(address) => found.extend(hosts_at(address.into())),
                 RecordData::Aaaa(address) => found.extend(hosts_at(address.into())),
@@ -635,7 +638,7 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
         if !domain.is_ascii() {
             return None;
         }
-        domains.insert(bare(domain));
+        domains.insert(bare_name(domain));
     }
     let mut on_the_way: BTreeSet<usize> = host_named(&message.submit_to).into_iter().collect();
     on_the_way.extend(
@@ -651,7 +654,7 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
             continue;
         }
         let exchanges: Vec<&str> = records()
-            .filter(|record| bare(&record.name) == *domain)
+            .filter(|record| bare_name(&record.name) == *domain)
             .filter_map(|record| match &record.data {
                 RecordData::Mx { exchange, .. } => Some(exchange.as_str()),
                 _ => None,
@@ -667,7 +670,7 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
             for route in host
                 .routes
                 .iter()
-                .filter(|route| bare(&route.domain) == *domain)
+                .filter(|route| bare_name(&route.domain) == *domain)
             {
                 on_the_way.extend(host_named(&route.host));
             }
