@@ -495,18 +495,27 @@ pub fn file_text(bytes: Vec<u8>) -> Result<String, String> {
 
 /// "UTF-32" or "UTF-16" when the first bytes of a file are those of JSON text in one of
 /// them: a byte order mark (the UTF-32 ones begin like UTF-16's, so they are asked first),
-/// or the NULs that the high bytes of an ASCII character leave: three in four in UTF-32, one
-/// in two in UTF-16.
+/// or a character JSON text can begin with beside the NULs its high bytes leave: three in
+/// four in UTF-32, one in two in UTF-16. Other bytes beside a NUL are not taken for text: a
+/// binary file is not called UTF-16.
 fn wide_encoding(bytes: &[u8]) -> Option<&'static str> {
+    // RFC 8259 2 and 3: white space, then a value.
+    let starts_json = |byte: &u8| {
+        matches!(
+            byte,
+            b' ' | b'\t' | b'\n' | b'\r' | b'{' | b'[' | b'"' | b'-' | b'0'
+                ..=b'9' | b't' | b'f' | b'n'
+        )
+    };
     let utf32 = bytes.starts_with(&[0xFF, 0xFE, 0, 0])
         || bytes.starts_with(&[0, 0, 0xFE, 0xFF])
-        || matches!(bytes, [_, 0, 0, 0, ..] | [0, 0, 0, _, ..]);
+        || matches!(bytes, [first, 0, 0, 0, ..] | [0, 0, 0, first, ..] if starts_json(first));
     if utf32 {
         return Some("UTF-32");
     }
     let utf16 = bytes.starts_with(&[0xFF, 0xFE])
         || bytes.starts_with(&[0xFE, 0xFF])
-        || bytes.iter().take(2).any(|&b| b == 0);
+        || matches!(bytes, [first, 0, ..] | [0, first, ..] if starts_json(first));
     utf16.then_some("UTF-16")
 }
 
@@ -522,6 +531,14 @@ impl Scenario {
         // A byte order mark, which some editors write, is not JSON; RFC 8259 8.1 lets a
         // reader ignore it.
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        // serde_json places the end of an empty text at column 0.
+        if text.trim_start().is_empty() {
+            return Err(ScenarioErrors(vec![ScenarioError {
+                at: String::new(),
+                problem: "the file is empty: a scenario is a JSON object ({\"name\": ..., ...})"
+                    .into(),
+            }]));
+        }
         if text.trim_start().starts_with('[') {
             // Where the array starts, as serde_json counts: lines from 1, characters from 1.
             let before = &text[..text.len() - text.trim_start().len()];
@@ -1521,6 +1538,28 @@ mod tests {
         let marked = format!("\u{feff}{json}");
         assert_eq!(file_text(marked.clone().into_bytes()), Ok(marked));
         assert_eq!(file_text(Vec::new()).as_deref(), Ok(""));
+        // A NUL beside bytes JSON text does not begin with is binary, not wide text: it is
+        // read, and refused as JSON.
+        for binary in [&b"\0\x01\x02garbage"[..], b"\x7fELF\0\0\0", b"\0\0\0\x01"] {
+            let read = file_text(binary.to_vec());
+            assert!(read.is_ok(), "{binary:?}: {read:?}");
+            let errors = Scenario::from_json(&read.unwrap()).unwrap_err().to_string();
+            assert!(!errors.contains("UTF-"), "{binary:?}: {errors}");
+        }
+    }
+
+    /// An empty file, or one of white space only, is called empty, not placed at a column 0.
+    #[test]
+    fn an_empty_scenario_file_is_called_empty() {
+        for text in ["", "  ", "\n\n", "\u{feff}", "\u{feff}\r\n"] {
+            let errors = Scenario::from_json(text).unwrap_err();
+            assert_eq!(errors.0.len(), 1, "{text:?}");
+            assert_eq!(errors.0[0].at, "", "{text:?}");
+            assert!(
+                errors.0[0].problem.starts_with("the file is empty"),
+                "{text:?}: {errors}"
+            );
+        }
     }
 
     /// `ARRAY_FIELDS` names exactly the fields that the built-in scenarios, written back as
