@@ -15,3 +15,8 @@ pub mod native;
 
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
+
+// The page runs single-threaded wasm (no `atomics`), which this allocator is for.
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
