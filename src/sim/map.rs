@@ -4,7 +4,7 @@
 //! from the trace, so it shows this scenario's world, not a typical one; the UI draws it and
 //! marks what the current step touches.
 
-use super::trace::{ConnId, Event, Protocol, Trace, NO_DNS_LOOKUP};
+use super::trace::{ConnId, Event, Protocol, Trace, NO_DNS_LOOKUP, USER_AGENT_PREFIX};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which side of the mail a party is on.
@@ -36,7 +36,9 @@ pub struct MapNode {
 impl MapNode {
     /// The name to show: a user agent by its mailbox, without the `ua:` prefix.
     pub fn label(&self) -> &str {
-        self.name.strip_prefix("ua:").unwrap_or(&self.name)
+        self.name
+            .strip_prefix(USER_AGENT_PREFIX)
+            .unwrap_or(&self.name)
     }
 }
 
@@ -93,7 +95,7 @@ impl RunMap {
         // from: as a reader right of every server, her POP3 link would run back under the
         // whole diagram, and under herself, the diagram would need a second row. (Unless the
         // server it reads on stands further right: below.)
-        let is_client = |name: &str| !servers.contains(name) || name.starts_with("ua:");
+        let is_client = |name: &str| !servers.contains(name) || name.starts_with(USER_AGENT_PREFIX);
         let mut sends_to: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         let mut reads_from: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
         for event in &trace.events {

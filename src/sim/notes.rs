@@ -83,6 +83,36 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
     }
 }
 
+/// The note for a connection of a user agent submitting mail that failed (refused, timed
+/// out, broken), when `event` is such a failure: a user agent keeps no queue, so what the
+/// notes for a mail server's connection say of retrying is not for it.
+pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
+    match event {
+        Event::ConnectionRefused { .. } => note(
+            "The host is up but nothing listens on the submission port (its mail server is \
+             down), so it refuses the connection at once; a host that is off or unreachable \
+             does not answer at all, and the client waits for its timeout. A user agent keeps \
+             no queue and does not try again on its own: the message is not sent, and the \
+             mail program tells its user.",
+            "RFC 6409 3.1, RFC 5321 4.5.4.1",
+        ),
+        Event::ConnectionTimedOut { .. } => note(
+            "No answer at all: the TCP connection never opens, and the user agent gives up \
+             after its own connect timeout. It keeps no queue and does not try again on its \
+             own: the message is not sent, and the mail program tells its user.",
+            "RFC 6409 3.1, RFC 5321 4.5.4.1",
+        ),
+        Event::ConnectionDropped { .. } => note(
+            "The connection broke before the server confirmed the message with 250, so the \
+             user agent cannot know whether the server kept it. It keeps no queue: the mail \
+             program tells its user the message was not sent, and a message sent again might \
+             arrive twice.",
+            "RFC 5321 6.1, RFC 6409 3.1",
+        ),
+        _ => None,
+    }
+}
+
 /// The note for an event, if there is one. `protocol` is the protocol of the event's
 /// connection, when it has one.
 pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
@@ -192,6 +222,24 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::ConnectionClosed { .. } => note(
             "The side that is done closes the connection, normally after QUIT and its reply.",
             "RFC 5321 4.1.1.10",
+        ),
+        Event::ConnectionRefused { .. } if protocol == Some(Protocol::Pop3) => note(
+            "The host is up but nothing listens on the POP3 port, 110 (its POP3 server is \
+             down), so it refuses the connection at once. Nothing is lost: the mail waits in \
+             the mailbox on the server, and the user agent can fetch it at its next check.",
+            "RFC 1939 3",
+        ),
+        Event::ConnectionTimedOut { .. } if protocol == Some(Protocol::Pop3) => note(
+            "No answer at all: the TCP connection never opens, and the user agent gives up \
+             after its own connect timeout. Nothing is lost: the mail waits in the mailbox on \
+             the server for the user agent's next check.",
+            "RFC 1939 3",
+        ),
+        Event::ConnectionDropped { .. } if protocol == Some(Protocol::Pop3) => note(
+            "The connection broke during the POP3 session. Without QUIT the session never \
+             reaches the UPDATE state, so no message is removed: those marked as deleted stay \
+             on the server, and the next check fetches them again.",
+            "RFC 1939 6",
         ),
         Event::ConnectionRefused { .. } => note(
             "The host is up but nothing listens on that port (its mail server is down), so it \
@@ -1039,6 +1087,56 @@ mod tests {
                 .iter()
                 .all(|note| !(note.contains("IPv6") && note.contains("implicit MX"))),
             "{empty_answers:?}"
+        );
+    }
+
+    /// A user agent that cannot reach its server is told, in the step of the refused
+    /// connection, that it keeps no queue (its message is not sent); a POP3 reader that
+    /// cannot connect, that its mail waits. Neither is sent to the MX hosts.
+    #[test]
+    fn a_user_agent_or_pop3_reader_that_cannot_connect_is_not_told_of_mx_hosts() {
+        use crate::sim::draft::{Draft, ServerChange};
+        use crate::sim::trace::Fate;
+        let base = crate::sim::library::find("basic-delivery").expect("a built-in scenario");
+        let mut draft = Draft::of(&base);
+        for host in ["mail.sender.test", "mx.receiver.test"] {
+            draft
+                .server_changes
+                .insert(host.into(), ServerChange::DownForGood);
+        }
+        let scenario = draft.sent_in(&base).expect("a scenario");
+        let result = crate::sim::run(&scenario, scenario.seed);
+        let steps = crate::sim::steps::steps(&result.trace);
+        let refused_at = |port: &str| -> Vec<String> {
+            let line = format!("connection refused: no server listens on port {port}");
+            steps
+                .iter()
+                .filter(|step| step.lines.iter().any(|l| l.ends_with(&line)))
+                .filter_map(|step| {
+                    step.note
+                        .as_ref()
+                        .map(|n| format!("{} ({})", n.text, n.rfc))
+                })
+                .collect()
+        };
+        let submission = refused_at("587");
+        let pop3 = refused_at("110");
+        assert_eq!(submission.len(), 1, "{submission:?}");
+        assert_eq!(pop3.len(), 1, "{pop3:?}");
+        assert!(submission[0].contains("keeps no queue"), "{submission:?}");
+        assert!(pop3[0].contains("waits in the mailbox"), "{pop3:?}");
+        assert!(pop3[0].contains("RFC 1939"), "{pop3:?}");
+        for text in submission.iter().chain(&pop3) {
+            assert!(!text.contains("MX") && !text.contains("5321 5.1"), "{text}");
+        }
+        assert!(
+            result.outcomes.iter().all(|(_, _, fate)| matches!(
+                fate,
+                Fate::RefusedAtSubmission { status }
+                    if status.starts_with("4.4.1 the submission server cannot be reached")
+            )),
+            "{:?}",
+            result.outcomes
         );
     }
 

@@ -4,17 +4,18 @@
 //! own, joins the step of the bytes that carry the reply.
 
 use super::notes::{
-    for_null_reverse_path, note_for, with_mail_parameters, PipeliningOffers, StepNote,
+    for_null_reverse_path, note_for, submission_connection_note, with_mail_parameters,
+    PipeliningOffers, StepNote,
 };
 use super::trace::{
     is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace,
-    PERMANENT_FAILURE, TEMPORARY_FAILURE,
+    PERMANENT_FAILURE, TEMPORARY_FAILURE, USER_AGENT_PREFIX,
 };
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::smtp::explain::ehlo_keywords;
 use crate::smtp::server::EHLO_WHY;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a server sent a reply, for the details panel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,12 +141,17 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
     let mut text = String::new();
     let mut protocols: BTreeMap<ConnId, Protocol> = BTreeMap::new();
+    // The connections on which a user agent submits mail.
+    let mut submissions: BTreeSet<ConnId> = BTreeSet::new();
     let mut pipelining = PipeliningOffers::default();
     // Each host's DNS questions by their id, for the answers to them.
     let mut dns_questions: BTreeMap<(Name, u16), String> = BTreeMap::new();
     for (index, event) in trace.events.iter().enumerate() {
         if let Event::ConnectionAttempted(attempt) = &event.event {
             protocols.insert(attempt.conn, attempt.protocol);
+            if attempt.protocol == Protocol::Smtp && attempt.client.starts_with(USER_AGENT_PREFIX) {
+                submissions.insert(attempt.conn);
+            }
         }
         if let Event::ReplyExplained {
             conn,
@@ -249,7 +255,10 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                 pipelining.observe(*conn, *direction, bytes.as_bytes());
                 note
             }
-            _ => note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied())),
+            _ => conn
+                .filter(|c| submissions.contains(c))
+                .and_then(|_| submission_connection_note(&event.event))
+                .or_else(|| note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied()))),
         };
         // One name shared by a run of steps of the same actor.
         if &*actor != renderer.last_actor() {

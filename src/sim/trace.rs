@@ -254,6 +254,9 @@ pub const NO_DNS_LOOKUP: &str = "no DNS lookup";
 /// In an MX result that failed for now: the host tries again (not past its give-up time).
 pub const WILL_RETRY: &str = "will retry";
 
+/// Begins the name of a user agent, before its mailbox: `ua:alice@example.org`.
+pub const USER_AGENT_PREFIX: &str = "ua:";
+
 /// `RecipientResult::result` for a recipient that stays queued for another attempt.
 pub const TEMPORARY_FAILURE: &str = "temporary failure";
 /// `RecipientResult::result` for a recipient the message is bounced for.

@@ -1804,7 +1804,7 @@ impl<'a> World<'a> {
         // The header has the addresses as written, display names too; the envelope, and the
         // user agent's name, the addresses alone.
         let from = envelope_address(&spec.from);
-        let ua = Name::from(["ua:", &*from].concat());
+        let ua = Name::from([trace::USER_AGENT_PREFIX, &*from].concat());
         // Each once, in the form servers report back, so that every actor names a recipient
         // the same way.
         let forward_paths = distinct_recipients(
@@ -2029,7 +2029,7 @@ impl<'a> World<'a> {
                 .and_then(|m| m.password.clone())
                 .unwrap_or_default()
         });
-        let user_agent = Name::from(format!("ua:{}", spec.mailbox));
+        let user_agent = Name::from([trace::USER_AGENT_PREFIX, &spec.mailbox].concat());
         let mut config = Pop3ClientConfig::new(spec.mailbox.clone(), password);
         config.delete_after_retrieve = spec.delete;
         let client = match Pop3Client::new(config) {
