@@ -240,7 +240,12 @@ impl MailboxSummary {
         };
         let earlier = match self.earlier_octets {
             0 => String::new(),
-            octets => format!(" and {octets} octets of earlier mail"),
+            // Only counted: a POP3 reader's STAT and LIST show the run's messages alone, and
+            // would otherwise call a full mailbox empty without a word.
+            octets => format!(
+                " and {octets} octets of earlier mail (counted, not simulated: POP3 lists only \
+                 this run's messages)"
+            ),
         };
         match self.quota_octets {
             None => format!("{}: {messages}{earlier}", self.address),
@@ -392,8 +397,8 @@ mod tests {
         assert!(bob.is_full());
         assert_eq!(
             bob.line(),
-            "bob@receiver.test: no messages from this run and 2000 octets of earlier mail; \
-             2000 of 2000 octets in use (full)"
+            "bob@receiver.test: no messages from this run and 2000 octets of earlier mail \
+             (counted, not simulated: POP3 lists only this run's messages); 2000 of 2000 octets in use (full)"
         );
         // A mailbox without a quota or a message is not worth a line.
         assert_eq!(find(&end, "alice@sender.test"), None, "{end:?}");
@@ -413,8 +418,8 @@ mod tests {
         assert_eq!(alice.line(), "alice@sender.test: 1 message");
         assert_eq!(
             bob.line(),
-            "bob@receiver.test: no messages from this run and 1000 octets of earlier mail; \
-             1000 of 4000 octets in use"
+            "bob@receiver.test: no messages from this run and 1000 octets of earlier mail \
+             (counted, not simulated: POP3 lists only this run's messages); 1000 of 4000 octets in use"
         );
         assert!(alice.used_octets > 0);
         // Delivered, then fetched and deleted over POP3: shown while it is there.
