@@ -2171,7 +2171,7 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
     click(&root, ".compose button.primary");
     yew::scheduler::flush().await;
     // Sent: the dialog closes, and the message's run is shown at its start, offered by the
-    // picker, with no link in the address (a link cannot carry it).
+    // picker, with a link to it in the address.
     assert!(!compose_is_open(&root));
     let details = text_of(&root, ".region-details");
     assert!(
@@ -2184,7 +2184,14 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
         "written".into(),
         "Your message, in “One message, delivered and read”".into()
     )));
-    assert_eq!(address().await, "");
+    let link = address().await;
+    assert!(
+        link.starts_with("#scenario=basic-delivery&from=Alice%20Liddell%20%3C")
+            && link.contains("&cc=Jane%20Doe%20%3Cjane@receiver.test%3E")
+            && link.contains("&attach=clip.mp4;video%2Fmp4;65536")
+            && link.ends_with("&step=0"),
+        "{link}"
+    );
     let said = element(&root, ".region-details [aria-live='polite']")
         .text_content()
         .unwrap_or_default();
@@ -2225,6 +2232,64 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
     yew::scheduler::flush().await;
     assert!(!compose_is_open(&root));
     assert_eq!(picker(&root).1, "written");
+    mount_app_at("#").await;
+}
+
+/// A message written in a built-in scenario's world has a link: opened in a fresh page, it
+/// sends the same message in that world again, and shows the same run at the same step.
+#[wasm_bindgen_test]
+async fn a_written_message_has_a_link_that_makes_the_same_run_again() {
+    let root = write_a_message_in("basic-delivery").await;
+    type_into(&root, "#compose-to", "nobody@receiver.test");
+    type_into(&root, "#compose-subject", "Où & pourquoi ? #1");
+    choose_in_dialog(&root, "#compose-server-1", "greylisting");
+    yew::scheduler::flush().await;
+    send_written_message(&root).await;
+    assert!(press_shifted_key("ArrowRight"));
+    yew::scheduler::flush().await;
+    let (step, total) = position(&root);
+    assert!(step > 0);
+    let link = address().await;
+    assert!(
+        link.starts_with("#scenario=basic-delivery&from=")
+            && link.contains("&to=nobody@receiver.test&")
+            && link.contains("&subject=O%C3%B9%20%26%20pourquoi%20%3F%20%231&")
+            && link.contains("&server=mx.receiver.test;greylisting&")
+            && link.ends_with(&format!("&step={step}")),
+        "{link}"
+    );
+    let conversation = text_of(&root, ".conversation-log");
+    let explanation = text_of(&root, ".region-details .explanation");
+    // Opened afresh: the same run, at the same step, offered as the written message.
+    let root = mount_app_at(&link).await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root), (step, total));
+    assert_eq!(picker(&root).1, "written");
+    assert_eq!(text_of(&root, ".conversation-log"), conversation);
+    assert_eq!(text_of(&root, ".region-details .explanation"), explanation);
+    // Written again, the dialog holds the message and the change as sent.
+    assert!(press_key("Home"));
+    yew::scheduler::flush().await;
+    click(&root, ".details-write");
+    yew::scheduler::flush().await;
+    assert_eq!(field_value(&root, "#compose-to"), "nobody@receiver.test");
+    assert_eq!(field_value(&root, "#compose-subject"), "Où & pourquoi ? #1");
+    assert_eq!(field_value(&root, "#compose-server-1"), "greylisting");
+    click_button(&root, ".compose", "Cancel");
+    yew::scheduler::flush().await;
+    // A link whose message cannot be sent shows the world without it, and says why.
+    let root = mount_app_at("#scenario=basic-delivery&to=bob@receiver.test&step=3").await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 3);
+    assert_ne!(picker(&root).1, "written");
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains(
+            "This link's message cannot be sent: From: give the sender's address. The \
+             scenario is shown without it. The scenario opens at step 3."
+        ),
+        "{details}"
+    );
     mount_app_at("#").await;
 }
 

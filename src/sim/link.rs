@@ -1,11 +1,15 @@
 //! Share links: a built-in scenario and a step in it, written in a URL's fragment
 //! (`#scenario=greylisting&step=55`), so that a teacher can point students at one moment of a
-//! delivery. Reading a link never fails silently: a broken one gets a sentence that says what
-//! is wrong with it. A link whose scenario is clear is followed even when the rest of it is
+//! delivery; or a message written in the page, sent in a built-in scenario's world, and a step
+//! of its run (`#scenario=basic-delivery&to=nobody@receiver.test&...&step=40`): the run is
+//! deterministic, so the link's message makes the same run wherever it is opened. Reading a
+//! link never fails silently: a broken one gets a sentence that says what is wrong with it. A link whose scenario is clear is followed even when the rest of it is
 //! not (a step that cannot be read, a part added on its way): the student sees the scenario,
 //! and the sentence says what was left out.
 
+use super::draft::{Draft, ServerChange};
 use super::library::is_library_name;
+use super::scenario::AttachmentSpec;
 use std::fmt::Write as _;
 
 /// Where a link points.
@@ -19,11 +23,15 @@ pub struct ShareLink {
     pub left_out: Option<String>,
     /// The link gives a step that could not be read (then `step` is 0).
     pub step_unreadable: bool,
+    /// A message written in the page, to be sent in the scenario's world; `None` when the
+    /// link has none, or has one that could not be read (`left_out` then says why).
+    pub message: Option<Draft>,
 }
 
-/// The longest fragment read. A link is a few dozen characters, but a chat or mail program
-/// may add a long part of its own (a click identifier), which is left out.
-const FRAGMENT_MAX_CHARS: usize = 2048;
+/// The longest fragment read, and written. A link is a few dozen characters, or a few
+/// hundred with a message, but a chat or mail program may add a long part of its own (a click
+/// identifier), which is left out.
+pub const FRAGMENT_MAX_CHARS: usize = 8192;
 /// The most parts SMTP Lab does not know that a complaint names.
 const UNKNOWN_PARTS_NAMED: usize = 3;
 
@@ -34,6 +42,179 @@ pub fn write(scenario: &str, step: usize) -> String {
     // Writing to a String cannot fail.
     let _ = write!(fragment, "&step={step}");
     fragment
+}
+
+/// The fragment for a message written in the page, `draft`, sent in the world of the built-in
+/// scenario `scenario`, at `step` of its run, with its `#`; `None` when it would be longer
+/// than a link may be ([`FRAGMENT_MAX_CHARS`]: a long body). Empty fields are left out, and
+/// the step comes last, so that the punctuation of a sentence after the link is not taken for
+/// part of the body.
+pub fn write_message(scenario: &str, draft: &Draft, step: usize) -> Option<String> {
+    let mut fragment = String::from("#scenario=");
+    fragment.push_str(scenario);
+    let fields = [
+        ("from", &draft.from),
+        ("to", &draft.to),
+        ("cc", &draft.cc),
+        ("bcc", &draft.bcc),
+        ("subject", &draft.subject),
+        ("body", &draft.body),
+    ];
+    for (name, value) in fields.into_iter().filter(|(_, value)| !value.is_empty()) {
+        let _ = write!(fragment, "&{name}={}", percent_encoded(value));
+    }
+    if draft.eight_bit_body {
+        fragment.push_str("&8bit=1");
+    }
+    // An attachment as its file name, media type and size in octets; a server change as the
+    // host's name and the change. Each component is encoded, so a `;` in a name is kept.
+    for attachment in &draft.attachments {
+        let _ = write!(
+            fragment,
+            "&attach={};{};{}",
+            percent_encoded(&attachment.filename),
+            percent_encoded(attachment.content_type.as_deref().unwrap_or_default()),
+            attachment.octets()
+        );
+    }
+    for (host, change) in &draft.server_changes {
+        let _ = write!(
+            fragment,
+            "&server={};{}",
+            percent_encoded(host),
+            change.key()
+        );
+    }
+    let _ = write!(fragment, "&step={step}");
+    (fragment.chars().count() <= FRAGMENT_MAX_CHARS).then_some(fragment)
+}
+
+/// `text` with every character but ASCII letters, digits, `-`, `.`, `_`, `~` and `@`
+/// percent-encoded as its UTF-8 octets (RFC 3986 2.1, 2.3): what a link's part may hold
+/// without a chat or mail program taking it for the end of the link.
+fn percent_encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'@') {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// The parts of a link that give a message, read into a draft; the first thing wrong with
+/// them, if any, as a sentence.
+#[derive(Default)]
+struct MessageParts {
+    draft: Draft,
+    given: bool,
+    problem: Option<String>,
+    /// The one-value fields given so far, so that one given twice is said.
+    fields_given: Vec<&'static str>,
+}
+
+impl MessageParts {
+    /// Reads the part `name`=`value` if it is a message's, `value` as [`write_message`]
+    /// encoded it: decoded here, once, even in a link that was encoded whole on its way and
+    /// decoded once already, since a message's text is always encoded in the link. False for
+    /// a part that is not a message's.
+    fn read(&mut self, name: &str, value: &str) -> bool {
+        let decode = percent_decoded;
+        let field = match name {
+            "from" => Some(("from", &mut self.draft.from)),
+            "to" => Some(("to", &mut self.draft.to)),
+            "cc" => Some(("cc", &mut self.draft.cc)),
+            "bcc" => Some(("bcc", &mut self.draft.bcc)),
+            "subject" => Some(("subject", &mut self.draft.subject)),
+            "body" => Some(("body", &mut self.draft.body)),
+            _ => None,
+        };
+        if let Some((field, text)) = field {
+            if self.fields_given.contains(&field) {
+                self.problem
+                    .get_or_insert(format!("it gives {field} twice; a link gives it once"));
+            }
+            self.fields_given.push(field);
+            *text = decode(value);
+            self.given = true;
+            return true;
+        }
+        match name {
+            "8bit" => match decode(value).as_str() {
+                "1" | "true" | "yes" | "" => self.draft.eight_bit_body = true,
+                "0" | "false" | "no" => {}
+                other => {
+                    self.problem.get_or_insert(format!(
+                        "its 8bit part is {}, which is neither 1 nor 0",
+                        quoted(other)
+                    ));
+                }
+            },
+            // The components are split before they are decoded: an encoded `;` is a name's.
+            "attach" => {
+                let components: Vec<String> = value.split(';').map(percent_decoded).collect();
+                match components.as_slice() {
+                    [filename, content_type, size] if !filename.trim().is_empty() => {
+                        match read_step(size) {
+                            Some(octets) => self.draft.attachments.push(AttachmentSpec {
+                                filename: filename.clone(),
+                                content_type: (!content_type.is_empty())
+                                    .then(|| content_type.clone()),
+                                size_octets: Some(octets),
+                                text: None,
+                            }),
+                            None => {
+                                self.problem.get_or_insert(format!(
+                                    "the attachment {} has the size {}, which is not a number \
+                                     of octets",
+                                    quoted(filename),
+                                    quoted(size)
+                                ));
+                            }
+                        }
+                    }
+                    _ => {
+                        self.problem.get_or_insert(format!(
+                            "its attachment {} is not a file name, a media type and a size, \
+                             separated by ';'",
+                            quoted(value)
+                        ));
+                    }
+                }
+            }
+            "server" => {
+                let components: Vec<String> = value.split(';').map(percent_decoded).collect();
+                match components.as_slice() {
+                    [host, key] => match ServerChange::from_key(&key.to_ascii_lowercase()) {
+                        Some(change) => {
+                            self.draft.server_changes.insert(host.clone(), change);
+                        }
+                        None => {
+                            self.problem.get_or_insert(format!(
+                                "it changes the server {} to {}, which is not one of the \
+                                 changes ({})",
+                                quoted(host),
+                                quoted(key),
+                                ServerChange::ALL.map(ServerChange::key).join(", ")
+                            ));
+                        }
+                    },
+                    _ => {
+                        self.problem.get_or_insert(format!(
+                            "its server change {} is not a server's name and a change, \
+                             separated by ';'",
+                            quoted(value)
+                        ));
+                    }
+                }
+            }
+            _ => return false,
+        }
+        self.given = true;
+        true
+    }
 }
 
 /// Reads a URL fragment (with or without its `#`): `None` when it is empty, the link when it
@@ -76,6 +257,7 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     let mut step_problem: Option<String> = None;
     let mut unknown_parts: Vec<&str> = Vec::new();
     let mut scenario_written = String::new();
+    let mut message = MessageParts::default();
     for (part, decoded) in &parts {
         // A name or value may come back percent-encoded from a chat or a mail program
         // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
@@ -86,7 +268,11 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             true => text.to_string(),
             false => percent_decoded(text),
         };
-        let (name, value) = (decode(name).to_ascii_lowercase(), decode(value));
+        let name = decode(name).to_ascii_lowercase();
+        if message.read(&name, value) {
+            continue;
+        }
+        let value = decode(value);
         match name.as_str() {
             // An empty scenario name is none: the link names no scenario.
             "scenario" if value.is_empty() => {}
@@ -171,7 +357,16 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             "This link has {parts_unknown} SMTP Lab does not know, {list}, which {are} left out."
         )
     });
-    let left_out: Vec<String> = step_problem.iter().chain(&unknown).cloned().collect();
+    // A message read in part would be another experiment: it is not sent at all.
+    let message_problem = message.problem.take().map(|problem| {
+        format!("This link's message cannot be read: {problem}. The scenario is shown without it.")
+    });
+    let left_out: Vec<String> = step_problem
+        .iter()
+        .chain(&message_problem)
+        .chain(&unknown)
+        .cloned()
+        .collect();
     Ok(Some(ShareLink {
         scenario,
         // A step that could not be read is no step: the scenario is shown from its start.
@@ -182,6 +377,7 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         },
         left_out: (!left_out.is_empty()).then(|| left_out.join(" ")),
         step_unreadable: step_problem.is_some(),
+        message: (message.given && message_problem.is_none()).then_some(message.draft),
     }))
 }
 
@@ -315,6 +511,7 @@ mod tests {
             step,
             left_out: None,
             step_unreadable: false,
+            message: None,
         }
     }
 
@@ -414,8 +611,12 @@ mod tests {
             let error = parse(fragment).expect_err(fragment);
             assert!(error.contains(expected), "{fragment}: {error}");
         }
-        let long = format!("#scenario={}", "a".repeat(3000));
-        assert!(parse(&long).unwrap_err().contains("over 2048"));
+        let long = format!("#scenario={}", "a".repeat(FRAGMENT_MAX_CHARS));
+        let error = parse(&long).unwrap_err();
+        assert!(
+            error.contains(&format!("over {FRAGMENT_MAX_CHARS}")),
+            "{error}"
+        );
         // Characters that would not show are named, never written out.
         let error = parse("#scenario=a\u{7}b").unwrap_err();
         assert!(error.contains("\"aU+0007b\""), "{error}");
@@ -593,6 +794,137 @@ mod tests {
         }
     }
 
+    /// A message as the dialog writes it, with every character a link must encode.
+    fn written_message() -> Draft {
+        let mut draft = Draft {
+            from: "Alice Liddell <alice@sender.test>".into(),
+            to: "bob@receiver.test, \"Eve; Q&A\" <eve@receiver.test>".into(),
+            cc: String::new(),
+            bcc: "carol@receiver.test".into(),
+            subject: "Hé & = ; # % + ? \"quoted\"".into(),
+            body: "Line 1\r\nLine 2 ends a sentence.\n.\n\u{202e}é\t%41".into(),
+            attachments: vec![
+                AttachmentSpec {
+                    filename: "photo.jpg".into(),
+                    content_type: Some("image/jpeg".into()),
+                    size_octets: Some(2048),
+                    text: None,
+                },
+                AttachmentSpec {
+                    filename: "a;b&c=d %.txt".into(),
+                    content_type: None,
+                    size_octets: Some(0),
+                    text: None,
+                },
+            ],
+            eight_bit_body: true,
+            server_changes: Default::default(),
+        };
+        draft
+            .server_changes
+            .insert("mx.receiver.test".into(), ServerChange::Greylisting);
+        draft
+            .server_changes
+            .insert("mail.sender.test".into(), ServerChange::SmallSizeLimit);
+        draft
+    }
+
+    #[test]
+    fn a_written_message_reads_back_from_its_link() {
+        let draft = written_message();
+        let fragment = write_message("basic-delivery", &draft, 40).expect("short enough");
+        assert!(
+            fragment.starts_with("#scenario=basic-delivery&from="),
+            "{fragment}"
+        );
+        assert!(fragment.ends_with("&step=40"), "{fragment}");
+        // Nothing a chat program would take for the end of a link, or a new part.
+        let after_hash = &fragment[1..];
+        assert!(
+            after_hash
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-._~@%&=;".contains(c)),
+            "{fragment}"
+        );
+        let expected = ShareLink {
+            message: Some(draft.clone()),
+            ..followed("basic-delivery", 40)
+        };
+        assert_eq!(parse(&fragment), Ok(Some(expected.clone())));
+        // Encoded whole on its way, or followed by the end of a sentence, it reads the same.
+        let whole = percent_encoded(after_hash);
+        assert_eq!(parse(&whole), Ok(Some(expected.clone())));
+        assert_eq!(parse(&format!("{fragment}.")), Ok(Some(expected)));
+        // Empty fields are left out; a message of nothing but a sender is still a message.
+        let only_from = Draft {
+            from: "a@b.test".into(),
+            ..Draft::default()
+        };
+        let fragment = write_message("null-mx", &only_from, 0).expect("short");
+        assert_eq!(fragment, "#scenario=null-mx&from=a@b.test&step=0");
+        assert_eq!(parse(&fragment).unwrap().unwrap().message, Some(only_from));
+        // A body too long for a link makes none.
+        let long = Draft {
+            body: "x".repeat(FRAGMENT_MAX_CHARS),
+            ..draft
+        };
+        assert_eq!(write_message("basic-delivery", &long, 1), None);
+    }
+
+    #[test]
+    fn a_message_that_cannot_be_read_is_not_sent_and_the_link_says_why() {
+        for (fragment, expected) in [
+            (
+                "scenario=basic-delivery&to=b@x.test&attach=photo.jpg",
+                "not a file name, a media type and a size",
+            ),
+            (
+                "scenario=basic-delivery&attach=photo.jpg;image%2Fjpeg;big",
+                "the size \"big\"",
+            ),
+            (
+                "scenario=basic-delivery&attach=%20;image%2Fjpeg;1",
+                "not a file name",
+            ),
+            (
+                "scenario=basic-delivery&server=mx.receiver.test;on-fire",
+                "\"on-fire\", which is not one of the changes (down-two-hours,",
+            ),
+            (
+                "scenario=basic-delivery&server=mx.receiver.test",
+                "not a server's name and a change",
+            ),
+            (
+                "scenario=basic-delivery&from=a@x.test&from=b@x.test",
+                "gives from twice",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&8bit=maybe",
+                "neither 1 nor 0",
+            ),
+        ] {
+            let link = parse(fragment).expect(fragment).expect(fragment);
+            assert_eq!(link.scenario, "basic-delivery");
+            assert_eq!(link.message, None, "{fragment}");
+            let left_out = link.left_out.expect(fragment);
+            assert!(
+                left_out.starts_with("This link's message cannot be read: ")
+                    && left_out.contains(expected)
+                    && left_out.ends_with("The scenario is shown without it."),
+                "{fragment}: {left_out}"
+            );
+        }
+        // A part of a message's that reads is no unknown part.
+        let link = parse("scenario=basic-delivery&to=b@x.test&8bit=0")
+            .unwrap()
+            .unwrap();
+        assert_eq!(link.left_out, None);
+        assert_eq!(
+            link.message.map(|m| (m.to, m.eight_bit_body)),
+            Some(("b@x.test".into(), false))
+        );
+    }
+
     /// Link parts as they come: SMTP Lab's own, in any case and encoding, and what chat and
     /// mail programs add or break.
     #[cfg(not(target_arch = "wasm32"))]
@@ -614,6 +946,13 @@ mod tests {
             Just("=".to_string()),
             Just("&".to_string()),
             Just("#".to_string()),
+            Just("to=bob%40receiver.test".to_string()),
+            Just("from=alice@sender.test&to=bob@receiver.test".to_string()),
+            Just("attach=a;b".to_string()),
+            Just("attach=a;image%2Fpng;x".to_string()),
+            Just("server=mx.receiver.test;greylisting".to_string()),
+            Just("server=x;y".to_string()),
+            Just("8bit=2".to_string()),
             "[a-z]{1,8}=[a-zA-Z0-9_-]{0,60}",
             // A click identifier, or a scenario or step pasted over and over.
             "(scenario|step|[a-z]{1,8})=[a-zA-Z0-9_-]{100,300}",
@@ -629,6 +968,46 @@ mod tests {
             failure_persistence: None,
             ..proptest::test_runner::Config::default()
         })]
+
+        /// Any message the dialog can write reads back from its link as written.
+        #[test]
+        fn any_written_message_reads_back(
+            fields in proptest::collection::vec("\\PC{0,30}|[ -~]{0,30}", 6),
+            attachments in proptest::collection::vec(("[ -~]{0,12}[a-z][ -~]{0,12}", "[ -~]{0,20}", 0usize..100_000_000), 0..4),
+            changes in proptest::collection::btree_map("[ -~]{0,20}", 0usize..5, 0..3),
+            eight_bit_body in proptest::bool::ANY,
+            step in 0usize..100_000,
+        ) {
+            let draft = Draft {
+                from: fields[0].clone(),
+                to: fields[1].clone(),
+                cc: fields[2].clone(),
+                bcc: fields[3].clone(),
+                subject: fields[4].clone(),
+                body: fields[5].clone(),
+                attachments: attachments
+                    .into_iter()
+                    .map(|(filename, content_type, size)| AttachmentSpec {
+                        filename,
+                        content_type: (!content_type.is_empty()).then_some(content_type),
+                        size_octets: Some(size),
+                        text: None,
+                    })
+                    .collect(),
+                eight_bit_body,
+                server_changes: changes
+                    .into_iter()
+                    .map(|(host, change)| (host, ServerChange::ALL[change]))
+                    .collect(),
+            };
+            let fragment = write_message("two-domains", &draft, step).expect("short enough");
+            let link = parse(&fragment).expect("a written link reads").expect("a link");
+            proptest::prop_assert_eq!(link.left_out, None);
+            proptest::prop_assert_eq!(link.step, step);
+            // An empty draft writes no message part, and reads back as no message.
+            let empty = draft == Draft::default();
+            proptest::prop_assert_eq!(link.message, (!empty).then_some(draft));
+        }
 
         /// Whatever a link holds, reading it gives a scenario to show, nothing, or a short
         /// sentence that says what is wrong; never a panic.

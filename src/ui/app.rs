@@ -133,6 +133,30 @@ pub struct WrittenMessage {
     /// from that draft.
     pub world: Rc<Scenario>,
     pub draft: Draft,
+    /// Whether `world` is a built-in scenario as the library has it: a link names its world,
+    /// and cannot carry a file's.
+    world_is_builtin: bool,
+}
+
+impl WrittenMessage {
+    /// `draft` sent in `world`, making `run`.
+    pub fn new(run: Scenario, world: Rc<Scenario>, draft: Draft) -> WrittenMessage {
+        let world_is_builtin = library::find(&world.name).is_some_and(|builtin| builtin == *world);
+        WrittenMessage {
+            run,
+            world,
+            draft,
+            world_is_builtin,
+        }
+    }
+
+    /// The share link to `step` of its run, when it has one: written in a built-in
+    /// scenario's world, and short enough for a link.
+    pub fn link(&self, step: usize) -> Option<String> {
+        self.world_is_builtin
+            .then(|| link::write_message(&self.world.name, &self.draft, step))
+            .flatten()
+    }
 }
 
 /// A scenario from a file of the user's own, read and found valid.
@@ -345,8 +369,13 @@ impl Lab {
             ));
         };
         // A link whose step could not be read, to the scenario already shown, leaves it
-        // where it is; otherwise the link's scenario opens at its step (or its start).
-        let stays = link.step_unreadable && self.selected == Some(index) && self.loaded.is_some();
+        // where it is; otherwise the link's scenario opens at its step (or its start), with
+        // the link's message sent in its world if it has one.
+        let stays = link.step_unreadable
+            && link.message.is_none()
+            && self.selected == Some(index)
+            && self.loaded.is_some();
+        let mut message_problem = None;
         let opened = if stays {
             let mut player = self.player.clone();
             // Paused, or the next tick would put the notice away at once.
@@ -356,7 +385,23 @@ impl Lab {
                 ..(*self).clone()
             })
         } else {
-            let opened = self.reduce(LabAction::Select(index));
+            let mut opened = self.reduce(LabAction::Select(index));
+            let world = opened.loaded.as_ref().map(|l| Rc::new(l.scenario.clone()));
+            if let (Some(draft), Some(world)) = (link.message.clone(), world) {
+                match draft.sent_in(&world) {
+                    Ok(run) => {
+                        let written = WrittenMessage::new(run, world, draft);
+                        opened = opened.reduce(LabAction::Written(Rc::new(written)));
+                    }
+                    Err(problem) => {
+                        message_problem = Some(format!(
+                            "This link's message cannot be sent: {} The scenario is shown \
+                             without it.",
+                            problem.words
+                        ));
+                    }
+                }
+            }
             Rc::new(Lab {
                 player: opened
                     .player
@@ -364,14 +409,18 @@ impl Lab {
                 ..(*opened).clone()
             })
         };
+        let shown = match opened.loaded.as_ref().map(|l| &l.source) {
+            Some(Source::Written) => "Your message's run",
+            _ => "The scenario",
+        };
         let outcome = match (link.step_unreadable, stays, opened.player.cursor) {
-            (false, _, cursor) if cursor > 0 => format!(" The scenario opens at step {cursor}."),
-            (false, _, _) => " The scenario opens at its start.".to_string(),
+            (false, _, cursor) if cursor > 0 => format!(" {shown} opens at step {cursor}."),
+            (false, _, _) => format!(" {shown} opens at its start."),
             (true, true, cursor) if cursor > 0 => {
                 format!(" The scenario stays at step {cursor}.")
             }
             (true, true, _) => " The scenario stays at its start.".to_string(),
-            (true, false, _) => " The scenario opens at its start.".to_string(),
+            (true, false, _) => format!(" {shown} opens at its start."),
         };
         // A step past the end (a link to a longer version of the scenario, or one changed by
         // hand) shows the end, and says so: a student told to look at step 90 of 60 would
@@ -392,7 +441,12 @@ impl Lab {
                 )
             }
         });
-        let problems: Vec<String> = link.left_out.into_iter().chain(past_end).collect();
+        let problems: Vec<String> = link
+            .left_out
+            .into_iter()
+            .chain(message_problem)
+            .chain(past_end)
+            .collect();
         // What was left out is said over the step's details, which stay.
         Rc::new(Lab {
             error: None,
@@ -578,11 +632,16 @@ pub fn app() -> Html {
             .loaded
             .as_ref()
             .filter(|_| !lab.player.playing)
-            // A link cannot carry a scenario file or a written message: the address then
-            // holds none.
+            // A link cannot carry a scenario file, nor a message written in one's world or too
+            // long for a link: the address then holds none.
             .map(|l| match l.source {
                 Source::Library => link::write(&l.scenario.name, lab.player.cursor),
-                Source::File(_) | Source::Written => String::new(),
+                Source::Written => lab
+                    .written
+                    .as_ref()
+                    .and_then(|written| written.link(lab.player.cursor))
+                    .unwrap_or_default(),
+                Source::File(_) => String::new(),
             });
         use_effect_with((shown, lab.links_followed), move |(shown, _)| {
             let address = || gloo::utils::window().location().hash().unwrap_or_default();
@@ -769,11 +828,9 @@ pub fn app() -> Html {
             // A file still being read would replace the message when it is.
             *file_reader.borrow_mut() = None;
             *play_when_shown.borrow_mut() = true;
-            lab.dispatch(LabAction::Written(Rc::new(WrittenMessage {
-                run: scenario,
-                world,
-                draft,
-            })));
+            lab.dispatch(LabAction::Written(Rc::new(WrittenMessage::new(
+                scenario, world, draft,
+            ))));
             Timeout::new(0, bring_details_into_sight).forget();
         })
     };

@@ -310,6 +310,9 @@ fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html) -> H
                     </a>
                     { ", edit it, and open it: " }{ open_file }
                 </p>
+                <p class="details-hint">
+                    { "To share it: the address bar holds a link to it, when it was written in a built-in scenario's world and is short enough for one." }
+                </p>
             } else {
                 <p class="details-hint">{ "Changed the file? Open it again: " }{ open_file }</p>
             }
