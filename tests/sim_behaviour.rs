@@ -992,6 +992,45 @@ fn a_bounce_is_a_delivery_status_report_with_a_null_reverse_path() {
 }
 
 #[test]
+fn a_notice_is_in_the_trace_as_written_though_it_crosses_no_wire() {
+    // A notice delivered on the host that wrote it (Alice's provider's, in unknown-user)
+    // crosses no wire; whichever way it goes, the trace's notice is what her mailbox holds
+    // after the fields added on the way and at delivery.
+    for name in [
+        "unknown-user",
+        "unknown-user-after-relay",
+        "server-down-for-good",
+    ] {
+        let result = builtin_unread(name);
+        let created: Vec<_> = events(&result)
+            .filter_map(|e| match &e.event {
+                Event::BounceCreated(b) => Some(b.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(!created.is_empty(), "{name}: a notice");
+        let stored = &result.mailboxes["alice@sender.test"];
+        for notice in &created {
+            let bytes = notice.bytes.as_bytes();
+            assert!(
+                bytes.starts_with(b"From: ") || bytes.starts_with(b"Date: "),
+                "{name}: {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(80)])
+            );
+            assert!(
+                String::from_utf8_lossy(bytes).contains("report-type=delivery-status"),
+                "{name}"
+            );
+            assert!(
+                stored.iter().any(|(_, message)| message.ends_with(bytes)),
+                "{name}: {} is not the notice stored",
+                notice.bounce
+            );
+        }
+    }
+}
+
+#[test]
 fn no_connection_is_opened_after_the_will_retry_until_a_notice_gave() {
     // Three addresses that never answer, 15 minutes each: an attempt takes 45 minutes, so the
     // last one, started before Will-Retry-Until (give-up + one shortest wait), would reach its

@@ -332,6 +332,24 @@ async fn step_to(root: &Element, text: &str) -> usize {
     panic!("no step of the run has {text}");
 }
 
+/// A bounce delivered on the host that wrote it crosses no wire; its step shows it as
+/// written, line by line.
+#[wasm_bindgen_test]
+async fn a_bounce_can_be_read_at_the_step_that_writes_it() {
+    let root = mount_app_at("#scenario=unknown-user").await;
+    yew::scheduler::flush().await;
+    step_to(&root, "failed notice b1").await;
+    let summary = text_of(&root, ".wire summary");
+    assert!(summary.starts_with("The notice as written: "), "{summary}");
+    let lines = text_of(&root, ".wire-lines");
+    assert!(lines.contains("report-type=delivery-status"), "{lines}");
+    assert!(
+        lines.contains("Final-Recipient: rfc822; nobody@receiver.test"),
+        "{lines}"
+    );
+    mount_app_at("#").await;
+}
+
 #[wasm_bindgen_test]
 async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
     let root = mount_app_at("#scenario=mailbox-full").await;

@@ -1544,6 +1544,7 @@ mod tests {
                 to: "alice@a.test".into(),
                 recipients: vec!["bob@b.test".into()],
                 action: action.into(),
+                bytes: crate::sim::trace::WireBytes::from_bytes(b""),
             }))
         };
         let delayed = note_for(&notice("delayed"), None).unwrap();

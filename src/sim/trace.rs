@@ -325,6 +325,9 @@ pub struct BounceCreated {
     pub to: String,
     pub recipients: Vec<String>,
     pub action: String,
+    /// The notice as its host wrote it (RFC 3464): seen here even when it is delivered on
+    /// this host, crossing no wire.
+    pub bytes: WireBytes,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -558,6 +561,7 @@ impl Event {
                     + e.to.len()
                     + texts(&e.recipients)
                     + e.action.len()
+                    + e.bytes.as_bytes().len()
             }
             Event::BounceDiscarded(e) => {
                 size_of::<BounceDiscarded>() + e.message.len() + texts(&e.recipients)
@@ -1086,6 +1090,8 @@ impl TextRenderer {
                     to,
                     recipients,
                     action,
+                    // Shown by the app, not in the line.
+                    bytes: _,
                 } = &**boxed;
                 line!(
                     host,

@@ -4067,6 +4067,7 @@ impl<'a> World<'a> {
                 DsnAction::Delayed => "delayed".into(),
                 _ => "failed".into(),
             },
+            bytes: trace::WireBytes::from_bytes(&bytes),
         })));
         self.track(&label, reverse_path);
         self.take_message(

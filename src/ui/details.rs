@@ -624,14 +624,19 @@ fn each_once<'a>(
 const WIRE_LINES_SHOWN: usize = 500;
 
 /// For bytes on a connection: every line as it was sent, with its line ending marked (the
-/// conversation shows a message's first lines only, and no line endings).
+/// conversation shows a message's first lines only, and no line endings). For a notice
+/// written (a bounce), the notice, which a delivery on its own host shows nowhere else.
 fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
-    let Some(TraceEvent {
-        event: Event::Transmitted { bytes, .. },
-        ..
-    }) = loaded.viewer.trace().events.get(step.event)
-    else {
-        return Html::default();
+    let (bytes, what) = match loaded.viewer.trace().events.get(step.event) {
+        Some(TraceEvent {
+            event: Event::Transmitted { bytes, .. },
+            ..
+        }) => (bytes, "The bytes as sent"),
+        Some(TraceEvent {
+            event: Event::BounceCreated(created),
+            ..
+        }) => (&created.bytes, "The notice as written"),
+        _ => return Html::default(),
     };
     let (lines, left_out) = wire_lines(bytes.as_bytes(), WIRE_LINES_SHOWN);
     let octets = bytes.as_bytes().len();
@@ -639,10 +644,7 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
     let plural = |count: usize| if count == 1 { "" } else { "s" };
     // Only CRLF ends a line: a bare CR or LF starts a row of its own below, inside a line.
     let summary = match bare_line_endings(bytes.as_bytes()) {
-        0 => format!(
-            "The bytes as sent: {total} line{}, {octets} octets",
-            plural(total)
-        ),
+        0 => format!("{what}: {total} line{}, {octets} octets", plural(total)),
         bare => {
             let lines = total.saturating_sub(bare);
             let bare = match bare {
@@ -650,7 +652,7 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
                 _ => format!("{bare} bare CRs or LFs, which end no line"),
             };
             format!(
-                "The bytes as sent: {lines} line{} in {total} row{} ({bare}), {octets} octets",
+                "{what}: {lines} line{} in {total} row{} ({bare}), {octets} octets",
                 plural(lines),
                 plural(total)
             )
