@@ -2102,6 +2102,28 @@ fn a_run_that_would_hold_too_much_mail_stops_and_says_so() {
         .filter(|(_, _, fate)| matches!(fate, Fate::Queued { host } if host == "mx.receiver.test"))
         .count();
     assert_eq!(queued, mailboxes - delivered);
+    // The trace reports it too, a cut run included: each recipient's outcome, then the check
+    // that failed, a failure step whose note says the run was cut.
+    let trace = &result.trace.events;
+    let outcomes = trace
+        .iter()
+        .filter(|e| matches!(e.event, Event::Outcome(_)))
+        .count();
+    assert_eq!(outcomes, mailboxes);
+    let last = trace.last().expect("events");
+    assert!(
+        matches!(&last.event, Event::ConservationChecked { ok: false, problems }
+            if problems.iter().any(|p| p.ends_with("was cut there"))),
+        "{:?}",
+        last.event
+    );
+    assert!(smtp_lab::sim::steps::failure_of(&last.event, None).is_some());
+    let steps = smtp_lab::sim::steps::steps(&result.trace);
+    let note = steps
+        .last()
+        .and_then(|step| step.note.clone())
+        .expect("a note");
+    assert!(note.text.starts_with("The run was cut here"), "{note:?}");
 }
 
 #[test]

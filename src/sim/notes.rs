@@ -4,7 +4,8 @@
 //! trace.
 
 use super::trace::{
-    ConnId, Direction, Event, Protocol, StateName, PERMANENT_FAILURE, TEMPORARY_FAILURE, WILL_RETRY,
+    ConnId, Direction, Event, Protocol, StateName, PERMANENT_FAILURE, RUN_CUT, TEMPORARY_FAILURE,
+    WILL_RETRY,
 };
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
@@ -511,6 +512,23 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              the sender, refused at submission, or still queued when the run ended. A server \
              that answered 250 to the data must deliver or bounce; a crash or a full disk is no \
              excuse to lose it.",
+            "RFC 5321 6.1",
+        ),
+        Event::ConservationChecked {
+            ok: false,
+            problems,
+        } if problems.iter().any(|problem| problem.ends_with(RUN_CUT)) => note(
+            "The run was cut here: it reached the simulator's limit (too many events, or \
+                 more trace and mail than a page can hold), and nothing after this moment was \
+                 simulated. The outcomes say where each message stood then; those still on \
+                 their way are not lost, a real server would go on. Fewer messages, \
+                 recipients, retries or smaller attachments make a run that ends.",
+            "RFC 5321 6.1",
+        ),
+        Event::ConservationChecked { ok: false, .. } => note(
+            "The conservation check failed: the problems listed are recipients that did not \
+             end in exactly one outcome. Every message a server accepted must be delivered or \
+             bounced, never lost or delivered twice.",
             "RFC 5321 6.1",
         ),
         Event::ConservationChecked { .. } => note(

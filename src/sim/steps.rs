@@ -336,6 +336,8 @@ pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> 
         Event::ConnectionRefused { .. }
         | Event::ConnectionTimedOut { .. }
         | Event::ConnectionDropped { .. } => Some(Refusal::Temporary),
+        // A run cut at the simulator's limit, or one that lost or duplicated a message.
+        Event::ConservationChecked { ok: false, .. } => Some(Refusal::Permanent),
         Event::DnsResponse(_) if !dns_question.is_some_and(|q| q.ends_with(" IN MX")) => None,
         Event::DnsResponse(response) => match response.outcome {
             DnsOutcome::NxDomain => Some(Refusal::Permanent),

@@ -254,6 +254,9 @@ pub const NO_DNS_LOOKUP: &str = "no DNS lookup";
 /// In an MX result that failed for now: the host tries again (not past its give-up time).
 pub const WILL_RETRY: &str = "will retry";
 
+/// Ends the conservation check's problem for a run cut at the simulator's limit.
+pub const RUN_CUT: &str = "was cut there";
+
 /// Begins the name of a user agent, before its mailbox: `ua:alice@example.org`.
 pub const USER_AGENT_PREFIX: &str = "ua:";
 

@@ -1570,10 +1570,17 @@ impl<'a> World<'a> {
 
     fn record(&mut self, event: Event) {
         // The run's report at the end (outcomes, the check) is not what the bound is for: a
-        // run that finished under it is not cut by reporting.
-        if !self.finishing {
-            self.hold(std::mem::size_of::<TraceEvent>() + event.heap_octets());
+        // run that finished under it is not cut by reporting, and a run that was cut reports
+        // too, so that the trace says where each message stood and that the run was cut (one
+        // event per recipient, and the check).
+        if self.finishing {
+            self.events.push(TraceEvent {
+                time_ms: self.now_ms,
+                event,
+            });
+            return;
         }
+        self.hold(std::mem::size_of::<TraceEvent>() + event.heap_octets());
         if self.truncated {
             return;
         }
@@ -4165,12 +4172,14 @@ impl<'a> World<'a> {
         }
         if self.cut_at_events {
             self.problems.push(format!(
-                "the trace reached {TRACE_EVENTS_MAX} events and the run was cut there"
+                "the trace reached {TRACE_EVENTS_MAX} events and the run {}",
+                trace::RUN_CUT
             ));
         } else if self.truncated {
             self.problems.push(format!(
-                "the run held {} MiB of trace and mail and was cut there",
-                RUN_OCTETS_MAX >> 20
+                "the run held {} MiB of trace and mail and {}",
+                RUN_OCTETS_MAX >> 20,
+                trace::RUN_CUT
             ));
         }
         let problems = self.problems.clone();
