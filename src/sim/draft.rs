@@ -8,7 +8,7 @@ use super::scenario::{
     AttachmentSpec, FaultKind, HostFault, HostSpec, MailboxSpec, MessageSpec, Scenario,
     ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
 };
-use crate::mail::compose::envelope_address;
+use crate::mail::compose::{envelope_address, ATTACHMENTS_MAX_OCTETS};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the student wrote, as written: address lists are one line of text each, separated by
@@ -202,8 +202,16 @@ pub const SAMPLE_ATTACHMENTS: [SampleAttachment; 4] = [
 
 /// The largest attachment the page adds, in KiB (8 MiB, a scenario's largest).
 pub const ATTACHMENT_MAX_KIB: usize = ATTACHMENT_MAX_OCTETS / 1024;
-/// The most the attachments of a message may add up to, in KiB (64 MiB).
-pub const ATTACHMENTS_TOTAL_MAX_KIB: usize = ATTACHMENTS_TOTAL_MAX_OCTETS / 1024;
+/// The most the attachments of a message may add up to: what its user agent composes
+/// (`compose::ATTACHMENTS_MAX_OCTETS`, 32 MiB), within what a scenario may hold.
+const MESSAGE_ATTACHMENTS_MAX_OCTETS: usize =
+    if ATTACHMENTS_MAX_OCTETS < ATTACHMENTS_TOTAL_MAX_OCTETS {
+        ATTACHMENTS_MAX_OCTETS
+    } else {
+        ATTACHMENTS_TOTAL_MAX_OCTETS
+    };
+/// The same, in KiB.
+pub const ATTACHMENTS_TOTAL_MAX_KIB: usize = MESSAGE_ATTACHMENTS_MAX_OCTETS / 1024;
 
 /// The field of the dialog a problem is in, by the name its element's id ends with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -379,7 +387,7 @@ impl Draft {
             .iter()
             .map(AttachmentSpec::octets)
             .fold(0, usize::saturating_add);
-        if octets > ATTACHMENTS_TOTAL_MAX_OCTETS {
+        if octets > MESSAGE_ATTACHMENTS_MAX_OCTETS {
             return Err(Problem::in_field(
                 Field::Attachments,
                 format!(
@@ -1106,17 +1114,34 @@ mod tests {
             "{}",
             problem.words
         );
+        // No more than its user agent composes: a message the dialog lets go is not then
+        // refused by the user agent for its attachments.
         let many = Draft {
-            attachments: vec![SAMPLE_ATTACHMENTS[2].of_size(ATTACHMENT_MAX_KIB); 9],
+            attachments: vec![SAMPLE_ATTACHMENTS[2].of_size(ATTACHMENT_MAX_KIB); 5],
             ..draft.clone()
         };
         let problem = many.sent_in(&scenario).unwrap_err();
         assert!(
             problem
                 .words
-                .contains("they add up to 73728 KiB, more than the 65536 KiB"),
+                .contains("they add up to 40960 KiB, more than the 32768 KiB"),
             "{}",
             problem.words
+        );
+        let most = Draft {
+            attachments: vec![SAMPLE_ATTACHMENTS[2].of_size(ATTACHMENT_MAX_KIB); 4],
+            ..draft.clone()
+        };
+        let sent = most.sent_in(&scenario).expect("within the limit");
+        let result = crate::sim::run(&sent, sent.seed);
+        assert!(
+            result.outcomes.iter().all(|(_, _, fate)| !matches!(
+                fate,
+                crate::sim::trace::Fate::RefusedAtSubmission { status }
+                    if status.contains("could not compose")
+            )),
+            "{:?}",
+            result.outcomes
         );
         // A tab pasted into the one-line Subject is a space.
         let tabbed = Draft {
