@@ -1255,6 +1255,7 @@ async fn draw_map(
             trouble: None,
             trouble_reported: false,
             one_column: false,
+            large: false,
         },
     )
     .render();

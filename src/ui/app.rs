@@ -984,7 +984,7 @@ pub fn app() -> Html {
         <section key="topology" class="region region-topology" aria-labelledby="topology-title">
             <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
             { resize_diagram }
-            <Topology {map} {focus} {trouble} {trouble_reported} {one_column} />
+            <Topology {map} {focus} {trouble} {trouble_reported} {one_column} large={*diagram_large} />
         </section>
     };
     let conversation = html! {

@@ -69,6 +69,10 @@ pub struct TopologyProps {
     /// step touches is brought into sight again.
     #[prop_or_default]
     pub one_column: bool,
+    /// The diagram is drawn larger ("Larger diagram"): a change resizes it, and what the step
+    /// touches is brought into sight again.
+    #[prop_or_default]
+    pub large: bool,
 }
 
 impl PartialEq for TopologyProps {
@@ -78,6 +82,7 @@ impl PartialEq for TopologyProps {
             && self.trouble == other.trouble
             && self.trouble_reported == other.trouble_reported
             && self.one_column == other.one_column
+            && self.large == other.large
     }
 }
 
@@ -88,9 +93,17 @@ pub fn topology(props: &TopologyProps) -> Html {
     // sight.
     {
         let scroll = scroll.clone();
-        let shown = (props.focus, run_identity(&props.map), props.one_column);
+        let shown = (
+            props.focus,
+            run_identity(&props.map),
+            props.one_column,
+            props.large,
+        );
         use_effect_with(shown, move |_| {
-            if let Some(container) = scroll.cast::<web_sys::Element>() {
+            let bring_into_sight = move || {
+                let Some(container) = scroll.cast::<web_sys::Element>() else {
+                    return;
+                };
                 if let Ok(Some(active)) = container.query_selector(".topology-active") {
                     let inside = container.get_bounding_client_rect();
                     let target = active.get_bounding_client_rect();
@@ -98,7 +111,11 @@ pub fn topology(props: &TopologyProps) -> Html {
                     let left = f64::from(container.scroll_left()) + centre - inside.width() / 2.0;
                     container.set_scroll_left(left.max(0.0) as i32);
                 }
-            }
+            };
+            bring_into_sight();
+            // Once more after the page's own effects: the larger drawing's size is set on the
+            // page's root, after this one's.
+            gloo::timers::callback::Timeout::new(0, bring_into_sight).forget();
         });
     }
     let map = props

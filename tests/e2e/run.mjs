@@ -380,13 +380,21 @@ await test('on a projector the diagram can be made larger, and back, the convers
     const narrow = await openApp({ viewport, isMobile: mobile, hasTouch: mobile });
     try {
       const { page } = narrow;
-      await page.evaluate(() => { window.location.hash = '#scenario=two-domains&step=30'; });
-      await page.waitForSelector('.controls-position:has-text("Step 30 of")');
+      // The step's DNS question: its box is at the diagram's right.
+      await page.evaluate(() => { window.location.hash = '#scenario=primary-mx-down&step=40'; });
+      await page.waitForSelector('.controls-position:has-text("Step 40 of")');
       const measureNarrow = () => page.evaluate(() => {
         window.scrollTo(0, 0);
         const label = document.querySelector('.topology-node text').getBoundingClientRect();
         const play = document.querySelector('.controls button.primary').getBoundingClientRect();
-        return { label: label.height, playOnScreen: play.bottom <= window.innerHeight, overflow: document.documentElement.scrollWidth - window.innerWidth };
+        const box = document.querySelector('.topology-scroll').getBoundingClientRect();
+        const active = document.querySelector('.topology-active').getBoundingClientRect();
+        return {
+          label: label.height,
+          playOnScreen: play.bottom <= window.innerHeight,
+          overflow: document.documentElement.scrollWidth - window.innerWidth,
+          activeInSight: active.left >= box.left - 1 && active.right <= box.right + 1,
+        };
       });
       const strip = await measureNarrow();
       await page.click('.topology-resize');
@@ -395,6 +403,9 @@ await test('on a projector the diagram can be made larger, and back, the convers
       const at = `${viewport.width}x${viewport.height}`;
       assert.ok(large.label >= strip.label * 1.3, `${at}: labels ${strip.label} then ${large.label} px high`);
       assert.ok(large.playOnScreen, `${at}: Play in sight with the larger diagram`);
+      // What the step touches is brought into sight in the larger drawing.
+      assert.ok(strip.activeInSight, `${at}: the step's part in sight in the strip`);
+      assert.ok(large.activeInSight, `${at}: the step's part in sight with the larger diagram`);
       assert.equal(large.overflow, 0, `${at}: the page does not scroll sideways`);
       await page.click('.topology-resize');
       await page.waitForSelector('.topology-resize:has-text("Larger diagram")');
