@@ -1582,6 +1582,36 @@ fn own_scenario_file() -> Vec<u8> {
     serde_json::to_vec_pretty(&scenario).unwrap()
 }
 
+/// A large scenario file is said to be running before its run holds the page, and the
+/// sentence goes once it is shown.
+#[wasm_bindgen_test]
+async fn a_large_scenario_file_is_said_to_be_running_before_it_runs() {
+    let root = mount_app_at("#").await;
+    yew::scheduler::flush().await;
+    // Large by its white space, which JSON allows anywhere between values.
+    let mut contents = own_scenario_file();
+    contents.extend(std::iter::repeat_n(b' ', smtp_lab::ui::LARGE_FILE_OCTETS));
+    choose_file(&root, "large.json", &contents);
+    until("the file is said to be running", || {
+        text_of(&root, ".details-notice").starts_with("Running the scenario of large.json")
+    })
+    .await;
+    until("the file's scenario is shown", || {
+        text_of(&root, ".region-details").contains("From your file large.json.")
+    })
+    .await;
+    assert!(!text_of(&root, ".region-details").contains("Running the scenario"));
+    // A small file runs at once, unannounced.
+    choose_file(&root, "small.json", &own_scenario_file());
+    until("the small file's scenario is shown", || {
+        let details = text_of(&root, ".region-details");
+        assert!(!details.contains("Running the scenario"), "{details}");
+        details.contains("From your file small.json.")
+    })
+    .await;
+    mount_app_at("#").await;
+}
+
 #[wasm_bindgen_test]
 async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
     let root = mount_app_at("#scenario=greylisting&step=7").await;

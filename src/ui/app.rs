@@ -193,6 +193,9 @@ pub enum LabAction {
     /// Go to the next step that goes wrong (true), or the one before (false); stay when
     /// there is none.
     ToFailure(bool),
+    /// A large scenario file was read and is about to run, which takes a while and holds the
+    /// page: a sentence that says so, shown (paused) until the run is.
+    Running(String),
     /// A scenario file was opened (chosen in the file dialog, or dropped on the page): its
     /// name, its contents or why they could not be read (the end of a sentence that begins
     /// with its name), and how many other files were dropped with it, which are not opened.
@@ -220,6 +223,15 @@ impl Reducible for Lab {
                 notice: None,
                 ..(*self).clone()
             }),
+            LabAction::Running(sentence) => {
+                let mut player = self.player.clone();
+                player.playing = false;
+                Rc::new(Lab {
+                    player,
+                    notice: Some(sentence),
+                    ..(*self).clone()
+                })
+            }
             LabAction::ToFailure(forward) => {
                 let Some(loaded) = &self.loaded else {
                     return self;
@@ -1287,6 +1299,20 @@ fn show_what_is_shown(event: &Event, shown_choice: &str) {
     }
 }
 
+/// A scenario file at least this large is said to be running before it runs: hundreds of
+/// messages, whose run takes a moment, and seconds on a phone.
+pub const LARGE_FILE_OCTETS: usize = 100 * 1024;
+/// How long the page has to draw that sentence before the run holds it (a few frames).
+const RUNNING_SAID_MS: u32 = 100;
+
+/// Says that the scenario file `name` is running.
+fn lab_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
+    lab.dispatch(LabAction::Running(format!(
+        "Running the scenario of {name}: a large one takes a few seconds, during which the \
+         page does not answer."
+    )));
+}
+
 /// Reads `file` and hands its contents to the app as a scenario file, with how many files
 /// came with it and are `left_out`; a file too large to be a scenario is not read. A read
 /// still going on is given up for this one.
@@ -1298,13 +1324,28 @@ fn read_scenario_file(
 ) {
     let name = file.name();
     let opened = move |contents: Result<Vec<u8>, String>| {
-        lab.dispatch(LabAction::FileOpened {
-            name,
-            contents,
-            left_out,
-        });
-        // Once drawn; opened from the picker pinned over the page's end, say.
-        Timeout::new(0, bring_details_into_sight).forget();
+        let large = contents
+            .as_ref()
+            .is_ok_and(|bytes| bytes.len() >= LARGE_FILE_OCTETS);
+        if large {
+            // Said first, and drawn before the run holds the page: a student sees the file
+            // was taken.
+            lab_running(&lab, &name);
+        }
+        let open = move || {
+            lab.dispatch(LabAction::FileOpened {
+                name,
+                contents,
+                left_out,
+            });
+            // Once drawn; opened from the picker pinned over the page's end, say.
+            Timeout::new(0, bring_details_into_sight).forget();
+        };
+        if large {
+            Timeout::new(RUNNING_SAID_MS, open).forget();
+        } else {
+            open();
+        }
     };
     if file.size() > SCENARIO_MAX_OCTETS as f64 {
         *reader.borrow_mut() = None;
