@@ -525,7 +525,29 @@ async fn a_link_written_with_a_question_mark_is_followed_and_put_right() {
         "?utm_source=x"
     );
     assert!(text_of(&root, ".region-details").contains("Each step's details appear here"));
+    // A link in the query and another after '#': the fragment is followed, and the query goes.
+    let root = mount_app_at(&format!(
+        "{path}?scenario=greylisting&step=2#scenario=null-mx&step=3"
+    ))
+    .await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 3);
+    assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
+    assert_eq!(window.location().search().unwrap_or_default(), "");
+    assert_eq!(address().await, "#scenario=null-mx&step=3");
     mount_app_at(&path).await;
+}
+
+/// A link followed while the dialog for writing a message is open (a phone's Back button,
+/// which closes a dialog there) closes it: its world is no longer the one shown.
+#[wasm_bindgen_test]
+async fn a_link_followed_while_writing_a_message_closes_the_dialog() {
+    let root = write_a_message_in("greylisting").await;
+    follow_link("#scenario=basic-delivery&step=3").await;
+    assert!(!compose_is_open(&root));
+    assert_eq!(position(&root).0, 3);
+    assert!(text_of(&root, "#scenario-select option:checked").contains("delivered and read"));
+    mount_app_at("#").await;
 }
 
 #[wasm_bindgen_test]

@@ -67,21 +67,23 @@ fn link_in_address_putting_a_query_right() -> String {
     let window = gloo::utils::window();
     let location = window.location();
     let fragment = location.hash().unwrap_or_default();
-    if !fragment.is_empty() {
-        return fragment;
-    }
     let query = location.search().unwrap_or_default();
-    let Some(moved) = query.strip_prefix('?').map(|query| format!("#{query}")) else {
+    let moved = query
+        .strip_prefix('?')
+        .map(|query| format!("#{query}"))
+        .filter(|moved| link::parse(moved).is_ok_and(|link| link.is_some()));
+    let Some(moved) = moved else {
         return fragment;
     };
-    if !link::parse(&moved).is_ok_and(|link| link.is_some()) {
-        return fragment;
-    }
+    // A link in the query and another after '#': the fragment is the one followed, and the
+    // query goes, or the address copied without its fragment would open the other scenario.
+    let followed = if fragment.is_empty() { moved } else { fragment };
     let path = location.pathname().unwrap_or_default();
     if let Ok(history) = window.history() {
-        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("{path}{moved}")));
+        let _ =
+            history.replace_state_with_url(&JsValue::NULL, "", Some(&format!("{path}{followed}")));
     }
-    moved
+    followed
 }
 
 /// Which run (or part of one, such as its map) a state holds (0 for none), for effects that
@@ -538,16 +540,24 @@ pub fn app() -> Html {
     // Set when the user chose a scenario or a file, so that the focus moves on to Play once
     // it is shown (see below).
     let play_when_shown = use_mut_ref(|| false);
+    // The world the dialog for writing a message is open on, while it is open.
+    let compose_base = use_state(|| None::<Rc<Scenario>>);
+    // The draft it opens with, when not the world's own message.
+    let compose_draft = use_state(|| None::<Draft>);
     // A share link opens its scenario at its step, on load and when the fragment changes.
+    // The dialog for writing a message, if open, closes: the world it was writing in is no
+    // longer shown (the Back button of a phone, say, which closes a dialog there).
     {
         let lab = lab.clone();
         let file_reader = Rc::clone(&file_reader);
         let play_when_shown = Rc::clone(&play_when_shown);
+        let compose_base = compose_base.clone();
         use_effect_with((), move |_| {
             let window = gloo::utils::window();
             let follow = move || {
                 *file_reader.borrow_mut() = None;
                 *play_when_shown.borrow_mut() = false;
+                compose_base.set(None);
                 let fragment = link_in_address_putting_a_query_right();
                 // A step, or what is wrong with the link or left out of it, is said in the
                 // details.
@@ -756,11 +766,13 @@ pub fn app() -> Html {
         })
     };
     // A file dropped anywhere on the page is opened as a scenario file; without this a
-    // browser would leave the app to show the file.
+    // browser would leave the app to show the file. The dialog for writing a message, if
+    // open, closes: its world is no longer shown.
     {
         let lab = lab.clone();
         let file_reader = Rc::clone(&file_reader);
         let play_when_shown = Rc::clone(&play_when_shown);
+        let compose_base = compose_base.clone();
         use_effect_with((), move |_| {
             let window = gloo::utils::window();
             let options = EventListenerOptions::enable_prevent_default();
@@ -787,6 +799,7 @@ pub fn app() -> Html {
                 let count = files.as_ref().map_or(0, |files| files.length() as usize);
                 if let Some(file) = files.and_then(|files| files.get(0)) {
                     *play_when_shown.borrow_mut() = false;
+                    compose_base.set(None);
                     let left_out = count.saturating_sub(1);
                     read_scenario_file(file, left_out, lab.dispatcher(), &file_reader);
                 }
@@ -794,10 +807,6 @@ pub fn app() -> Html {
             move || drop((over, dropped))
         });
     }
-    // The world the dialog for writing a message is open on, while it is open.
-    let compose_base = use_state(|| None::<Rc<Scenario>>);
-    // The draft it opens with, when not the world's own message.
-    let compose_draft = use_state(|| None::<Draft>);
     // Opened on the scenario shown, or on the library's first when none is; a scenario
     // playing is paused, so as not to go on unseen behind the dialog.
     let open_compose = {
