@@ -100,6 +100,13 @@ pub enum ComposeError {
         field: &'static str,
         value: String,
     },
+    /// An address longer than an envelope can carry it (RFC 5321 4.5.3.1.3: a path of 256
+    /// octets with its angle brackets).
+    AddressTooLong {
+        field: &'static str,
+        value: String,
+        octets: usize,
+    },
     TooManyAddresses {
         count: usize,
         max: usize,
@@ -166,8 +173,18 @@ impl fmt::Display for ComposeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ComposeError::InvalidAddress { field, value } => {
-                write!(f, "{field}: not an address: {value:?}")
+                write!(f, "{field}: not an address: {}", shortened_value(value))
             }
+            ComposeError::AddressTooLong {
+                field,
+                value,
+                octets,
+            } => write!(
+                f,
+                "{field}: an address of {octets} octets, longer than the {ADDRESS_MAX_OCTETS} an \
+                 envelope carries (RFC 5321 4.5.3.1.3): {}",
+                shortened_value(value)
+            ),
             ComposeError::TooManyAddresses { count, max } => {
                 write!(f, "{count} addresses, more than {max}")
             }
@@ -247,6 +264,22 @@ impl fmt::Display for ComposeError {
 
 impl std::error::Error for ComposeError {}
 
+/// The longest address a path holds: 256 octets with its angle brackets (RFC 5321 4.5.3.1.3).
+const ADDRESS_MAX_OCTETS: usize = 254;
+/// The most characters of a refused value quoted in its error.
+const VALUE_CHARS_QUOTED: usize = 80;
+
+/// `value` quoted as an error shows it (escaped, as Rust's debug form writes it): whole, or
+/// its start and how long it is, so that a huge value does not bury the reason.
+fn shortened_value(value: &str) -> String {
+    let count = value.chars().count();
+    if count <= VALUE_CHARS_QUOTED {
+        return format!("{value:?}");
+    }
+    let start: String = value.chars().take(VALUE_CHARS_QUOTED).collect();
+    format!("{start:?}... ({count} characters)")
+}
+
 /// A display name and an address (RFC 5322 3.4 `name-addr` / `addr-spec`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mailbox {
@@ -303,8 +336,15 @@ pub fn parse_mailbox(field: &'static str, text: &str) -> Result<Mailbox, Compose
     // it, as the server will.
     let quoted = (address.starts_with('"') || address.ends_with(']'))
         && crate::smtp::address::Mailbox::parse(address).is_ok();
-    if !(plain || quoted) || address.len() > 254 {
+    if !(plain || quoted) {
         return Err(invalid());
+    }
+    if address.len() > ADDRESS_MAX_OCTETS {
+        return Err(ComposeError::AddressTooLong {
+            field,
+            value: text.to_string(),
+            octets: address.len(),
+        });
     }
     if let Some(name) = &display_name {
         if name.chars().any(char::is_control) {
@@ -1456,6 +1496,43 @@ fn host_name_right(hostname: &str) -> Cow<'_, str> {
 mod tests {
     use super::*;
     use crate::mail::boundary::contains;
+
+    /// An address too long for an envelope says so, and a long value is quoted shortened.
+    #[test]
+    fn an_address_too_long_says_why_and_a_long_value_is_quoted_short() {
+        let longest = format!("{}@{}.test", "a".repeat(64), "b".repeat(184));
+        assert_eq!(longest.len(), 254);
+        assert!(parse_mailbox("To", &longest).is_ok());
+        let long = format!("{}@receiver.test", "a".repeat(10_000));
+        let error = parse_mailbox("To", &format!("Bob <{long}>")).unwrap_err();
+        assert_eq!(
+            error,
+            ComposeError::AddressTooLong {
+                field: "To",
+                value: format!("Bob <{long}>"),
+                octets: long.len(),
+            }
+        );
+        let said = error.to_string();
+        assert!(
+            said.starts_with(
+                "To: an address of 10014 octets, longer than the 254 an envelope carries \
+                 (RFC 5321 4.5.3.1.3): \"Bob <aaa"
+            ),
+            "{said}"
+        );
+        assert!(said.ends_with("aaa\"... (10020 characters)"), "{said}");
+        assert!(said.len() < 250, "{said}");
+        // Not an address at all, and long: the same shortening.
+        let said = parse_mailbox("Cc", &"x".repeat(500))
+            .unwrap_err()
+            .to_string();
+        assert!(said.starts_with("Cc: not an address: \"xxx"), "{said}");
+        assert!(said.ends_with("... (500 characters)"), "{said}");
+        // A short one is quoted whole, as before.
+        let said = parse_mailbox("To", "bob@@x.test").unwrap_err().to_string();
+        assert_eq!(said, "To: not an address: \"bob@@x.test\"");
+    }
 
     fn request() -> ComposeRequest {
         ComposeRequest {
