@@ -40,7 +40,14 @@ pub enum ServerChange {
     Greylisting,
     MailboxesFull,
     SmallSizeLimit,
+    /// Takes few recipients in one transaction: the rest get 452 4.5.3 (RFC 5321 4.5.3.1.10).
+    FewRecipients,
+    /// The submission server no longer takes the user's password: 535 5.7.8 (RFC 4954 6).
+    RefusesPassword,
 }
+
+/// The recipients a server that takes few takes in one transaction.
+const FEW_RECIPIENTS: usize = 3;
 
 /// Greylisting's delay, as postgrey's default: 5 minutes.
 const GREYLIST_S: u64 = 300;
@@ -52,12 +59,14 @@ const FULL_QUOTA_OCTETS: u64 = 10 * 1024 * 1024;
 const TWO_HOURS_S: u64 = 2 * 3600;
 
 impl ServerChange {
-    pub const ALL: [ServerChange; 5] = [
+    pub const ALL: [ServerChange; 7] = [
         ServerChange::DownForTwoHours,
         ServerChange::DownForGood,
         ServerChange::Greylisting,
         ServerChange::MailboxesFull,
         ServerChange::SmallSizeLimit,
+        ServerChange::FewRecipients,
+        ServerChange::RefusesPassword,
     ];
 
     /// Its value in the dialog's list.
@@ -68,21 +77,28 @@ impl ServerChange {
             ServerChange::Greylisting => "greylisting",
             ServerChange::MailboxesFull => "mailboxes-full",
             ServerChange::SmallSizeLimit => "small-size-limit",
+            ServerChange::FewRecipients => "few-recipients",
+            ServerChange::RefusesPassword => "refuses-password",
         }
     }
 
     /// The changes that do something to `host`, for a message submitted to `submit_to`. The
     /// user agent never retries, so its server is down for good or not down; it is not
-    /// greylisted either, having logged in (or on port 25, by the relay rules' choice); and
-    /// only a server with mailboxes can have full ones.
+    /// greylisted either, having logged in (or on port 25, by the relay rules' choice), nor
+    /// does it send the recipients refused for now in another transaction; only a server with
+    /// mailboxes can have full ones; and only a submission server with users to log in can
+    /// refuse a password.
     pub fn offered_for(host: &HostSpec, submit_to: &str) -> Vec<ServerChange> {
         let submission = host.name.eq_ignore_ascii_case(submit_to);
         ServerChange::ALL
             .into_iter()
             .filter(|change| match change {
-                ServerChange::DownForTwoHours | ServerChange::Greylisting => !submission,
+                ServerChange::DownForTwoHours
+                | ServerChange::Greylisting
+                | ServerChange::FewRecipients => !submission,
                 ServerChange::MailboxesFull => !submission && !host.mailboxes.is_empty(),
                 ServerChange::DownForGood | ServerChange::SmallSizeLimit => true,
+                ServerChange::RefusesPassword => submission && !host.submission_users.is_empty(),
             })
             .collect()
     }
@@ -101,6 +117,8 @@ impl ServerChange {
             ServerChange::Greylisting => "greylisting (451 4.7.1 for 5 minutes)",
             ServerChange::MailboxesFull => "its mailboxes full",
             ServerChange::SmallSizeLimit => "takes 1 KiB at most (SIZE 1024)",
+            ServerChange::FewRecipients => "takes 3 recipients at a time (452 4.5.3)",
+            ServerChange::RefusesPassword => "refuses the password (535 5.7.8)",
         }
     }
 
@@ -131,6 +149,15 @@ impl ServerChange {
                 "{name} takes messages of at most {0} octets (SIZE {0}).",
                 host.max_size_octets
             ),
+            ServerChange::FewRecipients => format!(
+                "{name} takes at most {} recipients in one transaction: the others get 452 \
+                 4.5.3, and the sender sends them in another.",
+                host.max_recipients
+            ),
+            ServerChange::RefusesPassword => format!(
+                "{name} no longer takes the user's password: its AUTH gets 535 5.7.8, and the \
+                 message is not sent."
+            ),
         }
     }
 
@@ -158,6 +185,19 @@ impl ServerChange {
             }
             ServerChange::SmallSizeLimit => {
                 host.max_size_octets = host.max_size_octets.min(SMALL_SIZE_OCTETS);
+            }
+            ServerChange::FewRecipients => {
+                host.max_recipients = host.max_recipients.min(FEW_RECIPIENTS);
+            }
+            // The password changed on the server; the user agent still sends the old one.
+            ServerChange::RefusesPassword => {
+                for user in &mut host.submission_users {
+                    let new = match user.password.as_str() {
+                        "new-password" => "another-password",
+                        _ => "new-password",
+                    };
+                    user.password = new.into();
+                }
             }
         }
     }
@@ -882,24 +922,33 @@ mod tests {
         for change in ServerChange::ALL {
             assert_eq!(ServerChange::from_key(change.key()), Some(change));
             let mut draft = Draft::of(&scenario);
-            draft
-                .server_changes
-                .insert("mx.receiver.test".into(), change);
+            // A password is the submission server's to refuse.
+            let server = match change {
+                ServerChange::RefusesPassword => "mail.sender.test",
+                _ => "mx.receiver.test",
+            };
+            draft.server_changes.insert(server.into(), change);
             if change == ServerChange::SmallSizeLimit {
                 draft.attachments = vec![SAMPLE_ATTACHMENTS[3].of_size(2)];
+            }
+            if change == ServerChange::FewRecipients {
+                // Four recipients, one more than the server takes at a time (an address in
+                // another case is another recipient to a server).
+                draft.to =
+                    format!("{bob}, carol@receiver.test, BOB@receiver.test, Carol@receiver.test");
             }
             let sent = draft.sent_in(&scenario).expect("a valid scenario");
             let changed = sent
                 .hosts
                 .iter()
-                .find(|host| host.name == "mx.receiver.test")
+                .find(|host| host.name == server)
                 .expect("the host");
             assert!(
                 sent.teaching.ends_with(&change.sentence(changed)),
                 "{}",
                 sent.teaching
             );
-            assert!(sent.teaching.contains("mx.receiver.test"));
+            assert!(sent.teaching.contains(server));
             let result = run(&sent, sent.seed);
             assert!(result.conservation_problems.is_empty());
             let text = result.trace.to_text();
@@ -944,6 +993,26 @@ mod tests {
                     }
                     other => panic!("bounced: {other:?}"),
                 },
+                // The fourth recipient waits for a second transaction (RFC 5321 4.5.3.1.10).
+                ServerChange::FewRecipients => {
+                    assert!(text.contains("S: 452 4.5.3"), "{text}");
+                    assert_eq!(text.matches("C: MAIL FROM:<alice@sender.test>").count(), 3);
+                    assert!(
+                        result
+                            .outcomes
+                            .iter()
+                            .all(|(_, _, fate)| matches!(fate, Fate::Delivered { .. })),
+                        "{:?}",
+                        result.outcomes
+                    );
+                }
+                ServerChange::RefusesPassword => match fate {
+                    Fate::RefusedAtSubmission { status } => {
+                        assert!(text.contains("S: 535 5.7.8"), "{text}");
+                        assert!(status.starts_with("535 5.7.8"), "{status}");
+                    }
+                    other => panic!("refused at submission: {other:?}"),
+                },
             }
         }
         // Each change is offered where it does something: the user agent never retries and
@@ -962,11 +1031,15 @@ mod tests {
         );
         assert_eq!(
             ServerChange::offered_for(&host(&scenario, "mail.sender.test"), "mail.sender.test"),
-            [ServerChange::DownForGood, ServerChange::SmallSizeLimit]
+            [
+                ServerChange::DownForGood,
+                ServerChange::SmallSizeLimit,
+                ServerChange::RefusesPassword
+            ]
         );
         assert_eq!(
             ServerChange::offered_for(&host(&scenario, "mx.receiver.test"), "mail.sender.test"),
-            ServerChange::ALL
+            ServerChange::ALL[..6]
         );
         let relayed = builtin("unknown-user-after-relay");
         // Each server is said with what it does.
