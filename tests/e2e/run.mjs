@@ -1347,7 +1347,10 @@ await test('a student writes a message in a scenario\'s world and sees what the 
       assert.equal(await open(), false);
       assert.equal(await chosen(), 'Your message, in “One message, delivered and read”');
       assert.match(await focused(), /^<button[^>]*class="primary/, 'the focus moved on to Play');
-      await page.waitForFunction(() => location.hash === '');
+      // The address holds the written message's link: its world, its fields, its step.
+      await page.waitForFunction(() => location.hash.startsWith('#scenario=basic-delivery&from=')
+        && location.hash.includes('&cc=carol@receiver.test&')
+        && location.hash.includes('&attach=photo.jpg;image%2Fjpeg;3072&'));
       // The user agent puts Cc in the envelope too; the unknown user is refused at RCPT, the
       // others are delivered; the photo makes the message multipart.
       await page.click('button[title="To the end"]');
