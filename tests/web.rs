@@ -535,11 +535,18 @@ async fn a_link_written_with_a_question_mark_is_followed_and_put_right() {
     assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
     assert_eq!(window.location().search().unwrap_or_default(), "");
     assert_eq!(address().await, "#scenario=null-mx&step=3");
+    // A fragment that is no link gives way to the query's link.
+    let root = mount_app_at(&format!("{path}?scenario=greylisting&step=2#top")).await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 2);
+    assert_eq!(window.location().search().unwrap_or_default(), "");
+    assert_eq!(address().await, "#scenario=greylisting&step=2");
     mount_app_at(&path).await;
 }
 
-/// A link followed while the dialog for writing a message is open (a phone's Back button,
-/// which closes a dialog there) closes it: its world is no longer the one shown.
+/// A link followed while the dialog for writing a message is open (Back to a link opened
+/// before, which on a phone is also how a dialog is closed) closes it: its world is no longer
+/// the one shown.
 #[wasm_bindgen_test]
 async fn a_link_followed_while_writing_a_message_closes_the_dialog() {
     let root = write_a_message_in("greylisting").await;
@@ -1613,6 +1620,18 @@ async fn a_large_scenario_file_is_said_to_be_running_before_it_runs() {
     // Large by its white space, which JSON allows anywhere between values.
     let mut contents = own_scenario_file();
     contents.extend(std::iter::repeat_n(b' ', smtp_lab::ui::LARGE_FILE_OCTETS));
+    // Something else shown meanwhile (a link followed) is not replaced by the file after all.
+    choose_file(&root, "large.json", &contents);
+    until("the file is said to be running", || {
+        text_of(&root, ".details-notice").starts_with("Running the scenario of large.json")
+    })
+    .await;
+    follow_link("#scenario=null-mx&step=2").await;
+    sleep(500).await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 2);
+    assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
+    assert!(!text_of(&root, ".region-details").contains("large.json"));
     choose_file(&root, "large.json", &contents);
     until("the file is said to be running", || {
         text_of(&root, ".details-notice").starts_with("Running the scenario of large.json")
@@ -2331,6 +2350,24 @@ async fn a_written_message_has_a_link_that_makes_the_same_run_again() {
     );
     let conversation = text_of(&root, ".conversation-log");
     let explanation = text_of(&root, ".region-details .explanation");
+    // A draft changed and put away, then the link opened in the same page: written again,
+    // the dialog holds the link's message, not the draft put away.
+    assert!(press_key("Home"));
+    yew::scheduler::flush().await;
+    click(&root, ".details-write");
+    yew::scheduler::flush().await;
+    type_into(&root, "#compose-to", "someone-else@receiver.test");
+    click_button(&root, ".compose", "Cancel");
+    yew::scheduler::flush().await;
+    follow_link(&link).await;
+    assert_eq!(position(&root), (step, total));
+    assert!(press_key("Home"));
+    yew::scheduler::flush().await;
+    click(&root, ".details-write");
+    yew::scheduler::flush().await;
+    assert_eq!(field_value(&root, "#compose-to"), "nobody@receiver.test");
+    click_button(&root, ".compose", "Cancel");
+    yew::scheduler::flush().await;
     // Opened afresh: the same run, at the same step, offered as the written message.
     let root = mount_app_at(&link).await;
     yew::scheduler::flush().await;
@@ -2351,13 +2388,14 @@ async fn a_written_message_has_a_link_that_makes_the_same_run_again() {
     // A link whose message cannot be sent shows the world without it, and says why.
     let root = mount_app_at("#scenario=basic-delivery&to=bob@receiver.test&step=3").await;
     yew::scheduler::flush().await;
-    assert_eq!(position(&root).0, 3);
+    // At its start: the link's step is one of the message's run.
+    assert_eq!(position(&root).0, 0);
     assert_ne!(picker(&root).1, "written");
     let details = text_of(&root, ".region-details");
     assert!(
         details.contains(
             "This link's message cannot be sent: From: give the sender's address. The \
-             scenario is shown without it. The scenario opens at step 3."
+             scenario is shown without it. The scenario opens at its start."
         ),
         "{details}"
     );

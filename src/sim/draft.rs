@@ -86,9 +86,9 @@ impl ServerChange {
     /// user agent never retries, so its server is down for good or not down; it is not
     /// greylisted either, having logged in (or on port 25, by the relay rules' choice), nor
     /// does it send the recipients refused for now in another transaction; only a server with
-    /// mailboxes can have full ones; and only a submission server with users to log in can
-    /// refuse a password.
-    pub fn offered_for(host: &HostSpec, submit_to: &str) -> Vec<ServerChange> {
+    /// mailboxes can have full ones; and only a submission server its user agent logs in to
+    /// (`logs_in`) can refuse a password.
+    pub fn offered_for(host: &HostSpec, submit_to: &str, logs_in: bool) -> Vec<ServerChange> {
         let submission = host.name.eq_ignore_ascii_case(submit_to);
         ServerChange::ALL
             .into_iter()
@@ -98,7 +98,9 @@ impl ServerChange {
                 | ServerChange::FewRecipients => !submission,
                 ServerChange::MailboxesFull => !submission && !host.mailboxes.is_empty(),
                 ServerChange::DownForGood | ServerChange::SmallSizeLimit => true,
-                ServerChange::RefusesPassword => submission && !host.submission_users.is_empty(),
+                ServerChange::RefusesPassword => {
+                    submission && logs_in && !host.submission_users.is_empty()
+                }
             })
             .collect()
     }
@@ -462,14 +464,15 @@ impl Draft {
             let Some(index) = hosts.iter().position(|h| h.name.eq_ignore_ascii_case(name)) else {
                 return Err(Problem {
                     field: None,
-                    words: format!("This world has no server named {name}."),
+                    words: format!("This world has no server named {}.", quoted_name(name)),
                 });
             };
             let host = &mut hosts[index];
-            if !ServerChange::offered_for(host, &message.submit_to).contains(change) {
+            let logs_in = message.auth.is_some();
+            if !ServerChange::offered_for(host, &message.submit_to, logs_in).contains(change) {
                 return Err(Problem {
                     field: None,
-                    words: format!("{name} cannot be {}.", change.label()),
+                    words: format!("{} cannot be {}.", host.name, change.label()),
                 });
             }
             change.apply(host, message.at_s);
@@ -733,6 +736,41 @@ pub fn submission_host(base: &Scenario) -> Option<String> {
     Submission::of(base)
         .ok()
         .map(|submission| submission.submit_to)
+}
+
+/// A server's name as given (by a link, say), for a sentence: quoted as Rust writes a string,
+/// so that a character that would not show is seen, and cut short when long.
+fn quoted_name(name: &str) -> String {
+    const CHARS_QUOTED: usize = 60;
+    let start: String = name.chars().take(CHARS_QUOTED).collect();
+    match name.chars().count() > CHARS_QUOTED {
+        true => format!("{start:?}..."),
+        false => format!("{start:?}"),
+    }
+}
+
+impl Draft {
+    /// This draft with each changed server named as `world` names it (a link may write a
+    /// name in another case), so that the dialog finds the change under its server.
+    pub fn with_host_names_of(mut self, world: &Scenario) -> Draft {
+        self.server_changes = std::mem::take(&mut self.server_changes)
+            .into_iter()
+            .map(|(name, change)| {
+                let named = world
+                    .hosts
+                    .iter()
+                    .find(|host| host.name.eq_ignore_ascii_case(&name))
+                    .map_or(name, |host| host.name.clone());
+                (named, change)
+            })
+            .collect();
+        self
+    }
+}
+
+/// Whether the user agent of `base` logs in (AUTH) where it submits.
+pub fn submission_logs_in(base: &Scenario) -> bool {
+    Submission::of(base).is_ok_and(|submission| submission.auth.is_some())
 }
 
 /// Where and how the user agent submits.
@@ -1030,7 +1068,11 @@ mod tests {
             Some("mail.sender.test")
         );
         assert_eq!(
-            ServerChange::offered_for(&host(&scenario, "mail.sender.test"), "mail.sender.test"),
+            ServerChange::offered_for(
+                &host(&scenario, "mail.sender.test"),
+                "mail.sender.test",
+                true
+            ),
             [
                 ServerChange::DownForGood,
                 ServerChange::SmallSizeLimit,
@@ -1038,7 +1080,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            ServerChange::offered_for(&host(&scenario, "mx.receiver.test"), "mail.sender.test"),
+            ServerChange::offered_for(
+                &host(&scenario, "mx.receiver.test"),
+                "mail.sender.test",
+                true
+            ),
             ServerChange::ALL[..6]
         );
         let relayed = builtin("unknown-user-after-relay");
@@ -1062,9 +1108,45 @@ mod tests {
         );
         assert!(!ServerChange::offered_for(
             &host(&relayed, "mx.receiver.test"),
-            "mail.sender.test"
+            "mail.sender.test",
+            true
         )
         .contains(&ServerChange::MailboxesFull));
+        // A server named in another case (by a link) is the world's, under its own name; one
+        // the world does not have is named in the problem as given, its controls shown.
+        let mut draft = Draft::of(&scenario);
+        draft
+            .server_changes
+            .insert("MX.Receiver.TEST".into(), ServerChange::Greylisting);
+        let draft = draft.with_host_names_of(&scenario);
+        assert_eq!(
+            draft.server_changes.keys().collect::<Vec<_>>(),
+            ["mx.receiver.test"]
+        );
+        let mut stranger = Draft::of(&scenario);
+        stranger
+            .server_changes
+            .insert("mx\u{202e}.test\n".into(), ServerChange::Greylisting);
+        let problem = stranger.sent_in(&scenario).unwrap_err();
+        assert_eq!(
+            problem.words,
+            "This world has no server named \"mx\\u{202e}.test\\n\"."
+        );
+        // A password is refused only where the user agent logs in: not in relay-denied, whose
+        // user agent submits on port 25 without AUTH.
+        let denied = builtin("relay-denied");
+        let submit_to = submission_host(&denied).expect("a submission server");
+        assert!(!submission_logs_in(&denied));
+        assert!(submission_logs_in(&scenario));
+        assert!(
+            !ServerChange::offered_for(&host(&denied, &submit_to), &submit_to, false)
+                .contains(&ServerChange::RefusesPassword)
+        );
+        let mut draft = Draft::of(&denied);
+        draft
+            .server_changes
+            .insert(submit_to.clone(), ServerChange::RefusesPassword);
+        assert!(draft.sent_in(&denied).is_err());
         let mut draft = Draft::of(&scenario);
         draft
             .server_changes

@@ -26,6 +26,9 @@ pub struct ShareLink {
     /// A message written in the page, to be sent in the scenario's world; `None` when the
     /// link has none, or has one that could not be read (`left_out` then says why).
     pub message: Option<Draft>,
+    /// The link has a message that could not be read: its step, a step of the message's run,
+    /// is no step of the scenario shown without it.
+    pub message_unreadable: bool,
 }
 
 /// The longest fragment read, and written. A link is a few dozen characters, or a few
@@ -46,10 +49,18 @@ pub fn write(scenario: &str, step: usize) -> String {
 
 /// The fragment for a message written in the page, `draft`, sent in the world of the built-in
 /// scenario `scenario`, at `step` of its run, with its `#`; `None` when it would be longer
-/// than a link may be ([`FRAGMENT_MAX_CHARS`]: a long body). Empty fields are left out, and
+/// than a link may be ([`FRAGMENT_MAX_CHARS`]: a long body), or has an attachment a link
+/// cannot give (one of text, or of the default size, which the page never writes). Empty fields are left out, and
 /// the step comes last, so that the punctuation of a sentence after the link is not taken for
 /// part of the body.
 pub fn write_message(scenario: &str, draft: &Draft, step: usize) -> Option<String> {
+    if draft
+        .attachments
+        .iter()
+        .any(|attachment| attachment.text.is_some() || attachment.size_octets.is_none())
+    {
+        return None;
+    }
     let mut fragment = String::from("#scenario=");
     fragment.push_str(scenario);
     let fields = [
@@ -188,6 +199,20 @@ impl MessageParts {
                 let components: Vec<String> = value.split(';').map(percent_decoded).collect();
                 match components.as_slice() {
                     [host, key] => match ServerChange::from_key(&key.to_ascii_lowercase()) {
+                        // Host names are read in any case: one named twice is a link put
+                        // together wrong.
+                        Some(_)
+                            if self
+                                .draft
+                                .server_changes
+                                .keys()
+                                .any(|named| named.eq_ignore_ascii_case(host)) =>
+                        {
+                            self.problem.get_or_insert(format!(
+                                "it changes the server {} twice; a link changes it once",
+                                quoted(host)
+                            ));
+                        }
                         Some(change) => {
                             self.draft.server_changes.insert(host.clone(), change);
                         }
@@ -258,6 +283,11 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     let mut unknown_parts: Vec<&str> = Vec::new();
     let mut scenario_written = String::new();
     let mut message = MessageParts::default();
+    // Whether a part named step came yet, and the unknown parts before it: a message's link
+    // ends with its step, so one without is cut short, and an unknown part among the
+    // message's is one of its values broken up on the way (decoded once: `body=Q&A`).
+    let mut step_seen = false;
+    let mut unknown_before_step: Vec<&str> = Vec::new();
     for (part, decoded) in &parts {
         // A name or value may come back percent-encoded from a chat or a mail program
         // (`scenario=null%2Dmx`): each is read as it was written, after the split, so that
@@ -273,6 +303,7 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             continue;
         }
         let value = decode(value);
+        step_seen |= name == "step";
         match name.as_str() {
             // An empty scenario name is none: the link names no scenario.
             "scenario" if value.is_empty() => {}
@@ -316,7 +347,12 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                     ));
                 }
             },
-            _ => unknown_parts.push(part),
+            _ => {
+                if !step_seen {
+                    unknown_before_step.push(part);
+                }
+                unknown_parts.push(part);
+            }
         }
     }
     // The parts SMTP Lab does not know, a few of them by name.
@@ -357,6 +393,18 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
             "This link has {parts_unknown} SMTP Lab does not know, {list}, which {are} left out."
         )
     });
+    if message.given && !step_seen {
+        message
+            .problem
+            .get_or_insert("it has no step at its end, so it may have been cut short".into());
+    }
+    if let (true, Some(first)) = (message.given, unknown_before_step.first()) {
+        message.problem.get_or_insert(format!(
+            "a part among its message's, {}, is no part of a message, so a value may have \
+             been broken up on the way",
+            quoted(first)
+        ));
+    }
     // A message read in part would be another experiment: it is not sent at all.
     let message_problem = message.problem.take().map(|problem| {
         format!("This link's message cannot be read: {problem}. The scenario is shown without it.")
@@ -377,6 +425,7 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         },
         left_out: (!left_out.is_empty()).then(|| left_out.join(" ")),
         step_unreadable: step_problem.is_some(),
+        message_unreadable: message_problem.is_some(),
         message: (message.given && message_problem.is_none()).then_some(message.draft),
     }))
 }
@@ -512,6 +561,7 @@ mod tests {
             left_out: None,
             step_unreadable: false,
             message: None,
+            message_unreadable: false,
         }
     }
 
@@ -862,13 +912,37 @@ mod tests {
         };
         let fragment = write_message("null-mx", &only_from, 0).expect("short");
         assert_eq!(fragment, "#scenario=null-mx&from=a@b.test&step=0");
-        assert_eq!(parse(&fragment).unwrap().unwrap().message, Some(only_from));
+        assert_eq!(
+            parse(&fragment).unwrap().unwrap().message,
+            Some(only_from.clone())
+        );
         // A body too long for a link makes none.
         let long = Draft {
             body: "x".repeat(FRAGMENT_MAX_CHARS),
             ..draft
         };
         assert_eq!(write_message("basic-delivery", &long, 1), None);
+        // Nor does an attachment a link cannot give: one of text, or of the default size.
+        for attachment in [
+            AttachmentSpec {
+                filename: "notes.txt".into(),
+                content_type: Some("text/plain".into()),
+                size_octets: None,
+                text: Some("hello".into()),
+            },
+            AttachmentSpec {
+                filename: "photo.jpg".into(),
+                content_type: None,
+                size_octets: None,
+                text: None,
+            },
+        ] {
+            let with = Draft {
+                attachments: vec![attachment],
+                ..only_from.clone()
+            };
+            assert_eq!(write_message("basic-delivery", &with, 1), None);
+        }
     }
 
     #[test]
@@ -914,8 +988,37 @@ mod tests {
                 "{fragment}: {left_out}"
             );
         }
+        // A link cut short (it has no step at its end), one whose value was broken up by a
+        // decoding on the way, and one changing a server twice (names in any case) are not
+        // sent either; what a chat program adds after the step is left out, as always.
+        for (fragment, expected) in [
+            (
+                "#scenario=basic-delivery&from=a@x.test&to=bob@rece",
+                "no step at its end",
+            ),
+            (
+                "#scenario=basic-delivery&from=a@x.test&body=Q&A: x=1&step=2",
+                "a part among its message's, \"A: x=1\"",
+            ),
+            (
+                "#scenario=basic-delivery&from=a@x.test&server=MX.receiver.test;greylisting\
+                 &server=mx.receiver.test;down-for-good&step=2",
+                "changes the server \"mx.receiver.test\" twice",
+            ),
+        ] {
+            let link = parse(fragment).expect(fragment).expect(fragment);
+            assert_eq!(link.message, None, "{fragment}");
+            assert!(link.message_unreadable, "{fragment}");
+            let left_out = link.left_out.expect(fragment);
+            assert!(left_out.contains(expected), "{fragment}: {left_out}");
+        }
+        let link = parse("#scenario=basic-delivery&from=a@x.test&step=2&fbclid=x")
+            .unwrap()
+            .unwrap();
+        assert_eq!(link.message.map(|m| m.from), Some("a@x.test".into()));
+        assert!(link.left_out.is_some_and(|l| l.contains("\"fbclid=x\"")));
         // A part of a message's that reads is no unknown part.
-        let link = parse("scenario=basic-delivery&to=b@x.test&8bit=0")
+        let link = parse("scenario=basic-delivery&to=b@x.test&8bit=0&step=0")
             .unwrap()
             .unwrap();
         assert_eq!(link.left_out, None);

@@ -90,8 +90,8 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
 pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
     match event {
         Event::ConnectionRefused { .. } => note(
-            "The host is up but nothing listens on the submission port (its mail server is \
-             down), so it refuses the connection at once; a host that is off or unreachable \
+            "The host is up but nothing listens on that port (its mail server is down), so it \
+             refuses the connection at once; a host that is off or unreachable \
              does not answer at all, and the client waits for its timeout. A user agent keeps \
              no queue and does not try again on its own: the message is not sent, and the \
              mail program tells its user.",
@@ -526,9 +526,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 6.1",
         ),
         Event::ConservationChecked { ok: false, .. } => note(
-            "The conservation check failed: the problems listed are recipients that did not \
-             end in exactly one outcome. Every message a server accepted must be delivered or \
-             bounced, never lost or delivered twice.",
+            "The conservation check failed: the problems listed say what does not add up (a \
+             recipient without exactly one outcome, a message never sent). Every message a \
+             server accepted must be delivered or bounced, never lost or delivered twice.",
             "RFC 5321 6.1",
         ),
         Event::ConservationChecked { .. } => note(

@@ -52,7 +52,9 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv6Addr};
 use std::rc::Rc;
 
-/// Most events one run may record; a run that reaches it stops with what it has.
+/// Most events one run may record; a run that reaches it stops with what it has. Its report
+/// (an outcome per recipient, and the conservation check) comes on top, as it does on top of
+/// `RUN_OCTETS_MAX`.
 pub const TRACE_EVENTS_MAX: usize = 20_000_000;
 /// Most memory one run may take (about: see `Event::heap_octets`): its trace, which holds
 /// every byte sent, and so bounds the copies queues keep of what they received; the messages

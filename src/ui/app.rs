@@ -77,7 +77,9 @@ fn link_in_address_putting_a_query_right() -> String {
     };
     // A link in the query and another after '#': the fragment is the one followed, and the
     // query goes, or the address copied without its fragment would open the other scenario.
-    let followed = if fragment.is_empty() { moved } else { fragment };
+    // A fragment that is no link (`#top`) gives way to the query's.
+    let fragment_is_link = link::parse(&fragment).is_ok_and(|link| link.is_some());
+    let followed = if fragment_is_link { fragment } else { moved };
     let path = location.pathname().unwrap_or_default();
     if let Ok(history) = window.history() {
         let _ =
@@ -123,6 +125,9 @@ pub struct Lab {
     pub own: Option<Rc<OwnScenario>>,
     /// The message written last, which the picker offers until another one is written.
     pub written: Option<Rc<WrittenMessage>>,
+    /// The large scenario file said to be running, by its name, until it runs or something
+    /// else is shown first (then it is not opened after all).
+    pub announced_file: Option<String>,
 }
 
 /// A message written in the page and sent.
@@ -196,8 +201,11 @@ pub enum LabAction {
     /// there is none.
     ToFailure(bool),
     /// A large scenario file was read and is about to run, which takes a while and holds the
-    /// page: a sentence that says so, shown (paused) until the run is.
-    Running(String),
+    /// page: its name and a sentence that says so, shown (paused) until the run is.
+    Running {
+        name: String,
+        sentence: String,
+    },
     /// A scenario file was opened (chosen in the file dialog, or dropped on the page): its
     /// name, its contents or why they could not be read (the end of a sentence that begins
     /// with its name), and how many other files were dropped with it, which are not opened.
@@ -205,6 +213,8 @@ pub enum LabAction {
         name: String,
         contents: Result<Vec<u8>, String>,
         left_out: usize,
+        /// Said to be running first (`Running`): opened only if nothing else was shown since.
+        announced: bool,
     },
     /// A message was written and sent: the scenario it makes, shown and offered by the
     /// picker from then on, and the world it was written in.
@@ -225,12 +235,13 @@ impl Reducible for Lab {
                 notice: None,
                 ..(*self).clone()
             }),
-            LabAction::Running(sentence) => {
+            LabAction::Running { name, sentence } => {
                 let mut player = self.player.clone();
                 player.playing = false;
                 Rc::new(Lab {
                     player,
                     notice: Some(sentence),
+                    announced_file: Some(name),
                     ..(*self).clone()
                 })
             }
@@ -291,10 +302,17 @@ impl Reducible for Lab {
                 Some(written) => Rc::new(self.showing(written.run.clone(), None, Source::Written)),
                 None => self,
             },
+            // A large file said to be running is not opened once something else was shown.
+            LabAction::FileOpened {
+                announced: true,
+                name,
+                ..
+            } if self.announced_file.as_ref() != Some(&name) => self,
             LabAction::FileOpened {
                 name,
                 contents,
                 left_out,
+                ..
             } => self.with_file_contents(name, contents, left_out),
         }
     }
@@ -325,6 +343,7 @@ impl Lab {
             file_error: false,
             notice: None,
             player,
+            announced_file: None,
             ..self.clone()
         }
     }
@@ -402,6 +421,7 @@ impl Lab {
             let mut opened = self.reduce(LabAction::Select(index));
             let world = opened.loaded.as_ref().map(|l| Rc::new(l.scenario.clone()));
             if let (Some(draft), Some(world)) = (link.message.clone(), world) {
+                let draft = draft.with_host_names_of(&world);
                 match draft.sent_in(&world) {
                     Ok(run) => {
                         let written = WrittenMessage::new(run, world, draft);
@@ -416,10 +436,14 @@ impl Lab {
                     }
                 }
             }
+            // The step of a message's run is no step of the scenario without it.
+            let cursor = if message_problem.is_some() || link.message_unreadable {
+                0
+            } else {
+                link.step
+            };
             Rc::new(Lab {
-                player: opened
-                    .player
-                    .apply(PlayerAction::Seek { cursor: link.step }),
+                player: opened.player.apply(PlayerAction::Seek { cursor }),
                 ..(*opened).clone()
             })
         };
@@ -439,22 +463,26 @@ impl Lab {
         // A step past the end (a link to a longer version of the scenario, or one changed by
         // hand) shows the end, and says so: a student told to look at step 90 of 60 would
         // otherwise wonder what they missed.
-        let past_end = (!link.step_unreadable && link.step > opened.player.trace_len).then(|| {
-            let steps = opened.player.trace_len;
-            let plural = if steps == 1 { "" } else { "s" };
-            // A number too large to hold is read as the largest there is, not written back.
-            if link.step == usize::MAX {
-                format!(
-                    "This link gives a step number larger than any scenario has; this one has \
+        let message_failed = link.message_unreadable || message_problem.is_some();
+        let past_end = (!link.step_unreadable
+            && !message_failed
+            && link.step > opened.player.trace_len)
+            .then(|| {
+                let steps = opened.player.trace_len;
+                let plural = if steps == 1 { "" } else { "s" };
+                // A number too large to hold is read as the largest there is, not written back.
+                if link.step == usize::MAX {
+                    format!(
+                        "This link gives a step number larger than any scenario has; this one has \
                      {steps} step{plural}."
-                )
-            } else {
-                format!(
-                    "This link gives step {}, but this scenario has {steps} step{plural}.",
-                    link.step
-                )
-            }
-        });
+                    )
+                } else {
+                    format!(
+                        "This link gives step {}, but this scenario has {steps} step{plural}.",
+                        link.step
+                    )
+                }
+            });
         let problems: Vec<String> = link
             .left_out
             .into_iter()
@@ -485,6 +513,7 @@ impl Lab {
             errors_shown: self.errors_shown.wrapping_add(1),
             notice: None,
             player,
+            announced_file: None,
             ..self.clone()
         })
     }
@@ -546,7 +575,8 @@ pub fn app() -> Html {
     let compose_draft = use_state(|| None::<Draft>);
     // A share link opens its scenario at its step, on load and when the fragment changes.
     // The dialog for writing a message, if open, closes: the world it was writing in is no
-    // longer shown (the Back button of a phone, say, which closes a dialog there).
+    // longer shown (the browser's Back button, say, back to a link opened before, which on a
+    // phone is also how a dialog is closed).
     {
         let lab = lab.clone();
         let file_reader = Rc::clone(&file_reader);
@@ -567,6 +597,7 @@ pub fn app() -> Html {
                         link.step > 0
                             || link.left_out.is_some()
                             || link.step_unreadable
+                            || link.message.is_some()
                             || library::position(&link.scenario).is_none()
                     }
                     Err(_) => true,
@@ -1316,10 +1347,13 @@ const RUNNING_SAID_MS: u32 = 100;
 
 /// Says that the scenario file `name` is running.
 fn lab_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
-    lab.dispatch(LabAction::Running(format!(
-        "Running the scenario of {name}: a large one takes a few seconds, during which the \
-         page does not answer."
-    )));
+    lab.dispatch(LabAction::Running {
+        name: name.to_string(),
+        sentence: format!(
+            "Running the scenario of {name}: a large one takes a few seconds, during which the \
+             page does not answer."
+        ),
+    });
 }
 
 /// Reads `file` and hands its contents to the app as a scenario file, with how many files
@@ -1346,6 +1380,7 @@ fn read_scenario_file(
                 name,
                 contents,
                 left_out,
+                announced: large,
             });
             // Once drawn; opened from the picker pinned over the page's end, say.
             Timeout::new(0, bring_details_into_sight).forget();

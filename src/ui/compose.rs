@@ -4,8 +4,8 @@
 
 use super::app::run_identity;
 use crate::sim::draft::{
-    server_role, submission_host, world_title, Draft, ServerChange, ATTACHMENT_MAX_KIB,
-    SAMPLE_ATTACHMENTS,
+    server_role, submission_host, submission_logs_in, world_title, Draft, ServerChange,
+    ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS,
 };
 use crate::sim::scenario::AttachmentSpec;
 use crate::sim::Scenario;
@@ -148,7 +148,15 @@ pub fn compose(props: &ComposeProps) -> Html {
             if let Some(element) = dialog.cast::<web_sys::HtmlDialogElement>() {
                 match &base {
                     Some(base) => {
-                        let same_world = drafted_in.borrow().as_ref() == Some(base);
+                        // A written message is written again in its own world, the same one
+                        // each time: by identity, so that another message, written in an
+                        // equal world (one a link sent), brings its own draft. Otherwise by
+                        // contents: a world is copied for each opening.
+                        let same_world = match (drafted_in.borrow().as_ref(), &given) {
+                            (Some(drafted), Some(_)) => Rc::ptr_eq(drafted, base),
+                            (Some(drafted), None) => drafted == base,
+                            (None, _) => false,
+                        };
                         if !same_world {
                             *draft.borrow_mut() = given.unwrap_or_else(|| Draft::of(base));
                             *drafted_in.borrow_mut() = Some(Rc::clone(base));
@@ -362,6 +370,7 @@ pub fn compose(props: &ComposeProps) -> Html {
     };
     // The user agent's own server, where fewer changes do anything.
     let submit_to = submission_host(&base).unwrap_or_default();
+    let logs_in = submission_logs_in(&base);
     let draft = draft.borrow().clone();
     let invalid = |id: &str| problem.as_ref().is_some_and(|p| p.field == Some(id));
     let text_field =
@@ -453,7 +462,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                         <legend>{ "Servers" }</legend>
                         <p class="compose-hint">{ "Try what can go wrong on the way: a change here is made from the moment the message is sent." }</p>
                         { for base.hosts.iter().enumerate().map(|(index, host)| {
-                            let offered = ServerChange::offered_for(host, &submit_to);
+                            let offered = ServerChange::offered_for(host, &submit_to, logs_in);
                             let role = server_role(&base, host, &submit_to);
                             let id = format!("compose-server-{index}");
                             let chosen = draft.server_changes.get(&host.name).copied();
