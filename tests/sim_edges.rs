@@ -2118,6 +2118,11 @@ fn a_run_that_would_hold_too_much_mail_stops_and_says_so() {
         last.event
     );
     assert!(smtp_lab::sim::steps::failure_of(&last.event, None).is_some());
+    // Its line says the run was cut, not that something was lost.
+    let text = result.trace.to_text();
+    let check = text.lines().last().expect("a line");
+    assert!(check.contains("RUN CUT SHORT: the run held"), "{check}");
+    assert!(!text.contains("CONSERVATION VIOLATED"));
     let steps = smtp_lab::sim::steps::steps(&result.trace);
     let note = steps
         .last()

@@ -472,7 +472,11 @@ impl Draft {
             if !ServerChange::offered_for(host, &message.submit_to, logs_in).contains(change) {
                 return Err(Problem {
                     field: None,
-                    words: format!("{} cannot be {}.", host.name, change.label()),
+                    words: format!(
+                        "{} is not one of the servers that can be changed to “{}”.",
+                        host.name,
+                        change.label()
+                    ),
                 });
             }
             change.apply(host, message.at_s);
@@ -1146,7 +1150,14 @@ mod tests {
         draft
             .server_changes
             .insert(submit_to.clone(), ServerChange::RefusesPassword);
-        assert!(draft.sent_in(&denied).is_err());
+        let problem = draft.sent_in(&denied).unwrap_err();
+        assert_eq!(
+            problem.words,
+            format!(
+                "{submit_to} is not one of the servers that can be changed to “refuses the \
+                 password (535 5.7.8)”."
+            )
+        );
         let mut draft = Draft::of(&scenario);
         draft
             .server_changes

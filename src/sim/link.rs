@@ -96,8 +96,13 @@ pub fn write_message(scenario: &str, draft: &Draft, step: usize) -> Option<Strin
             change.key()
         );
     }
+    // Room for any step, so that a message has a link at every step of its run or at none.
+    let room_for_step = "&step=".len() + usize::MAX.to_string().len();
+    if fragment.chars().count() + room_for_step > FRAGMENT_MAX_CHARS {
+        return None;
+    }
     let _ = write!(fragment, "&step={step}");
-    (fragment.chars().count() <= FRAGMENT_MAX_CHARS).then_some(fragment)
+    Some(fragment)
 }
 
 /// `text` with every character but ASCII letters, digits, `-`, `.`, `_`, `~` and `@`
@@ -922,6 +927,18 @@ mod tests {
             ..draft
         };
         assert_eq!(write_message("basic-delivery", &long, 1), None);
+        // A message has a link at every step of its run or at none, whatever its length.
+        for length in FRAGMENT_MAX_CHARS - 120..FRAGMENT_MAX_CHARS {
+            let near = Draft {
+                body: "x".repeat(length),
+                ..only_from.clone()
+            };
+            assert_eq!(
+                write_message("basic-delivery", &near, 0).is_some(),
+                write_message("basic-delivery", &near, usize::MAX).is_some(),
+                "a body of {length}"
+            );
+        }
         // Nor does an attachment a link cannot give: one of text, or of the default size.
         for attachment in [
             AttachmentSpec {

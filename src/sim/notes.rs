@@ -226,14 +226,14 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::ConnectionRefused { .. } if protocol == Some(Protocol::Pop3) => note(
             "The host is up but nothing listens on the POP3 port, 110 (its POP3 server is \
-             down), so it refuses the connection at once. Nothing is lost: the mail waits in \
-             the mailbox on the server, and the user agent can fetch it at its next check.",
+             down), so it refuses the connection at once. Nothing is lost: any mail stays in the \
+             mailbox on the server, for the user agent to fetch at its next check.",
             "RFC 1939 3",
         ),
         Event::ConnectionTimedOut { .. } if protocol == Some(Protocol::Pop3) => note(
             "No answer at all: the TCP connection never opens, and the user agent gives up \
-             after its own connect timeout. Nothing is lost: the mail waits in the mailbox on \
-             the server for the user agent's next check.",
+             after its own connect timeout. Nothing is lost: any mail stays in the mailbox on \
+             the server, for the user agent's next check.",
             "RFC 1939 3",
         ),
         Event::ConnectionDropped { .. } if protocol == Some(Protocol::Pop3) => note(
@@ -1142,7 +1142,7 @@ mod tests {
         assert_eq!(submission.len(), 1, "{submission:?}");
         assert_eq!(pop3.len(), 1, "{pop3:?}");
         assert!(submission[0].contains("keeps no queue"), "{submission:?}");
-        assert!(pop3[0].contains("waits in the mailbox"), "{pop3:?}");
+        assert!(pop3[0].contains("stays in the mailbox"), "{pop3:?}");
         assert!(pop3[0].contains("RFC 1939"), "{pop3:?}");
         for text in submission.iter().chain(&pop3) {
             assert!(!text.contains("MX") && !text.contains("5321 5.1"), "{text}");

@@ -1182,6 +1182,9 @@ impl TextRenderer {
                 if *ok {
                     "conservation holds: every recipient of every message has exactly one fate"
                         .to_string()
+                } else if problems.iter().any(|problem| problem.ends_with(RUN_CUT)) {
+                    // Nothing was lost: the run stopped, and what it had is reported.
+                    format!("RUN CUT SHORT: {}", problems.join("; "))
                 } else {
                     format!("CONSERVATION VIOLATED: {}", problems.join("; "))
                 },

@@ -428,10 +428,15 @@ impl Lab {
                         opened = opened.reduce(LabAction::Written(Rc::new(written)));
                     }
                     Err(problem) => {
+                        // The words may begin as the dialog says them ("This message cannot
+                        // be sent."): said once.
+                        let words = problem
+                            .words
+                            .strip_prefix("This message cannot be sent. ")
+                            .unwrap_or(&problem.words);
                         message_problem = Some(format!(
-                            "This link's message cannot be sent: {} The scenario is shown \
-                             without it.",
-                            problem.words
+                            "This link's message cannot be sent: {words} The scenario is shown \
+                             without it."
                         ));
                     }
                 }
