@@ -253,7 +253,7 @@ const MESSAGE_ATTACHMENTS_MAX_OCTETS: usize =
         ATTACHMENTS_TOTAL_MAX_OCTETS
     };
 /// The same, in KiB.
-pub const ATTACHMENTS_TOTAL_MAX_KIB: usize = MESSAGE_ATTACHMENTS_MAX_OCTETS / 1024;
+pub const MESSAGE_ATTACHMENTS_MAX_KIB: usize = MESSAGE_ATTACHMENTS_MAX_OCTETS / 1024;
 
 /// The field of the dialog a problem is in, by the name its element's id ends with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -433,7 +433,7 @@ impl Draft {
             return Err(Problem::in_field(
                 Field::Attachments,
                 format!(
-                    "they add up to {} KiB, more than the {ATTACHMENTS_TOTAL_MAX_KIB} KiB a \
+                    "they add up to {} KiB, more than the {MESSAGE_ATTACHMENTS_MAX_KIB} KiB a \
                      message may carry here: remove some.",
                     octets / 1024
                 ),

@@ -1351,7 +1351,7 @@ pub const LARGE_FILE_OCTETS: usize = 100 * 1024;
 const RUNNING_SAID_MS: u32 = 100;
 
 /// Says that the scenario file `name` is running.
-fn lab_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
+fn say_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
     lab.dispatch(LabAction::Running {
         name: name.to_string(),
         sentence: format!(
@@ -1378,7 +1378,7 @@ fn read_scenario_file(
         if large {
             // Said first, and drawn before the run holds the page: a student sees the file
             // was taken.
-            lab_running(&lab, &name);
+            say_running(&lab, &name);
         }
         let open = move || {
             lab.dispatch(LabAction::FileOpened {
