@@ -89,6 +89,9 @@ const sizes = [
   { name: 'landscape-narrow', viewport: { width: 740, height: 360 }, isMobile: true, hasTouch: true },
   { name: 'phone', viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
   { name: 'narrow', viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true },
+  // A full-HD projector or screen: larger text, and still the whole lab in the window.
+  { name: 'full-hd', viewport: { width: 1920, height: 1080 } },
+  { name: 'full-hd-window', viewport: { width: 1920, height: 940 } },
 ];
 
 for (const size of sizes) {
@@ -110,7 +113,7 @@ for (const size of sizes) {
         assert.ok(controls.y > topology.y && controls.y < topology.y + topology.height + 40, 'controls under the topology');
         assert.ok(details.y > controls.y && details.y < controls.y + controls.height + 40, 'details under the controls');
       }
-      if (['desktop', 'projector', 'zoomed', 'small', 'projector-150', 'landscape', 'landscape-narrow'].includes(size.name)) {
+      if (['desktop', 'projector', 'zoomed', 'small', 'projector-150', 'landscape', 'landscape-narrow', 'full-hd', 'full-hd-window'].includes(size.name)) {
         // The whole lab fits the window: the controls stay on screen.
         const height = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
         assert.ok(height <= 0, `no vertical scrolling (${height}px too tall)`);
@@ -124,6 +127,40 @@ for (const size of sizes) {
     }
   });
 }
+
+await test("text grows on a full-HD screen and follows the browser's text size", async () => {
+  const textSizes = async (viewport, defaultFontPx) => {
+    const { context, page, errors } = await openApp({ viewport, colorScheme: 'light' });
+    try {
+      if (defaultFontPx) {
+        // The browser's own setting for text size (Settings > Appearance > Font size).
+        const cdp = await context.newCDPSession(page);
+        await cdp.send('Page.setFontSizes', { fontSizes: { standard: defaultFontPx, fixed: defaultFontPx } });
+      }
+      await page.goto(`${server.url}#scenario=greylisting&step=55`);
+      await page.waitForSelector('.region-conversation [aria-current]', { timeout: 20000 });
+      const sizes = await page.evaluate(() => ({
+        root: parseFloat(getComputedStyle(document.documentElement).fontSize),
+        wire: parseFloat(getComputedStyle(document.querySelector('.region-conversation [aria-current]')).fontSize),
+        details: parseFloat(getComputedStyle(document.querySelector('.region-details')).fontSize),
+      }));
+      const overflow = await page.evaluate(() => document.documentElement.scrollHeight - window.innerHeight);
+      assert.ok(overflow <= 0, `the lab fits the window at ${JSON.stringify(viewport)} (${overflow}px too tall)`);
+      assert.deepEqual(errors, []);
+      return sizes;
+    } finally {
+      await context.close();
+    }
+  };
+  const laptop = await textSizes({ width: 1280, height: 800 });
+  const projector = await textSizes({ width: 1920, height: 1080 });
+  const larger = await textSizes({ width: 1280, height: 800 }, 20);
+  assert.equal(laptop.root, 16, 'a browser with the default text size gets 16 px');
+  assert.ok(projector.root >= 1.2 * laptop.root, `text grows on a full-HD screen: ${JSON.stringify({ laptop, projector })}`);
+  assert.ok(projector.wire > laptop.wire && projector.details > laptop.details, `the wire and the details grow: ${JSON.stringify({ laptop, projector })}`);
+  assert.equal(larger.root, 20, `the browser's larger text size is followed: ${JSON.stringify(larger)}`);
+  assert.ok(larger.wire > laptop.wire, `the wire follows it too: ${JSON.stringify({ laptop, larger })}`);
+});
 
 await test('dark theme follows prefers-color-scheme', async () => {
   const background = async (colorScheme) => {
