@@ -142,11 +142,171 @@ fn mx_are_tried_by_preference_and_the_next_is_used_when_one_fails() {
 fn the_secondary_is_used_when_the_primary_is_down() {
     let result = builtin("primary-mx-down");
     let targets = relay_targets(&result, "mail.sender.test");
-    assert_eq!(targets, ["mx1.receiver.test", "mx2.receiver.test"]);
-    assert!(matches!(
-        fate(&result, "m1", "bob@receiver.test"),
-        Fate::Delivered { host, .. } if &**host == "mx1.receiver.test"
-    ));
+    // The second message, ten minutes later, skips mx1, refused a short while ago.
+    assert_eq!(
+        targets,
+        [
+            "mx1.receiver.test",
+            "mx2.receiver.test",
+            "mx2.receiver.test"
+        ]
+    );
+    assert_eq!(skipped_targets(&result, "mail.sender.test").len(), 1);
+    for message in ["m1", "m2"] {
+        assert!(matches!(
+            fate(&result, message, "bob@receiver.test"),
+            Fate::Delivered { host, .. } if &**host == "mx1.receiver.test"
+        ));
+    }
+}
+
+/// The MX hosts the sending host skipped, with the time of each skip and the time it names.
+fn skipped_targets(result: &RunResult, host: &str) -> Vec<(u64, String, u64)> {
+    events(result)
+        .filter_map(|e| match &e.event {
+            Event::TargetSkipped(s) if &*s.host == host => {
+                Some((e.time_ms, s.target.to_string(), s.until_ms))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Messages from alice to bob, submitted at these times (seconds).
+fn messages_at(times_s: &[u64]) -> Value {
+    json!(times_s
+        .iter()
+        .map(|&at_s| {
+            let mut m = message(&["bob@receiver.test"]);
+            m["at_s"] = json!(at_s);
+            m
+        })
+        .collect::<Vec<_>>())
+}
+
+#[test]
+fn a_host_that_refused_a_connection_is_not_tried_again_by_the_next_message_before_its_time() {
+    // RFC 5321 4.5.4.1: "The sender MUST delay retrying a particular destination after one
+    // attempt has failed." mx1 is down for an hour; messages come at 0 s, 10 min and 40 min.
+    let mut world = three_mx_world();
+    world["hosts"][2]["faults"] = json!([]);
+    world["messages"] = messages_at(&[0, 600, 2400]);
+    let result = run_json(&world);
+    let first_retry_ms = 30 * 60 * 1000;
+    let sender = "mail.sender.test";
+    let skipped = skipped_targets(&result, sender);
+    // m1 found mx1 refusing at about 0 s: m2, 10 minutes later, goes straight to mx2, and the
+    // skip names the end of the wait, the first retry interval after the refusal.
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    let (skipped_at, target, until_ms) = &skipped[0];
+    assert_eq!(target, "mx1.receiver.test");
+    assert!((600_000..610_000).contains(skipped_at), "{skipped:?}");
+    let refused_at = events(&result)
+        .find(|e| matches!(e.event, Event::ConnectionRefused { .. }))
+        .expect("mx1 refused m1's connection")
+        .time_ms;
+    assert_eq!(*until_ms, refused_at + first_retry_ms);
+    // Connections: m1 to mx1 (refused) and mx2; m2 to mx2 only; m3, past the wait, to mx1
+    // again (still down), then mx2.
+    assert_eq!(
+        relay_targets(&result, sender),
+        [
+            "mx1.receiver.test",
+            "mx2.receiver.test",
+            "mx2.receiver.test",
+            "mx1.receiver.test",
+            "mx2.receiver.test"
+        ]
+    );
+    for message in ["m1", "m2", "m3"] {
+        assert!(
+            matches!(
+                fate(&result, message, "bob@receiver.test"),
+                Fate::Delivered { .. }
+            ),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_message_that_finds_every_mx_suspended_waits_for_its_own_retry_with_that_reason() {
+    // The single MX is down for good: m1 is refused at 0 s and at each of its retries. m2,
+    // queued a minute after m1, is retried a minute after m1 too, so it always comes within
+    // the wait that m1's last refusal started: it never connects, and bounces at the give-up
+    // time with the suspension as its last error, as Postfix's "delivery temporarily
+    // suspended" does.
+    let mut world = basic_world("suspended");
+    world["hosts"][1]["faults"] = json!([fault("down", None)]);
+    world["messages"] = messages_at(&[0, 60]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 3600});
+    let result = run_json(&world);
+    let sender = "mail.sender.test";
+    let refusals: Vec<u64> = events(&result)
+        .filter(|e| matches!(e.event, Event::ConnectionRefused { .. }))
+        .map(|e| e.time_ms)
+        .collect();
+    let skipped = skipped_targets(&result, sender);
+    let attempts = attempt_times(&result, sender).len();
+    assert!(
+        refusals.len() >= 6,
+        "m1 tries every 10 minutes for an hour: {refusals:?}"
+    );
+    assert_eq!(
+        refusals.len() + skipped.len(),
+        attempts,
+        "every attempt connects or skips"
+    );
+    assert_eq!(
+        refusals.len(),
+        skipped.len(),
+        "m1 connects, m2 skips, each time"
+    );
+    for ((skipped_at, target, until_ms), refused_at) in skipped.iter().zip(&refusals) {
+        assert_eq!(target, "mx.receiver.test");
+        assert!(skipped_at > refused_at && *skipped_at < refused_at + 600_000);
+        assert_eq!(*until_ms, refused_at + 600_000, "{skipped:?} {refusals:?}");
+    }
+    // m2's own retries still keep their schedule: the first retry interval after each attempt.
+    let m2_retries: Vec<(u64, u64)> = retries(&result, sender)
+        .into_iter()
+        .filter(|(at, _)| skipped.iter().any(|(skipped_at, _, _)| at == skipped_at))
+        .collect();
+    assert!(!m2_retries.is_empty());
+    assert!(
+        m2_retries.iter().all(|(at, next)| *next == at + 600_000),
+        "{m2_retries:?}"
+    );
+    for message in ["m1", "m2"] {
+        assert!(
+            matches!(
+                fate(&result, message, "bob@receiver.test"),
+                Fate::Bounced { .. }
+            ),
+            "{message}: {:?}",
+            result.outcomes
+        );
+    }
+    // Each gets its notice, and m2's gives the suspension as its last error.
+    let notices: Vec<String> = mailbox(&result, "alice@sender.test")
+        .iter()
+        .map(|n| String::from_utf8_lossy(n).into_owned())
+        .collect();
+    assert_eq!(notices.len(), 2);
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.contains("delivery temporarily suspended")),
+        "{notices:#?}"
+    );
+    let text = result.trace.to_text();
+    assert!(
+        text.contains(
+            "q2 skips mx.receiver.test [192.0.2.20]: connection refused (no server listens \
+             on port 25) at 0+00:00:00."
+        ),
+        "{text}"
+    );
 }
 
 #[test]

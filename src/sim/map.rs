@@ -389,6 +389,7 @@ fn event_host(event: &Event) -> Option<&str> {
         Event::AttemptStarted { host, .. } | Event::Dequeued { host, .. } => host,
         Event::RecipientResult(e) => &e.host,
         Event::RetryScheduled(e) => &e.host,
+        Event::TargetSkipped(e) => &e.host,
         Event::GaveUp(e) => &e.host,
         Event::Delivered(e) => &e.host,
         Event::DeliveryRefused(e) => &e.host,

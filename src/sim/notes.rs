@@ -442,6 +442,15 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              times).",
             "RFC 5321 4.5.4.1",
         ),
+        Event::TargetSkipped { .. } => note(
+            "Not tried: this sending host failed to connect to that MX host a short while ago \
+             (refused, or no answer), and RFC 5321 says a sender must delay retrying a \
+             destination after a failed attempt. So no message tries it again before the \
+             first retry interval (30 minutes by default) has passed: this one goes on to the \
+             next MX host, or waits in the queue. Postfix calls this \"delivery temporarily \
+             suspended\"; Exim keeps a retry time per host.",
+            "RFC 5321 4.5.4.1",
+        ),
         Event::GaveUp { .. } => note(
             "The message has been queued for the give-up time (RFC 5321: generally at least \
              4 to 5 days; 5 days by default here): the server stops trying and tells the \

@@ -320,6 +320,7 @@ fn ehlo_reply_points(reply: &[String]) -> Vec<String> {
 /// - the sending host's result for a recipient, whether a reply or its own finding: a
 ///   temporary failure keeps the recipient queued, a permanent one bounces;
 /// - a retry scheduled: a temporary failure keeps the message queued;
+/// - an MX host not tried, as it could not be reached a short while ago;
 /// - a queue entry given up on: the sender will try no more;
 /// - a delivery the MDA refused (over quota) after the server's 250: it bounces;
 /// - a message its user agent would not submit (an address it cannot write, a message over
@@ -352,7 +353,7 @@ pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> 
             PERMANENT_FAILURE => Some(Refusal::Permanent),
             _ => None,
         },
-        Event::RetryScheduled(_) => Some(Refusal::Temporary),
+        Event::RetryScheduled(_) | Event::TargetSkipped(_) => Some(Refusal::Temporary),
         Event::GaveUp(_) => Some(Refusal::Permanent),
         // After its 250 the server may not drop the message: an MDA refusal bounces it.
         Event::DeliveryRefused(_) => Some(Refusal::Permanent),
@@ -650,6 +651,11 @@ mod tests {
                 Some(Permanent),
             ),
             ("primary-mx-down", "connection refused", Some(Temporary)),
+            (
+                "primary-mx-down",
+                "skips mx1.receiver.test",
+                Some(Temporary),
+            ),
             ("primary-mx-down", "MX for receiver.test: MX records", None),
             // DNS answers that are not answers, and resolutions that found no host.
             ("unknown-domain", ": NXDOMAIN", Some(Permanent)),

@@ -297,6 +297,22 @@ pub struct RetryScheduled {
     pub recipients: Vec<String>,
 }
 
+/// An MX host a queue entry's attempt does not try: the sending host failed to connect to it
+/// a short while ago, and tries it again only once its first retry interval has passed
+/// (RFC 5321 4.5.4.1), whichever message is to go there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TargetSkipped {
+    pub host: Name,
+    pub entry: EntryId,
+    /// The MX host's name and the address not tried.
+    pub target: Name,
+    pub address: String,
+    /// When and why the connection to it failed, and when it may be tried again.
+    pub failed_at_ms: u64,
+    pub until_ms: u64,
+    pub reason: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct GaveUp {
     pub host: Name,
@@ -448,6 +464,7 @@ pub enum Event {
         attempt: u32,
     },
     RecipientResult(Box<RecipientResult>),
+    TargetSkipped(Box<TargetSkipped>),
     RetryScheduled(Box<RetryScheduled>),
     /// Nothing is left to do for a queue entry.
     Dequeued {
@@ -551,6 +568,9 @@ impl Event {
             }
             Event::RetryScheduled(e) => size_of::<RetryScheduled>() + texts(&e.recipients),
             Event::GaveUp(e) => size_of::<GaveUp>() + texts(&e.recipients),
+            Event::TargetSkipped(e) => {
+                size_of::<TargetSkipped>() + e.address.len() + e.reason.len()
+            }
             Event::Delivered(e) => {
                 size_of::<Delivered>() + e.mailbox.len() + e.message.len() + e.uid.len()
             }
@@ -1049,6 +1069,26 @@ impl TextRenderer {
                         "q{entry} retry at {} for {}",
                         format_time(*at_ms),
                         recipients.join(", ")
+                    ),
+                );
+            }
+            Event::TargetSkipped(boxed) => {
+                let TargetSkipped {
+                    host,
+                    entry,
+                    target,
+                    address,
+                    failed_at_ms,
+                    until_ms,
+                    reason,
+                } = &**boxed;
+                line!(
+                    host,
+                    format!(
+                        "q{entry} skips {target} [{address}]: {reason} at {}, not tried again \
+                         before {}",
+                        format_time(*failed_at_ms),
+                        format_time(*until_ms)
                     ),
                 );
             }

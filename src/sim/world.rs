@@ -676,6 +676,21 @@ struct Host {
     mx_cache: MxCache,
     queue: BTreeMap<EntryId, Entry>,
     next_queue_id: u32,
+    /// Addresses this host could not connect to lately, each with when and why: none is tried
+    /// again before its time, whichever message is to go there ([`Unreachable`]).
+    unreachable: BTreeMap<IpAddr, Unreachable>,
+}
+
+/// An address a sending host failed to connect to (refused, or no answer). RFC 5321 4.5.4.1:
+/// "The sender MUST delay retrying a particular destination after one attempt has failed",
+/// so until the first retry interval has passed no message tries it; as Exim keeps a retry
+/// time per host and Postfix suspends a dead destination, rather than each new message
+/// knocking again at once.
+#[derive(Clone, Debug)]
+struct Unreachable {
+    failed_at_ms: u64,
+    until_ms: u64,
+    reason: String,
 }
 
 impl Host {
@@ -1504,6 +1519,7 @@ impl<'a> World<'a> {
                 mx_cache: MxCache::default(),
                 queue: BTreeMap::new(),
                 next_queue_id: 1,
+                unreachable: BTreeMap::new(),
                 name: Name::from(spec.name.as_str()),
                 spec: spec.clone(),
             });
@@ -1721,14 +1737,14 @@ impl<'a> World<'a> {
                 else {
                     return;
                 };
+                let reason = "no answer (connection timed out)";
                 let reply = Reply::new(
                     451,
                     Some(EnhancedStatus::new(4, 4, 1)),
-                    format!(
-                        "{} [{}]: no answer (connection timed out)",
-                        target.name, target.address
-                    ),
+                    format!("{} [{}]: {reason}", target.name, target.address),
                 );
+                let address = target.address;
+                self.mark_unreachable(host, address, reason);
                 self.try_next_target(host, entry_id, Failure::local(reply));
             }
             Action::Arrive(conn, side, event) => self.arrive(conn, side, event),
@@ -2735,6 +2751,8 @@ impl<'a> World<'a> {
             }
             // No server was reached, so none is named in a report (RFC 3464 2.3.5).
             Purpose::Relay { host, entries } => {
+                let address = self.hosts[c.server].spec.address;
+                self.mark_unreachable(host, address, reason);
                 for entry in entries {
                     self.try_next_target(host, entry, Failure::local(reply.clone()));
                 }
@@ -3617,6 +3635,31 @@ impl<'a> World<'a> {
             self.defer_entry(host, entry_id);
             return;
         };
+        // An address this host could not connect to a short while ago is not tried again yet
+        // (RFC 5321 4.5.4.1), whichever message it was for: the next one is, as Postfix says,
+        // "delivery temporarily suspended". An entry's own retry always comes after the mark
+        // ends, as both wait at least the first retry interval.
+        if let Some(mark) = self.unreachable_mark(host, target.address) {
+            self.record(Event::TargetSkipped(Box::new(trace::TargetSkipped {
+                host: Rc::clone(&self.hosts[host].name),
+                entry: entry_id,
+                target: Name::from(target.name.as_str()),
+                address: target.address.to_string(),
+                failed_at_ms: mark.failed_at_ms,
+                until_ms: mark.until_ms,
+                reason: mark.reason.clone(),
+            })));
+            let reply = Reply::new(
+                451,
+                Some(EnhancedStatus::new(4, 4, 1)),
+                format!(
+                    "{} [{}]: delivery temporarily suspended: {}",
+                    target.name, target.address, mark.reason
+                ),
+            );
+            self.try_next_target(host, entry_id, Failure::local(reply));
+            return;
+        }
         let Some(server) = self.host_at(target.address) else {
             // Nothing lives at that address, so nothing ever answers: the attempt times out
             // as one to a silent host does.
@@ -3702,6 +3745,27 @@ impl<'a> World<'a> {
             },
         );
         self.hold_for(conn, data.len());
+    }
+
+    /// Remembers that `host` could not connect to `address`, so that no message of its queue
+    /// tries it again before the first retry interval has passed (RFC 5321 4.5.4.1).
+    fn mark_unreachable(&mut self, host: usize, address: IpAddr, reason: &str) {
+        let wait_ms = self.scenario.retry.first_retry_s.saturating_mul(1000);
+        let mark = Unreachable {
+            failed_at_ms: self.now_ms,
+            until_ms: self.now_ms.saturating_add(wait_ms),
+            reason: reason.to_string(),
+        };
+        self.hosts[host].unreachable.insert(address, mark);
+    }
+
+    /// The mark on an address `host` could not connect to lately, while it lasts.
+    fn unreachable_mark(&self, host: usize, address: IpAddr) -> Option<Unreachable> {
+        self.hosts[host]
+            .unreachable
+            .get(&address)
+            .filter(|mark| self.now_ms < mark.until_ms)
+            .cloned()
     }
 
     /// A failure of the whole session or connection (every recipient's): the next address.
