@@ -1015,6 +1015,22 @@ fn greylisting_is_passed_on_retry() {
     assert_eq!(results[0].0, "temporary failure");
     assert!(results[0].1.starts_with("451 4.7.1"), "{results:?}");
     assert_eq!(results[1].0, "accepted");
+    // The 250 to the retried RCPT says why the greylist lets it through now.
+    let rcpt_accepted: Vec<&str> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ReplyExplained {
+                code: 250, note, ..
+            } if note.why.contains("recipient") => Some(&*note.why),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        rcpt_accepted.iter().any(|why| why.contains(
+            "the greylist has seen this (client address, sender, \
+                 recipient) before, at least 300 seconds ago"
+        )),
+        "{rcpt_accepted:#?}"
+    );
     let retries = retries(&result, "mail.sender.test");
     assert_eq!(retries.len(), 1);
     assert_eq!(retries[0].1 - retries[0].0, 1_800_000);

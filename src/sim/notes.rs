@@ -439,7 +439,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              says the wait should in general be at least 30 minutes; by default this \
              simulator waits 30 minutes, then doubles each wait up to 4 hours, and never past \
              the give-up time, so the last wait may be shorter (a scenario may set other \
-             times).",
+             times). The wait counts from now, the end of this attempt, which may have taken \
+             a while (a host that does not answer is waited for 30 seconds), not from its \
+             start.",
             "RFC 5321 4.5.4.1",
         ),
         Event::TargetSkipped { .. } => note(
@@ -454,8 +456,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::GaveUp { .. } => note(
             "The message has been queued for the give-up time (RFC 5321: generally at least \
              4 to 5 days; 5 days by default here): the server stops trying and tells the \
-             sender.",
-            "RFC 5321 4.5.4.1",
+             sender. The notice gives each recipient's last failure, its code and status (as \
+             RFC 3463 asks for the code of the actual problem), after the words \"delivery \
+             time expired\".",
+            "RFC 5321 4.5.4.1, RFC 3463 3.5 (X.4.7)",
         ),
         Event::Dequeued { .. } => note(
             "Nothing is left to do for this queue entry: each of its recipients was delivered \
@@ -475,8 +479,13 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "A delivery status notification goes back to the envelope sender (the MAIL FROM \
              address, not the From: header). Its own envelope sender is the null reverse path \
              <> (MAIL FROM:<> when it goes over SMTP), so that nothing is ever sent back \
-             about it.",
-            "RFC 3464, RFC 5321 4.5.5",
+             about it. It is a multipart/report: a text for people, then a \
+             message/delivery-status part with Reporting-MTA (the host writing it) and \
+             Arrival-Date, then for each recipient Final-Recipient, Action (failed), Status \
+             (the enhanced status code, RFC 3463), Remote-MTA (the server that refused, when \
+             one did), Diagnostic-Code (its reply, or this host's own finding) and \
+             Last-Attempt-Date; then the original message's header.",
+            "RFC 3464 2.1, 2.2.2, 2.2.5, 2.3.2-2.3.7, RFC 5321 4.5.5",
         ),
         Event::BounceDiscarded { .. } => note(
             "This undeliverable message was sent with the null reverse-path (MAIL FROM:<>), \

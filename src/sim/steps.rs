@@ -763,7 +763,7 @@ mod tests {
             for said in [
                 "PIPELINING: the client may send several commands",
                 "SIZE 10485760: the largest message it takes",
-                "8BITMIME: the message may hold octets above 127",
+                "8BITMIME: the message body may hold octets above 127",
                 "ENHANCEDSTATUSCODES: each 2xx, 4xx and 5xx reply after this one but",
             ] {
                 assert!(why.contains(said), "{said}: {why}");

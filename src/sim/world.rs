@@ -290,7 +290,10 @@ impl Policy for SimPolicy {
             session.authenticated_as,
             reverse_path,
         ) else {
-            return Decision::accept("this server accepts any sender");
+            return Decision::accept(
+                "this server does not check senders here (a submission server may refuse \
+                 one the login does not own, RFC 6409 6.1)",
+            );
         };
         if login_owns(user, sender, &self.local_domains) {
             return Decision::accept(
@@ -396,6 +399,15 @@ impl Policy for SimPolicy {
                     .check_rcpt(session, transaction, &address, delay_ms);
             if let Some(refusal) = refusal {
                 return refusal;
+            }
+            // Why the greylist lets it through now, where it refused before (RFC 6647 2).
+            if session.authenticated_as.is_none() {
+                return Decision::accept(format!(
+                    "{why}; and the greylist has seen this (client address, sender, \
+                     recipient) before, at least {} seconds ago, so this retry passes (RFC \
+                     6647 2)",
+                    delay_ms / 1000
+                ));
             }
         }
         Decision::accept(why)

@@ -243,8 +243,9 @@ pub fn ehlo_keywords(keywords: &[&str]) -> Vec<String> {
                      larger one (MAIL FROM:<...> SIZE=) is refused at once, before sending it \
                      (RFC 1870)."
                 ),
-                "8BITMIME" => "8BITMIME: the message may hold octets above 127 (MAIL \
-                     FROM:<...> BODY=8BITMIME, RFC 6152)."
+                "8BITMIME" => "8BITMIME: the message body may hold octets above 127 (MAIL \
+                     FROM:<...> BODY=8BITMIME, RFC 6152); header fields stay ASCII unless \
+                     SMTPUTF8 is used."
                     .to_string(),
                 "SMTPUTF8" => "SMTPUTF8: addresses and header fields may be UTF-8 (MAIL \
                      FROM:<...> SMTPUTF8, RFC 6531)."
@@ -310,7 +311,7 @@ mod tests {
             .expect("SIZE 0");
         let shiny = said.find("X-SHINY: an extension").expect("unknown keyword");
         let eight = said
-            .find("8BITMIME: the message may hold")
+            .find("8BITMIME: the message body may hold")
             .expect("8BITMIME");
         assert!(size < shiny && shiny < eight, "{said}");
         assert!(
