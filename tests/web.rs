@@ -554,7 +554,36 @@ async fn a_link_followed_while_writing_a_message_closes_the_dialog() {
     assert!(!compose_is_open(&root));
     assert_eq!(position(&root).0, 3);
     assert!(text_of(&root, "#scenario-select option:checked").contains("delivered and read"));
+    // The focus is on Play, not given back to the picker, where the arrow keys would choose
+    // another scenario.
+    sleep(20).await;
+    let focused = gloo::utils::document().active_element().unwrap();
+    assert_eq!(focused.text_content().unwrap_or_default(), "Play");
     mount_app_at("#").await;
+}
+
+/// The tab's title names the scenario shown, so that tabs opened from several links can be
+/// told apart (WCAG 2.4.2).
+#[wasm_bindgen_test]
+async fn the_tab_title_names_the_scenario_shown() {
+    let root = mount_app_at("#scenario=greylisting&step=3").await;
+    yew::scheduler::flush().await;
+    let chosen = text_of(&root, "#scenario-select option:checked");
+    let title = gloo::utils::document().title();
+    assert_eq!(title, format!("{chosen} · SMTP Lab: watch e-mail travel"));
+    follow_link("#scenario=null-mx").await;
+    let title = gloo::utils::document().title();
+    assert!(
+        title.starts_with(&text_of(&root, "#scenario-select option:checked")),
+        "{title}"
+    );
+    assert_ne!(title, format!("{chosen} · SMTP Lab: watch e-mail travel"));
+    mount_app_at("#").await;
+    yew::scheduler::flush().await;
+    assert_eq!(
+        gloo::utils::document().title(),
+        "SMTP Lab: watch e-mail travel"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -587,8 +616,20 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
     assert_eq!(address().await, "#scenario=greylisting&step=7");
     // The same link again is replaced again; a broken link before it does not hide what
     // this one left out.
+    // What had the focus in the details (its next-failure button, say) is replaced by the
+    // complaint: the focus goes to the details, not lost to the page.
+    let next: web_sys::HtmlElement =
+        wasm_bindgen::JsCast::unchecked_into(element(&root, ".region-details button"));
+    next.focus().unwrap();
     follow_link("#scenario=nope").await;
     assert!(text_of(&root, ".region-details").contains("not one of SMTP Lab's"));
+    sleep(20).await;
+    let focused = gloo::utils::document().active_element().unwrap();
+    assert!(
+        focused.closest(".region-details").unwrap().is_some(),
+        "{}",
+        focused.outer_html()
+    );
     // The notice's live region is there before its text, or a screen reader would not say it.
     let status = element(&root, ".region-details [role='status']");
     assert_eq!(status.text_content().unwrap_or_default(), "");
@@ -1036,8 +1077,12 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
                 line_class.contains("line-refusal line-temporary"),
                 "{line_class}"
             );
-            // A failed connection's line says so in its own words.
-            assert!(line.query_selector(".visually-hidden").unwrap().is_none());
+            // A failed connection's line says so in its own words, and whether it is for
+            // now or for good, which its bar's colour shows, in words to a screen reader.
+            assert_eq!(
+                text_of(&root, ".line-current.line-refusal .visually-hidden"),
+                "Failed for now: "
+            );
             let note = element(&root, ".region-details .step-note");
             let note_class = note.class_name();
             assert!(note_class.contains("explanation-temporary"), "{note_class}");
@@ -1134,6 +1179,11 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
             "Failed for good: "
         };
         assert!(said.starts_with(words), "{scenario}, {text}: {said}");
+        assert_eq!(
+            text_of(&root, ".line-current.line-refusal .visually-hidden"),
+            words,
+            "{scenario}, {text}"
+        );
         if let Some(hop) = hop {
             let (hop_class, _) = active(&root);
             assert!(hop_class.contains(hop), "{scenario}, {text}: {hop_class}");

@@ -527,6 +527,9 @@ impl Lab {
 /// How long what is shown stands still before the address bar is written.
 pub const ADDRESS_DELAY_MS: u32 = 150;
 
+/// The page's own title (index.html's), after the scenario's when one is shown.
+pub const PAGE_TITLE: &str = "SMTP Lab: watch e-mail travel";
+
 /// Titles of the built-in scenarios, in library order (a broken file shows its name).
 fn scenario_titles() -> Vec<String> {
     library::builtin()
@@ -607,11 +610,32 @@ pub fn app() -> Html {
                     }
                     Err(_) => true,
                 };
+                // Where the focus goes once the link is shown: off the picker, where the
+                // arrow keys would choose another scenario, if a dialog the link closes gave it
+                // back there; and to the details, if what had it was replaced (a link that
+                // cannot be followed replaces the details' content), rather than lost to the
+                // page. A page just opened keeps the focus where the browser puts it.
+                let document = gloo::utils::document();
+                let dialog_was_open = document
+                    .query_selector("dialog[open]")
+                    .ok()
+                    .flatten()
+                    .is_some();
+                let focus_was_in_page = !focus_on_page();
                 lab.dispatch(LabAction::FollowLink(fragment));
                 if said_in_details {
                     // Once the step is drawn.
                     Timeout::new(0, bring_details_into_sight).forget();
                 }
+                Timeout::new(0, move || {
+                    if dialog_was_open {
+                        focus_play();
+                    }
+                    if (dialog_was_open || focus_was_in_page) && focus_on_page() {
+                        focus_first(".region-details .details-body", false);
+                    }
+                })
+                .forget();
             };
             follow();
             let listener = EventListener::new(&window, "hashchange", move |_| follow());
@@ -654,6 +678,17 @@ pub fn app() -> Html {
                         })
                         .is_some();
                     let key = event.key();
+                    // A diagram wider than its box scrolls with the arrow keys, Home and End
+                    // when it has the focus (see the topology).
+                    let scrolls_diagram =
+                        matches!(key.as_str(), "ArrowLeft" | "ArrowRight" | "Home" | "End")
+                            && !event.shift_key()
+                            && target
+                                .as_ref()
+                                .and_then(|element| {
+                                    element.closest(".topology-scroll").ok().flatten()
+                                })
+                                .is_some();
                     let pressed_by_space =
                         matches!(tag.as_str(), "BUTTON" | "SUMMARY") && !in_player;
                     // Nor while a dialog is over the page (writing a message): the keys are
@@ -665,6 +700,7 @@ pub fn app() -> Html {
                         .is_some();
                     if matches!(tag.as_str(), "SELECT" | "INPUT" | "TEXTAREA")
                         || in_dialog
+                        || scrolls_diagram
                         || (key == " " && pressed_by_space)
                     {
                         return;
@@ -724,6 +760,19 @@ pub fn app() -> Html {
             });
             // A change before then cancels the write (a dropped timeout does not fire).
             move || drop(write)
+        });
+    }
+
+    // The tab's title names the scenario shown, so that tabs opened from several links can
+    // be told apart (WCAG 2.4.2).
+    {
+        let shown_title = lab.loaded.as_ref().map(|l| l.scenario.title.clone());
+        use_effect_with(shown_title, |shown_title| {
+            let title = match shown_title {
+                Some(scenario) => format!("{scenario} · {PAGE_TITLE}"),
+                None => PAGE_TITLE.to_string(),
+            };
+            gloo::utils::document().set_title(&title);
         });
     }
 

@@ -201,8 +201,8 @@ pub(super) fn line_classes(step: &Step) -> Vec<&'static str> {
             // A failure the event reports itself (a connection refused, a DNS name not found, a
             // recipient given up on), in the colour the diagram draws it.
             None => match step.failure {
-                Some(Refusal::Temporary) => "line-event line-refusal line-temporary",
-                Some(Refusal::Permanent) => "line-event line-refusal line-permanent",
+                Some(Refusal::Temporary) => TEMPORARY_FAILURE,
+                Some(Refusal::Permanent) => PERMANENT_FAILURE,
                 None => side,
             },
         })
@@ -212,14 +212,19 @@ pub(super) fn line_classes(step: &Step) -> Vec<&'static str> {
 /// The classes of a server's line that refuses for now (4yz) and for good (5yz, -ERR).
 const TEMPORARY_REFUSAL: &str = "line-server line-refusal line-temporary";
 const PERMANENT_REFUSAL: &str = "line-server line-refusal line-permanent";
+/// The classes of a line whose event reports a failure for now and for good.
+const TEMPORARY_FAILURE: &str = "line-event line-refusal line-temporary";
+const PERMANENT_FAILURE: &str = "line-event line-refusal line-permanent";
 
-/// What a screen reader says before a refusal's line, which others tell by its colour (WCAG
-/// 1.4.1). A failure an event reports says so in its line's own words ("connection refused",
-/// "NXDOMAIN", "permanent failure").
+/// What a screen reader says before a refusal's or a failure's line, which others tell by its
+/// bar's colour and pattern (WCAG 1.4.1): the line's own words ("connection refused",
+/// "NXDOMAIN") do not say whether it is for now or for good.
 fn refusal_words(class: &str) -> Option<&'static str> {
     match class {
         TEMPORARY_REFUSAL => Some(words_for(Refusal::Temporary, false)),
         PERMANENT_REFUSAL => Some(words_for(Refusal::Permanent, false)),
+        TEMPORARY_FAILURE => Some(words_for(Refusal::Temporary, true)),
+        PERMANENT_FAILURE => Some(words_for(Refusal::Permanent, true)),
         _ => None,
     }
 }

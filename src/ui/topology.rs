@@ -118,6 +118,38 @@ pub fn topology(props: &TopologyProps) -> Html {
             gloo::timers::callback::Timeout::new(0, bring_into_sight).forget();
         });
     }
+    // A diagram wider than its box can be scrolled with the keyboard too (WCAG 2.1.1): the
+    // box is then a tab stop whose arrow keys scroll it (the page leaves them to it), and
+    // says so; a diagram that fits is no tab stop.
+    {
+        let scroll = scroll.clone();
+        let shown = (run_identity(&props.map), props.one_column, props.large);
+        use_effect_with(shown, move |_| {
+            let mark_scrollable = move || {
+                let Some(container) = scroll.cast::<web_sys::Element>() else {
+                    return;
+                };
+                if container.scroll_width() > container.client_width() + 1 {
+                    let _ = container.set_attribute("tabindex", "0");
+                    let _ = container.set_attribute("role", "group");
+                    let _ = container.set_attribute(
+                        "aria-label",
+                        "The diagram, wider than its box: the arrow keys scroll it",
+                    );
+                } else {
+                    for name in ["tabindex", "role", "aria-label"] {
+                        let _ = container.remove_attribute(name);
+                    }
+                }
+            };
+            let check_after_layout = mark_scrollable.clone();
+            gloo::timers::callback::Timeout::new(0, check_after_layout).forget();
+            let window = gloo::utils::window();
+            let listener =
+                gloo::events::EventListener::new(&window, "resize", move |_| mark_scrollable());
+            move || drop(listener)
+        });
+    }
     let map = props
         .map
         .clone()

@@ -967,6 +967,72 @@ await test('the step\'s lines stand out from their highlight in light and dark, 
   }
 });
 
+await test('a failure for now and one for good differ in pattern, not only in colour', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 768 }, colorScheme: 'light' });
+  try {
+    const open = async (hash, position) => {
+      await page.evaluate((hash) => { window.location.hash = hash; }, hash);
+      await page.waitForSelector(`.controls-position:has-text("${position}")`);
+    };
+    // The current step's refusal: its bar in the conversation and the explanation's, and
+    // what a screen reader hears before it.
+    const bars = () => page.evaluate(() => ({
+      line: getComputedStyle(document.querySelector('.conversation-log .line-current.line-refusal .line-text')).borderLeftStyle,
+      note: getComputedStyle(document.querySelector('.region-details .explanation-temporary, .region-details .explanation-permanent')).borderLeftStyle,
+      said: document.querySelector('.conversation-log .line-current.line-refusal .visually-hidden')?.textContent,
+    }));
+    // A refusing reply (451 4.7.1), a failure the sending host reports (a refused
+    // connection: the first failure of primary-mx-down), and a refusal for good (550 5.1.1).
+    await open('#scenario=greylisting&step=55', 'Step 55 of');
+    assert.deepEqual(await bars(), { line: 'dashed', note: 'dashed', said: 'Refused for now: ' });
+    await open('#scenario=primary-mx-down&step=0', 'Step 0 of');
+    await page.keyboard.press('Shift+ArrowRight');
+    await page.waitForSelector('.conversation-log .line-current.line-refusal:has-text("connection refused")');
+    assert.deepEqual(await bars(), { line: 'dashed', note: 'dashed', said: 'Failed for now: ' });
+    await open('#scenario=unknown-user&step=56', 'Step 56 of');
+    assert.deepEqual(await bars(), { line: 'solid', note: 'solid', said: 'Refused for good: ' });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
+await test('a diagram wider than its box is a tab stop whose arrow keys scroll it, and one that fits is none', async () => {
+  const states = [];
+  for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
+    const { context, page, errors } = await openApp({ viewport, isMobile: viewport.width < 500, hasTouch: viewport.width < 500 });
+    try {
+      await page.evaluate(() => { window.location.hash = '#scenario=basic-delivery&step=5'; });
+      await page.waitForSelector('.controls-position:has-text("Step 5 of")');
+      await page.waitForTimeout(100);
+      const scroller = page.locator('.topology-scroll');
+      const state = await scroller.evaluate((element) => ({
+        overflows: element.scrollWidth > element.clientWidth + 1,
+        tabindex: element.getAttribute('tabindex'),
+        label: element.getAttribute('aria-label'),
+      }));
+      states.push(state);
+      if (state.overflows) {
+        assert.equal(state.tabindex, '0', `a diagram wider than its box is a tab stop: ${JSON.stringify(state)}`);
+        assert.match(state.label, /arrow keys scroll it/);
+        await scroller.evaluate((element) => { element.scrollLeft = 0; });
+        await scroller.focus();
+        await page.keyboard.press('ArrowRight');
+        await page.keyboard.press('ArrowRight');
+        const left = await scroller.evaluate((element) => element.scrollLeft);
+        assert.ok(left > 0, 'the arrow keys scroll the diagram');
+        assert.ok(await page.locator('.controls-position:has-text("Step 5 of")').isVisible(), 'and do not step');
+      } else {
+        assert.equal(state.tabindex, null, `a diagram that fits is no tab stop: ${JSON.stringify(state)}`);
+      }
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  assert.deepEqual(states.map((state) => state.overflows), [true, false], JSON.stringify(states));
+});
+
 await test('in forced colours the step stands out from every other line, and with wider text spacing no actor loses its end', async () => {
   for (const colorScheme of ['light', 'dark']) {
     const { context, page, errors } = await openApp({ viewport: { width: 1366, height: 768 }, colorScheme, forcedColors: 'active' });
