@@ -424,10 +424,24 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
         Some("details-time".to_string()),
         "the buttons are at the top of the details, under the time"
     );
-    // Before the first failure there is none to go back to: Shift+← stays.
+    // Before the first failure there is none to go back to: Shift+← stays, and says so.
     press_shifted_key("ArrowLeft");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, first);
+    let said = text_of(&root, ".region-details [role='status']");
+    assert_eq!(said, "No failure before this step.");
+    // After the last, the steps marked as failing only follow from it (the retry it
+    // schedules): Shift+→ says so, rather than doing nothing; a step puts that away.
+    let root = mount_app_at("#scenario=greylisting&step=55").await;
+    yew::scheduler::flush().await;
+    press_shifted_key("ArrowRight");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 55);
+    let said = text_of(&root, ".region-details [role='status']");
+    assert!(said.starts_with("No failure after this step: "), "{said}");
+    press_key("ArrowRight");
+    yew::scheduler::flush().await;
+    assert_eq!(text_of(&root, ".region-details [role='status']"), "");
     // A run where nothing fails offers no such way, and says so.
     let root = mount_app_at("#scenario=basic-delivery").await;
     yew::scheduler::flush().await;
@@ -440,6 +454,8 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
     press_shifted_key("ArrowRight");
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 0, "Shift+→ stays where nothing fails");
+    let said = text_of(&root, ".region-details [role='status']");
+    assert_eq!(said, "Nothing fails in this run.");
     // A letter is no shortcut (WCAG 2.1.4).
     assert!(!press_key("n"));
     mount_app_at("#").await;

@@ -257,7 +257,12 @@ impl Reducible for Lab {
                 };
                 match target {
                     Some(cursor) => self.reduce(LabAction::Player(PlayerAction::Seek { cursor })),
-                    None => self,
+                    // Said, rather than nothing happening: the steps marked after (or before)
+                    // this one, if any, only follow from a failure already shown.
+                    None => Rc::new(Lab {
+                        notice: Some(no_failure_sentence(forward, loaded.failures.is_empty())),
+                        ..(*self).clone()
+                    }),
                 }
             }
             LabAction::FollowLink(fragment) => {
@@ -526,6 +531,19 @@ impl Lab {
 
 /// How long what is shown stands still before the address bar is written.
 pub const ADDRESS_DELAY_MS: u32 = 150;
+
+/// What the failure keys say when there is no failure that way.
+pub fn no_failure_sentence(forward: bool, none_in_run: bool) -> String {
+    if none_in_run {
+        "Nothing fails in this run.".to_string()
+    } else if forward {
+        "No failure after this step: any later step marked as failing only follows from one \
+         already shown (such as the retry it schedules), and the failure keys pass it by."
+            .to_string()
+    } else {
+        "No failure before this step.".to_string()
+    }
+}
 
 /// The page's own title (index.html's), after the scenario's when one is shown.
 pub const PAGE_TITLE: &str = "SMTP Lab: watch e-mail travel";
