@@ -310,6 +310,96 @@ fn a_message_that_finds_every_mx_suspended_waits_for_its_own_retry_with_that_rea
 }
 
 #[test]
+fn a_host_that_did_not_answer_is_skipped_too_but_one_that_answered_then_failed_is_not() {
+    let second_message_connects = |kind: &str| {
+        let mut world = basic_world(kind);
+        world["hosts"][1]["faults"] = json!([fault(kind, None)]);
+        world["messages"] = messages_at(&[0, 60]);
+        let result = run_json(&world);
+        let skips: Vec<String> = events(&result)
+            .filter_map(|e| match &e.event {
+                Event::TargetSkipped(s) if e.time_ms < 120_000 => Some(s.reason.clone()),
+                _ => None,
+            })
+            .collect();
+        let connections = attempts(&result)
+            .into_iter()
+            .filter(|(at, _, client, _, port)| {
+                client == "mail.sender.test" && *port == 25 && *at < 120_000
+            })
+            .count();
+        (skips, connections)
+    };
+    // No answer within the connect timeout: marked, as a refusal is.
+    assert_eq!(
+        second_message_connects("no_answer"),
+        (vec!["no answer (connection timed out)".to_string()], 1)
+    );
+    // A server that answers, if only with 421 at its greeting, was reached: no mark, and the
+    // second message connects again.
+    assert_eq!(second_message_connects("busy"), (vec![], 2));
+}
+
+#[test]
+fn an_address_where_no_host_lives_is_skipped_after_its_timeout() {
+    let mut world = basic_world("nobody");
+    world["dns"]["zones"][1]["records"][1] = a("mx.receiver.test", "192.0.2.99");
+    world["messages"] = messages_at(&[0, 60]);
+    let result = run_json(&world);
+    let skipped = skipped_targets(&result, "mail.sender.test");
+    assert!(!skipped.is_empty());
+    assert!((60_000..61_000).contains(&skipped[0].0), "{skipped:?}");
+}
+
+#[test]
+fn a_host_whose_address_is_written_ipv4_mapped_is_skipped_by_its_dns_address() {
+    let mut world = basic_world("mapped");
+    world["hosts"][1]["address"] = json!("::ffff:192.0.2.20");
+    world["hosts"][1]["faults"] = json!([fault("down", None)]);
+    world["messages"] = messages_at(&[0, 60]);
+    let result = run_json(&world);
+    let skipped = skipped_targets(&result, "mail.sender.test");
+    assert!(
+        !skipped.is_empty(),
+        "the refused host is marked as DNS gives it"
+    );
+    assert_eq!(skipped[0].1, "mx.receiver.test");
+    assert!((60_000..61_000).contains(&skipped[0].0), "{skipped:?}");
+}
+
+#[test]
+fn an_attempt_skips_hundreds_of_marked_addresses_in_one_step() {
+    // Eight MX hosts of 64 addresses each, where no host lives: the first message walks all
+    // 512 (a second each), and the second, ten minutes later, skips them all, one after the
+    // other, without a call per address (which would run out of stack).
+    let mut records = Vec::new();
+    for m in 0..8u16 {
+        let name = format!("mx{m}.receiver.test");
+        records.push(mx("receiver.test", 10 + m, &name));
+        for i in 0..64 {
+            records.push(a(&name, &format!("10.9.{m}.{}", i + 1)));
+        }
+    }
+    let mut world = basic_world("many-addresses");
+    world["dns"]["zones"][1]["records"] = json!(records);
+    world["hosts"] = json!([sender_host()]);
+    world["messages"] = messages_at(&[0, 600]);
+    world["retry"] = json!({"connect_timeout_s": 1, "give_up_s": 1800});
+    let result = run_json(&world);
+    let skipped_at_600: usize = skipped_targets(&result, "mail.sender.test")
+        .iter()
+        .filter(|(at, _, _)| (600_000..601_000).contains(at))
+        .count();
+    assert_eq!(skipped_at_600, 512);
+    for message in ["m1", "m2"] {
+        assert!(matches!(
+            fate(&result, message, "bob@receiver.test"),
+            Fate::Bounced { .. }
+        ));
+    }
+}
+
+#[test]
 fn a_temporary_failure_after_mail_moves_on_to_the_next_mx_for_two_sessions_an_attempt() {
     // RFC 5321 5.1: try the addresses in order until delivery succeeds. mx1 drops the
     // connection in the middle of the data and mx2 greylists (both after MAIL): as Postfix
@@ -1038,6 +1128,48 @@ fn greylisting_is_passed_on_retry() {
         fate(&result, "m1", "bob@receiver.test"),
         Fate::Delivered { .. }
     ));
+}
+
+/// Every reply's explanation (`why`) with its code, in order.
+fn reply_reasons(result: &RunResult) -> Vec<(u16, String)> {
+    events(result)
+        .filter_map(|e| match &e.event {
+            Event::ReplyExplained { code, note, .. } => Some((*code, note.why.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_250_says_why_for_the_server_and_sender_at_hand() {
+    let result = builtin("basic-delivery");
+    let reasons = reply_reasons(&result);
+    let said = |text: &str| {
+        reasons
+            .iter()
+            .any(|(code, why)| *code == 250 && why.contains(text))
+    };
+    // The receiving MX takes any sender (what real ones check is not simulated); the
+    // submission server of this world does not check the login against the sender.
+    assert!(
+        said("a receiving server takes mail from any sender here"),
+        "{reasons:#?}"
+    );
+    assert!(
+        said("does not check whether the login owns the sender"),
+        "{reasons:#?}"
+    );
+    // A greylist that waits no time is no reason to pass: nothing is said of it.
+    let mut world = basic_world("no-wait");
+    world["hosts"][1]["greylist_s"] = json!(0);
+    let result = run_json(&world);
+    assert!(
+        !reply_reasons(&result)
+            .iter()
+            .any(|(_, why)| why.contains("greylist")),
+        "{:#?}",
+        reply_reasons(&result)
+    );
 }
 
 // ----- bounces (RFC 3464, RFC 5321 4.5.5) -----

@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use smtp_lab::ui::player::{Player, PlayerAction};
-use smtp_lab::ui::App;
+use smtp_lab::ui::{App, PAGE_TITLE};
 use wasm_bindgen_test::*;
 use web_sys::Element;
 
@@ -582,6 +582,9 @@ async fn a_link_followed_while_writing_a_message_closes_the_dialog() {
 /// told apart (WCAG 2.4.2).
 #[wasm_bindgen_test]
 async fn the_tab_title_names_the_scenario_shown() {
+    // The page's title before the app runs is the one it gives back.
+    let page = include_str!("../index.html");
+    assert!(page.contains(&format!("<title>{PAGE_TITLE}</title>")));
     let root = mount_app_at("#scenario=greylisting&step=3").await;
     yew::scheduler::flush().await;
     let chosen = text_of(&root, "#scenario-select option:checked");

@@ -440,8 +440,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              simulator waits 30 minutes, then doubles each wait up to 4 hours, and never past \
              the give-up time, so the last wait may be shorter (a scenario may set other \
              times). The wait counts from now, the end of this attempt, which may have taken \
-             a while (a host that does not answer is waited for 30 seconds), not from its \
-             start.",
+             a while (a host that does not answer is waited for, 30 seconds by default), not \
+             from its start.",
             "RFC 5321 4.5.4.1",
         ),
         Event::TargetSkipped { .. } => note(
@@ -485,7 +485,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              (the enhanced status code, RFC 3463), Remote-MTA (the server that refused, when \
              one did), Diagnostic-Code (its reply, or this host's own finding) and \
              Last-Attempt-Date; then the original message's header.",
-            "RFC 3464 2.1, 2.2.2, 2.2.5, 2.3.2-2.3.7, RFC 5321 4.5.5",
+            "RFC 6522, RFC 3464 2.1, 2.2.2, 2.2.5, 2.3.2-2.3.7, RFC 5321 4.5.5",
         ),
         Event::BounceDiscarded { .. } => note(
             "This undeliverable message was sent with the null reverse-path (MAIL FROM:<>), \

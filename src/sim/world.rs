@@ -290,10 +290,22 @@ impl Policy for SimPolicy {
             session.authenticated_as,
             reverse_path,
         ) else {
-            return Decision::accept(
-                "this server does not check senders here (a submission server may refuse \
-                 one the login does not own, RFC 6409 6.1)",
-            );
+            return Decision::accept(match (reverse_path, session.authenticated_as) {
+                (ReversePath::Null, _) => {
+                    "the null reverse path names no one: it is how notices such as bounces \
+                     are sent, and is always taken (RFC 5321 4.5.5)"
+                }
+                // What real receiving servers check here (SPF, DMARC, reputation) is not
+                // simulated.
+                (_, None) => {
+                    "a receiving server takes mail from any sender here (real ones may check \
+                     the sender's domain, with SPF or DMARC, which this simulator does not do)"
+                }
+                (_, Some(_)) => {
+                    "this server does not check whether the login owns the sender (a \
+                     submission server may refuse one it does not, RFC 6409 6.1)"
+                }
+            });
         };
         if login_owns(user, sender, &self.local_domains) {
             return Decision::accept(
@@ -400,12 +412,12 @@ impl Policy for SimPolicy {
             if let Some(refusal) = refusal {
                 return refusal;
             }
-            // Why the greylist lets it through now, where it refused before (RFC 6647 2).
-            if session.authenticated_as.is_none() {
+            // Why the greylist lets it through, where it refused the first time (RFC 6647 2).
+            if session.authenticated_as.is_none() && delay_ms > 0 {
                 return Decision::accept(format!(
                     "{why}; and the greylist has seen this (client address, sender, \
-                     recipient) before, at least {} seconds ago, so this retry passes (RFC \
-                     6647 2)",
+                     recipient) before, at least {} seconds ago, so it passes now (a retry, or \
+                     a later message with the same three) (RFC 6647 2)",
                     delay_ms / 1000
                 ));
             }
@@ -3635,23 +3647,27 @@ impl<'a> World<'a> {
         // attempt, which comes before any notice, always goes through its addresses (RFC 5321
         // 5.1).
         let too_late = attempts > 1 && self.now_ms > self.last_connection_ms(queued_at_ms);
-        let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
-            return;
-        };
-        let target = entry.targets.get(entry.target_index).filter(|_| !too_late);
-        let Some(target) = target.cloned() else {
-            if entry.last_failure.is_none() {
-                entry.failed_all(no_answer());
-            }
-            entry.in_flight = false;
-            self.defer_entry(host, entry_id);
-            return;
-        };
         // An address this host could not connect to a short while ago is not tried again yet
-        // (RFC 5321 4.5.4.1), whichever message it was for: the next one is, as Postfix says,
-        // "delivery temporarily suspended". An entry's own retry always comes after the mark
-        // ends, as both wait at least the first retry interval.
-        if let Some(mark) = self.unreachable_mark(host, target.address) {
+        // (RFC 5321 4.5.4.1), whichever message it was for: the attempt goes on to the next
+        // one, as Postfix says, "delivery temporarily suspended". An entry's own retry always
+        // comes after its own mark ends, as both wait at least the first retry interval. A
+        // loop, not a call per address, however many are skipped.
+        let target = loop {
+            let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
+                return;
+            };
+            let target = entry.targets.get(entry.target_index).filter(|_| !too_late);
+            let Some(target) = target.cloned() else {
+                if entry.last_failure.is_none() {
+                    entry.failed_all(no_answer());
+                }
+                entry.in_flight = false;
+                self.defer_entry(host, entry_id);
+                return;
+            };
+            let Some(mark) = self.unreachable_mark(host, target.address) else {
+                break target;
+            };
             self.record(Event::TargetSkipped(Box::new(trace::TargetSkipped {
                 host: Rc::clone(&self.hosts[host].name),
                 entry: entry_id,
@@ -3669,9 +3685,12 @@ impl<'a> World<'a> {
                     target.name, target.address, mark.reason
                 ),
             );
-            self.try_next_target(host, entry_id, Failure::local(reply));
-            return;
-        }
+            // As after a failed connection (`try_next_target`), with none made.
+            if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
+                entry.failed_all(Failure::local(reply));
+                entry.target_index += 1;
+            }
+        };
         let Some(server) = self.host_at(target.address) else {
             // Nothing lives at that address, so nothing ever answers: the attempt times out
             // as one to a silent host does.
@@ -3768,14 +3787,18 @@ impl<'a> World<'a> {
             until_ms: self.now_ms.saturating_add(wait_ms),
             reason: reason.to_string(),
         };
-        self.hosts[host].unreachable.insert(address, mark);
+        // Keyed as DNS gives addresses (an IPv4-mapped address as plain IPv4), whichever way
+        // the host's own address is written.
+        self.hosts[host]
+            .unreachable
+            .insert(address.to_canonical(), mark);
     }
 
     /// The mark on an address `host` could not connect to lately, while it lasts.
     fn unreachable_mark(&self, host: usize, address: IpAddr) -> Option<Unreachable> {
         self.hosts[host]
             .unreachable
-            .get(&address)
+            .get(&address.to_canonical())
             .filter(|mark| self.now_ms < mark.until_ms)
             .cloned()
     }

@@ -532,6 +532,10 @@ impl Lab {
 /// How long what is shown stands still before the address bar is written.
 pub const ADDRESS_DELAY_MS: u32 = 150;
 
+/// The page's own title: index.html's `<title>` (a test holds them together), after the
+/// scenario's when one is shown.
+pub const PAGE_TITLE: &str = "SMTP Lab: watch e-mail travel";
+
 /// What the failure keys say when there is no failure that way.
 pub fn no_failure_sentence(forward: bool, none_in_run: bool) -> String {
     if none_in_run {
@@ -544,9 +548,6 @@ pub fn no_failure_sentence(forward: bool, none_in_run: bool) -> String {
         "No failure before this step.".to_string()
     }
 }
-
-/// The page's own title (index.html's), after the scenario's when one is shown.
-pub const PAGE_TITLE: &str = "SMTP Lab: watch e-mail travel";
 
 /// Titles of the built-in scenarios, in library order (a broken file shows its name).
 fn scenario_titles() -> Vec<String> {
@@ -696,17 +697,15 @@ pub fn app() -> Html {
                         })
                         .is_some();
                     let key = event.key();
-                    // A diagram wider than its box scrolls with the arrow keys, Home and End
-                    // when it has the focus (see the topology).
-                    let scrolls_diagram =
-                        matches!(key.as_str(), "ArrowLeft" | "ArrowRight" | "Home" | "End")
-                            && !event.shift_key()
-                            && target
-                                .as_ref()
-                                .and_then(|element| {
-                                    element.closest(".topology-scroll").ok().flatten()
-                                })
-                                .is_some();
+                    // A diagram wider than its box scrolls sideways with ← and → when it has
+                    // the focus (see the topology); Home and End stay the player's, as the
+                    // box does not scroll up and down.
+                    let scrolls_diagram = matches!(key.as_str(), "ArrowLeft" | "ArrowRight")
+                        && !event.shift_key()
+                        && target
+                            .as_ref()
+                            .and_then(|element| element.closest(".topology-scroll").ok().flatten())
+                            .is_some();
                     let pressed_by_space =
                         matches!(tag.as_str(), "BUTTON" | "SUMMARY") && !in_player;
                     // Nor while a dialog is over the page (writing a message): the keys are

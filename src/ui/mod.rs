@@ -10,7 +10,7 @@ mod details;
 pub mod player;
 mod topology;
 
-pub use app::{App, Lab, LabAction, ADDRESS_DELAY_MS, LARGE_FILE_OCTETS};
+pub use app::{App, Lab, LabAction, ADDRESS_DELAY_MS, LARGE_FILE_OCTETS, PAGE_TITLE};
 pub use topology::{Topology, TopologyProps};
 
 /// Whether the keyboard focus is on no element of the page (on its body): where a browser

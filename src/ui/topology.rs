@@ -129,7 +129,12 @@ pub fn topology(props: &TopologyProps) -> Html {
                 let Some(container) = scroll.cast::<web_sys::Element>() else {
                     return;
                 };
-                if container.scroll_width() > container.client_width() + 1 {
+                // A box that has the focus keeps its place in the Tab order, even if it fits
+                // now: taking it away would drop the focus to the page.
+                let focused = gloo::utils::document()
+                    .active_element()
+                    .is_some_and(|active| container.is_same_node(Some(&active)));
+                if focused || container.scroll_width() > container.client_width() + 1 {
                     let _ = container.set_attribute("tabindex", "0");
                     let _ = container.set_attribute("role", "group");
                     let _ = container.set_attribute(

@@ -995,6 +995,20 @@ await test('a failure for now and one for good differ in pattern, not only in co
   } finally {
     await context.close();
   }
+  // On a phone the details repeat the step's lines over their explanation, with the same bar.
+  const phone = await openApp({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    const repeated = async (hash, position) => {
+      await phone.page.evaluate((hash) => { window.location.hash = hash; }, hash);
+      await phone.page.waitForSelector(`.controls-position:has-text("${position}")`);
+      return phone.page.evaluate(() => getComputedStyle(document.querySelector('.details-step-lines .line-refusal')).borderLeftStyle);
+    };
+    assert.equal(await repeated('#scenario=greylisting&step=55', 'Step 55 of'), 'dashed');
+    assert.equal(await repeated('#scenario=unknown-user&step=56', 'Step 56 of'), 'solid');
+    assert.deepEqual(phone.errors, []);
+  } finally {
+    await phone.context.close();
+  }
 });
 
 await test('a diagram wider than its box is a tab stop whose arrow keys scroll it, and one that fits is none', async () => {
