@@ -341,6 +341,33 @@ fn a_host_that_did_not_answer_is_skipped_too_but_one_that_answered_then_failed_i
 }
 
 #[test]
+fn a_failed_connection_names_the_target_as_dns_gave_it_not_the_host_found_there() {
+    // mx.receiver.test has a second address, where another host lives that is down: the
+    // sending host never heard that host's name, so its error gives the MX name and address.
+    let mut world = basic_world("second-address");
+    world["dns"]["zones"][1]["records"] = json!([
+        mx("receiver.test", 10, "mx.receiver.test"),
+        a("mx.receiver.test", "192.0.2.21"),
+    ]);
+    world["hosts"][1]["address"] = json!("192.0.2.22");
+    world["hosts"][1]["faults"] = json!([fault("down", None)]);
+    world["hosts"].as_array_mut().unwrap().push(
+        json!({"name": "other.receiver.test", "address": "192.0.2.21",
+            "faults": [fault("down", None)]}),
+    );
+    world["retry"] = json!({"give_up_s": 60});
+    let result = run_json(&world);
+    let Fate::Bounced { status, .. } = fate(&result, "m1", "bob@receiver.test") else {
+        panic!("{:?}", result.outcomes);
+    };
+    assert!(
+        status.contains("mx.receiver.test [192.0.2.21]: connection refused"),
+        "{status}"
+    );
+    assert!(!status.contains("other.receiver.test"), "{status}");
+}
+
+#[test]
 fn an_address_where_no_host_lives_is_skipped_after_its_timeout() {
     let mut world = basic_world("nobody");
     world["dns"]["zones"][1]["records"][1] = a("mx.receiver.test", "192.0.2.99");

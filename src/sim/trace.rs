@@ -1082,11 +1082,16 @@ impl TextRenderer {
                     until_ms,
                     reason,
                 } = &**boxed;
+                // An address literal is its own name: said once.
+                let label = if target.starts_with('[') {
+                    target.to_string()
+                } else {
+                    format!("{target} [{address}]")
+                };
                 line!(
                     host,
                     format!(
-                        "q{entry} skips {target} [{address}]: {reason} at {}, not tried again \
-                         before {}",
+                        "q{entry} skips {label}: {reason} at {}, not tried again before {}",
                         format_time(*failed_at_ms),
                         format_time(*until_ms)
                     ),

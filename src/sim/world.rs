@@ -1342,6 +1342,16 @@ fn client_address_for(ipv4: [u8; 4], server: IpAddr) -> IpAddr {
     }
 }
 
+/// An address the sending host connects to, as it names it: `NAME [ADDRESS]`, or the address
+/// literal alone when that is the name it was given.
+fn target_label(name: &str, address: IpAddr) -> String {
+    if name.starts_with('[') {
+        name.to_string()
+    } else {
+        format!("{name} [{address}]")
+    }
+}
+
 fn domain_of(address: &str) -> String {
     address
         .rsplit_once('@')
@@ -1765,7 +1775,7 @@ impl<'a> World<'a> {
                 let reply = Reply::new(
                     451,
                     Some(EnhancedStatus::new(4, 4, 1)),
-                    format!("{} [{}]: {reason}", target.name, target.address),
+                    format!("{}: {reason}", target_label(&target.name, target.address)),
                 );
                 let address = target.address;
                 self.mark_unreachable(host, address, reason);
@@ -2752,11 +2762,6 @@ impl<'a> World<'a> {
             return;
         };
         self.release_octets(c.held_octets);
-        let reply = Reply::new(
-            451,
-            Some(EnhancedStatus::new(4, 4, 1)),
-            format!("{}: {reason}", self.hosts[c.server].spec.name),
-        );
         match c.purpose {
             Purpose::Submission { messages, .. } => {
                 for message in messages {
@@ -2778,7 +2783,23 @@ impl<'a> World<'a> {
                 let address = self.hosts[c.server].spec.address;
                 self.mark_unreachable(host, address, reason);
                 for entry in entries {
-                    self.try_next_target(host, entry, Failure::local(reply.clone()));
+                    // Named as the sending host knows it, by the name DNS (or a route) gave and
+                    // the address, as Postfix writes "connect to NAME[ADDRESS]:25": nothing
+                    // answered to tell it the host's own name.
+                    let label = self.hosts[host]
+                        .queue
+                        .get(&entry)
+                        .and_then(|e| e.targets.get(e.target_index))
+                        .map_or_else(
+                            || target_label(&self.hosts[c.server].spec.name, address),
+                            |target| target_label(&target.name, target.address),
+                        );
+                    let reply = Reply::new(
+                        451,
+                        Some(EnhancedStatus::new(4, 4, 1)),
+                        format!("{label}: {reason}"),
+                    );
+                    self.try_next_target(host, entry, Failure::local(reply));
                 }
             }
             Purpose::Fetch { .. } | Purpose::Raw { .. } => {}
@@ -3681,8 +3702,9 @@ impl<'a> World<'a> {
                 451,
                 Some(EnhancedStatus::new(4, 4, 1)),
                 format!(
-                    "{} [{}]: delivery temporarily suspended: {}",
-                    target.name, target.address, mark.reason
+                    "{}: delivery temporarily suspended: {}",
+                    target_label(&target.name, target.address),
+                    mark.reason
                 ),
             );
             // As after a failed connection (`try_next_target`), with none made.
