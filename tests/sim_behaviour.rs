@@ -379,6 +379,27 @@ fn an_address_where_no_host_lives_is_skipped_after_its_timeout() {
 }
 
 #[test]
+fn a_second_failure_while_the_address_is_marked_does_not_hold_back_the_first_entrys_retry() {
+    // Nothing lives at mx's address: m1's connection, opened at once, times out after 30 s;
+    // m2's, opened 10 s later before any mark, times out too. m1's retry, 30 minutes after
+    // its failure, still connects: m2's later failure did not move the mark on.
+    let mut world = basic_world("two-waiting");
+    world["dns"]["zones"][1]["records"][1] = a("mx.receiver.test", "192.0.2.99");
+    world["messages"] = messages_at(&[0, 10]);
+    world["retry"] = json!({"give_up_s": 3000});
+    let result = run_json(&world);
+    let first_entry_skips = events(&result)
+        .filter(|e| matches!(&e.event, Event::TargetSkipped(s) if s.entry == 1))
+        .count();
+    assert_eq!(first_entry_skips, 0);
+    let connections = relay_targets(&result, "mail.sender.test").len();
+    assert!(
+        connections >= 3,
+        "both first attempts and m1's retry connect: {connections}"
+    );
+}
+
+#[test]
 fn a_host_whose_address_is_written_ipv4_mapped_is_skipped_by_its_dns_address() {
     let mut world = basic_world("mapped");
     world["hosts"][1]["address"] = json!("::ffff:192.0.2.20");

@@ -3803,6 +3803,12 @@ impl<'a> World<'a> {
     /// Remembers that `host` could not connect to `address`, so that no message of its queue
     /// tries it again before the first retry interval has passed (RFC 5321 4.5.4.1).
     fn mark_unreachable(&mut self, host: usize, address: IpAddr, reason: &str) {
+        // A connection opened while the address was not yet marked (before the first one
+        // failed) that fails too leaves the mark as it is: moving it on would hold back the
+        // retry of the entry whose failure set it.
+        if self.unreachable_mark(host, address).is_some() {
+            return;
+        }
         let wait_ms = self.scenario.retry.first_retry_s.saturating_mul(1000);
         let mark = Unreachable {
             failed_at_ms: self.now_ms,
