@@ -445,7 +445,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.5.4.1",
         ),
         Event::TargetSkipped { .. } => note(
-            "Not tried: this sending host failed to connect to that MX host a short while ago \
+            "Not tried: this sending host failed to connect to that address a short while ago \
              (refused, or no answer), and RFC 5321 says a sender must delay retrying a \
              destination after a failed attempt. So no message tries it again before the \
              first retry interval (30 minutes by default) has passed: this one goes on to the \

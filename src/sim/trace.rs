@@ -297,20 +297,31 @@ pub struct RetryScheduled {
     pub recipients: Vec<String>,
 }
 
-/// An MX host a queue entry's attempt does not try: the sending host failed to connect to it
-/// a short while ago, and tries it again only once its first retry interval has passed
-/// (RFC 5321 4.5.4.1), whichever message is to go there.
+/// An address a queue entry's attempt does not try (an MX host's, or one a route or an
+/// address literal names): the sending host failed to connect to it a short while ago, and
+/// tries it again only once its first retry interval has passed (RFC 5321 4.5.4.1),
+/// whichever message is to go there.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct TargetSkipped {
     pub host: Name,
     pub entry: EntryId,
-    /// The MX host's name and the address not tried.
+    /// The target's name (as DNS, a route or the literal gave it) and the address not tried.
     pub target: Name,
     pub address: String,
     /// When and why the connection to it failed, and when it may be tried again.
     pub failed_at_ms: u64,
     pub until_ms: u64,
     pub reason: String,
+}
+
+/// An address a sending host connects to, as it names it: `NAME [ADDRESS]`, or an address
+/// literal alone, which is its own name.
+pub fn target_label(name: &str, address: impl std::fmt::Display) -> String {
+    if name.starts_with('[') {
+        name.to_string()
+    } else {
+        format!("{name} [{address}]")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -1082,12 +1093,7 @@ impl TextRenderer {
                     until_ms,
                     reason,
                 } = &**boxed;
-                // An address literal is its own name: said once.
-                let label = if target.starts_with('[') {
-                    target.to_string()
-                } else {
-                    format!("{target} [{address}]")
-                };
+                let label = target_label(target, address);
                 line!(
                     host,
                     format!(

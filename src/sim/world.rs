@@ -10,8 +10,8 @@ use super::rng::SimRng;
 use super::scenario::{BareLineEndingSpec, FaultKind, FetchSpec, HostSpec, MessageSpec, Scenario};
 use super::trace;
 use super::trace::{
-    ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName, Trace,
-    TraceEvent, WireBytes,
+    target_label, ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName,
+    Trace, TraceEvent, WireBytes,
 };
 use crate::dns::{DomainName, MxCache, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome};
 use crate::mail::compose::{compose, envelope_address, ComposeRequest};
@@ -1339,16 +1339,6 @@ fn client_address_for(ipv4: [u8; 4], server: IpAddr) -> IpAddr {
             ))
         }
         _ => IpAddr::from(ipv4),
-    }
-}
-
-/// An address the sending host connects to, as it names it: `NAME [ADDRESS]`, or the address
-/// literal alone when that is the name it was given.
-fn target_label(name: &str, address: IpAddr) -> String {
-    if name.starts_with('[') {
-        name.to_string()
-    } else {
-        format!("{name} [{address}]")
     }
 }
 
@@ -3666,7 +3656,7 @@ impl<'a> World<'a> {
         // (RFC 3464 2.3.9): a later attempt that started before it but went through addresses
         // that do not answer (or waited for DNS) ends there, and the entry gives up. The first
         // attempt, which comes before any notice, always goes through its addresses (RFC 5321
-        // 5.1).
+        // 5.1), but for those this host could not reach a short while ago (below).
         let too_late = attempts > 1 && self.now_ms > self.last_connection_ms(queued_at_ms);
         // An address this host could not connect to a short while ago is not tried again yet
         // (RFC 5321 4.5.4.1), whichever message it was for: the attempt goes on to the next
