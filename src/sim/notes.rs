@@ -4,8 +4,8 @@
 //! trace.
 
 use super::trace::{
-    ConnId, Direction, Event, Protocol, StateName, PERMANENT_FAILURE, RUN_CUT, TEMPORARY_FAILURE,
-    WILL_RETRY,
+    run_was_cut, ConnId, Direction, Event, Protocol, StateName, PERMANENT_FAILURE,
+    TEMPORARY_FAILURE, WILL_RETRY,
 };
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
@@ -535,12 +535,12 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::ConservationChecked {
             ok: false,
             problems,
-        } if problems.iter().any(|problem| problem.ends_with(RUN_CUT)) => note(
+        } if run_was_cut(problems) => note(
             "The run was cut here: it reached the simulator's limit (too many events, or \
-                 more trace and mail than a page can hold), and nothing after this moment was \
-                 simulated. The outcomes say where each message stood then; those still on \
-                 their way are not lost, a real server would go on. Fewer messages, \
-                 recipients, retries or smaller attachments make a run that ends.",
+             more trace and mail than a page can hold), and nothing after this moment was \
+             simulated. The outcomes say where each message stood then; those still on \
+             their way are not lost, a real server would go on. Fewer messages, \
+             recipients, retries or smaller attachments make a run that ends.",
             "RFC 5321 6.1",
         ),
         Event::ConservationChecked { ok: false, .. } => note(

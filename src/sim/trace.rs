@@ -257,6 +257,12 @@ pub const WILL_RETRY: &str = "will retry";
 /// Ends the conservation check's problem for a run cut at the simulator's limit.
 pub const RUN_CUT: &str = "was cut there";
 
+/// Whether the conservation check's `problems` say the run was cut at the simulator's limit
+/// (nothing lost: the run stopped), rather than that a message was lost or duplicated.
+pub fn run_was_cut(problems: &[String]) -> bool {
+    problems.iter().any(|problem| problem.ends_with(RUN_CUT))
+}
+
 /// Begins the name of a user agent, before its mailbox: `ua:alice@example.org`.
 pub const USER_AGENT_PREFIX: &str = "ua:";
 
@@ -1233,7 +1239,7 @@ impl TextRenderer {
                 if *ok {
                     "conservation holds: every recipient of every message has exactly one fate"
                         .to_string()
-                } else if problems.iter().any(|problem| problem.ends_with(RUN_CUT)) {
+                } else if run_was_cut(problems) {
                     // Nothing was lost: the run stopped, and what it had is reported.
                     format!("RUN CUT SHORT: {}", problems.join("; "))
                 } else {
