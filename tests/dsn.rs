@@ -30,7 +30,7 @@ fn failed(address: &str, reply: Reply, remote: &str) -> RecipientReport {
         status: reply.enhanced.expect("the test replies carry a status"),
         remote_mta: Some(remote.into()),
         diagnostic: Some(Diagnostic::Smtp(reply)),
-        last_attempt_date_unix_s: 1_700_000_030,
+        last_attempt_date_unix_s: Some(1_700_000_030),
         will_retry_until_unix_s: None,
     }
 }
@@ -384,7 +384,7 @@ fn delayed_notice_with_will_retry_until() {
         status: EnhancedStatus::new(4, 4, 1),
         remote_mta: None,
         diagnostic: None,
-        last_attempt_date_unix_s: 1_700_003_600,
+        last_attempt_date_unix_s: Some(1_700_003_600),
         will_retry_until_unix_s: Some(1_700_432_000),
     }];
     let bytes = build_dsn(&delayed);
@@ -413,6 +413,35 @@ fn delayed_notice_with_will_retry_until() {
 }
 
 #[test]
+fn a_recipient_not_tried_yet_has_no_last_attempt_date() {
+    // RFC 3464 2.3.7: the field gives the last attempt; with none made, it is left out, in
+    // the fields and in the text for people alike.
+    let mut notice = request();
+    notice.recipients[0].last_attempt_date_unix_s = None;
+    let bytes = build_dsn(&notice);
+    let message = parse(&bytes);
+    let groups = delivery_status(&message);
+    assert_eq!(field(&groups[1], "Last-Attempt-Date"), None);
+    assert_eq!(
+        field(&groups[1], "Final-Recipient"),
+        Some("rfc822; bob@example.net")
+    );
+    let parts = report_parts(&message);
+    let PartType::Text(text) = &parts[0].1.body else {
+        panic!("the first part is text");
+    };
+    assert!(!text.contains("Last attempt"), "{text}");
+    // And with one made, both give it.
+    let tried_bytes = build_dsn(&request());
+    let tried = parse(&tried_bytes);
+    assert!(field(&delivery_status(&tried)[1], "Last-Attempt-Date").is_some());
+    let PartType::Text(text) = &report_parts(&tried)[0].1.body else {
+        panic!("the first part is text");
+    };
+    assert!(text.contains("Last attempt"), "{text}");
+}
+
+#[test]
 fn several_recipients_each_get_a_group() {
     let mut r = request();
     r.recipients.push(failed(
@@ -431,7 +460,7 @@ fn several_recipients_each_get_a_group() {
             Some(EnhancedStatus::new(4, 7, 1)),
             vec!["Greylisted,".into(), "please try again later".into()],
         ))),
-        last_attempt_date_unix_s: 1_700_000_040,
+        last_attempt_date_unix_s: Some(1_700_000_040),
         will_retry_until_unix_s: Some(1_700_432_000),
     });
     let bytes = build_dsn(&r);

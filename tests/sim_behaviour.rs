@@ -293,12 +293,24 @@ fn a_message_that_finds_every_mx_suspended_waits_for_its_own_retry_with_that_rea
         .map(|n| String::from_utf8_lossy(n).into_owned())
         .collect();
     assert_eq!(notices.len(), 2);
-    assert!(
-        notices
-            .iter()
-            .any(|n| n.contains("delivery temporarily suspended")),
-        "{notices:#?}"
-    );
+    let (suspended, refused): (Vec<&String>, Vec<&String>) = notices
+        .iter()
+        .partition(|n| n.contains("delivery temporarily suspended"));
+    assert_eq!((suspended.len(), refused.len()), (1, 1), "{notices:#?}");
+    // RFC 3464 2.3.7: m1 was last tried when it gave up, as its notice was written; m2 was
+    // never tried, and its notice gives no time of a last attempt.
+    let field = |notice: &str, name: &str| {
+        notice
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::to_string)
+    };
+    let last_attempt = field(refused[0], "Last-Attempt-Date: ");
+    assert!(last_attempt.is_some(), "{}", refused[0]);
+    assert_eq!(last_attempt, field(refused[0], "Date: "));
+    assert_eq!(field(suspended[0], "Last-Attempt-Date: "), None);
+    assert!(!suspended[0].contains("Last attempt:"), "{}", suspended[0]);
+    assert!(field(suspended[0], "Arrival-Date: ").is_some());
     let text = result.trace.to_text();
     assert!(
         text.contains(

@@ -105,7 +105,9 @@ pub struct RecipientReport {
     pub remote_mta: Option<String>,
     /// What decided the outcome.
     pub diagnostic: Option<Diagnostic>,
-    pub last_attempt_date_unix_s: i64,
+    /// When the MTA last tried to deliver to this recipient (RFC 3464 2.3.7); none when it
+    /// has not tried yet, and the field is then left out.
+    pub last_attempt_date_unix_s: Option<i64>,
     /// For a delayed recipient: when the MTA gives up (RFC 3464 2.3.9).
     pub will_retry_until_unix_s: Option<i64>,
 }
@@ -535,14 +537,13 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             (None, Some(host)) => paragraph(&mut text, 2, &format!("Receiving server: {host}")),
             (None, None) => {}
         }
-        paragraph(
-            &mut text,
-            2,
-            &format!(
-                "Last attempt: {}",
-                date_of(recipient.last_attempt_date_unix_s)
-            ),
-        );
+        if let Some(last_attempt) = recipient.last_attempt_date_unix_s {
+            paragraph(
+                &mut text,
+                2,
+                &format!("Last attempt: {}", date_of(last_attempt)),
+            );
+        }
         if let (Action::Delayed, Some(until)) =
             (recipient.action, recipient.will_retry_until_unix_s)
         {
@@ -802,11 +803,9 @@ fn delivery_status_part(request: &DsnRequest) -> Vec<u8> {
             ),
             None => {}
         }
-        push_field(
-            &mut part,
-            "Last-Attempt-Date",
-            &date_of(recipient.last_attempt_date_unix_s),
-        );
+        if let Some(last_attempt) = recipient.last_attempt_date_unix_s {
+            push_field(&mut part, "Last-Attempt-Date", &date_of(last_attempt));
+        }
         // RFC 3464 2.3.9: only meaningful for "delayed".
         if recipient.action == Action::Delayed {
             if let Some(until) = recipient.will_retry_until_unix_s {
@@ -1082,7 +1081,7 @@ mod tests {
                     Some(EnhancedStatus::new(5, 1, 1)),
                     "User unknown",
                 ))),
-                last_attempt_date_unix_s: 1_700_000_030,
+                last_attempt_date_unix_s: Some(1_700_000_030),
                 will_retry_until_unix_s: None,
             }],
         }

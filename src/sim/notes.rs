@@ -484,7 +484,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              Arrival-Date, then for each recipient Final-Recipient, Action (failed), Status \
              (the enhanced status code, RFC 3463), Remote-MTA (the server that refused, when \
              one did), Diagnostic-Code (its reply, or this host's own finding) and \
-             Last-Attempt-Date; then the original message's header.",
+             Last-Attempt-Date (left out when this host never got to try); then the original \
+             message's header.",
             "RFC 6522, RFC 3464 2.1, 2.2.2, 2.2.5, 2.3.2-2.3.7, RFC 5321 4.5.5",
         ),
         Event::BounceDiscarded { .. } => note(

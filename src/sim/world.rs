@@ -602,6 +602,9 @@ struct Original {
     data: Rc<Vec<u8>>,
     /// When this copy reached this host (RFC 3464 2.2.5, Arrival-Date).
     arrived_ms: u64,
+    /// When this host last tried to deliver it (RFC 3464 2.3.7, Last-Attempt-Date): none
+    /// when every attempt so far skipped addresses it could not reach a short while ago.
+    last_attempt_ms: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -633,17 +636,29 @@ struct Entry {
     /// by one, when no failure of the whole entry came after: a report gives each recipient
     /// its own status and diagnostic (RFC 3464 2.3.4, 2.3.6), not another's.
     recipient_failures: Vec<(String, Failure)>,
+    /// When an attempt last ended in a failure or a reply it met (a DNS answer, a connection,
+    /// a server's reply; RFC 3464 2.3.7): not one that only skipped addresses this host could
+    /// not reach a short while ago.
+    last_attempt_ms: Option<u64>,
 }
 
 impl Entry {
-    /// A temporary failure that concerned every recipient still queued.
-    fn failed_all(&mut self, failure: Failure) {
+    /// A temporary failure, at `now_ms`, that concerned every recipient still queued.
+    fn failed_all(&mut self, failure: Failure, now_ms: u64) {
+        self.last_attempt_ms = Some(now_ms);
+        self.failed_without_trying(failure);
+    }
+
+    /// A temporary failure of every recipient still queued that this host gave itself without
+    /// trying anything: an address it skipped, no address left to try.
+    fn failed_without_trying(&mut self, failure: Failure) {
         self.recipient_failures.clear();
         self.last_failure = Some(failure);
     }
 
-    /// The temporary failures a session gave its recipients, each its own.
-    fn failed_each(&mut self, failures: Vec<(String, Failure)>) {
+    /// The temporary failures a session at `now_ms` gave its recipients, each its own.
+    fn failed_each(&mut self, failures: Vec<(String, Failure)>, now_ms: u64) {
+        self.last_attempt_ms = Some(now_ms);
         if let Some((_, last)) = failures.last() {
             self.last_failure = Some(last.clone());
         }
@@ -672,6 +687,7 @@ impl Entry {
             reverse_path: self.reverse_path.clone(),
             data: Rc::clone(&self.data),
             arrived_ms: self.queued_at_ms,
+            last_attempt_ms: self.last_attempt_ms,
         }
     }
 }
@@ -3144,6 +3160,7 @@ impl<'a> World<'a> {
                     delay_notice_sent: false,
                     last_failure: None,
                     recipient_failures: Vec::new(),
+                    last_attempt_ms: None,
                 },
             );
             self.schedule_in(0, Action::QueueRun(host, entry));
@@ -3265,6 +3282,8 @@ impl<'a> World<'a> {
             reverse_path: reverse_path.to_string(),
             data: Rc::clone(data),
             arrived_ms: self.now_ms,
+            // The MDA's delivery, just now, was the attempt.
+            last_attempt_ms: Some(self.now_ms),
         };
         self.bounce(host, &original, refused);
     }
@@ -3634,8 +3653,9 @@ impl<'a> World<'a> {
             if failure.permanent {
                 self.fail_entry(host, entry_id, &Failure::local(reply));
             } else {
+                let now_ms = self.now_ms;
                 if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
-                    entry.failed_all(Failure::local(reply));
+                    entry.failed_all(Failure::local(reply), now_ms);
                 }
                 self.defer_entry(host, entry_id);
             }
@@ -3670,7 +3690,7 @@ impl<'a> World<'a> {
             let target = entry.targets.get(entry.target_index).filter(|_| !too_late);
             let Some(target) = target.cloned() else {
                 if entry.last_failure.is_none() {
-                    entry.failed_all(no_answer());
+                    entry.failed_without_trying(no_answer());
                 }
                 entry.in_flight = false;
                 self.defer_entry(host, entry_id);
@@ -3699,7 +3719,7 @@ impl<'a> World<'a> {
             );
             // As after a failed connection (`try_next_target`), with none made.
             if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
-                entry.failed_all(Failure::local(reply));
+                entry.failed_without_trying(Failure::local(reply));
                 entry.target_index += 1;
             }
         };
@@ -3823,10 +3843,11 @@ impl<'a> World<'a> {
 
     /// A failure of the whole session or connection (every recipient's): the next address.
     fn try_next_target(&mut self, host: usize, entry_id: EntryId, failure: Failure) {
+        let now_ms = self.now_ms;
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
-        entry.failed_all(failure);
+        entry.failed_all(failure, now_ms);
         entry.target_index += 1;
         self.connect_to_target(host, entry_id);
     }
@@ -3914,6 +3935,7 @@ impl<'a> World<'a> {
                 own_finding: recipient.reply_origin == ReplyOrigin::Client,
             })));
         }
+        let now_ms = self.now_ms;
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
@@ -3925,7 +3947,7 @@ impl<'a> World<'a> {
         if only_left_for_another_session {
             // Their finding is the entry's last failure, should the new session come too late
             // to be opened and the entry give up.
-            entry.failed_each(deferred);
+            entry.failed_each(deferred, now_ms);
             if !failed.is_empty() {
                 let original = entry.original();
                 self.bounce(host, &original, failed);
@@ -3934,7 +3956,7 @@ impl<'a> World<'a> {
             return;
         }
         let any_deferred = !deferred.is_empty();
-        entry.failed_each(deferred);
+        entry.failed_each(deferred, now_ms);
         entry.mx_sessions = entry.mx_sessions.saturating_add(1);
         // RFC 5321 5.1: the client tries each address in order "until a delivery attempt
         // succeeds". As Postfix does, recipients a server deferred after MAIL (or that a lost
@@ -4073,9 +4095,11 @@ impl<'a> World<'a> {
 
     /// A permanent failure of every recipient still queued.
     fn fail_entry(&mut self, host: usize, entry_id: EntryId, failure: &Failure) {
-        let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
+        let now_ms = self.now_ms;
+        let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
             return;
         };
+        entry.last_attempt_ms = Some(now_ms);
         let failed = entry
             .recipients
             .iter()
@@ -4138,6 +4162,7 @@ impl<'a> World<'a> {
             reverse_path,
             data,
             arrived_ms,
+            last_attempt_ms,
         } = original;
         let host_name = Rc::clone(&self.hosts[host].name);
         let number = self.next_notice;
@@ -4146,20 +4171,20 @@ impl<'a> World<'a> {
             DsnAction::Delayed => format!("d{number}"),
             _ => format!("b{number}"),
         };
-        let now_s = self
-            .scenario
-            .start_unix_s
-            .saturating_add((self.now_ms / 1000) as i64);
+        let unix_s = |ms: u64| {
+            self.scenario
+                .start_unix_s
+                .saturating_add((ms / 1000) as i64)
+        };
+        let now_s = unix_s(self.now_ms);
+        let last_attempt_s = last_attempt_ms.map(unix_s);
         let request = DsnRequest {
             reporting_mta: host_name.to_string(),
             postmaster_address: notice_sender(&self.hosts[host].spec),
             envelope_sender: reverse_path.to_string(),
             original_message: data.as_ref().clone(),
             return_content: ReturnContent::Headers,
-            arrival_date_unix_s: self
-                .scenario
-                .start_unix_s
-                .saturating_add((arrived_ms / 1000) as i64),
+            arrival_date_unix_s: unix_s(*arrived_ms),
             date_unix_s: now_s,
             utc_offset_min: 0,
             message_id_token: format!("{label}.{}", self.seed),
@@ -4173,12 +4198,8 @@ impl<'a> World<'a> {
                     status: failure.status(),
                     remote_mta: failure.remote.clone(),
                     diagnostic: Some(failure.diagnostic()),
-                    last_attempt_date_unix_s: now_s,
-                    will_retry_until_unix_s: will_retry_until_ms.map(|ms| {
-                        self.scenario
-                            .start_unix_s
-                            .saturating_add((ms / 1000) as i64)
-                    }),
+                    last_attempt_date_unix_s: last_attempt_s,
+                    will_retry_until_unix_s: will_retry_until_ms.map(unix_s),
                 })
                 .collect(),
         };
