@@ -230,6 +230,64 @@ fn a_host_that_refused_a_connection_is_not_tried_again_by_the_next_message_befor
 }
 
 #[test]
+fn a_message_that_joins_a_connection_still_being_opened_says_so_and_fails_with_it() {
+    // The MX does not answer for 10 minutes. m2 comes while m1's connection is still waiting
+    // for an answer: it goes on that connection (RFC 5321 3.3, one session for several
+    // transactions) rather than opening its own, the trace says so, and when the connection
+    // times out both are retried.
+    let mut world = basic_world("joins-pending");
+    world["hosts"][1]["faults"] = json!([fault("no_answer", Some(600))]);
+    world["messages"] = messages_at(&[0, 1]);
+    let result = run_json(&world);
+    let sender = "mail.sender.test";
+    let relay_connections: Vec<u32> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ConnectionAttempted(c) if &*c.client == sender => Some(c.conn),
+            _ => None,
+        })
+        .collect();
+    let joined: Vec<(u64, u32, u32, String)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::SessionJoined(j) => Some((e.time_ms, j.entry, j.conn, j.server.to_string())),
+            _ => None,
+        })
+        .collect();
+    let timed_out = events(&result)
+        .find_map(|e| match e.event {
+            Event::ConnectionTimedOut { conn } => Some((e.time_ms, conn)),
+            _ => None,
+        })
+        .expect("m1's connection times out");
+    assert_eq!(timed_out.1, relay_connections[0]);
+    let first = joined.first().expect("m2 joins m1's connection");
+    assert_eq!(
+        (first.1, first.2, first.3.as_str()),
+        (2, relay_connections[0], "mx.receiver.test")
+    );
+    assert!(first.0 < timed_out.0, "{joined:?} {timed_out:?}");
+    let retried_at_timeout: Vec<u64> = retries(&result, sender)
+        .into_iter()
+        .filter(|(at, _)| *at == timed_out.0)
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(retried_at_timeout.len(), 2, "both fail with the connection");
+    let text = result.trace.to_text();
+    assert!(
+        text.contains(&format!(
+            "q2 joins #{} to mx.receiver.test, after the messages already on it",
+            relay_connections[0]
+        )),
+        "{text}"
+    );
+    for message in ["m1", "m2"] {
+        assert!(matches!(
+            fate(&result, message, "bob@receiver.test"),
+            Fate::Delivered { .. }
+        ));
+    }
+}
+
+#[test]
 fn a_message_that_finds_every_mx_suspended_waits_for_its_own_retry_with_that_reason() {
     // The single MX is down for good: m1 is refused at 0 s and at each of its retries. m2,
     // queued a minute after m1, is retried a minute after m1 too, so it always comes within

@@ -390,6 +390,7 @@ fn event_host(event: &Event) -> Option<&str> {
         Event::RecipientResult(e) => &e.host,
         Event::RetryScheduled(e) => &e.host,
         Event::TargetSkipped(e) => &e.host,
+        Event::SessionJoined(e) => &e.host,
         Event::GaveUp(e) => &e.host,
         Event::Delivered(e) => &e.host,
         Event::DeliveryRefused(e) => &e.host,

@@ -453,6 +453,14 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              suspended\"; Exim keeps a retry time per host.",
             "RFC 5321 4.5.4.1",
         ),
+        Event::SessionJoined { .. } => note(
+            "No new connection: this sending host already has a session open (or being \
+             opened) to that server, and the message goes on it as one more mail transaction \
+             (MAIL, RCPT, DATA) after those already on it. Real servers reuse connections so, \
+             saving a greeting and an EHLO per message. If that connection fails, every \
+             message on it fails with it, and each is retried.",
+            "RFC 5321 3.3",
+        ),
         Event::GaveUp { .. } => note(
             "The message has been queued for the give-up time (RFC 5321: generally at least \
              4 to 5 days; 5 days by default here): the server stops trying and tells the \

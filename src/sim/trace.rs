@@ -320,6 +320,17 @@ pub struct TargetSkipped {
     pub reason: String,
 }
 
+/// A queue entry's message goes on a session its host already has open, or is opening, to
+/// the same server, as one more mail transaction after those already on it (RFC 5321 3.3),
+/// instead of on a new connection: as real servers reuse connections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionJoined {
+    pub host: Name,
+    pub entry: EntryId,
+    pub conn: ConnId,
+    pub server: Name,
+}
+
 /// An address a sending host connects to, as it names it: `NAME [ADDRESS]`, or an address
 /// literal alone, which is its own name.
 pub fn target_label(name: &str, address: impl std::fmt::Display) -> String {
@@ -482,6 +493,7 @@ pub enum Event {
     },
     RecipientResult(Box<RecipientResult>),
     TargetSkipped(Box<TargetSkipped>),
+    SessionJoined(Box<SessionJoined>),
     RetryScheduled(Box<RetryScheduled>),
     /// Nothing is left to do for a queue entry.
     Dequeued {
@@ -588,6 +600,7 @@ impl Event {
             Event::TargetSkipped(e) => {
                 size_of::<TargetSkipped>() + e.address.len() + e.reason.len()
             }
+            Event::SessionJoined(_) => size_of::<SessionJoined>(),
             Event::Delivered(e) => {
                 size_of::<Delivered>() + e.mailbox.len() + e.message.len() + e.uid.len()
             }
@@ -1087,6 +1100,18 @@ impl TextRenderer {
                         format_time(*at_ms),
                         recipients.join(", ")
                     ),
+                );
+            }
+            Event::SessionJoined(boxed) => {
+                let SessionJoined {
+                    host,
+                    entry,
+                    conn,
+                    server,
+                } = &**boxed;
+                line!(
+                    host,
+                    format!("q{entry} joins #{conn} to {server}, after the messages already on it"),
                 );
             }
             Event::TargetSkipped(boxed) => {

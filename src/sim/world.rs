@@ -3768,6 +3768,12 @@ impl<'a> World<'a> {
             {
                 entries.push(entry_id);
             }
+            self.record(Event::SessionJoined(Box::new(trace::SessionJoined {
+                host: Rc::clone(&self.hosts[host].name),
+                entry: entry_id,
+                conn,
+                server: Rc::clone(&self.hosts[server].name),
+            })));
             self.hold_for(conn, data.len());
             self.pump(conn);
             return;
