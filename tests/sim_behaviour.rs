@@ -230,6 +230,54 @@ fn a_host_that_refused_a_connection_is_not_tried_again_by_the_next_message_befor
 }
 
 #[test]
+fn an_address_two_mx_records_share_is_tried_once_and_the_trace_says_which_was_left_out() {
+    // mx1 and mx2 are two names for one server; mx3 is another. The shared address is tried
+    // once, under the better MX's name, and the note says so, from DNS and from the cache.
+    let mut world = basic_world("shared-address");
+    world["dns"]["zones"][1] = json!({"origin": "receiver.test", "records": [
+        mx("receiver.test", 10, "mx1.receiver.test"),
+        mx("receiver.test", 20, "mx2.receiver.test"),
+        mx("receiver.test", 30, "mx3.receiver.test"),
+        a("mx1.receiver.test", "192.0.2.20"),
+        a("mx2.receiver.test", "192.0.2.20"),
+        a("mx3.receiver.test", "192.0.2.30"),
+    ]});
+    world["messages"] = messages_at(&[0, 60]);
+    let result = run_json(&world);
+    let resolved: Vec<(Vec<String>, Vec<String>, bool)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::MxResolved(m) => Some((m.targets.clone(), m.notes.clone(), m.from_cache)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(resolved.len(), 2, "{resolved:?}");
+    for (targets, notes, _) in &resolved {
+        assert_eq!(
+            targets,
+            &[
+                "mx1.receiver.test [192.0.2.20]".to_string(),
+                "mx3.receiver.test [192.0.2.30]".to_string()
+            ]
+        );
+        assert_eq!(
+            notes,
+            &[
+                "mx2.receiver.test [192.0.2.20] left out: the same address as mx1.receiver.test, \
+               tried once"
+                    .to_string()
+            ]
+        );
+    }
+    assert_eq!(
+        resolved
+            .iter()
+            .map(|(_, _, cached)| *cached)
+            .collect::<Vec<_>>(),
+        [false, true]
+    );
+}
+
+#[test]
 fn a_message_that_joins_a_connection_still_being_opened_says_so_and_fails_with_it() {
     // The MX does not answer for 10 minutes. m2 comes while m1's connection is still waiting
     // for an answer: it goes on that connection (RFC 5321 3.3, one session for several

@@ -1466,21 +1466,30 @@ impl HowResolved {
 /// Every address of every host of a resolution, in the order to try them, each once: an
 /// address reached through two MX records (or two names) is tried at its best place only,
 /// since a second try would reach the same host.
-fn targets_of(outcome: &MxOutcome) -> Vec<Target> {
+fn targets_of(outcome: &MxOutcome) -> (Vec<Target>, Vec<String>) {
     let mut targets: Vec<Target> = Vec::new();
+    let mut notes = Vec::new();
     for t in outcome.targets() {
+        let name = t.exchange.without_final_dot();
         for address in &t.addresses {
             // An IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 2.5.5.2).
             let address = address.to_canonical();
-            if !targets.iter().any(|known| known.address == address) {
-                targets.push(Target {
-                    name: t.exchange.without_final_dot().to_string(),
+            match targets.iter().find(|known| known.address == address) {
+                // Tried once per attempt, under the first name that gave it: trying it again
+                // would only meet the same server, or the same failure.
+                Some(known) => notes.push(format!(
+                    "{} left out: the same address as {}, tried once",
+                    target_label(name, address),
+                    known.name
+                )),
+                None => targets.push(Target {
+                    name: name.to_string(),
                     address,
-                });
+                }),
             }
         }
     }
-    targets
+    (targets, notes)
 }
 
 /// The code the trace gives a POP3 response, which has none of its own (RFC 1939 3): 200
@@ -3523,7 +3532,7 @@ impl<'a> World<'a> {
             self.hosts[host].mx_cache.lookup(&domain, now, &mut draw)
         } {
             // Asked before and still within the records' TTL: no DNS traffic this time.
-            let targets = targets_of(&cached.outcome);
+            let (targets, notes) = targets_of(&cached.outcome);
             let kind = match cached.outcome {
                 MxOutcome::ImplicitMx(_) => "the domain itself is the implicit MX",
                 _ => "MX records, by preference",
@@ -3535,7 +3544,7 @@ impl<'a> World<'a> {
             let how = HowResolved {
                 result,
                 from_cache: true,
-                notes: Vec::new(),
+                notes,
                 failure: None,
             };
             self.record_mx_resolved(&host_name, &domain, &targets, how);
@@ -3611,7 +3620,7 @@ impl<'a> World<'a> {
         }
         let resolution = lookup.resolution;
         let domain = resolution.domain.clone();
-        let targets = targets_of(&resolution.outcome);
+        let (targets, duplicates) = targets_of(&resolution.outcome);
         let result = match &resolution.outcome {
             MxOutcome::Targets(_) => "MX records, by preference".to_string(),
             MxOutcome::ImplicitMx(_) => {
@@ -3632,7 +3641,12 @@ impl<'a> World<'a> {
                 None => format!("{other:?}"),
             },
         };
-        let notes = resolution.notes.iter().map(ToString::to_string).collect();
+        let notes = resolution
+            .notes
+            .iter()
+            .map(ToString::to_string)
+            .chain(duplicates)
+            .collect();
         let failure = resolution.outcome.failure();
         let how = HowResolved {
             result,
