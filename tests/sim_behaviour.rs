@@ -2295,6 +2295,93 @@ fn pop3_retrieval_with_delete_empties_the_mailbox() {
 }
 
 #[test]
+fn the_pop3_commands_scenario_shows_top_uidl_dele_and_rset_as_rfc_1939_has_them() {
+    let result = builtin("pop3-commands");
+    let raw = attempts(&result)
+        .into_iter()
+        .find(|attempt| attempt.2 == "bob-mail-client" && attempt.4 == 110)
+        .expect("the scripted client's POP3 connection");
+    let replies: String = transmissions(&result, raw.1)
+        .into_iter()
+        .filter(|(direction, _)| *direction == Direction::ServerToClient)
+        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+        .collect();
+    // LIST's scan listing: "n size" for each message (RFC 1939 5).
+    let listing = replies
+        .split_once("+OK 2 messages (")
+        .and_then(|(_, rest)| rest.split_once("\r\n.\r\n"))
+        .map(|(listing, _)| listing)
+        .expect("a LIST reply for two messages");
+    let sizes: Vec<usize> = listing
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let (number, size) = line.split_once(' ').expect("n size");
+            assert!(number == "1" || number == "2", "{line}");
+            size.parse().expect("a size in octets")
+        })
+        .collect();
+    assert_eq!(sizes.len(), 2, "{listing}");
+    let both = format!("+OK 2 {}\r\n", sizes[0] + sizes[1]);
+    // STAT before DELE, after DELE 1 (message 1 no longer counted), and after RSET (counted
+    // again): RFC 1939 5, "not counting messages marked as deleted".
+    let after_dele = format!("+OK 1 {}\r\n", sizes[1]);
+    let first = replies.find(&both).expect("STAT with both messages");
+    let marked = replies.find(&after_dele).expect("STAT after DELE 1");
+    let refused = replies
+        .find("-ERR message 1 already deleted\r\n")
+        .expect("RETR of a deleted message is refused");
+    let again = replies.rfind(&both).expect("STAT after RSET");
+    assert!(
+        first < marked && marked < refused && refused < again,
+        "{replies}"
+    );
+    // TOP 1 0: the header and the blank line only; TOP 2 3: three lines of the body, dot-
+    // stuffed (RFC 1939 7).
+    let top_1 = replies
+        .split("+OK top of message follows\r\n")
+        .nth(1)
+        .and_then(|top| top.split_once("\r\n.\r\n"))
+        .map(|(top, _)| top)
+        .expect("TOP 1 0");
+    assert!(
+        top_1.ends_with("Content-Transfer-Encoding: 7bit\r\n"),
+        "{top_1}"
+    );
+    let top_2 = replies
+        .split("+OK top of message follows\r\n")
+        .nth(2)
+        .and_then(|top| top.split_once("\r\n.\r\n"))
+        .map(|(top, _)| top)
+        .expect("TOP 2 3");
+    assert!(
+        top_2.ends_with("\r\n\r\nBob,\r\n\r\n.... three dots start this line,"),
+        "{top_2}"
+    );
+    // QUIT removes only message 2, marked after RSET; the user agent then finds message 1
+    // and deletes it in its turn.
+    let deleted: Vec<Vec<String>> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::MailboxUpdated(u) => Some(u.deleted.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        deleted,
+        [vec!["m2.2".to_string()], vec!["m1.1".to_string()]]
+    );
+    assert!(replies.ends_with("(1 message left)\r\n"), "{replies}");
+    let retrieved: Vec<(u32, usize)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::MessageRetrieved(r) => Some((r.conn, r.octets)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retrieved.last().map(|r| r.1), Some(sizes[0]));
+    assert!(mailbox(&result, "bob@receiver.test").is_empty());
+}
+
+#[test]
 fn pop3_retrieval_without_delete_keeps_the_message() {
     let mut scenario = library::find("basic-delivery").unwrap();
     scenario.fetches[0].delete = false;

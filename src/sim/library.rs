@@ -35,6 +35,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/attachments.json"),
     ),
     (
+        "pop3-commands.json",
+        include_str!("../../scenarios/pop3-commands.json"),
+    ),
+    (
         "unknown-user.json",
         include_str!("../../scenarios/unknown-user.json"),
     ),
