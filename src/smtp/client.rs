@@ -602,6 +602,9 @@ struct QueuedMessage {
     /// UTF-8 in the header section (RFC 6532): the message needs SMTPUTF8 like a non-ASCII
     /// address does.
     has_utf8_header: bool,
+    /// Header fields (lines that are fields, not a body without its empty line) in UTF-8
+    /// that is not ASCII: what only SMTPUTF8 carries, whatever the server's 8BITMIME.
+    utf8_header_fields: bool,
 }
 
 impl QueuedMessage {
@@ -636,6 +639,11 @@ impl QueuedMessage {
             has_8bit: dot::has_8bit(&normalized),
             binary: dot::binary_content(&normalized),
             has_utf8_header: !super::trace::header_section(&normalized).is_ascii(),
+            utf8_header_fields: {
+                let (fields_end, _) = super::trace::header_fields_end(&normalized);
+                let fields = &normalized[..fields_end];
+                !fields.is_ascii() && std::str::from_utf8(fields).is_ok()
+            },
         })
     }
 }
@@ -1217,6 +1225,20 @@ impl ClientSession {
         base64::encode(&message)
     }
 
+    /// The client's own refusal of a message with UTF-8 header fields for a server without
+    /// SMTPUTF8: RFC 6531 registers X.6.9 for exactly this, a UTF-8 header message that
+    /// cannot be transferred.
+    fn refuse_utf8_header(&mut self) {
+        let reply = local_reply(
+            554,
+            (5, 6, 9),
+            "message has UTF-8 header fields and the server does not advertise SMTPUTF8 \
+             (RFC 6531); downgrading is not supported",
+        );
+        self.fail_undecided(&reply, ReplyOrigin::Client);
+        self.message_done(false);
+    }
+
     /// Starts a mail transaction for the next untried recipients, or QUITs when none are left.
     fn start_mail_transaction(&mut self) {
         self.transaction = None;
@@ -1270,6 +1292,14 @@ impl ClientSession {
             self.message_done(false);
             return;
         }
+        // UTF-8 header fields to a server without SMTPUTF8 fail as such (below) before any
+        // test of 8-bit data: they are 8-bit too, but what they lack is SMTPUTF8, which no
+        // 7-bit encoding replaces for an address, and a server without 8BITMIME has no
+        // SMTPUTF8 either (RFC 6531 3.1).
+        if self.current.utf8_header_fields && !extensions.smtputf8 {
+            self.refuse_utf8_header();
+            return;
+        }
         // RFC 6152 3: 8-bit data only to a server that advertised 8BITMIME. This client
         // does not downgrade to 7-bit; the message composer produces 7-bit MIME instead,
         // except for body text asked for as 8-bit and 8-bit message/* or multipart/*
@@ -1289,16 +1319,7 @@ impl ClientSession {
         // that advertised SMTPUTF8. The other choice the RFC leaves is to downgrade the
         // message, which this client does not do.
         if self.current.has_utf8_header && !extensions.smtputf8 {
-            // RFC 6531 registers X.6.9 for exactly this: a UTF-8 header message that cannot
-            // be transferred.
-            let reply = local_reply(
-                554,
-                (5, 6, 9),
-                "message has UTF-8 header fields and the server does not advertise SMTPUTF8 \
-                 (RFC 6531); downgrading is not supported",
-            );
-            self.fail_undecided(&reply, ReplyOrigin::Client);
-            self.message_done(false);
+            self.refuse_utf8_header();
             return;
         }
         // RFC 6531 3.4: non-ASCII addresses only with SMTPUTF8. The codes are those a server
