@@ -2379,6 +2379,34 @@ fn the_pop3_commands_scenario_shows_top_uidl_dele_and_rset_as_rfc_1939_has_them(
         .collect();
     assert_eq!(retrieved.last().map(|r| r.1), Some(sizes[0]));
     assert!(mailbox(&result, "bob@receiver.test").is_empty());
+    // The trace reads command by command although the client sent them all at once: the
+    // login's state change comes after USER's reply, the UPDATE state after the last DELE's.
+    let order: Vec<String> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::ServerState { conn, to, .. } if *conn == raw.1 => Some(format!("{to:?}")),
+            Event::Transmitted {
+                conn,
+                direction: Direction::ServerToClient,
+                bytes,
+            } if *conn == raw.1 => Some(
+                String::from_utf8_lossy(bytes.as_bytes())
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+            _ => None,
+        })
+        .collect();
+    let at = |wanted: &str| {
+        order
+            .iter()
+            .position(|line| line.contains(wanted))
+            .unwrap_or_else(|| panic!("{wanted} in {order:#?}"))
+    };
+    assert!(at("+OK send PASS") < at("Transaction"), "{order:#?}");
+    assert!(at("+OK message 2 deleted") < at("Update"), "{order:#?}");
+    assert!(at("Update") < at("signing off"), "{order:#?}");
 }
 
 #[test]

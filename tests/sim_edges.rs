@@ -304,7 +304,7 @@ fn a_pop3_reply_is_explained_by_what_its_status_indicator_means_not_by_its_own_l
     assert!(
         meanings.iter().any(|(code, m)| *code == 500
             && m.contains("[AUTH] is a response code")
-            && m.contains("credentials were refused")),
+            && m.contains("credentials or the account were refused")),
         "{meanings:?}"
     );
 }

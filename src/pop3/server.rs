@@ -331,12 +331,23 @@ impl Transaction {
                     return refusal;
                 }
                 let message = &self.messages[index];
-                let why = if wire::header_section_end(&message.bytes).is_some() {
-                    format!(
-                        "TOP sends the header, the blank line after it and the first {lines} \
-                         line{} of the body, dot-stuffed like RETR.",
-                        plural_u64(lines)
-                    )
+                let why = if let Some(body_start) = wire::header_section_end(&message.bytes) {
+                    let body_lines = wire::line_count(&message.bytes[body_start..]);
+                    if lines < body_lines {
+                        format!(
+                            "TOP sends the header, the blank line after it and the first \
+                             {lines} line{} of the body, dot-stuffed like RETR.",
+                            plural_u64(lines)
+                        )
+                    } else {
+                        // RFC 1939 7: a count past the body's end sends the whole body.
+                        format!(
+                            "TOP sends the header, the blank line after it and the first lines \
+                             of the body, dot-stuffed like RETR: this body has {body_lines} \
+                             line{}, no more than asked for, so all of it is sent.",
+                            plural_u64(body_lines)
+                        )
+                    }
                 } else {
                     // RFC 5322 2.1: the body, and the empty line before it, are optional.
                     "TOP sends the header and the first lines of the body; this message has \
@@ -686,11 +697,18 @@ impl<S: MaildropStore> Pop3Server<S> {
         // RFC 1939 3: keywords and arguments are printable ASCII. A CR or LF inside a line is
         // one that did not end it: a lenient server would have seen two commands here.
         if line.iter().any(|&byte| byte < 0x20 || byte == 0x7f) {
+            let why = if line.iter().any(|&byte| byte == b'\r' || byte == b'\n') {
+                "Only CRLF ends a command line; a bare CR or LF inside it makes the whole line \
+                 invalid. Servers that took a bare LF as a line end would have seen more than \
+                 one command here."
+            } else {
+                "A command line is printable ASCII: a keyword, then arguments separated by \
+                 single spaces, then CRLF. A control character in it (a TAB, a NUL, ...) \
+                 makes the whole line invalid."
+            };
             return Some(Response::err(
                 "command line contains a control character",
-                "Only CRLF ends a command line; a bare CR or LF (or another control \
-                 character) inside it makes the whole line invalid. Servers that took a bare \
-                 LF as a line end would have seen more than one command here.",
+                why,
                 "RFC 1939 3",
             ));
         }
@@ -797,7 +815,9 @@ impl<S: MaildropStore> Pop3Server<S> {
             ("PASS", Pop3State::ExpectPass) => self.pass(&arguments),
             ("PASS", Pop3State::ExpectUser) => Some(Response::err(
                 "send USER first",
-                "PASS is only valid right after a successful USER command.",
+                "PASS is only valid after a successful USER command (RFC 1939 7 has it come \
+                 right after; this server also lets CAPA and other commands it answers in \
+                 between).",
                 "RFC 1939 7",
             )),
             ("UTF8", Pop3State::ExpectUser) => Some(self.utf8_command(&arguments)),
@@ -840,6 +860,21 @@ impl<S: MaildropStore> Pop3Server<S> {
                 } else {
                     "RFC 1939 4"
                 },
+            )),
+            // Extensions RFCs define that this server does not offer: CAPA does not list
+            // them, and a client that asked CAPA first would not send them.
+            ("AUTH" | "STLS", _) => Some(Response::err(
+                "unknown command",
+                format!(
+                    "{keyword} is an extension ({}) that this server does not offer: CAPA \
+                     does not list it, so a client that asked CAPA first would not send it.",
+                    if keyword == "AUTH" {
+                        "SASL login, RFC 5034"
+                    } else {
+                        "TLS, RFC 2595"
+                    }
+                ),
+                "RFC 2449 5",
             )),
             _ => Some(Response::err(
                 "unknown command",
@@ -1081,7 +1116,8 @@ impl<S: MaildropStore> Pop3Server<S> {
                 self.auth_failures += 1;
                 const WRONG: &str = "The user name or the password is wrong (the server does \
                                      not say which). The [AUTH] code tells the client that \
-                                     retrying with the same credentials will fail again.";
+                                     the credentials were refused, not that the server is \
+                                     in trouble: trying again as is will not help.";
                 if self.auth_failures >= self.config.auth_failures_max {
                     let response = Response::err(
                         "[AUTH] invalid user name or password, too many failures, closing",
@@ -1426,6 +1462,71 @@ mod tests {
             "{without_body}"
         );
         assert!(with_body.contains("the blank line after it"), "{with_body}");
+    }
+
+    #[test]
+    fn top_says_the_lines_it_sends_not_a_count_past_the_body() {
+        let mut store = InMemoryStore::new();
+        store.add_user("alice", "secret");
+        store.deliver(
+            "alice",
+            StoredMessage::new("a1", "Subject: y\r\n\r\none\r\ntwo\r\nthree"),
+        );
+        let mut server = Pop3Server::new(Pop3ServerConfig::new("pop.example.org"), store, 0);
+        let said = explanations(
+            &mut server,
+            b"USER alice\r\nPASS secret\r\nTOP 1 2\r\nTOP 1 3\r\nTOP 1 1000\r\n\
+              TOP 1 99999999999999999999\r\n",
+        );
+        let [.., two, three, thousand, huge] = said.as_slice() else {
+            panic!("replies to the TOPs: {said:?}");
+        };
+        assert!(two.contains("the first 2 lines of the body"), "{two}");
+        // RFC 1939 7: a count past the body's end sends the whole body, three lines here
+        // (the last without its CRLF).
+        for all in [three, thousand, huge] {
+            assert!(
+                all.contains("this body has 3 lines, no more than asked for"),
+                "{all}"
+            );
+            assert!(
+                !all.contains("1000") && !all.contains("18446744073709551615"),
+                "{all}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_control_character_is_explained_by_what_it_is() {
+        let said = explanations(&mut server(), b"LIST\t1\r\nSTAT\0\r\nNOOP\rX\r\n");
+        let [_greeting, tab, nul, bare_cr] = said.as_slice() else {
+            panic!("three refusals after the greeting: {said:?}");
+        };
+        for printable_only in [tab, nul] {
+            assert!(printable_only.contains("a TAB, a NUL"), "{printable_only}");
+            assert!(
+                !printable_only.contains("more than one command"),
+                "{printable_only}"
+            );
+        }
+        assert!(bare_cr.contains("more than one command"), "{bare_cr}");
+    }
+
+    #[test]
+    fn auth_and_stls_are_extensions_this_server_does_not_offer() {
+        let said = explanations(&mut server(), b"AUTH PLAIN\r\nSTLS\r\nXYZZY\r\n");
+        let [_greeting, auth, stls, unknown] = said.as_slice() else {
+            panic!("three refusals: {said:?}");
+        };
+        assert!(
+            auth.contains("RFC 5034") && auth.contains("does not offer"),
+            "{auth}"
+        );
+        assert!(
+            stls.contains("RFC 2595") && stls.contains("does not offer"),
+            "{stls}"
+        );
+        assert!(unknown.contains("does not know this keyword"), "{unknown}");
     }
 
     #[test]

@@ -67,6 +67,12 @@ pub fn top_of(message: &[u8], body_lines: u64) -> &[u8] {
     &message[..end]
 }
 
+/// How many lines `text` has: its CRLFs, and one more for text after the last.
+pub fn line_count(text: &[u8]) -> u64 {
+    let ends = memchr::memmem::find_iter(text, b"\r\n").count() as u64;
+    ends + u64::from(!text.is_empty() && !text.ends_with(b"\r\n"))
+}
+
 /// Where the body of `message` starts: after the empty line that ends its header section,
 /// or `None` when it has no such line (a message that is all header fields).
 pub fn header_section_end(message: &[u8]) -> Option<usize> {
@@ -269,8 +275,8 @@ pub fn status_meaning(ok: bool, first_line: &str) -> String {
     let failed = "-ERR, the negative status indicator: the command failed.";
     let Some(code) = response_code(first_line) else {
         return format!(
-            "{failed} The text after it says why, for people; a client acts on the indicator \
-             alone."
+            "{failed} The text after it says why, for people; without a response code in \
+             brackets after the indicator, a client has only the indicator to act on."
         );
     };
     let kind = match code {
@@ -284,7 +290,10 @@ pub fn status_meaning(ok: bool, first_line: &str) -> String {
         "SYS/PERM" => {
             "a lasting problem of the server's own: trying again soon will not help (RFC 3206 4)"
         }
-        "AUTH" => "the credentials were refused, not the server's own trouble (RFC 3206 5)",
+        "AUTH" => {
+            "the credentials or the account were refused (a wrong password, an unknown user, \
+             or a rule such as the time of day), not the server's own trouble (RFC 3206 5)"
+        }
         "UTF8" => "the command needs UTF-8 mode, which the client has not turned on (RFC 6856 5)",
         _ => "a response code of an extension (RFC 2449 8)",
     };
@@ -302,10 +311,7 @@ mod tests {
     fn a_status_line_is_explained_by_its_indicator_and_its_response_code() {
         for (line, says) in [
             ("+OK POP3 server ready", "the server is ready"),
-            (
-                "-ERR no such message",
-                "a client acts on the indicator alone",
-            ),
+            ("-ERR no such message", "has only the indicator to act on"),
             ("-ERR [IN-USE] maildrop already locked", "RFC 2449 8.1.2"),
             (
                 "-ERR [SYS/TEMP] maildrop unavailable",

@@ -2576,11 +2576,18 @@ impl<'a> World<'a> {
                 };
                 self.record(event)
             }
-            Pop3ServerEvent::StateChanged { from, to } => self.record(Event::ServerState {
-                conn,
-                from: StateName::Pop3Server(from),
-                to: StateName::Pop3Server(to),
-            }),
+            Pop3ServerEvent::StateChanged { from, to } => {
+                // Replies to earlier commands of the same input (a client that sent them all
+                // at once) leave before a later command changes the state, so that the trace
+                // reads command by command.
+                let unsent = self.conns.get(&conn).map_or(0, |c| c.pop3_replies_unsent);
+                self.send_pending_server_output(conn, unsent);
+                self.record(Event::ServerState {
+                    conn,
+                    from: StateName::Pop3Server(from),
+                    to: StateName::Pop3Server(to),
+                })
+            }
             Pop3ServerEvent::MaildropUpdated { user, deleted_uids } => {
                 // Replies to the commands before QUIT (a client that sent them all at once)
                 // leave before the maildrop changes; QUIT's own reply comes after.
