@@ -1231,8 +1231,10 @@ fn parameter_sections(attribute: &str, value: &str) -> Vec<String> {
 /// `attribute=value`: a token as it is, anything else quoted (RFC 2045 5.1), and non-ASCII
 /// text as an RFC 2231 4 extended value: charset, empty language, percent-encoded octets.
 /// File names are always quoted, the form RFC 2183 2.3's examples use and readers expect.
+/// A value with "=?" in it goes as an extended value too: RFC 2047 5 forbids encoded-words in
+/// parameters, but many readers decode them there anyway, and would show another name.
 fn parameter_text(attribute: &str, value: &str) -> String {
-    if !value.is_ascii() {
+    if !value.is_ascii() || value.contains("=?") {
         return format!("{attribute}*=utf-8''{}", percent_encoded(value));
     }
     let is_file_name = matches!(attribute, "name" | "filename");
@@ -1263,8 +1265,9 @@ fn percent_encoded(text: &str) -> String {
         .collect()
 }
 
-/// The last path component, without controls, at most 255 octets; "attachment" if empty. A
-/// longer name is cut before its extension, which stays, as does the media type it gives.
+/// The last path component, without controls, at most 255 octets; "attachment" if empty or
+/// only dots. A longer name is cut before its extension, which stays, as does the media type
+/// it gives.
 fn clean_filename(filename: &str) -> String {
     let base = filename.rsplit(['/', '\\']).next().unwrap_or_default();
     let whole: String = base.chars().filter(|c| !c.is_control()).collect();
@@ -1283,7 +1286,9 @@ fn clean_filename(filename: &str) -> String {
         out.push_str(&extension);
         out
     };
-    if out.trim().is_empty() {
+    // "." and ".." name directories, not files: a reader that saved under them would not
+    // make the file the sender meant.
+    if out.trim().chars().all(|c| c == '.') {
         "attachment".to_string()
     } else {
         out
@@ -1919,6 +1924,29 @@ mod tests {
         let long_extension = format!("a.{}", "b".repeat(300));
         assert_eq!(clean_filename(&long_extension).len(), FILENAME_MAX_OCTETS);
         assert!(clean_filename(&long_extension).starts_with("a.bbb"));
+    }
+
+    #[test]
+    fn a_file_name_of_only_dots_becomes_attachment() {
+        for dots in [".", "..", "dir/..", " .. "] {
+            assert_eq!(clean_filename(dots), "attachment", "{dots:?}");
+        }
+        assert_eq!(clean_filename(".profile"), ".profile");
+        assert_eq!(clean_filename("a..b"), "a..b");
+    }
+
+    #[test]
+    fn a_file_name_that_looks_like_an_encoded_word_goes_as_an_extended_value() {
+        // RFC 2047 5: no encoded-word in a parameter; a reader that decoded one anyway would
+        // show "encoded.txt". RFC 2231 4's form cannot be read as one.
+        assert_eq!(
+            parameter_text("filename", "=?utf-8?q?encoded?=.txt"),
+            "filename*=utf-8''%3D%3Futf-8%3Fq%3Fencoded%3F%3D.txt"
+        );
+        assert_eq!(
+            parameter_text("filename", "a=b?.txt"),
+            "filename=\"a=b?.txt\""
+        );
     }
 
     #[test]
