@@ -712,8 +712,17 @@ fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
     let mut chunk = String::new();
     for c in text.chars() {
         if chunk.len() + c.len_utf8() > CHUNK_OCTETS_MAX {
+            // A word ends after its last space when it has one past its first third, so that
+            // each holds whole words: RFC 2047 6.2 has readers join adjacent words, but some
+            // show a space where one word was split, and a student reading the raw field
+            // finds the words whole.
+            let cut = chunk
+                .rfind(' ')
+                .filter(|&space| space >= CHUNK_OCTETS_MAX / 3)
+                .map_or(chunk.len(), |space| space + 1);
+            let rest = chunk.split_off(cut);
             words.push(format!("=?UTF-8?B?{}?=", base64::encode(chunk.as_bytes())));
-            chunk.clear();
+            chunk = rest;
         }
         chunk.push(c);
     }
@@ -1924,6 +1933,30 @@ mod tests {
         let long_extension = format!("a.{}", "b".repeat(300));
         assert_eq!(clean_filename(&long_extension).len(), FILENAME_MAX_OCTETS);
         assert!(clean_filename(&long_extension).starts_with("a.bbb"));
+    }
+
+    #[test]
+    fn encoded_words_end_after_a_space_so_that_each_holds_whole_words() {
+        let text = "Grüße aus München, schöne Wörter hätten wir gern, und noch viel mehr davon";
+        let words: Vec<String> = encoded_words(text, "Subject: ".len())
+            .iter()
+            .map(|word| {
+                let inner = word
+                    .strip_prefix("=?UTF-8?B?")
+                    .and_then(|w| w.strip_suffix("?="))
+                    .expect("an encoded word");
+                String::from_utf8(base64::decode(inner).expect("base64")).expect("UTF-8")
+            })
+            .collect();
+        assert!(words.len() >= 2, "{words:?}");
+        assert_eq!(words.concat(), text);
+        for word in &words[..words.len() - 1] {
+            assert!(word.ends_with(' '), "{words:?}");
+        }
+        // With no space in reach, a word is cut between characters, as before.
+        let unbroken = "ü".repeat(60);
+        let cut = encoded_words(&unbroken, 0);
+        assert_eq!(cut.len(), 4, "{cut:?}");
     }
 
     #[test]
