@@ -31,6 +31,7 @@ fn failed(address: &str, reply: Reply, remote: &str) -> RecipientReport {
         remote_mta: Some(remote.into()),
         diagnostic: Some(Diagnostic::Smtp(reply)),
         last_attempt_date_unix_s: Some(1_700_000_030),
+        not_tried_since_last_attempt: false,
         will_retry_until_unix_s: None,
     }
 }
@@ -385,6 +386,7 @@ fn delayed_notice_with_will_retry_until() {
         remote_mta: None,
         diagnostic: None,
         last_attempt_date_unix_s: Some(1_700_003_600),
+        not_tried_since_last_attempt: false,
         will_retry_until_unix_s: Some(1_700_432_000),
     }];
     let bytes = build_dsn(&delayed);
@@ -461,6 +463,7 @@ fn several_recipients_each_get_a_group() {
             vec!["Greylisted,".into(), "please try again later".into()],
         ))),
         last_attempt_date_unix_s: Some(1_700_000_040),
+        not_tried_since_last_attempt: false,
         will_retry_until_unix_s: Some(1_700_432_000),
     });
     let bytes = build_dsn(&r);

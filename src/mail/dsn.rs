@@ -108,6 +108,11 @@ pub struct RecipientReport {
     /// When the MTA last tried to deliver to this recipient (RFC 3464 2.3.7); none when it
     /// has not tried yet, and the field is then left out.
     pub last_attempt_date_unix_s: Option<i64>,
+    /// The MTA's attempts since the last one (all of them, when there was none) did not try
+    /// the server: it had failed to reach it a short while before, and waits before trying it
+    /// again (RFC 5321 4.5.4.1; Postfix's "delivery temporarily suspended"). Said in the text
+    /// for people, so that the last attempt's date and the last failure read together.
+    pub not_tried_since_last_attempt: bool,
     /// For a delayed recipient: when the MTA gives up (RFC 3464 2.3.9).
     pub will_retry_until_unix_s: Option<i64>,
 }
@@ -537,12 +542,32 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             (None, Some(host)) => paragraph(&mut text, 2, &format!("Receiving server: {host}")),
             (None, None) => {}
         }
-        if let Some(last_attempt) = recipient.last_attempt_date_unix_s {
-            paragraph(
+        const NOT_TRIED: &str = "this mail system had failed to reach the receiving server \
+                                 a short while before, and waits before trying it again";
+        match (
+            recipient.last_attempt_date_unix_s,
+            recipient.not_tried_since_last_attempt,
+        ) {
+            (Some(last_attempt), false) => paragraph(
                 &mut text,
                 2,
                 &format!("Last attempt: {}", date_of(last_attempt)),
-            );
+            ),
+            (Some(last_attempt), true) => paragraph(
+                &mut text,
+                2,
+                &format!(
+                    "Last attempt: {}. The attempts after it did not try the server: \
+                     {NOT_TRIED}.",
+                    date_of(last_attempt)
+                ),
+            ),
+            (None, true) => paragraph(
+                &mut text,
+                2,
+                &format!("No attempt tried the server: {NOT_TRIED}."),
+            ),
+            (None, false) => {}
         }
         if let (Action::Delayed, Some(until)) =
             (recipient.action, recipient.will_retry_until_unix_s)
@@ -560,7 +585,10 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
         let (meaning, advice) = explain(recipient.action, status);
         // A give-up's meaning is the temporary problem's ("full for now"), as it was met.
         // (X.4.7 says that the time ran out, no more: it means what it says.)
-        let what_it_means = if gave_up && (status.subject, status.detail) != (4, 7) {
+        let what_it_means = if gave_up
+            && (status.subject, status.detail) != (4, 7)
+            && recipient.last_attempt_date_unix_s.is_some()
+        {
             "What it meant at each attempt"
         } else {
             "What it means"
@@ -1082,6 +1110,7 @@ mod tests {
                     "User unknown",
                 ))),
                 last_attempt_date_unix_s: Some(1_700_000_030),
+                not_tried_since_last_attempt: false,
                 will_retry_until_unix_s: None,
             }],
         }

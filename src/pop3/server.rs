@@ -333,7 +333,12 @@ impl Transaction {
                 let message = &self.messages[index];
                 let why = if let Some(body_start) = wire::header_section_end(&message.bytes) {
                     let body_lines = wire::line_count(&message.bytes[body_start..]);
-                    if lines < body_lines {
+                    if lines == 0 {
+                        "TOP with 0 lines sends the header and the blank line after it, and \
+                         none of the body, dot-stuffed like RETR: a look at who sent what, \
+                         without downloading it."
+                            .to_string()
+                    } else if lines < body_lines {
                         format!(
                             "TOP sends the header, the blank line after it and the first \
                              {lines} line{} of the body, dot-stuffed like RETR.",
@@ -702,8 +707,8 @@ impl<S: MaildropStore> Pop3Server<S> {
                  invalid. Servers that took a bare LF as a line end would have seen more than \
                  one command here."
             } else {
-                "A command line is printable ASCII: a keyword, then arguments separated by \
-                 single spaces, then CRLF. A control character in it (a TAB, a NUL, ...) \
+                "A command line is printable characters: a keyword, then arguments separated \
+                 by single spaces, then CRLF. A control character in it (a TAB, a NUL, ...) \
                  makes the whole line invalid."
             };
             return Some(Response::err(
@@ -866,12 +871,18 @@ impl<S: MaildropStore> Pop3Server<S> {
             ("AUTH" | "STLS", _) => Some(Response::err(
                 "unknown command",
                 format!(
-                    "{keyword} is an extension ({}) that this server does not offer: CAPA \
-                     does not list it, so a client that asked CAPA first would not send it.",
+                    "{keyword} belongs to an extension ({}) that this server does not \
+                     offer: CAPA does not list {}, so a client that asked CAPA first would not \
+                     send it.",
                     if keyword == "AUTH" {
                         "SASL login, RFC 5034"
                     } else {
                         "TLS, RFC 2595"
+                    },
+                    if keyword == "AUTH" {
+                        "SASL, its capability"
+                    } else {
+                        "STLS, its capability"
                     }
                 ),
                 "RFC 2449 5",

@@ -456,10 +456,11 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::SessionJoined { .. } => note(
             "No new connection: this sending host already has a session open (or being \
              opened) to that server, and the message goes on it as one more mail transaction \
-             (MAIL, RCPT, DATA) after those already on it. Real servers reuse connections so, \
-             saving a greeting and an EHLO per message. If that connection fails, every \
-             message on it fails with it, and each is retried.",
-            "RFC 5321 3.3",
+             (MAIL, RCPT, DATA) after any already on it. Sending servers such as Postfix reuse \
+             connections like this, saving a greeting and an EHLO per message. If that \
+             connection fails, each message on it goes on to the next MX host, or waits for \
+             its retry, as after any failed connection.",
+            "RFC 5321 3.3, 4.1.4",
         ),
         Event::GaveUp { .. } => note(
             "The message has been queued for the give-up time (RFC 5321: generally at least \

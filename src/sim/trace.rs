@@ -1111,7 +1111,7 @@ impl TextRenderer {
                 } = &**boxed;
                 line!(
                     host,
-                    format!("q{entry} joins #{conn} to {server}, after the messages already on it"),
+                    format!("q{entry} joins #{conn} to {server}, one more transaction on it"),
                 );
             }
             Event::TargetSkipped(boxed) => {

@@ -510,6 +510,9 @@ struct Failure {
     /// temporary failure of the attempt: the host is ruled out, and a later attempt may find
     /// it, or a better one, serving.
     counted_temporary: bool,
+    /// An address this host skipped, having failed to connect to it a short while before
+    /// (RFC 5321 4.5.4.1): no attempt of this message met the failure itself.
+    suspended: bool,
 }
 
 impl Failure {
@@ -522,6 +525,7 @@ impl Failure {
             remote: Some(remote.to_string()),
             expired: false,
             counted_temporary: false,
+            suspended: false,
         }
     }
 
@@ -533,6 +537,7 @@ impl Failure {
             remote: None,
             expired: false,
             counted_temporary: false,
+            suspended: false,
         }
     }
 
@@ -636,9 +641,9 @@ struct Entry {
     /// by one, when no failure of the whole entry came after: a report gives each recipient
     /// its own status and diagnostic (RFC 3464 2.3.4, 2.3.6), not another's.
     recipient_failures: Vec<(String, Failure)>,
-    /// When an attempt last ended in a failure or a reply it met (a DNS answer, a connection,
-    /// a server's reply; RFC 3464 2.3.7): not one that only skipped addresses this host could
-    /// not reach a short while ago.
+    /// When the last attempt that met a failure itself ended (RFC 3464 2.3.7): a failed DNS
+    /// lookup, a refused or unanswered connection, a session's replies, a permanent failure.
+    /// Not one that only skipped addresses this host could not reach a short while ago.
     last_attempt_ms: Option<u64>,
 }
 
@@ -1476,12 +1481,23 @@ fn targets_of(outcome: &MxOutcome) -> (Vec<Target>, Vec<String>) {
             let address = address.to_canonical();
             match targets.iter().find(|known| known.address == address) {
                 // Tried once per attempt, under the first name that gave it: trying it again
-                // would only meet the same server, or the same failure.
-                Some(known) => notes.push(format!(
-                    "{} left out: the same address as {}, tried once",
-                    target_label(name, address),
-                    known.name
-                )),
+                // would only meet the same server, or the same failure. Said once, however
+                // often it comes back (two MX records naming one host, an AAAA record that
+                // is its A record's IPv4-mapped address).
+                Some(known) => {
+                    let why = if known.name == name {
+                        "already a target".to_string()
+                    } else {
+                        format!("the same address as {}", known.name)
+                    };
+                    let note = format!(
+                        "{} left out: {why}, tried once",
+                        target_label(name, address)
+                    );
+                    if !notes.contains(&note) {
+                        notes.push(note);
+                    }
+                }
                 None => targets.push(Target {
                     name: name.to_string(),
                     address,
@@ -2577,9 +2593,10 @@ impl<'a> World<'a> {
                 self.record(event)
             }
             Pop3ServerEvent::StateChanged { from, to } => {
-                // Replies to earlier commands of the same input (a client that sent them all
-                // at once) leave before a later command changes the state, so that the trace
-                // reads command by command.
+                // Replies already written leave before a state change: those to earlier
+                // commands of the same input (a client that sent them all at once), so that
+                // the trace reads command by command, and QUIT's own before the session's
+                // end (`Update -> Closed`).
                 let unsent = self.conns.get(&conn).map_or(0, |c| c.pop3_replies_unsent);
                 self.send_pending_server_output(conn, unsent);
                 self.record(Event::ServerState {
@@ -3740,7 +3757,10 @@ impl<'a> World<'a> {
             );
             // As after a failed connection (`try_next_target`), with none made.
             if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
-                entry.failed_without_trying(Failure::local(reply));
+                entry.failed_without_trying(Failure {
+                    suspended: true,
+                    ..Failure::local(reply)
+                });
                 entry.target_index += 1;
             }
         };
@@ -4226,6 +4246,7 @@ impl<'a> World<'a> {
                     remote_mta: failure.remote.clone(),
                     diagnostic: Some(failure.diagnostic()),
                     last_attempt_date_unix_s: last_attempt_s,
+                    not_tried_since_last_attempt: failure.suspended,
                     will_retry_until_unix_s: will_retry_until_ms.map(unix_s),
                 })
                 .collect(),

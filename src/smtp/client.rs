@@ -599,9 +599,9 @@ struct QueuedMessage {
     has_8bit: bool,
     /// A NUL or an over-long line: the message is binary data, which this client does not send.
     binary: Option<dot::BinaryContent>,
-    /// UTF-8 in the header section (RFC 6532): the message needs SMTPUTF8 like a non-ASCII
-    /// address does.
-    has_utf8_header: bool,
+    /// A non-ASCII octet before the first empty line: only SMTPUTF8 lets header fields hold
+    /// one (as UTF-8, RFC 6532), so the message needs it like a non-ASCII address does.
+    non_ascii_header_section: bool,
     /// Header fields (lines that are fields, not a body without its empty line) in UTF-8
     /// that is not ASCII: what only SMTPUTF8 carries, whatever the server's 8BITMIME.
     utf8_header_fields: bool,
@@ -638,7 +638,7 @@ impl QueuedMessage {
             declared_size: normalized.len(),
             has_8bit: dot::has_8bit(&normalized),
             binary: dot::binary_content(&normalized),
-            has_utf8_header: !super::trace::header_section(&normalized).is_ascii(),
+            non_ascii_header_section: !super::trace::header_section(&normalized).is_ascii(),
             utf8_header_fields: {
                 let (fields_end, _) = super::trace::header_fields_end(&normalized);
                 let fields = &normalized[..fields_end];
@@ -1225,16 +1225,20 @@ impl ClientSession {
         base64::encode(&message)
     }
 
-    /// The client's own refusal of a message with UTF-8 header fields for a server without
-    /// SMTPUTF8: RFC 6531 registers X.6.9 for exactly this, a UTF-8 header message that
-    /// cannot be transferred.
-    fn refuse_utf8_header(&mut self) {
-        let reply = local_reply(
-            554,
-            (5, 6, 9),
+    /// The client's own refusal of a message with non-ASCII header fields for a server
+    /// without SMTPUTF8: RFC 6531 registers X.6.9 for exactly this, a UTF-8 header message
+    /// that cannot be transferred. Octets that are not UTF-8 are not allowed even with
+    /// SMTPUTF8 (RFC 6532 3.2), and the text says what they are.
+    fn refuse_non_ascii_header(&mut self) {
+        let text = if self.current.utf8_header_fields {
             "message has UTF-8 header fields and the server does not advertise SMTPUTF8 \
-             (RFC 6531); downgrading is not supported",
-        );
+             (RFC 6531); downgrading is not supported"
+        } else {
+            "message has 8-bit octets before its body that are not UTF-8, which no header \
+             field may hold (RFC 6532 3.2), and the server does not advertise SMTPUTF8 \
+             (RFC 6531)"
+        };
+        let reply = local_reply(554, (5, 6, 9), text);
         self.fail_undecided(&reply, ReplyOrigin::Client);
         self.message_done(false);
     }
@@ -1292,12 +1296,13 @@ impl ClientSession {
             self.message_done(false);
             return;
         }
-        // UTF-8 header fields to a server without SMTPUTF8 fail as such (below) before any
-        // test of 8-bit data: they are 8-bit too, but what they lack is SMTPUTF8, which no
-        // 7-bit encoding replaces for an address, and a server without 8BITMIME has no
-        // SMTPUTF8 either (RFC 6531 3.1).
+        // UTF-8 header fields to a server without SMTPUTF8 fail as such before any test of
+        // 8-bit data: they are 8-bit too, but what the message needs is SMTPUTF8 (RFC 6531
+        // 3.2, RFC 6532), which a server without 8BITMIME never has (RFC 6531 3.1). This
+        // client does not downgrade (RFC 2047 words could carry text, nothing an address),
+        // so 5.6.3's advice, to encode the content in 7 bits, would not help.
         if self.current.utf8_header_fields && !extensions.smtputf8 {
-            self.refuse_utf8_header();
+            self.refuse_non_ascii_header();
             return;
         }
         // RFC 6152 3: 8-bit data only to a server that advertised 8BITMIME. This client
@@ -1318,8 +1323,8 @@ impl ClientSession {
         // RFC 6531 3.2: a message with UTF-8 header fields (RFC 6532) goes only to a server
         // that advertised SMTPUTF8. The other choice the RFC leaves is to downgrade the
         // message, which this client does not do.
-        if self.current.has_utf8_header && !extensions.smtputf8 {
-            self.refuse_utf8_header();
+        if self.current.non_ascii_header_section && !extensions.smtputf8 {
+            self.refuse_non_ascii_header();
             return;
         }
         // RFC 6531 3.4: non-ASCII addresses only with SMTPUTF8. The codes are those a server
@@ -1356,7 +1361,7 @@ impl ClientSession {
             self.message_done(false);
             return;
         }
-        let needs_smtputf8 = self.current.has_utf8_header
+        let needs_smtputf8 = self.current.non_ascii_header_section
             || !self.current.envelope.reverse_path.is_ascii()
             || transaction
                 .forward_paths
