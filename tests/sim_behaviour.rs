@@ -229,6 +229,16 @@ fn a_host_that_refused_a_connection_is_not_tried_again_by_the_next_message_befor
     }
 }
 
+/// Each MX resolution of a run: its targets, its notes, and whether it came from the cache.
+fn mx_resolutions(result: &RunResult) -> Vec<(Vec<String>, Vec<String>, bool)> {
+    events(result)
+        .filter_map(|e| match &e.event {
+            Event::MxResolved(m) => Some((m.targets.clone(), m.notes.clone(), m.from_cache)),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn an_address_two_mx_records_share_is_tried_once_and_the_trace_says_which_was_left_out() {
     // mx1 and mx2 are two names for one server; mx3 is another. The shared address is tried
@@ -244,12 +254,7 @@ fn an_address_two_mx_records_share_is_tried_once_and_the_trace_says_which_was_le
     ]});
     world["messages"] = messages_at(&[0, 60]);
     let result = run_json(&world);
-    let resolved: Vec<(Vec<String>, Vec<String>, bool)> = events(&result)
-        .filter_map(|e| match &e.event {
-            Event::MxResolved(m) => Some((m.targets.clone(), m.notes.clone(), m.from_cache)),
-            _ => None,
-        })
-        .collect();
+    let resolved = mx_resolutions(&result);
     assert_eq!(resolved.len(), 2, "{resolved:?}");
     for (targets, notes, _) in &resolved {
         assert_eq!(
@@ -289,11 +294,9 @@ fn a_host_named_by_two_mx_records_is_noted_once() {
         {"name": "mx.receiver.test", "data": {"AAAA": "::ffff:192.0.2.20"}},
     ]});
     let result = run_json(&world);
-    let (targets, notes) = events(&result)
-        .find_map(|e| match &e.event {
-            Event::MxResolved(m) => Some((m.targets.clone(), m.notes.clone())),
-            _ => None,
-        })
+    let (targets, notes, _) = mx_resolutions(&result)
+        .into_iter()
+        .next()
         .expect("an MX resolution");
     assert_eq!(targets, ["mx.receiver.test [192.0.2.20]"]);
     assert_eq!(
