@@ -1209,7 +1209,7 @@ fn parameter_sections(attribute: &str, value: &str) -> Vec<String> {
     if attribute == "boundary" && value.len() <= BOUNDARY_MAX {
         return vec![whole];
     }
-    let extended = !value.is_ascii();
+    let extended = needs_extended_value(value);
     let section = |index: usize, text: &str| match (extended, index) {
         (true, 0) => format!("{attribute}*0*=utf-8''{text}"),
         (true, _) => format!("{attribute}*{index}*={text}"),
@@ -1237,13 +1237,19 @@ fn parameter_sections(attribute: &str, value: &str) -> Vec<String> {
     sections
 }
 
-/// `attribute=value`: a token as it is, anything else quoted (RFC 2045 5.1), and non-ASCII
-/// text as an RFC 2231 4 extended value: charset, empty language, percent-encoded octets.
-/// File names are always quoted, the form RFC 2183 2.3's examples use and readers expect.
-/// A value with "=?" in it goes as an extended value too: RFC 2047 5 forbids encoded-words in
-/// parameters, but many readers decode them there anyway, and would show another name.
+/// Whether a parameter value goes as an RFC 2231 4 extended value: non-ASCII text, and a
+/// value with "=?" in it, since RFC 2047 5 forbids encoded-words in parameters but many
+/// readers decode them there anyway, and would show another name.
+fn needs_extended_value(value: &str) -> bool {
+    !value.is_ascii() || value.contains("=?")
+}
+
+/// `attribute=value`: a token as it is, anything else quoted (RFC 2045 5.1), and the values of
+/// [`needs_extended_value`] as RFC 2231 4 extended values: charset, empty language,
+/// percent-encoded octets. File names are always quoted, the form RFC 2183 2.3's examples use
+/// and readers expect.
 fn parameter_text(attribute: &str, value: &str) -> String {
-    if !value.is_ascii() || value.contains("=?") {
+    if needs_extended_value(value) {
         return format!("{attribute}*=utf-8''{}", percent_encoded(value));
     }
     let is_file_name = matches!(attribute, "name" | "filename");
@@ -1979,6 +1985,20 @@ mod tests {
         assert_eq!(
             parameter_text("filename", "a=b?.txt"),
             "filename=\"a=b?.txt\""
+        );
+        // So do the sections of a name too long for one line (RFC 2231 3, 4.1).
+        let long = format!("=?utf-8?q?e?={}.txt", "x".repeat(80));
+        let sections = parameter_sections("filename", &long);
+        assert!(sections.len() > 1, "{sections:?}");
+        assert!(
+            sections[0].starts_with("filename*0*=utf-8''%3D%3Futf-8"),
+            "{sections:?}"
+        );
+        assert!(
+            sections[1..]
+                .iter()
+                .all(|s| s.contains("*=") && !s.contains('"')),
+            "{sections:?}"
         );
     }
 

@@ -543,7 +543,7 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             (None, None) => {}
         }
         const NOT_TRIED: &str = "this mail system had failed to reach the receiving server \
-                                 a short while before, and waits before trying it again";
+                                 a short while before, and did not try it again so soon";
         match (
             recipient.last_attempt_date_unix_s,
             recipient.not_tried_since_last_attempt,

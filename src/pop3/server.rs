@@ -704,8 +704,8 @@ impl<S: MaildropStore> Pop3Server<S> {
         if line.iter().any(|&byte| byte < 0x20 || byte == 0x7f) {
             let why = if line.iter().any(|&byte| byte == b'\r' || byte == b'\n') {
                 "Only CRLF ends a command line; a bare CR or LF inside it makes the whole line \
-                 invalid. Servers that took a bare LF as a line end would have seen more than \
-                 one command here."
+                 invalid. Servers that took a bare CR or LF as a line end would have seen more \
+                 than one command here."
             } else {
                 "A command line is printable characters: a keyword, then arguments separated \
                  by single spaces, then CRLF. A control character in it (a TAB, a NUL, ...) \

@@ -458,8 +458,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              opened) to that server, and the message goes on it as one more mail transaction \
              (MAIL, RCPT, DATA) after any already on it. Sending servers such as Postfix reuse \
              connections like this, saving a greeting and an EHLO per message. If that \
-             connection fails, each message on it goes on to the next MX host, or waits for \
-             its retry, as after any failed connection.",
+             connection cannot be opened, every message on it fails with it (each goes on to \
+             the next MX host, or waits for its retry); if it breaks before a message's turn, \
+             that message starts again on a connection of its own.",
             "RFC 5321 3.3, 4.1.4",
         ),
         Event::GaveUp { .. } => note(
