@@ -1280,9 +1280,9 @@ fn percent_encoded(text: &str) -> String {
         .collect()
 }
 
-/// The last path component, without controls, at most 255 octets; "attachment" if empty or
-/// only dots. A longer name is cut before its extension, which stays, as does the media type
-/// it gives.
+/// The last path component, without controls, at most 255 octets; "attachment" if nothing
+/// is left but dots and spaces. A longer name is cut before its extension, which stays, as
+/// does the media type it gives.
 fn clean_filename(filename: &str) -> String {
     let base = filename.rsplit(['/', '\\']).next().unwrap_or_default();
     let whole: String = base.chars().filter(|c| !c.is_control()).collect();

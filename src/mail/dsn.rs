@@ -109,9 +109,9 @@ pub struct RecipientReport {
     /// has not tried yet, and the field is then left out.
     pub last_attempt_date_unix_s: Option<i64>,
     /// The MTA's attempts since the last one (all of them, when there was none) did not try
-    /// the server: it had failed to reach it a short while before, and waits before trying it
-    /// again (RFC 5321 4.5.4.1; Postfix's "delivery temporarily suspended"). Said in the text
-    /// for people, so that the last attempt's date and the last failure read together.
+    /// the server: it had failed to reach it a short while before, and did not try it again
+    /// so soon (RFC 5321 4.5.4.1; Postfix's "delivery temporarily suspended"). Said in the
+    /// text for people, so that the last attempt's date and the last failure read together.
     pub not_tried_since_last_attempt: bool,
     /// For a delayed recipient: when the MTA gives up (RFC 3464 2.3.9).
     pub will_retry_until_unix_s: Option<i64>,

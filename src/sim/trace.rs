@@ -321,8 +321,8 @@ pub struct TargetSkipped {
 }
 
 /// A queue entry's message goes on a session its host already has open, or is opening, to
-/// the same server, as one more mail transaction after those already on it (RFC 5321 3.3),
-/// instead of on a new connection: as real servers reuse connections.
+/// the same server, as one more mail transaction after any already on it (RFC 5321 3.3,
+/// 4.1.4), instead of on a new connection, as sending servers such as Postfix reuse them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SessionJoined {
     pub host: Name,

@@ -632,18 +632,21 @@ impl QueuedMessage {
         // Normalised once; the size declared with SIZE is that of the normalised message
         // (RFC 1870 3), and its 8-bit octets are those of the message.
         let normalized = dot::normalized(message);
+        let non_ascii_header_section = !super::trace::header_section(&normalized).is_ascii();
+        // Looked for only when the header section is not ASCII, as nearly every one is.
+        let utf8_header_fields = non_ascii_header_section && {
+            let (fields_end, _) = super::trace::header_fields_end(&normalized);
+            let fields = &normalized[..fields_end];
+            !fields.is_ascii() && std::str::from_utf8(fields).is_ok()
+        };
         Ok(QueuedMessage {
             envelope,
             payload: dot::dot_stuff_normalized(&normalized),
             declared_size: normalized.len(),
             has_8bit: dot::has_8bit(&normalized),
             binary: dot::binary_content(&normalized),
-            non_ascii_header_section: !super::trace::header_section(&normalized).is_ascii(),
-            utf8_header_fields: {
-                let (fields_end, _) = super::trace::header_fields_end(&normalized);
-                let fields = &normalized[..fields_end];
-                !fields.is_ascii() && std::str::from_utf8(fields).is_ok()
-            },
+            non_ascii_header_section,
+            utf8_header_fields,
         })
     }
 }
@@ -1227,16 +1230,15 @@ impl ClientSession {
 
     /// The client's own refusal of a message with non-ASCII header fields for a server
     /// without SMTPUTF8: RFC 6531 registers X.6.9 for exactly this, a UTF-8 header message
-    /// that cannot be transferred. Octets that are not UTF-8 are not allowed even with
-    /// SMTPUTF8 (RFC 6532 3.2), and the text says what they are.
+    /// that cannot be transferred. Only fields in UTF-8 are called so in the text: 8-bit
+    /// octets there that are not UTF-8 are not allowed even with SMTPUTF8 (RFC 6532 3.2).
     fn refuse_non_ascii_header(&mut self) {
         let text = if self.current.utf8_header_fields {
             "message has UTF-8 header fields and the server does not advertise SMTPUTF8 \
              (RFC 6531); downgrading is not supported"
         } else {
-            "message has 8-bit octets before its body that are not UTF-8, which no header \
-             field may hold (RFC 6532 3.2), and the server does not advertise SMTPUTF8 \
-             (RFC 6531)"
+            "message has 8-bit octets before its first empty line, where header fields \
+             are, and the server does not advertise SMTPUTF8 (RFC 6531, RFC 6532)"
         };
         let reply = local_reply(554, (5, 6, 9), text);
         self.fail_undecided(&reply, ReplyOrigin::Client);
