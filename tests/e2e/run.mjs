@@ -1033,8 +1033,13 @@ await test('a diagram wider than its box is a tab stop whose arrow keys scroll i
         await scroller.focus();
         await page.keyboard.press('ArrowRight');
         await page.keyboard.press('ArrowRight');
+        // The browser may scroll smoothly: wait for the scroll to start (up to 2 s) rather
+        // than read its position at once, which a busy machine reads as 0.
+        const scrolled = await page
+          .waitForFunction(() => document.querySelector('.topology-scroll').scrollLeft > 0, null, { timeout: 2000 })
+          .then(() => true, () => false);
         const left = await scroller.evaluate((element) => element.scrollLeft);
-        assert.ok(left > 0, 'the arrow keys scroll the diagram');
+        assert.ok(scrolled && left > 0, `the arrow keys scroll the diagram (scrollLeft ${left})`);
         assert.ok(await page.locator('.controls-position:has-text("Step 5 of")').isVisible(), 'and do not step');
       } else {
         assert.equal(state.tabindex, null, `a diagram that fits is no tab stop: ${JSON.stringify(state)}`);
