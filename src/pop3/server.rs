@@ -868,25 +868,22 @@ impl<S: MaildropStore> Pop3Server<S> {
             )),
             // Extensions RFCs define that this server does not offer: CAPA does not list
             // them, and a client that asked CAPA first would not send them.
-            ("AUTH" | "STLS", _) => Some(Response::err(
-                "unknown command",
-                format!(
-                    "{keyword} belongs to an extension ({}) that this server does not \
-                     offer: CAPA does not list {}, so a client that asked CAPA first would not \
-                     send it.",
-                    if keyword == "AUTH" {
-                        "SASL login, RFC 5034"
-                    } else {
-                        "TLS, RFC 2595"
-                    },
-                    if keyword == "AUTH" {
-                        "SASL, its capability"
-                    } else {
-                        "STLS, its capability"
-                    }
-                ),
-                "RFC 2449 5",
-            )),
+            ("AUTH" | "STLS", _) => {
+                let (extension, capability) = if keyword == "AUTH" {
+                    ("SASL login, RFC 5034", "SASL")
+                } else {
+                    ("TLS, RFC 2595", "STLS")
+                };
+                Some(Response::err(
+                    "unknown command",
+                    format!(
+                        "{keyword} belongs to an extension ({extension}) that this server does \
+                         not offer: CAPA does not list {capability}, its capability, so a \
+                         client that asked CAPA first would not send it."
+                    ),
+                    "RFC 2449 5",
+                ))
+            }
             _ => Some(Response::err(
                 "unknown command",
                 "The server does not know this keyword. Keywords are case-insensitive, three \
