@@ -390,7 +390,6 @@ fn event_host(event: &Event) -> Option<&str> {
         Event::RecipientResult(e) => &e.host,
         Event::RetryScheduled(e) => &e.host,
         Event::TargetSkipped(e) => &e.host,
-        Event::SessionJoined(e) => &e.host,
         Event::GaveUp(e) => &e.host,
         Event::Delivered(e) => &e.host,
         Event::DeliveryRefused(e) => &e.host,
@@ -517,6 +516,19 @@ mod tests {
                 assert!(link.label.ends_with(&format!(":{}", attempt.port)));
             }
         }
+        // A message that joins a session already open marks that session's link.
+        let (map, trace) = map_of("one-session-many-messages");
+        let mut joined = 0;
+        for event in &trace.events {
+            if let Event::SessionJoined(session) = &event.event {
+                let Some(Focus::Link(link)) = map.focus(&event.event) else {
+                    panic!("no link for q{} joining #{}", session.entry, session.conn);
+                };
+                assert_eq!(map.nodes[map.links[link].to].name, *session.server);
+                joined += 1;
+            }
+        }
+        assert!(joined > 0, "no message joined a session");
         // A scripted client is a sender of its own, straight to the server it talks to.
         let (map, _) = map_of("smtp-smuggling");
         assert_eq!(link_labels(&map)[0], "mallory -> mx.receiver.test SMTP :25");

@@ -114,6 +114,18 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
     }
 }
 
+/// The note for a POP3 server closing a session on its inactivity autologout timer: no QUIT
+/// came, and no command for that long. RFC 1939 3 has the server close without a response.
+pub fn pop3_idle_close_note() -> Option<StepNote> {
+    note(
+        "No command came for 10 minutes, so the POP3 server ends the session on its \
+         inactivity autologout timer (RFC 1939: at least 10 minutes), and sends no response. \
+         Without QUIT the session never enters the UPDATE state: messages marked as deleted \
+         are not removed, and stay in the mailbox for the next session.",
+        "RFC 1939 3, 6",
+    )
+}
+
 /// The note for an event, if there is one. `protocol` is the protocol of the event's
 /// connection, when it has one.
 pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
