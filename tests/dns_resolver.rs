@@ -499,6 +499,45 @@ fn a_relay_drops_its_own_level_and_less_preferred_hosts() {
 }
 
 #[test]
+fn a_host_named_by_two_dropped_mx_records_is_named_once() {
+    let world = world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "primary.example.org"),
+            mx("@", 20, "relay.example.org"),
+            mx("@", 30, "backup.example.org"),
+            mx("@", 40, "backup.example.org"),
+            a("primary.example.org", "192.0.2.1"),
+            a("relay.example.org", "192.0.2.2"),
+            a("backup.example.org", "192.0.2.3"),
+        ],
+    )]);
+    let r = resolve_with(&world, "example.org", 0, &["relay.example.org"], 1);
+    assert_eq!(exchanges(&r), [("primary.example.org.".to_owned(), 10)]);
+    let Some(MxNote::DroppedOwnLevel { dropped, .. }) = r
+        .notes
+        .iter()
+        .find(|note| matches!(note, MxNote::DroppedOwnLevel { .. }))
+    else {
+        panic!("{:?}", r.notes)
+    };
+    assert_eq!(
+        dropped,
+        &[name("relay.example.org"), name("backup.example.org")]
+    );
+    let text = r
+        .notes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(
+        text.ends_with("Dropped: relay.example.org backup.example.org"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_relay_knows_itself_by_its_address_too() {
     // RFC 5321 5.1: "any of the names or addresses by which it might be known". The relay
     // is 192.0.2.2; the list names it as another host and through an alias of another name.

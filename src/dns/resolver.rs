@@ -467,11 +467,13 @@ impl Run<'_> {
         own_preference: u16,
         local_name: DomainName,
     ) -> Option<MxOutcome> {
-        let dropped = hosts
-            .iter()
-            .filter(|t| t.preference >= own_preference)
-            .map(|t| t.exchange.clone())
-            .collect();
+        // A host named by two MX records at dropped levels is named once.
+        let mut dropped: Vec<DomainName> = Vec::new();
+        for target in hosts.iter().filter(|t| t.preference >= own_preference) {
+            if !dropped.contains(&target.exchange) {
+                dropped.push(target.exchange.clone());
+            }
+        }
         hosts.retain(|t| t.preference < own_preference);
         self.notes.push(MxNote::DroppedOwnLevel {
             local_name: local_name.clone(),

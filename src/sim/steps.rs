@@ -1124,7 +1124,11 @@ mod tests {
             steps(&trace)
                 .into_iter()
                 .filter(|s| s.actor.as_ref() == "mx.receiver.test")
-                .filter(|s| s.lines.iter().any(|l| l.contains("#5 closed the connection")))
+                .filter(|s| {
+                    s.lines
+                        .iter()
+                        .any(|l| l.contains("#5 closed the connection"))
+                })
                 .collect()
         };
         let note_of = |step: &Step| step.note.as_ref().map(|n| n.text.to_string());
@@ -1132,11 +1136,18 @@ mod tests {
         let mut scenario = library::find("pop3-commands").expect("a built-in scenario");
         let closed = closes_by_server(&scenario);
         assert_eq!(closed.len(), 1);
-        assert!(!note_of(&closed[0]).unwrap_or_default().contains("inactivity"));
+        assert!(!note_of(&closed[0])
+            .unwrap_or_default()
+            .contains("inactivity"));
         // The same commands but the last few, and no QUIT: the server's timer closes it.
         let raw = &mut scenario.raw_sessions[0];
         assert_eq!(raw.port, 110);
-        raw.bytes = raw.bytes.split("TOP").next().unwrap_or_default().to_string();
+        raw.bytes = raw
+            .bytes
+            .split("TOP")
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let closed = closes_by_server(&scenario);
         assert_eq!(closed.len(), 1);
         let text = note_of(&closed[0]).expect("a note");
