@@ -649,7 +649,22 @@ fn mailbox_segments(mailbox: &Mailbox) -> Vec<Cow<'_, str>> {
     } else {
         Cow::Owned(format!("\"{}\"", escaped_for_quotes(name)))
     };
-    vec![Cow::Owned(format!("{name} {}", angle_address()))]
+    if name.len() + angle_address().len() < LINE_PREFERRED_MAX - "Field: ".len() {
+        return vec![Cow::Owned(format!("{name} {}", angle_address()))];
+    }
+    // Too long for one line: a fold may go at any space between the words of a phrase, in a
+    // quoted string too, whose folds are not part of it (RFC 5322 3.2.4), and before the
+    // address (3.4). A run of spaces stays whole, so that the name unfolds to itself and no
+    // line is nothing but white space.
+    let mut segments: Vec<Cow<str>> = Vec::new();
+    for word in name.split(' ') {
+        match segments.last_mut() {
+            Some(last) if word.is_empty() => last.to_mut().push(' '),
+            _ => segments.push(Cow::Owned(word.to_string())),
+        }
+    }
+    segments.push(Cow::Owned(angle_address()));
+    segments
 }
 
 /// Appends `Subject:` as ASCII folded at spaces, or as RFC 2047 encoded words when the text
@@ -3160,6 +3175,55 @@ mod tests {
                 assert_eq!(content_type.attribute("title"), Some(long_title.as_str()));
             }
             assert_eq!(clean_filename(&mixed_200), mixed_200);
+        }
+
+        #[test]
+        fn long_display_names_fold_between_words_and_read_back_whole() {
+            // RFC 5322 2.1.1: lines should be at most 78 characters. Names of 100 to 290
+            // characters, as atoms and as quoted strings with runs of spaces, fold at spaces.
+            let atoms = (0..20)
+                .map(|i| format!("Word{i}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let quoted = format!("{}, \"the\"  second  (name)", "Dr. Quoted ".repeat(8));
+            let long_word = "x".repeat(120);
+            let mut req = request();
+            req.to = vec![
+                format!("{atoms} <bob@example.net>"),
+                format!("\"{}\" <carol@example.net>", quoted.replace('"', "\\\"")),
+                format!("{long_word} <dave@example.net>"),
+            ];
+            let message = compose(&req).unwrap();
+            assert_crlf_only(&message);
+            let text = String::from_utf8_lossy(&message);
+            let header = text.split("\r\n\r\n").next().unwrap();
+            for line in header.split("\r\n") {
+                // A word longer than a line is the one thing that cannot fold.
+                assert!(
+                    line.len() <= LINE_PREFERRED_MAX || line.contains(&long_word),
+                    "{line:?}"
+                );
+                assert!(
+                    !line.trim().is_empty(),
+                    "a line of only white space in {header}"
+                );
+            }
+            assert!(header.contains("To: Word0 Word1"), "{header}");
+            let parsed = MessageParser::default().parse(&message).unwrap();
+            let to: Vec<(Option<&str>, Option<&str>)> = parsed
+                .to()
+                .unwrap()
+                .iter()
+                .map(|a| (a.name(), a.address()))
+                .collect();
+            assert_eq!(
+                to,
+                [
+                    (Some(atoms.as_str()), Some("bob@example.net")),
+                    (Some(quoted.as_str()), Some("carol@example.net")),
+                    (Some(long_word.as_str()), Some("dave@example.net")),
+                ]
+            );
         }
 
         #[test]
