@@ -1495,6 +1495,19 @@ fn a_bounce_is_a_delivery_status_report_with_a_null_reverse_path() {
         bounce.starts_with(b"Return-Path: <>\r\n"),
         "delivered with the null reverse-path"
     );
+    // The sending host wrote it and delivered it itself: its own trace field, with no
+    // "from" clause, follows the delivery's (RFC 5322 3.6.7: a Return-Path, then Received).
+    let header = String::from_utf8_lossy(&bounce);
+    let header = header.split("\r\n\r\n").next().unwrap_or_default();
+    let received: Vec<&str> = header
+        .split("\r\n")
+        .filter(|line| line.starts_with("Received:"))
+        .collect();
+    assert_eq!(
+        received,
+        ["Received: by mail.sender.test id b1; Tue, 1 Sep 2026 08:00:00 +0000"],
+        "{header}"
+    );
     let message = MessageParser::default().parse(&bounce).expect("parses");
     let content_type = message.content_type().expect("Content-Type");
     assert!(content_type.ctype().eq_ignore_ascii_case("multipart"));
@@ -1803,6 +1816,20 @@ fn a_relay_that_accepted_then_failed_sends_the_bounce_with_mail_from_null() {
     let result = builtin_unread("unknown-user-after-relay");
     let bounce = only_bounce(&result, "alice@sender.test");
     assert!(bounce.starts_with(b"Return-Path: <>\r\n"));
+    // Two trace fields, newest first: the sending host's, who took it over SMTP, then the
+    // relay's, who wrote it.
+    let text = String::from_utf8_lossy(&bounce);
+    let received: Vec<&str> = text
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or_default()
+        .split("\r\n")
+        .filter(|line| line.starts_with("Received:"))
+        .collect();
+    assert_eq!(received.len(), 2, "{text}");
+    assert!(received[0].starts_with("Received: from "), "{received:?}");
+    assert!(received[1].starts_with("Received: by "), "{received:?}");
+    assert!(received[1].contains(" id b1; "), "{received:?}");
     let groups = delivery_status(&bounce);
     assert_eq!(field(&groups[1], "Action"), Some("failed"));
     assert_eq!(field(&groups[1], "Status"), Some("5.1.1"));

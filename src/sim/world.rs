@@ -40,8 +40,9 @@ use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    address_literal, count_header_fields, push_ipv4, push_without_return_path, received_header,
-    remove_header_fields, separate_body, ReceivedFields, WithProtocol,
+    address_literal, count_header_fields, local_received_header, push_ipv4,
+    push_without_return_path, received_header, remove_header_fields, separate_body, ReceivedFields,
+    WithProtocol,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
@@ -4251,7 +4252,8 @@ impl<'a> World<'a> {
                 })
                 .collect(),
         };
-        let bytes = build_dsn(&request);
+        let mut bytes = local_received_header(&host_name, &label, now_s).into_bytes();
+        bytes.extend_from_slice(&build_dsn(&request));
         self.record(Event::BounceCreated(Box::new(trace::BounceCreated {
             host: host_name,
             about: message.to_string(),

@@ -214,6 +214,26 @@ pub fn received_header(fields: &ReceivedFields) -> String {
     field.text
 }
 
+/// The `Received:` field a host puts on a message it writes itself, such as a delivery status
+/// notification, which no SMTP session brought (so there is no "from" clause, as Postfix
+/// writes it): `Received: by mail.example.net id b1; DATE`. RFC 5322 3.6.7 wants a
+/// `Received:` after the `Return-Path:` the final delivery adds.
+pub fn local_received_header(by_host: &str, id: &str, date_unix_s: i64) -> String {
+    let mut field = FoldedField::new("Received:");
+    field.clause(false, |out| {
+        out.push_str("by ");
+        push_domain_token(out, by_host, DomainForm::ALabels);
+    });
+    field.clause(false, |out| {
+        out.push_str("id ");
+        push_atom_token(out, id);
+        out.push(';');
+    });
+    field.clause(false, |out| date::push_rfc5322_date(out, date_unix_s, 0));
+    field.text.push_str("\r\n");
+    field.text
+}
+
 /// A header field written clause by clause, each clause starting a new folded line when asked
 /// to or when it would not fit on the current one (RFC 5322 2.2.3).
 struct FoldedField {
