@@ -172,7 +172,10 @@ pub fn received_header(fields: &ReceivedFields) -> String {
     field.clause(false, |out| {
         out.push_str("from ");
         push_domain_token(out, fields.helo_name, domain_form);
-        out.push_str(" (");
+    });
+    // A fold may go before the TCP-info too (RFC 5321 4.4: Extended-Domain), for a long name.
+    field.clause(false, |out| {
+        out.push('(');
         if let Some(name) = fields.peer_name {
             push_domain_token(out, name, domain_form);
             out.push(' ');
@@ -599,6 +602,22 @@ mod tests {
             received_header(&minimal),
             "Received: from client.example ([IPv6:2001:db8::1])\r\n\
              \tby mx.example.net with SMTP; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
+        );
+    }
+
+    #[test]
+    fn a_long_client_name_keeps_its_address_on_a_line_of_its_own() {
+        let long_name = format!("{}.example", "a".repeat(70));
+        let mut long = fields();
+        long.helo_name = &long_name;
+        let header = received_header(&long);
+        let lines: Vec<&str> = header.trim_end().split("\r\n").collect();
+        assert_eq!(lines[0], format!("Received: from {long_name}"));
+        assert_eq!(lines[1], "\t(client.example [192.0.2.1])");
+        // A host's own trace field: no "from", no "with".
+        assert_eq!(
+            local_received_header("mx.example.net", "b1", 0),
+            "Received: by mx.example.net id b1; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
         );
     }
 
