@@ -1926,6 +1926,23 @@ fn delivered_message(world: &Value, address: &str) -> (RunResult, Vec<u8>) {
 }
 
 #[test]
+fn delivered_to_names_the_mailbox_as_configured_however_the_envelope_spelled_it() {
+    // RFC 9228 4: the address of the mailbox the message went into. The domain's case does
+    // not matter (RFC 5321 2.4); this server takes the local part's case as not mattering too.
+    let mut world = basic_world("delivered-to-spelling");
+    world["messages"][0]["to"] = json!(["BOB@Receiver.TEST"]);
+    let (_, bytes) = delivered_message(&world, "bob@receiver.test");
+    let fields = header_fields(&bytes);
+    assert_eq!(
+        fields[1],
+        ("Delivered-To".into(), "bob@receiver.test".into())
+    );
+    // The envelope kept the sender's spelling: RCPT TO did, and so does the Received field.
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("for <BOB@Receiver.TEST>;"), "{text}");
+}
+
+#[test]
 fn a_delivered_message_has_one_return_path_then_delivered_to_then_one_received_per_hop() {
     let (_, bytes) = delivered_message(&basic_world("headers"), "bob@receiver.test");
     let fields = header_fields(&bytes);

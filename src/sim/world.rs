@@ -3344,16 +3344,25 @@ impl<'a> World<'a> {
             return Vec::new();
         }
         let host_name = Rc::clone(&self.hosts[host].name);
+        let key = mailbox_key(mailbox_address);
+        // Delivered-To names the mailbox as it is configured, however the envelope spelled it
+        // (RFC 9228 4: the address of the mailbox the message is delivered into).
+        let store = self.store.borrow();
+        let delivered_to = store
+            .mailboxes
+            .get(&key)
+            .map_or(mailbox_address, |mailbox| mailbox.address.as_str());
         let mut bytes = Vec::with_capacity(data.len() + 128);
         for part in [
             "Return-Path: <",
             reverse_path,
             ">\r\nDelivered-To: ",
-            mailbox_address,
+            delivered_to,
             "\r\n",
         ] {
             bytes.extend_from_slice(part.as_bytes());
         }
+        drop(store);
         // A Return-Path that came with the message is no envelope's (Postfix removes it too).
         push_without_return_path(&mut bytes, data);
         // Stored as lines, each ending in CRLF, as a mailbox file keeps it: a chunk that ended
@@ -3364,7 +3373,6 @@ impl<'a> World<'a> {
             bytes = canonical;
         }
         let mut store = self.store.borrow_mut();
-        let key = mailbox_key(mailbox_address);
         // Every host has a postmaster (RFC 5321 4.5.1), configured or not.
         if key.starts_with("postmaster@") && !store.mailboxes.contains_key(&key) {
             store.mailboxes.insert(
