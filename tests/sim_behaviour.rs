@@ -1927,7 +1927,7 @@ fn delivered_message(world: &Value, address: &str) -> (RunResult, Vec<u8>) {
 
 #[test]
 fn delivered_to_names_the_mailbox_as_configured_however_the_envelope_spelled_it() {
-    // RFC 9228 4: the address of the mailbox the message went into. The domain's case does
+    // RFC 9228: the address of the mailbox the message went into. The domain's case does
     // not matter (RFC 5321 2.4); this server takes the local part's case as not mattering too.
     let mut world = basic_world("delivered-to-spelling");
     world["messages"][0]["to"] = json!(["BOB@Receiver.TEST"]);

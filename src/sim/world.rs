@@ -3346,7 +3346,7 @@ impl<'a> World<'a> {
         let host_name = Rc::clone(&self.hosts[host].name);
         let key = mailbox_key(mailbox_address);
         // Delivered-To names the mailbox as it is configured, however the envelope spelled it
-        // (RFC 9228 4: the address of the mailbox the message is delivered into).
+        // (RFC 9228: the address of the mailbox the message is delivered into).
         let store = self.store.borrow();
         let delivered_to = store
             .mailboxes

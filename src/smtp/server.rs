@@ -2941,11 +2941,28 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn auth_undecodable(&mut self, error: sasl::ResponseError) {
-        self.send(
-            reply(501, SYNTAX, "Cannot decode response"),
-            format!("{}; the exchange is abandoned", error.describe()),
-            "RFC 4954 4",
-        );
+        match error {
+            // RFC 4954 4: 501 5.5.2 is for a response that cannot be base64-decoded.
+            sasl::ResponseError::NotBase64 | sasl::ResponseError::TooLong => self.send(
+                reply(501, SYNTAX, "Cannot decode response"),
+                format!("{}; the exchange is abandoned", error.describe()),
+                "RFC 4954 4",
+            ),
+            // It decoded, but holds no credentials the mechanism can use (an empty "=" one
+            // too): authentication fails, as it does for a wrong password.
+            sasl::ResponseError::Malformed => self.send(
+                reply(
+                    535,
+                    EnhancedStatus::new(5, 7, 8),
+                    "Authentication credentials invalid",
+                ),
+                "the response is valid base64, but what it decodes to holds no credentials \
+                 (PLAIN wants \"authzid NUL authcid NUL password\" in UTF-8, and an empty \
+                 response, \"=\", is not that; LOGIN wants a name or password in UTF-8), so \
+                 authentication fails",
+                "RFC 4954 4, 6, RFC 4616 2",
+            ),
+        }
         self.auth_done();
         self.auth_failed_count();
     }
