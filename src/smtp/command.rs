@@ -310,7 +310,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
     let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
     let word = String::from_utf8_lossy(&line[..verb_end]);
     let Some(verb) = Verb::parse(&word) else {
-        return Err(CommandError::unrecognized(&word));
+        return Err(tab_after_verb(&word).unwrap_or_else(|| CommandError::unrecognized(&word)));
     };
     // RFC 5321 4.1.1: one SP between the verb and its arguments.
     let args = line.get(verb_end + 1..).unwrap_or(&[]);
@@ -428,6 +428,44 @@ fn strip_keyword<'a>(args: &'a str, prefix: &str) -> Option<&'a str> {
     Some(args[prefix.len()..].trim_start_matches(' '))
 }
 
+/// A known verb followed by a TAB (`EHLO<TAB>client.example`): a syntax error of that
+/// command, said as such, rather than an unknown command.
+fn tab_after_verb(word: &str) -> Option<CommandError> {
+    let (head, _) = word.split_once('\t')?;
+    let verb = Verb::parse(head)?;
+    Some(CommandError::syntax(
+        verb,
+        SYNTAX,
+        "Syntax: one space between the command and its arguments",
+        format!(
+            "a TAB follows {verb}: the grammar separates a command from its arguments with \
+             one space (SP), never a TAB. Postfix takes any white space there; this server \
+             keeps to the grammar"
+        ),
+        "RFC 5321 4.1.1, 4.1.2",
+    ))
+}
+
+/// A TAB where the path should start (`MAIL FROM:<TAB><a@b.example>`): spaces there are
+/// tolerated, as by most servers, but a TAB is not, and is said to be the trouble.
+fn tab_before_path(verb: Verb, rest: &str) -> Result<(), CommandError> {
+    if !rest.starts_with('\t') {
+        return Ok(());
+    }
+    Err(CommandError::syntax(
+        verb,
+        SYNTAX,
+        "Syntax: no TAB before the address",
+        format!(
+            "a TAB comes before the path: the grammar has the path right after the colon \
+             ({verb} {}<address>); this server also takes spaces there, as most do, but not a \
+             TAB",
+            if verb == Verb::Mail { "FROM:" } else { "TO:" }
+        ),
+        "RFC 5321 4.1.1.2, 4.1.1.3",
+    ))
+}
+
 fn address_error(verb: Verb, error: &AddressError) -> CommandError {
     let enhanced = if verb == Verb::Mail {
         BAD_SENDER
@@ -485,6 +523,7 @@ fn parse_mail(args: &str) -> Result<Command, CommandError> {
             "RFC 5321 4.1.1.2",
         ));
     };
+    tab_before_path(Verb::Mail, rest)?;
     let parsed = parse_reverse_path(rest).map_err(|e| address_error(Verb::Mail, &e))?;
     let params = parse_params(Verb::Mail, parsed.rest)?;
     Ok(Command::Mail {
@@ -504,6 +543,7 @@ fn parse_rcpt(args: &str) -> Result<Command, CommandError> {
             "RFC 5321 4.1.1.3",
         ));
     };
+    tab_before_path(Verb::Rcpt, rest)?;
     let parsed = parse_forward_path(rest).map_err(|e| address_error(Verb::Rcpt, &e))?;
     let params = parse_params(Verb::Rcpt, parsed.rest)?;
     Ok(Command::Rcpt {
@@ -737,6 +777,27 @@ mod tests {
             parse_command(b"MAIL FROM:<\xff@b>").unwrap_err().enhanced,
             SYNTAX
         );
+    }
+
+    #[test]
+    fn a_tab_is_said_to_be_the_trouble_where_the_grammar_wants_a_space() {
+        // After a known verb: that command's syntax error, not an unknown command.
+        let error = parse_command(b"EHLO\tclient.example").unwrap_err();
+        assert_eq!((error.verb, error.code), (Some(Verb::Ehlo), 501));
+        assert!(error.why.contains("a TAB follows EHLO"), "{}", error.why);
+        // Not after an unknown word.
+        let error = parse_command(b"FOO\tbar").unwrap_err();
+        assert_eq!((error.verb, error.code), (None, 500));
+        // Before a path, where spaces are taken: not "angle brackets required".
+        for line in ["MAIL FROM:\t<a@b.example>", "RCPT TO: \t<a@b.example>"] {
+            let error = parse_command(line.as_bytes()).unwrap_err();
+            assert_eq!(
+                (error.code, error.text.as_str()),
+                (501, "Syntax: no TAB before the address"),
+                "{line}"
+            );
+        }
+        assert!(parse_command(b"MAIL FROM:  <a@b.example>").is_ok());
     }
 
     #[test]
