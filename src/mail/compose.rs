@@ -615,21 +615,36 @@ fn push_address_field(out: &mut String, field: &str, mailboxes: &[Mailbox]) {
 }
 
 /// Whether a display name goes as encoded words (RFC 2047 5(3): allowed in a phrase): when it
-/// is not ASCII, looks like an encoded word, or is too long to go in one piece with its
-/// address.
+/// is not ASCII, looks like an encoded word, or is too long to go as it is: longer than
+/// [`PLAIN_DISPLAY_NAME_MAX_OCTETS`], or with a word that no fold could break to fit a line.
 fn is_encoded(name: &str) -> bool {
-    !name.is_ascii() || name.contains("=?") || name.len() > PLAIN_DISPLAY_NAME_MAX_OCTETS
+    !name.is_ascii()
+        || name.contains("=?")
+        || name.len() > PLAIN_DISPLAY_NAME_MAX_OCTETS
+        || name
+            .split(|c| c != ' ')
+            .any(|spaces| spaces.len() > PLAIN_WORD_MAX_OCTETS)
+        || name.split(' ').any(|word| {
+            // As written in a quoted string: quotes around it, every '"' and '\\' escaped.
+            let escapes = word.bytes().filter(|&b| b == b'"' || b == b'\\').count();
+            word.len() + escapes + 2 > PLAIN_WORD_MAX_OCTETS
+        })
 }
 
-/// The longest display name written as it is (as atoms or a quoted string, in one piece with
-/// its address): quoted with every character escaped, and with the longest address (254
-/// octets) and the longest field name, it still fits in a line of 998 (RFC 5322 2.1.1).
-/// Longer ones go as encoded words, which fold.
+/// The longest display name written as it is (as atoms or a quoted string): quoted with every
+/// character escaped, it is at most 600 octets, which a fold at any of its spaces breaks into
+/// lines far below 998 (RFC 5322 2.1.1). Longer ones go as encoded words.
 const PLAIN_DISPLAY_NAME_MAX_OCTETS: usize = 300;
 
+/// The longest word (of a subject, of a display name as written) that goes as it is: with a
+/// field name before it on the first line, or a space before it on a folded one, it stays
+/// within 78 characters. A longer one could not be folded to fit, and goes as encoded words.
+const PLAIN_WORD_MAX_OCTETS: usize = LINE_PREFERRED_MAX - 11;
+
 /// A mailbox as header text, in the pieces a fold may go between: the address alone; or the
-/// display name as atoms or a quoted string with the address, in one piece; or, when the name
-/// is not ASCII, each of its encoded words, then the address.
+/// display name as atoms or a quoted string with the address, in one piece when they fit a
+/// line, or else each word of the name, then the address; or, when the name is encoded (see
+/// [`is_encoded`]), each of its encoded words, then the address.
 fn mailbox_segments(mailbox: &Mailbox) -> Vec<Cow<'_, str>> {
     let Some(name) = &mailbox.display_name else {
         return vec![Cow::Borrowed(mailbox.address.as_str())];
@@ -641,10 +656,16 @@ fn mailbox_segments(mailbox: &Mailbox) -> Vec<Cow<'_, str>> {
         segments.push(Cow::Owned(angle_address()));
         return segments;
     }
-    let name = if name
+    // Atoms when they say it all; a quoted string keeps what a phrase of atoms would not:
+    // specials, and spaces at either end or in a run (RFC 5322 3.2.3: the white space
+    // between atoms is not part of them).
+    let atoms_say_it_all = name
         .chars()
         .all(|c| c == ' ' || c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c))
-    {
+        && !name.trim().is_empty()
+        && name.trim() == name
+        && !name.contains("  ");
+    let name = if atoms_say_it_all {
         Cow::Borrowed(name.as_str())
     } else {
         Cow::Owned(format!("\"{}\"", escaped_for_quotes(name)))
@@ -654,8 +675,9 @@ fn mailbox_segments(mailbox: &Mailbox) -> Vec<Cow<'_, str>> {
     }
     // Too long for one line: a fold may go at any space between the words of a phrase, in a
     // quoted string too, whose folds are not part of it (RFC 5322 3.2.4), and before the
-    // address (3.4). A run of spaces stays whole, so that the name unfolds to itself and no
-    // line is nothing but white space.
+    // address (3.4). A run of spaces stays whole, at the end of the word before it, so that
+    // the name unfolds to itself; no line is nothing but white space, as every segment
+    // starts with a word or, the first, with the opening quote.
     let mut segments: Vec<Cow<str>> = Vec::new();
     for word in name.split(' ') {
         match segments.last_mut() {
@@ -685,10 +707,10 @@ fn push_subject_field(out: &mut String, subject: &str) {
         && !cleaned.contains("=?")
         && cleaned
             .split(' ')
-            .all(|word| word.len() < LINE_PREFERRED_MAX - 10)
+            .all(|word| word.len() <= PLAIN_WORD_MAX_OCTETS)
         && cleaned
             .split(|c| c != ' ')
-            .all(|spaces| spaces.len() < LINE_PREFERRED_MAX - 10);
+            .all(|spaces| spaces.len() <= PLAIN_WORD_MAX_OCTETS);
     if plain {
         out.push_str("Subject:");
         let mut line_len = "Subject:".len();
@@ -3180,35 +3202,39 @@ mod tests {
         #[test]
         fn long_display_names_fold_between_words_and_read_back_whole() {
             // RFC 5322 2.1.1: lines should be at most 78 characters. Names of 100 to 290
-            // characters, as atoms and as quoted strings with runs of spaces, fold at spaces.
+            // characters, as atoms and as quoted strings with runs of spaces, fold at spaces;
+            // one with a word or a run of spaces too long for a line goes as encoded words.
             let atoms = (0..20)
                 .map(|i| format!("Word{i}"))
                 .collect::<Vec<_>>()
                 .join(" ");
             let quoted = format!("{}, \"the\"  second  (name)", "Dr. Quoted ".repeat(8));
-            let long_word = "x".repeat(120);
+            let spaced = format!("   {atoms}  ");
+            let long_word = "x".repeat(70);
+            let long_spaces = format!("a{}b", " ".repeat(70));
             let mut req = request();
-            req.to = vec![
-                format!("{atoms} <bob@example.net>"),
-                format!("\"{}\" <carol@example.net>", quoted.replace('"', "\\\"")),
-                format!("{long_word} <dave@example.net>"),
-            ];
+            let names = [&atoms, &quoted, &spaced, &long_word, &long_spaces];
+            req.to = names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+                    format!("\"{escaped}\" <user{i}@example.net>")
+                })
+                .collect();
             let message = compose(&req).unwrap();
             assert_crlf_only(&message);
             let text = String::from_utf8_lossy(&message);
             let header = text.split("\r\n\r\n").next().unwrap();
             for line in header.split("\r\n") {
-                // A word longer than a line is the one thing that cannot fold.
-                assert!(
-                    line.len() <= LINE_PREFERRED_MAX || line.contains(&long_word),
-                    "{line:?}"
-                );
+                assert!(line.len() <= LINE_PREFERRED_MAX, "{line:?}");
                 assert!(
                     !line.trim().is_empty(),
                     "a line of only white space in {header}"
                 );
             }
             assert!(header.contains("To: Word0 Word1"), "{header}");
+            assert!(header.contains("\"   Word0"), "{header}");
             let parsed = MessageParser::default().parse(&message).unwrap();
             let to: Vec<(Option<&str>, Option<&str>)> = parsed
                 .to()
@@ -3216,14 +3242,18 @@ mod tests {
                 .iter()
                 .map(|a| (a.name(), a.address()))
                 .collect();
-            assert_eq!(
-                to,
-                [
-                    (Some(atoms.as_str()), Some("bob@example.net")),
-                    (Some(quoted.as_str()), Some("carol@example.net")),
-                    (Some(long_word.as_str()), Some("dave@example.net")),
-                ]
-            );
+            let expected: Vec<(Option<&str>, Option<String>)> = names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (Some(name.as_str()), Some(format!("user{i}@example.net"))))
+                .collect();
+            for ((name, address), (expected_name, expected_address)) in to.iter().zip(&expected) {
+                assert_eq!(*address, expected_address.as_deref());
+                // mail-parser trims a name's outer spaces; the words and what is between them
+                // read back as written.
+                assert_eq!(name.map(str::trim), expected_name.map(|n| n.trim()));
+            }
+            assert_eq!(to.len(), names.len());
         }
 
         #[test]
