@@ -1940,6 +1940,16 @@ fn delivered_to_names_the_mailbox_as_configured_however_the_envelope_spelled_it(
     // The envelope kept the sender's spelling: RCPT TO did, and so does the Received field.
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.contains("for <BOB@Receiver.TEST>;"), "{text}");
+    // A postmaster no scenario configured gets a mailbox at its first delivery: named by its
+    // key, not by that envelope's spelling, for this delivery and the next.
+    world["messages"][0]["to"] = json!(["PostMaster@Receiver.TEST", "postmaster@receiver.test"]);
+    let result = run_json(&world);
+    let stored = mailbox(&result, "postmaster@receiver.test");
+    assert_eq!(stored.len(), 1, "one copy for two spellings of one address");
+    assert_eq!(
+        header_fields(stored[0])[1],
+        ("Delivered-To".into(), "postmaster@receiver.test".into())
+    );
 }
 
 #[test]

@@ -3347,7 +3347,24 @@ impl<'a> World<'a> {
         let key = mailbox_key(mailbox_address);
         // Delivered-To names the mailbox as it is configured, however the envelope spelled it
         // (RFC 9228: the address of the mailbox the message is delivered into).
-        let store = self.store.borrow();
+        let mut store = self.store.borrow_mut();
+        // Every host has a postmaster (RFC 5321 4.5.1), configured or not: one that is not
+        // gets a mailbox at its first delivery, named by its key (its spelling in no envelope).
+        if key.starts_with("postmaster@") && !store.mailboxes.contains_key(&key) {
+            store.mailboxes.insert(
+                key.clone(),
+                MailboxState {
+                    address: key.clone(),
+                    host,
+                    password: None,
+                    quota_octets: None,
+                    used_octets: 0,
+                    messages: Vec::new(),
+                    next_uid: 1,
+                    locked: false,
+                },
+            );
+        }
         let delivered_to = store
             .mailboxes
             .get(&key)
@@ -3373,22 +3390,6 @@ impl<'a> World<'a> {
             bytes = canonical;
         }
         let mut store = self.store.borrow_mut();
-        // Every host has a postmaster (RFC 5321 4.5.1), configured or not.
-        if key.starts_with("postmaster@") && !store.mailboxes.contains_key(&key) {
-            store.mailboxes.insert(
-                key.clone(),
-                MailboxState {
-                    address: mailbox_address.to_string(),
-                    host,
-                    password: None,
-                    quota_octets: None,
-                    used_octets: 0,
-                    messages: Vec::new(),
-                    next_uid: 1,
-                    locked: false,
-                },
-            );
-        }
         // Every host that serves a domain takes its postmaster's mail (RFC 5321 4.5.1): one
         // mailbox, configured on one of them or made by the first delivery, gets it from all,
         // as sites alias postmaster to one administrator. Any other mailbox is on one host.
