@@ -822,7 +822,9 @@ fn a_kept_connection_closed_by_the_server_is_used_until_the_sender_hears_of_it()
     let closes = |result: &RunResult| -> Vec<(u64, u32, String)> {
         events(result)
             .filter_map(|e| match &e.event {
-                Event::ConnectionClosed { conn, by } => Some((e.time_ms, *conn, by.to_string())),
+                Event::ConnectionClosed { conn, by, .. } => {
+                    Some((e.time_ms, *conn, by.to_string()))
+                }
                 _ => None,
             })
             .collect()

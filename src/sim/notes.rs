@@ -114,18 +114,6 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
     }
 }
 
-/// The note for a POP3 server closing a session on its inactivity autologout timer: no QUIT
-/// came, and no command for that long. RFC 1939 3 has the server close without a response.
-pub fn pop3_idle_close_note() -> Option<StepNote> {
-    note(
-        "No command came for 10 minutes, so the POP3 server ends the session on its \
-         inactivity autologout timer (RFC 1939: at least 10 minutes), and sends no response. \
-         Without QUIT the session never enters the UPDATE state: messages marked as deleted \
-         are not removed, and stay in the mailbox for the next session.",
-        "RFC 1939 3, 6",
-    )
-}
-
 /// The note for an event, if there is one. `protocol` is the protocol of the event's
 /// connection, when it has one.
 pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
@@ -226,6 +214,15 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                 rfc: Cow::Borrowed(rfc),
             })
         }
+        Event::ConnectionClosed {
+            idle_timeout: true, ..
+        } => note(
+            "No command came for 10 minutes, so the POP3 server ends the session on its \
+             inactivity autologout timer (RFC 1939: at least 10 minutes), and sends no \
+             response. Without QUIT the session never enters the UPDATE state: messages marked \
+             as deleted are not removed, and stay in the mailbox for the next session.",
+            "RFC 1939 3, 6",
+        ),
         Event::ConnectionClosed { .. } if protocol == Some(Protocol::Pop3) => note(
             "The side that is done closes the connection, normally after QUIT and its +OK. \
              Only a QUIT in the TRANSACTION state removes the messages marked as deleted (the \
@@ -1398,6 +1395,7 @@ mod tests {
         let closed = Event::ConnectionClosed {
             conn: 1,
             by: "mx.b.test".into(),
+            idle_timeout: false,
         };
         let pop3 = note_for(&closed, Some(Protocol::Pop3)).expect("a note");
         assert_eq!(pop3.rfc, "RFC 1939 6");

@@ -4,8 +4,8 @@
 //! own, joins the step of the bytes that carry the reply.
 
 use super::notes::{
-    for_null_reverse_path, note_for, pop3_idle_close_note, submission_connection_note,
-    with_mail_parameters, PipeliningOffers, StepNote,
+    for_null_reverse_path, note_for, submission_connection_note, with_mail_parameters,
+    PipeliningOffers, StepNote,
 };
 use super::trace::{
     is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace,
@@ -146,46 +146,13 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut pipelining = PipeliningOffers::default();
     // Each host's DNS questions by their id, for the answers to them.
     let mut dns_questions: BTreeMap<(Name, u16), String> = BTreeMap::new();
-    let mut pop3_sessions: BTreeMap<ConnId, Pop3Watch> = BTreeMap::new();
     for (index, event) in trace.events.iter().enumerate() {
         if let Event::ConnectionAttempted(attempt) = &event.event {
             protocols.insert(attempt.conn, attempt.protocol);
             if attempt.protocol == Protocol::Smtp && attempt.client.starts_with(USER_AGENT_PREFIX) {
                 submissions.insert(attempt.conn);
             }
-            if attempt.protocol == Protocol::Pop3 {
-                pop3_sessions.insert(
-                    attempt.conn,
-                    Pop3Watch {
-                        server: Name::clone(&attempt.server),
-                        last_command_ms: event.time_ms,
-                        quit_sent: false,
-                    },
-                );
-            }
         }
-        let idle_close = match &event.event {
-            Event::Transmitted {
-                conn,
-                direction: Direction::ClientToServer,
-                bytes,
-            } => {
-                if let Some(watch) = pop3_sessions.get_mut(conn) {
-                    watch.last_command_ms = event.time_ms;
-                    watch.quit_sent |= crate::smtp::dot::crlf_lines(bytes.as_bytes())
-                        .into_iter()
-                        .any(|line| line.trim_ascii_end().eq_ignore_ascii_case(b"QUIT"));
-                }
-                false
-            }
-            Event::ConnectionClosed { conn, by } => pop3_sessions.get(conn).is_some_and(|watch| {
-                *by == watch.server
-                    && !watch.quit_sent
-                    && event.time_ms - watch.last_command_ms
-                        >= crate::pop3::server::IDLE_TIMEOUT_MS_MIN
-            }),
-            _ => false,
-        };
         if let Event::ReplyExplained {
             conn,
             code,
@@ -273,7 +240,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             _ => None,
         };
         let note = match &event.event {
-            _ if idle_close => pop3_idle_close_note(),
             Event::Transmitted {
                 conn,
                 direction,
@@ -311,15 +277,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
         });
     }
     steps
-}
-
-/// What [`steps`] follows of a POP3 session to tell a server's close on its inactivity
-/// timer (RFC 1939 3) from one after QUIT.
-struct Pop3Watch {
-    server: Name,
-    /// When the client last wrote, or connected.
-    last_command_ms: u64,
-    quit_sent: bool,
 }
 
 /// The SMTP replies in `bytes`, each as its lines without CRLF: a reply ends with a line
@@ -1119,38 +1076,53 @@ mod tests {
 
     #[test]
     fn a_pop3_server_closing_an_idle_session_says_why() {
-        let closes_by_server = |scenario: &crate::sim::Scenario| -> Vec<Step> {
+        // The server's close of the raw session's connection, as its step.
+        let server_close = |scenario: &crate::sim::Scenario| -> Step {
             let trace = run(scenario, scenario.seed).trace;
-            steps(&trace)
-                .into_iter()
-                .filter(|s| s.actor.as_ref() == "mx.receiver.test")
-                .filter(|s| {
-                    s.lines
-                        .iter()
-                        .any(|l| l.contains("#5 closed the connection"))
+            let raw_conn = trace
+                .events
+                .iter()
+                .find_map(|e| match &e.event {
+                    Event::ConnectionAttempted(a) if a.client.as_ref() == "bob-mail-client" => {
+                        Some(a.conn)
+                    }
+                    _ => None,
                 })
-                .collect()
+                .expect("the raw session connects");
+            let closes: Vec<Step> = steps(&trace)
+                .into_iter()
+                .filter(|s| s.conn == Some(raw_conn) && s.actor.as_ref() == "mx.receiver.test")
+                .filter(|s| s.lines.join(" ").contains("closed the connection"))
+                .collect();
+            assert_eq!(closes.len(), 1, "{closes:?}");
+            closes.into_iter().next().unwrap()
         };
-        let note_of = |step: &Step| step.note.as_ref().map(|n| n.text.to_string());
+        let note_of = |step: &Step| step.note.as_ref().expect("a note").text.to_string();
         // After QUIT: the usual note.
         let mut scenario = library::find("pop3-commands").expect("a built-in scenario");
-        let closed = closes_by_server(&scenario);
-        assert_eq!(closed.len(), 1);
-        assert!(!note_of(&closed[0])
-            .unwrap_or_default()
-            .contains("inactivity"));
-        // The same commands but the last few, and no QUIT: the server's timer closes it.
-        let raw = &mut scenario.raw_sessions[0];
-        assert_eq!(raw.port, 110);
-        raw.bytes = raw
-            .bytes
-            .split("TOP")
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let closed = closes_by_server(&scenario);
-        assert_eq!(closed.len(), 1);
-        let text = note_of(&closed[0]).expect("a note");
-        assert!(text.contains("inactivity autologout timer"), "{text}");
+        assert_eq!(scenario.raw_sessions[0].client, "bob-mail-client");
+        let closed = server_close(&scenario);
+        assert!(
+            note_of(&closed).contains("normally after QUIT"),
+            "{closed:?}"
+        );
+        assert!(!closed.lines.join(" ").contains("idle timeout"));
+        // The same commands but the last few, and no QUIT, or a QUIT without its CRLF, which
+        // the server never reads as a command: its timer closes the session.
+        let full = scenario.raw_sessions[0].bytes.clone();
+        let head = full.split("TOP").next().unwrap_or_default().to_string();
+        for bytes in [head.clone(), format!("{head}QUIT")] {
+            scenario.raw_sessions[0].bytes = bytes;
+            let closed = server_close(&scenario);
+            let text = note_of(&closed);
+            assert!(text.contains("inactivity autologout timer"), "{text}");
+            assert!(
+                closed
+                    .lines
+                    .join(" ")
+                    .contains("no command came before its idle timeout"),
+                "{closed:?}"
+            );
+        }
     }
 }

@@ -455,6 +455,10 @@ pub enum Event {
     ConnectionClosed {
         conn: ConnId,
         by: Name,
+        /// The server ended the session on its inactivity timer, without a reply (a POP3
+        /// server, RFC 1939 3).
+        #[serde(default, skip_serializing_if = "is_false")]
+        idle_timeout: bool,
     },
     /// Bytes sent on a connection, exactly as written.
     Transmitted {
@@ -915,8 +919,19 @@ impl TextRenderer {
                 &conn_client(conns, *conn),
                 format!("#{conn} connection dropped: {reason}"),
             ),
-            Event::ConnectionClosed { conn, by } => {
-                line!(by, format!("#{conn} closed the connection"))
+            Event::ConnectionClosed {
+                conn,
+                by,
+                idle_timeout,
+            } => {
+                line!(
+                    by,
+                    if *idle_timeout {
+                        format!("#{conn} closed the connection: no command came before its idle timeout")
+                    } else {
+                        format!("#{conn} closed the connection")
+                    }
+                )
             }
             Event::Transmitted {
                 conn,

@@ -981,6 +981,9 @@ struct Conn {
     /// The octets of the messages its client holds to send, counted in the run's memory
     /// (see `RUN_OCTETS_MAX`) until the connection ends.
     held_octets: usize,
+    /// Whether the server ended the session on its inactivity timer (POP3 closes so without
+    /// a reply, RFC 1939 3), for the trace to say so.
+    server_idle_timeout: bool,
 }
 
 /// The open connections by id. Ids are handed out in increasing order and never reused, so
@@ -2250,6 +2253,7 @@ impl<'a> World<'a> {
                 pop3_replies_unsent: 0,
                 waiting_deliveries: VecDeque::new(),
                 held_octets: 0,
+                server_idle_timeout: false,
             },
         );
         if silent {
@@ -2642,12 +2646,15 @@ impl<'a> World<'a> {
                 })));
             }
             // After the update (if any), the maildrop is free for the next session.
-            Pop3ServerEvent::Closed { .. } => {
-                if let Some(Sessions::Pop3 {
-                    server: Some(s), ..
-                }) = self.conns.get_mut(&conn).map(|c| &mut c.sessions)
-                {
-                    s.store_mut().release();
+            Pop3ServerEvent::Closed { reason, .. } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.server_idle_timeout = reason == pop3::server::CloseReason::IdleTimeout;
+                    if let Sessions::Pop3 {
+                        server: Some(s), ..
+                    } = &mut c.sessions
+                    {
+                        s.store_mut().release();
+                    }
                 }
             }
             _ => {}
@@ -2767,11 +2774,20 @@ impl<'a> World<'a> {
         let client_name = client_closes.then(|| Rc::clone(&c.client_name));
         let server = c.server;
         if let Some(by) = client_name {
-            self.record(Event::ConnectionClosed { conn, by });
+            self.record(Event::ConnectionClosed {
+                conn,
+                by,
+                idle_timeout: false,
+            });
         }
         if server_closes {
             let by = Rc::clone(&self.hosts[server].name);
-            self.record(Event::ConnectionClosed { conn, by });
+            let idle_timeout = self.conns.get(&conn).is_some_and(|c| c.server_idle_timeout);
+            self.record(Event::ConnectionClosed {
+                conn,
+                by,
+                idle_timeout,
+            });
         }
         if client_closes {
             self.schedule_in(latency, Action::PeerClosed(conn, Side::Server));
