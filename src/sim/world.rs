@@ -4277,7 +4277,8 @@ impl<'a> World<'a> {
                 })
                 .collect(),
         };
-        let mut bytes = local_received_header(&host_name, &label, now_s).into_bytes();
+        let mut bytes =
+            local_received_header(&host_name, &label, now_s, request.utc_offset_min).into_bytes();
         bytes.extend_from_slice(&build_dsn(&request));
         self.record(Event::BounceCreated(Box::new(trace::BounceCreated {
             host: host_name,

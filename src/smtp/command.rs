@@ -337,6 +337,10 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
         ));
     }
     let has_args = verb_end < line.len();
+    // NOOP's and HELP's argument is any text; every other argument starts right after the SP.
+    if args.starts_with('\t') && !matches!(verb, Verb::Noop | Verb::Help) {
+        return Err(tab_separator_error(verb));
+    }
     match verb {
         Verb::Ehlo | Verb::Helo => parse_hello(verb, args),
         Verb::Mail => parse_mail(args),
@@ -432,8 +436,12 @@ fn strip_keyword<'a>(args: &'a str, prefix: &str) -> Option<&'a str> {
 /// command, said as such, rather than an unknown command.
 fn tab_after_verb(word: &str) -> Option<CommandError> {
     let (head, _) = word.split_once('\t')?;
-    let verb = Verb::parse(head)?;
-    Some(CommandError::syntax(
+    Verb::parse(head).map(tab_separator_error)
+}
+
+/// A TAB between a verb and its arguments, alone or after the space (RFC 5321 4.1.1: one SP).
+fn tab_separator_error(verb: Verb) -> CommandError {
+    CommandError::syntax(
         verb,
         SYNTAX,
         "Syntax: one space between the command and its arguments",
@@ -443,7 +451,7 @@ fn tab_after_verb(word: &str) -> Option<CommandError> {
              keeps to the grammar"
         ),
         "RFC 5321 4.1.1, 4.1.2",
-    ))
+    )
 }
 
 /// A TAB where the path should start (`MAIL FROM:<TAB><a@b.example>`): spaces there are
@@ -782,9 +790,19 @@ mod tests {
     #[test]
     fn a_tab_is_said_to_be_the_trouble_where_the_grammar_wants_a_space() {
         // After a known verb: that command's syntax error, not an unknown command.
-        let error = parse_command(b"EHLO\tclient.example").unwrap_err();
-        assert_eq!((error.verb, error.code), (Some(Verb::Ehlo), 501));
-        assert!(error.why.contains("a TAB follows EHLO"), "{}", error.why);
+        for line in ["EHLO\tclient.example", "EHLO \tclient.example"] {
+            let error = parse_command(line.as_bytes()).unwrap_err();
+            assert_eq!(
+                (error.verb, error.code),
+                (Some(Verb::Ehlo), 501),
+                "{line:?}"
+            );
+            assert!(error.why.contains("a TAB follows EHLO"), "{}", error.why);
+        }
+        let error = parse_command(b"MAIL \tFROM:<a@b.example>").unwrap_err();
+        assert!(error.why.contains("a TAB follows MAIL"), "{}", error.why);
+        // NOOP's argument is any string.
+        assert!(parse_command(b"NOOP \tanything").is_ok());
         // Not after an unknown word.
         let error = parse_command(b"FOO\tbar").unwrap_err();
         assert_eq!((error.verb, error.code), (None, 500));

@@ -2843,7 +2843,7 @@ impl<P: Policy> ServerSession<P> {
                 }
                 match sasl::decode_response(response).and_then(|b| sasl::parse_login_field(&b)) {
                     Ok(username) => self.login_ask_password(from, username),
-                    Err(error) => self.auth_undecodable(error),
+                    Err(error) => self.auth_undecodable(error, Mechanism::Login),
                 }
             }
             (Mechanism::Login, None) => {
@@ -2896,13 +2896,13 @@ impl<P: Policy> ServerSession<P> {
                         let from = self.state.kind();
                         self.login_ask_password(from, username);
                     }
-                    Err(error) => self.auth_undecodable(error),
+                    Err(error) => self.auth_undecodable(error, Mechanism::Login),
                 }
             }
             AuthStep::LoginPassword { username } => {
                 match sasl::decode_response(line).and_then(|b| sasl::parse_login_field(&b)) {
                     Ok(password) => self.auth_verify(None, &username, &password),
-                    Err(error) => self.auth_undecodable(error),
+                    Err(error) => self.auth_undecodable(error, Mechanism::Login),
                 }
             }
         }
@@ -2917,7 +2917,7 @@ impl<P: Policy> ServerSession<P> {
             Ok(creds) => {
                 self.auth_verify(creds.authzid.as_deref(), &creds.authcid, &creds.password)
             }
-            Err(error) => self.auth_undecodable(error),
+            Err(error) => self.auth_undecodable(error, Mechanism::Plain),
         }
     }
 
@@ -2940,29 +2940,46 @@ impl<P: Policy> ServerSession<P> {
         self.auth_done();
     }
 
-    fn auth_undecodable(&mut self, error: sasl::ResponseError) {
-        match error {
+    fn auth_undecodable(&mut self, error: sasl::ResponseError, mechanism: Mechanism) {
+        match (error, mechanism) {
             // RFC 4954 4: 501 5.5.2 is for a response that cannot be base64-decoded.
-            sasl::ResponseError::NotBase64 | sasl::ResponseError::TooLong => self.send(
-                reply(501, SYNTAX, "Cannot decode response"),
-                format!("{}; the exchange is abandoned", error.describe()),
-                "RFC 4954 4",
-            ),
-            // It decoded, but holds no credentials the mechanism can use (an empty "=" one
-            // too): authentication fails, as it does for a wrong password.
-            sasl::ResponseError::Malformed => self.send(
-                reply(
-                    535,
-                    EnhancedStatus::new(5, 7, 8),
-                    "Authentication credentials invalid",
-                ),
-                "the response is valid base64, but what it decodes to holds no credentials \
-                 (PLAIN wants \"authzid NUL authcid NUL password\" in UTF-8, and an empty \
-                 response, \"=\", is not that; LOGIN wants a name or password in UTF-8), so \
-                 authentication fails",
+            (sasl::ResponseError::NotBase64 | sasl::ResponseError::TooLong, _) => {
+                self.send(
+                    reply(501, SYNTAX, "Cannot decode response"),
+                    format!("{}; the exchange is abandoned", error.describe()),
+                    "RFC 4954 4",
+                );
+                self.auth_done();
+                self.auth_failed_count();
+            }
+            // It decoded, but holds no credentials the mechanism can use: authentication
+            // fails, as it does for a wrong password.
+            (sasl::ResponseError::Malformed, Mechanism::Plain) => self.auth_rejected(
+                "the response is valid base64, but what it decodes to is not \
+                 \"authzid NUL authcid NUL password\" in UTF-8 with a user name and a \
+                 password (an empty response, \"=\", is not either), so it holds no \
+                 credentials and authentication fails",
                 "RFC 4954 4, 6, RFC 4616 2",
             ),
+            (sasl::ResponseError::Malformed, Mechanism::Login) => self.auth_rejected(
+                "the response is valid base64, but what it decodes to is not UTF-8 text, so it \
+                 is no user name or password, and authentication fails",
+                "RFC 4954 4, 6",
+            ),
         }
+    }
+
+    /// `535 5.7.8`: the exchange ended without valid credentials (RFC 4954 6).
+    fn auth_rejected(&mut self, why: impl Into<std::borrow::Cow<'static, str>>, rfc: &'static str) {
+        self.send(
+            reply(
+                535,
+                EnhancedStatus::new(5, 7, 8),
+                "Authentication credentials invalid",
+            ),
+            why,
+            rfc,
+        );
         self.auth_done();
         self.auth_failed_count();
     }
@@ -2997,12 +3014,7 @@ impl<P: Policy> ServerSession<P> {
                 .push_back(ServerEvent::Authenticated { identity });
             self.auth_done();
         } else {
-            self.send(
-                reply(
-                    535,
-                    EnhancedStatus::new(5, 7, 8),
-                    "Authentication credentials invalid",
-                ),
+            self.auth_rejected(
                 match authzid.filter(|authzid| *authzid != authcid) {
                     // RFC 4616 2: acting as another identity needs the server's permission.
                     Some(authzid) => format!(
@@ -3018,8 +3030,6 @@ impl<P: Policy> ServerSession<P> {
                 },
                 "RFC 4954 6",
             );
-            self.auth_done();
-            self.auth_failed_count();
         }
     }
 

@@ -221,7 +221,12 @@ pub fn received_header(fields: &ReceivedFields) -> String {
 /// notification, which no SMTP session brought (so there is no "from" clause, as Postfix
 /// writes it): `Received: by mail.example.net id b1; DATE`. RFC 5322 3.6.7 wants a
 /// `Received:` after the `Return-Path:` the final delivery adds.
-pub fn local_received_header(by_host: &str, id: &str, date_unix_s: i64) -> String {
+pub fn local_received_header(
+    by_host: &str,
+    id: &str,
+    date_unix_s: i64,
+    utc_offset_min: i32,
+) -> String {
     let mut field = FoldedField::new("Received:");
     field.clause(false, |out| {
         out.push_str("by ");
@@ -232,7 +237,9 @@ pub fn local_received_header(by_host: &str, id: &str, date_unix_s: i64) -> Strin
         push_atom_token(out, id);
         out.push(';');
     });
-    field.clause(false, |out| date::push_rfc5322_date(out, date_unix_s, 0));
+    field.clause(false, |out| {
+        date::push_rfc5322_date(out, date_unix_s, utc_offset_min)
+    });
     field.text.push_str("\r\n");
     field.text
 }
@@ -616,7 +623,7 @@ mod tests {
         assert_eq!(lines[1], "\t(client.example [192.0.2.1])");
         // A host's own trace field: no "from", no "with".
         assert_eq!(
-            local_received_header("mx.example.net", "b1", 0),
+            local_received_header("mx.example.net", "b1", 0, 0),
             "Received: by mx.example.net id b1; Thu, 1 Jan 1970 00:00:00 +0000\r\n"
         );
     }
