@@ -747,15 +747,20 @@ fn encoded_words(text: &str, first_line_prefix: usize) -> Vec<String> {
     const CHUNK_OCTETS_MAX: usize = 39;
     let mut words = Vec::new();
     let mut chunk = String::new();
-    for c in text.chars() {
+    for (at, c) in text.char_indices() {
         if chunk.len() + c.len_utf8() > CHUNK_OCTETS_MAX {
-            // A word ends after its last space when it has one past its first third, so that
-            // each holds whole words: RFC 2047 6.2 has readers join adjacent words, but some
-            // show a space where one word was split, and a student reading the raw field
-            // finds the words whole.
+            // An encoded word ends after its last space when the text word it would cut fits
+            // whole in the next one, so that each holds whole words: RFC 2047 6.2 has readers
+            // join adjacent encoded words, but some show a space where a word was split, and
+            // a student reading the raw field finds the words whole. A text word too long for
+            // one encoded word is cut between characters, as it must be.
             let cut = chunk
                 .rfind(' ')
-                .filter(|&space| space >= CHUNK_OCTETS_MAX / 3)
+                .filter(|&space| space > 0)
+                .filter(|&space| {
+                    let word_end = text[at..].find(' ').unwrap_or(text.len() - at);
+                    chunk.len() - (space + 1) + word_end <= CHUNK_OCTETS_MAX
+                })
                 .map_or(chunk.len(), |space| space + 1);
             let rest = chunk.split_off(cut);
             words.push(format!("=?UTF-8?B?{}?=", base64::encode(chunk.as_bytes())));
@@ -2000,6 +2005,24 @@ mod tests {
         let unbroken = "ü".repeat(60);
         let cut = encoded_words(&unbroken, 0);
         assert_eq!(cut.len(), 4, "{cut:?}");
+        // A space early in a word's room still ends it, when the text word after it fits
+        // whole in the next encoded word (30 letters); a text word that does not fit any is
+        // cut (45 letters), and the space is not wasted on it.
+        let decoded = |text: &str| -> Vec<String> {
+            encoded_words(text, 0)
+                .iter()
+                .map(|word| {
+                    let inner = &word["=?UTF-8?B?".len()..word.len() - "?=".len()];
+                    String::from_utf8(base64::decode(inner).unwrap()).unwrap()
+                })
+                .collect()
+        };
+        let fits = format!("Grüße aus {}", "ä".repeat(15));
+        assert_eq!(decoded(&fits), ["Grüße aus ", &"ä".repeat(15)]);
+        let too_long = format!("Grüße {}", "a".repeat(45));
+        let words = decoded(&too_long);
+        assert_eq!(words.concat(), too_long);
+        assert!(words[0].len() == 39, "{words:?}");
     }
 
     #[test]
