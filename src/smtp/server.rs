@@ -1240,8 +1240,9 @@ impl<P: Policy> ServerSession<P> {
     /// decided again with each piece that arrives: a line is cut off at the limit of its own
     /// verb, never buffered beyond the largest (the AUTH limit).
     fn line_limit(&self, line: &[u8]) -> LineLimit {
+        // AUTH's longer limit is AUTH's own: only where this session's EHLO reply offered it.
         if matches!(self.state, State::ExpectAuthResponse { .. })
-            || starts_with_verb(line, b"AUTH ")
+            || (starts_with_verb(line, b"AUTH ") && self.esmtp() && self.config.auth_enabled)
         {
             LineLimit::Auth
         } else if starts_with_verb(line, b"MAIL ") {
