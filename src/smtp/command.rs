@@ -671,7 +671,21 @@ fn parse_bdat(args: &str) -> Result<Command, CommandError> {
 /// when the line is not BDAT or the size is missing, not decimal or over 64 bits: then
 /// nobody can tell how many octets follow.
 pub fn bdat_chunk_size(line: &[u8]) -> Option<u64> {
-    // Split into words as `parse_command` does: trailing white space ignored, one SP apart.
+    std::str::from_utf8(bdat_size_word(line)?)
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Whether `line` is BDAT with a chunk size of digits too large for 64 bits (RFC 3030 2 sets
+/// no limit on the digits): a chunk no server could count to the end of, to skip it.
+pub fn bdat_chunk_size_overflows(line: &[u8]) -> bool {
+    bdat_size_word(line).is_some() && bdat_chunk_size(line).is_none()
+}
+
+/// The digits of a BDAT line's chunk size, split into words as `parse_command` does:
+/// trailing white space ignored, one SP apart.
+fn bdat_size_word(line: &[u8]) -> Option<&[u8]> {
     let end = line
         .iter()
         .rposition(|&b| b != b' ' && b != b'\t')
@@ -681,10 +695,7 @@ pub fn bdat_chunk_size(line: &[u8]) -> Option<u64> {
         return None;
     }
     let size = words.next()?;
-    if size.is_empty() || !size.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(size).ok()?.parse().ok()
+    (!size.is_empty() && size.iter().all(u8::is_ascii_digit)).then_some(size)
 }
 
 fn parse_auth(args: &str) -> Result<Command, CommandError> {

@@ -34,7 +34,10 @@
 //! lead to Closed. All other transitions are errors: the command gets 503 and the state stays.
 
 use super::address::{ForwardPath, ReversePath};
-use super::command::{bdat_chunk_size, parse_command, Command, CommandError, EsmtpParam, Verb};
+use super::command::{
+    bdat_chunk_size, bdat_chunk_size_overflows, parse_command, Command, CommandError, EsmtpParam,
+    Verb,
+};
 use super::data_in::{BareKind, BareLineEnding, DataReader, Framing};
 use super::explain::Explanation;
 use super::policy::{Decision, PeerInfo, Policy, SessionInfo, TransactionInfo};
@@ -282,6 +285,8 @@ pub enum CloseReason {
     BareLineEnding,
     /// The server is shutting down (RFC 5321 3.8).
     ShuttingDown,
+    /// A BDAT chunk too large to count to its end (RFC 3030 2).
+    ChunkTooLarge,
 }
 
 /// What happened in the session, in order.
@@ -1574,7 +1579,11 @@ impl<P: Policy> ServerSession<P> {
             Ok(command) => command,
             Err(error) => {
                 if error.verb == Some(Verb::Bdat) {
-                    self.bdat_malformed(&error, bdat_chunk_size(line));
+                    if bdat_chunk_size_overflows(line) {
+                        self.bdat_chunk_unskippable();
+                    } else {
+                        self.bdat_malformed(&error, bdat_chunk_size(line));
+                    }
                     return;
                 }
                 if matches!(self.state, State::ExpectQuit) {
@@ -2378,6 +2387,28 @@ impl<P: Policy> ServerSession<P> {
         } else {
             self.drop_refused_chunk(error.reply(), &error.why, error.rfc.into(), size);
         }
+    }
+
+    /// A BDAT line whose chunk size has more digits than 64 bits hold: the client will send
+    /// that many octets, which the server can neither take nor count to skip, and read as
+    /// commands they would run as commands. It ends the session, with 421 before closing
+    /// (RFC 5321 3.8), rather than answer 501 and lose its place in the input.
+    fn bdat_chunk_unskippable(&mut self) {
+        self.send(
+            reply(
+                421,
+                EnhancedStatus::new(4, 5, 0),
+                format!(
+                    "{} Chunk size too large to read, closing connection",
+                    self.config.hostname
+                ),
+            ),
+            "the chunk size is a number of digits RFC 3030 allows but no server can count \
+             to: the chunk that follows cannot be read to its end, and read as commands its \
+             octets would run as commands, so the server closes the connection",
+            "RFC 3030 2, RFC 5321 3.8",
+        );
+        self.close(CloseReason::ChunkTooLarge);
     }
 
     /// A refused BDAT line whose chunk size could be read: the `size` octets that follow the
