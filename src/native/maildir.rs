@@ -38,6 +38,22 @@ impl MaildirStore {
         &self.root
     }
 
+    /// Makes the root if it is missing and writes and removes a file in it: a root that
+    /// cannot take mail is found before the server listens, not at each message's 451.
+    pub fn check_writable(&self) -> io::Result<()> {
+        fs::create_dir_all(&self.root)?;
+        let probe = self
+            .root
+            .join(format!(".smtp-lab-check.{}", std::process::id()));
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&probe)?
+            .sync_all()?;
+        fs::remove_file(&probe)
+    }
+
     /// The directory of a mailbox, named after its local part with unsafe characters escaped.
     pub fn mailbox_dir(&self, mailbox: &str) -> PathBuf {
         self.root.join(folder_name(mailbox))
@@ -134,6 +150,23 @@ mod tests {
         assert_eq!(folder_name("a/b"), "a%2Fb");
         assert_eq!(folder_name("\"x y\""), "%22x%20y%22");
         assert_eq!(folder_name("jos\u{e9}"), "jos%C3%A9");
+    }
+
+    #[test]
+    fn a_root_that_cannot_take_mail_is_found_before_any_message() {
+        let base = std::env::temp_dir().join(format!("smtp-lab-check-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        // A new root is made, and left as empty as it was found.
+        let root = base.join("mail");
+        MaildirStore::new(&root, "h").check_writable().unwrap();
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0);
+        // A root under a file cannot be made.
+        let file = base.join("a-file");
+        fs::write(&file, b"x").unwrap();
+        assert!(MaildirStore::new(file.join("sub"), "h")
+            .check_writable()
+            .is_err());
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

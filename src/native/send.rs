@@ -313,6 +313,9 @@ pub fn drive(
                     format!("the connection broke while sending ({})", failure.error)
                 };
                 session.handle_send_failed(&reason);
+                // The send that failed held the end of the message: the server cannot have
+                // taken it (RFC 5321 4.1.1.4: only the final dot completes it).
+                transcript.message_cut_short |= ends_message_data(&bytes);
                 send_failure = Some(format!(
                     "{reason}: {} of the {} octets of the last send went out",
                     failure.sent,
@@ -477,6 +480,21 @@ struct Transcript {
     replies: WireReplies,
     /// The message's data went out, and no reply has come since.
     data_unanswered: bool,
+    /// A send that held the end of the message's data failed, so the end did not go out.
+    message_cut_short: bool,
+}
+
+/// Whether `bytes`, one send, ends a message's data: DATA's final dot, or a `BDAT ... LAST`
+/// chunk (RFC 5321 4.1.1.4, RFC 3030 2).
+fn ends_message_data(bytes: &[u8]) -> bool {
+    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    bytes.ends_with(b"\r\n.\r\n")
+        || (first_line.len() >= 5
+            && first_line[..5].eq_ignore_ascii_case(b"BDAT ")
+            && first_line
+                .trim_ascii_end()
+                .to_ascii_uppercase()
+                .ends_with(b" LAST"))
 }
 
 fn print_event(
@@ -490,7 +508,7 @@ fn print_event(
         ClientEvent::CommandSent { line } => print_line(out, None, "C:", line),
         ClientEvent::DataSent { .. } => {
             print_data(out, None, "C:", payload);
-            transcript.data_unanswered = true;
+            transcript.data_unanswered = !transcript.message_cut_short;
         }
         ClientEvent::ReplyReceived { reply } => {
             transcript.data_unanswered = false;
@@ -738,17 +756,34 @@ mod tests {
             !note.contains(&format!("{0} of the {0} octets", payload_octets)),
             "{note}"
         );
+        // The final dot never went out: the server cannot have kept the message.
+        assert!(transcript.contains("> not delivered: 451"), "{transcript}");
+        assert!(
+            !transcript.contains("delivered or not, unknown"),
+            "{transcript}"
+        );
     }
 
     #[test]
     fn a_server_that_closes_after_354_is_a_broken_send_not_a_lost_reply() {
-        let (outcome, _, _) = send_to_server_that_stops_at_354(true, 60_000);
+        let (outcome, transcript, _) = send_to_server_that_stops_at_354(true, 60_000);
         let recipient = &outcome.recipients[0];
         assert!(
             matches!(&recipient.status, RecipientStatus::TemporaryFailure(reply)
                 if reply.text().starts_with("the connection broke while sending")),
             "{recipient:?}"
         );
+        assert!(transcript.contains("> not delivered: 451"), "{transcript}");
+    }
+
+    #[test]
+    fn the_end_of_a_messages_data_is_known_by_its_final_dot_or_bdat_last() {
+        assert!(ends_message_data(b"Subject: x\r\n\r\nbody\r\n.\r\n"));
+        assert!(ends_message_data(b"BDAT 4 LAST\r\nbody"));
+        assert!(ends_message_data(b"bdat 4 last \r\nbody"));
+        assert!(!ends_message_data(b"BDAT 4\r\nbody"));
+        assert!(!ends_message_data(b"Subject: x\r\n\r\nbody\r\n"));
+        assert!(!ends_message_data(b"QUIT\r\n"));
     }
 
     #[test]

@@ -113,6 +113,14 @@ pub fn run(options: ServeOptions) -> ExitCode {
         eprintln!("smtp-lab serve: {problem}");
         return ExitCode::from(2);
     }
+    let store = MaildirStore::new(&options.maildir, &options.hostname);
+    if let Err(error) = store.check_writable() {
+        eprintln!(
+            "smtp-lab serve: cannot store mail in {}: {error}",
+            options.maildir.display()
+        );
+        return ExitCode::from(1);
+    }
     let listener = match TcpListener::bind(options.listen) {
         Ok(listener) => listener,
         Err(error) => {
