@@ -625,9 +625,10 @@ fn is_encoded(name: &str) -> bool {
             .split(|c| c != ' ')
             .any(|spaces| spaces.len() > PLAIN_WORD_MAX_OCTETS)
         || name.split(' ').any(|word| {
-            // As written in a quoted string: quotes around it, every '"' and '\\' escaped.
+            // As written: every '"' and '\\' escaped in a quoted string. Its quotes (two
+            // more characters) still fit: "From: " and a quoted word of 69 are 75.
             let escapes = word.bytes().filter(|&b| b == b'"' || b == b'\\').count();
-            word.len() + escapes + 2 > PLAIN_WORD_MAX_OCTETS
+            word.len() + escapes > PLAIN_WORD_MAX_OCTETS
         })
 }
 
@@ -3277,6 +3278,20 @@ mod tests {
                 assert_eq!(name.map(str::trim), expected_name.map(|n| n.trim()));
             }
             assert_eq!(to.len(), names.len());
+            // The threshold, as for a subject: a word of 67 goes as it is, within 78; one of
+            // 68 is encoded.
+            for (length, encoded) in [(67, false), (68, true)] {
+                let mut req = request();
+                req.to = vec![format!("{} <a@example.net>", "y".repeat(length))];
+                let message = compose(&req).unwrap();
+                let text = String::from_utf8_lossy(&message);
+                let header = text.split("\r\n\r\n").next().unwrap();
+                assert_eq!(header.contains("To: =?UTF-8?B?"), encoded, "{header}");
+                assert!(
+                    header.split("\r\n").all(|l| l.len() <= LINE_PREFERRED_MAX),
+                    "{header}"
+                );
+            }
         }
 
         #[test]

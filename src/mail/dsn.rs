@@ -195,10 +195,18 @@ pub fn build_dsn(request: &DsnRequest) -> Vec<u8> {
     let boundary = choose_boundary(request, &parts);
 
     let mut header = String::new();
-    header.push_str(&format!(
-        "From: Mail Delivery System <{}>\r\n",
+    let from = format!(
+        "From: Mail Delivery System <{}>",
         clean_address(&request.postmaster_address)
-    ));
+    );
+    // RFC 5322 2.1.1: lines should be at most 78 characters; a long address goes on a
+    // folded line of its own (CFWS may come before an angle-addr, 3.4).
+    header.push_str(&if from.len() > 78 {
+        from.replacen(" <", "\r\n <", 1)
+    } else {
+        from
+    });
+    header.push_str("\r\n");
     header.push_str(&format!(
         "To: {}\r\n",
         clean_address(&request.envelope_sender)
@@ -1118,6 +1126,23 @@ mod tests {
 
     fn text(bytes: &[u8]) -> String {
         String::from_utf8(bytes.to_vec()).expect("the notice is UTF-8")
+    }
+
+    #[test]
+    fn a_long_postmaster_address_goes_on_a_folded_line_of_its_own() {
+        let notice = text(&build_dsn(&request()));
+        assert!(
+            notice.starts_with("From: Mail Delivery System <postmaster@mail.example.org>\r\n"),
+            "{notice}"
+        );
+        let mut long = request();
+        long.postmaster_address = format!("postmaster@{}.example.org", "sub".repeat(15));
+        let notice = text(&build_dsn(&long));
+        let expected = format!(
+            "From: Mail Delivery System\r\n <{}>\r\n",
+            long.postmaster_address
+        );
+        assert!(notice.starts_with(&expected), "{notice}");
     }
 
     #[test]

@@ -41,6 +41,10 @@ impl MaildirStore {
     /// Makes the root if it is missing and writes and removes a file in it: a root that
     /// cannot take mail is found before the server listens, not at each message's 451.
     pub fn check_writable(&self) -> io::Result<()> {
+        // create_dir_all on a file says only "File exists".
+        if self.root.exists() && !self.root.is_dir() {
+            return Err(io::Error::other("it is not a directory"));
+        }
         fs::create_dir_all(&self.root)?;
         let probe = self
             .root
@@ -166,6 +170,9 @@ mod tests {
         assert!(MaildirStore::new(file.join("sub"), "h")
             .check_writable()
             .is_err());
+        // A root that is a file says so.
+        let error = MaildirStore::new(&file, "h").check_writable().unwrap_err();
+        assert_eq!(error.to_string(), "it is not a directory");
         fs::remove_dir_all(&base).unwrap();
     }
 

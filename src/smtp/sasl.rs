@@ -62,7 +62,7 @@ impl ResponseError {
     pub fn describe(self) -> &'static str {
         match self {
             ResponseError::NotBase64 => "the response is not valid base64",
-            ResponseError::TooLong => "the decoded response is too long",
+            ResponseError::TooLong => "the decoded response is longer than 1024 octets",
             ResponseError::Malformed => {
                 "the decoded response is not \"authzid NUL authcid NUL password\" in UTF-8"
             }
@@ -71,14 +71,17 @@ impl ResponseError {
 }
 
 /// Decodes one base64 response line; `=` stands for an empty response (RFC 4954 4).
+/// A response that is valid base64 but decodes to more than [`RESPONSE_MAX_OCTETS`] is
+/// `TooLong` (the AUTH line limit, 12288 octets, bounds what is decoded).
 pub fn decode_response(line: &str) -> Result<Vec<u8>, ResponseError> {
     if line == "=" {
         return Ok(Vec::new());
     }
-    if line.len() > RESPONSE_MAX_OCTETS * 4 / 3 + 4 {
+    let decoded = base64_decode(line).ok_or(ResponseError::NotBase64)?;
+    if decoded.len() > RESPONSE_MAX_OCTETS {
         return Err(ResponseError::TooLong);
     }
-    base64_decode(line).ok_or(ResponseError::NotBase64)
+    Ok(decoded)
 }
 
 /// Decodes a PLAIN response (already base64-decoded).
@@ -144,5 +147,19 @@ mod tests {
         // RFC 4616 2: passwd = 1*SAFE.
         assert_eq!(parse_plain(b"\0alice\0"), Err(ResponseError::Malformed));
         assert_eq!(decode_response("="), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_response_is_too_long_by_what_it_decodes_to() {
+        let at_most = base64_encode(&[b'a'; RESPONSE_MAX_OCTETS]);
+        assert_eq!(decode_response(&at_most).map(|d| d.len()), Ok(1024));
+        let over = base64_encode(&[b'a'; RESPONSE_MAX_OCTETS + 1]);
+        assert_eq!(decode_response(&over), Err(ResponseError::TooLong));
+        // What is not base64 is that first, however long.
+        let long_garbage = "!".repeat(4000);
+        assert_eq!(
+            decode_response(&long_garbage),
+            Err(ResponseError::NotBase64)
+        );
     }
 }

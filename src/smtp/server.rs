@@ -2975,7 +2975,7 @@ impl<P: Policy> ServerSession<P> {
     fn auth_undecodable(&mut self, error: sasl::ResponseError, mechanism: Mechanism) {
         match (error, mechanism) {
             // RFC 4954 4: 501 5.5.2 is for a response that cannot be base64-decoded.
-            (sasl::ResponseError::NotBase64 | sasl::ResponseError::TooLong, _) => {
+            (sasl::ResponseError::NotBase64, _) => {
                 self.send(
                     reply(501, SYNTAX, "Cannot decode response"),
                     format!("{}; the exchange is abandoned", error.describe()),
@@ -2986,6 +2986,12 @@ impl<P: Policy> ServerSession<P> {
             }
             // It decoded, but holds no credentials the mechanism can use: authentication
             // fails, as it does for a wrong password.
+            (sasl::ResponseError::TooLong, _) => self.auth_rejected(
+                "the response is valid base64, but decodes to more than 1024 octets, more than \
+                 any credentials this server takes (RFC 4616 2 asks a server to take fields of \
+                 up to 255 octets), so authentication fails",
+                "RFC 4954 4, 6, RFC 4616 2",
+            ),
             (sasl::ResponseError::Malformed, Mechanism::Plain) => self.auth_rejected(
                 "the response is valid base64, but what it decodes to is not \
                  \"authzid NUL authcid NUL password\" in UTF-8 with a user name and a \
