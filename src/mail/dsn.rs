@@ -201,7 +201,7 @@ pub fn build_dsn(request: &DsnRequest) -> Vec<u8> {
     );
     // RFC 5322 2.1.1: lines should be at most 78 characters; a long address goes on a
     // folded line of its own (CFWS may come before an angle-addr, 3.4).
-    header.push_str(&if from.len() > 78 {
+    header.push_str(&if from.len() > crate::mail::compose::LINE_PREFERRED_MAX {
         from.replacen(" <", "\r\n <", 1)
     } else {
         from

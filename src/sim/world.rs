@@ -3361,8 +3361,6 @@ impl<'a> World<'a> {
         }
         let host_name = Rc::clone(&self.hosts[host].name);
         let key = mailbox_key(mailbox_address);
-        // Delivered-To names the mailbox as it is configured, however the envelope spelled it
-        // (RFC 9228: the address of the mailbox the message is delivered into).
         let mut store = self.store.borrow_mut();
         // Every host has a postmaster (RFC 5321 4.5.1), configured or not: one that is not
         // gets a mailbox at its first delivery, named by its key (its spelling in no envelope).
@@ -3381,6 +3379,8 @@ impl<'a> World<'a> {
                 },
             );
         }
+        // Delivered-To names the mailbox as it is configured, however the envelope spelled it
+        // (RFC 9228: the address of the mailbox the message is delivered into).
         let delivered_to = store
             .mailboxes
             .get(&key)
