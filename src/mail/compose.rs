@@ -671,8 +671,9 @@ fn mailbox_segments(mailbox: &Mailbox) -> Vec<Cow<'_, str>> {
     } else {
         Cow::Owned(format!("\"{}\"", escaped_for_quotes(name)))
     };
-    if name.len() + angle_address().len() < LINE_PREFERRED_MAX - "Field: ".len() {
-        return vec![Cow::Owned(format!("{name} {}", angle_address()))];
+    let angle_address = angle_address();
+    if name.len() + angle_address.len() < LINE_PREFERRED_MAX - "Field: ".len() {
+        return vec![Cow::Owned(format!("{name} {angle_address}"))];
     }
     // Too long for one line: a fold may go at any space between the words of a phrase, in a
     // quoted string too, whose folds are not part of it (RFC 5322 3.2.4), and before the
@@ -686,7 +687,7 @@ fn mailbox_segments(mailbox: &Mailbox) -> Vec<Cow<'_, str>> {
             _ => segments.push(Cow::Owned(word.to_string())),
         }
     }
-    segments.push(Cow::Owned(angle_address()));
+    segments.push(Cow::Owned(angle_address));
     segments
 }
 
@@ -2023,7 +2024,7 @@ mod tests {
         let too_long = format!("Grüße {}", "a".repeat(45));
         let words = decoded(&too_long);
         assert_eq!(words.concat(), too_long);
-        assert!(words[0].len() == 39, "{words:?}");
+        assert_eq!(words[0].len(), 39, "{words:?}");
     }
 
     #[test]

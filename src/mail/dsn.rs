@@ -195,18 +195,14 @@ pub fn build_dsn(request: &DsnRequest) -> Vec<u8> {
     let boundary = choose_boundary(request, &parts);
 
     let mut header = String::new();
-    let from = format!(
-        "From: Mail Delivery System <{}>",
-        clean_address(&request.postmaster_address)
-    );
+    const FROM_NAME: &str = "From: Mail Delivery System";
+    let postmaster = clean_address(&request.postmaster_address);
     // RFC 5322 2.1.1: lines should be at most 78 characters; a long address goes on a
     // folded line of its own (CFWS may come before an angle-addr, 3.4).
-    header.push_str(&if from.len() > crate::mail::compose::LINE_PREFERRED_MAX {
-        from.replacen(" <", "\r\n <", 1)
-    } else {
-        from
-    });
-    header.push_str("\r\n");
+    let fits = FROM_NAME.len() + " <>".len() + postmaster.len()
+        <= crate::mail::compose::LINE_PREFERRED_MAX;
+    let fold = if fits { " " } else { "\r\n " };
+    header.push_str(&format!("{FROM_NAME}{fold}<{postmaster}>\r\n"));
     header.push_str(&format!(
         "To: {}\r\n",
         clean_address(&request.envelope_sender)

@@ -113,8 +113,8 @@ pub fn run(options: ServeOptions) -> ExitCode {
         eprintln!("smtp-lab serve: {problem}");
         return ExitCode::from(2);
     }
-    let store = MaildirStore::new(&options.maildir, &options.hostname);
-    if let Err(error) = store.check_writable() {
+    let shared = Arc::new(build_shared(&options));
+    if let Err(error) = shared.store.check_writable() {
         eprintln!(
             "smtp-lab serve: cannot store mail in {}: {error}",
             options.maildir.display()
@@ -135,7 +135,6 @@ pub fn run(options: ServeOptions) -> ExitCode {
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_else(|_| options.listen.to_string());
-    let shared = Arc::new(build_shared(&options));
     // Without the handler (it could not be set up) the signals keep their default: the
     // process ends at once, its sessions cut without a reply.
     match signal_hook::iterator::Signals::new([

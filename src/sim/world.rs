@@ -2773,6 +2773,7 @@ impl<'a> World<'a> {
         let finished = c.client_closed && (c.server_closed || c.dropped) && client_done;
         let client_name = client_closes.then(|| Rc::clone(&c.client_name));
         let server = c.server;
+        let idle_timeout = c.server_idle_timeout;
         if let Some(by) = client_name {
             self.record(Event::ConnectionClosed {
                 conn,
@@ -2782,7 +2783,6 @@ impl<'a> World<'a> {
         }
         if server_closes {
             let by = Rc::clone(&self.hosts[server].name);
-            let idle_timeout = self.conns.get(&conn).is_some_and(|c| c.server_idle_timeout);
             self.record(Event::ConnectionClosed {
                 conn,
                 by,
@@ -3395,7 +3395,6 @@ impl<'a> World<'a> {
         ] {
             bytes.extend_from_slice(part.as_bytes());
         }
-        drop(store);
         // A Return-Path that came with the message is no envelope's (Postfix removes it too).
         push_without_return_path(&mut bytes, data);
         // Stored as lines, each ending in CRLF, as a mailbox file keeps it: a chunk that ended
@@ -3405,7 +3404,6 @@ impl<'a> World<'a> {
         if let Cow::Owned(canonical) = crate::smtp::dot::normalized(&bytes) {
             bytes = canonical;
         }
-        let mut store = self.store.borrow_mut();
         // Every host that serves a domain takes its postmaster's mail (RFC 5321 4.5.1): one
         // mailbox, configured on one of them or made by the first delivery, gets it from all,
         // as sites alias postmaster to one administrator. Any other mailbox is on one host.
