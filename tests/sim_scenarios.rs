@@ -335,20 +335,13 @@ fn an_array_where_an_object_belongs_is_refused() {
     ] {
         let mut value = world();
         value["retry"] = retry.clone();
-        // Read to the end or stopped at the wrong length (then with the line and column).
-        let errors = errors_of(&value);
-        assert!(
-            errors
-                .0
-                .iter()
-                .any(|e| (e.at == "retry" || e.at.starts_with("retry (line"))
-                    && e.problem.contains("must be an object")),
-            "{retry}: {errors}"
-        );
+        // Read to the end or stopped at the wrong length: either way with the line and
+        // column.
+        assert_read_error(&value, "retry", "must be an object");
     }
     let mut fault = world();
     fault["hosts"][1]["faults"] = json!([{"kind": ["down", null], "until_s": 60}]);
-    assert_error(&fault, "hosts[1].faults[0].kind", "not an array");
+    assert_read_error(&fault, "hosts[1].faults[0].kind", "not an array");
     fault["hosts"][1]["faults"] = json!([{"kind": ["down"], "until_s": 60}]);
     assert_read_error(&fault, "hosts[1].faults[0].kind", "not an array");
     // An object wrapped in one more array fails inside it, at an index the format does not
@@ -367,6 +360,25 @@ fn an_array_where_an_object_belongs_is_refused() {
     );
     // Arrays where the format has them are read as before.
     assert!(Scenario::from_json(&world().to_string()).is_ok());
+}
+
+/// An array read to the end as an object is found after reading, and pointed at all the same:
+/// the line and column of its opening bracket, in a file laid out over many lines.
+#[test]
+fn an_array_where_an_object_belongs_is_pointed_at() {
+    let mut value = world();
+    value["retry"] = json!([60, 300, 1000, null, 30]);
+    let text = serde_json::to_string_pretty(&value).expect("JSON");
+    let position = |written: &str| {
+        let offset = text.find(written).expect("in the text") + written.len();
+        let line = text[..offset].matches('\n').count() + 1;
+        let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!("(line {line}, column {column})")
+    };
+    let errors = Scenario::from_json(&text).expect_err("refused");
+    let at: Vec<&str> = errors.0.iter().map(|e| e.at.as_str()).collect();
+    let retry = format!("retry {}", position("\"retry\": "));
+    assert!(at.contains(&retry.as_str()), "{retry}: {errors}");
 }
 
 /// A number out of a field's range is refused with the range the field takes, in words, not

@@ -1345,9 +1345,9 @@ fn clean_filename(filename: &str) -> String {
         out.push_str(&extension);
         out
     };
-    // "." and ".." name directories, not files: a reader that saved under them would not
-    // make the file the sender meant.
-    if out.trim().chars().all(|c| c == '.') {
+    // "." and ".." name directories, not files, and a name of dots and spaces is one of
+    // them to a reader that trims it: saved under it, it would not make the file meant.
+    if out.chars().all(|c| c == '.' || c.is_whitespace()) {
         "attachment".to_string()
     } else {
         out
@@ -2029,7 +2029,7 @@ mod tests {
 
     #[test]
     fn a_file_name_of_only_dots_becomes_attachment() {
-        for dots in [".", "..", "dir/..", " .. "] {
+        for dots in [".", "..", "dir/..", " .. ", " . .", "a/. .", "  ", ""] {
             assert_eq!(clean_filename(dots), "attachment", "{dots:?}");
         }
         assert_eq!(clean_filename(".profile"), ".profile");

@@ -540,16 +540,8 @@ impl Scenario {
             }]));
         }
         if text.trim_start().starts_with('[') {
-            // Where the array starts, as serde_json counts: lines from 1, characters from 1.
-            let before = &text[..text.len() - text.trim_start().len()];
-            let line = before.matches('\n').count() + 1;
-            let column = before
-                .rsplit('\n')
-                .next()
-                .map_or(0, |last| last.chars().count())
-                + 1;
             return Err(ScenarioErrors(vec![ScenarioError {
-                at: format!("line {line}, column {column}"),
+                at: line_and_column(text, text.len() - text.trim_start().len()),
                 problem: format!(
                     "a scenario is a JSON object ({{\"name\": ..., ...}}), {NOT_AN_ARRAY}"
                 ),
@@ -1188,10 +1180,123 @@ fn refuse_arrays_read_as_objects(text: &str, scenario: &Scenario) -> Result<(), 
     };
     let mut errors = Vec::new();
     walk(&written, &read, "", &mut errors);
+    for error in &mut errors {
+        if let Some(offset) = value_offset(text, &error.at) {
+            error.at = format!("{} ({})", error.at, line_and_column(text, offset));
+        }
+    }
     if errors.is_empty() {
         Ok(())
     } else {
         Err(ScenarioErrors(errors))
+    }
+}
+
+/// Where `offset` is in `text`, as serde_json counts in its errors: lines from 1, characters
+/// from 1.
+fn line_and_column(text: &str, offset: usize) -> String {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    format!("line {line}, column {column}")
+}
+
+/// Where the value at `path` (as `hosts[1].faults`) starts in a JSON text already read, so
+/// that an error found after reading points into the file as one found while reading does.
+/// None if the text has no value there.
+#[cfg(not(target_arch = "wasm32"))]
+fn value_offset(text: &str, path: &str) -> Option<usize> {
+    /// Err(Some(offset)): found; Err(None): not JSON after all; Ok: passed over.
+    fn value(text: &str, at: &mut usize, here: &str, path: &str) -> Result<(), Option<usize>> {
+        let bytes = text.as_bytes();
+        let skip_blanks = |at: &mut usize| {
+            while bytes.get(*at).is_some_and(u8::is_ascii_whitespace) {
+                *at += 1;
+            }
+        };
+        skip_blanks(at);
+        if here == path {
+            return Err(Some(*at));
+        }
+        match bytes.get(*at) {
+            Some(b'{') => {
+                *at += 1;
+                loop {
+                    skip_blanks(at);
+                    match bytes.get(*at) {
+                        Some(b'}') => return Ok(*at += 1),
+                        Some(b',') => *at += 1,
+                        Some(b'"') => {
+                            let start = *at;
+                            string(bytes, at)?;
+                            let key: String =
+                                serde_json::from_str(&text[start..*at]).map_err(|_| None)?;
+                            skip_blanks(at);
+                            if bytes.get(*at) != Some(&b':') {
+                                return Err(None);
+                            }
+                            *at += 1;
+                            let inner = if here.is_empty() {
+                                key
+                            } else {
+                                format!("{here}.{key}")
+                            };
+                            value(text, at, &inner, path)?;
+                        }
+                        _ => return Err(None),
+                    }
+                }
+            }
+            Some(b'[') => {
+                *at += 1;
+                let mut index = 0;
+                loop {
+                    skip_blanks(at);
+                    match bytes.get(*at) {
+                        Some(b']') => return Ok(*at += 1),
+                        Some(b',') => {
+                            *at += 1;
+                            index += 1;
+                        }
+                        Some(_) => value(text, at, &format!("{here}[{index}]"), path)?,
+                        None => return Err(None),
+                    }
+                }
+            }
+            Some(b'"') => string(bytes, at),
+            Some(_) => {
+                // A number, true, false or null: up to what ends a value.
+                while bytes
+                    .get(*at)
+                    .is_some_and(|b| !matches!(b, b',' | b']' | b'}') && !b.is_ascii_whitespace())
+                {
+                    *at += 1;
+                }
+                Ok(())
+            }
+            None => Err(None),
+        }
+    }
+    /// Past a string, its quotes included.
+    fn string(bytes: &[u8], at: &mut usize) -> Result<(), Option<usize>> {
+        *at += 1;
+        loop {
+            match bytes.get(*at) {
+                Some(b'"') => return Ok(*at += 1),
+                Some(b'\\') => *at += 2,
+                Some(_) => *at += 1,
+                None => return Err(None),
+            }
+        }
+    }
+    let mut at = 0;
+    match value(text, &mut at, "", path) {
+        Err(found) => found,
+        Ok(()) => None,
     }
 }
 
