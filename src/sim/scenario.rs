@@ -1228,7 +1228,10 @@ fn value_offset(text: &str, path: &str) -> Option<usize> {
                 loop {
                     skip_blanks(at);
                     match bytes.get(*at) {
-                        Some(b'}') => return Ok(*at += 1),
+                        Some(b'}') => {
+                            *at += 1;
+                            return Ok(());
+                        }
                         Some(b',') => *at += 1,
                         Some(b'"') => {
                             let start = *at;
@@ -1257,7 +1260,10 @@ fn value_offset(text: &str, path: &str) -> Option<usize> {
                 loop {
                     skip_blanks(at);
                     match bytes.get(*at) {
-                        Some(b']') => return Ok(*at += 1),
+                        Some(b']') => {
+                            *at += 1;
+                            return Ok(());
+                        }
                         Some(b',') => {
                             *at += 1;
                             index += 1;
@@ -1286,7 +1292,10 @@ fn value_offset(text: &str, path: &str) -> Option<usize> {
         *at += 1;
         loop {
             match bytes.get(*at) {
-                Some(b'"') => return Ok(*at += 1),
+                Some(b'"') => {
+                    *at += 1;
+                    return Ok(());
+                }
                 Some(b'\\') => *at += 2,
                 Some(_) => *at += 1,
                 None => return Err(None),
