@@ -775,6 +775,26 @@ async fn a_transmission_can_be_seen_whole_with_its_line_endings() {
     yew::scheduler::flush().await;
     let summary = text_of(&root, ".line-summary");
     assert!(summary.contains("more lines"), "{summary}");
+    // The details' copy of the step's lines counts what it leaves out in lines on the wire,
+    // not in the conversation's rows.
+    let wire = text_of(&root, ".wire summary");
+    let total: usize = wire
+        .trim_start_matches("The bytes as sent: ")
+        .split(' ')
+        .next()
+        .and_then(|count| count.parse().ok())
+        .unwrap_or_else(|| panic!("no line count: {wire}"));
+    let shown = root
+        .query_selector_all(".details-step-lines li:not(.line-event)")
+        .unwrap()
+        .length() as usize;
+    let left_out = text_of(&root, ".details-step-lines .line-event");
+    assert!(total > 20, "{wire}");
+    assert_eq!(
+        left_out,
+        format!("... {} more lines", total - shown),
+        "{wire}"
+    );
     mount_app_at("#").await;
 }
 

@@ -775,8 +775,16 @@ pub fn lines_shown(total: usize, most: usize) -> usize {
 /// the lines of a transmission it leaves out (`#1 C: ... 3 more lines, 272 octets in all`), as
 /// [`TextRenderer`] writes it.
 pub fn is_data_summary(text: &str) -> bool {
-    text.split_once(": ... ")
-        .is_some_and(|(_, rest)| rest.contains(" more lines, ") && rest.ends_with(" octets in all"))
+    data_summary_lines(text).is_some()
+}
+
+/// How many lines the note of [`is_data_summary`] stands for, if `text` is one.
+pub fn data_summary_lines(text: &str) -> Option<usize> {
+    let (_, rest) = text.split_once(": ... ")?;
+    let (count, rest) = rest.split_once(" more lines, ")?;
+    rest.ends_with(" octets in all")
+        .then(|| count.parse().ok())
+        .flatten()
 }
 
 impl Trace {
@@ -1504,6 +1512,14 @@ mod text_tests {
         // The UI tells the note apart from the lines sent by what the renderer writes.
         assert!(is_data_summary("#1 C: ... 2 more lines, 117 octets in all"));
         assert!(!is_data_summary("#1 C: ... 2 more lines of my own"));
+        assert_eq!(
+            data_summary_lines("#1 C: ... 546 more lines, 41687 octets in all"),
+            Some(546)
+        );
+        assert_eq!(
+            data_summary_lines("#1 C: ... many more lines, 1 octets in all"),
+            None
+        );
     }
 
     #[test]

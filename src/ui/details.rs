@@ -9,7 +9,7 @@ use crate::sim::steps::{
     bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
     LineEnding, Refusal, Step, StepExplanation,
 };
-use crate::sim::trace::{describe_fate, format_time, Event, TraceEvent};
+use crate::sim::trace::{data_summary_lines, describe_fate, format_time, Event, TraceEvent};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -561,17 +561,27 @@ enum Repeated {
 }
 
 /// What the details repeat of a step's lines (`refusals`: which refuse, see
-/// [`refusal_lines`]), in order: its first ones and its first refusal, the rest counted.
+/// [`refusal_lines`]), in order: its first ones and its first refusal, the rest counted. The
+/// note that ends a long transmission's lines counts as the lines on the wire it stands for.
 fn repeated_lines(step: &Step, refusals: &[Option<Refusal>]) -> Vec<Repeated> {
     let mut repeated = Vec::new();
     let mut left_out = 0;
+    let last = step.lines.len().saturating_sub(1);
+    let summarised = step
+        .lines
+        .last()
+        .filter(|_| step.direction.is_some() && last > 0)
+        .and_then(|line| data_summary_lines(line));
     for (index, shown) in lines_repeated(refusals, STEP_LINES_SHOWN)
         .into_iter()
         .enumerate()
         .take(step.lines.len())
     {
         if !shown {
-            left_out += 1;
+            left_out += match summarised {
+                Some(lines) if index == last => lines,
+                _ => 1,
+            };
             continue;
         }
         if left_out > 0 {
