@@ -963,6 +963,15 @@ async fn the_details_read_as_sentences() {
     let details = text_of(&root, ".region-details");
     assert!(details.contains("(not tried yet)"), "{details}");
     assert!(!details.contains("(attempt 0)"), "{details}");
+    // Greylisted: the entry waits, and says after what and until when.
+    let root = mount_app_at("#scenario=greylisting&step=60").await;
+    yew::scheduler::flush().await;
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains("(attempt 1 failed: 451 4.7.1 ")
+            && details.contains("; next attempt at 0+00:30:00.340)"),
+        "{details}"
+    );
     // The last step, the conservation check, lists every recipient's outcome: bob fetched
     // and deleted his message, so the mailboxes alone would show nothing.
     let root = mount_app_at("#scenario=basic-delivery&step=100000").await;

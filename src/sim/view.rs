@@ -29,6 +29,52 @@ pub struct QueueEntryView {
     pub recipients: Vec<String>,
     pub attempts: u32,
     pub next_attempt_ms: Option<u64>,
+    /// The reply of the last attempt's last temporary refusal, if it got one (a connection
+    /// that failed gets none), while the entry waits for the next.
+    #[serde(default)]
+    pub last_refusal: Option<String>,
+    /// The host gave up on the entry (it leaves the queue, and the sender gets a bounce).
+    #[serde(default)]
+    pub gave_up: bool,
+}
+
+impl QueueEntryView {
+    /// One line: `mail.sender.test: q1 m1 for bob@receiver.test (attempt 1 failed: 451 ...;
+    /// next attempt at 0+00:30:00.340)`: whom it is for, and whether it is being tried or
+    /// waits, and until when (after `run_end_ms`, the run ends first).
+    pub fn line(&self, host: &str, entry: EntryId, run_end_ms: u64) -> String {
+        // Between the last recipient's answer and the entry leaving the queue, nobody is
+        // left to deliver to.
+        let recipients = if self.recipients.is_empty() {
+            "no recipient left".to_string()
+        } else {
+            self.recipients.join(", ")
+        };
+        let attempt = match (self.attempts, self.next_attempt_ms) {
+            (attempts, _) if self.gave_up => format!("given up after attempt {attempts}"),
+            (0, _) => "not tried yet".to_string(),
+            (attempts, None) => format!("attempt {attempts} under way"),
+            (attempts, Some(at_ms)) => {
+                let refusal = self
+                    .last_refusal
+                    .as_ref()
+                    .map_or(String::new(), |reply| format!(": {reply}"));
+                let after_the_run = if at_ms > run_end_ms {
+                    ", after this run ends"
+                } else {
+                    ""
+                };
+                format!(
+                    "attempt {attempts} failed{refusal}; next attempt at {}{after_the_run}",
+                    trace::format_time(at_ms)
+                )
+            }
+        };
+        format!(
+            "{host}: q{entry} {} for {recipients} ({attempt})",
+            self.message
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +172,8 @@ impl WorldView {
                         recipients: recipients.clone(),
                         attempts: 0,
                         next_attempt_ms: Some(event.time_ms),
+                        last_refusal: None,
+                        gave_up: false,
                     },
                 );
             }
@@ -137,6 +185,7 @@ impl WorldView {
                 if let Some(e) = self.entry(host, *entry) {
                     e.attempts = *attempt;
                     e.next_attempt_ms = None;
+                    e.last_refusal = None;
                 }
             }
             Event::RetryScheduled(boxed) => {
@@ -151,9 +200,17 @@ impl WorldView {
                     e.recipients = recipients.clone();
                 }
             }
+            Event::RecipientResult(boxed) if boxed.result == trace::TEMPORARY_FAILURE => {
+                let trace::RecipientResult {
+                    host, entry, reply, ..
+                } = &**boxed;
+                if let Some(e) = self.entry(host, *entry) {
+                    e.last_refusal = Some(reply.clone());
+                }
+            }
             // A recipient with a final answer leaves the entry; only those that failed
             // temporarily wait for the next attempt.
-            Event::RecipientResult(boxed) if boxed.result != trace::TEMPORARY_FAILURE => {
+            Event::RecipientResult(boxed) => {
                 let trace::RecipientResult {
                     host,
                     entry,
@@ -162,6 +219,12 @@ impl WorldView {
                 } = &**boxed;
                 if let Some(e) = self.entry(host, *entry) {
                     e.recipients.retain(|r| r != recipient);
+                }
+            }
+            Event::GaveUp(boxed) => {
+                if let Some(e) = self.entry(&boxed.host, boxed.entry) {
+                    e.gave_up = true;
+                    e.next_attempt_ms = None;
                 }
             }
             Event::Dequeued { host, entry } => {
@@ -386,6 +449,85 @@ mod tests {
 
     fn find<'a>(summaries: &'a [MailboxSummary], address: &str) -> Option<&'a MailboxSummary> {
         summaries.iter().find(|summary| summary.address == address)
+    }
+
+    /// The line of `name`'s first queue entry of the first host that has one, after the first
+    /// event `at` picks (and that event), with the time of the run's last event.
+    fn entry_line_after(name: &str, at: impl Fn(&Event) -> bool) -> String {
+        let scenario = library::find(name).expect("a built-in scenario");
+        let viewer = TraceViewer::new(run(&scenario, scenario.seed).trace);
+        let index = viewer
+            .trace()
+            .events
+            .iter()
+            .position(|event| at(&event.event))
+            .expect("the event");
+        let run_end_ms = viewer.trace().events.last().map_or(0, |e| e.time_ms);
+        let view = viewer.view_at(index + 1);
+        let (host, entries) = view
+            .queues
+            .iter()
+            .find(|(_, entries)| !entries.is_empty())
+            .expect("an entry");
+        let (entry, e) = entries.iter().next().expect("an entry");
+        e.line(host, *entry, run_end_ms)
+    }
+
+    #[test]
+    fn a_queue_entry_says_whether_it_is_tried_or_waits_and_until_when() {
+        let line = entry_line_after("greylisting", |e| matches!(e, Event::AttemptStarted { .. }));
+        assert!(
+            line.ends_with("for bob@receiver.test (attempt 1 under way)"),
+            "{line}"
+        );
+        let scenario = library::find("greylisting").expect("built in");
+        let retry_at = run(&scenario, scenario.seed)
+            .trace
+            .events
+            .iter()
+            .find_map(|event| match &event.event {
+                Event::RetryScheduled(retry) => Some(retry.at_ms),
+                _ => None,
+            })
+            .expect("a retry");
+        let line = entry_line_after("greylisting", |e| matches!(e, Event::RetryScheduled(_)));
+        assert!(
+            line.contains("(attempt 1 failed: 451 4.7.1 ")
+                && line.ends_with(&format!(
+                    "; next attempt at {})",
+                    trace::format_time(retry_at)
+                )),
+            "{line}"
+        );
+        // A connection refused gets no reply to repeat.
+        let line = entry_line_after("all-mx-down-then-back", |e| {
+            matches!(e, Event::RetryScheduled(_))
+        });
+        assert!(
+            line.contains("(attempt 1 failed; next attempt at "),
+            "{line}"
+        );
+        let line = entry_line_after("server-down-for-good", |e| matches!(e, Event::GaveUp(_)));
+        assert!(line.contains("(given up after attempt "), "{line}");
+    }
+
+    #[test]
+    fn a_retry_after_the_end_of_the_run_is_said_to_be() {
+        let scenario = library::find("mailbox-full").expect("built in");
+        let viewer = TraceViewer::new(run(&scenario, scenario.seed).trace);
+        let end = viewer.view_at(viewer.len());
+        let run_end_ms = viewer.trace().events.last().map_or(0, |e| e.time_ms);
+        let lines: Vec<String> = end
+            .queues
+            .iter()
+            .flat_map(|(host, entries)| entries.iter().map(|(id, e)| e.line(host, *id, run_end_ms)))
+            .collect();
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains("452 4.2.2") && line.ends_with(", after this run ends)")),
+            "{lines:?}"
+        );
     }
 
     #[test]

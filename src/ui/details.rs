@@ -367,27 +367,19 @@ fn step_details(
             )
         })
         .collect();
+    let run_end_ms = loaded
+        .viewer
+        .trace()
+        .events
+        .last()
+        .map_or(0, |event| event.time_ms);
     let queued: Vec<String> = view
         .queues
         .iter()
         .flat_map(|(host, entries)| {
-            entries.iter().map(move |(entry, e)| {
-                // Between the last recipient's answer and the entry leaving the queue, nobody
-                // is left to deliver to.
-                let recipients = if e.recipients.is_empty() {
-                    "no recipient left".to_string()
-                } else {
-                    e.recipients.join(", ")
-                };
-                let attempt = match e.attempts {
-                    0 => "not tried yet".to_string(),
-                    attempts => format!("attempt {attempts}"),
-                };
-                format!(
-                    "{host}: q{entry} {} for {recipients} ({attempt})",
-                    e.message
-                )
-            })
+            entries
+                .iter()
+                .map(move |(entry, e)| e.line(host, *entry, run_end_ms))
         })
         .collect();
     let mailboxes: Vec<String> = view
