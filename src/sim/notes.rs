@@ -1054,6 +1054,27 @@ fn single_line(bytes: &[u8]) -> bool {
 }
 
 fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
+    // Several commands in one send: the pipelining is what the step shows (RFC 2449 6.6).
+    let commands = memchr::memchr_iter(b'\n', bytes).count();
+    if commands > 1 {
+        return if verb(bytes) == "CAPA" {
+            note(
+                "Several commands in one send, without waiting for each reply: pipelining, \
+                 which saves a round trip per command; the server answers them in order. A \
+                 POP3 client may pipeline once the server lists PIPELINING in its CAPA reply, \
+                 and this one sends on before it has read that reply: it takes for granted \
+                 what it has not been told yet (this server does list it).",
+                "RFC 2449 6.6, 5",
+            )
+        } else {
+            note(
+                "Several commands in one send, without waiting for each reply: pipelining, \
+                 which saves a round trip per command; the server answers them in order. A \
+                 POP3 client may do so when the server lists PIPELINING in its CAPA reply.",
+                "RFC 2449 6.6",
+            )
+        };
+    }
     match verb(bytes).as_str() {
         "USER" | "PASS" => note(
             "USER and PASS log in (AUTHORIZATION state); the password travels in clear unless \
@@ -1424,6 +1445,17 @@ mod tests {
         ] {
             assert_eq!(sent(line, protocol).unwrap().rfc, rfc, "{line}");
         }
+        // POP3 commands sent together are explained as the pipelining they are, and sent
+        // with CAPA, as sent before the client could know that the server allows it.
+        let unasked = sent("CAPA\r\nUSER bob\r\nPASS x\r\n", Protocol::Pop3).unwrap();
+        assert_eq!(unasked.rfc, "RFC 2449 6.6, 5");
+        assert!(
+            unasked.text.contains("before it has read that reply"),
+            "{unasked:?}"
+        );
+        let after_capa = sent("USER bob\r\nPASS x\r\n", Protocol::Pop3).unwrap();
+        assert_eq!(after_capa.rfc, "RFC 2449 6.6");
+        assert_eq!(sent("CAPA\r\n", Protocol::Pop3).unwrap().rfc, "RFC 2449 5");
         // Data is data, even when its first field is named like a command.
         for data in [
             "Subject: hi\r\n\r\nhello\r\n.\r\n",
