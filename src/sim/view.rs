@@ -20,6 +20,10 @@ pub struct ConnectionView {
     pub client_state: String,
     pub server_state: String,
     pub open: bool,
+    /// The end that has closed the connection while the other has not yet (it may still be
+    /// waiting for a reply, such as the 221 to its QUIT).
+    #[serde(default)]
+    pub closed_by: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +123,7 @@ impl WorldView {
                         client_state: "Connecting".into(),
                         server_state: String::new(),
                         open: false,
+                        closed_by: None,
                     },
                 );
             }
@@ -139,11 +144,17 @@ impl WorldView {
                 }
             }
             // A connection that is over leaves the view, so that a long run's views (and
-            // their checkpoints) hold only what is live.
+            // their checkpoints) hold only what is live. Closed by one end, it is over when
+            // the other closes too (or it breaks).
+            Event::ConnectionClosed { conn, by, .. } => match self.connections.get_mut(conn) {
+                Some(c) if c.closed_by.is_none() => c.closed_by = Some(by.to_string()),
+                _ => {
+                    self.connections.remove(conn);
+                }
+            },
             Event::ConnectionRefused { conn, .. }
             | Event::ConnectionTimedOut { conn }
-            | Event::ConnectionDropped { conn, .. }
-            | Event::ConnectionClosed { conn, .. } => {
+            | Event::ConnectionDropped { conn, .. } => {
                 self.connections.remove(conn);
             }
             Event::ClientState { conn, to, .. } => {
@@ -509,6 +520,32 @@ mod tests {
         );
         let line = entry_line_after("server-down-for-good", |e| matches!(e, Event::GaveUp(_)));
         assert!(line.contains("(given up after attempt "), "{line}");
+    }
+
+    #[test]
+    fn a_connection_one_end_closed_stays_until_the_other_closes() {
+        let scenario = library::find("basic-delivery").expect("built in");
+        let viewer = TraceViewer::new(run(&scenario, scenario.seed).trace);
+        let closes: Vec<(usize, ConnId, String)> = viewer
+            .trace()
+            .events
+            .iter()
+            .enumerate()
+            .filter_map(|(index, event)| match &event.event {
+                Event::ConnectionClosed { conn, by, .. } => Some((index, *conn, by.to_string())),
+                _ => None,
+            })
+            .collect();
+        let (first, conn, by) = closes.first().expect("a close").clone();
+        let (second, ..) = closes
+            .iter()
+            .find(|(index, c, _)| *c == conn && *index > first)
+            .expect("the other end's close")
+            .clone();
+        let half_closed = viewer.view_at(first + 1);
+        let view = half_closed.connections.get(&conn).expect("still listed");
+        assert_eq!(view.closed_by.as_deref(), Some(by.as_str()));
+        assert!(!viewer.view_at(second + 1).connections.contains_key(&conn));
     }
 
     #[test]

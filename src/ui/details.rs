@@ -361,8 +361,11 @@ fn step_details(
             } else {
                 format!(", server {}", c.server_state)
             };
+            let closed = c.closed_by.as_ref().map_or(String::new(), |by| {
+                format!("; closed by {by}, the other end not yet")
+            });
             format!(
-                "#{conn} {} → {}:{}: client {}{server}",
+                "#{conn} {} → {}:{}: client {}{server}{closed}",
                 c.client, c.server, c.port, c.client_state
             )
         })
