@@ -129,9 +129,10 @@ pub fn compose(props: &ComposeProps) -> Html {
             }
         });
     }
-    // The world the draft was written in: opened on it again (after Escape, say), the dialog
+    // The world the draft was written in, and whether the draft was a written message's
+    // (given) rather than the world's own: opened on it again (after Escape, say), the dialog
     // keeps what was written.
-    let drafted_in = use_mut_ref(|| None::<Rc<Scenario>>);
+    let drafted_in = use_mut_ref(|| None::<(Rc<Scenario>, bool)>);
     // Opened with the world's own message to change, whenever a world is given; closed when
     // it is taken away.
     {
@@ -142,6 +143,7 @@ pub fn compose(props: &ComposeProps) -> Html {
         let attachments_said = attachments_said.clone();
         let base = props.base.clone();
         let given = props.draft.clone();
+        let drafted_in = Rc::clone(&drafted_in);
         // By identity, not by contents: the dialog redraws at every key pressed in it, and a
         // world from a large file is large to compare.
         use_effect_with(run_identity(&props.base), move |_| {
@@ -152,14 +154,16 @@ pub fn compose(props: &ComposeProps) -> Html {
                         // each time: by identity, so that another message, written in an
                         // equal world (one a link sent), brings its own draft. Otherwise by
                         // contents: a world is copied for each opening.
+                        // A written message's draft is not kept for its world's scenario.
                         let same_world = match (drafted_in.borrow().as_ref(), &given) {
-                            (Some(drafted), Some(_)) => Rc::ptr_eq(drafted, base),
-                            (Some(drafted), None) => drafted == base,
-                            (None, _) => false,
+                            (Some((drafted, _)), Some(_)) => Rc::ptr_eq(drafted, base),
+                            (Some((drafted, false)), None) => drafted == base,
+                            (Some((_, true)), None) | (None, _) => false,
                         };
                         if !same_world {
+                            let was_given = given.is_some();
                             *draft.borrow_mut() = given.unwrap_or_else(|| Draft::of(base));
-                            *drafted_in.borrow_mut() = Some(Rc::clone(base));
+                            *drafted_in.borrow_mut() = Some((Rc::clone(base), was_given));
                             redraw.force_update();
                         }
                         problem.set(None);
@@ -215,6 +219,7 @@ pub fn compose(props: &ComposeProps) -> Html {
     };
     let onsubmit = {
         let draft = Rc::clone(&draft);
+        let drafted_in = Rc::clone(&drafted_in);
         let show = show.clone();
         let on_send = props.on_send.clone();
         let base = Rc::clone(&base);
@@ -229,6 +234,10 @@ pub fn compose(props: &ComposeProps) -> Html {
                     if let Some(element) = dialog.cast::<web_sys::HtmlDialogElement>() {
                         element.close();
                     }
+                    // Sent, the draft goes with its run (opened on that run, the dialog has
+                    // it again); opened on the scenario, the dialog has the scenario's own
+                    // message again.
+                    *drafted_in.borrow_mut() = None;
                     on_send.emit((scenario, draft.borrow().clone()))
                 }
                 Err(problem) => show(problem.field.map(|f| f.id()), problem.words),

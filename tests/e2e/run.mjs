@@ -1486,6 +1486,18 @@ await test('a student writes a message in a scenario\'s world and sees what the 
       for (const who of ['bob@receiver.test', 'carol@receiver.test', 'nobody@receiver.test']) {
         assert.ok(end.includes(who), `the end says where the mail to ${who} ended up: ${end.slice(0, 400)}`);
       }
+      // Opened on the written message's run, the dialog has it again; opened on the scenario
+      // chosen again, the scenario's own message.
+      await page.click('button[title="Back to the start"]');
+      await write();
+      assert.equal(await page.inputValue('#compose-subject'), 'Lunch?');
+      await page.keyboard.press('Escape');
+      await page.selectOption('#scenario-select', { label: 'One message, delivered and read' });
+      await page.waitForSelector('.region-details .details-write');
+      await write();
+      assert.equal(await page.inputValue('#compose-subject'), 'Hello');
+      assert.equal(await page.inputValue('#compose-to'), 'bob@receiver.test');
+      await page.keyboard.press('Escape');
       assert.deepEqual(errors, []);
     } finally {
       await context.close();
