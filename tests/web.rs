@@ -1895,8 +1895,15 @@ async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
             text_of(&root, ".region-details").contains(expected)
         })
         .await;
-        // The scenario shown stays, at its step, with its link.
+        // The scenario shown stays, at its step, with its link, and is said to be the one
+        // opened before.
         assert_eq!(position(&root).0, 7, "{name}");
+        assert!(
+            text_of(&root, ".region-details")
+                .contains("Still shown beside this: the scenario opened before, “Greylisting”."),
+            "{name}: {}",
+            text_of(&root, ".region-details")
+        );
         assert_eq!(
             picker(&root).1,
             greylisting,

@@ -135,6 +135,13 @@ pub fn details(props: &DetailsProps) -> Html {
                 { notice }
                 <div class="details-body" tabindex="0" role="group" aria-label="What is wrong">
                     { for std::iter::once(alert) }
+                    // The run shown before stays beside the error: said to be that one, so
+                    // that its conversation is not taken for the file's.
+                    if let Some(loaded) = &props.loaded {
+                        <p class="details-hint">
+                            { format!("Still shown beside this: the scenario opened before, “{}”.", loaded.scenario.title) }
+                        </p>
+                    }
                     if props.file_error {
                         <p class="details-hint">{ open_file }</p>
                     } else {
