@@ -163,8 +163,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 6409 3.1, 4.3, RFC 4954",
         ),
         Event::ConnectionAttempted(attempt) if attempt.protocol == Protocol::Pop3 => note(
-            "The recipient's user agent connects to its mail server on port 110 to fetch the \
-             mailbox with POP3.",
+            "A mailbox owner's user agent connects to its mail server on port 110 to fetch \
+             the mail waiting in the mailbox with POP3 (the recipient's, or a sender's own, \
+             where a bounce comes back).",
             "RFC 1939 3",
         ),
         Event::ConnectionAttempted { .. } => note(
@@ -1034,6 +1035,17 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
              the server offers it in its EHLO reply.",
             "RFC 3207 4",
         ),
+        _ if bytes.ends_with(b"\r\n.\r\n") && is_multipart(bytes) => note(
+            "The message data: header fields, an empty line, the body. This body is MIME \
+             multipart: parts, each opened by the boundary line its Content-Type names and \
+             with header fields of its own; text beyond ASCII goes quoted-printable, and an \
+             attachment's bytes base64 (Content-Transfer-Encoding), as SMTP carries lines of \
+             text. Bcc recipients go in the envelope (RCPT TO); a mail program leaves them \
+             out of the header fields. \
+             Lines starting with '.' get an extra dot, and a line with only '.' (CRLF . CRLF) \
+             ends the data.",
+            "RFC 5321 4.5.2, 4.1.1.4, RFC 2046 5.1, RFC 2045 6, RFC 5322 3.6.3",
+        ),
         _ if bytes.ends_with(b"\r\n.\r\n") => note(
             "The message data: header fields, an empty line, the body. Lines starting with '.' \
              get an extra dot, and a line with only '.' (CRLF . CRLF) ends the data.",
@@ -1046,6 +1058,18 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
             "RFC 5321 4.1, 4.1.1.4",
         ),
     }
+}
+
+/// Whether message data's header section gives it a multipart body (RFC 2046 5.1).
+fn is_multipart(data: &[u8]) -> bool {
+    let header_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
+    data[..header_end]
+        .split(|&octet| octet == b'\n')
+        .any(|line| {
+            let line = String::from_utf8_lossy(line).to_ascii_lowercase();
+            line.strip_prefix("content-type:")
+                .is_some_and(|value| value.trim_start().starts_with("multipart/"))
+        })
 }
 
 /// Whether `bytes` are one line, ended by its line feed.
@@ -1456,6 +1480,19 @@ mod tests {
         let after_capa = sent("USER bob\r\nPASS x\r\n", Protocol::Pop3).unwrap();
         assert_eq!(after_capa.rfc, "RFC 2449 6.6");
         assert_eq!(sent("CAPA\r\n", Protocol::Pop3).unwrap().rfc, "RFC 2449 5");
+        // Multipart data is explained with its parts; other data without.
+        let multipart = sent(
+            "From: a@b\r\nContent-Type: Multipart/Mixed; boundary=x\r\n\r\n--x\r\n\r\nhi\r\n--x--\r\n.\r\n",
+            Protocol::Smtp,
+        )
+        .unwrap();
+        assert!(multipart.text.contains("MIME multipart"), "{multipart:?}");
+        let plain = sent(
+            "From: a@b\r\n\r\nContent-Type: multipart/mixed\r\n.\r\n",
+            Protocol::Smtp,
+        )
+        .unwrap();
+        assert!(!plain.text.contains("multipart"), "{plain:?}");
         // Data is data, even when its first field is named like a command.
         for data in [
             "Subject: hi\r\n\r\nhello\r\n.\r\n",
