@@ -1038,10 +1038,10 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
         _ if bytes.ends_with(b"\r\n.\r\n") && is_multipart(bytes) => note(
             "The message data: header fields, an empty line, the body. This body is MIME \
              multipart: parts, each opened by the boundary line its Content-Type names and \
-             with header fields of its own; text beyond ASCII goes quoted-printable, and an \
-             attachment's bytes base64 (Content-Transfer-Encoding), as SMTP carries lines of \
-             text. Bcc recipients go in the envelope (RCPT TO); a mail program leaves them \
-             out of the header fields. \
+             with header fields of its own; text beyond ASCII goes quoted-printable (or \
+             8-bit, to a server that offers 8BITMIME), and an attachment's bytes base64 \
+             (Content-Transfer-Encoding), as SMTP carries lines of text. Bcc recipients go \
+             in the envelope (RCPT TO); a mail program leaves them out of the header fields. \
              Lines starting with '.' get an extra dot, and a line with only '.' (CRLF . CRLF) \
              ends the data.",
             "RFC 5321 4.5.2, 4.1.1.4, RFC 2046 5.1, RFC 2045 6, RFC 5322 3.6.3",
