@@ -366,19 +366,27 @@ fn an_array_where_an_object_belongs_is_refused() {
 /// the line and column of its opening bracket, in a file laid out over many lines.
 #[test]
 fn an_array_where_an_object_belongs_is_pointed_at() {
-    let mut value = world();
-    value["retry"] = json!([60, 300, 1000, null, 30]);
-    let text = serde_json::to_string_pretty(&value).expect("JSON");
-    let position = |written: &str| {
-        let offset = text.find(written).expect("in the text") + written.len();
+    // Read to the end, stopped at an element of the wrong type, at the wrong length, empty;
+    // laid out over lines, the elements are on lines after the bracket's.
+    for retry in [
+        json!([60, 300, 1000, null, 30]),
+        json!(["x"]),
+        json!([60, 300, 1000, null, 30, 1]),
+        json!([]),
+    ] {
+        let mut value = world();
+        value["retry"] = retry.clone();
+        let text = serde_json::to_string_pretty(&value).expect("JSON");
+        let offset = text.find("\"retry\": ").expect("in the text") + "\"retry\": ".len();
         let line = text[..offset].matches('\n').count() + 1;
         let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
-        format!("(line {line}, column {column})")
-    };
-    let errors = Scenario::from_json(&text).expect_err("refused");
-    let at: Vec<&str> = errors.0.iter().map(|e| e.at.as_str()).collect();
-    let retry = format!("retry {}", position("\"retry\": "));
-    assert!(at.contains(&retry.as_str()), "{retry}: {errors}");
+        let expected = format!("retry (line {line}, column {column})");
+        let errors = Scenario::from_json(&text).expect_err("refused");
+        assert!(
+            errors.0.iter().any(|e| e.at == expected),
+            "{retry}: {expected}: {errors}"
+        );
+    }
 }
 
 /// A number out of a field's range is refused with the range the field takes, in words, not

@@ -552,19 +552,15 @@ impl Scenario {
         let mut json = serde_json::Deserializer::from_str(text);
         let scenario: Scenario = serde_path_to_error::deserialize(&mut json).map_err(|error| {
             if let Some(at) = array_read_as_object(error.path()) {
-                let inner = error.into_inner();
-                return ScenarioErrors(vec![array_for_object(format!(
-                    "{at} (line {}, column {})",
-                    inner.line(),
-                    inner.column()
-                ))]);
+                let position = array_position(text, &at, &error.into_inner());
+                return ScenarioErrors(vec![array_for_object(format!("{at} ({position})"))]);
             }
             let path = error.path().to_string();
-            read_error(&path, &error.into_inner())
+            read_error(text, &path, &error.into_inner())
         })?;
         // Text after the scenario (a second object, say) is refused as serde_json::from_str
         // does.
-        json.end().map_err(|error| read_error(".", &error))?;
+        json.end().map_err(|error| read_error(text, ".", &error))?;
         // The browser reads only the built-in library, whose files the native tests read
         // through this check; there it would add 9 KB (gzip) to every page load.
         #[cfg(not(target_arch = "wasm32"))]
@@ -1192,6 +1188,15 @@ fn refuse_arrays_read_as_objects(text: &str, scenario: &Scenario) -> Result<(), 
     }
 }
 
+/// Where the array at `path` starts, that serde read as an object until `error`: its opening
+/// bracket, where the mistake is, rather than the element it failed at.
+fn array_position(text: &str, path: &str, error: &serde_json::Error) -> String {
+    match value_offset(text, path) {
+        Some(offset) => line_and_column(text, offset),
+        None => format!("line {}, column {}", error.line(), error.column()),
+    }
+}
+
 /// Where `offset` is in `text`, as serde_json counts in its errors: lines from 1, characters
 /// from 1.
 fn line_and_column(text: &str, offset: usize) -> String {
@@ -1207,8 +1212,8 @@ fn line_and_column(text: &str, offset: usize) -> String {
 
 /// Where the value at `path` (as `hosts[1].faults`) starts in a JSON text already read, so
 /// that an error found after reading points into the file as one found while reading does.
-/// None if the text has no value there.
-#[cfg(not(target_arch = "wasm32"))]
+/// None if the text has no value there (or is not JSON up to it: read while reading, it may
+/// be broken further on).
 fn value_offset(text: &str, path: &str) -> Option<usize> {
     /// Err(Some(offset)): found; Err(None): not JSON after all; Ok: passed over.
     fn value(text: &str, at: &mut usize, here: &str, path: &str) -> Result<(), Option<usize>> {
@@ -1368,7 +1373,7 @@ fn array_read_as_object(path: &serde_path_to_error::Path) -> Option<String> {
 
 /// A JSON error as a scenario error: at the path of the field being read (`.` for the whole
 /// file, `?` where the text stopped being JSON) and its line and column.
-fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
+fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErrors {
     // Inside an object, at a key not read yet: the object is where.
     let path = path.strip_suffix(".?").unwrap_or(path);
     let position = format!("line {}, column {}", error.line(), error.column());
@@ -1381,6 +1386,7 @@ fn read_error(path: &str, error: &serde_json::Error) -> ScenarioErrors {
     // length ends that way (see `refuse_arrays_read_as_objects` for one of the right length).
     // The format has no array of a fixed length, so nothing else says "invalid length".
     if path != "." && (message == "trailing characters" || message.starts_with("invalid length ")) {
+        let position = array_position(text, path, error);
         return ScenarioErrors(vec![array_for_object(format!("{path} ({position})"))]);
     }
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
