@@ -956,7 +956,10 @@ async fn the_details_read_as_sentences() {
     let root = mount_app_at("#scenario=basic-delivery&step=69").await;
     yew::scheduler::flush().await;
     let details = text_of(&root, ".region-details");
-    assert!(details.contains("q1 m1 for no recipient left"), "{details}");
+    assert!(
+        details.contains("q1 m1 for no recipient left (attempt 1 over)"),
+        "{details}"
+    );
     // A bounce queued and not yet tried.
     let root = mount_app_at("#scenario=unknown-user-after-relay&step=94").await;
     yew::scheduler::flush().await;

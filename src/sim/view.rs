@@ -57,6 +57,8 @@ impl QueueEntryView {
         let attempt = match (self.attempts, self.next_attempt_ms) {
             (attempts, _) if self.gave_up => format!("given up after attempt {attempts}"),
             (0, _) => "not tried yet".to_string(),
+            // Every recipient has its answer: the entry is about to leave the queue.
+            (attempts, None) if self.recipients.is_empty() => format!("attempt {attempts} over"),
             (attempts, None) => format!("attempt {attempts} under way"),
             (attempts, Some(at_ms)) => {
                 let refusal = self
