@@ -163,9 +163,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 6409 3.1, 4.3, RFC 4954",
         ),
         Event::ConnectionAttempted(attempt) if attempt.protocol == Protocol::Pop3 => note(
-            "A mailbox owner's user agent connects to its mail server on port 110 to fetch \
-             the mail waiting in the mailbox with POP3 (the recipient's, or a sender's own, \
-             where a bounce comes back).",
+            "A client connects to the mail server on port 110 to fetch the mail waiting in a \
+             mailbox with POP3: usually the mailbox owner's user agent (a recipient's, or a \
+             sender's own, where a bounce comes back).",
             "RFC 1939 3",
         ),
         Event::ConnectionAttempted { .. } => note(
@@ -1035,16 +1035,29 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
              the server offers it in its EHLO reply.",
             "RFC 3207 4",
         ),
-        _ if bytes.ends_with(b"\r\n.\r\n") && is_multipart(bytes) => note(
+        _ if bytes.ends_with(b"\r\n.\r\n")
+            && multipart_subtype(bytes).as_deref() == Some("report") =>
+        {
+            note(
+                "The message data: header fields, an empty line, the body. This is a delivery \
+             status notification written by a mail server (a bounce or a delay notice), a \
+             multipart/report: a part for people saying what happened, a \
+             message/delivery-status part with the same for programs (per recipient: Action, \
+             Status, Diagnostic-Code), and the returned message or its header section. It \
+             goes with an empty reverse path, MAIL FROM:<>, so that no notice is ever sent \
+             about it. Lines starting with '.' get an extra dot, and a line with only '.' \
+             (CRLF . CRLF) ends the data.",
+                "RFC 5321 4.5.2, 4.1.1.4, 4.5.5, RFC 6522 3, RFC 3464 2",
+            )
+        }
+        _ if bytes.ends_with(b"\r\n.\r\n") && multipart_subtype(bytes).is_some() => note(
             "The message data: header fields, an empty line, the body. This body is MIME \
              multipart: parts, each opened by the boundary line its Content-Type names and \
              with header fields of its own; text beyond ASCII goes quoted-printable (or \
              8-bit, to a server that offers 8BITMIME), and an attachment's bytes base64 \
-             (Content-Transfer-Encoding), as SMTP carries lines of text. Bcc recipients go \
-             in the envelope (RCPT TO); a mail program leaves them out of the header fields. \
-             Lines starting with '.' get an extra dot, and a line with only '.' (CRLF . CRLF) \
-             ends the data.",
-            "RFC 5321 4.5.2, 4.1.1.4, RFC 2046 5.1, RFC 2045 6, RFC 5322 3.6.3",
+             (Content-Transfer-Encoding), as SMTP carries lines of text. Lines starting with \
+             '.' get an extra dot, and a line with only '.' (CRLF . CRLF) ends the data.",
+            "RFC 5321 4.5.2, 4.1.1.4, RFC 2046 5.1, RFC 2045 6",
         ),
         _ if bytes.ends_with(b"\r\n.\r\n") => note(
             "The message data: header fields, an empty line, the body. Lines starting with '.' \
@@ -1060,15 +1073,20 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
     }
 }
 
-/// Whether message data's header section gives it a multipart body (RFC 2046 5.1).
-fn is_multipart(data: &[u8]) -> bool {
+/// The subtype of message data's multipart body (`mixed`, `report`), if its header section
+/// gives it one (RFC 2046 5.1).
+fn multipart_subtype(data: &[u8]) -> Option<String> {
     let header_end = memchr::memmem::find(data, b"\r\n\r\n").unwrap_or(data.len());
     data[..header_end]
         .split(|&octet| octet == b'\n')
-        .any(|line| {
+        .find_map(|line| {
             let line = String::from_utf8_lossy(line).to_ascii_lowercase();
-            line.strip_prefix("content-type:")
-                .is_some_and(|value| value.trim_start().starts_with("multipart/"))
+            let value = line.strip_prefix("content-type:")?.trim_start();
+            let subtype = value.strip_prefix("multipart/")?;
+            let end = subtype
+                .find(|c: char| c == ';' || c.is_whitespace())
+                .unwrap_or(subtype.len());
+            Some(subtype[..end].to_string())
         })
 }
 
@@ -1081,7 +1099,10 @@ fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
     // Several commands in one send: the pipelining is what the step shows (RFC 2449 6.6).
     let commands = memchr::memchr_iter(b'\n', bytes).count();
     if commands > 1 {
-        return if verb(bytes) == "CAPA" {
+        let capa_among_them = bytes
+            .split(|&octet| octet == b'\n')
+            .any(|line| verb(line) == "CAPA");
+        return if capa_among_them {
             note(
                 "Several commands in one send, without waiting for each reply: pipelining, \
                  which saves a round trip per command; the server answers them in order. A \
@@ -1477,6 +1498,8 @@ mod tests {
             unasked.text.contains("before it has read that reply"),
             "{unasked:?}"
         );
+        let capa_later = sent("USER bob\r\nPASS x\r\nCAPA\r\n", Protocol::Pop3).unwrap();
+        assert_eq!(capa_later.rfc, "RFC 2449 6.6, 5");
         let after_capa = sent("USER bob\r\nPASS x\r\n", Protocol::Pop3).unwrap();
         assert_eq!(after_capa.rfc, "RFC 2449 6.6");
         assert_eq!(sent("CAPA\r\n", Protocol::Pop3).unwrap().rfc, "RFC 2449 5");
@@ -1487,6 +1510,13 @@ mod tests {
         )
         .unwrap();
         assert!(multipart.text.contains("MIME multipart"), "{multipart:?}");
+        let report = sent(
+            "From: MAILER-DAEMON@b\r\nContent-Type: multipart/report; report-type=delivery-status;\r\n boundary=x\r\n\r\n--x--\r\n.\r\n",
+            Protocol::Smtp,
+        )
+        .unwrap();
+        assert!(report.text.contains("multipart/report"), "{report:?}");
+        assert!(!report.text.contains("base64"), "{report:?}");
         let plain = sent(
             "From: a@b\r\n\r\nContent-Type: multipart/mixed\r\n.\r\n",
             Protocol::Smtp,
