@@ -1903,7 +1903,7 @@ async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
         assert_eq!(position(&root).0, 7, "{name}");
         assert!(
             text_of(&root, ".region-details")
-                .contains("Still shown beside this: the scenario opened before, “Greylisting”."),
+                .contains("Still shown beside this is the scenario opened before: Greylisting."),
             "{name}: {}",
             text_of(&root, ".region-details")
         );

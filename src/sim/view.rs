@@ -215,10 +215,19 @@ impl WorldView {
             }
             Event::RecipientResult(boxed) if boxed.result == trace::TEMPORARY_FAILURE => {
                 let trace::RecipientResult {
-                    host, entry, reply, ..
+                    host,
+                    entry,
+                    reply,
+                    own_finding,
+                    ..
                 } = &**boxed;
                 if let Some(e) = self.entry(host, *entry) {
-                    e.last_refusal = Some(reply.clone());
+                    // Written as the text trace writes it: no server sent such a reply.
+                    e.last_refusal = Some(if *own_finding {
+                        format!("{reply} (this host's own finding)")
+                    } else {
+                        reply.clone()
+                    });
                 }
             }
             // A recipient with a final answer leaves the entry; only those that failed
@@ -518,6 +527,14 @@ mod tests {
         });
         assert!(
             line.contains("(attempt 1 failed; next attempt at "),
+            "{line}"
+        );
+        // A failure the sending host found itself is said to be its own finding.
+        let line = entry_line_after("connection-lost-in-data", |e| {
+            matches!(e, Event::RetryScheduled(_))
+        });
+        assert!(
+            line.contains("(this host's own finding); next attempt at "),
             "{line}"
         );
         let line = entry_line_after("server-down-for-good", |e| matches!(e, Event::GaveUp(_)));

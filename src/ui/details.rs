@@ -139,7 +139,7 @@ pub fn details(props: &DetailsProps) -> Html {
                     // that its conversation is not taken for the file's.
                     if let Some(loaded) = &props.loaded {
                         <p class="details-hint">
-                            { format!("Still shown beside this: the scenario opened before, “{}”.", loaded.scenario.title) }
+                            { format!("Still shown beside this is the scenario opened before: {}.", loaded.scenario.title) }
                         </p>
                     }
                     if props.file_error {
