@@ -1040,13 +1040,13 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
         {
             note(
                 "The message data: header fields, an empty line, the body. This is a delivery \
-             status notification written by a mail server (a bounce or a delay notice), a \
-             multipart/report: a part for people saying what happened, a \
-             message/delivery-status part with the same for programs (per recipient: Action, \
-             Status, Diagnostic-Code), and the returned message or its header section. It \
-             goes with an empty reverse path, MAIL FROM:<>, so that no notice is ever sent \
-             about it. Lines starting with '.' get an extra dot, and a line with only '.' \
-             (CRLF . CRLF) ends the data.",
+                 status notification written by a mail server (a bounce or a delay notice), a \
+                 multipart/report: a part for people saying what happened, a \
+                 message/delivery-status part with the same for programs (per recipient: Action, \
+                 Status, Diagnostic-Code), and the returned message or its header section. It \
+                 goes with an empty reverse path, MAIL FROM:<>, so that no notice is ever sent \
+                 about it. Lines starting with '.' get an extra dot, and a line with only '.' \
+                 (CRLF . CRLF) ends the data.",
                 "RFC 5321 4.5.2, 4.1.1.4, 4.5.5, RFC 6522 3, RFC 3464 2",
             )
         }
