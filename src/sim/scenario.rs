@@ -1210,13 +1210,27 @@ fn line_and_column(text: &str, offset: usize) -> String {
     format!("line {line}, column {column}")
 }
 
+/// serde_json's limit on nesting (its default recursion limit).
+const JSON_NESTING_MAX: usize = 128;
+
 /// Where the value at `path` (as `hosts[1].faults`) starts in a JSON text already read, so
 /// that an error found after reading points into the file as one found while reading does.
 /// None if the text has no value there (or is not JSON up to it: read while reading, it may
 /// be broken further on).
 fn value_offset(text: &str, path: &str) -> Option<usize> {
-    /// Err(Some(offset)): found; Err(None): not JSON after all; Ok: passed over.
-    fn value(text: &str, at: &mut usize, here: &str, path: &str) -> Result<(), Option<usize>> {
+    /// Err(Some(offset)): found; Err(None): not JSON after all, or nested deeper than
+    /// serde_json reads (past the place reading stopped, a file may nest without end, and
+    /// this search must not run out of stack); Ok: passed over.
+    fn value(
+        text: &str,
+        at: &mut usize,
+        here: &str,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), Option<usize>> {
+        if depth > JSON_NESTING_MAX {
+            return Err(None);
+        }
         let bytes = text.as_bytes();
         let skip_blanks = |at: &mut usize| {
             while bytes.get(*at).is_some_and(u8::is_ascii_whitespace) {
@@ -1253,7 +1267,7 @@ fn value_offset(text: &str, path: &str) -> Option<usize> {
                             } else {
                                 format!("{here}.{key}")
                             };
-                            value(text, at, &inner, path)?;
+                            value(text, at, &inner, path, depth + 1)?;
                         }
                         _ => return Err(None),
                     }
@@ -1273,7 +1287,7 @@ fn value_offset(text: &str, path: &str) -> Option<usize> {
                             *at += 1;
                             index += 1;
                         }
-                        Some(_) => value(text, at, &format!("{here}[{index}]"), path)?,
+                        Some(_) => value(text, at, &format!("{here}[{index}]"), path, depth + 1)?,
                         None => return Err(None),
                     }
                 }
@@ -1308,7 +1322,7 @@ fn value_offset(text: &str, path: &str) -> Option<usize> {
         }
     }
     let mut at = 0;
-    match value(text, &mut at, "", path) {
+    match value(text, &mut at, "", path, 0) {
         Err(found) => found,
         Ok(()) => None,
     }
@@ -1669,6 +1683,13 @@ mod tests {
     }
 
     /// An empty file, or one of white space only, is called empty, not placed at a column 0.
+    #[test]
+    fn the_position_finder_stops_at_nesting_serde_json_would_not_read() {
+        let deep = format!("{{\"a\": 1, \"b\": {}", "[".repeat(200_000));
+        assert_eq!(value_offset(&deep, "c"), None);
+        assert_eq!(value_offset(&deep, "a"), Some(6));
+    }
+
     #[test]
     fn an_empty_scenario_file_is_called_empty() {
         for text in ["", "  ", "\n\n", "\u{feff}", "\u{feff}\r\n"] {

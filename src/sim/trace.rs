@@ -284,6 +284,18 @@ pub struct RecipientResult {
     pub own_finding: bool,
 }
 
+impl RecipientResult {
+    /// The reply as the trace shows it: one the sending host found itself says so, since no
+    /// server sent it.
+    pub fn reply_with_origin(&self) -> String {
+        if self.own_finding {
+            format!("{} (this host's own finding)", self.reply)
+        } else {
+            self.reply.clone()
+        }
+    }
+}
+
 /// A message its user agent would not submit, by its own finding (an address it cannot
 /// write, a message over the server's SIZE, 8-bit data for a server without 8BITMIME...): no
 /// server refused it, and no bounce will come (the sender's mail program says so at once).
@@ -1096,17 +1108,14 @@ impl TextRenderer {
                     entry,
                     recipient,
                     result,
-                    reply,
-                    own_finding,
+                    ..
                 } = &**boxed;
-                let whose = if *own_finding {
-                    " (this host's own finding)"
-                } else {
-                    ""
-                };
                 line!(
                     host,
-                    format!("q{entry} <{recipient}> {result}: {reply}{whose}"),
+                    format!(
+                        "q{entry} <{recipient}> {result}: {}",
+                        boxed.reply_with_origin()
+                    ),
                 );
             }
             Event::RetryScheduled(boxed) => {

@@ -213,34 +213,16 @@ impl WorldView {
                     e.recipients = recipients.clone();
                 }
             }
-            Event::RecipientResult(boxed) if boxed.result == trace::TEMPORARY_FAILURE => {
-                let trace::RecipientResult {
-                    host,
-                    entry,
-                    reply,
-                    own_finding,
-                    ..
-                } = &**boxed;
-                if let Some(e) = self.entry(host, *entry) {
-                    // Written as the text trace writes it: no server sent such a reply.
-                    e.last_refusal = Some(if *own_finding {
-                        format!("{reply} (this host's own finding)")
-                    } else {
-                        reply.clone()
-                    });
-                }
-            }
-            // A recipient with a final answer leaves the entry; only those that failed
-            // temporarily wait for the next attempt.
+            // A recipient with a final answer leaves the entry; those that failed temporarily
+            // wait for the next attempt, after the reply that refused them.
             Event::RecipientResult(boxed) => {
-                let trace::RecipientResult {
-                    host,
-                    entry,
-                    recipient,
-                    ..
-                } = &**boxed;
-                if let Some(e) = self.entry(host, *entry) {
-                    e.recipients.retain(|r| r != recipient);
+                let result = &**boxed;
+                if let Some(e) = self.entry(&result.host, result.entry) {
+                    if result.result == trace::TEMPORARY_FAILURE {
+                        e.last_refusal = Some(result.reply_with_origin());
+                    } else {
+                        e.recipients.retain(|r| *r != result.recipient);
+                    }
                 }
             }
             Event::GaveUp(boxed) => {
