@@ -1281,6 +1281,63 @@ fn the_default_schedule_waits_30_minutes_then_doubles_to_4_hours_and_gives_up_af
     }
 }
 
+/// The `retry_scheduled` event's `attempt_failure` in the JSON trace, one per retry.
+fn attempt_failures(result: &RunResult) -> Vec<Value> {
+    let trace = serde_json::to_value(&result.trace).expect("a trace serialises");
+    trace["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|event| event["type"] == "retry_scheduled")
+        .map(|event| event["attempt_failure"].clone())
+        .collect()
+}
+
+/// A retry after an attempt that no server answered for each recipient says why itself, as
+/// Postfix logs a deferral with its reason; after a server's per-recipient refusal, the
+/// `recipient_result` already says it.
+#[test]
+fn a_retry_says_why_the_attempt_failed_when_no_recipient_result_does() {
+    // A greeting of 421 from the only server: a server's reply, not this host's finding.
+    let mut world = basic_world("busy-greeting");
+    world["hosts"][1]["faults"] = json!([fault("busy", Some(2000))]);
+    let result = run_json(&world);
+    let failures = attempt_failures(&result);
+    assert_eq!(
+        failures.len(),
+        2,
+        "busy at the first two attempts: {failures:?}"
+    );
+    for failure in &failures {
+        assert!(
+            failure["reply"]
+                .as_str()
+                .is_some_and(|reply| reply.starts_with("421 4.3.2 mx.receiver.test ")),
+            "{failures:?}"
+        );
+        assert_eq!(failure["own_finding"], json!(false));
+    }
+    // Both MX hosts down: the last one's failure, found by the sending host itself.
+    let result = builtin("all-mx-down-then-back");
+    let failures = attempt_failures(&result);
+    assert!(!failures.is_empty());
+    for failure in &failures {
+        assert_eq!(
+            failure["reply"],
+            json!("451 4.4.1 mx2.receiver.test [192.0.2.22]: no answer (connection timed out)")
+        );
+        assert_eq!(failure["own_finding"], json!(true));
+    }
+    assert!(result.trace.to_text().contains(
+        "q1 retry at 0+00:30:30.260 for bob@receiver.test; attempt failed: 451 4.4.1 \
+         mx2.receiver.test [192.0.2.22]: no answer (connection timed out) (this host's own \
+         finding)"
+    ));
+    // Greylisted at RCPT: the recipient's result says why, and the retry does not repeat it.
+    let failures = attempt_failures(&builtin("greylisting"));
+    assert_eq!(failures, vec![Value::Null]);
+}
+
 #[test]
 fn the_retry_schedule_is_configurable() {
     let mut world = basic_world("custom-retry");

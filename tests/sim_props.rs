@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
 use sim_common::{a, mx, scenario, sender_host, sender_zone};
+use smtp_lab::sim::trace::{EntryId, TEMPORARY_FAILURE};
 use smtp_lab::sim::{run, Event};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -317,6 +318,30 @@ proptest! {
         }
         let got: BTreeSet<(String, String)> = fates.keys().cloned().collect();
         prop_assert_eq!(got, expected);
+
+        // A retry without a failure of its own follows a recipient's temporary failure in
+        // the same attempt, which says why; otherwise the retry says it.
+        let mut said_why: BTreeMap<(String, EntryId), bool> = BTreeMap::new();
+        for event in &result.trace.events {
+            match &event.event {
+                Event::AttemptStarted { host, entry, .. } => {
+                    said_why.insert((host.to_string(), *entry), false);
+                }
+                Event::RecipientResult(r) if r.result == TEMPORARY_FAILURE => {
+                    said_why.insert((r.host.to_string(), r.entry), true);
+                }
+                Event::RetryScheduled(retry) => {
+                    let key = (retry.host.to_string(), retry.entry);
+                    prop_assert!(
+                        retry.attempt_failure.is_some() || said_why.get(&key) == Some(&true),
+                        "a retry that does not say why: {:?}\n{}",
+                        retry,
+                        json
+                    );
+                }
+                _ => {}
+            }
+        }
 
         // The same seed gives the same trace.
         let again = run(&scenario, world.seed);

@@ -288,11 +288,15 @@ impl RecipientResult {
     /// The reply as the trace shows it: one the sending host found itself says so, since no
     /// server sent it.
     pub fn reply_with_origin(&self) -> String {
-        if self.own_finding {
-            format!("{} (this host's own finding)", self.reply)
-        } else {
-            self.reply.clone()
-        }
+        with_origin(&self.reply, self.own_finding)
+    }
+}
+
+fn with_origin(reply: &str, own_finding: bool) -> String {
+    if own_finding {
+        format!("{reply} (this host's own finding)")
+    } else {
+        reply.to_string()
     }
 }
 
@@ -313,6 +317,28 @@ pub struct RetryScheduled {
     pub entry: EntryId,
     pub at_ms: u64,
     pub recipients: Vec<String>,
+    /// What ended the attempt for every recipient at once, when no server answered each of
+    /// them: no address could be reached (refused, no answer, skipped), the session failed
+    /// before MAIL (a `421` greeting), or no address was found. `None` when the attempt's
+    /// `RecipientResult`s give each recipient's reply.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempt_failure: Option<AttemptFailure>,
+}
+
+/// The failure an attempt ended with as a whole (see [`RetryScheduled::attempt_failure`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AttemptFailure {
+    /// A server's reply, or the sending host's own finding written as one (`451 4.4.1
+    /// mx.example [192.0.2.1]: connection refused: ...`), as for `RecipientResult::reply`.
+    pub reply: String,
+    pub own_finding: bool,
+}
+
+impl AttemptFailure {
+    /// The reply as the trace shows it, with its origin as for a recipient's.
+    pub fn reply_with_origin(&self) -> String {
+        with_origin(&self.reply, self.own_finding)
+    }
 }
 
 /// An address a queue entry's attempt does not try (an MX host's, or one a route or an
@@ -611,7 +637,13 @@ impl Event {
             Event::RecipientResult(e) => {
                 size_of::<RecipientResult>() + e.recipient.len() + e.result.len() + e.reply.len()
             }
-            Event::RetryScheduled(e) => size_of::<RetryScheduled>() + texts(&e.recipients),
+            Event::RetryScheduled(e) => {
+                size_of::<RetryScheduled>()
+                    + texts(&e.recipients)
+                    + e.attempt_failure.as_ref().map_or(0, |failure| {
+                        size_of::<AttemptFailure>() + failure.reply.len()
+                    })
+            }
             Event::GaveUp(e) => size_of::<GaveUp>() + texts(&e.recipients),
             Event::TargetSkipped(e) => {
                 size_of::<TargetSkipped>() + e.address.len() + e.reason.len()
@@ -1124,11 +1156,17 @@ impl TextRenderer {
                     entry,
                     at_ms,
                     recipients,
+                    attempt_failure,
                 } = &**boxed;
+                // Said here when no recipient result above says it (as Postfix logs a
+                // deferral with its reason).
+                let failure = attempt_failure.as_ref().map_or(String::new(), |failure| {
+                    format!("; attempt failed: {}", failure.reply_with_origin())
+                });
                 line!(
                     host,
                     format!(
-                        "q{entry} retry at {} for {}",
+                        "q{entry} retry at {} for {}{failure}",
                         format_time(*at_ms),
                         recipients.join(", ")
                     ),

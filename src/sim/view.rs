@@ -33,8 +33,9 @@ pub struct QueueEntryView {
     pub recipients: Vec<String>,
     pub attempts: u32,
     pub next_attempt_ms: Option<u64>,
-    /// The reply of the last attempt's last temporary refusal, if it got one (a connection
-    /// that failed gets none), while the entry waits for the next.
+    /// The reply of the last attempt's last temporary refusal, while the entry waits for the
+    /// next: a server's, or the sending host's own finding (a connection refused or not
+    /// answered, no address found).
     #[serde(default)]
     pub last_refusal: Option<String>,
     /// The host gave up on the entry (it leaves the queue, and the sender gets a bounce).
@@ -207,10 +208,14 @@ impl WorldView {
                     entry,
                     at_ms,
                     recipients,
+                    attempt_failure,
                 } = &**boxed;
                 if let Some(e) = self.entry(host, *entry) {
                     e.next_attempt_ms = Some(*at_ms);
                     e.recipients = recipients.clone();
+                    if let Some(failure) = attempt_failure {
+                        e.last_refusal = Some(failure.reply_with_origin());
+                    }
                 }
             }
             // A recipient with a final answer leaves the entry; those that failed temporarily
@@ -503,12 +508,22 @@ mod tests {
                 )),
             "{line}"
         );
-        // A connection refused gets no reply to repeat.
+        // No server answered: the last address's failure, as the sending host found it.
         let line = entry_line_after("all-mx-down-then-back", |e| {
             matches!(e, Event::RetryScheduled(_))
         });
         assert!(
-            line.contains("(attempt 1 failed; next attempt at "),
+            line.contains(
+                "(attempt 1 failed: 451 4.4.1 mx2.receiver.test [192.0.2.22]: no answer \
+                 (connection timed out) (this host's own finding); next attempt at "
+            ),
+            "{line}"
+        );
+        let line = entry_line_after("dns-servfail-then-success", |e| {
+            matches!(e, Event::RetryScheduled(_))
+        });
+        assert!(
+            line.contains("(attempt 1 failed: 451 4.4.3 receiver.test: Temporary DNS failure "),
             "{line}"
         );
         // A failure the sending host found itself is said to be its own finding.

@@ -4145,11 +4145,23 @@ impl<'a> World<'a> {
             entry.delay_notice_sent = true;
             (entry.original(), entry.failures())
         });
+        // An attempt that failed for every recipient at once (no address reached, a session
+        // over before MAIL) has no recipient result to say why: the retry says it.
+        let attempt_failure = entry
+            .recipient_failures
+            .is_empty()
+            .then_some(entry.last_failure.as_ref())
+            .flatten()
+            .map(|failure| trace::AttemptFailure {
+                reply: reply_text(&failure.reply),
+                own_finding: failure.origin == ReplyOrigin::Client,
+            });
         self.record(Event::RetryScheduled(Box::new(trace::RetryScheduled {
             host: host_name,
             entry: entry_id,
             at_ms,
             recipients,
+            attempt_failure,
         })));
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
         if let Some((original, failures)) = notice {
