@@ -12,6 +12,7 @@ use proptest::test_runner::RngSeed;
 use serde_json::{json, Value};
 use sim_common::{a, mx, scenario, sender_host, sender_zone};
 use smtp_lab::sim::trace::{EntryId, TEMPORARY_FAILURE};
+use smtp_lab::sim::view::TraceViewer;
 use smtp_lab::sim::{run, Event};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -341,6 +342,22 @@ proptest! {
                 }
                 _ => {}
             }
+        }
+
+        // Every connection is over once nothing more happens, however it ended (refused,
+        // timed out, closed by both ends, broken and then noticed by the client): the view
+        // the web app shows at the last step lists none, unless the run's end cut a
+        // connection short (its last event within ten minutes of `run_until_s`).
+        let last_ms = result.trace.events.last().map_or(0, |e| e.time_ms);
+        if last_ms + 600_000 < world.run_until_s * 1000 {
+            let viewer = TraceViewer::new(result.trace.clone());
+            let end = viewer.view_at(viewer.trace().events.len());
+            prop_assert!(
+                end.connections.is_empty(),
+                "left listed: {:?}\n{}",
+                end.connections,
+                json
+            );
         }
 
         // The same seed gives the same trace.

@@ -24,6 +24,32 @@ pub struct ConnectionView {
     /// waiting for a reply, such as the 221 to its QUIT).
     #[serde(default)]
     pub closed_by: Option<String>,
+    /// The link broke (`ConnectionDropped`): the server's end knew at once, and the client's
+    /// finds out a moment later, when its own end closes.
+    #[serde(default)]
+    pub broken: bool,
+}
+
+impl ConnectionView {
+    /// One line: `#2 mail.sender.test → mx.receiver.test:25: client ExpectDataReply, server
+    /// Closed`, then how far it is closed when one end is done and the other is not yet.
+    pub fn line(&self, conn: ConnId) -> String {
+        // A server's state is known from its first change on.
+        let server = if self.server_state.is_empty() {
+            String::new()
+        } else {
+            format!(", server {}", self.server_state)
+        };
+        let closed = match &self.closed_by {
+            _ if self.broken => "; the link broke, and the client has not found out yet".into(),
+            Some(by) => format!("; closed by {by}, the other end not yet"),
+            None => String::new(),
+        };
+        format!(
+            "#{conn} {} → {}:{}: client {}{server}{closed}",
+            self.client, self.server, self.port, self.client_state
+        )
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +153,7 @@ impl WorldView {
                         server_state: String::new(),
                         open: false,
                         closed_by: None,
+                        broken: false,
                     },
                 );
             }
@@ -150,14 +177,20 @@ impl WorldView {
             // their checkpoints) hold only what is live. Closed by one end, it is over when
             // the other closes too (or it breaks).
             Event::ConnectionClosed { conn, by, .. } => match self.connections.get_mut(conn) {
-                Some(c) if c.closed_by.is_none() => c.closed_by = Some(by.to_string()),
+                Some(c) if c.closed_by.is_none() && !c.broken => c.closed_by = Some(by.to_string()),
                 _ => {
                     self.connections.remove(conn);
                 }
             },
-            Event::ConnectionRefused { conn, .. }
-            | Event::ConnectionTimedOut { conn }
-            | Event::ConnectionDropped { conn, .. } => {
+            // A broken link is over for the server at once; the client's end closes (and
+            // says so) when it finds out, unless it had closed already.
+            Event::ConnectionDropped { conn, .. } => match self.connections.get_mut(conn) {
+                Some(c) if c.closed_by.as_ref() != Some(&c.client) => c.broken = true,
+                _ => {
+                    self.connections.remove(conn);
+                }
+            },
+            Event::ConnectionRefused { conn, .. } | Event::ConnectionTimedOut { conn } => {
                 self.connections.remove(conn);
             }
             Event::ClientState { conn, to, .. } => {
@@ -562,6 +595,61 @@ mod tests {
         let view = half_closed.connections.get(&conn).expect("still listed");
         assert_eq!(view.closed_by.as_deref(), Some(by.as_str()));
         assert!(!viewer.view_at(second + 1).connections.contains_key(&conn));
+    }
+
+    #[test]
+    fn a_broken_link_stays_listed_until_the_client_finds_out() {
+        let scenario = library::find("connection-lost-in-data").expect("built in");
+        let viewer = TraceViewer::new(run(&scenario, scenario.seed).trace);
+        let events = &viewer.trace().events;
+        let (dropped, conn) = events
+            .iter()
+            .enumerate()
+            .find_map(|(index, event)| match &event.event {
+                Event::ConnectionDropped { conn, .. } => Some((index, *conn)),
+                _ => None,
+            })
+            .expect("a dropped connection");
+        let client_closed = events
+            .iter()
+            .enumerate()
+            .skip(dropped)
+            .find_map(|(index, event)| match &event.event {
+                Event::ConnectionClosed { conn: c, .. } if *c == conn => Some(index),
+                _ => None,
+            })
+            .expect("the client's end closes");
+        assert!(events[client_closed].time_ms > events[dropped].time_ms);
+        let view = viewer.view_at(dropped + 1);
+        let broken = view.connections.get(&conn).expect("still listed");
+        let line = broken.line(conn);
+        assert!(
+            line.starts_with(&format!(
+                "#{conn} mail.sender.test → mx.receiver.test:25: client ExpectDataReply, "
+            )) && line.ends_with("; the link broke, and the client has not found out yet"),
+            "{line}"
+        );
+        assert!(!viewer
+            .view_at(client_closed + 1)
+            .connections
+            .contains_key(&conn));
+    }
+
+    /// Every connection of every built-in is over by the end of its run, however it ended:
+    /// none is left listed.
+    #[test]
+    fn no_connection_is_left_listed_at_the_end_of_a_run() {
+        for scenario in library::builtin() {
+            let scenario = scenario.expect("a valid built-in");
+            let viewer = TraceViewer::new(run(&scenario, scenario.seed).trace);
+            let end = viewer.view_at(viewer.trace().events.len());
+            assert!(
+                end.connections.is_empty(),
+                "{}: {:?}",
+                scenario.name,
+                end.connections
+            );
+        }
     }
 
     #[test]

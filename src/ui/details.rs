@@ -361,21 +361,7 @@ fn step_details(
         .connections
         .iter()
         .filter(|(_, c)| c.open)
-        .map(|(conn, c)| {
-            // A server's state is known from its first change on.
-            let server = if c.server_state.is_empty() {
-                String::new()
-            } else {
-                format!(", server {}", c.server_state)
-            };
-            let closed = c.closed_by.as_ref().map_or(String::new(), |by| {
-                format!("; closed by {by}, the other end not yet")
-            });
-            format!(
-                "#{conn} {} → {}:{}: client {}{server}{closed}",
-                c.client, c.server, c.port, c.client_state
-            )
-        })
+        .map(|(conn, c)| c.line(*conn))
         .collect();
     let run_end_ms = loaded
         .viewer
