@@ -2742,6 +2742,43 @@ fn the_view_at_any_position_is_the_fold_of_the_events_before_it() {
     check_view(&run_json(&three_mx_world()));
 }
 
+/// A run of 2,000 messages into one mailbox, whose view grows with every delivery: the
+/// stored views take memory in proportion to the trace, not to its square, and the view at
+/// any position is still the fold of the events before it.
+#[test]
+fn the_viewer_of_a_growing_world_stores_views_in_proportion_to_the_trace() {
+    let mut world = basic_world("growing");
+    world["messages"] = (0..2000)
+        .map(|n| {
+            let mut m = message(&["bob@receiver.test"]);
+            m["subject"] = json!(format!("Message {n}"));
+            m["at_s"] = json!(n / 10);
+            m
+        })
+        .collect();
+    let result = run_json(&world);
+    let events = &result.trace.events;
+    let viewer = TraceViewer::new(result.trace.clone());
+    let end = viewer.view_at(events.len());
+    assert_eq!(end.mailboxes.values().map(Vec::len).sum::<usize>(), 2000);
+    // Every 256 events, as for a small world, would store about 4,000 views of 1,000
+    // messages on average here.
+    assert!(
+        viewer.stored_size() <= events.len() + end.size(),
+        "{} stored for {} events",
+        viewer.stored_size(),
+        events.len()
+    );
+    let mut folded = WorldView::default();
+    for (k, event) in events.iter().enumerate() {
+        folded.apply(event);
+        // A sample of positions (each jump copies a view of up to 2,000 messages).
+        if k % 613 == 0 || k + 1 == events.len() {
+            assert_eq!(viewer.view_at(k + 1), folded, "view at {}", k + 1);
+        }
+    }
+}
+
 #[test]
 fn a_session_is_open_in_the_view_from_the_servers_greeting_on() {
     // The server's greeting is on the wire half a round trip before the client sees the

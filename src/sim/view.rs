@@ -1,6 +1,7 @@
 //! The state of the world at any position of a trace (sessions, queues, mailboxes, clock),
 //! derived from the trace alone, so that the UI can jump anywhere and step back without
-//! running anything again. Checkpoints every [`CHECKPOINT_EVERY`] events keep a jump cheap.
+//! running anything again. Stored views (checkpoints) keep a jump cheap: see
+//! [`TraceViewer`].
 
 use super::scenario::{MailboxSpec, Scenario};
 use super::trace::{self, ConnId, EntryId, Event, Protocol, Trace, TraceEvent};
@@ -8,7 +9,7 @@ use crate::smtp::address::mailbox_key;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Events between two stored views.
+/// Fewest events between two stored views.
 pub const CHECKPOINT_EVERY: usize = 256;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +42,7 @@ impl ConnectionView {
             format!(", server {}", self.server_state)
         };
         let closed = match &self.closed_by {
-            _ if self.broken => "; the link broke, and the client has not found out yet".into(),
+            _ if self.broken => "; the link broke, and the client's end has not closed yet".into(),
             Some(by) => format!("; closed by {by}, the other end not yet"),
             None => String::new(),
         };
@@ -311,6 +312,14 @@ impl WorldView {
     fn entry(&mut self, host: &str, entry: EntryId) -> Option<&mut QueueEntryView> {
         self.queues.get_mut(host)?.get_mut(&entry)
     }
+
+    /// How many things the view holds (connections, queue entries, messages in mailboxes):
+    /// what copying it costs, roughly.
+    pub fn size(&self) -> usize {
+        let entries: usize = self.queues.values().map(BTreeMap::len).sum();
+        let messages: usize = self.mailboxes.values().map(Vec::len).sum();
+        self.connections.len() + entries + messages
+    }
 }
 
 /// A mailbox as the details show it at a position of a run: its messages, and, when it has
@@ -428,18 +437,27 @@ impl WorldView {
 #[derive(Clone, Debug)]
 pub struct TraceViewer {
     trace: Trace,
-    /// `checkpoints[k]` is the view after `k * CHECKPOINT_EVERY` events.
+    /// Stored views, each with the number of events applied to it, in order; the first is
+    /// the empty world, before any event.
     checkpoints: Vec<WorldView>,
 }
 
 impl TraceViewer {
+    /// Stores a view every [`CHECKPOINT_EVERY`] events, or, once the world holds more than
+    /// that many things, every as many events as it holds (see [`WorldView::size`]): a
+    /// jump copies a stored view anyway, which costs about as much as applying that many
+    /// events, and stored views of a world that keeps growing (a run of thousands of
+    /// messages, whose mailboxes fill) then take memory in proportion to the trace, not to
+    /// its square.
     pub fn new(trace: Trace) -> TraceViewer {
         let mut checkpoints = vec![WorldView::default()];
         let mut view = WorldView::default();
-        for (index, event) in trace.events.iter().enumerate() {
+        let mut next_checkpoint = CHECKPOINT_EVERY;
+        for event in &trace.events {
             view.apply(event);
-            if (index + 1) % CHECKPOINT_EVERY == 0 {
+            if view.position == next_checkpoint {
                 checkpoints.push(view.clone());
+                next_checkpoint = view.position + view.size().max(CHECKPOINT_EVERY);
             }
         }
         TraceViewer { trace, checkpoints }
@@ -457,12 +475,22 @@ impl TraceViewer {
         self.trace.events.is_empty()
     }
 
+    /// How many things the stored views hold together (see [`WorldView::size`]): at most
+    /// the number of events plus the size of the last stored view.
+    pub fn stored_size(&self) -> usize {
+        self.checkpoints.iter().map(WorldView::size).sum()
+    }
+
     /// The world after the first `cursor` events (clamped to the trace).
     pub fn view_at(&self, cursor: usize) -> WorldView {
         let cursor = cursor.min(self.trace.events.len());
-        let checkpoint = cursor / CHECKPOINT_EVERY;
-        let mut view = self.checkpoints[checkpoint].clone();
-        for event in &self.trace.events[checkpoint * CHECKPOINT_EVERY..cursor] {
+        // The last stored view at or before the cursor (the first is at 0).
+        let stored = self
+            .checkpoints
+            .partition_point(|view| view.position <= cursor)
+            .saturating_sub(1);
+        let mut view = self.checkpoints[stored].clone();
+        for event in &self.trace.events[view.position..cursor] {
             view.apply(event);
         }
         view
@@ -598,7 +626,7 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_link_stays_listed_until_the_client_finds_out() {
+    fn a_broken_link_stays_listed_until_the_client_closes_its_end() {
         let scenario = library::find("connection-lost-in-data").expect("built in");
         let viewer = TraceViewer::new(run(&scenario, scenario.seed).trace);
         let events = &viewer.trace().events;
@@ -626,7 +654,7 @@ mod tests {
         assert!(
             line.starts_with(&format!(
                 "#{conn} mail.sender.test → mx.receiver.test:25: client ExpectDataReply, "
-            )) && line.ends_with("; the link broke, and the client has not found out yet"),
+            )) && line.ends_with("; the link broke, and the client's end has not closed yet"),
             "{line}"
         );
         assert!(!viewer
