@@ -317,10 +317,11 @@ pub struct RetryScheduled {
     pub entry: EntryId,
     pub at_ms: u64,
     pub recipients: Vec<String>,
-    /// What ended the attempt for every recipient at once, when no server answered each of
-    /// them: no address could be reached (refused, no answer, skipped), the session failed
-    /// before MAIL (a `421` greeting), or no address was found. `None` when the attempt's
-    /// `RecipientResult`s give each recipient's reply.
+    /// What ended the attempt for every recipient at once: its last address could not be
+    /// reached (refused, no answer, skipped), the session failed before MAIL (a `421`
+    /// greeting), or no address was found; also after an earlier server of the attempt
+    /// deferred the recipients, since the later failure is the one they wait after. `None`
+    /// when the attempt's last `RecipientResult`s give each recipient's reply.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt_failure: Option<AttemptFailure>,
 }
