@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use smtp_lab::ui::player::{Player, PlayerAction};
-use smtp_lab::ui::{App, PAGE_TITLE};
+use smtp_lab::ui::{App, LINES_DRAWN_MAX, PAGE_TITLE};
 use wasm_bindgen_test::*;
 use web_sys::Element;
 
@@ -2140,6 +2140,56 @@ async fn the_details_offer_to_open_a_scenario_file() {
     mount_app_at("#").await;
 }
 
+/// A step adds its lines to the log and leaves those above as they are: redrawing every line
+/// at every step made a step near the end of a long run take a tenth of a second on a desktop.
+#[wasm_bindgen_test]
+async fn a_step_leaves_the_lines_above_it_untouched() {
+    let root = mount_app_at("#scenario=server-down-for-good&step=400").await;
+    yew::scheduler::flush().await;
+    let lines = || root.query_selector_all(".conversation-log .line").unwrap();
+    let before = lines();
+    let first = before.get(0).expect("a first line");
+    let first_text = first.text_content();
+    let count = before.length();
+    let changes = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counted = std::rc::Rc::clone(&changes);
+    let on_change = wasm_bindgen::closure::Closure::<dyn FnMut(js_sys::Array)>::new(
+        move |records: js_sys::Array| {
+            counted.set(counted.get() + records.length());
+        },
+    );
+    let observer =
+        web_sys::MutationObserver::new(wasm_bindgen::JsCast::unchecked_ref(on_change.as_ref()))
+            .unwrap();
+    let options = web_sys::MutationObserverInit::new();
+    options.set_subtree(true);
+    options.set_child_list(true);
+    options.set_character_data(true);
+    options.set_attributes(true);
+    observer
+        .observe_with_options(&element(&root, ".conversation-log"), &options)
+        .unwrap();
+    press_key("ArrowRight");
+    yew::scheduler::flush().await;
+    let records = observer.take_records();
+    observer.disconnect();
+    let changed = changes.get() + records.length();
+    let after = lines();
+    assert!(after.length() > count, "the step's lines are added");
+    let still_first = after.get(0).expect("a first line");
+    assert!(
+        still_first.is_same_node(Some(&first)),
+        "the first line is the same node"
+    );
+    assert_eq!(still_first.text_content(), first_text);
+    // The new lines, and the marks of the step before and of this one.
+    assert!(
+        changed <= 2 * (after.length() - count) + 8,
+        "{changed} changes in the log for {} new lines",
+        after.length() - count
+    );
+}
+
 #[wasm_bindgen_test]
 async fn a_long_run_from_a_file_draws_its_latest_lines_only() {
     let root = mount_app_at("#").await;
@@ -2175,7 +2225,7 @@ async fn a_long_run_from_a_file_draws_its_latest_lines_only() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{left_out}"));
     assert!(
-        drawn <= 2000 && drawn > 1900,
+        drawn <= LINES_DRAWN_MAX && drawn > LINES_DRAWN_MAX - 100,
         "{drawn} lines drawn of {}",
         drawn + count
     );

@@ -89,35 +89,74 @@ pub fn conversation(props: &ConversationProps) -> Html {
                     { format!("{left_out} earlier lines are left out here; they come back as you step back.") }
                 </li>
             }
-            { for shown.iter().enumerate().skip(first_step).flat_map(|(index, step)| {
-                let is_current = Some(index) == last;
-                let current = if is_current { " line-current" } else { "" };
-                step.lines.iter().zip(line_classes(step)).map(move |(line, side)| {
-                    let (time, actor, text) = split_line(step, line);
-                    html! {
-                        // The step's lines are marked for screen readers too, not by their
-                        // highlight alone (WCAG 1.3.1).
-                        <li class={format!("line {side}{current}")}
-                            aria-current={is_current.then_some("step")}>
-                            <span class="line-time">{ time }</span>
-                            <span class="line-actor">{ actor }</span>
-                            <span class="line-text">
-                                if let Some(words) = refusal_words(side) {
-                                    <span class="visually-hidden">{ words }</span>
-                                }
-                                { text }
-                            </span>
-                        </li>
-                    }
-                })
-            }) }
+            // One child of its own, a list of keyed steps only (the note above is not
+            // keyed): Yew diffs a list of keyed children by key, but an unkeyed one from its
+            // end, so that each step added at the end would otherwise rewrite every line
+            // above it.
+            { (first_step..shown.len()).map(|index| html! {
+                <StepLines key={index} loaded={Rc::clone(loaded)} {index}
+                    current={Some(index) == last} />
+            }).collect::<Html>() }
         </ol>
     }
 }
 
-/// Most lines the log draws: more than any built-in scenario has, few enough that a step of a
-/// run of a hundred thousand steps (a scenario file of a thousand messages) is drawn at once.
-pub const LINES_DRAWN_MAX: usize = 2000;
+#[derive(Properties)]
+struct StepLinesProps {
+    loaded: Rc<Loaded>,
+    /// The step's place in the run's steps.
+    index: usize,
+    current: bool,
+}
+
+impl PartialEq for StepLinesProps {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.loaded, &other.loaded)
+            && self.index == other.index
+            && self.current == other.current
+    }
+}
+
+/// One step's lines in the log, a component of its own: Yew draws it again only when its
+/// properties change (it becomes the current step, or stops being it), not at every step of
+/// a run of hundreds.
+#[function_component(StepLines)]
+fn step_lines(props: &StepLinesProps) -> Html {
+    let Some(step) = props.loaded.steps.get(props.index) else {
+        return Html::default();
+    };
+    let is_current = props.current;
+    let current = if is_current { " line-current" } else { "" };
+    step.lines
+        .iter()
+        .zip(line_classes(step))
+        .map(|(line, side)| {
+            let (time, actor, text) = split_line(step, line);
+            html! {
+                // The step's lines are marked for screen readers too, not by their highlight
+                // alone (WCAG 1.3.1).
+                <li class={format!("line {side}{current}")}
+                    aria-current={is_current.then_some("step")}>
+                    <span class="line-time">{ time }</span>
+                    <span class="line-actor">{ actor }</span>
+                    <span class="line-text">
+                        if let Some(words) = refusal_words(side) {
+                            <span class="visually-hidden">{ words }</span>
+                        }
+                        { text }
+                    </span>
+                </li>
+            }
+        })
+        .collect()
+}
+
+/// Most lines the log draws: more than any built-in scenario has (624, in
+/// server-down-for-good), few enough that a step near the end of a run of a hundred thousand
+/// steps (a scenario file of a thousand messages) is drawn quickly on a slow machine. The
+/// browser lays out and paints every line drawn again at each step, which at 2,000 lines
+/// took about a third of a second on a laptop four times slower than a desktop.
+pub const LINES_DRAWN_MAX: usize = 700;
 
 /// Where the latest steps of `steps` that hold at most `max_lines` lines begin (the last
 /// step whole, however many lines it has), and how many lines come before them.

@@ -11,6 +11,7 @@ pub mod player;
 mod topology;
 
 pub use app::{App, Lab, LabAction, ADDRESS_DELAY_MS, LARGE_FILE_OCTETS, PAGE_TITLE};
+pub use conversation::LINES_DRAWN_MAX;
 pub use topology::{Topology, TopologyProps};
 
 /// Whether the keyboard focus is on no element of the page (on its body): where a browser
