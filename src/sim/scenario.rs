@@ -1682,7 +1682,6 @@ mod tests {
         }
     }
 
-    /// An empty file, or one of white space only, is called empty, not placed at a column 0.
     #[test]
     fn the_position_finder_stops_at_nesting_serde_json_would_not_read() {
         let deep = format!("{{\"a\": 1, \"b\": {}", "[".repeat(200_000));
@@ -1690,6 +1689,7 @@ mod tests {
         assert_eq!(value_offset(&deep, "a"), Some(6));
     }
 
+    /// An empty file, or one of white space only, is called empty, not placed at a column 0.
     #[test]
     fn an_empty_scenario_file_is_called_empty() {
         for text in ["", "  ", "\n\n", "\u{feff}", "\u{feff}\r\n"] {

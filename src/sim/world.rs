@@ -4148,13 +4148,12 @@ impl<'a> World<'a> {
         // An attempt that failed for every recipient at once (no address reached, a session
         // over before MAIL) has no recipient result to say why: the retry says it.
         let attempt_failure = entry
-            .recipient_failures
-            .is_empty()
-            .then_some(entry.last_failure.as_ref())
-            .flatten()
+            .last_failure
+            .as_ref()
+            .filter(|_| entry.recipient_failures.is_empty())
             .map(|failure| trace::AttemptFailure {
                 reply: reply_text(&failure.reply),
-                own_finding: failure.origin == ReplyOrigin::Client,
+                own_finding: failure.is_own_finding(),
             });
         self.record(Event::RetryScheduled(Box::new(trace::RetryScheduled {
             host: host_name,
