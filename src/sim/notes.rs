@@ -1233,7 +1233,7 @@ mod tests {
             let line = format!("connection refused: no server listens on port {port}");
             steps
                 .iter()
-                .filter(|step| step.lines.iter().any(|l| l.ends_with(&line)))
+                .filter(|step| step.lines(&result.trace).iter().any(|l| l.ends_with(&line)))
                 .filter_map(|step| {
                     step.note
                         .as_ref()
@@ -1268,7 +1268,7 @@ mod tests {
         let result = crate::sim::run(&scenario, scenario.seed);
         crate::sim::steps::steps(&result.trace)
             .into_iter()
-            .filter(|step| step.lines.iter().any(|l| l.contains(line)))
+            .filter(|step| step.lines(&result.trace).iter().any(|l| l.contains(line)))
             .filter_map(|step| step.note.map(|note| note.text.into_owned()))
             .collect()
     }

@@ -40,8 +40,10 @@ pub struct Step {
     /// `event + 1` events.
     pub event: usize,
     pub time_ms: u64,
-    /// The text lines of the event, without their newlines.
-    pub lines: Vec<String>,
+    /// How many text lines the event has: [`Step::lines`] writes them when they are shown.
+    /// A step does not keep them, since a long run has millions of lines, most never shown,
+    /// and their text is in the trace already.
+    pub line_count: usize,
     /// Who the lines are of, as each names them after its time. A name may hold spaces (a
     /// quoted local part, a scripted client's name): the lines' columns alone do not say
     /// where it ends.
@@ -58,6 +60,23 @@ pub struct Step {
     /// A failure the step's event reports itself, not in a reply: see [`failure_of`].
     #[serde(default)]
     pub failure: Option<Refusal>,
+}
+
+impl Step {
+    /// The text lines of the step's event in `trace` (the trace the step was cut from),
+    /// without their newlines: the lines of the text trace.
+    pub fn lines(&self, trace: &Trace) -> Vec<String> {
+        let Some(event) = trace.events.get(self.event) else {
+            return Vec::new();
+        };
+        let mut renderer = match self.conn {
+            Some(conn) => TextRenderer::for_one_event_of(conn, &self.actor),
+            None => TextRenderer::default(),
+        };
+        let mut text = String::new();
+        renderer.write(event, &mut text);
+        text.lines().map(str::to_string).collect()
+    }
 }
 
 /// How a line of bytes on the wire ended.
@@ -136,7 +155,8 @@ pub fn bare_line_endings(bytes: &[u8]) -> usize {
 pub fn steps(trace: &Trace) -> Vec<Step> {
     let mut renderer = TextRenderer::default();
     let mut actor = Name::from("");
-    let mut steps = Vec::new();
+    // At most one step per event: reserved at once, as a run may have millions.
+    let mut steps = Vec::with_capacity(trace.events.len());
     // Explanations are recorded just before the bytes that carry their replies.
     let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
     let mut text = String::new();
@@ -267,7 +287,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
         steps.push(Step {
             event: index,
             time_ms: event.time_ms,
-            lines: text.lines().map(str::to_string).collect(),
+            line_count: text.lines().count(),
             actor: Name::clone(&actor),
             conn,
             direction,
@@ -475,20 +495,20 @@ pub fn previous_failure(positions: &[usize], cursor: usize) -> Option<usize> {
         .map(|index| positions[index])
 }
 
-/// For each line of `step`, the refusal its reply is, when the line belongs to a reply that
-/// refuses. The replies in a server's step are its explanations, in order: one starts at the
-/// step's first line and after each last line of an SMTP reply (`250 ...`, not `250-...`,
-/// RFC 5321 4.2.1). A POP3 server's step is one response, whose data lines (a message's,
-/// which may read like replies) start nothing.
-pub fn refusal_lines(step: &Step) -> Vec<Option<Refusal>> {
-    let mut refusals = vec![None; step.lines.len()];
+/// For each of `lines`, the lines of `step` ([`Step::lines`]), the refusal its reply is,
+/// when the line belongs to a reply that refuses. The replies in a server's step are its
+/// explanations, in order: one starts at the step's first line and after each last line of
+/// an SMTP reply (`250 ...`, not `250-...`, RFC 5321 4.2.1). A POP3 server's step is one
+/// response, whose data lines (a message's, which may read like replies) start nothing.
+pub fn refusal_lines(step: &Step, lines: &[String]) -> Vec<Option<Refusal>> {
+    let mut refusals = vec![None; lines.len()];
     if step.direction != Some(Direction::ServerToClient) || !Refusal::in_replies(step) {
         return refusals;
     }
     let mut replies = step.explanations.iter();
     let mut current = None;
     let mut reply_starts = true;
-    for (refusal, line) in refusals.iter_mut().zip(&step.lines) {
+    for (refusal, line) in refusals.iter_mut().zip(lines) {
         let Some((_, text)) = line.split_once(" S: ") else {
             continue;
         };
@@ -567,44 +587,44 @@ mod tests {
             let trace = run(&scenario, scenario.seed).trace;
             let steps = super::steps(&trace);
             let failures = failure_positions(&steps, &trace);
-            (steps, failures)
+            (steps, failures, trace)
         };
-        let position_of = |steps: &[Step], text: &str| {
+        let position_of = |steps: &[Step], trace: &Trace, text: &str| {
             steps
                 .iter()
-                .position(|step| step.lines.join(" ").contains(text))
+                .position(|step| step.lines(trace).join(" ").contains(text))
                 .unwrap_or_else(|| panic!("a step with {text}"))
                 + 1
         };
         // Greylisting's one failure is its 451; the sending host's record of it and the retry
         // it schedules follow from it: coloured, but passed by.
-        let (steps, failures) = of("greylisting");
-        assert_eq!(failures, [position_of(&steps, "451 4.7.1")]);
+        let (steps, failures, trace) = of("greylisting");
+        assert_eq!(failures, [position_of(&steps, &trace, "451 4.7.1")]);
         for passed_by in ["temporary failure: 451", " retry at "] {
-            let position = position_of(&steps, passed_by);
+            let position = position_of(&steps, &trace, passed_by);
             assert!(
                 Refusal::of_step(&steps[position - 1]).is_some(),
                 "{passed_by}"
             );
         }
         // A finding of the sending host's own is a failure of its own.
-        let (steps, failures) = of("message-too-big");
-        assert!(failures.contains(&position_of(&steps, "permanent failure: 552 5.3.4")));
+        let (steps, failures, trace) = of("message-too-big");
+        assert!(failures.contains(&position_of(&steps, &trace, "permanent failure: 552 5.3.4")));
         // What the sending host reports of a failure just shown is passed by: the MX lookup
         // that found nothing after NXDOMAIN, a recipient's "lost connection" after the
         // connection broke; its giving up is not.
-        let (steps, failures) = of("unknown-domain");
-        assert!(failures.contains(&position_of(&steps, ": NXDOMAIN")));
-        assert!(!failures.contains(&position_of(&steps, "not found (5.1.2)")));
-        let (steps, failures) = of("connection-lost-in-data");
-        assert!(!failures.contains(&position_of(&steps, "temporary failure: 451 4.4.2")));
-        let (steps, failures) = of("server-down-for-good");
-        let refused = position_of(&steps, "connection refused");
+        let (steps, failures, trace) = of("unknown-domain");
+        assert!(failures.contains(&position_of(&steps, &trace, ": NXDOMAIN")));
+        assert!(!failures.contains(&position_of(&steps, &trace, "not found (5.1.2)")));
+        let (steps, failures, trace) = of("connection-lost-in-data");
+        assert!(!failures.contains(&position_of(&steps, &trace, "temporary failure: 451 4.4.2")));
+        let (steps, failures, trace) = of("server-down-for-good");
+        let refused = position_of(&steps, &trace, "connection refused");
         assert!(failures.contains(&refused));
-        assert!(failures.contains(&position_of(&steps, " gave up on ")));
+        assert!(failures.contains(&position_of(&steps, &trace, " gave up on ")));
         assert!(!failures.contains(&(refused + 1)), "{failures:?}");
         // Mailbox-full refuses at RCPT at every attempt: from one to the next and back.
-        let (steps, failures) = of("mailbox-full");
+        let (steps, failures, _) = of("mailbox-full");
         assert!(failures.len() >= 2, "{failures:?}");
         assert!(failures.windows(2).all(|pair| pair[0] < pair[1]));
         for &position in &failures {
@@ -633,7 +653,7 @@ mod tests {
             let trace = run(&scenario, scenario.seed).trace;
             steps(&trace)
                 .iter()
-                .map(|step| (step.lines.join(" "), Refusal::of_step(step)))
+                .map(|step| (step.lines(&trace).join(" "), Refusal::of_step(step)))
                 .collect::<Vec<_>>()
         };
         use Refusal::{Permanent, Temporary};
@@ -692,7 +712,8 @@ mod tests {
         world["raw_sessions"] = serde_json::json!([{"client": "Mallory the attacker",
             "address": "203.0.113.66", "server": "mx.receiver.test", "bytes": "QUIT\r\n"}]);
         let scenario = crate::sim::Scenario::from_json(&world.to_string()).expect("valid");
-        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let trace = run(&scenario, scenario.seed).trace;
+        let steps = steps(&trace);
         let actors: std::collections::BTreeSet<&str> =
             steps.iter().map(|step| &*step.actor).collect();
         for actor in [
@@ -703,7 +724,7 @@ mod tests {
             assert!(actors.contains(actor), "{actor}: {actors:?}");
         }
         for step in &steps {
-            for line in &step.lines {
+            for line in &step.lines(&trace) {
                 let after_time = line.split_once("  ").expect("a time").1;
                 assert!(
                     after_time.starts_with(&*step.actor),
@@ -725,17 +746,19 @@ mod tests {
             .push(serde_json::json!({"name": "receiver.test",
                 "data": {"MX": {"preference": 5, "exchange": "ghost.receiver.test"}}}));
         let scenario = crate::sim::Scenario::from_json(&world.to_string()).expect("valid");
-        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let trace = run(&scenario, scenario.seed).trace;
+        let steps = steps(&trace);
+        let first_line = |step: &Step| step.lines(&trace).remove(0);
         let ghost_query = steps
             .iter()
-            .position(|step| step.lines[0].contains("ghost.receiver.test. IN A"))
+            .position(|step| first_line(step).contains("ghost.receiver.test. IN A"))
             .expect("the ghost's address is asked");
-        let answer = &steps[ghost_query + 1];
-        assert!(answer.lines[0].contains(": NXDOMAIN"), "{:?}", answer.lines);
-        assert_eq!(answer.failure, None);
+        let answer = first_line(&steps[ghost_query + 1]);
+        assert!(answer.contains(": NXDOMAIN"), "{answer}");
+        assert_eq!(steps[ghost_query + 1].failure, None);
         assert!(steps
             .iter()
-            .all(|step| step.failure.is_none() || !step.lines[0].contains("DNS answer")));
+            .all(|step| step.failure.is_none() || !first_line(step).contains("DNS answer")));
     }
 
     #[test]
@@ -811,7 +834,11 @@ mod tests {
         // The 550 for the unknown user is explained on the step that shows it.
         let refusal = steps
             .iter()
-            .find(|s| s.lines.iter().any(|l| l.contains("S: 550 5.1.1")))
+            .find(|s| {
+                s.lines(&result.trace)
+                    .iter()
+                    .any(|l| l.contains("S: 550 5.1.1"))
+            })
             .expect("the refusal is shown");
         assert!(refusal
             .explanations
@@ -821,20 +848,48 @@ mod tests {
         assert!(steps.windows(2).all(|w| w[0].event < w[1].event));
         let joined: String = steps
             .iter()
-            .flat_map(|s| s.lines.iter())
+            .flat_map(|s| s.lines(&result.trace))
             .map(|l| format!("{l}\n"))
             .collect();
         assert_eq!(joined, result.trace.to_text());
     }
 
     #[test]
+    fn each_step_writes_the_lines_of_the_whole_text_trace_on_its_own() {
+        // A step writes its lines only when shown, out of order, with no renderer that saw
+        // the connection open: they must be the lines the text trace has, in every built-in
+        // and in a raw session whose client's name holds spaces.
+        let (_, text) = library::file("basic-delivery").expect("a built-in scenario");
+        let mut world: serde_json::Value = serde_json::from_str(text).expect("JSON");
+        world["raw_sessions"] = serde_json::json!([{"client": "Mallory the attacker",
+            "address": "203.0.113.66", "server": "mx.receiver.test",
+            "bytes": "EHLO x\r\nMAIL FROM:<m@x.test>\r\nQUIT\r\n"}]);
+        let raw = crate::sim::Scenario::from_json(&world.to_string()).expect("valid");
+        let scenarios = library::builtin().into_iter().map(|s| s.expect("valid"));
+        for scenario in scenarios.chain([raw]) {
+            let trace = run(&scenario, scenario.seed).trace;
+            let steps = steps(&trace);
+            let mut joined = String::new();
+            // Backwards, as a student stepping back from the end draws them.
+            for step in steps.iter().rev() {
+                let lines = step.lines(&trace);
+                assert_eq!(lines.len(), step.line_count, "{}: {lines:?}", scenario.name);
+                let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+                joined.insert_str(0, &text);
+            }
+            assert_eq!(joined, trace.to_text(), "{}", scenario.name);
+        }
+    }
+
+    #[test]
     fn every_step_of_every_builtin_scenario_is_explained() {
         for scenario in library::builtin().into_iter().map(|s| s.expect("valid")) {
-            let steps = steps(&run(&scenario, scenario.seed).trace);
-            let unexplained: Vec<&str> = steps
+            let trace = run(&scenario, scenario.seed).trace;
+            let steps = steps(&trace);
+            let unexplained: Vec<String> = steps
                 .iter()
                 .filter(|s| s.note.is_none() && s.explanations.is_empty())
-                .map(|s| s.lines[0].as_str())
+                .map(|s| s.lines(&trace).remove(0))
                 .collect();
             assert!(
                 unexplained.is_empty(),
@@ -844,15 +899,17 @@ mod tests {
         }
     }
 
-    /// A server's step of `lines` (wire text) carrying replies with these codes.
-    fn server_step(lines: &[&str], codes: &[u16]) -> Step {
-        Step {
+    /// A server's step of `lines` (wire text) carrying replies with these codes, and its
+    /// lines as the text trace writes them.
+    fn server_step(lines: &[&str], codes: &[u16]) -> (Step, Vec<String>) {
+        let lines: Vec<String> = lines
+            .iter()
+            .map(|line| format!("0+00:00:00.000  mx.b.test  #1 S: {line}"))
+            .collect();
+        let step = Step {
             event: 0,
             time_ms: 0,
-            lines: lines
-                .iter()
-                .map(|line| format!("0+00:00:00.000  mx.b.test  #1 S: {line}"))
-                .collect(),
+            line_count: lines.len(),
             actor: Name::from("mx.b.test"),
             conn: Some(1),
             direction: Some(Direction::ServerToClient),
@@ -870,14 +927,15 @@ mod tests {
                 .collect(),
             note: None,
             failure: None,
-        }
+        };
+        (step, lines)
     }
 
     #[test]
     fn refusals_are_the_replies_their_explanations_say() {
         use Refusal::{Permanent, Temporary};
         // Pipelined replies, one of them on two lines: each reply takes its explanation.
-        let step = server_step(
+        let (step, lines) = server_step(
             &[
                 "250 OK",
                 "550-no such user",
@@ -888,7 +946,7 @@ mod tests {
             &[250, 550, 452, 354],
         );
         assert_eq!(
-            refusal_lines(&step),
+            refusal_lines(&step, &lines),
             [
                 None,
                 Some(Permanent),
@@ -898,17 +956,17 @@ mod tests {
             ]
         );
         // A POP3 message holds lines that read like replies; its +OK refuses nothing.
-        let retrieved = server_step(
+        let (retrieved, lines) = server_step(
             &["+OK 120 octets", "550 quoted", "-ERR quoted", "."],
             &[200],
         );
-        assert_eq!(refusal_lines(&retrieved), [None; 4]);
-        let refused = server_step(&["-ERR no such message"], &[500]);
-        assert_eq!(refusal_lines(&refused), [Some(Permanent)]);
+        assert_eq!(refusal_lines(&retrieved, &lines), [None; 4]);
+        let (refused, lines) = server_step(&["-ERR no such message"], &[500]);
+        assert_eq!(refusal_lines(&refused, &lines), [Some(Permanent)]);
         // A client's lines are never replies, whatever they read.
-        let mut sent = server_step(&["550 quoted"], &[550]);
+        let (mut sent, lines) = server_step(&["550 quoted"], &[550]);
         sent.direction = Some(Direction::ClientToServer);
-        assert_eq!(refusal_lines(&sent), [None]);
+        assert_eq!(refusal_lines(&sent, &lines), [None]);
     }
 
     #[test]
@@ -947,14 +1005,16 @@ mod tests {
     #[test]
     fn the_smuggling_attempts_refusal_is_found_among_its_thirteen_lines() {
         let scenario = library::find("smtp-smuggling").expect("a built-in scenario");
-        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let trace = run(&scenario, scenario.seed).trace;
+        let steps = steps(&trace);
         let step = steps
             .iter()
             .find(|s| s.explanations.iter().any(|e| e.code == 550))
             .expect("the 550");
-        let marked: Vec<&str> = refusal_lines(step)
+        let lines = step.lines(&trace);
+        let marked: Vec<&str> = refusal_lines(step, &lines)
             .iter()
-            .zip(&step.lines)
+            .zip(&lines)
             .filter(|(refusal, _)| refusal.is_some())
             .map(|(_, line)| line.as_str())
             .collect();
@@ -965,10 +1025,12 @@ mod tests {
     #[test]
     fn every_refusal_of_every_builtin_scenario_marks_its_own_lines() {
         for scenario in library::builtin().into_iter().map(|s| s.expect("valid")) {
-            for step in steps(&run(&scenario, scenario.seed).trace) {
-                let marked: Vec<&str> = refusal_lines(&step)
+            let trace = run(&scenario, scenario.seed).trace;
+            for step in steps(&trace) {
+                let lines = step.lines(&trace);
+                let marked: Vec<&str> = refusal_lines(&step, &lines)
                     .iter()
-                    .zip(&step.lines)
+                    .zip(&lines)
                     .filter(|(refusal, _)| refusal.is_some())
                     .filter_map(|(_, line)| line.split_once(" S: ").map(|(_, text)| text))
                     .collect();
@@ -981,7 +1043,7 @@ mod tests {
                         marked.iter().any(|text| text.starts_with(&code)),
                         "{}: {code} in {:#?}",
                         scenario.name,
-                        step.lines
+                        lines
                     );
                 }
                 assert!(
@@ -998,14 +1060,15 @@ mod tests {
     #[test]
     fn a_mail_sent_alone_is_explained_by_its_servers_ehlo_reply() {
         let scenario = library::find("pipelining").expect("a built-in scenario");
-        let steps = steps(&run(&scenario, scenario.seed).trace);
+        let trace = run(&scenario, scenario.seed).trace;
+        let steps = steps(&trace);
         let mails: Vec<&Step> = steps
             .iter()
-            .filter(|s| s.lines[0].contains(" C: MAIL FROM:"))
+            .filter(|s| s.lines(&trace)[0].contains(" C: MAIL FROM:"))
             .collect();
         let alone: Vec<&str> = mails
             .iter()
-            .filter(|s| s.lines.len() == 1)
+            .filter(|s| s.line_count == 1)
             .map(|s| s.note.as_ref().expect("a note").text.as_ref())
             .collect();
         assert!(!alone.is_empty() && mails.len() > alone.len(), "{mails:#?}");
@@ -1076,8 +1139,8 @@ mod tests {
 
     #[test]
     fn a_pop3_server_closing_an_idle_session_says_why() {
-        // The server's close of the raw session's connection, as its step.
-        let server_close = |scenario: &crate::sim::Scenario| -> Step {
+        // The server's close of the raw session's connection, as its step, and its text.
+        let server_close = |scenario: &crate::sim::Scenario| -> (Step, String) {
             let trace = run(scenario, scenario.seed).trace;
             let raw_conn = trace
                 .events
@@ -1092,36 +1155,35 @@ mod tests {
             let closes: Vec<Step> = steps(&trace)
                 .into_iter()
                 .filter(|s| s.conn == Some(raw_conn) && s.actor.as_ref() == "mx.receiver.test")
-                .filter(|s| s.lines.join(" ").contains("closed the connection"))
+                .filter(|s| s.lines(&trace).join(" ").contains("closed the connection"))
                 .collect();
             assert_eq!(closes.len(), 1, "{closes:?}");
-            closes.into_iter().next().unwrap()
+            let close = closes.into_iter().next().unwrap();
+            let text = close.lines(&trace).join(" ");
+            (close, text)
         };
         let note_of = |step: &Step| step.note.as_ref().expect("a note").text.to_string();
         // After QUIT: the usual note.
         let mut scenario = library::find("pop3-commands").expect("a built-in scenario");
         assert_eq!(scenario.raw_sessions[0].client, "bob-mail-client");
-        let closed = server_close(&scenario);
+        let (closed, text) = server_close(&scenario);
         assert!(
             note_of(&closed).contains("normally after QUIT"),
             "{closed:?}"
         );
-        assert!(!closed.lines.join(" ").contains("idle timeout"));
+        assert!(!text.contains("idle timeout"), "{text}");
         // The same commands but the last few, and no QUIT, or a QUIT without its CRLF, which
         // the server never reads as a command: its timer closes the session.
         let full = scenario.raw_sessions[0].bytes.clone();
         let head = full.split("TOP").next().unwrap_or_default().to_string();
         for bytes in [head.clone(), format!("{head}QUIT")] {
             scenario.raw_sessions[0].bytes = bytes;
-            let closed = server_close(&scenario);
+            let (closed, lines) = server_close(&scenario);
             let text = note_of(&closed);
             assert!(text.contains("inactivity autologout timer"), "{text}");
             assert!(
-                closed
-                    .lines
-                    .join(" ")
-                    .contains("no command came before its idle timeout"),
-                "{closed:?}"
+                lines.contains("no command came before its idle timeout"),
+                "{lines}"
             );
         }
     }

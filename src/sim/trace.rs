@@ -873,6 +873,18 @@ impl TextRenderer {
         }
     }
 
+    /// A renderer for one event of connection `conn` out of their order (see
+    /// [`crate::sim::steps::Step::lines`]), whose lines are `actor`'s: the client's or the
+    /// server's, as a renderer fed every event before it named them. Every line of an event has
+    /// the same actor, and no line of it names the other end.
+    pub fn for_one_event_of(conn: ConnId, actor: &Name) -> TextRenderer {
+        let mut renderer = TextRenderer::default();
+        renderer
+            .conns
+            .insert(conn, (Name::clone(actor), Name::clone(actor)));
+        renderer
+    }
+
     /// The actor of the lines last written (of the last event that wrote any): a name may
     /// hold spaces (a quoted local part, a scripted client's name), so the text's columns
     /// alone do not say where it ends.

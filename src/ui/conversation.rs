@@ -127,9 +127,10 @@ fn step_lines(props: &StepLinesProps) -> Html {
     };
     let is_current = props.current;
     let current = if is_current { " line-current" } else { "" };
-    step.lines
+    let lines = step.lines(props.loaded.viewer.trace());
+    lines
         .iter()
-        .zip(line_classes(step))
+        .zip(line_classes(step, &lines))
         .map(|(line, side)| {
             let (time, actor, text) = split_line(step, line);
             html! {
@@ -164,14 +165,14 @@ fn latest_steps(steps: &[Step], max_lines: usize) -> (usize, usize) {
     let mut first = steps.len();
     let mut lines = 0;
     while first > 0 {
-        let step_lines = steps[first - 1].lines.len();
+        let step_lines = steps[first - 1].line_count;
         if lines + step_lines > max_lines && first < steps.len() {
             break;
         }
         lines += step_lines;
         first -= 1;
     }
-    let left_out = steps[..first].iter().map(|step| step.lines.len()).sum();
+    let left_out = steps[..first].iter().map(|step| step.line_count).sum();
     (first, left_out)
 }
 
@@ -217,21 +218,21 @@ fn scroll_to_step(element: &web_sys::Element) {
     element.set_scroll_top(target.min(bottom));
 }
 
-/// The classes of each line of `step`: who sent it (client, server, or neither, for an
+/// The classes of each of `lines`, the lines of `step`: who sent it (client, server, or neither, for an
 /// event); a refusal in its explanation's colour; the line that says how much of a long
 /// transmission is not shown, which is the trace's, not the sender's, drawn apart (the details
 /// show every line).
-pub(super) fn line_classes(step: &Step) -> Vec<&'static str> {
+pub(super) fn line_classes(step: &Step, lines: &[String]) -> Vec<&'static str> {
     let side = match step.direction {
         Some(Direction::ClientToServer) => "line-client",
         Some(Direction::ServerToClient) => "line-server",
         None => "line-event",
     };
-    let cut = step.lines.len() > 1 && step.direction.is_some();
-    let last_line = step.lines.len().saturating_sub(1);
-    step.lines
+    let cut = lines.len() > 1 && step.direction.is_some();
+    let last_line = lines.len().saturating_sub(1);
+    lines
         .iter()
-        .zip(refusal_lines(step))
+        .zip(refusal_lines(step, lines))
         .enumerate()
         .map(|(number, (line, refusal))| match refusal {
             _ if cut && number == last_line && is_data_summary(line) => "line-event line-summary",

@@ -193,10 +193,11 @@ pub fn details(props: &DetailsProps) -> Html {
             ),
         ),
         Some(step) => {
+            let lines = step.lines(loaded.viewer.trace());
             let spoken = if props.playing {
                 String::new()
             } else {
-                announcement(step)
+                announcement(step, &lines)
             };
             (
                 "Details of this step",
@@ -204,6 +205,7 @@ pub fn details(props: &DetailsProps) -> Html {
                 step_details(
                     loaded,
                     step,
+                    &lines,
                     &bytes_open,
                     failure_jumps(loaded, props.cursor, &props.on_failure),
                 ),
@@ -348,11 +350,12 @@ fn data_url(json: &str) -> String {
     format!("data:application/json;charset=utf-8,{encoded}")
 }
 
-/// A step: its time, lines (on phones), explanations, bytes and the state of the world after
-/// it.
+/// A step: its time, lines (on phones; `lines`, see [`Step::lines`]), explanations, bytes and
+/// the state of the world after it.
 fn step_details(
     loaded: &Loaded,
     step: &Step,
+    lines: &[String],
     bytes_open: &UseStateHandle<bool>,
     jumps: Html,
 ) -> Html {
@@ -403,7 +406,7 @@ fn step_details(
             </p>
             // At the top, where each step's details start: a button pressed stays in sight.
             { jumps }
-            { step_lines(step) }
+            { step_lines(step, lines) }
             if let Some(note) = &step.note {
                 <div class={classes!("explanation", "step-note", step.failure.map(refusal_class))}>
                     <p class="explanation-why">{ note.text.to_string() }</p>
@@ -479,17 +482,17 @@ fn outcomes_at_the_check(loaded: &Loaded, step: &Step) -> Option<Vec<String>> {
 
 /// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
 /// together, and the one that matters need not be the first) and what it means.
-fn announcement(step: &Step) -> String {
+fn announcement(step: &Step, lines: &[String]) -> String {
     // The lines the details repeat: the first ones, and the first refusal among them, each
     // refusal told by the words the conversation gives it (WCAG 1.4.1), and lines left out
     // counted, as the details show them.
-    let refusals = refusal_lines(step);
-    let line = repeated_lines(step, &refusals)
+    let refusals = refusal_lines(step, lines);
+    let line = repeated_lines(step, lines, &refusals)
         .into_iter()
         .map(|repeated| match repeated {
             Repeated::Line(index) => {
                 let words = refusals[index].map_or("", |refusal| words_for(refusal, false));
-                format!("{words}{}", split_line(step, &step.lines[index]).2)
+                format!("{words}{}", split_line(step, &lines[index]).2)
             }
             Repeated::LeftOut(count) => more_lines(count),
         })
@@ -527,13 +530,13 @@ const STEP_LINES_SHOWN: usize = 3;
 /// The step's own lines, over its explanation. Shown on narrow screens only (styles), where
 /// the conversation is below the details, out of sight: the student reads what is explained.
 /// A step of many lines shows its first ones, and its first refusal, which is explained first.
-fn step_lines(step: &Step) -> Html {
-    let classes = line_classes(step);
-    let items = repeated_lines(step, &refusal_lines(step))
+fn step_lines(step: &Step, lines: &[String]) -> Html {
+    let classes = line_classes(step, lines);
+    let items = repeated_lines(step, lines, &refusal_lines(step, lines))
         .into_iter()
         .map(|repeated| match repeated {
             Repeated::Line(index) => {
-                let (_, actor, text) = split_line(step, &step.lines[index]);
+                let (_, actor, text) = split_line(step, &lines[index]);
                 html! { <li class={classes[index]}><span class="details-step-actor">{ actor }</span>{ " " }{ text }</li> }
             }
             Repeated::LeftOut(count) => html! { <li class="line-event">{ more_lines(count) }</li> },
@@ -548,22 +551,21 @@ enum Repeated {
     LeftOut(usize),
 }
 
-/// What the details repeat of a step's lines (`refusals`: which refuse, see
+/// What the details repeat of `lines`, a step's lines (`refusals`: which refuse, see
 /// [`refusal_lines`]), in order: its first ones and its first refusal, the rest counted. The
 /// note that ends a long transmission's lines counts as the lines on the wire it stands for.
-fn repeated_lines(step: &Step, refusals: &[Option<Refusal>]) -> Vec<Repeated> {
+fn repeated_lines(step: &Step, lines: &[String], refusals: &[Option<Refusal>]) -> Vec<Repeated> {
     let mut repeated = Vec::new();
     let mut left_out = 0;
-    let last = step.lines.len().saturating_sub(1);
-    let summarised = step
-        .lines
+    let last = lines.len().saturating_sub(1);
+    let summarised = lines
         .last()
         .filter(|_| step.direction.is_some() && last > 0)
         .and_then(|line| data_summary_lines(line));
     for (index, shown) in lines_repeated(refusals, STEP_LINES_SHOWN)
         .into_iter()
         .enumerate()
-        .take(step.lines.len())
+        .take(lines.len())
     {
         if !shown {
             left_out += match summarised {
