@@ -206,14 +206,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 6.1, 4.5.3.2.6, RFC 1047",
         ),
         Event::ClientState { to, .. } | Event::ServerState { to, .. } => {
-            let (state, rfc) = state_note(*to);
-            Some(StepNote {
-                text: Cow::Owned(format!(
-                    "{state} Each side of a session is a state machine, named after what it \
-                     expects next."
-                )),
-                rfc: Cow::Borrowed(rfc),
-            })
+            let (text, rfc) = state_note(*to);
+            note(text, rfc)
         }
         Event::ConnectionClosed {
             idle_timeout: true, ..
@@ -584,7 +578,19 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
     }
 }
 
-/// What a session state means, and where it is defined.
+/// A state's note: what the state means, then what every state's note says. Written out
+/// whole at compile time, as a run has a state change at nearly every other step.
+macro_rules! state_text {
+    ($meaning:literal) => {
+        concat!(
+            $meaning,
+            " Each side of a session is a state machine, named after what it expects next."
+        )
+    };
+}
+
+/// What a session state means, as its note says it (see `state_text`), and where it is
+/// defined.
 fn state_note(state: StateName) -> (&'static str, &'static str) {
     use crate::pop3::client::Pop3ClientState as P;
     use crate::pop3::server::Pop3State as Q;
@@ -593,172 +599,231 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
     match state {
         StateName::SmtpClient(state) => match state {
             C::ExpectGreeting => (
-                "The client waits for the server's 220 greeting; it sends nothing before it.",
+                state_text!(
+                    "The client waits for the server's 220 greeting; it sends nothing before it."
+                ),
                 "RFC 5321 3.1",
             ),
             C::ExpectEhloReply => (
-                "The client sends EHLO and waits for the reply that lists the server's extensions.",
+                state_text!(
+                    "The client sends EHLO and waits for the reply that lists the server's \
+                     extensions."
+                ),
                 "RFC 5321 4.1.1.1",
             ),
             C::ExpectHeloReply => (
-                "The client fell back to HELO (no extensions) and waits for its reply.",
+                state_text!(
+                    "The client fell back to HELO (no extensions) and waits for its reply."
+                ),
                 "RFC 5321 4.1.1.1",
             ),
             C::ExpectAuthReply => (
-                "The client sends AUTH and waits for 235 (authenticated) or a refusal.",
+                state_text!(
+                    "The client sends AUTH and waits for 235 (authenticated) or a refusal."
+                ),
                 "RFC 4954 4",
             ),
             // Entered before MAIL goes; with PIPELINING the RCPT TOs go with it, and this
             // state ends when the reply to MAIL comes, after they went.
             C::ExpectMailReply => (
-                "The client sends MAIL FROM and waits for its reply. With PIPELINING, its RCPT \
-                 TO commands go in the same batch, without waiting.",
+                state_text!(
+                    "The client sends MAIL FROM and waits for its reply. With PIPELINING, its RCPT \
+                     TO commands go in the same batch, without waiting."
+                ),
                 "RFC 5321 4.1.1.2, RFC 2920 3.1",
             ),
             C::ExpectRcptReplies => (
-                "The client waits for the replies to its RCPT TO commands, one per recipient, \
-                 in the order sent. With PIPELINING they went out with MAIL FROM; without it, \
-                 each goes after the reply to the one before.",
+                state_text!(
+                    "The client waits for the replies to its RCPT TO commands, one per recipient, \
+                     in the order sent. With PIPELINING they went out with MAIL FROM; without it, \
+                     each goes after the reply to the one before."
+                ),
                 "RFC 5321 4.1.1.3, RFC 2920 3.1",
             ),
             C::ExpectRsetReply => (
-                "The client sends RSET to abandon the transaction and waits for 250.",
+                state_text!("The client sends RSET to abandon the transaction and waits for 250."),
                 "RFC 5321 4.1.1.5",
             ),
             C::ExpectDataGoAhead => (
-                "The client sends DATA and waits for 354 before it sends the message.",
+                state_text!("The client sends DATA and waits for 354 before it sends the message."),
                 "RFC 5321 4.1.1.4",
             ),
             C::ExpectDataReply => (
-                "The message goes out, ended by CRLF . CRLF; then the client waits for the reply \
-                 that says whether the server took it.",
+                state_text!(
+                    "The message goes out, ended by CRLF . CRLF; then the client waits for the \
+                     reply that says whether the server took it."
+                ),
                 "RFC 5321 4.1.1.4",
             ),
             C::Idle => (
-                "The client has nothing more to send, but keeps the connection open a moment: \
-                 mail for the same server that comes now needs no new connection, greeting or \
-                 EHLO, just another MAIL. Real servers do this (Postfix, when mail for a \
-                 destination backs up, keeps the connection up to 2 seconds: \
-                 smtp_connection_cache_time_limit); then the client says QUIT.",
+                state_text!(
+                    "The client has nothing more to send, but keeps the connection open a moment: \
+                     mail for the same server that comes now needs no new connection, greeting or \
+                     EHLO, just another MAIL. Real servers do this (Postfix, when mail for a \
+                     destination backs up, keeps the connection up to 2 seconds: \
+                     smtp_connection_cache_time_limit); then the client says QUIT."
+                ),
                 "RFC 5321 3.3, 4.1.1.10",
             ),
             C::ExpectQuitReply => (
-                "The client sends QUIT and waits for 221.",
+                state_text!("The client sends QUIT and waits for 221."),
                 "RFC 5321 4.1.1.10",
             ),
-            C::Finished => ("The client's session is over.", "RFC 5321 4.1.1.10"),
+            C::Finished => (
+                state_text!("The client's session is over."),
+                "RFC 5321 4.1.1.10",
+            ),
         },
         StateName::SmtpServer(state) => match state {
             S::ExpectHelo => (
-                "The server has greeted the client and waits for EHLO or HELO.",
+                state_text!("The server has greeted the client and waits for EHLO or HELO."),
                 "RFC 5321 4.1.1.1",
             ),
             S::ExpectMail => (
-                "The server waits for MAIL FROM, which starts a mail transaction (on a \
-                 submission port, AUTH comes first).",
+                state_text!(
+                    "The server waits for MAIL FROM, which starts a mail transaction (on a \
+                     submission port, AUTH comes first)."
+                ),
                 "RFC 5321 4.1.1.2, RFC 6409 4",
             ),
             S::ExpectRcpt => (
-                "MAIL was accepted: the server waits for RCPT TO.",
+                state_text!("MAIL was accepted: the server waits for RCPT TO."),
                 "RFC 5321 4.1.1.3",
             ),
             S::ExpectRcptOrData => (
-                "At least one recipient was accepted: the server takes more RCPT TO, or DATA; \
-                 DATA before any accepted recipient would get 503 or 554.",
+                state_text!(
+                    "At least one recipient was accepted: the server takes more RCPT TO, or DATA; \
+                     DATA before any accepted recipient would get 503 or 554."
+                ),
                 "RFC 5321 4.1.1.4, 3.3",
             ),
             S::ReceivingData => (
-                "After 354 the server reads the message up to a line holding only '.'.",
+                state_text!(
+                    "After 354 the server reads the message up to a line holding only '.'."
+                ),
                 "RFC 5321 4.1.1.4",
             ),
             S::ReceivingBdat => (
-                "The server reads the octets of a BDAT chunk, exactly as many as announced.",
+                state_text!(
+                    "The server reads the octets of a BDAT chunk, exactly as many as announced."
+                ),
                 "RFC 3030 2",
             ),
             S::ExpectBdat => (
-                "A BDAT chunk without LAST was taken: the server waits for the next one.",
+                state_text!(
+                    "A BDAT chunk without LAST was taken: the server waits for the next one."
+                ),
                 "RFC 3030 2",
             ),
             S::AwaitingStorage => (
-                "The message is complete. The server stores it before it answers: its 250 \
-                 will mean it has taken responsibility for the message.",
+                state_text!(
+                    "The message is complete. The server stores it before it answers: its 250 will \
+                     mean it has taken responsibility for the message."
+                ),
                 "RFC 5321 6.1",
             ),
             S::ExpectAuthResponse => (
-                "The server sent a 334 challenge and waits for the client's base64 answer.",
+                state_text!(
+                    "The server sent a 334 challenge and waits for the client's base64 answer."
+                ),
                 "RFC 4954 4",
             ),
             S::ExpectQuit => (
-                "The server refused the session in its greeting (554): it now waits for QUIT, \
-                 and answers any other command with 503.",
+                state_text!(
+                    "The server refused the session in its greeting (554): it now waits for QUIT, \
+                     and answers any other command with 503."
+                ),
                 "RFC 5321 3.1",
             ),
-            S::Closed => ("The server's session is over.", "RFC 5321 4.1.1.10"),
+            S::Closed => (
+                state_text!("The server's session is over."),
+                "RFC 5321 4.1.1.10",
+            ),
         },
         StateName::Pop3Client(state) => match state {
             P::ExpectGreeting => (
-                "The user agent waits for the server's +OK greeting.",
+                state_text!("The user agent waits for the server's +OK greeting."),
                 "RFC 1939 4",
             ),
             P::ExpectCapaReply => (
-                "The user agent sends CAPA and waits for the list of capabilities.",
+                state_text!("The user agent sends CAPA and waits for the list of capabilities."),
                 "RFC 2449 5",
             ),
             P::ExpectUtf8Reply => (
-                "The user agent sends UTF8 and waits for the server to turn UTF-8 mode on.",
+                state_text!(
+                    "The user agent sends UTF8 and waits for the server to turn UTF-8 mode on."
+                ),
                 "RFC 6856 2",
             ),
-            P::ExpectUserReply => ("The user agent sends USER and waits for +OK.", "RFC 1939 7"),
+            P::ExpectUserReply => (
+                state_text!("The user agent sends USER and waits for +OK."),
+                "RFC 1939 7",
+            ),
             P::ExpectPassReply => (
-                "The user agent sends PASS; on +OK the maildrop is locked for this session.",
+                state_text!(
+                    "The user agent sends PASS; on +OK the maildrop is locked for this session."
+                ),
                 "RFC 1939 7, 4",
             ),
             P::ExpectStatReply => (
-                "The user agent sends STAT and waits for the count and size of the messages.",
+                state_text!(
+                    "The user agent sends STAT and waits for the count and size of the messages."
+                ),
                 "RFC 1939 5",
             ),
             P::ExpectListReply => (
-                "The user agent sends LIST and waits for each message's size.",
+                state_text!("The user agent sends LIST and waits for each message's size."),
                 "RFC 1939 5",
             ),
             P::ExpectUidlReply => (
-                "The user agent sends UIDL and waits for each message's unique-id.",
+                state_text!("The user agent sends UIDL and waits for each message's unique-id."),
                 "RFC 1939 7",
             ),
             P::ExpectRetrReply => (
-                "The user agent sends RETR and waits for the message.",
+                state_text!("The user agent sends RETR and waits for the message."),
                 "RFC 1939 5",
             ),
             P::ExpectDeleReply => (
-                "The user agent sends DELE and waits for +OK: the message is marked, not yet \
-                 removed.",
+                state_text!(
+                    "The user agent sends DELE and waits for +OK: the message is marked, not yet \
+                     removed."
+                ),
                 "RFC 1939 5",
             ),
             P::ExpectQuitReply => (
-                "The user agent sends QUIT; the server now removes what was marked.",
+                state_text!("The user agent sends QUIT; the server now removes what was marked."),
                 "RFC 1939 6",
             ),
-            P::Finished => ("The user agent's session is over.", "RFC 1939 6"),
+            P::Finished => (
+                state_text!("The user agent's session is over."),
+                "RFC 1939 6",
+            ),
         },
         StateName::Pop3Server(state) => match state {
             Q::ExpectUser => (
-                "AUTHORIZATION state: the server waits for USER (or CAPA, UTF8, QUIT).",
+                state_text!(
+                    "AUTHORIZATION state: the server waits for USER (or CAPA, UTF8, QUIT)."
+                ),
                 "RFC 1939 4",
             ),
             Q::ExpectPass => (
-                "AUTHORIZATION state: USER was taken; the server waits for PASS.",
+                state_text!("AUTHORIZATION state: USER was taken; the server waits for PASS."),
                 "RFC 1939 7",
             ),
             Q::Transaction => (
-                "TRANSACTION state: the maildrop is locked, and the client lists, reads and \
-                 marks messages.",
+                state_text!(
+                    "TRANSACTION state: the maildrop is locked, and the client lists, reads and \
+                     marks messages."
+                ),
                 "RFC 1939 5",
             ),
             Q::Update => (
-                "UPDATE state: after QUIT the server removes the messages marked with DELE.",
+                state_text!(
+                    "UPDATE state: after QUIT the server removes the messages marked with DELE."
+                ),
                 "RFC 1939 6",
             ),
-            Q::Closed => ("The server's session is over.", "RFC 1939 6"),
+            Q::Closed => (state_text!("The server's session is over."), "RFC 1939 6"),
         },
     }
 }
@@ -1260,6 +1325,29 @@ mod tests {
             "{:?}",
             result.outcomes
         );
+    }
+
+    #[test]
+    fn a_state_changes_note_is_written_once_for_every_run() {
+        // A run changes a session's state at nearly every other step: a note of its own for
+        // each would take tens of megabytes in a run of thousands of messages.
+        let scenario = crate::sim::library::find("pop3-commands").expect("a built-in scenario");
+        let trace = crate::sim::run(&scenario, scenario.seed).trace;
+        let steps = crate::sim::steps::steps(&trace);
+        let state_notes: Vec<&StepNote> = steps
+            .iter()
+            .filter(|step| {
+                matches!(
+                    trace.events[step.event].event,
+                    Event::ClientState { .. } | Event::ServerState { .. }
+                )
+            })
+            .filter_map(|step| step.note.as_ref())
+            .collect();
+        assert!(state_notes.len() > 20, "{}", state_notes.len());
+        for note in state_notes {
+            assert!(matches!(note.text, Cow::Borrowed(_)), "{}", note.text);
+        }
     }
 
     /// The notes of the steps of built-in scenario `name` whose lines hold `line`.
