@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 
 use smtp_lab::ui::player::{Player, PlayerAction};
-use smtp_lab::ui::{App, LINES_DRAWN_MAX, PAGE_TITLE};
+use smtp_lab::ui::{App, KEY_REPEAT_WAIT_MAX_MS, LINES_DRAWN_MAX, PAGE_TITLE};
 use wasm_bindgen_test::*;
 use web_sys::Element;
 
@@ -910,6 +910,50 @@ async fn the_keyboard_steps_through_a_scenario() {
     yew::scheduler::flush().await;
     assert_eq!(focused().text_content().as_deref(), Some("Play"));
     assert_eq!(position(&root).0, 0);
+    mount_app_at("#").await;
+}
+
+/// A `keydown` of `key` that the keyboard repeats, as a held key sends; its time stamp is
+/// when it is made, and how long it waited is counted from then.
+fn key_repeat(key: &str) -> web_sys::KeyboardEvent {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_repeat(true);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
+        .expect("a key event")
+}
+
+#[wasm_bindgen_test]
+async fn a_held_key_stops_stepping_when_let_go_however_slow_the_drawing() {
+    let root = mount_app_at("#scenario=basic-delivery&step=10").await;
+    yew::scheduler::flush().await;
+    let body = gloo::utils::document().body().unwrap();
+    // Repeats that waited longer than a machine that keeps up makes them wait (queued while a
+    // slow one drew a step) are passed by, and not left to the browser either.
+    let queued: Vec<_> = (0..5).map(|_| key_repeat("ArrowRight")).collect();
+    sleep(KEY_REPEAT_WAIT_MAX_MS as i32 + 50).await;
+    for event in &queued {
+        body.dispatch_event(event).unwrap();
+        yew::scheduler::flush().await;
+    }
+    assert!(queued.iter().all(|event| event.default_prevented()));
+    assert_eq!(position(&root).0, 10);
+    // A repeat taken at once steps, as does every press of a key, however long it waited.
+    let press = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &{
+        let init = web_sys::KeyboardEventInit::new();
+        init.set_key("ArrowRight");
+        init.set_bubbles(true);
+        init.set_cancelable(true);
+        init
+    })
+    .expect("a key event");
+    sleep(KEY_REPEAT_WAIT_MAX_MS as i32 + 50).await;
+    body.dispatch_event(&key_repeat("ArrowRight")).unwrap();
+    body.dispatch_event(&press).unwrap();
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 12);
     mount_app_at("#").await;
 }
 

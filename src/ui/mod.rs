@@ -10,7 +10,9 @@ mod details;
 pub mod player;
 mod topology;
 
-pub use app::{App, Lab, LabAction, ADDRESS_DELAY_MS, LARGE_FILE_OCTETS, PAGE_TITLE};
+pub use app::{
+    App, Lab, LabAction, ADDRESS_DELAY_MS, KEY_REPEAT_WAIT_MAX_MS, LARGE_FILE_OCTETS, PAGE_TITLE,
+};
 pub use conversation::LINES_DRAWN_MAX;
 pub use topology::{Topology, TopologyProps};
 
