@@ -28,7 +28,8 @@ pub struct StepExplanation {
     pub meaning: Name,
     pub why: Name,
     /// What the reply says point by point, after `why`: what each keyword of an EHLO reply
-    /// offers, and what the usual ones it leaves out mean.
+    /// offers, and what the usual ones it leaves out mean. Written by [`Step::explained`],
+    /// when the step is shown.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub points: Vec<String>,
     pub rfc: Name,
@@ -76,6 +77,27 @@ impl Step {
         let mut text = String::new();
         renderer.write(event, &mut text);
         text.lines().map(str::to_string).collect()
+    }
+
+    /// The step's explanations, an EHLO reply's with its points, which say what each keyword
+    /// in the reply's lines offers: written from the step's bytes in `trace` when the step is
+    /// shown, not for each of the thousands of EHLO replies of a long run.
+    pub fn explained(&self, trace: &Trace) -> Vec<StepExplanation> {
+        let mut explanations = self.explanations.clone();
+        if !explanations.iter().any(|e| e.why.starts_with(EHLO_WHY)) {
+            return explanations;
+        }
+        let Some(Event::Transmitted { bytes, .. }) = trace.events.get(self.event).map(|e| &e.event)
+        else {
+            return explanations;
+        };
+        // The explanations pair with the replies in the bytes, in order.
+        for (explanation, reply) in explanations.iter_mut().zip(replies_in(bytes.as_bytes())) {
+            if explanation.why.starts_with(EHLO_WHY) {
+                explanation.points = ehlo_reply_points(&reply);
+            }
+        }
+        explanations
     }
 }
 
@@ -222,7 +244,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             (
                 Event::Transmitted {
                     direction: Direction::ServerToClient,
-                    bytes,
                     ..
                 },
                 Some(conn),
@@ -243,14 +264,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                     }
                 }
                 pending = others;
-                // The explanations pair with the replies in the bytes, in order.
-                if mine.iter().any(|e| e.why.starts_with(EHLO_WHY)) {
-                    for (explanation, reply) in mine.iter_mut().zip(replies_in(bytes.as_bytes())) {
-                        if explanation.why.starts_with(EHLO_WHY) {
-                            explanation.points = ehlo_reply_points(&reply);
-                        }
-                    }
-                }
                 mine
             }
             _ => Vec::new(),
@@ -765,9 +778,10 @@ mod tests {
     fn an_ehlo_reply_is_explained_keyword_by_keyword_from_its_own_lines() {
         let ehlo_whys = |name: &str| {
             let scenario = library::find(name).expect("a built-in scenario");
-            steps(&run(&scenario, scenario.seed).trace)
+            let trace = run(&scenario, scenario.seed).trace;
+            steps(&trace)
                 .into_iter()
-                .flat_map(|step| step.explanations)
+                .flat_map(|step| step.explained(&trace))
                 .filter(|explanation| explanation.why.starts_with(EHLO_WHY))
                 .map(|explanation| {
                     assert_eq!(

@@ -415,7 +415,7 @@ fn step_details(
             }
             // Pipelined replies come in one step, and the one that matters is often not the
             // first: refusals are explained first, and stand out.
-            { for each_once(refusals_first(&step.explanations)).into_iter().map(|(e, replies)| html! {
+            { for each_once(refusals_first(&step.explained(loaded.viewer.trace()))).into_iter().map(|(e, replies)| html! {
                 <div class={classes!("explanation", Refusal::of(e).map(refusal_class))}>
                     <h3 class="details-heading">
                         { e.heading.clone() }
