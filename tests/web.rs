@@ -954,6 +954,13 @@ async fn a_held_key_stops_stepping_when_let_go_however_slow_the_drawing() {
     body.dispatch_event(&press).unwrap();
     yew::scheduler::flush().await;
     assert_eq!(position(&root).0, 12);
+    // Space held down plays once: its repeats, however soon, do not pause and play again.
+    assert!(press_key(" "));
+    let repeat = key_repeat(" ");
+    body.dispatch_event(&repeat).unwrap();
+    yew::scheduler::flush().await;
+    assert!(repeat.default_prevented(), "the page would scroll");
+    assert_eq!(text_of(&root, ".controls button.primary"), "Pause");
     mount_app_at("#").await;
 }
 

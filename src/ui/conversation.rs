@@ -218,10 +218,10 @@ fn scroll_to_step(element: &web_sys::Element) {
     element.set_scroll_top(target.min(bottom));
 }
 
-/// The classes of each of `lines`, the lines of `step`: who sent it (client, server, or neither, for an
-/// event); a refusal in its explanation's colour; the line that says how much of a long
-/// transmission is not shown, which is the trace's, not the sender's, drawn apart (the details
-/// show every line).
+/// The classes of each of `lines`, the lines of `step`: who sent it (client, server, or
+/// neither, for an event); a refusal in its explanation's colour; the line that says how much
+/// of a long transmission is not shown, which is the trace's, not the sender's, drawn apart
+/// (the details show every line).
 pub(super) fn line_classes(step: &Step, lines: &[String]) -> Vec<&'static str> {
     let side = match step.direction {
         Some(Direction::ClientToServer) => "line-client",
