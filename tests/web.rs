@@ -194,15 +194,23 @@ fn press_key_on(target: &Element, key: &str) -> bool {
 }
 
 fn press_key_with(target: &Element, key: &str, shift: bool) -> bool {
+    let event = key_down(key, shift, false);
+    target.dispatch_event(&event).unwrap();
+    event.default_prevented()
+}
+
+/// A `keydown` of `key`, with Shift held or not, that the keyboard repeats (as a held key
+/// sends) or not; its time stamp is when it is made, and how long it waited is counted from
+/// then.
+fn key_down(key: &str, shift: bool, repeat: bool) -> web_sys::KeyboardEvent {
     let init = web_sys::KeyboardEventInit::new();
     init.set_key(key);
     init.set_shift_key(shift);
+    init.set_repeat(repeat);
     init.set_bubbles(true);
     init.set_cancelable(true);
-    let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
-        .expect("a key event");
-    target.dispatch_event(&event).unwrap();
-    event.default_prevented()
+    web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
+        .expect("a key event")
 }
 
 #[wasm_bindgen_test]
@@ -913,16 +921,9 @@ async fn the_keyboard_steps_through_a_scenario() {
     mount_app_at("#").await;
 }
 
-/// A `keydown` of `key` that the keyboard repeats, as a held key sends; its time stamp is
-/// when it is made, and how long it waited is counted from then.
+/// A `keydown` of `key` that the keyboard repeats, as a held key sends.
 fn key_repeat(key: &str) -> web_sys::KeyboardEvent {
-    let init = web_sys::KeyboardEventInit::new();
-    init.set_key(key);
-    init.set_repeat(true);
-    init.set_bubbles(true);
-    init.set_cancelable(true);
-    web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
-        .expect("a key event")
+    key_down(key, false, true)
 }
 
 #[wasm_bindgen_test]
@@ -941,14 +942,7 @@ async fn a_held_key_stops_stepping_when_let_go_however_slow_the_drawing() {
     assert!(queued.iter().all(|event| event.default_prevented()));
     assert_eq!(position(&root).0, 10);
     // A repeat taken at once steps, as does every press of a key, however long it waited.
-    let press = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &{
-        let init = web_sys::KeyboardEventInit::new();
-        init.set_key("ArrowRight");
-        init.set_bubbles(true);
-        init.set_cancelable(true);
-        init
-    })
-    .expect("a key event");
+    let press = key_down("ArrowRight", false, false);
     sleep(KEY_REPEAT_WAIT_MAX_MS as i32 + 50).await;
     body.dispatch_event(&key_repeat("ArrowRight")).unwrap();
     body.dispatch_event(&press).unwrap();
@@ -2239,6 +2233,7 @@ async fn a_step_leaves_the_lines_above_it_untouched() {
         "{changed} changes in the log for {} new lines",
         after.length() - count
     );
+    mount_app_at("#").await;
 }
 
 #[wasm_bindgen_test]
