@@ -1901,6 +1901,52 @@ fn texts_of(root: &Element, selector: &str) -> Vec<String> {
         .collect()
 }
 
+/// A run of many recipients (a class's scenario file) ends with their outcomes counted by
+/// fate; each one's line is made only when the list is opened.
+#[wasm_bindgen_test]
+async fn many_outcomes_are_counted_and_listed_when_asked_for() {
+    let root = mount_app_at("#").await;
+    yew::scheduler::flush().await;
+    let mut world: serde_json::Value = serde_json::from_slice(&own_scenario_file()).expect("JSON");
+    let message = world["messages"][0].clone();
+    let mut messages = vec![message.clone(); 21];
+    let mut unknown = message;
+    unknown["to"] = serde_json::json!(["nobody@receiver.test"]);
+    messages.push(unknown);
+    world["messages"] = serde_json::json!(messages);
+    open_file_at_its_end(&root, "class.json", &world).await;
+    // 21 messages to bob, one refused and bounced, and the bounce delivered to alice.
+    assert_eq!(
+        text_of(&root, ".details-outcome-counts"),
+        "23 recipients: 22 delivered, 1 bounced."
+    );
+    assert!(texts_of(&root, ".details-outcomes li").is_empty());
+    let disclosure = element(&root, ".details-outcomes");
+    assert_eq!(
+        text_of(&root, ".details-outcomes summary"),
+        "Each recipient's outcome (23)"
+    );
+    disclosure.set_attribute("open", "").unwrap();
+    disclosure
+        .dispatch_event(&web_sys::Event::new("toggle").unwrap())
+        .unwrap();
+    yew::scheduler::flush().await;
+    let outcomes = texts_of(&root, ".details-outcomes li");
+    assert_eq!(outcomes.len(), 23, "{outcomes:?}");
+    assert_eq!(
+        outcomes[21],
+        "m22 <nobody@receiver.test>: bounced by mail.sender.test (550 5.1.1 User unknown)"
+    );
+    // Closed again, its lines go.
+    disclosure.remove_attribute("open").unwrap();
+    disclosure
+        .dispatch_event(&web_sys::Event::new("toggle").unwrap())
+        .unwrap();
+    yew::scheduler::flush().await;
+    assert!(texts_of(&root, ".details-outcomes li").is_empty());
+    mount_app_at("#").await;
+}
+
 #[wasm_bindgen_test]
 async fn a_broken_scenario_file_says_why_and_what_is_shown_stays() {
     let root = mount_app_at("#scenario=greylisting&step=7").await;

@@ -441,7 +441,11 @@ fn step_details(
             }) }
             { wire(loaded, step, bytes_open) }
             if let Some(outcomes) = outcomes_at_the_check(loaded, step) {
-                { list("Outcomes", outcomes) }
+                if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE {
+                    { list("Outcomes", outcomes.into_iter().map(|(line, _)| line).collect()) }
+                } else {
+                    <ManyOutcomes outcomes={Rc::new(outcomes)} />
+                }
             }
             { list("Open sessions", sessions) }
             { list("Queued", queued) }
@@ -450,10 +454,15 @@ fn step_details(
     }
 }
 
+/// Outcomes listed as they are up to this many. More (a scenario file of a whole class's mail
+/// has thousands) are counted by fate, and listed only when asked for: the browser took seconds
+/// to lay out thousands of lines each time the last step was shown.
+const OUTCOMES_LISTED_AT_ONCE: usize = 20;
+
 /// At the conservation check that ends a run, every recipient's outcome, as the command
-/// line's outcome list has them: the check refers to them, and the mailboxes alone do not tell
-/// (a message fetched and deleted is in none).
-fn outcomes_at_the_check(loaded: &Loaded, step: &Step) -> Option<Vec<String>> {
+/// line's outcome list has them, each with its fate's word: the check refers to them, and the
+/// mailboxes alone do not tell (a message fetched and deleted is in none).
+fn outcomes_at_the_check(loaded: &Loaded, step: &Step) -> Option<Vec<(String, &'static str)>> {
     let events = &loaded.viewer.trace().events;
     if !matches!(
         events.get(step.event),
@@ -468,16 +477,77 @@ fn outcomes_at_the_check(loaded: &Loaded, step: &Step) -> Option<Vec<String>> {
         events
             .iter()
             .filter_map(|event| match &event.event {
-                Event::Outcome(outcome) => Some(format!(
-                    "{} <{}>: {}",
-                    outcome.message,
-                    outcome.recipient,
-                    describe_fate(&outcome.fate)
+                Event::Outcome(outcome) => Some((
+                    format!(
+                        "{} <{}>: {}",
+                        outcome.message,
+                        outcome.recipient,
+                        describe_fate(&outcome.fate)
+                    ),
+                    outcome.fate.word(),
                 )),
                 _ => None,
             })
             .collect(),
     )
+}
+
+/// "2000 recipients: 1990 delivered, 10 bounced.": how many recipients have each fate, in
+/// the order the fates first come.
+fn outcome_counts(words: impl Iterator<Item = &'static str>) -> String {
+    let mut counts: Vec<(&'static str, usize)> = Vec::new();
+    let mut total = 0;
+    for word in words {
+        total += 1;
+        match counts.iter_mut().find(|(counted, _)| *counted == word) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((word, 1)),
+        }
+    }
+    let each = counts
+        .iter()
+        .map(|(word, count)| format!("{count} {word}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let recipients = if total == 1 {
+        "recipient"
+    } else {
+        "recipients"
+    };
+    format!("{total} {recipients}: {each}.")
+}
+
+#[derive(Properties, PartialEq)]
+struct ManyOutcomesProps {
+    /// Each recipient's outcome line and its fate's word.
+    outcomes: Rc<Vec<(String, &'static str)>>,
+}
+
+/// More outcomes than [`OUTCOMES_LISTED_AT_ONCE`]: counted by fate, and listed in a
+/// disclosure whose lines are made only once it is opened.
+#[function_component(ManyOutcomes)]
+fn many_outcomes(props: &ManyOutcomesProps) -> Html {
+    let open = use_state(|| false);
+    let ontoggle = {
+        let open = open.clone();
+        Callback::from(move |event: web_sys::Event| {
+            let disclosure: web_sys::Element = event.target_unchecked_into();
+            open.set(disclosure.has_attribute("open"));
+        })
+    };
+    let outcomes = &props.outcomes;
+    html! {
+        <div class="details-state">
+            <h3>{ "Outcomes" }</h3>
+            <p class="details-outcome-counts">{ outcome_counts(outcomes.iter().map(|(_, word)| *word)) }</p>
+            <details class="details-outcomes" open={*open} {ontoggle}>
+                <summary>{ format!("Each recipient's outcome ({})", outcomes.len()) }</summary>
+                if *open {
+                    <ul>{ for outcomes.iter().map(|(line, _)| html! { <li>{ line.clone() }</li> }) }</ul>
+                }
+            </details>
+        </div>
+    }
 }
 
 /// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
