@@ -1799,6 +1799,79 @@ async fn a_large_scenario_file_is_said_to_be_running_before_it_runs() {
     mount_app_at("#").await;
 }
 
+/// A large scenario file runs a slice at a time: the page says how far it has got, the
+/// scenario shown before still steps meanwhile, and the file's run, once shown, is the one
+/// made at once. Something else chosen meanwhile stops it.
+#[wasm_bindgen_test]
+async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
+    let root = mount_app_at("#scenario=basic-delivery&step=3").await;
+    yew::scheduler::flush().await;
+    let mut world: serde_json::Value = serde_json::from_slice(&own_scenario_file()).expect("JSON");
+    let message = world["messages"][0].clone();
+    world["messages"] = serde_json::json!(vec![message; 300]);
+    let mut contents = serde_json::to_vec(&world).unwrap();
+    contents.extend(std::iter::repeat_n(b' ', smtp_lab::ui::LARGE_FILE_OCTETS));
+    let scenario = smtp_lab::sim::Scenario::from_json(std::str::from_utf8(&contents).unwrap())
+        .expect("a valid scenario");
+    let steps_at_once = smtp_lab::sim::preparing::Prepared::of(scenario).steps.len();
+    let progress = || {
+        let shown = element(&root, ".details-progress");
+        (!shown.hidden()).then(|| shown.text_content().unwrap_or_default())
+    };
+    // Given up for a link followed meanwhile.
+    choose_file(&root, "big.json", &contents);
+    until("the run says how far it has got", || progress().is_some()).await;
+    follow_link("#scenario=null-mx&step=2").await;
+    sleep(1000).await;
+    yew::scheduler::flush().await;
+    assert_eq!(progress(), None);
+    assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
+    assert!(!text_of(&root, ".region-details").contains("big.json"));
+    // Run to its end.
+    choose_file(&root, "big.json", &contents);
+    let mut said = Vec::new();
+    let mut stepped = false;
+    for _ in 0..3000 {
+        yew::scheduler::flush().await;
+        if text_of(&root, ".region-details").contains("From your file big.json.") {
+            break;
+        }
+        if let Some(words) = progress() {
+            if said.last() != Some(&words) {
+                said.push(words);
+            }
+            // The scenario shown before answers the player meanwhile.
+            if !stepped {
+                let before = position(&root).0;
+                assert!(press_key("ArrowRight"));
+                yew::scheduler::flush().await;
+                assert_eq!(position(&root).0, before + 1);
+                assert!(text_of(&root, ".details-notice")
+                    .starts_with("Running the scenario of big.json"));
+                stepped = true;
+            }
+        }
+        sleep(20).await;
+    }
+    assert!(stepped, "{said:?}");
+    // Said at each stage (one may be over within a slice), and a while after it was said.
+    assert!(said[0].starts_with("Running: "), "{said:?}");
+    let stages = [
+        "Running: ",
+        "Cutting the run into steps: ",
+        "Making ready to jump to any step: ",
+    ];
+    assert!(
+        said.iter()
+            .all(|words| stages.iter().any(|stage| words.starts_with(stage))),
+        "{said:?}"
+    );
+    assert_eq!(progress(), None);
+    assert_eq!(position(&root), (0, steps_at_once));
+    assert_eq!(text_of(&root, ".details-notice"), "");
+    mount_app_at("#").await;
+}
+
 #[wasm_bindgen_test]
 async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
     let root = mount_app_at("#scenario=greylisting&step=7").await;

@@ -8,6 +8,7 @@ pub mod library;
 pub mod link;
 pub mod map;
 pub mod notes;
+pub mod preparing;
 pub mod rng;
 pub mod scale;
 pub mod scenario;

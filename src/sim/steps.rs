@@ -8,7 +8,7 @@ use super::notes::{
     PipeliningOffers, StepNote,
 };
 use super::trace::{
-    is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace,
+    is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace, TraceEvent,
     PERMANENT_FAILURE, TEMPORARY_FAILURE, USER_AGENT_PREFIX,
 };
 use crate::dns::world::Outcome as DnsOutcome;
@@ -175,20 +175,59 @@ pub fn bare_line_endings(bytes: &[u8]) -> usize {
 
 /// Cuts a trace into steps.
 pub fn steps(trace: &Trace) -> Vec<Step> {
-    let mut renderer = TextRenderer::default();
-    let mut actor = Name::from("");
-    // At most one step per event: reserved at once, as a run may have millions.
-    let mut steps = Vec::with_capacity(trace.events.len());
-    // Explanations are recorded just before the bytes that carry their replies.
-    let mut pending: Vec<(ConnId, StepExplanation)> = Vec::new();
-    let mut text = String::new();
-    let mut protocols: BTreeMap<ConnId, Protocol> = BTreeMap::new();
-    // The connections on which a user agent submits mail.
-    let mut submissions: BTreeSet<ConnId> = BTreeSet::new();
-    let mut pipelining = PipeliningOffers::default();
-    // Each host's DNS questions by their id, for the answers to them.
-    let mut dns_questions: BTreeMap<(Name, u16), String> = BTreeMap::new();
+    let mut cutter = StepCutter::new(trace.events.len());
     for (index, event) in trace.events.iter().enumerate() {
+        cutter.cut(index, event);
+    }
+    cutter.steps
+}
+
+/// Cuts a trace into steps an event at a time, in order (see [`steps`]), so that a page can
+/// draw between slices of a long run.
+#[derive(Default)]
+pub struct StepCutter {
+    renderer: TextRenderer,
+    actor: Name,
+    steps: Vec<Step>,
+    /// Explanations are recorded just before the bytes that carry their replies.
+    pending: Vec<(ConnId, StepExplanation)>,
+    text: String,
+    protocols: BTreeMap<ConnId, Protocol>,
+    /// The connections on which a user agent submits mail.
+    submissions: BTreeSet<ConnId>,
+    pipelining: PipeliningOffers,
+    /// Each host's DNS questions by their id, for the answers to them.
+    dns_questions: BTreeMap<(Name, u16), String>,
+}
+
+impl StepCutter {
+    /// A cutter for a trace of `events` events: at most one step per event, reserved at once,
+    /// as a run may have millions.
+    pub fn new(events: usize) -> StepCutter {
+        StepCutter {
+            steps: Vec::with_capacity(events),
+            ..StepCutter::default()
+        }
+    }
+
+    /// The steps cut so far.
+    pub fn finish(self) -> Vec<Step> {
+        self.steps
+    }
+
+    /// Cuts the event at `index` of the trace, the one after the last cut.
+    pub fn cut(&mut self, index: usize, event: &TraceEvent) {
+        let StepCutter {
+            renderer,
+            actor,
+            steps,
+            pending,
+            text,
+            protocols,
+            submissions,
+            pipelining,
+            dns_questions,
+        } = self;
         if let Event::ConnectionAttempted(attempt) = &event.event {
             protocols.insert(attempt.conn, attempt.protocol);
             if attempt.protocol == Protocol::Smtp && attempt.client.starts_with(USER_AGENT_PREFIX) {
@@ -222,12 +261,12 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                     rfc: note.rfc.clone(),
                 },
             ));
-            continue;
+            return;
         }
         text.clear();
-        renderer.write(event, &mut text);
+        renderer.write(event, text);
         if text.is_empty() {
-            continue;
+            return;
         }
         let conn = event_conn(&event.event);
         let dns_question = match &event.event {
@@ -263,7 +302,7 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                         others.push((c, explanation));
                     }
                 }
-                pending = others;
+                *pending = others;
                 mine
             }
             _ => Vec::new(),
@@ -294,14 +333,14 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
                 .or_else(|| note_for(&event.event, conn.and_then(|c| protocols.get(&c).copied()))),
         };
         // One name shared by a run of steps of the same actor.
-        if &*actor != renderer.last_actor() {
-            actor = Name::from(renderer.last_actor());
+        if **actor != *renderer.last_actor() {
+            *actor = Name::from(renderer.last_actor());
         }
         steps.push(Step {
             event: index,
             time_ms: event.time_ms,
             line_count: text.lines().count(),
-            actor: Name::clone(&actor),
+            actor: Name::clone(actor),
             conn,
             direction,
             explanations,
@@ -309,7 +348,6 @@ pub fn steps(trace: &Trace) -> Vec<Step> {
             failure: failure_of(&event.event, dns_question),
         });
     }
-    steps
 }
 
 /// The SMTP replies in `bytes`, each as its lines without CRLF: a reply ends with a line

@@ -442,6 +442,44 @@ pub struct TraceViewer {
     checkpoints: Vec<WorldView>,
 }
 
+/// The stored views of a trace made an event at a time, in order (see [`TraceViewer::new`]), so
+/// that a page can draw between slices of a long run.
+pub struct StoringViews {
+    checkpoints: Vec<WorldView>,
+    view: WorldView,
+    next_checkpoint: usize,
+}
+
+impl Default for StoringViews {
+    fn default() -> StoringViews {
+        StoringViews {
+            checkpoints: vec![WorldView::default()],
+            view: WorldView::default(),
+            next_checkpoint: CHECKPOINT_EVERY,
+        }
+    }
+}
+
+impl StoringViews {
+    /// Takes the trace's next event.
+    pub fn store(&mut self, event: &TraceEvent) {
+        let view = &mut self.view;
+        view.apply(event);
+        if view.position == self.next_checkpoint {
+            self.checkpoints.push(view.clone());
+            self.next_checkpoint = view.position + view.size().max(CHECKPOINT_EVERY);
+        }
+    }
+
+    /// The viewer of `trace`, every one of whose events was stored.
+    pub fn finish(self, trace: Trace) -> TraceViewer {
+        TraceViewer {
+            trace,
+            checkpoints: self.checkpoints,
+        }
+    }
+}
+
 impl TraceViewer {
     /// Stores a view every [`CHECKPOINT_EVERY`] events, or, once the world holds more than
     /// that many things, every as many events as it holds (see [`WorldView::size`]): a
@@ -450,17 +488,11 @@ impl TraceViewer {
     /// messages, whose mailboxes fill) then take memory in proportion to the trace, not to
     /// its square.
     pub fn new(trace: Trace) -> TraceViewer {
-        let mut checkpoints = vec![WorldView::default()];
-        let mut view = WorldView::default();
-        let mut next_checkpoint = CHECKPOINT_EVERY;
+        let mut storing = StoringViews::default();
         for event in &trace.events {
-            view.apply(event);
-            if view.position == next_checkpoint {
-                checkpoints.push(view.clone());
-                next_checkpoint = view.position + view.size().max(CHECKPOINT_EVERY);
-            }
+            storing.store(event);
         }
-        TraceViewer { trace, checkpoints }
+        storing.finish(trace)
     }
 
     pub fn trace(&self) -> &Trace {

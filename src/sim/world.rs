@@ -91,9 +91,69 @@ pub type MailboxContents = Vec<(String, Rc<Vec<u8>>)>;
 
 /// Runs a (validated) scenario with a seed.
 pub fn run(scenario: &Scenario, seed: u64) -> RunResult {
-    let mut world = World::new(scenario, seed);
-    world.run();
+    let mut world = World::new(ScenarioRef::Borrowed(scenario), seed);
+    while !world.run_some(u64::MAX) {}
     world.finish()
+}
+
+/// A run made a slice at a time, so that a page can draw between slices and say how far the
+/// run has got: the same run as [`run`] makes, event for event.
+pub struct RunInSlices {
+    world: World<'static>,
+    done: bool,
+}
+
+impl RunInSlices {
+    /// The run of a (validated) scenario with a seed, not started.
+    pub fn new(scenario: Rc<Scenario>, seed: u64) -> RunInSlices {
+        RunInSlices {
+            world: World::new(ScenarioRef::Shared(scenario), seed),
+            done: false,
+        }
+    }
+
+    /// Runs at most `actions` more scheduled actions; whether the run is over.
+    pub fn advance(&mut self, actions: u64) -> bool {
+        if !self.done {
+            self.done = self.world.run_some(actions);
+        }
+        self.done
+    }
+
+    /// How many events the run has recorded so far.
+    pub fn events(&self) -> usize {
+        self.world.events.len()
+    }
+
+    /// The simulated time the run has reached.
+    pub fn now_ms(&self) -> u64 {
+        self.world.now_ms
+    }
+
+    /// The run's result: what remains is run first.
+    pub fn finish(mut self) -> RunResult {
+        while !self.advance(u64::MAX) {}
+        self.world.finish()
+    }
+}
+
+/// The scenario a world runs: borrowed for a run made at once, shared for one made in slices
+/// (which outlives the call that starts it).
+#[derive(Clone)]
+enum ScenarioRef<'a> {
+    Borrowed(&'a Scenario),
+    Shared(Rc<Scenario>),
+}
+
+impl std::ops::Deref for ScenarioRef<'_> {
+    type Target = Scenario;
+
+    fn deref(&self) -> &Scenario {
+        match self {
+            ScenarioRef::Borrowed(scenario) => scenario,
+            ScenarioRef::Shared(scenario) => scenario,
+        }
+    }
 }
 
 // ----- shared state: mailboxes -----
@@ -1296,7 +1356,9 @@ impl Agenda {
 }
 
 struct World<'a> {
-    scenario: &'a Scenario,
+    scenario: ScenarioRef<'a>,
+    /// Scheduled actions taken so far (at most [`STEPS_MAX`]).
+    actions_taken: u64,
     interner: Interner,
     seed: u64,
     now_ms: u64,
@@ -1544,7 +1606,7 @@ fn status_of(reply: &Reply) -> EnhancedStatus {
 }
 
 impl<'a> World<'a> {
-    fn new(scenario: &'a Scenario, seed: u64) -> World<'a> {
+    fn new(scenario: ScenarioRef<'a>, seed: u64) -> World<'a> {
         let store: SharedStore = Rc::default();
         let mut hosts = Vec::new();
         let mut host_by_name = BTreeMap::new();
@@ -1605,7 +1667,8 @@ impl<'a> World<'a> {
             .saturating_mul(EVENTS_PER_MESSAGE_RESERVED)
             .min(TRACE_EVENTS_RESERVED_MAX);
         let mut world = World {
-            scenario,
+            scenario: scenario.clone(),
+            actions_taken: 0,
             interner: Interner::default(),
             seed,
             now_ms: 0,
@@ -1730,9 +1793,11 @@ impl<'a> World<'a> {
         self.schedule_at(self.now_ms.saturating_add(delay_ms), action);
     }
 
-    fn run(&mut self) {
+    /// Takes at most `limit` more scheduled actions; whether the run is over (nothing left
+    /// to do before its end, or a limit reached).
+    fn run_some(&mut self, limit: u64) -> bool {
         let end_ms = self.scenario.run_until_s.saturating_mul(1000);
-        let mut steps = 0u64;
+        let mut taken = 0u64;
         while let Some(Scheduled {
             time_ms, action, ..
         }) = self.agenda.pop()
@@ -1760,16 +1825,21 @@ impl<'a> World<'a> {
                 // Something was still to happen: the run stops at its end, and the report of
                 // what is still queued is made then, not at the last thing that happened.
                 self.now_ms = self.now_ms.max(end_ms);
-                break;
+                return true;
             }
-            if steps >= STEPS_MAX || self.truncated {
-                break;
+            if self.actions_taken >= STEPS_MAX || self.truncated {
+                return true;
             }
-            steps += 1;
+            self.actions_taken += 1;
             debug_assert!(time_ms >= self.now_ms, "time never goes backwards");
             self.now_ms = time_ms;
             self.step(action);
+            taken += 1;
+            if taken >= limit {
+                return false;
+            }
         }
+        true
     }
 
     fn step(&mut self, action: Action) {
@@ -1893,7 +1963,10 @@ impl<'a> World<'a> {
 
     fn submit(&mut self, index: usize) {
         self.messages_submitted += 1;
-        let spec: &MessageSpec = &self.scenario.messages[index];
+        // A copy of the reference (or of the shared pointer): `spec` is read while the world
+        // changes.
+        let scenario = self.scenario.clone();
+        let spec: &MessageSpec = &scenario.messages[index];
         let label = numbered("m", (index + 1) as u64);
         // The header has the addresses as written, display names too; the envelope, and the
         // user agent's name, the addresses alone.
@@ -1978,7 +2051,7 @@ impl<'a> World<'a> {
             reverse_path: from.to_string(),
             forward_paths: forward_paths.clone(),
         };
-        let scenario = self.scenario;
+        let scenario = self.scenario.clone();
         let same_session = |c: &Conn| match &c.purpose {
             Purpose::Submission { spec: first, .. } => {
                 let first = &scenario.messages[*first];
@@ -4511,7 +4584,7 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 mod tests {
     use super::{
         notice_sender, numbered, pop3_reply_code, push_hex, Connections, Event, Explanation,
-        Interner, Name, World, RUN_OCTETS_MAX,
+        Interner, Name, ScenarioRef, World, RUN_OCTETS_MAX,
     };
     use crate::sim::library;
     use std::borrow::Cow;
@@ -4520,8 +4593,8 @@ mod tests {
     #[test]
     fn a_run_that_ended_under_the_memory_bound_is_not_cut_by_its_report() {
         let scenario = library::find("unknown-user").expect("a built-in scenario");
-        let mut world = World::new(&scenario, scenario.seed);
-        world.run();
+        let mut world = World::new(ScenarioRef::Borrowed(&scenario), scenario.seed);
+        assert!(world.run_some(u64::MAX), "the run is over");
         // Just under the bound when the run ends: the outcomes and the check still go in.
         world.run_octets = RUN_OCTETS_MAX - 100;
         let result = world.finish();

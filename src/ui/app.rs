@@ -12,17 +12,17 @@ use crate::sim::draft::Draft;
 use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
 use crate::sim::map::RunMap;
+use crate::sim::preparing::{Advanced, Prepared, Preparing, Progress};
 use crate::sim::scenario::{file_text, file_too_large, SCENARIO_MAX_OCTETS};
-use crate::sim::steps::{
-    failure_positions, next_failure, previous_failure, restates_a_failure, steps, Refusal, Step,
-};
+use crate::sim::steps::{next_failure, previous_failure, restates_a_failure, Refusal, Step};
+use crate::sim::trace::format_time;
 use crate::sim::view::TraceViewer;
-use crate::sim::{run, Scenario};
+use crate::sim::Scenario;
 use gloo::events::{EventListener, EventListenerOptions};
 use gloo::file::callbacks::FileReader;
 use gloo::timers::callback::{Interval, Timeout};
 use std::cell::RefCell;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use wasm_bindgen::{JsCast, JsValue};
 use yew::prelude::*;
 
@@ -128,6 +128,8 @@ pub struct Lab {
     /// The large scenario file said to be running, by its name, until it runs or something
     /// else is shown first (then it is not opened after all).
     pub announced_file: Option<String>,
+    /// How far the run of that file has got, under the sentence that says it is running.
+    pub progress: Option<String>,
 }
 
 /// A message written in the page and sent.
@@ -206,6 +208,19 @@ pub enum LabAction {
         name: String,
         sentence: String,
     },
+    /// The run of the large scenario file said to be running has got this far (words for
+    /// [`Lab::progress`]).
+    Preparing {
+        name: String,
+        progress: String,
+    },
+    /// The run of the large scenario file said to be running is ready: shown as a file
+    /// opened is, if nothing else was shown since.
+    Prepared {
+        name: String,
+        prepared: Box<Prepared>,
+        left_out: usize,
+    },
     /// A scenario file was opened (chosen in the file dialog, or dropped on the page): its
     /// name, its contents or why they could not be read (the end of a sentence that begins
     /// with its name), and how many other files were dropped with it, which are not opened.
@@ -228,11 +243,15 @@ impl Reducible for Lab {
 
     fn reduce(self: Rc<Self>, action: LabAction) -> Rc<Self> {
         match action {
-            // Stepping on in a scenario that is shown puts a link's complaint away.
+            // Stepping on in a scenario that is shown puts a link's complaint away; not the
+            // sentence that a large file is running, which goes on meanwhile.
             LabAction::Player(action) => Rc::new(Lab {
                 player: self.player.apply(action),
                 error: self.error.clone().filter(|_| self.loaded.is_none()),
-                notice: None,
+                notice: self
+                    .notice
+                    .clone()
+                    .filter(|_| self.announced_file.is_some()),
                 ..(*self).clone()
             }),
             LabAction::Running { name, sentence } => {
@@ -242,8 +261,28 @@ impl Reducible for Lab {
                     player,
                     notice: Some(sentence),
                     announced_file: Some(name),
+                    progress: None,
                     ..(*self).clone()
                 })
+            }
+            LabAction::Preparing { name, progress } => {
+                if self.announced_file.as_ref() != Some(&name) {
+                    return self;
+                }
+                Rc::new(Lab {
+                    progress: Some(progress),
+                    ..(*self).clone()
+                })
+            }
+            LabAction::Prepared {
+                name,
+                prepared,
+                left_out,
+            } => {
+                if self.announced_file.as_ref() != Some(&name) {
+                    return self;
+                }
+                self.with_file_prepared(name, *prepared, left_out)
             }
             LabAction::ToFailure(forward) => {
                 let Some(loaded) = &self.loaded else {
@@ -327,10 +366,18 @@ impl Lab {
     /// `scenario` run and shown at its start: the built-in one at `selected`, or one from
     /// `source`.
     fn showing(&self, scenario: Scenario, selected: Option<usize>, source: Source) -> Lab {
-        let result = run(&scenario, scenario.seed);
-        let steps = steps(&result.trace);
-        let failures = failure_positions(&steps, &result.trace);
-        let map = Rc::new(RunMap::of(&result.trace));
+        self.showing_prepared(Prepared::of(scenario), selected, source)
+    }
+
+    /// A run made ready, shown at its start (see [`Lab::showing`]).
+    fn showing_prepared(&self, prepared: Prepared, selected: Option<usize>, source: Source) -> Lab {
+        let Prepared {
+            scenario,
+            steps,
+            viewer,
+            map,
+            failures,
+        } = prepared;
         let player = self.player.apply(PlayerAction::Load {
             trace_len: steps.len(),
         });
@@ -339,8 +386,8 @@ impl Lab {
             loaded: Some(Rc::new(Loaded {
                 scenario,
                 steps,
-                viewer: TraceViewer::new(result.trace),
-                map,
+                viewer,
+                map: Rc::new(map),
                 source,
                 failures,
             })),
@@ -349,6 +396,7 @@ impl Lab {
             notice: None,
             player,
             announced_file: None,
+            progress: None,
             ..self.clone()
         }
     }
@@ -369,26 +417,30 @@ impl Lab {
             Err(problem) => Err(format!("{name} {problem}.")),
         };
         match scenario {
-            Ok(scenario) => {
-                let own = Rc::new(OwnScenario {
-                    file_name: name.clone(),
-                    scenario: scenario.clone(),
-                });
-                let notice = (left_out > 0).then(|| {
-                    format!(
-                        "{} files were dropped; only the first, {name}, is opened: one \
-                         scenario at a time.",
-                        left_out + 1
-                    )
-                });
-                Rc::new(Lab {
-                    own: Some(own),
-                    notice,
-                    ..self.showing(scenario, None, Source::File(name))
-                })
-            }
+            Ok(scenario) => self.with_file_prepared(name, Prepared::of(scenario), left_out),
             Err(problem) => self.with_error_about(problem, true),
         }
+    }
+
+    /// The run of the scenario file `name`, made ready, shown at its start and offered by the
+    /// picker from then on (see [`Lab::with_file_contents`]).
+    fn with_file_prepared(&self, name: String, prepared: Prepared, left_out: usize) -> Rc<Lab> {
+        let own = Rc::new(OwnScenario {
+            file_name: name.clone(),
+            scenario: prepared.scenario.clone(),
+        });
+        let notice = (left_out > 0).then(|| {
+            format!(
+                "{} files were dropped; only the first, {name}, is opened: one scenario at a \
+                 time.",
+                left_out + 1
+            )
+        });
+        Rc::new(Lab {
+            own: Some(own),
+            notice,
+            ..self.showing_prepared(prepared, None, Source::File(name))
+        })
     }
 
     /// A share link (the URL's fragment) opened: its scenario at its step, with a notice of
@@ -524,6 +576,7 @@ impl Lab {
             notice: None,
             player,
             announced_file: None,
+            progress: None,
             ..self.clone()
         })
     }
@@ -615,8 +668,9 @@ pub fn app() -> Html {
         });
     }
 
-    // A scenario file being read, given up (dropped) when something else is chosen first.
-    let file_reader = use_mut_ref(|| None::<FileReader>);
+    // A scenario file being read or run, given up (dropped) when something else is chosen
+    // first.
+    let file_reader = use_mut_ref(|| None::<FileInHand>);
     // Set when the user chose a scenario or a file, so that the focus moves on to Play once
     // it is shown (see below).
     let play_when_shown = use_mut_ref(|| false);
@@ -1153,6 +1207,7 @@ pub fn app() -> Html {
             <h2 id="details-title" class="region-title">{ "Details" }</h2>
             <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
                 errors_shown={lab.errors_shown} notice={lab.notice.clone()}
+                progress={lab.progress.clone()}
                 playing={lab.player.playing} on_open_file={open_file} {on_failure}
                 on_write={open_compose.clone()} />
         </section>
@@ -1452,11 +1507,156 @@ const RUNNING_SAID_MS: u32 = 100;
 fn say_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
     lab.dispatch(LabAction::Running {
         name: name.to_string(),
-        sentence: format!(
-            "Running the scenario of {name}: a large one takes a few seconds, during which the \
-             page does not answer."
-        ),
+        sentence: format!("Running the scenario of {name}: a large one takes a few seconds."),
     });
+}
+
+/// A scenario file in hand: being read, or, a large one, being run a slice at a time, as long
+/// as the token is held. Dropped, either is given up.
+pub enum FileInHand {
+    Reading { _reader: FileReader },
+    Running { _token: Rc<()> },
+}
+
+/// How long one slice of a large file's run holds the page, at most about: the page draws
+/// between slices, and the player's buttons answer.
+const PREPARING_SLICE_MS: f64 = 40.0;
+/// Scheduled actions, or events, taken between two looks at the clock during a slice.
+const PREPARING_WORK_PER_LOOK: usize = 500;
+/// How often, at most, the words that say how far the run has got change: each change draws
+/// the page again, which on a slow machine takes a good part of a slice.
+const PREPARING_SAID_EVERY_MS: f64 = 250.0;
+
+/// Runs the large scenario file `name` a slice at a time, saying how far it has got, and
+/// shows it when it is ready; or, when it is no scenario, says why as a file opened does.
+fn run_large_file(
+    name: String,
+    contents: Result<Vec<u8>, String>,
+    left_out: usize,
+    lab: UseReducerDispatcher<Lab>,
+    in_hand: &Rc<RefCell<Option<FileInHand>>>,
+) {
+    // Given up while it was said to be running: something else was chosen.
+    if in_hand.borrow().is_none() {
+        return;
+    }
+    let scenario = contents
+        .clone()
+        .and_then(file_text)
+        .ok()
+        .and_then(|text| Scenario::from_json(&text).ok());
+    let Some(scenario) = scenario else {
+        lab.dispatch(LabAction::FileOpened {
+            name,
+            contents,
+            left_out,
+            announced: true,
+        });
+        return;
+    };
+    let token = Rc::new(());
+    let held = Rc::downgrade(&token);
+    *in_hand.borrow_mut() = Some(FileInHand::Running { _token: token });
+    run_slice(
+        Preparing::new(scenario),
+        name,
+        left_out,
+        lab,
+        held,
+        Said::default(),
+    );
+}
+
+/// When how far a large file's run has got was last said, and in which stage it was.
+#[derive(Clone, Copy)]
+struct Said {
+    at_ms: f64,
+    stage: Option<std::mem::Discriminant<Progress>>,
+}
+
+impl Default for Said {
+    fn default() -> Said {
+        Said {
+            at_ms: f64::NEG_INFINITY,
+            stage: None,
+        }
+    }
+}
+
+/// One slice of [`run_large_file`], and the next one after the page has drawn; none once the
+/// file is given up (its token dropped).
+fn run_slice(
+    mut preparing: Preparing,
+    name: String,
+    left_out: usize,
+    lab: UseReducerDispatcher<Lab>,
+    held: Weak<()>,
+    said: Said,
+) {
+    if held.upgrade().is_none() {
+        return;
+    }
+    let clock = gloo::utils::window().performance();
+    let now = || clock.as_ref().map_or(0.0, |performance| performance.now());
+    let started = now();
+    loop {
+        preparing = match preparing.advance(PREPARING_WORK_PER_LOOK) {
+            Advanced::Going(going) => going,
+            Advanced::Done(prepared) => {
+                lab.dispatch(LabAction::Prepared {
+                    name,
+                    prepared,
+                    left_out,
+                });
+                Timeout::new(0, bring_details_into_sight).forget();
+                return;
+            }
+        };
+        // Without a clock, one look per slice.
+        if clock.is_none() || now() - started >= PREPARING_SLICE_MS {
+            break;
+        }
+    }
+    // Said again when a stage begins, or a while after it was last said.
+    let progress = preparing.progress();
+    let stage = Some(std::mem::discriminant(&progress));
+    let said = if clock.is_none()
+        || stage != said.stage
+        || now() - said.at_ms >= PREPARING_SAID_EVERY_MS
+    {
+        lab.dispatch(LabAction::Preparing {
+            name: name.clone(),
+            progress: progress_words(progress),
+        });
+        Said {
+            at_ms: now(),
+            stage,
+        }
+    } else {
+        said
+    };
+    Timeout::new(0, move || {
+        run_slice(preparing, name, left_out, lab, held, said)
+    })
+    .forget();
+}
+
+/// How far a large file's run has got, in words.
+pub fn progress_words(progress: Progress) -> String {
+    let percent = |done: usize, total: usize| done.saturating_mul(100) / total.max(1);
+    match progress {
+        Progress::Running { events, time_ms } => format!(
+            "Running: {events} events so far, at simulated time {}.",
+            format_time(time_ms)
+        ),
+        Progress::Cutting { done, total } => {
+            format!("Cutting the run into steps: {}%.", percent(done, total))
+        }
+        Progress::Storing { done, total } => format!(
+            "Making ready to jump to any step: {}%.",
+            percent(done, total)
+        ),
+    }
 }
 
 /// Reads `file` and hands its contents to the app as a scenario file, with how many files
@@ -1466,33 +1666,32 @@ fn read_scenario_file(
     file: web_sys::File,
     left_out: usize,
     lab: UseReducerDispatcher<Lab>,
-    reader: &Rc<RefCell<Option<FileReader>>>,
+    reader: &Rc<RefCell<Option<FileInHand>>>,
 ) {
     let name = file.name();
+    let in_hand = Rc::clone(reader);
     let opened = move |contents: Result<Vec<u8>, String>| {
         let large = contents
             .as_ref()
             .is_ok_and(|bytes| bytes.len() >= LARGE_FILE_OCTETS);
         if large {
-            // Said first, and drawn before the run holds the page: a student sees the file
-            // was taken.
+            // Said first, and drawn before the run starts: a student sees the file was taken.
+            // Run after the reader is done with the file, as the reader is then let go.
             say_running(&lab, &name);
+            Timeout::new(RUNNING_SAID_MS, move || {
+                run_large_file(name, contents, left_out, lab, &in_hand)
+            })
+            .forget();
+            return;
         }
-        let open = move || {
-            lab.dispatch(LabAction::FileOpened {
-                name,
-                contents,
-                left_out,
-                announced: large,
-            });
-            // Once drawn; opened from the picker pinned over the page's end, say.
-            Timeout::new(0, bring_details_into_sight).forget();
-        };
-        if large {
-            Timeout::new(RUNNING_SAID_MS, open).forget();
-        } else {
-            open();
-        }
+        lab.dispatch(LabAction::FileOpened {
+            name,
+            contents,
+            left_out,
+            announced: false,
+        });
+        // Once drawn; opened from the picker pinned over the page's end, say.
+        Timeout::new(0, bring_details_into_sight).forget();
     };
     if file.size() > SCENARIO_MAX_OCTETS as f64 {
         *reader.borrow_mut() = None;
@@ -1507,7 +1706,7 @@ fn read_scenario_file(
             )
         }))
     });
-    *reader.borrow_mut() = Some(read);
+    *reader.borrow_mut() = Some(FileInHand::Reading { _reader: read });
 }
 
 /// Puts the focus on the first element `selector` finds, when there is one, scrolling the

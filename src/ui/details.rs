@@ -39,6 +39,9 @@ pub struct DetailsProps {
     /// What a link left out, said over the details.
     #[prop_or_default]
     pub notice: Option<String>,
+    /// How far the run of a large scenario file has got, under the notice that says it runs.
+    #[prop_or_default]
+    pub progress: Option<String>,
     /// While playing, the step is not read out: steps come faster than speech.
     #[prop_or_default]
     pub playing: bool,
@@ -51,6 +54,7 @@ impl PartialEq for DetailsProps {
             && self.file_error == other.file_error
             && self.errors_shown == other.errors_shown
             && self.notice == other.notice
+            && self.progress == other.progress
             && self.playing == other.playing
             && same_run(&self.loaded, &other.loaded)
     }
@@ -103,9 +107,16 @@ pub fn details(props: &DetailsProps) -> Html {
     };
     // What a link left out, over whatever the details show: a live region that is there
     // before its text, in every case, so that the text is read out.
+    // Under it, how far a large file's run has got: outside the live region, which would
+    // otherwise read out each of the many changes.
     let notice = html! {
-        <p class={classes!("details-notice", props.notice.is_none().then_some("details-notice-empty"))}
-            role="status">{ props.notice.clone().unwrap_or_default() }</p>
+        <>
+            <p class={classes!("details-notice", props.notice.is_none().then_some("details-notice-empty"))}
+                role="status">{ props.notice.clone().unwrap_or_default() }</p>
+            <p class="details-progress" hidden={props.progress.is_none()}>
+                { props.progress.clone().unwrap_or_default() }
+            </p>
+        </>
     };
     let open_file = open_file_button(&props.on_open_file);
     if let Some(error) = &props.error {
