@@ -27,11 +27,10 @@ pub fn choose_boundary(label: &str, seed: &[&[u8]], parts: &[Vec<u8>]) -> String
     unreachable!("the parts are finite, so some boundary does not occur in them")
 }
 
+/// Whether `needle` (not empty) occurs in `haystack`: a fast substring search, as a part may
+/// be megabytes of base64.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty()
-        && haystack
-            .windows(needle.len())
-            .any(|window| window == needle)
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// FNV-1a, 64 bits: a small, stable hash (the standard library's hashers may change).

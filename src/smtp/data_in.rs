@@ -72,6 +72,8 @@ pub struct DataReader {
     framing: Framing,
     bare_policy: BareLineEnding,
     size_max_octets: u64,
+    /// The size the client declared (RFC 1870), reserved at once rather than grown to.
+    size_declared_octets: u64,
     position: Position,
     data: Vec<u8>,
     /// Octets of content seen (after unstuffing and normalising), stored or not.
@@ -88,6 +90,7 @@ impl DataReader {
             framing,
             bare_policy,
             size_max_octets,
+            size_declared_octets: 0,
             position: Position::LineStart,
             data: Vec::new(),
             octets: 0,
@@ -126,6 +129,14 @@ impl DataReader {
             index += 1;
         }
         bytes.len()
+    }
+
+    /// The reader of a message whose client declared its size on MAIL (RFC 1870 `SIZE=`): as
+    /// much is reserved when the data begins, up to the most this server stores, so that a
+    /// large message is not copied each time its buffer doubles.
+    pub fn declared(mut self, size_octets: Option<u64>) -> Self {
+        self.size_declared_octets = size_octets.unwrap_or(0);
+        self
     }
 
     /// True once `<CRLF>.<CRLF>` was read (DATA only).
@@ -180,7 +191,8 @@ impl DataReader {
             if self.data.capacity() == 0 {
                 // Start at the size of a short message rather than grow from a
                 // few bytes one doubling at a time.
-                let first = bytes.len().max(DATA_FIRST_CAPACITY);
+                let declared = usize::try_from(self.size_declared_octets).unwrap_or(usize::MAX);
+                let first = bytes.len().max(DATA_FIRST_CAPACITY).max(declared);
                 let limit = usize::try_from(self.size_max_octets).unwrap_or(usize::MAX);
                 self.data.reserve(first.min(limit));
             }
@@ -258,6 +270,27 @@ impl DataReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_declared_size_is_reserved_up_to_the_most_stored() {
+        let data = b"Subject: hi\r\n\r\nHello.\r\n.\r\n";
+        let reserved = |declared: Option<u64>, limit: u64| {
+            let mut reader =
+                DataReader::new(Framing::Dot, BareLineEnding::Reject, limit).declared(declared);
+            assert_eq!(reader.feed(data), data.len());
+            assert!(reader.ended());
+            reader.into_data().capacity()
+        };
+        assert!(reserved(Some(100_000), 1 << 20) >= 100_000);
+        // Not more than the server stores, whatever the client says.
+        assert!(reserved(Some(100_000), 5000) < 100_000);
+        assert!(reserved(None, 1 << 20) < 100_000);
+        // The data is the same either way.
+        let mut reader =
+            DataReader::new(Framing::Dot, BareLineEnding::Reject, 1 << 20).declared(Some(1 << 30));
+        reader.feed(data);
+        assert_eq!(reader.into_data(), b"Subject: hi\r\n\r\nHello.\r\n");
+    }
 
     fn read(input: &[u8], policy: BareLineEnding) -> (Vec<u8>, bool, Option<BareKind>, usize) {
         let mut reader = DataReader::new(Framing::Dot, policy, 1 << 20);

@@ -2230,7 +2230,8 @@ impl<P: Policy> ServerSession<P> {
                     Framing::Dot,
                     self.config.bare_line_ending,
                     self.size_limit().octets(),
-                );
+                )
+                .declared(mail.declared_size);
                 self.enter(
                     from,
                     State::ReceivingData {
@@ -2296,7 +2297,8 @@ impl<P: Policy> ServerSession<P> {
                     Framing::Chunked,
                     self.config.bare_line_ending,
                     self.size_limit().octets(),
-                );
+                )
+                .declared(mail.declared_size);
                 self.bdat_target(mail, forward_paths, reader, size)
             }
             (
