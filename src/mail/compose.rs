@@ -428,6 +428,8 @@ pub fn media_type_for_filename(filename: &str) -> &'static str {
         .unwrap_or_default();
     match extension.as_str() {
         "txt" => "text/plain",
+        // RFC 4180 3.
+        "csv" => "text/csv",
         "html" | "htm" => "text/html",
         "png" => "image/png",
         "jpg" | "jpeg" => "image/jpeg",
@@ -3421,6 +3423,7 @@ mod tests {
     fn media_types_from_extensions() {
         let cases = [
             ("a.txt", "text/plain"),
+            ("a.CSV", "text/csv"),
             ("a.HTML", "text/html"),
             ("a.htm", "text/html"),
             ("a.png", "image/png"),
