@@ -1827,6 +1827,38 @@ async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
     assert_eq!(progress(), None);
     assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
     assert!(!text_of(&root, ".region-details").contains("big.json"));
+    // Given up for another file chosen once it was said to be running: the other one shows.
+    choose_file(&root, "big.json", &contents);
+    until("the file is said to be running", || {
+        text_of(&root, ".details-notice").starts_with("Running the scenario of big.json")
+    })
+    .await;
+    choose_file(&root, "small.json", &own_scenario_file());
+    until("the other file's scenario is shown", || {
+        text_of(&root, ".region-details").contains("From your file small.json.")
+    })
+    .await;
+    sleep(1000).await;
+    yew::scheduler::flush().await;
+    assert!(text_of(&root, ".region-details").contains("From your file small.json."));
+    assert_eq!(progress(), None);
+    assert_eq!(text_of(&root, ".details-notice"), "");
+    // Given up for a message written in the world shown, whose dialog it would otherwise
+    // change under it.
+    choose_file(&root, "big.json", &contents);
+    until("the run says how far it has got", || progress().is_some()).await;
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    assert_eq!(progress(), None);
+    assert_eq!(text_of(&root, ".details-notice"), "");
+    sleep(1000).await;
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    assert!(text_of(&root, ".region-details").contains("From your file small.json."));
+    click_button(&root, ".compose", "Cancel");
+    yew::scheduler::flush().await;
+    follow_link("#scenario=basic-delivery&step=3").await;
     // Run to its end.
     choose_file(&root, "big.json", &contents);
     let mut said = Vec::new();

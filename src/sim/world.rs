@@ -1793,8 +1793,8 @@ impl<'a> World<'a> {
         self.schedule_at(self.now_ms.saturating_add(delay_ms), action);
     }
 
-    /// Takes at most `limit` more scheduled actions; whether the run is over (nothing left
-    /// to do before its end, or a limit reached).
+    /// Takes at most `limit` more scheduled actions; whether the run is over: nothing left to
+    /// do before its end, or the run cut at its bound of steps or memory.
     fn run_some(&mut self, limit: u64) -> bool {
         let end_ms = self.scenario.run_until_s.saturating_mul(1000);
         let mut taken = 0u64;

@@ -65,6 +65,10 @@ enum Position {
 
 /// Capacity reserved for a message's data when its first octets arrive.
 const DATA_FIRST_CAPACITY: usize = 1024;
+/// Most capacity reserved at once for the size a client declared, whatever it declared and
+/// the server allows: as much as the largest message a client here sends
+/// ([`crate::smtp::client::MESSAGE_MAX_OCTETS`]). Beyond, the data grows as it comes.
+const DATA_DECLARED_CAPACITY_MAX: usize = crate::smtp::client::MESSAGE_MAX_OCTETS;
 
 /// Reads message data whatever way the bytes are split.
 #[derive(Clone, Debug)]
@@ -132,8 +136,9 @@ impl DataReader {
     }
 
     /// The reader of a message whose client declared its size on MAIL (RFC 1870 `SIZE=`): as
-    /// much is reserved when the data begins, up to the most this server stores, so that a
-    /// large message is not copied each time its buffer doubles.
+    /// much is reserved when the data begins, up to the most this server stores (and at most
+    /// [`DATA_DECLARED_CAPACITY_MAX`]), so that a large message is not copied each time its
+    /// buffer doubles.
     pub fn declared(mut self, size_octets: Option<u64>) -> Self {
         self.size_declared_octets = size_octets.unwrap_or(0);
         self
@@ -191,10 +196,16 @@ impl DataReader {
             if self.data.capacity() == 0 {
                 // Start at the size of a short message rather than grow from a
                 // few bytes one doubling at a time.
-                let declared = usize::try_from(self.size_declared_octets).unwrap_or(usize::MAX);
-                let first = bytes.len().max(DATA_FIRST_CAPACITY).max(declared);
+                let declared = usize::try_from(self.size_declared_octets)
+                    .unwrap_or(usize::MAX)
+                    .min(DATA_DECLARED_CAPACITY_MAX);
                 let limit = usize::try_from(self.size_max_octets).unwrap_or(usize::MAX);
-                self.data.reserve(first.min(limit));
+                let first = DATA_FIRST_CAPACITY.max(declared).min(limit);
+                // A reservation the memory cannot give is not made: the data then grows as
+                // it comes, as it would without one.
+                if self.data.try_reserve(first.max(bytes.len())).is_err() {
+                    self.data.reserve(bytes.len());
+                }
             }
             self.data.extend_from_slice(bytes);
         } else if !self.data.is_empty() {
@@ -285,6 +296,8 @@ mod tests {
         // Not more than the server stores, whatever the client says.
         assert!(reserved(Some(100_000), 5000) < 100_000);
         assert!(reserved(None, 1 << 20) < 100_000);
+        // Nor more than the largest message a client sends, nor more than memory holds.
+        assert!(reserved(Some(u64::MAX), u64::MAX) <= DATA_DECLARED_CAPACITY_MAX);
         // The data is the same either way.
         let mut reader =
             DataReader::new(Framing::Dot, BareLineEnding::Reject, 1 << 20).declared(Some(1 << 30));

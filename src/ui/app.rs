@@ -202,12 +202,14 @@ pub enum LabAction {
     /// Go to the next step that goes wrong (true), or the one before (false); stay when
     /// there is none.
     ToFailure(bool),
-    /// A large scenario file was read and is about to run, which takes a while and holds the
-    /// page: its name and a sentence that says so, shown (paused) until the run is.
+    /// A large scenario file was read and is about to run, which takes a while: its name,
+    /// said to be running (see [`running_sentence`], the player paused) until it is shown.
     Running {
         name: String,
-        sentence: String,
     },
+    /// The large scenario file said to be running is given up (a message is being written in
+    /// the world shown).
+    GiveUpFile,
     /// The run of the large scenario file said to be running has got this far (words for
     /// [`Lab::progress`]).
     Preparing {
@@ -243,28 +245,30 @@ impl Reducible for Lab {
 
     fn reduce(self: Rc<Self>, action: LabAction) -> Rc<Self> {
         match action {
-            // Stepping on in a scenario that is shown puts a link's complaint away; not the
-            // sentence that a large file is running, which goes on meanwhile.
+            // Stepping on in a scenario that is shown puts a link's complaint away (not the
+            // sentence that a large file is running, which is said for as long as it runs).
             LabAction::Player(action) => Rc::new(Lab {
                 player: self.player.apply(action),
                 error: self.error.clone().filter(|_| self.loaded.is_none()),
-                notice: self
-                    .notice
-                    .clone()
-                    .filter(|_| self.announced_file.is_some()),
+                notice: None,
                 ..(*self).clone()
             }),
-            LabAction::Running { name, sentence } => {
+            LabAction::Running { name } => {
                 let mut player = self.player.clone();
                 player.playing = false;
                 Rc::new(Lab {
                     player,
-                    notice: Some(sentence),
+                    notice: None,
                     announced_file: Some(name),
                     progress: None,
                     ..(*self).clone()
                 })
             }
+            LabAction::GiveUpFile => Rc::new(Lab {
+                announced_file: None,
+                progress: None,
+                ..(*self).clone()
+            }),
             LabAction::Preparing { name, progress } => {
                 if self.announced_file.as_ref() != Some(&name) {
                     return self;
@@ -308,8 +312,12 @@ impl Reducible for Lab {
                 let followed = self.clone().follow_link(&fragment);
                 // Counted, so that the address bar is written again even when what is shown
                 // did not change (a link followed in part, or not at all).
+                // A large file still running is given up for the link, as the page gives up
+                // its run.
                 Rc::new(Lab {
                     links_followed: self.links_followed.wrapping_add(1),
+                    announced_file: None,
+                    progress: None,
                     ..(*followed).clone()
                 })
             }
@@ -670,7 +678,7 @@ pub fn app() -> Html {
 
     // A scenario file being read or run, given up (dropped) when something else is chosen
     // first.
-    let file_reader = use_mut_ref(|| None::<FileInHand>);
+    let file_in_hand = use_mut_ref(|| None::<FileInHand>);
     // Set when the user chose a scenario or a file, so that the focus moves on to Play once
     // it is shown (see below).
     let play_when_shown = use_mut_ref(|| false);
@@ -684,13 +692,13 @@ pub fn app() -> Html {
     // phone is also how a dialog is closed).
     {
         let lab = lab.clone();
-        let file_reader = Rc::clone(&file_reader);
+        let file_in_hand = Rc::clone(&file_in_hand);
         let play_when_shown = Rc::clone(&play_when_shown);
         let compose_base = compose_base.clone();
         use_effect_with((), move |_| {
             let window = gloo::utils::window();
             let follow = move || {
-                *file_reader.borrow_mut() = None;
+                *file_in_hand.borrow_mut() = None;
                 *play_when_shown.borrow_mut() = false;
                 compose_base.set(None);
                 let fragment = link_in_address_putting_a_query_right();
@@ -940,7 +948,7 @@ pub fn app() -> Html {
     };
     let on_file_chosen = {
         let lab = lab.clone();
-        let file_reader = Rc::clone(&file_reader);
+        let file_in_hand = Rc::clone(&file_in_hand);
         let play_when_shown = Rc::clone(&play_when_shown);
         Callback::from(move |event: Event| {
             let input: web_sys::HtmlInputElement = event.target_unchecked_into();
@@ -949,7 +957,7 @@ pub fn app() -> Html {
             input.set_value("");
             if let Some(file) = file {
                 *play_when_shown.borrow_mut() = true;
-                read_scenario_file(file, 0, lab.dispatcher(), &file_reader);
+                read_scenario_file(file, 0, lab.dispatcher(), &file_in_hand);
             }
         })
     };
@@ -958,7 +966,7 @@ pub fn app() -> Html {
     // open, closes: its world is no longer shown.
     {
         let lab = lab.clone();
-        let file_reader = Rc::clone(&file_reader);
+        let file_in_hand = Rc::clone(&file_in_hand);
         let play_when_shown = Rc::clone(&play_when_shown);
         let compose_base = compose_base.clone();
         use_effect_with((), move |_| {
@@ -989,7 +997,7 @@ pub fn app() -> Html {
                     *play_when_shown.borrow_mut() = false;
                     compose_base.set(None);
                     let left_out = count.saturating_sub(1);
-                    read_scenario_file(file, left_out, lab.dispatcher(), &file_reader);
+                    read_scenario_file(file, left_out, lab.dispatcher(), &file_in_hand);
                 }
             });
             move || drop((over, dropped))
@@ -1001,9 +1009,16 @@ pub fn app() -> Html {
         let compose_base = compose_base.clone();
         let compose_draft = compose_draft.clone();
         let lab = lab.clone();
+        let file_in_hand = Rc::clone(&file_in_hand);
         Callback::from(move |()| {
             if lab.player.playing {
                 lab.dispatch(LabAction::Player(PlayerAction::TogglePlay));
+            }
+            // A file being read or run would replace the world the dialog writes in, under
+            // it: it is given up, as for another scenario chosen.
+            *file_in_hand.borrow_mut() = None;
+            if lab.announced_file.is_some() {
+                lab.dispatch(LabAction::GiveUpFile);
             }
             // The message written last is written again in the world it was written in, so
             // that the dialog shows the draft as sent, server changes too, and a change taken
@@ -1027,7 +1042,7 @@ pub fn app() -> Html {
     let on_written = {
         let lab = lab.clone();
         let compose_base = compose_base.clone();
-        let file_reader = Rc::clone(&file_reader);
+        let file_in_hand = Rc::clone(&file_in_hand);
         let play_when_shown = Rc::clone(&play_when_shown);
         Callback::from(move |(scenario, draft): (Scenario, Draft)| {
             let Some(world) = (*compose_base).clone() else {
@@ -1035,7 +1050,7 @@ pub fn app() -> Html {
             };
             compose_base.set(None);
             // A file still being read would replace the message when it is.
-            *file_reader.borrow_mut() = None;
+            *file_in_hand.borrow_mut() = None;
             *play_when_shown.borrow_mut() = true;
             lab.dispatch(LabAction::Written(Rc::new(WrittenMessage::new(
                 scenario, world, draft,
@@ -1114,7 +1129,7 @@ pub fn app() -> Html {
         let picker_browsing = Rc::clone(&picker_browsing);
         let file_input = file_input.clone();
         let shown_choice = shown_choice.clone();
-        let file_reader = Rc::clone(&file_reader);
+        let file_in_hand = Rc::clone(&file_in_hand);
         let play_when_shown = Rc::clone(&play_when_shown);
         Callback::from(move |event: Event| {
             let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
@@ -1143,7 +1158,7 @@ pub fn app() -> Html {
                         Err(_) => return,
                     };
                     // A file still being read would replace the choice when it is.
-                    *file_reader.borrow_mut() = None;
+                    *file_in_hand.borrow_mut() = None;
                     *play_when_shown.borrow_mut() = !*picker_browsing.borrow();
                     lab.dispatch(action);
                 }
@@ -1206,7 +1221,7 @@ pub fn app() -> Html {
         <section key="details" class="region region-details" aria-labelledby="details-title">
             <h2 id="details-title" class="region-title">{ "Details" }</h2>
             <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
-                errors_shown={lab.errors_shown} notice={lab.notice.clone()}
+                errors_shown={lab.errors_shown} notice={lab.notice.clone().or_else(|| lab.announced_file.as_deref().map(running_sentence))}
                 progress={lab.progress.clone()}
                 playing={lab.player.playing} on_open_file={open_file} {on_failure}
                 on_write={open_compose.clone()} />
@@ -1507,14 +1522,19 @@ const RUNNING_SAID_MS: u32 = 100;
 fn say_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
     lab.dispatch(LabAction::Running {
         name: name.to_string(),
-        sentence: format!("Running the scenario of {name}: a large one takes a few seconds."),
     });
 }
 
-/// A scenario file in hand: being read, or, a large one, being run a slice at a time, as long
-/// as the token is held. Dropped, either is given up.
+/// The sentence over the details while the large scenario file `name` runs, unless another
+/// notice is said meanwhile.
+fn running_sentence(name: &str) -> String {
+    format!("Running the scenario of {name}: a large one takes a few seconds.")
+}
+
+/// A scenario file in hand: being read, then, a large one, run a slice at a time, for as long
+/// as its token is held (the run holds a `Weak` to it). Dropped, either is given up.
 pub enum FileInHand {
-    Reading { _reader: FileReader },
+    Reading { _reader: FileReader, _token: Rc<()> },
     Running { _token: Rc<()> },
 }
 
@@ -1535,11 +1555,12 @@ fn run_large_file(
     left_out: usize,
     lab: UseReducerDispatcher<Lab>,
     in_hand: &Rc<RefCell<Option<FileInHand>>>,
+    held: Weak<()>,
 ) {
-    // Given up while it was said to be running: something else was chosen.
-    if in_hand.borrow().is_none() {
+    // Given up while it was said to be running: something else was chosen, another file too.
+    let Some(token) = held.upgrade() else {
         return;
-    }
+    };
     let scenario = contents
         .clone()
         .and_then(file_text)
@@ -1552,10 +1573,10 @@ fn run_large_file(
             left_out,
             announced: true,
         });
+        Timeout::new(0, bring_details_into_sight).forget();
         return;
     };
-    let token = Rc::new(());
-    let held = Rc::downgrade(&token);
+    // The reader is let go here, outside its own callback; the token stays.
     *in_hand.borrow_mut() = Some(FileInHand::Running { _token: token });
     run_slice(
         Preparing::new(scenario),
@@ -1666,10 +1687,12 @@ fn read_scenario_file(
     file: web_sys::File,
     left_out: usize,
     lab: UseReducerDispatcher<Lab>,
-    reader: &Rc<RefCell<Option<FileInHand>>>,
+    file_in_hand: &Rc<RefCell<Option<FileInHand>>>,
 ) {
     let name = file.name();
-    let in_hand = Rc::clone(reader);
+    let in_hand = Rc::clone(file_in_hand);
+    let token = Rc::new(());
+    let held = Rc::downgrade(&token);
     let opened = move |contents: Result<Vec<u8>, String>| {
         let large = contents
             .as_ref()
@@ -1679,7 +1702,7 @@ fn read_scenario_file(
             // Run after the reader is done with the file, as the reader is then let go.
             say_running(&lab, &name);
             Timeout::new(RUNNING_SAID_MS, move || {
-                run_large_file(name, contents, left_out, lab, &in_hand)
+                run_large_file(name, contents, left_out, lab, &in_hand, held)
             })
             .forget();
             return;
@@ -1694,7 +1717,7 @@ fn read_scenario_file(
         Timeout::new(0, bring_details_into_sight).forget();
     };
     if file.size() > SCENARIO_MAX_OCTETS as f64 {
-        *reader.borrow_mut() = None;
+        *file_in_hand.borrow_mut() = None;
         opened(Err(file_too_large()));
         return;
     }
@@ -1706,7 +1729,10 @@ fn read_scenario_file(
             )
         }))
     });
-    *reader.borrow_mut() = Some(FileInHand::Reading { _reader: read });
+    *file_in_hand.borrow_mut() = Some(FileInHand::Reading {
+        _reader: read,
+        _token: token,
+    });
 }
 
 /// Puts the focus on the first element `selector` finds, when there is one, scrolling the
