@@ -310,12 +310,12 @@ impl Reducible for Lab {
             }
             LabAction::FollowLink(fragment) => {
                 let followed = self.clone().follow_link(&fragment);
-                // Counted, so that the address bar is written again even when what is shown
-                // did not change (a link followed in part, or not at all).
-                // A large file still running is given up for the link, as the page gives up
-                // its run.
                 Rc::new(Lab {
+                    // Counted, so that the address bar is written again even when what is
+                    // shown did not change (a link followed in part, or not at all).
                     links_followed: self.links_followed.wrapping_add(1),
+                    // A large file still running is given up for the link, as the page gives
+                    // up its run.
                     announced_file: None,
                     progress: None,
                     ..(*followed).clone()
@@ -1663,7 +1663,7 @@ fn run_slice(
 }
 
 /// How far a large file's run has got, in words.
-pub fn progress_words(progress: Progress) -> String {
+fn progress_words(progress: Progress) -> String {
     let percent = |done: usize, total: usize| done.saturating_mul(100) / total.max(1);
     match progress {
         Progress::Running { events, time_ms } => format!(
