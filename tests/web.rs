@@ -1757,6 +1757,23 @@ fn own_scenario_file() -> Vec<u8> {
     serde_json::to_vec_pretty(&scenario).unwrap()
 }
 
+/// The scenario of [`own_scenario_file`], its message sent `copies` times.
+fn own_scenario_sending(copies: usize) -> serde_json::Value {
+    let mut world: serde_json::Value = serde_json::from_slice(&own_scenario_file()).expect("JSON");
+    let message = world["messages"][0].clone();
+    world["messages"] = serde_json::json!(vec![message; copies]);
+    world
+}
+
+/// Waits until the scenario file `name` is said to be running.
+async fn until_said_running(root: &Element, name: &str) {
+    let sentence = format!("Running the scenario of {name}");
+    until("the file is said to be running", || {
+        text_of(root, ".details-notice").starts_with(&sentence)
+    })
+    .await;
+}
+
 /// A large scenario file is said to be running before its run holds the page, and the
 /// sentence goes once it is shown.
 #[wasm_bindgen_test]
@@ -1768,10 +1785,7 @@ async fn a_large_scenario_file_is_said_to_be_running_before_it_runs() {
     contents.extend(std::iter::repeat_n(b' ', smtp_lab::ui::LARGE_FILE_OCTETS));
     // Something else shown meanwhile (a link followed) is not replaced by the file after all.
     choose_file(&root, "large.json", &contents);
-    until("the file is said to be running", || {
-        text_of(&root, ".details-notice").starts_with("Running the scenario of large.json")
-    })
-    .await;
+    until_said_running(&root, "large.json").await;
     follow_link("#scenario=null-mx&step=2").await;
     sleep(500).await;
     yew::scheduler::flush().await;
@@ -1779,10 +1793,7 @@ async fn a_large_scenario_file_is_said_to_be_running_before_it_runs() {
     assert!(text_of(&root, "#scenario-select option:checked").contains("null MX"));
     assert!(!text_of(&root, ".region-details").contains("large.json"));
     choose_file(&root, "large.json", &contents);
-    until("the file is said to be running", || {
-        text_of(&root, ".details-notice").starts_with("Running the scenario of large.json")
-    })
-    .await;
+    until_said_running(&root, "large.json").await;
     until("the file's scenario is shown", || {
         text_of(&root, ".region-details").contains("From your file large.json.")
     })
@@ -1806,9 +1817,7 @@ async fn a_large_scenario_file_is_said_to_be_running_before_it_runs() {
 async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
     let root = mount_app_at("#scenario=basic-delivery&step=3").await;
     yew::scheduler::flush().await;
-    let mut world: serde_json::Value = serde_json::from_slice(&own_scenario_file()).expect("JSON");
-    let message = world["messages"][0].clone();
-    world["messages"] = serde_json::json!(vec![message; 300]);
+    let world = own_scenario_sending(300);
     let mut contents = serde_json::to_vec(&world).unwrap();
     contents.extend(std::iter::repeat_n(b' ', smtp_lab::ui::LARGE_FILE_OCTETS));
     let scenario = smtp_lab::sim::Scenario::from_json(std::str::from_utf8(&contents).unwrap())
@@ -1829,10 +1838,7 @@ async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
     assert!(!text_of(&root, ".region-details").contains("big.json"));
     // Given up for another file chosen once it was said to be running: the other one shows.
     choose_file(&root, "big.json", &contents);
-    until("the file is said to be running", || {
-        text_of(&root, ".details-notice").starts_with("Running the scenario of big.json")
-    })
-    .await;
+    until_said_running(&root, "big.json").await;
     choose_file(&root, "small.json", &own_scenario_file());
     until("the other file's scenario is shown", || {
         text_of(&root, ".region-details").contains("From your file small.json.")
@@ -2012,13 +2018,13 @@ fn texts_of(root: &Element, selector: &str) -> Vec<String> {
 async fn many_outcomes_are_counted_and_listed_when_asked_for() {
     let root = mount_app_at("#").await;
     yew::scheduler::flush().await;
-    let mut world: serde_json::Value = serde_json::from_slice(&own_scenario_file()).expect("JSON");
-    let message = world["messages"][0].clone();
-    let mut messages = vec![message.clone(); 21];
-    let mut unknown = message;
+    let mut world = own_scenario_sending(21);
+    let mut unknown = world["messages"][0].clone();
     unknown["to"] = serde_json::json!(["nobody@receiver.test"]);
-    messages.push(unknown);
-    world["messages"] = serde_json::json!(messages);
+    world["messages"]
+        .as_array_mut()
+        .expect("messages")
+        .push(unknown);
     open_file_at_its_end(&root, "class.json", &world).await;
     // 21 messages to bob, one refused and bounced, and the bounce delivered to alice.
     assert_eq!(

@@ -1567,13 +1567,7 @@ fn run_large_file(
         .ok()
         .and_then(|text| Scenario::from_json(&text).ok());
     let Some(scenario) = scenario else {
-        lab.dispatch(LabAction::FileOpened {
-            name,
-            contents,
-            left_out,
-            announced: true,
-        });
-        Timeout::new(0, bring_details_into_sight).forget();
+        open_file(&lab, name, contents, left_out, true);
         return;
     };
     // The reader is let go here, outside its own callback; the token stays.
@@ -1680,6 +1674,25 @@ fn progress_words(progress: Progress) -> String {
     }
 }
 
+/// Hands the contents of the scenario file `name` to the app (see [`LabAction::FileOpened`]),
+/// and brings what it shows into sight once drawn: opened from the picker pinned over the
+/// page's end, say.
+fn open_file(
+    lab: &UseReducerDispatcher<Lab>,
+    name: String,
+    contents: Result<Vec<u8>, String>,
+    left_out: usize,
+    announced: bool,
+) {
+    lab.dispatch(LabAction::FileOpened {
+        name,
+        contents,
+        left_out,
+        announced,
+    });
+    Timeout::new(0, bring_details_into_sight).forget();
+}
+
 /// Reads `file` and hands its contents to the app as a scenario file, with how many files
 /// came with it and are `left_out`; a file too large to be a scenario is not read. A read
 /// still going on is given up for this one.
@@ -1707,14 +1720,7 @@ fn read_scenario_file(
             .forget();
             return;
         }
-        lab.dispatch(LabAction::FileOpened {
-            name,
-            contents,
-            left_out,
-            announced: false,
-        });
-        // Once drawn; opened from the picker pinned over the page's end, say.
-        Timeout::new(0, bring_details_into_sight).forget();
+        open_file(&lab, name, contents, left_out, false);
     };
     if file.size() > SCENARIO_MAX_OCTETS as f64 {
         *file_in_hand.borrow_mut() = None;
