@@ -886,7 +886,7 @@ fn a_kept_connection_closed_by_the_server_is_used_until_the_sender_hears_of_it()
 #[test]
 fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_quit() {
     let mut world = three_mx_world();
-    // mx1 answers 554 instead of 220 for an hour; mx2 works.
+    // mx1 answers 554 instead of 220; mx2 works.
     world["hosts"][1]["faults"] = json!([fault("refuse", Some(3600))]);
     world["hosts"][2]["faults"] = json!([]);
     let result = run_json(&world);
@@ -912,39 +912,49 @@ fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_qui
             "221 2.0.0 mx1.receiver.test closing connection\r\n"
         ]
     );
-    // mx2 took the mail; its only better MX is mx1, which refuses it too. That is no reason
-    // to bounce (Postfix's smtp_skip_5xx_greeting): mx2 tries again, and once mx1 serves
-    // again, the mail arrives.
+    // mx2 took the mail; its only better MX is mx1, which refuses service: mx2 has no
+    // target left that did not refuse for good, so the message bounces at once, with mx1's
+    // reply (RFC 5321 4.2.1: a 5yz is not repeated), rather than waiting for mx1. Its
+    // other session carries the bounce to the sender's server.
     assert_eq!(
         relay_targets(&result, "mx2.receiver.test"),
-        [
-            "mx1.receiver.test",
-            "mx1.receiver.test",
-            "mx1.receiver.test"
-        ]
+        ["mx1.receiver.test", "mail.sender.test"]
     );
-    assert!(matches!(
-        fate(&result, "m1", "bob@receiver.test"),
-        Fate::Delivered { host, .. } if &**host == "mx1.receiver.test"
-    ));
+    assert!(retries(&result, "mx2.receiver.test").is_empty());
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced {
+            host,
+            status,
+            own_finding,
+        } => {
+            assert_eq!(&**host, "mx2.receiver.test");
+            assert_eq!(status, "554 5.3.2 mx1.receiver.test No SMTP service here");
+            assert!(!own_finding);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
-fn a_554_greeting_from_the_last_mx_is_retried_not_bounced_at_once() {
+fn a_554_greeting_bounces_only_when_every_target_of_the_attempt_refused_service() {
     // The primary greylists; the backup refuses service. The message waits for the primary,
     // which takes it on the next attempt: a refusal by the backup does not cut that short.
-    let mut world = basic_world("greylisted-then-refused");
-    world["dns"]["zones"][1]["records"] = json!([
-        mx("receiver.test", 10, "mx.receiver.test"),
-        mx("receiver.test", 20, "backup.receiver.test"),
-        a("mx.receiver.test", "192.0.2.20"),
-        a("backup.receiver.test", "192.0.2.21"),
-    ]);
+    let two_mx = |name: &str| {
+        let mut world = basic_world(name);
+        world["dns"]["zones"][1]["records"] = json!([
+            mx("receiver.test", 10, "mx.receiver.test"),
+            mx("receiver.test", 20, "backup.receiver.test"),
+            a("mx.receiver.test", "192.0.2.20"),
+            a("backup.receiver.test", "192.0.2.21"),
+        ]);
+        world["hosts"].as_array_mut().expect("hosts").push(
+            json!({"name": "backup.receiver.test", "address": "192.0.2.21",
+                "relay_domains": ["receiver.test"], "faults": [fault("refuse", None)]}),
+        );
+        world
+    };
+    let mut world = two_mx("greylisted-then-refused");
     world["hosts"][1]["greylist_s"] = json!(300);
-    world["hosts"].as_array_mut().expect("hosts").push(
-        json!({"name": "backup.receiver.test", "address": "192.0.2.21",
-            "relay_domains": ["receiver.test"], "faults": [fault("refuse", None)]}),
-    );
     let result = run_json(&world);
     assert!(matches!(
         fate(&result, "m1", "bob@receiver.test"),
@@ -952,36 +962,47 @@ fn a_554_greeting_from_the_last_mx_is_retried_not_bounced_at_once() {
     ));
     assert_eq!(retries(&result, "mail.sender.test").len(), 1);
 
-    // Refused by the only MX for good: retried until the give-up time, then bounced with
-    // the server's reply, its status in class 4 (it was counted as temporary).
+    // The other way round: the primary refuses for an hour, then serves; the backup is down
+    // (connection refused, for now). The attempt failed for now, so the message waits, and
+    // the primary takes it once it serves again.
+    let mut world = two_mx("refused-then-down");
+    world["hosts"][1]["faults"] = json!([fault("refuse", Some(3600))]);
+    world["hosts"][2]["faults"] = json!([fault("down", None)]);
+    let result = run_json(&world);
+    assert!(!retries(&result, "mail.sender.test").is_empty());
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if &**host == "mx.receiver.test"
+    ));
+
+    // Refused by the only MX: bounced on the first attempt, with the server's reply and its
+    // permanent status (RFC 3463 2: class 5), and no delay notice before it.
     let mut world = basic_world("refused-by-the-only-mx");
     world["hosts"][1]["faults"] = json!([fault("refuse", None)]);
     world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1800,
         "delay_notice_s": 1});
     let result = run_json(&world);
-    assert_eq!(retries(&result, "mail.sender.test").len(), 3);
+    assert!(retries(&result, "mail.sender.test").is_empty());
     match fate(&result, "m1", "bob@receiver.test") {
-        Fate::Bounced { status, .. } => assert!(
-            status.starts_with("451 4.3.2 delivery time expired; last reply: 554 5.3.2"),
+        Fate::Bounced { status, .. } => assert_eq!(
+            status, "554 5.3.2 mx.receiver.test No SMTP service here",
             "{status}"
         ),
         other => panic!("{other:?}"),
     }
     let notices = mailbox(&result, "alice@sender.test");
-    assert_eq!(notices.len(), 2, "a delay notice, then the bounce");
-    for (notice, action) in notices.iter().zip(["delayed", "failed"]) {
-        let groups = delivery_status(notice);
-        assert_eq!(field(&groups[1], "Action"), Some(action));
-        assert_eq!(field(&groups[1], "Status"), Some("4.3.2"), "{action}");
-        assert_eq!(
-            field(&groups[1], "Diagnostic-Code"),
-            Some("smtp; 554 5.3.2 mx.receiver.test No SMTP service here")
-        );
-        assert_eq!(
-            field(&groups[1], "Remote-MTA"),
-            Some("dns; mx.receiver.test")
-        );
-    }
+    assert_eq!(notices.len(), 1, "the bounce alone");
+    let groups = delivery_status(notices[0]);
+    assert_eq!(field(&groups[1], "Action"), Some("failed"));
+    assert_eq!(field(&groups[1], "Status"), Some("5.3.2"));
+    assert_eq!(
+        field(&groups[1], "Diagnostic-Code"),
+        Some("smtp; 554 5.3.2 mx.receiver.test No SMTP service here")
+    );
+    assert_eq!(
+        field(&groups[1], "Remote-MTA"),
+        Some("dns; mx.receiver.test")
+    );
 }
 
 #[test]

@@ -567,9 +567,9 @@ struct Failure {
     /// This host stopped trying: the failure was the last of a recipient whose time in the
     /// queue ran out (RFC 5321 4.5.4.1).
     expired: bool,
-    /// A server's permanent refusal before any transaction (a `554` greeting), counted as a
-    /// temporary failure of the attempt: the host is ruled out, and a later attempt may find
-    /// it, or a better one, serving.
+    /// A server's permanent refusal before any transaction (a `554` greeting) in an attempt
+    /// where another target failed only for now: the refusal rules out its host, and the
+    /// attempt counts as failed for now, since a later one may find a better host serving.
     counted_temporary: bool,
     /// An address this host skipped, having failed to connect to it a short while before
     /// (RFC 5321 4.5.4.1): no attempt of this message met the failure itself.
@@ -706,13 +706,37 @@ struct Entry {
     /// lookup, a refused or unanswered connection, a session's replies, a permanent failure.
     /// Not one that only skipped addresses this host could not reach a short while ago.
     last_attempt_ms: Option<u64>,
+    /// What the targets of the current attempt did so far.
+    attempt_so_far: AttemptSoFar,
+}
+
+/// What the targets of an attempt did, as far as it decides between a bounce and a retry when
+/// none is left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AttemptSoFar {
+    /// Nothing failed yet in this attempt.
+    NoFailure,
+    /// Every target tried refused service for good before any transaction (a `5yz` greeting,
+    /// RFC 5321 3.1: "an attempt to make an SMTP connection to such a system is probably in
+    /// error"; 4.2.1: a 5yz request is not repeated): with no target left, the message
+    /// bounces.
+    OnlyRefusals,
+    /// Something failed only for now: with no target left, the message waits for the next
+    /// attempt.
+    SomethingTemporary,
 }
 
 impl Entry {
-    /// A temporary failure, at `now_ms`, that concerned every recipient still queued.
+    /// A failure, at `now_ms`, that concerned every recipient still queued: temporary, or a
+    /// target's refusal of service that rules out only that host.
     fn failed_all(&mut self, failure: Failure, now_ms: u64) {
         self.last_attempt_ms = Some(now_ms);
+        let refusal = failure.reply.is_permanent();
+        let before = self.attempt_so_far;
         self.failed_without_trying(failure);
+        if refusal && before != AttemptSoFar::SomethingTemporary {
+            self.attempt_so_far = AttemptSoFar::OnlyRefusals;
+        }
     }
 
     /// A temporary failure of every recipient still queued that this host gave itself without
@@ -720,11 +744,13 @@ impl Entry {
     fn failed_without_trying(&mut self, failure: Failure) {
         self.recipient_failures.clear();
         self.last_failure = Some(failure);
+        self.attempt_so_far = AttemptSoFar::SomethingTemporary;
     }
 
     /// The temporary failures a session at `now_ms` gave its recipients, each its own.
     fn failed_each(&mut self, failures: Vec<(String, Failure)>, now_ms: u64) {
         self.last_attempt_ms = Some(now_ms);
+        self.attempt_so_far = AttemptSoFar::SomethingTemporary;
         if let Some((_, last)) = failures.last() {
             self.last_failure = Some(last.clone());
         }
@@ -3279,6 +3305,7 @@ impl<'a> World<'a> {
                     targets: Vec::new(),
                     target_index: 0,
                     mx_sessions: 0,
+                    attempt_so_far: AttemptSoFar::NoFailure,
                     in_flight: false,
                     delay_notice_sent: false,
                     last_failure: None,
@@ -3694,6 +3721,7 @@ impl<'a> World<'a> {
             entry.targets = targets;
             entry.target_index = 0;
             entry.mx_sessions = 0;
+            entry.attempt_so_far = AttemptSoFar::NoFailure;
         }
         self.connect_to_target(host, entry_id);
     }
@@ -3828,7 +3856,21 @@ impl<'a> World<'a> {
                     entry.failed_without_trying(no_answer());
                 }
                 entry.in_flight = false;
-                self.defer_entry(host, entry_id);
+                let refusal = (entry.attempt_so_far == AttemptSoFar::OnlyRefusals)
+                    .then(|| entry.last_failure.clone())
+                    .flatten();
+                match refusal {
+                    // Every server this attempt reached refused service for good: the
+                    // message bounces now, with the last one's reply and status.
+                    Some(refusal) => {
+                        let refusal = Failure {
+                            counted_temporary: false,
+                            ..refusal
+                        };
+                        self.fail_entry(host, entry_id, &refusal);
+                    }
+                    None => self.defer_entry(host, entry_id),
+                }
                 return;
             };
             let Some(mark) = self.unreachable_mark(host, target.address) else {
@@ -4041,11 +4083,12 @@ impl<'a> World<'a> {
                         "session failed",
                     ))
                 });
-            // As Postfix does by default (smtp_skip_5xx_greeting), even a 5yz greeting only
-            // rules out this host, and counts as a temporary failure: the next MX may take
-            // the mail, and with none left the message waits for the next attempt. Bouncing
-            // at once "appears to contradict RFC 2821", Postfix's documentation says: a better
-            // MX may only have failed for now.
+            // A 5yz greeting (or reply to EHLO and HELO) rules out this host only, as Postfix
+            // does by default (smtp_skip_5xx_greeting): the next MX may take the mail. When
+            // none is left, the message bounces if every target refused service so (RFC 5321
+            // 4.2.1: a 5yz request is not repeated), and otherwise waits for the next
+            // attempt, the refusal then counted as temporary: a better MX may only have
+            // failed for now. Postfix always waits (it makes the code 400).
             failure.counted_temporary = failure.reply.is_permanent();
             self.try_next_target(host, entry_id, failure);
             return;
