@@ -851,6 +851,8 @@ fn a_record_without_exactly_one_type_is_named_as_such() {
                         .contains("exactly one of MX, A, AAAA, CNAME, NS or SOA")),
             "{data}: {errors}"
         );
+        // Not serde_json's bare "expected value".
+        assert!(!errors.to_string().contains("expected value"), "{errors}");
     }
 }
 

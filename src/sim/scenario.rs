@@ -786,10 +786,10 @@ impl Scenario {
         let mut mailbox_addresses = BTreeSet::new();
         for (index, host) in self.hosts.iter().enumerate() {
             let at = format!("hosts[{index}]");
-            if !is_host_name(&host.name) {
+            if let Some(problem) = host_name_problem(&host.name) {
                 error(
                     format!("{at}.name"),
-                    format!("{:?} is not a host name", host.name),
+                    format!("{:?} is not a host name: {problem}", host.name),
                 );
             }
             if !names.insert(host.name.to_ascii_lowercase()) {
@@ -1193,7 +1193,7 @@ fn refuse_arrays_read_as_objects(text: &str, scenario: &Scenario) -> Result<(), 
 fn array_position(text: &str, path: &str, error: &serde_json::Error) -> String {
     match value_offset(text, path) {
         Some(offset) => line_and_column(text, offset),
-        None => format!("line {}, column {}", error.line(), error.column()),
+        None => format!("line {}, column {}", error.line(), error.column().max(1)),
     }
 }
 
@@ -1390,7 +1390,8 @@ fn array_read_as_object(path: &serde_path_to_error::Path) -> Option<String> {
 fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErrors {
     // Inside an object, at a key not read yet: the object is where.
     let path = path.strip_suffix(".?").unwrap_or(path);
-    let position = format!("line {}, column {}", error.line(), error.column());
+    // serde_json counts columns from 1, but says 0 for the end of a file after a line break.
+    let position = format!("line {}, column {}", error.line(), error.column().max(1));
     // serde_json ends its message with the position, which `at` already says.
     let message = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
@@ -1403,6 +1404,13 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
         let position = array_position(text, path, error);
         return ScenarioErrors(vec![array_for_object(format!("{path} ({position})"))]);
     }
+    // serde_json says only "expected value" for a record's data of `{}`, `null` or two record
+    // types at once; the note below says what is expected.
+    let message = if path.ends_with(".data") && message == "expected value" {
+        "this is not the data of one record"
+    } else {
+        message
+    };
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
     let note = if error.is_eof() {
         " (the file ends before the scenario does: it may have been cut short)"
@@ -1413,7 +1421,6 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
         " (JSON numbers written with a fraction or an exponent, and whole numbers too large for \
          64 bits, are read as fractions)"
     } else if path.ends_with(".data") && !message.starts_with("unknown variant") {
-        // serde_json says only "expected value" for `{}`, `null` or two record types at once.
         " (a record's data is an object with exactly one of MX, A, AAAA, CNAME, NS or SOA, \
          e.g. {\"A\": \"192.0.2.1\"})"
     } else {
@@ -1534,17 +1541,42 @@ pub(crate) fn is_mail_domain(domain: &str) -> bool {
 
 /// Letters, digits, hyphens and dots, labels of 1 to 63 octets (RFC 1123 2.1).
 fn is_host_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    host_name_problem(name).is_none()
+}
+
+/// Why `name` is not a host name ([`is_host_name`]), if it is not.
+fn host_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("a host name cannot be empty".into());
+    }
+    if name.len() > 253 {
+        return Some(format!(
+            "it is {} octets long; a host name is at most 253 (RFC 1035 2.3.4)",
+            name.len()
+        ));
+    }
+    name.split('.').find_map(|label| {
+        if label.is_empty() {
+            return Some("it has an empty label (two dots in a row, or a dot at an end)".into());
+        }
+        if label.len() > 63 {
+            return Some(format!(
+                "label {label:?} is {} octets long; a label is at most 63 (RFC 1035 2.3.4)",
+                label.len()
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
+        {
+            return Some(format!(
+                "label {label:?} contains {c:?}; a host name has only letters, digits and '-' \
+                 (RFC 1123 2.1)"
+            ));
+        }
+        (label.starts_with('-') || label.ends_with('-'))
+            .then(|| format!("label {label:?} starts or ends with '-' (RFC 1123 2.1)"))
+    })
 }
 
 /// A character that breaks or hides a line of the text trace: a control character, or
@@ -1687,6 +1719,42 @@ mod tests {
         let deep = format!("{{\"a\": 1, \"b\": {}", "[".repeat(200_000));
         assert_eq!(value_offset(&deep, "c"), None);
         assert_eq!(value_offset(&deep, "a"), Some(6));
+    }
+
+    /// A file cut short after a line break is placed at column 1 of the line after it, not
+    /// at serde_json's column 0.
+    #[test]
+    fn a_file_cut_short_after_a_line_break_is_placed_at_column_1() {
+        for (text, at) in [
+            ("{\"name\": \"x\",\n", "line 2, column 1"),
+            (
+                "{\"name\": \"x\",\n\"hosts\": [\n",
+                "hosts (line 3, column 1)",
+            ),
+        ] {
+            let errors = Scenario::from_json(text).unwrap_err();
+            assert_eq!(errors.0[0].at, at, "{text:?}: {errors}");
+            assert!(errors.0[0].problem.contains("cut short"), "{errors}");
+        }
+    }
+
+    #[test]
+    fn a_host_name_that_is_none_says_why() {
+        for (name, why) in [
+            ("mx_b.test", "label \"mx_b\" contains '_'"),
+            ("a..b.test", "an empty label"),
+            ("-a.test", "label \"-a\" starts or ends with '-'"),
+            ("", "cannot be empty"),
+        ] {
+            let problem = host_name_problem(name).expect("not a host name");
+            assert!(problem.contains(why), "{name:?}: {problem}");
+            assert!(!is_host_name(name));
+        }
+        let long_label = format!("{}.test", "a".repeat(64));
+        assert!(host_name_problem(&long_label).is_some_and(|p| p.contains("64 octets")));
+        for name in ["mx.b.test", "a-b.test", "x1"] {
+            assert_eq!(host_name_problem(name), None, "{name:?}");
+        }
     }
 
     /// An empty file, or one of white space only, is called empty, not placed at a column 0.
