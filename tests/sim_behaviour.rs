@@ -2033,6 +2033,30 @@ fn delivered_to_names_the_mailbox_as_configured_however_the_envelope_spelled_it(
 }
 
 #[test]
+fn delivered_to_writes_a_mailbox_domain_of_u_labels_in_a_labels() {
+    // The mailbox is configured as bob@bü.test; the message travels without SMTPUTF8, to
+    // bob@xn--b-eha.test. A header field holds UTF-8 only in a message that travelled with
+    // SMTPUTF8 (RFC 6532 3): the MDA names the same domain by its A-labels (RFC 5890 2.3.2.1),
+    // so that the stored message stays ASCII, for POP3 clients without UTF-8 too.
+    let mut world = basic_world("delivered-to-a-labels");
+    world["dns"]["zones"]
+        .as_array_mut()
+        .expect("zones")
+        .push(json!(
+            {"origin": "xn--b-eha.test", "records": [mx("xn--b-eha.test", 10, "mx.receiver.test")]}
+        ));
+    world["hosts"][1]["local_domains"] = json!(["bü.test"]);
+    world["hosts"][1]["mailboxes"] = json!([{"address": "bob@bü.test"}]);
+    world["messages"][0]["to"] = json!(["bob@xn--b-eha.test"]);
+    let (_, bytes) = delivered_message(&world, "bob@bü.test");
+    assert_eq!(
+        header_fields(&bytes)[1],
+        ("Delivered-To".into(), "bob@xn--b-eha.test".into())
+    );
+    assert!(bytes.is_ascii(), "{}", String::from_utf8_lossy(&bytes));
+}
+
+#[test]
 fn a_delivered_message_has_one_return_path_then_delivered_to_then_one_received_per_hop() {
     let (_, bytes) = delivered_message(&basic_world("headers"), "bob@receiver.test");
     let fields = header_fields(&bytes);

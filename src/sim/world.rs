@@ -1455,6 +1455,19 @@ fn client_address_for(ipv4: [u8; 4], server: IpAddr) -> IpAddr {
     }
 }
 
+/// `address` with a domain written in U-labels written in A-labels: the same domain (RFC 5890
+/// 2.3.2.1), in a form any message may carry in a header field (RFC 5322 2.2), where UTF-8 is
+/// only for messages that travelled with SMTPUTF8 (RFC 6532 3). A non-ASCII local part has no
+/// such form, and only reaches a mailbox in such a message.
+fn with_ascii_domain(address: &str) -> Cow<'_, str> {
+    match address.rsplit_once('@') {
+        Some((local, domain)) if !domain.is_ascii() => {
+            Cow::Owned(format!("{local}@{}", domain_key(domain)))
+        }
+        _ => Cow::Borrowed(address),
+    }
+}
+
 fn domain_of(address: &str) -> String {
     address
         .rsplit_once('@')
@@ -3485,12 +3498,13 @@ impl<'a> World<'a> {
             .mailboxes
             .get(&key)
             .map_or(mailbox_address, |mailbox| mailbox.address.as_str());
+        let delivered_to = with_ascii_domain(delivered_to);
         let mut bytes = Vec::with_capacity(data.len() + 128);
         for part in [
             "Return-Path: <",
             reverse_path,
             ">\r\nDelivered-To: ",
-            delivered_to,
+            &delivered_to,
             "\r\n",
         ] {
             bytes.extend_from_slice(part.as_bytes());
