@@ -1385,11 +1385,13 @@ const MEDIA_TYPE_NAME_MAX: usize = 127;
 const BLANKS: [char; 2] = [' ', '\t'];
 
 /// Reads `type/subtype *(";" attribute "=" value)` (RFC 2045 5.1), each value a token or a
-/// quoted-string, with blanks allowed between the parts and a trailing ";" tolerated. Anything
-/// else (comments, controls, non-ASCII, a missing value) gives `None`, so that no unchecked text
-/// reaches a header.
+/// quoted-string, with blanks and comments allowed between the parts (RFC 2045 5.1 keeps RFC
+/// 822's comments in structured fields; they are dropped) and a trailing ";" tolerated.
+/// Anything else (controls, non-ASCII, a missing value, a comment left open) gives `None`, so
+/// that no unchecked text reaches a header.
 fn parse_media_type(text: &str) -> Option<MediaType> {
-    let mut rest = text;
+    let text = without_comments(text)?;
+    let mut rest = text.as_str();
     let kind = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
     take_char(&mut rest, '/')?;
     let subtype = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
@@ -1418,6 +1420,48 @@ fn parse_media_type(text: &str) -> Option<MediaType> {
         essence: format!("{kind}/{subtype}").to_ascii_lowercase(),
         parameters,
     })
+}
+
+/// `text` with each comment (RFC 5322 3.2.2: `(` text, quoted-pairs and nested comments `)`)
+/// outside quoted-strings made one space; `None` for a comment left open or closed without
+/// being opened, or a character that is not printable ASCII, a space or a tab in one.
+fn without_comments(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    let mut in_quotes = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if depth > 0 {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                '\\' => {
+                    chars.next()?;
+                }
+                c if c.is_ascii_graphic() || BLANKS.contains(&c) => {}
+                _ => return None,
+            }
+            if depth == 0 {
+                out.push(' ');
+            }
+            continue;
+        }
+        match c {
+            '(' if !in_quotes => depth = 1,
+            ')' if !in_quotes => return None,
+            '"' => {
+                in_quotes = !in_quotes;
+                out.push(c);
+            }
+            // A quoted-pair inside a quoted-string stays for the string's own reading.
+            '\\' if in_quotes => {
+                out.push(c);
+                out.push(chars.next()?);
+            }
+            c => out.push(c),
+        }
+    }
+    (depth == 0).then_some(out)
 }
 
 /// RFC 2045 5.1 `token`: printable ASCII except space and `tspecials`.
@@ -2370,6 +2414,16 @@ mod tests {
                 "application/pdf; NAME=\"other.pdf\"; name*0*=utf-8''x; names=y",
                 "application/pdf; names=y; name=\"a.txt\"",
             ),
+            // Comments (RFC 2045 5.1, RFC 5322 3.2.2), nested or with quoted-pairs, are
+            // dropped; inside a quoted-string, parentheses are the value's.
+            (
+                "text/html (web page); charset=utf-8 (Plain text (UTF-8) \\) here)",
+                "text/html; charset=utf-8; name=\"a.txt\"",
+            ),
+            (
+                "text/plain;(why) format=\"(not a comment)\"",
+                "text/plain; format=\"(not a comment)\"; name=\"a.txt\"",
+            ),
         ];
         for (given, written) in cases {
             assert_eq!(
@@ -2399,7 +2453,10 @@ mod tests {
             "text/plain; =utf-8",
             "text/plain charset=utf-8",
             "text/plain; charset=utf-8 junk",
-            "text/plain (a comment)",
+            "text/plain (a comment left open",
+            "text/plain (a (nested) comment left open",
+            "text/plain a comment) closed only",
+            "text/plain (a comment with\r\nX: y)",
             "text/plain; a=\"unterminated",
             "text/plain; a=\"é\"",
             "text/plain; a=é",
