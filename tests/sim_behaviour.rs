@@ -2189,6 +2189,31 @@ fn a_submission_server_that_checks_senders_refuses_one_the_login_does_not_own() 
     }
 }
 
+/// A user agent that pipelines sends its RCPT commands before it reads MAIL's reply (RFC 2920
+/// 3.1): after a refused MAIL, twelve of them get 503 each, which the server does not count
+/// as a confused client's errors. It answers them all, and the client says QUIT.
+#[test]
+fn a_refused_sender_with_many_pipelined_recipients_is_answered_to_the_end() {
+    let mut world = sender_check_world("head@sender.test", true);
+    let recipients: Vec<String> = (0..12).map(|n| format!("u{n}@receiver.test")).collect();
+    world["messages"][0]["to"] = json!(recipients);
+    let result = run_json(&world);
+    let text = result.trace.to_text();
+    assert_eq!(
+        text.matches("S: 503 5.5.1 Need MAIL before RCPT").count(),
+        12,
+        "{text}"
+    );
+    assert!(!text.contains("Too many errors"), "{text}");
+    assert!(text.contains("C: QUIT"), "{text}");
+    for recipient in &recipients {
+        assert!(matches!(
+            fate(&result, "m1", recipient),
+            Fate::RefusedAtSubmission { status } if status.starts_with("553 5.7.1")
+        ));
+    }
+}
+
 /// The check is of an authenticated client's MAIL FROM only: the null reverse-path names no
 /// one, a user named by an address owns that address alone, and a client that did not
 /// authenticate (on port 25) is judged by the relay rules instead.

@@ -713,6 +713,11 @@ pub struct ServerSession<P: Policy> {
     output: Vec<u8>,
     events: VecDeque<ServerEvent>,
     errors: u32,
+    /// `503` replies still to come that are not counted in `errors`: those a pipelining
+    /// client's RCPT, DATA and BDAT commands get after its MAIL was refused. It sent them
+    /// before it could read MAIL's reply (RFC 2920 3.1), so they are no sign of a confused
+    /// client; a batch holds at most one RCPT per recipient allowed, then DATA or BDAT.
+    uncounted_sequence_replies: usize,
     auth_failures: u32,
     now_ms: u64,
     last_activity_ms: u64,
@@ -738,6 +743,7 @@ impl<P: Policy> ServerSession<P> {
             output: Vec::new(),
             events: VecDeque::new(),
             errors: 0,
+            uncounted_sequence_replies: 0,
             auth_failures: 0,
             now_ms,
             last_activity_ms: now_ms,
@@ -1033,7 +1039,9 @@ impl<P: Policy> ServerSession<P> {
         why: impl Into<std::borrow::Cow<'static, str>>,
         rfc: impl Into<std::borrow::Cow<'static, str>>,
     ) {
-        if matches!(reply.code, 500..=504 | 555) {
+        if reply.code == 503 && self.uncounted_sequence_replies > 0 {
+            self.uncounted_sequence_replies -= 1;
+        } else if matches!(reply.code, 500..=504 | 555) {
             self.errors = self.errors.saturating_add(1);
         }
         reply.write_wire(&mut self.output);
@@ -1216,7 +1224,8 @@ impl<P: Policy> ServerSession<P> {
                     format!(
                         "{} protocol errors in one session: every reply from 500 to 504 and \
                          555 counts (a command not understood, out of order or not offered, a \
-                         bad argument). RFC 5321 3.8 asks a server to \
+                         bad argument), but the 503s a pipelining client's RCPT and DATA get \
+                         after its MAIL was refused. RFC 5321 3.8 asks a server to \
                          answer commands it does not understand with 500 and carry on, but \
                          7.8 lets it defend itself: a client this confused (or attacking) is \
                          closed after a reasonable number of error replies rather than \
@@ -1575,7 +1584,26 @@ impl<P: Policy> ServerSession<P> {
             self.auth_response(line);
             return;
         }
-        let command = match parse_command(line) {
+        let parsed = parse_command(line);
+        let verb = match &parsed {
+            Ok(command) => Some(command.verb()),
+            Err(error) => error.verb,
+        };
+        if !matches!(verb, Some(Verb::Rcpt | Verb::Data | Verb::Bdat)) {
+            self.uncounted_sequence_replies = 0;
+        }
+        self.handle_parsed(line, parsed);
+        // A refused MAIL: what a pipelining client sent after it gets 503 uncounted.
+        if verb == Some(Verb::Mail)
+            && !matches!(self.state, State::ExpectRcpt { .. })
+            && !self.is_closed()
+        {
+            self.uncounted_sequence_replies = self.config.recipients_max.saturating_add(1);
+        }
+    }
+
+    fn handle_parsed(&mut self, line: &[u8], parsed: Result<Command, CommandError>) {
+        let command = match parsed {
             Ok(command) => command,
             Err(error) => {
                 if error.verb == Some(Verb::Bdat) {
