@@ -1615,7 +1615,7 @@ impl<P: Policy> ServerSession<P> {
                     return;
                 }
                 if matches!(self.state, State::ExpectQuit) {
-                    self.refused_session();
+                    self.refused_session(error.verb);
                     return;
                 }
                 let in_sequence = match error.verb {
@@ -1643,7 +1643,7 @@ impl<P: Policy> ServerSession<P> {
                     );
                     self.receive_chunk(from, size, last, target);
                 }
-                _ => self.refused_session(),
+                other => self.refused_session(Some(other.verb())),
             }
             return;
         }
@@ -1692,9 +1692,16 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    fn refused_session(&mut self) {
+    /// The 503 for a command other than QUIT (of `verb`, if known) in a refused session.
+    fn refused_session(&mut self, verb: Option<Verb>) {
+        // RFC 2034 3 and 4: no enhanced status code on the replies to EHLO and HELO.
+        let refusal = if matches!(verb, Some(Verb::Ehlo | Verb::Helo)) {
+            Reply::new(503, None, "Only QUIT is accepted now")
+        } else {
+            reply(503, SEQUENCE, "Only QUIT is accepted now")
+        };
         self.send(
-            reply(503, SEQUENCE, "Only QUIT is accepted now"),
+            refusal,
             "this server refused the connection at the greeting (554); RFC 5321 3.1 says it \
              must then wait for QUIT, and should answer everything else with 503",
             "RFC 5321 3.1",
@@ -2046,6 +2053,12 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
+    /// Whether this session offered SMTPUTF8: the client said EHLO, and the server has it.
+    fn offers_smtputf8_now(&self) -> bool {
+        self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp)
+            && self.config.extensions.offers_smtputf8()
+    }
+
     /// RFC 6531 3.5: 550 when MAIL's address must be ASCII, 553 when RCPT's must; both 5.6.7.
     fn non_ascii_refused(&mut self, role: AddressRole) {
         let (code, role) = match role {
@@ -2058,10 +2071,18 @@ impl<P: Policy> ServerSession<P> {
                 EnhancedStatus::new(5, 6, 7),
                 "Non-ASCII address requires SMTPUTF8",
             ),
-            format!(
-                "the {role} address has non-ASCII characters, but MAIL did not carry the \
-                 SMTPUTF8 parameter"
-            ),
+            if self.offers_smtputf8_now() {
+                format!(
+                    "the {role} address has non-ASCII characters, but MAIL did not carry the \
+                     SMTPUTF8 parameter"
+                )
+            } else {
+                format!(
+                    "the {role} address has non-ASCII characters, and this server does not \
+                     offer SMTPUTF8 in this session (it was not in the EHLO reply), so it \
+                     takes ASCII addresses only: such mail cannot reach it"
+                )
+            },
             "RFC 6531 3.5",
         );
     }
@@ -2392,7 +2413,7 @@ impl<P: Policy> ServerSession<P> {
     fn bdat_malformed(&mut self, error: &CommandError, size: Option<u64>) {
         let Some(size) = size else {
             if matches!(self.state, State::ExpectQuit) {
-                self.refused_session();
+                self.refused_session(Some(Verb::Bdat));
             } else {
                 self.send(
                     error.reply(),
