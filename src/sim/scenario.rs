@@ -1569,9 +1569,14 @@ fn host_name_problem(name: &str) -> Option<String> {
             .chars()
             .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
         {
+            let hint = if c.is_ascii() {
+                ""
+            } else {
+                "; an internationalised name is written in its A-label form (xn--...)"
+            };
             return Some(format!(
                 "label {label:?} contains {c:?}; a host name has only letters, digits and '-' \
-                 (RFC 1123 2.1)"
+                 (RFC 1123 2.1){hint}"
             ));
         }
         (label.starts_with('-') || label.ends_with('-'))
@@ -1744,6 +1749,7 @@ mod tests {
             ("mx_b.test", "label \"mx_b\" contains '_'"),
             ("a..b.test", "an empty label"),
             ("-a.test", "label \"-a\" starts or ends with '-'"),
+            ("mx.bü.test", "A-label form"),
             ("", "cannot be empty"),
         ] {
             let problem = host_name_problem(name).expect("not a host name");

@@ -4099,7 +4099,7 @@ impl<'a> World<'a> {
                 });
             // A 5yz greeting (or reply to EHLO and HELO) rules out this host only, as Postfix
             // does by default (smtp_skip_5xx_greeting): the next MX may take the mail. When
-            // none is left, the message bounces if every target refused service so (RFC 5321
+            // none is left, the message bounces if every target refused service that way (RFC 5321
             // 4.2.1: a 5yz request is not repeated), and otherwise waits for the next
             // attempt, the refusal then counted as temporary: a better MX may only have
             // failed for now. Postfix always waits (it makes the code 400).

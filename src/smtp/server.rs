@@ -1224,8 +1224,8 @@ impl<P: Policy> ServerSession<P> {
                     format!(
                         "{} protocol errors in one session: every reply from 500 to 504 and \
                          555 counts (a command not understood, out of order or not offered, a \
-                         bad argument), but the 503s a pipelining client's RCPT and DATA get \
-                         after its MAIL was refused. RFC 5321 3.8 asks a server to \
+                         bad argument), but the 503s a pipelining client's RCPT, DATA and BDAT \
+                         get after its MAIL was refused. RFC 5321 3.8 asks a server to \
                          answer commands it does not understand with 500 and carry on, but \
                          7.8 lets it defend itself: a client this confused (or attacking) is \
                          closed after a reasonable number of error replies rather than \
