@@ -693,6 +693,13 @@ pub fn format_time(time_ms: u64) -> String {
     text
 }
 
+/// How many digits [`format_time`] writes for the days of `time_ms`.
+fn day_digits(time_ms: u64) -> usize {
+    (time_ms / 86_400_000)
+        .checked_ilog10()
+        .map_or(1, |log| log as usize + 1)
+}
+
 /// [`format_time`], onto `out`: written digit by digit, since a long run's text trace writes
 /// it on every line.
 fn push_time(out: &mut String, time_ms: u64) {
@@ -841,6 +848,10 @@ impl Trace {
 
     /// [`Trace::to_text`], written by `renderer` (one that writes whole transmissions, say).
     pub fn to_text_with(&self, mut renderer: TextRenderer) -> String {
+        // Events come in time order: the last one has the most days to write.
+        if let Some(last) = self.events.last() {
+            renderer.day_digits = renderer.day_digits.max(day_digits(last.time_ms));
+        }
         let mut out = String::new();
         for event in &self.events {
             renderer.write(event, &mut out);
@@ -861,6 +872,9 @@ pub struct TextRenderer {
     whole_transmissions: bool,
     /// The actor of the last line written: every line of an event has the same one.
     last_actor: String,
+    /// The width the days of a time are right-aligned to, so that the columns stay where
+    /// they are in a run of ten days or more; a day count needs at least one digit.
+    day_digits: usize,
 }
 
 impl TextRenderer {
@@ -897,6 +911,9 @@ impl TextRenderer {
         let TraceEvent { time_ms, event } = event;
         let conns = &mut self.conns;
         let mut time = String::with_capacity(16);
+        for _ in day_digits(*time_ms)..self.day_digits {
+            time.push(' ');
+        }
         push_time(&mut time, *time_ms);
         let scratch = &mut self.scratch;
         let last_actor = &mut self.last_actor;
@@ -1418,6 +1435,37 @@ mod size_tests {
 #[cfg(test)]
 mod text_tests {
     use super::*;
+
+    /// A run of ten days or more writes every time with as many day digits as its last one,
+    /// so that the actor and text columns do not move.
+    #[test]
+    fn the_time_column_keeps_its_width_in_a_run_of_ten_days_or_more() {
+        let started = |time_ms: u64| TraceEvent {
+            time_ms,
+            event: Event::Started {
+                scenario: "long".into(),
+                seed: 1,
+            },
+        };
+        let text_of = |last_ms: u64| {
+            Trace {
+                scenario: "long".into(),
+                seed: 1,
+                start_unix_s: 0,
+                events: vec![started(0), started(last_ms)],
+            }
+            .to_text()
+        };
+        let day = 86_400_000;
+        let text = text_of(123 * day);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("  0+00:00:00.000  sim "), "{text}");
+        assert!(lines[1].starts_with("123+00:00:00.000  sim "), "{text}");
+        assert_eq!(lines[0].find("sim"), lines[1].find("sim"));
+        // Under ten days, as every built-in scenario: no padding.
+        assert!(text_of(9 * day).starts_with("0+00:00:00.000  sim "));
+    }
 
     #[test]
     fn the_time_reads_days_then_hours_minutes_seconds_and_milliseconds() {
