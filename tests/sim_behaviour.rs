@@ -2189,6 +2189,39 @@ fn a_submission_server_that_checks_senders_refuses_one_the_login_does_not_own() 
     }
 }
 
+/// RFC 6409 4.2: a submission server makes sure every envelope domain is fully qualified,
+/// refusing with 554 a MAIL or RCPT whose domain is a single label; the other recipients of
+/// the message go on. `<Postmaster>` alone is no such address.
+#[test]
+fn a_submission_server_refuses_envelope_domains_that_are_not_fully_qualified() {
+    let mut world = basic_world("not-fully-qualified");
+    world["messages"][0]["to"] = json!(["bob@receiver", "bob@receiver.test"]);
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver") {
+        Fate::RefusedAtSubmission { status } => assert_eq!(
+            status,
+            "554 5.1.2 <bob@receiver>: Recipient address rejected: need fully-qualified address"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+
+    world["messages"][0]["from"] = json!("alice@sender");
+    world["messages"][0]["to"] = json!(["bob@receiver.test"]);
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::RefusedAtSubmission { status } => assert!(
+            status.starts_with("554 5.1.8 <alice@sender>: Sender address rejected"),
+            "{status}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(result.mailboxes.values().all(|m| m.is_empty()));
+}
+
 /// A user agent that pipelines sends its RCPT commands before it reads MAIL's reply (RFC 2920
 /// 3.1): after a refused MAIL, twelve of them get 503 each, which the server does not count
 /// as a confused client's errors. It answers them all, and the client says QUIT.

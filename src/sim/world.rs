@@ -290,6 +290,43 @@ fn delivery_mailbox<'k>(
     }
 }
 
+impl SimPolicy {
+    /// A submission server's refusal of an envelope address whose domain is not fully
+    /// qualified: a single label such as `a`, which only a local resolver's search list could
+    /// complete. RFC 6409 4.2: "The MSA MUST ensure that all domains in the SMTP envelope are
+    /// fully-qualified", with 554 for a MAIL or RCPT that is not; RFC 5321 2.3.5: local
+    /// aliases "MUST NOT appear in any SMTP transaction". `<Postmaster>` alone is not a
+    /// mailbox, and an address literal is complete. A relay takes what it is given.
+    fn not_fully_qualified(
+        &self,
+        mailbox: &Mailbox,
+        status: (u8, u16, u16),
+        role: &str,
+    ) -> Option<Decision> {
+        let Domain::Name(name) = &mailbox.domain else {
+            return None;
+        };
+        if !self.submission || name.trim_end_matches('.').contains('.') {
+            return None;
+        }
+        let address = mailbox.key();
+        Some(Decision::respond(
+            554,
+            status,
+            format!("<{address}>: {role} address rejected: need fully-qualified address"),
+            format!(
+                "{name} is a single label, not a fully-qualified domain: a submission server \
+                 must make sure every domain in the envelope is one, and refuse the command \
+                 with 554 when it is not (as Postfix does with reject_non_fqdn_sender and \
+                 reject_non_fqdn_recipient, though with 504): a name like {name} means \
+                 something only on the writer's own network, and mail to or from it could \
+                 never be answered or delivered"
+            ),
+            "RFC 6409 4.2, RFC 5321 2.3.5",
+        ))
+    }
+}
+
 impl Policy for SimPolicy {
     fn check_connect(&mut self, _session: &SessionInfo<'_>) -> Decision {
         if self.refusing && !self.busy {
@@ -344,6 +381,11 @@ impl Policy for SimPolicy {
         reverse_path: &ReversePath,
         _declared_size: Option<u64>,
     ) -> Decision {
+        if let ReversePath::Mailbox(sender) = reverse_path {
+            if let Some(refusal) = self.not_fully_qualified(sender, (5, 1, 8), "Sender") {
+                return refusal;
+            }
+        }
         // RFC 6409 6.1 lets a submission server refuse a sender "not authorized with the
         // authentication used"; the null reverse-path names no one and is not checked.
         let (true, Some(user), ReversePath::Mailbox(sender)) = (
@@ -397,6 +439,9 @@ impl Policy for SimPolicy {
         transaction: &TransactionInfo<'_>,
         forward_path: &Mailbox,
     ) -> Decision {
+        if let Some(refusal) = self.not_fully_qualified(forward_path, (5, 1, 2), "Recipient") {
+            return refusal;
+        }
         let address = forward_path.key();
         // After the last "@" (a quoted local part may hold one; a domain never does).
         let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
