@@ -2220,6 +2220,18 @@ fn a_submission_server_refuses_envelope_domains_that_are_not_fully_qualified() {
         other => panic!("{other:?}"),
     }
     assert!(result.mailboxes.values().all(|m| m.is_empty()));
+
+    // A single label the scenario made one of the host's own domains is complete there.
+    let mut world = basic_world("single-label-local-domain");
+    world["hosts"][0]["local_domains"] = json!(["sender.test", "sender"]);
+    world["hosts"][0]["mailboxes"] =
+        json!([{"address": "alice@sender.test"}, {"address": "carol@sender"}]);
+    world["messages"][0]["to"] = json!(["carol@sender"]);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "carol@sender"),
+        Fate::Delivered { .. }
+    ));
 }
 
 /// A user agent that pipelines sends its RCPT commands before it reads MAIL's reply (RFC 2920

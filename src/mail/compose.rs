@@ -1436,7 +1436,9 @@ fn without_comments(text: &str) -> Option<String> {
                 '(' => depth += 1,
                 ')' => depth -= 1,
                 '\\' => {
-                    chars.next()?;
+                    chars
+                        .next()
+                        .filter(|&c| c.is_ascii_graphic() || BLANKS.contains(&c))?;
                 }
                 c if c.is_ascii_graphic() || BLANKS.contains(&c) => {}
                 _ => return None,
@@ -2457,6 +2459,7 @@ mod tests {
             "text/plain (a (nested) comment left open",
             "text/plain a comment) closed only",
             "text/plain (a comment with\r\nX: y)",
+            "text/plain (a comment with \\é)",
             "text/plain; a=\"unterminated",
             "text/plain; a=\"é\"",
             "text/plain; a=é",

@@ -1406,7 +1406,11 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
     }
     // serde_json says only "expected value" for a record's data of `{}`, `null` or two record
     // types at once; the note below says what is expected.
-    let message = if path.ends_with(".data") && message == "expected value" {
+    // (Not for a value missing from the JSON text itself, `"data": ,`.)
+    let message = if path.ends_with(".data")
+        && message == "expected value"
+        && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    {
         "this is not the data of one record"
     } else {
         message
@@ -1551,7 +1555,8 @@ fn host_name_problem(name: &str) -> Option<String> {
     }
     if name.len() > 253 {
         return Some(format!(
-            "it is {} octets long; a host name is at most 253 (RFC 1035 2.3.4)",
+            "it is {} characters long; a host name is at most 253 (255 octets in wire \
+             form, RFC 1035 2.3.4)",
             name.len()
         ));
     }
@@ -1741,6 +1746,19 @@ mod tests {
             assert_eq!(errors.0[0].at, at, "{text:?}: {errors}");
             assert!(errors.0[0].problem.contains("cut short"), "{errors}");
         }
+    }
+
+    /// A record's data missing from the JSON text is a syntax error, told as serde_json
+    /// tells it, not as data of no single record type.
+    #[test]
+    fn a_record_whose_data_is_missing_from_the_text_is_a_json_error() {
+        let (_, text) = crate::sim::library::file("basic-delivery").expect("a built-in");
+        let start = text.find("\"data\": {").expect("a record's data");
+        let end = start + text[start..].find('}').expect("its end") + 1;
+        let broken = format!("{}\"data\": ,{}", &text[..start], &text[end..]);
+        let errors = Scenario::from_json(&broken).unwrap_err().to_string();
+        assert!(errors.contains("expected value"), "{errors}");
+        assert!(!errors.contains("not the data of one record"), "{errors}");
     }
 
     #[test]

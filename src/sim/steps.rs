@@ -73,7 +73,8 @@ impl Step {
         let mut renderer = match self.conn {
             Some(conn) => TextRenderer::for_one_event_of(conn, &self.actor),
             None => TextRenderer::default(),
-        };
+        }
+        .with_days_of(trace);
         let mut text = String::new();
         renderer.write(event, &mut text);
         text.lines().map(str::to_string).collect()
@@ -917,8 +918,13 @@ mod tests {
             "address": "203.0.113.66", "server": "mx.receiver.test",
             "bytes": "EHLO x\r\nMAIL FROM:<m@x.test>\r\nQUIT\r\n"}]);
         let raw = crate::sim::Scenario::from_json(&world.to_string()).expect("valid");
+        // And a run of more than ten days, whose times are padded to one width.
+        world["raw_sessions"] = serde_json::json!([]);
+        world["fetches"][0]["at_s"] = serde_json::json!(900_000);
+        world["run_until_s"] = serde_json::json!(1_000_000);
+        let long = crate::sim::Scenario::from_json(&world.to_string()).expect("valid");
         let scenarios = library::builtin().into_iter().map(|s| s.expect("valid"));
-        for scenario in scenarios.chain([raw]) {
+        for scenario in scenarios.chain([raw, long.clone()]) {
             let trace = run(&scenario, scenario.seed).trace;
             let steps = steps(&trace);
             let mut joined = String::new();
@@ -931,6 +937,11 @@ mod tests {
             }
             assert_eq!(joined, trace.to_text(), "{}", scenario.name);
         }
+        let long_text = run(&long, long.seed).trace.to_text();
+        assert!(
+            long_text.starts_with(" 0+00:00:00.000  sim "),
+            "{long_text}"
+        );
     }
 
     #[test]

@@ -847,11 +847,8 @@ impl Trace {
     }
 
     /// [`Trace::to_text`], written by `renderer` (one that writes whole transmissions, say).
-    pub fn to_text_with(&self, mut renderer: TextRenderer) -> String {
-        // Events come in time order: the last one has the most days to write.
-        if let Some(last) = self.events.last() {
-            renderer.day_digits = renderer.day_digits.max(day_digits(last.time_ms));
-        }
+    pub fn to_text_with(&self, renderer: TextRenderer) -> String {
+        let mut renderer = renderer.with_days_of(self);
         let mut out = String::new();
         for event in &self.events {
             renderer.write(event, &mut out);
@@ -885,6 +882,15 @@ impl TextRenderer {
             whole_transmissions: true,
             ..TextRenderer::default()
         }
+    }
+
+    /// This renderer, writing the days of every time as wide as those of `trace`'s last
+    /// event: the widest, since events come in time order.
+    pub fn with_days_of(mut self, trace: &Trace) -> TextRenderer {
+        if let Some(last) = trace.events.last() {
+            self.day_digits = self.day_digits.max(day_digits(last.time_ms));
+        }
+        self
     }
 
     /// A renderer for one event of connection `conn` out of their order (see

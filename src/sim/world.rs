@@ -296,7 +296,8 @@ impl SimPolicy {
     /// complete. RFC 6409 4.2: "The MSA MUST ensure that all domains in the SMTP envelope are
     /// fully-qualified", with 554 for a MAIL or RCPT that is not; RFC 5321 2.3.5: local
     /// aliases "MUST NOT appear in any SMTP transaction". `<Postmaster>` alone is not a
-    /// mailbox, and an address literal is complete. A relay takes what it is given.
+    /// mailbox, an address literal is complete, and so is a domain this host serves or relays
+    /// for, however the scenario named it. A relay takes what it is given.
     fn not_fully_qualified(
         &self,
         mailbox: &Mailbox,
@@ -306,7 +307,12 @@ impl SimPolicy {
         let Domain::Name(name) = &mailbox.domain else {
             return None;
         };
-        if !self.submission || name.trim_end_matches('.').contains('.') {
+        // A single label the scenario made one of this host's domains is complete here.
+        let own_domain = || {
+            let key = domain_key(name);
+            self.local_domains.contains(&key) || self.relay_domains.contains(&key)
+        };
+        if !self.submission || name.trim_end_matches('.').contains('.') || own_domain() {
             return None;
         }
         let address = mailbox.key();
@@ -3915,7 +3921,9 @@ impl<'a> World<'a> {
                     entry.failed_without_trying(no_answer());
                 }
                 entry.in_flight = false;
-                let refusal = (entry.attempt_so_far == AttemptSoFar::OnlyRefusals)
+                // Only when every target was tried: one the attempt came too late for might
+                // have taken the message.
+                let refusal = (!too_late && entry.attempt_so_far == AttemptSoFar::OnlyRefusals)
                     .then(|| entry.last_failure.clone())
                     .flatten();
                 match refusal {

@@ -716,7 +716,7 @@ pub struct ServerSession<P: Policy> {
     /// `503` replies still to come that are not counted in `errors`: those a pipelining
     /// client's RCPT, DATA and BDAT commands get after its MAIL was refused. It sent them
     /// before it could read MAIL's reply (RFC 2920 3.1), so they are no sign of a confused
-    /// client; a batch holds at most one RCPT per recipient allowed, then DATA or BDAT.
+    /// client. Any other command ends them.
     uncounted_sequence_replies: usize,
     auth_failures: u32,
     now_ms: u64,
@@ -1593,12 +1593,19 @@ impl<P: Policy> ServerSession<P> {
             self.uncounted_sequence_replies = 0;
         }
         self.handle_parsed(line, parsed);
-        // A refused MAIL: what a pipelining client sent after it gets 503 uncounted.
+        // A refused MAIL, with no transaction open: what a pipelining client sent after it
+        // gets 503 uncounted. A client batches as many RCPTs as it means to send in one
+        // transaction, which it learns is too many only from a 452: at least the 100 every
+        // server must take (RFC 5321 4.5.3.1.8), or more where this one takes more.
         if verb == Some(Verb::Mail)
-            && !matches!(self.state, State::ExpectRcpt { .. })
+            && matches!(self.state, State::ExpectMail | State::ExpectHelo)
             && !self.is_closed()
         {
-            self.uncounted_sequence_replies = self.config.recipients_max.saturating_add(1);
+            self.uncounted_sequence_replies = self
+                .config
+                .recipients_max
+                .max(RECIPIENTS_MIN)
+                .saturating_add(1);
         }
     }
 
