@@ -1006,6 +1006,49 @@ fn a_554_greeting_bounces_only_when_every_target_of_the_attempt_refused_service(
 }
 
 #[test]
+fn a_refusal_does_not_bounce_at_once_when_the_attempt_came_too_late_for_another_mx() {
+    // The first attempt finds both MX down. In the second, the primary refuses service over a
+    // link so slow that the session ends after the last time a connection may be opened
+    // (give_up_s + first_retry_s after queueing): the backup is never tried, so the refusal
+    // is not every target's, and the message gives up as one that ran out of time.
+    let mut world = basic_world("refused-too-late");
+    world["dns"]["zones"][1]["records"] = json!([
+        mx("receiver.test", 10, "mx.receiver.test"),
+        mx("receiver.test", 20, "backup.receiver.test"),
+        a("mx.receiver.test", "192.0.2.20"),
+        a("backup.receiver.test", "192.0.2.21"),
+    ]);
+    world["hosts"][1]["faults"] = json!([
+        {"kind": {"type": "down"}, "until_s": 300},
+        {"kind": {"type": "refuse"}, "from_s": 300},
+        {"kind": {"type": "slow", "extra_latency_ms": 300_000}, "from_s": 300}
+    ]);
+    world["hosts"].as_array_mut().expect("hosts").push(
+        json!({"name": "backup.receiver.test", "address": "192.0.2.21",
+            "relay_domains": ["receiver.test"], "faults": [fault("down", None)]}),
+    );
+    // Patient enough to wait for the slow link to connect.
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 600,
+        "connect_timeout_s": 1000});
+    let result = run_json(&world);
+    assert_eq!(
+        relay_targets(&result, "mail.sender.test"),
+        [
+            "mx.receiver.test",
+            "backup.receiver.test",
+            "mx.receiver.test"
+        ]
+    );
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(
+            status.starts_with("451 4.3.2 delivery time expired; last reply: 554 5.3.2"),
+            "{status}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn a_message_waiting_on_a_session_that_breaks_before_its_turn_gets_its_own_connection() {
     // m1 opens the session and m2 joins it; the link breaks in m1's data, before m2's MAIL.
     // m2 was not tried at all, so its attempt goes on at once on a new connection (and the
