@@ -935,24 +935,27 @@ fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_qui
     }
 }
 
+/// `world` with a second MX for receiver.test, backup.receiver.test (192.0.2.21), which relays
+/// for it and has `backup_fault`.
+fn with_backup_mx(mut world: Value, backup_fault: Value) -> Value {
+    world["dns"]["zones"][1]["records"] = json!([
+        mx("receiver.test", 10, "mx.receiver.test"),
+        mx("receiver.test", 20, "backup.receiver.test"),
+        a("mx.receiver.test", "192.0.2.20"),
+        a("backup.receiver.test", "192.0.2.21"),
+    ]);
+    world["hosts"].as_array_mut().expect("hosts").push(
+        json!({"name": "backup.receiver.test", "address": "192.0.2.21",
+            "relay_domains": ["receiver.test"], "faults": [backup_fault]}),
+    );
+    world
+}
+
 #[test]
 fn a_554_greeting_bounces_only_when_every_target_of_the_attempt_refused_service() {
     // The primary greylists; the backup refuses service. The message waits for the primary,
     // which takes it on the next attempt: a refusal by the backup does not cut that short.
-    let two_mx = |name: &str| {
-        let mut world = basic_world(name);
-        world["dns"]["zones"][1]["records"] = json!([
-            mx("receiver.test", 10, "mx.receiver.test"),
-            mx("receiver.test", 20, "backup.receiver.test"),
-            a("mx.receiver.test", "192.0.2.20"),
-            a("backup.receiver.test", "192.0.2.21"),
-        ]);
-        world["hosts"].as_array_mut().expect("hosts").push(
-            json!({"name": "backup.receiver.test", "address": "192.0.2.21",
-                "relay_domains": ["receiver.test"], "faults": [fault("refuse", None)]}),
-        );
-        world
-    };
+    let two_mx = |name: &str| with_backup_mx(basic_world(name), fault("refuse", None));
     let mut world = two_mx("greylisted-then-refused");
     world["hosts"][1]["greylist_s"] = json!(300);
     let result = run_json(&world);
@@ -1011,22 +1014,12 @@ fn a_refusal_does_not_bounce_at_once_when_the_attempt_came_too_late_for_another_
     // link so slow that the session ends after the last time a connection may be opened
     // (give_up_s + first_retry_s after queueing): the backup is never tried, so the refusal
     // is not every target's, and the message gives up as one that ran out of time.
-    let mut world = basic_world("refused-too-late");
-    world["dns"]["zones"][1]["records"] = json!([
-        mx("receiver.test", 10, "mx.receiver.test"),
-        mx("receiver.test", 20, "backup.receiver.test"),
-        a("mx.receiver.test", "192.0.2.20"),
-        a("backup.receiver.test", "192.0.2.21"),
-    ]);
+    let mut world = with_backup_mx(basic_world("refused-too-late"), fault("down", None));
     world["hosts"][1]["faults"] = json!([
         {"kind": {"type": "down"}, "until_s": 300},
         {"kind": {"type": "refuse"}, "from_s": 300},
         {"kind": {"type": "slow", "extra_latency_ms": 300_000}, "from_s": 300}
     ]);
-    world["hosts"].as_array_mut().expect("hosts").push(
-        json!({"name": "backup.receiver.test", "address": "192.0.2.21",
-            "relay_domains": ["receiver.test"], "faults": [fault("down", None)]}),
-    );
     // Patient enough to wait for the slow link to connect.
     world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 600,
         "connect_timeout_s": 1000});
