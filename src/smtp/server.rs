@@ -1266,12 +1266,12 @@ impl<P: Policy> ServerSession<P> {
         }
     }
 
-    /// The longest line `limit` allows in this session, CRLF included.
     /// Whether the session was greeted with EHLO, which enables extensions (RFC 5321 2.2.1).
     fn esmtp(&self) -> bool {
         self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp)
     }
 
+    /// The longest line `limit` allows in this session, CRLF included.
     fn limit_octets(&self, limit: LineLimit) -> usize {
         match limit {
             LineLimit::Command => self.config.command_line_max_octets,
@@ -2062,8 +2062,7 @@ impl<P: Policy> ServerSession<P> {
 
     /// Whether this session offered SMTPUTF8: the client said EHLO, and the server has it.
     fn offers_smtputf8_now(&self) -> bool {
-        self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp)
-            && self.config.extensions.offers_smtputf8()
+        self.esmtp() && self.config.extensions.offers_smtputf8()
     }
 
     /// RFC 6531 3.5: 550 when MAIL's address must be ASCII, 553 when RCPT's must; both 5.6.7.
