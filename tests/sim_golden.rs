@@ -9,9 +9,11 @@
 mod sim_common;
 
 use serde_json::json;
-use sim_common::{a, mx, relay_targets, run_json, sender_host, sender_zone, store_host};
-use smtp_lab::sim::trace::describe_fate;
-use smtp_lab::sim::{library, run, RunResult, Scenario};
+use sim_common::{
+    a, first_difference, golden_text, mx, relay_targets, run_json, sender_host, sender_zone,
+    store_host,
+};
+use smtp_lab::sim::{library, run, Scenario};
 use std::path::PathBuf;
 
 fn builtin() -> Vec<Scenario> {
@@ -21,50 +23,8 @@ fn builtin() -> Vec<Scenario> {
         .collect()
 }
 
-/// The text trace followed by one line per recipient's fate, as `smtp-lab run` prints them.
-fn golden_text(result: &RunResult) -> String {
-    let mut text = result.trace.to_text();
-    text.push_str("\nOutcome:\n");
-    for (message, recipient, fate) in &result.outcomes {
-        text.push_str(&format!(
-            "  {message} <{recipient}>: {}\n",
-            describe_fate(fate)
-        ));
-    }
-    text
-}
-
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
-}
-
-/// The first line where two texts differ, both versions, with a little context.
-fn first_difference(expected: &str, actual: &str) -> String {
-    let expected_lines: Vec<&str> = expected.lines().collect();
-    let actual_lines: Vec<&str> = actual.lines().collect();
-    let index = expected_lines
-        .iter()
-        .zip(&actual_lines)
-        .position(|(e, a)| e != a)
-        .unwrap_or(expected_lines.len().min(actual_lines.len()));
-    let mut out = format!("first difference at line {}:\n", index + 1);
-    for line in &expected_lines[index.saturating_sub(3)..index] {
-        out.push_str(&format!("    {line}\n"));
-    }
-    out.push_str(&format!(
-        "  - {}\n  + {}\n",
-        expected_lines
-            .get(index)
-            .copied()
-            .unwrap_or("<end of golden file>"),
-        actual_lines.get(index).copied().unwrap_or("<end of trace>")
-    ));
-    out.push_str(&format!(
-        "({} lines expected, {} produced)",
-        expected_lines.len(),
-        actual_lines.len()
-    ));
-    out
 }
 
 #[test]

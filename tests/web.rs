@@ -2,6 +2,8 @@
 //! Run with `cargo test --target wasm32-unknown-unknown --test web` (see Makefile).
 #![cfg(target_arch = "wasm32")]
 
+mod sim_common;
+
 use smtp_lab::ui::player::{Player, PlayerAction};
 use smtp_lab::ui::{App, KEY_REPEAT_WAIT_MAX_MS, LINES_DRAWN_MAX, PAGE_TITLE};
 use wasm_bindgen_test::*;
@@ -2919,4 +2921,76 @@ fn assert_invalid_and_focused(root: &Element, id: &str) {
     );
     assert!(root.query_selector("#compose-problem").unwrap().is_some());
     assert_eq!(focused_id(), id);
+}
+
+/// Each built-in scenario's golden trace (tests/golden, which the native `sim_golden` test
+/// checks), by name.
+macro_rules! golden_traces {
+    ($($name:literal,)*) => {
+        &[$(($name, include_str!(concat!("golden/", $name, ".txt")))),*]
+    };
+}
+const GOLDEN_TRACES: &[(&str, &str)] = golden_traces![
+    "8bit-without-8bitmime",
+    "address-syntax-error",
+    "all-mx-down-then-back",
+    "attachments",
+    "basic-delivery",
+    "connection-lost-in-data",
+    "dns-servfail-then-success",
+    "greylisting",
+    "mailbox-full",
+    "message-too-big",
+    "null-mx",
+    "one-session-many-messages",
+    "over-quota-at-delivery",
+    "pipelining",
+    "pop3-commands",
+    "primary-mx-down",
+    "relay-denied",
+    "sender-not-owned",
+    "server-down-for-good",
+    "several-recipients",
+    "smtp-smuggling",
+    "smtputf8",
+    "submission-auth-failed",
+    "to-cc-bcc",
+    "too-many-recipients",
+    "two-domains",
+    "two-senders",
+    "unknown-domain",
+    "unknown-user-after-relay",
+    "unknown-user",
+];
+
+/// The simulation compiled to wasm, as the page runs it, gives every built-in scenario the
+/// very trace and outcome that the native build gives and `smtp-lab run` prints: a student's
+/// run in the browser is the same run as on the command line, byte for byte.
+#[wasm_bindgen_test]
+fn every_built_in_runs_in_the_browser_as_its_golden_trace() {
+    let built_ins: Vec<_> = smtp_lab::sim::library::builtin()
+        .into_iter()
+        .map(|entry| entry.unwrap_or_else(|(file, errors)| panic!("{file}: {errors}")))
+        .collect();
+    assert_eq!(
+        built_ins.len(),
+        GOLDEN_TRACES.len(),
+        "every built-in has its golden trace listed in GOLDEN_TRACES"
+    );
+    for scenario in built_ins {
+        let golden = GOLDEN_TRACES
+            .iter()
+            .find(|(name, _)| *name == scenario.name)
+            .map(|(_, text)| *text)
+            .unwrap_or_else(|| panic!("{} is not listed in GOLDEN_TRACES", scenario.name));
+        let result = smtp_lab::sim::run(&scenario, scenario.seed);
+        assert!(result.conservation_problems.is_empty(), "{}", scenario.name);
+        let text = sim_common::golden_text(&result);
+        assert!(
+            text == golden,
+            "{}: the browser's trace differs from tests/golden\n{}",
+            scenario.name,
+            sim_common::first_difference(golden, &text)
+        );
+    }
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
-use smtp_lab::sim::trace::Direction;
+use smtp_lab::sim::trace::{describe_fate, Direction};
 use smtp_lab::sim::{run, Event, Fate, RunResult, Scenario, TraceEvent};
 
 /// Parses and validates a scenario, panicking with every error found.
@@ -192,4 +192,46 @@ pub fn header_fields(message: &[u8]) -> Vec<(String, String)> {
         }
     }
     fields
+}
+
+/// The text trace followed by one line per recipient's fate, as `smtp-lab run` prints them.
+pub fn golden_text(result: &RunResult) -> String {
+    let mut text = result.trace.to_text();
+    text.push_str("\nOutcome:\n");
+    for (message, recipient, fate) in &result.outcomes {
+        text.push_str(&format!(
+            "  {message} <{recipient}>: {}\n",
+            describe_fate(fate)
+        ));
+    }
+    text
+}
+
+/// The first line where two texts differ, both versions, with a little context.
+pub fn first_difference(expected: &str, actual: &str) -> String {
+    let expected_lines: Vec<&str> = expected.lines().collect();
+    let actual_lines: Vec<&str> = actual.lines().collect();
+    let index = expected_lines
+        .iter()
+        .zip(&actual_lines)
+        .position(|(e, a)| e != a)
+        .unwrap_or(expected_lines.len().min(actual_lines.len()));
+    let mut out = format!("first difference at line {}:\n", index + 1);
+    for line in &expected_lines[index.saturating_sub(3)..index] {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out.push_str(&format!(
+        "  - {}\n  + {}\n",
+        expected_lines
+            .get(index)
+            .copied()
+            .unwrap_or("<end of golden file>"),
+        actual_lines.get(index).copied().unwrap_or("<end of trace>")
+    ));
+    out.push_str(&format!(
+        "({} lines expected, {} produced)",
+        expected_lines.len(),
+        actual_lines.len()
+    ));
+    out
 }
