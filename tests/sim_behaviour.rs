@@ -978,6 +978,19 @@ fn a_554_greeting_bounces_only_when_every_target_of_the_attempt_refused_service(
         Fate::Delivered { host, .. } if &**host == "mx.receiver.test"
     ));
 
+    // The primary's address lookups fail for now (SERVFAIL for 1000 s), so it is left out of
+    // the first attempt; the backup refuses service. The primary may well take the mail, so
+    // the message waits for it rather than bouncing with the backup's refusal.
+    let mut world = two_mx("primary-lookup-failed-backup-refused");
+    world["dns"]["faults"] =
+        json!([{"domain": "mx.receiver.test", "fault": "ServFail", "until_ms": 1_000_000}]);
+    let result = run_json(&world);
+    assert_eq!(retries(&result, "mail.sender.test").len(), 1);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { host, .. } if &**host == "mx.receiver.test"
+    ));
+
     // Refused by the only MX: bounced on the first attempt, with the server's reply and its
     // permanent status (RFC 3463 2: class 5), and no delay notice before it.
     let mut world = basic_world("refused-by-the-only-mx");

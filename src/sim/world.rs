@@ -13,7 +13,9 @@ use super::trace::{
     target_label, ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName,
     Trace, TraceEvent, WireBytes,
 };
-use crate::dns::{DomainName, MxCache, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome};
+use crate::dns::{
+    DomainName, MxCache, MxNote, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome,
+};
 use crate::mail::compose::{compose, envelope_address, ComposeRequest};
 use crate::mail::dsn::{
     build_dsn, Action as DsnAction, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
@@ -3778,15 +3780,23 @@ impl<'a> World<'a> {
             self.continue_mx_lookup(host, entry_id, lookup);
             return;
         };
-        self.mx_targets_found(host, entry_id, targets);
+        self.mx_targets_found(host, entry_id, targets, AttemptSoFar::NoFailure);
     }
 
-    fn mx_targets_found(&mut self, host: usize, entry_id: EntryId, targets: Vec<Target>) {
+    /// Starts going through `targets`, with what the attempt met before the first of them:
+    /// nothing, or an MX host left out because its address lookup failed for now.
+    fn mx_targets_found(
+        &mut self,
+        host: usize,
+        entry_id: EntryId,
+        targets: Vec<Target>,
+        attempt_so_far: AttemptSoFar,
+    ) {
         if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
             entry.targets = targets;
             entry.target_index = 0;
             entry.mx_sessions = 0;
-            entry.attempt_so_far = AttemptSoFar::NoFailure;
+            entry.attempt_so_far = attempt_so_far;
         }
         self.connect_to_target(host, entry_id);
     }
@@ -3889,7 +3899,20 @@ impl<'a> World<'a> {
             }
             return;
         }
-        self.mx_targets_found(host, entry_id, targets);
+        // An MX host (or some of its addresses) left out because a lookup failed for now may
+        // be the one that takes the mail: refusals by the others then make the message wait,
+        // not bounce (RFC 5321 5.1: each relevant address is tried, and retried).
+        let some_left_out_for_now = resolution.notes.iter().any(|note| {
+            matches!(
+                note,
+                MxNote::ExchangeLookupFailed { .. } | MxNote::AddressLookupPartlyFailed { .. }
+            )
+        });
+        let attempt_so_far = match some_left_out_for_now {
+            true => AttemptSoFar::SomethingTemporary,
+            false => AttemptSoFar::NoFailure,
+        };
+        self.mx_targets_found(host, entry_id, targets, attempt_so_far);
     }
 
     fn connect_to_target(&mut self, host: usize, entry_id: EntryId) {
