@@ -991,6 +991,42 @@ fn a_554_greeting_bounces_only_when_every_target_of_the_attempt_refused_service(
         Fate::Delivered { host, .. } if &**host == "mx.receiver.test"
     ));
 
+    // Twenty MX hosts of one preference, more than the 16 looked up, so the draw decides
+    // which are left out. Nineteen refuse service; the one that serves is sometimes left out.
+    // Then the message waits for the next attempt's draw, whatever the seed, rather than
+    // bouncing with the others' refusals.
+    let mut world = basic_world("twenty-equal-mx-one-serves");
+    let mut records = vec![mx("receiver.test", 10, "mx.receiver.test")];
+    records.push(a("mx.receiver.test", "192.0.2.20"));
+    for n in 1..20 {
+        let name = format!("refusing{n}.receiver.test");
+        let address = format!("192.0.2.{}", 100 + n);
+        records.push(mx("receiver.test", 10, &name));
+        records.push(a(&name, &address));
+        world["hosts"].as_array_mut().expect("hosts").push(json!({
+            "name": name, "address": address, "relay_domains": ["receiver.test"],
+            "faults": [fault("refuse", None)]}));
+    }
+    world["dns"]["zones"][1]["records"] = json!(records);
+    let mut some_seed_waited = false;
+    for seed in 1..=12 {
+        world["seed"] = json!(seed);
+        let result = run_json(&world);
+        assert!(
+            matches!(
+                fate(&result, "m1", "bob@receiver.test"),
+                Fate::Delivered { host, .. } if &**host == "mx.receiver.test"
+            ),
+            "seed {seed}: {:?}",
+            fate(&result, "m1", "bob@receiver.test")
+        );
+        some_seed_waited |= !retries(&result, "mail.sender.test").is_empty();
+    }
+    assert!(
+        some_seed_waited,
+        "no seed left the serving host out of a draw"
+    );
+
     // Refused by the only MX: bounced on the first attempt, with the server's reply and its
     // permanent status (RFC 3463 2: class 5), and no delay notice before it.
     let mut world = basic_world("refused-by-the-only-mx");

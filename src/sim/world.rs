@@ -3784,7 +3784,8 @@ impl<'a> World<'a> {
     }
 
     /// Starts going through `targets`, with what the attempt met before the first of them:
-    /// nothing, or an MX host left out because its address lookup failed for now.
+    /// nothing, or an MX host left out for now (its address lookup failed, or the draw among
+    /// equal preferences left it out).
     fn mx_targets_found(
         &mut self,
         host: usize,
@@ -3899,13 +3900,16 @@ impl<'a> World<'a> {
             }
             return;
         }
-        // An MX host (or some of its addresses) left out because a lookup failed for now may
-        // be the one that takes the mail: refusals by the others then make the message wait,
-        // not bounce (RFC 5321 5.1: each relevant address is tried, and retried).
+        // An MX host (or some of its addresses) left out for now, because a lookup failed or
+        // because the draw among equal preferences put it beyond the hosts looked up, may be
+        // the one that takes the mail: refusals by the others then make the message wait, not
+        // bounce (RFC 5321 5.1: each relevant address is tried, and retried).
         let some_left_out_for_now = resolution.notes.iter().any(|note| {
             matches!(
                 note,
-                MxNote::ExchangeLookupFailed { .. } | MxNote::AddressLookupPartlyFailed { .. }
+                MxNote::ExchangeLookupFailed { .. }
+                    | MxNote::AddressLookupPartlyFailed { .. }
+                    | MxNote::TooManyExchanges { drawn: true, .. }
             )
         });
         let attempt_so_far = match some_left_out_for_now {
