@@ -2582,6 +2582,12 @@ impl<P: Policy> ServerSession<P> {
                 rfc,
                 after,
             } => {
+                // The chunks a pipelining client sent after its refused MAIL are one
+                // message's data, however many it cut it into (RFC 3030 4: BDAT may be
+                // pipelined): their 503s go uncounted without using up what its RCPTs need.
+                if reply.code == 503 && self.uncounted_sequence_replies > 0 {
+                    self.uncounted_sequence_replies += 1;
+                }
                 self.send(reply, why, rfc);
                 self.enter(from, *after);
             }
@@ -3380,6 +3386,51 @@ mod tests {
             .filter(|line| !line.is_empty() && line.as_bytes().get(3) != Some(&b'-'))
             .map(str::to_string)
             .collect()
+    }
+
+    /// RFC 2920 3.1 and RFC 3030 4: after a refused MAIL, a pipelining client's batch of as
+    /// many RCPTs as it may send (100) and a message cut into many BDAT chunks all get 503s that
+    /// do not count as errors; the session stays open for its next transaction. More RCPTs
+    /// than that still reach the error limit.
+    #[test]
+    fn bdat_chunks_after_a_refused_mail_do_not_use_up_the_recipients_allowance() {
+        let batch = |recipients: usize| {
+            let mut batch =
+                b"EHLO c.example\r\nMAIL FROM:<a@example.net> SIZE=999999999\r\n".to_vec();
+            for _ in 0..recipients {
+                batch.extend_from_slice(b"RCPT TO:<bob@example.org>\r\n");
+            }
+            for _ in 0..20 {
+                batch.extend_from_slice(b"BDAT 4\r\nabcd");
+            }
+            batch.extend_from_slice(b"BDAT 0 LAST\r\n");
+            batch
+        };
+        let mut config = ServerConfig::new("mx.example.org");
+        config.errors_max = 10;
+        let mut s = session(config.clone());
+        s.handle_input(&batch(RECIPIENTS_MIN), 0);
+        s.handle_input(b"MAIL FROM:<a@example.net>\r\n", 0);
+        let replies = reply_lines(&mut s);
+        assert!(replies[2].starts_with("552 5.3.4 "), "{:?}", &replies[..3]);
+        let sequence = replies.iter().filter(|r| r.starts_with("503 ")).count();
+        assert_eq!(sequence, RECIPIENTS_MIN + 21, "{replies:?}");
+        assert_eq!(
+            replies.last().map(String::as_str),
+            Some("250 2.1.0 Sender <a@example.net> OK"),
+            "{replies:?}"
+        );
+
+        // Beyond the allowance, RCPTs count again: the 10th such error closes the session.
+        let mut s = session(config);
+        s.handle_input(&batch(RECIPIENTS_MIN + 1 + 10), 0);
+        let replies = reply_lines(&mut s);
+        assert!(
+            replies.last().is_some_and(|r| r.starts_with("421 4.7.0 ")),
+            "{:?}",
+            replies.last()
+        );
+        assert!(s.is_closed());
     }
 
     /// RFC 5321 4.1.1.3 and appendix C: a source route is ignored, and the explanation of the
