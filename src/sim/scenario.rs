@@ -1534,13 +1534,14 @@ pub(crate) fn is_mail_domain(domain: &str) -> bool {
     if domain.is_ascii() {
         return is_host_name(domain);
     }
-    !domain.is_empty()
-        && domain.split('.').all(|label| {
-            !label.is_empty()
-                && !label
-                    .chars()
-                    .any(|c| c.is_whitespace() || c.is_control() || c == '@')
-        })
+    // An internationalised domain is its A-labels (RFC 5890 2.3.2.1): those follow the rules
+    // of a host name, so `ü_x.test` is no more a domain than `u_x.test`; and a U-label, like
+    // any label, neither starts nor ends with a hyphen (RFC 5891 4.2.3.1).
+    let hyphen_at_an_edge = domain
+        .split('.')
+        .any(|label| label.starts_with('-') || label.ends_with('-'));
+    !hyphen_at_an_edge
+        && idna::domain_to_ascii(domain).is_ok_and(|a_labels| is_host_name(&a_labels))
 }
 
 /// Letters, digits, hyphens and dots, labels of 1 to 63 octets (RFC 1123 2.1).
@@ -1560,33 +1561,45 @@ fn host_name_problem(name: &str) -> Option<String> {
             name.len()
         ));
     }
-    name.split('.').find_map(|label| {
-        if label.is_empty() {
-            return Some("it has an empty label (two dots in a row, or a dot at an end)".into());
-        }
-        if label.len() > 63 {
-            return Some(format!(
-                "label {label:?} is {} octets long; a label is at most 63 (RFC 1035 2.3.4)",
-                label.len()
-            ));
-        }
-        if let Some(c) = label
-            .chars()
-            .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
-        {
-            let hint = if c.is_ascii() {
-                ""
-            } else {
-                "; an internationalised name is written in its A-label form (xn--...)"
-            };
-            return Some(format!(
-                "label {label:?} contains {c:?}; a host name has only letters, digits and '-' \
+    name.split('.')
+        .find_map(|label| {
+            if label.is_empty() {
+                return Some(
+                    "it has an empty label (two dots in a row, or a dot at an end)".into(),
+                );
+            }
+            if label.len() > 63 {
+                return Some(format!(
+                    "label {label:?} is {} octets long; a label is at most 63 (RFC 1035 2.3.4)",
+                    label.len()
+                ));
+            }
+            if let Some(c) = label
+                .chars()
+                .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
+            {
+                let hint = if c.is_ascii() {
+                    ""
+                } else {
+                    "; an internationalised name is written in its A-label form (xn--...)"
+                };
+                return Some(format!(
+                    "label {label:?} contains {c:?}; a host name has only letters, digits and '-' \
                  (RFC 1123 2.1){hint}"
-            ));
-        }
-        (label.starts_with('-') || label.ends_with('-'))
-            .then(|| format!("label {label:?} starts or ends with '-' (RFC 1123 2.1)"))
-    })
+                ));
+            }
+            (label.starts_with('-') || label.ends_with('-'))
+                .then(|| format!("label {label:?} starts or ends with '-' (RFC 1123 2.1)"))
+        })
+        .or_else(|| {
+            let last = name.rsplit('.').next().unwrap_or(name);
+            last.bytes().all(|b| b.is_ascii_digit()).then(|| {
+                format!(
+                "its last label {last:?} is all digits; a host name never has the dotted-decimal \
+                 form #.#.#.#, its top-level label has a letter (RFC 1123 2.1)"
+            )
+            })
+        })
 }
 
 /// A character that breaks or hides a line of the text trace: a control character, or
@@ -1769,6 +1782,8 @@ mod tests {
             ("-a.test", "label \"-a\" starts or ends with '-'"),
             ("mx.bü.test", "A-label form"),
             ("", "cannot be empty"),
+            ("192.0.2.20", "dotted-decimal"),
+            ("mx.b.123", "last label \"123\" is all digits"),
         ] {
             let problem = host_name_problem(name).expect("not a host name");
             assert!(problem.contains(why), "{name:?}: {problem}");
@@ -1776,8 +1791,20 @@ mod tests {
         }
         let long_label = format!("{}.test", "a".repeat(64));
         assert!(host_name_problem(&long_label).is_some_and(|p| p.contains("64 octets")));
-        for name in ["mx.b.test", "a-b.test", "x1"] {
+        for name in ["mx.b.test", "a-b.test", "x1", "1.b.test", "123.b2"] {
             assert_eq!(host_name_problem(name), None, "{name:?}");
+        }
+    }
+
+    /// A domain of `local_domains` (and of the other lists of domains) follows the rules of a
+    /// host name, written with U-labels as with A-labels.
+    #[test]
+    fn an_internationalised_mail_domain_follows_the_host_name_rules_of_its_a_labels() {
+        for domain in ["bü.test", "例え.テスト", "xn--b-eha.test", "[192.0.2.20]"] {
+            assert!(is_mail_domain(domain), "{domain:?}");
+        }
+        for domain in ["ü_x.test", "u_x.test", "bü..test", "-bü.test", "bü.test."] {
+            assert!(!is_mail_domain(domain), "{domain:?}");
         }
     }
 
