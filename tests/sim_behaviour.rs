@@ -2274,6 +2274,45 @@ fn a_submission_server_that_checks_senders_refuses_one_the_login_does_not_own() 
     }
 }
 
+/// Reply text is printable ASCII (RFC 5321 4.2), and a server puts no UTF-8 in a reply but
+/// in the few that name a mailbox for a client that asked (RFC 6531 3.7.4): a refusal that
+/// would echo a UTF-8 address or user name leaves it out.
+#[test]
+fn a_refusal_leaves_out_an_address_or_a_user_name_that_is_not_ascii() {
+    let mut world = sender_check_world("j\u{f6}s@sender.test", true);
+    world["hosts"][0]["submission_users"][0]["user"] = json!("j\u{f6}s\u{e9}");
+    world["messages"][0]["auth"]["user"] = json!("j\u{f6}s\u{e9}");
+    let result = run_json(&world);
+    match fate(&result, "m1", "bob@receiver.test") {
+        Fate::RefusedAtSubmission { status } => assert_eq!(
+            status,
+            "553 5.7.1 Sender address rejected: not owned by the authenticated user"
+        ),
+        other => panic!("refused at submission: {other:?}"),
+    }
+    let mut world = basic_world("utf8-address-not-fully-qualified");
+    world["messages"][0]["to"] = json!(["j\u{f6}@receiver", "bob@receiver.test"]);
+    let result = run_json(&world);
+    match fate(&result, "m1", "j\u{f6}@receiver") {
+        Fate::RefusedAtSubmission { status } => assert_eq!(
+            status,
+            "554 5.1.2 Recipient address rejected: need fully-qualified address"
+        ),
+        other => panic!("{other:?}"),
+    }
+    for event in events(&result) {
+        if let Event::Transmitted {
+            direction: Direction::ServerToClient,
+            bytes,
+            ..
+        } = &event.event
+        {
+            let bytes = bytes.as_bytes();
+            assert!(bytes.is_ascii(), "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
+}
+
 /// RFC 6409 4.2: a submission server makes sure every envelope domain is fully qualified,
 /// refusing with 554 a MAIL or RCPT whose domain is a single label; the other recipients of
 /// the message go on. `<Postmaster>` alone is no such address.

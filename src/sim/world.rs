@@ -256,6 +256,15 @@ fn may_deliver_into(
             && (local_domains.contains(&domain_of(key)) || key == postmaster))
 }
 
+/// `text` as a policy reply may echo it: printable ASCII only (RFC 5321 4.2, `textstring`),
+/// and short enough that the reply line, with the rest of its text, stays within 512 octets
+/// (4.5.3.1.5); otherwise it is left out, as the server leaves out a non-ASCII path.
+fn shown_in_reply(text: &str) -> Option<&str> {
+    const ECHOED_MAX_OCTETS: usize = 200;
+    let printable = text.bytes().all(|b| b == b'\t' || (32..=126).contains(&b));
+    (printable && text.len() <= ECHOED_MAX_OCTETS).then_some(text)
+}
+
 /// Whether the submission user `user` owns the address `sender`: the user's own name at one
 /// of the host's domains (`alice` owns `alice@a.test`), or the user name itself when it is an
 /// address. Compared without regard to case, as Postfix's login maps look names up.
@@ -318,10 +327,11 @@ impl SimPolicy {
             return None;
         }
         let address = mailbox.key();
+        let shown = shown_in_reply(&address).map_or(String::new(), |a| format!("<{a}>: "));
         Some(Decision::respond(
             554,
             status,
-            format!("<{address}>: {role} address rejected: need fully-qualified address"),
+            format!("{shown}{role} address rejected: need fully-qualified address"),
             format!(
                 "{name} is a single label, not a fully-qualified domain: a submission server \
                  must make sure every domain in the envelope is one, and refuse the command \
@@ -426,10 +436,16 @@ impl Policy for SimPolicy {
         }
         // Postfix's reply for `reject_sender_login_mismatch`: 553 (RFC 6409 6.1 suggests
         // 550) with X.7.1, delivery not authorized (RFC 3463).
+        let sender_text = sender.to_string();
+        let shown_sender =
+            shown_in_reply(&sender_text).map_or(String::new(), |s| format!("<{s}>: "));
+        let owner = shown_in_reply(user).map_or("the authenticated user".to_string(), |u| {
+            format!("user {u}")
+        });
         Decision::respond(
             553,
             (5, 7, 1),
-            format!("<{sender}>: Sender address rejected: not owned by user {user}"),
+            format!("{shown_sender}Sender address rejected: not owned by {owner}"),
             format!(
                 "the client logged in as {user}, who may send as their own address only, and \
                  {sender} is not theirs: a submission server may refuse a sender the \
