@@ -718,6 +718,13 @@ pub struct ServerSession<P: Policy> {
     /// before it could read MAIL's reply (RFC 2920 3.1), so they are no sign of a confused
     /// client. Any other command ends them.
     uncounted_sequence_replies: usize,
+    /// The last command was a BDAT.
+    previous_command_was_bdat: bool,
+    /// The BDAT whose chunk is being read came right after another BDAT: when its chunk is
+    /// refused with 503 (no transaction), it is one a pipelining client sent after a chunk
+    /// that failed, which the server must read and discard (RFC 3030 2), and it is not
+    /// counted as an error.
+    chunk_follows_chunk: bool,
     auth_failures: u32,
     now_ms: u64,
     last_activity_ms: u64,
@@ -744,6 +751,8 @@ impl<P: Policy> ServerSession<P> {
             events: VecDeque::new(),
             errors: 0,
             uncounted_sequence_replies: 0,
+            previous_command_was_bdat: false,
+            chunk_follows_chunk: false,
             auth_failures: 0,
             now_ms,
             last_activity_ms: now_ms,
@@ -1044,6 +1053,16 @@ impl<P: Policy> ServerSession<P> {
         } else if matches!(reply.code, 500..=504 | 555) {
             self.errors = self.errors.saturating_add(1);
         }
+        self.send_uncounted(reply, why, rfc);
+    }
+
+    /// Sends `reply` without counting it towards the error limit.
+    fn send_uncounted(
+        &mut self,
+        reply: Reply,
+        why: impl Into<std::borrow::Cow<'static, str>>,
+        rfc: impl Into<std::borrow::Cow<'static, str>>,
+    ) {
         reply.write_wire(&mut self.output);
         let explanation = Explanation::for_reply(&reply, why, rfc);
         self.events
@@ -1592,6 +1611,9 @@ impl<P: Policy> ServerSession<P> {
         if !matches!(verb, Some(Verb::Rcpt | Verb::Data | Verb::Bdat)) {
             self.uncounted_sequence_replies = 0;
         }
+        let bdat = verb == Some(Verb::Bdat);
+        self.chunk_follows_chunk = bdat && self.previous_command_was_bdat;
+        self.previous_command_was_bdat = bdat;
         self.handle_parsed(line, parsed);
         // A refused MAIL, with no transaction open: what a pipelining client sent after it
         // gets 503 uncounted. A client batches as many RCPTs as it means to send in one
@@ -2582,13 +2604,19 @@ impl<P: Policy> ServerSession<P> {
                 rfc,
                 after,
             } => {
-                // The chunks a pipelining client sent after its refused MAIL are one
-                // message's data, however many it cut it into (RFC 3030 4: BDAT may be
-                // pipelined): their 503s go uncounted without using up what its RCPTs need.
-                if reply.code == 503 && self.uncounted_sequence_replies > 0 {
-                    self.uncounted_sequence_replies += 1;
+                // The chunks a pipelining client sent after its refused MAIL, or after a
+                // chunk that failed, are the rest of one message's data, however many it cut
+                // it into (RFC 3030 2: the server "MUST be prepared to accept and discard
+                // additional BDAT chunks already in the pipeline after the failed BDAT"; 4:
+                // BDAT may be pipelined). Their 503s are not counted, nor do they use up what
+                // the client's RCPTs need.
+                let in_the_pipeline =
+                    self.uncounted_sequence_replies > 0 || self.chunk_follows_chunk;
+                if reply.code == 503 && in_the_pipeline {
+                    self.send_uncounted(reply, why, rfc);
+                } else {
+                    self.send(reply, why, rfc);
                 }
-                self.send(reply, why, rfc);
                 self.enter(from, *after);
             }
             BdatTarget::Message(message) => {
