@@ -2916,6 +2916,40 @@ fn an_ascii_user_agent_turns_utf8_mode_on_for_utf8_header_fields() {
     assert!(!to_client.is_ascii(), "the header fields come as they are");
 }
 
+/// A message whose header is ASCII, submitted with SMTPUTF8 only because one recipient's
+/// address is UTF-8, still reaches its ASCII recipients at a server without SMTPUTF8: the
+/// trace field the submission server adds names the user agent's internationalised domain in
+/// A-labels, so the header stays ASCII (RFC 6531 3.7.3: trace fields of mail sent without
+/// SMTPUTF8 "must conform to RFC 5321").
+#[test]
+fn an_ascii_header_keeps_its_trace_fields_ascii_for_a_server_without_smtputf8() {
+    let mut world = basic_world("ascii-header-utf8-envelope");
+    world["hosts"][1]["extensions"] = json!({"smtputf8": false});
+    world["hosts"][0]["local_domains"] = json!(["sender.test", "b\u{fc}cher.test"]);
+    world["messages"][0]["from"] = json!("carol@xn--bcher-kva.test");
+    world["messages"][0]["bcc"] = json!(["jos\u{e9}@receiver.test"]);
+    let result = run_json(&world);
+    assert!(
+        matches!(
+            fate(&result, "m1", "bob@receiver.test"),
+            Fate::Delivered { .. }
+        ),
+        "{:?}",
+        fate(&result, "m1", "bob@receiver.test")
+    );
+    match fate(&result, "m1", "jos\u{e9}@receiver.test") {
+        Fate::Bounced { status, .. } => assert!(status.starts_with("553 5.6.7 "), "{status}"),
+        other => panic!("{other:?}"),
+    }
+    let delivered = mailbox(&result, "bob@receiver.test");
+    let text = String::from_utf8_lossy(delivered[0]);
+    assert!(delivered[0].is_ascii(), "{text}");
+    assert!(
+        text.contains("Received: from client.xn--bcher-kva.test "),
+        "{text}"
+    );
+}
+
 // ----- the viewer -----
 
 fn check_view(result: &RunResult) {

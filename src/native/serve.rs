@@ -584,6 +584,7 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
             with,
             id: Some(&queue_id),
             for_path: for_path.as_deref(),
+            utf8_header: !crate::smtp::trace::header_section(&message.data).is_ascii(),
             date_unix_s: now.as_secs() as i64,
             utc_offset_min: 0,
         });

@@ -42,7 +42,7 @@ use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    address_literal, count_header_fields, local_received_header, push_ipv4,
+    address_literal, count_header_fields, header_section, local_received_header, push_ipv4,
     push_without_return_path, received_header, remove_header_fields, separate_body, ReceivedFields,
     WithProtocol,
 };
@@ -3242,6 +3242,7 @@ impl<'a> World<'a> {
                 [only] => Some(only),
                 _ => None,
             },
+            utf8_header: !header_section(&received.data).is_ascii(),
             date_unix_s: self
                 .scenario
                 .start_unix_s

@@ -104,6 +104,9 @@ pub struct ReceivedFields<'a> {
     /// The forward path, given only when the message has a single recipient: listing several
     /// would disclose Bcc recipients (RFC 5321 7.2).
     pub for_path: Option<&'a str>,
+    /// The message's header section is already UTF-8 (RFC 6532), so the message can travel
+    /// on only with SMTPUTF8.
+    pub utf8_header: bool,
     pub date_unix_s: i64,
     pub utc_offset_min: i32,
 }
@@ -159,11 +162,15 @@ pub fn push_ipv4(out: &mut String, address: std::net::Ipv4Addr) {
 ///
 /// (folded lines start with a TAB). Names the client chose are reduced to domain characters,
 /// so they cannot add header lines or comments of their own. Internationalised domain names
-/// are written as A-labels, or as U-labels when the transaction used SMTPUTF8: RFC 6531 3.7.3
-/// says a server SHOULD then use the U-label form in the trace fields it adds.
+/// are written as A-labels, or as U-labels when the transaction used SMTPUTF8 and the message
+/// already has a UTF-8 header: RFC 6531 3.7.3 says a server SHOULD use the U-label form in the
+/// trace fields it adds to a message that "was or will be transmitted" with SMTPUTF8, and that
+/// trace fields sent without it "must conform to RFC 5321". A message with an ASCII header may
+/// still go on without SMTPUTF8 (to its ASCII recipients), which a U-label of the server's own
+/// would forbid it.
 pub fn received_header(fields: &ReceivedFields) -> String {
     let mut field = FoldedField::new("Received:");
-    let domain_form = if fields.with.is_utf8() {
+    let domain_form = if fields.with.is_utf8() && fields.utf8_header {
         DomainForm::ULabels
     } else {
         DomainForm::ALabels
@@ -562,6 +569,7 @@ mod tests {
             with: WithProtocol::Esmtp,
             id: Some("4F2A1"),
             for_path: Some("bob@example.net"),
+            utf8_header: false,
             date_unix_s: 0,
             utc_offset_min: 0,
         }
@@ -666,9 +674,11 @@ mod tests {
     #[test]
     fn an_smtputf8_transaction_names_domains_in_u_labels() {
         // RFC 6531 3.7.3: a server SHOULD use the U-label form in the trace field it adds to a
-        // message that came with SMTPUTF8; the client's EHLO name came in A-labels (3.7.1).
+        // message that came with SMTPUTF8 and has a UTF-8 header; the client's EHLO name came
+        // in A-labels (3.7.1).
         let mut idn = fields();
         idn.with = WithProtocol::Utf8Smtp;
+        idn.utf8_header = true;
         idn.helo_name = "xn--b-eha.example";
         idn.peer_name = Some("MX.B\u{dc}.example");
         idn.by_host = "mx.xn--b-eha.example";
@@ -679,6 +689,18 @@ mod tests {
             ),
             "{header}"
         );
+        // A message whose header is ASCII came with SMTPUTF8 only for an address of its
+        // envelope, and may go on without it to its other recipients: its trace field keeps
+        // to RFC 5321, in A-labels.
+        idn.utf8_header = false;
+        let header = received_header(&idn);
+        assert!(
+            header.starts_with(
+                "Received: from xn--b-eha.example (mx.xn--b-eha.example [192.0.2.1])\r\n\tby mx.xn--b-eha.example with UTF8SMTP"
+            ),
+            "{header}"
+        );
+        idn.utf8_header = true;
         // Names that are not IDNs stay as they are, and what IDNA refuses is still reduced
         // to ASCII, so nothing can add a line.
         idn.helo_name = "xn--zz\r\nX-Injected: yes";
