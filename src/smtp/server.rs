@@ -98,6 +98,11 @@ pub struct ServerConfig {
 /// The fewest recipients per transaction a server may limit itself to (RFC 5321 4.5.3.1.8).
 pub const RECIPIENTS_MIN: usize = 100;
 
+/// The most BDAT chunks after a refused MAIL or a failed chunk whose 503s are not counted as
+/// errors: more than a pipelining client has in flight before it reads the failure, and a
+/// bound for one that sends BDAT forever, which still reaches the error limit.
+const PIPELINED_CHUNKS_MAX: usize = 100;
+
 impl ServerConfig {
     pub fn new(hostname: impl Into<String>) -> Self {
         ServerConfig {
@@ -714,17 +719,15 @@ pub struct ServerSession<P: Policy> {
     events: VecDeque<ServerEvent>,
     errors: u32,
     /// `503` replies still to come that are not counted in `errors`: those a pipelining
-    /// client's RCPT, DATA and BDAT commands get after its MAIL was refused. It sent them
-    /// before it could read MAIL's reply (RFC 2920 3.1), so they are no sign of a confused
-    /// client. Any other command ends them.
+    /// client's RCPT and DATA commands get after its MAIL was refused. It sent them before it
+    /// could read MAIL's reply (RFC 2920 3.1), so they are no sign of a confused client. Any
+    /// other command ends them.
     uncounted_sequence_replies: usize,
-    /// The last command was a BDAT.
-    previous_command_was_bdat: bool,
-    /// The BDAT whose chunk is being read came right after another BDAT: when its chunk is
-    /// refused with 503 (no transaction), it is one a pipelining client sent after a chunk
-    /// that failed, which the server must read and discard (RFC 3030 2), and it is not
-    /// counted as an error.
-    chunk_follows_chunk: bool,
+    /// `503` replies to BDAT still to come that are not counted in `errors`: those to the
+    /// chunks a pipelining client sent after its MAIL was refused or after a chunk that
+    /// failed, up to its last chunk, which the server must read and discard (RFC 3030 2). Any
+    /// command but RCPT, DATA and BDAT ends them.
+    uncounted_chunk_replies: usize,
     auth_failures: u32,
     now_ms: u64,
     last_activity_ms: u64,
@@ -751,8 +754,7 @@ impl<P: Policy> ServerSession<P> {
             events: VecDeque::new(),
             errors: 0,
             uncounted_sequence_replies: 0,
-            previous_command_was_bdat: false,
-            chunk_follows_chunk: false,
+            uncounted_chunk_replies: 0,
             auth_failures: 0,
             now_ms,
             last_activity_ms: now_ms,
@@ -1244,7 +1246,8 @@ impl<P: Policy> ServerSession<P> {
                         "{} protocol errors in one session: every reply from 500 to 504 and \
                          555 counts (a command not understood, out of order or not offered, a \
                          bad argument), but the 503s a pipelining client's RCPT, DATA and BDAT \
-                         get after its MAIL was refused. RFC 5321 3.8 asks a server to \
+                         get after its MAIL was refused, or its BDATs after a chunk failed. RFC \
+                         5321 3.8 asks a server to \
                          answer commands it does not understand with 500 and carry on, but \
                          7.8 lets it defend itself: a client this confused (or attacking) is \
                          closed after a reasonable number of error replies rather than \
@@ -1380,6 +1383,9 @@ impl<P: Policy> ServerSession<P> {
     ) {
         let in_auth_exchange = matches!(self.state, State::ExpectAuthResponse { .. });
         self.report_command(&head, in_auth_exchange);
+        if !in_auth_exchange {
+            self.command_seen(chunk.map(|_| Verb::Bdat));
+        }
         let base = self.config.command_line_max_octets;
         let (what, rfc) = match limit {
             LineLimit::Command => (
@@ -1476,7 +1482,9 @@ impl<P: Policy> ServerSession<P> {
         // The text before the bare octet is whole: the size word cannot go on past it.
         let before = &line[..line.len().saturating_sub(1)];
         if !in_auth_exchange {
-            if let Some(size) = bdat_chunk_size(before) {
+            let size = bdat_chunk_size(before);
+            self.command_seen(size.map(|_| Verb::Bdat));
+            if let Some(size) = size {
                 return SkippedLine::BareBdat { kind, size };
             }
         }
@@ -1608,12 +1616,7 @@ impl<P: Policy> ServerSession<P> {
             Ok(command) => Some(command.verb()),
             Err(error) => error.verb,
         };
-        if !matches!(verb, Some(Verb::Rcpt | Verb::Data | Verb::Bdat)) {
-            self.uncounted_sequence_replies = 0;
-        }
-        let bdat = verb == Some(Verb::Bdat);
-        self.chunk_follows_chunk = bdat && self.previous_command_was_bdat;
-        self.previous_command_was_bdat = bdat;
+        self.command_seen(verb);
         self.handle_parsed(line, parsed);
         // A refused MAIL, with no transaction open: what a pipelining client sent after it
         // gets 503 uncounted. A client batches as many RCPTs as it means to send in one
@@ -1628,6 +1631,16 @@ impl<P: Policy> ServerSession<P> {
                 .recipients_max
                 .max(RECIPIENTS_MIN)
                 .saturating_add(1);
+            self.uncounted_chunk_replies = PIPELINED_CHUNKS_MAX;
+        }
+    }
+
+    /// A line held a command (`verb`; `None` when none could be read): what a pipelining
+    /// client sent after a refused MAIL or a failed chunk ends at any other command.
+    fn command_seen(&mut self, verb: Option<Verb>) {
+        if !matches!(verb, Some(Verb::Rcpt | Verb::Data | Verb::Bdat)) {
+            self.uncounted_sequence_replies = 0;
+            self.uncounted_chunk_replies = 0;
         }
     }
 
@@ -2588,7 +2601,27 @@ impl<P: Policy> ServerSession<P> {
     }
 
     /// All octets of a BDAT chunk were read.
+    /// The last octet of a chunk was read: the chunk is answered. RFC 3030 2: after a failed
+    /// BDAT the server "MUST be prepared to accept and discard additional BDAT chunks already
+    /// in the pipeline", which a pipelining client sends before it reads the failure (RFC 3030
+    /// 4: BDAT may be pipelined); their 503s, up to its last chunk, are not counted as errors.
+    /// A chunk refused with 503 alone does not start that: it is a BDAT with no transaction,
+    /// a client's mistake.
     fn finish_chunk(&mut self) {
+        let last = matches!(self.state, State::ReceivingBdat { last: true, .. });
+        let uncounted_before = self.uncounted_chunk_replies;
+        let answered = self.output.len();
+        self.answer_chunk();
+        let failed = self.output.get(answered).is_some_and(|&code| code != b'2');
+        let sequence_refusal = self.output.get(answered..answered + 3) == Some(b"503");
+        if last {
+            self.uncounted_chunk_replies = 0;
+        } else if failed && !sequence_refusal && uncounted_before == 0 {
+            self.uncounted_chunk_replies = PIPELINED_CHUNKS_MAX;
+        }
+    }
+
+    fn answer_chunk(&mut self) {
         let from = self.state.kind();
         let State::ReceivingBdat {
             size, last, target, ..
@@ -2604,15 +2637,10 @@ impl<P: Policy> ServerSession<P> {
                 rfc,
                 after,
             } => {
-                // The chunks a pipelining client sent after its refused MAIL, or after a
-                // chunk that failed, are the rest of one message's data, however many it cut
-                // it into (RFC 3030 2: the server "MUST be prepared to accept and discard
-                // additional BDAT chunks already in the pipeline after the failed BDAT"; 4:
-                // BDAT may be pipelined). Their 503s are not counted, nor do they use up what
-                // the client's RCPTs need.
-                let in_the_pipeline =
-                    self.uncounted_sequence_replies > 0 || self.chunk_follows_chunk;
-                if reply.code == 503 && in_the_pipeline {
+                // A chunk a pipelining client sent after its refused MAIL or a failed chunk
+                // (see `finish_chunk`).
+                if reply.code == 503 && self.uncounted_chunk_replies > 0 {
+                    self.uncounted_chunk_replies -= 1;
                     self.send_uncounted(reply, why, rfc);
                 } else {
                     self.send(reply, why, rfc);
