@@ -9,7 +9,7 @@
 //! preference are shuffled again on every use, as RFC 5321 5.1 asks for each delivery.
 
 use super::name::DomainName;
-use super::resolver::{shuffle_equal_preferences, MxNote, MxOutcome, MxResolution, RandomSource};
+use super::resolver::{shuffle_equal_preferences, MxOutcome, MxResolution, RandomSource};
 use super::zone::RecordData;
 use std::collections::BTreeMap;
 
@@ -77,15 +77,7 @@ impl MxCache {
         // the next delivery, not skipped for the whole TTL; so must hosts left out because
         // there were more than are looked up, when the cut fell among equal preferences: the
         // next delivery's draw may pick them.
-        let partly_failed = resolution.notes.iter().any(|note| {
-            matches!(
-                note,
-                MxNote::ExchangeLookupFailed { .. }
-                    | MxNote::AddressLookupPartlyFailed { .. }
-                    | MxNote::TooManyExchanges { drawn: true, .. }
-            )
-        });
-        if partly_failed {
+        if resolution.left_out_for_now() {
             return;
         }
         let Ok(name) = DomainName::parse(&resolution.domain) else {

@@ -348,6 +348,23 @@ pub struct MxResolution {
     pub notes: Vec<MxNote>,
 }
 
+impl MxResolution {
+    /// Whether a host (or some of its addresses) was left out only for this time: its address
+    /// lookup failed for now, or the draw among equal preferences put it beyond the hosts
+    /// looked up. The next delivery may reach it, so such a resolution is not cached, and an
+    /// attempt that meets only refusals from the others waits rather than bounces.
+    pub fn left_out_for_now(&self) -> bool {
+        self.notes.iter().any(|note| {
+            matches!(
+                note,
+                MxNote::ExchangeLookupFailed { .. }
+                    | MxNote::AddressLookupPartlyFailed { .. }
+                    | MxNote::TooManyExchanges { drawn: true, .. }
+            )
+        })
+    }
+}
+
 /// A mail server's resolver: who it is (for RFC 5321 5.1's self check) and its message-id
 /// counter. It holds no cache and no world; the world is passed to each call.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -566,6 +566,7 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         .mailbox()
         .map(|m| m.to_string())
         .unwrap_or_default();
+    let utf8_header = crate::smtp::trace::has_utf8_header_fields(&message.data);
     let targets = deliveries(shared, envelope);
     let single_recipient = targets.len() == 1;
     let mut written = Vec::new();
@@ -584,7 +585,7 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
             with,
             id: Some(&queue_id),
             for_path: for_path.as_deref(),
-            utf8_header: !crate::smtp::trace::header_section(&message.data).is_ascii(),
+            utf8_header,
             date_unix_s: now.as_secs() as i64,
             utc_offset_min: 0,
         });

@@ -1525,26 +1525,37 @@ fn plain_type_names(message: &str) -> String {
 }
 
 /// A domain as the part of an address after the @: a host name, an address literal in
-/// brackets (RFC 5321 4.1.3), or with SMTPUTF8 one with non-ASCII labels (RFC 6531 3.3), which
-/// are checked only for emptiness and separators.
+/// brackets (RFC 5321 4.1.3), or with SMTPUTF8 an internationalised one (RFC 6531 3.3).
 pub(crate) fn is_mail_domain(domain: &str) -> bool {
     if domain.starts_with('[') && domain.ends_with(']') {
         return domain.len() > 2 && !domain.chars().any(|c| c.is_whitespace() || c.is_control());
     }
-    if domain.is_ascii() {
+    let has_a_label = || {
+        domain.split('.').any(|label| {
+            label
+                .get(..4)
+                .is_some_and(|start| start.eq_ignore_ascii_case("xn--"))
+        })
+    };
+    if domain.is_ascii() && !has_a_label() {
         return is_host_name(domain);
     }
-    // An internationalised domain is its A-labels (RFC 5890 2.3.2.1): those follow the rules
-    // of a host name, so `ü_x.test` is no more a domain than `u_x.test`; and a U-label, like
-    // any label, neither starts nor ends with a hyphen (RFC 5891 4.2.3.1).
-    let hyphen_at_an_edge = domain
-        .split('.')
-        .any(|label| label.starts_with('-') || label.ends_with('-'));
-    !hyphen_at_an_edge
-        && idna::domain_to_ascii(domain).is_ok_and(|a_labels| is_host_name(&a_labels))
+    // An internationalised domain is its A-labels (RFC 5890 2.3.2.1), which follow the rules
+    // of a host name, so `ü_x.test` is no more a domain than `u_x.test`. IDNA also checks
+    // each U-label (no hyphen at either end, nor in the third and fourth places, RFC 5891
+    // 4.2.3.1) and that an A-label decodes to one.
+    idna::uts46::Uts46::new()
+        .to_ascii(
+            domain.as_bytes(),
+            idna::uts46::AsciiDenyList::STD3,
+            idna::uts46::Hyphens::Check,
+            idna::uts46::DnsLength::Verify,
+        )
+        .is_ok_and(|a_labels| is_host_name(&a_labels))
 }
 
-/// Letters, digits, hyphens and dots, labels of 1 to 63 octets (RFC 1123 2.1).
+/// Letters, digits, hyphens and dots, labels of 1 to 63 octets, the last not all digits (RFC
+/// 1123 2.1).
 fn is_host_name(name: &str) -> bool {
     host_name_problem(name).is_none()
 }
@@ -1803,7 +1814,17 @@ mod tests {
         for domain in ["bü.test", "例え.テスト", "xn--b-eha.test", "[192.0.2.20]"] {
             assert!(is_mail_domain(domain), "{domain:?}");
         }
-        for domain in ["ü_x.test", "u_x.test", "bü..test", "-bü.test", "bü.test."] {
+        for domain in [
+            "ü_x.test",
+            "u_x.test",
+            "bü..test",
+            "-bü.test",
+            "bü.test.",
+            "x\u{3002}-bü.test",
+            "ab--ü.test",
+            "b.xn--zz.test",
+            "bü.123",
+        ] {
             assert!(!is_mail_domain(domain), "{domain:?}");
         }
     }

@@ -13,9 +13,7 @@ use super::trace::{
     target_label, ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName,
     Trace, TraceEvent, WireBytes,
 };
-use crate::dns::{
-    DomainName, MxCache, MxNote, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome,
-};
+use crate::dns::{DomainName, MxCache, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome};
 use crate::mail::compose::{compose, envelope_address, ComposeRequest};
 use crate::mail::dsn::{
     build_dsn, Action as DsnAction, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
@@ -42,7 +40,7 @@ use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    address_literal, count_header_fields, header_section, local_received_header, push_ipv4,
+    address_literal, count_header_fields, has_utf8_header_fields, local_received_header, push_ipv4,
     push_without_return_path, received_header, remove_header_fields, separate_body, ReceivedFields,
     WithProtocol,
 };
@@ -3242,7 +3240,7 @@ impl<'a> World<'a> {
                 [only] => Some(only),
                 _ => None,
             },
-            utf8_header: !header_section(&received.data).is_ascii(),
+            utf8_header: has_utf8_header_fields(&received.data),
             date_unix_s: self
                 .scenario
                 .start_unix_s
@@ -3921,14 +3919,7 @@ impl<'a> World<'a> {
         // because the draw among equal preferences put it beyond the hosts looked up, may be
         // the one that takes the mail: refusals by the others then make the message wait, not
         // bounce (RFC 5321 5.1: each relevant address is tried, and retried).
-        let some_left_out_for_now = resolution.notes.iter().any(|note| {
-            matches!(
-                note,
-                MxNote::ExchangeLookupFailed { .. }
-                    | MxNote::AddressLookupPartlyFailed { .. }
-                    | MxNote::TooManyExchanges { drawn: true, .. }
-            )
-        });
+        let some_left_out_for_now = resolution.left_out_for_now();
         let attempt_so_far = match some_left_out_for_now {
             true => AttemptSoFar::SomethingTemporary,
             false => AttemptSoFar::NoFailure,
@@ -4197,7 +4188,8 @@ impl<'a> World<'a> {
             // A 5yz greeting (or reply to EHLO and HELO) rules out this host only, as Postfix
             // does by default (smtp_skip_5xx_greeting): the next MX may take the mail. When
             // none is left, the message bounces if every target refused service that way (RFC 5321
-            // 4.2.1: a 5yz request is not repeated), and otherwise waits for the next
+            // 4.2.1: a 5yz request is not repeated) and no MX host was left out for now (see
+            // `mx_targets_found`), and otherwise waits for the next
             // attempt, the refusal then counted as temporary: a better MX may only have
             // failed for now. Postfix always waits (it makes the code 400).
             failure.counted_temporary = failure.reply.is_permanent();
@@ -4737,12 +4729,30 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 #[cfg(test)]
 mod tests {
     use super::{
-        notice_sender, numbered, pop3_reply_code, push_hex, Connections, Event, Explanation,
-        Interner, Name, ScenarioRef, World, RUN_OCTETS_MAX,
+        notice_sender, numbered, pop3_reply_code, push_hex, shown_in_reply, Connections, Event,
+        Explanation, Interner, Name, ScenarioRef, World, RUN_OCTETS_MAX,
     };
     use crate::sim::library;
     use std::borrow::Cow;
     use std::rc::Rc;
+
+    /// Reply text is printable ASCII and HT (RFC 5321 4.2 `textstring`), in a line of at most
+    /// 512 octets: what a refusal may echo of the client's words.
+    #[test]
+    fn a_refusal_echoes_only_short_printable_ascii() {
+        assert_eq!(shown_in_reply("bob@b.test"), Some("bob@b.test"));
+        assert_eq!(shown_in_reply("a\tb"), Some("a\tb"));
+        let longest = "a".repeat(200);
+        assert_eq!(shown_in_reply(&longest), Some(longest.as_str()));
+        for text in [
+            "j\u{f6}s\u{e9}",
+            "\u{1b}x\u{7f}",
+            "a\r\nb",
+            &"a".repeat(201),
+        ] {
+            assert_eq!(shown_in_reply(text), None, "{text:?}");
+        }
+    }
 
     #[test]
     fn a_run_that_ended_under_the_memory_bound_is_not_cut_by_its_report() {

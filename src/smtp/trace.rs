@@ -360,6 +360,14 @@ pub fn header_fields_end(message: &[u8]) -> (usize, bool) {
     (end, true)
 }
 
+/// Whether the header fields at the start of `message` (as [`header_fields_end`] finds them,
+/// so a body line not set apart by an empty line is not one) hold anything but ASCII: UTF-8
+/// header fields (RFC 6532 3).
+pub fn has_utf8_header_fields(message: &[u8]) -> bool {
+    let (end, _) = header_fields_end(message);
+    !message[..end].is_ascii()
+}
+
 /// Whether a line of `message`'s header section (everything before its first empty line)
 /// might start a field named `name` (any case). A quick test, true for every message that has
 /// one: the exact work of [`remove_header_fields`] can be skipped for nearly every message.
@@ -715,6 +723,24 @@ mod tests {
             header.contains("by mx.example.net with UTF8SMTP"),
             "{header}"
         );
+    }
+
+    #[test]
+    fn only_header_fields_make_a_message_have_a_utf8_header() {
+        assert!(has_utf8_header_fields(
+            "Subject: \u{fc}\r\n\r\nbody\r\n".as_bytes()
+        ));
+        assert!(has_utf8_header_fields(
+            "Subject: hi\r\n \u{fc}\r\n".as_bytes()
+        ));
+        // A body line, set apart by an empty line or not, is no header field.
+        for message in [
+            "Subject: hi\r\n\r\nbody \u{fc}\r\n",
+            "Subject: hi\r\nbody \u{fc}\r\n",
+            "\u{fc} body only\r\n",
+        ] {
+            assert!(!has_utf8_header_fields(message.as_bytes()), "{message:?}");
+        }
     }
 
     #[test]
