@@ -2345,6 +2345,20 @@ fn a_submission_server_refuses_envelope_domains_that_are_not_fully_qualified() {
     }
     assert!(result.mailboxes.values().all(|m| m.is_empty()));
 
+    // Labels are counted in A-labels, where IDNA made every dot ASCII: a domain written with
+    // an ideographic full stop (U+3002) is fully qualified.
+    let mut world = basic_world("ideographic-full-stop");
+    world["messages"][0]["to"] = json!(["bob@receiver\u{3002}test"]);
+    let result = run_json(&world);
+    assert!(
+        !matches!(
+            fate(&result, "m1", "bob@receiver\u{3002}test"),
+            Fate::RefusedAtSubmission { .. }
+        ),
+        "{:?}",
+        result.outcomes
+    );
+
     // A single label the scenario made one of the host's own domains is complete there.
     let mut world = basic_world("single-label-local-domain");
     world["hosts"][0]["local_domains"] = json!(["sender.test", "sender"]);

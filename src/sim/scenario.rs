@@ -1530,20 +1530,13 @@ pub(crate) fn is_mail_domain(domain: &str) -> bool {
     if domain.starts_with('[') && domain.ends_with(']') {
         return domain.len() > 2 && !domain.chars().any(|c| c.is_whitespace() || c.is_control());
     }
-    let has_a_label = || {
-        domain.split('.').any(|label| {
-            label
-                .get(..4)
-                .is_some_and(|start| start.eq_ignore_ascii_case("xn--"))
-        })
-    };
-    if domain.is_ascii() && !has_a_label() {
+    if domain.is_ascii() {
         return is_host_name(domain);
     }
     // An internationalised domain is its A-labels (RFC 5890 2.3.2.1), which follow the rules
     // of a host name, so `ü_x.test` is no more a domain than `u_x.test`. IDNA also checks
     // each U-label (no hyphen at either end, nor in the third and fourth places, RFC 5891
-    // 4.2.3.1) and that an A-label decodes to one.
+    // 4.2.3.1).
     idna::uts46::Uts46::new()
         .to_ascii(
             domain.as_bytes(),
@@ -1572,45 +1565,67 @@ fn host_name_problem(name: &str) -> Option<String> {
             name.len()
         ));
     }
-    name.split('.')
-        .find_map(|label| {
-            if label.is_empty() {
-                return Some(
-                    "it has an empty label (two dots in a row, or a dot at an end)".into(),
-                );
-            }
-            if label.len() > 63 {
-                return Some(format!(
-                    "label {label:?} is {} octets long; a label is at most 63 (RFC 1035 2.3.4)",
-                    label.len()
-                ));
-            }
-            if let Some(c) = label
-                .chars()
-                .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
-            {
-                let hint = if c.is_ascii() {
-                    ""
-                } else {
-                    "; an internationalised name is written in its A-label form (xn--...)"
-                };
-                return Some(format!(
-                    "label {label:?} contains {c:?}; a host name has only letters, digits and '-' \
-                 (RFC 1123 2.1){hint}"
-                ));
-            }
-            (label.starts_with('-') || label.ends_with('-'))
-                .then(|| format!("label {label:?} starts or ends with '-' (RFC 1123 2.1)"))
-        })
-        .or_else(|| {
-            let last = name.rsplit('.').next().unwrap_or(name);
-            last.bytes().all(|b| b.is_ascii_digit()).then(|| {
-                format!(
-                "its last label {last:?} is all digits; a host name never has the dotted-decimal \
-                 form #.#.#.#, its top-level label has a letter (RFC 1123 2.1)"
+    if let Some(problem) = name.split('.').find_map(host_label_problem) {
+        return Some(problem);
+    }
+    let last = name.rsplit('.').next().unwrap_or(name);
+    last.bytes().all(|b| b.is_ascii_digit()).then(|| {
+        format!(
+            "its last label {last:?} is all digits; a host name never has the dotted-decimal \
+             form #.#.#.#, its top-level label has a letter (RFC 1123 2.1)"
+        )
+    })
+}
+
+/// Why `label` is not a label of a host name, if it is not.
+fn host_label_problem(label: &str) -> Option<String> {
+    if label.is_empty() {
+        return Some("it has an empty label (two dots in a row, or a dot at an end)".into());
+    }
+    if label.len() > 63 {
+        return Some(format!(
+            "label {label:?} is {} octets long; a label is at most 63 (RFC 1035 2.3.4)",
+            label.len()
+        ));
+    }
+    if let Some(c) = label
+        .chars()
+        .find(|&c| !c.is_ascii_alphanumeric() && c != '-')
+    {
+        let hint = if c.is_ascii() {
+            ""
+        } else {
+            "; an internationalised name is written in its A-label form (xn--...)"
+        };
+        return Some(format!(
+            "label {label:?} contains {c:?}; a host name has only letters, digits and '-' \
+             (RFC 1123 2.1){hint}"
+        ));
+    }
+    if label.starts_with('-') || label.ends_with('-') {
+        return Some(format!(
+            "label {label:?} starts or ends with '-' (RFC 1123 2.1)"
+        ));
+    }
+    let a_label = label
+        .get(..4)
+        .is_some_and(|start| start.eq_ignore_ascii_case("xn--"));
+    let decodes = || {
+        idna::uts46::Uts46::new()
+            .to_ascii(
+                label.as_bytes(),
+                idna::uts46::AsciiDenyList::STD3,
+                idna::uts46::Hyphens::Check,
+                idna::uts46::DnsLength::Ignore,
             )
-            })
-        })
+            .is_ok()
+    };
+    (a_label && !decodes()).then(|| {
+        format!(
+            "label {label:?} starts with \"xn--\" but is no A-label: it does not decode to a \
+             valid U-label (RFC 5890 2.3.2.1)"
+        )
+    })
 }
 
 /// A character that breaks or hides a line of the text trace: a control character, or
@@ -1795,6 +1810,7 @@ mod tests {
             ("", "cannot be empty"),
             ("192.0.2.20", "dotted-decimal"),
             ("mx.b.123", "last label \"123\" is all digits"),
+            ("mx.xn--abc.test", "is no A-label"),
         ] {
             let problem = host_name_problem(name).expect("not a host name");
             assert!(problem.contains(why), "{name:?}: {problem}");
@@ -1802,7 +1818,14 @@ mod tests {
         }
         let long_label = format!("{}.test", "a".repeat(64));
         assert!(host_name_problem(&long_label).is_some_and(|p| p.contains("64 octets")));
-        for name in ["mx.b.test", "a-b.test", "x1", "1.b.test", "123.b2"] {
+        for name in [
+            "mx.b.test",
+            "a-b.test",
+            "x1",
+            "1.b.test",
+            "123.b2",
+            "mx.xn--b-eha.test",
+        ] {
             assert_eq!(host_name_problem(name), None, "{name:?}");
         }
     }

@@ -316,12 +316,12 @@ impl SimPolicy {
         let Domain::Name(name) = &mailbox.domain else {
             return None;
         };
-        // A single label the scenario made one of this host's domains is complete here.
-        let own_domain = || {
-            let key = domain_key(name);
-            self.local_domains.contains(&key) || self.relay_domains.contains(&key)
-        };
-        if !self.submission || name.trim_end_matches('.').contains('.') || own_domain() {
+        // Labels are counted in the A-label form, where IDNA has made every dot an ASCII one
+        // (`例え。jp` is `xn--r8jz45g.jp`). A single label the scenario made one of this
+        // host's domains is complete here.
+        let key = domain_key(name);
+        let own_domain = || self.local_domains.contains(&key) || self.relay_domains.contains(&key);
+        if !self.submission || key.trim_end_matches('.').contains('.') || own_domain() {
             return None;
         }
         let address = mailbox.key();

@@ -728,6 +728,8 @@ pub struct ServerSession<P: Policy> {
     /// failed, up to its last chunk, which the server must read and discard (RFC 3030 2). Any
     /// command but RCPT, DATA and BDAT ends them.
     uncounted_chunk_replies: usize,
+    /// The BDAT whose chunk is being read came while a mail transaction was open.
+    chunk_in_transaction: bool,
     auth_failures: u32,
     now_ms: u64,
     last_activity_ms: u64,
@@ -755,6 +757,7 @@ impl<P: Policy> ServerSession<P> {
             errors: 0,
             uncounted_sequence_replies: 0,
             uncounted_chunk_replies: 0,
+            chunk_in_transaction: false,
             auth_failures: 0,
             now_ms,
             last_activity_ms: now_ms,
@@ -1245,9 +1248,10 @@ impl<P: Policy> ServerSession<P> {
                     format!(
                         "{} protocol errors in one session: every reply from 500 to 504 and \
                          555 counts (a command not understood, out of order or not offered, a \
-                         bad argument), but the 503s a pipelining client's RCPT, DATA and BDAT \
-                         get after its MAIL was refused, or its BDATs after a chunk failed. RFC \
-                         5321 3.8 asks a server to \
+                         bad argument), but the 503s a pipelining client's RCPT and DATA get \
+                         after its MAIL was refused (up to 101), and its BDATs after a refused \
+                         MAIL or a failed chunk (up to 100, until its last chunk). RFC 5321 3.8 \
+                         asks a server to \
                          answer commands it does not understand with 500 and carry on, but \
                          7.8 lets it defend itself: a client this confused (or attacking) is \
                          closed after a reasonable number of error replies rather than \
@@ -1641,6 +1645,14 @@ impl<P: Policy> ServerSession<P> {
         if !matches!(verb, Some(Verb::Rcpt | Verb::Data | Verb::Bdat)) {
             self.uncounted_sequence_replies = 0;
             self.uncounted_chunk_replies = 0;
+        }
+        if verb == Some(Verb::Bdat) {
+            self.chunk_in_transaction = matches!(
+                self.state,
+                State::ExpectRcpt { .. }
+                    | State::ExpectRcptOrData { .. }
+                    | State::ExpectBdat { .. }
+            );
         }
     }
 
@@ -2605,18 +2617,19 @@ impl<P: Policy> ServerSession<P> {
     /// BDAT the server "MUST be prepared to accept and discard additional BDAT chunks already
     /// in the pipeline", which a pipelining client sends before it reads the failure (RFC 3030
     /// 4: BDAT may be pipelined); their 503s, up to its last chunk, are not counted as errors.
-    /// A chunk refused with 503 alone does not start that: it is a BDAT with no transaction,
-    /// a client's mistake.
+    /// Only a chunk of an open transaction that failed starts that: a BDAT with no
+    /// transaction is a client's mistake.
     fn finish_chunk(&mut self) {
         let last = matches!(self.state, State::ReceivingBdat { last: true, .. });
         let uncounted_before = self.uncounted_chunk_replies;
         let answered = self.output.len();
         self.answer_chunk();
         let failed = self.output.get(answered).is_some_and(|&code| code != b'2');
-        let sequence_refusal = self.output.get(answered..answered + 3) == Some(b"503");
         if last {
+            // The client's pipeline for this message ends here.
             self.uncounted_chunk_replies = 0;
-        } else if failed && !sequence_refusal && uncounted_before == 0 {
+            self.uncounted_sequence_replies = 0;
+        } else if failed && self.chunk_in_transaction && uncounted_before == 0 {
             self.uncounted_chunk_replies = PIPELINED_CHUNKS_MAX;
         }
     }
@@ -2641,6 +2654,10 @@ impl<P: Policy> ServerSession<P> {
                 // (see `finish_chunk`).
                 if reply.code == 503 && self.uncounted_chunk_replies > 0 {
                     self.uncounted_chunk_replies -= 1;
+                    self.send_uncounted(reply, why, rfc);
+                } else if reply.code == 503 {
+                    // Counted, whatever the client's RCPTs may still send uncounted.
+                    self.errors = self.errors.saturating_add(1);
                     self.send_uncounted(reply, why, rfc);
                 } else {
                     self.send(reply, why, rfc);
