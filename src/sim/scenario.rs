@@ -1537,14 +1537,21 @@ pub(crate) fn is_mail_domain(domain: &str) -> bool {
     // of a host name, so `ü_x.test` is no more a domain than `u_x.test`. IDNA also checks
     // each U-label (no hyphen at either end, nor in the third and fourth places, RFC 5891
     // 4.2.3.1).
+    strict_a_labels(domain).is_some_and(|a_labels| is_host_name(&a_labels))
+}
+
+/// `name` in A-labels as IDNA's strict checks make it (UTS 46 with the STD3 rules, hyphen
+/// checks and DNS lengths), or `None` when they refuse it: an A-label that decodes to no valid
+/// U-label included.
+fn strict_a_labels(name: &str) -> Option<std::borrow::Cow<'_, str>> {
     idna::uts46::Uts46::new()
         .to_ascii(
-            domain.as_bytes(),
+            name.as_bytes(),
             idna::uts46::AsciiDenyList::STD3,
             idna::uts46::Hyphens::Check,
             idna::uts46::DnsLength::Verify,
         )
-        .is_ok_and(|a_labels| is_host_name(&a_labels))
+        .ok()
 }
 
 /// Letters, digits, hyphens and dots, labels of 1 to 63 octets, the last not all digits (RFC
@@ -1610,17 +1617,7 @@ fn host_label_problem(label: &str) -> Option<String> {
     let a_label = label
         .get(..4)
         .is_some_and(|start| start.eq_ignore_ascii_case("xn--"));
-    let decodes = || {
-        idna::uts46::Uts46::new()
-            .to_ascii(
-                label.as_bytes(),
-                idna::uts46::AsciiDenyList::STD3,
-                idna::uts46::Hyphens::Check,
-                idna::uts46::DnsLength::Ignore,
-            )
-            .is_ok()
-    };
-    (a_label && !decodes()).then(|| {
+    (a_label && strict_a_labels(label).is_none()).then(|| {
         format!(
             "label {label:?} starts with \"xn--\" but is no A-label: it does not decode to a \
              valid U-label (RFC 5890 2.3.2.1)"

@@ -2612,7 +2612,6 @@ impl<P: Policy> ServerSession<P> {
         }))
     }
 
-    /// All octets of a BDAT chunk were read.
     /// The last octet of a chunk was read: the chunk is answered. RFC 3030 2: after a failed
     /// BDAT the server "MUST be prepared to accept and discard additional BDAT chunks already
     /// in the pipeline", which a pipelining client sends before it reads the failure (RFC 3030
@@ -2624,6 +2623,8 @@ impl<P: Policy> ServerSession<P> {
         let uncounted_before = self.uncounted_chunk_replies;
         let answered = self.output.len();
         self.answer_chunk();
+        // The first digit of the reply just written, if any (a last chunk's waits for its
+        // message to be stored).
         let failed = self.output.get(answered).is_some_and(|&code| code != b'2');
         if last {
             // The client's pipeline for this message ends here.
