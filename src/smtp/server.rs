@@ -2425,13 +2425,17 @@ impl<P: Policy> ServerSession<P> {
                          dropped, as a server must always read exactly the announced octets",
                     )
                 };
-                let code = if mail.rcpt_refused > 0 { 554 } else { 503 };
-                BdatTarget::discard(
-                    reply(code, SEQUENCE, text),
-                    why,
-                    "RFC 3030 2",
-                    State::ExpectRcpt { mail },
-                )
+                // RFC 3030 2: after a 5yz to a chunk the client "should" consider the
+                // transaction failed, and it starts again with MAIL: so does the server after
+                // this 554, or a pipelined MAIL would be nested and its RCPTs and chunks would
+                // join this transaction, under its sender. A 503 leaves the state as it was.
+                let (code, why, after) = if mail.rcpt_refused > 0 {
+                    let why = format!("{why}; the transaction is over");
+                    (554, Cow::Owned(why), State::ExpectMail)
+                } else {
+                    (503, Cow::Borrowed(why), State::ExpectRcpt { mail })
+                };
+                BdatTarget::discard(reply(code, SEQUENCE, text), why, "RFC 3030 2", after)
             }
             (None, other) => BdatTarget::discard(
                 reply(503, SEQUENCE, "Need MAIL and RCPT before BDAT"),
