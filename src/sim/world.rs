@@ -316,12 +316,19 @@ impl SimPolicy {
         let Domain::Name(name) = &mailbox.domain else {
             return None;
         };
+        if !self.submission {
+            return None;
+        }
+        let qualified = |domain: &str| domain.trim_end_matches('.').contains('.');
+        if name.is_ascii() && qualified(name) {
+            return None;
+        }
         // Labels are counted in the A-label form, where IDNA has made every dot an ASCII one
         // (`例え。jp` is `xn--r8jz45g.jp`). A single label the scenario made one of this
         // host's domains is complete here.
         let key = domain_key(name);
-        let own_domain = || self.local_domains.contains(&key) || self.relay_domains.contains(&key);
-        if !self.submission || key.trim_end_matches('.').contains('.') || own_domain() {
+        if qualified(&key) || self.local_domains.contains(&key) || self.relay_domains.contains(&key)
+        {
             return None;
         }
         let address = mailbox.key();
