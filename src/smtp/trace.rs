@@ -364,6 +364,11 @@ pub fn header_fields_end(message: &[u8]) -> (usize, bool) {
 /// so a body line not set apart by an empty line is not one) hold anything but ASCII: UTF-8
 /// header fields (RFC 6532 3).
 pub fn has_utf8_header_fields(message: &[u8]) -> bool {
+    // The fields lie within the header section: when it is ASCII, as nearly always, the
+    // line-by-line reading of the fields is not needed.
+    if header_section(message).is_ascii() {
+        return false;
+    }
     let (end, _) = header_fields_end(message);
     !message[..end].is_ascii()
 }
