@@ -761,6 +761,9 @@ fn control_characters_in_the_name_and_title_are_refused() {
     let mut world = basic_world("spoofed-address");
     world["messages"][0]["to"] = json!(["bob\u{202e}@receiver.test"]);
     assert!(error_paths(&world).iter().any(|p| p == "messages[0].to"));
+    // The Arabic letter mark is one of the three implicit marks (UAX #9 2.6).
+    world["messages"][0]["to"] = json!(["\"a\u{61c}b\"@receiver.test"]);
+    assert!(error_paths(&world).iter().any(|p| p == "messages[0].to"));
     // Teaching text is running text: a line break in it is only a space.
     let mut world = basic_world("teaching");
     world["teaching"] = json!("First sentence.\nSecond sentence.\n");

@@ -1632,12 +1632,11 @@ fn breaks_a_line(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
-/// [`breaks_a_line`], or a bidirectional formatting character (U+200E, U+200F, U+202A to
-/// U+202E, U+2066 to U+2069), which can make a name or an address read as another; fine in
-/// text, not in names that identify something.
+/// [`breaks_a_line`], or a bidirectional formatting character (U+061C, U+200E, U+200F,
+/// U+202A to U+202E, U+2066 to U+2069), which can make a name or an address read as
+/// another; fine in text, not in names that identify something.
 fn unfit_for_a_name(c: char) -> bool {
-    breaks_a_line(c)
-        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    breaks_a_line(c) || super::trace::is_bidi_control(c)
 }
 
 /// Why `value` cannot be one line of the trace: a character that [`breaks_a_line`], or, in a

@@ -785,11 +785,17 @@ pub(crate) fn visible(text: String) -> String {
     out
 }
 
+/// The bidirectional formatting characters, Unicode's Bidi_Control property (UAX #9 2.1 to
+/// 2.6): the marks ALM, LRM and RLM, the embeddings and overrides, and the isolates. Each
+/// can reorder the text around it as shown.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Control characters (a line break among them, such as U+0085), the line and paragraph
 /// separators, and the bidirectional formatting characters, which reorder a line as shown.
 fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_bidi_control(c)
 }
 
 /// `\r`, `\n`, `\t`, `\xNN` for another ASCII control character (its octet), `\u{NNNN}`
@@ -1588,8 +1594,12 @@ mod text_tests {
     /// a bidirectional override) is an escape, in bytes on the wire and in other events.
     #[test]
     fn characters_that_break_or_reorder_lines_are_escaped() {
-        let shown = shown_client_lines("NOOP a\u{1}b\u{85}c\u{2028}d\u{202e}e\r\n".as_bytes());
-        assert_eq!(shown, ["NOOP a\\x01b\\u{0085}c\\u{2028}d\\u{202e}e"]);
+        let shown =
+            shown_client_lines("NOOP a\u{1}b\u{85}c\u{2028}d\u{202e}e\u{61c}f\r\n".as_bytes());
+        assert_eq!(
+            shown,
+            ["NOOP a\\x01b\\u{0085}c\\u{2028}d\\u{202e}e\\u{061c}f"]
+        );
         assert_eq!(
             shown_client_lines(b"NOOP \xff\xc3\r\n"),
             ["NOOP \\xff\\xc3"]
