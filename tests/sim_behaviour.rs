@@ -1751,8 +1751,22 @@ fn a_notice_is_in_the_trace_as_written_though_it_crosses_no_wire() {
                 String::from_utf8_lossy(bytes).contains("report-type=delivery-status"),
                 "{name}"
             );
+            // Stored as it is, under the Received of the server it crossed to the mailbox; or,
+            // when the host that wrote it keeps the mailbox, with the MDA's Return-Path on top
+            // and its Delivered-To under its own trace field (RFC 5322 3.6.7).
+            let own_line_end = bytes
+                .windows(2)
+                .position(|pair| pair == b"\r\n")
+                .expect("a line")
+                + 2;
+            let mut expected = b"Return-Path: <>\r\n".to_vec();
+            expected.extend_from_slice(&bytes[..own_line_end]);
+            expected.extend_from_slice(b"Delivered-To: alice@sender.test\r\n");
+            expected.extend_from_slice(&bytes[own_line_end..]);
             assert!(
-                stored.iter().any(|(_, message)| message.ends_with(bytes)),
+                stored
+                    .iter()
+                    .any(|(_, message)| message.ends_with(bytes) || message[..] == expected[..]),
                 "{name}: {} is not the notice stored",
                 notice.bounce
             );
@@ -2099,7 +2113,7 @@ fn delivered_to_names_the_mailbox_as_configured_however_the_envelope_spelled_it(
     let (_, bytes) = delivered_message(&world, "bob@receiver.test");
     let fields = header_fields(&bytes);
     assert_eq!(
-        fields[1],
+        fields[2],
         ("Delivered-To".into(), "bob@receiver.test".into())
     );
     // The envelope kept the sender's spelling: RCPT TO did, and so does the Received field.
@@ -2112,7 +2126,7 @@ fn delivered_to_names_the_mailbox_as_configured_however_the_envelope_spelled_it(
     let stored = mailbox(&result, "postmaster@receiver.test");
     assert_eq!(stored.len(), 1, "one copy for two spellings of one address");
     assert_eq!(
-        header_fields(stored[0])[1],
+        header_fields(stored[0])[2],
         ("Delivered-To".into(), "postmaster@receiver.test".into())
     );
 }
@@ -2135,14 +2149,15 @@ fn delivered_to_writes_a_mailbox_domain_of_u_labels_in_a_labels() {
     world["messages"][0]["to"] = json!(["bob@xn--b-eha.test"]);
     let (_, bytes) = delivered_message(&world, "bob@bü.test");
     assert_eq!(
-        header_fields(&bytes)[1],
+        header_fields(&bytes)[2],
         ("Delivered-To".into(), "bob@xn--b-eha.test".into())
     );
     assert!(bytes.is_ascii(), "{}", String::from_utf8_lossy(&bytes));
 }
 
 #[test]
-fn a_delivered_message_has_one_return_path_then_delivered_to_then_one_received_per_hop() {
+fn a_delivered_message_has_one_return_path_then_one_received_per_hop_with_delivered_to_under_the_first(
+) {
     let (_, bytes) = delivered_message(&basic_world("headers"), "bob@receiver.test");
     let fields = header_fields(&bytes);
     assert_eq!(
@@ -2156,8 +2171,16 @@ fn a_delivered_message_has_one_return_path_then_delivered_to_then_one_received_p
             .count(),
         1
     );
+    // RFC 5322 3.6.7: trace = [return] 1*received, so this host's Received comes right under
+    // the Return-Path, and Delivered-To, an optional field, under it.
+    assert_eq!(fields[1].0, "Received");
+    assert!(
+        fields[1].1.contains(" by mx.receiver.test "),
+        "{:?}",
+        fields[1]
+    );
     assert_eq!(
-        fields[1],
+        fields[2],
         ("Delivered-To".into(), "bob@receiver.test".into())
     );
     let received: Vec<&str> = fields

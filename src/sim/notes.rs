@@ -511,8 +511,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::Delivered { .. } => note(
             "Final delivery: the MDA stores the message in the mailbox. It adds Return-Path \
-             with the envelope sender, which RFC 5321 requires at final delivery, and \
-             Delivered-To with the recipient, a common MDA convention (RFC 9228).",
+             with the envelope sender, which RFC 5321 requires at final delivery, and, under \
+             this server's Received field, Delivered-To with the recipient, a common MDA \
+             convention (RFC 9228).",
             "RFC 5321 4.4, RFC 9228",
         ),
         Event::DeliveryRefused { .. } => note(

@@ -40,9 +40,9 @@ use crate::smtp::server::{
     ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
 };
 use crate::smtp::trace::{
-    address_literal, count_header_fields, has_utf8_header_fields, local_received_header, push_ipv4,
-    push_without_return_path, received_header, remove_header_fields, separate_body, ReceivedFields,
-    WithProtocol,
+    address_literal, count_header_fields, has_utf8_header_fields, leading_field_len,
+    local_received_header, push_ipv4, push_without_return_path, received_header,
+    remove_header_fields, separate_body, ReceivedFields, WithProtocol,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::borrow::Cow;
@@ -418,8 +418,8 @@ impl Policy for SimPolicy {
         ) else {
             return Decision::accept(match (reverse_path, session.authenticated_as) {
                 (ReversePath::Null, _) => {
-                    "the null reverse path names no one: it is how notices such as bounces \
-                     are sent, and is always taken (RFC 5321 4.5.5)"
+                    "the null reverse path names no one, so there is no sender to check, and \
+                     it is always taken"
                 }
                 // What real receiving servers check here (SPF, DMARC, reputation) is not
                 // simulated.
@@ -439,7 +439,7 @@ impl Policy for SimPolicy {
                  server checks (RFC 6409 6.1)",
             );
         }
-        // Postfix's reply for `reject_sender_login_mismatch`: 553 (RFC 6409 6.1 suggests
+        // Postfix's reply for `reject_sender_login_mismatch`: 553 (RFC 6409 6.1 names
         // 550) with X.7.1, delivery not authorized (RFC 3463).
         let sender_text = sender.to_string();
         let shown_sender =
@@ -455,7 +455,7 @@ impl Policy for SimPolicy {
                 "the client logged in as {user}, who may send as their own address only, and \
                  {sender} is not theirs: a submission server may refuse a sender the \
                  authentication does not allow, so that no user writes mail as another. RFC \
-                 6409 suggests 550 with 5.7.1; this is Postfix's reply \
+                 6409 names 550 with 5.7.1 for this; this is Postfix's reply \
                  (reject_sender_login_mismatch), 553, \"mailbox name not allowed\""
             ),
             "RFC 6409 6.1, RFC 5321 4.2.3 (553), RFC 3463 3.8 (X.7.1)",
@@ -3575,17 +3575,19 @@ impl<'a> World<'a> {
             .map_or(mailbox_address, |mailbox| mailbox.address.as_str());
         let delivered_to = with_ascii_domain(delivered_to);
         let mut bytes = Vec::with_capacity(data.len() + 128);
-        for part in [
-            "Return-Path: <",
-            reverse_path,
-            ">\r\nDelivered-To: ",
-            &delivered_to,
-            "\r\n",
-        ] {
+        for part in ["Return-Path: <", reverse_path, ">\r\n"] {
+            bytes.extend_from_slice(part.as_bytes());
+        }
+        // RFC 5322 3.6.7: a trace block is a Return-Path followed by Received fields, so
+        // Delivered-To goes under this host's own Received (Postfix and Dovecot write it
+        // above, which parses only by the obsolete syntax of RFC 5322 4.5).
+        let own_received = leading_field_len(data, b"Received");
+        bytes.extend_from_slice(&data[..own_received]);
+        for part in ["Delivered-To: ", &delivered_to, "\r\n"] {
             bytes.extend_from_slice(part.as_bytes());
         }
         // A Return-Path that came with the message is no envelope's (Postfix removes it too).
-        push_without_return_path(&mut bytes, data);
+        push_without_return_path(&mut bytes, &data[own_received..]);
         // Stored as lines, each ending in CRLF, as a mailbox file keeps it: a chunk that ended
         // without one (BDAT, RFC 3030) or a bare line ending taken by a lenient server gets
         // it here, so that the stored size is the size POP3 reports (RFC 1939 5) and quotas
@@ -3776,7 +3778,8 @@ impl<'a> World<'a> {
             };
             let result = format!(
                 "{kind}, from this host's cache ({} s of the TTL left)",
-                cached.remaining_ms.div_ceil(1000)
+                // Whole seconds, counted down as a resolver counts a cached TTL.
+                cached.remaining_ms / 1000
             );
             let how = HowResolved {
                 result,

@@ -395,6 +395,27 @@ fn may_have_header_field(message: &[u8], name: &[u8]) -> bool {
     }
 }
 
+/// The length of the header field `name` (any case) that starts `message`, with its
+/// continuation lines (RFC 5322 2.2.3), or 0 when the message starts with another line.
+pub fn leading_field_len(message: &[u8], name: &[u8]) -> usize {
+    let starts_with_name = message.len() > name.len()
+        && message[..name.len()].eq_ignore_ascii_case(name)
+        && message[name.len()] == b':';
+    if !starts_with_name {
+        return 0;
+    }
+    let mut end = 0;
+    loop {
+        match memchr::memchr(b'\n', &message[end..]) {
+            Some(newline) => end += newline + 1,
+            None => return message.len(),
+        }
+        if !matches!(message.get(end), Some(b' ' | b'\t')) {
+            return end;
+        }
+    }
+}
+
 /// Appends `message` to `out` without the `Return-Path:` fields of its header section: final
 /// delivery writes its own above it, and MAY remove those that came with the message (RFC
 /// 5321 4.4). Nearly every message has none, and is only scanned.
