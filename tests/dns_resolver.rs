@@ -629,6 +629,77 @@ fn a_relay_known_by_address_waits_for_a_better_host_whose_dns_is_down_or_finds_n
     assert_eq!(resolve_at(&no_address, 0).outcome, MxOutcome::NoAddresses);
 }
 
+#[test]
+fn hosts_a_relay_drops_by_its_address_are_not_left_out_for_now() {
+    // RFC 5321 5.1: once the relay finds itself at preference 20, every host at 20 and
+    // above "MUST be discarded from consideration": one whose lookup failed is no host worth
+    // waiting for, nor is one a draw among too many hosts left out at those levels.
+    let mut relayed = world(vec![
+        zone(
+            "example.org",
+            vec![
+                mx("@", 10, "mx1.example.org"),
+                mx("@", 20, "backup.example.org"),
+                mx("@", 30, "mx3.example.net"),
+                mx("@", 30, "nowhere.example.org"),
+                a("mx1.example.org", "192.0.2.1"),
+                a("backup.example.org", "192.0.2.2"),
+            ],
+        ),
+        zone("example.net", vec![a("mx3.example.net", "192.0.2.3")]),
+    ]);
+    relayed.faults.push(servfail_until("example.net", 60_000));
+    let mut prng = SplitMix64(1);
+    let r = MxResolver::new(vec![name("relay.example.org")], 100)
+        .with_local_addresses(vec![ip("192.0.2.2")])
+        .resolve_mx(&relayed, "example.org", 0, &mut || prng.next_u64());
+    assert_eq!(exchanges(&r), [("mx1.example.org.".to_owned(), 10)]);
+    assert!(!r.left_out_for_now(), "{:?}", r.notes);
+    let text = r
+        .notes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    assert!(!text.contains("skipped"), "{text}");
+    let Some(MxNote::DroppedOwnLevel { dropped, .. }) = r
+        .notes
+        .iter()
+        .find(|note| matches!(note, MxNote::DroppedOwnLevel { .. }))
+    else {
+        panic!("no dropped level: {text}")
+    };
+    let mut dropped: Vec<String> = dropped.iter().map(ToString::to_string).collect();
+    dropped.sort();
+    assert_eq!(
+        dropped,
+        [
+            "backup.example.org.",
+            "mx3.example.net.",
+            "nowhere.example.org."
+        ]
+    );
+    // The same hosts cut off by the 16-host limit among equal preferences: nothing drawn
+    // matters once their level is dropped.
+    let mut records = vec![
+        mx("@", 10, "mx1.example.org"),
+        mx("@", 20, "backup.example.org"),
+        a("mx1.example.org", "192.0.2.1"),
+        a("backup.example.org", "192.0.2.2"),
+    ];
+    for n in 0..20 {
+        records.push(mx("@", 30, &format!("mx{n}.example.org")));
+        records.push(a(&format!("mx{n}.example.org"), "192.0.2.9"));
+    }
+    let crowded = world(vec![zone("example.org", records)]);
+    let mut prng = SplitMix64(1);
+    let r = MxResolver::new(vec![name("relay.example.org")], 100)
+        .with_local_addresses(vec![ip("192.0.2.2")])
+        .resolve_mx(&crowded, "example.org", 0, &mut || prng.next_u64());
+    assert_eq!(exchanges(&r), [("mx1.example.org.".to_owned(), 10)]);
+    assert!(!r.left_out_for_now(), "{:?}", r.notes);
+}
+
 fn world_with_own_address_first() -> DnsWorld {
     world(vec![zone(
         "example.org",

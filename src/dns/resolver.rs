@@ -502,6 +502,58 @@ impl Run<'_> {
             .then_some(MxOutcome::LoopsBackToMe { local_name })
     }
 
+    /// Before this host drops its own level and every less preferred one, found by address
+    /// after the lookups: hosts at those levels that had no address, or whose lookup failed,
+    /// are dropped as well, not skipped (RFC 5321 5.1: they "MUST be discarded from
+    /// consideration"), so that none of them counts as left out for now. They go into
+    /// `targets`, in preference order, for [`Self::drop_own_level`] to name; a draw that
+    /// left out only hosts at those levels no longer matters either.
+    fn forget_hosts_at_dropped_levels(
+        &mut self,
+        targets: &mut Vec<MxTarget>,
+        own_preference: u16,
+        cut_preference: Option<u16>,
+    ) {
+        let mut unreached = Vec::new();
+        self.notes.retain_mut(|note| match note {
+            MxNote::ExchangeLookupFailed {
+                exchange,
+                preference,
+                ..
+            }
+            | MxNote::ExchangeWithoutAddress {
+                exchange,
+                preference,
+            } if *preference >= own_preference => {
+                unreached.push(MxTarget {
+                    exchange: exchange.clone(),
+                    preference: *preference,
+                    addresses: Vec::new(),
+                });
+                false
+            }
+            MxNote::TooManyExchanges { drawn, .. } => {
+                *drawn &= cut_preference.is_some_and(|cut| cut < own_preference);
+                true
+            }
+            _ => true,
+        });
+        let kept = |name: &DomainName, targets: &[MxTarget]| {
+            targets
+                .iter()
+                .any(|t| t.preference < own_preference && t.exchange == *name)
+        };
+        self.notes.retain(|note| match note {
+            MxNote::AddressLookupPartlyFailed { exchange, .. } => kept(exchange, targets),
+            _ => true,
+        });
+        if !unreached.is_empty() {
+            targets.extend(unreached);
+            // Stable: hosts of one preference keep their drawn order.
+            targets.sort_by_key(|t| t.preference);
+        }
+    }
+
     fn is_local_address(&self, addresses: &[IpAddr]) -> bool {
         addresses
             .iter()
@@ -618,7 +670,10 @@ impl Run<'_> {
         }
 
         shuffle_equal_preferences(&mut candidates, rng);
+        // The preference at which the list was cut, when hosts were left out.
+        let mut cut_preference = None;
         if candidates.len() > MX_EXCHANGES_MAX {
+            cut_preference = Some(candidates[MX_EXCHANGES_MAX].preference);
             self.notes.push(MxNote::TooManyExchanges {
                 used: MX_EXCHANGES_MAX,
                 ignored: candidates.len() - MX_EXCHANGES_MAX,
@@ -673,6 +728,7 @@ impl Run<'_> {
             .min_by_key(|t| t.preference)
             .map(|t| (t.preference, t.exchange.clone()));
         if let Some((own_preference, local_name)) = own_by_address {
+            self.forget_hosts_at_dropped_levels(&mut targets, own_preference, cut_preference);
             if let Some(loops) = self.drop_own_level(&mut targets, own_preference, local_name) {
                 // As when this host is found by name: a more preferred host whose lookup
                 // failed for now is worth waiting for, and one without an address means no
