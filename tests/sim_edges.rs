@@ -771,6 +771,33 @@ fn control_characters_in_the_name_and_title_are_refused() {
 }
 
 #[test]
+fn an_error_quoting_control_characters_from_the_file_stays_on_its_line() {
+    // One error per line, and nothing from the file acts on the terminal: an owner name, an
+    // origin, a fault's domain and an unknown field, each with a line break and an escape.
+    let mut world = basic_world("quoted-controls");
+    world["dns"]["zones"][0]["records"]
+        .as_array_mut()
+        .expect("records")
+        .push(json!({"name": "a\nb\u{1b}[31mRED.b.test", "data": {"A": "192.0.2.1"}}));
+    world["dns"]["faults"] = json!([{"domain": "x\ny\u{1b}[2J", "fault": "ServFail"}]);
+    let errors = Scenario::from_json(&world.to_string()).expect_err("refused");
+    let text = errors.to_string();
+    assert_eq!(text.lines().count(), errors.0.len(), "{text}");
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "{text:?}"
+    );
+    assert!(text.contains("a\\nb\\x1b[31mRED"), "{text}");
+    let mut world = basic_world("unknown-field");
+    world["hosts"][0]["bad\u{1b}[2Jfield\r"] = json!(1);
+    let text = Scenario::from_json(&world.to_string())
+        .expect_err("refused")
+        .to_string();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("\\x1b[2J"), "{text}");
+}
+
+#[test]
 fn control_characters_in_a_raw_clients_name_and_a_mailbox_address_are_refused() {
     // Both are actors in the text trace: `client`, and `ua:MAILBOX` for a fetch.
     let mut world = basic_world("raw-client-name");

@@ -724,7 +724,8 @@ fn run_on_a_broken_file_exits_2_with_the_error_on_stderr() {
         ),
         (
             &latin1,
-            "latin1.json is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)",
+            "latin1.json is not UTF-8 text, which a JSON file must be (RFC 8259 8.1): octet \
+             0xe9 at line 1, column 14 (octet 14 of the file) is not part of a UTF-8 character",
         ),
     ] {
         let output = smtp_lab(&["run", path.to_str().unwrap()]);

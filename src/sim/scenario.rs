@@ -5,7 +5,7 @@
 
 use crate::dns::DnsWorld;
 use crate::mail::compose::{self, Attachment};
-use crate::smtp::address::{domain_key, mailbox_key, AddressError, Mailbox};
+use crate::smtp::address::{domain_key, mailbox_key, strict_a_labels, AddressError, Mailbox};
 use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
@@ -435,11 +435,16 @@ pub struct ScenarioError {
 }
 
 impl fmt::Display for ScenarioError {
+    /// One line: a control character, line separator or bidirectional formatting character
+    /// quoted from the file (a name, an unknown field) is written as an escape, as in the text
+    /// trace, so that it neither breaks the line nor acts on a terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.at.is_empty() {
-            f.write_str(&self.problem)
+        let at = super::trace::visible(self.at.clone());
+        let problem = super::trace::visible(self.problem.clone());
+        if at.is_empty() {
+            f.write_str(&problem)
         } else {
-            write!(f, "{}: {}", self.at, self.problem)
+            write!(f, "{at}: {problem}")
         }
     }
 }
@@ -489,8 +494,20 @@ pub fn file_text(bytes: Vec<u8>) -> Result<String, String> {
              again as UTF-8"
         ));
     }
-    String::from_utf8(bytes)
-        .map_err(|_| "is not UTF-8 text, which a JSON file must be (RFC 8259 8.1)".to_string())
+    String::from_utf8(bytes).map_err(|error| {
+        // Where the first octet that is not UTF-8 is, counted as the other reading errors
+        // count, from the text before it.
+        let valid_up_to = error.utf8_error().valid_up_to();
+        let octets = error.as_bytes();
+        let before = std::str::from_utf8(&octets[..valid_up_to]).unwrap_or_default();
+        format!(
+            "is not UTF-8 text, which a JSON file must be (RFC 8259 8.1): octet {:#04x} at {} \
+             (octet {} of the file) is not part of a UTF-8 character",
+            octets[valid_up_to],
+            line_and_column(before, before.len()),
+            valid_up_to + 1
+        )
+    })
 }
 
 /// "UTF-32" or "UTF-16" when the first bytes of a file are those of JSON text in one of
@@ -1527,8 +1544,12 @@ fn plain_type_names(message: &str) -> String {
 /// A domain as the part of an address after the @: a host name, an address literal in
 /// brackets (RFC 5321 4.1.3), or with SMTPUTF8 an internationalised one (RFC 6531 3.3).
 pub(crate) fn is_mail_domain(domain: &str) -> bool {
-    if domain.starts_with('[') && domain.ends_with(']') {
-        return domain.len() > 2 && !domain.chars().any(|c| c.is_whitespace() || c.is_control());
+    if domain.starts_with('[') {
+        // RFC 5321 4.1.3's grammar, as the server parses an address's domain.
+        return matches!(
+            crate::smtp::address::Domain::parse(domain),
+            Ok(crate::smtp::address::Domain::Literal(_))
+        );
     }
     if domain.is_ascii() {
         return is_host_name(domain);
@@ -1538,20 +1559,6 @@ pub(crate) fn is_mail_domain(domain: &str) -> bool {
     // each U-label (no hyphen at either end, nor in the third and fourth places, RFC 5891
     // 4.2.3.1).
     strict_a_labels(domain).is_some_and(|a_labels| is_host_name(&a_labels))
-}
-
-/// `name` in A-labels as IDNA's strict checks make it (UTS 46 with the STD3 rules, hyphen
-/// checks and DNS lengths), or `None` when they refuse it: an A-label that decodes to no valid
-/// U-label included.
-fn strict_a_labels(name: &str) -> Option<std::borrow::Cow<'_, str>> {
-    idna::uts46::Uts46::new()
-        .to_ascii(
-            name.as_bytes(),
-            idna::uts46::AsciiDenyList::STD3,
-            idna::uts46::Hyphens::Check,
-            idna::uts46::DnsLength::Verify,
-        )
-        .ok()
 }
 
 /// Letters, digits, hyphens and dots, labels of 1 to 63 octets, the last not all digits (RFC
@@ -1830,8 +1837,27 @@ mod tests {
     /// host name, written with U-labels as with A-labels.
     #[test]
     fn an_internationalised_mail_domain_follows_the_host_name_rules_of_its_a_labels() {
-        for domain in ["bü.test", "例え.テスト", "xn--b-eha.test", "[192.0.2.20]"] {
+        for domain in [
+            "bü.test",
+            "例え.テスト",
+            "xn--b-eha.test",
+            "[192.0.2.20]",
+            "[IPv6:2001:db8::20]",
+            "[x-tag:content]",
+        ] {
             assert!(is_mail_domain(domain), "{domain:?}");
+        }
+        // Address literals by RFC 5321 4.1.3's grammar, as in an address.
+        for domain in [
+            "[foo]",
+            "[999.0.2.20]",
+            "[IPv6:zz]",
+            "[1.2.3.4.5]",
+            "[]",
+            "[192.0.2.20",
+            "[192.0.2.20]x",
+        ] {
+            assert!(!is_mail_domain(domain), "{domain:?}");
         }
         for domain in [
             "ü_x.test",

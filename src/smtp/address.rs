@@ -59,6 +59,26 @@ pub fn domain_key(name: &str) -> String {
     idna::domain_to_ascii(name).unwrap_or_else(|_| name.to_lowercase())
 }
 
+/// `name` in A-labels as IDNA's strict checks make it (UTS 46 with the STD3 rules, hyphen
+/// checks and DNS lengths), or `None` when they refuse it: an A-label that decodes to no valid
+/// U-label included.
+pub fn strict_a_labels(name: &str) -> Option<std::borrow::Cow<'_, str>> {
+    idna::uts46::Uts46::new()
+        .to_ascii(
+            name.as_bytes(),
+            idna::uts46::AsciiDenyList::STD3,
+            idna::uts46::Hyphens::Check,
+            idna::uts46::DnsLength::Verify,
+        )
+        .ok()
+}
+
+/// Whether a label of `name` starts with the ACE prefix `xn--` (RFC 5890 2.3.1), in any case.
+fn has_a_label(name: &str) -> bool {
+    name.split('.')
+        .any(|label| label.len() >= 4 && label.as_bytes()[..4].eq_ignore_ascii_case(b"xn--"))
+}
+
 /// The recipients a message names, each once, in their canonical form (the one servers report
 /// back), in the order named: an address written the same way in To, Cc and Bcc gets one RCPT,
 /// as mail programs drop repeated addresses; sent twice, it could go in two transactions
@@ -712,7 +732,16 @@ impl<'a> Cursor<'a> {
         if octets > DOMAIN_MAX_OCTETS {
             return Err(AddressError::DomainTooLong { octets });
         }
-        Ok(self.text[start..self.pos].to_string())
+        let name = &self.text[start..self.pos];
+        // RFC 6531 3.3 lets a label be a U-label, which must be valid by IDNA2008 (RFC 5890
+        // 2.3.2.1), as must an A-label ("xn--"): otherwise the name is no domain at all and
+        // could never be looked up. ASCII names without "xn--" are checked by the loop above.
+        if (!name.is_ascii() || has_a_label(name)) && strict_a_labels(name).is_none() {
+            return Err(AddressError::Syntax(
+                "bad domain (not a valid internationalised domain name, RFC 5890 2.3.2.1)",
+            ));
+        }
+        Ok(name.to_string())
     }
 
     /// `address-literal = "[" ( IPv4 / "IPv6:" IPv6 / tag ":" 1*dcontent ) "]"`.
@@ -957,6 +986,34 @@ mod tests {
                 parse_reverse_path(input).map(|parsed| parsed.path),
                 Err(expected),
                 "input {input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_domain_of_u_labels_or_a_labels_must_be_valid_idna() {
+        // RFC 6531 3.3 and RFC 5890 2.3.2.1: a U-label is valid by IDNA2008, and an A-label
+        // decodes to one; anything else is no domain, refused at parsing, as a syntax error.
+        for good in [
+            "bob@b\u{fc}.test",
+            "bob@\u{4f8b}\u{3048}.\u{30c6}\u{30b9}\u{30c8}",
+            "bob@xn--b-eha.test",
+            "bob@B\u{dc}.test",
+        ] {
+            assert!(Mailbox::parse(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "bob@b.test\u{a0}",
+            "bob@\u{301}b.test",
+            "bob@b\u{200d}.test",
+            "bob@b\u{3000}.test",
+            "bob@b\u{fffd}.test",
+            "bob@xn--zz.test",
+            "bob@XN--ZZ.test",
+        ] {
+            assert!(
+                matches!(Mailbox::parse(bad), Err(AddressError::Syntax(_))),
+                "{bad:?}"
             );
         }
     }
