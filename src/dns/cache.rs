@@ -76,7 +76,8 @@ impl MxCache {
         // A host left out because its address lookup failed for now must be tried again at
         // the next delivery, not skipped for the whole TTL; so must hosts left out because
         // there were more than are looked up, when the cut fell among equal preferences: the
-        // next delivery's draw may pick them.
+        // next delivery's draw may pick them. (Hosts at a level this host dropped are not
+        // left out for now: see `MxResolution::left_out_for_now`.)
         if resolution.left_out_for_now() {
             return;
         }

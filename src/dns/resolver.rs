@@ -211,7 +211,8 @@ pub enum MxNote {
     },
     /// More MX records than are looked up: those after the first `used` in preference order
     /// (equal preferences shuffled) were left out. `drawn` when the cut fell among hosts of
-    /// one preference, so that which are left out depends on the draw.
+    /// one preference, so that which are left out depends on the draw, and this host did not
+    /// then drop that level (found among the first `used` by address).
     TooManyExchanges {
         used: usize,
         ignored: usize,
@@ -352,7 +353,8 @@ impl MxResolution {
     /// Whether a host (or some of its addresses) was left out only for this time: its address
     /// lookup failed for now, or the draw among equal preferences put it beyond the hosts
     /// looked up. The next delivery may reach it, so such a resolution is not cached, and an
-    /// attempt that meets only refusals from the others waits rather than bounces.
+    /// attempt that meets only refusals from the others waits rather than bounces. A host at a
+    /// level this host dropped has no such note: it is dropped, not left out for now.
     pub fn left_out_for_now(&self) -> bool {
         self.notes.iter().any(|note| {
             matches!(
@@ -506,14 +508,10 @@ impl Run<'_> {
     /// after the lookups: hosts at those levels that had no address, or whose lookup failed,
     /// are dropped as well, not skipped (RFC 5321 5.1: they "MUST be discarded from
     /// consideration"), so that none of them counts as left out for now. They go into
-    /// `targets`, in preference order, for [`Self::drop_own_level`] to name; a draw that
-    /// left out only hosts at those levels no longer matters either.
-    fn forget_hosts_at_dropped_levels(
-        &mut self,
-        targets: &mut Vec<MxTarget>,
-        own_preference: u16,
-        cut_preference: Option<u16>,
-    ) {
+    /// `targets` for [`Self::drop_own_level`] to name. Nor does a draw among too many hosts
+    /// matter any more: this host is among the first 16, sorted by preference, so every host
+    /// left out after them is at its level or below, and dropped.
+    fn forget_hosts_at_dropped_levels(&mut self, targets: &mut Vec<MxTarget>, own_preference: u16) {
         let mut unreached = Vec::new();
         self.notes.retain_mut(|note| match note {
             MxNote::ExchangeLookupFailed {
@@ -533,7 +531,7 @@ impl Run<'_> {
                 false
             }
             MxNote::TooManyExchanges { drawn, .. } => {
-                *drawn &= cut_preference.is_some_and(|cut| cut < own_preference);
+                *drawn = false;
                 true
             }
             _ => true,
@@ -549,7 +547,8 @@ impl Run<'_> {
         });
         if !unreached.is_empty() {
             targets.extend(unreached);
-            // Stable: hosts of one preference keep their drawn order.
+            // Stable: by preference, and within one, the hosts with addresses in their drawn
+            // order before those without.
             targets.sort_by_key(|t| t.preference);
         }
     }
@@ -670,10 +669,7 @@ impl Run<'_> {
         }
 
         shuffle_equal_preferences(&mut candidates, rng);
-        // The preference at which the list was cut, when hosts were left out.
-        let mut cut_preference = None;
         if candidates.len() > MX_EXCHANGES_MAX {
-            cut_preference = Some(candidates[MX_EXCHANGES_MAX].preference);
             self.notes.push(MxNote::TooManyExchanges {
                 used: MX_EXCHANGES_MAX,
                 ignored: candidates.len() - MX_EXCHANGES_MAX,
@@ -728,7 +724,7 @@ impl Run<'_> {
             .min_by_key(|t| t.preference)
             .map(|t| (t.preference, t.exchange.clone()));
         if let Some((own_preference, local_name)) = own_by_address {
-            self.forget_hosts_at_dropped_levels(&mut targets, own_preference, cut_preference);
+            self.forget_hosts_at_dropped_levels(&mut targets, own_preference);
             if let Some(loops) = self.drop_own_level(&mut targets, own_preference, local_name) {
                 // As when this host is found by name: a more preferred host whose lookup
                 // failed for now is worth waiting for, and one without an address means no

@@ -514,7 +514,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              with the envelope sender, which RFC 5321 requires at final delivery, and, under \
              this server's Received field, Delivered-To with the recipient, a common MDA \
              convention (RFC 9228).",
-            "RFC 5321 4.4, RFC 9228",
+            "RFC 5321 4.4, RFC 5322 3.6.7, RFC 9228",
         ),
         Event::DeliveryRefused { .. } => note(
             "The MDA could not store the message: no such mailbox (5.1.1), or over quota \

@@ -419,7 +419,7 @@ impl Policy for SimPolicy {
             return Decision::accept(match (reverse_path, session.authenticated_as) {
                 (ReversePath::Null, _) => {
                     "the null reverse path names no one, so there is no sender to check, and \
-                     it is always taken"
+                     it is always taken (RFC 5321 4.5.5)"
                 }
                 // What real receiving servers check here (SPF, DMARC, reputation) is not
                 // simulated.
@@ -3582,6 +3582,10 @@ impl<'a> World<'a> {
         // Delivered-To goes under this host's own Received (Postfix and Dovecot write it
         // above, which parses only by the obsolete syntax of RFC 5322 4.5).
         let own_received = leading_field_len(data, b"Received");
+        debug_assert!(
+            own_received > 0,
+            "data handed to the MDA starts with a Received field"
+        );
         bytes.extend_from_slice(&data[..own_received]);
         for part in ["Delivered-To: ", &delivered_to, "\r\n"] {
             bytes.extend_from_slice(part.as_bytes());
@@ -3778,8 +3782,7 @@ impl<'a> World<'a> {
             };
             let result = format!(
                 "{kind}, from this host's cache ({} s of the TTL left)",
-                // Whole seconds, counted down as a resolver counts a cached TTL.
-                cached.remaining_ms / 1000
+                cached.remaining_ms.div_ceil(1000)
             );
             let how = HowResolved {
                 result,

@@ -591,6 +591,26 @@ fn push_sanitized(out: &mut String, text: &str, allowed: impl Fn(char) -> bool) 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_leading_field_is_measured_with_its_continuation_lines() {
+        let folded = b"Received: from a\r\n\tby b; date\r\nDelivered-To: x\r\n\r\nbody\r\n";
+        assert_eq!(
+            leading_field_len(folded, b"Received"),
+            "Received: from a\r\n\tby b; date\r\n".len()
+        );
+        assert_eq!(leading_field_len(b"received: by b\r\n", b"Received"), 16);
+        // Without a final line ending, the field runs to the end.
+        assert_eq!(leading_field_len(b"Received: by b", b"Received"), 14);
+        // Another field first, a name that only starts the same, or nothing.
+        assert_eq!(
+            leading_field_len(b"Subject: x\r\nReceived: y\r\n", b"Received"),
+            0
+        );
+        assert_eq!(leading_field_len(b"Received-SPF: pass\r\n", b"Received"), 0);
+        assert_eq!(leading_field_len(b"Received", b"Received"), 0);
+        assert_eq!(leading_field_len(b"", b"Received"), 0);
+    }
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 

@@ -1477,9 +1477,7 @@ fn own_entry(title: &str, file_name: &str) -> String {
 /// `title`, isolated (UAX #9, 2.4) when it changes the direction of the text around it
 /// (bidirectional formatting characters), so that what follows it reads as written.
 fn isolated(title: &str) -> String {
-    let directs = title
-        .chars()
-        .any(|c| matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'));
+    let directs = title.chars().any(crate::sim::trace::is_bidi_control);
     if directs {
         format!("\u{2068}{title}\u{2069}")
     } else {
