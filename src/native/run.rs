@@ -13,6 +13,9 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+/// How much of the text trace is rendered before it is written out.
+const TEXT_CHUNK_OCTETS: usize = 64 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// One line per event; with `whole_transmissions`, every line of each transmission.
@@ -124,7 +127,20 @@ pub fn run_scenario(name_or_file: &str, seed: Option<u64>, format: Format) -> Ex
             } else {
                 TextRenderer::default()
             };
-            let _ = out.write_all(result.trace.to_text_with(renderer).as_bytes());
+            // Written as it is rendered, a few lines at a time, so that the text of a long
+            // trace is never held whole beside the trace.
+            let mut renderer = renderer.with_days_of(&result.trace);
+            let mut lines = String::new();
+            for (index, event) in result.trace.events.iter().enumerate() {
+                renderer.write(event, &mut lines);
+                let last = index + 1 == result.trace.events.len();
+                if lines.len() >= TEXT_CHUNK_OCTETS || last {
+                    if out.write_all(lines.as_bytes()).is_err() {
+                        break;
+                    }
+                    lines.clear();
+                }
+            }
             let _ = writeln!(out, "\nOutcome:");
             for (message, recipient, fate) in &result.outcomes {
                 let fate = describe_fate(fate);
