@@ -1207,15 +1207,6 @@ impl<C> Connections<C> {
     }
 
     /// The open connections, oldest first.
-    fn iter_mut(&mut self) -> impl Iterator<Item = (ConnId, &mut C)> {
-        let first_id = self.first_id;
-        self.slots
-            .iter_mut()
-            .enumerate()
-            .filter_map(move |(i, slot)| Some((first_id + i as ConnId, slot.as_mut()?)))
-    }
-
-    /// The open connections, oldest first.
     fn values(&self) -> impl Iterator<Item = &C> {
         self.slots.iter().flatten()
     }
@@ -1471,6 +1462,9 @@ struct World<'a> {
     host_by_address: BTreeMap<IpAddr, usize>,
     store: SharedStore,
     conns: Connections,
+    /// The open SMTP connections to each server and port, oldest first: where a new message
+    /// looks for a session to join, without going through every open connection.
+    smtp_conns_to: FxHashMap<(usize, u16), Vec<ConnId>>,
     /// MX lookups waiting for a DNS question to time out.
     pending_lookups: BTreeMap<(usize, EntryId), MxLookup>,
     next_conn: ConnId,
@@ -1794,6 +1788,7 @@ impl<'a> World<'a> {
             host_by_address,
             store,
             conns: Connections::default(),
+            smtp_conns_to: FxHashMap::default(),
             pending_lookups: BTreeMap::new(),
             next_conn: 1,
             next_entry: 1,
@@ -2178,7 +2173,8 @@ impl<'a> World<'a> {
         };
         // The user agent holds the message until its session ends.
         let octets = bytes.len();
-        if let Some(conn) = self.join_session(same_session, &envelope, &bytes) {
+        if let Some(conn) = self.join_session((server, spec.port), same_session, &envelope, &bytes)
+        {
             if let Some(Purpose::Submission { messages, .. }) =
                 self.conns.get_mut(&conn).map(|c| &mut c.purpose)
             {
@@ -2272,14 +2268,20 @@ impl<'a> World<'a> {
     /// latency later, and a message given to the session before then fails with it (a 421,
     /// or a lost connection): a sending server tries it again like any other temporary
     /// failure, and a user agent tells its user it was not sent (refused at submission).
+    /// Hands a message to the oldest open SMTP session to `server`'s `port` that `wanted`
+    /// and whose client takes it; that connection.
     fn join_session(
         &mut self,
+        (server, port): (usize, u16),
         wanted: impl Fn(&Conn) -> bool,
         envelope: &Envelope,
         message: &[u8],
     ) -> Option<ConnId> {
         let now = self.now_ms;
-        for (conn, c) in self.conns.iter_mut() {
+        for &conn in self.smtp_conns_to.get(&(server, port))? {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                continue;
+            };
             if c.client_closed || !wanted(c) {
                 continue;
             }
@@ -2420,6 +2422,12 @@ impl<'a> World<'a> {
             protocol,
         }));
         self.record(attempted);
+        if protocol == Protocol::Smtp {
+            self.smtp_conns_to
+                .entry((server, port))
+                .or_default()
+                .push(conn);
+        }
         self.conns.insert(
             conn,
             Conn {
@@ -2993,14 +3001,27 @@ impl<'a> World<'a> {
             // Nothing is left waiting here (the server's pump delivers it once its output is
             // out), but a message a server took must never be lost with its connection.
             self.deliver_waiting(conn);
-            if let Some(c) = self.conns.remove(&conn) {
+            if let Some(c) = self.remove_conn(conn) {
                 self.release_octets(c.held_octets);
             }
         }
     }
 
+    /// Takes a connection that has ended out of the open ones.
+    fn remove_conn(&mut self, conn: ConnId) -> Option<Conn> {
+        let c = self.conns.remove(&conn)?;
+        let key = (c.server, c.port);
+        if let Some(open) = self.smtp_conns_to.get_mut(&key) {
+            open.retain(|&id| id != conn);
+            if open.is_empty() {
+                self.smtp_conns_to.remove(&key);
+            }
+        }
+        Some(c)
+    }
+
     fn connection_failed(&mut self, conn: ConnId, reason: &str) {
-        let Some(c) = self.conns.remove(&conn) else {
+        let Some(c) = self.remove_conn(conn) else {
             return;
         };
         self.release_octets(c.held_octets);
@@ -4057,7 +4078,7 @@ impl<'a> World<'a> {
                 && c.server == server
                 && c.port == 25
         };
-        if let Some(conn) = self.join_session(same_session, &envelope, &data) {
+        if let Some(conn) = self.join_session((server, 25), same_session, &envelope, &data) {
             if let Some(Purpose::Relay { entries, .. }) =
                 self.conns.get_mut(&conn).map(|c| &mut c.purpose)
             {
@@ -4901,8 +4922,8 @@ mod tests {
         assert_eq!(conns.remove(&5), Some("five"));
         assert_eq!(conns.remove(&5), None);
         assert!(conns.contains_key(&3) && conns.contains_key(&6));
-        let open: Vec<_> = conns.iter_mut().map(|(id, c)| (id, *c)).collect();
-        assert_eq!(open, [(3, "three"), (6, "six")]);
+        let open: Vec<_> = conns.values().copied().collect();
+        assert_eq!(open, ["three", "six"]);
         assert_eq!(conns.remove(&3), Some("three"));
         // The ended slots at the front are gone; the rest are still found.
         assert_eq!(conns.slots.len(), 1);
