@@ -73,12 +73,6 @@ pub fn strict_a_labels(name: &str) -> Option<std::borrow::Cow<'_, str>> {
         .ok()
 }
 
-/// Whether a label of `name` starts with the ACE prefix `xn--` (RFC 5890 2.3.1), in any case.
-fn has_a_label(name: &str) -> bool {
-    name.split('.')
-        .any(|label| label.len() >= 4 && label.as_bytes()[..4].eq_ignore_ascii_case(b"xn--"))
-}
-
 /// The recipients a message names, each once, in their canonical form (the one servers report
 /// back), in the order named: an address written the same way in To, Cc and Bcc gets one RCPT,
 /// as mail programs drop repeated addresses; sent twice, it could go in two transactions
@@ -697,6 +691,8 @@ impl<'a> Cursor<'a> {
     /// octets count as letters so that U-labels parse (RFC 6531 3.3).
     fn domain_name(&mut self) -> Result<String, AddressError> {
         let start = self.pos;
+        // Whether a label starts with the ACE prefix `xn--` (RFC 5890 2.3.1), in any case.
+        let mut has_a_label = false;
         loop {
             let label_start = self.pos;
             while self
@@ -724,6 +720,7 @@ impl<'a> Cursor<'a> {
                     octets: label.len(),
                 });
             }
+            has_a_label |= label.len() >= 4 && label[..4].eq_ignore_ascii_case(b"xn--");
             if !self.eat(b'.') {
                 break;
             }
@@ -736,7 +733,7 @@ impl<'a> Cursor<'a> {
         // RFC 6531 3.3 lets a label be a U-label, which must be valid by IDNA2008 (RFC 5890
         // 2.3.2.1), as must an A-label ("xn--"): otherwise the name is no domain at all and
         // could never be looked up. ASCII names without "xn--" are checked by the loop above.
-        if (!name.is_ascii() || has_a_label(name)) && strict_a_labels(name).is_none() {
+        if (has_a_label || !name.is_ascii()) && strict_a_labels(name).is_none() {
             return Err(AddressError::Syntax(
                 "bad domain (not a valid internationalised domain name, RFC 5890 2.3.2.1)",
             ));
