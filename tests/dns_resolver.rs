@@ -525,16 +525,30 @@ fn a_host_named_by_two_dropped_mx_records_is_named_once() {
         dropped,
         &[name("relay.example.org"), name("backup.example.org")]
     );
-    let text = r
-        .notes
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let text = notes_text(&r);
     assert!(
         text.ends_with("Dropped: relay.example.org backup.example.org"),
         "{text}"
     );
+}
+
+/// `domain` resolved at `now_ms` by relay.example.org, which is also known by 192.0.2.2
+/// (RFC 5321 5.1: "any of the names or addresses by which it might be known").
+fn resolve_as_relay_at_own_address(world: &DnsWorld, domain: &str, now_ms: u64) -> MxResolution {
+    let mut prng = SplitMix64(1);
+    MxResolver::new(vec![name("relay.example.org")], 100)
+        .with_local_addresses(vec![ip("192.0.2.2")])
+        .resolve_mx(world, domain, now_ms, &mut || prng.next_u64())
+}
+
+/// Every note of a resolution as the trace writes it, joined by "; ".
+fn notes_text(resolution: &MxResolution) -> String {
+    resolution
+        .notes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[test]
@@ -554,12 +568,8 @@ fn a_relay_knows_itself_by_its_address_too() {
         ],
     )]);
     // The relay is also known by 192.0.2.2 (its name is in none of these lists).
-    let resolve_at_own_address = |world: &DnsWorld, domain: &str| {
-        let mut prng = SplitMix64(1);
-        MxResolver::new(vec![name("relay.example.org")], 100)
-            .with_local_addresses(vec![ip("192.0.2.2")])
-            .resolve_mx(world, domain, 0, &mut || prng.next_u64())
-    };
+    let resolve_at_own_address =
+        |world: &DnsWorld, domain: &str| resolve_as_relay_at_own_address(world, domain, 0);
     let r = resolve_at_own_address(&relayed, "example.org");
     assert_eq!(exchanges(&r), [("primary.example.org.".to_owned(), 10)]);
     assert!(
@@ -602,10 +612,7 @@ fn a_relay_known_by_address_waits_for_a_better_host_whose_dns_is_down_or_finds_n
     ]);
     relayed.faults.push(servfail_until("example.net", 60_000));
     let resolve_at = |world: &DnsWorld, now_ms: u64| {
-        let mut prng = SplitMix64(1);
-        MxResolver::new(vec![name("relay.example.org")], 100)
-            .with_local_addresses(vec![ip("192.0.2.2")])
-            .resolve_mx(world, "example.org", now_ms, &mut || prng.next_u64())
+        resolve_as_relay_at_own_address(world, "example.org", now_ms)
     };
     assert_eq!(
         resolve_at(&relayed, 0).outcome,
@@ -649,18 +656,10 @@ fn hosts_a_relay_drops_by_its_address_are_not_left_out_for_now() {
         zone("example.net", vec![a("mx3.example.net", "192.0.2.3")]),
     ]);
     relayed.faults.push(servfail_until("example.net", 60_000));
-    let mut prng = SplitMix64(1);
-    let r = MxResolver::new(vec![name("relay.example.org")], 100)
-        .with_local_addresses(vec![ip("192.0.2.2")])
-        .resolve_mx(&relayed, "example.org", 0, &mut || prng.next_u64());
+    let r = resolve_as_relay_at_own_address(&relayed, "example.org", 0);
     assert_eq!(exchanges(&r), [("mx1.example.org.".to_owned(), 10)]);
     assert!(!r.left_out_for_now(), "{:?}", r.notes);
-    let text = r
-        .notes
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let text = notes_text(&r);
     assert!(!text.contains("skipped"), "{text}");
     let Some(MxNote::DroppedOwnLevel { dropped, .. }) = r
         .notes
@@ -692,10 +691,7 @@ fn hosts_a_relay_drops_by_its_address_are_not_left_out_for_now() {
         records.push(a(&format!("mx{n}.example.org"), "192.0.2.9"));
     }
     let crowded = world(vec![zone("example.org", records)]);
-    let mut prng = SplitMix64(1);
-    let r = MxResolver::new(vec![name("relay.example.org")], 100)
-        .with_local_addresses(vec![ip("192.0.2.2")])
-        .resolve_mx(&crowded, "example.org", 0, &mut || prng.next_u64());
+    let r = resolve_as_relay_at_own_address(&crowded, "example.org", 0);
     assert_eq!(exchanges(&r), [("mx1.example.org.".to_owned(), 10)]);
     assert!(!r.left_out_for_now(), "{:?}", r.notes);
 }
