@@ -715,7 +715,9 @@ impl<'a> Cursor<'a> {
                     "bad domain (a label starts or ends with \"-\")",
                 ));
             }
-            if label.len() > LABEL_MAX_OCTETS {
+            // A label with UTF-8 is a U-label, whose limit is its A-label's, checked below by
+            // IDNA: in UTF-8 it may be longer (RFC 5890 2.3.2.1).
+            if label.len() > LABEL_MAX_OCTETS && label.is_ascii() {
                 return Err(AddressError::LabelTooLong {
                     octets: label.len(),
                 });
@@ -758,10 +760,9 @@ impl<'a> Cursor<'a> {
             return Err(AddressError::Syntax("bad IPv4 address literal"));
         };
         if tag.eq_ignore_ascii_case("IPv6") {
-            return content
-                .parse::<Ipv6Addr>()
+            return parse_ipv6(content)
                 .map(AddressLiteral::Ipv6)
-                .map_err(|_| AddressError::Syntax("bad IPv6 address literal"));
+                .ok_or(AddressError::Syntax("bad IPv6 address literal"));
         }
         // General-address-literal: Standardized-tag is an Ldh-str; dcontent = %d33-90 / %d94-126.
         let tag_ok = !tag.is_empty()
@@ -779,6 +780,50 @@ impl<'a> Cursor<'a> {
             content: content.to_string(),
         })
     }
+}
+
+/// `IPv6-addr` of RFC 5321 4.1.3: eight groups of 1 to 4 hexadecimal digits (`IPv6-full`),
+/// or six then an IPv4 address (`IPv6v4-full`); or either with "::" standing for "at least 2
+/// 16-bit groups of zeros", so that at most 6 groups (an IPv4 address counting as 2) are
+/// written beside it (`IPv6-comp`, `IPv6v4-comp`).
+fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
+    // Each side of a "::" (or the whole, without one) as its groups, written out.
+    let groups = |side: &str| -> Option<Vec<u16>> {
+        if side.is_empty() {
+            return Some(Vec::new());
+        }
+        let parts: Vec<&str> = side.split(':').collect();
+        let mut groups = Vec::with_capacity(parts.len() + 1);
+        for (index, part) in parts.iter().enumerate() {
+            if index + 1 == parts.len() && part.contains('.') {
+                let [a, b, c, d] = parse_ipv4(part)?.octets();
+                groups.push(u16::from_be_bytes([a, b]));
+                groups.push(u16::from_be_bytes([c, d]));
+            } else if (1..=4).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                groups.push(u16::from_str_radix(part, 16).ok()?);
+            } else {
+                return None;
+            }
+        }
+        Some(groups)
+    };
+    let all = match text.split_once("::") {
+        None => {
+            let all = groups(text)?;
+            (all.len() == 8).then_some(all)?
+        }
+        Some((before, after)) => {
+            let (before, after) = (groups(before)?, groups(after)?);
+            // An IPv4 address may only end the address.
+            if text.rsplit_once("::")?.0.contains('.') || before.len() + after.len() > 6 {
+                return None;
+            }
+            let zeros = 8 - before.len() - after.len();
+            [before, vec![0; zeros], after].concat()
+        }
+    };
+    let groups: [u16; 8] = all.try_into().ok()?;
+    Some(Ipv6Addr::from(groups))
 }
 
 /// `IPv4-address-literal = Snum 3("." Snum)`, Snum being 1 to 3 digits worth 0 to 255.
@@ -988,6 +1033,43 @@ mod tests {
     }
 
     #[test]
+    fn an_ipv6_literal_follows_rfc_5321_grammar() {
+        // RFC 5321 4.1.3: "::" stands for at least two groups of zeros, with at most six
+        // groups (an IPv4 address counting as two) beside it; Snum allows leading zeros.
+        for (good, address) in [
+            ("[IPv6:2001:db8::20]", "2001:db8::20"),
+            ("[IPv6:1:2:3:4:5:6:7:8]", "1:2:3:4:5:6:7:8"),
+            ("[IPv6:::]", "::"),
+            ("[IPv6:1:2:3::6:7:8]", "1:2:3::6:7:8"),
+            ("[IPv6:1:2:3:4:5:6:192.0.2.1]", "1:2:3:4:5:6:c000:201"),
+            ("[IPv6:::ffff:192.0.2.020]", "::ffff:192.0.2.20"),
+            ("[IPv6:1:2:3:4::192.0.2.1]", "1:2:3:4::c000:201"),
+        ] {
+            match Domain::parse(good) {
+                Ok(Domain::Literal(AddressLiteral::Ipv6(ip))) => {
+                    assert_eq!(ip, address.parse::<Ipv6Addr>().unwrap(), "{good}");
+                }
+                other => panic!("{good}: {other:?}"),
+            }
+        }
+        for bad in [
+            "[IPv6:1::2:3:4:5:6:7]",
+            "[IPv6:1:2:3:4:5:6:7::]",
+            "[IPv6:1:2:3:4:5::1.2.3.4]",
+            "[IPv6:1:2:3:4:5:6:7]",
+            "[IPv6:1:2:3:4:5:6:7:8:9]",
+            "[IPv6:1::2::3]",
+            "[IPv6:1.2.3.4::1]",
+            "[IPv6:12345::1]",
+            "[IPv6:zz::1]",
+            "[IPv6::1]",
+            "[IPv6:]",
+        ] {
+            assert!(Domain::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_domain_of_u_labels_or_a_labels_must_be_valid_idna() {
         // RFC 6531 3.3 and RFC 5890 2.3.2.1: a U-label is valid by IDNA2008, and an A-label
         // decodes to one; anything else is no domain, refused at parsing, as a syntax error.
@@ -999,6 +1081,12 @@ mod tests {
         ] {
             assert!(Mailbox::parse(good).is_ok(), "{good:?}");
         }
+        // A U-label of 90 octets in UTF-8 whose A-label has 36: the DNS limit is the
+        // A-label's (RFC 5890 2.3.2.1).
+        let long = format!("bob@{}.test", "\u{4f8b}".repeat(30));
+        assert!(Mailbox::parse(&long).is_ok(), "{long}");
+        let too_long = format!("bob@{}.test", "\u{4f8b}".repeat(60));
+        assert!(Mailbox::parse(&too_long).is_err(), "{too_long}");
         for bad in [
             "bob@b.test\u{a0}",
             "bob@\u{301}b.test",
