@@ -1214,16 +1214,12 @@ fn array_position(text: &str, path: &str, error: &serde_json::Error) -> String {
     }
 }
 
-/// Where `offset` is in `text`, as serde_json counts in its errors: lines from 1, characters
-/// from 1.
+/// Where `offset` is in `text`, as serde_json counts in its errors: lines from 1, octets of
+/// the line from 1.
 fn line_and_column(text: &str, offset: usize) -> String {
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |last| last.chars().count())
-        + 1;
+    let column = before.rsplit('\n').next().map_or(0, str::len) + 1;
     format!("line {line}, column {column}")
 }
 
@@ -1872,6 +1868,22 @@ mod tests {
         ] {
             assert!(!is_mail_domain(domain), "{domain:?}");
         }
+    }
+
+    /// The first octet that is not UTF-8 is placed as serde_json places its errors: line, and
+    /// column in octets; and by its offset in the file.
+    #[test]
+    fn a_file_that_is_not_utf8_is_refused_where_its_first_bad_octet_is() {
+        let error = file_text(b"{\"name\": \"\xc3\xa9\xff\"}".to_vec()).unwrap_err();
+        assert!(
+            error.ends_with("octet 0xff at line 1, column 13 (octet 13 of the file) is not part of a UTF-8 character"),
+            "{error}"
+        );
+        let error = file_text(b"{\n\"name\": \"\xff\"}".to_vec()).unwrap_err();
+        assert!(
+            error.contains("at line 2, column 10 (octet 12 of the file)"),
+            "{error}"
+        );
     }
 
     /// An empty file, or one of white space only, is called empty, not placed at a column 0.
