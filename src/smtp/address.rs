@@ -732,9 +732,11 @@ impl<'a> Cursor<'a> {
             return Err(AddressError::DomainTooLong { octets });
         }
         let name = &self.text[start..self.pos];
-        // RFC 6531 3.3 lets a label be a U-label, which must be valid by IDNA2008 (RFC 5890
+        // RFC 6531 3.3 lets a label be a U-label, which must be a valid IDNA label (RFC 5890
         // 2.3.2.1), as must an A-label ("xn--"): otherwise the name is no domain at all and
-        // could never be looked up. ASCII names without "xn--" are checked by the loop above.
+        // could never be looked up. Checked as UTS 46 processing checks it, which lets
+        // through some symbols IDNA2008 disallows (RFC 5892 3). ASCII names without "xn--"
+        // are checked by the loop above.
         if (has_a_label || !name.is_ascii()) && strict_a_labels(name).is_none() {
             return Err(AddressError::Syntax(
                 "bad domain (not a valid internationalised domain name, RFC 5890 2.3.2.1)",
@@ -1071,8 +1073,9 @@ mod tests {
 
     #[test]
     fn a_domain_of_u_labels_or_a_labels_must_be_valid_idna() {
-        // RFC 6531 3.3 and RFC 5890 2.3.2.1: a U-label is valid by IDNA2008, and an A-label
-        // decodes to one; anything else is no domain, refused at parsing, as a syntax error.
+        // RFC 6531 3.3 and RFC 5890 2.3.2.1: a U-label is a valid IDNA label (as UTS 46
+        // checks it), and an A-label decodes to one; anything else is no domain, refused at
+        // parsing, as a syntax error.
         for good in [
             "bob@b\u{fc}.test",
             "bob@\u{4f8b}\u{3048}.\u{30c6}\u{30b9}\u{30c8}",
