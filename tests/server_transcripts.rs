@@ -36,7 +36,8 @@
 //! `max-auth-failures N`, `max-received N`, `timeout MS`, `bare-line-ending reject|normalize`,
 //! `auth on|required`, `user NAME PASSWORD`, `local-domain D`, `mailbox ADDR`,
 //! `full-mailbox ADDR`, `mailbox-full permanent`, `greylist MS`, `relay allowed`,
-//! `refuse-peer IP`, `peer IP`, `vrfy reveal`, `pending-input-max N`, `held-max N`.
+//! `refuse-peer IP`, `peer IP`, `vrfy reveal`, `pending-input-max N`, `held-max N`,
+//! `ehlo off` (a server of RFC 821's time).
 //!
 //! Defaults: hostname mx.example.org, peer 192.0.2.10, local domain example.org where every
 //! local part exists, the clock starting at 1000000 ms, and the other `ServerConfig::new`
@@ -123,6 +124,10 @@ impl Runner {
         let policy = match key {
             "hostname" => {
                 self.config.hostname = value.to_string();
+                policy
+            }
+            "ehlo" if value == "off" => {
+                self.config.extensions.ehlo = false;
                 policy
             }
             "max-size" => {

@@ -3721,3 +3721,67 @@ fn a_sender_at_no_domain_is_refused_at_mail_from_not_at_the_greeting() {
         other => panic!("refused at submission: {other:?}"),
     }
 }
+
+#[test]
+fn a_server_without_ehlo_gets_helo_and_no_extension() {
+    let mut world = basic_world("no-ehlo");
+    world["hosts"][1]["extensions"] = json!({"ehlo": false});
+    world["messages"] = json!([message(&["bob@receiver.test", "nobody@receiver.test"])]);
+    let result = run_json(&world);
+    // Connection 2 is the relay's, to mx.receiver.test. Every command waits for the reply
+    // before it (no PIPELINING), EHLO is answered 500 and HELO follows (RFC 5321 3.2), MAIL
+    // declares no SIZE, and no reply has an enhanced status code.
+    let wire: Vec<(Direction, String)> = transmissions(&result, 2)
+        .into_iter()
+        .map(|(direction, bytes)| (direction, String::from_utf8(bytes).expect("ASCII")))
+        .collect();
+    let commands: Vec<&str> = wire
+        .iter()
+        .filter(|(d, _)| *d == Direction::ClientToServer)
+        .map(|(_, text)| text.as_str())
+        .take(5)
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "EHLO mail.sender.test\r\n",
+            "HELO mail.sender.test\r\n",
+            "MAIL FROM:<alice@sender.test>\r\n",
+            "RCPT TO:<bob@receiver.test>\r\n",
+            "RCPT TO:<nobody@receiver.test>\r\n",
+        ]
+    );
+    let replies: Vec<&str> = wire
+        .iter()
+        .filter(|(d, _)| *d == Direction::ServerToClient)
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert_eq!(replies[1], "500 Command unrecognized\r\n");
+    assert_eq!(replies[5], "550 User unknown\r\n");
+    for pair in wire.windows(2).take(10) {
+        assert_ne!(pair[0].0, pair[1].0, "one command, one reply: {wire:?}");
+    }
+    assert!(replies.iter().all(|reply| {
+        let code_and_text = reply.get(4..).unwrap_or_default();
+        !code_and_text.starts_with(|c: char| c.is_ascii_digit())
+    }));
+    // The old server's Received: field says SMTP (RFC 3848), not ESMTP.
+    let stored = mailbox(&result, "bob@receiver.test");
+    let received = header_fields(stored[0])
+        .into_iter()
+        .find(|(name, _)| name == "Received")
+        .expect("a Received: field")
+        .1;
+    assert!(
+        received.contains("by mx.receiver.test with SMTP id"),
+        "{received}"
+    );
+    // With no enhanced code in the reply, the notice's Status comes from its first digit.
+    let bounce = only_bounce(&result, "alice@sender.test");
+    let groups = delivery_status(&bounce);
+    assert_eq!(field(&groups[1], "Status"), Some("5.0.0"));
+    assert_eq!(
+        field(&groups[1], "Diagnostic-Code"),
+        Some("smtp; 550 User unknown")
+    );
+}

@@ -289,6 +289,24 @@ fn duplicates_are_refused() {
 }
 
 #[test]
+fn a_submission_host_without_ehlo_is_refused() {
+    // Submission needs AUTH, which only an EHLO reply can offer (RFC 4954).
+    let mut submission = world();
+    submission["hosts"][0]["extensions"] = json!({"ehlo": false});
+    assert_error(
+        &submission,
+        "hosts[0].extensions.ehlo",
+        "submission needs AUTH",
+    );
+    // A receiving host without EHLO is a world of its own: valid.
+    let mut receiving = world();
+    receiving["hosts"][1]["extensions"] = json!({"ehlo": false});
+    if let Err(errors) = Scenario::from_json(&receiving.to_string()) {
+        panic!("a receiving host without EHLO is valid:\n{errors}");
+    }
+}
+
+#[test]
 fn a_mailbox_no_mail_or_fetch_could_reach_is_refused() {
     let mut long = world();
     long["hosts"][1]["mailboxes"][1]["address"] =

@@ -2942,6 +2942,7 @@ const GOLDEN_TRACES: &[(&str, &str)] = golden_traces![
     "mailbox-full",
     "message-too-big",
     "null-mx",
+    "old-server-no-ehlo",
     "one-session-many-messages",
     "over-quota-at-delivery",
     "pipelining",

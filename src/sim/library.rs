@@ -104,6 +104,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/pipelining.json"),
     ),
     (
+        "old-server-no-ehlo.json",
+        include_str!("../../scenarios/old-server-no-ehlo.json"),
+    ),
+    (
         "8bit-without-8bitmime.json",
         include_str!("../../scenarios/8bit-without-8bitmime.json"),
     ),

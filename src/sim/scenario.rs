@@ -921,6 +921,14 @@ impl Scenario {
                     );
                 }
             }
+            if !host.extensions.ehlo && !host.submission_users.is_empty() {
+                error(
+                    format!("{at}.extensions.ehlo"),
+                    "false on a host with submission_users: submission needs AUTH, an ESMTP \
+                     extension that only EHLO can offer (RFC 4954, RFC 6409 4.3)"
+                        .into(),
+                );
+            }
             if host.max_recipients == 0 {
                 error(format!("{at}.max_recipients"), "must be at least 1".into());
             }

@@ -129,10 +129,15 @@ impl ServerConfig {
 
 /// The optional ESMTP extensions a server offers. ENHANCEDSTATUSCODES and SIZE are always
 /// offered: every reply of this server carries enhanced codes, and SIZE gives its fixed limit
-/// or, as `SIZE 0`, says that it has none.
+/// or, as `SIZE 0`, says that it has none. Without `ehlo`, the server is one of RFC 821's
+/// time, which knows no extension at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerExtensionSet {
+    /// EHLO itself (RFC 5321 2.2.1). Without it, EHLO is an unknown command, answered `500`
+    /// so that clients fall back to HELO (RFC 5321 3.2); no extension is offered or honoured,
+    /// and no reply carries an enhanced status code (RFC 2034 is an extension too).
+    pub ehlo: bool,
     /// RFC 2920.
     pub pipelining: bool,
     /// RFC 6152.
@@ -144,6 +149,15 @@ pub struct ServerExtensionSet {
 }
 
 impl ServerExtensionSet {
+    /// What a server of RFC 821's time offers: nothing, not even EHLO.
+    pub const NONE: ServerExtensionSet = ServerExtensionSet {
+        ehlo: false,
+        pipelining: false,
+        eight_bit_mime: false,
+        smtputf8: false,
+        chunking: false,
+    };
+
     /// Whether SMTPUTF8 is offered: only with 8BITMIME, which RFC 6531 3.1 requires of a
     /// server that offers it ("Servers offering this extension MUST provide support for, and
     /// announce, the 8BITMIME extension").
@@ -155,6 +169,7 @@ impl ServerExtensionSet {
 impl Default for ServerExtensionSet {
     fn default() -> Self {
         ServerExtensionSet {
+            ehlo: true,
             pipelining: true,
             eight_bit_mime: true,
             smtputf8: true,
@@ -742,7 +757,13 @@ pub struct ServerSession<P: Policy> {
 impl<P: Policy> ServerSession<P> {
     /// Starts a session for a new connection at `now_ms`: the greeting (or the policy's
     /// refusal) is ready in [`ServerSession::poll_output`].
-    pub fn new(config: ServerConfig, policy: P, peer: PeerInfo, now_ms: u64) -> Self {
+    pub fn new(mut config: ServerConfig, policy: P, peer: PeerInfo, now_ms: u64) -> Self {
+        if !config.extensions.ehlo {
+            // A server without EHLO has no way to offer an extension, so it honours none
+            // (RFC 5321 2.2.1), AUTH (RFC 4954) included.
+            config.extensions = ServerExtensionSet::NONE;
+            config.auth_enabled = false;
+        }
         let mut session = ServerSession {
             config,
             policy,
@@ -1068,6 +1089,15 @@ impl<P: Policy> ServerSession<P> {
         why: impl Into<std::borrow::Cow<'static, str>>,
         rfc: impl Into<std::borrow::Cow<'static, str>>,
     ) {
+        let reply = if self.config.extensions.ehlo {
+            reply
+        } else {
+            // RFC 821 has no enhanced status codes: they are an ESMTP extension (RFC 2034).
+            Reply {
+                enhanced: None,
+                ..reply
+            }
+        };
         reply.write_wire(&mut self.output);
         let explanation = Explanation::for_reply(&reply, why, rfc);
         self.events
@@ -1702,6 +1732,13 @@ impl<P: Policy> ServerSession<P> {
             return;
         }
         match command {
+            Command::Ehlo { .. } if !self.config.extensions.ehlo => self.send(
+                Reply::new(500, None, "Command unrecognized"),
+                "this server is of RFC 821's time and does not know EHLO; a client that gets \
+                 500, 501, 502 or 504 to EHLO starts again with HELO, and then uses no \
+                 extension",
+                "RFC 5321 3.2, RFC 5321 4.1.4",
+            ),
             Command::Ehlo { domain } => self.hello(domain, true),
             Command::Helo { domain } => self.hello(domain, false),
             Command::Mail {
@@ -1919,7 +1956,15 @@ impl<P: Policy> ServerSession<P> {
             }
             if !esmtp {
                 self.send(
-                    reply(555, BAD_ARGS, format!("{keyword} parameter needs EHLO")),
+                    reply(
+                        555,
+                        BAD_ARGS,
+                        if self.config.extensions.ehlo {
+                            format!("{keyword} parameter needs EHLO")
+                        } else {
+                            format!("{keyword} parameter not recognized")
+                        },
+                    ),
                     "the session began with HELO, which enables no extensions, so MAIL \
                      parameters cannot be used",
                     "RFC 5321 4.1.1.11",
@@ -2929,7 +2974,11 @@ impl<P: Policy> ServerSession<P> {
     }
 
     fn help(&mut self) {
-        let mut commands = String::from("Commands: EHLO HELO MAIL RCPT DATA");
+        let mut commands = String::from(if self.config.extensions.ehlo {
+            "Commands: EHLO HELO MAIL RCPT DATA"
+        } else {
+            "Commands: HELO MAIL RCPT DATA"
+        });
         if self.config.extensions.chunking {
             commands.push_str(" BDAT");
         }
