@@ -2485,7 +2485,7 @@ impl<'a> World<'a> {
                 config.recipients_max = host.spec.max_recipients;
                 config.extensions = host.spec.extensions;
                 if !host.spec.extensions.ehlo {
-                    // RFC 821 3.5's greeting: "ESMTP" would announce what it lacks.
+                    // RFC 821 4.2.2's greeting text; "ESMTP" would announce what it lacks.
                     config.greeting_text = "Service ready".into();
                 }
                 config.auth_enabled = submission;
