@@ -789,6 +789,22 @@ fn run_with_format_json_prints_the_trace_as_json() {
 }
 
 #[test]
+fn a_seed_is_decimal_digits_only() {
+    // `-1` is refused as a seed, not taken for an option; `+5` is not 5.
+    for bad in ["-1", "+5", "", "0x10", "18446744073709551616"] {
+        let output = smtp_lab(&["run", "basic-delivery", "--seed", bad]);
+        assert_eq!(output.status.code(), Some(2), "--seed {bad:?}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            error.contains(&format!("invalid value '{bad}' for '--seed <SEED>'")),
+            "--seed {bad:?}: {error}"
+        );
+    }
+    let largest = smtp_lab(&["run", "basic-delivery", "--seed", "18446744073709551615"]);
+    assert_eq!(largest.status.code(), Some(0));
+}
+
+#[test]
 fn run_with_whole_prints_every_line_of_a_bounces_report() {
     let report_line = "S: Final-Recipient: rfc822; nobody@receiver.test";
     let output = smtp_lab(&["run", "unknown-user", "--whole"]);

@@ -54,6 +54,16 @@ actor, then what happened. The outcome says what became of every recipient.
 Exit status: 0 when the run's conservation check holds, 1 when it does not or
 the output could not be written, 2 for a bad scenario or usage error.";
 
+/// A seed written as the scenario format writes one: decimal digits only (no sign), so that
+/// `-1` is refused as a value rather than taken for an option, and `+5` is not 5.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("a seed is written in decimal digits only, 0 to 18446744073709551615".into());
+    }
+    text.parse()
+        .map_err(|_| "larger than 18446744073709551615, the largest seed".into())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Text,
@@ -64,9 +74,10 @@ pub enum FormatArg {
 pub struct RunArgs {
     /// A built-in scenario name (see `smtp-lab scenarios`) or a JSON scenario file.
     pub scenario: String,
-    /// The seed for the simulation's random choices (MX order among equal preferences);
+    /// The seed for the simulation's random choices (MX order among equal preferences) and
+    /// the tokens drawn from it (Message-IDs, MIME boundaries): 0 to 18446744073709551615;
     /// the scenario's own seed when absent.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
     pub seed: Option<u64>,
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     pub format: FormatArg,
