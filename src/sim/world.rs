@@ -2484,10 +2484,6 @@ impl<'a> World<'a> {
                 config.message_size_max_octets = host.spec.max_size_octets;
                 config.recipients_max = host.spec.max_recipients;
                 config.extensions = host.spec.extensions;
-                if !host.spec.extensions.ehlo {
-                    // RFC 821 4.2.2's greeting text; "ESMTP" would announce what it lacks.
-                    config.greeting_text = "Service ready".into();
-                }
                 config.auth_enabled = submission;
                 config.bare_line_ending = match host.spec.bare_line_ending {
                     BareLineEndingSpec::Reject => BareLineEnding::Reject,

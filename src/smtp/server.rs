@@ -53,7 +53,7 @@ use std::fmt;
 pub struct ServerConfig {
     /// The name in the greeting, the EHLO reply and the QUIT reply.
     pub hostname: String,
-    /// Text after the hostname in the 220 greeting.
+    /// Text after the hostname in the 220 greeting (`Service ready` for a server without EHLO).
     pub greeting_text: String,
     /// Largest message accepted, advertised as `SIZE n` (RFC 1870). 0 is advertised as
     /// `SIZE 0`: no fixed maximum (RFC 1870 4), and `message_held_max_octets` applies.
@@ -760,9 +760,11 @@ impl<P: Policy> ServerSession<P> {
     pub fn new(mut config: ServerConfig, policy: P, peer: PeerInfo, now_ms: u64) -> Self {
         if !config.extensions.ehlo {
             // A server without EHLO has no way to offer an extension, so it honours none
-            // (RFC 5321 2.2.1), AUTH (RFC 4954) included.
+            // (RFC 5321 2.2.1), AUTH (RFC 4954) included; and its greeting is RFC 821
+            // 4.2.2's, since "ESMTP" there would announce what it lacks.
             config.extensions = ServerExtensionSet::NONE;
             config.auth_enabled = false;
+            config.greeting_text = "Service ready".into();
         }
         let mut session = ServerSession {
             config,
@@ -818,7 +820,7 @@ impl<P: Policy> ServerSession<P> {
                 session.send(
                     greeting,
                     "a new connection is greeted with 220 and the server's name; the client \
-                     should wait for it before sending EHLO",
+                     should wait for it before sending EHLO (or HELO)",
                     "RFC 5321 4.3.1",
                 );
             }
@@ -1089,14 +1091,23 @@ impl<P: Policy> ServerSession<P> {
         why: impl Into<std::borrow::Cow<'static, str>>,
         rfc: impl Into<std::borrow::Cow<'static, str>>,
     ) {
-        let reply = if self.config.extensions.ehlo {
-            reply
-        } else {
+        let mut why = why.into();
+        let reply = match reply.enhanced {
             // RFC 821 has no enhanced status codes: they are an ESMTP extension (RFC 2034).
-            Reply {
-                enhanced: None,
-                ..reply
+            // What is said of the code is still true of what the reply means.
+            Some(enhanced) if !self.config.extensions.ehlo => {
+                let stop = if why.ends_with('.') { "" } else { "." };
+                why = format!(
+                    "{why}{stop} An ESMTP server would add the enhanced status code {enhanced}; this \
+                     server of RFC 821's time sends none (RFC 2034 is an extension)"
+                )
+                .into();
+                Reply {
+                    enhanced: None,
+                    ..reply
+                }
             }
+            _ => reply,
         };
         reply.write_wire(&mut self.output);
         let explanation = Explanation::for_reply(&reply, why, rfc);
@@ -1651,6 +1662,18 @@ impl<P: Policy> ServerSession<P> {
             Err(error) => error.verb,
         };
         self.command_seen(verb);
+        if let Some(verb) = verb.filter(|&verb| self.unknown_to_rfc_821(verb)) {
+            self.send(
+                Reply::new(500, None, "Command unrecognized"),
+                format!(
+                    "this server is of RFC 821's time and does not know {verb}, whatever its \
+                     arguments; a client that gets 500, 501, 502 or 504 to EHLO starts again \
+                     with HELO, and then uses no extension"
+                ),
+                "RFC 5321 3.2, RFC 5321 4.1.4",
+            );
+            return;
+        }
         self.handle_parsed(line, parsed);
         // A refused MAIL, with no transaction open: what a pipelining client sent after it
         // gets 503 uncounted. A client batches as many RCPTs as it means to send in one
@@ -1667,6 +1690,15 @@ impl<P: Policy> ServerSession<P> {
                 .saturating_add(1);
             self.uncounted_chunk_replies = PIPELINED_CHUNKS_MAX;
         }
+    }
+
+    /// Whether this server, being of RFC 821's time (no `ehlo`), answers `verb` as an unknown
+    /// command (RFC 1869 4.7: such a server "will not recognize the EHLO command"). BDAT is
+    /// answered as a command not offered, so that its chunk is still read and dropped.
+    fn unknown_to_rfc_821(&self, verb: Verb) -> bool {
+        !self.config.extensions.ehlo
+            && matches!(verb, Verb::Ehlo | Verb::Auth | Verb::Starttls)
+            && !matches!(self.state, State::ExpectQuit)
     }
 
     /// A line held a command (`verb`; `None` when none could be read): what a pipelining
@@ -1732,13 +1764,6 @@ impl<P: Policy> ServerSession<P> {
             return;
         }
         match command {
-            Command::Ehlo { .. } if !self.config.extensions.ehlo => self.send(
-                Reply::new(500, None, "Command unrecognized"),
-                "this server is of RFC 821's time and does not know EHLO; a client that gets \
-                 500, 501, 502 or 504 to EHLO starts again with HELO, and then uses no \
-                 extension",
-                "RFC 5321 3.2, RFC 5321 4.1.4",
-            ),
             Command::Ehlo { domain } => self.hello(domain, true),
             Command::Helo { domain } => self.hello(domain, false),
             Command::Mail {
@@ -1846,12 +1871,16 @@ impl<P: Policy> ServerSession<P> {
             };
             self.send(Reply::multiline(250, None, lines), why, "RFC 5321 4.1.1.1");
         } else {
+            let why = if self.config.extensions.ehlo {
+                "HELO starts a plain SMTP session with no extensions; the client should use \
+                 EHLO to learn them."
+            } else {
+                "HELO starts a plain SMTP session, the only kind this server of RFC 821's time \
+                 knows: no extension can be used."
+            };
             self.send(
                 Reply::new(250, None, greets),
-                format!(
-                    "HELO starts a plain SMTP session with no extensions; the client should \
-                     use EHLO to learn them.{reset_note}"
-                ),
+                format!("{why}{reset_note}"),
                 "RFC 5321 4.1.1.1",
             );
         }
@@ -1864,7 +1893,15 @@ impl<P: Policy> ServerSession<P> {
     fn mail_in_sequence(&mut self) -> bool {
         if self.greeted.is_none() {
             self.send(
-                reply(503, SEQUENCE, "Send EHLO or HELO first"),
+                reply(
+                    503,
+                    SEQUENCE,
+                    if self.config.extensions.ehlo {
+                        "Send EHLO or HELO first"
+                    } else {
+                        "Send HELO first"
+                    },
+                ),
                 "a mail transaction can only start after EHLO or HELO (RFC 5321 4.1.4); \
                  aiosmtpd and Exim answer 503 too, Postfix accepts MAIL before EHLO in its \
                  default configuration",
@@ -2177,7 +2214,7 @@ impl<P: Policy> ServerSession<P> {
             } else {
                 format!(
                     "the {role} address has non-ASCII characters, and this server does not \
-                     offer SMTPUTF8 in this session (it was not in the EHLO reply), so it \
+                     offer SMTPUTF8 in this session (no EHLO reply of this session offered it), so it \
                      takes ASCII addresses only: such mail cannot reach it"
                 )
             },
@@ -2605,7 +2642,7 @@ impl<P: Policy> ServerSession<P> {
             return Some((
                 reply(502, SEQUENCE, "BDAT not implemented"),
                 "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does not \
-                 advertise in its EHLO reply, so it is answered like any command the server \
+                 offer (no EHLO reply of its lists it), so it is answered like any command the server \
                  does not implement (Postfix with CHUNKING turned off answers 521 5.5.1 and \
                  closes the connection instead, since it does not skip the chunk). \
                  The chunk's octets were still read and dropped: they follow the command \
@@ -2807,7 +2844,12 @@ impl<P: Policy> ServerSession<P> {
             let why = match limit {
                 SizeLimit::Fixed(max) => format!(
                     "the message has {octets} octets, over this server's limit of {max} \
-                     (advertised as SIZE); the data was read to its end and then refused"
+                     ({}); the data was read to its end and then refused",
+                    if self.config.extensions.ehlo {
+                        "advertised as SIZE"
+                    } else {
+                        "which, without EHLO, it cannot announce"
+                    }
                 ),
                 SizeLimit::Held(max) => format!(
                     "the message has {octets} octets; {}. The data was read to its end and \
