@@ -1098,8 +1098,9 @@ impl<P: Policy> ServerSession<P> {
             Some(enhanced) if !self.config.extensions.ehlo => {
                 let stop = if why.ends_with('.') { "" } else { "." };
                 why = format!(
-                    "{why}{stop} An ESMTP server would add the enhanced status code {enhanced}; this \
-                     server of RFC 821's time sends none (RFC 2034 is an extension)"
+                    "{why}{stop} An ESMTP server would add the enhanced status code \
+                     {enhanced}; this server of RFC 821's time sends none (RFC 2034 is an \
+                     extension)"
                 )
                 .into();
                 Reply {
@@ -2214,8 +2215,8 @@ impl<P: Policy> ServerSession<P> {
             } else {
                 format!(
                     "the {role} address has non-ASCII characters, and this server does not \
-                     offer SMTPUTF8 in this session (no EHLO reply of this session offered it), so it \
-                     takes ASCII addresses only: such mail cannot reach it"
+                     offer SMTPUTF8 in this session (no EHLO reply of this session offered \
+                     it), so it takes ASCII addresses only: such mail cannot reach it"
                 )
             },
             "RFC 6531 3.5",
@@ -2642,8 +2643,8 @@ impl<P: Policy> ServerSession<P> {
             return Some((
                 reply(502, SEQUENCE, "BDAT not implemented"),
                 "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does not \
-                 offer (no EHLO reply of its lists it), so it is answered like any command the server \
-                 does not implement (Postfix with CHUNKING turned off answers 521 5.5.1 and \
+                 offer (no EHLO reply of its lists it), so it is answered like any command \
+                 the server does not implement (Postfix with CHUNKING turned off answers 521 5.5.1 and \
                  closes the connection instead, since it does not skip the chunk). \
                  The chunk's octets were still read and dropped: they follow the command \
                  whatever the answer, and read as commands they would run as commands",
