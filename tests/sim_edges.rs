@@ -1640,6 +1640,43 @@ fn a_bounce_after_dns_failures_does_not_promise_a_retry() {
     assert!(!bounce.contains("will retry"), "{bounce}");
 }
 
+#[test]
+fn a_failed_address_lookup_names_the_mx_host_not_the_mail_domain() {
+    // The MX query is answered; only mx.receiver.test's address lookups fail. The failure
+    // reported is that host's, not receiver.test's.
+    let mut world = basic_world("mx-address-fails");
+    world["dns"]["faults"] = json!([{"domain": "mx.receiver.test", "fault": "ServFail"}]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1200});
+    world["run_until_s"] = json!(3600);
+    let result = run_json(&world);
+    let wanted = "receiver.test: Temporary DNS failure looking up the address of \
+                  mx.receiver.test";
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Bounced { status, .. } if status.contains(wanted)
+    ));
+    let bounces = mailbox(&result, "alice@sender.test");
+    assert_eq!(bounces.len(), 1);
+    let bounce = String::from_utf8_lossy(bounces[0]).replace("\r\n ", " ");
+    assert!(
+        bounce.contains(&format!(
+            "Diagnostic-Code: X-SMTP-Lab; delivery time expired; last error: {wanted}"
+        )),
+        "{bounce}"
+    );
+    // When the MX query itself fails, the mail domain is the one named, as before.
+    let mut world = basic_world("mx-query-fails");
+    world["dns"]["faults"] = json!([{"domain": "receiver.test", "fault": "ServFail"}]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1200});
+    world["run_until_s"] = json!(3600);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Bounced { status, .. } if status.contains("receiver.test: Temporary DNS failure")
+            && !status.contains("looking up")
+    ));
+}
+
 /// Positions in the trace of the first event `wanted` picks.
 fn position(
     result: &smtp_lab::sim::RunResult,

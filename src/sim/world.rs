@@ -13,7 +13,10 @@ use super::trace::{
     target_label, ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName,
     Trace, TraceEvent, WireBytes,
 };
-use crate::dns::{DomainName, MxCache, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome};
+use crate::dns::resolver::failure_text;
+use crate::dns::{
+    DomainName, MxCache, MxNote, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome,
+};
 use crate::mail::compose::{compose, envelope_address, ComposeRequest};
 use crate::mail::dsn::{
     build_dsn, Action as DsnAction, Diagnostic, DsnRequest, RecipientReport, ReturnContent,
@@ -1702,6 +1705,29 @@ fn no_answer() -> Failure {
         Some(EnhancedStatus::new(4, 4, 1)),
         "No MX host answered",
     ))
+}
+
+/// The text of the reply an MX failure stands for: the domain and what failed. When the MX
+/// records were found but every host's address lookup failed for now, the hosts are named:
+/// it is their DNS, not the mail domain's, that failed (as Postfix says "Name service error
+/// for name=mx1.b.test type=A").
+fn failure_reply_text(domain: &str, text: &str, notes: &[MxNote]) -> String {
+    let failed_hosts: Vec<String> = notes
+        .iter()
+        .filter_map(|note| match note {
+            MxNote::ExchangeLookupFailed { exchange, .. } => {
+                Some(exchange.to_string().trim_end_matches('.').to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    if text != failure_text::TEMPORARY || failed_hosts.is_empty() {
+        return format!("{domain}: {text}");
+    }
+    format!(
+        "{domain}: {text} looking up the address of {}",
+        failed_hosts.join(", ")
+    )
 }
 
 fn status_of(reply: &Reply) -> EnhancedStatus {
@@ -3933,7 +3959,7 @@ impl<'a> World<'a> {
             let reply = Reply::new(
                 failure.reply_code(),
                 Some(failure.status),
-                format!("{domain}: {}", failure.text),
+                failure_reply_text(&domain, failure.text, &resolution.notes),
             );
             if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
                 entry.in_flight = false;
