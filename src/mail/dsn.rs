@@ -499,8 +499,8 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
                 &mut text,
                 2,
                 &format!(
-                    "The mail system kept trying, then gave up after the longest time it \
-                     keeps a message.{last}"
+                    "The mail system gave up: the message had been waiting for the longest \
+                     time it keeps one.{last}"
                 ),
             );
         }
@@ -709,7 +709,7 @@ fn meaning_and_advice(
             }),
         ),
         (4, 7) => (
-            "the mail system kept trying but gave up after the longest time it keeps a message.",
+            "the mail system gave up: the message had been waiting for the longest time it keeps one.",
             Some("try again later; if it keeps failing, tell the recipient their mail server is unreachable."),
         ),
         (5, 3) => (
@@ -1375,7 +1375,7 @@ mod tests {
         r.recipients[0].status = EnhancedStatus::new(4, 4, 7);
         let part = text(&text_part(&r, &original)).replace("\r\n  ", " ");
         assert!(
-            part.contains("What it means: the mail system kept trying"),
+            part.contains("What it means: the mail system gave up: the message had been waiting"),
             "{part}"
         );
         // A permanent failure says what it means, now.
