@@ -1906,7 +1906,7 @@ fn a_bounce_tells_the_sending_hosts_own_findings_from_a_servers_reply() {
     // The text says the mail system gave up, and does not promise to try again.
     let readable = String::from_utf8_lossy(&bounce);
     assert!(
-        readable.contains("gave up after the longest time"),
+        readable.contains("gave up: the message had been waiting for the longest time"),
         "{readable}"
     );
     assert!(

@@ -1641,7 +1641,7 @@ fn a_bounce_after_dns_failures_does_not_promise_a_retry() {
 }
 
 #[test]
-fn a_failed_address_lookup_names_the_mx_host_not_the_mail_domain() {
+fn a_failed_address_lookup_names_the_mx_host_too() {
     // The MX query is answered; only mx.receiver.test's address lookups fail. The failure
     // reported is that host's, not receiver.test's.
     let mut world = basic_world("mx-address-fails");
@@ -1663,6 +1663,24 @@ fn a_failed_address_lookup_names_the_mx_host_not_the_mail_domain() {
             "Diagnostic-Code: X-SMTP-Lab; delivery time expired; last error: {wanted}"
         )),
         "{bounce}"
+    );
+    // Two MX records naming that host name it once.
+    let mut world = basic_world("mx-address-fails-twice");
+    world["dns"]["faults"] = json!([{"domain": "mx.receiver.test", "fault": "ServFail"}]);
+    world["dns"]["zones"][1]["records"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "receiver.test",
+                     "data": {"MX": {"preference": 20, "exchange": "mx.receiver.test"}}}));
+    let result = run_json(&world);
+    let text = result.trace.to_text();
+    assert!(
+        text.contains(&format!("{wanted} (this host's own finding)")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("mx.receiver.test, mx.receiver.test"),
+        "{text}"
     );
     // When the MX query itself fails, the mail domain is the one named, as before.
     let mut world = basic_world("mx-query-fails");

@@ -791,12 +791,19 @@ fn run_with_format_json_prints_the_trace_as_json() {
 #[test]
 fn a_seed_is_decimal_digits_only() {
     // `-1` is refused as a seed, not taken for an option; `+5` is not 5.
-    for bad in ["-1", "+5", "", "0x10", "18446744073709551616"] {
+    for (bad, reason) in [
+        ("-1", "decimal digits only"),
+        ("+5", "decimal digits only"),
+        ("", "decimal digits only"),
+        ("0x10", "decimal digits only"),
+        ("18446744073709551616", "larger than 18446744073709551615"),
+    ] {
         let output = smtp_lab(&["run", "basic-delivery", "--seed", bad]);
         assert_eq!(output.status.code(), Some(2), "--seed {bad:?}");
         let error = String::from_utf8_lossy(&output.stderr);
         assert!(
-            error.contains(&format!("invalid value '{bad}' for '--seed <SEED>'")),
+            error.contains(&format!("invalid value '{bad}' for '--seed <SEED>': "))
+                && error.contains(reason),
             "--seed {bad:?}: {error}"
         );
     }

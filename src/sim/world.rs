@@ -13,7 +13,6 @@ use super::trace::{
     target_label, ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName,
     Trace, TraceEvent, WireBytes,
 };
-use crate::dns::resolver::failure_text;
 use crate::dns::{
     DomainName, MxCache, MxNote, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome,
 };
@@ -1708,26 +1707,36 @@ fn no_answer() -> Failure {
 }
 
 /// The text of the reply an MX failure stands for: the domain and what failed. When the MX
-/// records were found but every host's address lookup failed for now, the hosts are named:
-/// it is their DNS, not the mail domain's, that failed (as Postfix says "Name service error
-/// for name=mx1.b.test type=A").
-fn failure_reply_text(domain: &str, text: &str, notes: &[MxNote]) -> String {
-    let failed_hosts: Vec<String> = notes
-        .iter()
-        .filter_map(|note| match note {
-            MxNote::ExchangeLookupFailed { exchange, .. } => {
-                Some(exchange.to_string().trim_end_matches('.').to_string())
+/// records were found but the address lookups of every host that could have an address
+/// failed for now, those hosts are named: it is their DNS, not the mail domain's, that failed
+/// (as Postfix says "Name service error for name=mx1.b.test type=A").
+fn failure_reply_text(domain: &str, outcome: &MxOutcome, notes: &[MxNote]) -> String {
+    let Some(failure) = outcome.failure() else {
+        return domain.to_string();
+    };
+    let mut failed_hosts: Vec<&str> = Vec::new();
+    if matches!(outcome, MxOutcome::TemporaryFailure { .. }) {
+        for note in notes {
+            if let MxNote::ExchangeLookupFailed { exchange, .. } = note {
+                // Two MX records may name one host.
+                if !failed_hosts.contains(&exchange.without_final_dot()) {
+                    failed_hosts.push(exchange.without_final_dot());
+                }
             }
-            _ => None,
-        })
-        .collect();
-    if text != failure_text::TEMPORARY || failed_hosts.is_empty() {
-        return format!("{domain}: {text}");
+        }
     }
-    format!(
-        "{domain}: {text} looking up the address of {}",
-        failed_hosts.join(", ")
-    )
+    match failed_hosts.as_slice() {
+        [] => format!("{domain}: {}", failure.text),
+        [host] => format!(
+            "{domain}: {} looking up the address of {host}",
+            failure.text
+        ),
+        hosts => format!(
+            "{domain}: {} looking up the addresses of {}",
+            failure.text,
+            hosts.join(", ")
+        ),
+    }
 }
 
 fn status_of(reply: &Reply) -> EnhancedStatus {
@@ -3959,7 +3968,7 @@ impl<'a> World<'a> {
             let reply = Reply::new(
                 failure.reply_code(),
                 Some(failure.status),
-                failure_reply_text(&domain, failure.text, &resolution.notes),
+                failure_reply_text(&domain, &resolution.outcome, &resolution.notes),
             );
             if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
                 entry.in_flight = false;

@@ -127,9 +127,9 @@ impl ServerConfig {
     }
 }
 
-/// The optional ESMTP extensions a server offers. ENHANCEDSTATUSCODES and SIZE are always
-/// offered: every reply of this server carries enhanced codes, and SIZE gives its fixed limit
-/// or, as `SIZE 0`, says that it has none. Without `ehlo`, the server is one of RFC 821's
+/// The optional ESMTP extensions a server offers. ENHANCEDSTATUSCODES and SIZE are offered
+/// whenever EHLO is: every reply then carries enhanced codes, and SIZE gives the fixed limit
+/// or, as `SIZE 0`, says that there is none. Without `ehlo`, the server is one of RFC 821's
 /// time, which knows no extension at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -703,8 +703,8 @@ impl SizeLimit {
     /// For the explanation of a refusal on the held limit.
     fn no_fixed_limit_note(octets: u64) -> String {
         format!(
-            "this server has no fixed limit (it advertises SIZE 0, RFC 1870 4), but it holds \
-             a message in memory while receiving it and takes at most {octets} octets"
+            "this server has no fixed limit (SIZE 0 where it advertises SIZE, RFC 1870 4), but \
+             it holds a message in memory while receiving it and takes at most {octets} octets"
         )
     }
 }
@@ -1444,7 +1444,9 @@ impl<P: Policy> ServerSession<P> {
             LineLimit::Mail => {
                 let increases: Vec<&LineIncrease> = self.mail_line_increases().collect();
                 if increases.is_empty() {
-                    let greeting = if self.greeted.is_some() {
+                    let greeting = if !self.config.extensions.ehlo {
+                        "this server of RFC 821's time offers none"
+                    } else if self.greeted.is_some() {
                         "this session began with HELO, which enables none"
                     } else {
                         "this session has not sent EHLO yet"
@@ -1668,10 +1670,11 @@ impl<P: Policy> ServerSession<P> {
                 Reply::new(500, None, "Command unrecognized"),
                 format!(
                     "this server is of RFC 821's time and does not know {verb}, whatever its \
-                     arguments; a client that gets 500, 501, 502 or 504 to EHLO starts again \
-                     with HELO, and then uses no extension"
+                     arguments, so it answers 500 and stays where it was; a client whose EHLO \
+                     is refused so starts again with HELO (this one does after 500, 501, 502 \
+                     or 504), and then uses no extension"
                 ),
-                "RFC 5321 3.2, RFC 5321 4.1.4",
+                "RFC 1869 4.7, RFC 5321 3.2",
             );
             return;
         }
@@ -1680,9 +1683,12 @@ impl<P: Policy> ServerSession<P> {
         // gets 503 uncounted. A client batches as many RCPTs as it means to send in one
         // transaction, which it learns is too many only from a 452: at least the 100 every
         // server must take (RFC 5321 4.5.3.1.8), or more where this one takes more.
+        // Only a client that saw PIPELINING in an EHLO reply may pipeline (RFC 2920 3.1).
         if verb == Some(Verb::Mail)
             && matches!(self.state, State::ExpectMail | State::ExpectHelo)
             && !self.is_closed()
+            && self.esmtp()
+            && self.config.extensions.pipelining
         {
             self.uncounted_sequence_replies = self
                 .config
@@ -1695,7 +1701,9 @@ impl<P: Policy> ServerSession<P> {
 
     /// Whether this server, being of RFC 821's time (no `ehlo`), answers `verb` as an unknown
     /// command (RFC 1869 4.7: such a server "will not recognize the EHLO command"). BDAT is
-    /// answered as a command not offered, so that its chunk is still read and dropped.
+    /// answered as a command not offered, so that its chunk is still read and dropped. In a
+    /// session refused at the greeting, every command but QUIT gets that session's 503
+    /// (RFC 5321 3.1), these too.
     fn unknown_to_rfc_821(&self, verb: Verb) -> bool {
         !self.config.extensions.ehlo
             && matches!(verb, Verb::Ehlo | Verb::Auth | Verb::Starttls)
@@ -1994,15 +2002,12 @@ impl<P: Policy> ServerSession<P> {
             }
             if !esmtp {
                 self.send(
-                    reply(
-                        555,
-                        BAD_ARGS,
-                        if self.config.extensions.ehlo {
-                            format!("{keyword} parameter needs EHLO")
-                        } else {
-                            format!("{keyword} parameter not recognized")
-                        },
-                    ),
+                    if self.config.extensions.ehlo {
+                        reply(555, BAD_ARGS, format!("{keyword} parameter needs EHLO"))
+                    } else {
+                        // RFC 821 has no parameters: to its servers, one is a syntax error.
+                        reply(501, BAD_ARGS, "Syntax error in parameters or arguments")
+                    },
                     "the session began with HELO, which enables no extensions, so MAIL \
                      parameters cannot be used",
                     "RFC 5321 4.1.1.11",
@@ -2287,7 +2292,12 @@ impl<P: Policy> ServerSession<P> {
             let keyword = shown_keyword(&param.keyword);
             let dsn = matches!(&*keyword, "NOTIFY" | "ORCPT");
             self.send(
-                reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}")),
+                if self.config.extensions.ehlo {
+                    reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}"))
+                } else {
+                    // RFC 821 has no parameters: to its servers, one is a syntax error.
+                    reply(501, BAD_ARGS, "Syntax error in parameters or arguments")
+                },
                 if dsn {
                     format!(
                         "{keyword} belongs to the DSN extension (RFC 3461), which this server \
@@ -2962,7 +2972,7 @@ impl<P: Policy> ServerSession<P> {
             reply(250, OK, "OK"),
             if had {
                 "RSET abandons the mail transaction (sender, recipients, data); the session \
-                 and its EHLO stay"
+                 and its EHLO or HELO stay"
             } else {
                 "RSET with no transaction open does nothing but succeed"
             },
@@ -3031,8 +3041,8 @@ impl<P: Policy> ServerSession<P> {
         }
         self.send(
             reply(214, OK, commands),
-            "HELP lists the commands this server implements (not advertised in EHLO, but \
-             RFC 5321 4.1.1.8 makes it available to humans at the keyboard)",
+            "HELP lists the commands this server implements (for humans at the keyboard; \
+             a client learns the extensions from the EHLO reply, where there is one)",
             "RFC 5321 4.1.1.8",
         );
     }
