@@ -37,8 +37,9 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
         if result.contains(WILL_RETRY) {
             note(
                 "DNS could not answer for now (SERVFAIL, or no answer in time, to the MX query or \
-                 to the address lookups of every MX host that could have an address). That says nothing about whether the domain exists, so it is a temporary \
-                 failure (4.4.3): the message stays queued, and the next attempt asks DNS again.",
+                 to the address lookups of every MX host that could have an address). That \
+                 says nothing about whether the domain exists, so it is a temporary failure \
+                 (4.4.3): the message stays queued, and the next attempt asks DNS again.",
                 "RFC 5321 5.1, 4.5.4.1, RFC 1035 4.1.1, RFC 3463 3.5",
             )
         } else {

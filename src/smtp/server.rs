@@ -2654,8 +2654,9 @@ impl<P: Policy> ServerSession<P> {
                 reply(502, SEQUENCE, "BDAT not implemented"),
                 "BDAT belongs to the CHUNKING extension (RFC 3030), which this server does not \
                  offer (no EHLO reply of its lists it), so it is answered like any command \
-                 the server does not implement (Postfix with CHUNKING turned off answers 521 5.5.1 and \
-                 closes the connection instead, since it does not skip the chunk). \
+                 the server does not implement (Postfix with CHUNKING turned off answers \
+                 521 5.5.1 and closes the connection instead, since it does not skip the \
+                 chunk). \
                  The chunk's octets were still read and dropped: they follow the command \
                  whatever the answer, and read as commands they would run as commands",
                 "RFC 3030 2, RFC 5321 4.2.4",
