@@ -1605,12 +1605,24 @@ fn mx_targets_are_named_with_their_addresses_v4_and_v6() {
     ));
 }
 
+/// The basic world where every DNS answer for `failing` is SERVFAIL, retried every 10
+/// minutes until `give_up_s`, run for `run_until_s`.
+fn servfail_world(
+    name: &str,
+    failing: &str,
+    give_up_s: u64,
+    run_until_s: u64,
+) -> serde_json::Value {
+    let mut world = basic_world(name);
+    world["dns"]["faults"] = json!([{"domain": failing, "fault": "ServFail"}]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": give_up_s});
+    world["run_until_s"] = json!(run_until_s);
+    world
+}
+
 #[test]
 fn a_bounce_after_dns_failures_does_not_promise_a_retry() {
-    let mut world = basic_world("dns-fails-for-good");
-    world["dns"]["faults"] = json!([{"domain": "receiver.test", "fault": "ServFail"}]);
-    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1800});
-    world["run_until_s"] = json!(7200);
+    let world = servfail_world("dns-fails-for-good", "receiver.test", 1800, 7200);
     let result = run_json(&world);
     let text = result.trace.to_text();
     // While it keeps trying, the resolver's answer says so; at the attempt that ends the
@@ -1644,10 +1656,7 @@ fn a_bounce_after_dns_failures_does_not_promise_a_retry() {
 fn a_failed_address_lookup_names_the_mx_host_too() {
     // The MX query is answered; only mx.receiver.test's address lookups fail. The failure
     // reported is that host's, not receiver.test's.
-    let mut world = basic_world("mx-address-fails");
-    world["dns"]["faults"] = json!([{"domain": "mx.receiver.test", "fault": "ServFail"}]);
-    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1200});
-    world["run_until_s"] = json!(3600);
+    let world = servfail_world("mx-address-fails", "mx.receiver.test", 1200, 3600);
     let result = run_json(&world);
     let wanted = "receiver.test: Temporary DNS failure looking up the address of \
                   mx.receiver.test";
@@ -1683,10 +1692,7 @@ fn a_failed_address_lookup_names_the_mx_host_too() {
         "{text}"
     );
     // When the MX query itself fails, the mail domain is the one named, as before.
-    let mut world = basic_world("mx-query-fails");
-    world["dns"]["faults"] = json!([{"domain": "receiver.test", "fault": "ServFail"}]);
-    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 1200});
-    world["run_until_s"] = json!(3600);
+    let world = servfail_world("mx-query-fails", "receiver.test", 1200, 3600);
     let result = run_json(&world);
     assert!(matches!(
         fate(&result, "m1", "bob@receiver.test"),

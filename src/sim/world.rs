@@ -14,7 +14,8 @@ use super::trace::{
     Trace, TraceEvent, WireBytes,
 };
 use crate::dns::{
-    DomainName, MxCache, MxNote, MxOutcome, MxResolution, MxResolver, Outcome as DnsOutcome,
+    DomainName, MxCache, MxFailure, MxNote, MxOutcome, MxResolution, MxResolver,
+    Outcome as DnsOutcome,
 };
 use crate::mail::compose::{compose, envelope_address, ComposeRequest};
 use crate::mail::dsn::{
@@ -1710,12 +1711,11 @@ fn no_answer() -> Failure {
 /// records were found but the address lookups of every host that could have an address
 /// failed for now, those hosts are named: it is their DNS, not the mail domain's, that failed
 /// (as Postfix says "Name service error for name=mx1.b.test type=A").
-fn failure_reply_text(domain: &str, outcome: &MxOutcome, notes: &[MxNote]) -> String {
-    let Some(failure) = outcome.failure() else {
-        return domain.to_string();
-    };
+fn failure_reply_text(domain: &str, failure: &MxFailure, notes: &[MxNote]) -> String {
     let mut failed_hosts: Vec<&str> = Vec::new();
-    if matches!(outcome, MxOutcome::TemporaryFailure { .. }) {
+    // Only a temporary failure can come of failed address lookups; a permanent one with
+    // such notes (no host has an address, say) is the domain's.
+    if !failure.permanent {
         for note in notes {
             if let MxNote::ExchangeLookupFailed { exchange, .. } = note {
                 // Two MX records may name one host.
@@ -3968,7 +3968,7 @@ impl<'a> World<'a> {
             let reply = Reply::new(
                 failure.reply_code(),
                 Some(failure.status),
-                failure_reply_text(&domain, &resolution.outcome, &resolution.notes),
+                failure_reply_text(&domain, &failure, &resolution.notes),
             );
             if let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) {
                 entry.in_flight = false;

@@ -718,6 +718,12 @@ fn reply(code: u16, enhanced: EnhancedStatus, text: impl Into<String>) -> Reply 
     Reply::new(code, Some(enhanced), text)
 }
 
+/// A server of RFC 821's time's reply to a MAIL or RCPT parameter: RFC 821 has none, so to
+/// it one is a syntax error.
+fn rfc_821_parameter_error() -> Reply {
+    reply(501, BAD_ARGS, "Syntax error in parameters or arguments")
+}
+
 /// One SMTP server session, from the greeting to the close.
 pub struct ServerSession<P: Policy> {
     config: ServerConfig,
@@ -2005,8 +2011,7 @@ impl<P: Policy> ServerSession<P> {
                     if self.config.extensions.ehlo {
                         reply(555, BAD_ARGS, format!("{keyword} parameter needs EHLO"))
                     } else {
-                        // RFC 821 has no parameters: to its servers, one is a syntax error.
-                        reply(501, BAD_ARGS, "Syntax error in parameters or arguments")
+                        rfc_821_parameter_error()
                     },
                     "the session began with HELO, which enables no extensions, so MAIL \
                      parameters cannot be used",
@@ -2295,8 +2300,7 @@ impl<P: Policy> ServerSession<P> {
                 if self.config.extensions.ehlo {
                     reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}"))
                 } else {
-                    // RFC 821 has no parameters: to its servers, one is a syntax error.
-                    reply(501, BAD_ARGS, "Syntax error in parameters or arguments")
+                    rfc_821_parameter_error()
                 },
                 if dsn {
                     format!(
