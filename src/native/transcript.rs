@@ -59,25 +59,13 @@ pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[
 /// reorder lines as escapes, as the text trace does, so that a transcript line is always one
 /// line, and a smuggling attempt is visible as what it is. A tab stays a tab here.
 pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\t' => out.push('\t'),
-            c => crate::sim::trace::push_visible(&mut out, c),
-        }
-    }
-    out
+    printable_bytes(text.as_bytes())
 }
 
 /// [`printable`] for bytes: an octet that is not part of UTF-8 text is shown as `\xNN`.
 pub fn printable_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        out.push_str(&printable(chunk.valid()));
-        for octet in chunk.invalid() {
-            out.push_str(&format!("\\x{octet:02x}"));
-        }
-    }
+    crate::sim::trace::push_escaped_line(&mut out, bytes, true);
     out
 }
 
@@ -90,6 +78,12 @@ mod tests {
         assert_eq!(printable("a\nb\rc\0"), "a\\nb\\rc\\x00");
         assert_eq!(printable("a\u{2028}b\tc"), "a\\u{2028}b\tc");
         assert_eq!(printable_bytes(b"caf\xe9 \xc3\xa9"), "caf\\xe9 \u{e9}");
+        // Sent text that would read as an escape is told apart from the character.
+        assert_eq!(
+            printable("a\\r\\n.\\r\\n\r\n"),
+            "a\\\\r\\\\n.\\\\r\\\\n\\r\\n"
+        );
+        assert_eq!(printable("\\\t\\\""), "\\\t\\\"");
     }
 
     #[test]

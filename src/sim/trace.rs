@@ -756,13 +756,44 @@ fn escaped(line: &[u8]) -> String {
 
 /// [`escaped`], onto `out`. What it writes needs no escape: [`visible`] leaves it as it is.
 fn push_escaped(out: &mut String, line: &[u8]) {
+    push_escaped_line(out, line, false);
+}
+
+/// Shows the bytes of one protocol line as text onto `out` as [`push_visible`] shows each
+/// character (a tab as it is when `keep_tabs`), and an octet that is not UTF-8 as `\xNN`.
+/// A backslash sent where it would read as the start of an escape (before `\`, `r`, `n`,
+/// `t`, `x`, `u` or a character shown as an escape) is shown as `\\`, so that the text
+/// `\n` a client sent and a bare LF never look the same; any other backslash, as in a
+/// quoted local part's `\"`, is shown as sent.
+pub(crate) fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) {
     for chunk in line.utf8_chunks() {
         let valid = chunk.valid();
-        if valid.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        if valid
+            .bytes()
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'\\')
+        {
             // Printable ASCII, the common case, needs no look at each character.
             out.push_str(valid);
         } else {
-            for c in valid.chars() {
+            let mut chars = valid.chars().peekable();
+            while let Some(c) = chars.next() {
+                if c == '\t' && keep_tabs {
+                    out.push(c);
+                    continue;
+                }
+                if c == '\\' {
+                    let next_reads_as_escape = match chars.peek() {
+                        Some('\t') if keep_tabs => false,
+                        Some(&next) => {
+                            matches!(next, '\\' | 'r' | 'n' | 't' | 'x' | 'u') || needs_escape(next)
+                        }
+                        // An octet that is not UTF-8 follows, shown as `\xNN`.
+                        None => !chunk.invalid().is_empty(),
+                    };
+                    if next_reads_as_escape {
+                        out.push('\\');
+                    }
+                }
                 push_visible(out, c);
             }
         }
@@ -1572,6 +1603,21 @@ mod text_tests {
     fn only_crlf_ends_a_shown_line() {
         let shown = shown_client_lines(b"Hello\n.\r\n\n\r\nX\rY\r\nQUIT");
         assert_eq!(shown, ["Hello\\n.", "\\n", "X\\rY", "QUIT"]);
+    }
+
+    /// The text `\n` a client sent is not shown as a bare LF is: a backslash that would read
+    /// as the start of an escape is doubled, and any other is shown as sent.
+    #[test]
+    fn a_sent_backslash_never_reads_as_an_escape() {
+        let shown =
+            shown_client_lines(b"a\\nb\nc\\\\d\\\x01e\\\xff\r\nMAIL FROM:<\"a\\\"b\"@x>\\\r\n");
+        assert_eq!(
+            shown,
+            [
+                "a\\\\nb\\nc\\\\\\d\\\\\\x01e\\\\\\xff",
+                "MAIL FROM:<\"a\\\"b\"@x>\\"
+            ]
+        );
     }
 
     /// Bytes after the last CRLF are marked where sent bytes cannot write: the same words,
