@@ -587,18 +587,12 @@ fn push_address_field(out: &mut String, field: &str, mailboxes: &[Mailbox]) {
     let mut line_len = field.len() + 1;
     let mut first = true;
     let mut push_segment = |out: &mut String, segment: &str, comma: bool| {
-        let needed = 1 + segment.len() + usize::from(comma);
-        // A fold goes before a segment's space, never before the first on the line.
-        if !first && line_len + needed > line_max {
-            out.push_str("\r\n");
-            line_len = 0;
-        }
-        out.push(' ');
-        out.push_str(segment);
-        if comma {
-            out.push(',');
-        }
-        line_len += needed;
+        // A segment's own spaces (a run in a quoted display name) go with the one before it,
+        // and a fold may go before any of them, never before the first segment on the line.
+        let word = segment.trim_start_matches(' ');
+        let spaces = 1 + segment.len() - word.len();
+        let tail = if comma { "," } else { "" };
+        push_after_spaces(out, &mut line_len, spaces, word, tail, !first, line_max);
         first = false;
     };
     for (index, mailbox) in mailboxes.iter().enumerate() {
@@ -614,6 +608,40 @@ fn push_address_field(out: &mut String, field: &str, mailboxes: &[Mailbox]) {
         }
     }
     out.push_str("\r\n");
+}
+
+/// Appends `spaces` spaces, `word` and `tail` to a header field whose current line is
+/// `line_len` characters long. When they do not fit within `line_max` and `may_fold`, the
+/// line is folded: CRLF before one of the spaces (RFC 5322 2.2.3), which stay, each on the
+/// line it was on. The fold goes where both lines fit if they can: as few spaces as let the
+/// next line fit are left at the end of this one, and at least one starts the next, which
+/// holds the word, so that no line is nothing but white space (RFC 5322 4.2 calls that
+/// obsolete, and 4 forbids generating it).
+fn push_after_spaces(
+    out: &mut String,
+    line_len: &mut usize,
+    spaces: usize,
+    word: &str,
+    tail: &str,
+    may_fold: bool,
+    line_max: usize,
+) {
+    let text_len = word.len() + tail.len();
+    let mut spaces_left = spaces;
+    if may_fold && spaces > 0 && *line_len + spaces + text_len > line_max {
+        let kept = (spaces + text_len)
+            .saturating_sub(line_max)
+            .min(spaces - 1)
+            .min(line_max.saturating_sub(*line_len));
+        out.extend(std::iter::repeat_n(' ', kept));
+        out.push_str("\r\n");
+        *line_len = 0;
+        spaces_left = spaces - kept;
+    }
+    out.extend(std::iter::repeat_n(' ', spaces_left));
+    out.push_str(word);
+    out.push_str(tail);
+    *line_len += spaces_left + text_len;
 }
 
 /// Whether a display name goes as encoded words (RFC 2047 5(3): allowed in a phrase): when it
@@ -679,15 +707,18 @@ fn mailbox_segments(mailbox: &Mailbox) -> Vec<Cow<'_, str>> {
     }
     // Too long for one line: a fold may go at any space between the words of a phrase, in a
     // quoted string too, whose folds are not part of it (RFC 5322 3.2.4), and before the
-    // address (3.4). A run of spaces stays whole, at the end of the word before it, so that
-    // the name unfolds to itself; no line is nothing but white space, as every segment
-    // starts with a word or, the first, with the opening quote.
+    // address (3.4). The spaces of a run beyond the first start the next segment, so that
+    // the name unfolds to itself; every segment holds a word (or, the first, the opening
+    // quote, and the last of a quoted name, the closing one).
     let mut segments: Vec<Cow<str>> = Vec::new();
-    for word in name.split(' ') {
-        match segments.last_mut() {
-            Some(last) if word.is_empty() => last.to_mut().push(' '),
-            _ => segments.push(Cow::Owned(word.to_string())),
+    let mut run = String::new();
+    for (index, word) in name.split(' ').enumerate() {
+        if index > 0 && word.is_empty() {
+            run.push(' ');
+            continue;
         }
+        run.push_str(word);
+        segments.push(Cow::Owned(std::mem::take(&mut run)));
     }
     segments.push(Cow::Owned(angle_address));
     segments
@@ -718,19 +749,31 @@ fn push_subject_field(out: &mut String, subject: &str) {
     if plain {
         out.push_str("Subject:");
         let mut line_len = "Subject:".len();
-        for (index, word) in cleaned.split(' ').enumerate() {
-            // A fold goes only before a word: before the space of an empty "word" (one of a
-            // run of spaces) it could leave a line of nothing but white space, which RFC
-            // 5322 4.2 calls obsolete and 4 forbids generating.
-            if index > 0 && !word.is_empty() && line_len + 1 + word.len() > LINE_PREFERRED_MAX {
-                // Folding: CRLF before the space (RFC 5322 2.2.3); the space stays.
-                out.push_str("\r\n");
-                line_len = 0;
+        // Each word with the run of spaces before it (the first: the space after the colon
+        // and any the subject starts with); spaces at the end follow the last word.
+        let mut spaces = 1;
+        let mut first = true;
+        for word in cleaned.split(' ') {
+            if word.is_empty() {
+                spaces += 1;
+                continue;
             }
-            out.push(' ');
-            out.push_str(word);
-            line_len += 1 + word.len();
+            let may_fold = !first;
+            push_after_spaces(
+                out,
+                &mut line_len,
+                spaces,
+                word,
+                "",
+                may_fold,
+                LINE_PREFERRED_MAX,
+            );
+            spaces = 1;
+            first = false;
         }
+        // Spaces at the end (for an empty subject, the one after the colon): the split gave
+        // an empty piece for each, and one more.
+        out.extend(std::iter::repeat_n(' ', spaces - 1));
         out.push_str("\r\n");
         return;
     }
@@ -1876,6 +1919,54 @@ mod tests {
                 assert_eq!(value, subject);
             }
         }
+    }
+
+    /// RFC 5322 2.1.1: lines SHOULD be at most 78 characters. A run of spaces before a word
+    /// that does not fit is folded within, so that neither line passes 78 when both can fit.
+    #[test]
+    fn a_run_of_spaces_is_folded_so_that_both_lines_fit() {
+        let cases = [
+            (format!("{}{}end", "x".repeat(60), " ".repeat(30)), 2),
+            (format!("a{}{}", " ".repeat(60), "y".repeat(60)), 2),
+            (format!("  lead {}  trail  ", "w".repeat(67)), 2),
+            (String::new(), 1),
+            ("   ".to_string(), 1),
+        ];
+        for (subject, line_count) in cases {
+            let mut field = String::new();
+            push_subject_field(&mut field, &subject);
+            let lines: Vec<&str> = field.trim_end_matches("\r\n").split("\r\n").collect();
+            assert_eq!(lines.len(), line_count, "{field:?}");
+            assert!(
+                lines.iter().all(|line| line.len() <= LINE_PREFERRED_MAX),
+                "{field:?}"
+            );
+            assert!(
+                lines.iter().all(|line| !line.trim().is_empty()),
+                "{field:?}"
+            );
+            let unfolded = field.trim_end_matches("\r\n").replace("\r\n", "");
+            assert_eq!(unfolded, format!("Subject: {subject}"));
+        }
+        // The same for a quoted display name with a run of spaces in it.
+        let name = format!("{}{}end", "q".repeat(40), " ".repeat(30));
+        let mut field = String::new();
+        push_address_field(
+            &mut field,
+            "From",
+            &[parse_mailbox("from", &format!("\"{name}\" <alice@a.test>")).expect("a mailbox")],
+        );
+        let lines: Vec<&str> = field.trim_end_matches("\r\n").split("\r\n").collect();
+        assert!(
+            lines.iter().all(|line| line.len() <= LINE_PREFERRED_MAX),
+            "{field:?}"
+        );
+        assert!(
+            lines.iter().all(|line| !line.trim().is_empty()),
+            "{field:?}"
+        );
+        let unfolded = field.trim_end_matches("\r\n").replace("\r\n", "");
+        assert_eq!(unfolded, format!("From: \"{name}\" <alice@a.test>"));
     }
 
     #[test]
