@@ -1556,6 +1556,38 @@ fn fields_the_submission_server_adds_never_swallow_the_body() {
     }
 }
 
+/// RFC 5322 3.6: `From:` is required. A submission server gives a message without one the
+/// envelope's sender, as Postfix's cleanup does; one that has an author keeps it alone.
+#[test]
+fn a_submitted_message_without_an_author_gets_the_envelope_sender() {
+    for (raw, author) in [
+        ("Subject: no author\r\n\r\nhi\r\n", "alice@sender.test"),
+        (
+            "From: Carol <carol@sender.test>\r\n\r\nhi\r\n",
+            "Carol <carol@sender.test>",
+        ),
+        ("FROM : x@sender.test\r\n\r\nhi\r\n", "x@sender.test"),
+    ] {
+        let mut world = basic_world("msa-no-author");
+        world["messages"][0]["raw"] = json!(raw);
+        world["fetches"] = json!([]);
+        let result = run_json(&world);
+        let stored = mailbox(&result, "bob@receiver.test");
+        let text = String::from_utf8_lossy(stored[0]).into_owned();
+        let (header, _) = text.split_once("\r\n\r\n").expect("a header section");
+        let authors: Vec<&str> = header
+            .split("\r\n")
+            .filter_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.trim()
+                    .eq_ignore_ascii_case("From")
+                    .then(|| value.trim())
+            })
+            .collect();
+        assert_eq!(authors, [author], "{raw:?}: {text}");
+    }
+}
+
 #[test]
 fn a_reader_spelling_the_mailbox_its_own_way_empties_it_in_the_view_too() {
     use smtp_lab::sim::view::TraceViewer;

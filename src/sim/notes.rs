@@ -127,9 +127,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::MessageComposed(composed) if composed.raw => note(
             "This message was given as bytes: the user agent sends it as written (its line \
              endings made CRLF), adding no header field of its own. The submission server here \
-             adds Date and Message-ID when they are missing, as RFC 6409 allows, and, as \
-             Postfix does, takes out any Bcc field (RFC 5322 leaves Bcc to the sender's \
-             choice). The envelope (MAIL FROM, RCPT TO) is separate from the header.",
+             adds Date and Message-ID when they are missing, as RFC 6409 allows, and From (the \
+             envelope's sender) when it is missing, as Postfix does: RFC 5322 requires Date \
+             and From. It takes out any Bcc field, as Postfix does (RFC 5322 leaves Bcc to the \
+             sender's choice). The envelope (MAIL FROM, RCPT TO) is separate from the header.",
             "RFC 5322 3.6, 3.6.3, RFC 6409 8.2, 8.3, RFC 5321 2.3.1",
         ),
         Event::MessageComposed { .. } => note(

@@ -3323,7 +3323,12 @@ impl<'a> World<'a> {
             let from = header.len();
             let (fields_end, separated) = fields;
             let fields_end = remove_header_fields(&mut data, from, fields_end, PRIVATE_FIELDS);
-            let origin = (date_unix_s, message_id.as_str());
+            let origin = Origin {
+                date_unix_s,
+                message_id: &message_id,
+                sender: &envelope.reverse_path,
+                host_name: &host_name,
+            };
             add_missing_origin_fields(&mut data, from, (fields_end, separated), origin);
         }
         let data = Rc::new(data);
@@ -4732,31 +4737,51 @@ impl<'a> World<'a> {
     }
 }
 
+/// The origination fields a submission server adds to a message that lacks them.
+struct Origin<'a> {
+    date_unix_s: i64,
+    message_id: &'a str,
+    /// The envelope's sender, the author a message without one gets (as Postfix's cleanup
+    /// does); for a null one, the mail system of `host_name`.
+    sender: &'a ReversePath,
+    host_name: &'a str,
+}
+
 /// A submission server completes a message (RFC 6409 8.2, 8.3): a header section without
-/// `Date:` or `Message-ID:` (RFC 5322 3.6 requires the one and wants the other) gets them,
-/// after its last field. `from` is where the message's own header section starts in `data`.
-/// `fields` is what [`crate::smtp::trace::header_fields_end`] says of the message; `origin`
-/// the date and the Message-ID to add when missing.
+/// `Date:`, `Message-ID:` or `From:` (RFC 5322 3.6 requires the first and the last, and
+/// wants the second) gets them, after its last field. `from` is where the message's own
+/// header section starts in `data`. `fields` is what
+/// [`crate::smtp::trace::header_fields_end`] says of the message.
 fn add_missing_origin_fields(
     data: &mut Vec<u8>,
     from: usize,
     fields: (usize, bool),
-    origin: (i64, &str),
+    origin: Origin,
 ) {
     let message = &data[from..];
     let (header_end, separated) = fields;
-    let (date_unix_s, message_id) = origin;
     let has = |name: &[u8]| count_header_fields(&message[..header_end], name) > 0;
     let mut added = String::new();
     if !has(b"Date") {
         added.push_str("Date: ");
-        crate::mail::date::push_rfc5322_date(&mut added, date_unix_s, 0);
+        crate::mail::date::push_rfc5322_date(&mut added, origin.date_unix_s, 0);
         added.push_str("\r\n");
     }
     if !has(b"Message-ID") {
         added.push_str("Message-ID: <");
-        added.push_str(message_id);
+        added.push_str(origin.message_id);
         added.push_str(">\r\n");
+    }
+    if !has(b"From") {
+        added.push_str("From: ");
+        match origin.sender {
+            ReversePath::Null => {
+                added.push_str("MAILER-DAEMON@");
+                added.push_str(origin.host_name);
+            }
+            ReversePath::Mailbox(mailbox) => added.push_str(&mailbox.text()),
+        }
+        added.push_str("\r\n");
     }
     if added.is_empty() {
         return;
