@@ -116,7 +116,7 @@ pub enum LineEnding {
 }
 
 /// One line of a transmission as sent: its text (control characters other than TAB written
-/// as `\xNN`) and how it ended.
+/// as `\xNN`, and a backslash before `\`, `x` or such a character as `\\`) and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireLine {
     pub text: String,
@@ -142,12 +142,24 @@ pub fn wire_lines(bytes: &[u8], max_lines: usize) -> (Vec<WireLine>, usize) {
         };
         if lines.len() < max_lines {
             let mut text = String::new();
-            for c in String::from_utf8_lossy(&rest[..end]).chars() {
-                if c.is_control() && c != '\t' {
+            let shown_as_escape = |c: char| c.is_control() && c != '\t';
+            let line = String::from_utf8_lossy(&rest[..end]);
+            let mut chars = line.chars().peekable();
+            while let Some(c) = chars.next() {
+                if shown_as_escape(c) {
                     text.push_str(&format!("\\x{:02x}", c as u32));
-                } else {
-                    text.push(c);
+                    continue;
                 }
+                // A backslash sent before what would read as an escape is doubled, so that
+                // the text `\x00` a client sent never looks like a NUL.
+                if c == '\\'
+                    && chars
+                        .peek()
+                        .is_some_and(|&next| matches!(next, '\\' | 'x') || shown_as_escape(next))
+                {
+                    text.push('\\');
+                }
+                text.push(c);
             }
             lines.push(WireLine { text, ending });
         } else {
@@ -1162,6 +1174,9 @@ mod tests {
         let (lines, left_out) = wire_lines(b"a\r\nb\r\nc\r\n", 2);
         assert_eq!((lines.len(), left_out), (2, 1));
         assert_eq!(wire_lines(b"", 5), (Vec::new(), 0));
+        // The text `\x07` a client sent is not the BEL character; other backslashes stay.
+        let (lines, _) = wire_lines(b"a\\x07\x07\\\x07 \"q\\\"\" \\\\\r\n", 1);
+        assert_eq!(lines[0].text, "a\\\\x07\\x07\\\\\\x07 \"q\\\"\" \\\\\\");
     }
 
     #[test]
