@@ -516,6 +516,8 @@ impl State {
 struct Greeted {
     name: String,
     esmtp: bool,
+    /// A HELO that came after an EHLO of this session, whose extensions it withdrew.
+    helo_after_ehlo: bool,
 }
 
 /// How a command line ended.
@@ -1345,6 +1347,23 @@ impl<P: Policy> ServerSession<P> {
         self.greeted.as_ref().is_some_and(|greeted| greeted.esmtp)
     }
 
+    /// Why no extension may be used in this session as it stands (`esmtp()` is false), for
+    /// explanations: the greeting so far decides (RFC 5321 2.2.1, 4.1.4).
+    fn why_no_extensions(&self) -> &'static str {
+        if !self.config.extensions.ehlo {
+            return "this server of RFC 821's time offers none";
+        }
+        match &self.greeted {
+            Some(greeted) if greeted.helo_after_ehlo => {
+                "the session's last greeting was HELO, which took back the extensions the \
+                 earlier EHLO reply had offered: a new greeting resets the session (RFC 5321 \
+                 4.1.4), and after HELO no extension applies"
+            }
+            Some(_) => "this session began with HELO, which enables none",
+            None => "this session has not sent EHLO yet",
+        }
+    }
+
     /// The longest line `limit` allows in this session, CRLF included.
     fn limit_octets(&self, limit: LineLimit) -> usize {
         match limit {
@@ -1450,13 +1469,7 @@ impl<P: Policy> ServerSession<P> {
             LineLimit::Mail => {
                 let increases: Vec<&LineIncrease> = self.mail_line_increases().collect();
                 if increases.is_empty() {
-                    let greeting = if !self.config.extensions.ehlo {
-                        "this server of RFC 821's time offers none"
-                    } else if self.greeted.is_some() {
-                        "this session began with HELO, which enables none"
-                    } else {
-                        "this session has not sent EHLO yet"
-                    };
+                    let greeting = self.why_no_extensions();
                     (
                         format!(
                             "the MAIL command line is longer than {octets} octets including \
@@ -1844,9 +1857,15 @@ impl<P: Policy> ServerSession<P> {
     fn hello(&mut self, name: String, esmtp: bool) {
         let from = self.state.kind();
         let reset = self.state.in_transaction();
+        let helo_after_ehlo = !esmtp
+            && self
+                .greeted
+                .as_ref()
+                .is_some_and(|greeted| greeted.esmtp || greeted.helo_after_ehlo);
         self.greeted = Some(Greeted {
             name: name.clone(),
             esmtp,
+            helo_after_ehlo,
         });
         let host = self.config.hostname.clone();
         let greets = greets_line(&host, &name);
@@ -2013,8 +2032,10 @@ impl<P: Policy> ServerSession<P> {
                     } else {
                         rfc_821_parameter_error()
                     },
-                    "the session began with HELO, which enables no extensions, so MAIL \
-                     parameters cannot be used",
+                    format!(
+                        "MAIL parameters belong to extensions, and {}",
+                        self.why_no_extensions()
+                    ),
                     "RFC 5321 4.1.1.11",
                 );
                 return;
@@ -2223,10 +2244,15 @@ impl<P: Policy> ServerSession<P> {
                      SMTPUTF8 parameter"
                 )
             } else {
+                let why = if self.esmtp() {
+                    "its EHLO reply did not list it"
+                } else {
+                    self.why_no_extensions()
+                };
                 format!(
                     "the {role} address has non-ASCII characters, and this server does not \
-                     offer SMTPUTF8 in this session (no EHLO reply of this session offered \
-                     it), so it takes ASCII addresses only: such mail cannot reach it"
+                     offer SMTPUTF8 in this session ({why}), so it takes ASCII addresses \
+                     only: such mail cannot reach it"
                 )
             },
             "RFC 6531 3.5",
@@ -2652,7 +2678,7 @@ impl<P: Policy> ServerSession<P> {
 
     /// BDAT is only available when CHUNKING was advertised in the EHLO reply to this client
     /// (RFC 3030 2): the refusal, explanation and RFC when it was not.
-    fn bdat_not_advertised(&self) -> Option<(Reply, &'static str, &'static str)> {
+    fn bdat_not_advertised(&self) -> Option<(Reply, String, &'static str)> {
         if !self.config.extensions.chunking {
             return Some((
                 reply(502, SEQUENCE, "BDAT not implemented"),
@@ -2662,18 +2688,21 @@ impl<P: Policy> ServerSession<P> {
                  521 5.5.1 and closes the connection instead, since it does not skip the \
                  chunk). \
                  The chunk's octets were still read and dropped: they follow the command \
-                 whatever the answer, and read as commands they would run as commands",
+                 whatever the answer, and read as commands they would run as commands"
+                    .to_string(),
                 "RFC 3030 2, RFC 5321 4.2.4",
             ));
         }
         if !self.esmtp() {
             return Some((
                 reply(503, SEQUENCE, "Send EHLO first"),
-                "BDAT belongs to the CHUNKING extension (RFC 3030), which a client may use only \
-                 once the server has listed CHUNKING in its reply to EHLO; this session has \
-                 not sent EHLO (HELO enables no extensions). The chunk's octets were still \
-                 read and dropped: they follow the command whatever the answer, and read as \
-                 commands they would run as commands",
+                format!(
+                    "BDAT belongs to the CHUNKING extension (RFC 3030), which a client may use \
+                     only once the server has listed CHUNKING in its reply to EHLO, and {}. \
+                     The chunk's octets were still read and dropped: they follow the command \
+                     whatever the answer, and read as commands they would run as commands",
+                    self.why_no_extensions()
+                ),
                 "RFC 3030 2, RFC 5321 4.1.1.1",
             ));
         }
@@ -2933,6 +2962,7 @@ impl<P: Policy> ServerSession<P> {
         let greeted = self.greeted.clone().unwrap_or(Greeted {
             name: String::new(),
             esmtp: false,
+            helo_after_ehlo: false,
         });
         debug_assert!(
             !greeted.name.is_empty(),
