@@ -530,8 +530,9 @@ impl Policy for SimPolicy {
                 "User unknown",
                 format!(
                     "{domain} is this server itself, but not one of its mail domains: only \
-                     postmaster is taken there (RFC 5321 4.5.1), and \"{}\" is reached at the \
-                     domain its mailbox is in",
+                     postmaster is taken there (RFC 5321 4.5.1), so \"{}\" is unknown there; \
+                     anyone else's mail is addressed to a mail domain, never to a server's \
+                     own name or address",
                     forward_path.local_part
                 ),
                 "RFC 5321 4.1.3, 4.5.1, RFC 3463 3.2 (X.1.1)",

@@ -1571,8 +1571,8 @@ impl<P: Policy> ServerSession<P> {
             format!(
                 "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
                  line goes on to the next CR LF and is not a command. The server answers at \
-                 once, so that a client like `nc` that sends bare LF sees an answer, and then \
-                 drops the rest of the line up to its CR LF without another reply: it is \
+                 once, so that a client that ends its lines with a bare {name} (as `nc` \
+                 without -C does with LF) sees an answer, and then drops the rest of the line up to its CR LF without another reply: it is \
                  still the same line, it gets one reply (RFC 5321 4.2), and text after a bare \
                  {name} must not run as a command. Send CR LF (`nc -C`): a second bare CR or \
                  LF before it closes the connection. Postfix with \
@@ -1649,13 +1649,17 @@ impl<P: Policy> ServerSession<P> {
                 ),
             ),
             format!(
-                "a second bare {name} before the line's end: this client ends its lines with \
-                 bare {name} and will not get the one reply per line it waits for, so the server \
-                 closes the connection. RFC 5321 2.3.8 says only that lines end with CR LF; \
-                 closing is the server defending itself against a client it cannot serve, \
-                 which 7.8 allows. Postfix with smtpd_forbid_bare_newline=reject answers \
-                 550 5.5.2 and closes the connection at the first bare LF (it does not check \
-                 bare CR)"
+                "another bare CR or LF (this one a {name}) before the end of a line already \
+                 answered for one: this client ends its lines without CR LF and will not get \
+                 the one reply per line it waits for, so the server closes the connection. \
+                 RFC 5321 2.3.8 says only that lines end with CR LF; closing is the server \
+                 defending itself against a client it cannot serve, which 7.8 allows.{postfix}",
+                postfix = if self.normalizes_bare_lf() {
+                    ""
+                } else {
+                    " Postfix with smtpd_forbid_bare_newline=reject answers 550 5.5.2 and \
+                     closes the connection at the first bare LF (it does not check bare CR)"
+                }
             ),
             "RFC 5321 2.3.8, 7.8",
         );
@@ -1685,16 +1689,28 @@ impl<P: Policy> ServerSession<P> {
         };
         self.command_seen(verb);
         if let Some(verb) = verb.filter(|&verb| self.unknown_to_rfc_821(verb)) {
-            self.send(
-                Reply::new(500, None, "Command unrecognized"),
-                format!(
-                    "this server is of RFC 821's time and does not know {verb}, whatever its \
+            // EHLO's 500 is what tells a client to fall back to HELO; AUTH and STARTTLS are
+            // simply commands this server does not know.
+            let (why, rfc) = if verb == Verb::Ehlo {
+                (
+                    "this server is of RFC 821's time and does not know EHLO, whatever its \
                      arguments, so it answers 500 and stays where it was; a client whose EHLO \
-                     is refused so starts again with HELO (this one does after 500, 501, 502 \
-                     or 504), and then uses no extension"
-                ),
-                "RFC 1869 4.7, RFC 5321 3.2",
-            );
+                     is refused so starts again with HELO (the built-in sending client does \
+                     after 500, 501, 502 or 504), and then uses no extension"
+                        .to_string(),
+                    "RFC 1869 4.7, RFC 5321 3.2",
+                )
+            } else {
+                (
+                    format!(
+                        "this server is of RFC 821's time and does not know {verb}, whatever \
+                         its arguments: {verb} belongs to an extension, which only an EHLO \
+                         reply can offer. An unknown command gets 500 and changes nothing"
+                    ),
+                    "RFC 5321 4.2.4, RFC 5321 2.2.1",
+                )
+            };
+            self.send(Reply::new(500, None, "Command unrecognized"), why, rfc);
             return;
         }
         self.handle_parsed(line, parsed);
@@ -1760,6 +1776,10 @@ impl<P: Policy> ServerSession<P> {
                 }
                 if matches!(self.state, State::ExpectQuit) {
                     self.refused_session(error.verb);
+                    return;
+                }
+                if error.verb == Some(Verb::Auth) && !self.config.auth_enabled {
+                    self.auth_not_available();
                     return;
                 }
                 let in_sequence = match error.verb {
@@ -2863,13 +2883,26 @@ impl<P: Policy> ServerSession<P> {
             ),
             format!(
                 "the {verb} content has a {name} not paired with CR LF (the first is octet {} \
-                 of that content). Only CRLF ends a line (RFC 5321 2.3.8); a server that took \
-                 <LF>.<CR><LF>, <LF>.<LF>, <CR>.<CR> or <CR>.<CR><LF> as the end of data could \
-                 be made to deliver a second, forged message (SMTP smuggling, CVE-2023-51764). \
-                 The data was read to the real end and refused, and the session goes on; \
-                 Postfix's smtpd_forbid_bare_newline=reject refuses a bare LF so too, and \
-                 then closes the connection (it does not check bare CR)",
-                offset + 1
+                 of that content). Only CRLF ends a line (RFC 5321 2.3.8); {risk}. The data \
+                 was read to {end} and refused, and the session goes on; Postfix's \
+                 smtpd_forbid_bare_newline=reject refuses a bare LF so too, and then closes \
+                 the connection (it does not check bare CR)",
+                offset + 1,
+                risk = if verb == "BDAT" {
+                    "a chunk has no end marker to forge, but the message, taken and sent on \
+                     with DATA, could reach a server that takes <LF>.<CR><LF>, <LF>.<LF>, \
+                     <CR>.<CR> or <CR>.<CR><LF> as the end of data and delivers a second, \
+                     forged message (SMTP smuggling, CVE-2023-51764)"
+                } else {
+                    "a server that took <LF>.<CR><LF>, <LF>.<LF>, <CR>.<CR> or <CR>.<CR><LF> \
+                     as the end of data could be made to deliver a second, forged message \
+                     (SMTP smuggling, CVE-2023-51764)"
+                },
+                end = if verb == "BDAT" {
+                    "the end of its last chunk"
+                } else {
+                    "the real end"
+                },
             ),
             "RFC 5321 2.3.8, 4.1.1.4",
         );
@@ -3084,14 +3117,20 @@ impl<P: Policy> ServerSession<P> {
 
     // ----- AUTH (RFC 4954) -------------------------------------------------------------
 
+    /// AUTH on a server without it: not implemented, whatever its arguments (RFC 5321
+    /// 4.2.4), so that a client is not taught the syntax of a command it cannot use here.
+    fn auth_not_available(&mut self) {
+        self.send(
+            reply(502, SEQUENCE, "AUTH not available"),
+            "authentication is not enabled on this server and AUTH is not advertised in its \
+             EHLO reply",
+            "RFC 4954 3",
+        );
+    }
+
     fn auth(&mut self, mechanism: &str, initial_response: Option<&str>) {
         if !self.config.auth_enabled {
-            self.send(
-                reply(502, SEQUENCE, "AUTH not available"),
-                "authentication is not enabled on this server and AUTH is not advertised in \
-                 its EHLO reply",
-                "RFC 4954 3",
-            );
+            self.auth_not_available();
             return;
         }
         if !self.esmtp() {
