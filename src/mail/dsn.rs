@@ -739,12 +739,16 @@ fn meaning_and_advice(
             Some("nothing: the mail system tries again, and the next try usually works."),
         ),
         (4, 6) if permanent => (
-            "the message went round in a loop: its way to this domain leads back to a server it already passed.",
+            "the way to this domain leads back to the sending server itself: the domain's mail hosts name it, and it does not take mail for the domain, so sending the message on would only make it go round in a loop.",
             Some("the mail routing between the servers is wrong: tell the postmaster of the recipient's domain, or your own mail provider."),
         ),
         (4, 0) if permanent => (
             "the message could not be routed onward; when the answer speaks of too many hops, it went round in a loop between servers (each adds a Received: line, and servers refuse a message with too many).",
             Some("the mail routing between the servers is wrong: tell the postmaster of the recipient's domain, or your own mail provider."),
+        ),
+        (3, 2) if permanent => (
+            "the receiving server refuses all mail: it turned the connection away at its greeting, whatever the message.",
+            Some("nothing in the message can change that: try again later, or reach the person another way; if it lasts, tell them their mail server refuses mail."),
         ),
         (6, 3) if permanent => (
             "the message cannot go as it is, and the sending host does not convert it: it has 8-bit data for a server that does not offer 8BITMIME, or binary data (a NUL octet, a line longer than 998 octets) that SMTP carries only with BINARYMIME.",
@@ -1325,6 +1329,8 @@ mod tests {
             ((5, 6, 3), "8BITMIME"),
             ((5, 6, 9), "SMTPUTF8"),
             ((5, 4, 6), "loop"),
+            // A server that refused service at its greeting (554 5.3.2).
+            ((5, 3, 2), "refuses all mail"),
             // A hop count over the limit (554 5.4.0 Too many hops, as Postfix says it).
             ((5, 4, 0), "loop"),
         ] {
