@@ -1568,24 +1568,33 @@ fn a_submitted_message_without_an_author_gets_the_envelope_sender() {
         ),
         ("FROM : x@sender.test\r\n\r\nhi\r\n", "x@sender.test"),
     ] {
-        let mut world = basic_world("msa-no-author");
-        world["messages"][0]["raw"] = json!(raw);
-        world["fetches"] = json!([]);
-        let result = run_json(&world);
-        let stored = mailbox(&result, "bob@receiver.test");
-        let text = String::from_utf8_lossy(stored[0]).into_owned();
-        let (header, _) = text.split_once("\r\n\r\n").expect("a header section");
-        let authors: Vec<&str> = header
-            .split("\r\n")
-            .filter_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.trim()
-                    .eq_ignore_ascii_case("From")
-                    .then(|| value.trim())
-            })
-            .collect();
-        assert_eq!(authors, [author], "{raw:?}: {text}");
+        let authors = authors_at_bob(raw);
+        assert_eq!(authors, [author], "{raw:?}");
     }
+    // Who resends a message is not its author (RFC 5322 3.6.6).
+    let resent = "Resent-From: alice@sender.test\r\nResent-Date: Mon, 1 Jan 2024 00:00:00 \
+                  +0000\r\n\r\nhi\r\n";
+    assert!(authors_at_bob(resent).is_empty());
+}
+
+/// The values of the `From:` fields of the message that `raw`, submitted, leaves at bob's.
+fn authors_at_bob(raw: &str) -> Vec<String> {
+    let mut world = basic_world("msa-no-author");
+    world["messages"][0]["raw"] = json!(raw);
+    world["fetches"] = json!([]);
+    let result = run_json(&world);
+    let stored = mailbox(&result, "bob@receiver.test");
+    let text = String::from_utf8_lossy(stored[0]).into_owned();
+    let (header, _) = text.split_once("\r\n\r\n").expect("a header section");
+    header
+        .split("\r\n")
+        .filter_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("From")
+                .then(|| value.trim().to_string())
+        })
+        .collect()
 }
 
 #[test]

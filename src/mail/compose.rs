@@ -613,10 +613,10 @@ fn push_address_field(out: &mut String, field: &str, mailboxes: &[Mailbox]) {
 /// Appends `spaces` spaces, `word` and `tail` to a header field whose current line is
 /// `line_len` characters long. When they do not fit within `line_max` and `may_fold`, the
 /// line is folded: CRLF before one of the spaces (RFC 5322 2.2.3), which stay, each on the
-/// line it was on. The fold goes where both lines fit if they can: as few spaces as let the
-/// next line fit are left at the end of this one, and at least one starts the next, which
-/// holds the word, so that no line is nothing but white space (RFC 5322 4.2 calls that
-/// obsolete, and 4 forbids generating it).
+/// line it was on. The fold is chosen within this run of spaces only: as many of them as
+/// this line has room for stay at its end, and at least one starts the next, which holds
+/// the word, so that no line is nothing but white space (RFC 5322 4.2 calls that obsolete,
+/// and 4 forbids generating it).
 fn push_after_spaces(
     out: &mut String,
     line_len: &mut usize,
@@ -629,10 +629,7 @@ fn push_after_spaces(
     let text_len = word.len() + tail.len();
     let mut spaces_left = spaces;
     if may_fold && spaces > 0 && *line_len + spaces + text_len > line_max {
-        let kept = (spaces + text_len)
-            .saturating_sub(line_max)
-            .min(spaces - 1)
-            .min(line_max.saturating_sub(*line_len));
+        let kept = (spaces - 1).min(line_max.saturating_sub(*line_len));
         out.extend(std::iter::repeat_n(' ', kept));
         out.push_str("\r\n");
         *line_len = 0;
@@ -750,30 +747,41 @@ fn push_subject_field(out: &mut String, subject: &str) {
         out.push_str("Subject:");
         let mut line_len = "Subject:".len();
         // Each word with the run of spaces before it (the first: the space after the colon
-        // and any the subject starts with); spaces at the end follow the last word.
+        // and any the subject starts with); spaces at the end go with the last word, so that
+        // they count when it is placed.
+        let words = cleaned.trim_end_matches(' ');
+        let trailing = " ".repeat(cleaned.len() - words.len());
         let mut spaces = 1;
         let mut first = true;
-        for word in cleaned.split(' ') {
+        let mut pieces = words.split(' ').peekable();
+        while let Some(word) = pieces.next() {
             if word.is_empty() {
                 spaces += 1;
                 continue;
             }
+            let tail = if pieces.peek().is_none() {
+                trailing.as_str()
+            } else {
+                ""
+            };
             let may_fold = !first;
             push_after_spaces(
                 out,
                 &mut line_len,
                 spaces,
                 word,
-                "",
+                tail,
                 may_fold,
                 LINE_PREFERRED_MAX,
             );
             spaces = 1;
             first = false;
         }
-        // Spaces at the end (for an empty subject, the one after the colon): the split gave
-        // an empty piece for each, and one more.
-        out.extend(std::iter::repeat_n(' ', spaces - 1));
+        if first {
+            // Nothing but spaces (or nothing): the one after the colon, and the subject's.
+            out.push(' ');
+            out.push_str(&trailing);
+        }
         out.push_str("\r\n");
         return;
     }
@@ -1931,6 +1939,17 @@ mod tests {
             (format!("  lead {}  trail  ", "w".repeat(67)), 2),
             (String::new(), 1),
             ("   ".to_string(), 1),
+            (
+                format!(
+                    "x{}{}{}{}",
+                    " ".repeat(60),
+                    "y".repeat(18),
+                    " ".repeat(67),
+                    "z".repeat(67)
+                ),
+                3,
+            ),
+            (format!("a {} ", "b".repeat(67)), 2),
         ];
         for (subject, line_count) in cases {
             let mut field = String::new();

@@ -57,7 +57,8 @@ pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[
 
 /// Shows control characters (a bare CR or LF, a NUL) and other characters that break or
 /// reorder lines as escapes, as the text trace does, so that a transcript line is always one
-/// line, and a smuggling attempt is visible as what it is. A tab stays a tab here.
+/// line, and a smuggling attempt is visible as what it is; a sent backslash that would read
+/// as an escape is doubled, as there. A tab stays a tab here.
 pub fn printable(text: &str) -> String {
     printable_bytes(text.as_bytes())
 }

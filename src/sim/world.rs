@@ -530,9 +530,9 @@ impl Policy for SimPolicy {
                 "User unknown",
                 format!(
                     "{domain} is this server itself, but not one of its mail domains: only \
-                     postmaster is taken there (RFC 5321 4.5.1), so \"{}\" is unknown there; \
-                     anyone else's mail is addressed to a mail domain, never to a server's \
-                     own name or address",
+                     postmaster is taken there (RFC 5321 4.5.1), so \"{}\" is unknown there: \
+                     at this server's own name or address only postmaster is taken, and anyone \
+                     else is reached at a mail domain",
                     forward_path.local_part
                 ),
                 "RFC 5321 4.1.3, 4.5.1, RFC 3463 3.2 (X.1.1)",
@@ -4773,7 +4773,12 @@ fn add_missing_origin_fields(
         added.push_str(origin.message_id);
         added.push_str(">\r\n");
     }
-    if !has(b"From") {
+    // A resent message (RFC 5322 3.6.6) has its author already; who resends it is for the
+    // Resent- fields, which Postfix's cleanup completes instead and this server leaves alone.
+    let resent = [b"Resent-From".as_slice(), b"Resent-Sender", b"Resent-Date"]
+        .iter()
+        .any(|name| has(name));
+    if !has(b"From") && !resent {
         added.push_str("From: ");
         match origin.sender {
             ReversePath::Null => {

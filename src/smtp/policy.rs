@@ -141,8 +141,9 @@ impl Decision {
             (4, 2, 2),
             "Mailbox full, try again later",
             "the mailbox is at its quota; a temporary reply lets the sender retry once the \
-             owner makes room. 452's general text speaks of the system's storage; only an \
-             enhanced status code, 4.2.2 here, says that it is this mailbox that is full",
+             owner makes room. 452's general meaning is the system's storage (RFC 5321 \
+             4.2.3); the reply's text says for people that it is this mailbox, and an \
+             enhanced status code X.2.2, where the server sends one, says so for programs",
             "RFC 5321 4.2.3, RFC 3463 3.3 (X.2.2)",
         )
     }

@@ -1356,11 +1356,11 @@ impl<P: Policy> ServerSession<P> {
         match &self.greeted {
             Some(greeted) if greeted.helo_after_ehlo => {
                 "the session's last greeting was HELO, which took back the extensions the \
-                 earlier EHLO reply had offered: a new greeting resets the session (RFC 5321 \
-                 4.1.4), and after HELO no extension applies"
+                 earlier EHLO reply had offered: this server treats a new HELO as it must a \
+                 new EHLO (RFC 5321 4.1.4), as a reset, and after HELO no extension applies"
             }
-            Some(_) => "this session began with HELO, which enables none",
-            None => "this session has not sent EHLO yet",
+            Some(_) => "this session's greeting was HELO, which enables none",
+            None => "no EHLO of this session has been accepted",
         }
     }
 
@@ -1572,7 +1572,8 @@ impl<P: Policy> ServerSession<P> {
                 "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
                  line goes on to the next CR LF and is not a command. The server answers at \
                  once, so that a client that ends its lines with a bare {name} (as `nc` \
-                 without -C does with LF) sees an answer, and then drops the rest of the line up to its CR LF without another reply: it is \
+                 without -C does with LF) sees an answer, and then drops the rest of the line \
+                 up to its CR LF without another reply: it is \
                  still the same line, it gets one reply (RFC 5321 4.2), and text after a bare \
                  {name} must not run as a command. Send CR LF (`nc -C`): a second bare CR or \
                  LF before it closes the connection. Postfix with \
@@ -1648,19 +1649,26 @@ impl<P: Policy> ServerSession<P> {
                     self.config.hostname
                 ),
             ),
-            format!(
-                "another bare CR or LF (this one a {name}) before the end of a line already \
-                 answered for one: this client ends its lines without CR LF and will not get \
-                 the one reply per line it waits for, so the server closes the connection. \
-                 RFC 5321 2.3.8 says only that lines end with CR LF; closing is the server \
-                 defending itself against a client it cannot serve, which 7.8 allows.{postfix}",
-                postfix = if self.normalizes_bare_lf() {
-                    ""
-                } else {
-                    " Postfix with smtpd_forbid_bare_newline=reject answers 550 5.5.2 and \
-                     closes the connection at the first bare LF (it does not check bare CR)"
-                }
-            ),
+            if self.normalizes_bare_lf() {
+                // Only a bare CR gets here: this server takes a bare LF as a line end.
+                format!(
+                    "a second bare {name} before the end of a line already answered for one: \
+                     this client ends its lines with bare CR and will not get the one reply per \
+                     line it waits for, so the server closes the connection. RFC 5321 2.3.8 \
+                     says only that lines end with CR LF; closing is the server defending \
+                     itself against a client it cannot serve, which 7.8 allows"
+                )
+            } else {
+                format!(
+                    "another bare CR or LF (this one a {name}) before the end of a line already \
+                     answered for one: this client ends its lines without CR LF and will not \
+                     get the one reply per line it waits for, so the server closes the \
+                     connection. RFC 5321 2.3.8 says only that lines end with CR LF; closing is \
+                     the server defending itself against a client it cannot serve, which 7.8 \
+                     allows. Postfix with smtpd_forbid_bare_newline=reject answers 550 5.5.2 \
+                     and closes the connection at the first bare LF (it does not check bare CR)"
+                )
+            },
             "RFC 5321 2.3.8, 7.8",
         );
         self.close(CloseReason::BareLineEnding);
@@ -1707,7 +1715,7 @@ impl<P: Policy> ServerSession<P> {
                          its arguments: {verb} belongs to an extension, which only an EHLO \
                          reply can offer. An unknown command gets 500 and changes nothing"
                     ),
-                    "RFC 5321 4.2.4, RFC 5321 2.2.1",
+                    "RFC 5321 2.2.1, 4.2.4",
                 )
             };
             self.send(Reply::new(500, None, "Command unrecognized"), why, rfc);
@@ -2899,7 +2907,8 @@ impl<P: Policy> ServerSession<P> {
                      (SMTP smuggling, CVE-2023-51764)"
                 },
                 end = if verb == "BDAT" {
-                    "the end of its last chunk"
+                    "the end of this chunk (the transaction is over: a later chunk of it gets \
+                     503)"
                 } else {
                     "the real end"
                 },
@@ -3123,8 +3132,8 @@ impl<P: Policy> ServerSession<P> {
         self.send(
             reply(502, SEQUENCE, "AUTH not available"),
             "authentication is not enabled on this server and AUTH is not advertised in its \
-             EHLO reply",
-            "RFC 4954 3",
+             EHLO reply: a command it does not implement, whatever its arguments",
+            "RFC 4954 3, RFC 5321 4.2.4",
         );
     }
 
