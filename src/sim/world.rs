@@ -529,10 +529,9 @@ impl Policy for SimPolicy {
                 (5, 1, 1),
                 "User unknown",
                 format!(
-                    "{domain} is this server itself, but not one of its mail domains: only \
-                     postmaster is taken there (RFC 5321 4.5.1), so \"{}\" is unknown there: \
-                     at this server's own name or address only postmaster is taken, and anyone \
-                     else is reached at a mail domain",
+                    "{domain} is this server itself, but not one of its mail domains: at its \
+                     own name or address only postmaster is taken (RFC 5321 4.5.1), so \"{}\" \
+                     is unknown there; anyone else is reached at a mail domain",
                     forward_path.local_part
                 ),
                 "RFC 5321 4.1.3, 4.5.1, RFC 3463 3.2 (X.1.1)",
