@@ -1537,12 +1537,7 @@ fn fields_the_submission_server_adds_never_swallow_the_body() {
         ("Subject: s\r\n folded\r\n\r\nbody\r\n", "body\r\n"),
         ("\r\nempty header\r\n", "empty header\r\n"),
     ] {
-        let mut world = basic_world("msa-no-header");
-        world["messages"][0]["raw"] = json!(raw);
-        world["fetches"] = json!([]);
-        let result = run_json(&world);
-        let stored = mailbox(&result, "bob@receiver.test");
-        let text = String::from_utf8_lossy(stored[0]).into_owned();
+        let text = stored_at_bob(raw);
         let (header, stored_body) = text.split_once("\r\n\r\n").expect("a header section");
         assert_eq!(stored_body, body, "{raw:?}: {text}");
         assert_eq!(header.matches("\r\nDate: ").count(), 1, "{text}");
@@ -1577,14 +1572,19 @@ fn a_submitted_message_without_an_author_gets_the_envelope_sender() {
     assert!(authors_at_bob(resent).is_empty());
 }
 
-/// The values of the `From:` fields of the message that `raw`, submitted, leaves at bob's.
-fn authors_at_bob(raw: &str) -> Vec<String> {
-    let mut world = basic_world("msa-no-author");
+/// The message that `raw`, submitted, leaves at bob's.
+fn stored_at_bob(raw: &str) -> String {
+    let mut world = basic_world("msa-raw");
     world["messages"][0]["raw"] = json!(raw);
     world["fetches"] = json!([]);
     let result = run_json(&world);
     let stored = mailbox(&result, "bob@receiver.test");
-    let text = String::from_utf8_lossy(stored[0]).into_owned();
+    String::from_utf8_lossy(stored[0]).into_owned()
+}
+
+/// The values of the `From:` fields of the message that `raw`, submitted, leaves at bob's.
+fn authors_at_bob(raw: &str) -> Vec<String> {
+    let text = stored_at_bob(raw);
     let (header, _) = text.split_once("\r\n\r\n").expect("a header section");
     header
         .split("\r\n")
