@@ -1052,6 +1052,23 @@ fn another_user_at_the_hosts_own_name_or_literal_is_unknown_not_relayed() {
         "{server_said}"
     );
     assert!(!server_said.contains("5.7.1"), "{server_said}");
+    // Each says why: the server itself, where only postmaster is taken.
+    let whys: Vec<&str> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::Event::ReplyExplained {
+                code: 550, note, ..
+            } => Some(&*note.why),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(whys.len(), 2, "{whys:?}");
+    for (why, domain) in whys.iter().zip(["[192.0.2.20]", "mx.receiver.test"]) {
+        assert!(
+            why.starts_with(&format!("{domain} is this server itself"))
+                && why.contains("only postmaster is taken (RFC 5321 4.5.1), so \"bob\" is unknown"),
+            "{why}"
+        );
+    }
 }
 
 /// A host's postmaster by its own name keeps a mailbox of that name when one is configured:
@@ -2432,4 +2449,40 @@ fn outcomes_are_stamped_at_the_end_only_when_something_was_still_to_happen() {
         Fate::Queued { .. }
     ));
     assert_eq!(outcome_time(&result), 60_000);
+}
+
+#[test]
+fn a_scripted_client_that_says_nothing_is_timed_out_from_the_greeting() {
+    // Nothing to send is no write at all: the server's idle timer (RFC 5321 4.5.3.2.7) runs
+    // from its greeting, not from an empty write arriving two latencies later.
+    let mut world = basic_world("raw-silent");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mx.receiver.test",
+        "bytes": ""
+    }]);
+    let result = run_json(&world);
+    assert_conserved(&result);
+    let conn = sim_common::attempts(&result)[0].1;
+    let sent: Vec<(u64, smtp_lab::sim::trace::Direction, String)> = events(&result)
+        .filter_map(|e| match &e.event {
+            smtp_lab::sim::trace::Event::Transmitted {
+                conn: c,
+                direction,
+                bytes,
+            } if *c == conn => Some((
+                e.time_ms,
+                *direction,
+                String::from_utf8_lossy(bytes.as_bytes()).into_owned(),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let (greeting_ms, greeting_direction, greeting) = &sent[0];
+    let (closing_ms, closing_direction, closing) = &sent[1];
+    use smtp_lab::sim::trace::Direction::ServerToClient;
+    assert!(*greeting_direction == ServerToClient && greeting.starts_with("220 "));
+    assert!(*closing_direction == ServerToClient && closing.starts_with("421 "));
+    assert_eq!(closing_ms - greeting_ms, 300_000, "{sent:?}");
 }

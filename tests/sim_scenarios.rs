@@ -444,6 +444,24 @@ fn a_number_out_of_range_is_refused_with_the_fields_range() {
         "dns.zones[1].records[0].ttl_s",
         "expected a whole number from 0 to 2147483647",
     );
+    // A whole number past the signed 64-bit range is still called one, with the range checked.
+    let mut start = world();
+    start["start_unix_s"] = json!(9_223_372_036_854_775_808u64);
+    assert_read_error(
+        &start,
+        "start_unix_s",
+        &format!(
+            "integer `9223372036854775808`, expected a whole number from 0 to {}",
+            smtp_lab::sim::scenario::START_UNIX_S_MAX
+        ),
+    );
+    let mut negative_zero = world();
+    negative_zero["messages"][0]["at_s"] = serde_json::from_str("-0").expect("a number");
+    assert_read_error(
+        &negative_zero,
+        "messages[0].at_s",
+        "an exponent, -0, and whole numbers",
+    );
     let mut unknown = world();
     unknown["messages"][0]["x, expected struct Y"] = json!(1);
     assert_read_error(
@@ -643,7 +661,10 @@ fn settings_that_contradict_each_other_are_refused() {
     dns_fault["dns"]["faults"] = json!([{"domain": "receiver.test", "fault": "ServFail",
                                           "from_ms": 5000, "until_ms": 1000}]);
     let errors = errors_of(&dns_fault).to_string();
-    assert!(errors.contains("until_ms is before from_ms"), "{errors}");
+    assert!(
+        errors.contains("faults[0].until_ms: ends before it starts (from_ms)"),
+        "{errors}"
+    );
 }
 
 #[test]

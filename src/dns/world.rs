@@ -203,7 +203,10 @@ impl fmt::Display for WorldError {
                 "faults[{index}]: domain \"{domain}\" is not valid: {error}"
             ),
             WorldError::FaultEndsBeforeItStarts { index } => {
-                write!(f, "faults[{index}]: until_ms is before from_ms")
+                write!(
+                    f,
+                    "faults[{index}].until_ms: ends before it starts (from_ms)"
+                )
             }
             WorldError::TooManyZones { count, max } => {
                 write!(f, "{count} zones; at most {max}")

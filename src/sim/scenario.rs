@@ -1443,8 +1443,8 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
         // serde_json points at the bracket after the comma, which may be lines further on.
         " (remove the last comma before this position: JSON has none before a closing ] or })"
     } else if message.starts_with("invalid type: floating point") {
-        " (JSON numbers written with a fraction or an exponent, and whole numbers too large for \
-         64 bits, are read as fractions)"
+        " (JSON numbers written with a fraction or an exponent, -0, and whole numbers too large \
+         for 64 bits, are read as fractions)"
     } else if path.ends_with(".data") && !message.starts_with("unknown variant") {
         " (a record's data is an object with exactly one of MX, A, AAAA, CNAME, NS or SOA, \
          e.g. {\"A\": \"192.0.2.1\"})"
@@ -1477,6 +1477,13 @@ fn plain_number_names(message: &str, path: &str) -> String {
         "u32" if path.ends_with(".ttl_s") => "a whole number from 0 to 2147483647",
         "u32" if path.contains(".SOA.") => "a whole number from 0 to 4294967295",
         "u32" | "u64" | "usize" => "a whole number, not negative",
+        // The one signed field: the range serde would name is wider than the one checked.
+        "i64" if path == "start_unix_s" => {
+            return format!(
+                "{}a whole number from 0 to {START_UNIX_S_MAX}",
+                &message[..start]
+            )
+        }
         "i64" => "a whole number",
         _ => return message.to_string(),
     };

@@ -1018,8 +1018,10 @@ impl<E: ClientEngine> ClientEnd<E> {
         match self {
             ClientEnd::Engine(client) => client.handle_input(bytes, now_ms),
             ClientEnd::Raw(raw) => {
+                // A client with nothing to say writes nothing: an empty write would reach the
+                // server as input and restart its idle timer.
                 if !bytes.is_empty() {
-                    if let Some(pending) = raw.pending.take() {
+                    if let Some(pending) = raw.pending.take().filter(|p| !p.is_empty()) {
                         raw.output = Some(pending);
                     }
                 }
