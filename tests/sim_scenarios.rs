@@ -631,6 +631,12 @@ fn settings_that_contradict_each_other_are_refused() {
         Scenario::from_json(&literal.to_string()).is_ok(),
         "an address literal"
     );
+    literal["hosts"][1]["relay_domains"] = json!(["[2001:db8::99]"]);
+    assert_error(
+        &literal,
+        "hosts[1].relay_domains[0]",
+        "not an address literal: IPv6 address literal without its \"IPv6:\" tag",
+    );
 
     // Huge values are refused, never overflowed.
     let mut huge_timeout = world();

@@ -1848,7 +1848,12 @@ mod tests {
         for good in ["postmaster@[192.0.2.1]", "bob@[IPv6:2001:db8::1]"] {
             assert!(parse_mailbox("To", good).is_ok(), "{good}");
         }
-        for bad in ["bob@[192.0.2.1", "bob@[not an address]", "bob@192.0.2.1]"] {
+        for bad in [
+            "bob@[192.0.2.1",
+            "bob@[not an address]",
+            "bob@192.0.2.1]",
+            "bob@[2001:db8::1]",
+        ] {
             assert!(parse_mailbox("To", bad).is_err(), "{bad}");
         }
     }

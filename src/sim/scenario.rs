@@ -964,13 +964,16 @@ impl Scenario {
                 }));
             for (at, domain) in domains {
                 if !is_mail_domain(domain) {
-                    error(
-                        at,
-                        format!(
+                    let problem = match crate::smtp::address::Domain::parse(domain) {
+                        Err(problem) if domain.starts_with('[') => format!(
+                            "{domain:?} is not an address literal: {problem} (RFC 5321 4.1.3)"
+                        ),
+                        _ => format!(
                             "{domain:?} is not a domain as addresses write it (dot-separated \
                              labels, no final dot)"
                         ),
-                    );
+                    };
+                    error(at, problem);
                 }
             }
             let mut routed = BTreeSet::new();
@@ -1854,12 +1857,15 @@ mod tests {
             "xn--b-eha.test",
             "[192.0.2.20]",
             "[IPv6:2001:db8::20]",
-            "[x-tag:content]",
         ] {
             assert!(is_mail_domain(domain), "{domain:?}");
         }
-        // Address literals by RFC 5321 4.1.3's grammar, as in an address.
+        // Address literals by RFC 5321 4.1.3's grammar, as in an address, and with a tag
+        // registered with IANA (only IPv6 is).
         for domain in [
+            "[x-tag:content]",
+            "[2001:db8::20]",
+            "[IPv4:192.0.2.20]",
             "[foo]",
             "[999.0.2.20]",
             "[IPv6:zz]",

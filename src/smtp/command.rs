@@ -517,6 +517,14 @@ fn address_error(verb: Verb, error: &AddressError) -> CommandError {
             ),
             "RFC 5321 4.1.2",
         ),
+        AddressError::UnregisteredLiteral(_) => (
+            "Bad address syntax".to_string(),
+            format!(
+                "{error}: a literal is [IPv4 address] or [IPv6:IPv6 address]; any other tag \
+                 must be registered with IANA, and none is"
+            ),
+            "RFC 5321 4.1.3",
+        ),
     };
     CommandError::syntax(verb, enhanced, text, why, rfc)
 }
