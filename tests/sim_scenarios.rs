@@ -607,6 +607,23 @@ fn settings_that_contradict_each_other_are_refused() {
     spaced["hosts"][0]["routes"] = json!([{"domain": "receiver test", "host": "mx.receiver.test"}]);
     assert_error(&spaced, "hosts[0].routes[0].domain", "not a domain");
 
+    for (unfit, what) in [
+        ("0.0.0.0", "the unspecified address"),
+        ("::", "the unspecified address"),
+        ("::ffff:0.0.0.0", "the unspecified address"),
+        ("224.0.0.1", "a multicast address"),
+        ("ff02::1", "a multicast address"),
+        ("255.255.255.255", "the broadcast address"),
+    ] {
+        let mut no_host = world();
+        no_host["hosts"][1]["address"] = json!(unfit);
+        assert_error(&no_host, "hosts[1].address", what);
+        let mut no_client = world();
+        no_client["raw_sessions"] = json!([{"client": "c", "address": unfit,
+            "server": "mx.receiver.test", "bytes": "QUIT\r\n"}]);
+        assert_error(&no_client, "raw_sessions[0].address", what);
+    }
+
     let mut pop3_port = world();
     pop3_port["messages"][0]["port"] = json!(110);
     assert_error(&pop3_port, "messages[0].port", "110 is POP3");
@@ -703,6 +720,13 @@ fn other_problems_are_refused_where_they_are() {
     let mut name = world();
     name["name"] = json!("  ");
     assert_error(&name, "name", "needs a name");
+    // Characters drawn as nothing make no name either.
+    for invisible in ["\u{200b}", "\u{feff}\u{2060}", " \u{00ad} ", "\u{3164}"] {
+        name["name"] = json!(invisible);
+        assert_error(&name, "name", "needs a name");
+    }
+    name["name"] = json!("\u{200b}x");
+    assert!(Scenario::from_json(&name.to_string()).is_ok());
 }
 
 #[test]

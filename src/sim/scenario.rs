@@ -590,7 +590,11 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), ScenarioErrors> {
         let mut errors = Vec::new();
         let mut error = |at: String, problem: String| errors.push(ScenarioError { at, problem });
-        if self.name.trim().is_empty() {
+        if self
+            .name
+            .chars()
+            .all(|c| c.is_whitespace() || shows_nothing(c))
+        {
             error("name".into(), "the scenario needs a name".into());
         }
         // The name and the title are printed on one line at the top of the text trace, the
@@ -814,6 +818,9 @@ impl Scenario {
                     format!("{at}.name"),
                     format!("two hosts are named {}", host.name),
                 );
+            }
+            if let Some(problem) = host_address_problem(host.address) {
+                error(format!("{at}.address"), problem);
             }
             // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2).
             if !addresses.insert(host.address.to_canonical()) {
@@ -1105,6 +1112,9 @@ impl Scenario {
                     format!("raw_sessions[{index}].server"),
                     format!("no host is named {:?}", raw.server),
                 );
+            }
+            if let Some(problem) = host_address_problem(raw.address) {
+                error(format!("raw_sessions[{index}].address"), problem);
             }
             if raw.port == 0 {
                 error(format!("raw_sessions[{index}].port"), PORT_ZERO.into());
@@ -1647,6 +1657,46 @@ fn host_label_problem(label: &str) -> Option<String> {
 }
 
 /// A character that breaks or hides a line of the text trace: a control character, or
+/// Why no host can have `address`: the unspecified address means "no address yet" (RFC 1122
+/// 3.2.1.3, RFC 4291 2.5.2), a multicast one names a group (RFC 1112 4, RFC 4291 2.7) and the
+/// limited broadcast address every host on the link (RFC 919 7); TCP connects to none of them.
+fn host_address_problem(address: IpAddr) -> Option<String> {
+    // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2).
+    let canonical = address.to_canonical();
+    let what = if canonical.is_unspecified() {
+        "the unspecified address"
+    } else if canonical.is_multicast() {
+        "a multicast address"
+    } else if canonical == IpAddr::V4(std::net::Ipv4Addr::BROADCAST) {
+        "the broadcast address"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{address} is {what}, which no one host has; TCP cannot connect to it"
+    ))
+}
+
+/// A character that is drawn as nothing: a zero-width space, joiner or word joiner, a
+/// byte-order mark, a soft hyphen, a Hangul filler or another of Unicode's default ignorable
+/// code points that has no other use in a name. A name of these alone looks empty.
+fn shows_nothing(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{180b}'..='\u{180f}'
+            | '\u{200b}'..='\u{200d}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{3164}'
+            | '\u{fe00}'..='\u{fe0f}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+    )
+}
+
 /// Unicode's line and paragraph separators (U+2028, U+2029), which many viewers show as line
 /// breaks.
 fn breaks_a_line(c: char) -> bool {
