@@ -721,7 +721,14 @@ fn other_problems_are_refused_where_they_are() {
     name["name"] = json!("  ");
     assert_error(&name, "name", "needs a name");
     // Characters drawn as nothing make no name either.
-    for invisible in ["\u{200b}", "\u{feff}\u{2060}", " \u{00ad} ", "\u{3164}"] {
+    for invisible in [
+        "\u{200b}",
+        "\u{feff}\u{2060}",
+        " \u{00ad} ",
+        "\u{3164}",
+        "\u{e0001}",
+        "\u{1d173}",
+    ] {
         name["name"] = json!(invisible);
         assert_error(&name, "name", "needs a name");
     }

@@ -834,6 +834,8 @@ mod tests {
             "",
             "192.0.2.1",
             "2001:db8::1",
+            "[2001:db8::1]",
+            "[IPv4:192.0.2.1]",
         ] {
             let error = check_helo(bad).expect_err(bad);
             assert!(error.starts_with("--helo takes a domain name"), "{error}");

@@ -665,7 +665,10 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
             .position(|host| bare_name(&host.name) == bare_name(name))
     };
     let hosts_at = |address: std::net::IpAddr| {
-        (0..scenario.hosts.len()).filter(move |&index| scenario.hosts[index].address == address)
+        // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2).
+        let address = address.to_canonical();
+        (0..scenario.hosts.len())
+            .filter(move |&index| scenario.hosts[index].address.to_canonical() == address)
     };
     // The hosts at a name's A and AAAA records, and the one so named.
     let hosts_of_name = |name: &str| -> Option<Vec<usize>> {
@@ -703,9 +706,12 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
             .filter_map(|fetch| host_named(&fetch.host)),
     );
     for domain in &domains {
-        if let Some(literal) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
-            let literal = literal.strip_prefix("ipv6:").unwrap_or(literal);
-            on_the_way.extend(literal.parse().into_iter().flat_map(hosts_at));
+        if domain.starts_with('[') {
+            on_the_way.extend(
+                super::world::literal_address(domain)
+                    .into_iter()
+                    .flat_map(hosts_at),
+            );
             continue;
         }
         let exchanges: Vec<&str> = records()

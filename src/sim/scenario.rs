@@ -873,11 +873,15 @@ impl Scenario {
                             bare => (bare, ""),
                         };
                         if let Err(problem) = parsed {
+                            let rfc = match problem {
+                                AddressError::UnregisteredLiteral(_) => "4.1.3",
+                                _ => "4.1.2, 4.5.3.1",
+                            };
                             error(
                                 format!("{at}.mailboxes[{m}].address"),
                                 format!(
                                     "{:?} is not an address mail can be sent to{form}: \
-                                     {problem} (RFC 5321 4.1.2, 4.5.3.1)",
+                                     {problem} (RFC 5321 {rfc})",
                                     mailbox.address
                                 ),
                             );
@@ -1656,7 +1660,6 @@ fn host_label_problem(label: &str) -> Option<String> {
     })
 }
 
-/// A character that breaks or hides a line of the text trace: a control character, or
 /// Why no host can have `address`: the unspecified address means "no address yet" (RFC 1122
 /// 3.2.1.3, RFC 4291 2.5.2), a multicast one names a group (RFC 1112 4, RFC 4291 2.7) and the
 /// limited broadcast address every host on the link (RFC 919 7); TCP connects to none of them.
@@ -1673,30 +1676,38 @@ fn host_address_problem(address: IpAddr) -> Option<String> {
         return None;
     };
     Some(format!(
-        "{address} is {what}, which no one host has; TCP cannot connect to it"
+        "{address} is {what}, which no single host can have; TCP cannot connect to it"
     ))
 }
 
-/// A character that is drawn as nothing: a zero-width space, joiner or word joiner, a
-/// byte-order mark, a soft hyphen, a Hangul filler or another of Unicode's default ignorable
-/// code points that has no other use in a name. A name of these alone looks empty.
+/// A character that is drawn as nothing: one of Unicode's Default_Ignorable_Code_Point
+/// characters (DerivedCoreProperties.txt), such as a zero-width space or joiner, a byte-order
+/// mark, a soft hyphen, a Hangul filler, a variation selector or a tag character. A name of
+/// these alone looks empty.
 fn shows_nothing(c: char) -> bool {
     matches!(
         c,
         '\u{00ad}'
             | '\u{034f}'
-            | '\u{115f}'
-            | '\u{1160}'
+            | '\u{061c}'
+            | '\u{115f}'..='\u{1160}'
+            | '\u{17b4}'..='\u{17b5}'
             | '\u{180b}'..='\u{180f}'
-            | '\u{200b}'..='\u{200d}'
-            | '\u{2060}'..='\u{2064}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
             | '\u{3164}'
             | '\u{fe00}'..='\u{fe0f}'
             | '\u{feff}'
             | '\u{ffa0}'
+            | '\u{fff0}'..='\u{fff8}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e0fff}'
     )
 }
 
+/// A character that breaks or hides a line of the text trace: a control character, or
 /// Unicode's line and paragraph separators (U+2028, U+2029), which many viewers show as line
 /// breaks.
 fn breaks_a_line(c: char) -> bool {

@@ -1599,7 +1599,7 @@ fn is_literal_of(domain: &str, address: IpAddr) -> bool {
 
 /// The address an IPv4 or IPv6 address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`) names,
 /// in canonical form: an IPv4-mapped IPv6 address is the IPv4 host (RFC 4291 2.5.5.2).
-fn literal_address(domain: &str) -> Option<IpAddr> {
+pub(crate) fn literal_address(domain: &str) -> Option<IpAddr> {
     if !domain.starts_with('[') {
         return None;
     }

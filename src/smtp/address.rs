@@ -761,6 +761,13 @@ impl<'a> Cursor<'a> {
         if let Some(ip) = parse_ipv4(inner) {
             return Ok(AddressLiteral::Ipv4(ip));
         }
+        // Read by the grammar, `[2001:db8::1]` is a general literal of tag "2001" and
+        // `[::1]` no literal at all; either way it is what was probably meant.
+        if inner.parse::<Ipv6Addr>().is_ok() {
+            return Err(AddressError::UnregisteredLiteral(
+                "IPv6 address literal without its \"IPv6:\" tag",
+            ));
+        }
         let Some((tag, content)) = inner.split_once(':') else {
             return Err(AddressError::Syntax("bad IPv4 address literal"));
         };
@@ -781,14 +788,9 @@ impl<'a> Cursor<'a> {
             return Err(AddressError::Syntax("bad address literal"));
         }
         // Well formed, but the tag "MUST be specified in a Standards-Track RFC and registered
-        // with IANA" (RFC 5321 4.1.3) and only "IPv6" is; `[2001:db8::1]` reads as the tag
-        // "2001", so say what was probably meant.
+        // with IANA" (RFC 5321 4.1.3) and only "IPv6" is.
         Err(AddressError::UnregisteredLiteral(
-            if inner.parse::<Ipv6Addr>().is_ok() {
-                "IPv6 address literal without its \"IPv6:\" tag"
-            } else {
-                "address literal with an unregistered tag (only \"IPv6:\" is registered)"
-            },
+            "address literal with an unregistered tag (only \"IPv6:\" is registered)",
         ))
     }
 }
@@ -1011,6 +1013,10 @@ mod tests {
             ),
             (
                 "<a@[2001:db8::20]>",
+                AddressError::UnregisteredLiteral("IPv6 address literal without its \"IPv6:\" tag"),
+            ),
+            (
+                "<a@[::ffff:192.0.2.1]>",
                 AddressError::UnregisteredLiteral("IPv6 address literal without its \"IPv6:\" tag"),
             ),
             (

@@ -3470,9 +3470,9 @@ pub const EHLO_WHY: &str = "EHLO starts an ESMTP session: the first line names t
      each further line is an extension the client may use (RFC 5321 4.1.1.1). Only extensions \
      this server really implements are listed.";
 
-/// `HOST greets NAME`, the first line of the reply to EHLO or HELO. A long argument (a general
-/// address literal may fill the command line) is cut with "...", so that the reply line stays
-/// within 512 octets with its code and CRLF (RFC 5321 4.5.3.1.5).
+/// `HOST greets NAME`, the first line of the reply to EHLO or HELO. A long argument (a
+/// domain of up to 255 octets after a long host name) is cut with "...", so that the reply
+/// line stays within 512 octets with its code and CRLF (RFC 5321 4.5.3.1.5).
 ///
 /// A name with non-ASCII letters is shown as its A-label (RFC 6531 3.7.1: the EHLO response
 /// holds LDH labels or A-labels), or not at all when it has none: reply text is ASCII
@@ -3582,8 +3582,16 @@ mod tests {
             greets_line("mx.example.org", "client.example"),
             "mx.example.org greets client.example"
         );
-        let name = "[x-tag:".to_string() + &"A".repeat(497) + "]";
-        let line = greets_line("mx.example.org", &name);
+        // The longest names there can be: 247 and 254 octets (RFC 1035 2.3.4).
+        let host = vec!["a".repeat(61); 4].join(".");
+        let name = [
+            "b".repeat(63),
+            "b".repeat(63),
+            "b".repeat(63),
+            "c".repeat(62),
+        ]
+        .join(".");
+        let line = greets_line(&host, &name);
         let wire = Reply::multiline(250, None, vec![line.clone(), "SIZE".into()]).to_wire();
         let first = wire.split(|&b| b == b'\n').next().unwrap();
         // With its LF: 512 octets at most, and not cut much shorter.
