@@ -2182,6 +2182,30 @@ fn delivered_to_writes_a_mailbox_domain_of_u_labels_in_a_labels() {
 }
 
 #[test]
+fn delivered_to_quotes_a_local_part_that_is_no_dot_string() {
+    // A mailbox is configured with its local part bare; in a header field it is an address,
+    // and `x(y)@b.test` would read as x@b.test with a comment, `a.b.@b.test` as no address
+    // at all (RFC 5322 3.2.2, 3.4.1).
+    // The envelope writes each as the header field should.
+    for (configured, written) in [
+        ("x(y)@receiver.test", "\"x(y)\"@receiver.test"),
+        ("a.b.@receiver.test", "\"a.b.\"@receiver.test"),
+        ("al ice@receiver.test", "\"al ice\"@receiver.test"),
+        ("o'neil@receiver.test", "o'neil@receiver.test"),
+    ] {
+        let mut world = basic_world("delivered-to-quoted");
+        world["hosts"][1]["mailboxes"] = json!([{"address": configured}]);
+        world["messages"][0]["to"] = json!([written]);
+        let (_, bytes) = delivered_message(&world, configured);
+        assert_eq!(
+            header_fields(&bytes)[2],
+            ("Delivered-To".into(), written.into()),
+            "{configured}"
+        );
+    }
+}
+
+#[test]
 fn a_delivered_message_has_one_return_path_then_one_received_per_hop_with_delivered_to_under_the_first(
 ) {
     let (_, bytes) = delivered_message(&basic_world("headers"), "bob@receiver.test");

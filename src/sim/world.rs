@@ -26,8 +26,8 @@ use crate::pop3::client::{Pop3Client, Pop3ClientConfig, Pop3ClientEvent};
 use crate::pop3::maildrop::{Maildrop, MaildropStore, OpenError, StoredMessage};
 use crate::pop3::server::{Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
 use crate::smtp::address::{
-    distinct_recipients, domain_key, mailbox_key, AddressLiteral, Domain, ForwardPath, Mailbox,
-    ReversePath,
+    distinct_recipients, domain_key, local_part_wire, mailbox_key, AddressLiteral, Domain,
+    ForwardPath, Mailbox, ReversePath,
 };
 use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
@@ -1539,6 +1539,20 @@ fn with_ascii_domain(address: &str) -> Cow<'_, str> {
         }
         _ => Cow::Borrowed(address),
     }
+}
+
+/// A mailbox's configured address (its local part bare, as a scenario writes it) as an
+/// address is written: the local part quoted when it is no dot-string, the domain in A-labels.
+fn configured_address_as_written(address: &str) -> Cow<'_, str> {
+    let ascii = with_ascii_domain(address);
+    let quoted = match ascii.rsplit_once('@') {
+        Some((local, domain)) => match local_part_wire(local) {
+            Cow::Owned(quoted) => format!("{quoted}@{domain}"),
+            Cow::Borrowed(_) => return ascii,
+        },
+        None => return ascii,
+    };
+    Cow::Owned(quoted)
 }
 
 fn domain_of(address: &str) -> String {
@@ -3631,12 +3645,13 @@ impl<'a> World<'a> {
             );
         }
         // Delivered-To names the mailbox as it is configured, however the envelope spelled it
-        // (RFC 9228: the address of the mailbox the message is delivered into).
-        let delivered_to = store
-            .mailboxes
-            .get(&key)
-            .map_or(mailbox_address, |mailbox| mailbox.address.as_str());
-        let delivered_to = with_ascii_domain(delivered_to);
+        // (RFC 9228: the address of the mailbox the message is delivered into), written as an
+        // address: a mailbox configured as `al ice@b.test` is `"al ice"@b.test` (RFC 5322
+        // 3.4.1), or a reader would take another address, or none.
+        let delivered_to = match store.mailboxes.get(&key) {
+            Some(mailbox) => configured_address_as_written(&mailbox.address),
+            None => with_ascii_domain(mailbox_address),
+        };
         let mut bytes = Vec::with_capacity(data.len() + 128);
         for part in ["Return-Path: <", reverse_path, ">\r\n"] {
             bytes.extend_from_slice(part.as_bytes());

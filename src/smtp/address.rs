@@ -264,20 +264,7 @@ impl Mailbox {
 
     /// The local part as it goes on the wire: as is when it is a dot-string, else quoted.
     pub fn local_part_wire(&self) -> Cow<'_, str> {
-        if is_dot_string(&self.local_part) {
-            Cow::Borrowed(&self.local_part)
-        } else {
-            let mut quoted = String::with_capacity(self.local_part.len() + 2);
-            quoted.push('"');
-            for c in self.local_part.chars() {
-                if c == '"' || c == '\\' {
-                    quoted.push('\\');
-                }
-                quoted.push(c);
-            }
-            quoted.push('"');
-            Cow::Owned(quoted)
-        }
+        local_part_wire(&self.local_part)
     }
 
     /// Appends the address as [`fmt::Display`] writes it, without the formatting machinery,
@@ -507,6 +494,24 @@ pub fn parse_forward_path(text: &str) -> Result<ParsedPath<'_, ForwardPath>, Add
 /// RFC 5322 3.2.3 atext, plus any non-ASCII octet (RFC 6531 3.3 extends atext with UTF-8).
 fn is_atext(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80
+}
+
+/// A local part as an address writes it (RFC 5321 4.1.2, RFC 5322 3.4.1): as is when it is
+/// a dot-string, else as a quoted string, with `"` and `\` escaped.
+pub fn local_part_wire(local_part: &str) -> Cow<'_, str> {
+    if is_dot_string(local_part) {
+        return Cow::Borrowed(local_part);
+    }
+    let mut quoted = String::with_capacity(local_part.len() + 2);
+    quoted.push('"');
+    for c in local_part.chars() {
+        if c == '"' || c == '\\' {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    Cow::Owned(quoted)
 }
 
 /// True when `s` can go on the wire unquoted (RFC 5321 4.1.2 `Dot-string`).

@@ -2351,10 +2351,13 @@ impl<P: Policy> ServerSession<P> {
             let keyword = shown_keyword(&param.keyword);
             let dsn = matches!(&*keyword, "NOTIFY" | "ORCPT");
             self.send(
-                if self.config.extensions.ehlo {
-                    reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}"))
-                } else {
+                if !self.config.extensions.ehlo {
                     rfc_821_parameter_error()
+                } else if dsn {
+                    // As MAIL words RET and ENVID: a parameter this server knows of.
+                    reply(555, BAD_ARGS, format!("{keyword} parameter not supported"))
+                } else {
+                    reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}"))
                 },
                 if dsn {
                     format!(
