@@ -877,10 +877,17 @@ fn run_with_whole_prints_every_line_of_a_bounces_report() {
     let whole = String::from_utf8_lossy(&output.stdout);
     assert!(whole.contains(report_line), "{whole}");
     assert!(!whole.contains(" more lines, "), "{whole}");
+    // The notice as its host wrote it, under the line that says so, before it crosses any
+    // wire (a notice delivered on that host crosses none).
+    let written_line = "  | Final-Recipient: rfc822; nobody@receiver.test";
+    let written = whole.find(written_line).expect("the notice as written");
+    let created = whole.find("failed notice b1").expect("the notice's line");
+    assert!(created < written && written < whole.find(report_line).unwrap());
     // Without it, a long transmission shows its first lines, and says how many more.
     let output = smtp_lab(&["run", "unknown-user"]);
     let cut = String::from_utf8_lossy(&output.stdout);
     assert!(!cut.contains(report_line));
+    assert!(!cut.contains(written_line));
     assert!(cut.contains(" more lines, "));
     // The same events, the same outcome.
     assert!(whole.len() > cut.len());

@@ -1318,8 +1318,7 @@ impl TextRenderer {
                     to,
                     recipients,
                     action,
-                    // Shown by the app, not in the line.
-                    bytes: _,
+                    bytes,
                 } = &**boxed;
                 line!(
                     host,
@@ -1328,6 +1327,16 @@ impl TextRenderer {
                         recipients.join(", ")
                     ),
                 );
+                // The notice as written, each line indented under the event, for the whole
+                // trace: one delivered on this host crosses no wire to be shown on.
+                if self.whole_transmissions {
+                    for piece in crate::smtp::dot::crlf_lines(bytes.as_bytes()) {
+                        scratch.clear();
+                        scratch.push_str("  | ");
+                        push_escaped(scratch, piece.strip_suffix(b"\r\n").unwrap_or(piece));
+                        push_line(out, last_actor, &time, host, scratch);
+                    }
+                }
             }
             Event::BounceDiscarded(boxed) => {
                 let BounceDiscarded {
