@@ -691,19 +691,19 @@ pub fn bdat_chunk_size_overflows(line: &[u8]) -> bool {
     bdat_size_word(line).is_some() && bdat_chunk_size(line).is_none()
 }
 
-/// The digits of a BDAT line's chunk size, split into words as `parse_command` does:
-/// trailing white space ignored, one SP apart.
+/// The digits of a BDAT line's chunk size: the word after the verb, words being split at any
+/// run of spaces and tabs. Stricter than `parse_command`, which wants one SP, it reads a size
+/// wherever a lenient peer (Postfix splits at any white space) would: `BDAT  75` too. Octets
+/// one side reads as a chunk and the other as commands are how a message is smuggled in.
 fn bdat_size_word(line: &[u8]) -> Option<&[u8]> {
-    let end = line
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(0, |i| i + 1);
-    let mut words = line[..end].split(|&b| b == b' ');
-    if !words.next()?.eq_ignore_ascii_case(b"BDAT") {
+    let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let (verb, rest) = line.split_at_checked(4)?;
+    if !verb.eq_ignore_ascii_case(b"BDAT") || !rest.first().is_some_and(is_blank) {
         return None;
     }
-    let size = words.next()?;
-    (!size.is_empty() && size.iter().all(u8::is_ascii_digit)).then_some(size)
+    let rest = &rest[rest.iter().position(|b| !is_blank(b))?..];
+    let size = &rest[..rest.iter().position(is_blank).unwrap_or(rest.len())];
+    size.iter().all(u8::is_ascii_digit).then_some(size)
 }
 
 fn parse_auth(args: &str) -> Result<Command, CommandError> {
@@ -848,12 +848,16 @@ mod tests {
             (b"BDAT 100 LAST", Some(100)),
             (b"BDAT", None),
             (b"BDAT ", None),
-            (b"BDAT  5", None),
+            (b"BDAT  5", Some(5)),
+            (b"BDAT\t5", Some(5)),
+            (b"BDAT \t 5 LAST", Some(5)),
             (b"BDAT ten", None),
             (b"BDAT 5x", None),
             (b"BDAT -5", None),
-            (b"BDAT 5\tLAST", None),
-            (b"BDAT 5\t LAST", None),
+            (b"BDAT 5\tLAST", Some(5)),
+            (b"BDAT 5\t LAST", Some(5)),
+            (b"BDAT\t", None),
+            (b"BDAT5", None),
             (b"BDAT 99999999999999999999999", None),
             (b"BDATX 5", None),
             (b"DATA 5", None),

@@ -609,18 +609,16 @@ const AUTH_INCREASE: LineIncrease = LineIncrease {
 };
 
 /// Reads the chunk size of a command line too long to keep, octet by octet as it is skipped,
-/// as `bdat_chunk_size` reads it from a whole line: "BDAT", one space, and digits that end at
-/// a space or the end of the line, or at tabs and spaces that run to the end of the line.
-/// Only the line's first octets are kept, and the size word may run past them (leading
-/// zeros). A bare CR or LF ends the digits too, as when a command line that fits has one
-/// after the size (`ServerSession::bare_in_command`).
+/// as `bdat_chunk_size` reads it from a whole line: "BDAT", spaces or tabs, and digits that
+/// end at a space, a tab or the end of the line. Only the line's first octets are kept, and
+/// the size word may run past them (leading zeros, many blanks). A bare CR or LF ends the
+/// digits too, as when a command line that fits has one after the size
+/// (`ServerSession::bare_in_command`).
 #[derive(Clone, Copy, Debug)]
 enum BdatSizeScan {
-    /// After "BDAT ": a digit must follow.
+    /// After "BDAT" and a blank: more blanks, or a digit.
     Start,
     Digits(u64),
-    /// Digits and then a tab: a size only if blanks run to the end of the line.
-    Blank(u64),
     Done(Option<u64>),
 }
 
@@ -630,7 +628,9 @@ impl BdatSizeScan {
         let mut scan = BdatSizeScan::Done(None);
         if let Some(rest) = head
             .get(..5)
-            .filter(|verb| verb[..4].eq_ignore_ascii_case(b"BDAT") && verb[4] == b' ')
+            .filter(|verb| {
+                verb[..4].eq_ignore_ascii_case(b"BDAT") && matches!(verb[4], b' ' | b'\t')
+            })
             .map(|_| &head[5..])
         {
             scan = BdatSizeScan::Start;
@@ -640,19 +640,17 @@ impl BdatSizeScan {
     }
 
     fn feed(&mut self, octets: &[u8]) {
-        use BdatSizeScan::{Blank, Digits, Done, Start};
+        use BdatSizeScan::{Digits, Done, Start};
         for &octet in octets {
             *self = match (*self, octet) {
                 (Done(_), _) => return,
+                (Start, b' ' | b'\t') => Start,
                 (Start, b'0'..=b'9') => Digits(u64::from(octet - b'0')),
                 (Digits(size), b'0'..=b'9') => size
                     .checked_mul(10)
                     .and_then(|size| size.checked_add(u64::from(octet - b'0')))
                     .map_or(Done(None), Digits),
-                (Digits(size), b' ' | b'\r' | b'\n') | (Blank(size), b'\r' | b'\n') => {
-                    Done(Some(size))
-                }
-                (Digits(size) | Blank(size), b'\t') | (Blank(size), b' ') => Blank(size),
+                (Digits(size), b' ' | b'\t' | b'\r' | b'\n') => Done(Some(size)),
                 _ => Done(None),
             };
         }
@@ -662,7 +660,7 @@ impl BdatSizeScan {
     fn size(self) -> Option<u64> {
         match self {
             BdatSizeScan::Start => None,
-            BdatSizeScan::Digits(size) | BdatSizeScan::Blank(size) => Some(size),
+            BdatSizeScan::Digits(size) => Some(size),
             BdatSizeScan::Done(size) => size,
         }
     }
@@ -3818,6 +3816,8 @@ mod tests {
             b"BDAT 18446744073709551615 LAST",
             b"BDAT 18446744073709551616 LAST",
             b"BDAT 99999999999999999999999",
+            b"BDAT \t  0000000000000000000000000000012 LAST",
+            b"BDAT\t\t",
         ];
         for &line in lines {
             let expected = bdat_chunk_size(line);
