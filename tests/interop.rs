@@ -77,6 +77,7 @@ struct LabServer {
     port: u16,
     maildir: PathBuf,
     transcript: std::sync::Arc<std::sync::Mutex<String>>,
+    errors: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl LabServer {
@@ -87,10 +88,21 @@ impl LabServer {
             .arg(&maildir)
             .args(extra)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("smtp-lab starts");
         let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let errors = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let error_sink = std::sync::Arc::clone(&errors);
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut text = error_sink.lock().unwrap_or_else(|e| e.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
         let mut lines = BufReader::new(stdout).lines();
         let first = lines
             .next()
@@ -116,7 +128,16 @@ impl LabServer {
             port,
             maildir,
             transcript,
+            errors,
         }
+    }
+
+    /// What the server said on stderr so far.
+    fn errors(&self) -> String {
+        self.errors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn address(&self) -> String {
@@ -499,19 +520,9 @@ fn serve_says_421_to_open_sessions_when_stopped() {
     assert!(stored[0].contains("Subject: taken"), "{}", stored[0]);
 }
 
-/// While serve stops, a new connection gets 421 instead of a greeting; a session that cannot
-/// take its 421 (its client reads nothing, so the server's writes are stuck) keeps the
-/// server waiting, and a second signal ends it at once, with 128 + SIGTERM's 15.
-#[test]
-fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
-    // Quiet: printing every NOOP would slow the session down so that it never gets stuck.
-    let mut server = LabServer::start(&[
-        "--domain",
-        "example.org",
-        "--mailbox",
-        "bob@example.org",
-        "--quiet",
-    ]);
+/// A session whose client sends far more commands than the socket buffers hold and reads no
+/// reply: the server's writes block, then its reads stop. Returned once it is stuck.
+fn stuck_session(server: &LabServer) -> TcpStream {
     let stuck = TcpStream::connect(("127.0.0.1", server.port)).expect("serve accepts");
     let mut writer = stuck.try_clone().expect("the socket clones");
     // Far more replies than the socket buffers hold, to a client that never reads them: the
@@ -543,6 +554,23 @@ fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
         assert!(Instant::now() < deadline, "the session never got stuck");
         last = now;
     }
+    stuck
+}
+
+/// While serve stops, a new connection gets 421 instead of a greeting; a session that cannot
+/// take its 421 (its client reads nothing, so the server's writes are stuck) keeps the
+/// server waiting, and a second signal ends it at once, with 128 + SIGTERM's 15.
+#[test]
+fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
+    // Quiet: printing every NOOP would slow the session down so that it never gets stuck.
+    let mut server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--quiet",
+    ]);
+    let stuck = stuck_session(&server);
     let pid = server._process.child.id().to_string();
     let signal = || {
         let status = Command::new("kill")
@@ -581,6 +609,37 @@ fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
     let _ = stuck.shutdown(std::net::Shutdown::Both);
 }
 
+/// A session that cannot take its 421 is waited for 10 s, then cut: status 1, and stderr says
+/// why.
+#[test]
+fn serve_stopping_cuts_a_session_that_takes_no_421_and_says_so() {
+    let mut server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--quiet",
+    ]);
+    let stuck = stuck_session(&server);
+    let status = Command::new("kill")
+        .args(["-TERM", &server._process.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let exit = server._process.child.wait().expect("serve ends");
+    assert_eq!(exit.code(), Some(1));
+    // Read by another thread, which may lag behind the exit.
+    let deadline = Instant::now() + WAIT;
+    while !server
+        .errors()
+        .contains("1 session(s) still open after 10 s")
+    {
+        assert!(Instant::now() < deadline, "{}", server.errors());
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = stuck.shutdown(std::net::Shutdown::Both);
+}
+
 #[test]
 fn serve_refuses_smuggling_and_survives_garbage_and_drops() {
     let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
@@ -612,6 +671,19 @@ Subject: one\r\n\r\nfirst\n.\r\nMAIL FROM:<admin@example.org>\r\nRCPT TO:<bob@ex
     assert_eq!(messages.len(), 1);
     assert_eq!(messages_now.len(), 1, "{messages_now:?}");
     assert!(messages[0].contains("Subject: whole"));
+    // The transcript says who closed each session, and that the cut message was dropped.
+    assert!(
+        server.transcript_shows(
+            "closed by the client; the message being sent is dropped (never accepted"
+        ),
+        "{}",
+        server.transcript()
+    );
+    assert!(
+        server.transcript_shows("# closed: after QUIT"),
+        "{}",
+        server.transcript()
+    );
 }
 
 #[test]
@@ -924,7 +996,7 @@ stuck.close()
     assert!(out.contains("while stuck: 421"), "{out}");
     assert!(out.contains("after the timeout: 220"), "{out}");
     assert!(
-        server.transcript_shows("the client did not take the server's reply within 2 s"),
+        server.transcript_shows("closed by the server: the client took no reply for 2 s"),
         "{}",
         server.transcript()
     );
@@ -1282,9 +1354,10 @@ fn send_gives_one_line_errors_for_421_and_dropped_connections() {
                 "250 ok\r\n",
                 "354 go\r\n",
             ],
-            "lost connection",
+            "not confirmed; <b@example.net> delivered or not, unknown: 451 4.4.2 lost connection",
             &[
                 "# <b@example.net> delivered or not, unknown: 451",
+                "Result:\n  <b@example.net> delivered or not, unknown: 451",
                 "a retry may deliver it twice, RFC 5321 6.1)",
             ],
         ),

@@ -64,6 +64,32 @@ fn parse_seed(text: &str) -> Result<u64, String> {
         .map_err(|_| "larger than 18446744073709551615, the largest seed".into())
 }
 
+/// `--listen`: an IP address and a port; a host name would need a DNS lookup to mean one
+/// address, and could mean several.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    let why = match text.rsplit_once(':') {
+        None => "no port",
+        Some((host, _)) if host.contains(':') && !host.starts_with('[') => {
+            "put an IPv6 address in brackets: [::1]:2525"
+        }
+        Some((host, port))
+            if host.parse::<std::net::IpAddr>().is_ok()
+                || host.starts_with('[') && host.ends_with(']') =>
+        {
+            if port.parse::<u16>().is_err() {
+                "the port is a number from 0 to 65535"
+            } else {
+                "bad IPv6 address"
+            }
+        }
+        Some(_) => "an IP address, not a host name: 127.0.0.1:2525 or [::1]:2525",
+    };
+    Err(format!("IP:PORT expected ({why})"))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Text,
@@ -121,7 +147,7 @@ pub enum BareLineEndingArg {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address and port to listen on.
-    #[arg(long, default_value = "127.0.0.1:2525")]
+    #[arg(long, default_value = "127.0.0.1:2525", value_parser = parse_listen)]
     pub listen: SocketAddr,
     /// The local domain this server receives mail for (repeatable).
     #[arg(long = "domain", required = true)]
@@ -315,6 +341,28 @@ mod tests {
         );
         for refused in ["alice", "alice:", ":secret", ":"] {
             assert_eq!(split_credentials(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn listen_takes_an_ip_address_and_a_port_and_says_what_is_wrong() {
+        for good in ["127.0.0.1:2525", "[::1]:25", "0.0.0.0:0"] {
+            assert_eq!(parse_listen(good), good.parse().map_err(|_| String::new()));
+        }
+        for (bad, why) in [
+            ("localhost:2525", "not a host name"),
+            ("::1:2525", "in brackets"),
+            ("127.0.0.1", "no port"),
+            ("127.0.0.1:65536", "the port is a number"),
+            ("[::1]:x", "the port is a number"),
+            ("[::zz]:25", "bad IPv6 address"),
+            ("", "no port"),
+        ] {
+            let error = parse_listen(bad).expect_err(bad);
+            assert!(
+                error.starts_with("IP:PORT expected") && error.contains(why),
+                "{bad}: {error}"
+            );
         }
     }
 }

@@ -7,8 +7,8 @@ use super::transcript::{print_bytes_line, print_data, print_line, print_reply, p
 use crate::mail::compose::{compose, envelope_address, Attachment, ComposeRequest};
 use crate::smtp::address::{distinct_recipients, Domain};
 use crate::smtp::client::{
-    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientStatus, ReplyOrigin,
-    SessionOutcome,
+    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
+    ReplyOrigin, SessionOutcome,
 };
 use crate::smtp::dot::dot_stuff;
 use crate::smtp::explain::meaning;
@@ -97,14 +97,14 @@ pub fn run(options: SendOptions) -> ExitCode {
         }
     };
     let mut out = CheckedStdout::lock();
-    let outcome = drive(session, stream, &payload, &mut out);
-    print_outcome(&mut out, &outcome);
+    let sent = drive(session, stream, &payload, &mut out);
+    print_outcome(&mut out, &sent);
     // The status says what became of the message, whatever became of the transcript: a
     // script that took a lost transcript for a failure would send the message again.
-    let (status, failures) = if outcome.all_accepted() {
+    let (status, failures) = if sent.outcome.all_accepted() {
         (EXIT_ALL_ACCEPTED, None)
     } else {
-        (EXIT_NOT_ALL_ACCEPTED, Some(failure_summary(&outcome)))
+        (EXIT_NOT_ALL_ACCEPTED, Some(failure_summary(&sent)))
     };
     if let Some(error) = out.finish() {
         let what = failures.unwrap_or_else(|| "every recipient was accepted".to_string());
@@ -117,28 +117,48 @@ pub fn run(options: SendOptions) -> ExitCode {
     ExitCode::from(status)
 }
 
-/// One line about the recipients that did not get the message, naming the first of them.
-fn failure_summary(outcome: &SessionOutcome) -> String {
+/// Recipients a failure summary names; the rest are counted.
+const SUMMARY_NAMES_MAX: usize = 3;
+
+/// One line about the recipients that did not get the message, naming the first few of them.
+fn failure_summary(sent: &Sent) -> String {
+    let outcome = &sent.outcome;
     let failed: Vec<_> = outcome
         .recipients
         .iter()
         .filter(|r| !r.status.is_accepted())
         .collect();
-    let Some(first) = failed.first() else {
+    if failed.is_empty() {
         return "every recipient was accepted".to_string();
+    }
+    let named: Vec<String> = failed
+        .iter()
+        .take(SUMMARY_NAMES_MAX)
+        .map(|recipient| {
+            format!(
+                "<{}> {}: {}{}",
+                recipient.forward_path,
+                fate_word(sent, recipient),
+                reply_summary(recipient.status.reply()),
+                whose(recipient.reply_origin),
+            )
+        })
+        .collect();
+    let more = match failed.len().saturating_sub(SUMMARY_NAMES_MAX) {
+        0 => String::new(),
+        more => format!("; and {more} more (see the transcript)"),
     };
-    let reply = first.status.reply();
-    let kind = match first.status {
-        RecipientStatus::TemporaryFailure(_) => "temporary failure",
-        _ => "permanent failure",
+    // A message that may have been kept is not said to be refused.
+    let verb = if failed.iter().all(|r| sent.fate_unknown(&r.forward_path)) {
+        "not confirmed"
+    } else {
+        "not accepted"
     };
     format!(
-        "{} of {} recipient(s) not accepted; <{}> {kind}: {}{}",
+        "{} of {} recipient(s) {verb}; {}{more}",
         failed.len(),
         outcome.recipients.len(),
-        first.forward_path,
-        reply_summary(reply),
-        whose(first.reply_origin),
+        named.join("; "),
     )
 }
 
@@ -282,13 +302,27 @@ fn connect(server: &str) -> io::Result<TcpStream> {
     Err(last_error)
 }
 
+/// What a session achieved, and what the client cannot know of it.
+pub struct Sent {
+    pub outcome: SessionOutcome,
+    /// The recipients whose message went out whole but got no reply: the server may have
+    /// kept it (RFC 5321 6.1), so their failure is no sure one.
+    pub fate_unknown: Vec<String>,
+}
+
+impl Sent {
+    fn fate_unknown(&self, forward_path: &str) -> bool {
+        self.fate_unknown.iter().any(|path| path == forward_path)
+    }
+}
+
 /// Runs the session over the stream until it finishes, printing the transcript.
 pub fn drive(
     mut session: ClientSession,
     mut stream: TcpStream,
     payload: &[u8],
     out: &mut impl Write,
-) -> SessionOutcome {
+) -> Sent {
     let start = Instant::now();
     let now_ms = || start.elapsed().as_millis() as u64;
     let _ = stream.set_nodelay(true);
@@ -348,10 +382,13 @@ pub fn drive(
     while let Some(event) = session.poll_event() {
         print_event(out, &event, payload, &mut transcript);
     }
-    session
-        .outcome()
-        .cloned()
-        .expect("a finished client session always has an outcome")
+    Sent {
+        outcome: session
+            .outcome()
+            .cloned()
+            .expect("a finished client session always has an outcome"),
+        fate_unknown: transcript.fate_unknown,
+    }
 }
 
 /// How a send to the server failed: after how many of its octets, and why.
@@ -482,6 +519,8 @@ struct Transcript {
     data_unanswered: bool,
     /// A send that held the end of the message's data failed, so the end did not go out.
     message_cut_short: bool,
+    /// See [`Sent::fate_unknown`].
+    fate_unknown: Vec<String>,
 }
 
 /// Whether `bytes`, one send, ends a message's data: DATA's final dot, or a `BDAT ... LAST`
@@ -541,11 +580,14 @@ fn print_event(
             let (word, whose) = match (reply_origin, transcript.data_unanswered) {
                 (ReplyOrigin::Server, _) => ("refused", whose(*reply_origin)),
                 (ReplyOrigin::Client, false) => ("not delivered", whose(*reply_origin)),
-                (ReplyOrigin::Client, true) => (
-                    "delivered or not, unknown",
-                    " (this client's own finding: the server may have kept the message, and \
-                     a retry may deliver it twice, RFC 5321 6.1)",
-                ),
+                (ReplyOrigin::Client, true) => {
+                    transcript.fate_unknown.push(forward_path.clone());
+                    (
+                        FATE_UNKNOWN,
+                        " (this client's own finding: the server may have kept the message, \
+                         and a retry may deliver it twice, RFC 5321 6.1)",
+                    )
+                }
             };
             let summary = reply_summary(reply);
             print_line(
@@ -577,19 +619,28 @@ fn whose(origin: ReplyOrigin) -> &'static str {
     }
 }
 
-fn print_outcome(out: &mut impl Write, outcome: &SessionOutcome) {
+/// Said of a recipient whose message went out whole and got no reply.
+const FATE_UNKNOWN: &str = "delivered or not, unknown";
+
+/// What became of one recipient, in a word or three.
+fn fate_word(sent: &Sent, recipient: &RecipientOutcome) -> &'static str {
+    match &recipient.status {
+        RecipientStatus::Accepted(_) => "accepted",
+        _ if sent.fate_unknown(&recipient.forward_path) => FATE_UNKNOWN,
+        RecipientStatus::TemporaryFailure(_) => "temporary failure",
+        RecipientStatus::PermanentFailure(_) => "permanent failure",
+    }
+}
+
+fn print_outcome(out: &mut impl Write, sent: &Sent) {
     let _ = writeln!(out, "Result:");
-    for recipient in &outcome.recipients {
-        let (word, reply) = match &recipient.status {
-            RecipientStatus::Accepted(reply) => ("accepted", reply),
-            RecipientStatus::TemporaryFailure(reply) => ("temporary failure", reply),
-            RecipientStatus::PermanentFailure(reply) => ("permanent failure", reply),
-        };
+    for recipient in &sent.outcome.recipients {
         let _ = writeln!(
             out,
-            "  <{}> {word}: {}{}",
+            "  <{}> {}: {}{}",
             recipient.forward_path,
-            reply_summary(reply),
+            fate_word(sent, recipient),
+            reply_summary(recipient.status.reply()),
             whose(recipient.reply_origin)
         );
     }
@@ -730,7 +781,7 @@ mod tests {
         let (session, payload) = session_with_large_message(data_block_ms);
         let stream = TcpStream::connect(address).unwrap();
         let mut transcript = Vec::new();
-        let outcome = drive(session, stream, &payload, &mut transcript);
+        let outcome = drive(session, stream, &payload, &mut transcript).outcome;
         let _ = release.send(());
         server.join().unwrap();
         let transcript = String::from_utf8_lossy(&transcript).into_owned();
@@ -802,12 +853,65 @@ mod tests {
             extensions: None,
             mail_transactions: 0,
         };
+        let mut sent = Sent {
+            outcome,
+            fate_unknown: Vec::new(),
+        };
         let mut printed = Vec::new();
-        print_outcome(&mut printed, &outcome);
+        print_outcome(&mut printed, &sent);
         assert_eq!(
             String::from_utf8(printed).unwrap(),
             "Result:\n  <a@b.test> permanent failure: 550 no\n  \
              <c@b.test> permanent failure: 552 no (this client's own finding)\n"
+        );
+        assert_eq!(
+            failure_summary(&sent),
+            "2 of 2 recipient(s) not accepted; <a@b.test> permanent failure: 550 no; \
+             <c@b.test> permanent failure: 552 no (this client's own finding)"
+        );
+        // A message that went out whole and got no reply may have been kept (RFC 5321 6.1).
+        sent.fate_unknown.push("c@b.test".into());
+        let mut printed = Vec::new();
+        print_outcome(&mut printed, &sent);
+        assert!(String::from_utf8(printed).unwrap().ends_with(
+            "<c@b.test> delivered or not, unknown: 552 no (this client's own finding)\n"
+        ));
+        sent.outcome.recipients.remove(0);
+        assert!(failure_summary(&sent).starts_with(
+            "1 of 1 recipient(s) not confirmed; <c@b.test> delivered or not, unknown: 552"
+        ));
+    }
+
+    #[test]
+    fn a_failure_summary_names_three_recipients_and_counts_the_rest() {
+        let recipients = (0..5)
+            .map(|n| RecipientOutcome {
+                forward_path: format!("r{n}@b.test"),
+                status: RecipientStatus::PermanentFailure(Reply::new(550, None, "no")),
+                reply_origin: ReplyOrigin::Server,
+            })
+            .collect();
+        let sent = Sent {
+            outcome: SessionOutcome {
+                recipients,
+                data_replies: Vec::new(),
+                extensions: None,
+                mail_transactions: 1,
+            },
+            fate_unknown: Vec::new(),
+        };
+        let summary = failure_summary(&sent);
+        assert!(
+            summary.starts_with("5 of 5 recipient(s) not accepted; <r0@b.test>"),
+            "{summary}"
+        );
+        assert!(
+            summary.contains("<r2@b.test>") && !summary.contains("<r3@b.test>"),
+            "{summary}"
+        );
+        assert!(
+            summary.ends_with("; and 2 more (see the transcript)"),
+            "{summary}"
         );
     }
 

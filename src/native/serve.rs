@@ -8,7 +8,8 @@ use crate::smtp::address::{domain_key, ForwardPath, Mailbox};
 use crate::smtp::data_in::BareLineEnding;
 use crate::smtp::policy::{PeerInfo, StaticPolicy};
 use crate::smtp::server::{
-    Envelope, Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession, StorageOutcome,
+    CloseReason, Envelope, Protocol, ReceivedMessage, ServerConfig, ServerEvent, ServerSession,
+    ServerStateKind, StorageOutcome,
 };
 use crate::smtp::trace::{
     push_without_return_path, received_header, return_path_header, separate_body, ReceivedFields,
@@ -91,8 +92,23 @@ fn stop(shared: &Arc<Shared>, signal: i32) {
             while shared.sessions_open.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
                 thread::sleep(Duration::from_millis(20));
             }
-            let cut = shared.sessions_open.load(Ordering::SeqCst) > 0;
-            std::process::exit(i32::from(cut));
+            let still_open = shared.sessions_open.load(Ordering::SeqCst);
+            if still_open > 0 {
+                // Said from a thread of its own, given a moment: stderr may be held too.
+                let (said, saying) = std::sync::mpsc::channel();
+                let _ = thread::Builder::new().spawn(move || {
+                    let _ = writeln!(
+                        io::stderr(),
+                        "smtp-lab serve: {still_open} session(s) still open after {} s (their \
+                         clients did not take the 421) are cut; a message they were sending \
+                         was never accepted",
+                        SHUTDOWN_WAIT.as_secs()
+                    );
+                    let _ = said.send(());
+                });
+                let _ = saying.recv_timeout(Duration::from_secs(1));
+            }
+            std::process::exit(i32::from(still_open > 0));
         });
     if waiting.is_err() {
         std::process::exit(1);
@@ -357,10 +373,11 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         now_ms(),
     );
     let mut buffer = vec![0u8; 16 * 1024];
+    let mut cut = None;
     loop {
         // Events first: a received message must be stored before its reply can exist.
         while let Some(event) = session.poll_event() {
-            print_event(shared, tag, &event);
+            print_event(shared, tag, &event, cut);
             if let ServerEvent::MessageReceived { message } = &event {
                 let outcome = store_message(shared, tag, message);
                 // Cannot fail: a MessageReceived event always leaves a message awaiting storage.
@@ -370,21 +387,16 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         let mut write_failed = false;
         while let Some(bytes) = session.poll_output() {
             if let Err(error) = write_within(&mut stream, &bytes, stalled_after) {
-                if matches!(
+                let stalled = matches!(
                     error.kind(),
                     io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) {
-                    say(
-                        shared,
-                        tag,
-                        "#",
-                        &format!(
-                            "the client did not take the server's reply within {} s: \
-                             connection closed",
-                            stalled_after.as_secs()
-                        ),
-                    );
-                }
+                );
+                let how = if stalled {
+                    CutHow::Stalled(stalled_after.as_secs())
+                } else {
+                    CutHow::WriteFailed
+                };
+                cut = Some(Cut::new(how, session.state()));
                 write_failed = true;
                 break;
             }
@@ -414,13 +426,16 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
             .min(now.saturating_add(SHUTDOWN_CHECK_MS));
         match read_until(&mut stream, &mut buffer, Some(wake_at), now) {
             Readout::Bytes(read) => session.handle_input(&buffer[..read], now_ms()),
-            Readout::Closed => session.handle_peer_closed(),
+            Readout::Closed => {
+                cut = Some(Cut::new(CutHow::ByClient, session.state()));
+                session.handle_peer_closed()
+            }
             Readout::TimedOut => session.handle_timeout(now_ms()),
             Readout::Interrupted => {}
         }
     }
     while let Some(event) = session.poll_event() {
-        print_event(shared, tag, &event);
+        print_event(shared, tag, &event, cut);
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
@@ -460,10 +475,83 @@ fn say(shared: &Shared, tag: u64, prefix: &str, text: &str) {
     print_line(&mut out, Some(tag), prefix, text);
 }
 
-fn print_event(shared: &Shared, tag: u64, event: &ServerEvent) {
+/// How a connection ended when the session did not end it: the engine only learns that the
+/// peer is gone, and the transcript says who cut it and what was lost.
+#[derive(Clone, Copy, Debug)]
+struct Cut {
+    how: CutHow,
+    /// In the middle of a message, which is dropped: only the reply after its data would
+    /// have taken responsibility for it (RFC 5321 6.1).
+    message_dropped: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum CutHow {
+    /// The client closed the connection.
+    ByClient,
+    /// The client took no reply for this many seconds, so the server closed the connection.
+    Stalled(u64),
+    /// Writing a reply failed (the connection was reset).
+    WriteFailed,
+}
+
+impl Cut {
+    fn new(how: CutHow, state: ServerStateKind) -> Cut {
+        let message_dropped = matches!(
+            state,
+            ServerStateKind::ReceivingData
+                | ServerStateKind::ReceivingBdat
+                | ServerStateKind::ExpectBdat
+        );
+        Cut {
+            how,
+            message_dropped,
+        }
+    }
+
+    fn text(self) -> String {
+        let how = match self.how {
+            CutHow::ByClient => "closed by the client".to_string(),
+            CutHow::Stalled(seconds) => {
+                format!("closed by the server: the client took no reply for {seconds} s")
+            }
+            CutHow::WriteFailed => "closed: a reply could not be sent".to_string(),
+        };
+        if self.message_dropped {
+            format!(
+                "{how}; the message being sent is dropped (never accepted, so the client \
+                 still has it)"
+            )
+        } else {
+            how
+        }
+    }
+}
+
+/// The transcript's last line of a session: who closed it and why.
+fn closed_text(reason: CloseReason, cut: Option<Cut>) -> String {
+    let why = match (reason, cut) {
+        (CloseReason::PeerClosed, Some(cut)) => return cut.text(),
+        (CloseReason::Quit, _) => "after QUIT",
+        (CloseReason::Timeout, _) => "the client was idle too long (421 sent)",
+        (CloseReason::TooManyErrors, _) => "too many errors (421 sent)",
+        (CloseReason::TooManyAuthFailures, _) => "too many failed AUTH attempts (421 sent)",
+        (CloseReason::PeerClosed, None) => "by the client",
+        (CloseReason::InputOverflow, _) => "more input than the server holds (421 sent)",
+        (CloseReason::ServiceUnavailable, _) => "refused at the greeting",
+        (CloseReason::BareLineEnding, _) => {
+            "the client ends its lines with a bare CR or LF (421 sent)"
+        }
+        (CloseReason::ShuttingDown, _) => "the server is shutting down (421 sent)",
+        (CloseReason::ChunkTooLarge, _) => "a BDAT chunk too large to read (421 sent)",
+    };
+    format!("closed: {why}")
+}
+
+fn print_event(shared: &Shared, tag: u64, event: &ServerEvent, cut: Option<Cut>) {
     if shared.quiet {
         if let ServerEvent::Closed { reason } = event {
-            say(shared, tag, "#", &format!("closed ({reason:?})"));
+            say(shared, tag, "#", &closed_text(*reason, cut));
         }
         return;
     }
@@ -495,7 +583,7 @@ fn print_event(shared: &Shared, tag: u64, event: &ServerEvent) {
             ),
         ),
         ServerEvent::Closed { reason } => {
-            print_line(&mut out, Some(tag), "#", &format!("closed ({reason:?})"))
+            print_line(&mut out, Some(tag), "#", &closed_text(*reason, cut))
         }
         _ => {}
     }
