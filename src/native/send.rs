@@ -52,7 +52,10 @@ const EXIT_USAGE: u8 = 2;
 pub fn run(options: SendOptions) -> ExitCode {
     // A malformed --server is a usage error (exit 2), found before the body is read from
     // standard input; only a well-formed address that cannot be reached is a failure (exit 1).
-    if let Err(error) = check_server(&options.server).and_then(|()| check_helo(&options.helo)) {
+    if let Err(error) = check_server(&options.server)
+        .and_then(|()| check_helo(&options.helo))
+        .and_then(|()| check_subject(&options.subject))
+    {
         eprintln!("smtp-lab send: {error}");
         return ExitCode::from(EXIT_USAGE);
     }
@@ -264,6 +267,21 @@ fn check_server(server: &str) -> Result<(), String> {
     match port.parse::<u16>() {
         Ok(port) if port != 0 => Ok(()),
         _ => Err(usage("the port is a number from 1 to 65535")),
+    }
+}
+
+/// Checks that `subject` can be a header field's text: one line (RFC 5322 2.2), so no
+/// control character but the tab, nor a Unicode line or paragraph separator. Refused rather
+/// than changed, as the scenario format refuses it: the user sees what would be sent.
+fn check_subject(subject: &str) -> Result<(), String> {
+    match subject
+        .chars()
+        .find(|&c| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        Some(c) => Err(format!(
+            "--subject holds {c:?}: a header field's text is one line (RFC 5322 2.2)"
+        )),
+        None => Ok(()),
     }
 }
 
@@ -913,6 +931,15 @@ mod tests {
             summary.ends_with("; and 2 more (see the transcript)"),
             "{summary}"
         );
+    }
+
+    #[test]
+    fn a_subject_is_one_line() {
+        assert_eq!(check_subject("Re: lunch\tat noon, café"), Ok(()));
+        for bad in ["a\nBcc: x@y.test", "a\rb", "a\u{0}", "a\u{2028}b", "\u{85}"] {
+            let error = check_subject(bad).expect_err(bad);
+            assert!(error.starts_with("--subject holds "), "{error}");
+        }
     }
 
     #[test]

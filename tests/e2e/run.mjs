@@ -329,7 +329,10 @@ await test('on a projector the diagram can be made larger, and back, the convers
   try {
     await page.evaluate(() => { window.location.hash = '#scenario=two-domains&step=30'; });
     await page.waitForSelector('.controls-position:has-text("Step 30 of")');
-    const measure = () => page.evaluate(() => {
+    // After two frames: the log scrolls its step back into sight from a ResizeObserver, whose
+    // callback runs at the next frame after a layout change, as the user sees it.
+    const measure = () => page.evaluate(async () => {
+      await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
       const label = document.querySelector('.topology-node text').getBoundingClientRect();
       const log = document.querySelector('.conversation-log').getBoundingClientRect();
       const current = document.querySelector('.conversation-log .line-current').getBoundingClientRect();
