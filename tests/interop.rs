@@ -502,11 +502,7 @@ fn serve_says_421_to_open_sessions_when_stopped() {
     stream.write_all(transaction).unwrap();
     read_until_seen(&mut stream, &mut seen, "354 ", 2);
     stream.write_all(b"Subject: half\r\n\r\nnot all").unwrap();
-    let status = Command::new("kill")
-        .args(["-TERM", &server._process.child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    terminate(&server);
     read_until_seen(&mut stream, &mut seen, "421 4.3.2", 1);
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
@@ -518,6 +514,29 @@ fn serve_says_421_to_open_sessions_when_stopped() {
     let stored = server.wait_for_messages("bob", 1);
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(stored[0].contains("Subject: taken"), "{}", stored[0]);
+}
+
+/// Sends SIGTERM to the server.
+fn terminate(server: &LabServer) {
+    let status = Command::new("kill")
+        .args(["-TERM", &server._process.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+/// A quiet server (printing every NOOP would slow the session down so that it never gets
+/// stuck) and one of its sessions, stuck (see [`stuck_session`]).
+fn server_with_a_stuck_session() -> (LabServer, TcpStream) {
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--quiet",
+    ]);
+    let stuck = stuck_session(&server);
+    (server, stuck)
 }
 
 /// A session whose client sends far more commands than the socket buffers hold and reads no
@@ -562,23 +581,8 @@ fn stuck_session(server: &LabServer) -> TcpStream {
 /// server waiting, and a second signal ends it at once, with 128 + SIGTERM's 15.
 #[test]
 fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
-    // Quiet: printing every NOOP would slow the session down so that it never gets stuck.
-    let mut server = LabServer::start(&[
-        "--domain",
-        "example.org",
-        "--mailbox",
-        "bob@example.org",
-        "--quiet",
-    ]);
-    let stuck = stuck_session(&server);
-    let pid = server._process.child.id().to_string();
-    let signal = || {
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
-    };
+    let (mut server, stuck) = server_with_a_stuck_session();
+    let signal = || terminate(&server);
     signal();
     // Until the signal is taken, a new client may still be greeted; then it gets the 421.
     let deadline = Instant::now() + WAIT;
@@ -613,19 +617,8 @@ fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
 /// why.
 #[test]
 fn serve_stopping_cuts_a_session_that_takes_no_421_and_says_so() {
-    let mut server = LabServer::start(&[
-        "--domain",
-        "example.org",
-        "--mailbox",
-        "bob@example.org",
-        "--quiet",
-    ]);
-    let stuck = stuck_session(&server);
-    let status = Command::new("kill")
-        .args(["-TERM", &server._process.child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    let (mut server, stuck) = server_with_a_stuck_session();
+    terminate(&server);
     let exit = server._process.child.wait().expect("serve ends");
     assert_eq!(exit.code(), Some(1));
     // Read by another thread, which may lag behind the exit.
