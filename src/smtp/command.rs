@@ -692,9 +692,10 @@ pub fn bdat_chunk_size_overflows(line: &[u8]) -> bool {
 }
 
 /// The digits of a BDAT line's chunk size: the word after the verb, words being split at any
-/// run of spaces and tabs. Stricter than `parse_command`, which wants one SP, it reads a size
-/// wherever a lenient peer (Postfix splits at any white space) would: `BDAT  75` too. Octets
-/// one side reads as a chunk and the other as commands are how a message is smuggled in.
+/// run of spaces and tabs. More lenient than `parse_command`, which wants one SP, it reads a
+/// size wherever a lenient peer (Postfix splits at any white space) would: `BDAT  75` too.
+/// Octets one side reads as a chunk and the other as commands are how a message is smuggled
+/// in.
 fn bdat_size_word(line: &[u8]) -> Option<&[u8]> {
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let (verb, rest) = line.split_at_checked(4)?;
