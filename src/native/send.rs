@@ -137,15 +137,7 @@ fn failure_summary(sent: &Sent) -> String {
     let named: Vec<String> = failed
         .iter()
         .take(SUMMARY_NAMES_MAX)
-        .map(|recipient| {
-            format!(
-                "<{}> {}: {}{}",
-                recipient.forward_path,
-                fate_word(sent, recipient),
-                reply_summary(recipient.status.reply()),
-                whose(recipient.reply_origin),
-            )
-        })
+        .map(|recipient| recipient_result(sent, recipient))
         .collect();
     let more = match failed.len().saturating_sub(SUMMARY_NAMES_MAX) {
         0 => String::new(),
@@ -276,7 +268,7 @@ fn check_server(server: &str) -> Result<(), String> {
 fn check_subject(subject: &str) -> Result<(), String> {
     match subject
         .chars()
-        .find(|&c| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}'))
+        .find(|&c| c != '\t' && crate::sim::scenario::breaks_a_line(c))
     {
         Some(c) => Err(format!(
             "--subject holds {c:?}: a header field's text is one line (RFC 5322 2.2)"
@@ -640,27 +632,26 @@ fn whose(origin: ReplyOrigin) -> &'static str {
 /// Said of a recipient whose message went out whole and got no reply.
 const FATE_UNKNOWN: &str = "delivered or not, unknown";
 
-/// What became of one recipient, in a word or three.
-fn fate_word(sent: &Sent, recipient: &RecipientOutcome) -> &'static str {
-    match &recipient.status {
+/// What became of one recipient: `<ADDRESS> FATE: REPLY`, and whose finding the reply is.
+fn recipient_result(sent: &Sent, recipient: &RecipientOutcome) -> String {
+    let fate = match &recipient.status {
         RecipientStatus::Accepted(_) => "accepted",
         _ if sent.fate_unknown(&recipient.forward_path) => FATE_UNKNOWN,
         RecipientStatus::TemporaryFailure(_) => "temporary failure",
         RecipientStatus::PermanentFailure(_) => "permanent failure",
-    }
+    };
+    format!(
+        "<{}> {fate}: {}{}",
+        recipient.forward_path,
+        reply_summary(recipient.status.reply()),
+        whose(recipient.reply_origin)
+    )
 }
 
 fn print_outcome(out: &mut impl Write, sent: &Sent) {
     let _ = writeln!(out, "Result:");
     for recipient in &sent.outcome.recipients {
-        let _ = writeln!(
-            out,
-            "  <{}> {}: {}{}",
-            recipient.forward_path,
-            fate_word(sent, recipient),
-            reply_summary(recipient.status.reply()),
-            whose(recipient.reply_origin)
-        );
+        let _ = writeln!(out, "  {}", recipient_result(sent, recipient));
     }
 }
 

@@ -1710,7 +1710,7 @@ fn shows_nothing(c: char) -> bool {
 /// A character that breaks or hides a line of the text trace: a control character, or
 /// Unicode's line and paragraph separators (U+2028, U+2029), which many viewers show as line
 /// breaks.
-fn breaks_a_line(c: char) -> bool {
+pub(crate) fn breaks_a_line(c: char) -> bool {
     c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
