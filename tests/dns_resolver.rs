@@ -92,6 +92,49 @@ fn mx_hosts_come_in_preference_order_with_their_addresses() {
     );
 }
 
+/// Two MX records naming one host: its addresses are asked for once, and it is a target at
+/// each preference (the client tries a host once per attempt).
+#[test]
+fn a_host_named_by_two_mx_records_is_looked_up_once() {
+    let world = world(vec![zone(
+        "example.org",
+        vec![
+            mx("@", 10, "mx1.example.org"),
+            mx("@", 20, "mx1.example.org"),
+            mx("@", 20, "mx2.example.org"),
+            a("mx1.example.org", "192.0.2.10"),
+            a("mx2.example.org", "192.0.2.20"),
+        ],
+    )]);
+    let r = resolve(&world, "example.org");
+    let asked: Vec<_> = r
+        .exchanges
+        .iter()
+        .map(|e| (e.question.name.to_string(), e.question.qtype))
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            ("example.org.".to_owned(), RecordType::Mx),
+            ("mx1.example.org.".to_owned(), RecordType::A),
+            ("mx1.example.org.".to_owned(), RecordType::Aaaa),
+            ("mx2.example.org.".to_owned(), RecordType::A),
+            ("mx2.example.org.".to_owned(), RecordType::Aaaa),
+        ]
+    );
+    let mut found = exchanges(&r);
+    found[1..].sort();
+    assert_eq!(
+        found,
+        [
+            ("mx1.example.org.".to_owned(), 10),
+            ("mx1.example.org.".to_owned(), 20),
+            ("mx2.example.org.".to_owned(), 20)
+        ]
+    );
+    assert!(r.outcome.targets().iter().all(|t| !t.addresses.is_empty()));
+}
+
 #[test]
 fn the_domain_is_case_insensitive_and_the_final_dot_optional() {
     let world = example_org();
@@ -438,6 +481,44 @@ fn a_cname_loop_is_a_temporary_failure_and_terminates() {
         Some(smtp_lab::dns::LookupProblem::CnameLoop { .. })
     ));
     assert_eq!(r.exchanges[0].answer.answers.len(), 3);
+    // The note says why, once, and that retrying will not help.
+    assert_eq!(r.notes.len(), 1, "{:?}", r.notes);
+    assert_eq!(
+        r.notes[0].to_string(),
+        "a.example.org: its CNAME chain comes back to a.example.org, a loop. The answer is \
+         SERVFAIL, a temporary failure (a resolver cannot tell broken data from a passing \
+         fault), so the lookup is made again at later attempts, and fails until the zone's \
+         data is fixed (RFC 1034 3.6.2)"
+    );
+}
+
+#[test]
+fn an_mx_host_behind_a_too_long_cname_chain_is_skipped_with_a_note_saying_why() {
+    let mut records = vec![
+        mx("@", 10, "h0.example.org"),
+        mx("@", 20, "backup.example.org"),
+        a("backup.example.org", "192.0.2.2"),
+    ];
+    for i in 0..12 {
+        records.push(cname(
+            &format!("h{i}.example.org"),
+            &format!("h{}.example.org", i + 1),
+        ));
+    }
+    records.push(a("h12.example.org", "192.0.2.1"));
+    let r = resolve(&world(vec![zone("example.org", records)]), "example.org");
+    assert_eq!(exchanges(&r), [("backup.example.org.".to_owned(), 20)]);
+    let notes: Vec<String> = r.notes.iter().map(ToString::to_string).collect();
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    assert!(
+        notes[0].starts_with(&format!(
+            "h0.example.org: its CNAME chain is longer than {} links, more than resolvers \
+             follow. The answer is SERVFAIL",
+            smtp_lab::dns::CNAME_CHAIN_MAX
+        )),
+        "{notes:?}"
+    );
+    assert!(matches!(r.notes[1], MxNote::ExchangeLookupFailed { .. }));
 }
 
 #[test]
@@ -527,7 +608,7 @@ fn a_host_named_by_two_dropped_mx_records_is_named_once() {
     );
     let text = notes_text(&r);
     assert!(
-        text.ends_with("Dropped: relay.example.org backup.example.org"),
+        text.ends_with("Dropped: relay.example.org, backup.example.org"),
         "{text}"
     );
 }

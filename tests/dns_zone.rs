@@ -8,7 +8,7 @@ mod dns_common;
 use dns_common::*;
 use smtp_lab::dns::zone::NameField;
 use smtp_lab::dns::{
-    DnsWorld, DomainName, NameError, Outcome, RecordData, RecordType, WorldError, Zone,
+    DnsWorld, DomainName, NameError, Outcome, Record, RecordData, RecordType, WorldError, Zone,
     ZoneErrorKind,
 };
 
@@ -212,6 +212,47 @@ fn an_mx_exchange_that_is_an_ip_address_is_refused() {
             "{exchange}"
         );
         assert!(z.validate()[0].to_string().contains("is an IP address"));
+    }
+}
+
+/// Each kind of record is refused with its own rule: a CNAME's target is a name (any name,
+/// even another alias), an NS record's a name server's host name.
+#[test]
+fn a_cname_or_ns_target_that_is_an_ip_address_is_refused_with_its_own_rule() {
+    let ns = Record {
+        name: "@".into(),
+        ttl_s: 3600,
+        data: RecordData::Ns("192.0.2.1".into()),
+    };
+    for (record, field, rule) in [
+        (
+            cname("x.example.org", "192.0.2.1"),
+            NameField::CnameTarget,
+            "CNAME target \"192.0.2.1\" is an IP address; it must be a domain name, the \
+             canonical name the alias stands for (RFC 1035 3.3.1)",
+        ),
+        (
+            ns,
+            NameField::NsHost,
+            "NS host name \"192.0.2.1\" is an IP address; it must be the host name of a name \
+             server, which has A/AAAA records (RFC 1035 3.3.11)",
+        ),
+    ] {
+        let z = zone("example.org", vec![record]);
+        assert_eq!(
+            kinds(&z)[0],
+            (
+                Some(0),
+                ZoneErrorKind::AddressWhereNameBelongs {
+                    field,
+                    text: "192.0.2.1".into()
+                }
+            )
+        );
+        assert_eq!(
+            z.validate()[0].to_string(),
+            format!("zone example.org, records[0]: {rule}")
+        );
     }
 }
 

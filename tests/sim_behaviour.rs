@@ -283,6 +283,34 @@ fn an_address_two_mx_records_share_is_tried_once_and_the_trace_says_which_was_le
 }
 
 #[test]
+fn a_resolution_from_the_cache_repeats_the_notes_of_the_lookup() {
+    // The MX names an alias (RFC 2181 10.3): the note that says so comes with the second
+    // message's resolution too, taken from the cache without asking DNS.
+    let mut world = basic_world("cached-notes");
+    world["dns"]["zones"][1] = json!({"origin": "receiver.test", "records": [
+        mx("receiver.test", 10, "alias.receiver.test"),
+        {"name": "alias.receiver.test", "data": {"CNAME": "mx.receiver.test"}},
+        a("mx.receiver.test", "192.0.2.20"),
+    ]});
+    world["messages"] = messages_at(&[0, 60]);
+    let result = run_json(&world);
+    let resolved = mx_resolutions(&result);
+    assert_eq!(
+        resolved
+            .iter()
+            .map(|(_, _, cached)| *cached)
+            .collect::<Vec<_>>(),
+        [false, true]
+    );
+    let (fresh, cached) = (&resolved[0].1, &resolved[1].1);
+    assert!(
+        fresh.len() == 1 && fresh[0].starts_with("MX host alias.receiver.test is an alias"),
+        "{fresh:?}"
+    );
+    assert_eq!(cached, fresh);
+}
+
+#[test]
 fn a_host_named_by_two_mx_records_is_noted_once() {
     // Two MX records name mx1, which has an A record and an AAAA record that is the same
     // address IPv4-mapped (RFC 4291 2.5.5.2): one target, one note.

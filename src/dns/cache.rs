@@ -9,7 +9,7 @@
 //! preference are shuffled again on every use, as RFC 5321 5.1 asks for each delivery.
 
 use super::name::DomainName;
-use super::resolver::{shuffle_equal_preferences, MxOutcome, MxResolution, RandomSource};
+use super::resolver::{shuffle_equal_preferences, MxNote, MxOutcome, MxResolution, RandomSource};
 use super::zone::RecordData;
 use std::collections::BTreeMap;
 
@@ -23,11 +23,15 @@ pub struct CachedMx {
     pub outcome: MxOutcome,
     /// How much longer the cache may keep it.
     pub remaining_ms: u64,
+    /// What the resolution found on its way (an alias, this host's own level dropped, a host
+    /// without an address): still true of the cached hosts, and the reason they are these.
+    pub notes: Vec<MxNote>,
 }
 
 #[derive(Clone, Debug)]
 struct Entry {
     outcome: MxOutcome,
+    notes: Vec<MxNote>,
     expires_ms: u64,
 }
 
@@ -60,6 +64,7 @@ impl MxCache {
         Some(CachedMx {
             outcome,
             remaining_ms,
+            notes: entry.notes.clone(),
         })
     }
 
@@ -116,6 +121,7 @@ impl MxCache {
             name,
             Entry {
                 outcome: resolution.outcome.clone(),
+                notes: resolution.notes.clone(),
                 expires_ms: now_ms.saturating_add(u64::from(ttl_s) * 1000),
             },
         );

@@ -8,7 +8,7 @@
 
 use super::name::{DomainName, NameError};
 use super::wire;
-use super::world::{Answer, DnsWorld, Outcome, Question};
+use super::world::{Answer, DnsWorld, LookupProblem, Outcome, Question};
 use super::zone::{RecordData, RecordType};
 use super::MX_EXCHANGES_MAX;
 use crate::smtp::reply::EnhancedStatus;
@@ -192,6 +192,13 @@ pub enum MxNote {
         outcome: Outcome,
         also: Option<(RecordType, Outcome)>,
     },
+    /// An answer was SERVFAIL because the zone's CNAME data is broken (a loop, or a chain
+    /// longer than resolvers follow): a failure that looks temporary but lasts until the data
+    /// is fixed.
+    BrokenAliasData {
+        name: DomainName,
+        problem: LookupProblem,
+    },
     /// One address lookup of a host failed temporarily but the other gave addresses.
     AddressLookupPartlyFailed {
         exchange: DomainName,
@@ -271,6 +278,28 @@ impl fmt::Display for MxNote {
                 }
                 write!(f, "; skipped for now")
             }
+            MxNote::BrokenAliasData { name, problem } => {
+                write!(f, "{}: ", name.without_final_dot())?;
+                match problem {
+                    LookupProblem::CnameLoop { name: back_to } => write!(
+                        f,
+                        "its CNAME chain comes back to {}, a loop",
+                        back_to.without_final_dot()
+                    )?,
+                    LookupProblem::CnameChainTooLong { length } => write!(
+                        f,
+                        "its CNAME chain is longer than {length} links, more than resolvers \
+                         follow"
+                    )?,
+                    LookupProblem::Fault { .. } => write!(f, "{problem}")?,
+                }
+                write!(
+                    f,
+                    ". The answer is SERVFAIL, a temporary failure (a resolver cannot tell \
+                     broken data from a passing fault), so the lookup is made again at later \
+                     attempts, and fails until the zone's data is fixed (RFC 1034 3.6.2)"
+                )
+            }
             MxNote::AddressLookupPartlyFailed {
                 exchange,
                 qtype,
@@ -302,8 +331,9 @@ impl fmt::Display for MxNote {
                      from its destination (RFC 5321 5.1). Dropped:",
                     local_name.without_final_dot()
                 )?;
-                for name in dropped {
-                    write!(f, " {}", name.without_final_dot())?;
+                for (index, name) in dropped.iter().enumerate() {
+                    let separator = if index == 0 { " " } else { ", " };
+                    write!(f, "{separator}{}", name.without_final_dot())?;
                 }
                 Ok(())
             }
@@ -444,6 +474,7 @@ struct Run<'a> {
 }
 
 /// The addresses of one host, or why there are none.
+#[derive(Clone)]
 enum HostAddresses {
     Found(Vec<IpAddr>),
     None,
@@ -468,6 +499,19 @@ impl Run<'_> {
             debug_assert!(false, "checked names always encode: {e}");
             Some(Vec::new())
         });
+        if let Some(
+            problem @ (LookupProblem::CnameLoop { .. } | LookupProblem::CnameChainTooLong { .. }),
+        ) = &answer.problem
+        {
+            let note = MxNote::BrokenAliasData {
+                name: name.clone(),
+                problem: problem.clone(),
+            };
+            // The A and AAAA questions for one name meet the same chain: said once.
+            if !self.notes.contains(&note) {
+                self.notes.push(note);
+            }
+        }
         self.exchanges.push(DnsExchange {
             message_id,
             question: answer.question.clone(),
@@ -685,8 +729,20 @@ impl Run<'_> {
         let mut temporary_failure: Option<Outcome> = None;
         let mut best_failed = u16::MAX;
         let mut best_without_address = u16::MAX;
+        // A host named by two MX records is looked up once: the second answer would be the
+        // first one again, from any resolver's cache.
+        let mut looked_up: Vec<(DomainName, HostAddresses)> = Vec::new();
         for mut candidate in candidates {
-            match self.addresses(&candidate.exchange) {
+            let known = looked_up
+                .iter()
+                .find(|(name, _)| *name == candidate.exchange)
+                .map(|(_, addresses)| addresses.clone());
+            let addresses = known.unwrap_or_else(|| {
+                let addresses = self.addresses(&candidate.exchange);
+                looked_up.push((candidate.exchange.clone(), addresses.clone()));
+                addresses
+            });
+            match addresses {
                 HostAddresses::Found(addresses) => {
                     candidate.addresses = addresses;
                     targets.push(candidate);

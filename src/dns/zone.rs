@@ -147,8 +147,8 @@ impl RecordData {
             },
             RecordData::A(address) => RecordData::A(*address),
             RecordData::Aaaa(address) => RecordData::Aaaa(*address),
-            RecordData::Cname(target) => RecordData::Cname(name(NameField::Target, target)?),
-            RecordData::Ns(host) => RecordData::Ns(name(NameField::Target, host)?),
+            RecordData::Cname(target) => RecordData::Cname(name(NameField::CnameTarget, target)?),
+            RecordData::Ns(host) => RecordData::Ns(name(NameField::NsHost, host)?),
             RecordData::Soa {
                 mname,
                 rname,
@@ -202,7 +202,8 @@ pub enum NameField {
     Origin,
     Owner,
     Exchange,
-    Target,
+    CnameTarget,
+    NsHost,
     Mname,
     Rname,
 }
@@ -213,7 +214,8 @@ impl fmt::Display for NameField {
             NameField::Origin => "origin",
             NameField::Owner => "owner name",
             NameField::Exchange => "MX exchange",
-            NameField::Target => "target name",
+            NameField::CnameTarget => "CNAME target",
+            NameField::NsHost => "NS host name",
             NameField::Mname => "SOA MNAME",
             NameField::Rname => "SOA RNAME",
         })
@@ -268,8 +270,9 @@ pub enum ZoneErrorKind {
     SeveralCnames {
         name: String,
     },
-    /// An MX exchange, CNAME or NS target written as an IP address: these hold names
-    /// (RFC 1035 3.3.9; RFC 7505 lists this among the mistakes a null MX avoids).
+    /// An MX exchange, CNAME target or NS host written as an IP address: these hold names
+    /// (RFC 1035 3.3.9, 3.3.1, 3.3.11; RFC 7505 lists an MX naming an address among the
+    /// mistakes a null MX avoids).
     AddressWhereNameBelongs {
         field: NameField,
         text: String,
@@ -338,11 +341,20 @@ impl fmt::Display for ZoneError {
                 f,
                 "{name} has more than one CNAME; an alias has exactly one target (RFC 2181 10.1)"
             ),
-            ZoneErrorKind::AddressWhereNameBelongs { field, text } => write!(
-                f,
-                "{field} \"{text}\" is an IP address; it must be a host name that has A/AAAA \
-                 records (RFC 1035 3.3.9)"
-            ),
+            ZoneErrorKind::AddressWhereNameBelongs { field, text } => {
+                write!(f, "{field} \"{text}\" is an IP address; ")?;
+                f.write_str(match field {
+                    NameField::CnameTarget => {
+                        "it must be a domain name, the canonical name the alias stands for \
+                         (RFC 1035 3.3.1)"
+                    }
+                    NameField::NsHost => {
+                        "it must be the host name of a name server, which has A/AAAA records \
+                         (RFC 1035 3.3.11)"
+                    }
+                    _ => "it must be a host name that has A/AAAA records (RFC 1035 3.3.9)",
+                })
+            }
             ZoneErrorKind::NullMxWithOtherMx { name } => write!(
                 f,
                 "{name} has a null MX (exchange \".\") and other MX records; a null MX must be \
@@ -640,9 +652,8 @@ impl Record {
 fn names_that_must_not_be_addresses(data: &RecordData) -> Vec<(NameField, &str)> {
     match data {
         RecordData::Mx { exchange, .. } => vec![(NameField::Exchange, exchange.as_str())],
-        RecordData::Cname(target) | RecordData::Ns(target) => {
-            vec![(NameField::Target, target.as_str())]
-        }
+        RecordData::Cname(target) => vec![(NameField::CnameTarget, target.as_str())],
+        RecordData::Ns(host) => vec![(NameField::NsHost, host.as_str())],
         _ => Vec::new(),
     }
 }

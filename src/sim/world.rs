@@ -3852,8 +3852,16 @@ impl<'a> World<'a> {
             let mut draw = || rng.next_u64();
             self.hosts[host].mx_cache.lookup(&domain, now, &mut draw)
         } {
-            // Asked before and still within the records' TTL: no DNS traffic this time.
-            let (targets, notes) = targets_of(&cached.outcome);
+            // Asked before and still within the records' TTL: no DNS traffic this time. The
+            // notes of the lookup come again, so that a student who starts at this attempt
+            // sees why the hosts are these.
+            let (targets, duplicates) = targets_of(&cached.outcome);
+            let notes = cached
+                .notes
+                .iter()
+                .map(ToString::to_string)
+                .chain(duplicates)
+                .collect();
             let kind = match cached.outcome {
                 MxOutcome::ImplicitMx(_) => "the domain itself is the implicit MX",
                 _ => "MX records, by preference",
