@@ -1566,12 +1566,18 @@ impl<P: Policy> ServerSession<P> {
                  that closes the connection"
             )
         } else {
+            let (unpaired, sender) = match kind {
+                BareKind::Lf => (
+                    "an <LF> without the <CR> before it",
+                    " (as `nc` without -C does)",
+                ),
+                BareKind::Cr => ("a <CR> without the <LF> after it", ""),
+            };
             format!(
-                "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
-                 line goes on to the next CR LF and is not a command. The server answers at \
-                 once, so that a client that ends its lines with a bare {name} (as `nc` \
-                 without -C does with LF) sees an answer, and then drops the rest of the line \
-                 up to its CR LF without another reply: it is \
+                "{unpaired} never ends a line (RFC 5321 2.3.8), so the line goes on to the \
+                 next CR LF and is not a command. The server answers at once, so that a \
+                 client that ends its lines with a bare {name}{sender} sees an answer, and \
+                 then drops the rest of the line up to its CR LF without another reply: it is \
                  still the same line, it gets one reply (RFC 5321 4.2), and text after a bare \
                  {name} must not run as a command. Send CR LF (`nc -C`): a second bare CR or \
                  LF before it closes the connection. Postfix with \
