@@ -338,8 +338,13 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
     }
     let has_args = verb_end < line.len();
     // NOOP's and HELP's argument is any text; every other argument starts right after the SP.
-    if args.starts_with('\t') && !matches!(verb, Verb::Noop | Verb::Help) {
-        return Err(tab_separator_error(verb));
+    if !matches!(verb, Verb::Noop | Verb::Help) {
+        if args.starts_with('\t') {
+            return Err(separator_error(verb, Separator::Tab));
+        }
+        if args.starts_with(' ') {
+            return Err(separator_error(verb, Separator::Spaces));
+        }
     }
     match verb {
         Verb::Ehlo | Verb::Helo => parse_hello(verb, args),
@@ -402,10 +407,19 @@ fn parse_hello(verb: Verb, args: &str) -> Result<Command, CommandError> {
         ));
     }
     if let Err(error) = Domain::parse(args) {
+        // The reply names the rule broken, as MAIL's and RCPT's do.
+        let problem = match error {
+            AddressError::DomainTooLong { .. } => "name too long",
+            AddressError::LabelTooLong { .. } => "label too long",
+            AddressError::UnregisteredLiteral(_) => "unknown address literal tag",
+            _ if args.starts_with('[') => "bad address literal",
+            _ if args.ends_with('.') => "no final dot",
+            _ => "not a domain name",
+        };
         return Err(CommandError::syntax(
             verb,
             BAD_ARGS,
-            usage,
+            format!("{usage} ({problem})"),
             format!(
                 "\"{}\" is not a domain name or address literal ({error}); Postfix accepts \
                  any word here by default, this server follows the RFC grammar",
@@ -436,18 +450,31 @@ fn strip_keyword<'a>(args: &'a str, prefix: &str) -> Option<&'a str> {
 /// command, said as such, rather than an unknown command.
 fn tab_after_verb(word: &str) -> Option<CommandError> {
     let (head, _) = word.split_once('\t')?;
-    Verb::parse(head).map(tab_separator_error)
+    Verb::parse(head).map(|verb| separator_error(verb, Separator::Tab))
 }
 
-/// A TAB between a verb and its arguments, alone or after the space (RFC 5321 4.1.1: one SP).
-fn tab_separator_error(verb: Verb) -> CommandError {
+/// What separates a verb from its arguments, when it is not the one SP of the grammar.
+enum Separator {
+    /// A TAB, alone or after the space.
+    Tab,
+    /// More than one space.
+    Spaces,
+}
+
+/// A verb followed by a TAB or several spaces (RFC 5321 4.1.1: one SP), said as such rather
+/// than as arguments the command does not take.
+fn separator_error(verb: Verb, separator: Separator) -> CommandError {
+    let what = match separator {
+        Separator::Tab => "a TAB follows",
+        Separator::Spaces => "more than one space follows",
+    };
     CommandError::syntax(
         verb,
         SYNTAX,
         "Syntax: one space between the command and its arguments",
         format!(
-            "a TAB follows {verb}: the grammar separates a command from its arguments with \
-             one space (SP), never a TAB. Postfix takes any white space there; this server \
+            "{what} {verb}: the grammar separates a command from its arguments with one space \
+             (SP), never a TAB or several. Postfix takes any white space there; this server \
              keeps to the grammar"
         ),
         "RFC 5321 4.1.1, 4.1.2",
