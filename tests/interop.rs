@@ -718,6 +718,32 @@ DATA\r\nReturn-Path: <forged@example.com>\r\nSubject: once\r\n\r\nhello\r\n.\r\n
     assert!(!server.maildir.join("POSTMASTER").exists());
 }
 
+/// `Received: ... for` names the recipient of a transaction that had one, and none when it had
+/// two, even two spellings of one mailbox (RFC 5321 4.4, 7.2), as the simulation writes it.
+#[test]
+fn serve_writes_a_for_clause_only_for_a_transaction_with_one_recipient() {
+    let server = LabServer::start(&["--domain", "example.org", "--mailbox", "bob@example.org"]);
+    let replies = raw_exchange(
+        server.port,
+        b"EHLO for.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\n\
+DATA\r\nSubject: one\r\n\r\nhello\r\n.\r\n\
+MAIL FROM:<a@example.net>\r\nRCPT TO:<bob@example.org>\r\nRCPT TO:<Bob@example.org>\r\n\
+DATA\r\nSubject: two\r\n\r\nhello\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(replies.matches("250 2.0.0").count(), 2, "{replies}");
+    let messages = server.wait_for_messages("bob", 2);
+    let one = messages
+        .iter()
+        .find(|m| m.contains("Subject: one"))
+        .unwrap();
+    let two = messages
+        .iter()
+        .find(|m| m.contains("Subject: two"))
+        .unwrap();
+    assert!(one.contains("for <bob@example.org>; "), "{one}");
+    assert!(!two.contains("for <"), "{two}");
+}
+
 /// A message with no header fields keeps its text as body under the fields the server writes
 /// above it (RFC 5322 2.1).
 #[test]

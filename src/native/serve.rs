@@ -656,7 +656,9 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         .unwrap_or_default();
     let utf8_header = crate::smtp::trace::has_utf8_header_fields(&message.data);
     let targets = deliveries(shared, envelope);
-    let single_recipient = targets.len() == 1;
+    // As in the simulation: `for` only when the transaction had one recipient, however many
+    // mailboxes its recipients name (RFC 5321 7.2: no clause that shows one recipient another).
+    let single_recipient = envelope.forward_paths.len() == 1;
     let mut written = Vec::new();
     for (mailbox, forward_path) in targets {
         let for_path = single_recipient.then(|| {
