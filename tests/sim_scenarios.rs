@@ -595,6 +595,14 @@ fn settings_that_contradict_each_other_are_refused() {
     let mut timeout = world();
     timeout["retry"] = json!({"connect_timeout_s": 0});
     assert_error(&timeout, "retry.connect_timeout_s", "at least one second");
+    // The round trip is said as it is, even where twice the latency passes 64 bits.
+    let mut slow = world();
+    slow["latency_ms"] = json!(u64::MAX);
+    assert_error(
+        &slow,
+        "latency_ms",
+        "a round trip of 36893488147419103230 ms is not shorter than",
+    );
 
     let mut final_dot = world();
     final_dot["hosts"][1]["local_domains"] = json!(["receiver.test."]);
@@ -634,6 +642,17 @@ fn settings_that_contradict_each_other_are_refused() {
     port_zero["raw_sessions"] = json!([{"client": "c", "address": "192.0.2.99",
         "server": "mx.receiver.test", "port": 0, "bytes": "QUIT\r\n"}]);
     assert_error(&port_zero, "raw_sessions[0].port", "TCP port 0 is reserved");
+    // A raw client's name is its actor column in the trace: one that shows nothing is refused.
+    for blank in ["", "   ", "\u{200b}"] {
+        let mut unnamed = world();
+        unnamed["raw_sessions"] = json!([{"client": blank, "address": "192.0.2.99",
+            "server": "mx.receiver.test", "bytes": "QUIT\r\n"}]);
+        assert_error(
+            &unnamed,
+            "raw_sessions[0].client",
+            "the client needs a name that shows",
+        );
+    }
     let mut quoted_mailbox = world();
     quoted_mailbox["hosts"][1]["mailboxes"][0]["address"] = json!("\"bo b\"@receiver.test");
     assert_error(
@@ -819,6 +838,34 @@ fn run_on_a_broken_file_exits_2_with_the_error_on_stderr() {
     let output = smtp_lab(&["run", valid.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stdout).contains("conservation holds"));
+    // A path that cannot be looked at is not called missing: the reason is given.
+    let beyond_a_file = valid.join("scenario.json");
+    let output = smtp_lab(&["run", beyond_a_file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot read") && stderr.contains("Not a directory"),
+        "{stderr}"
+    );
+    // A file name need not be UTF-8 (file names are octets on Unix).
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let odd = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.json"));
+        std::fs::write(&odd, world().to_string()).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_smtp-lab"))
+            .arg("run")
+            .arg(&odd)
+            .output()
+            .expect("run smtp-lab");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("conservation holds"));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -99,7 +99,8 @@ pub enum FormatArg {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A built-in scenario name (see `smtp-lab scenarios`) or a JSON scenario file.
-    pub scenario: String,
+    // A path, so that a file whose name is not UTF-8 runs too.
+    pub scenario: std::ffi::OsString,
     /// The seed for the simulation's random choices (MX order among equal preferences) and
     /// the tokens drawn from it (Message-IDs, MIME boundaries): 0 to 18446744073709551615;
     /// the scenario's own seed when absent.

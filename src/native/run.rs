@@ -9,6 +9,7 @@ use crate::sim::trace::{Fate, TextRenderer, Trace, TraceEvent};
 use crate::sim::{run, RunResult, Scenario};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -69,23 +70,34 @@ pub fn show(name: &str) -> ExitCode {
 }
 
 /// Loads a scenario by built-in name, or from a JSON file when the argument names one.
-pub fn load(name_or_file: &str) -> Result<Scenario, String> {
-    match library::load(name_or_file) {
-        Some(Ok(scenario)) => return Ok(scenario),
-        // A library file that does not validate (one being added): its errors, not "no such
-        // scenario".
-        Some(Err(errors)) => {
+pub fn load(argument: &OsStr) -> Result<Scenario, String> {
+    if let Some(name) = argument.to_str() {
+        match library::load(name) {
+            Some(Ok(scenario)) => return Ok(scenario),
+            // A library file that does not validate (one being added): its errors, not "no
+            // such scenario".
+            Some(Err(errors)) => {
+                return Err(format!(
+                    "the built-in scenario {name:?} is not a valid scenario:\n{errors}"
+                ))
+            }
+            None => {}
+        }
+    }
+    let path = Path::new(argument);
+    // Shown as it is when it is UTF-8, and with U+FFFD for what is not.
+    let name_or_file = path.to_string_lossy();
+    match std::fs::metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
-                "the built-in scenario {name_or_file:?} is not a valid scenario:\n{errors}"
+                "{name_or_file:?} is neither a built-in scenario (see `smtp-lab scenarios`) nor \
+                 a file"
             ))
         }
-        None => {}
-    }
-    let path = Path::new(name_or_file);
-    if !path.exists() {
-        return Err(format!(
-            "{name_or_file:?} is neither a built-in scenario (see `smtp-lab scenarios`) nor a file"
-        ));
+        // It may be there, but cannot be looked at (a directory on its way that may not be
+        // searched): the reason, not "no such file".
+        Err(e) => return Err(format!("cannot read {name_or_file}: {e}")),
     }
     // Read no more than a scenario may hold, so that a huge file (or /dev/zero) is refused
     // instead of filling memory.
@@ -101,8 +113,8 @@ pub fn load(name_or_file: &str) -> Result<Scenario, String> {
         .map_err(|errors| format!("{name_or_file} is not a valid scenario:\n{errors}"))
 }
 
-pub fn run_scenario(name_or_file: &str, seed: Option<u64>, format: Format) -> ExitCode {
-    let scenario = match load(name_or_file) {
+pub fn run_scenario(argument: &OsStr, seed: Option<u64>, format: Format) -> ExitCode {
+    let scenario = match load(argument) {
         Ok(scenario) => scenario,
         Err(error) => {
             eprintln!("smtp-lab run: {error}");

@@ -439,14 +439,62 @@ impl fmt::Display for ScenarioError {
     /// quoted from the file (a name, an unknown field) is written as an escape, as in the text
     /// trace, so that it neither breaks the line nor acts on a terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = super::trace::visible(self.at.clone());
-        let problem = super::trace::visible(self.problem.clone());
+        let at = elide_long_parts(&super::trace::visible(self.at.clone()));
+        let problem = elide_long_parts(&super::trace::visible(self.problem.clone()));
         if at.is_empty() {
             f.write_str(&problem)
         } else {
             write!(f, "{at}: {problem}")
         }
     }
+}
+
+/// Shortens each part of `text` longer than a line to its start and end: a quoted value
+/// (`"..."`, `` `...` ``) or a run without white space. A value or key quoted from the file
+/// may be any length, and a message that repeats 200 KB of it hides what it says.
+fn elide_long_parts(text: &str) -> String {
+    const LONGEST: usize = 100;
+    const HEAD: usize = 40;
+    const TAIL: usize = 12;
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len().min(4 * LONGEST));
+    let mut start = 0;
+    while start < chars.len() {
+        let first = chars[start];
+        let end = if first.is_whitespace() {
+            start + 1
+        } else if first == '"' || first == '`' {
+            // To the closing quote; a `"` escaped inside a quoted string does not close it.
+            let mut end = start + 1;
+            while end < chars.len() && !(chars[end] == first && chars[end - 1] != '\\') {
+                end += 1;
+            }
+            (end + 1).min(chars.len())
+        } else {
+            let mut end = start + 1;
+            while end < chars.len()
+                && !chars[end].is_whitespace()
+                && chars[end] != '"'
+                && chars[end] != '`'
+            {
+                end += 1;
+            }
+            end
+        };
+        let part = &chars[start..end];
+        if part.len() > LONGEST {
+            out.extend(&part[..HEAD]);
+            out.push_str(&format!(
+                "…({} characters left out)…",
+                part.len() - HEAD - TAIL
+            ));
+            out.extend(&part[part.len() - TAIL..]);
+        } else {
+            out.extend(part);
+        }
+        start = end;
+    }
+    out
 }
 
 /// Every problem found, so that a student fixes them all at once.
@@ -500,6 +548,9 @@ pub fn file_text(bytes: Vec<u8>) -> Result<String, String> {
         let valid_up_to = error.utf8_error().valid_up_to();
         let octets = error.as_bytes();
         let before = std::str::from_utf8(&octets[..valid_up_to]).unwrap_or_default();
+        // A byte order mark is no part of the text: columns are counted after it, as the JSON
+        // reader counts them.
+        let before = before.strip_prefix('\u{feff}').unwrap_or(before);
         format!(
             "is not UTF-8 text, which a JSON file must be (RFC 8259 8.1): octet {:#04x} at {} \
              (octet {} of the file) is not part of a UTF-8 character",
@@ -552,7 +603,8 @@ impl Scenario {
         if text.trim_start().is_empty() {
             return Err(ScenarioErrors(vec![ScenarioError {
                 at: String::new(),
-                problem: "the file is empty: a scenario is a JSON object ({\"name\": ..., ...})"
+                problem: "the file is empty (or holds only white space): a scenario is a JSON \
+                          object ({\"name\": ..., ...})"
                     .into(),
             }]));
         }
@@ -772,7 +824,7 @@ impl Scenario {
                 format!(
                     "a round trip of {} ms is not shorter than retry.connect_timeout_s ({} s): \
                      no connection could ever be made",
-                    self.latency_ms.saturating_mul(2),
+                    u128::from(self.latency_ms) * 2,
                     self.retry.connect_timeout_s
                 ),
             );
@@ -1110,6 +1162,17 @@ impl Scenario {
             // The client's name is its actor in the trace, on every line it writes.
             if let Some(problem) = unfit_line(&raw.client, true) {
                 error(format!("raw_sessions[{index}].client"), problem);
+            } else if raw
+                .client
+                .chars()
+                .all(|c| c.is_whitespace() || shows_nothing(c))
+            {
+                error(
+                    format!("raw_sessions[{index}].client"),
+                    "the client needs a name that shows: it names the client on every line of \
+                     the trace it writes"
+                        .into(),
+                );
             }
             if !names.contains(&raw.server.to_ascii_lowercase()) {
                 error(
@@ -1952,6 +2015,39 @@ mod tests {
         }
     }
 
+    /// A huge value or key quoted back is shortened in the message, start and end kept; the
+    /// rest of the message is whole.
+    #[test]
+    fn a_long_value_quoted_in_an_error_is_shortened() {
+        let long = "x".repeat(200_000);
+        let error = Scenario::from_json(&format!("{{\"name\": \"n\", \"{long}\": 1}}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.len() < 1000, "{} octets", error.len());
+        assert!(
+            error.contains(&format!(
+                "unknown field `{}…(199950 characters left out)…{}`, expected one of `name`",
+                "x".repeat(39),
+                "x".repeat(11)
+            )),
+            "{error}"
+        );
+        let spaced = "a b ".repeat(1000);
+        let error = Scenario::from_json(&format!("{{\"dns\": \"{spaced}\"}}"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("characters left out"), "{error}");
+        assert!(error.ends_with("expected an object"), "{error}");
+        // Short ones are left as they are.
+        let error = Scenario::from_json("{\"colour\": 1}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("unknown field `colour`, expected one of"),
+            "{error}"
+        );
+    }
+
     /// The first octet that is not UTF-8 is placed as serde_json places its errors: line, and
     /// column in octets; and by its offset in the file.
     #[test]
@@ -1964,6 +2060,13 @@ mod tests {
         let error = file_text(b"{\n\"name\": \"\xff\"}".to_vec()).unwrap_err();
         assert!(
             error.contains("at line 2, column 10 (octet 12 of the file)"),
+            "{error}"
+        );
+        // After a byte order mark, the column is counted as the JSON reader counts it, from
+        // after the mark; the octet is the file's.
+        let error = file_text(b"\xef\xbb\xbf{\"name\": \"\xff\"}".to_vec()).unwrap_err();
+        assert!(
+            error.contains("at line 1, column 11 (octet 14 of the file)"),
             "{error}"
         );
     }
