@@ -408,8 +408,9 @@ impl Greylist {
                     "{seen}; a real MTA queues and retries, spam software often does not. A \
                      retry is accepted once {} more seconds have passed; when it comes is up \
                      to the sender's queue (RFC 5321 4.5.4.1 asks for waits of at least 30 \
-                     minutes). 4.7.1 is what greylisting servers usually send, though RFC 3463 \
-                     defines X.7.1 for permanent refusals; some send 450 instead",
+                     minutes). Greylisting servers often send 4.7.1 (milter-greylist does), \
+                     though RFC 3463 defines X.7.1 for permanent refusals; others send 450 \
+                     (postgrey, through Postfix)",
                     (ready_ms - now_ms).div_ceil(1000)
                 ),
                 "RFC 6647 2, RFC 3463 3.8",

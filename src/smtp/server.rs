@@ -1710,7 +1710,7 @@ impl<P: Policy> ServerSession<P> {
                      is refused so starts again with HELO (the built-in sending client does \
                      after 500, 501, 502 or 504), and then uses no extension"
                         .to_string(),
-                    "RFC 1869 4.7, RFC 5321 3.2",
+                    "RFC 1869 4.6, RFC 5321 3.2",
                 )
             } else {
                 (
@@ -1747,7 +1747,7 @@ impl<P: Policy> ServerSession<P> {
     }
 
     /// Whether this server, being of RFC 821's time (no `ehlo`), answers `verb` as an unknown
-    /// command (RFC 1869 4.7: such a server "will not recognize the EHLO command"). BDAT is
+    /// command (RFC 1869 4.6: such a server "will not recognize the EHLO command"). BDAT is
     /// answered as a command not offered, so that its chunk is still read and dropped. In a
     /// session refused at the greeting, every command but QUIT gets that session's 503
     /// (RFC 5321 3.1), these too.
