@@ -404,8 +404,9 @@ fn phrase_shape(name: &str) -> PhraseShape {
 /// display name and the angle brackets around the address (`Jane <jane@b.test>`) are the
 /// header's alone (RFC 5322 3.4), and MAIL FROM and RCPT TO take the address (RFC 5321
 /// 4.1.2). What [`parse_mailbox`] cannot read goes as what its brackets hold (`jane@@b.test`
-/// for `Jane <jane@@b.test>`), or as written when they hold nothing, for the SMTP client to
-/// refuse with its reason.
+/// for `Jane <jane@@b.test>`), or as written when they hold nothing or there is more than one
+/// pair (`Bob <bob@b.test> <eve@c.test>` names neither), for the SMTP client to refuse with
+/// its reason.
 pub fn envelope_address(written: &str) -> Cow<'_, str> {
     // An address ends in its domain; only a name-addr ends in '>'.
     let Some(bracketed) = written.trim_end().strip_suffix('>') else {
@@ -415,7 +416,9 @@ pub fn envelope_address(written: &str) -> Cow<'_, str> {
         return Cow::Owned(mailbox.address);
     }
     match bracketed.rsplit_once('<') {
-        Some((_, inside)) if !inside.trim().is_empty() => Cow::Borrowed(inside.trim()),
+        Some((name, inside)) if !inside.trim().is_empty() && !name.contains(['<', '>']) => {
+            Cow::Borrowed(inside.trim())
+        }
         _ => Cow::Borrowed(written),
     }
 }
@@ -1661,6 +1664,26 @@ mod tests {
     use crate::mail::boundary::contains;
 
     /// An address too long for an envelope says so, and a long value is quoted shortened.
+    /// The envelope takes a name-addr's address, what the brackets of one it cannot read
+    /// hold, and the text as written when it holds more than one pair of brackets: the
+    /// refusal then quotes what was written, not one of the addresses in it.
+    #[test]
+    fn the_envelope_address_of_a_written_one() {
+        for (written, envelope) in [
+            ("Bob <bob@b.test>", "bob@b.test"),
+            ("bob@b.test", "bob@b.test"),
+            ("Bob <bob@@b.test>", "bob@@b.test"),
+            ("Bob <>", "Bob <>"),
+            (
+                "Bob <bob@b.test> <eve@c.test>",
+                "Bob <bob@b.test> <eve@c.test>",
+            ),
+            ("Bob> <eve@c.test>", "Bob> <eve@c.test>"),
+        ] {
+            assert_eq!(envelope_address(written), envelope, "{written}");
+        }
+    }
+
     #[test]
     fn an_address_too_long_says_why_and_a_long_value_is_quoted_short() {
         let longest = format!("{}@{}.test", "a".repeat(64), "b".repeat(184));

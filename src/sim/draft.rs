@@ -432,11 +432,20 @@ impl Draft {
         if octets > MESSAGE_ATTACHMENTS_MAX_OCTETS {
             return Err(Problem::in_field(
                 Field::Attachments,
-                format!(
-                    "they add up to {} KiB, more than the {MESSAGE_ATTACHMENTS_MAX_KIB} KiB a \
-                     message may carry here: remove some.",
-                    octets / 1024
-                ),
+                if octets == usize::MAX {
+                    // A size too large to count here (a link's number past usize): not said
+                    // as the largest number there is.
+                    format!(
+                        "they add up to far more than the {MESSAGE_ATTACHMENTS_MAX_KIB} KiB a \
+                         message may carry here: remove some."
+                    )
+                } else {
+                    format!(
+                        "they add up to {} KiB, more than the {MESSAGE_ATTACHMENTS_MAX_KIB} KiB \
+                         a message may carry here: remove some.",
+                        octets / 1024
+                    )
+                },
             ));
         }
         let submission = Submission::of(base)?;
@@ -583,7 +592,14 @@ fn in_the_dialogs_words(errors: &ScenarioErrors) -> Problem {
         .map(|error| {
             let (field, name) = located(&error.at);
             first = first.or(field);
-            format!("{name}: {}", error.problem)
+            // Sentences, joined: the scenario's messages have no full stop of their own.
+            let problem = error.problem.trim_end();
+            let stop = if problem.ends_with(['.', '?', '!']) {
+                ""
+            } else {
+                "."
+            };
+            format!("{name}: {problem}{stop}")
         })
         .collect();
     Problem {
@@ -1282,10 +1298,30 @@ mod tests {
         let problem = huge.sent_in(&scenario).unwrap_err();
         assert_eq!(problem.field, Some(Field::Attachments));
         assert!(
-            problem.words.contains("Attachment 2: larger than"),
+            problem.words.ends_with(
+                "Attachment 2: larger than 8388608 octets (8192 KiB), the most an attachment \
+                 may be."
+            ),
             "{}",
             problem.words
         );
+        // A character that would reorder the address is named by its code point, and each
+        // problem is a sentence.
+        let reversed = Draft {
+            to: "bob@receiver.test\u{202e}, carol@receiver.test\u{2028}".into(),
+            ..draft.clone()
+        };
+        let problem = reversed.sent_in(&scenario).unwrap_err();
+        assert_eq!(problem.field, Some(Field::To));
+        assert!(
+            problem.words.contains(
+                "To: \"bob@receiver.testU+202E\" holds U+202E, a bidirectional formatting \
+                 character, which would show it in another order than it is written."
+            ),
+            "{}",
+            problem.words
+        );
+        assert!(!problem.words.contains("\\u{"), "{}", problem.words);
         // No more than its user agent composes: a message the dialog lets go is not then
         // refused by the user agent for its attachments.
         let many = Draft {
@@ -1297,6 +1333,23 @@ mod tests {
             problem
                 .words
                 .contains("they add up to 40960 KiB, more than the 32768 KiB"),
+            "{}",
+            problem.words
+        );
+        // A size past counting (a link's number saturates; usize is 32 bits in the browser)
+        // is not said as that number of KiB.
+        let uncountable = Draft {
+            attachments: vec![AttachmentSpec {
+                size_octets: Some(usize::MAX),
+                ..SAMPLE_ATTACHMENTS[2].of_size(1)
+            }],
+            ..draft.clone()
+        };
+        let problem = uncountable.sent_in(&scenario).unwrap_err();
+        assert!(
+            problem
+                .words
+                .contains("they add up to far more than the 32768 KiB"),
             "{}",
             problem.words
         );

@@ -120,6 +120,10 @@ fn percent_encoded(text: &str) -> String {
     out
 }
 
+/// What a message's part of a link is when its `%HH` octets are not UTF-8 text.
+const NOT_UTF8: &str = "holds percent-encoded octets that are not UTF-8 text (the link may have \
+                        been cut or changed on its way)";
+
 /// The parts of a link that give a message, read into a draft; the first thing wrong with
 /// them, if any, as a sentence.
 #[derive(Default)]
@@ -153,7 +157,11 @@ impl MessageParts {
                     .get_or_insert(format!("it gives {field} twice; a link gives it once"));
             }
             self.fields_given.push(field);
-            *text = decode(value);
+            *text = percent_decoded_text(value).unwrap_or_else(|| {
+                self.problem
+                    .get_or_insert(format!("its {field} {NOT_UTF8}"));
+                decode(value)
+            });
             self.given = true;
             return true;
         }
@@ -170,6 +178,13 @@ impl MessageParts {
             },
             // The components are split before they are decoded: an encoded `;` is a name's.
             "attach" => {
+                if value
+                    .split(';')
+                    .any(|part| percent_decoded_text(part).is_none())
+                {
+                    self.problem
+                        .get_or_insert(format!("one of its attachments {NOT_UTF8}"));
+                }
                 let components: Vec<String> = value.split(';').map(percent_decoded).collect();
                 match components.as_slice() {
                     [filename, content_type, size] if !filename.trim().is_empty() => {
@@ -529,8 +544,19 @@ fn read_step(number: &str) -> Option<usize> {
 }
 
 /// `text` with each `%HH` (two hexadecimal digits) replaced by that octet (RFC 3986 2.1); a
-/// `%` not followed by two of them stays as it is.
+/// `%` not followed by two of them stays as it is. Octets that are not UTF-8 are shown as
+/// U+FFFD.
 fn percent_decoded(text: &str) -> String {
+    String::from_utf8_lossy(&percent_decoded_octets(text)).into_owned()
+}
+
+/// [`percent_decoded`], or None when the octets are not UTF-8: a message's text that a link
+/// cut or changed on its way, which is said rather than sent as U+FFFD.
+fn percent_decoded_text(text: &str) -> Option<String> {
+    String::from_utf8(percent_decoded_octets(text)).ok()
+}
+
+fn percent_decoded_octets(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut index = 0;
@@ -551,7 +577,7 @@ fn percent_decoded(text: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]
@@ -992,6 +1018,19 @@ mod tests {
             (
                 "scenario=basic-delivery&to=b@x.test&8bit=maybe",
                 "neither 1 nor 0",
+            ),
+            // Octets a link's own encoding could not have made: no U+FFFD in the message.
+            (
+                "scenario=basic-delivery&from=%E0%A4%A&to=b@x.test",
+                "its from holds percent-encoded octets that are not UTF-8 text",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&subject=%FF%FE",
+                "its subject holds percent-encoded octets that are not UTF-8 text",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&attach=a%FF.jpg;image%2Fjpeg;1",
+                "one of its attachments holds percent-encoded octets",
             ),
         ] {
             let link = parse(fragment).expect(fragment).expect(fragment);

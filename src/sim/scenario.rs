@@ -955,7 +955,7 @@ impl Scenario {
                     if octets > MAILBOX_MAX_OCTETS {
                         error(
                             format!("{at}.mailboxes[{m}].{field}"),
-                            format!("larger than {MAILBOX_MAX_OCTETS}"),
+                            format!("larger than {MAILBOX_MAX_OCTETS} octets (1 TiB)"),
                         );
                     }
                 }
@@ -1121,7 +1121,11 @@ impl Scenario {
                 if attachment.size_octets.unwrap_or(0) > ATTACHMENT_MAX_OCTETS {
                     error(
                         format!("{at}.attachments[{a}].size_octets"),
-                        format!("larger than {ATTACHMENT_MAX_OCTETS}"),
+                        format!(
+                            "larger than {ATTACHMENT_MAX_OCTETS} octets ({} KiB), the most an \
+                             attachment may be",
+                            ATTACHMENT_MAX_OCTETS / 1024
+                        ),
                     );
                 }
                 // A message/* or multipart/* attachment goes into the message unencoded (RFC
@@ -1787,18 +1791,30 @@ fn unfit_for_a_name(c: char) -> bool {
 /// Why `value` cannot be one line of the trace: a character that [`breaks_a_line`], or, in a
 /// name (`is_name`: a scenario name, an address, a client), one [`unfit_for_a_name`].
 fn unfit_line(value: &str, is_name: bool) -> Option<String> {
-    let (unfit, which): (fn(char) -> bool, &str) = if is_name {
-        (
-            unfit_for_a_name,
-            "control, line-separator or bidirectional formatting",
-        )
+    let unfit = if is_name {
+        unfit_for_a_name
     } else {
-        (breaks_a_line, "control or line-separator")
+        breaks_a_line
     };
-    value
-        .chars()
-        .any(unfit)
-        .then(|| format!("{value:?} holds a {which} character; it is one line"))
+    let first = value.chars().find(|&c| unfit(c))?;
+    let which = if breaks_a_line(first) {
+        "a control or line-separator character; it is one line"
+    } else {
+        "a bidirectional formatting character, which would show it in another order than it \
+         is written"
+    };
+    // Shown with each such character as its code point, which prints as itself: the
+    // character would break the line or reorder it.
+    let mut shown = String::from("\"");
+    for c in value.chars() {
+        if unfit(c) {
+            shown.push_str(&format!("U+{:04X}", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
+    shown.push('"');
+    Some(format!("{shown} holds U+{:04X}, {which}", u32::from(first)))
 }
 
 /// What makes a user name and password unusable for the user agents' AUTH PLAIN: RFC 4616 2
