@@ -864,8 +864,25 @@ pub fn app() -> Html {
                     } else {
                         fragment
                     };
+                    // Another scenario is another page to the student: Back returns to the
+                    // one before. Steps within one replace the address, or Back would walk
+                    // back through every step.
+                    let scenario_of = |fragment: &str| {
+                        link::parse(fragment)
+                            .ok()
+                            .flatten()
+                            .map(|link| link.scenario.to_ascii_lowercase())
+                    };
+                    let another_scenario = matches!(
+                        (scenario_of(&before), scenario_of(&url)),
+                        (Some(was), Some(now)) if was != now
+                    );
                     if let Ok(history) = window.history() {
-                        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&url));
+                        let _ = if another_scenario {
+                            history.push_state_with_url(&JsValue::NULL, "", Some(&url))
+                        } else {
+                            history.replace_state_with_url(&JsValue::NULL, "", Some(&url))
+                        };
                     }
                 })
             });

@@ -417,6 +417,15 @@ fn step_details(
             </p>
             // At the top, where each step's details start: a button pressed stays in sight.
             { jumps }
+            // At the end, where each message went comes first: it is what a student looks
+            // for there, and the check's explanation can wait below it.
+            if let Some(outcomes) = outcomes_at_the_check(loaded, step) {
+                if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE {
+                    { list("Outcomes", outcomes.into_iter().map(|(line, _)| line).collect()) }
+                } else {
+                    <ManyOutcomes outcomes={Rc::new(outcomes)} />
+                }
+            }
             { step_lines(step, lines) }
             if let Some(note) = &step.note {
                 <div class={classes!("explanation", "step-note", step.failure.map(refusal_class))}>
@@ -451,13 +460,6 @@ fn step_details(
                 </div>
             }) }
             { wire(loaded, step, bytes_open) }
-            if let Some(outcomes) = outcomes_at_the_check(loaded, step) {
-                if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE {
-                    { list("Outcomes", outcomes.into_iter().map(|(line, _)| line).collect()) }
-                } else {
-                    <ManyOutcomes outcomes={Rc::new(outcomes)} />
-                }
-            }
             { list("Open sessions", sessions) }
             { list("Queued", queued) }
             { list("Mailboxes", mailboxes) }

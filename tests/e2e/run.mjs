@@ -304,6 +304,32 @@ await test('the diagram draws the parties of the scenario and marks those of the
   }
 });
 
+await test("the browser's Back returns to the scenario picked before, not past it", async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    const chosen = () => page.$eval('#scenario-select', (select) => select.selectedOptions[0].text);
+    const addressNames = (name) => page.waitForFunction((name) => window.location.hash.includes(`scenario=${name}`), name);
+    await page.selectOption('#scenario-select', { label: 'Greylisting' });
+    await addressNames('greylisting');
+    // Steps within one scenario do not each become a page to go back through.
+    await page.click('.controls button[aria-label="Step forward"]');
+    await page.click('.controls button[aria-label="Step forward"]');
+    await page.waitForFunction(() => window.location.hash.includes('step=2'));
+    await page.selectOption('#scenario-select', { label: 'Relay denied' });
+    await addressNames('relay-denied');
+    await page.goBack();
+    await addressNames('greylisting');
+    await page.waitForSelector('.controls-position:has-text("Step 2 of")');
+    assert.equal(await chosen(), 'Greylisting');
+    await page.goForward();
+    await addressNames('relay-denied');
+    await page.waitForFunction(() => document.querySelector('#scenario-select').selectedOptions[0].text === 'Relay denied');
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await test('the focus stays in the details when the bytes it was on go', async () => {
   const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
   try {
