@@ -229,6 +229,11 @@ fn a_host_that_refused_a_connection_is_not_tried_again_by_the_next_message_befor
     }
 }
 
+/// Whether each of `resolutions` came from the cache.
+fn from_cache(resolutions: &[(Vec<String>, Vec<String>, bool)]) -> Vec<bool> {
+    resolutions.iter().map(|(_, _, cached)| *cached).collect()
+}
+
 /// Each MX resolution of a run: its targets, its notes, and whether it came from the cache.
 fn mx_resolutions(result: &RunResult) -> Vec<(Vec<String>, Vec<String>, bool)> {
     events(result)
@@ -273,13 +278,7 @@ fn an_address_two_mx_records_share_is_tried_once_and_the_trace_says_which_was_le
             ]
         );
     }
-    assert_eq!(
-        resolved
-            .iter()
-            .map(|(_, _, cached)| *cached)
-            .collect::<Vec<_>>(),
-        [false, true]
-    );
+    assert_eq!(from_cache(&resolved), [false, true]);
 }
 
 #[test]
@@ -295,13 +294,7 @@ fn a_resolution_from_the_cache_repeats_the_notes_of_the_lookup() {
     world["messages"] = messages_at(&[0, 60]);
     let result = run_json(&world);
     let resolved = mx_resolutions(&result);
-    assert_eq!(
-        resolved
-            .iter()
-            .map(|(_, _, cached)| *cached)
-            .collect::<Vec<_>>(),
-        [false, true]
-    );
+    assert_eq!(from_cache(&resolved), [false, true]);
     let (fresh, cached) = (&resolved[0].1, &resolved[1].1);
     assert!(
         fresh.len() == 1 && fresh[0].starts_with("MX host alias.receiver.test is an alias"),

@@ -1663,6 +1663,16 @@ impl HowResolved {
 /// Every address of every host of a resolution, in the order to try them, each once: an
 /// address reached through two MX records (or two names) is tried at its best place only,
 /// since a second try would reach the same host.
+/// The notes of an MX resolution as the trace gives them: the resolver's, then those on
+/// addresses left out as already targets (see [`targets_of`]).
+fn note_lines(notes: &[MxNote], duplicates: Vec<String>) -> Vec<String> {
+    notes
+        .iter()
+        .map(ToString::to_string)
+        .chain(duplicates)
+        .collect()
+}
+
 fn targets_of(outcome: &MxOutcome) -> (Vec<Target>, Vec<String>) {
     let mut targets: Vec<Target> = Vec::new();
     let mut notes = Vec::new();
@@ -3856,12 +3866,7 @@ impl<'a> World<'a> {
             // notes of the lookup come again, so that a student who starts at this attempt
             // sees why the hosts are these.
             let (targets, duplicates) = targets_of(&cached.outcome);
-            let notes = cached
-                .notes
-                .iter()
-                .map(ToString::to_string)
-                .chain(duplicates)
-                .collect();
+            let notes = note_lines(&cached.notes, duplicates);
             let kind = match cached.outcome {
                 MxOutcome::ImplicitMx(_) => "the domain itself is the implicit MX",
                 _ => "MX records, by preference",
@@ -3980,12 +3985,7 @@ impl<'a> World<'a> {
                 None => format!("{other:?}"),
             },
         };
-        let notes = resolution
-            .notes
-            .iter()
-            .map(ToString::to_string)
-            .chain(duplicates)
-            .collect();
+        let notes = note_lines(&resolution.notes, duplicates);
         let failure = resolution.outcome.failure();
         let how = HowResolved {
             result,
