@@ -822,7 +822,14 @@ pub fn app() -> Html {
                     if event.repeat() && (toggles || waited_ms(event) > KEY_REPEAT_WAIT_MAX_MS) {
                         return;
                     }
+                    // A jump to a failure is made to read it: in one column its explanation
+                    // is brought up under the controls, as a link's step is. Other steps
+                    // leave the page where the reader has it.
+                    let to_failure = matches!(action, LabAction::ToFailure(_));
                     lab.dispatch(action);
+                    if to_failure {
+                        Timeout::new(0, bring_details_into_sight).forget();
+                    }
                 });
             move || drop(listener)
         });
@@ -864,21 +871,19 @@ pub fn app() -> Html {
                     } else {
                         fragment
                     };
-                    // Another scenario is another page to the student: Back returns to the
-                    // one before. Steps within one replace the address, or Back would walk
-                    // back through every step.
-                    let scenario_of = |fragment: &str| {
-                        link::parse(fragment)
+                    // Another scenario, a message written in one or a file opened is another
+                    // page to the student: Back returns to the one before, at its step.
+                    // Steps within one replace the address, or Back would walk back through
+                    // every step.
+                    let page_of = |address: &str| {
+                        link::parse(address)
                             .ok()
                             .flatten()
-                            .map(|link| link.scenario.to_ascii_lowercase())
+                            .map(|link| (link.scenario.to_ascii_lowercase(), link.message))
                     };
-                    let another_scenario = matches!(
-                        (scenario_of(&before), scenario_of(&url)),
-                        (Some(was), Some(now)) if was != now
-                    );
+                    let another_page = page_of(&before) != page_of(&url);
                     if let Ok(history) = window.history() {
-                        let _ = if another_scenario {
+                        let _ = if another_page {
                             history.push_state_with_url(&JsValue::NULL, "", Some(&url))
                         } else {
                             history.replace_state_with_url(&JsValue::NULL, "", Some(&url))
@@ -961,7 +966,10 @@ pub fn app() -> Html {
     };
     let on_failure = {
         let lab = lab.clone();
-        Callback::from(move |forward: bool| lab.dispatch(LabAction::ToFailure(forward)))
+        Callback::from(move |forward: bool| {
+            lab.dispatch(LabAction::ToFailure(forward));
+            Timeout::new(0, bring_details_into_sight).forget();
+        })
     };
     let on_file_chosen = {
         let lab = lab.clone();

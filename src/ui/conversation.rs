@@ -73,7 +73,7 @@ pub fn conversation(props: &ConversationProps) -> Html {
     let Some(loaded) = &props.loaded else {
         return html! {
             <p class="region-empty">
-                { "Choose a scenario with the Scenario picker, or open a scenario file of your own (the picker's last entry, or drop the file on the page), then step through it or press Play: every SMTP command and reply will appear here, client lines (C:) and server lines (S:) as they cross the wire." }
+                { "Choose a scenario with the Scenario picker, or open a scenario file of your own (the picker's \"Open a scenario file…\", or drop the file on the page), then step through it or press Play: every SMTP command and reply will appear here, client lines (C:) and server lines (S:) as they cross the wire." }
             </p>
         };
     };

@@ -324,6 +324,17 @@ await test("the browser's Back returns to the scenario picked before, not past i
     await page.goForward();
     await addressNames('relay-denied');
     await page.waitForFunction(() => document.querySelector('#scenario-select').selectedOptions[0].text === 'Relay denied');
+    // A message written in a scenario is a page too: Back returns to the scenario as it was.
+    await page.goBack();
+    await page.waitForSelector('.controls-position:has-text("Step 2 of")');
+    await page.focus('#scenario-select');
+    await page.selectOption('#scenario-select', { label: 'Write a message…' });
+    await page.waitForSelector('dialog.compose[open] #compose-to');
+    await page.click('.compose button.primary');
+    await page.waitForFunction(() => window.location.hash.includes('from='));
+    await page.goBack();
+    await page.waitForFunction(() => window.location.hash.includes('scenario=greylisting') && !window.location.hash.includes('from='));
+    await page.waitForSelector('.controls-position:has-text("Step 2 of")');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
@@ -481,6 +492,29 @@ await test('on a projector the diagram can be made larger, and back, the convers
     } finally {
       await narrow.context.close();
     }
+  }
+});
+
+await test('on a projector zoomed to 200%, a jump to the failure brings its explanation into sight', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 640, height: 400 }, deviceScaleFactor: 2 });
+  try {
+    await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=0'; });
+    await page.waitForSelector('.controls-position:has-text("Step 0 of")');
+    await page.focus('.controls button.play');
+    await page.keyboard.press('Shift+ArrowRight');
+    const explanation = page.locator('.region-details .explanation-permanent').first();
+    await explanation.waitFor();
+    await page.waitForFunction(() => {
+      const box = document.querySelector('.region-details .explanation-permanent').getBoundingClientRect();
+      return box.top >= 0 && box.top < window.innerHeight - 20;
+    }, null, { timeout: 5000 }).catch(() => {});
+    const box = await explanation.boundingBox();
+    const height = await page.evaluate(() => window.innerHeight);
+    assert.ok(box.y >= 0 && box.y < height - 20, `the 550's explanation starts in the window: ${box.y} of ${height}`);
+    assert.match(await explanation.textContent(), /550/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
   }
 });
 
