@@ -855,45 +855,55 @@ pub fn app() -> Html {
                     .unwrap_or_default(),
                 Source::File(_) => String::new(),
             });
-        use_effect_with((shown, lab.links_followed), move |(shown, _)| {
-            let address = || gloo::utils::window().location().hash().unwrap_or_default();
-            let before = address();
-            let write = shown.clone().map(|fragment| {
-                Timeout::new(ADDRESS_DELAY_MS, move || {
-                    // A link opened meanwhile is the user's, and about to be followed: kept.
-                    if address() != before {
-                        return;
-                    }
-                    let window = gloo::utils::window();
-                    // The page's path alone: a query may be a link written with '?'.
-                    let url = if fragment.is_empty() {
-                        window.location().pathname().unwrap_or_default()
-                    } else {
-                        fragment
-                    };
-                    // Another scenario, a message written in one or a file opened is another
-                    // page to the student: Back returns to the one before, at its step.
-                    // Steps within one replace the address, or Back would walk back through
-                    // every step.
-                    let page_of = |address: &str| {
-                        link::parse(address)
-                            .ok()
-                            .flatten()
-                            .map(|link| (link.scenario.to_ascii_lowercase(), link.message))
-                    };
-                    let another_page = page_of(&before) != page_of(&url);
-                    if let Ok(history) = window.history() {
-                        let _ = if another_page {
-                            history.push_state_with_url(&JsValue::NULL, "", Some(&url))
+        // How many links had been followed at the last address written: a write after another
+        // is for a link (opened, or reached with Back), whose address it only puts right.
+        let links_at_last_write = use_mut_ref(|| 0_u32);
+        use_effect_with(
+            (shown, lab.links_followed),
+            move |(shown, links_followed)| {
+                let address = || gloo::utils::window().location().hash().unwrap_or_default();
+                let before = address();
+                let links_followed = *links_followed;
+                let write = shown.clone().map(|fragment| {
+                    Timeout::new(ADDRESS_DELAY_MS, move || {
+                        // A link opened meanwhile is the user's, and about to be followed: kept.
+                        if address() != before {
+                            return;
+                        }
+                        let window = gloo::utils::window();
+                        // The page's path alone: a query may be a link written with '?'.
+                        let url = if fragment.is_empty() {
+                            window.location().pathname().unwrap_or_default()
                         } else {
-                            history.replace_state_with_url(&JsValue::NULL, "", Some(&url))
+                            fragment
                         };
-                    }
-                })
-            });
-            // A change before then cancels the write (a dropped timeout does not fire).
-            move || drop(write)
-        });
+                        // Another scenario picked, a message written in one or a file opened is
+                        // another page to the student: Back returns to the one before, at its
+                        // step. Steps within one replace the address, or Back would walk back
+                        // through every step; so does a link followed, or a link the app could
+                        // not follow as written would come back with every Back.
+                        let page_of = |address: &str| {
+                            link::parse(address)
+                                .ok()
+                                .flatten()
+                                .map(|link| (link.scenario.to_ascii_lowercase(), link.message))
+                        };
+                        let after_link =
+                            links_followed != links_at_last_write.replace(links_followed);
+                        let another_page = !after_link && page_of(&before) != page_of(&url);
+                        if let Ok(history) = window.history() {
+                            let _ = if another_page {
+                                history.push_state_with_url(&JsValue::NULL, "", Some(&url))
+                            } else {
+                                history.replace_state_with_url(&JsValue::NULL, "", Some(&url))
+                            };
+                        }
+                    })
+                });
+                // A change before then cancels the write (a dropped timeout does not fire).
+                move || drop(write)
+            },
+        );
     }
 
     // The tab's title names the scenario shown, so that tabs opened from several links can
