@@ -877,20 +877,24 @@ pub fn app() -> Html {
                         } else {
                             fragment
                         };
-                        // Another scenario picked, a message written in one or a file opened is
-                        // another page to the student: Back returns to the one before, at its
-                        // step. Steps within one replace the address, or Back would walk back
-                        // through every step; so does a link followed, or a link the app could
-                        // not follow as written would come back with every Back.
-                        let page_of = |address: &str| {
+                        // Another scenario picked is another page to the student: Back returns
+                        // to the one before, at its step. Steps within one replace the address,
+                        // or Back would walk back through every step; so does a link followed,
+                        // or a link the app could not follow as written would come back with
+                        // every Back.
+                        let scenario_of = |address: &str| {
                             link::parse(address)
                                 .ok()
                                 .flatten()
-                                .map(|link| (link.scenario.to_ascii_lowercase(), link.message))
+                                .map(|link| link.scenario.to_ascii_lowercase())
                         };
                         let after_link =
                             links_followed != links_at_last_write.replace(links_followed);
-                        let another_page = !after_link && page_of(&before) != page_of(&url);
+                        let another_page = !after_link
+                            && matches!(
+                                (scenario_of(&before), scenario_of(&url)),
+                                (Some(was), Some(now)) if was != now
+                            );
                         if let Ok(history) = window.history() {
                             let _ = if another_page {
                                 history.push_state_with_url(&JsValue::NULL, "", Some(&url))
