@@ -412,13 +412,7 @@ print("python done")
 
 #[test]
 fn serve_handles_many_concurrent_python_clients() {
-    let server = LabServer::start(&[
-        "--domain",
-        "example.org",
-        "--mailbox",
-        "bob@example.org",
-        "--quiet",
-    ]);
+    let server = quiet_server();
     let script = r#"
 import smtplib, sys, threading
 port = int(sys.argv[1])
@@ -525,16 +519,22 @@ fn terminate(server: &LabServer) {
     assert!(status.success());
 }
 
-/// A quiet server (printing every NOOP would slow the session down so that it never gets
-/// stuck) and one of its sessions, stuck (see [`stuck_session`]).
-fn server_with_a_stuck_session() -> (LabServer, TcpStream) {
-    let server = LabServer::start(&[
+/// A server for bob@example.org that prints no transcript: printing every line would slow
+/// a busy session down.
+fn quiet_server() -> LabServer {
+    LabServer::start(&[
         "--domain",
         "example.org",
         "--mailbox",
         "bob@example.org",
         "--quiet",
-    ]);
+    ])
+}
+
+/// A quiet server (printing every NOOP would slow the session down so that it never gets
+/// stuck) and one of its sessions, stuck (see [`stuck_session`]).
+fn server_with_a_stuck_session() -> (LabServer, TcpStream) {
+    let server = quiet_server();
     let stuck = stuck_session(&server);
     (server, stuck)
 }

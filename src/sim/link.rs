@@ -178,14 +178,17 @@ impl MessageParts {
             },
             // The components are split before they are decoded: an encoded `;` is a name's.
             "attach" => {
-                if value
-                    .split(';')
-                    .any(|part| percent_decoded_text(part).is_none())
-                {
+                let decoded: Vec<Option<String>> =
+                    value.split(';').map(percent_decoded_text).collect();
+                if decoded.contains(&None) {
                     self.problem
                         .get_or_insert(format!("one of its attachments {NOT_UTF8}"));
                 }
-                let components: Vec<String> = value.split(';').map(percent_decoded).collect();
+                let components: Vec<String> = decoded
+                    .into_iter()
+                    .zip(value.split(';'))
+                    .map(|(text, part)| text.unwrap_or_else(|| percent_decoded(part)))
+                    .collect();
                 match components.as_slice() {
                     [filename, content_type, size] if !filename.trim().is_empty() => {
                         match read_step(size) {

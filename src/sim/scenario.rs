@@ -10,7 +10,7 @@ use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
 /// Largest scenario file accepted, in octets.
@@ -484,10 +484,7 @@ fn elide_long_parts(text: &str) -> String {
         let part = &chars[start..end];
         if part.len() > LONGEST {
             out.extend(&part[..HEAD]);
-            out.push_str(&format!(
-                "…({} characters left out)…",
-                part.len() - HEAD - TAIL
-            ));
+            let _ = write!(out, "…({} characters left out)…", part.len() - HEAD - TAIL);
             out.extend(&part[part.len() - TAIL..]);
         } else {
             out.extend(part);
@@ -642,11 +639,7 @@ impl Scenario {
     pub fn validate(&self) -> Result<(), ScenarioErrors> {
         let mut errors = Vec::new();
         let mut error = |at: String, problem: String| errors.push(ScenarioError { at, problem });
-        if self
-            .name
-            .chars()
-            .all(|c| c.is_whitespace() || shows_nothing(c))
-        {
+        if looks_empty(&self.name) {
             error("name".into(), "the scenario needs a name".into());
         }
         // The name and the title are printed on one line at the top of the text trace, the
@@ -1166,11 +1159,7 @@ impl Scenario {
             // The client's name is its actor in the trace, on every line it writes.
             if let Some(problem) = unfit_line(&raw.client, true) {
                 error(format!("raw_sessions[{index}].client"), problem);
-            } else if raw
-                .client
-                .chars()
-                .all(|c| c.is_whitespace() || shows_nothing(c))
-            {
+            } else if looks_empty(&raw.client) {
                 error(
                     format!("raw_sessions[{index}].client"),
                     "the client needs a name that shows: it names the client on every line of \
@@ -1747,6 +1736,11 @@ fn host_address_problem(address: IpAddr) -> Option<String> {
     ))
 }
 
+/// Whether `name` shows nothing: empty, or only white space and [`shows_nothing`] characters.
+fn looks_empty(name: &str) -> bool {
+    name.chars().all(|c| c.is_whitespace() || shows_nothing(c))
+}
+
 /// A character that is drawn as nothing: one of Unicode's Default_Ignorable_Code_Point
 /// characters (DerivedCoreProperties.txt), such as a zero-width space or joiner, a byte-order
 /// mark, a soft hyphen, a Hangul filler, a variation selector or a tag character. A name of
@@ -1808,7 +1802,7 @@ fn unfit_line(value: &str, is_name: bool) -> Option<String> {
     let mut shown = String::from("\"");
     for c in value.chars() {
         if unfit(c) {
-            shown.push_str(&format!("U+{:04X}", u32::from(c)));
+            let _ = write!(shown, "U+{:04X}", u32::from(c));
         } else {
             shown.push(c);
         }

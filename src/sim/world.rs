@@ -1660,9 +1660,6 @@ impl HowResolved {
     }
 }
 
-/// Every address of every host of a resolution, in the order to try them, each once: an
-/// address reached through two MX records (or two names) is tried at its best place only,
-/// since a second try would reach the same host.
 /// The notes of an MX resolution as the trace gives them: the resolver's, then those on
 /// addresses left out as already targets (see [`targets_of`]).
 fn note_lines(notes: &[MxNote], duplicates: Vec<String>) -> Vec<String> {
@@ -1673,6 +1670,9 @@ fn note_lines(notes: &[MxNote], duplicates: Vec<String>) -> Vec<String> {
         .collect()
 }
 
+/// Every address of every host of a resolution, in the order to try them, each once: an
+/// address reached through two MX records (or two names) is tried at its best place only,
+/// since a second try would reach the same host.
 fn targets_of(outcome: &MxOutcome) -> (Vec<Target>, Vec<String>) {
     let mut targets: Vec<Target> = Vec::new();
     let mut notes = Vec::new();

@@ -822,13 +822,9 @@ pub fn app() -> Html {
                     if event.repeat() && (toggles || waited_ms(event) > KEY_REPEAT_WAIT_MAX_MS) {
                         return;
                     }
-                    // A jump to a failure is made to read it: in one column its explanation
-                    // is brought up under the controls, as a link's step is. Other steps
-                    // leave the page where the reader has it.
-                    let to_failure = matches!(action, LabAction::ToFailure(_));
-                    lab.dispatch(action);
-                    if to_failure {
-                        Timeout::new(0, bring_details_into_sight).forget();
+                    match action {
+                        LabAction::ToFailure(forward) => jump_to_failure(&lab, forward),
+                        action => lab.dispatch(action),
                     }
                 });
             move || drop(listener)
@@ -980,10 +976,7 @@ pub fn app() -> Html {
     };
     let on_failure = {
         let lab = lab.clone();
-        Callback::from(move |forward: bool| {
-            lab.dispatch(LabAction::ToFailure(forward));
-            Timeout::new(0, bring_details_into_sight).forget();
-        })
+        Callback::from(move |forward: bool| jump_to_failure(&lab, forward))
     };
     let on_file_chosen = {
         let lab = lab.clone();
@@ -1441,6 +1434,14 @@ impl BeforeMove {
 /// How much of the details must show for a link's step to count as in sight: its lines and
 /// the start of their explanation.
 const DETAILS_IN_SIGHT_PX: f64 = 200.0;
+
+/// Shows the next (or previous) failure. A jump to a failure is made to read it: in one
+/// column its explanation is brought up under the controls, as a link's step is; other steps
+/// leave the page where the reader has it.
+fn jump_to_failure(lab: &UseReducerHandle<Lab>, forward: bool) {
+    lab.dispatch(LabAction::ToFailure(forward));
+    Timeout::new(0, bring_details_into_sight).forget();
+}
 
 /// In one column the step a link opens, or what is wrong with the link, is said in the
 /// details, which a short window (a projector zoomed to 200%, a phone held sideways) shows
