@@ -21,7 +21,7 @@ use crate::sim::Scenario;
 use gloo::events::{EventListener, EventListenerOptions};
 use gloo::file::callbacks::FileReader;
 use gloo::timers::callback::{Interval, Timeout};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::{JsCast, JsValue};
 use yew::prelude::*;
@@ -995,31 +995,61 @@ pub fn app() -> Html {
     };
     // A file dropped anywhere on the page is opened as a scenario file; without this a
     // browser would leave the app to show the file. The dialog for writing a message, if
-    // open, closes: its world is no longer shown.
+    // open, closes: its world is no longer shown. While a file is dragged over the page, the
+    // page says it will open it.
+    let file_over_page = use_state_eq(|| false);
     {
         let lab = lab.clone();
         let file_in_hand = Rc::clone(&file_in_hand);
         let play_when_shown = Rc::clone(&play_when_shown);
         let compose_base = compose_base.clone();
+        let file_over_page = file_over_page.clone();
         use_effect_with((), move |_| {
             let window = gloo::utils::window();
             let options = EventListenerOptions::enable_prevent_default();
-            let over = EventListener::new_with_options(&window, "dragover", options, |event| {
-                if let Some(event) = event.dyn_ref::<web_sys::DragEvent>() {
-                    if let Some(transfer) = event.data_transfer().filter(carries_files) {
+            // The page's elements the drag is over, counted: a drag that moves from one
+            // element to another enters the second before it leaves the first, so the drag has
+            // left the page when as many leaves as enters have come.
+            let elements_entered = Rc::new(Cell::new(0u32));
+            let entered = {
+                let elements_entered = Rc::clone(&elements_entered);
+                let file_over_page = file_over_page.clone();
+                EventListener::new(&window, "dragenter", move |event| {
+                    if dragged_files(event).is_some() {
+                        elements_entered.set(elements_entered.get().saturating_add(1));
+                        file_over_page.set(true);
+                    }
+                })
+            };
+            let left = {
+                let elements_entered = Rc::clone(&elements_entered);
+                let file_over_page = file_over_page.clone();
+                EventListener::new(&window, "dragleave", move |event| {
+                    if dragged_files(event).is_some() {
+                        elements_entered.set(elements_entered.get().saturating_sub(1));
+                        if elements_entered.get() == 0 {
+                            file_over_page.set(false);
+                        }
+                    }
+                })
+            };
+            let over = {
+                let file_over_page = file_over_page.clone();
+                EventListener::new_with_options(&window, "dragover", options, move |event| {
+                    if let Some(transfer) = dragged_files(event) {
                         event.prevent_default();
                         transfer.set_drop_effect("copy");
+                        file_over_page.set(true);
                     }
-                }
-            });
+                })
+            };
             let dropped = EventListener::new_with_options(&window, "drop", options, move |event| {
-                let Some(event) = event.dyn_ref::<web_sys::DragEvent>() else {
-                    return;
-                };
-                let Some(transfer) = event.data_transfer().filter(carries_files) else {
+                let Some(transfer) = dragged_files(event) else {
                     // Text or a link: not the app's.
                     return;
                 };
+                elements_entered.set(0);
+                file_over_page.set(false);
                 // Taken from the browser, which would leave the app to show it, even when it
                 // holds no file the page can read.
                 event.prevent_default();
@@ -1032,7 +1062,7 @@ pub fn app() -> Html {
                     read_scenario_file(file, left_out, lab.dispatcher(), &file_in_hand);
                 }
             });
-            move || drop((over, dropped))
+            move || drop((entered, left, over, dropped))
         });
     }
     // Opened on the scenario shown, or on the library's first when none is; a scenario
@@ -1306,6 +1336,13 @@ pub fn app() -> Html {
     html! {
         <>
             { for regions }
+            if *file_over_page {
+                // Seen, not read: dragging a file is done with a pointer, and the page says
+                // what it opened once the file is dropped.
+                <div class="drop-overlay" aria-hidden="true">
+                    <p class="drop-overlay-text">{ "Drop the file to open it as a scenario" }</p>
+                </div>
+            }
             <Compose key="compose" base={(*compose_base).clone()} draft={(*compose_draft).clone()} on_send={on_written}
                 on_close={on_compose_closed} />
         </>
@@ -1532,12 +1569,15 @@ fn open_file_dialog(file_input: &NodeRef) {
     }
 }
 
-/// Whether what is dragged over the page holds files (not text or a link).
-fn carries_files(transfer: &web_sys::DataTransfer) -> bool {
-    transfer
-        .types()
-        .iter()
-        .any(|kind| kind.as_string().as_deref() == Some("Files"))
+/// What a drag event carries, when it carries files (not text or a link).
+fn dragged_files(event: &Event) -> Option<web_sys::DataTransfer> {
+    let event = event.dyn_ref::<web_sys::DragEvent>()?;
+    event.data_transfer().filter(|transfer| {
+        transfer
+            .types()
+            .iter()
+            .any(|kind| kind.as_string().as_deref() == Some("Files"))
+    })
 }
 
 /// Puts the picker that `event` happened on back on what is shown when it rests on an entry

@@ -1400,8 +1400,32 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
         transfer.items.add(new File([text], 'dropped.json', { type: 'application/json' }));
         return transfer;
       }, JSON.stringify({ ...scenario, title: 'Dropped here' }));
+      // While a file is dragged over the page, the page says it will open it; a drag that
+      // moves from one region to another is still over the page; one that leaves it, or text
+      // dragged, shows nothing.
+      const overlaid = () => page.evaluate(() => document.querySelector('.drop-overlay') !== null);
+      const text = await page.evaluateHandle(() => {
+        const transfer = new DataTransfer();
+        transfer.setData('text/plain', 'just text');
+        return transfer;
+      });
+      await page.dispatchEvent('.region-conversation', 'dragenter', { dataTransfer: text });
+      await page.dispatchEvent('.region-conversation', 'dragover', { dataTransfer: text });
+      await page.waitForTimeout(100);
+      assert.equal(await overlaid(), false, 'text dragged over the page is not a file to open');
+      await page.dispatchEvent('.region-conversation', 'dragenter', { dataTransfer: dropped });
+      await page.waitForSelector('.drop-overlay:has-text("Drop the file to open it as a scenario")');
+      await page.dispatchEvent('.region-details', 'dragenter', { dataTransfer: dropped });
+      await page.dispatchEvent('.region-conversation', 'dragleave', { dataTransfer: dropped });
+      await page.waitForTimeout(100);
+      assert.equal(await overlaid(), true, 'moved from one region to another, the file is still over the page');
+      await page.dispatchEvent('.region-details', 'dragleave', { dataTransfer: dropped });
+      await page.waitForSelector('.drop-overlay', { state: 'detached' });
+      await page.dispatchEvent('.region-conversation', 'dragenter', { dataTransfer: dropped });
       await page.dispatchEvent('.region-conversation', 'dragover', { dataTransfer: dropped });
+      await page.waitForSelector('.drop-overlay');
       await page.dispatchEvent('.region-conversation', 'drop', { dataTransfer: dropped });
+      await page.waitForSelector('.drop-overlay', { state: 'detached' });
       await page.waitForSelector('.region-details:has-text("From your file dropped.json.")');
       assert.equal(await chosen(), 'Dropped here (dropped.json)');
       await page.waitForFunction(() => location.hash === '' && location.href.endsWith('/'));
