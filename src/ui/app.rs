@@ -1336,13 +1336,12 @@ pub fn app() -> Html {
     html! {
         <>
             { for regions }
-            if *file_over_page {
-                // Seen, not read: dragging a file is done with a pointer, and the page says
-                // what it opened once the file is dropped.
-                <div class="drop-overlay" aria-hidden="true">
-                    <p class="drop-overlay-text">{ "Drop the file to open it as a scenario" }</p>
-                </div>
-            }
+            // Seen, not read: dragging a file is done with a pointer, and the page says what it
+            // opened once the file is dropped. Always there, keyed as its siblings are, so that
+            // the regions are moved, not made again, when they change order.
+            <div key="drop-overlay" class="drop-overlay" hidden={!*file_over_page} aria-hidden="true">
+                <p class="drop-overlay-text">{ "Drop the file to open it as a scenario" }</p>
+            </div>
             <Compose key="compose" base={(*compose_base).clone()} draft={(*compose_draft).clone()} on_send={on_written}
                 on_close={on_compose_closed} />
         </>

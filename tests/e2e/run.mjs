@@ -1403,7 +1403,7 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
       // While a file is dragged over the page, the page says it will open it; a drag that
       // moves from one region to another is still over the page; one that leaves it, or text
       // dragged, shows nothing.
-      const overlaid = () => page.evaluate(() => document.querySelector('.drop-overlay') !== null);
+      const overlaid = () => page.evaluate(() => document.querySelector('.drop-overlay')?.hidden === false);
       const text = await page.evaluateHandle(() => {
         const transfer = new DataTransfer();
         transfer.setData('text/plain', 'just text');
@@ -1420,12 +1420,12 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
       await page.waitForTimeout(100);
       assert.equal(await overlaid(), true, 'moved from one region to another, the file is still over the page');
       await page.dispatchEvent('.region-details', 'dragleave', { dataTransfer: dropped });
-      await page.waitForSelector('.drop-overlay', { state: 'detached' });
+      await page.waitForSelector('.drop-overlay', { state: 'hidden' });
       await page.dispatchEvent('.region-conversation', 'dragenter', { dataTransfer: dropped });
       await page.dispatchEvent('.region-conversation', 'dragover', { dataTransfer: dropped });
       await page.waitForSelector('.drop-overlay');
       await page.dispatchEvent('.region-conversation', 'drop', { dataTransfer: dropped });
-      await page.waitForSelector('.drop-overlay', { state: 'detached' });
+      await page.waitForSelector('.drop-overlay', { state: 'hidden' });
       await page.waitForSelector('.region-details:has-text("From your file dropped.json.")');
       assert.equal(await chosen(), 'Dropped here (dropped.json)');
       await page.waitForFunction(() => location.hash === '' && location.href.endsWith('/'));
