@@ -370,10 +370,19 @@ impl RunMap {
         self.nodes.len() - 1
     }
 
+    /// Adds `role` to what `node` does, keeping the roles in the order mail passes through
+    /// them (user agent, submission, relay, delivery, retrieval) whatever the order they were
+    /// first seen in, so that two hosts doing the same things read the same.
     fn add_role(&mut self, node: usize, role: &'static str) {
+        const ORDER: [&str; 5] = ["UA", "MSA", "MTA", "MDA", "POP3"];
+        let rank = |role: &str| ORDER.iter().position(|known| *known == role);
         let roles = &mut self.nodes[node].roles;
         if !roles.contains(&role) {
-            roles.push(role);
+            let at = roles
+                .iter()
+                .position(|placed| rank(placed) > rank(role))
+                .unwrap_or(roles.len());
+            roles.insert(at, role);
         }
     }
 }
@@ -456,6 +465,44 @@ mod tests {
         assert_eq!(msa.roles, ["MSA", "MTA"]);
         assert_eq!(mx.roles, ["MTA", "MDA", "POP3"]);
         assert_eq!(map.resolvers, [1]);
+    }
+
+    #[test]
+    fn roles_read_in_the_order_mail_passes_through_them() {
+        // A host that first delivers a message to one of its own users and then relays one
+        // met MDA before MTA; drawn, it reads MSA · MTA · MDA all the same.
+        let order = ["UA", "MSA", "MTA", "MDA", "POP3"];
+        let mut hosts_checked = 0;
+        for scenario in library::builtin().into_iter().flatten() {
+            let map = RunMap::of(&run(&scenario, scenario.seed).trace);
+            for node in map.nodes.iter().filter(|n| n.roles.len() > 1) {
+                let ranks: Vec<usize> = node
+                    .roles
+                    .iter()
+                    .map(|role| order.iter().position(|r| r == role).expect("a known role"))
+                    .collect();
+                assert!(
+                    ranks.windows(2).all(|pair| pair[0] < pair[1]),
+                    "{}: {} in {}",
+                    scenario.name,
+                    node.roles.join(" · "),
+                    node.name
+                );
+                hosts_checked += 1;
+            }
+        }
+        assert!(
+            hosts_checked > 10,
+            "{hosts_checked} hosts with several roles"
+        );
+        // Added out of that order, they are put in it.
+        let mut map = RunMap::default();
+        let mut index = BTreeMap::new();
+        let host = map.node(&mut index, "mail.sender.test", Side::Server, None);
+        for role in ["MDA", "POP3", "MSA", "MTA", "MDA"] {
+            map.add_role(host, role);
+        }
+        assert_eq!(map.nodes[host].roles, ["MSA", "MTA", "MDA", "POP3"]);
     }
 
     #[test]
