@@ -443,9 +443,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::RetryScheduled { .. } => note(
             "A temporary failure: the message stays queued and is tried again later. RFC 5321 \
              says the wait should in general be at least 30 minutes; by default this \
-             simulator waits 30 minutes, then doubles each wait up to 4 hours, and never past \
-             the give-up time, so the last wait may be shorter (a scenario may set other \
-             times). The wait counts from now, the end of this attempt, which may have taken \
+             simulator waits 30 minutes, then doubles each wait up to 4 hours. A wait that \
+             would go past the give-up time ends there instead, but is never shorter than the \
+             first, so the last attempt may come up to 30 minutes after it (a scenario may set \
+             other times). The wait counts from now, the end of this attempt, which may have taken \
              a while (a host that does not answer is waited for, 30 seconds by default), not \
              from its start.",
             "RFC 5321 4.5.4.1",

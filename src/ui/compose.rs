@@ -464,7 +464,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                                 aria-describedby={invalid(SIZE_ID).then_some("compose-problem")} />
                             <button type="button" onclick={on_add}>{ "Add attachment" }</button>
                         </div>
-                        <p class="compose-hint">{ "1 KiB is 1024 bytes; a message of any kind travels as text (base64), about a third larger." }</p>
+                        <p class="compose-hint">{ "1 KiB is 1024 bytes; an attachment of any kind travels as text (base64), about a third larger." }</p>
                         <p class="visually-hidden" role="status" id="compose-attachments-said">{ (*attachments_said).clone() }</p>
                     </fieldset>
                     <fieldset class="compose-servers">
