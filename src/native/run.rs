@@ -56,7 +56,8 @@ pub fn show(name: &str) -> ExitCode {
     let Some((_, text)) = library::file(name) else {
         eprintln!(
             "smtp-lab scenarios: {name:?} is not a built-in scenario (`smtp-lab scenarios` \
-             lists them)"
+             lists them).{}",
+            library::did_you_mean(name)
         );
         return ExitCode::from(2);
     };
@@ -92,7 +93,8 @@ pub fn load(argument: &OsStr) -> Result<Scenario, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(format!(
                 "{name_or_file:?} is neither a built-in scenario (see `smtp-lab scenarios`) nor \
-                 a file"
+                 a file.{}",
+                library::did_you_mean(&name_or_file)
             ))
         }
         // It may be there, but cannot be looked at (a directory on its way that may not be

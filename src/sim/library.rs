@@ -148,6 +148,61 @@ pub fn position(name: &str) -> Option<usize> {
     })
 }
 
+/// How many near names [`near_names`] gives at most.
+const NEAR_NAMES_MAX: usize = 3;
+
+/// The built-in scenario names a name that is none may have meant, best first, at most
+/// [`NEAR_NAMES_MAX`]: those it is part of (`greylist`, `mx-down`), or else those a few
+/// letters away from it (`unknwon-user`). None when nothing is near.
+pub fn near_names(name: &str) -> Vec<&'static str> {
+    let name = name.to_ascii_lowercase();
+    let names = || {
+        SCENARIO_FILES
+            .iter()
+            .filter_map(|(file, _)| file.strip_suffix(".json"))
+    };
+    // Shorter than three letters, a part of a name would be a part of many.
+    let mut near: Vec<&'static str> = if name.chars().count() >= 3 {
+        names()
+            .filter(|known| known.contains(name.as_str()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if near.is_empty() {
+        // Up to one edit in three letters (a typing slip, a letter left out), and at least one.
+        let allowed = (name.chars().count() / 3).max(1);
+        let mut by_distance: Vec<(usize, &'static str)> = names()
+            .map(|known| (strsim::damerau_levenshtein(&name, known), known))
+            .filter(|(distance, _)| *distance <= allowed)
+            .collect();
+        by_distance.sort_by_key(|(distance, _)| *distance);
+        near = by_distance.into_iter().map(|(_, known)| known).collect();
+    } else {
+        // The closest in length first: `unknown-user` before `unknown-user-after-relay`.
+        near.sort_by_key(|known| known.len());
+    }
+    near.truncate(NEAR_NAMES_MAX);
+    near
+}
+
+/// The near names of [`near_names`] as the end of a sentence (` Did you mean “a” or “b”?`),
+/// or nothing when there are none.
+pub fn did_you_mean(name: &str) -> String {
+    let mut near: Vec<String> = near_names(name)
+        .into_iter()
+        .map(|known| format!("“{known}”"))
+        .collect();
+    let Some(last) = near.pop() else {
+        return String::new();
+    };
+    if near.is_empty() {
+        format!(" Did you mean {last}?")
+    } else {
+        format!(" Did you mean {} or {last}?", near.join(", "))
+    }
+}
+
 /// The file of the built-in scenario with this name: (file name, contents).
 pub fn file(name: &str) -> Option<(&'static str, &'static str)> {
     SCENARIO_FILES.get(position(name)?).copied()
@@ -245,6 +300,43 @@ mod tests {
         assert_eq!(position("Null-MX"), position("null-mx"));
         assert!(position("null-mx").is_some());
         assert_eq!(position("null-mx.json"), None);
+    }
+
+    #[test]
+    fn a_name_that_is_none_is_told_the_names_it_may_have_meant() {
+        // A part of a name, in any case: the names it is part of, the closest in length first.
+        assert_eq!(near_names("greylist"), ["greylisting"]);
+        assert_eq!(
+            near_names("MX-down"),
+            ["primary-mx-down", "all-mx-down-then-back"]
+        );
+        assert_eq!(
+            near_names("unknown"),
+            ["unknown-user", "unknown-domain", "unknown-user-after-relay"]
+        );
+        // A slip of the keys: a letter swapped, left out, or one too many.
+        assert_eq!(near_names("unknwon-user"), ["unknown-user"]);
+        assert_eq!(near_names("nul-mx"), ["null-mx"]);
+        assert_eq!(near_names("pipelinning"), ["pipelining"]);
+        // Nothing near, and too short to be a part.
+        assert!(near_names("weather-report").is_empty());
+        assert!(near_names("mx").is_empty());
+        assert!(near_names("").is_empty());
+        // Every name is near itself, first.
+        for (file, _) in SCENARIO_FILES {
+            let name = file.strip_suffix(".json").expect("a .json file");
+            assert_eq!(near_names(name).first(), Some(&name));
+        }
+        assert_eq!(did_you_mean("greylist"), " Did you mean “greylisting”?");
+        assert_eq!(
+            did_you_mean("mx-down"),
+            " Did you mean “primary-mx-down” or “all-mx-down-then-back”?"
+        );
+        assert_eq!(
+            did_you_mean("unknown"),
+            " Did you mean “unknown-user”, “unknown-domain” or “unknown-user-after-relay”?"
+        );
+        assert_eq!(did_you_mean("weather-report"), "");
     }
 
     #[test]

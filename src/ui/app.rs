@@ -461,9 +461,10 @@ impl Lab {
         };
         let Some(index) = library::position(&link.scenario) else {
             return self.with_error(format!(
-                "This link names the scenario {:?}, which is not one of SMTP Lab's. \
+                "This link names the scenario {:?}, which is not one of SMTP Lab's.{} \
                  Choose one with the Scenario picker.",
-                link.scenario
+                link.scenario,
+                library::did_you_mean(&link.scenario)
             ));
         };
         // A link whose step could not be read, to the scenario already shown, leaves it
