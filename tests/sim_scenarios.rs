@@ -571,6 +571,26 @@ fn invalid_dns_data_is_refused() {
         at.starts_with("dns.zones[1].records[1].data.A (line "),
         "{at}"
     );
+    // It names the value, and says what an address looks like.
+    assert_read_error(
+        &a_record,
+        "dns.zones[1].records[1].data.A",
+        "\"999.0.2.20\" is not an IPv4 address (like 192.0.2.1)",
+    );
+    let mut aaaa_record = world();
+    aaaa_record["dns"]["zones"][1]["records"][1]["data"] = json!({"AAAA": "2001:db8::g"});
+    assert_read_error(
+        &aaaa_record,
+        "dns.zones[1].records[1].data.AAAA",
+        "\"2001:db8::g\" is not an IPv6 address (like 2001:db8::1)",
+    );
+    let mut host_address = world();
+    host_address["hosts"][1]["address"] = json!("mx.receiver.test");
+    assert_read_error(
+        &host_address,
+        "hosts[1].address",
+        "\"mx.receiver.test\" is not an IP address (IPv4 like 192.0.2.1, or IPv6 like",
+    );
 }
 
 #[test]

@@ -1509,6 +1509,27 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
     } else {
         message
     };
+    // std's address parser says only "invalid IPv4 address syntax": which value, and what
+    // one looks like.
+    let address_kind = match message {
+        "invalid IPv4 address syntax" => Some(("an IPv4", "like 192.0.2.1")),
+        "invalid IPv6 address syntax" => Some(("an IPv6", "like 2001:db8::1")),
+        "invalid IP address syntax" => {
+            Some(("an IP", "IPv4 like 192.0.2.1, or IPv6 like 2001:db8::1"))
+        }
+        _ => None,
+    };
+    let not_an_address = address_kind.map(|(kind, example)| {
+        let value = value_offset(text, path)
+            .and_then(|offset| text.get(offset..))
+            .and_then(|rest| {
+                let mut reader = serde_json::Deserializer::from_str(rest);
+                serde::Deserialize::deserialize(&mut reader).ok()
+            })
+            .map_or_else(|| "this".to_string(), |value: String| format!("{value:?}"));
+        format!("{value} is not {kind} address ({example})")
+    });
+    let message = not_an_address.as_deref().unwrap_or(message);
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
     let note = if error.is_eof() {
         " (the file ends before the scenario does: it may have been cut short)"
