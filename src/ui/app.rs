@@ -874,16 +874,16 @@ pub fn app() -> Html {
                         } else {
                             fragment
                         };
-                        // Another scenario picked is another page to the student: Back returns
-                        // to the one before, at its step. Steps within one replace the address,
-                        // or Back would walk back through every step; so does a link followed,
-                        // or a link the app could not follow as written would come back with
-                        // every Back.
+                        // Another scenario picked, or a message written and sent, is another
+                        // page to the student: Back returns to the one before, at its step.
+                        // Steps within one replace the address, or Back would walk back
+                        // through every step; so does a link followed, or a link the app could
+                        // not follow as written would come back with every Back.
                         let scenario_of = |address: &str| {
                             link::parse(address)
                                 .ok()
                                 .flatten()
-                                .map(|link| link.scenario.to_ascii_lowercase())
+                                .map(|link| (link.scenario.to_ascii_lowercase(), link.message))
                         };
                         let after_link =
                             links_followed != links_at_last_write.replace(links_followed);

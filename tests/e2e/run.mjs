@@ -324,6 +324,20 @@ await test("the browser's Back returns to the scenario picked before, not past i
     await page.goForward();
     await addressNames('relay-denied');
     await page.waitForFunction(() => document.querySelector('#scenario-select').selectedOptions[0].text === 'Relay denied');
+    // A message written and sent is a page of its own too: Back returns to the scenario it
+    // was written in, Forward to the message.
+    await page.selectOption('#scenario-select', { label: 'Write a message…' });
+    await page.waitForSelector('dialog.compose[open] #compose-subject');
+    await page.fill('#compose-subject', 'Once more');
+    await page.click('.compose button.primary');
+    await page.waitForFunction(() => window.location.hash.includes('subject=Once%20more'));
+    assert.equal(await chosen(), 'Your message, in “Relay denied”');
+    await page.goBack();
+    await page.waitForFunction(() => window.location.hash.startsWith('#scenario=relay-denied') && !window.location.hash.includes('subject='));
+    await page.waitForFunction(() => document.querySelector('#scenario-select').selectedOptions[0].text === 'Relay denied');
+    await page.goForward();
+    await page.waitForFunction(() => window.location.hash.includes('subject=Once%20more'));
+    await page.waitForFunction(() => document.querySelector('#scenario-select').selectedOptions[0].text === 'Your message, in “Relay denied”');
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
