@@ -1123,7 +1123,21 @@ pub fn app() -> Html {
     };
     let on_compose_closed = {
         let compose_base = compose_base.clone();
-        Callback::from(move |()| compose_base.set(None))
+        Callback::from(move |()| {
+            compose_base.set(None);
+            // Closed, the dialog gives the focus back to what opened it. The picker moves the
+            // focus on to Play after any choice, so that the arrow keys step rather than
+            // change the scenario: a dialog it opened and that was put away does too.
+            Timeout::new(0, || {
+                let on_picker = gloo::utils::document()
+                    .active_element()
+                    .is_some_and(|active| active.id() == PICKER_ID);
+                if on_picker {
+                    focus_play();
+                }
+            })
+            .forget();
+        })
     };
     let on_picker_key = {
         let open_compose = open_compose.clone();
@@ -1293,8 +1307,8 @@ pub fn app() -> Html {
     let controls = html! {
         <section key="controls" class="region region-controls" aria-label="Scenario and playback controls">
             <div class="scenario-picker">
-                <label for="scenario-select">{ "Scenario" }</label>
-                <select id="scenario-select" ref={picker} onchange={on_select} onblur={on_picker_blur}
+                <label for={PICKER_ID}>{ "Scenario" }</label>
+                <select id={PICKER_ID} ref={picker} onchange={on_select} onblur={on_picker_blur}
                     onkeydown={on_picker_key} onpointerdown={on_picker_pointer}>
                     <option value="" selected={shown_choice.is_empty()} disabled=true>
                         { "Choose a scenario…" }
@@ -1833,6 +1847,9 @@ fn focus_first(selector: &str, scroll: bool) {
         let _ = element.focus_with_options(&options);
     }
 }
+
+/// The id of the scenario picker.
+const PICKER_ID: &str = "scenario-select";
 
 /// Puts the focus on the player's Play button, when there is one.
 fn focus_play() {

@@ -1518,12 +1518,24 @@ await test('a student writes a message in a scenario\'s world and sees what the 
       await page.keyboard.press('Tab');
       assert.match(await focused(), /id="compose-from"/, 'Tab goes on to From');
       assert.equal(await page.inputValue('#compose-to'), 'bob@receiver.test');
-      // Escape closes it, and the focus goes back to what opened it; opened again on the
-      // same scenario, it holds what was written.
+      // Escape closes it, and the focus goes back to what opened it, or from the picker on
+      // to Play, as after any choice there (so that an arrow key then steps rather than
+      // changing the scenario); opened again on the same scenario, it holds what was written.
       await page.fill('#compose-subject', 'Lunch');
       await page.keyboard.press('Escape');
       assert.equal(await open(), false);
-      assert.match(await focused(), size.name === 'phone' ? /details-write/ : /id="scenario-select"/);
+      if (size.name === 'phone') {
+        assert.match(await focused(), /details-write/);
+      } else {
+        await page.waitForFunction(() => document.activeElement?.matches('.controls button.primary'));
+        const at = (expected, same) => page.waitForFunction(([expected, same]) =>
+          (document.querySelector('.controls-position').textContent === expected) === same, [expected, same]);
+        await page.keyboard.press('ArrowRight');
+        await at(position, false);
+        assert.equal(await chosen(), 'One message, delivered and read', 'the arrow stepped, and did not change the scenario');
+        await page.keyboard.press('ArrowLeft');
+        await at(position, true);
+      }
       assert.equal(await page.textContent('.controls-position'), position, 'the keys did not reach the player');
       await write();
       assert.equal(await page.inputValue('#compose-subject'), 'Lunch');
