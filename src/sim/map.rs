@@ -5,6 +5,7 @@
 //! marks what the current step touches.
 
 use super::trace::{ConnId, Event, Protocol, Trace, NO_DNS_LOOKUP, USER_AGENT_PREFIX};
+use crate::smtp::reply::EnhancedStatus;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Which side of the mail a party is on.
@@ -335,6 +336,13 @@ impl RunMap {
             {
                 Focus::Node(node)
             }
+            // A null MX is an answer, not a DNS failure: the domain says it takes no mail
+            // (RFC 7505), and the host gives up on it.
+            Event::MxResolved(resolved)
+                if resolved.failure == Some(EnhancedStatus::new(5, 1, 10)) =>
+            {
+                Focus::Node(node)
+            }
             Event::DnsQuery(_) | Event::DnsResponse(_) | Event::MxResolved(_) => Focus::Dns(node),
             _ => Focus::Node(node),
         })
@@ -465,6 +473,32 @@ mod tests {
         assert_eq!(msa.roles, ["MSA", "MTA"]);
         assert_eq!(mx.roles, ["MTA", "MDA", "POP3"]);
         assert_eq!(map.resolvers, [1]);
+    }
+
+    #[test]
+    fn a_null_mx_is_drawn_on_the_host_that_gives_up_and_a_domain_not_found_on_dns() {
+        let resolution = |name: &str| {
+            let (map, trace) = map_of(name);
+            let resolved = trace
+                .events
+                .iter()
+                .find(|e| matches!(&e.event, Event::MxResolved(r) if r.failure.is_some()))
+                .expect("a failed resolution")
+                .event
+                .clone();
+            let host = map
+                .nodes
+                .iter()
+                .position(|n| n.name == "mail.sender.test" && n.side == Side::Server)
+                .expect("the sending host");
+            (map.focus(&resolved), host)
+        };
+        // DNS answered: the domain takes no mail (RFC 7505), and the host concludes so.
+        let (focus, host) = resolution("null-mx");
+        assert_eq!(focus, Some(Focus::Node(host)));
+        // DNS said there is no such domain.
+        let (focus, host) = resolution("unknown-domain");
+        assert_eq!(focus, Some(Focus::Dns(host)));
     }
 
     #[test]
