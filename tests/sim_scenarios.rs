@@ -228,7 +228,7 @@ fn wrong_types_and_missing_fields_are_refused() {
     assert!(
         errors.0[0]
             .problem
-            .contains("expected a whole number, not negative")
+            .contains("expected a whole number from 0 to 18446744073709551615")
             && errors.0[0].problem.contains("too large for 64 bits"),
         "{errors}"
     );

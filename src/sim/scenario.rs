@@ -1570,6 +1570,8 @@ fn plain_number_names(message: &str, path: &str) -> String {
         "u16" => "a whole number from 0 to 65535",
         "u32" if path.ends_with(".ttl_s") => "a whole number from 0 to 2147483647",
         "u32" if path.contains(".SOA.") => "a whole number from 0 to 4294967295",
+        // Any seed runs: the whole range of its type.
+        "u64" if path == "seed" => "a whole number from 0 to 18446744073709551615",
         "u32" | "u64" | "usize" => "a whole number, not negative",
         // The one signed field: the range serde would name is wider than the one checked.
         "i64" if path == "start_unix_s" => {
