@@ -1646,6 +1646,29 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
         said.contains("550 5.1.1: receiver.test is a local domain"),
         "{said}"
     );
+    // Said once: emptied a while later, so that a reader moving through the page does not
+    // find it again before the details that show it.
+    sleep(smtp_lab::ui::ANNOUNCEMENT_KEPT_MS as i32 + 100).await;
+    yew::scheduler::flush().await;
+    assert_eq!(
+        live.text_content().as_deref(),
+        Some(""),
+        "emptied once said"
+    );
+    click(&root, "button[title='Step back']");
+    yew::scheduler::flush().await;
+    let before = live.text_content().unwrap_or_default();
+    assert!(
+        !before.is_empty() && before != said,
+        "the step before is said: {before}"
+    );
+    click(&root, "button[title='Step forward']");
+    yew::scheduler::flush().await;
+    assert_eq!(
+        live.text_content().unwrap_or_default(),
+        said,
+        "said again on coming back"
+    );
     click(&root, ".controls button.primary");
     yew::scheduler::flush().await;
     assert_eq!(

@@ -230,10 +230,41 @@ pub fn details(props: &DetailsProps) -> Html {
             <div class="details-body" ref={body} tabindex="0" role="group" aria-label={label}
                 onfocusin={on_focus_in}>
                 // What a screen reader says at each step (the rest is there to read on demand).
-                <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ spoken }</p>
+                <Announcer text={spoken} />
                 { content }
             </div>
         </>
+    }
+}
+
+/// How long what a step says stays in its live region: long enough for a screen reader to
+/// have taken it (it reads a change when it happens), short enough not to be found again by
+/// a reader moving through the page, who would hear the step said twice.
+pub const ANNOUNCEMENT_KEPT_MS: u32 = 2_000;
+
+#[derive(Properties, PartialEq)]
+struct AnnouncerProps {
+    text: String,
+}
+
+/// A live region that says `text` when it changes, then empties itself after
+/// `ANNOUNCEMENT_KEPT_MS`. The same text given again after that is said again.
+#[function_component(Announcer)]
+fn announcer(props: &AnnouncerProps) -> Html {
+    let shown = use_state_eq(String::new);
+    {
+        let shown = shown.clone();
+        use_effect_with(props.text.clone(), move |text| {
+            shown.set(text.clone());
+            let clear = gloo::timers::callback::Timeout::new(ANNOUNCEMENT_KEPT_MS, move || {
+                shown.set(String::new())
+            });
+            // A newer text cancels the clearing of this one (a dropped timeout does not fire).
+            move || drop(clear)
+        });
+    }
+    html! {
+        <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ (*shown).clone() }</p>
     }
 }
 
