@@ -1009,13 +1009,13 @@ fn scenarios_name_prints_the_built_in_file_that_runs_as_it() {
     let mistyped = smtp_lab(&["scenarios", "greylist"]);
     assert_eq!(mistyped.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&mistyped.stderr);
-    assert!(stderr.contains("Did you mean “greylisting”?"), "{stderr}");
+    assert!(stderr.contains("Did you mean \"greylisting\"?"), "{stderr}");
     let mistyped = smtp_lab(&["run", "unknwon-user"]);
     assert_eq!(mistyped.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&mistyped.stderr);
     assert!(
         stderr.contains("neither a built-in scenario")
-            && stderr.contains("Did you mean “unknown-user”?"),
+            && stderr.contains("Did you mean \"unknown-user\"?"),
         "{stderr}"
     );
 }

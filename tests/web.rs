@@ -699,7 +699,7 @@ async fn a_link_with_a_step_it_cannot_read_opens_its_scenario_and_says_what_it_l
 async fn a_broken_share_link_says_why_and_the_app_keeps_working() {
     for (fragment, expected) in [
         ("#scenario=no-such-scenario", "not one of SMTP Lab's"),
-        ("#scenario=greylist&step=3", "Did you mean “greylisting”?"),
+        ("#scenario=greylist&step=3", "Did you mean \"greylisting\"?"),
         (
             "#scenario=greylisting&scenario=null-mx",
             "names two scenarios",

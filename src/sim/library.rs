@@ -155,14 +155,20 @@ const NEAR_NAMES_MAX: usize = 3;
 /// [`NEAR_NAMES_MAX`]: those it is part of (`greylist`, `mx-down`), or else those a few
 /// letters away from it (`unknwon-user`). None when nothing is near.
 pub fn near_names(name: &str) -> Vec<&'static str> {
-    let name = name.to_ascii_lowercase();
+    // A scenario's file named for its scenario (`scenarios/null-mx.json`) names it too.
+    let file_name = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let name = file_name
+        .strip_suffix(".json")
+        .unwrap_or(file_name)
+        .to_ascii_lowercase();
+    let letters = name.chars().count();
     let names = || {
         SCENARIO_FILES
             .iter()
             .filter_map(|(file, _)| file.strip_suffix(".json"))
     };
     // Shorter than three letters, a part of a name would be a part of many.
-    let mut near: Vec<&'static str> = if name.chars().count() >= 3 {
+    let mut near: Vec<&'static str> = if letters >= 3 {
         names()
             .filter(|known| known.contains(name.as_str()))
             .collect()
@@ -171,8 +177,11 @@ pub fn near_names(name: &str) -> Vec<&'static str> {
     };
     if near.is_empty() {
         // Up to one edit in three letters (a typing slip, a letter left out), and at least one.
-        let allowed = (name.chars().count() / 3).max(1);
+        let allowed = (letters / 3).max(1);
+        // Names whose lengths differ by more than that are further apart than it, whatever
+        // their letters: not measured (a name given on the command line may be long).
         let mut by_distance: Vec<(usize, &'static str)> = names()
+            .filter(|known| known.len().abs_diff(letters) <= allowed)
             .map(|known| (strsim::damerau_levenshtein(&name, known), known))
             .filter(|(distance, _)| *distance <= allowed)
             .collect();
@@ -186,12 +195,12 @@ pub fn near_names(name: &str) -> Vec<&'static str> {
     near
 }
 
-/// The near names of [`near_names`] as the end of a sentence (` Did you mean “a” or “b”?`),
+/// The near names of [`near_names`] as the end of a sentence (` Did you mean "a" or "b"?`),
 /// or nothing when there are none.
 pub fn did_you_mean(name: &str) -> String {
     let mut near: Vec<String> = near_names(name)
         .into_iter()
-        .map(|known| format!("“{known}”"))
+        .map(|known| format!("\"{known}\""))
         .collect();
     let Some(last) = near.pop() else {
         return String::new();
@@ -327,14 +336,20 @@ mod tests {
             let name = file.strip_suffix(".json").expect("a .json file");
             assert_eq!(near_names(name).first(), Some(&name));
         }
-        assert_eq!(did_you_mean("greylist"), " Did you mean “greylisting”?");
+        // A file of the library named, as the command line may be given it.
+        assert_eq!(near_names("scenarios/null-mx.json"), ["null-mx"]);
+        assert_eq!(near_names("Greylisting.json"), ["greylisting"]);
+        assert_eq!(near_names("unknown_user"), ["unknown-user"]);
+        // A long name costs no measuring, and is near nothing.
+        assert!(near_names(&"x".repeat(100_000)).is_empty());
+        assert_eq!(did_you_mean("greylist"), " Did you mean \"greylisting\"?");
         assert_eq!(
             did_you_mean("mx-down"),
-            " Did you mean “primary-mx-down” or “all-mx-down-then-back”?"
+            " Did you mean \"primary-mx-down\" or \"all-mx-down-then-back\"?"
         );
         assert_eq!(
             did_you_mean("unknown"),
-            " Did you mean “unknown-user”, “unknown-domain” or “unknown-user-after-relay”?"
+            " Did you mean \"unknown-user\", \"unknown-domain\" or \"unknown-user-after-relay\"?"
         );
         assert_eq!(did_you_mean("weather-report"), "");
     }

@@ -8,7 +8,7 @@
 //! and the sentence says what was left out.
 
 use super::draft::{Draft, ServerChange};
-use super::library::is_library_name;
+use super::library::{self, is_library_name};
 use super::scenario::AttachmentSpec;
 use std::fmt::Write as _;
 
@@ -345,8 +345,9 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 if !is_library_name(&name) {
                     return Err(format!(
                         "This link names the scenario {}, which is not a scenario name \
-                         (letters a to z, digits and '-').",
-                        quoted(&value)
+                         (letters a to z, digits and '-').{}",
+                        quoted(&value),
+                        library::did_you_mean(&value)
                     ));
                 }
                 scenario = Some(name);
@@ -684,6 +685,12 @@ mod tests {
                 "names two scenarios, \"Greylisting\" and \"Null-MX\"",
             ),
             ("#scenario=Grey%20listing", "not a scenario name"),
+            // A name that breaks the rules may still be near one.
+            (
+                "#scenario=null.mx",
+                "not a scenario name (letters a to z, digits and '-'). Did you mean \"null-mx\"?",
+            ),
+            ("#scenario=Grey%20listing", "Did you mean \"greylisting\"?"),
             ("#garbage", "does not know"),
             (
                 "#scenario=greylisting&step=5&scenario=basic-delivery",
