@@ -1131,11 +1131,22 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
             .query_selector(".topology-link-active")
             .unwrap()
             .expect("the step's hop is marked");
-        // An SVG element's className is not a string: its attribute is.
+        // An SVG element's className is not a string: its attribute is. A reply's
+        // arrowhead is at the link's start, pointing back at the client.
+        let marker = |end: &str| link.get_attribute(end).unwrap_or_default();
+        let (start, end) = (marker("marker-start"), marker("marker-end"));
+        assert!(
+            start.is_empty() || end.is_empty(),
+            "one arrowhead: {start} {end}"
+        );
         (
             link.get_attribute("class").unwrap_or_default(),
-            link.get_attribute("marker-end").unwrap_or_default(),
+            start + &end,
         )
+    };
+    let reply_drawn = |root: &Element| {
+        let link = element(root, ".topology-link-active");
+        link.get_attribute("marker-start").is_some()
     };
     let mut seen = Vec::new();
     for _ in 0..400 {
@@ -1149,16 +1160,36 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
                 "a greeting is no trouble: {class}"
             );
             assert_eq!(marker, "url(#topology-arrow-active)");
-            // The diagram's name says the hop it highlights, before who talks to whom.
+            // The greeting goes from the server to the client, as its arrowhead and the
+            // diagram's name say, before who talks to whom.
+            assert!(
+                reply_drawn(&root),
+                "the arrowhead points back at the client"
+            );
             let name = diagram_name(&root);
             assert!(
                 name.starts_with(
-                    "At this step: alice@sender.test connects to mail.sender.test \
-                     (SMTP :587). Who talks to whom: "
+                    "At this step: mail.sender.test answers alice@sender.test \
+                     (SMTP :587). Who talks to whom: alice@sender.test connects to \
+                     mail.sender.test (SMTP :587)"
                 ),
                 "{name}"
             );
             seen.push("greeting");
+        }
+        if current.contains("C: EHLO ") && seen == ["greeting"] {
+            // A command goes the way the connection was opened.
+            assert!(!reply_drawn(&root), "the arrowhead points at the server");
+            let (_, marker) = active(&root);
+            assert_eq!(marker, "url(#topology-arrow-active)");
+            assert!(
+                diagram_name(&root).starts_with(
+                    "At this step: alice@sender.test connects to mail.sender.test (SMTP :587)."
+                ),
+                "{}",
+                diagram_name(&root)
+            );
+            seen.push("command");
         }
         if current.contains("connection refused") {
             let (class, marker) = active(&root);
@@ -1194,7 +1225,7 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
             break;
         }
     }
-    assert_eq!(seen, ["greeting", "refused"]);
+    assert_eq!(seen, ["greeting", "command", "refused"]);
     let root = mount_app_at("#scenario=unknown-user&step=56").await;
     yew::scheduler::flush().await;
     assert!(text_of(&root, ".conversation-log").contains("550 5.1.1"));
@@ -1206,11 +1237,12 @@ async fn the_hop_where_a_step_goes_wrong_is_drawn_as_trouble() {
     let (class, marker) = active(&root);
     assert!(class.contains("topology-trouble-permanent"), "{class}");
     assert_eq!(marker, "url(#topology-arrow-permanent)");
+    assert!(reply_drawn(&root), "the refusal goes back to the client");
     // A reply that refuses is told as the conversation tells it: the server refuses.
     let name = diagram_name(&root);
     assert!(
         name.starts_with(
-            "At this step: mail.sender.test connects to mx.receiver.test (SMTP :25), where \
+            "At this step: mx.receiver.test answers mail.sender.test (SMTP :25), where \
              the server refuses for good."
         ),
         "{name}"
@@ -1437,6 +1469,7 @@ async fn draw_map(
             focus: None,
             trouble: None,
             trouble_reported: false,
+            reply: false,
             one_column: false,
             large: false,
         },

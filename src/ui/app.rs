@@ -15,7 +15,7 @@ use crate::sim::map::RunMap;
 use crate::sim::preparing::{Advanced, Prepared, Preparing, Progress};
 use crate::sim::scenario::{file_text, file_too_large, SCENARIO_MAX_OCTETS};
 use crate::sim::steps::{next_failure, previous_failure, restates_a_failure, Refusal, Step};
-use crate::sim::trace::format_time;
+use crate::sim::trace::{self, format_time, Direction};
 use crate::sim::view::TraceViewer;
 use crate::sim::Scenario;
 use gloo::events::{EventListener, EventListenerOptions};
@@ -1252,7 +1252,7 @@ pub fn app() -> Html {
     let cursor = lab.player.cursor;
     let loaded = lab.loaded.clone();
     let map = loaded.as_ref().map(|l| Rc::clone(&l.map));
-    let (focus, trouble, trouble_reported) = loaded
+    let (focus, trouble, trouble_reported, reply) = loaded
         .as_ref()
         .and_then(|l| {
             let step = l.step_at(cursor)?;
@@ -1261,7 +1261,14 @@ pub fn app() -> Html {
             let reported = !Refusal::in_replies(step);
             // What only follows from a failure before it is not where it went wrong.
             let trouble = Refusal::of_step(step).filter(|_| !restates_a_failure(event));
-            Some((l.map.focus(event), trouble, reported))
+            let reply = matches!(
+                event,
+                trace::Event::Transmitted {
+                    direction: Direction::ServerToClient,
+                    ..
+                } | trace::Event::ReplyExplained { .. }
+            );
+            Some((l.map.focus(event), trouble, reported, reply))
         })
         .unwrap_or_default();
     // On a wide screen the diagram is drawn as large as its row lets it; a short screen (a
@@ -1285,7 +1292,7 @@ pub fn app() -> Html {
         <section key="topology" class="region region-topology" aria-labelledby="topology-title">
             <h2 id="topology-title" class="region-title">{ "Topology" }</h2>
             { resize_diagram }
-            <Topology {map} {focus} {trouble} {trouble_reported} {one_column} large={*diagram_large} />
+            <Topology {map} {focus} {trouble} {trouble_reported} {reply} {one_column} large={*diagram_large} />
         </section>
     };
     let conversation = html! {

@@ -65,6 +65,11 @@ pub struct TopologyProps {
     /// answer that is none), rather than a reply that refuses.
     #[prop_or_default]
     pub trouble_reported: bool,
+    /// The step is bytes the server sends (a greeting, a reply): the highlighted hop's
+    /// arrowhead points back at the client, the way they travel, rather than the way the
+    /// connection was opened.
+    #[prop_or_default]
+    pub reply: bool,
     /// The page is in its one-column layout: a change resizes the diagram's box, and what the
     /// step touches is brought into sight again.
     #[prop_or_default]
@@ -81,6 +86,7 @@ impl PartialEq for TopologyProps {
             && self.focus == other.focus
             && self.trouble == other.trouble
             && self.trouble_reported == other.trouble_reported
+            && self.reply == other.reply
             && self.one_column == other.one_column
             && self.large == other.large
     }
@@ -161,7 +167,7 @@ pub fn topology(props: &TopologyProps) -> Html {
         .unwrap_or_else(|| Rc::new(usual_journey()));
     html! {
         <div class="topology-scroll" ref={scroll}>
-            { diagram(&map, props.focus, props.trouble, props.trouble_reported) }
+            { diagram(&map, props.focus, props.trouble, props.trouble_reported, props.reply) }
         </div>
     }
 }
@@ -254,6 +260,7 @@ fn diagram(
     focus: Option<Focus>,
     trouble: Option<Refusal>,
     trouble_reported: bool,
+    reply: bool,
 ) -> Html {
     let trouble_class = trouble.map(|refusal| match refusal {
         Refusal::Temporary => "topology-trouble-temporary",
@@ -360,6 +367,13 @@ fn diagram(
             (true, Some(Refusal::Temporary)) => "url(#topology-arrow-temporary)",
             (true, Some(Refusal::Permanent)) => "url(#topology-arrow-permanent)",
         };
+        // Each link starts at its client: a reply's arrowhead is at the start, turned round
+        // (the markers are drawn `auto-start-reverse`).
+        let (marker_start, marker_end) = if active && reply {
+            (Some(marker), None)
+        } else {
+            (None, Some(marker))
+        };
         if let Some(route) = side_routes.routes.iter().find(|route| route.link == index) {
             // Two parties of one column (a backup MX passing mail to the primary): round the
             // right side of the column.
@@ -369,7 +383,7 @@ fn diagram(
             let label_x = layout.side_label_x(&side_routes, route.column);
             return html! {
                 <g>
-                    <polyline class={link_class} points={points} marker-end={marker} />
+                    <polyline class={link_class} points={points} marker-start={marker_start} marker-end={marker_end} />
                     <text class="topology-protocol topology-protocol-side" x={label_x.to_string()} y={route.label_y.to_string()}>
                         { link.label.clone() }
                     </text>
@@ -395,7 +409,7 @@ fn diagram(
             };
             return html! {
                 <g>
-                    <polyline class={link_class} points={points} marker-end={marker} />
+                    <polyline class={link_class} points={points} marker-start={marker_start} marker-end={marker_end} />
                     <text class={classes!("topology-protocol", anchor)} x={label_x.to_string()} y={(route_y - 3).to_string()}>
                         { link.label.clone() }
                     </text>
@@ -471,7 +485,7 @@ fn diagram(
             <g>
                 <line class={link_class}
                     x1={x1.to_string()} y1={y1.to_string()} x2={x2.to_string()} y2={y2.to_string()}
-                    marker-end={marker} />
+                    marker-start={marker_start} marker-end={marker_end} />
                 <text class={classes!("topology-protocol", anchor)} x={label_x.to_string()} y={label_y.to_string()}>
                     { link.label.clone() }
                 </text>
@@ -493,7 +507,7 @@ fn diagram(
             </g>
         }
     });
-    let description = describe(map, focus, trouble, trouble_reported);
+    let description = describe(map, focus, trouble, trouble_reported, reply);
     html! {
         <svg class="topology" viewBox={format!("0 0 {width} {height}")} role="img"
             aria-label={description} style={format!("aspect-ratio: {width} / {height}; --drawing-width: {width}px")}>
@@ -707,13 +721,15 @@ fn role_text(map: &RunMap, node: usize) -> String {
 }
 
 /// The diagram in words, for screen readers: what the step touches, as it is drawn
-/// highlighted, and whether it fails or is refused there, as it is drawn dashed and coloured
-/// (WCAG 1.4.1); then who talks to whom.
+/// highlighted (a reply as going back to the client, as its arrowhead points), and whether it
+/// fails or is refused there, as it is drawn dashed and coloured (WCAG 1.4.1); then who talks
+/// to whom.
 fn describe(
     map: &RunMap,
     focus: Option<Focus>,
     trouble: Option<Refusal>,
     trouble_reported: bool,
+    reply: bool,
 ) -> String {
     let link_words = |link: &MapLink| {
         format!(
@@ -734,6 +750,14 @@ fn describe(
         }
     };
     let now = match focus {
+        Some(Focus::Link(index)) if reply => map.links.get(index).map(|link| {
+            fails(format!(
+                "{} answers {} ({})",
+                map.nodes[link.to].label(),
+                map.nodes[link.from].label(),
+                link.label
+            ))
+        }),
         Some(Focus::Link(index)) => map.links.get(index).map(|link| fails(link_words(link))),
         Some(Focus::Dns(party)) => map
             .nodes

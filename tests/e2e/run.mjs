@@ -622,7 +622,7 @@ await test('no line or arrowhead of the diagram crosses a link label, nor a DNS 
   try {
     // Straight links, slanting ones to a second row, a backup MX's, two links apart between
     // one user agent and its server.
-    for (const name of ['basic-delivery', 'to-cc-bcc', 'two-domains', 'primary-mx-down', 'unknown-user']) {
+    for (const name of ['basic-delivery', 'to-cc-bcc', 'two-domains', 'primary-mx-down', 'unknown-user', 'two-senders', 'unknown-user-after-relay']) {
       const before = await page.evaluate(() => document.querySelector('svg.topology').outerHTML);
       await page.evaluate((n) => { window.location.hash = `#scenario=${n}&step=0`; }, name);
       await page.waitForFunction((old) => document.querySelector('svg.topology').outerHTML !== old, before);
@@ -658,6 +658,16 @@ await test('no line or arrowhead of the diagram crosses a link label, nor a DNS 
                 }
               }
             }
+            // And at its start, turned round, where a reply's arrowhead is drawn (any link
+            // may carry one).
+            const isFirst = element.tagName === 'line' || numbers(element.getAttribute('points')).slice(0, 2).join() === `${x1},${y1}`;
+            if (element.getAttribute('marker-end') && isFirst) {
+              for (let back = 0; back <= 20; back += 1) {
+                for (let across = -back / 2; across <= back / 2; across += 1) {
+                  onArrow ||= inside(x1 + ux * back - uy * across, y1 + uy * back + ux * across);
+                }
+              }
+            }
             if (onLine || onArrow) found.push(`${text.textContent}: crossed by ${onLine ? 'a line' : 'an arrowhead'} ${x1},${y1} to ${x2},${y2}`);
           }
         }
@@ -665,20 +675,27 @@ await test('no line or arrowhead of the diagram crosses a link label, nor a DNS 
         // 12 long and 12 wide at its base, plus the half width of either line.
         for (const [dx1, dy1, dx2, dy2, dns] of segments) {
           if (dns.getAttribute('marker-end')) continue;
-          for (const [x1, y1, x2, y2, element] of segments) {
-            const isLast = element.tagName === 'line' || numbers(element.getAttribute('points')).slice(-2).join() === `${x2},${y2}`;
-            if (!element.getAttribute('marker-end') || !isLast) continue;
-            const length = Math.hypot(x2 - x1, y2 - y1);
-            const [ux, uy] = [(x2 - x1) / length, (y2 - y1) / length];
-            const dnsLength = Math.hypot(dx2 - dx1, dy2 - dy1);
-            for (let d = 0; d <= dnsLength; d += 0.5) {
-              const [px, py] = [dx1 + ((dx2 - dx1) * d) / dnsLength, dy1 + ((dy2 - dy1) * d) / dnsLength];
-              // The point in the arrowhead's frame: back from the tip, and across.
-              const back = (x2 - px) * ux + (y2 - py) * uy;
-              const across = Math.abs(-(x2 - px) * uy + (y2 - py) * ux);
-              if (back >= -1 && back <= 13 && across <= back / 2 + 1.5) {
-                found.push(`the DNS line ${dx1},${dy1} to ${dx2},${dy2} crosses the arrowhead at ${x2},${y2}`);
-                break;
+          for (const [sx1, sy1, sx2, sy2, element] of segments) {
+            if (!element.getAttribute('marker-end')) continue;
+            const points = element.tagName === 'line' ? [sx1, sy1, sx2, sy2] : numbers(element.getAttribute('points'));
+            // An arrowhead at the link's end, or at its start (a reply's): the segment it
+            // sits on, from its base to its tip.
+            const ends = [];
+            if (points.slice(-2).join() === `${sx2},${sy2}`) ends.push([sx1, sy1, sx2, sy2]);
+            if (points.slice(0, 2).join() === `${sx1},${sy1}`) ends.push([sx2, sy2, sx1, sy1]);
+            for (const [x1, y1, x2, y2] of ends) {
+              const length = Math.hypot(x2 - x1, y2 - y1);
+              const [ux, uy] = [(x2 - x1) / length, (y2 - y1) / length];
+              const dnsLength = Math.hypot(dx2 - dx1, dy2 - dy1);
+              for (let d = 0; d <= dnsLength; d += 0.5) {
+                const [px, py] = [dx1 + ((dx2 - dx1) * d) / dnsLength, dy1 + ((dy2 - dy1) * d) / dnsLength];
+                // The point in the arrowhead's frame: back from the tip, and across.
+                const back = (x2 - px) * ux + (y2 - py) * uy;
+                const across = Math.abs(-(x2 - px) * uy + (y2 - py) * ux);
+                if (back >= -1 && back <= 13 && across <= back / 2 + 1.5) {
+                  found.push(`the DNS line ${dx1},${dy1} to ${dx2},${dy2} crosses the arrowhead at ${x2},${y2}`);
+                  break;
+                }
               }
             }
           }
