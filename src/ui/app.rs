@@ -852,15 +852,17 @@ pub fn app() -> Html {
                     .unwrap_or_default(),
                 Source::File(_) => String::new(),
             });
-        // How many links had been followed at the last address written: a write after another
-        // is for a link (opened, or reached with Back), whose address it only puts right.
-        let links_at_last_write = use_mut_ref(|| 0_u32);
+        // How many links had been followed when what is shown last changed: the first change
+        // after another is a link's (opened, or reached with Back), whose address it only puts
+        // right. Decided when it changes, not when the address is written: a change before
+        // then (a message sent at once) cancels that write, and is a page of its own.
+        let links_seen = use_mut_ref(|| 0_u32);
         use_effect_with(
             (shown, lab.links_followed),
             move |(shown, links_followed)| {
                 let address = || gloo::utils::window().location().hash().unwrap_or_default();
                 let before = address();
-                let links_followed = *links_followed;
+                let after_link = *links_followed != links_seen.replace(*links_followed);
                 let write = shown.clone().map(|fragment| {
                     Timeout::new(ADDRESS_DELAY_MS, move || {
                         // A link opened meanwhile is the user's, and about to be followed: kept.
@@ -885,8 +887,6 @@ pub fn app() -> Html {
                                 .flatten()
                                 .map(|link| (link.scenario.to_ascii_lowercase(), link.message))
                         };
-                        let after_link =
-                            links_followed != links_at_last_write.replace(links_followed);
                         let another_page = !after_link
                             && matches!(
                                 (scenario_of(&before), scenario_of(&url)),

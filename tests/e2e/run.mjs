@@ -330,7 +330,13 @@ await test("the browser's Back returns to the scenario picked before, not past i
     await page.waitForSelector('dialog.compose[open] #compose-subject');
     await page.fill('#compose-subject', 'Once more');
     await page.click('.compose button.primary');
-    await page.waitForFunction(() => window.location.hash.includes('subject=Once%20more'));
+    // Sent, the message plays; taken to its end, it stands still and the address holds its
+    // link.
+    await page.waitForSelector('.region-details:has-text("Your message, in")');
+    await page.click('button[title="To the end"]');
+    await page.waitForFunction(() => document.querySelector('.controls button.play').textContent === 'Play');
+    await page.waitForFunction(() => window.location.hash.includes('subject=Once%20more')
+      && /^Step (\d+) of \1$/.test(document.querySelector('.controls-position').textContent));
     assert.equal(await chosen(), 'Your message, in “Relay denied”');
     await page.goBack();
     await page.waitForFunction(() => window.location.hash.startsWith('#scenario=relay-denied') && !window.location.hash.includes('subject='));
