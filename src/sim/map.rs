@@ -336,10 +336,14 @@ impl RunMap {
             {
                 Focus::Node(node)
             }
-            // A null MX is an answer, not a DNS failure: the domain says it takes no mail
-            // (RFC 7505), and the host gives up on it.
+            // A null MX, or MX records that lead back to this host, are answers, not DNS
+            // failures: the domain says it takes no mail (RFC 7505), or names this host as
+            // its best (RFC 5321 5.1), and the host gives up on it.
             Event::MxResolved(resolved)
-                if resolved.failure == Some(EnhancedStatus::new(5, 1, 10)) =>
+                if resolved.failure.is_some_and(|status| {
+                    status == EnhancedStatus::new(5, 1, 10)
+                        || status == EnhancedStatus::new(5, 4, 6)
+                }) =>
             {
                 Focus::Node(node)
             }
@@ -476,9 +480,10 @@ mod tests {
     }
 
     #[test]
-    fn a_null_mx_is_drawn_on_the_host_that_gives_up_and_a_domain_not_found_on_dns() {
-        let resolution = |name: &str| {
-            let (map, trace) = map_of(name);
+    fn a_null_mx_or_a_loop_is_drawn_on_the_host_that_gives_up_and_no_such_domain_on_dns() {
+        let resolution_in = |scenario: &crate::sim::scenario::Scenario| {
+            let trace = run(scenario, scenario.seed).trace;
+            let map = RunMap::of(&trace);
             let resolved = trace
                 .events
                 .iter()
@@ -493,12 +498,22 @@ mod tests {
                 .expect("the sending host");
             (map.focus(&resolved), host)
         };
+        let resolution =
+            |name: &str| resolution_in(&library::find(name).expect("a built-in scenario"));
         // DNS answered: the domain takes no mail (RFC 7505), and the host concludes so.
         let (focus, host) = resolution("null-mx");
         assert_eq!(focus, Some(Focus::Node(host)));
         // DNS said there is no such domain.
         let (focus, host) = resolution("unknown-domain");
         assert_eq!(focus, Some(Focus::Dns(host)));
+        // DNS answered: the domain's best MX is the sending host itself.
+        let mut looping = library::find("basic-delivery").expect("a built-in scenario");
+        looping.dns.zones[1].records[0].data = crate::dns::zone::RecordData::Mx {
+            preference: 10,
+            exchange: "mail.sender.test".into(),
+        };
+        let (focus, host) = resolution_in(&looping);
+        assert_eq!(focus, Some(Focus::Node(host)));
     }
 
     #[test]
