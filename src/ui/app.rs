@@ -881,7 +881,7 @@ pub fn app() -> Html {
                         // Steps within one replace the address, or Back would walk back
                         // through every step; so does a link followed, or a link the app could
                         // not follow as written would come back with every Back.
-                        let scenario_of = |address: &str| {
+                        let page_of = |address: &str| {
                             link::parse(address)
                                 .ok()
                                 .flatten()
@@ -889,7 +889,7 @@ pub fn app() -> Html {
                         };
                         let another_page = !after_link
                             && matches!(
-                                (scenario_of(&before), scenario_of(&url)),
+                                (page_of(&before), page_of(&url)),
                                 (Some(was), Some(now)) if was != now
                             );
                         if let Ok(history) = window.history() {
