@@ -1014,6 +1014,15 @@ stuck.close()
     );
     assert!(out.contains("while stuck: 421"), "{out}");
     assert!(out.contains("after the timeout: 220"), "{out}");
+    // The refusal is in the log, --quiet as it is.
+    assert!(
+        server.transcript_shows(
+            "# connection from [127.0.0.1] refused with 421: as many sessions are open as \
+             --max-sessions allows (1)"
+        ),
+        "{}",
+        server.transcript()
+    );
     assert!(
         server.transcript_shows("closed by the server: the client took no reply for 2 s"),
         "{}",

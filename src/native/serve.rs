@@ -202,12 +202,27 @@ pub fn run(options: ServeOptions) -> ExitCode {
             continue;
         }
         if over {
+            let from = peer_literal(&stream);
             // RFC 5321 4.2.3, 3.8: a 421 names the server, as its other replies to close do.
             refuse(
                 stream,
                 &format!(
                     "421 4.3.2 {} Too many sessions, try again later\r\n",
                     shared.config.hostname
+                ),
+            );
+            // Said once the connection no longer counts: a stuck reader of the log holds
+            // this loop, but not a stop waiting for the sessions to close.
+            drop(open);
+            // With --quiet too, as a session's opening is: a client's 421 shows in the log.
+            print_line(
+                &mut io::stdout().lock(),
+                None,
+                "#",
+                &format!(
+                    "connection from {from} refused with 421: as many sessions are open \
+                     as --max-sessions allows ({})",
+                    shared.max_sessions
                 ),
             );
             continue;
@@ -334,6 +349,14 @@ fn build_shared(options: &ServeOptions) -> Shared {
         started: Instant::now(),
         shutting_down: AtomicBool::new(false),
     }
+}
+
+/// The client's address as a session's log names it, `[127.0.0.1]`.
+fn peer_literal(stream: &TcpStream) -> String {
+    stream.peer_addr().map_or_else(
+        |_| "an address no longer known".to_string(),
+        |peer| PeerInfo::new(peer.ip().to_string(), Some(peer.port())).address_literal(),
+    )
 }
 
 /// A connection the server will not serve (too many sessions, or it is stopping): its 421
