@@ -646,13 +646,39 @@ fn scenario_titles() -> Vec<String> {
         .collect()
 }
 
+/// Where the browser keeps whether the diagram was made larger (`large`, or nothing).
+const DIAGRAM_SIZE_KEY: &str = "smtp-lab.diagram";
+
+/// The browser's storage for this site, when it gives one (a private window or a browser set
+/// to keep nothing may not: the choice then lasts as long as the page).
+fn site_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok().flatten()
+}
+
+fn stored_diagram_large() -> bool {
+    site_storage()
+        .and_then(|storage| storage.get_item(DIAGRAM_SIZE_KEY).ok().flatten())
+        .is_some_and(|size| size == "large")
+}
+
+fn store_diagram_large(large: bool) {
+    if let Some(storage) = site_storage() {
+        // A storage that is full or refuses is no error: the choice lasts as long as the page.
+        let _ = match large {
+            true => storage.set_item(DIAGRAM_SIZE_KEY, "large"),
+            false => storage.remove_item(DIAGRAM_SIZE_KEY),
+        };
+    }
+}
+
 #[function_component(App)]
 pub fn app() -> Html {
     let lab = use_reducer(Lab::default);
     let titles = use_memo((), |_| scenario_titles());
     // Whether the diagram takes most of the height (a class projected on a short screen): an
-    // attribute of the lab, whose rows the style sheet sets by it.
-    let diagram_large = use_state_eq(|| false);
+    // attribute of the lab, whose rows the style sheet sets by it. The browser keeps the
+    // choice, so that a projector's page, reloaded or opened again, keeps its larger diagram.
+    let diagram_large = use_state_eq(stored_diagram_large);
     use_effect_with(*diagram_large, |&large| {
         if let Some(lab) = gloo::utils::document().get_element_by_id(super::ROOT_ID) {
             let _ = match large {
@@ -660,6 +686,7 @@ pub fn app() -> Html {
                 false => lab.remove_attribute("data-diagram"),
             };
         }
+        store_diagram_large(large);
     });
 
     // While playing, a timer moves the cursor; it stops with the player or a new speed.

@@ -456,6 +456,28 @@ await test('on a projector the diagram can be made larger, and back, the convers
     const back = await measure();
     assert.ok(Math.abs(back.label - before.label) < 0.5 && Math.abs(back.log - before.log) < 0.5,
       `back to its size: ${JSON.stringify(back)} against ${JSON.stringify(before)}`);
+    // The browser keeps the choice: the page reloaded (a projector's page opened again) has
+    // the diagram as it was left, larger or not.
+    const diagramAfterReload = async () => {
+      await page.reload();
+      await page.waitForSelector('.controls-position:has-text("Step 30 of")');
+      return {
+        button: await resize.textContent(),
+        large: await page.evaluate(() => document.querySelector('.lab').dataset.diagram === 'large'),
+        label: (await measure()).label,
+      };
+    };
+    await resize.click();
+    await page.waitForSelector('.topology-resize:has-text("Smaller diagram")');
+    const keptLarge = await diagramAfterReload();
+    assert.ok(keptLarge.button === 'Smaller diagram' && keptLarge.large && keptLarge.label >= 14,
+      `larger after a reload: ${JSON.stringify(keptLarge)}`);
+    await resize.click();
+    await page.waitForSelector('.topology-resize:has-text("Larger diagram")');
+    const keptSmall = await diagramAfterReload();
+    assert.ok(keptSmall.button === 'Larger diagram' && !keptSmall.large
+      && Math.abs(keptSmall.label - back.label) < 0.5,
+      `back to its size after a reload: ${JSON.stringify(keptSmall)}`);
     assert.deepEqual(errors, []);
   } finally {
     await context.close();
