@@ -613,8 +613,8 @@ fn serve_stopping_turns_new_clients_away_and_a_second_signal_ends_it() {
     let _ = stuck.shutdown(std::net::Shutdown::Both);
 }
 
-/// A session that cannot take its 421 is waited for 10 s, then cut: status 1, and stderr says
-/// why.
+/// A session that cannot take its 421 is waited for 10 s, then cut: status 1, stderr says
+/// why, and the log (--quiet) closes the session as it closes any other.
 #[test]
 fn serve_stopping_cuts_a_session_that_takes_no_421_and_says_so() {
     let (mut server, stuck) = server_with_a_stuck_session();
@@ -630,6 +630,13 @@ fn serve_stopping_cuts_a_session_that_takes_no_421_and_says_so() {
         assert!(Instant::now() < deadline, "{}", server.errors());
         thread::sleep(Duration::from_millis(50));
     }
+    assert!(
+        server.transcript_shows(
+            "[1] # closed by the server: it stopped, and the client took no 421 for 10 s"
+        ),
+        "{}",
+        server.transcript()
+    );
     let _ = stuck.shutdown(std::net::Shutdown::Both);
 }
 

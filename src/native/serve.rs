@@ -50,6 +50,9 @@ struct Shared {
     mailbox_names: Vec<String>,
     sessions_open: AtomicUsize,
     sessions_started: AtomicU64,
+    /// The numbers of the sessions under way, so that a stop that has to cut some can say
+    /// which in the log.
+    sessions_under_way: Mutex<std::collections::BTreeSet<u64>>,
     /// Messages received so far, stored or not: the sequence number in each queue id.
     messages_received: AtomicU64,
     max_sessions: usize,
@@ -94,6 +97,28 @@ fn stop(shared: &Arc<Shared>, signal: i32) {
             }
             let still_open = shared.sessions_open.load(Ordering::SeqCst);
             if still_open > 0 {
+                // The log says of each session cut that it closed, as of any other session;
+                // from a thread of its own, given a moment, as stdout may be held.
+                let cut: Vec<u64> = under_way(&shared).iter().copied().collect();
+                let (logged, logging) = std::sync::mpsc::channel();
+                let _ = thread::Builder::new().spawn(move || {
+                    let mut out = io::stdout().lock();
+                    for tag in cut {
+                        print_line(
+                            &mut out,
+                            Some(tag),
+                            "#",
+                            &format!(
+                                "closed by the server: it stopped, and the client took no 421 \
+                                 for {} s",
+                                SHUTDOWN_WAIT.as_secs()
+                            ),
+                        );
+                    }
+                    let _ = out.flush();
+                    let _ = logged.send(());
+                });
+                let _ = logging.recv_timeout(Duration::from_secs(1));
                 // Said from a thread of its own, given a moment: stderr may be held too.
                 let (said, saying) = std::sync::mpsc::channel();
                 let _ = thread::Builder::new().spawn(move || {
@@ -117,6 +142,31 @@ fn stop(shared: &Arc<Shared>, signal: i32) {
 
 /// Counts a session as open for as long as it lives, however its thread ends.
 struct OpenSession(Arc<Shared>);
+
+/// Lists a session's number among those under way for as long as its thread serves it.
+struct UnderWay<'a>(&'a Shared, u64);
+
+impl<'a> UnderWay<'a> {
+    fn new(shared: &'a Shared, tag: u64) -> UnderWay<'a> {
+        under_way(shared).insert(tag);
+        UnderWay(shared, tag)
+    }
+}
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        under_way(self.0).remove(&self.1);
+    }
+}
+
+/// The list of sessions under way; a thread that panicked while holding it left it whole
+/// (an insert or a remove), so it is read all the same.
+fn under_way(shared: &Shared) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<u64>> {
+    shared
+        .sessions_under_way
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl Drop for OpenSession {
     fn drop(&mut self) {
@@ -343,6 +393,7 @@ fn build_shared(options: &ServeOptions) -> Shared {
         mailbox_names,
         sessions_open: AtomicUsize::new(0),
         sessions_started: AtomicU64::new(0),
+        sessions_under_way: Mutex::default(),
         messages_received: AtomicU64::new(0),
         max_sessions: options.max_sessions.max(1),
         quiet: options.quiet,
@@ -373,6 +424,7 @@ fn shutting_down_reply(hostname: &str) -> String {
 
 fn serve_session(shared: &Shared, mut stream: TcpStream) {
     let tag = shared.sessions_started.fetch_add(1, Ordering::SeqCst) + 1;
+    let _under_way = UnderWay::new(shared, tag);
     let peer = stream
         .peer_addr()
         .map(|a| PeerInfo::new(a.ip().to_string(), Some(a.port())))
