@@ -951,6 +951,29 @@ fn postmaster_of_a_local_domain_is_accepted_without_a_configured_mailbox() {
     ));
 }
 
+/// RFC 5321 4.5.1: `RCPT TO:<Postmaster>`, without a domain, from a user agent (a raw message
+/// names its envelope as written) is the submission server's postmaster, and the recipient is
+/// followed to that mailbox: one fate, none lost.
+#[test]
+fn a_user_agents_bare_postmaster_is_delivered_and_accounted_for() {
+    let mut world = basic_world("bare-postmaster");
+    world["messages"][0]["to"] = json!(["Postmaster"]);
+    world["messages"][0]["raw"] =
+        json!("From: alice@sender.test\r\nTo: postmaster@sender.test\r\nSubject: x\r\n\r\nhi\r\n");
+    let result = run_json(&world);
+    assert_conserved(&result);
+    assert!(
+        matches!(
+            fate(&result, "m1", "postmaster@sender.test"),
+            Fate::Delivered { host, .. } if host == "mail.sender.test"
+        ),
+        "{:?}",
+        result.outcomes
+    );
+    assert_eq!(result.outcomes.len(), 1, "{:?}", result.outcomes);
+    assert_eq!(mailbox(&result, "postmaster@sender.test").len(), 1);
+}
+
 /// RFC 5321 4.5.1: every server takes its domains' postmaster mail. Two hosts serving one
 /// domain share its postmaster mailbox: the second accepts and delivers as the first did,
 /// where its MDA used to refuse a mailbox the first had made ("no such mailbox").

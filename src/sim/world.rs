@@ -3294,6 +3294,7 @@ impl<'a> World<'a> {
             }
         };
         let raw_client = matches!(c.purpose, Purpose::Raw { .. });
+        let user_agent = matches!(c.purpose, Purpose::Submission { .. });
         // As the server decided: port 587 of a host with submission users (RFC 6409).
         let submission = c.port == 587 && !self.hosts[host_index].users.is_empty();
         let envelope = &received.envelope;
@@ -3365,6 +3366,20 @@ impl<'a> World<'a> {
         if raw_client {
             for recipient in &forward_paths {
                 self.track(&message, recipient);
+            }
+        }
+        if user_agent {
+            // A user agent's <Postmaster> is this host's postmaster from here on (RFC 5321
+            // 4.5.1): the recipient it sent is followed under that address, which its fate
+            // will name.
+            for (path, address) in envelope.forward_paths.iter().zip(&forward_paths) {
+                if let ForwardPath::Postmaster { spelling } = path {
+                    if let Some(tracked) = (self.tracked.iter_mut().rev())
+                        .find(|(tracked, recipient)| *tracked == message && recipient == spelling)
+                    {
+                        tracked.1.clone_from(address);
+                    }
+                }
             }
         }
         self.record(Event::MessageAccepted(Box::new(trace::MessageAccepted {
