@@ -7,6 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The most of the host name a file name holds. The rest of the name (`seconds.Mmicros
+/// PpidQn.`) takes at most 61 octets, and file systems allow 255 per name: a host name of up
+/// to 253 (a `--hostname` may be that long) would not fit whole.
+const HOST_PART_MAX: usize = 128;
+
 /// A tree of Maildirs: `root/<mailbox>/{tmp,new,cur}`.
 #[derive(Debug)]
 pub struct MaildirStore {
@@ -19,9 +24,11 @@ impl MaildirStore {
     pub fn new(root: impl Into<PathBuf>, hostname: &str) -> MaildirStore {
         MaildirStore {
             root: root.into(),
-            // The host name is part of every file name: keep it to safe characters.
+            // The host name is part of every file name: keep it to safe characters, and
+            // short enough that a name stays within a file system's 255 octets.
             hostname: hostname
                 .chars()
+                .take(HOST_PART_MAX)
                 .map(|c| {
                     if c.is_ascii_alphanumeric() || c == '-' {
                         c
@@ -199,6 +206,29 @@ mod tests {
                 assert_eq!(mode(&root.join("bob").join(dir)), 0o700, "bob/{dir}");
             }
         }
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A host name as long as a name may be (253 octets) leaves every file name within 255.
+    #[test]
+    fn a_long_host_name_still_gives_file_names_that_fit() {
+        let root =
+            std::env::temp_dir().join(format!("smtp-lab-maildir-long-{}", std::process::id()));
+        let hostname = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
+        assert_eq!(hostname.len(), 253);
+        let store = MaildirStore::new(&root, &hostname);
+        let path = store.deliver("bob", b"Subject: 1\r\n\r\none\r\n").unwrap();
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(name.len() <= 255, "{} octets", name.len());
+        // The host's first 128 characters, its dots made safe.
+        let host_part = ["a".repeat(63), "b".repeat(63), String::new()].join("_");
+        assert!(name.ends_with(&format!(".{host_part}")), "{name}");
         fs::remove_dir_all(&root).unwrap();
     }
 }
