@@ -146,7 +146,27 @@ pub fn folder_name(local_part: &str) -> String {
     if name.is_empty() {
         name.push_str("%00");
     }
+    // A local part may be 64 octets (RFC 5321 4.5.3.1.1), and one of UTF-8 letters, in lower
+    // case and escaped, can take three times that or more: past a file system's 255 octets a
+    // name keeps its start and ends in a hash of the whole local part, so that it still names
+    // one mailbox and no other.
+    if name.len() > FOLDER_NAME_MAX {
+        let hash = format!("~{:016x}", fnv1a(local_part.as_bytes()));
+        // Escaped names are ASCII: any cut is on a character's boundary.
+        name.truncate(FOLDER_NAME_MAX - hash.len());
+        name.push_str(&hash);
+    }
     name
+}
+
+/// The longest file name most file systems take, in octets.
+const FOLDER_NAME_MAX: usize = 255;
+
+/// FNV-1a, 64 bits: the same on every run and every machine, as a folder's name must be.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -206,6 +226,31 @@ mod tests {
                 assert_eq!(mode(&root.join("bob").join(dir)), 0o700, "bob/{dir}");
             }
         }
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A local part of 64 octets whose lower case and escaping take it past 255 octets still
+    /// names a folder that can be made, one of its own.
+    #[test]
+    fn a_long_escaped_local_part_gets_a_folder_that_fits() {
+        // U+023A is 2 octets, its lower case U+2C65 is 3: 32 of them are 64 octets, 96 in
+        // lower case, 288 escaped.
+        let long = "\u{2c65}".repeat(32);
+        let other = ["\u{2c65}".repeat(31), "\u{2c66}".into()].concat();
+        let (name, other_name) = (folder_name(&long), folder_name(&other));
+        assert_eq!(name.len(), FOLDER_NAME_MAX, "{name}");
+        assert!(name.starts_with("%E2%B1%A5%E2%B1%A5"), "{name}");
+        assert_ne!(name, other_name);
+        assert_eq!(name, folder_name(&long), "the same every time");
+        let root =
+            std::env::temp_dir().join(format!("smtp-lab-maildir-utf8-{}", std::process::id()));
+        let store = MaildirStore::new(&root, "h");
+        let path = store.deliver(&long, b"Subject: 1\r\n\r\none\r\n").unwrap();
+        assert!(
+            path.starts_with(root.join(&name).join("new")),
+            "{}",
+            path.display()
+        );
         fs::remove_dir_all(&root).unwrap();
     }
 
