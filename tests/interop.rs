@@ -1245,6 +1245,37 @@ fn send_reports_connection_refused_and_usage_errors() {
         assert!(err.contains("--server takes HOST:PORT"), "{server}: {err}");
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
+    // Attachments past the composer's 32 MiB are refused at the first file that passes it,
+    // before the files after it are read (the last here does not exist).
+    let dir = scratch_dir("attachments-limit");
+    let large = dir.join("large.bin");
+    fs::write(&large, vec![0u8; 20 * 1024 * 1024]).unwrap();
+    let large = large.display().to_string();
+    let missing = dir.join("missing.bin").display().to_string();
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{port}"),
+            "--from",
+            "a@example.org",
+            "--to",
+            "b@example.net",
+            "--attach",
+            &large,
+            "--attach",
+            &large,
+            "--attach",
+            &missing,
+        ],
+        "hi\n",
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("come to 41943040 octets, more than 33554432"),
+        "{err}"
+    );
+    let _ = fs::remove_dir_all(&dir);
     // An address that cannot be written is a usage error, before any connection; one the
     // grammar refuses goes to the server, whose 501 is the lesson.
     for to in [

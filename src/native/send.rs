@@ -4,7 +4,10 @@
 use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
 use super::transcript::{print_bytes_line, print_data, print_line, print_reply, printable};
-use crate::mail::compose::{compose, envelope_address, Attachment, ComposeRequest};
+use crate::mail::compose::{
+    compose, envelope_address, Attachment, ComposeError, ComposeRequest, ATTACHMENTS_MAX,
+    ATTACHMENTS_MAX_OCTETS,
+};
 use crate::smtp::address::{distinct_recipients, Domain};
 use crate::smtp::client::{
     ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
@@ -202,16 +205,35 @@ fn build_message(options: &SendOptions) -> Result<Vec<u8>, String> {
     let body_text = String::from_utf8(body).map_err(|_| {
         "the body is not UTF-8 text (send binary content with --attach)".to_string()
     })?;
+    // The composer's limits on attachments, checked as the files are read: a long list of
+    // large files is refused at the first past the limit, not after all are in memory.
+    if options.attach.len() > ATTACHMENTS_MAX {
+        return Err(ComposeError::TooManyAttachments {
+            count: options.attach.len(),
+            max: ATTACHMENTS_MAX,
+        }
+        .to_string());
+    }
     let mut attachments = Vec::new();
+    let mut attachment_octets = 0usize;
     for path in &options.attach {
         let filename = path
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
             .unwrap_or_else(|| "attachment".to_string());
+        let bytes = read_limited(path)?;
+        attachment_octets = attachment_octets.saturating_add(bytes.len());
+        if attachment_octets > ATTACHMENTS_MAX_OCTETS {
+            return Err(format!(
+                "the attachments up to {} come to {attachment_octets} octets, more than \
+                 {ATTACHMENTS_MAX_OCTETS}",
+                path.display()
+            ));
+        }
         attachments.push(Attachment {
             filename,
             content_type: None,
-            bytes: read_limited(path)?,
+            bytes,
         });
     }
     // The native command line may read the clock; the composer below it does not.
