@@ -292,7 +292,16 @@ pub fn run(options: ServeOptions) -> ExitCode {
 /// whose name would break its greeting line, is refused before it listens.
 fn options_problem(options: &ServeOptions) -> Option<String> {
     use crate::sim::scenario::is_mail_domain;
-    if let Some(mailbox) = options.mailboxes.iter().find(|m| !m.contains('@')) {
+    // A mailbox is an address as RCPT TO could name it (RFC 5321 4.1.2), without a route:
+    // `@example.org` or `a@b@example.org` could never receive mail.
+    let is_mailbox = |text: &str| {
+        crate::smtp::address::parse_forward_path(&format!("<{text}>")).is_ok_and(|parsed| {
+            parsed.rest.is_empty()
+                && !parsed.source_route
+                && matches!(parsed.path, ForwardPath::Mailbox(_))
+        })
+    };
+    if let Some(mailbox) = options.mailboxes.iter().find(|m| !is_mailbox(m)) {
         return Some(format!(
             "--mailbox takes local-part@domain, not {mailbox:?}"
         ));
@@ -885,6 +894,34 @@ mod tests {
         for (options, flag) in refused.iter().zip(flags) {
             let problem = options_problem(options).expect("refused");
             assert!(problem.starts_with(flag), "{problem}");
+        }
+        // A mailbox is an address RCPT TO could name: not an empty local part, a second @,
+        // or a route; a quoted local part and a UTF-8 one are addresses.
+        for mailbox in [
+            "@example.org",
+            "a@b@example.org",
+            "@relay.test:bob@example.org",
+        ] {
+            let options = ServeOptions {
+                mailboxes: vec![mailbox.into()],
+                ..options()
+            };
+            let problem = options_problem(&options).unwrap_or_default();
+            assert!(
+                problem.starts_with("--mailbox takes"),
+                "{mailbox}: {problem}"
+            );
+        }
+        for mailbox in [
+            "\"a b\"@example.org",
+            "jos\u{e9}@example.org",
+            "Bob.Smith@Example.ORG",
+        ] {
+            let options = ServeOptions {
+                mailboxes: vec![mailbox.into()],
+                ..options()
+            };
+            assert_eq!(options_problem(&options), None, "{mailbox}");
         }
     }
 }
