@@ -74,10 +74,17 @@ impl MaildirStore {
     /// disk (synced) when this returns `Ok`; only then may the server answer 250.
     pub fn deliver(&self, mailbox: &str, message: &[u8]) -> io::Result<PathBuf> {
         let dir = self.mailbox_dir(mailbox);
+        let new_mailbox = !dir.join("new").is_dir();
         // The root as any directory; each mailbox's own directories private.
         fs::create_dir_all(&self.root)?;
         for sub in ["tmp", "new", "cur"] {
             private_dir_builder().create(dir.join(sub))?;
+        }
+        // A new mailbox's directories are entries in the mailbox and the root directories,
+        // which are synced too: a crash after the 250 loses neither them nor the message.
+        if new_mailbox {
+            File::open(&dir)?.sync_all()?;
+            File::open(&self.root)?.sync_all()?;
         }
         let name = self.unique_name();
         let tmp_path = dir.join("tmp").join(&name);
