@@ -1252,22 +1252,11 @@ fn send_reports_connection_refused_and_usage_errors() {
     fs::write(&large, vec![0u8; 20 * 1024 * 1024]).unwrap();
     let large = large.display().to_string();
     let missing = dir.join("missing.bin").display().to_string();
-    let output = lab_send(
-        &[
-            "--server",
-            &format!("127.0.0.1:{port}"),
-            "--from",
-            "a@example.org",
-            "--to",
-            "b@example.net",
-            "--attach",
-            &large,
-            "--attach",
-            &large,
-            "--attach",
-            &missing,
-        ],
-        "hi\n",
+    let output = send_hi(
+        &format!("127.0.0.1:{port}"),
+        "a@example.org",
+        "b@example.net",
+        &["--attach", &large, "--attach", &large, "--attach", &missing],
     );
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
