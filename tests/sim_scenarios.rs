@@ -263,10 +263,20 @@ fn duplicates_are_refused() {
     let mut name = world();
     name["hosts"][1]["name"] = json!("MAIL.sender.test");
     assert_error(&name, "hosts[1].name", "two hosts are named");
+    // The error names the host it clashes with, too.
+    assert_error(
+        &name,
+        "hosts[1].name",
+        "(hosts[0] is named mail.sender.test)",
+    );
 
     let mut address = world();
     address["hosts"][1]["address"] = json!("192.0.2.10");
-    assert_error(&address, "hosts[1].address", "192.0.2.10");
+    assert_error(
+        &address,
+        "hosts[1].address",
+        "192.0.2.10 (hosts[0] has 192.0.2.10)",
+    );
 
     let mut mailbox = world();
     let mut other = store_host("mx2.receiver.test", "192.0.2.22", "receiver.test", &["bob"]);

@@ -9,7 +9,7 @@ use crate::smtp::address::{domain_key, mailbox_key, strict_a_labels, AddressErro
 use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 
@@ -847,8 +847,11 @@ impl Scenario {
                 error(format!("raw_sessions[{index}].at_s"), problem);
             }
         }
-        let mut names = BTreeSet::new();
-        let mut addresses = BTreeSet::new();
+        // The first host with each name (in lower case) and address, so that a second one is
+        // told which. The names are looked up again below, for the hosts that routes, messages
+        // and raw sessions name.
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        let mut addresses: BTreeMap<IpAddr, usize> = BTreeMap::new();
         let mut mailbox_addresses = BTreeSet::new();
         for (index, host) in self.hosts.iter().enumerate() {
             let at = format!("hosts[{index}]");
@@ -858,21 +861,33 @@ impl Scenario {
                     format!("{:?} is not a host name: {problem}", host.name),
                 );
             }
-            if !names.insert(host.name.to_ascii_lowercase()) {
+            let name_key = host.name.to_ascii_lowercase();
+            if let Some(&first) = names.get(&name_key) {
                 error(
                     format!("{at}.name"),
-                    format!("two hosts are named {}", host.name),
+                    format!(
+                        "two hosts are named {} (hosts[{first}] is named {})",
+                        host.name, self.hosts[first].name
+                    ),
                 );
+            } else {
+                names.insert(name_key, index);
             }
             if let Some(problem) = host_address_problem(host.address) {
                 error(format!("{at}.address"), problem);
             }
             // An IPv4-mapped IPv6 address is the IPv4 address (RFC 4291 2.5.5.2).
-            if !addresses.insert(host.address.to_canonical()) {
+            let canonical = host.address.to_canonical();
+            if let Some(&first) = addresses.get(&canonical) {
                 error(
                     format!("{at}.address"),
-                    format!("two hosts have the address {}", host.address),
+                    format!(
+                        "two hosts have the address {} (hosts[{first}] has {})",
+                        host.address, self.hosts[first].address
+                    ),
                 );
+            } else {
+                addresses.insert(canonical, index);
             }
             for (m, mailbox) in host.mailboxes.iter().enumerate() {
                 // The address names the reader's actor in the trace (`ua:ADDRESS`).
@@ -1043,7 +1058,7 @@ impl Scenario {
                         ),
                     );
                 }
-                if !names.contains(&route.host.to_ascii_lowercase()) {
+                if !names.contains_key(&route.host.to_ascii_lowercase()) {
                     error(
                         format!("hosts[{index}].routes[{r}].host"),
                         format!("no host is named {:?}", route.host),
@@ -1083,7 +1098,7 @@ impl Scenario {
                     error(format!("{at}.auth.{field}"), problem);
                 }
             }
-            if !names.contains(&message.submit_to.to_ascii_lowercase()) {
+            if !names.contains_key(&message.submit_to.to_ascii_lowercase()) {
                 error(
                     format!("{at}.submit_to"),
                     format!("no host is named {:?}", message.submit_to),
@@ -1167,7 +1182,7 @@ impl Scenario {
                         .into(),
                 );
             }
-            if !names.contains(&raw.server.to_ascii_lowercase()) {
+            if !names.contains_key(&raw.server.to_ascii_lowercase()) {
                 error(
                     format!("raw_sessions[{index}].server"),
                     format!("no host is named {:?}", raw.server),
