@@ -124,6 +124,11 @@ fn percent_encoded(text: &str) -> String {
 const NOT_UTF8: &str = "holds percent-encoded octets that are not UTF-8 text (the link may have \
                         been cut or changed on its way)";
 
+/// What a message's part of a link is when a `%` in it starts no `%HH`: a link SMTP Lab
+/// wrote encodes every `%` of a text as `%25`.
+const BROKEN_ESCAPE: &str = "holds a % that is not followed by two hexadecimal digits (the link \
+                             may have been cut or changed on its way)";
+
 /// The parts of a link that give a message, read into a draft; the first thing wrong with
 /// them, if any, as a sentence.
 #[derive(Default)]
@@ -157,9 +162,8 @@ impl MessageParts {
                     .get_or_insert(format!("it gives {field} twice; a link gives it once"));
             }
             self.fields_given.push(field);
-            *text = percent_decoded_text(value).unwrap_or_else(|| {
-                self.problem
-                    .get_or_insert(format!("its {field} {NOT_UTF8}"));
+            *text = percent_decoded_text(value).unwrap_or_else(|problem| {
+                self.problem.get_or_insert(format!("its {field} {problem}"));
                 decode(value)
             });
             self.given = true;
@@ -178,16 +182,16 @@ impl MessageParts {
             },
             // The components are split before they are decoded: an encoded `;` is a name's.
             "attach" => {
-                let decoded: Vec<Option<String>> =
+                let decoded: Vec<Result<String, &str>> =
                     value.split(';').map(percent_decoded_text).collect();
-                if decoded.contains(&None) {
+                if let Some(Err(problem)) = decoded.iter().find(|text| text.is_err()) {
                     self.problem
-                        .get_or_insert(format!("one of its attachments {NOT_UTF8}"));
+                        .get_or_insert(format!("one of its attachments {problem}"));
                 }
                 let components: Vec<String> = decoded
                     .into_iter()
                     .zip(value.split(';'))
-                    .map(|(text, part)| text.unwrap_or_else(|| percent_decoded(part)))
+                    .map(|(text, part)| text.unwrap_or_else(|_| percent_decoded(part)))
                     .collect();
                 match components.as_slice() {
                     [filename, content_type, size] if !filename.trim().is_empty() => {
@@ -325,12 +329,20 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         if message.read(&name, value) {
             continue;
         }
+        let written = value;
         let value = decode(value);
         step_seen |= name == "step";
         match name.as_str() {
             // An empty scenario name is none: the link names no scenario.
             "scenario" if value.is_empty() => {}
             "scenario" => {
+                // Broken encoding is said as such, not as a name with a stray `%` or U+FFFD.
+                if let (false, Err(problem)) = (*decoded, percent_decoded_text(written)) {
+                    return Err(format!(
+                        "This link's scenario name, {}, {problem}.",
+                        quoted(written)
+                    ));
+                }
                 let name = value.to_ascii_lowercase();
                 // Two different scenarios are not taken as either: the link was put together
                 // by hand or cut and pasted wrong, and showing one would hide that.
@@ -554,10 +566,24 @@ fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&percent_decoded_octets(text)).into_owned()
 }
 
-/// [`percent_decoded`], or None when the octets are not UTF-8: a message's text that a link
-/// cut or changed on its way, which is said rather than sent as U+FFFD.
-fn percent_decoded_text(text: &str) -> Option<String> {
-    String::from_utf8(percent_decoded_octets(text)).ok()
+/// [`percent_decoded`], or what is wrong when a `%` starts no `%HH` or the octets are not
+/// UTF-8: a message's text that a link cut or changed on its way, which is said rather than
+/// sent with a stray `%` or U+FFFD.
+fn percent_decoded_text(text: &str) -> Result<String, &'static str> {
+    if has_broken_escape(text) {
+        return Err(BROKEN_ESCAPE);
+    }
+    String::from_utf8(percent_decoded_octets(text)).map_err(|_| NOT_UTF8)
+}
+
+/// Whether a `%` in `text` is not followed by two hexadecimal digits (RFC 3986 2.1).
+fn has_broken_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'%', bytes).any(|index| {
+        bytes
+            .get(index + 1..index + 3)
+            .is_none_or(|pair| !pair.iter().all(u8::is_ascii_hexdigit))
+    })
 }
 
 fn percent_decoded_octets(text: &str) -> Vec<u8> {
@@ -696,8 +722,20 @@ mod tests {
                 "#scenario=greylisting&step=5&scenario=basic-delivery",
                 "names two scenarios, \"greylisting\" and \"basic-delivery\"",
             ),
-            ("#scenario=null%2", "not a scenario name"),
-            ("#scenario=%FF", "not a scenario name"),
+            // A name whose encoding is broken is said to be so.
+            (
+                "#scenario=null%2",
+                "scenario name, \"null%2\", holds a % that is not followed by two hexadecimal \
+                 digits (the link may have been cut or changed on its way)",
+            ),
+            (
+                "#scenario=%E0%A4%A&step=1",
+                "holds a % that is not followed by two hexadecimal digits",
+            ),
+            (
+                "#scenario=%FF",
+                "scenario name, \"%FF\", holds percent-encoded octets that are not UTF-8 text",
+            ),
         ] {
             let error = parse(fragment).expect_err(fragment);
             assert!(error.contains(expected), "{fragment}: {error}");
@@ -1031,8 +1069,25 @@ mod tests {
             ),
             // Octets a link's own encoding could not have made: no U+FFFD in the message.
             (
-                "scenario=basic-delivery&from=%E0%A4%A&to=b@x.test",
+                "scenario=basic-delivery&from=%E0%A4&to=b@x.test",
                 "its from holds percent-encoded octets that are not UTF-8 text",
+            ),
+            // Nor a `%` that starts no `%HH`, which a link's own encoding never leaves.
+            (
+                "scenario=basic-delivery&from=a@x.test&to=%ZZ",
+                "its to holds a % that is not followed by two hexadecimal digits",
+            ),
+            (
+                "scenario=basic-delivery&from=%E0%A4%A&to=b@x.test",
+                "its from holds a % that is not followed by two hexadecimal digits",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&body=100%",
+                "its body holds a % that is not followed",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&attach=a%2.jpg;image%2Fjpeg;1",
+                "one of its attachments holds a % that is not followed",
             ),
             (
                 "scenario=basic-delivery&to=b@x.test&subject=%FF%FE",
