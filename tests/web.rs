@@ -2891,6 +2891,37 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
 }
 
 #[wasm_bindgen_test]
+async fn a_written_message_too_long_for_a_scenario_file_is_not_offered_as_one() {
+    // The user agent takes a body of up to 8 MiB; a scenario file may be 4 MiB. A body of
+    // 4.55 MB makes a file that could not be opened again: the run is shown, its file is not
+    // offered.
+    let root = write_a_message_in("basic-delivery").await;
+    let line = format!("{}\n", "x".repeat(69));
+    type_into(&root, "#compose-body", &line.repeat(65_000));
+    send_written_message(&root).await;
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains("so it is not offered for download"),
+        "{details}"
+    );
+    assert!(root
+        .query_selector(".region-details a[download]")
+        .unwrap()
+        .is_none());
+    // A short one is offered, as a file that opens.
+    let root = write_a_message_in("basic-delivery").await;
+    type_into(&root, "#compose-body", &line.repeat(10));
+    send_written_message(&root).await;
+    let link: web_sys::HtmlAnchorElement =
+        wasm_bindgen::JsCast::unchecked_into(element(&root, ".region-details a[download]"));
+    let href = link.href();
+    let (_, encoded) = href.split_once(',').expect("a data: address");
+    let text: String = js_sys::decode_uri_component(encoded).unwrap().into();
+    assert!(smtp_lab::sim::scenario::Scenario::from_json(&text).is_ok());
+    mount_app_at("#").await;
+}
+
+#[wasm_bindgen_test]
 async fn a_student_sends_letters_beyond_ascii_as_8bit_text_or_as_quoted_printable() {
     let root = write_a_message_in("8bit-without-8bitmime").await;
     let eight_bit = || -> web_sys::HtmlInputElement {

@@ -5,6 +5,7 @@ use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::sim::library;
+use crate::sim::scenario::SCENARIO_MAX_OCTETS;
 use crate::sim::steps::{
     bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
     LineEnding, Refusal, Step, StepExplanation,
@@ -354,13 +355,7 @@ fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html) -> H
                     { ", edit it, and open it: " }{ open_file }
                 </p>
             } else if loaded.source == Source::Written {
-                <p class="details-hint">
-                    { "To keep it, or change more than the message: " }
-                    <a href={data_url(&scenario_json(scenario))} download={format!("{}.json", scenario.name)}>
-                        { "download it as a scenario file" }
-                    </a>
-                    { ", edit it, and open it: " }{ open_file }
-                </p>
+                { written_file_hint(scenario, open_file) }
                 <p class="details-hint">
                     { "To share it: the address bar holds a link to it, when it was written in a built-in scenario's world and is short enough for one." }
                 </p>
@@ -369,6 +364,32 @@ fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html) -> H
             }
             <p class="details-hint">{ "Your own message, in this world: " }{ write }</p>
         </>
+    }
+}
+
+/// How to keep a written message's run: its scenario file to download, unless the file
+/// would be larger than a scenario file may be, which could not be opened again (a long
+/// body: the user agent takes bodies twice that size).
+fn written_file_hint(scenario: &crate::sim::Scenario, open_file: Html) -> Html {
+    let json = scenario_json(scenario);
+    if json.len() > SCENARIO_MAX_OCTETS {
+        return html! {
+            <p class="details-hint">{ format!(
+                "Its scenario file would be {} octets, more than the {SCENARIO_MAX_OCTETS} a \
+                 scenario file may be, so it is not offered for download: it could not be \
+                 opened again. A shorter message makes one.",
+                json.len()
+            ) }</p>
+        };
+    }
+    html! {
+        <p class="details-hint">
+            { "To keep it, or change more than the message: " }
+            <a href={data_url(&json)} download={format!("{}.json", scenario.name)}>
+                { "download it as a scenario file" }
+            </a>
+            { ", edit it, and open it: " }{ open_file }
+        </p>
     }
 }
 
