@@ -2620,6 +2620,8 @@ impl<'a> World<'a> {
             return;
         }
         // A host that breaks connections during DATA does so when the message starts to arrive.
+        const DROPPED_IN_DATA: &str = "the link broke as the message began to arrive: the \
+                                       server got none of it, not its final dot either";
         if side == Side::Server
             && c.server_in_data
             && self.hosts[c.server].fault(now, |k| *k == FaultKind::DropInData)
@@ -2635,7 +2637,7 @@ impl<'a> World<'a> {
             let latency = c.latency_ms;
             self.record(Event::ConnectionDropped {
                 conn,
-                reason: "the link broke while the message was being sent".into(),
+                reason: DROPPED_IN_DATA.into(),
             });
             self.schedule_in(latency, Action::PeerClosed(conn, Side::Client));
             self.pump(conn);
