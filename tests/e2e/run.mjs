@@ -120,6 +120,14 @@ for (const size of sizes) {
         const play = await page.locator('.controls button:has-text("Play")').boundingBox();
         assert.ok(play && play.y + play.height <= size.viewport.height, `the Play button is on screen: ${JSON.stringify(play)}`);
       }
+      if (['desktop', 'projector', 'full-hd', 'full-hd-window'].includes(size.name)) {
+        // In a short or a wide window the scenario picker and the buttons share a row, near
+        // the step number, rather than a picker across the width over the buttons.
+        const picker = await page.locator('#scenario-select').boundingBox();
+        const play = await page.locator('.controls button:has-text("Play")').boundingBox();
+        const middle = (box) => box.y + box.height / 2;
+        assert.ok(Math.abs(middle(picker) - middle(play)) < 4, `picker ${JSON.stringify(picker)} and Play ${JSON.stringify(play)} share a row`);
+      }
       await page.screenshot({ path: `${SHOTS}/${size.name}.png`, fullPage: true });
       assert.deepEqual(errors, []);
     } finally {
