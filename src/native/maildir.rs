@@ -52,7 +52,8 @@ impl MaildirStore {
         if self.root.exists() && !self.root.is_dir() {
             return Err(io::Error::other("it is not a directory"));
         }
-        fs::create_dir_all(&self.root)?;
+        // A root made here is private too: its entries name the mailboxes.
+        private_dir_builder().create(&self.root)?;
         let probe = self
             .root
             .join(format!(".smtp-lab-check.{}", std::process::id()));
@@ -75,8 +76,8 @@ impl MaildirStore {
     pub fn deliver(&self, mailbox: &str, message: &[u8]) -> io::Result<PathBuf> {
         let dir = self.mailbox_dir(mailbox);
         let new_mailbox = !dir.join("new").is_dir();
-        // The root as any directory; each mailbox's own directories private.
-        fs::create_dir_all(&self.root)?;
+        // The root (if it went missing) and each mailbox's own directories private.
+        private_dir_builder().create(&self.root)?;
         for sub in ["tmp", "new", "cur"] {
             private_dir_builder().create(dir.join(sub))?;
         }
@@ -107,6 +108,18 @@ impl MaildirStore {
             return Err(error);
         }
         Ok(new_path)
+    }
+
+    /// Takes back a message [`MaildirStore::deliver`] stored (a transaction that failed for
+    /// another recipient, so its client was not answered 250 and will send it again): the
+    /// file is removed and its directory synced, so that a crash cannot bring it back as a
+    /// duplicate.
+    pub fn withdraw(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)?;
+        match path.parent() {
+            Some(dir) => File::open(dir)?.sync_all(),
+            None => Ok(()),
+        }
     }
 
     /// `seconds.MmicrosPpidQn.host`, unique per process and delivery (the Maildir convention).
@@ -232,6 +245,8 @@ mod tests {
             for dir in ["", "tmp", "new", "cur"] {
                 assert_eq!(mode(&root.join("bob").join(dir)), 0o700, "bob/{dir}");
             }
+            // The root, made here, names the mailboxes: private as well.
+            assert_eq!(mode(&root), 0o700);
         }
         fs::remove_dir_all(&root).unwrap();
     }
