@@ -725,6 +725,43 @@ DATA\r\nReturn-Path: <forged@example.com>\r\nSubject: once\r\n\r\nhello\r\n.\r\n
     assert!(!server.maildir.join("POSTMASTER").exists());
 }
 
+/// A message that cannot be stored for one recipient is answered 451 and stored for none: the
+/// copy already written for another recipient is taken back, since the client, told to try
+/// again, will send it to both (RFC 5321 6.1: a 250 only for a message taken on for all).
+#[test]
+fn serve_takes_back_every_copy_of_a_message_it_cannot_store_for_all() {
+    let server = LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "alice@example.org",
+        "--mailbox",
+        "bob@example.org",
+    ]);
+    // Where bob's Maildir would be is a file: his copy cannot be stored, even by root.
+    std::fs::write(server.maildir.join("bob"), b"not a directory").unwrap();
+    let replies = raw_exchange(
+        server.port,
+        b"EHLO partial.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.org>\r\n\
+RCPT TO:<bob@example.org>\r\nDATA\r\nSubject: both or neither\r\n\r\nhello\r\n.\r\nQUIT\r\n",
+    );
+    assert!(replies.contains("451 4.3.0"), "{replies}");
+    assert!(!replies.contains("250 2.0.0"), "{replies}");
+    assert!(
+        server.transcript_shows("cannot store the message for <bob@example.org>"),
+        "{}",
+        server.transcript()
+    );
+    // Alice's copy was written first, then taken back.
+    let alice_new = server.maildir.join("alice").join("new");
+    assert!(
+        alice_new.is_dir(),
+        "alice's copy was stored before bob's failed"
+    );
+    assert_eq!(std::fs::read_dir(&alice_new).unwrap().count(), 0);
+    assert!(!server.transcript().contains("cannot take back"));
+}
+
 /// `Received: ... for` names the recipient of a transaction that had one, and none when it had
 /// two, even two spellings of one mailbox (RFC 5321 4.4, 7.2), as the simulation writes it.
 #[test]

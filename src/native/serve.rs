@@ -785,8 +785,17 @@ fn store_message(shared: &Shared, tag: u64, message: &ReceivedMessage) -> Storag
         match shared.store.deliver(&mailbox, &content) {
             Ok(path) => written.push(path),
             Err(error) => {
+                // The client is not answered 250, so it sends the message again: the copies
+                // stored for the transaction's other recipients are taken back.
                 for path in &written {
-                    let _ = std::fs::remove_file(path);
+                    if let Err(problem) = shared.store.withdraw(path) {
+                        say(
+                            shared,
+                            tag,
+                            "#",
+                            &format!("cannot take back {}: {problem}", path.display()),
+                        );
+                    }
                 }
                 say(
                     shared,
