@@ -563,32 +563,26 @@ fn read_step(number: &str) -> Option<usize> {
 /// `%` not followed by two of them stays as it is. Octets that are not UTF-8 are shown as
 /// U+FFFD.
 fn percent_decoded(text: &str) -> String {
-    String::from_utf8_lossy(&percent_decoded_octets(text)).into_owned()
+    String::from_utf8_lossy(&percent_decoded_octets(text).0).into_owned()
 }
 
 /// [`percent_decoded`], or what is wrong when a `%` starts no `%HH` or the octets are not
 /// UTF-8: a message's text that a link cut or changed on its way, which is said rather than
 /// sent with a stray `%` or U+FFFD.
 fn percent_decoded_text(text: &str) -> Result<String, &'static str> {
-    if has_broken_escape(text) {
+    let (octets, broken_escape) = percent_decoded_octets(text);
+    if broken_escape {
         return Err(BROKEN_ESCAPE);
     }
-    String::from_utf8(percent_decoded_octets(text)).map_err(|_| NOT_UTF8)
+    String::from_utf8(octets).map_err(|_| NOT_UTF8)
 }
 
-/// Whether a `%` in `text` is not followed by two hexadecimal digits (RFC 3986 2.1).
-fn has_broken_escape(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    memchr::memchr_iter(b'%', bytes).any(|index| {
-        bytes
-            .get(index + 1..index + 3)
-            .is_none_or(|pair| !pair.iter().all(u8::is_ascii_hexdigit))
-    })
-}
-
-fn percent_decoded_octets(text: &str) -> Vec<u8> {
+/// `text`'s octets with each `%HH` decoded (RFC 3986 2.1), and whether a `%` in it was not
+/// followed by two hexadecimal digits (kept as it is).
+fn percent_decoded_octets(text: &str) -> (Vec<u8>, bool) {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
+    let mut broken_escape = false;
     let mut index = 0;
     while index < bytes.len() {
         let hex = bytes
@@ -602,12 +596,13 @@ fn percent_decoded_octets(text: &str) -> Vec<u8> {
                 index += 3;
             }
             (byte, _) => {
+                broken_escape |= byte == b'%';
                 out.push(byte);
                 index += 1;
             }
         }
     }
-    out
+    (out, broken_escape)
 }
 
 #[cfg(test)]

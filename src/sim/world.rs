@@ -2619,9 +2619,9 @@ impl<'a> World<'a> {
         if c.dropped {
             return;
         }
-        // A host that breaks connections during DATA does so when the message starts to arrive.
         const DROPPED_IN_DATA: &str = "the link broke as the message began to arrive: the \
                                        server got none of it, not its final dot either";
+        // A host that breaks connections during DATA does so when the message starts to arrive.
         if side == Side::Server
             && c.server_in_data
             && self.hosts[c.server].fault(now, |k| *k == FaultKind::DropInData)

@@ -5,7 +5,7 @@ use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::sim::library;
-use crate::sim::scenario::SCENARIO_MAX_OCTETS;
+use crate::sim::scenario::{file_too_large, SCENARIO_MAX_OCTETS};
 use crate::sim::steps::{
     bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
     LineEnding, Refusal, Step, StepExplanation,
@@ -375,10 +375,10 @@ fn written_file_hint(scenario: &crate::sim::Scenario, open_file: Html) -> Html {
     if json.len() > SCENARIO_MAX_OCTETS {
         return html! {
             <p class="details-hint">{ format!(
-                "Its scenario file would be {} octets, more than the {SCENARIO_MAX_OCTETS} a \
-                 scenario file may be, so it is not offered for download: it could not be \
-                 opened again. A shorter message makes one.",
-                json.len()
+                "Its scenario file, of {} octets, {}, so it is not offered for download: it \
+                 could not be opened again. A shorter message makes one.",
+                json.len(),
+                file_too_large()
             ) }</p>
         };
     }
