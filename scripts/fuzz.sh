@@ -26,8 +26,24 @@ fi
 for target in $targets; do
     printf '\n==> fuzz %s for %ss\n' "$target" "$seconds"
     mkdir -p "fuzz/corpus/$target"
+    max_len=4096
+    case "$target" in
+        scenario_file)
+            # Starts from the built-in scenarios, which libFuzzer changes a little at a time:
+            # random bytes are seldom JSON, let alone a scenario that passes its checks.
+            for file in scenarios/*.json; do
+                [ -e "fuzz/corpus/$target/${file##*/}" ] || cp "$file" "fuzz/corpus/$target/"
+            done
+            max_len=8192
+            ;;
+        share_link)
+            printf '#scenario=greylisting&step=55' >"fuzz/corpus/$target/step"
+            printf '#scenario=basic-delivery&to=nobody%%40receiver.test&subject=Hi&body=Hello%%0A&step=40' \
+                >"fuzz/corpus/$target/message"
+            ;;
+    esac
     set +e
-    cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" -max_len=4096 \
+    cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" -max_len="$max_len" \
         >"fuzz/$target.log" 2>&1
     status=$?
     set -e
