@@ -268,8 +268,9 @@ fn problems_of(files: &[(&str, &str)]) -> Vec<String> {
                  a to z, digits and '-', at most 64 characters (share links and `smtp-lab run` \
                  find a scenario by its name)"
             ));
-        }
-        if file.strip_suffix(".json") != Some(name.as_str()) {
+        } else if file.strip_suffix(".json") != Some(name.as_str()) {
+            // Only for a name that can be one: a file named after a name that cannot would
+            // be asked for in vain.
             problems.push(format!(
                 "scenarios/{file} holds the scenario {name:?}: a library file is named after \
                  its scenario, {name}.json, so that it is found by that name"
@@ -392,6 +393,13 @@ mod tests {
             );
         }
         assert!(problems_of(&SCENARIO_FILES[..2]).is_empty());
+        // A name that cannot be one is told so, and not asked for as a file name.
+        let problems = problems_of(&[("my-demo.json", &renamed("My-Demo"))]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("is not a library name"),
+            "{problems:?}"
+        );
     }
 
     #[test]
