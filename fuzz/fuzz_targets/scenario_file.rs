@@ -1,7 +1,8 @@
 //! Any bytes as a scenario file, read as the page and `smtp-lab run` read one: reading and
 //! checking it never panics, and a scenario that passes the checks runs to its end with every
-//! message accounted for (the conservation check), is cut into steps, each step explained, and
-//! the world shown at every step, as the page does, without a panic.
+//! message accounted for (the conservation check), runs again to the same trace, is cut into
+//! steps, each step explained, and the world shown at every step, as the page does, without a
+//! panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -24,6 +25,10 @@ fuzz_target!(|data: &[u8]| {
     );
     let prepared = Prepared::of(scenario);
     let trace = prepared.viewer.trace();
+    assert!(
+        *trace == result.trace,
+        "a second run of the scenario differs"
+    );
     for step in &prepared.steps {
         step.explained(trace);
         step.lines(trace);
