@@ -74,6 +74,9 @@ pub struct RunMap {
     conn_links: BTreeMap<ConnId, usize>,
 }
 
+/// The parties drawn so far, by name and side: their places in [`RunMap::nodes`].
+type NodeIndex = BTreeMap<String, BTreeMap<Side, usize>>;
+
 /// The role of a server no connection ever reached (down, or an address where no host
 /// lives), in place of what it would have done.
 pub const NOT_REACHED: &str = "not reached";
@@ -83,12 +86,12 @@ impl RunMap {
     pub fn of(trace: &Trace) -> RunMap {
         // Servers are every name something connects to, or that acts on its own (queues,
         // delivers); any other client is a user agent or a scripted client.
-        let mut servers = BTreeSet::new();
+        let mut servers: BTreeSet<&str> = BTreeSet::new();
         for event in &trace.events {
             if let Event::ConnectionAttempted(attempt) = &event.event {
-                servers.insert(attempt.server.to_string());
+                servers.insert(&attempt.server);
             } else if let Some(host) = event_host(&event.event) {
-                servers.insert(host.to_string());
+                servers.insert(host);
             }
         }
         // A client that sends mail and reads a mailbox, only on servers it sends to (a sender
@@ -120,8 +123,9 @@ impl RunMap {
                 .is_some_and(|(read, sent)| read.is_subset(sent))
         };
         let mut map = RunMap::default();
-        let mut index: BTreeMap<(String, Side), usize> = BTreeMap::new();
-        let mut link_index: BTreeMap<(usize, usize, String), usize> = BTreeMap::new();
+        let mut index = NodeIndex::new();
+        // By what makes the label, so that no label is written for a link already known.
+        let mut link_index: BTreeMap<(usize, usize, &str, u16), usize> = BTreeMap::new();
         let mut only_read_on: BTreeSet<usize> = BTreeSet::new();
         // A server's role is what it does once a connection to it opens: one that is down, or
         // an address where no host lives, does nothing.
@@ -146,7 +150,9 @@ impl RunMap {
                     };
                     let from = map.node(&mut index, &attempt.client, client_side, None);
                     let after = map.nodes[from].column + 1;
-                    let known = index.contains_key(&(attempt.server.to_string(), Side::Server));
+                    let known = index
+                        .get(&*attempt.server)
+                        .is_some_and(|sides| sides.contains_key(&Side::Server));
                     let to = map.node(&mut index, &attempt.server, Side::Server, Some(after));
                     // A server first reached by a fetch (before any mail) stands where mail
                     // first reaches it, not beside the one who fetched.
@@ -169,10 +175,12 @@ impl RunMap {
                     } else {
                         map.add_role(from, "UA");
                     }
-                    let label = format!("{protocol} :{}", attempt.port);
                     let next = map.links.len();
-                    let link = *link_index.entry((from, to, label.clone())).or_insert(next);
+                    let link = *link_index
+                        .entry((from, to, protocol, attempt.port))
+                        .or_insert(next);
                     if link == next {
+                        let label = format!("{protocol} :{}", attempt.port);
                         map.links.push(MapLink { from, to, label });
                     }
                     map.conn_links.insert(attempt.conn, link);
@@ -356,13 +364,13 @@ impl RunMap {
     /// `reached_at - 1` stands in column `reached_at`.
     fn node(
         &mut self,
-        index: &mut BTreeMap<(String, Side), usize>,
+        index: &mut NodeIndex,
         name: &str,
         side: Side,
         reached_at: Option<usize>,
     ) -> usize {
-        let key = (name.to_string(), side);
-        if let Some(&found) = index.get(&key) {
+        // Looked up by the name as it is: a lookup per event writes no string.
+        if let Some(&found) = index.get(name).and_then(|sides| sides.get(&side)) {
             return found;
         }
         let column = match side {
@@ -378,7 +386,10 @@ impl RunMap {
             column,
             row: 0,
         });
-        index.insert(key, self.nodes.len() - 1);
+        index
+            .entry(name.to_string())
+            .or_default()
+            .insert(side, self.nodes.len() - 1);
         self.nodes.len() - 1
     }
 
