@@ -1884,9 +1884,6 @@ async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
     let world = own_scenario_sending(300);
     let mut contents = serde_json::to_vec(&world).unwrap();
     contents.extend(std::iter::repeat_n(b' ', smtp_lab::ui::LARGE_FILE_OCTETS));
-    let scenario = smtp_lab::sim::Scenario::from_json(std::str::from_utf8(&contents).unwrap())
-        .expect("a valid scenario");
-    let steps_at_once = smtp_lab::sim::preparing::Prepared::of(scenario).steps.len();
     let progress = || {
         let shown = element(&root, ".details-progress");
         (!shown.hidden()).then(|| shown.text_content().unwrap_or_default())
@@ -1930,12 +1927,44 @@ async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
     yew::scheduler::flush().await;
     follow_link("#scenario=basic-delivery&step=3").await;
     // Run to its end.
-    choose_file(&root, "big.json", &contents);
+    let run = Run {
+        steps_at_once: steps_at_once(&contents),
+        running: "Running the scenario of big.json",
+        shown: "From your file big.json.",
+    };
+    runs_in_slices_to_its_end(&root, run, || choose_file(&root, "big.json", &contents)).await;
+    mount_app_at("#").await;
+}
+
+/// How many steps the run of the scenario file holding `contents` has, made at once.
+fn steps_at_once(contents: &[u8]) -> usize {
+    let scenario = smtp_lab::sim::Scenario::from_json(std::str::from_utf8(contents).unwrap())
+        .expect("a valid scenario");
+    smtp_lab::sim::preparing::Prepared::of(scenario).steps.len()
+}
+
+/// A run made a slice at a time, as the page shows it: how many steps it has, made at once;
+/// what the page says while it runs; and what the details say once it is shown.
+struct Run {
+    steps_at_once: usize,
+    running: &'static str,
+    shown: &'static str,
+}
+
+/// Starts `run`, one whose run outlasts a slice, and checks that it is said to be running and
+/// how far it has got, that the scenario shown before answers the player meanwhile, and that
+/// the run shown at its end is the one made at once.
+async fn runs_in_slices_to_its_end(root: &Element, run: Run, start: impl FnOnce()) {
+    let progress = || {
+        let shown = element(root, ".details-progress");
+        (!shown.hidden()).then(|| shown.text_content().unwrap_or_default())
+    };
+    start();
     let mut said = Vec::new();
     let mut stepped = false;
     for _ in 0..3000 {
         yew::scheduler::flush().await;
-        if text_of(&root, ".region-details").contains("From your file big.json.") {
+        if text_of(root, ".region-details").contains(run.shown) {
             break;
         }
         if let Some(words) = progress() {
@@ -1944,12 +1973,11 @@ async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
             }
             // The scenario shown before answers the player meanwhile.
             if !stepped {
-                let before = position(&root).0;
+                let before = position(root).0;
                 assert!(press_key("ArrowRight"));
                 yew::scheduler::flush().await;
-                assert_eq!(position(&root).0, before + 1);
-                assert!(text_of(&root, ".details-notice")
-                    .starts_with("Running the scenario of big.json"));
+                assert_eq!(position(root).0, before + 1);
+                assert!(text_of(root, ".details-notice").starts_with(run.running));
                 stepped = true;
             }
         }
@@ -1969,10 +1997,59 @@ async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
         "{said:?}"
     );
     assert_eq!(progress(), None);
-    assert_eq!(position(&root), (0, steps_at_once));
-    assert_eq!(text_of(&root, ".details-notice"), "");
+    assert_eq!(position(root), (0, run.steps_at_once));
+    assert_eq!(text_of(root, ".details-notice"), "");
+}
+
+/// A small scenario file may still make a long run: a server down for good, tried every
+/// second for hours. It runs a slice at a time as a large one does, said to be running once
+/// it outlasts a slice, rather than holding the page until it is over; and so does a message
+/// written in its world.
+#[wasm_bindgen_test]
+async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
+    let root = mount_app_at("#scenario=basic-delivery&step=3").await;
+    yew::scheduler::flush().await;
+    let (_, text) = smtp_lab::sim::library::SCENARIO_FILES
+        .iter()
+        .find(|(file, _)| file.contains("server-down-for-good"))
+        .expect("the built-in scenario");
+    let mut world: serde_json::Value = serde_json::from_str(text).unwrap();
+    world["retry"] = serde_json::json!({
+        "first_retry_s": 1,
+        "max_interval_s": 1,
+        "give_up_s": STORM_HOURS * 3600,
+    });
+    world["run_until_s"] = (STORM_HOURS * 3600 + 60).into();
+    world["fetches"] = serde_json::json!([]);
+    let contents = serde_json::to_vec(&world).unwrap();
+    assert!(contents.len() < smtp_lab::ui::LARGE_FILE_OCTETS / 10);
+    let run = Run {
+        steps_at_once: steps_at_once(&contents),
+        running: "Running the scenario of storm.json",
+        shown: "From your file storm.json.",
+    };
+    runs_in_slices_to_its_end(&root, run, || choose_file(&root, "storm.json", &contents)).await;
+    // Its message, written again in its world as the dialog opens on it.
+    let world = smtp_lab::sim::Scenario::from_json(std::str::from_utf8(&contents).unwrap())
+        .expect("a valid scenario");
+    let written = smtp_lab::sim::draft::Draft::of(&world)
+        .sent_in(&world)
+        .expect("its message is sent");
+    let run = Run {
+        steps_at_once: smtp_lab::sim::preparing::Prepared::of(written).steps.len(),
+        running: MESSAGE_RUNNING,
+        shown: "Your message, in",
+    };
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    runs_in_slices_to_its_end(&root, run, || click(&root, ".compose button.primary")).await;
     mount_app_at("#").await;
 }
+
+/// How long the sending server of [`a_small_scenario_file_with_a_long_run_runs_in_slices`]
+/// retries, every second.
+const STORM_HOURS: u64 = 2;
 
 #[wasm_bindgen_test]
 async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
@@ -2683,11 +2760,9 @@ async fn a_student_writes_a_message_in_a_scenarios_world_and_sees_what_the_serve
         None
     );
     assert!(root.query_selector("#compose-problem").unwrap().is_none());
-    click(&root, ".compose button.primary");
-    yew::scheduler::flush().await;
+    send_written_message(&root).await;
     // Sent: the dialog closes, and the message's run is shown at its start, offered by the
     // picker, with a link to it in the address.
-    assert!(!compose_is_open(&root));
     let details = text_of(&root, ".region-details");
     assert!(
         details.contains("Your message, in “One message, delivered and read”"),
@@ -2966,12 +3041,20 @@ async fn write_a_message_in(name: &str) -> Element {
     root
 }
 
-/// Presses the dialog's Send; the dialog closes on the message's run.
+/// Presses the dialog's Send; the dialog closes, and the message's run is shown once made (a
+/// slice at a time, of which a short run takes one).
 async fn send_written_message(root: &Element) {
     click(root, ".compose button.primary");
     yew::scheduler::flush().await;
     assert!(!compose_is_open(root));
+    until("the message's run is shown", || {
+        !text_of(root, ".details-notice").starts_with(MESSAGE_RUNNING)
+    })
+    .await;
 }
+
+/// What the page says while a message written is being run.
+const MESSAGE_RUNNING: &str = "Running the delivery of your message";
 
 /// Chooses `value` in the dialog's list `selector` finds, as a user would.
 fn choose_in_dialog(root: &Element, selector: &str, value: &str) {

@@ -125,10 +125,10 @@ pub struct Lab {
     pub own: Option<Rc<OwnScenario>>,
     /// The message written last, which the picker offers until another one is written.
     pub written: Option<Rc<WrittenMessage>>,
-    /// The large scenario file said to be running, by its name, until it runs or something
-    /// else is shown first (then it is not opened after all).
-    pub announced_file: Option<String>,
-    /// How far the run of that file has got, under the sentence that says it is running.
+    /// What is said to be running, a slice at a time, until it is shown or something else is
+    /// shown first (then it is not shown after all).
+    pub running: Option<RunOf>,
+    /// How far that run has got, under the sentence that says it is running.
     pub progress: Option<String>,
 }
 
@@ -168,6 +168,33 @@ impl WrittenMessage {
     }
 }
 
+/// What a run made a slice at a time is of, as said while it runs (see [`running_sentence`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RunOf {
+    /// The scenario file of this name.
+    File(String),
+    /// The message just written.
+    Message,
+}
+
+/// What a run made a slice at a time is shown as, once ready.
+pub enum Destined {
+    /// The scenario file `name`, which came with `left_out` other files, not opened.
+    File { name: String, left_out: usize },
+    /// The message written, sent in the world the dialog was open on.
+    Message(Rc<WrittenMessage>),
+}
+
+impl Destined {
+    /// What its run is said to be of.
+    fn run_of(&self) -> RunOf {
+        match self {
+            Destined::File { name, .. } => RunOf::File(name.clone()),
+            Destined::Message(_) => RunOf::Message,
+        }
+    }
+}
+
 /// A scenario from a file of the user's own, read and found valid.
 #[derive(Debug)]
 pub struct OwnScenario {
@@ -202,26 +229,23 @@ pub enum LabAction {
     /// Go to the next step that goes wrong (true), or the one before (false); stay when
     /// there is none.
     ToFailure(bool),
-    /// A large scenario file was read and is about to run, which takes a while: its name,
-    /// said to be running (see [`running_sentence`], the player paused) until it is shown.
-    Running {
-        name: String,
-    },
-    /// The large scenario file said to be running is given up (a message is being written in
-    /// the world shown).
-    GiveUpFile,
-    /// The run of the large scenario file said to be running has got this far (words for
-    /// [`Lab::progress`]).
+    /// A scenario file was read, or a message written, and its run is about to be made,
+    /// which may take a while: said to be running (see [`running_sentence`], the player
+    /// paused) until it is shown.
+    Running(RunOf),
+    /// The run said to be running is given up (a message is being written in the world
+    /// shown).
+    GiveUpRun,
+    /// The run said to be running has got this far (words for [`Lab::progress`]).
     Preparing {
-        name: String,
+        of: RunOf,
         progress: String,
     },
-    /// The run of the large scenario file said to be running is ready: shown as a file
-    /// opened is, if nothing else was shown since.
+    /// The run said to be running is ready: shown as a file opened, or a message written,
+    /// is, if nothing else was shown since.
     Prepared {
-        name: String,
+        destined: Destined,
         prepared: Box<Prepared>,
-        left_out: usize,
     },
     /// A scenario file was opened (chosen in the file dialog, or dropped on the page): its
     /// name, its contents or why they could not be read (the end of a sentence that begins
@@ -246,31 +270,31 @@ impl Reducible for Lab {
     fn reduce(self: Rc<Self>, action: LabAction) -> Rc<Self> {
         match action {
             // Stepping on in a scenario that is shown puts a link's complaint away (not the
-            // sentence that a large file is running, which is said for as long as it runs).
+            // sentence that a file is running, which is said for as long as it runs).
             LabAction::Player(action) => Rc::new(Lab {
                 player: self.player.apply(action),
                 error: self.error.clone().filter(|_| self.loaded.is_none()),
                 notice: None,
                 ..(*self).clone()
             }),
-            LabAction::Running { name } => {
+            LabAction::Running(of) => {
                 let mut player = self.player.clone();
                 player.playing = false;
                 Rc::new(Lab {
                     player,
                     notice: None,
-                    announced_file: Some(name),
+                    running: Some(of),
                     progress: None,
                     ..(*self).clone()
                 })
             }
-            LabAction::GiveUpFile => Rc::new(Lab {
-                announced_file: None,
+            LabAction::GiveUpRun => Rc::new(Lab {
+                running: None,
                 progress: None,
                 ..(*self).clone()
             }),
-            LabAction::Preparing { name, progress } => {
-                if self.announced_file.as_ref() != Some(&name) {
+            LabAction::Preparing { of, progress } => {
+                if self.running.as_ref() != Some(&of) {
                     return self;
                 }
                 Rc::new(Lab {
@@ -278,15 +302,19 @@ impl Reducible for Lab {
                     ..(*self).clone()
                 })
             }
-            LabAction::Prepared {
-                name,
-                prepared,
-                left_out,
-            } => {
-                if self.announced_file.as_ref() != Some(&name) {
+            LabAction::Prepared { destined, prepared } => {
+                if self.running.as_ref() != Some(&destined.run_of()) {
                     return self;
                 }
-                self.with_file_prepared(name, *prepared, left_out)
+                match destined {
+                    Destined::File { name, left_out } => {
+                        self.with_file_prepared(name, *prepared, left_out)
+                    }
+                    Destined::Message(written) => Rc::new(Lab {
+                        written: Some(written),
+                        ..self.showing_prepared(*prepared, None, Source::Written)
+                    }),
+                }
             }
             LabAction::ToFailure(forward) => {
                 let Some(loaded) = &self.loaded else {
@@ -314,9 +342,9 @@ impl Reducible for Lab {
                     // Counted, so that the address bar is written again even when what is
                     // shown did not change (a link followed in part, or not at all).
                     links_followed: self.links_followed.wrapping_add(1),
-                    // A large file still running is given up for the link, as the page gives
-                    // up its run.
-                    announced_file: None,
+                    // A run still going is given up for the link, as the page gives up
+                    // its run.
+                    running: None,
                     progress: None,
                     ..(*followed).clone()
                 })
@@ -354,12 +382,12 @@ impl Reducible for Lab {
                 Some(written) => Rc::new(self.showing(written.run.clone(), None, Source::Written)),
                 None => self,
             },
-            // A large file said to be running is not opened once something else was shown.
+            // A file said to be running is not opened once something else was shown.
             LabAction::FileOpened {
                 announced: true,
                 name,
                 ..
-            } if self.announced_file.as_ref() != Some(&name) => self,
+            } if self.running.as_ref() != Some(&RunOf::File(name.clone())) => self,
             LabAction::FileOpened {
                 name,
                 contents,
@@ -403,7 +431,7 @@ impl Lab {
             file_error: false,
             notice: None,
             player,
-            announced_file: None,
+            running: None,
             progress: None,
             ..self.clone()
         }
@@ -584,7 +612,7 @@ impl Lab {
             errors_shown: self.errors_shown.wrapping_add(1),
             notice: None,
             player,
-            announced_file: None,
+            running: None,
             progress: None,
             ..self.clone()
         })
@@ -1104,11 +1132,11 @@ pub fn app() -> Html {
             if lab.player.playing {
                 lab.dispatch(LabAction::Player(PlayerAction::TogglePlay));
             }
-            // A file being read or run would replace the world the dialog writes in, under
-            // it: it is given up, as for another scenario chosen.
+            // A file being read or run, or a message being run, would replace the world the
+            // dialog writes in, under it: it is given up, as for another scenario chosen.
             *file_in_hand.borrow_mut() = None;
-            if lab.announced_file.is_some() {
-                lab.dispatch(LabAction::GiveUpFile);
+            if lab.running.is_some() {
+                lab.dispatch(LabAction::GiveUpRun);
             }
             // The message written last is written again in the world it was written in, so
             // that the dialog shows the draft as sent, server changes too, and a change taken
@@ -1139,13 +1167,21 @@ pub fn app() -> Html {
                 return;
             };
             compose_base.set(None);
-            // A file still being read would replace the message when it is.
-            *file_in_hand.borrow_mut() = None;
             *play_when_shown.borrow_mut() = true;
-            lab.dispatch(LabAction::Written(Rc::new(WrittenMessage::new(
-                scenario, world, draft,
-            ))));
-            Timeout::new(0, bring_details_into_sight).forget();
+            // Run a slice at a time, as a file is: a world from a file may retry for a year.
+            // A file still being read would replace the message when it is: it is given up.
+            let written = Rc::new(WrittenMessage::new(scenario, world, draft));
+            let token = Rc::new(());
+            let held = Rc::downgrade(&token);
+            *file_in_hand.borrow_mut() = Some(FileInHand::Running { _token: token });
+            lab.dispatch(LabAction::Running(RunOf::Message));
+            run_slice(
+                Preparing::new(written.run.clone()),
+                Destined::Message(written),
+                lab.dispatcher(),
+                held,
+                Said::default(),
+            );
         })
     };
     let on_compose_closed = {
@@ -1332,7 +1368,7 @@ pub fn app() -> Html {
         <section key="details" class="region region-details" aria-labelledby="details-title">
             <h2 id="details-title" class="region-title">{ "Details" }</h2>
             <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
-                errors_shown={lab.errors_shown} notice={lab.notice.clone().or_else(|| lab.announced_file.as_deref().map(running_sentence))}
+                errors_shown={lab.errors_shown} notice={lab.notice.clone().or_else(|| lab.running.as_ref().map(running_sentence))}
                 progress={lab.progress.clone()}
                 playing={lab.player.playing} on_open_file={open_file} {on_failure}
                 on_write={open_compose.clone()} />
@@ -1638,34 +1674,41 @@ fn show_what_is_shown(event: &Event, shown_choice: &str) {
     }
 }
 
-/// A scenario file at least this large is said to be running before it runs: hundreds of
-/// messages, whose run takes a moment, and seconds on a phone.
+/// A scenario file at least this large is said to be running before it is read as a
+/// scenario and run: hundreds of messages, whose reading and run take a moment, and seconds
+/// on a phone. A smaller one is said to be running once its run outlasts a slice.
 pub const LARGE_FILE_OCTETS: usize = 100 * 1024;
 /// How long the page has to draw that sentence before the run holds it (a few frames).
 const RUNNING_SAID_MS: u32 = 100;
 
 /// Says that the scenario file `name` is running.
 fn say_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
-    lab.dispatch(LabAction::Running {
-        name: name.to_string(),
-    });
+    lab.dispatch(LabAction::Running(RunOf::File(name.to_string())));
 }
 
-/// The sentence over the details while the large scenario file `name` runs, unless another
+/// The sentence over the details while a run is made a slice at a time, unless another
 /// notice is said meanwhile.
-fn running_sentence(name: &str) -> String {
-    format!("Running the scenario of {name}: a large one takes a few seconds.")
+fn running_sentence(of: &RunOf) -> String {
+    match of {
+        RunOf::File(name) => {
+            format!("Running the scenario of {name}: a long run takes a few seconds.")
+        }
+        RunOf::Message => {
+            "Running the delivery of your message: a long run takes a few seconds.".into()
+        }
+    }
 }
 
-/// A scenario file in hand: being read, then, a large one, run a slice at a time, for as long
-/// as its token is held (the run holds a `Weak` to it). Dropped, either is given up.
+/// A scenario file in hand, or a message written: being read (a file), then run a slice at
+/// a time, for as long as its token is held (the run holds a `Weak` to it). Dropped, either
+/// is given up.
 pub enum FileInHand {
     Reading { _reader: FileReader, _token: Rc<()> },
     Running { _token: Rc<()> },
 }
 
-/// How long one slice of a large file's run holds the page, at most about: the page draws
-/// between slices, and the player's buttons answer.
+/// How long one slice of a run holds the page, at most about: the page draws between
+/// slices, and the player's buttons answer.
 const PREPARING_SLICE_MS: f64 = 40.0;
 /// Scheduled actions, or events, taken between two looks at the clock during a slice.
 const PREPARING_WORK_PER_LOOK: usize = 500;
@@ -1673,15 +1716,19 @@ const PREPARING_WORK_PER_LOOK: usize = 500;
 /// the page again, which on a slow machine takes a good part of a slice.
 const PREPARING_SAID_EVERY_MS: f64 = 250.0;
 
-/// Runs the large scenario file `name` a slice at a time, saying how far it has got, and
-/// shows it when it is ready; or, when it is no scenario, says why as a file opened does.
-fn run_large_file(
+/// Runs the scenario file `name` a slice at a time, saying how far it has got, and shows it
+/// when it is ready; or, when it is no scenario, says why as a file opened does. A file not
+/// yet said to be running (not `announced`) is said to be once its run outlasts a slice: a
+/// small file may still make a long run (a retry every second for a year), and the page
+/// must not freeze for it.
+fn run_file(
     name: String,
     contents: Result<Vec<u8>, String>,
     left_out: usize,
     lab: UseReducerDispatcher<Lab>,
     in_hand: &Rc<RefCell<Option<FileInHand>>>,
     held: Weak<()>,
+    announced: bool,
 ) {
     // Given up while it was said to be running: something else was chosen, another file too.
     let Some(token) = held.upgrade() else {
@@ -1693,22 +1740,26 @@ fn run_large_file(
         .ok()
         .and_then(|text| Scenario::from_json(&text).ok());
     let Some(scenario) = scenario else {
-        open_file(&lab, name, contents, left_out, true);
+        open_file(&lab, name, contents, left_out, announced);
         return;
     };
     // The reader is let go here, outside its own callback; the token stays.
     *in_hand.borrow_mut() = Some(FileInHand::Running { _token: token });
+    if !announced {
+        // Drawn only if the first slice does not finish the run: the page is drawn after
+        // this task, by which time a short run has been shown.
+        say_running(&lab, &name);
+    }
     run_slice(
         Preparing::new(scenario),
-        name,
-        left_out,
+        Destined::File { name, left_out },
         lab,
         held,
         Said::default(),
     );
 }
 
-/// When how far a large file's run has got was last said, and in which stage it was.
+/// When how far a run has got was last said, and in which stage it was.
 #[derive(Clone, Copy)]
 struct Said {
     at_ms: f64,
@@ -1724,12 +1775,11 @@ impl Default for Said {
     }
 }
 
-/// One slice of [`run_large_file`], and the next one after the page has drawn; none once the
-/// file is given up (its token dropped).
+/// One slice of a run made for a file ([`run_file`]) or a message written, and the next one
+/// after the page has drawn; none once it is given up (its token dropped).
 fn run_slice(
     mut preparing: Preparing,
-    name: String,
-    left_out: usize,
+    destined: Destined,
     lab: UseReducerDispatcher<Lab>,
     held: Weak<()>,
     said: Said,
@@ -1744,11 +1794,7 @@ fn run_slice(
         preparing = match preparing.advance(PREPARING_WORK_PER_LOOK) {
             Advanced::Going(going) => going,
             Advanced::Done(prepared) => {
-                lab.dispatch(LabAction::Prepared {
-                    name,
-                    prepared,
-                    left_out,
-                });
+                lab.dispatch(LabAction::Prepared { destined, prepared });
                 Timeout::new(0, bring_details_into_sight).forget();
                 return;
             }
@@ -1766,7 +1812,7 @@ fn run_slice(
         || now() - said.at_ms >= PREPARING_SAID_EVERY_MS
     {
         lab.dispatch(LabAction::Preparing {
-            name: name.clone(),
+            of: destined.run_of(),
             progress: progress_words(progress),
         });
         Said {
@@ -1776,13 +1822,10 @@ fn run_slice(
     } else {
         said
     };
-    Timeout::new(0, move || {
-        run_slice(preparing, name, left_out, lab, held, said)
-    })
-    .forget();
+    Timeout::new(0, move || run_slice(preparing, destined, lab, held, said)).forget();
 }
 
-/// How far a large file's run has got, in words.
+/// How far a run made a slice at a time has got, in words.
 fn progress_words(progress: Progress) -> String {
     let percent = |done: usize, total: usize| done.saturating_mul(100) / total.max(1);
     match progress {
@@ -1833,20 +1876,24 @@ fn read_scenario_file(
     let token = Rc::new(());
     let held = Rc::downgrade(&token);
     let opened = move |contents: Result<Vec<u8>, String>| {
+        if contents.is_err() {
+            open_file(&lab, name, contents, left_out, false);
+            return;
+        }
+        // Run after the reader is done with the file, as the reader is then let go.
         let large = contents
             .as_ref()
             .is_ok_and(|bytes| bytes.len() >= LARGE_FILE_OCTETS);
         if large {
-            // Said first, and drawn before the run starts: a student sees the file was taken.
-            // Run after the reader is done with the file, as the reader is then let go.
+            // Said first, and drawn before its reading as a scenario and its run start: a
+            // student sees the file was taken.
             say_running(&lab, &name);
-            Timeout::new(RUNNING_SAID_MS, move || {
-                run_large_file(name, contents, left_out, lab, &in_hand, held)
-            })
-            .forget();
-            return;
         }
-        open_file(&lab, name, contents, left_out, false);
+        let wait_ms = if large { RUNNING_SAID_MS } else { 0 };
+        Timeout::new(wait_ms, move || {
+            run_file(name, contents, left_out, lab, &in_hand, held, large)
+        })
+        .forget();
     };
     if file.size() > SCENARIO_MAX_OCTETS as f64 {
         *file_in_hand.borrow_mut() = None;

@@ -40,7 +40,7 @@ pub struct DetailsProps {
     /// What a link left out, said over the details.
     #[prop_or_default]
     pub notice: Option<String>,
-    /// How far the run of a large scenario file has got, under the notice that says it runs.
+    /// How far the run of a scenario file has got, under the notice that says it runs.
     #[prop_or_default]
     pub progress: Option<String>,
     /// While playing, the step is not read out: steps come faster than speech.
@@ -108,7 +108,7 @@ pub fn details(props: &DetailsProps) -> Html {
     };
     // What a link left out, over whatever the details show: a live region that is there
     // before its text, in every case, so that the text is read out.
-    // Under it, how far a large file's run has got: outside the live region, which would
+    // Under it, how far a file's run has got: outside the live region, which would
     // otherwise read out each of the many changes.
     let notice = html! {
         <>

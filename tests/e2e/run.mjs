@@ -1538,6 +1538,53 @@ await test('a teacher downloads a scenario\'s file, and opens a changed one from
   }
 });
 
+await test('a small scenario file whose run is long does not hold the page: it says how far it has got, and stops for another scenario', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    // Two kilobytes: a server down for good, retried every second for a year.
+    const scenario = JSON.parse(await readFile('scenarios/server-down-for-good.json', 'utf8'));
+    scenario.retry = { first_retry_s: 1, max_interval_s: 1, give_up_s: 31622399 };
+    scenario.run_until_s = 31622400;
+    scenario.fetches = [];
+    const text = JSON.stringify(scenario);
+    assert.ok(text.length < 4096, `${text.length} octets`);
+    await page.goto(`${server.url}#scenario=basic-delivery&step=3`);
+    await page.waitForSelector('.controls-position:has-text("Step 3 of")');
+    // The longest wait between two frames the page draws, from now on.
+    await page.evaluate(() => {
+      window.__longestFrameGap = 0;
+      let last = performance.now();
+      const frame = (now) => {
+        window.__longestFrameGap = Math.max(window.__longestFrameGap, now - last);
+        last = now;
+        requestAnimationFrame(frame);
+      };
+      requestAnimationFrame(frame);
+    });
+    await page.setInputFiles('input[type="file"]', { name: 'storm.json', mimeType: 'application/json', buffer: Buffer.from(text) });
+    await page.waitForSelector('.details-notice:has-text("Running the scenario of storm.json")', { timeout: 5000 });
+    await page.waitForSelector('.details-progress:not([hidden])');
+    const first = await page.textContent('.details-progress');
+    assert.match(first, /^Running: \d+ events so far, at simulated time /);
+    // The scenario shown before steps meanwhile.
+    await page.keyboard.press('ArrowRight');
+    await page.waitForSelector('.controls-position:has-text("Step 4 of")', { timeout: 2000 });
+    await page.waitForTimeout(2000);
+    const later = await page.textContent('.details-progress');
+    assert.notEqual(later, first, 'the words say how far it has got');
+    const gap = await page.evaluate(() => window.__longestFrameGap);
+    assert.ok(gap < 1000, `the page drew at least every second; its longest wait was ${Math.round(gap)} ms`);
+    // Another scenario chosen: the run is given up, and the file is not shown after all.
+    await page.selectOption('#scenario-select', { label: 'A domain that takes no mail: null MX' });
+    await page.waitForSelector('.details-progress', { state: 'hidden' });
+    await page.waitForTimeout(1000);
+    assert.doesNotMatch(await page.textContent('.region-details'), /storm\.json/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await test('a student writes a message in a scenario\'s world and sees what the servers make of it', async () => {
   for (const size of [
     { name: 'desktop', viewport: { width: 1280, height: 800 } },
