@@ -81,141 +81,206 @@ type NodeIndex = BTreeMap<String, BTreeMap<Side, usize>>;
 /// lives), in place of what it would have done.
 pub const NOT_REACHED: &str = "not reached";
 
-impl RunMap {
-    /// The map of everything that happens in `trace`.
-    pub fn of(trace: &Trace) -> RunMap {
-        // Servers are every name something connects to, or that acts on its own (queues,
-        // delivers); any other client is a user agent or a scripted client.
-        let mut servers: BTreeSet<&str> = BTreeSet::new();
-        for event in &trace.events {
-            if let Event::ConnectionAttempted(attempt) = &event.event {
-                servers.insert(&attempt.server);
-            } else if let Some(host) = event_host(&event.event) {
-                servers.insert(host);
-            }
-        }
-        // A client that sends mail and reads a mailbox, only on servers it sends to (a sender
-        // fetching a bounce from her own server), is one party, drawn once where it sends
-        // from: as a reader right of every server, her POP3 link would run back under the
-        // whole diagram, and under herself, the diagram would need a second row. (Unless the
-        // server it reads on stands further right: below.)
-        let is_client = |name: &str| !servers.contains(name) || name.starts_with(USER_AGENT_PREFIX);
-        let mut sends_to: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        let mut reads_from: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for event in &trace.events {
-            if let Event::ConnectionAttempted(attempt) = &event.event {
-                if is_client(&attempt.client) {
-                    let servers_of = match attempt.protocol {
-                        Protocol::Smtp => &mut sends_to,
-                        Protocol::Pop3 => &mut reads_from,
-                    };
-                    servers_of
-                        .entry(&*attempt.client)
-                        .or_default()
-                        .insert(&*attempt.server);
+/// The first look at a run's events, for its map: who is a server, and who sends to and
+/// reads from whom. Taken an event at a time, so that a long run's map is made in slices.
+#[derive(Debug, Default)]
+pub struct MapSurvey {
+    /// Every name something connects to, or that acts on its own (queues, delivers).
+    servers: BTreeSet<String>,
+    /// The servers each party sends mail to (SMTP), and reads a mailbox on (POP3).
+    sends_to: BTreeMap<String, BTreeSet<String>>,
+    reads_from: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// Puts `name` in `names`, writing it only when it is new: a long run names the same few
+/// hosts a million times.
+fn insert_name(names: &mut BTreeSet<String>, name: &str) {
+    if !names.contains(name) {
+        names.insert(name.to_string());
+    }
+}
+
+impl MapSurvey {
+    /// Takes `event` into account.
+    pub fn survey(&mut self, event: &Event) {
+        if let Event::ConnectionAttempted(attempt) = event {
+            insert_name(&mut self.servers, &attempt.server);
+            // Kept for every party; only a client's are asked for (see `is_client`).
+            let servers_of = match attempt.protocol {
+                Protocol::Smtp => &mut self.sends_to,
+                Protocol::Pop3 => &mut self.reads_from,
+            };
+            match servers_of.get_mut(&*attempt.client) {
+                Some(servers) => insert_name(servers, &attempt.server),
+                None => {
+                    servers_of.insert(
+                        attempt.client.to_string(),
+                        BTreeSet::from([attempt.server.to_string()]),
+                    );
                 }
             }
+        } else if let Some(host) = event_host(event) {
+            insert_name(&mut self.servers, host);
         }
-        let reads_where_it_sends = |client: &str| {
-            reads_from
-                .get(client)
-                .zip(sends_to.get(client))
-                .is_some_and(|(read, sent)| read.is_subset(sent))
-        };
-        let mut map = RunMap::default();
-        let mut index = NodeIndex::new();
-        // By what makes the label, so that no label is written for a link already known.
-        let mut link_index: BTreeMap<(usize, usize, &str, u16), usize> = BTreeMap::new();
-        let mut only_read_on: BTreeSet<usize> = BTreeSet::new();
-        // A server's role is what it does once a connection to it opens: one that is down, or
-        // an address where no host lives, does nothing.
-        let mut role_when_open: BTreeMap<ConnId, (usize, &'static str)> = BTreeMap::new();
-        let mut connected_to: BTreeSet<usize> = BTreeSet::new();
-        for event in &trace.events {
-            match &event.event {
-                Event::ConnectionOpened { conn } => {
-                    if let Some((server, role)) = role_when_open.remove(conn) {
-                        map.add_role(server, role);
-                    }
+    }
+
+    /// Whether `name` is a user agent or a scripted client, rather than a server.
+    fn is_client(&self, name: &str) -> bool {
+        !self.servers.contains(name) || name.starts_with(USER_AGENT_PREFIX)
+    }
+
+    /// A client that sends mail and reads a mailbox, only on servers it sends to (a sender
+    /// fetching a bounce from her own server), is one party, drawn once where it sends
+    /// from: as a reader right of every server, her POP3 link would run back under the
+    /// whole diagram, and under herself, the diagram would need a second row. (Unless the
+    /// server it reads on stands further right: see [`MapDrawing::finish`].)
+    fn reads_where_it_sends(&self, client: &str) -> bool {
+        self.reads_from
+            .get(client)
+            .zip(self.sends_to.get(client))
+            .is_some_and(|(read, sent)| read.is_subset(sent))
+    }
+
+    /// The survey done: the drawing, which takes every event again.
+    pub fn drawing(self) -> MapDrawing {
+        MapDrawing {
+            survey: self,
+            map: RunMap::default(),
+            index: NodeIndex::new(),
+            link_index: BTreeMap::new(),
+            only_read_on: BTreeSet::new(),
+            role_when_open: BTreeMap::new(),
+            connected_to: BTreeSet::new(),
+        }
+    }
+}
+
+/// The second look at a run's events, for its map, after the [`MapSurvey`]: the parties
+/// and links, an event at a time, placed once all are known ([`MapDrawing::finish`]).
+#[derive(Debug)]
+pub struct MapDrawing {
+    survey: MapSurvey,
+    map: RunMap,
+    index: NodeIndex,
+    /// By what makes the label, so that no label is written for a link already known.
+    link_index: BTreeMap<(usize, usize, &'static str, u16), usize>,
+    only_read_on: BTreeSet<usize>,
+    /// A server's role is what it does once a connection to it opens: one that is down, or
+    /// an address where no host lives, does nothing.
+    role_when_open: BTreeMap<ConnId, (usize, &'static str)>,
+    connected_to: BTreeSet<usize>,
+}
+
+impl MapDrawing {
+    /// Draws what `event` adds.
+    pub fn draw(&mut self, event: &Event) {
+        match event {
+            Event::ConnectionOpened { conn } => {
+                if let Some((server, role)) = self.role_when_open.remove(conn) {
+                    self.map.add_role(server, role);
                 }
-                Event::ConnectionAttempted(attempt) => {
-                    let client_side = if !is_client(&attempt.client) {
-                        Side::Server
-                    } else if attempt.protocol == Protocol::Pop3
-                        && !reads_where_it_sends(&attempt.client)
-                    {
-                        Side::Reader
-                    } else {
-                        Side::Sender
-                    };
-                    let from = map.node(&mut index, &attempt.client, client_side, None);
-                    let after = map.nodes[from].column + 1;
-                    let known = index
-                        .get(&*attempt.server)
-                        .is_some_and(|sides| sides.contains_key(&Side::Server));
-                    let to = map.node(&mut index, &attempt.server, Side::Server, Some(after));
-                    // A server first reached by a fetch (before any mail) stands where mail
-                    // first reaches it, not beside the one who fetched.
-                    if attempt.protocol == Protocol::Pop3 && !known {
-                        only_read_on.insert(to);
-                    } else if attempt.protocol == Protocol::Smtp && only_read_on.remove(&to) {
-                        map.nodes[to].column = after;
-                    }
-                    let (protocol, server_role) = match attempt.protocol {
-                        Protocol::Pop3 => ("POP3", "POP3"),
-                        // RFC 6409: the submission agent is what listens on 587; a user
-                        // agent on port 25 talks to an MTA.
-                        Protocol::Smtp if attempt.port == 587 => ("SMTP", "MSA"),
-                        Protocol::Smtp => ("SMTP", "MTA"),
-                    };
-                    role_when_open.insert(attempt.conn, (to, server_role));
-                    connected_to.insert(to);
-                    if client_side == Side::Server {
-                        map.add_role(from, "MTA");
-                    } else {
-                        map.add_role(from, "UA");
-                    }
-                    let next = map.links.len();
-                    let link = *link_index
-                        .entry((from, to, protocol, attempt.port))
-                        .or_insert(next);
-                    if link == next {
-                        let label = format!("{protocol} :{}", attempt.port);
-                        map.links.push(MapLink { from, to, label });
-                    }
-                    map.conn_links.insert(attempt.conn, link);
+            }
+            Event::ConnectionAttempted(attempt) => {
+                let client_side = if !self.survey.is_client(&attempt.client) {
+                    Side::Server
+                } else if attempt.protocol == Protocol::Pop3
+                    && !self.survey.reads_where_it_sends(&attempt.client)
+                {
+                    Side::Reader
+                } else {
+                    Side::Sender
+                };
+                let from = self
+                    .map
+                    .node(&mut self.index, &attempt.client, client_side, None);
+                let after = self.map.nodes[from].column + 1;
+                let known = self
+                    .index
+                    .get(&*attempt.server)
+                    .is_some_and(|sides| sides.contains_key(&Side::Server));
+                let to = self
+                    .map
+                    .node(&mut self.index, &attempt.server, Side::Server, Some(after));
+                // A server first reached by a fetch (before any mail) stands where mail
+                // first reaches it, not beside the one who fetched.
+                if attempt.protocol == Protocol::Pop3 && !known {
+                    self.only_read_on.insert(to);
+                } else if attempt.protocol == Protocol::Smtp && self.only_read_on.remove(&to) {
+                    self.map.nodes[to].column = after;
                 }
-                Event::MxResolved(resolved) => {
-                    let node = map.node(&mut index, &resolved.host, Side::Server, None);
-                    // A route or an address literal asks DNS nothing: no line to DNS for a
-                    // host that only ever uses those.
-                    let asked_dns = !resolved.result.contains(NO_DNS_LOOKUP);
-                    if asked_dns && !map.resolvers.contains(&node) {
-                        map.resolvers.push(node);
-                    }
+                let (protocol, server_role) = match attempt.protocol {
+                    Protocol::Pop3 => ("POP3", "POP3"),
+                    // RFC 6409: the submission agent is what listens on 587; a user
+                    // agent on port 25 talks to an MTA.
+                    Protocol::Smtp if attempt.port == 587 => ("SMTP", "MSA"),
+                    Protocol::Smtp => ("SMTP", "MTA"),
+                };
+                self.role_when_open.insert(attempt.conn, (to, server_role));
+                self.connected_to.insert(to);
+                if client_side == Side::Server {
+                    self.map.add_role(from, "MTA");
+                } else {
+                    self.map.add_role(from, "UA");
                 }
-                Event::Delivered(delivered) => {
-                    let node = map.node(&mut index, &delivered.host, Side::Server, None);
-                    map.add_role(node, "MDA");
+                let next = self.map.links.len();
+                let link = *self
+                    .link_index
+                    .entry((from, to, protocol, attempt.port))
+                    .or_insert(next);
+                if link == next {
+                    let label = format!("{protocol} :{}", attempt.port);
+                    self.map.links.push(MapLink { from, to, label });
                 }
-                // A user agent that submitted nothing is drawn all the same: its own finding
-                // is where the run goes wrong.
-                Event::SubmissionFailed(failed) => {
-                    let node = map.node(&mut index, &failed.ua, Side::Sender, None);
-                    map.add_role(node, "UA");
+                self.map.conn_links.insert(attempt.conn, link);
+            }
+            Event::MxResolved(resolved) => {
+                let node = self
+                    .map
+                    .node(&mut self.index, &resolved.host, Side::Server, None);
+                // A route or an address literal asks DNS nothing: no line to DNS for a
+                // host that only ever uses those.
+                let asked_dns = !resolved.result.contains(NO_DNS_LOOKUP);
+                if asked_dns && !self.map.resolvers.contains(&node) {
+                    self.map.resolvers.push(node);
                 }
-                // The MDA's doing too, though it stored nothing (a mailbox over its quota).
-                Event::DeliveryRefused(refused) => {
-                    let node = map.node(&mut index, &refused.host, Side::Server, None);
-                    map.add_role(node, "MDA");
-                }
-                other => {
-                    if let Some(host) = event_host(other) {
-                        map.node(&mut index, host, Side::Server, None);
-                    }
+            }
+            Event::Delivered(delivered) => {
+                let node = self
+                    .map
+                    .node(&mut self.index, &delivered.host, Side::Server, None);
+                self.map.add_role(node, "MDA");
+            }
+            // A user agent that submitted nothing is drawn all the same: its own finding
+            // is where the run goes wrong.
+            Event::SubmissionFailed(failed) => {
+                let node = self
+                    .map
+                    .node(&mut self.index, &failed.ua, Side::Sender, None);
+                self.map.add_role(node, "UA");
+            }
+            // The MDA's doing too, though it stored nothing (a mailbox over its quota).
+            Event::DeliveryRefused(refused) => {
+                let node = self
+                    .map
+                    .node(&mut self.index, &refused.host, Side::Server, None);
+                self.map.add_role(node, "MDA");
+            }
+            other => {
+                if let Some(host) = event_host(other) {
+                    self.map.node(&mut self.index, host, Side::Server, None);
                 }
             }
         }
+    }
+
+    /// The map, every event drawn: its parties placed.
+    pub fn finish(self) -> RunMap {
+        let MapDrawing {
+            mut map,
+            mut index,
+            connected_to,
+            ..
+        } = self;
         // Something connected to it, and it never answered.
         for server in connected_to {
             if map.nodes[server].roles.is_empty() {
@@ -284,6 +349,22 @@ impl RunMap {
             map.nodes[reader].row = row;
         }
         map
+    }
+}
+
+impl RunMap {
+    /// The map of everything that happens in `trace`: what [`MapSurvey`] and
+    /// [`MapDrawing`] make of it, an event at a time, done at once.
+    pub fn of(trace: &Trace) -> RunMap {
+        let mut survey = MapSurvey::default();
+        for event in &trace.events {
+            survey.survey(&event.event);
+        }
+        let mut drawing = survey.drawing();
+        for event in &trace.events {
+            drawing.draw(&event.event);
+        }
+        drawing.finish()
     }
 
     /// A map drawn by hand (for an illustration): `links` as (from, to, label).

@@ -1,9 +1,9 @@
-//! A scenario run and made ready to step through a slice at a time: its run, its steps, its
-//! stored views, then its map and failures. A page draws between slices and says how far it
+//! A scenario run and made ready to step through a slice at a time: its run, its steps and
+//! a first look for its map, its stored views and its map drawn, then its failures. A page draws between slices and says how far it
 //! has got, rather than holding still for seconds while a scenario file of thousands of
 //! messages runs. The result is the same as making each at once.
 
-use super::map::RunMap;
+use super::map::{MapDrawing, MapSurvey, RunMap};
 use super::steps::{failure_positions, StepCutter};
 use super::view::{StoringViews, TraceViewer};
 use super::world::RunInSlices;
@@ -27,19 +27,21 @@ impl Prepared {
     pub fn of(scenario: Scenario) -> Prepared {
         let trace = super::run(&scenario, scenario.seed).trace;
         let steps = super::steps::steps(&trace);
-        finished(scenario, trace, steps, TraceViewer::new)
+        let map = RunMap::of(&trace);
+        finished(scenario, trace, steps, map, TraceViewer::new)
     }
 }
 
-/// The map and failures of a run whose steps are cut, and its viewer from `view`.
+/// The failures of a run whose steps are cut and whose map is drawn, and its viewer from
+/// `view`.
 fn finished(
     scenario: Scenario,
     trace: Trace,
     steps: Vec<Step>,
+    map: RunMap,
     view: impl FnOnce(Trace) -> TraceViewer,
 ) -> Prepared {
     let failures = failure_positions(&steps, &trace);
-    let map = RunMap::of(&trace);
     Prepared {
         scenario,
         steps,
@@ -75,12 +77,14 @@ enum Stage {
     Cutting {
         trace: Trace,
         cutter: StepCutter,
+        survey: MapSurvey,
         done: usize,
     },
     Storing {
         trace: Trace,
         steps: Vec<Step>,
         storing: StoringViews,
+        drawing: MapDrawing,
         done: usize,
     },
 }
@@ -120,8 +124,9 @@ impl Preparing {
         }
     }
 
-    /// About `work` more units of it: scheduled actions of the run, or events cut or stored.
-    /// The last slice also makes the map and finds the failures, at once.
+    /// About `work` more units of it: scheduled actions of the run, or events cut (and
+    /// surveyed for the map) or stored (and drawn on it). The last slice also places the
+    /// map's parties and finds the failures, at once.
     pub fn advance(self, work: usize) -> Advanced {
         let Preparing { scenario, stage } = self;
         let stage = match *stage {
@@ -133,6 +138,7 @@ impl Preparing {
                     Stage::Cutting {
                         cutter: StepCutter::new(trace.events.len()),
                         trace,
+                        survey: MapSurvey::default(),
                         done: 0,
                     }
                 }
@@ -140,16 +146,19 @@ impl Preparing {
             Stage::Cutting {
                 trace,
                 mut cutter,
+                mut survey,
                 done,
             } => {
                 let until = done.saturating_add(work).min(trace.events.len());
                 for (index, event) in trace.events[done..until].iter().enumerate() {
                     cutter.cut(done + index, event);
+                    survey.survey(&event.event);
                 }
                 if until < trace.events.len() {
                     Stage::Cutting {
                         trace,
                         cutter,
+                        survey,
                         done: until,
                     }
                 } else {
@@ -157,6 +166,7 @@ impl Preparing {
                         trace,
                         steps: cutter.finish(),
                         storing: StoringViews::default(),
+                        drawing: survey.drawing(),
                         done: 0,
                     }
                 }
@@ -165,26 +175,34 @@ impl Preparing {
                 trace,
                 steps,
                 mut storing,
+                mut drawing,
                 done,
             } => {
                 let until = done.saturating_add(work).min(trace.events.len());
                 for event in &trace.events[done..until] {
                     storing.store(event);
+                    drawing.draw(&event.event);
                 }
                 if until < trace.events.len() {
                     Stage::Storing {
                         trace,
                         steps,
                         storing,
+                        drawing,
                         done: until,
                     }
                 } else {
                     // The run is over, so the scenario is shared no more.
                     let scenario =
                         Rc::try_unwrap(scenario).unwrap_or_else(|shared| (*shared).clone());
-                    return Advanced::Done(Box::new(finished(scenario, trace, steps, |trace| {
-                        storing.finish(trace)
-                    })));
+                    let map = drawing.finish();
+                    return Advanced::Done(Box::new(finished(
+                        scenario,
+                        trace,
+                        steps,
+                        map,
+                        |trace| storing.finish(trace),
+                    )));
                 }
             }
         };
