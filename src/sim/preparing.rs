@@ -1,7 +1,8 @@
 //! A scenario run and made ready to step through a slice at a time: its run, its steps and
-//! a first look for its map, its stored views and its map drawn, then its failures. A page draws between slices and says how far it
-//! has got, rather than holding still for seconds while a scenario file of thousands of
-//! messages runs. The result is the same as making each at once.
+//! a first look for its map, its stored views and its map drawn, then its failures. A page
+//! draws between slices and says how far it has got, rather than holding still for seconds
+//! while a scenario file of thousands of messages (or a year of retries) runs. The result is
+//! the same as making each at once.
 
 use super::map::{MapDrawing, MapSurvey, RunMap};
 use super::steps::{failure_positions, StepCutter};

@@ -247,18 +247,18 @@ pub enum LabAction {
         destined: Destined,
         prepared: Box<Prepared>,
     },
-    /// A scenario file was opened (chosen in the file dialog, or dropped on the page): its
-    /// name, its contents or why they could not be read (the end of a sentence that begins
-    /// with its name), and how many other files were dropped with it, which are not opened.
-    FileOpened {
+    /// A scenario file opened (chosen in the file dialog, or dropped on the page) could not
+    /// be read or is no valid scenario: its name, and every reason why (see
+    /// [`file_scenario`]), said where the details go (the scenario shown, if any, stays).
+    FileRefused {
         name: String,
-        contents: Result<Vec<u8>, String>,
-        left_out: usize,
-        /// Said to be running first (`Running`): opened only if nothing else was shown since.
+        problem: String,
+        /// Said to be running first (`Running`): said only if nothing else was shown since.
         announced: bool,
     },
-    /// A message was written and sent: the scenario it makes, shown and offered by the
-    /// picker from then on, and the world it was written in.
+    /// A share link's message was sent: the scenario it makes, shown and offered by the
+    /// picker from then on, and the world it was written in. (A message written in the
+    /// dialog is run a slice at a time, and shown by `Prepared`.)
     Written(Rc<WrittenMessage>),
     /// The message written last is chosen again.
     SelectWritten,
@@ -382,18 +382,13 @@ impl Reducible for Lab {
                 Some(written) => Rc::new(self.showing(written.run.clone(), None, Source::Written)),
                 None => self,
             },
-            // A file said to be running is not opened once something else was shown.
-            LabAction::FileOpened {
+            // A file said to be running is not spoken of once something else was shown.
+            LabAction::FileRefused {
                 announced: true,
                 name,
                 ..
             } if self.running.as_ref() != Some(&RunOf::File(name.clone())) => self,
-            LabAction::FileOpened {
-                name,
-                contents,
-                left_out,
-                ..
-            } => self.with_file_contents(name, contents, left_out),
+            LabAction::FileRefused { problem, .. } => self.with_error_about(problem, true),
         }
     }
 }
@@ -437,29 +432,8 @@ impl Lab {
         }
     }
 
-    /// A scenario file opened: shown at its start and offered by the picker from then on;
-    /// or, when it cannot be read or is not a valid scenario, every reason why, where the
-    /// details go (the scenario shown, if any, stays). The words are `smtp-lab run`'s.
-    fn with_file_contents(
-        self: Rc<Self>,
-        name: String,
-        contents: Result<Vec<u8>, String>,
-        left_out: usize,
-    ) -> Rc<Lab> {
-        let text = contents.and_then(file_text);
-        let scenario = match text {
-            Ok(text) => Scenario::from_json(&text)
-                .map_err(|errors| format!("{name} is not a valid scenario:\n{errors}")),
-            Err(problem) => Err(format!("{name} {problem}.")),
-        };
-        match scenario {
-            Ok(scenario) => self.with_file_prepared(name, Prepared::of(scenario), left_out),
-            Err(problem) => self.with_error_about(problem, true),
-        }
-    }
-
     /// The run of the scenario file `name`, made ready, shown at its start and offered by the
-    /// picker from then on (see [`Lab::with_file_contents`]).
+    /// picker from then on.
     fn with_file_prepared(&self, name: String, prepared: Prepared, left_out: usize) -> Rc<Lab> {
         let own = Rc::new(OwnScenario {
             file_name: name.clone(),
@@ -732,8 +706,8 @@ pub fn app() -> Html {
         });
     }
 
-    // A scenario file being read or run, given up (dropped) when something else is chosen
-    // first.
+    // A scenario file being read or run, or a message written being run, given up (dropped)
+    // when something else is chosen first.
     let file_in_hand = use_mut_ref(|| None::<FileInHand>);
     // Set when the user chose a scenario or a file, so that the focus moves on to Play once
     // it is shown (see below).
@@ -1171,16 +1145,13 @@ pub fn app() -> Html {
             // Run a slice at a time, as a file is: a world from a file may retry for a year.
             // A file still being read would replace the message when it is: it is given up.
             let written = Rc::new(WrittenMessage::new(scenario, world, draft));
-            let token = Rc::new(());
-            let held = Rc::downgrade(&token);
-            *file_in_hand.borrow_mut() = Some(FileInHand::Running { _token: token });
-            lab.dispatch(LabAction::Running(RunOf::Message));
-            run_slice(
-                Preparing::new(written.run.clone()),
+            run_in_slices(
+                written.run.clone(),
                 Destined::Message(written),
                 lab.dispatcher(),
-                held,
-                Said::default(),
+                &file_in_hand,
+                Rc::new(()),
+                false,
             );
         })
     };
@@ -1297,7 +1268,8 @@ pub fn app() -> Html {
                         Err(_) if value == WRITTEN => LabAction::SelectWritten,
                         Err(_) => return,
                     };
-                    // A file still being read would replace the choice when it is.
+                    // A file still being read or run, or a message being run, would replace the
+                    // choice when it is.
                     *file_in_hand.borrow_mut() = None;
                     *play_when_shown.borrow_mut() = !*picker_browsing.borrow();
                     lab.dispatch(action);
@@ -1734,29 +1706,55 @@ fn run_file(
     let Some(token) = held.upgrade() else {
         return;
     };
-    let scenario = contents
-        .clone()
-        .and_then(file_text)
-        .ok()
-        .and_then(|text| Scenario::from_json(&text).ok());
-    let Some(scenario) = scenario else {
-        open_file(&lab, name, contents, left_out, announced);
-        return;
-    };
-    // The reader is let go here, outside its own callback; the token stays.
+    match file_scenario(&name, contents) {
+        // The reader is let go here, outside its own callback; the token stays.
+        Ok(scenario) => run_in_slices(
+            scenario,
+            Destined::File { name, left_out },
+            lab,
+            in_hand,
+            token,
+            announced,
+        ),
+        Err(problem) => refuse_file(&lab, name, problem, announced),
+    }
+}
+
+/// Runs `scenario` a slice at a time for `destined`, for as long as `token` is held: kept in
+/// `in_hand`, where it lets go of what was there (a file's reader, another run). Said to be
+/// running unless it is `already_said`; said at first, this is drawn only if the first slice
+/// does not finish the run: the page is drawn after this task, by which time a short run has
+/// been shown.
+fn run_in_slices(
+    scenario: Scenario,
+    destined: Destined,
+    lab: UseReducerDispatcher<Lab>,
+    in_hand: &Rc<RefCell<Option<FileInHand>>>,
+    token: Rc<()>,
+    already_said: bool,
+) {
+    let held = Rc::downgrade(&token);
     *in_hand.borrow_mut() = Some(FileInHand::Running { _token: token });
-    if !announced {
-        // Drawn only if the first slice does not finish the run: the page is drawn after
-        // this task, by which time a short run has been shown.
-        say_running(&lab, &name);
+    if !already_said {
+        lab.dispatch(LabAction::Running(destined.run_of()));
     }
     run_slice(
         Preparing::new(scenario),
-        Destined::File { name, left_out },
+        destined,
         lab,
         held,
         Said::default(),
     );
+}
+
+/// The scenario in the file `name`, whose contents were read, or why they could not be: the
+/// words `smtp-lab run` says, every problem and where it is.
+fn file_scenario(name: &str, contents: Result<Vec<u8>, String>) -> Result<Scenario, String> {
+    let text = contents
+        .and_then(file_text)
+        .map_err(|problem| unreadable(name, &problem))?;
+    Scenario::from_json(&text)
+        .map_err(|errors| format!("{name} is not a valid scenario:\n{errors}"))
 }
 
 /// When how far a run has got was last said, and in which stage it was.
@@ -1843,20 +1841,17 @@ fn progress_words(progress: Progress) -> String {
     }
 }
 
-/// Hands the contents of the scenario file `name` to the app (see [`LabAction::FileOpened`]),
-/// and brings what it shows into sight once drawn: opened from the picker pinned over the
-/// page's end, say.
-fn open_file(
-    lab: &UseReducerDispatcher<Lab>,
-    name: String,
-    contents: Result<Vec<u8>, String>,
-    left_out: usize,
-    announced: bool,
-) {
-    lab.dispatch(LabAction::FileOpened {
+/// Why the file `name` could not be read, from the end of the sentence: `problem`.
+fn unreadable(name: &str, problem: &str) -> String {
+    format!("{name} {problem}.")
+}
+
+/// Says why the scenario file `name` cannot be shown (see [`LabAction::FileRefused`]), and
+/// brings that into sight once drawn: opened from the picker pinned over the page's end, say.
+fn refuse_file(lab: &UseReducerDispatcher<Lab>, name: String, problem: String, announced: bool) {
+    lab.dispatch(LabAction::FileRefused {
         name,
-        contents,
-        left_out,
+        problem,
         announced,
     });
     Timeout::new(0, bring_details_into_sight).forget();
@@ -1876,8 +1871,9 @@ fn read_scenario_file(
     let token = Rc::new(());
     let held = Rc::downgrade(&token);
     let opened = move |contents: Result<Vec<u8>, String>| {
-        if contents.is_err() {
-            open_file(&lab, name, contents, left_out, false);
+        if let Err(problem) = &contents {
+            let problem = unreadable(&name, problem);
+            refuse_file(&lab, name, problem, false);
             return;
         }
         // Run after the reader is done with the file, as the reader is then let go.
