@@ -1945,6 +1945,7 @@ fn steps_at_once(contents: &[u8]) -> usize {
 
 /// A run made a slice at a time, as the page shows it: how many steps it has, made at once;
 /// what the page says while it runs; and what the details say once it is shown.
+#[derive(Clone, Copy)]
 struct Run {
     steps_at_once: usize,
     running: &'static str,
@@ -2023,19 +2024,22 @@ async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
     world["fetches"] = serde_json::json!([]);
     let contents = serde_json::to_vec(&world).unwrap();
     assert!(contents.len() < smtp_lab::ui::LARGE_FILE_OCTETS / 10);
-    let run = Run {
+    let file_run = Run {
         steps_at_once: steps_at_once(&contents),
         running: "Running the scenario of storm.json",
         shown: "From your file storm.json.",
     };
-    runs_in_slices_to_its_end(&root, run, || choose_file(&root, "storm.json", &contents)).await;
+    runs_in_slices_to_its_end(&root, file_run, || {
+        choose_file(&root, "storm.json", &contents)
+    })
+    .await;
     // Its message, written again in its world as the dialog opens on it.
     let world = smtp_lab::sim::Scenario::from_json(std::str::from_utf8(&contents).unwrap())
         .expect("a valid scenario");
     let written = smtp_lab::sim::draft::Draft::of(&world)
         .sent_in(&world)
         .expect("its message is sent");
-    let run = Run {
+    let message_run = Run {
         steps_at_once: smtp_lab::sim::preparing::Prepared::of(written).steps.len(),
         running: MESSAGE_RUNNING,
         shown: "Your message, in",
@@ -2043,7 +2047,17 @@ async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
     choose_in_picker(&root, "write-message");
     yew::scheduler::flush().await;
     assert!(compose_is_open(&root));
-    runs_in_slices_to_its_end(&root, run, || click(&root, ".compose button.primary")).await;
+    runs_in_slices_to_its_end(&root, message_run, || {
+        click(&root, ".compose button.primary")
+    })
+    .await;
+    // Chosen again in the picker, after another scenario, each is run again as it was first.
+    for (choice, run) in [("own", file_run), ("written", message_run)] {
+        choose_scenario(&root, 0);
+        yew::scheduler::flush().await;
+        assert!(!text_of(&root, ".region-details").contains(run.shown));
+        runs_in_slices_to_its_end(&root, run, || choose_in_picker(&root, choice)).await;
+    }
     mount_app_at("#").await;
 }
 

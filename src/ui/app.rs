@@ -224,8 +224,6 @@ pub enum LabAction {
     /// sentence for what in it was left out, or a sentence that says why it cannot be
     /// followed.
     FollowLink(String),
-    /// The scenario file opened last is chosen again.
-    SelectOwn,
     /// Go to the next step that goes wrong (true), or the one before (false); stay when
     /// there is none.
     ToFailure(bool),
@@ -260,8 +258,6 @@ pub enum LabAction {
     /// picker from then on, and the world it was written in. (A message written in the
     /// dialog is run a slice at a time, and shown by `Prepared`.)
     Written(Rc<WrittenMessage>),
-    /// The message written last is chosen again.
-    SelectWritten,
 }
 
 impl Reducible for Lab {
@@ -366,22 +362,10 @@ impl Reducible for Lab {
                     }),
                 }
             }
-            LabAction::SelectOwn => match &self.own {
-                Some(own) => Rc::new(self.showing(
-                    own.scenario.clone(),
-                    None,
-                    Source::File(own.file_name.clone()),
-                )),
-                None => self,
-            },
             LabAction::Written(written) => Rc::new(Lab {
                 written: Some(Rc::clone(&written)),
                 ..self.showing(written.run.clone(), None, Source::Written)
             }),
-            LabAction::SelectWritten => match &self.written {
-                Some(written) => Rc::new(self.showing(written.run.clone(), None, Source::Written)),
-                None => self,
-            },
             // A file said to be running is not spoken of once something else was shown.
             LabAction::FileRefused {
                 announced: true,
@@ -1261,18 +1245,43 @@ pub fn app() -> Html {
                     show_what_is_shown(&event, &shown_choice);
                     open_compose.emit(());
                 }
+                // The scenario file opened last, or the message written last, chosen again:
+                // run again a slice at a time, as when it was first opened or sent (its run may
+                // last a year of retries). It replaces a file or a message still running.
+                OWN_SCENARIO | WRITTEN => {
+                    let again = match (value.as_str(), &lab.own, &lab.written) {
+                        (OWN_SCENARIO, Some(own), _) => (
+                            own.scenario.clone(),
+                            Destined::File {
+                                name: own.file_name.clone(),
+                                left_out: 0,
+                            },
+                        ),
+                        (WRITTEN, _, Some(written)) => {
+                            (written.run.clone(), Destined::Message(Rc::clone(written)))
+                        }
+                        _ => return,
+                    };
+                    *play_when_shown.borrow_mut() = !*picker_browsing.borrow();
+                    let (scenario, destined) = again;
+                    run_in_slices(
+                        scenario,
+                        destined,
+                        lab.dispatcher(),
+                        &file_in_hand,
+                        Rc::new(()),
+                        false,
+                    );
+                }
                 _ => {
-                    let action = match value.parse::<usize>() {
-                        Ok(index) => LabAction::Select(index),
-                        Err(_) if value == OWN_SCENARIO => LabAction::SelectOwn,
-                        Err(_) if value == WRITTEN => LabAction::SelectWritten,
-                        Err(_) => return,
+                    let Ok(index) = value.parse::<usize>() else {
+                        return;
                     };
                     // A file still being read or run, or a message being run, would replace the
                     // choice when it is.
                     *file_in_hand.borrow_mut() = None;
                     *play_when_shown.borrow_mut() = !*picker_browsing.borrow();
-                    lab.dispatch(action);
+                    lab.dispatch(LabAction::Select(index));
                 }
             }
         })
