@@ -3063,6 +3063,7 @@ async fn send_written_message(root: &Element) {
     assert!(!compose_is_open(root));
     until("the message's run is shown", || {
         !text_of(root, ".details-notice").starts_with(MESSAGE_RUNNING)
+            && picker(root).1 == "written"
     })
     .await;
 }
