@@ -1931,6 +1931,7 @@ async fn a_large_scenario_file_runs_in_slices_saying_how_far_it_has_got() {
         steps_at_once: steps_at_once(&contents),
         running: "Running the scenario of big.json",
         shown: "From your file big.json.",
+        picked: None,
     };
     runs_in_slices_to_its_end(&root, run, || choose_file(&root, "big.json", &contents)).await;
     mount_app_at("#").await;
@@ -1944,12 +1945,14 @@ fn steps_at_once(contents: &[u8]) -> usize {
 }
 
 /// A run made a slice at a time, as the page shows it: how many steps it has, made at once;
-/// what the page says while it runs; and what the details say once it is shown.
+/// what the page says while it runs; what the details say once it is shown; and the picker's
+/// entry chosen while it runs (none: the picker stays on what is shown).
 #[derive(Clone, Copy)]
 struct Run {
     steps_at_once: usize,
     running: &'static str,
     shown: &'static str,
+    picked: Option<&'static str>,
 }
 
 /// Starts `run`, one whose run outlasts a slice, and checks that it is said to be running and
@@ -1960,6 +1963,7 @@ async fn runs_in_slices_to_its_end(root: &Element, run: Run, start: impl FnOnce(
         let shown = element(root, ".details-progress");
         (!shown.hidden()).then(|| shown.text_content().unwrap_or_default())
     };
+    let picked = run.picked.map_or_else(|| picker(root).1, str::to_string);
     start();
     let mut said = Vec::new();
     let mut stepped = false;
@@ -1979,6 +1983,7 @@ async fn runs_in_slices_to_its_end(root: &Element, run: Run, start: impl FnOnce(
                 yew::scheduler::flush().await;
                 assert_eq!(position(root).0, before + 1);
                 assert!(text_of(root, ".details-notice").starts_with(run.running));
+                assert_eq!(picker(root).1, picked);
                 stepped = true;
             }
         }
@@ -2028,6 +2033,7 @@ async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
         steps_at_once: steps_at_once(&contents),
         running: "Running the scenario of storm.json",
         shown: "From your file storm.json.",
+        picked: None,
     };
     runs_in_slices_to_its_end(&root, file_run, || {
         choose_file(&root, "storm.json", &contents)
@@ -2043,6 +2049,7 @@ async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
         steps_at_once: smtp_lab::sim::preparing::Prepared::of(written).steps.len(),
         running: MESSAGE_RUNNING,
         shown: "Your message, in",
+        picked: None,
     };
     choose_in_picker(&root, "write-message");
     yew::scheduler::flush().await;
@@ -2051,11 +2058,16 @@ async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
         click(&root, ".compose button.primary")
     })
     .await;
-    // Chosen again in the picker, after another scenario, each is run again as it was first.
+    // Chosen again in the picker, after another scenario, each is run again as it was first,
+    // its entry chosen meanwhile.
     for (choice, run) in [("own", file_run), ("written", message_run)] {
         choose_scenario(&root, 0);
         yew::scheduler::flush().await;
         assert!(!text_of(&root, ".region-details").contains(run.shown));
+        let run = Run {
+            picked: Some(choice),
+            ..run
+        };
         runs_in_slices_to_its_end(&root, run, || choose_in_picker(&root, choice)).await;
     }
     mount_app_at("#").await;

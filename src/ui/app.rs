@@ -173,16 +173,21 @@ impl WrittenMessage {
 pub enum RunOf {
     /// The scenario file of this name.
     File(String),
-    /// The message just written.
-    Message,
+    /// A message: the one just written, or, `again`, the one written last, chosen again in
+    /// the picker (which shows its entry meanwhile).
+    Message { again: bool },
 }
 
 /// What a run made a slice at a time is shown as, once ready.
 pub enum Destined {
     /// The scenario file `name`, which came with `left_out` other files, not opened.
     File { name: String, left_out: usize },
-    /// The message written, sent in the world the dialog was open on.
-    Message(Rc<WrittenMessage>),
+    /// The message written, sent in the world the dialog was open on: just now, or, `again`,
+    /// before, and chosen again in the picker.
+    Message {
+        written: Rc<WrittenMessage>,
+        again: bool,
+    },
 }
 
 impl Destined {
@@ -190,7 +195,7 @@ impl Destined {
     fn run_of(&self) -> RunOf {
         match self {
             Destined::File { name, .. } => RunOf::File(name.clone()),
-            Destined::Message(_) => RunOf::Message,
+            Destined::Message { again, .. } => RunOf::Message { again: *again },
         }
     }
 }
@@ -306,7 +311,7 @@ impl Reducible for Lab {
                     Destined::File { name, left_out } => {
                         self.with_file_prepared(name, *prepared, left_out)
                     }
-                    Destined::Message(written) => Rc::new(Lab {
+                    Destined::Message { written, .. } => Rc::new(Lab {
                         written: Some(written),
                         ..self.showing_prepared(*prepared, None, Source::Written)
                     }),
@@ -960,11 +965,25 @@ pub fn app() -> Html {
         );
     }
     // The picker's value for what is shown: a built-in scenario's place, the scenario file's
-    // entry, the written message's, or none.
-    let shown_choice = match (lab.loaded.as_ref().map(|l| &l.source), lab.selected) {
-        (Some(Source::File(_)), _) => OWN_SCENARIO.to_string(),
-        (Some(Source::Written), _) => WRITTEN.to_string(),
-        (_, Some(index)) => index.to_string(),
+    // entry, the written message's, or none; while the file or the message of an entry is
+    // running, that entry, as chosen (what is shown meanwhile is not what the picker's arrows
+    // go on from).
+    let running_entry = match &lab.running {
+        Some(RunOf::File(name)) if lab.own.as_ref().is_some_and(|own| own.file_name == *name) => {
+            Some(OWN_SCENARIO)
+        }
+        Some(RunOf::Message { again: true }) => Some(WRITTEN),
+        _ => None,
+    };
+    let shown_choice = match (
+        running_entry,
+        lab.loaded.as_ref().map(|l| &l.source),
+        lab.selected,
+    ) {
+        (Some(entry), _, _) => entry.to_string(),
+        (_, Some(Source::File(_)), _) => OWN_SCENARIO.to_string(),
+        (_, Some(Source::Written), _) => WRITTEN.to_string(),
+        (_, _, Some(index)) => index.to_string(),
         _ => String::new(),
     };
     // The picker shows what is shown, whatever the user or a script left it on before (a
@@ -1131,7 +1150,10 @@ pub fn app() -> Html {
             let written = Rc::new(WrittenMessage::new(scenario, world, draft));
             run_in_slices(
                 written.run.clone(),
-                Destined::Message(written),
+                Destined::Message {
+                    written,
+                    again: false,
+                },
                 lab.dispatcher(),
                 &file_in_hand,
                 Rc::new(()),
@@ -1258,7 +1280,14 @@ pub fn app() -> Html {
                             },
                         ),
                         (WRITTEN, _, Some(written)) => {
-                            (written.run.clone(), Destined::Message(Rc::clone(written)))
+                            let written = Rc::clone(written);
+                            (
+                                written.run.clone(),
+                                Destined::Message {
+                                    written,
+                                    again: true,
+                                },
+                            )
                         }
                         _ => return,
                     };
@@ -1674,7 +1703,7 @@ fn running_sentence(of: &RunOf) -> String {
         RunOf::File(name) => {
             format!("Running the scenario of {name}: a long run takes a few seconds.")
         }
-        RunOf::Message => {
+        RunOf::Message { .. } => {
             "Running the delivery of your message: a long run takes a few seconds.".into()
         }
     }
