@@ -2015,20 +2015,7 @@ async fn runs_in_slices_to_its_end(root: &Element, run: Run, start: impl FnOnce(
 async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
     let root = mount_app_at("#scenario=basic-delivery&step=3").await;
     yew::scheduler::flush().await;
-    let (_, text) = smtp_lab::sim::library::SCENARIO_FILES
-        .iter()
-        .find(|(file, _)| file.contains("server-down-for-good"))
-        .expect("the built-in scenario");
-    let mut world: serde_json::Value = serde_json::from_str(text).unwrap();
-    world["retry"] = serde_json::json!({
-        "first_retry_s": 1,
-        "max_interval_s": 1,
-        "give_up_s": STORM_HOURS * 3600,
-    });
-    world["run_until_s"] = (STORM_HOURS * 3600 + 60).into();
-    world["fetches"] = serde_json::json!([]);
-    let contents = serde_json::to_vec(&world).unwrap();
-    assert!(contents.len() < smtp_lab::ui::LARGE_FILE_OCTETS / 10);
+    let contents = storm_file();
     let file_run = Run {
         steps_at_once: steps_at_once(&contents),
         running: "Running the scenario of storm.json",
@@ -2073,9 +2060,119 @@ async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
     mount_app_at("#").await;
 }
 
-/// How long the sending server of [`a_small_scenario_file_with_a_long_run_runs_in_slices`]
-/// retries, every second.
+/// How long the sending server of [`storm_file`] retries, every second.
 const STORM_HOURS: u64 = 2;
+
+/// A small scenario file whose run is long: a server down for good, tried every second for
+/// hours, titled [`STORM_TITLE`].
+fn storm_file() -> Vec<u8> {
+    let (_, text) = smtp_lab::sim::library::SCENARIO_FILES
+        .iter()
+        .find(|(file, _)| file.contains("server-down-for-good"))
+        .expect("the built-in scenario");
+    let mut world: serde_json::Value = serde_json::from_str(text).unwrap();
+    world["title"] = STORM_TITLE.into();
+    world["retry"] = serde_json::json!({
+        "first_retry_s": 1,
+        "max_interval_s": 1,
+        "give_up_s": STORM_HOURS * 3600,
+    });
+    world["run_until_s"] = (STORM_HOURS * 3600 + 60).into();
+    world["fetches"] = serde_json::json!([]);
+    let contents = serde_json::to_vec(&world).unwrap();
+    assert!(contents.len() < smtp_lab::ui::LARGE_FILE_OCTETS / 10);
+    contents
+}
+
+const STORM_TITLE: &str = "A storm of retries";
+
+/// The scenario file, or the message written, chosen again in the picker while another
+/// scenario is shown, is what the picker names while it runs: the scenario shown meanwhile,
+/// chosen, stops it, and a message is written in its world from the picker (from the shown
+/// scenario's introduction, in that one's). A new file of the same name is not it: the
+/// picker stays on what is shown while that one runs.
+#[wasm_bindgen_test]
+async fn an_entry_chosen_again_is_what_the_picker_names_while_it_runs() {
+    let root = mount_app_at("#scenario=basic-delivery").await;
+    yew::scheduler::flush().await;
+    let contents = storm_file();
+    let file_run = Run {
+        steps_at_once: steps_at_once(&contents),
+        running: "Running the scenario of storm.json",
+        shown: "From your file storm.json.",
+        picked: None,
+    };
+    runs_in_slices_to_its_end(&root, file_run, || {
+        choose_file(&root, "storm.json", &contents)
+    })
+    .await;
+    let in_storm = format!("Your message, in “{STORM_TITLE}”");
+    let in_basic = format!(
+        "Your message, in “{}”",
+        smtp_lab::sim::library::builtin()[0]
+            .as_ref()
+            .expect("a valid scenario")
+            .title
+    );
+    // The scenario shown meanwhile, chosen, stops the run.
+    choose_scenario(&root, 0);
+    yew::scheduler::flush().await;
+    choose_in_picker(&root, "own");
+    until_said_running(&root, "storm.json").await;
+    assert_eq!(picker(&root).1, "own");
+    choose_scenario(&root, 0);
+    yew::scheduler::flush().await;
+    assert_eq!(picker(&root).1, "0");
+    assert_eq!(text_of(&root, ".details-notice"), "");
+    sleep(2000).await;
+    yew::scheduler::flush().await;
+    assert_eq!(picker(&root).1, "0");
+    assert!(!text_of(&root, ".region-details").contains(file_run.shown));
+    // A message written while it runs is written in its world, as when it is shown.
+    choose_in_picker(&root, "own");
+    until_said_running(&root, "storm.json").await;
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    send_written_message(&root).await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains(&in_storm), "{details}");
+    // And the message chosen again, while it runs, is written again as it was sent.
+    choose_scenario(&root, 0);
+    yew::scheduler::flush().await;
+    choose_in_picker(&root, "written");
+    until("the message is said to be running", || {
+        text_of(&root, ".details-notice").starts_with(MESSAGE_RUNNING)
+    })
+    .await;
+    assert_eq!(picker(&root).1, "written");
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    send_written_message(&root).await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains(&in_storm), "{details}");
+    assert!(!details.contains(&in_basic), "{details}");
+    // The introduction's button, though, writes in the world it introduces, the one shown.
+    choose_scenario(&root, 0);
+    yew::scheduler::flush().await;
+    choose_in_picker(&root, "own");
+    until_said_running(&root, "storm.json").await;
+    click(&root, ".details-write");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    send_written_message(&root).await;
+    let details = text_of(&root, ".region-details");
+    assert!(details.contains(&in_basic), "{details}");
+    // A new file of the same name runs with the picker on what is shown.
+    choose_scenario(&root, 0);
+    yew::scheduler::flush().await;
+    runs_in_slices_to_its_end(&root, file_run, || {
+        choose_file(&root, "storm.json", &contents)
+    })
+    .await;
+    mount_app_at("#").await;
+}
 
 #[wasm_bindgen_test]
 async fn a_scenario_file_of_ones_own_opens_and_stays_in_the_picker() {
@@ -2382,6 +2479,8 @@ async fn the_picker_always_names_what_is_shown() {
     yew::scheduler::flush().await;
     choose_in_picker(&root, "own");
     yew::scheduler::flush().await;
+    assert_eq!(picker(&root).1, "own");
+    assert!(text_of(&root, ".region-details").contains("From your file a.json."));
     choose_scenario(&root, 2);
     yew::scheduler::flush().await;
     choose_file(&root, "b.json", &own_scenario_file());

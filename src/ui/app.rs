@@ -171,17 +171,23 @@ impl WrittenMessage {
 /// What a run made a slice at a time is of, as said while it runs (see [`running_sentence`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum RunOf {
-    /// The scenario file of this name.
-    File(String),
+    /// The scenario file of this name: one just opened, or, `again`, the one opened last,
+    /// chosen again in the picker (which shows its entry meanwhile).
+    File { name: String, again: bool },
     /// A message: the one just written, or, `again`, the one written last, chosen again in
-    /// the picker (which shows its entry meanwhile).
+    /// the picker.
     Message { again: bool },
 }
 
 /// What a run made a slice at a time is shown as, once ready.
 pub enum Destined {
-    /// The scenario file `name`, which came with `left_out` other files, not opened.
-    File { name: String, left_out: usize },
+    /// The scenario file `name`, which came with `left_out` other files, not opened: just
+    /// now, or, `again`, before, and chosen again in the picker.
+    File {
+        name: String,
+        left_out: usize,
+        again: bool,
+    },
     /// The message written, sent in the world the dialog was open on: just now, or, `again`,
     /// before, and chosen again in the picker.
     Message {
@@ -191,10 +197,20 @@ pub enum Destined {
 }
 
 impl Destined {
+    /// Whether it was chosen again in the picker (see [`RunOf`]).
+    fn again(&self) -> bool {
+        match self {
+            Destined::File { again, .. } | Destined::Message { again, .. } => *again,
+        }
+    }
+
     /// What its run is said to be of.
     fn run_of(&self) -> RunOf {
         match self {
-            Destined::File { name, .. } => RunOf::File(name.clone()),
+            Destined::File { name, again, .. } => RunOf::File {
+                name: name.clone(),
+                again: *again,
+            },
             Destined::Message { again, .. } => RunOf::Message { again: *again },
         }
     }
@@ -308,7 +324,7 @@ impl Reducible for Lab {
                     return self;
                 }
                 match destined {
-                    Destined::File { name, left_out } => {
+                    Destined::File { name, left_out, .. } => {
                         self.with_file_prepared(name, *prepared, left_out)
                     }
                     Destined::Message { written, .. } => Rc::new(Lab {
@@ -376,7 +392,14 @@ impl Reducible for Lab {
                 announced: true,
                 name,
                 ..
-            } if self.running.as_ref() != Some(&RunOf::File(name.clone())) => self,
+            } if self.running.as_ref()
+                != Some(&RunOf::File {
+                    name: name.clone(),
+                    again: false,
+                }) =>
+            {
+                self
+            }
             LabAction::FileRefused { problem, .. } => self.with_error_about(problem, true),
         }
     }
@@ -965,13 +988,11 @@ pub fn app() -> Html {
         );
     }
     // The picker's value for what is shown: a built-in scenario's place, the scenario file's
-    // entry, the written message's, or none; while the file or the message of an entry is
-    // running, that entry, as chosen (what is shown meanwhile is not what the picker's arrows
-    // go on from).
+    // entry, the written message's, or none; while the file or the message, chosen again in
+    // the picker, is running, its entry, as chosen (what is shown meanwhile is not what the
+    // picker's arrows go on from, nor what a message is written in).
     let running_entry = match &lab.running {
-        Some(RunOf::File(name)) if lab.own.as_ref().is_some_and(|own| own.file_name == *name) => {
-            Some(OWN_SCENARIO)
-        }
+        Some(RunOf::File { again: true, .. }) => Some(OWN_SCENARIO),
         Some(RunOf::Message { again: true }) => Some(WRITTEN),
         _ => None,
     };
@@ -1098,14 +1119,16 @@ pub fn app() -> Html {
             move || drop((entered, left, over, dropped))
         });
     }
-    // Opened on the scenario shown, or on the library's first when none is; a scenario
-    // playing is paused, so as not to go on unseen behind the dialog.
+    // Opened on the scenario shown, or on the library's first when none is; from the picker
+    // (`from_picker`), on the scenario the picker names, which may be a file or a message
+    // chosen again and still running. A scenario playing is paused, so as not to go on unseen
+    // behind the dialog.
     let open_compose = {
         let compose_base = compose_base.clone();
         let compose_draft = compose_draft.clone();
         let lab = lab.clone();
         let file_in_hand = Rc::clone(&file_in_hand);
-        Callback::from(move |()| {
+        Callback::from(move |from_picker: bool| {
             if lab.player.playing {
                 lab.dispatch(LabAction::Player(PlayerAction::TogglePlay));
             }
@@ -1115,22 +1138,28 @@ pub fn app() -> Html {
             if lab.running.is_some() {
                 lab.dispatch(LabAction::GiveUpRun);
             }
+            let shown = lab.loaded.as_ref();
+            let running_entry = running_entry.filter(|_| from_picker);
+            let written_chosen = match running_entry {
+                Some(entry) => entry == WRITTEN,
+                None => matches!(shown.map(|loaded| &loaded.source), Some(Source::Written)),
+            };
             // The message written last is written again in the world it was written in, so
             // that the dialog shows the draft as sent, server changes too, and a change taken
             // back is undone rather than kept in the world.
-            let shown = lab.loaded.as_ref();
-            if let (Some(Source::Written), Some(written)) =
-                (shown.map(|loaded| &loaded.source), &lab.written)
-            {
+            if let (true, Some(written)) = (written_chosen, &lab.written) {
                 compose_draft.set(Some(written.draft.clone()));
                 compose_base.set(Some(Rc::clone(&written.world)));
                 return;
             }
             compose_draft.set(None);
             // Copied only now: a scenario of a large file is large.
-            let base = shown
-                .map(|loaded| loaded.scenario.clone())
-                .or_else(|| library::builtin().into_iter().flatten().next());
+            let base = match (running_entry, &lab.own) {
+                (Some(OWN_SCENARIO), Some(own)) => Some(own.scenario.clone()),
+                _ => shown
+                    .map(|loaded| loaded.scenario.clone())
+                    .or_else(|| library::builtin().into_iter().flatten().next()),
+            };
             compose_base.set(base.map(Rc::new));
         })
     };
@@ -1204,7 +1233,7 @@ pub fn app() -> Html {
                         if value == OPEN_FILE {
                             open_file_dialog(&file_input);
                         } else {
-                            open_compose.emit(());
+                            open_compose.emit(true);
                         }
                     } else {
                         focus_play();
@@ -1265,7 +1294,7 @@ pub fn app() -> Html {
                 }
                 WRITE_MESSAGE => {
                     show_what_is_shown(&event, &shown_choice);
-                    open_compose.emit(());
+                    open_compose.emit(true);
                 }
                 // The scenario file opened last, or the message written last, chosen again:
                 // run again a slice at a time, as when it was first opened or sent (its run may
@@ -1277,6 +1306,7 @@ pub fn app() -> Html {
                             Destined::File {
                                 name: own.file_name.clone(),
                                 left_out: 0,
+                                again: true,
                             },
                         ),
                         (WRITTEN, _, Some(written)) => {
@@ -1381,7 +1411,7 @@ pub fn app() -> Html {
                 errors_shown={lab.errors_shown} notice={lab.notice.clone().or_else(|| lab.running.as_ref().map(running_sentence))}
                 progress={lab.progress.clone()}
                 playing={lab.player.playing} on_open_file={open_file} {on_failure}
-                on_write={open_compose.clone()} />
+                on_write={open_compose.reform(|()| false)} />
         </section>
     };
     let controls = html! {
@@ -1693,14 +1723,17 @@ const RUNNING_SAID_MS: u32 = 100;
 
 /// Says that the scenario file `name` is running.
 fn say_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
-    lab.dispatch(LabAction::Running(RunOf::File(name.to_string())));
+    lab.dispatch(LabAction::Running(RunOf::File {
+        name: name.to_string(),
+        again: false,
+    }));
 }
 
 /// The sentence over the details while a run is made a slice at a time, unless another
 /// notice is said meanwhile.
 fn running_sentence(of: &RunOf) -> String {
     match of {
-        RunOf::File(name) => {
+        RunOf::File { name, .. } => {
             format!("Running the scenario of {name}: a long run takes a few seconds.")
         }
         RunOf::Message { .. } => {
@@ -1748,7 +1781,11 @@ fn run_file(
         // The reader is let go here, outside its own callback; the token stays.
         Ok(scenario) => run_in_slices(
             scenario,
-            Destined::File { name, left_out },
+            Destined::File {
+                name,
+                left_out,
+                again: false,
+            },
             lab,
             in_hand,
             token,
@@ -1830,8 +1867,14 @@ fn run_slice(
         preparing = match preparing.advance(PREPARING_WORK_PER_LOOK) {
             Advanced::Going(going) => going,
             Advanced::Done(prepared) => {
+                // Chosen again in the picker, it leaves the page where it is, as a built-in
+                // scenario chosen does; a file opened, or a message sent, from the picker
+                // pinned over the page's end, is brought into sight.
+                let again = destined.again();
                 lab.dispatch(LabAction::Prepared { destined, prepared });
-                Timeout::new(0, bring_details_into_sight).forget();
+                if !again {
+                    Timeout::new(0, bring_details_into_sight).forget();
+                }
                 return;
             }
         };

@@ -323,8 +323,8 @@ fn open_file_button(on_open_file: &Callback<()>) -> Html {
     }
 }
 
-/// The button that opens the dialog for writing a message (as the one beside the picker
-/// does).
+/// The button that opens the dialog for writing a message in the scenario shown (the
+/// picker's last entry opens it too).
 fn write_button(on_write: &Callback<()>) -> Html {
     let onclick = on_write.reform(|_: MouseEvent| ());
     html! {
