@@ -2103,10 +2103,13 @@ async fn an_entry_chosen_again_is_what_the_picker_names_while_it_runs() {
         shown: "From your file storm.json.",
         picked: None,
     };
+    let clock = web_sys::window().unwrap().performance().unwrap();
+    let started = clock.now();
     runs_in_slices_to_its_end(&root, file_run, || {
         choose_file(&root, "storm.json", &contents)
     })
     .await;
+    let run_ms = clock.now() - started;
     let in_storm = format!("Your message, in “{STORM_TITLE}”");
     let in_basic = format!(
         "Your message, in “{}”",
@@ -2115,8 +2118,11 @@ async fn an_entry_chosen_again_is_what_the_picker_names_while_it_runs() {
             .expect("a valid scenario")
             .title
     );
-    // The scenario shown meanwhile, chosen, stops the run.
+    // The scenario shown meanwhile, chosen, stops the run, and stays where it is; the run
+    // never comes (waited for twice as long as it took first).
     choose_scenario(&root, 0);
+    yew::scheduler::flush().await;
+    click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
     choose_in_picker(&root, "own");
     until_said_running(&root, "storm.json").await;
@@ -2125,10 +2131,12 @@ async fn an_entry_chosen_again_is_what_the_picker_names_while_it_runs() {
     yew::scheduler::flush().await;
     assert_eq!(picker(&root).1, "0");
     assert_eq!(text_of(&root, ".details-notice"), "");
-    sleep(2000).await;
+    assert_eq!(position(&root).0, 1);
+    sleep((run_ms * 2.0) as i32).await;
     yew::scheduler::flush().await;
     assert_eq!(picker(&root).1, "0");
     assert!(!text_of(&root, ".region-details").contains(file_run.shown));
+    assert_eq!(position(&root).0, 1);
     // A message written while it runs is written in its world, as when it is shown.
     choose_in_picker(&root, "own");
     until_said_running(&root, "storm.json").await;

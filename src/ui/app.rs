@@ -987,26 +987,23 @@ pub fn app() -> Html {
             },
         );
     }
-    // The picker's value for what is shown: a built-in scenario's place, the scenario file's
-    // entry, the written message's, or none; while the file or the message, chosen again in
-    // the picker, is running, its entry, as chosen (what is shown meanwhile is not what the
-    // picker's arrows go on from, nor what a message is written in).
+    // The picker's entry for what is shown: a built-in scenario's place, the scenario file's
+    // entry, the written message's, or none.
+    let shown_entry = match (lab.loaded.as_ref().map(|l| &l.source), lab.selected) {
+        (Some(Source::File(_)), _) => OWN_SCENARIO.to_string(),
+        (Some(Source::Written), _) => WRITTEN.to_string(),
+        (_, Some(index)) => index.to_string(),
+        _ => String::new(),
+    };
+    // The picker's value: the entry of what is shown, but while the file or the message,
+    // chosen again in the picker, is running, its entry, as chosen (what is shown meanwhile
+    // is not what the picker's arrows go on from, nor what a message is written in).
     let running_entry = match &lab.running {
         Some(RunOf::File { again: true, .. }) => Some(OWN_SCENARIO),
         Some(RunOf::Message { again: true }) => Some(WRITTEN),
         _ => None,
     };
-    let shown_choice = match (
-        running_entry,
-        lab.loaded.as_ref().map(|l| &l.source),
-        lab.selected,
-    ) {
-        (Some(entry), _, _) => entry.to_string(),
-        (_, Some(Source::File(_)), _) => OWN_SCENARIO.to_string(),
-        (_, Some(Source::Written), _) => WRITTEN.to_string(),
-        (_, _, Some(index)) => index.to_string(),
-        _ => String::new(),
-    };
+    let shown_choice = running_entry.map_or_else(|| shown_entry.clone(), str::to_string);
     // The picker shows what is shown, whatever the user or a script left it on before (a
     // browser stops following an entry's `selected` once its choice was changed), but for
     // the entry that opens a file, which the arrows may rest on.
@@ -1275,6 +1272,7 @@ pub fn app() -> Html {
         let picker_browsing = Rc::clone(&picker_browsing);
         let file_input = file_input.clone();
         let shown_choice = shown_choice.clone();
+        let shown_entry = shown_entry.clone();
         let file_in_hand = Rc::clone(&file_in_hand);
         let play_when_shown = Rc::clone(&play_when_shown);
         Callback::from(move |event: Event| {
@@ -1295,6 +1293,16 @@ pub fn app() -> Html {
                 WRITE_MESSAGE => {
                     show_what_is_shown(&event, &shown_choice);
                     open_compose.emit(true);
+                }
+                // What is shown while an entry chosen again runs, chosen back: the run is given
+                // up, and what is shown stays where it is.
+                _ if value == shown_entry => {
+                    *file_in_hand.borrow_mut() = None;
+                    *play_when_shown.borrow_mut() = false;
+                    lab.dispatch(LabAction::GiveUpRun);
+                    if !*picker_browsing.borrow() {
+                        focus_play();
+                    }
                 }
                 // The scenario file opened last, or the message written last, chosen again:
                 // run again a slice at a time, as when it was first opened or sent (its run may
