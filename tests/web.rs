@@ -2016,17 +2016,7 @@ async fn runs_in_slices_to_its_end(root: &Element, run: Run, start: impl FnOnce(
 async fn a_small_scenario_file_with_a_long_run_runs_in_slices() {
     let root = mount_app_at("#scenario=basic-delivery&step=3").await;
     yew::scheduler::flush().await;
-    let contents = storm_file();
-    let file_run = Run {
-        steps_at_once: steps_at_once(&contents),
-        running: "Running the scenario of storm.json",
-        shown: "From your file storm.json.",
-        picked: None,
-    };
-    runs_in_slices_to_its_end(&root, file_run, || {
-        choose_file(&root, "storm.json", &contents)
-    })
-    .await;
+    let (contents, file_run) = open_storm(&root).await;
     // Its message, written again in its world as the dialog opens on it.
     let world = smtp_lab::sim::Scenario::from_json(std::str::from_utf8(&contents).unwrap())
         .expect("a valid scenario");
@@ -2087,6 +2077,51 @@ fn storm_file() -> Vec<u8> {
 
 const STORM_TITLE: &str = "A storm of retries";
 
+/// Opens [`storm_file`] as storm.json and checks that it runs in slices to its end (see
+/// [`runs_in_slices_to_its_end`]): its contents, and its run.
+async fn open_storm(root: &Element) -> (Vec<u8>, Run) {
+    let contents = storm_file();
+    let file_run = Run {
+        steps_at_once: steps_at_once(&contents),
+        running: "Running the scenario of storm.json",
+        shown: "From your file storm.json.",
+        picked: None,
+    };
+    runs_in_slices_to_its_end(root, file_run, || {
+        choose_file(root, "storm.json", &contents)
+    })
+    .await;
+    (contents, file_run)
+}
+
+/// Chooses the picker's `entry` ("own" or "written") again while the first built-in scenario
+/// is shown, and, while it runs, writes a message, from the picker or else from the
+/// introduction's button; what the details say once it is sent.
+async fn write_while_running(root: &Element, entry: &str, from_picker: bool) -> String {
+    choose_scenario(root, 0);
+    yew::scheduler::flush().await;
+    choose_in_picker(root, entry);
+    let running = if entry == "own" {
+        "Running the scenario of storm.json"
+    } else {
+        MESSAGE_RUNNING
+    };
+    until("the entry chosen again is said to be running", || {
+        text_of(root, ".details-notice").starts_with(running)
+    })
+    .await;
+    assert_eq!(picker(root).1, entry);
+    if from_picker {
+        choose_in_picker(root, "write-message");
+    } else {
+        click(root, ".details-write");
+    }
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(root));
+    send_written_message(root).await;
+    text_of(root, ".region-details")
+}
+
 /// The scenario file, or the message written, chosen again in the picker while another
 /// scenario is shown, is what the picker names while it runs: the scenario shown meanwhile,
 /// chosen, stops it, and a message is written in its world from the picker (from the shown
@@ -2096,19 +2131,9 @@ const STORM_TITLE: &str = "A storm of retries";
 async fn an_entry_chosen_again_is_what_the_picker_names_while_it_runs() {
     let root = mount_app_at("#scenario=basic-delivery").await;
     yew::scheduler::flush().await;
-    let contents = storm_file();
-    let file_run = Run {
-        steps_at_once: steps_at_once(&contents),
-        running: "Running the scenario of storm.json",
-        shown: "From your file storm.json.",
-        picked: None,
-    };
     let clock = web_sys::window().unwrap().performance().unwrap();
     let started = clock.now();
-    runs_in_slices_to_its_end(&root, file_run, || {
-        choose_file(&root, "storm.json", &contents)
-    })
-    .await;
+    let (contents, file_run) = open_storm(&root).await;
     let run_ms = clock.now() - started;
     let in_storm = format!("Your message, in “{STORM_TITLE}”");
     let in_basic = format!(
@@ -2137,41 +2162,15 @@ async fn an_entry_chosen_again_is_what_the_picker_names_while_it_runs() {
     assert_eq!(picker(&root).1, "0");
     assert!(!text_of(&root, ".region-details").contains(file_run.shown));
     assert_eq!(position(&root).0, 1);
-    // A message written while it runs is written in its world, as when it is shown.
-    choose_in_picker(&root, "own");
-    until_said_running(&root, "storm.json").await;
-    choose_in_picker(&root, "write-message");
-    yew::scheduler::flush().await;
-    assert!(compose_is_open(&root));
-    send_written_message(&root).await;
-    let details = text_of(&root, ".region-details");
+    // A message written from the picker while it runs is written in its world, as when it is
+    // shown; and the message chosen again, while it runs, is written again as it was sent.
+    let details = write_while_running(&root, "own", true).await;
     assert!(details.contains(&in_storm), "{details}");
-    // And the message chosen again, while it runs, is written again as it was sent.
-    choose_scenario(&root, 0);
-    yew::scheduler::flush().await;
-    choose_in_picker(&root, "written");
-    until("the message is said to be running", || {
-        text_of(&root, ".details-notice").starts_with(MESSAGE_RUNNING)
-    })
-    .await;
-    assert_eq!(picker(&root).1, "written");
-    choose_in_picker(&root, "write-message");
-    yew::scheduler::flush().await;
-    assert!(compose_is_open(&root));
-    send_written_message(&root).await;
-    let details = text_of(&root, ".region-details");
+    let details = write_while_running(&root, "written", true).await;
     assert!(details.contains(&in_storm), "{details}");
     assert!(!details.contains(&in_basic), "{details}");
     // The introduction's button, though, writes in the world it introduces, the one shown.
-    choose_scenario(&root, 0);
-    yew::scheduler::flush().await;
-    choose_in_picker(&root, "own");
-    until_said_running(&root, "storm.json").await;
-    click(&root, ".details-write");
-    yew::scheduler::flush().await;
-    assert!(compose_is_open(&root));
-    send_written_message(&root).await;
-    let details = text_of(&root, ".region-details");
+    let details = write_while_running(&root, "own", false).await;
     assert!(details.contains(&in_basic), "{details}");
     // A new file of the same name runs with the picker on what is shown.
     choose_scenario(&root, 0);
