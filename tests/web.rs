@@ -2149,9 +2149,18 @@ async fn an_entry_chosen_again_is_what_the_picker_names_while_it_runs() {
     yew::scheduler::flush().await;
     click(&root, "button[title='Step forward']");
     yew::scheduler::flush().await;
+    // Chosen, as with the mouse, it moves the focus on to Play at once: the keys step the
+    // scenario shown meanwhile, rather than choose another entry.
+    element(&root, "#scenario-select").focus().unwrap();
     choose_in_picker(&root, "own");
     until_said_running(&root, "storm.json").await;
     assert_eq!(picker(&root).1, "own");
+    let focused = gloo::utils::document().active_element().unwrap();
+    assert!(
+        focused.matches(".controls button.primary").unwrap(),
+        "{}",
+        focused.outer_html()
+    );
     choose_scenario(&root, 0);
     yew::scheduler::flush().await;
     assert_eq!(picker(&root).1, "0");

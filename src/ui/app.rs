@@ -1329,7 +1329,12 @@ pub fn app() -> Html {
                         }
                         _ => return,
                     };
-                    *play_when_shown.borrow_mut() = !*picker_browsing.borrow();
+                    // Chosen, not browsed to: the focus moves on to Play at once, as for a
+                    // built-in scenario, not once the run is shown, so that the keys step the
+                    // scenario shown meanwhile rather than choose another entry (which would
+                    // give this run up).
+                    *play_when_shown.borrow_mut() = false;
+                    let chosen = !*picker_browsing.borrow();
                     let (scenario, destined) = again;
                     run_in_slices(
                         scenario,
@@ -1339,6 +1344,9 @@ pub fn app() -> Html {
                         Rc::new(()),
                         false,
                     );
+                    if chosen {
+                        focus_play();
+                    }
                 }
                 _ => {
                     let Ok(index) = value.parse::<usize>() else {
