@@ -1308,7 +1308,7 @@ pub fn app() -> Html {
                 // run again a slice at a time, as when it was first opened or sent (its run may
                 // last a year of retries). It replaces a file or a message still running.
                 OWN_SCENARIO | WRITTEN => {
-                    let again = match (value.as_str(), &lab.own, &lab.written) {
+                    let (scenario, destined) = match (value.as_str(), &lab.own, &lab.written) {
                         (OWN_SCENARIO, Some(own), _) => (
                             own.scenario.clone(),
                             Destined::File {
@@ -1335,7 +1335,6 @@ pub fn app() -> Html {
                     // give this run up).
                     *play_when_shown.borrow_mut() = false;
                     let chosen = !*picker_browsing.borrow();
-                    let (scenario, destined) = again;
                     run_in_slices(
                         scenario,
                         destined,
