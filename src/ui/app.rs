@@ -1125,35 +1125,35 @@ pub fn app() -> Html {
         let compose_draft = compose_draft.clone();
         let lab = lab.clone();
         let file_in_hand = Rc::clone(&file_in_hand);
+        let shown_choice = shown_choice.clone();
+        let shown_entry = shown_entry.clone();
         Callback::from(move |from_picker: bool| {
             if lab.player.playing {
                 lab.dispatch(LabAction::Player(PlayerAction::TogglePlay));
             }
             // A file being read or run, or a message being run, would replace the world the
             // dialog writes in, under it: it is given up, as for another scenario chosen.
-            *file_in_hand.borrow_mut() = None;
-            if lab.running.is_some() {
-                lab.dispatch(LabAction::GiveUpRun);
-            }
-            let shown = lab.loaded.as_ref();
-            let running_entry = running_entry.filter(|_| from_picker);
-            let written_chosen = match running_entry {
-                Some(entry) => entry == WRITTEN,
-                None => matches!(shown.map(|loaded| &loaded.source), Some(Source::Written)),
+            give_up_run(&lab, &file_in_hand);
+            let entry = if from_picker {
+                &shown_choice
+            } else {
+                &shown_entry
             };
             // The message written last is written again in the world it was written in, so
             // that the dialog shows the draft as sent, server changes too, and a change taken
             // back is undone rather than kept in the world.
-            if let (true, Some(written)) = (written_chosen, &lab.written) {
+            if let (WRITTEN, Some(written)) = (entry.as_str(), &lab.written) {
                 compose_draft.set(Some(written.draft.clone()));
                 compose_base.set(Some(Rc::clone(&written.world)));
                 return;
             }
             compose_draft.set(None);
             // Copied only now: a scenario of a large file is large.
-            let base = match (running_entry, &lab.own) {
-                (Some(OWN_SCENARIO), Some(own)) => Some(own.scenario.clone()),
-                _ => shown
+            let base = match (entry.as_str(), &lab.own) {
+                (OWN_SCENARIO, Some(own)) => Some(own.scenario.clone()),
+                _ => lab
+                    .loaded
+                    .as_ref()
                     .map(|loaded| loaded.scenario.clone())
                     .or_else(|| library::builtin().into_iter().flatten().next()),
             };
@@ -1297,9 +1297,8 @@ pub fn app() -> Html {
                 // What is shown while an entry chosen again runs, chosen back: the run is given
                 // up, and what is shown stays where it is.
                 _ if value == shown_entry => {
-                    *file_in_hand.borrow_mut() = None;
+                    give_up_run(&lab, &file_in_hand);
                     *play_when_shown.borrow_mut() = false;
-                    lab.dispatch(LabAction::GiveUpRun);
                     if !*picker_browsing.borrow() {
                         focus_play();
                     }
@@ -1735,6 +1734,15 @@ fn show_what_is_shown(event: &Event, shown_choice: &str) {
 pub const LARGE_FILE_OCTETS: usize = 100 * 1024;
 /// How long the page has to draw that sentence before the run holds it (a few frames).
 const RUNNING_SAID_MS: u32 = 100;
+
+/// Gives up a file being read or run, or a message being run, if any, and stops saying that
+/// it runs.
+fn give_up_run(lab: &UseReducerHandle<Lab>, file_in_hand: &Rc<RefCell<Option<FileInHand>>>) {
+    *file_in_hand.borrow_mut() = None;
+    if lab.running.is_some() {
+        lab.dispatch(LabAction::GiveUpRun);
+    }
+}
 
 /// Says that the scenario file `name` is running.
 fn say_running(lab: &UseReducerDispatcher<Lab>, name: &str) {
