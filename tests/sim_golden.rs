@@ -92,6 +92,35 @@ fn no_golden_file_is_left_without_its_scenario() {
     }
 }
 
+/// The browser test (tests/web.rs) embeds the golden traces it names, as wasm cannot read
+/// them at run time; a built-in left out of its list would fail only there, in a browser,
+/// so the list is checked here too, where `cargo test` runs.
+#[test]
+fn the_browser_test_names_every_builtin_golden_trace() {
+    macro_rules! golden_traces {
+        ($($name:literal,)*) => {
+            &[$($name),*]
+        };
+    }
+    const NAMED: &[&str] = include!("golden/names.rs");
+    let names: Vec<String> = builtin().into_iter().map(|s| s.name).collect();
+    let missing: Vec<&String> = names
+        .iter()
+        .filter(|name| !NAMED.contains(&name.as_str()))
+        .collect();
+    let unknown: Vec<&&str> = NAMED
+        .iter()
+        .filter(|named| !names.iter().any(|name| name == *named))
+        .collect();
+    assert!(
+        missing.is_empty() && unknown.is_empty(),
+        "tests/golden/names.rs must name every built-in scenario once and no other \
+         (the browser test runs each against its golden trace): add {missing:?}, take out \
+         {unknown:?}"
+    );
+    assert_eq!(NAMED.len(), names.len(), "a name is there twice");
+}
+
 #[test]
 fn first_difference_names_the_line() {
     let report = first_difference("a\nb\nc\n", "a\nB\nc\n");

@@ -3243,45 +3243,14 @@ fn assert_invalid_and_focused(root: &Element, id: &str) {
 }
 
 /// Each built-in scenario's golden trace (tests/golden, which the native `sim_golden` test
-/// checks), by name.
+/// checks), by name: the names are in tests/golden/names.rs. The file names are read beside
+/// that list, where its names were written.
 macro_rules! golden_traces {
     ($($name:literal,)*) => {
-        &[$(($name, include_str!(concat!("golden/", $name, ".txt")))),*]
+        &[$(($name, include_str!(concat!($name, ".txt")))),*]
     };
 }
-const GOLDEN_TRACES: &[(&str, &str)] = golden_traces![
-    "8bit-without-8bitmime",
-    "address-syntax-error",
-    "all-mx-down-then-back",
-    "attachments",
-    "basic-delivery",
-    "connection-lost-in-data",
-    "dns-servfail-then-success",
-    "greylisting",
-    "mailbox-full",
-    "message-too-big",
-    "null-mx",
-    "old-server-no-ehlo",
-    "one-session-many-messages",
-    "over-quota-at-delivery",
-    "pipelining",
-    "pop3-commands",
-    "primary-mx-down",
-    "relay-denied",
-    "sender-not-owned",
-    "server-down-for-good",
-    "several-recipients",
-    "smtp-smuggling",
-    "smtputf8",
-    "submission-auth-failed",
-    "to-cc-bcc",
-    "too-many-recipients",
-    "two-domains",
-    "two-senders",
-    "unknown-domain",
-    "unknown-user-after-relay",
-    "unknown-user",
-];
+const GOLDEN_TRACES: &[(&str, &str)] = include!("golden/names.rs");
 
 /// The simulation compiled to wasm, as the page runs it, gives every built-in scenario the
 /// very trace and outcome that the native build gives and `smtp-lab run` prints: a student's
@@ -3295,14 +3264,14 @@ fn every_built_in_runs_in_the_browser_as_its_golden_trace() {
     assert_eq!(
         built_ins.len(),
         GOLDEN_TRACES.len(),
-        "every built-in has its golden trace listed in GOLDEN_TRACES"
+        "every built-in is named in tests/golden/names.rs"
     );
     for scenario in built_ins {
         let golden = GOLDEN_TRACES
             .iter()
             .find(|(name, _)| *name == scenario.name)
             .map(|(_, text)| *text)
-            .unwrap_or_else(|| panic!("{} is not listed in GOLDEN_TRACES", scenario.name));
+            .unwrap_or_else(|| panic!("{} is not named in tests/golden/names.rs", scenario.name));
         let result = smtp_lab::sim::run(&scenario, scenario.seed);
         assert!(result.conservation_problems.is_empty(), "{}", scenario.name);
         let text = sim_common::golden_text(&result);
