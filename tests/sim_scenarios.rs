@@ -690,6 +690,27 @@ fn settings_that_contradict_each_other_are_refused() {
         "hosts[1].mailboxes[0].address",
         "cannot be quoted",
     );
+    // A control character in a mailbox is said once, not again as the address's syntax.
+    let mut tabbed_mailbox = world();
+    tabbed_mailbox["hosts"][1]["mailboxes"][0]["address"] = json!("b\tob@receiver.test");
+    let errors = errors_of(&tabbed_mailbox);
+    let said: Vec<_> = errors
+        .0
+        .iter()
+        .filter(|e| e.at == "hosts[1].mailboxes[0].address")
+        .collect();
+    assert!(
+        said.len() == 1 && said[0].problem.contains("holds U+0009"),
+        "{errors}"
+    );
+    // A domain that is none says what is wrong in it.
+    let mut underscored = world();
+    underscored["hosts"][1]["local_domains"] = json!(["receiver.test", "b_x.test"]);
+    assert_error(
+        &underscored,
+        "hosts[1].local_domains[1]",
+        "\"b_x.test\" is not a domain as addresses write it: label \"b_x\" contains '_'",
+    );
 
     let mut literal = world();
     literal["hosts"][1]["relay_domains"] = json!(["[192.0.2.99]"]);

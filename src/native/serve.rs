@@ -298,7 +298,7 @@ pub fn run(options: ServeOptions) -> ExitCode {
 /// What is wrong with the options, if anything: a server that could never take mail, or
 /// whose name would break its greeting line, is refused before it listens.
 fn options_problem(options: &ServeOptions) -> Option<String> {
-    use crate::sim::scenario::is_mail_domain;
+    use crate::sim::scenario::mail_domain_problem;
     // A mailbox is an address as RCPT TO could name it (RFC 5321 4.1.2), without a route:
     // `@example.org` or `a@b@example.org` could never receive mail.
     let is_mailbox = |text: &str| {
@@ -313,11 +313,12 @@ fn options_problem(options: &ServeOptions) -> Option<String> {
             "--mailbox takes local-part@domain, not {mailbox:?}"
         ));
     }
-    if let Some(domain) = options.domains.iter().find(|d| !is_mail_domain(d)) {
-        return Some(format!(
-            "--domain takes a domain as addresses write it (dot-separated labels, no final \
-             dot), not {domain:?}"
-        ));
+    if let Some((domain, problem)) = options
+        .domains
+        .iter()
+        .find_map(|d| mail_domain_problem(d).map(|problem| (d, problem)))
+    {
+        return Some(format!("--domain {domain:?} {problem}"));
     }
     // A mailbox in a domain the server was not given would quietly make that domain local.
     let served: Vec<String> = options.domains.iter().map(|d| domain_key(d)).collect();
@@ -331,7 +332,7 @@ fn options_problem(options: &ServeOptions) -> Option<String> {
     }
     // The name goes into the greeting, EHLO reply and Received: lines (RFC 5321 4.1.3,
     // 4.4): a host name or an address literal.
-    if !is_mail_domain(&options.hostname) || !options.hostname.is_ascii() {
+    if mail_domain_problem(&options.hostname).is_some() || !options.hostname.is_ascii() {
         return Some(format!(
             "--hostname takes a host name or an address literal, not {:?}",
             options.hostname
@@ -909,6 +910,14 @@ mod tests {
             let problem = options_problem(options).expect("refused");
             assert!(problem.starts_with(flag), "{problem}");
         }
+        // A domain refused is told what is wrong in it.
+        assert_eq!(
+            options_problem(&refused[1]).as_deref(),
+            Some(
+                "--domain \"a b\" is not a domain as addresses write it: label \"a b\" \
+                 contains ' '; a host name has only letters, digits and '-' (RFC 1123 2.1)"
+            )
+        );
         // A mailbox is an address RCPT TO could name: not an empty local part, a second @,
         // or a route; a quoted local part and a UTF-8 one are addresses.
         for (mailbox, accepted) in [

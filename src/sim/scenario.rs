@@ -891,8 +891,9 @@ impl Scenario {
             }
             for (m, mailbox) in host.mailboxes.iter().enumerate() {
                 // The address names the reader's actor in the trace (`ua:ADDRESS`).
-                if let Some(problem) = unfit_line(&mailbox.address, true) {
-                    error(format!("{at}.mailboxes[{m}].address"), problem);
+                let unfit = unfit_line(&mailbox.address, true);
+                if let Some(problem) = &unfit {
+                    error(format!("{at}.mailboxes[{m}].address"), problem.clone());
                 }
                 if !mailbox_addresses.insert(mailbox_key(&mailbox.address)) {
                     error(
@@ -932,7 +933,9 @@ impl Scenario {
                             }
                             bare => (bare, ""),
                         };
-                        if let Err(problem) = parsed {
+                        // A character said above to be unfit is the problem the parser
+                        // finds too: said once.
+                        if let (Err(problem), None) = (parsed, &unfit) {
                             let rfc = match problem {
                                 AddressError::UnregisteredLiteral(_) => "4.1.3",
                                 _ => "4.1.2, 4.5.3.1",
@@ -1034,17 +1037,8 @@ impl Scenario {
                     (format!("hosts[{index}].routes[{r}].domain"), &route.domain)
                 }));
             for (at, domain) in domains {
-                if !is_mail_domain(domain) {
-                    let problem = match crate::smtp::address::Domain::parse(domain) {
-                        Err(problem) if domain.starts_with('[') => format!(
-                            "{domain:?} is not an address literal: {problem} (RFC 5321 4.1.3)"
-                        ),
-                        _ => format!(
-                            "{domain:?} is not a domain as addresses write it (dot-separated \
-                             labels, no final dot)"
-                        ),
-                    };
-                    error(at, problem);
+                if let Some(problem) = mail_domain_problem(domain) {
+                    error(at, format!("{domain:?} {problem}"));
                 }
             }
             let mut routed = BTreeSet::new();
@@ -1663,33 +1657,58 @@ fn plain_type_names(message: &str) -> String {
     out
 }
 
-/// A domain as the part of an address after the @: a host name, an address literal in
-/// brackets (RFC 5321 4.1.3), or with SMTPUTF8 an internationalised one (RFC 6531 3.3).
-pub(crate) fn is_mail_domain(domain: &str) -> bool {
+/// Why `domain` is not one as the part of an address after the @, if it is not: what
+/// follows the domain in the sentence that says so. Such a domain is a host name, an address
+/// literal in brackets (RFC 5321 4.1.3), or with SMTPUTF8 an internationalised one (RFC 6531
+/// 3.3).
+pub(crate) fn mail_domain_problem(domain: &str) -> Option<String> {
     if domain.starts_with('[') {
         // RFC 5321 4.1.3's grammar, as the server parses an address's domain.
-        return matches!(
-            crate::smtp::address::Domain::parse(domain),
-            Ok(crate::smtp::address::Domain::Literal(_))
-        );
+        return match crate::smtp::address::Domain::parse(domain) {
+            Ok(crate::smtp::address::Domain::Literal(_)) => None,
+            Ok(_) => Some("is not an address literal (RFC 5321 4.1.3)".into()),
+            Err(problem) => Some(format!(
+                "is not an address literal: {problem} (RFC 5321 4.1.3)"
+            )),
+        };
     }
-    if domain.is_ascii() {
-        return is_host_name(domain);
-    }
-    // An internationalised domain is its A-labels (RFC 5890 2.3.2.1), which follow the rules
-    // of a host name, so `ü_x.test` is no more a domain than `u_x.test`. IDNA also checks
-    // each U-label (no hyphen at either end, nor in the third and fourth places, RFC 5891
-    // 4.2.3.1).
-    strict_a_labels(domain).is_some_and(|a_labels| is_host_name(&a_labels))
+    let problem = if domain.is_ascii() {
+        host_name_problem(domain)?
+    } else {
+        // An internationalised domain is its A-labels (RFC 5890 2.3.2.1), which follow the
+        // rules of a host name, so `ü_x.test` is no more a domain than `u_x.test`. IDNA also
+        // checks each U-label (no hyphen at either end, nor in the third and fourth places,
+        // RFC 5891 4.2.3.1).
+        match strict_a_labels(domain) {
+            Some(a_labels) => host_name_problem(&a_labels)
+                .map(|problem| format!("in A-labels, {a_labels:?}, {problem}"))?,
+            None => domain
+                .split('.')
+                .find_map(|label| {
+                    if label.is_empty() {
+                        host_label_problem(label)
+                    } else {
+                        strict_a_labels(label).is_none().then(|| {
+                            format!(
+                                "label {label:?} has no A-label: IDNA refuses a label with a \
+                                 character a host name may not hold, or with '-' at either \
+                                 end or in its third and fourth places (RFC 5891 4.2.3)"
+                            )
+                        })
+                    }
+                })
+                .unwrap_or_else(|| {
+                    "in A-labels it is longer than a host name may be (253 characters, RFC \
+                     1035 2.3.4)"
+                        .into()
+                }),
+        }
+    };
+    Some(format!("is not a domain as addresses write it: {problem}"))
 }
 
-/// Letters, digits, hyphens and dots, labels of 1 to 63 octets, the last not all digits (RFC
-/// 1123 2.1).
-fn is_host_name(name: &str) -> bool {
-    host_name_problem(name).is_none()
-}
-
-/// Why `name` is not a host name ([`is_host_name`]), if it is not.
+/// Why `name` is not a host name, if it is not: a host name is letters, digits, hyphens and
+/// dots, labels of 1 to 63 octets, the last not all digits (RFC 1123 2.1).
 fn host_name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         return Some("a host name cannot be empty".into());
@@ -2003,7 +2022,6 @@ mod tests {
         ] {
             let problem = host_name_problem(name).expect("not a host name");
             assert!(problem.contains(why), "{name:?}: {problem}");
-            assert!(!is_host_name(name));
         }
         let long_label = format!("{}.test", "a".repeat(64));
         assert!(host_name_problem(&long_label).is_some_and(|p| p.contains("64 octets")));
@@ -2030,7 +2048,7 @@ mod tests {
             "[192.0.2.20]",
             "[IPv6:2001:db8::20]",
         ] {
-            assert!(is_mail_domain(domain), "{domain:?}");
+            assert_eq!(mail_domain_problem(domain), None, "{domain:?}");
         }
         // Address literals by RFC 5321 4.1.3's grammar, as in an address, and with a tag
         // registered with IANA (only IPv6 is).
@@ -2046,20 +2064,29 @@ mod tests {
             "[192.0.2.20",
             "[192.0.2.20]x",
         ] {
-            assert!(!is_mail_domain(domain), "{domain:?}");
+            assert!(mail_domain_problem(domain).is_some(), "{domain:?}");
         }
-        for domain in [
-            "ü_x.test",
-            "u_x.test",
-            "bü..test",
-            "-bü.test",
-            "bü.test.",
-            "x\u{3002}-bü.test",
-            "ab--ü.test",
-            "b.xn--zz.test",
-            "bü.123",
+        // Each refused with what is wrong in it.
+        for (domain, why) in [
+            ("ü_x.test", "label \"ü_x\" has no A-label"),
+            ("u_x.test", "label \"u_x\" contains '_'"),
+            ("bü..test", "an empty label"),
+            ("-bü.test", "label \"-bü\" has no A-label"),
+            ("bü.test.", "an empty label"),
+            ("x\u{3002}-bü.test", "label \"x\u{3002}-bü\" has no A-label"),
+            ("ab--ü.test", "label \"ab--ü\" has no A-label"),
+            (
+                "b.xn--zz.test",
+                "label \"xn--zz\" starts with \"xn--\" but is no A-label",
+            ),
+            (
+                "bü.123",
+                "in A-labels, \"xn--b-eha.123\", its last label \"123\" is all",
+            ),
+            ("[IPv6:zz]", "is not an address literal: "),
         ] {
-            assert!(!is_mail_domain(domain), "{domain:?}");
+            let problem = mail_domain_problem(domain).expect("a problem");
+            assert!(problem.contains(why), "{domain:?}: {problem}");
         }
     }
 
