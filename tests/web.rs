@@ -342,6 +342,26 @@ async fn step_to(root: &Element, text: &str) -> usize {
     panic!("no step of the run has {text}");
 }
 
+/// A retry's explanation, shown and said, gives the wait of its run, which a scenario may
+/// set: not only the defaults.
+#[wasm_bindgen_test]
+async fn a_retry_is_explained_with_the_wait_of_its_run() {
+    let root = mount_app_at("#scenario=greylisting").await;
+    yew::scheduler::flush().await;
+    step_to(&root, " retry at ").await;
+    let note = text_of(&root, ".region-details .step-note");
+    assert!(
+        note.contains("is tried again in 30 minutes, at 0+00:30:00."),
+        "{note}"
+    );
+    let said = text_of(&root, ".region-details [aria-live='polite']");
+    assert!(
+        said.contains("is tried again in 30 minutes, at 0+00:30:00."),
+        "{said}"
+    );
+    mount_app_at("#").await;
+}
+
 /// A bounce delivered on the host that wrote it crosses no wire; its step shows it as
 /// written, line by line.
 #[wasm_bindgen_test]

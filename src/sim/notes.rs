@@ -4,8 +4,9 @@
 //! trace.
 
 use super::trace::{
-    run_was_cut, ConnId, Direction, Event, Protocol, StateName, PERMANENT_FAILURE,
-    TEMPORARY_FAILURE, WILL_RETRY,
+    format_time, run_was_cut, ConnId, Direction, Event, GaveUp, Protocol, RecipientResult,
+    RetryScheduled, StateName, TargetSkipped, TraceEvent, PERMANENT_FAILURE, TEMPORARY_FAILURE,
+    WILL_RETRY,
 };
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
@@ -27,6 +28,39 @@ const fn note(text: &'static str, rfc: &'static str) -> Option<StepNote> {
         text: Cow::Borrowed(text),
         rfc: Cow::Borrowed(rfc),
     })
+}
+
+// Parts of the notes for a retry, a skipped address and giving up, which a step shown
+// tells with its own times (see [`in_context`]) and a step's stored note without them.
+
+/// How waits between attempts go, after what a retry's note says of this one.
+macro_rules! retry_rules {
+    () => {
+        "RFC 5321 says the wait should in general be at least 30 minutes. The sending host \
+         waits its first retry interval after a first failed attempt, then doubles each wait \
+         up to its longest (30 minutes and 4 hours unless the scenario sets others). A wait \
+         that would go past the give-up time ends there instead, but is never shorter than \
+         the first, so the last attempt may come up to one first interval after it. The wait \
+         counts from now, the end of this attempt, which may have taken a while (a host that \
+         does not answer is waited for, 30 seconds by default), not from its start."
+    };
+}
+
+/// What a message does when an address is skipped, after when the address may be tried.
+macro_rules! skipped_rest {
+    () => {
+        "this one goes on to the next MX host, or waits in the queue. Postfix calls this \
+         \"delivery temporarily suspended\"; Exim keeps a retry time per host."
+    };
+}
+
+/// What giving up does, after how long the message was queued.
+macro_rules! gave_up_rest {
+    () => {
+        "the server stops trying and tells the sender. The notice gives each recipient's last \
+         failure, its code and status (as RFC 3463 asks for the code of the actual problem), \
+         after the words \"delivery time expired\"."
+    };
 }
 
 /// The note for an MX resolution that left no host to try, told by the failure its result
@@ -113,6 +147,159 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
         ),
         _ => None,
     }
+}
+
+/// The note for the event at `index` of a run's `events`, told with what the rest of the run
+/// says, where that changes it: a retry's wait and a skipped address's interval as this
+/// scenario has them, how long a message given up on was queued, and a recipient's temporary
+/// failure at the attempt after which the host gives up. `None` where the event's own note
+/// ([`note_for`]) says it all. Made when a step is shown: a long run has thousands of retries,
+/// and their notes are not kept.
+pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
+    let event = events.get(index)?;
+    let text = match &event.event {
+        Event::RetryScheduled(retry) => retry_text(retry, event.time_ms),
+        Event::TargetSkipped(skipped) => skipped_text(skipped),
+        Event::GaveUp(gave_up) => gave_up_text(gave_up, &events[..index], event.time_ms)?,
+        Event::RecipientResult(result) if result.result == TEMPORARY_FAILURE => {
+            last_attempt_text(result, &events[index + 1..])?
+        }
+        _ => return None,
+    };
+    let rfc = match &event.event {
+        Event::GaveUp(_) => "RFC 5321 4.5.4.1, RFC 3463 3.5 (X.4.7)",
+        Event::RecipientResult(_) => "RFC 5321 4.2.1, 4.5.4.1, RFC 3464",
+        _ => "RFC 5321 4.5.4.1",
+    };
+    Some(StepNote {
+        text: Cow::Owned(text),
+        rfc: Cow::Borrowed(rfc),
+    })
+}
+
+fn retry_text(retry: &RetryScheduled, now_ms: u64) -> String {
+    let wait = spoken_duration(retry.at_ms.saturating_sub(now_ms));
+    // A 5yz ends an attempt for now only when another MX host failed for now in it: a refusal
+    // of service bounces at once only when every host refused so (docs: "Which MX within one
+    // attempt").
+    let refused_for_good_by_one = retry
+        .attempt_failure
+        .as_ref()
+        .is_some_and(|failure| failure.reply.starts_with('5'));
+    let why_not_bounced = if refused_for_good_by_one {
+        "The reply shown is a 5yz, a refusal of service by one MX host (its greeting or its \
+         EHLO), yet the attempt failed only for now: another MX host of the domain, or one of \
+         its addresses, failed only for now in it (a 4yz, a refused or unanswered connection, \
+         an address lookup that failed for now), and may take the mail later. So the message \
+         waits for the next attempt rather than bouncing, as Postfix does \
+         (smtp_skip_5xx_greeting). "
+    } else {
+        ""
+    };
+    format!(
+        "A temporary failure: the message stays queued and is tried again in {wait}, at {}. \
+         {why_not_bounced}{}",
+        format_time(retry.at_ms),
+        retry_rules!()
+    )
+}
+
+fn skipped_text(skipped: &TargetSkipped) -> String {
+    format!(
+        "Not tried: this sending host failed to connect to that address at {} (refused, or \
+         no answer), and RFC 5321 says a sender must delay retrying a destination after a \
+         failed attempt. So no message tries it again before {}, its first retry interval \
+         ({}) after that failure: {}",
+        format_time(skipped.failed_at_ms),
+        format_time(skipped.until_ms),
+        spoken_duration(skipped.until_ms.saturating_sub(skipped.failed_at_ms)),
+        skipped_rest!()
+    )
+}
+
+/// `before` is the run up to the event: the entry's `queued` event is there.
+fn gave_up_text(gave_up: &GaveUp, before: &[TraceEvent], now_ms: u64) -> Option<String> {
+    let queued_at_ms = before.iter().rev().find_map(|event| match &event.event {
+        Event::Queued(queued) if queued.entry == gave_up.entry && queued.host == gave_up.host => {
+            Some(event.time_ms)
+        }
+        _ => None,
+    })?;
+    Some(format!(
+        "The message has been queued since {}, for {}: that reaches the give-up time (RFC \
+         5321: generally at least 4 to 5 days; 5 days unless the scenario sets another), so {}",
+        format_time(queued_at_ms),
+        spoken_duration(now_ms.saturating_sub(queued_at_ms)),
+        gave_up_rest!()
+    ))
+}
+
+/// A temporary failure for a recipient whose entry the host gives up on at the end of this
+/// attempt (`after` is the run after the result), rather than trying again.
+fn last_attempt_text(result: &RecipientResult, after: &[TraceEvent]) -> Option<String> {
+    let gives_up = after.iter().find_map(|event| match &event.event {
+        Event::RetryScheduled(retry)
+            if retry.entry == result.entry && retry.host == result.host =>
+        {
+            Some(false)
+        }
+        Event::GaveUp(gave_up) if gave_up.entry == result.entry && gave_up.host == result.host => {
+            Some(true)
+        }
+        Event::Dequeued { host, entry } if *entry == result.entry && *host == result.host => {
+            Some(false)
+        }
+        _ => None,
+    })?;
+    if !gives_up {
+        return None;
+    }
+    let failure = if result.own_finding {
+        "A temporary failure for this recipient, found by the sending host itself (no server \
+         reply with this code crossed the wire)"
+    } else {
+        "A temporary failure for this recipient: the server's 4yz reply says 'not now'"
+    };
+    Some(format!(
+        "{failure}. But the message has been queued for its give-up time, so this attempt \
+         is its last: the sending host does not try again, gives up on them when the attempt \
+         ends, and sends a bounce (a delivery status notification) to the envelope sender \
+         with this reply as their last failure, unless the message is itself a notice (null \
+         reverse path <>), which is never bounced."
+    ))
+}
+
+/// A length of simulated time in words: `1 hour 30 minutes`, `10 minutes`, `2.5 seconds`.
+pub fn spoken_duration(ms: u64) -> String {
+    let unit = |count: u64, one: &str| {
+        if count == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{count} {one}s")
+        }
+    };
+    let mut parts = Vec::new();
+    let (days, hours, minutes) = (ms / 86_400_000, ms / 3_600_000 % 24, ms / 60_000 % 60);
+    let (seconds, millis) = (ms / 1000 % 60, ms % 1000);
+    if days > 0 {
+        parts.push(unit(days, "day"));
+    }
+    if hours > 0 {
+        parts.push(unit(hours, "hour"));
+    }
+    if minutes > 0 {
+        parts.push(unit(minutes, "minute"));
+    }
+    if millis > 0 {
+        let fraction = format!("{millis:03}");
+        parts.push(format!(
+            "{seconds}.{} seconds",
+            fraction.trim_end_matches('0')
+        ));
+    } else if seconds > 0 || parts.is_empty() {
+        parts.push(unit(seconds, "second"));
+    }
+    parts.join(" ")
 }
 
 /// The note for an event, if there is one. `protocol` is the protocol of the event's
@@ -253,7 +440,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              refuses the connection at once; a host that is off or unreachable does not answer \
              at all, and the client waits for its timeout. For a mail server this is a \
              temporary problem: try the next MX host, or keep the message queued and retry \
-             later.",
+             later (once it has been queued for its give-up time, bounce it).",
             "RFC 5321 4.5.4.1, 5.1",
         ),
         Event::ConnectionTimedOut { .. } => note(
@@ -266,7 +453,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::ConnectionDropped { .. } => note(
             "The connection broke before the server confirmed the message with 250. The \
              client should treat this like a 451 temporary failure: the message is not \
-             delivered, stays queued and is sent again later.",
+             delivered, stays queued and is sent again later (unless it has been queued for \
+             its give-up time: then it bounces).",
             "RFC 5321 3.8, 4.5.4.1",
         ),
         Event::Transmitted {
@@ -307,15 +495,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::DnsResponse(response) if response.outcome == DnsOutcome::ServFail => note(
             "SERVFAIL: the DNS server could not answer (a broken zone, an unreachable \
                  authoritative server). This says nothing about the domain, and may be better \
-                 later: for the MX question the mail stays queued and is tried again; for an MX \
-                 host's A or AAAA question only that host is ruled out this time.",
+                 later: for the MX question the mail stays queued for another attempt (unless \
+                 it has been queued for its give-up time: then it bounces); for an MX host's A \
+                 or AAAA question only that host is ruled out this time.",
             "RFC 1035 4.1.1, RFC 2308 7.1, RFC 5321 5.1",
         ),
         Event::DnsResponse(response) if response.outcome == DnsOutcome::TimedOut => note(
             "No answer: the resolver stopped waiting for the DNS server. Like SERVFAIL, this \
                  is temporary and says nothing about the domain: for the MX question the mail \
-                 stays queued and is tried again; for an MX host's A or AAAA question only that \
-                 host is ruled out this time.",
+                 stays queued for another attempt (unless it has been queued for its give-up \
+                 time: then it bounces); for an MX host's A or AAAA question only that host is \
+                 ruled out this time.",
             "RFC 2308 7.2, RFC 5321 5.1, 4.5.4.1",
         ),
         Event::DnsResponse(response)
@@ -441,23 +631,21 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.2.1, 6.1",
         ),
         Event::RetryScheduled { .. } => note(
-            "A temporary failure: the message stays queued and is tried again later. RFC 5321 \
-             says the wait should in general be at least 30 minutes; by default this \
-             simulator waits 30 minutes, then doubles each wait up to 4 hours. A wait that \
-             would go past the give-up time ends there instead, but is never shorter than the \
-             first, so the last attempt may come up to 30 minutes after it (a scenario may set \
-             other times). The wait counts from now, the end of this attempt, which may have taken \
-             a while (a host that does not answer is waited for, 30 seconds by default), not \
-             from its start.",
+            concat!(
+                "A temporary failure: the message stays queued and is tried again later. ",
+                retry_rules!()
+            ),
             "RFC 5321 4.5.4.1",
         ),
         Event::TargetSkipped { .. } => note(
-            "Not tried: this sending host failed to connect to that address a short while ago \
-             (refused, or no answer), and RFC 5321 says a sender must delay retrying a \
-             destination after a failed attempt. So no message tries it again before the \
-             first retry interval (30 minutes by default) has passed: this one goes on to the \
-             next MX host, or waits in the queue. Postfix calls this \"delivery temporarily \
-             suspended\"; Exim keeps a retry time per host.",
+            concat!(
+                "Not tried: this sending host failed to connect to that address a short \
+                 while ago (refused, or no answer), and RFC 5321 says a sender must delay \
+                 retrying a destination after a failed attempt. So no message tries it again \
+                 before the first retry interval (30 minutes unless the scenario sets \
+                 another) has passed: ",
+                skipped_rest!()
+            ),
             "RFC 5321 4.5.4.1",
         ),
         Event::SessionJoined { .. } => note(
@@ -471,11 +659,11 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 3.3, 4.1.4",
         ),
         Event::GaveUp { .. } => note(
-            "The message has been queued for the give-up time (RFC 5321: generally at least \
-             4 to 5 days; 5 days by default here): the server stops trying and tells the \
-             sender. The notice gives each recipient's last failure, its code and status (as \
-             RFC 3463 asks for the code of the actual problem), after the words \"delivery \
-             time expired\".",
+            concat!(
+                "The message has been queued for the give-up time (RFC 5321: generally at \
+                 least 4 to 5 days; 5 days unless the scenario sets another): ",
+                gave_up_rest!()
+            ),
             "RFC 5321 4.5.4.1, RFC 3463 3.5 (X.4.7)",
         ),
         Event::Dequeued { .. } => note(
@@ -1241,6 +1429,135 @@ fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
 mod tests {
     use super::*;
     use crate::sim::trace::WireBytes;
+
+    /// The notes, as shown, of the steps of `scenario`'s run whose lines hold `line`.
+    fn shown_notes(scenario: &crate::sim::Scenario, line: &str) -> Vec<String> {
+        let result = crate::sim::run(scenario, scenario.seed);
+        crate::sim::steps::steps(&result.trace)
+            .iter()
+            .filter(|step| step.lines(&result.trace).iter().any(|l| l.contains(line)))
+            .filter_map(|step| step.noted(&result.trace).map(|note| note.text.into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_length_of_time_is_said_in_words() {
+        for (ms, said) in [
+            (0, "0 seconds"),
+            (1000, "1 second"),
+            (300, "0.3 seconds"),
+            (5, "0.005 seconds"),
+            (2_500, "2.5 seconds"),
+            (600_000, "10 minutes"),
+            (3_600_000, "1 hour"),
+            (5_400_000, "1 hour 30 minutes"),
+            (432_001_360, "5 days 1.36 seconds"),
+            (90_061_000, "1 day 1 hour 1 minute 1 second"),
+        ] {
+            assert_eq!(spoken_duration(ms), said, "{ms}");
+        }
+    }
+
+    /// A retry, a skipped address and giving up are told with this run's times, not only the
+    /// defaults: a scenario sets its own.
+    #[test]
+    fn retries_skips_and_giving_up_are_told_with_the_runs_own_times() {
+        let down = crate::sim::library::find("server-down-for-good").expect("built in");
+        let retries = shown_notes(&down, " retry at ");
+        assert!(
+            retries[0].starts_with(
+                "A temporary failure: the message stays queued and is tried again in 30 \
+                 minutes, at 0+00:30:00.260. RFC 5321 says"
+            ),
+            "{}",
+            retries[0]
+        );
+        assert!(retries[1].contains("tried again in 1 hour, at 0+01:30:00.300."));
+        let last = retries.last().expect("retries");
+        assert!(
+            last.contains("tried again in 30 minutes, at 5+00:00:01.540."),
+            "{last}"
+        );
+        assert_eq!(
+            shown_notes(&down, "gave up on"),
+            [concat!(
+                "The message has been queued since 0+00:00:00.220, for 5 days 1.36 seconds: \
+                 that reaches the give-up time (RFC 5321: generally at least 4 to 5 days; 5 \
+                 days unless the scenario sets another), so ",
+                gave_up_rest!()
+            )]
+        );
+        let mut quick = down.clone();
+        quick.retry.first_retry_s = 600;
+        let retries = shown_notes(&quick, " retry at ");
+        assert!(retries[0].contains("tried again in 10 minutes, at 0+00:10:00.260."));
+        assert!(retries[1].contains("tried again in 20 minutes, at 0+00:30:00.300."));
+
+        let skipped = crate::sim::library::find("primary-mx-down").expect("built in");
+        let skips = shown_notes(&skipped, " skips ");
+        assert!(
+            skips[0].starts_with(
+                "Not tried: this sending host failed to connect to that address at \
+                 0+00:00:00.260 (refused, or no answer), and RFC 5321 says a sender must delay \
+                 retrying a destination after a failed attempt. So no message tries it again \
+                 before 0+00:30:00.260, its first retry interval (30 minutes) after that \
+                 failure: this one goes on"
+            ),
+            "{}",
+            skips[0]
+        );
+    }
+
+    /// A recipient's temporary failure says the message will be tried again, except at the
+    /// attempt after which the host gives up: that says so.
+    #[test]
+    fn a_temporary_failure_at_the_last_attempt_says_it_is_the_last() {
+        let mut full = crate::sim::library::find("mailbox-full").expect("built in");
+        full.retry.give_up_s = 3600;
+        let results = shown_notes(&full, "temporary failure: 452 4.2.2");
+        assert!(results.len() >= 2, "{results:?}");
+        let (last, earlier) = results.split_last().expect("results");
+        for note in earlier {
+            assert!(note.contains("tries again later"), "{note}");
+        }
+        assert!(
+            last.contains("this attempt is its last: the sending host does not try again"),
+            "{last}"
+        );
+        assert_eq!(shown_notes(&full, "gave up on").len(), 1);
+        // Not a bounce yet where the run ends first: the failure waits for its retry.
+        let mut cut = crate::sim::library::find("mailbox-full").expect("built in");
+        cut.retry.give_up_s = 3600;
+        cut.run_until_s = 3000;
+        let results = shown_notes(&cut, "temporary failure: 452 4.2.2");
+        assert!(results
+            .iter()
+            .all(|note| note.contains("tries again later")));
+    }
+
+    /// A 5yz that ends an attempt for now is explained: another MX host failed only for now.
+    #[test]
+    fn a_retry_after_a_refusal_of_service_says_why_it_is_no_bounce() {
+        let mut scenario = crate::sim::library::find("primary-mx-down").expect("built in");
+        let backup = (scenario.hosts.iter_mut())
+            .find(|host| host.name == "mx2.receiver.test")
+            .expect("the backup");
+        backup.faults.push(crate::sim::scenario::HostFault {
+            kind: crate::sim::scenario::FaultKind::Refuse,
+            from_s: 0,
+            until_s: None,
+        });
+        let retries = shown_notes(&scenario, "attempt failed: 554");
+        assert!(!retries.is_empty());
+        for note in &retries {
+            assert!(
+                note.contains("The reply shown is a 5yz, a refusal of service by one MX host"),
+                "{note}"
+            );
+        }
+        let others = shown_notes(&scenario, "attempt failed: 451");
+        assert!(others.iter().all(|note| !note.contains("5yz")));
+    }
 
     /// A domain without MX records is its own mail host: its empty MX answer says so, and
     /// not what an empty AAAA answer means (RFC 5321 5.1).

@@ -4,7 +4,7 @@
 //! own, joins the step of the bytes that carry the reply.
 
 use super::notes::{
-    for_null_reverse_path, note_for, submission_connection_note, with_mail_parameters,
+    for_null_reverse_path, in_context, note_for, submission_connection_note, with_mail_parameters,
     PipeliningOffers, StepNote,
 };
 use super::trace::{
@@ -78,6 +78,14 @@ impl Step {
         let mut text = String::new();
         renderer.write(event, &mut text);
         text.lines().map(str::to_string).collect()
+    }
+
+    /// The step's note as it is shown, told with what the rest of `trace` (the trace the
+    /// step was cut from) says where that changes it ([`in_context`]): this run's waits, and
+    /// the attempt after which a host gives up.
+    pub fn noted(&self, trace: &Trace) -> Option<StepNote> {
+        let note = self.note.as_ref()?;
+        Some(in_context(&trace.events, self.event).unwrap_or_else(|| note.clone()))
     }
 
     /// The step's explanations, an EHLO reply's with its points, which say what each keyword

@@ -10,7 +10,7 @@ use crate::sim::steps::{
     bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
     LineEnding, Refusal, Step, StepExplanation,
 };
-use crate::sim::trace::{data_summary_lines, describe_fate, format_time, Event, TraceEvent};
+use crate::sim::trace::{data_summary_lines, describe_fate, format_time, Event, Trace, TraceEvent};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -209,7 +209,7 @@ pub fn details(props: &DetailsProps) -> Html {
             let spoken = if props.playing {
                 String::new()
             } else {
-                announcement(step, &lines)
+                announcement(step, &lines, loaded.viewer.trace())
             };
             (
                 "Details of this step",
@@ -479,7 +479,7 @@ fn step_details(
                 }
             }
             { step_lines(step, lines) }
-            if let Some(note) = &step.note {
+            if let Some(note) = step.noted(loaded.viewer.trace()) {
                 <div class={classes!("explanation", "step-note", step.failure.map(refusal_class))}>
                     <p class="explanation-why">{ note.text.to_string() }</p>
                     <p class="explanation-rfc">{ note.rfc.to_string() }</p>
@@ -617,7 +617,7 @@ fn many_outcomes(props: &ManyOutcomesProps) -> Html {
 
 /// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
 /// together, and the one that matters need not be the first) and what it means.
-fn announcement(step: &Step, lines: &[String]) -> String {
+fn announcement(step: &Step, lines: &[String], trace: &Trace) -> String {
     // The lines the details repeat: the first ones, and the first refusal among them, each
     // refusal told by the words the conversation gives it (WCAG 1.4.1), and lines left out
     // counted, as the details show them.
@@ -636,9 +636,8 @@ fn announcement(step: &Step, lines: &[String]) -> String {
     let meaning = match refusals_first(&step.explanations).next() {
         Some(e) => format!("{}: {}", e.heading, as_sentence(&e.why)),
         None => step
-            .note
-            .as_ref()
-            .map(|note| note.text.to_string())
+            .noted(trace)
+            .map(|note| note.text.into_owned())
             .unwrap_or_default(),
     };
     // What the colour of a failure the step reports says (WCAG 1.4.1), when no refusing line
