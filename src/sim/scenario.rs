@@ -5,7 +5,9 @@
 
 use crate::dns::DnsWorld;
 use crate::mail::compose::{self, Attachment};
-use crate::smtp::address::{domain_key, mailbox_key, strict_a_labels, AddressError, Mailbox};
+use crate::smtp::address::{
+    domain_key, mailbox_key, strict_a_labels, strict_a_labels_of_any_length, AddressError, Mailbox,
+};
 use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
@@ -1682,29 +1684,52 @@ pub(crate) fn mail_domain_problem(domain: &str) -> Option<String> {
         match strict_a_labels(domain) {
             Some(a_labels) => host_name_problem(&a_labels)
                 .map(|problem| format!("in A-labels, {a_labels:?}, {problem}"))?,
-            None => domain
-                .split('.')
-                .find_map(|label| {
-                    if label.is_empty() {
-                        host_label_problem(label)
-                    } else {
-                        strict_a_labels(label).is_none().then(|| {
-                            format!(
-                                "label {label:?} has no A-label: IDNA refuses a label with a \
-                                 character a host name may not hold, or with '-' at either \
-                                 end or in its third and fourth places (RFC 5891 4.2.3)"
-                            )
-                        })
-                    }
-                })
-                .unwrap_or_else(|| {
-                    "in A-labels it is longer than a host name may be (253 characters, RFC \
-                     1035 2.3.4)"
-                        .into()
-                }),
+            None => idna_problem(domain),
         }
     };
     Some(format!("is not a domain as addresses write it: {problem}"))
+}
+
+/// Why IDNA (UTS 46 with the rules of host names, RFC 5891) gives `domain`, an
+/// internationalised domain, no A-labels: the first label it refuses alone, and why, or what
+/// is wrong with the labels together.
+fn idna_problem(domain: &str) -> String {
+    // UTS 46 reads these full stops as dots too (RFC 3490 3.1).
+    for label in domain.split(['.', '\u{3002}', '\u{ff0e}', '\u{ff61}']) {
+        if label.is_empty() || label.is_ascii() {
+            if let Some(problem) = host_label_problem(label) {
+                return problem;
+            }
+            continue;
+        }
+        match strict_a_labels_of_any_length(label) {
+            Some(a_label) if a_label.len() > 63 => {
+                return format!(
+                    "label {label:?} is {} octets long as an A-label ({a_label:?}); a label is \
+                     at most 63 (RFC 1035 2.3.4)",
+                    a_label.len()
+                )
+            }
+            Some(_) => {}
+            None => {
+                return format!(
+                    "label {label:?} has no A-label: IDNA refuses it (a character a host name \
+                     may not hold, '-' at either end or in its third and fourth places, or a \
+                     joiner or combining mark out of place, RFC 5891 4.2.3)"
+                )
+            }
+        }
+    }
+    match strict_a_labels_of_any_length(domain) {
+        Some(a_labels) if a_labels.len() > 253 => format!(
+            "in A-labels it is {} characters long; a host name is at most 253 (255 octets in \
+             wire form, RFC 1035 2.3.4)",
+            a_labels.len()
+        ),
+        _ => "IDNA refuses its labels together: a label in a right-to-left script beside one \
+              the Bidi rule does not allow there (RFC 5893 2)"
+            .into(),
+    }
 }
 
 /// Why `name` is not a host name, if it is not: a host name is letters, digits, hyphens and
@@ -2067,13 +2092,22 @@ mod tests {
             assert!(mail_domain_problem(domain).is_some(), "{domain:?}");
         }
         // Each refused with what is wrong in it.
+        let long_label = format!("ü{}.test", "a".repeat(62));
+        let long_name = format!("ü.{}", vec!["a".repeat(60); 5].join("."));
         for (domain, why) in [
             ("ü_x.test", "label \"ü_x\" has no A-label"),
             ("u_x.test", "label \"u_x\" contains '_'"),
             ("bü..test", "an empty label"),
             ("-bü.test", "label \"-bü\" has no A-label"),
             ("bü.test.", "an empty label"),
-            ("x\u{3002}-bü.test", "label \"x\u{3002}-bü\" has no A-label"),
+            ("x\u{3002}-bü.test", "label \"-bü\" has no A-label"),
+            ("bü.u_x.test", "label \"u_x\" contains '_'"),
+            (
+                "bü.xn--zz.test",
+                "label \"xn--zz\" starts with \"xn--\" but is no A-label",
+            ),
+            ("1a.\u{5d0}.test", "the Bidi rule"),
+            ("a\u{200d}ü.test", "joiner or combining mark out of place"),
             ("ab--ü.test", "label \"ab--ü\" has no A-label"),
             (
                 "b.xn--zz.test",
@@ -2084,8 +2118,13 @@ mod tests {
                 "in A-labels, \"xn--b-eha.123\", its last label \"123\" is all",
             ),
             ("[IPv6:zz]", "is not an address literal: "),
+            (&long_label, "octets long as an A-label (\"xn--"),
+            (
+                &long_name,
+                "in A-labels it is 312 characters long; a host name is at most 253",
+            ),
         ] {
-            let problem = mail_domain_problem(domain).expect("a problem");
+            let problem = mail_domain_problem(domain).unwrap_or_else(|| panic!("{domain:?}"));
             assert!(problem.contains(why), "{domain:?}: {problem}");
         }
     }

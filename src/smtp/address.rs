@@ -62,12 +62,25 @@ pub fn domain_key(name: &str) -> String {
 /// checks and DNS lengths), or `None` when they refuse it: an A-label that decodes to no valid
 /// U-label included.
 pub fn strict_a_labels(name: &str) -> Option<std::borrow::Cow<'_, str>> {
+    a_labels_checked(name, idna::uts46::DnsLength::Verify)
+}
+
+/// As [`strict_a_labels`], but of any length: to tell a name too long from one IDNA refuses
+/// for another reason.
+pub fn strict_a_labels_of_any_length(name: &str) -> Option<std::borrow::Cow<'_, str>> {
+    a_labels_checked(name, idna::uts46::DnsLength::Ignore)
+}
+
+fn a_labels_checked(
+    name: &str,
+    length: idna::uts46::DnsLength,
+) -> Option<std::borrow::Cow<'_, str>> {
     idna::uts46::Uts46::new()
         .to_ascii(
             name.as_bytes(),
             idna::uts46::AsciiDenyList::STD3,
             idna::uts46::Hyphens::Check,
-            idna::uts46::DnsLength::Verify,
+            length,
         )
         .ok()
 }
