@@ -160,15 +160,18 @@ pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
     let text = match &event.event {
         Event::RetryScheduled(retry) => retry_text(retry, event.time_ms),
         Event::TargetSkipped(skipped) => skipped_text(skipped),
-        Event::GaveUp(gave_up) => gave_up_text(gave_up, &events[..index], event.time_ms)?,
+        Event::GaveUp(gave_up) => gave_up_text(gave_up, events, index)?,
         Event::RecipientResult(result) if result.result == TEMPORARY_FAILURE => {
-            last_attempt_text(result, &events[index + 1..])?
+            last_attempt_text(result, &events[index + 1..], event.time_ms)?
         }
         _ => return None,
     };
     let rfc = match &event.event {
-        Event::GaveUp(_) => "RFC 5321 4.5.4.1, RFC 3463 3.5 (X.4.7)",
-        Event::RecipientResult(_) => "RFC 5321 4.2.1, 4.5.4.1, RFC 3464",
+        Event::GaveUp(_) => "RFC 5321 4.5.4.1, 4.5.5, RFC 3463 3.5 (X.4.7)",
+        Event::RecipientResult(_) => "RFC 5321 4.2.1, 4.5.4.1, 4.5.5, RFC 3463, RFC 3464",
+        Event::RetryScheduled(retry) if refused_for_good_by_one(retry) => {
+            "RFC 5321 4.5.4.1, 3.1, 4.2.1, 5.1"
+        }
         _ => "RFC 5321 4.5.4.1",
     };
     Some(StepNote {
@@ -177,21 +180,26 @@ pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
     })
 }
 
-fn retry_text(retry: &RetryScheduled, now_ms: u64) -> String {
-    let wait = spoken_duration(retry.at_ms.saturating_sub(now_ms));
-    // A 5yz ends an attempt for now only when another MX host failed for now in it: a refusal
-    // of service bounces at once only when every host refused so (docs: "Which MX within one
-    // attempt").
-    let refused_for_good_by_one = retry
+/// Whether a retry follows an attempt whose last failure was a 5yz: that ends an attempt for
+/// now only when another MX host failed for now in it or was not tried; a refusal of service
+/// bounces at once only when every host refused so (docs: "Which MX within one attempt").
+fn refused_for_good_by_one(retry: &RetryScheduled) -> bool {
+    retry
         .attempt_failure
         .as_ref()
-        .is_some_and(|failure| failure.reply.starts_with('5'));
-    let why_not_bounced = if refused_for_good_by_one {
-        "The reply shown is a 5yz, a refusal of service by one MX host (its greeting or its \
-         EHLO), yet the attempt failed only for now: another MX host of the domain, or one of \
-         its addresses, failed only for now in it (a 4yz, a refused or unanswered connection, \
-         an address lookup that failed for now), and may take the mail later. So the message \
-         waits for the next attempt rather than bouncing, as Postfix does \
+        .is_some_and(|failure| failure.reply.starts_with('5'))
+}
+
+fn retry_text(retry: &RetryScheduled, now_ms: u64) -> String {
+    let wait = spoken_duration(retry.at_ms.saturating_sub(now_ms));
+    let why_not_bounced = if refused_for_good_by_one(retry) {
+        "The reply shown is a 5yz, a refusal of service by one MX host (at its greeting, or \
+         to both EHLO and HELO), yet the attempt failed only for now: another MX host of the \
+         domain, or one of its addresses, failed only for now in it (a 4yz, a refused or \
+         unanswered connection, an address lookup that failed for now) or was not tried in \
+         it (an address skipped as unreachable a short while ago, or hosts the draw among \
+         equal preferences left beyond the 16 looked up), and may take the mail later. So the \
+         message waits for the next attempt rather than bouncing, as Postfix does \
          (smtp_skip_5xx_greeting). "
     } else {
         ""
@@ -217,41 +225,69 @@ fn skipped_text(skipped: &TargetSkipped) -> String {
     )
 }
 
-/// `before` is the run up to the event: the entry's `queued` event is there.
-fn gave_up_text(gave_up: &GaveUp, before: &[TraceEvent], now_ms: u64) -> Option<String> {
-    let queued_at_ms = before.iter().rev().find_map(|event| match &event.event {
-        Event::Queued(queued) if queued.entry == gave_up.entry && queued.host == gave_up.host => {
-            Some(event.time_ms)
-        }
-        _ => None,
-    })?;
+/// The give-up at `index` of `events`: the entry's `queued` event is before it, and a
+/// notice's own failure is discarded at the same moment after it.
+fn gave_up_text(gave_up: &GaveUp, events: &[TraceEvent], index: usize) -> Option<String> {
+    let now_ms = events.get(index)?.time_ms;
+    let queued_at_ms = events[..index]
+        .iter()
+        .rev()
+        .find_map(|event| match &event.event {
+            Event::Queued(queued)
+                if queued.entry == gave_up.entry && queued.host == gave_up.host =>
+            {
+                Some(event.time_ms)
+            }
+            _ => None,
+        })?;
+    let discarded = events[index + 1..]
+        .iter()
+        .take_while(|event| event.time_ms == now_ms)
+        .any(|event| matches!(&event.event, Event::BounceDiscarded(d) if d.host == gave_up.host));
+    let then = if discarded {
+        "the server stops trying. The message is itself a notice (null reverse path <>), so \
+         nobody is told: it is dropped, as a notice about a notice could loop."
+    } else {
+        gave_up_rest!()
+    };
     Some(format!(
         "The message has been queued since {}, for {}: that reaches the give-up time (RFC \
-         5321: generally at least 4 to 5 days; 5 days unless the scenario sets another), so {}",
+         5321: generally at least 4 to 5 days; 5 days unless the scenario sets another), so {then}",
         format_time(queued_at_ms),
         spoken_duration(now_ms.saturating_sub(queued_at_ms)),
-        gave_up_rest!()
     ))
 }
 
-/// A temporary failure for a recipient whose entry the host gives up on at the end of this
-/// attempt (`after` is the run after the result), rather than trying again.
-fn last_attempt_text(result: &RecipientResult, after: &[TraceEvent]) -> Option<String> {
-    let gives_up = after.iter().find_map(|event| match &event.event {
-        Event::RetryScheduled(retry)
-            if retry.entry == result.entry && retry.host == result.host =>
-        {
-            Some(false)
-        }
-        Event::GaveUp(gave_up) if gave_up.entry == result.entry && gave_up.host == result.host => {
-            Some(true)
-        }
-        Event::Dequeued { host, entry } if *entry == result.entry && *host == result.host => {
-            Some(false)
-        }
-        _ => None,
-    })?;
-    if !gives_up {
+/// A temporary failure for a recipient whose entry the host gives up on as this attempt
+/// ends with it (`after` is the run after the result, `now_ms` its time), rather than trying
+/// again or going on to another MX host first.
+fn last_attempt_text(
+    result: &RecipientResult,
+    after: &[TraceEvent],
+    now_ms: u64,
+) -> Option<String> {
+    let host = &result.host;
+    let of_entry = |entry: &u32| *entry == result.entry;
+    // The host decides at once, as the session's results come in: whatever comes later, or
+    // the attempt going on (another address, another session, a lookup), is no such end.
+    let gave_up = after
+        .iter()
+        .take_while(|event| event.time_ms == now_ms)
+        .find_map(|event| match &event.event {
+            Event::GaveUp(gave_up) if of_entry(&gave_up.entry) && gave_up.host == *host => {
+                Some(Some(gave_up))
+            }
+            Event::RetryScheduled(retry) if of_entry(&retry.entry) && retry.host == *host => {
+                Some(None)
+            }
+            Event::Dequeued { host: h, entry } if of_entry(entry) && h == host => Some(None),
+            Event::TargetSkipped(skipped) if of_entry(&skipped.entry) => Some(None),
+            Event::SessionJoined(joined) if of_entry(&joined.entry) => Some(None),
+            Event::ConnectionAttempted(attempt) if attempt.client == *host => Some(None),
+            Event::DnsQuery(query) if query.host == *host => Some(None),
+            _ => None,
+        })??;
+    if !gave_up.recipients.contains(&result.recipient) {
         return None;
     }
     let failure = if result.own_finding {
@@ -261,11 +297,11 @@ fn last_attempt_text(result: &RecipientResult, after: &[TraceEvent]) -> Option<S
         "A temporary failure for this recipient: the server's 4yz reply says 'not now'"
     };
     Some(format!(
-        "{failure}. But the message has been queued for its give-up time, so this attempt \
-         is its last: the sending host does not try again, gives up on them when the attempt \
-         ends, and sends a bounce (a delivery status notification) to the envelope sender \
-         with this reply as their last failure, unless the message is itself a notice (null \
-         reverse path <>), which is never bounced."
+        "{failure}. But the message has been queued for its give-up time, and this attempt \
+         ends with this reply: the sending host does not try again, gives up on them, and \
+         sends a bounce (a delivery status notification) to the envelope sender with this \
+         reply as their last failure, unless the message is itself a notice (null reverse \
+         path <>), which is never bounced."
     ))
 }
 
@@ -1487,6 +1523,26 @@ mod tests {
                 gave_up_rest!()
             )]
         );
+        // A notice given up on is dropped, not told to anyone: here the bounce to a sender
+        // in the domain that is down.
+        let mut circular = down.clone();
+        circular.messages[0].from = "alice@receiver.test".into();
+        circular.retry.give_up_s = 3600;
+        circular.retry.delay_notice_s = None;
+        circular.run_until_s = 4 * 3600;
+        circular.fetches.clear();
+        let gave_up = shown_notes(&circular, "gave up on");
+        assert_eq!(gave_up.len(), 2, "{gave_up:?}");
+        assert!(gave_up[0].ends_with(gave_up_rest!()), "{}", gave_up[0]);
+        assert!(
+            gave_up[1].ends_with(
+                "so the server stops trying. The message is itself a notice (null reverse \
+                 path <>), so nobody is told: it is dropped, as a notice about a notice could \
+                 loop."
+            ),
+            "{}",
+            gave_up[1]
+        );
         let mut quick = down.clone();
         quick.retry.first_retry_s = 600;
         let retries = shown_notes(&quick, " retry at ");
@@ -1508,10 +1564,11 @@ mod tests {
         );
     }
 
-    /// A recipient's temporary failure says the message will be tried again, except at the
-    /// attempt after which the host gives up: that says so.
+    /// A recipient's temporary failure says the message will be tried again, except where the
+    /// attempt ends with it and the host gives up: that says so.
     #[test]
     fn a_temporary_failure_at_the_last_attempt_says_it_is_the_last() {
+        use crate::dns::{Record, RecordData};
         let mut full = crate::sim::library::find("mailbox-full").expect("built in");
         full.retry.give_up_s = 3600;
         let results = shown_notes(&full, "temporary failure: 452 4.2.2");
@@ -1521,18 +1578,35 @@ mod tests {
             assert!(note.contains("tries again later"), "{note}");
         }
         assert!(
-            last.contains("this attempt is its last: the sending host does not try again"),
+            last.contains("this attempt ends with this reply: the sending host does not try"),
             "{last}"
         );
         assert_eq!(shown_notes(&full, "gave up on").len(), 1);
-        // Not a bounce yet where the run ends first: the failure waits for its retry.
-        let mut cut = crate::sim::library::find("mailbox-full").expect("built in");
-        cut.retry.give_up_s = 3600;
-        cut.run_until_s = 3000;
-        let results = shown_notes(&cut, "temporary failure: 452 4.2.2");
-        assert!(results
-            .iter()
-            .all(|note| note.contains("tries again later")));
+        // With a backup MX that does not answer, the attempt goes on after the 452, and the
+        // backup's silence is the last failure: the 452 is not.
+        let mut backup = full.clone();
+        let zone = (backup.dns.zones.iter_mut())
+            .find(|zone| zone.origin == "receiver.test")
+            .expect("the receiving domain's zone");
+        zone.records.push(Record {
+            name: "receiver.test".into(),
+            ttl_s: 3600,
+            data: RecordData::Mx {
+                preference: 20,
+                exchange: "mx9.receiver.test".into(),
+            },
+        });
+        zone.records.push(Record {
+            name: "mx9.receiver.test".into(),
+            ttl_s: 3600,
+            data: RecordData::A("192.0.2.99".parse().expect("an address")),
+        });
+        assert_eq!(shown_notes(&backup, "gave up on").len(), 1);
+        let results = shown_notes(&backup, "temporary failure: 452 4.2.2");
+        assert!(!results.is_empty());
+        for note in &results {
+            assert!(note.contains("tries again later"), "{note}");
+        }
     }
 
     /// A 5yz that ends an attempt for now is explained: another MX host failed only for now.
@@ -1555,7 +1629,10 @@ mod tests {
                 "{note}"
             );
         }
-        let others = shown_notes(&scenario, "attempt failed: 451");
+        // A retry after a 4yz says nothing of it.
+        let plain = crate::sim::library::find("primary-mx-down").expect("built in");
+        let others = shown_notes(&plain, "attempt failed: 451");
+        assert!(!others.is_empty());
         assert!(others.iter().all(|note| !note.contains("5yz")));
     }
 

@@ -5,12 +5,13 @@ use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::sim::library;
+use crate::sim::notes::StepNote;
 use crate::sim::scenario::{file_too_large, SCENARIO_MAX_OCTETS};
 use crate::sim::steps::{
     bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
     LineEnding, Refusal, Step, StepExplanation,
 };
-use crate::sim::trace::{data_summary_lines, describe_fate, format_time, Event, Trace, TraceEvent};
+use crate::sim::trace::{data_summary_lines, describe_fate, format_time, Event, TraceEvent};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -206,10 +207,12 @@ pub fn details(props: &DetailsProps) -> Html {
         ),
         Some(step) => {
             let lines = step.lines(loaded.viewer.trace());
+            // Told with the rest of the run (a give-up's looks back to its queueing).
+            let note = step.noted(loaded.viewer.trace());
             let spoken = if props.playing {
                 String::new()
             } else {
-                announcement(step, &lines, loaded.viewer.trace())
+                announcement(step, &lines, note.as_ref())
             };
             (
                 "Details of this step",
@@ -218,6 +221,7 @@ pub fn details(props: &DetailsProps) -> Html {
                     loaded,
                     step,
                     &lines,
+                    note,
                     &bytes_open,
                     failure_jumps(loaded, props.cursor, &props.on_failure),
                 ),
@@ -419,6 +423,7 @@ fn step_details(
     loaded: &Loaded,
     step: &Step,
     lines: &[String],
+    note: Option<StepNote>,
     bytes_open: &UseStateHandle<bool>,
     jumps: Html,
 ) -> Html {
@@ -479,7 +484,7 @@ fn step_details(
                 }
             }
             { step_lines(step, lines) }
-            if let Some(note) = step.noted(loaded.viewer.trace()) {
+            if let Some(note) = note {
                 <div class={classes!("explanation", "step-note", step.failure.map(refusal_class))}>
                     <p class="explanation-why">{ note.text.to_string() }</p>
                     <p class="explanation-rfc">{ note.rfc.to_string() }</p>
@@ -617,7 +622,7 @@ fn many_outcomes(props: &ManyOutcomesProps) -> Html {
 
 /// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
 /// together, and the one that matters need not be the first) and what it means.
-fn announcement(step: &Step, lines: &[String], trace: &Trace) -> String {
+fn announcement(step: &Step, lines: &[String], note: Option<&StepNote>) -> String {
     // The lines the details repeat: the first ones, and the first refusal among them, each
     // refusal told by the words the conversation gives it (WCAG 1.4.1), and lines left out
     // counted, as the details show them.
@@ -635,10 +640,7 @@ fn announcement(step: &Step, lines: &[String], trace: &Trace) -> String {
         .join(". ");
     let meaning = match refusals_first(&step.explanations).next() {
         Some(e) => format!("{}: {}", e.heading, as_sentence(&e.why)),
-        None => step
-            .noted(trace)
-            .map(|note| note.text.into_owned())
-            .unwrap_or_default(),
+        None => note.map(|note| note.text.to_string()).unwrap_or_default(),
     };
     // What the colour of a failure the step reports says (WCAG 1.4.1), when no refusing line
     // said it.
