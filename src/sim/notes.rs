@@ -4,7 +4,7 @@
 //! trace.
 
 use super::trace::{
-    format_time, run_was_cut, ConnId, Direction, Event, GaveUp, Protocol, RecipientResult,
+    format_time, run_was_cut, ConnId, Direction, EntryId, Event, GaveUp, Protocol, RecipientResult,
     RetryScheduled, StateName, TargetSkipped, TraceEvent, PERMANENT_FAILURE, TEMPORARY_FAILURE,
     WILL_RETRY,
 };
@@ -229,21 +229,25 @@ fn skipped_text(skipped: &TargetSkipped) -> String {
 /// notice's own failure is discarded at the same moment after it.
 fn gave_up_text(gave_up: &GaveUp, events: &[TraceEvent], index: usize) -> Option<String> {
     let now_ms = events.get(index)?.time_ms;
-    let queued_at_ms = events[..index]
-        .iter()
-        .rev()
-        .find_map(|event| match &event.event {
-            Event::Queued(queued)
-                if queued.entry == gave_up.entry && queued.host == gave_up.host =>
-            {
-                Some(event.time_ms)
-            }
-            _ => None,
-        })?;
+    let (queued_at_ms, message) =
+        events[..index]
+            .iter()
+            .rev()
+            .find_map(|event| match &event.event {
+                Event::Queued(queued)
+                    if queued.entry == gave_up.entry && queued.host == gave_up.host =>
+                {
+                    Some((event.time_ms, &queued.message))
+                }
+                _ => None,
+            })?;
     let discarded = events[index + 1..]
         .iter()
         .take_while(|event| event.time_ms == now_ms)
-        .any(|event| matches!(&event.event, Event::BounceDiscarded(d) if d.host == gave_up.host));
+        .any(|event| {
+            matches!(&event.event, Event::BounceDiscarded(d)
+                if d.host == gave_up.host && d.message == *message)
+        });
     let then = if discarded {
         "the server stops trying. The message is itself a notice (null reverse path <>), so \
          nobody is told: it is dropped, as a notice about a notice could loop."
@@ -267,7 +271,7 @@ fn last_attempt_text(
     now_ms: u64,
 ) -> Option<String> {
     let host = &result.host;
-    let of_entry = |entry: &u32| *entry == result.entry;
+    let of_entry = |entry: &EntryId| *entry == result.entry;
     // The host decides at once, as the session's results come in: whatever comes later, or
     // the attempt going on (another address, another session, a lookup), is no such end.
     let gave_up = after
