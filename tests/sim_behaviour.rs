@@ -2736,6 +2736,67 @@ fn too_many_recipients_gets_452_and_a_second_transaction() {
     assert!(second.contains("<user4@receiver.test>") && second.contains("<user5@receiver.test>"));
 }
 
+/// The recipients a server took in the first of a message's transactions are done with at
+/// once: their results come before the second transaction's MAIL, and the queue entry then
+/// holds only the recipients still to send, as Postfix marks each transaction's recipients
+/// done.
+#[test]
+fn recipients_taken_in_an_earlier_transaction_are_settled_before_the_next() {
+    let result = builtin("too-many-recipients");
+    let events = &result.trace.events;
+    // The second transaction's commands: for the two recipients the first left.
+    let second_mail = events
+        .iter()
+        .position(|e| {
+            matches!(&e.event, Event::Transmitted { direction: Direction::ClientToServer, bytes, .. }
+                if {
+                    let text = String::from_utf8_lossy(bytes.as_bytes());
+                    text.starts_with("MAIL FROM:")
+                        && text.contains("<user4@")
+                        && !text.contains("<user1@")
+                })
+        })
+        .expect("a second transaction");
+    let accepted_before: Vec<&str> = events[..second_mail]
+        .iter()
+        .filter_map(|e| match &e.event {
+            Event::RecipientResult(r) if r.result == "accepted" => Some(r.recipient.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        accepted_before,
+        [
+            "user1@receiver.test",
+            "user2@receiver.test",
+            "user3@receiver.test"
+        ]
+    );
+    // Each recipient has one result in all.
+    for user in 1..=5 {
+        let address = format!("user{user}@receiver.test");
+        let results = events
+            .iter()
+            .filter(|e| matches!(&e.event, Event::RecipientResult(r) if r.recipient == address))
+            .count();
+        assert_eq!(results, 1, "{address}");
+    }
+    let viewer = TraceViewer::new(result.trace.clone());
+    let queued: Vec<Vec<String>> = viewer
+        .view_at(second_mail + 1)
+        .queues
+        .values()
+        .flat_map(|entries| entries.values().map(|e| e.recipients.clone()))
+        .collect();
+    assert_eq!(
+        queued,
+        [vec![
+            "user4@receiver.test".to_string(),
+            "user5@receiver.test".to_string()
+        ]]
+    );
+}
+
 /// Commands the client sends after the EHLO reply and before the next server reply.
 fn commands_before_first_reply_after_ehlo(result: &RunResult, conn: u32) -> usize {
     let wire = transmissions(result, conn);

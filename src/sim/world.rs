@@ -1149,6 +1149,10 @@ struct Conn {
     /// Whether the server ended the session on its inactivity timer (POP3 closes so without
     /// a reply, RFC 1939 3), for the trace to say so.
     server_idle_timeout: bool,
+    /// Recipients of the messages being relayed whose result the trace has told already,
+    /// with the message's place in the session: those accepted in a mail transaction before
+    /// the message's last (after a 452).
+    settled_early: Vec<(usize, String)>,
 }
 
 /// The open connections by id. Ids are handed out in increasing order and never reused, so
@@ -2509,6 +2513,7 @@ impl<'a> World<'a> {
                 waiting_deliveries: VecDeque::new(),
                 held_octets: 0,
                 server_idle_timeout: false,
+                settled_early: Vec::new(),
             },
         );
         if silent {
@@ -2966,6 +2971,11 @@ impl<'a> World<'a> {
                         to: StateName::Pop3Client(to),
                     })
                 }
+                Out::Smtp(ClientEvent::MessageAccepted {
+                    forward_paths,
+                    reply,
+                    more_transactions: true,
+                }) => self.settled_early(conn, forward_paths, &reply),
                 Out::Smtp(ClientEvent::MessageFinished { index }) => {
                     self.message_finished(conn, index)
                 }
@@ -3133,6 +3143,42 @@ impl<'a> World<'a> {
     }
 
     /// One message of an SMTP session has every recipient's answer.
+    /// Recipients a relay's server took in a mail transaction that is not the message's last
+    /// are done with, whatever comes of the others: the trace says so now, as a sending MTA
+    /// marks them done in its queue (Postfix does, per transaction), not when the message's
+    /// last transaction ends.
+    fn settled_early(&mut self, conn: ConnId, forward_paths: Vec<String>, reply: &Reply) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let (Purpose::Relay { host, entries }, Sessions::Smtp { client, .. }) =
+            (&c.purpose, &c.sessions)
+        else {
+            return;
+        };
+        let SmtpClient::Engine(engine) = client.as_ref() else {
+            return;
+        };
+        // The message being sent: the one after those the session has finished.
+        let index = engine.outcomes().len();
+        let Some(&entry) = entries.get(index) else {
+            return;
+        };
+        let host_name = Rc::clone(&self.hosts[*host].name);
+        (c.settled_early).extend(forward_paths.iter().map(|path| (index, path.clone())));
+        let reply = reply_text(reply);
+        for recipient in forward_paths {
+            self.record(Event::RecipientResult(Box::new(trace::RecipientResult {
+                host: Rc::clone(&host_name),
+                entry,
+                recipient,
+                result: "accepted".into(),
+                reply: reply.clone(),
+                own_finding: false,
+            })));
+        }
+    }
+
     fn message_finished(&mut self, conn: ConnId, index: usize) {
         let Some(c) = self.conns.get(&conn) else {
             return;
@@ -3240,7 +3286,16 @@ impl<'a> World<'a> {
                 }
                 let outcome = outcome.clone();
                 let remote = self.hosts[c.server].spec.name.clone();
-                self.relay_finished(host, entry, &outcome, remote);
+                let settled_early: Vec<String> = (self.conns.get_mut(&conn))
+                    .map(|c| {
+                        let (this, others) = std::mem::take(&mut c.settled_early)
+                            .into_iter()
+                            .partition(|(message, _)| *message == index);
+                        c.settled_early = others;
+                        this.into_iter().map(|(_, path)| path).collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                self.relay_finished(host, entry, &outcome, remote, &settled_early);
             }
             Purpose::Fetch { .. } | Purpose::Raw { .. } => {}
         }
@@ -4256,12 +4311,15 @@ impl<'a> World<'a> {
         self.connect_to_target(host, entry_id);
     }
 
+    /// `settled_early`: recipients whose result the trace has told already (see
+    /// [`World::settled_early`]).
     fn relay_finished(
         &mut self,
         host: usize,
         entry_id: EntryId,
         outcome: &SessionOutcome,
         remote: String,
+        settled_early: &[String],
     ) {
         let host_name = Rc::clone(&self.hosts[host].name);
         // A session that never got as far as MAIL failed as a connection: try the next MX.
@@ -4332,6 +4390,9 @@ impl<'a> World<'a> {
                     (trace::PERMANENT_FAILURE, reply)
                 }
             };
+            if settled_early.contains(&recipient.forward_path) {
+                continue;
+            }
             self.record(Event::RecipientResult(Box::new(trace::RecipientResult {
                 host: host_name.clone(),
                 entry: entry_id,

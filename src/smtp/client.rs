@@ -499,6 +499,9 @@ pub enum ClientEvent {
     MessageAccepted {
         forward_paths: Vec<String>,
         reply: Reply,
+        /// Other recipients of the message wait for another mail transaction (after a 452,
+        /// RFC 5321 4.5.3.1.10): these are settled before the message is done.
+        more_transactions: bool,
     },
     /// Every recipient of message `index` (0 for the first message of the session) has its
     /// answer; [`ClientSession::outcomes`] holds it.
@@ -1151,6 +1154,7 @@ impl ClientSession {
                 .map(|&index| self.current.envelope.forward_paths[index].clone())
                 .collect(),
             reply: reply.clone(),
+            more_transactions: !transaction.deferred.is_empty() || !self.untried.is_empty(),
         });
         self.data_replies.push(reply);
         // The deferred recipients go first, in their envelope order, into the next transaction.
