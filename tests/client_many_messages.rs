@@ -522,3 +522,68 @@ fn recipients_a_broken_session_never_reached_are_told_so_not_the_break_in_progre
     assert!(texts[1].1.starts_with("lost connection"), "{texts:?}");
     assert_eq!(texts[2].1, "session ended before delivery", "{texts:?}");
 }
+
+/// A transaction that leaves recipients for another says so with the recipients it settled
+/// and its message's place in the session, even when no transaction is left for the others
+/// and the message is done in the same step (by the time its events are read, the count of
+/// messages done has passed it).
+#[test]
+fn recipients_settled_before_a_messages_last_transaction_name_their_message() {
+    let mut config = config(None);
+    config.transactions_max = 1;
+    let mut client = ClientSession::new(
+        config,
+        envelope(&["a@mx.test", "b@mx.test"]),
+        message("one"),
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    client.handle_connected(0);
+    for reply in [
+        "220 mx.test\r\n",
+        EHLO_REPLY,
+        "250 ok\r\n",
+        "250 ok\r\n",
+        "452 4.5.3 too many recipients\r\n",
+        "354 go\r\n",
+        "250 queued a\r\n",
+    ] {
+        client.handle_input(reply.as_bytes(), 0);
+        while let Some(event) = client.poll_event() {
+            events.push(event);
+        }
+        while client.poll_output().is_some() {}
+    }
+    let accepted: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            ClientEvent::MessageAccepted {
+                forward_paths,
+                more_transactions,
+                index,
+                ..
+            } => Some((forward_paths.clone(), *more_transactions, *index)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(accepted, [(vec!["a@mx.test".to_string()], true, 0)]);
+    let finished: Vec<usize> = events
+        .iter()
+        .filter_map(|event| match event {
+            ClientEvent::MessageFinished { index } => Some(*index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        finished,
+        [0],
+        "no transaction left for b: the message is done"
+    );
+    assert_eq!(client.outcomes().len(), 1);
+    let recipients = &client.outcomes()[0].recipients;
+    assert!(recipients[0].status.is_accepted());
+    assert!(matches!(
+        recipients[1].status,
+        RecipientStatus::TemporaryFailure(_)
+    ));
+}

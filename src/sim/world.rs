@@ -2975,7 +2975,8 @@ impl<'a> World<'a> {
                     forward_paths,
                     reply,
                     more_transactions: true,
-                }) => self.settled_early(conn, forward_paths, &reply),
+                    index,
+                }) => self.settled_early(conn, index, forward_paths, &reply),
                 Out::Smtp(ClientEvent::MessageFinished { index }) => {
                     self.message_finished(conn, index)
                 }
@@ -3147,20 +3148,20 @@ impl<'a> World<'a> {
     /// are done with, whatever comes of the others: the trace says so now, as a sending MTA
     /// marks them done in its queue (Postfix does, per transaction), not when the message's
     /// last transaction ends.
-    fn settled_early(&mut self, conn: ConnId, forward_paths: Vec<String>, reply: &Reply) {
+    /// `index` is the message's place in the session, as `message_finished` has it.
+    fn settled_early(
+        &mut self,
+        conn: ConnId,
+        index: usize,
+        forward_paths: Vec<String>,
+        reply: &Reply,
+    ) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        let (Purpose::Relay { host, entries }, Sessions::Smtp { client, .. }) =
-            (&c.purpose, &c.sessions)
-        else {
+        let Purpose::Relay { host, entries } = &c.purpose else {
             return;
         };
-        let SmtpClient::Engine(engine) = client.as_ref() else {
-            return;
-        };
-        // The message being sent: the one after those the session has finished.
-        let index = engine.outcomes().len();
         let Some(&entry) = entries.get(index) else {
             return;
         };

@@ -502,6 +502,8 @@ pub enum ClientEvent {
         /// Other recipients of the message wait for another mail transaction (after a 452,
         /// RFC 5321 4.5.3.1.10): these are settled before the message is done.
         more_transactions: bool,
+        /// The message's place in the session (0 for the first), as in `MessageFinished`.
+        index: usize,
     },
     /// Every recipient of message `index` (0 for the first message of the session) has its
     /// answer; [`ClientSession::outcomes`] holds it.
@@ -1155,6 +1157,8 @@ impl ClientSession {
                 .collect(),
             reply: reply.clone(),
             more_transactions: !transaction.deferred.is_empty() || !self.untried.is_empty(),
+            // Its outcome is recorded when it is done, after those of the ones before it.
+            index: self.outcomes.len(),
         });
         self.data_replies.push(reply);
         // The deferred recipients go first, in their envelope order, into the next transaction.
