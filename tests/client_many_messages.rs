@@ -587,3 +587,55 @@ fn recipients_settled_before_a_messages_last_transaction_name_their_message() {
         RecipientStatus::TemporaryFailure(_)
     ));
 }
+
+/// The second message of a session, split by a 452, names itself as the second.
+#[test]
+fn a_later_messages_early_settled_recipients_name_it() {
+    let mut client =
+        ClientSession::new(config(None), envelope(&["a@mx.test"]), message("one")).unwrap();
+    client
+        .add_message(envelope(&["b@mx.test", "c@mx.test"]), &message("two"), 0)
+        .unwrap();
+    let mut events = Vec::new();
+    client.handle_connected(0);
+    for reply in ONE_MESSAGE.into_iter().chain([
+        "250 ok\r\n",
+        "250 ok\r\n",
+        "452 4.5.3 too many recipients\r\n",
+        "354 go\r\n",
+        "250 queued b\r\n",
+        "250 ok\r\n",
+        "250 ok\r\n",
+        "354 go\r\n",
+        "250 queued c\r\n",
+    ]) {
+        client.handle_input(reply.as_bytes(), 0);
+        while let Some(event) = client.poll_event() {
+            events.push(event);
+        }
+        while client.poll_output().is_some() {}
+    }
+    let told: Vec<_> = events
+        .iter()
+        .filter_map(|event| match event {
+            ClientEvent::MessageAccepted {
+                forward_paths,
+                more_transactions,
+                index,
+                ..
+            } => Some(format!("{forward_paths:?} {more_transactions} {index}")),
+            ClientEvent::MessageFinished { index } => Some(format!("finished {index}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            "[\"a@mx.test\"] false 0",
+            "finished 0",
+            "[\"b@mx.test\"] true 1",
+            "[\"c@mx.test\"] false 1",
+            "finished 1",
+        ]
+    );
+}

@@ -1,7 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Property tests over randomly generated mail worlds: a few domains with one or two MX
 //! (random, sometimes equal, preferences), hosts with random faults and windows, greylisting,
-//! quotas, and messages to random recipients including unknown users and an unknown domain.
+//! few recipients a transaction, quotas, and messages to random recipients including unknown users and an unknown domain.
 //! Whatever the world, the run never panics, conservation holds, every recipient of every
 //! message has exactly one fate, time never goes backwards, and a seed reproduces its trace.
 
@@ -28,6 +28,8 @@ struct HostGen {
     preference: u16,
     faults: Vec<FaultGen>,
     greylist_s: Option<u64>,
+    /// Recipients it takes in one transaction (452 4.5.3 past them), if not its default.
+    max_recipients: Option<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -74,11 +76,13 @@ fn host() -> impl Strategy<Value = HostGen> {
         prop::sample::select(vec![0u16, 10, 10, 20]),
         prop::collection::vec(fault(), 0..3),
         prop::option::weighted(0.25, 30u64..1200),
+        prop::option::weighted(0.25, 1usize..3),
     )
-        .prop_map(|(preference, faults, greylist_s)| HostGen {
+        .prop_map(|(preference, faults, greylist_s, max_recipients)| HostGen {
             preference,
             faults,
             greylist_s,
+            max_recipients,
         })
 }
 
@@ -196,6 +200,9 @@ fn build(world: &WorldGen) -> Value {
         if let Some(greylist) = domain.store.greylist_s {
             store["greylist_s"] = json!(greylist);
         }
+        if let Some(max) = domain.store.max_recipients {
+            store["max_recipients"] = json!(max);
+        }
         hosts.push(store);
         if let Some(backup) = &domain.backup {
             let backup_name = format!("mx1.{name}");
@@ -210,6 +217,9 @@ fn build(world: &WorldGen) -> Value {
             });
             if let Some(greylist) = backup.greylist_s {
                 host["greylist_s"] = json!(greylist);
+            }
+            if let Some(max) = backup.max_recipients {
+                host["max_recipients"] = json!(max);
             }
             hosts.push(host);
         }
@@ -337,6 +347,34 @@ proptest! {
                         retry.attempt_failure.is_some() || said_why.get(&key) == Some(&true),
                         "a retry that does not say why: {:?}\n{}",
                         retry,
+                        json
+                    );
+                }
+                _ => {}
+            }
+        }
+
+        // A queue entry's recipient is accepted at most once, and only a recipient it holds,
+        // however the message was split into transactions.
+        let mut queued: BTreeMap<(String, EntryId), Vec<String>> = BTreeMap::new();
+        let mut accepted: BTreeSet<(String, EntryId, String)> = BTreeSet::new();
+        for event in &result.trace.events {
+            match &event.event {
+                Event::Queued(q) => {
+                    queued.insert((q.host.to_string(), q.entry), q.recipients.clone());
+                }
+                Event::RecipientResult(r) if r.result == "accepted" => {
+                    let key = (r.host.to_string(), r.entry);
+                    prop_assert!(
+                        queued.get(&key).is_some_and(|held| held.contains(&r.recipient)),
+                        "accepted for an entry that does not hold it: {:?}\n{}",
+                        r,
+                        json
+                    );
+                    prop_assert!(
+                        accepted.insert((key.0, key.1, r.recipient.clone())),
+                        "accepted twice: {:?}\n{}",
+                        r,
                         json
                     );
                 }

@@ -1150,8 +1150,9 @@ struct Conn {
     /// a reply, RFC 1939 3), for the trace to say so.
     server_idle_timeout: bool,
     /// Recipients of the messages being relayed whose result the trace has told already,
-    /// with the message's place in the session: those accepted in a mail transaction before
-    /// the message's last (after a 452).
+    /// with the message's place in the session: those accepted in a mail transaction that
+    /// left others of the message for a later one (past the recipients a transaction
+    /// carries, or after a 452).
     settled_early: Vec<(usize, String)>,
 }
 
@@ -3143,11 +3144,10 @@ impl<'a> World<'a> {
         }
     }
 
-    /// One message of an SMTP session has every recipient's answer.
-    /// Recipients a relay's server took in a mail transaction that is not the message's last
-    /// are done with, whatever comes of the others: the trace says so now, as a sending MTA
-    /// marks them done in its queue (Postfix does, per transaction), not when the message's
-    /// last transaction ends.
+    /// Recipients a relay's server took in a mail transaction that leaves others of the
+    /// message for a later one are done with, whatever comes of the others: the trace says so
+    /// now, as a sending MTA marks them done in its queue (Postfix does, per transaction),
+    /// not when the message is done.
     /// `index` is the message's place in the session, as `message_finished` has it.
     fn settled_early(
         &mut self,
@@ -3163,6 +3163,10 @@ impl<'a> World<'a> {
             return;
         };
         let Some(&entry) = entries.get(index) else {
+            debug_assert!(
+                false,
+                "message {index} of a relay session has its queue entry"
+            );
             return;
         };
         let host_name = Rc::clone(&self.hosts[*host].name);
@@ -3180,6 +3184,7 @@ impl<'a> World<'a> {
         }
     }
 
+    /// One message of an SMTP session has every recipient's answer.
     fn message_finished(&mut self, conn: ConnId, index: usize) {
         let Some(c) = self.conns.get(&conn) else {
             return;
@@ -4373,6 +4378,9 @@ impl<'a> World<'a> {
         }
         let mut failed = Vec::new();
         let mut deferred = Vec::new();
+        // A message may have a thousand recipients.
+        let settled: rustc_hash::FxHashSet<&str> =
+            settled_early.iter().map(String::as_str).collect();
         for recipient in &outcome.recipients {
             let (result, reply) = match &recipient.status {
                 RecipientStatus::Accepted(reply) => ("accepted", reply),
@@ -4391,7 +4399,7 @@ impl<'a> World<'a> {
                     (trace::PERMANENT_FAILURE, reply)
                 }
             };
-            if settled_early.contains(&recipient.forward_path) {
+            if settled.contains(recipient.forward_path.as_str()) {
                 continue;
             }
             self.record(Event::RecipientResult(Box::new(trace::RecipientResult {

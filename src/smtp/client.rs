@@ -499,8 +499,9 @@ pub enum ClientEvent {
     MessageAccepted {
         forward_paths: Vec<String>,
         reply: Reply,
-        /// Other recipients of the message wait for another mail transaction (after a 452,
-        /// RFC 5321 4.5.3.1.10): these are settled before the message is done.
+        /// Other recipients of the message wait for a later mail transaction (past the
+        /// recipients a transaction carries, or after a 452, RFC 5321 4.5.3.1.10): these are
+        /// settled before the message is done.
         more_transactions: bool,
         /// The message's place in the session (0 for the first), as in `MessageFinished`.
         index: usize,
