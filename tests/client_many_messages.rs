@@ -523,6 +523,31 @@ fn recipients_a_broken_session_never_reached_are_told_so_not_the_break_in_progre
     assert_eq!(texts[2].1, "session ended before delivery", "{texts:?}");
 }
 
+/// The messages' acceptances and ends, in order, as `client` tells them when it is fed
+/// `replies` one after another: `["a@mx.test"] true 0` for the acceptance of the first
+/// message for a@mx.test with more transactions to come, `finished 0` for its end.
+fn acceptances_and_ends(client: &mut ClientSession, replies: &[&str]) -> Vec<String> {
+    let mut told = Vec::new();
+    client.handle_connected(0);
+    for reply in replies {
+        client.handle_input(reply.as_bytes(), 0);
+        while let Some(event) = client.poll_event() {
+            match event {
+                ClientEvent::MessageAccepted {
+                    forward_paths,
+                    more_transactions,
+                    index,
+                    ..
+                } => told.push(format!("{forward_paths:?} {more_transactions} {index}")),
+                ClientEvent::MessageFinished { index } => told.push(format!("finished {index}")),
+                _ => {}
+            }
+        }
+        while client.poll_output().is_some() {}
+    }
+    told
+}
+
 /// A transaction that leaves recipients for another says so with the recipients it settled
 /// and its message's place in the session, even when no transaction is left for the others
 /// and the message is done in the same step (by the time its events are read, the count of
@@ -537,48 +562,20 @@ fn recipients_settled_before_a_messages_last_transaction_name_their_message() {
         message("one"),
     )
     .unwrap();
-    let mut events = Vec::new();
-    client.handle_connected(0);
-    for reply in [
-        "220 mx.test\r\n",
-        EHLO_REPLY,
-        "250 ok\r\n",
-        "250 ok\r\n",
-        "452 4.5.3 too many recipients\r\n",
-        "354 go\r\n",
-        "250 queued a\r\n",
-    ] {
-        client.handle_input(reply.as_bytes(), 0);
-        while let Some(event) = client.poll_event() {
-            events.push(event);
-        }
-        while client.poll_output().is_some() {}
-    }
-    let accepted: Vec<_> = events
-        .iter()
-        .filter_map(|event| match event {
-            ClientEvent::MessageAccepted {
-                forward_paths,
-                more_transactions,
-                index,
-                ..
-            } => Some((forward_paths.clone(), *more_transactions, *index)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(accepted, [(vec!["a@mx.test".to_string()], true, 0)]);
-    let finished: Vec<usize> = events
-        .iter()
-        .filter_map(|event| match event {
-            ClientEvent::MessageFinished { index } => Some(*index),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        finished,
-        [0],
-        "no transaction left for b: the message is done"
+    let told = acceptances_and_ends(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            EHLO_REPLY,
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "452 4.5.3 too many recipients\r\n",
+            "354 go\r\n",
+            "250 queued a\r\n",
+        ],
     );
+    // No transaction is left for b: the message is done in the same step.
+    assert_eq!(told, ["[\"a@mx.test\"] true 0", "finished 0"]);
     assert_eq!(client.outcomes().len(), 1);
     let recipients = &client.outcomes()[0].recipients;
     assert!(recipients[0].status.is_accepted());
@@ -596,40 +593,22 @@ fn a_later_messages_early_settled_recipients_name_it() {
     client
         .add_message(envelope(&["b@mx.test", "c@mx.test"]), &message("two"), 0)
         .unwrap();
-    let mut events = Vec::new();
-    client.handle_connected(0);
-    for reply in ONE_MESSAGE.into_iter().chain([
-        "250 ok\r\n",
-        "250 ok\r\n",
-        "452 4.5.3 too many recipients\r\n",
-        "354 go\r\n",
-        "250 queued b\r\n",
-        "250 ok\r\n",
-        "250 ok\r\n",
-        "354 go\r\n",
-        "250 queued c\r\n",
-    ]) {
-        client.handle_input(reply.as_bytes(), 0);
-        while let Some(event) = client.poll_event() {
-            events.push(event);
-        }
-        while client.poll_output().is_some() {}
-    }
-    let told: Vec<_> = events
-        .iter()
-        .filter_map(|event| match event {
-            ClientEvent::MessageAccepted {
-                forward_paths,
-                more_transactions,
-                index,
-                ..
-            } => Some(format!("{forward_paths:?} {more_transactions} {index}")),
-            ClientEvent::MessageFinished { index } => Some(format!("finished {index}")),
-            _ => None,
-        })
+    let replies: Vec<&str> = ONE_MESSAGE
+        .into_iter()
+        .chain([
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "452 4.5.3 too many recipients\r\n",
+            "354 go\r\n",
+            "250 queued b\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "354 go\r\n",
+            "250 queued c\r\n",
+        ])
         .collect();
     assert_eq!(
-        told,
+        acceptances_and_ends(&mut client, &replies),
         [
             "[\"a@mx.test\"] false 0",
             "finished 0",
