@@ -157,22 +157,23 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
 /// and their notes are not kept.
 pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
     let event = events.get(index)?;
-    let text = match &event.event {
-        Event::RetryScheduled(retry) => retry_text(retry, event.time_ms),
-        Event::TargetSkipped(skipped) => skipped_text(skipped),
-        Event::GaveUp(gave_up) => gave_up_text(gave_up, events, index)?,
-        Event::RecipientResult(result) if result.result == TEMPORARY_FAILURE => {
-            last_attempt_text(result, &events[index + 1..], event.time_ms)?
-        }
+    const QUEUE: &str = "RFC 5321 4.5.4.1";
+    let (text, rfc) = match &event.event {
+        Event::RetryScheduled(retry) if refused_for_good_by_one(retry) => (
+            retry_text(retry, event.time_ms),
+            "RFC 5321 4.5.4.1, 3.1, 4.2.1, 5.1",
+        ),
+        Event::RetryScheduled(retry) => (retry_text(retry, event.time_ms), QUEUE),
+        Event::TargetSkipped(skipped) => (skipped_text(skipped), QUEUE),
+        Event::GaveUp(gave_up) => (
+            gave_up_text(gave_up, events, index)?,
+            "RFC 5321 4.5.4.1, 4.5.5, RFC 3463 3.5 (X.4.7)",
+        ),
+        Event::RecipientResult(result) if result.result == TEMPORARY_FAILURE => (
+            last_attempt_text(result, &events[index + 1..], event.time_ms)?,
+            "RFC 5321 4.2.1, 4.5.4.1, 4.5.5, RFC 3463, RFC 3464",
+        ),
         _ => return None,
-    };
-    let rfc = match &event.event {
-        Event::GaveUp(_) => "RFC 5321 4.5.4.1, 4.5.5, RFC 3463 3.5 (X.4.7)",
-        Event::RecipientResult(_) => "RFC 5321 4.2.1, 4.5.4.1, 4.5.5, RFC 3463, RFC 3464",
-        Event::RetryScheduled(retry) if refused_for_good_by_one(retry) => {
-            "RFC 5321 4.5.4.1, 3.1, 4.2.1, 5.1"
-        }
-        _ => "RFC 5321 4.5.4.1",
     };
     Some(StepNote {
         text: Cow::Owned(text),

@@ -1156,6 +1156,18 @@ struct Conn {
     settled_early: Vec<(usize, String)>,
 }
 
+impl Conn {
+    /// The recipients of message `index` of the session whose result the trace has told
+    /// already, taken out of `settled_early`.
+    fn take_settled_early(&mut self, index: usize) -> Vec<String> {
+        let (this, others) = std::mem::take(&mut self.settled_early)
+            .into_iter()
+            .partition::<Vec<_>, _>(|(message, _)| *message == index);
+        self.settled_early = others;
+        this.into_iter().map(|(_, path)| path).collect()
+    }
+}
+
 /// The open connections by id. Ids are handed out in increasing order and never reused, so
 /// a connection is found by its offset from the oldest open one, without searching; a
 /// connection that ended leaves an empty slot until every older one has ended too.
@@ -3292,14 +3304,8 @@ impl<'a> World<'a> {
                 }
                 let outcome = outcome.clone();
                 let remote = self.hosts[c.server].spec.name.clone();
-                let settled_early: Vec<String> = (self.conns.get_mut(&conn))
-                    .map(|c| {
-                        let (this, others) = std::mem::take(&mut c.settled_early)
-                            .into_iter()
-                            .partition(|(message, _)| *message == index);
-                        c.settled_early = others;
-                        this.into_iter().map(|(_, path)| path).collect::<Vec<_>>()
-                    })
+                let settled_early = (self.conns.get_mut(&conn))
+                    .map(|c| c.take_settled_early(index))
                     .unwrap_or_default();
                 self.relay_finished(host, entry, &outcome, remote, &settled_early);
             }
