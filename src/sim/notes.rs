@@ -4,9 +4,9 @@
 //! trace.
 
 use super::trace::{
-    format_time, run_was_cut, ConnId, Direction, EntryId, Event, GaveUp, Protocol, RecipientResult,
-    RetryScheduled, StateName, TargetSkipped, TraceEvent, PERMANENT_FAILURE, TEMPORARY_FAILURE,
-    WILL_RETRY,
+    format_time, run_was_cut, ConnId, Direction, EntryId, Event, GaveUp, MxResolved, Protocol,
+    RecipientResult, RetryScheduled, StateName, TargetSkipped, TraceEvent, PERMANENT_FAILURE,
+    TEMPORARY_FAILURE, WILL_RETRY,
 };
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
@@ -49,17 +49,18 @@ macro_rules! retry_rules {
 /// What a message does when an address is skipped, after when the address may be tried.
 macro_rules! skipped_rest {
     () => {
-        "this one goes on to the next MX host, or waits in the queue. Postfix calls this \
-         \"delivery temporarily suspended\"; Exim keeps a retry time per host."
+        "this one goes on to the next MX host, or waits in the queue (or, once it has been \
+         queued for its give-up time, bounces). Postfix calls this \"delivery temporarily \
+         suspended\"; Exim keeps a retry time per host."
     };
 }
 
 /// What giving up does, after how long the message was queued.
 macro_rules! gave_up_rest {
     () => {
-        "the server stops trying and tells the sender. The notice gives each recipient's last \
-         failure, its code and status (as RFC 3463 asks for the code of the actual problem), \
-         after the words \"delivery time expired\"."
+        "the server stops trying and tells the sender. The notice says it gave up and gives \
+         each recipient's last failure with its code and status: RFC 3463 asks for the code \
+         of the actual problem rather than X.4.7, delivery time expired."
     };
 }
 
@@ -151,8 +152,9 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
 
 /// The note for the event at `index` of a run's `events`, told with what the rest of the run
 /// says, where that changes it: a retry's wait and a skipped address's interval as this
-/// scenario has them, how long a message given up on was queued, and a recipient's temporary
-/// failure at the attempt after which the host gives up. `None` where the event's own note
+/// scenario has them, how long a message given up on was queued, a recipient's temporary
+/// failure at the attempt after which the host gives up, and a notice dropped because DNS
+/// found no host for it. `None` where the event's own note
 /// ([`note_for`]) says it all. Made when a step is shown: a long run has thousands of retries,
 /// and their notes are not kept.
 pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
@@ -173,12 +175,50 @@ pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
             last_attempt_text(result, &events[index + 1..], event.time_ms)?,
             "RFC 5321 4.2.1, 4.5.4.1, 4.5.5, RFC 3463, RFC 3464",
         ),
+        Event::MxResolved(resolved) if resolved.failure.is_some() => {
+            let ends = mx_failure_note(&resolved.result)?;
+            if !notice_dropped_now(resolved, &events[index + 1..], event.time_ms) {
+                return None;
+            }
+            (
+                format!(
+                    "{} But this message is itself a notice (null reverse path <>), and a notice \
+                     is never bounced, as a notice about a notice could loop: it is dropped \
+                     instead.",
+                    ends.text
+                ),
+                "RFC 5321 5.1, 4.5.5, RFC 3463 3.5",
+            )
+        }
         _ => return None,
     };
     Some(StepNote {
         text: Cow::Owned(text),
         rfc: Cow::Borrowed(rfc),
     })
+}
+
+/// Whether the MX resolution `resolved`, which found no host, ends a notice's delivery: the
+/// host drops that notice at once (`after` is the run after the resolution, `now_ms` its
+/// time), rather than bouncing it as the resolution's own note says.
+fn notice_dropped_now(resolved: &MxResolved, after: &[TraceEvent], now_ms: u64) -> bool {
+    let in_domain = |recipient: &String| {
+        recipient
+            .rsplit_once('@')
+            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&resolved.domain))
+    };
+    after
+        .iter()
+        .take_while(|event| event.time_ms == now_ms)
+        .find_map(|event| match &event.event {
+            Event::BounceDiscarded(dropped) if dropped.host == resolved.host => {
+                Some(dropped.recipients.iter().all(in_domain))
+            }
+            // Another resolution by this host is another entry's: this one was not dropped.
+            Event::MxResolved(other) if other.host == resolved.host => Some(false),
+            _ => None,
+        })
+        .unwrap_or(false)
 }
 
 /// Whether a retry follows an attempt whose last failure was a 5yz: that ends an attempt for
@@ -488,7 +528,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "No answer at all: the TCP connection never opens. The client gives up on this \
              host after its own connect timeout (RFC 5321 sets no value for it; its 5-minute \
              greeting timeout counts only once connected) and tries the next MX host, or \
-             retries later.",
+             retries later (once the message has been queued for its give-up time, bounces \
+             it).",
             "RFC 5321 4.5.3.2.1, 5.1",
         ),
         Event::ConnectionDropped { .. } => note(
@@ -529,7 +570,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::DnsResponse(response) if response.outcome == DnsOutcome::NxDomain => note(
             "NXDOMAIN: the name asked about does not exist. For the mail domain's MX \
                  question this is permanent: there is nowhere to deliver, and the mail bounces \
-                 (5.1.2). For an MX host's A or AAAA question it only rules out that host: the \
+                 (5.1.2; a notice, sent from <>, is dropped instead: it is never bounced). For an MX host's A or AAAA question it only rules out that host: the \
                  others are still tried.",
             "RFC 1035 4.1.1, RFC 2308 2.1, RFC 5321 5.1",
         ),
@@ -537,7 +578,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "SERVFAIL: the DNS server could not answer (a broken zone, an unreachable \
                  authoritative server). This says nothing about the domain, and may be better \
                  later: for the MX question the mail stays queued for another attempt (unless \
-                 it has been queued for its give-up time: then it bounces); for an MX host's A \
+                 it has been queued for its give-up time: then it bounces, or is dropped if it \
+                 is itself a notice); for an MX host's A \
                  or AAAA question only that host is ruled out this time.",
             "RFC 1035 4.1.1, RFC 2308 7.1, RFC 5321 5.1",
         ),
@@ -545,7 +587,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "No answer: the resolver stopped waiting for the DNS server. Like SERVFAIL, this \
                  is temporary and says nothing about the domain: for the MX question the mail \
                  stays queued for another attempt (unless it has been queued for its give-up \
-                 time: then it bounces); for an MX host's A or AAAA question only that host is \
+                 time: then it bounces, or is dropped if it is itself a notice); for an MX \
+                 host's A or AAAA question only that host is \
                  ruled out this time.",
             "RFC 2308 7.2, RFC 5321 5.1, 4.5.4.1",
         ),
@@ -595,7 +638,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                 "The DNS answer: a null MX, a single MX record of preference 0 naming the root \
                  (\".\"). It says the domain takes no mail at all: the sending server looks \
                  for no address and does not fall back to the domain's own, and the mail \
-                 bounces at once (556 5.1.10).",
+                 bounces at once (556 5.1.10; a notice, sent from <>, is dropped instead: it is \
+                 never bounced).",
                 "RFC 7505 3, 4.1",
             )
         }
@@ -654,10 +698,12 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.2.1, RFC 3463",
         ),
         Event::RecipientResult(result) if result.result == TEMPORARY_FAILURE => note(
-            "A temporary failure for this recipient: the server's 4yz reply says 'not now', so \
-             the sending host keeps the message queued for them and tries again later. Nothing \
-             goes back to the sender yet.",
-            "RFC 5321 4.2.1, 4.5.4.1",
+            "A temporary failure for this recipient: the server's 4yz reply says 'not now'. The \
+             sending host keeps the message for them: it tries the next MX host in this \
+             attempt if one is left, else keeps it queued and tries again later, and bounces \
+             it only once it has been queued for its give-up time. No bounce goes to the \
+             sender yet (at most a 'delayed' notice, from a host that sends those).",
+            "RFC 5321 4.2.1, 4.5.4.1, 5.1, RFC 3464 2.3.3",
         ),
         Event::RecipientResult(result) if result.result == PERMANENT_FAILURE => note(
             "A permanent failure for this recipient: the server's 5yz reply says trying again \
@@ -1611,6 +1657,38 @@ mod tests {
         assert!(!results.is_empty());
         for note in &results {
             assert!(note.contains("tries again later"), "{note}");
+        }
+    }
+
+    /// A notice for which DNS finds no host is dropped, never bounced (RFC 5321 4.5.5): the
+    /// resolution's note says so, where a message with a sender says it bounces.
+    #[test]
+    fn a_notice_that_dns_finds_no_host_for_is_said_to_be_dropped() {
+        let mut scenario = crate::sim::library::find("unknown-user").expect("built in");
+        // The bounce about the unknown user goes to a sender's domain that does not exist.
+        scenario.messages[0].from = "alice@nowhere.test".into();
+        scenario.fetches.clear();
+        let resolved = shown_notes(
+            &scenario,
+            "MX for nowhere.test: Host or domain name not found",
+        );
+        assert_eq!(resolved.len(), 1, "{resolved:?}");
+        assert!(
+            resolved[0].ends_with(
+                "But this message is itself a notice (null reverse path <>), and a notice is \
+                 never bounced, as a notice about a notice could loop: it is dropped instead."
+            ),
+            "{}",
+            resolved[0]
+        );
+        // A message with a sender, to that domain, bounces as the note says.
+        let mut plain = crate::sim::library::find("unknown-domain").expect("built in");
+        plain.fetches.clear();
+        let resolved = shown_notes(&plain, "Host or domain name not found (5.1.2)");
+        assert!(!resolved.is_empty());
+        for note in &resolved {
+            assert!(!note.contains("it is dropped instead"), "{note}");
+            assert!(note.contains("bounces to its sender at once"), "{note}");
         }
     }
 

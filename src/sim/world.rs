@@ -365,7 +365,8 @@ impl Policy for SimPolicy {
                 why: "this server refuses to serve (a refuse fault in the scenario): RFC 5321 \
                       3.1 lets it answer 554 instead of 220; it must then wait for QUIT, and \
                       should answer anything else with 503; a sending server rules this host out \
-                      and tries the next MX, as Postfix does"
+                      and tries the next MX, as Postfix does, and a user agent, which keeps no \
+                      queue, tells its user"
                     .into(),
                 rfc: "RFC 5321 3.1".into(),
             };
@@ -380,8 +381,9 @@ impl Policy for SimPolicy {
                 format!("{} Service not available, try again later", self.hostname),
             ),
             why: "this server cannot serve now (a busy fault in the scenario): it says so at \
-                  the greeting with 421 and closes the connection; the client tries another \
-                  MX or tries again later"
+                  the greeting with 421 and closes the connection; a sending server tries \
+                  another MX or tries again later, and a user agent, which keeps no queue, \
+                  tells its user"
                 .into(),
             rfc: "RFC 5321 3.8".into(),
         }
