@@ -548,7 +548,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             direction: Direction::ClientToServer,
             bytes,
             ..
-        } if has_bare_line_feed(bytes.as_bytes()) && verb(bytes.as_bytes()) != "BDAT" => note(
+        } if has_bare_line_feed(bytes.as_bytes()) && !holds_bdat(bytes.as_bytes()) => note(
             "These bytes end a line with a bare LF, not CRLF. SMTP lines end only in CRLF, and \
              the data only with CRLF . CRLF. A server that also took LF . LF (or LF . CRLF) as \
              the end would read the bytes after it as new commands, a second message nobody \
@@ -1293,8 +1293,35 @@ fn verb(line: &[u8]) -> String {
     String::from_utf8_lossy(&line[..end]).to_ascii_uppercase()
 }
 
+/// Whether a line of these bytes is a BDAT command: its chunk is counted octets, which a bare
+/// LF cannot end (RFC 3030 2), unlike DATA's.
+fn holds_bdat(bytes: &[u8]) -> bool {
+    bytes
+        .split(|octet| *octet == b'\n')
+        .any(|line| verb(line) == "BDAT")
+}
+
 fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
-    match verb(bytes).as_str() {
+    let verb = verb(bytes);
+    // RFC 2920 3.1: these commands may only end a group sent without waiting, because what
+    // follows depends on their reply; a scripted client may send on regardless.
+    let must_wait = matches!(
+        verb.as_str(),
+        "EHLO" | "HELO" | "DATA" | "VRFY" | "EXPN" | "TURN" | "QUIT" | "NOOP"
+    );
+    if must_wait && memchr::memchr(b'\n', bytes).is_some_and(|end| end + 1 < bytes.len()) {
+        return note(
+            "These bytes hold several lines sent at once, and the first is a command whose \
+             reply the client must wait for: EHLO, HELO, DATA, VRFY, EXPN, QUIT and NOOP may \
+             only end a group of commands sent without waiting, as what comes next depends on \
+             their reply (after EHLO, whether PIPELINING is offered at all; after DATA, the \
+             354 that asks for the message). A client that writes everything at once, as a \
+             script or a spam engine may, is not following SMTP; the server still reads one \
+             command at a time, and answers each as its state allows.",
+            "RFC 2920 3.1, RFC 5321 4.1.4, 4.3.2",
+        );
+    }
+    match verb.as_str() {
         "EHLO" => note(
             "EHLO names the client and asks which extensions the server offers (one per line \
              of the reply). RFC 5321 lists 500, 501, 502 and 550 as a server's replies when \
@@ -2171,15 +2198,36 @@ mod tests {
         assert!(smuggling.text.contains("SMTP smuggling"), "{smuggling:?}");
         // CRLF lines, and the octets of a BDAT chunk, are not.
         assert_eq!(
-            sent("EHLO x\r\nMAIL FROM:<a@b>\r\n", Protocol::Smtp)
-                .unwrap()
-                .rfc,
+            sent("EHLO x\r\n", Protocol::Smtp).unwrap().rfc,
             "RFC 5321 4.1.1.1, 4.1.4, RFC 1869 4.5"
         );
         assert_eq!(
             sent("BDAT 3 LAST\r\na\nb", Protocol::Smtp).unwrap().rfc,
             "RFC 3030 2"
         );
+        // A scripted client's whole session in one send: the commands after EHLO did not wait
+        // for its reply (RFC 2920 3.1), and the bare LF is in a BDAT chunk's counted octets.
+        for script in [
+            "EHLO x\r\nMAIL FROM:<a@b>\r\n",
+            "EHLO c\r\nMAIL FROM:<c@c>\r\nRCPT TO:<r@r>\r\nBDAT 3 LAST\r\na\nbQUIT\r\n",
+            "DATA\r\nSubject: at once\r\n",
+        ] {
+            assert_eq!(
+                sent(script, Protocol::Smtp).unwrap().rfc,
+                "RFC 2920 3.1, RFC 5321 4.1.4, 4.3.2",
+                "{script:?}"
+            );
+        }
+        // A command that ends a group with nothing after it, or one that may lead a group.
+        for alone in ["QUIT\r\n", "DATA\r\n", "RSET\r\nMAIL FROM:<a@b>\r\n"] {
+            assert!(
+                !sent(alone, Protocol::Smtp)
+                    .unwrap()
+                    .rfc
+                    .contains("2920 3.1"),
+                "{alone:?}"
+            );
+        }
     }
 
     #[test]

@@ -2390,10 +2390,15 @@ impl<P: Policy> ServerSession<P> {
             } else {
                 String::new()
             };
+            let recipients = if count == 1 {
+                "recipient"
+            } else {
+                "recipients"
+            };
             self.send(
                 reply(452, EnhancedStatus::new(4, 5, 3), "Too many recipients"),
                 format!(
-                    "this transaction already has {count} recipients, this server's limit; \
+                    "this transaction already has {count} {recipients}, this server's limit; \
                      452 (not 5xx) tells the client to send the rest in another \
                      transaction, as Postfix and Exim do{below_the_minimum}"
                 ),
@@ -3739,6 +3744,35 @@ mod tests {
             })
             .collect();
         assert_eq!(route_noted, [true, false, true, false, false], "{said:?}");
+    }
+
+    /// The 452 for one recipient too many counts them in words that agree with the number.
+    #[test]
+    fn a_recipient_limit_of_one_is_told_in_the_singular() {
+        for (limit, counted) in [
+            (1, "already has 1 recipient,"),
+            (2, "already has 2 recipients,"),
+        ] {
+            let mut config = ServerConfig::new("mx.example.org");
+            config.recipients_max = limit;
+            let mut s = session(config);
+            let rcpts: String = (0..=limit)
+                .map(|n| format!("RCPT TO:<u{n}@example.org>\r\n"))
+                .collect();
+            s.handle_input(
+                format!("EHLO c.example\r\nMAIL FROM:<a@example.net>\r\n{rcpts}").as_bytes(),
+                0,
+            );
+            let why = std::iter::from_fn(|| s.poll_event())
+                .find_map(|event| match event {
+                    ServerEvent::ReplySent { reply, explanation } if reply.code == 452 => {
+                        Some(explanation.why.into_owned())
+                    }
+                    _ => None,
+                })
+                .expect("a 452");
+            assert!(why.contains(counted), "{why}");
+        }
     }
 
     /// Shutting down says 421 and closes, in the middle of a message too, which is then not
