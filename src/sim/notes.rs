@@ -754,10 +754,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.5.4.1, RFC 3463 3.5 (X.4.7)",
         ),
         Event::Dequeued { .. } => note(
-            "Nothing is left to do for this queue entry: each of its recipients was delivered \
-             or failed for good (a notice to the sender follows for those that failed, unless \
-             the message has the null reverse path: then it is dropped), so it leaves the \
-             queue.",
+            "Nothing is left to do for this queue entry: each of its recipients was taken by \
+             the next server (which delivers it or passes it on) or failed for good (the \
+             sender gets a notice for those that failed, unless the message has the null \
+             reverse path: then it is dropped), so it leaves the queue.",
             "RFC 5321 4.5.4.1",
         ),
         Event::BounceCreated(created) if created.action == "delayed" => note(
@@ -936,9 +936,9 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
             ),
             C::Idle => (
                 state_text!(
-                    "The client has nothing more to send, but keeps the connection open a moment: \
-                     mail for the same server that comes now needs no new connection, greeting or \
-                     EHLO, just another MAIL. Real servers do this (Postfix, when mail for a \
+                    "The client has nothing more to send, but keeps the connection open for a \
+                     while (as long as the scenario sets for this host): mail for the same server \
+                     that comes now needs no new connection, greeting or EHLO, just another MAIL. Real servers do this (Postfix, when mail for a \
                      destination backs up, keeps the connection up to 2 seconds: \
                      smtp_connection_cache_time_limit); then the client says QUIT."
                 ),
