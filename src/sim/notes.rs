@@ -50,8 +50,9 @@ macro_rules! retry_rules {
 macro_rules! skipped_rest {
     () => {
         "this one goes on to the next MX host, or waits in the queue (or, once it has been \
-         queued for its give-up time, bounces). Postfix calls this \"delivery temporarily \
-         suspended\"; Exim keeps a retry time per host."
+         queued for its give-up time, bounces, or is dropped if it is itself a notice). \
+         Postfix calls this \"delivery temporarily suspended\"; Exim keeps a retry time per \
+         host."
     };
 }
 
@@ -180,15 +181,16 @@ pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
             if !notice_dropped_now(resolved, &events[index + 1..], event.time_ms) {
                 return None;
             }
-            (
-                format!(
-                    "{} But this message is itself a notice (null reverse path <>), and a notice \
-                     is never bounced, as a notice about a notice could loop: it is dropped \
-                     instead.",
-                    ends.text
-                ),
-                "RFC 5321 5.1, 4.5.5, RFC 3463 3.5",
-            )
+            let text = format!(
+                "{} But this message has the null reverse path <>, as notices do, and such a \
+                 message is never bounced, as a notice about a notice could loop: it is dropped \
+                 instead.",
+                ends.text
+            );
+            return Some(StepNote {
+                text: Cow::Owned(text),
+                rfc: Cow::Owned(format!("{}, RFC 5321 4.5.5", ends.rfc)),
+            });
         }
         _ => return None,
     };
@@ -202,21 +204,28 @@ pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
 /// host drops that notice at once (`after` is the run after the resolution, `now_ms` its
 /// time), rather than bouncing it as the resolution's own note says.
 fn notice_dropped_now(resolved: &MxResolved, after: &[TraceEvent], now_ms: u64) -> bool {
+    if resolved.result.contains(WILL_RETRY) {
+        return false;
+    }
+    // The resolution's entry is the queue's key for its domain, in A-labels; the recipients
+    // keep the form they were written in.
     let in_domain = |recipient: &String| {
         recipient
             .rsplit_once('@')
-            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case(&resolved.domain))
+            .is_some_and(|(_, domain)| crate::smtp::address::domain_key(domain) == resolved.domain)
     };
+    // The host ends the entry in the same step as the resolution: its give-up, if the time
+    // has come, its leaving the queue, then the drop. Anything else is not this entry's.
     after
         .iter()
         .take_while(|event| event.time_ms == now_ms)
         .find_map(|event| match &event.event {
+            Event::GaveUp(gave_up) if gave_up.host == resolved.host => None,
+            Event::Dequeued { host, .. } if *host == resolved.host => None,
             Event::BounceDiscarded(dropped) if dropped.host == resolved.host => {
                 Some(dropped.recipients.iter().all(in_domain))
             }
-            // Another resolution by this host is another entry's: this one was not dropped.
-            Event::MxResolved(other) if other.host == resolved.host => Some(false),
-            _ => None,
+            _ => Some(false),
         })
         .unwrap_or(false)
 }
@@ -529,7 +538,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              host after its own connect timeout (RFC 5321 sets no value for it; its 5-minute \
              greeting timeout counts only once connected) and tries the next MX host, or \
              retries later (once the message has been queued for its give-up time, bounces \
-             it).",
+             it, or drops it if it is itself a notice).",
             "RFC 5321 4.5.3.2.1, 5.1",
         ),
         Event::ConnectionDropped { .. } => note(
@@ -548,7 +557,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             direction: Direction::ClientToServer,
             bytes,
             ..
-        } if has_bare_line_feed(bytes.as_bytes()) && !holds_bdat(bytes.as_bytes()) => note(
+        } if bare_line_feed_outside_chunks(bytes.as_bytes()) => note(
             "These bytes end a line with a bare LF, not CRLF. SMTP lines end only in CRLF, and \
              the data only with CRLF . CRLF. A server that also took LF . LF (or LF . CRLF) as \
              the end would read the bytes after it as new commands, a second message nobody \
@@ -570,8 +579,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::DnsResponse(response) if response.outcome == DnsOutcome::NxDomain => note(
             "NXDOMAIN: the name asked about does not exist. For the mail domain's MX \
                  question this is permanent: there is nowhere to deliver, and the mail bounces \
-                 (5.1.2; a notice, sent from <>, is dropped instead: it is never bounced). For an MX host's A or AAAA question it only rules out that host: the \
-                 others are still tried.",
+                 (5.1.2; a notice, sent from <>, is dropped instead: it is never bounced). For \
+                 an MX host's A or AAAA question it only rules out that host: the others are \
+                 still tried.",
             "RFC 1035 4.1.1, RFC 2308 2.1, RFC 5321 5.1",
         ),
         Event::DnsResponse(response) if response.outcome == DnsOutcome::ServFail => note(
@@ -938,9 +948,10 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 state_text!(
                     "The client has nothing more to send, but keeps the connection open for a \
                      while (as long as the scenario sets for this host): mail for the same server \
-                     that comes now needs no new connection, greeting or EHLO, just another MAIL. Real servers do this (Postfix, when mail for a \
-                     destination backs up, keeps the connection up to 2 seconds: \
-                     smtp_connection_cache_time_limit); then the client says QUIT."
+                     that comes now needs no new connection, greeting or EHLO, just another \
+                     MAIL. Real servers do this (Postfix, when mail for a destination backs up, \
+                     keeps the connection up to 2 seconds: smtp_connection_cache_time_limit); \
+                     then the client says QUIT."
                 ),
                 "RFC 5321 3.3, 4.1.1.10",
             ),
@@ -1293,31 +1304,59 @@ fn verb(line: &[u8]) -> String {
     String::from_utf8_lossy(&line[..end]).to_ascii_uppercase()
 }
 
-/// Whether a line of these bytes is a BDAT command: its chunk is counted octets, which a bare
-/// LF cannot end (RFC 3030 2), unlike DATA's.
-fn holds_bdat(bytes: &[u8]) -> bool {
-    bytes
-        .split(|octet| *octet == b'\n')
-        .any(|line| verb(line) == "BDAT")
+/// Whether a client's send holds a line ended by a bare LF outside the chunks of its BDAT
+/// commands: a chunk is counted octets, which no line ending ends (RFC 3030 2), unlike the
+/// data after DATA, whose lines are read until the line holding only ".".
+fn bare_line_feed_outside_chunks(bytes: &[u8]) -> bool {
+    let mut at = 0;
+    let mut in_data = false;
+    while let Some(end) = memchr::memchr(b'\n', &bytes[at..]).map(|end| at + end) {
+        let line = &bytes[at..end];
+        if line.last() != Some(&b'\r') {
+            return true;
+        }
+        at = end + 1;
+        if in_data {
+            in_data = line != b".\r";
+            continue;
+        }
+        match verb(line).as_str() {
+            "DATA" => in_data = true,
+            // A BDAT without a size the server can read is its own error, with no chunk.
+            "BDAT" => {
+                let size = line
+                    .get(5..)
+                    .and_then(|rest| std::str::from_utf8(rest).ok())
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .and_then(|size| size.parse::<usize>().ok());
+                if let Some(size) = size {
+                    at = at.saturating_add(size).min(bytes.len());
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
     let verb = verb(bytes);
     // RFC 2920 3.1: these commands may only end a group sent without waiting, because what
-    // follows depends on their reply; a scripted client may send on regardless.
+    // follows depends on their reply; a scripted client may send on regardless. A message's
+    // data may begin with a field of such a name ("Data: ..."), which is no command.
     let must_wait = matches!(
         verb.as_str(),
         "EHLO" | "HELO" | "DATA" | "VRFY" | "EXPN" | "TURN" | "QUIT" | "NOOP"
-    );
+    ) && bytes.get(verb.len()) != Some(&b':');
     if must_wait && memchr::memchr(b'\n', bytes).is_some_and(|end| end + 1 < bytes.len()) {
         return note(
             "These bytes hold several lines sent at once, and the first is a command whose \
-             reply the client must wait for: EHLO, HELO, DATA, VRFY, EXPN, QUIT and NOOP may \
-             only end a group of commands sent without waiting, as what comes next depends on \
-             their reply (after EHLO, whether PIPELINING is offered at all; after DATA, the \
-             354 that asks for the message). A client that writes everything at once, as a \
-             script or a spam engine may, is not following SMTP; the server still reads one \
-             command at a time, and answers each as its state allows.",
+             reply the client must wait for: EHLO, HELO, DATA, VRFY, EXPN, TURN, QUIT and \
+             NOOP may only end a group of commands sent without waiting, as what comes next \
+             depends on their reply (after EHLO, whether PIPELINING is offered at all; after \
+             DATA, the 354 that asks for the message). A client that writes everything at \
+             once, as a script or a spam engine may, is not following SMTP; the server still \
+             reads one command at a time, and answers each as its state allows.",
             "RFC 2920 3.1, RFC 5321 4.1.4, 4.3.2",
         );
     }
@@ -1546,11 +1585,19 @@ mod tests {
 
     /// The notes, as shown, of the steps of `scenario`'s run whose lines hold `line`.
     fn shown_notes(scenario: &crate::sim::Scenario, line: &str) -> Vec<String> {
+        shown_notes_cited(scenario, line)
+            .into_iter()
+            .map(|note| note.text.into_owned())
+            .collect()
+    }
+
+    /// [`shown_notes`] with the RFC sections each cites.
+    fn shown_notes_cited(scenario: &crate::sim::Scenario, line: &str) -> Vec<StepNote> {
         let result = crate::sim::run(scenario, scenario.seed);
         crate::sim::steps::steps(&result.trace)
             .iter()
             .filter(|step| step.lines(&result.trace).iter().any(|l| l.contains(line)))
-            .filter_map(|step| step.noted(&result.trace).map(|note| note.text.into_owned()))
+            .filter_map(|step| step.noted(&result.trace))
             .collect()
     }
 
@@ -1695,19 +1742,23 @@ mod tests {
         // The bounce about the unknown user goes to a sender's domain that does not exist.
         scenario.messages[0].from = "alice@nowhere.test".into();
         scenario.fetches.clear();
-        let resolved = shown_notes(
-            &scenario,
-            "MX for nowhere.test: Host or domain name not found",
-        );
+        let dropped = "But this message has the null reverse path <>, as notices do, and such \
+                       a message is never bounced, as a notice about a notice could loop: it is \
+                       dropped instead.";
+        let resolved = shown_notes_cited(&scenario, "MX for nowhere.test: Host or domain name");
         assert_eq!(resolved.len(), 1, "{resolved:?}");
-        assert!(
-            resolved[0].ends_with(
-                "But this message is itself a notice (null reverse path <>), and a notice is \
-                 never bounced, as a notice about a notice could loop: it is dropped instead."
-            ),
-            "{}",
-            resolved[0]
+        assert!(resolved[0].text.ends_with(dropped), "{:?}", resolved[0]);
+        // The sections of the failure's own note, and the one that forbids the bounce.
+        assert_eq!(
+            resolved[0].rfc,
+            "RFC 5321 5.1, RFC 1035 4.1.1, RFC 3463 3.2, RFC 5321 4.5.5"
         );
+        // A domain written in Unicode is resolved by its A-labels: the same.
+        let mut unicode = scenario.clone();
+        unicode.messages[0].from = "alice@bücher.test".into();
+        let resolved = shown_notes(&unicode, "MX for xn--bcher-kva.test: Host or domain name");
+        assert_eq!(resolved.len(), 1, "{resolved:?}");
+        assert!(resolved[0].ends_with(dropped), "{}", resolved[0]);
         // A message with a sender, to that domain, bounces as the note says.
         let mut plain = crate::sim::library::find("unknown-domain").expect("built in");
         plain.fetches.clear();
@@ -2196,6 +2247,15 @@ mod tests {
         let smuggled = "EHLO x\r\nDATA\r\nHello\n.\r\nMAIL FROM:<ceo@b>\r\n";
         let smuggling = sent(smuggled, Protocol::Smtp).unwrap();
         assert!(smuggling.text.contains("SMTP smuggling"), "{smuggling:?}");
+        // A data line that begins with the word BDAT is no BDAT command; a chunk's counted
+        // octets are skipped, and a bare LF after them is still seen.
+        for smuggled in [
+            "EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nbdat is a verb\nhi\n.\r\n",
+            "EHLO x\r\nBDAT 3 LAST\r\na\nbDATA\r\nhi\n.\r\n",
+        ] {
+            let note = sent(smuggled, Protocol::Smtp).unwrap();
+            assert!(note.text.contains("SMTP smuggling"), "{smuggled:?}");
+        }
         // CRLF lines, and the octets of a BDAT chunk, are not.
         assert_eq!(
             sent("EHLO x\r\n", Protocol::Smtp).unwrap().rfc,
@@ -2218,8 +2278,14 @@ mod tests {
                 "{script:?}"
             );
         }
-        // A command that ends a group with nothing after it, or one that may lead a group.
-        for alone in ["QUIT\r\n", "DATA\r\n", "RSET\r\nMAIL FROM:<a@b>\r\n"] {
+        // A command that ends a group with nothing after it, one that may lead a group, and
+        // a message's data that begins with a field named like a command.
+        for alone in [
+            "QUIT\r\n",
+            "DATA\r\n",
+            "RSET\r\nMAIL FROM:<a@b>\r\n",
+            "Noop: x\r\nSubject: y\r\n\r\nhi\r\n.\r\n",
+        ] {
             assert!(
                 !sent(alone, Protocol::Smtp)
                     .unwrap()
