@@ -155,9 +155,8 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
 /// says, where that changes it: a retry's wait and a skipped address's interval as this
 /// scenario has them, how long a message given up on was queued, a recipient's temporary
 /// failure at the attempt after which the host gives up, and a notice dropped because DNS
-/// found no host for it. `None` where the event's own note
-/// ([`note_for`]) says it all. Made when a step is shown: a long run has thousands of retries,
-/// and their notes are not kept.
+/// found no host for it. `None` where the event's own note ([`note_for`]) says it all. Made
+/// when a step is shown: a long run has thousands of retries, and their notes are not kept.
 pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
     let event = events.get(index)?;
     const QUEUE: &str = "RFC 5321 4.5.4.1";
@@ -589,8 +588,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                  authoritative server). This says nothing about the domain, and may be better \
                  later: for the MX question the mail stays queued for another attempt (unless \
                  it has been queued for its give-up time: then it bounces, or is dropped if it \
-                 is itself a notice); for an MX host's A \
-                 or AAAA question only that host is ruled out this time.",
+                 is itself a notice); for an MX host's A or AAAA question only that host is \
+                 ruled out this time.",
             "RFC 1035 4.1.1, RFC 2308 7.1, RFC 5321 5.1",
         ),
         Event::DnsResponse(response) if response.outcome == DnsOutcome::TimedOut => note(
@@ -598,8 +597,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                  is temporary and says nothing about the domain: for the MX question the mail \
                  stays queued for another attempt (unless it has been queued for its give-up \
                  time: then it bounces, or is dropped if it is itself a notice); for an MX \
-                 host's A or AAAA question only that host is \
-                 ruled out this time.",
+                 host's A or AAAA question only that host is ruled out this time.",
             "RFC 2308 7.2, RFC 5321 5.1, 4.5.4.1",
         ),
         Event::DnsResponse(response)
