@@ -11,6 +11,7 @@ use super::trace::{
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
 use crate::smtp::client::{ClientStateKind, ServerExtensions};
+use crate::smtp::command::{parse_command, Command};
 use crate::smtp::reply::ReplyReader;
 use crate::smtp::server::ServerStateKind;
 use serde::{Deserialize, Serialize};
@@ -159,60 +160,55 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
 /// when a step is shown: a long run has thousands of retries, and their notes are not kept.
 pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
     let event = events.get(index)?;
-    const QUEUE: &str = "RFC 5321 4.5.4.1";
+    const QUEUE: Cow<str> = Cow::Borrowed("RFC 5321 4.5.4.1");
     let (text, rfc) = match &event.event {
         Event::RetryScheduled(retry) if refused_for_good_by_one(retry) => (
             retry_text(retry, event.time_ms),
-            "RFC 5321 4.5.4.1, 3.1, 4.2.1, 5.1",
+            Cow::Borrowed("RFC 5321 4.5.4.1, 3.1, 4.2.1, 5.1"),
         ),
         Event::RetryScheduled(retry) => (retry_text(retry, event.time_ms), QUEUE),
         Event::TargetSkipped(skipped) => (skipped_text(skipped), QUEUE),
         Event::GaveUp(gave_up) => (
             gave_up_text(gave_up, events, index)?,
-            "RFC 5321 4.5.4.1, 4.5.5, RFC 3463 3.5 (X.4.7)",
+            Cow::Borrowed("RFC 5321 4.5.4.1, 4.5.5, RFC 3463 3.5 (X.4.7)"),
         ),
         Event::RecipientResult(result) if result.result == TEMPORARY_FAILURE => (
             last_attempt_text(result, &events[index + 1..], event.time_ms)?,
-            "RFC 5321 4.2.1, 4.5.4.1, 4.5.5, RFC 3463, RFC 3464",
+            Cow::Borrowed("RFC 5321 4.2.1, 4.5.4.1, 4.5.5, RFC 3463, RFC 3464"),
         ),
-        Event::MxResolved(resolved) if resolved.failure.is_some() => {
+        Event::MxResolved(resolved)
+            if notice_dropped_now(resolved, &events[index + 1..], event.time_ms) =>
+        {
+            // The failure's own note, then why its last words do not hold here.
             let ends = mx_failure_note(&resolved.result)?;
-            if !notice_dropped_now(resolved, &events[index + 1..], event.time_ms) {
-                return None;
-            }
-            let text = format!(
-                "{} But this message has the null reverse path <>, as notices do, and such a \
-                 message is never bounced, as a notice about a notice could loop: it is dropped \
-                 instead.",
-                ends.text
-            );
-            return Some(StepNote {
-                text: Cow::Owned(text),
-                rfc: Cow::Owned(format!("{}, RFC 5321 4.5.5", ends.rfc)),
-            });
+            (
+                format!(
+                    "{} But this message has the null reverse path <>, as notices do, and such \
+                     a message is never bounced, as a notice about a notice could loop: it is \
+                     dropped instead.",
+                    ends.text
+                ),
+                Cow::Owned(format!("{}, RFC 5321 4.5.5", ends.rfc)),
+            )
         }
         _ => return None,
     };
     Some(StepNote {
         text: Cow::Owned(text),
-        rfc: Cow::Borrowed(rfc),
+        rfc,
     })
 }
 
-/// Whether the MX resolution `resolved`, which found no host, ends a notice's delivery: the
+/// Whether the MX resolution `resolved` found no host and so ends a notice's delivery: the
 /// host drops that notice at once (`after` is the run after the resolution, `now_ms` its
 /// time), rather than bouncing it as the resolution's own note says.
 fn notice_dropped_now(resolved: &MxResolved, after: &[TraceEvent], now_ms: u64) -> bool {
-    if resolved.result.contains(WILL_RETRY) {
+    if resolved.failure.is_none() || resolved.result.contains(WILL_RETRY) {
         return false;
     }
-    // The resolution's entry is the queue's key for its domain, in A-labels; the recipients
-    // keep the form they were written in.
-    let in_domain = |recipient: &String| {
-        recipient
-            .rsplit_once('@')
-            .is_some_and(|(_, domain)| crate::smtp::address::domain_key(domain) == resolved.domain)
-    };
+    // The resolution names its entry's domain as the queue keys it; the recipients keep the
+    // form they were written in.
+    let in_domain = |recipient: &String| super::world::domain_of(recipient) == resolved.domain;
     // The host ends the entry in the same step as the resolution: its give-up, if the time
     // has come, its leaving the queue, then the drop. Anything else is not this entry's.
     after
@@ -1320,14 +1316,11 @@ fn bare_line_feed_outside_chunks(bytes: &[u8]) -> bool {
         }
         match verb(line).as_str() {
             "DATA" => in_data = true,
-            // A BDAT without a size the server can read is its own error, with no chunk.
+            // Read as the server reads it: a BDAT it cannot read is its own error, no chunk.
             "BDAT" => {
-                let size = line
-                    .get(5..)
-                    .and_then(|rest| std::str::from_utf8(rest).ok())
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .and_then(|size| size.parse::<usize>().ok());
-                if let Some(size) = size {
+                let command = line.strip_suffix(b"\r").unwrap_or(line);
+                if let Ok(Command::Bdat { size, .. }) = parse_command(command) {
+                    let size = usize::try_from(size).unwrap_or(usize::MAX);
                     at = at.saturating_add(size).min(bytes.len());
                 }
             }

@@ -1574,7 +1574,9 @@ fn configured_address_as_written(address: &str) -> Cow<'_, str> {
     Cow::Owned(quoted)
 }
 
-fn domain_of(address: &str) -> String {
+/// The domain of `address` as the queue keys its entries (in A-labels, lower case); empty for
+/// an address without one.
+pub(crate) fn domain_of(address: &str) -> String {
     address
         .rsplit_once('@')
         .map(|(_, d)| domain_key(d))
