@@ -1111,6 +1111,54 @@ fn a_refusal_does_not_bounce_at_once_when_the_attempt_came_too_late_for_another_
     }
 }
 
+/// The link breaks in the middle of the message (RFC 5321 6.1: without the final dot and its
+/// 250 the server holds nothing): part of the data reaches the server, not the end of it, and
+/// the trace says how much; the retry delivers the message once.
+#[test]
+fn a_link_broken_in_the_data_lets_part_of_it_through_and_the_server_keeps_none() {
+    let mut world = basic_world("broken-in-data");
+    world["hosts"][1]["faults"] = json!([fault("drop_in_data", Some(600))]);
+    let result = run_json(&world);
+    let dropped = events(&result)
+        .position(|e| matches!(e.event, Event::ConnectionDropped { .. }))
+        .expect("the link breaks");
+    let all: Vec<_> = events(&result).collect();
+    let Event::ConnectionDropped { conn, reason } = &all[dropped].event else {
+        unreachable!()
+    };
+    let sent = all[..dropped]
+        .iter()
+        .rev()
+        .find_map(|e| match &e.event {
+            Event::Transmitted {
+                conn: c,
+                direction: Direction::ClientToServer,
+                bytes,
+            } if c == conn => Some(bytes.as_bytes().len()),
+            _ => None,
+        })
+        .expect("the data was sent");
+    let reached: usize = reason
+        .split_once(": ")
+        .and_then(|(_, told)| told.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("how much reached the server: {reason}"));
+    assert!(
+        0 < reached && reached < sent,
+        "{reached} of {sent}: {reason}"
+    );
+    assert!(
+        reason.contains(&format!("{reached} of the {sent} octets")),
+        "{reason}"
+    );
+    assert!(
+        !all[..dropped].iter().any(|e| matches!(&e.event,
+            Event::MessageAccepted(a) if &*a.host == "mx.receiver.test")),
+        "nothing taken before the break"
+    );
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+}
+
 #[test]
 fn a_message_waiting_on_a_session_that_breaks_before_its_turn_gets_its_own_connection() {
     // m1 opens the session and m2 joins it; the link breaks in m1's data, before m2's MAIL.

@@ -1731,6 +1731,21 @@ fn targets_of(outcome: &MxOutcome) -> (Vec<Target>, Vec<String>) {
     (targets, notes)
 }
 
+/// How much of `bytes`, arriving in a message's DATA content, reaches a server whose link
+/// breaks in the middle of it: the first half, and never a line's leading dot, which might end
+/// the data (RFC 5321 4.1.1.4). Where a line starts is not known before the first CR or LF,
+/// so a dot at the very start counts too.
+fn part_before_data_end(bytes: &[u8]) -> usize {
+    let leading_dot = bytes
+        .iter()
+        .enumerate()
+        .position(|(index, &byte)| {
+            byte == b'.' && (index == 0 || matches!(bytes[index - 1], b'\r' | b'\n'))
+        })
+        .unwrap_or(bytes.len());
+    leading_dot.min(bytes.len() / 2)
+}
+
 /// The code the trace gives a POP3 response, which has none of its own (RFC 1939 3): 200
 /// for `+OK`; for `-ERR`, 400 when its response code says the failure is temporary and the
 /// same command may work later ([IN-USE] and [LOGIN-DELAY], RFC 2449 8.1; [SYS/TEMP],
@@ -2641,30 +2656,6 @@ impl<'a> World<'a> {
         if c.dropped {
             return;
         }
-        const DROPPED_IN_DATA: &str = "the link broke as the message began to arrive: the \
-                                       server got none of it, not its final dot either";
-        // A host that breaks connections during DATA does so when the message starts to arrive.
-        if side == Side::Server
-            && c.server_in_data
-            && self.hosts[c.server].fault(now, |k| *k == FaultKind::DropInData)
-        {
-            c.dropped = true;
-            c.server_closed = true;
-            if let Sessions::Smtp {
-                server: Some(s), ..
-            } = &mut c.sessions
-            {
-                s.handle_peer_closed();
-            }
-            let latency = c.latency_ms;
-            self.record(Event::ConnectionDropped {
-                conn,
-                reason: DROPPED_IN_DATA.into(),
-            });
-            self.schedule_in(latency, Action::PeerClosed(conn, Side::Client));
-            self.pump(conn);
-            return;
-        }
         let bytes = match self.events.get(event).map(|e| &e.event) {
             Some(Event::Transmitted { bytes, .. }) => bytes.as_bytes(),
             _ => {
@@ -2672,6 +2663,43 @@ impl<'a> World<'a> {
                 return;
             }
         };
+        // A host that breaks connections during DATA does so in the middle of the message:
+        // part of what is on its way reaches the server, never the end of the data.
+        if side == Side::Server
+            && c.server_in_data
+            && self.hosts[c.server].fault(now, |k| *k == FaultKind::DropInData)
+        {
+            c.dropped = true;
+            c.server_closed = true;
+            let mut reason = String::from(
+                "the link broke as the data began to arrive: the server got none of it, so it \
+                 has no message",
+            );
+            if let Sessions::Smtp {
+                server: Some(s), ..
+            } = &mut c.sessions
+            {
+                // A BDAT chunk's end is counted, and what follows it may be a command: none of
+                // it reaches the server. DATA's content arrives in part.
+                if s.state() == crate::smtp::server::ServerStateKind::ReceivingData {
+                    let reached = &bytes[..part_before_data_end(bytes)];
+                    s.handle_input(reached, now);
+                    reason = format!(
+                        "the link broke in the middle of the message: {} of the {} octets on \
+                         their way reached the server, not the final dot, so it has no message \
+                         and keeps none of them",
+                        reached.len(),
+                        bytes.len()
+                    );
+                }
+                s.handle_peer_closed();
+            }
+            let latency = c.latency_ms;
+            self.record(Event::ConnectionDropped { conn, reason });
+            self.schedule_in(latency, Action::PeerClosed(conn, Side::Client));
+            self.pump(conn);
+            return;
+        }
         match (&mut c.sessions, side) {
             (Sessions::Smtp { client, .. }, Side::Client) => client.handle_input(bytes, now),
             (
@@ -4950,12 +4978,31 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 #[cfg(test)]
 mod tests {
     use super::{
-        notice_sender, numbered, pop3_reply_code, push_hex, shown_in_reply, Connections, Event,
-        Explanation, Interner, Name, ScenarioRef, World, RUN_OCTETS_MAX,
+        notice_sender, numbered, part_before_data_end, pop3_reply_code, push_hex, shown_in_reply,
+        Connections, Event, Explanation, Interner, Name, ScenarioRef, World, RUN_OCTETS_MAX,
     };
     use crate::sim::library;
     use std::borrow::Cow;
     use std::rc::Rc;
+
+    /// A link that breaks in a message's data lets half of it through, and never a dot that
+    /// starts a line: what reaches the server can never end the data (RFC 5321 4.1.1.4).
+    #[test]
+    fn a_link_broken_in_the_data_lets_through_half_and_no_leading_dot() {
+        let message = b"Subject: hi\r\n\r\nHello there.\r\n.\r\n";
+        assert_eq!(part_before_data_end(message), message.len() / 2);
+        // The end of the data within the first half: cut before its dot.
+        let short = b"Hi\r\n.\r\nQUIT\r\nNOOP\r\nNOOP\r\n";
+        assert_eq!(part_before_data_end(short), 4);
+        // A dot-stuffed line is cut at its dot too, as is a dot after a bare LF.
+        assert_eq!(part_before_data_end(b"a\r\n..x\r\nyyyyyyyyyyyy"), 3);
+        assert_eq!(part_before_data_end(b"ab\n.\n\r\nyyyyyyyyyy"), 3);
+        // Where a line starts is not known before the first line break: a dot there counts.
+        assert_eq!(part_before_data_end(b".\r\n"), 0);
+        assert_eq!(part_before_data_end(b""), 0);
+        // A dot inside a line is content.
+        assert_eq!(part_before_data_end(b"a.b.c.d.e.f"), 5);
+    }
 
     /// Reply text is printable ASCII and HT (RFC 5321 4.2 `textstring`), in a line of at most
     /// 512 octets: what a refusal may echo of the client's words.
