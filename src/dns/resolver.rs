@@ -165,6 +165,10 @@ impl MxOutcome {
     }
 }
 
+/// The words of [`MxNote::DroppedOwnLevel`]'s text that say what the host does, by which a
+/// step's note knows the remark.
+pub const OWN_LEVEL_DROPPED: &str = "it drops that level and every less preferred one";
+
 /// A remark about a step of the resolution, for the trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MxNote {
@@ -326,9 +330,9 @@ impl fmt::Display for MxNote {
             } => {
                 write!(
                     f,
-                    "this host is {} at preference {preference}; it drops that level and every \
-                     less preferred one, so that it never sends the mail to itself or further \
-                     from its destination (RFC 5321 5.1). Dropped:",
+                    "this host is {} at preference {preference}; {OWN_LEVEL_DROPPED}, so that \
+                     it never sends the mail to itself or further from its destination (RFC \
+                     5321 5.1). Dropped:",
                     local_name.without_final_dot()
                 )?;
                 for (index, name) in dropped.iter().enumerate() {

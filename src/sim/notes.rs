@@ -656,6 +656,36 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              goes on with the records of the name it points to.",
             "RFC 5321 5.1, RFC 1035 3.3.9, 3.4.1, RFC 3596 2, RFC 1034 3.6.2",
         ),
+        // Before the cache's note: a host that is an MX of the domain drops its own level
+        // whether the answer is fresh or kept.
+        Event::MxResolved(resolved)
+            if resolved
+                .notes
+                .iter()
+                .any(|note| note.contains(crate::dns::resolver::OWN_LEVEL_DROPPED)) =>
+        {
+            macro_rules! own_level_dropped {
+                () => {
+                    "This host is itself one of the domain's MX hosts, so it sends the mail on \
+                     only to more preferred ones (a lower preference): it drops its own level \
+                     and every less preferred one, so that the mail never comes back to itself \
+                     or moves further from its destination. The hosts left are tried lowest \
+                     preference first."
+                };
+            }
+            if resolved.from_cache {
+                note(
+                    concat!(
+                        "No DNS query this time: the answer is kept from a short while ago, for \
+                         as long as its records' TTL allows. ",
+                        own_level_dropped!()
+                    ),
+                    "RFC 5321 5.1, RFC 1035 3.2.1, RFC 2181 8",
+                )
+            } else {
+                note(own_level_dropped!(), "RFC 5321 5.1")
+            }
+        }
         Event::MxResolved(resolved) if resolved.from_cache => note(
             "No DNS query this time: the server asked about this domain a short while ago and \
              keeps the answer for as long as its records' TTL allows.",
@@ -851,6 +881,11 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "The conservation check: every recipient of every message ends in exactly one of \
              those outcomes, so nothing was lost or delivered twice.",
             "RFC 5321 6.1",
+        ),
+        Event::MailboxUpdated(update) if update.deleted.is_empty() => note(
+            "No message was marked with DELE, so nothing is removed: deletions happen only \
+             here, in the UPDATE state after QUIT.",
+            "RFC 1939 6",
         ),
         Event::MailboxUpdated { .. } => note(
             "Deletions happen only now, in the UPDATE state after QUIT; a dropped connection \
@@ -1075,7 +1110,10 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "RFC 1939 5",
             ),
             P::ExpectQuitReply => (
-                state_text!("The user agent sends QUIT; the server now removes what was marked."),
+                state_text!(
+                    "The user agent sends QUIT; the server now removes the messages marked with \
+                     DELE, if any."
+                ),
                 "RFC 1939 6",
             ),
             P::Finished => (
@@ -1103,7 +1141,8 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
             ),
             Q::Update => (
                 state_text!(
-                    "UPDATE state: after QUIT the server removes the messages marked with DELE."
+                    "UPDATE state: after QUIT the server removes the messages marked with DELE, if \
+                     any."
                 ),
                 "RFC 1939 6",
             ),
@@ -1194,6 +1233,99 @@ impl PipeliningOffers {
                 "RFC 5321 4.1.1.2, RFC 2920 3.1",
             ),
         }
+    }
+}
+
+/// Each SMTP session's mail transactions so far, read as the steps go by, so that a MAIL
+/// starting another one on the same connection is told as such (RFC 5321 3.3), and as the
+/// rest of a message's recipients after a 452 "too many recipients" (RFC 5321 4.5.3.1.10).
+#[derive(Debug, Default)]
+pub struct TransactionsSeen {
+    by_conn: BTreeMap<ConnId, Transaction>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Transaction {
+    /// Sends that began with MAIL on this connection.
+    mails: u32,
+    /// Replies read since the last MAIL: the first is MAIL's own.
+    replies: u32,
+    /// A recipient of the last transaction was accepted.
+    recipient_accepted: bool,
+    /// After an accepted recipient, a 452 (or RFC 821's 552) said "too many recipients":
+    /// the client sends the rest in the next transaction, as its engine does.
+    rest_held_over: bool,
+}
+
+impl TransactionsSeen {
+    /// Takes note of bytes sent on an SMTP connection: a MAIL that begins a transaction, and
+    /// the replies to it and to its RCPT commands.
+    pub fn observe(&mut self, conn: ConnId, direction: Direction, bytes: &[u8]) {
+        match direction {
+            Direction::ClientToServer => {
+                if verb(bytes) == "MAIL" {
+                    let seen = self.by_conn.entry(conn).or_default();
+                    *seen = Transaction {
+                        mails: seen.mails.saturating_add(1),
+                        ..Transaction::default()
+                    };
+                }
+            }
+            Direction::ServerToClient => {
+                let Some(seen) = self.by_conn.get_mut(&conn) else {
+                    return;
+                };
+                let mut reader = ReplyReader::new();
+                reader.push(bytes);
+                while let Some(Ok(reply)) = reader.next_reply() {
+                    seen.replies = seen.replies.saturating_add(1);
+                    if seen.replies == 1 {
+                        continue;
+                    }
+                    let too_many = matches!(reply.code, 452 | 552)
+                        && reply
+                            .enhanced
+                            .is_none_or(|status| (status.subject, status.detail) == (5, 3));
+                    if reply.code / 100 == 2 {
+                        seen.recipient_accepted = true;
+                    } else if too_many && seen.recipient_accepted {
+                        seen.rest_held_over = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The note for `bytes`, when they are a MAIL that starts another transaction on a
+    /// connection that has had one.
+    pub fn next_transaction_note(&self, conn: ConnId, bytes: &[u8]) -> Option<StepNote> {
+        // A bare line feed has a note of its own.
+        if verb(bytes) != "MAIL" || has_bare_line_feed(bytes) {
+            return None;
+        }
+        let seen = self.by_conn.get(&conn).filter(|seen| seen.mails > 0)?;
+        if seen.rest_held_over {
+            return note(
+                concat!(
+                    "MAIL FROM starts another mail transaction on the same connection, for the \
+                     same message: in the last one the server answered 452 (too many \
+                     recipients) after taking others, which asks the client to send the rest in \
+                     a new transaction. So it sends the message again now, to those recipients \
+                     alone, without a new connection, greeting or EHLO. It ",
+                    "gives the reverse path, where bounces go."
+                ),
+                "RFC 5321 3.3, 4.5.3.1.10",
+            );
+        }
+        note(
+            concat!(
+                "MAIL FROM starts the session's next mail transaction: the last one is over, and \
+                 the client goes straight on, on the same connection, without a new greeting or \
+                 EHLO (RFC 5321 3.3 allows any number of transactions in a session). It ",
+                "gives the reverse path, where bounces go."
+            ),
+            "RFC 5321 3.3, 4.1.1.2",
+        )
     }
 }
 
@@ -1542,7 +1674,8 @@ fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
             "RFC 1939 5",
         ),
         "QUIT" => note(
-            "QUIT ends the session and lets the server delete what was marked (UPDATE state).",
+            "QUIT ends the session and lets the server delete the messages marked with DELE, if \
+             any (UPDATE state).",
             "RFC 1939 6",
         ),
         "CAPA" => note(
@@ -1909,6 +2042,97 @@ mod tests {
             .filter(|step| step.lines(&result.trace).iter().any(|l| l.contains(line)))
             .filter_map(|step| step.note.map(|note| note.text.into_owned()))
             .collect()
+    }
+
+    /// RFC 5321 5.1: an MX host that relays mail for the domain drops its own preference
+    /// level and every less preferred one; its resolution's note says so, not only what any
+    /// resolution says.
+    #[test]
+    fn a_backup_mx_that_drops_its_own_level_is_told_why() {
+        let notes = notes_at_lines("primary-mx-down", crate::dns::resolver::OWN_LEVEL_DROPPED);
+        assert!(!notes.is_empty());
+        let fresh = notes
+            .iter()
+            .filter(|note| !note.starts_with("No DNS query"))
+            .count();
+        assert!(fresh > 0, "a fresh lookup among {notes:?}");
+        for note in &notes {
+            assert!(
+                note.contains("This host is itself one of the domain's MX hosts"),
+                "{note}"
+            );
+        }
+    }
+
+    /// RFC 5321 3.3: a session may carry several mail transactions. A MAIL that starts
+    /// another one on the same connection is told so, and after a 452 "too many recipients"
+    /// (RFC 5321 4.5.3.1.10) as the rest of the same message; the first on each is not.
+    #[test]
+    fn a_mail_that_starts_another_transaction_on_a_connection_is_told_so() {
+        for (name, later_ones) in [
+            (
+                "one-session-many-messages",
+                "the session's next mail transaction",
+            ),
+            (
+                "too-many-recipients",
+                "for the same message: in the last one the server answered 452",
+            ),
+        ] {
+            let scenario = crate::sim::library::find(name).expect("a built-in scenario");
+            let result = crate::sim::run(&scenario, scenario.seed);
+            let mut seen = BTreeMap::new();
+            let mut later = 0;
+            for step in crate::sim::steps::steps(&result.trace) {
+                if !step
+                    .lines(&result.trace)
+                    .iter()
+                    .any(|l| l.contains("C: MAIL FROM:"))
+                {
+                    continue;
+                }
+                let conn = step.conn.expect("a MAIL is sent on a connection");
+                let note = step.noted(&result.trace).expect("a note").text.into_owned();
+                let first = *seen.entry(conn).and_modify(|n| *n += 1).or_insert(1) == 1;
+                if first {
+                    assert!(
+                        note.starts_with("MAIL FROM starts a mail transaction"),
+                        "{name}: {note}"
+                    );
+                } else {
+                    later += 1;
+                    assert!(note.contains(later_ones), "{name}: {note}");
+                }
+            }
+            assert!(
+                later > 0,
+                "{name} has a connection with several transactions"
+            );
+        }
+    }
+
+    /// RFC 1939 6: QUIT's UPDATE state removes what DELE marked; where nothing was marked,
+    /// the mailbox's update says nothing is removed, not that the marked messages are.
+    #[test]
+    fn a_pop3_quit_with_nothing_marked_is_not_said_to_remove_messages() {
+        let nothing = notes_at_lines("sender-not-owned", ": nothing deleted");
+        assert!(!nothing.is_empty());
+        for note in &nothing {
+            assert!(note.contains("No message was marked with DELE"), "{note}");
+        }
+        let deleted = notes_at_lines("basic-delivery", ": deleted m1");
+        assert!(!deleted.is_empty());
+        for note in &deleted {
+            assert!(note.starts_with("Deletions happen only now"), "{note}");
+        }
+        for (name, line) in [
+            ("sender-not-owned", "C: QUIT"),
+            ("sender-not-owned", "ExpectQuitReply"),
+        ] {
+            for note in notes_at_lines(name, line) {
+                assert!(!note.contains("what was marked"), "{name} {line}: {note}");
+            }
+        }
     }
 
     #[test]

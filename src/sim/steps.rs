@@ -5,7 +5,7 @@
 
 use super::notes::{
     for_null_reverse_path, in_context, note_for, submission_connection_note, with_mail_parameters,
-    PipeliningOffers, StepNote,
+    PipeliningOffers, StepNote, TransactionsSeen,
 };
 use super::trace::{
     is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace, TraceEvent,
@@ -217,6 +217,7 @@ pub struct StepCutter {
     /// The connections on which a user agent submits mail.
     submissions: BTreeSet<ConnId>,
     pipelining: PipeliningOffers,
+    transactions: TransactionsSeen,
     /// Each host's DNS questions by their id, for the answers to them.
     dns_questions: BTreeMap<(Name, u16), String>,
 }
@@ -247,6 +248,7 @@ impl StepCutter {
             protocols,
             submissions,
             pipelining,
+            transactions,
             dns_questions,
         } = self;
         if let Event::ConnectionAttempted(attempt) = &event.event {
@@ -338,14 +340,16 @@ impl StepCutter {
                 direction,
                 bytes,
             } if protocols.get(conn) == Some(&Protocol::Smtp) => {
-                let note = pipelining
-                    .mail_sent_alone_note(*conn, bytes.as_bytes())
+                let note = transactions
+                    .next_transaction_note(*conn, bytes.as_bytes())
+                    .or_else(|| pipelining.mail_sent_alone_note(*conn, bytes.as_bytes()))
                     .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
                 let note = with_mail_parameters(
                     for_null_reverse_path(note, bytes.as_bytes()),
                     bytes.as_bytes(),
                 );
                 pipelining.observe(*conn, *direction, bytes.as_bytes());
+                transactions.observe(*conn, *direction, bytes.as_bytes());
                 note
             }
             _ => conn
