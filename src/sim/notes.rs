@@ -127,6 +127,18 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
 /// notes for a mail server's connection say of retrying is not for it.
 pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
     match event {
+        Event::ConnectionAttempted(attempt) if attempt.port != 587 => Some(StepNote {
+            text: Cow::Owned(format!(
+                "A user agent normally submits mail on port 587, where it logs in and its \
+                 provider's server takes its mail for any destination. This one connects to \
+                 port {}, where the server speaks plain SMTP, as MTAs do to each other on port \
+                 25: unless the client logs in, it takes mail only for the domains it receives \
+                 or relays for, and refuses to relay the rest. Once the connection is up, the \
+                 server speaks first, with its 220 greeting.",
+                attempt.port
+            )),
+            rfc: Cow::Borrowed("RFC 6409 3.1, RFC 5321 3.1, 3.6.2, 7.9, RFC 4954"),
+        }),
         Event::ConnectionRefused { .. } => note(
             "The host is up but nothing listens on that port (its mail server is down), so it \
              refuses the connection at once; a host that is off or unreachable \
@@ -442,6 +454,16 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              sender's own, where a bounce comes back).",
             "RFC 1939 3",
         ),
+        Event::ConnectionAttempted(attempt) if attempt.port != 25 => Some(StepNote {
+            text: Cow::Owned(format!(
+                "A client opens a TCP connection to port {} of the server, where it speaks \
+                 SMTP as on port 25. Once the connection is up, the server speaks first, with a \
+                 220 greeting (or a 421 or 554 when it will not serve); a server that is down \
+                 refuses the connection or never answers.",
+                attempt.port
+            )),
+            rfc: Cow::Borrowed("RFC 5321 3.1"),
+        }),
         Event::ConnectionAttempted { .. } => note(
             "A client opens a TCP connection to port 25 of the server. Once it is up, the \
              server speaks first, with a 220 greeting (or a 421 or 554 when it will not \
@@ -828,13 +850,20 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              convention (RFC 9228).",
             "RFC 5321 4.4, RFC 5322 3.6.7, RFC 9228",
         ),
+        Event::DeliveryRefused(refused) if refused.reason.starts_with(super::world::OVER_QUOTA) => {
+            note(
+                "The MDA could not store the message: the mailbox would go over its quota \
+                 (5.2.2). The server already said 250, so it must not lose the message: once it \
+                 treats the failure as final, it sends a bounce. This server treats a full \
+                 mailbox as final, as many do, though RFC 3463 calls X.2.2 a persistent \
+                 transient failure (a server may also keep the message and retry).",
+                "RFC 5321 6.1, RFC 3463 3.3 (X.2.2)",
+            )
+        }
         Event::DeliveryRefused { .. } => note(
-            "The MDA could not store the message: no such mailbox (5.1.1), or over quota \
-             (5.2.2). The server already said 250, so it must not lose the message: once it \
-             treats the failure as final, it sends a bounce. This server treats a full mailbox \
-             as final, as many do, though RFC 3463 calls X.2.2 a persistent transient failure (a \
-             server may also keep the message and retry).",
-            "RFC 5321 6.1, RFC 3463 3.2 (X.1.1), 3.3 (X.2.2)",
+            "The MDA could not store the message: there is no such mailbox here (5.1.1). The \
+             server already said 250, so it must not lose the message: it sends a bounce.",
+            "RFC 5321 6.1, RFC 3463 3.2 (X.1.1)",
         ),
         Event::MessageRetrieved { .. } => note(
             "RETR sends the whole message; lines starting with '.' get an extra dot, and a line \
@@ -2062,6 +2091,61 @@ mod tests {
                 "{note}"
             );
         }
+    }
+
+    /// The MDA's refusal is told by its cause: a mailbox over quota is not said to be
+    /// perhaps missing.
+    #[test]
+    fn an_mda_refusal_is_told_by_its_cause() {
+        let notes = notes_at_lines("over-quota-at-delivery", "MDA refused");
+        assert!(!notes.is_empty());
+        for note in notes {
+            assert!(note.contains("would go over its quota (5.2.2)"), "{note}");
+            assert!(!note.contains("no such mailbox"), "{note}");
+        }
+    }
+
+    /// A connection's note names its port: a user agent on port 25 is told that it is not
+    /// submitting (RFC 6409 3.1) and what a server does with mail there; another client on
+    /// another port is not told of port 25.
+    #[test]
+    fn a_connection_is_told_by_its_port() {
+        let on_25 = notes_at_lines(
+            "relay-denied",
+            "connect to mail.sender.test [192.0.2.10]:25",
+        );
+        assert_eq!(on_25.len(), 1, "{on_25:?}");
+        assert!(
+            on_25[0].starts_with("A user agent normally submits mail on port 587"),
+            "{on_25:?}"
+        );
+        assert!(on_25[0].contains("connects to port 25"), "{on_25:?}");
+        let mut scenario = crate::sim::library::find("basic-delivery").expect("a built-in");
+        scenario
+            .raw_sessions
+            .push(crate::sim::scenario::RawSessionSpec {
+                client: "tester".into(),
+                address: "203.0.113.9".parse().expect("an address"),
+                server: "mx.receiver.test".into(),
+                port: 2525,
+                at_s: 0,
+                bytes: "QUIT\r\n".into(),
+            });
+        let raw = shown_notes(&scenario, "connect to mx.receiver.test [192.0.2.20]:2525");
+        assert_eq!(raw.len(), 1, "{raw:?}");
+        assert!(
+            raw[0].starts_with("A client opens a TCP connection to port 2525"),
+            "{raw:?}"
+        );
+        let relay = notes_at_lines(
+            "basic-delivery",
+            "connect to mx.receiver.test [192.0.2.20]:25",
+        );
+        assert_eq!(relay.len(), 1, "{relay:?}");
+        assert!(
+            relay[0].starts_with("A client opens a TCP connection to port 25 "),
+            "{relay:?}"
+        );
     }
 
     /// RFC 5321 3.3: a session may carry several mail transactions. A MAIL that starts

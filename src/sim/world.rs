@@ -242,6 +242,10 @@ impl SimPolicy {
     }
 }
 
+/// How the MDA's refusal for a mailbox over its quota begins, by which the step's note knows
+/// it.
+pub(crate) const OVER_QUOTA: &str = "over quota";
+
 /// Whether `host` may store mail in the mailbox `key`, kept by `keeper`: its own mailboxes,
 /// and the postmaster mailbox of a domain it serves or of its own (RFC 5321 4.5.1), wherever
 /// it is kept, as sites alias postmaster to one administrator.
@@ -423,8 +427,9 @@ impl Policy for SimPolicy {
         ) else {
             return Decision::accept(match (reverse_path, session.authenticated_as) {
                 (ReversePath::Null, _) => {
-                    "the null reverse path names no one, so there is no sender to check, and \
-                     it is always taken (RFC 5321 4.5.5)"
+                    "the null reverse path names no one, so there is no sender to check; \
+                     notices such as bounces carry it (RFC 5321 4.5.5), and a server must take \
+                     it (RFC 1123 5.2.9)"
                 }
                 // What real receiving servers check here (SPF, DMARC, reputation) is not
                 // simulated.
@@ -3828,7 +3833,7 @@ impl<'a> World<'a> {
             .is_some_and(|quota| mailbox.used_octets.saturating_add(size) > quota)
         {
             let reason = format!(
-                "over quota: {} + {size} > {} octets",
+                "{OVER_QUOTA}: {} + {size} > {} octets",
                 mailbox.used_octets,
                 mailbox.quota_octets.unwrap_or_default()
             );
