@@ -250,7 +250,8 @@ pub enum FaultKind {
     Down,
     /// The host does not answer at all: connections time out.
     NoAnswer,
-    /// The connection breaks as soon as message data starts to arrive.
+    /// The connection breaks in the middle of the message: of the data that arrives after
+    /// the 354, the first half reaches the server, never its end (see `part_before_data_end`).
     DropInData,
     /// Every link to and from this host takes this much longer, each way.
     Slow { extra_latency_ms: u64 },

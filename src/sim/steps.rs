@@ -340,10 +340,10 @@ impl StepCutter {
                 direction,
                 bytes,
             } if protocols.get(conn) == Some(&Protocol::Smtp) => {
-                let note = transactions
-                    .next_transaction_note(*conn, bytes.as_bytes())
-                    .or_else(|| pipelining.mail_sent_alone_note(*conn, bytes.as_bytes()))
+                let note = pipelining
+                    .mail_sent_alone_note(*conn, bytes.as_bytes())
                     .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
+                let note = transactions.told(*conn, bytes.as_bytes(), note);
                 let note = with_mail_parameters(
                     for_null_reverse_path(note, bytes.as_bytes()),
                     bytes.as_bytes(),
