@@ -857,17 +857,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             note(
                 "The MDA could not store the message: the mailbox would go over its quota \
                  (5.2.2). The server already said 250, so it must not lose the message: once it \
-                 treats the failure as final, it sends a bounce (for a notice, with the null \
-                 reverse path <>, it drops it instead). This server treats a full mailbox as \
-                 final, as many do, though RFC 3463 calls X.2.2 a persistent transient failure \
+                 treats the failure as final, it sends a bounce (a message with the null \
+                 reverse path <>, such as a notice, it drops instead). This server treats a \
+                 full mailbox as final, as many do, though RFC 3463 calls X.2.2 a persistent transient failure \
                  (a server may also keep the message and retry).",
                 "RFC 5321 6.1, 4.5.5, RFC 3463 3.3 (X.2.2)",
             )
         }
         Event::DeliveryRefused { .. } => note(
             "The MDA could not store the message: there is no such mailbox here (5.1.1). The \
-             server already said 250, so it must not lose the message: it sends a bounce (for \
-             a notice, with the null reverse path <>, it drops it instead).",
+             server already said 250, so it must not lose the message: it sends a bounce (a \
+             message with the null reverse path <>, such as a notice, it drops instead).",
             "RFC 5321 6.1, 4.5.5, RFC 3463 3.2 (X.1.1)",
         ),
         Event::MessageRetrieved { .. } => note(
@@ -1291,6 +1291,7 @@ struct ConnectionTransactions {
     content_next: bool,
     /// The message was sent: the next reply is the one to it.
     content_sent: bool,
+    /// A recipient of the last transaction was accepted.
     recipient_accepted: bool,
     /// After an accepted recipient, a 452 (or RFC 821's 552) that the client takes as "too
     /// many recipients": it holds the rest back for the next transaction, as its engine does.
@@ -1302,7 +1303,8 @@ struct ConnectionTransactions {
 
 impl TransactionsSeen {
     /// Takes note of bytes sent on an SMTP connection: a MAIL that begins a transaction, its
-    /// RCPT commands, and the replies to them and to the data.
+    /// RCPT commands, and the replies to them and to the data. Each send of the simulated
+    /// servers holds whole replies.
     pub fn observe(&mut self, conn: ConnId, direction: Direction, bytes: &[u8]) {
         match direction {
             Direction::ClientToServer => {
@@ -1337,13 +1339,11 @@ impl TransactionsSeen {
                     seen.replies = seen.replies.saturating_add(1);
                     let to_rcpt = (2..=seen.rcpts.saturating_add(1)).contains(&seen.replies);
                     if to_rcpt {
-                        let too_many = matches!(reply.code, 452 | 552)
-                            && reply
-                                .enhanced
-                                .is_none_or(|status| (status.subject, status.detail) == (5, 3));
                         if reply.code / 100 == 2 {
                             seen.recipient_accepted = true;
-                        } else if too_many && seen.recipient_accepted {
+                        } else if seen.recipient_accepted
+                            && crate::smtp::client::may_mean_too_many_recipients(&reply)
+                        {
                             seen.recipients_held_back = true;
                         }
                     } else if reply.code == 354 {
@@ -1358,14 +1358,21 @@ impl TransactionsSeen {
 
     /// `note` (the MAIL's own), told for bytes that are a MAIL starting another transaction
     /// on a connection that has had one: what that transaction is comes first.
-    pub fn told(&self, conn: ConnId, bytes: &[u8], note: Option<StepNote>) -> Option<StepNote> {
+    pub fn with_transaction_context(
+        &self,
+        conn: ConnId,
+        bytes: &[u8],
+        note: Option<StepNote>,
+    ) -> Option<StepNote> {
         let note = note?;
         // A bare line feed has a note of its own.
-        let Some(seen) = self
-            .by_conn
-            .get(&conn)
-            .filter(|seen| seen.mails > 0 && verb(bytes) == "MAIL" && !has_bare_line_feed(bytes))
-        else {
+        // The message itself (after a 354) is no command, whatever its first line.
+        let Some(seen) = self.by_conn.get(&conn).filter(|seen| {
+            seen.mails > 0
+                && !seen.content_next
+                && verb(bytes) == "MAIL"
+                && !has_bare_line_feed(bytes)
+        }) else {
             return Some(note);
         };
         let (before, rfc) = if seen.rest_follows {
@@ -1374,8 +1381,9 @@ impl TransactionsSeen {
                  last one the server refused some recipients with 452 (or RFC 821's 552) after \
                  taking others, which a client takes as 'too many recipients' unless the \
                  reply's enhanced code says otherwise, and sends the rest in a new transaction. \
-                 So the message now goes to those recipients alone, with no new connection, \
-                 greeting or EHLO. ",
+                 So the message now goes again to those recipients (and on to those not yet \
+                 offered, when it has more than the 100 a client puts in one transaction), \
+                 with no new connection, greeting or EHLO. ",
                 "RFC 5321 4.5.3.1.10, 4.1.4",
             )
         } else {
@@ -1486,11 +1494,17 @@ fn has_bare_line_feed(bytes: &[u8]) -> bool {
     memchr::memchr_iter(b'\n', bytes).any(|at| at == 0 || bytes[at - 1] != b'\r')
 }
 
+/// The command word a line starts with, in upper case; nothing when the word is followed at
+/// once by ":", as in a message's header field ("Mail: ...", "Data: ..."): no command is
+/// (RFC 5321 4.1.1), and a message may begin with such a field.
 fn verb(line: &[u8]) -> String {
     let end = line
         .iter()
-        .position(|b| *b == b' ' || *b == b'\r' || *b == b':')
+        .position(|b| *b == b' ' || *b == b'\r' || *b == b'\n' || *b == b':')
         .unwrap_or(line.len());
+    if line.get(end) == Some(&b':') {
+        return String::new();
+    }
     String::from_utf8_lossy(&line[..end]).to_ascii_uppercase()
 }
 
@@ -1529,12 +1543,11 @@ fn bare_line_feed_outside_chunks(bytes: &[u8]) -> bool {
 fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
     let verb = verb(bytes);
     // RFC 2920 3.1: these commands may only end a group sent without waiting, because what
-    // follows depends on their reply; a scripted client may send on regardless. A message's
-    // data may begin with a field of such a name ("Data: ..."), which is no command.
+    // follows depends on their reply; a scripted client may send on regardless.
     let must_wait = matches!(
         verb.as_str(),
         "EHLO" | "HELO" | "DATA" | "VRFY" | "EXPN" | "TURN" | "QUIT" | "NOOP"
-    ) && bytes.get(verb.len()) != Some(&b':');
+    );
     if must_wait && memchr::memchr(b'\n', bytes).is_some_and(|end| end + 1 < bytes.len()) {
         return note(
             "These bytes hold several lines sent at once, and the first is a command whose \
@@ -2277,6 +2290,36 @@ mod tests {
         );
         for note in &notes {
             assert!(!note.contains("The same message again"), "{note}");
+        }
+    }
+
+    /// A message may begin with a field named like a command ("Mail:", "Rcpt:", "Data:"):
+    /// sent after the 354 on a connection that has had a transaction, it is the message's
+    /// data, told as such, not a command.
+    #[test]
+    fn a_message_beginning_with_a_field_named_like_a_command_is_no_command() {
+        for field in ["Mail", "Rcpt", "Data", "Helo"] {
+            let mut scenario = crate::sim::library::find("basic-delivery").expect("a built-in");
+            scenario.messages[0].raw = Some(format!(
+                "{field}: from the front desk\r\nFrom: alice@sender.test\r\n\r\nHello.\r\n"
+            ));
+            let notes = shown_notes(&scenario, &format!("C: {field}: from the front desk"));
+            assert!(!notes.is_empty(), "{field}");
+            for note in &notes {
+                for command in [
+                    "Another mail transaction",
+                    "MAIL FROM starts",
+                    "RCPT TO names",
+                    "DATA asks",
+                    "HELO starts",
+                ] {
+                    assert!(!note.contains(command), "{field}: {note}");
+                }
+            }
+            // The session's MAIL notes are not taken for a HELO session's by a "Helo:" field.
+            for note in shown_notes(&scenario, "C: MAIL FROM:") {
+                assert!(!note.contains("began with HELO"), "{field}: {note}");
+            }
         }
     }
 

@@ -343,7 +343,7 @@ impl StepCutter {
                 let note = pipelining
                     .mail_sent_alone_note(*conn, bytes.as_bytes())
                     .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
-                let note = transactions.told(*conn, bytes.as_bytes(), note);
+                let note = transactions.with_transaction_context(*conn, bytes.as_bytes(), note);
                 let note = with_mail_parameters(
                     for_null_reverse_path(note, bytes.as_bytes()),
                     bytes.as_bytes(),

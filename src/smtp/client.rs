@@ -1103,15 +1103,7 @@ impl ClientSession {
             return;
         }
         let forward_path = self.current.envelope.forward_paths[index].clone();
-        // RFC 5321 4.5.3.1.10: 452 is the code for "too many recipients"; RFC 821 said 552,
-        // which the client should take as temporary. After an accepted recipient it means
-        // the limit, and the rest go in the next transaction, unless its enhanced code says
-        // otherwise: 452 4.2.2 is one full mailbox (RFC 3463 3.3), and the next recipient may
-        // well be taken.
-        let too_many_recipients = matches!(reply.code, 452 | 552)
-            && reply
-                .enhanced
-                .is_none_or(|status| (status.subject, status.detail) == (5, 3));
+        let too_many_recipients = may_mean_too_many_recipients(reply);
         match reply.code / 100 {
             2 => {
                 transaction.accepted.push(index);
@@ -1808,6 +1800,18 @@ fn check_path(path: &str, is_reverse_path: bool) -> Result<(), ClientSetupError>
         );
     }
     Ok(())
+}
+
+/// Whether a reply to RCPT may mean "too many recipients" (RFC 5321 4.5.3.1.10): 452, or RFC
+/// 821's 552, which the client should take as temporary. After an accepted recipient it means
+/// the limit, and the rest go in the next transaction, unless its enhanced code says
+/// otherwise: 452 4.2.2 is one full mailbox (RFC 3463 3.3), and the next recipient may well be
+/// taken.
+pub(crate) fn may_mean_too_many_recipients(reply: &Reply) -> bool {
+    matches!(reply.code, 452 | 552)
+        && reply
+            .enhanced
+            .is_none_or(|status| (status.subject, status.detail) == (5, 3))
 }
 
 #[cfg(test)]
