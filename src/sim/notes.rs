@@ -889,10 +889,11 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::Outcome { .. } => note(
             "Where the message ended up for this recipient: delivered to a mailbox, bounced to \
-             the sender, refused at submission, or still queued when the run ended. A server \
+             the sender, refused at submission, discarded (undeliverable, from the null reverse \
+             path <>, so there is no one to tell), or still queued when the run ended. A server \
              that answered 250 to the data must deliver or bounce; a crash or a full disk is no \
              excuse to lose it.",
-            "RFC 5321 6.1",
+            "RFC 5321 6.1, 4.5.5",
         ),
         Event::ConservationChecked {
             ok: false,
@@ -2282,10 +2283,12 @@ mod tests {
         let text = result.trace.to_text();
         assert!(text.contains("S: 552 "), "{text}");
         let notes = shown_notes(&scenario, "C: MAIL FROM:");
+        // The relay's second MAIL, on its HELO session (the user agent's is pipelined).
         assert!(
             notes
                 .iter()
-                .any(|note| note.starts_with("Another mail transaction")),
+                .any(|note| note.starts_with("Another mail transaction")
+                    && note.contains("this session began with HELO")),
             "{notes:?}"
         );
         for note in &notes {
