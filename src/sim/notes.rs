@@ -859,8 +859,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                  (5.2.2). The server already said 250, so it must not lose the message: once it \
                  treats the failure as final, it sends a bounce (a message with the null \
                  reverse path <>, such as a notice, it drops instead). This server treats a \
-                 full mailbox as final, as many do, though RFC 3463 calls X.2.2 a persistent transient failure \
-                 (a server may also keep the message and retry).",
+                 full mailbox as final, as many do, though RFC 3463 calls X.2.2 a persistent \
+                 transient failure (a server may also keep the message and retry).",
                 "RFC 5321 6.1, 4.5.5, RFC 3463 3.3 (X.2.2)",
             )
         }
@@ -1366,8 +1366,8 @@ impl TransactionsSeen {
         note: Option<StepNote>,
     ) -> Option<StepNote> {
         let note = note?;
-        // A bare line feed has a note of its own.
-        // The message itself (after a 354) is no command, whatever its first line.
+        // The message itself (after a 354) is no command, whatever its first line; a bare
+        // line feed has a note of its own.
         let Some(seen) = self.by_conn.get(&conn).filter(|seen| {
             seen.mails > 0
                 && !seen.content_next
