@@ -585,15 +585,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             direction: Direction::ClientToServer,
             bytes,
             ..
-        } if bare_line_feed_outside_chunks(bytes.as_bytes()) => note(
-            "These bytes end a line with a bare LF, not CRLF. SMTP lines end only in CRLF, and \
-             the data only with CRLF . CRLF. A server that also took LF . LF (or LF . CRLF) as \
-             the end would read the bytes after it as new commands, a second message nobody \
-             authenticated: SMTP smuggling. A careful server either refuses the message \
-             (550 5.5.2), or reads on to the real CRLF . CRLF and only then stores each bare \
-             LF as CRLF, never letting a bare LF end the data.",
-            "RFC 5321 2.3.8, 4.1.1.4; CVE-2023-51764",
-        ),
+        } if bare_line_feed_outside_chunks(bytes.as_bytes()) => bare_line_feed_note(),
         Event::Transmitted {
             direction: Direction::ClientToServer,
             bytes,
@@ -1357,6 +1349,13 @@ impl TransactionsSeen {
         }
     }
 
+    /// Whether the client's next send on `conn` is the message itself: a 354 came.
+    pub fn message_comes_next(&self, conn: ConnId) -> bool {
+        self.by_conn
+            .get(&conn)
+            .is_some_and(|seen| seen.content_next)
+    }
+
     /// `note` (the MAIL's own), told for bytes that are a MAIL starting another transaction
     /// on a connection that has had one: what that transaction is comes first.
     pub fn with_transaction_context(
@@ -1646,22 +1645,66 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
              the server offers it in its EHLO reply.",
             "RFC 3207 4",
         ),
-        _ if bytes.ends_with(b"\r\n.\r\n")
-            && multipart_subtype(bytes).as_deref() == Some("report") =>
-        {
+        _ => whole_message_note(bytes).or_else(|| {
             note(
-                "The message data: header fields, an empty line, the body. This is a delivery \
-                 status notification written by a mail server (a bounce or a delay notice), a \
-                 multipart/report: a part for people saying what happened, a \
-                 message/delivery-status part with the same for programs (per recipient: Action, \
-                 Status, Diagnostic-Code), and the returned message or its header section. It \
-                 goes with an empty reverse path, MAIL FROM:<>, so that no notice is ever sent \
-                 about it. Lines starting with '.' get an extra dot, and a line with only '.' \
-                 (CRLF . CRLF) ends the data.",
-                "RFC 5321 4.5.2, 4.1.1.4, 4.5.5, RFC 6522 3, RFC 3464 2",
+                "Bytes from the client: message data if they follow a 354 reply (header \
+                 fields, an empty line, the body, until a line with only '.'), otherwise a \
+                 command this note does not cover; the server's reply says what it made of \
+                 them.",
+                "RFC 5321 4.1, 4.1.1.4",
             )
-        }
-        _ if bytes.ends_with(b"\r\n.\r\n") && multipart_subtype(bytes).is_some() => note(
+        }),
+    }
+}
+
+/// A note for bytes that end a line with a bare LF: the smuggling they allow.
+fn bare_line_feed_note() -> Option<StepNote> {
+    note(
+        "These bytes end a line with a bare LF, not CRLF. SMTP lines end only in CRLF, and the \
+         data only with CRLF . CRLF. A server that also took LF . LF (or LF . CRLF) as the end \
+         would read the bytes after it as new commands, a second message nobody \
+         authenticated: SMTP smuggling. A careful server either refuses the message (550 \
+         5.5.2), or reads on to the real CRLF . CRLF and only then stores each bare LF as \
+         CRLF, never letting a bare LF end the data.",
+        "RFC 5321 2.3.8, 4.1.1.4; CVE-2023-51764",
+    )
+}
+
+/// The note for bytes a client sends as a message's data, after the server's 354: text,
+/// whatever its lines look like (a first line "RCPT TO:<x>" is no command there).
+pub fn message_data_note(bytes: &[u8]) -> Option<StepNote> {
+    if has_bare_line_feed(bytes) {
+        return bare_line_feed_note();
+    }
+    whole_message_note(bytes).or_else(|| {
+        note(
+            "The message data: header fields, an empty line, the body, until a line with only \
+             '.' (CRLF . CRLF), which is still to come. Lines starting with '.' get an extra \
+             dot.",
+            "RFC 5321 4.5.2, 4.1.1.4",
+        )
+    })
+}
+
+/// The note for bytes that are a whole message's data, ended by CRLF . CRLF; `None` for
+/// others.
+fn whole_message_note(bytes: &[u8]) -> Option<StepNote> {
+    if !bytes.ends_with(b"\r\n.\r\n") {
+        return None;
+    }
+    match multipart_subtype(bytes).as_deref() {
+        Some("report") => note(
+            "The message data: header fields, an empty line, the body. This is a delivery \
+             status notification written by a mail server (a bounce or a delay notice), a \
+             multipart/report: a part for people saying what happened, a \
+             message/delivery-status part with the same for programs (per recipient: Action, \
+             Status, Diagnostic-Code), and the returned message or its header section. It goes \
+             with an empty reverse path, MAIL FROM:<>, so that no notice is ever sent about it. \
+             Lines starting with '.' get an extra dot, and a line with only '.' (CRLF . CRLF) \
+             ends the data.",
+            "RFC 5321 4.5.2, 4.1.1.4, 4.5.5, RFC 6522 3, RFC 3464 2",
+        ),
+        Some(_) => note(
             "The message data: header fields, an empty line, the body. This body is MIME \
              multipart: parts, each opened by the boundary line its Content-Type names and \
              with header fields of its own; text beyond ASCII goes quoted-printable (or \
@@ -1670,16 +1713,10 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
              '.' get an extra dot, and a line with only '.' (CRLF . CRLF) ends the data.",
             "RFC 5321 4.5.2, 4.1.1.4, RFC 2046 5.1, RFC 2045 6",
         ),
-        _ if bytes.ends_with(b"\r\n.\r\n") => note(
+        None => note(
             "The message data: header fields, an empty line, the body. Lines starting with '.' \
              get an extra dot, and a line with only '.' (CRLF . CRLF) ends the data.",
             "RFC 5321 4.5.2, 4.1.1.4",
-        ),
-        _ => note(
-            "Bytes from the client: message data if they follow a 354 reply (header fields, an \
-             empty line, the body, until a line with only '.'), otherwise a command this note \
-             does not cover; the server's reply says what it made of them.",
-            "RFC 5321 4.1, 4.1.1.4",
         ),
     }
 }
@@ -2296,32 +2333,51 @@ mod tests {
         }
     }
 
-    /// A message may begin with a field named like a command ("Mail:", "Rcpt:", "Data:"):
-    /// sent after the 354 on a connection that has had a transaction, it is the message's
-    /// data, told as such, not a command.
+    /// A message may begin with a field named like a command ("Mail:", "Data:"), or with a
+    /// line that reads like one ("RCPT TO:<x>", "QUIT"): sent after the 354, it is the
+    /// message's data, told as such, and changes nothing the session's later notes say.
     #[test]
-    fn a_message_beginning_with_a_field_named_like_a_command_is_no_command() {
-        for field in ["Mail", "Rcpt", "Data", "Helo"] {
+    fn a_message_beginning_like_a_command_is_no_command() {
+        for first_line in [
+            "Mail: from the front desk",
+            "Rcpt: kept",
+            "Data: 2026-09-01",
+            "Helo: there",
+            "MAIL FROM:<evil@x.test>",
+            "RCPT TO:<victim@b.test>",
+            "RSET",
+            "QUIT",
+            "EHLO evil.test",
+            "HELO evil.test",
+            "DATA",
+        ] {
             let mut scenario = crate::sim::library::find("basic-delivery").expect("a built-in");
             scenario.messages[0].raw = Some(format!(
-                "{field}: from the front desk\r\nFrom: alice@sender.test\r\n\r\nHello.\r\n"
+                "{first_line}\r\nFrom: alice@sender.test\r\n\r\nHello.\r\n"
             ));
-            let notes = shown_notes(&scenario, &format!("C: {field}: from the front desk"));
-            assert!(!notes.is_empty(), "{field}");
+            let result = crate::sim::run(&scenario, scenario.seed);
+            let notes: Vec<String> = crate::sim::steps::steps(&result.trace)
+                .iter()
+                .filter(|step| {
+                    let lines = step.lines(&result.trace);
+                    lines
+                        .iter()
+                        .any(|l| l.ends_with(&format!("C: {first_line}")))
+                        && lines
+                            .iter()
+                            .any(|l| l.ends_with("C: From: alice@sender.test"))
+                })
+                .filter_map(|step| step.noted(&result.trace))
+                .map(|note| note.text.into_owned())
+                .collect();
+            assert!(!notes.is_empty(), "{first_line}");
             for note in &notes {
-                for command in [
-                    "Another mail transaction",
-                    "MAIL FROM starts",
-                    "RCPT TO names",
-                    "DATA asks",
-                    "HELO starts",
-                ] {
-                    assert!(!note.contains(command), "{field}: {note}");
-                }
+                assert!(note.starts_with("The message data"), "{first_line}: {note}");
             }
-            // The session's MAIL notes are not taken for a HELO session's by a "Helo:" field.
+            // A line in the message that reads like HELO does not make the session's later
+            // MAIL notes speak of a HELO session.
             for note in shown_notes(&scenario, "C: MAIL FROM:") {
-                assert!(!note.contains("began with HELO"), "{field}: {note}");
+                assert!(!note.contains("began with HELO"), "{first_line}: {note}");
             }
         }
     }

@@ -4,8 +4,8 @@
 //! own, joins the step of the bytes that carry the reply.
 
 use super::notes::{
-    for_null_reverse_path, in_context, note_for, submission_connection_note, with_mail_parameters,
-    PipeliningOffers, StepNote, TransactionsSeen,
+    for_null_reverse_path, in_context, message_data_note, note_for, submission_connection_note,
+    with_mail_parameters, PipeliningOffers, StepNote, TransactionsSeen,
 };
 use super::trace::{
     is_data_summary, ConnId, Direction, Event, Name, Protocol, TextRenderer, Trace, TraceEvent,
@@ -340,16 +340,22 @@ impl StepCutter {
                 direction,
                 bytes,
             } if protocols.get(conn) == Some(&Protocol::Smtp) => {
-                let note = pipelining
-                    .mail_sent_alone_note(*conn, bytes.as_bytes())
-                    .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
-                let note = transactions.with_transaction_context(*conn, bytes.as_bytes(), note);
-                let note = with_mail_parameters(
-                    for_null_reverse_path(note, bytes.as_bytes()),
-                    bytes.as_bytes(),
-                );
-                pipelining.observe(*conn, *direction, bytes.as_bytes());
-                transactions.observe(*conn, *direction, bytes.as_bytes());
+                let bytes = bytes.as_bytes();
+                // After a 354 the client sends the message: its lines are text, whatever they
+                // look like ("RCPT TO:<x>" in a message is no command).
+                let note = if *direction == Direction::ClientToServer
+                    && transactions.message_comes_next(*conn)
+                {
+                    message_data_note(bytes)
+                } else {
+                    let note = pipelining
+                        .mail_sent_alone_note(*conn, bytes)
+                        .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
+                    let note = transactions.with_transaction_context(*conn, bytes, note);
+                    pipelining.observe(*conn, *direction, bytes);
+                    with_mail_parameters(for_null_reverse_path(note, bytes), bytes)
+                };
+                transactions.observe(*conn, *direction, bytes);
                 note
             }
             _ => conn
