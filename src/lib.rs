@@ -16,6 +16,16 @@ pub mod native;
 #[cfg(target_arch = "wasm32")]
 pub mod ui;
 
+/// The ending that makes a noun agree with `count` in the texts the layers write: "" for one,
+/// "s" for any other number ("1 message", "2 messages", "0 recipients").
+pub(crate) fn plural(count: u64) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 // The page runs single-threaded wasm (no `atomics`), which this allocator is for.
 #[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]

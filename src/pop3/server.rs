@@ -342,7 +342,7 @@ impl Transaction {
                         format!(
                             "TOP sends the header, the blank line after it and the first \
                              {lines} line{} of the body, dot-stuffed like RETR.",
-                            plural_u64(lines)
+                            crate::plural(lines)
                         )
                     } else {
                         // RFC 1939 7: a count past the body's end sends the whole body.
@@ -350,7 +350,7 @@ impl Transaction {
                             "TOP sends the header, the blank line after it and the first lines \
                              of the body, dot-stuffed like RETR: this body has {body_lines} \
                              line{}, no more than asked for, so all of it is sent.",
-                            plural_u64(body_lines)
+                            crate::plural(body_lines)
                         )
                     }
                 } else {
@@ -1327,20 +1327,9 @@ fn parse_decimal(text: &str) -> Option<u64> {
     Some(text.parse().unwrap_or(u64::MAX))
 }
 
+/// [`crate::plural`] for a count of things in memory.
 fn plural(count: usize) -> &'static str {
-    if count == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-fn plural_u64(count: u64) -> &'static str {
-    if count == 1 {
-        ""
-    } else {
-        "s"
-    }
+    crate::plural(u64::try_from(count).unwrap_or(u64::MAX))
 }
 
 /// Text that goes on one response line: CR and LF become spaces, so that no text can split a

@@ -465,22 +465,22 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              sender's own, where a bounce comes back).",
             "RFC 1939 3",
         ),
-        Event::ConnectionAttempted(attempt) if attempt.port != 25 => Some(StepNote {
-            text: Cow::Owned(format!(
-                "A client opens a TCP connection to port {} of the server, where it speaks \
-                 SMTP as on port 25. Once the connection is up, the server speaks first, with a \
-                 220 greeting (or a 421 or 554 when it will not serve); a server that is down \
-                 refuses the connection or never answers.",
-                attempt.port
-            )),
-            rfc: Cow::Borrowed("RFC 5321 3.1"),
-        }),
-        Event::ConnectionAttempted { .. } => note(
-            "A client opens a TCP connection to port 25 of the server. Once it is up, the \
-             server speaks first, with a 220 greeting (or a 421 or 554 when it will not \
-             serve); a server that is down refuses the connection or never answers.",
-            "RFC 5321 3.1",
-        ),
+        Event::ConnectionAttempted(attempt) => {
+            let port = match attempt.port {
+                25 => Cow::Borrowed("port 25 of the server"),
+                other => Cow::Owned(format!(
+                    "port {other} of the server, where it speaks SMTP as on port 25"
+                )),
+            };
+            Some(StepNote {
+                text: Cow::Owned(format!(
+                    "A client opens a TCP connection to {port}. Once it is up, the server \
+                     speaks first, with a 220 greeting (or a 421 or 554 when it will not \
+                     serve); a server that is down refuses the connection or never answers."
+                )),
+                rfc: Cow::Borrowed("RFC 5321 3.1"),
+            })
+        }
         Event::ConnectionOpened { .. } => note(
             "The TCP connection is up for the client. In SMTP and POP3 the server speaks \
              first: it sent its greeting as soon as it took the connection, half a round trip \
@@ -1272,10 +1272,9 @@ pub struct TransactionsSeen {
     by_conn: BTreeMap<ConnId, ConnectionTransactions>,
 }
 
+/// A connection's last mail transaction; there is one from its first MAIL on.
 #[derive(Clone, Copy, Debug, Default)]
 struct ConnectionTransactions {
-    /// Sends that began with MAIL on this connection.
-    mails: u32,
     /// RCPT commands sent since the last MAIL, and replies read since it: the first reply is
     /// MAIL's own, the next `rcpts` those to RCPT, then DATA's 354 and the message's reply.
     rcpts: u32,
@@ -1312,12 +1311,13 @@ impl TransactionsSeen {
                     .count();
                 let rcpts = u32::try_from(rcpts).unwrap_or(u32::MAX);
                 if verb(bytes) == "MAIL" {
-                    let seen = self.by_conn.entry(conn).or_default();
-                    *seen = ConnectionTransactions {
-                        mails: seen.mails.saturating_add(1),
-                        rcpts,
-                        ..ConnectionTransactions::default()
-                    };
+                    self.by_conn.insert(
+                        conn,
+                        ConnectionTransactions {
+                            rcpts,
+                            ..ConnectionTransactions::default()
+                        },
+                    );
                 } else if let Some(seen) = self.by_conn.get_mut(&conn) {
                     seen.rcpts = seen.rcpts.saturating_add(rcpts);
                 }
@@ -1365,14 +1365,13 @@ impl TransactionsSeen {
         note: Option<StepNote>,
     ) -> Option<StepNote> {
         let note = note?;
-        // The message itself (after a 354) is no command, whatever its first line; a bare
-        // line feed has a note of its own.
-        let Some(seen) = self.by_conn.get(&conn).filter(|seen| {
-            seen.mails > 0
-                && !seen.content_next
-                && verb(bytes) == "MAIL"
-                && !has_bare_line_feed(bytes)
-        }) else {
+        // A connection has a transaction from its first MAIL on; a bare line feed has a note
+        // of its own. (The message after a 354 never comes here: see `message_comes_next`.)
+        let Some(seen) = self
+            .by_conn
+            .get(&conn)
+            .filter(|_| verb(bytes) == "MAIL" && !has_bare_line_feed(bytes))
+        else {
             return Some(note);
         };
         let (before, rfc) = if seen.rest_follows {

@@ -2687,9 +2687,10 @@ impl<'a> World<'a> {
                 // A BDAT chunk's end is counted, and what follows it may be a command: none of
                 // it reaches the server. DATA's content arrives in part (none of it when it
                 // starts with a dot).
-                let reached = part_before_data_end(bytes);
-                if s.state() == crate::smtp::server::ServerStateKind::ReceivingData && reached > 0 {
-                    let reached = &bytes[..reached];
+                let reached = &bytes[..part_before_data_end(bytes)];
+                if s.state() == crate::smtp::server::ServerStateKind::ReceivingData
+                    && !reached.is_empty()
+                {
                     s.handle_input(reached, now);
                     reason = format!(
                         "the link broke in the middle of the message: {} of the {} octets on \

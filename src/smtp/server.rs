@@ -2390,17 +2390,13 @@ impl<P: Policy> ServerSession<P> {
             } else {
                 String::new()
             };
-            let recipients = if count == 1 {
-                "recipient"
-            } else {
-                "recipients"
-            };
+            let recipients_ending = crate::plural(u64::try_from(count).unwrap_or(u64::MAX));
             self.send(
                 reply(452, EnhancedStatus::new(4, 5, 3), "Too many recipients"),
                 format!(
-                    "this transaction already has {count} {recipients}, this server's limit; \
-                     452 (not 5xx) tells the client to send the rest in another \
-                     transaction, as Postfix and Exim do{below_the_minimum}"
+                    "this transaction already has {count} recipient{recipients_ending}, this \
+                     server's limit; 452 (not 5xx) tells the client to send the rest in \
+                     another transaction, as Postfix and Exim do{below_the_minimum}"
                 ),
                 "RFC 5321 4.5.3.1.10, 4.5.3.1.8",
             );
