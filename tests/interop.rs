@@ -75,6 +75,8 @@ impl Drop for Running {
 struct LabServer {
     _process: Running,
     port: u16,
+    /// The POP3 port, when the server was started with `--pop3`.
+    pop3_port: Option<u16>,
     maildir: PathBuf,
     transcript: std::sync::Arc<std::sync::Mutex<String>>,
     errors: std::sync::Arc<std::sync::Mutex<String>>,
@@ -114,6 +116,18 @@ impl LabServer {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|port| port.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line: {first}"));
+        // With --pop3, the next line says where POP3 listens.
+        let pop3_port = extra.contains(&"--pop3").then(|| {
+            let line = lines
+                .next()
+                .expect("smtp-lab serve prints where POP3 listens")
+                .expect("its output is UTF-8");
+            line.split("POP3 on 127.0.0.1:")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|port| port.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected second line: {line}"))
+        });
         let transcript = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = std::sync::Arc::clone(&transcript);
         thread::spawn(move || {
@@ -126,6 +140,7 @@ impl LabServer {
         LabServer {
             _process: Running { child },
             port,
+            pop3_port,
             maildir,
             transcript,
             errors,
@@ -1099,6 +1114,166 @@ fn serve_gives_each_message_of_a_session_its_own_queue_id() {
             .count();
         assert_eq!(holding, 1, "{id}: {messages:?}");
     }
+}
+
+// ----- real POP3 clients fetching from smtp-lab serve --pop3 -----
+
+/// `serve` with a POP3 service for bob.
+fn lab_server_with_pop3() -> LabServer {
+    LabServer::start(&[
+        "--domain",
+        "example.org",
+        "--mailbox",
+        "bob@example.org",
+        "--pop3",
+        "127.0.0.1:0",
+        "--pop3-user",
+        "bob:secret",
+    ])
+}
+
+/// The files of a Maildir's `new/`, by name.
+fn maildir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir.join("new"))
+        .expect("the Maildir exists")
+        .map(|entry| {
+            let entry = entry.expect("a readable entry");
+            let name = entry.file_name().to_string_lossy().into_owned();
+            (name, fs::read(entry.path()).expect("a readable message"))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Python's smtplib delivers, and its poplib fetches: the listing, the unique-ids, each
+/// message byte for byte (a line that starts with a dot stuffed on both protocols and
+/// unstuffed by both clients), TOP, the lock against a second session, a wrong password, and
+/// DELE, which removes the file only at QUIT.
+#[test]
+fn python_poplib_fetches_what_smtplib_delivered() {
+    let server = lab_server_with_pop3();
+    let pop3_port = server.pop3_port.expect("a POP3 port");
+    let script = r#"
+import os, poplib, smtplib, sys
+smtp_port, pop3_port, maildir = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+with smtplib.SMTP("127.0.0.1", smtp_port) as smtp:
+    smtp.sendmail("alice@example.net", ["bob@example.org"],
+                  b"Subject: one\r\n\r\nfirst\r\n.a line that starts with a dot\r\n")
+    smtp.sendmail("carol@example.net", ["bob@example.org"], b"Subject: two\r\n\r\nsecond\r\n")
+pop = poplib.POP3("127.0.0.1", pop3_port)
+assert pop.getwelcome().startswith(b"+OK"), pop.getwelcome()
+capabilities = pop.capa()
+assert "UIDL" in capabilities and "TOP" in capabilities, capabilities
+try:
+    pop.user("bob"); pop.pass_("wrong")
+    raise SystemExit("a wrong password was taken")
+except poplib.error_proto as refused:
+    print("WRONG", refused)
+pop = poplib.POP3("127.0.0.1", pop3_port)
+pop.user("Bob"); pop.pass_("secret")
+count, octets = pop.stat()
+files = sorted(os.listdir(os.path.join(maildir, "new")))
+stored = {name: open(os.path.join(maildir, "new", name), "rb").read() for name in files}
+assert count == 2 and octets == sum(len(b) for b in stored.values()), (count, octets)
+uids = {int(n): u.decode() for n, u in (line.split() for line in pop.uidl()[1])}
+assert sorted(uids.values()) == files, (uids, files)
+sizes = {int(n): int(o) for n, o in (line.split() for line in pop.list()[1])}
+for number, uid in uids.items():
+    lines = pop.retr(number)[1]
+    assert b"\r\n".join(lines) + b"\r\n" == stored[uid], (lines, stored[uid])
+    assert sizes[number] == len(stored[uid]), (sizes, number)
+assert any(line == b".a line that starts with a dot" for line in pop.retr(1)[1])
+header = pop.top(2, 0)[1]
+assert header[-1] == b"" and b"Subject: two" in header and b"second" not in header, header
+other = poplib.POP3("127.0.0.1", pop3_port)
+other.user("bob")
+try:
+    other.pass_("secret")
+    raise SystemExit("a second session took the locked maildrop")
+except poplib.error_proto as refused:
+    print("SECOND", refused)
+other.quit()
+pop.dele(1)
+assert len(os.listdir(os.path.join(maildir, "new"))) == 2, "removed before QUIT"
+print("QUIT", pop.quit())
+pop = poplib.POP3("127.0.0.1", pop3_port)
+pop.user("bob"); pop.pass_("secret")
+assert [u.split()[1].decode() for u in pop.uidl()[1]] == [uids[2]], pop.uidl()
+pop.quit()
+print("poplib done")
+"#;
+    let bob = server.maildir.join("bob");
+    let output = run(Command::new(python())
+        .args([
+            "-c",
+            script,
+            &server.port.to_string(),
+            &pop3_port.to_string(),
+        ])
+        .arg(&bob));
+    let out = text(&output);
+    assert!(output.status.success(), "python failed:\n{out}");
+    assert!(out.contains("WRONG b'-ERR [AUTH]"), "{out}");
+    assert!(out.contains("SECOND b'-ERR [IN-USE]"), "{out}");
+    assert!(out.contains("QUIT b'+OK"), "{out}");
+    assert!(out.contains("poplib done"), "{out}");
+    let left = maildir_files(&bob);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(
+        String::from_utf8_lossy(&left[0].1).contains("Subject: two"),
+        "{left:?}"
+    );
+    assert!(
+        server.transcript_shows("C: PASS ********"),
+        "{}",
+        server.transcript()
+    );
+    assert!(
+        !server.transcript().contains("secret"),
+        "{}",
+        server.transcript()
+    );
+}
+
+/// curl, another real POP3 client: the listing, a message as stored, and a login refused.
+#[test]
+fn curl_fetches_over_pop3_what_swaks_delivered() {
+    require_tool("swaks");
+    require_tool("curl");
+    let server = lab_server_with_pop3();
+    let pop3 = format!(
+        "pop3://127.0.0.1:{}/",
+        server.pop3_port.expect("a POP3 port")
+    );
+    let sent = run(Command::new("swaks").args([
+        "--server",
+        &server.address(),
+        "--from",
+        "eve@elsewhere.test",
+        "--to",
+        "bob@example.org",
+        "--body",
+        "Hello Bob\n.dot\n",
+    ]));
+    assert!(sent.status.success(), "{}", text(&sent));
+    server.wait_for_messages("bob", 1);
+    let files = maildir_files(&server.maildir.join("bob"));
+    let listing = run(Command::new("curl").args(["-s", "-u", "bob:secret", &pop3]));
+    assert!(listing.status.success(), "{}", text(&listing));
+    assert_eq!(
+        String::from_utf8_lossy(&listing.stdout),
+        format!("1 {}\r\n", files[0].1.len())
+    );
+    let message = run(Command::new("curl").args(["-s", "-u", "bob:secret", &format!("{pop3}1")]));
+    assert!(message.status.success(), "{}", text(&message));
+    assert_eq!(message.stdout, files[0].1);
+    assert!(String::from_utf8_lossy(&message.stdout).contains("\r\n.dot\r\n"));
+    // curl's status 67: "the user name, password, or similar was not accepted".
+    let refused = run(Command::new("curl").args(["-s", "-u", "bob:nope", &pop3]));
+    assert_eq!(refused.status.code(), Some(67), "{}", text(&refused));
+    // A listing is no UPDATE: the message stays.
+    assert_eq!(maildir_files(&server.maildir.join("bob")).len(), 1);
 }
 
 // ----- smtp-lab send to real servers -----

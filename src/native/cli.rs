@@ -16,7 +16,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run an SMTP server for its local domains that stores mail in Maildirs and relays nothing.
+    /// Run an SMTP server for its local domains that stores mail in Maildirs and relays nothing
+    /// (with --pop3, it serves those Maildirs over POP3 too).
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
     /// Compose a message and deliver it to an SMTP server, showing the whole conversation.
@@ -123,7 +124,12 @@ Examples:
 
 Each accepted message is written, with Return-Path: and Received: added, to
 DIR/<local-part>/new/ (Maildir), and only then acknowledged with 250.
-Mail for other domains is refused (550 5.7.1 relay denied), also after AUTH: it relays nothing.";
+Mail for other domains is refused (550 5.7.1 relay denied), also after AUTH: it relays nothing.
+
+Fetching it over POP3 (RFC 1939), from the same Maildirs:
+  smtp-lab serve --domain example.org --mailbox bob@example.org --maildir ./mail \\
+      --pop3 127.0.0.1:1100 --pop3-user bob:secret
+  curl -u bob:secret pop3://127.0.0.1:1100/1";
 
 const SEND_EXAMPLES: &str = "\
 Examples:
@@ -187,6 +193,14 @@ pub struct ServeArgs {
     /// stored, instead of whole transcripts.
     #[arg(long)]
     pub quiet: bool,
+    /// Also serve the Maildirs over POP3 (RFC 1939) on this address and port, to the logins
+    /// given with --pop3-user.
+    #[arg(long, value_name = "ADDRESS:PORT", value_parser = parse_listen)]
+    pub pop3: Option<SocketAddr>,
+    /// A POP3 login: a mailbox's local part (the Maildir it reads) and its password,
+    /// MAILBOX:PASSWORD (repeatable).
+    #[arg(long = "pop3-user", value_name = "MAILBOX:PASSWORD")]
+    pub pop3_users: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +248,23 @@ pub struct SendArgs {
 
 /// Splits `USER:PASSWORD`; neither may be empty (RFC 4616 2: `authcid = 1*SAFE`,
 /// `passwd = 1*SAFE`).
+/// `serve`'s NAME:PASSWORD pairs given with `flag`, or `None` once one that is not such a
+/// pair has been said on stderr.
+fn credentials(flag: &str, name: &str, texts: &[String]) -> Option<Vec<(String, String)>> {
+    texts
+        .iter()
+        .map(|text| {
+            let pair = split_credentials(text);
+            if pair.is_none() {
+                eprintln!(
+                    "smtp-lab serve: {flag} takes {name}:PASSWORD, neither empty, not {text:?}"
+                );
+            }
+            pair
+        })
+        .collect()
+}
+
 fn split_credentials(text: &str) -> Option<(String, String)> {
     let (user, password) = text.split_once(':')?;
     (!user.is_empty() && !password.is_empty()).then(|| (user.to_string(), password.to_string()))
@@ -254,19 +285,12 @@ pub fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(args) => {
-            let mut users = Vec::new();
-            for text in &args.users {
-                match split_credentials(text) {
-                    Some(pair) => users.push(pair),
-                    None => {
-                        eprintln!(
-                            "smtp-lab serve: --user takes USER:PASSWORD, neither empty, not \
-                             {text:?}"
-                        );
-                        return ExitCode::from(2);
-                    }
-                }
-            }
+            let Some(users) = credentials("--user", "USER", &args.users) else {
+                return ExitCode::from(2);
+            };
+            let Some(pop3_users) = credentials("--pop3-user", "MAILBOX", &args.pop3_users) else {
+                return ExitCode::from(2);
+            };
             serve::run(serve::ServeOptions {
                 listen: args.listen,
                 domains: args.domains,
@@ -280,6 +304,8 @@ pub fn main() -> ExitCode {
                 idle_timeout_s: args.idle_timeout,
                 users,
                 quiet: args.quiet,
+                pop3_listen: args.pop3,
+                pop3_users,
             })
         }
         Command::Scenarios(args) => match args.name {

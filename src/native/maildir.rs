@@ -183,7 +183,7 @@ pub fn folder_name(local_part: &str) -> String {
 const FOLDER_NAME_MAX: usize = 255;
 
 /// FNV-1a, 64 bits: the same on every run and every machine, as a folder's name must be.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })

@@ -1,5 +1,8 @@
 //! `smtp-lab serve`: the engine's server session on a real TCP port, one thread per session,
-//! storing each accepted message in a Maildir before it answers 250.
+//! storing each accepted message in a Maildir before it answers 250; with `--pop3`, the POP3
+//! engine's server session on another port, serving those Maildirs.
+
+mod pop3;
 
 use super::maildir::MaildirStore;
 use super::net::{read_until, Readout};
@@ -38,6 +41,10 @@ pub struct ServeOptions {
     pub idle_timeout_s: u64,
     pub users: Vec<(String, String)>,
     pub quiet: bool,
+    /// Where to serve the Maildirs over POP3, if anywhere.
+    pub pop3_listen: Option<SocketAddr>,
+    /// POP3 logins: a mailbox's local part and its password.
+    pub pop3_users: Vec<(String, String)>,
 }
 
 /// Everything the session threads share.
@@ -61,6 +68,8 @@ struct Shared {
     started: Instant,
     /// Set at Ctrl-C or SIGTERM: each session says 421 and closes at its next turn.
     shutting_down: AtomicBool,
+    /// The POP3 service's logins and locks, when it runs.
+    pop3: pop3::Logins,
 }
 
 /// How often a session waiting for input looks whether the server is shutting down.
@@ -80,11 +89,16 @@ fn stop(shared: &Arc<Shared>, signal: i32) {
     if shared.shutting_down.swap(true, Ordering::SeqCst) {
         std::process::exit(128 + signal);
     }
+    let pop3_too = if shared.pop3.names().is_empty() {
+        ""
+    } else {
+        " (POP3 sessions are closed, deleting nothing)"
+    };
     // Said from a thread of its own, which may wait on stderr for as long as it likes.
-    let _ = thread::Builder::new().spawn(|| {
+    let _ = thread::Builder::new().spawn(move || {
         let _ = writeln!(
             io::stderr(),
-            "smtp-lab serve: stopping; open sessions are told 421"
+            "smtp-lab serve: stopping; open sessions are told 421{pop3_too}"
         );
     });
     let shared = Arc::clone(shared);
@@ -190,20 +204,18 @@ pub fn run(options: ServeOptions) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let listener = match TcpListener::bind(options.listen) {
-        Ok(listener) => listener,
-        Err(error) => {
-            eprintln!(
-                "smtp-lab serve: cannot listen on {}: {error}",
-                options.listen
-            );
-            return ExitCode::from(1);
-        }
+    let Some((listener, address)) = listen(options.listen) else {
+        return ExitCode::from(1);
     };
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| options.listen.to_string());
+    // Both ports are taken before either is served: a POP3 port in use stops the server
+    // before it takes any mail.
+    let pop3_listener = match options.pop3_listen {
+        Some(pop3_listen) => match listen(pop3_listen) {
+            Some(bound) => Some(bound),
+            None => return ExitCode::from(1),
+        },
+        None => None,
+    };
     // Without the handler (it could not be set up) the signals keep their default: the
     // process ends at once, its sessions cut without a reply.
     match signal_hook::iterator::Signals::new([
@@ -236,6 +248,77 @@ pub fn run(options: ServeOptions) -> ExitCode {
         shared.store.root().display()
     );
     let _ = io::stdout().flush();
+    if let Some((pop3_listener, pop3_address)) = pop3_listener {
+        let _ = writeln!(
+            io::stdout(),
+            "smtp-lab serve: POP3 on {pop3_address} for {} (RFC 1939)",
+            shared.pop3.names().join(", ")
+        );
+        let _ = io::stdout().flush();
+        let on_pop3 = Arc::clone(&shared);
+        let spawned = thread::Builder::new()
+            .name("pop3-accept".into())
+            .spawn(move || accept(&on_pop3, pop3_listener, Service::Pop3));
+        if let Err(error) = spawned {
+            eprintln!("smtp-lab serve: cannot start the POP3 listener: {error}");
+            return ExitCode::from(1);
+        }
+    }
+    accept(&shared, listener, Service::Smtp);
+    ExitCode::SUCCESS
+}
+
+/// What a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Service {
+    Smtp,
+    Pop3,
+}
+
+impl Service {
+    /// What a connection gets instead of a greeting when it is not served: SMTP's 421 (RFC
+    /// 5321 3.8, 4.2.3, naming the server as its other replies to close do), or POP3's
+    /// negative greeting with RFC 3206's [SYS/TEMP], as Dovecot sends one.
+    fn refusal(self, hostname: &str, why: Refusal) -> String {
+        match (self, why) {
+            (Service::Smtp, Refusal::ShuttingDown) => shutting_down_reply(hostname),
+            (Service::Smtp, Refusal::TooManySessions) => {
+                format!("421 4.3.2 {hostname} Too many sessions, try again later\r\n")
+            }
+            (Service::Pop3, Refusal::ShuttingDown) => {
+                "-ERR [SYS/TEMP] server shutting down\r\n".to_string()
+            }
+            (Service::Pop3, Refusal::TooManySessions) => {
+                "-ERR [SYS/TEMP] too many sessions, try again later\r\n".to_string()
+            }
+        }
+    }
+
+    /// How the log names what a refused connection was told.
+    fn refusal_name(self) -> &'static str {
+        match self {
+            Service::Smtp => "421",
+            Service::Pop3 => "-ERR",
+        }
+    }
+
+    fn serve(self, shared: &Shared, stream: TcpStream) {
+        match self {
+            Service::Smtp => serve_session(shared, stream),
+            Service::Pop3 => pop3::serve_session(shared, stream),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    ShuttingDown,
+    TooManySessions,
+}
+
+/// Takes connections until the process ends, each in a session thread of its own; SMTP and
+/// POP3 sessions count together against --max-sessions.
+fn accept(shared: &Arc<Shared>, listener: TcpListener, service: Service) {
     for connection in listener.incoming() {
         let stream = match connection {
             Ok(stream) => stream,
@@ -249,9 +332,12 @@ pub fn run(options: ServeOptions) -> ExitCode {
         // Counted before the flag is read: the waiting thread then sees this connection, or
         // this loop sees the flag; and the count holds until the refusal is written.
         let over = shared.sessions_open.fetch_add(1, Ordering::SeqCst) >= shared.max_sessions;
-        let open = OpenSession(Arc::clone(&shared));
+        let open = OpenSession(Arc::clone(shared));
         if shared.shutting_down.load(Ordering::SeqCst) {
-            refuse(stream, &shutting_down_reply(&shared.config.hostname));
+            refuse(
+                stream,
+                &service.refusal(&shared.config.hostname, Refusal::ShuttingDown),
+            );
             continue;
         }
         if over {
@@ -260,13 +346,9 @@ pub fn run(options: ServeOptions) -> ExitCode {
                 || "an address no longer known".to_string(),
                 |peer| peer.address_literal(),
             );
-            // RFC 5321 4.2.3, 3.8: a 421 names the server, as its other replies to close do.
             refuse(
                 stream,
-                &format!(
-                    "421 4.3.2 {} Too many sessions, try again later\r\n",
-                    shared.config.hostname
-                ),
+                &service.refusal(&shared.config.hostname, Refusal::TooManySessions),
             );
             // Said once the connection no longer counts: a stuck reader of the log holds
             // this loop, but not a stop waiting for the sessions to close.
@@ -277,22 +359,40 @@ pub fn run(options: ServeOptions) -> ExitCode {
                 None,
                 "#",
                 &format!(
-                    "connection from {from} refused with 421: as many sessions are open \
+                    "connection from {from} refused with {}: as many sessions are open \
                      as --max-sessions allows ({})",
+                    service.refusal_name(),
                     shared.max_sessions
                 ),
             );
             continue;
         }
         let spawned = thread::Builder::new()
-            .name("smtp-session".into())
-            .spawn(move || serve_session(&open.0, stream));
+            .name(format!("{service:?}-session").to_lowercase())
+            .spawn(move || service.serve(&open.0, stream));
         // A thread that did not start dropped its OpenSession, and with it the count.
         if let Err(error) = spawned {
             eprintln!("smtp-lab serve: cannot start a session thread: {error}");
         }
     }
-    ExitCode::SUCCESS
+}
+
+/// A listener on `address`, and the address it got (the port the system chose for port 0);
+/// `None`, said on stderr, when the address cannot be had.
+fn listen(address: SocketAddr) -> Option<(TcpListener, String)> {
+    match TcpListener::bind(address) {
+        Ok(listener) => {
+            let bound = listener
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_else(|_| address.to_string());
+            Some((listener, bound))
+        }
+        Err(error) => {
+            eprintln!("smtp-lab serve: cannot listen on {address}: {error}");
+            None
+        }
+    }
 }
 
 /// What is wrong with the options, if anything: a server that could never take mail, or
@@ -352,6 +452,52 @@ fn options_problem(options: &ServeOptions) -> Option<String> {
                 .into(),
         );
     }
+    pop3_options_problem(options, is_mailbox)
+}
+
+/// What is wrong with the POP3 options, if anything: a service no one could log in to, a
+/// login for no mailbox, or logins without the service.
+fn pop3_options_problem(
+    options: &ServeOptions,
+    is_mailbox: impl Fn(&str) -> bool,
+) -> Option<String> {
+    match (options.pop3_listen, options.pop3_users.is_empty()) {
+        (Some(_), true) => {
+            return Some("--pop3 needs a --pop3-user MAILBOX:PASSWORD: no one could log in".into())
+        }
+        (None, false) => {
+            return Some("--pop3-user is for the POP3 service: give --pop3 ADDRESS:PORT".into())
+        }
+        _ => {}
+    }
+    let domain = options
+        .domains
+        .first()
+        .map_or("example.org", String::as_str);
+    let configured: Vec<String> = options
+        .mailboxes
+        .iter()
+        .filter_map(|m| Mailbox::parse(m).ok())
+        .map(|mailbox| mailbox.local_part.to_lowercase())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for (user, _) in &options.pop3_users {
+        // USER takes the name as one argument (RFC 1939 7), which a space would split.
+        if user.contains(char::is_whitespace) || !is_mailbox(&format!("{user}@{domain}")) {
+            return Some(format!(
+                "--pop3-user takes a mailbox's local part (its Maildir's name), not {user:?}"
+            ));
+        }
+        let key = user.to_lowercase();
+        if !configured.is_empty() && key != "postmaster" && !configured.contains(&key) {
+            return Some(format!(
+                "--pop3-user {user:?} names no mailbox given with --mailbox"
+            ));
+        }
+        if !seen.insert(key) {
+            return Some(format!("--pop3-user {user:?} is given twice"));
+        }
+    }
     None
 }
 
@@ -393,7 +539,7 @@ fn build_shared(options: &ServeOptions) -> Shared {
     policy = policy.auth_required(!options.users.is_empty());
 
     // The local part as the address means it: `"Bob"@example.org` is the mailbox Bob.
-    let mailbox_names = options
+    let mailbox_names: Vec<String> = options
         .mailboxes
         .iter()
         .filter_map(|m| {
@@ -403,6 +549,19 @@ fn build_shared(options: &ServeOptions) -> Shared {
                 .or_else(|| m.rsplit_once('@').map(|(local, _)| local.to_string()))
         })
         .collect();
+    let pop3 = pop3::Logins::new(
+        options
+            .pop3_users
+            .iter()
+            .map(|(user, password)| {
+                (
+                    user.clone(),
+                    password.clone(),
+                    maildir_name(&mailbox_names, user),
+                )
+            })
+            .collect(),
+    );
     Shared {
         config,
         policy: Arc::new(Mutex::new(policy)),
@@ -416,6 +575,7 @@ fn build_shared(options: &ServeOptions) -> Shared {
         quiet: options.quiet,
         started: Instant::now(),
         shutting_down: AtomicBool::new(false),
+        pop3,
     }
 }
 
@@ -683,21 +843,24 @@ fn print_event(shared: &Shared, tag: u64, event: &ServerEvent, cut: Option<Cut>)
 fn mailbox_for(shared: &Shared, forward_path: &ForwardPath) -> String {
     match forward_path {
         ForwardPath::Postmaster { .. } => "postmaster".to_string(),
-        // RFC 5321 4.5.1: "Postmaster" is case-insensitive, so <POSTMASTER@example.org> and
-        // <postmaster@example.org> share one Maildir.
-        ForwardPath::Mailbox(mailbox) if mailbox.local_part.eq_ignore_ascii_case("postmaster") => {
-            "postmaster".to_string()
-        }
-        // The policy matches local parts without regard to case, so `Bob@` and `bob@` are one
-        // mailbox: a configured one by its spelling, any other (without --mailbox, every
-        // local part is one) in lower case.
-        ForwardPath::Mailbox(mailbox) => shared
-            .mailbox_names
-            .iter()
-            .find(|name| name.to_lowercase() == mailbox.local_part.to_lowercase())
-            .cloned()
-            .unwrap_or_else(|| mailbox.local_part.to_lowercase()),
+        ForwardPath::Mailbox(mailbox) => maildir_name(&shared.mailbox_names, &mailbox.local_part),
     }
+}
+
+/// The Maildir of a local part, given the configured mailboxes' local parts. The policy
+/// matches local parts without regard to case, so `Bob@` and `bob@` are one mailbox: a
+/// configured one by its spelling, any other (without --mailbox, every local part is one) in
+/// lower case. RFC 5321 4.5.1: "Postmaster" is case-insensitive, so <POSTMASTER@example.org>
+/// and <postmaster@example.org> share one Maildir.
+fn maildir_name(mailbox_names: &[String], local_part: &str) -> String {
+    if local_part.eq_ignore_ascii_case("postmaster") {
+        return "postmaster".to_string();
+    }
+    mailbox_names
+        .iter()
+        .find(|name| name.to_lowercase() == local_part.to_lowercase())
+        .cloned()
+        .unwrap_or_else(|| local_part.to_lowercase())
 }
 
 /// The Maildirs a message goes to, each once, with the first forward path that named it.
@@ -836,6 +999,8 @@ mod tests {
             idle_timeout_s: 300,
             users: Vec::new(),
             quiet: true,
+            pop3_listen: None,
+            pop3_users: Vec::new(),
         }
     }
 
@@ -940,5 +1105,66 @@ mod tests {
                 ),
             }
         }
+    }
+
+    #[test]
+    fn pop3_options_no_one_could_use_are_refused() {
+        let pop3 = |users: &[(&str, &str)]| ServeOptions {
+            pop3_listen: Some("127.0.0.1:0".parse().unwrap()),
+            pop3_users: users
+                .iter()
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+                .collect(),
+            ..options()
+        };
+        // A configured mailbox in any case, and postmaster, which every server has.
+        assert_eq!(
+            options_problem(&pop3(&[("Bob", "pw"), ("postmaster", "pw")])),
+            None
+        );
+        // Without --mailbox every local part is a mailbox.
+        let open = ServeOptions {
+            mailboxes: Vec::new(),
+            ..pop3(&[("carol", "pw")])
+        };
+        assert_eq!(options_problem(&open), None);
+        for (options, expected) in [
+            (pop3(&[]), "--pop3 needs a --pop3-user"),
+            (
+                ServeOptions {
+                    pop3_listen: None,
+                    ..pop3(&[("bob", "pw")])
+                },
+                "--pop3-user is for the POP3 service",
+            ),
+            (
+                pop3(&[("carol", "pw")]),
+                "--pop3-user \"carol\" names no mailbox",
+            ),
+            (
+                pop3(&[("a b", "pw")]),
+                "--pop3-user takes a mailbox's local part",
+            ),
+            (
+                pop3(&[("a@b", "pw")]),
+                "--pop3-user takes a mailbox's local part",
+            ),
+            (
+                pop3(&[("bob", "pw"), ("BOB", "other")]),
+                "--pop3-user \"BOB\" is given twice",
+            ),
+        ] {
+            let problem = options_problem(&options).expect("refused");
+            assert!(problem.starts_with(expected), "{problem}");
+        }
+    }
+
+    #[test]
+    fn a_login_reads_the_maildir_its_mailbox_is_delivered_to() {
+        let names = vec!["Bob".to_string()];
+        assert_eq!(maildir_name(&names, "bob"), "Bob");
+        assert_eq!(maildir_name(&names, "BOB"), "Bob");
+        assert_eq!(maildir_name(&names, "Carol"), "carol");
+        assert_eq!(maildir_name(&names, "PostMaster"), "postmaster");
     }
 }
