@@ -2,8 +2,8 @@
 # Installs whatever SMTP Lab needs and is missing. Every step checks first, so a second run is
 # quick. Usage: scripts/ensure-tools.sh [build|test]
 #   build: the wasm target, trunk, wasm-bindgen-cli, npm packages (wasm-opt from binaryen)
-#   test:  all of build, plus Chromium + ChromeDriver, swaks, Postfix, gcc (for mimalloc), and a
-#          Python venv with aiosmtpd for the interop tests
+#   test:  all of build, plus Chromium + ChromeDriver, swaks, Postfix, Dovecot's POP3 server,
+#          curl, gcc (for mimalloc), and a Python venv with aiosmtpd for the interop tests
 set -euo pipefail
 
 what="${1:-build}"
@@ -53,7 +53,9 @@ fi
 apt_missing=()
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || apt_missing+=("$1"); }
 # gcc: the native binary's allocator (mimalloc) is C, compiled by its build script.
-for pkg in chromium chromium-driver swaks postfix brotli python3-venv gcc; do
+# The interop tests run private Postfix and Dovecot instances on loopback ports; the system's
+# own services of those packages are not wanted.
+for pkg in chromium chromium-driver swaks postfix dovecot-pop3d curl brotli python3-venv gcc; do
     need_pkg "$pkg"
 done
 if [ "${#apt_missing[@]}" -gt 0 ]; then
@@ -64,7 +66,21 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "postfix postfix/main_mailer_type select Local only" | $SUDO debconf-set-selections
     echo "postfix postfix/mailname string smtp-lab.test" | $SUDO debconf-set-selections
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
+    # No service a package brings is started while it installs (policy-rc.d, which
+    # invoke-rc.d and deb-systemd-invoke obey), unless the machine already has such a policy.
+    policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        policy=/usr/sbin/policy-rc.d
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod +x "$policy"
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" \
+        || { [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
+    [ -z "$policy" ] || $SUDO rm -f "$policy"
+    # Nor at the next boot: the system's Dovecot would listen on every address.
+    if command -v systemctl >/dev/null 2>&1; then
+        $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true
+    fi
 fi
 
 venv="$root/target/py-venv"

@@ -1276,6 +1276,215 @@ fn curl_fetches_over_pop3_what_swaks_delivered() {
     assert_eq!(maildir_files(&server.maildir.join("bob")).len(), 1);
 }
 
+/// `smtp-lab fetch` with these arguments.
+fn lab_fetch(args: &[&str]) -> Output {
+    run(Command::new(SMTP_LAB).arg("fetch").args(args))
+}
+
+/// The two POP3 engines over a real connection: `fetch` stores what `serve --pop3` holds,
+/// byte for byte, and its --delete empties the server's Maildir at QUIT.
+#[test]
+fn fetch_takes_from_serve_pop3_what_swaks_delivered() {
+    require_tool("swaks");
+    let server = lab_server_with_pop3();
+    let pop3 = format!("127.0.0.1:{}", server.pop3_port.expect("a POP3 port"));
+    for body in ["Hello Bob\n.dot\n", "Again\n"] {
+        let sent = run(Command::new("swaks").args([
+            "--server",
+            &server.address(),
+            "--from",
+            "eve@elsewhere.test",
+            "--to",
+            "bob@example.org",
+            "--body",
+            body,
+        ]));
+        assert!(sent.status.success(), "{}", text(&sent));
+    }
+    server.wait_for_messages("bob", 2);
+    let held = maildir_files(&server.maildir.join("bob"));
+    // A message that cannot be stored (bob's Maildir cannot be made: a file has its name)
+    // ends the session without QUIT, so the server deletes nothing.
+    let blocked = scratch_dir("fetched-blocked");
+    fs::write(blocked.join("bob"), b"not a directory").expect("a scratch file");
+    let failed = lab_fetch(&[
+        "--server",
+        &pop3,
+        "--user",
+        "bob:secret",
+        "--maildir",
+        blocked.to_str().expect("a UTF-8 path"),
+        "--delete",
+    ]);
+    let out = text(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{out}");
+    assert!(out.contains("cannot store message 1"), "{out}");
+    assert!(
+        !out.contains("C: DELE") && !out.contains("C: QUIT"),
+        "{out}"
+    );
+    assert!(
+        server.transcript_shows("nothing is deleted without QUIT"),
+        "{}",
+        server.transcript()
+    );
+    assert_eq!(maildir_files(&server.maildir.join("bob")), held);
+    let fetched = scratch_dir("fetched");
+    let output = lab_fetch(&[
+        "--server",
+        &pop3,
+        "--user",
+        "bob:secret",
+        "--maildir",
+        fetched.to_str().expect("a UTF-8 path"),
+        "--delete",
+    ]);
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("C: PASS ********") && !out.contains("secret"),
+        "{out}"
+    );
+    assert!(out.contains("C: DELE 2"), "{out}");
+    assert!(
+        out.contains("# 2 messages retrieved, 2 stored, 2 deleted on the server"),
+        "{out}"
+    );
+    let mut stored: Vec<Vec<u8>> = maildir_files(&fetched.join("bob"))
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    let mut expected: Vec<Vec<u8>> = held.into_iter().map(|(_, bytes)| bytes).collect();
+    stored.sort();
+    expected.sort();
+    assert_eq!(stored, expected);
+    assert!(maildir_files(&server.maildir.join("bob")).is_empty());
+}
+
+// ----- a private Dovecot, as a real POP3 server -----
+
+struct Dovecot {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Dovecot {
+    /// Starts a private Dovecot serving DIR/mail/bob to bob:secret.
+    fn start() -> Dovecot {
+        require_tool("dovecot");
+        let dir = scratch_dir("dovecot");
+        let port = free_port();
+        let output = run(Command::new(Dovecot::script())
+            .arg("start")
+            .arg(&dir)
+            .arg(port.to_string()));
+        assert!(
+            output.status.success(),
+            "dovecot did not start:\n{}",
+            text(&output)
+        );
+        wait_for_port(port);
+        Dovecot { dir, port }
+    }
+
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/dovecot-instance.sh")
+    }
+
+    fn maildir(&self) -> PathBuf {
+        self.dir.join("mail/bob")
+    }
+
+    /// Puts a message in bob's Maildir, as a delivery agent would, owned by the user
+    /// Dovecot reads it as.
+    fn deliver(&self, name: &str, bytes: &[u8]) {
+        let path = self.maildir().join("new").join(name);
+        fs::write(&path, bytes).expect("the Maildir is writable");
+        let owned = run(Command::new("chown").arg("dovecot:dovecot").arg(&path));
+        assert!(owned.status.success(), "{}", text(&owned));
+    }
+
+    /// The messages left on the server, in new/ and cur/.
+    fn left(&self) -> usize {
+        ["new", "cur"]
+            .iter()
+            .map(|sub| {
+                fs::read_dir(self.maildir().join(sub))
+                    .map(|entries| entries.count())
+                    .unwrap_or(0)
+            })
+            .sum()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new(Dovecot::script())
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+/// `fetch` against Dovecot: a refused login, a listing that leaves the mail, then a fetch
+/// that stores both messages (one with LF line ends, which POP3 sends as CRLF; one with a
+/// line that starts with a dot, stuffed on the wire) and deletes them.
+#[test]
+fn fetch_retrieves_and_deletes_from_dovecot() {
+    let dovecot = Dovecot::start();
+    dovecot.deliver(
+        "1000000001.M1P1.dovecot",
+        b"Subject: one\r\n\r\nfirst\r\n.a dot line\r\n",
+    );
+    dovecot.deliver(
+        "1000000002.M1P1.dovecot",
+        b"Subject: two\n\nsecond, with LF line ends\n",
+    );
+    let server = format!("127.0.0.1:{}", dovecot.port);
+    let refused = lab_fetch(&["--server", &server, "--user", "bob:wrong"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("login refused: -ERR"),
+        "{}",
+        text(&refused)
+    );
+    let kept = lab_fetch(&["--server", &server, "--user", "bob:secret"]);
+    let out = text(&kept);
+    assert!(kept.status.success(), "{out}");
+    assert!(out.contains("S: .a dot line"), "{out}");
+    assert!(!out.contains("C: DELE"), "{out}");
+    assert_eq!(dovecot.left(), 2, "{out}");
+    let fetched = scratch_dir("fetched-dovecot");
+    let taken = lab_fetch(&[
+        "--server",
+        &server,
+        "--user",
+        "bob:secret",
+        "--maildir",
+        fetched.to_str().expect("a UTF-8 path"),
+        "--delete",
+    ]);
+    let out = text(&taken);
+    assert!(taken.status.success(), "{out}");
+    assert!(
+        out.contains("# 2 messages retrieved, 2 stored, 2 deleted on the server"),
+        "{out}"
+    );
+    let mut stored: Vec<Vec<u8>> = maildir_files(&fetched.join("bob"))
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    stored.sort();
+    assert_eq!(
+        stored,
+        [
+            b"Subject: one\r\n\r\nfirst\r\n.a dot line\r\n".to_vec(),
+            b"Subject: two\r\n\r\nsecond, with LF line ends\r\n".to_vec()
+        ]
+    );
+    assert_eq!(dovecot.left(), 0, "{out}");
+}
+
 // ----- smtp-lab send to real servers -----
 
 /// `smtp-lab send` of "hi" from `from` to `to` through `server` (HOST:PORT), with `extra`

@@ -1,6 +1,6 @@
 //! Argument parsing and dispatch for the `smtp-lab` command.
 
-use super::{run, send, serve};
+use super::{fetch, run, send, serve};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,6 +23,9 @@ pub enum Command {
     /// Compose a message and deliver it to an SMTP server, showing the whole conversation.
     #[command(after_help = SEND_EXAMPLES)]
     Send(SendArgs),
+    /// Log in to a POP3 server and retrieve every message, showing the whole conversation.
+    #[command(after_help = FETCH_EXAMPLES)]
+    Fetch(FetchArgs),
     /// List the built-in scenarios, or print one's JSON file to start a scenario of your own.
     #[command(after_help = SCENARIOS_EXAMPLES)]
     Scenarios(ScenariosArgs),
@@ -131,6 +134,18 @@ Fetching it over POP3 (RFC 1939), from the same Maildirs:
       --pop3 127.0.0.1:1100 --pop3-user bob:secret
   curl -u bob:secret pop3://127.0.0.1:1100/1";
 
+const FETCH_EXAMPLES: &str = "\
+Examples:
+  smtp-lab fetch --server 127.0.0.1:1100 --user bob:secret
+  smtp-lab fetch --server 127.0.0.1:1100 --user bob:secret --maildir ./fetched --delete
+
+Each message is retrieved with RETR and shown; with --maildir it is stored in
+DIR/<user>/new/ (Maildir) before anything more is said to the server, and with --delete
+it is then marked with DELE, so that QUIT removes it from the server (RFC 1939 6).
+Exit status: 0 when every message was retrieved (and stored and deleted, if asked), 1
+when the login was refused, a message could not be had or stored, or the session failed,
+2 for usage errors.";
+
 const SEND_EXAMPLES: &str = "\
 Examples:
   echo 'Hello Bob' | smtp-lab send --server 127.0.0.1:2525 \\
@@ -201,6 +216,22 @@ pub struct ServeArgs {
     /// MAILBOX:PASSWORD (repeatable).
     #[arg(long = "pop3-user", value_name = "MAILBOX:PASSWORD")]
     pub pop3_users: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// The POP3 server, HOST:PORT.
+    #[arg(long)]
+    pub server: String,
+    /// The login, USER:PASSWORD (sent with USER and PASS, RFC 1939 7).
+    #[arg(long)]
+    pub user: String,
+    /// Store each message in DIR/<user>/new/ (Maildir).
+    #[arg(long)]
+    pub maildir: Option<PathBuf>,
+    /// Delete each message on the server once it is stored (needs --maildir).
+    #[arg(long)]
+    pub delete: bool,
 }
 
 #[derive(Debug, Args)]
@@ -306,6 +337,19 @@ pub fn main() -> ExitCode {
                 quiet: args.quiet,
                 pop3_listen: args.pop3,
                 pop3_users,
+            })
+        }
+        Command::Fetch(args) => {
+            let Some((user, password)) = split_credentials(&args.user) else {
+                eprintln!("smtp-lab fetch: --user takes USER:PASSWORD, neither empty");
+                return ExitCode::from(2);
+            };
+            fetch::run(fetch::FetchOptions {
+                server: args.server,
+                user,
+                password,
+                maildir: args.maildir,
+                delete: args.delete,
             })
         }
         Command::Scenarios(args) => match args.name {

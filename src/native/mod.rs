@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod cli;
+pub mod fetch;
 pub mod maildir;
 pub mod net;
 pub mod output;

@@ -259,7 +259,7 @@ fn build_message(options: &SendOptions) -> Result<Vec<u8>, String> {
 
 /// Checks that `server` is `HOST:PORT` (`[IPv6]:PORT` for an IPv6 address) with a port from
 /// 1 to 65535, without resolving the host.
-fn check_server(server: &str) -> Result<(), String> {
+pub(super) fn check_server(server: &str) -> Result<(), String> {
     let usage = |why: &str| format!("--server takes HOST:PORT, not {server:?} ({why})");
     let Some((host, port)) = server.rsplit_once(':') else {
         return Err(usage("no port"));
@@ -323,7 +323,7 @@ fn check_helo(helo: &str) -> Result<(), String> {
     ))
 }
 
-fn connect(server: &str) -> io::Result<TcpStream> {
+pub(super) fn connect(server: &str) -> io::Result<TcpStream> {
     let mut last_error = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
     for address in server.to_socket_addrs()? {
         match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {

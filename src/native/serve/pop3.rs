@@ -217,10 +217,12 @@ pub(super) fn serve_session(shared: &Shared, mut stream: TcpStream) {
                     );
                 }
             }
-            print_event(shared, tag, &event, cut);
+            // Released before the close is logged: a client that sees the log line may log
+            // in again at once.
             if matches!(event, Pop3ServerEvent::Closed { .. }) {
                 session.store_mut().release();
             }
+            print_event(shared, tag, &event, cut);
         }
         let mut write_failed = false;
         while let Some(bytes) = session.poll_output() {
