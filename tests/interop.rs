@@ -1132,6 +1132,32 @@ fn lab_server_with_pop3() -> LabServer {
     ])
 }
 
+/// The messages in a Maildir's `new/`, in the order of their bytes.
+fn maildir_contents(dir: &Path) -> Vec<Vec<u8>> {
+    let mut contents: Vec<Vec<u8>> = maildir_files(dir)
+        .into_iter()
+        .map(|(_, bytes)| bytes)
+        .collect();
+    contents.sort();
+    contents
+}
+
+/// swaks delivers `body` to bob@example.org at `server`.
+fn swaks_to_bob(server: &LabServer, body: &str) {
+    require_tool("swaks");
+    let sent = run(Command::new("swaks").args([
+        "--server",
+        &server.address(),
+        "--from",
+        "eve@elsewhere.test",
+        "--to",
+        "bob@example.org",
+        "--body",
+        body,
+    ]));
+    assert!(sent.status.success(), "{}", text(&sent));
+}
+
 /// The files of a Maildir's `new/`, by name.
 fn maildir_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(dir.join("new"))
@@ -1246,17 +1272,7 @@ fn curl_fetches_over_pop3_what_swaks_delivered() {
         "pop3://127.0.0.1:{}/",
         server.pop3_port.expect("a POP3 port")
     );
-    let sent = run(Command::new("swaks").args([
-        "--server",
-        &server.address(),
-        "--from",
-        "eve@elsewhere.test",
-        "--to",
-        "bob@example.org",
-        "--body",
-        "Hello Bob\n.dot\n",
-    ]));
-    assert!(sent.status.success(), "{}", text(&sent));
+    swaks_to_bob(&server, "Hello Bob\n.dot\n");
     server.wait_for_messages("bob", 1);
     let files = maildir_files(&server.maildir.join("bob"));
     let listing = run(Command::new("curl").args(["-s", "-u", "bob:secret", &pop3]));
@@ -1281,6 +1297,19 @@ fn lab_fetch(args: &[&str]) -> Output {
     run(Command::new(SMTP_LAB).arg("fetch").args(args))
 }
 
+/// `smtp-lab fetch` of bob's mail from `server` into `maildir`, deleting it on the server.
+fn lab_fetch_and_delete(server: &str, maildir: &Path) -> Output {
+    lab_fetch(&[
+        "--server",
+        server,
+        "--user",
+        "bob:secret",
+        "--maildir",
+        maildir.to_str().expect("a UTF-8 path"),
+        "--delete",
+    ])
+}
+
 /// The two POP3 engines over a real connection: `fetch` stores what `serve --pop3` holds,
 /// byte for byte, and its --delete empties the server's Maildir at QUIT.
 #[test]
@@ -1289,17 +1318,7 @@ fn fetch_takes_from_serve_pop3_what_swaks_delivered() {
     let server = lab_server_with_pop3();
     let pop3 = format!("127.0.0.1:{}", server.pop3_port.expect("a POP3 port"));
     for body in ["Hello Bob\n.dot\n", "Again\n"] {
-        let sent = run(Command::new("swaks").args([
-            "--server",
-            &server.address(),
-            "--from",
-            "eve@elsewhere.test",
-            "--to",
-            "bob@example.org",
-            "--body",
-            body,
-        ]));
-        assert!(sent.status.success(), "{}", text(&sent));
+        swaks_to_bob(&server, body);
     }
     server.wait_for_messages("bob", 2);
     let held = maildir_files(&server.maildir.join("bob"));
@@ -1307,15 +1326,7 @@ fn fetch_takes_from_serve_pop3_what_swaks_delivered() {
     // ends the session without QUIT, so the server deletes nothing.
     let blocked = scratch_dir("fetched-blocked");
     fs::write(blocked.join("bob"), b"not a directory").expect("a scratch file");
-    let failed = lab_fetch(&[
-        "--server",
-        &pop3,
-        "--user",
-        "bob:secret",
-        "--maildir",
-        blocked.to_str().expect("a UTF-8 path"),
-        "--delete",
-    ]);
+    let failed = lab_fetch_and_delete(&pop3, &blocked);
     let out = text(&failed);
     assert_eq!(failed.status.code(), Some(1), "{out}");
     assert!(out.contains("cannot store message 1"), "{out}");
@@ -1330,15 +1341,7 @@ fn fetch_takes_from_serve_pop3_what_swaks_delivered() {
     );
     assert_eq!(maildir_files(&server.maildir.join("bob")), held);
     let fetched = scratch_dir("fetched");
-    let output = lab_fetch(&[
-        "--server",
-        &pop3,
-        "--user",
-        "bob:secret",
-        "--maildir",
-        fetched.to_str().expect("a UTF-8 path"),
-        "--delete",
-    ]);
+    let output = lab_fetch_and_delete(&pop3, &fetched);
     let out = text(&output);
     assert!(output.status.success(), "{out}");
     assert!(
@@ -1350,14 +1353,9 @@ fn fetch_takes_from_serve_pop3_what_swaks_delivered() {
         out.contains("# 2 messages retrieved, 2 stored, 2 deleted on the server"),
         "{out}"
     );
-    let mut stored: Vec<Vec<u8>> = maildir_files(&fetched.join("bob"))
-        .into_iter()
-        .map(|(_, bytes)| bytes)
-        .collect();
     let mut expected: Vec<Vec<u8>> = held.into_iter().map(|(_, bytes)| bytes).collect();
-    stored.sort();
     expected.sort();
-    assert_eq!(stored, expected);
+    assert_eq!(maildir_contents(&fetched.join("bob")), expected);
     assert!(maildir_files(&server.maildir.join("bob")).is_empty());
 }
 
@@ -1455,28 +1453,15 @@ fn fetch_retrieves_and_deletes_from_dovecot() {
     assert!(!out.contains("C: DELE"), "{out}");
     assert_eq!(dovecot.left(), 2, "{out}");
     let fetched = scratch_dir("fetched-dovecot");
-    let taken = lab_fetch(&[
-        "--server",
-        &server,
-        "--user",
-        "bob:secret",
-        "--maildir",
-        fetched.to_str().expect("a UTF-8 path"),
-        "--delete",
-    ]);
+    let taken = lab_fetch_and_delete(&server, &fetched);
     let out = text(&taken);
     assert!(taken.status.success(), "{out}");
     assert!(
         out.contains("# 2 messages retrieved, 2 stored, 2 deleted on the server"),
         "{out}"
     );
-    let mut stored: Vec<Vec<u8>> = maildir_files(&fetched.join("bob"))
-        .into_iter()
-        .map(|(_, bytes)| bytes)
-        .collect();
-    stored.sort();
     assert_eq!(
-        stored,
+        maildir_contents(&fetched.join("bob")),
         [
             b"Subject: one\r\n\r\nfirst\r\n.a dot line\r\n".to_vec(),
             b"Subject: two\r\n\r\nsecond, with LF line ends\r\n".to_vec()

@@ -667,14 +667,7 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
                 continue;
             }
         }
-        // Never longer than SHUTDOWN_CHECK_MS, so that a shutdown is noticed; the session's
-        // own deadline passes only when handle_timeout finds it so.
-        let now = now_ms();
-        let wake_at = session
-            .poll_timeout()
-            .unwrap_or(u64::MAX)
-            .min(now.saturating_add(SHUTDOWN_CHECK_MS));
-        match read_until(&mut stream, &mut buffer, Some(wake_at), now) {
+        match read_or_look_up(&mut stream, &mut buffer, session.poll_timeout(), now_ms()) {
             Readout::Bytes(read) => session.handle_input(&buffer[..read], now_ms()),
             Readout::Closed => {
                 cut = Some(Cut::new(CutHow::ByClient, session.state()));
@@ -688,6 +681,21 @@ fn serve_session(shared: &Shared, mut stream: TcpStream) {
         print_event(shared, tag, &event, cut);
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Reads once, waiting until the session's `deadline` at the latest, and never longer than
+/// SHUTDOWN_CHECK_MS, so that a shutdown is noticed; the session's own deadline passes only
+/// when its handle_timeout finds it so.
+fn read_or_look_up(
+    stream: &mut TcpStream,
+    buffer: &mut [u8],
+    deadline: Option<u64>,
+    now_ms: u64,
+) -> Readout {
+    let wake_at = deadline
+        .unwrap_or(u64::MAX)
+        .min(now_ms.saturating_add(SHUTDOWN_CHECK_MS));
+    read_until(stream, buffer, Some(wake_at), now_ms)
 }
 
 /// Writes all of `bytes` within `limit`: a client that takes them an octet at a time gains no

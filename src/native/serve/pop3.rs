@@ -2,9 +2,9 @@
 //! serving the Maildirs the SMTP side writes, so that a real mail client can fetch what a
 //! real sender delivered.
 
-use super::{say, Shared, SHUTDOWN_CHECK_MS};
+use super::{say, Shared};
 use crate::native::maildir::{fnv1a, MaildirStore};
-use crate::native::net::{read_until, Readout};
+use crate::native::net::Readout;
 use crate::native::transcript::print_line;
 use crate::pop3::maildrop::{is_valid_uid, Maildrop, MaildropStore, OpenError, StoredMessage};
 use crate::pop3::server::{CloseReason, Pop3Server, Pop3ServerConfig, Pop3ServerEvent};
@@ -249,12 +249,7 @@ pub(super) fn serve_session(shared: &Shared, mut stream: TcpStream) {
             session.handle_peer_closed();
             continue;
         }
-        let now = now_ms();
-        let wake_at = session
-            .poll_timeout()
-            .unwrap_or(u64::MAX)
-            .min(now.saturating_add(SHUTDOWN_CHECK_MS));
-        match read_until(&mut stream, &mut buffer, Some(wake_at), now) {
+        match super::read_or_look_up(&mut stream, &mut buffer, session.poll_timeout(), now_ms()) {
             Readout::Bytes(read) => session.handle_input(&buffer[..read], now_ms()),
             Readout::Closed => {
                 cut = Some("closed by the client");
