@@ -67,18 +67,25 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
     echo "postfix postfix/mailname string smtp-lab.test" | $SUDO debconf-set-selections
     $SUDO apt-get update -qq
     # No service a package brings is started while it installs (policy-rc.d, which
-    # invoke-rc.d and deb-systemd-invoke obey), unless the machine already has such a policy.
+    # invoke-rc.d and deb-systemd-invoke obey), unless the machine already has such a policy;
+    # the policy goes again however the install ends.
     policy=""
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         policy=/usr/sbin/policy-rc.d
+        trap '$SUDO rm -f "$policy"' EXIT
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
         $SUDO chmod +x "$policy"
     fi
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" \
-        || { [ -z "$policy" ] || $SUDO rm -f "$policy"; exit 1; }
-    [ -z "$policy" ] || $SUDO rm -f "$policy"
-    # Nor at the next boot: the system's Dovecot would listen on every address.
-    if command -v systemctl >/dev/null 2>&1; then
+    dovecot_was_there=no
+    dpkg-query -W -f='${Status}' dovecot-core 2>/dev/null | grep -q "ok installed" && dovecot_was_there=yes
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
+    if [ -n "$policy" ]; then
+        $SUDO rm -f "$policy"
+        trap - EXIT
+    fi
+    # Nor at the next boot, when this install brought Dovecot: the system's own would listen
+    # on every address. A Dovecot the machine had before is left as it was.
+    if [ "$dovecot_was_there" = no ] && command -v systemctl >/dev/null 2>&1; then
         $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true
     fi
 fi

@@ -1381,8 +1381,10 @@ impl Dovecot {
             "dovecot did not start:\n{}",
             text(&output)
         );
+        // Made before the wait, so that its drop stops a Dovecot that never listens.
+        let dovecot = Dovecot { dir, port };
         wait_for_port(port);
-        Dovecot { dir, port }
+        dovecot
     }
 
     fn script() -> PathBuf {

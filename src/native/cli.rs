@@ -193,7 +193,8 @@ pub struct ServeArgs {
     /// The name this server gives itself in its greeting and Received: headers.
     #[arg(long, default_value = "smtp-lab.localhost")]
     pub hostname: String,
-    /// Most sessions at once; further connections get 421 and are closed.
+    /// Most sessions at once, SMTP and POP3 together; further connections get 421 (on POP3,
+    /// -ERR) and are closed.
     #[arg(long, default_value_t = 256)]
     pub max_sessions: usize,
     /// Seconds a session may stay silent before the server closes it (421 4.4.2), or leave

@@ -80,9 +80,11 @@ impl std::error::Error for OpenError {}
 /// Where a POP3 server finds maildrops. `open` checks the credentials and, when they are
 /// right, takes the maildrop's lock and returns its messages (RFC 1939 4 and 8).
 ///
-/// The session never changes the store: when a session ends with QUIT it emits
-/// `MaildropUpdated` with the unique-ids to remove, and its driver removes them and releases
-/// the lock (on any `Closed` event).
+/// When a session ends with QUIT, the UPDATE state asks the store to remove the messages
+/// marked as deleted ([`MaildropStore::remove_deleted`]) and emits `MaildropUpdated` with the
+/// unique-ids removed. A store that leaves the removal to its driver (the simulation's) removes
+/// nothing there, and its driver removes those the event lists. The driver releases the lock
+/// on any `Closed` event.
 pub trait MaildropStore {
     fn open(&mut self, user: &str, password: &str) -> Result<Maildrop, OpenError>;
 
@@ -91,6 +93,14 @@ pub trait MaildropStore {
     /// indicator, the POP3 server must release the lock prior to rejecting the command."
     /// A store whose locks its caller keeps has nothing to do.
     fn release(&mut self) {}
+
+    /// The UPDATE state's removal (RFC 1939 6) for a store that does it itself, such as one on
+    /// disk: removes the messages with these unique-ids and returns those it could not
+    /// remove, which the session's QUIT then reports with "-ERR some deleted messages not
+    /// removed". A store whose driver removes them on `MaildropUpdated` has nothing to do.
+    fn remove_deleted(&mut self, _uids: &[String]) -> Vec<String> {
+        Vec::new()
+    }
 
     /// How many messages reached the locked maildrop after `open`: a session does not list
     /// them (its message numbers stay fixed, RFC 1939 4), but they are there after it ends.

@@ -931,17 +931,44 @@ impl<S: MaildropStore> Pop3Server<S> {
                     from: Pop3State::Transaction,
                     to: Pop3State::Update,
                 });
-                let deleted_uids: Vec<String> = transaction
+                let marked: Vec<String> = transaction
                     .messages
                     .iter()
                     .filter(|message| message.deleted)
                     .map(|message| message.uid.clone())
+                    .collect();
+                let not_removed = if marked.is_empty() {
+                    Vec::new()
+                } else {
+                    self.store.remove_deleted(&marked)
+                };
+                let deleted_uids: Vec<String> = marked
+                    .iter()
+                    .filter(|uid| !not_removed.contains(uid))
+                    .cloned()
                     .collect();
                 let deleted = deleted_uids.len();
                 self.events.push_back(Pop3ServerEvent::MaildropUpdated {
                     user: transaction.user.clone(),
                     deleted_uids,
                 });
+                if !not_removed.is_empty() {
+                    let kept = not_removed.len();
+                    self.send(Response::err(
+                        "some deleted messages not removed",
+                        format!(
+                            "QUIT in the TRANSACTION state enters UPDATE, but {kept} of the {} \
+                             message{} marked with DELE could not be removed: {} still in \
+                             the maildrop. The lock is released and the connection closes.",
+                            marked.len(),
+                            plural(marked.len()),
+                            if kept == 1 { "it is" } else { "they are" }
+                        ),
+                        "RFC 1939 6",
+                    ));
+                    self.enter_closed(Pop3State::Update, CloseReason::Quit);
+                    return None;
+                }
                 // What the maildrop holds after the update: the session's messages it did not
                 // delete, and any that arrived while it was locked.
                 let (left, _) = transaction.totals();
@@ -1606,6 +1633,52 @@ mod tests {
         assert_eq!(
             replies, 5,
             "the greeting and four responses, each with its RFC section"
+        );
+    }
+
+    /// A store that removes messages itself and cannot remove one of them.
+    struct StubbornStore;
+
+    impl MaildropStore for StubbornStore {
+        fn open(&mut self, _user: &str, _password: &str) -> Result<Maildrop, OpenError> {
+            Ok(Maildrop::new(vec![
+                StoredMessage::new("kept", "a\r\n"),
+                StoredMessage::new("gone", "b\r\n"),
+            ]))
+        }
+
+        fn remove_deleted(&mut self, uids: &[String]) -> Vec<String> {
+            uids.iter().filter(|uid| *uid == "kept").cloned().collect()
+        }
+    }
+
+    /// RFC 1939 6: when the UPDATE state cannot remove every message marked as deleted, QUIT
+    /// answers "-ERR some deleted messages not removed", and the event lists only those that
+    /// were removed.
+    #[test]
+    fn a_removal_that_fails_is_reported_by_quit() {
+        let mut server =
+            Pop3Server::new(Pop3ServerConfig::new("pop.example.org"), StubbornStore, 0);
+        server.handle_input(b"USER a\r\nPASS b\r\nDELE 1\r\nDELE 2\r\nQUIT\r\n", 1);
+        let output: Vec<u8> = std::iter::from_fn(|| server.poll_output())
+            .flatten()
+            .collect();
+        assert!(
+            output.ends_with(b"-ERR some deleted messages not removed\r\n"),
+            "{}",
+            String::from_utf8_lossy(&output)
+        );
+        let events: Vec<Pop3ServerEvent> = std::iter::from_fn(|| server.poll_event()).collect();
+        assert!(events.contains(&Pop3ServerEvent::MaildropUpdated {
+            user: "a".into(),
+            deleted_uids: vec!["gone".into()],
+        }));
+        assert!(server.is_closed());
+        assert_eq!(
+            events.last(),
+            Some(&Pop3ServerEvent::Closed {
+                reason: CloseReason::Quit
+            })
         );
     }
 

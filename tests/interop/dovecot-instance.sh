@@ -15,6 +15,12 @@ if [ "$action" = "stop" ]; then
 fi
 
 port="$3"
+# The configuration below is Dovecot 2.3's (Debian 12); 2.4 renamed several settings.
+version="$(dovecot --version)"
+case "$version" in
+    2.3.*) ;;
+    *) echo "dovecot-instance.sh writes a Dovecot 2.3 configuration; this is $version" >&2; exit 1 ;;
+esac
 mail_uid="$(id -u dovecot)"
 mail_gid="$(id -g dovecot)"
 mkdir -p "$dir/run" "$dir/state" "$dir/mail/bob/new" "$dir/mail/bob/cur" "$dir/mail/bob/tmp"

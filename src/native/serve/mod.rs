@@ -59,7 +59,7 @@ struct Shared {
     sessions_started: AtomicU64,
     /// The numbers of the sessions under way, so that a stop that has to cut some can say
     /// which in the log.
-    sessions_under_way: Mutex<std::collections::BTreeSet<u64>>,
+    sessions_under_way: Mutex<std::collections::BTreeMap<u64, Service>>,
     /// Messages received so far, stored or not: the sequence number in each queue id.
     messages_received: AtomicU64,
     max_sessions: usize,
@@ -112,17 +112,24 @@ fn stop(shared: &Arc<Shared>, signal: i32) {
             let still_open = shared.sessions_open.load(Ordering::SeqCst);
             if still_open > 0 {
                 // The log says of each session cut that it closed, as of any other session.
-                let cut: Vec<u64> = under_way(&shared).iter().copied().collect();
+                let cut: Vec<(u64, Service)> = under_way(&shared)
+                    .iter()
+                    .map(|(tag, service)| (*tag, *service))
+                    .collect();
+                let pop3_cut = cut.iter().any(|(_, service)| *service == Service::Pop3);
                 write_within_a_moment(move || {
                     let mut out = io::stdout().lock();
-                    for tag in cut {
+                    for (tag, service) in cut {
+                        let what = match service {
+                            Service::Smtp => "took no 421",
+                            Service::Pop3 => "took nothing more (nothing is deleted without QUIT)",
+                        };
                         print_line(
                             &mut out,
                             Some(tag),
                             "#",
                             &format!(
-                                "closed by the server: it stopped, and the client took no 421 \
-                                 for {} s",
+                                "closed by the server: it stopped, and the client {what} for {} s",
                                 SHUTDOWN_WAIT.as_secs()
                             ),
                         );
@@ -130,11 +137,15 @@ fn stop(shared: &Arc<Shared>, signal: i32) {
                     let _ = out.flush();
                 });
                 write_within_a_moment(move || {
+                    let took = if pop3_cut {
+                        "took nothing more: no 421, or on POP3 no response"
+                    } else {
+                        "did not take the 421"
+                    };
                     let _ = writeln!(
                         io::stderr(),
                         "smtp-lab serve: {still_open} session(s) still open after {} s (their \
-                         clients did not take the 421) are cut; a message they were sending \
-                         was never accepted",
+                         clients {took}) are cut; a message they were sending was never accepted",
                         SHUTDOWN_WAIT.as_secs()
                     );
                 });
@@ -164,8 +175,8 @@ struct OpenSession(Arc<Shared>);
 struct UnderWay<'a>(&'a Shared, u64);
 
 impl<'a> UnderWay<'a> {
-    fn new(shared: &'a Shared, tag: u64) -> UnderWay<'a> {
-        under_way(shared).insert(tag);
+    fn new(shared: &'a Shared, tag: u64, service: Service) -> UnderWay<'a> {
+        under_way(shared).insert(tag, service);
         UnderWay(shared, tag)
     }
 }
@@ -178,7 +189,9 @@ impl Drop for UnderWay<'_> {
 
 /// The list of sessions under way; a thread that panicked while holding it left it whole
 /// (an insert or a remove), so it is read all the same.
-fn under_way(shared: &Shared) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<u64>> {
+fn under_way(
+    shared: &Shared,
+) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, Service>> {
     shared
         .sessions_under_way
         .lock()
@@ -602,7 +615,7 @@ fn shutting_down_reply(hostname: &str) -> String {
 
 fn serve_session(shared: &Shared, mut stream: TcpStream) {
     let tag = shared.sessions_started.fetch_add(1, Ordering::SeqCst) + 1;
-    let _under_way = UnderWay::new(shared, tag);
+    let _under_way = UnderWay::new(shared, tag, Service::Smtp);
     let peer = peer_of(&stream).unwrap_or_else(|| PeerInfo::new("0.0.0.0", None));
     let now_ms = || shared.started.elapsed().as_millis() as u64;
     let _ = stream.set_nodelay(true);

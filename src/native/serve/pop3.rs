@@ -66,6 +66,11 @@ impl Logins {
     }
 }
 
+/// Most octets of message files one session reads: the engine serves at most a gigabyte
+/// (`maildrop_octets_max`), and a message with LF line ends grows by up to half again as
+/// CRLF. The messages past it wait for a later session.
+const SESSION_FILE_OCTETS_MAX: u64 = 512 * 1024 * 1024;
+
 /// A session's view of the Maildirs: it opens one at login and remembers which file each
 /// unique-id came from, so that an UPDATE removes exactly the files it served.
 struct MaildirDrops<'a> {
@@ -73,6 +78,19 @@ struct MaildirDrops<'a> {
     store: &'a MaildirStore,
     /// The Maildir this session holds, and its files by unique-id.
     held: Option<(String, BTreeMap<String, PathBuf>)>,
+    /// What the log should say about the Maildir: files not served, files not removed.
+    notes: Vec<String>,
+}
+
+impl<'a> MaildirDrops<'a> {
+    fn new(logins: &'a Logins, store: &'a MaildirStore) -> MaildirDrops<'a> {
+        MaildirDrops {
+            logins,
+            store,
+            held: None,
+            notes: Vec::new(),
+        }
+    }
 }
 
 impl MaildropStore for MaildirDrops<'_> {
@@ -88,10 +106,14 @@ impl MaildropStore for MaildirDrops<'_> {
         if !self.logins.locked().insert(login.maildir.clone()) {
             return Err(OpenError::InUse);
         }
-        match read_maildir(&self.store.mailbox_dir(&login.maildir)) {
-            Ok((messages, files)) => {
-                self.held = Some((login.maildir.clone(), files));
-                Ok(Maildrop::new(messages))
+        match read_maildir(
+            &self.store.mailbox_dir(&login.maildir),
+            SESSION_FILE_OCTETS_MAX,
+        ) {
+            Ok(read) => {
+                self.notes.extend(read.notes);
+                self.held = Some((login.maildir.clone(), read.files));
+                Ok(Maildrop::new(read.messages))
             }
             Err(error) => {
                 self.logins.locked().remove(&login.maildir);
@@ -107,32 +129,56 @@ impl MaildropStore for MaildirDrops<'_> {
             self.logins.locked().remove(&maildir);
         }
     }
-}
 
-impl MaildirDrops<'_> {
     /// The UPDATE state's work (RFC 1939 6): removes the files of the messages marked as
-    /// deleted, and says which could not be removed.
-    fn remove(&self, uids: &[String]) -> Vec<String> {
+    /// deleted; those that stay are noted and returned, for QUIT's -ERR.
+    fn remove_deleted(&mut self, uids: &[String]) -> Vec<String> {
         let Some((_, files)) = &self.held else {
-            return Vec::new();
+            return uids.to_vec();
         };
-        uids.iter()
-            .filter_map(|uid| {
-                let path = files.get(uid)?;
-                match fs::remove_file(path) {
-                    Ok(()) => None,
-                    // Already gone (another reader of the Maildir took it): removed all the same.
-                    Err(error) if error.kind() == io::ErrorKind::NotFound => None,
-                    Err(error) => Some(format!("{}: {error}", path.display())),
+        let mut kept = Vec::new();
+        for uid in uids {
+            let Some(path) = files.get(uid) else {
+                kept.push(uid.clone());
+                continue;
+            };
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                // Another reader of the Maildir took the file since the login: it is gone
+                // from here (a reader that moved it to cur/ leaves it for the next session).
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                Err(error) => {
+                    self.notes.push(format!(
+                        "could not remove a deleted message, {}: {error}",
+                        path.display()
+                    ));
+                    kept.push(uid.clone());
                 }
-            })
-            .collect()
+            }
+        }
+        kept
     }
 }
 
-/// The messages of a Maildir, oldest first (by the time they were stored, then by name), each
-/// with its unique-id, and the file each came from. A Maildir not yet made has no messages.
-fn read_maildir(dir: &Path) -> io::Result<(Vec<StoredMessage>, BTreeMap<String, PathBuf>)> {
+/// A lock is never kept past its session, however the session's thread ends.
+impl Drop for MaildirDrops<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// A Maildir as a session serves it.
+struct MaildirRead {
+    messages: Vec<StoredMessage>,
+    files: BTreeMap<String, PathBuf>,
+    notes: Vec<String>,
+}
+
+/// The messages of a Maildir, oldest first, each with its unique-id, and the file each came
+/// from; a Maildir not yet made has no messages. A file that cannot be read is left out and
+/// noted, as are the newest messages past `octets_max` (they wait for a later session), so
+/// that one bad or huge file never keeps the others from their reader.
+fn read_maildir(dir: &Path, octets_max: u64) -> io::Result<MaildirRead> {
     let mut found = Vec::new();
     // A message is in new/ until a reader has seen it, then in cur/ (maildir(5)).
     for sub in ["new", "cur"] {
@@ -143,42 +189,101 @@ fn read_maildir(dir: &Path) -> io::Result<(Vec<StoredMessage>, BTreeMap<String, 
         };
         for entry in entries {
             let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
+            let name = entry.file_name();
             // Dot files are not messages (maildir(5)).
-            if name.starts_with('.') || !entry.file_type()?.is_file() {
+            if name.as_encoded_bytes().starts_with(b".") {
                 continue;
             }
-            let stored = entry.metadata()?.modified().ok();
-            found.push((stored, name, entry.path()));
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            if !metadata.is_file() {
+                continue;
+            }
+            let key = order_key(metadata.modified().ok(), name.as_encoded_bytes());
+            found.push((key, sub, name, entry.path(), metadata.len()));
         }
     }
     found.sort();
-    let mut messages = Vec::with_capacity(found.len());
-    let mut files = BTreeMap::new();
-    for (_, name, path) in found {
+    let mut read = MaildirRead {
+        messages: Vec::with_capacity(found.len()),
+        files: BTreeMap::new(),
+        notes: Vec::new(),
+    };
+    let mut octets = 0u64;
+    let mut waiting = 0usize;
+    for (_, sub, name, path, length) in found {
+        if octets.saturating_add(length) > octets_max {
+            waiting += 1;
+            continue;
+        }
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             // Taken by another reader between the listing and now.
             Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
-            Err(error) => return Err(error),
+            Err(error) => {
+                read.notes
+                    .push(format!("{} is not served: {error}", path.display()));
+                continue;
+            }
         };
-        let uid = unique_id(&name);
-        files.insert(uid.clone(), path);
-        messages.push(StoredMessage::new(uid, bytes));
+        octets = octets.saturating_add(bytes.len() as u64);
+        // The same name in new/ and cur/ (copied there by hand) is two messages.
+        let mut uid = unique_id(name.as_encoded_bytes());
+        if read.files.contains_key(&uid) {
+            let mut place = sub.as_bytes().to_vec();
+            place.push(b'/');
+            place.extend_from_slice(name.as_encoded_bytes());
+            uid = format!("h{:016x}", fnv1a(&place));
+        }
+        if read.files.contains_key(&uid) {
+            read.notes.push(format!(
+                "{} is not served: its unique-id is another message's",
+                path.display()
+            ));
+            continue;
+        }
+        read.files.insert(uid.clone(), path);
+        read.messages.push(StoredMessage::new(uid, bytes));
     }
-    Ok((messages, files))
+    if waiting > 0 {
+        read.notes.push(format!(
+            "{waiting} newer message{} not served in this session: together past {} MiB",
+            crate::plural(waiting as u64),
+            octets_max / (1024 * 1024)
+        ));
+    }
+    Ok(read)
+}
+
+/// The order a Maildir's messages are served in: by the time each file was written, then by
+/// the numbers in its name compared as numbers (`1733.M99998P7Q9` before `1733.M100001P7Q10`),
+/// as a file system's clock may give two deliveries the same time.
+fn order_key(written: Option<std::time::SystemTime>, name: &[u8]) -> impl Ord {
+    let numbers: Vec<u64> = name
+        .split(|byte| !byte.is_ascii_digit())
+        .filter(|run| !run.is_empty())
+        .map(|run| {
+            run.iter().fold(0u64, |n, digit| {
+                n.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
+            })
+        })
+        .collect();
+    (written, numbers, name.to_vec())
 }
 
 /// A message's unique-id (RFC 1939 7: 1 to 70 characters from 0x21 to 0x7E, never given to
 /// another message of the maildrop): its Maildir name without the info after ':', which is
 /// unique by construction (maildir(5)) and stays when a reader moves the file to cur/. A name
-/// that is not a valid unique-id (too long, or not ASCII) is replaced by a hash of it.
-fn unique_id(file_name: &str) -> String {
-    let base = file_name.split(':').next().unwrap_or(file_name);
-    if is_valid_uid(base) {
-        base.to_string()
-    } else {
-        format!("h{:016x}", fnv1a(base.as_bytes()))
+/// that is not a valid unique-id (too long, or not ASCII) is replaced by a hash of its octets.
+fn unique_id(file_name: &[u8]) -> String {
+    let base = file_name
+        .split(|&byte| byte == b':')
+        .next()
+        .unwrap_or(file_name);
+    match std::str::from_utf8(base) {
+        Ok(text) if is_valid_uid(text) => text.to_string(),
+        _ => format!("h{:016x}", fnv1a(base)),
     }
 }
 
@@ -188,7 +293,7 @@ pub(super) fn serve_session(shared: &Shared, mut stream: TcpStream) {
         .sessions_started
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
         + 1;
-    let _under_way = super::UnderWay::new(shared, tag);
+    let _under_way = super::UnderWay::new(shared, tag, super::Service::Pop3);
     let now_ms = || shared.started.elapsed().as_millis() as u64;
     let _ = stream.set_nodelay(true);
     let from = super::peer_of(&stream)
@@ -197,25 +302,14 @@ pub(super) fn serve_session(shared: &Shared, mut stream: TcpStream) {
     // RFC 1939 3: the inactivity timer is at least 10 minutes, the engine's default.
     let config = Pop3ServerConfig::new(shared.config.hostname.clone());
     let stalled_after = Duration::from_millis(config.idle_timeout_ms);
-    let drops = MaildirDrops {
-        logins: &shared.pop3,
-        store: &shared.store,
-        held: None,
-    };
+    let drops = MaildirDrops::new(&shared.pop3, &shared.store);
     let mut session = Pop3Server::new(config, drops, now_ms());
     let mut buffer = vec![0u8; 16 * 1024];
     let mut cut: Option<&str> = None;
     loop {
         while let Some(event) = session.poll_event() {
-            if let Pop3ServerEvent::MaildropUpdated { deleted_uids, .. } = &event {
-                for problem in session.store().remove(deleted_uids) {
-                    say(
-                        shared,
-                        tag,
-                        "#",
-                        &format!("could not remove a deleted message: {problem}"),
-                    );
-                }
+            for note in std::mem::take(&mut session.store_mut().notes) {
+                say(shared, tag, "#", &note);
             }
             // Released before the close is logged: a client that sees the log line may log
             // in again at once.
@@ -349,14 +443,19 @@ mod tests {
 
     #[test]
     fn unique_ids_are_maildir_names_or_their_hashes() {
-        assert_eq!(unique_id("1733.M5P7Q1.host"), "1733.M5P7Q1.host");
+        assert_eq!(unique_id("1733.M5P7Q1.host".as_bytes()), "1733.M5P7Q1.host");
         // The info a reader adds in cur/ is not part of the name.
-        assert_eq!(unique_id("1733.M5P7Q1.host:2,S"), "1733.M5P7Q1.host");
+        assert_eq!(
+            unique_id("1733.M5P7Q1.host:2,S".as_bytes()),
+            "1733.M5P7Q1.host"
+        );
         let long = format!("1733.M5P7Q1.{}", "h".repeat(100));
-        let hashed = unique_id(&long);
+        let hashed = unique_id(long.as_bytes());
         assert!(is_valid_uid(&hashed), "{hashed}");
-        assert_ne!(hashed, unique_id(&format!("{long}x")));
-        assert!(is_valid_uid(&unique_id("caf\u{e9}")));
+        assert_ne!(hashed, unique_id(format!("{long}x").as_bytes()));
+        assert!(is_valid_uid(&unique_id("caf\u{e9}".as_bytes())));
+        // Names that differ only in octets that are not UTF-8 get different unique-ids.
+        assert_ne!(unique_id(b"a\xff"), unique_id(b"a\xfe"));
     }
 
     #[test]
@@ -369,11 +468,7 @@ mod tests {
         // Dot files are not messages.
         fs::write(root.join("bob/new/.hidden"), b"x").unwrap();
         let logins = Logins::new(vec![("Bob".into(), "pw".into(), "bob".into())]);
-        let mut session = MaildirDrops {
-            logins: &logins,
-            store: &store,
-            held: None,
-        };
+        let mut session = MaildirDrops::new(&logins, &store);
         assert_eq!(
             session.open("bob", "wrong").unwrap_err(),
             OpenError::BadCredentials
@@ -395,15 +490,11 @@ mod tests {
                 b"Subject: 2\r\n\r\ntwo\r\n"
             ]
         );
-        let mut other = MaildirDrops {
-            logins: &logins,
-            store: &store,
-            held: None,
-        };
+        let mut other = MaildirDrops::new(&logins, &store);
         assert_eq!(other.open("bob", "pw").unwrap_err(), OpenError::InUse);
         // The UPDATE removes the file it served, and only that one.
         let uid = maildrop.messages[0].uid.clone();
-        assert!(session.remove(&[uid]).is_empty());
+        assert!(session.remove_deleted(&[uid]).is_empty());
         assert!(!first.exists());
         session.release();
         let again = other.open("bob", "pw").unwrap();
@@ -411,12 +502,53 @@ mod tests {
         other.release();
         // A Maildir that does not exist yet holds no messages.
         let logins = Logins::new(vec![("carol".into(), "pw".into(), "carol".into())]);
-        let mut carol = MaildirDrops {
-            logins: &logins,
-            store: &store,
-            held: None,
-        };
+        let mut carol = MaildirDrops::new(&logins, &store);
         assert!(carol.open("carol", "pw").unwrap().messages.is_empty());
         let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn odd_maildir_contents_leave_the_other_messages_served() {
+        let dir = std::env::temp_dir().join(format!("smtp-lab-pop3-odd-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for sub in ["new", "cur", "tmp"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let same_time = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1);
+        let write = |path: &str, bytes: &[u8]| {
+            let path = dir.join(path);
+            fs::write(&path, bytes).unwrap();
+            fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(same_time)
+                .unwrap();
+        };
+        // Written in the same instant: the numbers in the names order them.
+        write("new/1733.M100001P7Q10.h", b"third\r\n");
+        write("new/1733.M99998P7Q9.h", b"second\r\n");
+        write("new/1733.M5P7Q1.h", b"first\r\n");
+        // One name in new/ and in cur/: two messages with two unique-ids.
+        write("cur/1733.M5P7Q1.h:2,S", b"copy\r\n");
+        // A directory is no message.
+        fs::create_dir(dir.join("new/1733.M6P7Q1.h")).unwrap();
+        let read = read_maildir(&dir, 1 << 20).unwrap();
+        let bodies: Vec<&[u8]> = read.messages.iter().map(|m| m.bytes.as_slice()).collect();
+        assert_eq!(
+            bodies,
+            [&b"first\r\n"[..], b"copy\r\n", b"second\r\n", b"third\r\n"]
+        );
+        let uids: BTreeSet<&str> = read.messages.iter().map(|m| m.uid.as_str()).collect();
+        assert_eq!(uids.len(), 4);
+        assert!(read.notes.is_empty(), "{:?}", read.notes);
+        // Past the session's octets, the newest messages wait, and the log says so.
+        let read = read_maildir(&dir, 16).unwrap();
+        assert_eq!(read.messages.len(), 2);
+        assert_eq!(
+            read.notes,
+            ["2 newer messages not served in this session: together past 0 MiB"]
+        );
+        let _ = fs::remove_dir_all(&dir);
     }
 }
