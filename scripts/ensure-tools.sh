@@ -78,16 +78,20 @@ if [ "${#apt_missing[@]}" -gt 0 ]; then
     fi
     dovecot_was_there=no
     dpkg-query -W -f='${Status}' dovecot-core 2>/dev/null | grep -q "ok installed" && dovecot_was_there=yes
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
+    installed=0
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" \
+        || installed=$?
     if [ -n "$policy" ]; then
         $SUDO rm -f "$policy"
         trap - EXIT
     fi
-    # Nor at the next boot, when this install brought Dovecot: the system's own would listen
-    # on every address. A Dovecot the machine had before is left as it was.
+    # Nor at the next boot, when this install brought Dovecot (even one that failed later on):
+    # the system's own would listen on every address. A Dovecot the machine had before is
+    # left as it was.
     if [ "$dovecot_was_there" = no ] && command -v systemctl >/dev/null 2>&1; then
         $SUDO systemctl disable --now dovecot >/dev/null 2>&1 || true
     fi
+    [ "$installed" -eq 0 ] || exit "$installed"
 fi
 
 venv="$root/target/py-venv"

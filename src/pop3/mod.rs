@@ -7,7 +7,8 @@
 //! time in and give bytes, events and the next deadline out, so the same code runs in the
 //! browser's simulation, in tests, and behind a real TCP port. Where the messages live is not
 //! this module's business either: a [`maildrop::MaildropStore`] hands a maildrop to the server
-//! at login, and the server reports which messages to delete when the session ends with QUIT.
+//! at login, and removes the messages marked as deleted when the session ends with QUIT (or
+//! reports them, for a store that leaves the removal to its driver).
 //!
 //! Not here: APOP (it needs MD5 over a greeting timestamp; the server answers -ERR and does not
 //! advertise it), AUTH/SASL (RFC 5034), STLS (RFC 2595), LANG (RFC 6856 3, optional), SASLprep

@@ -4,8 +4,9 @@
 //!
 //! It is not a socket, a mail store or a lock manager: a [`MaildropStore`] checks the user's
 //! password and hands over the maildrop at login, and when the session ends with QUIT the
-//! session emits [`Pop3ServerEvent::MaildropUpdated`] listing the messages the driver must
-//! remove. It does not speak APOP (answered -ERR and not offered in the greeting), AUTH or STLS.
+//! session asks the store to remove the messages marked as deleted (a store on disk does; the
+//! simulation's leaves it to its driver) and emits [`Pop3ServerEvent::MaildropUpdated`]
+//! listing the messages removed. It does not speak APOP (answered -ERR and not offered in the greeting), AUTH or STLS.
 //!
 //! ```text
 //!            greeting
@@ -167,8 +168,10 @@ pub enum Pop3ServerEvent {
         messages: usize,
         octets: usize,
     },
-    /// The UPDATE state (RFC 1939 6): the driver must remove these messages from the store.
-    /// Sent once, on QUIT from TRANSACTION, possibly with an empty list.
+    /// The UPDATE state (RFC 1939 6): these messages are removed from the store, by the store
+    /// itself ([`MaildropStore::remove_deleted`]) or, for a store that leaves it to its
+    /// driver, by the driver. Sent once, on QUIT from TRANSACTION, possibly with an empty
+    /// list; a message the store could not remove is not listed, and QUIT answered -ERR.
     MaildropUpdated {
         user: String,
         deleted_uids: Vec<String>,
@@ -942,9 +945,10 @@ impl<S: MaildropStore> Pop3Server<S> {
                 } else {
                     self.store.remove_deleted(&marked)
                 };
+                let kept: std::collections::HashSet<&String> = not_removed.iter().collect();
                 let deleted_uids: Vec<String> = marked
                     .iter()
-                    .filter(|uid| !not_removed.contains(uid))
+                    .filter(|uid| !kept.contains(uid))
                     .cloned()
                     .collect();
                 let deleted = deleted_uids.len();

@@ -66,10 +66,20 @@ impl Logins {
     }
 }
 
-/// Most octets of message files one session reads: the engine serves at most a gigabyte
-/// (`maildrop_octets_max`), and a message with LF line ends grows by up to half again as
-/// CRLF. The messages past it wait for a later session.
-const SESSION_FILE_OCTETS_MAX: u64 = 512 * 1024 * 1024;
+/// Most octets of messages (as sent, with CRLF line ends) one session serves when it has more
+/// than one: a session holds its maildrop in memory. The messages past it wait for a later
+/// session; the oldest is served alone whatever its size, up to the engine's own limit.
+const SESSION_OCTETS_MAX: usize = 256 * 1024 * 1024;
+
+/// How much of a Maildir one session serves.
+#[derive(Clone, Copy, Debug)]
+struct SessionLimits {
+    messages_max: usize,
+    /// Past this, a message is served only as the session's one message.
+    octets_max: usize,
+    /// Past this, a message can never be served (the engine's `maildrop_octets_max`).
+    message_octets_max: usize,
+}
 
 /// A session's view of the Maildirs: it opens one at login and remembers which file each
 /// unique-id came from, so that an UPDATE removes exactly the files it served.
@@ -80,15 +90,27 @@ struct MaildirDrops<'a> {
     held: Option<(String, BTreeMap<String, PathBuf>)>,
     /// What the log should say about the Maildir: files not served, files not removed.
     notes: Vec<String>,
+    limits: SessionLimits,
 }
 
 impl<'a> MaildirDrops<'a> {
-    fn new(logins: &'a Logins, store: &'a MaildirStore) -> MaildirDrops<'a> {
+    /// The store of a session whose engine is configured by `config`: it never hands the
+    /// engine a maildrop the engine would refuse for its size.
+    fn new(
+        logins: &'a Logins,
+        store: &'a MaildirStore,
+        config: &Pop3ServerConfig,
+    ) -> MaildirDrops<'a> {
         MaildirDrops {
             logins,
             store,
             held: None,
             notes: Vec::new(),
+            limits: SessionLimits {
+                messages_max: config.maildrop_messages_max,
+                octets_max: SESSION_OCTETS_MAX.min(config.maildrop_octets_max),
+                message_octets_max: config.maildrop_octets_max,
+            },
         }
     }
 }
@@ -106,10 +128,7 @@ impl MaildropStore for MaildirDrops<'_> {
         if !self.logins.locked().insert(login.maildir.clone()) {
             return Err(OpenError::InUse);
         }
-        match read_maildir(
-            &self.store.mailbox_dir(&login.maildir),
-            SESSION_FILE_OCTETS_MAX,
-        ) {
+        match read_maildir(&self.store.mailbox_dir(&login.maildir), self.limits) {
             Ok(read) => {
                 self.notes.extend(read.notes);
                 self.held = Some((login.maildir.clone(), read.files));
@@ -175,10 +194,10 @@ struct MaildirRead {
 }
 
 /// The messages of a Maildir, oldest first, each with its unique-id, and the file each came
-/// from; a Maildir not yet made has no messages. A file that cannot be read is left out and
-/// noted, as are the newest messages past `octets_max` (they wait for a later session), so
-/// that one bad or huge file never keeps the others from their reader.
-fn read_maildir(dir: &Path, octets_max: u64) -> io::Result<MaildirRead> {
+/// from; a Maildir not yet made has no messages. A file that cannot be read, or that is too
+/// large to ever be served, is left out and noted, and the newest messages past `limits` wait
+/// for a later session, so that no file keeps the others from their reader.
+fn read_maildir(dir: &Path, limits: SessionLimits) -> io::Result<MaildirRead> {
     let mut found = Vec::new();
     // A message is in new/ until a reader has seen it, then in cur/ (maildir(5)).
     for sub in ["new", "cur"] {
@@ -206,14 +225,32 @@ fn read_maildir(dir: &Path, octets_max: u64) -> io::Result<MaildirRead> {
     }
     found.sort();
     let mut read = MaildirRead {
-        messages: Vec::with_capacity(found.len()),
+        messages: Vec::new(),
         files: BTreeMap::new(),
         notes: Vec::new(),
     };
-    let mut octets = 0u64;
+    let mut octets = 0usize;
     let mut waiting = 0usize;
+    let too_large = |path: &Path, length: u64| {
+        format!(
+            "{} is not served: {length} octets, where a session serves at most {}",
+            path.display(),
+            limits.message_octets_max
+        )
+    };
     for (_, sub, name, path, length) in found {
-        if octets.saturating_add(length) > octets_max {
+        // As sent, a message is never shorter than its file.
+        let length_at_least = usize::try_from(length).unwrap_or(usize::MAX);
+        if length_at_least > limits.message_octets_max {
+            read.notes.push(too_large(&path, length));
+            continue;
+        }
+        let fits = |octets_sent: usize| {
+            read.messages.is_empty()
+                || (read.messages.len() < limits.messages_max
+                    && octets.saturating_add(octets_sent) <= limits.octets_max)
+        };
+        if waiting > 0 || !fits(length_at_least) {
             waiting += 1;
             continue;
         }
@@ -227,13 +264,25 @@ fn read_maildir(dir: &Path, octets_max: u64) -> io::Result<MaildirRead> {
                 continue;
             }
         };
-        octets = octets.saturating_add(bytes.len() as u64);
-        // The same name in new/ and cur/ (copied there by hand) is two messages.
-        let mut uid = unique_id(name.as_encoded_bytes());
+        // A bare LF or CR becomes CRLF, and a last line gets its CRLF (RFC 1939 3).
+        let octets_sent = crate::pop3::wire::canonical_message(&bytes).len();
+        if octets_sent > limits.message_octets_max {
+            read.notes.push(too_large(&path, octets_sent as u64));
+            continue;
+        }
+        if !fits(octets_sent) {
+            waiting += 1;
+            continue;
+        }
+        octets = octets.saturating_add(octets_sent);
+        let base = unique_id_base(name.as_encoded_bytes());
+        let mut uid = unique_id(base);
+        // The same name in new/ and cur/ (copied there by hand) is two messages, each with a
+        // unique-id that stays when a reader changes the name's flags.
         if read.files.contains_key(&uid) {
             let mut place = sub.as_bytes().to_vec();
             place.push(b'/');
-            place.extend_from_slice(name.as_encoded_bytes());
+            place.extend_from_slice(base);
             uid = format!("h{:016x}", fnv1a(&place));
         }
         if read.files.contains_key(&uid) {
@@ -248,9 +297,12 @@ fn read_maildir(dir: &Path, octets_max: u64) -> io::Result<MaildirRead> {
     }
     if waiting > 0 {
         read.notes.push(format!(
-            "{waiting} newer message{} not served in this session: together past {} MiB",
+            "{waiting} newer message{} not served in this session, which serves at most {} \
+             messages and {} MiB: a later session serves {}",
             crate::plural(waiting as u64),
-            octets_max / (1024 * 1024)
+            limits.messages_max,
+            limits.octets_max / (1024 * 1024),
+            if waiting == 1 { "it" } else { "them" }
         ));
     }
     Ok(read)
@@ -272,15 +324,20 @@ fn order_key(written: Option<std::time::SystemTime>, name: &[u8]) -> impl Ord {
     (written, numbers, name.to_vec())
 }
 
-/// A message's unique-id (RFC 1939 7: 1 to 70 characters from 0x21 to 0x7E, never given to
-/// another message of the maildrop): its Maildir name without the info after ':', which is
-/// unique by construction (maildir(5)) and stays when a reader moves the file to cur/. A name
-/// that is not a valid unique-id (too long, or not ASCII) is replaced by a hash of its octets.
-fn unique_id(file_name: &[u8]) -> String {
-    let base = file_name
+/// A Maildir name without the info a reader adds after ':' (maildir(5)): the part that names
+/// the message for good, in new/ and in cur/.
+fn unique_id_base(file_name: &[u8]) -> &[u8] {
+    file_name
         .split(|&byte| byte == b':')
         .next()
-        .unwrap_or(file_name);
+        .unwrap_or(file_name)
+}
+
+/// A message's unique-id (RFC 1939 7: 1 to 70 characters from 0x21 to 0x7E, never given to
+/// another message of the maildrop) from its name's base ([`unique_id_base`]), which is
+/// unique by construction (maildir(5)): the base itself, or a hash of its octets when it is
+/// not a valid unique-id (too long, or not ASCII).
+fn unique_id(base: &[u8]) -> String {
     match std::str::from_utf8(base) {
         Ok(text) if is_valid_uid(text) => text.to_string(),
         _ => format!("h{:016x}", fnv1a(base)),
@@ -302,21 +359,26 @@ pub(super) fn serve_session(shared: &Shared, mut stream: TcpStream) {
     // RFC 1939 3: the inactivity timer is at least 10 minutes, the engine's default.
     let config = Pop3ServerConfig::new(shared.config.hostname.clone());
     let stalled_after = Duration::from_millis(config.idle_timeout_ms);
-    let drops = MaildirDrops::new(&shared.pop3, &shared.store);
+    let drops = MaildirDrops::new(&shared.pop3, &shared.store, &config);
     let mut session = Pop3Server::new(config, drops, now_ms());
     let mut buffer = vec![0u8; 16 * 1024];
     let mut cut: Option<&str> = None;
     loop {
         while let Some(event) = session.poll_event() {
-            for note in std::mem::take(&mut session.store_mut().notes) {
-                say(shared, tag, "#", &note);
-            }
             // Released before the close is logged: a client that sees the log line may log
             // in again at once.
             if matches!(event, Pop3ServerEvent::Closed { .. }) {
                 session.store_mut().release();
             }
             print_event(shared, tag, &event, cut);
+            // After the command's own lines: what the store found reading or updating the
+            // Maildir (a login's notes come after its PASS, an update's after its QUIT).
+            if matches!(event, Pop3ServerEvent::CommandReceived { .. }) {
+                continue;
+            }
+            for note in std::mem::take(&mut session.store_mut().notes) {
+                say(shared, tag, "#", &note);
+            }
         }
         let mut write_failed = false;
         while let Some(bytes) = session.poll_output() {
@@ -446,7 +508,7 @@ mod tests {
         assert_eq!(unique_id("1733.M5P7Q1.host".as_bytes()), "1733.M5P7Q1.host");
         // The info a reader adds in cur/ is not part of the name.
         assert_eq!(
-            unique_id("1733.M5P7Q1.host:2,S".as_bytes()),
+            unique_id(unique_id_base(b"1733.M5P7Q1.host:2,S")),
             "1733.M5P7Q1.host"
         );
         let long = format!("1733.M5P7Q1.{}", "h".repeat(100));
@@ -468,7 +530,7 @@ mod tests {
         // Dot files are not messages.
         fs::write(root.join("bob/new/.hidden"), b"x").unwrap();
         let logins = Logins::new(vec![("Bob".into(), "pw".into(), "bob".into())]);
-        let mut session = MaildirDrops::new(&logins, &store);
+        let mut session = MaildirDrops::new(&logins, &store, &Pop3ServerConfig::new("h"));
         assert_eq!(
             session.open("bob", "wrong").unwrap_err(),
             OpenError::BadCredentials
@@ -490,7 +552,7 @@ mod tests {
                 b"Subject: 2\r\n\r\ntwo\r\n"
             ]
         );
-        let mut other = MaildirDrops::new(&logins, &store);
+        let mut other = MaildirDrops::new(&logins, &store, &Pop3ServerConfig::new("h"));
         assert_eq!(other.open("bob", "pw").unwrap_err(), OpenError::InUse);
         // The UPDATE removes the file it served, and only that one.
         let uid = maildrop.messages[0].uid.clone();
@@ -502,7 +564,7 @@ mod tests {
         other.release();
         // A Maildir that does not exist yet holds no messages.
         let logins = Logins::new(vec![("carol".into(), "pw".into(), "carol".into())]);
-        let mut carol = MaildirDrops::new(&logins, &store);
+        let mut carol = MaildirDrops::new(&logins, &store, &Pop3ServerConfig::new("h"));
         assert!(carol.open("carol", "pw").unwrap().messages.is_empty());
         let _ = fs::remove_dir_all(&root);
     }
@@ -533,7 +595,12 @@ mod tests {
         write("cur/1733.M5P7Q1.h:2,S", b"copy\r\n");
         // A directory is no message.
         fs::create_dir(dir.join("new/1733.M6P7Q1.h")).unwrap();
-        let read = read_maildir(&dir, 1 << 20).unwrap();
+        let limits = |messages_max, octets_max| SessionLimits {
+            messages_max,
+            octets_max,
+            message_octets_max: 1 << 20,
+        };
+        let read = read_maildir(&dir, limits(10, 1 << 20)).unwrap();
         let bodies: Vec<&[u8]> = read.messages.iter().map(|m| m.bytes.as_slice()).collect();
         assert_eq!(
             bodies,
@@ -542,12 +609,43 @@ mod tests {
         let uids: BTreeSet<&str> = read.messages.iter().map(|m| m.uid.as_str()).collect();
         assert_eq!(uids.len(), 4);
         assert!(read.notes.is_empty(), "{:?}", read.notes);
-        // Past the session's octets, the newest messages wait, and the log says so.
-        let read = read_maildir(&dir, 16).unwrap();
+        // Past the session's octets or messages, the newest messages wait, and the log says
+        // so; the oldest is served whatever its size.
+        let read = read_maildir(&dir, limits(10, 16)).unwrap();
         assert_eq!(read.messages.len(), 2);
         assert_eq!(
             read.notes,
-            ["2 newer messages not served in this session: together past 0 MiB"]
+            [
+                "2 newer messages not served in this session, which serves at most 10 messages \
+              and 0 MiB: a later session serves them"
+            ]
+        );
+        assert_eq!(
+            read_maildir(&dir, limits(3, 1 << 20))
+                .unwrap()
+                .messages
+                .len(),
+            3
+        );
+        assert_eq!(read_maildir(&dir, limits(10, 1)).unwrap().messages.len(), 1);
+        // A file with a bare LF and no last line end grows as it is sent (RFC 1939 3): one
+        // that would then pass what a session can serve is left out, and the rest served.
+        write(
+            "new/1734.M1P7Q1.h",
+            b"\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nx",
+        );
+        let tight = SessionLimits {
+            message_octets_max: 30,
+            ..limits(10, 1 << 20)
+        };
+        let read = read_maildir(&dir, tight).unwrap();
+        assert_eq!(read.messages.len(), 4);
+        assert!(
+            read.notes.iter().any(|note| note.ends_with(
+                "1734.M1P7Q1.h is not served: 43 octets, where a session serves at most 30"
+            )),
+            "{:?}",
+            read.notes
         );
         let _ = fs::remove_dir_all(&dir);
     }
