@@ -89,7 +89,7 @@ fn stop(shared: &Arc<Shared>, signal: i32) {
     if shared.shutting_down.swap(true, Ordering::SeqCst) {
         std::process::exit(128 + signal);
     }
-    let pop3_too = if shared.pop3.names().is_empty() {
+    let pop3_too = if shared.pop3.is_empty() {
         ""
     } else {
         " (POP3 sessions are closed, deleting nothing)"
@@ -487,12 +487,7 @@ fn pop3_options_problem(
         .domains
         .first()
         .map_or("example.org", String::as_str);
-    let configured: Vec<String> = options
-        .mailboxes
-        .iter()
-        .filter_map(|m| Mailbox::parse(m).ok())
-        .map(|mailbox| mailbox.local_part.to_lowercase())
-        .collect();
+    let configured = mailbox_local_parts(&options.mailboxes);
     let mut seen = std::collections::BTreeSet::new();
     for (user, _) in &options.pop3_users {
         // USER takes the name as one argument (RFC 1939 7), which a space would split.
@@ -502,7 +497,8 @@ fn pop3_options_problem(
             ));
         }
         let key = user.to_lowercase();
-        if !configured.is_empty() && key != "postmaster" && !configured.contains(&key) {
+        let configured_here = configured.iter().any(|name| name.to_lowercase() == key);
+        if !configured.is_empty() && key != "postmaster" && !configured_here {
             return Some(format!(
                 "--pop3-user {user:?} names no mailbox given with --mailbox"
             ));
@@ -551,17 +547,7 @@ fn build_shared(options: &ServeOptions) -> Shared {
     }
     policy = policy.auth_required(!options.users.is_empty());
 
-    // The local part as the address means it: `"Bob"@example.org` is the mailbox Bob.
-    let mailbox_names: Vec<String> = options
-        .mailboxes
-        .iter()
-        .filter_map(|m| {
-            Mailbox::parse(m)
-                .map(|mailbox| mailbox.local_part)
-                .ok()
-                .or_else(|| m.rsplit_once('@').map(|(local, _)| local.to_string()))
-        })
-        .collect();
+    let mailbox_names = mailbox_local_parts(&options.mailboxes);
     let pop3 = pop3::Logins::new(
         options
             .pop3_users
@@ -866,6 +852,20 @@ fn mailbox_for(shared: &Shared, forward_path: &ForwardPath) -> String {
         ForwardPath::Postmaster { .. } => "postmaster".to_string(),
         ForwardPath::Mailbox(mailbox) => maildir_name(&shared.mailbox_names, &mailbox.local_part),
     }
+}
+
+/// The local parts of the `--mailbox` addresses, as the addresses mean them: `"Bob"@example.org`
+/// is the mailbox Bob.
+fn mailbox_local_parts(mailboxes: &[String]) -> Vec<String> {
+    mailboxes
+        .iter()
+        .filter_map(|m| {
+            Mailbox::parse(m)
+                .map(|mailbox| mailbox.local_part)
+                .ok()
+                .or_else(|| m.rsplit_once('@').map(|(local, _)| local.to_string()))
+        })
+        .collect()
 }
 
 /// The Maildir of a local part, given the configured mailboxes' local parts. The policy

@@ -55,6 +55,11 @@ impl Logins {
         }
     }
 
+    /// No logins: the POP3 service does not run.
+    pub(super) fn is_empty(&self) -> bool {
+        self.logins.is_empty()
+    }
+
     /// The logins' names as given, for the log.
     pub(super) fn names(&self) -> Vec<&str> {
         self.logins.values().map(|l| l.name.as_str()).collect()
