@@ -1451,7 +1451,8 @@ fn fetch_retrieves_and_deletes_from_dovecot() {
     let kept = lab_fetch(&["--server", &server, "--user", "bob:secret"]);
     let out = text(&kept);
     assert!(kept.status.success(), "{out}");
-    assert!(out.contains("S: .a dot line"), "{out}");
+    // Shown as Dovecot sent it: the line's leading dot doubled (RFC 1939 3).
+    assert!(out.contains("S: ..a dot line"), "{out}");
     assert!(!out.contains("C: DELE"), "{out}");
     assert_eq!(dovecot.left(), 2, "{out}");
     let fetched = scratch_dir("fetched-dovecot");

@@ -313,6 +313,7 @@ fn dropped_connection_mid_retr_commits_nothing() {
     assert_eq!(outcome.retrieved.len(), 1);
     assert_eq!(outcome.marked_for_deletion, vec![1]);
     assert!(!outcome.deletions_committed);
+    assert!(!outcome.quit_refused);
 }
 
 #[test]
@@ -344,7 +345,7 @@ fn retr_and_dele_errors_are_recorded_and_skipped() {
 }
 
 #[test]
-fn quit_error_means_deletions_not_committed() {
+fn quit_error_means_deletions_not_known_to_be_committed() {
     let mut responses: Vec<&[u8]> = LOGIN.to_vec();
     responses.extend_from_slice(&[
         b"+OK 1 10\r\n",
@@ -357,6 +358,7 @@ fn quit_error_means_deletions_not_committed() {
     let (client, _) = scripted(config(), &responses);
     let outcome = client.outcome().unwrap();
     assert!(!outcome.deletions_committed);
+    assert!(outcome.quit_refused);
     assert_eq!(
         outcome.errors,
         vec!["QUIT: -ERR some deleted messages not removed".to_string()]

@@ -104,6 +104,9 @@ struct Fetched {
     stored: usize,
     /// Messages removed on the server: marked with DELE and committed by QUIT's +OK.
     deleted: usize,
+    /// Messages marked with DELE whose removal QUIT answered with -ERR: some of them may
+    /// have been removed, some not (RFC 1939 6, "some deleted messages not removed").
+    removal_refused: usize,
     /// The -ERR responses the session went past, and a message that could not be stored.
     problems: Vec<String>,
 }
@@ -111,11 +114,18 @@ struct Fetched {
 impl Fetched {
     fn summary(&self) -> String {
         let count = |n: usize| format!("{n} message{}", crate::plural(n as u64));
+        let deleted = if self.removal_refused > 0 {
+            format!(
+                "{} marked for deletion, but QUIT answered -ERR: some may still be on the server",
+                self.removal_refused
+            )
+        } else {
+            format!("{} deleted on the server", self.deleted)
+        };
         format!(
-            "{} retrieved, {} stored, {} deleted on the server",
+            "{} retrieved, {} stored, {deleted}",
             count(self.retrieved),
             self.stored,
-            self.deleted
         )
     }
 
@@ -168,6 +178,7 @@ fn drive(
         retrieved: 0,
         stored: 0,
         deleted: 0,
+        removal_refused: 0,
         problems: Vec::new(),
     };
     let mut buffer = vec![0u8; 16 * 1024];
@@ -177,7 +188,7 @@ fn drive(
         while let Some(event) = client.poll_event() {
             if let Pop3ClientEvent::MessageRetrieved { number, uid, bytes } = &event {
                 fetched.retrieved += 1;
-                print_data(out, None, "S:", bytes);
+                print_data(out, None, "S:", &as_sent(bytes));
                 let name = match uid {
                     Some(uid) => format!("message {number} (unique-id {uid})"),
                     None => format!("message {number}"),
@@ -240,10 +251,27 @@ fn drive(
         fetched.result = Some(outcome.result.clone());
         if outcome.deletions_committed {
             fetched.deleted = outcome.marked_for_deletion.len();
+        } else if outcome.quit_refused {
+            fetched.removal_refused = outcome.marked_for_deletion.len();
         }
         fetched.problems.extend(outcome.errors.iter().cloned());
     }
     fetched
+}
+
+/// A retrieved message as the server sent it (RFC 1939 3): its CRLF lines with a leading "."
+/// doubled, then the "." line that ends the response. The message's own line ends are kept
+/// as they are, so that nothing is shown that was not on the wire.
+fn as_sent(message: &[u8]) -> Vec<u8> {
+    let mut sent = Vec::with_capacity(message.len() + 3);
+    for line in crate::smtp::dot::crlf_lines(message) {
+        if line.starts_with(b".") {
+            sent.push(b'.');
+        }
+        sent.extend_from_slice(line);
+    }
+    sent.extend_from_slice(b".\r\n");
+    sent
 }
 
 fn print_event(out: &mut impl Write, event: &Pop3ClientEvent, retrieving: bool) {
@@ -291,5 +319,42 @@ fn print_event(out: &mut impl Write, event: &Pop3ClientEvent, retrieving: bool) 
         Pop3ClientEvent::Finished { .. }
         | Pop3ClientEvent::StateChanged { .. }
         | Pop3ClientEvent::MessageRetrieved { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retrieved_message_is_shown_as_the_server_sent_it() {
+        assert_eq!(
+            as_sent(b"Subject: x\r\n\r\n.dot\r\n..two\r\nbare\nLF\r\n"),
+            b"Subject: x\r\n\r\n..dot\r\n...two\r\nbare\nLF\r\n.\r\n"
+        );
+        assert_eq!(as_sent(b""), b".\r\n");
+    }
+
+    #[test]
+    fn the_summary_says_when_quit_left_deletions_unknown() {
+        let mut fetched = Fetched {
+            result: Some(Pop3SessionResult::Completed),
+            retrieved: 2,
+            stored: 2,
+            deleted: 2,
+            removal_refused: 0,
+            problems: Vec::new(),
+        };
+        assert_eq!(
+            fetched.summary(),
+            "2 messages retrieved, 2 stored, 2 deleted on the server"
+        );
+        fetched.deleted = 0;
+        fetched.removal_refused = 2;
+        assert_eq!(
+            fetched.summary(),
+            "2 messages retrieved, 2 stored, 2 marked for deletion, but QUIT answered -ERR: \
+             some may still be on the server"
+        );
     }
 }

@@ -229,8 +229,11 @@ pub struct Pop3ClientOutcome {
     /// Message numbers the server accepted DELE for.
     pub marked_for_deletion: Vec<u32>,
     /// True when QUIT got +OK after at least one DELE: the server removed those messages in
-    /// its UPDATE state (RFC 1939 6). Without it nothing was removed.
+    /// its UPDATE state (RFC 1939 6). Without it nothing was removed, unless QUIT was refused.
     pub deletions_committed: bool,
+    /// True when QUIT got -ERR: the server entered its UPDATE state but says some marked
+    /// messages were not removed (RFC 1939 6), so which of them are gone is not known.
+    pub quit_refused: bool,
     /// What STAT said: (messages, octets).
     pub maildrop_size: Option<(u64, u64)>,
     /// The -ERR responses the session went past (UTF8, RETR or DELE of one message, QUIT's
@@ -675,6 +678,7 @@ impl Pop3Client {
                 self.finish(result);
                 if let Some(outcome) = self.outcome.as_mut() {
                     outcome.deletions_committed = committed;
+                    outcome.quit_refused = !ok;
                 }
             }
             (Awaited::Capa | Awaited::List | Awaited::Uidl | Awaited::Retr(_), true) => {
@@ -891,6 +895,7 @@ impl Pop3Client {
             retrieved: std::mem::take(&mut self.retrieved),
             marked_for_deletion: self.marked_for_deletion.clone(),
             deletions_committed: false,
+            quit_refused: false,
             maildrop_size: self.maildrop_size,
             errors: std::mem::take(&mut self.errors),
         });

@@ -88,6 +88,7 @@ fn empty_outcome() -> Pop3ClientOutcome {
         retrieved: Vec::new(),
         marked_for_deletion: Vec::new(),
         deletions_committed: false,
+        quit_refused: false,
         maildrop_size: None,
         errors: Vec::new(),
     }
