@@ -33,6 +33,27 @@ fn count(result: &RunResult, wanted: impl Fn(&Event) -> bool) -> usize {
     events(result).filter(|e| wanted(&e.event)).count()
 }
 
+/// For each `RetryScheduled` of one host, in order, whether it says its attempt is the last,
+/// checked against its note, which says so when it does.
+fn last_attempt_flags(result: &RunResult, host: &str) -> Vec<bool> {
+    let events = &result.trace.events;
+    (0..events.len())
+        .filter_map(|index| match &events[index].event {
+            Event::RetryScheduled(r) if &*r.host == host => {
+                let note = smtp_lab::sim::notes::in_context(events, index).expect("a note");
+                assert_eq!(
+                    note.text.contains("That attempt is the last"),
+                    r.last_attempt,
+                    "{}",
+                    note.text
+                );
+                Some(r.last_attempt)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The time of every `RetryScheduled` and the time it schedules, for one host.
 fn retries(result: &RunResult, host: &str) -> Vec<(u64, u64)> {
     events(result)
@@ -1452,6 +1473,15 @@ fn the_default_schedule_waits_30_minutes_then_doubles_to_4_hours_and_gives_up_af
     assert_eq!(gave_up.len(), 1);
     let five_days = 5 * 24 * 3600 * 1000;
     assert!(gave_up[0] - queued >= five_days, "not before 5 days");
+    // Only the retry that reaches the give-up age is the last attempt, and says so.
+    let flags = last_attempt_flags(&result, host);
+    assert_eq!(flags.len(), retries.len());
+    assert_eq!(flags.iter().filter(|last| **last).count(), 1, "{flags:?}");
+    assert_eq!(flags.last(), Some(&true), "{flags:?}");
+    assert!(result
+        .trace
+        .to_text()
+        .contains("q1 last retry at 5+00:00:01.540 for bob@receiver.test"));
     let last_retry_scheduled = retries.last().unwrap().0;
     assert!(
         last_retry_scheduled - queued < five_days,
@@ -1547,6 +1577,9 @@ fn the_retry_schedule_is_configurable() {
     let (last_wait, earlier) = waits.split_last().unwrap();
     assert!(earlier[3..].iter().all(|w| *w == 3000), "{waits:?}");
     assert!((600..=3000).contains(last_wait), "{waits:?}");
+    let flags = last_attempt_flags(&result, host);
+    assert_eq!(flags.last(), Some(&true), "{flags:?}");
+    assert!(!flags[..flags.len() - 1].contains(&true), "{flags:?}");
     let gave_up = gave_up_times(&result, host);
     assert_eq!(gave_up.len(), 1);
     assert!(gave_up[0] - queued >= 14_400_000);

@@ -272,9 +272,16 @@ fn retry_text(retry: &RetryScheduled, now_ms: u64) -> String {
     } else {
         ""
     };
+    let last = if retry.last_attempt {
+        "That attempt is the last: by then the message will have been queued for the give-up \
+         time (5 days unless the scenario sets another), so if it fails for now again, the \
+         server gives up on it (RFC 5321 4.5.4.1). "
+    } else {
+        ""
+    };
     format!(
         "A temporary failure: the message stays queued and is tried again in {wait}, at {}. \
-         {why_not_bounced}{}",
+         {last}{why_not_bounced}{}",
         format_time(retry.at_ms),
         retry_rules!()
     )

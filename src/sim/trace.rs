@@ -317,6 +317,9 @@ pub struct RetryScheduled {
     pub entry: EntryId,
     pub at_ms: u64,
     pub recipients: Vec<String>,
+    /// Whether the entry will have been queued for the give-up time by `at_ms`, so that the
+    /// attempt then is the last: a temporary failure in it gives up (RFC 5321 4.5.4.1).
+    pub last_attempt: bool,
     /// What ended the attempt for every recipient at once: its last address could not be
     /// reached (refused, no answer, skipped), the session failed before MAIL (a `421`
     /// greeting), or no address was found; also after an earlier server of the attempt
@@ -1229,6 +1232,7 @@ impl TextRenderer {
                     entry,
                     at_ms,
                     recipients,
+                    last_attempt,
                     attempt_failure,
                 } = &**boxed;
                 // Said here when no recipient result above says it (as Postfix logs a
@@ -1239,7 +1243,8 @@ impl TextRenderer {
                 line!(
                     host,
                     format!(
-                        "q{entry} retry at {} for {}{failure}",
+                        "q{entry} {}retry at {} for {}{failure}",
+                        if *last_attempt { "last " } else { "" },
                         format_time(*at_ms),
                         recipients.join(", ")
                     ),

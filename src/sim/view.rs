@@ -243,6 +243,7 @@ impl WorldView {
                     at_ms,
                     recipients,
                     attempt_failure,
+                    ..
                 } = &**boxed;
                 if let Some(e) = self.entry(host, *entry) {
                     e.next_attempt_ms = Some(*at_ms);

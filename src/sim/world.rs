@@ -4611,6 +4611,7 @@ impl<'a> World<'a> {
             entry: entry_id,
             at_ms,
             recipients,
+            last_attempt: at_ms >= give_up_at_ms,
             attempt_failure,
         })));
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
