@@ -39,7 +39,7 @@ macro_rules! retry_rules {
     () => {
         "RFC 5321 says the wait should in general be at least 30 minutes. The sending host \
          waits its first retry interval after a first failed attempt, then doubles each wait \
-         up to its longest (30 minutes and 4 hours unless the scenario sets others). A wait \
+         up to its longest (30 minutes and 3 hours unless the scenario sets others). A wait \
          that would go past the give-up time ends there instead, but is never shorter than \
          the first, so the last attempt may come up to one first interval after it. The wait \
          counts from now, the end of this attempt, which may have taken a while (a host that \
@@ -1880,14 +1880,21 @@ mod tests {
         );
         assert!(retries[1].contains("tried again in 1 hour, at 0+01:30:00.300."));
         let last = retries.last().expect("retries");
+        // The last wait ends at the give-up time, shorter than the 3 hours before it.
         assert!(
-            last.contains("tried again in 30 minutes, at 5+00:00:01.540."),
+            last.contains(
+                "tried again in 2 hours 29 minutes 58.32 seconds, at 5+00:00:00.220. That \
+                 attempt is the last"
+            ),
             "{last}"
         );
+        assert!(retries[..retries.len() - 1]
+            .iter()
+            .all(|retry| !retry.contains("is the last")));
         assert_eq!(
             shown_notes(&down, "gave up on"),
             [concat!(
-                "The message has been queued since 0+00:00:00.220, for 5 days 1.36 seconds: \
+                "The message has been queued since 0+00:00:00.220, for 5 days 0.04 seconds: \
                  that reaches the give-up time (RFC 5321: generally at least 4 to 5 days; 5 \
                  days unless the scenario sets another), so ",
                 gave_up_rest!()

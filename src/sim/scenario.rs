@@ -105,7 +105,9 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             first_retry_s: 30 * 60,
-            max_interval_s: 4 * 3600,
+            // RFC 5321 4.5.4.1: "two connection attempts in the first hour of the message's
+            // time in the queue, and then backing off to one every two or three hours".
+            max_interval_s: 3 * 3600,
             give_up_s: 5 * 24 * 3600,
             delay_notice_s: None,
             connect_timeout_s: 30,
