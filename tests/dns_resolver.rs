@@ -892,13 +892,16 @@ fn more_mx_hosts_than_are_looked_up_leave_the_rest_out_and_are_not_cached() {
             used: MX_EXCHANGES_MAX,
             ignored: 4,
             drawn: true,
+            own_address_checked: true,
         }));
         let note = resolution.notes.last().map(ToString::to_string);
         assert_eq!(
             note.as_deref(),
             Some(
                 "16 MX hosts looked up, the 4 after them in this order left out (at most 16 \
-                 per delivery; equal preferences are drawn again next time)"
+                 per delivery; those left out at the preference the cut fell in were asked for \
+                 their addresses only to see whether one is this host, RFC 5321 5.1; equal \
+                 preferences are drawn again next time)"
             )
         );
         // Not kept: the next delivery resolves again and may draw the hosts left out.
@@ -942,4 +945,47 @@ fn an_mx_host_that_is_an_alias_of_the_root_is_written_as_the_root() {
             .any(|n| n.starts_with("MX host alias.example.org is an alias of .;")),
         "{notes:?}"
     );
+}
+
+/// RFC 5321 5.1 asks for the whole MX list to be inspected for the relay's own names and
+/// addresses: when the 16-host cut falls among hosts of one preference, the relay may be one
+/// of those left out, known only by its address. Its level is dropped whatever the draw.
+#[test]
+fn a_relay_left_out_by_the_cut_still_knows_itself_by_its_address() {
+    use smtp_lab::dns::MX_EXCHANGES_MAX;
+    let mut records = vec![
+        mx("@", 5, "best.example.org"),
+        a("best.example.org", "192.0.2.1"),
+        // Another name for the relay (192.0.2.2), among the hosts of preference 10.
+        mx("@", 10, "other-name.example.org"),
+        a("other-name.example.org", "192.0.2.2"),
+    ];
+    for n in 0..MX_EXCHANGES_MAX + 4 {
+        records.push(mx("@", 10, &format!("mx{n}.example.org")));
+        records.push(a(
+            &format!("mx{n}.example.org"),
+            &format!("192.0.2.{}", n + 10),
+        ));
+    }
+    let crowded = world(vec![zone("example.org", records)]);
+    let mut left_out = 0;
+    for seed in 0..40 {
+        let mut prng = SplitMix64(seed);
+        let r = MxResolver::new(vec![name("relay.example.org")], 100)
+            .with_local_addresses(vec![ip("192.0.2.2")])
+            .resolve_mx(&crowded, "example.org", 0, &mut || prng.next_u64());
+        let text = notes_text(&r);
+        assert_eq!(
+            exchanges(&r),
+            [("best.example.org.".to_owned(), 5)],
+            "seed {seed}: {text}"
+        );
+        assert!(!r.left_out_for_now(), "{text}");
+        if text.contains("were asked for their addresses only to see whether one is this host") {
+            left_out += 1;
+        }
+    }
+    // The relay's other name was left out by some draws (and found among the hosts looked
+    // up by the others).
+    assert!(left_out > 0 && left_out < 40, "{left_out}");
 }

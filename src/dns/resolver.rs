@@ -223,11 +223,14 @@ pub enum MxNote {
     /// More MX records than are looked up: those after the first `used` in preference order
     /// (equal preferences shuffled) were left out. `drawn` when the cut fell among hosts of
     /// one preference, so that which are left out depends on the draw, and this host did not
-    /// then drop that level (found among the first `used` by address).
+    /// then drop that level (found there by address).
     TooManyExchanges {
         used: usize,
         ignored: usize,
         drawn: bool,
+        /// Whether the hosts left out at the preference the cut fell in were asked for their
+        /// addresses, to see whether one is this host (RFC 5321 5.1).
+        own_address_checked: bool,
     },
 }
 
@@ -345,12 +348,20 @@ impl fmt::Display for MxNote {
                 used,
                 ignored,
                 drawn,
+                own_address_checked,
             } => {
                 write!(
                     f,
                     "{used} MX hosts looked up, the {ignored} after them in this order left out \
                      (at most {used} per delivery"
                 )?;
+                if *own_address_checked {
+                    write!(
+                        f,
+                        "; those left out at the preference the cut fell in were asked for their \
+                         addresses only to see whether one is this host, RFC 5321 5.1"
+                    )?;
+                }
                 if *drawn {
                     write!(f, "; equal preferences are drawn again next time")?;
                 }
@@ -717,14 +728,25 @@ impl Run<'_> {
         }
 
         shuffle_equal_preferences(&mut candidates, rng);
+        // Hosts left out at the level the cut fell in: one of them may be this host, known
+        // there only by its address, whose level must then be dropped with the hosts looked
+        // up there (RFC 5321 5.1 asks for the whole list to be inspected). A host left out
+        // at a less preferred level needs no look: dropping its level leaves the hosts
+        // looked up as they are.
+        let mut left_out_at_cut_level: Vec<MxTarget> = Vec::new();
         if candidates.len() > MX_EXCHANGES_MAX {
+            let cut_level = candidates[MX_EXCHANGES_MAX - 1].preference;
+            let drawn = candidates[MX_EXCHANGES_MAX].preference == cut_level;
             self.notes.push(MxNote::TooManyExchanges {
                 used: MX_EXCHANGES_MAX,
                 ignored: candidates.len() - MX_EXCHANGES_MAX,
-                drawn: candidates[MX_EXCHANGES_MAX - 1].preference
-                    == candidates[MX_EXCHANGES_MAX].preference,
+                drawn,
+                own_address_checked: false,
             });
-            candidates.truncate(MX_EXCHANGES_MAX);
+            left_out_at_cut_level = candidates
+                .drain(MX_EXCHANGES_MAX..)
+                .take_while(|t| t.preference == cut_level)
+                .collect();
         }
 
         let mut targets = Vec::new();
@@ -778,11 +800,26 @@ impl Run<'_> {
         // RFC 5321 5.1 again, by address: an exchange whose name is not this host's may still
         // resolve to it (another name, or an alias of its own name). Only now are the
         // addresses known, so the level is dropped here, as Postfix drops it after its lookups.
-        let own_by_address = targets
+        let mut own_by_address = targets
             .iter()
             .filter(|t| self.is_local_address(&t.addresses))
             .min_by_key(|t| t.preference)
             .map(|t| (t.preference, t.exchange.clone()));
+        if own_by_address.is_none() && !left_out_at_cut_level.is_empty() {
+            for note in &mut self.notes {
+                if let MxNote::TooManyExchanges {
+                    own_address_checked,
+                    ..
+                } = note
+                {
+                    *own_address_checked = true;
+                }
+            }
+            own_by_address = left_out_at_cut_level
+                .into_iter()
+                .find(|t| self.has_own_address(&t.exchange, &looked_up))
+                .map(|t| (t.preference, t.exchange));
+        }
         if let Some((own_preference, local_name)) = own_by_address {
             self.forget_hosts_at_dropped_levels(&mut targets, own_preference);
             if let Some(loops) = self.drop_own_level(&mut targets, own_preference, local_name) {
@@ -806,6 +843,32 @@ impl Run<'_> {
         } else {
             MxOutcome::NoAddresses
         }
+    }
+
+    /// Whether `host`, an MX host left out of the delivery, has one of this host's
+    /// addresses: A, then AAAA if A did not say so. Asked only for this check, so a failed
+    /// or empty answer is no note: the host would not be tried anyway.
+    fn has_own_address(
+        &mut self,
+        host: &DomainName,
+        looked_up: &[(DomainName, HostAddresses)],
+    ) -> bool {
+        if let Some((_, addresses)) = looked_up.iter().find(|(name, _)| name == host) {
+            return matches!(addresses, HostAddresses::Found(found) if self.is_local_address(found));
+        }
+        [RecordType::A, RecordType::Aaaa].into_iter().any(|qtype| {
+            let answer = self.ask(host, qtype);
+            let found: Vec<IpAddr> = answer
+                .answers
+                .iter()
+                .filter_map(|r| match r.data {
+                    RecordData::A(a) if qtype == RecordType::A => Some(IpAddr::V4(a)),
+                    RecordData::Aaaa(a) if qtype == RecordType::Aaaa => Some(IpAddr::V6(a)),
+                    _ => None,
+                })
+                .collect();
+            self.is_local_address(&found)
+        })
     }
 
     /// A then AAAA for `host`. Both are always asked, so the trace shows both.
