@@ -39,6 +39,16 @@ for target in $targets; do
             printf '#scenario=basic-delivery&to=nobody%%40receiver.test&subject=Hi&body=Hello%%0A&step=40' \
                 >"fuzz/corpus/$target/message"
             ;;
+        pop3_server_session)
+            # A whole session, every command once, for libFuzzer to change.
+            printf 'CAPA\r\nUSER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 1 0\r\nDELE 1\r\nRSET\r\nDELE 2\r\nQUIT\r\n' \
+                >"fuzz/corpus/$target/session"
+            ;;
+        pop3_client_session)
+            # A server's side of a whole session, one response per piece (cut at 0xFF).
+            printf '+OK hi\r\n+OK\r\nUSER\r\nUIDL\r\n.\r\n\377+OK\r\n\377+OK\r\n\377+OK 1 5\r\n\377+OK\r\n1 5\r\n.\r\n\377+OK\r\n1 u1\r\n.\r\n\377+OK\r\n..x\r\n.\r\n\377+OK\r\n\377+OK bye\r\n' \
+                >"fuzz/corpus/$target/session"
+            ;;
     esac
     set +e
     cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- -max_total_time="$seconds" -max_len="$max_len" \
