@@ -7,7 +7,9 @@ use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
 use super::send::{check_server, connect};
 use super::transcript::{print_data, print_line};
-use crate::pop3::client::{Pop3Client, Pop3ClientConfig, Pop3ClientEvent, Pop3SessionResult};
+use crate::pop3::client::{
+    Pop3Client, Pop3ClientConfig, Pop3ClientEvent, Pop3ClientState, Pop3SessionResult,
+};
 use std::io::Write;
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -97,6 +99,13 @@ pub fn run(options: FetchOptions) -> ExitCode {
     })
 }
 
+/// Why a session does not know whether its marked messages were removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RemovalUnknown {
+    QuitRefused,
+    QuitUnanswered,
+}
+
 /// What a session achieved.
 struct Fetched {
     result: Option<Pop3SessionResult>,
@@ -104,9 +113,10 @@ struct Fetched {
     stored: usize,
     /// Messages removed on the server: marked with DELE and committed by QUIT's +OK.
     deleted: usize,
-    /// Messages marked with DELE whose removal QUIT answered with -ERR: some of them may
-    /// have been removed, some not (RFC 1939 6, "some deleted messages not removed").
-    removal_refused: usize,
+    /// Messages marked with DELE whose removal is not known: QUIT was sent, so the server
+    /// entered its UPDATE state (RFC 1939 6), but answered -ERR ("some deleted messages not
+    /// removed") or nothing.
+    removal_unknown: Option<(usize, RemovalUnknown)>,
     /// The -ERR responses the session went past, and a message that could not be stored.
     problems: Vec<String>,
 }
@@ -114,13 +124,15 @@ struct Fetched {
 impl Fetched {
     fn summary(&self) -> String {
         let count = |n: usize| format!("{n} message{}", crate::plural(n as u64));
-        let deleted = if self.removal_refused > 0 {
-            format!(
-                "{} marked for deletion, but QUIT answered -ERR: some may still be on the server",
-                self.removal_refused
-            )
-        } else {
-            format!("{} deleted on the server", self.deleted)
+        let deleted = match self.removal_unknown {
+            Some((marked, why)) => format!(
+                "{marked} marked for deletion, but {}: some or all may still be on the server",
+                match why {
+                    RemovalUnknown::QuitRefused => "QUIT was answered -ERR",
+                    RemovalUnknown::QuitUnanswered => "QUIT was not answered",
+                }
+            ),
+            None => format!("{} deleted on the server", self.deleted),
         };
         format!(
             "{} retrieved, {} stored, {deleted}",
@@ -140,6 +152,9 @@ impl Fetched {
                 format!("login refused: {response}")
             }
             Some(Pop3SessionResult::Utf8UserNotSupported { reason }) => reason.clone(),
+            Some(Pop3SessionResult::ConnectionClosed {
+                state: Pop3ClientState::ExpectQuitReply,
+            }) => "the connection closed before QUIT was answered".to_string(),
             Some(Pop3SessionResult::ConnectionClosed { state }) => {
                 format!("the connection closed ({state}); nothing was deleted without QUIT")
             }
@@ -178,7 +193,7 @@ fn drive(
         retrieved: 0,
         stored: 0,
         deleted: 0,
-        removal_refused: 0,
+        removal_unknown: None,
         problems: Vec::new(),
     };
     let mut buffer = vec![0u8; 16 * 1024];
@@ -251,24 +266,40 @@ fn drive(
         fetched.result = Some(outcome.result.clone());
         if outcome.deletions_committed {
             fetched.deleted = outcome.marked_for_deletion.len();
-        } else if outcome.quit_refused {
-            fetched.removal_refused = outcome.marked_for_deletion.len();
+        } else if !outcome.marked_for_deletion.is_empty() {
+            let marked = outcome.marked_for_deletion.len();
+            let quit_unanswered = matches!(
+                outcome.result,
+                Pop3SessionResult::ConnectionClosed {
+                    state: Pop3ClientState::ExpectQuitReply
+                } | Pop3SessionResult::TimedOut {
+                    state: Pop3ClientState::ExpectQuitReply
+                }
+            );
+            if outcome.quit_refused {
+                fetched.removal_unknown = Some((marked, RemovalUnknown::QuitRefused));
+            } else if quit_unanswered {
+                fetched.removal_unknown = Some((marked, RemovalUnknown::QuitUnanswered));
+            }
         }
         fetched.problems.extend(outcome.errors.iter().cloned());
     }
     fetched
 }
 
-/// A retrieved message as the server sent it (RFC 1939 3): its CRLF lines with a leading "."
-/// doubled, then the "." line that ends the response. The message's own line ends are kept
-/// as they are, so that nothing is shown that was not on the wire.
+/// A retrieved message as the server sent it (RFC 1939 3): its lines with a leading "."
+/// doubled, then the "." line that ends the response. A line ends at an LF, with or without
+/// its CR, as the client read it, so a line's stuffing is shown where the client removed it.
 fn as_sent(message: &[u8]) -> Vec<u8> {
     let mut sent = Vec::with_capacity(message.len() + 3);
-    for line in crate::smtp::dot::crlf_lines(message) {
+    for line in crate::smtp::dot::lines_inclusive(message) {
         if line.starts_with(b".") {
             sent.push(b'.');
         }
         sent.extend_from_slice(line);
+    }
+    if !sent.is_empty() && !sent.ends_with(b"\n") {
+        sent.extend_from_slice(b"\r\n");
     }
     sent.extend_from_slice(b".\r\n");
     sent
@@ -332,6 +363,9 @@ mod tests {
             as_sent(b"Subject: x\r\n\r\n.dot\r\n..two\r\nbare\nLF\r\n"),
             b"Subject: x\r\n\r\n..dot\r\n...two\r\nbare\nLF\r\n.\r\n"
         );
+        // A line that ended in a bare LF lost its stuffing too.
+        assert_eq!(as_sent(b"a\n.b\r\n"), b"a\n..b\r\n.\r\n");
+        assert_eq!(as_sent(b"no end"), b"no end\r\n.\r\n");
         assert_eq!(as_sent(b""), b".\r\n");
     }
 
@@ -342,7 +376,7 @@ mod tests {
             retrieved: 2,
             stored: 2,
             deleted: 2,
-            removal_refused: 0,
+            removal_unknown: None,
             problems: Vec::new(),
         };
         assert_eq!(
@@ -350,11 +384,24 @@ mod tests {
             "2 messages retrieved, 2 stored, 2 deleted on the server"
         );
         fetched.deleted = 0;
-        fetched.removal_refused = 2;
+        fetched.removal_unknown = Some((2, RemovalUnknown::QuitRefused));
         assert_eq!(
             fetched.summary(),
-            "2 messages retrieved, 2 stored, 2 marked for deletion, but QUIT answered -ERR: \
-             some may still be on the server"
+            "2 messages retrieved, 2 stored, 2 marked for deletion, but QUIT was answered -ERR: \
+             some or all may still be on the server"
+        );
+        fetched.removal_unknown = Some((1, RemovalUnknown::QuitUnanswered));
+        assert_eq!(
+            fetched.summary(),
+            "2 messages retrieved, 2 stored, 1 marked for deletion, but QUIT was not answered: \
+             some or all may still be on the server"
+        );
+        fetched.result = Some(Pop3SessionResult::ConnectionClosed {
+            state: Pop3ClientState::ExpectQuitReply,
+        });
+        assert_eq!(
+            fetched.failure().as_deref(),
+            Some("the connection closed before QUIT was answered")
         );
     }
 }
