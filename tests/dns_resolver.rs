@@ -892,16 +892,15 @@ fn more_mx_hosts_than_are_looked_up_leave_the_rest_out_and_are_not_cached() {
             used: MX_EXCHANGES_MAX,
             ignored: 4,
             drawn: true,
-            own_address_checked: true,
+            // A sending host without addresses of its own has none to look for.
+            own_address_checked: false,
         }));
         let note = resolution.notes.last().map(ToString::to_string);
         assert_eq!(
             note.as_deref(),
             Some(
                 "16 MX hosts looked up, the 4 after them in this order left out (at most 16 \
-                 per delivery; those left out at the preference the cut fell in were asked for \
-                 their addresses only to see whether one is this host, RFC 5321 5.1; equal \
-                 preferences are drawn again next time)"
+                 per delivery; equal preferences are drawn again next time)"
             )
         );
         // Not kept: the next delivery resolves again and may draw the hosts left out.
@@ -981,11 +980,45 @@ fn a_relay_left_out_by_the_cut_still_knows_itself_by_its_address() {
             "seed {seed}: {text}"
         );
         assert!(!r.left_out_for_now(), "{text}");
-        if text.contains("were asked for their addresses only to see whether one is this host") {
+        // The level is dropped, every host there named, those left out by the cut too.
+        let Some(MxNote::DroppedOwnLevel {
+            preference,
+            dropped,
+            ..
+        }) = r
+            .notes
+            .iter()
+            .find(|note| matches!(note, MxNote::DroppedOwnLevel { .. }))
+        else {
+            panic!("no dropped level: {text}")
+        };
+        assert_eq!(*preference, 10, "{text}");
+        assert_eq!(dropped.len(), MX_EXCHANGES_MAX + 5, "{text}");
+        // Kept: the draw no longer matters.
+        let mut cache = smtp_lab::dns::cache::MxCache::default();
+        cache.store(&r, 0);
+        assert!(!cache.is_empty(), "{text}");
+        if text.contains("were looked up, until one had this host's address") {
             left_out += 1;
         }
     }
     // The relay's other name was left out by some draws (and found among the hosts looked
     // up by the others).
     assert!(left_out > 0 && left_out < 40, "{left_out}");
+    // Without the relay among them, every host left out at that level is asked for A and
+    // AAAA, and is still only left out for now.
+    let mut records = Vec::new();
+    for n in 0..MX_EXCHANGES_MAX + 4 {
+        records.push(mx("@", 10, &format!("mx{n}.example.org")));
+        records.push(a(
+            &format!("mx{n}.example.org"),
+            &format!("192.0.2.{}", n + 10),
+        ));
+    }
+    let others = world(vec![zone("example.org", records)]);
+    let r = resolve_as_relay_at_own_address(&others, "example.org", 0);
+    assert_eq!(exchanges(&r).len(), MX_EXCHANGES_MAX);
+    assert_eq!(r.exchanges.len(), 1 + 2 * (MX_EXCHANGES_MAX + 4));
+    assert!(r.left_out_for_now());
+    assert!(notes_text(&r).contains("were looked up, until one had this host's address"));
 }

@@ -622,6 +622,28 @@ fn settings_that_contradict_each_other_are_refused() {
     let mut waits = world();
     waits["retry"] = json!({"first_retry_s": 3600, "max_interval_s": 600});
     assert_error(&waits, "retry.max_interval_s", "shorter than first_retry_s");
+    // A longest wait left out follows a first wait longer than its default, rather than
+    // refusing the file over a field it never wrote; written as null, it is an error.
+    let mut long_first = world();
+    long_first["retry"] = json!({"first_retry_s": 12_000});
+    let scenario = Scenario::from_json(&long_first.to_string()).expect("loads");
+    assert_eq!(scenario.retry.max_interval_s, 12_000);
+    long_first["retry"] = json!({"first_retry_s": 600});
+    let scenario = Scenario::from_json(&long_first.to_string()).expect("loads");
+    assert_eq!(scenario.retry.max_interval_s, 3 * 3600);
+    long_first["retry"] = json!({"max_interval_s": null});
+    let refused = errors_of(&long_first).to_string();
+    assert!(
+        refused.starts_with("retry.max_interval_s (line 1, column ")
+            && refused.contains("invalid type: null"),
+        "{refused}"
+    );
+    long_first["retry"] = json!({"max_interval": 600});
+    let refused = errors_of(&long_first).to_string();
+    assert!(
+        refused.contains("unknown field `max_interval`"),
+        "{refused}"
+    );
     let mut timeout = world();
     timeout["retry"] = json!({"connect_timeout_s": 0});
     assert_error(&timeout, "retry.connect_timeout_s", "at least one second");

@@ -358,8 +358,9 @@ impl fmt::Display for MxNote {
                 if *own_address_checked {
                     write!(
                         f,
-                        "; those left out at the preference the cut fell in were asked for their \
-                         addresses only to see whether one is this host, RFC 5321 5.1"
+                        "; those left out at the preference the cut fell in were looked up, until \
+                         one had this host's address, only to see whether one is this host, RFC \
+                         5321 5.1"
                     )?;
                 }
                 if *drawn {
@@ -568,8 +569,8 @@ impl Run<'_> {
     /// are dropped as well, not skipped (RFC 5321 5.1: they "MUST be discarded from
     /// consideration"), so that none of them counts as left out for now. They go into
     /// `targets` for [`Self::drop_own_level`] to name. Nor does a draw among too many hosts
-    /// matter any more: this host is among the first 16, sorted by preference, so every host
-    /// left out after them is at its level or below, and dropped.
+    /// matter any more: every host the cut left out is at this host's level or below (the
+    /// cut fell after this host, or among the hosts of its level), and is dropped.
     fn forget_hosts_at_dropped_levels(&mut self, targets: &mut Vec<MxTarget>, own_preference: u16) {
         let mut unreached = Vec::new();
         self.notes.retain_mut(|note| match note {
@@ -728,25 +729,24 @@ impl Run<'_> {
         }
 
         shuffle_equal_preferences(&mut candidates, rng);
-        // Hosts left out at the level the cut fell in: one of them may be this host, known
-        // there only by its address, whose level must then be dropped with the hosts looked
-        // up there (RFC 5321 5.1 asks for the whole list to be inspected). A host left out
-        // at a less preferred level needs no look: dropping its level leaves the hosts
-        // looked up as they are.
-        let mut left_out_at_cut_level: Vec<MxTarget> = Vec::new();
+        // The hosts left out by the cut. Those at the level the cut fell in may include this
+        // host, known there only by its address, whose level must then be dropped with the
+        // hosts looked up there (RFC 5321 5.1 asks for the whole list to be inspected). A
+        // host left out at a less preferred level needs no look: dropping its level would
+        // leave the hosts looked up as they are.
+        let mut left_out: Vec<MxTarget> = Vec::new();
+        let mut cut_level = None;
         if candidates.len() > MX_EXCHANGES_MAX {
-            let cut_level = candidates[MX_EXCHANGES_MAX - 1].preference;
-            let drawn = candidates[MX_EXCHANGES_MAX].preference == cut_level;
+            let level = candidates[MX_EXCHANGES_MAX - 1].preference;
+            let drawn = candidates[MX_EXCHANGES_MAX].preference == level;
             self.notes.push(MxNote::TooManyExchanges {
                 used: MX_EXCHANGES_MAX,
                 ignored: candidates.len() - MX_EXCHANGES_MAX,
                 drawn,
                 own_address_checked: false,
             });
-            left_out_at_cut_level = candidates
-                .drain(MX_EXCHANGES_MAX..)
-                .take_while(|t| t.preference == cut_level)
-                .collect();
+            left_out = candidates.split_off(MX_EXCHANGES_MAX);
+            cut_level = drawn.then_some(level);
         }
 
         let mut targets = Vec::new();
@@ -805,22 +805,13 @@ impl Run<'_> {
             .filter(|t| self.is_local_address(&t.addresses))
             .min_by_key(|t| t.preference)
             .map(|t| (t.preference, t.exchange.clone()));
-        if own_by_address.is_none() && !left_out_at_cut_level.is_empty() {
-            for note in &mut self.notes {
-                if let MxNote::TooManyExchanges {
-                    own_address_checked,
-                    ..
-                } = note
-                {
-                    *own_address_checked = true;
-                }
-            }
-            own_by_address = left_out_at_cut_level
-                .into_iter()
-                .find(|t| self.has_own_address(&t.exchange, &looked_up))
-                .map(|t| (t.preference, t.exchange));
+        if let (None, Some(level)) = (&own_by_address, cut_level) {
+            own_by_address = self.own_among_left_out(&left_out, level, &looked_up);
         }
         if let Some((own_preference, local_name)) = own_by_address {
+            // Every host left out by the cut is at this host's level or a less preferred
+            // one: dropped, and named with the others.
+            targets.append(&mut left_out);
             self.forget_hosts_at_dropped_levels(&mut targets, own_preference);
             if let Some(loops) = self.drop_own_level(&mut targets, own_preference, local_name) {
                 // As when this host is found by name: a more preferred host whose lookup
@@ -845,30 +836,62 @@ impl Run<'_> {
         }
     }
 
-    /// Whether `host`, an MX host left out of the delivery, has one of this host's
-    /// addresses: A, then AAAA if A did not say so. Asked only for this check, so a failed
-    /// or empty answer is no note: the host would not be tried anyway.
-    fn has_own_address(
+    /// This host among the MX hosts `left_out` by the cut at preference `level`, found by
+    /// its address: each such host is asked for A, then AAAA if A did not say so, until one
+    /// has an address of this host. Asked only for this check, so the answers add no note:
+    /// those hosts are not tried anyway. Nothing is asked when this host has no address to
+    /// look for; the cut's note says when something was.
+    fn own_among_left_out(
         &mut self,
-        host: &DomainName,
+        left_out: &[MxTarget],
+        level: u16,
         looked_up: &[(DomainName, HostAddresses)],
-    ) -> bool {
-        if let Some((_, addresses)) = looked_up.iter().find(|(name, _)| name == host) {
-            return matches!(addresses, HostAddresses::Found(found) if self.is_local_address(found));
+    ) -> Option<(u16, DomainName)> {
+        if self.resolver.local_addresses.is_empty() {
+            return None;
         }
-        [RecordType::A, RecordType::Aaaa].into_iter().any(|qtype| {
-            let answer = self.ask(host, qtype);
-            let found: Vec<IpAddr> = answer
-                .answers
-                .iter()
-                .filter_map(|r| match r.data {
-                    RecordData::A(a) if qtype == RecordType::A => Some(IpAddr::V4(a)),
-                    RecordData::Aaaa(a) if qtype == RecordType::Aaaa => Some(IpAddr::V6(a)),
-                    _ => None,
-                })
-                .collect();
-            self.is_local_address(&found)
-        })
+        for note in &mut self.notes {
+            if let MxNote::TooManyExchanges {
+                own_address_checked,
+                ..
+            } = note
+            {
+                *own_address_checked = true;
+            }
+        }
+        let notes_before = self.notes.len();
+        let mut asked: Vec<&DomainName> = Vec::new();
+        let mut own = None;
+        for host in left_out.iter().filter(|t| t.preference == level) {
+            let exchange = &host.exchange;
+            if asked.contains(&exchange) {
+                continue;
+            }
+            asked.push(exchange);
+            let is_own = match looked_up.iter().find(|(name, _)| name == exchange) {
+                Some((_, HostAddresses::Found(found))) => self.is_local_address(found),
+                Some(_) => false,
+                None => [RecordType::A, RecordType::Aaaa].into_iter().any(|qtype| {
+                    let answer = self.ask(exchange, qtype);
+                    let found: Vec<IpAddr> = answer
+                        .answers
+                        .iter()
+                        .filter_map(|r| match r.data {
+                            RecordData::A(a) if qtype == RecordType::A => Some(IpAddr::V4(a)),
+                            RecordData::Aaaa(a) if qtype == RecordType::Aaaa => Some(IpAddr::V6(a)),
+                            _ => None,
+                        })
+                        .collect();
+                    self.is_local_address(&found)
+                }),
+            };
+            if is_own {
+                own = Some((level, exchange.clone()));
+                break;
+            }
+        }
+        self.notes.truncate(notes_before);
+        own
     }
 
     /// A then AAAA for `host`. Both are always asked, so the trace shows both.

@@ -89,7 +89,7 @@ fn default_run_until() -> u64 {
 /// `first_retry_s`, each later wait twice the one before up to `max_interval_s`, and a bounce
 /// once the message has been queued for `give_up_s`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(from = "RetryPolicyFields")]
 pub struct RetryPolicy {
     pub first_retry_s: u64,
     pub max_interval_s: u64,
@@ -101,13 +101,62 @@ pub struct RetryPolicy {
     pub connect_timeout_s: u64,
 }
 
+/// The longest wait between attempts unless a scenario sets another. RFC 5321 4.5.4.1:
+/// "two connection attempts in the first hour the message is in the queue, and then backing
+/// off to one every two or three hours".
+pub const DEFAULT_MAX_INTERVAL_S: u64 = 3 * 3600;
+
+/// A retry policy as a scenario file writes it, each field optional. A `max_interval_s` left
+/// out is the default, or `first_retry_s` when that is longer: a file that sets only a long
+/// first wait is not refused over a field it never wrote.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RetryPolicyFields {
+    first_retry_s: u64,
+    #[serde(deserialize_with = "present")]
+    max_interval_s: Option<u64>,
+    give_up_s: u64,
+    delay_notice_s: Option<u64>,
+    connect_timeout_s: u64,
+}
+
+/// A field that, when present, must be an integer (not `null`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    u64::deserialize(deserializer).map(Some)
+}
+
+impl Default for RetryPolicyFields {
+    fn default() -> Self {
+        let defaults = RetryPolicy::default();
+        RetryPolicyFields {
+            first_retry_s: defaults.first_retry_s,
+            max_interval_s: None,
+            give_up_s: defaults.give_up_s,
+            delay_notice_s: defaults.delay_notice_s,
+            connect_timeout_s: defaults.connect_timeout_s,
+        }
+    }
+}
+
+impl From<RetryPolicyFields> for RetryPolicy {
+    fn from(fields: RetryPolicyFields) -> Self {
+        RetryPolicy {
+            first_retry_s: fields.first_retry_s,
+            max_interval_s: fields
+                .max_interval_s
+                .unwrap_or(DEFAULT_MAX_INTERVAL_S.max(fields.first_retry_s)),
+            give_up_s: fields.give_up_s,
+            delay_notice_s: fields.delay_notice_s,
+            connect_timeout_s: fields.connect_timeout_s,
+        }
+    }
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             first_retry_s: 30 * 60,
-            // RFC 5321 4.5.4.1: "two connection attempts in the first hour of the message's
-            // time in the queue, and then backing off to one every two or three hours".
-            max_interval_s: 3 * 3600,
+            max_interval_s: DEFAULT_MAX_INTERVAL_S,
             give_up_s: 5 * 24 * 3600,
             delay_notice_s: None,
             connect_timeout_s: 30,

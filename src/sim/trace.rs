@@ -318,7 +318,9 @@ pub struct RetryScheduled {
     pub at_ms: u64,
     pub recipients: Vec<String>,
     /// Whether the entry will have been queued for the give-up time by `at_ms`, so that the
-    /// attempt then is the last: a temporary failure in it gives up (RFC 5321 4.5.4.1).
+    /// attempt then is the last: a temporary failure in it gives up (RFC 5321 4.5.4.1). An
+    /// attempt that starts just before that time and fails after it gives up too, unflagged:
+    /// how long it takes is known only when it ends.
     pub last_attempt: bool,
     /// What ended the attempt for every recipient at once: its last address could not be
     /// reached (refused, no answer, skipped), the session failed before MAIL (a `421`
