@@ -60,6 +60,10 @@ pub struct QueueEntryView {
     pub recipients: Vec<String>,
     pub attempts: u32,
     pub next_attempt_ms: Option<u64>,
+    /// The next attempt is the last: the entry will have been queued for the give-up time
+    /// by then (see `RetryScheduled::last_attempt`).
+    #[serde(default)]
+    pub next_attempt_is_last: bool,
     /// The reply of the last attempt's last temporary refusal, while the entry waits for the
     /// next: a server's, or the sending host's own finding (a connection refused or not
     /// answered, no address found).
@@ -98,8 +102,13 @@ impl QueueEntryView {
                 } else {
                     ""
                 };
+                let next = if self.next_attempt_is_last {
+                    "last"
+                } else {
+                    "next"
+                };
                 format!(
-                    "attempt {attempts} failed{refusal}; next attempt at {}{after_the_run}",
+                    "attempt {attempts} failed{refusal}; {next} attempt at {}{after_the_run}",
                     trace::format_time(at_ms)
                 )
             }
@@ -220,6 +229,7 @@ impl WorldView {
                         recipients: recipients.clone(),
                         attempts: 0,
                         next_attempt_ms: Some(event.time_ms),
+                        next_attempt_is_last: false,
                         last_refusal: None,
                         gave_up: false,
                     },
@@ -242,11 +252,12 @@ impl WorldView {
                     entry,
                     at_ms,
                     recipients,
+                    last_attempt,
                     attempt_failure,
-                    ..
                 } = &**boxed;
                 if let Some(e) = self.entry(host, *entry) {
                     e.next_attempt_ms = Some(*at_ms);
+                    e.next_attempt_is_last = *last_attempt;
                     e.recipients = recipients.clone();
                     if let Some(failure) = attempt_failure {
                         e.last_refusal = Some(failure.reply_with_origin());
@@ -630,6 +641,19 @@ mod tests {
         );
         let line = entry_line_after("server-down-for-good", |e| matches!(e, Event::GaveUp(_)));
         assert!(line.contains("(given up after attempt "), "{line}");
+        // The retry that reaches the give-up time is the last; the ones before are not.
+        let line = entry_line_after(
+            "server-down-for-good",
+            |e| matches!(e, Event::RetryScheduled(retry) if retry.last_attempt),
+        );
+        assert!(
+            line.ends_with("; last attempt at 5+00:00:00.220)"),
+            "{line}"
+        );
+        let line = entry_line_after("server-down-for-good", |e| {
+            matches!(e, Event::RetryScheduled(_))
+        });
+        assert!(line.contains("; next attempt at "), "{line}");
     }
 
     #[test]
