@@ -40,6 +40,15 @@ fn index_below<R: RandomSource + ?Sized>(rng: &mut R, bound: usize) -> usize {
     ((u128::from(rng.next_u64()) * bound) >> 64) as usize
 }
 
+/// The addresses an A or AAAA answer gives (the CNAMEs followed to them are not addresses).
+fn addresses_answered(answer: &Answer, qtype: RecordType) -> impl Iterator<Item = IpAddr> + '_ {
+    answer.answers.iter().filter_map(move |r| match r.data {
+        RecordData::A(a) if qtype == RecordType::A => Some(IpAddr::V4(a)),
+        RecordData::Aaaa(a) if qtype == RecordType::Aaaa => Some(IpAddr::V6(a)),
+        _ => None,
+    })
+}
+
 /// Shuffles each run of equal preference in a list already sorted by preference, with
 /// Fisher-Yates from the back: a run of `k` hosts takes exactly `k - 1` draws, runs are
 /// shuffled in preference order, and a list without ties takes no draws at all.
@@ -873,15 +882,7 @@ impl Run<'_> {
                 Some(_) => false,
                 None => [RecordType::A, RecordType::Aaaa].into_iter().any(|qtype| {
                     let answer = self.ask(exchange, qtype);
-                    let found: Vec<IpAddr> = answer
-                        .answers
-                        .iter()
-                        .filter_map(|r| match r.data {
-                            RecordData::A(a) if qtype == RecordType::A => Some(IpAddr::V4(a)),
-                            RecordData::Aaaa(a) if qtype == RecordType::Aaaa => Some(IpAddr::V6(a)),
-                            _ => None,
-                        })
-                        .collect();
+                    let found: Vec<IpAddr> = addresses_answered(&answer, qtype).collect();
                     self.is_local_address(&found)
                 }),
             };
@@ -918,11 +919,7 @@ impl Run<'_> {
                     canonical,
                 });
             }
-            addresses.extend(answer.answers.iter().filter_map(|r| match r.data {
-                RecordData::A(a) if qtype == RecordType::A => Some(IpAddr::V4(a)),
-                RecordData::Aaaa(a) if qtype == RecordType::Aaaa => Some(IpAddr::V6(a)),
-                _ => None,
-            }));
+            addresses.extend(addresses_answered(&answer, qtype));
         }
         match (addresses.is_empty(), failure) {
             (false, None) => HostAddresses::Found(addresses),

@@ -278,8 +278,6 @@ pub struct SendArgs {
     pub eight_bit_body: bool,
 }
 
-/// Splits `USER:PASSWORD`; neither may be empty (RFC 4616 2: `authcid = 1*SAFE`,
-/// `passwd = 1*SAFE`).
 /// `serve`'s NAME:PASSWORD pairs given with `flag`, or `None` once one that is not such a
 /// pair has been said on stderr.
 fn credentials(flag: &str, name: &str, texts: &[String]) -> Option<Vec<(String, String)>> {
@@ -297,6 +295,8 @@ fn credentials(flag: &str, name: &str, texts: &[String]) -> Option<Vec<(String, 
         .collect()
 }
 
+/// Splits `USER:PASSWORD`; neither may be empty (RFC 4616 2: `authcid = 1*SAFE`,
+/// `passwd = 1*SAFE`).
 fn split_credentials(text: &str) -> Option<(String, String)> {
     let (user, password) = text.split_once(':')?;
     (!user.is_empty() && !password.is_empty()).then(|| (user.to_string(), password.to_string()))

@@ -6,7 +6,8 @@
 //! password and hands over the maildrop at login, and when the session ends with QUIT the
 //! session asks the store to remove the messages marked as deleted (a store on disk does; the
 //! simulation's leaves it to its driver) and emits [`Pop3ServerEvent::MaildropUpdated`]
-//! listing the messages removed. It does not speak APOP (answered -ERR and not offered in the greeting), AUTH or STLS.
+//! listing the messages removed. It does not speak APOP (answered -ERR and not offered in the
+//! greeting), AUTH or STLS.
 //!
 //! ```text
 //!            greeting
