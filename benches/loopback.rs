@@ -21,6 +21,7 @@ fn send_one(port: u16, index: usize) {
     let mut session = ClientSession::new(
         ClientConfig::new("bench.example.net"),
         Envelope {
+            dsn: Default::default(),
             reverse_path: "alice@example.net".into(),
             forward_paths: vec!["bob@example.org".into()],
         },

@@ -82,6 +82,7 @@ fn client_session() -> ClientSession {
     ClientSession::new(
         ClientConfig::new("client.example.net"),
         Envelope {
+            dsn: Default::default(),
             reverse_path: "alice@example.net".into(),
             forward_paths: vec![
                 "bob@example.org".into(),

@@ -11,6 +11,7 @@ use smtp_lab::smtp::client::{
 
 fn envelope(to: &[&str]) -> Envelope {
     Envelope {
+        dsn: Default::default(),
         reverse_path: "alice@sender.test".into(),
         forward_paths: to.iter().map(|t| t.to_string()).collect(),
     }

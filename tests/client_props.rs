@@ -163,6 +163,7 @@ fn session(pipelining: bool, credentials: bool, message: &[u8]) -> ClientSession
         config.credentials = Some(("alice".into(), "secret".into()));
     }
     let envelope = Envelope {
+        dsn: Default::default(),
         reverse_path: "alice@example.org".into(),
         forward_paths: vec![
             "a@example.net".into(),
@@ -333,6 +334,7 @@ proptest! {
         config.keep_open_ms = keep_open;
         config.transactions_max = 4;
         let envelope = |n: usize| Envelope {
+            dsn: Default::default(),
             reverse_path: "alice@example.org".into(),
             forward_paths: (0..=n % 3).map(|r| format!("r{n}x{r}@example.net")).collect(),
         };

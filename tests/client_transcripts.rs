@@ -15,6 +15,10 @@
 //! @ per-transaction 2          recipients_per_transaction_max
 //! @ transactions 3             transactions_max
 //! @ timeout rcpt_ms 1000       one of the ClientTimeouts fields
+//! @ notify SUCCESS,DELAY       DSN (RFC 3461): NOTIFY for every recipient
+//! @ ret HDRS                   DSN: RET (FULL or HDRS)
+//! @ envid a+b                  DSN: ENVID, as given (the client sends it as xtext)
+//! @ orcpt on                   DSN: ORCPT=rfc822;ADDRESS on each RCPT
 //!
 //! S: 220 mx.example ESMTP      a line the server sends, CRLF added; consecutive S:/B: lines
 //!                              are fed to the client together
@@ -43,7 +47,8 @@ use std::path::Path;
 use transcript_common::{transcript_files, unescape};
 
 use smtp_lab::smtp::client::{
-    ClientConfig, ClientSession, ClientStateKind, Envelope, RecipientStatus, ReplyOrigin,
+    ClientConfig, ClientSession, ClientStateKind, DsnParameters, DsnReturn, Envelope, Notify,
+    RecipientStatus, ReplyOrigin,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -121,6 +126,7 @@ struct Setup {
     forward_paths: Vec<String>,
     message: Vec<u8>,
     config: ClientConfig,
+    dsn: DsnParameters,
 }
 
 fn apply_setup(setup: &mut Setup, rest: &str) -> Result<(), String> {
@@ -174,6 +180,16 @@ fn apply_setup(setup: &mut Setup, rest: &str) -> Result<(), String> {
             };
             *slot = ms;
         }
+        "notify" => setup.dsn.notify = Some(Notify::parse(value)?),
+        "ret" => {
+            setup.dsn.ret = Some(match value {
+                "FULL" => DsnReturn::Full,
+                "HDRS" => DsnReturn::Headers,
+                _ => return Err(format!("ret FULL|HDRS, not {value:?}")),
+            })
+        }
+        "envid" => setup.dsn.envid = Some(value.to_string()),
+        "orcpt" => setup.dsn.orcpt = value == "on",
         _ => return Err(format!("unknown setup line @ {key}")),
     }
     Ok(())
@@ -231,6 +247,7 @@ fn run_transcript(file: &Path, text: &str, mode: FeedMode) -> Result<(), String>
         forward_paths: Vec::new(),
         message: Vec::new(),
         config: ClientConfig::new("client.example"),
+        dsn: DsnParameters::default(),
     };
     let lines: Vec<&str> = text.lines().collect();
     let mut index = 0;
@@ -250,6 +267,7 @@ fn run_transcript(file: &Path, text: &str, mode: FeedMode) -> Result<(), String>
     let session = ClientSession::new(
         setup.config,
         Envelope {
+            dsn: setup.dsn,
             reverse_path: setup.reverse_path,
             forward_paths: setup.forward_paths.clone(),
         },

@@ -1702,6 +1702,38 @@ fn send_reports_connection_refused_and_usage_errors() {
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(out.contains("C: RCPT TO:<a..b@example.org>"), "{out}");
     assert!(out.contains("S: 501 5.1.3"), "{out}");
+    // What is asked of DSN (RFC 3461) and cannot be sent is a usage error too; to a server
+    // that does not offer DSN, none of it is sent, and the transcript says so.
+    for (flag, value, said) in [
+        ("--notify", "NEVER,SUCCESS", "NEVER cannot be combined"),
+        ("--notify", "ALWAYS", "is not a NOTIFY value"),
+        ("--ret", "ALL", "neither FULL nor HDRS"),
+        ("--envid", "caf\u{e9}", "ENVID holds"),
+    ] {
+        let output = send_hi(
+            &server.address(),
+            "a@example.net",
+            "b@example.org",
+            &[flag, value],
+        );
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag} {value}: {err}");
+        assert!(err.contains(said), "{flag} {value}: {err}");
+        assert!(output.stdout.is_empty(), "{flag} {value}: nothing sent");
+    }
+    let output = send_hi(
+        &server.address(),
+        "a@example.net",
+        "b@example.org",
+        &["--notify", "success", "--envid", "x1", "--orcpt"],
+    );
+    let out = text(&output);
+    assert!(
+        out.contains("# the server does not offer DSN (RFC 3461)"),
+        "{out}"
+    );
+    assert!(out.contains("C: MAIL FROM:<a@example.net>"), "{out}");
+    assert!(!out.contains("ENVID=") && !out.contains("NOTIFY="), "{out}");
 }
 
 /// Output that cannot be written (a full disk) is an error, said on stderr, never a
@@ -2014,5 +2046,121 @@ fn postfix_relays_into_serve_and_send_delivers_to_postfix() {
     assert!(
         message.contains("Return-Path: <alice@example.org>"),
         "{message}"
+    );
+}
+
+/// The delivery-status fields of a notice, one `Name: value` per line as written (RFC 3464
+/// 2.1), without the line ends.
+fn status_fields(notice: &str) -> Vec<String> {
+    notice
+        .lines()
+        .map(|line| line.trim_end_matches('\r').to_string())
+        .filter(|line| {
+            [
+                "Original-Envelope-Id:",
+                "Final-Recipient:",
+                "Original-Recipient:",
+                "Action:",
+                "Status:",
+            ]
+            .iter()
+            .any(|name| line.starts_with(name))
+        })
+        .collect()
+}
+
+#[test]
+fn send_asks_postfix_for_delivery_status_notifications() {
+    let server = LabServer::start(&["--domain", "relay.test", "--mailbox", "bob@relay.test"]);
+    let postfix = Postfix::start(server.port);
+    // Dave asks to hear of success, with his own envelope id (sent as xtext, RFC 3461 4.4), the
+    // header only (RET=HDRS) and the original recipients: Postfix delivers to Carol itself and
+    // relays Bob's copy to `serve`, which does not offer DSN.
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{}", postfix.port),
+            "--from",
+            "dave@postfix.test",
+            "--to",
+            "carol@postfix.test",
+            "--to",
+            "bob@relay.test",
+            "--subject",
+            "receipts please",
+            "--notify",
+            "success,failure",
+            "--ret",
+            "hdrs",
+            "--envid",
+            "order=42 +1",
+            "--orcpt",
+        ],
+        "Hello Carol and Bob\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}\n{}", postfix.log());
+    assert!(
+        out.lines().any(
+            |line| line.starts_with("C: MAIL FROM:<dave@postfix.test> SIZE=")
+                && line.ends_with(" RET=HDRS ENVID=order+3D42+20+2B1")
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "C: RCPT TO:<carol@postfix.test> NOTIFY=SUCCESS,FAILURE \
+             ORCPT=rfc822;carol@postfix.test"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("# the server offers DSN"), "{out}");
+    server.wait_for_messages("bob", 1);
+
+    // Postfix's notices to Dave: Carol's copy delivered, Bob's relayed to a server that could
+    // not be asked for more (RFC 3461 6.2.1 and 6.2.2), each naming its envelope id and
+    // original recipient, and returning the header without the body.
+    let deadline = Instant::now() + WAIT;
+    let notices = loop {
+        let notices = wait_for_maildir(&postfix.dir.join("mail/dave/new"), 1);
+        let fields: Vec<String> = notices.iter().flat_map(|n| status_fields(n)).collect();
+        let reported = fields.iter().filter(|f| f.starts_with("Action:")).count();
+        if reported >= 2 || Instant::now() > deadline {
+            break notices;
+        }
+        thread::sleep(Duration::from_millis(200));
+    };
+    let mut actions = Vec::new();
+    for notice in &notices {
+        assert!(notice.contains("report-type=delivery-status"), "{notice}");
+        assert!(notice.contains("text/rfc822-headers"), "{notice}");
+        assert!(notice.contains("Subject: receipts please"), "{notice}");
+        assert!(!notice.contains("Hello Carol and Bob"), "{notice}");
+        let fields = status_fields(notice);
+        assert!(
+            fields.contains(&"Original-Envelope-Id: order=42 +1".to_string()),
+            "{fields:?}\n{notice}"
+        );
+        let mut recipient = None;
+        for field in fields {
+            if let Some(original) = field.strip_prefix("Original-Recipient:") {
+                recipient = Some(original.replace(' ', ""));
+            } else if let Some(action) = field.strip_prefix("Action:") {
+                let recipient = recipient.take().expect("Original-Recipient before Action");
+                actions.push((recipient, action.trim().to_string()));
+            }
+        }
+    }
+    actions.sort();
+    assert_eq!(
+        actions,
+        [
+            ("rfc822;bob@relay.test".to_string(), "relayed".to_string()),
+            (
+                "rfc822;carol@postfix.test".to_string(),
+                "delivered".to_string()
+            ),
+        ],
+        "{notices:?}"
     );
 }

@@ -9,6 +9,7 @@ use smtp_lab::smtp::client::{ClientConfig, ClientSession, Envelope};
 
 fuzz_target!(|data: &[u8]| {
     let envelope = Envelope {
+        dsn: Default::default(),
         reverse_path: "alice@example.org".into(),
         forward_paths: vec!["bob@example.net".into(), "carol@example.net".into()],
     };

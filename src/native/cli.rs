@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `smtp-lab` command.
 
 use super::{fetch, run, send, serve};
+use crate::smtp::client::{DsnParameters, DsnReturn, Notify};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -276,6 +277,37 @@ pub struct SendArgs {
     /// sent it.
     #[arg(long = "8bit")]
     pub eight_bit_body: bool,
+    /// Ask for delivery status notifications (DSN, RFC 3461 4.1) about each recipient: NEVER,
+    /// or any of SUCCESS, FAILURE and DELAY separated by commas. Sent only to a server that
+    /// offers DSN.
+    #[arg(long, value_name = "WHEN", value_parser = parse_notify)]
+    pub notify: Option<Notify>,
+    /// What a failure notice returns (RFC 3461 4.3): FULL (the whole message) or HDRS (its
+    /// header).
+    #[arg(long, value_name = "FULL|HDRS", value_parser = parse_ret)]
+    pub ret: Option<DsnReturn>,
+    /// An identifier for this message that each notice quotes back (RFC 3461 4.4):
+    /// printable ASCII, at most 100 characters as sent (xtext).
+    #[arg(long, value_name = "ID")]
+    pub envid: Option<String>,
+    /// Send each recipient's address as ORCPT=rfc822;ADDRESS (RFC 3461 4.2), which each
+    /// notice quotes as Original-Recipient.
+    #[arg(long)]
+    pub orcpt: bool,
+}
+
+fn parse_notify(text: &str) -> Result<Notify, String> {
+    Notify::parse(text)
+}
+
+fn parse_ret(text: &str) -> Result<DsnReturn, String> {
+    if text.eq_ignore_ascii_case("FULL") {
+        Ok(DsnReturn::Full)
+    } else if text.eq_ignore_ascii_case("HDRS") {
+        Ok(DsnReturn::Headers)
+    } else {
+        Err(format!("{text:?} is neither FULL nor HDRS (RFC 3461 4.3)"))
+    }
 }
 
 /// `serve`'s NAME:PASSWORD pairs given with `flag`, or `None` once one that is not such a
@@ -396,6 +428,12 @@ pub fn main() -> ExitCode {
                 auth,
                 no_pipelining: args.no_pipelining,
                 eight_bit_body: args.eight_bit_body,
+                dsn: DsnParameters {
+                    notify: args.notify,
+                    ret: args.ret,
+                    envid: args.envid,
+                    orcpt: args.orcpt,
+                },
             })
         }
     }

@@ -10,8 +10,8 @@ use crate::mail::compose::{
 };
 use crate::smtp::address::{distinct_recipients, Domain};
 use crate::smtp::client::{
-    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
-    ReplyOrigin, SessionOutcome,
+    ClientConfig, ClientEvent, ClientSession, DsnParameters, Envelope, RecipientOutcome,
+    RecipientStatus, ReplyOrigin, SessionOutcome,
 };
 use crate::smtp::dot::dot_stuff;
 use crate::smtp::explain::meaning;
@@ -43,6 +43,8 @@ pub struct SendOptions {
     pub auth: Option<(String, String)>,
     pub no_pipelining: bool,
     pub eight_bit_body: bool,
+    /// Delivery status notifications to ask for (RFC 3461).
+    pub dsn: DsnParameters,
 }
 
 /// Exit status: every recipient accepted.
@@ -70,6 +72,7 @@ pub fn run(options: SendOptions) -> ExitCode {
         }
     };
     let envelope = Envelope {
+        dsn: options.dsn.clone(),
         reverse_path: envelope_address(&options.from).into_owned(),
         forward_paths: distinct_recipients(
             options
@@ -364,7 +367,10 @@ pub fn drive(
     let _ = stream.set_write_timeout(Some(Duration::from_millis(data_block_ms)));
     session.handle_connected(now_ms());
     let mut buffer = vec![0u8; 16 * 1024];
-    let mut transcript = Transcript::default();
+    let mut transcript = Transcript {
+        dsn_asked: !session.envelope().dsn.is_empty(),
+        ..Transcript::default()
+    };
     loop {
         let mut send_failure = None;
         while let Some(bytes) = session.poll_output() {
@@ -553,6 +559,8 @@ struct Transcript {
     message_cut_short: bool,
     /// See [`Sent::fate_unknown`].
     fate_unknown: Vec<String>,
+    /// The sender asked for delivery status notifications (RFC 3461).
+    dsn_asked: bool,
 }
 
 /// Whether `bytes`, one send, ends a message's data: DATA's final dot, or a `BDAT ... LAST`
@@ -639,6 +647,15 @@ fn print_event(
             print_line(out, None, "#", &format!("timed out {}", state.moment()))
         }
         ClientEvent::PeerClosed => print_line(out, None, "#", "the connection closed"),
+        ClientEvent::ExtensionsLearned { extensions } if transcript.dsn_asked => {
+            let note = if extensions.dsn {
+                "the server offers DSN (RFC 3461): the notices asked for go with MAIL and RCPT"
+            } else {
+                "the server does not offer DSN (RFC 3461): the notices asked for (NOTIFY, RET, \
+                 ENVID, ORCPT) are not sent, and the server notifies as it sees fit"
+            };
+            print_line(out, None, "#", note)
+        }
         _ => {}
     }
 }
@@ -791,6 +808,7 @@ mod tests {
         // More than loopback's socket buffers hold on both sides together.
         message.extend(std::iter::repeat_n(b"0123456789\r\n".as_slice(), 1_500_000).flatten());
         let envelope = Envelope {
+            dsn: Default::default(),
             reverse_path: "a@client.test".into(),
             forward_paths: vec!["b@server.test".into()],
         };
@@ -1025,6 +1043,7 @@ mod tests {
             auth: None,
             no_pipelining: false,
             eight_bit_body: false,
+            dsn: DsnParameters::default(),
         };
         let message = build_message(&options);
         std::fs::remove_dir_all(&dir).unwrap();

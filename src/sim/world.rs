@@ -2258,6 +2258,7 @@ impl<'a> World<'a> {
         // A user agent with a session open to its server sends the next message on it, as
         // mail programs do when several messages leave the outbox together.
         let envelope = Envelope {
+            dsn: Default::default(),
             reverse_path: from.to_string(),
             forward_paths: forward_paths.clone(),
         };
@@ -4251,6 +4252,7 @@ impl<'a> World<'a> {
             return;
         };
         let envelope = Envelope {
+            dsn: Default::default(),
             reverse_path: entry.reverse_path.clone(),
             forward_paths: entry.recipients.clone(),
         };

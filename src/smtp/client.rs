@@ -1,5 +1,6 @@
 //! The client side of an SMTP session (RFC 5321 3 and 4, with PIPELINING RFC 2920, SIZE
-//! RFC 1870, 8BITMIME RFC 6152, SMTPUTF8 RFC 6531 and AUTH PLAIN RFC 4954) as a sans-I/O
+//! RFC 1870, 8BITMIME RFC 6152, SMTPUTF8 RFC 6531, AUTH PLAIN RFC 4954 and the parameters
+//! of DSN RFC 3461) as a sans-I/O
 //! engine: server bytes and the time go in, command bytes, events and the next deadline come
 //! out, and at the end an outcome says what happened to each recipient.
 //!
@@ -157,6 +158,144 @@ pub struct Envelope {
     pub reverse_path: String,
     /// The addresses for `RCPT TO:<...>`, without angle brackets, in order.
     pub forward_paths: Vec<String>,
+    /// Delivery status notifications asked for with the DSN extension (RFC 3461); none by
+    /// default.
+    #[serde(default, skip_serializing_if = "DsnParameters::is_empty")]
+    pub dsn: DsnParameters,
+}
+
+/// What a sender asks of the DSN extension (RFC 3461): when to be told about each recipient,
+/// how much of the message a failure notice returns, and an identifier that the notices carry
+/// back. They go only to a server that lists `DSN` in its EHLO reply (RFC 3461 3: a client
+/// uses the parameters only then); to any other they are not sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DsnParameters {
+    /// `NOTIFY` on every RCPT (RFC 3461 4.1). Without it the server decides, and notifies
+    /// at least of failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+    /// `RET` on MAIL (RFC 3461 4.3): whether a failure notice returns the whole message or
+    /// only its header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<DsnReturn>,
+    /// `ENVID` on MAIL (RFC 3461 4.4): the sender's name for this transmission, printable
+    /// ASCII, sent as xtext; each notice quotes it as `Original-Envelope-Id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envid: Option<String>,
+    /// `ORCPT=rfc822;<address>` on each RCPT (RFC 3461 4.2): the address as the sender gave
+    /// it, which each notice quotes as `Original-Recipient` however later hops rewrite it.
+    /// Sent for ASCII addresses; a non-ASCII one would need RFC 6533's `utf-8` type.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orcpt: bool,
+}
+
+impl DsnParameters {
+    /// Nothing asked: no parameter is sent, even to a server that offers DSN.
+    pub fn is_empty(&self) -> bool {
+        *self == DsnParameters::default()
+    }
+}
+
+/// The `NOTIFY` value (RFC 3461 4.1): never, or on any of success, failure and delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Notify {
+    Never,
+    On {
+        success: bool,
+        failure: bool,
+        delay: bool,
+    },
+}
+
+impl Notify {
+    /// Reads `NEVER`, or a comma-separated list of `SUCCESS`, `FAILURE` and `DELAY`, in any
+    /// case (RFC 3461 4.1: NEVER stands alone).
+    pub fn parse(text: &str) -> Result<Notify, String> {
+        if text.eq_ignore_ascii_case("NEVER") {
+            return Ok(Notify::Never);
+        }
+        let (mut success, mut failure, mut delay) = (false, false, false);
+        for word in text.split(',') {
+            let flag = if word.eq_ignore_ascii_case("SUCCESS") {
+                &mut success
+            } else if word.eq_ignore_ascii_case("FAILURE") {
+                &mut failure
+            } else if word.eq_ignore_ascii_case("DELAY") {
+                &mut delay
+            } else if word.eq_ignore_ascii_case("NEVER") {
+                return Err("NEVER cannot be combined with other values (RFC 3461 4.1)".into());
+            } else {
+                return Err(format!(
+                    "{word:?} is not a NOTIFY value: NEVER, or any of SUCCESS, FAILURE and DELAY \
+                     separated by commas (RFC 3461 4.1)"
+                ));
+            };
+            if *flag {
+                return Err(format!("{word} is given twice (RFC 3461 4.1)"));
+            }
+            *flag = true;
+        }
+        Ok(Notify::On {
+            success,
+            failure,
+            delay,
+        })
+    }
+
+    /// The value as sent: `NEVER`, or the conditions in the RFC's order.
+    pub fn wire(self) -> String {
+        match self {
+            Notify::Never => "NEVER".to_string(),
+            Notify::On {
+                success,
+                failure,
+                delay,
+            } => [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, word)| *word)
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+/// The `RET` value (RFC 3461 4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DsnReturn {
+    /// `FULL`: the whole message.
+    Full,
+    /// `HDRS`: its header only.
+    Headers,
+}
+
+impl DsnReturn {
+    pub fn wire(self) -> &'static str {
+        match self {
+            DsnReturn::Full => "FULL",
+            DsnReturn::Headers => "HDRS",
+        }
+    }
+}
+
+/// Longest `ENVID` value, as sent (RFC 3461 4.4).
+pub const ENVID_MAX_CHARS: usize = 100;
+
+/// `text` as xtext (RFC 3461 4): `+`, `=` and any octet outside `!`..`~` become `+` and two
+/// upper-case hex digits.
+pub fn xtext(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (b'!'..=b'~').contains(&byte) && byte != b'+' && byte != b'=' {
+            out.push(char::from(byte));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "+{byte:02X}");
+        }
+    }
+    out
 }
 
 /// Why a session could not be set up: a mistake of the calling code, not of the server.
@@ -183,6 +322,10 @@ pub enum ClientSetupError {
     },
     InvalidLimit {
         name: &'static str,
+    },
+    /// A DSN parameter (RFC 3461) that cannot be sent as given.
+    InvalidDsn {
+        reason: String,
     },
     /// A further message cannot join this session: it is ending, or has used its transactions.
     SessionClosing,
@@ -211,6 +354,7 @@ impl fmt::Display for ClientSetupError {
                 write!(f, "unusable credentials: {reason}")
             }
             ClientSetupError::InvalidLimit { name } => write!(f, "{name} must be at least 1"),
+            ClientSetupError::InvalidDsn { reason } => write!(f, "{reason}"),
             ClientSetupError::SessionClosing => {
                 write!(f, "the session is ending and takes no further message")
             }
@@ -629,6 +773,7 @@ impl QueuedMessage {
         for forward_path in &envelope.forward_paths {
             check_path(forward_path, false)?;
         }
+        check_dsn(&envelope.dsn)?;
         if message.len() > MESSAGE_MAX_OCTETS {
             return Err(ClientSetupError::MessageTooLarge {
                 octets: message.len(),
@@ -1381,6 +1526,17 @@ impl ClientSession {
         if needs_smtputf8 {
             mail.push_str(" SMTPUTF8");
         }
+        if extensions.dsn {
+            let dsn = &self.current.envelope.dsn;
+            if let Some(ret) = dsn.ret {
+                mail.push_str(" RET=");
+                mail.push_str(ret.wire());
+            }
+            if let Some(envid) = &dsn.envid {
+                mail.push_str(" ENVID=");
+                mail.push_str(&xtext(envid));
+            }
+        }
         transaction.pipelined = extensions.pipelining && self.config.prefer_pipelining;
         self.mail_transactions += 1;
         self.message_transactions += 1;
@@ -1397,7 +1553,7 @@ impl ClientSession {
             let mut batch = Vec::with_capacity(mail.len() + 2 + rcpt_octets);
             self.queue_line(&mut batch, mail, None, Awaited::Mail);
             for &index in &transaction.forward_paths {
-                let line = path_command("RCPT TO:", &self.current.envelope.forward_paths[index]);
+                let line = self.rcpt_command(index);
                 self.queue_line(&mut batch, line, None, Awaited::Rcpt(index));
             }
             transaction.rcpts_sent = transaction.forward_paths.len();
@@ -1406,6 +1562,25 @@ impl ClientSession {
             self.send_line(mail, None, Awaited::Mail);
         }
         self.transaction = Some(transaction);
+    }
+
+    /// `RCPT TO:<path>` for recipient `index`, with the DSN parameters the sender asked for
+    /// when the server offers DSN (RFC 3461 4.1, 4.2).
+    fn rcpt_command(&self, index: usize) -> String {
+        let forward_path = &self.current.envelope.forward_paths[index];
+        let mut line = path_command("RCPT TO:", forward_path);
+        let dsn = &self.current.envelope.dsn;
+        if self.extensions.as_ref().is_some_and(|e| e.dsn) {
+            if let Some(notify) = dsn.notify {
+                line.push_str(" NOTIFY=");
+                line.push_str(&notify.wire());
+            }
+            if dsn.orcpt && forward_path.is_ascii() {
+                line.push_str(" ORCPT=rfc822;");
+                line.push_str(&xtext(forward_path));
+            }
+        }
+        line
     }
 
     /// Without pipelining, one RCPT at a time; once all RCPT replies are in, DATA if someone
@@ -1419,7 +1594,7 @@ impl ClientSession {
             if !transaction.stop_sending_rcpts {
                 let index = transaction.forward_paths[transaction.rcpts_sent];
                 transaction.rcpts_sent += 1;
-                let line = path_command("RCPT TO:", &self.current.envelope.forward_paths[index]);
+                let line = self.rcpt_command(index);
                 self.send_line(line, None, Awaited::Rcpt(index));
                 return;
             }
@@ -1802,6 +1977,39 @@ fn check_path(path: &str, is_reverse_path: bool) -> Result<(), ClientSetupError>
     Ok(())
 }
 
+/// Checks what the sender asks of DSN (RFC 3461 4.1, 4.4).
+fn check_dsn(dsn: &DsnParameters) -> Result<(), ClientSetupError> {
+    let invalid = |reason: String| Err(ClientSetupError::InvalidDsn { reason });
+    if let Some(Notify::On {
+        success: false,
+        failure: false,
+        delay: false,
+    }) = dsn.notify
+    {
+        return invalid(
+            "NOTIFY needs NEVER or at least one of SUCCESS, FAILURE and DELAY (RFC 3461 4.1)"
+                .into(),
+        );
+    }
+    if let Some(envid) = &dsn.envid {
+        if envid.is_empty() {
+            return invalid("ENVID is empty: it is there to identify the message".into());
+        }
+        if let Some(c) = envid.chars().find(|c| !(' '..='~').contains(c)) {
+            return invalid(format!(
+                "ENVID holds {c:?}: it is printable ASCII (RFC 3461 4.4)"
+            ));
+        }
+        let sent = xtext(envid).len();
+        if sent > ENVID_MAX_CHARS {
+            return invalid(format!(
+                "ENVID is {sent} characters as xtext, more than {ENVID_MAX_CHARS} (RFC 3461 4.4)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether a reply to RCPT may mean "too many recipients" (RFC 5321 4.5.3.1.10): 452, or RFC
 /// 821's 552, which the client should take as temporary. After an accepted recipient it means
 /// the limit, and the rest go in the next transaction, unless its enhanced code says
@@ -1822,6 +2030,7 @@ mod tests {
         ClientSession::new(
             ClientConfig::new("client.example"),
             Envelope {
+                dsn: Default::default(),
                 reverse_path: "a@x.example".into(),
                 forward_paths: vec!["b@y.example".into()],
             },
@@ -1858,6 +2067,7 @@ mod tests {
     fn setup_rejects_injection_and_empty_envelopes() {
         let config = ClientConfig::new("client.example");
         let bad = Envelope {
+            dsn: Default::default(),
             reverse_path: "a@x\r\nRCPT TO:<evil@x>".into(),
             forward_paths: vec!["b@y".into()],
         };
@@ -1866,6 +2076,7 @@ mod tests {
             Err(ClientSetupError::InvalidPath { .. })
         ));
         let empty = Envelope {
+            dsn: Default::default(),
             reverse_path: String::new(),
             forward_paths: Vec::new(),
         };
@@ -1878,6 +2089,7 @@ mod tests {
         assert!(ClientSession::new(
             with_space,
             Envelope {
+                dsn: Default::default(),
                 reverse_path: String::new(),
                 forward_paths: vec!["b@y".into()]
             },
@@ -1955,5 +2167,88 @@ mod tests {
         assert!(extensions.eight_bit_mime);
         assert!(!extensions.smtputf8);
         assert_eq!(extensions.others, vec!["XFOO bar"]);
+    }
+
+    #[test]
+    fn notify_reads_never_alone_or_conditions_once_each_in_any_case() {
+        assert_eq!(Notify::parse("never"), Ok(Notify::Never));
+        let delay_success = Notify::parse("Delay,SUCCESS").unwrap();
+        assert_eq!(
+            delay_success,
+            Notify::On {
+                success: true,
+                failure: false,
+                delay: true
+            }
+        );
+        // Sent in the RFC's order, whatever order it was given in.
+        assert_eq!(delay_success.wire(), "SUCCESS,DELAY");
+        assert_eq!(Notify::parse("FAILURE").unwrap().wire(), "FAILURE");
+        for bad in [
+            "NEVER,SUCCESS",
+            "SUCCESS,NEVER",
+            "SUCCESS,SUCCESS",
+            "",
+            "SUCCESS,",
+            "ALWAYS",
+        ] {
+            assert!(Notify::parse(bad).is_err(), "{bad:?} was taken");
+        }
+    }
+
+    #[test]
+    fn xtext_encodes_plus_equals_and_what_is_not_printable() {
+        assert_eq!(xtext("bob@example.net"), "bob@example.net");
+        assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
+        assert_eq!(xtext("\u{e9}"), "+C3+A9");
+    }
+
+    #[test]
+    fn dsn_parameters_that_cannot_be_sent_are_refused_at_setup() {
+        let setup = |dsn: DsnParameters| {
+            let envelope = Envelope {
+                reverse_path: "alice@example.org".into(),
+                forward_paths: vec!["bob@example.net".into()],
+                dsn,
+            };
+            ClientSession::new(
+                ClientConfig::new("client.example"),
+                envelope,
+                b"Hi\r\n".to_vec(),
+            )
+            .err()
+        };
+        let envid = |text: &str| DsnParameters {
+            envid: Some(text.to_string()),
+            ..DsnParameters::default()
+        };
+        assert_eq!(setup(envid(&"x".repeat(ENVID_MAX_CHARS))), None);
+        // 34 "+" are 102 characters as xtext.
+        for bad in [
+            envid(""),
+            envid("caf\u{e9}"),
+            envid("a\tb"),
+            envid(&"+".repeat(34)),
+        ] {
+            assert!(
+                matches!(
+                    setup(bad.clone()),
+                    Some(ClientSetupError::InvalidDsn { .. })
+                ),
+                "{bad:?} was taken"
+            );
+        }
+        let nothing = DsnParameters {
+            notify: Some(Notify::On {
+                success: false,
+                failure: false,
+                delay: false,
+            }),
+            ..DsnParameters::default()
+        };
+        assert!(matches!(
+            setup(nothing),
+            Some(ClientSetupError::InvalidDsn { .. })
+        ));
     }
 }
