@@ -39,6 +39,11 @@ for target in $targets; do
             printf '#scenario=basic-delivery&to=nobody%%40receiver.test&subject=Hi&body=Hello%%0A&step=40' \
                 >"fuzz/corpus/$target/message"
             ;;
+        server_session)
+            # A session with DSN's parameters (RFC 3461), xtext and all, for libFuzzer to change.
+            printf 'EHLO c.example\r\nMAIL FROM:<a@c.example> RET=HDRS ENVID=a+2Bb\r\nRCPT TO:<bob@example.org> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;bob+3Dx@example.org\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n' \
+                >"fuzz/corpus/$target/dsn"
+            ;;
         pop3_server_session)
             # A whole session, every command once, for libFuzzer to change.
             printf 'CAPA\r\nUSER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 1 0\r\nDELE 1\r\nRSET\r\nDELE 2\r\nQUIT\r\n' \

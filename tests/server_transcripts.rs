@@ -16,7 +16,8 @@
 //! E: key value              the last stored message's envelope: from <path>,
 //!                             to <path> <path>..., with PROTOCOL, helo NAME, body 7BIT|8BITMIME,
 //!                             smtputf8 yes|no, auth USER|none, chunked yes|no, count N
-//!                             (messages stored so far)
+//!                             (messages stored so far), ret FULL|HDRS|none, envid ID|none,
+//!                             dsn NOTIFY/ORCPT,... (per recipient, `-` for none)
 //! ! wait MS                 the clock moves on MS milliseconds; a due timeout fires
 //! ! close                   the client closes the connection
 //! ! reconnect               a new session with the same policy (and clock)
@@ -37,7 +38,7 @@
 //! `auth on|required`, `user NAME PASSWORD`, `local-domain D`, `mailbox ADDR`,
 //! `full-mailbox ADDR`, `mailbox-full permanent`, `greylist MS`, `relay allowed`,
 //! `refuse-peer IP`, `peer IP`, `vrfy reveal`, `pending-input-max N`, `held-max N`,
-//! `ehlo off` (a server of RFC 821's time).
+//! `ehlo off` (a server of RFC 821's time), `dsn on` (RFC 3461 offered).
 //!
 //! Defaults: hostname mx.example.org, peer 192.0.2.10, local domain example.org where every
 //! local part exists, the clock starting at 1000000 ms, and the other `ServerConfig::new`
@@ -128,6 +129,10 @@ impl Runner {
             }
             "ehlo" if value == "off" => {
                 self.config.extensions.ehlo = false;
+                policy
+            }
+            "dsn" if value == "on" => {
+                self.config.extensions.dsn = true;
                 policy
             }
             "max-size" => {
@@ -474,6 +479,26 @@ impl Runner {
             },
             "smtputf8" => yes_no(envelope.smtputf8),
             "chunked" => yes_no(envelope.chunked),
+            "ret" => envelope
+                .dsn_return
+                .map_or("none".into(), |ret| ret.wire().to_string()),
+            "envid" => envelope
+                .envelope_id
+                .clone()
+                .unwrap_or_else(|| "none".into()),
+            "dsn" => envelope
+                .recipient_dsn
+                .iter()
+                .map(|r| {
+                    let notify = r.notify.map_or("-".into(), |n| n.wire());
+                    let orcpt = r
+                        .orcpt
+                        .as_ref()
+                        .map_or("-".into(), |o| format!("{};{}", o.address_type, o.address));
+                    format!("{notify}/{orcpt}")
+                })
+                .collect::<Vec<_>>()
+                .join(","),
             "auth" => envelope
                 .authenticated_as
                 .clone()

@@ -13,6 +13,8 @@ fn run(pieces: &[&[u8]]) -> Vec<u8> {
     let mut config = ServerConfig::new("mx.example.org");
     config.auth_enabled = true;
     config.message_size_max_octets = 2048;
+    // DSN too, for its parameters (RFC 3461: xtext, NOTIFY, ORCPT) on MAIL and RCPT.
+    config.extensions.dsn = true;
     let mut session = ServerSession::new(config, policy, PeerInfo::new("192.0.2.1", Some(2525)), 0);
     // The greeting goes out before any input.
     let mut output = session.poll_output().unwrap_or_default();

@@ -301,13 +301,8 @@ fn parse_notify(text: &str) -> Result<Notify, String> {
 }
 
 fn parse_ret(text: &str) -> Result<DsnReturn, String> {
-    if text.eq_ignore_ascii_case("FULL") {
-        Ok(DsnReturn::Full)
-    } else if text.eq_ignore_ascii_case("HDRS") {
-        Ok(DsnReturn::Headers)
-    } else {
-        Err(format!("{text:?} is neither FULL nor HDRS (RFC 3461 4.3)"))
-    }
+    DsnReturn::parse(text)
+        .ok_or_else(|| format!("{text:?} is neither FULL nor HDRS (RFC 3461 4.3)"))
 }
 
 /// `serve`'s NAME:PASSWORD pairs given with `flag`, or `None` once one that is not such a
@@ -433,6 +428,7 @@ pub fn main() -> ExitCode {
                     ret: args.ret,
                     envid: args.envid,
                     orcpt: args.orcpt,
+                    recipients: Vec::new(),
                 },
             })
         }

@@ -51,6 +51,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::dot;
+pub use super::dsn_params::{
+    xtext, DsnReturn, Notify, OriginalRecipient, RecipientDsn, ENVID_MAX_CHARS,
+};
 use super::reply::{EnhancedStatus, Reply, ReplyError, ReplyReader};
 use crate::mail::base64;
 
@@ -187,6 +190,11 @@ pub struct DsnParameters {
     /// Sent for ASCII addresses; a non-ASCII one would need RFC 6533's `utf-8` type.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub orcpt: bool,
+    /// What an earlier hop was asked for each recipient, in the order of the forward paths,
+    /// for an MTA that relays the message: passed on as it came (RFC 3461 5.2), in place of
+    /// `notify` and `orcpt`. Empty, or one per forward path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<RecipientDsn>,
 }
 
 impl DsnParameters {
@@ -194,108 +202,6 @@ impl DsnParameters {
     pub fn is_empty(&self) -> bool {
         *self == DsnParameters::default()
     }
-}
-
-/// The `NOTIFY` value (RFC 3461 4.1): never, or on any of success, failure and delay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Notify {
-    Never,
-    On {
-        success: bool,
-        failure: bool,
-        delay: bool,
-    },
-}
-
-impl Notify {
-    /// Reads `NEVER`, or a comma-separated list of `SUCCESS`, `FAILURE` and `DELAY`, in any
-    /// case (RFC 3461 4.1: NEVER stands alone).
-    pub fn parse(text: &str) -> Result<Notify, String> {
-        if text.eq_ignore_ascii_case("NEVER") {
-            return Ok(Notify::Never);
-        }
-        let (mut success, mut failure, mut delay) = (false, false, false);
-        for word in text.split(',') {
-            let flag = if word.eq_ignore_ascii_case("SUCCESS") {
-                &mut success
-            } else if word.eq_ignore_ascii_case("FAILURE") {
-                &mut failure
-            } else if word.eq_ignore_ascii_case("DELAY") {
-                &mut delay
-            } else if word.eq_ignore_ascii_case("NEVER") {
-                return Err("NEVER cannot be combined with other values (RFC 3461 4.1)".into());
-            } else {
-                return Err(format!(
-                    "{word:?} is not a NOTIFY value: NEVER, or any of SUCCESS, FAILURE and DELAY \
-                     separated by commas (RFC 3461 4.1)"
-                ));
-            };
-            if *flag {
-                return Err(format!("{word} is given twice (RFC 3461 4.1)"));
-            }
-            *flag = true;
-        }
-        Ok(Notify::On {
-            success,
-            failure,
-            delay,
-        })
-    }
-
-    /// The value as sent: `NEVER`, or the conditions in the RFC's order.
-    pub fn wire(self) -> String {
-        match self {
-            Notify::Never => "NEVER".to_string(),
-            Notify::On {
-                success,
-                failure,
-                delay,
-            } => [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
-                .iter()
-                .filter(|(on, _)| *on)
-                .map(|(_, word)| *word)
-                .collect::<Vec<_>>()
-                .join(","),
-        }
-    }
-}
-
-/// The `RET` value (RFC 3461 4.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DsnReturn {
-    /// `FULL`: the whole message.
-    Full,
-    /// `HDRS`: its header only.
-    Headers,
-}
-
-impl DsnReturn {
-    pub fn wire(self) -> &'static str {
-        match self {
-            DsnReturn::Full => "FULL",
-            DsnReturn::Headers => "HDRS",
-        }
-    }
-}
-
-/// Longest `ENVID` value, as sent (RFC 3461 4.4).
-pub const ENVID_MAX_CHARS: usize = 100;
-
-/// `text` as xtext (RFC 3461 4): `+`, `=` and any octet outside `!`..`~` become `+` and two
-/// upper-case hex digits.
-pub fn xtext(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if (b'!'..=b'~').contains(&byte) && byte != b'+' && byte != b'=' {
-            out.push(char::from(byte));
-        } else {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "+{byte:02X}");
-        }
-    }
-    out
 }
 
 /// Why a session could not be set up: a mistake of the calling code, not of the server.
@@ -773,7 +679,7 @@ impl QueuedMessage {
         for forward_path in &envelope.forward_paths {
             check_path(forward_path, false)?;
         }
-        check_dsn(&envelope.dsn)?;
+        check_dsn(&envelope.dsn, envelope.forward_paths.len())?;
         if message.len() > MESSAGE_MAX_OCTETS {
             return Err(ClientSetupError::MessageTooLarge {
                 octets: message.len(),
@@ -1571,13 +1477,21 @@ impl ClientSession {
         let mut line = path_command("RCPT TO:", forward_path);
         let dsn = &self.current.envelope.dsn;
         if self.extensions.as_ref().is_some_and(|e| e.dsn) {
-            if let Some(notify) = dsn.notify {
+            let (notify, orcpt) = match dsn.recipients.get(index) {
+                Some(relayed) => (relayed.notify, relayed.orcpt.as_ref().map(|o| o.wire())),
+                None => (
+                    dsn.notify,
+                    (dsn.orcpt && forward_path.is_ascii())
+                        .then(|| ["rfc822;", &xtext(forward_path)].concat()),
+                ),
+            };
+            if let Some(notify) = notify {
                 line.push_str(" NOTIFY=");
                 line.push_str(&notify.wire());
             }
-            if dsn.orcpt && forward_path.is_ascii() {
-                line.push_str(" ORCPT=rfc822;");
-                line.push_str(&xtext(forward_path));
+            if let Some(orcpt) = orcpt {
+                line.push_str(" ORCPT=");
+                line.push_str(&orcpt);
             }
         }
         line
@@ -1978,18 +1892,35 @@ fn check_path(path: &str, is_reverse_path: bool) -> Result<(), ClientSetupError>
 }
 
 /// Checks what the sender asks of DSN (RFC 3461 4.1, 4.4).
-fn check_dsn(dsn: &DsnParameters) -> Result<(), ClientSetupError> {
+fn check_dsn(dsn: &DsnParameters, forward_paths: usize) -> Result<(), ClientSetupError> {
     let invalid = |reason: String| Err(ClientSetupError::InvalidDsn { reason });
-    if let Some(Notify::On {
-        success: false,
-        failure: false,
-        delay: false,
-    }) = dsn.notify
-    {
-        return invalid(
-            "NOTIFY needs NEVER or at least one of SUCCESS, FAILURE and DELAY (RFC 3461 4.1)"
-                .into(),
-        );
+    let notifies = std::iter::once(dsn.notify).chain(dsn.recipients.iter().map(|r| r.notify));
+    for notify in notifies {
+        if let Some(Notify::On {
+            success: false,
+            failure: false,
+            delay: false,
+        }) = notify
+        {
+            return invalid(
+                "NOTIFY needs NEVER or at least one of SUCCESS, FAILURE and DELAY (RFC 3461 4.1)"
+                    .into(),
+            );
+        }
+    }
+    if !dsn.recipients.is_empty() && dsn.recipients.len() != forward_paths {
+        return invalid(format!(
+            "DSN parameters for {} recipients, and {forward_paths} forward paths",
+            dsn.recipients.len()
+        ));
+    }
+    for orcpt in dsn.recipients.iter().filter_map(|r| r.orcpt.as_ref()) {
+        if OriginalRecipient::parse(&orcpt.wire()).as_ref() != Ok(orcpt) {
+            return invalid(format!(
+                "ORCPT {:?} cannot be sent (RFC 3461 4.2)",
+                orcpt.wire()
+            ));
+        }
     }
     if let Some(envid) = &dsn.envid {
         if envid.is_empty() {

@@ -258,10 +258,12 @@ pub fn ehlo_keywords(keywords: &[&str]) -> Vec<String> {
                 "CHUNKING" => "CHUNKING: the message may go in BDAT chunks of a stated size \
                      instead of with DATA (RFC 3030)."
                     .to_string(),
+                "DSN" => "DSN: the sender may ask for delivery status notifications: NOTIFY \
+                     (NEVER, or on SUCCESS, FAILURE, DELAY) and ORCPT on RCPT, RET (FULL or \
+                     HDRS) and ENVID on MAIL (RFC 3461)."
+                    .to_string(),
                 "BINARYMIME" => "BINARYMIME: the message may be binary, sent with BDAT (RFC \
                      3030 3)."
-                    .to_string(),
-                "DSN" => "DSN: the client may ask for delivery status notifications (RFC 3461)."
                     .to_string(),
                 "STARTTLS" => "STARTTLS: the client may turn the session into an encrypted one \
                      (RFC 3207)."

@@ -9,6 +9,7 @@ pub mod client;
 pub mod command;
 pub mod data_in;
 pub mod dot;
+pub mod dsn_params;
 pub mod explain;
 pub mod policy;
 pub mod reply;

@@ -39,6 +39,10 @@ use super::command::{
     Verb,
 };
 use super::data_in::{BareKind, BareLineEnding, DataReader, Framing};
+use super::dsn_params::{
+    is_printable_ascii, xtext_decode, DsnReturn, Notify, OriginalRecipient, RecipientDsn,
+    ENVID_MAX_CHARS,
+};
 use super::explain::Explanation;
 use super::policy::{Decision, PeerInfo, Policy, SessionInfo, TransactionInfo};
 use super::reply::{EnhancedStatus, Reply};
@@ -146,6 +150,10 @@ pub struct ServerExtensionSet {
     pub smtputf8: bool,
     /// RFC 3030 (BDAT).
     pub chunking: bool,
+    /// RFC 3461: delivery status notifications on request (NOTIFY and ORCPT on RCPT, RET and
+    /// ENVID on MAIL). Off unless asked for: the server offering it must then report as asked,
+    /// which only the simulation's hosts do.
+    pub dsn: bool,
 }
 
 impl ServerExtensionSet {
@@ -156,6 +164,7 @@ impl ServerExtensionSet {
         eight_bit_mime: false,
         smtputf8: false,
         chunking: false,
+        dsn: false,
     };
 
     /// Whether SMTPUTF8 is offered: only with 8BITMIME, which RFC 6531 3.1 requires of a
@@ -174,7 +183,27 @@ impl Default for ServerExtensionSet {
             eight_bit_mime: true,
             smtputf8: true,
             chunking: true,
+            dsn: false,
         }
+    }
+}
+
+/// Reads ENVID's value (RFC 3461 4.4): xtext, at most 100 characters, printable ASCII once
+/// decoded. The error completes "ENVID ...".
+fn read_envelope_id(value: &str) -> Result<String, &'static str> {
+    if value.is_empty() {
+        return Err("is empty: it names the message for its sender");
+    }
+    if value.len() > ENVID_MAX_CHARS {
+        return Err("is longer than 100 characters");
+    }
+    match xtext_decode(value) {
+        Some(id) if is_printable_ascii(&id) => Ok(String::from_utf8_lossy(&id).into_owned()),
+        Some(_) => Err("holds an octet that is not printable ASCII once decoded"),
+        None => Err(
+            "is not xtext: \"+\" and \"=\" are written +2B and +3D, and other \
+                     octets outside ! to ~ as + and two upper-case hex digits",
+        ),
     }
 }
 
@@ -280,6 +309,16 @@ pub struct Envelope {
     pub chunked: bool,
     /// The caller's time when the end of data arrived.
     pub received_at_ms: u64,
+    /// RET on MAIL (RFC 3461 4.3), when the server offers DSN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dsn_return: Option<DsnReturn>,
+    /// ENVID on MAIL (RFC 3461 4.4), decoded from xtext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope_id: Option<String>,
+    /// NOTIFY and ORCPT of each accepted recipient, in the order of `forward_paths`; empty
+    /// when the server does not offer DSN.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipient_dsn: Vec<RecipientDsn>,
 }
 
 /// A message received at the end of DATA or BDAT LAST, not yet acknowledged.
@@ -399,6 +438,10 @@ struct MailTransaction {
     /// RCPT commands refused so far, to tell "no valid recipients" (554) from "no RCPT yet"
     /// (503) at DATA.
     rcpt_refused: u32,
+    dsn_return: Option<DsnReturn>,
+    envelope_id: Option<String>,
+    /// One per accepted recipient when the server offers DSN.
+    recipient_dsn: Vec<RecipientDsn>,
 }
 
 #[derive(Clone, Debug)]
@@ -566,9 +609,11 @@ enum SkippedLine {
 /// CRLF and lets extensions raise it; the extensions that add MAIL parameters say by how much.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum LineLimit {
-    /// Every command but MAIL and AUTH, RCPT included: no extension this server offers adds
-    /// a RCPT parameter (DSN's NOTIFY and ORCPT would, RFC 3461, but DSN is not offered).
+    /// Every command but MAIL, RCPT and AUTH.
     Command,
+    /// RCPT: raised by 500 when this session's EHLO reply offered DSN (RFC 3461 3), for
+    /// NOTIFY and ORCPT; otherwise as any command.
+    Rcpt,
     /// MAIL: raised by the extensions this session's EHLO reply advertised
     /// (`ServerSession::mail_line_increases`).
     Mail,
@@ -582,6 +627,20 @@ struct LineIncrease {
     octets: usize,
     rfc: &'static str,
 }
+
+/// RFC 3461 3 (6): the MAIL command line may be 100 characters longer, for RET and ENVID.
+const DSN_MAIL_INCREASE: LineIncrease = LineIncrease {
+    extension: "DSN",
+    octets: 100,
+    rfc: "RFC 3461 3",
+};
+
+/// RFC 3461 3 (5): the RCPT command line may be 500 characters longer, for NOTIFY and ORCPT.
+const DSN_RCPT_INCREASE: LineIncrease = LineIncrease {
+    extension: "DSN",
+    octets: 500,
+    rfc: "RFC 3461 3",
+};
 
 /// RFC 1870 3 (5): "the maximum length of a MAIL FROM command line is increased by 26
 /// characters by the possible addition of the SIZE keyword and value".
@@ -1335,6 +1394,8 @@ impl<P: Policy> ServerSession<P> {
             LineLimit::Auth
         } else if starts_with_verb(line, b"MAIL ") {
             LineLimit::Mail
+        } else if starts_with_verb(line, b"RCPT ") {
+            LineLimit::Rcpt
         } else {
             LineLimit::Command
         }
@@ -1366,6 +1427,14 @@ impl<P: Policy> ServerSession<P> {
     fn limit_octets(&self, limit: LineLimit) -> usize {
         match limit {
             LineLimit::Command => self.config.command_line_max_octets,
+            LineLimit::Rcpt => {
+                self.rcpt_line_increase()
+                    .map_or(self.config.command_line_max_octets, |increase| {
+                        self.config
+                            .command_line_max_octets
+                            .saturating_add(increase.octets)
+                    })
+            }
             LineLimit::Mail => self
                 .mail_line_increases()
                 .fold(self.config.command_line_max_octets, |octets, increase| {
@@ -1386,10 +1455,16 @@ impl<P: Policy> ServerSession<P> {
             (true, &SIZE_INCREASE),
             (self.config.extensions.offers_smtputf8(), &SMTPUTF8_INCREASE),
             (self.config.auth_enabled, &AUTH_INCREASE),
+            (self.config.extensions.dsn, &DSN_MAIL_INCREASE),
         ]
         .into_iter()
         .filter(move |(advertised, _)| esmtp && *advertised)
         .map(|(_, increase)| increase)
+    }
+
+    /// DSN's increase of the RCPT line limit, when this session's EHLO reply offered DSN.
+    fn rcpt_line_increase(&self) -> Option<&'static LineIncrease> {
+        (self.esmtp() && self.config.extensions.dsn).then_some(&DSN_RCPT_INCREASE)
     }
 
     /// Whether a bare LF ends command lines and a bare CR or LF in message data is stored as
@@ -1457,7 +1532,15 @@ impl<P: Policy> ServerSession<P> {
         }
         let base = self.config.command_line_max_octets;
         let (what, rfc) = match limit {
-            LineLimit::Command => (
+            LineLimit::Rcpt if self.rcpt_line_increase().is_some() => (
+                format!(
+                    "the RCPT command line is longer than {octets} octets including CRLF: \
+                     {base} (RFC 5321 4.5.3.1.4) plus 500 for the NOTIFY and ORCPT parameters \
+                     of DSN, which this server advertised in its EHLO reply"
+                ),
+                "RFC 5321 4.5.3.1.4, RFC 3461 3".to_string(),
+            ),
+            LineLimit::Command | LineLimit::Rcpt => (
                 format!(
                     "the command line is longer than {octets} octets including CRLF, the limit \
                      of RFC 5321 4.5.3.1.4 for a command that no advertised extension extends"
@@ -1925,6 +2008,9 @@ impl<P: Policy> ServerSession<P> {
             if offered.chunking {
                 lines.push("CHUNKING".into());
             }
+            if offered.dsn {
+                lines.push("DSN".into());
+            }
             if self.config.auth_enabled {
                 lines.push("AUTH PLAIN LOGIN".into());
             }
@@ -2044,6 +2130,8 @@ impl<P: Policy> ServerSession<P> {
         let mut declared_size = None;
         let mut body = BodyType::SevenBit;
         let mut smtputf8 = false;
+        let mut dsn_return = None;
+        let mut envelope_id = None;
         for (index, param) in params.iter().enumerate() {
             let keyword = shown_keyword(&param.keyword);
             if params[..index]
@@ -2148,6 +2236,40 @@ impl<P: Policy> ServerSession<P> {
                     );
                     return;
                 }
+                ("RET", Some(v)) if self.config.extensions.dsn && DsnReturn::parse(v).is_some() => {
+                    dsn_return = DsnReturn::parse(v);
+                }
+                ("RET", _) if self.config.extensions.dsn => {
+                    self.send(
+                        reply(501, BAD_ARGS, "Bad RET parameter"),
+                        "RET takes FULL (return the whole message in a failure notice) or HDRS \
+                         (its header only)",
+                        "RFC 3461 4.3",
+                    );
+                    return;
+                }
+                ("ENVID", value) if self.config.extensions.dsn => {
+                    match value.map(read_envelope_id) {
+                        Some(Ok(id)) => envelope_id = Some(id),
+                        Some(Err(why)) => {
+                            self.send(
+                                reply(501, BAD_ARGS, "Bad ENVID parameter"),
+                                format!("ENVID {why}"),
+                                "RFC 3461 4.4",
+                            );
+                            return;
+                        }
+                        None => {
+                            self.send(
+                                reply(501, BAD_ARGS, "Bad ENVID parameter"),
+                                "ENVID takes a value: the sender's identifier for the \
+                                 message, in xtext",
+                                "RFC 3461 4.4",
+                            );
+                            return;
+                        }
+                    }
+                }
                 ("RET" | "ENVID", _) => {
                     self.send(
                         reply(555, BAD_ARGS, format!("{keyword} parameter not supported")),
@@ -2246,6 +2368,9 @@ impl<P: Policy> ServerSession<P> {
                             body,
                             smtputf8,
                             rcpt_refused: 0,
+                            dsn_return,
+                            envelope_id,
+                            recipient_dsn: Vec::new(),
                         },
                     },
                 );
@@ -2296,6 +2421,9 @@ impl<P: Policy> ServerSession<P> {
         if !self.rcpt_in_sequence() {
             return;
         }
+        let Some((recipient_dsn, params)) = self.read_rcpt_dsn(params) else {
+            return;
+        };
         let from = self.state.kind();
         let state = std::mem::replace(&mut self.state, State::Closed);
         let (mut mail, forward_paths) = match state {
@@ -2321,6 +2449,9 @@ impl<P: Policy> ServerSession<P> {
             &params,
             source_route,
         );
+        if outcome && self.config.extensions.dsn {
+            mail.recipient_dsn.push(recipient_dsn);
+        }
         let next = match (outcome, forward_paths) {
             (true, None) => State::ExpectRcptOrData {
                 mail,
@@ -2340,6 +2471,62 @@ impl<P: Policy> ServerSession<P> {
             },
         };
         self.enter(from, next);
+    }
+
+    /// Takes NOTIFY and ORCPT out of a RCPT's parameters when this server offers DSN (RFC
+    /// 3461 4.1, 4.2), leaving the others to be checked as any; None once a reply said what is
+    /// wrong with them.
+    fn read_rcpt_dsn(
+        &mut self,
+        params: Vec<EsmtpParam>,
+    ) -> Option<(RecipientDsn, Vec<EsmtpParam>)> {
+        let mut dsn = RecipientDsn::default();
+        if !self.config.extensions.dsn || !self.esmtp() {
+            return Some((dsn, params));
+        }
+        let mut others = Vec::new();
+        let mut seen_notify = false;
+        let mut seen_orcpt = false;
+        for param in params {
+            let keyword = shown_keyword(&param.keyword);
+            let (seen, section) = match &*keyword {
+                "NOTIFY" => (&mut seen_notify, "RFC 3461 4.1"),
+                "ORCPT" => (&mut seen_orcpt, "RFC 3461 4.2"),
+                _ => {
+                    others.push(param);
+                    continue;
+                }
+            };
+            if std::mem::replace(seen, true) {
+                self.send(
+                    reply(501, BAD_ARGS, format!("Duplicate {keyword} parameter")),
+                    format!("the {keyword} parameter was given twice"),
+                    "RFC 5321 4.1.2",
+                );
+                return None;
+            }
+            let value = param.value.as_deref().unwrap_or("");
+            let read = if keyword == "NOTIFY" {
+                Notify::parse(value).map(|notify| dsn.notify = Some(notify))
+            } else {
+                OriginalRecipient::parse(value)
+                    .map(|orcpt| dsn.orcpt = Some(orcpt))
+                    .map_err(|why| format!("the ORCPT value is {why}"))
+            };
+            if let Err(why) = read {
+                self.send(
+                    reply(501, BAD_ARGS, format!("Bad {keyword} parameter")),
+                    if keyword == "NOTIFY" {
+                        format!("in NOTIFY, {why}")
+                    } else {
+                        format!("ORCPT takes TYPE;ADDRESS, such as rfc822;bob@example.net, the address in xtext: {why}")
+                    },
+                    section,
+                );
+                return None;
+            }
+        }
+        Some((dsn, others))
     }
 
     /// Checks one RCPT and sends its reply; true when the recipient was accepted.
@@ -2363,7 +2550,13 @@ impl<P: Policy> ServerSession<P> {
                 } else {
                     reply(555, BAD_ARGS, format!("Unsupported parameter {keyword}"))
                 },
-                if dsn {
+                if dsn && self.config.extensions.dsn {
+                    // Offered, but not in this session: it was greeted with HELO.
+                    format!(
+                        "{keyword} belongs to the DSN extension (RFC 3461), and {}",
+                        self.why_no_extensions()
+                    )
+                } else if dsn {
                     format!(
                         "{keyword} belongs to the DSN extension (RFC 3461), which this server \
                          does not advertise"
@@ -3040,6 +3233,9 @@ impl<P: Policy> ServerSession<P> {
                 authenticated_as: self.authenticated_as.clone(),
                 chunked,
                 received_at_ms: self.now_ms,
+                dsn_return: mail.dsn_return,
+                envelope_id: mail.envelope_id,
+                recipient_dsn: mail.recipient_dsn,
             },
             data,
         };

@@ -1,0 +1,253 @@
+//! The parameters of the DSN extension (RFC 3461), shared by the client, which sends them,
+//! and the server, which reads them: `NOTIFY` and `ORCPT` on RCPT, `RET` and `ENVID` on
+//! MAIL, and xtext (RFC 3461 4), the encoding `ENVID` and `ORCPT` travel in.
+
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// The `NOTIFY` value (RFC 3461 4.1): never, or on any of success, failure and delay. Written
+/// in a scenario as on the wire: `"NEVER"`, `"SUCCESS,DELAY"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Notify {
+    Never,
+    On {
+        success: bool,
+        failure: bool,
+        delay: bool,
+    },
+}
+
+impl Notify {
+    /// Reads `NEVER`, or a comma-separated list of `SUCCESS`, `FAILURE` and `DELAY`, in any
+    /// case (RFC 3461 4.1: NEVER stands alone).
+    pub fn parse(text: &str) -> Result<Notify, String> {
+        if text.eq_ignore_ascii_case("NEVER") {
+            return Ok(Notify::Never);
+        }
+        let (mut success, mut failure, mut delay) = (false, false, false);
+        for word in text.split(',') {
+            let flag = if word.eq_ignore_ascii_case("SUCCESS") {
+                &mut success
+            } else if word.eq_ignore_ascii_case("FAILURE") {
+                &mut failure
+            } else if word.eq_ignore_ascii_case("DELAY") {
+                &mut delay
+            } else if word.eq_ignore_ascii_case("NEVER") {
+                return Err("NEVER cannot be combined with other values (RFC 3461 4.1)".into());
+            } else {
+                return Err(format!(
+                    "{word:?} is not a NOTIFY value: NEVER, or any of SUCCESS, FAILURE and DELAY \
+                     separated by commas (RFC 3461 4.1)"
+                ));
+            };
+            if *flag {
+                return Err(format!("{word} is given twice (RFC 3461 4.1)"));
+            }
+            *flag = true;
+        }
+        Ok(Notify::On {
+            success,
+            failure,
+            delay,
+        })
+    }
+
+    /// The value as sent: `NEVER`, or the conditions in the RFC's order.
+    pub fn wire(self) -> String {
+        match self {
+            Notify::Never => "NEVER".to_string(),
+            Notify::On {
+                success,
+                failure,
+                delay,
+            } => [(success, "SUCCESS"), (failure, "FAILURE"), (delay, "DELAY")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, word)| *word)
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+}
+
+impl TryFrom<String> for Notify {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Notify, String> {
+        Notify::parse(&text)
+    }
+}
+
+impl From<Notify> for String {
+    fn from(notify: Notify) -> String {
+        notify.wire()
+    }
+}
+
+/// The `RET` value (RFC 3461 4.3), written in a scenario as on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DsnReturn {
+    /// `FULL`: the whole message.
+    #[serde(rename = "FULL")]
+    Full,
+    /// `HDRS`: its header only.
+    #[serde(rename = "HDRS")]
+    Headers,
+}
+
+impl DsnReturn {
+    /// Reads `FULL` or `HDRS`, in any case.
+    pub fn parse(text: &str) -> Option<DsnReturn> {
+        if text.eq_ignore_ascii_case("FULL") {
+            Some(DsnReturn::Full)
+        } else if text.eq_ignore_ascii_case("HDRS") {
+            Some(DsnReturn::Headers)
+        } else {
+            None
+        }
+    }
+
+    pub fn wire(self) -> &'static str {
+        match self {
+            DsnReturn::Full => "FULL",
+            DsnReturn::Headers => "HDRS",
+        }
+    }
+}
+
+/// Longest `ENVID` value, as sent (RFC 3461 4.4).
+pub const ENVID_MAX_CHARS: usize = 100;
+
+/// `text` as xtext (RFC 3461 4): `+`, `=` and any octet outside `!`..`~` become `+` and two
+/// upper-case hex digits.
+pub fn xtext(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (b'!'..=b'~').contains(&byte) && byte != b'+' && byte != b'=' {
+            out.push(char::from(byte));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "+{byte:02X}");
+        }
+    }
+    out
+}
+
+/// Longest `ORCPT` value, as sent (RFC 3461 3: the RCPT line may grow by 500 characters for
+/// NOTIFY and ORCPT).
+pub const ORCPT_MAX_CHARS: usize = 500;
+
+/// Reads xtext (RFC 3461 4): `+` and two upper-case hex digits stand for an octet, any other
+/// character from `!` to `~` but `=` for itself. None when it is not xtext.
+pub fn xtext_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        if byte == b'+' {
+            let hex = |b: u8| match b {
+                b'0'..=b'9' => Some(b - b'0'),
+                b'A'..=b'F' => Some(b - b'A' + 10),
+                _ => None,
+            };
+            let high = hex(*bytes.get(i + 1)?)?;
+            let low = hex(*bytes.get(i + 2)?)?;
+            out.push(high * 16 + low);
+            i += 3;
+        } else if (b'!'..=b'~').contains(&byte) && byte != b'=' {
+            out.push(byte);
+            i += 1;
+        } else {
+            return None;
+        }
+    }
+    Some(out)
+}
+
+/// Whether every octet is printable ASCII, space included: what RFC 3461 4.2 and 4.4 ask of
+/// an ORCPT address and an ENVID before their xtext encoding.
+pub fn is_printable_ascii(bytes: &[u8]) -> bool {
+    bytes.iter().all(|b| (b' '..=b'~').contains(b))
+}
+
+/// The `ORCPT` value (RFC 3461 4.2): the address as the sender first gave it, with its type
+/// (`rfc822` for an Internet address).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OriginalRecipient {
+    pub address_type: String,
+    /// Decoded from xtext.
+    pub address: String,
+}
+
+impl OriginalRecipient {
+    /// `TYPE;xtext`, as sent.
+    pub fn wire(&self) -> String {
+        format!("{};{}", self.address_type, xtext(&self.address))
+    }
+
+    /// Reads `TYPE;xtext`: the type an atom (RFC 3461 4.2, RFC 5322 3.2.3), the address
+    /// printable ASCII once decoded.
+    pub fn parse(value: &str) -> Result<OriginalRecipient, &'static str> {
+        if value.len() > ORCPT_MAX_CHARS {
+            return Err("longer than 500 characters (RFC 3461 3)");
+        }
+        let (address_type, encoded) = value
+            .split_once(';')
+            .ok_or("no \";\" between the address type and the address (RFC 3461 4.2)")?;
+        let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+        if address_type.is_empty() || !address_type.chars().all(atext) {
+            return Err("the address type is not an atom such as rfc822 (RFC 3461 4.2)");
+        }
+        let address = xtext_decode(encoded).ok_or(
+            "the address is not xtext: \"+\" and \"=\" are written +2B and +3D (RFC 3461 4)",
+        )?;
+        if address.is_empty() || !is_printable_ascii(&address) {
+            return Err("the address is empty or not printable ASCII once decoded (RFC 3461 4.2)");
+        }
+        Ok(OriginalRecipient {
+            address_type: address_type.to_string(),
+            // Printable ASCII is UTF-8.
+            address: String::from_utf8_lossy(&address).into_owned(),
+        })
+    }
+}
+
+/// What a sender asked of DSN for one recipient (RFC 3461 4.1, 4.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientDsn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orcpt: Option<OriginalRecipient>,
+}
+
+impl RecipientDsn {
+    /// Whether a notice of `event` may go to the sender: as asked with NOTIFY, or, when
+    /// nothing was asked, of a failure or a delay (RFC 3461 4.1: the server then notifies of
+    /// failures, and of delays if it so chooses), never of success.
+    pub fn wants(&self, event: NoticeEvent) -> bool {
+        match self.notify {
+            None => event != NoticeEvent::Success,
+            Some(Notify::Never) => false,
+            Some(Notify::On {
+                success,
+                failure,
+                delay,
+            }) => match event {
+                NoticeEvent::Success => success,
+                NoticeEvent::Failure => failure,
+                NoticeEvent::Delay => delay,
+            },
+        }
+    }
+}
+
+/// What a notice reports: the three conditions of NOTIFY (RFC 3461 4.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoticeEvent {
+    /// Delivered, or relayed to a server that could not be asked for more.
+    Success,
+    Failure,
+    Delay,
+}
