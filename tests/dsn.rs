@@ -26,6 +26,7 @@ fn failed(address: &str, reply: Reply, remote: &str) -> RecipientReport {
     RecipientReport {
         final_recipient: address.into(),
         original_recipient: None,
+        original_recipient_type: None,
         action: Action::Failed,
         status: reply.enhanced.expect("the test replies carry a status"),
         remote_mta: Some(remote.into()),
@@ -381,6 +382,7 @@ fn delayed_notice_with_will_retry_until() {
     delayed.recipients = vec![RecipientReport {
         final_recipient: "bob@example.net".into(),
         original_recipient: None,
+        original_recipient_type: None,
         action: Action::Delayed,
         status: EnhancedStatus::new(4, 4, 1),
         remote_mta: None,
@@ -454,6 +456,7 @@ fn several_recipients_each_get_a_group() {
     r.recipients.push(RecipientReport {
         final_recipient: "dave@example.com".into(),
         original_recipient: Some("Dave@Example.COM".into()),
+        original_recipient_type: None,
         action: Action::Delayed,
         status: EnhancedStatus::new(4, 7, 1),
         remote_mta: Some("mx.example.com".into()),
@@ -702,4 +705,31 @@ fn one_line(text: &str) -> String {
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_success_report_names_the_original_recipient_with_its_own_type_and_no_undelivered_part() {
+    let mut r = request();
+    r.return_content = ReturnContent::Headers;
+    r.recipients[0].action = Action::Delivered;
+    r.recipients[0].status = EnhancedStatus::new(2, 0, 0);
+    r.recipients[0].diagnostic = None;
+    r.recipients[0].original_recipient = Some("Bob+x@example.net".into());
+    r.recipients[0].original_recipient_type = Some("x-local".into());
+    let bytes = build_dsn(&r);
+    assert_lines_ok(&bytes);
+    let message = parse(&bytes);
+    assert_eq!(message.subject(), Some("Successful Mail Delivery Report"));
+    let groups = delivery_status(&message);
+    assert_eq!(
+        field(&groups[1], "Original-Recipient"),
+        Some("x-local; Bob+x@example.net")
+    );
+    assert_eq!(field(&groups[1], "Action"), Some("delivered"));
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("Content-Description: Original Message Headers"),
+        "{text}"
+    );
+    assert!(!text.contains("Undelivered"), "{text}");
 }

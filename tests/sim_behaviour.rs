@@ -968,6 +968,7 @@ fn a_primary_that_refuses_service_at_the_greeting_is_ruled_out_and_waits_for_qui
             host,
             status,
             own_finding,
+            notice_declined: false,
         } => {
             assert_eq!(&**host, "mx2.receiver.test");
             assert_eq!(status, "554 5.3.2 mx1.receiver.test No SMTP service here");
@@ -3988,4 +3989,239 @@ fn a_server_without_ehlo_gets_helo_and_no_extension() {
         field(&groups[1], "Diagnostic-Code"),
         Some("smtp; 550 User unknown")
     );
+}
+
+// ----- delivery status notifications on request (DSN, RFC 3461) -----
+
+/// Every line sent on any connection that starts with `start`.
+fn lines_sent(result: &RunResult, start: &str) -> Vec<String> {
+    events(result)
+        .filter_map(|e| match &e.event {
+            Event::Transmitted { bytes, .. } => Some(String::from_utf8_lossy(bytes.as_bytes())),
+            _ => None,
+        })
+        .flat_map(|text| {
+            text.split("\r\n")
+                .filter(|line| line.starts_with(start))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Each notice in a mailbox as (Action, Original-Recipient, Original-Envelope-Id,
+/// Reporting-MTA, Status) of its one recipient, sorted.
+fn notices(result: &RunResult, address: &str) -> Vec<[Option<String>; 5]> {
+    let mut found: Vec<[Option<String>; 5]> = mailbox(result, address)
+        .iter()
+        .map(|notice| {
+            let groups = delivery_status(notice);
+            assert_eq!(groups.len(), 2, "one recipient per notice: {groups:?}");
+            let owned = |group: &[(String, String)], name| field(group, name).map(String::from);
+            [
+                owned(&groups[1], "Action"),
+                owned(&groups[1], "Original-Recipient"),
+                owned(&groups[0], "Original-Envelope-Id"),
+                owned(&groups[0], "Reporting-MTA"),
+                owned(&groups[1], "Status"),
+            ]
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn dsn_reports_delivery_relay_and_failure_as_asked_and_nothing_after_never() {
+    let result = builtin_unread("dsn-on-request");
+    let text = |s: &str| Some(s.to_string());
+    assert_eq!(
+        notices(&result, "alice@sender.test"),
+        [
+            [
+                text("delivered"),
+                text("rfc822; bob@receiver.test"),
+                text("order-42"),
+                text("dns; mx.receiver.test"),
+                text("2.0.0"),
+            ],
+            [
+                text("failed"),
+                text("rfc822; nobody@receiver.test"),
+                text("order-42"),
+                text("dns; mail.sender.test"),
+                text("5.1.1"),
+            ],
+            // Order 43 asked for no ORCPT.
+            [
+                text("relayed"),
+                None,
+                text("order-43"),
+                text("dns; mail.sender.test"),
+                text("2.0.0"),
+            ],
+        ]
+    );
+    // RET=HDRS: the reports return the header, not the body.
+    for notice in mailbox(&result, "alice@sender.test") {
+        let notice = String::from_utf8_lossy(notice);
+        assert!(
+            notice.contains("Content-Type: text/rfc822-headers"),
+            "{notice}"
+        );
+        assert!(!notice.contains("has shipped"), "{notice}");
+    }
+    // The request went with the message to the server that offers DSN, as it came (RFC
+    // 3461 5.2): once from Alice's user agent, once from her server; none to old.test.
+    assert_eq!(
+        lines_sent(&result, "RCPT TO:<bob@receiver.test>"),
+        ["RCPT TO:<bob@receiver.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@receiver.test"; 2]
+    );
+    assert_eq!(
+        lines_sent(&result, "RCPT TO:<carol@old.test>"),
+        [
+            "RCPT TO:<carol@old.test> NOTIFY=SUCCESS",
+            "RCPT TO:<carol@old.test>"
+        ]
+    );
+    // NOTIFY=NEVER: refused like the first nobody@, and no notice about it.
+    assert!(matches!(
+        fate(&result, "m3", "nobody@receiver.test"),
+        Fate::Bounced {
+            notice_declined: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        fate(&result, "m1", "nobody@receiver.test"),
+        Fate::Bounced {
+            notice_declined: false,
+            ..
+        }
+    ));
+    assert_eq!(
+        count(
+            &result,
+            |e| matches!(e, Event::NoticeDeclined(d) if d.message == "m3")
+        ),
+        1
+    );
+}
+
+/// A world where both servers offer DSN and mx.receiver.test is down for good; Alice asks
+/// for `dsn` and her server sends a delay notice after ten minutes to those who want one.
+fn dsn_world(dsn: Value) -> Value {
+    let mut world = basic_world("dsn");
+    world["hosts"][0]["extensions"] = json!({"dsn": true});
+    world["hosts"][1]["extensions"] = json!({"dsn": true});
+    world["hosts"][1]["faults"] = json!([fault("down", None)]);
+    world["retry"] = json!({"first_retry_s": 600, "max_interval_s": 600, "give_up_s": 3600,
+        "delay_notice_s": 600});
+    world["messages"][0]["dsn"] = dsn;
+    world
+}
+
+#[test]
+fn dsn_notify_decides_delay_notices_and_ret_full_returns_the_whole_message() {
+    // Without NOTIFY: a delay notice and a bounce (RFC 3461 4.1: failures, and delays if the
+    // server so chooses), each returning the header only.
+    let result = run_json(&dsn_world(json!({"envid": "plain"})));
+    let actions: Vec<String> = mailbox(&result, "alice@sender.test")
+        .iter()
+        .map(|n| field(&delivery_status(n)[1], "Action").unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["delayed", "failed"]);
+    // NOTIFY=FAILURE: no delay notice; RET=FULL: the bounce holds the message itself.
+    let result = run_json(&dsn_world(json!({"notify": "FAILURE", "ret": "FULL"})));
+    let bounce = only_bounce(&result, "alice@sender.test");
+    let groups = delivery_status(&bounce);
+    assert_eq!(field(&groups[1], "Action"), Some("failed"));
+    assert_eq!(field(&groups[0], "Original-Envelope-Id"), None);
+    let bounce = String::from_utf8_lossy(&bounce);
+    assert!(bounce.contains("Content-Type: message/rfc822"), "{bounce}");
+    assert!(bounce.contains("see you at noon."), "{bounce}");
+    // NOTIFY=DELAY: the delay notice, and no bounce at the give-up.
+    let result = run_json(&dsn_world(json!({"notify": "DELAY"})));
+    let notice = only_bounce(&result, "alice@sender.test");
+    assert_eq!(
+        field(&delivery_status(&notice)[1], "Action"),
+        Some("delayed")
+    );
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Bounced {
+            notice_declined: true,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_server_without_dsn_refuses_its_parameters_and_a_scenario_refuses_a_bad_envid() {
+    // Alice's server does not offer DSN: her user agent sends none of it, and nobody hears
+    // of the success she asked for.
+    let mut world = basic_world("no-dsn");
+    world["messages"][0]["dsn"] = json!({"notify": "SUCCESS", "envid": "x"});
+    let result = run_json(&world);
+    assert!(lines_sent(&result, "MAIL FROM:")
+        .iter()
+        .all(|line| !line.contains("ENVID")));
+    assert_eq!(mailbox(&result, "alice@sender.test").len(), 0);
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+    for (dsn, said) in [
+        (json!({"envid": ""}), "messages[0].dsn.envid"),
+        (json!({"envid": "caf\u{e9}"}), "messages[0].dsn.envid"),
+        (
+            json!({"notify": "NEVER,SUCCESS"}),
+            "NEVER cannot be combined",
+        ),
+        (json!({"ret": "ALL"}), "ret"),
+        (json!({"notfy": "NEVER"}), "notfy"),
+    ] {
+        world["messages"][0]["dsn"] = dsn.clone();
+        let errors = smtp_lab::sim::Scenario::from_json(&world.to_string())
+            .expect_err(&format!("{dsn} was taken"))
+            .to_string();
+        assert!(errors.contains(said), "{dsn}: {errors}");
+    }
+}
+
+#[test]
+fn dsn_asked_in_several_transactions_to_one_host_is_kept_for_each_and_ret_full_is_for_failures() {
+    // Alice's server takes one recipient a transaction, so her message reaches it in two;
+    // each recipient keeps its NOTIFY=NEVER, and neither failure is reported.
+    let mut world = dsn_world(json!({"notify": "NEVER"}));
+    world["hosts"][0]["max_recipients"] = json!(1);
+    world["hosts"][1]["faults"] = json!([]);
+    world["messages"][0]["to"] = json!(["nobody@receiver.test", "ghost@receiver.test"]);
+    let result = run_json(&world);
+    for recipient in ["nobody@receiver.test", "ghost@receiver.test"] {
+        assert!(
+            matches!(
+                fate(&result, "m1", recipient),
+                Fate::Bounced {
+                    notice_declined: true,
+                    ..
+                }
+            ),
+            "{recipient}: {:?}",
+            fate(&result, "m1", recipient)
+        );
+    }
+    assert_eq!(mailbox(&result, "alice@sender.test").len(), 0);
+    // RET=FULL with SUCCESS: the delivery report returns the header only (RFC 3461 4.3).
+    let mut world = dsn_world(json!({"notify": "SUCCESS", "ret": "FULL"}));
+    world["hosts"][1]["faults"] = json!([]);
+    let result = run_json(&world);
+    let report = only_bounce(&result, "alice@sender.test");
+    assert_eq!(
+        field(&delivery_status(&report)[1], "Action"),
+        Some("delivered")
+    );
+    let report = String::from_utf8_lossy(&report);
+    assert!(report.contains("text/rfc822-headers"), "{report}");
+    assert!(!report.contains("see you at noon."), "{report}");
 }

@@ -2033,6 +2033,7 @@ fn a_message_over_the_first_mx_size_limit_bounces_at_once_with_the_size_error() 
             host,
             status,
             own_finding,
+            notice_declined: false,
         } => {
             assert_eq!(host, "mail.sender.test");
             assert!(status.starts_with("552 5.3.4"), "{status}");

@@ -30,6 +30,8 @@ struct HostGen {
     greylist_s: Option<u64>,
     /// Recipients it takes in one transaction (452 4.5.3 past them), if not its default.
     max_recipients: Option<usize>,
+    /// Whether it offers DSN (RFC 3461).
+    dsn: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -46,6 +48,8 @@ struct MessageGen {
     at_s: u64,
     pipelining: bool,
     body_lines: usize,
+    /// What the sender asks of DSN: none, or a NOTIFY value with RET=FULL or HDRS.
+    dsn: Option<(&'static str, bool)>,
 }
 
 #[derive(Clone, Debug)]
@@ -77,13 +81,17 @@ fn host() -> impl Strategy<Value = HostGen> {
         prop::collection::vec(fault(), 0..3),
         prop::option::weighted(0.25, 30u64..1200),
         prop::option::weighted(0.25, 1usize..3),
+        any::<bool>(),
     )
-        .prop_map(|(preference, faults, greylist_s, max_recipients)| HostGen {
-            preference,
-            faults,
-            greylist_s,
-            max_recipients,
-        })
+        .prop_map(
+            |(preference, faults, greylist_s, max_recipients, dsn)| HostGen {
+                preference,
+                faults,
+                greylist_s,
+                max_recipients,
+                dsn,
+            },
+        )
 }
 
 fn domain() -> impl Strategy<Value = DomainGen> {
@@ -108,12 +116,25 @@ fn world() -> impl Strategy<Value = WorldGen> {
                 0u64..3600,
                 any::<bool>(),
                 0usize..4,
+                prop::option::of((
+                    prop::sample::select(vec![
+                        "NEVER",
+                        "SUCCESS",
+                        "FAILURE",
+                        "DELAY",
+                        "SUCCESS,FAILURE,DELAY",
+                    ]),
+                    any::<bool>(),
+                )),
             )
-                .prop_map(|(recipients, at_s, pipelining, body_lines)| MessageGen {
-                    recipients,
-                    at_s,
-                    pipelining,
-                    body_lines,
+                .prop_map(|(recipients, at_s, pipelining, body_lines, dsn)| {
+                    MessageGen {
+                        recipients,
+                        at_s,
+                        pipelining,
+                        body_lines,
+                        dsn,
+                    }
                 }),
             1..=3,
         ),
@@ -170,7 +191,9 @@ fn recipient_pool(domains: usize) -> Vec<String> {
 
 fn build(world: &WorldGen) -> Value {
     let mut zones = vec![sender_zone()];
-    let mut hosts = vec![sender_host()];
+    let mut sender = sender_host();
+    sender["extensions"] = json!({"dsn": true});
+    let mut hosts = vec![sender];
     for (d, domain) in world.domains.iter().enumerate() {
         let name = format!("d{d}.test");
         let store_name = format!("mx0.{name}");
@@ -203,6 +226,7 @@ fn build(world: &WorldGen) -> Value {
         if let Some(max) = domain.store.max_recipients {
             store["max_recipients"] = json!(max);
         }
+        store["extensions"] = json!({"dsn": domain.store.dsn});
         hosts.push(store);
         if let Some(backup) = &domain.backup {
             let backup_name = format!("mx1.{name}");
@@ -221,6 +245,7 @@ fn build(world: &WorldGen) -> Value {
             if let Some(max) = backup.max_recipients {
                 host["max_recipients"] = json!(max);
             }
+            host["extensions"] = json!({"dsn": backup.dsn});
             hosts.push(host);
         }
         zones.push(json!({"origin": name, "records": records}));
@@ -234,7 +259,15 @@ fn build(world: &WorldGen) -> Value {
             for (index, field) in &m.recipients {
                 fields[*field as usize % 3].push(pool[index % pool.len()].clone());
             }
+            let dsn = match m.dsn {
+                Some((notify, full)) => {
+                    json!({"notify": notify, "ret": if full { "FULL" } else { "HDRS" },
+                    "envid": "generated", "orcpt": true})
+                }
+                None => json!({}),
+            };
             json!({
+                "dsn": dsn,
                 "from": "alice@sender.test",
                 "to": fields[0],
                 "cc": fields[1],

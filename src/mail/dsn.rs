@@ -96,6 +96,10 @@ pub struct RecipientReport {
     pub final_recipient: String,
     /// The address as the sender gave it (the ORCPT parameter, RFC 3461 4.2), if known.
     pub original_recipient: Option<String>,
+    /// The ORCPT's address type as the sender gave it (`rfc822`, `utf-8`, ...); none: `rfc822`
+    /// for an ASCII address, `utf-8` for another (RFC 6533).
+    #[serde(default)]
+    pub original_recipient_type: Option<String>,
     pub action: Action,
     /// Its class should match the action: 5 for failed, 4 for delayed, 2 otherwise.
     pub status: EnhancedStatus,
@@ -190,7 +194,12 @@ pub fn build_dsn(request: &DsnRequest) -> Vec<u8> {
     let parts = [
         text_part(request, &original),
         delivery_status_part(request),
-        original.part(),
+        original.part(
+            request
+                .recipients
+                .iter()
+                .any(|r| matches!(r.action, Action::Failed | Action::Delayed)),
+        ),
     ];
     let boundary = choose_boundary(request, &parts);
 
@@ -314,12 +323,19 @@ impl<'a> Original<'a> {
     }
 
     /// The third part of the report (RFC 6522 3: optional, the returned message or part of it).
-    fn part(&self) -> Vec<u8> {
+    /// `undelivered`: the report tells of a failure or a delay, not only of success (a report
+    /// asked for with NOTIFY=SUCCESS, RFC 3461 4.1), and its description says so.
+    fn part(&self, undelivered: bool) -> Vec<u8> {
         let mut part = Vec::with_capacity(self.bytes.len() * 4 / 3 + 256);
+        part.extend_from_slice(if undelivered {
+            b"Content-Description: Undelivered Message"
+        } else {
+            b"Content-Description: Original Message"
+        });
         match self.form {
             ReturnForm::Rfc822 => {
                 part.extend_from_slice(
-                    b"Content-Description: Undelivered Message\r\n\
+                    b"\r\n\
                       Content-Type: message/rfc822\r\n\
                       Content-Transfer-Encoding: 7bit\r\n\r\n",
                 );
@@ -329,7 +345,7 @@ impl<'a> Original<'a> {
             }
             ReturnForm::Global => {
                 part.extend_from_slice(
-                    b"Content-Description: Undelivered Message\r\n\
+                    b"\r\n\
                       Content-Type: message/global\r\n\
                       Content-Transfer-Encoding: base64\r\n\r\n",
                 );
@@ -337,7 +353,7 @@ impl<'a> Original<'a> {
             }
             ReturnForm::Headers => {
                 part.extend_from_slice(
-                    b"Content-Description: Undelivered Message Headers\r\n\
+                    b" Headers\r\n\
                       Content-Type: text/rfc822-headers\r\n\
                       Content-Transfer-Encoding: 7bit\r\n\r\n",
                 );
@@ -349,9 +365,7 @@ impl<'a> Original<'a> {
                 } else {
                     b"text/rfc822-headers"
                 };
-                part.extend_from_slice(
-                    b"Content-Description: Undelivered Message Headers\r\nContent-Type: ",
-                );
+                part.extend_from_slice(b" Headers\r\nContent-Type: ");
                 part.extend_from_slice(media_type);
                 part.extend_from_slice(b"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n");
                 part.extend_from_slice(&compose::quoted_printable(self.header));
@@ -803,7 +817,16 @@ fn delivery_status_part(request: &DsnRequest) -> Vec<u8> {
         part.push_str("\r\n");
         // RFC 3464 2.3.1: the ORCPT value, when the sender gave one.
         if let Some(original) = &recipient.original_recipient {
-            push_field(&mut part, "Original-Recipient", &typed_address(original));
+            let value = match &recipient.original_recipient_type {
+                // RFC 3461 6.3: the ORCPT as given, its type included.
+                Some(address_type) => format!(
+                    "{}; {}",
+                    clean_ascii(address_type, 64),
+                    clean_ascii(original, 500)
+                ),
+                None => typed_address(original),
+            };
+            push_field(&mut part, "Original-Recipient", &value);
         }
         push_field(
             &mut part,
@@ -1109,6 +1132,7 @@ mod tests {
             recipients: vec![RecipientReport {
                 final_recipient: "bob@example.net".into(),
                 original_recipient: None,
+                original_recipient_type: None,
                 action: Action::Failed,
                 status: EnhancedStatus::new(5, 1, 1),
                 remote_mta: Some("mx.example.net".into()),
@@ -1170,6 +1194,7 @@ mod tests {
             envelope_id: Some("QQ314159".into()),
             recipients: vec![RecipientReport {
                 original_recipient: Some("Bob@Example.net".into()),
+                original_recipient_type: None,
                 ..request().recipients[0].clone()
             }],
             ..request()

@@ -5,7 +5,7 @@
 //! shortcut, the written message goes through the same user agent and servers as every other.
 
 use super::scenario::{
-    AttachmentSpec, FaultKind, HostFault, HostSpec, MailboxSpec, MessageSpec, Scenario,
+    AttachmentSpec, DsnSpec, FaultKind, HostFault, HostSpec, MailboxSpec, MessageSpec, Scenario,
     ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
 };
 use crate::mail::compose::{envelope_address, ATTACHMENTS_MAX_OCTETS};
@@ -450,6 +450,7 @@ impl Draft {
         }
         let submission = Submission::of(base)?;
         let message = MessageSpec {
+            dsn: submission.dsn,
             from: from.to_string(),
             to,
             cc,
@@ -806,6 +807,9 @@ struct Submission {
     auth: Option<UserSpec>,
     at_s: u64,
     pipelining: bool,
+    /// The delivery reports the first message asked for (RFC 3461), asked for again, but
+    /// for its ENVID.
+    dsn: DsnSpec,
 }
 
 impl Submission {
@@ -818,6 +822,11 @@ impl Submission {
                 auth: message.auth.clone(),
                 at_s: message.at_s,
                 pipelining: message.pipelining,
+                // The envelope id named that message's transmission, not this one's.
+                dsn: DsnSpec {
+                    envid: None,
+                    ..message.dsn.clone()
+                },
             }),
             None => Submission::to_first_server(base),
         }
@@ -847,6 +856,7 @@ impl Submission {
             auth,
             at_s: 0,
             pipelining: true,
+            dsn: DsnSpec::default(),
         })
     }
 }

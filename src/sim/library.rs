@@ -47,6 +47,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/unknown-user-after-relay.json"),
     ),
     (
+        "dsn-on-request.json",
+        include_str!("../../scenarios/dsn-on-request.json"),
+    ),
+    (
         "address-syntax-error.json",
         include_str!("../../scenarios/address-syntax-error.json"),
     ),

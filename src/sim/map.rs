@@ -508,6 +508,7 @@ fn event_host(event: &Event) -> Option<&str> {
         Event::DeliveryRefused(e) => &e.host,
         Event::BounceCreated(e) => &e.host,
         Event::BounceDiscarded(e) => &e.host,
+        Event::NoticeDeclined(e) => &e.host,
         Event::MailboxUpdated(e) => &e.host,
         _ => return None,
     })

@@ -323,9 +323,26 @@ fn gave_up_text(gave_up: &GaveUp, events: &[TraceEvent], index: usize) -> Option
             matches!(&event.event, Event::BounceDiscarded(d)
                 if d.host == gave_up.host && d.message == *message)
         });
+    let notices = |declined: bool| {
+        events[index + 1..]
+            .iter()
+            .take_while(|event| event.time_ms == now_ms)
+            .any(|event| match &event.event {
+                Event::NoticeDeclined(d) => {
+                    declined && d.host == gave_up.host && d.message == *message
+                }
+                Event::BounceCreated(b) => {
+                    !declined && b.host == gave_up.host && b.about == *message
+                }
+                _ => false,
+            })
+    };
     let then = if discarded {
         "the server stops trying. The message is itself a notice (null reverse path <>), so \
          nobody is told: it is dropped, as a notice about a notice could loop."
+    } else if notices(true) && !notices(false) {
+        "the server stops trying. Its sender asked for no failure notice (NOTIFY=NEVER, or a \
+         NOTIFY without FAILURE, RFC 3461 4.1), so nobody is told."
     } else {
         gave_up_rest!()
     };
@@ -380,7 +397,8 @@ fn last_attempt_text(
          ends with this reply: the sending host does not try again, gives up on them, and \
          sends a bounce (a delivery status notification) to the envelope sender with this \
          reply as their last failure, unless the message is itself a notice (null reverse \
-         path <>), which is never bounced."
+         path <>), which is never bounced, or its sender asked for no failure notice (DSN's \
+         NOTIFY, RFC 3461 4.1)."
     ))
 }
 
@@ -767,12 +785,15 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "A permanent failure for this recipient: the server's 5yz reply says trying again \
              would get the same answer, so the sending host gives up on them and sends a bounce \
              (a delivery status notification) to the envelope sender, unless the message is \
-             itself a notice (null reverse path <>), which is never bounced.",
+             itself a notice (null reverse path <>), which is never bounced, or its sender \
+             asked for no failure notice (DSN's NOTIFY, RFC 3461 4.1).",
             "RFC 5321 4.2.1, 6.1, RFC 3464",
         ),
         Event::RecipientResult { .. } => note(
             "Accepted for this recipient: the receiving server has taken the message for them \
-             with its 2yz reply, and the sending host is done with them.",
+             with its 2yz reply, and the sending host is done with them (but for a report \
+             that it relayed them, when the sender asked to hear of success and that server \
+             does not offer DSN, RFC 3461 4.1).",
             "RFC 5321 4.2.1, 6.1",
         ),
         Event::RetryScheduled { .. } => note(
@@ -815,8 +836,34 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "Nothing is left to do for this queue entry: each of its recipients was taken by \
              the next server (which delivers it or passes it on) or failed for good (the \
              sender gets a notice for those that failed, unless the message has the null \
-             reverse path: then it is dropped), so it leaves the queue.",
+             reverse path, when it is dropped, or the sender asked for none with DSN's \
+             NOTIFY), so it leaves the queue.",
             "RFC 5321 4.5.4.1",
+        ),
+        Event::BounceCreated(created) if created.action == "delivered" => note(
+            "A delivery report, asked for: the sender gave NOTIFY=SUCCESS for this recipient \
+             (RFC 3461 4.1), so the host that stored the message in the mailbox tells the \
+             sender so (RFC 3464 Action: delivered, Status 2.0.0). It quotes the sender's \
+             ENVID and ORCPT when they were given (Original-Envelope-Id, Original-Recipient), \
+             and goes back with the null reverse path <>, as every notice does. Without \
+             NOTIFY=SUCCESS no one reports success: silence is the normal case.",
+            "RFC 3461 4.1, 4.2, 4.4, 6.2, RFC 3464 2.2.1, 2.3.1, 2.3.3, RFC 5321 4.5.5",
+        ),
+        Event::BounceCreated(created) if created.action == "relayed" => note(
+            "A relay report, asked for: the sender gave NOTIFY=SUCCESS, and the next server \
+             accepted the message but does not offer DSN, so it could not be handed the \
+             request and will report nothing. This host tells the sender that the message \
+             went on to a system that sends no more reports (RFC 3464 Action: relayed). Had \
+             the next server offered DSN, this host would have passed NOTIFY, ORCPT, RET and \
+             ENVID on with the message, and that server would report.",
+            "RFC 3461 4.1, 6.2, RFC 3464 2.3.3",
+        ),
+        Event::NoticeDeclined { .. } => note(
+            "These recipients failed for good, but no bounce goes to the sender: the sender \
+             asked for none with NOTIFY=NEVER, or with a NOTIFY that leaves FAILURE out (RFC \
+             3461 4.1), as an automatic no-reply sender may, since nobody would read its \
+             bounces. The recipients' fate is still a failure.",
+            "RFC 3461 4.1",
         ),
         Event::BounceCreated(created) if created.action == "delayed" => note(
             "A delay notice, not a bounce: the message is not delivered yet and stays queued. \
@@ -835,8 +882,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              (the enhanced status code, RFC 3463), Remote-MTA (the server that refused, when \
              one did), Diagnostic-Code (its reply, or this host's own finding) and \
              Last-Attempt-Date (left out when this host never got to try); then the original \
-             message's header.",
-            "RFC 6522, RFC 3464 2.1, 2.2.2, 2.2.5, 2.3.2-2.3.7, RFC 5321 4.5.5",
+             message's header, or the whole message when the sender asked for it with \
+             RET=FULL (DSN, RFC 3461 4.3).",
+            "RFC 6522, RFC 3464 2.1, 2.2.2, 2.2.5, 2.3.2-2.3.7, RFC 5321 4.5.5, RFC 3461 4.3",
         ),
         Event::BounceDiscarded { .. } => note(
             "This undeliverable message was sent with the null reverse-path (MAIL FROM:<>), \

@@ -105,6 +105,7 @@ pub fn s10k() -> Scenario {
             let recipient = n % S10K_RECIPIENTS;
             let (d, u) = (recipient / per_domain, recipient % per_domain);
             MessageSpec {
+                dsn: Default::default(),
                 from: "alice@sender.test".into(),
                 to: vec![format!("u{u:02}@d{d:02}.test")],
                 cc: Vec::new(),

@@ -393,6 +393,43 @@ pub struct MessageSpec {
     /// quoted-printable.
     #[serde(default)]
     pub eight_bit_body: bool,
+    /// Delivery status notifications the sender asks for (RFC 3461), sent to a submission
+    /// server that offers DSN.
+    #[serde(default, skip_serializing_if = "DsnSpec::is_empty")]
+    pub dsn: DsnSpec,
+}
+
+/// What a message's sender asks of DSN (RFC 3461), written as on the wire: `"notify":
+/// "SUCCESS,DELAY"` (or `"NEVER"`), `"ret": "HDRS"` (or `"FULL"`), `"envid": "order-42"`, and
+/// `"orcpt": true` for each recipient's address as `ORCPT=rfc822;ADDRESS`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsnSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<crate::smtp::dsn_params::Notify>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ret: Option<crate::smtp::dsn_params::DsnReturn>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envid: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub orcpt: bool,
+}
+
+impl DsnSpec {
+    pub fn is_empty(&self) -> bool {
+        *self == DsnSpec::default()
+    }
+
+    /// The parameters the user agent's client session sends.
+    pub fn parameters(&self) -> crate::smtp::client::DsnParameters {
+        crate::smtp::client::DsnParameters {
+            notify: self.notify,
+            ret: self.ret,
+            envid: self.envid.clone(),
+            orcpt: self.orcpt,
+            recipients: Vec::new(),
+        }
+    }
 }
 
 fn default_submission_port() -> u16 {
@@ -1144,6 +1181,22 @@ impl Scenario {
             if let Some(auth) = &message.auth {
                 for (field, problem) in credential_problems(auth) {
                     error(format!("{at}.auth.{field}"), problem);
+                }
+            }
+            if let Some(envid) = &message.dsn.envid {
+                let sent = crate::smtp::dsn_params::xtext(envid).len();
+                if envid.is_empty()
+                    || !crate::smtp::dsn_params::is_printable_ascii(envid.as_bytes())
+                    || sent > crate::smtp::dsn_params::ENVID_MAX_CHARS
+                {
+                    error(
+                        format!("{at}.dsn.envid"),
+                        format!(
+                            "an ENVID is printable ASCII, not empty, and at most {} characters \
+                             as sent in xtext (RFC 3461 4.4); this one is {sent}",
+                            crate::smtp::dsn_params::ENVID_MAX_CHARS
+                        ),
+                    );
                 }
             }
             if !names.contains_key(&message.submit_to.to_ascii_lowercase()) {

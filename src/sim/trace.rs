@@ -108,6 +108,10 @@ pub enum Fate {
         status: String,
         #[serde(default, skip_serializing_if = "is_false")]
         own_finding: bool,
+        /// The sender asked for no failure notice (NOTIFY=NEVER, or a NOTIFY without
+        /// FAILURE, RFC 3461 4.1), so none went.
+        #[serde(default, skip_serializing_if = "is_false")]
+        notice_declined: bool,
     },
     /// The submission server refused it; the user agent showed the error at once.
     RefusedAtSubmission { status: String },
@@ -130,6 +134,10 @@ impl Fate {
     pub fn word(&self) -> &'static str {
         match self {
             Fate::Delivered { .. } => "delivered",
+            Fate::Bounced {
+                notice_declined: true,
+                ..
+            } => "failed, no notice asked",
             Fate::Bounced { .. } => "bounced",
             Fate::RefusedAtSubmission { .. } => "refused at submission",
             Fate::Queued { .. } => "still queued",
@@ -428,6 +436,15 @@ pub struct BounceDiscarded {
     pub recipients: Vec<String>,
 }
 
+/// Recipients that failed for good and get no notice: their sender asked for none
+/// (NOTIFY=NEVER, or a NOTIFY without FAILURE, RFC 3461 4.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NoticeDeclined {
+    pub host: Name,
+    pub message: String,
+    pub recipients: Vec<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MessageRetrieved {
     pub conn: ConnId,
@@ -553,6 +570,7 @@ pub enum Event {
     DeliveryRefused(Box<DeliveryRefused>),
     BounceCreated(Box<BounceCreated>),
     BounceDiscarded(Box<BounceDiscarded>),
+    NoticeDeclined(Box<NoticeDeclined>),
     MessageRetrieved(Box<MessageRetrieved>),
     MessagesLeft(Box<MessagesLeft>),
     FetchNotStarted(Box<FetchNotStarted>),
@@ -669,6 +687,9 @@ impl Event {
                     + texts(&e.recipients)
                     + e.action.len()
                     + e.bytes.as_bytes().len()
+            }
+            Event::NoticeDeclined(e) => {
+                size_of::<NoticeDeclined>() + e.message.len() + texts(&e.recipients)
             }
             Event::BounceDiscarded(e) => {
                 size_of::<BounceDiscarded>() + e.message.len() + texts(&e.recipients)
@@ -1359,6 +1380,20 @@ impl TextRenderer {
                     ),
                 );
             }
+            Event::NoticeDeclined(boxed) => {
+                let NoticeDeclined {
+                    host,
+                    message,
+                    recipients,
+                } = &**boxed;
+                line!(
+                    host,
+                    format!(
+                        "no notice about {message} for {}: its sender asked for none (NOTIFY)",
+                        recipients.join(", ")
+                    ),
+                );
+            }
             Event::MessageRetrieved(boxed) => {
                 let MessageRetrieved {
                     conn,
@@ -1448,7 +1483,17 @@ pub fn describe_fate(fate: &Fate) -> String {
             host,
             status,
             own_finding,
+            notice_declined: false,
         } => format!("bounced by {host} ({}{status})", whose(*own_finding)),
+        Fate::Bounced {
+            host,
+            status,
+            own_finding,
+            notice_declined: true,
+        } => format!(
+            "failed at {host} ({}{status}); no notice, as its sender asked (NOTIFY)",
+            whose(*own_finding)
+        ),
         Fate::RefusedAtSubmission { status } => format!("refused at submission ({status})"),
         Fate::Queued { host } => format!("still queued on {host}"),
         Fate::Discarded {

@@ -30,10 +30,11 @@ use crate::smtp::address::{
     ForwardPath, Mailbox, ReversePath,
 };
 use crate::smtp::client::{
-    ClientConfig, ClientEvent, ClientSession, Envelope, RecipientOutcome, RecipientStatus,
-    ReplyOrigin, SessionOutcome,
+    ClientConfig, ClientEvent, ClientSession, DsnParameters, Envelope, RecipientOutcome,
+    RecipientStatus, ReplyOrigin, SessionOutcome,
 };
 use crate::smtp::data_in::BareLineEnding;
+use crate::smtp::dsn_params::{DsnReturn, NoticeEvent, RecipientDsn};
 use crate::smtp::explain::Explanation;
 use crate::smtp::policy::{
     credentials_match, Decision, Greylist, PeerInfo, Policy, SessionInfo, TransactionInfo,
@@ -742,6 +743,24 @@ impl Failure {
             ReplyOrigin::Server => Diagnostic::Smtp(self.reply.clone()),
             ReplyOrigin::Client => Diagnostic::Local(self.final_reply().text()),
         }
+    }
+}
+
+/// Recipients of a message, each with what a notice says of it.
+type Reports = Vec<(String, Failure)>;
+
+/// What a message's sender asked of DSN when a host took it (RFC 3461 4): RET and ENVID,
+/// and NOTIFY and ORCPT by recipient.
+#[derive(Clone, Debug, Default)]
+struct MessageDsn {
+    ret: Option<DsnReturn>,
+    envelope_id: Option<String>,
+    recipients: BTreeMap<String, RecipientDsn>,
+}
+
+impl MessageDsn {
+    fn recipient(&self, recipient: &str) -> RecipientDsn {
+        self.recipients.get(recipient).cloned().unwrap_or_default()
     }
 }
 
@@ -1499,6 +1518,9 @@ struct World<'a> {
     next_conn: ConnId,
     next_entry: EntryId,
     next_notice: u32,
+    /// What the sender of each message asked of DSN (RFC 3461), by the host that took it:
+    /// kept only for messages that came with DSN parameters.
+    dsn_requests: BTreeMap<(usize, String), MessageDsn>,
     next_raw_message: u32,
     /// Every (message, recipient) that must end with exactly one fate, in creation order.
     tracked: Vec<(String, String)>,
@@ -1895,6 +1917,7 @@ impl<'a> World<'a> {
             next_conn: 1,
             next_entry: 1,
             next_notice: 1,
+            dsn_requests: BTreeMap::new(),
             next_raw_message: 0,
             tracked: Vec::new(),
             fates: FxHashMap::default(),
@@ -2258,7 +2281,7 @@ impl<'a> World<'a> {
         // A user agent with a session open to its server sends the next message on it, as
         // mail programs do when several messages leave the outbox together.
         let envelope = Envelope {
-            dsn: Default::default(),
+            dsn: spec.dsn.parameters(),
             reverse_path: from.to_string(),
             forward_paths: forward_paths.clone(),
         };
@@ -3469,6 +3492,30 @@ impl<'a> World<'a> {
             add_missing_origin_fields(&mut data, from, (fields_end, separated), origin);
         }
         let data = Rc::new(data);
+        let asked_dsn = envelope.dsn_return.is_some()
+            || envelope.envelope_id.is_some()
+            || envelope
+                .recipient_dsn
+                .iter()
+                .any(|r| *r != RecipientDsn::default());
+        if asked_dsn {
+            // One message may reach a host in several transactions (recipients past a
+            // server's limit, two domains on one MX): each adds its own recipients.
+            let asked = self
+                .dsn_requests
+                .entry((host_index, message.clone()))
+                .or_default();
+            asked.ret = asked.ret.or(envelope.dsn_return);
+            if asked.envelope_id.is_none() {
+                asked.envelope_id = envelope.envelope_id.clone();
+            }
+            asked.recipients.extend(
+                forward_paths
+                    .iter()
+                    .cloned()
+                    .zip(envelope.recipient_dsn.iter().cloned()),
+            );
+        }
         let reverse_path = match &envelope.reverse_path {
             ReversePath::Null => String::new(),
             ReversePath::Mailbox(mailbox) => mailbox.text(),
@@ -3678,6 +3725,7 @@ impl<'a> World<'a> {
                 &data,
             );
             self.bounce_refused(host, &message, &reverse_path, &data, refused);
+            self.report_delivered(host, &message, &reverse_path, &data, &recipients);
             return;
         }
         // Only the final host may fold a local part's case (RFC 5321 2.4); here `BOB@` and
@@ -3712,6 +3760,54 @@ impl<'a> World<'a> {
             ));
         }
         self.bounce_refused(host, &message, &reverse_path, &data, refused);
+        self.report_delivered(host, &message, &reverse_path, &data, &recipients);
+    }
+
+    /// The notice for the recipients of a message the MDA stored whose sender asked to hear
+    /// of success (RFC 3461 4.1, RFC 3464 2.3.3 Action: delivered).
+    fn report_delivered(
+        &mut self,
+        host: usize,
+        message: &str,
+        reverse_path: &str,
+        data: &Rc<Vec<u8>>,
+        recipients: &[String],
+    ) {
+        if self.dsn_asked(host, message).is_none() {
+            return;
+        }
+        let delivered: Vec<(String, Failure)> = recipients
+            .iter()
+            .filter(|recipient| {
+                matches!(
+                    self.fates
+                        .get(&(message.to_string(), recipient.to_string())),
+                    Some(Fate::Delivered { .. })
+                )
+            })
+            .map(|recipient| {
+                let reply = Reply::new(
+                    250,
+                    Some(EnhancedStatus::new(2, 0, 0)),
+                    "delivered to the mailbox",
+                );
+                (recipient.clone(), Failure::local(reply))
+            })
+            .collect();
+        let original = self.arriving(message, reverse_path, data);
+        self.report_success(host, &original, delivered, DsnAction::Delivered);
+    }
+
+    /// A message the MDA takes as it arrives, as a notice about it names it: it arrived now,
+    /// and the MDA's delivery, just now, was the attempt.
+    fn arriving(&self, message: &str, reverse_path: &str, data: &Rc<Vec<u8>>) -> Original {
+        Original {
+            message: message.to_string(),
+            reverse_path: reverse_path.to_string(),
+            data: Rc::clone(data),
+            arrived_ms: self.now_ms,
+            last_attempt_ms: Some(self.now_ms),
+        }
     }
 
     /// The notice for what the MDA refused of a message as it arrived, if anything.
@@ -3726,15 +3822,7 @@ impl<'a> World<'a> {
         if refused.is_empty() {
             return;
         }
-        // What the notice is about: the MDA delivers as the message arrives.
-        let original = Original {
-            message: message.to_string(),
-            reverse_path: reverse_path.to_string(),
-            data: Rc::clone(data),
-            arrived_ms: self.now_ms,
-            // The MDA's delivery, just now, was the attempt.
-            last_attempt_ms: Some(self.now_ms),
-        };
+        let original = self.arriving(message, reverse_path, data);
         self.bounce(host, &original, refused);
     }
 
@@ -4251,8 +4339,22 @@ impl<'a> World<'a> {
         let Some(entry) = self.hosts[host].queue.get(&entry_id) else {
             return;
         };
+        // RFC 3461 5.2: what the sender asked of DSN goes on with the message, as it came.
+        let dsn = match self.dsn_asked(host, &entry.message) {
+            Some(asked) => DsnParameters {
+                ret: asked.ret,
+                envid: asked.envelope_id.clone(),
+                recipients: entry
+                    .recipients
+                    .iter()
+                    .map(|r| asked.recipient(r))
+                    .collect(),
+                ..DsnParameters::default()
+            },
+            None => DsnParameters::default(),
+        };
         let envelope = Envelope {
-            dsn: Default::default(),
+            dsn,
             reverse_path: entry.reverse_path.clone(),
             forward_paths: entry.recipients.clone(),
         };
@@ -4426,12 +4528,27 @@ impl<'a> World<'a> {
         }
         let mut failed = Vec::new();
         let mut deferred = Vec::new();
+        // Accepted by a server that does not offer DSN, which will report nothing more: a
+        // sender who asked to hear of success hears now that the message was relayed (RFC
+        // 3461 4.1, RFC 3464 2.3.3 Action: relayed). A server that offers DSN was handed the
+        // request, and reports itself.
+        let reports_relay =
+            !self.dsn_requests.is_empty() && !outcome.extensions.as_ref().is_some_and(|e| e.dsn);
+        let mut relayed = Vec::new();
         // A message may have a thousand recipients.
         let settled: rustc_hash::FxHashSet<&str> =
             settled_early.iter().map(String::as_str).collect();
         for recipient in &outcome.recipients {
             let (result, reply) = match &recipient.status {
-                RecipientStatus::Accepted(reply) => ("accepted", reply),
+                RecipientStatus::Accepted(reply) => {
+                    if reports_relay {
+                        relayed.push((
+                            recipient.forward_path.clone(),
+                            Failure::of_recipient(recipient, &remote),
+                        ));
+                    }
+                    ("accepted", reply)
+                }
                 RecipientStatus::TemporaryFailure(reply) => {
                     deferred.push((
                         recipient.forward_path.clone(),
@@ -4458,6 +4575,11 @@ impl<'a> World<'a> {
                 reply: reply_text(reply),
                 own_finding: recipient.reply_origin == ReplyOrigin::Client,
             })));
+        }
+        if !relayed.is_empty() {
+            if let Some(original) = self.hosts[host].queue.get(&entry_id).map(Entry::original) {
+                self.report_success(host, &original, relayed, DsnAction::Relayed);
+            }
         }
         let now_ms = self.now_ms;
         let Some(entry) = self.hosts[host].queue.get_mut(&entry_id) else {
@@ -4619,13 +4741,18 @@ impl<'a> World<'a> {
         self.schedule_at(at_ms, Action::QueueRun(host, entry_id));
         if let Some((original, failures)) = notice {
             let will_retry_until_ms = self.last_connection_ms(original.arrived_ms);
-            self.notify(
-                host,
-                &original,
-                failures,
-                DsnAction::Delayed,
-                Some(will_retry_until_ms),
-            );
+            // RFC 3461 4.1: a sender who gave NOTIFY without DELAY hears of no delay.
+            let (failures, _) =
+                self.split_by_notice(host, &original.message, failures, NoticeEvent::Delay);
+            if !failures.is_empty() {
+                self.notify(
+                    host,
+                    &original,
+                    failures,
+                    DsnAction::Delayed,
+                    Some(will_retry_until_ms),
+                );
+            }
         }
     }
 
@@ -4669,7 +4796,14 @@ impl<'a> World<'a> {
             })));
             return;
         }
-        for (recipient, failure) in &failed {
+        // RFC 3461 4.1: no failure notice for a recipient whose sender asked for none
+        // (NOTIFY=NEVER, or a NOTIFY without FAILURE).
+        let (failed, declined) = self.split_by_notice(host, message, failed, NoticeEvent::Failure);
+        for ((recipient, failure), notice_declined) in failed
+            .iter()
+            .map(|f| (f, false))
+            .chain(declined.iter().map(|f| (f, true)))
+        {
             self.set_fate(
                 message,
                 recipient,
@@ -4677,10 +4811,79 @@ impl<'a> World<'a> {
                     host: host_name.to_string(),
                     status: reply_text(&failure.final_reply()),
                     own_finding: failure.is_own_finding(),
+                    notice_declined,
                 },
             );
         }
-        self.notify(host, original, failed, DsnAction::Failed, None);
+        if !declined.is_empty() {
+            self.record(Event::NoticeDeclined(Box::new(trace::NoticeDeclined {
+                host: Rc::clone(&host_name),
+                message: message.to_string(),
+                recipients: declined.into_iter().map(|(r, _)| r).collect(),
+            })));
+        }
+        if !failed.is_empty() {
+            self.notify(host, original, failed, DsnAction::Failed, None);
+        }
+    }
+
+    /// What the sender of `message` asked of DSN when `host` took it, if anything: none in
+    /// nearly every run, which is told without making a key.
+    fn dsn_asked(&self, host: usize, message: &str) -> Option<&MessageDsn> {
+        if self.dsn_requests.is_empty() {
+            return None;
+        }
+        self.dsn_requests.get(&(host, message.to_string()))
+    }
+
+    /// `recipients` of `message` parted into those whose sender wants a notice of `event`
+    /// from `host`, and the others.
+    fn split_by_notice(
+        &self,
+        host: usize,
+        message: &str,
+        recipients: Vec<(String, Failure)>,
+        event: NoticeEvent,
+    ) -> (Reports, Reports) {
+        recipients
+            .into_iter()
+            .partition(|(recipient, _)| self.notice_wanted(host, message, recipient, event))
+    }
+
+    /// Whether the sender of `message` wants a notice of `event` about `recipient` from
+    /// `host`: as asked with NOTIFY (RFC 3461 4.1), or, when nothing was asked, of a failure
+    /// or a delay.
+    fn notice_wanted(
+        &self,
+        host: usize,
+        message: &str,
+        recipient: &str,
+        event: NoticeEvent,
+    ) -> bool {
+        match self.dsn_asked(host, message) {
+            Some(asked) => asked.recipient(recipient).wants(event),
+            None => event != NoticeEvent::Success,
+        }
+    }
+
+    /// Reports success to the senders who asked for it (RFC 3461 4.1 NOTIFY=SUCCESS): final
+    /// delivery of `recipients` (RFC 3464 Action: delivered), or their relay to `remote`, a
+    /// server that does not offer DSN and so will report nothing (Action: relayed).
+    fn report_success(
+        &mut self,
+        host: usize,
+        original: &Original,
+        recipients: Vec<(String, Failure)>,
+        action: DsnAction,
+    ) {
+        if self.dsn_requests.is_empty() || original.reverse_path.is_empty() {
+            return;
+        }
+        let (wanted, _) =
+            self.split_by_notice(host, &original.message, recipients, NoticeEvent::Success);
+        if !wanted.is_empty() {
+            self.notify(host, original, wanted, action, None);
+        }
     }
 
     /// Sends a delivery status notification (RFC 3464) from this host to the original
@@ -4705,7 +4908,14 @@ impl<'a> World<'a> {
         self.next_notice += 1;
         let label = match action {
             DsnAction::Delayed => format!("d{number}"),
+            DsnAction::Delivered | DsnAction::Relayed => format!("s{number}"),
             _ => format!("b{number}"),
+        };
+        let asked = self.dsn_asked(host, message);
+        let orcpt = |recipient: &str| {
+            asked
+                .and_then(|a| a.recipients.get(recipient))
+                .and_then(|r| r.orcpt.as_ref())
         };
         let unix_s = |ms: u64| {
             self.scenario
@@ -4719,17 +4929,24 @@ impl<'a> World<'a> {
             postmaster_address: notice_sender(&self.hosts[host].spec),
             envelope_sender: reverse_path.to_string(),
             original_message: data.as_ref().clone(),
-            return_content: ReturnContent::Headers,
+            // RFC 3461 4.3: RET=FULL asks for the whole message in a failure notice; a
+            // report of success or delay returns the header only.
+            return_content: match asked.and_then(|a| a.ret) {
+                Some(DsnReturn::Full) if action == DsnAction::Failed => ReturnContent::Full,
+                _ => ReturnContent::Headers,
+            },
             arrival_date_unix_s: unix_s(*arrived_ms),
             date_unix_s: now_s,
             utc_offset_min: 0,
             message_id_token: format!("{label}.{}", self.seed),
-            envelope_id: None,
+            envelope_id: asked.and_then(|a| a.envelope_id.clone()),
             recipients: recipients
                 .iter()
                 .map(|(recipient, failure)| RecipientReport {
                     final_recipient: recipient.clone(),
-                    original_recipient: None,
+                    // RFC 3464 2.3.1, RFC 3461 6.3: the ORCPT the sender gave, as given.
+                    original_recipient: orcpt(recipient).map(|o| o.address.clone()),
+                    original_recipient_type: orcpt(recipient).map(|o| o.address_type.clone()),
                     action,
                     status: failure.status(),
                     remote_mta: failure.remote.clone(),
@@ -4749,10 +4966,7 @@ impl<'a> World<'a> {
             bounce: label.clone(),
             to: reverse_path.to_string(),
             recipients: recipients.into_iter().map(|(r, _)| r).collect(),
-            action: match action {
-                DsnAction::Delayed => "delayed".into(),
-                _ => "failed".into(),
-            },
+            action: action.as_str().into(),
             bytes: trace::WireBytes::from_bytes(&bytes),
         })));
         self.track(&label, reverse_path);

@@ -9,6 +9,7 @@ golden_traces![
     "basic-delivery",
     "connection-lost-in-data",
     "dns-servfail-then-success",
+    "dsn-on-request",
     "greylisting",
     "mailbox-full",
     "message-too-big",
