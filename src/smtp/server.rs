@@ -438,10 +438,18 @@ struct MailTransaction {
     /// RCPT commands refused so far, to tell "no valid recipients" (554) from "no RCPT yet"
     /// (503) at DATA.
     rcpt_refused: u32,
-    dsn_return: Option<DsnReturn>,
+    /// What the client asked of DSN, when the server offers it; boxed, as the transaction
+    /// moves with every change of state and most servers do not offer DSN.
+    dsn: Option<Box<TransactionDsn>>,
+}
+
+/// The DSN parameters of one mail transaction (RFC 3461 4).
+#[derive(Clone, Debug, Default)]
+struct TransactionDsn {
+    ret: Option<DsnReturn>,
     envelope_id: Option<String>,
-    /// One per accepted recipient when the server offers DSN.
-    recipient_dsn: Vec<RecipientDsn>,
+    /// One per accepted recipient, in the order they were accepted.
+    recipients: Vec<RecipientDsn>,
 }
 
 #[derive(Clone, Debug)]
@@ -2368,9 +2376,13 @@ impl<P: Policy> ServerSession<P> {
                             body,
                             smtputf8,
                             rcpt_refused: 0,
-                            dsn_return,
-                            envelope_id,
-                            recipient_dsn: Vec::new(),
+                            dsn: self.config.extensions.dsn.then(|| {
+                                Box::new(TransactionDsn {
+                                    ret: dsn_return,
+                                    envelope_id,
+                                    recipients: Vec::new(),
+                                })
+                            }),
                         },
                     },
                 );
@@ -2449,8 +2461,8 @@ impl<P: Policy> ServerSession<P> {
             &params,
             source_route,
         );
-        if outcome && self.config.extensions.dsn {
-            mail.recipient_dsn.push(recipient_dsn);
+        if let Some(dsn) = mail.dsn.as_mut().filter(|_| outcome) {
+            dsn.recipients.push(recipient_dsn);
         }
         let next = match (outcome, forward_paths) {
             (true, None) => State::ExpectRcptOrData {
@@ -3219,6 +3231,7 @@ impl<P: Policy> ServerSession<P> {
             (true, false, true) => Protocol::Esmtpa,
             (true, false, false) => Protocol::Esmtp,
         };
+        let dsn = mail.dsn.map(|dsn| *dsn).unwrap_or_default();
         let message = ReceivedMessage {
             envelope: Envelope {
                 reverse_path: mail.reverse_path,
@@ -3233,9 +3246,9 @@ impl<P: Policy> ServerSession<P> {
                 authenticated_as: self.authenticated_as.clone(),
                 chunked,
                 received_at_ms: self.now_ms,
-                dsn_return: mail.dsn_return,
-                envelope_id: mail.envelope_id,
-                recipient_dsn: mail.recipient_dsn,
+                dsn_return: dsn.ret,
+                envelope_id: dsn.envelope_id,
+                recipient_dsn: dsn.recipients,
             },
             data,
         };
