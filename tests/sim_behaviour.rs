@@ -4062,6 +4062,15 @@ fn dsn_reports_delivery_relay_and_failure_as_asked_and_nothing_after_never() {
             ],
         ]
     );
+    // The relay report's last attempt is the relay itself (RFC 3464 2.3.7).
+    let relayed = mailbox(&result, "alice@sender.test")
+        .into_iter()
+        .find(|n| field(&delivery_status(n)[1], "Action") == Some("relayed"))
+        .expect("a relayed report");
+    assert_eq!(
+        field(&delivery_status(relayed)[1], "Last-Attempt-Date"),
+        Some("Tue, 1 Sep 2026 08:01:00 +0000")
+    );
     // RET=HDRS: the reports return the header, not the body.
     for notice in mailbox(&result, "alice@sender.test") {
         let notice = String::from_utf8_lossy(notice);
@@ -4161,7 +4170,8 @@ fn a_server_without_dsn_refuses_its_parameters_and_a_scenario_refuses_a_bad_envi
     // Alice's server does not offer DSN: her user agent sends none of it, and nobody hears
     // of the success she asked for.
     let mut world = basic_world("no-dsn");
-    world["messages"][0]["dsn"] = json!({"notify": "SUCCESS", "envid": "x"});
+    // Values in any case, as on the wire.
+    world["messages"][0]["dsn"] = json!({"notify": "success", "ret": "full", "envid": "x"});
     let result = run_json(&world);
     assert!(lines_sent(&result, "MAIL FROM:")
         .iter()
@@ -4180,6 +4190,7 @@ fn a_server_without_dsn_refuses_its_parameters_and_a_scenario_refuses_a_bad_envi
         ),
         (json!({"ret": "ALL"}), "ret"),
         (json!({"notfy": "NEVER"}), "notfy"),
+        (json!([]), "must be an object"),
     ] {
         world["messages"][0]["dsn"] = dsn.clone();
         let errors = smtp_lab::sim::Scenario::from_json(&world.to_string())

@@ -491,8 +491,9 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             Action::Delayed => format!("Not delivered yet (status {status})."),
             Action::Delivered => format!("Delivered to the mailbox (status {status})."),
             Action::Relayed => format!(
-                "Passed on to a system that sends no delivery reports, so this is the \
-                 last report about it (status {status})."
+                "Passed on to a system that sends no delivery reports (status {status}): no \
+                 report of its delivery will follow, though a failure there may still come \
+                 back as a bounce."
             ),
             Action::Expanded => format!(
                 "Delivered to an alias or mailing list, which sent it on to its members \
@@ -657,8 +658,16 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
 /// (RFC 3463 3, registry in RFC 5248), then by class.
 fn explain(action: Action, status: EnhancedStatus) -> (&'static str, Option<&'static str>) {
     match action {
-        Action::Delivered | Action::Relayed | Action::Expanded => {
+        Action::Delivered | Action::Expanded => {
             return ("the message arrived; nothing went wrong.", None)
+        }
+        // RFC 3464 2.3.3: the next system took it, and is not one that reports delivery.
+        Action::Relayed => {
+            return (
+                "the next mail system took the message; whether it reached the mailbox is \
+                 not known here.",
+                None,
+            )
         }
         Action::Failed | Action::Delayed => {}
     }

@@ -852,8 +852,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::BounceCreated(created) if created.action == "relayed" => note(
             "A relay report, asked for: the sender gave NOTIFY=SUCCESS, and the next server \
              accepted the message but does not offer DSN, so it could not be handed the \
-             request and will report nothing. This host tells the sender that the message \
-             went on to a system that sends no more reports (RFC 3464 Action: relayed). Had \
+             request and will send no report of delivery (a failure there may still come back \
+             as a bounce). This host tells the sender that the message went on to a system \
+             that reports no success (RFC 3464 Action: relayed). Had \
              the next server offered DSN, this host would have passed NOTIFY, ORCPT, RET and \
              ENVID on with the message, and that server would report.",
             "RFC 3461 4.1, 6.2, RFC 3464 2.3.3",

@@ -395,7 +395,9 @@ pub struct MessageSpec {
     pub eight_bit_body: bool,
     /// Delivery status notifications the sender asks for (RFC 3461), sent to a submission
     /// server that offers DSN.
-    #[serde(default, skip_serializing_if = "DsnSpec::is_empty")]
+    /// Written back even when empty: an array read as this object is refused only where the
+    /// scenario written back has the object (`refuse_arrays_read_as_objects`).
+    #[serde(default)]
     pub dsn: DsnSpec,
 }
 
@@ -1184,19 +1186,24 @@ impl Scenario {
                 }
             }
             if let Some(envid) = &message.dsn.envid {
-                let sent = crate::smtp::dsn_params::xtext(envid).len();
-                if envid.is_empty()
-                    || !crate::smtp::dsn_params::is_printable_ascii(envid.as_bytes())
-                    || sent > crate::smtp::dsn_params::ENVID_MAX_CHARS
-                {
-                    error(
-                        format!("{at}.dsn.envid"),
-                        format!(
-                            "an ENVID is printable ASCII, not empty, and at most {} characters \
-                             as sent in xtext (RFC 3461 4.4); this one is {sent}",
-                            crate::smtp::dsn_params::ENVID_MAX_CHARS
-                        ),
-                    );
+                use crate::smtp::dsn_params::{xtext, ENVID_MAX_CHARS};
+                let sent = xtext(envid).len();
+                let problem = if envid.is_empty() {
+                    Some("empty: an ENVID names the message for its sender".to_string())
+                } else if let Some(c) = envid.chars().find(|c| !(' '..='~').contains(c)) {
+                    Some(format!(
+                        "holds {c:?}: an ENVID is printable ASCII, a space included (RFC 3461 4.4)"
+                    ))
+                } else if sent > ENVID_MAX_CHARS {
+                    Some(format!(
+                        "{sent} characters as sent in xtext (\"+\" and \"=\" take three each), more \
+                         than {ENVID_MAX_CHARS} (RFC 3461 4.4)"
+                    ))
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    error(format!("{at}.dsn.envid"), problem);
                 }
             }
             if !names.contains_key(&message.submit_to.to_ascii_lowercase()) {

@@ -4577,7 +4577,9 @@ impl<'a> World<'a> {
             })));
         }
         if !relayed.is_empty() {
-            if let Some(original) = self.hosts[host].queue.get(&entry_id).map(Entry::original) {
+            if let Some(mut original) = self.hosts[host].queue.get(&entry_id).map(Entry::original) {
+                // RFC 3464 2.3.7: the last attempt, successful or not, is the one just made.
+                original.last_attempt_ms = Some(self.now_ms);
                 self.report_success(host, &original, relayed, DsnAction::Relayed);
             }
         }

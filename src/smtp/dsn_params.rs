@@ -85,15 +85,29 @@ impl From<Notify> for String {
     }
 }
 
-/// The `RET` value (RFC 3461 4.3), written in a scenario as on the wire.
+/// The `RET` value (RFC 3461 4.3), written in a scenario as on the wire, in any case as there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum DsnReturn {
     /// `FULL`: the whole message.
-    #[serde(rename = "FULL")]
     Full,
     /// `HDRS`: its header only.
-    #[serde(rename = "HDRS")]
     Headers,
+}
+
+impl TryFrom<String> for DsnReturn {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<DsnReturn, String> {
+        DsnReturn::parse(&text)
+            .ok_or_else(|| format!("{text:?} is neither FULL nor HDRS (RFC 3461 4.3)"))
+    }
+}
+
+impl From<DsnReturn> for String {
+    fn from(ret: DsnReturn) -> String {
+        ret.wire().to_string()
+    }
 }
 
 impl DsnReturn {
