@@ -204,20 +204,20 @@ impl OriginalRecipient {
     /// printable ASCII once decoded.
     pub fn parse(value: &str) -> Result<OriginalRecipient, &'static str> {
         if value.len() > ORCPT_MAX_CHARS {
-            return Err("longer than 500 characters (RFC 3461 3)");
+            return Err("it is longer than 500 characters (RFC 3461 3)");
         }
         let (address_type, encoded) = value
             .split_once(';')
-            .ok_or("no \";\" between the address type and the address (RFC 3461 4.2)")?;
+            .ok_or("it has no \";\" between the address type and the address (RFC 3461 4.2)")?;
         let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
         if address_type.is_empty() || !address_type.chars().all(atext) {
-            return Err("the address type is not an atom such as rfc822 (RFC 3461 4.2)");
+            return Err("its address type is not an atom such as rfc822 (RFC 3461 4.2)");
         }
         let address = xtext_decode(encoded).ok_or(
-            "the address is not xtext: \"+\" and \"=\" are written +2B and +3D (RFC 3461 4)",
+            "its address is not xtext: \"+\" and \"=\" are written +2B and +3D (RFC 3461 4)",
         )?;
         if address.is_empty() || !is_printable_ascii(&address) {
-            return Err("the address is empty or not printable ASCII once decoded (RFC 3461 4.2)");
+            return Err("its address is empty or not printable ASCII once decoded (RFC 3461 4.2)");
         }
         Ok(OriginalRecipient {
             address_type: address_type.to_string(),

@@ -2523,7 +2523,7 @@ impl<P: Policy> ServerSession<P> {
             } else {
                 OriginalRecipient::parse(value)
                     .map(|orcpt| dsn.orcpt = Some(orcpt))
-                    .map_err(|why| format!("the ORCPT value is {why}"))
+                    .map_err(String::from)
             };
             if let Err(why) = read {
                 self.send(
@@ -2531,7 +2531,10 @@ impl<P: Policy> ServerSession<P> {
                     if keyword == "NOTIFY" {
                         format!("in NOTIFY, {why}")
                     } else {
-                        format!("ORCPT takes TYPE;ADDRESS, such as rfc822;bob@example.net, the address in xtext: {why}")
+                        format!(
+                            "ORCPT takes TYPE;ADDRESS, such as rfc822;bob@example.net, the \
+                             address in xtext, and {why}"
+                        )
                     },
                     section,
                 );
