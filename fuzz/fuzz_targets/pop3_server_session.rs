@@ -12,7 +12,10 @@ fn run(pieces: &[&[u8]]) -> (Vec<u8>, Vec<String>) {
     store.add_user("alice", "secret");
     store.deliver(
         "alice",
-        StoredMessage::new("uid-1", b"Subject: one\r\n\r\n.a dot line\r\nbody\r\n".to_vec()),
+        StoredMessage::new(
+            "uid-1",
+            b"Subject: one\r\n\r\n.a dot line\r\nbody\r\n".to_vec(),
+        ),
     );
     store.deliver(
         "alice",
