@@ -39,6 +39,11 @@ for target in $targets; do
             printf '#scenario=basic-delivery&to=nobody%%40receiver.test&subject=Hi&body=Hello%%0A&step=40' \
                 >"fuzz/corpus/$target/message"
             ;;
+        client_session)
+            # A server that lists DSN, so that the client sends the parameters it was given.
+            printf '220 mx ESMTP\r\n250-mx\r\n250-PIPELINING\r\n250 DSN\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 queued\r\n221 bye\r\n' \
+                >"fuzz/corpus/$target/dsn"
+            ;;
         server_session)
             # A session with DSN's parameters (RFC 3461), xtext and all, for libFuzzer to change.
             printf 'EHLO c.example\r\nMAIL FROM:<a@c.example> RET=HDRS ENVID=a+2Bb\r\nRCPT TO:<bob@example.org> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;bob+3Dx@example.org\r\nDATA\r\nHi\r\n.\r\nQUIT\r\n' \

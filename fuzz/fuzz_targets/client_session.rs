@@ -5,11 +5,20 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtp_lab::smtp::client::{ClientConfig, ClientSession, Envelope};
+use smtp_lab::smtp::client::{
+    ClientConfig, ClientSession, DsnParameters, DsnReturn, Envelope, Notify,
+};
 
 fuzz_target!(|data: &[u8]| {
+    // With DSN asked for, which a server's EHLO reply listing DSN brings into play.
     let envelope = Envelope {
-        dsn: Default::default(),
+        dsn: DsnParameters {
+            notify: Notify::parse("SUCCESS,DELAY").ok(),
+            ret: Some(DsnReturn::Headers),
+            envid: Some("order=42 +1".into()),
+            orcpt: true,
+            recipients: Vec::new(),
+        },
         reverse_path: "alice@example.org".into(),
         forward_paths: vec!["bob@example.net".into(), "carol@example.net".into()],
     };
