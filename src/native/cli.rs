@@ -280,11 +280,11 @@ pub struct SendArgs {
     /// Ask for delivery status notifications (DSN, RFC 3461 4.1) about each recipient: NEVER,
     /// or any of SUCCESS, FAILURE and DELAY separated by commas. Sent only to a server that
     /// offers DSN.
-    #[arg(long, value_name = "WHEN", value_parser = parse_notify)]
+    #[arg(long, value_name = "WHEN", value_parser = Notify::parse)]
     pub notify: Option<Notify>,
     /// What a failure notice returns (RFC 3461 4.3): FULL (the whole message) or HDRS (its
     /// header).
-    #[arg(long, value_name = "FULL|HDRS", value_parser = parse_ret)]
+    #[arg(long, value_name = "FULL|HDRS", value_parser = DsnReturn::read)]
     pub ret: Option<DsnReturn>,
     /// An identifier for this message that each notice quotes back (RFC 3461 4.4):
     /// printable ASCII, at most 100 characters as sent (xtext).
@@ -294,15 +294,6 @@ pub struct SendArgs {
     /// notice quotes as Original-Recipient.
     #[arg(long)]
     pub orcpt: bool,
-}
-
-fn parse_notify(text: &str) -> Result<Notify, String> {
-    Notify::parse(text)
-}
-
-fn parse_ret(text: &str) -> Result<DsnReturn, String> {
-    DsnReturn::parse(text)
-        .ok_or_else(|| format!("{text:?} is neither FULL nor HDRS (RFC 3461 4.3)"))
 }
 
 /// `serve`'s NAME:PASSWORD pairs given with `flag`, or `None` once one that is not such a

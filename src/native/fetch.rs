@@ -291,17 +291,12 @@ fn drive(
 /// doubled, then the "." line that ends the response. A line ends at an LF, with or without
 /// its CR, as the client read it, so a line's stuffing is shown where the client removed it.
 fn as_sent(message: &[u8]) -> Vec<u8> {
-    let mut sent = Vec::with_capacity(message.len() + 3);
-    for line in crate::smtp::dot::lines_inclusive(message) {
-        if line.starts_with(b".") {
-            sent.push(b'.');
-        }
-        sent.extend_from_slice(line);
+    let mut lines = message.to_vec();
+    if !lines.is_empty() && !lines.ends_with(b"\n") {
+        lines.extend_from_slice(b"\r\n");
     }
-    if !sent.is_empty() && !sent.ends_with(b"\n") {
-        sent.extend_from_slice(b"\r\n");
-    }
-    sent.extend_from_slice(b".\r\n");
+    let mut sent = Vec::with_capacity(lines.len() + 8);
+    crate::pop3::wire::write_dot_stuffed(&mut sent, &lines);
     sent
 }
 

@@ -30,13 +30,14 @@ pub fn canonical_message(message: &[u8]) -> Vec<u8> {
     crate::smtp::dot::normalize_line_endings(message)
 }
 
-/// Appends `lines` (CRLF-ended, as [`canonical_message`] makes them) dot-stuffed: every line
-/// that starts with "." gets another "." in front (RFC 1939 3), so that no line of the content
-/// can be the terminating ".". Then appends the termination line.
+/// Appends `lines` (CRLF-ended, as [`canonical_message`] makes them; a line that ends at a
+/// bare LF, as a client may have read one, counts as a line too) dot-stuffed: every line that
+/// starts with "." gets another "." in front (RFC 1939 3), so that no line of the content can
+/// be the terminating ".". Then appends the termination line.
 pub fn write_dot_stuffed(out: &mut Vec<u8>, lines: &[u8]) {
     debug_assert!(
-        lines.is_empty() || lines.ends_with(b"\r\n"),
-        "multi-line content is CRLF-ended"
+        lines.is_empty() || lines.ends_with(b"\n"),
+        "multi-line content ends with its last line's end"
     );
     let mut at_line_start = true;
     for &byte in lines {

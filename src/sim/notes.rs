@@ -316,31 +316,29 @@ fn gave_up_text(gave_up: &GaveUp, events: &[TraceEvent], index: usize) -> Option
                 }
                 _ => None,
             })?;
-    let discarded = events[index + 1..]
-        .iter()
-        .take_while(|event| event.time_ms == now_ms)
-        .any(|event| {
-            matches!(&event.event, Event::BounceDiscarded(d)
-                if d.host == gave_up.host && d.message == *message)
-        });
-    let notices = |declined: bool| {
+    // What the host does about the message in the same moment, after giving up.
+    let then_does = |done: &dyn Fn(&Event) -> bool| {
         events[index + 1..]
             .iter()
             .take_while(|event| event.time_ms == now_ms)
-            .any(|event| match &event.event {
-                Event::NoticeDeclined(d) => {
-                    declined && d.host == gave_up.host && d.message == *message
-                }
-                Event::BounceCreated(b) => {
-                    !declined && b.host == gave_up.host && b.about == *message
-                }
-                _ => false,
-            })
+            .any(|event| done(&event.event))
     };
+    let discarded = then_does(&|event| {
+        matches!(event, Event::BounceDiscarded(d)
+            if d.host == gave_up.host && d.message == *message)
+    });
+    let declined = then_does(&|event| {
+        matches!(event, Event::NoticeDeclined(d)
+            if d.host == gave_up.host && d.message == *message)
+    });
+    let notified = then_does(&|event| {
+        matches!(event, Event::BounceCreated(b)
+            if b.host == gave_up.host && b.about == *message)
+    });
     let then = if discarded {
         "the server stops trying. The message is itself a notice (null reverse path <>), so \
          nobody is told: it is dropped, as a notice about a notice could loop."
-    } else if notices(true) && !notices(false) {
+    } else if declined && !notified {
         "the server stops trying. Its sender asked for no failure notice (NOTIFY=NEVER, or a \
          NOTIFY without FAILURE, RFC 3461 4.1), so nobody is told."
     } else {

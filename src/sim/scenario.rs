@@ -1185,26 +1185,9 @@ impl Scenario {
                     error(format!("{at}.auth.{field}"), problem);
                 }
             }
-            if let Some(envid) = &message.dsn.envid {
-                use crate::smtp::dsn_params::{xtext, ENVID_MAX_CHARS};
-                let sent = xtext(envid).len();
-                let problem = if envid.is_empty() {
-                    Some("empty: an ENVID names the message for its sender".to_string())
-                } else if let Some(c) = envid.chars().find(|c| !(' '..='~').contains(c)) {
-                    Some(format!(
-                        "holds {c:?}: an ENVID is printable ASCII, a space included (RFC 3461 4.4)"
-                    ))
-                } else if sent > ENVID_MAX_CHARS {
-                    Some(format!(
-                        "{sent} characters as sent in xtext (\"+\" and \"=\" take three each), more \
-                         than {ENVID_MAX_CHARS} (RFC 3461 4.4)"
-                    ))
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    error(format!("{at}.dsn.envid"), problem);
-                }
+            let envid = message.dsn.envid.as_deref();
+            if let Some(problem) = envid.and_then(crate::smtp::dsn_params::envelope_id_problem) {
+                error(format!("{at}.dsn.envid"), problem);
             }
             if !names.contains_key(&message.submit_to.to_ascii_lowercase()) {
                 error(

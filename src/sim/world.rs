@@ -762,6 +762,14 @@ impl MessageDsn {
     fn recipient(&self, recipient: &str) -> RecipientDsn {
         self.recipients.get(recipient).cloned().unwrap_or_default()
     }
+
+    /// Whether a notice of `event` about `recipient` is wanted (RFC 3461 4.1).
+    fn wants(&self, recipient: &str, event: NoticeEvent) -> bool {
+        match self.recipients.get(recipient) {
+            Some(asked) => asked.wants(event),
+            None => RecipientDsn::default().wants(event),
+        }
+    }
 }
 
 /// The message a notice is about, as this host holds it.
@@ -4839,7 +4847,8 @@ impl<'a> World<'a> {
     }
 
     /// `recipients` of `message` parted into those whose sender wants a notice of `event`
-    /// from `host`, and the others.
+    /// from `host` (as asked with NOTIFY, RFC 3461 4.1, or as when nothing was asked), and
+    /// the others.
     fn split_by_notice(
         &self,
         host: usize,
@@ -4847,24 +4856,13 @@ impl<'a> World<'a> {
         recipients: Vec<(String, Failure)>,
         event: NoticeEvent,
     ) -> (Reports, Reports) {
-        recipients
-            .into_iter()
-            .partition(|(recipient, _)| self.notice_wanted(host, message, recipient, event))
-    }
-
-    /// Whether the sender of `message` wants a notice of `event` about `recipient` from
-    /// `host`: as asked with NOTIFY (RFC 3461 4.1), or, when nothing was asked, of a failure
-    /// or a delay.
-    fn notice_wanted(
-        &self,
-        host: usize,
-        message: &str,
-        recipient: &str,
-        event: NoticeEvent,
-    ) -> bool {
         match self.dsn_asked(host, message) {
-            Some(asked) => asked.recipient(recipient).wants(event),
-            None => event != NoticeEvent::Success,
+            Some(asked) => recipients
+                .into_iter()
+                .partition(|(recipient, _)| asked.wants(recipient, event)),
+            // Nothing asked: one answer for all of them.
+            None if RecipientDsn::default().wants(event) => (recipients, Vec::new()),
+            None => (Vec::new(), recipients),
         }
     }
 
@@ -4878,7 +4876,7 @@ impl<'a> World<'a> {
         recipients: Vec<(String, Failure)>,
         action: DsnAction,
     ) {
-        if self.dsn_requests.is_empty() || original.reverse_path.is_empty() {
+        if original.reverse_path.is_empty() {
             return;
         }
         let (wanted, _) =

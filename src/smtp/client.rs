@@ -51,6 +51,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::dot;
+use super::dsn_params::envelope_id_problem;
 pub use super::dsn_params::{
     xtext, DsnReturn, Notify, OriginalRecipient, RecipientDsn, ENVID_MAX_CHARS,
 };
@@ -1922,21 +1923,8 @@ fn check_dsn(dsn: &DsnParameters, forward_paths: usize) -> Result<(), ClientSetu
             ));
         }
     }
-    if let Some(envid) = &dsn.envid {
-        if envid.is_empty() {
-            return invalid("ENVID is empty: it is there to identify the message".into());
-        }
-        if let Some(c) = envid.chars().find(|c| !(' '..='~').contains(c)) {
-            return invalid(format!(
-                "ENVID holds {c:?}: it is printable ASCII (RFC 3461 4.4)"
-            ));
-        }
-        let sent = xtext(envid).len();
-        if sent > ENVID_MAX_CHARS {
-            return invalid(format!(
-                "ENVID is {sent} characters as xtext, more than {ENVID_MAX_CHARS} (RFC 3461 4.4)"
-            ));
-        }
+    if let Some(problem) = dsn.envid.as_deref().and_then(envelope_id_problem) {
+        return invalid(problem);
     }
     Ok(())
 }

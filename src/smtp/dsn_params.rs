@@ -99,8 +99,7 @@ impl TryFrom<String> for DsnReturn {
     type Error = String;
 
     fn try_from(text: String) -> Result<DsnReturn, String> {
-        DsnReturn::parse(&text)
-            .ok_or_else(|| format!("{text:?} is neither FULL nor HDRS (RFC 3461 4.3)"))
+        DsnReturn::read(&text)
     }
 }
 
@@ -122,6 +121,12 @@ impl DsnReturn {
         }
     }
 
+    /// As [`DsnReturn::parse`], with what is wrong when it is neither.
+    pub fn read(text: &str) -> Result<DsnReturn, String> {
+        DsnReturn::parse(text)
+            .ok_or_else(|| format!("{text:?} is neither FULL nor HDRS (RFC 3461 4.3)"))
+    }
+
     pub fn wire(self) -> &'static str {
         match self {
             DsnReturn::Full => "FULL",
@@ -132,6 +137,26 @@ impl DsnReturn {
 
 /// Longest `ENVID` value, as sent (RFC 3461 4.4).
 pub const ENVID_MAX_CHARS: usize = 100;
+
+/// What keeps `envid` from being sent as an ENVID (RFC 3461 4.4), in words that start with
+/// "ENVID": it is empty, holds what is not printable ASCII, or is too long as xtext.
+pub fn envelope_id_problem(envid: &str) -> Option<String> {
+    if envid.is_empty() {
+        return Some("ENVID is empty: it names the message for its sender".into());
+    }
+    if let Some(c) = envid.chars().find(|c| !(' '..='~').contains(c)) {
+        return Some(format!(
+            "ENVID holds {c:?}: an ENVID is printable ASCII, a space included (RFC 3461 4.4)"
+        ));
+    }
+    let sent = xtext(envid).len();
+    (sent > ENVID_MAX_CHARS).then(|| {
+        format!(
+            "ENVID is {sent} characters as sent in xtext (\"+\" and \"=\" take three each), \
+             more than {ENVID_MAX_CHARS} (RFC 3461 4.4)"
+        )
+    })
+}
 
 /// `text` as xtext (RFC 3461 4): `+`, `=` and any octet outside `!`..`~` become `+` and two
 /// upper-case hex digits.
