@@ -788,8 +788,8 @@ fn push_escaped(out: &mut String, line: &[u8]) {
 /// Shows the bytes of one protocol line as text onto `out` as [`push_visible`] shows each
 /// character (a tab as it is when `keep_tabs`), and an octet that is not UTF-8 as `\xNN`.
 /// A backslash sent where it would read as the start of an escape (before `\`, `r`, `n`,
-/// `t`, `x`, `u`, a character shown as an escape or an octet that is not UTF-8) is shown
-/// as `\\`, so that the text `\n` a client sent and a bare LF never look the same; any
+/// `t`, `x` and two hex digits, `u{`, a character shown as an escape or an octet that is
+/// not UTF-8) is shown as `\\`, so that the text `\n` a client sent and a bare LF never look the same; any
 /// other backslash, as in a quoted local part's `\"`, is shown as sent.
 pub(crate) fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) {
     for chunk in line.utf8_chunks() {
@@ -810,9 +810,18 @@ pub(crate) fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) 
                 if c == '\\' {
                     let next_reads_as_escape = match chars.peek() {
                         Some('\t') if keep_tabs => false,
-                        Some(&next) => {
-                            matches!(next, '\\' | 'r' | 'n' | 't' | 'x' | 'u') || needs_escape(next)
-                        }
+                        Some(&next) => match next {
+                            '\\' | 'r' | 'n' | 't' => true,
+                            // Only `\xNN` and `\u{` are escapes: RFC 6533's `\x{FC}` in
+                            // a notice's or an ORCPT's address stays as sent.
+                            'x' => {
+                                let mut after = chars.clone().skip(1);
+                                after.next().is_some_and(|c| c.is_ascii_hexdigit())
+                                    && after.next().is_some_and(|c| c.is_ascii_hexdigit())
+                            }
+                            'u' => chars.clone().nth(1) == Some('{'),
+                            next => needs_escape(next),
+                        },
                         // An octet that is not UTF-8 follows, shown as `\xNN`.
                         None => !chunk.invalid().is_empty(),
                     };
@@ -1679,6 +1688,10 @@ mod text_tests {
                 "MAIL FROM:<\"a\\\"b\"@x>\\"
             ]
         );
+        // `\xNN` and `\u{` are the escapes: a sent `\x41` and `\u{41}` are doubled, while
+        // RFC 6533's `\x{FC}`, `\x4` or `\user` cannot be read as one and stay as sent.
+        let shown = shown_client_lines(b"\\x41 \\u{41} j\\x{FC}rgen \\x4 \\user\r\n");
+        assert_eq!(shown, ["\\\\x41 \\\\u{41} j\\x{FC}rgen \\x4 \\user"]);
     }
 
     /// Bytes after the last CRLF are marked where sent bytes cannot write: the same words,
