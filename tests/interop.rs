@@ -2071,11 +2071,19 @@ fn status_fields(notice: &str) -> Vec<String> {
 
 #[test]
 fn send_asks_postfix_for_delivery_status_notifications() {
-    let server = LabServer::start(&["--domain", "relay.test", "--mailbox", "bob@relay.test"]);
+    let server = LabServer::start(&[
+        "--domain",
+        "relay.test",
+        "--mailbox",
+        "bob@relay.test",
+        "--mailbox",
+        "jürgen@relay.test",
+    ]);
     let postfix = Postfix::start(server.port);
     // Dave asks to hear of success, with his own envelope id (sent as xtext, RFC 3461 4.4), the
-    // header only (RET=HDRS) and the original recipients: Postfix delivers to Carol itself and
-    // relays Bob's copy to `serve`, which does not offer DSN.
+    // header only (RET=HDRS) and the original recipients (Jürgen's, not ASCII, in RFC 6533's
+    // utf-8 type): Postfix delivers to Carol itself and relays Bob's and Jürgen's copies to
+    // `serve`, which does not offer DSN.
     let output = lab_send(
         &[
             "--server",
@@ -2086,6 +2094,8 @@ fn send_asks_postfix_for_delivery_status_notifications() {
             "carol@postfix.test",
             "--to",
             "bob@relay.test",
+            "--to",
+            "jürgen@relay.test",
             "--subject",
             "receipts please",
             "--notify",
@@ -2114,8 +2124,17 @@ fn send_asks_postfix_for_delivery_status_notifications() {
         ),
         "{out}"
     );
+    assert!(
+        out.contains(
+            "C: RCPT TO:<jürgen@relay.test> NOTIFY=SUCCESS,FAILURE \
+             ORCPT=utf-8;j\\x{FC}rgen@relay.test"
+        ),
+        "{out}"
+    );
     assert!(out.contains("# the server offers DSN"), "{out}");
     server.wait_for_messages("bob", 1);
+    // A local part that is not ASCII names its Maildir percent-encoded.
+    server.wait_for_messages("j%C3%BCrgen", 1);
 
     // Postfix's notices to Dave: Carol's copy delivered, Bob's relayed to a server that could
     // not be asked for more (RFC 3461 6.2.1 and 6.2.2), each naming its envelope id and
@@ -2125,7 +2144,7 @@ fn send_asks_postfix_for_delivery_status_notifications() {
         let notices = wait_for_maildir(&postfix.dir.join("mail/dave/new"), 1);
         let fields: Vec<String> = notices.iter().flat_map(|n| status_fields(n)).collect();
         let reported = fields.iter().filter(|f| f.starts_with("Action:")).count();
-        if reported >= 2 || Instant::now() > deadline {
+        if reported >= 3 || Instant::now() > deadline {
             break notices;
         }
         thread::sleep(Duration::from_millis(200));
@@ -2133,7 +2152,12 @@ fn send_asks_postfix_for_delivery_status_notifications() {
     let mut actions = Vec::new();
     for notice in &notices {
         assert!(notice.contains("report-type=delivery-status"), "{notice}");
-        assert!(notice.contains("text/rfc822-headers"), "{notice}");
+        // The header only; a message with a UTF-8 address has it as message/global-headers
+        // (RFC 6533 4).
+        assert!(
+            notice.contains("text/rfc822-headers") || notice.contains("message/global-headers"),
+            "{notice}"
+        );
         assert!(notice.contains("Subject: receipts please"), "{notice}");
         assert!(!notice.contains("Hello Carol and Bob"), "{notice}");
         let fields = status_fields(notice);
@@ -2160,6 +2184,9 @@ fn send_asks_postfix_for_delivery_status_notifications() {
                 "rfc822;carol@postfix.test".to_string(),
                 "delivered".to_string()
             ),
+            // Postfix read the ORCPT's \x{FC} and, in the message/global-delivery-status a
+            // message with SMTPUTF8 gets (RFC 6533 3), writes it as UTF-8.
+            ("utf-8;jürgen@relay.test".to_string(), "relayed".to_string()),
         ],
         "{notices:?}"
     );

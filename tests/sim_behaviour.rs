@@ -4117,6 +4117,34 @@ fn dsn_reports_delivery_relay_and_failure_as_asked_and_nothing_after_never() {
     );
 }
 
+#[test]
+fn an_orcpt_for_an_address_that_is_not_ascii_has_the_utf8_type_on_the_wire_and_in_the_report() {
+    let mut world = basic_world("dsn-utf8");
+    world["hosts"][0]["extensions"] = json!({"dsn": true});
+    world["hosts"][1]["extensions"] = json!({"dsn": true});
+    world["hosts"][1]["mailboxes"] = json!([{"address": "jürgen@receiver.test"}]);
+    world["messages"][0]["to"] = json!(["jürgen@receiver.test"]);
+    world["messages"][0]["dsn"] = json!({"notify": "SUCCESS", "orcpt": true});
+    let result = run_json(&world);
+    // RFC 6533 3: the utf-8 type in its 7-bit form, from the user agent and on from the MSA
+    // as it came (RFC 3461 5.2).
+    assert_eq!(
+        lines_sent(&result, "RCPT TO:<jürgen@receiver.test>"),
+        ["RCPT TO:<jürgen@receiver.test> NOTIFY=SUCCESS ORCPT=utf-8;j\\x{FC}rgen@receiver.test"; 2]
+    );
+    let text = |s: &str| Some(s.to_string());
+    assert_eq!(
+        notices(&result, "alice@sender.test"),
+        [[
+            text("delivered"),
+            text("utf-8; j\\x{FC}rgen@receiver.test"),
+            None,
+            text("dns; mx.receiver.test"),
+            text("2.0.0"),
+        ]]
+    );
+}
+
 /// A world where both servers offer DSN and mx.receiver.test is down for good; Alice asks
 /// for `dsn` and her server sends a delay notice after ten minutes to those who want one.
 fn dsn_world(dsn: Value) -> Value {

@@ -31,6 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::mail::{base64, boundary, compose, date};
+use crate::smtp::dsn_params::utf8_address_xtext;
 use crate::smtp::reply::{EnhancedStatus, Reply};
 
 /// RFC 5322 2.1.1: lines should be at most 78 characters, must be at most 998.
@@ -924,16 +925,7 @@ fn typed_address(address: &str) -> String {
     if address.is_ascii() {
         return format!("rfc822; {address}");
     }
-    let mut out = String::from("utf-8; ");
-    for c in address.chars() {
-        // QCHAR: printable ASCII but "+", "=" and "\".
-        if c.is_ascii_graphic() && !matches!(c, '+' | '=' | '\\') {
-            out.push(c);
-        } else {
-            out.push_str(&format!("\\x{{{:X}}}", u32::from(c)));
-        }
-    }
-    out
+    format!("utf-8; {}", utf8_address_xtext(&address))
 }
 
 /// Appends `Name: value` CRLF, folded at spaces (RFC 5322 2.2.3) to stay within 78 characters

@@ -290,8 +290,9 @@ pub struct SendArgs {
     /// printable ASCII, at most 100 characters as sent (xtext).
     #[arg(long, value_name = "ID")]
     pub envid: Option<String>,
-    /// Send each recipient's address as ORCPT=rfc822;ADDRESS (RFC 3461 4.2), which each
-    /// notice quotes as Original-Recipient.
+    /// Send each recipient's address as ORCPT=rfc822;ADDRESS (RFC 3461 4.2; one that is not
+    /// ASCII as ORCPT=utf-8;ADDRESS with \x{HEX}, RFC 6533 3), which each notice quotes as
+    /// Original-Recipient.
     #[arg(long)]
     pub orcpt: bool,
 }

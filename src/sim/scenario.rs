@@ -403,7 +403,8 @@ pub struct MessageSpec {
 
 /// What a message's sender asks of DSN (RFC 3461), written as on the wire: `"notify":
 /// "SUCCESS,DELAY"` (or `"NEVER"`), `"ret": "HDRS"` (or `"FULL"`), `"envid": "order-42"`, and
-/// `"orcpt": true` for each recipient's address as `ORCPT=rfc822;ADDRESS`.
+/// `"orcpt": true` for each recipient's address as `ORCPT=rfc822;ADDRESS` (`utf-8;` for one
+/// that is not ASCII, RFC 6533 3).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DsnSpec {

@@ -51,7 +51,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::dot;
-use super::dsn_params::envelope_id_problem;
+use super::dsn_params::{envelope_id_problem, original_recipient_parameter};
 pub use super::dsn_params::{
     xtext, DsnReturn, Notify, OriginalRecipient, RecipientDsn, ENVID_MAX_CHARS,
 };
@@ -187,8 +187,9 @@ pub struct DsnParameters {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envid: Option<String>,
     /// `ORCPT=rfc822;<address>` on each RCPT (RFC 3461 4.2): the address as the sender gave
-    /// it, which each notice quotes as `Original-Recipient` however later hops rewrite it.
-    /// Sent for ASCII addresses; a non-ASCII one would need RFC 6533's `utf-8` type.
+    /// it, which each notice quotes as `Original-Recipient` however later hops rewrite it. A
+    /// non-ASCII address goes as `ORCPT=utf-8;` in RFC 6533's 7-bit form; one too long for
+    /// the parameter's 500 characters goes without.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub orcpt: bool,
     /// What an earlier hop was asked for each recipient, in the order of the forward paths,
@@ -1482,8 +1483,9 @@ impl ClientSession {
                 Some(relayed) => (relayed.notify, relayed.orcpt.as_ref().map(|o| o.wire())),
                 None => (
                     dsn.notify,
-                    (dsn.orcpt && forward_path.is_ascii())
-                        .then(|| ["rfc822;", &xtext(forward_path)].concat()),
+                    dsn.orcpt
+                        .then(|| original_recipient_parameter(forward_path))
+                        .flatten(),
                 ),
             };
             if let Some(notify) = notify {
@@ -2120,6 +2122,37 @@ mod tests {
         assert_eq!(xtext("bob@example.net"), "bob@example.net");
         assert_eq!(xtext("a+b=c d"), "a+2Bb+3Dc+20d");
         assert_eq!(xtext("\u{e9}"), "+C3+A9");
+    }
+
+    #[test]
+    fn orcpt_is_rfc822_for_ascii_and_utf8_in_its_7bit_form_otherwise() {
+        use crate::smtp::dsn_params::original_recipient_parameter;
+        assert_eq!(
+            original_recipient_parameter("bob+news@example.net").as_deref(),
+            Some("rfc822;bob+2Bnews@example.net")
+        );
+        // RFC 6533 3: outside QCHAR ("+", "=", "\\" and what is not printable ASCII) is \x{HEX}.
+        assert_eq!(
+            original_recipient_parameter("j\u{f6}rg+a=b\\c@b\u{fc}cher.example").as_deref(),
+            Some("utf-8;j\\x{F6}rg\\x{2B}a\\x{3D}b\\x{5C}c@b\\x{FC}cher.example")
+        );
+        // What the server reads back is what it quotes: the same type and text.
+        let sent = original_recipient_parameter("\u{1F600}@example.net").unwrap_or_default();
+        let read = OriginalRecipient::parse(&sent).expect("a server takes it");
+        assert_eq!(
+            (read.address_type.as_str(), read.address.as_str()),
+            ("utf-8", "\\x{1F600}@example.net")
+        );
+        // RFC 3461 3: at most 500 characters; longer goes without ORCPT.
+        let fits = format!("a{}@example.net", "+".repeat(160));
+        assert_eq!(
+            original_recipient_parameter(&fits).map(|v| v.len()),
+            Some(500)
+        );
+        let longer = format!("{}@example.net", "+".repeat(161));
+        assert_eq!(original_recipient_parameter(&longer), None);
+        let wide = format!("{}@example.net", "\u{e9}".repeat(90));
+        assert_eq!(original_recipient_parameter(&wide), None);
     }
 
     #[test]

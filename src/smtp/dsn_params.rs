@@ -173,6 +173,37 @@ pub fn xtext(text: &str) -> String {
     out
 }
 
+/// `address` in RFC 6533 3's utf-8-addr-xtext form, the 7-bit form of an internationalized
+/// address: a character outside QCHAR (printable ASCII but `+`, `=` and `\`) becomes
+/// `\x{HEX}`, upper-case hex of its code point, so `jörg@b.example` is `j\x{F6}rg@b.example`.
+/// Holding neither `+` nor `=`, it is xtext as it stands.
+pub fn utf8_address_xtext(address: &str) -> String {
+    let mut out = String::with_capacity(address.len());
+    for c in address.chars() {
+        if c.is_ascii_graphic() && !matches!(c, '+' | '=' | '\\') {
+            out.push(c);
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\x{{{:X}}}", u32::from(c));
+        }
+    }
+    out
+}
+
+/// The `ORCPT` value a client sends for `address` (RFC 3461 4.2): `rfc822;` and the address
+/// in xtext, or for an address that is not ASCII `utf-8;` and its utf-8-addr-xtext form (RFC
+/// 6533 3, which any server may take, SMTPUTF8 or not). None when that is longer than
+/// [`ORCPT_MAX_CHARS`] (an address of many `+` or non-ASCII characters): a server could only
+/// refuse the RCPT over it.
+pub fn original_recipient_parameter(address: &str) -> Option<String> {
+    let value = if address.is_ascii() {
+        ["rfc822;", &xtext(address)].concat()
+    } else {
+        ["utf-8;", &utf8_address_xtext(address)].concat()
+    };
+    (value.len() <= ORCPT_MAX_CHARS).then_some(value)
+}
+
 /// Longest `ORCPT` value, as sent (RFC 3461 3: the RCPT line may grow by 500 characters for
 /// NOTIFY and ORCPT).
 pub const ORCPT_MAX_CHARS: usize = 500;
