@@ -1918,7 +1918,7 @@ fn check_dsn(dsn: &DsnParameters, forward_paths: usize) -> Result<(), ClientSetu
         ));
     }
     for orcpt in dsn.recipients.iter().filter_map(|r| r.orcpt.as_ref()) {
-        if OriginalRecipient::parse(&orcpt.wire()).as_ref() != Ok(orcpt) {
+        if OriginalRecipient::parse(&orcpt.wire(), false).as_ref() != Ok(orcpt) {
             return invalid(format!(
                 "ORCPT {:?} cannot be sent (RFC 3461 4.2)",
                 orcpt.wire()
@@ -2138,7 +2138,7 @@ mod tests {
         );
         // What the server reads back is what it quotes: the same type and text.
         let sent = original_recipient_parameter("\u{1F600}@example.net").unwrap_or_default();
-        let read = OriginalRecipient::parse(&sent).expect("a server takes it");
+        let read = OriginalRecipient::parse(&sent, false).expect("a server takes it");
         assert_eq!(
             (read.address_type.as_str(), read.address.as_str()),
             ("utf-8", "\\x{1F600}@example.net")

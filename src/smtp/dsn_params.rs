@@ -257,8 +257,11 @@ impl OriginalRecipient {
     }
 
     /// Reads `TYPE;xtext`: the type an atom (RFC 3461 4.2, RFC 5322 3.2.3), the address
-    /// printable ASCII once decoded.
-    pub fn parse(value: &str) -> Result<OriginalRecipient, &'static str> {
+    /// printable ASCII once decoded. With `smtputf8` (the transaction's MAIL asked for it), a
+    /// `utf-8` address may also hold UTF-8 itself, RFC 6533 3's utf-8-addr-unitext, which is
+    /// kept in its 7-bit form, each such character as `\x{HEX}`: the same address, written as
+    /// a notice's `message/delivery-status` and any next server can take it.
+    pub fn parse(value: &str, smtputf8: bool) -> Result<OriginalRecipient, &'static str> {
         if value.len() > ORCPT_MAX_CHARS {
             return Err("it is longer than 500 characters (RFC 3461 3)");
         }
@@ -269,6 +272,33 @@ impl OriginalRecipient {
         if address_type.is_empty() || !address_type.chars().all(atext) {
             return Err("its address type is not an atom such as rfc822 (RFC 3461 4.2)");
         }
+        let sevenbit;
+        let encoded = if encoded.is_ascii() {
+            encoded
+        } else if !address_type.eq_ignore_ascii_case("utf-8") {
+            return Err(
+                "its address is not ASCII, which only the utf-8 address type may \
+                        be (RFC 6533 3)",
+            );
+        } else if !smtputf8 {
+            return Err(
+                "its address is not ASCII, which a utf-8 address may be only when \
+                        MAIL gave SMTPUTF8; without it, write each such character as \\x{HEX} \
+                        (RFC 6533 3)",
+            );
+        } else {
+            let mut out = String::with_capacity(encoded.len() + 8);
+            for c in encoded.chars() {
+                if c.is_ascii() {
+                    out.push(c);
+                } else {
+                    // Writing to a String cannot fail.
+                    let _ = write!(out, "\\x{{{:X}}}", u32::from(c));
+                }
+            }
+            sevenbit = out;
+            &sevenbit
+        };
         let address = xtext_decode(encoded).ok_or(
             "its address is not xtext: \"+\" and \"=\" are written +2B and +3D (RFC 3461 4)",
         )?;

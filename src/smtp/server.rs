@@ -2428,6 +2428,14 @@ impl<P: Policy> ServerSession<P> {
         );
     }
 
+    /// Whether the transaction under way was started with SMTPUTF8 (RFC 6531 3.4).
+    fn transaction_smtputf8(&self) -> bool {
+        match &self.state {
+            State::ExpectRcpt { mail } | State::ExpectRcptOrData { mail, .. } => mail.smtputf8,
+            _ => false,
+        }
+    }
+
     /// `source_route`: the path had one, which the parser skipped.
     fn rcpt(&mut self, forward_path: ForwardPath, params: Vec<EsmtpParam>, source_route: bool) {
         if !self.rcpt_in_sequence() {
@@ -2521,7 +2529,7 @@ impl<P: Policy> ServerSession<P> {
             let read = if keyword == "NOTIFY" {
                 Notify::parse(value).map(|notify| dsn.notify = Some(notify))
             } else {
-                OriginalRecipient::parse(value)
+                OriginalRecipient::parse(value, self.transaction_smtputf8())
                     .map(|orcpt| dsn.orcpt = Some(orcpt))
                     .map_err(String::from)
             };
