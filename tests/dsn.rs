@@ -34,6 +34,7 @@ fn failed(address: &str, reply: Reply, remote: &str) -> RecipientReport {
         last_attempt_date_unix_s: Some(1_700_000_030),
         not_tried_since_last_attempt: false,
         will_retry_until_unix_s: None,
+        no_failure_notice: false,
     }
 }
 
@@ -390,6 +391,7 @@ fn delayed_notice_with_will_retry_until() {
         last_attempt_date_unix_s: Some(1_700_003_600),
         not_tried_since_last_attempt: false,
         will_retry_until_unix_s: Some(1_700_432_000),
+        no_failure_notice: false,
     }];
     let bytes = build_dsn(&delayed);
     let message = parse(&bytes);
@@ -468,6 +470,7 @@ fn several_recipients_each_get_a_group() {
         last_attempt_date_unix_s: Some(1_700_000_040),
         not_tried_since_last_attempt: false,
         will_retry_until_unix_s: Some(1_700_432_000),
+        no_failure_notice: false,
     });
     let bytes = build_dsn(&r);
     let message = parse(&bytes);

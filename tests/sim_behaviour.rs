@@ -4168,6 +4168,16 @@ fn dsn_notify_decides_delay_notices_and_ret_full_returns_the_whole_message() {
         .map(|n| field(&delivery_status(n)[1], "Action").unwrap().to_string())
         .collect();
     assert_eq!(actions, ["delayed", "failed"]);
+    // The text for people, its lines joined as a reader reads them.
+    let words = |notice: &[u8]| {
+        let text = String::from_utf8_lossy(notice).into_owned();
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let delay_notice = words(mailbox(&result, "alice@sender.test")[0]);
+    assert!(
+        delay_notice.contains("you will get another message saying so"),
+        "{delay_notice}"
+    );
     // NOTIFY=FAILURE: no delay notice; RET=FULL: the bounce holds the message itself.
     let result = run_json(&dsn_world(json!({"notify": "FAILURE", "ret": "FULL"})));
     let bounce = only_bounce(&result, "alice@sender.test");
@@ -4177,9 +4187,16 @@ fn dsn_notify_decides_delay_notices_and_ret_full_returns_the_whole_message() {
     let bounce = String::from_utf8_lossy(&bounce);
     assert!(bounce.contains("Content-Type: message/rfc822"), "{bounce}");
     assert!(bounce.contains("see you at noon."), "{bounce}");
-    // NOTIFY=DELAY: the delay notice, and no bounce at the give-up.
+    // NOTIFY=DELAY: the delay notice, which says no bounce will follow, and none at the
+    // give-up.
     let result = run_json(&dsn_world(json!({"notify": "DELAY"})));
     let notice = only_bounce(&result, "alice@sender.test");
+    let text = words(&notice);
+    assert!(
+        text.contains("it gives up without another message: you asked for no notice of failure"),
+        "{text}"
+    );
+    assert!(!text.contains("another message saying so"), "{text}");
     assert_eq!(
         field(&delivery_status(&notice)[1], "Action"),
         Some("delayed")

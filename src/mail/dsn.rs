@@ -120,6 +120,10 @@ pub struct RecipientReport {
     pub not_tried_since_last_attempt: bool,
     /// For a delayed recipient: when the MTA gives up (RFC 3464 2.3.9).
     pub will_retry_until_unix_s: Option<i64>,
+    /// The sender asked for no failure notice for this recipient (a NOTIFY without FAILURE,
+    /// RFC 3461 4.1): a delay notice then says that none will follow the give-up.
+    #[serde(default)]
+    pub no_failure_notice: bool,
 }
 
 /// What decided a recipient's outcome (RFC 3464 2.3.6).
@@ -592,12 +596,18 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
         if let (Action::Delayed, Some(until)) =
             (recipient.action, recipient.will_retry_until_unix_s)
         {
+            let then = if recipient.no_failure_notice {
+                "it gives up without another message: you asked for no notice of failure \
+                 (NOTIFY)"
+            } else {
+                "you will get another message saying so"
+            };
             paragraph(
                 &mut text,
                 2,
                 &format!(
                     "The mail system will keep trying, at the latest until {}. If it \
-                     still cannot deliver by then, you will get another message saying so.",
+                     still cannot deliver by then, {then}.",
                     date_of(until)
                 ),
             );
@@ -1145,6 +1155,7 @@ mod tests {
                 last_attempt_date_unix_s: Some(1_700_000_030),
                 not_tried_since_last_attempt: false,
                 will_retry_until_unix_s: None,
+                no_failure_notice: false,
             }],
         }
     }

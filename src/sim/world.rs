@@ -4954,6 +4954,9 @@ impl<'a> World<'a> {
                     last_attempt_date_unix_s: last_attempt_s,
                     not_tried_since_last_attempt: failure.suspended,
                     will_retry_until_unix_s: will_retry_until_ms.map(unix_s),
+                    no_failure_notice: asked
+                        .and_then(|a| a.recipients.get(recipient))
+                        .is_some_and(|r| !r.wants(NoticeEvent::Failure)),
                 })
                 .collect(),
         };
