@@ -1477,52 +1477,150 @@ pub fn for_null_reverse_path(note: Option<StepNote>, bytes: &[u8]) -> Option<Ste
     Some(note)
 }
 
-/// `note`, for bytes that start with `MAIL FROM:<...>` and parameters (RFC 5321 4.1.1.11),
-/// followed by what each parameter says: the reason the server's reply may turn on them.
+/// `note`, for bytes holding `MAIL FROM:<...>` or `RCPT TO:<...>` commands with parameters
+/// (RFC 5321 4.1.1.11), followed by what each parameter says: the reason the server's reply
+/// may turn on them, and what the sender asked for. A MAIL is read on the first line, where
+/// it stands in a send; the RCPT commands on every line (a pipelined batch).
 pub fn with_mail_parameters(note: Option<StepNote>, bytes: &[u8]) -> Option<StepNote> {
     let mut note = note?;
-    let first_line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let is_mail = first_line
-        .get(..10)
-        .is_some_and(|start| start.eq_ignore_ascii_case(b"MAIL FROM:"));
-    if !is_mail {
-        return Some(note);
-    }
-    let Some(path_end) = path_end(first_line) else {
-        return Some(note);
-    };
-    let parameters = String::from_utf8_lossy(&first_line[path_end + 1..]);
-    let said: Vec<String> = parameters
-        .split_ascii_whitespace()
-        .filter_map(|parameter| {
+    let mut said: Vec<String> = Vec::new();
+    // What has been told: a NOTIFY value once whatever its case, ORCPT once whatever its
+    // address (a batch of many recipients would repeat it for each).
+    let mut told: Vec<String> = Vec::new();
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        let is_mail = index == 0
+            && line
+                .get(..10)
+                .is_some_and(|start| start.eq_ignore_ascii_case(b"MAIL FROM:"));
+        let is_rcpt = line
+            .get(..8)
+            .is_some_and(|start| start.eq_ignore_ascii_case(b"RCPT TO:"));
+        if !is_mail && !is_rcpt {
+            continue;
+        }
+        let Some(path_end) = path_end(line) else {
+            continue;
+        };
+        let parameters = String::from_utf8_lossy(&line[path_end + 1..]);
+        for parameter in parameters.split_ascii_whitespace() {
             let (keyword, value) = parameter.split_once('=').unwrap_or((parameter, ""));
-            Some(match keyword.to_ascii_uppercase().as_str() {
-                "SIZE" => format!(
-                    "SIZE={value} declares the message's size in octets, so that a server \
-                     with a smaller limit refuses it now, before it is sent (RFC 1870 3, 6)."
-                ),
-                "BODY" if value.eq_ignore_ascii_case("8BITMIME") => "BODY=8BITMIME says the \
-                     message holds 8-bit data, which only a server that offers 8BITMIME takes \
-                     (RFC 6152 2)."
-                    .to_string(),
-                "BODY" => format!(
-                    "BODY={value} says what kind of data the message is (RFC 6152 2, RFC 3030 3)."
-                ),
-                "SMTPUTF8" => "SMTPUTF8 says that the message's addresses or header fields \
-                     are UTF-8, which only a server that offers SMTPUTF8 takes (RFC 6531 3.4)."
-                    .to_string(),
-                "AUTH" => format!(
-                    "AUTH={value} names who submitted the message, as far as this client knows \
-                     (RFC 4954 5)."
-                ),
-                _ => return None,
-            })
-        })
-        .collect();
+            let keyword = keyword.to_ascii_uppercase();
+            let told_as = match keyword.as_str() {
+                "ORCPT" => keyword.clone(),
+                _ => format!("{keyword}={}", value.to_ascii_uppercase()),
+            };
+            if told.contains(&told_as) {
+                continue;
+            }
+            told.push(told_as);
+            let sentence = if is_mail {
+                mail_parameter_note(&keyword, value)
+            } else {
+                rcpt_parameter_note(&keyword, value)
+            };
+            said.extend(sentence);
+        }
+    }
     if !said.is_empty() {
         note.text = Cow::Owned(format!("{} {}", note.text, said.join(" ")));
     }
     Some(note)
+}
+
+/// What a MAIL parameter says (RFC 5321 4.1.1.11 and the extensions').
+fn mail_parameter_note(keyword: &str, value: &str) -> Option<String> {
+    Some(match keyword {
+        "SIZE" => format!(
+            "SIZE={value} declares the message's size in octets, so that a server with a \
+             smaller limit refuses it now, before it is sent (RFC 1870 3, 6)."
+        ),
+        "BODY" if value.eq_ignore_ascii_case("8BITMIME") => "BODY=8BITMIME says the message \
+             holds 8-bit data, which only a server that offers 8BITMIME takes (RFC 6152 2)."
+            .to_string(),
+        "BODY" => {
+            format!("BODY={value} says what kind of data the message is (RFC 6152 2, RFC 3030 3).")
+        }
+        "SMTPUTF8" => "SMTPUTF8 says that the message's addresses or header fields are UTF-8, \
+             which only a server that offers SMTPUTF8 takes (RFC 6531 3.4)."
+            .to_string(),
+        "AUTH" => format!(
+            "AUTH={value} names who submitted the message, as far as this client knows (RFC \
+             4954 5)."
+        ),
+        "RET" if value.eq_ignore_ascii_case("FULL") => "RET=FULL asks that a notice of \
+             failure return the whole message; success and delay reports return its header \
+             only (DSN, RFC 3461 4.3)."
+            .to_string(),
+        "RET" => format!(
+            "RET={value} asks that a notice of failure return only the message's header, not \
+             its body (DSN, RFC 3461 4.3)."
+        ),
+        "ENVID" => format!(
+            "ENVID={value} is the sender's own name for this sending, in xtext (+ and two hex \
+             digits for \"+\", \"=\" and what is not printable), which every notice about it \
+             quotes as Original-Envelope-Id, so that the sender can match it (DSN, RFC 3461 \
+             4.4)."
+        ),
+        _ => return None,
+    })
+}
+
+/// What a RCPT parameter says: those of DSN (RFC 3461 4.1, 4.2).
+fn rcpt_parameter_note(keyword: &str, value: &str) -> Option<String> {
+    Some(match keyword {
+        "NOTIFY" if value.eq_ignore_ascii_case("NEVER") => "NOTIFY=NEVER asks for no notice \
+             at all about this recipient: should delivery fail, the sender is not told, not \
+             even by a bounce (DSN, RFC 3461 4.1)."
+            .to_string(),
+        "NOTIFY" => {
+            let asked: Option<Vec<&str>> = value
+                .split(',')
+                .map(|word| match word.to_ascii_uppercase().as_str() {
+                    "SUCCESS" => Some("of delivery"),
+                    "FAILURE" => Some("of failure"),
+                    "DELAY" => Some("of a delay"),
+                    _ => None,
+                })
+                .collect();
+            let Some(asked) = asked else {
+                return Some(format!(
+                    "NOTIFY={value} would say when the sender wants a notice about this \
+                     recipient: NEVER, or any of SUCCESS, FAILURE and DELAY (DSN, RFC 3461 \
+                     4.1)."
+                ));
+            };
+            format!(
+                "NOTIFY={value} asks for a notice {} and of nothing else: with no NOTIFY a \
+                 server reports failures, and delays if it chooses, never success (DSN, RFC \
+                 3461 4.1).",
+                with_and(&asked)
+            )
+        }
+        "ORCPT" => format!(
+            "ORCPT={value} gives the recipient's address as the sender first wrote it (type; \
+             address, in xtext{}), which a notice quotes as Original-Recipient however later \
+             servers rewrite the address (DSN, RFC 3461 4.2).",
+            if value
+                .get(..6)
+                .is_some_and(|t| t.eq_ignore_ascii_case("utf-8;"))
+            {
+                "; the utf-8 type writes each character outside printable ASCII as \\x{HEX}, \
+                 RFC 6533 3"
+            } else {
+                ""
+            }
+        ),
+        _ => return None,
+    })
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn with_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }
 
 /// Where the path of `line` (`MAIL FROM:<...>`) ends: its `>`, outside a quoted local part
@@ -2566,6 +2664,59 @@ mod tests {
         assert!(!quoted.text.contains("SIZE=5"), "{}", quoted.text);
         assert!(!quoted.text.contains("BODY="), "{}", quoted.text);
         assert!(quoted.text.contains("SMTPUTF8 says"), "{}", quoted.text);
+    }
+
+    /// DSN's parameters (RFC 3461) are told where they are sent, on MAIL and on each RCPT of a
+    /// batch, each sentence once.
+    #[test]
+    fn dsn_parameters_are_explained_where_they_are_sent() {
+        let told = |line: &str, words: &str| {
+            let notes = notes_at_lines("dsn-on-request", line);
+            assert!(!notes.is_empty(), "no step sends {line}");
+            for note in &notes {
+                assert!(note.contains(words), "{line}: {note}");
+            }
+        };
+        told(
+            "RET=HDRS",
+            "RET=HDRS asks that a notice of failure return only",
+        );
+        told("ENVID=order-42", "ENVID=order-42 is the sender's own name");
+        told(
+            "NOTIFY=SUCCESS,FAILURE",
+            "asks for a notice of delivery and of failure and of nothing else",
+        );
+        told("NOTIFY=NEVER", "NOTIFY=NEVER asks for no notice at all");
+        told(
+            "ORCPT=rfc822;bob@receiver.test",
+            "ORCPT=rfc822;bob@receiver.test gives the recipient's address",
+        );
+        let batch = with_mail_parameters(
+            note("MAIL starts a transaction.", "RFC 5321 4.1.1.2"),
+            b"MAIL FROM:<a@b> RET=FULL\r\nRCPT TO:<c@d> NOTIFY=delay\r\n\
+              RCPT TO:<e@d> NOTIFY=DELAY ORCPT=utf-8;j\\x{FC}rgen@d\r\n\
+              RCPT TO:<g@d> ORCPT=rfc822;g@d\r\n\
+              RCPT TO:<f@d> NOTIFY=SOMETIMES\r\n",
+        )
+        .unwrap()
+        .text;
+        assert!(batch.contains("RET=FULL asks that a notice of failure return the whole"));
+        assert_eq!(
+            batch.matches("asks for a notice of a delay and").count(),
+            1,
+            "{batch}"
+        );
+        assert!(batch.contains("NOTIFY=delay asks"), "{batch}");
+        assert_eq!(
+            batch.matches("gives the recipient's address").count(),
+            1,
+            "{batch}"
+        );
+        assert!(
+            batch.contains("the utf-8 type writes each character"),
+            "{batch}"
+        );
+        assert!(batch.contains("NOTIFY=SOMETIMES would say when"), "{batch}");
     }
 
     #[test]
