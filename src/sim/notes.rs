@@ -749,9 +749,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::MessageAccepted { .. } => note(
             "With its 250 reply after the data, this server has taken responsibility for the \
-             message: from now on it must deliver it or bounce it, and may not lose it for \
-             frivolous reasons such as a crash or a predictable shortage of resources.",
-            "RFC 5321 6.1",
+             message: from now on it must deliver it or, failing that, tell the sender with a \
+             bounce (unless the sender asked for none, with DSN's NOTIFY), and may not lose it \
+             for frivolous reasons such as a crash or a predictable shortage of resources.",
+            "RFC 5321 6.1, RFC 3461 4.1",
         ),
         Event::Queued { .. } => note(
             "The message waits in this server's queue, one entry per destination domain, until \
@@ -935,11 +936,12 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::Outcome { .. } => note(
             "Where the message ended up for this recipient: delivered to a mailbox, bounced to \
-             the sender, refused at submission, discarded (undeliverable, from the null reverse \
-             path <>, so there is no one to tell), or still queued when the run ended. A server \
-             that answered 250 to the data must deliver or bounce; a crash or a full disk is no \
-             excuse to lose it.",
-            "RFC 5321 6.1, 4.5.5",
+             the sender, failed with no notice (the sender asked for none, with DSN's NOTIFY), \
+             refused at submission, discarded (undeliverable, from the null reverse path <>, \
+             so there is no one to tell), or still queued when the run ended. A server that \
+             answered 250 to the data must deliver the message or tell the sender it failed, \
+             unless asked not to; a crash or a full disk is no excuse to lose it.",
+            "RFC 5321 6.1, 4.5.5, RFC 3461 4.1",
         ),
         Event::ConservationChecked {
             ok: false,
@@ -1846,8 +1848,8 @@ fn whole_message_note(bytes: &[u8]) -> Option<StepNote> {
     match multipart_subtype(bytes).as_deref() {
         Some("report") => note(
             "The message data: header fields, an empty line, the body. This is a delivery \
-             status notification written by a mail server (a bounce or a delay notice), a \
-             multipart/report: a part for people saying what happened, a \
+             status notification written by a mail server (a bounce, a delay notice, or a \
+             report of delivery the sender asked for with DSN), a multipart/report: a part for people saying what happened, a \
              message/delivery-status part with the same for programs (per recipient: Action, \
              Status, Diagnostic-Code), and the returned message or its header section. It goes \
              with an empty reverse path, MAIL FROM:<>, so that no notice is ever sent about it. \

@@ -1499,10 +1499,18 @@ pub fn describe_fate(fate: &Fate) -> String {
             status,
             own_finding,
             notice_declined: true,
-        } => format!(
-            "failed at {host} ({}{status}); no notice, as its sender asked (NOTIFY)",
-            whose(*own_finding)
-        ),
+        } => {
+            // The host is the one that would have bounced it; the status may be another
+            // server's reply to it.
+            let found = if *own_finding {
+                format!("{host}'s own finding: ")
+            } else {
+                String::new()
+            };
+            format!(
+                "failed ({found}{status}); {host} sends no notice, as the sender asked (NOTIFY)"
+            )
+        }
         Fate::RefusedAtSubmission { status } => format!("refused at submission ({status})"),
         Fate::Queued { host } => format!("still queued on {host}"),
         Fate::Discarded {

@@ -428,9 +428,8 @@ impl Policy for SimPolicy {
         ) else {
             return Decision::accept(match (reverse_path, session.authenticated_as) {
                 (ReversePath::Null, _) => {
-                    "the null reverse path names no one, so there is no sender to check; \
-                     notices such as bounces carry it (RFC 5321 4.5.5), and a server must take \
-                     it (RFC 1123 5.2.9)"
+                    "the null reverse path names no one, so there is no sender to check, and \
+                     a server must take it (RFC 1123 5.2.9)"
                 }
                 // What real receiving servers check here (SPF, DMARC, reputation) is not
                 // simulated.
