@@ -3192,6 +3192,45 @@ async fn a_student_sends_letters_beyond_ascii_as_8bit_text_or_as_quoted_printabl
     mount_app_at("#").await;
 }
 
+/// Where the submission server offers DSN, the dialog asks for the delivery reports the
+/// scenario's message asked for, but its ENVID; the student's choice goes on the wire and in
+/// the link, and an ENVID that cannot be sent is refused in its field.
+#[wasm_bindgen_test]
+async fn a_student_chooses_the_delivery_reports_asked_for() {
+    let root = write_a_message_in("basic-delivery").await;
+    assert!(root.query_selector("#compose-notify").unwrap().is_none());
+    click_button(&root, ".compose", "Cancel");
+    yew::scheduler::flush().await;
+    let root = write_a_message_in("dsn-on-request").await;
+    assert_eq!(field_value(&root, "#compose-notify"), "SUCCESS,FAILURE");
+    assert_eq!(field_value(&root, "#compose-ret"), "HDRS");
+    assert_eq!(field_value(&root, "#compose-envid"), "");
+    let orcpt: web_sys::HtmlInputElement =
+        wasm_bindgen::JsCast::unchecked_into(element(&root, "#compose-orcpt"));
+    assert!(orcpt.checked());
+    type_into(&root, "#compose-to", "nobody@receiver.test");
+    choose_in_dialog(&root, "#compose-notify", "NEVER");
+    choose_in_dialog(&root, "#compose-ret", "FULL");
+    type_into(&root, "#compose-envid", "caf\u{e9}");
+    yew::scheduler::flush().await;
+    click(&root, ".compose button.primary");
+    yew::scheduler::flush().await;
+    assert!(compose_is_open(&root));
+    assert!(text_of(&root, ".compose-problem").starts_with("Envelope id: ENVID holds"));
+    type_into(&root, "#compose-envid", "class 1");
+    send_written_message(&root).await;
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let link = address().await;
+    assert!(link.contains("&dsn=NEVER;FULL;class%201;orcpt&"), "{link}");
+    let last = text_of(&root, ".region-details");
+    assert!(
+        last.contains("sends no notice, as the sender asked (NOTIFY)"),
+        "{last}"
+    );
+    mount_app_at("#").await;
+}
+
 /// The app showing the built-in scenario `name`, with the dialog for writing a message in its
 /// world open.
 async fn write_a_message_in(name: &str) -> Element {

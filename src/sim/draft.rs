@@ -9,6 +9,7 @@ use super::scenario::{
     ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
 };
 use crate::mail::compose::{envelope_address, ATTACHMENTS_MAX_OCTETS};
+use crate::smtp::dsn_params::envelope_id_problem;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the student wrote, as written: address lists are one line of text each, separated by
@@ -24,6 +25,9 @@ pub struct Draft {
     pub attachments: Vec<AttachmentSpec>,
     /// Non-ASCII text in the body goes as it is (8BITMIME) rather than quoted-printable.
     pub eight_bit_body: bool,
+    /// The delivery reports the sender asks for (DSN, RFC 3461), sent to a submission server
+    /// that offers DSN.
+    pub dsn: DsnSpec,
     /// What to change about a server of the world, by host name; a host not named stays as
     /// the world has it.
     pub server_changes: BTreeMap<String, ServerChange>,
@@ -265,6 +269,8 @@ pub enum Field {
     Subject,
     Body,
     Attachments,
+    /// The ENVID of the delivery reports asked for.
+    Envid,
 }
 
 impl Field {
@@ -277,6 +283,7 @@ impl Field {
             Field::Subject => "compose-subject",
             Field::Body => "compose-body",
             Field::Attachments => "compose-sample",
+            Field::Envid => "compose-envid",
         }
     }
 
@@ -289,6 +296,7 @@ impl Field {
             Field::Subject => "Subject",
             Field::Body => "Message",
             Field::Attachments => "Attachments",
+            Field::Envid => "Envelope id",
         }
     }
 }
@@ -397,6 +405,12 @@ impl Draft {
                 None => message.attachments.clone(),
             },
             eight_bit_body,
+            // The delivery reports that message asked for, asked for again, but for its
+            // ENVID: that named that message's transmission, not this one's.
+            dsn: DsnSpec {
+                envid: None,
+                ..message.dsn.clone()
+            },
             server_changes: BTreeMap::new(),
         }
     }
@@ -448,9 +462,12 @@ impl Draft {
                 },
             ));
         }
+        if let Some(problem) = self.dsn.envid.as_deref().and_then(envelope_id_problem) {
+            return Err(Problem::in_field(Field::Envid, format!("{problem}.")));
+        }
         let submission = Submission::of(base)?;
         let message = MessageSpec {
-            dsn: submission.dsn,
+            dsn: self.dsn.clone(),
             from: from.to_string(),
             to,
             cc,
@@ -765,6 +782,33 @@ pub fn submission_host(base: &Scenario) -> Option<String> {
         .map(|submission| submission.submit_to)
 }
 
+/// Whether the server the user agent of `base` submits to offers DSN (RFC 3461), so that the
+/// delivery reports a message asks for are sent at all.
+pub fn submission_offers_dsn(base: &Scenario) -> bool {
+    submission_host(base).is_some_and(|name| {
+        base.hosts.iter().any(|host| {
+            host.name.eq_ignore_ascii_case(&name) && host.extensions.dsn && host.extensions.ehlo
+        })
+    })
+}
+
+/// The NOTIFY values the page offers (RFC 3461 4.1), as written on the wire, with what each
+/// asks for; the first, empty, asks nothing.
+pub const NOTIFY_CHOICES: [(&str, &str); 9] = [
+    ("", "not given: failures, and delays as the server chooses"),
+    ("SUCCESS,FAILURE", "SUCCESS,FAILURE: delivery and failure"),
+    (
+        "SUCCESS,FAILURE,DELAY",
+        "SUCCESS,FAILURE,DELAY: delivery, failure and delay",
+    ),
+    ("SUCCESS", "SUCCESS: delivery only"),
+    ("SUCCESS,DELAY", "SUCCESS,DELAY: delivery and delay"),
+    ("FAILURE", "FAILURE: failure only"),
+    ("FAILURE,DELAY", "FAILURE,DELAY: failure and delay"),
+    ("DELAY", "DELAY: delay only"),
+    ("NEVER", "NEVER: no notice at all, not even a bounce"),
+];
+
 /// A server's name as given (by a link, say), for a sentence: quoted as Rust writes a string,
 /// so that a character that would not show is seen, and cut short when long.
 fn quoted_name(name: &str) -> String {
@@ -807,9 +851,6 @@ struct Submission {
     auth: Option<UserSpec>,
     at_s: u64,
     pipelining: bool,
-    /// The delivery reports the first message asked for (RFC 3461), asked for again, but
-    /// for its ENVID.
-    dsn: DsnSpec,
 }
 
 impl Submission {
@@ -822,11 +863,6 @@ impl Submission {
                 auth: message.auth.clone(),
                 at_s: message.at_s,
                 pipelining: message.pipelining,
-                // The envelope id named that message's transmission, not this one's.
-                dsn: DsnSpec {
-                    envid: None,
-                    ..message.dsn.clone()
-                },
             }),
             None => Submission::to_first_server(base),
         }
@@ -856,7 +892,6 @@ impl Submission {
             auth,
             at_s: 0,
             pipelining: true,
-            dsn: DsnSpec::default(),
         })
     }
 }
@@ -1514,5 +1549,63 @@ mod tests {
             fates,
             [("m1", "you@example.test"), ("b1", "me@example.test")]
         );
+    }
+
+    /// The delivery reports the scenario's message asked for are asked again but for its
+    /// ENVID; what the student chooses is sent, and an ENVID that cannot be sent is refused
+    /// in its field.
+    #[test]
+    fn a_draft_asks_for_the_delivery_reports_chosen() {
+        let scenario = builtin("dsn-on-request");
+        assert!(submission_offers_dsn(&scenario));
+        assert!(!submission_offers_dsn(&builtin("basic-delivery")));
+        let draft = Draft::of(&scenario);
+        assert_eq!(
+            draft.dsn,
+            DsnSpec {
+                envid: None,
+                ..scenario.messages[0].dsn.clone()
+            }
+        );
+        assert!(scenario.messages[0].dsn.envid.is_some());
+        let chosen = Draft {
+            to: "nobody@receiver.test".into(),
+            dsn: DsnSpec {
+                notify: crate::smtp::dsn_params::Notify::parse("NEVER").ok(),
+                ret: None,
+                envid: Some("mine".into()),
+                orcpt: false,
+            },
+            ..draft.clone()
+        };
+        let sent = chosen.sent_in(&scenario).expect("a valid scenario");
+        assert_eq!(sent.messages[0].dsn, chosen.dsn);
+        let result = run(&sent, sent.seed);
+        assert!(matches!(
+            result.outcomes[0].2,
+            Fate::Bounced {
+                notice_declined: true,
+                ..
+            }
+        ));
+        let refused = Draft {
+            dsn: DsnSpec {
+                envid: Some("caf\u{e9}".into()),
+                ..chosen.dsn.clone()
+            },
+            ..chosen
+        };
+        let problem = refused.sent_in(&scenario).expect_err("not printable ASCII");
+        assert_eq!(problem.field, Some(Field::Envid));
+        assert!(
+            problem.words.starts_with("Envelope id: ENVID holds"),
+            "{}",
+            problem.words
+        );
+        // Every NOTIFY the page offers reads as itself.
+        for (value, _) in NOTIFY_CHOICES {
+            let read = crate::smtp::dsn_params::Notify::parse(value).ok();
+            assert_eq!(read.map(|n| n.wire()).unwrap_or_default(), value);
+        }
     }
 }

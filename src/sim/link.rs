@@ -9,7 +9,8 @@
 
 use super::draft::{Draft, ServerChange};
 use super::library::{self, is_library_name};
-use super::scenario::AttachmentSpec;
+use super::scenario::{AttachmentSpec, DsnSpec};
+use crate::smtp::dsn_params::{DsnReturn, Notify};
 use std::fmt::Write as _;
 
 /// Where a link points.
@@ -76,6 +77,19 @@ pub fn write_message(scenario: &str, draft: &Draft, step: usize) -> Option<Strin
     }
     if draft.eight_bit_body {
         fragment.push_str("&8bit=1");
+    }
+    // The delivery reports asked for, as NOTIFY, RET, ENVID and "orcpt", each encoded, empty
+    // when not asked.
+    if draft.dsn != DsnSpec::default() {
+        let dsn = &draft.dsn;
+        let _ = write!(
+            fragment,
+            "&dsn={};{};{};{}",
+            percent_encoded(&dsn.notify.map(Notify::wire).unwrap_or_default()),
+            dsn.ret.map(DsnReturn::wire).unwrap_or_default(),
+            percent_encoded(dsn.envid.as_deref().unwrap_or_default()),
+            if dsn.orcpt { "orcpt" } else { "" }
+        );
     }
     // An attachment as its file name, media type and size in octets; a server change as the
     // host's name and the change. Each component is encoded, so a `;` in a name is kept.
@@ -180,6 +194,7 @@ impl MessageParts {
                     ));
                 }
             },
+            "dsn" => self.read_dsn(value),
             // The components are split before they are decoded: an encoded `;` is a name's.
             "attach" => {
                 let decoded: Vec<Result<String, &str>> =
@@ -266,6 +281,59 @@ impl MessageParts {
         }
         self.given = true;
         true
+    }
+}
+
+impl MessageParts {
+    /// Reads a `dsn` part, `NOTIFY;RET;ENVID;orcpt` as [`write_message`] writes it, each
+    /// component empty when not asked, and those missing at the end too (a link's trailing
+    /// `;` may be taken for punctuation); says the first thing wrong with it.
+    fn read_dsn(&mut self, value: &str) {
+        if self.fields_given.contains(&"dsn") {
+            self.problem
+                .get_or_insert("it gives dsn twice; a link gives it once".into());
+        }
+        self.fields_given.push("dsn");
+        let mut components: Vec<String> = value.split(';').map(percent_decoded).collect();
+        if components.len() < 4 {
+            components.resize(4, String::new());
+        }
+        let [notify, ret, envid, orcpt] = components.as_slice() else {
+            self.problem.get_or_insert(format!(
+                "its delivery reports (dsn) {} are not NOTIFY, RET, ENVID and orcpt, separated \
+                 by ';'",
+                quoted(value)
+            ));
+            return;
+        };
+        let mut dsn = DsnSpec {
+            envid: (!envid.is_empty()).then(|| envid.clone()),
+            ..DsnSpec::default()
+        };
+        let problem = (|| {
+            if !notify.is_empty() {
+                dsn.notify =
+                    Some(Notify::parse(notify).map_err(|why| format!("its NOTIFY: {why}"))?);
+            }
+            if !ret.is_empty() {
+                dsn.ret = Some(DsnReturn::read(ret).map_err(|why| format!("its RET: {why}"))?);
+            }
+            dsn.orcpt = match orcpt.as_str() {
+                "orcpt" => true,
+                "" => false,
+                other => {
+                    return Err(format!("its ORCPT part is {}, not orcpt", quoted(other)));
+                }
+            };
+            Ok(())
+        })();
+        match problem {
+            Ok(()) => self.draft.dsn = dsn,
+            Err(why) => {
+                self.problem
+                    .get_or_insert(format!("in its delivery reports (dsn), {why}"));
+            }
+        }
     }
 }
 
@@ -942,6 +1010,12 @@ mod tests {
                 },
             ],
             eight_bit_body: true,
+            dsn: DsnSpec {
+                notify: Notify::parse("SUCCESS,DELAY").ok(),
+                ret: Some(DsnReturn::Full),
+                envid: Some("order=42; a&b %41".into()),
+                orcpt: true,
+            },
             server_changes: Default::default(),
         };
         draft
@@ -1034,6 +1108,26 @@ mod tests {
     #[test]
     fn a_message_that_cannot_be_read_is_not_sent_and_the_link_says_why() {
         for (fragment, expected) in [
+            (
+                "scenario=basic-delivery&to=b@x.test&dsn=ALWAYS;;;",
+                "in its delivery reports (dsn), its NOTIFY:",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&dsn=NEVER;ALL;;",
+                "its RET: \"ALL\" is neither FULL nor HDRS",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&dsn=NEVER;;;yes",
+                "its ORCPT part is \"yes\", not orcpt",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&dsn=NEVER;;;orcpt;x",
+                "are not NOTIFY, RET, ENVID and orcpt, separated by ';'",
+            ),
+            (
+                "scenario=basic-delivery&to=b@x.test&dsn=;;;&dsn=;;;",
+                "it gives dsn twice",
+            ),
             (
                 "scenario=basic-delivery&to=b@x.test&attach=photo.jpg",
                 "not a file name, a media type and a size",
@@ -1172,6 +1266,10 @@ mod tests {
             Just("server=mx.receiver.test;greylisting".to_string()),
             Just("server=x;y".to_string()),
             Just("8bit=2".to_string()),
+            Just("dsn=NEVER;;;".to_string()),
+            Just("dsn=SUCCESS%2CDELAY;full;order%3D1;orcpt".to_string()),
+            Just("dsn=ALWAYS;;;".to_string()),
+            Just("dsn=;;".to_string()),
             "[a-z]{1,8}=[a-zA-Z0-9_-]{0,60}",
             // A click identifier, or a scenario or step pasted over and over.
             "(scenario|step|[a-z]{1,8})=[a-zA-Z0-9_-]{100,300}",
@@ -1195,6 +1293,7 @@ mod tests {
             attachments in proptest::collection::vec(("[ -~]{0,12}[a-z][ -~]{0,12}", "[ -~]{0,20}", 0usize..100_000_000), 0..4),
             changes in proptest::collection::btree_map("[ -~]{0,20}", 0usize..5, 0..3),
             eight_bit_body in proptest::bool::ANY,
+            dsn in (0usize..crate::sim::draft::NOTIFY_CHOICES.len(), 0usize..3, proptest::option::of("[ -~]{1,20}"), proptest::bool::ANY),
             step in 0usize..100_000,
         ) {
             let draft = Draft {
@@ -1214,6 +1313,12 @@ mod tests {
                     })
                     .collect(),
                 eight_bit_body,
+                dsn: DsnSpec {
+                    notify: Notify::parse(crate::sim::draft::NOTIFY_CHOICES[dsn.0].0).ok(),
+                    ret: [None, Some(DsnReturn::Headers), Some(DsnReturn::Full)][dsn.1],
+                    envid: dsn.2,
+                    orcpt: dsn.3,
+                },
                 server_changes: changes
                     .into_iter()
                     .map(|(host, change)| (host, ServerChange::ALL[change]))

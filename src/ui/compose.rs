@@ -4,11 +4,12 @@
 
 use super::app::run_identity;
 use crate::sim::draft::{
-    server_role, submission_host, submission_logs_in, world_title, Draft, ServerChange,
-    ATTACHMENT_MAX_KIB, SAMPLE_ATTACHMENTS,
+    server_role, submission_host, submission_logs_in, submission_offers_dsn, world_title, Draft,
+    ServerChange, ATTACHMENT_MAX_KIB, NOTIFY_CHOICES, SAMPLE_ATTACHMENTS,
 };
 use crate::sim::scenario::AttachmentSpec;
 use crate::sim::Scenario;
+use crate::smtp::dsn_params::{DsnReturn, Notify};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -377,6 +378,32 @@ pub fn compose(props: &ComposeProps) -> Html {
             change(&|draft| draft.eight_bit_body = checked);
         })
     };
+    // Delivery reports (DSN): NOTIFY and RET chosen from lists, ORCPT ticked.
+    let on_notify = {
+        let change = change.clone();
+        Callback::from(move |event: Event| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            let chosen = Notify::parse(&select.value()).ok();
+            change(&|draft| draft.dsn.notify = chosen);
+        })
+    };
+    let on_ret = {
+        let change = change.clone();
+        Callback::from(move |event: Event| {
+            let select: web_sys::HtmlSelectElement = event.target_unchecked_into();
+            let chosen = DsnReturn::parse(&select.value());
+            change(&|draft| draft.dsn.ret = chosen);
+        })
+    };
+    let on_orcpt = {
+        let change = change.clone();
+        Callback::from(move |event: Event| {
+            let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+            let checked = input.checked();
+            change(&|draft| draft.dsn.orcpt = checked);
+        })
+    };
+    let offers_dsn = submission_offers_dsn(&base);
     // The user agent's own server, where fewer changes do anything.
     let submit_to = submission_host(&base).unwrap_or_default();
     let logs_in = submission_logs_in(&base);
@@ -427,6 +454,37 @@ pub fn compose(props: &ComposeProps) -> Html {
                         <label for="compose-8bit">{ "Send letters beyond ASCII (é, ü, я) as 8-bit text (8BITMIME)" }</label>
                         <p class="compose-hint" id="compose-8bit-hint">{ "Unticked, they go as quoted-printable (é as =C3=A9), which any server takes. 8-bit text passes only servers that offer 8BITMIME, on every hop." }</p>
                     </div>
+                    if offers_dsn {
+                        <fieldset class="compose-dsn">
+                            <legend>{ "Delivery reports (DSN)" }</legend>
+                            <p class="compose-hint">{ format!("{submit_to} offers DSN (RFC 3461): the user agent asks it for these reports, and each server passes the request on to the next one that offers DSN; one that does not gets a report that the message was relayed.") }</p>
+                            <div class="compose-field">
+                                <label for="compose-notify">{ "Notices wanted (NOTIFY)" }</label>
+                                <select id="compose-notify" onchange={on_notify}>
+                                    { for NOTIFY_CHOICES.iter().map(|(value, label)| html! {
+                                        <option value={*value}
+                                            selected={draft.dsn.notify.map(Notify::wire).unwrap_or_default() == *value}>
+                                            { *label }
+                                        </option>
+                                    }) }
+                                </select>
+                            </div>
+                            <div class="compose-field">
+                                <label for="compose-ret">{ "A failure notice returns (RET)" }</label>
+                                <select id="compose-ret" onchange={on_ret}>
+                                    <option value="" selected={draft.dsn.ret.is_none()}>{ "not given: the header only" }</option>
+                                    <option value="HDRS" selected={draft.dsn.ret == Some(DsnReturn::Headers)}>{ "HDRS: the header only" }</option>
+                                    <option value="FULL" selected={draft.dsn.ret == Some(DsnReturn::Full)}>{ "FULL: the whole message" }</option>
+                                </select>
+                            </div>
+                            { text_field("compose-envid", "Envelope id (ENVID)", draft.dsn.envid.as_deref().unwrap_or_default(), |d, v| d.dsn.envid = (!v.is_empty()).then_some(v)) }
+                            <div class="compose-check">
+                                <input type="checkbox" id="compose-orcpt" checked={draft.dsn.orcpt}
+                                    onchange={on_orcpt} />
+                                <label for="compose-orcpt">{ "Send each recipient's address as written (ORCPT), which notices quote" }</label>
+                            </div>
+                        </fieldset>
+                    }
                     <fieldset class="compose-attachments">
                         <legend>{ "Attachments" }</legend>
                         if draft.attachments.is_empty() {
