@@ -457,7 +457,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     if offers_dsn {
                         <fieldset class="compose-dsn">
                             <legend>{ "Delivery reports (DSN)" }</legend>
-                            <p class="compose-hint">{ format!("{submit_to} offers DSN (RFC 3461): the user agent asks it for these reports, and each server passes the request on to the next one that offers DSN; one that does not gets a report that the message was relayed.") }</p>
+                            <p class="compose-hint">{ format!("{submit_to} offers DSN (RFC 3461): the user agent asks it for these reports, and each server passes the request on to the next one that offers DSN; where the next does not, a sender who asked for SUCCESS gets a report that the message was relayed.") }</p>
                             <div class="compose-field">
                                 <label for="compose-notify">{ "Notices wanted (NOTIFY)" }</label>
                                 <select id="compose-notify" onchange={on_notify}>
