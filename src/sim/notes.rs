@@ -858,13 +858,21 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              ENVID on with the message, and that server would report.",
             "RFC 3461 4.1, 6.2, RFC 3464 2.3.3",
         ),
-        Event::NoticeDeclined { .. } => note(
-            "These recipients failed for good, but no bounce goes to the sender: the sender \
-             asked for none with NOTIFY=NEVER, or with a NOTIFY that leaves FAILURE out (RFC \
-             3461 4.1), as an automatic no-reply sender may, since nobody would read its \
-             bounces. The recipients' fate is still a failure.",
-            "RFC 3461 4.1",
-        ),
+        Event::NoticeDeclined(declined) => {
+            let (who, whose) = match declined.recipients.len() {
+                1 => ("This recipient", "Its"),
+                _ => ("These recipients", "Their"),
+            };
+            Some(StepNote {
+                text: Cow::Owned(format!(
+                    "{who} failed for good, but no bounce goes to the sender: the sender asked \
+                     for none with NOTIFY=NEVER, or with a NOTIFY that leaves FAILURE out (RFC \
+                     3461 4.1), as an automatic no-reply sender may, since nobody would read \
+                     its bounces. {whose} fate is still a failure."
+                )),
+                rfc: Cow::Borrowed("RFC 3461 4.1"),
+            })
+        }
         Event::BounceCreated(created) if created.action == "delayed" => note(
             "A delay notice, not a bounce: the message is not delivered yet and stays queued. \
              The sender learns (RFC 3464 Action: delayed) until when this server will keep \
@@ -2689,6 +2697,7 @@ mod tests {
             "asks for a notice of delivery and of failure and of nothing else",
         );
         told("NOTIFY=NEVER", "NOTIFY=NEVER asks for no notice at all");
+        told("no notice about m3", "This recipient failed for good");
         told(
             "ORCPT=rfc822;bob@receiver.test",
             "ORCPT=rfc822;bob@receiver.test gives the recipient's address",
