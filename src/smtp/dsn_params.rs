@@ -296,6 +296,14 @@ impl OriginalRecipient {
                     let _ = write!(out, "\\x{{{:X}}}", u32::from(c));
                 }
             }
+            // Passed on and quoted in this form, it must fit the parameter's length too.
+            if address_type.len() + 1 + out.len() > ORCPT_MAX_CHARS {
+                return Err(
+                    "its address, written in the 7-bit form it is passed on and \
+                            quoted in (\\x{HEX} for each character beyond ASCII), is longer \
+                            than 500 characters (RFC 3461 3, RFC 6533 3)",
+                );
+            }
             sevenbit = out;
             &sevenbit
         };
