@@ -287,7 +287,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "FULL|HDRS", value_parser = DsnReturn::read)]
     pub ret: Option<DsnReturn>,
     /// An identifier for this message that each notice quotes back (RFC 3461 4.4):
-    /// printable ASCII, at most 100 characters as sent (xtext).
+    /// printable ASCII, not beginning or ending with a space, at most 100 characters as sent
+    /// (xtext).
     #[arg(long, value_name = "ID")]
     pub envid: Option<String>,
     /// Send each recipient's address as ORCPT=rfc822;ADDRESS (RFC 3461 4.2; one that is not

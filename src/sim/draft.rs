@@ -792,22 +792,40 @@ pub fn submission_offers_dsn(base: &Scenario) -> bool {
     })
 }
 
-/// The NOTIFY values the page offers (RFC 3461 4.1), as written on the wire, with what each
-/// asks for; the first, empty, asks nothing.
+/// The NOTIFY values the page offers (RFC 3461 4.1), as written on the wire, with how the
+/// list shows each (short enough for a phone; [`NOTIFY_MEANING`] says what they mean); the
+/// first, empty, asks nothing.
 pub const NOTIFY_CHOICES: [(&str, &str); 9] = [
-    ("", "not given: failures, and delays as the server chooses"),
-    ("SUCCESS,FAILURE", "SUCCESS,FAILURE: delivery and failure"),
-    (
-        "SUCCESS,FAILURE,DELAY",
-        "SUCCESS,FAILURE,DELAY: delivery, failure and delay",
-    ),
-    ("SUCCESS", "SUCCESS: delivery only"),
-    ("SUCCESS,DELAY", "SUCCESS,DELAY: delivery and delay"),
-    ("FAILURE", "FAILURE: failure only"),
-    ("FAILURE,DELAY", "FAILURE,DELAY: failure and delay"),
-    ("DELAY", "DELAY: delay only"),
-    ("NEVER", "NEVER: no notice at all, not even a bounce"),
+    ("", "not given"),
+    ("SUCCESS,FAILURE", "SUCCESS,FAILURE"),
+    ("SUCCESS,FAILURE,DELAY", "SUCCESS,FAILURE,DELAY"),
+    ("SUCCESS", "SUCCESS"),
+    ("SUCCESS,DELAY", "SUCCESS,DELAY"),
+    ("FAILURE", "FAILURE"),
+    ("FAILURE,DELAY", "FAILURE,DELAY"),
+    ("DELAY", "DELAY"),
+    ("NEVER", "NEVER (no notice at all)"),
 ];
+
+/// What NOTIFY's words ask for, said under its list.
+pub const NOTIFY_MEANING: &str = "SUCCESS asks for a report when the message is delivered, \
+     FAILURE for a bounce when it cannot be, DELAY for a notice while it waits; NEVER for no \
+     notice at all, not even a bounce. Not given, a server reports failures, and delays if it \
+     chooses, never success.";
+
+/// Whether the hosts of `base` send delay notices, said for the page: DELAY asks for what
+/// they may never send.
+pub fn delay_notices_sent(base: &Scenario) -> String {
+    match base.retry.delay_notice_s {
+        Some(after_s) => format!(
+            "In this world a server sends a delay notice once a message has waited {}.",
+            super::notes::spoken_duration(after_s.saturating_mul(1000))
+        ),
+        None => "In this world the servers send no delay notices (RFC 3461 leaves them to the \
+                 server), so DELAY brings none."
+            .to_string(),
+    }
+}
 
 /// A server's name as given (by a link, say), for a sentence: quoted as Rust writes a string,
 /// so that a character that would not show is seen, and cut short when long.
@@ -1602,6 +1620,10 @@ mod tests {
             "{}",
             problem.words
         );
+        // DELAY is said to bring nothing where the servers send no delay notices.
+        assert!(delay_notices_sent(&scenario).contains("send no delay notices"));
+        let notices = delay_notices_sent(&builtin("server-down-for-good"));
+        assert!(notices.contains("once a message has waited"), "{notices}");
         // Every NOTIFY the page offers reads as itself.
         for (value, _) in NOTIFY_CHOICES {
             let read = crate::smtp::dsn_params::Notify::parse(value).ok();

@@ -318,7 +318,7 @@ impl MessageParts {
             if !ret.is_empty() {
                 dsn.ret = Some(DsnReturn::read(ret).map_err(|why| format!("its RET: {why}"))?);
             }
-            dsn.orcpt = match orcpt.as_str() {
+            dsn.orcpt = match orcpt.to_ascii_lowercase().as_str() {
                 "orcpt" => true,
                 "" => false,
                 other => {

@@ -747,6 +747,14 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              takes no mail.",
             "RFC 5321 5.1, RFC 7505",
         ),
+        Event::MessageAccepted(accepted) if accepted.reverse_path.is_empty() => note(
+            "With its 250 reply after the data, this server has taken responsibility for the \
+             message: from now on it must deliver it, and may not lose it for frivolous \
+             reasons such as a crash or a predictable shortage of resources. This one is a \
+             notice, from the null reverse path <>: should it fail, nobody is told, as a \
+             notice about a notice could loop.",
+            "RFC 5321 6.1, 4.5.5",
+        ),
         Event::MessageAccepted { .. } => note(
             "With its 250 reply after the data, this server has taken responsibility for the \
              message: from now on it must deliver it or, failing that, tell the sender with a \
@@ -1567,7 +1575,7 @@ fn mail_parameter_note(keyword: &str, value: &str) -> Option<String> {
         ),
         "ENVID" => format!(
             "ENVID={value} is the sender's own name for this sending, in xtext (+ and two hex \
-             digits for \"+\", \"=\" and what is not printable), which every notice about it \
+             digits for \"+\", \"=\", a space and what is not printable), which every notice about it \
              quotes as Original-Envelope-Id, so that the sender can match it (DSN, RFC 3461 \
              4.4)."
         ),
@@ -2698,6 +2706,12 @@ mod tests {
         );
         told("NOTIFY=NEVER", "NOTIFY=NEVER asks for no notice at all");
         told("no notice about m3", "This recipient failed for good");
+        // A notice accepted owes no bounce; a message from a sender does, unless NOTIFY.
+        told("accepted s1 from <>", "This one is a notice");
+        told(
+            "accepted m1 from <alice",
+            "unless the sender asked for none",
+        );
         told(
             "ORCPT=rfc822;bob@receiver.test",
             "ORCPT=rfc822;bob@receiver.test gives the recipient's address",

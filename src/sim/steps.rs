@@ -124,7 +124,8 @@ pub enum LineEnding {
 }
 
 /// One line of a transmission as sent: its text (control characters other than TAB written
-/// as `\xNN`, and a backslash before `\`, `x` or such a character as `\\`) and how it ended.
+/// as `\xNN`, and a backslash before `\`, `x` and two hex digits, or such a character as
+/// `\\`) and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireLine {
     pub text: String,
@@ -160,11 +161,18 @@ pub fn wire_lines(bytes: &[u8], max_lines: usize) -> (Vec<WireLine>, usize) {
                 }
                 // A backslash sent before what would read as an escape is doubled, so that
                 // the text `\x00` a client sent never looks like a NUL.
-                if c == '\\'
-                    && chars
-                        .peek()
-                        .is_some_and(|&next| matches!(next, '\\' | 'x') || shown_as_escape(next))
-                {
+                // RFC 6533's `\x{F6}` cannot be read as one, and stays as sent.
+                let reads_as_escape = match chars.peek() {
+                    Some('\\') => true,
+                    Some('x') => {
+                        let mut after = chars.clone().skip(1);
+                        after.next().is_some_and(|c| c.is_ascii_hexdigit())
+                            && after.next().is_some_and(|c| c.is_ascii_hexdigit())
+                    }
+                    Some(&next) => shown_as_escape(next),
+                    None => false,
+                };
+                if c == '\\' && reads_as_escape {
                     text.push('\\');
                 }
                 text.push(c);
@@ -1195,6 +1203,9 @@ mod tests {
         // The text `\x07` a client sent is not the BEL character; other backslashes stay.
         let (lines, _) = wire_lines(b"a\\x07\x07\\\x07 \"q\\\"\" \\\\\r\n", 1);
         assert_eq!(lines[0].text, "a\\\\x07\\x07\\\\\\x07 \"q\\\"\" \\\\\\");
+        // RFC 6533's `\x{F6}` is no escape, and stays as sent.
+        let (lines, _) = wire_lines(b"ORCPT=utf-8;j\\x{F6}rg@b.test\r\n", 1);
+        assert_eq!(lines[0].text, "ORCPT=utf-8;j\\x{F6}rg@b.test");
     }
 
     #[test]

@@ -139,23 +139,46 @@ impl DsnReturn {
 pub const ENVID_MAX_CHARS: usize = 100;
 
 /// What keeps `envid` from being sent as an ENVID (RFC 3461 4.4), in words that start with
-/// "ENVID": it is empty, holds what is not printable ASCII, or is too long as xtext.
+/// "ENVID": it is empty, holds what is not printable ASCII, begins or ends with a space
+/// (which a notice could not give back: RFC 3464 2.2.1 writes it after a field's colon,
+/// where readers drop the spaces around a value), or is too long as xtext.
 pub fn envelope_id_problem(envid: &str) -> Option<String> {
     if envid.is_empty() {
         return Some("ENVID is empty: it names the message for its sender".into());
     }
     if let Some(c) = envid.chars().find(|c| !(' '..='~').contains(c)) {
         return Some(format!(
-            "ENVID holds {c:?}: an ENVID is printable ASCII, a space included (RFC 3461 4.4)"
+            "ENVID holds {}: an ENVID is printable ASCII, a space included (RFC 3461 4.4)",
+            character_named(c)
         ));
+    }
+    if envid.starts_with(' ') || envid.ends_with(' ') {
+        return Some(
+            "ENVID begins or ends with a space, which the notices could not give back: they \
+             quote it after a field's colon, where a reader drops the spaces around a value \
+             (RFC 3464 2.2.1)"
+                .into(),
+        );
     }
     let sent = xtext(envid).len();
     (sent > ENVID_MAX_CHARS).then(|| {
         format!(
-            "ENVID is {sent} characters as sent in xtext (\"+\" and \"=\" take three each), \
-             more than {ENVID_MAX_CHARS} (RFC 3461 4.4)"
+            "ENVID is {sent} characters as sent in xtext (\"+\", \"=\" and a space take three \
+             each), more than {ENVID_MAX_CHARS} (RFC 3461 4.4)"
         )
     })
+}
+
+/// `c` in words a student can tell apart: a tab, a no-break space or another control or
+/// space character by name and code point, any other as itself and its code point.
+fn character_named(c: char) -> String {
+    match c {
+        '\t' => "a tab (U+0009)".into(),
+        '\u{a0}' => "a no-break space (U+00A0)".into(),
+        c if c.is_control() => format!("a control character (U+{:04X})", u32::from(c)),
+        c if c.is_whitespace() => format!("a space character (U+{:04X})", u32::from(c)),
+        c => format!("\u{201c}{c}\u{201d} (U+{:04X})", u32::from(c)),
+    }
 }
 
 /// `text` as xtext (RFC 3461 4): `+`, `=` and any octet outside `!`..`~` become `+` and two

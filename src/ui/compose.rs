@@ -4,8 +4,9 @@
 
 use super::app::run_identity;
 use crate::sim::draft::{
-    server_role, submission_host, submission_logs_in, submission_offers_dsn, world_title, Draft,
-    ServerChange, ATTACHMENT_MAX_KIB, NOTIFY_CHOICES, SAMPLE_ATTACHMENTS,
+    delay_notices_sent, server_role, submission_host, submission_logs_in, submission_offers_dsn,
+    world_title, Draft, ServerChange, ATTACHMENT_MAX_KIB, NOTIFY_CHOICES, NOTIFY_MEANING,
+    SAMPLE_ATTACHMENTS,
 };
 use crate::sim::scenario::AttachmentSpec;
 use crate::sim::Scenario;
@@ -460,7 +461,8 @@ pub fn compose(props: &ComposeProps) -> Html {
                             <p class="compose-hint">{ format!("{submit_to} offers DSN (RFC 3461): the user agent asks it for these reports, and each server passes the request on to the next one that offers DSN; where the next does not, a sender who asked for SUCCESS gets a report that the message was relayed.") }</p>
                             <div class="compose-field">
                                 <label for="compose-notify">{ "Notices wanted (NOTIFY)" }</label>
-                                <select id="compose-notify" onchange={on_notify}>
+                                <select id="compose-notify" onchange={on_notify}
+                                    aria-describedby="compose-notify-hint">
                                     { for NOTIFY_CHOICES.iter().map(|(value, label)| html! {
                                         <option value={*value}
                                             selected={draft.dsn.notify.map(Notify::wire).unwrap_or_default() == *value}>
@@ -469,6 +471,9 @@ pub fn compose(props: &ComposeProps) -> Html {
                                     }) }
                                 </select>
                             </div>
+                            <p class="compose-hint" id="compose-notify-hint">
+                                { NOTIFY_MEANING }{ " " }{ delay_notices_sent(&base) }
+                            </p>
                             <div class="compose-field">
                                 <label for="compose-ret">{ "A failure notice returns (RET)" }</label>
                                 <select id="compose-ret" onchange={on_ret}>
