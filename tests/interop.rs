@@ -1709,6 +1709,7 @@ fn send_reports_connection_refused_and_usage_errors() {
         ("--notify", "ALWAYS", "is not a NOTIFY value"),
         ("--ret", "ALL", "neither FULL nor HDRS"),
         ("--envid", "caf\u{e9}", "ENVID holds"),
+        ("--envid", "order ", "begins or ends with a space"),
     ] {
         let output = send_hi(
             &server.address(),

@@ -4210,6 +4210,37 @@ fn dsn_notify_decides_delay_notices_and_ret_full_returns_the_whole_message() {
     ));
 }
 
+/// An MTA passes an ENVID on as it came (RFC 3461 5.2), even one a sender here may not
+/// choose (with a space at its end, which a notice cannot give back).
+#[test]
+fn an_envid_that_came_with_the_message_is_passed_on_as_it_came() {
+    let mut world = basic_world("dsn-relayed-envid");
+    world["hosts"][0]["extensions"] = json!({"dsn": true});
+    world["hosts"][1]["extensions"] = json!({"dsn": true});
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "script", "address": "203.0.113.5", "server": "mail.sender.test",
+        "port": 587,
+        "bytes": "EHLO script.example\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n\
+                  MAIL FROM:<alice@sender.test> ENVID=order+20\r\n\
+                  RCPT TO:<bob@receiver.test> NOTIFY=FAILURE\r\nDATA\r\n\
+                  Subject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    let sent = lines_sent(&result, "MAIL FROM:<alice@sender.test>");
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    // Sent on by Alice's server, with the SIZE it adds.
+    assert!(
+        sent[1].starts_with("MAIL FROM:<alice@sender.test> SIZE=")
+            && sent[1].ends_with(" ENVID=order+20"),
+        "{sent:?}"
+    );
+    assert!(matches!(
+        fate(&result, "r1.1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
 #[test]
 fn a_server_without_dsn_refuses_its_parameters_and_a_scenario_refuses_a_bad_envid() {
     // Alice's server does not offer DSN: her user agent sends none of it, and nobody hears

@@ -403,6 +403,16 @@ pub fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            // The ENVID is this sender's own: one a notice could not give back is refused here,
+            // where the client, which also passes on what others chose, takes it.
+            if let Some(problem) = args
+                .envid
+                .as_deref()
+                .and_then(crate::smtp::dsn_params::chosen_envelope_id_problem)
+            {
+                eprintln!("smtp-lab send: {problem}");
+                return ExitCode::from(2);
+            }
             send::run(send::SendOptions {
                 server: args.server,
                 from: args.from,

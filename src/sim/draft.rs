@@ -9,7 +9,7 @@ use super::scenario::{
     ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
 };
 use crate::mail::compose::{envelope_address, ATTACHMENTS_MAX_OCTETS};
-use crate::smtp::dsn_params::envelope_id_problem;
+use crate::smtp::dsn_params::chosen_envelope_id_problem;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the student wrote, as written: address lists are one line of text each, separated by
@@ -462,7 +462,12 @@ impl Draft {
                 },
             ));
         }
-        if let Some(problem) = self.dsn.envid.as_deref().and_then(envelope_id_problem) {
+        if let Some(problem) = self
+            .dsn
+            .envid
+            .as_deref()
+            .and_then(chosen_envelope_id_problem)
+        {
             return Err(Problem::in_field(Field::Envid, format!("{problem}.")));
         }
         let submission = Submission::of(base)?;

@@ -1187,7 +1187,9 @@ impl Scenario {
                 }
             }
             let envid = message.dsn.envid.as_deref();
-            if let Some(problem) = envid.and_then(crate::smtp::dsn_params::envelope_id_problem) {
+            if let Some(problem) =
+                envid.and_then(crate::smtp::dsn_params::chosen_envelope_id_problem)
+            {
                 error(format!("{at}.dsn.envid"), problem);
             }
             if !names.contains_key(&message.submit_to.to_ascii_lowercase()) {

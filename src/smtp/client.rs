@@ -2157,15 +2157,17 @@ mod tests {
 
     #[test]
     fn an_envid_problem_names_the_character_and_the_rule() {
-        use crate::smtp::dsn_params::envelope_id_problem;
-        let problem = |envid: &str| envelope_id_problem(envid).unwrap_or_default();
+        use crate::smtp::dsn_params::{chosen_envelope_id_problem, envelope_id_problem};
+        let problem = |envid: &str| chosen_envelope_id_problem(envid).unwrap_or_default();
         assert!(problem("a\u{a0}b").starts_with("ENVID holds a no-break space (U+00A0)"));
         assert!(problem("a\tb").starts_with("ENVID holds a tab (U+0009)"));
         assert!(problem("a\u{1}b").starts_with("ENVID holds a control character (U+0001)"));
         assert!(problem("caf\u{e9}").starts_with("ENVID holds \u{201c}\u{e9}\u{201d} (U+00E9)"));
         assert!(problem(" lead").starts_with("ENVID begins or ends with a space"));
         assert!(problem("trail ").starts_with("ENVID begins or ends with a space"));
-        assert_eq!(envelope_id_problem("in between"), None);
+        assert_eq!(chosen_envelope_id_problem("in between"), None);
+        // Only a sender's own choice: one that came that way is passed on as it came.
+        assert_eq!(envelope_id_problem(" lead"), None);
         let long = format!("{} x", "x".repeat(98));
         assert!(
             problem(&long).contains("102 characters as sent in xtext (\"+\", \"=\" and a space"),

@@ -138,10 +138,25 @@ impl DsnReturn {
 /// Longest `ENVID` value, as sent (RFC 3461 4.4).
 pub const ENVID_MAX_CHARS: usize = 100;
 
+/// What keeps a sender from choosing `envid` as its ENVID, in words that start with "ENVID":
+/// what keeps it off the wire ([`envelope_id_problem`]), or a space at its start or end,
+/// which a notice could not give back (RFC 3464 2.2.1 writes it after a field's colon, where
+/// readers drop the spaces around a value). Only for a sender's own choice: an MTA passes on
+/// an ENVID as it came (RFC 3461 5.2).
+pub fn chosen_envelope_id_problem(envid: &str) -> Option<String> {
+    if let Some(problem) = envelope_id_problem(envid) {
+        return Some(problem);
+    }
+    (envid.starts_with(' ') || envid.ends_with(' ')).then(|| {
+        "ENVID begins or ends with a space, which the notices could not give back: they quote \
+         it after a field's colon, where a reader drops the spaces around a value (RFC 3464 \
+         2.2.1)"
+            .into()
+    })
+}
+
 /// What keeps `envid` from being sent as an ENVID (RFC 3461 4.4), in words that start with
-/// "ENVID": it is empty, holds what is not printable ASCII, begins or ends with a space
-/// (which a notice could not give back: RFC 3464 2.2.1 writes it after a field's colon,
-/// where readers drop the spaces around a value), or is too long as xtext.
+/// "ENVID": it is empty, holds what is not printable ASCII, or is too long as xtext.
 pub fn envelope_id_problem(envid: &str) -> Option<String> {
     if envid.is_empty() {
         return Some("ENVID is empty: it names the message for its sender".into());
@@ -151,14 +166,6 @@ pub fn envelope_id_problem(envid: &str) -> Option<String> {
             "ENVID holds {}: an ENVID is printable ASCII, a space included (RFC 3461 4.4)",
             character_named(c)
         ));
-    }
-    if envid.starts_with(' ') || envid.ends_with(' ') {
-        return Some(
-            "ENVID begins or ends with a space, which the notices could not give back: they \
-             quote it after a field's colon, where a reader drops the spaces around a value \
-             (RFC 3464 2.2.1)"
-                .into(),
-        );
     }
     let sent = xtext(envid).len();
     (sent > ENVID_MAX_CHARS).then(|| {
