@@ -80,7 +80,7 @@ pub fn write_message(scenario: &str, draft: &Draft, step: usize) -> Option<Strin
     }
     // The delivery reports asked for, as NOTIFY, RET, ENVID and "orcpt", each encoded, empty
     // when not asked.
-    if draft.dsn != DsnSpec::default() {
+    if !draft.dsn.is_empty() {
         let dsn = &draft.dsn;
         let _ = write!(
             fragment,

@@ -12,6 +12,7 @@ use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
 use crate::smtp::client::{ClientStateKind, ServerExtensions};
 use crate::smtp::command::{parse_command, Command};
+use crate::smtp::dsn_params::Notify;
 use crate::smtp::reply::ReplyReader;
 use crate::smtp::server::ServerStateKind;
 use serde::{Deserialize, Serialize};
@@ -1575,9 +1576,9 @@ fn mail_parameter_note(keyword: &str, value: &str) -> Option<String> {
         ),
         "ENVID" => format!(
             "ENVID={value} is the sender's own name for this sending, in xtext (+ and two hex \
-             digits for \"+\", \"=\", a space and what is not printable), which every notice about it \
-             quotes as Original-Envelope-Id, so that the sender can match it (DSN, RFC 3461 \
-             4.4)."
+             digits for \"+\", \"=\", a space and what is not printable), which every notice \
+             about it quotes as Original-Envelope-Id, so that the sender can match it (DSN, RFC \
+             3461 4.4)."
         ),
         _ => return None,
     })
@@ -1591,22 +1592,27 @@ fn rcpt_parameter_note(keyword: &str, value: &str) -> Option<String> {
              even by a bounce (DSN, RFC 3461 4.1)."
             .to_string(),
         "NOTIFY" => {
-            let asked: Option<Vec<&str>> = value
-                .split(',')
-                .map(|word| match word.to_ascii_uppercase().as_str() {
-                    "SUCCESS" => Some("of delivery"),
-                    "FAILURE" => Some("of failure"),
-                    "DELAY" => Some("of a delay"),
-                    _ => None,
-                })
-                .collect();
-            let Some(asked) = asked else {
+            // Read as the server reads it: a value it refuses is told as such.
+            let Ok(Notify::On {
+                success,
+                failure,
+                delay,
+            }) = Notify::parse(value)
+            else {
                 return Some(format!(
                     "NOTIFY={value} would say when the sender wants a notice about this \
                      recipient: NEVER, or any of SUCCESS, FAILURE and DELAY (DSN, RFC 3461 \
                      4.1)."
                 ));
             };
+            let asked: Vec<&str> = [
+                (success, "of delivery"),
+                (failure, "of failure"),
+                (delay, "of a delay"),
+            ]
+            .into_iter()
+            .filter_map(|(on, words)| on.then_some(words))
+            .collect();
             format!(
                 "NOTIFY={value} asks for a notice {} and of nothing else: with no NOTIFY a \
                  server reports failures, and delays if it chooses, never success (DSN, RFC \
@@ -1865,7 +1871,8 @@ fn whole_message_note(bytes: &[u8]) -> Option<StepNote> {
         Some("report") => note(
             "The message data: header fields, an empty line, the body. This is a delivery \
              status notification written by a mail server (a bounce, a delay notice, or a \
-             report of delivery the sender asked for with DSN), a multipart/report: a part for people saying what happened, a \
+             report of delivery the sender asked for with DSN), a multipart/report: a part \
+             for people saying what happened, a \
              message/delivery-status part with the same for programs (per recipient: Action, \
              Status, Diagnostic-Code), and the returned message or its header section. It goes \
              with an empty reverse path, MAIL FROM:<>, so that no notice is ever sent about it. \

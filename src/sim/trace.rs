@@ -789,8 +789,8 @@ fn push_escaped(out: &mut String, line: &[u8]) {
 /// character (a tab as it is when `keep_tabs`), and an octet that is not UTF-8 as `\xNN`.
 /// A backslash sent where it would read as the start of an escape (before `\`, `r`, `n`,
 /// `t`, `x` and two hex digits, `u{`, a character shown as an escape or an octet that is
-/// not UTF-8) is shown as `\\`, so that the text `\n` a client sent and a bare LF never look the same; any
-/// other backslash, as in a quoted local part's `\"`, is shown as sent.
+/// not UTF-8) is shown as `\\`, so that the text `\n` a client sent and a bare LF never look
+/// the same; any other backslash, as in a quoted local part's `\"`, is shown as sent.
 pub(crate) fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) {
     for chunk in line.utf8_chunks() {
         let valid = chunk.valid();

@@ -764,10 +764,10 @@ impl MessageDsn {
 
     /// Whether a notice of `event` about `recipient` is wanted (RFC 3461 4.1).
     fn wants(&self, recipient: &str, event: NoticeEvent) -> bool {
-        match self.recipients.get(recipient) {
-            Some(asked) => asked.wants(event),
-            None => RecipientDsn::default().wants(event),
-        }
+        self.recipients.get(recipient).map_or_else(
+            || RecipientDsn::default().wants(event),
+            |asked| asked.wants(event),
+        )
     }
 }
 
@@ -4954,8 +4954,7 @@ impl<'a> World<'a> {
                     not_tried_since_last_attempt: failure.suspended,
                     will_retry_until_unix_s: will_retry_until_ms.map(unix_s),
                     no_failure_notice: asked
-                        .and_then(|a| a.recipients.get(recipient))
-                        .is_some_and(|r| !r.wants(NoticeEvent::Failure)),
+                        .is_some_and(|a| !a.wants(recipient, NoticeEvent::Failure)),
                 })
                 .collect(),
         };

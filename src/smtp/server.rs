@@ -201,8 +201,8 @@ fn read_envelope_id(value: &str) -> Result<String, &'static str> {
         Some(id) if is_printable_ascii(&id) => Ok(String::from_utf8_lossy(&id).into_owned()),
         Some(_) => Err("holds an octet that is not printable ASCII once decoded"),
         None => Err(
-            "is not xtext: \"+\" and \"=\" are written +2B and +3D, and other \
-                     octets outside ! to ~ as + and two upper-case hex digits",
+            "is not xtext: \"+\" and \"=\" are written +2B and +3D, and other octets \
+             outside ! to ~ as + and two upper-case hex digits",
         ),
     }
 }
@@ -2244,17 +2244,19 @@ impl<P: Policy> ServerSession<P> {
                     );
                     return;
                 }
-                ("RET", Some(v)) if self.config.extensions.dsn && DsnReturn::parse(v).is_some() => {
-                    dsn_return = DsnReturn::parse(v);
-                }
-                ("RET", _) if self.config.extensions.dsn => {
-                    self.send(
-                        reply(501, BAD_ARGS, "Bad RET parameter"),
-                        "RET takes FULL (return the whole message in a failure notice) or HDRS \
-                         (its header only)",
-                        "RFC 3461 4.3",
-                    );
-                    return;
+                ("RET", value) if self.config.extensions.dsn => {
+                    match value.and_then(DsnReturn::parse) {
+                        Some(ret) => dsn_return = Some(ret),
+                        None => {
+                            self.send(
+                                reply(501, BAD_ARGS, "Bad RET parameter"),
+                                "RET takes FULL (return the whole message in a failure notice) \
+                                 or HDRS (its header only)",
+                                "RFC 3461 4.3",
+                            );
+                            return;
+                        }
+                    }
                 }
                 ("ENVID", value) if self.config.extensions.dsn => {
                     match value.map(read_envelope_id) {
