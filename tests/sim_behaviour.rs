@@ -159,6 +159,63 @@ fn mx_are_tried_by_preference_and_the_next_is_used_when_one_fails() {
     );
 }
 
+/// The built-in that teaches MX selection: equal preferences share the load in an order drawn
+/// for each attempt, the less preferred host is left alone while they answer, the answer is
+/// kept for its TTL, and a domain without MX records is its own implicit MX (RFC 5321 5.1).
+#[test]
+fn the_mx_lookup_builtin_shares_equal_preferences_and_finds_the_implicit_mx() {
+    let result = builtin("mx-lookup");
+    let targets = relay_targets(&result, "mail.sender.test");
+    assert_eq!(
+        targets,
+        ["mx2.b.test", "mx1.b.test", "mx2.b.test", "c.test"]
+    );
+    // The teaching text tells this order; it must be the one the run shows.
+    let scenario = library::find("mx-lookup").expect("built in");
+    assert!(scenario
+        .teaching
+        .contains("mx2 for the first, mx1 for the second, mx2 again for the third"));
+    let cached: Vec<(bool, bool)> = events(&result)
+        .filter_map(|e| match &e.event {
+            Event::MxResolved(m) if &*m.host == "mail.sender.test" => {
+                Some((m.from_cache, m.result.contains("implicit MX")))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        cached,
+        [(false, false), (true, false), (true, false), (false, true)],
+        "one DNS lookup for b.test, kept for the next two messages; c.test as implicit MX"
+    );
+    for message in ["m1", "m2", "m3"] {
+        assert_eq!(
+            fate(&result, message, "bob@b.test"),
+            &Fate::Delivered {
+                host: "store.b.test".into(),
+                mailbox: "bob@b.test".into()
+            }
+        );
+    }
+    assert_eq!(
+        fate(&result, "m4", "carol@c.test"),
+        &Fate::Delivered {
+            host: "c.test".into(),
+            mailbox: "carol@c.test".into()
+        }
+    );
+    // The order among equals comes from the seed: over a few seeds each of the two comes
+    // first, and the less preferred backup never does.
+    let mut firsts = std::collections::BTreeSet::new();
+    for seed in 1..=8 {
+        let run = run(&scenario, seed);
+        let first = relay_targets(&run, "mail.sender.test").remove(0);
+        assert_ne!(first, "backup.b.test", "seed {seed}");
+        firsts.insert(first);
+    }
+    assert_eq!(firsts.len(), 2, "{firsts:?}");
+}
+
 #[test]
 fn the_secondary_is_used_when_the_primary_is_down() {
     let result = builtin("primary-mx-down");

@@ -55,6 +55,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/address-syntax-error.json"),
     ),
     (
+        "mx-lookup.json",
+        include_str!("../../scenarios/mx-lookup.json"),
+    ),
+    (
         "unknown-domain.json",
         include_str!("../../scenarios/unknown-domain.json"),
     ),

@@ -729,7 +729,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         }
         Event::MxResolved(resolved) if resolved.from_cache => note(
             "No DNS query this time: the server asked about this domain a short while ago and \
-             keeps the answer for as long as its records' TTL allows.",
+             keeps the answer for as long as its records' TTL allows. Hosts of equal \
+             preference are still put in a random order of their own for each attempt, so \
+             that they share the load.",
             "RFC 1035 3.2.1, RFC 2181 8, RFC 5321 5.1",
         ),
         Event::MxResolved(resolved) if resolved.result.contains(super::trace::NO_DNS_LOOKUP) => {
@@ -743,9 +745,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             mx_failure_note(&resolved.result)
         }
         Event::MxResolved { .. } => note(
-            "The hosts to try, lowest preference first (equal preferences in random order). \
-             With no MX record the domain itself is used; a single 'MX 0 .' means the domain \
-             takes no mail.",
+            "The hosts to try, lowest preference first; hosts of equal preference in a random \
+             order, drawn again for each attempt, so that they share the load. With no MX \
+             record the domain itself is used; a single 'MX 0 .' means the domain takes no \
+             mail.",
             "RFC 5321 5.1, RFC 7505",
         ),
         Event::MessageAccepted(accepted) if accepted.reverse_path.is_empty() => note(

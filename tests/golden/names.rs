@@ -13,6 +13,7 @@ golden_traces![
     "greylisting",
     "mailbox-full",
     "message-too-big",
+    "mx-lookup",
     "null-mx",
     "old-server-no-ehlo",
     "one-session-many-messages",
