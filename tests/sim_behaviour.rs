@@ -98,6 +98,115 @@ fn fault(kind: &str, until_s: Option<u64>) -> Value {
     }
 }
 
+// ----- A server that hangs (RFC 5321 4.5.3.2) -----
+
+/// The usual world, its receiving server hanging at `at` for its first 10 minutes.
+fn stalled_world(at: &str) -> Value {
+    let mut world = basic_world(&format!("stall-{at}"));
+    world["hosts"][1]["faults"] = json!([{"kind": {"type": "stall", "at": at}, "until_s": 600}]);
+    world
+}
+
+#[test]
+fn a_hung_server_is_waited_for_as_rfc_5321_says_then_the_message_is_retried_and_delivered_once() {
+    // Where the server hangs, the command the client sent last before it, and how long the
+    // client waits for that reply (RFC 5321 4.5.3.2.1-6).
+    for (at, last_sent, wait_s) in [
+        ("greeting", None, 5 * 60),
+        ("ehlo", Some("EHLO"), 5 * 60),
+        ("mail", Some("MAIL"), 5 * 60),
+        ("rcpt", Some("MAIL"), 5 * 60),
+        ("data", Some("DATA"), 2 * 60),
+        ("dot", Some("."), 10 * 60),
+    ] {
+        let result = run_json(&stalled_world(at));
+        let stalled: Vec<(usize, u64, u32)> = events(&result)
+            .enumerate()
+            .filter_map(|(index, e)| match &e.event {
+                Event::ServerStalled { conn, .. } => Some((index, e.time_ms, *conn)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(stalled.len(), 1, "{at}: {stalled:?}");
+        let (stalled_at, stalled_ms, conn) = stalled[0];
+        // The server says nothing on that connection after it hangs.
+        assert!(
+            !events(&result).skip(stalled_at).any(|e| matches!(&e.event,
+                Event::Transmitted { conn: c, direction: Direction::ServerToClient, .. }
+                    if *c == conn)),
+            "{at}"
+        );
+        // The client waits from the last thing it heard or sent (the connection opening, or
+        // the line it sent, or the reply to MAIL for a pipelined RCPT) for the RFC's time.
+        let started_ms = events(&result)
+            .filter(|e| e.time_ms <= stalled_ms + 20)
+            .filter(|e| match (&e.event, last_sent) {
+                (Event::ConnectionOpened { conn: c }, None) => *c == conn,
+                (
+                    Event::Transmitted {
+                        conn: c,
+                        direction,
+                        bytes,
+                    },
+                    Some(verb),
+                ) if *c == conn => {
+                    let text = String::from_utf8_lossy(bytes.as_bytes());
+                    match (direction, at) {
+                        // A pipelined RCPT's wait starts when the reply to MAIL comes.
+                        (Direction::ServerToClient, "rcpt") => text.starts_with("250 2.1.0"),
+                        (Direction::ClientToServer, _) => text
+                            .lines()
+                            .any(|line| line.starts_with(verb) || (verb == "." && line == ".")),
+                        _ => false,
+                    }
+                }
+                _ => false,
+            })
+            .map(|e| e.time_ms)
+            .last()
+            .unwrap_or_else(|| panic!("{at}: what the wait started from"));
+        // The client's timeout shows as the temporary failure of the recipient.
+        let failed_ms = events(&result)
+            .find_map(|e| match &e.event {
+                Event::RecipientResult(r) if r.reply.starts_with("451 4.4.2 no reply") => {
+                    Some(e.time_ms)
+                }
+                Event::RetryScheduled(r)
+                    if r.attempt_failure
+                        .as_ref()
+                        .is_some_and(|f| f.reply.starts_with("451 4.4.2 no reply")) =>
+                {
+                    Some(e.time_ms)
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{at}: the client's timeout"));
+        // Replies arrive one link latency (20 ms) after they are sent.
+        let from_ms = if at == "rcpt" {
+            started_ms + 20
+        } else {
+            started_ms
+        };
+        assert_eq!(failed_ms - from_ms, wait_s * 1000, "{at}");
+        // Tried again after the first retry interval, and delivered once: a server that hung
+        // before its 250 had not taken the message.
+        assert_eq!(
+            fate(&result, "m1", "bob@receiver.test"),
+            &Fate::Delivered {
+                host: "mx.receiver.test".into(),
+                mailbox: "bob@receiver.test".into()
+            },
+            "{at}"
+        );
+        assert_eq!(result.mailboxes["bob@receiver.test"].len(), 1, "{at}");
+        assert!(
+            !events(&result)
+                .any(|e| matches!(&e.event, Event::MessageAccepted(a) if a.conn == conn)),
+            "{at}: the hung server took nothing"
+        );
+    }
+}
+
 // ----- MX selection (RFC 5321 5.1, RFC 7505) -----
 
 /// Three MX listed out of order; the two best are down for an hour.

@@ -66,7 +66,7 @@ struct WorldGen {
 }
 
 fn fault() -> impl Strategy<Value = FaultGen> {
-    (0u8..3, 0u64..7200, prop::option::of(60u64..30_000)).prop_map(|(kind, from_s, length_s)| {
+    (0u8..9, 0u64..7200, prop::option::of(60u64..30_000)).prop_map(|(kind, from_s, length_s)| {
         FaultGen {
             kind,
             from_s,
@@ -165,8 +165,15 @@ fn faults_json(faults: &[FaultGen]) -> Value {
     faults
         .iter()
         .map(|f| {
-            let kind = ["down", "no_answer", "drop_in_data"][f.kind as usize % 3];
-            let mut fault = json!({"kind": {"type": kind}, "from_s": f.from_s});
+            // A server that hangs, at each of the points it may.
+            let stalls = ["greeting", "ehlo", "mail", "rcpt", "data", "dot"];
+            let kind = match f.kind as usize % 9 {
+                0 => json!({"type": "down"}),
+                1 => json!({"type": "no_answer"}),
+                2 => json!({"type": "drop_in_data"}),
+                stall => json!({"type": "stall", "at": stalls[stall - 3]}),
+            };
+            let mut fault = json!({"kind": kind, "from_s": f.from_s});
             if let Some(length) = f.length_s {
                 fault["until_s"] = json!(f.from_s + length);
             }

@@ -150,6 +150,31 @@ fn wrong_types_and_missing_fields_are_refused() {
         errors.contains("only a slow fault takes extra_latency_ms"),
         "{errors}"
     );
+    // A stall says where the server hangs, and only a stall takes `at`.
+    for (kind, problem) in [
+        (
+            json!({"type": "stall"}),
+            "a stall fault needs at: greeting, ehlo, mail, rcpt, data or dot",
+        ),
+        (
+            json!({"type": "down", "at": "mail"}),
+            "only a stall fault takes at",
+        ),
+        (
+            json!({"type": "stall", "at": "mail", "extra_latency_ms": 5}),
+            "only a slow fault takes extra_latency_ms",
+        ),
+        (
+            json!({"type": "stall", "at": "quit"}),
+            "unknown variant `quit`",
+        ),
+    ] {
+        let mut stall = world();
+        stall["hosts"][1]["faults"] = json!([{ "kind": kind }]);
+        let errors = errors_of(&stall).to_string();
+        assert!(errors.contains(problem), "{errors}");
+        assert!(errors.contains("hosts[1].faults[0].kind"), "{errors}");
+    }
     let mut text_number = world();
     text_number["retry"] = json!({"first_retry_s": "600"});
     // In JSON's words: an array, an object (not serde's sequence and map).

@@ -3,6 +3,7 @@
 //! the RFC section that defines it. The texts are for students; the UI shows them beside the
 //! trace.
 
+use super::scenario::StallPoint;
 use super::trace::{
     format_time, run_was_cut, ConnId, Direction, EntryId, Event, GaveUp, MxResolved, Protocol,
     RecipientResult, RetryScheduled, StateName, TargetSkipped, TraceEvent, PERMANENT_FAILURE,
@@ -173,6 +174,58 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
             "RFC 5321 6.1, RFC 6409 3.1",
         ),
         _ => None,
+    }
+}
+
+/// What a server that hangs at `at` (a stall fault) leaves its client to do: wait out the
+/// timeout RFC 5321 4.5.3.2 gives that reply, then close and try again later.
+fn stalled_server_note(at: StallPoint) -> StepNote {
+    let (wait, why, rfc) = match at {
+        StallPoint::Greeting => (
+            "5 minutes for the greeting",
+            "",
+            "RFC 5321 4.5.3.2.1, 4.5.4.1",
+        ),
+        StallPoint::Ehlo => (
+            "5 minutes for the reply to EHLO",
+            "",
+            "RFC 5321 4.5.3.2, 4.5.4.1",
+        ),
+        StallPoint::Mail => (
+            "5 minutes for the reply to MAIL",
+            "",
+            "RFC 5321 4.5.3.2.2, 4.5.4.1",
+        ),
+        StallPoint::Rcpt => (
+            "5 minutes for the reply to RCPT",
+            "",
+            "RFC 5321 4.5.3.2.3, 4.5.4.1",
+        ),
+        StallPoint::Data => ("2 minutes for the 354", "", "RFC 5321 4.5.3.2.4, 4.5.4.1"),
+        StallPoint::Dot => (
+            "10 minutes for the reply to the final dot",
+            " That wait is the longest because a server may be delivering the message before \
+             it answers: a client that gave up sooner would send again a message the server \
+             had taken, and it would arrive twice. This server hung before taking it, so \
+             nothing is lost or doubled: without its 250 it is not responsible for the \
+             message, and the client, which still has it, tries again.",
+            "RFC 5321 4.5.3.2.6, 6.1, 4.5.4.1",
+        ),
+    };
+    StepNote {
+        text: Cow::Owned(format!(
+            "The server hangs (a stuck process, say, or a filter that never returns): {what}. \
+             The client cannot tell a hung server from a slow one, so it waits as RFC 5321 \
+             asks, {wait}, then closes the connection without QUIT and treats the recipients \
+             as failed for now (451 4.4.2): a sending host retries later, a user agent tells \
+             its user.{why}",
+            what = match at {
+                StallPoint::Greeting => "it took the connection but sends no greeting",
+                StallPoint::Dot => "it read the whole message but answers nothing more",
+                _ => "it read the client's command but answers nothing more",
+            }
+        )),
+        rfc: Cow::Borrowed(rfc),
     }
 }
 
@@ -600,6 +653,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              its give-up time: then it bounces).",
             "RFC 5321 3.8, 4.5.4.1",
         ),
+        Event::ServerStalled { at, .. } => Some(stalled_server_note(*at)),
         Event::Transmitted {
             direction: Direction::ClientToServer,
             bytes,
@@ -2224,6 +2278,49 @@ mod tests {
 
     /// A domain without MX records is its own mail host: its empty MX answer says so, and
     /// not what an empty AAAA answer means (RFC 5321 5.1).
+    #[test]
+    fn a_hung_server_is_explained_with_the_wait_its_client_keeps() {
+        for (at, wait, rfc) in [
+            (
+                StallPoint::Greeting,
+                "5 minutes for the greeting",
+                "4.5.3.2.1",
+            ),
+            (
+                StallPoint::Ehlo,
+                "5 minutes for the reply to EHLO",
+                "4.5.3.2",
+            ),
+            (
+                StallPoint::Mail,
+                "5 minutes for the reply to MAIL",
+                "4.5.3.2.2",
+            ),
+            (
+                StallPoint::Rcpt,
+                "5 minutes for the reply to RCPT",
+                "4.5.3.2.3",
+            ),
+            (StallPoint::Data, "2 minutes for the 354", "4.5.3.2.4"),
+            (
+                StallPoint::Dot,
+                "10 minutes for the reply to the final dot",
+                "4.5.3.2.6",
+            ),
+        ] {
+            let note = note_for(&Event::ServerStalled { conn: 2, at }, Some(Protocol::Smtp))
+                .expect("a note");
+            assert!(note.text.contains(wait), "{at:?}: {}", note.text);
+            assert!(note.rfc.contains(rfc), "{at:?}: {}", note.rfc);
+            // Only the final dot's wait is about a message the server may have taken.
+            assert_eq!(
+                note.text.contains("arrive twice"),
+                at == StallPoint::Dot,
+                "{at:?}"
+            );
+        }
+    }
+
     #[test]
     fn an_empty_mx_answer_is_explained_as_the_implicit_mx() {
         use crate::dns::{Record, RecordData};

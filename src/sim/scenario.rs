@@ -312,6 +312,43 @@ pub enum FaultKind {
     /// The SMTP server refuses service: it answers 554 at the greeting instead of 220, then
     /// waits for QUIT and answers anything else with 503 (RFC 5321 3.1).
     Refuse,
+    /// The SMTP server hangs at one point of the session (a stuck process, a content filter
+    /// that never returns): it reads on but answers nothing more, so the client waits out
+    /// its timeout for that reply (RFC 5321 4.5.3.2).
+    Stall { at: StallPoint },
+}
+
+/// Where a stalled server stops answering: the reply it never sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StallPoint {
+    /// No greeting.
+    Greeting,
+    /// No reply to EHLO (or HELO).
+    Ehlo,
+    /// No reply to MAIL.
+    Mail,
+    /// No reply to the first RCPT.
+    Rcpt,
+    /// No 354 for DATA.
+    Data,
+    /// No reply to the message: the server hangs once its final dot arrives, before it takes
+    /// responsibility for it.
+    Dot,
+}
+
+impl StallPoint {
+    /// The command whose reply the server never sends, as a client's timeout names it.
+    pub fn awaited(self) -> &'static str {
+        match self {
+            StallPoint::Greeting => "the greeting",
+            StallPoint::Ehlo => "the reply to EHLO",
+            StallPoint::Mail => "the reply to MAIL",
+            StallPoint::Rcpt => "the reply to RCPT",
+            StallPoint::Data => "the 354 for DATA",
+            StallPoint::Dot => "the reply to the message's final dot",
+        }
+    }
 }
 
 /// A fault kind as written: its type and the one field a type may take. Read through this,
@@ -320,12 +357,13 @@ pub enum FaultKind {
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a fault kind such as {\"type\": \"down\"} or {\"type\": \"slow\", \"extra_latency_ms\": 500}"
+    expecting = "a fault kind such as {\"type\": \"down\"}, {\"type\": \"slow\", \"extra_latency_ms\": 500} or {\"type\": \"stall\", \"at\": \"dot\"}"
 )]
 struct FaultKindFields {
     #[serde(rename = "type")]
     kind: FaultType,
     extra_latency_ms: Option<u64>,
+    at: Option<StallPoint>,
 }
 
 #[derive(Deserialize)]
@@ -337,21 +375,35 @@ enum FaultType {
     Slow,
     Busy,
     Refuse,
+    Stall,
 }
 
 impl TryFrom<FaultKindFields> for FaultKind {
     type Error = &'static str;
 
     fn try_from(fields: FaultKindFields) -> Result<FaultKind, &'static str> {
-        match (fields.kind, fields.extra_latency_ms) {
-            (FaultType::Slow, Some(extra_latency_ms)) => Ok(FaultKind::Slow { extra_latency_ms }),
-            (FaultType::Slow, None) => Err("a slow fault needs extra_latency_ms"),
-            (_, Some(_)) => Err("only a slow fault takes extra_latency_ms"),
-            (FaultType::Down, None) => Ok(FaultKind::Down),
-            (FaultType::NoAnswer, None) => Ok(FaultKind::NoAnswer),
-            (FaultType::DropInData, None) => Ok(FaultKind::DropInData),
-            (FaultType::Busy, None) => Ok(FaultKind::Busy),
-            (FaultType::Refuse, None) => Ok(FaultKind::Refuse),
+        let FaultKindFields {
+            kind,
+            extra_latency_ms,
+            at,
+        } = fields;
+        match (kind, extra_latency_ms, at) {
+            (FaultType::Slow, Some(extra_latency_ms), None) => {
+                Ok(FaultKind::Slow { extra_latency_ms })
+            }
+            (FaultType::Slow, None, _) => Err("a slow fault needs extra_latency_ms"),
+            (FaultType::Stall, None, Some(at)) => Ok(FaultKind::Stall { at }),
+            (FaultType::Stall, _, None) => {
+                Err("a stall fault needs at: greeting, ehlo, mail, rcpt, data or dot")
+            }
+            (FaultType::Slow, Some(_), Some(_)) => Err("only a stall fault takes at"),
+            (_, Some(_), _) => Err("only a slow fault takes extra_latency_ms"),
+            (_, None, Some(_)) => Err("only a stall fault takes at"),
+            (FaultType::Down, None, None) => Ok(FaultKind::Down),
+            (FaultType::NoAnswer, None, None) => Ok(FaultKind::NoAnswer),
+            (FaultType::DropInData, None, None) => Ok(FaultKind::DropInData),
+            (FaultType::Busy, None, None) => Ok(FaultKind::Busy),
+            (FaultType::Refuse, None, None) => Ok(FaultKind::Refuse),
         }
     }
 }

@@ -446,7 +446,8 @@ pub fn failure_of(event: &Event, dns_question: Option<&str>) -> Option<Refusal> 
     match event {
         Event::ConnectionRefused { .. }
         | Event::ConnectionTimedOut { .. }
-        | Event::ConnectionDropped { .. } => Some(Refusal::Temporary),
+        | Event::ConnectionDropped { .. }
+        | Event::ServerStalled { .. } => Some(Refusal::Temporary),
         // A run cut at the simulator's limit, or one that lost or duplicated a message.
         Event::ConservationChecked { ok: false, .. } => Some(Refusal::Permanent),
         Event::DnsResponse(_) if !dns_question.is_some_and(|q| q.ends_with(" IN MX")) => None,
@@ -657,6 +658,7 @@ pub(crate) fn event_conn(event: &Event) -> Option<ConnId> {
         | Event::ConnectionRefused { conn, .. }
         | Event::ConnectionTimedOut { conn }
         | Event::ConnectionDropped { conn, .. }
+        | Event::ServerStalled { conn, .. }
         | Event::ConnectionClosed { conn, .. }
         | Event::Transmitted { conn, .. }
         | Event::ClientState { conn, .. }

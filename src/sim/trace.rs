@@ -4,6 +4,7 @@
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::pop3::client::Pop3ClientState;
 use crate::pop3::server::Pop3State;
+use crate::sim::scenario::StallPoint;
 use crate::smtp::client::ClientStateKind;
 use crate::smtp::reply::EnhancedStatus;
 use crate::smtp::server::ServerStateKind;
@@ -513,6 +514,12 @@ pub enum Event {
         conn: ConnId,
         reason: String,
     },
+    /// The server hung (a stall fault): it reads on but sends nothing more, from the reply
+    /// `at` names on, and the connection ends when its client gives up waiting.
+    ServerStalled {
+        conn: ConnId,
+        at: StallPoint,
+    },
     ConnectionClosed {
         conn: ConnId,
         by: Name,
@@ -627,6 +634,7 @@ impl Event {
                 reason.len()
             }
             Event::ConnectionOpened { .. }
+            | Event::ServerStalled { .. }
             | Event::ConnectionTimedOut { .. }
             | Event::ConnectionClosed { .. }
             | Event::ReplyExplained { .. }
@@ -1078,6 +1086,13 @@ impl TextRenderer {
             Event::ConnectionDropped { conn, reason } => line!(
                 &conn_client(conns, *conn),
                 format!("#{conn} connection dropped: {reason}"),
+            ),
+            Event::ServerStalled { conn, at } => line!(
+                &conns.get(conn).map(|c| Rc::clone(&c.1)).unwrap_or_default(),
+                format!(
+                    "#{conn} server hangs: {} never comes (stall fault)",
+                    at.awaited()
+                ),
             ),
             Event::ConnectionClosed {
                 conn,

@@ -29,6 +29,10 @@ pub struct ConnectionView {
     /// finds out a moment later, when its own end closes.
     #[serde(default)]
     pub broken: bool,
+    /// The server hung (`ServerStalled`): it answers nothing more, and the connection is over
+    /// when the client closes its end.
+    #[serde(default)]
+    pub hung: bool,
 }
 
 impl ConnectionView {
@@ -43,6 +47,7 @@ impl ConnectionView {
         };
         let closed = match &self.closed_by {
             _ if self.broken => "; the link broke, and the client's end has not closed yet".into(),
+            _ if self.hung => "; the server hangs, answering nothing".into(),
             Some(by) => format!("; closed by {by}, the other end not yet"),
             None => String::new(),
         };
@@ -164,6 +169,7 @@ impl WorldView {
                         open: false,
                         closed_by: None,
                         broken: false,
+                        hung: false,
                     },
                 );
             }
@@ -187,7 +193,9 @@ impl WorldView {
             // their checkpoints) hold only what is live. Closed by one end, it is over when
             // the other closes too (or it breaks).
             Event::ConnectionClosed { conn, by, .. } => match self.connections.get_mut(conn) {
-                Some(c) if c.closed_by.is_none() && !c.broken => c.closed_by = Some(by.to_string()),
+                Some(c) if c.closed_by.is_none() && !c.broken && !c.hung => {
+                    c.closed_by = Some(by.to_string())
+                }
                 _ => {
                     self.connections.remove(conn);
                 }
@@ -202,6 +210,11 @@ impl WorldView {
             },
             Event::ConnectionRefused { conn, .. } | Event::ConnectionTimedOut { conn } => {
                 self.connections.remove(conn);
+            }
+            Event::ServerStalled { conn, .. } => {
+                if let Some(c) = self.connections.get_mut(conn) {
+                    c.hung = true;
+                }
             }
             Event::ClientState { conn, to, .. } => {
                 if let Some(c) = self.connections.get_mut(conn) {
@@ -712,6 +725,46 @@ mod tests {
             line.starts_with(&format!(
                 "#{conn} mail.sender.test → mx.receiver.test:25: client ExpectDataReply, "
             )) && line.ends_with("; the link broke, and the client's end has not closed yet"),
+            "{line}"
+        );
+        assert!(!viewer
+            .view_at(client_closed + 1)
+            .connections
+            .contains_key(&conn));
+    }
+
+    #[test]
+    fn a_hung_server_stays_listed_until_its_client_gives_up() {
+        let mut scenario = library::find("basic-delivery").expect("built in");
+        scenario.hosts[1].faults = vec![crate::sim::scenario::HostFault {
+            kind: crate::sim::scenario::FaultKind::Stall {
+                at: crate::sim::scenario::StallPoint::Mail,
+            },
+            from_s: 0,
+            until_s: Some(600),
+        }];
+        let viewer = TraceViewer::new(run(&scenario, scenario.seed).trace);
+        let events = &viewer.trace().events;
+        let (stalled, conn) = events
+            .iter()
+            .enumerate()
+            .find_map(|(index, event)| match &event.event {
+                Event::ServerStalled { conn, .. } => Some((index, *conn)),
+                _ => None,
+            })
+            .expect("a hung server");
+        let client_closed = events
+            .iter()
+            .enumerate()
+            .skip(stalled)
+            .find_map(|(index, event)| match &event.event {
+                Event::ConnectionClosed { conn: c, .. } if *c == conn => Some(index),
+                _ => None,
+            })
+            .expect("the client's end closes");
+        let line = viewer.view_at(stalled + 1).connections[&conn].line(conn);
+        assert!(
+            line.ends_with("; the server hangs, answering nothing"),
             "{line}"
         );
         assert!(!viewer

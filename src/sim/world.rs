@@ -7,7 +7,9 @@
 //! engines are the same sans-I/O sessions that `smtp-lab serve` and `send` put on real sockets.
 
 use super::rng::SimRng;
-use super::scenario::{BareLineEndingSpec, FaultKind, FetchSpec, HostSpec, MessageSpec, Scenario};
+use super::scenario::{
+    BareLineEndingSpec, FaultKind, FetchSpec, HostSpec, MessageSpec, Scenario, StallPoint,
+};
 use super::trace;
 use super::trace::{
     target_label, ConnId, Direction, EntryId, Event, Fate, Name, Protocol, ReplyNote, StateName,
@@ -943,6 +945,19 @@ impl Host {
             .any(|f| wanted(&f.kind) && f.active_at(now_ms))
     }
 
+    /// Where an active stall fault makes the SMTP server hang (the first listed, when
+    /// several are active).
+    fn stall_point(&self, now_ms: u64) -> Option<StallPoint> {
+        self.spec
+            .faults
+            .iter()
+            .filter(|f| f.active_at(now_ms))
+            .find_map(|f| match f.kind {
+                FaultKind::Stall { at } => Some(at),
+                _ => None,
+            })
+    }
+
     fn extra_latency_ms(&self, now_ms: u64) -> u64 {
         self.spec
             .faults
@@ -1166,6 +1181,11 @@ struct Conn {
     server_closed: bool,
     /// Broken by a fault: bytes in flight are lost.
     dropped: bool,
+    /// Where the server hangs, when a stall fault was active as the connection reached it.
+    stall_at: Option<StallPoint>,
+    /// The server has hung there: it reads nothing more, writes nothing more, and its
+    /// timers stop; the connection ends when the client closes its end.
+    stalled: bool,
     client_timer_ms: Option<u64>,
     server_timer_ms: Option<u64>,
     /// Whether the SMTP server is reading message data (for a fault that breaks it).
@@ -1780,6 +1800,40 @@ fn part_before_data_end(bytes: &[u8]) -> usize {
     leading_dot.min(bytes.len() / 2)
 }
 
+/// Where in `bytes`, arriving at a server outside message data, the command starts that a
+/// server stalled `at` never answers: the start of its line, or `None` when it is not among
+/// them. Lines after a DATA command are message content, not commands, and are not looked at.
+/// A stall at the greeting or the final dot is not at a command.
+fn stalled_command_start(bytes: &[u8], at: StallPoint) -> Option<usize> {
+    let verbs: &[&[u8]] = match at {
+        StallPoint::Ehlo => &[b"EHLO", b"HELO"],
+        StallPoint::Mail => &[b"MAIL"],
+        StallPoint::Rcpt => &[b"RCPT"],
+        StallPoint::Data => &[b"DATA"],
+        StallPoint::Greeting | StallPoint::Dot => return None,
+    };
+    let mut start = 0;
+    while start < bytes.len() {
+        let line_end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |at| start + at + 1);
+        let line = &bytes[start..line_end];
+        let verb = line.get(..4);
+        let is = |wanted: &[u8]| verb.is_some_and(|verb| verb.eq_ignore_ascii_case(wanted));
+        // A verb alone, or followed by a space or the line's end.
+        let ends_verb = matches!(line.get(4), None | Some(b' ' | b'\r' | b'\n'));
+        if ends_verb && verbs.iter().any(|wanted| is(wanted)) {
+            return Some(start);
+        }
+        if ends_verb && is(b"DATA") {
+            return None;
+        }
+        start = line_end;
+    }
+    None
+}
+
 /// The code the trace gives a POP3 response, which has none of its own (RFC 1939 3): 200
 /// for `+OK`; for `-ERR`, 400 when its response code says the failure is temporary and the
 /// same command may work later ([IN-USE] and [LOGIN-DELAY], RFC 2449 8.1; [SYS/TEMP],
@@ -2129,6 +2183,9 @@ impl<'a> World<'a> {
             Action::Arrive(conn, side, event) => self.arrive(conn, side, event),
             Action::PeerClosed(conn, side) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
+                    if side == Side::Server && c.stalled {
+                        return;
+                    }
                     if let Some(end) = c.sessions.end(side) {
                         end.handle_peer_closed();
                     }
@@ -2137,6 +2194,9 @@ impl<'a> World<'a> {
             }
             Action::Timer(conn, side) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
+                    if side == Side::Server && c.stalled {
+                        return;
+                    }
                     if let Some(end) = c.sessions.end(side) {
                         end.handle_timeout(self.now_ms);
                     }
@@ -2574,6 +2634,8 @@ impl<'a> World<'a> {
                 client_closed: false,
                 server_closed: false,
                 dropped: false,
+                stall_at: None,
+                stalled: false,
                 client_timer_ms: None,
                 server_timer_ms: None,
                 server_in_data: false,
@@ -2611,8 +2673,16 @@ impl<'a> World<'a> {
             c.client_address.to_canonical().to_string(),
             Some(40000 + (conn % 20000) as u16),
         );
+        let mut stalls_at_greeting = false;
         match &mut c.sessions {
             Sessions::Smtp { server, .. } => {
+                let busy = host.fault(self.now_ms, |k| *k == FaultKind::Busy);
+                let refusing = host.fault(self.now_ms, |k| *k == FaultKind::Refuse);
+                // A server that turns the client away at its greeting answers at once.
+                if !busy && !refusing {
+                    c.stall_at = host.stall_point(self.now_ms);
+                }
+                stalls_at_greeting = c.stall_at == Some(StallPoint::Greeting);
                 let submission = c.port == 587 && !host.users.is_empty();
                 let mut config = ServerConfig::new(host.spec.name.clone());
                 config.message_size_max_octets = host.spec.max_size_octets;
@@ -2635,8 +2705,8 @@ impl<'a> World<'a> {
                     greylist_delay_ms: host.spec.greylist_s.map(|s| s.saturating_mul(1000)),
                     greylist: Rc::clone(&host.greylist),
                     store: Rc::clone(&self.store),
-                    busy: host.fault(self.now_ms, |k| *k == FaultKind::Busy),
-                    refusing: host.fault(self.now_ms, |k| *k == FaultKind::Refuse),
+                    busy,
+                    refusing,
                     hostname: Rc::clone(&host.name),
                     address: host.spec.address,
                     postmaster_key: Rc::clone(&host.postmaster_key),
@@ -2662,7 +2732,25 @@ impl<'a> World<'a> {
                 )));
             }
         }
+        if stalls_at_greeting {
+            self.stall(conn);
+        }
         self.pump(conn);
+    }
+
+    /// The server of `conn` hangs where its stall fault says: from now on it reads nothing,
+    /// writes nothing and times nothing out, and its client waits for a reply that never
+    /// comes (RFC 5321 4.5.3.2).
+    fn stall(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let Some(at) = c.stall_at.filter(|_| !c.stalled) else {
+            return;
+        };
+        c.stalled = true;
+        c.server_timer_ms = None;
+        self.record(Event::ServerStalled { conn, at });
     }
 
     /// Records bytes sent on a connection and has them arrive at the other side after the
@@ -2689,7 +2777,7 @@ impl<'a> World<'a> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.dropped {
+        if c.dropped || (side == Side::Server && c.stalled) {
             return;
         }
         let bytes = match self.events.get(event).map(|e| &e.event) {
@@ -2739,6 +2827,12 @@ impl<'a> World<'a> {
             self.pump(conn);
             return;
         }
+        // A server that hangs at a command reads what comes before it, and no more.
+        let stalls_at = match (c.stall_at, side) {
+            (Some(at), Side::Server) if !c.server_in_data => stalled_command_start(bytes, at),
+            _ => None,
+        };
+        let bytes = &bytes[..stalls_at.unwrap_or(bytes.len())];
         match (&mut c.sessions, side) {
             (Sessions::Smtp { client, .. }, Side::Client) => client.handle_input(bytes, now),
             (
@@ -2757,6 +2851,9 @@ impl<'a> World<'a> {
             _ => {}
         }
         self.pump(conn);
+        if stalls_at.is_some() {
+            self.stall(conn);
+        }
     }
 
     /// Moves everything the two sessions of a connection produced: events into the trace,
@@ -2779,6 +2876,9 @@ impl<'a> World<'a> {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return progressed;
             };
+            if c.stalled {
+                return progressed;
+            }
             let latency = c.latency_ms;
             enum Out {
                 Event(ServerEvent),
@@ -2853,6 +2953,17 @@ impl<'a> World<'a> {
                 // Those replies include the 250 for an earlier message in the same input,
                 // whose delivery was waiting for it.
                 self.deliver_waiting(conn);
+                // A server that hangs at the final dot never takes the message: without its
+                // 250 it is not responsible for it (RFC 5321 6.1), and its client keeps it.
+                let stalls_at_dot = self
+                    .conns
+                    .get(&conn)
+                    .is_some_and(|c| c.stall_at == Some(StallPoint::Dot));
+                if stalls_at_dot {
+                    drop(message);
+                    self.stall(conn);
+                    return;
+                }
                 let (outcome, local) = self.accept_message(conn, &message);
                 let local = local.filter(|local| !local.recipients.is_empty());
                 let Some(c) = self.conns.get_mut(&conn) else {
@@ -3117,12 +3228,13 @@ impl<'a> World<'a> {
         } else {
             needs_timer(&mut c.client_timer_ms, client_deadline)
         };
-        let server_timer = if c.server_closed {
+        let server_timer = if c.server_closed || c.stalled {
             None
         } else {
             needs_timer(&mut c.server_timer_ms, server_deadline)
         };
-        let finished = c.client_closed && (c.server_closed || c.dropped) && client_done;
+        let finished =
+            c.client_closed && (c.server_closed || c.dropped || c.stalled) && client_done;
         let client_name = client_closes.then(|| Rc::clone(&c.client_name));
         let server = c.server;
         let idle_timeout = c.server_idle_timeout;
@@ -5205,7 +5317,8 @@ fn needs_timer(scheduled_ms: &mut Option<u64>, deadline_ms: Option<u64>) -> Opti
 mod tests {
     use super::{
         notice_sender, numbered, part_before_data_end, pop3_reply_code, push_hex, shown_in_reply,
-        Connections, Event, Explanation, Interner, Name, ScenarioRef, World, RUN_OCTETS_MAX,
+        stalled_command_start, Connections, Event, Explanation, Interner, Name, ScenarioRef,
+        StallPoint, World, RUN_OCTETS_MAX,
     };
     use crate::sim::library;
     use std::borrow::Cow;
@@ -5228,6 +5341,32 @@ mod tests {
         assert_eq!(part_before_data_end(b""), 0);
         // A dot inside a line is content.
         assert_eq!(part_before_data_end(b"a.b.c.d.e.f"), 5);
+    }
+
+    #[test]
+    fn a_stalled_server_reads_up_to_its_command_and_never_into_message_content() {
+        let pipelined = b"MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n";
+        assert_eq!(stalled_command_start(pipelined, StallPoint::Mail), Some(0));
+        assert_eq!(stalled_command_start(pipelined, StallPoint::Rcpt), Some(22));
+        assert_eq!(stalled_command_start(pipelined, StallPoint::Data), Some(42));
+        // In any case, and HELO for EHLO; a longer word is another command.
+        assert_eq!(
+            stalled_command_start(b"helo x\r\n", StallPoint::Ehlo),
+            Some(0)
+        );
+        assert_eq!(
+            stalled_command_start(b"data\r\n", StallPoint::Data),
+            Some(0)
+        );
+        assert_eq!(stalled_command_start(b"MAILX\r\n", StallPoint::Mail), None);
+        // After DATA comes content: a RCPT line there is text, and is not looked at.
+        let content = b"MAIL FROM:<a@b.test>\r\nDATA\r\nRCPT TO:<x@y.test>\r\n.\r\n";
+        assert_eq!(stalled_command_start(content, StallPoint::Rcpt), None);
+        // Not at a command.
+        assert_eq!(stalled_command_start(pipelined, StallPoint::Greeting), None);
+        assert_eq!(stalled_command_start(pipelined, StallPoint::Dot), None);
+        assert_eq!(stalled_command_start(b"", StallPoint::Mail), None);
+        assert_eq!(stalled_command_start(b"MA", StallPoint::Mail), None);
     }
 
     /// Reply text is printable ASCII and HT (RFC 5321 4.2 `textstring`), in a line of at most
