@@ -80,6 +80,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/connection-lost-in-data.json"),
     ),
     (
+        "server-hangs.json",
+        include_str!("../../scenarios/server-hangs.json"),
+    ),
+    (
         "dns-servfail-then-success.json",
         include_str!("../../scenarios/dns-servfail-then-success.json"),
     ),

@@ -24,6 +24,7 @@ golden_traces![
     "relay-denied",
     "sender-not-owned",
     "server-down-for-good",
+    "server-hangs",
     "several-recipients",
     "smtp-smuggling",
     "smtputf8",
