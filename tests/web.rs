@@ -3110,7 +3110,8 @@ async fn a_student_takes_a_server_down_before_sending_and_sees_the_message_bounc
             "as this world has it",
             "down for good",
             "takes 1 KiB at most (SIZE 1024)",
-            "refuses the password (535 5.7.8)"
+            "refuses the password (535 5.7.8)",
+            "hangs at the final dot for 30 minutes"
         ]
     );
     // Taken back, the change is undone: the server is up again, and the message delivered.

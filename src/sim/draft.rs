@@ -6,7 +6,7 @@
 
 use super::scenario::{
     AttachmentSpec, DsnSpec, FaultKind, HostFault, HostSpec, MailboxSpec, MessageSpec, Scenario,
-    ScenarioErrors, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
+    ScenarioErrors, StallPoint, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
 };
 use crate::mail::compose::{envelope_address, ATTACHMENTS_MAX_OCTETS};
 use crate::smtp::dsn_params::chosen_envelope_id_problem;
@@ -48,6 +48,9 @@ pub enum ServerChange {
     FewRecipients,
     /// The submission server no longer takes the user's password: 535 5.7.8 (RFC 4954 6).
     RefusesPassword,
+    /// Hangs at each message's final dot for half an hour: its client waits 10 minutes for a
+    /// reply that never comes (RFC 5321 4.5.3.2.6).
+    HangsAtFinalDot,
 }
 
 /// The recipients a server that takes few takes in one transaction.
@@ -61,9 +64,12 @@ const SMALL_SIZE_OCTETS: u64 = 1024;
 const FULL_QUOTA_OCTETS: u64 = 10 * 1024 * 1024;
 /// How long "down for two hours" lasts.
 const TWO_HOURS_S: u64 = 2 * 3600;
+/// How long "hangs at the final dot" lasts: past a client's 10-minute wait, before its first
+/// retry.
+const HANGS_S: u64 = 30 * 60;
 
 impl ServerChange {
-    pub const ALL: [ServerChange; 7] = [
+    pub const ALL: [ServerChange; 8] = [
         ServerChange::DownForTwoHours,
         ServerChange::DownForGood,
         ServerChange::Greylisting,
@@ -71,6 +77,7 @@ impl ServerChange {
         ServerChange::SmallSizeLimit,
         ServerChange::FewRecipients,
         ServerChange::RefusesPassword,
+        ServerChange::HangsAtFinalDot,
     ];
 
     /// Its value in the dialog's list.
@@ -83,6 +90,7 @@ impl ServerChange {
             ServerChange::SmallSizeLimit => "small-size-limit",
             ServerChange::FewRecipients => "few-recipients",
             ServerChange::RefusesPassword => "refuses-password",
+            ServerChange::HangsAtFinalDot => "hangs-at-final-dot",
         }
     }
 
@@ -101,7 +109,9 @@ impl ServerChange {
                 | ServerChange::Greylisting
                 | ServerChange::FewRecipients => !submission,
                 ServerChange::MailboxesFull => !submission && !host.mailboxes.is_empty(),
-                ServerChange::DownForGood | ServerChange::SmallSizeLimit => true,
+                ServerChange::DownForGood
+                | ServerChange::SmallSizeLimit
+                | ServerChange::HangsAtFinalDot => true,
                 ServerChange::RefusesPassword => {
                     submission && logs_in && !host.submission_users.is_empty()
                 }
@@ -125,6 +135,7 @@ impl ServerChange {
             ServerChange::SmallSizeLimit => "takes 1 KiB at most (SIZE 1024)",
             ServerChange::FewRecipients => "takes 3 recipients at a time (452 4.5.3)",
             ServerChange::RefusesPassword => "refuses the password (535 5.7.8)",
+            ServerChange::HangsAtFinalDot => "hangs at the final dot for 30 minutes",
         }
     }
 
@@ -164,6 +175,11 @@ impl ServerChange {
                 "{name} no longer takes the user's password: its AUTH gets 535 5.7.8, and the \
                  message is not sent."
             ),
+            ServerChange::HangsAtFinalDot => format!(
+                "{name} hangs for 30 minutes from the message's submission: it reads each \
+                 message to its final dot, then answers nothing, and its client waits 10 \
+                 minutes for the reply."
+            ),
         }
     }
 
@@ -179,6 +195,15 @@ impl ServerChange {
             }
             ServerChange::Greylisting => {
                 host.greylist_s = Some(host.greylist_s.unwrap_or(GREYLIST_S));
+            }
+            ServerChange::HangsAtFinalDot => {
+                host.faults = vec![HostFault {
+                    kind: FaultKind::Stall {
+                        at: StallPoint::Dot,
+                    },
+                    from_s: at_s,
+                    until_s: Some(at_s.saturating_add(HANGS_S)),
+                }]
             }
             ServerChange::MailboxesFull => {
                 for mailbox in &mut host.mailboxes {
@@ -1145,6 +1170,18 @@ mod tests {
                     }
                     other => panic!("refused at submission: {other:?}"),
                 },
+                // The client waits its 10 minutes for the reply to the final dot (RFC 5321
+                // 4.5.3.2.6), then tries again once the server works again: one copy.
+                ServerChange::HangsAtFinalDot => {
+                    assert!(text.contains("server hangs: the reply to the message's final dot"));
+                    assert!(
+                        text.contains("451 4.4.2 no reply from the server"),
+                        "{text}"
+                    );
+                    assert!(matches!(fate, Fate::Delivered { .. }), "{fate:?}");
+                    assert!(delivered_at_s >= Some(HANGS_S), "{delivered_at_s:?}");
+                    assert_eq!(result.mailboxes[bob].len(), 1);
+                }
             }
         }
         // Each change is offered where it does something: the user agent never retries and
@@ -1170,7 +1207,8 @@ mod tests {
             [
                 ServerChange::DownForGood,
                 ServerChange::SmallSizeLimit,
-                ServerChange::RefusesPassword
+                ServerChange::RefusesPassword,
+                ServerChange::HangsAtFinalDot
             ]
         );
         assert_eq!(
@@ -1179,7 +1217,10 @@ mod tests {
                 "mail.sender.test",
                 true
             ),
-            ServerChange::ALL[..6]
+            ServerChange::ALL
+                .into_iter()
+                .filter(|change| *change != ServerChange::RefusesPassword)
+                .collect::<Vec<_>>()
         );
         let relayed = builtin("unknown-user-after-relay");
         // Each server is said with what it does.

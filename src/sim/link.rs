@@ -1291,7 +1291,7 @@ mod tests {
         fn any_written_message_reads_back(
             fields in proptest::collection::vec("\\PC{0,30}|[ -~]{0,30}", 6),
             attachments in proptest::collection::vec(("[ -~]{0,12}[a-z][ -~]{0,12}", "[ -~]{0,20}", 0usize..100_000_000), 0..4),
-            changes in proptest::collection::btree_map("[ -~]{0,20}", 0usize..5, 0..3),
+            changes in proptest::collection::btree_map("[ -~]{0,20}", 0..ServerChange::ALL.len(), 0..3),
             eight_bit_body in proptest::bool::ANY,
             dsn in (0usize..crate::sim::draft::NOTIFY_CHOICES.len(), 0usize..3, proptest::option::of("[ -~]{1,20}"), proptest::bool::ANY),
             step in 0usize..100_000,
