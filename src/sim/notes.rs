@@ -830,6 +830,20 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              DNS, unless a route or an address literal names the host), then try them in order.",
             "RFC 5321 4.5.4.1, 5.1",
         ),
+        Event::RecipientResult(result)
+            if result.own_finding && result.reply.contains(crate::smtp::client::NO_REPLY) =>
+        {
+            note(
+                "The client gave up waiting: RFC 5321 gives each reply a time limit (5 minutes \
+                 for the greeting, MAIL and each RCPT, 2 for the 354, 10 for the reply to the \
+                 message), and this one passed with no reply. It closes the connection without \
+                 QUIT and writes its own finding as a temporary failure, 451 4.4.2 (a bad \
+                 connection): with no 250 for the message, the sending host must count it as \
+                 not delivered, keep it and try again later (had a slow server in fact taken \
+                 it, it would arrive twice, which is why the last wait is the longest).",
+                "RFC 5321 4.5.3.2, 6.1, RFC 3463 3.5 (X.4.2)",
+            )
+        }
         Event::RecipientResult(result) if result.own_finding => note(
             "The outcome for one recipient, decided by the sending host itself: no server \
              reply with this code crossed the wire (a message over the server's SIZE, 8-bit \
@@ -2278,6 +2292,37 @@ mod tests {
 
     /// A domain without MX records is its own mail host: its empty MX answer says so, and
     /// not what an empty AAAA answer means (RFC 5321 5.1).
+    #[test]
+    fn a_client_whose_wait_ran_out_is_told_why_it_keeps_the_message() {
+        let result = |reply: &str| {
+            Event::RecipientResult(Box::new(crate::sim::trace::RecipientResult {
+                host: std::rc::Rc::from("mail.sender.test"),
+                entry: 1,
+                recipient: "bob@receiver.test".into(),
+                result: TEMPORARY_FAILURE.into(),
+                reply: reply.into(),
+                own_finding: true,
+            }))
+        };
+        let timed_out = note_for(
+            &result("451 4.4.2 no reply from the server while waiting for the reply to MAIL"),
+            Some(Protocol::Smtp),
+        )
+        .expect("a note");
+        assert!(
+            timed_out.text.contains("gave up waiting"),
+            "{}",
+            timed_out.text
+        );
+        assert!(timed_out.rfc.contains("4.5.3.2"));
+        let lost = note_for(
+            &result("451 4.4.2 lost connection while waiting for the reply to MAIL"),
+            Some(Protocol::Smtp),
+        )
+        .expect("a note");
+        assert!(!lost.text.contains("gave up waiting"), "{}", lost.text);
+    }
+
     #[test]
     fn a_hung_server_is_explained_with_the_wait_its_client_keeps() {
         for (at, wait, rfc) in [

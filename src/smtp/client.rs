@@ -504,6 +504,10 @@ impl SessionOutcome {
     }
 }
 
+/// Begins the finding of a client whose wait for a reply ran out (RFC 5321 4.5.3.2): the
+/// recipients it had not delivered fail with `451 4.4.2 no reply from the server while ...`.
+pub const NO_REPLY: &str = "no reply from the server";
+
 /// Something that happened in the session, in order, for traces and people.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClientEvent {
@@ -916,10 +920,7 @@ impl ClientSession {
             .push_back(ClientEvent::TimedOut { state: before });
         self.end_broken(
             before,
-            format!(
-                "no reply from the server {} (RFC 5321 4.5.3.2)",
-                before.moment()
-            ),
+            format!("{NO_REPLY} {} (RFC 5321 4.5.3.2)", before.moment()),
         );
     }
 
