@@ -885,6 +885,11 @@ impl ClientSession {
             self.fail_untried();
             let reply = local_reply(451, (4, 4, 2), text);
             self.fail_undecided(&reply, ReplyOrigin::Client);
+            // Before the hello was answered, what broke the session kept every message
+            // waiting in it from delivery, as a 421 greeting does (see `handle_reply`).
+            if self.extensions.is_none() {
+                self.fail_queued(&reply, ReplyOrigin::Client);
+            }
         }
         self.close();
         self.note_state_change(before);
