@@ -207,6 +207,94 @@ fn a_hung_server_is_waited_for_as_rfc_5321_says_then_the_message_is_retried_and_
     }
 }
 
+/// A message that joined a connection whose server hangs before answering the hello fails
+/// for the same reason as the one that opened it, as behind a 421 greeting.
+#[test]
+fn a_message_joining_a_session_hung_before_the_hello_is_told_why() {
+    for at in ["greeting", "ehlo"] {
+        let mut world = stalled_world(at);
+        let mut later = message(&["carol@receiver.test"]);
+        later["at_s"] = json!(60);
+        world["messages"] = json!([message(&["bob@receiver.test"]), later]);
+        let result = run_json(&world);
+        // The second joins the first's connection (and again at their retries).
+        assert!(
+            count(&result, |e| matches!(e, Event::SessionJoined(_))) >= 1,
+            "{at}"
+        );
+        let failures: Vec<String> = events(&result)
+            .filter_map(|e| match &e.event {
+                Event::RetryScheduled(r) => r.attempt_failure.as_ref().map(|f| f.reply.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(failures.len(), 2, "{at}: {failures:?}");
+        for failure in &failures {
+            assert!(
+                failure.starts_with("451 4.4.2 no reply from the server while waiting for"),
+                "{at}: {failures:?}"
+            );
+        }
+    }
+}
+
+/// On a link slower than the client's wait, the client gives up before its command reaches
+/// the server that hangs at it: the connection is over then, and no view lists it after.
+#[test]
+fn a_client_that_gave_up_before_the_server_hung_leaves_no_connection_open() {
+    let mut world = stalled_world("data");
+    world["retry"] = json!({"connect_timeout_s": 1000});
+    // 130 s each way: the client's 2 minutes for the 354 pass before DATA arrives.
+    world["hosts"][1]["faults"]
+        .as_array_mut()
+        .expect("faults")
+        .push(json!({"kind": {"type": "slow", "extra_latency_ms": 130_000}, "until_s": 600}));
+    let result = run_json(&world);
+    let stalled = events(&result)
+        .position(|e| matches!(e.event, Event::ServerStalled { .. }))
+        .expect("the server hangs");
+    let Event::ServerStalled { conn, .. } = result.trace.events[stalled].event else {
+        unreachable!("found above")
+    };
+    assert!(
+        events(&result).take(stalled).any(|e| matches!(&e.event,
+            Event::ConnectionClosed { conn: c, .. } if *c == conn)),
+        "the client closed first"
+    );
+    let viewer = TraceViewer::new(result.trace.clone());
+    assert!(!viewer.view_at(stalled + 1).connections.contains_key(&conn));
+    assert!(viewer
+        .view_at(result.trace.events.len())
+        .connections
+        .is_empty());
+    check_view(&result);
+}
+
+/// A scripted client has no timeouts: against a server that hangs it waits to the end of the
+/// run, which ends when the last thing happened, not at a timer of the hung server's.
+#[test]
+fn a_scripted_client_of_a_hung_server_ends_the_run_where_things_stopped() {
+    let mut world = stalled_world("ehlo");
+    world["messages"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "scripted",
+        "address": "203.0.113.9",
+        "server": "mx.receiver.test",
+        "bytes": "EHLO scripted.example\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    let stalled_ms = events(&result)
+        .find(|e| matches!(e.event, Event::ServerStalled { .. }))
+        .expect("the server hangs")
+        .time_ms;
+    let last = result.trace.events.last().expect("events");
+    assert!(matches!(
+        last.event,
+        Event::ConservationChecked { ok: true, .. }
+    ));
+    assert_eq!(last.time_ms, stalled_ms);
+}
+
 // ----- MX selection (RFC 5321 5.1, RFC 7505) -----
 
 /// Three MX listed out of order; the two best are down for an hour.

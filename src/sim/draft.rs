@@ -1184,6 +1184,22 @@ mod tests {
                 }
             }
         }
+        // The user agent's own server hanging: it waits its 10 minutes, and keeping no queue,
+        // gives the message up.
+        let mut draft = Draft::of(&scenario);
+        draft
+            .server_changes
+            .insert("mail.sender.test".into(), ServerChange::HangsAtFinalDot);
+        let sent = draft.sent_in(&scenario).expect("a valid scenario");
+        let result = run(&sent, sent.seed);
+        assert!(result.conservation_problems.is_empty());
+        match result.outcomes.iter().find(|(_, r, _)| r == bob) {
+            Some((_, _, Fate::RefusedAtSubmission { status })) => assert!(
+                status.starts_with("4.4.2 the submission failed: no reply from the server"),
+                "{status}"
+            ),
+            other => panic!("refused at submission: {other:?}"),
+        }
         // Each change is offered where it does something: the user agent never retries and
         // is not greylisted, and a relay has no mailboxes to fill.
         let host = |scenario: &Scenario, name: &str| {

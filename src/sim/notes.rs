@@ -140,6 +140,7 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
 /// notes for a mail server's connection say of retrying is not for it.
 pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
     match event {
+        Event::ServerStalled { at, .. } => Some(stalled_server_note(*at, true)),
         Event::ConnectionAttempted(attempt) if attempt.port != 587 => Some(StepNote {
             text: Cow::Owned(format!(
                 "A user agent normally submits mail on port 587, where it logs in and its \
@@ -178,54 +179,60 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
 }
 
 /// What a server that hangs at `at` (a stall fault) leaves its client to do: wait out the
-/// timeout RFC 5321 4.5.3.2 gives that reply, then close and try again later.
-fn stalled_server_note(at: StallPoint) -> StepNote {
-    let (wait, why, rfc) = match at {
-        StallPoint::Greeting => (
-            "5 minutes for the greeting",
-            "",
-            "RFC 5321 4.5.3.2.1, 4.5.4.1",
-        ),
-        StallPoint::Ehlo => (
-            "5 minutes for the reply to EHLO",
-            "",
-            "RFC 5321 4.5.3.2, 4.5.4.1",
-        ),
-        StallPoint::Mail => (
-            "5 minutes for the reply to MAIL",
-            "",
-            "RFC 5321 4.5.3.2.2, 4.5.4.1",
-        ),
-        StallPoint::Rcpt => (
-            "5 minutes for the reply to RCPT",
-            "",
-            "RFC 5321 4.5.3.2.3, 4.5.4.1",
-        ),
-        StallPoint::Data => ("2 minutes for the 354", "", "RFC 5321 4.5.3.2.4, 4.5.4.1"),
+/// timeout RFC 5321 4.5.3.2 gives that reply, then close; a sending host tries again later,
+/// a user agent (`user_agent`), which keeps no queue, gives up.
+fn stalled_server_note(at: StallPoint, user_agent: bool) -> StepNote {
+    let (wait, rfc) = match at {
+        StallPoint::Greeting => ("5 minutes for the greeting", "RFC 5321 4.5.3.2.1"),
+        StallPoint::Ehlo => ("5 minutes for the reply to EHLO", "RFC 5321 4.5.3.2"),
+        StallPoint::Mail => ("5 minutes for the reply to MAIL", "RFC 5321 4.5.3.2.2"),
+        StallPoint::Rcpt => ("5 minutes for the reply to RCPT", "RFC 5321 4.5.3.2.3"),
+        StallPoint::Data => ("2 minutes for the 354", "RFC 5321 4.5.3.2.4"),
         StallPoint::Dot => (
             "10 minutes for the reply to the final dot",
+            "RFC 5321 4.5.3.2.6, 6.1",
+        ),
+    };
+    let what = match at {
+        StallPoint::Greeting => "it took the connection but sends no greeting",
+        StallPoint::Dot => "it read the whole message but answers nothing more",
+        _ => "it read the client's command but answers nothing more",
+    };
+    let then = if user_agent {
+        "A user agent keeps no queue: the message is not sent (4.4.2), and the mail program \
+         tells its user."
+    } else {
+        "It counts the recipients as failed for now (451 4.4.2) and tries again later."
+    };
+    let why = match (at, user_agent) {
+        (StallPoint::Dot, false) => {
             " That wait is the longest because a server may be delivering the message before \
              it answers: a client that gave up sooner would send again a message the server \
              had taken, and it would arrive twice. This server hung before taking it, so \
              nothing is lost or doubled: without its 250 it is not responsible for the \
-             message, and the client, which still has it, tries again.",
-            "RFC 5321 4.5.3.2.6, 6.1, 4.5.4.1",
-        ),
+             message, and the client, which still has it, tries again."
+        }
+        (StallPoint::Dot, true) => {
+            " That wait is the longest because a server may be delivering the message before \
+             it answers: had it taken the message, one sent again would arrive twice. This \
+             one hung before its 250, so it did not take it."
+        }
+        _ => "",
     };
     StepNote {
         text: Cow::Owned(format!(
             "The server hangs (a stuck process, say, or a filter that never returns): {what}. \
              The client cannot tell a hung server from a slow one, so it waits as RFC 5321 \
-             asks, {wait}, then closes the connection without QUIT and treats the recipients \
-             as failed for now (451 4.4.2): a sending host retries later, a user agent tells \
-             its user.{why}",
-            what = match at {
-                StallPoint::Greeting => "it took the connection but sends no greeting",
-                StallPoint::Dot => "it read the whole message but answers nothing more",
-                _ => "it read the client's command but answers nothing more",
+             asks, {wait}, then closes the connection without QUIT. {then}{why}"
+        )),
+        rfc: Cow::Owned(format!(
+            "{rfc}, {}",
+            if user_agent {
+                "RFC 6409 3.1"
+            } else {
+                "4.5.4.1"
             }
         )),
-        rfc: Cow::Borrowed(rfc),
     }
 }
 
@@ -653,7 +660,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              its give-up time: then it bounces).",
             "RFC 5321 3.8, 4.5.4.1",
         ),
-        Event::ServerStalled { at, .. } => Some(stalled_server_note(*at)),
+        Event::ServerStalled { at, .. } => Some(stalled_server_note(*at, false)),
         Event::Transmitted {
             direction: Direction::ClientToServer,
             bytes,
@@ -2290,8 +2297,6 @@ mod tests {
         assert!(others.iter().all(|note| !note.contains("5yz")));
     }
 
-    /// A domain without MX records is its own mail host: its empty MX answer says so, and
-    /// not what an empty AAAA answer means (RFC 5321 5.1).
     #[test]
     fn a_client_whose_wait_ran_out_is_told_why_it_keeps_the_message() {
         let result = |reply: &str| {
@@ -2363,9 +2368,18 @@ mod tests {
                 at == StallPoint::Dot,
                 "{at:?}"
             );
+            assert!(note.text.contains("tries again later"), "{at:?}");
+            // A user agent keeps no queue: it does not try again.
+            let submission =
+                submission_connection_note(&Event::ServerStalled { conn: 1, at }).expect("a note");
+            assert!(submission.text.contains(wait), "{at:?}");
+            assert!(submission.text.contains("keeps no queue"), "{at:?}");
+            assert!(!submission.text.contains("tries again"), "{at:?}");
         }
     }
 
+    /// A domain without MX records is its own mail host: its empty MX answer says so, and
+    /// not what an empty AAAA answer means (RFC 5321 5.1).
     #[test]
     fn an_empty_mx_answer_is_explained_as_the_implicit_mx() {
         use crate::dns::{Record, RecordData};

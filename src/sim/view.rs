@@ -211,11 +211,13 @@ impl WorldView {
             Event::ConnectionRefused { conn, .. } | Event::ConnectionTimedOut { conn } => {
                 self.connections.remove(conn);
             }
-            Event::ServerStalled { conn, .. } => {
-                if let Some(c) = self.connections.get_mut(conn) {
-                    c.hung = true;
+            // A client that closed before the server hung has nothing more to wait for.
+            Event::ServerStalled { conn, .. } => match self.connections.get_mut(conn) {
+                Some(c) if c.closed_by.is_none() => c.hung = true,
+                _ => {
+                    self.connections.remove(conn);
                 }
-            }
+            },
             Event::ClientState { conn, to, .. } => {
                 if let Some(c) = self.connections.get_mut(conn) {
                     c.client_state = to.to_string();

@@ -1802,7 +1802,8 @@ fn part_before_data_end(bytes: &[u8]) -> usize {
 
 /// Where in `bytes`, arriving at a server outside message data, the command starts that a
 /// server stalled `at` never answers: the start of its line, or `None` when it is not among
-/// them. Lines after a DATA command are message content, not commands, and are not looked at.
+/// them. Lines after a DATA or BDAT command are message content, not commands, and are not
+/// looked at.
 /// A stall at the greeting or the final dot is not at a command.
 fn stalled_command_start(bytes: &[u8], at: StallPoint) -> Option<usize> {
     let verbs: &[&[u8]] = match at {
@@ -1826,7 +1827,8 @@ fn stalled_command_start(bytes: &[u8], at: StallPoint) -> Option<usize> {
         if ends_verb && verbs.iter().any(|wanted| is(wanted)) {
             return Some(start);
         }
-        if ends_verb && is(b"DATA") {
+        // What follows DATA, or a BDAT chunk, is message content.
+        if ends_verb && (is(b"DATA") || is(b"BDAT")) {
             return None;
         }
         start = line_end;
@@ -2099,6 +2101,13 @@ impl<'a> World<'a> {
             // Timers and bytes for a connection that has ended change nothing; skipping them
             // keeps the clock at the last thing that happened.
             let stale = match &action {
+                // Nor does anything for a server that hangs: it reads nothing, and its timers
+                // stopped with it.
+                Action::Arrive(conn, Side::Server, _)
+                | Action::PeerClosed(conn, Side::Server)
+                | Action::Timer(conn, Side::Server) => {
+                    self.conns.get(conn).is_none_or(|c| c.stalled)
+                }
                 Action::Arrive(conn, ..)
                 | Action::PeerClosed(conn, _)
                 | Action::Timer(conn, _)
@@ -2183,9 +2192,6 @@ impl<'a> World<'a> {
             Action::Arrive(conn, side, event) => self.arrive(conn, side, event),
             Action::PeerClosed(conn, side) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    if side == Side::Server && c.stalled {
-                        return;
-                    }
                     if let Some(end) = c.sessions.end(side) {
                         end.handle_peer_closed();
                     }
@@ -2194,9 +2200,6 @@ impl<'a> World<'a> {
             }
             Action::Timer(conn, side) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    if side == Side::Server && c.stalled {
-                        return;
-                    }
                     if let Some(end) = c.sessions.end(side) {
                         end.handle_timeout(self.now_ms);
                     }
@@ -2853,6 +2856,9 @@ impl<'a> World<'a> {
         self.pump(conn);
         if stalls_at.is_some() {
             self.stall(conn);
+            // A client that gave up before the command arrived has closed already: the
+            // connection is over now.
+            self.after_pump(conn);
         }
     }
 
@@ -5362,6 +5368,9 @@ mod tests {
         // After DATA comes content: a RCPT line there is text, and is not looked at.
         let content = b"MAIL FROM:<a@b.test>\r\nDATA\r\nRCPT TO:<x@y.test>\r\n.\r\n";
         assert_eq!(stalled_command_start(content, StallPoint::Rcpt), None);
+        // Nor in a BDAT chunk (RFC 3030 2), whatever its octets look like.
+        let chunk = b"MAIL FROM:<a@b.test>\r\nBDAT 12 LAST\r\nDATA is ok\r\n";
+        assert_eq!(stalled_command_start(chunk, StallPoint::Data), None);
         // Not at a command.
         assert_eq!(stalled_command_start(pipelined, StallPoint::Greeting), None);
         assert_eq!(stalled_command_start(pipelined, StallPoint::Dot), None);
