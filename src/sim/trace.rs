@@ -1088,7 +1088,7 @@ impl TextRenderer {
                 format!("#{conn} connection dropped: {reason}"),
             ),
             Event::ServerStalled { conn, at } => line!(
-                &conns.get(conn).map(|c| Rc::clone(&c.1)).unwrap_or_default(),
+                &conn_server(conns, *conn),
                 format!(
                     "#{conn} server hangs: {} never comes (stall fault)",
                     at.awaited()
@@ -1170,8 +1170,7 @@ impl TextRenderer {
             Event::ServerState { conn, from, to } => {
                 scratch.clear();
                 let _ = write!(scratch, "#{conn} server {from} -> {to}");
-                let server = conns.get(conn).map(|c| c.1.clone()).unwrap_or_default();
-                push_line(out, last_actor, &time, &server, scratch);
+                push_line(out, last_actor, &time, &conn_server(conns, *conn), scratch);
             }
             Event::DnsQuery(boxed) => {
                 let DnsQuery {
@@ -1497,6 +1496,13 @@ fn conn_client(conns: &std::collections::BTreeMap<ConnId, (Name, Name)>, conn: C
     conns
         .get(&conn)
         .map(|c| Rc::clone(&c.0))
+        .unwrap_or_else(|| Name::from(""))
+}
+
+fn conn_server(conns: &std::collections::BTreeMap<ConnId, (Name, Name)>, conn: ConnId) -> Name {
+    conns
+        .get(&conn)
+        .map(|c| Rc::clone(&c.1))
         .unwrap_or_else(|| Name::from(""))
 }
 

@@ -1813,6 +1813,8 @@ fn stalled_command_start(bytes: &[u8], at: StallPoint) -> Option<usize> {
         StallPoint::Data => &[b"DATA"],
         StallPoint::Greeting | StallPoint::Dot => return None,
     };
+    // A line ends at LF, with its CR or without: a server that normalizes bare line endings
+    // ends a command at a bare LF too, so the scan stops where any server here might.
     let mut start = 0;
     while start < bytes.len() {
         let line_end = bytes[start..]
@@ -2752,7 +2754,6 @@ impl<'a> World<'a> {
             return;
         };
         c.stalled = true;
-        c.server_timer_ms = None;
         self.record(Event::ServerStalled { conn, at });
     }
 
@@ -2780,7 +2781,7 @@ impl<'a> World<'a> {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        if c.dropped || (side == Side::Server && c.stalled) {
+        if c.dropped {
             return;
         }
         let bytes = match self.events.get(event).map(|e| &e.event) {
