@@ -553,3 +553,15 @@ fn more_records_of_one_type_at_a_name_than_an_answer_carries_are_refused() {
     // The A records follow the 65 MX records: the 65th of them is record 65 + 64.
     assert_eq!(errors[1].record_index, Some(65 + 64));
 }
+
+#[test]
+fn a_world_draws_among_mx_hosts_only_where_one_name_shares_a_preference() {
+    let zone = |records: Vec<Record>| DnsWorld::new(vec![zone("example.org", records)]);
+    // '@' and the name written out are one owner: its two preference-10 hosts are drawn.
+    assert!(zone(vec![mx("@", 10, "mx1"), mx("example.org.", 10, "mx2")]).draws_among_equal_mx());
+    // Different preferences, or equal ones at different names, leave nothing to draw.
+    assert!(!zone(vec![mx("@", 10, "mx1"), mx("@", 20, "mx2")]).draws_among_equal_mx());
+    assert!(!zone(vec![mx("@", 10, "mx1"), mx("sub", 10, "mx2")]).draws_among_equal_mx());
+    assert!(!zone(vec![a("@", "192.0.2.1")]).draws_among_equal_mx());
+    assert!(!DnsWorld::new(Vec::new()).draws_among_equal_mx());
+}

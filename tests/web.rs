@@ -3064,6 +3064,184 @@ async fn a_written_message_has_a_link_that_makes_the_same_run_again() {
     mount_app_at("#").await;
 }
 
+/// The greetings of the servers the run's sessions reached, in order: which MX host each
+/// message went to.
+async fn greetings_to_the_end(root: &Element) -> Vec<String> {
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let log = text_of(root, ".conversation-log");
+    let greetings = log
+        .match_indices("220 mx")
+        .map(|(at, _)| log[at..at + "220 mx1".len()].to_string())
+        .collect();
+    assert!(press_key("Home"));
+    yew::scheduler::flush().await;
+    greetings
+}
+
+/// A world with MX hosts of equal preference offers its run's seed: another seed draws
+/// another order, and the address, and a message written there, keep the seed chosen.
+#[wasm_bindgen_test]
+async fn a_student_runs_a_world_that_draws_among_mx_hosts_with_another_seed() {
+    // Nothing is drawn in a world without hosts of equal preference: no seed is offered.
+    let root = mount_app_at("#scenario=basic-delivery").await;
+    yew::scheduler::flush().await;
+    assert!(root.query_selector(".details-seed").unwrap().is_none());
+    let root = mount_app_at("#scenario=mx-lookup").await;
+    yew::scheduler::flush().await;
+    assert_eq!(field_value(&root, "#run-seed"), "7");
+    let (_, own_total) = position(&root);
+    assert_eq!(
+        greetings_to_the_end(&root).await,
+        ["220 mx2", "220 mx1", "220 mx2"]
+    );
+    // Seed 1, typed, sends all three to mx1, and the address says so. The field stays, with
+    // the focus in it, for the next seed.
+    element(&root, "#run-seed").focus().unwrap();
+    type_into(&root, "#run-seed", " 1 ");
+    click_button(&root, ".details-seed", "Run with this seed");
+    yew::scheduler::flush().await;
+    assert_eq!(focused_id(), "run-seed");
+    assert_eq!(field_value(&root, "#run-seed"), "1");
+    assert_eq!(position(&root).0, 0);
+    assert!(text_of(&root, ".details-seed").contains("draws from the seed 1."));
+    assert_eq!(address().await, "#scenario=mx-lookup&seed=1&step=0");
+    assert_eq!(
+        greetings_to_the_end(&root).await,
+        ["220 mx1", "220 mx1", "220 mx1"]
+    );
+    // The next seed, with a button.
+    click_button(&root, ".details-seed", "Try the next seed");
+    yew::scheduler::flush().await;
+    assert_eq!(field_value(&root, "#run-seed"), "2");
+    assert_eq!(address().await, "#scenario=mx-lookup&seed=2&step=0");
+    // What is no seed is said under the field, which keeps it, and the run stays.
+    for (typed, said) in [
+        ("abc", "\u{201c}abc\u{201d} is not a seed"),
+        ("-1", "\u{201c}-1\u{201d} is not a seed"),
+        ("", "Nothing is not a seed"),
+        (
+            "18446744073709551616",
+            "\u{201c}18446744073709551616\u{201d} is not a seed",
+        ),
+    ] {
+        type_into(&root, "#run-seed", typed);
+        click_button(&root, ".details-seed", "Run with this seed");
+        yew::scheduler::flush().await;
+        assert_eq!(
+            text_of(&root, "#run-seed-problem"),
+            format!("{said}: a seed is a whole number from 0 to 18446744073709551615."),
+        );
+        assert_eq!(field_value(&root, "#run-seed"), typed);
+        let field = element(&root, "#run-seed");
+        assert_eq!(field.get_attribute("aria-invalid").as_deref(), Some("true"));
+        assert_eq!(
+            field.get_attribute("aria-describedby").as_deref(),
+            Some("run-seed-problem")
+        );
+        assert!(text_of(&root, ".details-seed").contains("draws from the seed 2."));
+    }
+    // Put right, the field is no longer marked.
+    type_into(&root, "#run-seed", "2");
+    yew::scheduler::flush().await;
+    assert!(root.query_selector("#run-seed-problem").unwrap().is_none());
+    assert_eq!(
+        element(&root, "#run-seed").get_attribute("aria-invalid"),
+        None
+    );
+    // Back to the scenario's own seed: the address has none.
+    type_into(&root, "#run-seed", "7");
+    click_button(&root, ".details-seed", "Run with this seed");
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root), (0, own_total));
+    assert_eq!(address().await, "#scenario=mx-lookup&step=0");
+    // A link with a seed opens its run at its step.
+    let root = mount_app_at("#scenario=mx-lookup&seed=1&step=3").await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 3);
+    assert_eq!(
+        greetings_to_the_end(&root).await,
+        ["220 mx1", "220 mx1", "220 mx1"]
+    );
+    assert_eq!(field_value(&root, "#run-seed"), "1");
+    // A step of it, reached from another seed by a link whose step cannot be read: the link's
+    // seed is run, from its start.
+    follow_link("#scenario=mx-lookup&seed=2&step=x").await;
+    assert_eq!(position(&root).0, 0);
+    assert_eq!(field_value(&root, "#run-seed"), "2");
+    // A seed that cannot be read: the scenario's own, from its start, and said.
+    let root = mount_app_at("#scenario=mx-lookup&seed=x&step=3").await;
+    yew::scheduler::flush().await;
+    assert_eq!(position(&root).0, 0);
+    assert_eq!(field_value(&root, "#run-seed"), "7");
+    assert_eq!(
+        text_of(&root, ".details-notice"),
+        "This link gives the seed \"x\", which is not a seed (a whole number from 0 to \
+         18446744073709551615): the scenario runs with its own. The scenario opens at its start."
+    );
+    let root = mount_app_at("#scenario=mx-lookup&seed=1&step=3").await;
+    yew::scheduler::flush().await;
+    // A message written in that run's world is sent with its seed, and its link keeps it.
+    choose_in_picker(&root, "write-message");
+    yew::scheduler::flush().await;
+    type_into(&root, "#compose-to", "bob@b.test");
+    send_written_message(&root).await;
+    assert!(address().await.ends_with("&seed=1&step=0"));
+    assert_eq!(
+        greetings_to_the_end(&root)
+            .await
+            .first()
+            .map(String::as_str),
+        Some("220 mx1")
+    );
+    // Another seed for the message's run: run a slice at a time, as when it was sent.
+    type_into(&root, "#run-seed", "7");
+    click_button(&root, ".details-seed", "Run with this seed");
+    until("the message's run is shown again", || {
+        !text_of(&root, ".details-notice").starts_with(MESSAGE_RUNNING)
+            && field_value(&root, "#run-seed") == "7"
+    })
+    .await;
+    assert_eq!(picker(&root).1, "written");
+    let link = address().await;
+    assert!(!link.contains("seed="), "{link}");
+    assert_eq!(
+        greetings_to_the_end(&root)
+            .await
+            .first()
+            .map(String::as_str),
+        Some("220 mx2")
+    );
+    // A scenario file of one's own, with its seed, likewise; chosen again, it keeps the seed
+    // it was last run with.
+    let (_, text) = smtp_lab::sim::library::SCENARIO_FILES
+        .iter()
+        .find(|(file, _)| *file == "mx-lookup.json")
+        .expect("the built-in file");
+    choose_file(&root, "our-mx.json", text.as_bytes());
+    until("the file's run is shown", || picker(&root).1 == "own").await;
+    assert_eq!(field_value(&root, "#run-seed"), "7");
+    type_into(&root, "#run-seed", "1");
+    click_button(&root, ".details-seed", "Run with this seed");
+    until("the file's run is shown again", || {
+        field_value(&root, "#run-seed") == "1"
+    })
+    .await;
+    assert_eq!(picker(&root).1, "own");
+    assert_eq!(
+        greetings_to_the_end(&root).await,
+        ["220 mx1", "220 mx1", "220 mx1"]
+    );
+    choose_in_picker(&root, "written");
+    until("the message is shown", || picker(&root).1 == "written").await;
+    choose_in_picker(&root, "own");
+    until("the file is shown", || {
+        picker(&root).1 == "own" && field_value(&root, "#run-seed") == "1"
+    })
+    .await;
+    mount_app_at("#").await;
+}
+
 /// A server of the world changed before sending: the run is that experiment, and its
 /// introduction says what was changed.
 #[wasm_bindgen_test]

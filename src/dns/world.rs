@@ -274,6 +274,24 @@ impl DnsWorld {
         errors
     }
 
+    /// Whether some name has two or more MX records of one preference: hosts a sender tries in
+    /// an order it draws at random (RFC 5321 5.1), so that a run's seed decides which is
+    /// tried first.
+    pub fn draws_among_equal_mx(&self) -> bool {
+        self.zones.iter().any(|zone| {
+            let mut seen: Vec<(String, u16)> = Vec::new();
+            zone.canonical_records().into_iter().any(|record| {
+                let RecordData::Mx { preference, .. } = record.data else {
+                    return false;
+                };
+                let key = (record.name, preference);
+                let repeated = seen.contains(&key);
+                seen.push(key);
+                repeated
+            })
+        })
+    }
+
     /// The fault active at `now_ms` for `name`, if any; the first in list order wins.
     pub fn active_fault(&self, name: &DomainName, now_ms: u64) -> Option<(DomainName, Fault)> {
         self.faults

@@ -2,7 +2,9 @@
 //! (`#scenario=greylisting&step=55`), so that a teacher can point students at one moment of a
 //! delivery; or a message written in the page, sent in a built-in scenario's world, and a step
 //! of its run (`#scenario=basic-delivery&to=nobody@receiver.test&...&step=40`): the run is
-//! deterministic, so the link's message makes the same run wherever it is opened. Reading a
+//! deterministic, so the link's message makes the same run wherever it is opened. A run with
+//! a seed other than its scenario's own says so (`#scenario=mx-lookup&seed=1&step=12`): the
+//! seed orders MX hosts of equal preference, and so the steps. Reading a
 //! link never fails silently: a broken one gets a sentence that says what is wrong with it. A link whose scenario is clear is followed even when the rest of it is
 //! not (a step that cannot be read, a part added on its way): the student sees the scenario,
 //! and the sentence says what was left out.
@@ -20,6 +22,11 @@ pub struct ShareLink {
     pub scenario: String,
     /// How many steps are shown (0: none yet).
     pub step: usize,
+    /// The seed of the run, when it is not the scenario's own (see [`crate::sim::run`]).
+    pub seed: Option<u64>,
+    /// The link gives a seed that could not be read: the scenario runs with its own, and
+    /// `step`, a step of another run, is 0.
+    pub seed_unreadable: bool,
     /// What in the link could not be followed and was left out, as a sentence for the user.
     pub left_out: Option<String>,
     /// The link gives a step that could not be read (then `step` is 0).
@@ -39,22 +46,32 @@ pub const FRAGMENT_MAX_CHARS: usize = 8192;
 /// The most parts SMTP Lab does not know that a complaint names.
 const UNKNOWN_PARTS_NAMED: usize = 3;
 
-/// The fragment for `scenario` at `step`, with its `#`.
-pub fn write(scenario: &str, step: usize) -> String {
+/// The fragment for `scenario` at `step`, run with `seed` when it has one other than its
+/// own, with its `#`.
+pub fn write(scenario: &str, seed: Option<u64>, step: usize) -> String {
     let mut fragment = String::from("#scenario=");
     fragment.push_str(scenario);
     // Writing to a String cannot fail.
+    if let Some(seed) = seed {
+        let _ = write!(fragment, "&seed={seed}");
+    }
     let _ = write!(fragment, "&step={step}");
     fragment
 }
 
 /// The fragment for a message written in the page, `draft`, sent in the world of the built-in
-/// scenario `scenario`, at `step` of its run, with its `#`; `None` when it would be longer
+/// scenario `scenario`, run with `seed` when it has one other than the scenario's own, at
+/// `step` of its run, with its `#`; `None` when it would be longer
 /// than a link may be ([`FRAGMENT_MAX_CHARS`]: a long body), or has an attachment a link
 /// cannot give (one of text, or of the default size, which the page never writes). Empty fields are left out, and
 /// the step comes last, so that the punctuation of a sentence after the link is not taken for
 /// part of the body.
-pub fn write_message(scenario: &str, draft: &Draft, step: usize) -> Option<String> {
+pub fn write_message(
+    scenario: &str,
+    draft: &Draft,
+    seed: Option<u64>,
+    step: usize,
+) -> Option<String> {
     if draft
         .attachments
         .iter()
@@ -109,6 +126,9 @@ pub fn write_message(scenario: &str, draft: &Draft, step: usize) -> Option<Strin
             percent_encoded(host),
             change.key()
         );
+    }
+    if let Some(seed) = seed {
+        let _ = write!(fragment, "&seed={seed}");
     }
     // Room for any step, so that a message has a link at every step of its run or at none.
     let room_for_step = "&step=".len() + usize::MAX.to_string().len();
@@ -372,6 +392,8 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
         .collect();
     let mut scenario: Option<String> = None;
     let mut step = None;
+    let mut seed = None;
+    let mut seed_problem: Option<String> = None;
     // What cannot be followed, the first of each kind; the link is followed without it. A
     // step that cannot be read changes what is shown, so it is said first.
     let mut step_problem: Option<String> = None;
@@ -432,6 +454,22 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
                 }
                 scenario = Some(name);
             }
+            "seed" => match (read_seed(&value), seed) {
+                (Some(second), Some(first)) if first != second => {
+                    seed_problem.get_or_insert(format!(
+                        "This link gives two seeds, {first} and {second}; a link gives one."
+                    ));
+                }
+                (Some(number), _) => seed = Some(number),
+                (None, _) => {
+                    seed_problem.get_or_insert(format!(
+                        "This link gives the seed {}, which is not a seed (a whole number from 0 \
+                         to {}): the scenario runs with its own.",
+                        quoted(&value),
+                        u64::MAX
+                    ));
+                }
+            },
             "step" => match (read_step(&value), step) {
                 (Some(second), Some(first)) if first != second => {
                     step_problem.get_or_insert(format!(
@@ -515,18 +553,22 @@ pub fn parse(fragment: &str) -> Result<Option<ShareLink>, String> {
     });
     let left_out: Vec<String> = step_problem
         .iter()
+        .chain(&seed_problem)
         .chain(&message_problem)
         .chain(&unknown)
         .cloned()
         .collect();
     Ok(Some(ShareLink {
         scenario,
-        // A step that could not be read is no step: the scenario is shown from its start.
-        step: if step_problem.is_some() {
+        // A step that could not be read is no step, and a step of a run with a seed that
+        // could not be read is a step of another run: the scenario is shown from its start.
+        step: if step_problem.is_some() || seed_problem.is_some() {
             0
         } else {
             step.unwrap_or(0)
         },
+        seed: seed.filter(|_| seed_problem.is_none()),
+        seed_unreadable: seed_problem.is_some(),
         left_out: (!left_out.is_empty()).then(|| left_out.join(" ")),
         step_unreadable: step_problem.is_some(),
         message_unreadable: message_problem.is_some(),
@@ -622,6 +664,13 @@ fn shortened(part: &str) -> String {
 
 /// A step number: decimal digits only; a step past the end shows the end, however large the
 /// number.
+/// A seed, written as `smtp-lab run --seed` takes it: digits, no larger than a `u64`.
+pub fn read_seed(number: &str) -> Option<u64> {
+    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| number.parse::<u64>().ok())
+        .flatten()
+}
+
 fn read_step(number: &str) -> Option<usize> {
     (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
         .then(|| number.parse::<usize>().unwrap_or(usize::MAX))
@@ -682,6 +731,8 @@ mod tests {
         ShareLink {
             scenario: scenario.to_string(),
             step,
+            seed: None,
+            seed_unreadable: false,
             left_out: None,
             step_unreadable: false,
             message: None,
@@ -691,7 +742,7 @@ mod tests {
 
     #[test]
     fn a_written_link_reads_back() {
-        let fragment = write("greylisting", 55);
+        let fragment = write("greylisting", None, 55);
         assert_eq!(fragment, "#scenario=greylisting&step=55");
         assert_eq!(parse(&fragment), Ok(Some(followed("greylisting", 55))));
         // The step may be left out, and the order does not matter.
@@ -721,10 +772,81 @@ mod tests {
     }
 
     #[test]
+    fn a_seed_other_than_the_scenarios_own_is_written_and_read_back() {
+        let fragment = write("mx-lookup", Some(1), 12);
+        assert_eq!(fragment, "#scenario=mx-lookup&seed=1&step=12");
+        let link = parse(&fragment).expect("a link").expect("a scenario");
+        assert_eq!(
+            link,
+            ShareLink {
+                seed: Some(1),
+                ..followed("mx-lookup", 12)
+            }
+        );
+        // The largest seed a run takes, any order, and the same seed twice.
+        let largest = format!(
+            "#step=3&seed={}&scenario=mx-lookup&seed={}",
+            u64::MAX,
+            u64::MAX
+        );
+        let link = parse(&largest).expect("a link").expect("a scenario");
+        assert_eq!(
+            (link.seed, link.step, link.left_out),
+            (Some(u64::MAX), 3, None)
+        );
+        // A message's link carries its run's seed before its step.
+        let draft = Draft {
+            to: "bob@b.test".into(),
+            ..Draft::default()
+        };
+        let fragment = write_message("mx-lookup", &draft, Some(7), 4).expect("short");
+        assert!(fragment.ends_with("&seed=7&step=4"), "{fragment}");
+        let link = parse(&fragment).expect("a link").expect("a scenario");
+        assert_eq!((link.seed, link.step), (Some(7), 4));
+        assert_eq!(
+            link.message.map(|message| message.to),
+            Some("bob@b.test".into())
+        );
+    }
+
+    #[test]
+    fn a_seed_that_cannot_be_read_runs_the_scenario_with_its_own_from_its_start() {
+        for (fragment, said) in [
+            (
+                "#scenario=mx-lookup&seed=-1&step=12",
+                "This link gives the seed \"-1\", which is not a seed (a whole number from 0 \
+                 to 18446744073709551615): the scenario runs with its own.",
+            ),
+            (
+                "#scenario=mx-lookup&seed=18446744073709551616&step=12",
+                "This link gives the seed \"18446744073709551616\", which is not a seed (a \
+                 whole number from 0 to 18446744073709551615): the scenario runs with its own.",
+            ),
+            (
+                "#scenario=mx-lookup&seed&step=12",
+                "This link gives the seed \"\", which is not a seed (a whole number from 0 to \
+                 18446744073709551615): the scenario runs with its own.",
+            ),
+            (
+                "#scenario=mx-lookup&seed=1&seed=2&step=12",
+                "This link gives two seeds, 1 and 2; a link gives one.",
+            ),
+        ] {
+            let link = parse(fragment).expect(fragment).expect(fragment);
+            assert_eq!(
+                (link.seed, link.seed_unreadable, link.step),
+                (None, true, 0),
+                "{fragment}"
+            );
+            assert_eq!(link.left_out.as_deref(), Some(said), "{fragment}");
+        }
+    }
+
+    #[test]
     fn every_builtin_scenario_has_a_link() {
         for scenario in crate::sim::library::builtin() {
             let scenario = scenario.expect("a valid built-in scenario");
-            let link = parse(&write(&scenario.name, 3)).expect(&scenario.name);
+            let link = parse(&write(&scenario.name, None, 3)).expect(&scenario.name);
             assert_eq!(link, Some(followed(&scenario.name, 3)));
         }
     }
@@ -1030,7 +1152,7 @@ mod tests {
     #[test]
     fn a_written_message_reads_back_from_its_link() {
         let draft = written_message();
-        let fragment = write_message("basic-delivery", &draft, 40).expect("short enough");
+        let fragment = write_message("basic-delivery", &draft, None, 40).expect("short enough");
         assert!(
             fragment.starts_with("#scenario=basic-delivery&from="),
             "{fragment}"
@@ -1058,7 +1180,7 @@ mod tests {
             from: "a@b.test".into(),
             ..Draft::default()
         };
-        let fragment = write_message("null-mx", &only_from, 0).expect("short");
+        let fragment = write_message("null-mx", &only_from, None, 0).expect("short");
         assert_eq!(fragment, "#scenario=null-mx&from=a@b.test&step=0");
         assert_eq!(
             parse(&fragment).unwrap().unwrap().message,
@@ -1069,7 +1191,7 @@ mod tests {
             body: "x".repeat(FRAGMENT_MAX_CHARS),
             ..draft
         };
-        assert_eq!(write_message("basic-delivery", &long, 1), None);
+        assert_eq!(write_message("basic-delivery", &long, None, 1), None);
         // A message has a link at every step of its run or at none, whatever its length.
         for length in FRAGMENT_MAX_CHARS - 120..FRAGMENT_MAX_CHARS {
             let near = Draft {
@@ -1077,8 +1199,8 @@ mod tests {
                 ..only_from.clone()
             };
             assert_eq!(
-                write_message("basic-delivery", &near, 0).is_some(),
-                write_message("basic-delivery", &near, usize::MAX).is_some(),
+                write_message("basic-delivery", &near, None, 0).is_some(),
+                write_message("basic-delivery", &near, None, usize::MAX).is_some(),
                 "a body of {length}"
             );
         }
@@ -1101,7 +1223,7 @@ mod tests {
                 attachments: vec![attachment],
                 ..only_from.clone()
             };
-            assert_eq!(write_message("basic-delivery", &with, 1), None);
+            assert_eq!(write_message("basic-delivery", &with, None, 1), None);
         }
     }
 
@@ -1324,7 +1446,7 @@ mod tests {
                     .map(|(host, change)| (host, ServerChange::ALL[change]))
                     .collect(),
             };
-            let fragment = write_message("two-domains", &draft, step).expect("short enough");
+            let fragment = write_message("two-domains", &draft, None, step).expect("short enough");
             let link = parse(&fragment).expect("a written link reads").expect("a link");
             proptest::prop_assert_eq!(link.left_out, None);
             proptest::prop_assert_eq!(link.step, step);
@@ -1348,7 +1470,7 @@ mod tests {
                 }
                 Ok(Some(link)) => {
                     proptest::prop_assert!(is_library_name(&link.scenario), "{link:?}");
-                    if link.step_unreadable {
+                    if link.step_unreadable || link.seed_unreadable {
                         proptest::prop_assert_eq!(link.step, 0);
                         proptest::prop_assert!(link.left_out.is_some());
                     }
@@ -1357,11 +1479,11 @@ mod tests {
                         proptest::prop_assert!(left_out.chars().count() <= 1200, "{left_out}");
                     }
                     // What the address bar is given back reads as the same place.
-                    let written = write(&link.scenario, link.step);
+                    let written = write(&link.scenario, link.seed, link.step);
                     let again = parse(&written).expect("a written link reads");
                     proptest::prop_assert_eq!(
-                        again.map(|l| (l.scenario, l.step)),
-                        Some((link.scenario.clone(), link.step))
+                        again.map(|l| (l.scenario, l.seed, l.step)),
+                        Some((link.scenario.clone(), link.seed, link.step))
                     );
                 }
                 Err(complaint) => {

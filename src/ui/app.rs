@@ -130,6 +130,9 @@ pub struct Lab {
     pub running: Option<RunOf>,
     /// How far that run has got, under the sentence that says it is running.
     pub progress: Option<String>,
+    /// The seed a link to the built-in scenario shown gives: the seed of its run, chosen with
+    /// the seed control or given by a link, when it is not the scenario's own.
+    pub link_seed: Option<u64>,
 }
 
 /// A message written in the page and sent.
@@ -142,20 +145,33 @@ pub struct WrittenMessage {
     /// from that draft.
     pub world: Rc<Scenario>,
     pub draft: Draft,
-    /// Whether `world` is a built-in scenario as the library has it: a link names its world,
-    /// and cannot carry a file's.
+    /// Whether `world` is a built-in scenario as the library has it, its seed aside: a link
+    /// names its world, and cannot carry a file's.
     world_is_builtin: bool,
+    /// The seed a link gives: `world`'s, when it is not the built-in scenario's own.
+    link_seed: Option<u64>,
 }
 
 impl WrittenMessage {
     /// `draft` sent in `world`, making `run`.
     pub fn new(run: Scenario, world: Rc<Scenario>, draft: Draft) -> WrittenMessage {
-        let world_is_builtin = library::find(&world.name).is_some_and(|builtin| builtin == *world);
+        let builtin = library::find(&world.name);
+        let world_is_builtin = builtin.as_ref().is_some_and(|builtin| {
+            *builtin
+                == Scenario {
+                    seed: builtin.seed,
+                    ..(*world).clone()
+                }
+        });
+        let link_seed = builtin
+            .filter(|builtin| builtin.seed != world.seed)
+            .map(|_| world.seed);
         WrittenMessage {
             run,
             world,
             draft,
             world_is_builtin,
+            link_seed,
         }
     }
 
@@ -163,7 +179,7 @@ impl WrittenMessage {
     /// scenario's world, and short enough for a link.
     pub fn link(&self, step: usize) -> Option<String> {
         self.world_is_builtin
-            .then(|| link::write_message(&self.world.name, &self.draft, step))
+            .then(|| link::write_message(&self.world.name, &self.draft, self.link_seed, step))
             .flatten()
     }
 }
@@ -232,6 +248,7 @@ impl PartialEq for Lab {
             && self.errors_shown == other.errors_shown
             && self.notice == other.notice
             && self.links_followed == other.links_followed
+            && self.link_seed == other.link_seed
             && same_run(&self.loaded, &other.loaded)
             && run_identity(&self.own) == run_identity(&other.own)
             && run_identity(&self.written) == run_identity(&other.written)
@@ -279,6 +296,9 @@ pub enum LabAction {
     /// picker from then on, and the world it was written in. (A message written in the
     /// dialog is run a slice at a time, and shown by `Prepared`.)
     Written(Rc<WrittenMessage>),
+    /// The built-in scenario shown is run again with this seed, and shown at its start. (A
+    /// scenario file's, or a message's, is run a slice at a time, and shown by `Prepared`.)
+    Reseed(u64),
 }
 
 impl Reducible for Lab {
@@ -401,6 +421,21 @@ impl Reducible for Lab {
                 self
             }
             LabAction::FileRefused { problem, .. } => self.with_error_about(problem, true),
+            LabAction::Reseed(seed) => {
+                let Some(loaded) = self.loaded.as_ref().filter(|l| l.source == Source::Library)
+                else {
+                    return self;
+                };
+                let own_seed = library::find(&loaded.scenario.name).map(|own| own.seed);
+                let scenario = Scenario {
+                    seed,
+                    ..loaded.scenario.clone()
+                };
+                Rc::new(Lab {
+                    link_seed: (own_seed != Some(seed)).then_some(seed),
+                    ..self.showing(scenario, self.selected, Source::Library)
+                })
+            }
         }
     }
 }
@@ -440,6 +475,7 @@ impl Lab {
             player,
             running: None,
             progress: None,
+            link_seed: None,
             ..self.clone()
         }
     }
@@ -487,6 +523,7 @@ impl Lab {
         let stays = link.step_unreadable
             && link.message.is_none()
             && self.selected == Some(index)
+            && link.seed == self.link_seed
             && self.loaded.is_some();
         let mut message_problem = None;
         let opened = if stays {
@@ -499,6 +536,9 @@ impl Lab {
             })
         } else {
             let mut opened = self.reduce(LabAction::Select(index));
+            if let Some(seed) = link.seed {
+                opened = opened.reduce(LabAction::Reseed(seed));
+            }
             let world = opened.loaded.as_ref().map(|l| Rc::new(l.scenario.clone()));
             if let (Some(draft), Some(world)) = (link.message.clone(), world) {
                 let draft = draft.with_host_names_of(&world);
@@ -885,7 +925,7 @@ pub fn app() -> Html {
             // A link cannot carry a scenario file, nor a message written in one's world or too
             // long for a link: the address then holds none.
             .map(|l| match l.source {
-                Source::Library => link::write(&l.scenario.name, lab.player.cursor),
+                Source::Library => link::write(&l.scenario.name, lab.link_seed, lab.player.cursor),
                 Source::Written => lab
                     .written
                     .as_ref()
@@ -923,10 +963,9 @@ pub fn app() -> Html {
                         // through every step; so does a link followed, or a link the app could
                         // not follow as written would come back with every Back.
                         let page_of = |address: &str| {
-                            link::parse(address)
-                                .ok()
-                                .flatten()
-                                .map(|link| (link.scenario.to_ascii_lowercase(), link.message))
+                            link::parse(address).ok().flatten().map(|link| {
+                                (link.scenario.to_ascii_lowercase(), link.seed, link.message)
+                            })
                         };
                         let another_page = !after_link
                             && matches!(
@@ -1187,6 +1226,60 @@ pub fn app() -> Html {
             );
         })
     };
+    // The scenario shown run again with another seed; a built-in one at
+    // once, a file's or a message's a slice at a time, as when it was first opened or sent.
+    let on_seed = {
+        let lab = lab.clone();
+        let file_in_hand = Rc::clone(&file_in_hand);
+        let play_when_shown = Rc::clone(&play_when_shown);
+        Callback::from(move |seed: u64| {
+            let Some(loaded) = &lab.loaded else {
+                return;
+            };
+            *play_when_shown.borrow_mut() = false;
+            if lab.player.playing {
+                lab.dispatch(LabAction::Player(PlayerAction::TogglePlay));
+            }
+            // A file or a message still running would replace this run when it is.
+            give_up_run(&lab, &file_in_hand);
+            let reseeded = |scenario: &Scenario| Scenario {
+                seed,
+                ..scenario.clone()
+            };
+            let (scenario, destined) = match (&loaded.source, &lab.written) {
+                (Source::Library, _) => return lab.dispatch(LabAction::Reseed(seed)),
+                (Source::File(name), _) => (
+                    reseeded(&loaded.scenario),
+                    Destined::File {
+                        name: name.clone(),
+                        left_out: 0,
+                        again: true,
+                    },
+                ),
+                (Source::Written, Some(written)) => {
+                    let run = reseeded(&written.run);
+                    let world = Rc::new(reseeded(&written.world));
+                    let written = WrittenMessage::new(run.clone(), world, written.draft.clone());
+                    (
+                        run,
+                        Destined::Message {
+                            written: Rc::new(written),
+                            again: true,
+                        },
+                    )
+                }
+                (Source::Written, None) => return,
+            };
+            run_in_slices(
+                scenario,
+                destined,
+                lab.dispatcher(),
+                &file_in_hand,
+                Rc::new(()),
+                false,
+            );
+        })
+    };
     let on_compose_closed = {
         let compose_base = compose_base.clone();
         Callback::from(move |()| {
@@ -1424,7 +1517,7 @@ pub fn app() -> Html {
             <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
                 errors_shown={lab.errors_shown} notice={lab.notice.clone().or_else(|| lab.running.as_ref().map(running_sentence))}
                 progress={lab.progress.clone()}
-                playing={lab.player.playing} on_open_file={open_file} {on_failure}
+                playing={lab.player.playing} on_open_file={open_file} {on_failure} {on_seed}
                 on_write={open_compose.reform(|()| false)} />
         </section>
     };

@@ -5,6 +5,7 @@ use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::sim::library;
+use crate::sim::link;
 use crate::sim::notes::StepNote;
 use crate::sim::scenario::{file_too_large, SCENARIO_MAX_OCTETS};
 use crate::sim::steps::{
@@ -38,6 +39,9 @@ pub struct DetailsProps {
     /// does that.
     #[prop_or_default]
     pub on_failure: Callback<bool>,
+    /// Runs the scenario shown again with this seed. Not compared: it only ever does that.
+    #[prop_or_default]
+    pub on_seed: Callback<u64>,
     /// What a link left out, said over the details.
     #[prop_or_default]
     pub notice: Option<String>,
@@ -203,6 +207,7 @@ pub fn details(props: &DetailsProps) -> Html {
                 open_file,
                 write_button(&props.on_write),
                 failure_jumps(loaded, props.cursor, &props.on_failure),
+                seed_control(loaded, &props.on_seed),
             ),
         ),
         Some(step) => {
@@ -336,8 +341,121 @@ fn write_button(on_write: &Callback<()>) -> Html {
     }
 }
 
+/// The id of the seed control's text field.
+pub const SEED_INPUT_ID: &str = "run-seed";
+
+/// The id of the sentence that says why what was typed for a seed is none.
+const SEED_PROBLEM_ID: &str = "run-seed-problem";
+
+/// Where the world has MX hosts of equal preference, which a sender tries in an order drawn
+/// at random (RFC 5321 5.1): the run's seed, and a way to run it with another, typed or the
+/// next one, to see the order drawn otherwise. Elsewhere nothing: no other choice in a run
+/// is drawn, and another seed would only number its Message-IDs otherwise.
+fn seed_control(loaded: &Loaded, on_seed: &Callback<u64>) -> Html {
+    let scenario = &loaded.scenario;
+    if !scenario.dns.draws_among_equal_mx() {
+        return Html::default();
+    }
+    let run = std::ptr::from_ref(loaded) as usize;
+    html! {
+        <SeedControl {run} seed={scenario.seed} on_seed={on_seed.clone()} />
+    }
+}
+
+#[derive(Properties)]
+struct SeedControlProps {
+    /// The run shown, by its address (see [`run_identity`]).
+    run: usize,
+    seed: u64,
+    on_seed: Callback<u64>,
+}
+
+impl PartialEq for SeedControlProps {
+    fn eq(&self, other: &Self) -> bool {
+        self.run == other.run && self.seed == other.seed
+    }
+}
+
+/// The seed of the run shown, a field to type another, and a button for the next one. What
+/// is no seed is said under the field, which keeps it to be put right.
+#[function_component(SeedControl)]
+fn seed_control_form(props: &SeedControlProps) -> Html {
+    let seed = props.seed;
+    let typed = use_state(|| seed.to_string());
+    let problem = use_state(|| None::<String>);
+    // What was typed for the run before goes with it. The form stays, and the focus in it:
+    // a class trying seed after seed types on.
+    {
+        let typed = typed.clone();
+        let problem = problem.clone();
+        use_effect_with((props.run, seed), move |_| {
+            typed.set(seed.to_string());
+            problem.set(None);
+        });
+    }
+    let oninput = {
+        let typed = typed.clone();
+        let problem = problem.clone();
+        Callback::from(move |event: InputEvent| {
+            let input: web_sys::HtmlInputElement = event.target_unchecked_into();
+            typed.set(input.value());
+            problem.set(None);
+        })
+    };
+    let onsubmit = {
+        let typed = typed.clone();
+        let problem = problem.clone();
+        let on_seed = props.on_seed.clone();
+        Callback::from(move |event: SubmitEvent| {
+            event.prevent_default();
+            match read_seed(&typed) {
+                Ok(seed) => on_seed.emit(seed),
+                Err(why) => problem.set(Some(why)),
+            }
+        })
+    };
+    let next = props
+        .on_seed
+        .reform(move |_: MouseEvent| seed.wrapping_add(1));
+    html! {
+        <form class="details-seed" {onsubmit}>
+            <p class="details-hint">{ format!(
+                "MX hosts of equal preference are tried in an order drawn at random (RFC 5321 \
+                 5.1); this run draws from the seed {seed}. Another seed may draw another order, \
+                 and the same seed always the same."
+            ) }</p>
+            <label for={SEED_INPUT_ID}>{ "Seed" }</label>
+            <input id={SEED_INPUT_ID} type="text" inputmode="numeric" autocomplete="off"
+                spellcheck="false" value={(*typed).clone()} {oninput}
+                aria-invalid={problem.is_some().then_some("true")}
+                aria-describedby={problem.is_some().then_some(SEED_PROBLEM_ID)} />
+            <button type="submit">{ "Run with this seed" }</button>
+            <button type="button" onclick={next}>{ "Try the next seed" }</button>
+            if let Some(why) = &*problem {
+                <p id={SEED_PROBLEM_ID} class="details-seed-problem" role="alert">{ why.clone() }</p>
+            }
+        </form>
+    }
+}
+
+/// The seed typed in the seed field, or why it is none.
+pub fn read_seed(typed: &str) -> Result<u64, String> {
+    let typed = typed.trim();
+    link::read_seed(typed).ok_or_else(|| {
+        let what = if typed.is_empty() {
+            "Nothing".to_string()
+        } else {
+            format!("\u{201c}{typed}\u{201d}")
+        };
+        format!(
+            "{what} is not a seed: a seed is a whole number from 0 to {}.",
+            u64::MAX
+        )
+    })
+}
+
 /// Before the first step: the scenario's title and teaching text, and how to change it.
-fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html) -> Html {
+fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html, seed: Html) -> Html {
     let scenario = &loaded.scenario;
     html! {
         <>
@@ -346,6 +464,7 @@ fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html) -> H
                 <p class="details-hint">{ format!("From your file {file}.") }</p>
             }
             <p class="details-text">{ scenario.teaching.clone() }</p>
+            { seed }
             <p class="details-hint">{ format!(
                 "{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump{}.",
                 loaded.steps.len(),
