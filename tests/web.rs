@@ -3103,6 +3103,8 @@ async fn a_student_runs_a_world_that_draws_among_mx_hosts_with_another_seed() {
     yew::scheduler::flush().await;
     assert_eq!(focused_id(), "run-seed");
     assert_eq!(field_value(&root, "#run-seed"), "1");
+    // Said, in a live region: nothing else a screen reader hears changes.
+    assert!(text_of(&root, ".details-seed [role=status]").contains("draws from the seed 1."));
     assert_eq!(position(&root).0, 0);
     assert!(text_of(&root, ".details-seed").contains("draws from the seed 1."));
     assert_eq!(address().await, "#scenario=mx-lookup&seed=1&step=0");
@@ -3155,6 +3157,13 @@ async fn a_student_runs_a_world_that_draws_among_mx_hosts_with_another_seed() {
     yew::scheduler::flush().await;
     assert_eq!(position(&root), (0, own_total));
     assert_eq!(address().await, "#scenario=mx-lookup&step=0");
+    // A link that gives the scenario's own seed is one without: its address has none, and
+    // one whose step cannot be read leaves the run where it is.
+    follow_link("#scenario=mx-lookup&seed=7&step=3").await;
+    assert_eq!(position(&root).0, 3);
+    assert_eq!(address().await, "#scenario=mx-lookup&step=3");
+    follow_link("#scenario=mx-lookup&seed=7&step=x").await;
+    assert_eq!(position(&root).0, 3);
     // A link with a seed opens its run at its step.
     let root = mount_app_at("#scenario=mx-lookup&seed=1&step=3").await;
     yew::scheduler::flush().await;

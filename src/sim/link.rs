@@ -662,8 +662,6 @@ fn shortened(part: &str) -> String {
     format!("{start}...")
 }
 
-/// A step number: decimal digits only; a step past the end shows the end, however large the
-/// number.
 /// A seed, written as `smtp-lab run --seed` takes it: digits, no larger than a `u64`.
 pub fn read_seed(number: &str) -> Option<u64> {
     (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
@@ -671,6 +669,8 @@ pub fn read_seed(number: &str) -> Option<u64> {
         .flatten()
 }
 
+/// A step number: decimal digits only; a step past the end shows the end, however large the
+/// number.
 fn read_step(number: &str) -> Option<usize> {
     (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
         .then(|| number.parse::<usize>().unwrap_or(usize::MAX))
@@ -1374,6 +1374,10 @@ mod tests {
             Just("step=".to_string()),
             Just("step".to_string()),
             Just("step=99999999999999999999999".to_string()),
+            Just("seed=1".to_string()),
+            Just("seed=".to_string()),
+            Just("seed=-1".to_string()),
+            Just("seed=18446744073709551616".to_string()),
             Just("%26".to_string()),
             Just("%3D".to_string()),
             Just("%".to_string()),

@@ -156,16 +156,16 @@ impl WrittenMessage {
     /// `draft` sent in `world`, making `run`.
     pub fn new(run: Scenario, world: Rc<Scenario>, draft: Draft) -> WrittenMessage {
         let builtin = library::find(&world.name);
-        let world_is_builtin = builtin.as_ref().is_some_and(|builtin| {
-            *builtin
-                == Scenario {
-                    seed: builtin.seed,
-                    ..(*world).clone()
-                }
-        });
         let link_seed = builtin
+            .as_ref()
             .filter(|builtin| builtin.seed != world.seed)
             .map(|_| world.seed);
+        let world_is_builtin = builtin.is_some_and(|builtin| {
+            Scenario {
+                seed: world.seed,
+                ..builtin
+            } == *world
+        });
         WrittenMessage {
             run,
             world,
@@ -386,23 +386,7 @@ impl Reducible for Lab {
                     ..(*followed).clone()
                 })
             }
-            LabAction::Select(index) => {
-                let Some((file, text)) = SCENARIO_FILES.get(index) else {
-                    return self;
-                };
-                match Scenario::from_json(text) {
-                    Ok(scenario) => Rc::new(self.showing(scenario, Some(index), Source::Library)),
-                    Err(errors) => Rc::new(Lab {
-                        selected: Some(index),
-                        loaded: None,
-                        error: Some(format!("{file} is not a valid scenario: {errors}")),
-                        file_error: false,
-                        notice: None,
-                        player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
-                        ..(*self).clone()
-                    }),
-                }
-            }
+            LabAction::Select(index) => self.selecting(index, None),
             LabAction::Written(written) => Rc::new(Lab {
                 written: Some(Rc::clone(&written)),
                 ..self.showing(written.run.clone(), None, Source::Written)
@@ -421,26 +405,48 @@ impl Reducible for Lab {
                 self
             }
             LabAction::FileRefused { problem, .. } => self.with_error_about(problem, true),
-            LabAction::Reseed(seed) => {
-                let Some(loaded) = self.loaded.as_ref().filter(|l| l.source == Source::Library)
-                else {
-                    return self;
-                };
-                let own_seed = library::find(&loaded.scenario.name).map(|own| own.seed);
-                let scenario = Scenario {
-                    seed,
-                    ..loaded.scenario.clone()
-                };
-                Rc::new(Lab {
-                    link_seed: (own_seed != Some(seed)).then_some(seed),
-                    ..self.showing(scenario, self.selected, Source::Library)
-                })
-            }
+            LabAction::Reseed(seed) => match self.loaded.as_ref().map(|l| &l.source) {
+                Some(Source::Library) => match self.selected {
+                    Some(index) => self.selecting(index, Some(seed)),
+                    None => self,
+                },
+                _ => self,
+            },
         }
     }
 }
 
 impl Lab {
+    /// The built-in scenario at `index` run, with `seed` when given (else its own), and shown
+    /// at its start; or why it cannot be.
+    fn selecting(self: Rc<Self>, index: usize, seed: Option<u64>) -> Rc<Lab> {
+        let Some((file, text)) = SCENARIO_FILES.get(index) else {
+            return self;
+        };
+        match Scenario::from_json(text) {
+            Ok(scenario) => {
+                let link_seed = seed.filter(|seed| *seed != scenario.seed);
+                let scenario = Scenario {
+                    seed: seed.unwrap_or(scenario.seed),
+                    ..scenario
+                };
+                Rc::new(Lab {
+                    link_seed,
+                    ..self.showing(scenario, Some(index), Source::Library)
+                })
+            }
+            Err(errors) => Rc::new(Lab {
+                selected: Some(index),
+                loaded: None,
+                error: Some(format!("{file} is not a valid scenario: {errors}")),
+                file_error: false,
+                notice: None,
+                player: self.player.apply(PlayerAction::Load { trace_len: 0 }),
+                ..(*self).clone()
+            }),
+        }
+    }
+
     /// `scenario` run and shown at its start: the built-in one at `selected`, or one from
     /// `source`.
     fn showing(&self, scenario: Scenario, selected: Option<usize>, source: Source) -> Lab {
@@ -520,10 +526,16 @@ impl Lab {
         // A link whose step could not be read, to the scenario already shown, leaves it
         // where it is; otherwise the link's scenario opens at its step (or its start), with
         // the link's message sent in its world if it has one.
+        // A seed that is the scenario's own is none.
+        let own_seed = SCENARIO_FILES
+            .get(index)
+            .and_then(|(_, text)| Scenario::from_json(text).ok())
+            .map(|own| own.seed);
+        let link_seed = link.seed.filter(|seed| Some(*seed) != own_seed);
         let stays = link.step_unreadable
             && link.message.is_none()
             && self.selected == Some(index)
-            && link.seed == self.link_seed
+            && link_seed == self.link_seed
             && self.loaded.is_some();
         let mut message_problem = None;
         let opened = if stays {
@@ -535,10 +547,7 @@ impl Lab {
                 ..(*self).clone()
             })
         } else {
-            let mut opened = self.reduce(LabAction::Select(index));
-            if let Some(seed) = link.seed {
-                opened = opened.reduce(LabAction::Reseed(seed));
-            }
+            let mut opened = self.clone().selecting(index, link_seed);
             let world = opened.loaded.as_ref().map(|l| Rc::new(l.scenario.clone()));
             if let (Some(draft), Some(world)) = (link.message.clone(), world) {
                 let draft = draft.with_host_names_of(&world);

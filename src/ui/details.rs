@@ -81,6 +81,16 @@ pub fn details(props: &DetailsProps) -> Html {
         use_effect_with((props.cursor, run_identity(&props.loaded)), move |_| {
             if let Some(element) = body.cast::<web_sys::HtmlElement>() {
                 element.set_scroll_top(0);
+                // The seed's field stays from run to run with the focus in it: it is brought
+                // back into sight, or the student would type on unseen.
+                let kept = gloo::utils::document()
+                    .active_element()
+                    .filter(|active| active.id() == SEED_INPUT_ID);
+                if let Some(kept) = kept {
+                    let options = web_sys::ScrollIntoViewOptions::new();
+                    options.set_block(web_sys::ScrollLogicalPosition::Nearest);
+                    kept.scroll_into_view_with_scroll_into_view_options(&options);
+                }
                 let focused = last_focused.borrow().clone();
                 let removed = focused
                     .as_ref()
@@ -419,7 +429,9 @@ fn seed_control_form(props: &SeedControlProps) -> Html {
         .reform(move |_: MouseEvent| seed.wrapping_add(1));
     html! {
         <form class="details-seed" {onsubmit}>
-            <p class="details-hint">{ format!(
+            // A live region, so that a run made again with another seed is said: the focus
+            // stays in the field, and nothing else the screen reader hears changes.
+            <p class="details-hint" role="status">{ format!(
                 "MX hosts of equal preference are tried in an order drawn at random (RFC 5321 \
                  5.1); this run draws from the seed {seed}. Another seed may draw another order, \
                  and the same seed always the same."

@@ -358,6 +358,55 @@ await test("the browser's Back returns to the scenario picked before, not past i
   }
 });
 
+await test('a class tries seed after seed where MX hosts share a preference, and Back returns to the seed before', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
+  try {
+    const hosts = () => page.$$eval('.topology-node text', (texts) => texts.map((text) => text.textContent));
+    await page.selectOption('#scenario-select', { label: 'MX preference, load sharing, implicit MX' });
+    await page.waitForFunction(() => window.location.hash === '#scenario=mx-lookup&step=0');
+    assert.equal(await page.inputValue('#run-seed'), '7');
+    assert.ok((await hosts()).includes('mx2.b.test'), 'seed 7 sends a message to mx2');
+    // Typed and sent with Enter: the run is made again, the focus stays in the field, and
+    // the arrow keys there edit the text rather than step.
+    await page.fill('#run-seed', '1');
+    await page.press('#run-seed', 'Enter');
+    await page.waitForFunction(() => window.location.hash === '#scenario=mx-lookup&seed=1&step=0');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'run-seed');
+    // Below the teaching text, the field is still in sight in the details' box.
+    const inSight = await page.evaluate(() => {
+      const field = document.querySelector('#run-seed').getBoundingClientRect();
+      const box = document.querySelector('.details-body').getBoundingClientRect();
+      return field.top >= box.top && field.bottom <= box.bottom;
+    });
+    assert.ok(inSight, 'the seed field is in sight after the run is made again');
+    assert.ok(!(await hosts()).includes('mx2.b.test'), 'seed 1 sends every message to mx1');
+    await page.press('#run-seed', 'ArrowRight');
+    assert.match(await page.textContent('.controls-position'), /^Step 0 of/);
+    await page.click('button:has-text("Try the next seed")');
+    await page.waitForFunction(() => window.location.hash === '#scenario=mx-lookup&seed=2&step=0');
+    assert.equal(await page.inputValue('#run-seed'), '2');
+    // What is no seed is said under the field, marked, and the run stays.
+    await page.fill('#run-seed', 'twelve');
+    await page.press('#run-seed', 'Enter');
+    await page.waitForSelector('#run-seed-problem');
+    assert.match(await page.textContent('#run-seed-problem'), /^“twelve” is not a seed/);
+    assert.equal(await page.getAttribute('#run-seed', 'aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => window.location.hash), '#scenario=mx-lookup&seed=2&step=0');
+    // Each seed is a page of the history: Back returns to the one before, then to the own.
+    await page.goBack();
+    await page.waitForFunction(() => window.location.hash === '#scenario=mx-lookup&seed=1&step=0');
+    await page.waitForFunction(() => document.querySelector('#run-seed').value === '1');
+    await page.goBack();
+    await page.waitForFunction(() => window.location.hash === '#scenario=mx-lookup&step=0');
+    await page.waitForFunction(() => document.querySelector('#run-seed').value === '7');
+    assert.ok((await hosts()).includes('mx2.b.test'));
+    await page.screenshot({ path: `${SHOTS}/seed.png` });
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 await test('the focus stays in the details when the bytes it was on go', async () => {
   const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 } });
   try {
