@@ -807,7 +807,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         }
         Event::MxResolved { .. } => note(
             "The hosts to try, lowest preference first; hosts of equal preference in a random \
-             order, drawn again for each attempt, so that they share the load. With no MX \
+             order, drawn again for each attempt, so that they share the load (here drawn from \
+             the run's seed, so that a run can be made again: another seed may draw another \
+             order). With no MX \
              record the domain itself is used; a single 'MX 0 .' means the domain takes no \
              mail.",
             "RFC 5321 5.1, RFC 7505",
