@@ -22,7 +22,8 @@ pub struct ShareLink {
     pub scenario: String,
     /// How many steps are shown (0: none yet).
     pub step: usize,
-    /// The seed of the run, when it is not the scenario's own (see [`crate::sim::run`]).
+    /// The seed the link gives for the run (see [`crate::sim::run`]); SMTP Lab writes one
+    /// only when it is not the scenario's own.
     pub seed: Option<u64>,
     /// The link gives a seed that could not be read: the scenario runs with its own, and
     /// `step`, a step of another run, is 0.

@@ -523,15 +523,15 @@ impl Lab {
                 library::did_you_mean(&link.scenario)
             ));
         };
-        // A link whose step could not be read, to the scenario already shown, leaves it
-        // where it is; otherwise the link's scenario opens at its step (or its start), with
-        // the link's message sent in its world if it has one.
         // A seed that is the scenario's own is none.
         let own_seed = SCENARIO_FILES
             .get(index)
             .and_then(|(_, text)| Scenario::from_json(text).ok())
             .map(|own| own.seed);
         let link_seed = link.seed.filter(|seed| Some(*seed) != own_seed);
+        // A link whose step could not be read, to the scenario already shown with the link's
+        // seed, leaves it where it is; otherwise the link's scenario opens at its step (or its
+        // start), with the link's message sent in its world if it has one.
         let stays = link.step_unreadable
             && link.message.is_none()
             && self.selected == Some(index)
@@ -1235,8 +1235,8 @@ pub fn app() -> Html {
             );
         })
     };
-    // The scenario shown run again with another seed; a built-in one at
-    // once, a file's or a message's a slice at a time, as when it was first opened or sent.
+    // The scenario shown run again with another seed: a built-in one at once, a file's or a
+    // message's a slice at a time, as when it was first opened or sent.
     let on_seed = {
         let lab = lab.clone();
         let file_in_hand = Rc::clone(&file_in_hand);

@@ -372,18 +372,14 @@ fn seed_control(loaded: &Loaded, on_seed: &Callback<u64>) -> Html {
     }
 }
 
-#[derive(Properties)]
+/// Compared whole, the callback too: it holds the state of the page it was made with, and
+/// a form drawn again with the details keeps the newest.
+#[derive(Properties, PartialEq)]
 struct SeedControlProps {
     /// The run shown, by its address (see [`run_identity`]).
     run: usize,
     seed: u64,
     on_seed: Callback<u64>,
-}
-
-impl PartialEq for SeedControlProps {
-    fn eq(&self, other: &Self) -> bool {
-        self.run == other.run && self.seed == other.seed
-    }
 }
 
 /// The seed of the run shown, a field to type another, and a button for the next one. What
