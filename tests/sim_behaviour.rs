@@ -4576,3 +4576,85 @@ fn dsn_asked_in_several_transactions_to_one_host_is_kept_for_each_and_ret_full_i
     assert!(report.contains("text/rfc822-headers"), "{report}");
     assert!(!report.contains("see you at noon."), "{report}");
 }
+
+/// Each "DSN request not passed on" of a run: (its place in the trace, client, message,
+/// server), each checked to come right after the MAIL it speaks of, which carries no DSN
+/// parameter.
+fn dsn_withheld(result: &RunResult) -> Vec<(usize, String, String, String)> {
+    let all: Vec<&smtp_lab::sim::TraceEvent> = events(result).collect();
+    all.iter()
+        .enumerate()
+        .filter_map(|(at, event)| match &event.event {
+            Event::DsnWithheld(withheld) => {
+                let Some(Event::Transmitted {
+                    conn,
+                    direction: Direction::ClientToServer,
+                    bytes,
+                }) = at.checked_sub(1).map(|before| &all[before].event)
+                else {
+                    panic!("no MAIL right before {withheld:?}");
+                };
+                let sent = String::from_utf8_lossy(bytes.as_bytes()).into_owned();
+                assert_eq!(*conn, withheld.conn);
+                assert!(sent.starts_with("MAIL FROM:"), "{sent}");
+                for parameter in ["RET=", "ENVID=", "NOTIFY=", "ORCPT="] {
+                    assert!(!sent.contains(parameter), "{sent}");
+                }
+                Some((
+                    at,
+                    withheld.client.to_string(),
+                    withheld.message.clone(),
+                    withheld.server.to_string(),
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// A message that asked for delivery reports goes to a server without DSN with none of its
+/// parameters, and the trace says so right after that MAIL (RFC 3461 5.2.2), whether the
+/// client is a sending host or a user agent; to a server that offers DSN, or for a message
+/// that asked for nothing, it says nothing.
+#[test]
+fn a_dsn_request_withheld_from_a_server_without_dsn_is_told_after_its_mail() {
+    let scenario = library::find("dsn-on-request").expect("built in");
+    let result = run(&scenario, scenario.seed);
+    let told: Vec<(String, String, String)> = dsn_withheld(&result)
+        .into_iter()
+        .map(|(_, client, message, server)| (client, message, server))
+        .collect();
+    assert_eq!(
+        told,
+        [(
+            "mail.sender.test".to_string(),
+            "m2".to_string(),
+            "mx.old.test".to_string()
+        )]
+    );
+    // Its submission server without DSN too: each message's user agent withholds its
+    // request there, and the relay has none left to pass on.
+    let mut without = scenario.clone();
+    let submission = without
+        .hosts
+        .iter_mut()
+        .find(|host| host.name == "mail.sender.test")
+        .expect("the submission server");
+    submission.extensions.dsn = false;
+    let result = run(&without, without.seed);
+    let told: Vec<(String, String)> = dsn_withheld(&result)
+        .into_iter()
+        .map(|(_, client, message, server)| {
+            assert_eq!(server, "mail.sender.test");
+            (client, message)
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("ua:alice@sender.test".to_string(), "m1".to_string()),
+            ("ua:alice@sender.test".to_string(), "m2".to_string()),
+            ("ua:alice@sender.test".to_string(), "m3".to_string()),
+        ]
+    );
+}

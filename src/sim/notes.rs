@@ -7,7 +7,7 @@ use super::scenario::StallPoint;
 use super::trace::{
     format_time, run_was_cut, ConnId, Direction, EntryId, Event, GaveUp, MxResolved, Protocol,
     RecipientResult, RetryScheduled, StateName, TargetSkipped, TraceEvent, PERMANENT_FAILURE,
-    TEMPORARY_FAILURE, WILL_RETRY,
+    TEMPORARY_FAILURE, USER_AGENT_PREFIX, WILL_RETRY,
 };
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
@@ -902,6 +902,27 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             ),
             "RFC 5321 4.5.4.1",
         ),
+        Event::DsnWithheld(withheld) => {
+            // A sending host reports a relay itself; a user agent has no one to tell.
+            let after = if withheld.client.starts_with(USER_AGENT_PREFIX) {
+                "That server will bounce a failure as any server does, but nothing will report \
+                 success."
+            } else {
+                "That server will bounce a failure as any server does, but send no report of \
+                 success; a sender who asked for one (NOTIFY=SUCCESS) hears instead from this \
+                 host that the message was relayed, once the server has taken it."
+            };
+            Some(StepNote {
+                text: Cow::Owned(format!(
+                    "The sender asked for delivery reports (DSN: NOTIFY, RET, ENVID or ORCPT), \
+                     but {} did not list DSN in its EHLO reply, so the MAIL and RCPT commands \
+                     just sent go without them: a client uses DSN parameters only with a server \
+                     that offers the extension, and the request ends here. {after}",
+                    withheld.server
+                )),
+                rfc: Cow::Borrowed("RFC 3461 3, 5.2.2"),
+            })
+        }
         Event::SessionJoined { .. } => note(
             "No new connection: this sending host already has a session open (or being \
              opened) to that server, and the message goes on it as one more mail transaction \
@@ -2328,6 +2349,38 @@ mod tests {
         )
         .expect("a note");
         assert!(!lost.text.contains("gave up waiting"), "{}", lost.text);
+    }
+
+    #[test]
+    fn a_withheld_dsn_request_names_the_server_and_who_reports_a_relay() {
+        let withheld = |client: &str| {
+            Event::DsnWithheld(Box::new(crate::sim::trace::DsnWithheld {
+                client: std::rc::Rc::from(client),
+                conn: 5,
+                message: "m2".into(),
+                server: std::rc::Rc::from("mx.old.test"),
+            }))
+        };
+        let host = note_for(&withheld("mail.sender.test"), Some(Protocol::Smtp)).expect("a note");
+        assert!(
+            host.text
+                .contains("but mx.old.test did not list DSN in its EHLO reply")
+                && host
+                    .text
+                    .contains("hears instead from this host that the message was relayed"),
+            "{}",
+            host.text
+        );
+        assert_eq!(host.rfc, "RFC 3461 3, 5.2.2");
+        // A user agent has no one to report a relay to.
+        let user_agent =
+            note_for(&withheld("ua:alice@sender.test"), Some(Protocol::Smtp)).expect("a note");
+        assert!(
+            user_agent.text.contains("nothing will report success")
+                && !user_agent.text.contains("relayed"),
+            "{}",
+            user_agent.text
+        );
     }
 
     #[test]

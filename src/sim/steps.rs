@@ -654,6 +654,7 @@ pub(crate) fn event_conn(event: &Event) -> Option<ConnId> {
         Event::MessagesLeft(left) => Some(left.conn),
         // One more transaction on a session already open: that session's link, not the host.
         Event::SessionJoined(joined) => Some(joined.conn),
+        Event::DsnWithheld(withheld) => Some(withheld.conn),
         Event::ConnectionOpened { conn }
         | Event::ConnectionRefused { conn, .. }
         | Event::ConnectionTimedOut { conn }

@@ -384,6 +384,18 @@ pub struct SessionJoined {
     pub server: Name,
 }
 
+/// A message that asked for delivery reports (DSN) goes to a server that does not offer
+/// DSN: its MAIL and RCPT commands on `conn` go without NOTIFY, RET, ENVID and ORCPT (RFC
+/// 3461 5.2.2). Recorded after the bytes of the MAIL that leaves them out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DsnWithheld {
+    /// The client: a sending host, or a user agent.
+    pub client: Name,
+    pub conn: ConnId,
+    pub message: String,
+    pub server: Name,
+}
+
 /// An address a sending host connects to, as it names it: `NAME [ADDRESS]`, or an address
 /// literal alone, which is its own name.
 pub fn target_label(name: &str, address: impl std::fmt::Display) -> String {
@@ -566,6 +578,7 @@ pub enum Event {
     RecipientResult(Box<RecipientResult>),
     TargetSkipped(Box<TargetSkipped>),
     SessionJoined(Box<SessionJoined>),
+    DsnWithheld(Box<DsnWithheld>),
     RetryScheduled(Box<RetryScheduled>),
     /// Nothing is left to do for a queue entry.
     Dequeued {
@@ -681,6 +694,7 @@ impl Event {
                 size_of::<TargetSkipped>() + e.address.len() + e.reason.len()
             }
             Event::SessionJoined(_) => size_of::<SessionJoined>(),
+            Event::DsnWithheld(e) => size_of::<DsnWithheld>() + e.message.len(),
             Event::Delivered(e) => {
                 size_of::<Delivered>() + e.mailbox.len() + e.message.len() + e.uid.len()
             }
@@ -1306,6 +1320,20 @@ impl TextRenderer {
                 line!(
                     host,
                     format!("q{entry} joins #{conn} to {server}, one more transaction on it"),
+                );
+            }
+            Event::DsnWithheld(boxed) => {
+                let DsnWithheld {
+                    client,
+                    conn,
+                    message,
+                    server,
+                } = &**boxed;
+                line!(
+                    client,
+                    format!(
+                        "#{conn} {message}: DSN request not passed on, {server} does not offer DSN"
+                    ),
                 );
             }
             Event::TargetSkipped(boxed) => {

@@ -1207,6 +1207,9 @@ struct Conn {
     /// left others of the message for a later one (past the recipients a transaction
     /// carries, or after a 452).
     settled_early: Vec<(usize, String)>,
+    /// The client's message at this place in the session asked for delivery reports, and
+    /// its MAIL, next on the wire, goes without them: told once the MAIL is.
+    dsn_withheld: Option<usize>,
 }
 
 impl Conn {
@@ -2649,6 +2652,7 @@ impl<'a> World<'a> {
                 held_octets: 0,
                 server_idle_timeout: false,
                 settled_early: Vec::new(),
+                dsn_withheld: None,
             },
         );
         if silent {
@@ -3153,12 +3157,17 @@ impl<'a> World<'a> {
             progressed = true;
             match next {
                 Out::Bytes(bytes) => {
+                    let withheld = c.dsn_withheld.take();
                     // A server's close reaches the client only after the link's latency: what
                     // the client writes meanwhile still goes on the wire (and is not read).
                     if !c.dropped {
                         self.transmit(conn, Direction::ClientToServer, bytes, latency);
+                        if let Some(index) = withheld {
+                            self.record_dsn_withheld(conn, index);
+                        }
                     }
                 }
+                Out::Smtp(ClientEvent::DsnWithheld { index }) => c.dsn_withheld = Some(index),
                 Out::Smtp(ClientEvent::StateChanged { from, to }) => {
                     self.record(Event::ClientState {
                         conn,
@@ -3387,6 +3396,31 @@ impl<'a> World<'a> {
     }
 
     /// One message of an SMTP session has every recipient's answer.
+    /// Says that message `index` of `conn`'s session goes to its server without the
+    /// delivery reports its sender asked for (RFC 3461 5.2.2).
+    fn record_dsn_withheld(&mut self, conn: ConnId, index: usize) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let message = match &c.purpose {
+            Purpose::Submission { messages, .. } => messages.get(index).map(|m| m.label.clone()),
+            Purpose::Relay { host, entries } => entries
+                .get(index)
+                .and_then(|entry| self.hosts[*host].queue.get(entry))
+                .map(|entry| entry.message.clone()),
+            Purpose::Fetch { .. } | Purpose::Raw { .. } => None,
+        };
+        let Some(message) = message else {
+            return;
+        };
+        self.record(Event::DsnWithheld(Box::new(trace::DsnWithheld {
+            client: c.client_name.clone(),
+            conn,
+            message,
+            server: Rc::clone(&self.hosts[c.server].name),
+        })));
+    }
+
     fn message_finished(&mut self, conn: ConnId, index: usize) {
         let Some(c) = self.conns.get(&conn) else {
             return;

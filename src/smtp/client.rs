@@ -567,6 +567,12 @@ pub enum ClientEvent {
     MessageFinished {
         index: usize,
     },
+    /// Message `index` asked for delivery reports (DSN: NOTIFY, RET, ENVID or ORCPT), but
+    /// the server does not offer DSN, so its MAIL and RCPT commands go without them (RFC
+    /// 3461 5.2.2): the server will notify as it sees fit.
+    DsnWithheld {
+        index: usize,
+    },
     TimedOut {
         state: ClientStateKind,
     },
@@ -1450,6 +1456,12 @@ impl ClientSession {
                 mail.push_str(" ENVID=");
                 mail.push_str(&xtext(envid));
             }
+        } else if !self.current.envelope.dsn.is_empty() {
+            // RFC 3461 5.2.2: to a server without DSN the request is not passed on; said
+            // before the MAIL that goes without it.
+            self.events.push_back(ClientEvent::DsnWithheld {
+                index: self.outcomes.len(),
+            });
         }
         transaction.pipelined = extensions.pipelining && self.config.prefer_pipelining;
         self.mail_transactions += 1;
