@@ -4657,4 +4657,25 @@ fn a_dsn_request_withheld_from_a_server_without_dsn_is_told_after_its_mail() {
             ("ua:alice@sender.test".to_string(), "m3".to_string()),
         ]
     );
+    // A request for one recipient only: the other's copy, to the server without DSN, had
+    // nothing to pass on, and nothing is said of it.
+    let (_, text) = library::file("dsn-on-request").expect("built in");
+    let mut world: Value = serde_json::from_str(text).expect("JSON");
+    world["messages"] = json!([]);
+    world["fetches"] = json!([]);
+    world["raw_sessions"] = json!([{
+        "client": "script",
+        "address": "192.0.2.99",
+        "server": "mail.sender.test",
+        "port": 587,
+        "bytes": "EHLO script.sender.test\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n\
+                  MAIL FROM:<alice@sender.test>\r\nRCPT TO:<bob@receiver.test> NOTIFY=SUCCESS\r\n\
+                  RCPT TO:<carol@old.test>\r\nDATA\r\nSubject: x\r\n\r\nHi.\r\n.\r\nQUIT\r\n"
+    }]);
+    let result = run_json(&world);
+    assert!(matches!(
+        fate(&result, "r1.1", "carol@old.test"),
+        Fate::Delivered { .. }
+    ));
+    assert_eq!(dsn_withheld(&result), []);
 }

@@ -903,24 +903,33 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.5.4.1",
         ),
         Event::DsnWithheld(withheld) => {
-            // A sending host reports a relay itself; a user agent has no one to tell.
-            let after = if withheld.client.starts_with(USER_AGENT_PREFIX) {
-                "That server will bounce a failure as any server does, but nothing will report \
-                 success."
+            // A sending host reports a relay itself (RFC 3461 5.2.2); a user agent has no one
+            // to tell, and nothing after it reports success.
+            let (after, rfc) = if withheld.client.starts_with(USER_AGENT_PREFIX) {
+                (
+                    "That server will bounce a failure after it takes the message, as any \
+                     server does, but nothing will report success.",
+                    "RFC 3461 3",
+                )
             } else {
-                "That server will bounce a failure as any server does, but send no report of \
-                 success; a sender who asked for one (NOTIFY=SUCCESS) hears instead from this \
-                 host that the message was relayed, once the server has taken it."
+                (
+                    "That server will bounce a failure after it takes the message, as any \
+                     server does, but send no report of success; a sender who asked for one \
+                     (NOTIFY=SUCCESS) hears instead from this host that the message was \
+                     relayed, once the server has taken it.",
+                    "RFC 3461 3, 5.2.2",
+                )
             };
             Some(StepNote {
                 text: Cow::Owned(format!(
                     "The sender asked for delivery reports (DSN: NOTIFY, RET, ENVID or ORCPT), \
-                     but {} did not list DSN in its EHLO reply, so the MAIL and RCPT commands \
-                     just sent go without them: a client uses DSN parameters only with a server \
-                     that offers the extension, and the request ends here. {after}",
+                     but {} does not offer DSN (an extension a server lists in its EHLO \
+                     reply), so the MAIL just sent, and its RCPT commands, go without them: a \
+                     client uses DSN parameters only with a server that offers the extension, \
+                     and the request ends here. {after}",
                     withheld.server
                 )),
-                rfc: Cow::Borrowed("RFC 3461 3, 5.2.2"),
+                rfc: Cow::Borrowed(rfc),
             })
         }
         Event::SessionJoined { .. } => note(
@@ -2363,8 +2372,7 @@ mod tests {
         };
         let host = note_for(&withheld("mail.sender.test"), Some(Protocol::Smtp)).expect("a note");
         assert!(
-            host.text
-                .contains("but mx.old.test did not list DSN in its EHLO reply")
+            host.text.contains("but mx.old.test does not offer DSN")
                 && host
                     .text
                     .contains("hears instead from this host that the message was relayed"),
@@ -2381,6 +2389,7 @@ mod tests {
             "{}",
             user_agent.text
         );
+        assert_eq!(user_agent.rfc, "RFC 3461 3");
     }
 
     #[test]

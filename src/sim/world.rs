@@ -3395,7 +3395,6 @@ impl<'a> World<'a> {
         }
     }
 
-    /// One message of an SMTP session has every recipient's answer.
     /// Says that message `index` of `conn`'s session goes to its server without the
     /// delivery reports its sender asked for (RFC 3461 5.2.2).
     fn record_dsn_withheld(&mut self, conn: ConnId, index: usize) {
@@ -3421,6 +3420,7 @@ impl<'a> World<'a> {
         })));
     }
 
+    /// One message of an SMTP session has every recipient's answer.
     fn message_finished(&mut self, conn: ConnId, index: usize) {
         let Some(c) = self.conns.get(&conn) else {
             return;

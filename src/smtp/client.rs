@@ -1456,12 +1456,22 @@ impl ClientSession {
                 mail.push_str(" ENVID=");
                 mail.push_str(&xtext(envid));
             }
-        } else if !self.current.envelope.dsn.is_empty() {
-            // RFC 3461 5.2.2: to a server without DSN the request is not passed on; said
-            // before the MAIL that goes without it.
-            self.events.push_back(ClientEvent::DsnWithheld {
-                index: self.outcomes.len(),
-            });
+        } else {
+            // RFC 3461 5.2.2: to a server without DSN the request is not passed on; said,
+            // before the MAIL that goes without it, when this transaction had any to pass.
+            let dsn = &self.current.envelope.dsn;
+            let asked = !dsn.is_empty()
+                && (dsn.ret.is_some()
+                    || dsn.envid.is_some()
+                    || transaction.forward_paths.iter().any(|&index| {
+                        let (notify, orcpt) = self.recipient_dsn(index);
+                        notify.is_some() || orcpt.is_some()
+                    }));
+            if asked {
+                self.events.push_back(ClientEvent::DsnWithheld {
+                    index: self.outcomes.len(),
+                });
+            }
         }
         transaction.pipelined = extensions.pipelining && self.config.prefer_pipelining;
         self.mail_transactions += 1;
@@ -1490,22 +1500,30 @@ impl ClientSession {
         self.transaction = Some(transaction);
     }
 
+    /// The NOTIFY and ORCPT values asked for recipient `index` of the current message, as
+    /// its RCPT gives them to a server that offers DSN (RFC 3461 4.1, 4.2).
+    fn recipient_dsn(&self, index: usize) -> (Option<Notify>, Option<String>) {
+        let dsn = &self.current.envelope.dsn;
+        match dsn.recipients.get(index) {
+            Some(relayed) => (relayed.notify, relayed.orcpt.as_ref().map(|o| o.wire())),
+            None => (
+                dsn.notify,
+                dsn.orcpt
+                    .then(|| {
+                        original_recipient_parameter(&self.current.envelope.forward_paths[index])
+                    })
+                    .flatten(),
+            ),
+        }
+    }
+
     /// `RCPT TO:<path>` for recipient `index`, with the DSN parameters the sender asked for
     /// when the server offers DSN (RFC 3461 4.1, 4.2).
     fn rcpt_command(&self, index: usize) -> String {
         let forward_path = &self.current.envelope.forward_paths[index];
         let mut line = path_command("RCPT TO:", forward_path);
-        let dsn = &self.current.envelope.dsn;
         if self.extensions.as_ref().is_some_and(|e| e.dsn) {
-            let (notify, orcpt) = match dsn.recipients.get(index) {
-                Some(relayed) => (relayed.notify, relayed.orcpt.as_ref().map(|o| o.wire())),
-                None => (
-                    dsn.notify,
-                    dsn.orcpt
-                        .then(|| original_recipient_parameter(forward_path))
-                        .flatten(),
-                ),
-            };
+            let (notify, orcpt) = self.recipient_dsn(index);
             if let Some(notify) = notify {
                 line.push_str(" NOTIFY=");
                 line.push_str(&notify.wire());
