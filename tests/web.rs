@@ -3121,15 +3121,20 @@ async fn a_student_runs_a_world_that_draws_among_mx_hosts_with_another_seed() {
     for (typed, said) in [
         ("abc", "\u{201c}abc\u{201d} is not a seed"),
         ("-1", "\u{201c}-1\u{201d} is not a seed"),
-        ("", "Nothing is not a seed"),
+        ("", "The field is empty"),
         (
             "18446744073709551616",
             "\u{201c}18446744073709551616\u{201d} is not a seed",
         ),
     ] {
         type_into(&root, "#run-seed", typed);
+        // Pressed, the button has the focus; the field takes it, to be put right.
+        element(&root, ".details-seed button[type=submit]")
+            .focus()
+            .unwrap();
         click_button(&root, ".details-seed", "Run with this seed");
         yew::scheduler::flush().await;
+        assert_eq!(focused_id(), "run-seed");
         assert_eq!(
             text_of(&root, "#run-seed-problem"),
             format!("{said}: a seed is a whole number from 0 to 18446744073709551615."),

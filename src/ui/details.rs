@@ -81,15 +81,19 @@ pub fn details(props: &DetailsProps) -> Html {
         use_effect_with((props.cursor, run_identity(&props.loaded)), move |_| {
             if let Some(element) = body.cast::<web_sys::HtmlElement>() {
                 element.set_scroll_top(0);
-                // The seed's field stays from run to run with the focus in it: it is brought
-                // back into sight, or the student would type on unseen.
-                let kept = gloo::utils::document()
-                    .active_element()
-                    .filter(|active| active.id() == SEED_INPUT_ID);
-                if let Some(kept) = kept {
+                // The seed's form stays from run to run with the focus in it (its field, or a
+                // button pressed): it is brought back into sight, or the class would go on
+                // from a form it cannot see.
+                // The focused control last, in case the form is taller than the box.
+                let active = gloo::utils::document().active_element();
+                let form = active
+                    .as_ref()
+                    .and_then(|active| active.closest(".details-seed").ok().flatten());
+                if let (Some(form), Some(active)) = (form, active) {
                     let options = web_sys::ScrollIntoViewOptions::new();
                     options.set_block(web_sys::ScrollLogicalPosition::Nearest);
-                    kept.scroll_into_view_with_scroll_into_view_options(&options);
+                    form.scroll_into_view_with_scroll_into_view_options(&options);
+                    active.scroll_into_view_with_scroll_into_view_options(&options);
                 }
                 let focused = last_focused.borrow().clone();
                 let removed = focused
@@ -389,6 +393,7 @@ fn seed_control_form(props: &SeedControlProps) -> Html {
     let seed = props.seed;
     let typed = use_state(|| seed.to_string());
     let problem = use_state(|| None::<String>);
+    let field = use_node_ref();
     // What was typed for the run before goes with it. The form stays, and the focus in it:
     // a class trying seed after seed types on.
     {
@@ -411,12 +416,19 @@ fn seed_control_form(props: &SeedControlProps) -> Html {
     let onsubmit = {
         let typed = typed.clone();
         let problem = problem.clone();
+        let field = field.clone();
         let on_seed = props.on_seed.clone();
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
             match read_seed(&typed) {
                 Ok(seed) => on_seed.emit(seed),
-                Err(why) => problem.set(Some(why)),
+                Err(why) => {
+                    problem.set(Some(why));
+                    // Where it is to be put right (the button pressed had the focus).
+                    if let Some(field) = field.cast::<web_sys::HtmlElement>() {
+                        let _ = field.focus();
+                    }
+                }
             }
         })
     };
@@ -433,7 +445,7 @@ fn seed_control_form(props: &SeedControlProps) -> Html {
                  and the same seed always the same."
             ) }</p>
             <label for={SEED_INPUT_ID}>{ "Seed" }</label>
-            <input id={SEED_INPUT_ID} type="text" inputmode="numeric" autocomplete="off"
+            <input id={SEED_INPUT_ID} ref={field} type="text" inputmode="numeric" autocomplete="off"
                 spellcheck="false" value={(*typed).clone()} {oninput}
                 aria-invalid={problem.is_some().then_some("true")}
                 aria-describedby={problem.is_some().then_some(SEED_PROBLEM_ID)} />
@@ -451,14 +463,11 @@ pub fn read_seed(typed: &str) -> Result<u64, String> {
     let typed = typed.trim();
     link::read_seed(typed).ok_or_else(|| {
         let what = if typed.is_empty() {
-            "Nothing".to_string()
+            "The field is empty".to_string()
         } else {
-            format!("\u{201c}{typed}\u{201d}")
+            format!("\u{201c}{typed}\u{201d} is not a seed")
         };
-        format!(
-            "{what} is not a seed: a seed is a whole number from 0 to {}.",
-            u64::MAX
-        )
+        format!("{what}: a seed is a whole number from 0 to {}.", u64::MAX)
     })
 }
 

@@ -385,6 +385,13 @@ await test('a class tries seed after seed where MX hosts share a preference, and
     await page.click('button:has-text("Try the next seed")');
     await page.waitForFunction(() => window.location.hash === '#scenario=mx-lookup&seed=2&step=0');
     assert.equal(await page.inputValue('#run-seed'), '2');
+    // The button pressed keeps the focus, and the whole form is in sight for the next press.
+    const formInSight = await page.evaluate(() => {
+      const form = document.querySelector('.details-seed').getBoundingClientRect();
+      const box = document.querySelector('.details-body').getBoundingClientRect();
+      return form.top >= box.top && form.bottom <= box.bottom;
+    });
+    assert.ok(formInSight, 'the seed form is in sight after Try the next seed');
     // What is no seed is said under the field, marked, and the run stays.
     await page.fill('#run-seed', 'twelve');
     await page.press('#run-seed', 'Enter');
