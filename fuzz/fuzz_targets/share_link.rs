@@ -1,5 +1,5 @@
 //! Any text as a share link's fragment: reading it never panics, and a link to a scenario's
-//! step without a message reads back the same once written again.
+//! step (and seed) without a message reads back the same once written again.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,12 +13,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if link.message.is_none() && !link.message_unreadable {
-        let again = parse(&write(&link.scenario, link.step))
+        let again = parse(&write(&link.scenario, link.seed, link.step))
             .expect("a written link reads")
             .expect("a written link names a scenario");
         assert_eq!(
-            (&again.scenario, again.step),
-            (&link.scenario, link.step),
+            (&again.scenario, again.seed, again.step),
+            (&link.scenario, link.seed, link.step),
             "{fragment:?}"
         );
     }
