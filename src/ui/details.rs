@@ -83,8 +83,8 @@ pub fn details(props: &DetailsProps) -> Html {
                 element.set_scroll_top(0);
                 // The seed's form stays from run to run with the focus in it (its field, or a
                 // button pressed): it is brought back into sight, or the class would go on
-                // from a form it cannot see.
-                // The focused control last, in case the form is taller than the box.
+                // from a form it cannot see; the focused control last, in case the form is
+                // taller than the box.
                 let active = gloo::utils::document().active_element();
                 let form = active
                     .as_ref()
@@ -387,7 +387,7 @@ struct SeedControlProps {
 }
 
 /// The seed of the run shown, a field to type another, and a button for the next one. What
-/// is no seed is said under the field, which keeps it to be put right.
+/// is no seed is said under the field, which keeps it and takes the focus to be put right.
 #[function_component(SeedControl)]
 fn seed_control_form(props: &SeedControlProps) -> Html {
     let seed = props.seed;
@@ -438,7 +438,7 @@ fn seed_control_form(props: &SeedControlProps) -> Html {
     html! {
         <form class="details-seed" {onsubmit}>
             // A live region, so that a run made again with another seed is said: the focus
-            // stays in the field, and nothing else the screen reader hears changes.
+            // stays in the form, and nothing else the screen reader hears changes.
             <p class="details-hint" role="status">{ format!(
                 "MX hosts of equal preference are tried in an order drawn at random (RFC 5321 \
                  5.1); this run draws from the seed {seed}. Another seed may draw another order, \
