@@ -1805,9 +1805,8 @@ fn part_before_data_end(bytes: &[u8]) -> usize {
 
 /// Where in `bytes`, arriving at a server outside message data, the command starts that a
 /// server stalled `at` never answers: the start of its line, or `None` when it is not among
-/// them. Lines after a DATA or BDAT command are message content, not commands, and are not
-/// looked at.
-/// A stall at the greeting or the final dot is not at a command.
+/// them (a stall at the greeting or the final dot is not at a command). Lines after a DATA or
+/// BDAT command are message content, not commands, and are not looked at.
 fn stalled_command_start(bytes: &[u8], at: StallPoint) -> Option<usize> {
     let verbs: &[&[u8]] = match at {
         StallPoint::Ehlo => &[b"EHLO", b"HELO"],
@@ -1819,12 +1818,7 @@ fn stalled_command_start(bytes: &[u8], at: StallPoint) -> Option<usize> {
     // A line ends at LF, with its CR or without: a server that normalizes bare line endings
     // ends a command at a bare LF too, so the scan stops where any server here might.
     let mut start = 0;
-    while start < bytes.len() {
-        let line_end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |at| start + at + 1);
-        let line = &bytes[start..line_end];
+    for line in bytes.split_inclusive(|&b| b == b'\n') {
         let verb = line.get(..4);
         let is = |wanted: &[u8]| verb.is_some_and(|verb| verb.eq_ignore_ascii_case(wanted));
         // A verb alone, or followed by a space or the line's end.
@@ -1836,7 +1830,7 @@ fn stalled_command_start(bytes: &[u8], at: StallPoint) -> Option<usize> {
         if ends_verb && (is(b"DATA") || is(b"BDAT")) {
             return None;
         }
-        start = line_end;
+        start += line.len();
     }
     None
 }

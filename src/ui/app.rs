@@ -523,20 +523,19 @@ impl Lab {
                 library::did_you_mean(&link.scenario)
             ));
         };
-        // A seed that is the scenario's own is none.
-        let own_seed = SCENARIO_FILES
-            .get(index)
-            .and_then(|(_, text)| Scenario::from_json(text).ok())
-            .map(|own| own.seed);
-        let link_seed = link.seed.filter(|seed| Some(*seed) != own_seed);
+        // Whether the run shown has the link's seed: the one it gives, or, when it gives none,
+        // the scenario's own.
+        let same_seed = self.loaded.as_ref().is_some_and(|loaded| match link.seed {
+            Some(seed) => loaded.scenario.seed == seed,
+            None => self.link_seed.is_none(),
+        });
         // A link whose step could not be read, to the scenario already shown with the link's
         // seed, leaves it where it is; otherwise the link's scenario opens at its step (or its
         // start), with the link's message sent in its world if it has one.
         let stays = link.step_unreadable
             && link.message.is_none()
             && self.selected == Some(index)
-            && link_seed == self.link_seed
-            && self.loaded.is_some();
+            && same_seed;
         let mut message_problem = None;
         let opened = if stays {
             let mut player = self.player.clone();
@@ -547,7 +546,7 @@ impl Lab {
                 ..(*self).clone()
             })
         } else {
-            let mut opened = self.clone().selecting(index, link_seed);
+            let mut opened = self.clone().selecting(index, link.seed);
             let world = opened.loaded.as_ref().map(|l| Rc::new(l.scenario.clone()));
             if let (Some(draft), Some(world)) = (link.message.clone(), world) {
                 let draft = draft.with_host_names_of(&world);
