@@ -19,6 +19,7 @@
 //! @ ret HDRS                   DSN: RET (FULL or HDRS)
 //! @ envid a+b                  DSN: ENVID, as given (the client sends it as xtext)
 //! @ orcpt on                   DSN: ORCPT=rfc822;ADDRESS on each RCPT
+//! @ chunk 20                   bdat_chunk_octets: BDAT chunks of at most 20 octets
 //!
 //! S: 220 mx.example ESMTP      a line the server sends, CRLF added; consecutive S:/B: lines
 //!                              are fed to the client together
@@ -26,6 +27,8 @@
 //! C: EHLO client.example       the next line the client must have sent, compared exactly;
 //!                              it must end in CRLF, and the client must not have sent more
 //!                              before the next S:, B:, X: or T: line or the end of the file
+//! D: a\r\n.b                  octets the client must have sent next, exactly, with escapes
+//!                              (a BDAT chunk, which need not end a line)
 //! = ExpectMailReply            the client's state (ClientStateKind) now
 //! R: bob@example.net accepted 250 [2.0.0] [local]
 //!                              the outcome for a recipient: accepted, temporary or
@@ -190,6 +193,10 @@ fn apply_setup(setup: &mut Setup, rest: &str) -> Result<(), String> {
         }
         "envid" => setup.dsn.envid = Some(value.to_string()),
         "orcpt" => setup.dsn.orcpt = value == "on",
+        "chunk" => {
+            setup.config.bdat_chunk_octets =
+                Some(value.parse().map_err(|_| "chunk needs a number")?)
+        }
         _ => return Err(format!("unknown setup line @ {key}")),
     }
     Ok(())
@@ -331,6 +338,18 @@ fn run_transcript(file: &Path, text: &str, mode: FeedMode) -> Result<(), String>
                     ),
                 ));
             }
+        } else if let Some(text) = line.strip_prefix("D: ") {
+            let expected = unescape(text).map_err(|e| runner.fail(line_number, &e))?;
+            if !runner.sent.starts_with(&expected) {
+                return Err(runner.fail(
+                    line_number,
+                    &format!(
+                        "expected the client to send the octets {:?}",
+                        String::from_utf8_lossy(&expected)
+                    ),
+                ));
+            }
+            runner.sent.drain(..expected.len());
         } else if let Some(state) = line.strip_prefix("= ") {
             let actual: ClientStateKind = runner.session.state();
             if actual.name() != state.trim() {

@@ -4679,3 +4679,139 @@ fn a_dsn_request_withheld_from_a_server_without_dsn_is_told_after_its_mail() {
     ));
     assert_eq!(dsn_withheld(&result), []);
 }
+
+// ----- BDAT (RFC 3030 CHUNKING) from a sending server -----
+
+/// The usual world with a message whose lines start with dots, its sending server sending in
+/// BDAT chunks of `chunk_octets` when set, its receiving server offering CHUNKING or not.
+fn chunking_world(chunk_octets: Option<u64>, server_chunking: bool) -> Value {
+    let mut world = basic_world("chunking");
+    world["hosts"][0]["client_chunk_octets"] = json!(chunk_octets);
+    world["hosts"][1]["extensions"] = json!({"chunking": server_chunking});
+    world["messages"][0]["body"] = json!(".\n.. two dots\n\nend\n");
+    world
+}
+
+/// What mail.sender.test sent to mx.receiver.test, one write each.
+fn relay_sends(result: &RunResult) -> Vec<Vec<u8>> {
+    let conn = attempts(result)
+        .into_iter()
+        .find(|(_, _, client, server, _)| {
+            client == "mail.sender.test" && server == "mx.receiver.test"
+        })
+        .map(|(_, conn, ..)| conn)
+        .expect("the sending server connects");
+    transmissions(result, conn)
+        .into_iter()
+        .filter(|(direction, _)| *direction == Direction::ClientToServer)
+        .map(|(_, bytes)| bytes)
+        .collect()
+}
+
+/// Chunks of any size carry what DATA carries (RFC 3030 2): the same message reaches the
+/// mailbox, each write a BDAT command with exactly the octets it announces, the chunks the
+/// message as it is (no dot-stuffing; a chunk may end between CR and LF), the last with LAST.
+#[test]
+fn bdat_chunks_of_any_size_deliver_what_data_delivers() {
+    // What the sender sent, below the receiving host's own fields (its Received: field's
+    // time is the delivery's, later with smaller chunks).
+    let as_sent = |result: &RunResult| -> Vec<Vec<u8>> {
+        mailbox(result, "bob@receiver.test")
+            .into_iter()
+            .map(|message| {
+                let text = String::from_utf8(message.to_vec()).expect("ASCII");
+                let (_, below) = text
+                    .split_once("Delivered-To: bob@receiver.test\r\n")
+                    .expect("delivered");
+                below.as_bytes().to_vec()
+            })
+            .collect()
+    };
+    let by_data = run_json(&chunking_world(None, true));
+    let delivered = as_sent(&by_data);
+    assert_eq!(delivered.len(), 1);
+    assert!(relay_sends(&by_data).iter().any(|send| send == b"DATA\r\n"));
+    let mut split_between_cr_and_lf = false;
+    for chunk_octets in 1..=90u64 {
+        let result = run_json(&chunking_world(Some(chunk_octets), true));
+        assert_eq!(as_sent(&result), delivered, "chunks of {chunk_octets}");
+        let mut content = Vec::new();
+        let mut lasts = 0;
+        for send in relay_sends(&result) {
+            if !send.starts_with(b"BDAT ") {
+                assert_ne!(send, b"DATA\r\n", "chunks of {chunk_octets}");
+                continue;
+            }
+            let line_end = send
+                .iter()
+                .position(|&b| b == b'\n')
+                .expect("a command line");
+            let line = std::str::from_utf8(&send[..line_end - 1]).expect("ASCII");
+            let mut words = line.split(' ').skip(1);
+            let size: usize = words.next().and_then(|n| n.parse().ok()).expect("a size");
+            let chunk = &send[line_end + 1..];
+            assert_eq!(chunk.len(), size, "{line}");
+            assert!(size <= chunk_octets as usize, "{line}");
+            split_between_cr_and_lf |= chunk.ends_with(b"\r");
+            content.extend_from_slice(chunk);
+            if words.next() == Some("LAST") {
+                lasts += 1;
+            }
+        }
+        assert_eq!(lasts, 1, "chunks of {chunk_octets}");
+        // The message as it left the sender: no doubled dot, no end line.
+        let text = String::from_utf8(content).expect("ASCII");
+        assert!(
+            text.ends_with("\r\n.\r\n.. two dots\r\n\r\nend\r\n"),
+            "{text}"
+        );
+    }
+    assert!(split_between_cr_and_lf, "some chunk size splits a CRLF");
+}
+
+/// RFC 3030 2: BDAT only to a server that offers CHUNKING; to another, the same client uses
+/// DATA, with the dots doubled.
+#[test]
+fn a_server_without_chunking_gets_data_from_a_client_that_would_chunk() {
+    let result = run_json(&chunking_world(Some(20), false));
+    let sends = relay_sends(&result);
+    assert!(sends.iter().all(|send| !send.starts_with(b"BDAT")));
+    assert!(sends.iter().any(|send| send == b"DATA\r\n"));
+    assert!(sends
+        .iter()
+        .any(|send| send.ends_with(b"\r\n..\r\n... two dots\r\n\r\nend\r\n.\r\n")));
+    assert!(matches!(
+        fate(&result, "m1", "bob@receiver.test"),
+        Fate::Delivered { .. }
+    ));
+}
+
+/// A link that breaks in the data breaks in a BDAT chunk too, though the server reads the
+/// chunk's command before it is in the data: the command and part of the chunk arrive, the
+/// server keeps nothing, and the retry delivers the message once.
+#[test]
+fn a_link_broken_in_a_bdat_chunk_loses_the_chunk_and_the_retry_delivers_once() {
+    let mut world = chunking_world(Some(1000), true);
+    world["hosts"][1]["faults"] = json!([fault("drop_in_data", Some(600))]);
+    let result = run_json(&world);
+    let reason = events(&result)
+        .find_map(|e| match &e.event {
+            Event::ConnectionDropped { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("the link breaks");
+    assert!(reason.contains("in the middle of a BDAT chunk"), "{reason}");
+    let chunk_send = relay_sends(&result)
+        .into_iter()
+        .find(|send| send.starts_with(b"BDAT "))
+        .expect("a chunk was sent");
+    let reached: usize = reason
+        .split_once(": ")
+        .and_then(|(_, told)| told.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("how much reached the server: {reason}"));
+    let line_end = chunk_send.iter().position(|&b| b == b'\n').expect("a line") + 1;
+    assert!(line_end < reached && reached < chunk_send.len(), "{reason}");
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    assert_eq!(count(&result, |e| matches!(e, Event::RetryScheduled(_))), 1);
+}

@@ -833,6 +833,15 @@ fn other_problems_are_refused_where_they_are() {
     let mut cache = world();
     cache["hosts"][0]["connection_cache_s"] = json!(301);
     assert_error(&cache, "hosts[0].connection_cache_s", "at most 240");
+    for octets in [json!(0), json!(64 * 1024 * 1024 + 1)] {
+        let mut chunks = basic_world("chunks");
+        chunks["hosts"][0]["client_chunk_octets"] = octets;
+        assert_error(
+            &chunks,
+            "hosts[0].client_chunk_octets",
+            "from 1 to 67108864",
+        );
+    }
 
     let mut name = world();
     name["name"] = json!("  ");

@@ -586,7 +586,10 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "RFC 5321 4.1.1.4, 6.1",
         ),
         Event::ClientState {
-            from: StateName::SmtpClient(ClientStateKind::ExpectDataReply),
+            from:
+                StateName::SmtpClient(
+                    ClientStateKind::ExpectDataReply | ClientStateKind::ExpectLastChunkReply,
+                ),
             to: StateName::SmtpClient(ClientStateKind::Finished),
             ..
         } => note(
@@ -1183,6 +1186,24 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                      reply that says whether the server took it."
                 ),
                 "RFC 5321 4.1.1.4",
+            ),
+            C::ExpectChunkReply => (
+                state_text!(
+                    "A BDAT command and its chunk went out in one write: the command says how \
+                     many octets follow, and the server reads exactly that many, whatever they \
+                     hold, so nothing is dot-stuffed and no line with a single dot ends \
+                     anything. The client waits for the chunk's 250 before the next one (a \
+                     client may also send them all at once where the server offers \
+                     PIPELINING)."
+                ),
+                "RFC 3030 2, 4",
+            ),
+            C::ExpectLastChunkReply => (
+                state_text!(
+                    "The message's last chunk went out with BDAT ... LAST: its reply, like the \
+                     one after DATA's final dot, says whether the server took the message."
+                ),
+                "RFC 3030 2",
             ),
             C::Idle => (
                 state_text!(
@@ -1899,10 +1920,7 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
             "RSET abandons the current mail transaction.",
             "RFC 5321 4.1.1.5",
         ),
-        "BDAT" => note(
-            "BDAT sends a chunk of exactly the given number of octets; no dot-stuffing.",
-            "RFC 3030 2",
-        ),
+        "BDAT" => Some(bdat_note(bytes)),
         // Other commands come from scripted clients, one line at a time (message data may
         // start with a field such as "Help:", which is no command).
         "NOOP" if single_line(bytes) => note(
@@ -1939,6 +1957,36 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
                 "RFC 5321 4.1, 4.1.1.4",
             )
         }),
+    }
+}
+
+/// The note for a BDAT command (with its chunk, as a client writes them), by whether it
+/// carries the message's last chunk.
+fn bdat_note(bytes: &[u8]) -> StepNote {
+    let line_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+    let line = &bytes[..line_end];
+    let command = line.strip_suffix(b"\r").unwrap_or(line);
+    const COUNTED: &str = "exactly that many octets follow the command line, and the server \
+        counts them rather than look for an end, so nothing is dot-stuffed and a line holding \
+        only a dot is just text. BDAT belongs to CHUNKING, which the server lists in its EHLO \
+        reply";
+    let text = match parse_command(command) {
+        Ok(Command::Bdat { size, last: true }) => format!(
+            "BDAT {size} LAST sends the message's last chunk: {COUNTED}. LAST says the message \
+             is complete, so the reply to this chunk says whether the server took it, as the \
+             reply after DATA's final dot does."
+        ),
+        Ok(Command::Bdat { size, last: false }) => format!(
+            "BDAT {size} sends a chunk of the message: {COUNTED}. More chunks follow, each \
+             with its own BDAT; the last one says LAST."
+        ),
+        _ => {
+            "BDAT sends a chunk of exactly the given number of octets; no dot-stuffing.".to_string()
+        }
+    };
+    StepNote {
+        text: Cow::Owned(text),
+        rfc: Cow::Borrowed("RFC 3030 2"),
     }
 }
 

@@ -29,6 +29,7 @@ fn host(name: String, address: Ipv4Addr) -> HostSpec {
         extensions: ServerExtensionSet::default(),
         bare_line_ending: Default::default(),
         client_pipelining: true,
+        client_chunk_octets: None,
         connection_cache_s: 0,
         faults: Vec::new(),
     }

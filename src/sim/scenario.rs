@@ -8,7 +8,7 @@ use crate::mail::compose::{self, Attachment};
 use crate::smtp::address::{
     domain_key, mailbox_key, strict_a_labels, strict_a_labels_of_any_length, AddressError, Mailbox,
 };
-use crate::smtp::client::SASL_PLAIN_FIELD_MAX_OCTETS;
+use crate::smtp::client::{MESSAGE_MAX_OCTETS, SASL_PLAIN_FIELD_MAX_OCTETS};
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -207,6 +207,11 @@ pub struct HostSpec {
     /// Whether this host's SMTP client pipelines when the server offers it.
     #[serde(default = "default_true")]
     pub client_pipelining: bool,
+    /// When set, this host's SMTP client sends messages with BDAT (RFC 3030 CHUNKING) in
+    /// chunks of at most this many octets to a server that offers CHUNKING; otherwise, and
+    /// to a server without it, with DATA.
+    #[serde(default)]
+    pub client_chunk_octets: Option<u64>,
     /// How long this host's SMTP client keeps a connection open after its last message, for
     /// more mail to the same server (Postfix's connection cache keeps 2 s). With 0 it says
     /// QUIT at once; mail queued while a session is still open joins it either way.
@@ -1157,6 +1162,17 @@ impl Scenario {
                     error(
                         format!("{at}.faults[{f}].until_s"),
                         "ends before it starts (from_s)".into(),
+                    );
+                }
+            }
+            if let Some(octets) = host.client_chunk_octets {
+                if octets == 0 || octets > MESSAGE_MAX_OCTETS as u64 {
+                    error(
+                        format!("{at}.client_chunk_octets"),
+                        format!(
+                            "must be from 1 to {MESSAGE_MAX_OCTETS} (64 MiB, the largest \
+                             message a client here sends), or null to send with DATA"
+                        ),
                     );
                 }
             }

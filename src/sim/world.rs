@@ -1803,6 +1803,14 @@ fn part_before_data_end(bytes: &[u8]) -> usize {
     leading_dot.min(bytes.len() / 2)
 }
 
+/// Where the chunk starts in `bytes` that begin with a whole BDAT command line (as a client
+/// writes a command and its chunk together, RFC 3030 2): just after that line.
+fn bdat_chunk_start(bytes: &[u8]) -> Option<usize> {
+    let line_end = memchr::memchr(b'\n', bytes)?;
+    let verb = bytes.get(..5)?;
+    verb.eq_ignore_ascii_case(b"BDAT ").then_some(line_end + 1)
+}
+
 /// Where in `bytes`, arriving at a server outside message data, the command starts that a
 /// server stalled `at` never answers: the start of its line, or `None` when it is not among
 /// them (a stall at the greeting or the final dot is not at a command). Lines after a DATA or
@@ -2790,9 +2798,26 @@ impl<'a> World<'a> {
             }
         };
         // A host that breaks connections during DATA does so in the middle of the message:
-        // part of what is on its way reaches the server, never the end of the data.
+        // part of what is on its way reaches the server, never the end of the data. A BDAT
+        // chunk comes in the same write as its command, which the server takes before it is
+        // in the data: that write is the message's too.
+        let chunk_start = match &c.sessions {
+            Sessions::Smtp {
+                server: Some(s), ..
+            } if side == Side::Server
+                && !c.server_in_data
+                && matches!(
+                    s.state(),
+                    crate::smtp::server::ServerStateKind::ExpectRcptOrData
+                        | crate::smtp::server::ServerStateKind::ExpectBdat
+                ) =>
+            {
+                bdat_chunk_start(bytes)
+            }
+            _ => None,
+        };
         if side == Side::Server
-            && c.server_in_data
+            && (c.server_in_data || chunk_start.is_some())
             && self.hosts[c.server].fault(now, |k| *k == FaultKind::DropInData)
         {
             c.dropped = true;
@@ -2809,7 +2834,18 @@ impl<'a> World<'a> {
                 // it reaches the server. DATA's content arrives in part (none of it when it
                 // starts with a dot).
                 let reached = &bytes[..part_before_data_end(bytes)];
-                if s.state() == crate::smtp::server::ServerStateKind::ReceivingData
+                if let Some(start) = chunk_start {
+                    // The command and the first half of its chunk: never the chunk's end.
+                    let reached = &bytes[..start + (bytes.len() - start) / 2];
+                    s.handle_input(reached, now);
+                    reason = format!(
+                        "the link broke in the middle of a BDAT chunk: {} of the {} octets on \
+                         their way reached the server (the command and part of its chunk), not \
+                         the chunk's end, so it has no message and keeps none of it",
+                        reached.len(),
+                        bytes.len()
+                    );
+                } else if s.state() == crate::smtp::server::ServerStateKind::ReceivingData
                     && !reached.is_empty()
                 {
                     s.handle_input(reached, now);
@@ -4543,6 +4579,11 @@ impl<'a> World<'a> {
         }
         let mut config = ClientConfig::new(self.hosts[host].spec.name.clone());
         config.prefer_pipelining = self.hosts[host].spec.client_pipelining;
+        // Validated to at most MESSAGE_MAX_OCTETS, which fits a usize on every target.
+        config.bdat_chunk_octets = self.hosts[host]
+            .spec
+            .client_chunk_octets
+            .and_then(|octets| usize::try_from(octets).ok());
         let cache_s = self.hosts[host].spec.connection_cache_s;
         config.keep_open_ms = (cache_s > 0).then(|| cache_s.saturating_mul(1000));
         let client = match ClientSession::new(config, envelope, data.as_ref().clone()) {

@@ -9,8 +9,11 @@
 //! retries later, reads a clock or blocks. After a completed transaction the next message
 //! starts with MAIL; after one left open (every recipient refused, or DATA refused) with RSET
 //! (RFC 5321 4.1.1.5). With nothing left it says QUIT, or first idles `keep_open_ms` for
-//! another message, as a connection cache does. It does not speak
-//! STARTTLS or CHUNKING (BDAT), and does not convert 8-bit messages to 7-bit.
+//! another message, as a connection cache does. Configured with a chunk size, it sends the
+//! message with BDAT (CHUNKING, RFC 3030) to a server that offers it, as counted chunks the
+//! server need not scan for an end, without dot-stuffing, waiting for each chunk's reply;
+//! otherwise with DATA. It does not speak STARTTLS or BINARYMIME, and does not convert 8-bit
+//! messages to 7-bit.
 //!
 //! ```text
 //!  connect ──► ExpectGreeting ──220──► ExpectEhloReply ──250──┬───────────────┐
@@ -26,9 +29,14 @@
 //!        │                   │ 250        more to send ──── ExpectRcptReplies
 //!        │                   └────────────► MAIL again               │ some accepted
 //!        │                                                           ▼
-//!        │                                                   ExpectDataGoAhead
-//!        │                                                           │ 354: the dot-stuffed data
-//!        └────────────────────────────────────────────────── ExpectDataReply
+//!        │                                   CHUNKING offered, a chunk size set? ──no──┐
+//!        │                                                           │ yes             │
+//!        │      ExpectChunkReply ◄── BDAT n + chunk (more to come) ──┤                 ▼
+//!        │       │ 250: the next chunk                               │        ExpectDataGoAhead
+//!        │       └──────────────────► BDAT n LAST + the last chunk ──┤                 │ 354: the
+//!        │                                                           ▼                 │ dot-stuffed
+//!        ├─────────────────────────────────────────────── ExpectLastChunkReply         ▼ data
+//!        └───────────────────────────────────────────────────────────┼──────── ExpectDataReply
 //!                                                                    │ nothing left to send
 //!                          Idle (keep_open_ms) ◄── a kept connection ┤
 //!                           │ time is up                             ▼
@@ -90,9 +98,10 @@ pub struct ClientTimeouts {
     pub rcpt_ms: u64,
     /// The 354 after DATA (4.5.3.2.4: 2 minutes).
     pub data_initiation_ms: u64,
-    /// Each send of a block of data (4.5.3.2.5: 3 minutes). Only the transport sees each send,
-    /// so the session does not use it; a driver writing to a socket applies it to each write
-    /// and reports one that stalls with [`ClientSession::handle_send_failed`].
+    /// Each send of a block of data (4.5.3.2.5: 3 minutes). Only the transport sees each send:
+    /// a driver writing to a socket applies it to each write and reports one that stalls with
+    /// [`ClientSession::handle_send_failed`]. The session waits this long for the reply to a
+    /// BDAT chunk that is not the last (RFC 3030 names no timeout).
     pub data_block_ms: u64,
     /// The reply after the final ".CRLF" (4.5.3.2.6: 10 minutes).
     pub data_termination_ms: u64,
@@ -135,6 +144,10 @@ pub struct ClientConfig {
     /// QUIT, as Postfix's connection cache does (`smtp_connection_cache_time_limit`, 2 s).
     /// `None`: QUIT as soon as nothing is left to send.
     pub keep_open_ms: Option<u64>,
+    /// Send each message with BDAT (RFC 3030 CHUNKING), in chunks of at most this many
+    /// octets, to a server that offers CHUNKING (as Exim does; Postfix's client never does).
+    /// `None`, or a server without CHUNKING: DATA.
+    pub bdat_chunk_octets: Option<usize>,
 }
 
 impl ClientConfig {
@@ -149,6 +162,7 @@ impl ClientConfig {
             recipients_per_transaction_max: super::server::RECIPIENTS_MIN,
             transactions_max: 100,
             keep_open_ms: None,
+            bdat_chunk_octets: None,
         }
     }
 }
@@ -286,6 +300,10 @@ pub enum ClientStateKind {
     ExpectDataGoAhead,
     /// The reply after the message's final ".CRLF".
     ExpectDataReply,
+    /// The reply to a BDAT chunk that is not the last (RFC 3030 2).
+    ExpectChunkReply,
+    /// The reply to the last BDAT chunk, which says whether the server took the message.
+    ExpectLastChunkReply,
     /// Nothing to send: the connection is kept open a while for another message.
     Idle,
     ExpectQuitReply,
@@ -304,6 +322,8 @@ impl ClientStateKind {
             ClientStateKind::ExpectRsetReply => "ExpectRsetReply",
             ClientStateKind::ExpectDataGoAhead => "ExpectDataGoAhead",
             ClientStateKind::ExpectDataReply => "ExpectDataReply",
+            ClientStateKind::ExpectChunkReply => "ExpectChunkReply",
+            ClientStateKind::ExpectLastChunkReply => "ExpectLastChunkReply",
             ClientStateKind::Idle => "Idle",
             ClientStateKind::ExpectQuitReply => "ExpectQuitReply",
             ClientStateKind::Finished => "Finished",
@@ -324,6 +344,10 @@ impl ClientStateKind {
             ClientStateKind::ExpectDataGoAhead => "while waiting for the reply to DATA",
             ClientStateKind::ExpectDataReply => {
                 "while waiting for the reply to the message (after its final dot)"
+            }
+            ClientStateKind::ExpectChunkReply => "while waiting for the reply to a BDAT chunk",
+            ClientStateKind::ExpectLastChunkReply => {
+                "while waiting for the reply to the message (after its last BDAT chunk)"
             }
             ClientStateKind::Idle => "while keeping the connection for more mail",
             ClientStateKind::ExpectQuitReply => "while waiting for the reply to QUIT",
@@ -592,6 +616,10 @@ enum Awaited {
     Rset,
     Data,
     Payload,
+    /// The reply to a BDAT chunk; `last` for the one sent with LAST.
+    Chunk {
+        last: bool,
+    },
     Quit,
 }
 
@@ -619,6 +647,8 @@ struct MailTransaction {
     deferred: Vec<usize>,
     /// After a "too many recipients" reply, further RCPTs would get the same.
     stop_sending_rcpts: bool,
+    /// Octets of the message sent in BDAT chunks so far.
+    chunked_octets: usize,
 }
 
 /// The client side of one SMTP session delivering one or more messages. See the module doc.
@@ -660,8 +690,9 @@ pub struct ClientSession {
 #[derive(Clone, Debug)]
 struct QueuedMessage {
     envelope: Envelope,
-    /// The DATA payload, built once (RFC 5321 4.5.2).
+    /// The message as it goes on the wire, built once: see `form`.
     payload: Vec<u8>,
+    form: PayloadForm,
     /// RFC 1870 3: the size declared with SIZE=.
     declared_size: usize,
     has_8bit: bool,
@@ -675,9 +706,24 @@ struct QueuedMessage {
     utf8_header_fields: bool,
 }
 
+/// How a message waits to be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PayloadForm {
+    /// Dot-stuffed and ended by CRLF . CRLF, for DATA (RFC 5321 4.5.2).
+    DotStuffed,
+    /// As it is (CRLF line endings), for BDAT: a chunk is counted octets, which need no
+    /// transparency (RFC 3030 2). Dot-stuffed when it goes to a server without CHUNKING.
+    AsIs,
+}
+
 impl QueuedMessage {
-    /// Checks an envelope and message from the caller and prepares the data to send.
-    fn prepare(envelope: Envelope, message: &[u8]) -> Result<QueuedMessage, ClientSetupError> {
+    /// Checks an envelope and message from the caller and prepares the data to send, in the
+    /// form `form`.
+    fn prepare(
+        envelope: Envelope,
+        message: &[u8],
+        form: PayloadForm,
+    ) -> Result<QueuedMessage, ClientSetupError> {
         if envelope.forward_paths.is_empty() {
             return Err(ClientSetupError::NoForwardPaths);
         }
@@ -708,12 +754,20 @@ impl QueuedMessage {
             let fields = &normalized[..fields_end];
             !fields.is_ascii() && std::str::from_utf8(fields).is_ok()
         };
+        let declared_size = normalized.len();
+        let has_8bit = dot::has_8bit(&normalized);
+        let binary = dot::binary_content(&normalized);
+        let payload = match form {
+            PayloadForm::DotStuffed => dot::dot_stuff_normalized(&normalized),
+            PayloadForm::AsIs => normalized.into_owned(),
+        };
         Ok(QueuedMessage {
             envelope,
-            payload: dot::dot_stuff_normalized(&normalized),
-            declared_size: normalized.len(),
-            has_8bit: dot::has_8bit(&normalized),
-            binary: dot::binary_content(&normalized),
+            payload,
+            form,
+            declared_size,
+            has_8bit,
+            binary,
             non_ascii_header_section,
             utf8_header_fields,
         })
@@ -741,6 +795,11 @@ impl ClientSession {
                 name: "transactions_max",
             });
         }
+        if config.bdat_chunk_octets == Some(0) {
+            return Err(ClientSetupError::InvalidLimit {
+                name: "bdat_chunk_octets",
+            });
+        }
         if let Some((user, password)) = &config.credentials {
             if user.is_empty() || user.len() > SASL_PLAIN_FIELD_MAX_OCTETS {
                 return Err(ClientSetupError::InvalidCredentials {
@@ -760,7 +819,7 @@ impl ClientSession {
                 });
             }
         }
-        let current = QueuedMessage::prepare(envelope, &message)?;
+        let current = QueuedMessage::prepare(envelope, &message, payload_form(&config))?;
         let recipient_count = current.envelope.forward_paths.len();
         Ok(ClientSession {
             config,
@@ -809,7 +868,7 @@ impl ClientSession {
         if self.finished || quitting || needed > self.config.transactions_max {
             return Err(ClientSetupError::SessionClosing);
         }
-        let prepared = QueuedMessage::prepare(envelope, message)?;
+        let prepared = QueuedMessage::prepare(envelope, message, payload_form(&self.config))?;
         let index = self.outcomes.len() + usize::from(self.message_open) + self.queued.len();
         self.queued.push_back(prepared);
         self.queued_transactions += this_needs;
@@ -967,6 +1026,8 @@ impl ClientSession {
             Some(Awaited::Rset) => ClientStateKind::ExpectRsetReply,
             Some(Awaited::Data) => ClientStateKind::ExpectDataGoAhead,
             Some(Awaited::Payload) => ClientStateKind::ExpectDataReply,
+            Some(Awaited::Chunk { last: false }) => ClientStateKind::ExpectChunkReply,
+            Some(Awaited::Chunk { last: true }) => ClientStateKind::ExpectLastChunkReply,
             Some(Awaited::Quit) => ClientStateKind::ExpectQuitReply,
             None => {
                 debug_assert!(false, "an open session always awaits a reply");
@@ -1087,6 +1148,21 @@ impl ClientSession {
                 2 => self.message_accepted(reply),
                 3 => self.abort_on_unexpected(&reply, "the end of data"),
                 _ => self.refuse_message(&reply, false),
+            },
+            // RFC 3030 2: the reply to the last chunk is the reply to the message, as the one
+            // after DATA's final dot is.
+            Awaited::Chunk { last: true } => match first_digit {
+                2 => self.message_accepted(reply),
+                3 => self.abort_on_unexpected(&reply, "the last BDAT chunk"),
+                _ => self.refuse_message(&reply, false),
+            },
+            // RFC 3030 2: after a 4yz or 5yz to a chunk the transaction has failed and no
+            // further chunk may be sent. Whether the server still holds the transaction the
+            // RFC leaves open, so RSET ends it before another message.
+            Awaited::Chunk { last: false } => match first_digit {
+                2 => self.send_chunk(),
+                3 => self.abort_on_unexpected(&reply, "a BDAT chunk"),
+                _ => self.refuse_message(&reply, true),
             },
             // RFC 5321 4.1.1.10: the server answers 221 and closes; any answer ends it.
             Awaited::Quit => self.close(),
@@ -1556,7 +1632,11 @@ impl ClientSession {
             transaction.deferred.extend(unsent);
         }
         if !transaction.accepted.is_empty() {
-            self.send_command_line("DATA", Awaited::Data);
+            if self.sends_chunks() {
+                self.send_chunk();
+            } else {
+                self.send_command_line("DATA", Awaited::Data);
+            }
             return;
         }
         debug_assert!(
@@ -1573,20 +1653,72 @@ impl ClientSession {
         }
     }
 
-    fn send_payload(&mut self) {
-        debug_assert!(!dot::has_bare_line_break(&self.current.payload));
-        // The message goes out again only in a later transaction of this session, for
-        // recipients not yet tried or deferred by a 452; otherwise it is handed over, not copied.
-        let sent_again = !self.untried.is_empty()
+    /// Whether the current message goes in BDAT chunks: when the client was given a chunk
+    /// size and the server offers CHUNKING (RFC 3030 2: only then may BDAT be used).
+    fn sends_chunks(&self) -> bool {
+        self.current.form == PayloadForm::AsIs
+            && self
+                .extensions
+                .as_ref()
+                .is_some_and(|extensions| extensions.chunking)
+    }
+
+    /// Whether the message goes out again in a later transaction of this session, for
+    /// recipients not yet tried or deferred by a 452.
+    fn sent_again(&self) -> bool {
+        !self.untried.is_empty()
             || self
                 .transaction
                 .as_ref()
-                .is_some_and(|transaction| !transaction.deferred.is_empty());
-        let payload = if sent_again {
+                .is_some_and(|transaction| !transaction.deferred.is_empty())
+    }
+
+    /// The next BDAT chunk of the current message, its command line and octets in one write
+    /// (RFC 3030 2: exactly the octets announced follow the line, CRLF or not); the last one
+    /// with LAST. An empty message is one empty chunk, `BDAT 0 LAST`.
+    fn send_chunk(&mut self) {
+        let Some(chunk_max) = self.config.bdat_chunk_octets else {
+            debug_assert!(false, "chunks are sent only with a chunk size");
+            return;
+        };
+        let Some(transaction) = self.transaction.as_mut() else {
+            debug_assert!(false, "chunks are sent only inside a transaction");
+            return;
+        };
+        let start = transaction.chunked_octets.min(self.current.payload.len());
+        let chunk = &self.current.payload[start..];
+        let size = chunk.len().min(chunk_max.max(1));
+        let last = start + size == self.current.payload.len();
+        transaction.chunked_octets = start + size;
+        let line = if last {
+            format!("BDAT {size} LAST")
+        } else {
+            format!("BDAT {size}")
+        };
+        let mut bytes = Vec::with_capacity(line.len() + 2 + size);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        bytes.extend_from_slice(&chunk[..size]);
+        self.events.push_back(ClientEvent::CommandSent { line });
+        self.events
+            .push_back(ClientEvent::DataSent { octets: size });
+        self.output.push_back(bytes);
+        self.awaiting.push_back(Awaited::Chunk { last });
+    }
+
+    fn send_payload(&mut self) {
+        // A message kept as it is for BDAT goes to a server without CHUNKING with DATA:
+        // dot-stuffed now (RFC 5321 4.5.2).
+        let stuffed_now = self.current.form == PayloadForm::AsIs;
+        let payload = if stuffed_now {
+            dot::dot_stuff_normalized(&self.current.payload)
+        } else if self.sent_again() {
             self.current.payload.clone()
         } else {
+            // Not sent again: handed over, not copied.
             std::mem::take(&mut self.current.payload)
         };
+        debug_assert!(!dot::has_bare_line_break(&payload));
         debug_assert!(
             payload.ends_with(dot::END_OF_DATA),
             "a payload is sent once it is whole"
@@ -1846,11 +1978,24 @@ impl ClientSession {
             Awaited::Mail => timeouts.mail_ms,
             Awaited::Rcpt(_) => timeouts.rcpt_ms,
             Awaited::Data => timeouts.data_initiation_ms,
-            Awaited::Payload => timeouts.data_termination_ms,
+            // RFC 3030 names no timeouts. The last chunk's reply, like the reply after the
+            // final dot, waits for the server to take the message; another chunk's only for
+            // the server to read it, as each block of data does.
+            Awaited::Payload | Awaited::Chunk { last: true } => timeouts.data_termination_ms,
+            Awaited::Chunk { last: false } => timeouts.data_block_ms,
             Awaited::Ehlo | Awaited::Helo | Awaited::Auth(_) | Awaited::Rset | Awaited::Quit => {
                 timeouts.other_command_ms
             }
         }
+    }
+}
+
+/// The form a client configured as `config` keeps its messages in until they are sent.
+fn payload_form(config: &ClientConfig) -> PayloadForm {
+    if config.bdat_chunk_octets.is_some() {
+        PayloadForm::AsIs
+    } else {
+        PayloadForm::DotStuffed
     }
 }
 
