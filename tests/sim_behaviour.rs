@@ -4815,3 +4815,78 @@ fn a_link_broken_in_a_bdat_chunk_loses_the_chunk_and_the_retry_delivers_once() {
     assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
     assert_eq!(count(&result, |e| matches!(e, Event::RetryScheduled(_))), 1);
 }
+
+/// What `chunking`'s text tells: the user agent submits with DATA; mail.sender.test sends Bob's
+/// copy in BDAT chunks of at most 200 octets, the single dot as it is, the last with LAST,
+/// and Dave's with DATA to mx.old.test, which offers no CHUNKING, the dots doubled; POP3
+/// doubles them again.
+#[test]
+fn the_chunking_scenario_does_what_its_text_says() {
+    let result = builtin("chunking");
+    let sends_on = |client: &str, server: &str| -> Vec<Vec<u8>> {
+        let conn = attempts(&result)
+            .into_iter()
+            .find(|(_, _, c, s, _)| c == client && s == server)
+            .map(|(_, conn, ..)| conn)
+            .unwrap_or_else(|| panic!("{client} connects to {server}"));
+        transmissions(&result, conn)
+            .into_iter()
+            .filter(|(direction, _)| *direction == Direction::ClientToServer)
+            .map(|(_, bytes)| bytes)
+            .collect()
+    };
+    let submission = sends_on("ua:alice@sender.test", "mail.sender.test");
+    assert!(submission.iter().any(|send| send == b"DATA\r\n"));
+    assert!(submission.iter().all(|send| !send.starts_with(b"BDAT")));
+    let to_bob = sends_on("mail.sender.test", "mx.receiver.test");
+    let chunks: Vec<&Vec<u8>> = to_bob.iter().filter(|s| s.starts_with(b"BDAT ")).collect();
+    assert!(chunks.len() >= 3, "several chunks: {}", chunks.len());
+    let last = chunks.last().expect("chunks");
+    let last_line =
+        String::from_utf8_lossy(&last[..last.iter().position(|&b| b == b'\r').unwrap()])
+            .to_string();
+    assert!(last_line.ends_with(" LAST"), "{last_line}");
+    assert!(chunks[..chunks.len() - 1]
+        .iter()
+        .all(|c| !String::from_utf8_lossy(c)
+            .lines()
+            .next()
+            .unwrap()
+            .contains("LAST")));
+    for chunk in &chunks {
+        let size: usize = String::from_utf8_lossy(chunk)
+            .split([' ', '\r'])
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(size <= 200);
+    }
+    assert!(to_bob.iter().all(|send| send != b"DATA\r\n"));
+    assert!(
+        last.windows(5).any(|w| w == b"\r\n.\r\n"),
+        "the single dot as it is"
+    );
+    let to_dave = sends_on("mail.sender.test", "mx.old.test");
+    assert!(to_dave.iter().any(|send| send == b"DATA\r\n"));
+    assert!(to_dave
+        .iter()
+        .any(|send| send.windows(6).any(|w| w == b"\r\n..\r\n") && send.ends_with(b"\r\n.\r\n")));
+    for (message, recipient) in [("m1", "bob@receiver.test"), ("m1", "dave@old.test")] {
+        assert!(
+            matches!(fate(&result, message, recipient), Fate::Delivered { .. }),
+            "{recipient}"
+        );
+    }
+    let retrieved = sends_on("ua:bob@receiver.test", "mx.receiver.test");
+    assert!(retrieved.iter().any(|send| send.starts_with(b"RETR")));
+    let pop3_conn = attempts(&result)
+        .into_iter()
+        .find(|(_, _, c, _, _)| c == "ua:bob@receiver.test")
+        .map(|(_, conn, ..)| conn)
+        .expect("Bob fetches");
+    assert!(transmissions(&result, pop3_conn)
+        .iter()
+        .any(|(direction, bytes)| *direction == Direction::ServerToClient
+            && bytes.windows(6).any(|w| w == b"\r\n..\r\n")));
+}

@@ -200,6 +200,12 @@ fn build(world: &WorldGen) -> Value {
     let mut zones = vec![sender_zone()];
     let mut sender = sender_host();
     sender["extensions"] = json!({"dsn": true});
+    // BDAT (RFC 3030) from the sending server and the backups, and CHUNKING offered or not by
+    // the stores, by bits of the seed: chunks of 1 to 300 octets.
+    let chunk_octets =
+        |bit: u32| (world.seed >> bit & 1 == 1).then_some(1 + (world.seed >> 8) % 300);
+    let stores_chunk = world.seed >> 2 & 1 == 0;
+    sender["client_chunk_octets"] = json!(chunk_octets(0));
     let mut hosts = vec![sender];
     for (d, domain) in world.domains.iter().enumerate() {
         let name = format!("d{d}.test");
@@ -233,7 +239,7 @@ fn build(world: &WorldGen) -> Value {
         if let Some(max) = domain.store.max_recipients {
             store["max_recipients"] = json!(max);
         }
-        store["extensions"] = json!({"dsn": domain.store.dsn});
+        store["extensions"] = json!({"dsn": domain.store.dsn, "chunking": stores_chunk});
         hosts.push(store);
         if let Some(backup) = &domain.backup {
             let backup_name = format!("mx1.{name}");
@@ -253,6 +259,7 @@ fn build(world: &WorldGen) -> Value {
                 host["max_recipients"] = json!(max);
             }
             host["extensions"] = json!({"dsn": backup.dsn});
+            host["client_chunk_octets"] = json!(chunk_octets(1));
             hosts.push(host);
         }
         zones.push(json!({"origin": name, "records": records}));

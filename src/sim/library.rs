@@ -116,6 +116,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/pipelining.json"),
     ),
     (
+        "chunking.json",
+        include_str!("../../scenarios/chunking.json"),
+    ),
+    (
         "old-server-no-ehlo.json",
         include_str!("../../scenarios/old-server-no-ehlo.json"),
     ),

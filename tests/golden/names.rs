@@ -7,6 +7,7 @@ golden_traces![
     "all-mx-down-then-back",
     "attachments",
     "basic-delivery",
+    "chunking",
     "connection-lost-in-data",
     "dns-servfail-then-success",
     "dsn-on-request",
