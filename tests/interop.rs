@@ -1541,11 +1541,16 @@ fn send_delivers_to_aiosmtpd() {
             "dave@example.net",
             "--subject",
             "to aiosmtpd",
+            // aiosmtpd offers no CHUNKING: DATA all the same.
+            "--bdat",
+            "10",
         ],
         "Hello aiosmtpd\n.dot line\n",
     );
     let out = text(&output);
     assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("C: DATA"), "{out}");
+    assert!(!out.contains("BDAT"), "{out}");
     assert!(out.contains("<dave@example.net> accepted"), "{out}");
     let deadline = Instant::now() + WAIT;
     let logged = loop {
@@ -1882,6 +1887,34 @@ fn send_gives_one_line_errors_for_421_and_dropped_connections() {
     }
 }
 
+/// With BDAT, only the last chunk completes the message (RFC 3030 2): a connection lost after
+/// another chunk leaves the recipient not delivered, one lost after the last leaves its fate
+/// unknown, as after DATA's final dot.
+#[test]
+fn send_with_bdat_knows_which_chunk_a_lost_connection_followed() {
+    const CHUNKING: &[&str] = &[
+        "250-s.example\r\n250 CHUNKING\r\n",
+        "250 ok\r\n",
+        "250 ok\r\n",
+    ];
+    for (chunk, expected) in [
+        ("10", "# <b@example.net> not delivered: 451"),
+        ("100000", "# <b@example.net> delivered or not, unknown: 451"),
+    ] {
+        let port = scripted_server("220 s.example\r\n", CHUNKING);
+        let output = send_hi(
+            &format!("127.0.0.1:{port}"),
+            "a@example.org",
+            "b@example.net",
+            &["--no-pipelining", "--bdat", chunk],
+        );
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{out}");
+        assert!(out.contains("C: BDAT "), "{out}");
+        assert!(out.contains(expected), "--bdat {chunk}: {out}");
+    }
+}
+
 /// The transcript shows each reply line as the server sent it, however irregular, and a
 /// server's control characters reach the terminal escaped, in the transcript, the result and
 /// the error alike.
@@ -2047,6 +2080,89 @@ fn postfix_relays_into_serve_and_send_delivers_to_postfix() {
     assert!(
         message.contains("Return-Path: <alice@example.org>"),
         "{message}"
+    );
+
+    // smtp-lab send with BDAT (RFC 3030): Postfix offers CHUNKING, and takes the message in
+    // counted chunks, the lines of dots as they are (no dot-stuffing).
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{}", postfix.port),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "dave@postfix.test",
+            "--subject",
+            "in chunks",
+            "--bdat",
+            "16",
+        ],
+        "Hello Dave\n.\n..two dots\nend\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}\n{}", postfix.log());
+    assert!(
+        out.lines()
+            .any(|line| line.starts_with("S: 250") && line.ends_with("CHUNKING")),
+        "{out}"
+    );
+    assert!(out.contains("C: BDAT 16\n"), "{out}");
+    assert!(
+        out.lines()
+            .any(|line| line.starts_with("C: BDAT ") && line.ends_with(" LAST")),
+        "{out}"
+    );
+    assert!(!out.contains("C: DATA"), "{out}");
+    assert!(out.contains("<dave@postfix.test> accepted"), "{out}");
+    let delivered = wait_for_maildir(&postfix.dir.join("mail/dave/new"), 1);
+    let message = delivered[0].replace("\r\n", "\n");
+    assert!(message.contains("Subject: in chunks\n"), "{message}");
+    assert!(
+        message.ends_with("\n\nHello Dave\n.\n..two dots\nend\n"),
+        "{message}"
+    );
+}
+
+/// `send --bdat` to smtp-lab serve, which offers CHUNKING: the chunks, the last with LAST,
+/// deliver the message as it was written; to aiosmtpd, which does not, the same command
+/// sends DATA (see `send_delivers_to_aiosmtpd`).
+#[test]
+fn send_with_bdat_delivers_to_serve_in_chunks() {
+    let server = LabServer::start(&["--domain", "example.net", "--mailbox", "bob@example.net"]);
+    let output = lab_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{}", server.port),
+            "--from",
+            "alice@example.org",
+            "--to",
+            "bob@example.net",
+            "--subject",
+            "in chunks",
+            "--bdat",
+            "7",
+        ],
+        "Hello Bob\n.\n..two dots\n",
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("C: BDAT 7\n"), "{out}");
+    assert!(!out.contains("C: DATA"), "{out}");
+    let chunks = out
+        .lines()
+        .filter(|line| line.starts_with("C: BDAT "))
+        .count();
+    assert!(chunks > 10, "{out}");
+    assert!(
+        server.transcript_shows("S: 250 2.0.0 7 octets received"),
+        "{}",
+        server.transcript()
+    );
+    let delivered = server.wait_for_messages("bob", 1);
+    assert!(
+        delivered[0].ends_with("\r\n\r\nHello Bob\r\n.\r\n..two dots\r\n"),
+        "{}",
+        delivered[0]
     );
 }
 

@@ -25,6 +25,10 @@ fuzz_target!(|data: &[u8]| {
     let message = b"Subject: fuzz\r\n\r\nHello\r\n.\r\n".to_vec();
     let mut config = ClientConfig::new("client.example.org");
     config.keep_open_ms = Some(1_000);
+    // An odd first byte: BDAT chunks of 7 octets where the server offers CHUNKING (RFC 3030).
+    if data.first().is_some_and(|byte| byte & 1 == 1) {
+        config.bdat_chunk_octets = Some(7);
+    }
     let Ok(mut session) = ClientSession::new(config, envelope.clone(), message.clone()) else {
         return;
     };

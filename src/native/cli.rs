@@ -271,6 +271,10 @@ pub struct SendArgs {
     /// Wait for each reply even when the server offers PIPELINING.
     #[arg(long)]
     pub no_pipelining: bool,
+    /// Send the message with BDAT (RFC 3030) in chunks of at most OCTETS octets, to a server
+    /// that offers CHUNKING (DATA to one that does not).
+    #[arg(long, value_name = "OCTETS", value_parser = clap::value_parser!(u32).range(1..=67_108_864))]
+    pub bdat: Option<u32>,
     /// Send non-ASCII body text as it is, as 8bit data with BODY=8BITMIME (RFC 6152), rather
     /// than as quoted-printable (a body with a line over 998 octets or a control character
     /// but tab still goes as quoted-printable); a server that does not offer 8BITMIME is not
@@ -425,6 +429,7 @@ pub fn main() -> ExitCode {
                 helo: args.helo,
                 auth,
                 no_pipelining: args.no_pipelining,
+                bdat_chunk_octets: args.bdat.map(|octets| octets as usize),
                 eight_bit_body: args.eight_bit_body,
                 dsn: DsnParameters {
                     notify: args.notify,

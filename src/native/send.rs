@@ -42,6 +42,9 @@ pub struct SendOptions {
     pub helo: String,
     pub auth: Option<(String, String)>,
     pub no_pipelining: bool,
+    /// Send with BDAT (RFC 3030) in chunks of at most this many octets where the server
+    /// offers CHUNKING.
+    pub bdat_chunk_octets: Option<usize>,
     pub eight_bit_body: bool,
     /// Delivery status notifications to ask for (RFC 3461).
     pub dsn: DsnParameters,
@@ -86,8 +89,9 @@ pub fn run(options: SendOptions) -> ExitCode {
     let mut config = ClientConfig::new(options.helo.clone());
     config.credentials = options.auth.clone();
     config.prefer_pipelining = !options.no_pipelining;
-    // The session sends exactly this; the transcript shows it when the session sends it.
-    let payload = dot_stuff(&message);
+    config.bdat_chunk_octets = options.bdat_chunk_octets;
+    // The transcript shows the data as the session sends it.
+    let sent_message = message.clone();
     let session = match ClientSession::new(config, envelope, message) {
         Ok(session) => session,
         Err(error) => {
@@ -106,7 +110,7 @@ pub fn run(options: SendOptions) -> ExitCode {
         }
     };
     let mut out = CheckedStdout::lock();
-    let sent = drive(session, stream, &payload, &mut out);
+    let sent = drive(session, stream, &sent_message, &mut out);
     print_outcome(&mut out, &sent);
     // The status says what became of the message, whatever became of the transcript: a
     // script that took a lost transcript for a failure would send the message again.
@@ -352,12 +356,20 @@ impl Sent {
 }
 
 /// Runs the session over the stream until it finishes, printing the transcript.
+/// Runs `session` over `stream`, writing its transcript to `out`; `message` is the message
+/// the session was given, whose data the transcript shows as it goes out.
 pub fn drive(
     mut session: ClientSession,
     mut stream: TcpStream,
-    payload: &[u8],
+    message: &[u8],
     out: &mut impl Write,
 ) -> Sent {
+    // What the session sends: after DATA, dot-stuffed; in BDAT chunks, as it is with CRLF
+    // line endings.
+    let data = SentData {
+        dot_stuffed: dot_stuff(message),
+        as_is: crate::smtp::dot::normalized(message).into_owned(),
+    };
     let start = Instant::now();
     let now_ms = || start.elapsed().as_millis() as u64;
     let _ = stream.set_nodelay(true);
@@ -397,7 +409,7 @@ pub fn drive(
             }
         }
         while let Some(event) = session.poll_event() {
-            print_event(out, &event, payload, &mut transcript);
+            print_event(out, &event, &data, &mut transcript);
         }
         // After the lines of the send that failed, which the events above printed whole.
         if let Some(note) = send_failure {
@@ -418,7 +430,7 @@ pub fn drive(
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
     while let Some(event) = session.poll_event() {
-        print_event(out, &event, payload, &mut transcript);
+        print_event(out, &event, &data, &mut transcript);
     }
     Sent {
         outcome: session
@@ -576,18 +588,35 @@ fn ends_message_data(bytes: &[u8]) -> bool {
                 .ends_with(b" LAST"))
 }
 
+/// A message's data in the two forms a session sends.
+struct SentData {
+    dot_stuffed: Vec<u8>,
+    as_is: Vec<u8>,
+}
+
 fn print_event(
     out: &mut impl Write,
     event: &ClientEvent,
-    payload: &[u8],
+    data: &SentData,
     transcript: &mut Transcript,
 ) {
     let wire = &mut transcript.replies;
     match event {
         ClientEvent::CommandSent { line } => print_line(out, None, "C:", line),
         ClientEvent::DataSent { .. } => {
-            print_data(out, None, "C:", payload);
+            print_data(out, None, "C:", &data.dot_stuffed);
             transcript.data_unanswered = !transcript.message_cut_short;
+        }
+        ClientEvent::ChunkSent {
+            offset,
+            octets,
+            last,
+        } => {
+            let chunk = data.as_is.get(*offset..offset.saturating_add(*octets));
+            print_data(out, None, "C:", chunk.unwrap_or_default());
+            // Only the last chunk completes the message (RFC 3030 2): before it, the server
+            // cannot have kept it.
+            transcript.data_unanswered = *last && !transcript.message_cut_short;
         }
         ClientEvent::ReplyReceived { reply } => {
             transcript.data_unanswered = false;
@@ -812,10 +841,9 @@ mod tests {
             reverse_path: "a@client.test".into(),
             forward_paths: vec!["b@server.test".into()],
         };
-        let payload = dot_stuff(&message);
         (
-            ClientSession::new(config, envelope, message).unwrap(),
-            payload,
+            ClientSession::new(config, envelope, message.clone()).unwrap(),
+            message,
         )
     }
 
@@ -827,14 +855,14 @@ mod tests {
     ) -> (SessionOutcome, String, usize) {
         let (release, released) = std::sync::mpsc::channel();
         let (address, server) = server_that_stops_at_354(closes, released);
-        let (session, payload) = session_with_large_message(data_block_ms);
+        let (session, message) = session_with_large_message(data_block_ms);
         let stream = TcpStream::connect(address).unwrap();
         let mut transcript = Vec::new();
-        let outcome = drive(session, stream, &payload, &mut transcript).outcome;
+        let outcome = drive(session, stream, &message, &mut transcript).outcome;
         let _ = release.send(());
         server.join().unwrap();
         let transcript = String::from_utf8_lossy(&transcript).into_owned();
-        (outcome, transcript, payload.len())
+        (outcome, transcript, dot_stuff(&message).len())
     }
 
     /// RFC 5321 4.5.3.2.5: a send that makes no progress for the data block timeout ends the
@@ -1042,6 +1070,7 @@ mod tests {
             helo: "client.example.org".into(),
             auth: None,
             no_pipelining: false,
+            bdat_chunk_octets: None,
             eight_bit_body: false,
             dsn: DsnParameters::default(),
         };

@@ -540,9 +540,17 @@ pub enum ClientEvent {
     CommandSent {
         line: String,
     },
-    /// The dot-stuffed message was handed out through `poll_output`.
+    /// The dot-stuffed message was handed out through `poll_output`, after DATA's 354.
     DataSent {
         octets: usize,
+    },
+    /// A BDAT chunk was handed out through `poll_output`, after its command line: `octets`
+    /// of the message (with CRLF line endings, not dot-stuffed) from `offset` on; `last` for
+    /// the one sent with LAST.
+    ChunkSent {
+        offset: usize,
+        octets: usize,
+        last: bool,
     },
     ReplyReceived {
         reply: Reply,
@@ -1700,8 +1708,11 @@ impl ClientSession {
         bytes.extend_from_slice(b"\r\n");
         bytes.extend_from_slice(&chunk[..size]);
         self.events.push_back(ClientEvent::CommandSent { line });
-        self.events
-            .push_back(ClientEvent::DataSent { octets: size });
+        self.events.push_back(ClientEvent::ChunkSent {
+            offset: start,
+            octets: size,
+            last,
+        });
         self.output.push_back(bytes);
         self.awaiting.push_back(Awaited::Chunk { last });
     }
