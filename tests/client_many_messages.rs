@@ -619,3 +619,71 @@ fn a_later_messages_early_settled_recipients_name_it() {
         ]
     );
 }
+
+/// RFC 3030 2: a refused chunk that is not the last fails its message and no further chunk
+/// goes; RSET then ends whatever the server still holds before the next message, which goes
+/// in chunks too. A refused last chunk ends its transaction, as a refusal after DATA's final
+/// dot does: no RSET.
+#[test]
+fn a_refused_chunk_is_followed_by_rset_a_refused_last_chunk_is_not() {
+    let mut chunking = config(None);
+    chunking.bdat_chunk_octets = Some(20);
+    // 24 octets each: two chunks, 20 and 4.
+    let mut client =
+        ClientSession::new(chunking, envelope(&["bob@mx.test"]), message("one")).unwrap();
+    client
+        .add_message(envelope(&["carol@mx.test"]), &message("two"), 0)
+        .unwrap();
+    client
+        .add_message(envelope(&["dave@mx.test"]), &message("six"), 0)
+        .unwrap();
+    let sent = converse(
+        &mut client,
+        &[
+            "220 mx.test\r\n",
+            "250-mx.test\r\n250 CHUNKING\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "552 5.3.4 too big\r\n",
+            "250 reset\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "250 20 octets received\r\n",
+            "554 5.6.0 no\r\n",
+            "250 ok\r\n",
+            "250 ok\r\n",
+            "250 20 octets received\r\n",
+            "250 queued six\r\n",
+            "221 bye\r\n",
+        ],
+        0,
+    );
+    assert_eq!(
+        sent,
+        [
+            "EHLO mail.sender.test",
+            "MAIL FROM:<alice@sender.test>",
+            "RCPT TO:<bob@mx.test>",
+            "BDAT 20",
+            "RSET",
+            "MAIL FROM:<alice@sender.test>",
+            "RCPT TO:<carol@mx.test>",
+            "BDAT 20",
+            "BDAT 4 LAST",
+            "MAIL FROM:<alice@sender.test>",
+            "RCPT TO:<dave@mx.test>",
+            "BDAT 20",
+            "BDAT 4 LAST",
+            "QUIT",
+        ]
+    );
+    let outcomes = client.outcomes();
+    let statuses: Vec<(u16, bool)> = outcomes
+        .iter()
+        .map(|outcome| {
+            let status = &outcome.recipients[0].status;
+            (status.reply().code, status.is_accepted())
+        })
+        .collect();
+    assert_eq!(statuses, [(552, false), (554, false), (250, true)]);
+}

@@ -1984,6 +1984,19 @@ fn bdat_note(bytes: &[u8]) -> StepNote {
             "BDAT sends a chunk of exactly the given number of octets; no dot-stuffing.".to_string()
         }
     };
+    // A chunk that stops inside a line, as a client's may: its count, not a line end, ends it.
+    let chunk = &bytes[(line_end + 1).min(bytes.len())..];
+    let text = match parse_command(command) {
+        Ok(Command::Bdat { size, .. })
+            if size == chunk.len() as u64 && size > 0 && !chunk.ends_with(b"\r\n") =>
+        {
+            format!(
+                "{text} This chunk stops in the middle of a line (marked \"no CRLF\"): the \
+                 next one goes on from there."
+            )
+        }
+        _ => text,
+    };
     StepNote {
         text: Cow::Owned(text),
         rfc: Cow::Borrowed("RFC 3030 2"),
@@ -3109,6 +3122,27 @@ mod tests {
             },
             Some(protocol),
         )
+    }
+
+    #[test]
+    fn a_bdat_note_tells_a_last_chunk_from_another_and_one_that_stops_inside_a_line() {
+        let middle = sent("BDAT 5\r\nab\r\nc", Protocol::Smtp).unwrap();
+        assert!(
+            middle.text.starts_with("BDAT 5 sends a chunk"),
+            "{middle:?}"
+        );
+        assert!(middle.text.contains("the last one says LAST"), "{middle:?}");
+        assert!(middle.text.contains("middle of a line"), "{middle:?}");
+        let last = sent("BDAT 4 LAST\r\nab\r\n", Protocol::Smtp).unwrap();
+        assert!(last
+            .text
+            .starts_with("BDAT 4 LAST sends the message's last chunk"));
+        assert!(last.text.contains("whether the server took it"), "{last:?}");
+        assert!(!last.text.contains("middle of a line"), "{last:?}");
+        // Nothing is said of chunk boundaries where the octets are not the count's.
+        let short = sent("BDAT 9\r\nab", Protocol::Smtp).unwrap();
+        assert!(!short.text.contains("middle of a line"), "{short:?}");
+        assert_eq!(last.rfc, "RFC 3030 2");
     }
 
     #[test]
