@@ -620,12 +620,11 @@ fn a_later_messages_early_settled_recipients_name_it() {
     );
 }
 
-/// RFC 3030 2: a refused chunk that is not the last fails its message and no further chunk
-/// goes; RSET then ends whatever the server still holds before the next message, which goes
-/// in chunks too. A refused last chunk ends its transaction, as a refusal after DATA's final
-/// dot does: no RSET.
+/// RFC 3030 2: a refused chunk fails its message and no further chunk goes; whether the
+/// server still holds the transaction the RFC leaves open, so RSET ends it before the next
+/// message, which goes in chunks too; after the last chunk too.
 #[test]
-fn a_refused_chunk_is_followed_by_rset_a_refused_last_chunk_is_not() {
+fn a_refused_chunk_last_or_not_is_followed_by_rset() {
     let mut chunking = config(None);
     chunking.bdat_chunk_octets = Some(20);
     // 24 octets each: two chunks, 20 and 4.
@@ -650,6 +649,7 @@ fn a_refused_chunk_is_followed_by_rset_a_refused_last_chunk_is_not() {
             "250 ok\r\n",
             "250 20 octets received\r\n",
             "554 5.6.0 no\r\n",
+            "250 reset\r\n",
             "250 ok\r\n",
             "250 ok\r\n",
             "250 20 octets received\r\n",
@@ -670,6 +670,7 @@ fn a_refused_chunk_is_followed_by_rset_a_refused_last_chunk_is_not() {
             "RCPT TO:<carol@mx.test>",
             "BDAT 20",
             "BDAT 4 LAST",
+            "RSET",
             "MAIL FROM:<alice@sender.test>",
             "RCPT TO:<dave@mx.test>",
             "BDAT 20",

@@ -392,9 +392,24 @@ proptest! {
         client.handle_peer_closed();
         drain(&mut client, &mut finished);
         prop_assert!(client.is_finished());
-        // A BDAT chunk is counted octets, and may end between a CR and its LF (RFC 3030 2).
-        if chunk.is_none() {
-            prop_assert!(!has_bare_line_break(&sent));
+        // Outside BDAT chunks, whose octets are counted (RFC 3030 2), every line ends in CRLF
+        // and no bare CR or LF is sent; each chunk is as long as its command says.
+        let mut at = 0;
+        while at < sent.len() {
+            let end = find(&sent[at..], b"\r\n").map(|end| at + end);
+            prop_assert!(end.is_some(), "a command line without its CRLF: {:?}", &sent[at..]);
+            let end = end.unwrap_or_default();
+            let line = &sent[at..end];
+            prop_assert!(!line.contains(&b'\r') && !line.contains(&b'\n'), "{:?}", line);
+            at = end + 2;
+            if let Some(size) = line.strip_prefix(b"BDAT ") {
+                prop_assert!(chunk.is_some());
+                let size = String::from_utf8_lossy(size);
+                let size: usize = size.trim_end_matches(" LAST").parse().unwrap_or(usize::MAX);
+                prop_assert!(size <= chunk.unwrap_or_default(), "BDAT {}", size);
+                prop_assert!(at + size <= sent.len(), "a chunk cut short");
+                at += size;
+            }
         }
         let expected: Vec<usize> = (0..given.len()).collect();
         prop_assert_eq!(&finished, &expected, "each message finished once, in order");

@@ -91,7 +91,7 @@ pub fn run(options: SendOptions) -> ExitCode {
     config.prefer_pipelining = !options.no_pipelining;
     config.bdat_chunk_octets = options.bdat_chunk_octets;
     // The transcript shows the data as the session sends it.
-    let sent_message = message.clone();
+    let sent_data = SentData::new(&message, options.bdat_chunk_octets.is_some());
     let session = match ClientSession::new(config, envelope, message) {
         Ok(session) => session,
         Err(error) => {
@@ -110,7 +110,7 @@ pub fn run(options: SendOptions) -> ExitCode {
         }
     };
     let mut out = CheckedStdout::lock();
-    let sent = drive(session, stream, &sent_message, &mut out);
+    let sent = drive(session, stream, &sent_data, &mut out);
     print_outcome(&mut out, &sent);
     // The status says what became of the message, whatever became of the transcript: a
     // script that took a lost transcript for a failure would send the message again.
@@ -356,20 +356,14 @@ impl Sent {
 }
 
 /// Runs the session over the stream until it finishes, printing the transcript.
-/// Runs `session` over `stream`, writing its transcript to `out`; `message` is the message
-/// the session was given, whose data the transcript shows as it goes out.
+/// Runs `session` over `stream`, writing its transcript to `out`, which shows the message's
+/// data (`data`, made from the message the session was given) as it goes out.
 pub fn drive(
     mut session: ClientSession,
     mut stream: TcpStream,
-    message: &[u8],
+    data: &SentData,
     out: &mut impl Write,
 ) -> Sent {
-    // What the session sends: after DATA, dot-stuffed; in BDAT chunks, as it is with CRLF
-    // line endings.
-    let data = SentData {
-        dot_stuffed: dot_stuff(message),
-        as_is: crate::smtp::dot::normalized(message).into_owned(),
-    };
     let start = Instant::now();
     let now_ms = || start.elapsed().as_millis() as u64;
     let _ = stream.set_nodelay(true);
@@ -385,7 +379,9 @@ pub fn drive(
     };
     loop {
         let mut send_failure = None;
+        let mut sent_any = false;
         while let Some(bytes) = session.poll_output() {
+            sent_any = true;
             if let Err(failure) = send_all(&mut stream, &bytes) {
                 let reason = if failure.timed_out {
                     format!(
@@ -408,8 +404,13 @@ pub fn drive(
                 break;
             }
         }
+        // The replies are waited for from now, when the writes are done (a large message
+        // may take long to go out).
+        if sent_any && send_failure.is_none() {
+            session.handle_sent(now_ms());
+        }
         while let Some(event) = session.poll_event() {
-            print_event(out, &event, &data, &mut transcript);
+            print_event(out, &event, data, &mut transcript);
         }
         // After the lines of the send that failed, which the events above printed whole.
         if let Some(note) = send_failure {
@@ -430,7 +431,7 @@ pub fn drive(
     }
     let _ = stream.shutdown(std::net::Shutdown::Both);
     while let Some(event) = session.poll_event() {
-        print_event(out, &event, &data, &mut transcript);
+        print_event(out, &event, data, &mut transcript);
     }
     Sent {
         outcome: session
@@ -588,10 +589,43 @@ fn ends_message_data(bytes: &[u8]) -> bool {
                 .ends_with(b" LAST"))
 }
 
-/// A message's data in the two forms a session sends.
-struct SentData {
-    dot_stuffed: Vec<u8>,
-    as_is: Vec<u8>,
+/// A message's data as a session sends it, for the transcript: after DATA dot-stuffed, in
+/// BDAT chunks as it is (with CRLF line endings). Only the form the session will use is made
+/// at once; a session that would send chunks to a server without CHUNKING sends DATA, whose
+/// form is then made from the other.
+pub struct SentData {
+    dot_stuffed: std::cell::OnceCell<Vec<u8>>,
+    as_is: Option<Vec<u8>>,
+}
+
+impl SentData {
+    /// `chunks`: whether the session was given a BDAT chunk size.
+    pub fn new(message: &[u8], chunks: bool) -> SentData {
+        if chunks {
+            SentData {
+                dot_stuffed: std::cell::OnceCell::new(),
+                as_is: Some(crate::smtp::dot::normalized(message).into_owned()),
+            }
+        } else {
+            SentData {
+                dot_stuffed: std::cell::OnceCell::from(dot_stuff(message)),
+                as_is: None,
+            }
+        }
+    }
+
+    fn dot_stuffed(&self) -> &[u8] {
+        self.dot_stuffed.get_or_init(|| {
+            crate::smtp::dot::dot_stuff_normalized(self.as_is.as_deref().unwrap_or_default())
+        })
+    }
+
+    fn chunk(&self, offset: usize, octets: usize) -> &[u8] {
+        let as_is = self.as_is.as_deref().unwrap_or_default();
+        as_is
+            .get(offset..offset.saturating_add(octets))
+            .unwrap_or_default()
+    }
 }
 
 fn print_event(
@@ -604,7 +638,7 @@ fn print_event(
     match event {
         ClientEvent::CommandSent { line } => print_line(out, None, "C:", line),
         ClientEvent::DataSent { .. } => {
-            print_data(out, None, "C:", &data.dot_stuffed);
+            print_data(out, None, "C:", data.dot_stuffed());
             transcript.data_unanswered = !transcript.message_cut_short;
         }
         ClientEvent::ChunkSent {
@@ -612,8 +646,7 @@ fn print_event(
             octets,
             last,
         } => {
-            let chunk = data.as_is.get(*offset..offset.saturating_add(*octets));
-            print_data(out, None, "C:", chunk.unwrap_or_default());
+            print_data(out, None, "C:", data.chunk(*offset, *octets));
             // Only the last chunk completes the message (RFC 3030 2): before it, the server
             // cannot have kept it.
             transcript.data_unanswered = *last && !transcript.message_cut_short;
@@ -858,7 +891,8 @@ mod tests {
         let (session, message) = session_with_large_message(data_block_ms);
         let stream = TcpStream::connect(address).unwrap();
         let mut transcript = Vec::new();
-        let outcome = drive(session, stream, &message, &mut transcript).outcome;
+        let data = SentData::new(&message, false);
+        let outcome = drive(session, stream, &data, &mut transcript).outcome;
         let _ = release.send(());
         server.join().unwrap();
         let transcript = String::from_utf8_lossy(&transcript).into_owned();

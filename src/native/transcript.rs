@@ -33,13 +33,21 @@ pub fn print_reply(out: &mut impl Write, tag: Option<u64>, reply: &Reply) {
     }
 }
 
-/// Prints the data of a message (already dot-stuffed, ending in CRLF.CRLF), cut after
-/// [`DATA_LINES_SHOWN_MAX`] lines when more than one would be left out.
+/// Prints the data of a message (already dot-stuffed, ending in CRLF.CRLF, or a BDAT chunk,
+/// which may stop inside a line), cut after [`DATA_LINES_SHOWN_MAX`] lines when more than one
+/// would be left out. A last line without its CRLF is marked, as the simulation's trace marks
+/// it: `C (no CRLF):`.
 pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[u8]) {
     let lines = crate::smtp::dot::crlf_lines(data);
     let shown = crate::sim::trace::lines_shown(lines.len(), DATA_LINES_SHOWN_MAX);
     for line in &lines[..shown] {
-        print_bytes_line(out, tag, prefix, line.strip_suffix(b"\r\n").unwrap_or(line));
+        match line.strip_suffix(b"\r\n") {
+            Some(line) => print_bytes_line(out, tag, prefix, line),
+            None => {
+                let unended = format!("{} (no CRLF):", prefix.trim_end_matches(':'));
+                print_bytes_line(out, tag, &unended, line)
+            }
+        }
     }
     if lines.len() > shown {
         let hidden = lines.len() - shown;

@@ -1192,11 +1192,11 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                     "A BDAT command and its chunk went out in one write: the command says how \
                      many octets follow, and the server reads exactly that many, whatever they \
                      hold, so nothing is dot-stuffed and no line with a single dot ends \
-                     anything. The client waits for the chunk's 250 before the next one (a \
-                     client may also send them all at once where the server offers \
-                     PIPELINING)."
+                     anything. This client waits for the chunk's 250 before the next one; \
+                     where the server offers PIPELINING, a client may send them all without \
+                     waiting."
                 ),
-                "RFC 3030 2, 4",
+                "RFC 3030 2, RFC 2920",
             ),
             C::ExpectLastChunkReply => (
                 state_text!(

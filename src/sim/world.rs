@@ -2812,7 +2812,8 @@ impl<'a> World<'a> {
                         | crate::smtp::server::ServerStateKind::ExpectBdat
                 ) =>
             {
-                bdat_chunk_start(bytes)
+                // An empty chunk (`BDAT 0 LAST`) has no middle to break in.
+                bdat_chunk_start(bytes).filter(|&start| start < bytes.len())
             }
             _ => None,
         };
@@ -2836,14 +2837,17 @@ impl<'a> World<'a> {
                 let reached = &bytes[..part_before_data_end(bytes)];
                 if let Some(start) = chunk_start {
                     // The command and the first half of its chunk: never the chunk's end.
-                    let reached = &bytes[..start + (bytes.len() - start) / 2];
+                    let chunk_octets = bytes.len() - start;
+                    let reached = &bytes[..start + chunk_octets / 2];
                     s.handle_input(reached, now);
                     reason = format!(
                         "the link broke in the middle of a BDAT chunk: {} of the {} octets on \
-                         their way reached the server (the command and part of its chunk), not \
-                         the chunk's end, so it has no message and keeps none of it",
+                         their way reached the server (the command and {} of the chunk's {} \
+                         octets), not the chunk's end, so it has no message and keeps none of it",
                         reached.len(),
-                        bytes.len()
+                        bytes.len(),
+                        chunk_octets / 2,
+                        chunk_octets
                     );
                 } else if s.state() == crate::smtp::server::ServerStateKind::ReceivingData
                     && !reached.is_empty()

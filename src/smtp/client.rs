@@ -7,13 +7,13 @@
 //! It is not a queue, a resolver or a socket: it delivers the messages it is given, one mail
 //! transaction after another, over one connection that someone else opened, and it never
 //! retries later, reads a clock or blocks. After a completed transaction the next message
-//! starts with MAIL; after one left open (every recipient refused, or DATA refused) with RSET
-//! (RFC 5321 4.1.1.5). With nothing left it says QUIT, or first idles `keep_open_ms` for
-//! another message, as a connection cache does. Configured with a chunk size, it sends the
-//! message with BDAT (CHUNKING, RFC 3030) to a server that offers it, as counted chunks the
-//! server need not scan for an end, without dot-stuffing, waiting for each chunk's reply;
-//! otherwise with DATA. It does not speak STARTTLS or BINARYMIME, and does not convert 8-bit
-//! messages to 7-bit.
+//! starts with MAIL; after one left open (every recipient refused, DATA refused, or a BDAT
+//! chunk refused) with RSET (RFC 5321 4.1.1.5). With nothing left it says QUIT, or first idles
+//! `keep_open_ms` for another message, as a connection cache does. Configured with a chunk
+//! size, it sends the message with BDAT (CHUNKING, RFC 3030) to a server that offers it, as
+//! counted chunks the server need not scan for an end, without dot-stuffing, waiting for each
+//! chunk's reply; otherwise with DATA. It does not speak STARTTLS or BINARYMIME, and does not
+//! convert 8-bit messages to 7-bit.
 //!
 //! ```text
 //!  connect ──► ExpectGreeting ──220──► ExpectEhloReply ──250──┬───────────────┐
@@ -29,14 +29,17 @@
 //!        │                   │ 250        more to send ──── ExpectRcptReplies
 //!        │                   └────────────► MAIL again               │ some accepted
 //!        │                                                           ▼
-//!        │                                   CHUNKING offered, a chunk size set? ──no──┐
-//!        │                                                           │ yes             │
-//!        │      ExpectChunkReply ◄── BDAT n + chunk (more to come) ──┤                 ▼
-//!        │       │ 250: the next chunk                               │        ExpectDataGoAhead
-//!        │       └──────────────────► BDAT n LAST + the last chunk ──┤                 │ 354: the
-//!        │                                                           ▼                 │ dot-stuffed
-//!        ├─────────────────────────────────────────────── ExpectLastChunkReply         ▼ data
-//!        └───────────────────────────────────────────────────────────┼──────── ExpectDataReply
+//!        │                             CHUNKING offered and a chunk size set? ──no──┐
+//!        │                                                           │ yes          │
+//!        │                                                           ▼              │
+//!        │                  ┌─── 250 ──────────► more than one chunk left?          │
+//!        │                  │                     │ yes              │ no           ▼
+//!        │           ExpectChunkReply ◄─ BDAT n ──┘     BDAT n LAST, │     ExpectDataGoAhead
+//!        │           (4yz/5yz: RSET      and a chunk    the last     │              │ 354: the
+//!        │            before more mail)                 chunk        ▼              │ data, dot-
+//!        │                                                ExpectLastChunkReply      ▼ stuffed
+//!        │                                                           │        ExpectDataReply
+//!        └─────────── 250 (the next message) ────────────────────────┼─── 250 ──────┘
 //!                                                                    │ nothing left to send
 //!                          Idle (keep_open_ms) ◄── a kept connection ┤
 //!                           │ time is up                             ▼
@@ -47,7 +50,8 @@
 //! ```
 //!
 //! Every other transition ends the session: a 421 at any point closes at once, a 4yz or 5yz
-//! that refuses the session or the message sends QUIT, and a malformed reply, a reply of the
+//! that refuses the session sends QUIT (one that refuses a message goes on to the next
+//! message, if any, as above), and a malformed reply, a reply of the
 //! wrong class, a timeout or a closed connection close at once. Recipients without a final
 //! answer then fail temporarily: the message was not delivered to them.
 
@@ -103,7 +107,8 @@ pub struct ClientTimeouts {
     /// [`ClientSession::handle_send_failed`]. The session waits this long for the reply to a
     /// BDAT chunk that is not the last (RFC 3030 names no timeout).
     pub data_block_ms: u64,
-    /// The reply after the final ".CRLF" (4.5.3.2.6: 10 minutes).
+    /// The reply after the final ".CRLF" (4.5.3.2.6: 10 minutes), and after the last BDAT
+    /// chunk, which completes the message as the final dot does (RFC 3030 names no timeout).
     pub data_termination_ms: u64,
     /// EHLO, HELO, AUTH, RSET and QUIT, for which the RFC names no value.
     pub other_command_ms: u64,
@@ -893,6 +898,16 @@ impl ClientSession {
         Ok(index)
     }
 
+    /// The driver finished writing what `poll_output` gave it: the wait for the reply starts
+    /// again now (RFC 5321 4.5.3.2 times a reply from when the command or the data has been
+    /// sent, and a large message or chunk may take a while to go out). A driver that writes
+    /// at once need not call it.
+    pub fn handle_sent(&mut self, now_ms: u64) {
+        if !self.idle {
+            self.set_deadline(now_ms);
+        }
+    }
+
     /// The connection is up: the greeting timer starts now (RFC 5321 4.5.3.2.1).
     pub fn handle_connected(&mut self, now_ms: u64) {
         if self.awaiting.front() == Some(&Awaited::Greeting) {
@@ -1158,15 +1173,15 @@ impl ClientSession {
                 _ => self.refuse_message(&reply, false),
             },
             // RFC 3030 2: the reply to the last chunk is the reply to the message, as the one
-            // after DATA's final dot is.
+            // after DATA's final dot is. After a 4yz or 5yz to any chunk the transaction has
+            // failed and no further chunk may be sent; whether the server still holds it the
+            // RFC leaves open (RFC 1830, which it replaced, called that state indeterminate
+            // and asked for RSET), so RSET ends it before another message.
             Awaited::Chunk { last: true } => match first_digit {
                 2 => self.message_accepted(reply),
                 3 => self.abort_on_unexpected(&reply, "the last BDAT chunk"),
-                _ => self.refuse_message(&reply, false),
+                _ => self.refuse_message(&reply, true),
             },
-            // RFC 3030 2: after a 4yz or 5yz to a chunk the transaction has failed and no
-            // further chunk may be sent. Whether the server still holds the transaction the
-            // RFC leaves open, so RSET ends it before another message.
             Awaited::Chunk { last: false } => match first_digit {
                 2 => self.send_chunk(),
                 3 => self.abort_on_unexpected(&reply, "a BDAT chunk"),
@@ -1433,8 +1448,9 @@ impl ClientSession {
                 return;
             }
         }
-        // Binary data (RFC 2045 2.9) goes over SMTP only with BINARYMIME and BDAT (RFC 3030),
-        // which this client does not use; as for 8-bit data, no encoding is chosen here.
+        // Binary data (RFC 2045 2.9) goes over SMTP only with BDAT and BINARYMIME (RFC 3030
+        // 3), which this client does not use (its BDAT carries text, as DATA would); as for
+        // 8-bit data, no encoding is chosen here.
         if let Some(binary) = self.current.binary {
             let reply = local_reply(
                 554,
@@ -1683,7 +1699,10 @@ impl ClientSession {
 
     /// The next BDAT chunk of the current message, its command line and octets in one write
     /// (RFC 3030 2: exactly the octets announced follow the line, CRLF or not); the last one
-    /// with LAST. An empty message is one empty chunk, `BDAT 0 LAST`.
+    /// with LAST. An empty message is one empty chunk, `BDAT 0 LAST`. A chunk may stop inside
+    /// a line, but not between a CR and its LF while it can be an octet shorter: the server
+    /// joins them all the same, and a line end kept whole reads as one wherever the chunks
+    /// are shown.
     fn send_chunk(&mut self) {
         let Some(chunk_max) = self.config.bdat_chunk_octets else {
             debug_assert!(false, "chunks are sent only with a chunk size");
@@ -1695,7 +1714,10 @@ impl ClientSession {
         };
         let start = transaction.chunked_octets.min(self.current.payload.len());
         let chunk = &self.current.payload[start..];
-        let size = chunk.len().min(chunk_max.max(1));
+        let mut size = chunk.len().min(chunk_max.max(1));
+        if size > 1 && chunk[size - 1] == b'\r' && chunk.get(size) == Some(&b'\n') {
+            size -= 1;
+        }
         let last = start + size == self.current.payload.len();
         transaction.chunked_octets = start + size;
         let line = if last {
@@ -2237,6 +2259,22 @@ mod tests {
         assert_eq!(outcome.final_data_reply().map(|r| r.code), Some(250));
         let events: Vec<ClientEvent> = std::iter::from_fn(|| client.poll_event()).collect();
         assert_eq!(events.last(), Some(&ClientEvent::Finished));
+    }
+
+    /// RFC 5321 4.5.3.2: a reply is waited for from when the command or data went out; a
+    /// driver whose writes took a while says when they were done.
+    #[test]
+    fn the_wait_for_a_reply_starts_again_when_the_driver_has_sent() {
+        let mut client = session(b"Subject: x\r\n\r\nbody\r\n");
+        client.handle_connected(0);
+        assert_eq!(client.poll_timeout(), Some(300_000));
+        client.handle_input(b"220 mx\r\n", 10);
+        assert_eq!(client.poll_timeout(), Some(300_010));
+        drain_output(&mut client);
+        client.handle_sent(2_000);
+        assert_eq!(client.poll_timeout(), Some(302_000));
+        client.handle_timeout(300_010);
+        assert_eq!(client.state(), ClientStateKind::ExpectEhloReply);
     }
 
     #[test]
