@@ -1585,7 +1585,11 @@ fn send_delivers_to_aiosmtpd() {
     assert_eq!(output.status.code(), Some(0), "{out}");
     assert!(out.contains("C: DATA\n"), "{out}");
     assert!(out.contains("C: ..dot line\n"), "{out}");
-    assert!(!out.contains("BDAT"), "{out}");
+    assert!(
+        out.contains("# the server does not offer CHUNKING (RFC 3030)"),
+        "{out}"
+    );
+    assert!(!out.contains("C: BDAT"), "{out}");
 }
 
 fn smtp_sink(extra: &[&str]) -> (Running, u16) {
@@ -2164,6 +2168,7 @@ fn send_with_bdat_delivers_to_serve_in_chunks() {
     assert!(!out.contains("C: DATA"), "{out}");
     // A chunk that stops inside a line shows its last piece marked, as the simulation does.
     assert!(out.contains("C (no CRLF): "), "{out}");
+    assert!(!out.contains("does not offer CHUNKING"), "{out}");
     let chunks = out
         .lines()
         .filter(|line| line.starts_with("C: BDAT "))

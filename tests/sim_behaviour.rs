@@ -4903,3 +4903,38 @@ fn the_chunking_scenario_does_what_its_text_says() {
         .any(|(direction, bytes)| *direction == Direction::ServerToClient
             && bytes.windows(6).any(|w| w == b"\r\n..\r\n")));
 }
+
+/// A server that hangs at the message's end after its last BDAT chunk hangs at no final dot:
+/// the trace says the last chunk's reply never comes, and the client waits the 10 minutes of
+/// the reply to a message's end (RFC 3030 2, RFC 5321 4.5.3.2.6) before it tries again.
+#[test]
+fn a_server_hanging_at_the_end_of_a_chunked_message_is_said_to_hang_at_its_last_chunk() {
+    let mut world = chunking_world(Some(50), true);
+    world["hosts"][1]["faults"] = json!([{"kind": {"type": "stall", "at": "dot"}, "until_s": 300}]);
+    let result = run_json(&world);
+    let (stalled_at, after_chunks) = events(&result)
+        .find_map(|e| match &e.event {
+            Event::ServerStalled { after_chunks, .. } => Some((e.time_ms, *after_chunks)),
+            _ => None,
+        })
+        .expect("the server hangs");
+    assert!(after_chunks);
+    let text = golden_text(&result);
+    assert!(
+        text.contains("server hangs: the reply to the message's last BDAT chunk never comes"),
+        "{text}"
+    );
+    assert!(!text.contains("final dot never comes"), "{text}");
+    let timed_out = events(&result)
+        .find_map(|e| match &e.event {
+            Event::ConnectionClosed { .. } if e.time_ms > stalled_at => Some(e.time_ms),
+            _ => None,
+        })
+        .expect("the client gives up");
+    // Ten minutes from the last chunk's sending, which reached the server a link latency later.
+    assert!(
+        timed_out - stalled_at >= 599_900,
+        "{stalled_at} .. {timed_out}"
+    );
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+}

@@ -709,14 +709,25 @@ fn print_event(
             print_line(out, None, "#", &format!("timed out {}", state.moment()))
         }
         ClientEvent::PeerClosed => print_line(out, None, "#", "the connection closed"),
-        ClientEvent::ExtensionsLearned { extensions } if transcript.dsn_asked => {
-            let note = if extensions.dsn {
-                "the server offers DSN (RFC 3461): the notices asked for go with MAIL and RCPT"
-            } else {
-                "the server does not offer DSN (RFC 3461): the notices asked for (NOTIFY, RET, \
-                 ENVID, ORCPT) are not sent, and the server notifies as it sees fit"
-            };
-            print_line(out, None, "#", note)
+        ClientEvent::ExtensionsLearned { extensions } => {
+            if transcript.dsn_asked {
+                let note = if extensions.dsn {
+                    "the server offers DSN (RFC 3461): the notices asked for go with MAIL and RCPT"
+                } else {
+                    "the server does not offer DSN (RFC 3461): the notices asked for (NOTIFY, \
+                     RET, ENVID, ORCPT) are not sent, and the server notifies as it sees fit"
+                };
+                print_line(out, None, "#", note)
+            }
+            if data.as_is.is_some() && !extensions.chunking {
+                print_line(
+                    out,
+                    None,
+                    "#",
+                    "the server does not offer CHUNKING (RFC 3030): no BDAT, the message goes \
+                     with DATA, dot-stuffed",
+                )
+            }
         }
         _ => {}
     }

@@ -177,8 +177,8 @@ impl ServerChange {
             ),
             ServerChange::HangsAtFinalDot => format!(
                 "{name} hangs for 30 minutes from the message's submission: it reads each \
-                 message to its final dot, then answers nothing, and its client waits 10 \
-                 minutes for the reply."
+                 message to its end (its final dot, or its last BDAT chunk), then answers \
+                 nothing, and its client waits 10 minutes for the reply."
             ),
         }
     }

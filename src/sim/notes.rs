@@ -140,7 +140,9 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
 /// notes for a mail server's connection say of retrying is not for it.
 pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
     match event {
-        Event::ServerStalled { at, .. } => Some(stalled_server_note(*at, true)),
+        Event::ServerStalled {
+            at, after_chunks, ..
+        } => Some(stalled_server_note(*at, *after_chunks, true)),
         Event::ConnectionAttempted(attempt) if attempt.port != 587 => Some(StepNote {
             text: Cow::Owned(format!(
                 "A user agent normally submits mail on port 587, where it logs in and its \
@@ -181,8 +183,14 @@ pub fn submission_connection_note(event: &Event) -> Option<StepNote> {
 /// What a server that hangs at `at` (a stall fault) leaves its client to do: wait out the
 /// timeout RFC 5321 4.5.3.2 gives that reply, then close; a sending host tries again later,
 /// a user agent (`user_agent`), which keeps no queue, gives up.
-fn stalled_server_note(at: StallPoint, user_agent: bool) -> StepNote {
+fn stalled_server_note(at: StallPoint, after_chunks: bool, user_agent: bool) -> StepNote {
     let (wait, rfc) = match at {
+        // RFC 3030 2: the last chunk ends the message, as DATA's final dot does.
+        StallPoint::Dot if after_chunks => (
+            "10 minutes for the reply to the last chunk (BDAT ... LAST), as for the reply to \
+             DATA's final dot",
+            "RFC 5321 4.5.3.2.6, 6.1, RFC 3030 2",
+        ),
         StallPoint::Greeting => ("5 minutes for the greeting", "RFC 5321 4.5.3.2.1"),
         StallPoint::Ehlo => ("5 minutes for the reply to EHLO", "RFC 5321 4.5.3.2"),
         StallPoint::Mail => ("5 minutes for the reply to MAIL", "RFC 5321 4.5.3.2.2"),
@@ -195,6 +203,9 @@ fn stalled_server_note(at: StallPoint, user_agent: bool) -> StepNote {
     };
     let what = match at {
         StallPoint::Greeting => "it took the connection but sends no greeting",
+        StallPoint::Dot if after_chunks => {
+            "it read the whole message, to its last chunk, but answers nothing more"
+        }
         StallPoint::Dot => "it read the whole message but answers nothing more",
         _ => "it read the client's command but answers nothing more",
     };
@@ -260,6 +271,10 @@ pub fn in_context(events: &[TraceEvent], index: usize) -> Option<StepNote> {
             last_attempt_text(result, &events[index + 1..], event.time_ms)?,
             Cow::Borrowed("RFC 5321 4.2.1, 4.5.4.1, 4.5.5, RFC 3463, RFC 3464"),
         ),
+        Event::Transmitted {
+            direction: Direction::ClientToServer,
+            ..
+        } => after_chunk_text(events, index)?,
         Event::MxResolved(resolved)
             if notice_dropped_now(resolved, &events[index + 1..], event.time_ms) =>
         {
@@ -663,7 +678,9 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              its give-up time: then it bounces).",
             "RFC 5321 3.8, 4.5.4.1",
         ),
-        Event::ServerStalled { at, .. } => Some(stalled_server_note(*at, false)),
+        Event::ServerStalled {
+            at, after_chunks, ..
+        } => Some(stalled_server_note(*at, *after_chunks, false)),
         Event::Transmitted {
             direction: Direction::ClientToServer,
             bytes,
@@ -1189,10 +1206,10 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
             ),
             C::ExpectChunkReply => (
                 state_text!(
-                    "A BDAT command and its chunk went out in one write: the command says how \
-                     many octets follow, and the server reads exactly that many, whatever they \
-                     hold, so nothing is dot-stuffed and no line with a single dot ends \
-                     anything. This client waits for the chunk's 250 before the next one; \
+                    "The client sends a BDAT command and its chunk in one write: the command \
+                     says how many octets follow, and the server reads exactly that many, \
+                     whatever they hold, so nothing is dot-stuffed and no line with a single dot \
+                     ends anything. It waits for the chunk's 250 before the next one; \
                      where the server offers PIPELINING, a client may send them all without \
                      waiting."
                 ),
@@ -1200,8 +1217,9 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
             ),
             C::ExpectLastChunkReply => (
                 state_text!(
-                    "The message's last chunk went out with BDAT ... LAST: its reply, like the \
-                     one after DATA's final dot, says whether the server took the message."
+                    "The client sends the message's last chunk with BDAT ... LAST: its reply, \
+                     like the one after DATA's final dot, says whether the server took the \
+                     message."
                 ),
                 "RFC 3030 2",
             ),
@@ -1984,23 +2002,95 @@ fn bdat_note(bytes: &[u8]) -> StepNote {
             "BDAT sends a chunk of exactly the given number of octets; no dot-stuffing.".to_string()
         }
     };
-    // A chunk that stops inside a line, as a client's may: its count, not a line end, ends it.
-    let chunk = &bytes[(line_end + 1).min(bytes.len())..];
-    let text = match parse_command(command) {
-        Ok(Command::Bdat { size, .. })
-            if size == chunk.len() as u64 && size > 0 && !chunk.ends_with(b"\r\n") =>
-        {
-            format!(
-                "{text} This chunk stops in the middle of a line (marked \"no CRLF\"): the \
-                 next one goes on from there."
-            )
-        }
+    // A chunk before the last that stops inside a line, as a client's may: its count, not a
+    // line end, ends it.
+    let text = match whole_chunk(bytes) {
+        Some((chunk, false)) if chunk.ends_with(b"\r") && !chunk.ends_with(b"\r\n") => format!(
+            "{text} This chunk ends with a CR whose LF opens the next chunk: the server joins \
+             them into one line end, as it counts octets rather than reading lines."
+        ),
+        Some((chunk, false)) if !chunk.is_empty() && !chunk.ends_with(b"\r\n") => format!(
+            "{text} This chunk stops in the middle of a line (marked \"no CRLF\"): the next \
+             one goes on from there."
+        ),
         _ => text,
     };
     StepNote {
         text: Cow::Owned(text),
         rfc: Cow::Borrowed("RFC 3030 2"),
     }
+}
+
+/// The chunk a client's BDAT send carries, and whether it is the last, when the send holds
+/// exactly the octets its command announces (as a client here writes them).
+fn whole_chunk(bytes: &[u8]) -> Option<(&[u8], bool)> {
+    let line_end = memchr::memchr(b'\n', bytes)?;
+    let command = bytes[..line_end].strip_suffix(b"\r")?;
+    match parse_command(command) {
+        Ok(Command::Bdat { size, last }) if size == (bytes.len() - line_end - 1) as u64 => {
+            Some((&bytes[line_end + 1..], last))
+        }
+        _ => None,
+    }
+}
+
+/// The client's send before the event at `index` on the same connection, if any: looked for
+/// back to the connection's opening, not beyond.
+fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
+    let Event::Transmitted { conn, .. } = events.get(index)?.event else {
+        return None;
+    };
+    for event in events[..index].iter().rev() {
+        match &event.event {
+            Event::Transmitted {
+                conn: earlier,
+                direction: Direction::ClientToServer,
+                bytes,
+            } if *earlier == conn => return Some(bytes.as_bytes()),
+            Event::ConnectionOpened { conn: opened } if *opened == conn => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A client's BDAT or RSET told with the send before it: a chunk that goes on with the line
+/// the one before stopped in, an RSET after a refused chunk.
+fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<'static, str>)> {
+    let Event::Transmitted {
+        direction: Direction::ClientToServer,
+        bytes,
+        ..
+    } = &events.get(index)?.event
+    else {
+        return None;
+    };
+    let bytes = bytes.as_bytes();
+    let (before, false) = whole_chunk(previous_client_send(events, index)?)? else {
+        return None;
+    };
+    if bytes.eq_ignore_ascii_case(b"RSET\r\n") {
+        // The client resets only after a refused chunk: the chunk before was not the last.
+        return Some((
+            "RSET abandons the mail transaction. It follows a refused BDAT chunk, after which \
+             RFC 3030 leaves open whether the server still holds the transaction: the client \
+             ends it before its next message."
+                .to_string(),
+            Cow::Borrowed("RFC 5321 4.1.1.5, RFC 3030 2"),
+        ));
+    }
+    let (chunk, _) = whole_chunk(bytes)?;
+    let base = bdat_note(bytes);
+    let joined = if before.ends_with(b"\r\n") || before.is_empty() || chunk.is_empty() {
+        return None;
+    } else if before.ends_with(b"\r") && chunk.starts_with(b"\n") {
+        " Its first octet, an LF, ends the line whose CR closed the previous chunk: the server \
+         joins them into one CRLF."
+    } else {
+        " Its first line goes on with the line the previous chunk stopped in (marked \"no \
+         CRLF\" there): the server joins them, as it counts octets rather than reading lines."
+    };
+    Some((format!("{}{joined}", base.text), base.rfc))
 }
 
 /// A note for bytes that end a line with a bare LF: the smuggling they allow.
@@ -2483,8 +2573,12 @@ mod tests {
                 "4.5.3.2.6",
             ),
         ] {
-            let note = note_for(&Event::ServerStalled { conn: 2, at }, Some(Protocol::Smtp))
-                .expect("a note");
+            let stalled = Event::ServerStalled {
+                conn: 2,
+                at,
+                after_chunks: false,
+            };
+            let note = note_for(&stalled, Some(Protocol::Smtp)).expect("a note");
             assert!(note.text.contains(wait), "{at:?}: {}", note.text);
             assert!(note.rfc.contains(rfc), "{at:?}: {}", note.rfc);
             // Only the final dot's wait is about a message the server may have taken.
@@ -2495,12 +2589,24 @@ mod tests {
             );
             assert!(note.text.contains("tries again later"), "{at:?}");
             // A user agent keeps no queue: it does not try again.
-            let submission =
-                submission_connection_note(&Event::ServerStalled { conn: 1, at }).expect("a note");
+            let submission = submission_connection_note(&stalled).expect("a note");
             assert!(submission.text.contains(wait), "{at:?}");
             assert!(submission.text.contains("keeps no queue"), "{at:?}");
             assert!(!submission.text.contains("tries again"), "{at:?}");
         }
+        // A message sent in BDAT chunks has no final dot: the wait is for the last chunk's
+        // reply (RFC 3030 2), as long.
+        let stalled = Event::ServerStalled {
+            conn: 2,
+            at: StallPoint::Dot,
+            after_chunks: true,
+        };
+        let note = note_for(&stalled, Some(Protocol::Smtp)).expect("a note");
+        assert!(note
+            .text
+            .contains("10 minutes for the reply to the last chunk (BDAT ... LAST)"));
+        assert!(!note.text.contains("final dot but"), "{}", note.text);
+        assert!(note.rfc.contains("RFC 3030 2"), "{}", note.rfc);
     }
 
     /// A domain without MX records is its own mail host: its empty MX answer says so, and
@@ -3143,6 +3249,64 @@ mod tests {
         let short = sent("BDAT 9\r\nab", Protocol::Smtp).unwrap();
         assert!(!short.text.contains("middle of a line"), "{short:?}");
         assert_eq!(last.rfc, "RFC 3030 2");
+        // A chunk ending with the CR of a CRLF; a last chunk promises no next one.
+        let cr = sent("BDAT 3\r\nab\r", Protocol::Smtp).unwrap();
+        assert!(
+            cr.text
+                .contains("ends with a CR whose LF opens the next chunk"),
+            "{cr:?}"
+        );
+        let last_lf = sent("BDAT 1 LAST\r\n\n", Protocol::Smtp).unwrap();
+        assert!(!last_lf.text.contains("next"), "{last_lf:?}");
+    }
+
+    /// A chunk told with the one before it: the rest of a line it cut, the LF of its CR; an
+    /// RSET after a refused chunk.
+    #[test]
+    fn a_chunk_or_an_rset_is_told_with_the_chunk_before_it() {
+        let send = |bytes: &str| TraceEvent {
+            time_ms: 0,
+            event: Event::Transmitted {
+                conn: 3,
+                direction: Direction::ClientToServer,
+                bytes: WireBytes::from_bytes(bytes.as_bytes()),
+            },
+        };
+        let reply = TraceEvent {
+            time_ms: 0,
+            event: Event::Transmitted {
+                conn: 3,
+                direction: Direction::ServerToClient,
+                bytes: WireBytes::from_bytes(b"250 ok\r\n"),
+            },
+        };
+        let told = |first: &str, second: &str| {
+            let events = [send(first), reply.clone(), send(second)];
+            in_context(&events, 2).map(|note| note.text.into_owned())
+        };
+        let cut = told("BDAT 5\r\nab\r\nc", "BDAT 5 LAST\r\nd\r\n\r\n").expect("told");
+        assert!(
+            cut.contains("goes on with the line the previous chunk stopped in"),
+            "{cut}"
+        );
+        let lf = told("BDAT 3\r\nab\r", "BDAT 1 LAST\r\n\n").expect("told");
+        assert!(
+            lf.contains("ends the line whose CR closed the previous chunk"),
+            "{lf}"
+        );
+        let rset = told("BDAT 3\r\nab\r", "RSET\r\n").expect("told");
+        assert!(rset.contains("follows a refused BDAT chunk"), "{rset}");
+        // Nothing to add after a chunk that ended its line, or a last chunk, or a command.
+        assert_eq!(told("BDAT 4\r\nab\r\n", "BDAT 2 LAST\r\nc\n"), None);
+        assert_eq!(told("BDAT 2 LAST\r\nab", "RSET\r\n"), None);
+        assert_eq!(told("DATA\r\n", "BDAT 2 LAST\r\nc\n"), None);
+        // Another connection's send is no chunk before.
+        let mut other = send("BDAT 5\r\nab\r\nc");
+        if let Event::Transmitted { conn, .. } = &mut other.event {
+            *conn = 4;
+        }
+        let events = [other, send("BDAT 5 LAST\r\nd\r\n\r\n")];
+        assert_eq!(in_context(&events, 1), None);
     }
 
     #[test]

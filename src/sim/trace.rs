@@ -531,6 +531,9 @@ pub enum Event {
     ServerStalled {
         conn: ConnId,
         at: StallPoint,
+        /// At `dot`: the message ended with a last BDAT chunk (RFC 3030 2), not a final dot.
+        #[serde(default, skip_serializing_if = "is_false")]
+        after_chunks: bool,
     },
     ConnectionClosed {
         conn: ConnId,
@@ -1101,11 +1104,19 @@ impl TextRenderer {
                 &conn_client(conns, *conn),
                 format!("#{conn} connection dropped: {reason}"),
             ),
-            Event::ServerStalled { conn, at } => line!(
+            Event::ServerStalled {
+                conn,
+                at,
+                after_chunks,
+            } => line!(
                 &conn_server(conns, *conn),
                 format!(
                     "#{conn} server hangs: {} never comes (stall fault)",
-                    at.awaited()
+                    if *after_chunks && *at == StallPoint::Dot {
+                        "the reply to the message's last BDAT chunk"
+                    } else {
+                        at.awaited()
+                    }
                 ),
             ),
             Event::ConnectionClosed {

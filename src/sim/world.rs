@@ -2744,7 +2744,7 @@ impl<'a> World<'a> {
             }
         }
         if stalls_at_greeting {
-            self.stall(conn);
+            self.stall(conn, false);
         }
         self.pump(conn);
     }
@@ -2752,7 +2752,8 @@ impl<'a> World<'a> {
     /// The server of `conn` hangs where its stall fault says: from now on it reads nothing,
     /// writes nothing and times nothing out, and its client waits for a reply that never
     /// comes (RFC 5321 4.5.3.2).
-    fn stall(&mut self, conn: ConnId) {
+    /// `after_chunks`: a stall at the message's end that came after its last BDAT chunk.
+    fn stall(&mut self, conn: ConnId, after_chunks: bool) {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -2760,7 +2761,11 @@ impl<'a> World<'a> {
             return;
         };
         c.stalled = true;
-        self.record(Event::ServerStalled { conn, at });
+        self.record(Event::ServerStalled {
+            conn,
+            at,
+            after_chunks,
+        });
     }
 
     /// Records bytes sent on a connection and has them arrive at the other side after the
@@ -2894,7 +2899,7 @@ impl<'a> World<'a> {
         }
         self.pump(conn);
         if stalls_at.is_some() {
-            self.stall(conn);
+            self.stall(conn, false);
             // A client that gave up before the command arrived has closed already: the
             // connection is over now.
             self.after_pump(conn);
@@ -3005,8 +3010,9 @@ impl<'a> World<'a> {
                     .get(&conn)
                     .is_some_and(|c| c.stall_at == Some(StallPoint::Dot));
                 if stalls_at_dot {
+                    let after_chunks = message.envelope.chunked;
                     drop(message);
-                    self.stall(conn);
+                    self.stall(conn, after_chunks);
                     return;
                 }
                 let (outcome, local) = self.accept_message(conn, &message);

@@ -530,6 +530,8 @@ enum State {
     AwaitingStorage {
         /// Remarks for the final reply's explanation (e.g. over-long lines).
         note: String,
+        /// Whether a last BDAT chunk, not DATA's final dot, ended the message.
+        chunked: bool,
     },
     ExpectAuthResponse {
         step: AuthStep,
@@ -1077,7 +1079,8 @@ impl<P: Policy> ServerSession<P> {
         }
         self.storage_pending = false;
         let from = self.state.kind();
-        let State::AwaitingStorage { note } = std::mem::replace(&mut self.state, State::Closed)
+        let State::AwaitingStorage { note, chunked } =
+            std::mem::replace(&mut self.state, State::Closed)
         else {
             // The peer closed or timed out while the message was being stored: there is
             // nobody to answer. A client that saw no 250 will send the message again.
@@ -1101,7 +1104,14 @@ impl<P: Policy> ServerSession<P> {
                 } else {
                     [STORED, note.as_str()].concat().into()
                 };
-                self.send(reply(250, OK, text), why, "RFC 5321 4.1.1.4, 6.1");
+                // RFC 3030 2: the reply to the last chunk is the message's, as the one after
+                // DATA's final dot is.
+                let rfc = if chunked {
+                    "RFC 3030 2, RFC 5321 6.1"
+                } else {
+                    "RFC 5321 4.1.1.4, 6.1"
+                };
+                self.send(reply(250, OK, text), why, rfc);
             }
             StorageOutcome::Failed { reason } => {
                 self.send(
@@ -3069,7 +3079,15 @@ impl<P: Policy> ServerSession<P> {
                     self.end_of_message(from, mail, forward_paths, reader, true);
                 } else {
                     self.send(
-                        reply(250, OK, format!("{size} octets received")),
+                        reply(
+                            250,
+                            OK,
+                            if size == 1 {
+                                "1 octet received".to_string()
+                            } else {
+                                format!("{size} octets received")
+                            },
+                        ),
                         "the chunk was read; more chunks may follow until BDAT ... LAST",
                         "RFC 3030 2",
                     );
@@ -3266,7 +3284,7 @@ impl<P: Policy> ServerSession<P> {
             data,
         };
         self.storage_pending = true;
-        self.enter(from, State::AwaitingStorage { note });
+        self.enter(from, State::AwaitingStorage { note, chunked });
         self.events.push_back(ServerEvent::MessageReceived {
             message: Box::new(message),
         });
