@@ -1397,6 +1397,16 @@ fn a_refusal_does_not_bounce_at_once_when_the_attempt_came_too_late_for_another_
     }
 }
 
+/// How many octets a `connection_dropped` reason says reached the server: the number after
+/// its first ": ".
+fn octets_reached(reason: &str) -> usize {
+    reason
+        .split_once(": ")
+        .and_then(|(_, told)| told.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("how much reached the server: {reason}"))
+}
+
 /// The link breaks in the middle of the message (RFC 5321 6.1: without the final dot and its
 /// 250 the server holds nothing): part of the data reaches the server, not the end of it, and
 /// the trace says how much; the retry delivers the message once.
@@ -1424,11 +1434,7 @@ fn a_link_broken_in_the_data_lets_part_of_it_through_and_the_server_keeps_none()
             _ => None,
         })
         .expect("the data was sent");
-    let reached: usize = reason
-        .split_once(": ")
-        .and_then(|(_, told)| told.split(' ').next())
-        .and_then(|number| number.parse().ok())
-        .unwrap_or_else(|| panic!("how much reached the server: {reason}"));
+    let reached = octets_reached(reason);
     assert!(
         0 < reached && reached < sent,
         "{reached} of {sent}: {reason}"
@@ -4810,11 +4816,7 @@ fn a_link_broken_in_a_bdat_chunk_loses_the_chunk_and_the_retry_delivers_once() {
         .into_iter()
         .find(|send| send.starts_with(b"BDAT "))
         .expect("a chunk was sent");
-    let reached: usize = reason
-        .split_once(": ")
-        .and_then(|(_, told)| told.split(' ').next())
-        .and_then(|number| number.parse().ok())
-        .unwrap_or_else(|| panic!("how much reached the server: {reason}"));
+    let reached = octets_reached(&reason);
     assert!(
         chunk_send.starts_with(b"BDAT 100\r\n"),
         "not the last chunk"
