@@ -2066,11 +2066,10 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
         return None;
     };
     let bytes = bytes.as_bytes();
-    let (before, false) = whole_chunk(previous_client_send(events, index)?)? else {
-        return None;
-    };
+    let (before, before_last) = whole_chunk(previous_client_send(events, index)?)?;
     if bytes.eq_ignore_ascii_case(b"RSET\r\n") {
-        // The client resets only after a refused chunk: the chunk before was not the last.
+        // Right after a chunk, last or not, the client resets only when it was refused: an
+        // accepted last chunk ends the transaction, and MAIL comes next.
         return Some((
             "RSET abandons the mail transaction. It follows a refused BDAT chunk, after which \
              RFC 3030 leaves open whether the server still holds the transaction: the client \
@@ -2078,6 +2077,10 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
                 .to_string(),
             Cow::Borrowed("RFC 5321 4.1.1.5, RFC 3030 2"),
         ));
+    }
+    // A chunk after a last one starts another message.
+    if before_last {
+        return None;
     }
     let (chunk, _) = whole_chunk(bytes)?;
     let base = bdat_note(bytes);
@@ -3294,12 +3297,17 @@ mod tests {
             lf.contains("ends the line whose CR closed the previous chunk"),
             "{lf}"
         );
-        let rset = told("BDAT 3\r\nab\r", "RSET\r\n").expect("told");
-        assert!(rset.contains("follows a refused BDAT chunk"), "{rset}");
-        // Nothing to add after a chunk that ended its line, or a last chunk, or a command.
+        // The client resets after a refused chunk, last or not.
+        for refused in ["BDAT 3\r\nab\r", "BDAT 2 LAST\r\nab"] {
+            let rset = told(refused, "RSET\r\n").expect("told");
+            assert!(rset.contains("follows a refused BDAT chunk"), "{rset}");
+        }
+        // Nothing to add after a chunk that ended its line, a last chunk (the next starts
+        // another message), or a command.
         assert_eq!(told("BDAT 4\r\nab\r\n", "BDAT 2 LAST\r\nc\n"), None);
-        assert_eq!(told("BDAT 2 LAST\r\nab", "RSET\r\n"), None);
+        assert_eq!(told("BDAT 2 LAST\r\nab", "BDAT 2 LAST\r\nc\n"), None);
         assert_eq!(told("DATA\r\n", "BDAT 2 LAST\r\nc\n"), None);
+        assert_eq!(told("BDAT 3\r\nab\r", "QUIT\r\n"), None);
         // Another connection's send is no chunk before.
         let mut other = send("BDAT 5\r\nab\r\nc");
         if let Event::Transmitted { conn, .. } = &mut other.event {
