@@ -12,7 +12,7 @@ use super::trace::{
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
 use crate::smtp::client::{ClientStateKind, ServerExtensions};
-use crate::smtp::command::{parse_command, Command};
+use crate::smtp::command::{bdat_with_chunk, parse_command, Command};
 use crate::smtp::dsn_params::Notify;
 use crate::smtp::reply::ReplyReader;
 use crate::smtp::server::ServerStateKind;
@@ -2004,7 +2004,7 @@ fn bdat_note(bytes: &[u8]) -> StepNote {
     };
     // A chunk before the last that stops inside a line, as a client's may: its count, not a
     // line end, ends it.
-    let text = match whole_chunk(bytes) {
+    let text = match bdat_with_chunk(bytes) {
         Some((chunk, false)) if chunk.ends_with(b"\r") && !chunk.ends_with(b"\r\n") => format!(
             "{text} This chunk ends with a CR whose LF opens the next chunk: the server joins \
              them into one line end, as it counts octets rather than reading lines."
@@ -2018,19 +2018,6 @@ fn bdat_note(bytes: &[u8]) -> StepNote {
     StepNote {
         text: Cow::Owned(text),
         rfc: Cow::Borrowed("RFC 3030 2"),
-    }
-}
-
-/// The chunk a client's BDAT send carries, and whether it is the last, when the send holds
-/// exactly the octets its command announces (as a client here writes them).
-fn whole_chunk(bytes: &[u8]) -> Option<(&[u8], bool)> {
-    let line_end = memchr::memchr(b'\n', bytes)?;
-    let command = bytes[..line_end].strip_suffix(b"\r")?;
-    match parse_command(command) {
-        Ok(Command::Bdat { size, last }) if size == (bytes.len() - line_end - 1) as u64 => {
-            Some((&bytes[line_end + 1..], last))
-        }
-        _ => None,
     }
 }
 
@@ -2066,7 +2053,7 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
         return None;
     };
     let bytes = bytes.as_bytes();
-    let (before, before_last) = whole_chunk(previous_client_send(events, index)?)?;
+    let (before, before_last) = bdat_with_chunk(previous_client_send(events, index)?)?;
     if bytes.eq_ignore_ascii_case(b"RSET\r\n") {
         // Right after a chunk, last or not, the client resets only when it was refused: an
         // accepted last chunk ends the transaction, and MAIL comes next.
@@ -2082,7 +2069,7 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
     if before_last {
         return None;
     }
-    let (chunk, _) = whole_chunk(bytes)?;
+    let (chunk, _) = bdat_with_chunk(bytes)?;
     let base = bdat_note(bytes);
     let joined = if before.ends_with(b"\r\n") || before.is_empty() || chunk.is_empty() {
         return None;

@@ -1803,14 +1803,6 @@ fn part_before_data_end(bytes: &[u8]) -> usize {
     leading_dot.min(bytes.len() / 2)
 }
 
-/// Where the chunk starts in `bytes` that begin with a whole BDAT command line (as a client
-/// writes a command and its chunk together, RFC 3030 2): just after that line.
-fn bdat_chunk_start(bytes: &[u8]) -> Option<usize> {
-    let line_end = memchr::memchr(b'\n', bytes)?;
-    let verb = bytes.get(..5)?;
-    verb.eq_ignore_ascii_case(b"BDAT ").then_some(line_end + 1)
-}
-
 /// Where in `bytes`, arriving at a server outside message data, the command starts that a
 /// server stalled `at` never answers: the start of its line, or `None` when it is not among
 /// them (a stall at the greeting or the final dot is not at a command). Lines after a DATA or
@@ -2817,8 +2809,11 @@ impl<'a> World<'a> {
                         | crate::smtp::server::ServerStateKind::ExpectBdat
                 ) =>
             {
-                // An empty chunk (`BDAT 0 LAST`) has no middle to break in.
-                bdat_chunk_start(bytes).filter(|&start| start < bytes.len())
+                // Where the chunk starts; an empty one (`BDAT 0 LAST`) has no middle to break
+                // in.
+                crate::smtp::command::bdat_with_chunk(bytes)
+                    .filter(|(chunk, _)| !chunk.is_empty())
+                    .map(|(chunk, _)| bytes.len() - chunk.len())
             }
             _ => None,
         };
@@ -2836,10 +2831,10 @@ impl<'a> World<'a> {
                 server: Some(s), ..
             } = &mut c.sessions
             {
-                // A BDAT chunk's end is counted, and what follows it may be a command: none of
-                // it reaches the server. DATA's content arrives in part (none of it when it
-                // starts with a dot).
-                let reached = &bytes[..part_before_data_end(bytes)];
+                // A chunk written with its command arrives in part: the command and the
+                // chunk's first half. Bytes that arrive while the server reads a chunk begun
+                // earlier do not: its end is counted, and what follows it may be a command.
+                // DATA's content arrives in part (none of it when it starts with a dot).
                 if let Some(start) = chunk_start {
                     // The command and the first half of its chunk: never the chunk's end.
                     let chunk_octets = bytes.len() - start;
@@ -2854,17 +2849,20 @@ impl<'a> World<'a> {
                         chunk_octets / 2,
                         chunk_octets
                     );
-                } else if s.state() == crate::smtp::server::ServerStateKind::ReceivingData
-                    && !reached.is_empty()
-                {
-                    s.handle_input(reached, now);
-                    reason = format!(
-                        "the link broke in the middle of the message: {} of the {} octets on \
-                         their way reached the server, not the final dot, so it has no message \
-                         and keeps none of them",
-                        reached.len(),
-                        bytes.len()
-                    );
+                } else {
+                    let reached = &bytes[..part_before_data_end(bytes)];
+                    if s.state() == crate::smtp::server::ServerStateKind::ReceivingData
+                        && !reached.is_empty()
+                    {
+                        s.handle_input(reached, now);
+                        reason = format!(
+                            "the link broke in the middle of the message: {} of the {} octets \
+                             on their way reached the server, not the final dot, so it has no \
+                             message and keeps none of them",
+                            reached.len(),
+                            bytes.len()
+                        );
+                    }
                 }
                 s.handle_peer_closed();
             }

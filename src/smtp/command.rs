@@ -700,6 +700,19 @@ fn parse_bdat(args: &str) -> Result<Command, CommandError> {
     Ok(Command::Bdat { size, last })
 }
 
+/// The chunk a client's write carries when the write is a BDAT command line and exactly the
+/// octets it announces (RFC 3030 2), as a client writes a chunk with its command, and whether
+/// it is the last; `None` for any other write.
+pub fn bdat_with_chunk(write: &[u8]) -> Option<(&[u8], bool)> {
+    let line_end = memchr::memchr(b'\n', write)?;
+    let command = write[..line_end].strip_suffix(b"\r")?;
+    let chunk = &write[line_end + 1..];
+    match parse_command(command) {
+        Ok(Command::Bdat { size, last }) if size == chunk.len() as u64 => Some((chunk, last)),
+        _ => None,
+    }
+}
+
 /// The chunk size of a BDAT line whose first argument is one (`BDAT` SP 1*DIGIT, RFC 3030
 /// 2), whatever else is wrong with the line. The client sends that many octets after the
 /// line whatever the answer, so a server that refuses the line must still read them. None
