@@ -1503,16 +1503,14 @@ struct ConnectionTransactions {
     replies: u32,
     /// A 354 came: the client's next send is the message, whose lines are no commands.
     content_next: bool,
-    /// The message was sent: the next reply is the one to it.
-    content_sent: bool,
     /// A recipient of the last transaction was accepted.
     recipient_accepted: bool,
     /// After an accepted recipient, a 452 (or RFC 821's 552) that the client takes as "too
     /// many recipients": it holds the rest back for the next transaction, as its engine does.
     recipients_held_back: bool,
-    /// The last transaction ended with the message taken (2yz after its data) while some of
-    /// its recipients were held back: the next MAIL sends it to them.
-    rest_follows: bool,
+    /// The server refused the last transaction's message: its DATA, the message after the
+    /// data, or one of its BDAT chunks got a 4yz or 5yz.
+    message_refused: bool,
 }
 
 impl TransactionsSeen {
@@ -1523,8 +1521,8 @@ impl TransactionsSeen {
         match direction {
             Direction::ClientToServer => {
                 if let Some(seen) = self.by_conn.get_mut(&conn) {
-                    if std::mem::take(&mut seen.content_next) {
-                        seen.content_sent = true;
+                    // The message's lines, after a 354 or with their BDAT, are no commands.
+                    if std::mem::take(&mut seen.content_next) || verb(bytes) == "BDAT" {
                         return;
                     }
                 }
@@ -1563,8 +1561,10 @@ impl TransactionsSeen {
                         }
                     } else if reply.code == 354 {
                         seen.content_next = true;
-                    } else if std::mem::take(&mut seen.content_sent) {
-                        seen.rest_follows = seen.recipients_held_back && reply.code / 100 == 2;
+                    } else if seen.replies > 1 && reply.code >= 400 {
+                        // Past MAIL's and the RCPTs' replies: DATA's, the message's, a chunk's
+                        // (an RSET's 250 is none of these).
+                        seen.message_refused = true;
                     }
                 }
             }
@@ -1596,22 +1596,41 @@ impl TransactionsSeen {
         else {
             return Some(note);
         };
-        let (before, rfc) = if seen.rest_follows {
+        // The client engine sends the recipients it held back in the very next transaction,
+        // whatever became of the message in the last one.
+        let (before, rfc) = if seen.recipients_held_back {
+            let (then, rfc) = if seen.message_refused {
+                (
+                    "; it then refused the message itself, but that refusal was the last \
+                     transaction's and decided only the recipients it had taken: the ones held \
+                     back get a transaction of their own, where the server answers for them",
+                    "RFC 5321 4.5.3.1.10, 3.3, 4.1.4",
+                )
+            } else {
+                (
+                    ", and sends the rest in a new transaction",
+                    "RFC 5321 4.5.3.1.10, 4.1.4",
+                )
+            };
             (
-                "The same message again, in another transaction on this connection: in the \
-                 last one the server refused some recipients with 452 (or RFC 821's 552) after \
-                 taking others, which a client takes as 'too many recipients' unless the \
-                 reply's enhanced code says otherwise, and sends the rest in a new transaction. \
-                 So the message now goes again to those recipients (and on to those not yet \
-                 offered, when it has more than the 100 a client puts in one transaction), \
-                 with no new connection, greeting or EHLO. ",
-                "RFC 5321 4.5.3.1.10, 4.1.4",
+                Cow::Owned(format!(
+                    "The same message again, in another transaction on this connection: in the \
+                     last one the server refused some recipients with 452 (or RFC 821's 552) \
+                     after taking others, which a client takes as 'too many recipients' unless \
+                     the reply's enhanced code says otherwise{then}. So the message now goes \
+                     again to those recipients (and on to those not yet offered, when it has \
+                     more than the 100 a client puts in one transaction), with no new \
+                     connection, greeting or EHLO. "
+                )),
+                rfc,
             )
         } else {
             (
-                "Another mail transaction on this connection, which stays open: no new \
-                 connection, greeting or EHLO is needed, as a session may hold any number of \
-                 transactions. ",
+                Cow::Borrowed(
+                    "Another mail transaction on this connection, which stays open: no new \
+                     connection, greeting or EHLO is needed, as a session may hold any number \
+                     of transactions. ",
+                ),
                 "RFC 5321 4.1.4",
             )
         };
@@ -2894,6 +2913,75 @@ mod tests {
         for note in &notes {
             assert!(!note.contains("The same message again"), "{note}");
         }
+    }
+
+    /// A message the server refuses after its data, in a transaction where a 452 held a
+    /// recipient back: the refusal decides only the recipients that transaction carried, and
+    /// the next MAIL, for the one held back, says so (RFC 5321 3.3, 4.5.3.1.10); that
+    /// recipient's bounce quotes the server's reply in its own transaction.
+    #[test]
+    fn a_recipient_held_back_by_a_452_gets_its_own_transaction_after_a_refused_message() {
+        let mut json: serde_json::Value =
+            serde_json::from_str(REFUSED_THEN_NEXT).expect("a scenario's JSON");
+        json["hosts"][1]["max_recipients"] = 1.into();
+        json["messages"][0]["to"] = serde_json::json!(["bob@old.test", "carol@old.test"]);
+        json["messages"]
+            .as_array_mut()
+            .expect("messages")
+            .truncate(1);
+        let scenario = crate::sim::Scenario::from_json(&json.to_string()).expect("a scenario");
+        let result = crate::sim::run(&scenario, scenario.seed);
+        let text = result.trace.to_text();
+        // The relay's session: bob taken, carol held back, the message refused, then carol's
+        // own transaction, refused on its own.
+        let relay: Vec<&str> = text
+            .lines()
+            .filter(|line| line.contains(" #2 ") && (line.contains("C: ") || line.contains("S: ")))
+            .filter(|line| {
+                !line.contains("C: ") || line.contains("C: MAIL") || line.contains("C: RCPT")
+            })
+            .map(|line| line.split(" #2 ").nth(1).expect("a connection's line"))
+            .collect();
+        let expected = [
+            "C: MAIL FROM:<alice@sender.test>",
+            "S: 250 Sender <alice@sender.test> OK",
+            "C: RCPT TO:<bob@old.test>",
+            "S: 250 Recipient <bob@old.test> OK",
+            "C: RCPT TO:<carol@old.test>",
+            "S: 452 Too many recipients",
+            "S: 354 End data with <CR><LF>.<CR><LF>",
+            "S: 552 Message size exceeds fixed limit",
+            "C: MAIL FROM:<alice@sender.test>",
+            "S: 250 Sender <alice@sender.test> OK",
+            "C: RCPT TO:<carol@old.test>",
+            "S: 250 Recipient <carol@old.test> OK",
+            "S: 354 End data with <CR><LF>.<CR><LF>",
+            "S: 552 Message size exceeds fixed limit",
+        ];
+        let from_mail = relay
+            .iter()
+            .position(|line| line.starts_with("C: MAIL"))
+            .expect("a MAIL on the relay's session");
+        assert_eq!(
+            &relay[from_mail..from_mail + expected.len()],
+            &expected,
+            "{text}"
+        );
+        let notes = shown_notes(&scenario, "C: MAIL FROM:");
+        let again: Vec<&String> = notes
+            .iter()
+            .filter(|note| note.starts_with("The same message again"))
+            .collect();
+        assert_eq!(again.len(), 1, "{notes:?}");
+        assert!(
+            again[0].contains(
+                "then refused the message itself, but that refusal was the last \
+                               transaction's and decided only the recipients it had taken"
+            ),
+            "{}",
+            again[0]
+        );
+        assert!(result.conservation_problems.is_empty());
     }
 
     /// A message may begin with a field named like a command ("Mail:", "Data:"), or with a

@@ -1818,12 +1818,35 @@ impl ClientSession {
         self.send_quit();
     }
 
-    /// The server refused the message (after DATA, or after the data): the same message would
-    /// be refused for every other recipient too. A refused DATA leaves the transaction open
-    /// on the server; a refusal after the data ends it (RFC 5321 4.1.1.4).
+    /// The server refused the message (after DATA, or after the data, or a BDAT chunk): the
+    /// refusal is this transaction's, so it decides the recipients this transaction carries.
+    /// Those a 452 deferred, or not yet tried, go in the next transaction, where the server
+    /// answers for them itself (RFC 5321 3.3: each transaction stands alone); a bounce then
+    /// quotes the server's own reply to each. A refused DATA leaves the transaction open on
+    /// the server, so RSET goes first; a refusal after the data ends it (RFC 5321 4.1.1.4).
     fn refuse_message(&mut self, reply: &Reply, server_transaction_open: bool) {
-        self.fail_undecided(reply, ReplyOrigin::Server);
-        self.message_done(server_transaction_open);
+        let Some(transaction) = self.transaction.take() else {
+            debug_assert!(false, "a message is refused only inside a transaction");
+            self.fail_undecided(reply, ReplyOrigin::Server);
+            self.message_done(server_transaction_open);
+            return;
+        };
+        // DATA and the first chunk wait for every RCPT reply, so the transaction's recipients
+        // are decided by now but for those it accepted.
+        for &index in &transaction.accepted {
+            self.decide(index, reply.clone(), ReplyOrigin::Server);
+        }
+        for &index in transaction.deferred.iter().rev() {
+            self.untried.push_front(index);
+        }
+        if self.untried.is_empty() {
+            self.message_done(server_transaction_open);
+        } else if server_transaction_open {
+            // Its 250 starts the next transaction (`Awaited::Rset`).
+            self.send_command_line("RSET", Awaited::Rset);
+        } else {
+            self.start_mail_transaction();
+        }
     }
 
     /// The current message has every recipient's answer: its outcome is recorded, then the
