@@ -2079,7 +2079,8 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
         return Some((
             "RSET abandons the mail transaction. It follows a refused BDAT chunk, after which \
              RFC 3030 leaves open whether the server still holds the transaction: the client \
-             ends it before its next message."
+             ends it before its next one (the next message's, or this one's for recipients a \
+             452 held back)."
                 .to_string(),
             Cow::Borrowed("RFC 5321 4.1.1.5, RFC 3030 2"),
         ));

@@ -51,7 +51,8 @@
 //!
 //! Every other transition ends the session: a 421 at any point closes at once, a 4yz or 5yz
 //! that refuses the session sends QUIT (one that refuses a message goes on to the next
-//! message, if any, as above), and a malformed reply, a reply of the
+//! transaction, for recipients a 452 held back, or to the next message, if any, as above),
+//! and a malformed reply, a reply of the
 //! wrong class, a timeout or a closed connection close at once. Recipients without a final
 //! answer then fail temporarily: the message was not delivered to them.
 
@@ -1176,7 +1177,7 @@ impl ClientSession {
             // after DATA's final dot is. After a 4yz or 5yz to any chunk the transaction has
             // failed and no further chunk may be sent; whether the server still holds it the
             // RFC leaves open (RFC 1830, which it replaced, called that state indeterminate
-            // and asked for RSET), so RSET ends it before another message.
+            // and asked for RSET), so RSET ends it before another transaction.
             Awaited::Chunk { last: true } => match first_digit {
                 2 => self.message_accepted(reply),
                 3 => self.abort_on_unexpected(&reply, "the last BDAT chunk"),
