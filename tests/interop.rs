@@ -2166,9 +2166,22 @@ fn send_with_bdat_delivers_to_serve_in_chunks() {
     assert_eq!(output.status.code(), Some(0), "{out}");
     assert!(out.contains("C: BDAT 7\n"), "{out}");
     assert!(!out.contains("C: DATA"), "{out}");
-    // A chunk that stops inside a line shows its last piece marked, as the simulation does.
+    // A chunk that stops inside a line shows its last piece marked, and the next chunk its
+    // first line as that line's rest, as the simulation does.
     assert!(out.contains("C (no CRLF): "), "{out}");
+    assert!(out.contains("C (rest of line): "), "{out}");
     assert!(!out.contains("does not offer CHUNKING"), "{out}");
+    // serve offers PIPELINING: the chunks go on without waiting for each reply (RFC 3030
+    // 4.2), so some BDAT lines follow one another with no reply between.
+    let lines: Vec<&str> = out.lines().collect();
+    let next_bdat_before_a_reply = lines.iter().enumerate().any(|(at, line)| {
+        line.starts_with("C: BDAT ")
+            && lines[at + 1..]
+                .iter()
+                .find(|later| later.starts_with("C: BDAT ") || later.starts_with("S: "))
+                .is_some_and(|later| later.starts_with("C: BDAT "))
+    });
+    assert!(next_bdat_before_a_reply, "{out}");
     let chunks = out
         .lines()
         .filter(|line| line.starts_with("C: BDAT "))

@@ -4780,6 +4780,61 @@ fn bdat_chunks_of_any_size_deliver_what_data_delivers() {
     assert!(split_between_cr_and_lf, "chunks of one octet split a CRLF");
 }
 
+/// RFC 3030 4.2: to a server that offers PIPELINING a pipelining client sends its chunks on
+/// without waiting for each reply, never more than 8 unanswered; one that does not pipeline
+/// (`client_pipelining: false`) waits for each chunk's reply. The message is the same.
+#[test]
+fn a_pipelining_client_sends_its_chunks_on_with_at_most_8_unanswered() {
+    // The most chunks sent and not yet answered by the server, counted in the trace's order.
+    let most_unanswered = |result: &RunResult| -> usize {
+        let conn = attempts(result)
+            .into_iter()
+            .find(|(_, _, client, server, _)| {
+                client == "mail.sender.test" && server == "mx.receiver.test"
+            })
+            .map(|(_, conn, ..)| conn)
+            .expect("the sending server connects");
+        let (mut unanswered, mut most, mut chunks) = (0usize, 0, 0);
+        for (direction, bytes) in transmissions(result, conn) {
+            match direction {
+                Direction::ClientToServer if bytes.starts_with(b"BDAT ") => {
+                    chunks += 1;
+                    unanswered += 1;
+                    most = most.max(unanswered);
+                }
+                Direction::ServerToClient if chunks > 0 => {
+                    let replies = bytes.windows(2).filter(|pair| pair == b"\r\n").count();
+                    unanswered = unanswered.saturating_sub(replies);
+                }
+                _ => {}
+            }
+        }
+        assert!(chunks > 8, "more chunks than the window: {chunks}");
+        most
+    };
+    let pipelined = run_json(&chunking_world(Some(20), true));
+    let mut waiting = chunking_world(Some(20), true);
+    waiting["hosts"][0]["client_pipelining"] = json!(false);
+    let waiting = run_json(&waiting);
+    assert_eq!(most_unanswered(&pipelined), 8);
+    assert_eq!(most_unanswered(&waiting), 1);
+    for result in [&pipelined, &waiting] {
+        assert!(result.conservation_problems.is_empty());
+        assert_eq!(mailbox(result, "bob@receiver.test").len(), 1);
+    }
+    // Sent sooner, delivered sooner.
+    let delivered_at = |result: &RunResult| {
+        result
+            .trace
+            .events
+            .iter()
+            .find(|event| matches!(event.event, Event::Delivered(_)))
+            .map(|event| event.time_ms)
+            .expect("delivered")
+    };
+    assert!(delivered_at(&pipelined) < delivered_at(&waiting));
+}
+
 /// RFC 3030 2: BDAT only to a server that offers CHUNKING; to another, the same client uses
 /// DATA, with the dots doubled.
 #[test]

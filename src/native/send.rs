@@ -3,7 +3,9 @@
 
 use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
-use super::transcript::{print_bytes_line, print_data, print_line, print_reply, printable};
+use super::transcript::{
+    print_bytes_line, print_chunk, print_data, print_line, print_reply, printable,
+};
 use crate::mail::compose::{
     compose, envelope_address, Attachment, ComposeError, ComposeRequest, ATTACHMENTS_MAX,
     ATTACHMENTS_MAX_OCTETS,
@@ -626,6 +628,15 @@ impl SentData {
             .get(offset..offset.saturating_add(octets))
             .unwrap_or_default()
     }
+
+    /// Whether the chunk at `offset` begins inside a line, one the chunk before cut.
+    fn cut_before(&self, offset: usize) -> bool {
+        let as_is = self.as_is.as_deref().unwrap_or_default();
+        offset
+            .checked_sub(1)
+            .and_then(|before| as_is.get(before))
+            .is_some_and(|&octet| octet != b'\n')
+    }
 }
 
 fn print_event(
@@ -646,7 +657,9 @@ fn print_event(
             octets,
             last,
         } => {
-            print_data(out, None, "C:", data.chunk(*offset, *octets));
+            let chunk = data.chunk(*offset, *octets);
+            let rest_of_line = !chunk.is_empty() && data.cut_before(*offset);
+            print_chunk(out, chunk, rest_of_line);
             // Only the last chunk completes the message (RFC 3030 2): before it, the server
             // cannot have kept it.
             transcript.data_unanswered = *last && !transcript.message_cut_short;

@@ -63,6 +63,22 @@ pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[
     }
 }
 
+/// Prints a BDAT chunk as [`print_data`] does, its first line marked `C (rest of line):` when
+/// it goes on with a line the chunk before cut, as the simulation's trace marks it.
+pub fn print_chunk(out: &mut impl Write, chunk: &[u8], rest_of_line: bool) {
+    let lines = crate::smtp::dot::crlf_lines(chunk);
+    match lines.first() {
+        Some(first) if rest_of_line => {
+            match first.strip_suffix(b"\r\n") {
+                Some(line) => print_bytes_line(out, None, "C (rest of line):", line),
+                None => print_bytes_line(out, None, "C (rest of line, no CRLF):", first),
+            }
+            print_data(out, None, "C:", &chunk[first.len()..]);
+        }
+        _ => print_data(out, None, "C:", chunk),
+    }
+}
+
 /// Shows control characters (a bare CR or LF, a NUL) and other characters that break or
 /// reorder lines as escapes, as the text trace does, so that a transcript line is always one
 /// line, and a smuggling attempt is visible as what it is; a sent backslash that would read

@@ -1209,11 +1209,11 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                     "The client sends a BDAT command and its chunk in one write: the command \
                      says how many octets follow, and the server reads exactly that many, \
                      whatever they hold, so nothing is dot-stuffed and no line with a single dot \
-                     ends anything. It waits for the chunk's 250 before the next one; \
-                     where the server offers PIPELINING, a client may send them all without \
-                     waiting."
+                     ends anything. Without PIPELINING it waits for each chunk's 250 before \
+                     the next; where the server offers PIPELINING it sends them one after \
+                     another, with at most 8 unanswered, and reads the replies as they come."
                 ),
-                "RFC 3030 2, RFC 2920",
+                "RFC 3030 2, 4.2, RFC 2920",
             ),
             C::ExpectLastChunkReply => (
                 state_text!(
@@ -2040,19 +2040,24 @@ fn bdat_note(bytes: &[u8]) -> StepNote {
     }
 }
 
-/// The client's send before the event at `index` on the same connection, if any: looked for
-/// back to the connection's opening, not beyond.
-fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
+/// The client's send before the event at `index` on the same connection, if any, looked for
+/// back to the connection's opening, not beyond; with whether the server has sent anything
+/// on the connection since.
+pub(crate) fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<(&[u8], bool)> {
     let Event::Transmitted { conn, .. } = events.get(index)?.event else {
         return None;
     };
+    let mut answered = false;
     for event in events[..index].iter().rev() {
         match &event.event {
             Event::Transmitted {
                 conn: earlier,
-                direction: Direction::ClientToServer,
+                direction,
                 bytes,
-            } if *earlier == conn => return Some(bytes.as_bytes()),
+            } if *earlier == conn => match direction {
+                Direction::ClientToServer => return Some((bytes.as_bytes(), answered)),
+                Direction::ServerToClient => answered = true,
+            },
             Event::ConnectionOpened { conn: opened } if *opened == conn => return None,
             _ => {}
         }
@@ -2060,8 +2065,9 @@ fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
     None
 }
 
-/// A client's BDAT or RSET told with the send before it: a chunk that goes on with the line
-/// the one before stopped in, an RSET after a refused chunk.
+/// A client's BDAT or RSET told with the send before it: a chunk sent before the one ahead
+/// of it was answered, a chunk that goes on with the line the one before stopped in, an RSET
+/// after a refused chunk.
 fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<'static, str>)> {
     let Event::Transmitted {
         direction: Direction::ClientToServer,
@@ -2072,15 +2078,17 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
         return None;
     };
     let bytes = bytes.as_bytes();
-    let (before, before_last) = bdat_with_chunk(previous_client_send(events, index)?)?;
+    let (previous, answered) = previous_client_send(events, index)?;
+    let (before, before_last) = bdat_with_chunk(previous)?;
     if bytes.eq_ignore_ascii_case(b"RSET\r\n") {
-        // Right after a chunk, last or not, the client resets only when it was refused: an
+        // Right after a chunk, last or not, the client resets only when one was refused: an
         // accepted last chunk ends the transaction, and MAIL comes next.
         return Some((
             "RSET abandons the mail transaction. It follows a refused BDAT chunk, after which \
              RFC 3030 leaves open whether the server still holds the transaction: the client \
              ends it before its next one (the next message's, or this one's for recipients a \
-             452 held back)."
+             452 held back). Chunks the client had already sent behind the refused one, \
+             pipelined, the server reads and discards; their replies change nothing."
                 .to_string(),
             Cow::Borrowed("RFC 5321 4.1.1.5, RFC 3030 2"),
         ));
@@ -2091,16 +2099,40 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
     }
     let (chunk, _) = bdat_with_chunk(bytes)?;
     let base = bdat_note(bytes);
+    let pipelined = if answered {
+        String::new()
+    } else {
+        format!(
+            " It goes right after the previous chunk, without waiting for that one's reply: \
+             the server lists PIPELINING, with which a client may send its chunks one after \
+             another (this one keeps at most {} unanswered). The replies come back in order, \
+             one per chunk.",
+            crate::smtp::client::PIPELINED_CHUNKS_MAX
+        )
+    };
     let joined = if before.ends_with(b"\r\n") || before.is_empty() || chunk.is_empty() {
-        return None;
+        ""
     } else if before.ends_with(b"\r") && chunk.starts_with(b"\n") {
         " Its first octet, an LF, ends the line whose CR closed the previous chunk: the server \
          joins them into one CRLF."
+    } else if chunk.starts_with(b"\r\n") {
+        " Its first two octets, CR LF, end the line the previous chunk stopped in (marked \"no \
+         CRLF\" there), so what shows as an empty line first is that line's end, not the \
+         empty line between header and body: the server joins them, as it counts octets \
+         rather than reading lines."
     } else {
         " Its first line goes on with the line the previous chunk stopped in (marked \"no \
          CRLF\" there): the server joins them, as it counts octets rather than reading lines."
     };
-    Some((format!("{}{joined}", base.text), base.rfc))
+    if pipelined.is_empty() && joined.is_empty() {
+        return None;
+    }
+    let rfc = if pipelined.is_empty() {
+        base.rfc
+    } else {
+        Cow::Owned(format!("{}, 4.2, RFC 2920", base.rfc))
+    };
+    Some((format!("{}{pipelined}{joined}", base.text), rfc))
 }
 
 /// A note for bytes that end a line with a bare LF: the smuggling they allow.
@@ -3384,6 +3416,33 @@ mod tests {
         assert_eq!(told("BDAT 2 LAST\r\nab", "BDAT 2 LAST\r\nc\n"), None);
         assert_eq!(told("DATA\r\n", "BDAT 2 LAST\r\nc\n"), None);
         assert_eq!(told("BDAT 3\r\nab\r", "QUIT\r\n"), None);
+        // A chunk whose first octets are the CRLF of the line the one before cut.
+        let crlf = told("BDAT 3\r\nabc", "BDAT 5 LAST\r\n\r\nd\r\n").expect("told");
+        assert!(
+            crlf.contains("Its first two octets, CR LF, end the line the previous chunk")
+                && crlf.contains("not the empty line between header and body"),
+            "{crlf}"
+        );
+        // A chunk sent before the one ahead of it was answered: pipelined, said so, and
+        // alone a reason for a note; one sent after a reply is not.
+        let pipelined = |first: &str, second: &str| {
+            let events = [send(first), send(second)];
+            in_context(&events, 1).map(|note| (note.text.into_owned(), note.rfc.into_owned()))
+        };
+        let (text, rfc) = pipelined("BDAT 4\r\nab\r\n", "BDAT 2 LAST\r\nc\n").expect("told");
+        assert!(
+            text.contains("without waiting for that one's reply")
+                && text.contains("at most 8 unanswered"),
+            "{text}"
+        );
+        assert_eq!(rfc, "RFC 3030 2, 4.2, RFC 2920");
+        let (both, _) = pipelined("BDAT 5\r\nab\r\nc", "BDAT 5 LAST\r\nd\r\n\r\n").expect("told");
+        assert!(
+            both.contains("without waiting")
+                && both.contains("goes on with the line the previous chunk stopped in"),
+            "{both}"
+        );
+        assert!(!cut.contains("without waiting"), "{cut}");
         // Another connection's send is no chunk before.
         let mut other = send("BDAT 5\r\nab\r\nc");
         if let Event::Transmitted { conn, .. } = &mut other.event {

@@ -12,6 +12,7 @@ use super::trace::{
     PERMANENT_FAILURE, TEMPORARY_FAILURE, USER_AGENT_PREFIX,
 };
 use crate::dns::world::Outcome as DnsOutcome;
+use crate::smtp::command::bdat_with_chunk;
 use crate::smtp::explain::ehlo_keywords;
 use crate::smtp::server::EHLO_WHY;
 use serde::{Deserialize, Serialize};
@@ -71,7 +72,30 @@ impl Step {
             return Vec::new();
         };
         let mut renderer = match self.conn {
-            Some(conn) => TextRenderer::for_one_event_of(conn, &self.actor),
+            Some(conn) => {
+                let renderer = TextRenderer::for_one_event_of(conn, &self.actor);
+                // A chunk's first line may be the rest of one the chunk before cut: looked
+                // for only for a client's BDAT, as the scan goes back along the connection.
+                let cut = match &event.event {
+                    Event::Transmitted {
+                        direction: Direction::ClientToServer,
+                        bytes,
+                        ..
+                    } if bdat_with_chunk(bytes.as_bytes()).is_some() => {
+                        super::notes::previous_client_send(&trace.events, self.event)
+                            .and_then(|(previous, _)| bdat_with_chunk(previous))
+                            .is_some_and(|(chunk, _)| {
+                                !chunk.is_empty() && !chunk.ends_with(b"\r\n")
+                            })
+                    }
+                    _ => false,
+                };
+                if cut {
+                    renderer.after_cut_line(conn)
+                } else {
+                    renderer
+                }
+            }
             None => TextRenderer::default(),
         }
         .with_days_of(trace);

@@ -969,6 +969,10 @@ pub struct TextRenderer {
     /// The width the days of a time are right-aligned to, so that the columns stay where
     /// they are in a run of ten days or more; a day count needs at least one digit.
     day_digits: usize,
+    /// Connections whose client's last BDAT chunk stopped inside a line: the next chunk's
+    /// first line is that line's rest, marked so that, say, the CRLF that ends it does not
+    /// read as an empty line of the message.
+    cut_lines: std::collections::BTreeSet<ConnId>,
 }
 
 impl TextRenderer {
@@ -1000,6 +1004,14 @@ impl TextRenderer {
             .conns
             .insert(conn, (Name::clone(actor), Name::clone(actor)));
         renderer
+    }
+
+    /// This renderer, told that the client's last BDAT chunk on `conn` stopped inside a line,
+    /// as a renderer fed every event before would know: the next chunk's first line is
+    /// marked as that line's rest.
+    pub fn after_cut_line(mut self, conn: ConnId) -> TextRenderer {
+        self.cut_lines.insert(conn);
+        self
     }
 
     /// The actor of the lines last written (of the last event that wrote any): a name may
@@ -1145,18 +1157,46 @@ impl TextRenderer {
                 };
                 let raw = bytes.as_bytes();
                 let lines = crate::smtp::dot::crlf_lines(raw);
+                // A client's BDAT write: its command line, then its chunk's lines, the first
+                // of them the rest of a line the chunk before cut (RFC 3030 2 counts octets).
+                let chunk = match direction {
+                    Direction::ClientToServer => crate::smtp::command::bdat_with_chunk(raw),
+                    Direction::ServerToClient => None,
+                };
+                let rest_of_line_at = chunk
+                    .filter(|(octets, _)| !octets.is_empty() && self.cut_lines.contains(conn))
+                    .map(|_| 1);
+                if direction == &Direction::ClientToServer {
+                    match chunk {
+                        Some((&[], _)) => {}
+                        Some((octets, _)) if !octets.ends_with(b"\r\n") => {
+                            self.cut_lines.insert(*conn);
+                        }
+                        _ => {
+                            self.cut_lines.remove(conn);
+                        }
+                    }
+                }
                 let most = if self.whole_transmissions {
                     usize::MAX
                 } else {
                     DATA_LINES_SHOWN
                 };
                 let shown = lines_shown(lines.len(), most);
-                for piece in &lines[..shown] {
+                for (at, piece) in lines[..shown].iter().enumerate() {
                     // Bytes after the last CRLF end no line (RFC 5321 2.3.8): a command there
                     // has not ended (BDAT chunk data needs no CRLF). Said in the part of the
                     // line the sent bytes cannot write, so that `QUIT (no CRLF)<CRLF>`, sent,
                     // does not look the same.
+                    let rest_of_line = rest_of_line_at == Some(at);
                     match piece.strip_suffix(b"\r\n") {
+                        Some(body) if rest_of_line => {
+                            let prefix = prefix.trim_end_matches(':');
+                            line!(
+                                &actor,
+                                format!("#{conn} {prefix} (rest of line): {}", escaped(body)),
+                            )
+                        }
                         // The most common line of all, written without a string of its own.
                         Some(body) => {
                             scratch.clear();
@@ -1166,9 +1206,14 @@ impl TextRenderer {
                         }
                         None => {
                             let prefix = prefix.trim_end_matches(':');
+                            let mark = if rest_of_line {
+                                "rest of line, no CRLF"
+                            } else {
+                                "no CRLF"
+                            };
                             line!(
                                 &actor,
-                                format!("#{conn} {prefix} (no CRLF): {}", escaped(piece)),
+                                format!("#{conn} {prefix} ({mark}): {}", escaped(piece)),
                             )
                         }
                     }
@@ -1775,6 +1820,43 @@ mod text_tests {
         // Bytes that are not UTF-8 are escaped there as in any line.
         let binary = text(b"BDAT 2 LAST\r\n\xff\xfe");
         assert!(binary.contains("#1 C (no CRLF): \\xff\\xfe\n"), "{binary}");
+    }
+
+    /// A chunk's first line that goes on with the line the chunk before cut (RFC 3030 2
+    /// counts octets, not lines) is marked as that line's rest, so that a chunk starting
+    /// with that line's CRLF does not show an empty line of the message; after a chunk that
+    /// ended its line, or another command, it is an ordinary line.
+    #[test]
+    fn the_rest_of_a_line_a_chunk_cut_is_marked() {
+        let sends = |writes: &[&[u8]]| {
+            trace_after_attempt(
+                1,
+                "alice",
+                Protocol::Smtp,
+                writes
+                    .iter()
+                    .map(|bytes| Event::Transmitted {
+                        conn: 1,
+                        direction: Direction::ClientToServer,
+                        bytes: WireBytes::from_bytes(bytes),
+                    })
+                    .collect(),
+            )
+            .to_text()
+        };
+        let crlf = sends(&[b"BDAT 3\r\nabc", b"BDAT 5 LAST\r\n\r\nd\r\n"]);
+        assert!(crlf.contains("#1 C (no CRLF): abc\n"), "{crlf}");
+        assert!(crlf.contains("#1 C (rest of line): \n"), "{crlf}");
+        assert!(crlf.contains("#1 C: d\n"), "{crlf}");
+        assert!(!crlf.contains("#1 C: \n"), "{crlf}");
+        let cut = sends(&[b"BDAT 2\r\nab", b"BDAT 1\r\nc", b"BDAT 3 LAST\r\nd\r\n"]);
+        assert!(cut.contains("#1 C (rest of line, no CRLF): c\n"), "{cut}");
+        assert!(cut.contains("#1 C (rest of line): d\n"), "{cut}");
+        let whole = sends(&[b"BDAT 4\r\nab\r\n", b"BDAT 4 LAST\r\ncd\r\n"]);
+        assert!(whole.contains("#1 C: cd\n"), "{whole}");
+        let reset = sends(&[b"BDAT 2\r\nab", b"RSET\r\n", b"BDAT 4 LAST\r\ncd\r\n"]);
+        assert!(reset.contains("#1 C: cd\n"), "{reset}");
+        assert!(!reset.contains("rest of line"), "{reset}");
     }
 
     /// Each event is one line of text, shown in its order: an octet that is not UTF-8 is

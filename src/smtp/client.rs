@@ -12,7 +12,8 @@
 //! `keep_open_ms` for another message, as a connection cache does. Configured with a chunk
 //! size, it sends the message with BDAT (CHUNKING, RFC 3030) to a server that offers it, as
 //! counted chunks the server need not scan for an end, without dot-stuffing, waiting for each
-//! chunk's reply; otherwise with DATA. It does not speak STARTTLS or BINARYMIME, and does not
+//! chunk's reply, or, where the server offers PIPELINING, sending them on with up to
+//! [`PIPELINED_CHUNKS_MAX`] unanswered (RFC 3030 4.2); otherwise with DATA. It does not speak STARTTLS or BINARYMIME, and does not
 //! convert 8-bit messages to 7-bit.
 //!
 //! ```text
@@ -36,8 +37,9 @@
 //!        │                  │                     │ yes              │ no           ▼
 //!        │           ExpectChunkReply ◄─ BDAT n ──┘     BDAT n LAST, │     ExpectDataGoAhead
 //!        │           (4yz/5yz: RSET      and a chunk    the last     │              │ 354: the
-//!        │            before more mail)                 chunk        ▼              │ data, dot-
-//!        │                                                ExpectLastChunkReply      ▼ stuffed
+//!        │            before more mail)  (pipelined:    chunk        │              │ data, dot-
+//!        │                               up to 8 sent                ▼              │ stuffed
+//!        │                               unanswered)      ExpectLastChunkReply      ▼
 //!        │                                                           │        ExpectDataReply
 //!        └─────────── 250 (the next message) ────────────────────────┼─── 250 ──────┘
 //!                                                                    │ nothing left to send
@@ -91,6 +93,12 @@ pub const SASL_PLAIN_FIELD_MAX_OCTETS: usize = 255;
 
 /// Most AUTH mechanisms and unknown keywords kept from one EHLO reply.
 const EXTENSION_WORDS_MAX: usize = 64;
+
+/// Most BDAT chunks a pipelining client has sent and not yet had answered. RFC 3030 2 and
+/// 4.2 let a client pipeline its chunks; a bound on those in flight keeps a client that writes
+/// before it reads (RFC 2920 3.1 makes avoiding that deadlock the client's task) from having
+/// more replies owed than any connection's buffers hold, however small the chunks.
+pub const PIPELINED_CHUNKS_MAX: usize = 8;
 
 /// RFC 5321 4.5.3.2: how long to wait for each reply. The values are the RFC's minimums.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -634,6 +642,12 @@ enum Awaited {
     Chunk {
         last: bool,
     },
+    /// The reply to a chunk sent, pipelined, before the server refused one ahead of it: the
+    /// transaction has failed, and whatever the server answers it changes nothing (RFC 3030
+    /// 2: the server "MUST be prepared to accept and discard" such chunks).
+    ChunkAfterRefusal {
+        last: bool,
+    },
     Quit,
 }
 
@@ -663,6 +677,10 @@ struct MailTransaction {
     stop_sending_rcpts: bool,
     /// Octets of the message sent in BDAT chunks so far.
     chunked_octets: usize,
+    /// The chunk with LAST has been sent.
+    last_chunk_sent: bool,
+    /// Chunks sent whose replies have not come yet.
+    chunks_unanswered: usize,
 }
 
 /// The client side of one SMTP session delivering one or more messages. See the module doc.
@@ -1050,8 +1068,12 @@ impl ClientSession {
             Some(Awaited::Rset) => ClientStateKind::ExpectRsetReply,
             Some(Awaited::Data) => ClientStateKind::ExpectDataGoAhead,
             Some(Awaited::Payload) => ClientStateKind::ExpectDataReply,
-            Some(Awaited::Chunk { last: false }) => ClientStateKind::ExpectChunkReply,
-            Some(Awaited::Chunk { last: true }) => ClientStateKind::ExpectLastChunkReply,
+            Some(Awaited::Chunk { last: false } | Awaited::ChunkAfterRefusal { last: false }) => {
+                ClientStateKind::ExpectChunkReply
+            }
+            Some(Awaited::Chunk { last: true } | Awaited::ChunkAfterRefusal { last: true }) => {
+                ClientStateKind::ExpectLastChunkReply
+            }
             Some(Awaited::Quit) => ClientStateKind::ExpectQuitReply,
             None => {
                 debug_assert!(false, "an open session always awaits a reply");
@@ -1181,13 +1203,20 @@ impl ClientSession {
             Awaited::Chunk { last: true } => match first_digit {
                 2 => self.message_accepted(reply),
                 3 => self.abort_on_unexpected(&reply, "the last BDAT chunk"),
-                _ => self.refuse_message(&reply, true),
+                _ => self.refuse_chunked_message(&reply),
             },
             Awaited::Chunk { last: false } => match first_digit {
-                2 => self.send_chunk(),
+                2 => {
+                    if let Some(transaction) = self.transaction.as_mut() {
+                        transaction.chunks_unanswered =
+                            transaction.chunks_unanswered.saturating_sub(1);
+                    }
+                    self.send_chunks();
+                }
                 3 => self.abort_on_unexpected(&reply, "a BDAT chunk"),
-                _ => self.refuse_message(&reply, true),
+                _ => self.refuse_chunked_message(&reply),
             },
+            Awaited::ChunkAfterRefusal { .. } => {}
             // RFC 5321 4.1.1.10: the server answers 221 and closes; any answer ends it.
             Awaited::Quit => self.close(),
         }
@@ -1658,7 +1687,7 @@ impl ClientSession {
         }
         if !transaction.accepted.is_empty() {
             if self.sends_chunks() {
-                self.send_chunk();
+                self.send_chunks();
             } else {
                 self.send_command_line("DATA", Awaited::Data);
             }
@@ -1698,6 +1727,38 @@ impl ClientSession {
                 .is_some_and(|transaction| !transaction.deferred.is_empty())
     }
 
+    /// Sends the current message's next chunks: with pipelining, while fewer than
+    /// [`PIPELINED_CHUNKS_MAX`] chunks wait for their replies (RFC 3030 4.2: BDAT may be
+    /// pipelined, and only a refusal stops further chunks), else one after each reply.
+    fn send_chunks(&mut self) {
+        loop {
+            let Some(transaction) = self.transaction.as_ref() else {
+                debug_assert!(false, "chunks are sent only inside a transaction");
+                return;
+            };
+            let window = if transaction.pipelined {
+                PIPELINED_CHUNKS_MAX
+            } else {
+                1
+            };
+            if transaction.last_chunk_sent || transaction.chunks_unanswered >= window {
+                return;
+            }
+            self.send_chunk();
+        }
+    }
+
+    /// The server refused a chunk: the transaction has failed (RFC 3030 2), and the replies
+    /// to chunks already sent behind it, pipelined, change nothing.
+    fn refuse_chunked_message(&mut self, reply: &Reply) {
+        for awaited in &mut self.awaiting {
+            if let Awaited::Chunk { last } = *awaited {
+                *awaited = Awaited::ChunkAfterRefusal { last };
+            }
+        }
+        self.refuse_message(reply, true);
+    }
+
     /// The next BDAT chunk of the current message, its command line and octets in one write
     /// (RFC 3030 2: exactly the octets announced follow the line, CRLF or not); the last one
     /// with LAST. An empty message is one empty chunk, `BDAT 0 LAST`. A chunk may stop inside
@@ -1721,6 +1782,8 @@ impl ClientSession {
         }
         let last = start + size == self.current.payload.len();
         transaction.chunked_octets = start + size;
+        transaction.last_chunk_sent = last;
+        transaction.chunks_unanswered += 1;
         let line = if last {
             format!("BDAT {size} LAST")
         } else {
@@ -2038,8 +2101,12 @@ impl ClientSession {
             // RFC 3030 names no timeouts. The last chunk's reply, like the reply after the
             // final dot, waits for the server to take the message; another chunk's only for
             // the server to read it, as each block of data does.
-            Awaited::Payload | Awaited::Chunk { last: true } => timeouts.data_termination_ms,
-            Awaited::Chunk { last: false } => timeouts.data_block_ms,
+            Awaited::Payload
+            | Awaited::Chunk { last: true }
+            | Awaited::ChunkAfterRefusal { last: true } => timeouts.data_termination_ms,
+            Awaited::Chunk { last: false } | Awaited::ChunkAfterRefusal { last: false } => {
+                timeouts.data_block_ms
+            }
             Awaited::Ehlo | Awaited::Helo | Awaited::Auth(_) | Awaited::Rset | Awaited::Quit => {
                 timeouts.other_command_ms
             }
