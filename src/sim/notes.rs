@@ -1414,8 +1414,9 @@ pub struct PipeliningOffers {
 enum Offer {
     /// The client sent EHLO; the reply has not come yet.
     Asked,
-    /// The server took EHLO (250), with or without PIPELINING among its extensions.
-    Answered { pipelining: bool },
+    /// The server took EHLO (250), with or without PIPELINING and CHUNKING among its
+    /// extensions.
+    Answered { pipelining: bool, chunking: bool },
     /// A HELO session, or EHLO refused: no extensions at all.
     NoExtensions,
 }
@@ -1441,9 +1442,13 @@ impl PipeliningOffers {
                 let mut reader = ReplyReader::new();
                 reader.push(bytes);
                 let offer = match reader.next_reply() {
-                    Some(Ok(reply)) if reply.code == 250 => Offer::Answered {
-                        pipelining: ServerExtensions::from_ehlo_reply(&reply).pipelining,
-                    },
+                    Some(Ok(reply)) if reply.code == 250 => {
+                        let offered = ServerExtensions::from_ehlo_reply(&reply);
+                        Offer::Answered {
+                            pipelining: offered.pipelining,
+                            chunking: offered.chunking,
+                        }
+                    }
                     Some(Ok(_)) => Offer::NoExtensions,
                     // Not a whole reply yet, or not one: the reply is still awaited.
                     _ => return,
@@ -1451,6 +1456,40 @@ impl PipeliningOffers {
                 self.by_conn.insert(conn, offer);
             }
         }
+    }
+
+    /// The note for `bytes`, when they are a DATA command sent alone on a session whose
+    /// greeting is known: DATA, and why not BDAT, by what the server offered (RFC 3030 2: BDAT
+    /// only where CHUNKING is listed).
+    pub fn data_note(&self, conn: ConnId, bytes: &[u8]) -> Option<StepNote> {
+        if !bytes.eq_ignore_ascii_case(b"DATA\r\n") {
+            return None;
+        }
+        const DATA: &str =
+            "DATA asks to send the message itself; the client waits for 354 before sending it.";
+        let why = match self.by_conn.get(&conn)? {
+            Offer::Asked => return None,
+            Offer::Answered { chunking: true, .. } => {
+                "The server also lists CHUNKING, with which the message could go in BDAT \
+                 chunks, counted, nothing dot-stuffed; this client uses DATA, as user agents \
+                 and most servers' clients do (Postfix's never sends BDAT)."
+            }
+            Offer::Answered {
+                chunking: false, ..
+            } => {
+                "This server does not list CHUNKING, so DATA is the one way to send the \
+                 message: a client that sends BDAT chunks where it can sends DATA here, its \
+                 message dot-stuffed."
+            }
+            Offer::NoExtensions => {
+                "This session began with HELO, so it has no extensions: DATA is the one way to \
+                 send the message (BDAT needs CHUNKING, which only an EHLO reply can list)."
+            }
+        };
+        Some(StepNote {
+            text: Cow::Owned(format!("{DATA} {why}")),
+            rfc: Cow::Borrowed("RFC 5321 4.1.1.4, RFC 3030 2"),
+        })
     }
 
     /// The note for `bytes`, when they are a MAIL command sent alone (and nothing a note of
@@ -1461,14 +1500,18 @@ impl PipeliningOffers {
         }
         match self.by_conn.get(&conn)? {
             Offer::Asked => None,
-            Offer::Answered { pipelining: false } => note(
+            Offer::Answered {
+                pipelining: false, ..
+            } => note(
                 "MAIL FROM starts a mail transaction and gives the reverse path, where bounces \
                  go. It goes alone here: this server's EHLO reply did not offer PIPELINING, so \
                  the client waits for each reply before its next command, one round trip per \
                  command.",
                 "RFC 5321 4.1.1.2, RFC 2920 3.1",
             ),
-            Offer::Answered { pipelining: true } => note(
+            Offer::Answered {
+                pipelining: true, ..
+            } => note(
                 "MAIL FROM starts a mail transaction and gives the reverse path, where bounces \
                  go. It goes alone here: the server offers PIPELINING, but this client does not \
                  use it, and waits for each reply before its next command, one round trip per \
@@ -2948,6 +2991,41 @@ mod tests {
         }
     }
 
+    /// DATA's note says why not BDAT, by what the session's server offered: CHUNKING listed
+    /// (the client chose DATA), not listed (DATA is the one way), or a HELO session.
+    #[test]
+    fn a_data_note_says_why_the_message_does_not_go_in_bdat_chunks() {
+        let chunking = crate::sim::library::find("chunking").expect("a built-in");
+        let notes = shown_notes(&chunking, "C: DATA");
+        // The user agent's, to a server that offers CHUNKING; the relay's, to one that does
+        // not.
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].starts_with("DATA asks to send the message itself")
+                && notes[0].contains("The server also lists CHUNKING"),
+            "{}",
+            notes[0]
+        );
+        assert!(
+            notes[1].contains("This server does not list CHUNKING, so DATA is the one way"),
+            "{}",
+            notes[1]
+        );
+        let old = crate::sim::library::find("old-server-no-ehlo").expect("a built-in");
+        let helo: Vec<String> = shown_notes(&old, "C: DATA")
+            .into_iter()
+            .filter(|note| note.contains("began with HELO"))
+            .collect();
+        assert!(!helo.is_empty(), "a HELO session's DATA");
+        for note in &helo {
+            assert!(note.contains("BDAT needs CHUNKING"), "{note}");
+        }
+        let cited = shown_notes_cited(&chunking, "C: DATA");
+        assert!(cited
+            .iter()
+            .all(|note| note.rfc == "RFC 5321 4.1.1.4, RFC 3030 2"));
+    }
+
     /// A message the server refuses after its data, in a transaction where a 452 held a
     /// recipient back: the refusal decides only the recipients that transaction carried, and
     /// the next MAIL, for the one held back, says so (RFC 5321 3.3, 4.5.3.1.10); that
@@ -3305,8 +3383,14 @@ mod tests {
         }
         // Every wording of the MAIL note is told for the null path.
         let offers = [
-            Offer::Answered { pipelining: false },
-            Offer::Answered { pipelining: true },
+            Offer::Answered {
+                pipelining: false,
+                chunking: true,
+            },
+            Offer::Answered {
+                pipelining: true,
+                chunking: true,
+            },
             Offer::NoExtensions,
         ];
         let mut notes: Vec<Option<StepNote>> = offers

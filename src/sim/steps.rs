@@ -382,6 +382,7 @@ impl StepCutter {
                 } else {
                     let note = pipelining
                         .mail_sent_alone_note(*conn, bytes)
+                        .or_else(|| pipelining.data_note(*conn, bytes))
                         .or_else(|| note_for(&event.event, Some(Protocol::Smtp)));
                     let note = transactions.with_transaction_context(*conn, bytes, note);
                     pipelining.observe(*conn, *direction, bytes);
