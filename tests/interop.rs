@@ -1933,6 +1933,39 @@ fn send_with_bdat_knows_which_chunk_a_lost_connection_followed() {
     }
 }
 
+/// Pipelined chunks (RFC 3030 4.2) are answered in order: a reply to a chunk before the last
+/// is not the message's. A connection lost after it, with the last chunk sent, leaves the
+/// fate unknown; one lost before the last chunk could go leaves the message not delivered.
+#[test]
+fn send_with_pipelined_bdat_waits_for_the_last_chunks_reply() {
+    // EHLO, then MAIL and RCPT (pipelined), then the first chunk's command line: four
+    // replies, and the connection is dropped.
+    const PIPELINED_CHUNKING: &[&str] = &[
+        "250-s.example\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+        "250 ok\r\n",
+        "250 ok\r\n",
+        "250 2.0.0 chunk received\r\n",
+    ];
+    // Chunks of 64: the whole message goes in the first window of 8, its last chunk too;
+    // chunks of 4: the window is full long before the last chunk.
+    for (chunk, expected) in [
+        ("64", "# <b@example.net> delivered or not, unknown: 451"),
+        ("4", "# <b@example.net> not delivered: 451"),
+    ] {
+        let port = scripted_server("220 s.example\r\n", PIPELINED_CHUNKING);
+        let output = send_hi(
+            &format!("127.0.0.1:{port}"),
+            "a@example.org",
+            "b@example.net",
+            &["--bdat", chunk],
+        );
+        let out = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{out}");
+        assert!(out.contains("S: 250 2.0.0 chunk received"), "{out}");
+        assert!(out.contains(expected), "--bdat {chunk}: {out}");
+    }
+}
+
 /// The transcript shows each reply line as the server sent it, however irregular, and a
 /// server's control characters reach the terminal escaped, in the transcript, the result and
 /// the error alike.

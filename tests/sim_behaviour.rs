@@ -4835,6 +4835,43 @@ fn a_pipelining_client_sends_its_chunks_on_with_at_most_8_unanswered() {
     assert!(delivered_at(&pipelined) < delivered_at(&waiting));
 }
 
+/// A link so slow that a chunk's reply takes longer than the 3 minutes a chunk's reply is
+/// waited for: once the last chunk has gone out behind it (pipelined), the client waits as
+/// after the final dot, 10 minutes, since the server may have the whole message; giving up
+/// sooner, it would send again a message the server took (RFC 5321 4.5.3.2.6, 6.1).
+#[test]
+fn a_pipelining_client_that_sent_its_last_chunk_waits_as_after_the_final_dot() {
+    let mut world = chunking_world(Some(200), true);
+    world["retry"] = json!({"connect_timeout_s": 600});
+    world["hosts"][1]["faults"] = json!([
+        {"kind": {"type": "slow", "extra_latency_ms": 95000}, "until_s": 900}
+    ]);
+    world["messages"][0]["body"] = json!("a line of the body\n".repeat(15));
+    let result = run_json(&world);
+    assert!(
+        result.conservation_problems.is_empty(),
+        "{:?}",
+        result.conservation_problems
+    );
+    assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
+    let sends = relay_sends(&result);
+    let chunks = sends
+        .iter()
+        .filter(|send| send.starts_with(b"BDAT "))
+        .count();
+    assert!(chunks > 1, "several chunks: {chunks}");
+    // One attempt: no chunk went twice.
+    assert_eq!(
+        sends
+            .iter()
+            .filter(|send| send.starts_with(b"MAIL "))
+            .count(),
+        1,
+        "{}",
+        result.trace.to_text()
+    );
+}
+
 /// RFC 3030 2: BDAT only to a server that offers CHUNKING; to another, the same client uses
 /// DATA, with the dots doubled.
 #[test]
@@ -4882,8 +4919,36 @@ fn a_link_broken_in_a_bdat_chunk_loses_the_chunk_and_the_retry_delivers_once() {
         reason.contains("(the command and 50 of the chunk's 100 octets)"),
         "{reason}"
     );
+    // The chunks a pipelining client wrote behind the cut one were on their way too: said,
+    // with their octets, which the trace shows sent.
+    let behind: Vec<Vec<u8>> = relay_sends(&result)
+        .into_iter()
+        .skip_while(|send| !send.starts_with(b"BDAT "))
+        .skip(1)
+        .take_while(|send| send.starts_with(b"BDAT "))
+        .collect();
+    assert!(behind.len() > 1, "chunks pipelined behind the first");
+    let octets: usize = behind.iter().map(Vec::len).sum();
+    assert!(
+        reason.contains(&format!(
+            "; the {} writes sent behind it without waiting (pipelined, {octets} octets) never \
+             arrive",
+            behind.len()
+        )),
+        "{reason}"
+    );
     assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1);
     assert_eq!(count(&result, |e| matches!(e, Event::RetryScheduled(_))), 1);
+    // A client that waits for each chunk's reply has nothing behind the cut chunk.
+    world["hosts"][0]["client_pipelining"] = json!(false);
+    let waiting = run_json(&world);
+    let reason = events(&waiting)
+        .find_map(|e| match &e.event {
+            Event::ConnectionDropped { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("the link breaks");
+    assert!(!reason.contains("behind it"), "{reason}");
 }
 
 /// What `chunking`'s text tells: the user agent submits with DATA; mail.sender.test sends Bob's

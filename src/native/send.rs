@@ -384,6 +384,11 @@ pub fn drive(
         let mut sent_any = false;
         while let Some(bytes) = session.poll_output() {
             sent_any = true;
+            // The chunk of this write is shown as sent, whole, even when the write fails:
+            // the note after the events says how much of it went out.
+            if bytes.starts_with(b"BDAT ") || bytes.starts_with(b"bdat ") {
+                transcript.chunks_written += 1;
+            }
             if let Err(failure) = send_all(&mut stream, &bytes) {
                 let reason = if failure.timed_out {
                     format!(
@@ -395,9 +400,13 @@ pub fn drive(
                     format!("the connection broke while sending ({})", failure.error)
                 };
                 session.handle_send_failed(&reason);
-                // The send that failed held the end of the message: the server cannot have
-                // taken it (RFC 5321 4.1.1.4: only the final dot completes it).
+                // The send that failed held the end of the message, or one queued behind it
+                // (pipelined chunks) did: the server cannot have taken it (RFC 5321 4.1.1.4,
+                // RFC 3030 2: only the final dot, or the last chunk, completes it).
                 transcript.message_cut_short |= ends_message_data(&bytes);
+                while let Some(unsent) = session.poll_output() {
+                    transcript.message_cut_short |= ends_message_data(&unsent);
+                }
                 send_failure = Some(format!(
                     "{reason}: {} of the {} octets of the last send went out",
                     failure.sent,
@@ -568,8 +577,15 @@ impl WireReplies {
 #[derive(Default)]
 struct Transcript {
     replies: WireReplies,
-    /// The message's data went out, and no reply has come since.
+    /// The message's data went out (after DATA, or its last chunk), and the reply to it has
+    /// not come.
     data_unanswered: bool,
+    /// BDAT writes attempted so far, and chunks shown: a chunk queued behind a write that
+    /// failed was never sent.
+    chunks_written: usize,
+    chunks_shown: usize,
+    /// Replies owed to chunks that went out: they come in order, the last chunk's last.
+    chunk_replies_owed: usize,
     /// A send that held the end of the message's data failed, so the end did not go out.
     message_cut_short: bool,
     /// See [`Sent::fate_unknown`].
@@ -629,13 +645,13 @@ impl SentData {
             .unwrap_or_default()
     }
 
-    /// Whether the chunk at `offset` begins inside a line, one the chunk before cut.
-    fn cut_before(&self, offset: usize) -> bool {
+    /// The message's octet before the chunk at `offset`, if any.
+    fn octet_before(&self, offset: usize) -> Option<u8> {
         let as_is = self.as_is.as_deref().unwrap_or_default();
         offset
             .checked_sub(1)
             .and_then(|before| as_is.get(before))
-            .is_some_and(|&octet| octet != b'\n')
+            .copied()
     }
 }
 
@@ -657,15 +673,37 @@ fn print_event(
             octets,
             last,
         } => {
-            let chunk = data.chunk(*offset, *octets);
-            let rest_of_line = !chunk.is_empty() && data.cut_before(*offset);
-            print_chunk(out, chunk, rest_of_line);
+            transcript.chunks_shown += 1;
+            if transcript.chunks_shown > transcript.chunks_written {
+                print_line(
+                    out,
+                    None,
+                    "#",
+                    "not sent: the connection failed before this chunk's turn",
+                );
+                return;
+            }
+            print_chunk(
+                out,
+                data.chunk(*offset, *octets),
+                data.octet_before(*offset),
+            );
+            transcript.chunk_replies_owed += 1;
             // Only the last chunk completes the message (RFC 3030 2): before it, the server
             // cannot have kept it.
-            transcript.data_unanswered = *last && !transcript.message_cut_short;
+            if *last {
+                transcript.data_unanswered = !transcript.message_cut_short;
+            }
         }
         ClientEvent::ReplyReceived { reply } => {
-            transcript.data_unanswered = false;
+            // Pipelined chunks are answered in order: the message's reply is the one to the
+            // last chunk, after those to the chunks before it.
+            if transcript.chunk_replies_owed > 0 {
+                transcript.chunk_replies_owed -= 1;
+            }
+            if transcript.chunk_replies_owed == 0 {
+                transcript.data_unanswered = false;
+            }
             match wire.next_reply() {
                 Some(lines) => {
                     for line in lines {

@@ -1209,17 +1209,18 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                     "The client sends a BDAT command and its chunk in one write: the command \
                      says how many octets follow, and the server reads exactly that many, \
                      whatever they hold, so nothing is dot-stuffed and no line with a single dot \
-                     ends anything. Without PIPELINING it waits for each chunk's 250 before \
-                     the next; where the server offers PIPELINING it sends them one after \
-                     another, with at most 8 unanswered, and reads the replies as they come."
+                     ends anything. A client that pipelines (the server lists PIPELINING, and \
+                     the client uses it) sends the chunks one after another, with at most 8 \
+                     unanswered, and reads the replies as they come; one that does not waits \
+                     for each chunk's 250 before the next."
                 ),
                 "RFC 3030 2, 4.2, RFC 2920",
             ),
             C::ExpectLastChunkReply => (
                 state_text!(
-                    "The client sends the message's last chunk with BDAT ... LAST: its reply, \
-                     like the one after DATA's final dot, says whether the server took the \
-                     message."
+                    "The client has sent the message's last chunk, with BDAT ... LAST, and \
+                     waits for its reply, which, like the one after DATA's final dot, says \
+                     whether the server took the message."
                 ),
                 "RFC 3030 2",
             ),
@@ -2043,6 +2044,12 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
 /// The note for a BDAT command (with its chunk, as a client writes them), by whether it
 /// carries the message's last chunk.
 fn bdat_note(bytes: &[u8]) -> StepNote {
+    bdat_note_after(bytes, b"")
+}
+
+/// [`bdat_note`] for a chunk that follows chunks of the same message whose last octets were
+/// `tail` (see [`chunk_stream_tail`]): a lone LF after a CR ends a line, not stops in one.
+fn bdat_note_after(bytes: &[u8], tail: &[u8]) -> StepNote {
     let line_end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
     let line = &bytes[..line_end];
     let command = line.strip_suffix(b"\r").unwrap_or(line);
@@ -2066,7 +2073,10 @@ fn bdat_note(bytes: &[u8]) -> StepNote {
     };
     // A chunk before the last that stops inside a line, as a client's may: its count, not a
     // line end, ends it.
+    let completes_crlf =
+        tail.ends_with(b"\r") && bdat_with_chunk(bytes).map(|(c, _)| c) == Some(b"\n");
     let text = match bdat_with_chunk(bytes) {
+        Some((_, false)) if completes_crlf => text,
         Some((chunk, false)) if chunk.ends_with(b"\r") && !chunk.ends_with(b"\r\n") => format!(
             "{text} This chunk ends with a CR whose LF opens the next chunk: the server joins \
              them into one line end, as it counts octets rather than reading lines."
@@ -2083,29 +2093,104 @@ fn bdat_note(bytes: &[u8]) -> StepNote {
     }
 }
 
-/// The client's send before the event at `index` on the same connection, if any, looked for
-/// back to the connection's opening, not beyond; with whether the server has sent anything
-/// on the connection since.
-pub(crate) fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<(&[u8], bool)> {
+/// The client's send before the event at `index` on the same connection, if any: looked for
+/// back to the connection's opening, not beyond.
+fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
     let Event::Transmitted { conn, .. } = events.get(index)?.event else {
         return None;
     };
-    let mut answered = false;
+    for event in events[..index].iter().rev() {
+        match &event.event {
+            Event::Transmitted {
+                conn: earlier,
+                direction: Direction::ClientToServer,
+                bytes,
+            } if *earlier == conn => return Some(bytes.as_bytes()),
+            Event::ConnectionOpened { conn: opened } if *opened == conn => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The last octets (two at most) of the message data a client sent in BDAT chunks right
+/// before the event at `index` on its connection: `None` unless the send before it was a
+/// chunk that was not the message's last. A line the chunks cut ends here unless these are
+/// CR LF: chunks count octets, so a line end may come split over two of them.
+pub(crate) fn chunk_stream_tail(events: &[TraceEvent], index: usize) -> Option<Vec<u8>> {
+    let Event::Transmitted { conn, .. } = events.get(index)?.event else {
+        return None;
+    };
+    // Gathered from the end backwards.
+    let mut tail = Vec::with_capacity(2);
+    let mut chunks = 0;
+    for event in events[..index].iter().rev() {
+        match &event.event {
+            Event::Transmitted {
+                conn: earlier,
+                direction: Direction::ClientToServer,
+                bytes,
+            } if *earlier == conn => match bdat_with_chunk(bytes.as_bytes()) {
+                Some((chunk, false)) => {
+                    chunks += 1;
+                    tail.extend(chunk.iter().rev().take(2 - tail.len()));
+                    if tail.len() == 2 {
+                        break;
+                    }
+                }
+                _ => break,
+            },
+            Event::ConnectionOpened { conn: opened } if *opened == conn => break,
+            _ => {}
+        }
+    }
+    if chunks == 0 {
+        return None;
+    }
+    tail.reverse();
+    Some(tail)
+}
+
+/// Whether chunks ending in `tail` stopped inside a line.
+pub(crate) fn chunks_cut_a_line(tail: &[u8]) -> bool {
+    !tail.is_empty() && tail != b"\r\n"
+}
+
+/// How many of the chunks the client sent before the event at `index` (a BDAT write) were
+/// still unanswered when it went: counted back along the connection's run of BDAT writes,
+/// with the server's replies since the first of them (replies come in order, one per chunk).
+fn chunks_unanswered_before(events: &[TraceEvent], index: usize) -> usize {
+    let Some(Event::Transmitted { conn, .. }) = events.get(index).map(|event| &event.event) else {
+        return 0;
+    };
+    let (mut chunks, mut answered, mut replies_since) = (0usize, 0usize, 0usize);
     for event in events[..index].iter().rev() {
         match &event.event {
             Event::Transmitted {
                 conn: earlier,
                 direction,
                 bytes,
-            } if *earlier == conn => match direction {
-                Direction::ClientToServer => return Some((bytes.as_bytes(), answered)),
-                Direction::ServerToClient => answered = true,
+            } if earlier == conn => match direction {
+                Direction::ServerToClient => {
+                    // A reply's last line has a space after its code.
+                    replies_since += crate::smtp::dot::lines_inclusive(bytes.as_bytes())
+                        .filter(|line| line.get(3) == Some(&b' '))
+                        .count();
+                }
+                Direction::ClientToServer => match bdat_with_chunk(bytes.as_bytes()) {
+                    Some((_, false)) => {
+                        chunks += 1;
+                        answered += std::mem::take(&mut replies_since);
+                    }
+                    // A last chunk ended another message; anything else is no chunk.
+                    _ => break,
+                },
             },
-            Event::ConnectionOpened { conn: opened } if *opened == conn => return None,
+            Event::ConnectionOpened { conn: opened } if opened == conn => break,
             _ => {}
         }
     }
-    None
+    chunks.saturating_sub(answered)
 }
 
 /// A client's BDAT or RSET told with the send before it: a chunk sent before the one ahead
@@ -2121,8 +2206,7 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
         return None;
     };
     let bytes = bytes.as_bytes();
-    let (previous, answered) = previous_client_send(events, index)?;
-    let (before, before_last) = bdat_with_chunk(previous)?;
+    let (_, before_last) = bdat_with_chunk(previous_client_send(events, index)?)?;
     if bytes.eq_ignore_ascii_case(b"RSET\r\n") {
         // Right after a chunk, last or not, the client resets only when one was refused: an
         // accepted last chunk ends the transaction, and MAIL comes next.
@@ -2130,8 +2214,8 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
             "RSET abandons the mail transaction. It follows a refused BDAT chunk, after which \
              RFC 3030 leaves open whether the server still holds the transaction: the client \
              ends it before its next one (the next message's, or this one's for recipients a \
-             452 held back). Chunks the client had already sent behind the refused one, \
-             pipelined, the server reads and discards; their replies change nothing."
+             452 held back). Any chunks the client had already sent behind the refused one \
+             (pipelined) the server reads and discards; their replies change nothing."
                 .to_string(),
             Cow::Borrowed("RFC 5321 4.1.1.5, RFC 3030 2"),
         ));
@@ -2141,28 +2225,28 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
         return None;
     }
     let (chunk, _) = bdat_with_chunk(bytes)?;
-    let base = bdat_note(bytes);
-    let pipelined = if answered {
-        String::new()
-    } else {
-        format!(
-            " It goes right after the previous chunk, without waiting for that one's reply: \
-             the server lists PIPELINING, with which a client may send its chunks one after \
-             another (this one keeps at most {} unanswered). The replies come back in order, \
-             one per chunk.",
+    let tail = chunk_stream_tail(events, index).unwrap_or_default();
+    let base = bdat_note_after(bytes, &tail);
+    let pipelined = match chunks_unanswered_before(events, index) {
+        0 => String::new(),
+        unanswered => format!(
+            " It goes before the replies to the chunks ahead of it ({unanswered} still \
+             unanswered): the server lists PIPELINING, with which a client may send its chunks \
+             one after another (this one keeps at most {} unanswered, each reply letting one \
+             more go). The replies come back in order, one per chunk.",
             crate::smtp::client::PIPELINED_CHUNKS_MAX
-        )
+        ),
     };
-    let joined = if before.ends_with(b"\r\n") || before.is_empty() || chunk.is_empty() {
+    let joined = if !chunks_cut_a_line(&tail) || chunk.is_empty() {
         ""
-    } else if before.ends_with(b"\r") && chunk.starts_with(b"\n") {
+    } else if tail.ends_with(b"\r") && chunk.starts_with(b"\n") {
         " Its first octet, an LF, ends the line whose CR closed the previous chunk: the server \
          joins them into one CRLF."
     } else if chunk.starts_with(b"\r\n") {
         " Its first two octets, CR LF, end the line the previous chunk stopped in (marked \"no \
-         CRLF\" there), so what shows as an empty line first is that line's end, not the \
-         empty line between header and body: the server joins them, as it counts octets \
-         rather than reading lines."
+         CRLF\" there), so what shows as an empty line first is that line's end, not an empty \
+         line of the message: the server joins them, as it counts octets rather than reading \
+         lines."
     } else {
         " Its first line goes on with the line the previous chunk stopped in (marked \"no \
          CRLF\" there): the server joins them, as it counts octets rather than reading lines."
@@ -3500,11 +3584,25 @@ mod tests {
         assert_eq!(told("BDAT 2 LAST\r\nab", "BDAT 2 LAST\r\nc\n"), None);
         assert_eq!(told("DATA\r\n", "BDAT 2 LAST\r\nc\n"), None);
         assert_eq!(told("BDAT 3\r\nab\r", "QUIT\r\n"), None);
+        // Chunks of one octet: the LF after a CR ends the line (no chunk stops in one), and
+        // the chunk after that LF starts a new line, not the rest of one.
+        let three = |a: &str, b: &str, c: &str| {
+            let events = [send(a), reply.clone(), send(b), reply.clone(), send(c)];
+            (
+                in_context(&events, 2).map(|note| note.text.into_owned()),
+                in_context(&events, 4).map(|note| note.text.into_owned()),
+            )
+        };
+        let (lf, after) = three("BDAT 1\r\n\r", "BDAT 1\r\n\n", "BDAT 1\r\n\t");
+        let lf = lf.expect("told");
+        assert!(lf.contains("ends the line whose CR closed"), "{lf}");
+        assert!(!lf.contains("middle of a line"), "{lf}");
+        assert_eq!(after, None);
         // A chunk whose first octets are the CRLF of the line the one before cut.
         let crlf = told("BDAT 3\r\nabc", "BDAT 5 LAST\r\n\r\nd\r\n").expect("told");
         assert!(
             crlf.contains("Its first two octets, CR LF, end the line the previous chunk")
-                && crlf.contains("not the empty line between header and body"),
+                && crlf.contains("not an empty line of the message"),
             "{crlf}"
         );
         // A chunk sent before the one ahead of it was answered: pipelined, said so, and
@@ -3515,18 +3613,26 @@ mod tests {
         };
         let (text, rfc) = pipelined("BDAT 4\r\nab\r\n", "BDAT 2 LAST\r\nc\n").expect("told");
         assert!(
-            text.contains("without waiting for that one's reply")
+            text.contains("before the replies to the chunks ahead of it (1 still unanswered)")
                 && text.contains("at most 8 unanswered"),
             "{text}"
         );
         assert_eq!(rfc, "RFC 3030 2, 4.2, RFC 2920");
+        // A full window: the ninth chunk goes after the first one's reply, the seven after
+        // it still unanswered; the replies counted are those since the first chunk.
+        let mut window: Vec<TraceEvent> = vec![reply.clone()];
+        window.extend((0..8).map(|_| send("BDAT 4\r\nab\r\n")));
+        window.push(reply.clone());
+        window.push(send("BDAT 2 LAST\r\nc\n"));
+        let ninth = in_context(&window, window.len() - 1).expect("told").text;
+        assert!(ninth.contains("(7 still unanswered)"), "{ninth}");
         let (both, _) = pipelined("BDAT 5\r\nab\r\nc", "BDAT 5 LAST\r\nd\r\n\r\n").expect("told");
         assert!(
-            both.contains("without waiting")
+            both.contains("still unanswered")
                 && both.contains("goes on with the line the previous chunk stopped in"),
             "{both}"
         );
-        assert!(!cut.contains("without waiting"), "{cut}");
+        assert!(!cut.contains("still unanswered"), "{cut}");
         // Another connection's send is no chunk before.
         let mut other = send("BDAT 5\r\nab\r\nc");
         if let Event::Transmitted { conn, .. } = &mut other.event {

@@ -74,26 +74,21 @@ impl Step {
         let mut renderer = match self.conn {
             Some(conn) => {
                 let renderer = TextRenderer::for_one_event_of(conn, &self.actor);
-                // A chunk's first line may be the rest of one the chunk before cut: looked
+                // A chunk's first line may be the rest of one the chunks before cut: looked
                 // for only for a client's BDAT, as the scan goes back along the connection.
-                let cut = match &event.event {
+                let tail = match &event.event {
                     Event::Transmitted {
                         direction: Direction::ClientToServer,
                         bytes,
                         ..
                     } if bdat_with_chunk(bytes.as_bytes()).is_some() => {
-                        super::notes::previous_client_send(&trace.events, self.event)
-                            .and_then(|(previous, _)| bdat_with_chunk(previous))
-                            .is_some_and(|(chunk, _)| {
-                                !chunk.is_empty() && !chunk.ends_with(b"\r\n")
-                            })
+                        super::notes::chunk_stream_tail(&trace.events, self.event)
                     }
-                    _ => false,
+                    _ => None,
                 };
-                if cut {
-                    renderer.after_cut_line(conn)
-                } else {
-                    renderer
+                match tail {
+                    Some(tail) => renderer.after_chunks(conn, tail),
+                    None => renderer,
                 }
             }
             None => TextRenderer::default(),

@@ -969,10 +969,11 @@ pub struct TextRenderer {
     /// The width the days of a time are right-aligned to, so that the columns stay where
     /// they are in a run of ten days or more; a day count needs at least one digit.
     day_digits: usize,
-    /// Connections whose client's last BDAT chunk stopped inside a line: the next chunk's
-    /// first line is that line's rest, marked so that, say, the CRLF that ends it does not
-    /// read as an empty line of the message.
-    cut_lines: std::collections::BTreeSet<ConnId>,
+    /// For each connection whose client's last send was a BDAT chunk not the message's last,
+    /// the last octets (two at most) of the chunks so far: when they are not CR LF, a line
+    /// was cut, and the next chunk's first line is its rest, marked so that, say, the CRLF
+    /// that ends it does not read as an empty line of the message.
+    chunk_tails: std::collections::BTreeMap<ConnId, Vec<u8>>,
 }
 
 impl TextRenderer {
@@ -1006,11 +1007,11 @@ impl TextRenderer {
         renderer
     }
 
-    /// This renderer, told that the client's last BDAT chunk on `conn` stopped inside a line,
-    /// as a renderer fed every event before would know: the next chunk's first line is
-    /// marked as that line's rest.
-    pub fn after_cut_line(mut self, conn: ConnId) -> TextRenderer {
-        self.cut_lines.insert(conn);
+    /// This renderer, told the last octets of the chunks the client on `conn` sent right
+    /// before (see [`crate::sim::steps::Step::lines`]), as a renderer fed every event before
+    /// would know them.
+    pub fn after_chunks(mut self, conn: ConnId, tail: Vec<u8>) -> TextRenderer {
+        self.chunk_tails.insert(conn, tail);
         self
     }
 
@@ -1163,17 +1164,24 @@ impl TextRenderer {
                     Direction::ClientToServer => crate::smtp::command::bdat_with_chunk(raw),
                     Direction::ServerToClient => None,
                 };
+                let tail = self.chunk_tails.get(conn);
+                let cut = tail.is_some_and(|tail| crate::sim::notes::chunks_cut_a_line(tail));
                 let rest_of_line_at = chunk
-                    .filter(|(octets, _)| !octets.is_empty() && self.cut_lines.contains(conn))
+                    .filter(|(octets, _)| !octets.is_empty() && cut)
                     .map(|_| 1);
+                // A lone LF after a CR ends the line the chunk before cut.
+                let completes_crlf = tail.is_some_and(|tail| tail.ends_with(b"\r"))
+                    && chunk.is_some_and(|(octets, _)| octets == b"\n");
                 if direction == &Direction::ClientToServer {
                     match chunk {
-                        Some((&[], _)) => {}
-                        Some((octets, _)) if !octets.ends_with(b"\r\n") => {
-                            self.cut_lines.insert(*conn);
+                        Some((octets, false)) => {
+                            let mut tail = self.chunk_tails.remove(conn).unwrap_or_default();
+                            tail.extend_from_slice(&octets[octets.len().saturating_sub(2)..]);
+                            tail.drain(..tail.len().saturating_sub(2));
+                            self.chunk_tails.insert(*conn, tail);
                         }
                         _ => {
-                            self.cut_lines.remove(conn);
+                            self.chunk_tails.remove(conn);
                         }
                     }
                 }
@@ -1206,10 +1214,10 @@ impl TextRenderer {
                         }
                         None => {
                             let prefix = prefix.trim_end_matches(':');
-                            let mark = if rest_of_line {
-                                "rest of line, no CRLF"
-                            } else {
-                                "no CRLF"
+                            let mark = match (rest_of_line, completes_crlf) {
+                                (true, true) => "rest of line",
+                                (true, false) => "rest of line, no CRLF",
+                                (false, _) => "no CRLF",
                             };
                             line!(
                                 &actor,
@@ -1852,6 +1860,31 @@ mod text_tests {
         let cut = sends(&[b"BDAT 2\r\nab", b"BDAT 1\r\nc", b"BDAT 3 LAST\r\nd\r\n"]);
         assert!(cut.contains("#1 C (rest of line, no CRLF): c\n"), "{cut}");
         assert!(cut.contains("#1 C (rest of line): d\n"), "{cut}");
+        // Chunks of one octet split a CRLF: the LF ends the line, and the next chunk starts
+        // a new one.
+        let ones = sends(&[
+            b"BDAT 1\r\na",
+            b"BDAT 1\r\n\r",
+            b"BDAT 1\r\n\n",
+            b"BDAT 1\r\n\t",
+            b"BDAT 1 LAST\r\nb",
+        ]);
+        let marked: Vec<&str> = ones
+            .lines()
+            .filter_map(|line| line.split_once("#1 C ").map(|(_, mark)| mark))
+            .filter(|mark| mark.starts_with('('))
+            .collect();
+        assert_eq!(
+            marked,
+            [
+                "(no CRLF): a",
+                "(rest of line, no CRLF): \\r",
+                "(rest of line): \\n",
+                "(no CRLF): \\t",
+                "(rest of line, no CRLF): b",
+            ],
+            "{ones}"
+        );
         let whole = sends(&[b"BDAT 4\r\nab\r\n", b"BDAT 4 LAST\r\ncd\r\n"]);
         assert!(whole.contains("#1 C: cd\n"), "{whole}");
         let reset = sends(&[b"BDAT 2\r\nab", b"RSET\r\n", b"BDAT 4 LAST\r\ncd\r\n"]);

@@ -2840,10 +2840,33 @@ impl<'a> World<'a> {
                     let chunk_octets = bytes.len() - start;
                     let reached = &bytes[..start + chunk_octets / 2];
                     s.handle_input(reached, now);
+                    // Chunks a pipelining client wrote behind it were on their way too.
+                    let (behind, behind_octets) = self.events[event + 1..]
+                        .iter()
+                        .filter_map(|later| match &later.event {
+                            Event::Transmitted {
+                                conn: on,
+                                direction: Direction::ClientToServer,
+                                bytes,
+                            } if *on == conn => Some(bytes.as_bytes().len()),
+                            _ => None,
+                        })
+                        .fold((0, 0), |(writes, octets), len| (writes + 1, octets + len));
+                    let behind = match behind {
+                        0 => String::new(),
+                        1 => format!(
+                            "; the write sent behind it ({behind_octets} octets) never arrives"
+                        ),
+                        writes => format!(
+                            "; the {writes} writes sent behind it without waiting (pipelined, \
+                             {behind_octets} octets) never arrive"
+                        ),
+                    };
                     reason = format!(
                         "the link broke in the middle of a BDAT chunk: {} of the {} octets on \
                          their way reached the server (the command and {} of the chunk's {} \
-                         octets), not the chunk's end, so it has no message and keeps none of it",
+                         octets), not the chunk's end, so it has no message and keeps none of \
+                         it{behind}",
                         reached.len(),
                         bytes.len(),
                         chunk_octets / 2,

@@ -6,15 +6,17 @@
 //!
 //! It is not a queue, a resolver or a socket: it delivers the messages it is given, one mail
 //! transaction after another, over one connection that someone else opened, and it never
-//! retries later, reads a clock or blocks. After a completed transaction the next message
-//! starts with MAIL; after one left open (every recipient refused, DATA refused, or a BDAT
-//! chunk refused) with RSET (RFC 5321 4.1.1.5). With nothing left it says QUIT, or first idles
+//! retries later, reads a clock or blocks. After a completed transaction the next one (the
+//! next message's, or this one's for recipients a 452 held back) starts with MAIL; after one
+//! left open (every recipient refused, DATA refused, or a BDAT chunk refused) with RSET (RFC
+//! 5321 4.1.1.5). With nothing left it says QUIT, or first idles
 //! `keep_open_ms` for another message, as a connection cache does. Configured with a chunk
 //! size, it sends the message with BDAT (CHUNKING, RFC 3030) to a server that offers it, as
 //! counted chunks the server need not scan for an end, without dot-stuffing, waiting for each
-//! chunk's reply, or, where the server offers PIPELINING, sending them on with up to
-//! [`PIPELINED_CHUNKS_MAX`] unanswered (RFC 3030 4.2); otherwise with DATA. It does not speak STARTTLS or BINARYMIME, and does not
-//! convert 8-bit messages to 7-bit.
+//! chunk's reply, or, where the server offers PIPELINING and the client pipelines (its
+//! `prefer_pipelining`), sending them on with up to
+//! [`PIPELINED_CHUNKS_MAX`] unanswered (RFC 3030 4.2); otherwise with DATA. It does not speak
+//! STARTTLS or BINARYMIME, and does not convert 8-bit messages to 7-bit.
 //!
 //! ```text
 //!  connect ──► ExpectGreeting ──220──► ExpectEhloReply ──250──┬───────────────┐
@@ -645,9 +647,7 @@ enum Awaited {
     /// The reply to a chunk sent, pipelined, before the server refused one ahead of it: the
     /// transaction has failed, and whatever the server answers it changes nothing (RFC 3030
     /// 2: the server "MUST be prepared to accept and discard" such chunks).
-    ChunkAfterRefusal {
-        last: bool,
-    },
+    ChunkAfterRefusal,
     Quit,
 }
 
@@ -1068,12 +1068,11 @@ impl ClientSession {
             Some(Awaited::Rset) => ClientStateKind::ExpectRsetReply,
             Some(Awaited::Data) => ClientStateKind::ExpectDataGoAhead,
             Some(Awaited::Payload) => ClientStateKind::ExpectDataReply,
-            Some(Awaited::Chunk { last: false } | Awaited::ChunkAfterRefusal { last: false }) => {
+            // A discarded chunk's reply is no message's, even the last chunk's.
+            Some(Awaited::Chunk { last: false } | Awaited::ChunkAfterRefusal) => {
                 ClientStateKind::ExpectChunkReply
             }
-            Some(Awaited::Chunk { last: true } | Awaited::ChunkAfterRefusal { last: true }) => {
-                ClientStateKind::ExpectLastChunkReply
-            }
+            Some(Awaited::Chunk { last: true }) => ClientStateKind::ExpectLastChunkReply,
             Some(Awaited::Quit) => ClientStateKind::ExpectQuitReply,
             None => {
                 debug_assert!(false, "an open session always awaits a reply");
@@ -1216,7 +1215,7 @@ impl ClientSession {
                 3 => self.abort_on_unexpected(&reply, "a BDAT chunk"),
                 _ => self.refuse_chunked_message(&reply),
             },
-            Awaited::ChunkAfterRefusal { .. } => {}
+            Awaited::ChunkAfterRefusal => {}
             // RFC 5321 4.1.1.10: the server answers 221 and closes; any answer ends it.
             Awaited::Quit => self.close(),
         }
@@ -1728,8 +1727,8 @@ impl ClientSession {
     }
 
     /// Sends the current message's next chunks: with pipelining, while fewer than
-    /// [`PIPELINED_CHUNKS_MAX`] chunks wait for their replies (RFC 3030 4.2: BDAT may be
-    /// pipelined, and only a refusal stops further chunks), else one after each reply.
+    /// [`PIPELINED_CHUNKS_MAX`] chunks wait for their replies (RFC 3030 4.2 pipelines them;
+    /// RFC 3030 2: only a refusal stops further chunks), else one after each reply.
     fn send_chunks(&mut self) {
         loop {
             let Some(transaction) = self.transaction.as_ref() else {
@@ -1744,7 +1743,9 @@ impl ClientSession {
             if transaction.last_chunk_sent || transaction.chunks_unanswered >= window {
                 return;
             }
-            self.send_chunk();
+            if !self.send_chunk() {
+                return;
+            }
         }
     }
 
@@ -1752,8 +1753,8 @@ impl ClientSession {
     /// to chunks already sent behind it, pipelined, change nothing.
     fn refuse_chunked_message(&mut self, reply: &Reply) {
         for awaited in &mut self.awaiting {
-            if let Awaited::Chunk { last } = *awaited {
-                *awaited = Awaited::ChunkAfterRefusal { last };
+            if let Awaited::Chunk { .. } = awaited {
+                *awaited = Awaited::ChunkAfterRefusal;
             }
         }
         self.refuse_message(reply, true);
@@ -1765,14 +1766,15 @@ impl ClientSession {
     /// a line, but not between a CR and its LF while it can be an octet shorter: the server
     /// joins them all the same, and a line end kept whole reads as one wherever the chunks
     /// are shown.
-    fn send_chunk(&mut self) {
+    /// Whether it sent one.
+    fn send_chunk(&mut self) -> bool {
         let Some(chunk_max) = self.config.bdat_chunk_octets else {
             debug_assert!(false, "chunks are sent only with a chunk size");
-            return;
+            return false;
         };
         let Some(transaction) = self.transaction.as_mut() else {
             debug_assert!(false, "chunks are sent only inside a transaction");
-            return;
+            return false;
         };
         let start = transaction.chunked_octets.min(self.current.payload.len());
         let chunk = &self.current.payload[start..];
@@ -1801,6 +1803,7 @@ impl ClientSession {
         });
         self.output.push_back(bytes);
         self.awaiting.push_back(Awaited::Chunk { last });
+        true
     }
 
     fn send_payload(&mut self) {
@@ -2100,13 +2103,20 @@ impl ClientSession {
             Awaited::Data => timeouts.data_initiation_ms,
             // RFC 3030 names no timeouts. The last chunk's reply, like the reply after the
             // final dot, waits for the server to take the message; another chunk's only for
-            // the server to read it, as each block of data does.
-            Awaited::Payload
-            | Awaited::Chunk { last: true }
-            | Awaited::ChunkAfterRefusal { last: true } => timeouts.data_termination_ms,
-            Awaited::Chunk { last: false } | Awaited::ChunkAfterRefusal { last: false } => {
-                timeouts.data_block_ms
+            // the server to read it, as each block of data does, unless the last chunk has
+            // gone out behind it (pipelined): the message may then be complete at the server,
+            // and a client that gave up sooner would send again a message the server had
+            // taken (RFC 5321 4.5.3.2.6, 6.1).
+            Awaited::Payload | Awaited::Chunk { last: true } => timeouts.data_termination_ms,
+            Awaited::Chunk { last: false }
+                if self
+                    .transaction
+                    .as_ref()
+                    .is_some_and(|transaction| transaction.last_chunk_sent) =>
+            {
+                timeouts.data_termination_ms
             }
+            Awaited::Chunk { last: false } | Awaited::ChunkAfterRefusal => timeouts.data_block_ms,
             Awaited::Ehlo | Awaited::Helo | Awaited::Auth(_) | Awaited::Rset | Awaited::Quit => {
                 timeouts.other_command_ms
             }
