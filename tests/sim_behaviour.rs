@@ -4698,16 +4698,20 @@ fn chunking_world(chunk_octets: Option<u64>, server_chunking: bool) -> Value {
     world
 }
 
-/// What mail.sender.test sent to mx.receiver.test, one write each.
-fn relay_sends(result: &RunResult) -> Vec<Vec<u8>> {
-    let conn = attempts(result)
+/// The first connection from mail.sender.test to mx.receiver.test.
+fn relay_conn(result: &RunResult) -> u32 {
+    attempts(result)
         .into_iter()
         .find(|(_, _, client, server, _)| {
             client == "mail.sender.test" && server == "mx.receiver.test"
         })
         .map(|(_, conn, ..)| conn)
-        .expect("the sending server connects");
-    transmissions(result, conn)
+        .expect("the sending server connects")
+}
+
+/// What mail.sender.test sent to mx.receiver.test, one write each.
+fn relay_sends(result: &RunResult) -> Vec<Vec<u8>> {
+    transmissions(result, relay_conn(result))
         .into_iter()
         .filter(|(direction, _)| *direction == Direction::ClientToServer)
         .map(|(_, bytes)| bytes)
@@ -4787,15 +4791,8 @@ fn bdat_chunks_of_any_size_deliver_what_data_delivers() {
 fn a_pipelining_client_sends_its_chunks_on_with_at_most_8_unanswered() {
     // The most chunks sent and not yet answered by the server, counted in the trace's order.
     let most_unanswered = |result: &RunResult| -> usize {
-        let conn = attempts(result)
-            .into_iter()
-            .find(|(_, _, client, server, _)| {
-                client == "mail.sender.test" && server == "mx.receiver.test"
-            })
-            .map(|(_, conn, ..)| conn)
-            .expect("the sending server connects");
         let (mut unanswered, mut most, mut chunks) = (0usize, 0, 0);
-        for (direction, bytes) in transmissions(result, conn) {
+        for (direction, bytes) in transmissions(result, relay_conn(result)) {
             match direction {
                 Direction::ClientToServer if bytes.starts_with(b"BDAT ") => {
                     chunks += 1;

@@ -2093,24 +2093,35 @@ fn bdat_note_after(bytes: &[u8], tail: &[u8]) -> StepNote {
     }
 }
 
-/// The client's send before the event at `index` on the same connection, if any: looked for
-/// back to the connection's opening, not beyond.
-fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
-    let Event::Transmitted { conn, .. } = events.get(index)?.event else {
-        return None;
+/// The events before the one at `index` (an event of a connection) on the same connection,
+/// the latest first, back to the connection's opening, not beyond.
+fn earlier_on_connection(events: &[TraceEvent], index: usize) -> impl Iterator<Item = &Event> {
+    let conn = match events.get(index).map(|event| &event.event) {
+        Some(Event::Transmitted { conn, .. }) => Some(*conn),
+        _ => None,
     };
-    for event in events[..index].iter().rev() {
-        match &event.event {
-            Event::Transmitted {
-                conn: earlier,
-                direction: Direction::ClientToServer,
-                bytes,
-            } if *earlier == conn => return Some(bytes.as_bytes()),
-            Event::ConnectionOpened { conn: opened } if *opened == conn => return None,
-            _ => {}
-        }
-    }
-    None
+    events[..index.min(events.len())]
+        .iter()
+        .rev()
+        .map(|event| &event.event)
+        .take_while(move |event| {
+            conn.is_some() && !matches!(event, Event::ConnectionOpened { conn: opened } if Some(*opened) == conn)
+        })
+        .filter(move |event| {
+            matches!(event, Event::Transmitted { conn: on, .. } if Some(*on) == conn)
+        })
+}
+
+/// The client's send before the event at `index` on the same connection, if any.
+fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
+    earlier_on_connection(events, index).find_map(|event| match event {
+        Event::Transmitted {
+            direction: Direction::ClientToServer,
+            bytes,
+            ..
+        } => Some(bytes.as_bytes()),
+        _ => None,
+    })
 }
 
 /// The last octets (two at most) of the message data a client sent in BDAT chunks right
@@ -2118,30 +2129,25 @@ fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
 /// chunk that was not the message's last. A line the chunks cut ends here unless these are
 /// CR LF: chunks count octets, so a line end may come split over two of them.
 pub(crate) fn chunk_stream_tail(events: &[TraceEvent], index: usize) -> Option<Vec<u8>> {
-    let Event::Transmitted { conn, .. } = events.get(index)?.event else {
-        return None;
-    };
     // Gathered from the end backwards.
     let mut tail = Vec::with_capacity(2);
     let mut chunks = 0;
-    for event in events[..index].iter().rev() {
-        match &event.event {
-            Event::Transmitted {
-                conn: earlier,
-                direction: Direction::ClientToServer,
-                bytes,
-            } if *earlier == conn => match bdat_with_chunk(bytes.as_bytes()) {
-                Some((chunk, false)) => {
-                    chunks += 1;
-                    tail.extend(chunk.iter().rev().take(2 - tail.len()));
-                    if tail.len() == 2 {
-                        break;
-                    }
-                }
-                _ => break,
-            },
-            Event::ConnectionOpened { conn: opened } if *opened == conn => break,
-            _ => {}
+    for event in earlier_on_connection(events, index) {
+        let Event::Transmitted {
+            direction: Direction::ClientToServer,
+            bytes,
+            ..
+        } = event
+        else {
+            continue;
+        };
+        let Some((chunk, false)) = bdat_with_chunk(bytes.as_bytes()) else {
+            break;
+        };
+        chunks += 1;
+        tail.extend(chunk.iter().rev().take(2 - tail.len()));
+        if tail.len() == 2 {
+            break;
         }
     }
     if chunks == 0 {
@@ -2160,34 +2166,29 @@ pub(crate) fn chunks_cut_a_line(tail: &[u8]) -> bool {
 /// still unanswered when it went: counted back along the connection's run of BDAT writes,
 /// with the server's replies since the first of them (replies come in order, one per chunk).
 fn chunks_unanswered_before(events: &[TraceEvent], index: usize) -> usize {
-    let Some(Event::Transmitted { conn, .. }) = events.get(index).map(|event| &event.event) else {
-        return 0;
-    };
     let (mut chunks, mut answered, mut replies_since) = (0usize, 0usize, 0usize);
-    for event in events[..index].iter().rev() {
-        match &event.event {
-            Event::Transmitted {
-                conn: earlier,
-                direction,
-                bytes,
-            } if earlier == conn => match direction {
-                Direction::ServerToClient => {
-                    // A reply's last line has a space after its code.
-                    replies_since += crate::smtp::dot::lines_inclusive(bytes.as_bytes())
-                        .filter(|line| line.get(3) == Some(&b' '))
-                        .count();
+    for event in earlier_on_connection(events, index) {
+        let Event::Transmitted {
+            direction, bytes, ..
+        } = event
+        else {
+            continue;
+        };
+        match direction {
+            Direction::ServerToClient => {
+                // A reply's last line has a space after its code.
+                replies_since += crate::smtp::dot::lines_inclusive(bytes.as_bytes())
+                    .filter(|line| line.get(3) == Some(&b' '))
+                    .count();
+            }
+            Direction::ClientToServer => match bdat_with_chunk(bytes.as_bytes()) {
+                Some((_, false)) => {
+                    chunks += 1;
+                    answered += std::mem::take(&mut replies_since);
                 }
-                Direction::ClientToServer => match bdat_with_chunk(bytes.as_bytes()) {
-                    Some((_, false)) => {
-                        chunks += 1;
-                        answered += std::mem::take(&mut replies_since);
-                    }
-                    // A last chunk ended another message; anything else is no chunk.
-                    _ => break,
-                },
+                // A last chunk ended another message; anything else is no chunk.
+                _ => break,
             },
-            Event::ConnectionOpened { conn: opened } if opened == conn => break,
-            _ => {}
         }
     }
     chunks.saturating_sub(answered)
