@@ -4894,12 +4894,7 @@ fn a_link_broken_in_a_bdat_chunk_loses_the_chunk_and_the_retry_delivers_once() {
     let mut world = chunking_world(Some(100), true);
     world["hosts"][1]["faults"] = json!([fault("drop_in_data", Some(600))]);
     let result = run_json(&world);
-    let reason = events(&result)
-        .find_map(|e| match &e.event {
-            Event::ConnectionDropped { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .expect("the link breaks");
+    let reason = dropped_reason(&result);
     assert!(reason.contains("in the middle of a BDAT chunk"), "{reason}");
     let chunk_send = relay_sends(&result)
         .into_iter()
@@ -4939,13 +4934,18 @@ fn a_link_broken_in_a_bdat_chunk_loses_the_chunk_and_the_retry_delivers_once() {
     // A client that waits for each chunk's reply has nothing behind the cut chunk.
     world["hosts"][0]["client_pipelining"] = json!(false);
     let waiting = run_json(&world);
-    let reason = events(&waiting)
+    let reason = dropped_reason(&waiting);
+    assert!(!reason.contains("behind it"), "{reason}");
+}
+
+/// Why the run's first dropped connection broke.
+fn dropped_reason(result: &RunResult) -> String {
+    events(result)
         .find_map(|e| match &e.event {
             Event::ConnectionDropped { reason, .. } => Some(reason.clone()),
             _ => None,
         })
-        .expect("the link breaks");
-    assert!(!reason.contains("behind it"), "{reason}");
+        .expect("the link breaks")
 }
 
 /// What `chunking`'s text tells: the user agent submits with DATA; mail.sender.test sends Bob's

@@ -645,13 +645,11 @@ impl SentData {
             .unwrap_or_default()
     }
 
-    /// The message's octet before the chunk at `offset`, if any.
-    fn octet_before(&self, offset: usize) -> Option<u8> {
+    /// The message's last octets (two at most) before the chunk at `offset`.
+    fn tail_before(&self, offset: usize) -> &[u8] {
         let as_is = self.as_is.as_deref().unwrap_or_default();
-        offset
-            .checked_sub(1)
-            .and_then(|before| as_is.get(before))
-            .copied()
+        let end = offset.min(as_is.len());
+        &as_is[end.saturating_sub(2)..end]
     }
 }
 
@@ -683,11 +681,7 @@ fn print_event(
                 );
                 return;
             }
-            print_chunk(
-                out,
-                data.chunk(*offset, *octets),
-                data.octet_before(*offset),
-            );
+            print_chunk(out, data.chunk(*offset, *octets), data.tail_before(*offset));
             transcript.chunk_replies_owed += 1;
             // Only the last chunk completes the message (RFC 3030 2): before it, the server
             // cannot have kept it.

@@ -1,6 +1,7 @@
 //! How the command line prints a session: client lines `C:`, server lines `S:` (as swaks does),
 //! and notes about what they mean on lines starting with `#`.
 
+use crate::sim::trace::ChunkStart;
 use crate::smtp::reply::Reply;
 use std::io::Write;
 
@@ -38,35 +39,26 @@ pub fn print_reply(out: &mut impl Write, tag: Option<u64>, reply: &Reply) {
 /// would be left out. A last line without its CRLF is marked, as the simulation's trace marks
 /// it: `C (no CRLF):`.
 pub fn print_data(out: &mut impl Write, tag: Option<u64>, prefix: &str, data: &[u8]) {
-    print_lines_of(out, tag, prefix, data, false, false);
+    print_lines_of(out, tag, prefix, data, ChunkStart::default());
 }
 
-/// [`print_data`], the first line marked as the rest of a line when `rest_of_line`, and not
-/// as without its CRLF when it `completes_crlf` begun before it.
+/// [`print_data`], the first line marked by how the chunk `data` begins.
 fn print_lines_of(
     out: &mut impl Write,
     tag: Option<u64>,
     prefix: &str,
     data: &[u8],
-    rest_of_line: bool,
-    completes_crlf: bool,
+    start: ChunkStart,
 ) {
     let lines = crate::smtp::dot::crlf_lines(data);
     let shown = crate::sim::trace::lines_shown(lines.len(), DATA_LINES_SHOWN_MAX);
-    let side = prefix.trim_end_matches(':');
     for (at, line) in lines[..shown].iter().enumerate() {
-        let rest = rest_of_line && at == 0;
-        match (line.strip_suffix(b"\r\n"), rest) {
-            (Some(line), false) => print_bytes_line(out, tag, prefix, line),
-            (Some(line), true) => {
-                print_bytes_line(out, tag, &format!("{side} (rest of line):"), line)
-            }
-            (None, true) if completes_crlf => {
-                print_bytes_line(out, tag, &format!("{side} (rest of line):"), line)
-            }
-            (None, false) => print_bytes_line(out, tag, &format!("{side} (no CRLF):"), line),
-            (None, true) => {
-                print_bytes_line(out, tag, &format!("{side} (rest of line, no CRLF):"), line)
+        let body = line.strip_suffix(b"\r\n");
+        match start.mark(at == 0, body.is_some()) {
+            None => print_bytes_line(out, tag, prefix, body.unwrap_or(line)),
+            Some(mark) => {
+                let marked = format!("{} ({mark}):", prefix.trim_end_matches(':'));
+                print_bytes_line(out, tag, &marked, body.unwrap_or(line))
             }
         }
     }
@@ -84,14 +76,11 @@ fn print_lines_of(
     }
 }
 
-/// Prints a BDAT chunk as [`print_data`] does, its first line marked `C (rest of line):` when
-/// it goes on with a line the chunk before cut (`octet_before`, the message's octet before
-/// the chunk, is not the LF of a line end), as the simulation's trace marks it.
-pub fn print_chunk(out: &mut impl Write, chunk: &[u8], octet_before: Option<u8>) {
-    let rest_of_line = !chunk.is_empty() && octet_before.is_some_and(|octet| octet != b'\n');
-    // A lone LF after a CR ends the line the chunk before cut: no "no CRLF" there.
-    let completes_crlf = octet_before == Some(b'\r') && chunk == b"\n";
-    print_lines_of(out, None, "C:", chunk, rest_of_line, completes_crlf);
+/// Prints a BDAT chunk as [`print_data`] does, its first line marked as the simulation's
+/// trace marks it (`C (rest of line): ...` when it goes on with a line the chunk before cut),
+/// by `tail`, the last octets (two at most) of the message before the chunk.
+pub fn print_chunk(out: &mut impl Write, chunk: &[u8], tail: &[u8]) {
+    print_lines_of(out, None, "C:", chunk, ChunkStart::after(tail, chunk));
 }
 
 /// Shows control characters (a bare CR or LF, a NUL) and other characters that break or
@@ -128,37 +117,28 @@ mod tests {
 
     #[test]
     fn a_chunk_marks_the_rest_of_a_cut_line_and_its_own_cut() {
-        let printed = |chunk: &[u8], octet_before: Option<u8>| {
+        let printed = |chunk: &[u8], tail: &[u8]| {
             let mut out = Vec::new();
-            print_chunk(&mut out, chunk, octet_before);
+            print_chunk(&mut out, chunk, tail);
             String::from_utf8(out).unwrap()
         };
         assert_eq!(
-            printed(b"ceiver\r\nSubject: x\r\nTo: b", Some(b'e')),
+            printed(b"ceiver\r\nSubject: x\r\nTo: b", b"e"),
             "C (rest of line): ceiver\nC: Subject: x\nC (no CRLF): To: b\n"
         );
-        assert_eq!(
-            printed(b"\r\nx\r\n", Some(b'c')),
-            "C (rest of line): \nC: x\n"
-        );
-        assert_eq!(
-            printed(b"ab", Some(b' ')),
-            "C (rest of line, no CRLF): ab\n"
-        );
-        assert_eq!(printed(b"\r\nx\r\n", Some(b'\n')), "C: \nC: x\n");
-        assert_eq!(printed(b"\r\nx\r\n", None), "C: \nC: x\n");
+        assert_eq!(printed(b"\r\nx\r\n", b"c"), "C (rest of line): \nC: x\n");
+        assert_eq!(printed(b"ab", b" "), "C (rest of line, no CRLF): ab\n");
+        assert_eq!(printed(b"\r\nx\r\n", b"\r\n"), "C: \nC: x\n");
+        assert_eq!(printed(b"\r\nx\r\n", b""), "C: \nC: x\n");
         // Chunks of one octet: a CR, then the LF that ends its line, then a new line.
-        assert_eq!(
-            printed(b"\r", Some(b'a')),
-            "C (rest of line, no CRLF): \\r\n"
-        );
-        assert_eq!(printed(b"\n", Some(b'\r')), "C (rest of line): \\n\n");
-        assert_eq!(printed(b"\t", Some(b'\n')), "C (no CRLF): \t\n");
+        assert_eq!(printed(b"\r", b"a"), "C (rest of line, no CRLF): \\r\n");
+        assert_eq!(printed(b"\n", b"a\r"), "C (rest of line): \\n\n");
+        assert_eq!(printed(b"\t", b"\r\n"), "C (no CRLF): \t\n");
         // The line limit counts the marked line, as any other.
         let long: Vec<u8> = (0..40)
             .flat_map(|i| format!("l{i}\r\n").into_bytes())
             .collect();
-        let text = printed(&long, Some(b'x'));
+        let text = printed(&long, b"x");
         assert_eq!(text.lines().count(), DATA_LINES_SHOWN_MAX + 1, "{text}");
         assert!(
             text.contains(&format!("{} octets in all", long.len())),

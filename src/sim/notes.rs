@@ -5,9 +5,9 @@
 
 use super::scenario::StallPoint;
 use super::trace::{
-    format_time, run_was_cut, ConnId, Direction, EntryId, Event, GaveUp, MxResolved, Protocol,
-    RecipientResult, RetryScheduled, StateName, TargetSkipped, TraceEvent, PERMANENT_FAILURE,
-    TEMPORARY_FAILURE, USER_AGENT_PREFIX, WILL_RETRY,
+    format_time, run_was_cut, ChunkStart, ConnId, Direction, EntryId, Event, GaveUp, MxResolved,
+    Protocol, RecipientResult, RetryScheduled, StateName, TargetSkipped, TraceEvent,
+    PERMANENT_FAILURE, TEMPORARY_FAILURE, USER_AGENT_PREFIX, WILL_RETRY,
 };
 use crate::dns::world::Outcome as DnsOutcome;
 use crate::dns::RecordType;
@@ -2073,10 +2073,8 @@ fn bdat_note_after(bytes: &[u8], tail: &[u8]) -> StepNote {
     };
     // A chunk before the last that stops inside a line, as a client's may: its count, not a
     // line end, ends it.
-    let completes_crlf =
-        tail.ends_with(b"\r") && bdat_with_chunk(bytes).map(|(c, _)| c) == Some(b"\n");
     let text = match bdat_with_chunk(bytes) {
-        Some((_, false)) if completes_crlf => text,
+        Some((chunk, false)) if ChunkStart::after(tail, chunk).completes_crlf => text,
         Some((chunk, false)) if chunk.ends_with(b"\r") && !chunk.ends_with(b"\r\n") => format!(
             "{text} This chunk ends with a CR whose LF opens the next chunk: the server joins \
              them into one line end, as it counts octets rather than reading lines."
@@ -2100,16 +2098,20 @@ fn earlier_on_connection(events: &[TraceEvent], index: usize) -> impl Iterator<I
         Some(Event::Transmitted { conn, .. }) => Some(*conn),
         _ => None,
     };
-    events[..index.min(events.len())]
+    // No connection: nothing before it (`index` is within `events` then).
+    let before = if conn.is_some() {
+        &events[..index]
+    } else {
+        &[]
+    };
+    let opened_here = move |event: &&Event| matches!(event, Event::ConnectionOpened { conn: opened } if Some(*opened) == conn);
+    let on_it = move |event: &&Event| matches!(event, Event::Transmitted { conn: on, .. } if Some(*on) == conn);
+    before
         .iter()
         .rev()
         .map(|event| &event.event)
-        .take_while(move |event| {
-            conn.is_some() && !matches!(event, Event::ConnectionOpened { conn: opened } if Some(*opened) == conn)
-        })
-        .filter(move |event| {
-            matches!(event, Event::Transmitted { conn: on, .. } if Some(*on) == conn)
-        })
+        .take_while(move |event| !opened_here(event))
+        .filter(on_it)
 }
 
 /// The client's send before the event at `index` on the same connection, if any.
@@ -2155,11 +2157,6 @@ pub(crate) fn chunk_stream_tail(events: &[TraceEvent], index: usize) -> Option<V
     }
     tail.reverse();
     Some(tail)
-}
-
-/// Whether chunks ending in `tail` stopped inside a line.
-pub(crate) fn chunks_cut_a_line(tail: &[u8]) -> bool {
-    !tail.is_empty() && tail != b"\r\n"
 }
 
 /// How many of the chunks the client sent before the event at `index` (a BDAT write) were
@@ -2238,7 +2235,7 @@ fn after_chunk_text(events: &[TraceEvent], index: usize) -> Option<(String, Cow<
             crate::smtp::client::PIPELINED_CHUNKS_MAX
         ),
     };
-    let joined = if !chunks_cut_a_line(&tail) || chunk.is_empty() {
+    let joined = if !ChunkStart::after(&tail, chunk).rest_of_line {
         ""
     } else if tail.ends_with(b"\r") && chunk.starts_with(b"\n") {
         " Its first octet, an LF, ends the line whose CR closed the previous chunk: the server \

@@ -909,6 +909,45 @@ pub(crate) fn push_visible(out: &mut String, c: char) {
 /// Most lines of one data transmission shown in the text trace.
 const DATA_LINES_SHOWN: usize = 12;
 
+/// How a BDAT chunk begins, by the last octets (two at most) of the chunks of its message
+/// before it: RFC 3030 2 counts octets, not lines, so a chunk may go on with a line the chunk
+/// before cut, or finish that line's CRLF with a lone LF.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkStart {
+    /// Its first line is the rest of a line the chunks before it cut.
+    pub rest_of_line: bool,
+    /// It is the lone LF whose CR ended the chunk before: that line's end, whole now.
+    pub completes_crlf: bool,
+}
+
+impl ChunkStart {
+    pub fn after(tail: &[u8], chunk: &[u8]) -> ChunkStart {
+        ChunkStart {
+            rest_of_line: !chunk.is_empty() && chunks_cut_a_line(tail),
+            completes_crlf: tail.ends_with(b"\r") && chunk == b"\n",
+        }
+    }
+
+    /// The mark of a chunk's line (shown `C (MARK): ...`) when it is the chunk's first
+    /// (`first`) and ends with CRLF or not; `None` for an ordinary line.
+    pub fn mark(self, first: bool, ends_with_crlf: bool) -> Option<&'static str> {
+        match (
+            first && self.rest_of_line,
+            ends_with_crlf || self.completes_crlf,
+        ) {
+            (true, true) => Some("rest of line"),
+            (true, false) => Some("rest of line, no CRLF"),
+            (false, _) if !ends_with_crlf => Some("no CRLF"),
+            (false, _) => None,
+        }
+    }
+}
+
+/// Whether chunks whose last octets were `tail` stopped inside a line.
+pub fn chunks_cut_a_line(tail: &[u8]) -> bool {
+    !tail.is_empty() && tail != b"\r\n"
+}
+
 /// How many of `total` lines to show when at most `most` are wanted and a summary line
 /// stands for the rest: all of them when only one would be left out, since the summary would
 /// take its place and say less.
@@ -1164,14 +1203,10 @@ impl TextRenderer {
                     Direction::ClientToServer => crate::smtp::command::bdat_with_chunk(raw),
                     Direction::ServerToClient => None,
                 };
-                let tail = self.chunk_tails.get(conn);
-                let cut = tail.is_some_and(|tail| crate::sim::notes::chunks_cut_a_line(tail));
-                let rest_of_line_at = chunk
-                    .filter(|(octets, _)| !octets.is_empty() && cut)
-                    .map(|_| 1);
-                // A lone LF after a CR ends the line the chunk before cut.
-                let completes_crlf = tail.is_some_and(|tail| tail.ends_with(b"\r"))
-                    && chunk.is_some_and(|(octets, _)| octets == b"\n");
+                let start = match (chunk, self.chunk_tails.get(conn)) {
+                    (Some((octets, _)), Some(tail)) => ChunkStart::after(tail, octets),
+                    _ => ChunkStart::default(),
+                };
                 if direction == &Direction::ClientToServer {
                     match chunk {
                         Some((octets, false)) => {
@@ -1196,32 +1231,22 @@ impl TextRenderer {
                     // has not ended (BDAT chunk data needs no CRLF). Said in the part of the
                     // line the sent bytes cannot write, so that `QUIT (no CRLF)<CRLF>`, sent,
                     // does not look the same.
-                    let rest_of_line = rest_of_line_at == Some(at);
-                    match piece.strip_suffix(b"\r\n") {
-                        Some(body) if rest_of_line => {
-                            let prefix = prefix.trim_end_matches(':');
-                            line!(
-                                &actor,
-                                format!("#{conn} {prefix} (rest of line): {}", escaped(body)),
-                            )
-                        }
+                    // A chunk's first line comes after its command's (`at` 1).
+                    let body = piece.strip_suffix(b"\r\n");
+                    let shown = body.unwrap_or(piece);
+                    match start.mark(chunk.is_some() && at == 1, body.is_some()) {
                         // The most common line of all, written without a string of its own.
-                        Some(body) => {
+                        None => {
                             scratch.clear();
                             let _ = write!(scratch, "#{conn} {prefix} ");
-                            push_escaped(scratch, body);
+                            push_escaped(scratch, shown);
                             push_line(out, last_actor, &time, &actor, scratch);
                         }
-                        None => {
+                        Some(mark) => {
                             let prefix = prefix.trim_end_matches(':');
-                            let mark = match (rest_of_line, completes_crlf) {
-                                (true, true) => "rest of line",
-                                (true, false) => "rest of line, no CRLF",
-                                (false, _) => "no CRLF",
-                            };
                             line!(
                                 &actor,
-                                format!("#{conn} {prefix} ({mark}): {}", escaped(piece)),
+                                format!("#{conn} {prefix} ({mark}): {}", escaped(shown)),
                             )
                         }
                     }

@@ -677,10 +677,6 @@ struct MailTransaction {
     stop_sending_rcpts: bool,
     /// Octets of the message sent in BDAT chunks so far.
     chunked_octets: usize,
-    /// The chunk with LAST has been sent.
-    last_chunk_sent: bool,
-    /// Chunks sent whose replies have not come yet.
-    chunks_unanswered: usize,
 }
 
 /// The client side of one SMTP session delivering one or more messages. See the module doc.
@@ -1205,13 +1201,7 @@ impl ClientSession {
                 _ => self.refuse_chunked_message(&reply),
             },
             Awaited::Chunk { last: false } => match first_digit {
-                2 => {
-                    if let Some(transaction) = self.transaction.as_mut() {
-                        transaction.chunks_unanswered =
-                            transaction.chunks_unanswered.saturating_sub(1);
-                    }
-                    self.send_chunks();
-                }
+                2 => self.send_chunks(),
                 3 => self.abort_on_unexpected(&reply, "a BDAT chunk"),
                 _ => self.refuse_chunked_message(&reply),
             },
@@ -1730,23 +1720,30 @@ impl ClientSession {
     /// [`PIPELINED_CHUNKS_MAX`] chunks wait for their replies (RFC 3030 4.2 pipelines them;
     /// RFC 3030 2: only a refusal stops further chunks), else one after each reply.
     fn send_chunks(&mut self) {
-        loop {
-            let Some(transaction) = self.transaction.as_ref() else {
+        let window = match &self.transaction {
+            Some(transaction) if transaction.pipelined => PIPELINED_CHUNKS_MAX,
+            Some(_) => 1,
+            None => {
                 debug_assert!(false, "chunks are sent only inside a transaction");
                 return;
-            };
-            let window = if transaction.pipelined {
-                PIPELINED_CHUNKS_MAX
-            } else {
-                1
-            };
-            if transaction.last_chunk_sent || transaction.chunks_unanswered >= window {
-                return;
             }
-            if !self.send_chunk() {
-                return;
-            }
-        }
+        };
+        // The chunks awaiting their replies are the ones unanswered; the last one, once sent,
+        // is among them until the transaction ends.
+        while !self.last_chunk_sent() && self.chunks_unanswered() < window && self.send_chunk() {}
+    }
+
+    /// Chunks of the current transaction sent and not yet answered.
+    fn chunks_unanswered(&self) -> usize {
+        self.awaiting
+            .iter()
+            .filter(|awaited| matches!(awaited, Awaited::Chunk { .. }))
+            .count()
+    }
+
+    /// The current transaction's last chunk has been sent, and its reply not yet come.
+    fn last_chunk_sent(&self) -> bool {
+        self.awaiting.contains(&Awaited::Chunk { last: true })
     }
 
     /// The server refused a chunk: the transaction has failed (RFC 3030 2), and the replies
@@ -1784,8 +1781,6 @@ impl ClientSession {
         }
         let last = start + size == self.current.payload.len();
         transaction.chunked_octets = start + size;
-        transaction.last_chunk_sent = last;
-        transaction.chunks_unanswered += 1;
         let line = if last {
             format!("BDAT {size} LAST")
         } else {
@@ -2108,12 +2103,7 @@ impl ClientSession {
             // and a client that gave up sooner would send again a message the server had
             // taken (RFC 5321 4.5.3.2.6, 6.1).
             Awaited::Payload | Awaited::Chunk { last: true } => timeouts.data_termination_ms,
-            Awaited::Chunk { last: false }
-                if self
-                    .transaction
-                    .as_ref()
-                    .is_some_and(|transaction| transaction.last_chunk_sent) =>
-            {
+            Awaited::Chunk { last: false } if self.last_chunk_sent() => {
                 timeouts.data_termination_ms
             }
             Awaited::Chunk { last: false } | Awaited::ChunkAfterRefusal => timeouts.data_block_ms,

@@ -704,6 +704,11 @@ fn parse_bdat(args: &str) -> Result<Command, CommandError> {
 /// octets it announces (RFC 3030 2), as a client writes a chunk with its command, and whether
 /// it is the last; `None` for any other write.
 pub fn bdat_with_chunk(write: &[u8]) -> Option<(&[u8], bool)> {
+    // Most writes are other commands or message data: told apart before any parsing, as the
+    // text trace asks this of every client write.
+    if !write.get(..5)?.eq_ignore_ascii_case(b"BDAT ") {
+        return None;
+    }
     let line_end = memchr::memchr(b'\n', write)?;
     let command = write[..line_end].strip_suffix(b"\r")?;
     let chunk = &write[line_end + 1..];
