@@ -23,6 +23,11 @@ sum_results() {
         awk '{p+=$1; f+=$2; s+=$3} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}'
 }
 
+# The fuzz targets are built only by `make fuzz` (nightly); checking them here on stable
+# catches a changed signature that would otherwise break them unseen.
+step "fuzz targets compile (cargo check)"
+cargo check --manifest-path fuzz/Cargo.toml --locked --bins
+
 step "native tests"
 cargo test --locked 2>&1 | tee target/native-tests.log
 

@@ -1024,6 +1024,51 @@ fn a_seed_is_decimal_digits_only() {
 }
 
 #[test]
+fn a_negative_number_is_refused_as_that_options_value() {
+    // Not "unexpected argument '-1'", which would send the reader looking for a flag.
+    let serve = |option: &'static str| {
+        vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:1",
+            "--domain",
+            "example.test",
+            option,
+            "-1",
+        ]
+    };
+    let send = vec![
+        "send",
+        "--server",
+        "127.0.0.1:1",
+        "--from",
+        "a@example.test",
+        "--to",
+        "b@example.test",
+        "--bdat",
+        "-1",
+    ];
+    for (arguments, option) in [
+        (serve("--max-size"), "--max-size <MAX_SIZE>"),
+        (
+            serve("--max-recipients"),
+            "--max-recipients <MAX_RECIPIENTS>",
+        ),
+        (serve("--max-sessions"), "--max-sessions <MAX_SESSIONS>"),
+        (serve("--idle-timeout"), "--idle-timeout <IDLE_TIMEOUT>"),
+        (send, "--bdat <OCTETS>"),
+    ] {
+        let output = smtp_lab(&arguments);
+        assert_eq!(output.status.code(), Some(2), "{arguments:?}");
+        let error = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            error.contains(&format!("invalid value '-1' for '{option}'")),
+            "{arguments:?}: {error}"
+        );
+    }
+}
+
+#[test]
 fn run_with_whole_prints_every_line_of_a_bounces_report() {
     let report_line = "S: Final-Recipient: rfc822; nobody@receiver.test";
     let output = smtp_lab(&["run", "unknown-user", "--whole"]);

@@ -183,10 +183,10 @@ pub struct ServeArgs {
     pub maildir: PathBuf,
     /// Largest message accepted, in octets (advertised with SIZE). 0 advertises SIZE 0, no
     /// fixed limit (RFC 1870); a message is then still held in memory, up to 64 MiB.
-    #[arg(long, default_value_t = 10 * 1024 * 1024)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 10 * 1024 * 1024)]
     pub max_size: usize,
     /// Most recipients in one mail transaction; more get 452 4.5.3.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 100)]
     pub max_recipients: usize,
     /// What to do with a bare CR or LF in a message or a command line.
     #[arg(long, value_enum, default_value_t = BareLineEndingArg::Reject)]
@@ -196,11 +196,11 @@ pub struct ServeArgs {
     pub hostname: String,
     /// Most sessions at once, SMTP and POP3 together; further connections get 421 (on POP3,
     /// -ERR) and are closed.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 256)]
     pub max_sessions: usize,
     /// Seconds a session may stay silent before the server closes it (421 4.4.2), or leave
     /// the server's replies untaken before it is cut.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 300)]
     pub idle_timeout: u64,
     /// Offer AUTH PLAIN/LOGIN and require it before MAIL, as on a submission port (the server
     /// still relays nothing): USER:PASSWORD (repeatable).
@@ -273,7 +273,7 @@ pub struct SendArgs {
     pub no_pipelining: bool,
     /// Send the message with BDAT (RFC 3030) in chunks of at most OCTETS octets, to a server
     /// that offers CHUNKING (DATA to one that does not).
-    #[arg(long, value_name = "OCTETS", value_parser = clap::value_parser!(u32).range(1..=67_108_864))]
+    #[arg(long, allow_negative_numbers = true, value_name = "OCTETS", value_parser = clap::value_parser!(u32).range(1..=67_108_864))]
     pub bdat: Option<u32>,
     /// Send non-ASCII body text as it is, as 8bit data with BODY=8BITMIME (RFC 6152), rather
     /// than as quoted-printable (a body with a line over 998 octets or a control character
