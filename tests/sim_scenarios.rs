@@ -1176,6 +1176,66 @@ fn a_record_without_exactly_one_type_is_named_as_such() {
     }
 }
 
+/// A field that takes one of a few words, given a value of another JSON type, names what it
+/// found and the words it takes, not serde_json's "expected value" (said of text that is
+/// not JSON at all).
+#[test]
+fn a_word_field_given_another_type_names_what_it_found_and_the_words() {
+    let bare_line_ending = |value: Value| {
+        let mut world = world();
+        world["hosts"][1]["bare_line_ending"] = value;
+        (world, "hosts[1].bare_line_ending")
+    };
+    let dns_fault = |value: Value| {
+        let mut world = world();
+        world["dns"]["faults"] =
+            json!([{"domain": "receiver.test", "fault": value, "from_s": 0, "until_s": 60}]);
+        (world, "dns.faults[0].fault")
+    };
+    let fault_type = |value: Value| {
+        let mut world = world();
+        world["hosts"][1]["faults"] = json!([{ "kind": { "type": value } }]);
+        (world, "hosts[1].faults[0].kind.type")
+    };
+    let stall_at = |value: Value| {
+        let mut world = world();
+        world["hosts"][1]["faults"] = json!([{ "kind": { "type": "stall", "at": value } }]);
+        (world, "hosts[1].faults[0].kind.at")
+    };
+    for ((world, at), problem) in [
+        (
+            bare_line_ending(json!(true)),
+            "invalid type: boolean `true`, expected `reject` or `normalize`",
+        ),
+        (
+            bare_line_ending(json!({})),
+            "invalid type: object, expected `reject` or `normalize`",
+        ),
+        (
+            dns_fault(json!(0)),
+            "invalid type: integer `0`, expected `ServFail` or `Timeout`",
+        ),
+        (
+            fault_type(json!(null)),
+            "invalid type: null, expected one of `down`, `no_answer`",
+        ),
+        (
+            fault_type(json!([1])),
+            "invalid type: array, expected one of `down`",
+        ),
+        (
+            stall_at(json!(1.5)),
+            "invalid type: floating point `1.5`, expected one of `greeting`, `ehlo`",
+        ),
+    ] {
+        assert_read_error(&world, at, problem);
+        let errors = errors_of(&world).to_string();
+        assert!(!errors.contains("expected value"), "{errors}");
+        // The note on numbers with fractions is about numeric fields.
+        assert!(!errors.contains("read as fractions"), "{errors}");
+    }
+}
+
 #[test]
 fn reading_errors_speak_json_not_the_programs_types() {
     // The author's own words are left as they are.

@@ -1667,6 +1667,11 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
     let message = error.to_string();
     let suffix = format!(" at line {} column {}", error.line(), error.column());
     let message = message.strip_suffix(&suffix).unwrap_or(&message);
+    // (A record's data, below, is an object of one field, where this says too little.)
+    let not_a_word = (message == "expected value" && !path.ends_with(".data"))
+        .then(|| value_not_a_word(text, path))
+        .flatten();
+    let message = not_a_word.as_deref().unwrap_or(message);
     let message = &plain_number_names(&plain_type_names(message), path);
     // serde tries an array where an object belongs as the fields in order; one of the wrong
     // length ends that way (see `refuse_arrays_read_as_objects` for one of the right length).
@@ -1713,7 +1718,7 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
     } else if message == "trailing comma" {
         // serde_json points at the bracket after the comma, which may be lines further on.
         " (remove the last comma before this position: JSON has none before a closing ] or })"
-    } else if message.starts_with("invalid type: floating point") {
+    } else if message.starts_with("invalid type: floating point") && not_a_word.is_none() {
         " (JSON numbers written with a fraction or an exponent, -0, and whole numbers too large \
          for 64 bits, are read as fractions)"
     } else if path.ends_with(".data") && !message.starts_with("unknown variant") {
@@ -1730,6 +1735,40 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
         },
         problem: format!("not a valid scenario: {message}{note}"),
     }])
+}
+
+/// serde_json says only "expected value", its words for a file that is not JSON, when a
+/// field that takes one of a few words (`"reject"`, `"refuse"`, ...) holds a number, `true`,
+/// `null`, an array or an object. What the author needs is what was found there and which
+/// words the field takes: serde's own list of them, got by reading the file again with an
+/// empty string in the value's place. None where that is not what happened.
+fn value_not_a_word(text: &str, path: &str) -> Option<String> {
+    use serde_json::Value;
+    let start = value_offset(text, path)?;
+    let mut values = serde_json::Deserializer::from_str(text.get(start..)?).into_iter::<Value>();
+    let found = match values.next()?.ok()? {
+        Value::Null => "null".to_string(),
+        Value::Bool(value) => format!("boolean `{value}`"),
+        Value::Number(number) if number.is_f64() => format!("floating point `{number}`"),
+        Value::Number(number) => format!("integer `{number}`"),
+        Value::String(_) => return None,
+        Value::Array(_) => "sequence".to_string(),
+        Value::Object(_) => "map".to_string(),
+    };
+    let end = start + values.byte_offset();
+    let again = format!("{}\"\"{}", &text[..start], &text[end..]);
+    let mut json = serde_json::Deserializer::from_str(&again);
+    let error = serde_path_to_error::deserialize::<_, Scenario>(&mut json).err()?;
+    if error.path().to_string() != path {
+        return None;
+    }
+    let message = error.into_inner().to_string();
+    if !message.starts_with("unknown variant ``") {
+        return None;
+    }
+    let words = &message[serde_expectation(&message)?..];
+    let words = words.rfind(" at line ").map_or(words, |at| &words[..at]);
+    Some(format!("invalid type: {found}, expected {words}"))
 }
 
 /// serde names the program's integer types ("expected u16"); a scenario's author knows the
