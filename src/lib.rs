@@ -5,6 +5,7 @@
 //! logic itself, and `native` (not on wasm) puts the same engines on real TCP sockets.
 
 pub mod dns;
+pub mod escape;
 pub mod mail;
 pub mod pop3;
 pub mod sim;

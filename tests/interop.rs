@@ -1310,6 +1310,40 @@ fn lab_fetch_and_delete(server: &str, maildir: &Path) -> Output {
     ])
 }
 
+/// A POP3 server that breaks off or speaks something else: `fetch` says in words what it was
+/// waiting for, and quotes what the server sent escaped once, as its `S:` line shows it.
+#[test]
+fn fetch_says_what_it_waited_for_and_escapes_a_servers_line_once() {
+    let port = scripted_server("+OK ready\r\n", &[]);
+    let output = lab_fetch(&["--server", &format!("127.0.0.1:{port}"), "--user", "bob:x"]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains(
+            "smtp-lab fetch: the connection closed while waiting for the reply to CAPA; \
+             nothing was deleted without QUIT"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("Expect"), "a state's name: {out}");
+    let port = scripted_server("\x1b[31mRED\x07 \r\n", &[]);
+    let output = lab_fetch(&["--server", &format!("127.0.0.1:{port}"), "--user", "bob:x"]);
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    let escaped = "\\x1b[31mRED\\x07 ";
+    assert!(out.contains(&format!("S: {escaped}\n")), "{out}");
+    let why = format!("the response \"{escaped}\" starts with neither +OK nor -ERR");
+    assert!(out.contains(&format!("# not POP3: {why}\n")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "smtp-lab fetch: the server's answer is not POP3: {why}"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("\\\\"), "escaped twice: {out}");
+}
+
 /// The two POP3 engines over a real connection: `fetch` stores what `serve --pop3` holds,
 /// byte for byte, and its --delete empties the server's Maildir at QUIT.
 #[test]
@@ -2007,6 +2041,29 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
         out.contains("S: 220-s.example\nS: 221 bye\n# unreadable reply"),
         "{out}"
     );
+    // An unreadable line with control characters is escaped once, as its `S:` line shows
+    // it, in the note, the recipient's line, the result and the error alike.
+    let port = scripted_server("\x1b[31mRED\x07 \r\n", &[]);
+    let output = send_hi(
+        &format!("127.0.0.1:{port}"),
+        "a@example.org",
+        "b@example.net",
+        &[],
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
+    let escaped = "\\x1b[31mRED\\x07 ";
+    assert!(out.contains(&format!("S: {escaped}\n")), "{out}");
+    let quoted = format!("not an SMTP reply line: \"{escaped}\"");
+    for line in [
+        format!("# unreadable reply: {quoted}\n"),
+        format!("# <b@example.net> not delivered: 451 4.5.0 unreadable reply from the server: {quoted}"),
+        format!("  <b@example.net> temporary failure: 451 4.5.0 unreadable reply from the server: {quoted}"),
+    ] {
+        assert!(out.contains(&line), "{line:?}: {out}");
+    }
+    assert!(!out.contains("\\\\"), "escaped twice: {out}");
 }
 
 // ----- a private Postfix, as a real client and a real server -----

@@ -6,7 +6,7 @@ use super::maildir::MaildirStore;
 use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
 use super::send::{check_server, connect};
-use super::transcript::{print_data, print_line};
+use super::transcript::{print_bytes_line, print_data, print_line, print_note};
 use crate::pop3::client::{
     Pop3Client, Pop3ClientConfig, Pop3ClientEvent, Pop3ClientState, Pop3SessionResult,
 };
@@ -82,7 +82,7 @@ pub fn run(options: FetchOptions) -> ExitCode {
     let mut out = CheckedStdout::lock();
     let storage = store.as_ref().map(|store| (store, options.user.as_str()));
     let fetched = drive(client, stream, storage, &mut out);
-    print_line(&mut out, None, "#", &fetched.summary());
+    print_note(&mut out, None, &fetched.summary());
     let failure = fetched.failure();
     if let Some(error) = out.finish() {
         eprintln!(
@@ -156,10 +156,13 @@ impl Fetched {
                 state: Pop3ClientState::ExpectQuitReply,
             }) => "the connection closed before QUIT was answered".to_string(),
             Some(Pop3SessionResult::ConnectionClosed { state }) => {
-                format!("the connection closed ({state}); nothing was deleted without QUIT")
+                format!(
+                    "the connection closed {}; nothing was deleted without QUIT",
+                    state.moment()
+                )
             }
             Some(Pop3SessionResult::TimedOut { state }) => {
-                format!("the server did not answer in time ({state})")
+                format!("the server did not answer: timed out {}", state.moment())
             }
             Some(Pop3SessionResult::ProtocolError { reason }) => {
                 format!("the server's answer is not POP3: {reason}")
@@ -209,25 +212,20 @@ fn drive(
                     None => format!("message {number}"),
                 };
                 let Some((store, mailbox)) = storage else {
-                    print_line(out, None, "#", &format!("{name}: {} octets", bytes.len()));
+                    print_note(out, None, &format!("{name}: {} octets", bytes.len()));
                     continue;
                 };
                 match store.deliver(mailbox, bytes) {
                     Ok(path) => {
                         fetched.stored += 1;
-                        print_line(
-                            out,
-                            None,
-                            "#",
-                            &format!("{name} stored in {}", path.display()),
-                        );
+                        print_note(out, None, &format!("{name} stored in {}", path.display()));
                     }
                     Err(error) => {
                         let problem = format!(
                             "cannot store {name}: {error}; the connection is closed without \
                              QUIT, so the server deletes nothing (RFC 1939 6)"
                         );
-                        print_line(out, None, "#", &problem);
+                        print_note(out, None, &problem);
                         fetched.problems.push(problem);
                         break 'session;
                     }
@@ -241,10 +239,9 @@ fn drive(
         }
         while let Some(bytes) = client.poll_output() {
             if let Err(error) = stream.write_all(&bytes) {
-                print_line(
+                print_note(
                     out,
                     None,
-                    "#",
                     &format!("the connection broke while sending: {error}"),
                 );
                 client.handle_peer_closed();
@@ -312,10 +309,9 @@ fn print_event(out: &mut impl Write, event: &Pop3ClientEvent, retrieving: bool) 
             print_line(out, None, "S:", first_line);
             // A message's lines are shown when it is retrieved; a listing's are counted.
             if let Some(lines) = body_lines.filter(|_| !retrieving) {
-                print_line(
+                print_note(
                     out,
                     None,
-                    "#",
                     &format!(
                         "{lines} line{} follow{}, then \".\"",
                         crate::plural(lines as u64),
@@ -324,24 +320,27 @@ fn print_event(out: &mut impl Write, event: &Pop3ClientEvent, retrieving: bool) 
                 );
             }
         }
-        Pop3ClientEvent::MessagesLeft { count, reason } => print_line(
+        Pop3ClientEvent::MessagesLeft { count, reason } => print_note(
             out,
             None,
-            "#",
             &format!(
                 "{count} message{} left on the server: {reason}",
                 crate::plural(*count as u64)
             ),
         ),
-        Pop3ClientEvent::MalformedResponse { reason } => {
-            print_line(out, None, "#", &format!("not POP3: {reason}"))
+        Pop3ClientEvent::MalformedResponse {
+            status_line,
+            reason,
+        } => {
+            if let Some(line) = status_line {
+                print_bytes_line(out, None, "S:", line);
+            }
+            print_note(out, None, &format!("not POP3: {reason}"))
         }
         Pop3ClientEvent::TimedOut { state } => {
-            print_line(out, None, "#", &format!("no answer in time ({state})"))
+            print_note(out, None, &format!("timed out {}", state.moment()))
         }
-        Pop3ClientEvent::PeerClosed => {
-            print_line(out, None, "#", "the server closed the connection")
-        }
+        Pop3ClientEvent::PeerClosed => print_note(out, None, "the server closed the connection"),
         Pop3ClientEvent::Finished { .. }
         | Pop3ClientEvent::StateChanged { .. }
         | Pop3ClientEvent::MessageRetrieved { .. } => {}

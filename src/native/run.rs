@@ -2,9 +2,10 @@
 //! printed as a trace.
 
 use super::output::CheckedStdout;
+use crate::escape::visible;
 use crate::sim::library;
 use crate::sim::scenario::file_text;
-use crate::sim::trace::{describe_fate, visible};
+use crate::sim::trace::describe_fate;
 use crate::sim::trace::{Fate, TextRenderer, Trace, TraceEvent};
 use crate::sim::{run, RunResult, Scenario};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};

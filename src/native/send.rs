@@ -4,8 +4,9 @@
 use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
 use super::transcript::{
-    print_bytes_line, print_chunk, print_data, print_line, print_reply, printable,
+    print_bytes_line, print_chunk, print_data, print_line, print_note, print_reply,
 };
+use crate::escape::visible;
 use crate::mail::compose::{
     compose, envelope_address, Attachment, ComposeError, ComposeRequest, ATTACHMENTS_MAX,
     ATTACHMENTS_MAX_OCTETS,
@@ -180,7 +181,8 @@ fn reply_summary(reply: &Reply) -> String {
     let text = reply.text();
     if !text.is_empty() {
         summary.push(' ');
-        summary.push_str(&printable(&text));
+        // As the notes show it: an engine's own text may quote a peer's, escaped already.
+        summary.push_str(&visible(text));
     }
     summary
 }
@@ -425,7 +427,7 @@ pub fn drive(
         }
         // After the lines of the send that failed, which the events above printed whole.
         if let Some(note) = send_failure {
-            print_line(out, None, "#", &note);
+            print_note(out, None, &note);
         }
         if session.is_finished() {
             break;
@@ -673,10 +675,9 @@ fn print_event(
         } => {
             transcript.chunks_shown += 1;
             if transcript.chunks_shown > transcript.chunks_written {
-                print_line(
+                print_note(
                     out,
                     None,
-                    "#",
                     "not sent: the connection failed before this chunk's turn",
                 );
                 return;
@@ -708,13 +709,13 @@ fn print_event(
                 // it were, the reply as the client holds it is the best there is.
                 None => print_reply(out, None, reply),
             }
-            print_line(out, None, "#", &meaning(reply.code, reply.enhanced));
+            print_note(out, None, &meaning(reply.code, reply.enhanced));
         }
         ClientEvent::MalformedReply { error } => {
             for line in wire.rest() {
                 print_bytes_line(out, None, "S:", &line);
             }
-            print_line(out, None, "#", &format!("unreadable reply: {error}"))
+            print_note(out, None, &format!("unreadable reply: {error}"))
         }
         ClientEvent::RecipientRefused {
             forward_path,
@@ -737,23 +738,21 @@ fn print_event(
                 }
             };
             let summary = reply_summary(reply);
-            print_line(
+            print_note(
                 out,
                 None,
-                "#",
                 &format!("<{forward_path}> {word}: {summary}{whose}"),
             )
         }
-        ClientEvent::RecipientDeferred { forward_path, .. } => print_line(
+        ClientEvent::RecipientDeferred { forward_path, .. } => print_note(
             out,
             None,
-            "#",
             &format!("<{forward_path}> too many recipients: goes in the next transaction"),
         ),
         ClientEvent::TimedOut { state } => {
-            print_line(out, None, "#", &format!("timed out {}", state.moment()))
+            print_note(out, None, &format!("timed out {}", state.moment()))
         }
-        ClientEvent::PeerClosed => print_line(out, None, "#", "the connection closed"),
+        ClientEvent::PeerClosed => print_note(out, None, "the connection closed"),
         ClientEvent::ExtensionsLearned { extensions } => {
             if transcript.dsn_asked {
                 let note = if extensions.dsn {
@@ -762,13 +761,12 @@ fn print_event(
                     "the server does not offer DSN (RFC 3461): the notices asked for (NOTIFY, \
                      RET, ENVID, ORCPT) are not sent, and the server notifies as it sees fit"
                 };
-                print_line(out, None, "#", note)
+                print_note(out, None, note)
             }
             if data.as_is.is_some() && !extensions.chunking {
-                print_line(
+                print_note(
                     out,
                     None,
-                    "#",
                     "the server does not offer CHUNKING (RFC 3030): no BDAT, the message goes \
                      with DATA, dot-stuffed",
                 )

@@ -1,6 +1,7 @@
 //! How the command line prints a session: client lines `C:`, server lines `S:` (as swaks does),
 //! and notes about what they mean on lines starting with `#`.
 
+use crate::escape::visible;
 use crate::sim::trace::ChunkStart;
 use crate::smtp::reply::Reply;
 use std::io::Write;
@@ -12,6 +13,14 @@ pub const DATA_LINES_SHOWN_MAX: usize = 24;
 /// stdout (a closed pipe) are ignored: the transcript is a courtesy, the session goes on.
 pub fn print_line(out: &mut impl Write, tag: Option<u64>, prefix: &str, text: &str) {
     write_line(out, tag, prefix, &printable(text));
+}
+
+/// Prints a line in the program's own words (`# ...`), which may quote what a peer sent as
+/// the transcript already shows it (an unreadable reply's line, escaped once by the engine
+/// that read it): a control character is escaped, a backslash left as it is, so that nothing
+/// is escaped twice.
+pub fn print_note(out: &mut impl Write, tag: Option<u64>, text: &str) {
+    write_line(out, tag, "#", &visible(text.to_string()));
 }
 
 /// Prints one line of bytes from the wire: an octet that is not UTF-8 is shown as `\xNN`.
@@ -64,10 +73,9 @@ fn print_lines_of(
     }
     if lines.len() > shown {
         let hidden = lines.len() - shown;
-        print_line(
+        print_note(
             out,
             tag,
-            "#",
             &format!(
                 "... {hidden} more lines of data, {} octets in all",
                 data.len()
@@ -94,7 +102,7 @@ pub fn printable(text: &str) -> String {
 /// [`printable`] for bytes: an octet that is not part of UTF-8 text is shown as `\xNN`.
 pub fn printable_bytes(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
-    crate::sim::trace::push_escaped_line(&mut out, bytes, true);
+    crate::escape::push_escaped_line(&mut out, bytes, true);
     out
 }
 

@@ -55,6 +55,7 @@ use super::maildrop::is_valid_uid;
 use super::wire::{
     ResponseLine, ResponseReader, COMMAND_LINE_MAX_OCTETS, RESPONSE_LINE_MAX_OCTETS,
 };
+use crate::escape::quoted;
 
 /// RFC 1939 3 sets at least 10 minutes for the server's idle timer; a client waiting as long
 /// for a response never gives up before the server would.
@@ -164,6 +165,24 @@ impl Pop3ClientState {
             Pop3ClientState::ExpectDeleReply => "ExpectDeleReply",
             Pop3ClientState::ExpectQuitReply => "ExpectQuitReply",
             Pop3ClientState::Finished => "Finished",
+        }
+    }
+
+    /// When something happened, in words: "while waiting for the reply to RETR".
+    pub fn moment(self) -> &'static str {
+        match self {
+            Pop3ClientState::ExpectGreeting => "while waiting for the greeting",
+            Pop3ClientState::ExpectCapaReply => "while waiting for the reply to CAPA",
+            Pop3ClientState::ExpectUtf8Reply => "while waiting for the reply to UTF8",
+            Pop3ClientState::ExpectUserReply => "while waiting for the reply to USER",
+            Pop3ClientState::ExpectPassReply => "while waiting for the reply to PASS",
+            Pop3ClientState::ExpectStatReply => "while waiting for the reply to STAT",
+            Pop3ClientState::ExpectListReply => "while waiting for the reply to LIST",
+            Pop3ClientState::ExpectUidlReply => "while waiting for the reply to UIDL",
+            Pop3ClientState::ExpectRetrReply => "while waiting for the reply to RETR",
+            Pop3ClientState::ExpectDeleReply => "while waiting for the reply to DELE",
+            Pop3ClientState::ExpectQuitReply => "while waiting for the reply to QUIT",
+            Pop3ClientState::Finished => "after the session ended",
         }
     }
 }
@@ -279,6 +298,9 @@ pub enum Pop3ClientEvent {
     },
     /// The server's bytes could not be read as POP3; the session ends.
     MalformedResponse {
+        /// The response's status line as it came, when that line is what could not be read
+        /// (no `ResponseReceived` shows it).
+        status_line: Option<Vec<u8>>,
         reason: String,
     },
     TimedOut {
@@ -556,9 +578,11 @@ impl Pop3Client {
         let ok = match status_of(&content) {
             Some(ok) => ok,
             None => {
-                self.protocol_error(&format!(
-                    "the response {first_line:?} starts with neither +OK nor -ERR"
-                ));
+                let reason = format!(
+                    "the response {} starts with neither +OK nor -ERR",
+                    quoted(&content)
+                );
+                self.malformed(Some(content), &reason);
                 return;
             }
         };
@@ -725,13 +749,15 @@ impl Pop3Client {
                     let size = words.next().and_then(|word| word.parse::<u64>().ok());
                     let (Some(number), Some(octets)) = (number, size) else {
                         self.protocol_error(&format!(
-                            "the scan listing line {line:?} is not \"msg size\""
+                            "the scan listing line {} is not \"msg size\"",
+                            quoted(line.as_bytes())
                         ));
                         return;
                     };
                     if number == 0 || self.listed.iter().any(|listed| listed.number == number) {
                         self.protocol_error(&format!(
-                            "the scan listing line {line:?} repeats or misnumbers a message"
+                            "the scan listing line {} repeats or misnumbers a message",
+                            quoted(line.as_bytes())
                         ));
                         return;
                     }
@@ -769,7 +795,8 @@ impl Pop3Client {
                     let uid = words.next().filter(|uid| is_valid_uid(uid));
                     let (Some(number), Some(uid)) = (number, uid) else {
                         self.protocol_error(&format!(
-                            "the unique-id listing line {line:?} is not \"msg unique-id\""
+                            "the unique-id listing line {} is not \"msg unique-id\"",
+                            quoted(line.as_bytes())
                         ));
                         return;
                     };
@@ -869,7 +896,13 @@ impl Pop3Client {
     /// The server is not speaking POP3: close at once. Without an answered QUIT nothing is
     /// deleted, so this is always safe.
     fn protocol_error(&mut self, reason: &str) {
+        self.malformed(None, reason);
+    }
+
+    /// [`Self::protocol_error`], with the status line that could not be read.
+    fn malformed(&mut self, status_line: Option<Vec<u8>>, reason: &str) {
         self.events.push_back(Pop3ClientEvent::MalformedResponse {
+            status_line,
             reason: reason.to_string(),
         });
         self.finish(Pop3SessionResult::ProtocolError {

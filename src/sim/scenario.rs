@@ -590,8 +590,8 @@ impl fmt::Display for ScenarioError {
     /// quoted from the file (a name, an unknown field) is written as an escape, as in the text
     /// trace, so that it neither breaks the line nor acts on a terminal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = elide_long_parts(&super::trace::visible(self.at.clone()));
-        let problem = elide_long_parts(&super::trace::visible(self.problem.clone()));
+        let at = elide_long_parts(&crate::escape::visible(self.at.clone()));
+        let problem = elide_long_parts(&crate::escape::visible(self.problem.clone()));
         if at.is_empty() {
             f.write_str(&problem)
         } else {
@@ -2066,7 +2066,7 @@ pub(crate) fn breaks_a_line(c: char) -> bool {
 /// U+202A to U+202E, U+2066 to U+2069), which can make a name or an address read as
 /// another; fine in text, not in names that identify something.
 fn unfit_for_a_name(c: char) -> bool {
-    breaks_a_line(c) || super::trace::is_bidi_control(c)
+    breaks_a_line(c) || crate::escape::is_bidi_control(c)
 }
 
 /// Why `value` cannot be one line of the trace: a character that [`breaks_a_line`], or, in a

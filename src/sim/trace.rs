@@ -2,6 +2,7 @@
 //! The UI and the command line only read it; nothing here runs the world.
 
 use crate::dns::world::Outcome as DnsOutcome;
+use crate::escape::{push_escaped_line, visible};
 use crate::pop3::client::Pop3ClientState;
 use crate::pop3::server::Pop3State;
 use crate::sim::scenario::StallPoint;
@@ -808,102 +809,6 @@ fn escaped(line: &[u8]) -> String {
 /// [`escaped`], onto `out`. What it writes needs no escape: [`visible`] leaves it as it is.
 fn push_escaped(out: &mut String, line: &[u8]) {
     push_escaped_line(out, line, false);
-}
-
-/// Shows the bytes of one protocol line as text onto `out` as [`push_visible`] shows each
-/// character (a tab as it is when `keep_tabs`), and an octet that is not UTF-8 as `\xNN`.
-/// A backslash sent where it would read as the start of an escape (before `\`, `r`, `n`,
-/// `t`, `x` and two hex digits, `u{`, a character shown as an escape or an octet that is
-/// not UTF-8) is shown as `\\`, so that the text `\n` a client sent and a bare LF never look
-/// the same; any other backslash, as in a quoted local part's `\"`, is shown as sent.
-pub(crate) fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) {
-    for chunk in line.utf8_chunks() {
-        let valid = chunk.valid();
-        if valid
-            .bytes()
-            .all(|b| (b' '..=b'~').contains(&b) && b != b'\\')
-        {
-            // Printable ASCII, the common case, needs no look at each character.
-            out.push_str(valid);
-        } else {
-            let mut chars = valid.chars().peekable();
-            while let Some(c) = chars.next() {
-                if c == '\t' && keep_tabs {
-                    out.push(c);
-                    continue;
-                }
-                if c == '\\' {
-                    let next_reads_as_escape = match chars.peek() {
-                        Some('\t') if keep_tabs => false,
-                        Some(&next) => match next {
-                            '\\' | 'r' | 'n' | 't' => true,
-                            // Only `\xNN` and `\u{` are escapes: RFC 6533's `\x{FC}` in
-                            // a notice's or an ORCPT's address stays as sent.
-                            'x' => {
-                                let mut after = chars.clone().skip(1);
-                                after.next().is_some_and(|c| c.is_ascii_hexdigit())
-                                    && after.next().is_some_and(|c| c.is_ascii_hexdigit())
-                            }
-                            'u' => chars.clone().nth(1) == Some('{'),
-                            next => needs_escape(next),
-                        },
-                        // An octet that is not UTF-8 follows, shown as `\xNN`.
-                        None => !chunk.invalid().is_empty(),
-                    };
-                    if next_reads_as_escape {
-                        out.push('\\');
-                    }
-                }
-                push_visible(out, c);
-            }
-        }
-        for octet in chunk.invalid() {
-            let _ = write!(out, "\\x{octet:02x}");
-        }
-    }
-}
-
-/// `text`, with every character that could break a text trace's line or reorder what it
-/// shows written as an escape.
-pub(crate) fn visible(text: String) -> String {
-    if !text.chars().any(needs_escape) {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        push_visible(&mut out, c);
-    }
-    out
-}
-
-/// The bidirectional formatting characters, Unicode's Bidi_Control property (UAX #9 2.1 to
-/// 2.6): the marks ALM, LRM and RLM, the embeddings and overrides, and the isolates. Each
-/// can reorder the text around it as shown.
-pub fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Control characters (a line break among them, such as U+0085), the line and paragraph
-/// separators, and the bidirectional formatting characters, which reorder a line as shown.
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') || is_bidi_control(c)
-}
-
-/// `\r`, `\n`, `\t`, `\xNN` for another ASCII control character (its octet), `\u{NNNN}`
-/// for any other character [`needs_escape`] names; any other character as it is.
-pub(crate) fn push_visible(out: &mut String, c: char) {
-    match c {
-        '\r' => out.push_str("\\r"),
-        '\n' => out.push_str("\\n"),
-        '\t' => out.push_str("\\t"),
-        c if c.is_ascii_control() => {
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        }
-        c if needs_escape(c) => {
-            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-        }
-        c => out.push(c),
-    }
 }
 
 /// Most lines of one data transmission shown in the text trace.

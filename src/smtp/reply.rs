@@ -4,6 +4,7 @@
 //!
 //! This module does not decide which reply to send; the sessions do.
 
+use crate::escape::quoted;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::fmt;
@@ -238,7 +239,9 @@ pub enum ReplyError {
 impl fmt::Display for ReplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReplyError::Malformed { line } => write!(f, "not an SMTP reply line: {line:?}"),
+            ReplyError::Malformed { line } => {
+                write!(f, "not an SMTP reply line: {}", quoted(line.as_bytes()))
+            }
             ReplyError::MixedCodes { first, other } => {
                 write!(f, "multi-line reply mixes codes {first} and {other}")
             }
@@ -249,7 +252,8 @@ impl fmt::Display for ReplyError {
             ReplyError::CutShort { received } => {
                 write!(
                     f,
-                    "the connection closed in the middle of a reply: {received:?}"
+                    "the connection closed in the middle of a reply: {}",
+                    quoted(received.as_bytes())
                 )
             }
         }

@@ -1793,7 +1793,7 @@ fn own_entry(title: &str, file_name: &str) -> String {
 /// `title`, isolated (UAX #9, 2.4) when it changes the direction of the text around it
 /// (bidirectional formatting characters), so that what follows it reads as written.
 fn isolated(title: &str) -> String {
-    let directs = title.chars().any(crate::sim::trace::is_bidi_control);
+    let directs = title.chars().any(crate::escape::is_bidi_control);
     if directs {
         format!("\u{2068}{title}\u{2069}")
     } else {
