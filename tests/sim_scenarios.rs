@@ -94,6 +94,25 @@ fn text_that_is_not_json_is_refused_with_its_line_and_column() {
     }
 }
 
+/// Half of a UTF-16 pair written alone in a string is no character (RFC 8259 7); serde_json
+/// calls it the end of an escape, which the note explains.
+#[test]
+fn half_a_surrogate_pair_is_explained() {
+    let world = world().to_string();
+    for half in ["\\ud83d", "\\ud83dx", "\\ude00", "\\ud83d\\u0041"] {
+        let text = world.replacen("\"title\":\"", &format!("\"title\":\"{half}"), 1);
+        assert_ne!(text, world, "the world has a title");
+        let errors = Scenario::from_json(&text).expect_err(half);
+        let said = errors.to_string();
+        assert!(
+            errors.0[0].at.starts_with("title (line ") && said.contains("halves of a pair"),
+            "{half}: {said}"
+        );
+    }
+    // A whole pair is a character.
+    let text = world.replacen("\"title\":\"", "\"title\":\"\\ud83d\\ude00", 1);
+    assert!(Scenario::from_json(&text).is_ok());
+}
 #[test]
 fn unknown_fields_are_refused_by_name() {
     let mut top = world();

@@ -1715,6 +1715,12 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
     // serde_json reads an integer too large for 64 bits as a float, and then calls it one.
     let note = if error.is_eof() {
         " (the file ends before the scenario does: it may have been cut short)"
+    } else if message == "unexpected end of hex escape"
+        || message == "lone leading surrogate in hex escape"
+    {
+        // serde_json's words for half of a UTF-16 pair written alone (RFC 8259 7).
+        " (\\uD800 to \\uDFFF are halves of a pair: a character beyond U+FFFF is written as \
+         \\uD800-\\uDBFF followed at once by \\uDC00-\\uDFFF, and a half alone is no character)"
     } else if message == "trailing comma" {
         // serde_json points at the bracket after the comma, which may be lines further on.
         " (remove the last comma before this position: JSON has none before a closing ] or })"
