@@ -52,10 +52,12 @@ fi
 
 apt_missing=()
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || apt_missing+=("$1"); }
-# gcc: the native binary's allocator (mimalloc) is C, compiled by its build script.
+# gcc: the native binary's allocator (mimalloc) is C, compiled by its build script; g++: the
+# fuzz targets' libFuzzer is C++, compiled by libfuzzer-sys's build script even for the
+# `cargo check` that make test runs.
 # The interop tests run private Postfix and Dovecot instances on loopback ports; the system's
 # own services of those packages are not wanted.
-for pkg in chromium chromium-driver swaks postfix dovecot-pop3d curl brotli python3-venv gcc; do
+for pkg in chromium chromium-driver swaks postfix dovecot-pop3d curl brotli python3-venv gcc g++; do
     need_pkg "$pkg"
 done
 if [ "${#apt_missing[@]}" -gt 0 ]; then

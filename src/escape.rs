@@ -12,11 +12,18 @@ use std::fmt::Write as _;
 /// not UTF-8) is shown as `\\`, so that the text `\n` a client sent and a bare LF never look
 /// the same; any other backslash, as in a quoted local part's `\"`, is shown as sent.
 pub fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) {
+    push_escaped_between(out, line, keep_tabs, None);
+}
+
+/// [`push_escaped_line`], for text shown between two `quote` characters: a `quote` in it is
+/// written `\"` (and a backslash before one `\\`), so that the text cannot seem to end early.
+fn push_escaped_between(out: &mut String, line: &[u8], keep_tabs: bool, quote: Option<char>) {
+    let quote_octet = quote.map(|quote| quote as u8);
     for chunk in line.utf8_chunks() {
         let valid = chunk.valid();
         if valid
             .bytes()
-            .all(|b| (b' '..=b'~').contains(&b) && b != b'\\')
+            .all(|b| (b' '..=b'~').contains(&b) && b != b'\\' && Some(b) != quote_octet)
         {
             // Printable ASCII, the common case, needs no look at each character.
             out.push_str(valid);
@@ -30,6 +37,7 @@ pub fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) {
                 if c == '\\' {
                     let next_reads_as_escape = match chars.peek() {
                         Some('\t') if keep_tabs => false,
+                        Some(&next) if Some(next) == quote => true,
                         Some(&next) => match next {
                             '\\' | 'r' | 'n' | 't' => true,
                             // Only `\xNN` and `\u{` are escapes: RFC 6533's `\x{FC}` in
@@ -49,6 +57,9 @@ pub fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) {
                         out.push('\\');
                     }
                 }
+                if Some(c) == quote {
+                    out.push('\\');
+                }
                 push_visible(out, c);
             }
         }
@@ -56,6 +67,14 @@ pub fn push_escaped_line(out: &mut String, line: &[u8], keep_tabs: bool) {
             let _ = write!(out, "\\x{octet:02x}");
         }
     }
+}
+
+/// Shows the bytes of one protocol line as text: control characters as escapes, and an
+/// octet that is not UTF-8 as `\xNN`, that octet.
+pub fn escaped(line: &[u8]) -> String {
+    let mut out = String::with_capacity(line.len());
+    push_escaped_line(&mut out, line, false);
+    out
 }
 
 /// `text`, with every character that could break a text trace's line or reorder what it
@@ -101,13 +120,31 @@ fn push_visible(out: &mut String, c: char) {
     }
 }
 
-/// `line` in double quotes, shown as [`push_escaped_line`] shows it: for an error that quotes
-/// what a peer sent. The error's text goes into a reply's text, a report's diagnostic and a
-/// terminal, where a control character must not; written once, it is shown as it is after.
+/// `line` in double quotes, shown as a transcript's line from the wire shows it (a `"` in it
+/// as `\"`): for an error that quotes what a peer sent. The error's text goes into a reply's
+/// text, a report's diagnostic and a terminal, where a control character must not; written
+/// once, it is shown as it is after.
 pub fn quoted(line: &[u8]) -> String {
     let mut out = String::with_capacity(line.len() + 2);
     out.push('"');
-    push_escaped_line(&mut out, line, false);
+    push_escaped_between(&mut out, line, true, Some('"'));
     out.push('"');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quoted_line_cannot_seem_to_end_early() {
+        assert_eq!(quoted(b"a\"b"), r#""a\"b""#);
+        // A backslash sent before a quote is told apart from the escape.
+        assert_eq!(quoted(b"a\\\"b"), r#""a\\\"b""#);
+        assert_eq!(quoted(b"\x1b[0m\t\xff"), "\"\\x1b[0m\t\\xff\"");
+        // Outside quotes, a quote and a backslash before it are as sent.
+        let mut line = String::new();
+        push_escaped_line(&mut line, b"a\\\"b", false);
+        assert_eq!(line, r#"a\"b"#);
+    }
 }

@@ -1326,14 +1326,26 @@ fn fetch_says_what_it_waited_for_and_escapes_a_servers_line_once() {
         "{out}"
     );
     assert!(!out.contains("Expect"), "a state's name: {out}");
-    let port = scripted_server("\x1b[31mRED\x07 \r\n", &[]);
+    // A refusal's words reach the terminal with their control characters escaped, on stderr
+    // too.
+    let port = scripted_server(
+        "+OK ready\r\n",
+        &["-ERR no\r\n", "+OK\r\n", "-ERR [AUTH] \x1b]0;x\x07bad\r\n"],
+    );
+    let output = lab_fetch(&["--server", &format!("127.0.0.1:{port}"), "--user", "bob:x"]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert!(error.contains("-ERR [AUTH] \\x1b]0;x\\x07bad"), "{error:?}");
+    assert!(!text(&output).contains('\x1b'), "{:?}", text(&output));
+    // A control character, a quote and a backslash the server sent before an `n`.
+    let port = scripted_server("\x1b[31m\"RED\"\x07 \\n\r\n", &[]);
     let output = lab_fetch(&["--server", &format!("127.0.0.1:{port}"), "--user", "bob:x"]);
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
-    let escaped = "\\x1b[31mRED\\x07 ";
-    assert!(out.contains(&format!("S: {escaped}\n")), "{out}");
-    let why = format!("the response \"{escaped}\" starts with neither +OK nor -ERR");
+    assert!(out.contains("S: \\x1b[31m\"RED\"\\x07 \\\\n\n"), "{out}");
+    let quoted = r#""\x1b[31m\"RED\"\x07 \\n""#;
+    let why = format!("the response {quoted} starts with neither +OK nor -ERR");
     assert!(out.contains(&format!("# not POP3: {why}\n")), "{out}");
     assert!(
         out.contains(&format!(
@@ -1341,7 +1353,7 @@ fn fetch_says_what_it_waited_for_and_escapes_a_servers_line_once() {
         )),
         "{out}"
     );
-    assert!(!out.contains("\\\\"), "escaped twice: {out}");
+    assert!(!out.contains(r"\\x1b"), "escaped twice: {out}");
 }
 
 /// The two POP3 engines over a real connection: `fetch` stores what `serve --pop3` holds,
@@ -2041,9 +2053,10 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
         out.contains("S: 220-s.example\nS: 221 bye\n# unreadable reply"),
         "{out}"
     );
-    // An unreadable line with control characters is escaped once, as its `S:` line shows
-    // it, in the note, the recipient's line, the result and the error alike.
-    let port = scripted_server("\x1b[31mRED\x07 \r\n", &[]);
+    // An unreadable line is escaped once, as its `S:` line shows it (and a quote in it, so
+    // that it cannot seem to end early), in the note, the recipient's line, the result and
+    // the error alike: here a control character, a quote and a backslash before an `n`.
+    let port = scripted_server("\x1b[31m\"RED\"\x07 \\n\r\n", &[]);
     let output = send_hi(
         &format!("127.0.0.1:{port}"),
         "a@example.org",
@@ -2053,9 +2066,8 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
     let out = text(&output);
     assert_eq!(output.status.code(), Some(1), "{out}");
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
-    let escaped = "\\x1b[31mRED\\x07 ";
-    assert!(out.contains(&format!("S: {escaped}\n")), "{out}");
-    let quoted = format!("not an SMTP reply line: \"{escaped}\"");
+    assert!(out.contains("S: \\x1b[31m\"RED\"\\x07 \\\\n\n"), "{out}");
+    let quoted = r#"not an SMTP reply line: "\x1b[31m\"RED\"\x07 \\n""#;
     for line in [
         format!("# unreadable reply: {quoted}\n"),
         format!("# <b@example.net> not delivered: 451 4.5.0 unreadable reply from the server: {quoted}"),
@@ -2063,7 +2075,7 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
     ] {
         assert!(out.contains(&line), "{line:?}: {out}");
     }
-    assert!(!out.contains("\\\\"), "escaped twice: {out}");
+    assert!(!out.contains(r"\\x1b"), "escaped twice: {out}");
 }
 
 // ----- a private Postfix, as a real client and a real server -----

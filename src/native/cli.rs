@@ -143,8 +143,9 @@ Examples:
 Each message is retrieved with RETR and shown; with --maildir it is stored in
 DIR/<user>/new/ (Maildir) before anything more is said to the server, and with --delete
 it is then marked with DELE, so that QUIT removes it from the server (RFC 1939 6).
-It waits 30 seconds to connect and 10 minutes for each response (the least a server's
-idle timer may be, RFC 1939 3), then gives up without QUIT, deleting nothing.
+It waits 30 seconds for a connection to each address of the server, and 10 minutes for
+each whole response, counted from its command (the least a server's idle timer may be,
+RFC 1939 3); a session that times out before its QUIT deletes nothing.
 Exit status: 0 when every message was retrieved (and stored and deleted, if asked), 1
 when the login was refused, a message could not be had or stored, or the session failed,
 2 for usage errors.";

@@ -7,6 +7,7 @@ use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
 use super::send::{check_server, connect};
 use super::transcript::{print_bytes_line, print_data, print_line, print_note};
+use crate::escape::visible;
 use crate::pop3::client::{
     Pop3Client, Pop3ClientConfig, Pop3ClientEvent, Pop3ClientState, Pop3SessionResult,
 };
@@ -83,7 +84,8 @@ pub fn run(options: FetchOptions) -> ExitCode {
     let storage = store.as_ref().map(|store| (store, options.user.as_str()));
     let fetched = drive(client, stream, storage, &mut out);
     print_note(&mut out, None, &fetched.summary());
-    let failure = fetched.failure();
+    // It may quote a server's words (a -ERR's text), control characters and all.
+    let failure = fetched.failure().map(visible);
     if let Some(error) = out.finish() {
         eprintln!(
             "smtp-lab fetch: cannot write the transcript ({error}); {}",

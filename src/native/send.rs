@@ -4,7 +4,7 @@
 use super::net::{read_until, Readout};
 use super::output::CheckedStdout;
 use super::transcript::{
-    print_bytes_line, print_chunk, print_data, print_line, print_note, print_reply,
+    print_bytes_line, print_chunk, print_data, print_line, print_note, print_reply, printable,
 };
 use crate::escape::visible;
 use crate::mail::compose::{
@@ -171,9 +171,10 @@ fn failure_summary(sent: &Sent) -> String {
 }
 
 /// A reply in one line: its code, its enhanced code if it has one, its text if it has any.
-/// A server's words are shown with their control characters escaped, as in the transcript:
-/// they go to a terminal, where an escape sequence would act.
-fn reply_summary(reply: &Reply) -> String {
+/// A server's words are shown as its `S:` line shows them: they go to a terminal, where an
+/// escape sequence would act, and a backslash it sent is told apart from an escape. This
+/// client's own words may quote a server's line, escaped already: only what is not yet is.
+fn reply_summary(reply: &Reply, origin: ReplyOrigin) -> String {
     let mut summary = reply.code.to_string();
     if let Some(code) = reply.enhanced {
         summary.push_str(&format!(" {code}"));
@@ -181,8 +182,10 @@ fn reply_summary(reply: &Reply) -> String {
     let text = reply.text();
     if !text.is_empty() {
         summary.push(' ');
-        // As the notes show it: an engine's own text may quote a peer's, escaped already.
-        summary.push_str(&visible(text));
+        summary.push_str(&match origin {
+            ReplyOrigin::Server => printable(&text),
+            ReplyOrigin::Client => visible(text),
+        });
     }
     summary
 }
@@ -737,7 +740,7 @@ fn print_event(
                     )
                 }
             };
-            let summary = reply_summary(reply);
+            let summary = reply_summary(reply, *reply_origin);
             print_note(
                 out,
                 None,
@@ -798,7 +801,7 @@ fn recipient_result(sent: &Sent, recipient: &RecipientOutcome) -> String {
     format!(
         "<{}> {fate}: {}{}",
         recipient.forward_path,
-        reply_summary(recipient.status.reply()),
+        reply_summary(recipient.status.reply(), recipient.reply_origin),
         whose(recipient.reply_origin)
     )
 }
@@ -817,11 +820,26 @@ mod tests {
     #[test]
     fn a_reply_in_one_line_has_no_space_it_did_not_have_and_no_control_character() {
         use crate::smtp::reply::EnhancedStatus;
-        assert_eq!(reply_summary(&Reply::new(550, None, "")), "550");
+        let server = ReplyOrigin::Server;
+        assert_eq!(reply_summary(&Reply::new(550, None, ""), server), "550");
         let status = EnhancedStatus::parse_prefix("5.1.1 x").map(|(status, _)| status);
         assert_eq!(
-            reply_summary(&Reply::new(550, status, "no \x1b[31mRED")),
+            reply_summary(&Reply::new(550, status, "no \x1b[31mRED"), server),
             "550 5.1.1 no \\x1b[31mRED"
+        );
+        // A server's backslash before what would read as an escape is told apart from one;
+        // this client's own text, quoting a server's line escaped already, is left as it is.
+        let sent = "no \\x1b and \x07";
+        assert_eq!(
+            reply_summary(&Reply::new(550, None, sent), server),
+            "550 no \\\\x1b and \\x07"
+        );
+        assert_eq!(
+            reply_summary(
+                &Reply::new(451, None, "quoted \"\\x1b\""),
+                ReplyOrigin::Client
+            ),
+            "451 quoted \"\\x1b\""
         );
     }
 

@@ -1751,16 +1751,25 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
 fn value_not_a_word(text: &str, path: &str) -> Option<String> {
     use serde_json::Value;
     let start = value_offset(text, path)?;
-    let mut values = serde_json::Deserializer::from_str(text.get(start..)?).into_iter::<Value>();
-    let found = match values.next()?.ok()? {
-        Value::Null => "null".to_string(),
-        Value::Bool(value) => format!("boolean `{value}`"),
-        Value::Number(number) if number.is_f64() => format!("floating point `{number}`"),
-        Value::Number(number) => format!("integer `{number}`"),
-        Value::String(_) => return None,
-        Value::Array(_) => "sequence".to_string(),
-        Value::Object(_) => "map".to_string(),
+    let rest = text.get(start..)?;
+    // An array or an object is named by its first character, not read into a tree.
+    let found = match rest.as_bytes().first()? {
+        b'[' => "sequence".to_string(),
+        b'{' => "map".to_string(),
+        _ => match serde_json::Deserializer::from_str(rest)
+            .into_iter::<Value>()
+            .next()?
+            .ok()?
+        {
+            Value::Null => "null".to_string(),
+            Value::Bool(value) => format!("boolean `{value}`"),
+            Value::Number(number) if number.is_f64() => format!("floating point `{number}`"),
+            Value::Number(number) => format!("integer `{number}`"),
+            Value::String(_) | Value::Array(_) | Value::Object(_) => return None,
+        },
     };
+    let mut values = serde_json::Deserializer::from_str(rest).into_iter::<serde::de::IgnoredAny>();
+    values.next()?.ok()?;
     let end = start + values.byte_offset();
     let again = format!("{}\"\"{}", &text[..start], &text[end..]);
     let mut json = serde_json::Deserializer::from_str(&again);

@@ -2,7 +2,7 @@
 //! The UI and the command line only read it; nothing here runs the world.
 
 use crate::dns::world::Outcome as DnsOutcome;
-use crate::escape::{push_escaped_line, visible};
+use crate::escape::{escaped, push_escaped_line, visible};
 use crate::pop3::client::Pop3ClientState;
 use crate::pop3::server::Pop3State;
 use crate::sim::scenario::StallPoint;
@@ -797,14 +797,6 @@ fn push_line(out: &mut String, last_actor: &mut String, time: &str, actor: &str,
 
 /// The width of the text trace's actor column.
 const ACTOR_COLUMN_CHARS: usize = 22;
-
-/// Shows the bytes of one protocol line as text: control characters as escapes, and an
-/// octet that is not UTF-8 as `\xNN`, that octet.
-fn escaped(line: &[u8]) -> String {
-    let mut out = String::with_capacity(line.len());
-    push_escaped(&mut out, line);
-    out
-}
 
 /// [`escaped`], onto `out`. What it writes needs no escape: [`visible`] leaves it as it is.
 fn push_escaped(out: &mut String, line: &[u8]) {

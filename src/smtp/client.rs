@@ -1371,6 +1371,8 @@ impl ClientSession {
                 .as_ref()
                 .map(|extensions| extensions.auth_mechanisms.join(" "))
                 .unwrap_or_default();
+            // The server's words, in a text of this client's own: escaped here, once.
+            let advertised = crate::escape::escaped(advertised.as_bytes());
             let text = if advertised.is_empty() {
                 "credentials are configured but the server does not advertise AUTH".to_string()
             } else {
