@@ -2012,6 +2012,20 @@ fn send_with_pipelined_bdat_waits_for_the_last_chunks_reply() {
     }
 }
 
+/// What `send` prints to a server that sends only `greeting` and closes; it fails.
+fn send_to_a_greeting_only(greeting: &'static str) -> String {
+    let port = scripted_server(greeting, &[]);
+    let output = send_hi(
+        &format!("127.0.0.1:{port}"),
+        "a@example.org",
+        "b@example.net",
+        &[],
+    );
+    let out = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    out
+}
+
 /// The transcript shows each reply line as the server sent it, however irregular, and a
 /// server's control characters reach the terminal escaped, in the transcript, the result and
 /// the error alike.
@@ -2040,15 +2054,7 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
     assert!(out.contains("  <b@example.net> permanent failure: 550 5.1.1 bad \\x1b]0;PWNED"));
     // A reply the client cannot read is shown as it came, before the client says why.
-    let port = scripted_server("220-s.example\r\n221 bye\r\n", &[]);
-    let output = send_hi(
-        &format!("127.0.0.1:{port}"),
-        "a@example.org",
-        "b@example.net",
-        &[],
-    );
-    let out = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{out}");
+    let out = send_to_a_greeting_only("220-s.example\r\n221 bye\r\n");
     assert!(
         out.contains("S: 220-s.example\nS: 221 bye\n# unreadable reply"),
         "{out}"
@@ -2056,15 +2062,7 @@ fn send_shows_the_servers_reply_lines_as_sent_and_escapes_their_controls() {
     // An unreadable line is escaped once, as its `S:` line shows it (and a quote in it, so
     // that it cannot seem to end early), in the note, the recipient's line, the result and
     // the error alike: here a control character, a quote and a backslash before an `n`.
-    let port = scripted_server("\x1b[31m\"RED\"\x07 \\n\r\n", &[]);
-    let output = send_hi(
-        &format!("127.0.0.1:{port}"),
-        "a@example.org",
-        "b@example.net",
-        &[],
-    );
-    let out = text(&output);
-    assert_eq!(output.status.code(), Some(1), "{out}");
+    let out = send_to_a_greeting_only("\x1b[31m\"RED\"\x07 \\n\r\n");
     assert!(!out.contains('\x1b') && !out.contains('\x07'), "{out:?}");
     assert!(out.contains("S: \\x1b[31m\"RED\"\\x07 \\\\n\n"), "{out}");
     let quoted = r#"not an SMTP reply line: "\x1b[31m\"RED\"\x07 \\n""#;

@@ -113,6 +113,29 @@ fn half_a_surrogate_pair_is_explained() {
     let text = world.replacen("\"title\":\"", "\"title\":\"\\ud83d\\ude00", 1);
     assert!(Scenario::from_json(&text).is_ok());
 }
+/// The format's example of an unknown field's error is the error the program gives, every
+/// field it lists included.
+#[test]
+fn the_format_documents_the_unknown_field_error_as_given() {
+    let docs = include_str!("../docs/scenario-format.md");
+    let example = docs
+        .lines()
+        .find(|line| line.starts_with("hosts[1].colour (line "))
+        .expect("the example in docs/scenario-format.md");
+    let (_, documented) = example
+        .split_once("): ")
+        .expect("a position, then the problem");
+    let mut world = world();
+    world["hosts"][1]["colour"] = json!("blue");
+    let errors = errors_of(&world);
+    assert_eq!(errors.0.len(), 1, "{errors}");
+    assert!(
+        errors.0[0].at.starts_with("hosts[1].colour (line "),
+        "{errors}"
+    );
+    assert_eq!(errors.0[0].problem, documented);
+}
+
 #[test]
 fn unknown_fields_are_refused_by_name() {
     let mut top = world();
