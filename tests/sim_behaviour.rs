@@ -98,6 +98,81 @@ fn fault(kind: &str, until_s: Option<u64>) -> Value {
     }
 }
 
+// ----- A server that answers what the scenario writes (a reply fault) -----
+
+/// The usual world, its receiving server answering `at` with `reply` for its first 10
+/// minutes.
+fn scripted_world(at: &str, reply: &str) -> Value {
+    let mut world = basic_world(&format!("reply-{at}"));
+    world["hosts"][1]["faults"] =
+        json!([{"kind": {"type": "reply", "at": at, "reply": reply}, "until_s": 600}]);
+    world
+}
+
+/// The replies the receiving server sent on the sending server's connections.
+fn replies_from_the_receiver(result: &RunResult) -> Vec<String> {
+    let relay = relay_conn(result);
+    transmissions(result, relay)
+        .into_iter()
+        .filter(|(direction, _)| *direction == Direction::ServerToClient)
+        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
+        .collect()
+}
+
+#[test]
+fn a_reply_fault_answers_its_command_with_its_reply_and_the_client_acts_on_its_class() {
+    // A temporary refusal at each point: the sending server tries again after the first
+    // retry interval, when the fault is over, and delivers once.
+    for at in ["mail", "rcpt", "dot"] {
+        let reply = "450 4.2.1 Mailbox busy, try again later";
+        let result = run_json(&scripted_world(at, reply));
+        assert!(result.conservation_problems.is_empty(), "{at}");
+        let replies = replies_from_the_receiver(&result);
+        assert!(
+            replies.iter().any(|r| r.contains(&format!("{reply}\r\n"))),
+            "{at}: {replies:?}"
+        );
+        assert_eq!(
+            fate(&result, "m1", "bob@receiver.test"),
+            &Fate::Delivered {
+                host: "mx.receiver.test".into(),
+                mailbox: "bob@receiver.test".into()
+            },
+            "{at}"
+        );
+        assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1, "{at}");
+        // The server's note says why it answered so.
+        let explained = events(&result).any(|e| match &e.event {
+            Event::ReplyExplained {
+                code: 450, note, ..
+            } => note.why.contains("a reply fault"),
+            _ => false,
+        });
+        assert!(explained, "{at}");
+    }
+    // A permanent refusal bounces, quoting the server's reply; at the dot the server kept
+    // nothing (RFC 5321 6.1).
+    for (at, reply) in [
+        ("mail", "553 5.7.1 Sender address rejected"),
+        ("rcpt", "550 5.1.1 No such user here"),
+        ("dot", "552 5.3.4 Message too big for this system"),
+    ] {
+        let result = run_json(&scripted_world(at, reply));
+        match fate(&result, "m1", "bob@receiver.test") {
+            Fate::Bounced {
+                status,
+                own_finding,
+                ..
+            } => {
+                assert_eq!(status, reply, "{at}");
+                assert!(!own_finding, "{at}");
+            }
+            other => panic!("{at}: {other:?}"),
+        }
+        assert!(mailbox(&result, "bob@receiver.test").is_empty(), "{at}");
+    }
+}
+
 // ----- A server that hangs (RFC 5321 4.5.3.2) -----
 
 /// The usual world, its receiving server hanging at `at` for its first 10 minutes.

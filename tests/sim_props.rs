@@ -165,13 +165,26 @@ fn faults_json(faults: &[FaultGen]) -> Value {
     faults
         .iter()
         .map(|f| {
-            // A server that hangs, at each of the points it may.
+            // A server that hangs, at each of the points it may; one that answers a
+            // command with a temporary or a permanent refusal, at each of its points.
             let stalls = ["greeting", "ehlo", "mail", "rcpt", "data", "dot"];
-            let kind = match f.kind as usize % 9 {
+            let replies = [
+                ("mail", "451 4.3.0 Try again later"),
+                ("rcpt", "450 4.2.1 Mailbox busy"),
+                ("dot", "452 4.3.1 Insufficient system storage"),
+                ("mail", "553 5.7.1 Sender rejected"),
+                ("rcpt", "550 5.1.1 No such user"),
+                ("dot", "554 5.7.1 Rejected by policy"),
+            ];
+            let kind = match f.kind as usize % 15 {
                 0 => json!({"type": "down"}),
                 1 => json!({"type": "no_answer"}),
                 2 => json!({"type": "drop_in_data"}),
-                stall => json!({"type": "stall", "at": stalls[stall - 3]}),
+                stall @ 3..=8 => json!({"type": "stall", "at": stalls[stall - 3]}),
+                reply => {
+                    let (at, reply) = replies[reply - 9];
+                    json!({"type": "reply", "at": at, "reply": reply})
+                }
             };
             let mut fault = json!({"kind": kind, "from_s": f.from_s});
             if let Some(length) = f.length_s {

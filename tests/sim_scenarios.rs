@@ -192,7 +192,8 @@ fn wrong_types_and_missing_fields_are_refused() {
         errors.contains("only a slow fault takes extra_latency_ms"),
         "{errors}"
     );
-    // A stall says where the server hangs, and only a stall takes `at`.
+    // A stall says where the server hangs, and a reply fault where it answers and what;
+    // only they take `at`, and only a reply fault takes `reply`.
     for (kind, problem) in [
         (
             json!({"type": "stall"}),
@@ -200,7 +201,51 @@ fn wrong_types_and_missing_fields_are_refused() {
         ),
         (
             json!({"type": "down", "at": "mail"}),
-            "only a stall fault takes at",
+            "only a stall or reply fault takes at",
+        ),
+        (
+            json!({"type": "stall", "at": "mail", "reply": "450 busy"}),
+            "only a reply fault takes reply",
+        ),
+        (
+            json!({"type": "reply", "reply": "450 busy"}),
+            "a reply fault needs at: mail, rcpt or dot",
+        ),
+        (
+            json!({"type": "reply", "at": "ehlo", "reply": "450 busy"}),
+            "a reply fault answers at mail, rcpt or dot",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt"}),
+            "a reply fault needs reply, such as \"450 4.2.1 Mailbox busy",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "250 fine"}),
+            "a code from 400 to 599",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "460 no"}),
+            "a code from 400 to 599",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "450-busy"}),
+            "a code from 400 to 599",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "450 busy\r\nRSET"}),
+            "printable ASCII",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "421 4.3.2 bye"}),
+            "421 closes the connection (RFC 5321 3.8): that is a busy fault",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "450 5.2.1 busy"}),
+            "the class of its reply code",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": format!("450 {}", "x".repeat(507))}),
+            "at most 510 characters",
         ),
         (
             json!({"type": "stall", "at": "mail", "extra_latency_ms": 5}),

@@ -9,6 +9,7 @@ use crate::smtp::address::{
     domain_key, mailbox_key, strict_a_labels, strict_a_labels_of_any_length, AddressError, Mailbox,
 };
 use crate::smtp::client::{MESSAGE_MAX_OCTETS, SASL_PLAIN_FIELD_MAX_OCTETS};
+use crate::smtp::reply::{EnhancedStatus, Reply, ReplyReader};
 use crate::smtp::server::ServerExtensionSet;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -299,7 +300,7 @@ impl HostFault {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", try_from = "FaultKindFields")]
 pub enum FaultKind {
     /// Nothing listens: connections are refused at once.
@@ -321,6 +322,54 @@ pub enum FaultKind {
     /// that never returns): it reads on but answers nothing more, so the client waits out
     /// its timeout for that reply (RFC 5321 4.5.3.2).
     Stall { at: StallPoint },
+    /// The SMTP server answers MAIL, every RCPT or the message's final dot with the reply the
+    /// scenario writes (`450 4.2.1 Mailbox busy`), whatever its rules would have said: for
+    /// showing any refusal RFC 5321 4.3.2 lists for that command.
+    Reply { at: StallPoint, reply: String },
+}
+
+/// A reply fault's reply read as the client reads one from the wire: a code from 400 to 599
+/// whose second digit is 0 to 5 (RFC 5321 4.2.1), not 421 (which closes the connection: a
+/// `busy` fault), then optionally a space, an enhanced status code of the same class (RFC
+/// 3463 2) and printable ASCII text.
+pub fn scripted_reply(text: &str) -> Result<Reply, &'static str> {
+    const NOT_A_REPLY: &str = "a reply fault's reply is a refusal such as \"450 4.2.1 Mailbox \
+                               busy, try again later\": a code from 400 to 599, then a space \
+                               and printable ASCII text";
+    let bytes = text.as_bytes();
+    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
+        return Err(NOT_A_REPLY);
+    }
+    if !matches!(bytes[0], b'4' | b'5') || bytes[1] > b'5' {
+        return Err(NOT_A_REPLY);
+    }
+    if &text[..3] == "421" {
+        return Err("421 closes the connection (RFC 5321 3.8): that is a busy fault");
+    }
+    if !(bytes.len() == 3 || bytes[3] == b' ') || !bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
+        return Err(NOT_A_REPLY);
+    }
+    if bytes.len() > 512 - 2 {
+        return Err("a reply fault's reply is at most 510 characters (RFC 5321 4.5.3.1.5)");
+    }
+    let mut reader = ReplyReader::new();
+    reader.push(text.as_bytes());
+    reader.push(b"\r\n");
+    let Some(Ok(reply)) = reader.next_reply() else {
+        return Err(NOT_A_REPLY);
+    };
+    // The reader keeps a status of another class as text; a reply fault's author meant it.
+    let written_status = text
+        .get(4..)
+        .and_then(EnhancedStatus::parse_prefix)
+        .map(|(status, _)| status);
+    if written_status.is_some() && reply.enhanced.is_none() {
+        return Err(
+            "a reply fault's enhanced status code has the class of its reply code: \
+                    4.x.x after 4xx, 5.x.x after 5xx (RFC 3463 2)",
+        );
+    }
+    Ok(reply)
 }
 
 /// Where a stalled server stops answering: the reply it never sends.
@@ -356,19 +405,20 @@ impl StallPoint {
     }
 }
 
-/// A fault kind as written: its type and the one field a type may take. Read through this,
+/// A fault kind as written: its type and the fields a type may take. Read through this,
 /// because serde lets a tagged enum's variants without fields ignore unknown ones, and a
 /// misspelt field must be an error.
 #[derive(Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a fault kind such as {\"type\": \"down\"}, {\"type\": \"slow\", \"extra_latency_ms\": 500} or {\"type\": \"stall\", \"at\": \"dot\"}"
+    expecting = "a fault kind such as {\"type\": \"down\"}, {\"type\": \"slow\", \"extra_latency_ms\": 500}, {\"type\": \"stall\", \"at\": \"dot\"} or {\"type\": \"reply\", \"at\": \"rcpt\", \"reply\": \"450 4.2.1 Mailbox busy\"}"
 )]
 struct FaultKindFields {
     #[serde(rename = "type")]
     kind: FaultType,
     extra_latency_ms: Option<u64>,
     at: Option<StallPoint>,
+    reply: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -381,6 +431,7 @@ enum FaultType {
     Busy,
     Refuse,
     Stall,
+    Reply,
 }
 
 impl TryFrom<FaultKindFields> for FaultKind {
@@ -391,25 +442,45 @@ impl TryFrom<FaultKindFields> for FaultKind {
             kind,
             extra_latency_ms,
             at,
+            reply,
         } = fields;
-        match (kind, extra_latency_ms, at) {
-            (FaultType::Slow, Some(extra_latency_ms), None) => {
-                Ok(FaultKind::Slow { extra_latency_ms })
-            }
-            (FaultType::Slow, None, _) => Err("a slow fault needs extra_latency_ms"),
-            (FaultType::Stall, None, Some(at)) => Ok(FaultKind::Stall { at }),
-            (FaultType::Stall, _, None) => {
-                Err("a stall fault needs at: greeting, ehlo, mail, rcpt, data or dot")
-            }
-            (FaultType::Slow, Some(_), Some(_)) => Err("only a stall fault takes at"),
-            (_, Some(_), _) => Err("only a slow fault takes extra_latency_ms"),
-            (_, None, Some(_)) => Err("only a stall fault takes at"),
-            (FaultType::Down, None, None) => Ok(FaultKind::Down),
-            (FaultType::NoAnswer, None, None) => Ok(FaultKind::NoAnswer),
-            (FaultType::DropInData, None, None) => Ok(FaultKind::DropInData),
-            (FaultType::Busy, None, None) => Ok(FaultKind::Busy),
-            (FaultType::Refuse, None, None) => Ok(FaultKind::Refuse),
+        if extra_latency_ms.is_some() && !matches!(kind, FaultType::Slow) {
+            return Err("only a slow fault takes extra_latency_ms");
         }
+        if at.is_some() && !matches!(kind, FaultType::Stall | FaultType::Reply) {
+            return Err("only a stall or reply fault takes at");
+        }
+        if reply.is_some() && !matches!(kind, FaultType::Reply) {
+            return Err("only a reply fault takes reply");
+        }
+        Ok(match kind {
+            FaultType::Down => FaultKind::Down,
+            FaultType::NoAnswer => FaultKind::NoAnswer,
+            FaultType::DropInData => FaultKind::DropInData,
+            FaultType::Busy => FaultKind::Busy,
+            FaultType::Refuse => FaultKind::Refuse,
+            FaultType::Slow => FaultKind::Slow {
+                extra_latency_ms: extra_latency_ms.ok_or("a slow fault needs extra_latency_ms")?,
+            },
+            FaultType::Stall => FaultKind::Stall {
+                at: at.ok_or("a stall fault needs at: greeting, ehlo, mail, rcpt, data or dot")?,
+            },
+            FaultType::Reply => {
+                let at = at.ok_or("a reply fault needs at: mail, rcpt or dot")?;
+                if !matches!(at, StallPoint::Mail | StallPoint::Rcpt | StallPoint::Dot) {
+                    return Err(
+                        "a reply fault answers at mail, rcpt or dot (a busy or refuse \
+                                fault answers the greeting)",
+                    );
+                }
+                let reply = reply.ok_or(
+                    "a reply fault needs reply, such as \"450 4.2.1 Mailbox busy, try again \
+                     later\"",
+                )?;
+                scripted_reply(&reply)?;
+                FaultKind::Reply { at, reply }
+            }
+        })
     }
 }
 

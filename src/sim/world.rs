@@ -8,7 +8,8 @@
 
 use super::rng::SimRng;
 use super::scenario::{
-    BareLineEndingSpec, FaultKind, FetchSpec, HostSpec, MessageSpec, Scenario, StallPoint,
+    scripted_reply, BareLineEndingSpec, FaultKind, FetchSpec, HostSpec, MessageSpec, Scenario,
+    StallPoint,
 };
 use super::trace;
 use super::trace::{
@@ -213,6 +214,9 @@ struct SimPolicy {
     busy: bool,
     /// A `refuse` fault was active when the connection arrived (and no `busy` one).
     refusing: bool,
+    /// The replies `reply` faults active when the connection arrived give MAIL, RCPT or the
+    /// final dot (the first listed for each).
+    scripted_replies: Vec<(StallPoint, Reply)>,
     hostname: Name,
     address: IpAddr,
     /// The key of the mailbox this host's `<Postmaster>` goes into.
@@ -360,6 +364,42 @@ impl SimPolicy {
     }
 }
 
+impl SimPolicy {
+    /// What a `reply` fault has this server answer at `at`, if one does: the scenario's
+    /// reply, whatever the server's rules would have said.
+    fn scripted(&self, at: StallPoint, what: &str) -> Option<Decision> {
+        let (_, reply) = self
+            .scripted_replies
+            .iter()
+            .find(|(point, _)| *point == at)?;
+        let consequence = match (reply.code / 100, at) {
+            (4, StallPoint::Dot) => {
+                "a temporary refusal of the message after its data: the server takes no \
+                 responsibility for it (RFC 5321 6.1), so the client keeps it and tries again \
+                 later"
+            }
+            (_, StallPoint::Dot) => {
+                "a permanent refusal of the message after its data: the server takes no \
+                 responsibility for it (RFC 5321 6.1), and the sender gets a bounce"
+            }
+            (4, _) => "a temporary failure: the client may try again later (RFC 5321 4.2.1)",
+            _ => {
+                "a permanent failure: the same command would fail again, and the sender gets \
+                  a bounce (RFC 5321 4.2.1)"
+            }
+        };
+        Some(Decision::Respond {
+            reply: reply.clone(),
+            why: format!(
+                "this server answers {what} with the reply the scenario gives it (a reply \
+                 fault), whatever its rules would have said: {consequence}"
+            )
+            .into(),
+            rfc: "RFC 5321 4.2".into(),
+        })
+    }
+}
+
 impl Policy for SimPolicy {
     fn check_connect(&mut self, _session: &SessionInfo<'_>) -> Decision {
         if self.refusing && !self.busy {
@@ -416,6 +456,9 @@ impl Policy for SimPolicy {
         reverse_path: &ReversePath,
         _declared_size: Option<u64>,
     ) -> Decision {
+        if let Some(scripted) = self.scripted(StallPoint::Mail, "MAIL") {
+            return scripted;
+        }
         if let ReversePath::Mailbox(sender) = reverse_path {
             if let Some(refusal) = self.not_fully_qualified(sender, (5, 1, 8), "Sender") {
                 return refusal;
@@ -480,6 +523,9 @@ impl Policy for SimPolicy {
         transaction: &TransactionInfo<'_>,
         forward_path: &Mailbox,
     ) -> Decision {
+        if let Some(scripted) = self.scripted(StallPoint::Rcpt, "RCPT") {
+            return scripted;
+        }
         if let Some(refusal) = self.not_fully_qualified(forward_path, (5, 1, 2), "Recipient") {
             return refusal;
         }
@@ -570,6 +616,18 @@ impl Policy for SimPolicy {
             }
         }
         Decision::accept(why)
+    }
+
+    /// The message, after its final dot: this simulator's servers filter no content, but a
+    /// `reply` fault may refuse it there.
+    fn check_data(
+        &mut self,
+        _session: &SessionInfo<'_>,
+        _transaction: &TransactionInfo<'_>,
+        _data: &[u8],
+    ) -> Decision {
+        self.scripted(StallPoint::Dot, "the message")
+            .unwrap_or_else(|| Decision::accept("this server does not filter message content"))
     }
 }
 
@@ -943,6 +1001,21 @@ impl Host {
             .faults
             .iter()
             .any(|f| wanted(&f.kind) && f.active_at(now_ms))
+    }
+
+    /// The replies active `reply` faults give, with where (the first listed for each point
+    /// comes first).
+    fn scripted_replies(&self, now_ms: u64) -> Vec<(StallPoint, Reply)> {
+        self.spec
+            .faults
+            .iter()
+            .filter(|f| f.active_at(now_ms))
+            .filter_map(|f| match &f.kind {
+                // Checked when the scenario was read.
+                FaultKind::Reply { at, reply } => scripted_reply(reply).ok().map(|r| (*at, r)),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Where an active stall fault makes the SMTP server hang (the first listed, when
@@ -2710,6 +2783,7 @@ impl<'a> World<'a> {
                     store: Rc::clone(&self.store),
                     busy,
                     refusing,
+                    scripted_replies: host.scripted_replies(self.now_ms),
                     hostname: Rc::clone(&host.name),
                     address: host.spec.address,
                     postmaster_key: Rc::clone(&host.postmaster_key),
