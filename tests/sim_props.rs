@@ -66,7 +66,7 @@ struct WorldGen {
 }
 
 fn fault() -> impl Strategy<Value = FaultGen> {
-    (0u8..9, 0u64..7200, prop::option::of(60u64..30_000)).prop_map(|(kind, from_s, length_s)| {
+    (0u8..15, 0u64..7200, prop::option::of(60u64..30_000)).prop_map(|(kind, from_s, length_s)| {
         FaultGen {
             kind,
             from_s,

@@ -244,6 +244,32 @@ fn wrong_types_and_missing_fields_are_refused() {
             "the class of its reply code",
         ),
         (
+            json!({"type": "reply", "at": "rcpt", "reply": "450 4.02.001 busy"}),
+            "without leading zeros",
+        ),
+        // RFC 5321 4.2's textstring has at least one character.
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "450"}),
+            "a code from 400 to 599, a space and printable ASCII text",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "450 4.2.1 "}),
+            "text after its enhanced status code",
+        ),
+        // Each point answers the refusals RFC 5321 4.3.2 lists for its command.
+        (
+            json!({"type": "reply", "at": "mail", "reply": "450 4.2.1 busy"}),
+            "a reply fault at mail answers 451, 452, 455, 550, 552, 553 or 554",
+        ),
+        (
+            json!({"type": "reply", "at": "rcpt", "reply": "503 5.5.1 Bad sequence"}),
+            "a reply fault at rcpt answers 450, 451, 452, 455, 550, 551, 552, 553 or 554",
+        ),
+        (
+            json!({"type": "reply", "at": "dot", "reply": "553 5.1.3 bad"}),
+            "a reply fault at dot answers 450, 451, 452, 550, 552 or 554",
+        ),
+        (
             json!({"type": "reply", "at": "rcpt", "reply": format!("450 {}", "x".repeat(507))}),
             "at most 510 characters",
         ),
@@ -257,10 +283,18 @@ fn wrong_types_and_missing_fields_are_refused() {
         ),
     ] {
         let mut stall = world();
+        let reply_checked = kind["reply"].is_string() && kind["at"].is_string();
         stall["hosts"][1]["faults"] = json!([{ "kind": kind }]);
         let errors = errors_of(&stall).to_string();
         assert!(errors.contains(problem), "{errors}");
         assert!(errors.contains("hosts[1].faults[0].kind"), "{errors}");
+        // A reply fault's reply is checked once read, and the error names that field.
+        if reply_checked && !problem.contains("only a") && !problem.contains("answers at") {
+            assert!(
+                errors.contains("hosts[1].faults[0].kind.reply: "),
+                "{errors}"
+            );
+        }
     }
     let mut text_number = world();
     text_number["retry"] = json!({"first_retry_s": "600"});

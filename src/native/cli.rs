@@ -166,7 +166,9 @@ pub enum BareLineEndingArg {
     /// = reject does this for a bare LF only.
     Reject,
     /// Store a bare CR or LF in a message as CRLF; a bare LF also ends a command line (as
-    /// `nc` without -C sends), and a bare CR in one is refused.
+    /// `nc` without -C sends), and a bare CR in one is refused. The data still ends only at
+    /// CRLF.CRLF (RFC 5321 4.1.1.4; a bare LF before or after the dot would let a message
+    /// be smuggled in), so `nc` needs -C for the final dot.
     Normalize,
 }
 

@@ -323,21 +323,24 @@ pub enum FaultKind {
     /// its timeout for that reply (RFC 5321 4.5.3.2).
     Stall { at: StallPoint },
     /// The SMTP server answers MAIL, every RCPT or the message's final dot with the reply the
-    /// scenario writes (`450 4.2.1 Mailbox busy`), whatever its rules would have said: for
-    /// showing any refusal RFC 5321 4.3.2 lists for that command.
+    /// scenario writes (`450 4.2.1 Mailbox busy`), in place of what its own rules (mailboxes,
+    /// relaying, greylisting, senders) would have said: for showing the refusals RFC 5321
+    /// 4.3.2 lists for that command. The checks every server makes first still come first.
     Reply { at: StallPoint, reply: String },
 }
 
-/// A reply fault's reply read as the client reads one from the wire: a code from 400 to 599
-/// whose second digit is 0 to 5 (RFC 5321 4.2.1), not 421 (which closes the connection: a
-/// `busy` fault), then optionally a space, an enhanced status code of the same class (RFC
-/// 3463 2) and printable ASCII text.
-pub fn scripted_reply(text: &str) -> Result<Reply, &'static str> {
+/// A reply fault's reply at `at`, read as the client reads one from the wire: a code from
+/// 400 to 599 whose second digit is 0 to 5 (RFC 5321 4.2.1), one of RFC 5321 4.3.2's refusals
+/// of that command (less 503 and 555, the client's sequence and syntax errors, which a server
+/// counts against it; and 554 at MAIL and RCPT too, as servers such as Postfix give it for
+/// policy), then a space and printable ASCII text (`textstring` has at least one character),
+/// which may start with an enhanced status code of the same class (RFC 3463 2).
+pub fn scripted_reply(text: &str, at: StallPoint) -> Result<Reply, &'static str> {
     const NOT_A_REPLY: &str = "a reply fault's reply is a refusal such as \"450 4.2.1 Mailbox \
-                               busy, try again later\": a code from 400 to 599, then a space \
-                               and printable ASCII text";
+                               busy, try again later\": a code from 400 to 599, a space and \
+                               printable ASCII text";
     let bytes = text.as_bytes();
-    if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {
+    if bytes.len() < 5 || !bytes[..3].iter().all(u8::is_ascii_digit) || bytes[3] != b' ' {
         return Err(NOT_A_REPLY);
     }
     if !matches!(bytes[0], b'4' | b'5') || bytes[1] > b'5' {
@@ -346,7 +349,7 @@ pub fn scripted_reply(text: &str) -> Result<Reply, &'static str> {
     if &text[..3] == "421" {
         return Err("421 closes the connection (RFC 5321 3.8): that is a busy fault");
     }
-    if !(bytes.len() == 3 || bytes[3] == b' ') || !bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
+    if !bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
         return Err(NOT_A_REPLY);
     }
     if bytes.len() > 512 - 2 {
@@ -359,15 +362,43 @@ pub fn scripted_reply(text: &str) -> Result<Reply, &'static str> {
         return Err(NOT_A_REPLY);
     };
     // The reader keeps a status of another class as text; a reply fault's author meant it.
-    let written_status = text
-        .get(4..)
-        .and_then(EnhancedStatus::parse_prefix)
-        .map(|(status, _)| status);
-    if written_status.is_some() && reply.enhanced.is_none() {
-        return Err(
-            "a reply fault's enhanced status code has the class of its reply code: \
-                    4.x.x after 4xx, 5.x.x after 5xx (RFC 3463 2)",
-        );
+    let written_status = EnhancedStatus::parse_prefix(&text[4..]);
+    if let Some((status, rest)) = written_status {
+        if reply.enhanced.is_none() {
+            return Err(
+                "a reply fault's enhanced status code has the class of its reply code: 4.x.x \
+                 after 4xx, 5.x.x after 5xx (RFC 3463 2)",
+            );
+        }
+        // As written, not as read: `4.02.001` reads as 4.2.1.
+        if !text[4..].starts_with(&status.to_string()) {
+            return Err(
+                "a reply fault's enhanced status code is written without leading \
+                        zeros, as 4.2.1 (RFC 3463 2)",
+            );
+        }
+        if rest.trim().is_empty() {
+            return Err("a reply fault's reply has text after its enhanced status code");
+        }
+    }
+    let (codes, refused): (&[u16], _) = match at {
+        StallPoint::Mail => (
+            &[451, 452, 455, 550, 552, 553, 554],
+            "a reply fault at mail answers 451, 452, 455, 550, 552, 553 or 554 (RFC 5321 \
+             4.3.2, and 554 as servers give it for policy)",
+        ),
+        StallPoint::Rcpt => (
+            &[450, 451, 452, 455, 550, 551, 552, 553, 554],
+            "a reply fault at rcpt answers 450, 451, 452, 455, 550, 551, 552, 553 or 554 (RFC \
+             5321 4.3.2, and 554 as servers give it for policy)",
+        ),
+        _ => (
+            &[450, 451, 452, 550, 552, 554],
+            "a reply fault at dot answers 450, 451, 452, 550, 552 or 554 (RFC 5321 4.3.2)",
+        ),
+    };
+    if !codes.contains(&reply.code) {
+        return Err(refused);
     }
     Ok(reply)
 }
@@ -477,7 +508,6 @@ impl TryFrom<FaultKindFields> for FaultKind {
                     "a reply fault needs reply, such as \"450 4.2.1 Mailbox busy, try again \
                      later\"",
                 )?;
-                scripted_reply(&reply)?;
                 FaultKind::Reply { at, reply }
             }
         })
@@ -896,6 +926,18 @@ impl Scenario {
         }
         if self.fetches.len() > FETCHES_MAX {
             error("fetches".into(), format!("more than {FETCHES_MAX} fetches"));
+        }
+        for (index, host) in self.hosts.iter().enumerate() {
+            for (f, fault) in host.faults.iter().enumerate() {
+                if let FaultKind::Reply { at, reply } = &fault.kind {
+                    if let Err(problem) = scripted_reply(reply, *at) {
+                        error(
+                            format!("hosts[{index}].faults[{f}].kind.reply"),
+                            problem.to_string(),
+                        );
+                    }
+                }
+            }
         }
         // A time in seconds, or (`in_ms`) in milliseconds, refused in its own unit: at most
         // SIMULATED_TIME_MAX_S, not a millisecond more.

@@ -372,27 +372,22 @@ impl SimPolicy {
             .scripted_replies
             .iter()
             .find(|(point, _)| *point == at)?;
-        let consequence = match (reply.code / 100, at) {
-            (4, StallPoint::Dot) => {
-                "a temporary refusal of the message after its data: the server takes no \
-                 responsibility for it (RFC 5321 6.1), so the client keeps it and tries again \
-                 later"
-            }
-            (_, StallPoint::Dot) => {
-                "a permanent refusal of the message after its data: the server takes no \
-                 responsibility for it (RFC 5321 6.1), and the sender gets a bounce"
-            }
-            (4, _) => "a temporary failure: the client may try again later (RFC 5321 4.2.1)",
-            _ => {
-                "a permanent failure: the same command would fail again, and the sender gets \
-                  a bounce (RFC 5321 4.2.1)"
-            }
+        let class = if reply.code / 100 == 4 {
+            "a temporary failure: the same command may work later (RFC 5321 4.2.1)"
+        } else {
+            "a permanent failure: the same command would fail again (RFC 5321 4.2.1)"
+        };
+        let kept = if at == StallPoint::Dot {
+            "; refused after its data, the message is not this server's to deliver (RFC 5321 \
+             6.1): the client still has it"
+        } else {
+            ""
         };
         Some(Decision::Respond {
             reply: reply.clone(),
             why: format!(
                 "this server answers {what} with the reply the scenario gives it (a reply \
-                 fault), whatever its rules would have said: {consequence}"
+                 fault), in place of what its own rules would have said: {class}{kept}"
             )
             .into(),
             rfc: "RFC 5321 4.2".into(),
@@ -1012,7 +1007,7 @@ impl Host {
             .filter(|f| f.active_at(now_ms))
             .filter_map(|f| match &f.kind {
                 // Checked when the scenario was read.
-                FaultKind::Reply { at, reply } => scripted_reply(reply).ok().map(|r| (*at, r)),
+                FaultKind::Reply { at, reply } => scripted_reply(reply, *at).ok().map(|r| (*at, r)),
                 _ => None,
             })
             .collect()
