@@ -373,8 +373,8 @@ pub fn scripted_reply(text: &str, at: StallPoint) -> Result<Reply, &'static str>
         // As written, not as read: `4.02.001` reads as 4.2.1.
         if !text[4..].starts_with(&status.to_string()) {
             return Err(
-                "a reply fault's enhanced status code is written without leading \
-                        zeros, as 4.2.1 (RFC 3463 2)",
+                "a reply fault's enhanced status code is written without leading zeros, as \
+                 4.2.1 (RFC 3463 2)",
             );
         }
         if rest.trim().is_empty() {
@@ -500,8 +500,8 @@ impl TryFrom<FaultKindFields> for FaultKind {
                 let at = at.ok_or("a reply fault needs at: mail, rcpt or dot")?;
                 if !matches!(at, StallPoint::Mail | StallPoint::Rcpt | StallPoint::Dot) {
                     return Err(
-                        "a reply fault answers at mail, rcpt or dot (a busy or refuse \
-                                fault answers the greeting)",
+                        "a reply fault answers at mail, rcpt or dot (a busy or refuse fault \
+                         answers the greeting)",
                     );
                 }
                 let reply = reply.ok_or(

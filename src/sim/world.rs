@@ -362,11 +362,9 @@ impl SimPolicy {
             "RFC 6409 4.2, RFC 5321 2.3.5",
         ))
     }
-}
 
-impl SimPolicy {
     /// What a `reply` fault has this server answer at `at`, if one does: the scenario's
-    /// reply, whatever the server's rules would have said.
+    /// reply, in place of what the server's own rules would have said.
     fn scripted(&self, at: StallPoint, what: &str) -> Option<Decision> {
         let (_, reply) = self
             .scripted_replies
