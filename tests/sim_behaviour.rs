@@ -109,14 +109,31 @@ fn scripted_world(at: &str, reply: &str) -> Value {
     world
 }
 
-/// The replies the receiving server sent on the sending server's connections.
-fn replies_from_the_receiver(result: &RunResult) -> Vec<String> {
-    let relay = relay_conn(result);
-    transmissions(result, relay)
+/// m1 reached bob's mailbox on mx.receiver.test, one copy of it (`case` says which run).
+fn assert_delivered_once_to_bob(result: &RunResult, case: &str) {
+    assert_eq!(
+        fate(result, "m1", "bob@receiver.test"),
+        &Fate::Delivered {
+            host: "mx.receiver.test".into(),
+            mailbox: "bob@receiver.test".into()
+        },
+        "{case}"
+    );
+    assert_eq!(mailbox(result, "bob@receiver.test").len(), 1, "{case}");
+}
+
+/// What one side of connection `conn` sent, one write each, as text.
+fn sent_on(result: &RunResult, conn: u32, direction: Direction) -> Vec<String> {
+    transmissions(result, conn)
         .into_iter()
-        .filter(|(direction, _)| *direction == Direction::ServerToClient)
+        .filter(|(sent, _)| *sent == direction)
         .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
         .collect()
+}
+
+/// The replies the receiving server sent on the sending server's first connection to it.
+fn replies_from_the_receiver(result: &RunResult) -> Vec<String> {
+    sent_on(result, relay_conn(result), Direction::ServerToClient)
 }
 
 #[test]
@@ -135,15 +152,7 @@ fn a_reply_fault_answers_its_command_with_its_reply_and_the_client_acts_on_its_c
             replies.iter().any(|r| r.contains(&format!("{reply}\r\n"))),
             "{at}: {replies:?}"
         );
-        assert_eq!(
-            fate(&result, "m1", "bob@receiver.test"),
-            &Fate::Delivered {
-                host: "mx.receiver.test".into(),
-                mailbox: "bob@receiver.test".into()
-            },
-            "{at}"
-        );
-        assert_eq!(mailbox(&result, "bob@receiver.test").len(), 1, "{at}");
+        assert_delivered_once_to_bob(&result, at);
         // The server's note says why it answered so.
         let explained = events(&result).any(|e| match &e.event {
             Event::ReplyExplained { code: c, note, .. } if *c == code => {
@@ -268,15 +277,7 @@ fn a_hung_server_is_waited_for_as_rfc_5321_says_then_the_message_is_retried_and_
         assert_eq!(failed_ms - from_ms, wait_s * 1000, "{at}");
         // Tried again after the first retry interval, and delivered once: a server that hung
         // before its 250 had not taken the message.
-        assert_eq!(
-            fate(&result, "m1", "bob@receiver.test"),
-            &Fate::Delivered {
-                host: "mx.receiver.test".into(),
-                mailbox: "bob@receiver.test".into()
-            },
-            "{at}"
-        );
-        assert_eq!(result.mailboxes["bob@receiver.test"].len(), 1, "{at}");
+        assert_delivered_once_to_bob(&result, at);
         assert!(
             !events(&result)
                 .any(|e| matches!(&e.event, Event::MessageAccepted(a) if a.conn == conn)),
@@ -3319,11 +3320,7 @@ fn pop3_client_commands(result: &RunResult) -> String {
         .into_iter()
         .find(|attempt| attempt.4 == 110)
         .expect("a POP3 connection");
-    transmissions(result, pop3.1)
-        .into_iter()
-        .filter(|(direction, _)| *direction == Direction::ClientToServer)
-        .map(|(_, bytes)| String::from_utf8_lossy(&bytes).into_owned())
-        .collect()
+    sent_on(result, pop3.1, Direction::ClientToServer).concat()
 }
 
 #[test]
