@@ -841,7 +841,7 @@ impl ChunkStart {
 }
 
 /// Whether chunks whose last octets were `tail` stopped inside a line.
-pub fn chunks_cut_a_line(tail: &[u8]) -> bool {
+fn chunks_cut_a_line(tail: &[u8]) -> bool {
     !tail.is_empty() && tail != b"\r\n"
 }
 

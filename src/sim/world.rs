@@ -974,6 +974,9 @@ struct Host {
     /// Addresses this host could not connect to lately, each with when and why: none is tried
     /// again before its time, whichever message is to go there ([`Unreachable`]).
     unreachable: BTreeMap<IpAddr, Unreachable>,
+    /// Its `reply` faults, read once: each fault's index in `spec.faults`, where it answers
+    /// and its reply.
+    reply_faults: Vec<(usize, StallPoint, Reply)>,
 }
 
 /// An address a sending host failed to connect to (refused, or no answer). RFC 5321 4.5.4.1:
@@ -999,15 +1002,10 @@ impl Host {
     /// The replies active `reply` faults give, with where (the first listed for each point
     /// comes first).
     fn scripted_replies(&self, now_ms: u64) -> Vec<(StallPoint, Reply)> {
-        self.spec
-            .faults
+        self.reply_faults
             .iter()
-            .filter(|f| f.active_at(now_ms))
-            .filter_map(|f| match &f.kind {
-                // Checked when the scenario was read.
-                FaultKind::Reply { at, reply } => scripted_reply(reply, *at).ok().map(|r| (*at, r)),
-                _ => None,
-            })
+            .filter(|(fault, ..)| self.spec.faults[*fault].active_at(now_ms))
+            .map(|(_, at, reply)| (*at, reply.clone()))
             .collect()
     }
 
@@ -2010,6 +2008,18 @@ impl<'a> World<'a> {
                 queue: BTreeMap::new(),
                 next_queue_id: 1,
                 unreachable: BTreeMap::new(),
+                reply_faults: spec
+                    .faults
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(f, fault)| match &fault.kind {
+                        // Checked when the scenario was read; one that was not is left out.
+                        FaultKind::Reply { at, reply } => {
+                            scripted_reply(reply, *at).ok().map(|r| (f, *at, r))
+                        }
+                        _ => None,
+                    })
+                    .collect(),
                 name: Name::from(spec.name.as_str()),
                 spec: spec.clone(),
             });
