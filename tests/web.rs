@@ -3256,6 +3256,36 @@ async fn a_student_runs_a_world_that_draws_among_mx_hosts_with_another_seed() {
     mount_app_at("#").await;
 }
 
+/// A receiving server that refuses the message after its data, as a content filter does:
+/// the reply at the final dot is shown and explained as permanent, and the sender's server
+/// bounces the message.
+#[wasm_bindgen_test]
+async fn a_student_has_a_server_refuse_the_message_as_spam_and_sees_it_bounce() {
+    let root = write_a_message_in("basic-delivery").await;
+    let offered = texts_of(&root, "#compose-server-1 option");
+    assert!(
+        offered.contains(&"its mailboxes busy for 15 minutes (450 4.2.1)".to_string()),
+        "{offered:?}"
+    );
+    choose_in_dialog(&root, "#compose-server-1", "refuses-as-spam");
+    yew::scheduler::flush().await;
+    send_written_message(&root).await;
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains("mx.receiver.test refuses each message after its data"),
+        "{details}"
+    );
+    step_to(&root, "S: 554 5.7.1 Message refused").await;
+    let explained = text_of(&root, ".region-details");
+    assert!(explained.contains("a permanent failure"), "{explained}");
+    assert!(explained.contains("(a reply fault)"), "{explained}");
+    assert!(press_key("End"));
+    yew::scheduler::flush().await;
+    let last = text_of(&root, ".region-details");
+    assert!(last.contains("bounced"), "{last}");
+    mount_app_at("#").await;
+}
+
 /// A server of the world changed before sending: the run is that experiment, and its
 /// introduction says what was changed.
 #[wasm_bindgen_test]

@@ -34,9 +34,9 @@ pub struct Draft {
 }
 
 /// What a student may do to one server of the world before sending: the experiments the
-/// library's scenarios show one at a time, on any server. An outage replaces the host's
-/// faults; greylisting keeps a delay the host already has, and a size limit a smaller one;
-/// times count from the message's submission.
+/// library's scenarios show one at a time, on any server. An outage, a hang or a refusal
+/// replaces the host's faults; greylisting keeps a delay the host already has, and a size
+/// limit a smaller one; times count from the message's submission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerChange {
     DownForTwoHours,
@@ -51,6 +51,12 @@ pub enum ServerChange {
     /// Hangs at each message's final dot for half an hour: its client waits 10 minutes for a
     /// reply that never comes (RFC 5321 4.5.3.2.6).
     HangsAtFinalDot,
+    /// Answers every RCPT with 450 4.2.1 for a quarter of an hour: a temporary failure, so
+    /// the sender keeps the message and tries again (RFC 5321 4.2.5, 4.5.4.1).
+    MailboxesBusy,
+    /// Refuses every message after its data with 554 5.7.1, as a content filter does: a
+    /// permanent failure the sender reports back in a bounce (RFC 5321 6.1, RFC 3463 5.7.1).
+    RefusesAsSpam,
 }
 
 /// The recipients a server that takes few takes in one transaction.
@@ -67,9 +73,16 @@ const TWO_HOURS_S: u64 = 2 * 3600;
 /// How long "hangs at the final dot" lasts: past a client's 10-minute wait, before its first
 /// retry.
 const HANGS_S: u64 = 30 * 60;
+/// How long "mailboxes busy" lasts: over before a sender's first retry at its default, 30
+/// minutes (RFC 5321 4.5.4.1).
+const BUSY_S: u64 = 15 * 60;
+/// What a server whose mailboxes are busy answers each RCPT.
+const BUSY_REPLY: &str = "450 4.2.1 Mailbox busy, try again later";
+/// What a server that refuses a message as spam answers its final dot.
+const SPAM_REPLY: &str = "554 5.7.1 Message refused: it looks like spam";
 
 impl ServerChange {
-    pub const ALL: [ServerChange; 8] = [
+    pub const ALL: [ServerChange; 10] = [
         ServerChange::DownForTwoHours,
         ServerChange::DownForGood,
         ServerChange::Greylisting,
@@ -78,6 +91,8 @@ impl ServerChange {
         ServerChange::FewRecipients,
         ServerChange::RefusesPassword,
         ServerChange::HangsAtFinalDot,
+        ServerChange::MailboxesBusy,
+        ServerChange::RefusesAsSpam,
     ];
 
     /// Its value in the dialog's list.
@@ -91,15 +106,18 @@ impl ServerChange {
             ServerChange::FewRecipients => "few-recipients",
             ServerChange::RefusesPassword => "refuses-password",
             ServerChange::HangsAtFinalDot => "hangs-at-final-dot",
+            ServerChange::MailboxesBusy => "mailboxes-busy",
+            ServerChange::RefusesAsSpam => "refuses-as-spam",
         }
     }
 
     /// The changes that do something to `host`, for a message submitted to `submit_to`. The
     /// user agent never retries, so its server is down for good or not down; it is not
     /// greylisted either, having logged in (or on port 25, by the relay rules' choice), nor
-    /// does it send the recipients refused for now in another transaction; only a server with
-    /// mailboxes can have full ones; and only a submission server its user agent logs in to
-    /// (`logs_in`) can refuse a password.
+    /// does it send the recipients refused for now in another transaction or the message
+    /// refused for now at RCPT later; only a server with mailboxes can have full or busy
+    /// ones; a submission server does not judge its own user's message as spam; and only a
+    /// submission server its user agent logs in to (`logs_in`) can refuse a password.
     pub fn offered_for(host: &HostSpec, submit_to: &str, logs_in: bool) -> Vec<ServerChange> {
         let submission = host.name.eq_ignore_ascii_case(submit_to);
         ServerChange::ALL
@@ -107,8 +125,11 @@ impl ServerChange {
             .filter(|change| match change {
                 ServerChange::DownForTwoHours
                 | ServerChange::Greylisting
-                | ServerChange::FewRecipients => !submission,
-                ServerChange::MailboxesFull => !submission && !host.mailboxes.is_empty(),
+                | ServerChange::FewRecipients
+                | ServerChange::RefusesAsSpam => !submission,
+                ServerChange::MailboxesFull | ServerChange::MailboxesBusy => {
+                    !submission && !host.mailboxes.is_empty()
+                }
                 ServerChange::DownForGood
                 | ServerChange::SmallSizeLimit
                 | ServerChange::HangsAtFinalDot => true,
@@ -136,6 +157,8 @@ impl ServerChange {
             ServerChange::FewRecipients => "takes 3 recipients at a time (452 4.5.3)",
             ServerChange::RefusesPassword => "refuses the password (535 5.7.8)",
             ServerChange::HangsAtFinalDot => "hangs at the final dot for 30 minutes",
+            ServerChange::MailboxesBusy => "its mailboxes busy for 15 minutes (450 4.2.1)",
+            ServerChange::RefusesAsSpam => "refuses each message as spam (554 5.7.1)",
         }
     }
 
@@ -180,6 +203,16 @@ impl ServerChange {
                  message to its end (its final dot, or its last BDAT chunk), then answers \
                  nothing, and its client waits 10 minutes for the reply."
             ),
+            ServerChange::MailboxesBusy => format!(
+                "{name}'s mailboxes are busy for 15 minutes from the message's submission: it \
+                 answers each RCPT with \"{BUSY_REPLY}\", a temporary failure, and the sender \
+                 keeps the message and tries again later."
+            ),
+            ServerChange::RefusesAsSpam => format!(
+                "{name} refuses each message after its data, as a content filter does: it \
+                 answers the final dot with \"{SPAM_REPLY}\", a permanent failure, and the \
+                 sender's server sends the sender a bounce."
+            ),
         }
     }
 
@@ -203,6 +236,26 @@ impl ServerChange {
                     },
                     from_s: at_s,
                     until_s: Some(at_s.saturating_add(HANGS_S)),
+                }]
+            }
+            ServerChange::MailboxesBusy => {
+                host.faults = vec![HostFault {
+                    kind: FaultKind::Reply {
+                        at: StallPoint::Rcpt,
+                        reply: BUSY_REPLY.into(),
+                    },
+                    from_s: at_s,
+                    until_s: Some(at_s.saturating_add(BUSY_S)),
+                }]
+            }
+            ServerChange::RefusesAsSpam => {
+                host.faults = vec![HostFault {
+                    kind: FaultKind::Reply {
+                        at: StallPoint::Dot,
+                        reply: SPAM_REPLY.into(),
+                    },
+                    from_s: at_s,
+                    until_s: None,
                 }]
             }
             ServerChange::MailboxesFull => {
@@ -1181,6 +1234,35 @@ mod tests {
                     assert!(matches!(fate, Fate::Delivered { .. }), "{fate:?}");
                     assert!(delivered_at_s >= Some(HANGS_S), "{delivered_at_s:?}");
                     assert_eq!(result.mailboxes[bob].len(), 1);
+                }
+                // A 450 at RCPT defers: the sender tries again at its first retry, after the
+                // mailboxes are no longer busy, and delivers once (RFC 5321 4.5.4.1).
+                ServerChange::MailboxesBusy => {
+                    assert!(text.contains(&format!("S: {BUSY_REPLY}")), "{text}");
+                    assert!(text.contains("retry"), "{text}");
+                    assert!(matches!(fate, Fate::Delivered { .. }), "{fate:?}");
+                    assert!(delivered_at_s >= Some(BUSY_S), "{delivered_at_s:?}");
+                    assert_eq!(result.mailboxes[bob].len(), 1);
+                }
+                // A 554 after the data refuses the message for good: no retry, a bounce to
+                // the sender quoting the reply, nothing stored for bob.
+                ServerChange::RefusesAsSpam => {
+                    assert_eq!(
+                        text.matches(&format!("S: {SPAM_REPLY}")).count(),
+                        1,
+                        "{text}"
+                    );
+                    match fate {
+                        Fate::Bounced { host, status, .. } => {
+                            assert_eq!(host, "mail.sender.test");
+                            assert!(status.starts_with("554 5.7.1"), "{status}");
+                        }
+                        other => panic!("bounced: {other:?}"),
+                    }
+                    assert!(result.mailboxes.get(bob).is_none_or(|m| m.is_empty()));
+                    assert!(result.mailboxes["alice@sender.test"]
+                        .iter()
+                        .any(|(_, m)| String::from_utf8_lossy(m).contains(SPAM_REPLY)));
                 }
             }
         }
