@@ -223,8 +223,9 @@ impl fmt::Display for Reply {
 /// Why a peer's reply bytes could not be read as an SMTP reply.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplyError {
-    /// The line does not start with three digits followed by a space, a hyphen or the end.
-    Malformed { line: String },
+    /// The line does not start with three digits followed by a space, a hyphen or the end:
+    /// its octets, quoted as the transcripts show them (an octet that is not UTF-8 as `\xNN`).
+    Malformed { line: Vec<u8> },
     /// The lines of one multi-line reply carry different codes (RFC 5321 4.2.1).
     MixedCodes { first: u16, other: u16 },
     /// A line longer than [`REPLY_LINE_MAX_OCTETS`].
@@ -232,15 +233,15 @@ pub enum ReplyError {
     /// More than [`REPLY_LINES_MAX`] lines in one reply.
     TooManyLines,
     /// The connection closed with only part of a reply received: its lines so far, and the
-    /// start of the line that was cut.
-    CutShort { received: String },
+    /// octets of the start of the line that was cut.
+    CutShort { received: Vec<u8> },
 }
 
 impl fmt::Display for ReplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReplyError::Malformed { line } => {
-                write!(f, "not an SMTP reply line: {}", quoted(line.as_bytes()))
+                write!(f, "not an SMTP reply line: {}", quoted(line))
             }
             ReplyError::MixedCodes { first, other } => {
                 write!(f, "multi-line reply mixes codes {first} and {other}")
@@ -253,7 +254,7 @@ impl fmt::Display for ReplyError {
                 write!(
                     f,
                     "the connection closed in the middle of a reply: {}",
-                    quoted(received.as_bytes())
+                    quoted(received)
                 )
             }
         }
@@ -316,7 +317,8 @@ impl ReplyReader {
                 received.push_str("\r\n");
             }
         }
-        received.push_str(&String::from_utf8_lossy(&self.buffer[self.consumed..]));
+        let mut received = received.into_bytes();
+        received.extend_from_slice(&self.buffer[self.consumed..]);
         Some(ReplyError::CutShort { received })
     }
 
@@ -341,6 +343,7 @@ impl ReplyReader {
                 self.pending = None;
                 return Some(Err(ReplyError::LineTooLong));
             }
+            let raw = line;
             // Replies are nearly always ASCII: the strict check is the fast one.
             let line = match std::str::from_utf8(line) {
                 Ok(text) => Cow::Borrowed(text),
@@ -348,9 +351,7 @@ impl ReplyReader {
             };
             let Some((code, last, text)) = split_reply_line(&line) else {
                 self.pending = None;
-                return Some(Err(ReplyError::Malformed {
-                    line: line.into_owned(),
-                }));
+                return Some(Err(ReplyError::Malformed { line: raw.to_vec() }));
             };
             let (enhanced, text) = match EnhancedStatus::parse_prefix(text) {
                 Some((status, rest)) if u16::from(status.class) == code / 100 => {
@@ -497,13 +498,33 @@ mod tests {
         assert_eq!(
             reader.cut_short(),
             Some(ReplyError::CutShort {
-                received: "250-first\r\n250-sec".into()
+                received: b"250-first\r\n250-sec".to_vec()
             })
         );
         let mut whole = ReplyReader::new();
         whole.push(b"250 done\r\n");
         assert!(whole.next_reply().is_some());
         assert_eq!(whole.cut_short(), None);
+    }
+
+    /// An unreadable line is quoted octet for octet, as its `S:` line in a transcript shows
+    /// it: an octet that is not UTF-8 as `\xNN`, not as U+FFFD.
+    #[test]
+    fn an_unreadable_reply_is_quoted_with_its_octets() {
+        let mut reader = ReplyReader::new();
+        reader.push(b"2\xff0 ok\r\n");
+        let error = reader
+            .next_reply()
+            .expect("a line")
+            .expect_err("not a reply");
+        assert_eq!(error.to_string(), r#"not an SMTP reply line: "2\xff0 ok""#);
+        reader.push(b"250 half \xfe");
+        assert!(reader.next_reply().is_none());
+        let cut = reader.cut_short().expect("part of a reply");
+        assert_eq!(
+            cut.to_string(),
+            r#"the connection closed in the middle of a reply: "250 half \xfe""#
+        );
     }
 
     #[test]
