@@ -92,6 +92,10 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
         include_str!("../../scenarios/greylisting.json"),
     ),
     (
+        "temporary-or-permanent.json",
+        include_str!("../../scenarios/temporary-or-permanent.json"),
+    ),
+    (
         "mailbox-full.json",
         include_str!("../../scenarios/mailbox-full.json"),
     ),

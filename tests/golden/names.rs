@@ -30,6 +30,7 @@ golden_traces![
     "smtp-smuggling",
     "smtputf8",
     "submission-auth-failed",
+    "temporary-or-permanent",
     "to-cc-bcc",
     "too-many-recipients",
     "two-domains",
