@@ -220,6 +220,29 @@ async fn choosing_a_scenario_then_stepping_shows_the_conversation_and_explanatio
     let root = mount_app().await;
     let options = root.query_selector_all("#scenario-select option").unwrap();
     assert!(options.length() > 20, "the library is offered");
+    // Grouped by what they teach, each group's scenarios under its label, in library order.
+    let groups = root
+        .query_selector_all("#scenario-select optgroup")
+        .unwrap();
+    let labels: Vec<String> = (0..groups.length())
+        .filter_map(|index| groups.item(index))
+        .map(|group| {
+            wasm_bindgen::JsCast::unchecked_into::<Element>(group)
+                .get_attribute("label")
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut expected: Vec<String> = smtp_lab::sim::library::GROUPS
+        .iter()
+        .map(|(label, _)| label.to_string())
+        .collect();
+    expected.push("Your own".into());
+    assert_eq!(labels, expected);
+    let refused: Vec<String> = texts_of(
+        &root,
+        "#scenario-select optgroup[label='Refused and bounced'] option",
+    );
+    assert_eq!(refused[0], "Unknown user refused at RCPT", "{refused:?}");
     choose_scenario(&root, 0);
     yew::scheduler::flush().await;
     let position = root.query_selector(".controls-position").unwrap().unwrap();

@@ -149,6 +149,41 @@ pub const SCENARIO_FILES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The picker's groups of built-in scenarios, by what they teach: each group's label and the
+/// first of its scenarios in [`SCENARIO_FILES`], where it runs to the next group's first. The
+/// first group starts at the library's first scenario.
+pub const GROUPS: &[(&str, &str)] = &[
+    ("Delivery", "basic-delivery"),
+    ("Refused and bounced", "unknown-user"),
+    ("DNS and MX", "mx-lookup"),
+    ("Tried again later", "all-mx-down-then-back"),
+    ("The server's limits", "mailbox-full"),
+    ("SMTP extensions and smuggling", "pipelining"),
+    ("Submission", "submission-auth-failed"),
+];
+
+/// The built-in scenarios' positions in [`SCENARIO_FILES`], under their [`GROUPS`] labels, in
+/// order. A group whose first scenario the library lacks takes no scenarios ([`GROUPS`]'s
+/// rules are [`library_problems`]'s).
+pub fn grouped() -> Vec<(&'static str, std::ops::Range<usize>)> {
+    let starts: Vec<usize> = GROUPS
+        .iter()
+        .map(|(_, first)| position(first).unwrap_or(SCENARIO_FILES.len()))
+        .collect();
+    GROUPS
+        .iter()
+        .enumerate()
+        .map(|(group, (label, _))| {
+            let start = if group == 0 { 0 } else { starts[group] };
+            let end = starts
+                .get(group + 1)
+                .copied()
+                .unwrap_or(SCENARIO_FILES.len());
+            (*label, start..end.max(start))
+        })
+        .collect()
+}
+
 /// Every built-in scenario, parsed and validated.
 pub fn builtin() -> Vec<Result<Scenario, (String, ScenarioErrors)>> {
     SCENARIO_FILES
@@ -264,7 +299,25 @@ pub fn is_library_name(name: &str) -> bool {
 /// valid scenario, a file not named after its scenario (`NAME.json`), a name a link cannot
 /// hold, a name used twice, a scenario without a title or a teaching text.
 pub fn library_problems() -> Vec<String> {
-    problems_of(SCENARIO_FILES)
+    let mut problems = problems_of(SCENARIO_FILES);
+    let mut previous = None;
+    for (label, first) in GROUPS {
+        match position(first) {
+            None => problems.push(format!(
+                "the picker's group {label:?} starts at {first:?}, which is no built-in scenario"
+            )),
+            Some(at) if previous.is_some_and(|previous| at <= previous) => problems.push(format!(
+                "the picker's group {label:?} starts at {first:?}, not after the group before \
+                 it starts: groups are listed in the library's order"
+            )),
+            Some(at) => previous = Some(at),
+        }
+    }
+    if GROUPS.first().and_then(|(_, first)| position(first)) != Some(0) {
+        problems
+            .push("the picker's first group does not start at the library's first scenario".into());
+    }
+    problems
 }
 
 /// [`library_problems`] of a list of (file name, contents).
@@ -330,6 +383,22 @@ mod tests {
         assert_eq!(position("Null-MX"), position("null-mx"));
         assert!(position("null-mx").is_some());
         assert_eq!(position("null-mx.json"), None);
+        // The groups hold every scenario once, in the library's order.
+        let grouped = grouped();
+        assert_eq!(grouped.len(), GROUPS.len());
+        let positions: Vec<usize> = grouped
+            .iter()
+            .flat_map(|(_, range)| range.clone())
+            .collect();
+        assert_eq!(positions, (0..SCENARIO_FILES.len()).collect::<Vec<_>>());
+        assert!(grouped.iter().all(|(_, range)| !range.is_empty()));
+        assert_eq!(
+            grouped[1],
+            (
+                "Refused and bounced",
+                position("unknown-user").unwrap()..position("mx-lookup").unwrap()
+            )
+        );
     }
 
     #[test]

@@ -1538,10 +1538,16 @@ pub fn app() -> Html {
                     <option value="" selected={shown_choice.is_empty()} disabled=true>
                         { "Choose a scenario…" }
                     </option>
-                    { for titles.iter().enumerate().map(|(index, title)| html! {
-                        <option value={index.to_string()} selected={shown_choice == index.to_string()}>
-                            { title }
-                        </option>
+                    // Grouped by what they teach, a teacher finds one among many; each keeps
+                    // its place in the library as its value.
+                    { for library::grouped().into_iter().map(|(label, positions)| html! {
+                        <optgroup label={label}>
+                            { for positions.filter_map(|index| Some((index, titles.get(index)?))).map(|(index, title)| html! {
+                                <option value={index.to_string()} selected={shown_choice == index.to_string()}>
+                                    { title }
+                                </option>
+                            }) }
+                        </optgroup>
                     }) }
                     <optgroup label="Your own">
                         if let Some(own) = &lab.own {
