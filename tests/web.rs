@@ -3280,8 +3280,8 @@ async fn a_student_runs_a_world_that_draws_among_mx_hosts_with_another_seed() {
 }
 
 /// A receiving server that refuses the message after its data, as a content filter does:
-/// the reply at the final dot is shown and explained as permanent, and the sender's server
-/// bounces the message.
+/// the dialog offers it (and busy mailboxes) for that server, the reply at the final dot is
+/// shown and explained as permanent, and the sender's server bounces the message.
 #[wasm_bindgen_test]
 async fn a_student_has_a_server_refuse_the_message_as_spam_and_sees_it_bounce() {
     let root = write_a_message_in("basic-delivery").await;

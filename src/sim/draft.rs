@@ -7,6 +7,7 @@
 use super::scenario::{
     AttachmentSpec, DsnSpec, FaultKind, HostFault, HostSpec, MailboxSpec, MessageSpec, Scenario,
     ScenarioErrors, StallPoint, UserSpec, ATTACHMENTS_TOTAL_MAX_OCTETS, ATTACHMENT_MAX_OCTETS,
+    SIMULATED_TIME_MAX_S,
 };
 use crate::mail::compose::{envelope_address, ATTACHMENTS_MAX_OCTETS};
 use crate::smtp::dsn_params::chosen_envelope_id_problem;
@@ -34,9 +35,9 @@ pub struct Draft {
 }
 
 /// What a student may do to one server of the world before sending: the experiments the
-/// library's scenarios show one at a time, on any server. An outage, a hang or a refusal
-/// replaces the host's faults; greylisting keeps a delay the host already has, and a size
-/// limit a smaller one; times count from the message's submission.
+/// library's scenarios show one at a time, on any server. An outage, a hang, busy mailboxes
+/// or a spam refusal replaces the host's faults; greylisting keeps a delay the host already
+/// has, and a size limit a smaller one; times count from the message's submission.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerChange {
     DownForTwoHours,
@@ -51,11 +52,13 @@ pub enum ServerChange {
     /// Hangs at each message's final dot for half an hour: its client waits 10 minutes for a
     /// reply that never comes (RFC 5321 4.5.3.2.6).
     HangsAtFinalDot,
-    /// Answers every RCPT with 450 4.2.1 for a quarter of an hour: a temporary failure, so
-    /// the sender keeps the message and tries again (RFC 5321 4.2.5, 4.5.4.1).
+    /// Answers every RCPT with 450 4.2.1 for a quarter of an hour: a temporary failure (RFC
+    /// 5321 4.2.1, 4.3.2; RFC 3463 3.3, X.2.1), so its client keeps the message and tries
+    /// again (RFC 5321 4.5.4.1).
     MailboxesBusy,
     /// Refuses every message after its data with 554 5.7.1, as a content filter does: a
-    /// permanent failure the sender reports back in a bounce (RFC 5321 6.1, RFC 3463 5.7.1).
+    /// permanent failure, after which the server keeps nothing and the client does not send
+    /// it again (RFC 5321 4.2.5, 6.1; RFC 3463 3.8, X.7.1) but bounces it to the sender.
     RefusesAsSpam,
 }
 
@@ -116,8 +119,9 @@ impl ServerChange {
     /// greylisted either, having logged in (or on port 25, by the relay rules' choice), nor
     /// does it send the recipients refused for now in another transaction or the message
     /// refused for now at RCPT later; only a server with mailboxes can have full or busy
-    /// ones; a submission server does not judge its own user's message as spam; and only a
-    /// submission server its user agent logs in to (`logs_in`) can refuse a password.
+    /// ones; the spam refusal is shown where a student meets it, at a server the message is
+    /// relayed to, whose client bounces it; and only a submission server its user agent logs
+    /// in to (`logs_in`) can refuse a password.
     pub fn offered_for(host: &HostSpec, submit_to: &str, logs_in: bool) -> Vec<ServerChange> {
         let submission = host.name.eq_ignore_ascii_case(submit_to);
         ServerChange::ALL
@@ -205,13 +209,16 @@ impl ServerChange {
             ),
             ServerChange::MailboxesBusy => format!(
                 "{name}'s mailboxes are busy for 15 minutes from the message's submission: it \
-                 answers each RCPT with \"{BUSY_REPLY}\", a temporary failure, and the sender \
-                 keeps the message and tries again later."
+                 answers each RCPT with \"{}\", a temporary failure, and its client keeps the \
+                 message and tries again later.",
+                as_sent_by(host, BUSY_REPLY)
             ),
             ServerChange::RefusesAsSpam => format!(
                 "{name} refuses each message after its data, as a content filter does: it \
-                 answers the final dot with \"{SPAM_REPLY}\", a permanent failure, and the \
-                 sender's server sends the sender a bounce."
+                 answers the message's end (its final dot, or its last BDAT chunk) with \"{}\", \
+                 a permanent failure, and the server that sent it there, having taken it, \
+                 bounces it to the sender.",
+                as_sent_by(host, SPAM_REPLY)
             ),
         }
     }
@@ -223,7 +230,7 @@ impl ServerChange {
                     kind: FaultKind::Down,
                     from_s: at_s,
                     until_s: (self == ServerChange::DownForTwoHours)
-                        .then(|| at_s.saturating_add(TWO_HOURS_S)),
+                        .then(|| ends_after(at_s, TWO_HOURS_S)),
                 }]
             }
             ServerChange::Greylisting => {
@@ -235,7 +242,7 @@ impl ServerChange {
                         at: StallPoint::Dot,
                     },
                     from_s: at_s,
-                    until_s: Some(at_s.saturating_add(HANGS_S)),
+                    until_s: Some(ends_after(at_s, HANGS_S)),
                 }]
             }
             ServerChange::MailboxesBusy => {
@@ -245,7 +252,7 @@ impl ServerChange {
                         reply: BUSY_REPLY.into(),
                     },
                     from_s: at_s,
-                    until_s: Some(at_s.saturating_add(BUSY_S)),
+                    until_s: Some(ends_after(at_s, BUSY_S)),
                 }]
             }
             ServerChange::RefusesAsSpam => {
@@ -284,6 +291,24 @@ impl ServerChange {
                 }
             }
         }
+    }
+}
+
+/// When a change that lasts `lasting_s` from `at_s` ends: at the end of simulated time at the
+/// latest, so that a message sent late in it still makes a valid world.
+fn ends_after(at_s: u64, lasting_s: u64) -> u64 {
+    at_s.saturating_add(lasting_s).min(SIMULATED_TIME_MAX_S)
+}
+
+/// `reply` as `host` sends it: a server without EHLO sends no enhanced status code (RFC 2034
+/// is an extension), so its text follows the code.
+fn as_sent_by(host: &HostSpec, reply: &str) -> String {
+    match reply.split_once(' ') {
+        Some((code, rest)) if !host.extensions.ehlo => match rest.split_once(' ') {
+            Some((_, text)) => format!("{code} {text}"),
+            None => code.to_string(),
+        },
+        _ => reply.to_string(),
     }
 }
 
@@ -1235,23 +1260,37 @@ mod tests {
                     assert!(delivered_at_s >= Some(HANGS_S), "{delivered_at_s:?}");
                     assert_eq!(result.mailboxes[bob].len(), 1);
                 }
-                // A 450 at RCPT defers: the sender tries again at its first retry, after the
+                // A 450 at RCPT defers: its client tries again at its first retry, after the
                 // mailboxes are no longer busy, and delivers once (RFC 5321 4.5.4.1).
                 ServerChange::MailboxesBusy => {
-                    assert!(text.contains(&format!("S: {BUSY_REPLY}")), "{text}");
-                    assert!(text.contains("retry"), "{text}");
+                    assert_eq!(
+                        text.matches(&format!("S: {BUSY_REPLY}")).count(),
+                        1,
+                        "{text}"
+                    );
                     assert!(matches!(fate, Fate::Delivered { .. }), "{fate:?}");
-                    assert!(delivered_at_s >= Some(BUSY_S), "{delivered_at_s:?}");
+                    assert!(BUSY_S < sent.retry.first_retry_s);
+                    assert!(
+                        delivered_at_s >= Some(sent.retry.first_retry_s),
+                        "{delivered_at_s:?}"
+                    );
                     assert_eq!(result.mailboxes[bob].len(), 1);
                 }
-                // A 554 after the data refuses the message for good: no retry, a bounce to
-                // the sender quoting the reply, nothing stored for bob.
+                // A 554 after the data (DATA's 354 came first) refuses the message for good:
+                // no retry, nothing stored for bob, a bounce to the sender quoting the reply.
                 ServerChange::RefusesAsSpam => {
+                    let lines: Vec<&str> = text.lines().collect();
+                    let refused = lines
+                        .iter()
+                        .position(|line| line.ends_with(&format!("S: {SPAM_REPLY}")))
+                        .expect("the refusal");
+                    assert!(lines[..refused].iter().any(|line| line.contains("S: 354")));
                     assert_eq!(
                         text.matches(&format!("S: {SPAM_REPLY}")).count(),
                         1,
                         "{text}"
                     );
+                    assert!(!text.contains(&format!("MDA stored m1 in {bob}")), "{text}");
                     match fate {
                         Fate::Bounced { host, status, .. } => {
                             assert_eq!(host, "mail.sender.test");
@@ -1259,7 +1298,6 @@ mod tests {
                         }
                         other => panic!("bounced: {other:?}"),
                     }
-                    assert!(result.mailboxes.get(bob).is_none_or(|m| m.is_empty()));
                     assert!(result.mailboxes["alice@sender.test"]
                         .iter()
                         .any(|(_, m)| String::from_utf8_lossy(m).contains(SPAM_REPLY)));
@@ -1600,8 +1638,45 @@ mod tests {
         }
     }
 
-    /// A change to a server the message cannot reach is said to change nothing; one on its
-    /// way, through an MX or a route, is not.
+    /// A server without EHLO sends its replies without enhanced status codes, and the
+    /// introduction quotes the reply as that server sends it.
+    #[test]
+    fn a_scripted_refusal_is_quoted_as_the_server_sends_it() {
+        let scenario = builtin("old-server-no-ehlo");
+        let old = scenario
+            .hosts
+            .iter()
+            .find(|host| !host.extensions.ehlo)
+            .expect("a server without EHLO");
+        for (change, sent_reply) in [
+            (
+                ServerChange::MailboxesBusy,
+                "450 Mailbox busy, try again later",
+            ),
+            (
+                ServerChange::RefusesAsSpam,
+                "554 Message refused: it looks like spam",
+            ),
+        ] {
+            let mut draft = Draft::of(&scenario);
+            draft.server_changes.insert(old.name.clone(), change);
+            let sent = draft.sent_in(&scenario).expect("a valid scenario");
+            assert!(
+                sent.teaching.contains(&format!("\"{sent_reply}\"")),
+                "{}",
+                sent.teaching
+            );
+            let text = run(&sent, sent.seed).trace.to_text();
+            assert!(text.contains(&format!("S: {sent_reply}")), "{text}");
+        }
+        // A change that would outlast simulated time ends with it.
+        assert_eq!(
+            ends_after(SIMULATED_TIME_MAX_S - 60, BUSY_S),
+            SIMULATED_TIME_MAX_S
+        );
+        assert_eq!(ends_after(60, BUSY_S), 60 + BUSY_S);
+    }
+
     /// Every change offered on every server of every built-in world makes a valid world
     /// whose run keeps every recipient's message accounted for, and is said in its
     /// introduction.
@@ -1648,6 +1723,8 @@ mod tests {
         assert!(runs > 200, "{runs} runs");
     }
 
+    /// A change to a server the message cannot reach is said to change nothing; one on its
+    /// way, through an MX or a route, is not.
     #[test]
     fn a_change_off_the_messages_way_is_said_to_change_nothing() {
         let nothing = "The message does not pass that way, so this changes nothing.";
