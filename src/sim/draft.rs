@@ -150,20 +150,28 @@ impl ServerChange {
             .find(|change| change.key() == key)
     }
 
-    /// As the dialog's list offers it.
+    /// As the dialog's list offers it: short enough to show whole in a phone's list box
+    /// (the sentence under the list, [`ServerChange::described`], says the rest).
     pub fn label(self) -> &'static str {
         match self {
-            ServerChange::DownForTwoHours => "down for two hours, then back",
+            ServerChange::DownForTwoHours => "down for two hours",
             ServerChange::DownForGood => "down for good",
-            ServerChange::Greylisting => "greylisting (451 4.7.1 for 5 minutes)",
+            ServerChange::Greylisting => "greylisting (451 4.7.1)",
             ServerChange::MailboxesFull => "its mailboxes full",
-            ServerChange::SmallSizeLimit => "takes 1 KiB at most (SIZE 1024)",
-            ServerChange::FewRecipients => "takes 3 recipients at a time (452 4.5.3)",
-            ServerChange::RefusesPassword => "refuses the password (535 5.7.8)",
-            ServerChange::HangsAtFinalDot => "hangs at the final dot for 30 minutes",
-            ServerChange::MailboxesBusy => "its mailboxes busy for 15 minutes (450 4.2.1)",
-            ServerChange::RefusesAsSpam => "refuses each message as spam (554 5.7.1)",
+            ServerChange::SmallSizeLimit => "1 KiB at most (SIZE 1024)",
+            ServerChange::FewRecipients => "few recipients (452 4.5.3)",
+            ServerChange::RefusesPassword => "login refused (535 5.7.8)",
+            ServerChange::HangsAtFinalDot => "hangs at the final dot",
+            ServerChange::MailboxesBusy => "mailboxes busy (450 4.2.1)",
+            ServerChange::RefusesAsSpam => "spam filter (554 5.7.1)",
         }
+    }
+
+    /// What the change makes of `host`, as the run's introduction will say it.
+    pub fn described(self, host: &HostSpec) -> String {
+        let mut changed = host.clone();
+        self.apply(&mut changed, 0);
+        self.sentence(&changed)
     }
 
     /// What the change made of `host` (as changed), for the scenario's introduction.
@@ -214,10 +222,10 @@ impl ServerChange {
                 as_sent_by(host, BUSY_REPLY)
             ),
             ServerChange::RefusesAsSpam => format!(
-                "{name} refuses each message after its data, as a content filter does: it \
-                 answers the message's end (its final dot, or its last BDAT chunk) with \"{}\", \
-                 a permanent failure, and the server that sent it there, having taken it, \
-                 bounces it to the sender.",
+                "{name} refuses as spam, as a content filter does, each message whose data it \
+                 reads: it answers the message's end (its final dot, or its last BDAT chunk) \
+                 with \"{}\", a permanent failure, and the server that sent it there, which \
+                 had taken charge of it, bounces it to the sender.",
                 as_sent_by(host, SPAM_REPLY)
             ),
         }
@@ -324,25 +332,25 @@ pub struct SampleAttachment {
 
 pub const SAMPLE_ATTACHMENTS: [SampleAttachment; 4] = [
     SampleAttachment {
-        label: "a photo",
+        label: "image",
         filename: "photo.jpg",
         content_type: "image/jpeg",
         size_kib: 200,
     },
     SampleAttachment {
-        label: "a voice message",
+        label: "audio",
         filename: "voice.ogg",
         content_type: "audio/ogg",
         size_kib: 300,
     },
     SampleAttachment {
-        label: "a video",
+        label: "video",
         filename: "clip.mp4",
         content_type: "video/mp4",
         size_kib: 2048,
     },
     SampleAttachment {
-        label: "a document",
+        label: "document",
         filename: "notes.pdf",
         content_type: "application/pdf",
         size_kib: 100,
@@ -1421,8 +1429,8 @@ mod tests {
         assert_eq!(
             problem.words,
             format!(
-                "{submit_to} is not one of the servers that can be changed to “refuses the \
-                 password (535 5.7.8)”."
+                "{submit_to} is not one of the servers that can be changed to “login refused \
+                 (535 5.7.8)”."
             )
         );
         let mut draft = Draft::of(&scenario);

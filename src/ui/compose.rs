@@ -516,7 +516,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                                 aria-describedby={invalid("compose-sample").then_some("compose-problem")}>
                                 { for SAMPLE_ATTACHMENTS.iter().enumerate().map(|(index, s)| html! {
                                     <option value={index.to_string()} selected={index == *sample}>
-                                        { format!("{} ({}, {})", s.label, s.filename, s.content_type) }
+                                        { format!("{} ({})", s.label, s.filename) }
                                     </option>
                                 }) }
                             </select>
@@ -546,7 +546,8 @@ pub fn compose(props: &ComposeProps) -> Html {
                                             <span class="compose-role">{ format!(" ({role})") }</span>
                                         }
                                     </label>
-                                    <select id={id} onchange={on_server(host.name.clone())}>
+                                    <select id={id.clone()} onchange={on_server(host.name.clone())}
+                                        aria-describedby={chosen.is_some().then(|| format!("{id}-said"))}>
                                         <option value="" selected={chosen.is_none()}>{ "as this world has it" }</option>
                                         { for offered.into_iter().map(|change| html! {
                                             <option value={change.key()} selected={chosen == Some(change)}>
@@ -554,6 +555,11 @@ pub fn compose(props: &ComposeProps) -> Html {
                                             </option>
                                         }) }
                                     </select>
+                                    // The list's words are short, for a phone's list box: the
+                                    // change chosen is said whole under it.
+                                    if let Some(change) = chosen {
+                                        <p class="compose-hint" id={format!("{id}-said")}>{ change.described(host) }</p>
+                                    }
                                 </div>
                             }
                         }) }

@@ -1724,6 +1724,18 @@ await test('a student writes a message in a scenario\'s world and sees what the 
       assert.equal(await page.textContent('.compose-attachments li span'), 'photo.jpg (image/jpeg, 3 KiB)');
       const sideways = await page.$eval('dialog.compose', (dialog) => dialog.scrollWidth - dialog.clientWidth);
       assert.ok(sideways <= 0, `the dialog does not scroll sideways (by ${sideways}px)`);
+      // Every choice of the dialog's lists shows whole in its closed list box (with room for
+      // its arrow): a change's code is not cut off on a phone.
+      const cut = await page.evaluate(() => [...document.querySelectorAll('dialog.compose select')].flatMap((select) => {
+        const style = getComputedStyle(select);
+        const context = document.createElement('canvas').getContext('2d');
+        context.font = style.font;
+        const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight) - 24;
+        return [...select.options]
+          .filter((option) => context.measureText(option.textContent).width > room)
+          .map((option) => `${select.id}: "${option.textContent}" in ${room} px`);
+      }));
+      assert.deepEqual(cut, [], 'every choice shows whole');
       await page.screenshot({ path: `${SHOTS}/${size.name}-compose.png` });
       await page.click('.compose button.primary');
       await page.waitForSelector('.region-details:has-text("Your message, in")');
