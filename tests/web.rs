@@ -3315,7 +3315,11 @@ async fn a_student_has_a_server_refuse_the_message_as_spam_and_sees_it_bounce() 
     step_to(&root, "S: 554 5.7.1 Message refused").await;
     let explained = text_of(&root, ".region-details");
     assert!(explained.contains("a permanent failure"), "{explained}");
-    assert!(explained.contains("(a reply fault)"), "{explained}");
+    assert!(
+        explained
+            .contains("(a reply fault, given by the scenario or chosen in the message dialog)"),
+        "{explained}"
+    );
     assert!(press_key("End"));
     yew::scheduler::flush().await;
     let last = text_of(&root, ".region-details");

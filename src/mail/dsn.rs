@@ -765,7 +765,7 @@ fn meaning_and_advice(
             Some("use an ASCII address for this recipient if they have one."),
         ),
         (7, 1) if permanent => (
-            "the receiving side refused the message by its rules (for example, it does not relay for others, or it blocks the sender).",
+            "the receiving side refused the message by its rules (for example, it does not relay for others, it blocks the sender, or it judged the message to be spam).",
             Some("if you think this is a mistake, write to the postmaster of the recipient's domain."),
         ),
         (7, 1) => (

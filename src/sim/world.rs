@@ -384,8 +384,9 @@ impl SimPolicy {
         Some(Decision::Respond {
             reply: reply.clone(),
             why: format!(
-                "this server answers {what} with the reply the scenario gives it (a reply \
-                 fault), in place of what its own rules would have said: {class}{kept}"
+                "this server answers {what} with a reply set for this run (a reply fault, \
+                 given by the scenario or chosen in the message dialog), in place of what its \
+                 own rules would have said: {class}{kept}"
             )
             .into(),
             rfc: "RFC 5321 4.2".into(),
