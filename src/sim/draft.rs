@@ -233,45 +233,32 @@ impl ServerChange {
 
     fn apply(self, host: &mut HostSpec, at_s: u64) {
         match self {
-            ServerChange::DownForTwoHours | ServerChange::DownForGood => {
-                host.faults = vec![HostFault {
-                    kind: FaultKind::Down,
-                    from_s: at_s,
-                    until_s: (self == ServerChange::DownForTwoHours)
-                        .then(|| ends_after(at_s, TWO_HOURS_S)),
-                }]
+            ServerChange::DownForTwoHours => {
+                only_fault(host, FaultKind::Down, at_s, Some(TWO_HOURS_S))
             }
+            ServerChange::DownForGood => only_fault(host, FaultKind::Down, at_s, None),
             ServerChange::Greylisting => {
                 host.greylist_s = Some(host.greylist_s.unwrap_or(GREYLIST_S));
             }
             ServerChange::HangsAtFinalDot => {
-                host.faults = vec![HostFault {
-                    kind: FaultKind::Stall {
-                        at: StallPoint::Dot,
-                    },
-                    from_s: at_s,
-                    until_s: Some(ends_after(at_s, HANGS_S)),
-                }]
+                let stall = FaultKind::Stall {
+                    at: StallPoint::Dot,
+                };
+                only_fault(host, stall, at_s, Some(HANGS_S))
             }
             ServerChange::MailboxesBusy => {
-                host.faults = vec![HostFault {
-                    kind: FaultKind::Reply {
-                        at: StallPoint::Rcpt,
-                        reply: BUSY_REPLY.into(),
-                    },
-                    from_s: at_s,
-                    until_s: Some(ends_after(at_s, BUSY_S)),
-                }]
+                let busy = FaultKind::Reply {
+                    at: StallPoint::Rcpt,
+                    reply: BUSY_REPLY.into(),
+                };
+                only_fault(host, busy, at_s, Some(BUSY_S))
             }
             ServerChange::RefusesAsSpam => {
-                host.faults = vec![HostFault {
-                    kind: FaultKind::Reply {
-                        at: StallPoint::Dot,
-                        reply: SPAM_REPLY.into(),
-                    },
-                    from_s: at_s,
-                    until_s: None,
-                }]
+                let spam = FaultKind::Reply {
+                    at: StallPoint::Dot,
+                    reply: SPAM_REPLY.into(),
+                };
+                only_fault(host, spam, at_s, None)
             }
             ServerChange::MailboxesFull => {
                 for mailbox in &mut host.mailboxes {
@@ -306,6 +293,16 @@ impl ServerChange {
 /// latest, so that a message sent late in it still makes a valid world.
 fn ends_after(at_s: u64, lasting_s: u64) -> u64 {
     at_s.saturating_add(lasting_s).min(SIMULATED_TIME_MAX_S)
+}
+
+/// Gives `host` the one fault `kind` from `at_s`, for `lasting_s` or for good, in place of the
+/// faults it had.
+fn only_fault(host: &mut HostSpec, kind: FaultKind, at_s: u64, lasting_s: Option<u64>) {
+    host.faults = vec![HostFault {
+        kind,
+        from_s: at_s,
+        until_s: lasting_s.map(|lasting_s| ends_after(at_s, lasting_s)),
+    }];
 }
 
 /// `reply` as `host` sends it: a server without EHLO sends no enhanced status code (RFC 2034
