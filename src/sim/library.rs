@@ -163,23 +163,36 @@ pub const GROUPS: &[(&str, &str)] = &[
 ];
 
 /// The built-in scenarios' positions in [`SCENARIO_FILES`], under their [`GROUPS`] labels, in
-/// order. A group whose first scenario the library lacks takes no scenarios ([`GROUPS`]'s
-/// rules are [`library_problems`]'s).
+/// order, each scenario once.
 pub fn grouped() -> Vec<(&'static str, std::ops::Range<usize>)> {
-    let starts: Vec<usize> = GROUPS
-        .iter()
-        .map(|(_, first)| position(first).unwrap_or(SCENARIO_FILES.len()))
-        .collect();
-    GROUPS
+    groups_of(GROUPS, SCENARIO_FILES.len(), position)
+}
+
+/// [`grouped`] for `groups` over a library of `count` scenarios found by `position`. A group
+/// whose first scenario is not found, or does not come after the group before it, is left
+/// out, its scenarios staying in that group: the picker lists every scenario once even then
+/// (and [`library_problems`] says what is wrong).
+fn groups_of(
+    groups: &[(&'static str, &str)],
+    count: usize,
+    position: impl Fn(&str) -> Option<usize>,
+) -> Vec<(&'static str, std::ops::Range<usize>)> {
+    let mut starts: Vec<(&'static str, usize)> = Vec::new();
+    for (index, (label, first)) in groups.iter().enumerate() {
+        // The first group takes the library from its start, whatever it names.
+        let start = if index == 0 { Some(0) } else { position(first) };
+        if let Some(start) = start.filter(|&start| {
+            start < count && starts.last().is_none_or(|&(_, previous)| start > previous)
+        }) {
+            starts.push((label, start));
+        }
+    }
+    starts
         .iter()
         .enumerate()
-        .map(|(group, (label, _))| {
-            let start = if group == 0 { 0 } else { starts[group] };
-            let end = starts
-                .get(group + 1)
-                .copied()
-                .unwrap_or(SCENARIO_FILES.len());
-            (*label, start..end.max(start))
+        .map(|(index, &(label, start))| {
+            let end = starts.get(index + 1).map_or(count, |&(_, next)| next);
+            (label, start..end)
         })
         .collect()
 }
@@ -297,7 +310,9 @@ pub fn is_library_name(name: &str) -> bool {
 
 /// What keeps the library from working as it should, one sentence each: a file that is not a
 /// valid scenario, a file not named after its scenario (`NAME.json`), a name a link cannot
-/// hold, a name used twice, a scenario without a title or a teaching text.
+/// hold, a name used twice, a scenario without a title or a teaching text; and a picker's
+/// group ([`GROUPS`]) that names no scenario, comes before the group listed ahead of it, or
+/// leaves the library's first scenario out of the first group.
 pub fn library_problems() -> Vec<String> {
     let mut problems = problems_of(SCENARIO_FILES);
     let mut previous = None;
@@ -399,6 +414,21 @@ mod tests {
                 position("unknown-user").unwrap()..position("mx-lookup").unwrap()
             )
         );
+        // A group that names no scenario, or one out of order, is left out: its scenarios
+        // stay in the group before it, and none is listed twice.
+        let at = |name: &str| ["a", "b", "c", "d", "e"].iter().position(|n| *n == name);
+        let groups = [
+            ("A", "a"),
+            ("Gone", "x"),
+            ("C", "c"),
+            ("Back", "b"),
+            ("E", "e"),
+        ];
+        assert_eq!(
+            groups_of(&groups, 5, at),
+            [("A", 0..2), ("C", 2..4), ("E", 4..5)]
+        );
+        assert_eq!(groups_of(&groups, 0, at), []);
     }
 
     #[test]

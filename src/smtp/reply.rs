@@ -272,9 +272,13 @@ pub struct ReplyReader {
     buffer: Vec<u8>,
     /// The lines so far of a multi-line reply: (code, enhanced code, texts).
     pending: Option<(u16, Option<EnhancedStatus>, Vec<String>)>,
-    /// How much of `buffer` has been read already; dropped from it on the next `push`, so
-    /// that reading a line does not move the rest of the buffer.
+    /// How much of `buffer` has been read already; dropped from it on the next `push` (but
+    /// for a pending reply's lines), so that reading a line does not move the rest of the
+    /// buffer.
     consumed: usize,
+    /// Where in `buffer` the pending reply's first line starts: its lines are kept as they
+    /// came, to be quoted octet for octet if the connection closes in the middle of it.
+    pending_start: usize,
 }
 
 impl ReplyReader {
@@ -284,13 +288,25 @@ impl ReplyReader {
 
     /// Adds bytes received from the server.
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.consumed == self.buffer.len() {
+        let read = self.kept_from();
+        if read == self.buffer.len() {
             self.buffer.clear();
         } else {
-            self.buffer.drain(..self.consumed);
+            self.buffer.drain(..read);
         }
-        self.consumed = 0;
+        self.consumed -= read;
+        self.pending_start = 0;
         self.buffer.extend_from_slice(bytes);
+    }
+
+    /// Where the octets still wanted start: the pending reply's first line, or else what is
+    /// unread.
+    fn kept_from(&self) -> usize {
+        if self.pending.is_some() {
+            self.pending_start
+        } else {
+            self.consumed
+        }
     }
 
     /// True when bytes are waiting that do not yet form a whole reply.
@@ -304,21 +320,7 @@ impl ReplyReader {
         if !self.has_partial() {
             return None;
         }
-        let mut received = String::new();
-        if let Some((code, enhanced, lines)) = &self.pending {
-            for line in lines {
-                received.push_str(&code.to_string());
-                received.push('-');
-                if let Some(enhanced) = enhanced {
-                    enhanced.push_to(&mut received);
-                    received.push(' ');
-                }
-                received.push_str(line);
-                received.push_str("\r\n");
-            }
-        }
-        let mut received = received.into_bytes();
-        received.extend_from_slice(&self.buffer[self.consumed..]);
+        let received = self.buffer[self.kept_from()..].to_vec();
         Some(ReplyError::CutShort { received })
     }
 
@@ -338,6 +340,7 @@ impl ReplyReader {
             };
             let line = &unread[..newline];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let line_start = self.consumed;
             self.consumed += newline + 1;
             if line.len() > REPLY_LINE_MAX_OCTETS {
                 self.pending = None;
@@ -368,7 +371,10 @@ impl ReplyReader {
                     };
                     return Some(Ok(reply));
                 }
-                None => (Vec::new(), enhanced),
+                None => {
+                    self.pending_start = line_start;
+                    (Vec::new(), enhanced)
+                }
                 Some((first_code, first_enhanced, lines)) => {
                     if first_code != code {
                         return Some(Err(ReplyError::MixedCodes {
@@ -524,6 +530,18 @@ mod tests {
         assert_eq!(
             cut.to_string(),
             r#"the connection closed in the middle of a reply: "250 half \xfe""#
+        );
+        // The lines before the cut one too, as they came, over several reads.
+        let mut reader = ReplyReader::new();
+        reader.push(b"250-2.0.0 fir\xffst\r\n");
+        assert!(reader.next_reply().is_none());
+        reader.push(b"250-second\r\n250-thi");
+        assert!(reader.next_reply().is_none());
+        assert_eq!(
+            reader.cut_short(),
+            Some(ReplyError::CutShort {
+                received: b"250-2.0.0 fir\xffst\r\n250-second\r\n250-thi".to_vec()
+            })
         );
     }
 

@@ -1736,6 +1736,14 @@ await test('a student writes a message in a scenario\'s world and sees what the 
           .map((option) => `${select.id}: "${option.textContent}" in ${room} px`);
       }));
       assert.deepEqual(cut, [], 'every choice shows whole');
+      // A change chosen is said whole under its list (not under the server's name), then
+      // taken back.
+      await page.selectOption('#compose-server-1', 'refuses-as-spam');
+      const [list, said] = await page.evaluate(() => ['compose-server-1', 'compose-server-1-said']
+        .map((id) => document.getElementById(id).getBoundingClientRect().toJSON()));
+      assert.ok(Math.abs(said.left - list.left) <= 1 && said.top >= list.bottom - 1, `under its list: ${JSON.stringify([list, said])}`);
+      await page.selectOption('#compose-server-1', '');
+      assert.equal(await page.$('#compose-server-1-said'), null);
       await page.screenshot({ path: `${SHOTS}/${size.name}-compose.png` });
       await page.click('.compose button.primary');
       await page.waitForSelector('.region-details:has-text("Your message, in")');
