@@ -11,6 +11,7 @@ use super::scenario::{
 };
 use crate::mail::compose::{envelope_address, ATTACHMENTS_MAX_OCTETS};
 use crate::smtp::dsn_params::chosen_envelope_id_problem;
+use crate::smtp::reply::EnhancedStatus;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the student wrote, as written: address lists are one line of text each, separated by
@@ -309,12 +310,16 @@ fn only_fault(host: &mut HostSpec, kind: FaultKind, at_s: u64, lasting_s: Option
 /// `reply` as `host` sends it: a server without EHLO sends no enhanced status code (RFC 2034
 /// is an extension), so its text follows the code.
 fn as_sent_by(host: &HostSpec, reply: &str) -> String {
-    match reply.split_once(' ') {
-        Some((code, rest)) if !host.extensions.ehlo => match rest.split_once(' ') {
-            Some((_, text)) => format!("{code} {text}"),
-            None => code.to_string(),
-        },
-        _ => reply.to_string(),
+    if host.extensions.ehlo {
+        return reply.to_string();
+    }
+    // The enhanced code read as the reply reader reads it.
+    match reply
+        .split_once(' ')
+        .and_then(|(code, rest)| Some((code, EnhancedStatus::parse_prefix(rest)?.1)))
+    {
+        Some((code, text)) => format!("{code} {text}"),
+        None => reply.to_string(),
     }
 }
 

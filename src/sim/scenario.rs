@@ -392,10 +392,13 @@ pub fn scripted_reply(text: &str, at: StallPoint) -> Result<Reply, &'static str>
             "a reply fault at rcpt answers 450, 451, 452, 455, 550, 551, 552, 553 or 554 (RFC \
              5321 4.3.2, and 554 as servers give it for policy)",
         ),
-        _ => (
+        StallPoint::Dot => (
             &[450, 451, 452, 550, 552, 554],
             "a reply fault at dot answers 450, 451, 452, 550, 552 or 554 (RFC 5321 4.3.2)",
         ),
+        StallPoint::Greeting | StallPoint::Ehlo | StallPoint::Data => {
+            return Err("a reply fault answers at mail, rcpt or dot");
+        }
     };
     if !codes.contains(&reply.code) {
         return Err(refused);
