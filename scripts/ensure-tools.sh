@@ -38,8 +38,8 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q "$WASM_BINDGEN_VERSION"; then
     cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
 fi
 
-# npm packages: binaryen (wasm-opt), playwright-core. Reinstall only when the
-# lockfile changed since the last install.
+# npm packages: binaryen (wasm-opt), playwright-core, axe-core (the end-to-end accessibility
+# audit). Reinstall only when the lockfile changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || ! cmp -s package-lock.json node_modules/.smtp-lab-lock; then
     say "installing npm packages"
     npm ci --no-audit --no-fund --loglevel=error

@@ -1786,6 +1786,77 @@ await test('a student writes a message in a scenario\'s world and sees what the 
   }
 });
 
+// axe-core, the accessibility engine of browsers' own audits, in each kind of state a student
+// reaches: every WCAG 2.x rule it has (A, AA and AAA: text at 7:1, WCAG 1.4.6, for a
+// washed-out projector) and its best practices. Colours it cannot judge (text over a
+// gradient or an image) it returns as "incomplete", which is not a failure.
+const axeSource = await readFile('node_modules/axe-core/axe.min.js', 'utf8');
+async function accessibilityViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: ['wcag2a', 'wcag2aa', 'wcag2aaa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'],
+    resultTypes: ['violations'],
+  }));
+  return result.violations.map((violation) => `${violation.id} (${violation.impact}): ${violation.help}: ${
+    violation.nodes.slice(0, 3).map((node) => `${node.target.join(' ')}: ${node.failureSummary.replace(/\s+/g, ' ')}`).join('; ')}`);
+}
+
+await test('axe finds no accessibility violation in any state a student reaches, light or dark, wide or phone', async () => {
+  const problems = [];
+  for (const [name, options] of [
+    ['light', { viewport: { width: 1280, height: 800 } }],
+    ['dark', { viewport: { width: 1280, height: 800 }, colorScheme: 'dark' }],
+    ['phone', { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true }],
+  ]) {
+    const { context, page, errors } = await openApp(options);
+    const audit = async (state) => {
+      for (const violation of await accessibilityViolations(page)) problems.push(`${name}, ${state}: ${violation}`);
+    };
+    const open = async (hash, ready) => {
+      await page.evaluate((hash) => { window.location.hash = hash; }, hash);
+      await page.waitForSelector(ready);
+    };
+    try {
+      await audit('the first page');
+      // A refusal for good, its bytes opened.
+      await open('#scenario=unknown-user&step=56', '.controls-position:has-text("Step 56 of")');
+      await page.click('.details-body summary');
+      await audit('a 550 at RCPT with its bytes');
+      // A refusal for now, the diagram made larger.
+      await open('#scenario=greylisting&step=55', '.controls-position:has-text("Step 55 of")');
+      await page.click('button:has-text("Larger diagram")');
+      await audit('a 451 for now, the diagram larger');
+      await page.click('button:has-text("Smaller diagram")');
+      await page.focus('.controls button.primary');
+      await page.keyboard.press('End');
+      await page.waitForFunction(() => {
+        const [, step, of] = document.querySelector('.controls-position').textContent.match(/Step (\d+) of (\d+)/) || [];
+        return step && step === of;
+      });
+      await audit('the last step');
+      await open('#scenario=nope', '.details-error');
+      await audit("a share link's problem");
+      await open('#scenario=basic-delivery', '.region-details .details-write');
+      await page.click('.region-details .details-write');
+      await page.waitForSelector('dialog.compose[open] #compose-to');
+      await audit('the message dialog');
+      // No recipient at all: the one thing the dialog will not send (a bad address it sends,
+      // for the servers to refuse).
+      await page.fill('#compose-to', '');
+      await page.fill('#compose-cc', '');
+      await page.fill('#compose-bcc', '');
+      await page.click('.compose button.primary');
+      await page.waitForSelector('.compose-problem');
+      await audit('the message dialog with its problem');
+      await page.keyboard.press('Escape');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  }
+  assert.deepEqual(problems, []);
+});
+
 await browser.close();
 await server.close();
 const failed = results.filter((r) => !r.ok).length;
