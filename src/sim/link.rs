@@ -259,7 +259,17 @@ impl MessageParts {
                 }
             }
             "server" => {
-                let components: Vec<String> = value.split(';').map(percent_decoded).collect();
+                // Split before it is decoded, as written; but a part with no `;` of its own
+                // that a tool on the way encoded (`%3B`) has its encoded one as the separator,
+                // since no host's name holds one.
+                let components: Vec<String> = if value.contains(';') {
+                    value.split(';').map(percent_decoded).collect()
+                } else {
+                    percent_decoded(value)
+                        .split(';')
+                        .map(str::to_string)
+                        .collect()
+                };
                 match components.as_slice() {
                     [host, key] => match ServerChange::from_key(&key.to_ascii_lowercase()) {
                         // Host names are read in any case: one named twice is a link put
@@ -1345,6 +1355,21 @@ mod tests {
             let left_out = link.left_out.expect(fragment);
             assert!(left_out.contains(expected), "{fragment}: {left_out}");
         }
+        // A server change whose `;` a tool on the way encoded reads as the one written.
+        let link = parse(
+            "#scenario=basic-delivery&from=a@x.test&server=mx.receiver.test%3Bgreylisting&step=2",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(link.left_out, None);
+        assert_eq!(
+            link.message
+                .map(|m| m.server_changes.into_iter().collect::<Vec<_>>()),
+            Some(vec![(
+                "mx.receiver.test".to_string(),
+                ServerChange::Greylisting
+            )])
+        );
         let link = parse("#scenario=basic-delivery&from=a@x.test&step=2&fbclid=x")
             .unwrap()
             .unwrap();
