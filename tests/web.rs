@@ -3327,6 +3327,31 @@ async fn a_student_has_a_server_refuse_the_message_as_spam_and_sees_it_bounce() 
     mount_app_at("#").await;
 }
 
+/// A change to a server the message, as written, does not pass is said under its list to
+/// change nothing, and no more so once a recipient there is written.
+#[wasm_bindgen_test]
+async fn a_change_off_the_messages_way_is_said_to_change_nothing_as_the_message_is_written() {
+    let root = write_a_message_in("two-senders").await;
+    // Dave's provider, when Alice writes to Bob.
+    choose_in_dialog(&root, "#compose-server-1", "down-for-good");
+    yew::scheduler::flush().await;
+    let said = text_of(&root, "#compose-server-1-said");
+    assert!(
+        said.starts_with("mail.other.test is down")
+            && said.ends_with("The message does not pass that way, so this changes nothing."),
+        "{said}"
+    );
+    // Alice writes to Dave: his provider is now the MX on the way.
+    type_into(&root, "#compose-to", "dave@other.test");
+    yew::scheduler::flush().await;
+    let said = text_of(&root, "#compose-server-1-said");
+    assert!(
+        said.starts_with("mail.other.test is down") && !said.contains("changes nothing"),
+        "{said}"
+    );
+    mount_app_at("#").await;
+}
+
 /// A server of the world changed before sending: the run is that experiment, and its
 /// introduction says what was changed.
 #[wasm_bindgen_test]

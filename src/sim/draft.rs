@@ -175,6 +175,16 @@ impl ServerChange {
         self.sentence(&changed)
     }
 
+    /// [`ServerChange::described`], and that it changes nothing where `draft`, as written
+    /// so far, does not pass `host`'s way: the sentence the introduction will have.
+    pub fn described_for(self, host: &HostSpec, draft: &Draft, base: &Scenario) -> String {
+        let mut sentence = self.described(host);
+        if !draft.passes_by(base, &host.name) {
+            sentence.push_str(OFF_THE_WAY);
+        }
+        sentence
+    }
+
     /// What the change made of `host` (as changed), for the scenario's introduction.
     fn sentence(self, host: &HostSpec) -> String {
         let name = &host.name;
@@ -529,6 +539,28 @@ impl Draft {
         }
     }
 
+    /// Whether the message as written so far can pass `host_name`'s way (the server it is
+    /// submitted to, one its readers fetch from, or one mail for its recipients' or its
+    /// sender's domains can be sent to); true where that cannot be told without resolving.
+    pub fn passes_by(&self, base: &Scenario, host_name: &str) -> bool {
+        let Ok(submission) = Submission::of(base) else {
+            return true;
+        };
+        let lists = [&self.to, &self.cc, &self.bcc].map(|list| address_list(list));
+        if lists.iter().all(Vec::is_empty) {
+            return true;
+        }
+        let from = self.from.trim().to_string();
+        let addresses = lists.iter().flatten().chain([&from]);
+        let Some(reached) = hosts_reached(base, &submission.submit_to, addresses) else {
+            return true;
+        };
+        base.hosts
+            .iter()
+            .position(|host| host.name.eq_ignore_ascii_case(host_name))
+            .is_none_or(|index| reached.contains(&index))
+    }
+
     /// `base` with this message in place of its messages and scripted sessions, sent when
     /// and where its first message was (so that its faults, timed from the start, meet it
     /// as they met that one); or what is missing from the draft, or wrong with the scenario
@@ -631,7 +663,7 @@ impl Draft {
                 .as_ref()
                 .is_some_and(|on_the_way| !on_the_way.contains(&index))
             {
-                sentence.push_str(" The message does not pass that way, so this changes nothing.");
+                sentence.push_str(OFF_THE_WAY);
             }
             changed.push(sentence);
         }
@@ -801,6 +833,9 @@ pub fn server_role(base: &Scenario, host: &HostSpec, submit_to: &str) -> String 
     String::new()
 }
 
+/// Said of a server change where the message does not pass that server's way.
+const OFF_THE_WAY: &str = " The message does not pass that way, so this changes nothing.";
+
 /// The hosts of `scenario` (by index) that `message` can reach or be touched by: the one it
 /// is submitted to, those that readers fetch from, and every host mail for its recipients'
 /// domains and its sender's (where a bounce goes) can be sent to: each MX host of such a
@@ -809,6 +844,21 @@ pub fn server_role(base: &Scenario, host: &HostSpec, submit_to: &str) -> String 
 /// never fewer; `None` when that cannot be told from the scenario without resolving as the
 /// client does: an internationalised domain, or a CNAME on the way.
 fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeSet<usize>> {
+    let addresses = message.to.iter().chain(&message.cc).chain(&message.bcc);
+    hosts_reached(
+        scenario,
+        &message.submit_to,
+        addresses.chain([&message.from]),
+    )
+}
+
+/// [`hosts_on_the_way`] for a message submitted to `submit_to` whose recipients and sender
+/// are `addresses`, as written.
+fn hosts_reached<'a>(
+    scenario: &Scenario,
+    submit_to: &str,
+    addresses: impl Iterator<Item = &'a String>,
+) -> Option<BTreeSet<usize>> {
     use crate::dns::RecordData;
     let records = || scenario.dns.zones.iter().flat_map(|zone| &zone.records);
     let host_named = |name: &str| {
@@ -837,13 +887,7 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
         Some(found)
     };
     let mut domains: BTreeSet<String> = BTreeSet::new();
-    for written in message
-        .to
-        .iter()
-        .chain(&message.cc)
-        .chain(&message.bcc)
-        .chain(std::iter::once(&message.from))
-    {
+    for written in addresses {
         let address = envelope_address(written);
         let domain = address.rsplit_once('@').map_or("", |(_, domain)| domain);
         if !domain.is_ascii() {
@@ -851,7 +895,7 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
         }
         domains.insert(bare_name(domain));
     }
-    let mut on_the_way: BTreeSet<usize> = host_named(&message.submit_to).into_iter().collect();
+    let mut on_the_way: BTreeSet<usize> = host_named(submit_to).into_iter().collect();
     on_the_way.extend(
         scenario
             .fetches
@@ -1717,7 +1761,8 @@ mod tests {
                     }
                     // What the dialog says under the list is what the introduction says.
                     assert!(
-                        sent.teaching.contains(&change.described(host)),
+                        sent.teaching
+                            .contains(&change.described_for(host, &draft, &scenario)),
                         "{what}: {}",
                         sent.teaching
                     );
@@ -1748,7 +1793,17 @@ mod tests {
             draft
                 .server_changes
                 .insert(host.into(), ServerChange::DownForGood);
-            draft.sent_in(&scenario).expect("a valid scenario").teaching
+            let teaching = draft.sent_in(&scenario).expect("a valid scenario").teaching;
+            // The dialog says it under the server's list as the message is written.
+            let server = scenario.hosts.iter().find(|h| h.name == host).unwrap();
+            let said = ServerChange::DownForGood.described_for(server, &draft, &scenario);
+            assert!(teaching.contains(&said), "{said} in {teaching}");
+            assert_eq!(
+                said.ends_with(nothing),
+                teaching.contains(nothing),
+                "{said}"
+            );
+            teaching
         };
         // Dave's provider, when Alice writes to Bob; and when she writes to Dave, it is his MX.
         let off = teaching_with("two-senders", "mail.other.test", None);
@@ -1765,6 +1820,13 @@ mod tests {
             assert!(teaching.contains(host), "{name}: {teaching}");
             assert!(!teaching.contains(nothing), "{name}: {teaching}");
         }
+        // While no recipient is written yet, no server is said to be off the way.
+        let scenario = builtin("two-senders");
+        let mut draft = Draft::of(&scenario);
+        assert!(!draft.passes_by(&scenario, "mail.other.test"));
+        draft.to.clear();
+        assert!(draft.cc.is_empty() && draft.bcc.is_empty());
+        assert!(draft.passes_by(&scenario, "mail.other.test"));
     }
 
     #[test]

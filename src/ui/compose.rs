@@ -558,7 +558,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                                     // The list's words are short, for a phone's list box: the
                                     // change chosen is said whole under it.
                                     if let Some(change) = chosen {
-                                        <p class="compose-hint" id={format!("{id}-said")}>{ change.described(host) }</p>
+                                        <p class="compose-hint" id={format!("{id}-said")}>{ change.described_for(host, &draft, &base) }</p>
                                     }
                                 </div>
                             }
