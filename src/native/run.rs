@@ -2,11 +2,10 @@
 //! printed as a trace.
 
 use super::output::CheckedStdout;
-use crate::escape::visible;
 use crate::sim::library;
 use crate::sim::scenario::file_text;
-use crate::sim::trace::describe_fate;
 use crate::sim::trace::{Fate, TextRenderer, Trace, TraceEvent};
+use crate::sim::transcript;
 use crate::sim::{run, RunResult, Scenario};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -14,9 +13,6 @@ use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::ExitCode;
-
-/// How much of the text trace is rendered before it is written out.
-const TEXT_CHUNK_OCTETS: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -131,40 +127,14 @@ pub fn run_scenario(argument: &OsStr, seed: Option<u64>, format: Format) -> Exit
         Format::Text {
             whole_transmissions,
         } => {
-            // Every line shown as one line: addresses from scripted sessions may hold any
-            // character, and the teaching text a line separator.
-            let _ = writeln!(out, "# {}: {}", scenario.name, scenario.title);
-            for line in wrap(&scenario.teaching, 92) {
-                let _ = writeln!(out, "# {}", visible(line));
-            }
             let renderer = if whole_transmissions {
                 TextRenderer::whole_transmissions()
             } else {
                 TextRenderer::default()
             };
-            // Written as it is rendered, a few lines at a time, so that the text of a long
-            // trace is never held whole beside the trace.
-            let mut renderer = renderer.with_days_of(&result.trace);
-            let mut lines = String::new();
-            for (index, event) in result.trace.events.iter().enumerate() {
-                renderer.write(event, &mut lines);
-                let last = index + 1 == result.trace.events.len();
-                if lines.len() >= TEXT_CHUNK_OCTETS || last {
-                    if out.write_all(lines.as_bytes()).is_err() {
-                        break;
-                    }
-                    lines.clear();
-                }
-            }
-            let _ = writeln!(out, "\nOutcome:");
-            for (message, recipient, fate) in &result.outcomes {
-                let fate = describe_fate(fate);
-                let _ = writeln!(
-                    out,
-                    "{}",
-                    visible(format!("  {message} <{recipient}>: {fate}"))
-                );
-            }
+            transcript::write(&scenario, &result.trace, renderer, |text| {
+                out.write_all(text.as_bytes()).is_ok()
+            });
         }
         Format::Json => {
             let _ = serde_json::to_writer_pretty(&mut out, &JsonDocument(&result));
@@ -186,24 +156,6 @@ pub fn run_scenario(argument: &OsStr, seed: Option<u64>, format: Format) -> Exit
         );
         ExitCode::from(1)
     }
-}
-
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > width {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
 }
 
 /// The JSON document `run --format json` prints: `trace`, `outcomes` and

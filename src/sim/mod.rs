@@ -14,6 +14,7 @@ pub mod scale;
 pub mod scenario;
 pub mod steps;
 pub mod trace;
+pub mod transcript;
 pub mod view;
 pub mod world;
 

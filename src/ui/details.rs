@@ -12,7 +12,10 @@ use crate::sim::steps::{
     bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
     LineEnding, Refusal, Step, StepExplanation,
 };
-use crate::sim::trace::{data_summary_lines, describe_fate, format_time, Event, TraceEvent};
+use crate::sim::trace::{
+    data_summary_lines, describe_fate, format_time, Event, TextRenderer, TraceEvent,
+};
+use crate::sim::transcript;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -220,6 +223,7 @@ pub fn details(props: &DetailsProps) -> Html {
                 loaded,
                 open_file,
                 write_button(&props.on_write),
+                transcript_hint(loaded),
                 failure_jumps(loaded, props.cursor, &props.on_failure),
                 seed_control(loaded, &props.on_seed),
             ),
@@ -243,6 +247,7 @@ pub fn details(props: &DetailsProps) -> Html {
                     note,
                     &bytes_open,
                     failure_jumps(loaded, props.cursor, &props.on_failure),
+                    transcript_hint(loaded),
                 ),
             )
         }
@@ -472,7 +477,14 @@ pub fn read_seed(typed: &str) -> Result<u64, String> {
 }
 
 /// Before the first step: the scenario's title and teaching text, and how to change it.
-fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html, seed: Html) -> Html {
+fn introduction(
+    loaded: &Loaded,
+    open_file: Html,
+    write: Html,
+    transcript: Html,
+    jumps: Html,
+    seed: Html,
+) -> Html {
     let scenario = &loaded.scenario;
     html! {
         <>
@@ -503,8 +515,71 @@ fn introduction(loaded: &Loaded, open_file: Html, write: Html, jumps: Html, seed
                 <p class="details-hint">{ "Changed the file? Open it again: " }{ open_file }</p>
             }
             <p class="details-hint">{ "Your own message, in this world: " }{ write }</p>
+            { transcript }
         </>
     }
+}
+
+/// A transcript larger than this is cut there: a run of a scenario file may reach hundreds of
+/// megabytes of trace, whose text the page could not hold twice.
+const TRANSCRIPT_OCTETS_MAX: usize = 32 * 1024 * 1024;
+
+/// How long the page keeps a downloaded transcript's address: a browser reads the file
+/// after the click that asked for it, not in it.
+const TRANSCRIPT_URL_KEPT_MS: u32 = 60_000;
+
+/// The button that downloads the run as text, as `smtp-lab run` prints it, with what it is
+/// for. The text is made when the button is pressed, not at each step.
+fn transcript_hint(loaded: &Rc<Loaded>) -> Html {
+    let onclick = {
+        let loaded = Rc::clone(loaded);
+        Callback::from(move |_: MouseEvent| download_transcript(&loaded))
+    };
+    html! {
+        <p class="details-hint">
+            { "The whole run as text, a line per event as smtp-lab run prints it, for a handout or to compare two runs: " }
+            <button type="button" class="details-transcript" {onclick}>
+                { "Download the run as text" }
+            </button>
+        </p>
+    }
+}
+
+/// Saves the run shown as `NAME.txt`, through an address for its text that the page keeps
+/// for [`TRANSCRIPT_URL_KEPT_MS`].
+fn download_transcript(loaded: &Loaded) {
+    let mut text = String::new();
+    let mut cut = false;
+    transcript::write(
+        &loaded.scenario,
+        loaded.viewer.trace(),
+        TextRenderer::default(),
+        |chunk| {
+            cut = text.len() + chunk.len() > TRANSCRIPT_OCTETS_MAX;
+            if !cut {
+                text.push_str(chunk);
+            }
+            !cut
+        },
+    );
+    if cut {
+        text.push_str(&format!(
+            "... (the text stops here, at {} MiB: `smtp-lab run` prints the whole run of the \
+             scenario's file)\n",
+            TRANSCRIPT_OCTETS_MAX / (1024 * 1024)
+        ));
+    }
+    let blob = gloo::file::Blob::new_with_options(text.as_str(), Some("text/plain;charset=utf-8"));
+    let address = gloo::file::ObjectUrl::from(blob);
+    let Ok(anchor) = gloo::utils::document().create_element("a") else {
+        return;
+    };
+    let _ = anchor.set_attribute("href", &address);
+    let _ = anchor.set_attribute("download", &format!("{}.txt", loaded.scenario.name));
+    if let Ok(anchor) = anchor.dyn_into::<web_sys::HtmlElement>() {
+        anchor.click();
+    }
+    gloo::timers::callback::Timeout::new(TRANSCRIPT_URL_KEPT_MS, move || drop(address)).forget();
 }
 
 /// How to keep a written message's run: its scenario file to download, unless the file
@@ -562,6 +637,7 @@ fn step_details(
     note: Option<StepNote>,
     bytes_open: &UseStateHandle<bool>,
     jumps: Html,
+    transcript: Html,
 ) -> Html {
     let view = loaded.viewer.view_at(step.event + 1);
     let sessions: Vec<String> = view
@@ -618,6 +694,7 @@ fn step_details(
                 } else {
                     <ManyOutcomes outcomes={Rc::new(outcomes)} />
                 }
+                { transcript }
             }
             { step_lines(step, lines) }
             if let Some(note) = note {

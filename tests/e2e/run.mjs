@@ -1786,6 +1786,43 @@ await test('a student writes a message in a scenario\'s world and sees what the 
   }
 });
 
+await test('a teacher downloads a run as text, as smtp-lab run prints it, from its introduction and from its end', async () => {
+  const { context, page, errors } = await openApp({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+  try {
+    const downloaded = async () => {
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.click('.region-details button.details-transcript'),
+      ]);
+      return [download.suggestedFilename(), await readFile(await download.path(), 'utf8')];
+    };
+    for (const [name, title, outcome] of [
+      ['basic-delivery', 'One message, delivered and read', '  m1 <bob@receiver.test>: delivered to bob@receiver.test on mx.receiver.test\n'],
+      ['unknown-user', 'Unknown user refused at RCPT', '  m1 <nobody@receiver.test>: bounced'],
+    ]) {
+      await page.evaluate((name) => { window.location.hash = `#scenario=${name}`; }, name);
+      await page.waitForSelector(`.region-details h3:has-text("${title}")`);
+      const golden = await readFile(`tests/golden/${name}.txt`, 'utf8');
+      const [file, text] = await downloaded();
+      assert.equal(file, `${name}.txt`);
+      assert.ok(text.startsWith(`# ${name}: ${title}\n# `), text.slice(0, 200));
+      // Under the scenario's text, the run as its golden file has it: the trace's text, then
+      // every recipient's outcome.
+      assert.ok(text.endsWith(`\n${golden}`), `${name}: the golden file's text at the end`);
+      assert.ok(text.slice(0, -golden.length).split('\n').slice(0, -1).every((line) => line.startsWith('# ')), 'only the scenario\'s lines before it');
+      assert.ok(text.split('\nOutcome:\n')[1].includes(outcome), text.split('\nOutcome:\n')[1]);
+      // The same file from the last step, where the outcomes are listed.
+      await page.focus('.controls button.primary');
+      await page.keyboard.press('End');
+      await page.waitForSelector('.region-details button.details-transcript');
+      assert.deepEqual(await downloaded(), [file, text]);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    await context.close();
+  }
+});
+
 // axe-core, the accessibility engine of browsers' own audits, in each kind of state a student
 // reaches: every WCAG 2.x rule it has (A, AA and AAA: text at 7:1, WCAG 1.4.6, for a
 // washed-out projector) and its best practices. Colours it cannot judge (text over a

@@ -1,0 +1,177 @@
+//! A run as text, as `smtp-lab run` prints it and the page downloads it: the scenario's name,
+//! title and teaching text as `#` lines, a line per event of the trace (see [`TextRenderer`]:
+//! the first says the seed), then where the mail ended up for every recipient.
+
+use super::trace::{describe_fate, Event, TextRenderer, Trace};
+use super::Scenario;
+use crate::escape::visible;
+
+/// How much text is rendered before it is handed on: a long trace's text is never held whole
+/// beside the trace.
+pub const CHUNK_OCTETS: usize = 64 * 1024;
+
+/// Width the teaching text is wrapped to, in characters of its words.
+const TEACHING_WIDTH: usize = 92;
+
+/// Writes the run of `scenario` whose trace is `trace` to `sink`, a chunk of
+/// text at a time, each ending at a line's end; stops when `sink` returns false (a write that
+/// failed).
+pub fn write(
+    scenario: &Scenario,
+    trace: &Trace,
+    renderer: TextRenderer,
+    mut sink: impl FnMut(&str) -> bool,
+) {
+    // Every line shown as one line: addresses from scripted sessions may hold any character,
+    // and the teaching text a line separator.
+    let mut text = visible(format!("# {}: {}", scenario.name, scenario.title));
+    text.push('\n');
+    for line in wrap(&scenario.teaching, TEACHING_WIDTH) {
+        text.push_str(&format!("# {}\n", visible(line)));
+    }
+    let mut renderer = renderer.with_days_of(trace);
+    for event in &trace.events {
+        renderer.write(event, &mut text);
+        if text.len() >= CHUNK_OCTETS {
+            if !sink(&text) {
+                return;
+            }
+            text.clear();
+        }
+    }
+    // The outcome events, in the order the run recorded them: the run's outcome list.
+    text.push_str("\nOutcome:\n");
+    for event in &trace.events {
+        if let Event::Outcome(outcome) = &event.event {
+            let line = format!(
+                "  {} <{}>: {}",
+                outcome.message,
+                outcome.recipient,
+                describe_fate(&outcome.fate)
+            );
+            text.push_str(&visible(line));
+            text.push('\n');
+            if text.len() >= CHUNK_OCTETS {
+                if !sink(&text) {
+                    return;
+                }
+                text.clear();
+            }
+        }
+    }
+    if !text.is_empty() {
+        sink(&text);
+    }
+}
+
+/// The whole text of [`write`], for a page that offers it as a file.
+pub fn to_string(scenario: &Scenario, trace: &Trace) -> String {
+    let mut whole = String::new();
+    write(scenario, trace, TextRenderer::default(), |text| {
+        whole.push_str(text);
+        true
+    });
+    whole
+}
+
+/// `text`'s words in lines of at most `width` characters (a longer word alone on its line).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{library, run};
+
+    fn builtin(name: &str) -> Scenario {
+        library::load(name).expect("built in").expect("valid")
+    }
+
+    #[test]
+    fn a_transcript_has_the_scenario_every_event_and_every_outcome() {
+        let scenario = builtin("unknown-user");
+        let result = run(&scenario, scenario.seed);
+        let text = to_string(&scenario, &result.trace);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("# unknown-user: Unknown user refused at RCPT")
+        );
+        assert!(text.contains(&format!("scenario unknown-user, seed {}\n", scenario.seed)));
+        // The trace's own text, whole, between the header and the outcomes.
+        assert!(text.contains(&result.trace.to_text()), "{text}");
+        let (_, outcomes) = text.split_once("\nOutcome:\n").expect("an outcome list");
+        let listed: Vec<&str> = outcomes.lines().collect();
+        assert_eq!(listed.len(), result.outcomes.len());
+        for ((message, recipient, fate), line) in result.outcomes.iter().zip(&listed) {
+            assert_eq!(
+                *line,
+                format!("  {message} <{recipient}>: {}", describe_fate(fate))
+            );
+        }
+        assert!(
+            listed.iter().any(|line| line.contains("bounced")),
+            "{listed:?}"
+        );
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn a_long_run_is_handed_on_in_chunks_that_end_at_a_line_and_stop_when_refused() {
+        let scenario = builtin("dsn-on-request");
+        let result = run(&scenario, scenario.seed);
+        // Every line of every transmission: more text than a chunk.
+        let mut chunks = Vec::new();
+        write(
+            &scenario,
+            &result.trace,
+            TextRenderer::whole_transmissions(),
+            |text| {
+                chunks.push(text.to_string());
+                true
+            },
+        );
+        assert!(chunks.len() > 1, "{} chunks", chunks.len());
+        assert!(chunks.iter().all(|chunk| chunk.ends_with('\n')));
+        let whole = chunks.concat();
+        assert!(whole.contains(
+            &result
+                .trace
+                .to_text_with(TextRenderer::whole_transmissions())
+        ));
+        assert!(whole.len() > to_string(&scenario, &result.trace).len());
+        let mut calls = 0;
+        write(
+            &scenario,
+            &result.trace,
+            TextRenderer::whole_transmissions(),
+            |_| {
+                calls += 1;
+                false
+            },
+        );
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn teaching_text_is_wrapped_at_word_ends() {
+        assert_eq!(wrap("a bb  ccc\ndd", 4), ["a bb", "ccc", "dd"]);
+        assert_eq!(wrap("", 4), Vec::<String>::new());
+        assert_eq!(wrap("abcdefgh ij", 4), ["abcdefgh", "ij"]);
+    }
+}
