@@ -1717,7 +1717,8 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
         said.contains("Refused for good: #2 S: 550 5.1.1 User unknown"),
         "{said}"
     );
-    assert!(said.starts_with("#2 S: 250 "), "{said}");
+    // Who writes the lines, as the conversation's column says.
+    assert!(said.starts_with("mx.receiver.test: #2 S: 250 "), "{said}");
     assert!(
         said.contains("550 5.1.1: receiver.test is a local domain"),
         "{said}"
@@ -1790,6 +1791,84 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
         headings[0].starts_with("452 4.5.3, ") && headings[0].ends_with(" replies"),
         "{headings:?}"
     );
+    mount_app_at("#").await;
+}
+
+/// Stepping through a whole run, a screen reader hears something new at every step (two
+/// steps alike are said again), never the sentence every state's note ends with, and at the
+/// end that the run is over and where the mail went.
+#[wasm_bindgen_test]
+async fn a_screen_reader_hears_every_step_of_a_run_and_its_end() {
+    let root = mount_app_at("#scenario=basic-delivery").await;
+    yew::scheduler::flush().await;
+    let live = element(&root, ".region-details [aria-live='polite']");
+    let mut said_before = String::new();
+    let mut steps = 0;
+    let mut state_notes_shown = 0;
+    while root
+        .query_selector("button[title='Step forward']:not([disabled])")
+        .unwrap()
+        .is_some()
+    {
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+        steps += 1;
+        let right_after = live.text_content().unwrap_or_default();
+        let said = if right_after.is_empty() {
+            // The same words as the step before, taken out a moment to be said again.
+            sleep(smtp_lab::ui::SAID_AGAIN_AFTER_MS as i32 + 100).await;
+            yew::scheduler::flush().await;
+            live.text_content().unwrap_or_default()
+        } else {
+            right_after.clone()
+        };
+        assert!(
+            right_after.is_empty() || said != said_before,
+            "step {steps} is not said again: {said}"
+        );
+        assert!(!said.trim().is_empty(), "step {steps} says nothing");
+        assert!(
+            !said.contains("Each side of a session is a state machine"),
+            "step {steps}: {said}"
+        );
+        if text_of(&root, ".region-details").contains("Each side of a session is a state machine") {
+            state_notes_shown += 1;
+        }
+        said_before = said;
+    }
+    assert!(
+        steps > 100 && state_notes_shown > 20,
+        "{steps} steps, {state_notes_shown} states"
+    );
+    assert!(
+        said_before.starts_with(
+            "End of the run. m1 <bob@receiver.test>: delivered to bob@receiver.test on \
+             mx.receiver.test. "
+        ),
+        "{said_before}"
+    );
+    mount_app_at("#").await;
+}
+
+/// A failure key pressed again where there is no failure that way says so again.
+#[wasm_bindgen_test]
+async fn a_failure_key_pressed_again_where_there_is_none_says_so_again() {
+    let root = mount_app_at("#scenario=basic-delivery").await;
+    yew::scheduler::flush().await;
+    let status = || text_of(&root, ".region-details [role='status']");
+    assert!(press_shifted_key("ArrowRight"));
+    yew::scheduler::flush().await;
+    assert_eq!(status(), "Nothing fails in this run.");
+    // Pressed again, the same sentence is taken out of its live region a moment, and put
+    // back: a screen reader says a live region when its content changes.
+    for _ in 0..2 {
+        assert!(press_shifted_key("ArrowRight"));
+        yew::scheduler::flush().await;
+        assert_eq!(status(), "");
+        sleep(smtp_lab::ui::SAID_AGAIN_AFTER_MS as i32 + 100).await;
+        yew::scheduler::flush().await;
+        assert_eq!(status(), "Nothing fails in this run.");
+    }
     mount_app_at("#").await;
 }
 

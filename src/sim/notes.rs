@@ -1138,6 +1138,10 @@ macro_rules! state_text {
     };
 }
 
+/// The sentence every session state's note ends with (see `state_text`).
+pub const STATE_MACHINE_SENTENCE: &str =
+    " Each side of a session is a state machine, named after what it expects next.";
+
 /// What a session state means, as its note says it (see `state_text`), and where it is
 /// defined.
 fn state_note(state: StateName) -> (&'static str, &'static str) {
@@ -2442,6 +2446,27 @@ mod tests {
             .filter(|step| step.lines(&result.trace).iter().any(|l| l.contains(line)))
             .filter_map(|step| step.noted(&result.trace))
             .collect()
+    }
+
+    /// The page leaves the sentence every state's note ends with out of what a screen reader
+    /// says (it would be said at nearly every other step): every state of every built-in run
+    /// ends with it.
+    #[test]
+    fn every_state_note_ends_with_what_a_state_is() {
+        let mut states = 0;
+        for scenario in crate::sim::library::builtin().into_iter().flatten() {
+            let result = crate::sim::run(&scenario, scenario.seed);
+            for event in &result.trace.events {
+                if let Event::ClientState { to, .. } | Event::ServerState { to, .. } = &event.event
+                {
+                    let (text, _) = state_note(*to);
+                    assert!(text.ends_with(STATE_MACHINE_SENTENCE), "{text}");
+                    assert!(text.len() > STATE_MACHINE_SENTENCE.len() + 10, "{text}");
+                    states += 1;
+                }
+            }
+        }
+        assert!(states > 1000, "{states}");
     }
 
     #[test]

@@ -116,8 +116,11 @@ pub struct Lab {
     pub file_error: bool,
     /// How many errors were shown, so that the same one shown again is announced again.
     pub errors_shown: u32,
-    /// What a link that was followed in part left out: over the details.
+    /// What a link that was followed in part left out, or what a failure key found: over the
+    /// details.
     pub notice: Option<String>,
+    /// How many notices the failure keys gave, so that the same one given again is said again.
+    pub notices_given: u32,
     /// How many links were followed, so that the address bar is written after each.
     pub links_followed: u32,
     pub player: Player,
@@ -246,6 +249,7 @@ impl PartialEq for Lab {
             && self.error == other.error
             && self.file_error == other.file_error
             && self.errors_shown == other.errors_shown
+            && self.notices_given == other.notices_given
             && self.notice == other.notice
             && self.links_followed == other.links_followed
             && self.link_seed == other.link_seed
@@ -369,6 +373,8 @@ impl Reducible for Lab {
                     // this one, if any, only follow from a failure already shown.
                     None => Rc::new(Lab {
                         notice: Some(no_failure_sentence(forward, loaded.failures.is_empty())),
+                        // Counted, so that the same sentence is said again at each press.
+                        notices_given: self.notices_given.wrapping_add(1),
                         ..(*self).clone()
                     }),
                 }
@@ -1523,7 +1529,7 @@ pub fn app() -> Html {
         <section key="details" class="region region-details" aria-labelledby="details-title">
             <h2 id="details-title" class="region-title">{ "Details" }</h2>
             <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
-                errors_shown={lab.errors_shown} notice={lab.notice.clone().or_else(|| lab.running.as_ref().map(running_sentence))}
+                errors_shown={lab.errors_shown} notices_given={lab.notices_given} notice={lab.notice.clone().or_else(|| lab.running.as_ref().map(running_sentence))}
                 progress={lab.progress.clone()}
                 playing={lab.player.playing} on_open_file={open_file} {on_failure} {on_seed}
                 on_write={open_compose.reform(|()| false)} />
@@ -2137,7 +2143,7 @@ fn focus_first(selector: &str, scroll: bool) {
 }
 
 /// The id of the scenario picker.
-const PICKER_ID: &str = "scenario-select";
+pub(super) const PICKER_ID: &str = "scenario-select";
 
 /// Puts the focus on the player's Play button, when there is one.
 fn focus_play() {

@@ -419,6 +419,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     <input type="text" id={id} value={value.to_string()} oninput={field(id, set)}
                         autocomplete="off" spellcheck="false"
                         aria-invalid={wrong.then_some("true")}
+                        aria-required={(id == "compose-from").then_some("true")}
                         aria-describedby={wrong.then_some("compose-problem")} />
                 </div>
             }
@@ -435,6 +436,7 @@ pub fn compose(props: &ComposeProps) -> Html {
                     <p class="compose-hint">
                         { format!("It is sent in the world of “{}”: the same DNS, servers, mailboxes and faults. ", world_title(&base)) }
                         { mailboxes_hint(&base) }
+                        { " A message needs a sender (From) and a recipient at least, in To, Cc or Bcc." }
                         { " Separate addresses with commas or semicolons: bob@example.test, Carol Jones <carol@example.test> (\"Jones, Carol\" in quotes). A name goes only in the header the recipients read, and Bcc addresses only in the envelope (MAIL FROM and RCPT TO, which say where the message goes), which has the addresses alone." }
                     </p>
                     { text_field("compose-from", "From", &draft.from, |d, v| d.from = v) }

@@ -6,7 +6,7 @@ use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::sim::library;
 use crate::sim::link;
-use crate::sim::notes::StepNote;
+use crate::sim::notes::{StepNote, STATE_MACHINE_SENTENCE};
 use crate::sim::scenario::{file_too_large, SCENARIO_MAX_OCTETS};
 use crate::sim::steps::{
     bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
@@ -16,6 +16,7 @@ use crate::sim::trace::{
     data_summary_lines, describe_fate, format_time, Event, TextRenderer, TraceEvent,
 };
 use crate::sim::transcript;
+use gloo::timers::callback::Timeout;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -48,6 +49,9 @@ pub struct DetailsProps {
     /// What a link left out, said over the details.
     #[prop_or_default]
     pub notice: Option<String>,
+    /// How many notices the failure keys gave: the same one given again is said again.
+    #[prop_or_default]
+    pub notices_given: u32,
     /// How far the run of a scenario file has got, under the notice that says it runs.
     #[prop_or_default]
     pub progress: Option<String>,
@@ -62,6 +66,7 @@ impl PartialEq for DetailsProps {
             && self.error == other.error
             && self.file_error == other.file_error
             && self.errors_shown == other.errors_shown
+            && self.notices_given == other.notices_given
             && self.notice == other.notice
             && self.progress == other.progress
             && self.playing == other.playing
@@ -128,14 +133,12 @@ pub fn details(props: &DetailsProps) -> Html {
                 .and_then(|target| target.dyn_into::<web_sys::Element>().ok());
         })
     };
-    // What a link left out, over whatever the details show: a live region that is there
-    // before its text, in every case, so that the text is read out.
-    // Under it, how far a file's run has got: outside the live region, which would
-    // otherwise read out each of the many changes.
+    // What a link left out, over whatever the details show. Under it, how far a file's run
+    // has got: outside the live region, which would otherwise read out each of the many
+    // changes.
     let notice = html! {
         <>
-            <p class={classes!("details-notice", props.notice.is_none().then_some("details-notice-empty"))}
-                role="status">{ props.notice.clone().unwrap_or_default() }</p>
+            <Notice text={props.notice.clone()} occasion={props.notices_given} />
             <p class="details-progress" hidden={props.progress.is_none()}>
                 { props.progress.clone().unwrap_or_default() }
             </p>
@@ -211,13 +214,15 @@ pub fn details(props: &DetailsProps) -> Html {
     let (label, spoken, content) = match loaded.step_at(props.cursor) {
         None => (
             "About this scenario",
-            // A file's scenario, just opened, is said by its title: the focus goes to Play,
-            // and a screen reader would otherwise say only that.
+            // A scenario just shown is said by its title: the focus goes to Play (or stays
+            // where it was, after the browser's Back), and a screen reader would otherwise
+            // say only that. Not while the picker has the focus: it says its choice itself.
             match &loaded.source {
                 _ if props.playing => String::new(),
                 Source::File(file) => format!("{}, from your file {file}.", loaded.scenario.title),
                 Source::Written => format!("{}.", loaded.scenario.title),
-                Source::Library => String::new(),
+                Source::Library if picker_focused() => String::new(),
+                Source::Library => format!("{}.", loaded.scenario.title),
             },
             introduction(
                 loaded,
@@ -235,7 +240,8 @@ pub fn details(props: &DetailsProps) -> Html {
             let spoken = if props.playing {
                 String::new()
             } else {
-                announcement(step, &lines, note.as_ref())
+                let outcomes = outcomes_at_the_check(loaded, step);
+                announcement(step, &lines, note.as_ref(), outcomes.as_deref())
             };
             (
                 "Details of this step",
@@ -259,7 +265,7 @@ pub fn details(props: &DetailsProps) -> Html {
             <div class="details-body" ref={body} tabindex="0" role="group" aria-label={label}
                 onfocusin={on_focus_in}>
                 // What a screen reader says at each step (the rest is there to read on demand).
-                <Announcer text={spoken} />
+                <Announcer text={spoken} occasion={props.cursor} />
                 { content }
             </div>
         </>
@@ -271,29 +277,83 @@ pub fn details(props: &DetailsProps) -> Html {
 /// a reader moving through the page, who would hear the step said twice.
 pub const ANNOUNCEMENT_KEPT_MS: u32 = 2_000;
 
-#[derive(Properties, PartialEq)]
-struct AnnouncerProps {
-    text: String,
-}
+/// How long the same words said again are taken out of their live region before they are
+/// put back: a screen reader says a live region when its content changes, so words already
+/// there would not be said again (as Angular CDK's LiveAnnouncer does, for the same reason).
+pub const SAID_AGAIN_AFTER_MS: u32 = 100;
 
-/// A live region that says `text` when it changes, then empties itself after
-/// `ANNOUNCEMENT_KEPT_MS`. The same text given again after that is said again.
-#[function_component(Announcer)]
-fn announcer(props: &AnnouncerProps) -> Html {
+/// What a live region shows of `text`, said on `occasion`: the same words said again on
+/// another occasion (two steps alike, a key pressed twice) are taken out for
+/// [`SAID_AGAIN_AFTER_MS`] and put back; with `kept_ms`, emptied that long after they are put.
+#[hook]
+fn use_said(text: &str, occasion: u64, kept_ms: Option<u32>) -> String {
     let shown = use_state_eq(String::new);
     {
         let shown = shown.clone();
-        use_effect_with(props.text.clone(), move |text| {
-            shown.set(text.clone());
-            let clear = gloo::timers::callback::Timeout::new(ANNOUNCEMENT_KEPT_MS, move || {
-                shown.set(String::new())
-            });
-            // A newer text cancels the clearing of this one (a dropped timeout does not fire).
-            move || drop(clear)
+        use_effect_with((occasion, text.to_string()), move |(_, text)| {
+            let again = !text.is_empty() && *shown == *text;
+            let put = {
+                let shown = shown.clone();
+                let text = text.clone();
+                move || shown.set(text)
+            };
+            let mut put_back = None;
+            let delay_ms = if again {
+                shown.set(String::new());
+                put_back = Some(Timeout::new(SAID_AGAIN_AFTER_MS, put));
+                SAID_AGAIN_AFTER_MS
+            } else {
+                put();
+                0
+            };
+            let clear = kept_ms
+                .map(|kept_ms| Timeout::new(delay_ms + kept_ms, move || shown.set(String::new())));
+            // Newer words cancel what was still to be done for these (a dropped timeout does
+            // not fire).
+            move || drop((put_back, clear))
         });
     }
+    (*shown).clone()
+}
+
+#[derive(Properties, PartialEq)]
+struct AnnouncerProps {
+    text: String,
+    /// What the text is said for (the step's cursor): the same words for another step are
+    /// said again.
+    occasion: usize,
+}
+
+/// A live region that says `text` when it or its occasion changes, then empties itself after
+/// `ANNOUNCEMENT_KEPT_MS`.
+#[function_component(Announcer)]
+fn announcer(props: &AnnouncerProps) -> Html {
+    let said = use_said(
+        &props.text,
+        props.occasion as u64,
+        Some(ANNOUNCEMENT_KEPT_MS),
+    );
     html! {
-        <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ (*shown).clone() }</p>
+        <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ said }</p>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct NoticeProps {
+    text: Option<String>,
+    /// How many notices were given: the same notice given again is said again.
+    occasion: u32,
+}
+
+/// What a link left out, or what a failure key found, over whatever the details show: a live
+/// region that is there before its text, in every case, so that the text is read out.
+#[function_component(Notice)]
+fn notice(props: &NoticeProps) -> Html {
+    let text = props.text.clone().unwrap_or_default();
+    let said = use_said(&text, u64::from(props.occasion), None);
+    html! {
+        <p class={classes!("details-notice", props.text.is_none().then_some("details-notice-empty"))}
+            role="status">{ said }</p>
     }
 }
 
@@ -518,6 +578,13 @@ fn introduction(
             { transcript }
         </>
     }
+}
+
+/// Whether the scenario picker has the focus.
+fn picker_focused() -> bool {
+    gloo::utils::document()
+        .active_element()
+        .is_some_and(|active| active.id() == super::app::PICKER_ID)
 }
 
 /// A transcript larger than this is cut there: a run of a scenario file may reach hundreds of
@@ -835,17 +902,31 @@ fn many_outcomes(props: &ManyOutcomesProps) -> Html {
 
 /// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
 /// together, and the one that matters need not be the first) and what it means.
-fn announcement(step: &Step, lines: &[String], note: Option<&StepNote>) -> String {
+fn announcement(
+    step: &Step,
+    lines: &[String],
+    note: Option<&StepNote>,
+    outcomes: Option<&[(String, &'static str)]>,
+) -> String {
     // The lines the details repeat: the first ones, and the first refusal among them, each
     // refusal told by the words the conversation gives it (WCAG 1.4.1), and lines left out
-    // counted, as the details show them.
+    // counted, as the details show them. Each says who writes it, as the conversation's
+    // column does, where that changes: "mx.receiver.test: #2 S: 250 ...".
     let refusals = refusal_lines(step, lines);
+    let mut last_actor = String::new();
     let line = repeated_lines(step, lines, &refusals)
         .into_iter()
         .map(|repeated| match repeated {
             Repeated::Line(index) => {
                 let words = refusals[index].map_or("", |refusal| words_for(refusal, false));
-                format!("{words}{}", split_line(step, &lines[index]).2)
+                let (_, actor, text) = split_line(step, &lines[index]);
+                if actor.is_empty() || actor == last_actor {
+                    format!("{words}{text}")
+                } else {
+                    let said = format!("{words}{actor}: {text}");
+                    last_actor = actor;
+                    said
+                }
             }
             Repeated::LeftOut(count) => more_lines(count),
         })
@@ -853,7 +934,33 @@ fn announcement(step: &Step, lines: &[String], note: Option<&StepNote>) -> Strin
         .join(". ");
     let meaning = match refusals_first(&step.explanations).next() {
         Some(e) => format!("{}: {}", e.heading, as_sentence(&e.why)),
-        None => note.map(|note| note.text.to_string()).unwrap_or_default(),
+        // A session state's note ends with what every state is: shown in the details, and
+        // not said at nearly every other step.
+        None => note
+            .map(|note| {
+                note.text
+                    .trim_end_matches(STATE_MACHINE_SENTENCE)
+                    .to_string()
+            })
+            .unwrap_or_default(),
+    };
+    // The last step: that the run is over, and where the mail ended up, as it lists them.
+    let line = match outcomes {
+        // A run of scripted sessions alone has no recipient to account for.
+        Some([]) => format!("End of the run. {line}"),
+        Some(outcomes) if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE => format!(
+            "End of the run. {}. {line}",
+            outcomes
+                .iter()
+                .map(|(outcome, _)| outcome.as_str())
+                .collect::<Vec<_>>()
+                .join(". ")
+        ),
+        Some(outcomes) => format!(
+            "End of the run. {} {line}",
+            outcome_counts(outcomes.iter().map(|(_, word)| *word))
+        ),
+        None => line,
     };
     // What the colour of a failure the step reports says (WCAG 1.4.1), when no refusing line
     // said it.

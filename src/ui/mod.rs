@@ -14,7 +14,7 @@ pub use app::{
     App, Lab, LabAction, ADDRESS_DELAY_MS, KEY_REPEAT_WAIT_MAX_MS, LARGE_FILE_OCTETS, PAGE_TITLE,
 };
 pub use conversation::LINES_DRAWN_MAX;
-pub use details::ANNOUNCEMENT_KEPT_MS;
+pub use details::{ANNOUNCEMENT_KEPT_MS, SAID_AGAIN_AFTER_MS};
 pub use topology::{Topology, TopologyProps};
 
 /// Whether the keyboard focus is on no element of the page (on its body): where a browser
