@@ -3,9 +3,9 @@
 
 use super::output::CheckedStdout;
 use crate::sim::library;
+use crate::sim::run_text;
 use crate::sim::scenario::file_text;
 use crate::sim::trace::{Fate, TextRenderer, Trace, TraceEvent};
-use crate::sim::transcript;
 use crate::sim::{run, RunResult, Scenario};
 use serde::ser::{Error as _, SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
@@ -132,7 +132,7 @@ pub fn run_scenario(argument: &OsStr, seed: Option<u64>, format: Format) -> Exit
             } else {
                 TextRenderer::default()
             };
-            transcript::write(&scenario, &result.trace, renderer, |text| {
+            run_text::write(&scenario, &result.trace, renderer, |text| {
                 out.write_all(text.as_bytes()).is_ok()
             });
         }

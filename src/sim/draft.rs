@@ -547,12 +547,14 @@ impl Draft {
             return true;
         };
         let lists = [&self.to, &self.cc, &self.bcc].map(|list| address_list(list));
-        if lists.iter().all(Vec::is_empty) {
+        let from = self.from.trim().to_string();
+        // A message not yet whole (no sender, where bounces go, or no recipient) is not said
+        // to miss a server it will pass once it is written.
+        if from.is_empty() || lists.iter().all(Vec::is_empty) {
             return true;
         }
-        let from = self.from.trim().to_string();
         let addresses = lists.iter().flatten().chain([&from]);
-        let Some(reached) = hosts_reached(base, &submission.submit_to, addresses) else {
+        let Some(reached) = hosts_on_the_way_for(base, &submission.submit_to, addresses) else {
             return true;
         };
         base.hosts
@@ -845,7 +847,7 @@ const OFF_THE_WAY: &str = " The message does not pass that way, so this changes 
 /// client does: an internationalised domain, or a CNAME on the way.
 fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeSet<usize>> {
     let addresses = message.to.iter().chain(&message.cc).chain(&message.bcc);
-    hosts_reached(
+    hosts_on_the_way_for(
         scenario,
         &message.submit_to,
         addresses.chain([&message.from]),
@@ -854,7 +856,7 @@ fn hosts_on_the_way(scenario: &Scenario, message: &MessageSpec) -> Option<BTreeS
 
 /// [`hosts_on_the_way`] for a message submitted to `submit_to` whose recipients and sender
 /// are `addresses`, as written.
-fn hosts_reached<'a>(
+fn hosts_on_the_way_for<'a>(
     scenario: &Scenario,
     submit_to: &str,
     addresses: impl Iterator<Item = &'a String>,
@@ -1759,13 +1761,15 @@ mod tests {
                     if let Err(errors) = sent.validate() {
                         panic!("{what}: {errors}");
                     }
-                    // What the dialog says under the list is what the introduction says.
-                    assert!(
-                        sent.teaching
-                            .contains(&change.described_for(host, &draft, &scenario)),
-                        "{what}: {}",
-                        sent.teaching
+                    // What the dialog says under the list is what the introduction says,
+                    // "changes nothing" with it or without it.
+                    let said = change.described_for(host, &draft, &scenario);
+                    assert_eq!(
+                        said.ends_with(OFF_THE_WAY),
+                        sent.teaching.contains(OFF_THE_WAY.trim_start()),
+                        "{what}: {said}"
                     );
+                    assert!(sent.teaching.contains(&said), "{what}: {}", sent.teaching);
                     let result = run(&sent, sent.seed);
                     assert!(
                         result.conservation_problems.is_empty(),
@@ -1820,10 +1824,16 @@ mod tests {
             assert!(teaching.contains(host), "{name}: {teaching}");
             assert!(!teaching.contains(nothing), "{name}: {teaching}");
         }
-        // While no recipient is written yet, no server is said to be off the way.
+        // While no recipient or no sender is written yet, no server is said to be off the
+        // way; a host is named in any case.
         let scenario = builtin("two-senders");
         let mut draft = Draft::of(&scenario);
         assert!(!draft.passes_by(&scenario, "mail.other.test"));
+        assert!(!draft.passes_by(&scenario, "MAIL.Other.test"));
+        assert!(draft.passes_by(&scenario, "mx.receiver.test"));
+        let mut no_sender = draft.clone();
+        no_sender.from = " ".into();
+        assert!(no_sender.passes_by(&scenario, "mail.other.test"));
         draft.to.clear();
         assert!(draft.cc.is_empty() && draft.bcc.is_empty());
         assert!(draft.passes_by(&scenario, "mail.other.test"));

@@ -216,17 +216,21 @@ impl MessageParts {
                 }
             },
             "dsn" => self.read_dsn(value),
-            // The components are split before they are decoded: an encoded `;` is a name's.
+            // The components are split before they are decoded: an encoded `;` is a name's
+            // (but see `separated`).
             "attach" => {
-                let decoded: Vec<Result<String, &str>> =
-                    value.split(';').map(percent_decoded_text).collect();
+                let parts = separated(value);
+                let decoded: Vec<Result<String, &str>> = parts
+                    .iter()
+                    .map(|part| percent_decoded_text(part))
+                    .collect();
                 if let Some(Err(problem)) = decoded.iter().find(|text| text.is_err()) {
                     self.problem
                         .get_or_insert(format!("one of its attachments {problem}"));
                 }
                 let components: Vec<String> = decoded
                     .into_iter()
-                    .zip(value.split(';'))
+                    .zip(&parts)
                     .map(|(text, part)| text.unwrap_or_else(|_| percent_decoded(part)))
                     .collect();
                 match components.as_slice() {
@@ -259,17 +263,10 @@ impl MessageParts {
                 }
             }
             "server" => {
-                // Split before it is decoded, as written; but a part with no `;` of its own
-                // that a tool on the way encoded (`%3B`) has its encoded one as the separator,
-                // since no host's name holds one.
-                let components: Vec<String> = if value.contains(';') {
-                    value.split(';').map(percent_decoded).collect()
-                } else {
-                    percent_decoded(value)
-                        .split(';')
-                        .map(str::to_string)
-                        .collect()
-                };
+                let components: Vec<String> = separated(value)
+                    .iter()
+                    .map(|part| percent_decoded(part))
+                    .collect();
                 match components.as_slice() {
                     [host, key] => match ServerChange::from_key(&key.to_ascii_lowercase()) {
                         // Host names are read in any case: one named twice is a link put
@@ -325,7 +322,10 @@ impl MessageParts {
                 .get_or_insert("it gives dsn twice; a link gives it once".into());
         }
         self.fields_given.push("dsn");
-        let mut components: Vec<String> = value.split(';').map(percent_decoded).collect();
+        let mut components: Vec<String> = separated(value)
+            .iter()
+            .map(|part| percent_decoded(part))
+            .collect();
         if components.len() < 4 {
             components.resize(4, String::new());
         }
@@ -690,6 +690,27 @@ fn read_step(number: &str) -> Option<usize> {
 /// `text` with each `%HH` (two hexadecimal digits) replaced by that octet (RFC 3986 2.1); a
 /// `%` not followed by two of them stays as it is. Octets that are not UTF-8 are shown as
 /// U+FFFD.
+/// A part's components, still encoded, split at its `;`s. A part with no `;` of its own but
+/// an encoded one (`%3B`) went through a tool on the way that encodes `;`, separators and
+/// all (a link written here has a `;` between its components, and encodes only those in a
+/// name): it is split at those.
+fn separated(value: &str) -> Vec<String> {
+    const ENCODED_SEPARATOR: &str = "%3B";
+    let upper = value.to_ascii_uppercase();
+    if value.contains(';') || !upper.contains(ENCODED_SEPARATOR) {
+        return value.split(';').map(str::to_string).collect();
+    }
+    // The same octets at the same places: only ASCII letters changed case.
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (at, _) in upper.match_indices(ENCODED_SEPARATOR) {
+        parts.push(value[start..at].to_string());
+        start = at + ENCODED_SEPARATOR.len();
+    }
+    parts.push(value[start..].to_string());
+    parts
+}
+
 fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&percent_decoded_octets(text).0).into_owned()
 }
@@ -1355,6 +1376,28 @@ mod tests {
             let left_out = link.left_out.expect(fragment);
             assert!(left_out.contains(expected), "{fragment}: {left_out}");
         }
+        // A message whose every `;` a tool on the way encoded reads as the one written.
+        let link = parse(
+            "#scenario=basic-delivery&from=a@x.test&dsn=SUCCESS%3BHDRS%3B%3Borcpt\
+             &attach=photo.jpg%3Bimage%2Fjpeg%3B2048&step=2",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(link.left_out, None);
+        let message = link.message.expect("the message");
+        assert_eq!(message.dsn.ret, Some(DsnReturn::Headers));
+        assert_eq!(
+            message
+                .attachments
+                .iter()
+                .map(|a| (
+                    a.filename.as_str(),
+                    a.content_type.as_deref(),
+                    a.size_octets
+                ))
+                .collect::<Vec<_>>(),
+            [("photo.jpg", Some("image/jpeg"), Some(2048))]
+        );
         // A server change whose `;` a tool on the way encoded reads as the one written.
         let link = parse(
             "#scenario=basic-delivery&from=a@x.test&server=mx.receiver.test%3Bgreylisting&step=2",

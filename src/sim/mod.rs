@@ -10,11 +10,11 @@ pub mod map;
 pub mod notes;
 pub mod preparing;
 pub mod rng;
+pub mod run_text;
 pub mod scale;
 pub mod scenario;
 pub mod steps;
 pub mod trace;
-pub mod transcript;
 pub mod view;
 pub mod world;
 

@@ -1131,16 +1131,19 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
 /// whole at compile time, as a run has a state change at nearly every other step.
 macro_rules! state_text {
     ($meaning:literal) => {
-        concat!(
-            $meaning,
-            " Each side of a session is a state machine, named after what it expects next."
-        )
+        concat!($meaning, state_machine_sentence!())
+    };
+}
+
+/// What every session state is, said at the end of each state's note.
+macro_rules! state_machine_sentence {
+    () => {
+        " Each side of a session is a state machine, named after what it expects next."
     };
 }
 
 /// The sentence every session state's note ends with (see `state_text`).
-pub const STATE_MACHINE_SENTENCE: &str =
-    " Each side of a session is a state machine, named after what it expects next.";
+pub const STATE_MACHINE_SENTENCE: &str = state_machine_sentence!();
 
 /// What a session state means, as its note says it (see `state_text`), and where it is
 /// defined.

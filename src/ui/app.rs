@@ -120,7 +120,11 @@ pub struct Lab {
     /// details.
     pub notice: Option<String>,
     /// How many notices the failure keys gave, so that the same one given again is said again.
-    pub notices_given: u32,
+    pub failure_key_notices: u32,
+    /// Whether the scenario shown was just chosen in the picker (or run again with another
+    /// seed), which says its title itself: its start does not say it again until the student
+    /// moves (a step, Home).
+    pub title_told_by_picker: bool,
     /// How many links were followed, so that the address bar is written after each.
     pub links_followed: u32,
     pub player: Player,
@@ -249,7 +253,8 @@ impl PartialEq for Lab {
             && self.error == other.error
             && self.file_error == other.file_error
             && self.errors_shown == other.errors_shown
-            && self.notices_given == other.notices_given
+            && self.failure_key_notices == other.failure_key_notices
+            && self.title_told_by_picker == other.title_told_by_picker
             && self.notice == other.notice
             && self.links_followed == other.links_followed
             && self.link_seed == other.link_seed
@@ -316,6 +321,7 @@ impl Reducible for Lab {
                 player: self.player.apply(action),
                 error: self.error.clone().filter(|_| self.loaded.is_none()),
                 notice: None,
+                title_told_by_picker: false,
                 ..(*self).clone()
             }),
             LabAction::Running(of) => {
@@ -374,7 +380,7 @@ impl Reducible for Lab {
                     None => Rc::new(Lab {
                         notice: Some(no_failure_sentence(forward, loaded.failures.is_empty())),
                         // Counted, so that the same sentence is said again at each press.
-                        notices_given: self.notices_given.wrapping_add(1),
+                        failure_key_notices: self.failure_key_notices.wrapping_add(1),
                         ..(*self).clone()
                     }),
                 }
@@ -392,7 +398,10 @@ impl Reducible for Lab {
                     ..(*followed).clone()
                 })
             }
-            LabAction::Select(index) => self.selecting(index, None),
+            LabAction::Select(index) => Rc::new(Lab {
+                title_told_by_picker: true,
+                ..(*self.selecting(index, None)).clone()
+            }),
             LabAction::Written(written) => Rc::new(Lab {
                 written: Some(Rc::clone(&written)),
                 ..self.showing(written.run.clone(), None, Source::Written)
@@ -413,7 +422,10 @@ impl Reducible for Lab {
             LabAction::FileRefused { problem, .. } => self.with_error_about(problem, true),
             LabAction::Reseed(seed) => match self.loaded.as_ref().map(|l| &l.source) {
                 Some(Source::Library) => match self.selected {
-                    Some(index) => self.selecting(index, Some(seed)),
+                    Some(index) => Rc::new(Lab {
+                        title_told_by_picker: true,
+                        ..(*self.selecting(index, Some(seed))).clone()
+                    }),
                     None => self,
                 },
                 _ => self,
@@ -488,6 +500,7 @@ impl Lab {
             running: None,
             progress: None,
             link_seed: None,
+            title_told_by_picker: false,
             ..self.clone()
         }
     }
@@ -1529,7 +1542,7 @@ pub fn app() -> Html {
         <section key="details" class="region region-details" aria-labelledby="details-title">
             <h2 id="details-title" class="region-title">{ "Details" }</h2>
             <Details loaded={loaded} {cursor} error={lab.error.clone()} file_error={lab.file_error}
-                errors_shown={lab.errors_shown} notices_given={lab.notices_given} notice={lab.notice.clone().or_else(|| lab.running.as_ref().map(running_sentence))}
+                errors_shown={lab.errors_shown} failure_key_notices={lab.failure_key_notices} title_told_by_picker={lab.title_told_by_picker} notice={lab.notice.clone().or_else(|| lab.running.as_ref().map(running_sentence))}
                 progress={lab.progress.clone()}
                 playing={lab.player.playing} on_open_file={open_file} {on_failure} {on_seed}
                 on_write={open_compose.reform(|()| false)} />
@@ -2143,7 +2156,7 @@ fn focus_first(selector: &str, scroll: bool) {
 }
 
 /// The id of the scenario picker.
-pub(super) const PICKER_ID: &str = "scenario-select";
+const PICKER_ID: &str = "scenario-select";
 
 /// Puts the focus on the player's Play button, when there is one.
 fn focus_play() {

@@ -7,15 +7,13 @@ use super::focus_on_page;
 use crate::sim::library;
 use crate::sim::link;
 use crate::sim::notes::{StepNote, STATE_MACHINE_SENTENCE};
+use crate::sim::run_text;
 use crate::sim::scenario::{file_too_large, SCENARIO_MAX_OCTETS};
 use crate::sim::steps::{
     bare_line_endings, lines_repeated, next_failure, previous_failure, refusal_lines, wire_lines,
     LineEnding, Refusal, Step, StepExplanation,
 };
-use crate::sim::trace::{
-    data_summary_lines, describe_fate, format_time, Event, TextRenderer, TraceEvent,
-};
-use crate::sim::transcript;
+use crate::sim::trace::{data_summary_lines, format_time, Event, TextRenderer, TraceEvent};
 use gloo::timers::callback::Timeout;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
@@ -51,7 +49,10 @@ pub struct DetailsProps {
     pub notice: Option<String>,
     /// How many notices the failure keys gave: the same one given again is said again.
     #[prop_or_default]
-    pub notices_given: u32,
+    pub failure_key_notices: u32,
+    /// Whether the picker, where the scenario was just chosen, said its title.
+    #[prop_or_default]
+    pub title_told_by_picker: bool,
     /// How far the run of a scenario file has got, under the notice that says it runs.
     #[prop_or_default]
     pub progress: Option<String>,
@@ -66,7 +67,8 @@ impl PartialEq for DetailsProps {
             && self.error == other.error
             && self.file_error == other.file_error
             && self.errors_shown == other.errors_shown
-            && self.notices_given == other.notices_given
+            && self.failure_key_notices == other.failure_key_notices
+            && self.title_told_by_picker == other.title_told_by_picker
             && self.notice == other.notice
             && self.progress == other.progress
             && self.playing == other.playing
@@ -138,7 +140,7 @@ pub fn details(props: &DetailsProps) -> Html {
     // changes.
     let notice = html! {
         <>
-            <Notice text={props.notice.clone()} occasion={props.notices_given} />
+            <Notice text={props.notice.clone()} said_for={props.failure_key_notices} />
             <p class="details-progress" hidden={props.progress.is_none()}>
                 { props.progress.clone().unwrap_or_default() }
             </p>
@@ -214,21 +216,21 @@ pub fn details(props: &DetailsProps) -> Html {
     let (label, spoken, content) = match loaded.step_at(props.cursor) {
         None => (
             "About this scenario",
-            // A scenario just shown is said by its title: the focus goes to Play (or stays
-            // where it was, after the browser's Back), and a screen reader would otherwise
-            // say only that. Not while the picker has the focus: it says its choice itself.
+            // A scenario's start is said by its title: the focus goes to Play (or stays where
+            // it was, after the browser's Back), and a screen reader would otherwise say only
+            // that. Not when the picker, where it was just chosen, has said it.
             match &loaded.source {
                 _ if props.playing => String::new(),
                 Source::File(file) => format!("{}, from your file {file}.", loaded.scenario.title),
                 Source::Written => format!("{}.", loaded.scenario.title),
-                Source::Library if picker_focused() => String::new(),
+                Source::Library if props.title_told_by_picker => String::new(),
                 Source::Library => format!("{}.", loaded.scenario.title),
             },
             introduction(
                 loaded,
                 open_file,
                 write_button(&props.on_write),
-                transcript_hint(loaded),
+                html! { <RunTextButton loaded={Rc::clone(loaded)} /> },
                 failure_jumps(loaded, props.cursor, &props.on_failure),
                 seed_control(loaded, &props.on_seed),
             ),
@@ -237,10 +239,10 @@ pub fn details(props: &DetailsProps) -> Html {
             let lines = step.lines(loaded.viewer.trace());
             // Told with the rest of the run (a give-up's looks back to its queueing).
             let note = step.noted(loaded.viewer.trace());
+            let outcomes = outcomes_at_the_check(loaded, step);
             let spoken = if props.playing {
                 String::new()
             } else {
-                let outcomes = outcomes_at_the_check(loaded, step);
                 announcement(step, &lines, note.as_ref(), outcomes.as_deref())
             };
             (
@@ -253,7 +255,7 @@ pub fn details(props: &DetailsProps) -> Html {
                     note,
                     &bytes_open,
                     failure_jumps(loaded, props.cursor, &props.on_failure),
-                    transcript_hint(loaded),
+                    outcomes,
                 ),
             )
         }
@@ -265,7 +267,7 @@ pub fn details(props: &DetailsProps) -> Html {
             <div class="details-body" ref={body} tabindex="0" role="group" aria-label={label}
                 onfocusin={on_focus_in}>
                 // What a screen reader says at each step (the rest is there to read on demand).
-                <Announcer text={spoken} occasion={props.cursor} />
+                <Announcer text={spoken} said_for={props.cursor} />
                 { content }
             </div>
         </>
@@ -282,38 +284,60 @@ pub const ANNOUNCEMENT_KEPT_MS: u32 = 2_000;
 /// there would not be said again (as Angular CDK's LiveAnnouncer does, for the same reason).
 pub const SAID_AGAIN_AFTER_MS: u32 = 100;
 
-/// What a live region shows of `text`, said on `occasion`: the same words said again on
-/// another occasion (two steps alike, a key pressed twice) are taken out for
-/// [`SAID_AGAIN_AFTER_MS`] and put back; with `kept_ms`, emptied that long after they are put.
+/// What a live region shows of `text`, said for `said_for` (a step, a key's press): the words
+/// as they are given, but the same words said for something else (two steps alike, a key
+/// pressed twice) are taken out for [`SAID_AGAIN_AFTER_MS`] and put back; with `kept_ms`,
+/// emptied that long after they are put.
 #[hook]
-fn use_said(text: &str, occasion: u64, kept_ms: Option<u32>) -> String {
-    let shown = use_state_eq(String::new);
+fn use_said(text: &str, said_for: u64, kept_ms: Option<u32>) -> String {
+    // The words last put in the region, what for, and how many puts that made; and the put
+    // whose words were emptied out of it once kept.
+    let last_put = use_mut_ref(|| None::<(u64, String, u64)>);
+    let emptied = use_state_eq(|| None::<u64>);
+    let redraw = use_force_update();
+    let (same_words_again, emptied_now, put_number) = {
+        let last = last_put.borrow();
+        let same_words = last
+            .as_ref()
+            .filter(|(_, words, _)| !text.is_empty() && words == text);
+        (
+            same_words.is_some_and(|(put_for, _, _)| *put_for != said_for),
+            same_words
+                .is_some_and(|(put_for, _, put)| *put_for == said_for && *emptied == Some(*put)),
+            last.as_ref().map_or(0, |(_, _, put)| put + 1),
+        )
+    };
     {
-        let shown = shown.clone();
-        use_effect_with((occasion, text.to_string()), move |(_, text)| {
-            let again = !text.is_empty() && *shown == *text;
+        let last_put = last_put.clone();
+        let emptied = emptied.clone();
+        use_effect_with((said_for, text.to_string()), move |(said_for, text)| {
             let put = {
-                let shown = shown.clone();
-                let text = text.clone();
-                move || shown.set(text)
+                let said = (*said_for, text.clone(), put_number);
+                move || *last_put.borrow_mut() = Some(said)
             };
-            let mut put_back = None;
-            let delay_ms = if again {
-                shown.set(String::new());
-                put_back = Some(Timeout::new(SAID_AGAIN_AFTER_MS, put));
-                SAID_AGAIN_AFTER_MS
+            let (put_back, delay_ms) = if same_words_again {
+                let put_back = Timeout::new(SAID_AGAIN_AFTER_MS, move || {
+                    put();
+                    redraw.force_update();
+                });
+                (Some(put_back), SAID_AGAIN_AFTER_MS)
             } else {
                 put();
-                0
+                (None, 0)
             };
-            let clear = kept_ms
-                .map(|kept_ms| Timeout::new(delay_ms + kept_ms, move || shown.set(String::new())));
+            let clear = kept_ms.map(|kept_ms| {
+                Timeout::new(delay_ms + kept_ms, move || emptied.set(Some(put_number)))
+            });
             // Newer words cancel what was still to be done for these (a dropped timeout does
             // not fire).
             move || drop((put_back, clear))
         });
     }
-    (*shown).clone()
+    if same_words_again || emptied_now {
+        String::new()
+    } else {
+        text.to_string()
+    }
 }
 
 #[derive(Properties, PartialEq)]
@@ -321,16 +345,16 @@ struct AnnouncerProps {
     text: String,
     /// What the text is said for (the step's cursor): the same words for another step are
     /// said again.
-    occasion: usize,
+    said_for: usize,
 }
 
-/// A live region that says `text` when it or its occasion changes, then empties itself after
+/// A live region that says `text` for each step it is given for, then empties itself after
 /// `ANNOUNCEMENT_KEPT_MS`.
 #[function_component(Announcer)]
 fn announcer(props: &AnnouncerProps) -> Html {
     let said = use_said(
         &props.text,
-        props.occasion as u64,
+        props.said_for as u64,
         Some(ANNOUNCEMENT_KEPT_MS),
     );
     html! {
@@ -341,8 +365,8 @@ fn announcer(props: &AnnouncerProps) -> Html {
 #[derive(Properties, PartialEq)]
 struct NoticeProps {
     text: Option<String>,
-    /// How many notices were given: the same notice given again is said again.
-    occasion: u32,
+    /// How many notices the failure keys gave: the same notice given again is said again.
+    said_for: u32,
 }
 
 /// What a link left out, or what a failure key found, over whatever the details show: a live
@@ -350,9 +374,9 @@ struct NoticeProps {
 #[function_component(Notice)]
 fn notice(props: &NoticeProps) -> Html {
     let text = props.text.clone().unwrap_or_default();
-    let said = use_said(&text, u64::from(props.occasion), None);
+    let said = use_said(&text, u64::from(props.said_for), None);
     html! {
-        <p class={classes!("details-notice", props.text.is_none().then_some("details-notice-empty"))}
+        <p class={classes!("details-notice", said.is_empty().then_some("details-notice-empty"))}
             role="status">{ said }</p>
     }
 }
@@ -541,7 +565,7 @@ fn introduction(
     loaded: &Loaded,
     open_file: Html,
     write: Html,
-    transcript: Html,
+    run_text: Html,
     jumps: Html,
     seed: Html,
 ) -> Html {
@@ -575,78 +599,106 @@ fn introduction(
                 <p class="details-hint">{ "Changed the file? Open it again: " }{ open_file }</p>
             }
             <p class="details-hint">{ "Your own message, in this world: " }{ write }</p>
-            { transcript }
+            { run_text }
         </>
     }
 }
 
-/// Whether the scenario picker has the focus.
-fn picker_focused() -> bool {
-    gloo::utils::document()
-        .active_element()
-        .is_some_and(|active| active.id() == super::app::PICKER_ID)
+/// The events of a run's text stop at this size, its outcomes still all written: a run of a
+/// scenario file may reach hundreds of megabytes of trace, whose text the page could not
+/// hold twice.
+const RUN_TEXT_EVENTS_OCTETS_MAX: usize = 32 * 1024 * 1024;
+
+/// How long the page keeps a downloaded run text's address: a browser reads the file after
+/// the click that asked for it, not in it.
+const RUN_TEXT_URL_KEPT_MS: u32 = 60_000;
+
+#[derive(Properties)]
+struct RunTextButtonProps {
+    loaded: Rc<Loaded>,
 }
 
-/// A transcript larger than this is cut there: a run of a scenario file may reach hundreds of
-/// megabytes of trace, whose text the page could not hold twice.
-const TRANSCRIPT_OCTETS_MAX: usize = 32 * 1024 * 1024;
-
-/// How long the page keeps a downloaded transcript's address: a browser reads the file
-/// after the click that asked for it, not in it.
-const TRANSCRIPT_URL_KEPT_MS: u32 = 60_000;
+impl PartialEq for RunTextButtonProps {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.loaded, &other.loaded)
+    }
+}
 
 /// The button that downloads the run as text, as `smtp-lab run` prints it, with what it is
-/// for. The text is made when the button is pressed, not at each step.
-fn transcript_hint(loaded: &Rc<Loaded>) -> Html {
+/// for, and what it did said under it (a download the browser starts says nothing to a
+/// screen reader). The text is made when the button is pressed, not at each step.
+#[function_component(RunTextButton)]
+fn run_text_button(props: &RunTextButtonProps) -> Html {
+    let presses = use_state_eq(|| (0u32, String::new()));
     let onclick = {
-        let loaded = Rc::clone(loaded);
-        Callback::from(move |_: MouseEvent| download_transcript(&loaded))
+        let loaded = Rc::clone(&props.loaded);
+        let presses = presses.clone();
+        Callback::from(move |_: MouseEvent| {
+            let words = download_run_text(&loaded);
+            presses.set((presses.0.wrapping_add(1), words));
+        })
     };
+    let said = use_said(&presses.1, u64::from(presses.0), None);
     html! {
         <p class="details-hint">
             { "The whole run as text, a line per event as smtp-lab run prints it, for a handout or to compare two runs: " }
-            <button type="button" class="details-transcript" {onclick}>
+            <button type="button" class="details-run-text" {onclick}>
                 { "Download the run as text" }
             </button>
+            { " " }
+            <span role="status">{ said }</span>
         </p>
     }
 }
 
 /// Saves the run shown as `NAME.txt`, through an address for its text that the page keeps
-/// for [`TRANSCRIPT_URL_KEPT_MS`].
-fn download_transcript(loaded: &Loaded) {
+/// for [`RUN_TEXT_URL_KEPT_MS`]; says what it handed to the browser.
+fn download_run_text(loaded: &Loaded) -> String {
+    let trace = loaded.viewer.trace();
     let mut text = String::new();
     let mut cut = false;
-    transcript::write(
-        &loaded.scenario,
-        loaded.viewer.trace(),
-        TextRenderer::default(),
-        |chunk| {
-            cut = text.len() + chunk.len() > TRANSCRIPT_OCTETS_MAX;
-            if !cut {
-                text.push_str(chunk);
-            }
-            !cut
-        },
-    );
+    run_text::write_run(&loaded.scenario, trace, TextRenderer::default(), |chunk| {
+        cut = text.len() + chunk.len() > RUN_TEXT_EVENTS_OCTETS_MAX;
+        if !cut {
+            text.push_str(chunk);
+        }
+        !cut
+    });
     if cut {
         text.push_str(&format!(
-            "... (the text stops here, at {} MiB: `smtp-lab run` prints the whole run of the \
+            "... (the events stop here, at {} MiB: `smtp-lab run` prints them all for the \
              scenario's file)\n",
-            TRANSCRIPT_OCTETS_MAX / (1024 * 1024)
+            RUN_TEXT_EVENTS_OCTETS_MAX / (1024 * 1024)
         ));
     }
-    let blob = gloo::file::Blob::new_with_options(text.as_str(), Some("text/plain;charset=utf-8"));
+    run_text::write_outcomes(trace, |chunk| {
+        text.push_str(chunk);
+        true
+    });
+    let file = format!("{}.txt", loaded.scenario.name);
+    let blob =
+        gloo::file::Blob::new_with_options(text.as_bytes(), Some("text/plain;charset=utf-8"));
     let address = gloo::file::ObjectUrl::from(blob);
-    let Ok(anchor) = gloo::utils::document().create_element("a") else {
-        return;
+    let anchor = gloo::utils::document()
+        .create_element("a")
+        .ok()
+        .and_then(|anchor| anchor.dyn_into::<web_sys::HtmlElement>().ok());
+    let Some(anchor) = anchor else {
+        return "The page could not make the file.".into();
     };
     let _ = anchor.set_attribute("href", &address);
-    let _ = anchor.set_attribute("download", &format!("{}.txt", loaded.scenario.name));
-    if let Ok(anchor) = anchor.dyn_into::<web_sys::HtmlElement>() {
-        anchor.click();
+    let _ = anchor.set_attribute("download", &file);
+    anchor.click();
+    Timeout::new(RUN_TEXT_URL_KEPT_MS, move || drop(address)).forget();
+    let size = format!("{} KiB", text.len().div_ceil(1024));
+    if cut {
+        format!(
+            "Downloading {file} ({size}): its events stop at {} MiB; every outcome is there.",
+            RUN_TEXT_EVENTS_OCTETS_MAX / (1024 * 1024)
+        )
+    } else {
+        format!("Downloading {file} ({size}).")
     }
-    gloo::timers::callback::Timeout::new(TRANSCRIPT_URL_KEPT_MS, move || drop(address)).forget();
 }
 
 /// How to keep a written message's run: its scenario file to download, unless the file
@@ -696,15 +748,16 @@ fn data_url(json: &str) -> String {
 }
 
 /// A step: its time, lines (on phones; `lines`, see [`Step::lines`]), explanations, bytes and
-/// the state of the world after it.
+/// the state of the world after it; at the run's last step, every recipient's `outcomes` and
+/// the run as text to download.
 fn step_details(
-    loaded: &Loaded,
+    loaded: &Rc<Loaded>,
     step: &Step,
     lines: &[String],
     note: Option<StepNote>,
     bytes_open: &UseStateHandle<bool>,
     jumps: Html,
-    transcript: Html,
+    outcomes: Option<Vec<(String, &'static str)>>,
 ) -> Html {
     let view = loaded.viewer.view_at(step.event + 1);
     let sessions: Vec<String> = view
@@ -755,13 +808,13 @@ fn step_details(
             { jumps }
             // At the end, where each message went comes first: it is what a student looks
             // for there, and the check's explanation can wait below it.
-            if let Some(outcomes) = outcomes_at_the_check(loaded, step) {
+            if let Some(outcomes) = outcomes {
                 if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE {
                     { list("Outcomes", outcomes.into_iter().map(|(line, _)| line).collect()) }
                 } else {
                     <ManyOutcomes outcomes={Rc::new(outcomes)} />
                 }
-                { transcript }
+                <RunTextButton loaded={Rc::clone(loaded)} />
             }
             { step_lines(step, lines) }
             if let Some(note) = note {
@@ -828,12 +881,7 @@ fn outcomes_at_the_check(loaded: &Loaded, step: &Step) -> Option<Vec<(String, &'
             .iter()
             .filter_map(|event| match &event.event {
                 Event::Outcome(outcome) => Some((
-                    format!(
-                        "{} <{}>: {}",
-                        outcome.message,
-                        outcome.recipient,
-                        describe_fate(&outcome.fate)
-                    ),
+                    run_text::outcome_line(&outcome.message, &outcome.recipient, &outcome.fate),
                     outcome.fate.word(),
                 )),
                 _ => None,
@@ -901,7 +949,8 @@ fn many_outcomes(props: &ManyOutcomesProps) -> Html {
 }
 
 /// A step in a few sentences, for a screen reader: its first lines (pipelined replies come
-/// together, and the one that matters need not be the first) and what it means.
+/// together, and the one that matters need not be the first), who writes them, and what it
+/// means; at the run's last step, `outcomes`, that the run is over and where the mail went.
 fn announcement(
     step: &Step,
     lines: &[String],

@@ -1792,7 +1792,7 @@ await test('a teacher downloads a run as text, as smtp-lab run prints it, from i
     const downloaded = async () => {
       const [download] = await Promise.all([
         page.waitForEvent('download'),
-        page.click('.region-details button.details-transcript'),
+        page.click('.region-details button.details-run-text'),
       ]);
       return [download.suggestedFilename(), await readFile(await download.path(), 'utf8')];
     };
@@ -1811,10 +1811,16 @@ await test('a teacher downloads a run as text, as smtp-lab run prints it, from i
       assert.ok(text.endsWith(`\n${golden}`), `${name}: the golden file's text at the end`);
       assert.ok(text.slice(0, -golden.length).split('\n').slice(0, -1).every((line) => line.startsWith('# ')), 'only the scenario\'s lines before it');
       assert.ok(text.split('\nOutcome:\n')[1].includes(outcome), text.split('\nOutcome:\n')[1]);
+      // Said under the button, for a screen reader the download itself says nothing to.
+      await page.waitForSelector(`.region-details [role="status"]:has-text("Downloading ${name}.txt")`);
       // The same file from the last step, where the outcomes are listed.
       await page.focus('.controls button.primary');
       await page.keyboard.press('End');
-      await page.waitForSelector('.region-details button.details-transcript');
+      await page.waitForFunction(() => {
+        const [, step, of] = document.querySelector('.controls-position').textContent.match(/Step (\d+) of (\d+)/) || [];
+        return step && step === of;
+      });
+      await page.waitForSelector('.region-details button.details-run-text');
       assert.deepEqual(await downloaded(), [file, text]);
     }
     assert.deepEqual(errors, []);

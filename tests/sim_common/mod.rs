@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
-use smtp_lab::sim::trace::{describe_fate, Direction};
+use smtp_lab::sim::run_text::outcome_line;
+use smtp_lab::sim::trace::Direction;
 use smtp_lab::sim::{run, Event, Fate, RunResult, Scenario, TraceEvent};
 
 /// Parses and validates a scenario, panicking with every error found.
@@ -199,10 +200,7 @@ pub fn golden_text(result: &RunResult) -> String {
     let mut text = result.trace.to_text();
     text.push_str("\nOutcome:\n");
     for (message, recipient, fate) in &result.outcomes {
-        text.push_str(&format!(
-            "  {message} <{recipient}>: {}\n",
-            describe_fate(fate)
-        ));
+        text.push_str(&format!("  {}\n", outcome_line(message, recipient, fate)));
     }
     text
 }

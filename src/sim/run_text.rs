@@ -2,79 +2,110 @@
 //! title and teaching text as `#` lines, a line per event of the trace (see [`TextRenderer`]:
 //! the first says the seed), then where the mail ended up for every recipient.
 
-use super::trace::{describe_fate, Event, TextRenderer, Trace};
+use super::trace::{describe_fate, Event, Fate, TextRenderer, Trace};
 use super::Scenario;
 use crate::escape::visible;
 
 /// How much text is rendered before it is handed on: a long trace's text is never held whole
 /// beside the trace.
-pub const CHUNK_OCTETS: usize = 64 * 1024;
+const CHUNK_OCTETS: usize = 64 * 1024;
 
-/// Width the teaching text is wrapped to, in characters of its words.
+/// Width the teaching text is wrapped to, in octets of its words.
 const TEACHING_WIDTH: usize = 92;
 
-/// Writes the run of `scenario` whose trace is `trace` to `sink`, a chunk of
-/// text at a time, each ending at a line's end; stops when `sink` returns false (a write that
-/// failed).
+/// Text handed on to a sink a chunk at a time, each chunk ending at a line's end.
+struct Chunks<F: FnMut(&str) -> bool> {
+    text: String,
+    sink: F,
+}
+
+impl<F: FnMut(&str) -> bool> Chunks<F> {
+    /// Hands the text on once it is a chunk long; false once the sink refused it.
+    fn flush_when_full(&mut self) -> bool {
+        self.text.len() < CHUNK_OCTETS || self.flush()
+    }
+
+    /// Hands on what text there is; false once the sink refused it.
+    fn flush(&mut self) -> bool {
+        let taken = self.text.is_empty() || (self.sink)(&self.text);
+        self.text.clear();
+        taken
+    }
+}
+
+/// Writes the run of `scenario` whose trace is `trace` to `sink`, a chunk of text at a time,
+/// each ending at a line's end: [`write_run`], then [`write_outcomes`]. Stops when `sink`
+/// returns false (a write that failed).
 pub fn write(
     scenario: &Scenario,
     trace: &Trace,
     renderer: TextRenderer,
     mut sink: impl FnMut(&str) -> bool,
 ) {
+    if write_run(scenario, trace, renderer, &mut sink) {
+        write_outcomes(trace, sink);
+    }
+}
+
+/// The scenario's lines and a line per event; false if `sink` refused a chunk.
+pub fn write_run(
+    scenario: &Scenario,
+    trace: &Trace,
+    renderer: TextRenderer,
+    sink: impl FnMut(&str) -> bool,
+) -> bool {
     // Every line shown as one line: addresses from scripted sessions may hold any character,
-    // and the teaching text a line separator.
-    let mut text = visible(format!("# {}: {}", scenario.name, scenario.title));
-    text.push('\n');
+    // and the teaching text (or its title) a line separator or a bidirectional control.
+    let mut chunks = Chunks {
+        text: visible(format!("# {}: {}", scenario.name, scenario.title)),
+        sink,
+    };
+    chunks.text.push('\n');
     for line in wrap(&scenario.teaching, TEACHING_WIDTH) {
-        text.push_str(&format!("# {}\n", visible(line)));
+        chunks.text.push_str("# ");
+        chunks.text.push_str(&visible(line));
+        chunks.text.push('\n');
     }
     let mut renderer = renderer.with_days_of(trace);
     for event in &trace.events {
-        renderer.write(event, &mut text);
-        if text.len() >= CHUNK_OCTETS {
-            if !sink(&text) {
-                return;
-            }
-            text.clear();
+        renderer.write(event, &mut chunks.text);
+        if !chunks.flush_when_full() {
+            return false;
         }
     }
-    // The outcome events, in the order the run recorded them: the run's outcome list.
-    text.push_str("\nOutcome:\n");
+    chunks.flush()
+}
+
+/// Where the mail ended up for every recipient, from the trace's outcome events, in the order
+/// the run recorded them (the run's outcome list), after an empty line.
+pub fn write_outcomes(trace: &Trace, sink: impl FnMut(&str) -> bool) {
+    let mut chunks = Chunks {
+        text: "\nOutcome:\n".to_string(),
+        sink,
+    };
     for event in &trace.events {
         if let Event::Outcome(outcome) = &event.event {
-            let line = format!(
-                "  {} <{}>: {}",
-                outcome.message,
-                outcome.recipient,
-                describe_fate(&outcome.fate)
-            );
-            text.push_str(&visible(line));
-            text.push('\n');
-            if text.len() >= CHUNK_OCTETS {
-                if !sink(&text) {
-                    return;
-                }
-                text.clear();
+            chunks.text.push_str("  ");
+            chunks.text.push_str(&visible(outcome_line(
+                &outcome.message,
+                &outcome.recipient,
+                &outcome.fate,
+            )));
+            chunks.text.push('\n');
+            if !chunks.flush_when_full() {
+                return;
             }
         }
     }
-    if !text.is_empty() {
-        sink(&text);
-    }
+    chunks.flush();
 }
 
-/// The whole text of [`write`], for a page that offers it as a file.
-pub fn to_string(scenario: &Scenario, trace: &Trace) -> String {
-    let mut whole = String::new();
-    write(scenario, trace, TextRenderer::default(), |text| {
-        whole.push_str(text);
-        true
-    });
-    whole
+/// A recipient's outcome in words: `m1 <bob@receiver.test>: delivered to ...`.
+pub fn outcome_line(message: &str, recipient: &str, fate: &Fate) -> String {
+    format!("{message} <{recipient}>: {}", describe_fate(fate))
 }
 
-/// `text`'s words in lines of at most `width` characters (a longer word alone on its line).
+/// `text`'s words in lines of at most `width` octets (a longer word alone on its line).
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -97,6 +128,16 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::sim::{library, run};
+
+    /// The whole text of [`write`], as `smtp-lab run` prints it.
+    fn to_string(scenario: &Scenario, trace: &Trace) -> String {
+        let mut whole = String::new();
+        write(scenario, trace, TextRenderer::default(), |text| {
+            whole.push_str(text);
+            true
+        });
+        whole
+    }
 
     fn builtin(name: &str) -> Scenario {
         library::load(name).expect("built in").expect("valid")
@@ -166,6 +207,25 @@ mod tests {
             },
         );
         assert_eq!(calls, 1);
+    }
+
+    /// A title or teaching text holding a line break or a bidirectional control (a Hebrew
+    /// or Arabic one may) is written as escapes, each `#` line one line that reads in order.
+    #[test]
+    fn the_scenarios_lines_stay_one_line_each() {
+        let mut scenario = builtin("basic-delivery");
+        scenario.title = "Two\nlines \u{202e}reversed".into();
+        scenario.teaching = "A\u{2028}B \u{200f}C".into();
+        let result = run(&scenario, scenario.seed);
+        let text = to_string(&scenario, &result.trace);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("# basic-delivery: Two\\nlines \\u{202e}reversed")
+        );
+        // A line separator is white space between words, as a space is.
+        assert_eq!(lines.next(), Some("# A B \\u{200f}C"));
+        assert!(lines.next().unwrap().starts_with("0+00:00:00.000  sim"));
     }
 
     #[test]
