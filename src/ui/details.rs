@@ -84,6 +84,8 @@ pub fn details(props: &DetailsProps) -> Html {
     // The last element in the details that had the keyboard focus: a step without bytes
     // removes their disclosure, and the focus on it would fall to the page.
     let last_focused = use_mut_ref(|| None::<web_sys::Element>);
+    // The run shown (by its address) and the step it was shown at, until the student moves.
+    let arrival = use_mut_ref(|| (0usize, None::<usize>));
     // Each step's details start at their top, wherever the last step's were scrolled to.
     {
         let body = body.clone();
@@ -166,12 +168,14 @@ pub fn details(props: &DetailsProps) -> Html {
             </div>
         };
         // In a box that scrolls, and that the keyboard can scroll (WCAG 2.1.1): a file may
-        // have many problems. Two parts, the notice and the box, as every view of the details
-        // has: Yew matches the parts of lists without keys from their ends, and the notice
-        // must stay the element it was.
+        // have many problems. Three parts, the notice, the steps' live region and the box, as
+        // every view of the details has: Yew matches the parts of lists without keys from
+        // their ends, and the live regions must stay the elements they were.
         return html! {
             <>
                 { notice }
+                // The steps' live region, kept in the page (silent) for the next step.
+                <Announcer text={String::new()} said_for={(0, 0)} />
                 <div class="details-body" tabindex="0" role="group" aria-label="What is wrong">
                     { for std::iter::once(alert) }
                     // The run shown before stays beside the error: said to be that one, so
@@ -198,7 +202,8 @@ pub fn details(props: &DetailsProps) -> Html {
         return html! {
             <>
                 { notice }
-                // One part after the notice, as in every view of the details (see above).
+                // The parts of every view of the details (see above).
+                <Announcer text={String::new()} said_for={(0, 0)} />
                 <div>
                     <p class="details-text">
                         { "Each step's details appear here: what a reply means, why the server sent it, and the RFC section that defines it." }
@@ -209,6 +214,18 @@ pub fn details(props: &DetailsProps) -> Html {
                 </div>
             </>
         };
+    };
+    // Whether the run shown is still at the step it was shown at first: until the student
+    // moves, what is said there starts with the scenario's title.
+    let arrived_at_step = {
+        let identity = run_identity(&props.loaded);
+        let mut arrival = arrival.borrow_mut();
+        if arrival.0 != identity {
+            *arrival = (identity, Some(props.cursor));
+        } else if arrival.1 != Some(props.cursor) {
+            arrival.1 = None;
+        }
+        arrival.1 == Some(props.cursor)
     };
     // One box for the scenario's introduction and for every step, so that its focus
     // handling and its live region are there from the start (a live region made together
@@ -242,6 +259,14 @@ pub fn details(props: &DetailsProps) -> Html {
             let outcomes = outcomes_at_the_check(loaded, step);
             let spoken = if props.playing {
                 String::new()
+            } else if arrived_at_step && !props.title_told_by_picker {
+                // Shown at a step of its own (the browser's Back, a link): which scenario it
+                // is, first.
+                format!(
+                    "{}. {}",
+                    loaded.scenario.title,
+                    announcement(step, &lines, note.as_ref(), outcomes.as_deref())
+                )
             } else {
                 announcement(step, &lines, note.as_ref(), outcomes.as_deref())
             };
@@ -263,11 +288,14 @@ pub fn details(props: &DetailsProps) -> Html {
     html! {
         <>
             { notice }
+            // What a screen reader says at each step (the rest is there to read on demand):
+            // beside the details' box, not in it, the same element in every view of the
+            // details, so that it is in the page before a step's words come, and is not met
+            // again among the details.
+            <Announcer text={spoken} said_for={(run_identity(&props.loaded), props.cursor)} />
             // Focusable, so that the keyboard can scroll it (WCAG 2.1.1).
             <div class="details-body" ref={body} tabindex="0" role="group" aria-label={label}
                 onfocusin={on_focus_in}>
-                // What a screen reader says at each step (the rest is there to read on demand).
-                <Announcer text={spoken} said_for={props.cursor} />
                 { content }
             </div>
         </>
@@ -289,10 +317,10 @@ pub const SAID_AGAIN_AFTER_MS: u32 = 100;
 /// pressed twice) are taken out for [`SAID_AGAIN_AFTER_MS`] and put back; with `kept_ms`,
 /// emptied that long after they are put.
 #[hook]
-fn use_said(text: &str, said_for: u64, kept_ms: Option<u32>) -> String {
+fn use_said(text: &str, said_for: (usize, usize), kept_ms: Option<u32>) -> String {
     // The words last put in the region, what for, and how many puts that made; and the put
     // whose words were emptied out of it once kept.
-    let last_put = use_mut_ref(|| None::<(u64, String, u64)>);
+    let last_put = use_mut_ref(|| None::<((usize, usize), String, u64)>);
     let emptied = use_state_eq(|| None::<u64>);
     let redraw = use_force_update();
     let (same_words_again, emptied_now, put_number) = {
@@ -343,20 +371,16 @@ fn use_said(text: &str, said_for: u64, kept_ms: Option<u32>) -> String {
 #[derive(Properties, PartialEq)]
 struct AnnouncerProps {
     text: String,
-    /// What the text is said for (the step's cursor): the same words for another step are
-    /// said again.
-    said_for: usize,
+    /// What the text is said for (the run, by its address, and the step's cursor): the same
+    /// words for another step, or another run, are said again.
+    said_for: (usize, usize),
 }
 
 /// A live region that says `text` for each step it is given for, then empties itself after
 /// `ANNOUNCEMENT_KEPT_MS`.
 #[function_component(Announcer)]
 fn announcer(props: &AnnouncerProps) -> Html {
-    let said = use_said(
-        &props.text,
-        props.said_for as u64,
-        Some(ANNOUNCEMENT_KEPT_MS),
-    );
+    let said = use_said(&props.text, props.said_for, Some(ANNOUNCEMENT_KEPT_MS));
     html! {
         <p class="visually-hidden" aria-live="polite" aria-atomic="true">{ said }</p>
     }
@@ -374,7 +398,7 @@ struct NoticeProps {
 #[function_component(Notice)]
 fn notice(props: &NoticeProps) -> Html {
     let text = props.text.clone().unwrap_or_default();
-    let said = use_said(&text, u64::from(props.said_for), None);
+    let said = use_said(&text, (0, props.said_for as usize), None);
     html! {
         <p class={classes!("details-notice", said.is_empty().then_some("details-notice-empty"))}
             role="status">{ said }</p>
@@ -638,7 +662,7 @@ fn run_text_button(props: &RunTextButtonProps) -> Html {
             presses.set((presses.0.wrapping_add(1), words));
         })
     };
-    let said = use_said(&presses.1, u64::from(presses.0), None);
+    let said = use_said(&presses.1, (0, presses.0 as usize), None);
     html! {
         <p class="details-hint">
             { "The whole run as text, a line per event as smtp-lab run prints it, for a handout or to compare two runs: " }
@@ -675,7 +699,7 @@ fn download_run_text(loaded: &Loaded) -> String {
         text.push_str(chunk);
         true
     });
-    let file = format!("{}.txt", loaded.scenario.name);
+    let file = format!("{}.txt", file_name_part(&loaded.scenario.name));
     let blob =
         gloo::file::Blob::new_with_options(text.as_bytes(), Some("text/plain;charset=utf-8"));
     let address = gloo::file::ObjectUrl::from(blob);
@@ -698,6 +722,32 @@ fn download_run_text(loaded: &Loaded) -> String {
         )
     } else {
         format!("Downloading {file} ({size}).")
+    }
+}
+
+/// `name` as a file's name on any system, so that the page says the name the browser saves
+/// under: a character other than a letter, a digit, `-`, `_` or `.` becomes `_`, a leading
+/// `.` (a hidden file) or `_` from a space goes, and at most 200 octets are kept (255 is the
+/// usual limit).
+fn file_name_part(name: &str) -> String {
+    const OCTETS_MAX: usize = 200;
+    let mut safe = String::new();
+    for c in name.chars() {
+        let c = if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            c
+        } else {
+            '_'
+        };
+        if safe.len() + c.len_utf8() > OCTETS_MAX {
+            break;
+        }
+        safe.push(c);
+    }
+    let safe = safe.trim_start_matches(['.', '_']);
+    if safe.is_empty() {
+        "run".to_string()
+    } else {
+        safe.to_string()
     }
 }
 
