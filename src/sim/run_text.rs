@@ -105,6 +105,30 @@ pub fn outcome_line(message: &str, recipient: &str, fate: &Fate) -> String {
     format!("{message} <{recipient}>: {}", describe_fate(fate))
 }
 
+/// The file a run of the scenario named `name` is saved to as text: `NAME.txt`, the name made
+/// a file's name on any system, so that the page says the name the browser saves under: a
+/// character other than a letter, a digit, `-`, `_` or `.` becomes `_`, a leading `.` (a
+/// hidden file) or `_` goes, and at most 200 octets are kept (255 is the usual limit).
+pub fn file_name(name: &str) -> String {
+    const OCTETS_MAX: usize = 200;
+    let mut safe = String::new();
+    for c in name.chars() {
+        let c = if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            c
+        } else {
+            '_'
+        };
+        if safe.len() + c.len_utf8() > OCTETS_MAX {
+            break;
+        }
+        safe.push(c);
+    }
+    match safe.trim_start_matches(['.', '_']) {
+        "" => "run.txt".to_string(),
+        safe => format!("{safe}.txt"),
+    }
+}
+
 /// `text`'s words in lines of at most `width` octets (a longer word alone on its line).
 fn wrap(text: &str, width: usize) -> Vec<String> {
     let mut lines = Vec::new();
@@ -226,6 +250,21 @@ mod tests {
         // A line separator is white space between words, as a space is.
         assert_eq!(lines.next(), Some("# A B \\u{200f}C"));
         assert!(lines.next().unwrap().starts_with("0+00:00:00.000  sim"));
+    }
+
+    #[test]
+    fn a_run_texts_file_name_is_safe_on_any_system() {
+        assert_eq!(file_name("basic-delivery"), "basic-delivery.txt");
+        assert_eq!(file_name("../../etc/pa:ss*wd?"), "etc_pa_ss_wd_.txt");
+        assert_eq!(file_name(" .hidden. "), "hidden._.txt");
+        assert_eq!(file_name("a\u{200b}b\u{feff}c"), "a_b_c.txt");
+        assert_eq!(file_name("jürgen-日本"), "jürgen-日本.txt");
+        assert_eq!(file_name("..."), "run.txt");
+        let long = file_name(&"ש".repeat(200));
+        assert!(
+            long.len() <= 204 && long.trim_end_matches(".txt").chars().all(|c| c == 'ש'),
+            "{long}"
+        );
     }
 
     #[test]

@@ -699,7 +699,7 @@ fn download_run_text(loaded: &Loaded) -> String {
         text.push_str(chunk);
         true
     });
-    let file = format!("{}.txt", file_name_part(&loaded.scenario.name));
+    let file = run_text::file_name(&loaded.scenario.name);
     let blob =
         gloo::file::Blob::new_with_options(text.as_bytes(), Some("text/plain;charset=utf-8"));
     let address = gloo::file::ObjectUrl::from(blob);
@@ -722,32 +722,6 @@ fn download_run_text(loaded: &Loaded) -> String {
         )
     } else {
         format!("Downloading {file} ({size}).")
-    }
-}
-
-/// `name` as a file's name on any system, so that the page says the name the browser saves
-/// under: a character other than a letter, a digit, `-`, `_` or `.` becomes `_`, a leading
-/// `.` (a hidden file) or `_` from a space goes, and at most 200 octets are kept (255 is the
-/// usual limit).
-fn file_name_part(name: &str) -> String {
-    const OCTETS_MAX: usize = 200;
-    let mut safe = String::new();
-    for c in name.chars() {
-        let c = if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
-            c
-        } else {
-            '_'
-        };
-        if safe.len() + c.len_utf8() > OCTETS_MAX {
-            break;
-        }
-        safe.push(c);
-    }
-    let safe = safe.trim_start_matches(['.', '_']);
-    if safe.is_empty() {
-        "run".to_string()
-    } else {
-        safe.to_string()
     }
 }
 
