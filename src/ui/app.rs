@@ -121,9 +121,9 @@ pub struct Lab {
     pub notice: Option<String>,
     /// How many notices the failure keys gave, so that the same one given again is said again.
     pub failure_key_notices: u32,
-    /// Whether the scenario shown was just chosen in the picker (or run again with another
-    /// seed), which says its title itself: its start does not say it again until the student
-    /// moves (a step, Home).
+    /// Whether the scenario shown was just chosen in the picker, which says its title itself,
+    /// or run again with another seed, which the seed control says: its start does not say
+    /// the title until the student moves (a step, Home).
     pub title_told_by_picker: bool,
     /// How many links were followed, so that the address bar is written after each.
     pub links_followed: u32,
