@@ -105,11 +105,12 @@ pub fn outcome_line(message: &str, recipient: &str, fate: &Fate) -> String {
     format!("{message} <{recipient}>: {}", describe_fate(fate))
 }
 
-/// The file a run of the scenario named `name` is saved to as text: `NAME.txt`, the name made
-/// a file's name on any system, so that the page says the name the browser saves under: a
-/// character other than a letter, a digit, `-`, `_` or `.` becomes `_`, a leading `.` (a
-/// hidden file) or `_` goes, and at most 200 octets are kept (255 is the usual limit).
-pub fn file_name(name: &str) -> String {
+/// The file a run of the scenario named `name` with `seed` is saved to as text:
+/// `NAME-seed-SEED.txt`, so that two runs of one scenario to compare are two files. The name
+/// is made a file's name on any system, so that the page says the name the browser saves
+/// under: a character other than a letter, a digit, `-`, `_` or `.` becomes `_`, a leading `.`
+/// (a hidden file) or `_` goes, and at most 200 octets are kept (255 is the usual limit).
+pub fn file_name(name: &str, seed: u64) -> String {
     const OCTETS_MAX: usize = 200;
     let mut safe = String::new();
     for c in name.chars() {
@@ -124,8 +125,8 @@ pub fn file_name(name: &str) -> String {
         safe.push(c);
     }
     match safe.trim_start_matches(['.', '_']) {
-        "" => "run.txt".to_string(),
-        safe => format!("{safe}.txt"),
+        "" => format!("run-seed-{seed}.txt"),
+        safe => format!("{safe}-seed-{seed}.txt"),
     }
 }
 
@@ -254,15 +255,26 @@ mod tests {
 
     #[test]
     fn a_run_texts_file_name_is_safe_on_any_system() {
-        assert_eq!(file_name("basic-delivery"), "basic-delivery.txt");
-        assert_eq!(file_name("../../etc/pa:ss*wd?"), "etc_pa_ss_wd_.txt");
-        assert_eq!(file_name(" .hidden. "), "hidden._.txt");
-        assert_eq!(file_name("a\u{200b}b\u{feff}c"), "a_b_c.txt");
-        assert_eq!(file_name("jürgen-日本"), "jürgen-日本.txt");
-        assert_eq!(file_name("..."), "run.txt");
-        let long = file_name(&"ש".repeat(200));
+        assert_eq!(file_name("basic-delivery", 7), "basic-delivery-seed-7.txt");
+        assert_eq!(
+            file_name("basic-delivery", u64::MAX),
+            "basic-delivery-seed-18446744073709551615.txt"
+        );
+        assert_eq!(
+            file_name("../../etc/pa:ss*wd?", 1),
+            "etc_pa_ss_wd_-seed-1.txt"
+        );
+        assert_eq!(file_name(" .hidden. ", 1), "hidden._-seed-1.txt");
+        assert_eq!(file_name("a\u{200b}b\u{feff}c", 1), "a_b_c-seed-1.txt");
+        assert_eq!(file_name("jürgen-日本", 1), "jürgen-日本-seed-1.txt");
+        assert_eq!(file_name("...", 0), "run-seed-0.txt");
+        let long = file_name(&"ש".repeat(200), 3);
         assert!(
-            long.len() <= 204 && long.trim_end_matches(".txt").chars().all(|c| c == 'ש'),
+            long.len() <= 200 + "-seed-3.txt".len()
+                && long
+                    .trim_end_matches("-seed-3.txt")
+                    .chars()
+                    .all(|c| c == 'ש'),
             "{long}"
         );
     }

@@ -506,34 +506,43 @@ fn seed_control_form(props: &SeedControlProps) -> Html {
     let seed = props.seed;
     let typed = use_state(|| seed.to_string());
     let problem = use_state(|| None::<String>);
+    // The seed of the run shown asked for again: the run would be the same one, so it is
+    // said rather than made again in silence.
+    let asked_again = use_state(|| false);
     let field = use_node_ref();
     // What was typed for the run before goes with it. The form stays, and the focus in it:
     // a class trying seed after seed types on.
     {
         let typed = typed.clone();
         let problem = problem.clone();
+        let asked_again = asked_again.clone();
         use_effect_with((props.run, seed), move |_| {
             typed.set(seed.to_string());
             problem.set(None);
+            asked_again.set(false);
         });
     }
     let oninput = {
         let typed = typed.clone();
         let problem = problem.clone();
+        let asked_again = asked_again.clone();
         Callback::from(move |event: InputEvent| {
             let input: web_sys::HtmlInputElement = event.target_unchecked_into();
             typed.set(input.value());
             problem.set(None);
+            asked_again.set(false);
         })
     };
     let onsubmit = {
         let typed = typed.clone();
         let problem = problem.clone();
+        let asked_again = asked_again.clone();
         let field = field.clone();
         let on_seed = props.on_seed.clone();
         Callback::from(move |event: SubmitEvent| {
             event.prevent_default();
             match read_seed(&typed) {
+                Ok(typed_seed) if typed_seed == seed => asked_again.set(true),
                 Ok(seed) => on_seed.emit(seed),
                 Err(why) => {
                     problem.set(Some(why));
@@ -555,7 +564,8 @@ fn seed_control_form(props: &SeedControlProps) -> Html {
             <p class="details-hint" role="status">{ format!(
                 "MX hosts of equal preference are tried in an order drawn at random (RFC 5321 \
                  5.1); this run draws from the seed {seed}. Another seed may draw another order, \
-                 and the same seed always the same."
+                 and the same seed always the same.{}",
+                if *asked_again { SAME_SEED_AGAIN } else { "" },
             ) }</p>
             <label for={SEED_INPUT_ID}>{ "Seed" }</label>
             <input id={SEED_INPUT_ID} ref={field} type="text" inputmode="numeric" autocomplete="off"
@@ -570,6 +580,9 @@ fn seed_control_form(props: &SeedControlProps) -> Html {
         </form>
     }
 }
+
+/// Said after the seed sentence when the seed of the run shown is asked for again.
+const SAME_SEED_AGAIN: &str = " That is this run's seed already, so this is the run it makes.";
 
 /// The seed typed in the seed field, or why it is none.
 pub fn read_seed(typed: &str) -> Result<u64, String> {
@@ -675,7 +688,7 @@ fn run_text_button(props: &RunTextButtonProps) -> Html {
     }
 }
 
-/// Saves the run shown as `NAME.txt`, through an address for its text that the page keeps
+/// Saves the run shown as `NAME-seed-SEED.txt`, through an address for its text that the page keeps
 /// for [`RUN_TEXT_URL_KEPT_MS`]; says what it handed to the browser.
 fn download_run_text(loaded: &Loaded) -> String {
     let trace = loaded.viewer.trace();
@@ -699,7 +712,7 @@ fn download_run_text(loaded: &Loaded) -> String {
         text.push_str(chunk);
         true
     });
-    let file = run_text::file_name(&loaded.scenario.name);
+    let file = run_text::file_name(&loaded.scenario.name, loaded.scenario.seed);
     let blob =
         gloo::file::Blob::new_with_options(text.as_bytes(), Some("text/plain;charset=utf-8"));
     let address = gloo::file::ObjectUrl::from(blob);

@@ -392,6 +392,12 @@ await test('a class tries seed after seed where MX hosts share a preference, and
       return form.top >= box.top && form.bottom <= box.bottom;
     });
     assert.ok(formInSight, 'the seed form is in sight after Try the next seed');
+    // The run's own seed asked for again is said, not made again in silence, and makes no
+    // page of the history.
+    await page.fill('#run-seed', ' 2 ');
+    await page.press('#run-seed', 'Enter');
+    await page.waitForSelector('.details-seed [role="status"]:has-text("That is this run\'s seed already")');
+    assert.equal(await page.evaluate(() => window.location.hash), '#scenario=mx-lookup&seed=2&step=0');
     // What is no seed is said under the field, marked, and the run stays.
     await page.fill('#run-seed', 'twelve');
     await page.press('#run-seed', 'Enter');
@@ -1804,7 +1810,11 @@ await test('a teacher downloads a run as text, as smtp-lab run prints it, from i
       await page.waitForSelector(`.region-details h3:has-text("${title}")`);
       const golden = await readFile(`tests/golden/${name}.txt`, 'utf8');
       const [file, text] = await downloaded();
-      assert.equal(file, `${name}.txt`);
+      // Named with the run's seed, which its first event line says, so that two runs to
+      // compare are two files.
+      const seed = text.match(new RegExp(`^[^#].*scenario ${name}, seed (\\d+)$`, 'm'))?.[1];
+      assert.ok(seed, text.slice(0, 400));
+      assert.equal(file, `${name}-seed-${seed}.txt`);
       assert.ok(text.startsWith(`# ${name}: ${title}\n# `), text.slice(0, 200));
       // Under the scenario's text, the run as its golden file has it: the trace's text, then
       // every recipient's outcome.
@@ -1812,7 +1822,7 @@ await test('a teacher downloads a run as text, as smtp-lab run prints it, from i
       assert.ok(text.slice(0, -golden.length).split('\n').slice(0, -1).every((line) => line.startsWith('# ')), 'only the scenario\'s lines before it');
       assert.ok(text.split('\nOutcome:\n')[1].includes(outcome), text.split('\nOutcome:\n')[1]);
       // Said under the button, for a screen reader the download itself says nothing to.
-      await page.waitForSelector(`.region-details [role="status"]:has-text("Downloading ${name}.txt")`);
+      await page.waitForSelector(`.region-details [role="status"]:has-text("Downloading ${file}")`);
       // The same file from the last step, where the outcomes are listed.
       await page.focus('.controls button.primary');
       await page.keyboard.press('End');
