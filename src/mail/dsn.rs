@@ -31,7 +31,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::mail::{base64, boundary, compose, date};
-use crate::smtp::dsn_params::utf8_address_xtext;
+use crate::smtp::dsn_params::{utf8_address_from_xtext, utf8_address_xtext};
 use crate::smtp::reply::{EnhancedStatus, Reply};
 
 /// RFC 5322 2.1.1: lines should be at most 78 characters, must be at most 998.
@@ -525,13 +525,21 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
             );
         }
         if let Some(original_recipient) = &recipient.original_recipient {
+            // A `utf-8` address is kept in its 7-bit form (RFC 6533 3); people read it as
+            // written, as the text's other addresses are.
+            let is_utf8 = match &recipient.original_recipient_type {
+                Some(address_type) => address_type.eq_ignore_ascii_case("utf-8"),
+                None => !original_recipient.is_ascii(),
+            };
+            let readable = if is_utf8 {
+                utf8_address_from_xtext(original_recipient)
+            } else {
+                original_recipient.clone()
+            };
             paragraph(
                 &mut text,
                 2,
-                &format!(
-                    "You addressed it to: <{}>",
-                    clean_text(original_recipient, 300)
-                ),
+                &format!("You addressed it to: <{}>", clean_text(&readable, 300)),
             );
         }
         let server = recipient
@@ -1430,6 +1438,60 @@ mod tests {
             "{part}"
         );
         assert!(part.contains("What it means: the"), "{part}");
+    }
+
+    #[test]
+    fn a_utf8_original_recipient_is_written_for_people_as_it_reads() {
+        let mut r = request();
+        r.recipients[0].original_recipient = Some("j\\x{FC}rgen\\x{2B}1@example.net".into());
+        r.recipients[0].original_recipient_type = Some("UTF-8".into());
+        let original = Original::new(&r.original_message, r.return_content);
+        let part = text(&text_part(&r, &original)).replace("=\r\n", "");
+        // "ü" in quoted-printable UTF-8.
+        assert!(
+            part.contains("You addressed it to: <j=C3=BCrgen+1@example.net>"),
+            "{part}"
+        );
+        // For programs, the 7-bit form as given (RFC 6533 3).
+        let status = text(&delivery_status_part(&r));
+        assert!(
+            status.contains("Original-Recipient: UTF-8; j\\x{FC}rgen\\x{2B}1@example.net"),
+            "{status}"
+        );
+        // An rfc822 address is shown as given, escapes and all.
+        r.recipients[0].original_recipient = Some("a\\x{FC}@example.net".into());
+        r.recipients[0].original_recipient_type = Some("rfc822".into());
+        let part = text(&text_part(&r, &original));
+        assert!(
+            part.contains("You addressed it to: <a\\x{FC}@example.net>"),
+            "{part}"
+        );
+    }
+
+    #[test]
+    fn utf8_addresses_read_back_from_their_xtext_form() {
+        for address in [
+            "j\u{F6}rg+x=y\\z@b\u{FC}cher.example",
+            "\u{1F600}@example.net",
+            "plain@a.test",
+        ] {
+            assert_eq!(
+                utf8_address_from_xtext(&utf8_address_xtext(address)),
+                address
+            );
+        }
+        // What is not an escape stays as written.
+        for kept in [
+            "a\\x{}b",
+            "a\\x{110000}b",
+            "a\\x{FC",
+            "a\\x{G1}b",
+            "a\\x{0000041}b",
+            "\\x",
+        ] {
+            assert_eq!(utf8_address_from_xtext(kept), kept);
+        }
+        assert_eq!(utf8_address_from_xtext("\\x{41}\\x{fc}"), "A\u{FC}");
     }
 
     #[test]

@@ -220,6 +220,36 @@ pub fn utf8_address_xtext(address: &str) -> String {
     out
 }
 
+/// The address RFC 6533 3's utf-8-addr-xtext form stands for, each `\x{HEX}` the character
+/// it names, for people to read: `j\x{F6}rg@b.example` is `jörg@b.example`. What is not such
+/// an escape (no closing brace, no hex, a number that is no character) stays as written.
+pub fn utf8_address_from_xtext(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut rest = encoded;
+    while let Some(at) = rest.find("\\x{") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 3..];
+        let named = after.find('}').and_then(|end| {
+            let hex = &after[..end];
+            let valid = (1..=6).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit());
+            let c = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
+            valid.then_some(c).flatten().map(|c| (c, end))
+        });
+        match named {
+            Some((c, end)) => {
+                out.push(c);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[at..at + 3]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// The `ORCPT` value a client sends for `address` (RFC 3461 4.2): `rfc822;` and the address
 /// in xtext, or for an address that is not ASCII `utf-8;` and its utf-8-addr-xtext form (RFC
 /// 6533 3, which any server may take, SMTPUTF8 or not). None when that is longer than
