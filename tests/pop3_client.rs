@@ -290,6 +290,45 @@ fn bare_lf_responses_are_read_leniently() {
 }
 
 #[test]
+fn a_dot_after_a_bare_lf_inside_a_crlf_message_is_content_not_its_end() {
+    // A server whose lines end at CRLF sends a message holding "\n.\n" (RFC 1939 3: a line
+    // ends at CRLF, and the server stuffs only what starts one). Taken for the end, the rest
+    // would be read as DELE's reply and the whole message deleted with a part of it kept.
+    let mut responses: Vec<&[u8]> = LOGIN.to_vec();
+    responses.extend_from_slice(&[
+        b"+OK 1 40\r\n",
+        b"+OK\r\n1 40\r\n.\r\n",
+        b"+OK\r\n1 u1\r\n.\r\n",
+        b"+OK\r\nSubject: x\r\n\r\nfirst\n.\n+OK second part\r\n..third\n..\r\n.\r\n",
+        b"+OK deleted\r\n",
+        b"+OK bye\r\n",
+    ]);
+    let (client, sent) = scripted(config(), &responses);
+    let outcome = client.outcome().expect("the session ended");
+    assert!(outcome.is_completed(), "{outcome:?}");
+    assert_eq!(
+        outcome.retrieved[0].bytes,
+        b"Subject: x\r\n\r\nfirst\n.\n+OK second part\r\n.third\n..\r\n"
+    );
+    assert_eq!(&sent[sent.len() - 2..], ["DELE 1\r\n", "QUIT\r\n"]);
+    assert!(outcome.deletions_committed);
+    // Cut off before its end, the message is not taken and nothing is deleted.
+    let mut responses: Vec<&[u8]> = LOGIN.to_vec();
+    responses.extend_from_slice(&[
+        b"+OK 1 40\r\n",
+        b"+OK\r\n1 40\r\n.\r\n",
+        b"+OK\r\n1 u1\r\n.\r\n",
+        b"+OK\r\nSubject: x\r\n\r\nfirst\n.\n",
+    ]);
+    let (mut client, sent) = scripted(config(), &responses);
+    assert_eq!(sent.last().map(String::as_str), Some("RETR 1\r\n"));
+    client.handle_peer_closed();
+    let outcome = client.outcome().expect("the session ended");
+    assert!(outcome.retrieved.is_empty(), "{outcome:?}");
+    assert!(outcome.marked_for_deletion.is_empty());
+}
+
+#[test]
 fn dropped_connection_mid_retr_commits_nothing() {
     let mut responses: Vec<&[u8]> = LOGIN.to_vec();
     responses.extend_from_slice(&[

@@ -206,9 +206,15 @@ fn drive(
     let mut retrieving = false;
     'session: loop {
         while let Some(event) = client.poll_event() {
-            if let Pop3ClientEvent::MessageRetrieved { number, uid, bytes } = &event {
+            if let Pop3ClientEvent::MessageRetrieved {
+                number,
+                uid,
+                bytes,
+                lines_end_at_lf,
+            } = &event
+            {
                 fetched.retrieved += 1;
-                print_data(out, None, "S:", &as_sent(bytes));
+                print_data(out, None, "S:", &as_sent(bytes, *lines_end_at_lf));
                 let name = match uid {
                     Some(uid) => format!("message {number} (unique-id {uid})"),
                     None => format!("message {number}"),
@@ -287,15 +293,23 @@ fn drive(
 }
 
 /// A retrieved message as the server sent it (RFC 1939 3): its lines with a leading "."
-/// doubled, then the "." line that ends the response. A line ends at an LF, with or without
-/// its CR, as the client read it, so a line's stuffing is shown where the client removed it.
-fn as_sent(message: &[u8]) -> Vec<u8> {
-    let mut lines = message.to_vec();
-    if !lines.is_empty() && !lines.ends_with(b"\n") {
-        lines.extend_from_slice(b"\r\n");
+/// doubled, then the "." line that ends the response. A line ends where the client read one
+/// to end, at CRLF, or at any LF from a server that writes no CR (`lines_end_at_lf`), so a
+/// line's stuffing is shown where the client removed it.
+fn as_sent(message: &[u8], lines_end_at_lf: bool) -> Vec<u8> {
+    let mut sent = Vec::with_capacity(message.len() + 8);
+    let mut line_start = true;
+    for (index, &byte) in message.iter().enumerate() {
+        if line_start && byte == b'.' {
+            sent.push(b'.');
+        }
+        sent.push(byte);
+        line_start = byte == b'\n' && (lines_end_at_lf || index > 0 && message[index - 1] == b'\r');
     }
-    let mut sent = Vec::with_capacity(lines.len() + 8);
-    crate::pop3::wire::write_dot_stuffed(&mut sent, &lines);
+    if !line_start {
+        sent.extend_from_slice(b"\r\n");
+    }
+    sent.extend_from_slice(b".\r\n");
     sent
 }
 
@@ -356,13 +370,17 @@ mod tests {
     #[test]
     fn a_retrieved_message_is_shown_as_the_server_sent_it() {
         assert_eq!(
-            as_sent(b"Subject: x\r\n\r\n.dot\r\n..two\r\nbare\nLF\r\n"),
+            as_sent(b"Subject: x\r\n\r\n.dot\r\n..two\r\nbare\nLF\r\n", false),
             b"Subject: x\r\n\r\n..dot\r\n...two\r\nbare\nLF\r\n.\r\n"
         );
-        // A line that ended in a bare LF lost its stuffing too.
-        assert_eq!(as_sent(b"a\n.b\r\n"), b"a\n..b\r\n.\r\n");
-        assert_eq!(as_sent(b"no end"), b"no end\r\n.\r\n");
-        assert_eq!(as_sent(b""), b".\r\n");
+        // From a server whose lines end at CRLF, a "." after a bare LF is inside a line and
+        // was not unstuffed; from one that writes no CR, it starts a line.
+        assert_eq!(as_sent(b"a\n.b\r\n", false), b"a\n.b\r\n.\r\n");
+        assert_eq!(as_sent(b"a\n.b\n", true), b"a\n..b\n.\r\n");
+        assert_eq!(as_sent(b".a", false), b"..a\r\n.\r\n");
+        assert_eq!(as_sent(b"no end\n", false), b"no end\n\r\n.\r\n");
+        assert_eq!(as_sent(b"no end", false), b"no end\r\n.\r\n");
+        assert_eq!(as_sent(b"", false), b".\r\n");
     }
 
     #[test]

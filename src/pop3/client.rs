@@ -285,6 +285,10 @@ pub enum Pop3ClientEvent {
         number: u32,
         uid: Option<String>,
         bytes: Vec<u8>,
+        /// The response's status line ended at a bare LF, so its lines were read as ending
+        /// at one (a server that writes no CR), each unstuffed where it starts; otherwise a
+        /// line ends at CRLF only, and an LF is a line's content.
+        lines_end_at_lf: bool,
     },
     /// Listed messages this session will not retrieve, and why (too large for this client,
     /// or beyond the messages it takes per session). They stay on the server.
@@ -361,6 +365,11 @@ struct MultiLine {
     first_line: String,
     body: Vec<u8>,
     lines: usize,
+    /// The status line ended at a bare LF: a server that writes no CR, whose lines end at LF.
+    lines_end_at_lf: bool,
+    /// The last piece read ended at a bare LF inside a line (a server that ends its lines
+    /// with CRLF): what follows is more of that line, neither unstuffed nor an end.
+    inside_line: bool,
 }
 
 /// One line of the scan listing: a message the client will retrieve.
@@ -533,8 +542,13 @@ impl Pop3Client {
         };
         if let Some(multi_line) = self.multi_line.as_mut() {
             // RFC 1939 3: a line holding only "." ends the response; otherwise a leading "."
-            // was added by the server and is taken off.
-            if content == b"." {
+            // was added by the server and is taken off. A line ends at CRLF: a "." after a
+            // bare LF inside a message is the message's own (a server stuffs what starts a
+            // line), and taking it for the end would keep a message cut short, read the rest
+            // as replies, and delete the whole message with DELE.
+            let line_start = !multi_line.inside_line;
+            let ended = crlf || multi_line.lines_end_at_lf;
+            if line_start && ended && content == b"." {
                 let Some(multi_line) = self.multi_line.take() else {
                     return;
                 };
@@ -544,11 +558,22 @@ impl Pop3Client {
                     first_line: multi_line.first_line,
                     body_lines: Some(multi_line.lines),
                 });
-                self.handle_multi_line(awaited, multi_line.body, now_ms);
+                self.handle_multi_line(
+                    awaited,
+                    multi_line.body,
+                    multi_line.lines_end_at_lf,
+                    now_ms,
+                );
                 return;
             }
-            let unstuffed = content.strip_prefix(b".").unwrap_or(&content);
-            multi_line.lines += 1;
+            let unstuffed = match content.strip_prefix(b".") {
+                Some(rest) if line_start => rest,
+                _ => &content,
+            };
+            if line_start {
+                multi_line.lines += 1;
+            }
+            multi_line.inside_line = !ended;
             multi_line.body.extend_from_slice(unstuffed);
             multi_line
                 .body
@@ -597,6 +622,8 @@ impl Pop3Client {
                 first_line,
                 body: Vec::new(),
                 lines: 0,
+                lines_end_at_lf: !crlf,
+                inside_line: false,
             });
             return;
         }
@@ -711,7 +738,13 @@ impl Pop3Client {
         }
     }
 
-    fn handle_multi_line(&mut self, awaited: Awaited, body: Vec<u8>, now_ms: u64) {
+    fn handle_multi_line(
+        &mut self,
+        awaited: Awaited,
+        body: Vec<u8>,
+        lines_end_at_lf: bool,
+        now_ms: u64,
+    ) {
         match awaited {
             Awaited::Capa => {
                 // RFC 2449 5: one capability per line, a tag and then its arguments, both
@@ -812,6 +845,7 @@ impl Pop3Client {
                     number,
                     uid: uid.clone(),
                     bytes: body.clone(),
+                    lines_end_at_lf,
                 });
                 self.retrieved.push(RetrievedMessage {
                     number,

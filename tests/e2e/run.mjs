@@ -1370,7 +1370,12 @@ await test('a link\'s problem, and a step opened with larger text, show under th
     await page.evaluate(() => { document.documentElement.style.fontSize = '200%'; });
     await page.evaluate(() => { window.location.hash = '#scenario=unknown-user&step=56'; });
     await page.waitForSelector('.controls-position:has-text("Step 56 of")');
-    await page.waitForTimeout(300);
+    // The page scrolls once the step is laid out, later on a busy machine: given 5 s, and
+    // then measured.
+    await page.waitForFunction(() => window.scrollY > 0
+      && Math.abs(document.querySelector('.region-details').getBoundingClientRect().top
+        - document.querySelector('.region-controls').getBoundingClientRect().height) <= 2,
+    null, { timeout: 5000 }).catch(() => {});
     const seen = await page.evaluate(() => ({
       y: window.scrollY,
       detailsTop: document.querySelector('.region-details').getBoundingClientRect().top,
