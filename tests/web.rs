@@ -1086,6 +1086,15 @@ async fn the_details_read_as_sentences() {
     let root = mount_app_at("#scenario=basic-delivery&step=5").await;
     yew::scheduler::flush().await;
     assert!(!text_of(&root, ".region-details").contains("Outcomes"));
+    // A run whose only mail came from a scripted client: no outcome, and why, rather than a
+    // bare "none" beside a refusal.
+    let root = mount_app_at("#scenario=smtp-smuggling&step=100000").await;
+    yew::scheduler::flush().await;
+    let details = text_of(&root, ".region-details");
+    assert!(
+        details.contains("none: no user agent sent a message in this run, and a scripted client's mail has no outcome"),
+        "{details}"
+    );
     mount_app_at("#").await;
 }
 

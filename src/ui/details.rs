@@ -846,7 +846,14 @@ fn step_details(
             // At the end, where each message went comes first: it is what a student looks
             // for there, and the check's explanation can wait below it.
             if let Some(outcomes) = outcomes {
-                if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE {
+                if outcomes.is_empty() && !loaded.scenario.raw_sessions.is_empty() {
+                    // A scripted client's mail is no user agent's message, and has no
+                    // outcome: "none" alone would say that nothing happened to it.
+                    <div class="details-state">
+                        <h3>{ "Outcomes" }</h3>
+                        <p class="details-none">{ NO_OUTCOME_FOR_SCRIPTED_MAIL }</p>
+                    </div>
+                } else if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE {
                     { list("Outcomes", outcomes.into_iter().map(|(line, _)| line).collect()) }
                 } else {
                     <ManyOutcomes outcomes={Rc::new(outcomes)} />
@@ -893,6 +900,11 @@ fn step_details(
         </>
     }
 }
+
+/// Said for the outcomes of a run whose only mail came from scripted clients.
+const NO_OUTCOME_FOR_SCRIPTED_MAIL: &str = "none: no user agent sent a message in this run, \
+    and a scripted client's mail has no outcome of its own (what the server did with it is in \
+    its replies, at the steps before)";
 
 /// Outcomes listed as they are up to this many. More (a scenario file of a whole class's mail
 /// has thousands) are counted by fate, and listed only when asked for: the browser took seconds
