@@ -988,7 +988,12 @@ impl<S: MaildropStore> Pop3Server<S> {
                         "{} POP3 server signing off ({summary})",
                         self.config.hostname
                     ),
-                    if deleted == 0 {
+                    if deleted == 0 && left == 0 {
+                        "QUIT in the TRANSACTION state enters UPDATE: the maildrop is empty, \
+                         so nothing is removed; the lock is released and the connection \
+                         closes."
+                            .to_string()
+                    } else if deleted == 0 {
                         "QUIT in the TRANSACTION state enters UPDATE: no message was marked \
                          with DELE, so the maildrop keeps every message; the lock is released \
                          and the connection closes."

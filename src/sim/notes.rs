@@ -44,8 +44,10 @@ macro_rules! retry_rules {
          up to its longest (30 minutes and 3 hours unless the scenario sets others). A wait \
          that would go past the give-up time ends there instead, but is never shorter than \
          the first, so the last attempt may come up to one first interval after it. The wait \
-         counts from now, the end of this attempt, which may have taken a while (a host that \
-         does not answer is waited for, 30 seconds by default), not from its start."
+         counts from now, the end of this attempt, not from its start, and an attempt may \
+         take a while: a host that does not accept the connection is waited for (30 seconds \
+         by default), and a reply that does not come up to its time limit (5 or 10 \
+         minutes)."
     };
 }
 
@@ -873,14 +875,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
                 "RFC 5321 4.5.3.2, 6.1, RFC 3463 3.5 (X.4.2)",
             )
         }
-        Event::RecipientResult(result) if result.own_finding => note(
-            "The outcome for one recipient, decided by the sending host itself: no server \
-             reply with this code crossed the wire (a message over the server's SIZE, 8-bit \
-             data for a server without 8BITMIME, a lost connection, ...). The host writes its \
-             finding as the reply a server would have given, with the status code RFC 3463 \
-             has for it, so that the queue and any bounce treat it like one.",
-            "RFC 5321 4.2.1, RFC 3463",
-        ),
+        Event::RecipientResult(result) if result.own_finding => Some(StepNote {
+            text: Cow::Owned(format!(
+                "{}: the outcome for one recipient, decided by the sending host itself, so no \
+                 server sent this reply (a message over the server's SIZE, 8-bit data for a \
+                 server without 8BITMIME, a lost connection, ...). The host writes its finding \
+                 as the reply a server would have given, with the status code RFC 3463 has for \
+                 it, so that the queue and any bounce treat it like one.",
+                result.reply
+            )),
+            rfc: Cow::Borrowed("RFC 5321 4.2.1, RFC 3463"),
+        }),
         Event::RecipientResult(result) if result.result == TEMPORARY_FAILURE => note(
             "A temporary failure for this recipient: the server's 4yz reply says 'not now'. The \
              sending host keeps the message for them: it tries the next MX host in this \
@@ -901,8 +906,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             "Accepted for this recipient: the receiving server has taken the message for them \
              with its 2yz reply, and the sending host is done with them (but for a report \
              that it relayed them, when the sender asked to hear of success and that server \
-             does not offer DSN, RFC 3461 4.1).",
-            "RFC 5321 4.2.1, 6.1",
+             does not offer DSN, RFC 3461 5.2.2).",
+            "RFC 5321 4.2.1, 6.1, RFC 3461 5.2.2",
         ),
         Event::RetryScheduled { .. } => note(
             concat!(
@@ -985,7 +990,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              ENVID and ORCPT when they were given (Original-Envelope-Id, Original-Recipient), \
              and goes back with the null reverse path <>, as every notice does. Without \
              NOTIFY=SUCCESS no one reports success: silence is the normal case.",
-            "RFC 3461 4.1, 4.2, 4.4, 6.2, RFC 3464 2.2.1, 2.3.1, 2.3.3, RFC 5321 4.5.5",
+            "RFC 3461 4.1, 5.2.3, 6.2, 4.2, 4.4, RFC 3464 2.2.1, 2.3.1, 2.3.3, RFC 5321 4.5.5",
         ),
         Event::BounceCreated(created) if created.action == "relayed" => note(
             "A relay report, asked for: the sender gave NOTIFY=SUCCESS, and the next server \
@@ -995,7 +1000,7 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              that reports no success (RFC 3464 Action: relayed). Had \
              the next server offered DSN, this host would have passed NOTIFY, ORCPT, RET and \
              ENVID on with the message, and that server would report.",
-            "RFC 3461 4.1, 6.2, RFC 3464 2.3.3",
+            "RFC 3461 4.1, 5.2.2, 6.2, RFC 3464 2.3.3",
         ),
         Event::NoticeDeclined(declined) => {
             let (who, whose) = match declined.recipients.len() {
@@ -1025,13 +1030,15 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              <> (MAIL FROM:<> when it goes over SMTP), so that nothing is ever sent back \
              about it. It is a multipart/report: a text for people, then a \
              message/delivery-status part with Reporting-MTA (the host writing it) and \
-             Arrival-Date, then for each recipient Final-Recipient, Action (failed), Status \
+             Arrival-Date (after Original-Envelope-Id, the sender's ENVID, when one was \
+             given), then for each recipient Original-Recipient (the sender's ORCPT, when \
+             given), Final-Recipient, Action (failed), Status \
              (the enhanced status code, RFC 3463), Remote-MTA (the server that refused, when \
              one did), Diagnostic-Code (its reply, or this host's own finding) and \
              Last-Attempt-Date (left out when this host never got to try); then the original \
              message's header, or the whole message when the sender asked for it with \
              RET=FULL (DSN, RFC 3461 4.3).",
-            "RFC 6522, RFC 3464 2.1, 2.2.2, 2.2.5, 2.3.2-2.3.7, RFC 5321 4.5.5, RFC 3461 4.3",
+            "RFC 6522, RFC 3464 2.1, 2.2.1, 2.2.2, 2.2.5, 2.3.1-2.3.7, RFC 5321 4.5.5, RFC 3461 4.3",
         ),
         Event::BounceDiscarded { .. } => note(
             "This undeliverable message was sent with the null reverse-path (MAIL FROM:<>), \
@@ -1217,9 +1224,10 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                      says how many octets follow, and the server reads exactly that many, \
                      whatever they hold, so nothing is dot-stuffed and no line with a single dot \
                      ends anything. A client that pipelines (the server lists PIPELINING, and \
-                     the client uses it) sends the chunks one after another, with at most 8 \
-                     unanswered, and reads the replies as they come; one that does not waits \
-                     for each chunk's 250 before the next."
+                     the client uses it) sends the chunks one after another, and reads the \
+                     replies as they come (this client keeps at most 8 unanswered, its own \
+                     choice: the RFCs set no number); one that does not waits for each chunk's \
+                     250 before the next."
                 ),
                 "RFC 3030 2, 4.2, RFC 2920",
             ),
@@ -1258,10 +1266,11 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
             ),
             S::ExpectMail => (
                 state_text!(
-                    "The server waits for MAIL FROM, which starts a mail transaction (on a \
-                     submission port, AUTH comes first)."
+                    "The server waits for MAIL FROM, which starts a mail transaction (on port \
+                     587 a submission server wants AUTH before it; between servers, on port 25, \
+                     no login is asked)."
                 ),
-                "RFC 5321 4.1.1.2, RFC 6409 4",
+                "RFC 5321 4.1.1.2, RFC 6409 4.3",
             ),
             S::ExpectRcpt => (
                 state_text!("MAIL was accepted: the server waits for RCPT TO."),
@@ -1313,7 +1322,10 @@ fn state_note(state: StateName) -> (&'static str, &'static str) {
                 "RFC 5321 3.1",
             ),
             S::Closed => (
-                state_text!("The server's session is over."),
+                state_text!(
+                    "The server's session ends here: it sends its last reply, if it has one \
+                     (221 to QUIT), and closes the connection."
+                ),
                 "RFC 5321 4.1.1.10",
             ),
         },
@@ -1687,9 +1699,29 @@ impl TransactionsSeen {
         };
         Some(StepNote {
             text: Cow::Owned(format!("{before}{}", note.text)),
-            rfc: Cow::Owned(format!("{rfc}, {}", note.rfc)),
+            rfc: Cow::Owned(joined_citations(rfc, &note.rfc)),
         })
     }
+}
+
+/// Two lists of citations as one: `RFC 5321 4.1.4` then `RFC 5321 4.1.1.2, RFC 2920` is
+/// `RFC 5321 4.1.4, 4.1.1.2, RFC 2920`, an RFC named once where its sections follow on.
+fn joined_citations(first: &str, then: &str) -> String {
+    let last_rfc = |citations: &str| {
+        citations
+            .rsplit(", ")
+            .find_map(|citation| citation.strip_prefix("RFC "))
+            .and_then(|rest| rest.split(' ').next())
+            .map(str::to_string)
+    };
+    let then = match (last_rfc(first), then.strip_prefix("RFC ")) {
+        (Some(number), Some(rest)) => match rest.strip_prefix(number.as_str()) {
+            Some(sections) if sections.starts_with(' ') => sections.trim_start(),
+            _ => then,
+        },
+        _ => then,
+    };
+    format!("{first}, {then}")
 }
 
 /// What a MAIL note says of the reverse path, and what it says instead when the path is the
@@ -1970,8 +2002,9 @@ fn smtp_command_note(bytes: &[u8]) -> Option<StepNote> {
         ),
         "AUTH" => note(
             "AUTH PLAIN sends the user name and password, base64-encoded (not encrypted): \
-             submission servers require it before they take mail.",
-            "RFC 4954, RFC 4616",
+             submission servers normally require authentication, with this or another \
+             mechanism, before they take mail.",
+            "RFC 4954, RFC 4616, RFC 6409 4.3",
         ),
         // Whether the commands after MAIL went with it tells a pipelining client from one
         // that waits for each reply.
@@ -3456,7 +3489,7 @@ mod tests {
         assert!(!quit.is_empty());
         assert!(quit
             .iter()
-            .all(|note| note.starts_with("The server's session is over")));
+            .all(|note| note.starts_with("The server's session ends here")));
     }
 
     #[test]
@@ -3955,6 +3988,31 @@ mod tests {
         assert!(delayed.text.starts_with("A delay notice, not a bounce"));
         let failed = note_for(&notice("failed"), None).unwrap();
         assert!(failed.text.starts_with("A delivery status notification"));
+    }
+
+    #[test]
+    fn citations_joined_name_an_rfc_once_where_its_sections_follow_on() {
+        assert_eq!(
+            joined_citations("RFC 5321 4.1.4", "RFC 5321 4.1.1.2, RFC 2920"),
+            "RFC 5321 4.1.4, 4.1.1.2, RFC 2920"
+        );
+        assert_eq!(
+            joined_citations("RFC 5321 4.5.3.1.10, 4.1.4", "RFC 5321 4.1.1.2, RFC 2920"),
+            "RFC 5321 4.5.3.1.10, 4.1.4, 4.1.1.2, RFC 2920"
+        );
+        // Another RFC, one whose number begins the same, or one named without a section.
+        assert_eq!(
+            joined_citations("RFC 5321 4.1.4", "RFC 2920 3.1"),
+            "RFC 5321 4.1.4, RFC 2920 3.1"
+        );
+        assert_eq!(
+            joined_citations("RFC 821 4.1", "RFC 8210 2"),
+            "RFC 821 4.1, RFC 8210 2"
+        );
+        assert_eq!(
+            joined_citations("RFC 2920 3.1", "RFC 2920"),
+            "RFC 2920 3.1, RFC 2920"
+        );
     }
 
     #[test]

@@ -903,7 +903,7 @@ mod tests {
                 "PIPELINING: the client may send several commands",
                 "SIZE 10485760: the largest message it takes",
                 "8BITMIME: the message body may hold octets above 127",
-                "ENHANCEDSTATUSCODES: each 2xx, 4xx and 5xx reply after this one but",
+                "ENHANCEDSTATUSCODES: every later 2xx, 4xx or 5xx reply (but those to EHLO",
             ] {
                 assert!(why.contains(said), "{said}: {why}");
             }

@@ -371,9 +371,11 @@ impl SimPolicy {
             .iter()
             .find(|(point, _)| *point == at)?;
         let class = if reply.code / 100 == 4 {
-            "a temporary failure: the same command may work later (RFC 5321 4.2.1)"
+            "A 4yz reply is a temporary failure: the same command may work later (RFC 5321 \
+             4.2.1)"
         } else {
-            "a permanent failure: the same command would fail again (RFC 5321 4.2.1)"
+            "A 5yz reply is a permanent failure: the same command would fail again (RFC 5321 \
+             4.2.1)"
         };
         let kept = if at == StallPoint::Dot {
             "; refused after its data, the message is not this server's to deliver (RFC 5321 \
@@ -386,7 +388,7 @@ impl SimPolicy {
             why: format!(
                 "this server answers {what} with a reply set for this run (a reply fault, \
                  given by the scenario or chosen in the message dialog), in place of what its \
-                 own rules would have said: {class}{kept}"
+                 own rules would have answered. {class}{kept}"
             )
             .into(),
             rfc: "RFC 5321 4.2".into(),
@@ -504,8 +506,9 @@ impl Policy for SimPolicy {
                 "the client logged in as {user}, who may send as their own address only, and \
                  {sender} is not theirs: a submission server may refuse a sender the \
                  authentication does not allow, so that no user writes mail as another. RFC \
-                 6409 names 550 with 5.7.1 for this; this is Postfix's reply \
-                 (reject_sender_login_mismatch), 553, \"mailbox name not allowed\""
+                 6409 names 550 with 5.7.1 for this; this server answers as Postfix's \
+                 reject_sender_login_mismatch does: 553 (\"mailbox name not allowed\") with \
+                 5.7.1."
             ),
             "RFC 6409 6.1, RFC 5321 4.2.3 (553), RFC 3463 3.8 (X.7.1)",
         )

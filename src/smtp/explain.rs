@@ -250,8 +250,8 @@ pub fn ehlo_keywords(keywords: &[&str]) -> Vec<String> {
                 "SMTPUTF8" => "SMTPUTF8: addresses and header fields may be UTF-8 (MAIL \
                      FROM:<...> SMTPUTF8, RFC 6531)."
                     .to_string(),
-                "ENHANCEDSTATUSCODES" => "ENHANCEDSTATUSCODES: each 2xx, 4xx and 5xx \
-                     reply after this one but the replies to EHLO and HELO carries a status \
+                "ENHANCEDSTATUSCODES" => "ENHANCEDSTATUSCODES: every later 2xx, 4xx or \
+                     5xx reply (but those to EHLO and HELO) starts its text with a status code \
                      class.subject.detail, such as 5.1.1; the go-aheads 354 and 334 do not \
                      (RFC 2034 3, RFC 3463)."
                     .to_string(),

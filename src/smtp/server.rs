@@ -1181,9 +1181,9 @@ impl<P: Policy> ServerSession<P> {
             Some(enhanced) if !self.config.extensions.ehlo => {
                 let stop = if why.ends_with('.') { "" } else { "." };
                 why = format!(
-                    "{why}{stop} An ESMTP server would add the enhanced status code \
-                     {enhanced}; this server of RFC 821's time sends none (RFC 2034 is an \
-                     extension)"
+                    "{why}{stop} A server offering ENHANCEDSTATUSCODES (in a session begun \
+                     with EHLO) would add the enhanced status code {enhanced}; this server of \
+                     RFC 821's time sends none (RFC 2034 is an extension)"
                 )
                 .into();
                 Reply {
@@ -1727,7 +1727,7 @@ impl<P: Policy> ServerSession<P> {
                 format!("Bare {name} in command line; end lines with <CR><LF>"),
             ),
             &format!(
-                "a {name} not paired with CR LF never ends a line (RFC 5321 2.3.8), so the \
+                "a bare {name}, not part of a CR LF pair, never ends a line (RFC 5321 2.3.8), so the \
                  line went on to {line_end} and is not a command; it was dropped up to there. \
                  It starts with BDAT and a chunk size before the bare {name}, so the answer \
                  waited for the line's end and its chunk, taken to follow that end: with the \
@@ -1808,7 +1808,7 @@ impl<P: Policy> ServerSession<P> {
                 (
                     "this server is of RFC 821's time and does not know EHLO, whatever its \
                      arguments, so it answers 500 and stays where it was; a client whose EHLO \
-                     is refused so starts again with HELO (the built-in sending client does \
+                     is refused this way starts again with HELO (the built-in sending client does \
                      after 500, 501, 502 or 504), and then uses no extension"
                         .to_string(),
                     "RFC 1869 4.6, RFC 5321 3.2",
@@ -3134,8 +3134,8 @@ impl<P: Policy> ServerSession<P> {
                 format!("Message refused: bare {name} in message data"),
             ),
             format!(
-                "the {verb} content has a {name} not paired with CR LF (the first is octet {} \
-                 of that content). Only CRLF ends a line (RFC 5321 2.3.8); {risk}. The data \
+                "the {verb} content has a bare {name}, not part of a CR LF pair (the first is \
+                 octet {} of that content). Only CRLF ends a line (RFC 5321 2.3.8); {risk}. The data \
                  was read to {end} and refused, and the session goes on; Postfix's \
                  smtpd_forbid_bare_newline=reject refuses a bare LF so too, and then closes \
                  the connection (it does not check bare CR)",
