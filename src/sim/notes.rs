@@ -2413,14 +2413,25 @@ fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
         };
     }
     match verb(bytes).as_str() {
-        "USER" | "PASS" => note(
-            "USER and PASS log in (AUTHORIZATION state); the password travels in clear unless \
-             the connection is encrypted.",
+        "USER" => note(
+            "USER names the maildrop to log in to (AUTHORIZATION state); PASS, with its \
+             password, comes next.",
             "RFC 1939 7",
         ),
-        "STAT" | "LIST" => note(
-            "STAT gives the number of messages and their total size; LIST gives each message's \
-             size.",
+        "PASS" => note(
+            "PASS gives the password for the name USER gave, in clear unless the connection is \
+             encrypted (STLS, or POP3 over TLS on port 995); on +OK the maildrop is locked for \
+             this session, and the TRANSACTION state begins.",
+            "RFC 1939 7, 4, RFC 8314",
+        ),
+        "STAT" => note(
+            "STAT gives the number of messages in the maildrop and their total size in octets \
+             (those marked with DELE not counted).",
+            "RFC 1939 5",
+        ),
+        "LIST" => note(
+            "LIST gives each message's number and size in octets, a line each (with a number, \
+             that message's alone).",
             "RFC 1939 5",
         ),
         "UIDL" => note(
