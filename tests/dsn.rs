@@ -296,7 +296,10 @@ fn a_server_is_not_named_as_the_author_of_the_mtas_own_finding() {
     );
     let parts = report_parts(&message);
     let text = one_line(&String::from_utf8_lossy(raw_body(&message, parts[0].1)));
-    assert!(text.contains("Receiving server: mx.example.net"), "{text}");
+    assert!(
+        text.contains("The server it was going to: mx.example.net (it sent no such reply)"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -501,7 +501,7 @@ async fn a_student_goes_from_failure_to_failure_by_button_or_key() {
     assert!(root.query_selector(".details-failures").unwrap().is_none());
     let hint = text_of(&root, ".region-details");
     assert!(
-        hint.contains("Home and End jump, and nothing fails."),
+        hint.contains("Home and End jump. Nothing fails in this scenario."),
         "{hint}"
     );
     press_shifted_key("ArrowRight");

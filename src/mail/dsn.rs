@@ -568,7 +568,12 @@ fn text_part(request: &DsnRequest, original: &Original<'_>) -> Vec<u8> {
                     ),
                 );
                 if let Some(host) = server {
-                    paragraph(&mut text, 2, &format!("Receiving server: {host}"));
+                    // The finding is this system's: the server sent no reply about it.
+                    paragraph(
+                        &mut text,
+                        2,
+                        &format!("The server it was going to: {host} (it sent no such reply)"),
+                    );
                 }
             }
             (None, Some(host)) => paragraph(&mut text, 2, &format!("Receiving server: {host}")),

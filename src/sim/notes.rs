@@ -45,9 +45,9 @@ macro_rules! retry_rules {
          that would go past the give-up time ends there instead, but is never shorter than \
          the first, so the last attempt may come up to one first interval after it. The wait \
          counts from now, the end of this attempt, not from its start, and an attempt may \
-         take a while: a host that does not accept the connection is waited for (30 seconds \
-         by default), and a reply that does not come up to its time limit (5 or 10 \
-         minutes)."
+         take a while: a host that does not answer at all is waited for (30 seconds by \
+         default), and a reply that does not come is waited for up to its time limit (2 to \
+         10 minutes)."
     };
 }
 
@@ -112,7 +112,8 @@ fn mx_failure_note(result: &str) -> Option<StepNote> {
     } else if result.starts_with(failure_text::NULL_MX) {
         note(
             "The domain publishes a null MX, a single 'MX 0 .': it says it takes no mail at all. \
-             The sending server does not try its address either; the message bounces at once \
+             The sending server does not fall back to the domain's own address (A or AAAA) \
+             either; the message bounces at once \
              (556 5.1.10).",
             "RFC 7505 3, 4.1, RFC 7504",
         )
@@ -352,8 +353,8 @@ fn retry_text(retry: &RetryScheduled, now_ms: u64) -> String {
     };
     let last = if retry.last_attempt {
         "That attempt is the last: by then the message will have been queued for the give-up \
-         time (5 days unless the scenario sets another), so if it fails for now again, the \
-         server gives up on it (RFC 5321 4.5.4.1). "
+         time (5 days unless the scenario sets another), so if it fails again, even for now, \
+         the server gives up on it (RFC 5321 4.5.4.1). "
     } else {
         ""
     };
@@ -698,11 +699,15 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             bytes,
             ..
         } => smtp_command_note(bytes.as_bytes()),
-        Event::DnsQuery { .. } => note(
-            "To find where mail for a domain goes, the sending server asks DNS for the domain's \
-             MX records, then for the addresses (A, AAAA) of the hosts they name.",
-            "RFC 5321 5.1, RFC 1035",
-        ),
+        Event::DnsQuery(query) => Some(StepNote {
+            text: Cow::Owned(format!(
+                "A DNS question ({}). To find where mail for a domain goes, the sending server \
+                 asks DNS for the domain's MX records, then for the addresses (A, AAAA) of the \
+                 hosts they name.",
+                query.question
+            )),
+            rfc: Cow::Borrowed("RFC 5321 5.1, RFC 1035"),
+        }),
         Event::DnsResponse(response) if response.outcome == DnsOutcome::NxDomain => note(
             "NXDOMAIN: the name asked about does not exist. For the mail domain's MX \
                  question this is permanent: there is nowhere to deliver, and the mail bounces \
@@ -780,14 +785,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             )
         }
         // Only an answer with records is left: the others have notes of their own above.
-        Event::DnsResponse { .. } => note(
-            "The DNS answer, with the records asked for. MX records name the hosts that take \
-             the domain's mail, each with a preference: the lowest is tried first, hosts of \
-             equal preference in random order. A and AAAA records give a host's IPv4 and IPv6 \
-             addresses, to connect to. A CNAME record says the name is an alias: the answer \
-             goes on with the records of the name it points to.",
-            "RFC 5321 5.1, RFC 1035 3.3.9, 3.4.1, RFC 3596 2, RFC 1034 3.6.2",
-        ),
+        Event::DnsResponse(response) => Some(StepNote {
+            text: Cow::Owned(format!(
+                "The DNS answer, with the records asked for ({}). MX records name the hosts \
+                 that take the domain's mail, each with a preference: the lowest is tried \
+                 first, hosts of equal preference in random order. A and AAAA records give a \
+                 host's IPv4 and IPv6 addresses, to connect to. A CNAME record says the name \
+                 is an alias: the answer goes on with the records of the name it points to.",
+                listed(&response.records, DNS_RECORDS_NAMED)
+            )),
+            rfc: Cow::Borrowed("RFC 5321 5.1, RFC 1035 3.3.9, 3.4.1, RFC 3596 2, RFC 1034 3.6.2"),
+        }),
         // Before the cache's note: a host that is an MX of the domain drops its own level
         // whether the answer is fresh or kept. With no host left, the failure's note says why.
         Event::MxResolved(resolved)
@@ -827,26 +835,38 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         Event::MxResolved(resolved) if resolved.targets.is_empty() => {
             mx_failure_note(&resolved.result)
         }
-        Event::MxResolved { .. } => note(
-            "The hosts to try, lowest preference first; hosts of equal preference in a random \
-             order, drawn again for each attempt, so that they share the load (here drawn from \
-             the run's seed, so that a run can be made again: another seed may draw another \
-             order). With no MX \
-             record the domain itself is used; a single 'MX 0 .' means the domain takes no \
-             mail.",
-            "RFC 5321 5.1, RFC 7505",
-        ),
+        Event::MxResolved(resolved) if resolved.targets.len() == 1 => Some(StepNote {
+            text: Cow::Owned(format!(
+                "The host to try: {}, the only one. With several, the lowest preference goes \
+                 first, and hosts of equal preference in a random order, drawn again for each \
+                 attempt, so that they share the load. With no MX record the domain itself is \
+                 used; a single 'MX 0 .' means the domain takes no mail.",
+                resolved.targets[0]
+            )),
+            rfc: Cow::Borrowed("RFC 5321 5.1, RFC 7505"),
+        }),
+        Event::MxResolved(resolved) => Some(StepNote {
+            text: Cow::Owned(format!(
+                "The hosts to try, in this order: {}. The lowest preference goes first; hosts \
+                 of equal preference, if any, in a random order, drawn again for each attempt, \
+                 so that they share the load (here drawn from the run's seed, so that a run can \
+                 be made again: another seed may draw another order). With no MX record the \
+                 domain itself is used; a single 'MX 0 .' means the domain takes no mail.",
+                listed(&resolved.targets, MX_TARGETS_NAMED)
+            )),
+            rfc: Cow::Borrowed("RFC 5321 5.1, RFC 7505"),
+        }),
         Event::MessageAccepted(accepted) if accepted.reverse_path.is_empty() => note(
-            "With its 250 reply after the data, this server has taken responsibility for the \
-             message: from now on it must deliver it, and may not lose it for frivolous \
+            "The message is stored. With the 250 reply it now sends after the data, this server \
+             takes responsibility for the message: from then on it must deliver it, and may not lose it for frivolous \
              reasons such as a crash or a predictable shortage of resources. This one is a \
              notice, from the null reverse path <>: should it fail, nobody is told, as a \
              notice about a notice could loop.",
             "RFC 5321 6.1, 4.5.5",
         ),
         Event::MessageAccepted { .. } => note(
-            "With its 250 reply after the data, this server has taken responsibility for the \
-             message: from now on it must deliver it or, failing that, tell the sender with a \
+            "The message is stored. With the 250 reply it now sends after the data, this server \
+             takes responsibility for the message: from then on it must deliver it or, failing that, tell the sender with a \
              bounce (unless the sender asked for none, with DSN's NOTIFY), and may not lose it \
              for frivolous reasons such as a crash or a predictable shortage of resources.",
             "RFC 5321 6.1, RFC 3461 4.1",
@@ -1088,15 +1108,21 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              over 255 octets cannot be sent. It did not connect, and the mailbox is unchanged.",
             "RFC 1939 7, RFC 2449 4",
         ),
-        Event::Outcome { .. } => note(
-            "Where the message ended up for this recipient: delivered to a mailbox, bounced to \
-             the sender, failed with no notice (the sender asked for none, with DSN's NOTIFY), \
-             refused at submission, discarded (undeliverable, from the null reverse path <>, \
-             so there is no one to tell), or still queued when the run ended. A server that \
-             answered 250 to the data must deliver the message or tell the sender it failed, \
-             unless asked not to; a crash or a full disk is no excuse to lose it.",
-            "RFC 5321 6.1, 4.5.5, RFC 3461 4.1",
-        ),
+        Event::Outcome(outcome) => Some(StepNote {
+            text: Cow::Owned(format!(
+                "{} <{}>: {}. That is where the message ended up for this recipient, one of: \
+                 delivered to a mailbox, bounced to the sender, failed with no notice (the \
+                 sender asked for none, with DSN's NOTIFY), refused at submission, discarded \
+                 (undeliverable, from the null reverse path <>, so there is no one to tell), or \
+                 still queued when the run ended. A server that answered 250 to the data must \
+                 deliver the message or tell the sender it failed, unless asked not to; a crash \
+                 or a full disk is no excuse to lose it.",
+                outcome.message,
+                outcome.recipient,
+                super::trace::describe_fate(&outcome.fate)
+            )),
+            rfc: Cow::Borrowed("RFC 5321 6.1, 4.5.5, RFC 3461 4.1"),
+        }),
         Event::ConservationChecked {
             ok: false,
             problems,
@@ -1145,7 +1171,8 @@ macro_rules! state_text {
 /// What every session state is, said at the end of each state's note.
 macro_rules! state_machine_sentence {
     () => {
-        " Each side of a session is a state machine, named after what it expects next."
+        " Each side of a session is a state machine, named after where it is or what it \
+         expects next."
     };
 }
 
@@ -1702,6 +1729,25 @@ impl TransactionsSeen {
             rfc: Cow::Owned(joined_citations(rfc, &note.rfc)),
         })
     }
+}
+
+/// How many of a DNS answer's records, and of the hosts to try, a note names; the rest are
+/// counted (the step's lines have them all).
+const DNS_RECORDS_NAMED: usize = 6;
+const MX_TARGETS_NAMED: usize = 8;
+
+/// `items` joined with "; ", the first `named` of them, and how many more.
+fn listed(items: &[String], named: usize) -> String {
+    let mut text = items
+        .iter()
+        .take(named)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if items.len() > named {
+        text.push_str(&format!(" and {} more", items.len() - named));
+    }
+    text
 }
 
 /// Two lists of citations as one: `RFC 5321 4.1.4` then `RFC 5321 4.1.1.2, RFC 2920` is
@@ -2350,12 +2396,15 @@ fn whole_message_note(bytes: &[u8]) -> Option<StepNote> {
         ),
         Some(_) => note(
             "The message data: header fields, an empty line, the body. This body is MIME \
-             multipart: parts, each opened by the boundary line its Content-Type names and \
-             with header fields of its own; text beyond ASCII goes quoted-printable (or \
-             8-bit, to a server that offers 8BITMIME), and an attachment's bytes base64 \
-             (Content-Transfer-Encoding), as SMTP carries lines of text. Lines starting with \
-             '.' get an extra dot, and a line with only '.' (CRLF . CRLF) ends the data.",
-            "RFC 5321 4.5.2, 4.1.1.4, RFC 2046 5.1, RFC 2045 6",
+             multipart: the header's Content-Type names a boundary, and a line of two dashes \
+             and that boundary starts each part, which has header fields of its own; the same \
+             line with two more dashes at its end closes the last. An attachment's part says \
+             so in Content-Disposition: attachment, with its file name. SMTP carries lines of \
+             text, so an attachment's bytes go as base64 (Content-Transfer-Encoding), in lines \
+             of at most 76 characters, and text beyond ASCII as quoted-printable (or 8-bit, to \
+             a server that offers 8BITMIME). Lines starting with '.' get an extra dot, and a \
+             line with only '.' (CRLF . CRLF) ends the data.",
+            "RFC 5321 4.5.2, 4.1.1.4, RFC 2046 5.1.1, RFC 2045 6.7, 6.8, RFC 2183 2",
         ),
         None => note(
             "The message data: header fields, an empty line, the body. Lines starting with '.' \
@@ -3346,7 +3395,8 @@ mod tests {
             (
                 "basic-delivery",
                 "IN MX 10 mx.receiver.test.",
-                "The DNS answer, with the records asked for. MX records name the hosts",
+                "The DNS answer, with the records asked for (receiver.test. 3600 IN MX 10 \
+                 mx.receiver.test.). MX records name the hosts",
             ),
             (
                 "basic-delivery",
@@ -3972,7 +4022,29 @@ mod tests {
             None,
         )
         .unwrap();
-        assert!(some.text.starts_with("The hosts to try"), "{some:?}");
+        assert!(
+            some.text
+                .starts_with("The host to try: mx.b.test [192.0.2.1], the only one."),
+            "{some:?}"
+        );
+        assert!(!some.text.contains("seed"), "{some:?}");
+        let several = note_for(
+            &resolved(
+                "MX records, by preference",
+                vec![
+                    "mx1.b.test [192.0.2.1]".into(),
+                    "mx2.b.test [192.0.2.2]".into(),
+                ],
+            ),
+            None,
+        )
+        .unwrap();
+        assert!(
+            several.text.starts_with(
+                "The hosts to try, in this order: mx1.b.test [192.0.2.1]; mx2.b.test [192.0.2.2]."
+            ),
+            "{several:?}"
+        );
         let routed = Event::MxResolved(Box::new(MxResolved {
             host: "mail.a.test".into(),
             domain: "b.test".into(),

@@ -476,7 +476,8 @@ impl Policy for SimPolicy {
                 // simulated.
                 (_, None) => {
                     "a receiving server takes mail from any sender here (real ones may check \
-                     the sender's domain, with SPF or DMARC, which this simulator does not do)"
+                     the sender's domain with SPF, and after the data the From: header's with \
+                     DMARC, which this simulator does not do)"
                 }
                 (_, Some(_)) => {
                     "this server does not check whether the login owns the sender (a \

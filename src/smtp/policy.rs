@@ -126,9 +126,10 @@ impl Decision {
             (5, 1, 1),
             "User unknown",
             format!(
-                "{domain} is a local domain but has no mailbox \"{local_part}\"; refusing at \
-                 RCPT leaves telling the sender to the SMTP client that sent it (the sender's \
-                 server, or a relay on the way), not to this server"
+                "{domain} is a local domain but has no mailbox \"{local_part}\"; refused at \
+                 RCPT, the message stays with the SMTP client that sent it (the sender's \
+                 server, or a relay on the way), and that client, not this server, tells the \
+                 sender"
             ),
             "RFC 5321 3.3, RFC 3463 3.2 (X.1.1)",
         )

@@ -616,9 +616,9 @@ fn introduction(
             <p class="details-text">{ scenario.teaching.clone() }</p>
             { seed }
             <p class="details-hint">{ format!(
-                "{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump{}.",
+                "{} steps. Press Play or step forward; on a keyboard, → and ← step, Space plays and pauses, Home and End jump{}",
                 loaded.steps.len(),
-                if loaded.failures.is_empty() { ", and nothing fails" } else { ", Shift with → and ← goes to the next and previous failure" },
+                if loaded.failures.is_empty() { ". Nothing fails in this scenario." } else { ", Shift with → and ← goes to the next and previous failure." },
             ) }</p>
             { jumps }
             if let Some((file, text)) = builtin_file(loaded) {
