@@ -617,6 +617,17 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              reports it not sent.",
             "RFC 5321 6.1, 4.5.3.2.6, RFC 1047",
         ),
+        Event::ClientState {
+            from: StateName::SmtpClient(ClientStateKind::ExpectRcptReplies),
+            to: StateName::SmtpClient(ClientStateKind::ExpectQuitReply),
+            ..
+        } => note(
+            "No recipient was accepted in this transaction, so there is no message to send: \
+             the client skips DATA and says QUIT, and waits for 221. What the refusals said \
+             goes back to the sender: a user agent shows them, a sending server bounces the \
+             message or tries again later.",
+            "RFC 5321 3.3, 4.1.1.10",
+        ),
         Event::ClientState { to, .. } | Event::ServerState { to, .. } => {
             let (text, rfc) = state_note(*to);
             note(text, rfc)
@@ -4071,6 +4082,26 @@ mod tests {
         assert!(delayed.text.starts_with("A delay notice, not a bounce"));
         let failed = note_for(&notice("failed"), None).unwrap();
         assert!(failed.text.starts_with("A delivery status notification"));
+    }
+
+    #[test]
+    fn a_transaction_without_an_accepted_recipient_is_said_to_skip_data() {
+        let skipped = notes_at_lines(
+            "address-syntax-error",
+            "client ExpectRcptReplies -> ExpectQuitReply",
+        );
+        assert_eq!(skipped.len(), 1);
+        assert!(
+            skipped[0].starts_with("No recipient was accepted in this transaction"),
+            "{}",
+            skipped[0]
+        );
+        // Where a recipient was accepted, the client goes on to DATA, with no such note.
+        assert!(notes_at_lines(
+            "basic-delivery",
+            "client ExpectRcptReplies -> ExpectQuitReply"
+        )
+        .is_empty());
     }
 
     #[test]
