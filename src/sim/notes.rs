@@ -868,18 +868,19 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
             rfc: Cow::Borrowed("RFC 5321 5.1, RFC 7505"),
         }),
         Event::MessageAccepted(accepted) if accepted.reverse_path.is_empty() => note(
-            "The message is stored. With the 250 reply it now sends after the data, this server \
-             takes responsibility for the message: from then on it must deliver it, and may not lose it for frivolous \
-             reasons such as a crash or a predictable shortage of resources. This one is a \
-             notice, from the null reverse path <>: should it fail, nobody is told, as a \
-             notice about a notice could loop.",
+            "The message is stored. With the 250 reply it now sends after the data, this \
+             server takes responsibility for the message: from then on it must deliver it, \
+             and may not lose it for frivolous reasons such as a crash or a predictable \
+             shortage of resources. This one is a notice, from the null reverse path <>: \
+             should it fail, nobody is told, as a notice about a notice could loop.",
             "RFC 5321 6.1, 4.5.5",
         ),
         Event::MessageAccepted { .. } => note(
-            "The message is stored. With the 250 reply it now sends after the data, this server \
-             takes responsibility for the message: from then on it must deliver it or, failing that, tell the sender with a \
-             bounce (unless the sender asked for none, with DSN's NOTIFY), and may not lose it \
-             for frivolous reasons such as a crash or a predictable shortage of resources.",
+            "The message is stored. With the 250 reply it now sends after the data, this \
+             server takes responsibility for the message: from then on it must deliver it or, \
+             failing that, tell the sender with a bounce (unless the sender asked for none, \
+             with DSN's NOTIFY), and may not lose it for frivolous reasons such as a crash or \
+             a predictable shortage of resources.",
             "RFC 5321 6.1, RFC 3461 4.1",
         ),
         Event::Queued { .. } => note(
@@ -1069,7 +1070,8 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
              Last-Attempt-Date (left out when this host never got to try); then the original \
              message's header, or the whole message when the sender asked for it with \
              RET=FULL (DSN, RFC 3461 4.3).",
-            "RFC 6522, RFC 3464 2.1, 2.2.1, 2.2.2, 2.2.5, 2.3.1-2.3.7, RFC 5321 4.5.5, RFC 3461 4.3",
+            "RFC 6522, RFC 3464 2.1, 2.2.1, 2.2.2, 2.2.5, 2.3.1-2.3.7, RFC 5321 4.5.5, \
+             RFC 3461 4.3",
         ),
         Event::BounceDiscarded { .. } => note(
             "This undeliverable message was sent with the null reverse-path (MAIL FROM:<>), \

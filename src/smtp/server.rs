@@ -1727,8 +1727,9 @@ impl<P: Policy> ServerSession<P> {
                 format!("Bare {name} in command line; end lines with <CR><LF>"),
             ),
             &format!(
-                "a bare {name}, not part of a CR LF pair, never ends a line (RFC 5321 2.3.8), so the \
-                 line went on to {line_end} and is not a command; it was dropped up to there. \
+                "a bare {name}, not part of a CR LF pair, never ends a line (RFC 5321 2.3.8), \
+                 so the line went on to {line_end} and is not a command; it was dropped up to \
+                 there. \
                  It starts with BDAT and a chunk size before the bare {name}, so the answer \
                  waited for the line's end and its chunk, taken to follow that end: with the \
                  rest of the line, that drops every octet a client that ends lines with a bare \
@@ -3135,8 +3136,8 @@ impl<P: Policy> ServerSession<P> {
             ),
             format!(
                 "the {verb} content has a bare {name}, not part of a CR LF pair (the first is \
-                 octet {} of that content). Only CRLF ends a line (RFC 5321 2.3.8); {risk}. The data \
-                 was read to {end} and refused, and the session goes on; Postfix's \
+                 octet {} of that content). Only CRLF ends a line (RFC 5321 2.3.8); {risk}. The \
+                 data was read to {end} and refused, and the session goes on; Postfix's \
                  smtpd_forbid_bare_newline=reject refuses a bare LF so too, and then closes \
                  the connection (it does not check bare CR)",
                 offset + 1,
