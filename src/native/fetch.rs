@@ -297,19 +297,14 @@ fn drive(
 /// to end, at CRLF, or at any LF from a server that writes no CR (`lines_end_at_lf`), so a
 /// line's stuffing is shown where the client removed it.
 fn as_sent(message: &[u8], lines_end_at_lf: bool) -> Vec<u8> {
-    let mut sent = Vec::with_capacity(message.len() + 8);
-    let mut line_start = true;
-    for (index, &byte) in message.iter().enumerate() {
-        if line_start && byte == b'.' {
-            sent.push(b'.');
-        }
-        sent.push(byte);
-        line_start = byte == b'\n' && (lines_end_at_lf || index > 0 && message[index - 1] == b'\r');
+    let mut lines = message.to_vec();
+    let ended =
+        lines.is_empty() || lines.ends_with(b"\r\n") || (lines_end_at_lf && lines.ends_with(b"\n"));
+    if !ended {
+        lines.extend_from_slice(b"\r\n");
     }
-    if !line_start {
-        sent.extend_from_slice(b"\r\n");
-    }
-    sent.extend_from_slice(b".\r\n");
+    let mut sent = Vec::with_capacity(lines.len() + 8);
+    crate::pop3::wire::write_dot_stuffed(&mut sent, &lines, lines_end_at_lf);
     sent
 }
 

@@ -1273,7 +1273,7 @@ impl<S: MaildropStore> Pop3Server<S> {
         bytes.extend_from_slice(first_line.as_bytes());
         bytes.extend_from_slice(b"\r\n");
         if let Some(body) = &response.body {
-            wire::write_dot_stuffed(&mut bytes, body);
+            wire::write_dot_stuffed(&mut bytes, body, false);
         }
         self.output.push_back(bytes);
         self.events.push_back(Pop3ServerEvent::ReplySent {

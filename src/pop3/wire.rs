@@ -30,23 +30,25 @@ pub fn canonical_message(message: &[u8]) -> Vec<u8> {
     crate::smtp::dot::normalize_line_endings(message)
 }
 
-/// Appends `lines` (CRLF-ended, as [`canonical_message`] makes them; a line that ends at a
-/// bare LF, as a client may have read one, counts as a line too) dot-stuffed: every line that
-/// starts with "." gets another "." in front (RFC 1939 3), so that no line of the content can
-/// be the terminating ".". Then appends the termination line.
-pub fn write_dot_stuffed(out: &mut Vec<u8>, lines: &[u8]) {
-    debug_assert!(
-        lines.is_empty() || lines.ends_with(b"\n"),
-        "multi-line content ends with its last line's end"
-    );
+/// Appends `lines` (CRLF-ended, as [`canonical_message`] makes them) dot-stuffed: every line
+/// that starts with "." gets another "." in front (RFC 1939 3), so that no line of the content
+/// can be the terminating ".". Then appends the termination line. A line ends at CRLF, or,
+/// with `lf_ends_lines`, at any LF (as a client reads a server that writes no CR).
+pub fn write_dot_stuffed(out: &mut Vec<u8>, lines: &[u8], lf_ends_lines: bool) {
     let mut at_line_start = true;
+    let mut after_cr = false;
     for &byte in lines {
         if at_line_start && byte == b'.' {
             out.push(b'.');
         }
         out.push(byte);
-        at_line_start = byte == b'\n';
+        at_line_start = byte == b'\n' && (lf_ends_lines || after_cr);
+        after_cr = byte == b'\r';
     }
+    debug_assert!(
+        at_line_start,
+        "multi-line content ends with its last line's end"
+    );
     out.extend_from_slice(TERMINATION_LINE);
 }
 
@@ -345,7 +347,7 @@ mod tests {
     #[test]
     fn dot_stuffing_doubles_leading_dots_only() {
         let mut out = Vec::new();
-        write_dot_stuffed(&mut out, b".a\r\nb.c\r\n.\r\n");
+        write_dot_stuffed(&mut out, b".a\r\nb.c\r\n.\r\n", false);
         assert_eq!(out, b"..a\r\nb.c\r\n..\r\n.\r\n");
     }
 

@@ -263,10 +263,7 @@ impl MessageParts {
                 }
             }
             "server" => {
-                let components: Vec<String> = separated(value)
-                    .iter()
-                    .map(|part| percent_decoded(part))
-                    .collect();
+                let components = decoded_components(value);
                 match components.as_slice() {
                     [host, key] => match ServerChange::from_key(&key.to_ascii_lowercase()) {
                         // Host names are read in any case: one named twice is a link put
@@ -322,10 +319,7 @@ impl MessageParts {
                 .get_or_insert("it gives dsn twice; a link gives it once".into());
         }
         self.fields_given.push("dsn");
-        let mut components: Vec<String> = separated(value)
-            .iter()
-            .map(|part| percent_decoded(part))
-            .collect();
+        let mut components = decoded_components(value);
         if components.len() < 4 {
             components.resize(4, String::new());
         }
@@ -687,30 +681,35 @@ fn read_step(number: &str) -> Option<usize> {
         .then(|| number.parse::<usize>().unwrap_or(usize::MAX))
 }
 
-/// `text` with each `%HH` (two hexadecimal digits) replaced by that octet (RFC 3986 2.1); a
-/// `%` not followed by two of them stays as it is. Octets that are not UTF-8 are shown as
-/// U+FFFD.
 /// A part's components, still encoded, split at its `;`s. A part with no `;` of its own but
 /// an encoded one (`%3B`) went through a tool on the way that encodes `;`, separators and
 /// all (a link written here has a `;` between its components, and encodes only those in a
 /// name): it is split at those.
-fn separated(value: &str) -> Vec<String> {
+fn separated(value: &str) -> Vec<&str> {
     const ENCODED_SEPARATOR: &str = "%3B";
     let upper = value.to_ascii_uppercase();
     if value.contains(';') || !upper.contains(ENCODED_SEPARATOR) {
-        return value.split(';').map(str::to_string).collect();
+        return value.split(';').collect();
     }
     // The same octets at the same places: only ASCII letters changed case.
     let mut parts = Vec::new();
     let mut start = 0;
     for (at, _) in upper.match_indices(ENCODED_SEPARATOR) {
-        parts.push(value[start..at].to_string());
+        parts.push(&value[start..at]);
         start = at + ENCODED_SEPARATOR.len();
     }
-    parts.push(value[start..].to_string());
+    parts.push(&value[start..]);
     parts
 }
 
+/// [`separated`]'s components, each decoded.
+fn decoded_components(value: &str) -> Vec<String> {
+    separated(value).into_iter().map(percent_decoded).collect()
+}
+
+/// `text` with each `%HH` (two hexadecimal digits) replaced by that octet (RFC 3986 2.1); a
+/// `%` not followed by two of them stays as it is. Octets that are not UTF-8 are shown as
+/// U+FFFD.
 fn percent_decoded(text: &str) -> String {
     String::from_utf8_lossy(&percent_decoded_octets(text).0).into_owned()
 }

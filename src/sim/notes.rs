@@ -1123,16 +1123,14 @@ pub fn note_for(event: &Event, protocol: Option<Protocol>) -> Option<StepNote> {
         ),
         Event::Outcome(outcome) => Some(StepNote {
             text: Cow::Owned(format!(
-                "{} <{}>: {}. That is where the message ended up for this recipient, one of: \
+                "{}. That is where the message ended up for this recipient, one of: \
                  delivered to a mailbox, bounced to the sender, failed with no notice (the \
                  sender asked for none, with DSN's NOTIFY), refused at submission, discarded \
                  (undeliverable, from the null reverse path <>, so there is no one to tell), or \
                  still queued when the run ended. A server that answered 250 to the data must \
                  deliver the message or tell the sender it failed, unless asked not to; a crash \
                  or a full disk is no excuse to lose it.",
-                outcome.message,
-                outcome.recipient,
-                super::trace::describe_fate(&outcome.fate)
+                super::run_text::outcome_line(&outcome.message, &outcome.recipient, &outcome.fate)
             )),
             rfc: Cow::Borrowed("RFC 5321 6.1, 4.5.5, RFC 3461 4.1"),
         }),

@@ -231,9 +231,11 @@ pub fn utf8_address_from_xtext(encoded: &str) -> String {
         let after = &rest[at + 3..];
         let named = after.find('}').and_then(|end| {
             let hex = &after[..end];
-            let valid = (1..=6).contains(&hex.len()) && hex.chars().all(|c| c.is_ascii_hexdigit());
-            let c = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
-            valid.then_some(c).flatten().map(|c| (c, end))
+            if !(1..=6).contains(&hex.len()) || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            let named = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)?;
+            Some((named, end))
         });
         match named {
             Some((c, end)) => {

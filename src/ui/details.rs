@@ -688,8 +688,8 @@ fn run_text_button(props: &RunTextButtonProps) -> Html {
     }
 }
 
-/// Saves the run shown as `NAME-seed-SEED.txt`, through an address for its text that the page keeps
-/// for [`RUN_TEXT_URL_KEPT_MS`]; says what it handed to the browser.
+/// Saves the run shown as `NAME-seed-SEED.txt`, through an address for its text that the page
+/// keeps for [`RUN_TEXT_URL_KEPT_MS`]; says what it handed to the browser.
 fn download_run_text(loaded: &Loaded) -> String {
     let trace = loaded.viewer.trace();
     let mut text = String::new();
@@ -823,13 +823,14 @@ fn step_details(
         .iter()
         .map(|mailbox| mailbox.line())
         .collect();
-    let list = |title: &'static str, items: Vec<String>| {
+    // `none`: what an empty list says.
+    let list = |title: &'static str, items: Vec<String>, none: &'static str| {
         html! {
             <div class="details-state">
                 // h3, as the explanations' headings: the next level under the region's h2.
                 <h3>{ title }</h3>
                 if items.is_empty() {
-                    <p class="details-none">{ "none" }</p>
+                    <p class="details-none">{ none }</p>
                 } else {
                     <ul>{ for items.into_iter().map(|item| html! { <li>{ item }</li> }) }</ul>
                 }
@@ -846,15 +847,20 @@ fn step_details(
             // At the end, where each message went comes first: it is what a student looks
             // for there, and the check's explanation can wait below it.
             if let Some(outcomes) = outcomes {
-                if outcomes.is_empty() && !loaded.scenario.raw_sessions.is_empty() {
-                    // A scripted client's mail is no user agent's message, and has no
-                    // outcome: "none" alone would say that nothing happened to it.
-                    <div class="details-state">
-                        <h3>{ "Outcomes" }</h3>
-                        <p class="details-none">{ NO_OUTCOME_FOR_SCRIPTED_MAIL }</p>
-                    </div>
-                } else if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE {
-                    { list("Outcomes", outcomes.into_iter().map(|(line, _)| line).collect()) }
+                if outcomes.len() <= OUTCOMES_LISTED_AT_ONCE {
+                    {
+                        list(
+                            "Outcomes",
+                            outcomes.into_iter().map(|(line, _)| line).collect(),
+                            // A scripted client's mail is no user agent's message, and has
+                            // no outcome: "none" alone would say that nothing happened to it.
+                            if loaded.scenario.raw_sessions.is_empty() {
+                                "none"
+                            } else {
+                                NO_OUTCOME_FOR_SCRIPTED_MAIL
+                            },
+                        )
+                    }
                 } else {
                     <ManyOutcomes outcomes={Rc::new(outcomes)} />
                 }
@@ -894,9 +900,9 @@ fn step_details(
                 </div>
             }) }
             { wire(loaded, step, bytes_open) }
-            { list("Open sessions", sessions) }
-            { list("Queued", queued) }
-            { list("Mailboxes", mailboxes) }
+            { list("Open sessions", sessions, "none") }
+            { list("Queued", queued, "none") }
+            { list("Mailboxes", mailboxes, "none") }
         </>
     }
 }
