@@ -1734,7 +1734,10 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
         .to_string();
     assert!(said.starts_with("mx.receiver.test: #2 S: 250 "), "{said}");
     assert!(
-        said.contains("550 5.1.1: receiver.test is a local domain"),
+        said.contains(
+            "550 5.1.1 in answer to RCPT TO:<nobody@receiver.test>: receiver.test is a local \
+             domain"
+        ),
         "{said}"
     );
     // Said once: emptied a while later, so that a reader moving through the page does not
@@ -1804,6 +1807,62 @@ async fn a_screen_reader_hears_each_step_but_not_while_playing() {
     assert!(
         headings[0].starts_with("452 4.5.3, ") && headings[0].ends_with(" replies"),
         "{headings:?}"
+    );
+    // Shown refusals first, out of the order they came, each names the commands it answers,
+    // and what is said names the first.
+    let answers = text_of(&root, ".region-details .explanation .explanation-answers");
+    assert!(answers.starts_with("In answer to: RCPT TO:<"), "{answers}");
+    let replies = headings[0]
+        .trim_start_matches("452 4.5.3, ")
+        .trim_end_matches(" replies");
+    assert_eq!(
+        answers.matches("RCPT TO:<").count().to_string(),
+        replies,
+        "{answers}"
+    );
+    assert!(
+        said.contains(
+            "452 4.5.3, 2 replies, in answer to RCPT TO:<user4@receiver.test>, RCPT \
+             TO:<user5@receiver.test>: This transaction"
+        ),
+        "{said}"
+    );
+    mount_app_at("#").await;
+}
+
+/// An explanation of many pipelined replies names the first commands they answer, and counts
+/// the rest.
+#[wasm_bindgen_test]
+async fn an_explanation_of_many_pipelined_replies_names_the_first_commands_and_counts_the_rest() {
+    // Eight recipients at a server that takes three in a transaction: five 452s at once.
+    let to: Vec<String> = (1..=8).map(|n| format!("user{n}@receiver.test")).collect();
+    let root = mount_app_at(&format!(
+        "#scenario=too-many-recipients&from=alice@sender.test&to={}&step=0",
+        to.join(",")
+    ))
+    .await;
+    yew::scheduler::flush().await;
+    let (_, steps) = position(&root);
+    let mut answers = None;
+    let mut seen = Vec::new();
+    for _ in 0..steps {
+        let heading = text_of(&root, ".region-details .explanation .details-heading");
+        seen.push(heading.clone());
+        if heading == "452 4.5.3, 5 replies" {
+            answers = Some(text_of(
+                &root,
+                ".region-details .explanation .explanation-answers",
+            ));
+            break;
+        }
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+    }
+    let answers = answers.unwrap_or_else(|| panic!("a step of five 452s: {steps} {seen:?}"));
+    assert_eq!(
+        answers,
+        "In answer to: RCPT TO:<user4@receiver.test>, RCPT TO:<user5@receiver.test>, \
+         RCPT TO:<user6@receiver.test> and 2 more"
     );
     mount_app_at("#").await;
 }

@@ -2211,6 +2211,51 @@ fn earlier_on_connection(events: &[TraceEvent], index: usize) -> impl Iterator<I
         .filter(on_it)
 }
 
+/// The commands the replies of a server's send (the event at `index`, holding `replies`
+/// replies) answer, each line as sent, in the order of the replies: a server answers the
+/// commands it reads in the order they came (RFC 5321 4.1.1, RFC 2920 3.1). Told only when
+/// that is sure: the client's sends since the server's send before this one hold exactly
+/// `replies` lines, each ended by CR LF (RFC 5321 2.3.8), none of them a message after a 354
+/// or a BDAT chunk, whose octets are no commands. `None` otherwise, and for a greeting.
+pub(crate) fn commands_answered(
+    events: &[TraceEvent],
+    index: usize,
+    replies: usize,
+) -> Option<Vec<&[u8]>> {
+    let mut sends = Vec::new();
+    let mut server_send_before = None;
+    for event in earlier_on_connection(events, index) {
+        if let Event::Transmitted {
+            direction, bytes, ..
+        } = event
+        {
+            match direction {
+                Direction::ClientToServer => sends.push(bytes.as_bytes()),
+                Direction::ServerToClient => {
+                    server_send_before = Some(bytes.as_bytes());
+                    break;
+                }
+            }
+        }
+    }
+    // The reply before a message is 354 (its last line, as a reply's last line is).
+    let last_line = crate::smtp::dot::lines_inclusive(server_send_before?).last()?;
+    if last_line.starts_with(b"354") {
+        return None;
+    }
+    let mut commands = Vec::with_capacity(replies);
+    for bytes in sends.into_iter().rev() {
+        for line in crate::smtp::dot::lines_inclusive(bytes) {
+            let command = line.strip_suffix(b"\r\n")?;
+            if command.contains(&b'\r') || verb(command) == "BDAT" || commands.len() == replies {
+                return None;
+            }
+            commands.push(command);
+        }
+    }
+    (commands.len() == replies).then_some(commands)
+}
+
 /// The client's send before the event at `index` on the same connection, if any.
 fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
     earlier_on_connection(events, index).find_map(|event| match event {
@@ -3771,6 +3816,70 @@ mod tests {
         }
         let events = [other, send("BDAT 5 LAST\r\nd\r\n\r\n")];
         assert_eq!(in_context(&events, 1), None);
+    }
+
+    #[test]
+    fn replies_are_paired_with_commands_only_where_that_is_sure() {
+        use crate::sim::trace::WireBytes;
+        let sent = |direction: Direction, text: &str| TraceEvent {
+            time_ms: 0,
+            event: Event::Transmitted {
+                conn: 1,
+                direction,
+                bytes: WireBytes::from_bytes(text.as_bytes()),
+            },
+        };
+        let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
+        let session = |commands: &[&str], replies: &str| {
+            let mut events = vec![
+                TraceEvent {
+                    time_ms: 0,
+                    event: Event::ConnectionOpened { conn: 1 },
+                },
+                sent(server, "220 ready\r\n"),
+            ];
+            events.extend(commands.iter().map(|c| sent(client, c)));
+            events.push(sent(server, replies));
+            events
+        };
+        let answered = |events: &[TraceEvent], replies| {
+            commands_answered(events, events.len() - 1, replies).map(|c| {
+                c.iter()
+                    .map(|c| String::from_utf8_lossy(c).into_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        // Commands over two sends, answered in one.
+        let events = session(
+            &["MAIL FROM:<a@a.test>\r\n", "RCPT TO:<b@b.test>\r\nDATA\r\n"],
+            "250 ok\r\n550 no\r\n554 no\r\n",
+        );
+        assert_eq!(
+            answered(&events, 3).expect("told"),
+            ["MAIL FROM:<a@a.test>", "RCPT TO:<b@b.test>", "DATA"]
+        );
+        // As many lines as replies, or nothing is told.
+        assert_eq!(answered(&events, 2), None);
+        assert_eq!(answered(&events, 4), None);
+        // A line a bare LF or CR ends or holds, or a line cut short, is read by each server
+        // its own way.
+        for commands in [
+            "MAIL FROM:<a@a.test>\nRCPT TO:<b@b.test>\r\n",
+            "MAIL FROM:<a@a.test>\rRCPT TO:<b@b.test>\r\nNOOP\r\n",
+            "MAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>",
+        ] {
+            let events = session(&[commands], "250 ok\r\n250 ok\r\n");
+            assert_eq!(answered(&events, 2), None, "{commands:?}");
+        }
+        // A chunk's octets are no commands.
+        let events = session(&["BDAT 6 LAST\r\nx\r\ny\r\n"], "250 ok\r\n250 ok\r\n");
+        assert_eq!(answered(&events, 2), None);
+        // After a 354 the client sends a message; the greeting answers no command.
+        let mut events = session(&["DATA\r\n"], "354 go\r\n");
+        events.push(sent(client, "RSET\r\n.\r\n"));
+        events.push(sent(server, "250 ok\r\n250 ok\r\n"));
+        assert_eq!(answered(&events, 2), None);
+        assert_eq!(answered(&events[..2], 1), None);
     }
 
     #[test]

@@ -127,6 +127,39 @@ impl Step {
         }
         explanations
     }
+
+    /// For each of the step's explanations, the command its reply answers, as a line of the
+    /// conversation shows it (see [`wire_lines`]): for a server's send of several replies to
+    /// pipelined commands (RFC 2920), whose replies the details do not list in the order they
+    /// came, refusals first. `None` for a step of one reply, whose command is the step before
+    /// it, and wherever which command a reply answers cannot be told for sure
+    /// ([`commands_answered`](super::notes::commands_answered)).
+    pub fn commands_answered(&self, trace: &Trace) -> Option<Vec<String>> {
+        let replies = self.explanations.len();
+        if replies < 2 || self.direction != Some(Direction::ServerToClient) {
+            return None;
+        }
+        let Some(Event::Transmitted { bytes, .. }) = trace.events.get(self.event).map(|e| &e.event)
+        else {
+            return None;
+        };
+        if replies_in(bytes.as_bytes()).len() != replies {
+            return None;
+        }
+        let commands = super::notes::commands_answered(&trace.events, self.event, replies)?;
+        Some(
+            commands
+                .into_iter()
+                .map(|command| {
+                    wire_lines(command, 1)
+                        .0
+                        .pop()
+                        .map(|line| line.text)
+                        .unwrap_or_default()
+                })
+                .collect(),
+        )
+    }
 }
 
 /// How a line of bytes on the wire ended.
@@ -1179,6 +1212,85 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn pipelined_replies_name_the_commands_they_answer() {
+        let scenario = library::find("unknown-user").expect("a built-in scenario");
+        let trace = run(&scenario, scenario.seed).trace;
+        let steps = steps(&trace);
+        let refusal = steps
+            .iter()
+            .find(|s| s.explanations.iter().any(|e| e.code == 550))
+            .expect("the 550");
+        let commands = refusal.commands_answered(&trace).expect("told");
+        let answered: Vec<(u16, &str)> = refusal
+            .explanations
+            .iter()
+            .map(|e| e.code)
+            .zip(commands.iter().map(String::as_str))
+            .collect();
+        assert_eq!(
+            answered,
+            [
+                (250, "MAIL FROM:<alice@sender.test> SIZE=419"),
+                (250, "RCPT TO:<bob@receiver.test>"),
+                (550, "RCPT TO:<nobody@receiver.test>"),
+            ]
+        );
+        // One reply: the step before it is its command. The greeting answers none, nor does
+        // the reply to a message, whose lines are no commands.
+        for step in &steps {
+            let lines = step.lines(&trace);
+            let first = lines.first().map(String::as_str).unwrap_or_default();
+            if step.explanations.len() < 2
+                || first.contains("S: 220 ")
+                || first.contains("S: 250 2.0.0 ")
+            {
+                assert_eq!(step.commands_answered(&trace), None, "{lines:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_command_a_builtin_scenarios_pipelined_replies_name_fits_its_reply() {
+        let mut told = 0;
+        for scenario in library::builtin().into_iter().map(|s| s.expect("valid")) {
+            let trace = run(&scenario, scenario.seed).trace;
+            for step in steps(&trace) {
+                let Some(commands) = step.commands_answered(&trace) else {
+                    continue;
+                };
+                told += 1;
+                assert_eq!(commands.len(), step.explanations.len());
+                for (explanation, command) in step.explanations.iter().zip(&commands) {
+                    let verb = command
+                        .split([' ', ':'])
+                        .next()
+                        .unwrap_or_default()
+                        .to_ascii_uppercase();
+                    let fits = match explanation.code {
+                        354 => verb == "DATA",
+                        // A greeting or a message's end answer no command of a batch.
+                        220 | 221 => verb == "QUIT" && explanation.code == 221,
+                        250..=252 => ["MAIL", "RCPT", "RSET", "NOOP", "EHLO", "HELO"]
+                            .contains(&verb.as_str()),
+                        334 | 235 => verb == "AUTH" || !command.contains(' '),
+                        _ => true,
+                    };
+                    assert!(fits, "{}: {} to {command}", scenario.name, explanation.code);
+                }
+                assert!(
+                    commands.iter().any(|c| c.starts_with("MAIL FROM:")
+                        || c.starts_with("RCPT TO:")
+                        || c.starts_with("EHLO")
+                        || c.starts_with("AUTH")),
+                    "{}: {commands:?}",
+                    scenario.name
+                );
+            }
+        }
+        assert!(told >= 50, "{told} steps of pipelined replies told");
     }
 
     #[test]

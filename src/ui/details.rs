@@ -15,6 +15,7 @@ use crate::sim::steps::{
 };
 use crate::sim::trace::{data_summary_lines, format_time, Event, TextRenderer, TraceEvent};
 use gloo::timers::callback::Timeout;
+use std::borrow::Cow;
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
@@ -257,6 +258,7 @@ pub fn details(props: &DetailsProps) -> Html {
             // Told with the rest of the run (a give-up's looks back to its queueing).
             let note = step.noted(loaded.viewer.trace());
             let outcomes = outcomes_at_the_check(loaded, step);
+            let commands = step.commands_answered(loaded.viewer.trace());
             let spoken = if props.playing {
                 String::new()
             } else if arrived_at_step && !props.title_told_by_picker {
@@ -265,10 +267,22 @@ pub fn details(props: &DetailsProps) -> Html {
                 format!(
                     "{}. {}",
                     loaded.scenario.title,
-                    announcement(step, &lines, note.as_ref(), outcomes.as_deref())
+                    announcement(
+                        step,
+                        &lines,
+                        note.as_ref(),
+                        commands.as_deref(),
+                        outcomes.as_deref(),
+                    )
                 )
             } else {
-                announcement(step, &lines, note.as_ref(), outcomes.as_deref())
+                announcement(
+                    step,
+                    &lines,
+                    note.as_ref(),
+                    commands.as_deref(),
+                    outcomes.as_deref(),
+                )
             };
             (
                 "Details of this step",
@@ -797,6 +811,7 @@ fn step_details(
     outcomes: Option<Vec<(String, &'static str)>>,
 ) -> Html {
     let view = loaded.viewer.view_at(step.event + 1);
+    let commands = step.commands_answered(loaded.viewer.trace());
     let sessions: Vec<String> = view
         .connections
         .iter()
@@ -875,7 +890,8 @@ fn step_details(
             }
             // Pipelined replies come in one step, and the one that matters is often not the
             // first: refusals are explained first, and stand out.
-            { for each_once(refusals_first(&step.explained(loaded.viewer.trace()))).into_iter().map(|(e, replies)| html! {
+            // Each says which commands its replies answer, where that can be told.
+            { for each_once(refusals_first(&step.explained(loaded.viewer.trace()), commands.as_deref())).into_iter().map(|Explained { explanation: e, replies, commands }| html! {
                 <div class={classes!("explanation", Refusal::of(e).map(refusal_class))}>
                     <h3 class="details-heading">
                         { e.heading.clone() }
@@ -883,6 +899,12 @@ fn step_details(
                             { format!(", {replies} replies") }
                         }
                     </h3>
+                    if !commands.is_empty() {
+                        <p class="explanation-answers">
+                            <span class="explanation-label">{ "In answer to: " }</span>
+                            { commands_shown(&commands) }
+                        </p>
+                    }
                     // Why this server sent it first: the general meaning of a code can
                     // mislead on its own (greylisting's 451 "local error in processing"), and
                     // in a short window only the first lines are in sight.
@@ -1010,6 +1032,7 @@ fn announcement(
     step: &Step,
     lines: &[String],
     note: Option<&StepNote>,
+    commands: Option<&[String]>,
     outcomes: Option<&[(String, &'static str)]>,
 ) -> String {
     // The lines the details repeat: the first ones, and the first refusal among them, each
@@ -1036,8 +1059,24 @@ fn announcement(
         })
         .collect::<Vec<_>>()
         .join(". ");
-    let meaning = match refusals_first(&step.explanations).next() {
-        Some(e) => format!("{}: {}", e.heading, as_sentence(&e.why)),
+    // The first box of the details, said as it reads.
+    let meaning = match each_once(refusals_first(&step.explanations, commands)).first() {
+        Some(Explained {
+            explanation: e,
+            replies,
+            commands,
+        }) => {
+            let replies = match replies {
+                1 => String::new(),
+                replies => format!(", {replies} replies,"),
+            };
+            let answering = match commands_named(commands) {
+                (named, _) if named.is_empty() => String::new(),
+                (named, 0) => format!(" in answer to {}", named.join(", ")),
+                (named, more) => format!(" in answer to {} and {more} more", named.join(", ")),
+            };
+            format!("{}{replies}{answering}: {}", e.heading, as_sentence(&e.why))
+        }
         // A session state's note ends with what every state is: shown in the details, and
         // not said at nearly every other step.
         None => note
@@ -1155,29 +1194,102 @@ fn refusal_class(refusal: Refusal) -> &'static str {
 }
 
 /// The explanations of a step's replies, those of refusals (4yz, 5yz, -ERR) first, each group
-/// in the order the replies came.
-fn refusals_first(explanations: &[StepExplanation]) -> impl Iterator<Item = &StepExplanation> {
-    let refused = |e: &&StepExplanation| Refusal::of(e).is_some();
-    explanations
+/// in the order the replies came, each with the command its reply answers where `commands`
+/// (see [`Step::commands_answered`]) tells it.
+fn refusals_first<'a>(
+    explanations: &'a [StepExplanation],
+    commands: Option<&'a [String]>,
+) -> impl Iterator<Item = (&'a StepExplanation, Option<&'a str>)> {
+    let answered = explanations
         .iter()
+        .enumerate()
+        .map(move |(index, explanation)| {
+            let command = commands.and_then(|commands| commands.get(index));
+            (explanation, command.map(String::as_str))
+        });
+    let refused = |(e, _): &(&StepExplanation, Option<&str>)| Refusal::of(e).is_some();
+    answered
+        .clone()
         .filter(refused)
-        .chain(explanations.iter().filter(move |e| !refused(e)))
+        .chain(answered.filter(move |answer| !refused(answer)))
 }
 
-/// Each explanation once, in the order given, with how many replies it explains: pipelined
-/// replies often say the same (a 250 for each of three recipients, a 452 for each beyond the
-/// limit), and the same box again would only push the others out of sight.
+/// One box of a step's explanations: an explanation, how many of the step's replies it
+/// explains, and the commands they answer, where told.
+struct Explained<'a> {
+    explanation: &'a StepExplanation,
+    replies: usize,
+    commands: Vec<&'a str>,
+}
+
+/// Each explanation once, in the order given, with how many replies it explains and the
+/// commands they answer: pipelined replies often say the same (a 250 for each of three
+/// recipients, a 452 for each beyond the limit), and the same box again would only push the
+/// others out of sight.
 fn each_once<'a>(
-    explanations: impl Iterator<Item = &'a StepExplanation>,
-) -> Vec<(&'a StepExplanation, usize)> {
-    let mut once: Vec<(&StepExplanation, usize)> = Vec::new();
-    for explanation in explanations {
-        match once.iter_mut().find(|(seen, _)| *seen == explanation) {
-            Some((_, replies)) => *replies += 1,
-            None => once.push((explanation, 1)),
-        }
+    explanations: impl Iterator<Item = (&'a StepExplanation, Option<&'a str>)>,
+) -> Vec<Explained<'a>> {
+    let mut once: Vec<Explained> = Vec::new();
+    for (explanation, command) in explanations {
+        let index = match once.iter().position(|seen| seen.explanation == explanation) {
+            Some(index) => index,
+            None => {
+                once.push(Explained {
+                    explanation,
+                    replies: 0,
+                    commands: Vec::new(),
+                });
+                once.len() - 1
+            }
+        };
+        once[index].replies += 1;
+        once[index].commands.extend(command);
     }
     once
+}
+
+/// Most commands an explanation names; the rest are counted.
+const COMMANDS_NAMED: usize = 3;
+/// Most characters of a command named; a longer one is cut, as an address may be long.
+const COMMAND_CHARS_NAMED: usize = 72;
+
+/// `command` as named, cut after [`COMMAND_CHARS_NAMED`] characters.
+fn shortened(command: &str) -> Cow<'_, str> {
+    match command.char_indices().nth(COMMAND_CHARS_NAMED) {
+        Some((cut, _)) => Cow::Owned(format!("{}…", &command[..cut])),
+        None => Cow::Borrowed(command),
+    }
+}
+
+/// The first few of `commands`, each [`shortened`], and how many more there are.
+fn commands_named<'a>(commands: &[&'a str]) -> (Vec<Cow<'a, str>>, usize) {
+    let named = commands
+        .iter()
+        .take(COMMANDS_NAMED)
+        .map(|command| shortened(command))
+        .collect();
+    (named, commands.len().saturating_sub(COMMANDS_NAMED))
+}
+
+/// The commands an explanation's replies answer, as code, the first few of them and how
+/// many more.
+fn commands_shown(commands: &[&str]) -> Html {
+    let (named, more) = commands_named(commands);
+    html! {
+        <>
+            { for named.into_iter().enumerate().map(|(index, command)| html! {
+                <>
+                    if index > 0 {
+                        { ", " }
+                    }
+                    <code>{ command.into_owned() }</code>
+                </>
+            }) }
+            if more > 0 {
+                { format!(" and {more} more") }
+            }
+        </>
+    }
 }
 
 /// Most lines of one transmission shown in full.
