@@ -2214,9 +2214,14 @@ fn earlier_on_connection(events: &[TraceEvent], index: usize) -> impl Iterator<I
 /// The commands the replies of a server's send (the event at `index`, holding `replies`
 /// replies) answer, each line as sent, in the order of the replies: a server answers the
 /// commands it reads in the order they came (RFC 5321 4.1.1, RFC 2920 3.1). Told only when
-/// that is sure: the client's sends since the server's send before this one hold exactly
-/// `replies` lines, each ended by CR LF (RFC 5321 2.3.8), none of them a message after a 354
-/// or a BDAT chunk, whose octets are no commands. `None` otherwise, and for a greeting.
+/// that is sure: the client's sends since the server's send before this one, on the
+/// connection since it opened, hold exactly `replies` lines, each ended by CR LF (RFC 5321
+/// 2.3.8), none empty, none of them a message after a 354 or a BDAT command, whose chunk's
+/// octets are no commands. `None` otherwise, and for the greeting and the server's first send
+/// after it: the trace has the greeting before the client's side of the connection opens, so
+/// the walk back along the connection stops short of it. (The host clients' first command
+/// after the greeting is EHLO or HELO, sent alone.) The step's own checks are in
+/// [`super::steps::Step::commands_answered`].
 pub(crate) fn commands_answered(
     events: &[TraceEvent],
     index: usize,
@@ -2247,7 +2252,14 @@ pub(crate) fn commands_answered(
     for bytes in sends.into_iter().rev() {
         for line in crate::smtp::dot::lines_inclusive(bytes) {
             let command = line.strip_suffix(b"\r\n")?;
-            if command.contains(&b'\r') || verb(command) == "BDAT" || commands.len() == replies {
+            let is_bdat = command
+                .get(..4)
+                .is_some_and(|start| start.eq_ignore_ascii_case(b"BDAT"));
+            if command.is_empty()
+                || command.contains(&b'\r')
+                || is_bdat
+                || commands.len() == replies
+            {
                 return None;
             }
             commands.push(command);
@@ -3830,13 +3842,16 @@ mod tests {
             },
         };
         let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
+        // As the trace has a session: the greeting before the client's side opens.
         let session = |commands: &[&str], replies: &str| {
             let mut events = vec![
+                sent(server, "220 ready\r\n"),
                 TraceEvent {
                     time_ms: 0,
                     event: Event::ConnectionOpened { conn: 1 },
                 },
-                sent(server, "220 ready\r\n"),
+                sent(client, "EHLO a.test\r\n"),
+                sent(server, "250-b.test\r\n250 PIPELINING\r\n"),
             ];
             events.extend(commands.iter().map(|c| sent(client, c)));
             events.push(sent(server, replies));
@@ -3871,15 +3886,29 @@ mod tests {
             let events = session(&[commands], "250 ok\r\n250 ok\r\n");
             assert_eq!(answered(&events, 2), None, "{commands:?}");
         }
-        // A chunk's octets are no commands.
-        let events = session(&["BDAT 6 LAST\r\nx\r\ny\r\n"], "250 ok\r\n250 ok\r\n");
-        assert_eq!(answered(&events, 2), None);
+        // A chunk's octets are no commands; an empty line is none either.
+        for commands in [
+            "BDAT 6 LAST\r\nx\r\ny\r\n",
+            "bdat\t6 LAST\r\nx\r\ny\r\n",
+            "\r\nNOOP\r\n",
+        ] {
+            let events = session(&[commands], "250 ok\r\n250 ok\r\n");
+            assert_eq!(answered(&events, 2), None, "{commands:?}");
+        }
         // After a 354 the client sends a message; the greeting answers no command.
         let mut events = session(&["DATA\r\n"], "354 go\r\n");
         events.push(sent(client, "RSET\r\n.\r\n"));
         events.push(sent(server, "250 ok\r\n250 ok\r\n"));
         assert_eq!(answered(&events, 2), None);
-        assert_eq!(answered(&events[..2], 1), None);
+        // The greeting, and the first send after it, which the walk back does not reach.
+        assert_eq!(answered(&events[..1], 1), None);
+        let early = [
+            events[0].clone(),
+            events[1].clone(),
+            sent(client, "EHLO a.test\r\nNOOP\r\n"),
+            sent(server, "250 b.test\r\n250 ok\r\n"),
+        ];
+        assert_eq!(answered(&early, 2), None);
     }
 
     #[test]

@@ -133,10 +133,19 @@ impl Step {
     /// pipelined commands (RFC 2920), whose replies the details do not list in the order they
     /// came, refusals first. `None` for a step of one reply, whose command is the step before
     /// it, and wherever which command a reply answers cannot be told for sure
-    /// ([`commands_answered`](super::notes::commands_answered)).
+    /// ([`commands_answered`](super::notes::commands_answered)): also where a 421 is among
+    /// the replies (a server that closes, after too many errors, say, reads no more of what
+    /// was sent), or a 354 before the last (the lines after its DATA are a message).
     pub fn commands_answered(&self, trace: &Trace) -> Option<Vec<String>> {
         let replies = self.explanations.len();
         if replies < 2 || self.direction != Some(Direction::ServerToClient) {
+            return None;
+        }
+        let closes = self.explanations.iter().any(|e| e.code == 421);
+        let message_after = self.explanations[..replies - 1]
+            .iter()
+            .any(|e| e.code == 354);
+        if closes || message_after {
             return None;
         }
         let Some(Event::Transmitted { bytes, .. }) = trace.events.get(self.event).map(|e| &e.event)
@@ -1250,6 +1259,59 @@ mod tests {
                 assert_eq!(step.commands_answered(&trace), None, "{lines:?}");
             }
         }
+    }
+
+    #[test]
+    fn replies_of_a_server_that_closes_or_reads_a_message_name_no_commands() {
+        use crate::sim::trace::WireBytes;
+        let sent = |direction: Direction, text: &str| TraceEvent {
+            time_ms: 0,
+            event: Event::Transmitted {
+                conn: 1,
+                direction,
+                bytes: WireBytes::from_bytes(text.as_bytes()),
+            },
+        };
+        let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
+        let told = |commands: &str, replies: &[&str], codes: &[u16]| {
+            let trace = Trace {
+                events: vec![
+                    sent(server, "220 ready\r\n"),
+                    TraceEvent {
+                        time_ms: 0,
+                        event: Event::ConnectionOpened { conn: 1 },
+                    },
+                    sent(client, "EHLO a.test\r\n"),
+                    sent(server, "250 b.test\r\n"),
+                    sent(client, commands),
+                    sent(server, &replies.concat()),
+                ],
+                ..Trace::default()
+            };
+            let (mut step, _) = server_step(replies, codes);
+            step.event = 5;
+            step.commands_answered(&trace)
+        };
+        let pair = "MAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\n";
+        assert_eq!(
+            told(pair, &["250 ok\r\n", "550 no\r\n"], &[250, 550]).expect("told"),
+            ["MAIL FROM:<a@a.test>", "RCPT TO:<b@b.test>"]
+        );
+        // A server that closes may have read no more than one of them (its 421 after too
+        // many errors answers none).
+        assert_eq!(
+            told(pair, &["250 ok\r\n", "421 bye\r\n"], &[250, 421]),
+            None
+        );
+        // The line after a DATA answered with 354 is the message.
+        assert_eq!(
+            told(
+                "DATA\r\nNOOP\r\n",
+                &["354 go\r\n", "250 ok\r\n"],
+                &[354, 250]
+            ),
+            None
+        );
     }
 
     #[test]

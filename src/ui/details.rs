@@ -258,7 +258,10 @@ pub fn details(props: &DetailsProps) -> Html {
             // Told with the rest of the run (a give-up's looks back to its queueing).
             let note = step.noted(loaded.viewer.trace());
             let outcomes = outcomes_at_the_check(loaded, step);
-            let commands = step.commands_answered(loaded.viewer.trace());
+            // Said only when not playing; the details' boxes find them again.
+            let commands = (!props.playing)
+                .then(|| step.commands_answered(loaded.viewer.trace()))
+                .flatten();
             let spoken = if props.playing {
                 String::new()
             } else if arrived_at_step && !props.title_told_by_picker {
@@ -1066,16 +1069,19 @@ fn announcement(
             replies,
             commands,
         }) => {
-            let replies = match replies {
-                1 => String::new(),
-                replies => format!(", {replies} replies,"),
-            };
-            let answering = match commands_named(commands) {
-                (named, _) if named.is_empty() => String::new(),
-                (named, 0) => format!(" in answer to {}", named.join(", ")),
-                (named, more) => format!(" in answer to {} and {more} more", named.join(", ")),
-            };
-            format!("{}{replies}{answering}: {}", e.heading, as_sentence(&e.why))
+            let mut said = e.heading.clone();
+            if *replies > 1 {
+                said.push_str(&format!(", {replies} replies"));
+            }
+            let (named, more) = commands_named(commands);
+            if !named.is_empty() {
+                let comma = if *replies > 1 { "," } else { "" };
+                said.push_str(&format!("{comma} in answer to {}", named.join(", ")));
+                if more > 0 {
+                    said.push_str(&format!(" and {more} more"));
+                }
+            }
+            format!("{said}: {}", as_sentence(&e.why))
         }
         // A session state's note ends with what every state is: shown in the details, and
         // not said at nearly every other step.
