@@ -3832,15 +3832,7 @@ mod tests {
 
     #[test]
     fn replies_are_paired_with_commands_only_where_that_is_sure() {
-        use crate::sim::trace::WireBytes;
-        let sent = |direction: Direction, text: &str| TraceEvent {
-            time_ms: 0,
-            event: Event::Transmitted {
-                conn: 1,
-                direction,
-                bytes: WireBytes::from_bytes(text.as_bytes()),
-            },
-        };
+        use crate::sim::trace::sent_on_first_connection as sent;
         let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
         // As the trace has a session: the greeting before the client's side opens.
         let session = |commands: &[&str], replies: &str| {

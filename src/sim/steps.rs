@@ -1263,15 +1263,7 @@ mod tests {
 
     #[test]
     fn replies_of_a_server_that_closes_or_reads_a_message_name_no_commands() {
-        use crate::sim::trace::WireBytes;
-        let sent = |direction: Direction, text: &str| TraceEvent {
-            time_ms: 0,
-            event: Event::Transmitted {
-                conn: 1,
-                direction,
-                bytes: WireBytes::from_bytes(text.as_bytes()),
-            },
-        };
+        use crate::sim::trace::sent_on_first_connection as sent;
         let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
         let told = |commands: &str, replies: &[&str], codes: &[u16]| {
             let trace = Trace {

@@ -1565,6 +1565,19 @@ fn whose(own_finding: bool) -> &'static str {
     }
 }
 
+/// `text` sent on connection 1 at time 0, for tests that build a session's events by hand.
+#[cfg(test)]
+pub(crate) fn sent_on_first_connection(direction: Direction, text: &str) -> TraceEvent {
+    TraceEvent {
+        time_ms: 0,
+        event: Event::Transmitted {
+            conn: 1,
+            direction,
+            bytes: WireBytes::from_bytes(text.as_bytes()),
+        },
+    }
+}
+
 #[cfg(test)]
 mod size_tests {
     use super::*;

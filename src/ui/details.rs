@@ -258,34 +258,24 @@ pub fn details(props: &DetailsProps) -> Html {
             // Told with the rest of the run (a give-up's looks back to its queueing).
             let note = step.noted(loaded.viewer.trace());
             let outcomes = outcomes_at_the_check(loaded, step);
-            // Said only when not playing; the details' boxes find them again.
-            let commands = (!props.playing)
-                .then(|| step.commands_answered(loaded.viewer.trace()))
-                .flatten();
             let spoken = if props.playing {
                 String::new()
-            } else if arrived_at_step && !props.title_told_by_picker {
-                // Shown at a step of its own (the browser's Back, a link): which scenario it
-                // is, first.
-                format!(
-                    "{}. {}",
-                    loaded.scenario.title,
-                    announcement(
-                        step,
-                        &lines,
-                        note.as_ref(),
-                        commands.as_deref(),
-                        outcomes.as_deref(),
-                    )
-                )
             } else {
-                announcement(
+                let commands = step.commands_answered(loaded.viewer.trace());
+                let said = announcement(
                     step,
                     &lines,
                     note.as_ref(),
                     commands.as_deref(),
                     outcomes.as_deref(),
-                )
+                );
+                // Shown at a step of its own (the browser's Back, a link): which scenario it
+                // is, first.
+                if arrived_at_step && !props.title_told_by_picker {
+                    format!("{}. {said}", loaded.scenario.title)
+                } else {
+                    said
+                }
             };
             (
                 "Details of this step",
