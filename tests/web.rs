@@ -1867,6 +1867,37 @@ async fn an_explanation_of_many_pipelined_replies_names_the_first_commands_and_c
     mount_app_at("#").await;
 }
 
+/// Replies to pipelined BDAT chunks come after the last chunk went: each names its chunk, in
+/// the details and in what is said.
+#[wasm_bindgen_test]
+async fn a_reply_to_a_pipelined_chunk_names_its_chunk() {
+    let root = mount_app_at("#scenario=chunking").await;
+    yew::scheduler::flush().await;
+    let live = element(&root, ".region-details [aria-live='polite']");
+    let (_, steps) = position(&root);
+    let mut told = Vec::new();
+    for _ in 0..steps {
+        let answers = text_of(&root, ".region-details .explanation .explanation-answers");
+        if answers.contains("(chunk ") {
+            told.push(answers);
+            let said = live.text_content().unwrap_or_default();
+            let chunk = told.len();
+            assert!(said.contains(&format!(" (chunk {chunk}): ")), "{said}");
+        }
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+    }
+    assert_eq!(
+        told,
+        [
+            "In answer to: BDAT 200 (chunk 1)",
+            "In answer to: BDAT 200 (chunk 2)",
+            "In answer to: BDAT 134 LAST (chunk 3)"
+        ]
+    );
+    mount_app_at("#").await;
+}
+
 /// Stepping through a whole run, a screen reader hears something new at every step (two
 /// steps alike are said again), never the sentence every state's note ends with, and at the
 /// end that the run is over and where the mail went.

@@ -2268,6 +2268,68 @@ pub(crate) fn commands_answered(
     (commands.len() == replies).then_some(commands)
 }
 
+/// The BDAT command a server's send of one reply (the event at `index`) answers, and which
+/// chunk of its run that is (1 for the first): replies to chunks come in the order the chunks
+/// went (RFC 3030 4.2, RFC 2920 3.1), so with chunks pipelined, the reply after a client's
+/// last chunk may answer its first. Told only when that is sure: the client's sends since its
+/// last other command are each one whole chunk (its BDAT line and exactly the octets it
+/// announces), that command's replies all came before the first chunk went, and this reply
+/// comes before all the chunks are answered.
+pub(crate) fn chunk_answered(events: &[TraceEvent], index: usize) -> Option<(&[u8], usize)> {
+    // Back along the connection to the client's last send that is not a chunk.
+    let mut sends = Vec::new();
+    let mut command_before = None;
+    for event in earlier_on_connection(events, index) {
+        let Event::Transmitted {
+            direction, bytes, ..
+        } = event
+        else {
+            continue;
+        };
+        let bytes = bytes.as_bytes();
+        if *direction == Direction::ClientToServer && bdat_with_chunk(bytes).is_none() {
+            command_before = Some(bytes);
+            break;
+        }
+        sends.push((*direction, bytes));
+    }
+    sends.reverse();
+    // A reply's last line: its code, then a space or nothing (RFC 5321 4.2.1).
+    let replies_in = |bytes: &[u8]| {
+        crate::smtp::dot::lines_inclusive(bytes)
+            .map(|line| line.strip_suffix(b"\r\n").unwrap_or(line))
+            .filter(|line| {
+                line.get(..3)
+                    .is_some_and(|code| code.iter().all(u8::is_ascii_digit))
+                    && line.get(3).is_none_or(|&after| after == b' ')
+            })
+            .count()
+    };
+    let first_chunk = sends
+        .iter()
+        .position(|(direction, _)| *direction == Direction::ClientToServer)?;
+    let answered_before: usize = sends[..first_chunk]
+        .iter()
+        .map(|(_, bytes)| replies_in(bytes))
+        .sum();
+    let commands_before = crate::smtp::dot::lines_inclusive(command_before?).count();
+    if answered_before != commands_before {
+        return None;
+    }
+    let mut chunks = Vec::new();
+    let mut replies = 0;
+    for (direction, bytes) in &sends[first_chunk..] {
+        match direction {
+            Direction::ClientToServer => chunks.push(*bytes),
+            Direction::ServerToClient => replies += replies_in(bytes),
+        }
+    }
+    let chunk = chunks.get(replies)?;
+    let line_end = memchr::memchr(b'\n', chunk)?;
+    let command = chunk[..line_end].strip_suffix(b"\r")?;
+    Some((command, replies + 1))
+}
+
 /// The client's send before the event at `index` on the same connection, if any.
 fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
     earlier_on_connection(events, index).find_map(|event| match event {
@@ -3836,15 +3898,7 @@ mod tests {
         let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
         // As the trace has a session: the greeting before the client's side opens.
         let session = |commands: &[&str], replies: &str| {
-            let mut events = vec![
-                sent(server, "220 ready\r\n"),
-                TraceEvent {
-                    time_ms: 0,
-                    event: Event::ConnectionOpened { conn: 1 },
-                },
-                sent(client, "EHLO a.test\r\n"),
-                sent(server, "250-b.test\r\n250 PIPELINING\r\n"),
-            ];
+            let mut events = crate::sim::trace::first_connection_greeted();
             events.extend(commands.iter().map(|c| sent(client, c)));
             events.push(sent(server, replies));
             events
@@ -3901,6 +3955,54 @@ mod tests {
             sent(server, "250 b.test\r\n250 ok\r\n"),
         ];
         assert_eq!(answered(&early, 2), None);
+    }
+
+    #[test]
+    fn a_reply_to_a_pipelined_chunk_is_paired_with_its_chunk() {
+        use crate::sim::trace::sent_on_first_connection as sent;
+        let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
+        let mut events = crate::sim::trace::first_connection_greeted();
+        events.extend([
+            sent(client, "MAIL FROM:<a@a.test>\r\nRCPT TO:<b@b.test>\r\n"),
+            sent(server, "250 ok\r\n250 ok\r\n"),
+            sent(client, "BDAT 3\r\nab\n"),
+            sent(client, "BDAT 3\r\nc\r\n"),
+            sent(server, "250 3 octets\r\n"),
+            sent(client, "BDAT 2 LAST\r\n\r\n"),
+            sent(server, "250 3 octets\r\n"),
+            sent(server, "250 queued\r\n"),
+            sent(server, "221 bye\r\n"),
+        ]);
+        let answered = |events: &[TraceEvent], index: usize| {
+            chunk_answered(events, index)
+                .map(|(command, number)| (String::from_utf8_lossy(command).into_owned(), number))
+        };
+        // In the order the chunks went, whichever send came before the reply.
+        assert_eq!(answered(&events, 8), Some(("BDAT 3".to_string(), 1)));
+        assert_eq!(answered(&events, 10), Some(("BDAT 3".to_string(), 2)));
+        assert_eq!(answered(&events, 11), Some(("BDAT 2 LAST".to_string(), 3)));
+        // Every chunk answered: the next reply is to something else.
+        assert_eq!(answered(&events, 12), None);
+        // A chunk sent before the replies to MAIL and RCPT came: those replies would be
+        // counted as the chunks', so nothing is told.
+        let early = [
+            &events[..5],
+            &[
+                sent(client, "BDAT 1\r\na"),
+                sent(server, "250 ok\r\n250 ok\r\n"),
+                sent(client, "BDAT 1\r\nb"),
+                sent(client, "BDAT 1 LAST\r\nc"),
+                sent(server, "250 1 octet\r\n"),
+            ],
+        ]
+        .concat();
+        assert_eq!(answered(&early, 9), None);
+        // A write whose octets are not the chunk its BDAT announces is no chunk.
+        events[7] = sent(client, "BDAT 3\r\nc\r\nNOOP\r\n");
+        assert_eq!(answered(&events, 8), None);
+        // The replies to MAIL and RCPT, and the greeting, answer no chunk.
+        assert_eq!(answered(&events, 5), None);
+        assert_eq!(answered(&events, 0), None);
     }
 
     #[test]

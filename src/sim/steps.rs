@@ -169,6 +169,29 @@ impl Step {
                 .collect(),
         )
     }
+
+    /// For a server's send of one reply to a BDAT chunk, the chunk's BDAT line as the
+    /// conversation shows it, and which chunk of its run it is (1 for the first): with chunks
+    /// pipelined, the step before a reply need not be its chunk. `None` where that cannot be
+    /// told for sure ([`chunk_answered`](super::notes::chunk_answered)), and for a 421, which
+    /// a server that closes may send in answer to nothing.
+    pub fn chunk_answered(&self, trace: &Trace) -> Option<(String, usize)> {
+        if self.explanations.len() != 1
+            || self.explanations[0].code == 421
+            || self.direction != Some(Direction::ServerToClient)
+        {
+            return None;
+        }
+        let Some(Event::Transmitted { bytes, .. }) = trace.events.get(self.event).map(|e| &e.event)
+        else {
+            return None;
+        };
+        if replies_in(bytes.as_bytes()).len() != 1 {
+            return None;
+        }
+        let (command, number) = super::notes::chunk_answered(&trace.events, self.event)?;
+        Some((wire_lines(command, 1).0.pop()?.text, number))
+    }
 }
 
 /// How a line of bytes on the wire ended.
@@ -1266,18 +1289,10 @@ mod tests {
         use crate::sim::trace::sent_on_first_connection as sent;
         let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
         let told = |commands: &str, replies: &[&str], codes: &[u16]| {
+            let mut events = crate::sim::trace::first_connection_greeted();
+            events.extend([sent(client, commands), sent(server, &replies.concat())]);
             let trace = Trace {
-                events: vec![
-                    sent(server, "220 ready\r\n"),
-                    TraceEvent {
-                        time_ms: 0,
-                        event: Event::ConnectionOpened { conn: 1 },
-                    },
-                    sent(client, "EHLO a.test\r\n"),
-                    sent(server, "250 b.test\r\n"),
-                    sent(client, commands),
-                    sent(server, &replies.concat()),
-                ],
+                events,
                 ..Trace::default()
             };
             let (mut step, _) = server_step(replies, codes);
@@ -1304,6 +1319,70 @@ mod tests {
             ),
             None
         );
+        // A chunk's reply names its chunk, but a 421 may answer nothing sent.
+        let chunk_told = |reply: &str, code: u16| {
+            let mut events = crate::sim::trace::first_connection_greeted();
+            events.extend([
+                sent(client, pair),
+                sent(server, "250 ok\r\n250 ok\r\n"),
+                sent(client, "BDAT 1 LAST\r\nx"),
+                sent(server, reply),
+            ]);
+            let trace = Trace {
+                events,
+                ..Trace::default()
+            };
+            let (mut step, _) = server_step(&[reply], &[code]);
+            step.event = 7;
+            step.chunk_answered(&trace)
+        };
+        assert_eq!(
+            chunk_told("250 ok\r\n", 250),
+            Some(("BDAT 1 LAST".to_string(), 1))
+        );
+        assert_eq!(chunk_told("421 bye\r\n", 421), None);
+    }
+
+    #[test]
+    fn replies_to_pipelined_chunks_name_their_chunks_in_order() {
+        let scenario = library::find("chunking").expect("a built-in scenario");
+        let trace = run(&scenario, scenario.seed).trace;
+        let told: Vec<(String, String, usize)> = steps(&trace)
+            .iter()
+            .filter_map(|step| {
+                let (command, number) = step.chunk_answered(&trace)?;
+                let reply = step
+                    .lines(&trace)
+                    .first()?
+                    .split_once(" S: ")?
+                    .1
+                    .to_string();
+                Some((reply, command, number))
+            })
+            .collect();
+        let received = "250 2.0.0 200 octets received";
+        let told: Vec<(&str, &str, usize)> = told
+            .iter()
+            .map(|(reply, command, number)| (reply.as_str(), command.as_str(), *number))
+            .collect();
+        // The receiving server lists PIPELINING: the three chunks go before any reply.
+        assert_eq!(
+            told,
+            [
+                (received, "BDAT 200", 1),
+                (received, "BDAT 200", 2),
+                ("250 2.0.0 OK: queued as B00001", "BDAT 134 LAST", 3),
+            ]
+        );
+        // Every built-in: a reply named for a chunk answers a BDAT.
+        for scenario in library::builtin().into_iter().map(|s| s.expect("valid")) {
+            let trace = run(&scenario, scenario.seed).trace;
+            for step in steps(&trace) {
+                if let Some((command, _)) = step.chunk_answered(&trace) {
+                    assert!(command.starts_with("BDAT "), "{}: {command}", scenario.name);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1578,6 +1578,23 @@ pub(crate) fn sent_on_first_connection(direction: Direction, text: &str) -> Trac
     }
 }
 
+/// The events of connection 1 up to its EHLO reply (offering PIPELINING and CHUNKING), as a
+/// trace has them, the greeting before the client's side opens: for tests that build a
+/// session's events by hand.
+#[cfg(test)]
+pub(crate) fn first_connection_greeted() -> Vec<TraceEvent> {
+    let (client, server) = (Direction::ClientToServer, Direction::ServerToClient);
+    vec![
+        sent_on_first_connection(server, "220 ready\r\n"),
+        TraceEvent {
+            time_ms: 0,
+            event: Event::ConnectionOpened { conn: 1 },
+        },
+        sent_on_first_connection(client, "EHLO a.test\r\n"),
+        sent_on_first_connection(server, "250-b.test\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+    ]
+}
+
 #[cfg(test)]
 mod size_tests {
     use super::*;

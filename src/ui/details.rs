@@ -262,11 +262,15 @@ pub fn details(props: &DetailsProps) -> Html {
                 String::new()
             } else {
                 let commands = step.commands_answered(loaded.viewer.trace());
+                let chunk = step.chunk_answered(loaded.viewer.trace());
                 let said = announcement(
                     step,
                     &lines,
                     note.as_ref(),
-                    commands.as_deref(),
+                    Answering {
+                        commands: commands.as_deref(),
+                        chunk: chunk.as_ref(),
+                    },
                     outcomes.as_deref(),
                 );
                 // Shown at a step of its own (the browser's Back, a link): which scenario it
@@ -805,6 +809,7 @@ fn step_details(
 ) -> Html {
     let view = loaded.viewer.view_at(step.event + 1);
     let commands = step.commands_answered(loaded.viewer.trace());
+    let chunk = step.chunk_answered(loaded.viewer.trace());
     let sessions: Vec<String> = view
         .connections
         .iter()
@@ -896,6 +901,13 @@ fn step_details(
                         <p class="explanation-answers">
                             <span class="explanation-label">{ "In answer to: " }</span>
                             { commands_shown(&commands) }
+                        </p>
+                    }
+                    if let Some((command, number)) = &chunk {
+                        <p class="explanation-answers">
+                            <span class="explanation-label">{ "In answer to: " }</span>
+                            <code>{ shortened(command).into_owned() }</code>
+                            { format!(" (chunk {number})") }
                         </p>
                     }
                     // Why this server sent it first: the general meaning of a code can
@@ -1025,7 +1037,7 @@ fn announcement(
     step: &Step,
     lines: &[String],
     note: Option<&StepNote>,
-    commands: Option<&[String]>,
+    answering: Answering,
     outcomes: Option<&[(String, &'static str)]>,
 ) -> String {
     // The lines the details repeat: the first ones, and the first refusal among them, each
@@ -1053,7 +1065,7 @@ fn announcement(
         .collect::<Vec<_>>()
         .join(". ");
     // The first box of the details, said as it reads.
-    let meaning = match each_once(refusals_first(&step.explanations, commands)).first() {
+    let meaning = match each_once(refusals_first(&step.explanations, answering.commands)).first() {
         Some(Explained {
             explanation: e,
             replies,
@@ -1070,6 +1082,12 @@ fn announcement(
                 if more > 0 {
                     said.push_str(&format!(" and {more} more"));
                 }
+            }
+            if let Some((command, number)) = answering.chunk {
+                said.push_str(&format!(
+                    " in answer to {} (chunk {number})",
+                    shortened(command)
+                ));
             }
             format!("{said}: {}", as_sentence(&e.why))
         }
@@ -1208,6 +1226,15 @@ fn refusals_first<'a>(
         .clone()
         .filter(refused)
         .chain(answered.filter(move |answer| !refused(answer)))
+}
+
+/// What a server's step answers, where that is told: the command of each reply
+/// ([`Step::commands_answered`]), or the BDAT chunk of its one reply
+/// ([`Step::chunk_answered`]).
+#[derive(Clone, Copy)]
+struct Answering<'a> {
+    commands: Option<&'a [String]>,
+    chunk: Option<&'a (String, usize)>,
 }
 
 /// One box of a step's explanations: an explanation, how many of the step's replies it
