@@ -2188,9 +2188,12 @@ fn bdat_note_after(bytes: &[u8], tail: &[u8]) -> StepNote {
     }
 }
 
-/// The events before the one at `index` (an event of a connection) on the same connection,
-/// the latest first, back to the connection's opening, not beyond.
-fn earlier_on_connection(events: &[TraceEvent], index: usize) -> impl Iterator<Item = &Event> {
+/// The sends before the event at `index` (a send on a connection) on the same connection,
+/// each with its direction, the latest first, back to the connection's opening, not beyond.
+fn earlier_on_connection(
+    events: &[TraceEvent],
+    index: usize,
+) -> impl Iterator<Item = (Direction, &[u8])> {
     let conn = match events.get(index).map(|event| &event.event) {
         Some(Event::Transmitted { conn, .. }) => Some(*conn),
         _ => None,
@@ -2202,13 +2205,32 @@ fn earlier_on_connection(events: &[TraceEvent], index: usize) -> impl Iterator<I
         &[]
     };
     let opened_here = move |event: &&Event| matches!(event, Event::ConnectionOpened { conn: opened } if Some(*opened) == conn);
-    let on_it = move |event: &&Event| matches!(event, Event::Transmitted { conn: on, .. } if Some(*on) == conn);
     before
         .iter()
         .rev()
         .map(|event| &event.event)
         .take_while(move |event| !opened_here(event))
-        .filter(on_it)
+        .filter_map(move |event| match event {
+            Event::Transmitted {
+                conn: on,
+                direction,
+                bytes,
+            } if Some(*on) == conn => Some((*direction, bytes.as_bytes())),
+            _ => None,
+        })
+}
+
+/// How many SMTP replies `bytes` (a server's send) holds: lines that end a reply, with a space
+/// or nothing after their code (RFC 5321 4.2.1).
+fn replies_in_send(bytes: &[u8]) -> usize {
+    crate::smtp::dot::lines_inclusive(bytes)
+        .map(|line| line.strip_suffix(b"\r\n").unwrap_or(line))
+        .filter(|line| {
+            line.get(..3)
+                .is_some_and(|code| code.iter().all(u8::is_ascii_digit))
+                && line.get(3).is_none_or(|&after| after == b' ')
+        })
+        .count()
 }
 
 /// The commands the replies of a server's send (the event at `index`, holding `replies`
@@ -2229,17 +2251,12 @@ pub(crate) fn commands_answered(
 ) -> Option<Vec<&[u8]>> {
     let mut sends = Vec::new();
     let mut server_send_before = None;
-    for event in earlier_on_connection(events, index) {
-        if let Event::Transmitted {
-            direction, bytes, ..
-        } = event
-        {
-            match direction {
-                Direction::ClientToServer => sends.push(bytes.as_bytes()),
-                Direction::ServerToClient => {
-                    server_send_before = Some(bytes.as_bytes());
-                    break;
-                }
+    for (direction, bytes) in earlier_on_connection(events, index) {
+        match direction {
+            Direction::ClientToServer => sends.push(bytes),
+            Direction::ServerToClient => {
+                server_send_before = Some(bytes);
+                break;
             }
         }
     }
@@ -2279,38 +2296,20 @@ pub(crate) fn chunk_answered(events: &[TraceEvent], index: usize) -> Option<(&[u
     // Back along the connection to the client's last send that is not a chunk.
     let mut sends = Vec::new();
     let mut command_before = None;
-    for event in earlier_on_connection(events, index) {
-        let Event::Transmitted {
-            direction, bytes, ..
-        } = event
-        else {
-            continue;
-        };
-        let bytes = bytes.as_bytes();
-        if *direction == Direction::ClientToServer && bdat_with_chunk(bytes).is_none() {
+    for (direction, bytes) in earlier_on_connection(events, index) {
+        if direction == Direction::ClientToServer && bdat_with_chunk(bytes).is_none() {
             command_before = Some(bytes);
             break;
         }
-        sends.push((*direction, bytes));
+        sends.push((direction, bytes));
     }
     sends.reverse();
-    // A reply's last line: its code, then a space or nothing (RFC 5321 4.2.1).
-    let replies_in = |bytes: &[u8]| {
-        crate::smtp::dot::lines_inclusive(bytes)
-            .map(|line| line.strip_suffix(b"\r\n").unwrap_or(line))
-            .filter(|line| {
-                line.get(..3)
-                    .is_some_and(|code| code.iter().all(u8::is_ascii_digit))
-                    && line.get(3).is_none_or(|&after| after == b' ')
-            })
-            .count()
-    };
     let first_chunk = sends
         .iter()
         .position(|(direction, _)| *direction == Direction::ClientToServer)?;
     let answered_before: usize = sends[..first_chunk]
         .iter()
-        .map(|(_, bytes)| replies_in(bytes))
+        .map(|(_, bytes)| replies_in_send(bytes))
         .sum();
     let commands_before = crate::smtp::dot::lines_inclusive(command_before?).count();
     if answered_before != commands_before {
@@ -2321,7 +2320,7 @@ pub(crate) fn chunk_answered(events: &[TraceEvent], index: usize) -> Option<(&[u
     for (direction, bytes) in &sends[first_chunk..] {
         match direction {
             Direction::ClientToServer => chunks.push(*bytes),
-            Direction::ServerToClient => replies += replies_in(bytes),
+            Direction::ServerToClient => replies += replies_in_send(bytes),
         }
     }
     let chunk = chunks.get(replies)?;
@@ -2332,14 +2331,9 @@ pub(crate) fn chunk_answered(events: &[TraceEvent], index: usize) -> Option<(&[u
 
 /// The client's send before the event at `index` on the same connection, if any.
 fn previous_client_send(events: &[TraceEvent], index: usize) -> Option<&[u8]> {
-    earlier_on_connection(events, index).find_map(|event| match event {
-        Event::Transmitted {
-            direction: Direction::ClientToServer,
-            bytes,
-            ..
-        } => Some(bytes.as_bytes()),
-        _ => None,
-    })
+    earlier_on_connection(events, index)
+        .find(|(direction, _)| *direction == Direction::ClientToServer)
+        .map(|(_, bytes)| bytes)
 }
 
 /// The last octets (two at most) of the message data a client sent in BDAT chunks right
@@ -2350,16 +2344,11 @@ pub(crate) fn chunk_stream_tail(events: &[TraceEvent], index: usize) -> Option<V
     // Gathered from the end backwards.
     let mut tail = Vec::with_capacity(2);
     let mut chunks = 0;
-    for event in earlier_on_connection(events, index) {
-        let Event::Transmitted {
-            direction: Direction::ClientToServer,
-            bytes,
-            ..
-        } = event
-        else {
+    for (direction, bytes) in earlier_on_connection(events, index) {
+        if direction != Direction::ClientToServer {
             continue;
-        };
-        let Some((chunk, false)) = bdat_with_chunk(bytes.as_bytes()) else {
+        }
+        let Some((chunk, false)) = bdat_with_chunk(bytes) else {
             break;
         };
         chunks += 1;
@@ -2380,21 +2369,10 @@ pub(crate) fn chunk_stream_tail(events: &[TraceEvent], index: usize) -> Option<V
 /// with the server's replies since the first of them (replies come in order, one per chunk).
 fn chunks_unanswered_before(events: &[TraceEvent], index: usize) -> usize {
     let (mut chunks, mut answered, mut replies_since) = (0usize, 0usize, 0usize);
-    for event in earlier_on_connection(events, index) {
-        let Event::Transmitted {
-            direction, bytes, ..
-        } = event
-        else {
-            continue;
-        };
+    for (direction, bytes) in earlier_on_connection(events, index) {
         match direction {
-            Direction::ServerToClient => {
-                // A reply's last line has a space after its code.
-                replies_since += crate::smtp::dot::lines_inclusive(bytes.as_bytes())
-                    .filter(|line| line.get(3) == Some(&b' '))
-                    .count();
-            }
-            Direction::ClientToServer => match bdat_with_chunk(bytes.as_bytes()) {
+            Direction::ServerToClient => replies_since += replies_in_send(bytes),
+            Direction::ClientToServer => match bdat_with_chunk(bytes) {
                 Some((_, false)) => {
                     chunks += 1;
                     answered += std::mem::take(&mut replies_since);

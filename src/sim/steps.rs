@@ -115,12 +115,11 @@ impl Step {
         if !explanations.iter().any(|e| e.why.starts_with(EHLO_WHY)) {
             return explanations;
         }
-        let Some(Event::Transmitted { bytes, .. }) = trace.events.get(self.event).map(|e| &e.event)
-        else {
+        let Some(bytes) = self.sent_bytes(trace) else {
             return explanations;
         };
         // The explanations pair with the replies in the bytes, in order.
-        for (explanation, reply) in explanations.iter_mut().zip(replies_in(bytes.as_bytes())) {
+        for (explanation, reply) in explanations.iter_mut().zip(replies_in(bytes)) {
             if explanation.why.starts_with(EHLO_WHY) {
                 explanation.points = ehlo_reply_points(&reply);
             }
@@ -148,11 +147,7 @@ impl Step {
         if closes || message_after {
             return None;
         }
-        let Some(Event::Transmitted { bytes, .. }) = trace.events.get(self.event).map(|e| &e.event)
-        else {
-            return None;
-        };
-        if replies_in(bytes.as_bytes()).len() != replies {
+        if replies_in(self.sent_bytes(trace)?).len() != replies {
             return None;
         }
         let commands = super::notes::commands_answered(&trace.events, self.event, replies)?;
@@ -182,15 +177,19 @@ impl Step {
         {
             return None;
         }
-        let Some(Event::Transmitted { bytes, .. }) = trace.events.get(self.event).map(|e| &e.event)
-        else {
-            return None;
-        };
-        if replies_in(bytes.as_bytes()).len() != 1 {
+        if replies_in(self.sent_bytes(trace)?).len() != 1 {
             return None;
         }
         let (command, number) = super::notes::chunk_answered(&trace.events, self.event)?;
         Some((wire_lines(command, 1).0.pop()?.text, number))
+    }
+
+    /// The bytes of the step's event in `trace`, when it is a send on a connection.
+    fn sent_bytes<'t>(&self, trace: &'t Trace) -> Option<&'t [u8]> {
+        match &trace.events.get(self.event)?.event {
+            Event::Transmitted { bytes, .. } => Some(bytes.as_bytes()),
+            _ => None,
+        }
     }
 }
 
