@@ -54,6 +54,11 @@ for target in $targets; do
             printf 'CAPA\r\nUSER alice\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nRETR 1\r\nTOP 1 0\r\nDELE 1\r\nRSET\r\nDELE 2\r\nQUIT\r\n' \
                 >"fuzz/corpus/$target/session"
             ;;
+        message_outline)
+            # A message with attachments, then (after 0xFF) its first copy, one field fewer.
+            printf 'Received: by mx\r\nMessage-ID: <1@a>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: x\r\n\r\nhi\r\n--b\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename="a.png"\r\nContent-Transfer-Encoding: base64\r\n\r\niVBO\r\n--b--\r\n\377Message-ID: <1@a>\r\n\r\n' \
+                >"fuzz/corpus/$target/message"
+            ;;
         pop3_client_session)
             # A server's side of a whole session, one response per piece (cut at 0xFF).
             printf '+OK hi\r\n+OK\r\nUSER\r\nUIDL\r\n.\r\n\377+OK\r\n\377+OK\r\n\377+OK 1 5\r\n\377+OK\r\n1 5\r\n.\r\n\377+OK\r\n1 u1\r\n.\r\n\377+OK\r\n..x\r\n.\r\n\377+OK\r\n\377+OK bye\r\n' \

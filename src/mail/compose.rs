@@ -1081,7 +1081,7 @@ fn is_bchar(octet: u8) -> bool {
 
 /// A multipart media type's `boundary` parameter, which RFC 2046 5.1.1 requires: 1 to 70
 /// `bchars`, the last not a space. Only the plain parameter counts, as for readers.
-fn boundary_parameter(media_type: &MediaType) -> Result<&str, BoundaryProblem> {
+pub(crate) fn boundary_parameter(media_type: &MediaType) -> Result<&str, BoundaryProblem> {
     let (_, boundary) = media_type
         .parameters
         .iter()
@@ -1425,11 +1425,11 @@ fn cut_to_octets(text: &str, octets: usize) -> String {
 /// A media type and its parameters (RFC 2045 5.1). Type, subtype and attribute names are
 /// lowercased, as they are case-insensitive; values are kept as given, without their quotes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct MediaType {
+pub(crate) struct MediaType {
     /// `type/subtype`.
-    essence: String,
+    pub(crate) essence: String,
     /// (attribute, value) pairs in the order given.
-    parameters: Vec<(String, String)>,
+    pub(crate) parameters: Vec<(String, String)>,
 }
 
 /// RFC 6838 4.2: type and subtype names are at most 127 characters; parameter names too here.
@@ -1443,22 +1443,32 @@ const BLANKS: [char; 2] = [' ', '\t'];
 /// 822's comments in structured fields; they are dropped) and a trailing ";" tolerated.
 /// Anything else (controls, non-ASCII, a missing value, a comment left open) gives `None`, so
 /// that no unchecked text reaches a header.
-fn parse_media_type(text: &str) -> Option<MediaType> {
+pub(crate) fn parse_media_type(text: &str) -> Option<MediaType> {
     let text = without_comments(text)?;
     let mut rest = text.as_str();
     let kind = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
     take_char(&mut rest, '/')?;
     let subtype = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
+    let parameters = take_parameters(&mut rest)?;
+    Some(MediaType {
+        essence: format!("{kind}/{subtype}").to_ascii_lowercase(),
+        parameters,
+    })
+}
+
+/// Takes `*(";" attribute "=" value)` (RFC 2045 5.1), the parameters of a media type or a
+/// disposition, to the end of `rest`: attribute names lowercased, values without quotes.
+fn take_parameters(rest: &mut &str) -> Option<Vec<(String, String)>> {
     let mut parameters = Vec::new();
-    while take_char(&mut rest, ';').is_some() {
+    while take_char(rest, ';').is_some() {
         if rest.trim_start_matches(BLANKS).is_empty() {
             break;
         }
-        let attribute = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
-        take_char(&mut rest, '=')?;
-        let value = match take_token(&mut rest) {
+        let attribute = take_token(rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
+        take_char(rest, '=')?;
+        let value = match take_token(rest) {
             Some(token) => token.to_string(),
-            None => take_quoted_string(&mut rest)?,
+            None => take_quoted_string(rest)?,
         };
         // A parameter already in RFC 2231 form is written as given, on one line, which must
         // stay within 998 characters (RFC 5322 2.1.1).
@@ -1470,10 +1480,17 @@ fn parse_media_type(text: &str) -> Option<MediaType> {
     if !rest.trim_start_matches(BLANKS).is_empty() {
         return None;
     }
-    Some(MediaType {
-        essence: format!("{kind}/{subtype}").to_ascii_lowercase(),
-        parameters,
-    })
+    Some(parameters)
+}
+
+/// Reads a Content-Disposition value, `type *(";" parameter)` (RFC 2183 2), as
+/// [`parse_media_type`] reads a media type: the type lowercased, and its parameters.
+pub(crate) fn parse_disposition(text: &str) -> Option<(String, Vec<(String, String)>)> {
+    let text = without_comments(text)?;
+    let mut rest = text.as_str();
+    let kind = take_token(&mut rest).filter(|t| t.len() <= MEDIA_TYPE_NAME_MAX)?;
+    let parameters = take_parameters(&mut rest)?;
+    Some((kind.to_ascii_lowercase(), parameters))
 }
 
 /// `text` with each comment (RFC 5322 3.2.2: `(` text, quoted-pairs and nested comments `)`)

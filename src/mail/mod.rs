@@ -7,3 +7,4 @@ pub mod boundary;
 pub mod compose;
 pub mod date;
 pub mod dsn;
+pub mod outline;

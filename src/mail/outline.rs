@@ -1,0 +1,670 @@
+//! A message's outline, as a step's details show it: its header fields in order (RFC 5322
+//! 2.2), which of them were not in the message when it was first sent (the `Received:` fields
+//! each server writes above it, RFC 5321 4.4; `Return-Path:` at delivery), and its MIME
+//! structure (RFC 2045, RFC 2046): each part's media type, its transfer encoding, whether it
+//! is an attachment and under which file name (RFC 2183), and its size as sent and decoded.
+
+use crate::escape::{escaped, visible};
+use crate::mail::compose::{boundary_parameter, parse_disposition, parse_media_type};
+use crate::smtp::dot::lines_inclusive;
+use crate::smtp::trace::header_fields_end;
+use std::collections::HashMap;
+
+/// A field's value is cut after this many characters: the outline names fields, the bytes
+/// show them whole.
+pub const VALUE_SHOWN: usize = 100;
+
+/// Parts nested deeper than this (a message in a message in a message...) are not listed.
+const DEPTH_SHOWN: usize = 8;
+
+/// Parts listed at most: a message may hold any number.
+const PARTS_SHOWN: usize = 64;
+
+/// Fields a page lists at most: a scenario file's message may have a header of any size.
+pub const FIELDS_SHOWN: usize = 200;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutlineField {
+    pub name: String,
+    /// The value unfolded (RFC 5322 2.2.3) and cut to [`VALUE_SHOWN`] characters.
+    pub value: String,
+    /// Not in the first copy compared with: added on the way.
+    pub added: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutlinePart {
+    /// 0 for the message's own body, 1 for a part of it, and so on.
+    pub depth: usize,
+    /// Its media type (`multipart/mixed`, `image/png`), as the start of `text` says it.
+    pub media_type: String,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outline {
+    pub fields: Vec<OutlineField>,
+    /// The names of fields the first copy had and this one has not.
+    pub removed: Vec<String>,
+    /// Whether a first copy was compared with (otherwise no field is marked `added`).
+    pub compared: bool,
+    pub parts: Vec<OutlinePart>,
+    /// Parts left out beyond [`PARTS_SHOWN`] or [`DEPTH_SHOWN`].
+    pub parts_left_out: usize,
+}
+
+impl Outline {
+    /// How many fields were added on the way.
+    pub fn added(&self) -> usize {
+        self.fields.iter().filter(|field| field.added).count()
+    }
+
+    /// The body in a few words: `multipart/mixed, 4 parts`, `text/plain`.
+    pub fn body_summary(&self) -> String {
+        let Some(body) = self.parts.first() else {
+            return String::new();
+        };
+        let parts = self.parts.iter().filter(|part| part.depth == 1).count();
+        match body.media_type.starts_with("multipart/") {
+            true => format!(
+                "{}, {parts} part{}",
+                body.media_type,
+                if parts == 1 { "" } else { "s" }
+            ),
+            false => body.media_type.clone(),
+        }
+    }
+}
+
+/// The outline of `message` (its bytes as stored: no dot-stuffing, no end-of-data line),
+/// with the fields not in `first_copy` (the same message as it was first sent) marked.
+pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
+    // The first copy's fields, each as many times as it has it: each matches one field here
+    // at most.
+    let mut first: HashMap<&[u8], usize> = HashMap::new();
+    for raw in first_copy.map(header_fields).unwrap_or_default() {
+        *first.entry(raw).or_default() += 1;
+    }
+    let raw_fields = header_fields(message);
+    let mut fields = Vec::with_capacity(raw_fields.len());
+    for raw in raw_fields {
+        let kept = first
+            .get_mut(raw)
+            .filter(|left| **left > 0)
+            .map(|left| *left -= 1);
+        let (name, value) = name_and_value(raw);
+        fields.push(OutlineField {
+            name,
+            value,
+            added: first_copy.is_some() && kept.is_none(),
+        });
+    }
+    let mut removed: Vec<String> = first
+        .iter()
+        .filter(|(_, left)| **left > 0)
+        .map(|(raw, _)| name_and_value(raw).0)
+        .collect();
+    removed.sort();
+    removed.dedup();
+    let mut outline = Outline {
+        fields,
+        removed,
+        compared: first_copy.is_some(),
+        ..Outline::default()
+    };
+    let mut budget = PARTS_SHOWN;
+    list_entity(message, 0, true, &mut outline, &mut budget);
+    outline
+}
+
+/// The raw fields (each with its continuation lines and CRLF) at the start of `message`.
+pub fn header_fields(message: &[u8]) -> Vec<&[u8]> {
+    let (end, _) = header_fields_end(message);
+    let mut fields: Vec<&[u8]> = Vec::new();
+    let (mut start, mut line_start) = (0, 0);
+    for line in lines_inclusive(&message[..end]) {
+        if line_start > start && !matches!(line.first(), Some(b' ' | b'\t')) {
+            fields.push(&message[start..line_start]);
+            start = line_start;
+        }
+        line_start += line.len();
+    }
+    if end > start {
+        fields.push(&message[start..end]);
+    }
+    fields
+}
+
+/// A raw field's name, and its value unfolded, its runs of white space made one space, shown
+/// as protocol text is (control characters and octets that are not UTF-8 as escapes).
+fn name_and_value(raw: &[u8]) -> (String, String) {
+    let colon = raw.iter().position(|&b| b == b':').unwrap_or(raw.len());
+    let name = escaped(raw[..colon].trim_ascii());
+    let value_bytes = raw.get(colon + 1..).unwrap_or_default();
+    let mut unfolded = Vec::with_capacity(value_bytes.len());
+    for word in value_bytes
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|word| !word.is_empty())
+    {
+        if !unfolded.is_empty() {
+            unfolded.push(b' ');
+        }
+        unfolded.extend_from_slice(word);
+    }
+    let value = escaped(&unfolded);
+    (name, cut(value))
+}
+
+fn cut(text: String) -> String {
+    match text.char_indices().nth(VALUE_SHOWN) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+/// Lists `entity` (a whole message, or a part of a multipart body: header fields, an empty
+/// line, a body) and the parts within it, at `depth`.
+fn list_entity(
+    entity: &[u8],
+    depth: usize,
+    whole_message: bool,
+    outline: &mut Outline,
+    budget: &mut usize,
+) {
+    if depth > DEPTH_SHOWN || *budget == 0 {
+        outline.parts_left_out += 1;
+        return;
+    }
+    *budget -= 1;
+    let (fields_end, _) = header_fields_end(entity);
+    let after_fields = &entity[fields_end..];
+    // The empty line that ends the header section is not the body's (RFC 5322 2.1).
+    let blank = [b"\r\n".as_slice(), b"\n"]
+        .into_iter()
+        .find(|blank| after_fields.starts_with(blank))
+        .map_or(0, <[u8]>::len);
+    let body = &after_fields[blank..];
+    let fields = header_fields(&entity[..fields_end]);
+    let field = |name: &str| {
+        fields.iter().find_map(|raw| {
+            let (field_name, value) = raw_name_and_value(raw);
+            field_name
+                .eq_ignore_ascii_case(name.as_bytes())
+                .then_some(value)
+        })
+    };
+    let content_type = field("Content-Type");
+    // RFC 2045 5.2: no Content-Type, or one that cannot be read, means plain text.
+    let media_type = content_type.as_deref().and_then(parse_media_type);
+    let (essence, mut described) = match (&media_type, &content_type) {
+        (Some(media_type), _) => {
+            let mut described = visible(media_type.essence.clone());
+            if let Some(charset) = parameter(&media_type.parameters, "charset") {
+                described.push_str("; charset=");
+                described.push_str(&visible(charset));
+            }
+            (media_type.essence.clone(), described)
+        }
+        (None, Some(unreadable)) => (
+            "text/plain".to_string(),
+            format!(
+                "text/plain (a Content-Type that cannot be read, {}, is plain text, RFC 2045 5.2)",
+                cut(escaped(unreadable.as_bytes()))
+            ),
+        ),
+        (None, None) if whole_message => (
+            "text/plain".to_string(),
+            "text/plain (no Content-Type: plain text, RFC 2045 5.2)".to_string(),
+        ),
+        (None, None) => (
+            "text/plain".to_string(),
+            "text/plain (no Content-Type)".to_string(),
+        ),
+    };
+    let boundary = media_type
+        .as_ref()
+        .filter(|media_type| media_type.essence.starts_with("multipart/"))
+        .and_then(|media_type| boundary_parameter(media_type).ok());
+    if let Some(boundary) = boundary {
+        let parts = multipart_parts(body, boundary.as_bytes());
+        let count = parts.len();
+        outline.parts.push(OutlinePart {
+            depth,
+            media_type: essence,
+            text: format!(
+                "{described}: {count} part{}",
+                if count == 1 { "" } else { "s" }
+            ),
+        });
+        for part in parts {
+            list_entity(part, depth + 1, false, outline, budget);
+        }
+        return;
+    }
+    if matches!(essence.as_str(), "message/rfc822" | "message/global") {
+        outline.parts.push(OutlinePart {
+            depth,
+            media_type: essence,
+            text: format!("{described}: a whole message, {} octets", body.len()),
+        });
+        list_entity(body, depth + 1, true, outline, budget);
+        return;
+    }
+    let disposition = field("Content-Disposition");
+    let disposition = disposition.as_deref().and_then(parse_disposition);
+    let file_name = disposition
+        .as_ref()
+        .and_then(|(_, parameters)| parameter(parameters, "filename"))
+        .or_else(|| {
+            let media_type = media_type.as_ref()?;
+            parameter(&media_type.parameters, "name")
+        });
+    // RFC 2183 2: `attachment` or `inline`, with the file's name; a name given only in the
+    // Content-Type (RFC 2046 4.5.1's older `name`) says no disposition.
+    let kind = disposition.as_ref().map(|(kind, _)| visible(kind.clone()));
+    match (kind, file_name) {
+        (Some(kind), Some(name)) => {
+            described.push_str(&format!(", {kind} \"{}\"", cut(visible(name))));
+        }
+        (Some(kind), None) => described.push_str(&format!(", {kind}")),
+        (None, Some(name)) => {
+            described.push_str(&format!(", named \"{}\"", cut(visible(name))));
+        }
+        (None, None) => {}
+    }
+    let encoding = field("Content-Transfer-Encoding")
+        .map(|e| visible(e.trim().to_ascii_lowercase()))
+        .unwrap_or_else(|| "7bit".into());
+    described.push_str(&format!(", {encoding}, {} octets as sent", body.len()));
+    let decoded = match encoding.as_str() {
+        "base64" => Some(base64_decoded_len(body)),
+        "quoted-printable" => Some(quoted_printable_decoded_len(body)),
+        _ => None,
+    };
+    if let Some(decoded) = decoded {
+        described.push_str(&format!(", {decoded} decoded"));
+    }
+    outline.parts.push(OutlinePart {
+        depth,
+        media_type: essence,
+        text: described,
+    });
+}
+
+/// A raw field's name and its value unfolded, as text (an octet that is not UTF-8 replaced).
+fn raw_name_and_value(raw: &[u8]) -> (&[u8], String) {
+    let colon = raw.iter().position(|&b| b == b':').unwrap_or(raw.len());
+    let value = raw.get(colon + 1..).unwrap_or_default();
+    let unfolded: Vec<u8> = value
+        .iter()
+        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .collect();
+    (
+        raw[..colon].trim_ascii(),
+        String::from_utf8_lossy(unfolded.trim_ascii()).into_owned(),
+    )
+}
+
+/// The parts of a multipart body (RFC 2046 5.1.1): what lies between its delimiter lines,
+/// `--` and the boundary (white space may follow), up to the close delimiter, which has `--`
+/// after the boundary too. The preamble before the first delimiter and the epilogue after the
+/// last are no parts; the CRLF before a delimiter line is the delimiter's, not the part's.
+fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8]) -> Vec<&'m [u8]> {
+    let mut parts = Vec::new();
+    let mut part_start: Option<usize> = None;
+    let mut offset = 0;
+    for line in lines_inclusive(body) {
+        let line_start = offset;
+        offset += line.len();
+        let content = line.trim_ascii_end();
+        let Some(after) = content
+            .strip_prefix(b"--")
+            .and_then(|rest| rest.strip_prefix(boundary))
+        else {
+            continue;
+        };
+        let closes = after == b"--";
+        if !(after.is_empty() || closes) {
+            continue;
+        }
+        if let Some(start) = part_start {
+            let mut end = line_start.max(start);
+            for ending in [b"\r\n".as_slice(), b"\n"] {
+                if body[start..end].ends_with(ending) {
+                    end -= ending.len();
+                    break;
+                }
+            }
+            parts.push(&body[start..end]);
+        }
+        if closes {
+            return parts;
+        }
+        part_start = Some(offset);
+    }
+    // No close delimiter: the last part runs to the end.
+    if let Some(start) = part_start {
+        parts.push(&body[start..]);
+    }
+    parts
+}
+
+/// A parameter's value (RFC 2045 5.1), or, in RFC 2231's forms, its sections put together
+/// (`name*0`, `name*1`, ...) and its extended value decoded (`name*=utf-8''%C3%A9`).
+fn parameter(parameters: &[(String, String)], name: &str) -> Option<String> {
+    if let Some((_, value)) = parameters.iter().find(|(attribute, _)| attribute == name) {
+        return Some(value.clone());
+    }
+    // RFC 2231 3 and 4: `name*` alone, or numbered sections, each `*` at its end if it is
+    // extended (percent-encoded); the first extended section starts `charset'language'`.
+    let mut sections: Vec<(usize, bool, &str)> = Vec::new();
+    for (attribute, value) in parameters {
+        let Some(rest) = attribute
+            .strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix('*'))
+        else {
+            continue;
+        };
+        let (number, extended) = match rest.strip_suffix('*') {
+            Some(number) => (number, true),
+            None if rest.is_empty() => ("0", true),
+            None => (rest, false),
+        };
+        let Ok(number) = number.parse::<usize>() else {
+            continue;
+        };
+        sections.push((number, extended, value));
+    }
+    if sections.is_empty() {
+        return None;
+    }
+    sections.sort_by_key(|(number, _, _)| *number);
+    let mut octets = Vec::new();
+    for (index, (_, extended, value)) in sections.iter().enumerate() {
+        if !extended {
+            octets.extend_from_slice(value.as_bytes());
+            continue;
+        }
+        let value = match index {
+            // charset'language'value: the charset is not needed to show UTF-8 or ASCII.
+            0 => value.splitn(3, '\'').nth(2).unwrap_or(value),
+            _ => value,
+        };
+        octets.extend(percent_decoded(value.as_bytes()));
+    }
+    Some(String::from_utf8_lossy(&octets).into_owned())
+}
+
+/// `%XX` made the octet it stands for; anything else kept.
+fn percent_decoded(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut index = 0;
+    while index < text.len() {
+        let hex = text
+            .get(index + 1..index + 3)
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match (text[index], hex) {
+            (b'%', Some(octet)) => {
+                out.push(octet);
+                index += 3;
+            }
+            (octet, _) => {
+                out.push(octet);
+                index += 1;
+            }
+        }
+    }
+    out
+}
+
+/// How many octets base64 text stands for (RFC 2045 6.8): 3 for every 4 characters of its
+/// alphabet; line breaks, padding and anything else count for nothing.
+fn base64_decoded_len(text: &[u8]) -> usize {
+    let characters = text
+        .iter()
+        .filter(|&&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        .count();
+    characters * 3 / 4
+}
+
+/// How many octets quoted-printable text stands for (RFC 2045 6.7): `=XX` one, `=` at a line's
+/// end (a soft line break) none, a line break two (CRLF), any other octet one.
+fn quoted_printable_decoded_len(text: &[u8]) -> usize {
+    let mut count = 0;
+    let mut index = 0;
+    while index < text.len() {
+        if text[index] != b'=' {
+            count += 1;
+            index += 1;
+            continue;
+        }
+        let after = &text[index + 1..];
+        if let Some(ending) = [b"\r\n".as_slice(), b"\n"]
+            .into_iter()
+            .find(|ending| after.starts_with(ending))
+        {
+            index += 1 + ending.len();
+        } else if after.len() >= 2 && after[..2].iter().all(u8::is_ascii_hexdigit) {
+            count += 1;
+            index += 3;
+        } else {
+            count += 1;
+            index += 1;
+        }
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAIN: &[u8] = b"From: alice@sender.test\r\nTo: bob@receiver.test\r\nSubject: Hello\r\n \
+          again\r\nMessage-ID: <1@sender.test>\r\n\r\nHi Bob.\r\n";
+
+    #[test]
+    fn fields_are_listed_in_order_unfolded_and_a_plain_body_is_text() {
+        let outline = outline(PLAIN, None);
+        let names: Vec<&str> = outline.fields.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["From", "To", "Subject", "Message-ID"]);
+        assert_eq!(outline.fields[2].value, "Hello again");
+        assert!(!outline.compared && outline.added() == 0);
+        assert_eq!(outline.parts.len(), 1);
+        assert!(outline.parts[0]
+            .text
+            .starts_with("text/plain (no Content-Type"));
+        assert!(outline.parts[0].text.contains("7bit, 9 octets as sent"));
+        assert_eq!(outline.body_summary(), "text/plain");
+    }
+
+    #[test]
+    fn fields_not_in_the_first_copy_are_marked_added_and_those_taken_out_named() {
+        let first = [b"Bcc: carol@sender.test\r\n".as_slice(), PLAIN].concat();
+        let later = [
+            b"Received: from a by b; Mon, 7 Dec 2026 10:00:00 +0000\r\n".as_slice(),
+            PLAIN,
+        ]
+        .concat();
+        let outline = outline(&later, Some(&first));
+        let added: Vec<&str> = outline
+            .fields
+            .iter()
+            .filter(|f| f.added)
+            .map(|f| f.name.as_str())
+            .collect();
+        assert_eq!(added, ["Received"]);
+        assert_eq!(outline.removed, ["Bcc"]);
+        assert!(outline.compared);
+    }
+
+    #[test]
+    fn a_field_repeated_is_matched_once() {
+        let one = b"Received: x\r\n\r\nbody\r\n";
+        let two = b"Received: x\r\nReceived: x\r\n\r\nbody\r\n";
+        assert_eq!(outline(two, Some(one)).added(), 1);
+    }
+
+    #[test]
+    fn mime_parts_show_type_encoding_attachment_and_sizes() {
+        let message = b"From: a@b.test\r\nMIME-Version: 1.0\r\n\
+            Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n\
+            --XX\r\nContent-Type: text/plain; charset=utf-8\r\n\
+            Content-Transfer-Encoding: quoted-printable\r\n\r\nJ=C3=BCrgen\r\n\
+            --XX\r\nContent-Type: image/png\r\n\
+            Content-Disposition: attachment; filename=\"cat.png\"\r\n\
+            Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--XX--\r\n";
+        let outline = outline(message, None);
+        let parts: Vec<(usize, &str)> = outline
+            .parts
+            .iter()
+            .map(|p| (p.depth, p.text.as_str()))
+            .collect();
+        assert_eq!(parts[0], (0, "multipart/mixed: 2 parts"));
+        assert_eq!(outline.body_summary(), "multipart/mixed, 2 parts");
+        assert_eq!(parts[1].0, 1);
+        assert!(
+            parts[1]
+                .1
+                .starts_with("text/plain; charset=utf-8, quoted-printable, "),
+            "{}",
+            parts[1].1
+        );
+        assert!(parts[1].1.ends_with(", 7 decoded"), "{}", parts[1].1);
+        // The CRLF before a boundary line belongs to the boundary (RFC 2046 5.1.1).
+        assert_eq!(
+            parts[2],
+            (
+                1,
+                "image/png, attachment \"cat.png\", base64, 12 octets as sent, 8 decoded"
+            )
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_and_control_characters_escaped() {
+        let message = [
+            b"Subject: ".as_slice(),
+            &[b'x'; 300],
+            b"\r\nX-Odd: a\x1bb\r\n\r\n",
+        ]
+        .concat();
+        let outline = outline(&message, None);
+        assert_eq!(outline.fields[0].value.chars().count(), VALUE_SHOWN + 1);
+        assert!(outline.fields[0].value.ends_with('…'));
+        assert!(!outline.fields[1].value.contains('\x1b'));
+    }
+
+    #[test]
+    fn file_names_in_rfc_2231_sections_and_extended_values_are_put_together() {
+        let parts = |disposition: &str| {
+            let message = format!(
+                "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+                 Content-Type: text/plain; name=old.txt\r\n{disposition}\r\n\r\nhi\r\n--b--\r\n"
+            );
+            outline(message.as_bytes(), None).parts[1].text.clone()
+        };
+        assert!(
+            parts("Content-Disposition: attachment; filename*=utf-8''%C3%A9t%C3%A9.txt")
+                .contains(", attachment \"\u{e9}t\u{e9}.txt\"")
+        );
+        assert!(parts(
+            "Content-Disposition: attachment;\r\n filename*0*=utf-8''%C3%A9;\r\n filename*1=t.txt"
+        )
+        .contains(", attachment \"\u{e9}t.txt\""));
+        assert!(parts("Content-Disposition: inline").contains(", inline \"old.txt\""));
+        // Only the older `name` of the Content-Type: named, no disposition.
+        assert!(parts("X-Other: 1").contains(", named \"old.txt\""));
+    }
+
+    #[test]
+    fn nested_messages_unclosed_multiparts_and_unreadable_types_are_outlined() {
+        let message = b"Content-Type: multipart/report; report-type=delivery-status;\r\n\
+            \tboundary=\"R R\"\r\n\r\npreamble\r\n--R R  \r\n\r\nplain part\r\n\
+            --R R\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\
+            Content-Type: text/html; charset=\"us-ascii\"\r\n\
+            Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>a=3Db=\r\nc</p>\r\n\
+            --R R\r\nContent-Type: image/\r\n\r\nx";
+        let outline = outline(message, None);
+        let parts: Vec<(usize, &str)> = outline
+            .parts
+            .iter()
+            .map(|p| (p.depth, p.text.as_str()))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                (0, "multipart/report: 3 parts"),
+                (1, "text/plain (no Content-Type), 7bit, 10 octets as sent"),
+                (1, "message/rfc822: a whole message, 124 octets"),
+                (
+                    2,
+                    "text/html; charset=us-ascii, quoted-printable, 16 octets as sent, 11 decoded"
+                ),
+                (
+                    1,
+                    "text/plain (a Content-Type that cannot be read, image/, is plain text, \
+                     RFC 2045 5.2), 7bit, 1 octets as sent"
+                ),
+            ]
+        );
+    }
+
+    /// Pieces of messages, whole and broken: fields, folds, boundaries, nested messages, the
+    /// encodings, and bytes of any kind.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn message_piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let piece = |text: &'static str| Just(text.as_bytes().to_vec());
+        prop_oneof![
+            piece("Message-ID: <1@a>\r\n"),
+            piece("Received: by mx\r\n"),
+            piece(" folded\r\n"),
+            piece("\r\n"),
+            piece("\n"),
+            piece(":"),
+            piece("Content-Type: multipart/mixed; boundary=b\r\n"),
+            piece("Content-Type: multipart/mixed; boundary=\"\"\r\n"),
+            piece("Content-Type: message/rfc822\r\n"),
+            piece("Content-Type: text/plain; charset=\"x\r\n"),
+            piece("Content-Disposition: attachment; filename*=utf-8''%C3%A9\r\n"),
+            piece("Content-Transfer-Encoding: base64\r\n"),
+            piece("Content-Transfer-Encoding: quoted-printable\r\n"),
+            piece("--b\r\n"),
+            piece("--b--\r\n"),
+            piece("=?utf-8?q?=C3?=\r\n"),
+            piece("=\r\n"),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ]
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 2000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x0007_111e),
+            failure_persistence: None,
+            ..proptest::test_runner::Config::default()
+        })]
+
+        /// Any bytes, as a message and as its first copy, make an outline: no panic, no more
+        /// fields than lines, fields marked added only against a first copy, and a body.
+        #[test]
+        fn any_bytes_make_an_outline(
+            message in proptest::collection::vec(message_piece(), 0..40),
+            first in proptest::option::of(proptest::collection::vec(message_piece(), 0..40)),
+        ) {
+            let message = message.concat();
+            let first = first.map(|pieces| pieces.concat());
+            let outlined = outline(&message, first.as_deref());
+            let lines = message.split(|&b| b == b'\n').count();
+            proptest::prop_assert!(outlined.fields.len() <= lines);
+            proptest::prop_assert!(first.is_some() || outlined.added() == 0);
+            proptest::prop_assert!(!outlined.parts.is_empty());
+            for field in &outlined.fields {
+                proptest::prop_assert!(field.value.chars().count() <= VALUE_SHOWN + 1);
+                proptest::prop_assert!(!field.value.contains(['\r', '\n']));
+            }
+        }
+    }
+}
