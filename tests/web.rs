@@ -1898,6 +1898,68 @@ async fn a_reply_to_a_pipelined_chunk_names_its_chunk() {
     mount_app_at("#").await;
 }
 
+/// A step that carries a whole message shows it field by field and part by part: at each
+/// hop of a message with attachments, the fields the servers added are marked, and its parts
+/// listed; the outline, once opened, stays open from step to step.
+#[wasm_bindgen_test]
+async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_added() {
+    let root = mount_app_at("#scenario=attachments").await;
+    yew::scheduler::flush().await;
+    let (_, steps) = position(&root);
+    let mut summaries = Vec::new();
+    for _ in 0..steps {
+        if root
+            .query_selector(".region-details details.outline")
+            .unwrap()
+            .is_some()
+        {
+            if summaries.is_empty() {
+                // Opened once, it stays open at the next message's step.
+                click(&root, ".region-details details.outline summary");
+                yew::scheduler::flush().await;
+                sleep(50).await;
+            }
+            let outline = element(&root, ".region-details details.outline");
+            assert!(outline.has_attribute("open"), "{summaries:?}");
+            let marked = root
+                .query_selector_all(".region-details .outline-added .outline-name")
+                .unwrap();
+            let marked: Vec<String> = (0..marked.length())
+                .filter_map(|i| marked.item(i)?.text_content())
+                .collect();
+            let parts = text_of(&root, ".region-details .outline-parts");
+            assert!(
+                parts.contains("image/png, attachment \"beach.png\", base64, "),
+                "{parts}"
+            );
+            summaries.push((
+                text_of(&root, ".region-details details.outline summary"),
+                marked,
+            ));
+        }
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+    }
+    let body = "body multipart/mixed, 4 parts";
+    assert_eq!(
+        summaries,
+        [
+            (format!("The message: 7 header fields, {body}"), vec![]),
+            (
+                format!("The message: 8 header fields (1 added on the way), {body}"),
+                vec!["Received:".to_string()]
+            ),
+            (
+                format!("The message: 11 header fields (4 added on the way), {body}"),
+                ["Return-Path:", "Received:", "Delivered-To:", "Received:"]
+                    .map(String::from)
+                    .to_vec()
+            ),
+        ]
+    );
+    mount_app_at("#").await;
+}
+
 /// Stepping through a whole run, a screen reader hears something new at every step (two
 /// steps alike are said again), never the sentence every state's note ends with, and at the
 /// end that the run is over and where the mail went.

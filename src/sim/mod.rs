@@ -3,6 +3,7 @@
 //! records. No wall clock, no sockets: time is simulated and one seeded generator is the only
 //! randomness.
 
+pub mod carried;
 pub mod draft;
 pub mod library;
 pub mod link;

@@ -2190,7 +2190,7 @@ fn bdat_note_after(bytes: &[u8], tail: &[u8]) -> StepNote {
 
 /// The sends before the event at `index` (a send on a connection) on the same connection,
 /// each with its direction, the latest first, back to the connection's opening, not beyond.
-fn earlier_on_connection(
+pub(crate) fn earlier_on_connection(
     events: &[TraceEvent],
     index: usize,
 ) -> impl Iterator<Item = (Direction, &[u8])> {

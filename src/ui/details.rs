@@ -4,6 +4,8 @@
 use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
+use crate::mail::outline::FIELDS_SHOWN;
+use crate::sim::carried;
 use crate::sim::library;
 use crate::sim::link;
 use crate::sim::notes::{StepNote, STATE_MACHINE_SENTENCE};
@@ -81,7 +83,10 @@ impl PartialEq for DetailsProps {
 pub fn details(props: &DetailsProps) -> Html {
     let body = use_node_ref();
     // Opened once, the bytes stay open from step to step, so that a class can follow them.
-    let bytes_open = use_state_eq(|| false);
+    let opened = Opened {
+        bytes: use_state_eq(|| false),
+        outline: use_state_eq(|| false),
+    };
     // The last element in the details that had the keyboard focus: a step without bytes
     // removes their disclosure, and the focus on it would fall to the page.
     let last_focused = use_mut_ref(|| None::<web_sys::Element>);
@@ -289,7 +294,7 @@ pub fn details(props: &DetailsProps) -> Html {
                     step,
                     &lines,
                     note,
-                    &bytes_open,
+                    &opened,
                     failure_jumps(loaded, props.cursor, &props.on_failure),
                     outcomes,
                 ),
@@ -803,7 +808,7 @@ fn step_details(
     step: &Step,
     lines: &[String],
     note: Option<StepNote>,
-    bytes_open: &UseStateHandle<bool>,
+    opened: &Opened,
     jumps: Html,
     outcomes: Option<Vec<(String, &'static str)>>,
 ) -> Html {
@@ -926,7 +931,8 @@ fn step_details(
                     <p class="explanation-rfc">{ e.rfc.to_string() }</p>
                 </div>
             }) }
-            { wire(loaded, step, bytes_open) }
+            { wire(loaded, step, &opened.bytes) }
+            { message_outline(loaded, step, &opened.outline) }
             { list("Open sessions", sessions, "none") }
             { list("Queued", queued, "none") }
             { list("Mailboxes", mailboxes, "none") }
@@ -1008,13 +1014,7 @@ struct ManyOutcomesProps {
 #[function_component(ManyOutcomes)]
 fn many_outcomes(props: &ManyOutcomesProps) -> Html {
     let open = use_state(|| false);
-    let ontoggle = {
-        let open = open.clone();
-        Callback::from(move |event: web_sys::Event| {
-            let disclosure: web_sys::Element = event.target_unchecked_into();
-            open.set(disclosure.has_attribute("open"));
-        })
-    };
+    let ontoggle = on_toggle(&open);
     let outcomes = &props.outcomes;
     html! {
         <div class="details-state">
@@ -1353,13 +1353,7 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
             )
         }
     };
-    let ontoggle = {
-        let open = open.clone();
-        Callback::from(move |event: web_sys::Event| {
-            let details: web_sys::Element = event.target_unchecked_into();
-            open.set(details.has_attribute("open"));
-        })
-    };
+    let ontoggle = on_toggle(open);
     html! {
         <details class="wire" open={**open} {ontoggle}>
             <summary>{ summary }</summary>
@@ -1386,6 +1380,102 @@ fn wire(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
         </details>
     }
 }
+
+/// Which of a step's disclosures are open: each stays open from step to step until it is
+/// closed.
+struct Opened {
+    /// "The bytes as sent".
+    bytes: UseStateHandle<bool>,
+    /// The message's outline.
+    outline: UseStateHandle<bool>,
+}
+
+/// Keeps `open` as the disclosure `<details>` element says, when it is opened or closed.
+fn on_toggle(open: &UseStateHandle<bool>) -> Callback<web_sys::Event> {
+    let open = open.clone();
+    Callback::from(move |event: web_sys::Event| {
+        let details: web_sys::Element = event.target_unchecked_into();
+        open.set(details.has_attribute("open"));
+    })
+}
+
+/// The message a step carries whole (message data after a 354, a POP3 RETR's answer, a notice
+/// as written), field by field and part by part, with the fields servers added on the way
+/// marked: what the bytes show line by line, read as a message.
+fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
+    let Some(outline) = carried::message_outline(&loaded.viewer.trace().events, step.event) else {
+        return Html::default();
+    };
+    let fields = outline.fields.len();
+    let added = outline.added();
+    let mut summary = format!(
+        "The message: {fields} header field{}",
+        if fields == 1 { "" } else { "s" }
+    );
+    if added > 0 {
+        summary.push_str(&format!(" ({added} added on the way)"));
+    }
+    let body = outline.body_summary();
+    if !body.is_empty() {
+        summary.push_str(", body ");
+        summary.push_str(&body);
+    }
+    let about_fields = match outline.compared {
+        true => OUTLINE_COMPARED,
+        false => OUTLINE_FIRST_COPY,
+    };
+    html! {
+        <details class="wire outline" open={**open} ontoggle={on_toggle(open)}>
+            <summary>{ summary }</summary>
+            <div class="outline-body" tabindex="0" role="group" aria-label="The message, field by field and part by part">
+                <p class="outline-about">{ about_fields }</p>
+                <ol class="outline-fields">
+                    { for outline.fields.iter().take(FIELDS_SHOWN).map(|field| html! {
+                        <li class={classes!(field.added.then_some("outline-added"))}>
+                            <span class="outline-name">{ format!("{}:", field.name) }</span>
+                            { " " }{ field.value.clone() }
+                            if field.added {
+                                { " " }<span class="outline-mark">{ "added on the way" }</span>
+                            }
+                        </li>
+                    }) }
+                </ol>
+                if fields > FIELDS_SHOWN {
+                    <p class="outline-about">{ format!("and {} more fields, not listed", fields - FIELDS_SHOWN) }</p>
+                }
+                if !outline.removed.is_empty() {
+                    <p class="outline-about">
+                        { format!("Taken out on the way: {}.", outline.removed.join(", ")) }
+                    </p>
+                }
+                <ul class="outline-parts">
+                    { for outline.parts.iter().map(|part| html! {
+                        <li class={format!("outline-depth-{}", part.depth.min(4))}>{ part.text.clone() }</li>
+                    }) }
+                </ul>
+                if outline.parts_left_out > 0 {
+                    <p class="outline-about">{ format!("and {} more parts, not listed", outline.parts_left_out) }</p>
+                }
+                <p class="explanation-rfc">{ OUTLINE_RFC }</p>
+            </div>
+        </details>
+    }
+}
+
+/// Said above the fields of a message seen before in the run.
+const OUTLINE_COMPARED: &str = "Header fields, top to bottom; those marked were added on the \
+    way, since this message (its Message-ID) was first sent in the run. Each server that takes \
+    a message writes a Received: field above it; the one that delivers it, a Return-Path: (here \
+    also a Delivered-To:). Then the body's MIME parts.";
+
+/// Said above the fields of a message's first copy in the run.
+const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message was first sent \
+    (or written) in the run. Each server that takes it will write a Received: field above them; \
+    the one that delivers it, a Return-Path:. Then the body's MIME parts: media type, transfer \
+    encoding, size.";
+
+const OUTLINE_RFC: &str =
+    "RFC 5322 2.2, 3.6; RFC 5321 4.4; RFC 2045 5, 6; RFC 2046 5.1; RFC 2183 2";
 
 /// A server's reason, written as the engines keep it (a clause: "the mailbox exists"), as a
 /// sentence: capital first letter, full stop at the end. A clause that starts with a name (a
