@@ -44,7 +44,7 @@ fn every_carried_message_is_outlined_as_an_independent_parser_reads_it() {
         let scenario = scenario.expect("the built-ins are valid");
         let trace = run(&scenario, scenario.seed).trace;
         for index in 0..trace.events.len() {
-            let Some(message) = message_carried(&trace.events, index) else {
+            let Some((message, _)) = message_carried(&trace.events, index) else {
                 continue;
             };
             messages += 1;

@@ -5,7 +5,7 @@
 //! is an attachment and under which file name (RFC 2183), and its size as sent and decoded.
 
 use crate::escape::{escaped, visible};
-use crate::mail::compose::{boundary_parameter, parse_disposition, parse_media_type};
+use crate::mail::compose::{boundary_parameter, parse_disposition, parse_media_type, MediaType};
 use crate::smtp::dot::lines_inclusive;
 use crate::smtp::trace::header_fields_end;
 use std::collections::HashMap;
@@ -36,8 +36,11 @@ pub struct OutlineField {
 pub struct OutlinePart {
     /// 0 for the message's own body, 1 for a part of it, and so on.
     pub depth: usize,
-    /// Its media type (`multipart/mixed`, `image/png`), as the start of `text` says it.
+    /// Its media type (`multipart/mixed`, `image/png`), as `text` says it.
     pub media_type: String,
+    /// How many parts a multipart has (some may be left out of the list), 1 for a message in
+    /// a message, 0 for the others.
+    pub children: usize,
     pub text: String,
 }
 
@@ -64,13 +67,8 @@ impl Outline {
         let Some(body) = self.parts.first() else {
             return String::new();
         };
-        let parts = self.parts.iter().filter(|part| part.depth == 1).count();
         match body.media_type.starts_with("multipart/") {
-            true => format!(
-                "{}, {parts} part{}",
-                body.media_type,
-                if parts == 1 { "" } else { "s" }
-            ),
+            true => format!("{}, {}", body.media_type, counted(body.children, "part")),
             false => body.media_type.clone(),
         }
     }
@@ -113,7 +111,12 @@ pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
         ..Outline::default()
     };
     let mut budget = PARTS_SHOWN;
-    list_entity(message, 0, true, &mut outline, &mut budget);
+    let place = Place {
+        depth: 0,
+        in_digest: false,
+        whole_message: true,
+    };
+    list_entity(message, place, &mut outline, &mut budget);
     outline
 }
 
@@ -139,7 +142,7 @@ pub fn header_fields(message: &[u8]) -> Vec<&[u8]> {
 /// as protocol text is (control characters and octets that are not UTF-8 as escapes).
 fn name_and_value(raw: &[u8]) -> (String, String) {
     let colon = raw.iter().position(|&b| b == b':').unwrap_or(raw.len());
-    let name = escaped(raw[..colon].trim_ascii());
+    let name = cut(escaped(raw[..colon].trim_ascii()));
     let value_bytes = raw.get(colon + 1..).unwrap_or_default();
     let mut unfolded = Vec::with_capacity(value_bytes.len());
     for word in value_bytes
@@ -162,16 +165,19 @@ fn cut(text: String) -> String {
     }
 }
 
-/// Lists `entity` (a whole message, or a part of a multipart body: header fields, an empty
-/// line, a body) and the parts within it, at `depth`.
-fn list_entity(
-    entity: &[u8],
+/// Where an entity sits: its depth, whether it is a part of a multipart/digest, whose parts
+/// are messages by default, and whether it is a whole message.
+#[derive(Clone, Copy)]
+struct Place {
     depth: usize,
+    in_digest: bool,
     whole_message: bool,
-    outline: &mut Outline,
-    budget: &mut usize,
-) {
-    if depth > DEPTH_SHOWN || *budget == 0 {
+}
+
+/// Lists `entity` (a whole message, or a part of a multipart body: header fields, an empty
+/// line, a body) and the parts within it.
+fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut usize) {
+    if place.depth > DEPTH_SHOWN || *budget == 0 {
         outline.parts_left_out += 1;
         return;
     }
@@ -194,17 +200,22 @@ fn list_entity(
         })
     };
     let content_type = field("Content-Type");
-    // RFC 2045 5.2: no Content-Type, or one that cannot be read, means plain text.
-    let media_type = content_type.as_deref().and_then(parse_media_type);
+    let media_type = content_type.as_deref().and_then(read_media_type);
+    let default_type = match place.in_digest {
+        // RFC 2046 5.1.5: in a digest, a part without a Content-Type is a message.
+        true => "message/rfc822",
+        false => "text/plain",
+    };
     let (essence, mut described) = match (&media_type, &content_type) {
         (Some(media_type), _) => {
-            let mut described = visible(media_type.essence.clone());
+            let mut described = cut(visible(media_type.essence.clone()));
             if let Some(charset) = parameter(&media_type.parameters, "charset") {
                 described.push_str("; charset=");
-                described.push_str(&visible(charset));
+                described.push_str(&cut(visible(charset)));
             }
             (media_type.essence.clone(), described)
         }
+        // RFC 2045 5.2: a Content-Type that cannot be read means plain text.
         (None, Some(unreadable)) => (
             "text/plain".to_string(),
             format!(
@@ -212,13 +223,13 @@ fn list_entity(
                 cut(escaped(unreadable.as_bytes()))
             ),
         ),
-        (None, None) if whole_message => (
+        (None, None) if place.whole_message => (
             "text/plain".to_string(),
             "text/plain (no Content-Type: plain text, RFC 2045 5.2)".to_string(),
         ),
         (None, None) => (
-            "text/plain".to_string(),
-            "text/plain (no Content-Type)".to_string(),
+            default_type.to_string(),
+            format!("{default_type} (no Content-Type)"),
         ),
     };
     let boundary = media_type
@@ -226,32 +237,41 @@ fn list_entity(
         .filter(|media_type| media_type.essence.starts_with("multipart/"))
         .and_then(|media_type| boundary_parameter(media_type).ok());
     if let Some(boundary) = boundary {
-        let parts = multipart_parts(body, boundary.as_bytes());
-        let count = parts.len();
+        let (parts, count) = multipart_parts(body, boundary.as_bytes(), *budget);
         outline.parts.push(OutlinePart {
-            depth,
-            media_type: essence,
-            text: format!(
-                "{described}: {count} part{}",
-                if count == 1 { "" } else { "s" }
-            ),
+            depth: place.depth,
+            media_type: essence.clone(),
+            children: count,
+            text: format!("{described}: {}", counted(count, "part")),
         });
+        outline.parts_left_out += count - parts.len();
         for part in parts {
-            list_entity(part, depth + 1, false, outline, budget);
+            let inner = Place {
+                depth: place.depth + 1,
+                in_digest: essence == "multipart/digest",
+                whole_message: false,
+            };
+            list_entity(part, inner, outline, budget);
         }
         return;
     }
     if matches!(essence.as_str(), "message/rfc822" | "message/global") {
         outline.parts.push(OutlinePart {
-            depth,
+            depth: place.depth,
             media_type: essence,
+            children: 1,
             text: format!("{described}: a whole message, {} octets", body.len()),
         });
-        list_entity(body, depth + 1, true, outline, budget);
+        let inner = Place {
+            depth: place.depth + 1,
+            in_digest: false,
+            whole_message: true,
+        };
+        list_entity(body, inner, outline, budget);
         return;
     }
     let disposition = field("Content-Disposition");
-    let disposition = disposition.as_deref().and_then(parse_disposition);
+    let disposition = disposition.as_deref().and_then(read_disposition);
     let file_name = disposition
         .as_ref()
         .and_then(|(_, parameters)| parameter(parameters, "filename"))
@@ -261,7 +281,9 @@ fn list_entity(
         });
     // RFC 2183 2: `attachment` or `inline`, with the file's name; a name given only in the
     // Content-Type (RFC 2046 4.5.1's older `name`) says no disposition.
-    let kind = disposition.as_ref().map(|(kind, _)| visible(kind.clone()));
+    let kind = disposition
+        .as_ref()
+        .map(|(kind, _)| cut(visible(kind.clone())));
     match (kind, file_name) {
         (Some(kind), Some(name)) => {
             described.push_str(&format!(", {kind} \"{}\"", cut(visible(name))));
@@ -273,7 +295,7 @@ fn list_entity(
         (None, None) => {}
     }
     let encoding = field("Content-Transfer-Encoding")
-        .map(|e| visible(e.trim().to_ascii_lowercase()))
+        .map(|e| cut(visible(e.trim().to_ascii_lowercase())))
         .unwrap_or_else(|| "7bit".into());
     described.push_str(&format!(", {encoding}, {} octets as sent", body.len()));
     let decoded = match encoding.as_str() {
@@ -285,19 +307,87 @@ fn list_entity(
         described.push_str(&format!(", {decoded} decoded"));
     }
     outline.parts.push(OutlinePart {
-        depth,
+        depth: place.depth,
         media_type: essence,
+        children: 0,
         text: described,
     });
 }
 
-/// A raw field's name and its value unfolded, as text (an octet that is not UTF-8 replaced).
+/// `count` and `noun`, made plural unless the count is 1: "1 part", "3 parts".
+pub fn counted(count: usize, noun: &str) -> String {
+    match count {
+        1 => format!("1 {noun}"),
+        _ => format!("{count} {noun}s"),
+    }
+}
+
+/// A media type, read as [`parse_media_type`] reads it for composing or, where that refuses
+/// it, leniently, as a reader should take what others wrote: a UTF-8 file name in quotes
+/// (RFC 6532 3.2), an empty parameter (`;;`), a very long one.
+fn read_media_type(text: &str) -> Option<MediaType> {
+    parse_media_type(text).or_else(|| {
+        let (essence, parameters) = lenient_parameters(text)?;
+        let (kind, subtype) = essence.split_once('/')?;
+        let is_name = |name: &str| {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+        };
+        (is_name(kind) && is_name(subtype)).then(|| MediaType {
+            essence: essence.to_ascii_lowercase(),
+            parameters,
+        })
+    })
+}
+
+/// A Content-Disposition, read as [`read_media_type`] reads a media type.
+fn read_disposition(text: &str) -> Option<(String, Vec<(String, String)>)> {
+    parse_disposition(text).or_else(|| {
+        let (kind, parameters) = lenient_parameters(text)?;
+        let readable = !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_graphic());
+        readable.then(|| (kind.to_ascii_lowercase(), parameters))
+    })
+}
+
+/// `value *(";" attribute "=" value)`, cut at the semicolons outside quotes: the first
+/// value trimmed, and each parameter's attribute lowercased, its value without its quotes and
+/// quoted-pairs. What is not `attribute=value` is passed over.
+fn lenient_parameters(text: &str) -> Option<(String, Vec<(String, String)>)> {
+    let mut pieces = Vec::new();
+    let (mut piece, mut quoted, mut escaped_next) = (String::new(), false, false);
+    for c in text.chars() {
+        match c {
+            _ if escaped_next => {
+                piece.push(c);
+                escaped_next = false;
+            }
+            '\\' if quoted => escaped_next = true,
+            '"' => quoted = !quoted,
+            ';' if !quoted => pieces.push(std::mem::take(&mut piece)),
+            c => piece.push(c),
+        }
+    }
+    pieces.push(piece);
+    let mut pieces = pieces.into_iter();
+    let first = pieces.next()?.trim().to_string();
+    let parameters = pieces
+        .filter_map(|piece| {
+            let (attribute, value) = piece.split_once('=')?;
+            let attribute = attribute.trim().to_ascii_lowercase();
+            (!attribute.is_empty()).then(|| (attribute, value.trim().to_string()))
+        })
+        .collect();
+    Some((first, parameters))
+}
+
+/// A raw field's name and its value unfolded (RFC 5322 2.2.3: the line breaks taken out, the
+/// white space after them kept), as text (an octet that is not UTF-8 replaced).
 fn raw_name_and_value(raw: &[u8]) -> (&[u8], String) {
     let colon = raw.iter().position(|&b| b == b':').unwrap_or(raw.len());
     let value = raw.get(colon + 1..).unwrap_or_default();
     let unfolded: Vec<u8> = value
         .iter()
-        .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
         .collect();
     (
         raw[..colon].trim_ascii(),
@@ -309,10 +399,18 @@ fn raw_name_and_value(raw: &[u8]) -> (&[u8], String) {
 /// `--` and the boundary (white space may follow), up to the close delimiter, which has `--`
 /// after the boundary too. The preamble before the first delimiter and the epilogue after the
 /// last are no parts; the CRLF before a delimiter line is the delimiter's, not the part's.
-fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8]) -> Vec<&'m [u8]> {
+/// At most `kept` parts are returned, with how many there are in all.
+fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> (Vec<&'m [u8]>, usize) {
     let mut parts = Vec::new();
+    let mut count = 0;
     let mut part_start: Option<usize> = None;
     let mut offset = 0;
+    let mut take = |start: usize, end: usize, parts: &mut Vec<&'m [u8]>| {
+        count += 1;
+        if parts.len() < kept {
+            parts.push(&body[start..end]);
+        }
+    };
     for line in lines_inclusive(body) {
         let line_start = offset;
         offset += line.len();
@@ -335,18 +433,19 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8]) -> Vec<&'m [u8]> {
                     break;
                 }
             }
-            parts.push(&body[start..end]);
+            take(start, end, &mut parts);
         }
         if closes {
-            return parts;
+            part_start = None;
+            break;
         }
         part_start = Some(offset);
     }
     // No close delimiter: the last part runs to the end.
     if let Some(start) = part_start {
-        parts.push(&body[start..]);
+        take(start, body.len(), &mut parts);
     }
-    parts
+    (parts, count)
 }
 
 /// A parameter's value (RFC 2045 5.1), or, in RFC 2231's forms, its sections put together
@@ -428,29 +527,34 @@ fn base64_decoded_len(text: &[u8]) -> usize {
     characters * 3 / 4
 }
 
-/// How many octets quoted-printable text stands for (RFC 2045 6.7): `=XX` one, `=` at a line's
-/// end (a soft line break) none, a line break two (CRLF), any other octet one.
+/// How many octets quoted-printable text stands for (RFC 2045 6.7), line by line: white space
+/// at a line's end is taken out (rule 3); a line that then ends in `=` is a soft line break,
+/// and joins the next with nothing (rule 5); else its line break stays as it is (rule 4). In
+/// a line, `=XX` is one octet, and so is any other.
 fn quoted_printable_decoded_len(text: &[u8]) -> usize {
     let mut count = 0;
-    let mut index = 0;
-    while index < text.len() {
-        if text[index] != b'=' {
-            count += 1;
-            index += 1;
-            continue;
-        }
-        let after = &text[index + 1..];
-        if let Some(ending) = [b"\r\n".as_slice(), b"\n"]
-            .into_iter()
-            .find(|ending| after.starts_with(ending))
-        {
-            index += 1 + ending.len();
-        } else if after.len() >= 2 && after[..2].iter().all(u8::is_ascii_hexdigit) {
-            count += 1;
-            index += 3;
+    for line in lines_inclusive(text) {
+        let line_break = if line.ends_with(b"\r\n") {
+            2
         } else {
+            usize::from(line.ends_with(b"\n"))
+        };
+        let content = line[..line.len() - line_break].trim_ascii_end();
+        let (content, soft) = match content.strip_suffix(b"=") {
+            Some(content) => (content, true),
+            None => (content, false),
+        };
+        let mut index = 0;
+        while index < content.len() {
+            let encoded = content[index] == b'='
+                && content
+                    .get(index + 1..index + 3)
+                    .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit));
             count += 1;
-            index += 1;
+            index += if encoded { 3 } else { 1 };
+        }
+        if !soft {
+            count += line_break;
         }
     }
     count
@@ -608,6 +712,62 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn what_readers_take_is_read_leniently() {
+        // A UTF-8 file name in quotes (RFC 6532), and an empty parameter.
+        let message = "Content-Type: multipart/mixed; boundary=b;;\r\n\r\n--b\r\n\
+            Content-Type: image/png; name=\"\u{e9}t\u{e9}.png\"\r\n\
+            Content-Disposition: attachment; filename=\"\u{e9}t\u{e9}.png\"\r\n\r\nx\r\n--b--\r\n";
+        let outline = outline(message.as_bytes(), None);
+        assert_eq!(outline.body_summary(), "multipart/mixed, 1 part");
+        assert_eq!(
+            outline.parts[1].text,
+            "image/png, attachment \"\u{e9}t\u{e9}.png\", 7bit, 1 octets as sent"
+        );
+    }
+
+    #[test]
+    fn the_parts_of_a_digest_are_messages_by_default() {
+        let message = b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\n\
+            Subject: one\r\n\r\nfirst\r\n--d\r\nContent-Type: text/plain\r\n\r\nnote\r\n--d--\r\n";
+        let outline = outline(message, None);
+        let parts: Vec<(usize, &str)> = outline
+            .parts
+            .iter()
+            .map(|p| (p.depth, p.media_type.as_str()))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                (0, "multipart/digest"),
+                (1, "message/rfc822"),
+                (2, "text/plain"),
+                (1, "text/plain")
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_printable_drops_trailing_white_space_and_soft_breaks() {
+        // "a b" then a soft break with spaces after its "=", then "c=3D", a hard break, "d ".
+        assert_eq!(quoted_printable_decoded_len(b"a b=  \r\nc=3D  \r\nd \t"), 8);
+        assert_eq!(quoted_printable_decoded_len(b"x=\ny\n"), 3);
+        assert_eq!(quoted_printable_decoded_len(b"=4"), 2);
+    }
+
+    #[test]
+    fn a_multipart_of_many_parts_is_counted_whole_and_listed_in_part() {
+        let mut message = b"Content-Type: multipart/mixed; boundary=m\r\n\r\n".to_vec();
+        for _ in 0..100 {
+            message.extend_from_slice(b"--m\r\n\r\npart\r\n");
+        }
+        message.extend_from_slice(b"--m--\r\n");
+        let outline = outline(&message, None);
+        assert_eq!(outline.body_summary(), "multipart/mixed, 100 parts");
+        assert_eq!(outline.parts.len(), PARTS_SHOWN);
+        assert_eq!(outline.parts_left_out, 100 + 1 - PARTS_SHOWN);
     }
 
     /// Pieces of messages, whole and broken: fields, folds, boundaries, nested messages, the

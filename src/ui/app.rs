@@ -8,6 +8,7 @@ use super::details::Details;
 use super::focus_on_page;
 use super::player::{failure_key, key_action, Player, PlayerAction};
 use super::topology::Topology;
+use crate::sim::carried::FirstCopies;
 use crate::sim::draft::Draft;
 use crate::sim::library::{self, SCENARIO_FILES};
 use crate::sim::link;
@@ -21,7 +22,7 @@ use crate::sim::Scenario;
 use gloo::events::{EventListener, EventListenerOptions};
 use gloo::file::callbacks::FileReader;
 use gloo::timers::callback::{Interval, Timeout};
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::{JsCast, JsValue};
 use yew::prelude::*;
@@ -38,6 +39,9 @@ pub struct Loaded {
     pub source: Source,
     /// Where the steps that go wrong are, as cursors (see [`failure_positions`]).
     pub failures: Vec<usize>,
+    /// Where each message is first carried in the run, found the first time a message's
+    /// outline is shown.
+    pub first_copies: OnceCell<FirstCopies>,
 }
 
 /// Where a scenario shown came from.
@@ -492,6 +496,7 @@ impl Lab {
                 map: Rc::new(map),
                 source,
                 failures,
+                first_copies: OnceCell::new(),
             })),
             error: None,
             file_error: false,

@@ -4,8 +4,8 @@
 use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
-use crate::mail::outline::FIELDS_SHOWN;
-use crate::sim::carried;
+use crate::mail::outline::{counted, OutlinePart, FIELDS_SHOWN};
+use crate::sim::carried::{self, Carried};
 use crate::sim::library;
 use crate::sim::link;
 use crate::sim::notes::{StepNote, STATE_MACHINE_SENTENCE};
@@ -1403,15 +1403,17 @@ fn on_toggle(open: &UseStateHandle<bool>) -> Callback<web_sys::Event> {
 /// as written), field by field and part by part, with the fields servers added on the way
 /// marked: what the bytes show line by line, read as a message.
 fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
-    let Some(outline) = carried::message_outline(&loaded.viewer.trace().events, step.event) else {
+    let events = &loaded.viewer.trace().events;
+    let first_copies = loaded
+        .first_copies
+        .get_or_init(|| carried::FirstCopies::of(events));
+    let Some((outline, carried)) = carried::message_outline(events, step.event, first_copies)
+    else {
         return Html::default();
     };
     let fields = outline.fields.len();
     let added = outline.added();
-    let mut summary = format!(
-        "The message: {fields} header field{}",
-        if fields == 1 { "" } else { "s" }
-    );
+    let mut summary = format!("The message: {}", counted(fields, "header field"));
     if added > 0 {
         summary.push_str(&format!(" ({added} added on the way)"));
     }
@@ -1420,16 +1422,19 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
         summary.push_str(", body ");
         summary.push_str(&body);
     }
-    let about_fields = match outline.compared {
-        true => OUTLINE_COMPARED,
-        false => OUTLINE_FIRST_COPY,
+    let has_received = outline.fields.iter().any(|field| field.name == "Received");
+    let about_fields = match (outline.compared, carried) {
+        (true, _) => OUTLINE_COMPARED,
+        (false, Carried::Notice) => OUTLINE_NOTICE,
+        (false, Carried::Data) if !has_received => OUTLINE_FIRST_COPY,
+        (false, _) => OUTLINE_NO_EARLIER_COPY,
     };
     html! {
         <details class="wire outline" open={**open} ontoggle={on_toggle(open)}>
             <summary>{ summary }</summary>
             <div class="outline-body" tabindex="0" role="group" aria-label="The message, field by field and part by part">
                 <p class="outline-about">{ about_fields }</p>
-                <ol class="outline-fields">
+                <ol class="outline-fields" role="list" aria-label="Header fields">
                     { for outline.fields.iter().take(FIELDS_SHOWN).map(|field| html! {
                         <li class={classes!(field.added.then_some("outline-added"))}>
                             <span class="outline-name">{ format!("{}:", field.name) }</span>
@@ -1441,25 +1446,47 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                     }) }
                 </ol>
                 if fields > FIELDS_SHOWN {
-                    <p class="outline-about">{ format!("and {} more fields, not listed", fields - FIELDS_SHOWN) }</p>
+                    <p class="outline-about">{ format!("and {} more, not listed", counted(fields - FIELDS_SHOWN, "field")) }</p>
                 }
                 if !outline.removed.is_empty() {
                     <p class="outline-about">
                         { format!("Taken out on the way: {}.", outline.removed.join(", ")) }
                     </p>
                 }
-                <ul class="outline-parts">
-                    { for outline.parts.iter().map(|part| html! {
-                        <li class={format!("outline-depth-{}", part.depth.min(4))}>{ part.text.clone() }</li>
-                    }) }
+                <ul class="outline-parts" role="list" aria-label="The body's MIME parts">
+                    { parts_tree(&outline.parts) }
                 </ul>
                 if outline.parts_left_out > 0 {
-                    <p class="outline-about">{ format!("and {} more parts, not listed", outline.parts_left_out) }</p>
+                    <p class="outline-about">{ format!("and {} more, not listed", counted(outline.parts_left_out, "part")) }</p>
                 }
                 <p class="explanation-rfc">{ OUTLINE_RFC }</p>
             </div>
         </details>
     }
+}
+
+/// A message's parts (each with its depth, in order) as nested list items: each part with the
+/// parts inside it in a list of their own, so that a screen reader tells which is in which.
+fn parts_tree(parts: &[OutlinePart]) -> Html {
+    let mut items = Vec::new();
+    let mut rest = parts;
+    while let Some((part, after)) = rest.split_first() {
+        let inside = after
+            .iter()
+            .position(|other| other.depth <= part.depth)
+            .unwrap_or(after.len());
+        let (children, next) = after.split_at(inside);
+        items.push(html! {
+            <li>
+                { part.text.clone() }
+                if !children.is_empty() {
+                    <ul role="list">{ parts_tree(children) }</ul>
+                }
+            </li>
+        });
+        rest = next;
+    }
+    items.into_iter().collect()
 }
 
 /// Said above the fields of a message seen before in the run.
@@ -1470,9 +1497,21 @@ const OUTLINE_COMPARED: &str = "Header fields, top to bottom; those marked were 
 
 /// Said above the fields of a message's first copy in the run.
 const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message was first sent \
-    (or written) in the run. Each server that takes it will write a Received: field above them; \
-    the one that delivers it, a Return-Path:. Then the body's MIME parts: media type, transfer \
+    in the run. Each server that takes it will write a Received: field above them; the one \
+    that delivers it, a Return-Path:. Then the body's MIME parts: media type, transfer \
     encoding, size.";
+
+/// Said above the fields of a notice as its host wrote it.
+const OUTLINE_NOTICE: &str = "Header fields, top to bottom, as the host that wrote this notice \
+    has them (with its own Received: field). Each server that takes it will write a Received: \
+    field above them; the one that delivers it, a Return-Path:. Then the body's MIME parts.";
+
+/// Said above the fields of a message whose earlier copies (by its Message-ID) are not in
+/// the run: servers have written fields above it, but which cannot be told.
+const OUTLINE_NO_EARLIER_COPY: &str = "Header fields, top to bottom. No copy of this message \
+    with this Message-ID was sent earlier in the run (a submission server writes a Message-ID \
+    for a message that has none), so none is marked; each Received: field was written by a \
+    server it passed through. Then the body's MIME parts.";
 
 const OUTLINE_RFC: &str =
     "RFC 5322 2.2, 3.6; RFC 5321 4.4; RFC 2045 5, 6; RFC 2046 5.1; RFC 2183 2";
