@@ -1932,6 +1932,12 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
                 parts.contains("image/png, attachment \"beach.png\", base64, "),
                 "{parts}"
             );
+            let about = text_of(&root, ".region-details .outline-about");
+            let expected_about = match summaries.len() {
+                0 => "Header fields, top to bottom, as this message's sender sent it",
+                _ => "Header fields, top to bottom; those marked were added on the way",
+            };
+            assert!(about.starts_with(expected_about), "{about}");
             summaries.push((
                 text_of(&root, ".region-details details.outline summary"),
                 marked,

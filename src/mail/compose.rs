@@ -1542,7 +1542,7 @@ fn is_token_octet(octet: u8) -> bool {
     octet.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&octet)
 }
 
-fn is_token(text: &str) -> bool {
+pub(crate) fn is_token(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(is_token_octet)
 }
 

@@ -5,7 +5,9 @@
 //! is an attachment and under which file name (RFC 2183), and its size as sent and decoded.
 
 use crate::escape::{escaped, visible};
-use crate::mail::compose::{boundary_parameter, parse_disposition, parse_media_type, MediaType};
+use crate::mail::compose::{
+    boundary_parameter, is_token, parse_disposition, parse_media_type, MediaType,
+};
 use crate::smtp::dot::lines_inclusive;
 use crate::smtp::trace::header_fields_end;
 use std::collections::HashMap;
@@ -38,9 +40,9 @@ pub struct OutlinePart {
     pub depth: usize,
     /// Its media type (`multipart/mixed`, `image/png`), as `text` says it.
     pub media_type: String,
-    /// How many parts a multipart has (some may be left out of the list), 1 for a message in
-    /// a message, 0 for the others.
-    pub children: usize,
+    /// For a multipart whose boundary can be read, how many parts it has (some may be left
+    /// out of the list).
+    pub parts_count: Option<usize>,
     pub text: String,
 }
 
@@ -67,9 +69,9 @@ impl Outline {
         let Some(body) = self.parts.first() else {
             return String::new();
         };
-        match body.media_type.starts_with("multipart/") {
-            true => format!("{}, {}", body.media_type, counted(body.children, "part")),
-            false => body.media_type.clone(),
+        match body.parts_count {
+            Some(count) => format!("{}, {}", body.media_type, counted(count, "part")),
+            None => body.media_type.clone(),
         }
     }
 }
@@ -241,7 +243,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         outline.parts.push(OutlinePart {
             depth: place.depth,
             media_type: essence.clone(),
-            children: count,
+            parts_count: Some(count),
             text: format!("{described}: {}", counted(count, "part")),
         });
         outline.parts_left_out += count - parts.len();
@@ -255,11 +257,15 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         }
         return;
     }
+    if essence.starts_with("multipart/") {
+        // RFC 2046 5.1.1: a multipart without a boundary cannot be cut into its parts.
+        described.push_str(" (no boundary that can be read, so no parts)");
+    }
     if matches!(essence.as_str(), "message/rfc822" | "message/global") {
         outline.parts.push(OutlinePart {
             depth: place.depth,
             media_type: essence,
-            children: 1,
+            parts_count: None,
             text: format!("{described}: a whole message, {} octets", body.len()),
         });
         let inner = Place {
@@ -309,7 +315,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
     outline.parts.push(OutlinePart {
         depth: place.depth,
         media_type: essence,
-        children: 0,
+        parts_count: None,
         text: described,
     });
 }
@@ -329,10 +335,7 @@ fn read_media_type(text: &str) -> Option<MediaType> {
     parse_media_type(text).or_else(|| {
         let (essence, parameters) = lenient_parameters(text)?;
         let (kind, subtype) = essence.split_once('/')?;
-        let is_name = |name: &str| {
-            !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
-        };
-        (is_name(kind) && is_name(subtype)).then(|| MediaType {
+        (is_token(kind) && is_token(subtype)).then(|| MediaType {
             essence: essence.to_ascii_lowercase(),
             parameters,
         })
@@ -343,8 +346,7 @@ fn read_media_type(text: &str) -> Option<MediaType> {
 fn read_disposition(text: &str) -> Option<(String, Vec<(String, String)>)> {
     parse_disposition(text).or_else(|| {
         let (kind, parameters) = lenient_parameters(text)?;
-        let readable = !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_graphic());
-        readable.then(|| (kind.to_ascii_lowercase(), parameters))
+        is_token(&kind).then(|| (kind.to_ascii_lowercase(), parameters))
     })
 }
 
@@ -373,7 +375,7 @@ fn lenient_parameters(text: &str) -> Option<(String, Vec<(String, String)>)> {
         .filter_map(|piece| {
             let (attribute, value) = piece.split_once('=')?;
             let attribute = attribute.trim().to_ascii_lowercase();
-            (!attribute.is_empty()).then(|| (attribute, value.trim().to_string()))
+            is_token(&attribute).then(|| (attribute, value.trim().to_string()))
         })
         .collect();
     Some((first, parameters))
@@ -768,6 +770,34 @@ mod tests {
         assert_eq!(outline.body_summary(), "multipart/mixed, 100 parts");
         assert_eq!(outline.parts.len(), PARTS_SHOWN);
         assert_eq!(outline.parts_left_out, 100 + 1 - PARTS_SHOWN);
+    }
+
+    #[test]
+    fn what_is_no_media_type_is_not_read_as_one() {
+        let body_of = |content_type: &str| {
+            let message = format!("Content-Type: {content_type}\r\n\r\n--x\r\n\r\nhi\r\n--x--\r\n");
+            let outline = outline(message.as_bytes(), None);
+            (outline.body_summary(), outline.parts[0].text.clone())
+        };
+        assert_eq!(body_of("text/html=x").0, "text/plain");
+        assert_eq!(body_of("multipart/mixed,boundary=x").0, "text/plain");
+        assert_eq!(
+            body_of("multipart/mixed; boundary=x").0,
+            "multipart/mixed, 1 part"
+        );
+        let (summary, text) = body_of("multipart/mixed; charset=x");
+        assert_eq!(summary, "multipart/mixed");
+        assert!(text.contains("no boundary that can be read"), "{text}");
+        let disposition = outline(
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+              Content-Disposition: filename=\"a.pdf\"\r\n\r\nx\r\n--b--\r\n",
+            None,
+        );
+        assert!(
+            !disposition.parts[1].text.contains("filename"),
+            "{}",
+            disposition.parts[1].text
+        );
     }
 
     /// Pieces of messages, whole and broken: fields, folds, boundaries, nested messages, the

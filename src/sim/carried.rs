@@ -24,45 +24,107 @@ pub enum Carried {
     Notice,
 }
 
-/// Where each message (by its `Message-ID:` field, octet for octet) is first carried in a
-/// run: made once per run, so that showing a step does not read the whole trace again.
+/// What a message's outline was compared with, which the words above its fields say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Earlier {
+    /// The message's original: its user agent's (or scripted client's) data without a
+    /// `Received:` field, or a notice as its host wrote it.
+    ThisIsTheOriginal,
+    /// Compared with the original, earlier in the run: the fields not in it are marked.
+    Compared,
+    /// The message has no `Message-ID:` to find its original by.
+    NoMessageId,
+    /// No original with its Message-ID was carried before it (its submission server may have
+    /// written the Message-ID, or its original went where no outline is made).
+    NoOriginal,
+    /// The original with its Message-ID has another body: another message uses the same
+    /// Message-ID.
+    OtherBody,
+}
+
+/// Where each message's original (by its `Message-ID:` field, octet for octet) is carried in
+/// a run: made once per run, so that showing a step does not read the whole trace again.
 #[derive(Debug, Default)]
 pub struct FirstCopies {
-    first: HashMap<Vec<u8>, usize>,
+    original: HashMap<Vec<u8>, usize>,
 }
 
 impl FirstCopies {
     pub fn of(events: &[TraceEvent]) -> FirstCopies {
-        let mut first = HashMap::new();
+        let mut original = HashMap::new();
         for index in 0..events.len() {
-            let Some((bytes, _)) = carried_bytes(events, index) else {
+            let Some((bytes, carried)) = carried_bytes(events, index) else {
                 continue;
             };
-            // The fields are the same with or without dot-stuffing: a field's line cannot
-            // start with a dot and a continuation line starts with white space.
+            // Fields are read the same with or without dot-stuffing: a dot before a field's
+            // name only changes the name, and a continuation line starts with white space.
+            if !is_original(bytes, carried) {
+                continue;
+            }
             if let Some(id) = message_id_field(bytes) {
-                first.entry(id.to_vec()).or_insert(index);
+                original.entry(id.to_vec()).or_insert(index);
             }
         }
-        FirstCopies { first }
+        FirstCopies { original }
     }
 }
 
-/// The outline of the message the event at `index` carries, compared with its first copy in
-/// the run (see [`FirstCopies`]), and how the event carries it; `None` for an event that
-/// carries no whole message.
+/// Whether bytes carried are a message's original: a notice, or data that no server has
+/// written a `Received:` field above (RFC 5321 4.4: each one that takes it does).
+fn is_original(message: &[u8], carried: Carried) -> bool {
+    match carried {
+        Carried::Notice => true,
+        Carried::Retrieved => false,
+        Carried::Data => !header_fields(message).into_iter().any(|field| {
+            field
+                .get(..9)
+                .is_some_and(|name| name.eq_ignore_ascii_case(b"Received:"))
+        }),
+    }
+}
+
+/// The outline of the message the event at `index` carries, compared with its original in
+/// the run where there is one (see [`FirstCopies`]), how the event carries it, and what it
+/// was compared with; `None` for an event that carries no whole message.
 pub fn message_outline(
     events: &[TraceEvent],
     index: usize,
     first_copies: &FirstCopies,
-) -> Option<(Outline, Carried)> {
+) -> Option<(Outline, Carried, Earlier)> {
     let (message, carried) = message_carried(events, index)?;
-    let first = message_id_field(&message)
-        .and_then(|id| first_copies.first.get(id))
-        .filter(|&&first| first < index)
-        .and_then(|&first| message_carried(events, first))
-        .map(|(first, _)| first);
-    Some((outline(&message, first.as_deref()), carried))
+    if is_original(&message, carried) {
+        return Some((outline(&message, None), carried, Earlier::ThisIsTheOriginal));
+    }
+    let Some(id) = message_id_field(&message) else {
+        return Some((outline(&message, None), carried, Earlier::NoMessageId));
+    };
+    let original = first_copies
+        .original
+        .get(id)
+        .filter(|&&original| original < index)
+        .and_then(|&original| message_carried(events, original));
+    let Some((original, _)) = original else {
+        return Some((outline(&message, None), carried, Earlier::NoOriginal));
+    };
+    // The servers write fields above a message and take some out; its body they leave as it
+    // is. Another body is another message.
+    if body_of(&original) != body_of(&message) {
+        return Some((outline(&message, None), carried, Earlier::OtherBody));
+    }
+    Some((
+        outline(&message, Some(&original)),
+        carried,
+        Earlier::Compared,
+    ))
+}
+
+/// What follows a message's header section and the empty line after it.
+fn body_of(message: &[u8]) -> &[u8] {
+    let (end, _) = crate::smtp::trace::header_fields_end(message);
+    let rest = &message[end..];
+    rest.strip_prefix(b"\r\n")
+        .or_else(|| rest.strip_prefix(b"\n"))
+        .unwrap_or(rest)
 }
 
 /// The message (without dot-stuffing and end line) that the event at `index` carries whole,
@@ -139,18 +201,32 @@ fn message_id_field(message: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{library, run};
+    use crate::sim::{library, run, Scenario};
 
     fn outlines_of(name: &str) -> Vec<(usize, Outline, Carried)> {
-        let scenario = library::find(name).expect("a built-in");
-        let trace = run(&scenario, scenario.seed).trace;
+        outlines_with_earlier(&library::find(name).expect("a built-in"))
+            .into_iter()
+            .map(|(index, outline, carried, _)| (index, outline, carried))
+            .collect()
+    }
+
+    fn outlines_with_earlier(scenario: &Scenario) -> Vec<(usize, Outline, Carried, Earlier)> {
+        let trace = run(scenario, scenario.seed).trace;
         let first_copies = FirstCopies::of(&trace.events);
         (0..trace.events.len())
             .filter_map(|index| {
-                let (outline, carried) = message_outline(&trace.events, index, &first_copies)?;
-                Some((index, outline, carried))
+                let (outline, carried, earlier) =
+                    message_outline(&trace.events, index, &first_copies)?;
+                Some((index, outline, carried, earlier))
             })
             .collect()
+    }
+
+    /// `basic-delivery` with its message written by hand, as `raw`.
+    fn basic_delivery_of(raw: &str) -> Scenario {
+        let mut scenario = library::find("basic-delivery").expect("a built-in");
+        scenario.messages[0].raw = Some(raw.to_string());
+        scenario
     }
 
     fn added(outline: &Outline) -> Vec<String> {
@@ -230,18 +306,52 @@ mod tests {
     }
 
     #[test]
-    fn a_message_given_its_message_id_on_the_way_has_no_earlier_copy() {
-        // The raw message of this built-in has no Message-ID: the submission server writes
-        // one, so the copies after it match nothing before them.
-        let outlines = outlines_of("8bit-without-8bitmime");
-        let relayed: Vec<&Outline> = outlines
-            .iter()
-            .filter(|(_, o, _)| o.fields.iter().any(|f| f.name == "Received"))
-            .map(|(_, o, _)| o)
-            .collect();
-        assert!(!relayed.is_empty(), "{outlines:#?}");
-        assert!(relayed[0].fields.iter().any(|f| f.name == "Message-ID"));
-        assert!(!relayed[0].compared);
+    fn what_each_copy_is_compared_with_is_told() {
+        let earlier = |scenario: &Scenario| -> Vec<(Carried, Earlier)> {
+            outlines_with_earlier(scenario)
+                .into_iter()
+                .map(|(_, _, carried, earlier)| (carried, earlier))
+                .collect()
+        };
+        let sent = (Carried::Data, Earlier::ThisIsTheOriginal);
+        // A user agent's message with a Message-ID: submitted, relayed, retrieved.
+        let with_id = basic_delivery_of(
+            "From: alice@sender.test\r\nTo: bob@receiver.test\r\nMessage-ID: <x@sender.test>\r\n\
+             Subject: Hi\r\n\r\nHello\r\n",
+        );
+        let compared = [
+            sent,
+            (Carried::Data, Earlier::Compared),
+            (Carried::Retrieved, Earlier::Compared),
+        ];
+        assert_eq!(earlier(&with_id), compared);
+        // Without one, the submission server writes it: the copies after it have no
+        // original with that Message-ID.
+        let without_id = basic_delivery_of(
+            "From: alice@sender.test\r\nTo: bob@receiver.test\r\nSubject: Hi\r\n\r\nHello\r\n",
+        );
+        let unknown = [
+            sent,
+            (Carried::Data, Earlier::NoOriginal),
+            (Carried::Retrieved, Earlier::NoOriginal),
+        ];
+        assert_eq!(earlier(&without_id), unknown);
+        // Two messages of one Message-ID and different bodies, the second an hour later
+        // (after the recipient's fetch): the second is not compared with the first.
+        let mut two = with_id.clone();
+        let mut second = two.messages[0].clone();
+        second.raw = second.raw.map(|raw| raw.replace("Hello", "Goodbye"));
+        second.at_s += 3600;
+        two.messages.push(second.clone());
+        let outlines = earlier(&two);
+        assert_eq!(outlines[..3], compared);
+        assert_eq!(outlines[3..], [sent, (Carried::Data, Earlier::OtherBody)]);
+        // The same body again is the same message sent twice: compared.
+        let mut twice = with_id.clone();
+        second.raw.clone_from(&twice.messages[0].raw);
+        twice.messages.push(second);
+        let outlines = earlier(&twice);
+        assert_eq!(outlines[3..], [sent, (Carried::Data, Earlier::Compared)]);
     }
 
     #[test]

@@ -39,8 +39,8 @@ pub struct Loaded {
     pub source: Source,
     /// Where the steps that go wrong are, as cursors (see [`failure_positions`]).
     pub failures: Vec<usize>,
-    /// Where each message is first carried in the run, found the first time a message's
-    /// outline is shown.
+    /// Where each message's original is carried in the run, for the outlines of messages:
+    /// found the first time a step's details are shown.
     pub first_copies: OnceCell<FirstCopies>,
 }
 

@@ -5,7 +5,7 @@ use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
 use crate::mail::outline::{counted, OutlinePart, FIELDS_SHOWN};
-use crate::sim::carried::{self, Carried};
+use crate::sim::carried::{self, Carried, Earlier};
 use crate::sim::library;
 use crate::sim::link;
 use crate::sim::notes::{StepNote, STATE_MACHINE_SENTENCE};
@@ -1407,7 +1407,8 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
     let first_copies = loaded
         .first_copies
         .get_or_init(|| carried::FirstCopies::of(events));
-    let Some((outline, carried)) = carried::message_outline(events, step.event, first_copies)
+    let Some((outline, carried, earlier)) =
+        carried::message_outline(events, step.event, first_copies)
     else {
         return Html::default();
     };
@@ -1422,12 +1423,13 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
         summary.push_str(", body ");
         summary.push_str(&body);
     }
-    let has_received = outline.fields.iter().any(|field| field.name == "Received");
-    let about_fields = match (outline.compared, carried) {
-        (true, _) => OUTLINE_COMPARED,
-        (false, Carried::Notice) => OUTLINE_NOTICE,
-        (false, Carried::Data) if !has_received => OUTLINE_FIRST_COPY,
-        (false, _) => OUTLINE_NO_EARLIER_COPY,
+    let about_fields = match (earlier, carried) {
+        (Earlier::Compared, _) => OUTLINE_COMPARED,
+        (Earlier::ThisIsTheOriginal, Carried::Notice) => OUTLINE_NOTICE,
+        (Earlier::ThisIsTheOriginal, _) => OUTLINE_FIRST_COPY,
+        (Earlier::NoMessageId, _) => OUTLINE_NO_MESSAGE_ID,
+        (Earlier::NoOriginal, _) => OUTLINE_NO_ORIGINAL,
+        (Earlier::OtherBody, _) => OUTLINE_OTHER_BODY,
     };
     html! {
         <details class="wire outline" open={**open} ontoggle={on_toggle(open)}>
@@ -1489,16 +1491,16 @@ fn parts_tree(parts: &[OutlinePart]) -> Html {
     items.into_iter().collect()
 }
 
-/// Said above the fields of a message seen before in the run.
+/// Said above the fields of a message compared with its original in the run.
 const OUTLINE_COMPARED: &str = "Header fields, top to bottom; those marked were added on the \
-    way, since this message (its Message-ID) was first sent in the run. Each server that takes \
-    a message writes a Received: field above it; the one that delivers it, a Return-Path: (here \
-    also a Delivered-To:). Then the body's MIME parts.";
+    way, since this message (its Message-ID) was first sent or written in the run. Each server \
+    that takes a message writes a Received: field above it; the one that delivers it, a \
+    Return-Path: (here also a Delivered-To:). Then the body's MIME parts.";
 
-/// Said above the fields of a message's first copy in the run.
-const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message was first sent \
-    in the run. Each server that takes it will write a Received: field above them; the one \
-    that delivers it, a Return-Path:. Then the body's MIME parts: media type, transfer \
+/// Said above the fields of a message as its sender sent it.
+const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message's sender sent \
+    it, with no Received: field yet. Each server that takes it will write one above them; the \
+    one that delivers it, a Return-Path:. Then the body's MIME parts: media type, transfer \
     encoding, size.";
 
 /// Said above the fields of a notice as its host wrote it.
@@ -1506,12 +1508,23 @@ const OUTLINE_NOTICE: &str = "Header fields, top to bottom, as the host that wro
     has them (with its own Received: field). Each server that takes it will write a Received: \
     field above them; the one that delivers it, a Return-Path:. Then the body's MIME parts.";
 
-/// Said above the fields of a message whose earlier copies (by its Message-ID) are not in
-/// the run: servers have written fields above it, but which cannot be told.
-const OUTLINE_NO_EARLIER_COPY: &str = "Header fields, top to bottom. No copy of this message \
-    with this Message-ID was sent earlier in the run (a submission server writes a Message-ID \
-    for a message that has none), so none is marked; each Received: field was written by a \
-    server it passed through. Then the body's MIME parts.";
+/// Said above the fields of a message without a Message-ID.
+const OUTLINE_NO_MESSAGE_ID: &str = "Header fields, top to bottom. This message has no \
+    Message-ID to find it by as it was first sent, so none is marked as added on the way; a \
+    Received: field names the server that wrote it. Then the body's MIME parts.";
+
+/// Said above the fields of a message whose original (by its Message-ID) is not in the run.
+const OUTLINE_NO_ORIGINAL: &str = "Header fields, top to bottom. No copy with this Message-ID \
+    went out before without a Received: field (a submission server writes a Message-ID for a \
+    message that has none), so none is marked as added on the way; a Received: field names \
+    the server that wrote it. Then the body's MIME parts.";
+
+/// Said above the fields of a message whose Message-ID an earlier message with another body
+/// has.
+const OUTLINE_OTHER_BODY: &str = "Header fields, top to bottom. The first message sent with \
+    this Message-ID has another body: another message uses the same Message-ID (or a server \
+    changed the body, making its bare line ends CRLF), so none is marked as added on the way. \
+    Then the body's MIME parts.";
 
 const OUTLINE_RFC: &str =
     "RFC 5322 2.2, 3.6; RFC 5321 4.4; RFC 2045 5, 6; RFC 2046 5.1; RFC 2183 2";
