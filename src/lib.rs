@@ -7,6 +7,7 @@
 pub mod dns;
 pub mod escape;
 pub mod mail;
+pub mod percent;
 pub mod pop3;
 pub mod sim;
 pub mod smtp;

@@ -8,6 +8,7 @@ use crate::escape::{escaped, visible};
 use crate::mail::compose::{
     boundary_parameter, is_token, parse_disposition, parse_media_type, MediaType,
 };
+use crate::percent::percent_decoded_octets;
 use crate::smtp::dot::lines_inclusive;
 use crate::smtp::trace::header_fields_end;
 use std::collections::HashMap;
@@ -491,32 +492,10 @@ fn parameter(parameters: &[(String, String)], name: &str) -> Option<String> {
             0 => value.splitn(3, '\'').nth(2).unwrap_or(value),
             _ => value,
         };
-        octets.extend(percent_decoded(value.as_bytes()));
+        // RFC 2231 7's `%XX` is URL's (RFC 3986 2.1).
+        octets.extend(percent_decoded_octets(value).0);
     }
     Some(String::from_utf8_lossy(&octets).into_owned())
-}
-
-/// `%XX` made the octet it stands for; anything else kept.
-fn percent_decoded(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut index = 0;
-    while index < text.len() {
-        let hex = text
-            .get(index + 1..index + 3)
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match (text[index], hex) {
-            (b'%', Some(octet)) => {
-                out.push(octet);
-                index += 3;
-            }
-            (octet, _) => {
-                out.push(octet);
-                index += 1;
-            }
-        }
-    }
-    out
 }
 
 /// How many octets base64 text stands for (RFC 2045 6.8): 3 for every 4 characters of its
@@ -565,6 +544,15 @@ fn quoted_printable_decoded_len(text: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each part's depth, and what `what` reads of it.
+    fn depths_and(outline: &Outline, what: fn(&OutlinePart) -> &String) -> Vec<(usize, &str)> {
+        outline
+            .parts
+            .iter()
+            .map(|part| (part.depth, what(part).as_str()))
+            .collect()
+    }
 
     const PLAIN: &[u8] = b"From: alice@sender.test\r\nTo: bob@receiver.test\r\nSubject: Hello\r\n \
           again\r\nMessage-ID: <1@sender.test>\r\n\r\nHi Bob.\r\n";
@@ -621,11 +609,7 @@ mod tests {
             Content-Disposition: attachment; filename=\"cat.png\"\r\n\
             Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--XX--\r\n";
         let outline = outline(message, None);
-        let parts: Vec<(usize, &str)> = outline
-            .parts
-            .iter()
-            .map(|p| (p.depth, p.text.as_str()))
-            .collect();
+        let parts = depths_and(&outline, |p| &p.text);
         assert_eq!(parts[0], (0, "multipart/mixed: 2 parts"));
         assert_eq!(outline.body_summary(), "multipart/mixed, 2 parts");
         assert_eq!(parts[1].0, 1);
@@ -692,13 +676,8 @@ mod tests {
             Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>a=3Db=\r\nc</p>\r\n\
             --R R\r\nContent-Type: image/\r\n\r\nx";
         let outline = outline(message, None);
-        let parts: Vec<(usize, &str)> = outline
-            .parts
-            .iter()
-            .map(|p| (p.depth, p.text.as_str()))
-            .collect();
         assert_eq!(
-            parts,
+            depths_and(&outline, |p| &p.text),
             [
                 (0, "multipart/report: 3 parts"),
                 (1, "text/plain (no Content-Type), 7bit, 10 octets as sent"),
@@ -735,13 +714,8 @@ mod tests {
         let message = b"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\n\
             Subject: one\r\n\r\nfirst\r\n--d\r\nContent-Type: text/plain\r\n\r\nnote\r\n--d--\r\n";
         let outline = outline(message, None);
-        let parts: Vec<(usize, &str)> = outline
-            .parts
-            .iter()
-            .map(|p| (p.depth, p.media_type.as_str()))
-            .collect();
         assert_eq!(
-            parts,
+            depths_and(&outline, |p| &p.media_type),
             [
                 (0, "multipart/digest"),
                 (1, "message/rfc822"),

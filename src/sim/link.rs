@@ -12,6 +12,7 @@
 use super::draft::{Draft, ServerChange};
 use super::library::{self, is_library_name};
 use super::scenario::{AttachmentSpec, DsnSpec};
+use crate::percent::percent_decoded_octets;
 use crate::smtp::dsn_params::{DsnReturn, Notify};
 use std::fmt::Write as _;
 
@@ -723,34 +724,6 @@ fn percent_decoded_text(text: &str) -> Result<String, &'static str> {
         return Err(BROKEN_ESCAPE);
     }
     String::from_utf8(octets).map_err(|_| NOT_UTF8)
-}
-
-/// `text`'s octets with each `%HH` decoded (RFC 3986 2.1), and whether a `%` in it was not
-/// followed by two hexadecimal digits (kept as it is).
-fn percent_decoded_octets(text: &str) -> (Vec<u8>, bool) {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut broken_escape = false;
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = bytes
-            .get(index + 1..index + 3)
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .filter(|pair| pair.bytes().all(|b| b.is_ascii_hexdigit()))
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match (bytes[index], hex) {
-            (b'%', Some(octet)) => {
-                out.push(octet);
-                index += 3;
-            }
-            (byte, _) => {
-                broken_escape |= byte == b'%';
-                out.push(byte);
-                index += 1;
-            }
-        }
-    }
-    (out, broken_escape)
 }
 
 #[cfg(test)]
