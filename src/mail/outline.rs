@@ -2,7 +2,8 @@
 //! 2.2), which of them were not in the message when it was first sent (the `Received:` fields
 //! each server writes above it, RFC 5321 4.4; `Return-Path:` at delivery), and its MIME
 //! structure (RFC 2045, RFC 2046): each part's media type, its transfer encoding, whether it
-//! is an attachment and under which file name (RFC 2183), and its size as sent and decoded.
+//! is an attachment and under which file name (RFC 2183), and its size in the message (not
+//! counting the dots SMTP and POP3 add on the wire, RFC 5321 4.5.2) and decoded.
 
 use crate::escape::{escaped, visible};
 use crate::mail::compose::{
@@ -13,9 +14,9 @@ use crate::smtp::dot::lines_inclusive;
 use crate::smtp::trace::header_fields_end;
 use std::collections::HashMap;
 
-/// A field's value is cut after this many characters: the outline names fields, the bytes
-/// show them whole.
-pub const VALUE_SHOWN: usize = 100;
+/// A field's value is cut after this many characters (a `Received:` field is about 150): the
+/// bytes show the rest of one longer.
+pub const VALUE_SHOWN: usize = 400;
 
 /// Parts nested deeper than this (a message in a message in a message...) are not listed.
 const DEPTH_SHOWN: usize = 8;
@@ -31,6 +32,8 @@ pub struct OutlineField {
     pub name: String,
     /// The value unfolded (RFC 5322 2.2.3) and cut to [`VALUE_SHOWN`] characters.
     pub value: String,
+    /// The value with its RFC 2047 encoded words decoded, where it has any.
+    pub reads: Option<String>,
     /// Not in the first copy compared with: added on the way.
     pub added: bool,
 }
@@ -94,9 +97,11 @@ pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
             .filter(|left| **left > 0)
             .map(|left| *left -= 1);
         let (name, value) = name_and_value(raw);
+        let reads = decoded_words(&value).map(|text| cut(visible(text)));
         fields.push(OutlineField {
             name,
             value,
+            reads,
             added: first_copy.is_some() && kept.is_none(),
         });
     }
@@ -304,7 +309,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
     let encoding = field("Content-Transfer-Encoding")
         .map(|e| cut(visible(e.trim().to_ascii_lowercase())))
         .unwrap_or_else(|| "7bit".into());
-    described.push_str(&format!(", {encoding}, {} octets as sent", body.len()));
+    described.push_str(&format!(", {encoding}, {} octets", body.len()));
     let decoded = match encoding.as_str() {
         "base64" => Some(base64_decoded_len(body)),
         "quoted-printable" => Some(quoted_printable_decoded_len(body)),
@@ -498,6 +503,94 @@ fn parameter(parameters: &[(String, String)], name: &str) -> Option<String> {
     Some(String::from_utf8_lossy(&octets).into_owned())
 }
 
+/// `text` with its RFC 2047 encoded words (`=?UTF-8?B?wqFIb2xhIQ==?=`) decoded, the white
+/// space between two of them dropped (RFC 2047 6.2); `None` when it has none that can be
+/// decoded. Charsets: UTF-8 and US-ASCII, and ISO-8859-1, whose octets are the first 256
+/// characters; a word in another is left as it is.
+fn decoded_words(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut decoded_any = false;
+    // White space after a decoded word waits: dropped if another decoded word follows.
+    let (mut after_word, mut pending_space) = (false, String::new());
+    while let Some(c) = rest.chars().next() {
+        if let Some((decoded, used)) = encoded_word(rest) {
+            if !after_word {
+                out.push_str(&pending_space);
+            }
+            pending_space.clear();
+            out.push_str(&decoded);
+            (after_word, decoded_any) = (true, true);
+            rest = &rest[used..];
+            continue;
+        }
+        rest = &rest[c.len_utf8()..];
+        if c.is_whitespace() && after_word {
+            pending_space.push(c);
+            continue;
+        }
+        out.push_str(&pending_space);
+        pending_space.clear();
+        out.push(c);
+        after_word = false;
+    }
+    out.push_str(&pending_space);
+    decoded_any.then_some(out)
+}
+
+/// The encoded word at the start of `text` (RFC 2047 2: `=?charset?encoding?text?=`),
+/// decoded, and how many octets of `text` it takes.
+fn encoded_word(text: &str) -> Option<(String, usize)> {
+    let word = text.strip_prefix("=?")?;
+    let (charset, word) = word.split_once('?')?;
+    let (encoding, word) = word.split_once('?')?;
+    let (encoded, after) = word.split_once("?=")?;
+    if encoded.contains(char::is_whitespace) {
+        return None;
+    }
+    let octets = match encoding {
+        "B" | "b" => crate::mail::base64::decode(encoded)?,
+        // RFC 2047 4.2: `_` is a space, `=XX` an octet.
+        "Q" | "q" => {
+            let spaced = encoded.replace('_', " ");
+            quoted_octets(&spaced)
+        }
+        _ => return None,
+    };
+    // RFC 2231 5: a language may follow the charset after '*'.
+    let charset = charset.split('*').next().unwrap_or_default();
+    let decoded = match charset.to_ascii_lowercase().as_str() {
+        "utf-8" | "us-ascii" => String::from_utf8_lossy(&octets).into_owned(),
+        "iso-8859-1" | "latin1" => octets.iter().map(|&b| char::from(b)).collect(),
+        _ => return None,
+    };
+    Some((decoded, text.len() - after.len()))
+}
+
+/// `=XX` made the octet it stands for; anything else kept.
+fn quoted_octets(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes
+            .get(index + 1..index + 3)
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match (bytes[index], hex) {
+            (b'=', Some(octet)) => {
+                out.push(octet);
+                index += 3;
+            }
+            (octet, _) => {
+                out.push(octet);
+                index += 1;
+            }
+        }
+    }
+    out
+}
+
 /// How many octets base64 text stands for (RFC 2045 6.8): 3 for every 4 characters of its
 /// alphabet; line breaks, padding and anything else count for nothing.
 fn base64_decoded_len(text: &[u8]) -> usize {
@@ -568,7 +661,7 @@ mod tests {
         assert!(outline.parts[0]
             .text
             .starts_with("text/plain (no Content-Type"));
-        assert!(outline.parts[0].text.contains("7bit, 9 octets as sent"));
+        assert!(outline.parts[0].text.contains("7bit, 9 octets"));
         assert_eq!(outline.body_summary(), "text/plain");
     }
 
@@ -626,7 +719,7 @@ mod tests {
             parts[2],
             (
                 1,
-                "image/png, attachment \"cat.png\", base64, 12 octets as sent, 8 decoded"
+                "image/png, attachment \"cat.png\", base64, 12 octets, 8 decoded"
             )
         );
     }
@@ -635,7 +728,7 @@ mod tests {
     fn long_values_are_cut_and_control_characters_escaped() {
         let message = [
             b"Subject: ".as_slice(),
-            &[b'x'; 300],
+            &[b'x'; 1000],
             b"\r\nX-Odd: a\x1bb\r\n\r\n",
         ]
         .concat();
@@ -680,16 +773,16 @@ mod tests {
             depths_and(&outline, |p| &p.text),
             [
                 (0, "multipart/report: 3 parts"),
-                (1, "text/plain (no Content-Type), 7bit, 10 octets as sent"),
+                (1, "text/plain (no Content-Type), 7bit, 10 octets"),
                 (1, "message/rfc822: a whole message, 124 octets"),
                 (
                     2,
-                    "text/html; charset=us-ascii, quoted-printable, 16 octets as sent, 11 decoded"
+                    "text/html; charset=us-ascii, quoted-printable, 16 octets, 11 decoded"
                 ),
                 (
                     1,
                     "text/plain (a Content-Type that cannot be read, image/, is plain text, \
-                     RFC 2045 5.2), 7bit, 1 octets as sent"
+                     RFC 2045 5.2), 7bit, 1 octets"
                 ),
             ]
         );
@@ -705,7 +798,7 @@ mod tests {
         assert_eq!(outline.body_summary(), "multipart/mixed, 1 part");
         assert_eq!(
             outline.parts[1].text,
-            "image/png, attachment \"\u{e9}t\u{e9}.png\", 7bit, 1 octets as sent"
+            "image/png, attachment \"\u{e9}t\u{e9}.png\", 7bit, 1 octets"
         );
     }
 
@@ -772,6 +865,35 @@ mod tests {
             "{}",
             disposition.parts[1].text
         );
+    }
+
+    #[test]
+    fn encoded_words_are_decoded_beside_the_field_as_written() {
+        assert_eq!(
+            decoded_words("=?UTF-8?B?wqFIb2xhIQ==?=").as_deref(),
+            Some("\u{a1}Hola!")
+        );
+        // The space between two encoded words is dropped; other text is kept.
+        assert_eq!(
+            decoded_words("Re: =?utf-8?q?J=C3=BCr?= =?utf-8?q?gen_sagt?= hi").as_deref(),
+            Some("Re: J\u{fc}rgen sagt hi")
+        );
+        assert_eq!(
+            decoded_words("=?iso-8859-1?Q?caf=E9?=").as_deref(),
+            Some("caf\u{e9}")
+        );
+        for plain in [
+            "Hello",
+            "=?UTF-8?B?",
+            "=?koi8-r?B?wqE=?=",
+            "=?UTF-8?X?a?=",
+            "a =? b ?= c",
+        ] {
+            assert_eq!(decoded_words(plain), None, "{plain}");
+        }
+        let outline = outline(b"Subject: =?UTF-8?B?wqFIb2xhIQ==?=\r\n\r\nx\r\n", None);
+        assert_eq!(outline.fields[0].value, "=?UTF-8?B?wqFIb2xhIQ==?=");
+        assert_eq!(outline.fields[0].reads.as_deref(), Some("\u{a1}Hola!"));
     }
 
     /// Pieces of messages, whole and broken: fields, folds, boundaries, nested messages, the

@@ -1441,6 +1441,9 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                         <li class={classes!(field.added.then_some("outline-added"))}>
                             <span class="outline-name">{ format!("{}:", field.name) }</span>
                             { " " }{ field.value.clone() }
+                            if let Some(reads) = &field.reads {
+                                { " " }<span class="outline-mark">{ format!("(reads: {reads})") }</span>
+                            }
                             if field.added {
                                 { " " }<span class="outline-mark">{ "added on the way" }</span>
                             }
@@ -1461,6 +1464,7 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                 if outline.parts_left_out > 0 {
                     <p class="outline-about">{ format!("and {} more, not listed", counted(outline.parts_left_out, "part")) }</p>
                 }
+                <p class="outline-about">{ OUTLINE_SIZES }</p>
                 <p class="explanation-rfc">{ OUTLINE_RFC }</p>
             </div>
         </details>
@@ -1495,7 +1499,7 @@ fn parts_tree(parts: &[OutlinePart]) -> Html {
 const OUTLINE_COMPARED: &str = "Header fields, top to bottom; those marked were added on the \
     way, since this message (its Message-ID) was first sent or written in the run. Each server \
     that takes a message writes a Received: field above it; the one that delivers it, a \
-    Return-Path: (here also a Delivered-To:). Then the body's MIME parts.";
+    Return-Path: (and, in this simulation, a Delivered-To:). Then the body's MIME parts.";
 
 /// Said above the fields of a message as its sender sent it.
 const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message's sender sent \
@@ -1505,8 +1509,9 @@ const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message'
 
 /// Said above the fields of a notice as its host wrote it.
 const OUTLINE_NOTICE: &str = "Header fields, top to bottom, as the host that wrote this notice \
-    has them (with its own Received: field). Each server that takes it will write a Received: \
-    field above them; the one that delivers it, a Return-Path:. Then the body's MIME parts.";
+    has them (with its own Received: field). Sent on, each server that takes it writes a \
+    Received: field above them; the host that delivers it, a Return-Path:. Then the body's MIME \
+    parts.";
 
 /// Said above the fields of a message without a Message-ID.
 const OUTLINE_NO_MESSAGE_ID: &str = "Header fields, top to bottom. This message has no \
@@ -1526,8 +1531,12 @@ const OUTLINE_OTHER_BODY: &str = "Header fields, top to bottom. The first messag
     changed the body, making its bare line ends CRLF), so none is marked as added on the way. \
     Then the body's MIME parts.";
 
+/// Said under the parts: their sizes are not the bytes' beside them.
+const OUTLINE_SIZES: &str = "Sizes are the message's own: on the wire, a line that starts \
+    with a dot has one more put before it (dot-stuffing), which the bytes as sent count.";
+
 const OUTLINE_RFC: &str =
-    "RFC 5322 2.2, 3.6; RFC 5321 4.4; RFC 2045 5, 6; RFC 2046 5.1; RFC 2183 2";
+    "RFC 5322 2.2, 3.6; RFC 5321 4.4, 4.5.2; RFC 2045 5, 6; RFC 2046 5.1; RFC 2047; RFC 2183 2";
 
 /// A server's reason, written as the engines keep it (a clause: "the mailbox exists"), as a
 /// sentence: capital first letter, full stop at the end. A clause that starts with a name (a
