@@ -1,8 +1,9 @@
 //! The message a step carries whole, for its outline in the details: a client's message data
 //! after the server's 354 (RFC 5321 4.1.1.4), a POP3 server's answer to RETR (RFC 1939 5), a
-//! notice a host writes (RFC 3464); and the same message as it was first seen in the run, found
-//! by its `Message-ID:` field (RFC 5322 3.6.4), which every copy of it keeps, so that the
-//! outline can say which fields the servers on the way added.
+//! notice a host writes (RFC 3464); and the message's original in the run (as its sender sent
+//! it, or its host wrote it), found by its `Message-ID:` field (RFC 5322 3.6.4), which every
+//! copy keeps, and its body, which no server changes, so that the outline can say which fields
+//! the servers on the way added.
 
 use super::notes::earlier_on_connection;
 use super::trace::{Direction, Event, TraceEvent};

@@ -1515,8 +1515,8 @@ const OUTLINE_NOTICE: &str = "Header fields, top to bottom, as the host that wro
 
 /// Said above the fields of a message without a Message-ID.
 const OUTLINE_NO_MESSAGE_ID: &str = "Header fields, top to bottom. This message has no \
-    Message-ID to find it by as it was first sent, so none is marked as added on the way; a \
-    Received: field names the server that wrote it. Then the body's MIME parts.";
+    Message-ID, by which its first copy in the run would be found, so none is marked as added \
+    on the way; a Received: field names the server that wrote it. Then the body's MIME parts.";
 
 /// Said above the fields of a message whose original (by its Message-ID) is not in the run.
 const OUTLINE_NO_ORIGINAL: &str = "Header fields, top to bottom. No copy with this Message-ID \
