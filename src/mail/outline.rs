@@ -9,7 +9,7 @@ use crate::escape::{escaped, visible};
 use crate::mail::compose::{
     boundary_parameter, is_token, parse_disposition, parse_media_type, MediaType,
 };
-use crate::percent::percent_decoded_octets;
+use crate::percent::{hex_escapes_decoded, percent_decoded_octets};
 use crate::smtp::dot::lines_inclusive;
 use crate::smtp::trace::header_fields_end;
 use std::collections::HashMap;
@@ -128,6 +128,18 @@ pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
     outline
 }
 
+/// An entity (a whole message, or a part of a multipart body) cut into its header fields and
+/// its body: the empty line that ends the header section is neither's (RFC 5322 2.1).
+pub fn split_entity(entity: &[u8]) -> (&[u8], &[u8]) {
+    let (fields_end, _) = header_fields_end(entity);
+    let (header, after_fields) = entity.split_at(fields_end);
+    let body = after_fields
+        .strip_prefix(b"\r\n")
+        .or_else(|| after_fields.strip_prefix(b"\n"))
+        .unwrap_or(after_fields);
+    (header, body)
+}
+
 /// The raw fields (each with its continuation lines and CRLF) at the start of `message`.
 pub fn header_fields(message: &[u8]) -> Vec<&[u8]> {
     let (end, _) = header_fields_end(message);
@@ -190,15 +202,8 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         return;
     }
     *budget -= 1;
-    let (fields_end, _) = header_fields_end(entity);
-    let after_fields = &entity[fields_end..];
-    // The empty line that ends the header section is not the body's (RFC 5322 2.1).
-    let blank = [b"\r\n".as_slice(), b"\n"]
-        .into_iter()
-        .find(|blank| after_fields.starts_with(blank))
-        .map_or(0, <[u8]>::len);
-    let body = &after_fields[blank..];
-    let fields = header_fields(&entity[..fields_end]);
+    let (header, body) = split_entity(entity);
+    let fields = header_fields(header);
     let field = |name: &str| {
         fields.iter().find_map(|raw| {
             let (field_name, value) = raw_name_and_value(raw);
@@ -328,10 +333,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
 
 /// `count` and `noun`, made plural unless the count is 1: "1 part", "3 parts".
 pub fn counted(count: usize, noun: &str) -> String {
-    match count {
-        1 => format!("1 {noun}"),
-        _ => format!("{count} {noun}s"),
-    }
+    format!("{count} {noun}{}", crate::plural(count as u64))
 }
 
 /// A media type, read as [`parse_media_type`] reads it for composing or, where that refuses
@@ -553,7 +555,7 @@ fn encoded_word(text: &str) -> Option<(String, usize)> {
         // RFC 2047 4.2: `_` is a space, `=XX` an octet.
         "Q" | "q" => {
             let spaced = encoded.replace('_', " ");
-            quoted_octets(&spaced)
+            hex_escapes_decoded(spaced.as_bytes(), b'=').0
         }
         _ => return None,
     };
@@ -565,30 +567,6 @@ fn encoded_word(text: &str) -> Option<(String, usize)> {
         _ => return None,
     };
     Some((decoded, text.len() - after.len()))
-}
-
-/// `=XX` made the octet it stands for; anything else kept.
-fn quoted_octets(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = bytes
-            .get(index + 1..index + 3)
-            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
-        match (bytes[index], hex) {
-            (b'=', Some(octet)) => {
-                out.push(octet);
-                index += 3;
-            }
-            (octet, _) => {
-                out.push(octet);
-                index += 1;
-            }
-        }
-    }
-    out
 }
 
 /// How many octets base64 text stands for (RFC 2045 6.8): 3 for every 4 characters of its

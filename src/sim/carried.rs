@@ -5,10 +5,11 @@
 //! copy keeps, and its body, which no server changes, so that the outline can say which fields
 //! the servers on the way added.
 
-use super::notes::earlier_on_connection;
+use super::notes::{earlier_on_connection, last_reply_is_354};
 use super::trace::{Direction, Event, TraceEvent};
-use crate::mail::outline::{header_fields, outline, Outline};
-use crate::smtp::dot::{dot_unstuff, lines_inclusive};
+use crate::mail::outline::{header_fields, outline, split_entity, Outline};
+use crate::smtp::dot::dot_unstuff;
+use crate::smtp::trace::count_received_headers;
 use std::collections::HashMap;
 
 /// The end of a message's data, and of a POP3 multi-line response.
@@ -76,11 +77,7 @@ fn is_original(message: &[u8], carried: Carried) -> bool {
     match carried {
         Carried::Notice => true,
         Carried::Retrieved => false,
-        Carried::Data => !header_fields(message).into_iter().any(|field| {
-            field
-                .get(..9)
-                .is_some_and(|name| name.eq_ignore_ascii_case(b"Received:"))
-        }),
+        Carried::Data => count_received_headers(message) == 0,
     }
 }
 
@@ -109,7 +106,7 @@ pub fn message_outline(
     };
     // The servers write fields above a message and take some out; its body they leave as it
     // is. Another body is another message.
-    if body_of(&original) != body_of(&message) {
+    if split_entity(&original).1 != split_entity(&message).1 {
         return Some((outline(&message, None), carried, Earlier::OtherBody));
     }
     Some((
@@ -119,13 +116,9 @@ pub fn message_outline(
     ))
 }
 
-/// What follows a message's header section and the empty line after it.
-fn body_of(message: &[u8]) -> &[u8] {
-    let (end, _) = crate::smtp::trace::header_fields_end(message);
-    let rest = &message[end..];
-    rest.strip_prefix(b"\r\n")
-        .or_else(|| rest.strip_prefix(b"\n"))
-        .unwrap_or(rest)
+/// Whether the event at `index` carries a whole message (a quick look: nothing is copied).
+pub fn carries_message(events: &[TraceEvent], index: usize) -> bool {
+    carried_bytes(events, index).is_some()
 }
 
 /// The message (without dot-stuffing and end line) that the event at `index` carries whole,
@@ -180,13 +173,6 @@ fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(&[u8], Carried)
         }
         _ => None,
     }
-}
-
-/// Whether the last reply in a server's send is a 354 (start mail input).
-fn last_reply_is_354(sent: &[u8]) -> bool {
-    lines_inclusive(sent)
-        .last()
-        .is_some_and(|line| line.starts_with(b"354") && line.ends_with(b"\r\n"))
 }
 
 /// The `Message-ID:` field of `message`'s header section, as written (with its continuation

@@ -2220,6 +2220,14 @@ pub(crate) fn earlier_on_connection(
         })
 }
 
+/// Whether the last reply in a server's send is a 354 (start mail input): the client's next
+/// send is the message (its last line, as a reply's last line is, RFC 5321 4.2.1).
+pub(crate) fn last_reply_is_354(sent: &[u8]) -> bool {
+    crate::smtp::dot::lines_inclusive(sent)
+        .last()
+        .is_some_and(|line| line.starts_with(b"354"))
+}
+
 /// How many SMTP replies `bytes` (a server's send) holds: lines that end a reply, with a space
 /// or nothing after their code (RFC 5321 4.2.1).
 fn replies_in_send(bytes: &[u8]) -> usize {
@@ -2260,9 +2268,9 @@ pub(crate) fn commands_answered(
             }
         }
     }
-    // The reply before a message is 354 (its last line, as a reply's last line is).
-    let last_line = crate::smtp::dot::lines_inclusive(server_send_before?).last()?;
-    if last_line.starts_with(b"354") {
+    // An empty send holds no reply to pair with.
+    let server_send_before = server_send_before.filter(|send| !send.is_empty())?;
+    if last_reply_is_354(server_send_before) {
         return None;
     }
     let mut commands = Vec::with_capacity(replies);

@@ -1404,6 +1404,9 @@ fn on_toggle(open: &UseStateHandle<bool>) -> Callback<web_sys::Event> {
 /// marked: what the bytes show line by line, read as a message.
 fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
     let events = &loaded.viewer.trace().events;
+    if !carried::carries_message(events, step.event) {
+        return Html::default();
+    }
     let first_copies = loaded
         .first_copies
         .get_or_init(|| carried::FirstCopies::of(events));
