@@ -1966,6 +1966,46 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
     mount_app_at("#").await;
 }
 
+/// A message sent in BDAT chunks is outlined whole at its last chunk, said to be put together
+/// from them, as the same message sent with DATA is at its data.
+#[wasm_bindgen_test]
+async fn a_message_sent_in_chunks_is_outlined_at_its_last_chunk() {
+    let root = mount_app_at("#scenario=chunking").await;
+    yew::scheduler::flush().await;
+    let (_, steps) = position(&root);
+    let mut outlined = Vec::new();
+    for _ in 0..steps {
+        if root
+            .query_selector(".region-details details.outline")
+            .unwrap()
+            .is_some()
+        {
+            outlined.push((
+                text_of(&root, ".region-details details.outline summary"),
+                text_of(&root, ".region-details details.outline"),
+            ));
+        }
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+    }
+    // Submitted, relayed in chunks, relayed with DATA, retrieved.
+    assert_eq!(outlined.len(), 4, "{outlined:#?}");
+    let (chunked, chunked_text) = &outlined[1];
+    let (with_data, data_text) = &outlined[2];
+    assert!(with_data.contains("(1 added on the way)"), "{with_data}");
+    assert_eq!(
+        chunked,
+        &with_data.replacen("The message:", "The message, from its 3 BDAT chunks:", 1)
+    );
+    assert!(
+        chunked_text.contains("The bytes as sent are this step's chunk only"),
+        "{chunked_text}"
+    );
+    assert!(chunked_text.contains("RFC 3030 2"), "{chunked_text}");
+    assert!(!data_text.contains("RFC 3030"), "{data_text}");
+    mount_app_at("#").await;
+}
+
 /// Stepping through a whole run, a screen reader hears something new at every step (two
 /// steps alike are said again), never the sentence every state's note ends with, and at the
 /// end that the run is over and where the mail went.

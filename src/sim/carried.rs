@@ -1,6 +1,7 @@
 //! The message a step carries whole, for its outline in the details: a client's message data
-//! after the server's 354 (RFC 5321 4.1.1.4), a POP3 server's answer to RETR (RFC 1939 5), a
-//! notice a host writes (RFC 3464); and the message's original in the run (as its sender sent
+//! after the server's 354 (RFC 5321 4.1.1.4), a client's last BDAT chunk with the chunks
+//! before it (RFC 3030 2), a POP3 server's answer to RETR (RFC 1939 5), a notice a host writes
+//! (RFC 3464); and the message's original in the run (as its sender sent
 //! it, or its host wrote it), found by its `Message-ID:` field (RFC 5322 3.6.4), which every
 //! copy keeps, and its body, which no server changes, so that the outline can say which fields
 //! the servers on the way added.
@@ -8,8 +9,10 @@
 use super::notes::{earlier_on_connection, last_reply_is_354};
 use super::trace::{Direction, Event, TraceEvent};
 use crate::mail::outline::{header_fields, outline, split_entity, Outline};
-use crate::smtp::dot::dot_unstuff;
+use crate::smtp::command::bdat_with_chunk;
+use crate::smtp::dot::{dot_unstuff, lines_inclusive};
 use crate::smtp::trace::count_received_headers;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// The end of a message's data, and of a POP3 multi-line response.
@@ -20,6 +23,9 @@ const DATA_END: &[u8] = b"\r\n.\r\n";
 pub enum Carried {
     /// A client's message data after the server's 354.
     Data,
+    /// A client's last BDAT chunk (BDAT ... LAST), which completes the message that this
+    /// many chunks, it among them, carry.
+    Chunks(usize),
     /// A POP3 server's answer to RETR.
     Retrieved,
     /// A notice as the host that wrote it has it.
@@ -60,10 +66,10 @@ impl FirstCopies {
             };
             // Fields are read the same with or without dot-stuffing: a dot before a field's
             // name only changes the name, and a continuation line starts with white space.
-            if !is_original(bytes, carried) {
+            if !is_original(&bytes, carried) {
                 continue;
             }
-            if let Some(id) = message_id_field(bytes) {
+            if let Some(id) = message_id_field(&bytes) {
                 original.entry(id.to_vec()).or_insert(index);
             }
         }
@@ -77,7 +83,7 @@ fn is_original(message: &[u8], carried: Carried) -> bool {
     match carried {
         Carried::Notice => true,
         Carried::Retrieved => false,
-        Carried::Data => count_received_headers(message) == 0,
+        Carried::Data | Carried::Chunks(_) => count_received_headers(message) == 0,
     }
 }
 
@@ -116,7 +122,8 @@ pub fn message_outline(
     ))
 }
 
-/// Whether the event at `index` carries a whole message (a quick look: nothing is copied).
+/// Whether the event at `index` carries a whole message (a quick look: copies nothing but a
+/// chunked message's chunks, put together).
 pub fn carries_message(events: &[TraceEvent], index: usize) -> bool {
     carried_bytes(events, index).is_some()
 }
@@ -126,34 +133,43 @@ pub fn carries_message(events: &[TraceEvent], index: usize) -> bool {
 pub fn message_carried(events: &[TraceEvent], index: usize) -> Option<(Vec<u8>, Carried)> {
     let (bytes, carried) = carried_bytes(events, index)?;
     let message = match carried {
-        Carried::Notice => bytes.to_vec(),
-        Carried::Data | Carried::Retrieved => dot_unstuff(bytes),
+        Carried::Notice | Carried::Chunks(_) => bytes.into_owned(),
+        Carried::Data | Carried::Retrieved => dot_unstuff(&bytes),
     };
     Some((message, carried))
 }
 
 /// The bytes of the message the event at `index` carries whole, as they went (dot-stuffed
-/// but for a notice, with the end line), and how.
-fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(&[u8], Carried)> {
+/// but for a notice and chunks, with the end line after data), and how.
+fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, Carried)> {
     match &events.get(index)?.event {
-        Event::BounceCreated(created) => Some((created.bytes.as_bytes(), Carried::Notice)),
+        Event::BounceCreated(created) => {
+            Some((Cow::Borrowed(created.bytes.as_bytes()), Carried::Notice))
+        }
         Event::Transmitted {
             direction: Direction::ClientToServer,
             bytes,
             ..
         } => {
+            let bytes = bytes.as_bytes();
+            if let Some((last_chunk, true)) = bdat_with_chunk(bytes) {
+                let chunks = chunks_before(events, index)?;
+                let count = chunks.len() + 1;
+                let in_order: Vec<&[u8]> = chunks.into_iter().rev().chain([last_chunk]).collect();
+                let message = in_order.concat();
+                return Some((Cow::Owned(message), Carried::Chunks(count)));
+            }
             // The data comes in the client's first send after the server's 354, whole: the
             // trace records each write whole, also one a broken link then cuts on its way
-            // (what was sent is shown). Data with commands pipelined after it, and BDAT
-            // chunks, are not taken for one message.
-            let bytes = bytes.as_bytes();
+            // (what was sent is shown). Data with commands pipelined after it is not taken
+            // for one message.
             let after_354 = bytes.ends_with(DATA_END)
                 && earlier_on_connection(events, index)
                     .next()
                     .is_some_and(|(direction, sent)| {
                         direction == Direction::ServerToClient && last_reply_is_354(sent)
                     });
-            after_354.then_some((bytes, Carried::Data))
+            after_354.then_some((Cow::Borrowed(bytes), Carried::Data))
         }
         Event::Transmitted {
             direction: Direction::ServerToClient,
@@ -169,10 +185,41 @@ fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(&[u8], Carried)
             let is_retr = !size.is_empty() && size.iter().all(u8::is_ascii_digit);
             let rest = &bytes[status_end..];
             (is_retr && (rest.ends_with(DATA_END) || rest == b".\r\n"))
-                .then_some((rest, Carried::Retrieved))
+                .then_some((Cow::Borrowed(rest), Carried::Retrieved))
         }
         _ => None,
     }
+}
+
+/// The chunks of the message whose last chunk the client sent at `index`, that it sent before
+/// that one, the latest first: its BDAT writes back along the connection (each a command and
+/// its chunk, RFC 3030 2) to the send before the first of them (its MAIL and RCPT commands,
+/// say), or to the last chunk of the message before. `None` when that send holds a BDAT
+/// command too (a chunk pipelined in one write with other commands), whose chunk cannot be
+/// told from the commands: the message is not known whole then.
+fn chunks_before(events: &[TraceEvent], index: usize) -> Option<Vec<&[u8]>> {
+    let mut chunks = Vec::new();
+    for (direction, bytes) in earlier_on_connection(events, index) {
+        if direction != Direction::ClientToServer {
+            continue;
+        }
+        match bdat_with_chunk(bytes) {
+            Some((chunk, false)) => chunks.push(chunk),
+            // The message before this one ended there.
+            Some((_, true)) => break,
+            None => {
+                let holds_bdat = lines_inclusive(bytes).any(|line| {
+                    line.get(..5)
+                        .is_some_and(|verb| verb.eq_ignore_ascii_case(b"BDAT "))
+                });
+                if holds_bdat {
+                    return None;
+                }
+                break;
+            }
+        }
+    }
+    Some(chunks)
 }
 
 /// The `Message-ID:` field of `message`'s header section, as written (with its continuation
@@ -265,6 +312,100 @@ mod tests {
             .iter()
             .filter(|p| p.text.contains(", attachment \""))
             .all(|p| p.text.contains(", base64, ") && p.text.ends_with(" decoded")));
+    }
+
+    #[test]
+    fn a_message_sent_in_bdat_chunks_is_outlined_whole_at_its_last_chunk() {
+        let outlines = outlines_of("chunking");
+        let carried: Vec<Carried> = outlines.iter().map(|(_, _, carried)| *carried).collect();
+        // Submitted with DATA; relayed in three chunks to one server, with DATA to the other;
+        // retrieved.
+        assert_eq!(
+            carried,
+            [
+                Carried::Data,
+                Carried::Chunks(3),
+                Carried::Data,
+                Carried::Retrieved
+            ],
+            "{outlines:#?}"
+        );
+        let scenario = library::find("chunking").expect("a built-in");
+        let trace = run(&scenario, scenario.seed).trace;
+        let message = |position: usize| message_carried(&trace.events, outlines[position].0);
+        // The chunks put together are the message the other server had with DATA, octet for
+        // octet: its lone dot line as it is, nothing dot-stuffed.
+        let (chunked, _) = message(1).expect("the chunks");
+        let (with_data, _) = message(2).expect("the data");
+        assert_eq!(chunked, with_data);
+        assert!(chunked.windows(5).any(|w| w == b"\r\n.\r\n"));
+        let (_, chunked_outline, _) = &outlines[1];
+        assert!(chunked_outline.compared);
+        assert_eq!(added(chunked_outline), ["Received"]);
+        assert_eq!(chunked_outline, &outlines[2].1);
+        // The earlier chunks carry no whole message.
+        let chunk_writes = trace
+            .events
+            .iter()
+            .enumerate()
+            .filter(|(_, event)| {
+                matches!(&event.event, Event::Transmitted { bytes, .. }
+                    if bytes.as_bytes().starts_with(b"BDAT "))
+            })
+            .map(|(index, _)| carries_message(&trace.events, index))
+            .collect::<Vec<bool>>();
+        assert_eq!(chunk_writes, [false, false, true]);
+    }
+
+    /// A connection's sends, the client's and the server's, as a trace holds them.
+    fn sends(sends: &[(Direction, &[u8])]) -> Vec<TraceEvent> {
+        let opened = TraceEvent {
+            time_ms: 0,
+            event: Event::ConnectionOpened { conn: 1 },
+        };
+        let sent = sends.iter().map(|&(direction, bytes)| TraceEvent {
+            time_ms: 0,
+            event: Event::Transmitted {
+                conn: 1,
+                direction,
+                bytes: crate::sim::trace::WireBytes::from_bytes(bytes),
+            },
+        });
+        std::iter::once(opened).chain(sent).collect()
+    }
+
+    #[test]
+    fn chunks_are_put_together_only_back_to_the_send_before_the_first() {
+        use Direction::{ClientToServer as C, ServerToClient as S};
+        let message = |events: &[TraceEvent]| message_carried(events, events.len() - 1);
+        let commands: &[u8] = b"MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n";
+        let answered: &[u8] = b"250 OK\r\n250 OK\r\n";
+        // Two chunks, the first answered before the last went.
+        let two = sends(&[
+            (C, commands),
+            (S, answered),
+            (C, b"BDAT 11\r\nSubject: x\r"),
+            (S, b"250 2.0.0 11 octets received\r\n"),
+            (C, b"BDAT 8 LAST\r\n\n\r\nHello"),
+        ]);
+        let (whole, carried) = message(&two).expect("a message");
+        assert_eq!(carried, Carried::Chunks(2));
+        assert_eq!(whole, b"Subject: x\r\n\r\nHello");
+        // A second message on the connection starts after the first one's last chunk.
+        let mut again = two.clone();
+        again.extend(sends(&[(C, b"BDAT 3 LAST\r\nHi!")]).into_iter().skip(1));
+        assert_eq!(message(&again), Some((b"Hi!".to_vec(), Carried::Chunks(1))));
+        // A first chunk pipelined in one write with the commands cannot be told from them:
+        // the message is not known whole.
+        let pipelined = sends(&[
+            (C, b"MAIL FROM:<a@b.test>\r\nBDAT 11\r\nSubject: x\r"),
+            (C, b"BDAT 8 LAST\r\n\n\r\nHello"),
+        ]);
+        assert_eq!(message(&pipelined), None);
+        assert!(!carries_message(&pipelined, pipelined.len() - 1));
+        // Nor is a write whose BDAT count is not the octets after it a chunk.
+        let miscounted = sends(&[(C, commands), (C, b"BDAT 99 LAST\r\nHello")]);
+        assert_eq!(message(&miscounted), None);
     }
 
     #[test]

@@ -1417,7 +1417,15 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
     };
     let fields = outline.fields.len();
     let added = outline.added();
-    let mut summary = format!("The message: {}", counted(fields, "header field"));
+    let whole_from = match carried {
+        Carried::Chunks(1) => ", in one BDAT chunk".to_string(),
+        Carried::Chunks(chunks) => format!(", from its {chunks} BDAT chunks"),
+        _ => String::new(),
+    };
+    let mut summary = format!(
+        "The message{whole_from}: {}",
+        counted(fields, "header field")
+    );
     if added > 0 {
         summary.push_str(&format!(" ({added} added on the way)"));
     }
@@ -1467,8 +1475,13 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                 if outline.parts_left_out > 0 {
                     <p class="outline-about">{ format!("and {} more, not listed", counted(outline.parts_left_out, "part")) }</p>
                 }
-                <p class="outline-about">{ OUTLINE_SIZES }</p>
-                <p class="explanation-rfc">{ OUTLINE_RFC }</p>
+                if let Carried::Chunks(_) = carried {
+                    <p class="outline-about">{ OUTLINE_CHUNK_SIZES }</p>
+                    <p class="explanation-rfc">{ format!("{OUTLINE_RFC}; RFC 3030 2") }</p>
+                } else {
+                    <p class="outline-about">{ OUTLINE_SIZES }</p>
+                    <p class="explanation-rfc">{ OUTLINE_RFC }</p>
+                }
             </div>
         </details>
     }
@@ -1537,6 +1550,12 @@ const OUTLINE_OTHER_BODY: &str = "Header fields, top to bottom. The first messag
 /// Said under the parts: their sizes are not the bytes' beside them.
 const OUTLINE_SIZES: &str = "Sizes are the message's own: on the wire, a line that starts \
     with a dot has one more put before it (dot-stuffing), which the bytes as sent count.";
+
+/// Said under the parts of a message sent in BDAT chunks, outlined at its last chunk.
+const OUTLINE_CHUNK_SIZES: &str = "Sizes are the message's own: BDAT chunks carry it as it \
+    is, counted, with no dot-stuffing. The bytes as sent are this step's chunk only, the last \
+    (BDAT ... LAST); the chunks before it went in the steps before, and the server puts them \
+    together into the message outlined here.";
 
 const OUTLINE_RFC: &str =
     "RFC 5322 2.2, 3.6; RFC 5321 4.4, 4.5.2; RFC 2045 5, 6; RFC 2046 5.1; RFC 2047; RFC 2183 2";
