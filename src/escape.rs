@@ -132,6 +132,32 @@ pub fn quoted(line: &[u8]) -> String {
     out
 }
 
+/// Where to cut `shown` (text as [`push_escaped_line`] shows it) to keep its first `count`
+/// characters, an escape (`\\`, `\r`, `\n`, `\t`, `\xNN`, `\u{...}`) counted as one and
+/// never cut in two: a byte index into `shown`, or `None` when it has no more than `count`.
+pub fn cut_after_shown(shown: &str, count: usize) -> Option<usize> {
+    let mut chars = shown.char_indices().peekable();
+    for _ in 0..count {
+        let (_, c) = chars.next()?;
+        if c != '\\' {
+            continue;
+        }
+        let rest = chars.peek().map_or("", |&(at, _)| &shown[at..]);
+        let escape_rest = match rest.as_bytes() {
+            [b'\\' | b'r' | b'n' | b't', ..] => 1,
+            [b'x', high, low, ..] if high.is_ascii_hexdigit() && low.is_ascii_hexdigit() => 3,
+            [b'u', b'{', ..] => rest
+                .find('}')
+                .map_or(0, |close| rest[..=close].chars().count()),
+            _ => 0,
+        };
+        for _ in 0..escape_rest {
+            chars.next();
+        }
+    }
+    chars.peek().map(|&(at, _)| at)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +172,25 @@ mod tests {
         let mut line = String::new();
         push_escaped_line(&mut line, b"a\\\"b", false);
         assert_eq!(line, r#"a\"b"#);
+    }
+
+    #[test]
+    fn a_cut_keeps_each_escape_whole() {
+        let shown = escaped(b"ab\xff\r\\\xe2\x80\xae-");
+        assert_eq!(shown, r"ab\xff\r\\\u{202e}-");
+        let kept = |count| cut_after_shown(&shown, count).map(|cut| &shown[..cut]);
+        assert_eq!(kept(2), Some("ab"));
+        assert_eq!(kept(3), Some(r"ab\xff"));
+        assert_eq!(kept(4), Some(r"ab\xff\r"));
+        assert_eq!(kept(5), Some(r"ab\xff\r\\"));
+        assert_eq!(kept(6), Some(r"ab\xff\r\\\u{202e}"));
+        assert_eq!(kept(7), None);
+        // Non-ASCII characters are one each, and a backslash shown as sent is one.
+        assert_eq!(
+            cut_after_shown("é\\\"x", 2).map(|cut| &"é\\\"x"[..cut]),
+            Some("é\\")
+        );
+        assert_eq!(cut_after_shown(r#"a\"b"#, 2), Some(2));
+        assert_eq!(cut_after_shown("", 0), None);
     }
 }

@@ -1966,6 +1966,61 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
     mount_app_at("#").await;
 }
 
+/// A message sent in one BDAT chunk: the reply to it says so rather than numbering it, and
+/// the outline at it says the message came in one chunk.
+#[wasm_bindgen_test]
+async fn a_message_sent_in_one_chunk_is_told_as_its_only_chunk() {
+    let root = mount_app_at("#").await;
+    yew::scheduler::flush().await;
+    let (_, text) = smtp_lab::sim::library::SCENARIO_FILES
+        .iter()
+        .find(|(name, _)| *name == "chunking.json")
+        .expect("the chunking scenario");
+    let mut world: serde_json::Value = serde_json::from_str(text).unwrap();
+    let hosts = world["hosts"].as_array_mut().expect("hosts");
+    let sender = hosts
+        .iter_mut()
+        .find(|host| host["client_chunk_octets"].is_number())
+        .expect("the host that sends in chunks");
+    sender["client_chunk_octets"] = serde_json::json!(100_000);
+    choose_file(&root, "one-chunk.json", world.to_string().as_bytes());
+    until("the file's scenario is shown", || {
+        text_of(&root, ".region-details").contains("From your file one-chunk.json.")
+    })
+    .await;
+    let live = element(&root, ".region-details [aria-live='polite']");
+    let (_, steps) = position(&root);
+    let (mut told, mut outlined) = (Vec::new(), Vec::new());
+    for _ in 0..steps {
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+        let answers = text_of(&root, ".region-details .explanation .explanation-answers");
+        if answers.contains("BDAT") {
+            let said = live.text_content().unwrap_or_default();
+            assert!(said.contains("(the message's only chunk): "), "{said}");
+            told.push(answers);
+        }
+        if root
+            .query_selector(".region-details details.outline")
+            .unwrap()
+            .is_some()
+        {
+            outlined.push(text_of(&root, ".region-details details.outline summary"));
+        }
+    }
+    assert_eq!(
+        told,
+        ["In answer to: BDAT 534 LAST (the message's only chunk)"]
+    );
+    assert!(
+        outlined
+            .iter()
+            .any(|summary| summary.starts_with("The message, in one BDAT chunk: ")),
+        "{outlined:?}"
+    );
+    mount_app_at("#").await;
+}
+
 /// A message sent in BDAT chunks is outlined whole at its last chunk, said to be put together
 /// from them, as the same message sent with DATA is at its data.
 #[wasm_bindgen_test]

@@ -912,7 +912,7 @@ fn step_details(
                         <p class="explanation-answers">
                             <span class="explanation-label">{ "In answer to: " }</span>
                             <code>{ shortened(command).into_owned() }</code>
-                            { format!(" (chunk {number})") }
+                            { which_chunk(command, *number) }
                         </p>
                     }
                     // Why this server sent it first: the general meaning of a code can
@@ -1085,8 +1085,9 @@ fn announcement(
             }
             if let Some((command, number)) = answering.chunk {
                 said.push_str(&format!(
-                    " in answer to {} (chunk {number})",
-                    shortened(command)
+                    " in answer to {}{}",
+                    shortened(command),
+                    which_chunk(command, *number)
                 ));
             }
             format!("{said}: {}", as_sentence(&e.why))
@@ -1276,11 +1277,27 @@ const COMMANDS_NAMED: usize = 3;
 /// Most characters of a command named; a longer one is cut, as an address may be long.
 const COMMAND_CHARS_NAMED: usize = 72;
 
-/// `command` as named, cut after [`COMMAND_CHARS_NAMED`] characters.
+/// `command` (as a line of the conversation shows it) as named, cut after
+/// [`COMMAND_CHARS_NAMED`] characters, an escape such as `\xff` counted as one and kept whole.
 fn shortened(command: &str) -> Cow<'_, str> {
-    match command.char_indices().nth(COMMAND_CHARS_NAMED) {
-        Some((cut, _)) => Cow::Owned(format!("{}…", &command[..cut])),
+    match crate::escape::cut_after_shown(command, COMMAND_CHARS_NAMED) {
+        Some(cut) => Cow::Owned(format!("{}…", &command[..cut])),
         None => Cow::Borrowed(command),
+    }
+}
+
+/// Which chunk of its message a BDAT line (as shown) sent, after the line: its number among
+/// the chunks sent one after another (1 for the first), or, for a first chunk that is also
+/// the last (`BDAT 534 LAST`), that it is the message's only chunk.
+fn which_chunk(command: &str, number: usize) -> String {
+    let last = command
+        .rsplit(' ')
+        .next()
+        .is_some_and(|word| word.eq_ignore_ascii_case("LAST"));
+    if number == 1 && last {
+        " (the message's only chunk)".to_string()
+    } else {
+        format!(" (chunk {number})")
     }
 }
 
