@@ -1938,6 +1938,13 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
                 _ => "Header fields, top to bottom; those marked were added on the way",
             };
             assert!(about.starts_with(expected_about), "{about}");
+            // The MDA's copy crosses no wire: its sizes are told as the mailbox's.
+            let outline_text = text_of(&root, ".region-details details.outline");
+            assert_eq!(
+                outline_text.contains("as its mailbox holds it"),
+                summaries.len() == 2,
+                "{outline_text}"
+            );
             summaries.push((
                 text_of(&root, ".region-details details.outline summary"),
                 marked,
@@ -1947,6 +1954,9 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
         yew::scheduler::flush().await;
     }
     let body = "body multipart/mixed, 4 parts";
+    let delivered: Vec<String> = ["Return-Path:", "Received:", "Delivered-To:", "Received:"]
+        .map(String::from)
+        .to_vec();
     assert_eq!(
         summaries,
         [
@@ -1956,10 +1966,12 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
                 vec!["Received:".to_string()]
             ),
             (
+                format!("The message as stored: 11 header fields (4 added on the way), {body}"),
+                delivered.clone()
+            ),
+            (
                 format!("The message: 11 header fields (4 added on the way), {body}"),
-                ["Return-Path:", "Received:", "Delivered-To:", "Received:"]
-                    .map(String::from)
-                    .to_vec()
+                delivered
             ),
         ]
     );
@@ -2005,7 +2017,13 @@ async fn a_message_sent_in_one_chunk_is_told_as_its_only_chunk() {
             .unwrap()
             .is_some()
         {
-            outlined.push(text_of(&root, ".region-details details.outline summary"));
+            let summary = text_of(&root, ".region-details details.outline summary");
+            if summary.starts_with("The message, in one BDAT chunk: ") {
+                let outline = text_of(&root, ".region-details details.outline");
+                assert!(outline.contains("the message's only one"), "{outline}");
+                assert!(!outline.contains("the chunks before it"), "{outline}");
+            }
+            outlined.push(summary);
         }
     }
     assert_eq!(
@@ -2043,10 +2061,10 @@ async fn a_message_sent_in_chunks_is_outlined_at_its_last_chunk() {
         click(&root, "button[title='Step forward']");
         yew::scheduler::flush().await;
     }
-    // Submitted, relayed in chunks, relayed with DATA, retrieved.
-    assert_eq!(outlined.len(), 4, "{outlined:#?}");
+    // Submitted, relayed in chunks and stored, relayed with DATA and stored, retrieved.
+    assert_eq!(outlined.len(), 6, "{outlined:#?}");
     let (chunked, chunked_text) = &outlined[1];
-    let (with_data, data_text) = &outlined[2];
+    let (with_data, data_text) = &outlined[3];
     assert!(with_data.contains("(1 added on the way)"), "{with_data}");
     assert_eq!(
         chunked,

@@ -1,7 +1,7 @@
 //! The message a step carries whole, for its outline in the details: a client's message data
 //! after the server's 354 (RFC 5321 4.1.1.4), a client's last BDAT chunk with the chunks
 //! before it (RFC 3030 2), a POP3 server's answer to RETR (RFC 1939 5), a notice a host writes
-//! (RFC 3464); and the message's original in the run (as its sender sent
+//! (RFC 3464), a message as the MDA stored it (RFC 5321 4.4); and the message's original in the run (as its sender sent
 //! it, or its host wrote it), found by its `Message-ID:` field (RFC 5322 3.6.4), which every
 //! copy keeps, and its body, which no server changes, so that the outline can say which fields
 //! the servers on the way added.
@@ -28,6 +28,8 @@ pub enum Carried {
     Chunks(usize),
     /// A POP3 server's answer to RETR.
     Retrieved,
+    /// A message as the MDA stored it in a mailbox.
+    Stored,
     /// A notice as the host that wrote it has it.
     Notice,
 }
@@ -82,7 +84,7 @@ impl FirstCopies {
 fn is_original(message: &[u8], carried: Carried) -> bool {
     match carried {
         Carried::Notice => true,
-        Carried::Retrieved => false,
+        Carried::Retrieved | Carried::Stored => false,
         Carried::Data | Carried::Chunks(_) => count_received_headers(message) == 0,
     }
 }
@@ -133,18 +135,21 @@ pub fn carries_message(events: &[TraceEvent], index: usize) -> bool {
 pub fn message_carried(events: &[TraceEvent], index: usize) -> Option<(Vec<u8>, Carried)> {
     let (bytes, carried) = carried_bytes(events, index)?;
     let message = match carried {
-        Carried::Notice | Carried::Chunks(_) => bytes.into_owned(),
+        Carried::Notice | Carried::Chunks(_) | Carried::Stored => bytes.into_owned(),
         Carried::Data | Carried::Retrieved => dot_unstuff(&bytes),
     };
     Some((message, carried))
 }
 
 /// The bytes of the message the event at `index` carries whole, as they went (dot-stuffed
-/// but for a notice and chunks, with the end line after data), and how.
+/// but for a notice, chunks and a stored message, with the end line after data), and how.
 fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, Carried)> {
     match &events.get(index)?.event {
         Event::BounceCreated(created) => {
             Some((Cow::Borrowed(created.bytes.as_bytes()), Carried::Notice))
+        }
+        Event::Delivered(delivered) => {
+            Some((Cow::Borrowed(delivered.stored.as_bytes()), Carried::Stored))
         }
         Event::Transmitted {
             direction: Direction::ClientToServer,
@@ -153,6 +158,14 @@ fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, 
         } => {
             let bytes = bytes.as_bytes();
             if let Some((last_chunk, true)) = bdat_with_chunk(bytes) {
+                // A client may send BDAT only to a server that offered CHUNKING (RFC 3030 2):
+                // to any other, its octets are no message.
+                let offered = earlier_on_connection(events, index).any(|(direction, sent)| {
+                    direction == Direction::ServerToClient && offers_chunking(sent)
+                });
+                if !offered {
+                    return None;
+                }
                 let chunks = chunks_before(events, index)?;
                 let count = chunks.len() + 1;
                 let in_order: Vec<&[u8]> = chunks.into_iter().rev().chain([last_chunk]).collect();
@@ -189,6 +202,18 @@ fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, 
         }
         _ => None,
     }
+}
+
+/// Whether a server's send holds an EHLO reply's line that offers CHUNKING (RFC 3030 2, RFC
+/// 5321 4.1.1.1: `250-CHUNKING` or `250 CHUNKING`).
+fn offers_chunking(sent: &[u8]) -> bool {
+    lines_inclusive(sent).any(|line| {
+        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+        line.len() == 12
+            && line.starts_with(b"250")
+            && matches!(line[3], b'-' | b' ')
+            && line[4..].eq_ignore_ascii_case(b"CHUNKING")
+    })
 }
 
 /// The chunks of the message whose last chunk the client sent at `index`, that it sent before
@@ -276,15 +301,23 @@ mod tests {
     fn each_hop_of_a_message_with_attachments_is_outlined_with_what_servers_added() {
         let outlines = outlines_of("attachments");
         let carried: Vec<Carried> = outlines.iter().map(|(_, _, carried)| *carried).collect();
-        // Submission, relay, and the recipient's RETR.
+        // Submission, relay, the MDA's copy, and the recipient's RETR.
         assert_eq!(
             carried,
-            [Carried::Data, Carried::Data, Carried::Retrieved],
+            [
+                Carried::Data,
+                Carried::Data,
+                Carried::Stored,
+                Carried::Retrieved
+            ],
             "{outlines:#?}"
         );
-        let [(_, submitted, _), (_, relayed, _), (_, retrieved, _)] = &outlines[..] else {
+        let [(_, submitted, _), (_, relayed, _), (_, stored, _), (_, retrieved, _)] = &outlines[..]
+        else {
             unreachable!()
         };
+        // What RETR sends is what the MDA stored.
+        assert_eq!(stored, retrieved);
         // The user agent's own copy is the first: nothing to compare it with.
         assert!(!submitted.compared);
         assert!(submitted.fields.iter().any(|f| f.name == "Message-ID"));
@@ -318,14 +351,16 @@ mod tests {
     fn a_message_sent_in_bdat_chunks_is_outlined_whole_at_its_last_chunk() {
         let outlines = outlines_of("chunking");
         let carried: Vec<Carried> = outlines.iter().map(|(_, _, carried)| *carried).collect();
-        // Submitted with DATA; relayed in three chunks to one server, with DATA to the other;
-        // retrieved.
+        // Submitted with DATA; relayed in three chunks to one server and stored, with DATA
+        // to the other and stored; retrieved.
         assert_eq!(
             carried,
             [
                 Carried::Data,
                 Carried::Chunks(3),
+                Carried::Stored,
                 Carried::Data,
+                Carried::Stored,
                 Carried::Retrieved
             ],
             "{outlines:#?}"
@@ -336,13 +371,13 @@ mod tests {
         // The chunks put together are the message the other server had with DATA, octet for
         // octet: its lone dot line as it is, nothing dot-stuffed.
         let (chunked, _) = message(1).expect("the chunks");
-        let (with_data, _) = message(2).expect("the data");
+        let (with_data, _) = message(3).expect("the data");
         assert_eq!(chunked, with_data);
         assert!(chunked.windows(5).any(|w| w == b"\r\n.\r\n"));
         let (_, chunked_outline, _) = &outlines[1];
         assert!(chunked_outline.compared);
         assert_eq!(added(chunked_outline), ["Received"]);
-        assert_eq!(chunked_outline, &outlines[2].1);
+        assert_eq!(chunked_outline, &outlines[3].1);
         // The earlier chunks carry no whole message.
         let chunk_writes = trace
             .events
@@ -378,10 +413,12 @@ mod tests {
     fn chunks_are_put_together_only_back_to_the_send_before_the_first() {
         use Direction::{ClientToServer as C, ServerToClient as S};
         let message = |events: &[TraceEvent]| message_carried(events, events.len() - 1);
+        let offered: (Direction, &[u8]) = (S, b"250-mx.d.test\r\n250 CHUNKING\r\n");
         let commands: &[u8] = b"MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n";
         let answered: &[u8] = b"250 OK\r\n250 OK\r\n";
         // Two chunks, the first answered before the last went.
         let two = sends(&[
+            offered,
             (C, commands),
             (S, answered),
             (C, b"BDAT 11\r\nSubject: x\r"),
@@ -398,14 +435,28 @@ mod tests {
         // A first chunk pipelined in one write with the commands cannot be told from them:
         // the message is not known whole.
         let pipelined = sends(&[
+            offered,
             (C, b"MAIL FROM:<a@b.test>\r\nBDAT 11\r\nSubject: x\r"),
             (C, b"BDAT 8 LAST\r\n\n\r\nHello"),
         ]);
         assert_eq!(message(&pipelined), None);
         assert!(!carries_message(&pipelined, pipelined.len() - 1));
         // Nor is a write whose BDAT count is not the octets after it a chunk.
-        let miscounted = sends(&[(C, commands), (C, b"BDAT 99 LAST\r\nHello")]);
+        let miscounted = sends(&[offered, (C, commands), (C, b"BDAT 99 LAST\r\nHello")]);
         assert_eq!(message(&miscounted), None);
+        // A client may send BDAT only where the server offered CHUNKING (RFC 3030 2): to any
+        // other server (or to a POP3 server), a chunk is no message.
+        let not_offered = sends(&[
+            (S, b"250-mx.d.test\r\n250 PIPELINING\r\n"),
+            (C, commands),
+            (C, b"BDAT 5 LAST\r\nHello"),
+        ]);
+        assert_eq!(message(&not_offered), None);
+        let offered_again = sends(&[offered, (C, commands), (C, b"BDAT 5 LAST\r\nHello")]);
+        assert_eq!(
+            message(&offered_again),
+            Some((b"Hello".to_vec(), Carried::Chunks(1)))
+        );
     }
 
     #[test]
@@ -419,13 +470,15 @@ mod tests {
         let carried: Vec<Carried> = reports.iter().map(|(_, carried)| *carried).collect();
         assert_eq!(
             carried,
-            [Carried::Notice, Carried::Retrieved],
+            [Carried::Notice, Carried::Stored, Carried::Retrieved],
             "{outlines:#?}"
         );
-        // Written by the host, it has no earlier copy; read, it is compared with it.
+        // Written by the host, it has no earlier copy; stored and read, it is compared with
+        // it: the MDA wrote two fields above it.
         assert!(!reports[0].0.compared);
         assert!(reports[1].0.compared);
         assert_eq!(added(reports[1].0), ["Return-Path", "Delivered-To"]);
+        assert_eq!(reports[1].0, reports[2].0);
         assert!(reports[0]
             .0
             .parts
@@ -450,6 +503,7 @@ mod tests {
         let compared = [
             sent,
             (Carried::Data, Earlier::Compared),
+            (Carried::Stored, Earlier::Compared),
             (Carried::Retrieved, Earlier::Compared),
         ];
         assert_eq!(earlier(&with_id), compared);
@@ -461,6 +515,7 @@ mod tests {
         let unknown = [
             sent,
             (Carried::Data, Earlier::NoOriginal),
+            (Carried::Stored, Earlier::NoOriginal),
             (Carried::Retrieved, Earlier::NoOriginal),
         ];
         assert_eq!(earlier(&without_id), unknown);
@@ -472,14 +527,28 @@ mod tests {
         second.at_s += 3600;
         two.messages.push(second.clone());
         let outlines = earlier(&two);
-        assert_eq!(outlines[..3], compared);
-        assert_eq!(outlines[3..], [sent, (Carried::Data, Earlier::OtherBody)]);
+        assert_eq!(outlines[..4], compared);
+        assert_eq!(
+            outlines[4..],
+            [
+                sent,
+                (Carried::Data, Earlier::OtherBody),
+                (Carried::Stored, Earlier::OtherBody)
+            ]
+        );
         // The same body again is the same message sent twice: compared.
         let mut twice = with_id.clone();
         second.raw.clone_from(&twice.messages[0].raw);
         twice.messages.push(second);
         let outlines = earlier(&twice);
-        assert_eq!(outlines[3..], [sent, (Carried::Data, Earlier::Compared)]);
+        assert_eq!(
+            outlines[4..],
+            [
+                sent,
+                (Carried::Data, Earlier::Compared),
+                (Carried::Stored, Earlier::Compared)
+            ]
+        );
     }
 
     #[test]

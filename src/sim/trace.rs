@@ -74,10 +74,36 @@ impl WireBytes {
 
 impl Serialize for WireBytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match std::str::from_utf8(&self.0) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => self.0.serialize(serializer),
-        }
+        serialize_octets(&self.0, serializer)
+    }
+}
+
+/// Octets as text when they are UTF-8 (nearly always), else as the octets.
+fn serialize_octets<S: Serializer>(octets: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    match std::str::from_utf8(octets) {
+        Ok(text) => serializer.serialize_str(text),
+        Err(_) => octets.serialize(serializer),
+    }
+}
+
+/// A message as the MDA stored it in a mailbox, shared with the mailbox rather than copied.
+/// Serialised as [`WireBytes`] are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBytes(Rc<Vec<u8>>);
+
+impl StoredBytes {
+    pub fn shared(bytes: &Rc<Vec<u8>>) -> StoredBytes {
+        StoredBytes(Rc::clone(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Serialize for StoredBytes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_octets(&self.0, serializer)
     }
 }
 
@@ -421,6 +447,9 @@ pub struct Delivered {
     pub message: String,
     pub uid: String,
     pub octets: usize,
+    /// The message as stored: with the `Return-Path:` and `Delivered-To:` fields the MDA
+    /// wrote (RFC 5321 4.4), seen here even when a reader later deletes it.
+    pub stored: StoredBytes,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -699,8 +728,13 @@ impl Event {
             }
             Event::SessionJoined(_) => size_of::<SessionJoined>(),
             Event::DsnWithheld(e) => size_of::<DsnWithheld>() + e.message.len(),
+            // The stored message is the mailbox's, but the trace keeps it too.
             Event::Delivered(e) => {
-                size_of::<Delivered>() + e.mailbox.len() + e.message.len() + e.uid.len()
+                size_of::<Delivered>()
+                    + e.mailbox.len()
+                    + e.message.len()
+                    + e.uid.len()
+                    + e.stored.as_bytes().len()
             }
             Event::DeliveryRefused(e) => {
                 size_of::<DeliveryRefused>() + e.mailbox.len() + e.reason.len()
@@ -1361,6 +1395,7 @@ impl TextRenderer {
                     message,
                     uid,
                     octets,
+                    ..
                 } = &**boxed;
                 line!(
                     host,

@@ -4252,9 +4252,10 @@ impl<'a> World<'a> {
         mailbox.next_uid += 1;
         mailbox.used_octets = mailbox.used_octets.saturating_add(size);
         let address = mailbox.address.clone();
+        let bytes = Rc::new(bytes);
         mailbox.messages.push(StoredMail {
             uid: uid.clone(),
-            bytes: Rc::new(bytes),
+            bytes: Rc::clone(&bytes),
         });
         drop(store);
         self.record(Event::Delivered(Box::new(trace::Delivered {
@@ -4263,6 +4264,7 @@ impl<'a> World<'a> {
             message: message.to_string(),
             uid,
             octets: size as usize,
+            stored: trace::StoredBytes::shared(&bytes),
         })));
         // After the event: the copy is stored, so the trace must say so.
         self.hold(size as usize);

@@ -1291,6 +1291,7 @@ fn shortened(command: &str) -> Cow<'_, str> {
 /// the last (`BDAT 534 LAST`), that it is the message's only chunk.
 fn which_chunk(command: &str, number: usize) -> String {
     let last = command
+        .trim_end()
         .rsplit(' ')
         .next()
         .is_some_and(|word| word.eq_ignore_ascii_case("LAST"));
@@ -1437,6 +1438,7 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
     let whole_from = match carried {
         Carried::Chunks(1) => ", in one BDAT chunk".to_string(),
         Carried::Chunks(chunks) => format!(", from its {chunks} BDAT chunks"),
+        Carried::Stored => " as stored".to_string(),
         _ => String::new(),
     };
     let mut summary = format!(
@@ -1492,11 +1494,10 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                 if outline.parts_left_out > 0 {
                     <p class="outline-about">{ format!("and {} more, not listed", counted(outline.parts_left_out, "part")) }</p>
                 }
+                <p class="outline-about">{ sizes_told(carried) }</p>
                 if let Carried::Chunks(_) = carried {
-                    <p class="outline-about">{ OUTLINE_CHUNK_SIZES }</p>
                     <p class="explanation-rfc">{ format!("{OUTLINE_RFC}; RFC 3030 2") }</p>
                 } else {
-                    <p class="outline-about">{ OUTLINE_SIZES }</p>
                     <p class="explanation-rfc">{ OUTLINE_RFC }</p>
                 }
             </div>
@@ -1568,11 +1569,31 @@ const OUTLINE_OTHER_BODY: &str = "Header fields, top to bottom. The first messag
 const OUTLINE_SIZES: &str = "Sizes are the message's own: on the wire, a line that starts \
     with a dot has one more put before it (dot-stuffing), which the bytes as sent count.";
 
+/// What is said under a message's parts of their sizes, by how the step carries it.
+fn sizes_told(carried: Carried) -> &'static str {
+    match carried {
+        Carried::Chunks(1) => OUTLINE_ONE_CHUNK_SIZES,
+        Carried::Chunks(_) => OUTLINE_CHUNK_SIZES,
+        Carried::Stored => OUTLINE_STORED_SIZES,
+        Carried::Data | Carried::Retrieved | Carried::Notice => OUTLINE_SIZES,
+    }
+}
+
+/// Said under the parts of a message as the MDA stored it.
+const OUTLINE_STORED_SIZES: &str = "Sizes are the message's own, as its mailbox holds it: \
+    this copy crosses no wire, so no dots are added (a POP3 server adds them as it sends it, \
+    and its reader takes them out).";
+
 /// Said under the parts of a message sent in BDAT chunks, outlined at its last chunk.
 const OUTLINE_CHUNK_SIZES: &str = "Sizes are the message's own: BDAT chunks carry it as it \
     is, counted, with no dot-stuffing. The bytes as sent are this step's chunk only, the last \
-    (BDAT ... LAST); the chunks before it went in the steps before, and the server puts them \
-    together into the message outlined here.";
+    (BDAT ... LAST); the chunks before it went in the steps before. Put together, they are the \
+    message as the client sent it, outlined here.";
+
+/// Said under the parts of a message sent in one BDAT chunk.
+const OUTLINE_ONE_CHUNK_SIZES: &str = "Sizes are the message's own: a BDAT chunk carries it \
+    as it is, counted, with no dot-stuffing. This chunk, the message's only one (BDAT ... \
+    LAST), holds it whole.";
 
 const OUTLINE_RFC: &str =
     "RFC 5322 2.2, 3.6; RFC 5321 4.4, 4.5.2; RFC 2045 5, 6; RFC 2046 5.1; RFC 2047; RFC 2183 2";
