@@ -728,13 +728,10 @@ impl Event {
             }
             Event::SessionJoined(_) => size_of::<SessionJoined>(),
             Event::DsnWithheld(e) => size_of::<DsnWithheld>() + e.message.len(),
-            // The stored message is the mailbox's, but the trace keeps it too.
+            // The stored message is shared with the mailbox, and counted once, as the MDA's
+            // copy, by the run that stores it.
             Event::Delivered(e) => {
-                size_of::<Delivered>()
-                    + e.mailbox.len()
-                    + e.message.len()
-                    + e.uid.len()
-                    + e.stored.as_bytes().len()
+                size_of::<Delivered>() + e.mailbox.len() + e.message.len() + e.uid.len()
             }
             Event::DeliveryRefused(e) => {
                 size_of::<DeliveryRefused>() + e.mailbox.len() + e.reason.len()

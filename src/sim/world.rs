@@ -3235,21 +3235,19 @@ impl<'a> World<'a> {
                 // The reader may spell the mailbox its own way (case, U-label or A-label):
                 // the trace names it as the MDA did when it stored the messages.
                 let mut mailbox_name = user;
-                let mut removed_octets = 0;
                 if let Some(mailbox) = store.mailboxes.get_mut(&mailbox_key(&mailbox_name)) {
                     mailbox.messages.retain(|m| {
                         let gone = deleted_uids.contains(&m.uid);
                         if gone {
                             mailbox.used_octets =
                                 mailbox.used_octets.saturating_sub(m.bytes.len() as u64);
-                            removed_octets += m.bytes.len();
                         }
                         !gone
                     });
                     mailbox_name.clone_from(&mailbox.address);
                 }
                 drop(store);
-                self.release_octets(removed_octets);
+                // A deleted message frees no memory of the run: its delivery's event keeps it.
                 self.record(Event::MailboxUpdated(Box::new(trace::MailboxUpdated {
                     host: host_name,
                     mailbox: mailbox_name,
@@ -4266,7 +4264,8 @@ impl<'a> World<'a> {
             octets: size as usize,
             stored: trace::StoredBytes::shared(&bytes),
         })));
-        // After the event: the copy is stored, so the trace must say so.
+        // After the event: the copy is stored, so the trace must say so. Counted once: the
+        // mailbox and the event share it, and the event keeps it after a reader deletes it.
         self.hold(size as usize);
         let keeper = self.hosts[keeper].spec.name.clone();
         let fate = Fate::Delivered {
