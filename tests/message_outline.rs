@@ -4,6 +4,7 @@
 //! the same sizes once decoded where a part is base64 or quoted-printable.
 
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use smtp_lab::mail::glossary::field_purpose;
 use smtp_lab::mail::outline::outline;
 use smtp_lab::sim::carried::message_carried;
 use smtp_lab::sim::{library, run};
@@ -81,4 +82,28 @@ fn every_carried_message_is_outlined_as_an_independent_parser_reads_it() {
     // Every built-in's messages, their notices, and the attachments among them.
     assert!(messages >= 100, "{messages} messages");
     assert!(encoded_parts >= 10, "{encoded_parts} encoded parts");
+}
+
+/// A student reading any message of the built-ins finds what each of its header fields is
+/// for: every field they write has a purpose in the glossary.
+#[test]
+fn every_header_field_the_built_ins_write_has_a_purpose() {
+    let mut names = std::collections::BTreeSet::new();
+    for scenario in library::builtin() {
+        let scenario = scenario.expect("the built-ins are valid");
+        let trace = run(&scenario, scenario.seed).trace;
+        for index in 0..trace.events.len() {
+            let Some((message, _)) = message_carried(&trace.events, index) else {
+                continue;
+            };
+            names.extend(outline(&message, None).fields.into_iter().map(|f| f.name));
+        }
+    }
+    let without: Vec<&String> = names
+        .iter()
+        .filter(|name| field_purpose(name).is_none())
+        .collect();
+    assert!(without.is_empty(), "no purpose for {without:?}");
+    // The trace fields, the originator fields and MIME's, at least.
+    assert!(names.len() >= 12, "{names:?}");
 }

@@ -1945,6 +1945,26 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
                 summaries.len() == 2,
                 "{outline_text}"
             );
+            // What each field is for, each name once, in the order the fields come.
+            let glossary = texts_of(&root, ".region-details .outline-glossary dt");
+            let first = ["Return-Path:", "Received:", "Delivered-To:", "Date:"];
+            match summaries.len() {
+                0 => assert_eq!(glossary[0], "Date:", "{glossary:?}"),
+                1 => assert_eq!(glossary[..2], ["Received:", "Date:"], "{glossary:?}"),
+                _ => assert_eq!(glossary[..4], first, "{glossary:?}"),
+            }
+            // 7 names as sent, Received once relayed, Return-Path and Delivered-To stored.
+            assert_eq!(
+                glossary.len(),
+                [7, 8, 10, 10][summaries.len()],
+                "{glossary:?}"
+            );
+            let first_purpose = text_of(&root, ".region-details .outline-glossary dd");
+            assert_eq!(
+                first_purpose.contains("where bounces go"),
+                summaries.len() >= 2,
+                "{first_purpose}"
+            );
             summaries.push((
                 text_of(&root, ".region-details details.outline summary"),
                 marked,

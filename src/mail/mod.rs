@@ -7,4 +7,5 @@ pub mod boundary;
 pub mod compose;
 pub mod date;
 pub mod dsn;
+pub mod glossary;
 pub mod outline;

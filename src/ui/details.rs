@@ -4,7 +4,8 @@
 use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
-use crate::mail::outline::{counted, OutlinePart, FIELDS_SHOWN};
+use crate::mail::glossary::field_purpose;
+use crate::mail::outline::{counted, Outline, OutlinePart, FIELDS_SHOWN};
 use crate::sim::carried::{self, Carried, Earlier};
 use crate::sim::library;
 use crate::sim::link;
@@ -1488,6 +1489,7 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                         { format!("Taken out on the way: {}.", outline.removed.join(", ")) }
                     </p>
                 }
+                { fields_glossary(&outline) }
                 <ul class="outline-parts" role="list" aria-label="The body's MIME parts">
                     { parts_tree(&outline.parts) }
                 </ul>
@@ -1501,6 +1503,40 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                     <p class="explanation-rfc">{ OUTLINE_RFC }</p>
                 }
             </div>
+        </details>
+    }
+}
+
+/// What each header field of a message is for, once per name, in the order the fields first
+/// come: closed until asked for, as a student who knows them need not read it again.
+fn fields_glossary(outline: &Outline) -> Html {
+    let mut names: Vec<&str> = Vec::new();
+    for field in outline.fields.iter().take(FIELDS_SHOWN) {
+        if !names
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(&field.name))
+        {
+            names.push(&field.name);
+        }
+    }
+    let told: Vec<(&str, &str)> = names
+        .into_iter()
+        .filter_map(|name| Some((name, field_purpose(name)?)))
+        .collect();
+    if told.is_empty() {
+        return Html::default();
+    }
+    html! {
+        <details class="outline-glossary">
+            <summary>{ "What these header fields are for" }</summary>
+            <dl>
+                { for told.into_iter().map(|(name, purpose)| html! {
+                    <>
+                        <dt class="outline-name">{ format!("{name}:") }</dt>
+                        <dd>{ purpose }</dd>
+                    </>
+                }) }
+            </dl>
         </details>
     }
 }

@@ -1,0 +1,154 @@
+//! What a message's header fields are for, in a sentence each, with where the rule is: for a
+//! student reading a message's outline field by field. The fields every message of the
+//! simulation holds, those user agents commonly write, and the MIME and trace fields.
+
+/// A field's purpose, by its name (any case): `None` for a field this glossary does not hold.
+pub fn field_purpose(name: &str) -> Option<&'static str> {
+    let purpose = FIELD_PURPOSES
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+        .map(|(_, purpose)| *purpose);
+    purpose.or_else(|| {
+        let private = name
+            .get(..2)
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case("X-"));
+        private.then_some(PRIVATE_FIELD)
+    })
+}
+
+/// Said of a field named `X-...`.
+const PRIVATE_FIELD: &str = "A field of some program's own, not a standard one: RFC 822 left \
+    names starting X- for such fields, and RFC 6648 asks new ones not to use the prefix.";
+
+const FIELD_PURPOSES: &[(&str, &str)] = &[
+    (
+        "Return-Path",
+        "The envelope's sender (MAIL FROM) as the delivering server saw it: where bounces go. \
+         Written by the server that delivers the message, in place of any before (RFC 5321 \
+         4.4).",
+    ),
+    (
+        "Received",
+        "A trace field: each server that takes the message writes one above the others, \
+         naming where it came from, the server itself, the protocol, an id and the time. Read \
+         from the bottom up, they are the message's path (RFC 5321 4.4).",
+    ),
+    (
+        "Delivered-To",
+        "The address of the mailbox the message was delivered into, written by the host that \
+         delivered it (RFC 9228).",
+    ),
+    (
+        "Date",
+        "When the author's user agent sent the message on its way, by its own clock, not \
+         when it arrived (RFC 5322 3.6.1); a submission server adds one where it is missing \
+         (RFC 6409 8.2).",
+    ),
+    (
+        "From",
+        "The author, as the reader sees it: not the envelope's sender (MAIL FROM), which may \
+         differ (RFC 5322 3.6.2).",
+    ),
+    (
+        "Sender",
+        "Who sent the message for its author, where that is someone else (RFC 5322 3.6.2).",
+    ),
+    (
+        "Reply-To",
+        "Where replies should go, where that is not the author (RFC 5322 3.6.2).",
+    ),
+    (
+        "To",
+        "The main recipients, as the reader sees them; where the message goes is decided by \
+         the envelope's RCPT TO commands, not by this field (RFC 5322 3.6.3).",
+    ),
+    (
+        "Cc",
+        "Further recipients, shown to everyone (RFC 5322 3.6.3).",
+    ),
+    (
+        "Bcc",
+        "Recipients hidden from the others: the user agent sends to them in the envelope and \
+         leaves this field out of the message, or empty (RFC 5322 3.6.3).",
+    ),
+    (
+        "Message-ID",
+        "The message's unique identifier, which every copy keeps and replies name (RFC 5322 \
+         3.6.4); a submission server writes one where the user agent did not (RFC 6409 \
+         8.3).",
+    ),
+    (
+        "In-Reply-To",
+        "The Message-ID of the message this one answers (RFC 5322 3.6.4).",
+    ),
+    (
+        "References",
+        "The Message-IDs of the conversation so far, for threading (RFC 5322 3.6.4).",
+    ),
+    (
+        "Subject",
+        "What the message is about, as its author wrote it (RFC 5322 3.6.5).",
+    ),
+    (
+        "MIME-Version",
+        "Says that the message is written by MIME's rules, version 1.0 (RFC 2045 4).",
+    ),
+    (
+        "Content-Type",
+        "The body's media type (text/plain, multipart/mixed, image/png, ...) and its \
+         parameters: the charset of text, the boundary line between a multipart's parts (RFC \
+         2045 5, RFC 2046).",
+    ),
+    (
+        "Content-Transfer-Encoding",
+        "How the body is written for mail: as it is (7bit, 8bit) or encoded into lines of \
+         ASCII (quoted-printable, base64) (RFC 2045 6).",
+    ),
+    (
+        "Content-Disposition",
+        "Whether a part is shown in the message or is an attachment, and its file name (RFC \
+         2183).",
+    ),
+    (
+        "Auto-Submitted",
+        "Says that a program, not a person, wrote the message (auto-generated, for a bounce), \
+         so that no other program answers it automatically, which could loop (RFC 3834 5).",
+    ),
+    (
+        "DKIM-Signature",
+        "The sending domain's signature over some fields and the body, which a receiver \
+         checks with a key published in the DNS (RFC 6376).",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_field_is_found_in_any_case_and_an_unknown_one_is_not() {
+        assert_eq!(field_purpose("received"), field_purpose("Received"));
+        assert!(
+            field_purpose("RETURN-PATH").is_some_and(|purpose| purpose.contains("RFC 5321 4.4"))
+        );
+        assert_eq!(field_purpose("x-mailer"), Some(PRIVATE_FIELD));
+        assert_eq!(field_purpose("Comments"), None);
+        assert_eq!(field_purpose("X"), None);
+        assert_eq!(field_purpose(""), None);
+        assert_eq!(field_purpose("é"), None);
+    }
+
+    #[test]
+    fn each_purpose_is_one_sentence_or_two_with_its_rfc() {
+        for (name, purpose) in FIELD_PURPOSES {
+            assert!(purpose.ends_with(")."), "{name}");
+            assert!(purpose.contains("RFC "), "{name}");
+            assert!(!purpose.contains("  "), "{name}");
+        }
+        let names: std::collections::BTreeSet<String> = FIELD_PURPOSES
+            .iter()
+            .map(|(name, _)| name.to_ascii_lowercase())
+            .collect();
+        assert_eq!(names.len(), FIELD_PURPOSES.len(), "a field named twice");
+    }
+}
