@@ -87,8 +87,9 @@ fn every_carried_message_is_outlined_as_an_independent_parser_reads_it() {
 /// A student reading any message of the built-ins finds what each of its header fields is
 /// for: every field they write has a purpose in the glossary.
 #[test]
-fn every_header_field_the_built_ins_write_has_a_purpose() {
+fn every_header_field_the_built_ins_write_has_a_purpose_and_every_hop_is_read() {
     let mut names = std::collections::BTreeSet::new();
+    let (mut hops, mut hops_from) = (0, 0);
     for scenario in library::builtin() {
         let scenario = scenario.expect("the built-ins are valid");
         let trace = run(&scenario, scenario.seed).trace;
@@ -96,7 +97,19 @@ fn every_header_field_the_built_ins_write_has_a_purpose() {
             let Some((message, _)) = message_carried(&trace.events, index) else {
                 continue;
             };
-            names.extend(outline(&message, None).fields.into_iter().map(|f| f.name));
+            let outlined = outline(&message, None);
+            // Every server's Received: field names it and the time, and every one but a
+            // notice's own names where the message came from.
+            for hop in &outlined.path {
+                assert!(hop.by.is_some() && hop.date.is_some(), "{hop:?}");
+            }
+            hops += outlined.path.len();
+            hops_from += outlined
+                .path
+                .iter()
+                .filter(|hop| hop.from.is_some())
+                .count();
+            names.extend(outlined.fields.into_iter().map(|f| f.name));
         }
     }
     let without: Vec<&String> = names
@@ -106,4 +119,5 @@ fn every_header_field_the_built_ins_write_has_a_purpose() {
     assert!(without.is_empty(), "no purpose for {without:?}");
     // The trace fields, the originator fields and MIME's, at least.
     assert!(names.len() >= 12, "{names:?}");
+    assert!(hops > 100 && hops_from > hops / 2, "{hops_from} of {hops}");
 }

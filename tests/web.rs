@@ -1945,6 +1945,28 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
                 summaries.len() == 2,
                 "{outline_text}"
             );
+            // The path its Received: fields give, the first hop first.
+            let path = texts_of(&root, ".region-details .outline-path li");
+            assert_eq!(path.len(), [0, 1, 2, 2][summaries.len()], "{path:?}");
+            let date = "Tue, 1 Sep 2026 08:00:00 +0000";
+            if let Some(first) = path.first() {
+                assert_eq!(
+                    first,
+                    &format!(
+                        "client.sender.test ([198.51.100.1]) to mail.sender.test, with ESMTPA \
+                         (EHLO, then AUTH), {date}"
+                    )
+                );
+            }
+            if let Some(second) = path.get(1) {
+                assert_eq!(
+                    second,
+                    &format!(
+                        "mail.sender.test ([192.0.2.10]) to mx.receiver.test, with ESMTP (EHLO: \
+                         SMTP with extensions), {date}"
+                    )
+                );
+            }
             // What each field is for, each name once, in the order the fields come.
             let glossary = texts_of(&root, ".region-details .outline-glossary dt");
             let first = ["Return-Path:", "Received:", "Delivered-To:", "Date:"];

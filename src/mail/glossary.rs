@@ -16,6 +16,27 @@ pub fn field_purpose(name: &str) -> Option<&'static str> {
     })
 }
 
+/// What a `Received:` field's `with` keyword says of the session the message came in
+/// (RFC 3848 and RFC 6531 3.7.3 name them; RFC 2033 4.4, LMTP), by the keyword (any case).
+pub fn protocol_purpose(keyword: &str) -> Option<&'static str> {
+    const PROTOCOLS: &[(&str, &str)] = &[
+        ("SMTP", "HELO: SMTP without extensions"),
+        ("ESMTP", "EHLO: SMTP with extensions"),
+        ("ESMTPA", "EHLO, then AUTH"),
+        ("ESMTPS", "EHLO, over TLS"),
+        ("ESMTPSA", "EHLO, over TLS, then AUTH"),
+        ("UTF8SMTP", "EHLO, with SMTPUTF8"),
+        ("UTF8SMTPA", "EHLO, with SMTPUTF8, then AUTH"),
+        ("UTF8SMTPS", "EHLO, over TLS, with SMTPUTF8"),
+        ("UTF8SMTPSA", "EHLO, over TLS, with SMTPUTF8, then AUTH"),
+        ("LMTP", "LMTP, to a local delivery agent"),
+    ];
+    PROTOCOLS
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(keyword))
+        .map(|(_, words)| *words)
+}
+
 /// Said of a field named `X-...`.
 const PRIVATE_FIELD: &str = "A field of some program's own, not a standard one: RFC 822 left \
     names starting X- for such fields, and RFC 6648 asks new ones not to use the prefix.";
@@ -136,6 +157,32 @@ mod tests {
         assert_eq!(field_purpose("X"), None);
         assert_eq!(field_purpose(""), None);
         assert_eq!(field_purpose("é"), None);
+    }
+
+    #[test]
+    fn every_protocol_the_servers_write_is_told() {
+        use crate::smtp::trace::WithProtocol;
+        for (extended, tls, authenticated, smtputf8) in
+            (0..16).map(|bits| (bits & 1 != 0, bits & 2 != 0, bits & 4 != 0, bits & 8 != 0))
+        {
+            let keyword =
+                WithProtocol::for_session(extended, tls, authenticated, smtputf8).keyword();
+            let told = protocol_purpose(keyword).unwrap_or_default();
+            assert!(told.starts_with(if extended || smtputf8 { "EHLO" } else { "HELO" }));
+            assert_eq!(
+                told.contains("TLS"),
+                tls && (extended || smtputf8),
+                "{keyword}"
+            );
+            assert_eq!(
+                told.contains("AUTH"),
+                authenticated && (extended || smtputf8),
+                "{keyword}"
+            );
+            assert_eq!(told.contains("SMTPUTF8"), smtputf8, "{keyword}");
+        }
+        assert_eq!(protocol_purpose("esmtpa"), protocol_purpose("ESMTPA"));
+        assert_eq!(protocol_purpose("HTTP"), None);
     }
 
     #[test]

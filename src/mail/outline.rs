@@ -5,7 +5,7 @@
 //! is an attachment and under which file name (RFC 2183), and its size in the message (not
 //! counting the dots SMTP and POP3 add on the wire, RFC 5321 4.5.2) and decoded.
 
-use crate::escape::{escaped, visible};
+use crate::escape::{cut_after_shown, escaped, visible};
 use crate::mail::compose::{
     boundary_parameter, is_token, parse_disposition, parse_media_type, MediaType,
 };
@@ -60,6 +60,92 @@ pub struct Outline {
     pub parts: Vec<OutlinePart>,
     /// Parts left out beyond [`PARTS_SHOWN`] or [`DEPTH_SHOWN`].
     pub parts_left_out: usize,
+    /// The message's path as its `Received:` fields tell it, the first hop first: the
+    /// fields read from the bottom up.
+    pub path: Vec<Hop>,
+}
+
+/// One hop of a message's path, as the `Received:` field of the server that took it tells
+/// it (RFC 5321 4.4): clauses as written, each found by its keyword.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hop {
+    /// The `from` clause: the name the client gave with EHLO or HELO and, in a comment,
+    /// the address (and name) the server saw it come from.
+    pub from: Option<String>,
+    /// The server that took the message (the `by` clause's name, without its comment).
+    pub by: Option<String>,
+    /// The protocol (the `with` clause's keyword: `ESMTPA`, RFC 3848).
+    pub with: Option<String>,
+    /// The time it took the message, after the `;`.
+    pub date: Option<String>,
+}
+
+/// The clauses of a `Received:` field's value (unfolded): `from`, `by`, `via`, `with`, `id`
+/// and `for`, each up to the next keyword outside a comment, and the date after the last
+/// `;` (RFC 5321 4.4's Time-stamp-line). A clause it does not hold is `None`.
+pub fn hop_of(received: &str) -> Hop {
+    let (clauses, date) = match received.rsplit_once(';') {
+        Some((clauses, date)) => (clauses, Some(date.trim()).filter(|d| !d.is_empty())),
+        None => (received, None),
+    };
+    let mut found: Vec<(&str, String)> = Vec::new();
+    let mut depth = 0usize;
+    let mut escaped_next = false;
+    let mut word_start = None;
+    let mut words: Vec<(&str, bool)> = Vec::new();
+    // Words at the top level and comments, each whole (a comment may hold spaces).
+    for (at, c) in clauses.char_indices() {
+        if escaped_next {
+            escaped_next = false;
+            continue;
+        }
+        match c {
+            '\\' if depth > 0 => escaped_next = true,
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if c.is_whitespace() && depth == 0 => {
+                if let Some(start) = word_start.take() {
+                    words.push((&clauses[start..at], false));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if word_start.is_none() {
+            word_start = Some(at);
+        }
+    }
+    if let Some(start) = word_start {
+        words.push((&clauses[start..], false));
+    }
+    for word in words.iter_mut() {
+        word.1 = ["from", "by", "via", "with", "id", "for"]
+            .iter()
+            .any(|keyword| keyword.eq_ignore_ascii_case(word.0));
+    }
+    for (word, is_keyword) in words {
+        if is_keyword {
+            found.push((word, String::new()));
+        } else if let Some((_, text)) = found.last_mut() {
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(word);
+        }
+    }
+    let clause = |keyword: &str| {
+        found
+            .iter()
+            .find(|(name, text)| name.eq_ignore_ascii_case(keyword) && !text.is_empty())
+            .map(|(_, text)| text.as_str())
+    };
+    let first_word = |text: &str| text.split(' ').next().unwrap_or_default().to_string();
+    Hop {
+        from: clause("from").map(str::to_string),
+        by: clause("by").map(first_word),
+        with: clause("with").map(first_word),
+        date: date.map(str::to_string),
+    }
 }
 
 impl Outline {
@@ -112,10 +198,17 @@ pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
         .collect();
     removed.sort();
     removed.dedup();
+    let path = fields
+        .iter()
+        .rev()
+        .filter(|field| field.name.eq_ignore_ascii_case("Received"))
+        .map(|field| hop_of(&field.value))
+        .collect();
     let mut outline = Outline {
         fields,
         removed,
         compared: first_copy.is_some(),
+        path,
         ..Outline::default()
     };
     let mut budget = PARTS_SHOWN;
@@ -178,9 +271,11 @@ fn name_and_value(raw: &[u8]) -> (String, String) {
     (name, cut(value))
 }
 
+/// `text` (as shown, with escapes) cut after [`VALUE_SHOWN`] characters, an escape counted
+/// as one and kept whole.
 fn cut(text: String) -> String {
-    match text.char_indices().nth(VALUE_SHOWN) {
-        Some((at, _)) => format!("{}…", &text[..at]),
+    match cut_after_shown(&text, VALUE_SHOWN) {
+        Some(at) => format!("{}…", &text[..at]),
         None => text,
     }
 }
@@ -627,6 +722,87 @@ mod tests {
 
     const PLAIN: &[u8] = b"From: alice@sender.test\r\nTo: bob@receiver.test\r\nSubject: Hello\r\n \
           again\r\nMessage-ID: <1@sender.test>\r\n\r\nHi Bob.\r\n";
+
+    fn hop(from: Option<&str>, by: &str, with: Option<&str>, date: Option<&str>) -> Hop {
+        Hop {
+            from: from.map(str::to_string),
+            by: Some(by.to_string()),
+            with: with.map(str::to_string),
+            date: date.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_received_field_is_read_clause_by_clause() {
+        let date = Some("Tue, 1 Sep 2026 08:00:00 +0000");
+        // As this simulation's servers write it.
+        assert_eq!(
+            hop_of(
+                "from client.sender.test ([198.51.100.1]) by mail.sender.test with ESMTPA id \
+                 A00001 for <bob@receiver.test>; Tue, 1 Sep 2026 08:00:00 +0000"
+            ),
+            hop(
+                Some("client.sender.test ([198.51.100.1])"),
+                "mail.sender.test",
+                Some("ESMTPA"),
+                date
+            )
+        );
+        // As Postfix writes it: a comment after `by`, keywords in any case.
+        assert_eq!(
+            hop_of(
+                "FROM mail.example.com (mail.example.com [192.0.2.1]) BY mx.example.net \
+                 (Postfix) WITH ESMTPS id 4AbC; Tue, 1 Sep 2026 08:00:00 +0000"
+            ),
+            hop(
+                Some("mail.example.com (mail.example.com [192.0.2.1])"),
+                "mx.example.net",
+                Some("ESMTPS"),
+                date
+            )
+        );
+        // A notice's own: no `from`, no `with`.
+        assert_eq!(
+            hop_of("by mail.sender.test id b1; Tue, 1 Sep 2026 08:00:00 +0000"),
+            hop(None, "mail.sender.test", None, date)
+        );
+        // Keywords inside a comment, a quoted parenthesis, and no date.
+        assert_eq!(
+            hop_of("from a.test (from b by c with \\) d) by e.test with SMTP"),
+            hop(
+                Some("a.test (from b by c with \\) d)"),
+                "e.test",
+                Some("SMTP"),
+                None
+            )
+        );
+        assert_eq!(hop_of(""), Hop::default());
+        assert_eq!(hop_of("by ; "), Hop::default());
+    }
+
+    #[test]
+    fn the_path_is_read_from_the_bottom_up() {
+        let message = b"Received: from mail.sender.test by mx.receiver.test with ESMTP; \
+            Tue, 1 Sep 2026 08:00:01 +0000\r\nReceived: from client.sender.test\r\n \
+            ([198.51.100.1]) by mail.sender.test with ESMTPA; Tue, 1 Sep 2026 08:00:00 \
+            +0000\r\nSubject: Hi\r\n\r\nHello\r\n";
+        let path = outline(message, None).path;
+        let hops: Vec<(Option<&str>, Option<&str>)> = path
+            .iter()
+            .map(|hop| (hop.from.as_deref(), hop.by.as_deref()))
+            .collect();
+        assert_eq!(
+            hops,
+            [
+                (
+                    Some("client.sender.test ([198.51.100.1])"),
+                    Some("mail.sender.test")
+                ),
+                (Some("mail.sender.test"), Some("mx.receiver.test")),
+            ]
+        );
+        assert!(outline(PLAIN, None).path.is_empty());
+    }
 
     #[test]
     fn fields_are_listed_in_order_unfolded_and_a_plain_body_is_text() {

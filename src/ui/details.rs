@@ -4,8 +4,8 @@
 use super::app::{run_identity, same_run, Loaded, Source};
 use super::conversation::{line_classes, split_line, words_for};
 use super::focus_on_page;
-use crate::mail::glossary::field_purpose;
-use crate::mail::outline::{counted, Outline, OutlinePart, FIELDS_SHOWN};
+use crate::mail::glossary::{field_purpose, protocol_purpose};
+use crate::mail::outline::{counted, Hop, Outline, OutlinePart, FIELDS_SHOWN};
 use crate::sim::carried::{self, Carried, Earlier};
 use crate::sim::library;
 use crate::sim::link;
@@ -1489,6 +1489,12 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                         { format!("Taken out on the way: {}.", outline.removed.join(", ")) }
                     </p>
                 }
+                if !outline.path.is_empty() {
+                    <p class="outline-about">{ OUTLINE_PATH }</p>
+                    <ol class="outline-path" aria-label="The message's path">
+                        { for outline.path.iter().map(|hop| html! { <li>{ hop_text(hop) }</li> }) }
+                    </ol>
+                }
                 { fields_glossary(&outline) }
                 <ul class="outline-parts" role="list" aria-label="The body's MIME parts">
                     { parts_tree(&outline.parts) }
@@ -1505,6 +1511,27 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
             </div>
         </details>
     }
+}
+
+/// One hop of a message's path, in words: where the message came from (as the server that
+/// took it wrote it), that server, the protocol with what it says, and when.
+fn hop_text(hop: &Hop) -> String {
+    let mut text = match (&hop.from, &hop.by) {
+        (Some(from), Some(by)) => format!("{from} to {by}"),
+        (None, Some(by)) => format!("written on {by}"),
+        (Some(from), None) => format!("{from} to a server it does not name"),
+        (None, None) => "a Received: field that names no host".to_string(),
+    };
+    if let Some(with) = &hop.with {
+        text.push_str(&format!(", with {with}"));
+        if let Some(words) = protocol_purpose(with) {
+            text.push_str(&format!(" ({words})"));
+        }
+    }
+    if let Some(date) = &hop.date {
+        text.push_str(&format!(", {date}"));
+    }
+    text
 }
 
 /// What each header field of a message is for, once per name, in the order the fields first
@@ -1600,6 +1627,12 @@ const OUTLINE_OTHER_BODY: &str = "Header fields, top to bottom. The first messag
     this Message-ID has another body: another message uses the same Message-ID (or a server \
     changed the body, making its bare line ends CRLF), so none is marked as added on the way. \
     Then the body's MIME parts.";
+
+/// Said above a message's path.
+const OUTLINE_PATH: &str = "Its path, from its Received: fields read from the bottom up (the \
+    first server to take it wrote the lowest): each names where the message came from, with \
+    the address the server saw in brackets, and the server itself (RFC 5321 4.4; protocols, \
+    RFC 3848).";
 
 /// Said under the parts: their sizes are not the bytes' beside them.
 const OUTLINE_SIZES: &str = "Sizes are the message's own: on the wire, a line that starts \
