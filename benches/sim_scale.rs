@@ -117,8 +117,8 @@ fn main() {
         "summary: S10k native run: {:.0} ms (best of 3; {:.0} ms median; first run {:.0} ms)",
         times_ms[0], times_ms[1], first_ms
     );
-    // What the trace alone holds: the run's result without the mailboxes' messages and the
-    // outcome list.
+    // What the trace alone holds: the run's result without the mailboxes and the outcome
+    // list (each message stored stays, in its delivery's event).
     let outcome_counts = (
         count("delivered"),
         count("bounced"),

@@ -7,13 +7,13 @@
 //! the servers on the way added.
 
 use super::notes::{earlier_on_connection, last_reply_is_354};
-use super::trace::{Direction, Event, TraceEvent};
+use super::trace::{ConnId, Direction, Event, TraceEvent};
 use crate::mail::outline::{header_fields, outline, split_entity, Outline};
 use crate::smtp::command::bdat_with_chunk;
 use crate::smtp::dot::{dot_unstuff, lines_inclusive};
 use crate::smtp::trace::count_received_headers;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// The end of a message's data, and of a POP3 multi-line response.
 const DATA_END: &[u8] = b"\r\n.\r\n";
@@ -62,8 +62,25 @@ pub struct FirstCopies {
 impl FirstCopies {
     pub fn of(events: &[TraceEvent]) -> FirstCopies {
         let mut original = HashMap::new();
-        for index in 0..events.len() {
-            let Some((bytes, carried)) = carried_bytes(events, index) else {
+        // The connections whose server has offered CHUNKING so far, found in the same pass
+        // rather than by a walk back along each connection for each message sent in chunks.
+        let mut chunking_offered: HashSet<ConnId> = HashSet::new();
+        for (index, event) in events.iter().enumerate() {
+            let mut conn_offers_chunking = false;
+            if let Event::Transmitted {
+                conn,
+                direction,
+                bytes,
+            } = &event.event
+            {
+                if *direction == Direction::ServerToClient && offers_chunking(bytes.as_bytes()) {
+                    chunking_offered.insert(*conn);
+                }
+                conn_offers_chunking = chunking_offered.contains(conn);
+            }
+            let Some((bytes, carried)) =
+                carried_bytes_where(events, index, || conn_offers_chunking)
+            else {
                 continue;
             };
             // Fields are read the same with or without dot-stuffing: a dot before a field's
@@ -144,6 +161,20 @@ pub fn message_carried(events: &[TraceEvent], index: usize) -> Option<(Vec<u8>, 
 /// The bytes of the message the event at `index` carries whole, as they went (dot-stuffed
 /// but for a notice, chunks and a stored message, with the end line after data), and how.
 fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, Carried)> {
+    carried_bytes_where(events, index, || {
+        earlier_on_connection(events, index).any(|(direction, sent)| {
+            direction == Direction::ServerToClient && offers_chunking(sent)
+        })
+    })
+}
+
+/// [`carried_bytes`], told by `chunking_offered` whether the event's server offered CHUNKING
+/// before it on its connection (asked only of a last BDAT chunk).
+fn carried_bytes_where(
+    events: &[TraceEvent],
+    index: usize,
+    chunking_offered: impl FnOnce() -> bool,
+) -> Option<(Cow<'_, [u8]>, Carried)> {
     match &events.get(index)?.event {
         Event::BounceCreated(created) => {
             Some((Cow::Borrowed(created.bytes.as_bytes()), Carried::Notice))
@@ -160,10 +191,7 @@ fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, 
             if let Some((last_chunk, true)) = bdat_with_chunk(bytes) {
                 // A client may send BDAT only to a server that offered CHUNKING (RFC 3030 2):
                 // to any other, its octets are no message.
-                let offered = earlier_on_connection(events, index).any(|(direction, sent)| {
-                    direction == Direction::ServerToClient && offers_chunking(sent)
-                });
-                if !offered {
+                if !chunking_offered() {
                     return None;
                 }
                 let chunks = chunks_before(events, index)?;
@@ -457,6 +485,13 @@ mod tests {
             message(&offered_again),
             Some((b"Hello".to_vec(), Carried::Chunks(1)))
         );
+        // The index of originals, made in one pass, tells the same: a message sent in chunks
+        // with no Received: field is an original only where CHUNKING was offered.
+        let original: &[u8] = b"BDAT 23 LAST\r\nMessage-ID: <a@b>\r\n\r\nHi";
+        let indexed = |events: &[TraceEvent]| FirstCopies::of(events).original.len();
+        assert_eq!(indexed(&sends(&[offered, (C, commands), (C, original)])), 1);
+        let not_offered = sends(&[(S, b"250 PIPELINING\r\n"), (C, commands), (C, original)]);
+        assert_eq!(indexed(&not_offered), 0);
     }
 
     #[test]

@@ -2129,11 +2129,16 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Whether the run may take on `octets` more without passing `RUN_OCTETS_MAX`; when not,
-    /// it is cut here.
+    /// Whether the run may take on `octets` more without passing `RUN_OCTETS_MAX`, and an
+    /// event more without passing `TRACE_EVENTS_MAX`; when not, it is cut here.
     fn has_room_for(&mut self, octets: usize) -> bool {
         if self.run_octets.saturating_add(octets) > RUN_OCTETS_MAX {
             self.truncated = true;
+        }
+        // And for the event that reports it, which a trace at its most events would drop.
+        if self.events.len() >= TRACE_EVENTS_MAX {
+            self.truncated = true;
+            self.cut_at_events = true;
         }
         !self.truncated
     }
