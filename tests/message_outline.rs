@@ -37,47 +37,56 @@ fn leaves_by_mail_parser(message: &Message<'_>, id: usize, out: &mut Vec<(String
     }
 }
 
-#[test]
-fn every_carried_message_is_outlined_as_an_independent_parser_reads_it() {
-    let mut messages = 0;
-    let mut encoded_parts = 0;
+/// Every message a built-in scenario's steps carry whole: the scenario's name, the event's
+/// index, and the message.
+fn carried_messages() -> Vec<(String, usize, Vec<u8>)> {
+    let mut carried = Vec::new();
     for scenario in library::builtin() {
         let scenario = scenario.expect("the built-ins are valid");
         let trace = run(&scenario, scenario.seed).trace;
         for index in 0..trace.events.len() {
-            let Some((message, _)) = message_carried(&trace.events, index) else {
-                continue;
-            };
-            messages += 1;
-            let parsed = MessageParser::default()
-                .parse(&message)
-                .expect("mail-parser reads the message");
-            let mut expected = Vec::new();
-            leaves_by_mail_parser(&parsed, 0, &mut expected);
-            let outlined = outline(&message, None);
-            let leaves: Vec<(String, Option<usize>)> = outlined
-                .parts
-                .iter()
-                .filter(|part| {
-                    !part.media_type.starts_with("multipart/")
-                        && !part.text.contains(": a whole message,")
-                })
-                .map(|part| {
-                    let decoded = part
-                        .text
-                        .strip_suffix(" decoded")
-                        .and_then(|text| text.rsplit(", ").next())
-                        .map(|count| count.parse().expect("a count"));
-                    (part.media_type.clone(), decoded)
-                })
-                .collect();
-            encoded_parts += leaves.iter().filter(|(_, d)| d.is_some()).count();
-            assert_eq!(
-                leaves, expected,
-                "{} event {index}: {:#?}",
-                scenario.name, outlined.parts
-            );
+            if let Some((message, _)) = message_carried(&trace.events, index) {
+                carried.push((scenario.name.clone(), index, message));
+            }
         }
+    }
+    carried
+}
+
+#[test]
+fn every_carried_message_is_outlined_as_an_independent_parser_reads_it() {
+    let mut messages = 0;
+    let mut encoded_parts = 0;
+    for (scenario, index, message) in carried_messages() {
+        messages += 1;
+        let parsed = MessageParser::default()
+            .parse(&message)
+            .expect("mail-parser reads the message");
+        let mut expected = Vec::new();
+        leaves_by_mail_parser(&parsed, 0, &mut expected);
+        let outlined = outline(&message, None);
+        let leaves: Vec<(String, Option<usize>)> = outlined
+            .parts
+            .iter()
+            .filter(|part| {
+                !part.media_type.starts_with("multipart/")
+                    && !part.text.contains(": a whole message,")
+            })
+            .map(|part| {
+                let decoded = part
+                    .text
+                    .strip_suffix(" decoded")
+                    .and_then(|text| text.rsplit(", ").next())
+                    .map(|count| count.parse().expect("a count"));
+                (part.media_type.clone(), decoded)
+            })
+            .collect();
+        encoded_parts += leaves.iter().filter(|(_, d)| d.is_some()).count();
+        assert_eq!(
+            leaves, expected,
+            "{scenario} event {index}: {:#?}",
+            outlined.parts
+        );
     }
     // Every built-in's messages, their notices, and the attachments among them.
     assert!(messages >= 100, "{messages} messages");
@@ -90,27 +99,20 @@ fn every_carried_message_is_outlined_as_an_independent_parser_reads_it() {
 fn every_header_field_the_built_ins_write_has_a_purpose_and_every_hop_is_read() {
     let mut names = std::collections::BTreeSet::new();
     let (mut hops, mut hops_from) = (0, 0);
-    for scenario in library::builtin() {
-        let scenario = scenario.expect("the built-ins are valid");
-        let trace = run(&scenario, scenario.seed).trace;
-        for index in 0..trace.events.len() {
-            let Some((message, _)) = message_carried(&trace.events, index) else {
-                continue;
-            };
-            let outlined = outline(&message, None);
-            // Every server's Received: field names it and the time, and every one but a
-            // notice's own names where the message came from.
-            for hop in &outlined.path {
-                assert!(hop.by.is_some() && hop.date.is_some(), "{hop:?}");
-            }
-            hops += outlined.path.len();
-            hops_from += outlined
-                .path
-                .iter()
-                .filter(|hop| hop.from.is_some())
-                .count();
-            names.extend(outlined.fields.into_iter().map(|f| f.name));
+    for (_, _, message) in carried_messages() {
+        let outlined = outline(&message, None);
+        // Every server's Received: field names it and the time, and every one but a
+        // notice's own names where the message came from.
+        for hop in &outlined.path {
+            assert!(hop.by.is_some() && hop.date.is_some(), "{hop:?}");
         }
+        hops += outlined.path.len();
+        hops_from += outlined
+            .path
+            .iter()
+            .filter(|hop| hop.from.is_some())
+            .count();
+        names.extend(outlined.fields.into_iter().map(|f| f.name));
     }
     let without: Vec<&String> = names
         .iter()
