@@ -1914,13 +1914,19 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
             .is_some()
         {
             if summaries.is_empty() {
-                // Opened once, it stays open at the next message's step.
+                // Opened once, it stays open at the next message's step, and so does what
+                // its fields are for.
                 click(&root, ".region-details details.outline summary");
+                yew::scheduler::flush().await;
+                sleep(50).await;
+                click(&root, ".region-details .outline-glossary summary");
                 yew::scheduler::flush().await;
                 sleep(50).await;
             }
             let outline = element(&root, ".region-details details.outline");
             assert!(outline.has_attribute("open"), "{summaries:?}");
+            let glossary = element(&root, ".region-details .outline-glossary");
+            assert!(glossary.has_attribute("open"), "{summaries:?}");
             let marked = root
                 .query_selector_all(".region-details .outline-added .outline-name")
                 .unwrap();
@@ -1941,10 +1947,28 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
             // The MDA's copy crosses no wire: its sizes are told as the mailbox's.
             let outline_text = text_of(&root, ".region-details details.outline");
             assert_eq!(
-                outline_text.contains("as its mailbox holds it"),
+                outline_text.contains("As its mailbox holds it: this copy crosses no wire"),
                 summaries.len() == 2,
                 "{outline_text}"
             );
+            if summaries.len() == 2 {
+                // Its size is the one the MDA's line gives ("... as m1.1 (7796 octets)").
+                let lines = text_of(&root, ".details-step-lines");
+                let stored = lines
+                    .rsplit_once(" (")
+                    .and_then(|(_, size)| size.split_once(' '))
+                    .map(|(octets, _)| octets.to_string())
+                    .expect("the MDA's line gives the size");
+                let size = format!("The message is {stored} octets; sizes here are its own.");
+                assert!(outline_text.contains(&size), "{size} {outline_text}");
+                // Home and End scroll the outline's box that has the focus, not the run.
+                let before = position(&root);
+                let body = element(&root, ".region-details .outline-body");
+                assert!(!press_key_on(&body, "End"), "End is the box's");
+                assert!(!press_key_on(&body, "Home"), "Home is the box's");
+                yew::scheduler::flush().await;
+                assert_eq!(position(&root), before);
+            }
             // The path its Received: fields give, the first hop first.
             let path = texts_of(&root, ".region-details .outline-path li");
             assert_eq!(path.len(), [0, 1, 2, 2][summaries.len()], "{path:?}");

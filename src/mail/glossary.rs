@@ -51,19 +51,22 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
     (
         "Received",
         "A trace field: each server that takes the message writes one above the others, \
-         naming where it came from, the server itself, the protocol, an id and the time. Read \
-         from the bottom up, they are the message's path (RFC 5321 4.4).",
+         naming where it came from, the server itself, the protocol, an id and the time (a \
+         host that writes a notice puts one of its own on it). Read from the bottom up, they \
+         are the message's path (RFC 5321 4.4).",
     ),
     (
         "Delivered-To",
         "The address of the mailbox the message was delivered into, written by the host that \
-         delivered it (RFC 9228).",
+         delivered it. This simulation writes it under that host's own Received: field, so \
+         that Return-Path: and the Received: fields stay one trace block; Postfix and Dovecot \
+         write it above (RFC 9228; RFC 5322 3.6.7).",
     ),
     (
         "Date",
-        "When the author's user agent sent the message on its way, by its own clock, not \
-         when it arrived (RFC 5322 3.6.1); a submission server adds one where it is missing \
-         (RFC 6409 8.2).",
+        "When the message's author (its user agent, or the host that wrote a notice) sent it \
+         on its way, by its own clock, not when it arrived (RFC 5322 3.6.1); a submission \
+         server adds one where it is missing (RFC 6409 8.2).",
     ),
     (
         "From",
@@ -108,7 +111,8 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
     ),
     (
         "Subject",
-        "What the message is about, as its author wrote it (RFC 5322 3.6.5).",
+        "What the message is about, as its author (a person, or the program that wrote a \
+         notice) put it (RFC 5322 3.6.5).",
     ),
     (
         "MIME-Version",
@@ -132,8 +136,9 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
     ),
     (
         "Auto-Submitted",
-        "Says that a program, not a person, wrote the message (auto-generated, for a bounce), \
-         so that no other program answers it automatically, which could loop (RFC 3834 5).",
+        "Says that a program, not a person, wrote the message: auto-replied for an answer to \
+         another message, as a bounce is, auto-generated for any other. No program should \
+         answer it automatically, which could loop (RFC 3834 5).",
     ),
     (
         "DKIM-Signature",

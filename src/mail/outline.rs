@@ -63,6 +63,8 @@ pub struct Outline {
     /// The message's path as its `Received:` fields tell it, the first hop first: the
     /// fields read from the bottom up.
     pub path: Vec<Hop>,
+    /// The message's size, as outlined (no dot-stuffing, no end line).
+    pub octets: usize,
 }
 
 /// One hop of a message's path, as the `Received:` field of the server that took it tells
@@ -209,6 +211,7 @@ pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
         removed,
         compared: first_copy.is_some(),
         path,
+        octets: message.len(),
         ..Outline::default()
     };
     let mut budget = PARTS_SHOWN;

@@ -906,6 +906,16 @@ pub fn app() -> Html {
                             .as_ref()
                             .and_then(|element| element.closest(".topology-scroll").ok().flatten())
                             .is_some();
+                    // A box of lines in the details (the bytes, a message's outline) that has
+                    // the focus scrolls to its top and end with Home and End, as any scrolling
+                    // box does (← and → still step).
+                    let scrolls_box = matches!(key.as_str(), "Home" | "End")
+                        && target
+                            .as_ref()
+                            .and_then(|element| {
+                                element.closest(".wire-lines, .outline-body").ok().flatten()
+                            })
+                            .is_some();
                     let pressed_by_space =
                         matches!(tag.as_str(), "BUTTON" | "SUMMARY") && !in_player;
                     // Nor while a dialog is over the page (writing a message): the keys are
@@ -918,6 +928,7 @@ pub fn app() -> Html {
                     if matches!(tag.as_str(), "SELECT" | "INPUT" | "TEXTAREA")
                         || in_dialog
                         || scrolls_diagram
+                        || scrolls_box
                         || (key == " " && pressed_by_space)
                     {
                         return;

@@ -87,6 +87,7 @@ pub fn details(props: &DetailsProps) -> Html {
     let opened = Opened {
         bytes: use_state_eq(|| false),
         outline: use_state_eq(|| false),
+        glossary: use_state_eq(|| false),
     };
     // The last element in the details that had the keyboard focus: a step without bytes
     // removes their disclosure, and the focus on it would fall to the page.
@@ -933,7 +934,7 @@ fn step_details(
                 </div>
             }) }
             { wire(loaded, step, &opened.bytes) }
-            { message_outline(loaded, step, &opened.outline) }
+            { message_outline(loaded, step, opened) }
             { list("Open sessions", sessions, "none") }
             { list("Queued", queued, "none") }
             { list("Mailboxes", mailboxes, "none") }
@@ -1407,6 +1408,8 @@ struct Opened {
     bytes: UseStateHandle<bool>,
     /// The message's outline.
     outline: UseStateHandle<bool>,
+    /// What the outline's header fields are for.
+    glossary: UseStateHandle<bool>,
 }
 
 /// Keeps `open` as the disclosure `<details>` element says, when it is opened or closed.
@@ -1421,7 +1424,8 @@ fn on_toggle(open: &UseStateHandle<bool>) -> Callback<web_sys::Event> {
 /// The message a step carries whole (message data after a 354, a POP3 RETR's answer, a notice
 /// as written), field by field and part by part, with the fields servers added on the way
 /// marked: what the bytes show line by line, read as a message.
-fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) -> Html {
+fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
+    let open = &opened.outline;
     let events = &loaded.viewer.trace().events;
     if !carried::carries_message(events, step.event) {
         return Html::default();
@@ -1495,14 +1499,15 @@ fn message_outline(loaded: &Loaded, step: &Step, open: &UseStateHandle<bool>) ->
                         { for outline.path.iter().map(|hop| html! { <li>{ hop_text(hop) }</li> }) }
                     </ol>
                 }
-                { fields_glossary(&outline) }
+
                 <ul class="outline-parts" role="list" aria-label="The body's MIME parts">
                     { parts_tree(&outline.parts) }
                 </ul>
                 if outline.parts_left_out > 0 {
                     <p class="outline-about">{ format!("and {} more, not listed", counted(outline.parts_left_out, "part")) }</p>
                 }
-                <p class="outline-about">{ sizes_told(carried) }</p>
+                <p class="outline-about">{ sizes_told(carried, outline.octets) }</p>
+                { fields_glossary(&outline, &opened.glossary) }
                 if let Carried::Chunks(_) = carried {
                     <p class="explanation-rfc">{ format!("{OUTLINE_RFC}; RFC 3030 2") }</p>
                 } else {
@@ -1535,8 +1540,9 @@ fn hop_text(hop: &Hop) -> String {
 }
 
 /// What each header field of a message is for, once per name, in the order the fields first
-/// come: closed until asked for, as a student who knows them need not read it again.
-fn fields_glossary(outline: &Outline) -> Html {
+/// come: closed until asked for, as a student who knows them need not read it again; opened,
+/// it stays open from step to step.
+fn fields_glossary(outline: &Outline, open: &UseStateHandle<bool>) -> Html {
     let mut names: Vec<&str> = Vec::new();
     for field in outline.fields.iter().take(FIELDS_SHOWN) {
         if !names
@@ -1554,7 +1560,7 @@ fn fields_glossary(outline: &Outline) -> Html {
         return Html::default();
     }
     html! {
-        <details class="outline-glossary">
+        <details class="outline-glossary" open={**open} ontoggle={on_toggle(open)}>
             <summary>{ "What these header fields are for" }</summary>
             <dl>
                 { for told.into_iter().map(|(name, purpose)| html! {
@@ -1594,7 +1600,7 @@ fn parts_tree(parts: &[OutlinePart]) -> Html {
 
 /// Said above the fields of a message compared with its original in the run.
 const OUTLINE_COMPARED: &str = "Header fields, top to bottom; those marked were added on the \
-    way, since this message (its Message-ID) was first sent or written in the run. Each server \
+    way, after this message (by its Message-ID) was first sent or written in the run. Each server \
     that takes a message writes a Received: field above it; the one that delivers it, a \
     Return-Path: (and, in this simulation, a Delivered-To:). Then the body's MIME parts.";
 
@@ -1632,38 +1638,48 @@ const OUTLINE_OTHER_BODY: &str = "Header fields, top to bottom. The first messag
 /// Said above a message's path.
 const OUTLINE_PATH: &str = "Its path, from its Received: fields read from the bottom up (the \
     first server to take it wrote the lowest): each names where the message came from, with \
-    the address the server saw in brackets, and the server itself (RFC 5321 4.4; protocols, \
-    RFC 3848).";
+    the address the server saw in brackets, and the server itself (RFC 5321 4.4; protocols: \
+    RFC 3848, RFC 6531 3.7.3).";
 
-/// Said under the parts: their sizes are not the bytes' beside them.
-const OUTLINE_SIZES: &str = "Sizes are the message's own: on the wire, a line that starts \
-    with a dot has one more put before it (dot-stuffing), which the bytes as sent count.";
-
-/// What is said under a message's parts of their sizes, by how the step carries it.
-fn sizes_told(carried: Carried) -> &'static str {
-    match carried {
-        Carried::Chunks(1) => OUTLINE_ONE_CHUNK_SIZES,
-        Carried::Chunks(_) => OUTLINE_CHUNK_SIZES,
-        Carried::Stored => OUTLINE_STORED_SIZES,
-        Carried::Data | Carried::Retrieved | Carried::Notice => OUTLINE_SIZES,
-    }
+/// What is said under a message's parts of their sizes, by how the step carries it: the
+/// message's own size (`octets`), and why the bytes beside it count otherwise.
+fn sizes_told(carried: Carried, octets: usize) -> String {
+    let size = format!(
+        "The message is {}; sizes here are its own.",
+        counted(octets, "octet")
+    );
+    let why = match carried {
+        Carried::Data => {
+            "The bytes as sent count more: one more dot before each line that \
+            starts with one (dot-stuffing), and the line of a dot alone that ends the data \
+            (RFC 5321 4.5.2)."
+        }
+        Carried::Retrieved => {
+            "The server's +OK line gives the same size. The bytes as sent \
+            count more: that line, one more dot before each line that starts with one, and the \
+            line of a dot alone that ends the answer (RFC 1939 3, 5)."
+        }
+        Carried::Notice => {
+            "As its host wrote it, the octets of the notice shown above: it \
+            has not crossed a wire yet."
+        }
+        Carried::Stored => {
+            "As its mailbox holds it: this copy crosses no wire, so no dots are \
+            added (a POP3 server adds them as it sends it, and its reader takes them out)."
+        }
+        Carried::Chunks(1) => {
+            "A BDAT chunk carries it as it is, counted, with no \
+            dot-stuffing. This chunk, the message's only one (BDAT ... LAST), holds it whole."
+        }
+        Carried::Chunks(_) => {
+            "BDAT chunks carry it as it is, counted, with no dot-stuffing. \
+            The bytes as sent are this step's chunk only, the last (BDAT ... LAST); the chunks \
+            before it went in the steps before. Put together, they are the message as the \
+            client sent it, outlined here."
+        }
+    };
+    format!("{size} {why}")
 }
-
-/// Said under the parts of a message as the MDA stored it.
-const OUTLINE_STORED_SIZES: &str = "Sizes are the message's own, as its mailbox holds it: \
-    this copy crosses no wire, so no dots are added (a POP3 server adds them as it sends it, \
-    and its reader takes them out).";
-
-/// Said under the parts of a message sent in BDAT chunks, outlined at its last chunk.
-const OUTLINE_CHUNK_SIZES: &str = "Sizes are the message's own: BDAT chunks carry it as it \
-    is, counted, with no dot-stuffing. The bytes as sent are this step's chunk only, the last \
-    (BDAT ... LAST); the chunks before it went in the steps before. Put together, they are the \
-    message as the client sent it, outlined here.";
-
-/// Said under the parts of a message sent in one BDAT chunk.
-const OUTLINE_ONE_CHUNK_SIZES: &str = "Sizes are the message's own: a BDAT chunk carries it \
-    as it is, counted, with no dot-stuffing. This chunk, the message's only one (BDAT ... \
-    LAST), holds it whole.";
 
 const OUTLINE_RFC: &str =
     "RFC 5322 2.2, 3.6; RFC 5321 4.4, 4.5.2; RFC 2045 5, 6; RFC 2046 5.1; RFC 2047; RFC 2183 2";
