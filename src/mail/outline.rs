@@ -3,7 +3,8 @@
 //! each server writes above it, RFC 5321 4.4; `Return-Path:` at delivery), and its MIME
 //! structure (RFC 2045, RFC 2046): each part's media type, its transfer encoding, whether it
 //! is an attachment and under which file name (RFC 2183), and its size in the message (not
-//! counting the dots SMTP and POP3 add on the wire, RFC 5321 4.5.2) and decoded.
+//! counting the dots SMTP and POP3 add on the wire, RFC 5321 4.5.2) and decoded; and the path
+//! its `Received:` fields give, read from the bottom up.
 
 use crate::escape::{cut_after_shown, escaped, visible};
 use crate::mail::compose::{

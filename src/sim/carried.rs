@@ -1,10 +1,10 @@
 //! The message a step carries whole, for its outline in the details: a client's message data
 //! after the server's 354 (RFC 5321 4.1.1.4), a client's last BDAT chunk with the chunks
 //! before it (RFC 3030 2), a POP3 server's answer to RETR (RFC 1939 5), a notice a host writes
-//! (RFC 3464), a message as the MDA stored it (RFC 5321 4.4); and the message's original in the run (as its sender sent
-//! it, or its host wrote it), found by its `Message-ID:` field (RFC 5322 3.6.4), which every
-//! copy keeps, and its body, which no server changes, so that the outline can say which fields
-//! the servers on the way added.
+//! (RFC 3464), a message as the MDA stored it (RFC 5321 4.4); and the message's original in
+//! the run (as its sender sent it, or its host wrote it), found by its `Message-ID:` field
+//! (RFC 5322 3.6.4), which every copy keeps, and its body, which no server changes, so that
+//! the outline can say which fields the servers on the way added.
 
 use super::notes::{earlier_on_connection, last_reply_is_354};
 use super::trace::{ConnId, Direction, Event, TraceEvent};

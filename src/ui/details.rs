@@ -1421,9 +1421,10 @@ fn on_toggle(open: &UseStateHandle<bool>) -> Callback<web_sys::Event> {
     })
 }
 
-/// The message a step carries whole (message data after a 354, a POP3 RETR's answer, a notice
-/// as written), field by field and part by part, with the fields servers added on the way
-/// marked: what the bytes show line by line, read as a message.
+/// The message a step carries whole (message data after a 354, a last BDAT chunk with the
+/// chunks before it, the MDA's stored copy, a POP3 RETR's answer, a notice as written), field
+/// by field and part by part, with the fields servers added on the way marked, its path and
+/// what its fields are for: what the bytes show line by line, read as a message.
 fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
     let open = &opened.outline;
     let events = &loaded.viewer.trace().events;
@@ -1499,7 +1500,6 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
                         { for outline.path.iter().map(|hop| html! { <li>{ hop_text(hop) }</li> }) }
                     </ol>
                 }
-
                 <ul class="outline-parts" role="list" aria-label="The body's MIME parts">
                     { parts_tree(&outline.parts) }
                 </ul>
