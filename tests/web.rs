@@ -1969,6 +1969,17 @@ async fn a_message_with_attachments_is_outlined_at_each_hop_with_what_servers_ad
                 yew::scheduler::flush().await;
                 assert_eq!(position(&root), before);
             }
+            // The rules at work, for this message carried this way.
+            let rfcs = text_of(&root, ".region-details details.outline .explanation-rfc");
+            let mime = "RFC 2045 5, 6; RFC 2046 5.1; RFC 2183 2";
+            let expected_rfcs = match summaries.len() {
+                0 | 1 => format!("RFC 5322 2.2, 3.6; RFC 5321 4.4, 4.5.2; {mime}"),
+                2 => format!("RFC 5322 2.2, 3.6; RFC 5321 4.4; {mime}; RFC 9228"),
+                _ => format!(
+                    "RFC 5322 2.2, 3.6; RFC 5321 4.4, 4.5.2; RFC 1939 3, 5; {mime}; RFC 9228"
+                ),
+            };
+            assert_eq!(rfcs, expected_rfcs);
             // The path its Received: fields give, the first hop first.
             let path = texts_of(&root, ".region-details .outline-path li");
             assert_eq!(path.len(), [0, 1, 2, 2][summaries.len()], "{path:?}");

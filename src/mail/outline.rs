@@ -66,6 +66,8 @@ pub struct Outline {
     pub path: Vec<Hop>,
     /// The message's size, as outlined (no dot-stuffing, no end line).
     pub octets: usize,
+    /// Whether a part says how it is to be shown, with `Content-Disposition:` (RFC 2183).
+    pub disposed: bool,
 }
 
 /// One hop of a message's path, as the `Received:` field of the server that took it tells
@@ -397,6 +399,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         });
     // RFC 2183 2: `attachment` or `inline`, with the file's name; a name given only in the
     // Content-Type (RFC 2046 4.5.1's older `name`) says no disposition.
+    outline.disposed |= disposition.is_some();
     let kind = disposition
         .as_ref()
         .map(|(kind, _)| cut(visible(kind.clone())));
@@ -806,6 +809,7 @@ mod tests {
             ]
         );
         assert!(outline(PLAIN, None).path.is_empty());
+        assert!(!outline(PLAIN, None).disposed);
     }
 
     #[test]
@@ -860,6 +864,8 @@ mod tests {
             Content-Disposition: attachment; filename=\"cat.png\"\r\n\
             Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--XX--\r\n";
         let outline = outline(message, None);
+        assert!(outline.disposed);
+        assert_eq!(outline.octets, message.len());
         let parts = depths_and(&outline, |p| &p.text);
         assert_eq!(parts[0], (0, "multipart/mixed: 2 parts"));
         assert_eq!(outline.body_summary(), "multipart/mixed, 2 parts");

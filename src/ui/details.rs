@@ -1508,11 +1508,7 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
                 }
                 <p class="outline-about">{ sizes_told(carried, outline.octets) }</p>
                 { fields_glossary(&outline, &opened.glossary) }
-                if let Carried::Chunks(_) = carried {
-                    <p class="explanation-rfc">{ format!("{OUTLINE_RFC}; RFC 3030 2") }</p>
-                } else {
-                    <p class="explanation-rfc">{ OUTLINE_RFC }</p>
-                }
+                <p class="explanation-rfc">{ outline_rfcs(&outline, carried) }</p>
             </div>
         </details>
     }
@@ -1681,8 +1677,53 @@ fn sizes_told(carried: Carried, octets: usize) -> String {
     format!("{size} {why}")
 }
 
-const OUTLINE_RFC: &str =
-    "RFC 5322 2.2, 3.6; RFC 5321 4.4, 4.5.2; RFC 2045 5, 6; RFC 2046 5.1; RFC 2047; RFC 2183 2";
+/// The rules an outline shows at work, for the message it outlines and how the step carries
+/// it: those of every message, and those of its MIME parts, encoded words, dispositions,
+/// delivery fields and notice only where it has them.
+fn outline_rfcs(outline: &Outline, carried: Carried) -> String {
+    let has_field = |name: &str| {
+        outline
+            .fields
+            .iter()
+            .any(|field| field.name.eq_ignore_ascii_case(name))
+    };
+    let mut rfcs = vec!["RFC 5322 2.2, 3.6"];
+    rfcs.push(match carried {
+        Carried::Data | Carried::Retrieved => "RFC 5321 4.4, 4.5.2",
+        _ => "RFC 5321 4.4",
+    });
+    match carried {
+        Carried::Chunks(_) => rfcs.push("RFC 3030 2"),
+        Carried::Retrieved => rfcs.push("RFC 1939 3, 5"),
+        _ => {}
+    }
+    if has_field("MIME-Version") || has_field("Content-Type") {
+        rfcs.push("RFC 2045 5, 6");
+    }
+    if outline.parts.iter().any(|part| part.parts_count.is_some()) {
+        rfcs.push("RFC 2046 5.1");
+    }
+    if outline.fields.iter().any(|field| field.reads.is_some()) {
+        rfcs.push("RFC 2047");
+    }
+    if outline.disposed {
+        rfcs.push("RFC 2183 2");
+    }
+    if outline
+        .parts
+        .iter()
+        .any(|part| part.media_type == "multipart/report")
+    {
+        rfcs.push("RFC 3464; RFC 6522");
+    }
+    if has_field("Auto-Submitted") {
+        rfcs.push("RFC 3834 5");
+    }
+    if has_field("Delivered-To") {
+        rfcs.push("RFC 9228");
+    }
+    rfcs.join("; ")
+}
 
 /// A server's reason, written as the engines keep it (a clause: "the mailbox exists"), as a
 /// sentence: capital first letter, full stop at the end. A clause that starts with a name (a
