@@ -89,47 +89,18 @@ pub struct Hop {
 /// and `for`, each up to the next keyword outside a comment, and the date after the last
 /// `;` (RFC 5321 4.4's Time-stamp-line). A clause it does not hold is `None`.
 pub fn hop_of(received: &str) -> Hop {
+    const KEYWORDS: [&str; 6] = ["from", "by", "via", "with", "id", "for"];
     let (clauses, date) = match received.rsplit_once(';') {
         Some((clauses, date)) => (clauses, Some(date.trim()).filter(|d| !d.is_empty())),
         None => (received, None),
     };
+    // Each keyword with the words after it, up to the next.
     let mut found: Vec<(&str, String)> = Vec::new();
-    let mut depth = 0usize;
-    let mut escaped_next = false;
-    let mut word_start = None;
-    let mut words: Vec<(&str, bool)> = Vec::new();
-    // Words at the top level and comments, each whole (a comment may hold spaces).
-    for (at, c) in clauses.char_indices() {
-        if escaped_next {
-            escaped_next = false;
-            continue;
-        }
-        match c {
-            '\\' if depth > 0 => escaped_next = true,
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            c if c.is_whitespace() && depth == 0 => {
-                if let Some(start) = word_start.take() {
-                    words.push((&clauses[start..at], false));
-                }
-                continue;
-            }
-            _ => {}
-        }
-        if word_start.is_none() {
-            word_start = Some(at);
-        }
-    }
-    if let Some(start) = word_start {
-        words.push((&clauses[start..], false));
-    }
-    for word in words.iter_mut() {
-        word.1 = ["from", "by", "via", "with", "id", "for"]
+    for word in words_outside_comments(clauses) {
+        if KEYWORDS
             .iter()
-            .any(|keyword| keyword.eq_ignore_ascii_case(word.0));
-    }
-    for (word, is_keyword) in words {
-        if is_keyword {
+            .any(|keyword| keyword.eq_ignore_ascii_case(word))
+        {
             found.push((word, String::new()));
         } else if let Some((_, text)) = found.last_mut() {
             if !text.is_empty() {
@@ -151,6 +122,36 @@ pub fn hop_of(received: &str) -> Hop {
         with: clause("with").map(first_word),
         date: date.map(str::to_string),
     }
+}
+
+/// `text` split at white space outside comments: a comment (in parentheses, nested, with
+/// `\` quoting a character, RFC 5322 3.2.2) stays whole in its word, spaces and all.
+fn words_outside_comments(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let (mut depth, mut quoted_next, mut word_start) = (0usize, false, None);
+    for (at, c) in text.char_indices() {
+        if quoted_next {
+            quoted_next = false;
+            continue;
+        }
+        match c {
+            '\\' if depth > 0 => quoted_next = true,
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if c.is_whitespace() && depth == 0 => {
+                if let Some(start) = word_start.take() {
+                    words.push(&text[start..at]);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        word_start.get_or_insert(at);
+    }
+    if let Some(start) = word_start {
+        words.push(&text[start..]);
+    }
+    words
 }
 
 impl Outline {

@@ -107,12 +107,13 @@ fn is_original(message: &[u8], carried: Carried) -> bool {
 }
 
 /// The outline of the message the event at `index` carries, compared with its original in
-/// the run where there is one (see [`FirstCopies`]), how the event carries it, and what it
-/// was compared with; `None` for an event that carries no whole message.
-pub fn message_outline(
+/// the run where there is one (see [`FirstCopies`], asked for only for a copy that is not an
+/// original, as making it reads the whole trace), how the event carries it, and what it was
+/// compared with; `None` for an event that carries no whole message.
+pub fn message_outline<'a>(
     events: &[TraceEvent],
     index: usize,
-    first_copies: &FirstCopies,
+    first_copies: impl FnOnce() -> &'a FirstCopies,
 ) -> Option<(Outline, Carried, Earlier)> {
     let (message, carried) = message_carried(events, index)?;
     if is_original(&message, carried) {
@@ -121,7 +122,7 @@ pub fn message_outline(
     let Some(id) = message_id_field(&message) else {
         return Some((outline(&message, None), carried, Earlier::NoMessageId));
     };
-    let original = first_copies
+    let original = first_copies()
         .original
         .get(id)
         .filter(|&&original| original < index)
@@ -139,12 +140,6 @@ pub fn message_outline(
         carried,
         Earlier::Compared,
     ))
-}
-
-/// Whether the event at `index` carries a whole message (a quick look: copies nothing but a
-/// chunked message's chunks, put together).
-pub fn carries_message(events: &[TraceEvent], index: usize) -> bool {
-    carried_bytes(events, index).is_some()
 }
 
 /// The message (without dot-stuffing and end line) that the event at `index` carries whole,
@@ -303,7 +298,7 @@ mod tests {
         (0..trace.events.len())
             .filter_map(|index| {
                 let (outline, carried, earlier) =
-                    message_outline(&trace.events, index, &first_copies)?;
+                    message_outline(&trace.events, index, || &first_copies)?;
                 Some((index, outline, carried, earlier))
             })
             .collect()
@@ -415,7 +410,7 @@ mod tests {
                 matches!(&event.event, Event::Transmitted { bytes, .. }
                     if bytes.as_bytes().starts_with(b"BDAT "))
             })
-            .map(|(index, _)| carries_message(&trace.events, index))
+            .map(|(index, _)| message_carried(&trace.events, index).is_some())
             .collect::<Vec<bool>>();
         assert_eq!(chunk_writes, [false, false, true]);
     }
@@ -468,7 +463,7 @@ mod tests {
             (C, b"BDAT 8 LAST\r\n\n\r\nHello"),
         ]);
         assert_eq!(message(&pipelined), None);
-        assert!(!carries_message(&pipelined, pipelined.len() - 1));
+        assert!(message_carried(&pipelined, pipelined.len() - 1).is_none());
         // Nor is a write whose BDAT count is not the octets after it a chunk.
         let miscounted = sends(&[offered, (C, commands), (C, b"BDAT 99 LAST\r\nHello")]);
         assert_eq!(message(&miscounted), None);

@@ -2110,9 +2110,8 @@ impl<'a> World<'a> {
         if self.truncated {
             return;
         }
-        if self.events.len() >= TRACE_EVENTS_MAX {
-            self.truncated = true;
-            self.cut_at_events = true;
+        self.cut_if_trace_full();
+        if self.truncated {
             return;
         }
         self.events.push(TraceEvent {
@@ -2136,11 +2135,16 @@ impl<'a> World<'a> {
             self.truncated = true;
         }
         // And for the event that reports it, which a trace at its most events would drop.
+        self.cut_if_trace_full();
+        !self.truncated
+    }
+
+    /// Cuts the run when its trace holds `TRACE_EVENTS_MAX` events: no more can be recorded.
+    fn cut_if_trace_full(&mut self) {
         if self.events.len() >= TRACE_EVENTS_MAX {
             self.truncated = true;
             self.cut_at_events = true;
         }
-        !self.truncated
     }
 
     /// Counts a message a connection's client holds to send, until the connection ends.

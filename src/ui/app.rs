@@ -40,7 +40,7 @@ pub struct Loaded {
     /// Where the steps that go wrong are, as cursors (see [`failure_positions`]).
     pub failures: Vec<usize>,
     /// Where each message's original is carried in the run, for the outlines of messages:
-    /// found the first time a step that carries one is shown.
+    /// found the first time a step shows a copy that is not an original.
     pub first_copies: OnceCell<FirstCopies>,
 }
 

@@ -1428,12 +1428,11 @@ fn on_toggle(open: &UseStateHandle<bool>) -> Callback<web_sys::Event> {
 fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
     let open = &opened.outline;
     let events = &loaded.viewer.trace().events;
-    if !carried::carries_message(events, step.event) {
-        return Html::default();
-    }
-    let first_copies = loaded
-        .first_copies
-        .get_or_init(|| carried::FirstCopies::of(events));
+    let first_copies = || {
+        loaded
+            .first_copies
+            .get_or_init(|| carried::FirstCopies::of(events))
+    };
     let Some((outline, carried, earlier)) =
         carried::message_outline(events, step.event, first_copies)
     else {
