@@ -1,6 +1,8 @@
 //! What a message's header fields are for, in a sentence each, with where the rule is: for a
 //! student reading a message's outline field by field. The fields every message of the
-//! simulation holds, those user agents commonly write, and the MIME and trace fields.
+//! simulation holds, those user agents commonly write (RFC 5322's, resending's, a read
+//! receipt's request), the MIME and trace fields, and those that mailing lists and receiving
+//! servers' checks write into messages a student may give as bytes.
 
 /// A field's purpose, by its name (any case): `None` for a field this glossary does not hold.
 pub fn field_purpose(name: &str) -> Option<&'static str> {
@@ -17,7 +19,8 @@ pub fn field_purpose(name: &str) -> Option<&'static str> {
 }
 
 /// What a `Received:` field's `with` keyword says of the session the message came in
-/// (RFC 3848 and RFC 6531 3.7.3 name them; RFC 2033 4.4, LMTP), by the keyword (any case).
+/// (RFC 3848 and RFC 6531 3.7.3 name them; RFC 2033 4.4, LMTP; RFC 4356, MMS), by the
+/// keyword (any case).
 pub fn protocol_purpose(keyword: &str) -> Option<&'static str> {
     const PROTOCOLS: &[(&str, &str)] = &[
         ("SMTP", "HELO: SMTP without extensions"),
@@ -30,6 +33,14 @@ pub fn protocol_purpose(keyword: &str) -> Option<&'static str> {
         ("UTF8SMTPS", "EHLO, over TLS, with SMTPUTF8"),
         ("UTF8SMTPSA", "EHLO, over TLS, with SMTPUTF8, then AUTH"),
         ("LMTP", "LMTP, to a local delivery agent"),
+        ("LMTPA", "LMTP, then AUTH"),
+        ("LMTPS", "LMTP, over TLS"),
+        ("LMTPSA", "LMTP, over TLS, then AUTH"),
+        ("UTF8LMTP", "LMTP, with SMTPUTF8"),
+        ("UTF8LMTPA", "LMTP, with SMTPUTF8, then AUTH"),
+        ("UTF8LMTPS", "LMTP, over TLS, with SMTPUTF8"),
+        ("UTF8LMTPSA", "LMTP, over TLS, with SMTPUTF8, then AUTH"),
+        ("MMS", "from a multimedia messaging service (a phone's MMS)"),
     ];
     PROTOCOLS
         .iter()
@@ -115,6 +126,49 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
          notice) put it (RFC 5322 3.6.5).",
     ),
     (
+        "Comments",
+        "Remarks on the message's text, from its author (RFC 5322 3.6.5).",
+    ),
+    (
+        "Keywords",
+        "Words or phrases about the message, separated by commas, for the reader to sort or \
+         find it by (RFC 5322 3.6.5).",
+    ),
+    (
+        "Resent-Date",
+        "When someone sent the message on again, as it was (a mail program's Resend or \
+         Redirect). Each resending adds a block of Resent- fields above the others; they are \
+         for information only, and replies do not use them (RFC 5322 3.6.6).",
+    ),
+    (
+        "Resent-From",
+        "Who sent the message on again, as it was (RFC 5322 3.6.6).",
+    ),
+    (
+        "Resent-Sender",
+        "Who sent the message on again for the person in Resent-From:, where that is someone \
+         else (RFC 5322 3.6.6).",
+    ),
+    (
+        "Resent-To",
+        "The main recipients the message was sent on to again; the envelope's RCPT TO \
+         commands decide where it goes (RFC 5322 3.6.6).",
+    ),
+    (
+        "Resent-Cc",
+        "Further recipients the message was sent on to again (RFC 5322 3.6.6).",
+    ),
+    (
+        "Resent-Bcc",
+        "Hidden recipients of the message sent on again, left out or empty as for Bcc: \
+         (RFC 5322 3.6.6).",
+    ),
+    (
+        "Resent-Message-ID",
+        "The identifier of this resending of the message; the message keeps its own \
+         Message-ID: (RFC 5322 3.6.6).",
+    ),
+    (
         "MIME-Version",
         "Says that the message is written by MIME's rules, version 1.0 (RFC 2045 4).",
     ),
@@ -130,6 +184,20 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
          ASCII (quoted-printable, base64) (RFC 2045 6).",
     ),
     (
+        "Content-ID",
+        "A part's identifier, unique in the world as a Message-ID is, by which another part \
+         refers to it: an HTML body shows an image part with cid: and this identifier (RFC \
+         2045 7, RFC 2392).",
+    ),
+    (
+        "Content-Description",
+        "A few words on what a part holds, for the reader (RFC 2045 8).",
+    ),
+    (
+        "Content-Language",
+        "The language of a part's text, as a language tag such as en or fr-CA (RFC 3282).",
+    ),
+    (
         "Content-Disposition",
         "Whether a part is shown in the message or is an attachment, and its file name (RFC \
          2183).",
@@ -139,6 +207,60 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
         "Says that a program, not a person, wrote the message: auto-replied for an answer to \
          another message, as a bounce is, auto-generated for any other. No program should \
          answer it automatically, which could loop (RFC 3834 5).",
+    ),
+    (
+        "Disposition-Notification-To",
+        "Asks the recipient's mail program for a read receipt, to this address: a request \
+         only, which the program is free to leave unanswered (RFC 8098 2.1).",
+    ),
+    (
+        "List-Id",
+        "Names the mailing list that sent the message on, so that a mail program can sort \
+         and filter its messages (RFC 2919).",
+    ),
+    (
+        "List-Unsubscribe",
+        "How to leave the mailing list that sent the message: a mailto: or a web address \
+         (RFC 2369 3.2).",
+    ),
+    (
+        "List-Unsubscribe-Post",
+        "Says that List-Unsubscribe:'s web address unsubscribes with one click, by a POST, \
+         with no page to read first (RFC 8058).",
+    ),
+    (
+        "List-Help",
+        "Where to find help on the mailing list that sent the message (RFC 2369 3.1).",
+    ),
+    (
+        "List-Subscribe",
+        "How to join the mailing list that sent the message (RFC 2369 3.3).",
+    ),
+    (
+        "List-Post",
+        "Where to write to post to the mailing list, or NO where members cannot (RFC 2369 \
+         3.4).",
+    ),
+    (
+        "List-Owner",
+        "How to reach the people who run the mailing list (RFC 2369 3.5).",
+    ),
+    (
+        "List-Archive",
+        "Where the mailing list's past messages are kept (RFC 2369 3.6).",
+    ),
+    (
+        "Authentication-Results",
+        "What a receiving server found when it checked the message's origin (SPF, DKIM, \
+         DMARC), named by that server, for the reader's program to use. A receiving server \
+         takes out such fields that claim its name but came from outside, since anyone \
+         could write one (RFC 8601 2, 5).",
+    ),
+    (
+        "Received-SPF",
+        "The result of a receiving server's SPF check: whether the sending host may send \
+         mail for the envelope sender's domain, by that domain's DNS record (RFC 7208 \
+         9.1).",
     ),
     (
         "DKIM-Signature",
@@ -158,7 +280,8 @@ mod tests {
             field_purpose("RETURN-PATH").is_some_and(|purpose| purpose.contains("RFC 5321 4.4"))
         );
         assert_eq!(field_purpose("x-mailer"), Some(PRIVATE_FIELD));
-        assert_eq!(field_purpose("Comments"), None);
+        assert_eq!(field_purpose("Thread-Topic"), None);
+        assert!(field_purpose("list-id").is_some_and(|purpose| purpose.contains("RFC 2919")));
         assert_eq!(field_purpose("X"), None);
         assert_eq!(field_purpose(""), None);
         assert_eq!(field_purpose("é"), None);
@@ -187,7 +310,12 @@ mod tests {
             assert_eq!(told.contains("SMTPUTF8"), smtputf8, "{keyword}");
         }
         assert_eq!(protocol_purpose("esmtpa"), protocol_purpose("ESMTPA"));
-        assert_eq!(protocol_purpose("HTTP"), None);
+        assert_eq!(
+            protocol_purpose("utf8lmtpsa"),
+            protocol_purpose("UTF8LMTPSA")
+        );
+        assert!(protocol_purpose("UTF8LMTPSA").is_some_and(|told| told.starts_with("LMTP")));
+        assert_eq!(protocol_purpose("FOO"), None);
     }
 
     #[test]
