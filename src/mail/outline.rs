@@ -352,12 +352,40 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         .filter(|media_type| media_type.essence.starts_with("multipart/"))
         .and_then(|media_type| boundary_parameter(media_type).ok());
     if let Some(boundary) = boundary {
-        let (parts, count) = multipart_parts(body, boundary.as_bytes(), *budget);
+        let Multipart {
+            parts,
+            count,
+            preamble,
+            epilogue,
+        } = multipart_parts(body, boundary.as_bytes(), *budget);
+        let mut text = format!("{described}: {}", counted(count, "part"));
+        // RFC 2046 5.1.1: text before the first delimiter and after the last is no part; a
+        // reader that knows MIME skips it (a writer puts a line there for those that do not).
+        let skipped = [
+            (skipped_text(preamble), "a preamble before them"),
+            (skipped_text(epilogue), "an epilogue after them"),
+        ];
+        let mut skipped = skipped
+            .into_iter()
+            .filter_map(|(shown, what)| Some((shown?, what)))
+            .peekable();
+        let any_skipped = skipped.peek().is_some();
+        for (index, (shown, what)) in skipped.enumerate() {
+            let skipped_by = if index == 0 {
+                ", which MIME readers skip"
+            } else {
+                ", skipped too"
+            };
+            text.push_str(&format!("; {what}{skipped_by}: \"{shown}\""));
+        }
+        if any_skipped {
+            text.push_str(" (RFC 2046 5.1.1)");
+        }
         outline.parts.push(OutlinePart {
             depth: place.depth,
             media_type: essence.clone(),
             parts_count: Some(count),
-            text: format!("{described}: {}", counted(count, "part")),
+            text,
         });
         outline.parts_left_out += count - parts.len();
         for part in parts {
@@ -513,11 +541,15 @@ fn raw_name_and_value(raw: &[u8]) -> (&[u8], String) {
 /// after the boundary too. The preamble before the first delimiter and the epilogue after the
 /// last are no parts; the CRLF before a delimiter line is the delimiter's, not the part's.
 /// At most `kept` parts are returned, with how many there are in all.
-fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> (Vec<&'m [u8]>, usize) {
+fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipart<'m> {
     let mut parts = Vec::new();
     let mut count = 0;
     let mut part_start: Option<usize> = None;
     let mut offset = 0;
+    // No delimiter at all: no parts, and nothing to call a preamble.
+    let mut preamble: &[u8] = &[];
+    let mut epilogue: &[u8] = &[];
+    let mut seen_delimiter = false;
     let mut take = |start: usize, end: usize, parts: &mut Vec<&'m [u8]>| {
         count += 1;
         if parts.len() < kept {
@@ -538,6 +570,10 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> (Vec<&'m
         if !(after.is_empty() || closes) {
             continue;
         }
+        if !seen_delimiter {
+            preamble = without_line_ending(&body[..line_start]);
+            seen_delimiter = true;
+        }
         if let Some(start) = part_start {
             let mut end = line_start.max(start);
             for ending in [b"\r\n".as_slice(), b"\n"] {
@@ -550,6 +586,7 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> (Vec<&'m
         }
         if closes {
             part_start = None;
+            epilogue = &body[offset..];
             break;
         }
         part_start = Some(offset);
@@ -558,7 +595,42 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> (Vec<&'m
     if let Some(start) = part_start {
         take(start, body.len(), &mut parts);
     }
-    (parts, count)
+    Multipart {
+        parts,
+        count,
+        preamble,
+        epilogue,
+    }
+}
+
+/// A multipart body cut into its parts (RFC 2046 5.1.1).
+struct Multipart<'m> {
+    /// The parts kept, in order.
+    parts: Vec<&'m [u8]>,
+    /// How many parts there are in all.
+    count: usize,
+    /// What comes before the first delimiter line, without the line ending that belongs to
+    /// the delimiter: text for readers that do not know MIME.
+    preamble: &'m [u8],
+    /// What comes after the close delimiter line.
+    epilogue: &'m [u8],
+}
+
+/// `text` without one CRLF or LF at its end.
+fn without_line_ending(text: &[u8]) -> &[u8] {
+    text.strip_suffix(b"\r\n")
+        .or_else(|| text.strip_suffix(b"\n"))
+        .unwrap_or(text)
+}
+
+/// A preamble's or an epilogue's text as shown: its lines joined by a space, empty ones left
+/// out; `None` for one of nothing but white space.
+fn skipped_text(text: &[u8]) -> Option<String> {
+    let words: Vec<&[u8]> = lines_inclusive(text)
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| !line.is_empty())
+        .collect();
+    (!words.is_empty()).then(|| cut(escaped(&words.join(&b' '))))
 }
 
 /// A parameter's value (RFC 2045 5.1), or, in RFC 2231's forms, its sections put together
@@ -890,6 +962,49 @@ mod tests {
     }
 
     #[test]
+    fn a_preamble_and_an_epilogue_are_shown_as_what_mime_readers_skip() {
+        let multipart = |body: &str| {
+            let message = format!("Content-Type: multipart/mixed; boundary=b\r\n\r\n{body}");
+            outline(message.as_bytes(), None).parts[0].text.clone()
+        };
+        // What the composer writes: a line for readers without MIME, none after the end.
+        assert_eq!(
+            multipart("This is a multi-part message in MIME format.\r\n--b\r\n\r\nhi\r\n--b--\r\n"),
+            "multipart/mixed: 1 part; a preamble before them, which MIME readers skip: \
+             \"This is a multi-part message in MIME format.\" (RFC 2046 5.1.1)"
+        );
+        // Lines joined, empty ones left out; an epilogue after the close delimiter.
+        assert_eq!(
+            multipart("one\r\n\r\ntwo\r\n\r\n--b\r\n\r\nhi\r\n--b--\r\nbye\r\n"),
+            "multipart/mixed: 1 part; a preamble before them, which MIME readers skip: \
+             \"one two\"; an epilogue after them, skipped too: \"bye\" (RFC 2046 5.1.1)"
+        );
+        assert_eq!(
+            multipart("--b\r\n\r\nhi\r\n--b--\r\n\r\nbye"),
+            "multipart/mixed: 1 part; an epilogue after them, which MIME readers skip: \
+             \"bye\" (RFC 2046 5.1.1)"
+        );
+        // White space only, or no delimiter at all: nothing is said.
+        assert_eq!(
+            multipart(" \r\n\r\n--b\r\n\r\nhi\r\n--b--\r\n\t\r\n"),
+            "multipart/mixed: 1 part"
+        );
+        assert_eq!(multipart("no parts here\r\n"), "multipart/mixed: 0 parts");
+        // Unclosed: the last part runs to the end, and there is no epilogue.
+        assert_eq!(
+            multipart("pre\r\n--b\r\n\r\nhi\r\n"),
+            "multipart/mixed: 1 part; a preamble before them, which MIME readers skip: \
+             \"pre\" (RFC 2046 5.1.1)"
+        );
+        // Bytes that are not text are escaped, as in a field's value.
+        let escaped = multipart("a\x1bb\r\n--b\r\n\r\nhi\r\n--b--\r\n");
+        assert!(
+            !escaped.contains('\x1b') && escaped.contains("\"a\\"),
+            "{escaped}"
+        );
+    }
+
+    #[test]
     fn long_values_are_cut_and_control_characters_escaped() {
         let message = [
             b"Subject: ".as_slice(),
@@ -937,7 +1052,11 @@ mod tests {
         assert_eq!(
             depths_and(&outline, |p| &p.text),
             [
-                (0, "multipart/report: 3 parts"),
+                (
+                    0,
+                    "multipart/report: 3 parts; a preamble before them, which MIME readers \
+                     skip: \"preamble\" (RFC 2046 5.1.1)"
+                ),
                 (1, "text/plain (no Content-Type), 7bit, 10 octets"),
                 (1, "message/rfc822: a whole message, 124 octets"),
                 (
