@@ -132,6 +132,14 @@ pub fn quoted(line: &[u8]) -> String {
     out
 }
 
+/// `line` as [`quoted`] shows it between its quotes, without them: for text cut to a length
+/// before it is put in quotes.
+pub fn escaped_for_quotes(line: &[u8]) -> String {
+    let mut out = String::with_capacity(line.len());
+    push_escaped_between(&mut out, line, true, Some('"'));
+    out
+}
+
 /// Where to cut `shown` (text as [`push_escaped_line`] shows it) to keep its first `count`
 /// characters, an escape (`\\`, `\r`, `\n`, `\t`, `\xNN`, `\u{...}`) counted as one and
 /// never cut in two: a byte index into `shown`, or `None` when it has no more than `count`.

@@ -19,8 +19,8 @@ pub fn field_purpose(name: &str) -> Option<&'static str> {
 }
 
 /// What a `Received:` field's `with` keyword says of the session the message came in
-/// (RFC 3848 and RFC 6531 3.7.3 name them; RFC 2033 4.4, LMTP; RFC 4356, MMS), by the
-/// keyword (any case).
+/// (RFC 3848 and RFC 6531 3.7.3, 4.3 name them; RFC 4356, MMS), by the keyword (any
+/// case).
 pub fn protocol_purpose(keyword: &str) -> Option<&'static str> {
     const PROTOCOLS: &[(&str, &str)] = &[
         ("SMTP", "HELO: SMTP without extensions"),
@@ -40,7 +40,7 @@ pub fn protocol_purpose(keyword: &str) -> Option<&'static str> {
         ("UTF8LMTPA", "LMTP, with SMTPUTF8, then AUTH"),
         ("UTF8LMTPS", "LMTP, over TLS, with SMTPUTF8"),
         ("UTF8LMTPSA", "LMTP, over TLS, with SMTPUTF8, then AUTH"),
-        ("MMS", "from a multimedia messaging service (a phone's MMS)"),
+        ("MMS", "from a phone network's Multimedia Messaging Service"),
     ];
     PROTOCOLS
         .iter()
@@ -195,7 +195,8 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
     ),
     (
         "Content-Language",
-        "The language of a part's text, as a language tag such as en or fr-CA (RFC 3282).",
+        "The language or languages of a part (or of the whole message), as language tags \
+         such as en or fr-CA, commas between them (RFC 3282 2).",
     ),
     (
         "Content-Disposition",
@@ -210,8 +211,9 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
     ),
     (
         "Disposition-Notification-To",
-        "Asks the recipient's mail program for a read receipt, to this address: a request \
-         only, which the program is free to leave unanswered (RFC 8098 2.1).",
+        "Asks the recipient's mail program for a message disposition notification (a read \
+         receipt, though it may only say the message was shown), to these addresses: a \
+         request only, which the program is free to leave unanswered (RFC 8098 2.1).",
     ),
     (
         "List-Id",
@@ -220,13 +222,13 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
     ),
     (
         "List-Unsubscribe",
-        "How to leave the mailing list that sent the message: a mailto: or a web address \
-         (RFC 2369 3.2).",
+        "How to leave the mailing list that sent the message: one or more mailto: or web \
+         addresses, the mail program using the first it can (RFC 2369 3.2).",
     ),
     (
         "List-Unsubscribe-Post",
-        "Says that List-Unsubscribe:'s web address unsubscribes with one click, by a POST, \
-         with no page to read first (RFC 8058).",
+        "Says that the mail program may unsubscribe by sending a POST to List-Unsubscribe:'s \
+         https address itself, with no page for the reader to visit (RFC 8058).",
     ),
     (
         "List-Help",
@@ -259,8 +261,8 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
     (
         "Received-SPF",
         "The result of a receiving server's SPF check: whether the sending host may send \
-         mail for the envelope sender's domain, by that domain's DNS record (RFC 7208 \
-         9.1).",
+         mail for the envelope sender's domain (or the HELO name's), by that domain's DNS \
+         record: pass, fail, softfail, neutral and others (RFC 7208 9.1).",
     ),
     (
         "DKIM-Signature",

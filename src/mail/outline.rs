@@ -6,7 +6,7 @@
 //! counting the dots SMTP and POP3 add on the wire, RFC 5321 4.5.2) and decoded; and the path
 //! its `Received:` fields give, read from the bottom up.
 
-use crate::escape::{cut_after_shown, escaped, visible};
+use crate::escape::{cut_after_shown, escaped, escaped_for_quotes, visible};
 use crate::mail::compose::{
     boundary_parameter, is_token, parse_disposition, parse_media_type, MediaType,
 };
@@ -362,8 +362,8 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         // RFC 2046 5.1.1: text before the first delimiter and after the last is no part; a
         // reader that knows MIME skips it (a writer puts a line there for those that do not).
         let skipped = [
-            (skipped_text(preamble), "a preamble before them"),
-            (skipped_text(epilogue), "an epilogue after them"),
+            (skipped_text(preamble), "before the first part, a preamble"),
+            (skipped_text(epilogue), "after the last, an epilogue"),
         ];
         let mut skipped = skipped
             .into_iter()
@@ -371,6 +371,10 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
             .peekable();
         let any_skipped = skipped.peek().is_some();
         for (index, (shown, what)) in skipped.enumerate() {
+            let what = match (index, what) {
+                (0, "after the last, an epilogue") => "after the last part, an epilogue",
+                _ => what,
+            };
             let skipped_by = if index == 0 {
                 ", which MIME readers skip"
             } else {
@@ -623,14 +627,25 @@ fn without_line_ending(text: &[u8]) -> &[u8] {
         .unwrap_or(text)
 }
 
-/// A preamble's or an epilogue's text as shown: its lines joined by a space, empty ones left
-/// out; `None` for one of nothing but white space.
+/// A preamble's or an epilogue's text as shown between quotes: its lines joined by a space,
+/// empty ones left out, cut as a field's value is; `None` for one of nothing but white space.
 fn skipped_text(text: &[u8]) -> Option<String> {
-    let words: Vec<&[u8]> = lines_inclusive(text)
+    // A character shown takes at most 4 octets: past this many, the cut is the same.
+    let enough = 4 * VALUE_SHOWN + 4;
+    let mut joined = Vec::new();
+    for line in lines_inclusive(text)
         .map(<[u8]>::trim_ascii)
         .filter(|line| !line.is_empty())
-        .collect();
-    (!words.is_empty()).then(|| cut(escaped(&words.join(&b' '))))
+    {
+        if joined.len() > enough {
+            break;
+        }
+        if !joined.is_empty() {
+            joined.push(b' ');
+        }
+        joined.extend_from_slice(&line[..line.len().min(enough)]);
+    }
+    (!joined.is_empty()).then(|| cut(escaped_for_quotes(&joined)))
 }
 
 /// A parameter's value (RFC 2045 5.1), or, in RFC 2231's forms, its sections put together
@@ -970,19 +985,19 @@ mod tests {
         // What the composer writes: a line for readers without MIME, none after the end.
         assert_eq!(
             multipart("This is a multi-part message in MIME format.\r\n--b\r\n\r\nhi\r\n--b--\r\n"),
-            "multipart/mixed: 1 part; a preamble before them, which MIME readers skip: \
-             \"This is a multi-part message in MIME format.\" (RFC 2046 5.1.1)"
+            "multipart/mixed: 1 part; before the first part, a preamble, which MIME readers \
+             skip: \"This is a multi-part message in MIME format.\" (RFC 2046 5.1.1)"
         );
         // Lines joined, empty ones left out; an epilogue after the close delimiter.
         assert_eq!(
             multipart("one\r\n\r\ntwo\r\n\r\n--b\r\n\r\nhi\r\n--b--\r\nbye\r\n"),
-            "multipart/mixed: 1 part; a preamble before them, which MIME readers skip: \
-             \"one two\"; an epilogue after them, skipped too: \"bye\" (RFC 2046 5.1.1)"
+            "multipart/mixed: 1 part; before the first part, a preamble, which MIME readers \
+             skip: \"one two\"; after the last, an epilogue, skipped too: \"bye\" (RFC 2046 5.1.1)"
         );
         assert_eq!(
             multipart("--b\r\n\r\nhi\r\n--b--\r\n\r\nbye"),
-            "multipart/mixed: 1 part; an epilogue after them, which MIME readers skip: \
-             \"bye\" (RFC 2046 5.1.1)"
+            "multipart/mixed: 1 part; after the last part, an epilogue, which MIME readers \
+             skip: \"bye\" (RFC 2046 5.1.1)"
         );
         // White space only, or no delimiter at all: nothing is said.
         assert_eq!(
@@ -993,10 +1008,13 @@ mod tests {
         // Unclosed: the last part runs to the end, and there is no epilogue.
         assert_eq!(
             multipart("pre\r\n--b\r\n\r\nhi\r\n"),
-            "multipart/mixed: 1 part; a preamble before them, which MIME readers skip: \
-             \"pre\" (RFC 2046 5.1.1)"
+            "multipart/mixed: 1 part; before the first part, a preamble, which MIME readers \
+             skip: \"pre\" (RFC 2046 5.1.1)"
         );
         // Bytes that are not text are escaped, as in a field's value.
+        // A quote in the text cannot seem to end it (and so fake an epilogue).
+        assert!(multipart("a \"q\"; after\r\n--b\r\n\r\nhi\r\n--b--\r\n")
+            .contains(r#"skip: "a \"q\"; after" (RFC"#));
         let escaped = multipart("a\x1bb\r\n--b\r\n\r\nhi\r\n--b--\r\n");
         assert!(
             !escaped.contains('\x1b') && escaped.contains("\"a\\"),
@@ -1054,8 +1072,8 @@ mod tests {
             [
                 (
                     0,
-                    "multipart/report: 3 parts; a preamble before them, which MIME readers \
-                     skip: \"preamble\" (RFC 2046 5.1.1)"
+                    "multipart/report: 3 parts; before the first part, a preamble, which \
+                     MIME readers skip: \"preamble\" (RFC 2046 5.1.1)"
                 ),
                 (1, "text/plain (no Content-Type), 7bit, 10 octets"),
                 (1, "message/rfc822: a whole message, 124 octets"),
@@ -1234,6 +1252,11 @@ mod tests {
             for field in &outlined.fields {
                 proptest::prop_assert!(field.value.chars().count() <= VALUE_SHOWN + 1);
                 proptest::prop_assert!(!field.value.contains(['\r', '\n']));
+            }
+            // A part's line: its type, names and a preamble and an epilogue, each cut.
+            for part in &outlined.parts {
+                proptest::prop_assert!(part.text.chars().count() <= 4 * VALUE_SHOWN + 300);
+                proptest::prop_assert!(!part.text.contains(['\r', '\n']));
             }
         }
     }
