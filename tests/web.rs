@@ -2156,6 +2156,60 @@ async fn a_message_sent_in_chunks_is_outlined_at_its_last_chunk() {
     mount_app_at("#").await;
 }
 
+/// A POP3 answer to TOP is outlined as what it holds: the message's header, marked with what
+/// the servers added, and as many body lines as asked for, with no parts listed of a body
+/// cut short.
+#[wasm_bindgen_test]
+async fn a_top_answer_is_outlined_as_the_header_and_the_lines_it_holds() {
+    let root = mount_app_at("#scenario=pop3-commands").await;
+    yew::scheduler::flush().await;
+    let (_, steps) = position(&root);
+    let mut tops = Vec::new();
+    for _ in 0..steps {
+        let summary = root
+            .query_selector(".region-details details.outline summary")
+            .unwrap()
+            .map(|summary| summary.text_content().unwrap_or_default());
+        if let Some(summary) = summary.filter(|summary| summary.contains("TOP")) {
+            let parts = root
+                .query_selector_all(".region-details .outline-parts li")
+                .unwrap()
+                .length();
+            tops.push((
+                summary,
+                text_of(&root, ".region-details details.outline"),
+                parts,
+            ));
+        }
+        click(&root, "button[title='Step forward']");
+        yew::scheduler::flush().await;
+    }
+    assert_eq!(tops.len(), 2, "{tops:#?}");
+    let (header_only, header_only_text, _) = &tops[0];
+    assert!(
+        header_only.starts_with("The message's header, as TOP sent it: ")
+            && header_only.contains("(4 added on the way)"),
+        "{header_only}"
+    );
+    assert!(
+        header_only_text.contains("its header, the empty line after it and none of its body"),
+        "{header_only_text}"
+    );
+    let (preview, preview_text, parts) = &tops[1];
+    assert!(
+        preview
+            .starts_with("The message's header and up to 3 lines of its body, as TOP sent them: "),
+        "{preview}"
+    );
+    assert!(
+        preview_text.contains("The body is cut short there, so its MIME parts are not listed"),
+        "{preview_text}"
+    );
+    assert!(preview_text.contains("RFC 1939 3, 7"), "{preview_text}");
+    assert_eq!(*parts, 0);
+    mount_app_at("#").await;
+}
+
 /// Stepping through a whole run, a screen reader hears something new at every step (two
 /// steps alike are said again), never the sentence every state's note ends with, and at the
 /// end that the run is over and where the mail went.

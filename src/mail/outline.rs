@@ -68,6 +68,8 @@ pub struct Outline {
     pub octets: usize,
     /// Whether a part says how it is to be shown, with `Content-Disposition:` (RFC 2183).
     pub disposed: bool,
+    /// The body is cut short (a POP3 answer to TOP), so its parts are not listed.
+    pub body_cut: bool,
 }
 
 /// One hop of a message's path, as the `Received:` field of the server that took it tells

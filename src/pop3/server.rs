@@ -1357,7 +1357,7 @@ fn wrong_arguments(keyword: &str, wanted: &str) -> Response {
 /// past 64 bits is read as the largest. As a message number that names no message, so every
 /// number too large gets the same "no such message" answer; as TOP's line count (RFC 1939 7:
 /// more lines than the body has means the whole message) it stands for "all".
-fn parse_decimal(text: &str) -> Option<u64> {
+pub(crate) fn parse_decimal(text: &str) -> Option<u64> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -1,7 +1,8 @@
 //! The message a step carries whole, for its outline in the details: a client's message data
 //! after the server's 354 (RFC 5321 4.1.1.4), a client's last BDAT chunk with the chunks
 //! before it (RFC 3030 2), a POP3 server's answer to RETR (RFC 1939 5), a notice a host writes
-//! (RFC 3464), a message as the MDA stored it (RFC 5321 4.4); and the message's original in
+//! (RFC 3464), a message as the MDA stored it (RFC 5321 4.4), and, in part, a POP3 server's
+//! answer to TOP (RFC 1939 7); and the message's original in
 //! the run (as its sender sent it, or its host wrote it), found by its `Message-ID:` field
 //! (RFC 5322 3.6.4), which every copy keeps, and its body, which no server changes, so that
 //! the outline can say which fields the servers on the way added.
@@ -9,6 +10,7 @@
 use super::notes::{earlier_on_connection, last_reply_is_354};
 use super::trace::{ConnId, Direction, Event, TraceEvent};
 use crate::mail::outline::{header_fields, outline, split_entity, Outline};
+use crate::pop3::wire as pop3_wire;
 use crate::smtp::command::bdat_with_chunk;
 use crate::smtp::dot::{dot_unstuff, lines_inclusive};
 use crate::smtp::trace::count_received_headers;
@@ -28,6 +30,9 @@ pub enum Carried {
     Chunks(usize),
     /// A POP3 server's answer to RETR.
     Retrieved,
+    /// A POP3 server's answer to TOP, which asked for the message's header and this many
+    /// lines of its body (RFC 1939 7): the message whole only when its body is no longer.
+    Top(u64),
     /// A message as the MDA stored it in a mailbox.
     Stored,
     /// A notice as the host that wrote it has it.
@@ -101,7 +106,7 @@ impl FirstCopies {
 fn is_original(message: &[u8], carried: Carried) -> bool {
     match carried {
         Carried::Notice => true,
-        Carried::Retrieved | Carried::Stored => false,
+        Carried::Retrieved | Carried::Top(_) | Carried::Stored => false,
         Carried::Data | Carried::Chunks(_) => count_received_headers(message) == 0,
     }
 }
@@ -120,7 +125,11 @@ pub fn message_outline<'a>(
         return Some((outline(&message, None), carried, Earlier::ThisIsTheOriginal));
     }
     let Some(id) = message_id_field(&message) else {
-        return Some((outline(&message, None), carried, Earlier::NoMessageId));
+        return Some((
+            outlined(&message, None, carried),
+            carried,
+            Earlier::NoMessageId,
+        ));
     };
     let original = first_copies()
         .original
@@ -128,18 +137,52 @@ pub fn message_outline<'a>(
         .filter(|&&original| original < index)
         .and_then(|&original| message_carried(events, original));
     let Some((original, _)) = original else {
-        return Some((outline(&message, None), carried, Earlier::NoOriginal));
+        return Some((
+            outlined(&message, None, carried),
+            carried,
+            Earlier::NoOriginal,
+        ));
     };
     // The servers write fields above a message and take some out; its body they leave as it
-    // is. Another body is another message.
-    if split_entity(&original).1 != split_entity(&message).1 {
-        return Some((outline(&message, None), carried, Earlier::OtherBody));
+    // is. Another body is another message; TOP sends the start of the same one.
+    let (original_body, body) = (split_entity(&original).1, split_entity(&message).1);
+    let same_body = match carried {
+        Carried::Top(_) => original_body.starts_with(body),
+        _ => original_body == body,
+    };
+    if !same_body {
+        return Some((
+            outlined(&message, None, carried),
+            carried,
+            Earlier::OtherBody,
+        ));
     }
     Some((
-        outline(&message, Some(&original)),
+        outlined(&message, Some(&original), carried),
         carried,
         Earlier::Compared,
     ))
+}
+
+/// [`outline`], but for a TOP answer whose body may be cut short: its parts are not listed
+/// (a part cut in two would be shown as if whole), unless the answer's body has fewer lines
+/// than TOP asked for (RFC 1939 7) or is the first copy's whole body: then it is whole.
+fn outlined(message: &[u8], first_copy: Option<&[u8]>, carried: Carried) -> Outline {
+    let mut outlined = outline(message, first_copy);
+    if let Carried::Top(lines_asked) = carried {
+        let body_lines = pop3_wire::header_section_end(message).map_or(0, |body_start| {
+            pop3_wire::line_count(&message[body_start..])
+        });
+        let whole = body_lines < lines_asked
+            || first_copy.is_some_and(|first| split_entity(first).1 == split_entity(message).1);
+        if !whole {
+            outlined.parts.clear();
+            outlined.parts_left_out = 0;
+            outlined.disposed = false;
+            outlined.body_cut = true;
+        }
+    }
+    outlined
 }
 
 /// The message (without dot-stuffing and end line) that the event at `index` carries whole,
@@ -148,7 +191,7 @@ pub fn message_carried(events: &[TraceEvent], index: usize) -> Option<(Vec<u8>, 
     let (bytes, carried) = carried_bytes(events, index)?;
     let message = match carried {
         Carried::Notice | Carried::Chunks(_) | Carried::Stored => bytes.into_owned(),
-        Carried::Data | Carried::Retrieved => dot_unstuff(&bytes),
+        Carried::Data | Carried::Retrieved | Carried::Top(_) => dot_unstuff(&bytes),
     };
     Some((message, carried))
 }
@@ -161,6 +204,76 @@ fn carried_bytes(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, 
             direction == Direction::ServerToClient && offers_chunking(sent)
         })
     })
+    .or_else(|| top_answer(events, index))
+}
+
+/// A POP3 server's answer to TOP at `index`: "+OK", then the message's header and the first
+/// lines of its body, dot-stuffed, ended by a dot alone (RFC 1939 7). No original is ever one,
+/// so the index of originals ([`FirstCopies`]) never looks for these.
+fn top_answer(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, Carried)> {
+    let Event::Transmitted {
+        direction: Direction::ServerToClient,
+        bytes,
+        ..
+    } = &events.get(index)?.event
+    else {
+        return None;
+    };
+    let bytes = bytes.as_bytes();
+    let status_end = memchr::memchr(b'\n', bytes)? + 1;
+    let status = bytes[..status_end].strip_suffix(b"\r\n")?;
+    let rest = &bytes[status_end..];
+    let multi_line = rest.ends_with(DATA_END) || rest == b".\r\n";
+    if !(status.starts_with(b"+OK") && multi_line) {
+        return None;
+    }
+    let lines_asked = top_lines_asked(events, index)?;
+    Some((Cow::Borrowed(rest), Carried::Top(lines_asked)))
+}
+
+/// How many body lines the TOP command that the POP3 server's send at `index` answers asked
+/// for, if it answers one. A POP3 server answers each line its client sends, ended by CRLF,
+/// with one response, in the order the lines came, after its greeting (RFC 1939 3; RFC 2449
+/// 6.6, a client that pipelines); this simulation's server writes each response in a send of
+/// its own. So the answer is paired with its command by counting, from the connection's start.
+fn top_lines_asked(events: &[TraceEvent], index: usize) -> Option<u64> {
+    let Event::Transmitted { conn, .. } = &events.get(index)?.event else {
+        return None;
+    };
+    let mut responses_before = 0usize;
+    let mut client_sends = Vec::new();
+    for event in events[..index].iter().rev() {
+        match &event.event {
+            Event::ConnectionAttempted(attempted) if attempted.conn == *conn => break,
+            Event::Transmitted {
+                conn: on,
+                direction,
+                bytes,
+            } if on == conn => match direction {
+                Direction::ServerToClient => responses_before += 1,
+                Direction::ClientToServer => client_sends.push(bytes.as_bytes()),
+            },
+            _ => {}
+        }
+    }
+    // The greeting answers no line.
+    let lines_answered_before = responses_before.checked_sub(1)?;
+    let sent: Vec<u8> = client_sends.into_iter().rev().flatten().copied().collect();
+    // The server's lines end at CRLF only (a bare LF is part of a line).
+    let mut rest = sent.as_slice();
+    for _ in 0..lines_answered_before {
+        let end = memchr::memmem::find(rest, b"\r\n")?;
+        rest = &rest[end + 2..];
+    }
+    let command = &rest[..memchr::memmem::find(rest, b"\r\n")?];
+    let command = std::str::from_utf8(command).ok()?;
+    let mut words = command.split(' ');
+    let keyword = words.next()?;
+    let (_, count) = (words.next()?, words.next()?);
+    if !keyword.eq_ignore_ascii_case("TOP") || words.next().is_some() {
+        return None;
+    }
+    crate::pop3::server::parse_decimal(count)
 }
 
 /// [`carried_bytes`], told by `chunking_offered` whether the event's server offered CHUNKING
@@ -582,7 +695,117 @@ mod tests {
     }
 
     #[test]
-    fn commands_replies_and_a_top_answer_carry_no_whole_message() {
+    fn a_top_answer_is_outlined_as_the_header_and_the_first_lines_it_holds() {
+        let scenario = library::find("pop3-commands").expect("a built-in");
+        let trace = run(&scenario, scenario.seed).trace;
+        let stored: Vec<&[u8]> = trace
+            .events
+            .iter()
+            .filter_map(|event| match &event.event {
+                Event::Delivered(delivered) => Some(delivered.stored.as_bytes()),
+                _ => None,
+            })
+            .collect();
+        let first_copies = FirstCopies::of(&trace.events);
+        let mut tops = Vec::new();
+        for index in 0..trace.events.len() {
+            let Some((message, Carried::Top(lines))) = message_carried(&trace.events, index) else {
+                continue;
+            };
+            let (outline, _, earlier) =
+                message_outline(&trace.events, index, || &first_copies).expect("outlined");
+            tops.push((lines, message, outline, earlier));
+        }
+        // TOP 1 0 and TOP 2 3 (RFC 1939 7), in the order the client wrote them.
+        assert_eq!(
+            tops.iter().map(|(lines, ..)| *lines).collect::<Vec<_>>(),
+            [0, 3]
+        );
+        for ((lines, message, outline, earlier), stored) in tops.iter().zip(&stored) {
+            // The start of the message as stored: its whole header, then as many body
+            // lines as asked for.
+            assert!(stored.starts_with(message), "TOP {lines}");
+            let (header, body) = split_entity(message);
+            assert_eq!(header, split_entity(stored).0);
+            assert_eq!(pop3_wire::line_count(body), *lines);
+            // Compared with the message as first sent, though only its start came.
+            assert_eq!(*earlier, Earlier::Compared);
+            assert_eq!(outline.added(), 4, "TOP {lines}");
+            // The body is cut, so no part is listed as if it were whole.
+            assert!(outline.body_cut && outline.parts.is_empty(), "TOP {lines}");
+            assert_eq!(outline.octets, message.len());
+        }
+    }
+
+    #[test]
+    fn a_top_answer_is_told_by_the_command_it_answers_counted_from_the_greeting() {
+        let answer = b"+OK top of message follows\r\nSubject: x\r\n\r\na\r\nb\r\n.\r\n".as_slice();
+        let carried = |client: &[u8], responses: usize| {
+            let mut sent = vec![(Direction::ServerToClient, b"+OK ready\r\n".as_slice())];
+            sent.push((Direction::ClientToServer, client));
+            sent.extend((0..responses).map(|_| (Direction::ServerToClient, b"+OK\r\n".as_slice())));
+            sent.push((Direction::ServerToClient, answer));
+            let events = sends(&sent);
+            message_carried(&events, events.len() - 1).map(|(message, how)| (how, message))
+        };
+        // Two commands answered before it: the third line is TOP's.
+        let (how, message) = carried(b"USER a\r\nPASS b\r\nTOP 1 2\r\n", 2).expect("TOP");
+        assert_eq!(how, Carried::Top(2));
+        assert_eq!(message, b"Subject: x\r\n\r\na\r\nb\r\n");
+        // Any case, and a count past 64 bits is "all" as the server reads it.
+        assert_eq!(
+            carried(b"USER a\r\nPASS b\r\ntop 1 99999999999999999999\r\n", 2).map(|(how, _)| how),
+            Some(Carried::Top(u64::MAX))
+        );
+        // The answer to another multi-line command is none.
+        assert_eq!(carried(b"USER a\r\nPASS b\r\nLIST\r\n", 2), None);
+        // Counted wrong by one either way: the line answered is not TOP's.
+        assert_eq!(carried(b"USER a\r\nPASS b\r\nTOP 1 2\r\n", 1), None);
+        assert_eq!(carried(b"USER a\r\nPASS b\r\nTOP 1 2\r\n", 3), None);
+        // A bare LF ends no line for the server: "USER a\nPASS b" is one line to it.
+        assert_eq!(
+            carried(b"USER a\nPASS b\r\nTOP 1 2\r\n", 1).map(|(how, _)| how),
+            Some(Carried::Top(2))
+        );
+        // A line not yet ended, or a TOP without its count, is no TOP.
+        assert_eq!(carried(b"USER a\r\nPASS b\r\nTOP 1 2", 2), None);
+        assert_eq!(carried(b"USER a\r\nPASS b\r\nTOP 1\r\n", 2), None);
+        assert_eq!(carried(b"USER a\r\nPASS b\r\nTOP 1 2 3\r\n", 2), None);
+        // A refusal is no answer to outline.
+        let events = sends(&[
+            (Direction::ServerToClient, b"+OK ready\r\n"),
+            (Direction::ClientToServer, b"TOP 9 1\r\n"),
+            (Direction::ServerToClient, b"-ERR no such message\r\n"),
+        ]);
+        assert_eq!(message_carried(&events, events.len() - 1), None);
+    }
+
+    #[test]
+    fn a_top_answer_with_fewer_body_lines_than_asked_is_the_whole_message() {
+        // The body has two lines and TOP asked for five: all of it came, so its parts are
+        // listed; asked for two, it may be cut.
+        let answer =
+            b"+OK\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n--b--\r\n.\r\n";
+        let outlined = |command: &[u8]| {
+            let events = sends(&[
+                (Direction::ServerToClient, b"+OK ready\r\n".as_slice()),
+                (Direction::ClientToServer, command),
+                (Direction::ServerToClient, answer),
+            ]);
+            let first_copies = FirstCopies::default();
+            message_outline(&events, events.len() - 1, || &first_copies)
+                .map(|(outline, ..)| outline)
+        };
+        let whole = outlined(b"TOP 1 5\r\n").expect("outlined");
+        assert!(!whole.body_cut);
+        assert_eq!(whole.body_summary(), "multipart/mixed, 1 part");
+        let cut = outlined(b"TOP 1 2\r\n").expect("outlined");
+        assert!(cut.body_cut && cut.parts.is_empty());
+        assert_eq!(cut.body_summary(), "");
+    }
+
+    #[test]
+    fn commands_and_replies_carry_no_whole_message() {
         for (name, messages) in [
             // Two messages submitted, relayed and retrieved; one submitted and relayed to
             // two domains; a smuggled message that goes with the commands.
@@ -601,11 +824,16 @@ mod tests {
                 let bytes = bytes.as_bytes();
                 let is_top = bytes.starts_with(b"+OK top of message follows");
                 top_answers += usize::from(is_top);
-                let Some((message, _)) = message_carried(&trace.events, index) else {
+                let Some((message, how)) = message_carried(&trace.events, index) else {
+                    assert!(!is_top, "{name} #{index}");
                     continue;
                 };
+                // A TOP answer carries part of one (tested below).
+                assert_eq!(is_top, matches!(how, Carried::Top(_)), "{name} #{index}");
+                if is_top {
+                    continue;
+                }
                 carried += 1;
-                assert!(!is_top, "{name} #{index}");
                 // Whatever carries one carries header fields and is no command or reply.
                 assert!(!header_fields(&message).is_empty(), "{name} #{index}");
                 assert!(!bytes.starts_with(b"MAIL "), "{name} #{index}");

@@ -1422,8 +1422,9 @@ fn on_toggle(open: &UseStateHandle<bool>) -> Callback<web_sys::Event> {
 }
 
 /// The message a step carries whole (message data after a 354, a last BDAT chunk with the
-/// chunks before it, the MDA's stored copy, a POP3 RETR's answer, a notice as written), field
-/// by field and part by part, with the fields servers added on the way marked, its path and
+/// chunks before it, the MDA's stored copy, a POP3 RETR's answer, a notice as written) or in
+/// part (a POP3 TOP's answer: the header and the first body lines), field by field and part
+/// by part, with the fields servers added on the way marked, its path and
 /// what its fields are for: what the bytes show line by line, read as a message.
 fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
     let open = &opened.outline;
@@ -1444,6 +1445,11 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
         Carried::Chunks(1) => ", in one BDAT chunk".to_string(),
         Carried::Chunks(chunks) => format!(", from its {chunks} BDAT chunks"),
         Carried::Stored => " as stored".to_string(),
+        Carried::Top(0) => "'s header, as TOP sent it".to_string(),
+        Carried::Top(lines) => format!(
+            "'s header and up to {lines} line{} of its body, as TOP sent them",
+            crate::plural(lines)
+        ),
         _ => String::new(),
     };
     let mut summary = format!(
@@ -1465,6 +1471,13 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
         (Earlier::NoMessageId, _) => OUTLINE_NO_MESSAGE_ID,
         (Earlier::NoOriginal, _) => OUTLINE_NO_ORIGINAL,
         (Earlier::OtherBody, _) => OUTLINE_OTHER_BODY,
+    };
+    // A body cut short (a TOP answer) has no parts listed.
+    let about_fields = match outline.body_cut {
+        true => about_fields
+            .strip_suffix(" Then the body's MIME parts.")
+            .unwrap_or(about_fields),
+        false => about_fields,
     };
     html! {
         <details class="wire outline" open={**open} ontoggle={on_toggle(open)}>
@@ -1505,7 +1518,7 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
                 if outline.parts_left_out > 0 {
                     <p class="outline-about">{ format!("and {} more, not listed", counted(outline.parts_left_out, "part")) }</p>
                 }
-                <p class="outline-about">{ sizes_told(carried, outline.octets) }</p>
+                <p class="outline-about">{ sizes_told(carried, &outline) }</p>
                 { fields_glossary(&outline, &opened.glossary) }
                 <p class="explanation-rfc">{ outline_rfcs(&outline, carried) }</p>
             </div>
@@ -1637,8 +1650,30 @@ const OUTLINE_PATH: &str = "Its path, from its Received: fields read from the bo
     RFC 3848, RFC 6531 3.7.3).";
 
 /// What is said under a message's parts of their sizes, by how the step carries it: the
-/// message's own size (`octets`), and why the bytes beside it count otherwise.
-fn sizes_told(carried: Carried, octets: usize) -> String {
+/// message's own size, and why the bytes beside it count otherwise.
+fn sizes_told(carried: Carried, outline: &Outline) -> String {
+    let octets = outline.octets;
+    if let Carried::Top(lines) = carried {
+        let body = match lines {
+            0 => "none of its body".to_string(),
+            lines => format!("up to {lines} line{} of its body", crate::plural(lines)),
+        };
+        let cut = match (outline.body_cut, lines) {
+            (true, 0) => " No line of the body came, so its MIME parts are not listed.",
+            (true, _) => {
+                " The body is cut short there, so its MIME parts are not listed: a part cut \
+                 in two would look whole."
+            }
+            (false, _) => " The body has fewer lines than TOP asked for, so it came whole.",
+        };
+        return format!(
+            "What TOP sent of the message is {}: its header, the empty line after it and \
+             {body} (RFC 1939 7); sizes here are its own. The bytes as sent count more: the \
+             +OK line, one more dot before each line that starts with one, and the line of a \
+             dot alone that ends the answer (RFC 1939 3).{cut}",
+            counted(octets, "octet")
+        );
+    }
     let size = format!(
         "The message is {}; sizes here are its own.",
         counted(octets, "octet")
@@ -1672,6 +1707,8 @@ fn sizes_told(carried: Carried, octets: usize) -> String {
             before it went in the steps before. Put together, they are the message as the \
             client sent it, outlined here."
         }
+        // Told above.
+        Carried::Top(_) => "",
     };
     format!("{size} {why}")
 }
@@ -1688,12 +1725,13 @@ fn outline_rfcs(outline: &Outline, carried: Carried) -> String {
     };
     let mut rfcs = vec!["RFC 5322 2.2, 3.6"];
     rfcs.push(match carried {
-        Carried::Data | Carried::Retrieved => "RFC 5321 4.4, 4.5.2",
+        Carried::Data | Carried::Retrieved | Carried::Top(_) => "RFC 5321 4.4, 4.5.2",
         _ => "RFC 5321 4.4",
     });
     match carried {
         Carried::Chunks(_) => rfcs.push("RFC 3030 2"),
         Carried::Retrieved => rfcs.push("RFC 1939 3, 5"),
+        Carried::Top(_) => rfcs.push("RFC 1939 3, 7"),
         _ => {}
     }
     if has_field("MIME-Version") || has_field("Content-Type") {
