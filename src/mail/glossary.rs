@@ -205,9 +205,10 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
     ),
     (
         "Auto-Submitted",
-        "Says that a program, not a person, wrote the message: auto-replied for an answer to \
-         another message, as a bounce is, auto-generated for any other. No program should \
-         answer it automatically, which could loop (RFC 3834 5).",
+        "Says whether a program wrote the message: no for a person; auto-replied for a \
+         program's answer to another message, as a bounce is; auto-generated for any other. \
+         No program should answer a message so marked (all but no) automatically, which \
+         could loop (RFC 3834 5).",
     ),
     (
         "Disposition-Notification-To",
@@ -255,8 +256,9 @@ const FIELD_PURPOSES: &[(&str, &str)] = &[
         "Authentication-Results",
         "What a receiving server found when it checked the message's origin (SPF, DKIM, \
          DMARC), named by that server, for the reader's program to use. A receiving server \
-         takes out such fields that claim its name but came from outside, since anyone \
-         could write one (RFC 8601 2, 5).",
+         that makes these checks takes out such fields that claim its name but came from \
+         outside, since anyone could write one; the servers here make none, and leave them \
+         as they came (RFC 8601 2, 5).",
     ),
     (
         "Received-SPF",

@@ -8,7 +8,7 @@
 
 use crate::escape::{cut_after_shown, escaped, escaped_for_quotes, visible};
 use crate::mail::compose::{
-    boundary_parameter, is_token, parse_disposition, parse_media_type, MediaType,
+    boundary_parameter, is_token, parse_disposition, parse_media_type, BoundaryProblem, MediaType,
 };
 use crate::percent::{hex_escapes_decoded, percent_decoded_octets};
 use crate::smtp::dot::lines_inclusive;
@@ -61,6 +61,8 @@ pub struct Outline {
     pub parts: Vec<OutlinePart>,
     /// Parts left out beyond [`PARTS_SHOWN`] or [`DEPTH_SHOWN`].
     pub parts_left_out: usize,
+    /// Whether some part was left out for its depth: the parts nested in it are not counted.
+    pub nested_beyond: bool,
     /// The message's path as its `Received:` fields tell it, the first hop first: the
     /// fields read from the bottom up.
     pub path: Vec<Hop>,
@@ -303,6 +305,7 @@ struct Place {
 fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut usize) {
     if place.depth > DEPTH_SHOWN || *budget == 0 {
         outline.parts_left_out += 1;
+        outline.nested_beyond |= place.depth > DEPTH_SHOWN;
         return;
     }
     *budget -= 1;
@@ -352,15 +355,30 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
     let boundary = media_type
         .as_ref()
         .filter(|media_type| media_type.essence.starts_with("multipart/"))
-        .and_then(|media_type| boundary_parameter(media_type).ok());
-    if let Some(boundary) = boundary {
+        .map(boundary_parameter);
+    if let Some(Ok(boundary)) = boundary {
         let Multipart {
             parts,
             count,
             preamble,
             epilogue,
+            delimited,
+            closed,
         } = multipart_parts(body, boundary.as_bytes(), *budget);
         let mut text = format!("{described}: {}", counted(count, "part"));
+        // RFC 2046 5.1.1: the parts are between delimiter lines, the last ended by the close
+        // delimiter. A reader takes what it can of a body that breaks the rule; so is it shown.
+        let boundary_shown = cut(visible(boundary.to_string()));
+        let mut told = false;
+        if !delimited {
+            text.push_str(&format!(", as no line --{boundary_shown} is in the body"));
+            told = true;
+        } else if !closed {
+            text.push_str(&format!(
+                ", not closed: no line --{boundary_shown}-- ends the last, which runs to the end"
+            ));
+            told = true;
+        }
         // RFC 2046 5.1.1: text before the first delimiter and after the last is no part; a
         // reader that knows MIME skips it (a writer puts a line there for those that do not).
         let skipped = [
@@ -371,7 +389,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
             .into_iter()
             .filter_map(|(shown, what)| Some((shown?, what)))
             .peekable();
-        let any_skipped = skipped.peek().is_some();
+        told |= skipped.peek().is_some();
         for (index, (shown, what)) in skipped.enumerate() {
             let what = match (index, what) {
                 (0, "after the last, an epilogue") => "after the last part, an epilogue",
@@ -384,7 +402,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
             };
             text.push_str(&format!("; {what}{skipped_by}: \"{shown}\""));
         }
-        if any_skipped {
+        if told {
             text.push_str(" (RFC 2046 5.1.1)");
         }
         outline.parts.push(OutlinePart {
@@ -404,24 +422,17 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         }
         return;
     }
-    if essence.starts_with("multipart/") {
-        // RFC 2046 5.1.1: a multipart without a boundary cannot be cut into its parts.
-        described.push_str(" (no boundary that can be read, so no parts)");
-    }
-    if matches!(essence.as_str(), "message/rfc822" | "message/global") {
-        outline.parts.push(OutlinePart {
-            depth: place.depth,
-            media_type: essence,
-            parts_count: None,
-            text: format!("{described}: a whole message, {} octets", body.len()),
-        });
-        let inner = Place {
-            depth: place.depth + 1,
-            in_digest: false,
-            whole_message: true,
-        };
-        list_entity(body, inner, outline, budget);
-        return;
+    // RFC 2046 5.1.1: a multipart without a boundary it can use cannot be cut into parts.
+    match boundary {
+        Some(Err(BoundaryProblem::Missing)) => {
+            described.push_str(" (no boundary parameter, so no parts; RFC 2046 5.1.1)");
+        }
+        Some(Err(BoundaryProblem::Invalid { boundary })) => described.push_str(&format!(
+            " (its boundary \"{}\" is not 1 to 70 of the characters RFC 2046 5.1.1 allows, \
+             ending in no space, so no parts)",
+            cut(visible(boundary))
+        )),
+        _ => {}
     }
     let disposition = field("Content-Disposition");
     let disposition = disposition.as_deref().and_then(read_disposition);
@@ -448,8 +459,29 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         }
         (None, None) => {}
     }
+    if matches!(essence.as_str(), "message/rfc822" | "message/global") {
+        outline.parts.push(OutlinePart {
+            depth: place.depth,
+            media_type: essence,
+            parts_count: None,
+            text: format!("{described}: a whole message, {} octets", body.len()),
+        });
+        let inner = Place {
+            depth: place.depth + 1,
+            in_digest: false,
+            whole_message: true,
+        };
+        list_entity(body, inner, outline, budget);
+        return;
+    }
+    // RFC 2045 6.1: the mechanism is a token; a comment may follow it.
     let encoding = field("Content-Transfer-Encoding")
-        .map(|e| cut(visible(e.trim().to_ascii_lowercase())))
+        .and_then(|e| {
+            e.split(|c: char| c == '(' || c.is_whitespace())
+                .find(|token| !token.is_empty())
+                .map(str::to_ascii_lowercase)
+        })
+        .map(|token| cut(visible(token)))
         .unwrap_or_else(|| "7bit".into());
     described.push_str(&format!(", {encoding}, {} octets", body.len()));
     let decoded = match encoding.as_str() {
@@ -556,6 +588,7 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipar
     let mut preamble: &[u8] = &[];
     let mut epilogue: &[u8] = &[];
     let mut seen_delimiter = false;
+    let mut closed = false;
     let mut take = |start: usize, end: usize, parts: &mut Vec<&'m [u8]>| {
         count += 1;
         if parts.len() < kept {
@@ -593,6 +626,7 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipar
         if closes {
             part_start = None;
             epilogue = &body[offset..];
+            closed = true;
             break;
         }
         part_start = Some(offset);
@@ -606,6 +640,8 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipar
         count,
         preamble,
         epilogue,
+        delimited: seen_delimiter,
+        closed,
     }
 }
 
@@ -620,6 +656,10 @@ struct Multipart<'m> {
     preamble: &'m [u8],
     /// What comes after the close delimiter line.
     epilogue: &'m [u8],
+    /// Whether the body has a delimiter line at all.
+    delimited: bool,
+    /// Whether a close delimiter line ends the last part.
+    closed: bool,
 }
 
 /// `text` without one CRLF or LF at its end.
@@ -681,20 +721,46 @@ fn parameter(parameters: &[(String, String)], name: &str) -> Option<String> {
     }
     sections.sort_by_key(|(number, _, _)| *number);
     let mut octets = Vec::new();
+    let mut charset = "";
     for (index, (_, extended, value)) in sections.iter().enumerate() {
         if !extended {
             octets.extend_from_slice(value.as_bytes());
             continue;
         }
         let value = match index {
-            // charset'language'value: the charset is not needed to show UTF-8 or ASCII.
-            0 => value.splitn(3, '\'').nth(2).unwrap_or(value),
+            // charset'language'value.
+            0 => {
+                let mut pieces = value.splitn(3, '\'');
+                match (pieces.next(), pieces.next(), pieces.next()) {
+                    (Some(named), Some(_), Some(value)) => {
+                        charset = named;
+                        value
+                    }
+                    _ => value,
+                }
+            }
             _ => value,
         };
         // RFC 2231 7's `%XX` is URL's (RFC 3986 2.1).
         octets.extend(percent_decoded_octets(value).0);
     }
-    Some(String::from_utf8_lossy(&octets).into_owned())
+    // An empty charset, as in `''name`, says nothing: taken as UTF-8, which ASCII is too.
+    let charset = if charset.is_empty() { "utf-8" } else { charset };
+    // A charset this reader does not know: the value as written, its octets still encoded.
+    Some(in_charset(charset, &octets).unwrap_or_else(|| {
+        let written: Vec<&str> = sections.iter().map(|(_, _, value)| *value).collect();
+        written.concat()
+    }))
+}
+
+/// `octets` read in `charset` (any case): UTF-8 and US-ASCII, and ISO-8859-1, whose octets
+/// are the first 256 characters; `None` for another.
+fn in_charset(charset: &str, octets: &[u8]) -> Option<String> {
+    match charset.to_ascii_lowercase().as_str() {
+        "utf-8" | "utf8" | "us-ascii" => Some(String::from_utf8_lossy(octets).into_owned()),
+        "iso-8859-1" | "latin1" => Some(octets.iter().map(|&b| char::from(b)).collect()),
+        _ => None,
+    }
 }
 
 /// `text` with its RFC 2047 encoded words (`=?UTF-8?B?wqFIb2xhIQ==?=`) decoded, the white
@@ -753,11 +819,7 @@ fn encoded_word(text: &str) -> Option<(String, usize)> {
     };
     // RFC 2231 5: a language may follow the charset after '*'.
     let charset = charset.split('*').next().unwrap_or_default();
-    let decoded = match charset.to_ascii_lowercase().as_str() {
-        "utf-8" | "us-ascii" => String::from_utf8_lossy(&octets).into_owned(),
-        "iso-8859-1" | "latin1" => octets.iter().map(|&b| char::from(b)).collect(),
-        _ => return None,
-    };
+    let decoded = in_charset(charset, &octets)?;
     Some((decoded, text.len() - after.len()))
 }
 
@@ -1006,12 +1068,16 @@ mod tests {
             multipart(" \r\n\r\n--b\r\n\r\nhi\r\n--b--\r\n\t\r\n"),
             "multipart/mixed: 1 part"
         );
-        assert_eq!(multipart("no parts here\r\n"), "multipart/mixed: 0 parts");
+        assert_eq!(
+            multipart("no parts here\r\n"),
+            "multipart/mixed: 0 parts, as no line --b is in the body (RFC 2046 5.1.1)"
+        );
         // Unclosed: the last part runs to the end, and there is no epilogue.
         assert_eq!(
             multipart("pre\r\n--b\r\n\r\nhi\r\n"),
-            "multipart/mixed: 1 part; before the first part, a preamble, which MIME readers \
-             skip: \"pre\" (RFC 2046 5.1.1)"
+            "multipart/mixed: 1 part, not closed: no line --b-- ends the last, which runs to \
+             the end; before the first part, a preamble, which MIME readers skip: \"pre\" \
+             (RFC 2046 5.1.1)"
         );
         // Bytes that are not text are escaped, as in a field's value.
         // A quote in the text cannot seem to end it (and so fake an epilogue).
@@ -1022,6 +1088,65 @@ mod tests {
             !escaped.contains('\x1b') && escaped.contains("\"a\\"),
             "{escaped}"
         );
+    }
+
+    #[test]
+    fn an_attached_message_a_commented_encoding_and_latin_1_names_are_read() {
+        let message = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
+            Content-Type: message/rfc822\r\n\
+            Content-Disposition: attachment; filename=\"orig.eml\"\r\n\r\n\
+            Subject: inner\r\n\r\nhi\r\n--b\r\n\
+            Content-Type: text/plain\r\n\
+            Content-Disposition: attachment; filename*=iso-8859-1'fr'r%E9sum%E9.txt\r\n\
+            Content-Transfer-Encoding: base64 (the file as it is)\r\n\r\naGk=\r\n--b\r\n\
+            Content-Type: text/plain; name*=windows-1252''%80.txt\r\n\r\nx\r\n--b--\r\n";
+        let outline = outline(message, None);
+        let parts = depths_and(&outline, |p| &p.text);
+        // An attached message keeps its disposition and name (RFC 2183 2).
+        assert_eq!(
+            parts[1],
+            (
+                1,
+                "message/rfc822, attachment \"orig.eml\": a whole message, 20 octets"
+            )
+        );
+        // RFC 2231 4: the charset names the octets; a comment may follow the encoding's
+        // token (RFC 2045 6.1).
+        assert_eq!(
+            parts[3],
+            (
+                1,
+                "text/plain, attachment \"r\u{e9}sum\u{e9}.txt\", base64, 4 octets, 2 decoded"
+            )
+        );
+        // A charset not known here: the name as written, not garbled.
+        assert!(
+            parts[4].1.contains("named \"windows-1252''%80.txt\""),
+            "{}",
+            parts[4].1
+        );
+    }
+
+    #[test]
+    fn parts_nested_too_deep_are_said_to_be_left_out_uncounted() {
+        let mut message = Vec::new();
+        for depth in 0..12 {
+            message.extend_from_slice(
+                format!("Content-Type: multipart/mixed; boundary=b{depth}\r\n\r\n--b{depth}\r\n")
+                    .as_bytes(),
+            );
+        }
+        message.extend_from_slice(b"\r\nleaf\r\n");
+        let deep = outline(&message, None);
+        assert_eq!(deep.parts.len(), DEPTH_SHOWN + 1);
+        assert!(deep.nested_beyond && deep.parts_left_out > 0);
+        // A wide message leaves parts out for their number, not their depth.
+        let wide: String = (0..PARTS_SHOWN + 5).map(|_| "--b\r\n\r\nx\r\n").collect();
+        let wide = outline(
+            format!("Content-Type: multipart/mixed; boundary=b\r\n\r\n{wide}--b--\r\n").as_bytes(),
+            None,
+        );
+        assert!(!wide.nested_beyond && wide.parts_left_out == 6);
     }
 
     #[test]
@@ -1074,8 +1199,9 @@ mod tests {
             [
                 (
                     0,
-                    "multipart/report: 3 parts; before the first part, a preamble, which \
-                     MIME readers skip: \"preamble\" (RFC 2046 5.1.1)"
+                    "multipart/report: 3 parts, not closed: no line --R R-- ends the last, \
+                     which runs to the end; before the first part, a preamble, which MIME \
+                     readers skip: \"preamble\" (RFC 2046 5.1.1)"
                 ),
                 (1, "text/plain (no Content-Type), 7bit, 10 octets"),
                 (1, "message/rfc822: a whole message, 124 octets"),
@@ -1158,7 +1284,18 @@ mod tests {
         );
         let (summary, text) = body_of("multipart/mixed; charset=x");
         assert_eq!(summary, "multipart/mixed");
-        assert!(text.contains("no boundary that can be read"), "{text}");
+        assert!(
+            text.contains("(no boundary parameter, so no parts; RFC 2046 5.1.1)"),
+            "{text}"
+        );
+        // A boundary RFC 2046 5.1.1 does not allow is named, and why.
+        for boundary in ["\"sp \"", &"x".repeat(71)] {
+            let (_, text) = body_of(&format!("multipart/mixed; boundary={boundary}"));
+            assert!(
+                text.contains("is not 1 to 70 of the characters RFC 2046 5.1.1 allows"),
+                "{text}"
+            );
+        }
         let disposition = outline(
             b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\
               Content-Disposition: filename=\"a.pdf\"\r\n\r\nx\r\n--b--\r\n",

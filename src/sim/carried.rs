@@ -62,11 +62,15 @@ pub enum Earlier {
 #[derive(Debug, Default)]
 pub struct FirstCopies {
     original: HashMap<Vec<u8>, usize>,
+    /// The Message-IDs that originals of different bodies have: another message uses the
+    /// same one. A copy whose body is cut (a TOP answer) cannot tell them apart.
+    reused: HashSet<Vec<u8>>,
 }
 
 impl FirstCopies {
     pub fn of(events: &[TraceEvent]) -> FirstCopies {
-        let mut original = HashMap::new();
+        let mut original: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut reused: HashSet<Vec<u8>> = HashSet::new();
         // The connections whose server has offered CHUNKING so far, found in the same pass
         // rather than by a walk back along each connection for each message sent in chunks.
         let mut chunking_offered: HashSet<ConnId> = HashSet::new();
@@ -93,11 +97,25 @@ impl FirstCopies {
             if !is_original(&bytes, carried) {
                 continue;
             }
-            if let Some(id) = message_id_field(&bytes) {
-                original.entry(id.to_vec()).or_insert(index);
+            let Some(id) = message_id_field(&bytes) else {
+                continue;
+            };
+            match original.get(id) {
+                None => {
+                    original.insert(id.to_vec(), index);
+                }
+                Some(&first) if !reused.contains(id) => {
+                    let body = split_entity(&bytes).1;
+                    let first_body = carried_bytes_where(events, first, || true)
+                        .map(|(first, _)| split_entity(&first).1 == body);
+                    if first_body != Some(true) {
+                        reused.insert(id.to_vec());
+                    }
+                }
+                Some(_) => {}
             }
         }
-        FirstCopies { original }
+        FirstCopies { original, reused }
     }
 }
 
@@ -131,7 +149,16 @@ pub fn message_outline<'a>(
             Earlier::NoMessageId,
         ));
     };
-    let original = first_copies()
+    let first_copies = first_copies();
+    // The start of a body cannot tell two messages of one Message-ID apart.
+    if matches!(carried, Carried::Top(_)) && first_copies.reused.contains(id) {
+        return Some((
+            outlined(&message, None, carried),
+            carried,
+            Earlier::OtherBody,
+        ));
+    }
+    let original = first_copies
         .original
         .get(id)
         .filter(|&&original| original < index)
@@ -170,11 +197,15 @@ pub fn message_outline<'a>(
 fn outlined(message: &[u8], first_copy: Option<&[u8]>, carried: Carried) -> Outline {
     let mut outlined = outline(message, first_copy);
     if let Carried::Top(lines_asked) = carried {
-        let body_lines = pop3_wire::header_section_end(message).map_or(0, |body_start| {
-            pop3_wire::line_count(&message[body_start..])
-        });
-        let whole = body_lines < lines_asked
-            || first_copy.is_some_and(|first| split_entity(first).1 == split_entity(message).1);
+        // A message with no empty line after its fields has no body: TOP sends it all.
+        let whole = match pop3_wire::header_section_end(message) {
+            None => true,
+            Some(body_start) => {
+                pop3_wire::line_count(&message[body_start..]) < lines_asked
+                    || first_copy
+                        .is_some_and(|first| split_entity(first).1 == split_entity(message).1)
+            }
+        };
         if !whole {
             outlined.parts.clear();
             outlined.parts_left_out = 0;
@@ -802,6 +833,75 @@ mod tests {
         let cut = outlined(b"TOP 1 2\r\n").expect("outlined");
         assert!(cut.body_cut && cut.parts.is_empty());
         assert_eq!(cut.body_summary(), "");
+    }
+
+    #[test]
+    fn a_top_answer_is_not_compared_where_two_messages_share_its_message_id() {
+        let on = |conn, direction, bytes: &[u8]| TraceEvent {
+            time_ms: 0,
+            event: Event::Transmitted {
+                conn,
+                direction,
+                bytes: crate::sim::trace::WireBytes::from_bytes(bytes),
+            },
+        };
+        let (to_server, to_client) = (Direction::ClientToServer, Direction::ServerToClient);
+        let submitted = |conn, subject_and_body: &[u8]| {
+            let data = [
+                b"Message-ID: <same@x.test>\r\n".as_slice(),
+                subject_and_body,
+                b".\r\n",
+            ]
+            .concat();
+            [
+                on(conn, to_client, b"354 go on\r\n"),
+                on(conn, to_server, &data),
+            ]
+        };
+        let top_of = |bodies: [&[u8]; 2]| {
+            let mut events: Vec<TraceEvent> = submitted(1, bodies[0]).into_iter().collect();
+            events.extend(submitted(2, bodies[1]));
+            events.extend([
+                on(3, to_client, b"+OK ready\r\n"),
+                on(3, to_server, b"TOP 1 0\r\n"),
+                on(
+                    3,
+                    to_client,
+                    b"+OK\r\nReceived: by x.test\r\nMessage-ID: <same@x.test>\r\n\r\n.\r\n",
+                ),
+            ]);
+            let first_copies = FirstCopies::of(&events);
+            message_outline(&events, events.len() - 1, || &first_copies)
+                .map(|(outline, _, earlier)| (earlier, outline.body_cut))
+        };
+        // One message sent twice: the TOP answer is compared with it.
+        assert_eq!(
+            top_of([b"\r\nA\r\n", b"\r\nA\r\n"]),
+            Some((Earlier::Compared, true))
+        );
+        // Two messages of one Message-ID: the empty start of a body matches both, so neither.
+        assert_eq!(
+            top_of([b"\r\nA\r\n", b"\r\nB\r\n"]),
+            Some((Earlier::OtherBody, true))
+        );
+    }
+
+    #[test]
+    fn a_top_answer_of_a_message_without_a_body_is_the_whole_message() {
+        let events = sends(&[
+            (Direction::ServerToClient, b"+OK ready\r\n"),
+            (Direction::ClientToServer, b"TOP 1 0\r\n"),
+            (
+                Direction::ServerToClient,
+                b"+OK\r\nSubject: header only\r\nMIME-Version: 1.0\r\n.\r\n",
+            ),
+        ]);
+        let first_copies = FirstCopies::default();
+        let (outline, carried, _) =
+            message_outline(&events, events.len() - 1, || &first_copies).expect("outlined");
+        assert_eq!(carried, Carried::Top(0));
+        assert!(!outline.body_cut);
+        assert_eq!(outline.body_summary(), "text/plain");
     }
 
     #[test]

@@ -1464,20 +1464,18 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
         summary.push_str(", body ");
         summary.push_str(&body);
     }
-    let about_fields = match (earlier, carried) {
-        (Earlier::Compared, _) => OUTLINE_COMPARED,
-        (Earlier::ThisIsTheOriginal, Carried::Notice) => OUTLINE_NOTICE,
-        (Earlier::ThisIsTheOriginal, _) => OUTLINE_FIRST_COPY,
-        (Earlier::NoMessageId, _) => OUTLINE_NO_MESSAGE_ID,
-        (Earlier::NoOriginal, _) => OUTLINE_NO_ORIGINAL,
-        (Earlier::OtherBody, _) => OUTLINE_OTHER_BODY,
+    let (about_fields, parts_follow) = match (earlier, carried) {
+        (Earlier::Compared, _) => (OUTLINE_COMPARED, true),
+        (Earlier::ThisIsTheOriginal, Carried::Notice) => (OUTLINE_NOTICE, true),
+        (Earlier::ThisIsTheOriginal, _) => (OUTLINE_FIRST_COPY, false),
+        (Earlier::NoMessageId, _) => (OUTLINE_NO_MESSAGE_ID, true),
+        (Earlier::NoOriginal, _) => (OUTLINE_NO_ORIGINAL, true),
+        (Earlier::OtherBody, _) => (OUTLINE_OTHER_BODY, true),
     };
     // A body cut short (a TOP answer) has no parts listed.
-    let about_fields = match outline.body_cut {
-        true => about_fields
-            .strip_suffix(" Then the body's MIME parts.")
-            .unwrap_or(about_fields),
-        false => about_fields,
+    let about_fields = match parts_follow && !outline.body_cut {
+        true => format!("{about_fields} Then the body's MIME parts."),
+        false => about_fields.to_string(),
     };
     html! {
         <details class="wire outline" open={**open} ontoggle={on_toggle(open)}>
@@ -1516,13 +1514,26 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
                     { parts_tree(&outline.parts) }
                 </ul>
                 if outline.parts_left_out > 0 {
-                    <p class="outline-about">{ format!("and {} more, not listed", counted(outline.parts_left_out, "part")) }</p>
+                    <p class="outline-about">{ parts_left_out_told(&outline) }</p>
                 }
                 <p class="outline-about">{ sizes_told(carried, &outline) }</p>
                 { fields_glossary(&outline, &opened.glossary) }
                 <p class="explanation-rfc">{ outline_rfcs(&outline, carried) }</p>
             </div>
         </details>
+    }
+}
+
+/// The parts an outline leaves out, in words: those past its most, and those nested too
+/// deep, whose own parts are not counted.
+fn parts_left_out_told(outline: &Outline) -> String {
+    let left_out = counted(outline.parts_left_out, "part");
+    match outline.nested_beyond {
+        true => format!(
+            "and {left_out} more, not listed, some nested too deep to list (the parts within \
+             those are not counted)"
+        ),
+        false => format!("and {left_out} more, not listed"),
     }
 }
 
@@ -1610,7 +1621,7 @@ fn parts_tree(parts: &[OutlinePart]) -> Html {
 const OUTLINE_COMPARED: &str = "Header fields, top to bottom; those marked were added on the \
     way, after this message (by its Message-ID) was first sent or written in the run. Each server \
     that takes a message writes a Received: field above it; the one that delivers it, a \
-    Return-Path: (and, in this simulation, a Delivered-To:). Then the body's MIME parts.";
+    Return-Path: (and, in this simulation, a Delivered-To:).";
 
 /// Said above the fields of a message as its sender sent it.
 const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message's sender sent \
@@ -1621,27 +1632,26 @@ const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message'
 /// Said above the fields of a notice as its host wrote it.
 const OUTLINE_NOTICE: &str = "Header fields, top to bottom, as the host that wrote this notice \
     has them (with its own Received: field). Sent on, each server that takes it writes a \
-    Received: field above them; the host that delivers it, a Return-Path:. Then the body's MIME \
-    parts.";
+    Received: field above them; the host that delivers it, a Return-Path:.";
 
 /// Said above the fields of a message without a Message-ID.
 const OUTLINE_NO_MESSAGE_ID: &str = "Header fields, top to bottom. This message has no \
     Message-ID, by which its first copy in the run would be found, so none is marked as added \
-    on the way; a Received: field names the server that wrote it. Then the body's MIME parts.";
+    on the way; a Received: field names the server that wrote it.";
 
 /// Said above the fields of a message whose original (by its Message-ID) is not in the run.
 const OUTLINE_NO_ORIGINAL: &str = "Header fields, top to bottom. No copy with this Message-ID \
     was shown before without a Received: field (a submission server writes a Message-ID for a \
     message that has none; a scripted client's message goes in one write with its commands, \
     which is not read as a message), so none is marked as added on the way; a Received: field \
-    names the server that wrote it. Then the body's MIME parts.";
+    names the server that wrote it.";
 
 /// Said above the fields of a message whose Message-ID an earlier message with another body
 /// has.
 const OUTLINE_OTHER_BODY: &str = "Header fields, top to bottom. The first message sent with \
     this Message-ID has another body: another message uses the same Message-ID (or a server \
     changed the body, making its bare line ends CRLF), so none is marked as added on the way. \
-    Then the body's MIME parts.";
+   ";
 
 /// Said above a message's path.
 const OUTLINE_PATH: &str = "Its path, from its Received: fields read from the bottom up (the \
@@ -1658,19 +1668,26 @@ fn sizes_told(carried: Carried, outline: &Outline) -> String {
             0 => "none of its body".to_string(),
             lines => format!("up to {lines} line{} of its body", crate::plural(lines)),
         };
-        let cut = match (outline.body_cut, lines) {
-            (true, 0) => " No line of the body came, so its MIME parts are not listed.",
-            (true, _) => {
-                " The body is cut short there, so its MIME parts are not listed: a part cut \
-                 in two would look whole."
-            }
-            (false, _) => " The body has fewer lines than TOP asked for, so it came whole.",
+        let (own, cut) = match (outline.body_cut, lines) {
+            (true, 0) => (
+                "",
+                " No line of the body came, so its MIME parts are not listed.",
+            ),
+            (true, _) => (
+                "",
+                " The body may go on past these lines, so its MIME parts are not listed: a \
+                 part cut in two would look whole.",
+            ),
+            (false, _) => (
+                "; sizes here are its own",
+                " All of the message came: it has no more body lines than TOP asked for.",
+            ),
         };
         return format!(
-            "What TOP sent of the message is {}: its header, the empty line after it and \
-             {body} (RFC 1939 7); sizes here are its own. The bytes as sent count more: the \
-             +OK line, one more dot before each line that starts with one, and the line of a \
-             dot alone that ends the answer (RFC 1939 3).{cut}",
+            "What TOP sent of the message is {}: its header and {body} (RFC 1939 7){own}. \
+             The bytes as sent count more: the +OK line, one more dot before each line that \
+             starts with one, and the line of a dot alone that ends the answer (RFC 1939 \
+             3).{cut}",
             counted(octets, "octet")
         );
     }
