@@ -1855,7 +1855,7 @@ fn read_error(text: &str, path: &str, error: &serde_json::Error) -> ScenarioErro
         } else {
             format!("{path} ({position})")
         },
-        problem: format!("not a valid scenario: {message}{note}"),
+        problem: format!("{message}{note}"),
     }])
 }
 
@@ -2494,6 +2494,11 @@ mod tests {
             .to_string();
         assert!(
             error.contains("unknown field `colour`, expected one of"),
+            "{error}"
+        );
+        // The callers say that the file is not a valid scenario; the problem does not again.
+        assert!(
+            error.starts_with("colour (line 1, column 9): unknown field"),
             "{error}"
         );
     }
