@@ -2481,6 +2481,15 @@ pub fn message_data_note(bytes: &[u8]) -> Option<StepNote> {
     if has_bare_line_feed(bytes) {
         return bare_line_feed_note();
     }
+    if bytes == b".\r\n" {
+        return note(
+            "The line with only '.' that ends the data, at once: the message is empty, with no \
+             header fields and no body. RFC 5322 requires at least Date and From; a submission \
+             server may add what is missing, as this simulation's do, and a relay adds \
+             nothing but its Received: field.",
+            "RFC 5321 4.1.1.4, RFC 5322 3.6, RFC 6409 8",
+        );
+    }
     whole_message_note(bytes).or_else(|| {
         note(
             "The message data: header fields, an empty line, the body, until a line with only \
@@ -2641,6 +2650,20 @@ fn pop3_command_note(bytes: &[u8]) -> Option<StepNote> {
 mod tests {
     use super::*;
     use crate::sim::trace::WireBytes;
+
+    /// Data that is only the end line is an empty message, not data whose end is to come.
+    #[test]
+    fn an_empty_message_is_told_as_one() {
+        let empty = message_data_note(b".\r\n").expect("a note");
+        assert!(
+            empty.text.contains("the message is empty"),
+            "{}",
+            empty.text
+        );
+        assert!(empty.rfc.contains("RFC 5321 4.1.1.4"));
+        let started = message_data_note(b"Subject: x\r\n").expect("a note");
+        assert!(started.text.contains("still to come"), "{}", started.text);
+    }
 
     /// The notes, as shown, of the steps of `scenario`'s run whose lines hold `line`.
     fn shown_notes(scenario: &crate::sim::Scenario, line: &str) -> Vec<String> {
