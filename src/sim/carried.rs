@@ -74,18 +74,34 @@ impl FirstCopies {
         // The connections whose server has offered CHUNKING so far, found in the same pass
         // rather than by a walk back along each connection for each message sent in chunks.
         let mut chunking_offered: HashSet<ConnId> = HashSet::new();
+        // The connections a user agent opened, likewise.
+        let mut user_agents: HashSet<&str> = HashSet::new();
+        let mut from_user_agent: HashSet<ConnId> = HashSet::new();
         for (index, event) in events.iter().enumerate() {
             let mut conn_offers_chunking = false;
-            if let Event::Transmitted {
-                conn,
-                direction,
-                bytes,
-            } = &event.event
-            {
-                if *direction == Direction::ServerToClient && offers_chunking(bytes.as_bytes()) {
-                    chunking_offered.insert(*conn);
+            let mut sent_by_user_agent = false;
+            match &event.event {
+                Event::MessageComposed(composed) => {
+                    user_agents.insert(&composed.ua);
                 }
-                conn_offers_chunking = chunking_offered.contains(conn);
+                Event::ConnectionAttempted(attempted)
+                    if user_agents.contains(&*attempted.client) =>
+                {
+                    from_user_agent.insert(attempted.conn);
+                }
+                Event::Transmitted {
+                    conn,
+                    direction,
+                    bytes,
+                } => {
+                    if *direction == Direction::ServerToClient && offers_chunking(bytes.as_bytes())
+                    {
+                        chunking_offered.insert(*conn);
+                    }
+                    conn_offers_chunking = chunking_offered.contains(conn);
+                    sent_by_user_agent = from_user_agent.contains(conn);
+                }
+                _ => {}
             }
             let Some((bytes, carried)) =
                 carried_bytes_where(events, index, || conn_offers_chunking)
@@ -94,7 +110,7 @@ impl FirstCopies {
             };
             // Fields are read the same with or without dot-stuffing: a dot before a field's
             // name only changes the name, and a continuation line starts with white space.
-            if !is_original(&bytes, carried) {
+            if !is_original(&bytes, carried, sent_by_user_agent) {
                 continue;
             }
             let Some(id) = message_id_field(&bytes) else {
@@ -119,14 +135,35 @@ impl FirstCopies {
     }
 }
 
-/// Whether bytes carried are a message's original: a notice, or data that no server has
-/// written a `Received:` field above (RFC 5321 4.4: each one that takes it does).
-fn is_original(message: &[u8], carried: Carried) -> bool {
+/// Whether bytes carried are a message's original: a notice, or data that its user agent
+/// sent, or that no server has written a `Received:` field above (RFC 5321 4.4: each one
+/// that takes it does). A user agent's message may hold `Received:` fields of its own (a
+/// message written by hand, or sent on as it came): it is the original all the same.
+fn is_original(message: &[u8], carried: Carried, sent_by_user_agent: bool) -> bool {
     match carried {
         Carried::Notice => true,
         Carried::Retrieved | Carried::Top(_) | Carried::Stored => false,
-        Carried::Data | Carried::Chunks(_) => count_received_headers(message) == 0,
+        Carried::Data | Carried::Chunks(_) => {
+            sent_by_user_agent || count_received_headers(message) == 0
+        }
     }
+}
+
+/// Whether the event at `index` was sent on a connection that a user agent of the run
+/// opened: the client a `ConnectionAttempted` names is one that composed a message.
+fn sent_by_user_agent(events: &[TraceEvent], index: usize) -> bool {
+    let Some(Event::Transmitted { conn, .. }) = events.get(index).map(|event| &event.event) else {
+        return false;
+    };
+    let mut earlier = events[..index].iter().rev().map(|event| &event.event);
+    let Some(client) = earlier.find_map(|event| match event {
+        Event::ConnectionAttempted(attempted) if attempted.conn == *conn => Some(&attempted.client),
+        _ => None,
+    }) else {
+        return false;
+    };
+    // A user agent composes each message before it connects to submit it.
+    earlier.any(|event| matches!(event, Event::MessageComposed(composed) if composed.ua == *client))
 }
 
 /// The outline of the message the event at `index` carries, compared with its original in
@@ -139,7 +176,9 @@ pub fn message_outline<'a>(
     first_copies: impl FnOnce() -> &'a FirstCopies,
 ) -> Option<(Outline, Carried, Earlier)> {
     let (message, carried) = message_carried(events, index)?;
-    if is_original(&message, carried) {
+    let from_user_agent =
+        matches!(carried, Carried::Data | Carried::Chunks(_)) && sent_by_user_agent(events, index);
+    if is_original(&message, carried, from_user_agent) {
         return Some((outline(&message, None), carried, Earlier::ThisIsTheOriginal));
     }
     let Some(id) = message_id_field(&message) else {
@@ -681,6 +720,36 @@ mod tests {
             (Carried::Retrieved, Earlier::Compared),
         ];
         assert_eq!(earlier(&with_id), compared);
+        // A message written with Received: fields of its own (a real one pasted in): the user
+        // agent's copy is still the original, and only the servers' fields are added.
+        let pasted = basic_delivery_of(
+            "Received: from elsewhere.test by old.test; Mon, 31 Aug 2026 08:00:00 +0000\r\n\
+             From: alice@sender.test\r\nTo: bob@receiver.test\r\nMessage-ID: <x@sender.test>\r\n\
+             Subject: Hi\r\n\r\nHello\r\n",
+        );
+        assert_eq!(earlier(&pasted), compared);
+        let stored = outlines_with_earlier(&pasted)
+            .into_iter()
+            .find(|(_, _, carried, _)| *carried == Carried::Stored)
+            .expect("stored");
+        let added: Vec<&str> = stored
+            .1
+            .fields
+            .iter()
+            .filter(|field| field.added)
+            .map(|field| field.name.as_str())
+            .collect();
+        // The submission server wrote the Date: the message had none (RFC 6409 8.2).
+        assert_eq!(
+            added,
+            [
+                "Return-Path",
+                "Received",
+                "Delivered-To",
+                "Received",
+                "Date"
+            ]
+        );
         // Without one, the submission server writes it: the copies after it have no
         // original with that Message-ID.
         let without_id = basic_delivery_of(

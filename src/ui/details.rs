@@ -1641,10 +1641,10 @@ const OUTLINE_NO_MESSAGE_ID: &str = "Header fields, top to bottom. This message 
 
 /// Said above the fields of a message whose original (by its Message-ID) is not in the run.
 const OUTLINE_NO_ORIGINAL: &str = "Header fields, top to bottom. No copy with this Message-ID \
-    was shown before without a Received: field (a submission server writes a Message-ID for a \
-    message that has none; a scripted client's message goes in one write with its commands, \
-    which is not read as a message), so none is marked as added on the way; a Received: field \
-    names the server that wrote it.";
+    was shown before as its user agent sent it, or without a Received: field (a submission \
+    server writes a Message-ID for a message that has none; a scripted client's message goes \
+    in one write with its commands, which is not read as a message), so none is marked as \
+    added on the way; a Received: field names the server that wrote it.";
 
 /// Said above the fields of a message whose Message-ID an earlier message with another body
 /// has.
