@@ -193,7 +193,7 @@ pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
             .filter(|left| **left > 0)
             .map(|left| *left -= 1);
         let (name, value) = name_and_value(raw);
-        let reads = decoded_words(&value).map(|text| cut(visible(text)));
+        let reads = decoded_words(&value, words_allowed(&name)).map(|text| cut(visible(text)));
         fields.push(OutlineField {
             name,
             value,
@@ -763,37 +763,180 @@ fn in_charset(charset: &str, octets: &[u8]) -> Option<String> {
     }
 }
 
-/// `text` with its RFC 2047 encoded words (`=?UTF-8?B?wqFIb2xhIQ==?=`) decoded, the white
-/// space between two of them dropped (RFC 2047 6.2); `None` when it has none that can be
-/// decoded. Charsets: UTF-8 and US-ASCII, and ISO-8859-1, whose octets are the first 256
-/// characters; a word in another is left as it is.
-fn decoded_words(text: &str) -> Option<String> {
+/// Where a field's value may hold encoded words (RFC 2047 5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WordsAllowed {
+    /// Unstructured text (Subject, Comments, a field this reader does not know): any word
+    /// that stands apart, between white space (5(1)).
+    Text,
+    /// A field of addresses or phrases (From, To, Keywords, ...): a word of a phrase, such as
+    /// a display name, or of a comment (5(2), 5(3)); never in a quoted string or between
+    /// angle brackets (an address).
+    Phrases,
+    /// Any other structured field (Message-ID, Content-Type, Received, ...): only in a
+    /// comment; never in an identifier or a parameter's value.
+    Comments,
+}
+
+/// Where the value of the field `name` may hold encoded words.
+fn words_allowed(name: &str) -> WordsAllowed {
+    const TEXT: &[&str] = &["Subject", "Comments", "Content-Description"];
+    const PHRASES: &[&str] = &[
+        "From",
+        "Sender",
+        "Reply-To",
+        "To",
+        "Cc",
+        "Bcc",
+        "Resent-From",
+        "Resent-Sender",
+        "Resent-To",
+        "Resent-Cc",
+        "Resent-Bcc",
+        "Keywords",
+        "Disposition-Notification-To",
+    ];
+    const STRUCTURED: &[&str] = &[
+        "Return-Path",
+        "Received",
+        "Delivered-To",
+        "Date",
+        "Resent-Date",
+        "Message-ID",
+        "Resent-Message-ID",
+        "In-Reply-To",
+        "References",
+        "MIME-Version",
+        "Content-Type",
+        "Content-Transfer-Encoding",
+        "Content-Disposition",
+        "Content-ID",
+        "Content-Language",
+        "Auto-Submitted",
+        "DKIM-Signature",
+        "Authentication-Results",
+        "Received-SPF",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "List-Help",
+        "List-Subscribe",
+        "List-Post",
+        "List-Owner",
+        "List-Archive",
+    ];
+    let is = |names: &[&str]| names.iter().any(|known| known.eq_ignore_ascii_case(name));
+    if is(TEXT) {
+        WordsAllowed::Text
+    } else if is(PHRASES) {
+        WordsAllowed::Phrases
+    } else if is(STRUCTURED) {
+        WordsAllowed::Comments
+    } else {
+        WordsAllowed::Text
+    }
+}
+
+/// `text`, the value of a field whose encoded words may stand where `allowed` says, with
+/// those RFC 2047 encoded words (`=?UTF-8?B?wqFIb2xhIQ==?=`) decoded, the white space between
+/// two of them dropped (RFC 2047 6.2); `None` when it has none that can be decoded. A word
+/// must stand apart, between white space, the value's ends or a comment's parentheses (RFC
+/// 2047 5): `foo=?UTF-8?Q?bar?=` is no encoded word. A display name decoded into text with
+/// characters an address gives meaning to (`Doe, John`) is shown in quotes, as it would have
+/// to be written. Charsets: UTF-8 and US-ASCII, and ISO-8859-1, whose octets are the first
+/// 256 characters; a word in another is left as it is.
+fn decoded_words(text: &str, allowed: WordsAllowed) -> Option<String> {
+    let structured = allowed != WordsAllowed::Text;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut decoded_any = false;
+    // Where in a structured value: within quotes, angle brackets, comments (nested).
+    let (mut quoted, mut in_angle, mut comment_depth) = (false, false, 0usize);
+    // The character before `rest`, for whether a word starts apart.
+    let mut before: Option<char> = None;
     // White space after a decoded word waits: dropped if another decoded word follows.
     let (mut after_word, mut pending_space) = (false, String::new());
-    while let Some(c) = rest.chars().next() {
-        if let Some((decoded, used)) = encoded_word(rest) {
-            if !after_word {
-                out.push_str(&pending_space);
+    // The decoded words of a phrase in a row, outside comments: quoted as a whole if needed.
+    let mut phrase = String::new();
+    let flush_phrase = |out: &mut String, phrase: &mut String| {
+        if phrase.is_empty() {
+            return;
+        }
+        const SPECIALS: &[char] = &['(', ')', '<', '>', '[', ']', ':', ';', '@', '\\', ',', '"'];
+        if phrase.contains(SPECIALS) {
+            out.push('"');
+            for c in phrase.chars() {
+                if c == '"' || c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
             }
-            pending_space.clear();
-            out.push_str(&decoded);
-            (after_word, decoded_any) = (true, true);
-            rest = &rest[used..];
-            continue;
+            out.push('"');
+        } else {
+            out.push_str(phrase);
+        }
+        phrase.clear();
+    };
+    while let Some(c) = rest.chars().next() {
+        let starts_apart = before.is_none_or(|b| b.is_whitespace() || (b == '(' && structured));
+        let place_allows = match allowed {
+            WordsAllowed::Text => true,
+            WordsAllowed::Phrases => !quoted && !in_angle,
+            WordsAllowed::Comments => !quoted && !in_angle && comment_depth > 0,
+        };
+        if starts_apart && place_allows {
+            if let Some((decoded, used)) = encoded_word(rest) {
+                let next = rest[used..].chars().next();
+                let ends_apart = next.is_none_or(|n| n.is_whitespace() || (n == ')' && structured));
+                if ends_apart {
+                    let in_phrase = allowed == WordsAllowed::Phrases && comment_depth == 0;
+                    if !after_word {
+                        out.push_str(&pending_space);
+                    }
+                    pending_space.clear();
+                    if in_phrase {
+                        phrase.push_str(&decoded);
+                    } else {
+                        out.push_str(&decoded);
+                    }
+                    (after_word, decoded_any) = (true, true);
+                    before = rest[..used].chars().last();
+                    rest = &rest[used..];
+                    continue;
+                }
+            }
         }
         rest = &rest[c.len_utf8()..];
+        before = Some(c);
         if c.is_whitespace() && after_word {
             pending_space.push(c);
             continue;
         }
+        flush_phrase(&mut out, &mut phrase);
         out.push_str(&pending_space);
         pending_space.clear();
         out.push(c);
         after_word = false;
+        if structured {
+            match c {
+                '\\' if quoted || comment_depth > 0 => {
+                    // A quoted pair: the next character is itself, not a delimiter.
+                    if let Some(next) = rest.chars().next() {
+                        out.push(next);
+                        rest = &rest[next.len_utf8()..];
+                        before = Some(next);
+                    }
+                }
+                '"' if comment_depth == 0 => quoted = !quoted,
+                '(' if !quoted => comment_depth += 1,
+                ')' if !quoted && comment_depth > 0 => comment_depth -= 1,
+                '<' if !quoted && comment_depth == 0 => in_angle = true,
+                '>' if !quoted && comment_depth == 0 => in_angle = false,
+                _ => {}
+            }
+        }
     }
+    flush_phrase(&mut out, &mut phrase);
     out.push_str(&pending_space);
     decoded_any.then_some(out)
 }
@@ -1311,16 +1454,20 @@ mod tests {
     #[test]
     fn encoded_words_are_decoded_beside_the_field_as_written() {
         assert_eq!(
-            decoded_words("=?UTF-8?B?wqFIb2xhIQ==?=").as_deref(),
+            decoded_words("=?UTF-8?B?wqFIb2xhIQ==?=", WordsAllowed::Text).as_deref(),
             Some("\u{a1}Hola!")
         );
         // The space between two encoded words is dropped; other text is kept.
         assert_eq!(
-            decoded_words("Re: =?utf-8?q?J=C3=BCr?= =?utf-8?q?gen_sagt?= hi").as_deref(),
+            decoded_words(
+                "Re: =?utf-8?q?J=C3=BCr?= =?utf-8?q?gen_sagt?= hi",
+                WordsAllowed::Text
+            )
+            .as_deref(),
             Some("Re: J\u{fc}rgen sagt hi")
         );
         assert_eq!(
-            decoded_words("=?iso-8859-1?Q?caf=E9?=").as_deref(),
+            decoded_words("=?iso-8859-1?Q?caf=E9?=", WordsAllowed::Text).as_deref(),
             Some("caf\u{e9}")
         );
         for plain in [
@@ -1330,11 +1477,59 @@ mod tests {
             "=?UTF-8?X?a?=",
             "a =? b ?= c",
         ] {
-            assert_eq!(decoded_words(plain), None, "{plain}");
+            assert_eq!(decoded_words(plain, WordsAllowed::Text), None, "{plain}");
         }
         let outline = outline(b"Subject: =?UTF-8?B?wqFIb2xhIQ==?=\r\n\r\nx\r\n", None);
         assert_eq!(outline.fields[0].value, "=?UTF-8?B?wqFIb2xhIQ==?=");
         assert_eq!(outline.fields[0].reads.as_deref(), Some("\u{a1}Hola!"));
+    }
+
+    #[test]
+    fn encoded_words_are_decoded_only_where_rfc_2047_allows_them() {
+        let reads = |field: &str| {
+            let message = format!("{field}\r\n\r\nx\r\n");
+            outline(message.as_bytes(), None).fields[0].reads.clone()
+        };
+        // Display names and comments of address fields (RFC 2047 5(2), 5(3)).
+        assert_eq!(
+            reads("From: =?UTF-8?Q?J=C3=BCrgen?= <j@x.test> (=?UTF-8?Q?B=C3=BCro?=)").as_deref(),
+            Some("J\u{fc}rgen <j@x.test> (B\u{fc}ro)")
+        );
+        // Never in an address, an identifier, a quoted string or a parameter's value.
+        for field in [
+            "To: =?UTF-8?Q?bob?=@receiver.test",
+            "To: <=?UTF-8?Q?bob?=@receiver.test>",
+            "Message-ID: <=?UTF-8?Q?x?=@sender.test>",
+            "In-Reply-To: <=?UTF-8?Q?x?=@sender.test>",
+            "Content-Type: text/plain; name==?UTF-8?Q?n.txt?=",
+            "Content-Type: text/plain; name=\"=?UTF-8?Q?n.txt?=\"",
+            "From: \"=?UTF-8?Q?not_decoded?=\" <carol@x.test>",
+            // Glued to other text, in any field (5(1)).
+            "X-Glued: foo=?UTF-8?Q?bar?=baz",
+            "Subject: (=?ISO-8859-1?B?4Q==?=)",
+        ] {
+            assert_eq!(reads(field), None, "{field}");
+        }
+        // A structured field's comment may hold one, as Content-Type's may.
+        assert_eq!(
+            reads("Content-Type: text/plain (=?UTF-8?Q?f=C3=BCr_dich?=)").as_deref(),
+            Some("text/plain (f\u{fc}r dich)")
+        );
+        // A display name decoded into characters an address gives meaning to is quoted.
+        assert_eq!(
+            reads("From: =?UTF-8?Q?Doe=2C_John?= <alice@sender.test>").as_deref(),
+            Some("\"Doe, John\" <alice@sender.test>")
+        );
+        assert_eq!(
+            reads("To: =?UTF-8?Q?=3Cbob=40evil=2Etest=3E?= <bob@receiver.test>").as_deref(),
+            Some("\"<bob@evil.test>\" <bob@receiver.test>")
+        );
+        assert_eq!(
+            reads("To: =?UTF-8?Q?a=22b?= <c@d.test>").as_deref(),
+            Some("\"a\\\"b\" <c@d.test>")
+        );
+        // A quoted pair does not end the quoted string it is in.
+        assert_eq!(reads("From: \"a\\\" =?UTF-8?Q?b?=\" <c@d.test>"), None);
     }
 
     /// Pieces of messages, whole and broken: fields, folds, boundaries, nested messages, the
