@@ -193,7 +193,9 @@ pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
             .filter(|left| **left > 0)
             .map(|left| *left -= 1);
         let (name, value) = name_and_value(raw);
-        let reads = decoded_words(&value, words_allowed(&name)).map(|text| cut(visible(text)));
+        // Read from the octets, not from the value as shown: its escapes are no syntax.
+        let reads =
+            decoded_words(&unfolded_text(raw), words_allowed(&name)).map(|text| cut(visible(text)));
         fields.push(OutlineField {
             name,
             value,
@@ -267,6 +269,12 @@ pub fn header_fields(message: &[u8]) -> Vec<&[u8]> {
 fn name_and_value(raw: &[u8]) -> (String, String) {
     let colon = raw.iter().position(|&b| b == b':').unwrap_or(raw.len());
     let name = cut(escaped(raw[..colon].trim_ascii()));
+    (name, cut(escaped(&unfolded_value(raw))))
+}
+
+/// A raw field's value unfolded, its runs of white space made one space (RFC 5322 2.2.3).
+fn unfolded_value(raw: &[u8]) -> Vec<u8> {
+    let colon = raw.iter().position(|&b| b == b':').unwrap_or(raw.len());
     let value_bytes = raw.get(colon + 1..).unwrap_or_default();
     let mut unfolded = Vec::with_capacity(value_bytes.len());
     for word in value_bytes
@@ -278,8 +286,12 @@ fn name_and_value(raw: &[u8]) -> (String, String) {
         }
         unfolded.extend_from_slice(word);
     }
-    let value = escaped(&unfolded);
-    (name, cut(value))
+    unfolded
+}
+
+/// [`unfolded_value`] as text, octets that are not UTF-8 replaced.
+fn unfolded_text(raw: &[u8]) -> String {
+    String::from_utf8_lossy(&unfolded_value(raw)).into_owned()
 }
 
 /// `text` (as shown, with escapes) cut after [`VALUE_SHOWN`] characters, an escape counted
@@ -305,7 +317,8 @@ struct Place {
 fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut usize) {
     if place.depth > DEPTH_SHOWN || *budget == 0 {
         outline.parts_left_out += 1;
-        outline.nested_beyond |= place.depth > DEPTH_SHOWN;
+        // A part left out may hold parts of its own, which are not counted.
+        outline.nested_beyond |= place.depth > DEPTH_SHOWN || may_hold_parts(entity, place);
         return;
     }
     *budget -= 1;
@@ -430,7 +443,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         Some(Err(BoundaryProblem::Invalid { boundary })) => described.push_str(&format!(
             " (its boundary \"{}\" is not 1 to 70 of the characters RFC 2046 5.1.1 allows, \
              ending in no space, so no parts)",
-            cut(visible(boundary))
+            cut(escaped_for_quotes(boundary.as_bytes()))
         )),
         _ => {}
     }
@@ -477,8 +490,9 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
     // RFC 2045 6.1: the mechanism is a token; a comment may follow it.
     let encoding = field("Content-Transfer-Encoding")
         .and_then(|e| {
-            e.split(|c: char| c == '(' || c.is_whitespace())
-                .find(|token| !token.is_empty())
+            without_comments(&e)
+                .split_whitespace()
+                .next()
                 .map(str::to_ascii_lowercase)
         })
         .map(|token| cut(visible(token)))
@@ -588,6 +602,7 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipar
     let mut preamble: &[u8] = &[];
     let mut epilogue: &[u8] = &[];
     let mut seen_delimiter = false;
+    let mut delimited = false;
     let mut closed = false;
     let mut take = |start: usize, end: usize, parts: &mut Vec<&'m [u8]>| {
         count += 1;
@@ -613,6 +628,7 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipar
             preamble = without_line_ending(&body[..line_start]);
             seen_delimiter = true;
         }
+        delimited |= !closes;
         if let Some(start) = part_start {
             let mut end = line_start.max(start);
             for ending in [b"\r\n".as_slice(), b"\n"] {
@@ -640,7 +656,7 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipar
         count,
         preamble,
         epilogue,
-        delimited: seen_delimiter,
+        delimited,
         closed,
     }
 }
@@ -656,7 +672,7 @@ struct Multipart<'m> {
     preamble: &'m [u8],
     /// What comes after the close delimiter line.
     epilogue: &'m [u8],
-    /// Whether the body has a delimiter line at all.
+    /// Whether the body has a delimiter line (not only a close delimiter) at all.
     delimited: bool,
     /// Whether a close delimiter line ends the last part.
     closed: bool,
@@ -753,6 +769,48 @@ fn parameter(parameters: &[(String, String)], name: &str) -> Option<String> {
     }))
 }
 
+/// Whether `entity` is a multipart or a message, by its Content-Type (a part of a digest
+/// without one is a message: RFC 2046 5.1.5).
+fn may_hold_parts(entity: &[u8], place: Place) -> bool {
+    let (header, _) = split_entity(entity);
+    let content_type = header_fields(header).into_iter().find_map(|raw| {
+        let (name, value) = raw_name_and_value(raw);
+        name.eq_ignore_ascii_case(b"Content-Type").then_some(value)
+    });
+    match content_type {
+        None => place.in_digest,
+        Some(value) => {
+            let value = value.trim_start().to_ascii_lowercase();
+            value.starts_with("multipart/") || value.starts_with("message/")
+        }
+    }
+}
+
+/// `text` without its comments (RFC 5322 3.2.2: parenthesised, nested, with quoted pairs),
+/// each made a space.
+fn without_comments(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut depth = 0usize;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if depth > 0 => {
+                chars.next();
+            }
+            '(' => depth += 1,
+            ')' if depth > 0 => {
+                depth -= 1;
+                if depth == 0 {
+                    out.push(' ');
+                }
+            }
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// `octets` read in `charset` (any case): UTF-8 and US-ASCII, and ISO-8859-1, whose octets
 /// are the first 256 characters; `None` for another.
 fn in_charset(charset: &str, octets: &[u8]) -> Option<String> {
@@ -773,9 +831,11 @@ enum WordsAllowed {
     /// a display name, or of a comment (5(2), 5(3)); never in a quoted string or between
     /// angle brackets (an address).
     Phrases,
-    /// Any other structured field (Message-ID, Content-Type, Received, ...): only in a
-    /// comment; never in an identifier or a parameter's value.
+    /// Any other structured field (Message-ID, Content-Type, ...): only in a comment; never
+    /// in an identifier or a parameter's value.
     Comments,
+    /// Received: nowhere (RFC 2047 5: "MUST NOT be used in a Received header field").
+    Nowhere,
 }
 
 /// Where the value of the field `name` may hold encoded words.
@@ -795,10 +855,15 @@ fn words_allowed(name: &str) -> WordsAllowed {
         "Resent-Bcc",
         "Keywords",
         "Disposition-Notification-To",
+        "List-Id",
+        "Mail-Followup-To",
+        "Mail-Reply-To",
+        "Return-Receipt-To",
+        "Errors-To",
+        "Apparently-To",
     ];
     const STRUCTURED: &[&str] = &[
         "Return-Path",
-        "Received",
         "Delivered-To",
         "Date",
         "Resent-Date",
@@ -816,7 +881,6 @@ fn words_allowed(name: &str) -> WordsAllowed {
         "DKIM-Signature",
         "Authentication-Results",
         "Received-SPF",
-        "List-Id",
         "List-Unsubscribe",
         "List-Unsubscribe-Post",
         "List-Help",
@@ -826,7 +890,9 @@ fn words_allowed(name: &str) -> WordsAllowed {
         "List-Archive",
     ];
     let is = |names: &[&str]| names.iter().any(|known| known.eq_ignore_ascii_case(name));
-    if is(TEXT) {
+    if name.eq_ignore_ascii_case("Received") {
+        WordsAllowed::Nowhere
+    } else if is(TEXT) {
         WordsAllowed::Text
     } else if is(PHRASES) {
         WordsAllowed::Phrases
@@ -846,6 +912,9 @@ fn words_allowed(name: &str) -> WordsAllowed {
 /// to be written. Charsets: UTF-8 and US-ASCII, and ISO-8859-1, whose octets are the first
 /// 256 characters; a word in another is left as it is.
 fn decoded_words(text: &str, allowed: WordsAllowed) -> Option<String> {
+    if allowed == WordsAllowed::Nowhere {
+        return None;
+    }
     let structured = allowed != WordsAllowed::Text;
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -878,16 +947,19 @@ fn decoded_words(text: &str, allowed: WordsAllowed) -> Option<String> {
         phrase.clear();
     };
     while let Some(c) = rest.chars().next() {
-        let starts_apart = before.is_none_or(|b| b.is_whitespace() || (b == '(' && structured));
+        let starts_apart =
+            before.is_none_or(|b| b.is_whitespace() || (b == '(' && comment_depth > 0));
         let place_allows = match allowed {
             WordsAllowed::Text => true,
             WordsAllowed::Phrases => !quoted && !in_angle,
             WordsAllowed::Comments => !quoted && !in_angle && comment_depth > 0,
+            WordsAllowed::Nowhere => false,
         };
         if starts_apart && place_allows {
             if let Some((decoded, used)) = encoded_word(rest) {
                 let next = rest[used..].chars().next();
-                let ends_apart = next.is_none_or(|n| n.is_whitespace() || (n == ')' && structured));
+                let ends_apart =
+                    next.is_none_or(|n| n.is_whitespace() || (n == ')' && comment_depth > 0));
                 if ends_apart {
                     let in_phrase = allowed == WordsAllowed::Phrases && comment_depth == 0;
                     if !after_word {
@@ -896,6 +968,15 @@ fn decoded_words(text: &str, allowed: WordsAllowed) -> Option<String> {
                     pending_space.clear();
                     if in_phrase {
                         phrase.push_str(&decoded);
+                    } else if comment_depth > 0 {
+                        // As it would have to be written in a comment (RFC 5322 3.2.2): a
+                        // decoded parenthesis cannot close the comment and fake what follows.
+                        for c in decoded.chars() {
+                            if matches!(c, '(' | ')' | '\\') {
+                                out.push('\\');
+                            }
+                            out.push(c);
+                        }
                     } else {
                         out.push_str(&decoded);
                     }
@@ -1211,6 +1292,11 @@ mod tests {
             multipart(" \r\n\r\n--b\r\n\r\nhi\r\n--b--\r\n\t\r\n"),
             "multipart/mixed: 1 part"
         );
+        // Only a close delimiter: no part, and no delimiter line to find one by.
+        assert_eq!(
+            multipart("--b--\r\n"),
+            "multipart/mixed: 0 parts, as no line --b is in the body (RFC 2046 5.1.1)"
+        );
         assert_eq!(
             multipart("no parts here\r\n"),
             "multipart/mixed: 0 parts, as no line --b is in the body (RFC 2046 5.1.1)"
@@ -1241,7 +1327,7 @@ mod tests {
             Subject: inner\r\n\r\nhi\r\n--b\r\n\
             Content-Type: text/plain\r\n\
             Content-Disposition: attachment; filename*=iso-8859-1'fr'r%E9sum%E9.txt\r\n\
-            Content-Transfer-Encoding: base64 (the file as it is)\r\n\r\naGk=\r\n--b\r\n\
+            Content-Transfer-Encoding: (the file as it is) base64\r\n\r\naGk=\r\n--b\r\n\
             Content-Type: text/plain; name*=windows-1252''%80.txt\r\n\r\nx\r\n--b--\r\n";
         let outline = outline(message, None);
         let parts = depths_and(&outline, |p| &p.text);
@@ -1290,6 +1376,18 @@ mod tests {
             None,
         );
         assert!(!wide.nested_beyond && wide.parts_left_out == 6);
+        // Left out for their number, parts that hold parts leave theirs uncounted.
+        let nested: String = (0..PARTS_SHOWN + 1)
+            .map(|_| {
+                "--b\r\nContent-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n\r\nx\r\n--c--\r\n"
+            })
+            .collect();
+        let nested = outline(
+            format!("Content-Type: multipart/mixed; boundary=b\r\n\r\n{nested}--b--\r\n")
+                .as_bytes(),
+            None,
+        );
+        assert!(nested.nested_beyond && nested.parts_left_out > 0);
     }
 
     #[test]
@@ -1432,6 +1530,12 @@ mod tests {
             "{text}"
         );
         // A boundary RFC 2046 5.1.1 does not allow is named, and why.
+        // A quote in it is escaped, so that the quoted boundary cannot seem to end early.
+        let (_, text) = body_of("multipart/mixed; boundary=\"x\\\" is fine (y\"");
+        assert!(
+            text.contains(r#"boundary "x\" is fine (y" is not"#),
+            "{text}"
+        );
         for boundary in ["\"sp \"", &"x".repeat(71)] {
             let (_, text) = body_of(&format!("multipart/mixed; boundary={boundary}"));
             assert!(
@@ -1527,6 +1631,37 @@ mod tests {
         assert_eq!(
             reads("To: =?UTF-8?Q?a=22b?= <c@d.test>").as_deref(),
             Some("\"a\\\"b\" <c@d.test>")
+        );
+        // A decoded comment cannot close its comment and fake an address after it.
+        assert_eq!(
+            reads("From: alice@sender.test (=?UTF-8?B?KSA8Ym9iQGV2aWwudGVzdD4gKA==?=)").as_deref(),
+            Some("alice@sender.test (\\) <bob@evil.test> \\()")
+        );
+        // Never in Received: (RFC 2047 5), even in a comment; List-Id's description is a
+        // phrase (RFC 2919); another address field's display name is quoted too.
+        assert_eq!(
+            reads("Received: from a.test (=?UTF-8?Q?x?=) by b.test"),
+            None
+        );
+        assert_eq!(
+            reads("List-Id: =?UTF-8?Q?Liste_f=C3=BCr_alle?= <alle.lists.example>").as_deref(),
+            Some("Liste f\u{fc}r alle <alle.lists.example>")
+        );
+        assert_eq!(
+            reads("Mail-Followup-To: =?UTF-8?Q?Doe=2C_John?= <a@b.test>").as_deref(),
+            Some("\"Doe, John\" <a@b.test>")
+        );
+        // A parenthesis outside a comment is no delimiter.
+        assert_eq!(reads("From: =?UTF-8?Q?x?=) <a@b.test>"), None);
+        // Quoted pairs are read from the octets: `\\` is one backslash, and the quote after
+        // it ends the string.
+        assert_eq!(
+            reads("From: \"a\\\\\" x \" =?UTF-8?Q?evil?= \" <a@b.test>"),
+            None
+        );
+        assert_eq!(
+            reads("From: \"Back\\\\\" =?UTF-8?Q?J=C3=BCrgen?= <j@x.test>").as_deref(),
+            Some("\"Back\\\\\" J\u{fc}rgen <j@x.test>")
         );
         // A quoted pair does not end the quoted string it is in.
         assert_eq!(reads("From: \"a\\\" =?UTF-8?Q?b?=\" <c@d.test>"), None);

@@ -42,8 +42,9 @@ pub enum Carried {
 /// What a message's outline was compared with, which the words above its fields say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Earlier {
-    /// The message's original: its user agent's (or scripted client's) data without a
-    /// `Received:` field, or a notice as its host wrote it.
+    /// The message's original: its user agent's data (with any `Received:` fields it was
+    /// written with), another client's data without a `Received:` field, or a notice as its
+    /// host wrote it.
     ThisIsTheOriginal,
     /// Compared with the original, earlier in the run: the fields not in it are marked.
     Compared,
@@ -55,6 +56,9 @@ pub enum Earlier {
     /// The original with its Message-ID has another body: another message uses the same
     /// Message-ID.
     OtherBody,
+    /// A copy whose body is cut (a TOP answer) of a Message-ID that two messages of the run
+    /// use: the start of a body cannot tell which it is.
+    SharedId,
 }
 
 /// Where each message's original (by its `Message-ID:` field, octet for octet) is carried in
@@ -62,15 +66,16 @@ pub enum Earlier {
 #[derive(Debug, Default)]
 pub struct FirstCopies {
     original: HashMap<Vec<u8>, usize>,
-    /// The Message-IDs that originals of different bodies have: another message uses the
-    /// same one. A copy whose body is cut (a TOP answer) cannot tell them apart.
-    reused: HashSet<Vec<u8>>,
+    /// For a Message-ID that originals of different bodies have (another message uses the
+    /// same one), where the first such other original is carried. A copy whose body is cut
+    /// (a TOP answer) after it cannot tell them apart.
+    reused: HashMap<Vec<u8>, usize>,
 }
 
 impl FirstCopies {
     pub fn of(events: &[TraceEvent]) -> FirstCopies {
         let mut original: HashMap<Vec<u8>, usize> = HashMap::new();
-        let mut reused: HashSet<Vec<u8>> = HashSet::new();
+        let mut reused: HashMap<Vec<u8>, usize> = HashMap::new();
         // The connections whose server has offered CHUNKING so far, found in the same pass
         // rather than by a walk back along each connection for each message sent in chunks.
         let mut chunking_offered: HashSet<ConnId> = HashSet::new();
@@ -120,12 +125,16 @@ impl FirstCopies {
                 None => {
                     original.insert(id.to_vec(), index);
                 }
-                Some(&first) if !reused.contains(id) => {
-                    let body = split_entity(&bytes).1;
-                    let first_body = carried_bytes_where(events, first, || true)
-                        .map(|(first, _)| split_entity(&first).1 == body);
-                    if first_body != Some(true) {
-                        reused.insert(id.to_vec());
+                Some(&first) if !reused.contains_key(id) => {
+                    // Compared as messages: without dot-stuffing and end line, as DATA and
+                    // BDAT carry the same message differently.
+                    let same_body = message_carried(events, first)
+                        .zip(message_carried(events, index))
+                        .is_some_and(|((first, _), (this, _))| {
+                            split_entity(&first).1 == split_entity(&this).1
+                        });
+                    if !same_body {
+                        reused.insert(id.to_vec(), index);
                     }
                 }
                 Some(_) => {}
@@ -190,11 +199,15 @@ pub fn message_outline<'a>(
     };
     let first_copies = first_copies();
     // The start of a body cannot tell two messages of one Message-ID apart.
-    if matches!(carried, Carried::Top(_)) && first_copies.reused.contains(id) {
+    let shared = first_copies
+        .reused
+        .get(id)
+        .is_some_and(|&other| other < index);
+    if matches!(carried, Carried::Top(_)) && shared {
         return Some((
             outlined(&message, None, carried),
             carried,
-            Earlier::OtherBody,
+            Earlier::SharedId,
         ));
     }
     let original = first_copies
@@ -951,7 +964,53 @@ mod tests {
         // Two messages of one Message-ID: the empty start of a body matches both, so neither.
         assert_eq!(
             top_of([b"\r\nA\r\n", b"\r\nB\r\n"]),
-            Some((Earlier::OtherBody, true))
+            Some((Earlier::SharedId, true))
+        );
+        // The other message sent only after the TOP answer: no doubt yet which it is.
+        let mut events: Vec<TraceEvent> = submitted(1, b"\r\nA\r\n").into_iter().collect();
+        events.extend([
+            on(3, to_client, b"+OK ready\r\n"),
+            on(3, to_server, b"TOP 1 0\r\n"),
+            on(
+                3,
+                to_client,
+                b"+OK\r\nReceived: by x.test\r\nMessage-ID: <same@x.test>\r\n\r\n.\r\n",
+            ),
+        ]);
+        let top = events.len() - 1;
+        events.extend(submitted(2, b"\r\nB\r\n"));
+        let first_copies = FirstCopies::of(&events);
+        assert_eq!(
+            message_outline(&events, top, || &first_copies).map(|(_, _, earlier)| earlier),
+            Some(Earlier::Compared)
+        );
+        // The same message sent with DATA (its dots stuffed, an end line) and in one BDAT
+        // chunk (as it is): the same body, once read as a message.
+        let mut events: Vec<TraceEvent> = submitted(1, b"\r\n..A\r\n").into_iter().collect();
+        events.extend([
+            on(2, to_client, b"250-x.test\r\n250 CHUNKING\r\n"),
+            on(
+                2,
+                to_server,
+                b"BDAT 33 LAST\r\nMessage-ID: <same@x.test>\r\n\r\n.A\r\n",
+            ),
+            on(3, to_client, b"+OK ready\r\n"),
+            on(3, to_server, b"TOP 1 0\r\n"),
+            on(
+                3,
+                to_client,
+                b"+OK\r\nReceived: by x.test\r\nMessage-ID: <same@x.test>\r\n\r\n.\r\n",
+            ),
+        ]);
+        assert!(matches!(
+            message_carried(&events, 3),
+            Some((_, Carried::Chunks(1)))
+        ));
+        let first_copies = FirstCopies::of(&events);
+        assert_eq!(
+            message_outline(&events, events.len() - 1, || &first_copies)
+                .map(|(_, _, earlier)| earlier),
+            Some(Earlier::Compared)
         );
     }
 

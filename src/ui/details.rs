@@ -1471,6 +1471,7 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
         (Earlier::NoMessageId, _) => (OUTLINE_NO_MESSAGE_ID, true),
         (Earlier::NoOriginal, _) => (OUTLINE_NO_ORIGINAL, true),
         (Earlier::OtherBody, _) => (OUTLINE_OTHER_BODY, true),
+        (Earlier::SharedId, _) => (OUTLINE_SHARED_ID, true),
     };
     // A body cut short (a TOP answer) has no parts listed.
     let about_fields = match parts_follow && !outline.body_cut {
@@ -1625,7 +1626,7 @@ const OUTLINE_COMPARED: &str = "Header fields, top to bottom; those marked were 
 
 /// Said above the fields of a message as its sender sent it.
 const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message's sender sent \
-    it, with no Received: field yet. Each server that takes it will write one above them; the \
+    it, with no Received: field but any it was written with. Each server that takes it will write one above them; the \
     one that delivers it, a Return-Path:. Then the body's MIME parts: media type, transfer \
     encoding, size.";
 
@@ -1650,8 +1651,13 @@ const OUTLINE_NO_ORIGINAL: &str = "Header fields, top to bottom. No copy with th
 /// has.
 const OUTLINE_OTHER_BODY: &str = "Header fields, top to bottom. The first message sent with \
     this Message-ID has another body: another message uses the same Message-ID (or a server \
-    changed the body, making its bare line ends CRLF), so none is marked as added on the way. \
-   ";
+    changed the body, making its bare line ends CRLF), so none is marked as added on the \
+    way.";
+
+/// Said above the fields of a TOP answer whose Message-ID two messages of the run use.
+const OUTLINE_SHARED_ID: &str = "Header fields, top to bottom. Two messages of this run use \
+    this Message-ID, and the start of a body that TOP sent cannot tell which this is, so none \
+    is marked as added on the way.";
 
 /// Said above a message's path.
 const OUTLINE_PATH: &str = "Its path, from its Received: fields read from the bottom up (the \
