@@ -940,10 +940,9 @@ mod tests {
                 on(conn, to_server, &data),
             ]
         };
-        let top_of = |bodies: [&[u8]; 2]| {
-            let mut events: Vec<TraceEvent> = submitted(1, bodies[0]).into_iter().collect();
-            events.extend(submitted(2, bodies[1]));
-            events.extend([
+        // A reader's TOP 1 0 and its answer, on a connection of its own.
+        let top_session = || {
+            [
                 on(3, to_client, b"+OK ready\r\n"),
                 on(3, to_server, b"TOP 1 0\r\n"),
                 on(
@@ -951,7 +950,12 @@ mod tests {
                     to_client,
                     b"+OK\r\nReceived: by x.test\r\nMessage-ID: <same@x.test>\r\n\r\n.\r\n",
                 ),
-            ]);
+            ]
+        };
+        let top_of = |bodies: [&[u8]; 2]| {
+            let mut events: Vec<TraceEvent> = submitted(1, bodies[0]).into_iter().collect();
+            events.extend(submitted(2, bodies[1]));
+            events.extend(top_session());
             let first_copies = FirstCopies::of(&events);
             message_outline(&events, events.len() - 1, || &first_copies)
                 .map(|(outline, _, earlier)| (earlier, outline.body_cut))
@@ -968,15 +972,7 @@ mod tests {
         );
         // The other message sent only after the TOP answer: no doubt yet which it is.
         let mut events: Vec<TraceEvent> = submitted(1, b"\r\nA\r\n").into_iter().collect();
-        events.extend([
-            on(3, to_client, b"+OK ready\r\n"),
-            on(3, to_server, b"TOP 1 0\r\n"),
-            on(
-                3,
-                to_client,
-                b"+OK\r\nReceived: by x.test\r\nMessage-ID: <same@x.test>\r\n\r\n.\r\n",
-            ),
-        ]);
+        events.extend(top_session());
         let top = events.len() - 1;
         events.extend(submitted(2, b"\r\nB\r\n"));
         let first_copies = FirstCopies::of(&events);
@@ -994,14 +990,8 @@ mod tests {
                 to_server,
                 b"BDAT 33 LAST\r\nMessage-ID: <same@x.test>\r\n\r\n.A\r\n",
             ),
-            on(3, to_client, b"+OK ready\r\n"),
-            on(3, to_server, b"TOP 1 0\r\n"),
-            on(
-                3,
-                to_client,
-                b"+OK\r\nReceived: by x.test\r\nMessage-ID: <same@x.test>\r\n\r\n.\r\n",
-            ),
         ]);
+        events.extend(top_session());
         assert!(matches!(
             message_carried(&events, 3),
             Some((_, Carried::Chunks(1)))
