@@ -1626,9 +1626,9 @@ const OUTLINE_COMPARED: &str = "Header fields, top to bottom; those marked were 
 
 /// Said above the fields of a message as its sender sent it.
 const OUTLINE_FIRST_COPY: &str = "Header fields, top to bottom, as this message's sender sent \
-    it, with no Received: field but any it was written with. Each server that takes it will write one above them; the \
-    one that delivers it, a Return-Path:. Then the body's MIME parts: media type, transfer \
-    encoding, size.";
+    it: no server's Received: field yet (only any it was written with). Each server that takes \
+    it will write one above them; the one that delivers it, a Return-Path:. Then the body's \
+    MIME parts: media type, transfer encoding, size.";
 
 /// Said above the fields of a notice as its host wrote it.
 const OUTLINE_NOTICE: &str = "Header fields, top to bottom, as the host that wrote this notice \
