@@ -61,7 +61,8 @@ pub struct Outline {
     pub parts: Vec<OutlinePart>,
     /// Parts left out beyond [`PARTS_SHOWN`] or [`DEPTH_SHOWN`].
     pub parts_left_out: usize,
-    /// Whether some part was left out for its depth: the parts nested in it are not counted.
+    /// Whether some part left out may hold parts of its own (nested too deep to list, or a
+    /// multipart or message past the most listed): those are not counted.
     pub nested_beyond: bool,
     /// The message's path as its `Received:` fields tell it, the first hop first: the
     /// fields read from the bottom up.

@@ -1525,14 +1525,14 @@ fn message_outline(loaded: &Loaded, step: &Step, opened: &Opened) -> Html {
     }
 }
 
-/// The parts an outline leaves out, in words: those past its most, and those nested too
-/// deep, whose own parts are not counted.
+/// The parts an outline leaves out, in words: those past its most or nested too deep, and
+/// whether some of them hold parts of their own, which are not counted.
 fn parts_left_out_told(outline: &Outline) -> String {
     let left_out = counted(outline.parts_left_out, "part");
     match outline.nested_beyond {
         true => format!(
-            "and {left_out} more, not listed, some nested too deep to list (the parts within \
-             those are not counted)"
+            "and {left_out} more, not listed, not counting the parts some of those hold in \
+             turn"
         ),
         false => format!("and {left_out} more, not listed"),
     }
