@@ -1114,7 +1114,7 @@ fn header_fields(message: &[u8]) -> Vec<(String, String)> {
 }
 
 /// The text without RFC 5322 3.2.2 comments (parenthesised, nestable, with `\` quoting).
-fn strip_comments(text: &str) -> String {
+pub(crate) fn strip_comments(text: &str) -> String {
     let mut out = String::new();
     let mut depth = 0usize;
     let mut escaped = false;

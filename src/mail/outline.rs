@@ -193,10 +193,12 @@ pub fn outline(message: &[u8], first_copy: Option<&[u8]>) -> Outline {
             .get_mut(raw)
             .filter(|left| **left > 0)
             .map(|left| *left -= 1);
-        let (name, value) = name_and_value(raw);
+        let name = field_name(raw);
+        let unfolded = unfolded_value(raw);
+        let value = cut(escaped(&unfolded));
         // Read from the octets, not from the value as shown: its escapes are no syntax.
-        let reads =
-            decoded_words(&unfolded_text(raw), words_allowed(&name)).map(|text| cut(visible(text)));
+        let reads = decoded_words(&String::from_utf8_lossy(&unfolded), words_allowed(&name))
+            .map(|text| cut(visible(text)));
         fields.push(OutlineField {
             name,
             value,
@@ -268,9 +270,13 @@ pub fn header_fields(message: &[u8]) -> Vec<&[u8]> {
 /// A raw field's name, and its value unfolded, its runs of white space made one space, shown
 /// as protocol text is (control characters and octets that are not UTF-8 as escapes).
 fn name_and_value(raw: &[u8]) -> (String, String) {
+    (field_name(raw), cut(escaped(&unfolded_value(raw))))
+}
+
+/// A raw field's name, shown as protocol text is.
+fn field_name(raw: &[u8]) -> String {
     let colon = raw.iter().position(|&b| b == b':').unwrap_or(raw.len());
-    let name = cut(escaped(raw[..colon].trim_ascii()));
-    (name, cut(escaped(&unfolded_value(raw))))
+    cut(escaped(raw[..colon].trim_ascii()))
 }
 
 /// A raw field's value unfolded, its runs of white space made one space (RFC 5322 2.2.3).
@@ -288,11 +294,6 @@ fn unfolded_value(raw: &[u8]) -> Vec<u8> {
         unfolded.extend_from_slice(word);
     }
     unfolded
-}
-
-/// [`unfolded_value`] as text, octets that are not UTF-8 replaced.
-fn unfolded_text(raw: &[u8]) -> String {
-    String::from_utf8_lossy(&unfolded_value(raw)).into_owned()
 }
 
 /// `text` (as shown, with escapes) cut after [`VALUE_SHOWN`] characters, an escape counted
@@ -325,14 +326,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
     *budget -= 1;
     let (header, body) = split_entity(entity);
     let fields = header_fields(header);
-    let field = |name: &str| {
-        fields.iter().find_map(|raw| {
-            let (field_name, value) = raw_name_and_value(raw);
-            field_name
-                .eq_ignore_ascii_case(name.as_bytes())
-                .then_some(value)
-        })
-    };
+    let field = |name: &str| field_value(&fields, name);
     let content_type = field("Content-Type");
     let media_type = content_type.as_deref().and_then(read_media_type);
     let default_type = match place.in_digest {
@@ -395,27 +389,21 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
         }
         // RFC 2046 5.1.1: text before the first delimiter and after the last is no part; a
         // reader that knows MIME skips it (a writer puts a line there for those that do not).
-        let skipped = [
-            (skipped_text(preamble), "before the first part, a preamble"),
-            (skipped_text(epilogue), "after the last, an epilogue"),
-        ];
-        let mut skipped = skipped
-            .into_iter()
-            .filter_map(|(shown, what)| Some((shown?, what)))
-            .peekable();
-        told |= skipped.peek().is_some();
-        for (index, (shown, what)) in skipped.enumerate() {
-            let what = match (index, what) {
-                (0, "after the last, an epilogue") => "after the last part, an epilogue",
-                _ => what,
-            };
-            let skipped_by = if index == 0 {
-                ", which MIME readers skip"
-            } else {
-                ", skipped too"
-            };
-            text.push_str(&format!("; {what}{skipped_by}: \"{shown}\""));
+        let preamble = skipped_text(preamble);
+        if let Some(shown) = &preamble {
+            text.push_str(&format!(
+                "; before the first part, a preamble, which MIME readers skip: \"{shown}\""
+            ));
         }
+        if let Some(shown) = skipped_text(epilogue) {
+            let said = match preamble {
+                Some(_) => "after the last, an epilogue, skipped too",
+                None => "after the last part, an epilogue, which MIME readers skip",
+            };
+            text.push_str(&format!("; {said}: \"{shown}\""));
+            told = true;
+        }
+        told |= preamble.is_some();
         if told {
             text.push_str(" (RFC 2046 5.1.1)");
         }
@@ -491,7 +479,7 @@ fn list_entity(entity: &[u8], place: Place, outline: &mut Outline, budget: &mut 
     // RFC 2045 6.1: the mechanism is a token; a comment may follow it.
     let encoding = field("Content-Transfer-Encoding")
         .and_then(|e| {
-            without_comments(&e)
+            crate::mail::dsn::strip_comments(&e)
                 .split_whitespace()
                 .next()
                 .map(str::to_ascii_lowercase)
@@ -575,6 +563,17 @@ fn lenient_parameters(text: &str) -> Option<(String, Vec<(String, String)>)> {
 
 /// A raw field's name and its value unfolded (RFC 5322 2.2.3: the line breaks taken out, the
 /// white space after them kept), as text (an octet that is not UTF-8 replaced).
+/// The value of the first of `fields` named `name` (any case), as [`raw_name_and_value`]
+/// reads it.
+fn field_value(fields: &[&[u8]], name: &str) -> Option<String> {
+    fields.iter().find_map(|raw| {
+        let (field_name, value) = raw_name_and_value(raw);
+        field_name
+            .eq_ignore_ascii_case(name.as_bytes())
+            .then_some(value)
+    })
+}
+
 fn raw_name_and_value(raw: &[u8]) -> (&[u8], String) {
     let colon = raw.iter().position(|&b| b == b':').unwrap_or(raw.len());
     let value = raw.get(colon + 1..).unwrap_or_default();
@@ -602,7 +601,6 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipar
     // No delimiter at all: no parts, and nothing to call a preamble.
     let mut preamble: &[u8] = &[];
     let mut epilogue: &[u8] = &[];
-    let mut seen_delimiter = false;
     let mut delimited = false;
     let mut closed = false;
     let mut take = |start: usize, end: usize, parts: &mut Vec<&'m [u8]>| {
@@ -625,9 +623,9 @@ fn multipart_parts<'m>(body: &'m [u8], boundary: &[u8], kept: usize) -> Multipar
         if !(after.is_empty() || closes) {
             continue;
         }
-        if !seen_delimiter {
+        // The first delimiter line: a close one ends the loop, so none was seen before.
+        if !delimited {
             preamble = without_line_ending(&body[..line_start]);
-            seen_delimiter = true;
         }
         delimited |= !closes;
         if let Some(start) = part_start {
@@ -774,42 +772,13 @@ fn parameter(parameters: &[(String, String)], name: &str) -> Option<String> {
 /// without one is a message: RFC 2046 5.1.5).
 fn may_hold_parts(entity: &[u8], place: Place) -> bool {
     let (header, _) = split_entity(entity);
-    let content_type = header_fields(header).into_iter().find_map(|raw| {
-        let (name, value) = raw_name_and_value(raw);
-        name.eq_ignore_ascii_case(b"Content-Type").then_some(value)
-    });
-    match content_type {
+    match field_value(&header_fields(header), "Content-Type") {
         None => place.in_digest,
         Some(value) => {
             let value = value.trim_start().to_ascii_lowercase();
             value.starts_with("multipart/") || value.starts_with("message/")
         }
     }
-}
-
-/// `text` without its comments (RFC 5322 3.2.2: parenthesised, nested, with quoted pairs),
-/// each made a space.
-fn without_comments(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut depth = 0usize;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if depth > 0 => {
-                chars.next();
-            }
-            '(' => depth += 1,
-            ')' if depth > 0 => {
-                depth -= 1;
-                if depth == 0 {
-                    out.push(' ');
-                }
-            }
-            c if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// `octets` read in `charset` (any case): UTF-8 and US-ASCII, and ISO-8859-1, whose octets
@@ -841,7 +810,6 @@ enum WordsAllowed {
 
 /// Where the value of the field `name` may hold encoded words.
 fn words_allowed(name: &str) -> WordsAllowed {
-    const TEXT: &[&str] = &["Subject", "Comments", "Content-Description"];
     const PHRASES: &[&str] = &[
         "From",
         "Sender",
@@ -893,13 +861,12 @@ fn words_allowed(name: &str) -> WordsAllowed {
     let is = |names: &[&str]| names.iter().any(|known| known.eq_ignore_ascii_case(name));
     if name.eq_ignore_ascii_case("Received") {
         WordsAllowed::Nowhere
-    } else if is(TEXT) {
-        WordsAllowed::Text
     } else if is(PHRASES) {
         WordsAllowed::Phrases
     } else if is(STRUCTURED) {
         WordsAllowed::Comments
     } else {
+        // Subject, Comments, Content-Description, and fields this reader does not know.
         WordsAllowed::Text
     }
 }

@@ -128,11 +128,9 @@ impl FirstCopies {
                 Some(&first) if !reused.contains_key(id) => {
                     // Compared as messages: without dot-stuffing and end line, as DATA and
                     // BDAT carry the same message differently.
+                    let this = as_message(&bytes, carried);
                     let same_body = message_carried(events, first)
-                        .zip(message_carried(events, index))
-                        .is_some_and(|((first, _), (this, _))| {
-                            split_entity(&first).1 == split_entity(&this).1
-                        });
+                        .is_some_and(|(first, _)| split_entity(&first).1 == split_entity(&this).1);
                     if !same_body {
                         reused.insert(id.to_vec(), index);
                     }
@@ -190,12 +188,9 @@ pub fn message_outline<'a>(
     if is_original(&message, carried, from_user_agent) {
         return Some((outline(&message, None), carried, Earlier::ThisIsTheOriginal));
     }
+    let uncompared = |earlier| Some((outlined(&message, None, carried), carried, earlier));
     let Some(id) = message_id_field(&message) else {
-        return Some((
-            outlined(&message, None, carried),
-            carried,
-            Earlier::NoMessageId,
-        ));
+        return uncompared(Earlier::NoMessageId);
     };
     let first_copies = first_copies();
     // The start of a body cannot tell two messages of one Message-ID apart.
@@ -204,11 +199,7 @@ pub fn message_outline<'a>(
         .get(id)
         .is_some_and(|&other| other < index);
     if matches!(carried, Carried::Top(_)) && shared {
-        return Some((
-            outlined(&message, None, carried),
-            carried,
-            Earlier::SharedId,
-        ));
+        return uncompared(Earlier::SharedId);
     }
     let original = first_copies
         .original
@@ -216,11 +207,7 @@ pub fn message_outline<'a>(
         .filter(|&&original| original < index)
         .and_then(|&original| message_carried(events, original));
     let Some((original, _)) = original else {
-        return Some((
-            outlined(&message, None, carried),
-            carried,
-            Earlier::NoOriginal,
-        ));
+        return uncompared(Earlier::NoOriginal);
     };
     // The servers write fields above a message and take some out; its body they leave as it
     // is. Another body is another message; TOP sends the start of the same one.
@@ -230,11 +217,7 @@ pub fn message_outline<'a>(
         _ => original_body == body,
     };
     if !same_body {
-        return Some((
-            outlined(&message, None, carried),
-            carried,
-            Earlier::OtherBody,
-        ));
+        return uncompared(Earlier::OtherBody);
     }
     Some((
         outlined(&message, Some(&original), carried),
@@ -272,11 +255,16 @@ fn outlined(message: &[u8], first_copy: Option<&[u8]>, carried: Carried) -> Outl
 /// and how.
 pub fn message_carried(events: &[TraceEvent], index: usize) -> Option<(Vec<u8>, Carried)> {
     let (bytes, carried) = carried_bytes(events, index)?;
-    let message = match carried {
-        Carried::Notice | Carried::Chunks(_) | Carried::Stored => bytes.into_owned(),
-        Carried::Data | Carried::Retrieved | Carried::Top(_) => dot_unstuff(&bytes),
-    };
-    Some((message, carried))
+    Some((as_message(&bytes, carried).into_owned(), carried))
+}
+
+/// The message in bytes carried as `carried` says: without the dot-stuffing and end line of
+/// data and of a POP3 answer.
+fn as_message(bytes: &[u8], carried: Carried) -> Cow<'_, [u8]> {
+    match carried {
+        Carried::Notice | Carried::Chunks(_) | Carried::Stored => Cow::Borrowed(bytes),
+        Carried::Data | Carried::Retrieved | Carried::Top(_) => Cow::Owned(dot_unstuff(bytes)),
+    }
 }
 
 /// The bytes of the message the event at `index` carries whole, as they went (dot-stuffed
@@ -302,16 +290,19 @@ fn top_answer(events: &[TraceEvent], index: usize) -> Option<(Cow<'_, [u8]>, Car
     else {
         return None;
     };
-    let bytes = bytes.as_bytes();
+    let (_, rest) = positive_multi_line(bytes.as_bytes())?;
+    let lines_asked = top_lines_asked(events, index)?;
+    Some((Cow::Borrowed(rest), Carried::Top(lines_asked)))
+}
+
+/// A POP3 server's positive multi-line answer (RFC 1939 3): its status line (`+OK ...`,
+/// without its CRLF) and what follows, ended by a dot alone.
+fn positive_multi_line(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     let status_end = memchr::memchr(b'\n', bytes)? + 1;
     let status = bytes[..status_end].strip_suffix(b"\r\n")?;
     let rest = &bytes[status_end..];
-    let multi_line = rest.ends_with(DATA_END) || rest == b".\r\n";
-    if !(status.starts_with(b"+OK") && multi_line) {
-        return None;
-    }
-    let lines_asked = top_lines_asked(events, index)?;
-    Some((Cow::Borrowed(rest), Carried::Top(lines_asked)))
+    let ended = rest.ends_with(DATA_END) || rest == b".\r\n";
+    (status.starts_with(b"+OK") && ended).then_some((status, rest))
 }
 
 /// How many body lines the TOP command that the POP3 server's send at `index` answers asked
@@ -410,14 +401,10 @@ fn carried_bytes_where(
         } => {
             // A RETR's answer: "+OK <size> octets", then the message (RFC 1939 5). TOP's
             // holds only part of one, and says so.
-            let bytes = bytes.as_bytes();
-            let status_end = memchr::memchr(b'\n', bytes)? + 1;
-            let status = bytes[..status_end].strip_suffix(b"\r\n")?;
+            let (status, rest) = positive_multi_line(bytes.as_bytes())?;
             let size = status.strip_prefix(b"+OK ")?.strip_suffix(b" octets")?;
             let is_retr = !size.is_empty() && size.iter().all(u8::is_ascii_digit);
-            let rest = &bytes[status_end..];
-            (is_retr && (rest.ends_with(DATA_END) || rest == b".\r\n"))
-                .then_some((Cow::Borrowed(rest), Carried::Retrieved))
+            is_retr.then_some((Cow::Borrowed(rest), Carried::Retrieved))
         }
         _ => None,
     }
